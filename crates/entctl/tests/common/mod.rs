@@ -126,10 +126,44 @@ pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The number of audit records of `action`.
+pub async fn audited(store: &Store, action: &str) -> i64 {
+    count(store, "SELECT COUNT(*) FROM audit_log WHERE action = $1", &[action]).await
+}
+
+/// The number of audit records of `action` on the target `target_id`.
+pub async fn audited_on(store: &Store, action: &str, target_id: &str) -> i64 {
+    count(store, "SELECT COUNT(*) FROM audit_log WHERE action = $1 AND target_id = $2", &[action, target_id]).await
+}
+
 /// The text column a query (`SELECT col FROM …`) answers, one value a row, `binds` bound in order.
 pub async fn texts(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
     let query = binds.iter().fold(sqlx::query_scalar::<_, String>(sql), |query, value| query.bind(*value));
     query.fetch_all(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs a statement (`UPDATE …`, `INSERT …`), `binds` bound in order as text; the rows it touched.
+pub async fn execute(store: &Store, sql: &str, binds: &[&str]) -> u64 {
+    let query = binds.iter().fold(sqlx::query(sql), |query, value| query.bind(*value));
+    query.execute(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}")).rows_affected()
+}
+
+/// Queues the `test` e-mail to `to` at `now` in its own committed transaction; its outbox id.
+pub async fn queue_test_mail(store: &Store, to: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut tx = store.begin_write().await.unwrap();
+    let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", serde_json::json!({}), now)
+        .await
+        .unwrap()
+        .expect("queued");
+    tx.commit().await.unwrap();
+    id
+}
+
+/// What a test needing `what` does without it: fails under CI (`CI is set but {what}`), else
+/// says `skipped` on stderr (the caller then skips).
+pub fn skip_unless_ci(what: &str, skipped: &str) {
+    assert!(std::env::var("CI").is_err(), "CI is set but {what}");
+    eprintln!("{skipped}");
 }
 
 /// A mail as the outbox holds it.
@@ -240,6 +274,15 @@ pub async fn serve_knowing_base(
     let app = entcp::api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
+}
+
+/// [`serve_knowing_base`] with the console's public address set to the base URL (the browser
+/// journeys' server).
+pub async fn serve_console(store: Store, clock: std::sync::Arc<entcp::clock::FixedClock>) -> String {
+    serve_knowing_base(store, clock, |config, base| {
+        config.console.public_url = base.to_string();
+    })
+    .await
 }
 
 /// `entctl args` on the database at `db_url`, run by the operator `exploitant` (`cli:exploitant`

@@ -442,10 +442,7 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
     use crate::console_tickets::{desk, N1, N2, N3, USAGER};
     desk(&db.store).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
-        config.console.public_url = base.to_string();
-    })
-    .await;
+    let base = common::serve_console(db.store.clone(), clock).await;
     let p1 = entcp::support::policy::Policies::shipped().priority("haute", "haute").unwrap().as_str();
     journey("support_desk", &base, move |browser| async move {
         // The usager opens a ticket: the école's ENT pre-selected, the priority previewed.

@@ -56,10 +56,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         counts.push(registry_counts(&db.store, commune).await);
     }
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve_knowing_base(db.store.clone(), clock, |config, base| {
-        config.console.public_url = base.to_string();
-    })
-    .await;
+    let base = common::serve_console(db.store.clone(), clock).await;
     let store = db.store.clone();
     journey("groupements", &base, move |browser| async move {
         // The coordinator opens the groupement from the form.

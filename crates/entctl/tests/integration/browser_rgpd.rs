@@ -51,10 +51,7 @@ async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_
     people(&store).await;
     let register = register_of(&store, "commune:94034").await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve_knowing_base(store.clone(), clock, |config, base| {
-        config.console.public_url = base.to_string();
-    })
-    .await;
+    let base = common::serve_console(store.clone(), clock).await;
     journey("rgpd_dpo", &base, |browser| async move {
         sign_in(&browser, DPO).await;
         visit(&browser, "/rgpd").await;
@@ -117,10 +114,7 @@ async fn the_operator_adds_and_removes_a_sub_processor_through_the_contract_page
     let vendor = entcp::registry::resolve_org(&store, "editeur:900000019").await.unwrap().id;
     let page = format!("{register}/contrats/{contract}");
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve_knowing_base(store.clone(), clock, |config, base| {
-        config.console.public_url = base.to_string();
-    })
-    .await;
+    let base = common::serve_console(store.clone(), clock).await;
     journey("rgpd_sub_processor", &base, |browser| async move {
         sign_in(&browser, ROOT).await;
         browser.open(&format!("{register}/contrats")).await;

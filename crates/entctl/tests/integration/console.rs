@@ -30,6 +30,12 @@ pub(crate) async fn with_password(store: &Store, email: &str) {
     password::set_password(store, &admin(), &user.id, PASSWORD, password::ChosenBy::Operator, t0()).await.unwrap();
 }
 
+/// [`TestApp::add_user`] (the app keeps its token) who also signs in with [`PASSWORD`].
+pub(crate) async fn add_person(app: &mut TestApp, email: &str, role: Role, org: Option<&str>) {
+    app.add_user(email, role, org).await;
+    with_password(&app.store, email).await;
+}
+
 /// A user holding `role` at `org` (an organisation key) who signs in with [`PASSWORD`].
 pub(crate) async fn person(store: &Store, email: &str, role: Role, org: Option<&str>) {
     common::token_for(store, email, role, org).await;
@@ -46,14 +52,20 @@ pub(crate) fn escaped(text: &str) -> String {
         .replace('/', "&#x2F;")
 }
 
+/// The app of [`console`] and the session of its DAN of the first académie (`dan.a@test.fr`).
+pub(crate) async fn console_as_dan_a(db: TestDb) -> (TestApp, Org, Org, String) {
+    let (app, a, b) = console(db).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    (app, a, b, session)
+}
+
 /// An app over a synthetic annuaire with a DAN in each of two académies, both with [`PASSWORD`].
 pub(crate) async fn console(db: TestDb) -> (TestApp, Org, Org) {
     common::fixtures::synthetic_annuaire(&db.store, 400, 80, 7).await;
     let mut app = TestApp::builder(db).build().await;
     let (a, b) = academies(&app).await;
     for (email, org) in [("dan.a@test.fr", &a), ("dan.b@test.fr", &b)] {
-        app.add_user(email, Role::Dan, Some(&org.id)).await;
-        with_password(&app.store, email).await;
+        add_person(&mut app, email, Role::Dan, Some(&org.id)).await;
     }
     (app, a, b)
 }
@@ -129,12 +141,24 @@ pub(crate) async fn get(app: &TestApp, session: &str, path: &str) -> common::Res
     app.get(path).header("cookie", session).send().await
 }
 
+/// The page `path` as `session` sees it, which must show (200) and contain `text`.
+pub(crate) async fn page_showing(app: &TestApp, session: &str, path: &str, text: &str) -> common::Resp {
+    let page = get(app, session, path).await;
+    assert_eq!(page.status, 200, "{path}: {}", page.text);
+    assert!(page.text.contains(text), "{path}: {text} in {}", page.text);
+    page
+}
+
 /// Posts a form with the CSRF token of `session`'s pages.
 pub(crate) async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> common::Resp {
     let page = get(app, session, "/compte").await;
     let mut pairs = vec![("_csrf", csrf_of(&page.text))];
     pairs.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-    let body = serde_urlencoded::to_string(&pairs).unwrap();
+    post_body(app, session, path, serde_urlencoded::to_string(&pairs).unwrap()).await
+}
+
+/// Posts the form `body` to `path` as it is (no CSRF token added) with the cookie `session`.
+pub(crate) async fn post_body(app: &TestApp, session: &str, path: &str, body: impl Into<Vec<u8>>) -> common::Resp {
     app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
 }
 
@@ -151,8 +175,7 @@ pub(crate) fn key_of(location: &str, prefix: &str) -> String {
 
 backend_test!(a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only);
 async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let home = app.get("/").header("cookie", &session).send().await;
     assert_eq!(home.status, 200, "{}", home.text);
     assert!(home.text.contains(&format!("Tableau de bord — {}", a.name)), "{}", home.text);
@@ -170,33 +193,20 @@ async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb
     assert_eq!((other.status, missing.status), (404, 404), "{}", other.text);
     assert!(other.text.contains("Identifiant de la requête"), "French error page: {}", other.text);
     assert!(!other.text.contains(&b.name));
-    let audited =
-        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in"]).await;
-    assert_eq!(audited, 1);
+    assert_eq!(common::audited(&app.store, "console.sign_in").await, 1);
 }
 
 backend_test!(a_form_without_its_csrf_token_is_refused);
 async fn a_form_without_its_csrf_token_is_refused(db: TestDb) {
-    let (app, _, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, _, _, session) = console_as_dan_a(db).await;
     let form = "application/x-www-form-urlencoded";
-    let without = app.post("/deconnexion").header("cookie", &session).bytes(form, "").send().await;
-    let wrong = app
-        .post("/deconnexion")
-        .header("cookie", &session)
-        .bytes(form, format!("_csrf={}", "0".repeat(64)))
-        .send()
-        .await;
+    let without = post_body(&app, &session, "/deconnexion", "").await;
+    let wrong = post_body(&app, &session, "/deconnexion", format!("_csrf={}", "0".repeat(64))).await;
     assert_eq!((without.status, wrong.status), (403, 403), "{}", without.text);
     // Still signed in: the refused forms did nothing.
     assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 200);
     let page = app.get("/compte").header("cookie", &session).send().await;
-    let out = app
-        .post("/deconnexion")
-        .header("cookie", &session)
-        .bytes(form, format!("_csrf={}", csrf_of(&page.text)))
-        .send()
-        .await;
+    let out = post_body(&app, &session, "/deconnexion", format!("_csrf={}", csrf_of(&page.text))).await;
     assert_eq!(out.status, 303);
     assert_eq!(app.get("/compte").header("cookie", &session).send().await.status, 303, "signed out");
     // The sign-in form too: without its double-submit cookie it is refused.
@@ -210,8 +220,7 @@ async fn a_form_without_its_csrf_token_is_refused(db: TestDb) {
 
 backend_test!(an_expired_session_leads_to_sign_in_then_back_to_the_page_asked);
 async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: TestDb) {
-    let (app, a, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, _, session) = console_as_dan_a(db).await;
     let asked = format!("/tableau-de-bord/{}", a.id);
     // 29 minutes idle: still open; 31 more: closed (idle timeout 30 min).
     app.clock.set(t0() + chrono::Duration::minutes(29));
@@ -249,8 +258,7 @@ async fn an_expired_session_leads_to_sign_in_then_back_to_the_page_asked(db: Tes
 
 backend_test!(a_form_sent_after_the_session_expired_leads_back_to_its_page_and_says_why);
 async fn a_form_sent_after_the_session_expired_leads_back_to_its_page_and_says_why(db: TestDb) {
-    let (app, _, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, _, _, session) = console_as_dan_a(db).await;
     let form_page = get(&app, &session, "/ent/nouveau?recherche=Fresnes").await;
     assert_eq!(form_page.status, 200, "{}", form_page.text);
     let token = csrf_of(&form_page.text);
@@ -302,10 +310,7 @@ async fn repeated_failures_lock_the_account_and_are_audited(db: TestDb) {
     let locked = post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await;
     assert_eq!(locked.status, 429, "{}", locked.text);
     assert!(locked.header("retry-after").is_some());
-    let failures =
-        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in_failed"])
-            .await;
-    assert_eq!(failures, 5);
+    assert_eq!(common::audited(&app.store, "console.sign_in_failed").await, 5);
     app.clock.set(t0() + chrono::Duration::minutes(16));
     assert_eq!(post_sign_in(&app, "dan.a@test.fr", PASSWORD, "/").await.status, 303, "the window slid");
 }
@@ -376,10 +381,7 @@ async fn a_sign_in_whose_attempt_cannot_be_counted_is_refused_unchecked(db: Test
     assert_eq!(set_cookie(&refused, "entcp_session"), None, "{name}");
     let failed = post_sign_in(&app, "dan.a@test.fr", "mauvais mot de passe", "/").await;
     assert!(failed.status >= 500, "{name}: {} {}", failed.status, failed.text);
-    let audited =
-        common::count(&app.store, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", &["console.sign_in_failed"])
-            .await;
-    assert_eq!(audited, 0, "{name}: no password was checked");
+    assert_eq!(common::audited(&app.store, "console.sign_in_failed").await, 0, "{name}: no password was checked");
 }
 
 backend_test!(a_password_change_ends_every_session_and_weak_passwords_are_refused);
@@ -388,7 +390,6 @@ async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db:
     let first = sign_in(&app, "dan.a@test.fr").await;
     let second = sign_in(&app, "dan.a@test.fr").await;
     let page = app.get("/compte").header("cookie", &first).send().await;
-    let form = "application/x-www-form-urlencoded";
     let change = |new: &str| {
         serde_urlencoded::to_string([
             ("_csrf", csrf_of(&page.text).as_str()),
@@ -398,16 +399,10 @@ async fn a_password_change_ends_every_session_and_weak_passwords_are_refused(db:
         ])
         .unwrap()
     };
-    let weak =
-        app.post("/compte/mot-de-passe").header("cookie", &first).bytes(form, change("motdepasse123")).send().await;
+    let weak = post_body(&app, &first, "/compte/mot-de-passe", change("motdepasse123")).await;
     assert_eq!(weak.status, 422);
     assert!(weak.text.contains("trop courant"), "{}", weak.text);
-    let done = app
-        .post("/compte/mot-de-passe")
-        .header("cookie", &first)
-        .bytes(form, change("une toute autre phrase"))
-        .send()
-        .await;
+    let done = post_body(&app, &first, "/compte/mot-de-passe", change("une toute autre phrase")).await;
     assert_eq!(done.status, 303, "{}", done.text);
     for session in [&first, &second] {
         assert_eq!(app.get("/compte").header("cookie", session).send().await.status, 303, "session ended");

@@ -3,7 +3,7 @@
 
 use crate::common::t0;
 use crate::common::{self, admin, TestApp, TestDb};
-use crate::console::{sign_in, with_password};
+use crate::console::{add_person, page_showing, sign_in};
 use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
 use crate::console_groupements::{open_groupement, scene_app, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
@@ -69,8 +69,7 @@ backend_test!(a_person_creates_sees_once_uses_and_revokes_their_own_api_token_fr
 async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_their_account(db: TestDb) {
     let app = app(db).await;
     let n1 = sign_in(&app, N1).await;
-    let page = get(&app, &n1, "/compte").await;
-    assert!(page.text.contains("Vos rôles"), "{}", page.text);
+    page_showing(&app, &n1, "/compte", "Vos rôles").await;
 
     let created =
         post_form(&app, &n1, "/compte/jetons", &[("name", "Script de suivi"), ("expires", "2099-12-31")]).await;
@@ -291,8 +290,7 @@ const OTHER_DPO: &str = "dpo@vitry.fr";
 /// People of `roles` (role, organisation key) who sign in with [`crate::console::PASSWORD`].
 async fn people(app: &mut TestApp, roles: &[(&str, Role, &str)]) {
     for (email, role, org) in roles {
-        app.add_user(email, *role, Some(org)).await;
-        with_password(&app.store, email).await;
+        add_person(app, email, *role, Some(org)).await;
     }
 }
 
@@ -319,22 +317,9 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     let state = common::app::app_state(app.store.clone(), Default::default(), app.clock.clone()).rgpd();
     let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
     // The CNIL deadline in 12 hours, and one in 62 hours (not near yet).
-    let near = entcp::rgpd::breaches::create(
-        &state,
-        &admin(),
-        &fresnes,
-        breach("Envoi erroné", t0() - chrono::Duration::hours(60)),
-    )
-    .await
-    .unwrap();
-    let later = entcp::rgpd::breaches::create(
-        &state,
-        &admin(),
-        &fresnes,
-        breach("Perte d'une clé", t0() - chrono::Duration::hours(10)),
-    )
-    .await
-    .unwrap();
+    let known = |title: &str, hours: i64| breach(title, t0() - chrono::Duration::hours(hours));
+    let near = entcp::rgpd::breaches::create(&state, &admin(), &fresnes, known("Envoi erroné", 60)).await.unwrap();
+    let later = entcp::rgpd::breaches::create(&state, &admin(), &fresnes, known("Perte d'une clé", 10)).await.unwrap();
     // Due on 5 September (in four days), and on 25 September.
     let due = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-05")).await.unwrap();
     let not_yet = entcp::rgpd::requests::create(&state, &admin(), &fresnes, request("2026-08-25")).await.unwrap();

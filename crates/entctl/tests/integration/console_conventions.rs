@@ -5,7 +5,7 @@
 //! provisioning through the pages, the governance gate's refusal shown as it is.
 
 use crate::common;
-use crate::console::{follow, get, key_of, post_form, sign_in, with_password};
+use crate::console::{add_person, follow, get, key_of, page_showing, post_form, sign_in};
 use crate::console_tickets::envoi_of;
 
 use common::{TestApp, TestDb};
@@ -32,8 +32,7 @@ pub(crate) async fn fresnes(db: TestDb) -> TestApp {
         (ROOT, Role::Admin, None),
     ];
     for (email, role, org) in users {
-        app.add_user(email, role, org).await;
-        with_password(&app.store, email).await;
+        add_person(&mut app, email, role, org).await;
     }
     app
 }
@@ -78,6 +77,19 @@ fn as_refs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
     fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
+/// The fields of the « Demander un ENT » form: the school `organisation`, the short name `nom`,
+/// the address `adresse` and the base bouquet, then `more`.
+fn tenant_request<'a>(
+    organisation: &'a str,
+    nom: &'a str,
+    adresse: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![("organisation", organisation), ("nom", nom), ("adresse", adresse), ("bouquet", "socle-1d")];
+    fields.extend_from_slice(more);
+    fields
+}
+
 /// The convention id of a page address `/conventions/{id}?…`.
 fn id_of(location: &str) -> String {
     key_of(location, "/conventions/")
@@ -89,9 +101,7 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let dan = sign_in(&app, DAN).await;
 
     // The model first, then the form; parties found by search in the DAN's scope.
-    let models = get(&app, &dan, "/conventions/nouvelle").await;
-    assert_eq!(models.status, 200, "{}", models.text);
-    assert!(models.text.contains("id=\"modele-tripartite-premier-degre\""), "{}", models.text);
+    page_showing(&app, &dan, "/conventions/nouvelle", "id=\"modele-tripartite-premier-degre\"").await;
     let form = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-premier-degre").await;
     assert!(form.text.contains("id=\"param-part_collectivite\""), "{}", form.text);
     let ecole = org_id(&app, "0940176F").await;
@@ -247,15 +257,13 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
 // convention, in the console (which shows it to a DPO) or through the API.
 backend_test!(a_writing_role_elsewhere_does_not_let_a_reader_of_a_party_resilier_its_convention);
 async fn a_writing_role_elsewhere_does_not_let_a_reader_of_a_party_resilier_its_convention(db: TestDb) {
-    let mut app = fresnes(db).await;
-    let id = doisneau_in_force(&app).await;
+    let (mut app, id) = fresnes_with_doisneau_in_force(db).await;
     let double = "double@vitry.fr";
-    app.add_user(double, Role::Collectivite, Some("commune:94081")).await;
+    add_person(&mut app, double, Role::Collectivite, Some("commune:94081")).await;
     let user = entcp::identity::get_user(&app.store, double).await.unwrap().unwrap();
     let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
     let dpo = entcp::identity::UserRole::new(&user.id, Role::Dpo, Some(&fresnes));
     entcp::identity::grant(&app.store, &common::admin(), dpo, common::t0()).await.unwrap();
-    with_password(&app.store, double).await;
     let session = sign_in(&app, double).await;
 
     assert_eq!(get(&app, &session, &format!("/conventions/{id}")).await.status, 200, "a DPO of a party reads it");
@@ -270,6 +278,13 @@ async fn a_writing_role_elsewhere_does_not_let_a_reader_of_a_party_resilier_its_
     assert_eq!(refused.status, 404, "{}", refused.text);
     let conv = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
     assert!(conv.body["termination_effective"].is_null() && conv.body["termination_reason"].is_null(), "{}", conv.text);
+}
+
+/// The app of [`fresnes`] with [`doisneau_in_force`]: the app and the convention's id.
+async fn fresnes_with_doisneau_in_force(db: TestDb) -> (TestApp, String) {
+    let app = fresnes(db).await;
+    let id = doisneau_in_force(&app).await;
+    (app, id)
 }
 
 /// Signs the tripartite convention of the école Robert Doisneau through the API; its id.
@@ -321,23 +336,22 @@ async fn enter_in_a_creation_form_submits_it_and_searches_only_from_a_changed_se
     let ecole = org_id(&app, "0940176F").await;
     let mut fields = doisneau_fields(&app).await;
     fields.extend([("debut".to_string(), "2026-09-01".to_string()), ("etape".into(), "entree".into())]);
-    let mut typed = fields.clone();
-    typed.extend([
-        ("recherche.etablissement".into(), "Doisneau".into()),
-        ("vue.recherche.etablissement".into(), "".into()),
-    ]);
-    let searched = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&typed)).await;
+    // The search box typed in, and the value it showed.
+    let searching = |shown: &str| {
+        let mut typed = fields.clone();
+        typed.extend([
+            ("recherche.etablissement".into(), "Doisneau".into()),
+            ("vue.recherche.etablissement".into(), shown.into()),
+        ]);
+        typed
+    };
+    let searched = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&searching(""))).await;
     assert_eq!(searched.status, 200, "{}", searched.text);
     assert!(searched.text.contains(&format!("<option value=\"{ecole}\" selected")), "{}", searched.text);
     assert!(searched.text.contains("name=\"vue.recherche.etablissement\" value=\"Doisneau\""), "{}", searched.text);
     assert_eq!(drafts().await, 0, "a search creates nothing");
     // Enter elsewhere (the search box as it was shown): the draft is created.
-    let mut shown = fields.clone();
-    shown.extend([
-        ("recherche.etablissement".into(), "Doisneau".into()),
-        ("vue.recherche.etablissement".into(), "Doisneau".into()),
-    ]);
-    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&shown)).await;
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&searching("Doisneau"))).await;
     assert_eq!(created.status, 303, "{}", created.text);
     assert!(created.header("location").unwrap().ends_with("?apres=creee"), "{:?}", created.header("location"));
     assert_eq!(drafts().await, 1);
@@ -345,14 +359,8 @@ async fn enter_in_a_creation_form_submits_it_and_searches_only_from_a_changed_se
     // « Demander un ENT » likewise.
     let form = get(&app, &dan, "/ent/nouveau").await;
     assert_eq!(first_submit(&form.text, "/ent/nouveau"), "entree", "{}", form.text);
-    let request = [
-        ("organisation", ecole.as_str()),
-        ("nom", "doisneau-fresnes"),
-        ("adresse", "doisneau.ent.fresnes.example.fr"),
-        ("bouquet", "socle-1d"),
-        ("etape", "entree"),
-        ("recherche", "Doisneau"),
-    ];
+    let more = [("etape", "entree"), ("recherche", "Doisneau")];
+    let request = tenant_request(&ecole, "doisneau-fresnes", "doisneau.ent.fresnes.example.fr", &more);
     let searched = post_form(&app, &dan, "/ent/nouveau", &[&request[..], &[("vue.recherche", "")]].concat()).await;
     assert_eq!(searched.status, 200, "{}", searched.text);
     assert!(entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().is_none(), "nothing requested");
@@ -365,21 +373,13 @@ backend_test!(a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_
 async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_opens(db: TestDb) {
     let app = fresnes(db).await;
     let mairie = sign_in(&app, MAIRIE).await;
-    let form = get(&app, &mairie, "/ent/nouveau").await;
-    assert_eq!(form.status, 200, "{}", form.text);
-    assert!(form.text.contains("id=\"bouquet-socle-1d\""), "{}", form.text);
+    let form = page_showing(&app, &mairie, "/ent/nouveau", "id=\"bouquet-socle-1d\"").await;
     assert!(form.text.contains("Critère d'AIPD") && form.text.contains("oui (données sensibles"), "RGPD facts");
     let ecole = org_id(&app, "0940176F").await;
     let found = post_form(&app, &mairie, "/ent/nouveau", &[("etape", "rechercher"), ("recherche", "Doisneau")]).await;
     assert!(found.text.contains(&format!("<option value=\"{ecole}\"")), "{}", found.text);
 
-    let mut fields = vec![
-        ("organisation", ecole.as_str()),
-        ("nom", "Pas Un Nom"),
-        ("adresse", "doisneau.ent.fresnes.example.fr"),
-        ("bouquet", "socle-1d"),
-        ("options", "visio"),
-    ];
+    let mut fields = tenant_request(&ecole, "Pas Un Nom", "doisneau.ent.fresnes.example.fr", &[("options", "visio")]);
     let refused = post_form(&app, &mairie, "/ent/nouveau", &fields).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("href=\"#nom\""), "{}", refused.text);
@@ -426,12 +426,7 @@ async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing
     let app = fresnes(db).await;
     let ecole = org_id(&app, "0940176F").await;
     let mairie = sign_in(&app, MAIRIE).await;
-    let first = [
-        ("organisation", ecole.as_str()),
-        ("nom", "doisneau-fresnes"),
-        ("adresse", "doisneau.ent.fresnes.example.fr"),
-        ("bouquet", "socle-1d"),
-    ];
+    let first = tenant_request(&ecole, "doisneau-fresnes", "doisneau.ent.fresnes.example.fr", &[]);
     let requested = post_form(&app, &mairie, "/ent/nouveau", &first).await;
     assert_eq!(requested.header("location"), Some("/ent/doisneau-fresnes?apres=demande"), "{}", requested.text);
     let stored = || async {
@@ -445,13 +440,7 @@ async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing
     let before = stored().await;
 
     // The same short name again, another address and options: refused on the « Nom court » field.
-    let again = [
-        ("organisation", ecole.as_str()),
-        ("nom", "doisneau-fresnes"),
-        ("adresse", "autre.ent.fresnes.example.fr"),
-        ("bouquet", "socle-1d"),
-        ("options", "visio"),
-    ];
+    let again = tenant_request(&ecole, "doisneau-fresnes", "autre.ent.fresnes.example.fr", &[("options", "visio")]);
     for who in [DAN, MAIRIE] {
         let session = sign_in(&app, who).await;
         let refused = post_form(&app, &session, "/ent/nouveau", &again).await;
@@ -465,12 +454,7 @@ async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing
     // Another commune naming the slug for its own school hears the same words, its own organisation aside.
     let vitry = sign_in(&app, VITRY).await;
     let own = org_id(&app, "commune:94081").await;
-    let fields = [
-        ("organisation", own.as_str()),
-        ("nom", "doisneau-fresnes"),
-        ("adresse", "x.ent.vitry.example.fr"),
-        ("bouquet", "socle-1d"),
-    ];
+    let fields = tenant_request(&own, "doisneau-fresnes", "x.ent.vitry.example.fr", &[]);
     let refused = post_form(&app, &vitry, "/ent/nouveau", &fields).await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert!(refused.text.contains("id=\"nom-erreur\""), "{}", refused.text);
@@ -600,11 +584,9 @@ async fn a_convention_form_posted_twice_creates_one_draft_and_another_form_anoth
 
 backend_test!(an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_them);
 async fn an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_them(db: TestDb) {
-    let mut app = fresnes(db).await;
-    let id = doisneau_in_force(&app).await;
+    let (mut app, id) = fresnes_with_doisneau_in_force(db).await;
     let teacher = "prof@ecole.fr";
-    app.add_user(teacher, Role::Usager, Some("0940176F")).await;
-    with_password(&app.store, teacher).await;
+    add_person(&mut app, teacher, Role::Usager, Some("0940176F")).await;
     let ecole = format!("/organisations/{}", org_id(&app, "0940176F").await);
 
     // The directeur reads the école's conventions; a teacher of the école reads its page without them.
@@ -643,9 +625,13 @@ async fn a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circ
     assert_eq!(report.renewed, 1, "{}", app.backend);
 
     let mairie = sign_in(&app, MAIRIE).await;
-    let page = get(&app, &mairie, &format!("/conventions/{id}")).await;
-    assert_eq!(page.status, 200, "{}", page.text);
-    assert!(page.text.contains("Échéance du 31 août 2029 : reconduite tacitement jusqu"), "{}", page.text);
+    let page = page_showing(
+        &app,
+        &mairie,
+        &format!("/conventions/{id}"),
+        "Échéance du 31 août 2029 : reconduite tacitement jusqu",
+    )
+    .await;
     assert!(page.text.contains("31 août 2032") && page.text.contains("id=\"non-reconduction\""), "{}", app.backend);
 
     let vitry = sign_in(&app, VITRY).await;
@@ -685,8 +671,7 @@ async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_con
         .await
         .unwrap();
     let agent = "agent@grand-orly.fr";
-    app.add_user(agent, Role::Collectivite, Some(&epci.id)).await;
-    with_password(&app.store, agent).await;
+    add_person(&mut app, agent, Role::Collectivite, Some(&epci.id)).await;
     // In signature: the dashboards list it among those awaiting signature.
     let body = crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
@@ -738,11 +723,8 @@ async fn a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_
     .fetch_one(app.store.pool())
     .await
     .unwrap();
-    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1")
-        .bind(&code)
-        .execute(app.store.pool())
-        .await
-        .unwrap();
+    common::execute(&app.store, "UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1", &[&code])
+        .await;
     let after = in_94(&get(&app, &dan, "/").await.text);
     assert_eq!(after, before - 1, "{}: the closed école is not a school to cover", app.backend);
 
@@ -777,8 +759,7 @@ async fn the_convention_page_offers_the_visa_and_signature_only_to_whom_the_circ
             .into_iter()
             .chain([(chef, Role::ChefEtablissement, &college)])
     {
-        app.add_user(email, role, Some(org)).await;
-        with_password(&app.store, email).await;
+        add_person(&mut app, email, role, Some(org)).await;
     }
     let client = |email: &str| app.client(app.token(email));
     let body = crate::common::fixtures::with_signatories(json!({
@@ -818,8 +799,7 @@ backend_test!(the_new_convention_page_offers_no_groupement_model_and_its_refusal
 async fn the_new_convention_page_offers_no_groupement_model_and_its_refusal_links_to_the_model(db: TestDb) {
     let app = fresnes(db).await;
     let dan = sign_in(&app, DAN).await;
-    let models = get(&app, &dan, "/conventions/nouvelle").await;
-    assert!(models.text.contains("id=\"modele-tripartite-premier-degre\""), "{}", models.text);
+    let models = page_showing(&app, &dan, "/conventions/nouvelle", "id=\"modele-tripartite-premier-degre\"").await;
     assert!(!models.text.contains("id=\"modele-groupement-de-commandes\""), "{}", models.text);
     assert!(models.text.contains("href=\"/groupements\""), "where it is born: {}", models.text);
     let direct = get(&app, &dan, "/conventions/nouvelle?modele=groupement-de-commandes").await;

@@ -75,6 +75,14 @@ pub(crate) async fn open_groupement(app: &TestApp, coord: &str, coordinator: &Or
     (opened, reference)
 }
 
+/// [`scene_app`] with a groupement the coordinator [`open_groupement`]: the scene, the app and the
+/// groupement's reference.
+async fn scene_with_open_groupement(db: TestDb) -> (Scene, TestApp, String) {
+    let (scene, app, coord) = scene_app(db).await;
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
+    (scene, app, reference)
+}
+
 /// The convention constitutive signed by every party: its signing circuit is the
 /// conventions' screens' (`console_conventions`); here only its outcome matters.
 pub(crate) async fn constitute(store: &Store, reference: &str) {
@@ -396,9 +404,8 @@ async fn application_ids(store: &Store, reference: &str, communes: &[Org]) -> Ve
 
 backend_test!(a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline);
 async fn a_commune_edits_its_application_from_a_prefilled_form_until_the_deadline(db: TestDb) {
-    let (scene, app, coord) = scene_app(db).await;
+    let (scene, app, reference) = scene_with_open_groupement(db).await;
     let store = app.store.clone();
-    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let path = format!("/groupements/{reference}");
     let mairie = sign_in(&app, MAIRIES[0]).await;
     let other = sign_in(&app, MAIRIES[1]).await;
@@ -550,9 +557,8 @@ backend_test!(a_secretary_of_two_communes_chooses_which_one_applies);
 /// A secrétaire de mairie serving two communes (a `collectivite` role at each) is offered a
 /// chooser of the two on the application form; picking the second prefills and files for it.
 async fn a_secretary_of_two_communes_chooses_which_one_applies(db: TestDb) {
-    let (scene, app, coord) = scene_app(db).await;
+    let (scene, app, reference) = scene_with_open_groupement(db).await;
     let store = app.store.clone();
-    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let path = format!("/groupements/{reference}");
     let (first, second) = (&scene.communes[0], &scene.communes[1]);
     let email = "secretariat@test.fr";

@@ -10,7 +10,7 @@ use crate::common;
 use crate::console::{escaped, person, sign_in, with_password};
 use crate::console_tickets::{follow, get, post_form};
 
-use common::{t0, TestApp};
+use common::{audited, t0, TestApp};
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
 
@@ -41,14 +41,48 @@ fn link(html: &str, prefix: &str) -> String {
     html[at + 6..].split('"').next().unwrap().replace("&#x2F;", "/").replace("&amp;", "&")
 }
 
-/// The demo of `rgpd.rs` with the people of the screens: the address of the register of
-/// `key`, and the session of `email`.
-async fn scene(db: common::TestDb, key: &str, email: &str) -> (crate::rgpd::Demo, String, String) {
+/// The demo of `rgpd.rs` with the people of the screens: the backend's name, the demo, the
+/// address of the register of `key`, and the session of `email`.
+async fn scene(db: common::TestDb, key: &str, email: &str) -> (&'static str, crate::rgpd::Demo, String, String) {
+    let name = db.name;
     let d = crate::rgpd::demo(db).await;
     people(&d.db.store).await;
     let register = register_of(&d.db.store, key).await;
     let session = sign_in(&d.app, email).await;
-    (d, register, session)
+    (name, d, register, session)
+}
+
+/// The fields of the breach form: as many records as people, consequences « faibles ».
+fn breach_form<'a>(
+    title: &'a str,
+    facts: &'a str,
+    aware_at: &'a str,
+    categories: &'a str,
+    people: &'a str,
+    measures: &'a str,
+) -> [(&'static str, &'a str); 8] {
+    [
+        ("title", title),
+        ("facts", facts),
+        ("aware_at", aware_at),
+        ("data_categories", categories),
+        ("people_approx", people),
+        ("records_approx", people),
+        ("consequences", "faibles"),
+        ("measures", measures),
+    ]
+}
+
+/// The [`breach_form`] of a USB key of bulletins lost, known at `aware_at`.
+fn lost_usb_key(aware_at: &str) -> [(&'static str, &str); 8] {
+    breach_form(
+        "Clé USB perdue",
+        "Une clé avec des bulletins a été perdue",
+        aware_at,
+        "identité, scolarité",
+        "40",
+        "mots de passe changés",
+    )
 }
 
 /// Takes a snapshot from the register page's form; the notice the page shows after.
@@ -60,8 +94,7 @@ async fn take_snapshot(app: &TestApp, session: &str, register: &str) -> String {
 
 backend_test!(a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff);
 async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in_the_diff(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let home = get(app, &dpo, "/rgpd").await;
     assert_eq!(home.status, 200, "{name}: {}", home.text);
@@ -176,8 +209,7 @@ backend_test!(incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_c
 async fn incomplete_fiches_come_first_with_where_to_fill_them_and_a_stale_contact_form_keeps_its_input(
     db: common::TestDb,
 ) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "dsden:94", DPO_ACADEMIE).await;
+    let (name, d, register, dpo) = scene(db, "dsden:94", DPO_ACADEMIE).await;
     let (app, store) = (&d.app, &d.db.store);
     let page = get(app, &dpo, &register).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
@@ -247,8 +279,7 @@ fn row_of<'a>(html: &'a str, key: &str) -> &'a str {
 
 backend_test!(breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain);
 async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub_processing_chain(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
 
     // Breaches: the 72-hour deadline passed, close, or still ahead.
@@ -322,21 +353,11 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
 
 backend_test!(a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check);
 async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let breaches = format!("{register}/violations");
     let aware = typed_moment(-60);
-    let recorded = [
-        ("title", "Clé USB perdue"),
-        ("facts", "Une clé avec des bulletins a été perdue"),
-        ("aware_at", aware.as_str()),
-        ("data_categories", "identité, scolarité"),
-        ("people_approx", "40"),
-        ("records_approx", "40"),
-        ("consequences", "faibles"),
-        ("measures", "mots de passe changés"),
-    ];
+    let recorded = lost_usb_key(&aware);
     assert_eq!(post_form(app, &dpo, &breaches, &recorded).await.status, 303, "{name}");
     let log = get(app, &dpo, &breaches).await;
     let entry = link(&log.text, &format!("{breaches}/"));
@@ -451,8 +472,7 @@ pub(crate) async fn contract_at(store: &Store, register: &str, reference: &str) 
 
 backend_test!(a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows);
 async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_follows(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let (id, version) = contract_at(store, &register, "MARCHE-ENT-94034").await;
     let contracts = format!("{register}/contrats");
@@ -470,23 +490,16 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
     assert!(form.text.contains("id=\"contrat-art28\" name=\"art28\" value=\"oui\" checked"), "{name}: {}", form.text);
 
     // An end before the start: refused, the field named, nothing changed.
-    let backwards = [
-        ("title", "Marché ENT revu"),
-        ("starts_on", "2026-09-01"),
-        ("ends_on", "2026-01-01"),
-        ("version", shown.as_str()),
-    ];
+    let revised = |ends_on| {
+        [("title", "Marché ENT revu"), ("starts_on", "2026-09-01"), ("ends_on", ends_on), ("version", shown.as_str())]
+    };
+    let backwards = revised("2026-01-01");
     let refused = post_form(app, &dpo, &edit, &backwards).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     assert!(refused.text.contains("href=\"#contrat-ends_on\""), "{name}: {}", refused.text);
 
     // Without the Art. 28 clauses, new dates: saved, the list says so.
-    let changed = [
-        ("title", "Marché ENT revu"),
-        ("starts_on", "2026-09-01"),
-        ("ends_on", "2029-08-31"),
-        ("version", shown.as_str()),
-    ];
+    let changed = revised("2029-08-31");
     let saved = post_form(app, &dpo, &edit, &changed).await;
     let page = follow(app, &dpo, &saved).await;
     let text = page.text.replace("&#x27;", "'");
@@ -505,12 +518,8 @@ async fn a_processor_contract_is_edited_under_the_version_check_and_its_chain_fo
     let conflict = post_form(app, &dpo, &edit, &stale).await;
     assert_eq!(conflict.status, 409, "{name}: {}", conflict.text);
     assert!(conflict.text.contains("modifié par quelqu") && conflict.text.contains("value=\"Autre intitulé\""));
-    let title: String = sqlx::query_scalar("SELECT title FROM processor_contracts WHERE id = $1")
-        .bind(&id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(title, "Marché ENT revu", "{name}: the stale form changed nothing");
+    let title = common::texts(store, "SELECT title FROM processor_contracts WHERE id = $1", &[&id]).await;
+    assert_eq!(title, ["Marché ENT revu"], "{name}: the stale form changed nothing");
 
     // Another commune's contract is not revealed, read or written.
     let vitry = register_of(store, "commune:94081").await;
@@ -524,15 +533,9 @@ pub(crate) async fn contracts_named(store: &Store, reference: &str) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM processor_contracts WHERE reference = $1", &[reference]).await
 }
 
-/// The number of audit records of `action`.
-async fn audited(store: &Store, action: &str) -> i64 {
-    common::count(store, "SELECT COUNT(*) FROM audit_log WHERE action = $1", &[action]).await
-}
-
 backend_test!(a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version);
 async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let new_host = |label: &'static str, seed: u32| async move {
         common::fixtures::new_org(store, OrgKind::Hebergeur, label, &common::fixtures::siren(seed), None).await
@@ -675,8 +678,7 @@ async fn a_dpo_adds_and_removes_a_sub_processor_of_a_contract_under_its_version(
 
 backend_test!(a_school_head_cannot_add_a_sub_processor_to_the_chain_its_vendors_other_clients_see);
 async fn a_school_head_cannot_add_a_sub_processor_to_the_chain_its_vendors_other_clients_see(db: common::TestDb) {
-    let name = db.name;
-    let (d, fresnes, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, fresnes, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let chef_email = "ce.0940198e@ac-creteil.fr";
     with_password(store, chef_email).await;
@@ -732,8 +734,7 @@ pub(crate) fn error_words(html: &str, key: &str) -> String {
 
 backend_test!(another_communes_register_pages_answer_as_a_register_that_does_not_exist);
 async fn another_communes_register_pages_answer_as_a_register_that_does_not_exist(db: common::TestDb) {
-    let name = db.name;
-    let (d, _, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, _, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let vitry = entcp::registry::resolve_org(store, "commune:94081").await.unwrap().id;
     let missing = "0190a000-0000-7000-8000-000000000000";
@@ -753,8 +754,7 @@ async fn another_communes_register_pages_answer_as_a_register_that_does_not_exis
 
 backend_test!(control_characters_in_a_console_form_are_refused_in_french_and_nothing_is_written);
 async fn control_characters_in_a_console_form_are_refused_in_french_and_nothing_is_written(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let aware = typed_moment(-2);
     let breach = |facts: &'static str| {
@@ -806,8 +806,7 @@ async fn control_characters_in_a_console_form_are_refused_in_french_and_nothing_
 
 backend_test!(a_contract_added_under_an_existing_reference_overwrites_nothing);
 async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let (id, version) = contract_at(store, &register, "MARCHE-ENT-94034").await;
     let read = || async {
@@ -852,21 +851,18 @@ async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: com
 
 backend_test!(a_breach_or_a_request_sent_twice_is_recorded_once);
 async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let count = |sql: &'static str| common::count(store, sql, &[]);
     let aware = typed_moment(-3);
-    let breach = [
-        ("title", "Courriel mal adressé"),
-        ("facts", "Liste de classe envoyée à un tiers"),
-        ("aware_at", aware.as_str()),
-        ("data_categories", "identité"),
-        ("people_approx", "25"),
-        ("records_approx", "25"),
-        ("consequences", "faibles"),
-        ("measures", "demande de suppression"),
-    ];
+    let breach = breach_form(
+        "Courriel mal adressé",
+        "Liste de classe envoyée à un tiers",
+        &aware,
+        "identité",
+        "25",
+        "demande de suppression",
+    );
     let breaches = format!("{register}/violations");
     for _ in 0..2 {
         assert_eq!(post_form(app, &dpo, &breaches, &breach).await.status, 303, "{name}");
@@ -914,8 +910,7 @@ async fn a_breach_or_a_request_sent_twice_is_recorded_once(db: common::TestDb) {
 
 backend_test!(very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written);
 async fn very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothing_is_written(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let count = |sql: &'static str| common::count(store, sql, &[]);
     let (long_line, long_text) = ("x".repeat(201), "x".repeat(5001));
@@ -981,8 +976,7 @@ async fn very_long_texts_in_the_rgpd_forms_are_refused_on_their_field_and_nothin
 
 backend_test!(a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday_at_23_30_in_paris);
 async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday_at_23_30_in_paris(db: common::TestDb) {
-    let name = db.name;
-    let (d, register, _) = scene(db, "commune:94034", DPO).await;
+    let (name, d, register, _) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
     // The DPO signs in again after each move of the clock (sessions close after 30 idle minutes).
@@ -993,16 +987,7 @@ async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday
     let breaches = format!("{register}/violations");
     // Saturday morning, the DPO records what it learnt on Friday 4 September at 23:30, in Paris.
     let dpo = dpo_at("2026-09-05T08:00:00Z").await;
-    let fields = [
-        ("title", "Clé USB perdue"),
-        ("facts", "Une clé avec des bulletins a été perdue"),
-        ("aware_at", "2026-09-04T23:30"),
-        ("data_categories", "identité, scolarité"),
-        ("people_approx", "40"),
-        ("records_approx", "40"),
-        ("consequences", "faibles"),
-        ("measures", "mots de passe changés"),
-    ];
+    let fields = lost_usb_key("2026-09-04T23:30");
     assert_eq!(post_form(app, &dpo, &breaches, &fields).await.status, 303, "{name}");
     let stored: String = sqlx::query_scalar("SELECT aware_at FROM rgpd_breaches WHERE title = $1")
         .bind("Clé USB perdue")
@@ -1018,21 +1003,20 @@ async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday
     assert!(form.text.contains("value=\"2026-09-04T23:30\""), "{name}: the form shows what was typed");
 
     // Monday 23:29 in Paris: close; 23:31: passed.
-    let dpo = dpo_at("2026-09-07T21:29:00Z").await;
-    let row = get(app, &dpo, &breaches).await.text;
-    assert!(row_of(&row, "Clé USB perdue").contains("échéance proche"), "{name}: {row}");
-    let dpo = dpo_at("2026-09-07T21:31:00Z").await;
-    let row = get(app, &dpo, &breaches).await.text;
-    assert!(row_of(&row, "Clé USB perdue").contains("délai dépassé"), "{name}: {row}");
+    for (moment, says) in [("2026-09-07T21:29:00Z", "échéance proche"), ("2026-09-07T21:31:00Z", "délai dépassé")]
+    {
+        let page = get(app, &dpo_at(moment).await, &breaches).await.text;
+        assert!(row_of(&page, "Clé USB perdue").contains(says), "{name}: {moment}: {page}");
+    }
 
     // A request received on 7 August is due on 7 September, to the end of that day in Paris.
     let requests = format!("{register}/demandes");
     let request = [("kind", "access"), ("requester", "R. Limite"), ("received_on", "2026-08-07")];
-    assert_eq!(post_form(app, &dpo, &requests, &request).await.status, 303, "{name}");
-    let dpo = dpo_at("2026-09-07T21:59:00Z").await;
-    let page = get(app, &dpo, &requests).await.text;
-    assert!(row_of(&page, "R. Limite").contains("échéance proche"), "{name}: 23:59 in Paris: {page}");
-    let dpo = dpo_at("2026-09-07T22:01:00Z").await;
-    let page = get(app, &dpo, &requests).await.text;
-    assert!(row_of(&page, "R. Limite").contains("délai dépassé"), "{name}: 00:01 in Paris: {page}");
+    assert_eq!(post_form(app, &sign_in(app, DPO).await, &requests, &request).await.status, 303, "{name}");
+    // 23:59 in Paris: close; 00:01: passed.
+    for (moment, says) in [("2026-09-07T21:59:00Z", "échéance proche"), ("2026-09-07T22:01:00Z", "délai dépassé")]
+    {
+        let page = get(app, &dpo_at(moment).await, &requests).await.text;
+        assert!(row_of(&page, "R. Limite").contains(says), "{name}: {moment}: {page}");
+    }
 }

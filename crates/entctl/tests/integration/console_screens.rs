@@ -4,13 +4,11 @@
 //! membership checked on both organisations, and the role rules of a DAN.
 
 use crate::common;
-use crate::console::{self, console, csrf_of, escaped, sign_in, PASSWORD};
+use crate::console::{self, add_person, console, console_as_dan_a, csrf_of, escaped, sign_in, with_password, PASSWORD};
 
 use common::{admin, t0, TestApp, TestDb};
 use entcp::kernel::roles::OrgKind;
 use entcp::registry::Org;
-
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Posts `fields` to `path` as the session `cookie`, from the page `page_path` (which must show).
 async fn post_form(app: &TestApp, cookie: &str, page_path: &str, path: &str, fields: &[(&str, &str)]) -> common::Resp {
@@ -45,8 +43,7 @@ async fn count_of(app: &TestApp, sql: &str, id: &str) -> i64 {
 
 backend_test!(the_organisation_search_pages_sorts_and_stays_in_the_callers_scope);
 async fn the_organisation_search_pages_sorts_and_stays_in_the_callers_scope(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let ascending = names_in(&app, &a, false).await;
     let total = ascending.len();
     assert!(total > 9, "enough rows for four pages: {total}");
@@ -78,8 +75,7 @@ async fn the_organisation_search_pages_sorts_and_stays_in_the_callers_scope(db: 
 
 backend_test!(an_organisation_out_of_scope_answers_404_like_a_missing_one);
 async fn an_organisation_out_of_scope_answers_404_like_a_missing_one(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let own = app.get(&format!("/organisations/{}", school.id)).header("cookie", &session).send().await;
     assert_eq!(own.status, 200, "{}", own.text);
@@ -93,19 +89,13 @@ async fn an_organisation_out_of_scope_answers_404_like_a_missing_one(db: TestDb)
     // A write through a forged form is answered alike.
     let page = app.get("/compte").header("cookie", &session).send().await;
     let forged = format!("_csrf={}&email=x%40y.fr&version=1", csrf_of(&page.text));
-    let write = app
-        .post(&format!("/organisations/{}/contact", b.id))
-        .header("cookie", &session)
-        .bytes(FORM, forged)
-        .send()
-        .await;
+    let write = console::post_body(&app, &session, &format!("/organisations/{}/contact", b.id), forged).await;
     assert_eq!(write.status, 404);
 }
 
 backend_test!(a_stale_contact_form_is_refused_and_keeps_what_was_typed);
 async fn a_stale_contact_form_is_refused_and_keeps_what_was_typed(db: TestDb) {
-    let (app, a, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, _, session) = console_as_dan_a(db).await;
     let commune = first_of(&app, OrgKind::Commune, &a).await;
     let path = format!("/organisations/{}", commune.id);
     let opened = commune.version;
@@ -113,14 +103,9 @@ async fn a_stale_contact_form_is_refused_and_keeps_what_was_typed(db: TestDb) {
     let patch = entcp::registry::manage::OrgPatch { email: Some("ent@mairie.fr".into()), ..Default::default() };
     entcp::registry::manage::update_org(&app.store, &admin(), &commune, opened, patch, t0()).await.unwrap();
     let version = opened.to_string();
-    let stale = post_form(
-        &app,
-        &session,
-        &path,
-        &format!("{path}/contact"),
-        &[("email", "secretariat@mairie.fr"), ("version", &version)],
-    )
-    .await;
+    let contact = format!("{path}/contact");
+    let stale =
+        post_form(&app, &session, &path, &contact, &[("email", "secretariat@mairie.fr"), ("version", &version)]).await;
     assert_eq!(stale.status, 409, "{}", stale.text);
     assert!(stale.text.contains("modifiées par quelqu"), "said in French: {}", stale.text);
     assert!(stale.text.contains(r#"value="secretariat@mairie.fr""#), "what was typed is kept");
@@ -129,32 +114,19 @@ async fn a_stale_contact_form_is_refused_and_keeps_what_was_typed(db: TestDb) {
     assert_eq!(stored.email.as_deref(), Some("ent@mairie.fr"), "nothing overwritten");
     // With the current version the same form is saved, and audited.
     let current = stored.version.to_string();
-    let saved = post_form(
-        &app,
-        &session,
-        &path,
-        &format!("{path}/contact"),
-        &[("email", "secretariat@mairie.fr"), ("version", &current)],
-    )
-    .await;
+    let saved =
+        post_form(&app, &session, &path, &contact, &[("email", "secretariat@mairie.fr"), ("version", &current)]).await;
     assert_eq!((saved.status, saved.header("location")), (303, Some(format!("{path}?apres=contact").as_str())));
     let after = app.get(&format!("{path}?apres=contact")).header("cookie", &session).send().await;
     assert!(after.text.contains("Les coordonnées sont enregistrées."));
     let stored = entcp::registry::queries::get_org(&app.store, &commune.id).await.unwrap().unwrap();
     assert_eq!(stored.email.as_deref(), Some("secretariat@mairie.fr"));
-    let audited = common::count(
-        &app.store,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1 AND target_id = $2",
-        &["orgs.update", &commune.id],
-    )
-    .await;
-    assert_eq!(audited, 2);
+    assert_eq!(common::audited_on(&app.store, "orgs.update", &commune.id).await, 2);
 }
 
 backend_test!(epci_membership_is_checked_on_both_organisations);
 async fn epci_membership_is_checked_on_both_organisations(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let own = first_of(&app, OrgKind::Commune, &a).await;
     let foreign = first_of(&app, OrgKind::Commune, &b).await;
     let siren = common::fixtures::luhn(&format!("{:08}", 20_000_077));
@@ -182,19 +154,13 @@ async fn epci_membership_is_checked_on_both_organisations(db: TestDb) {
     let removed = post_form(&app, &session, &path, &format!("{path}/membres/retirer"), &[("commune", &own.code)]).await;
     assert_eq!(removed.status, 303, "{}", removed.text);
     assert_eq!(count_of(&app, MEMBERS, &group.id).await, 0);
-    let audited = common::count(
-        &app.store,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('orgs.members.set', 'orgs.members.remove') AND target_id = $1",
-        &[&group.id],
-    )
-    .await;
-    assert_eq!(audited, 2);
+    let set = common::audited_on(&app.store, "orgs.members.set", &group.id).await;
+    assert_eq!(set + common::audited_on(&app.store, "orgs.members.remove", &group.id).await, 2);
 }
 
 backend_test!(a_dan_grants_roles_within_its_academie_only_and_never_admin);
 async fn a_dan_grants_roles_within_its_academie_only_and_never_admin(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let new = |email: &str, org: &Org| entcp::identity::NewUser {
         email: email.into(),
@@ -205,44 +171,27 @@ async fn a_dan_grants_roles_within_its_academie_only_and_never_admin(db: TestDb)
     let far = first_of(&app, OrgKind::Etablissement, &b).await;
     let stranger = entcp::identity::create_user(&app.store, &admin(), new("loin@test.fr", &far), t0()).await.unwrap();
     let path = format!("/utilisateurs/{}", agent.id);
+    let (roles, retirer) = (format!("{path}/roles"), format!("{path}/roles/retirer"));
     const ROLES: &str = "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1";
-    let admin_role = post_form(&app, &session, &path, &format!("{path}/roles"), &[("role", "admin")]).await;
+    let admin_role = post_form(&app, &session, &path, &roles, &[("role", "admin")]).await;
     assert_eq!(admin_role.status, 403, "{}", admin_role.text);
     assert!(admin_role.text.contains("seul un administrateur"), "{}", admin_role.text);
     let academie_b = format!("academie:{}", b.code);
-    let outside =
-        post_form(&app, &session, &path, &format!("{path}/roles"), &[("role", "dan"), ("org", &academie_b)]).await;
+    let outside = post_form(&app, &session, &path, &roles, &[("role", "dan"), ("org", &academie_b)]).await;
     assert_eq!(outside.status, 422, "{}", outside.text);
     assert!(outside.text.contains("dans votre périmètre"));
     assert_eq!(count_of(&app, ROLES, &agent.id).await, 0, "nothing granted");
     // The admin role is not even offered.
     assert!(!outside.text.contains(r#"<option value="admin""#));
-    let granted = post_form(
-        &app,
-        &session,
-        &path,
-        &format!("{path}/roles"),
-        &[("role", "chef_etablissement"), ("org", &school.code)],
-    )
-    .await;
+    let granted =
+        post_form(&app, &session, &path, &roles, &[("role", "chef_etablissement"), ("org", &school.code)]).await;
     assert_eq!(granted.status, 303, "{}", granted.text);
     assert_eq!(count_of(&app, ROLES, &agent.id).await, 1);
-    let revoked = post_form(
-        &app,
-        &session,
-        &path,
-        &format!("{path}/roles/retirer"),
-        &[("role", "chef_etablissement"), ("org", &school.id)],
-    )
-    .await;
+    let revoked =
+        post_form(&app, &session, &path, &retirer, &[("role", "chef_etablissement"), ("org", &school.id)]).await;
     assert_eq!(revoked.status, 303, "{}", revoked.text);
     assert_eq!(count_of(&app, ROLES, &agent.id).await, 0);
-    let audited = common::count(
-        &app.store,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('roles.grant', 'roles.revoke')",
-        &[],
-    )
-    .await;
+    let audited = common::audited(&app.store, "roles.grant").await + common::audited(&app.store, "roles.revoke").await;
     assert!(audited >= 2);
     // A user of another académie is not revealed, nor listed.
     let hidden = app.get(&format!("/utilisateurs/{}", stranger.id)).header("cookie", &session).send().await;
@@ -284,8 +233,7 @@ async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
     assert_eq!((refused.kind.status().as_u16(), refused.detail.as_str()), (403, OWN));
     assert_eq!(count_of(&app, ROLES, &dan.id).await, 1, "nothing changed");
     // An administrator grants itself a role, and the DAN one, in the console and the API.
-    app.add_user("root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
-    console::with_password(&app.store, "root@test.fr").await;
+    add_person(&mut app, "root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
     let root = entcp::identity::get_user(&app.store, "root@test.fr").await.unwrap().unwrap();
     let root_session = sign_in(&app, "root@test.fr").await;
     let root_path = format!("/utilisateurs/{}", root.id);
@@ -307,8 +255,7 @@ async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
 // address the DAN sees still gets a useful message.
 backend_test!(inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one);
 async fn inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one(db: TestDb) {
-    let (app, a, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, _, session) = console_as_dan_a(db).await;
     let commune = first_of(&app, OrgKind::Commune, &a).await;
     let seen = entcp::identity::NewUser {
         email: "voisin@test.fr".into(),
@@ -384,8 +331,7 @@ async fn seen_of_invitation(
 backend_test!(an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere);
 async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_an_account_elsewhere(db: TestDb) {
     let (mut app, a, b) = console(db).await;
-    app.add_user("root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
-    console::with_password(&app.store, "root@test.fr").await;
+    add_person(&mut app, "root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
     let session = sign_in(&app, "dan.a@test.fr").await;
     let api = app.client(app.token("dan.a@test.fr"));
     let commune = first_of(&app, OrgKind::Commune, &a).await;
@@ -498,8 +444,7 @@ async fn the_audit_log_hides_a_pending_invitee_from_scoped_readers_until_they_ac
 
 backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
 async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let commune = first_of(&app, OrgKind::Commune, &a).await;
     let far = first_of(&app, OrgKind::Commune, &b).await;
     fn fields(org: &str) -> Vec<(&str, &str)> {
@@ -529,16 +474,7 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
     // Cutting access ends the user's sessions and API tokens, and spends their password links
     // (a link left in a mailbox would let them choose a password and sign in again).
-    entcp::identity::password::set_password(
-        &app.store,
-        &admin(),
-        &user.id,
-        PASSWORD,
-        entcp::identity::password::ChosenBy::Operator,
-        t0(),
-    )
-    .await
-    .unwrap();
+    with_password(&app.store, "elu@mairie.fr").await;
     let theirs = sign_in(&app, "elu@mairie.fr").await;
     let token = entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
     let mut tx = app.store.begin_write().await.unwrap();
@@ -553,19 +489,16 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 303, "signed out");
     let info = entcp::identity::get_token(&app.store, &token.info.id).await.unwrap().unwrap();
     assert!(info.revoked_at.is_some());
-    let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "tokens.revoke").await;
-    assert_eq!(audited, 1);
+    assert_eq!(common::audited(&app.store, "tokens.revoke").await, 1);
     assert!(entcp::identity::password::link_user(&app.store, &link, t0()).await.unwrap().is_none(), "link spent");
-    let audited = count_of(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE action = $1", "users.links_spent").await;
-    assert_eq!(audited, 1);
+    assert_eq!(common::audited(&app.store, "users.links_spent").await, 1);
 }
 
 // A DAN cuts the access of users of its académie only when every role they hold lies
 // within its scope: an agent who also works for another académie keeps their sessions.
 backend_test!(a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope);
 async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let far = first_of(&app, OrgKind::Etablissement, &b).await;
     let new = entcp::identity::NewUser {
@@ -579,16 +512,7 @@ async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(d
     }
     entcp::identity::grant(&app.store, &admin(), role(&agent.id, &school), t0()).await.unwrap();
     entcp::identity::grant(&app.store, &admin(), role(&agent.id, &far), t0()).await.unwrap();
-    entcp::identity::password::set_password(
-        &app.store,
-        &admin(),
-        &agent.id,
-        PASSWORD,
-        entcp::identity::password::ChosenBy::Operator,
-        t0(),
-    )
-    .await
-    .unwrap();
+    with_password(&app.store, "double@test.fr").await;
     let theirs = sign_in(&app, "double@test.fr").await;
     let path = format!("/utilisateurs/{}", agent.id);
     let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
@@ -617,8 +541,7 @@ async fn rename(app: &TestApp, id: &str, name: &str) {
 // other way round, in any case and without accents: the school is found, in scope only.
 backend_test!(the_organisation_search_reads_st_as_saint_and_saint_as_st);
 async fn the_organisation_search_reads_st_as_saint_and_saint_as_st(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let college = first_of(&app, OrgKind::Etablissement, &b).await;
     rename(&app, &school.id, "École élémentaire Saint-Exupéry").await;
@@ -638,8 +561,7 @@ async fn the_organisation_search_reads_st_as_saint_and_saint_as_st(db: TestDb) {
 // a hyphen typed as a space; the address shares nothing with the name. In scope only.
 backend_test!(the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens);
 async fn the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens(db: TestDb) {
-    let (app, a, b) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, b, session) = console_as_dan_a(db).await;
     for (email, name, academie) in [("hl@test.fr", "Hélène Lefèvre-Dupré", &a), ("loin@test.fr", "Hélène Éloïse", &b)]
     {
         let school = first_of(&app, OrgKind::Etablissement, academie).await;
@@ -661,8 +583,7 @@ async fn the_user_search_finds_a_name_whatever_its_accents_case_and_hyphens(db: 
 // reads on the welcome page who invited them, the person to ask.
 backend_test!(a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_is_told_whom_to_ask);
 async fn a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_is_told_whom_to_ask(db: TestDb) {
-    let (app, a, _) = console(db).await;
-    let session = sign_in(&app, "dan.a@test.fr").await;
+    let (app, a, _, session) = console_as_dan_a(db).await;
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let form = console::get(&app, &session, "/utilisateurs").await;
     assert!(form.text.contains(r#"<select class="fr-select" id="invitation-role" name="role">"#), "{}", form.text);

@@ -7,7 +7,7 @@
 //! of it (a forged address answers 404 like a missing one).
 
 use crate::common;
-use crate::console::{csrf_of, key_of, person, sign_in};
+use crate::console::{csrf_of, key_of, page_showing, person, sign_in};
 pub(crate) use crate::console::{follow, get, post_form};
 
 use common::{admin, t0, Resp, TestApp, TestDb};
@@ -109,9 +109,7 @@ backend_test!(an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority
 async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_previewed(db: TestDb) {
     let app = app(db).await;
     let usager = sign_in(&app, USAGER).await;
-    let form = get(&app, &usager, "/tickets/nouveau").await;
-    assert_eq!(form.status, 200, "{}", form.text);
-    assert!(form.text.contains(&format!("<option value=\"{TENANT}\" selected>")), "{}", form.text);
+    page_showing(&app, &usager, "/tickets/nouveau", &format!("<option value=\"{TENANT}\" selected>")).await;
     let policies = entcp::support::policy::Policies::shipped();
     let want = |impact: &str, urgency: &str| policies.priority(impact, urgency).unwrap().as_str().to_string();
     let preview = get(&app, &usager, "/tickets/priorite?impact=haute&urgence=haute").await;

@@ -47,6 +47,18 @@ async fn call(req: Req<'_>) -> (StatusCode, Value) {
     (StatusCode::from_u16(resp.status).unwrap(), resp.body)
 }
 
+/// The [`tripartite`] convention from `start` to `end`.
+fn tripartite_until(start: &str, end: &str) -> Value {
+    let mut body = tripartite(start);
+    body["end_date"] = json!(end);
+    body
+}
+
+/// 06:15 UTC on that day, the hour the tests run the daily job at.
+fn day(y: i32, m: u32, d: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap()
+}
+
 fn tripartite(start: &str) -> Value {
     common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
@@ -90,6 +102,13 @@ impl Cycle {
         let (s, avenant) = self.post(&self.dan, id, "amend", json!({})).await;
         assert_eq!(s, StatusCode::CREATED, "{}: {avenant}", self.db.name);
         avenant["id"].as_str().unwrap().to_string()
+    }
+
+    /// An avenant of the convention `id` [`Cycle::amended`] and submitted by the DAN; its id.
+    async fn submitted_avenant(&self, id: &str) -> String {
+        let avenant = self.amended(id).await;
+        self.step_ok(&self.dan, &avenant, "submit", json!({})).await;
+        avenant
     }
 
     /// Signs the submitted tripartite convention `id` as its three parties, in turn.
@@ -266,7 +285,6 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     let before = sink.received().len();
 
     // End 2029-08-31: reminders on 2029-06-02 (90 days), 2029-08-01 (30), 2029-08-24 (7).
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     let expected =
         [(day(2029, 6, 1), 0), (day(2029, 6, 2), 1), (day(2029, 6, 3), 0), (day(2029, 8, 1), 1), (day(2029, 8, 24), 1)];
     for (at, reminders) in expected {
@@ -556,11 +574,12 @@ async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signat
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
     // What the race of earlier versions left: every signature, the status behind.
-    sqlx::query("UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1")
-        .bind(&id)
-        .execute(c.db.store.pool())
-        .await
-        .unwrap();
+    common::execute(
+        &c.db.store,
+        "UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await;
     let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), c.clock.now()).await.unwrap();
     assert_eq!(report.completed, 1, "{}", c.db.name);
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
@@ -595,8 +614,7 @@ async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::Test
     let notices = common::queued_mails(&c.db.store, "convention").await;
     let notified = notices.iter().filter(|m| m.context["event"] == "expired").count();
     assert_eq!(notified, 1, "{}: one notice to the signers", c.db.name);
-    let audited =
-        common::count(&c.db.store, "SELECT COUNT(*) FROM audit_log WHERE action = 'conventions.expire'", &[]).await;
+    let audited = common::audited(&c.db.store, "conventions.expire").await;
     // Once, recorded for each of the three parties.
     assert_eq!(audited, 3, "{}", c.db.name);
     replica_b.close().await;
@@ -1368,8 +1386,7 @@ backend_test!(an_avenant_in_preparation_ends_with_the_convention_it_amends_and_n
 async fn an_avenant_in_preparation_ends_with_the_convention_it_amends_and_never_revives_it(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
-    let avenant = c.amended(&id).await;
-    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    let avenant = c.submitted_avenant(&id).await;
     c.step_ok(&c.directeur, &avenant, "sign", json!({})).await;
 
     let agreed = json!({ "reason": "Changement de solution", "mutual_agreement": true });
@@ -1407,8 +1424,7 @@ backend_test!(an_avenant_whose_original_an_earlier_version_left_terminated_is_no
 async fn an_avenant_whose_original_an_earlier_version_left_terminated_is_not_signed(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
-    let avenant = c.amended(&id).await;
-    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    let avenant = c.submitted_avenant(&id).await;
     // What earlier versions left: the original terminated, its avenant still in signature.
     sqlx::query("UPDATE conventions SET status = 'terminated' WHERE id = $1")
         .bind(&id)
@@ -1552,8 +1568,7 @@ async fn a_convention_ending_before_the_notice_would_is_left_to_expire_unless_ev
     db: crate::common::TestDb,
 ) {
     let c = setup(db).await;
-    let mut body = tripartite("2026-09-01");
-    body["end_date"] = json!("2026-10-31");
+    let body = tripartite_until("2026-09-01", "2026-10-31");
     let id = c.create(body).await["id"].as_str().unwrap().to_string();
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
     c.signed_by_all(&id).await;
@@ -1600,6 +1615,14 @@ async fn a_convention_whose_model_sets_no_notice_is_terminated_from_today(db: cr
 
 /// The bipartite convention (renewable by tacit agreement, three months' notice) of the
 /// académie and Fresnes from `start`, signed by both: its id.
+/// The [`setup`] with a [`bipartite_signed`] renewable convention in force from 1 September 2026
+/// to 31 August 2029: the cycle and the convention's id.
+async fn renewable_signed(db: common::TestDb) -> (Cycle, String) {
+    let c = setup(db).await;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    (c, id)
+}
+
 async fn bipartite_signed(c: &Cycle, start: &str) -> String {
     bipartite_signed_as(c, json!({ "start_date": start })).await
 }
@@ -1644,13 +1667,10 @@ async fn expires_at_its_term(c: &Cycle, id: &str, on: chrono::DateTime<Utc>, end
 // avenant in force expires at the term instead of being renewed tacitly.
 backend_test!(a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term);
 async fn a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_its_term(db: crate::common::TestDb) {
-    let c = setup(db).await;
-    let id = bipartite_signed(&c, "2026-09-01").await;
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+    let (c, id) = renewable_signed(db).await;
     c.clock.set(day(2027, 1, 10));
     c.step_ok(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement de prestataire" })).await;
-    let avenant_id = c.amended(&id).await;
-    c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
+    let avenant_id = c.submitted_avenant(&id).await;
     for who in [&c.mairie, &c.dan] {
         c.step_ok(who, &avenant_id, "sign", json!({})).await;
     }
@@ -1665,14 +1685,10 @@ async fn a_non_renewal_recorded_before_an_avenant_still_ends_the_convention_at_i
 // term) are not sent again once the job claims them per term.
 backend_test!(a_term_reminder_sent_before_renewals_existed_is_not_sent_again);
 async fn a_term_reminder_sent_before_renewals_existed_is_not_sent_again(db: crate::common::TestDb) {
-    let c = setup(db).await;
-    let id = bipartite_signed(&c, "2026-09-01").await;
-    sqlx::query("INSERT INTO convention_reminders (convention_id, reminder, sent_at) VALUES ($1, 'expiry-90', $2)")
-        .bind(&id)
-        .bind("2029-06-02T04:15:00.000000Z")
-        .execute(c.db.store.pool())
-        .await
-        .unwrap();
+    let (c, id) = renewable_signed(db).await;
+    let sent = "2029-06-02T04:15:00.000000Z";
+    let sql = "INSERT INTO convention_reminders (convention_id, reminder, sent_at) VALUES ($1, 'expiry-90', $2)";
+    common::execute(&c.db.store, sql, &[&id, sent]).await;
     let day = Utc.with_ymd_and_hms(2029, 6, 3, 6, 15, 0).unwrap();
     entcp::conventions::jobs::daily(&c.db.store, &load_models(), day).await.unwrap();
     let mails = crate::common::queued_mails(&c.db.store, "convention").await;
@@ -1683,12 +1699,10 @@ backend_test!(a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_part
 async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opposes_in_time(
     db: crate::common::TestDb,
 ) {
-    let c = setup(db).await;
     // In force from 1 September 2026 to 31 August 2029; three months' notice: the last day to
     // oppose the renewal is 31 May 2029.
-    let id = bipartite_signed(&c, "2026-09-01").await;
+    let (c, id) = renewable_signed(db).await;
     let models = load_models();
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
 
     // 90 days before the last day to oppose, the parties are told it (besides the term's reminders).
     let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 3, 2)).await.unwrap();
@@ -1752,10 +1766,8 @@ backend_test!(a_resiliation_notified_after_the_last_day_to_oppose_takes_effect_i
 async fn a_resiliation_notified_after_the_last_day_to_oppose_takes_effect_in_the_renewed_term(
     db: crate::common::TestDb,
 ) {
-    let c = setup(db).await;
-    let id = bipartite_signed(&c, "2026-09-01").await;
+    let (c, id) = renewable_signed(db).await;
     let models = load_models();
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 6, 2)).await.unwrap();
     let mails = crate::common::queued_mails(&c.db.store, "convention").await;
     let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");
@@ -1790,10 +1802,8 @@ backend_test!(a_renewable_convention_is_not_renewed_over_a_successor_starting_th
 async fn a_renewable_convention_is_not_renewed_over_a_successor_starting_the_day_after_its_term(
     db: crate::common::TestDb,
 ) {
-    let c = setup(db).await;
-    let id = bipartite_signed(&c, "2026-09-01").await;
+    let (c, id) = renewable_signed(db).await;
     let models = load_models();
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     c.clock.set(day(2029, 6, 15));
     let later = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune", "start_date": "2029-10-01",
@@ -1933,10 +1943,8 @@ backend_test!(a_version_1_convention_amended_near_its_term_is_renewed_for_its_si
 async fn a_version_1_convention_amended_near_its_term_is_renewed_for_its_signed_duration(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = bipartite_of_24_months(&c, Some(1)).await;
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     c.clock.set(day(2028, 6, 20));
-    let avenant_id = c.amended(&id).await;
-    c.step_ok(&c.dan, &avenant_id, "submit", json!({})).await;
+    let avenant_id = c.submitted_avenant(&id).await;
     for who in [&c.mairie, &c.dan] {
         c.step_ok(who, &avenant_id, "sign", json!({})).await;
     }
@@ -1958,8 +1966,7 @@ async fn a_version_1_convention_amended_near_its_term_is_renewed_for_its_signed_
 backend_test!(moving_only_the_start_of_a_draft_keeps_its_duration);
 async fn moving_only_the_start_of_a_draft_keeps_its_duration(db: crate::common::TestDb) {
     let c = setup(db).await;
-    let mut tri = tripartite("2026-09-01");
-    tri["end_date"] = json!("2028-08-31");
+    let tri = tripartite_until("2026-09-01", "2028-08-31");
     let bi = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune", "version": 1, "start_date": "2026-09-01", "end_date": "2028-08-31",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
@@ -1997,7 +2004,6 @@ async fn bipartite_of_24_months(c: &Cycle, version: Option<u32>) -> String {
 /// and 2030: until when the reminder said it renews, and the renewals made, oldest first.
 async fn renewed_twice(c: &Cycle, id: &str) -> (Value, Vec<(String, String)>) {
     let models = load_models();
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
     entcp::conventions::jobs::daily(&c.db.store, &models, day(2028, 6, 2)).await.unwrap();
     let mails = crate::common::queued_mails(&c.db.store, "convention").await;
     let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");
@@ -2028,8 +2034,7 @@ async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_
     db: crate::common::TestDb,
 ) {
     let c = setup(db).await;
-    let mut body = tripartite("2026-09-01");
-    body["end_date"] = json!("2027-08-31");
+    let body = tripartite_until("2026-09-01", "2027-08-31");
     let conv = c.create(body).await;
     assert_eq!(conv["model_version"], 3, "{}: new conventions open on the latest version", c.db.name);
     let id = conv["id"].as_str().unwrap();

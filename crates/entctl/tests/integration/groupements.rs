@@ -104,6 +104,41 @@ async fn created_minimal_groupement(w: &World, name: &str) -> String {
     g["id"].as_str().unwrap().to_string()
 }
 
+/// The world with a [`created_minimal_groupement`]: the world and the groupement's id.
+async fn world_with_groupement(db: &common::TestDb) -> (World, String) {
+    let w = world(db).await;
+    let id = created_minimal_groupement(&w, db.name).await;
+    (w, id)
+}
+
+/// The application of the commune `member` (its agent's client beside it) to the groupement
+/// `id`, by its délibération `number` of 1 September 2026 (201): the application.
+async fn apply(member: &(Org, Client), id: &str, number: &str) -> Value {
+    let (commune, client) = member;
+    let application =
+        json!({ "applicant": commune.id, "deliberation_number": number, "deliberation_date": "2026-09-01" });
+    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{id}: {app}");
+    app
+}
+
+/// `w`'s first commune applies ([`apply`]) to the groupement `id` and the coordinator accepts it
+/// (200): the id of the convention constitutive the acceptance creates.
+async fn first_commune_accepted(w: &World, id: &str) -> String {
+    let app = apply(&w.communes[0], id, "2026-DCM-001").await;
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{id}");
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    g["convention_id"].as_str().expect("a convention constitutive").to_string()
+}
+
+/// The id of the first établissement (by id) of the sample whose row meets `condition`, `$1`
+/// standing for `commune`'s code.
+async fn first_etablissement(w: &World, condition: &str, commune: &Org) -> String {
+    let sql = format!("SELECT id FROM orgs WHERE kind = 'etablissement' AND {condition} ORDER BY id LIMIT 1");
+    common::texts(&w.store, &sql, &[&commune.code]).await.remove(0)
+}
+
 /// The document of `kind` the coordinator generates for the groupement `id`, downloaded in `format`.
 async fn generated(w: &World, id: &str, kind: &str, format: &str) -> Vec<u8> {
     let (status, doc) =
@@ -1094,17 +1129,10 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
 
 backend_test!(a_commune_edits_its_application_until_the_deadline_and_never_another_ones);
 async fn a_commune_edits_its_application_until_the_deadline_and_never_another_ones(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let body = minimal_groupement(&w, "2026-09-30");
-    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
-    assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap().to_string();
+    let (w, id) = world_with_groupement(&db).await;
     let (commune, client) = &w.communes[0];
-    let application =
-        json!({ "applicant": commune.id, "deliberation_number": "DCM-1", "deliberation_date": "2026-09-01" });
-    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
-    assert_eq!(status, 201, "{name}: {app}");
+    let app = apply(&w.communes[0], &id, "DCM-1").await;
     let app_id = app["id"].as_str().unwrap().to_string();
     let version = app["version"].as_i64().unwrap();
     let url = api(&format!("/groupements/{id}/applications/{app_id}"));
@@ -1169,9 +1197,8 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
 
 backend_test!(an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked);
 async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
+    let (w, id) = world_with_groupement(&db).await;
     // A collectivité whose commune has an école (in its scope, of a kind that may not apply).
     let with_ecoles = common::texts(
         &w.store,
@@ -1182,13 +1209,7 @@ async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is
     let (commune, client) =
         w.communes.iter().find(|(c, _)| with_ecoles.contains(&c.code)).expect("a commune with an école");
     // A school of another commune: out of this collectivité's scope, and not a kind that may apply.
-    let school = common::texts(
-        &w.store,
-        "SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code <> $1 ORDER BY id LIMIT 1",
-        &[&commune.code],
-    )
-    .await
-    .remove(0);
+    let school = first_etablissement(&w, "commune_code <> $1", commune).await;
     let school = entcp::registry::resolve_org(&w.store, &school).await.unwrap();
     let missing = "00000000-0000-4000-8000-000000000000";
     let application =
@@ -1218,13 +1239,7 @@ async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is
     assert_eq!(own.as_array().map(Vec::len), Some(0), "{name}: nothing is recorded: {own}");
 
     // In scope but of a kind that may not apply (one of its own écoles): the kind is named.
-    let own_school = common::texts(
-        &w.store,
-        "SELECT id FROM orgs WHERE kind = 'etablissement' AND commune_code = $1 AND degree = '1D' ORDER BY id LIMIT 1",
-        &[&commune.code],
-    )
-    .await
-    .remove(0);
+    let own_school = first_etablissement(&w, "commune_code = $1 AND degree = '1D'", commune).await;
     let (status, problem) = send(client.post(&applications).json(&application(&own_school))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("adhèrent les communes"), "{name}: {problem}");
@@ -1232,10 +1247,9 @@ async fn an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is
 
 backend_test!(a_deliberation_dated_before_the_groupement_existed_is_refused);
 async fn a_deliberation_dated_before_the_groupement_existed_is_refused(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
     // Created on 1 September 2026 (the clock of the world).
-    let id = created_minimal_groupement(&w, name).await;
+    let (w, id) = world_with_groupement(&db).await;
     let (commune, client) = &w.communes[0];
     let applications = api(&format!("/groupements/{id}/applications"));
     let dated =
@@ -1302,18 +1316,10 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
     db: crate::common::TestDb,
 ) {
     use chrono::TimeZone;
-    let w = world(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
-    let (commune, client) = &w.communes[0];
-    let application =
-        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
-    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
-    assert_eq!(status, 201, "{name}: {app}");
-    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
-    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    let (w, id) = world_with_groupement(&db).await;
+    let client = &w.communes[0].1;
+    let conv_id = first_commune_accepted(&w, &id).await;
     let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
     let (_, conv) = send(w.coord.get(conv_url(""))).await;
     // A contract of 36 months notified at the latest a year after the deadline (30 September
@@ -1364,18 +1370,9 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
 /// constitutive submitted and signed by both parties on the day of `app`'s clock, taking effect
 /// then or on `start` when given (later): the ids of the groupement and of the convention.
 async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (String, String) {
-    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(w, "2026-09-30"))).await;
-    assert_eq!(status, 201, "{g}");
-    let id = g["id"].as_str().unwrap().to_string();
-    let (commune, client) = &w.communes[0];
-    let application =
-        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
-    let (status, applied) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
-    assert_eq!(status, 201, "{applied}");
-    let accept = api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap()));
-    assert_eq!(send(w.coord.post(accept)).await.0, 200);
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    let id = created_minimal_groupement(w, "signed_groupement").await;
+    let client = &w.communes[0].1;
+    let conv_id = first_commune_accepted(w, &id).await;
     let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
     let coord = w.coord.to(app);
     let (_, conv) = send(coord.get(conv_url(""))).await;
@@ -1397,6 +1394,14 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     (id, conv_id)
 }
 
+/// The world and an app over its store whose clock reads 15 October 2026, the day the tests sign
+/// their [`signed_groupement`].
+async fn world_signing_on_15_october(db: &common::TestDb) -> (World, TestApp) {
+    let w = world(db).await;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    (w, signing)
+}
+
 fn clock_on(y: i32, m: u32, d: u32) -> Arc<FixedClock> {
     use chrono::TimeZone;
     Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()))
@@ -1409,9 +1414,8 @@ backend_test!(an_avenant_extending_the_convention_constitutive_lets_the_groupeme
 async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_award_a_longer_contract(
     db: crate::common::TestDb,
 ) {
-    let w = world(&db).await;
     let name = db.name;
-    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, conv_id) = signed_groupement(&w, &signing, None).await;
     let coord = w.coord.to(&signing);
     launch_consultation(&coord, &id, name).await;
@@ -1463,15 +1467,11 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
 // avenant, the consultation opens and the contract is awarded for both members.
 backend_test!(a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_signed);
 async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_signed(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, conv_id) = signed_groupement(&w, &signing, None).await;
     let (commune, client) = &w.communes[1];
-    let application =
-        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-002", "deliberation_date": "2026-09-01" });
-    let (status, applied) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
-    assert_eq!(status, 201, "{name}: {applied}");
+    let applied = apply(&w.communes[1], &id, "2026-DCM-002").await;
 
     let later = TestApp::over(&w.store).clock(clock_on(2026, 10, 20)).build().await;
     let coord = w.coord.to(&later);
@@ -1549,9 +1549,8 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
 // and the consultation opens on the convention in force.
 backend_test!(a_party_of_the_convention_in_force_does_not_withdraw_its_application);
 async fn a_party_of_the_convention_in_force_does_not_withdraw_its_application(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
     let apps = api(&format!("/groupements/{id}/applications"));
     let (_, listed) = send(w.coord.get(&apps)).await;
@@ -1730,9 +1729,8 @@ async fn an_edit_moving_the_end_of_a_signed_convention_constitutive_is_refused_b
 // by its agents (the same 404 as an organisation that does not exist).
 backend_test!(a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune);
 async fn a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
+    let (w, id) = world_with_groupement(&db).await;
     let (commune, client) = &w.communes[0];
     let ecoles: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT id, code, pupils FROM orgs WHERE kind = 'etablissement' AND degree = '1D' AND is_open = 1 \
@@ -1773,9 +1771,8 @@ async fn a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune
 // day, it is awarded, and the contract notified on 30 November for 36 months ends on 29 November.
 backend_test!(an_award_notified_before_the_consultation_was_launched_is_refused);
 async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
     let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let coord = w.coord.to(&launching);
@@ -1822,16 +1819,8 @@ async fn a_convention_constitutive_planned_from_a_month_end_lasts_to_the_last_da
     body["award_planned_date"] = json!("2027-05-31");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap();
-    let (commune, client) = &w.communes[0];
-    let application =
-        json!({ "applicant": commune.id, "deliberation_number": "2026-DCM-001", "deliberation_date": "2026-09-01" });
-    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
-    assert_eq!(status, 201, "{name}: {app}");
-    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
-    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap())))).await;
+    let conv_id = first_commune_accepted(&w, g["id"].as_str().unwrap()).await;
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
     assert_eq!(conv["end_date"], "2030-11-30", "{name}: {conv}");
 }
 
@@ -1841,9 +1830,8 @@ backend_test!(an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_commun
 /// never for the commune (403, the commune being readable to it; nothing recorded nor changed);
 /// the commune's own agent still does all of it.
 async fn an_epci_agent_never_applies_edits_nor_withdraws_in_a_member_communes_name(db: crate::common::TestDb) {
-    let w = world(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
+    let (w, id) = world_with_groupement(&db).await;
     let (commune, mairie) = &w.communes[0];
     let epci = new_org(&w.store, OrgKind::Epci, "Communauté d'agglomération", &luhn("24940009"), Some("94")).await;
     entcp::registry::manage::set_member(&w.store, &admin(), &epci, commune, true, t0()).await.unwrap();

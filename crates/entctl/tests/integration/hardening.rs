@@ -140,12 +140,7 @@ async fn the_database_mail_and_manifests_are_readable_by_the_service_only(db: cr
 
     let data = root.path().join(format!("data-{}", db.name));
     let config = common::smtp::file_config(&data);
-    let mut tx = db.store.begin_write().await.unwrap();
-    let id = entcp::notify::enqueue(&mut tx, &["dpo@exemple.fr".into()], "test", json!({}), t0())
-        .await
-        .unwrap()
-        .expect("queued");
-    tx.commit().await.unwrap();
+    let id = common::queue_test_mail(&db.store, "dpo@exemple.fr", t0()).await;
     entcp::notify::send_due(&db.store, &config, "sender", &entcp::clock::FixedClock::new(t0())).await.unwrap();
     let mail = data.join("mail");
     assert_eq!((mode(&data), mode(&mail)), (0o700, 0o700), "{}", db.name);

@@ -3,6 +3,7 @@
 //! server (`tests/support/smtp_sink.py`), including after it was down.
 
 use crate::common;
+use common::queue_test_mail;
 
 use chrono::{DateTime, Duration, Utc};
 use entcp::api::scheduler::Scheduler;
@@ -22,15 +23,9 @@ fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
 }
 
 /// A configuration writing under `data_dir`, mail to `.eml` files.
-use common::smtp::{file_config, free_port, smtp_config, smtp_on_free_port, smtp_sink_available, SmtpSink};
-
-/// Queues the test e-mail in its own committed transaction.
-async fn queue_test_mail(store: &Store, to: &str, now: DateTime<Utc>) -> String {
-    let mut tx = store.begin_write().await.unwrap();
-    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", json!({}), now).await.unwrap().expect("queued");
-    tx.commit().await.unwrap();
-    id
-}
+use common::smtp::{
+    file_config, file_config_in_temp, free_port, smtp_config, smtp_on_free_port, smtp_sink_available, SmtpSink,
+};
 
 async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
     notify::send_due(store, config, sender, &FixedClock::new(now)).await.unwrap()
@@ -55,8 +50,7 @@ fn only_jobs(config: &mut entcp::config::Config, names: &[&str]) {
 
 backend_test!(two_schedulers_on_one_database_run_each_tick_once);
 async fn two_schedulers_on_one_database_run_each_tick_once(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = file_config(data.path());
+    let (_data, mut config) = file_config_in_temp();
     // Three jobs due at t0, then only the every-minute one in the loop below.
     only_jobs(&mut config, &["conventions-daily", "outbox-purge", "outbox-send"]);
     let t0 = common::t0();
@@ -97,8 +91,7 @@ async fn two_schedulers_on_one_database_run_each_tick_once(db: crate::common::Te
 
 backend_test!(a_disabled_job_never_runs_and_a_manual_run_is_recorded);
 async fn a_disabled_job_never_runs_and_a_manual_run_is_recorded(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = file_config(data.path());
+    let (_data, mut config) = file_config_in_temp();
     only_jobs(&mut config, &["outbox-send"]);
     let now = common::t0();
     let app = state(&db.store, &config, now);
@@ -227,8 +220,7 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
 
 backend_test!(a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease);
 async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let t0 = common::t0();
     let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
     let lease_end = t0 + Duration::minutes(5);
@@ -350,8 +342,7 @@ backend_test!(a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_o
 async fn a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_its_lease_ran_out(
     db: crate::common::TestDb,
 ) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let t0 = common::t0();
     let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
     sqlx::query("UPDATE outbox SET status = 'sending', claimed_by = 'dead', claimed_until = $1 WHERE id = $2")
@@ -377,8 +368,7 @@ async fn a_message_left_sending_by_a_dead_sender_can_be_retried_over_http_once_i
 
 backend_test!(the_file_transport_writes_an_eml_under_the_data_dir);
 async fn the_file_transport_writes_an_eml_under_the_data_dir(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (data, config) = file_config_in_temp();
     let id = queue_test_mail(&db.store, "dpo@region.example.fr", common::t0()).await;
 
     let report = send(&db.store, &config, "sender", common::t0()).await;
@@ -406,8 +396,7 @@ async fn a_mail_queued_in_a_rolled_back_transaction_is_never_sent(db: crate::com
 
 backend_test!(a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent);
 async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let bad = "ce.0941234x@ac-creteil.fr\r\nBcc: pirate@exemple.fr".to_string();
     let mut tx = db.store.begin_write().await.unwrap();
     let recipients = ["dpo@exemple.fr".to_string(), bad.clone()];
@@ -429,8 +418,7 @@ async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent(
 
 backend_test!(a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries);
 async fn a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let id = queue_test_mail(&db.store, "ok@exemple.fr", common::t0()).await;
     // A message queued before addresses were checked.
     sqlx::query("UPDATE outbox SET recipients = $1 WHERE id = $2")
@@ -445,8 +433,7 @@ async fn a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_r
 
 backend_test!(sent_mail_older_than_the_retention_is_purged_and_the_rest_kept);
 async fn sent_mail_older_than_the_retention_is_purged_and_the_rest_kept(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let t0 = common::t0();
     queue_test_mail(&db.store, "a@exemple.fr", t0).await;
     send(&db.store, &config, "sender", t0).await;
@@ -513,8 +500,7 @@ async fn the_retention_purge_deletes_ended_sessions_old_idempotency_answers_and_
 ) {
     use entcp::identity::{self, sessions};
     use entcp::store::IdempotencyKey;
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let t0 = common::t0();
     let now = t0 + Duration::days(100);
 
@@ -646,8 +632,7 @@ async fn failed_mail_stays_listed_and_can_be_retried_over_http(db: crate::common
 
 backend_test!(jobs_are_listed_and_run_over_http);
 async fn jobs_are_listed_and_run_over_http(db: crate::common::TestDb) {
-    let data = tempfile::tempdir().unwrap();
-    let config = file_config(data.path());
+    let (_data, config) = file_config_in_temp();
     let base = serve(state(&db.store, &config, common::t0())).await;
     let client = admin_client(&db.store).await;
 

@@ -27,12 +27,7 @@ fn state(store: &entcp::store::Store) -> AppState {
 backend_test!(metrics_are_served_from_memory_when_the_database_is_gone);
 async fn metrics_are_served_from_memory_when_the_database_is_gone(db: crate::common::TestDb) {
     let app = state(&db.store);
-    let mut tx = db.store.begin_write().await.unwrap();
-    let queued = common::t0() - chrono::Duration::minutes(3);
-    entcp::notify::enqueue(&mut tx, &["dpo@ville.example.fr".to_string()], "test", serde_json::json!({}), queued)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    common::queue_test_mail(&db.store, "dpo@ville.example.fr", common::t0() - chrono::Duration::minutes(3)).await;
     metrics::refresh_gauges(&app).await.unwrap();
 
     db.store.close().await;

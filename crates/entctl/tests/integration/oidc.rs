@@ -92,6 +92,11 @@ pub(crate) fn config(provider: &Provider) -> OidcConfig {
     config
 }
 
+/// A [`subject_with`] only an e-mail address, verified.
+async fn verified_subject(provider: &Provider, email: &str) -> String {
+    subject_with(provider, json!({ "email": email, "email_verified": true })).await
+}
+
 /// A subject of its own per test (the provider may be shared), with these claims.
 pub(crate) async fn subject_with(provider: &Provider, claims: Value) -> String {
     subject_at(&provider.issuer, claims).await
@@ -246,7 +251,7 @@ async fn a_wrong_state_a_replayed_code_and_another_nonce_are_refused(db: TestDb)
     let (store, name) = (&app.store, app.backend);
     let provider = provider().await;
     let oidc = Oidc::new(&config(&provider)).unwrap();
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
 
     // A state the console did not send: refused before the code is used.
     let (pending, code, _) = through_provider(&oidc, &sub).await;
@@ -292,6 +297,13 @@ async fn console_with(db: TestDb, provider: &Provider) -> TestApp {
         .await
 }
 
+/// A [`provider`] and the app of [`console_with`] signing in through it.
+async fn provider_and_console(db: TestDb) -> (Provider, TestApp) {
+    let provider = provider().await;
+    let app = console_with(db, &provider).await;
+    (provider, app)
+}
+
 /// The console's `GET /connexion/oidc`, the provider's form, and the callback with the
 /// pre-session cookie: the callback's answer.
 async fn console_sign_in(app: &TestApp, sub: &str, asked: &str) -> common::Resp {
@@ -311,13 +323,12 @@ async fn console_sign_in(app: &TestApp, sub: &str, asked: &str) -> common::Resp 
 backend_test!(the_console_signs_in_through_the_provider_back_to_the_page_asked_and_out_at_the_provider);
 async fn the_console_signs_in_through_the_provider_back_to_the_page_asked_and_out_at_the_provider(db: TestDb) {
     use crate::console::{csrf_of, set_cookie};
-    let provider = provider().await;
-    let app = console_with(db, &provider).await;
+    let (provider, app) = provider_and_console(db).await;
     let name = app.backend;
     let form = app.get("/connexion?suivant=%2Fcompte").send().await;
     assert!(form.text.contains("Se connecter avec le fournisseur d&#x27;identité"), "{name}: {}", form.text);
     assert!(form.text.contains("href=\"/connexion/oidc?suivant=%2Fcompte\""), "{name}: {}", form.text);
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
 
     let back = console_sign_in(&app, &sub, "/compte").await;
     assert_eq!((back.status, back.header("location")), (303, Some("/compte")), "{name}: {}", back.text);
@@ -358,17 +369,16 @@ async fn the_console_signs_in_through_the_provider_back_to_the_page_asked_and_ou
 backend_test!(the_console_refuses_an_unknown_person_a_replayed_callback_and_one_without_pre_session);
 async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_without_pre_session(db: TestDb) {
     use crate::console::set_cookie;
-    let provider = provider().await;
-    let app = console_with(db, &provider).await;
+    let (provider, app) = provider_and_console(db).await;
     let name = app.backend;
-    let stranger = subject_with(&provider, json!({ "email": "inconnu@ac-creteil.fr", "email_verified": true })).await;
+    let stranger = verified_subject(&provider, "inconnu@ac-creteil.fr").await;
     let refused = console_sign_in(&app, &stranger, "/").await;
     assert_eq!(refused.status, 403, "{name}: {}", refused.text);
     assert!(refused.text.contains("aucun compte"), "{name}: {}", refused.text);
     assert!(set_cookie(&refused, "entcp_session").is_none(), "{name}");
 
     // The pre-session is single-use: the same callback again is refused by the console.
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
     let begin = app.get("/connexion/oidc").send().await;
     let pre = format!("entcp_oidc={}", set_cookie(&begin, "entcp_oidc").unwrap());
     let (code, state) = sign_in_at_provider(begin.header("location").unwrap(), &sub).await;
@@ -423,13 +433,13 @@ async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_fi
     let links = "SELECT COUNT(*) FROM oidc_identities";
     assert_eq!(common::count(store, links, &[]).await, 0, "{name}: nothing linked");
 
-    let first = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let first = verified_subject(&provider, "dan@ac-creteil.fr").await;
     let dan = finish(first.clone()).await.unwrap().user;
     let linked: Vec<(String, String, String)> =
         sqlx::query_as("SELECT issuer, subject, user_id FROM oidc_identities").fetch_all(store.pool()).await.unwrap();
     assert_eq!(linked, [(provider.issuer.clone(), first.clone(), dan.id.clone())], "{name}");
 
-    let other = subject_with(&provider, json!({ "email": "Dan@ac-creteil.fr", "email_verified": true })).await;
+    let other = verified_subject(&provider, "Dan@ac-creteil.fr").await;
     let refused = finish(other.clone()).await.unwrap_err();
     assert_eq!(refused.kind, ProblemKind::Forbidden, "{name}: {refused:?}");
     assert!(refused.detail.contains("lié à une autre identité de ce fournisseur"), "{name}: {}", refused.detail);
@@ -490,10 +500,9 @@ async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_fi
 // deletes the pending logins past their lifetime.
 backend_test!(opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged);
 async fn opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged(db: TestDb) {
-    let provider = provider().await;
-    let app = console_with(db, &provider).await;
+    let (provider, app) = provider_and_console(db).await;
     let name = app.backend;
-    let sub = subject_with(&provider, json!({ "email": "dan@ac-creteil.fr", "email_verified": true })).await;
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
     for i in 0..6 {
         let back = console_sign_in(&app, &sub, "/").await;
         assert_eq!(back.status, 303, "{name} {i}: a completed sign-in takes its count back: {}", back.text);

@@ -428,11 +428,8 @@ async fn a_school_the_annuaire_closes_leaves_the_register_and_no_processor_works
     let served = served_for_the_dsden(&vendor);
 
     // The annuaire now says the école is closed.
-    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1")
-        .bind(&closed)
-        .execute(d.db.store.pool())
-        .await
-        .unwrap();
+    common::execute(&d.db.store, "UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = $1", &[&closed])
+        .await;
     let (_, dsden) = read("dsden:94").await;
     assert_eq!(listing(&dsden), 0, "{name}: a closed école is in no entry of its controller");
     let (_, vendor) = read("editeur:900000019").await;
@@ -1078,11 +1075,12 @@ async fn a_private_ecole_of_the_commune_is_not_in_the_dsden_register(db: crate::
     let (_, vendor) = read("editeur:900000019").await;
     let served = served_for_the_dsden(&vendor);
 
-    sqlx::query("UPDATE orgs SET sector = 'prive' WHERE kind = 'etablissement' AND code = $1")
-        .bind(&private)
-        .execute(d.db.store.pool())
-        .await
-        .unwrap();
+    common::execute(
+        &d.db.store,
+        "UPDATE orgs SET sector = 'prive' WHERE kind = 'etablissement' AND code = $1",
+        &[&private],
+    )
+    .await;
     let (_, dsden) = read("dsden:94").await;
     assert_eq!(listing(&dsden, &private), 0, "{name}: the IA-DASEN is not the controller of a private école");
     assert!(listing(&dsden, &public) > 0, "{name}: the public école stays");

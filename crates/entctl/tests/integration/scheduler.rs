@@ -11,6 +11,7 @@ use entcp::api::scheduler::Scheduler;
 use entcp::api::{metrics, AppState};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
+use entcp::error::Problem;
 use entcp::jobs::{self, JobFuture, JobRun};
 use entcp::store::Store;
 use std::sync::Arc;
@@ -41,16 +42,44 @@ fn stuck(_: &AppState, _: DateTime<Utc>) -> JobFuture<'_> {
     })
 }
 
-fn every_minute(name: &'static str, run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>) -> ScheduledJob {
+/// What a job runs.
+type Run = for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>;
+
+/// The job `name` running `run`, every minute by default.
+fn test_job(name: &'static str, run: Run) -> Job {
+    Job { name, description: "test", default_schedule: "* * * * *", run }
+}
+
+/// The administrator's manual run of the [`test_job`] `name` running `run` on `app`, by `runner`
+/// at `now`, as the API's `POST /jobs/{name}/run` makes it.
+async fn run_now(
+    app: &AppState,
+    name: &'static str,
+    run: Run,
+    runner: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRun, Problem> {
+    entcp::api::scheduler::run_now(app, &common::admin(), &test_job(name, run), runner, now).await
+}
+
+/// [`run_now`] on a new app of `store`, in a task of its own as a request starts it.
+fn spawn_run_now(
+    store: &Store,
+    name: &'static str,
+    run: Run,
+    runner: &'static str,
+    now: DateTime<Utc>,
+) -> tokio::task::JoinHandle<Result<JobRun, Problem>> {
+    let app = state(store, common::t0());
+    tokio::spawn(async move { run_now(&app, name, run, runner, now).await })
+}
+
+fn every_minute(name: &'static str, run: Run) -> ScheduledJob {
     every_minute_within(name, run, std::time::Duration::from_secs(3600))
 }
 
-fn every_minute_within(
-    name: &'static str,
-    run: for<'a> fn(&'a AppState, DateTime<Utc>) -> JobFuture<'a>,
-    timeout: std::time::Duration,
-) -> ScheduledJob {
-    let job = Job { name, description: "test", default_schedule: "* * * * *", run };
+fn every_minute_within(name: &'static str, run: Run, timeout: std::time::Duration) -> ScheduledJob {
+    let job = test_job(name, run);
     let schedule = jobs::parse_schedule("* * * * *").unwrap();
     ScheduledJob { job, expression: "* * * * *".into(), schedule, enabled: true, timeout }
 }
@@ -85,7 +114,20 @@ async fn shut_down_while_stuck(store: &Store, runner: &str) {
 }
 
 /// Waits for the runs `spawn_due` started (interrupted by a cancel, or done) to end.
-async fn finished(runs: Vec<tokio::task::JoinHandle<JobRun>>) {
+/// A scheduler `runner` of the one job `stuck`, its tick of minute 0 spawned and started: the
+/// scheduler and that run.
+async fn stuck_tick_started(store: &Store, runner: &str) -> (Scheduler, Vec<tokio::task::JoinHandle<JobRun>>) {
+    let (s, _) = scheduler(store, runner, vec![every_minute("stuck", stuck)]);
+    let ticked = s.spawn_due(minute(0)).await.unwrap();
+    STARTED.acquire().await.unwrap().forget();
+    (s, ticked)
+}
+
+/// Cancels the `schedulers` and waits for their `runs` to end.
+async fn cancelled(schedulers: &[&Scheduler], runs: Vec<tokio::task::JoinHandle<JobRun>>) {
+    for s in schedulers {
+        s.cancel();
+    }
     for run in runs {
         run.await.unwrap();
     }
@@ -149,9 +191,7 @@ async fn a_run_past_its_timeout_is_interrupted_recorded_as_failed_and_the_job_ru
 
 backend_test!(a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more);
 async fn a_cancelled_scheduler_interrupts_its_runs_and_starts_no_more(db: crate::common::TestDb) {
-    let (s, _app) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck)]);
-    let running = s.spawn_due(minute(0)).await.unwrap();
-    STARTED.acquire().await.unwrap().forget();
+    let (s, running) = stuck_tick_started(&db.store, "solo").await;
     s.cancel();
     let run = running.into_iter().next().unwrap().await.unwrap();
     assert_eq!(run.outcome, "running", "{}: released to a live process, not failed", db.name);
@@ -186,11 +226,8 @@ async fn a_run_interrupted_by_a_shutdown_is_run_again_at_once_by_a_live_replica(
 // by one of the live replicas.
 backend_test!(a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_replica);
 async fn a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_replica(db: crate::common::TestDb) {
-    let (first, _) = scheduler(&db.store, "first-replica", vec![every_minute("stuck", stuck)]);
-    let ticked = first.spawn_due(minute(0)).await.unwrap();
-    STARTED.acquire().await.unwrap().forget();
-    first.cancel();
-    finished(ticked).await;
+    let (first, ticked) = stuck_tick_started(&db.store, "first-replica").await;
+    cancelled(&[&first], ticked).await;
     let (second, _) = scheduler(&db.store, "second-replica", vec![every_minute("stuck", stuck)]);
     let retry = second.spawn_due(minute(0)).await.unwrap();
     assert_eq!(retry.len(), 1, "{}: the interrupted tick is retried", db.name);
@@ -220,9 +257,7 @@ async fn a_retry_run_interrupted_by_a_shutdown_is_run_again_once_by_one_live_rep
     assert_eq!(metric(&app_a, abandoned) + metric(&app_b, abandoned), 1.0, "{}", db.name);
     let (later_a, later_b) = tokio::join!(a.spawn_due(minute(0)), b.spawn_due(minute(0)));
     assert!(later_a.unwrap().is_empty() && later_b.unwrap().is_empty(), "{}: run again once", db.name);
-    a.cancel();
-    b.cancel();
-    finished(started).await;
+    cancelled(&[&a, &b], started).await;
     replica_b.close().await;
 }
 
@@ -322,29 +357,21 @@ async fn a_daily_run_whose_replica_died_is_run_again_once_by_one_of_the_live_rep
 // (409) while a run of the job is going anywhere, and a tick due meanwhile is skipped.
 backend_test!(a_manual_run_is_refused_with_a_conflict_while_the_job_runs_on_another_replica);
 async fn a_manual_run_is_refused_with_a_conflict_while_the_job_runs_on_another_replica(db: crate::common::TestDb) {
-    let (a, _) = scheduler(&db.store, "replica-a", vec![every_minute("stuck", stuck)]);
-    let ticked = a.spawn_due(minute(0)).await.unwrap();
-    STARTED.acquire().await.unwrap().forget();
+    let (a, ticked) = stuck_tick_started(&db.store, "replica-a").await;
     let replica_b = Store::connect(&db.url, None).await.unwrap();
     let app_b = state(&replica_b, common::t0());
-    let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: fast };
-    let refused = entcp::api::scheduler::run_now(&app_b, &common::admin(), &job, "replica-b", minute(0)).await;
+    let refused = run_now(&app_b, "stuck", fast, "replica-b", minute(0)).await;
     let problem = refused.expect_err("a second run of a running job");
     assert_eq!(problem.kind.status(), 409, "{}: {problem:?}", db.name);
     assert!(problem.detail.contains("une exécution de « stuck » est en cours depuis le"), "{}", problem.detail);
     assert_eq!(runs_of(&db.store, "stuck").await.len(), 1, "{}: the refused run left no row", db.name);
-    a.cancel();
-    finished(ticked).await;
+    cancelled(&[&a], ticked).await;
     replica_b.close().await;
 }
 
 backend_test!(a_tick_due_while_a_manual_run_goes_on_another_replica_is_skipped_and_counted);
 async fn a_tick_due_while_a_manual_run_goes_on_another_replica_is_skipped_and_counted(db: crate::common::TestDb) {
-    let app_a = state(&db.store, common::t0());
-    let manual = tokio::spawn(async move {
-        let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: stuck };
-        entcp::api::scheduler::run_now(&app_a, &common::admin(), &job, "replica-a", minute(1)).await
-    });
+    let manual = spawn_run_now(&db.store, "stuck", stuck, "replica-a", minute(1));
     let replica_b = Store::connect(&db.url, None).await.unwrap();
     let (b, app_b) = scheduler(&replica_b, "replica-b", vec![every_minute("stuck", fast)]);
     STARTED.acquire().await.unwrap().forget();
@@ -514,10 +541,7 @@ async fn a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_ret
 backend_test!(a_manual_run_interrupted_by_a_shutdown_is_released_and_run_again_by_a_live_replica);
 async fn a_manual_run_interrupted_by_a_shutdown_is_released_and_run_again_by_a_live_replica(db: crate::common::TestDb) {
     let (stopping, app) = scheduler(&db.store, "stopping-replica", vec![every_minute("stuck", stuck)]);
-    let manual = tokio::spawn(async move {
-        let job = Job { name: "stuck", description: "test", default_schedule: "* * * * *", run: stuck };
-        entcp::api::scheduler::run_now(&app, &common::admin(), &job, "stopping-replica", minute(0)).await
-    });
+    let manual = tokio::spawn(async move { run_now(&app, "stuck", stuck, "stopping-replica", minute(0)).await });
     STARTED.acquire().await.unwrap().forget();
     let shutdown = tokio_util::sync::CancellationToken::new();
     shutdown.cancel();
@@ -550,8 +574,7 @@ async fn a_live_replica_runs_the_interrupted_run_again(db: &crate::common::TestD
         db.name
     );
     assert_eq!(metric(&app, "entcp_job_runs_abandoned_total{job=\"stuck\"}"), 1.0, "{}", db.name);
-    live.cancel();
-    finished(started).await;
+    cancelled(&[&live], started).await;
     replica_b.close().await;
 }
 
@@ -559,11 +582,7 @@ async fn a_live_replica_runs_the_interrupted_run_again(db: &crate::common::TestD
 // in its own task now, to its end.
 backend_test!(a_manual_run_whose_caller_hangs_up_runs_to_its_end);
 async fn a_manual_run_whose_caller_hangs_up_runs_to_its_end(db: crate::common::TestDb) {
-    let app = state(&db.store, common::t0());
-    let caller = tokio::spawn(async move {
-        let job = Job { name: "slow", description: "test", default_schedule: "* * * * *", run: slow };
-        entcp::api::scheduler::run_now(&app, &common::admin(), &job, "solo", minute(0)).await
-    });
+    let caller = spawn_run_now(&db.store, "slow", slow, "solo", minute(0));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while runs_of(&db.store, "slow").await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "{}: the run never started", db.name);
@@ -593,8 +612,7 @@ async fn a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown
     let started = s.spawn_due(minute(0)).await.expect("the pass goes on past the failed claim");
     assert_eq!(started.len(), 1, "{}: the run of `stuck` keeps its handle", db.name);
     STARTED.acquire().await.unwrap().forget();
-    s.cancel();
-    finished(started).await;
+    cancelled(&[&s], started).await;
     let runs = runs_of(&db.store, "stuck").await;
     assert_eq!(runs.len(), 1, "{}", db.name);
     assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}: interrupted at shutdown", db.name);

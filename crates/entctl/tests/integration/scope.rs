@@ -273,9 +273,7 @@ async fn users_pages_and_cursors_hold_only_users_in_scope(db: crate::common::Tes
 backend_test!(outbox_and_job_runs_are_for_administrators_only);
 async fn outbox_and_job_runs_are_for_administrators_only(db: crate::common::TestDb) {
     let w = world(db).await;
-    let mut tx = w.db.store.begin_write().await.unwrap();
-    entcp::notify::enqueue(&mut tx, &["dpo@ac-versailles.fr".into()], "test", json!({}), t0()).await.unwrap();
-    tx.commit().await.unwrap();
+    common::queue_test_mail(&w.db.store, "dpo@ac-versailles.fr", t0()).await;
     let auditeur = w.client("auditeur@test.fr", Role::Auditeur, Some("0940176F")).await;
     for path in ["/outbox", "/jobs"] {
         let (status, body) = send(auditeur.get(w.url(path))).await;

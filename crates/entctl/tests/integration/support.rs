@@ -836,12 +836,7 @@ async fn attachments_through_the_api_follow_the_tickets_visibility_and_are_never
     assert_eq!(s.raw_get(&other, &format!("{files}/{pdf_id}")).await.status, 404);
     let r = s.attach(&other, &id, "name=x.pdf", &pdf).await;
     assert_eq!(r.status, 404, "{}", r.text);
-    let audited = common::count(
-        &s.store,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'support.tickets.attach' AND target_id = $1",
-        &[&id],
-    )
-    .await;
+    let audited = common::audited_on(&s.store, "support.tickets.attach", &id).await;
     assert_eq!(audited, 2, "{}: one audit row per accepted upload", db.name);
 }
 

@@ -74,6 +74,12 @@ impl World {
         self.open_at(tenant, paris(at)).await
     }
 
+    /// Opens a P2 ticket on `tenant` at `at` and checks that its first response is due at `due`.
+    async fn assert_due(&self, tenant: &str, at: DateTime<Utc>, due: DateTime<Utc>, name: &str) {
+        let ticket = self.open_at(tenant, at).await;
+        assert_eq!(ts(&ticket["first_response_due"]), due, "{name}: {tenant} opened at {at}: {ticket}");
+    }
+
     /// Opens a P2 ticket on `tenant` at the instant `at`.
     async fn open_at(&self, tenant: &str, at: DateTime<Utc>) -> Value {
         self.clock.set(at);
@@ -86,6 +92,13 @@ impl World {
         assert_eq!(body["priority"], "P2", "{body}");
         body
     }
+}
+
+/// The [`world`] under the écoles' policy (its N1 clock paused in the school holidays).
+async fn ecoles_world(db: &common::TestDb) -> World {
+    let w = world(db).await;
+    w.use_ecoles_policy().await;
+    w
 }
 
 async fn world(db: &common::TestDb) -> World {
@@ -133,36 +146,31 @@ async fn with_the_school_pause_an_n1_clock_stops_for_the_zone_holidays_and_the_e
     let w = world(&db).await;
     // Monday 20 October 2025, 10:00, Toussaint holidays everywhere: under the standard policy
     // the N1 clock runs (due at 11:00).
-    let standard = w.open("ecole-creteil", "2025-10-20 10:00").await;
-    assert_eq!(ts(&standard["first_response_due"]), paris("2025-10-20 11:00"), "{}: {standard}", db.name);
+    w.assert_due("ecole-creteil", paris("2025-10-20 10:00"), paris("2025-10-20 11:00"), db.name).await;
     // The écoles' policy: the clock waits for the return to class on Monday 3 November.
     w.use_ecoles_policy().await;
-    let paused = w.open("ecole-creteil", "2025-10-20 10:00").await;
-    assert_eq!(ts(&paused["first_response_due"]), paris("2025-11-03 09:00"), "{}: {paused}", db.name);
-    // Each school its zone: Monday 2 March 2026 is in the winter holidays of zone C
-    // (Créteil, until 8 March), not of zone B (Nantes, back on 2 March).
-    let creteil = w.open("ecole-creteil", "2026-03-02 10:00").await;
-    assert_eq!(ts(&creteil["first_response_due"]), paris("2026-03-09 09:00"), "{}: {creteil}", db.name);
-    let nantes = w.open("ecole-nantes", "2026-03-02 10:00").await;
-    assert_eq!(ts(&nantes["first_response_due"]), paris("2026-03-02 11:00"), "{}: {nantes}", db.name);
-    // Tuesday 10 March 2026, 17:30: the école's Wednesday is its day off, the collège's is worked.
-    let ecole = w.open("ecole-creteil", "2026-03-10 17:30").await;
-    assert_eq!(ts(&ecole["first_response_due"]), paris("2026-03-12 08:30"), "{}: {ecole}", db.name);
-    let college = w.open("college-creteil", "2026-03-10 17:30").await;
-    assert_eq!(ts(&college["first_response_due"]), paris("2026-03-11 08:30"), "{}: {college}", db.name);
+    for (tenant, at, due) in [
+        ("ecole-creteil", paris("2025-10-20 10:00"), paris("2025-11-03 09:00")),
+        // Each school its zone: Monday 2 March 2026 is in the winter holidays of zone C
+        // (Créteil, until 8 March), not of zone B (Nantes, back on 2 March).
+        ("ecole-creteil", paris("2026-03-02 10:00"), paris("2026-03-09 09:00")),
+        ("ecole-nantes", paris("2026-03-02 10:00"), paris("2026-03-02 11:00")),
+        // Tuesday 10 March 2026, 17:30: the école's Wednesday is its day off, the collège's is worked.
+        ("ecole-creteil", paris("2026-03-10 17:30"), paris("2026-03-12 08:30")),
+        ("college-creteil", paris("2026-03-10 17:30"), paris("2026-03-11 08:30")),
+    ] {
+        w.assert_due(tenant, at, due, db.name).await;
+    }
 }
 
 backend_test!(the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion);
 async fn the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let w = ecoles_world(&db).await;
     // Monday 8 February 2027, 10:00: zone C (Créteil) is in its winter holidays until Sunday 21
     // February 2027 (calendar 2026-2027): the écoles' N1 clock waits for Monday 22.
-    w.use_ecoles_policy().await;
-    let creteil = w.open("ecole-creteil", "2027-02-08 10:00").await;
-    assert_eq!(ts(&creteil["first_response_due"]), paris("2027-02-22 09:00"), "{}: {creteil}", db.name);
+    w.assert_due("ecole-creteil", paris("2027-02-08 10:00"), paris("2027-02-22 09:00"), db.name).await;
     // Zone B (Nantes) starts its winter holidays on 20 February 2027 only.
-    let nantes = w.open("ecole-nantes", "2027-02-08 10:00").await;
-    assert_eq!(ts(&nantes["first_response_due"]), paris("2027-02-08 11:00"), "{}: {nantes}", db.name);
+    w.assert_due("ecole-nantes", paris("2027-02-08 10:00"), paris("2027-02-08 11:00"), db.name).await;
     // One known date of every set the file ships, by académie code.
     let policies = entcp::support::policy::Policies::shipped();
     let closed = |academie: &str, date: &str| {
@@ -190,19 +198,15 @@ async fn the_shipped_school_calendar_knows_2026_27_corse_and_la_reunion(db: crat
 
 backend_test!(an_ecole_in_martinique_waits_out_its_carnaval_holidays_and_not_the_week_after);
 async fn an_ecole_in_martinique_waits_out_its_carnaval_holidays_and_not_the_week_after(db: crate::common::TestDb) {
-    let w = world(&db).await;
-    w.use_ecoles_policy().await;
+    let w = ecoles_world(&db).await;
     // Monday 16 February 2026, 10:00 in Fort-de-France: Carnaval holidays of the académie de
     // Martinique (7 to 22 February 2026); the N1 clock waits for Monday 23, 08:00 local time.
-    let carnaval = w.open_at("ecole-fort-de-france", martinique("2026-02-16 10:00")).await;
-    assert_eq!(ts(&carnaval["first_response_due"]), martinique("2026-02-23 09:00"), "{}: {carnaval}", db.name);
+    w.assert_due("ecole-fort-de-france", martinique("2026-02-16 10:00"), martinique("2026-02-23 09:00"), db.name).await;
     // The week after, classes are back: one hour of N1 time, in Martinique time.
-    let back = w.open_at("ecole-fort-de-france", martinique("2026-02-23 10:00")).await;
-    assert_eq!(ts(&back["first_response_due"]), martinique("2026-02-23 11:00"), "{}: {back}", db.name);
+    w.assert_due("ecole-fort-de-france", martinique("2026-02-23 10:00"), martinique("2026-02-23 11:00"), db.name).await;
     // The same Monday is a school day in Créteil (zone C, winter holidays from 21 February):
     // the pause follows the school's own académie.
-    let creteil = w.open("ecole-creteil", "2026-02-16 10:00").await;
-    assert_eq!(ts(&creteil["first_response_due"]), paris("2026-02-16 11:00"), "{}: {creteil}", db.name);
+    w.assert_due("ecole-creteil", paris("2026-02-16 10:00"), paris("2026-02-16 11:00"), db.name).await;
 }
 
 backend_test!(the_console_counts_the_time_left_in_the_calendar_of_the_tickets_school);

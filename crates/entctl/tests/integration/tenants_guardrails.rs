@@ -37,6 +37,34 @@ fn guarded(config: &mut Config) {
     config.provisioning.cluster.storage_class = Some("ceph-rbd".into());
 }
 
+/// The hostname of Doisneau's tenant under Créteil's suffix.
+const HOST: &str = "doisneau.ent.ac-creteil.fr";
+
+/// The app under [`guarded`], with Créteil's DAN and `collectivite`, a collectivité of Fresnes.
+async fn guarded_app(db: &common::TestDb, collectivite: &str) -> TestApp {
+    TestApp::over(&db.store)
+        .config(guarded)
+        .user("dan@ac-creteil.fr", Role::Dan, Some("academie:24"))
+        .user(collectivite, Role::Collectivite, Some("commune:94034"))
+        .build()
+        .await
+}
+
+/// `who` applies `body` at `POST /tenants`.
+async fn apply(app: &TestApp, who: &str, body: Value) -> (StatusCode, Value) {
+    call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await
+}
+
+/// The collectivité `who` creates Doisneau's tenant with 1,200 accounts (201), then is refused
+/// 2,000, above the threshold (403: the DAN must approve).
+async fn created_then_refused_above_the_threshold(app: &TestApp, who: &str, name: &str) {
+    let (s, created) = apply(app, who, doisneau(HOST, 1200, &[])).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    let (s, refused) = apply(app, who, doisneau(HOST, 2000, &[])).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{name}: {refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("la DAN doit approuver"), "{refused}");
+}
+
 fn fields(problem: &Value) -> Vec<&str> {
     problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect()
 }
@@ -44,36 +72,21 @@ fn fields(problem: &Value) -> Vec<&str> {
 backend_test!(accounts_above_the_threshold_need_the_dan_and_the_bound_holds_for_everyone);
 async fn accounts_above_the_threshold_need_the_dan_and_the_bound_holds_for_everyone(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
-    let app = TestApp::over(&db.store)
-        .config(guarded)
-        .user("dan@ac-creteil.fr", Role::Dan, Some("academie:24"))
-        .user("ent@fresnes.fr", Role::Collectivite, Some("commune:94034"))
-        .build()
-        .await;
-    let host = "doisneau.ent.ac-creteil.fr";
-    let apply = |who: &'static str, body: Value| {
-        let app = &app;
-        async move { call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await }
-    };
-    let (s, created) = apply("ent@fresnes.fr", doisneau(host, 1200, &[])).await;
-    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
-
+    let app = guarded_app(&db, "ent@fresnes.fr").await;
     // The collectivité cannot go above the threshold: the DAN must approve.
-    let (s, refused) = apply("ent@fresnes.fr", doisneau(host, 2000, &[])).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
-    assert!(refused["detail"].as_str().unwrap().contains("la DAN doit approuver"), "{refused}");
+    created_then_refused_above_the_threshold(&app, "ent@fresnes.fr", db.name).await;
     // Nobody goes above the bound, the collectivité…
-    let (s, refused) = apply("ent@fresnes.fr", doisneau(host, 10_000_000, &[])).await;
+    let (s, refused) = apply(&app, "ent@fresnes.fr", doisneau(HOST, 10_000_000, &[])).await;
     assert_eq!((s, fields(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["spec.accounts"]), "{refused}");
     assert!(refused["detail"].as_str().unwrap().contains("au plus 3000 comptes pour une école"), "{refused}");
     let (_, tenant) = call(app.get("/api/v1/tenants/doisneau").acting_as("dan@ac-creteil.fr")).await;
     assert_eq!(tenant["accounts"], 1200, "{}: refused changes leave the tenant as it was", db.name);
     // …nor the DAN.
-    let (s, refused) = apply("dan@ac-creteil.fr", doisneau(host, 3001, &[])).await;
+    let (s, refused) = apply(&app, "dan@ac-creteil.fr", doisneau(HOST, 3001, &[])).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 
     // The DAN approves by applying the change: audited as an approval, logged on the tenant.
-    let (s, approved) = apply("dan@ac-creteil.fr", doisneau(host, 2000, &[])).await;
+    let (s, approved) = apply(&app, "dan@ac-creteil.fr", doisneau(HOST, 2000, &[])).await;
     assert_eq!(s, StatusCode::OK, "{}: {approved}", db.name);
     let filter = entcp::audit::AuditFilter { target_kind: Some("tenant".into()), ..Default::default() };
     let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
@@ -84,7 +97,7 @@ async fn accounts_above_the_threshold_need_the_dan_and_the_bound_holds_for_every
     assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "approved"), "{events}");
 
     // Once approved, the collectivité may change the rest without a new approval.
-    let (s, configured) = apply("ent@fresnes.fr", doisneau(host, 2000, &["visio"])).await;
+    let (s, configured) = apply(&app, "ent@fresnes.fr", doisneau(HOST, 2000, &["visio"])).await;
     assert_eq!(s, StatusCode::OK, "{}: {configured}", db.name);
 }
 
@@ -139,24 +152,9 @@ backend_test!(a_dan_of_another_academie_does_not_approve_a_tenant_above_the_thre
 async fn a_dan_of_another_academie_does_not_approve_a_tenant_above_the_threshold(db: crate::common::TestDb) {
     common::import_sample(&db.store).await;
     boulogne(&db.store).await;
-    let app = TestApp::over(&db.store)
-        .config(guarded)
-        .user("dan@ac-creteil.fr", Role::Dan, Some("academie:24"))
-        .user("double@fresnes.fr", Role::Collectivite, Some("commune:94034"))
-        .build()
-        .await;
+    let app = guarded_app(&db, "double@fresnes.fr").await;
     common::fixtures::grant_also(&db.store, "double@fresnes.fr", Role::Dan, "academie:25").await;
-    let host = "doisneau.ent.ac-creteil.fr";
-    let apply = |who: &'static str, body: Value| {
-        let app = &app;
-        async move { call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await }
-    };
-    let (s, created) = apply("double@fresnes.fr", doisneau(host, 1200, &[])).await;
-    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
-
-    let (s, refused) = apply("double@fresnes.fr", doisneau(host, 2000, &[])).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
-    assert!(refused["detail"].as_str().unwrap().contains("la DAN doit approuver"), "{refused}");
+    created_then_refused_above_the_threshold(&app, "double@fresnes.fr", db.name).await;
     let (_, tenant) = call(app.get("/api/v1/tenants/doisneau").acting_as("dan@ac-creteil.fr")).await;
     assert_eq!(tenant["accounts"], 1200, "{}: {tenant}", db.name);
     let filter = entcp::audit::AuditFilter { target_kind: Some("tenant".into()), ..Default::default() };
@@ -164,7 +162,7 @@ async fn a_dan_of_another_academie_does_not_approve_a_tenant_above_the_threshold
     assert!(audited.iter().all(|r| r.action != "tenants.accounts_approved"), "{}: {audited:?}", db.name);
 
     // The DAN whose académie holds the école approves.
-    let (s, approved) = apply("dan@ac-creteil.fr", doisneau(host, 2000, &[])).await;
+    let (s, approved) = apply(&app, "dan@ac-creteil.fr", doisneau(HOST, 2000, &[])).await;
     assert_eq!(s, StatusCode::OK, "{}: {approved}", db.name);
     assert_eq!(approved["tenant"]["accounts"], 2000, "{approved}");
 }

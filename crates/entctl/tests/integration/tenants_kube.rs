@@ -684,6 +684,9 @@ struct World {
     _db: common::TestDb,
 }
 
+/// The path of the volume claims of Doisneau's namespace.
+const CLAIMS: &str = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims";
+
 impl World {
     async fn new() -> World {
         World::on(common::sqlite().await, |_| {}).await
@@ -728,6 +731,12 @@ impl World {
         self.apply(slug, uai, options).await;
         let t = tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap();
         tenants::transition(&self.state.tenants(), &admin(), &t, Status::Provisioning, Some("essai")).await.unwrap()
+    }
+
+    /// [`World::tenant`], then one reconcile pass, which applies it (the only tenant).
+    async fn tenant_applied(&self, slug: &str, uai: &str, options: Value) {
+        self.tenant(slug, uai, options).await;
+        assert_eq!(pass(&self.state.provisioning(), None, t0()).await.unwrap().applied, 1);
     }
 
     async fn apply(&self, slug: &str, uai: &str, options: Value) -> Tenant {
@@ -999,7 +1008,7 @@ async fn server_side_apply_sends_each_object_as_an_api_server_expects_then_reads
     let lists = paths(&requests, "GET");
     assert_eq!(lists.len(), 9, "{lists:?}");
     assert!(lists.contains(&"/apis/apps/v1/namespaces/ent-doisneau/deployments".to_string()));
-    assert!(lists.contains(&"/api/v1/namespaces/ent-doisneau/persistentvolumeclaims".to_string()));
+    assert!(lists.contains(&CLAIMS.to_string()));
     let selector = format!("app.kubernetes.io/managed-by=entcp,entcp.education.fr/tenant={}", tenant.id);
     assert!(requests.iter().filter(|r| r.method == "GET").all(|r| r.query.get("labelSelector") == Some(&selector)));
     assert!(paths(&requests, "DELETE").is_empty());
@@ -1194,8 +1203,7 @@ async fn a_failed_apply_then_a_reverted_spec_converges_to_the_rendered_objects_w
     db: common::TestDb,
 ) {
     let w = World::on(db, |_| {}).await;
-    w.tenant("doisneau", "0940176F", json!([])).await;
-    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
 
     // An option whose Deployment the server refuses: its volume and Service are written, not its Deployment.
     w.apply("doisneau", "0940176F", json!(["moodle"])).await;
@@ -1303,12 +1311,7 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
 ) {
     let w = World::on(db, |c| c.provisioning.reconcile.request_timeout_seconds = 5.0).await;
     w.tenant("doisneau", "0940176F", json!([])).await;
-    let mut tx = w.state.store.begin_write().await.unwrap();
-    let mail = entcp::notify::enqueue(&mut tx, &["directrice@ecole.example.fr".to_string()], "test", json!({}), t0())
-        .await
-        .unwrap()
-        .expect("a test mail always goes");
-    tx.commit().await.unwrap();
+    let mail = common::queue_test_mail(&w.state.store, "directrice@ecole.example.fr", t0()).await;
 
     // The work queue runs beside the scheduler, as in `entctl serve`; the tenant's PATCH hangs.
     let (shutdown, queue) = w.queue_until_portail_hangs("doisneau").await;
@@ -1553,9 +1556,7 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     db: common::TestDb,
 ) {
     let w = World::on(db, |_| {}).await;
-    w.tenant("doisneau", "0940176F", json!([])).await;
-    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
-    let claims = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims";
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
     let quota = "/api/v1/namespaces/ent-doisneau/resourcequotas/quota";
     let dry_run = |r: &Request| r.query.contains_key("dryRun");
 
@@ -1567,12 +1568,12 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     let error = w.get("doisneau").await.provisioning_state.error;
     assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
     let requests = w.take_requests();
-    let check = requests.iter().position(|r| r.path == format!("{claims}/exercices-data") && dry_run(r)).unwrap();
+    let check = requests.iter().position(|r| r.path == format!("{CLAIMS}/exercices-data") && dry_run(r)).unwrap();
     let written: Vec<&str> =
         requests[..check].iter().filter(|r| r.method == "PATCH" && !dry_run(r)).map(|r| r.path.as_str()).collect();
     assert_eq!(written, [quota], "only the quota is written before the volume's dry-run");
     w.assert_live_as_rendered("doisneau").await;
-    let size = w.stored(claims, "exercices-data").unwrap()["spec"]["resources"]["requests"]["storage"].clone();
+    let size = w.stored(CLAIMS, "exercices-data").unwrap()["spec"]["resources"]["requests"]["storage"].clone();
 
     // Replaced by an option with other volumes in one change: the removed service's volume is
     // kept, marked retained, and the quota holds it besides the new ones.
@@ -1581,9 +1582,9 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     let error = w.get("doisneau").await.provisioning_state.error;
     assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
     let requests = w.take_requests();
-    assert!(paths(&requests, "DELETE").iter().all(|p| !p.starts_with(claims)), "no volume deleted: {requests:?}");
+    assert!(paths(&requests, "DELETE").iter().all(|p| !p.starts_with(CLAIMS)), "no volume deleted: {requests:?}");
     assert!(w.stored("/apis/apps/v1/namespaces/ent-doisneau/deployments", "exercices").is_none(), "its workload goes");
-    let kept = w.stored(claims, "exercices-data").expect("the volume is kept");
+    let kept = w.stored(CLAIMS, "exercices-data").expect("the volume is kept");
     assert_eq!(kept["metadata"]["labels"]["entcp.education.fr/retained"], "true");
     assert_eq!(kept["spec"]["resources"]["requests"]["storage"], size);
     w.assert_live_as_rendered("doisneau").await;
@@ -1592,7 +1593,7 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     w.apply("doisneau", "0940176F", json!(["collaboratif", "moodle"])).await;
     let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
-    let back = w.stored(claims, "exercices-data").unwrap();
+    let back = w.stored(CLAIMS, "exercices-data").unwrap();
     assert!(back["metadata"]["labels"]["entcp.education.fr/retained"].is_null(), "{back}");
     w.assert_live_as_rendered("doisneau").await;
 
@@ -1602,11 +1603,11 @@ async fn a_removed_services_volume_is_kept_until_the_purge_and_the_quota_is_rais
     for to in [Status::Active, Status::Decommissioning, Status::Archived] {
         w.move_to("doisneau", to).await;
         pass(&w.state.provisioning(), None, t0()).await.unwrap();
-        assert!(w.stored(claims, "exercices-data").is_some(), "kept while {to:?}");
+        assert!(w.stored(CLAIMS, "exercices-data").is_some(), "kept while {to:?}");
     }
     let later = t0() + chrono::Duration::days(93);
     assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
-    assert!(w.stored(claims, "exercices-data").is_none() && w.stored(claims, "casiers-data").is_none());
+    assert!(w.stored(CLAIMS, "exercices-data").is_none() && w.stored(CLAIMS, "casiers-data").is_none());
 }
 
 backend_test!(a_tenant_the_catalog_no_longer_resolves_is_still_suspended_and_purged_and_one_never_applied_is_reported);
@@ -1811,16 +1812,14 @@ async fn a_live_volume_keeps_its_storage_class_and_size_when_the_configuration_o
     db: common::TestDb,
 ) {
     let w = World::on(db, |_| {}).await;
-    w.tenant("doisneau", "0940176F", json!([])).await;
-    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
-    let claims = "/api/v1/namespaces/ent-doisneau/persistentvolumeclaims";
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
     // The API server gave the claims the default class; portail's is larger than the catalog
     // now renders (its sizing lowered since, or an overlay).
-    let names: Vec<String> = w.mock.objects.lock().unwrap()[claims].keys().cloned().collect();
+    let names: Vec<String> = w.mock.objects.lock().unwrap()[CLAIMS].keys().cloned().collect();
     for name in &names {
-        w.edit(claims, name, |c| c["spec"]["storageClassName"] = json!("standard"));
+        w.edit(CLAIMS, name, |c| c["spec"]["storageClassName"] = json!("standard"));
     }
-    w.edit(claims, "portail-data", |c| c["spec"]["resources"]["requests"]["storage"] = json!("9Gi"));
+    w.edit(CLAIMS, "portail-data", |c| c["spec"]["resources"]["requests"]["storage"] = json!("9Gi"));
 
     // Another class configured, and a new volume: the new one gets the class, the live ones keep theirs.
     let mut state = w.state.clone();
@@ -1836,7 +1835,7 @@ async fn a_live_volume_keeps_its_storage_class_and_size_when_the_configuration_o
     let written: BTreeMap<String, Value> = requests
         .iter()
         .filter(|r| r.method == "PATCH" && !r.query.contains_key("dryRun"))
-        .filter_map(|r| r.path.strip_prefix(&format!("{claims}/")).map(|name| (name.to_string(), r.body.clone())))
+        .filter_map(|r| r.path.strip_prefix(&format!("{CLAIMS}/")).map(|name| (name.to_string(), r.body.clone())))
         .collect();
     assert_eq!(written.len(), names.len() + 1, "{written:?}");
     for (name, body) in &written {
@@ -1846,7 +1845,7 @@ async fn a_live_volume_keeps_its_storage_class_and_size_when_the_configuration_o
     assert_eq!(written["portail-data"]["spec"]["resources"]["requests"]["storage"], "9Gi", "never shrunk");
     let quota = w.stored("/api/v1/namespaces/ent-doisneau/resourcequotas", "quota").unwrap();
     let hard = quota["spec"]["hard"]["requests.storage"].as_str().and_then(entcp::provisioning::quantity::whole);
-    let total: i128 = w.mock.objects.lock().unwrap()[claims].values().map(claim_bytes).sum();
+    let total: i128 = w.mock.objects.lock().unwrap()[CLAIMS].values().map(claim_bytes).sum();
     assert_eq!(hard, Some(total), "the quota holds every claim as it is");
 }
 
@@ -1931,8 +1930,7 @@ backend_test!(a_process_without_the_tenants_lease_never_records_over_what_its_ho
 async fn a_process_without_the_tenants_lease_never_records_over_what_its_holder_just_wrote(db: common::TestDb) {
     // Leases of 3 s: a writer meeting a held tenant waits 3 s, then defers it.
     let w = World::on(db, |c| c.provisioning.reconcile.lease_seconds = 3).await;
-    w.tenant("doisneau", "0940176F", json!([])).await;
-    assert_eq!(pass(&w.state.provisioning(), None, t0()).await.unwrap().applied, 1);
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
     assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("progressing"));
 
     // Process A reads the rollout back: the Deployments are available when its read comes,

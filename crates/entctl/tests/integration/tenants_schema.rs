@@ -18,11 +18,10 @@ fn kubernetes_validate() -> Option<String> {
     match std::env::var("KUBERNETES_VALIDATE").ok().filter(|v| !v.is_empty()) {
         Some(path) => Some(path),
         None => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI is set but KUBERNETES_VALIDATE is not: .ci/kubeschema.sh must install kubernetes-validate"
+            common::skip_unless_ci(
+                "KUBERNETES_VALIDATE is not: .ci/kubeschema.sh must install kubernetes-validate",
+                "KUBERNETES_VALIDATE unset: schema validation skipped (source .ci/kubeschema.sh)",
             );
-            eprintln!("KUBERNETES_VALIDATE unset: schema validation skipped (source .ci/kubeschema.sh)");
             None
         }
     }

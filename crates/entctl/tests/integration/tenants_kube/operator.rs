@@ -274,9 +274,7 @@ backend_test!(serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand);
 async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: TestDb) {
     let w = World::on(db, |_| {}).await;
     *w.mock.deployments_available.lock().unwrap() = true;
-    w.tenant("doisneau", "0940176F", json!(["moodle"])).await;
-    let report = entcp::provisioning::reconcile::pass(&w.state.provisioning(), None, t0()).await.unwrap();
-    assert_eq!(report.applied, 1);
+    w.tenant_applied("doisneau", "0940176F", json!(["moodle"])).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
     let client = w.kube_client().await;
@@ -300,9 +298,7 @@ async fn serves_watch_queues_a_tenant_whose_deployment_was_scaled_by_hand(db: Te
 backend_test!(deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_when_a_deployment_drifted);
 async fn deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_when_a_deployment_drifted(db: TestDb) {
     let w = World::on(db, |_| {}).await;
-    w.tenant("doisneau", "0940176F", json!(["moodle"])).await;
-    let report = entcp::provisioning::reconcile::pass(&w.state.provisioning(), None, t0()).await.unwrap();
-    assert_eq!(report.applied, 1);
+    w.tenant_applied("doisneau", "0940176F", json!(["moodle"])).await;
     assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("progressing"));
     w.take_requests();
 
