@@ -187,7 +187,7 @@ pub async fn run(
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
             let version = if_match.unwrap_or(conv.version);
             let ctx = Ctx { store, models, actor: &actor, now };
-            print(&workflow::update(&ctx, &conv, version, patch).await.map_err(fail)?);
+            print(&workflow::update(&ctx, &conv, version, patch).await.map_err(fail)?)?;
         }
         ConventionsCommand::Submit { id, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
