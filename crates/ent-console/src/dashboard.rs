@@ -21,7 +21,7 @@ use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{covers_condition, get_org, open_schools};
+use ent_platform::registry::queries::{funds_condition, get_org, open_schools};
 use ent_platform::registry::Org;
 use serde::Serialize;
 
@@ -99,9 +99,10 @@ struct Count {
     n: i64,
 }
 
-/// The open schools `org` covers (as the groupement prefill counts them), and `extra`.
+/// The open schools `org` funds (as the groupement prefill counts them: an EPCI only the écoles of
+/// the communes that delegated their ENT to it), and `extra`.
 fn schools_of(org: &Org, extra: Option<Condition>) -> Condition {
-    let mut cond = covers_condition(org);
+    let mut cond = funds_condition(org);
     cond.and(open_schools());
     if let Some(extra) = extra {
         cond.and(extra);

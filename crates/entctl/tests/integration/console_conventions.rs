@@ -705,6 +705,38 @@ async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_con
     assert!(dashboard.text.contains("Grand-Orly"), "its own dashboard: {}", dashboard.text);
 }
 
+backend_test!(an_epci_dashboard_counts_only_the_ecoles_of_the_communes_that_delegated_their_ent);
+/// An EPCI funds only the écoles of the communes that delegated their ENT to it (the rule of
+/// conventions, awards and the groupement prefill): its dashboard lists none of a member
+/// commune's écoles before the delegation, and as many as the prefill after it.
+async fn an_epci_dashboard_counts_only_the_ecoles_of_the_communes_that_delegated_their_ent(db: TestDb) {
+    let mut app = fresnes(db).await;
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let epci = common::fixtures::new_org(
+        &app.store,
+        entcp::kernel::roles::OrgKind::Epci,
+        "Communauté d'agglomération Grand-Orly",
+        &common::fixtures::luhn("24940009"),
+        Some("94"),
+    )
+    .await;
+    let agent = "agent@grand-orly.fr";
+    add_person(&mut app, agent, Role::Collectivite, Some(&epci.id)).await;
+    let listed =
+        |page: &str| page.matches("</td><td>oui</td></tr>").count() + page.matches("</td><td>non</td></tr>").count();
+    for delegated in [false, true] {
+        entcp::registry::manage::set_member(&app.store, &common::admin(), &epci, &fresnes, delegated, common::t0())
+            .await
+            .unwrap();
+        let session = sign_in(&app, agent).await;
+        let page = get(&app, &session, "/").await;
+        assert_eq!(page.status, 200, "{}: {}", app.backend, page.text);
+        let prefill = entcp::groupements::membership::prefill(&app.store, &epci).await.unwrap();
+        assert_eq!(listed(&page.text) as i64, prefill.quantities.schools, "{} delegated={delegated}", app.backend);
+        assert_eq!(listed(&page.text) > 0, delegated, "{} delegated={delegated}: {}", app.backend, page.text);
+    }
+}
+
 backend_test!(a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_prefill);
 /// The annuaire keeps closed schools: the DAN's département figures and the commune's school
 /// list leave them out, as the groupement prefill does, so both screens give the same count.
