@@ -649,15 +649,8 @@ async fn a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circ
     assert_eq!(api.body["non_renewal"]["reason"], "Changement de prestataire", "{}", api.text);
 }
 
-backend_test!(an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to);
-/// « Chaque partie voit ses conventions » : the agent of an EPCI whose scope holds Fresnes (a
-/// member) sees neither on its dashboard nor on Fresnes's or the école's page the tripartite
-/// convention of Fresnes's école (the EPCI is no party), as the conventions list; the
-/// mairie of Fresnes, a party, sees it on each.
-async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to(
-    db: TestDb,
-) {
-    let mut app = fresnes(db).await;
+/// The commune of Fresnes and a new EPCI of the Val-de-Marne (no member yet).
+async fn fresnes_and_grand_orly(app: &TestApp) -> (entcp::registry::Org, entcp::registry::Org) {
     let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
     let epci = common::fixtures::new_org(
         &app.store,
@@ -667,6 +660,19 @@ async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_con
         Some("94"),
     )
     .await;
+    (fresnes, epci)
+}
+
+backend_test!(an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to);
+/// « Chaque partie voit ses conventions » : the agent of an EPCI whose scope holds Fresnes (a
+/// member) sees neither on its dashboard nor on Fresnes's or the école's page the tripartite
+/// convention of Fresnes's école (the EPCI is no party), as the conventions list; the
+/// mairie of Fresnes, a party, sees it on each.
+async fn an_epci_agent_sees_on_the_dashboard_and_organisation_pages_only_the_conventions_the_epci_is_party_to(
+    db: TestDb,
+) {
+    let mut app = fresnes(db).await;
+    let (fresnes, epci) = fresnes_and_grand_orly(&app).await;
     entcp::registry::manage::set_member(&app.store, &common::admin(), &epci, &fresnes, true, common::t0())
         .await
         .unwrap();
@@ -711,15 +717,7 @@ backend_test!(an_epci_dashboard_counts_only_the_ecoles_of_the_communes_that_dele
 /// commune's écoles before the delegation, and as many as the prefill after it.
 async fn an_epci_dashboard_counts_only_the_ecoles_of_the_communes_that_delegated_their_ent(db: TestDb) {
     let mut app = fresnes(db).await;
-    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
-    let epci = common::fixtures::new_org(
-        &app.store,
-        entcp::kernel::roles::OrgKind::Epci,
-        "Communauté d'agglomération Grand-Orly",
-        &common::fixtures::luhn("24940009"),
-        Some("94"),
-    )
-    .await;
+    let (fresnes, epci) = fresnes_and_grand_orly(&app).await;
     let agent = "agent@grand-orly.fr";
     add_person(&mut app, agent, Role::Collectivite, Some(&epci.id)).await;
     let listed =
