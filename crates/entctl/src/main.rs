@@ -483,9 +483,16 @@ async fn command_store(config: &Config, reads_only: bool) -> anyhow::Result<Stor
     if !reads_only {
         return open_store(config).await;
     }
-    let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
+    // A database never migrated (a first run, or a SQLite file not created yet) holds nothing a
+    // migration could change: it is set up as every command does, and then read.
+    let Ok(store) = Store::connect_with(&config.database_url(), config.database.pool_options()).await else {
+        return open_store(config).await;
+    };
     if let Some((applied, known)) = entcp::backup::older_schema(&store).await {
         store.close().await;
+        if applied == 0 {
+            return open_store(config).await;
+        }
         anyhow::bail!(
             "la base {} est au schéma {applied}, plus ancien que celui de cet entctl ({known}) : \
              une commande de lecture ne la migre pas ; lancez d'abord « entctl migrate », puis recommencez",

@@ -1078,6 +1078,19 @@ async fn a_listing_piped_into_a_reader_that_quits_early_ends_quietly(db: TestDb)
     assert!(!stderr.contains("panicked"), "{}: {stderr}", db.name);
 }
 
+// A first run: a listing on a database not created yet sets it up as any command does, and
+// answers (only a database some migrations behind is left as it is).
+#[test]
+fn a_read_only_command_on_a_new_database_sets_it_up_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("neuve").join("entcp.db").display());
+    for args in [&["orgs", "list"][..], &["conventions", "models"]] {
+        let out = entctl(dir.path()).args(["--database-url", &url]).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(dir.path().join("neuve").join("entcp.db").exists());
+}
+
 backend_test!(a_read_only_command_on_a_schema_one_migration_behind_leaves_it_untouched_and_says_so);
 async fn a_read_only_command_on_a_schema_one_migration_behind_leaves_it_untouched_and_says_so(db: TestDb) {
     // The last migration of this entctl not applied (recorded as failed): the schema is behind.
