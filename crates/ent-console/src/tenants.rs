@@ -162,7 +162,7 @@ async fn list(
         let folded = format!("%{}%", ent_platform::registry::fold(q).replace(['%', '_'], ""));
         cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
     }
-    if let Some(scope) = authz::scope(&signed.0.actor, &TENANTS_READ).condition() {
+    if let Some(scope) = ent_tenants::tenants::read_scope(&state.store, &signed.0.actor).await? {
         cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
     let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
@@ -359,7 +359,8 @@ async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Te
     let tenant = get_tenant(&state.store, key).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
-    caller.require(&state.store, &org).await.map_err(|p| page::as_missing(p, not_found))?;
+    let require = ent_tenants::tenants::require_on(&state.store, &caller, &org, not_found).await;
+    require.map_err(|p| page::as_missing(p, not_found))?;
     Ok(tenant)
 }
 

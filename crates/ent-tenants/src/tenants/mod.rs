@@ -13,15 +13,15 @@ use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::expect_version;
-use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::sql::{AnyQuery, Condition};
 use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
 use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog};
-use ent_platform::identity::authz::{self, TENANTS_TRANSITION};
+use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
 use ent_platform::identity::{Actor, Caller};
-use ent_platform::registry::queries::{covers, get_org};
+use ent_platform::registry::queries::{covers, get_org, Relatives};
 use ent_platform::registry::{Degree, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1057,6 +1057,54 @@ pub struct TenantFilter {
     /// Page size, 1 to 500 (default 50).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
+}
+
+/// The organisations whose ENT serve the schools `actor` is bound at: every organisation
+/// covering such a school (its commune, the group it belongs to, its département or région,
+/// DSDEN and académie: `Relatives::covering_parents`). Their tenants are read by the school's
+/// staff (read only), the ENT they use and open tickets on (`support::tickets::may_open`).
+pub async fn serving_orgs(store: &Store, actor: &Actor) -> Result<Vec<String>, Problem> {
+    let mut ids = Vec::new();
+    for bound in actor.bindings.iter().filter_map(|b| b.org.as_ref()).filter(|o| o.kind == OrgKind::Etablissement) {
+        let Some(school) = get_org(store, &bound.id).await? else { continue };
+        let relatives = Relatives::of(store, &school).await?;
+        ids.extend(relatives.covering_parents(&school).into_iter().map(|p| p.id));
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The organisations whose tenants `actor` reads, as a condition on `orgs` (`None`: every
+/// one): its scope for `tenants.read`, and those serving its schools ([`serving_orgs`]).
+pub async fn read_scope(store: &Store, actor: &Actor) -> Result<Option<Condition>, Problem> {
+    let Some(scope) = authz::scope(actor, &TENANTS_READ).condition() else { return Ok(None) };
+    let serving = serving_orgs(store, actor).await?;
+    if serving.is_empty() {
+        return Ok(Some(scope));
+    }
+    let mut theirs = Condition::default();
+    let marks = vec!["?"; serving.len()].join(", ");
+    theirs.push(&format!("id IN ({marks})"), &serving.iter().map(String::as_str).collect::<Vec<_>>());
+    Ok(Some(Condition::any(vec![scope, theirs])))
+}
+
+/// Whether `caller` may act on the tenants of `org`: its own check ([`Caller::require_or`],
+/// `missing` out of scope), and for a read also a tenant serving its schools ([`read_scope`]).
+pub async fn require_on(
+    store: &Store,
+    caller: &Caller,
+    org: &Org,
+    missing: impl FnOnce() -> Problem,
+) -> Result<(), Problem> {
+    let Err(refused) = caller.require(store, org).await else { return Ok(()) };
+    if refused.kind != ProblemKind::NotFound {
+        return Err(refused);
+    }
+    if !caller.action.write && serving_orgs(store, &caller.actor).await?.contains(&org.id) {
+        return Ok(());
+    }
+    Err(missing())
 }
 
 /// Restricts `cond` to the tenants whose organisation is in `scope` (a condition on `orgs`).

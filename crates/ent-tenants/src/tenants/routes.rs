@@ -59,7 +59,7 @@ async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenan
     let tenant = get_tenant(&state.store, slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     // Out of scope and unreadable: the 404 of a slug that names nothing, in the same words.
-    caller.require_or(&state.store, &org, not_found).await?;
+    super::require_on(&state.store, caller, &org, not_found).await?;
     Ok(tenant)
 }
 
@@ -68,7 +68,7 @@ async fn list(
     caller: Caller,
     ApiQuery(filter): ApiQuery<TenantFilter>,
 ) -> Result<Json<Page<Tenant>>, Problem> {
-    Ok(Json(page_tenants(&state.store, &filter, caller.scope().condition()).await?))
+    Ok(Json(page_tenants(&state.store, &filter, super::read_scope(&state.store, &caller.actor).await?).await?))
 }
 
 async fn apply_doc(

@@ -731,3 +731,43 @@ async fn an_epci_page_links_only_the_member_communes_the_viewer_may_open(db: Tes
     assert!(!seen.text.contains(&link(&boulogne)), "{name}: Boulogne not linked: {}", seen.text);
     assert_eq!(get(&app, &dan, &format!("/organisations/{}", boulogne.id)).await.status, 404, "{name}");
 }
+
+backend_test!(a_school_s_head_reads_the_ent_serving_the_school_in_the_list_and_through_the_api_without_changing_it);
+/// The demo école's head reads, under `/ent` and through the API alike, the ENT of her
+/// commune that serves her school (the one she opens tickets on), without a form to change it;
+/// the head of a school of another commune reads neither.
+async fn a_school_s_head_reads_the_ent_serving_the_school_in_the_list_and_through_the_api_without_changing_it(
+    db: TestDb,
+) {
+    let name = db.name;
+    let app = demo_app(db).await;
+    let head = sign_in(&app, entcp::demo::PERSONAS[2].0).await;
+    let list = get(&app, &head, "/ent").await;
+    assert_eq!(list.status, 200, "{name}: {}", list.text);
+    let listed = list.text.replace("&#x2F;", "/");
+    assert!(listed.contains("href=\"/ent/fresnes\""), "{name}: the commune's ENT listed: {listed}");
+    let page = get(&app, &head, "/ent/fresnes").await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"vers-") && !page.text.contains("id=\"ajouter-service\""), "{name}: read only");
+    let slugs = |body: &serde_json::Value| -> Vec<String> {
+        body["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_string()).collect()
+    };
+    let role = Role::ChefEtablissement;
+    let api = app.client(&common::token_for(&app.store, "ce.api@test.fr", role, Some("0940176F")).await);
+    let listed = api.get("/api/v1/tenants").send().await;
+    assert!(slugs(&listed.body).contains(&"fresnes".to_string()), "{name}: {}", listed.text);
+    assert_eq!(api.get("/api/v1/tenants/fresnes").send().await.status, 200, "{name}");
+    let moved = api.post("/api/v1/tenants/fresnes/transition").json(&serde_json::json!({ "to": "provisioning" }));
+    assert_eq!(moved.send().await.status, 403, "{name}: a read, not a change");
+    // The head of an école of Vitry-sur-Seine: not her commune's ENT.
+    let vitry: String = sqlx::query_scalar(
+        "SELECT code FROM orgs WHERE kind = 'etablissement' AND commune_code = '94081' ORDER BY code LIMIT 1",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let other = app.client(&common::token_for(&app.store, "ce.vitry@test.fr", role, Some(&vitry)).await);
+    let listed = other.get("/api/v1/tenants").send().await;
+    assert!(!slugs(&listed.body).contains(&"fresnes".to_string()), "{name}: {}", listed.text);
+    assert_eq!(other.get("/api/v1/tenants/fresnes").send().await.status, 404, "{name}");
+}
