@@ -755,7 +755,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let _ = scheduler.await;
     let _ = reconciler.await;
     // What a job's pass still held when the queue stopped: released once the scheduler drained.
-    if let Err(e) = entcp::provisioning::lease::release_all(&provisioning).await {
+    if let Err(e) = entcp::provisioning::lease::release_at_exit(&provisioning).await {
         tracing::warn!(error = %e.detail, "tenant leases not released at shutdown");
     }
     store.close().await;
@@ -785,7 +785,7 @@ async fn operator(config: Config) -> anyhow::Result<()> {
     tracing::info!(database = %redact(&config.database_url()), "entctl operator watching EntTenant resources");
     let context = entcp::provisioning::operator::Context::new(client, state.tenants());
     entcp::provisioning::operator::run(context, shutdown).await;
-    entcp::provisioning::lease::release_all(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+    entcp::provisioning::lease::release_at_exit(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     store.close().await;
     Ok(())
 }

@@ -117,13 +117,24 @@ pub async fn release(state: &ProvisioningState, tenant_id: &str, writer: &Writer
 /// still writes under ([`Reconciler::writing`](super::runtime::Reconciler::writing): a job's
 /// pass the scheduler lets finish releases its own); how many were released.
 pub async fn release_all(state: &ProvisioningState) -> Result<u64, Problem> {
+    release_held(state, true).await
+}
+
+/// Releases every lease this process holds as it exits, those of writes still in flight too:
+/// their tasks end with the process (the operator's cut-short reconcile, a job's pass the
+/// scheduler's drain gave up on).
+pub async fn release_at_exit(state: &ProvisioningState) -> Result<u64, Problem> {
+    release_held(state, false).await
+}
+
+async fn release_held(state: &ProvisioningState, keep_writing: bool) -> Result<u64, Problem> {
     let holder = &state.reconciler.holder;
     let held: Vec<String> = sqlx::query_scalar("SELECT tenant_id FROM tenant_leases WHERE holder = $1")
         .bind(holder)
         .fetch_all(state.store.pool())
         .await?;
     let mut released = 0;
-    for key in held.iter().filter(|key| !state.reconciler.is_writing(key)) {
+    for key in held.iter().filter(|key| !(keep_writing && state.reconciler.is_writing(key))) {
         let done = sqlx::query("DELETE FROM tenant_leases WHERE tenant_id = $1 AND holder = $2")
             .bind(key)
             .bind(holder)
