@@ -502,12 +502,18 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
     let moved = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &confirmed).await;
     assert_eq!(moved.header("location"), Some("/ent/doisneau-fresnes?apres=etat"), "{}", moved.text);
     assert_eq!(status().await, Status::Suspended);
-    // The page names events and the observed state in French, not by their codes.
-    sqlx::query("UPDATE tenants SET observed = 'stopped' WHERE slug = 'doisneau-fresnes'")
-        .execute(app.store.pool())
-        .await
-        .unwrap();
-    let page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    // The page names events and the observed state in French, not by their codes. The pass the
+    // move started may still record what it observed: the state is set again until it stays.
+    let mut page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+    for _ in 0..50 {
+        common::execute(&app.store, "UPDATE tenants SET observed = 'stopped' WHERE slug = 'doisneau-fresnes'", &[])
+            .await;
+        page = get(&app, &dan, "/ent/doisneau-fresnes").await;
+        if page.text.contains("<dd>services arrêtés") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     for shown in ["<td>demande</td>", "<td>état : suspendu</td>", "<dd>services arrêtés (suspendu)"] {
         assert!(page.text.contains(shown), "{shown}: {}", page.text);
     }
