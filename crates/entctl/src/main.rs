@@ -7,7 +7,7 @@ use entcp::registry::import::{import_annuaire, ImportOptions};
 use entcp::registry::manage::{self, NewOrg};
 use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::routes::org_detail;
-use entcp::{out, outln};
+use entcp::{errln, out, outln};
 mod commands;
 
 use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
@@ -356,7 +356,7 @@ fn main() -> ExitCode {
         // `entctl orgs list | head`: the reader has what it wanted.
         Err(e) if entcp::output::is_closed_pipe(&e) => ExitCode::from(entcp::output::CLOSED_PIPE),
         Err(e) => {
-            eprintln!("erreur : {e:#}");
+            errln!("erreur : {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -406,7 +406,7 @@ async fn provisioning_backend(config: &Config) -> anyhow::Result<()> {
 
 /// A configuration error on standard error, and its exit code.
 fn configuration_error(e: &anyhow::Error) -> ExitCode {
-    eprintln!("erreur : {e:#}");
+    errln!("erreur : {e:#}");
     ExitCode::from(CONFIGURATION_ERROR)
 }
 
@@ -415,7 +415,10 @@ fn init_logging(config: &Config) {
     let filter = from_env
         .and_then(|directives| tracing_subscriber::EnvFilter::try_new(log_targets(&directives)).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(log_targets(&config.log.level)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line standard error no longer takes (closed, a broken pipe) is lost, never reported
+    // with `eprintln!`, which would panic and hide the command's exit status.
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -716,7 +719,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!("{summary}");
         let password = entcp::demo::demo_password();
         let persons = entcp::demo::personas(&state, &password).await?;
-        eprintln!(
+        errln!(
             "\nConsole web de démonstration : {}/connexion\nPersonnes de démonstration (mot de passe : {password}) :\n  {}\n",
             config.console.public_url.trim_end_matches('/'),
             persons.join("\n  ")
@@ -824,7 +827,7 @@ async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<
         identity::write_private(&link_path, &format!("{link}\n")).map_err(|e| {
             anyhow::anyhow!("écriture du lien de premier accès dans {} impossible : {e}", link_path.display())
         })?;
-        eprintln!(
+        errln!(
             "\nPremier démarrage : administrateur {FIRST_ADMIN} créé.\n\
              Le lien pour choisir son mot de passe de la console (une seule fois, dans les 24 heures) est dans {} \
              (lisible par son seul propriétaire).\n\
@@ -957,7 +960,7 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!(
+    errln!(
         "Courriel de test non envoyé ({}) ; il reste dans la file d'envoi ({id}) et sera réessayé : {}",
         report.summary(),
         message.last_error.as_deref().unwrap_or("?")

@@ -1078,6 +1078,28 @@ async fn a_listing_piped_into_a_reader_that_quits_early_ends_quietly(db: TestDb)
     assert!(!stderr.contains("panicked"), "{}: {stderr}", db.name);
 }
 
+// A standard error nobody reads any more (its pipe's reader gone: a log shipper that died, or
+// `entctl … 2>&1 | head`): the first `eprintln!`, or the log's own report of a line it could not
+// write, panicked, and the process exited with 101 instead of the command's own status.
+#[test]
+fn a_failing_command_whose_standard_error_is_closed_exits_with_its_own_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("entcp.db").display());
+    let cases: [(&str, &[&str], i32); 2] = [
+        ("configuration error", &["--log-format", "xml", "orgs", "list"], 2),
+        // A log line first (an unknown ENTCP_ variable is warned about), then the error.
+        ("failing command", &["--database-url", &url, "orgs", "show", "0000000X"], 1),
+    ];
+    for (what, args, code) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = entctl(dir.path());
+        cmd.args(args).env("ENTCP_FAUTE_DE_FRAPPE", "1").stdout(Stdio::null()).stderr(writer);
+        let status = cmd.status().unwrap();
+        assert_eq!(status.code(), Some(code), "{what}: {status:?}");
+    }
+}
+
 // A first run: a listing on a database not created yet sets it up as any command does, and
 // answers (only a database some migrations behind is left as it is).
 #[test]

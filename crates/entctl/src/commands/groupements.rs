@@ -10,7 +10,7 @@ use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
 use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
-use entcp::outln;
+use entcp::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -169,7 +169,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
             outln!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
             if let Some(warning) = no_pupils_warning(&g, &app) {
-                eprintln!("{warning}");
+                errln!("{warning}");
             }
         }
         GroupementsCommand::Applications { id } => {

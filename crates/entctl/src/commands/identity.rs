@@ -6,8 +6,8 @@ use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
 use entcp::identity::{self, Actor, NewUser, UserRole};
 use entcp::kernel::roles::Role;
-use entcp::outln;
 use entcp::store::Store;
+use entcp::{errln, outln};
 use std::process::ExitCode;
 
 pub const FIRST_ADMIN: &str = "admin@localhost";
@@ -128,7 +128,7 @@ pub async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<ExitC
         }
         UsersCommand::SetPassword { user } => {
             let id = user_id(store, &user).await?;
-            eprintln!("Mot de passe (12 caractères au moins), puis Entrée :");
+            errln!("Mot de passe (12 caractères au moins), puis Entrée :");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let password = line.trim_end_matches(['\n', '\r']);
@@ -202,7 +202,7 @@ pub async fn tokens(store: &Store, command: TokensCommand) -> anyhow::Result<Exi
                 .map_err(|_| anyhow::anyhow!("--expires-at attend une date RFC 3339 (2027-06-30T00:00:00Z)"))?;
             let created =
                 identity::create_token(store, &Actor::cli(), &id, &name, expires_at, now).await.map_err(fail)?;
-            eprintln!("jeton {} créé pour {user} ; il ne sera plus affiché :", created.info.prefix);
+            errln!("jeton {} créé pour {user} ; il ne sera plus affiché :", created.info.prefix);
             outln!("{}", created.token);
         }
         TokensCommand::List { user } => {
@@ -234,7 +234,7 @@ pub async fn admin(store: &Store, command: AdminCommand) -> anyhow::Result<ExitC
         .await
         .map_err(fail)?
         .expect("forced bootstrap");
-    eprintln!("administrateur {email} ; nouveau jeton, affiché une seule fois :");
+    errln!("administrateur {email} ; nouveau jeton, affiché une seule fois :");
     outln!("{token}");
     Ok(ExitCode::SUCCESS)
 }

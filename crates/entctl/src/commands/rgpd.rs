@@ -6,8 +6,8 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::error::Problem;
 use entcp::identity::Actor;
-use entcp::outln;
 use entcp::rgpd::{self, export::Format, snapshots, Log};
+use entcp::{errln, outln};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,7 +70,7 @@ fn write(bytes: &[u8], output: Option<PathBuf>) -> anyhow::Result<()> {
     match output {
         Some(path) => {
             std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))?;
-            eprintln!("écrit : {} ({} octets)", path.display(), bytes.len());
+            errln!("écrit : {} ({} octets)", path.display(), bytes.len());
         }
         None => std::io::stdout().write_all(bytes)?,
     }
@@ -87,7 +87,7 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
             let exported =
                 rgpd::export_register(&state.rgpd(), &Actor::cli().name, &org, format).await.map_err(fail)?;
             write(&exported.bytes, output)?;
-            eprintln!("instantané {} (SHA-256 {})", exported.snapshot.id, exported.snapshot.sha256);
+            errln!("instantané {} (SHA-256 {})", exported.snapshot.id, exported.snapshot.sha256);
         }
         RgpdCommand::Incomplete { org: key } => {
             let register = rgpd::current(&state.rgpd(), &org(key).await?).await.map_err(fail)?;

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::identity::Actor;
 use entcp::tenants::{self, EntTenant, Status};
-use entcp::{out, outln};
+use entcp::{errln, out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,9 +67,9 @@ async fn reconcile_now(state: &AppState, slugs: &[String]) -> std::io::Result<()
             }
             Ok(r) if r.failed == 0 => outln!("enttenant/{slug} réconcilié ({} appliqué)", r.applied),
             Ok(_) => {
-                eprintln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")
+                errln!("enttenant/{slug} : échec de la réconciliation, nouvel essai planifié (voir tenants show)")
             }
-            Err(p) => eprintln!("enttenant/{slug} : réconciliation impossible : {}", p.detail),
+            Err(p) => errln!("enttenant/{slug} : réconciliation impossible : {}", p.detail),
         }
     }
     Ok(())
@@ -89,7 +89,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
             }
             Err(p) => {
                 failed = true;
-                eprintln!("enttenant/{} ({file}) : {}", doc.metadata.name, p.detail);
+                errln!("enttenant/{} ({file}) : {}", doc.metadata.name, p.detail);
             }
         }
     }
