@@ -33,7 +33,7 @@ pub use idempotency::{
     purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
     RAN_UNANSWERED_STATUS,
 };
-pub use ready::READY_REUSE;
+pub use ready::{FORGOTTEN_AFTER, READY_REUSE};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};

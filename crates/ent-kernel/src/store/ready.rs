@@ -6,7 +6,8 @@
 //! `store_heartbeat` (a random key; releases before this one all write row 1, which is
 //! left to them during a rolling upgrade), so a lock held on another replica's row never
 //! makes this one unready; on PostgreSQL the beat gives up on a lock after
-//! [`LOCK_TIMEOUT`], within the probe's own limit.
+//! [`LOCK_TIMEOUT`], within the probe's own limit. Each beat also deletes the rows no process
+//! wrote for [`FORGOTTEN_AFTER`] (processes gone), skipping those another transaction holds.
 
 use super::{timestamp, Backend, Store};
 use crate::error::{Problem, ProblemKind};
@@ -20,6 +21,11 @@ pub const READY_REUSE: Duration = Duration::from_secs(1);
 
 /// PostgreSQL: the longest the heartbeat waits for a row lock (shorter than the probe's limit).
 const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '1s'";
+
+/// A heartbeat row written longer ago than this belongs to a process gone: a beat deletes it.
+/// A live process rewrites its row at each probe (every few seconds), and an earlier release
+/// writes row 1 again with its next probe.
+pub const FORGOTTEN_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// A beat still unanswered after this long (a socket gone silent) no longer holds back the next.
 const STUCK_AFTER: Duration = Duration::from_secs(10);
@@ -92,11 +98,19 @@ impl Store {
         if self.backend == Backend::Postgres {
             sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
         }
+        let now = chrono::Utc::now();
         sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = $2")
             .bind(self.ready.row)
-            .bind(timestamp(chrono::Utc::now()))
+            .bind(timestamp(now))
             .execute(&mut *tx)
             .await?;
+        // PostgreSQL: the rows another beat is deleting (or an old release writing) are skipped,
+        // never waited for; SQLite: `begin_write` holds the only write lock.
+        let skip_locked = self.backend.for_update_skip_locked();
+        let forget = format!(
+            "DELETE FROM store_heartbeat WHERE id IN (SELECT id FROM store_heartbeat WHERE at < $1{skip_locked})"
+        );
+        sqlx::query(&forget).bind(timestamp(now - FORGOTTEN_AFTER)).execute(&mut *tx).await?;
         tx.commit().await
     }
 }

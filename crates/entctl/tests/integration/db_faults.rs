@@ -10,7 +10,7 @@ use entcp::clock::FixedClock;
 use entcp::error::ProblemKind;
 use entcp::identity::NewUser;
 use entcp::kernel::roles::Role;
-use entcp::store::{PoolOptions, Store, READY_REUSE};
+use entcp::store::{PoolOptions, Store, FORGOTTEN_AFTER, READY_REUSE};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -425,7 +425,63 @@ async fn a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready(db: 
     tokio::time::sleep(READY_REUSE).await;
     let stuck = other.check_ready(Duration::from_millis(1500)).await.expect_err("its own row is locked");
     assert_eq!(stuck.kind, ProblemKind::Unavailable, "{stuck}");
-    holder.rollback().await.unwrap();
+    if let Some(tx) = holder {
+        tx.rollback().await.unwrap();
+    }
     tokio::time::sleep(READY_REUSE).await;
     other.check_ready(Duration::from_millis(1500)).await.expect("ready again once released");
+}
+
+// Each process writes its own heartbeat row (a random key): the rows of the processes stopped
+// (each restart, each replica replaced) stayed for ever. A beat now deletes those no one wrote
+// for FORGOTTEN_AFTER; on PostgreSQL it skips a row another transaction holds, never waits for it.
+backend_test!(a_heartbeat_deletes_the_rows_of_processes_gone_and_keeps_the_live_ones);
+async fn a_heartbeat_deletes_the_rows_of_processes_gone_and_keeps_the_live_ones(db: crate::common::TestDb) {
+    let now = chrono::Utc::now();
+    let minute = chrono::TimeDelta::minutes(1);
+    // Gone: the earlier release's row 1 left a day ago, a replica just past the limit, and on
+    // PostgreSQL one held by another transaction. Live: one just within the limit, a minute ago.
+    let mut rows = vec![(1_i64, chrono::TimeDelta::days(1)), (11, FORGOTTEN_AFTER + minute)];
+    rows.extend([(12, FORGOTTEN_AFTER - minute), (13, minute)]);
+    if db.name == "postgres" {
+        rows.push((14, FORGOTTEN_AFTER * 2));
+    }
+    for (id, ago) in rows {
+        sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(entcp::store::timestamp(now - ago))
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+    }
+    let ids = || async {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM store_heartbeat ORDER BY id").fetch_all(db.store.pool()).await.unwrap();
+        ids
+    };
+    // SQLite: one writer per file (a held write holds every beat back): nothing is held.
+    let mut holder = None;
+    if db.name == "postgres" {
+        let mut tx = db.store.begin_write().await.unwrap();
+        sqlx::query("SELECT id FROM store_heartbeat WHERE id = 14 FOR UPDATE").fetch_all(&mut *tx).await.unwrap();
+        holder = Some(tx);
+    }
+    let this = Store::connect(&db.url, Some(2)).await.unwrap();
+    let started = Instant::now();
+    this.check_ready(Duration::from_millis(1500)).await.unwrap_or_else(|e| panic!("{}: {e}", db.name));
+    assert!(started.elapsed() < Duration::from_secs(1), "{}: never waits: {:?}", db.name, started.elapsed());
+    let left = ids().await;
+    let own: Vec<i64> = left.iter().copied().filter(|id| !(1..=14).contains(id)).collect();
+    assert_eq!(own.len(), 1, "{}: this process's row: {left:?}", db.name);
+    let held: &[i64] = if db.name == "postgres" { &[14] } else { &[] };
+    let expected: Vec<i64> = [12, 13].iter().chain(held).chain(&own).copied().collect();
+    assert_eq!(left, expected, "{}: the rows gone deleted, the live ones and the held one kept", db.name);
+
+    if let Some(tx) = holder {
+        tx.rollback().await.unwrap();
+    }
+    tokio::time::sleep(READY_REUSE).await;
+    this.check_ready(Duration::from_millis(1500)).await.unwrap_or_else(|e| panic!("{}: {e}", db.name));
+    let expected: Vec<i64> = [12, 13].iter().chain(&own).copied().collect();
+    assert_eq!(ids().await, expected, "{}: the row no longer held is deleted by the next beat", db.name);
 }
