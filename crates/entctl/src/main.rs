@@ -486,28 +486,37 @@ async fn command_store(config: &Config, reads_only: bool) -> anyhow::Result<Stor
     if !reads_only {
         return open_store(config).await;
     }
-    // A database never migrated (a first run, or a SQLite file not created yet) holds nothing a
-    // migration could change: it is set up as every command does, and then read.
-    let Ok(store) = Store::connect_with(&config.database_url(), config.database.pool_options()).await else {
-        return open_store(config).await;
-    };
+    let store = store_as_is(config).await?;
     if let Some((applied, known)) = entcp::backup::older_schema(&store).await {
         store.close().await;
-        if applied == 0 {
-            return open_store(config).await;
-        }
         anyhow::bail!(
             "la base {} est au schéma {applied}, plus ancien que celui de cet entctl ({known}) : \
              une commande de lecture ne la migre pas ; lancez d'abord « entctl migrate », puis recommencez",
             redact(&config.database_url())
         );
     }
+    Ok(store)
+}
+
+/// The store as it is, never migrated, whatever its schema (`backup`: the copy taken before an
+/// upgrade is the schema the upgrade starts from, even when a migration then fails). A
+/// database never migrated (a first run, or a SQLite file not created yet) holds nothing a
+/// migration could change: it is set up as every command does.
+async fn store_as_is(config: &Config) -> anyhow::Result<Store> {
+    let Ok(store) = Store::connect_with(&config.database_url(), config.database.pool_options()).await else {
+        return open_store(config).await;
+    };
+    if entcp::backup::older_schema(&store).await.is_some_and(|(applied, _)| applied == 0) {
+        store.close().await;
+        return open_store(config).await;
+    }
     newer_schema(&store).await;
     Ok(store)
 }
 
 /// Whether a command only reads the database (listings, shows, exports to a file or the
-/// terminal, `backup`, `audit`): it then never migrates it ([`command_store`]).
+/// terminal, `audit`): it then never migrates it ([`command_store`]). `backup` does not
+/// migrate either, and copies a schema behind this entctl as it is ([`store_as_is`]).
 fn reads_only(command: &Command) -> bool {
     use commands::conventions::ConventionsCommand as Conventions;
     use commands::groupements::GroupementsCommand as Groupements;
@@ -551,7 +560,7 @@ fn reads_only(command: &Command) -> bool {
         ),
         Command::Users(c) => matches!(c, UsersCommand::List),
         Command::Tokens(c) => matches!(c, TokensCommand::List { .. }),
-        Command::Audit(_) | Command::Backup { .. } => true,
+        Command::Audit(_) => true,
         _ => false,
     }
 }
@@ -628,7 +637,7 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Audit(cmd) => return commands::identity::audit(&command_store(&config, reads).await?, cmd).await,
         Command::Backup { file } => {
             let url = config.database_url();
-            let m = entcp::backup::backup(&command_store(&config, reads).await?, &url, &config.data_dir, &file).await?;
+            let m = entcp::backup::backup(&store_as_is(&config).await?, &url, &config.data_dir, &file).await?;
             let bytes: u64 = m.entries.iter().map(|e| e.bytes).sum();
             outln!(
                 "Sauvegarde {} : base {} au schéma {}, {} entrée(s), {bytes} octets",

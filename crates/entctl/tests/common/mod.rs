@@ -103,6 +103,26 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().with_timezone(&chrono::Utc)
 }
 
+/// An empty database of the same backend as `db` (a restore's target): its URL and what drops it.
+pub async fn empty_target(db: &TestDb) -> (String, Box<dyn std::any::Any>) {
+    if db.name == "postgres" {
+        let (url, guard) = pg::empty_database(&postgres_admin_url().unwrap()).await;
+        return (url, Box::new(guard));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("restored.db").display());
+    (url, Box::new(dir))
+}
+
+/// Runs the migrations up to `last` (included) on `store`, as the release that stopped there did.
+pub async fn migrate_up_to(store: &Store, last: i64) {
+    let current = entcp::store::migrations::for_backend(store.backend());
+    let earlier = current.iter().filter(|m| m.version <= last).cloned().collect();
+    let migrator =
+        sqlx::migrate::Migrator { migrations: std::borrow::Cow::Owned(earlier), ..sqlx::migrate::Migrator::DEFAULT };
+    migrator.run(store.pool()).await.unwrap();
+}
+
 /// Holds writers off, to line two concurrent runs up behind it: on SQLite the write lock
 /// (`BEGIN IMMEDIATE`), on PostgreSQL the rows `locked` selects (`SELECT … FOR UPDATE`, `binds`
 /// bound in order). Readers go on; commit it to let the writers through, one at a time.

@@ -1,6 +1,7 @@
 //! Production (issue #19): the container image file, backup and restore, upgrades.
 
 use crate::common;
+use common::empty_target;
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
@@ -81,17 +82,6 @@ fn the_image_copies_the_binary_the_release_build_makes_and_runs_it_as_a_non_root
     }
     let ignored = std::fs::read_to_string(workspace().join(".dockerignore")).unwrap();
     assert!(ignored.lines().any(|l| l == "target/") && ignored.lines().any(|l| l == ".git/"), "{ignored}");
-}
-
-/// An empty database of the same backend as `db` (a restore's target): its URL and what drops it.
-async fn empty_target(db: &common::TestDb) -> (String, Box<dyn std::any::Any>) {
-    if db.name == "postgres" {
-        let (url, guard) = common::pg::empty_database(&common::postgres_admin_url().unwrap()).await;
-        return (url, Box::new(guard));
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("restored.db").display());
-    (url, Box::new(dir))
 }
 
 /// Restores `archive` into `url` (connected, not migrated), with `data_dir` as the data folder.
@@ -404,15 +394,6 @@ fn the_migrations_since_the_previous_release_only_expand_the_schema() {
     }
 }
 
-/// Runs the migrations up to `last` (included) on `store`, as the release that stopped there did.
-async fn migrate_up_to(store: &entcp::store::Store, last: i64) {
-    let current = entcp::store::migrations::for_backend(store.backend());
-    let earlier = current.iter().filter(|m| m.version <= last).cloned().collect();
-    let migrator =
-        sqlx::migrate::Migrator { migrations: std::borrow::Cow::Owned(earlier), ..sqlx::migrate::Migrator::DEFAULT };
-    migrator.run(store.pool()).await.unwrap();
-}
-
 /// The tenant request as the previous release's code wrote it: its columns only (today's code
 /// writes columns that release's schema does not have, so it cannot stand in for it here).
 async fn previous_release_requests_a_tenant(store: &entcp::store::Store) {
@@ -434,7 +415,7 @@ async fn data_written_on_the_previous_release_schema_reads_back_after_the_new_mi
     use entcp::kernel::roles::Role;
     let (url, _target) = empty_target(&db).await;
     let store = entcp::store::Store::connect(&url, Some(2)).await.unwrap();
-    migrate_up_to(&store, PREVIOUS_RELEASE).await;
+    common::migrate_up_to(&store, PREVIOUS_RELEASE).await;
     let applied = "SELECT MAX(version) FROM _sqlx_migrations";
     assert_eq!(common::count(&store, applied, &[]).await, PREVIOUS_RELEASE);
     // Written on the previous schema: the annuaire, a user with a role, a tenant, their audit records.
