@@ -425,9 +425,7 @@ async fn a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready(db: 
     tokio::time::sleep(READY_REUSE).await;
     let stuck = other.check_ready(Duration::from_millis(1500)).await.expect_err("its own row is locked");
     assert_eq!(stuck.kind, ProblemKind::Unavailable, "{stuck}");
-    if let Some(tx) = holder {
-        tx.rollback().await.unwrap();
-    }
+    holder.rollback().await.unwrap();
     tokio::time::sleep(READY_REUSE).await;
     other.check_ready(Duration::from_millis(1500)).await.expect("ready again once released");
 }
