@@ -9,7 +9,7 @@ use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::workflow::{
     begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record_for_parties,
-    require_no_notified_termination, require_party_member, writes_for, Ctx,
+    require_no_notified_termination, require_party_member, serialise_coverage, writes_for, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
 use chrono::{Months, NaiveDate};
@@ -262,6 +262,8 @@ pub(crate) async fn was_renewed(tx: &mut Tx, id: &str) -> Result<bool, Problem> 
 /// opposition nor résiliation notified, for as many periods ([`renewal_span`]) as it takes to be in force today;
 /// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
 /// run twice, or on two replicas, the second finds the new end date under the row lock.
+/// The successor is looked for under [`serialise_coverage`]: the last signature of one either
+/// committed before (it is then found) or waits for the renewal (and is then refused).
 pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
@@ -269,6 +271,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
         return Ok(false);
     }
+    serialise_coverage(&mut tx).await?;
     if let Some(next) = successor(&mut tx, &conv).await? {
         let summary = json!({ "end_date": conv.end_date, "successor": next });
         record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
