@@ -532,7 +532,7 @@ impl Other {
     }
 
     /// Whether a convention starting on `start` takes over from it the day after its term,
-    /// where it is then not renewed ([`super::renewal::successor`]).
+    /// where it is then not renewed ([`super::renewal::succession`]).
     fn succeeded_on(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
         let end = parse_date("end_date", &self.end_date)?;
         Ok(self.renews(models) && end.succ_opt() == Some(start))

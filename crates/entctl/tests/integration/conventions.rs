@@ -1951,6 +1951,30 @@ async fn the_last_signature_of_a_successor_and_the_tacit_renewal_at_once_leave_o
     assert!(old_renewed != next_in_force, "{}: {old} / {next}", c.db.name);
 }
 
+// A renewable convention was not renewed over any convention signed on one of its écoles from
+// the day after its term, even one stored on some of its écoles only: the others lost their
+// convention. Its successor is now one of its model covering all its écoles, or one replacing it
+// (supersedes); over a partial one it is renewed, and the parties' audit says so.
+backend_test!(a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles);
+async fn a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles(
+    db: crate::common::TestDb,
+) {
+    let (c, id) = renewable_signed(db).await;
+    c.clock.set(day(2029, 6, 15));
+    let successor = bipartite_signed(&c, "2029-09-01").await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    let left_out = next["schools"][0]["id"].as_str().unwrap().to_string();
+    let sql = "DELETE FROM convention_schools WHERE convention_id = $1 AND org_id = $2";
+    assert_eq!(common::execute(&c.db.store, sql, &[&successor, &left_out]).await, 1, "{}", c.db.name);
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (1, 0), "{}", c.db.name);
+    assert_eq!(renewals(&c, &id).await, vec![("2029-08-31".to_string(), "2032-08-31".to_string())]);
+    let summary = audited_summary(&c, &id, "conventions.renewed_over_partial_successor").await;
+    assert_eq!(summary["partial_successor"], next["reference"], "{}: {summary}", c.db.name);
+    assert!(audited_summary(&c, &id, "conventions.not_renewed").await.is_null(), "{}", c.db.name);
+}
+
 // A successor from the day after the term ends the tacit renewal of the whole convention: one
 // covering only some of its écoles is refused (the others would lose their convention), and
 // accepted once a party records the non-reconduction.
