@@ -2351,14 +2351,8 @@ async fn a_colleges_head_writes_its_ent_convention(db: crate::common::TestDb) {
     assert_eq!((s, submitted["status"].as_str()), (StatusCode::OK, Some("in_signature")), "{}: {submitted}", db.name);
 }
 
-backend_test!(a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens);
-/// The controller of an école is the IA-DASEN of its own département, and a convention names
-/// one controller: an EPCI whose communes lie in the Val-de-Marne and in the Seine-Saint-Denis
-/// (same académie) cannot sign one bipartite convention for all its écoles (422 on `parties`,
-/// naming both DSDENs); nothing is created.
-async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens(db: common::TestDb) {
-    let c = setup(db).await;
-    // One école of Aubervilliers (93), imported as the annuaire gives it.
+/// One école of Aubervilliers (93, 0930999F), imported as the annuaire gives it, with its commune.
+pub(crate) async fn import_aubervilliers_ecole(store: &entcp::store::Store) {
     let sample = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
     let mut lines = sample.lines();
     let header = lines.next().unwrap();
@@ -2379,9 +2373,19 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
     }
     let csv = format!("{header}\n{}\n", fields.join(";"));
     let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&c.db.store, &common::admin(), std::io::Cursor::new(csv), options, t0())
+    entcp::registry::import::import_annuaire(store, &common::admin(), std::io::Cursor::new(csv), options, t0())
         .await
         .unwrap();
+}
+
+backend_test!(a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens);
+/// The controller of an école is the IA-DASEN of its own département, and a convention names
+/// one controller: an EPCI whose communes lie in the Val-de-Marne and in the Seine-Saint-Denis
+/// (same académie) cannot sign one bipartite convention for all its écoles (422 on `parties`,
+/// naming both DSDENs); nothing is created.
+async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens(db: common::TestDb) {
+    let c = setup(db).await;
+    import_aubervilliers_ecole(&c.db.store).await;
     let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
     let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
     let epci = common::fixtures::epci(
