@@ -15,7 +15,7 @@ use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::{Actor, Binding};
-use ent_platform::registry::queries::{get_org, get_org_in, missing_org};
+use ent_platform::registry::queries::{get_org_in, missing_org};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
