@@ -20,7 +20,9 @@ use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
 use ent_conventions::conventions::signatories::Signatory;
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
-use ent_conventions::conventions::{covered_etablissements, find_model, frozen, Convention, ConventionsState, Status};
+use ent_conventions::conventions::{
+    covered_etablissements, find_model, frozen, schools_outside_departement, Convention, ConventionsState, Status,
+};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
@@ -543,6 +545,7 @@ async fn convention_page(
     let renewals = renewal::renewals(&mut conn, &conv.id).await?;
     let signed = renewal::signed_term(&mut conn, conv).await?;
     drop(conn);
+    let uncovered = schools_outside_departement(&state.store, model, conv).await?;
     let values = json!({
         "title": format!("{} — {}", conv.reference, conv.title),
         "conv": {
@@ -554,6 +557,7 @@ async fn convention_page(
             "termination_effective": conv.termination_effective.as_deref().map(french_moment),
             "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
             "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
+            "uncovered": uncovered.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
         },
         "parties": parties,
         "pending": pending,

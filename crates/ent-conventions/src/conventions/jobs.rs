@@ -9,7 +9,7 @@ use super::model::ConventionModel;
 use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews_at_term, signed_term};
 use super::workflow::{
     activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
-    party_orgs, party_signers, pending_signers, users_with_role, Ctx,
+    party_orgs, party_signers, pending_signers, users_with_role, Completion, Ctx,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -84,6 +84,10 @@ async fn ids_with_status(store: &Store, status: Status) -> Result<Vec<String>, P
 pub struct DailyReport {
     /// Conventions found in signature with every signature present, now signed.
     pub completed: u32,
+    /// Conventions found in signature with every signature present but left there: another
+    /// convention came into force on their schools meanwhile (audited
+    /// `conventions.completion_refused`; the job run then fails, naming the count).
+    pub left_in_signature: u32,
     /// Conventions whose notified résiliation took effect.
     pub terminated: u32,
     pub activated: u32,
@@ -99,8 +103,10 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
     let actor = Actor::system("conventions-daily");
     let ctx = Ctx { store, models, actor: &actor, now };
     for id in ids_with_status(store, Status::InSignature).await? {
-        if complete_if_all_signed(&ctx, &id).await? {
-            report.completed += 1;
+        match complete_if_all_signed(&ctx, &id).await? {
+            Completion::Completed => report.completed += 1,
+            Completion::Refused => report.left_in_signature += 1,
+            Completion::Left => {}
         }
     }
     // Before activation: a convention résiliée from its start never takes effect.
@@ -246,9 +252,23 @@ async fn term_reminders(
 pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        Ok(format!(
-            "{} achevée(s), {} résiliée(s), {} activée(s), {} reconduite(s), {} expirée(s), {} rappel(s)",
-            r.completed, r.terminated, r.activated, r.renewed, r.expired, r.reminders
-        ))
+        daily_outcome(&r)
     })
+}
+
+/// The message of a daily run: its counts, or an error naming them when a convention with every
+/// signature was left in signature (someone must settle the overlap).
+fn daily_outcome(r: &DailyReport) -> anyhow::Result<String> {
+    let counts = format!(
+        "{} achevée(s), {} résiliée(s), {} activée(s), {} reconduite(s), {} expirée(s), {} rappel(s)",
+        r.completed, r.terminated, r.activated, r.renewed, r.expired, r.reminders
+    );
+    if r.left_in_signature > 0 {
+        anyhow::bail!(
+            "{} convention(s) signée(s) par toutes les parties laissée(s) en signature : une autre convention est \
+             entrée en vigueur sur leurs écoles (voir l'audit conventions.completion_refused) ; {counts}",
+            r.left_in_signature
+        );
+    }
+    Ok(counts)
 }

@@ -808,6 +808,36 @@ pub fn dsden_departement<'a>(parties: impl IntoIterator<Item = (OrgKind, &'a str
     parties.into_iter().find(|(kind, _)| *kind == OrgKind::Dsden).map(|(_, code)| code)
 }
 
+/// The département an académie's convention is confined to: its DSDEN party's
+/// ([`dsden_departement`]) or, when the académie is its controller party, that of the IA-DASEN
+/// who takes its place for the écoles it was drafted for (one département, [`require_one_dsden`]).
+/// An école of another département its collectivité party covers later (a commune delegating
+/// its ENT to an EPCI) is not covered by it ([`schools_outside_departement`]). None for another
+/// convention.
+pub fn convention_departement(conv: &Convention) -> Option<&str> {
+    dsden_departement(conv.parties.iter().map(|p| (p.org.kind, p.org.code.as_str()))).or_else(|| {
+        let controller = conv.rgpd_controller.as_ref().filter(|c| c.kind == OrgKind::Dsden);
+        controller.map(|c| c.code.as_str())
+    })
+}
+
+/// The open schools of the model's types the collectivité party of `conv` covers today that
+/// lie outside its [`convention_departement`]: left out of its schools, listed on its page.
+/// Empty unless its schools follow the annuaire ([`ConventionModel::follows_registry`]).
+pub async fn schools_outside_departement(
+    store: &Store,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Vec<ent_platform::registry::Org>, Problem> {
+    let Some(departement) = convention_departement(conv) else { return Ok(vec![]) };
+    if !model.governs_ent() || !model.follows_registry() {
+        return Ok(vec![]);
+    }
+    let parties: Vec<(String, String)> = conv.parties.iter().map(|p| (p.key.clone(), p.org.id.clone())).collect();
+    let schools = registry_schools(store, model, &parties).await?;
+    Ok(schools.into_iter().filter(|s| !within_departement(Some(departement), s)).collect())
+}
+
 /// Whether `school` lies in the département a DSDEN party confines its convention to (any
 /// school when there is none).
 pub fn within_departement(departement: Option<&str>, school: &ent_platform::registry::Org) -> bool {
@@ -880,7 +910,7 @@ fn covers_now(
         return convention.schools.iter().any(|s| s.id == org.id);
     }
     let key = model.covers.party.as_deref().unwrap_or_default();
-    let departement = dsden_departement(convention.parties.iter().map(|p| (p.org.kind, p.org.code.as_str())));
+    let departement = convention_departement(convention);
     model.covers_type(org.etab_type)
         && within_departement(departement, org)
         && !parents.is_empty()
@@ -888,7 +918,8 @@ fn covers_now(
 }
 
 /// The open schools `convention` (of `model`) covers on the day read: its collectivité party's
-/// current écoles when the model follows the annuaire, else the schools listed when drafted.
+/// current écoles when the model follows the annuaire (within its département, as
+/// [`convention_departement`] reads it), else the schools listed when drafted.
 pub async fn schools_now(
     store: &Store,
     model: &ConventionModel,
@@ -901,23 +932,50 @@ pub async fn schools_now(
     if !model.follows_registry() {
         return Ok(listed.to_vec());
     }
+    let departement = listed_departement(store, model, parties, listed).await?;
+    let schools = registry_schools(store, model, parties).await?;
+    Ok(schools.into_iter().filter(|s| within_departement(departement.as_deref(), s)).map(|s| s.id).collect())
+}
+
+/// The open schools of the model's types its covering (collectivité) party among `parties`
+/// (party key, organisation id) covers in the annuaire today.
+async fn registry_schools(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, String)],
+) -> Result<Vec<ent_platform::registry::Org>, Problem> {
     let key = model.covers.party.as_deref().unwrap_or_default();
-    let mut orgs = Vec::new();
-    for (party_key, org_id) in parties {
-        if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
-            orgs.push((party_key, org));
-        }
-    }
-    let departement = dsden_departement(orgs.iter().map(|(_, o)| (o.kind, o.code.as_str())));
     let mut out = Vec::new();
-    for (_, org) in orgs.iter().filter(|(k, _)| *k == key) {
-        let covered = covered_etablissements(store, org).await?;
-        let kept = covered
-            .into_iter()
-            .filter(|s| s.open && model.covers_type(s.etab_type) && within_departement(departement, s));
-        out.extend(kept.map(|s| s.id));
+    for (_, org_id) in parties.iter().filter(|(k, _)| k == key) {
+        let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { continue };
+        let covered = covered_etablissements(store, &org).await?;
+        out.extend(covered.into_iter().filter(|s| s.open && model.covers_type(s.etab_type)));
     }
     Ok(out)
+}
+
+/// [`convention_departement`] from a convention's party organisations and listed schools (the
+/// IA-DASEN of an académie controller is the DSDEN of its listed public écoles' département).
+async fn listed_departement(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, String)],
+    listed: &[String],
+) -> Result<Option<String>, Problem> {
+    let mut orgs = Vec::new();
+    for (key, org_id) in parties {
+        if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
+            orgs.push((key, org));
+        }
+    }
+    if let Some(code) = dsden_departement(orgs.iter().map(|(_, o)| (o.kind, o.code.as_str()))) {
+        return Ok(Some(code.to_string()));
+    }
+    if !orgs.iter().any(|(key, o)| **key == model.rgpd.controller && o.kind == OrgKind::Academie) {
+        return Ok(None);
+    }
+    let dsdens = dsdens_of_ecoles(&mut *store.conn().await?, listed.to_vec()).await?;
+    Ok(dsdens.into_values().map(|d| d.code).min())
 }
 
 /// RGPD roles of an établissement's ENT under its active convention.

@@ -9,7 +9,7 @@ use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::workflow::{
     begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record_for_parties,
-    require_no_notified_termination, require_party_member, writes_for, Ctx,
+    require_no_notified_termination, require_party_member, serialise_coverage, writes_for, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
 use chrono::{Months, NaiveDate};
@@ -123,19 +123,42 @@ pub fn renews(renewable: bool, conv: &Convention) -> bool {
     renewable && conv.non_renewal.is_none() && !ends_by_term
 }
 
-/// The reference of the convention that succeeds `conv` on one of its schools: another
-/// lineage's, signed or in force, starting after `conv` and covering the school the day after
-/// `conv`'s term. `conv` is then not renewed over it: it expires at its term.
-pub async fn successor(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Option<String>, Problem> {
+/// Who takes over from `conv` at its term, as [`succession`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Succession {
+    /// No convention of its lineage's succession: it is renewed (as things stand).
+    None,
+    /// The reference of its successor: one of its model covering all its schools, or one that
+    /// replaces it (`supersedes`). It is then not renewed: it expires at its term.
+    Whole(String),
+    /// The reference of a convention of its model from the day after its term on some of its
+    /// schools only: the others would lose their convention, so it is renewed over it.
+    Partial(String),
+}
+
+/// A convention that may succeed another, as [`succession`] reads it.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: String,
+    reference: String,
+    supersedes_id: Option<String>,
+}
+
+/// Who succeeds `conv` ([`Succession`]): another lineage's convention, signed or in force,
+/// starting after `conv` and covering one of its schools the day after its term, that is of
+/// `conv`'s model or replaces it (`supersedes`); a convention of another model on the same
+/// schools is not its successor. Reads through `conn`.
+pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Succession, Problem> {
     let end = parse_date("end_date", &conv.end_date)?;
-    let Some(next) = end.succ_opt() else { return Ok(None) };
+    let Some(next) = end.succ_opt() else { return Ok(Succession::None) };
     let next = next.to_string();
-    Ok(sqlx::query_scalar(
-        "SELECT c.reference FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+    let candidates: Vec<Candidate> = sqlx::query_as(
+        "SELECT DISTINCT c.id, c.reference, c.supersedes_id, c.start_date FROM conventions c \
+         JOIN convention_schools s ON s.convention_id = c.id \
          WHERE s.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $1) \
          AND c.status IN ('signed', 'active') AND c.root_id <> $2 AND c.start_date <= $3 AND c.end_date >= $4 \
          AND (c.termination_effective IS NULL OR c.termination_effective > $5) AND c.start_date > $6 \
-         ORDER BY c.start_date, c.id",
+         AND (c.model_id = $7 OR c.supersedes_id = $8) ORDER BY c.start_date, c.id",
     )
     .bind(&conv.id)
     .bind(&conv.root_id)
@@ -143,17 +166,41 @@ pub async fn successor(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Res
     .bind(&next)
     .bind(&next)
     .bind(&conv.start_date)
-    .fetch_optional(conn)
-    .await?)
+    .bind(&conv.model_id)
+    .bind(&conv.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut partial = None;
+    for candidate in candidates {
+        if candidate.supersedes_id.as_deref() == Some(conv.id.as_str()) || covers_all(conn, &candidate.id, conv).await?
+        {
+            return Ok(Succession::Whole(candidate.reference));
+        }
+        partial.get_or_insert(candidate.reference);
+    }
+    Ok(partial.map_or(Succession::None, Succession::Partial))
 }
 
-/// [`renews`], and no [`successor`] takes over at its term.
+/// Whether the convention `id` lists every school `conv` lists.
+async fn covers_all(conn: &mut sqlx::AnyConnection, id: &str, conv: &Convention) -> Result<bool, Problem> {
+    let left_out: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM convention_schools s WHERE s.convention_id = $1 \
+         AND s.org_id NOT IN (SELECT org_id FROM convention_schools WHERE convention_id = $2)",
+    )
+    .bind(&conv.id)
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    Ok(left_out == 0)
+}
+
+/// [`renews`], and no whole successor takes over at its term ([`succession`]).
 pub async fn renews_at_term(
     conn: &mut sqlx::AnyConnection,
     model: &ConventionModel,
     conv: &Convention,
 ) -> Result<bool, Problem> {
-    Ok(renews(model.renewable, conv) && successor(conn, conv).await?.is_none())
+    Ok(renews(model.renewable, conv) && !matches!(succession(conn, conv).await?, Succession::Whole(_)))
 }
 
 /// The party `actor` opposes for: the one named, or the first it writes for ([`writes_for`]).
@@ -262,6 +309,8 @@ pub(crate) async fn was_renewed(tx: &mut Tx, id: &str) -> Result<bool, Problem> 
 /// opposition nor résiliation notified, for as many periods ([`renewal_span`]) as it takes to be in force today;
 /// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
 /// run twice, or on two replicas, the second finds the new end date under the row lock.
+/// The [`succession`] is looked for under [`serialise_coverage`]: the last signature of one either
+/// committed before (it is then found) or waits for the renewal (and is then refused).
 pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
@@ -269,11 +318,19 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
         return Ok(false);
     }
-    if let Some(next) = successor(&mut tx, &conv).await? {
-        let summary = json!({ "end_date": conv.end_date, "successor": next });
-        record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
-        tx.commit().await?;
-        return Ok(false);
+    serialise_coverage(&mut tx).await?;
+    match succession(&mut tx, &conv).await? {
+        Succession::Whole(next) => {
+            let summary = json!({ "end_date": conv.end_date, "successor": next });
+            record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+        Succession::Partial(next) => {
+            let summary = json!({ "end_date": conv.end_date, "partial_successor": next });
+            record_for_parties(ctx, &mut tx, "conventions.renewed_over_partial_successor", &conv, summary).await?;
+        }
+        Succession::None => {}
     }
     let span = renewal_span(model, &signed_term(&mut tx, &conv).await?)?;
     let mut end = first;

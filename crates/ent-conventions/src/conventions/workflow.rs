@@ -10,12 +10,12 @@ use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::{expect_same_version, expect_version};
-use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, Backend, SerialLock, Store, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::{Actor, Binding};
-use ent_platform::registry::queries::{get_org, missing_org};
+use ent_platform::registry::queries::{get_org_in, missing_org};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -532,7 +532,7 @@ impl Other {
     }
 
     /// Whether a convention starting on `start` takes over from it the day after its term,
-    /// where it is then not renewed ([`super::renewal::successor`]).
+    /// where it is then not renewed ([`super::renewal::succession`]).
     fn succeeded_on(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
         let end = parse_date("end_date", &self.end_date)?;
         Ok(self.renews(models) && end.succ_opt() == Some(start))
@@ -548,13 +548,13 @@ impl Other {
     /// A successor from the day after its term ends its tacit renewal on every school it
     /// covers: refused unless it covers them all (or replaces it explicitly, `supersedes`), as
     /// the schools it left out would lose their convention.
-    async fn require_whole_succession(&self, store: &Store, new: &Coverage<'_>) -> Result<(), Problem> {
+    async fn require_whole_succession(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<(), Problem> {
         if new.supersedes == Some(self.id.as_str()) {
             return Ok(());
         }
         let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
             .bind(&self.id)
-            .fetch_all(store.pool())
+            .fetch_all(conn)
             .await?;
         let left_out = schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count();
         if left_out == 0 {
@@ -590,7 +590,12 @@ impl Other {
 /// Refuses two live conventions of the same model covering a school over overlapping dates,
 /// and one of another model designating other RGPD roles unless it is explicitly superseded.
 /// A convention renewed tacitly covers beyond its stored term ([`Other::overlaps_from`]).
-async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Coverage<'_>) -> Result<(), Problem> {
+/// Reads through `conn`: inside a write transaction, pass the transaction's.
+async fn check_no_overlap(
+    conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    new: &Coverage<'_>,
+) -> Result<(), Problem> {
     for school in new.schools {
         let others: Vec<Other> = sqlx::query_as(
             "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at FROM conventions c \
@@ -605,11 +610,11 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
         .bind(new.start.to_string())
         .bind(new.start.to_string())
         .bind(new.lineage.unwrap_or(""))
-        .fetch_all(store.pool())
+        .fetch_all(&mut *conn)
         .await?;
         for other in others {
             if other.succeeded_on(models, new.start)? {
-                other.require_whole_succession(store, new).await?;
+                other.require_whole_succession(conn, new).await?;
             }
             if !other.overlaps_from(models, new.start)? {
                 continue;
@@ -624,7 +629,7 @@ async fn check_no_overlap(store: &Store, models: &[ConventionModel], new: &Cover
             if new.supersedes == Some(id.as_str()) {
                 continue;
             }
-            let Some(other) = get_convention(store, models, id).await? else { continue };
+            let Some(other) = super::read_convention(conn, models, id, false).await? else { continue };
             let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
             if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
                 let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
@@ -987,7 +992,7 @@ pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: supersedes.as_deref(),
     };
-    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
     let id = insert(ctx, model, &draft, None).await?.id;
     sqlx::query("UPDATE conventions SET supersedes_id = $1, backdate_reason = $2 WHERE id = $3")
         .bind(supersedes)
@@ -1142,7 +1147,7 @@ pub async fn update_constitutive(
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: conv.supersedes_id.as_deref(),
     };
-    check_no_overlap(ctx.store, ctx.models, &coverage).await?;
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
     // In signature, the edited text is frozen as a new version (rendered before the write lock).
     let rendering = match conv.status {
         Status::InSignature => {
@@ -1292,7 +1297,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     super::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
-    check_no_overlap_of(ctx, model, conv).await?;
+    check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv).await?;
     let rendering = Rendering::of(&Frozen::of(super::document::body(model, conv)?, conv))?.with_pdf().await?;
     let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
@@ -1317,10 +1322,16 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
-/// [`check_no_overlap`] for a convention as it stands (its schools, dates and parties).
-async fn check_no_overlap_of(ctx: &Ctx<'_>, model: &ConventionModel, conv: &Convention) -> Result<(), Problem> {
+/// [`check_no_overlap`] for a convention as it stands (its schools, dates and parties), read
+/// through `conn`.
+async fn check_no_overlap_of(
+    conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<(), Problem> {
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
-    let schools = school_orgs(ctx.store, conv).await?;
+    let schools = school_orgs(conn, conv).await?;
     let coverage = Coverage {
         model,
         schools: &schools,
@@ -1330,13 +1341,13 @@ async fn check_no_overlap_of(ctx: &Ctx<'_>, model: &ConventionModel, conv: &Conv
         roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
         supersedes: conv.supersedes_id.as_deref(),
     };
-    check_no_overlap(ctx.store, ctx.models, &coverage).await
+    check_no_overlap(conn, models, &coverage).await
 }
 
-async fn school_orgs(store: &Store, conv: &Convention) -> Result<Vec<Org>, Problem> {
+async fn school_orgs(conn: &mut AnyConnection, conv: &Convention) -> Result<Vec<Org>, Problem> {
     let mut schools = Vec::new();
     for s in &conv.schools {
-        if let Some(org) = get_org(store, &s.id).await? {
+        if let Some(org) = get_org_in(&mut *conn, &s.id).await? {
             schools.push(org);
         }
     }
@@ -1567,8 +1578,8 @@ pub async fn sign(
     party_key: Option<&str>,
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
-    require_still_alone(ctx, conv).await?;
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    require_still_alone(&mut tx, ctx.models, conv).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
     not_both_visa_and_signature(ctx.actor, conv, "visa")?;
@@ -1615,20 +1626,32 @@ pub async fn sign(
 }
 
 /// A convention in signature is checked again against the others on its schools before each
-/// signature: one renewed tacitly since its submission (no successor was signed by its term)
-/// covers them on the same dates, and the signature is refused (409) naming it.
-async fn require_still_alone(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
+/// signature and at its completion: one renewed tacitly since its submission (no successor was
+/// signed by its term) covers them on the same dates, and the signature is refused (409) naming
+/// it. Checked inside the write transaction `tx`, under [`serialise_coverage`]: a tacit renewal
+/// of the other one is either committed and seen, or waits for this transaction.
+async fn require_still_alone(tx: &mut Tx, models: &[ConventionModel], conv: &Convention) -> Result<(), Problem> {
     if conv.status != Status::InSignature {
         return Ok(());
     }
-    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    check_no_overlap_of(ctx, model, conv).await.map_err(|p| match p.kind {
+    serialise_coverage(tx).await?;
+    let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+    check_no_overlap_of(tx, models, model, conv).await.map_err(|p| match p.kind {
         ProblemKind::Conflict => Problem {
             detail: format!("la convention {} ne peut plus être signée : {}", conv.reference, p.detail),
             ..p
         },
         _ => p,
     })
+}
+
+/// Takes, until the end of `tx`, the lock that serialises what puts conventions in force on
+/// schools ([`SerialLock::ConventionCoverage`]): a signature, a completion, a tacit renewal.
+/// Taken before any audit record of `tx` (the audit chain's lock is always taken after it).
+pub(crate) async fn serialise_coverage(tx: &mut Tx) -> Result<(), Problem> {
+    let backend = Backend::of_connection(tx);
+    ent_kernel::store::serialise(tx, backend, SerialLock::ConventionCoverage).await?;
+    Ok(())
 }
 
 /// The convention read in the write transaction, its row locked until commit.
@@ -2222,9 +2245,23 @@ pub async fn upload_signed(
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
+/// What [`complete_if_all_signed`] did with a convention in signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Every visa and signature present: now signed (active if started).
+    Completed,
+    /// Nothing to complete: a signature or visa is missing, or it is no longer in signature.
+    Left,
+    /// Every signature present, but another convention came into force on its schools
+    /// meanwhile ([`require_still_alone`]): left in signature, audited
+    /// `conventions.completion_refused`.
+    Refused,
+}
+
 /// In signature → signed for a convention whose required visas and signatures are
-/// all present but whose status was left behind (the daily job repairs it).
-pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+/// all present but whose status was left behind (the daily job repairs it), unless another
+/// convention now in force on its schools would overlap it ([`Completion::Refused`]).
+pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<Completion, Problem> {
     let (store, models) = (ctx.store, ctx.models);
     let all_signed = |conv: &Convention| -> Result<bool, Problem> {
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
@@ -2235,16 +2272,28 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<bool, Pro
     // A plain read first: only a complete convention takes the write lock.
     match get_convention(store, models, id).await? {
         Some(conv) if all_signed(&conv)? => {}
-        _ => return Ok(false),
+        _ => return Ok(Completion::Left),
     }
-    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(Completion::Left) };
     if !all_signed(&conv)? {
-        return Ok(false);
+        return Ok(Completion::Left);
+    }
+    match require_still_alone(&mut tx, models, &conv).await {
+        Ok(()) => {}
+        Err(p) if p.kind == ProblemKind::Conflict => {
+            let summary = json!({ "reason": p.detail });
+            let parties = party_orgs(&conv);
+            let action = "conventions.completion_refused";
+            audit_to_parties(&mut tx, store.backend(), ctx.actor, action, &conv.id, &parties, summary, ctx.now).await?;
+            tx.commit().await?;
+            return Ok(Completion::Refused);
+        }
+        Err(p) => return Err(p),
     }
     mark_signed(&mut tx, store.backend(), ctx.actor, &conv, ctx.now).await?;
     tx.commit().await?;
     activate_if_started(ctx, &conv.id).await?;
-    Ok(true)
+    Ok(Completion::Completed)
 }
 
 /// Signed → active once the start date is reached; an avenant replaces its original.

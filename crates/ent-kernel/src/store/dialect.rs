@@ -15,6 +15,9 @@ pub enum SerialLock {
     /// Counters of failed authentications (kernel `throttle`): a count read then
     /// written is never read by another counter in between.
     Lockout,
+    /// What puts a convention in force on its schools (a signature, the daily completion, a
+    /// tacit renewal): each checks the others on its schools as committed, never two at once.
+    ConventionCoverage,
 }
 
 impl SerialLock {
@@ -23,6 +26,7 @@ impl SerialLock {
         match self {
             SerialLock::AuditLog => 7239001,
             SerialLock::Lockout => 7239002,
+            SerialLock::ConventionCoverage => 7239003,
         }
     }
 }

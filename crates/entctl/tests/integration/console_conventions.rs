@@ -845,3 +845,46 @@ async fn the_new_convention_page_offers_no_groupement_model_and_its_refusal_link
     assert_eq!(posted.status, 422, "{}", posted.text);
     assert!(posted.text.contains("href=\"#modele\"") && posted.text.contains("id=\"modele\""), "{}", posted.text);
 }
+
+// An académie's bipartite convention with an EPCI covers the écoles of one département (its
+// IA-DASEN is their controller): an école of another département whose commune later delegates
+// its ENT to the EPCI was covered too, under the wrong IA-DASEN. It is left out (the governance
+// gate finds it uncovered) and the convention's page lists it as not covered.
+backend_test!(an_ecole_of_another_departement_delegated_later_is_left_out_and_listed_on_the_convention_page);
+async fn an_ecole_of_another_departement_delegated_later_is_left_out_and_listed_on_the_convention_page(db: TestDb) {
+    let app = fresnes(db).await;
+    crate::conventions::import_aubervilliers_ecole(&app.store).await;
+    let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
+    let aubervilliers = entcp::registry::resolve_org(&app.store, "commune:93001").await.unwrap();
+    let luhn = common::fixtures::luhn("20000999");
+    let epci = common::fixtures::epci(&app.store, "Communauté d'agglomération test", &luhn, &[&fresnes]).await;
+    let admin = app.client(&common::token_for(&app.store, "admin@test.fr", Role::Admin, None).await);
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": epci.id },
+        "start_date": "2026-10-01"
+    }));
+    let created = common::fixtures::expect(admin.post("/api/v1/conventions").json(&body).send().await, 201, "created");
+    let id = created["id"].as_str().unwrap().to_string();
+    // Signed by its parties (outside this test's subject): in force.
+    common::execute(&app.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[&id]).await;
+    let admin_actor = common::admin();
+    entcp::registry::manage::set_member(&app.store, &admin_actor, &epci, &aubervilliers, true, common::t0())
+        .await
+        .unwrap();
+
+    let models = entcp::conventions::model::load_models(None).unwrap();
+    let covering = |school: String| {
+        let (store, models) = (&app.store, &models);
+        async move { entcp::conventions::active_covering(store, models, &school, "2026-10-02").await.unwrap() }
+    };
+    let elsewhere = org_id(&app, "0930999F").await;
+    assert!(covering(elsewhere).await.is_none(), "{}: the 93 école is not covered", app.backend);
+    let doisneau = covering(org_id(&app, "0940176F").await).await.map(|c| c.id);
+    assert_eq!(doisneau, Some(id.clone()), "{}: the 94 écoles still are", app.backend);
+    let dan = sign_in(&app, DAN).await;
+    let path = format!("/conventions/{id}");
+    let page = page_showing(&app, &dan, &path, "Écoles non couvertes par cette convention").await;
+    let warning = page.text.split("ecoles-non-couvertes").nth(1).and_then(|t| t.split("</div>").next()).unwrap();
+    assert!(warning.contains("0930999F") && !warning.contains("0940176F"), "{}: {warning}", app.backend);
+}

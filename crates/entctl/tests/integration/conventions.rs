@@ -1828,17 +1828,11 @@ async fn a_renewable_convention_is_not_renewed_over_a_successor_starting_the_day
     assert_eq!(covered.map(|conv| conv.id), Some(successor), "{}", c.db.name);
 }
 
-// A successor still in signature on the term does not stop the tacit renewal (only a signed one
-// does): the old convention is renewed, and the successor, which would now overlap it, can no
-// longer be signed (409 naming the renewed convention); its signature before the term counted.
-backend_test!(a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed);
-async fn a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed(
-    db: crate::common::TestDb,
-) {
-    let c = setup(db).await;
-    let id = bipartite_signed(&c, "2026-09-01").await;
-    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
-    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 6, 15, 0).unwrap();
+/// A renewable [`bipartite_signed`] convention in force from 1 September 2026 to 31 August 2029
+/// and its successor of the same model from 1 September 2029, submitted on 15 June 2029 and
+/// signed by the mairie, awaiting the DAN's signature: their ids.
+async fn successor_awaiting_the_dan(c: &Cycle) -> (String, String) {
+    let id = bipartite_signed(c, "2026-09-01").await;
     c.clock.set(day(2029, 6, 15));
     let body = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune", "start_date": "2029-09-01",
@@ -1847,6 +1841,19 @@ async fn a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_
     let successor = c.create(body).await["id"].as_str().unwrap().to_string();
     c.step_ok(&c.dan, &successor, "submit", json!({})).await;
     c.step_ok(&c.mairie, &successor, "sign", json!({})).await;
+    (id, successor)
+}
+
+// A successor still in signature on the term does not stop the tacit renewal (only a signed one
+// does): the old convention is renewed, and the successor, which would now overlap it, can no
+// longer be signed (409 naming the renewed convention); its signature before the term counted.
+backend_test!(a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed);
+async fn a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_can_no_longer_be_signed(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let (id, successor) = successor_awaiting_the_dan(&c).await;
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
 
     let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
     assert_eq!((report.renewed, report.expired, report.activated), (1, 0, 0), "{}", c.db.name);
@@ -1863,6 +1870,120 @@ async fn a_successor_still_in_signature_at_the_term_lets_the_renewal_happen_and_
     let ecole = org_id(&c, "0940176F").await;
     let covered = entcp::conventions::active_covering(&c.db.store, &load_models(), &ecole, "2029-09-02").await.unwrap();
     assert_eq!(covered.map(|conv| conv.id), Some(id), "{}", c.db.name);
+}
+
+// The daily job completed a convention left in signature with every signature (what an earlier
+// race left) without checking the others on its écoles: one renewed tacitly meanwhile was then in
+// force beside it. It is now left in signature, the refusal audited and counted, and the job's run
+// fails saying so.
+backend_test!(a_convention_left_in_signature_is_not_completed_over_one_renewed_meanwhile_and_the_run_fails);
+async fn a_convention_left_in_signature_is_not_completed_over_one_renewed_meanwhile_and_the_run_fails(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let (id, successor) = successor_awaiting_the_dan(&c).await;
+    c.step_ok(&c.dan, &successor, "sign", json!({})).await;
+    common::execute(
+        &c.db.store,
+        "UPDATE conventions SET status = 'in_signature', signed_at = NULL WHERE id = $1",
+        &[&successor],
+    )
+    .await;
+    let (models, actor) = (load_models(), entcp::identity::Actor::system("conventions-daily"));
+    let ctx =
+        entcp::conventions::workflow::Ctx { store: &c.db.store, models: &models, actor: &actor, now: day(2029, 9, 1) };
+    assert!(entcp::conventions::renewal::renew_if_due(&ctx, &id).await.unwrap(), "{}", c.db.name);
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.completed, report.left_in_signature), (0, 1), "{}", c.db.name);
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    assert_eq!(next["status"], "in_signature", "{}: {next}", c.db.name);
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let summary = audited_summary(&c, &successor, "conventions.completion_refused").await;
+    let reason = summary["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(old["reference"].as_str().unwrap()), "{}: {summary}", c.db.name);
+
+    c.clock.set(day(2029, 9, 2));
+    let (s, run) = call(c.admin.post("/api/v1/jobs/conventions-daily/run")).await;
+    assert_eq!((s, run["outcome"].as_str()), (StatusCode::OK, Some("failure")), "{}: {run}", c.db.name);
+    let message = run["message"].as_str().unwrap_or_default();
+    assert!(message.contains("1 convention(s) signée(s) par toutes les parties laissée(s) en signature"), "{message}");
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    assert_eq!(next["status"], "in_signature", "{}: {next}", c.db.name);
+}
+
+// The last signature of a successor and the tacit renewal of the convention it succeeds, at once:
+// each checked the other before either wrote (the signature outside its transaction, the renewal
+// seeing the successor still in signature), and both won, two conventions in force on the same
+// écoles. Both now check under one lock inside their transaction: exactly one wins.
+race_test!(the_last_signature_of_a_successor_and_the_tacit_renewal_at_once_leave_one_in_force);
+async fn the_last_signature_of_a_successor_and_the_tacit_renewal_at_once_leave_one_in_force(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let (id, successor) = successor_awaiting_the_dan(&c).await;
+    c.clock.set(day(2029, 9, 1));
+    let (store, old) = (c.db.store.clone(), id.clone());
+    // The daily job's renewal of the old convention (not the whole job: its reminder of the
+    // successor's pending signature would wait for the successor's row too).
+    let renewal = move || {
+        tokio::spawn(async move {
+            let (models, actor) = (load_models(), entcp::identity::Actor::system("conventions-daily"));
+            let ctx = entcp::conventions::workflow::Ctx {
+                store: &store,
+                models: &models,
+                actor: &actor,
+                now: day(2029, 9, 1),
+            };
+            entcp::conventions::renewal::renew_if_due(&ctx, &old).await
+        })
+    };
+    // The signature waits for the successor's row (PostgreSQL) or the write lock (SQLite).
+    let hold =
+        common::hold_writes(&c.db.store, "SELECT id FROM conventions WHERE id = $1 FOR UPDATE", &[&successor]).await;
+    let signature = tokio::spawn(call(c.dan.post(c.url(&format!("/{successor}/sign"))).json(&json!({}))));
+    common::let_them_queue().await;
+    // The renewal runs meanwhile where it can (PostgreSQL), else it queues beside the signature.
+    let report = if c.db.store.backend().is_postgres() {
+        let report = renewal().await.unwrap();
+        hold.commit().await.unwrap();
+        report
+    } else {
+        hold.commit().await.unwrap();
+        renewal().await.unwrap()
+    };
+    let renewed = report.unwrap();
+    let (status, answer) = signature.await.unwrap();
+    assert!(matches!(status, StatusCode::OK | StatusCode::CONFLICT), "{}: {status} {answer}", c.db.name);
+    let signed = status == StatusCode::OK;
+    assert!(signed != renewed, "{}: signed {signed}, renewed {renewed}: {answer}", c.db.name);
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    let old_renewed = old["end_date"] == "2032-08-31";
+    let next_in_force = matches!(next["status"].as_str(), Some("signed" | "active"));
+    assert!(old_renewed != next_in_force, "{}: {old} / {next}", c.db.name);
+}
+
+// A renewable convention was not renewed over any convention signed on one of its écoles from
+// the day after its term, even one stored on some of its écoles only: the others lost their
+// convention. Its successor is now one of its model covering all its écoles, or one replacing it
+// (supersedes); over a partial one it is renewed, and the parties' audit says so.
+backend_test!(a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles);
+async fn a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles(
+    db: crate::common::TestDb,
+) {
+    let (c, id) = renewable_signed(db).await;
+    c.clock.set(day(2029, 6, 15));
+    let successor = bipartite_signed(&c, "2029-09-01").await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    let left_out = next["schools"][0]["id"].as_str().unwrap().to_string();
+    let sql = "DELETE FROM convention_schools WHERE convention_id = $1 AND org_id = $2";
+    assert_eq!(common::execute(&c.db.store, sql, &[&successor, &left_out]).await, 1, "{}", c.db.name);
+
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
+    assert_eq!((report.renewed, report.expired), (1, 0), "{}", c.db.name);
+    assert_eq!(renewals(&c, &id).await, vec![("2029-08-31".to_string(), "2032-08-31".to_string())]);
+    let summary = audited_summary(&c, &id, "conventions.renewed_over_partial_successor").await;
+    assert_eq!(summary["partial_successor"], next["reference"], "{}: {summary}", c.db.name);
+    assert!(audited_summary(&c, &id, "conventions.not_renewed").await.is_null(), "{}", c.db.name);
 }
 
 // A successor from the day after the term ends the tacit renewal of the whole convention: one
@@ -2241,14 +2362,8 @@ async fn a_colleges_head_writes_its_ent_convention(db: crate::common::TestDb) {
     assert_eq!((s, submitted["status"].as_str()), (StatusCode::OK, Some("in_signature")), "{}: {submitted}", db.name);
 }
 
-backend_test!(a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens);
-/// The controller of an école is the IA-DASEN of its own département, and a convention names
-/// one controller: an EPCI whose communes lie in the Val-de-Marne and in the Seine-Saint-Denis
-/// (same académie) cannot sign one bipartite convention for all its écoles (422 on `parties`,
-/// naming both DSDENs); nothing is created.
-async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens(db: common::TestDb) {
-    let c = setup(db).await;
-    // One école of Aubervilliers (93), imported as the annuaire gives it.
+/// One école of Aubervilliers (93, 0930999F), imported as the annuaire gives it, with its commune.
+pub(crate) async fn import_aubervilliers_ecole(store: &entcp::store::Store) {
     let sample = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
     let mut lines = sample.lines();
     let header = lines.next().unwrap();
@@ -2269,9 +2384,19 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
     }
     let csv = format!("{header}\n{}\n", fields.join(";"));
     let options = entcp::registry::import::ImportOptions::default();
-    entcp::registry::import::import_annuaire(&c.db.store, &common::admin(), std::io::Cursor::new(csv), options, t0())
+    entcp::registry::import::import_annuaire(store, &common::admin(), std::io::Cursor::new(csv), options, t0())
         .await
         .unwrap();
+}
+
+backend_test!(a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens);
+/// The controller of an école is the IA-DASEN of its own département, and a convention names
+/// one controller: an EPCI whose communes lie in the Val-de-Marne and in the Seine-Saint-Denis
+/// (same académie) cannot sign one bipartite convention for all its écoles (422 on `parties`,
+/// naming both DSDENs); nothing is created.
+async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both_dsdens(db: common::TestDb) {
+    let c = setup(db).await;
+    import_aubervilliers_ecole(&c.db.store).await;
     let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
     let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
     let epci = common::fixtures::epci(
