@@ -128,11 +128,11 @@ pub fn renews(renewable: bool, conv: &Convention) -> bool {
 pub enum Succession {
     /// No convention of its lineage's succession: it is renewed (as things stand).
     None,
-    /// The reference of its successor: one of its model covering all its schools, or one that
+    /// The reference of its successor: one covering all its schools, or one that
     /// replaces it (`supersedes`). It is then not renewed: it expires at its term.
     Whole(String),
-    /// The reference of a convention of its model from the day after its term on some of its
-    /// schools only: the others would lose their convention, so it is renewed over it.
+    /// The reference of a convention (stored before drafting refused it) from the day after
+    /// its term on some of its schools only: the others would lose their convention, so it is renewed over it.
     Partial(String),
 }
 
@@ -145,9 +145,9 @@ struct Candidate {
 }
 
 /// Who succeeds `conv` ([`Succession`]): another lineage's convention, signed or in force,
-/// starting after `conv` and covering one of its schools the day after its term, that is of
-/// `conv`'s model or replaces it (`supersedes`); a convention of another model on the same
-/// schools is not its successor. Reads through `conn`.
+/// starting after `conv` and covering one of its schools the day after its term, of any model,
+/// as drafting decides (`workflow`'s `Other::succeeded_on`): one that drafting took for a
+/// successor never leaves `conv` renewed beside it. Reads through `conn`.
 pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Succession, Problem> {
     let end = parse_date("end_date", &conv.end_date)?;
     let Some(next) = end.succ_opt() else { return Ok(Succession::None) };
@@ -158,7 +158,7 @@ pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Re
          WHERE s.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $1) \
          AND c.status IN ('signed', 'active') AND c.root_id <> $2 AND c.start_date <= $3 AND c.end_date >= $4 \
          AND (c.termination_effective IS NULL OR c.termination_effective > $5) AND c.start_date > $6 \
-         AND (c.model_id = $7 OR c.supersedes_id = $8) ORDER BY c.start_date, c.id",
+         ORDER BY c.start_date, c.id",
     )
     .bind(&conv.id)
     .bind(&conv.root_id)
@@ -166,8 +166,6 @@ pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Re
     .bind(&next)
     .bind(&next)
     .bind(&conv.start_date)
-    .bind(&conv.model_id)
-    .bind(&conv.id)
     .fetch_all(&mut *conn)
     .await?;
     let mut partial = None;
