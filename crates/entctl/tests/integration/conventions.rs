@@ -1964,10 +1964,10 @@ async fn the_last_signature_of_a_successor_and_the_tacit_renewal_at_once_leave_o
 
 // A renewable convention was not renewed over any convention signed on one of its écoles from
 // the day after its term, even one stored on some of its écoles only: the others lost their
-// convention. Its successor is now one of its model covering all its écoles, or one replacing it
+// convention. Its successor is now one covering all its écoles, or one replacing it
 // (supersedes); over a partial one it is renewed, and the parties' audit says so.
-backend_test!(a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles);
-async fn a_renewable_convention_is_renewed_over_a_successor_of_its_model_stored_on_some_of_its_ecoles(
+backend_test!(a_renewable_convention_is_renewed_over_a_successor_stored_on_some_of_its_ecoles);
+async fn a_renewable_convention_is_renewed_over_a_successor_stored_on_some_of_its_ecoles(
     db: crate::common::TestDb,
 ) {
     let (c, id) = renewable_signed(db).await;
