@@ -274,11 +274,10 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
             later(start, format!("la prise d'effet de la convention constitutive {reference}"));
         }
     }
-    let launched: Option<String> =
-        sqlx::query_scalar("SELECT consultation_launched_at FROM groupements WHERE id = $1")
-            .bind(&g.id)
-            .fetch_one(store.pool())
-            .await?;
+    let launched: Option<String> = sqlx::query_scalar("SELECT consultation_launched_at FROM groupements WHERE id = $1")
+        .bind(&g.id)
+        .fetch_one(store.pool())
+        .await?;
     if let Some(at) = launched.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
         let day = ent_kernel::clock::today_in_france(at.with_timezone(&chrono::Utc));
         later(day.to_string(), "le lancement de la consultation".into());

@@ -2107,7 +2107,10 @@ async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crat
     let reason = ended["termination_reason"].as_str().unwrap();
     assert!(reason.contains(&w.communes[0].0.name) && reason.contains("plus de membre"), "{name}: {reason}");
     let (_, g) = send(w.coord.get(&url)).await;
-    assert_eq!((g["convention_id"].as_str(), g["first_convention_id"].as_str(), g["members"].as_i64()), (None, None, Some(0)));
+    assert_eq!(
+        (g["convention_id"].as_str(), g["first_convention_id"].as_str(), g["members"].as_i64()),
+        (None, None, Some(0))
+    );
     let unlinked = "SELECT COUNT(*) FROM audit_log WHERE action = 'groupements.convention' AND target_id = $1 \
                     AND summary LIKE '%\"convention\":null%'";
     assert_eq!(common::count(&w.store, unlinked, &[&id]).await, 1, "{name}: audited");
@@ -2133,9 +2136,7 @@ async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_me
     let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let conv_id = g["convention_id"].as_str().unwrap().to_string();
-    let withdraw = |i: usize| {
-        w.communes[i].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[i])))
-    };
+    let withdraw = |i: usize| w.communes[i].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[i])));
 
     let (first, second) = tokio::join!(send(withdraw(0)), send(withdraw(1)));
     assert_eq!((first.0, second.0), (200, 200), "{name}: {first:?} {second:?}");
@@ -2144,14 +2145,19 @@ async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_me
     assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, members, "{name}: after two withdrawals");
 
     let applied = apply(&w.communes[4], &id, "2026-DCM-104").await;
-    let accept = w.coord.post(api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap())));
+    let accept =
+        w.coord.post(api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap())));
     let (accepted_now, withdrawn) = tokio::join!(send(accept), send(withdraw(2)));
     assert_eq!((accepted_now.0, withdrawn.0), (200, 200), "{name}: {accepted_now:?} {withdrawn:?}");
     let members = accepted_members(&w.coord, &id).await;
     let mut expected = vec![w.communes[3].0.id.clone(), w.communes[4].0.id.clone()];
     expected.sort();
     assert_eq!(members, expected, "{name}");
-    assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, members, "{name}: after an acceptance and a withdrawal");
+    assert_eq!(
+        sorted_member_parties(&w.coord, &conv_id).await,
+        members,
+        "{name}: after an acceptance and a withdrawal"
+    );
 }
 
 // The school basis of a cost key names what the members equip: a groupement of a département
