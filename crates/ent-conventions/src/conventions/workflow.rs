@@ -2067,7 +2067,7 @@ pub(crate) async fn end_pending_avenants(
     let reason = format!("la convention {original_reference} qu'il modifiait a pris fin");
     for (id, reference) in pending {
         let ending =
-            AvenantEnd { id: &id, reference: &reference, amends: original_reference, reason: &reason, effective };
+            AvenantEnd { id: &id, reference: &reference, amends: Some(original_reference), reason: &reason, effective };
         end_avenant(tx, backend, actor, &ending, &parties, now).await?;
     }
     Ok(())
@@ -2077,8 +2077,8 @@ pub(crate) async fn end_pending_avenants(
 struct AvenantEnd<'a> {
     id: &'a str,
     reference: &'a str,
-    /// The reference of the convention it amended.
-    amends: &'a str,
+    /// The reference of the convention it amended (none for a convention constitutive).
+    amends: Option<&'a str>,
     reason: &'a str,
     /// `YYYY-MM-DD`.
     effective: &'a str,
@@ -2109,30 +2109,29 @@ async fn end_avenant(
     audit_to_parties(tx, backend, actor, "conventions.terminate", ending.id, parties, summary, now).await
 }
 
-/// Ends an avenant still in preparation (draft or in signature) that has lost its object — the
-/// groupement's flow, when the member it was adding leaves before signing — for `reason`, today;
-/// written by a party (the one leaving included). Its collected visas and signatures are voided.
-pub async fn end_avenant_in_preparation(
-    ctx: &Ctx<'_>,
-    avenant: &Convention,
-    reason: &str,
-) -> Result<Convention, Problem> {
-    let (mut tx, ref avenant) = begin_locked(ctx, &avenant.id).await?;
-    require_status(avenant, &[Status::Draft, Status::InSignature], "abandonner")?;
-    require_writer_of(ctx, avenant)?;
-    let Some(original) = &avenant.amends_id else {
-        return Err(Problem::conflict(format!("la convention {} n'est pas un avenant", avenant.reference)));
+/// Ends a convention still in preparation (draft or in signature) that has lost its object — the
+/// groupement's flow: an avenant when the member it was adding leaves before signing, its
+/// convention constitutive when its last member leaves — for `reason`, today; written by a party
+/// (the one leaving included). Its collected visas and signatures are voided.
+pub async fn end_in_preparation(ctx: &Ctx<'_>, conv: &Convention, reason: &str) -> Result<Convention, Problem> {
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    require_status(conv, &[Status::Draft, Status::InSignature], "abandonner")?;
+    require_writer_of(ctx, conv)?;
+    let amends: Option<String> = match &conv.amends_id {
+        Some(original) => Some(
+            sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
+                .bind(original)
+                .fetch_one(&mut *tx)
+                .await?,
+        ),
+        None => None,
     };
-    let amends: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
-        .bind(original)
-        .fetch_one(&mut *tx)
-        .await?;
-    void_steps(&mut tx, avenant, reason, ctx.now).await?;
+    void_steps(&mut tx, conv, reason, ctx.now).await?;
     let today = ctx.today().to_string();
     let ending =
-        AvenantEnd { id: &avenant.id, reference: &avenant.reference, amends: &amends, reason, effective: &today };
-    end_avenant(&mut tx, ctx.store.backend(), ctx.actor, &ending, &party_orgs(avenant), ctx.now).await?;
-    commit_and_reload(ctx, tx, &avenant.id).await
+        AvenantEnd { id: &conv.id, reference: &conv.reference, amends: amends.as_deref(), reason, effective: &today };
+    end_avenant(&mut tx, ctx.store.backend(), ctx.actor, &ending, &party_orgs(conv), ctx.now).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
 }
 
 /// An avenant is submitted and signed only while the convention it amends is in force.

@@ -253,7 +253,7 @@ struct Earliest {
 
 /// The latest of the groupement's creation, the start of its convention constitutive (the
 /// lineage's first version: the day the groupement was constituted) and the launch of its
-/// consultation (the day in France it entered `consultation`, as its audit chain records it):
+/// consultation (the day in France it entered `consultation`, `consultation_launched_at`):
 /// a contract is notified after the procedure that awards it.
 async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest, Problem> {
     let mut earliest = Earliest { day: g.created_on().to_string(), what: "la création du groupement".into() };
@@ -262,7 +262,7 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
             earliest = Earliest { day, what };
         }
     };
-    if let Some(linked) = &g.convention_id {
+    if let Some(linked) = &g.first_convention_id {
         let root: Option<(String, String)> = sqlx::query_as(
             "SELECT r.reference, r.start_date FROM conventions l JOIN conventions r ON r.id = l.root_id \
              WHERE l.id = $1",
@@ -274,13 +274,10 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
             later(start, format!("la prise d'effet de la convention constitutive {reference}"));
         }
     }
-    let launched: Option<String> = sqlx::query_scalar(
-        "SELECT MAX(at) FROM audit_log WHERE target_kind = 'groupement' AND target_id = $1 \
-         AND action = 'groupements.transition' AND summary LIKE '%\"to\":\"consultation\"%'",
-    )
-    .bind(&g.id)
-    .fetch_one(store.pool())
-    .await?;
+    let launched: Option<String> = sqlx::query_scalar("SELECT consultation_launched_at FROM groupements WHERE id = $1")
+        .bind(&g.id)
+        .fetch_one(store.pool())
+        .await?;
     if let Some(at) = launched.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
         let day = ent_kernel::clock::today_in_france(at.with_timezone(&chrono::Utc));
         later(day.to_string(), "le lancement de la consultation".into());

@@ -83,6 +83,17 @@ impl Establishments {
         ["de l'école", "du collège", "du lycée", "de l'établissement"][self as usize]
     }
 
+    /// « d'écoles », after « le nombre ».
+    pub fn of_many(self) -> &'static str {
+        ["d'écoles", "de collèges", "de lycées", "d'établissements"][self as usize]
+    }
+
+    /// « aucune école déclarée ».
+    pub fn none_declared(self) -> &'static str {
+        ["aucune école déclarée", "aucun collège déclaré", "aucun lycée déclaré", "aucun établissement déclaré"]
+            [self as usize]
+    }
+
     /// The words, for the documents' templates.
     pub fn words(self) -> serde_json::Value {
         serde_json::json!({
@@ -265,6 +276,7 @@ pub struct Shares {
 pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
     let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
     let empty = shares::empty_bases(&g.terms.cost_key, &quantities);
+    let equipped = Establishments::of(members);
     let mut warnings = Vec::new();
     for part in &g.terms.cost_key {
         if part.basis == shares::Basis::Equal {
@@ -274,9 +286,9 @@ pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
             warnings.push(format!(
                 "{} par les membres : les {} % répartis « {} » le sont à parts égales ; saisissez leurs quantités \
                  (candidatures) pour une répartition au prorata",
-                capitalized(part.basis.none_declared()),
+                capitalized(part.basis.none_declared(equipped)),
                 part.weight,
-                part.basis.label()
+                part.basis.label(equipped)
             ));
             continue;
         }
@@ -290,9 +302,9 @@ pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
             warnings.push(format!(
                 "{} : {} ; ne paie(nt) rien des {} % répartis « {} »",
                 without.join(", "),
-                part.basis.none_declared(),
+                part.basis.none_declared(equipped),
                 part.weight,
-                part.basis.label()
+                part.basis.label(equipped)
             ));
         }
     }
@@ -334,7 +346,7 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
         })
         .collect();
     Shares {
-        cost_key: shares::describe_for(&g.terms.cost_key, &quantities),
+        cost_key: shares::describe_for(&g.terms.cost_key, &quantities, Establishments::of(members)),
         cost_key_warnings: key_warnings(g, members),
         common_expenses_cents: common,
         coordinator_common_expenses_cents: coordinator,

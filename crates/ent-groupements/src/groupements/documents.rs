@@ -221,7 +221,8 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         c.insert("duration_justification", j);
     }
     let quantities: Vec<_> = members.iter().map(|m| m.quantities.for_key()).collect();
-    c.insert("cost_key", &super::shares::describe_for(&g.terms.cost_key, &quantities));
+    let equipped = costs::Establishments::of(members);
+    c.insert("cost_key", &super::shares::describe_for(&g.terms.cost_key, &quantities, equipped));
     c.insert("cost_key_warnings", &costs::key_warnings(g, members));
     c.insert("deadline", &french(&g.application_deadline));
     if let Some(d) = &g.consultation_date {
@@ -246,7 +247,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let (data, subjects) = ent_platform::catalog::processed_data(services.iter().copied());
     c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
-    c.insert("establishments", &costs::Establishments::of(members).words());
+    c.insert("establishments", &equipped.words());
     c.insert(
         "totals",
         &json!({

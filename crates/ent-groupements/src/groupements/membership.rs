@@ -663,8 +663,21 @@ pub async fn accept(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<
     Ok(accept_many(ctx, g, std::slice::from_ref(app)).await?.remove(0))
 }
 
-/// Accepts several applications at once: the convention is updated once for all.
+/// Accepts several applications at once: the convention is updated once for all, the
+/// groupement and the applications read again under the lock of its membership ([`one_at_a_time`]).
 pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
+    one_at_a_time(ctx, g, async |g| {
+        let mut current = Vec::with_capacity(apps.len());
+        for app in apps {
+            current.push(get(ctx.store, &g.id, &app.id).await?);
+        }
+        accept_now(ctx, g, &current).await
+    })
+    .await
+}
+
+/// [`accept_many`], its lock held.
+async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
     conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
         format!("le groupement est {} : les adhésions sont arrêtées", g.status.label())
     })?;
@@ -741,6 +754,15 @@ pub async fn reject_many(
 /// not signed yet ([`leave_convention`]; a party of the convention signed or in force cannot:
 /// [`refuse_signatory_withdrawal`]).
 pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
+    one_at_a_time(ctx, g, async |g| {
+        let app = get(ctx.store, &g.id, &app.id).await?;
+        withdraw_now(ctx, g, &app).await
+    })
+    .await
+}
+
+/// [`withdraw`], the lock of the groupement's membership held.
+async fn withdraw_now(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
     conflict_unless(g.status == Status::Open, || {
         format!(
             "le groupement est {} : le retrait passe désormais par une délibération notifiée au coordonnateur",
@@ -762,8 +784,8 @@ pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
 /// ([`edited_convention_id`]) before it signs: an avenant in preparation that would then carry
 /// nothing the convention in force does not ([`unsigned_changes`]) is ended, with the member's
 /// departure as its reason; otherwise the convention (or avenant) is rewritten with the other
-/// members. The last member leaving a draft convention leaves it as it is (a convention needs a
-/// member; the next acceptance rewrites it).
+/// members. The last member leaving the convention constitutive still in preparation ends it
+/// ([`end_memberless_convention`]).
 async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<(), Problem> {
     let Some(id) = edited_convention_id(ctx.store, g).await? else { return Ok(()) };
     let Some(edited) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
@@ -783,15 +805,50 @@ async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> R
                     "{} s'est retiré(e) du groupement {} avant de signer l'avenant, qui n'a plus d'objet",
                     app.applicant.name, g.reference
                 );
-                workflow::end_avenant_in_preparation(&ctx.conventions(), &edited, &reason).await?;
+                workflow::end_in_preparation(&ctx.conventions(), &edited, &reason).await?;
                 return Ok(());
             }
         }
     }
-    if others.is_empty() {
-        return Ok(());
+    match (others.is_empty(), edited.amends_id.is_none()) {
+        (true, true) => end_memberless_convention(ctx, g, &edited, app).await,
+        (true, false) => Ok(()),
+        (false, _) => link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect()).await,
     }
-    link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect()).await
+}
+
+/// The convention constitutive `conv` of `g`, still in preparation (draft or in signature), that
+/// the last member `leaving` leaves: ended, with its departure as the reason (a convention
+/// constitutive binds members; none is left to sign it), and no longer linked by the groupement,
+/// audited: the next acceptance drafts a new one.
+pub async fn end_memberless_convention(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    conv: &ent_conventions::conventions::Convention,
+    leaving: &Application,
+) -> Result<(), Problem> {
+    let reason = format!(
+        "{}, dernier membre du groupement {}, s'est retiré(e) avant la signature : la convention constitutive n'a \
+         plus de membre",
+        leaving.applicant.name, g.reference
+    );
+    workflow::end_in_preparation(&ctx.conventions(), conv, &reason).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    sqlx::query("UPDATE groupements SET convention_id = NULL WHERE id = $1 AND convention_id = $2")
+        .bind(&g.id)
+        .bind(&conv.id)
+        .execute(&mut *tx)
+        .await?;
+    ctx.record(
+        &mut tx,
+        "groupements.convention",
+        &g.id,
+        Some(&g.coordinator.id),
+        json!({ "convention": null, "ended": conv.reference, "reason": reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// 409 when `app`'s applicant is a party of the convention constitutive signed (every party
@@ -843,13 +900,39 @@ pub(super) async fn check_convention_editable(ctx: &Ctx<'_>, g: &Groupement) -> 
     }
 }
 
-/// Rewrites the groupement's convention with its current terms and accepted members.
+/// Rewrites the groupement's convention with its current terms and accepted members, as they
+/// are once it holds the lock of the groupement's membership.
 pub(super) async fn refresh_convention(ctx: &Ctx<'_>, g: &Groupement) -> Result<(), Problem> {
-    let members: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
-    if members.is_empty() {
-        return Ok(());
-    }
-    link_convention(ctx, g, members).await
+    one_at_a_time(ctx, g, async |g| {
+        let members: Vec<String> = members(ctx.store, &g.id).await?.into_iter().map(|m| m.applicant.id).collect();
+        if members.is_empty() {
+            return Ok(());
+        }
+        link_convention(ctx, g, members).await
+    })
+    .await
+}
+
+/// The namespace of the lock of a groupement's membership ([`Store::lock_key`]).
+const MEMBERSHIP_LOCK: &str = "groupement-membership";
+
+/// Runs `change` of the members of `g` (acceptance, withdrawal, refresh of the convention) alone:
+/// under the lock of `g`'s membership, across processes, on `g` read again once it is held. Each
+/// change reads the members, rewrites the convention and records its decision in transactions
+/// of their own; two at once would write the convention from a list another one changed.
+async fn one_at_a_time<T>(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    change: impl AsyncFnOnce(&Groupement) -> Result<T, Problem>,
+) -> Result<T, Problem> {
+    let lock = ctx.store.lock_key(MEMBERSHIP_LOCK, &g.id).await?;
+    let done = match super::get(ctx.store, &g.id).await {
+        Ok(Some(current)) => change(&current).await,
+        Ok(None) => Err(super::not_found(&g.id)),
+        Err(p) => Err(p),
+    };
+    lock.release().await?;
+    done
 }
 
 /// The convention parameters the groupement determines.
@@ -1054,7 +1137,7 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
         }
     };
     // The groupement links its first convention; an avenant is read in its stead once in force.
-    if g.convention_id.is_none() {
+    if g.first_convention_id.is_none() {
         let mut tx = ctx.store.begin_write().await?;
         sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2")
             .bind(&linked.id)

@@ -207,9 +207,13 @@ pub struct Groupement {
     pub award_planned_date: Option<String>,
     pub status: Status,
     pub status_label: String,
-    /// The `groupement-de-commandes` convention the accepted members sign: the first one linked
-    /// (an avenant of it is read in its stead once in force, see `constitutive_id`).
+    /// The convention constitutive in force (`groupement-de-commandes`, the one the accepted
+    /// members signed or are to sign): once an avenant of it took effect, that avenant (see
+    /// `constitutive_id`); an avenant in preparation is not.
     pub convention_id: Option<String>,
+    /// The convention constitutive the groupement first linked (the lineage's first convention,
+    /// which its avenants amend).
+    pub first_convention_id: Option<String>,
     pub award: Option<Award>,
     /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
     pub decp_published_on: Option<String>,
@@ -531,10 +535,29 @@ fn check_fields(
     })
 }
 
-const COLUMNS: &str = "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
-    g.consultation_date, g.award_planned_date, g.status, g.convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
+/// The id of the convention constitutive in force of the lineage of the convention `$linked`
+/// names (an SQL expression): the last avenant that took effect, else the lineage's first
+/// convention ([`constitutive_id`]).
+macro_rules! in_force_of {
+    ($linked:literal) => {
+        concat!(
+            "(SELECT COALESCE((SELECT c.id FROM conventions c JOIN conventions o ON o.id = c.amends_id \
+             WHERE c.root_id = l.root_id AND o.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
+             ORDER BY c.created_at DESC, c.id DESC LIMIT 1), l.root_id) FROM conventions l WHERE l.id = ",
+            $linked,
+            ")"
+        )
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
+    g.consultation_date, g.award_planned_date, g.status, g.convention_id AS first_convention_id, ",
+    in_force_of!("g.convention_id"),
+    " AS convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
-    (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
+    (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members"
+);
 
 /// A row of [`COLUMNS`] as stored.
 #[derive(FromRow)]
@@ -550,6 +573,7 @@ struct GroupementRow {
     award_planned_date: Option<String>,
     #[sqlx(try_from = "String")]
     status: Status,
+    first_convention_id: Option<String>,
     convention_id: Option<String>,
     award: Option<JsonText<Award>>,
     decp_published_on: Option<String>,
@@ -572,7 +596,8 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         coordinator: OrgRef { id: row.coordinator_org_id, kind: row.c_kind, code: row.c_code, name: row.c_name },
         title: row.title,
         object: row.object,
-        cost_key_label: shares::describe(&terms.cost_key),
+        // As the convention constitutive states it (its signed term): in écoles whatever the members.
+        cost_key_label: shares::describe(&terms.cost_key, costs::Establishments::Ecoles),
         terms,
         application_deadline: row.application_deadline,
         consultation_date: row.consultation_date,
@@ -580,6 +605,7 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         status_label: row.status.label().into(),
         status: row.status,
         convention_id: row.convention_id,
+        first_convention_id: row.first_convention_id,
         award: row.award.map(|award| award.0),
         decp_published_on: row.decp_published_on,
         members: row.members,
@@ -837,6 +863,13 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
     }
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
+    if to == Status::Consultation {
+        sqlx::query("UPDATE groupements SET consultation_launched_at = $1 WHERE id = $2")
+            .bind(timestamp(ctx.now))
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     ctx.record(
         &mut tx,
         "groupements.transition",
@@ -899,17 +932,12 @@ pub async fn require_constituted(ctx: &Ctx<'_>, g: &Groupement, what: &str) -> R
 /// one that amends a convention replaced, `amended`), else the lineage's first convention. An
 /// avenant in preparation — a member's joining, drafted, in signature or refused back to draft —
 /// is never read: consultation, award and edits follow the convention the parties signed until
-/// it takes effect ([`avenant_in_preparation`] is the one a change edits).
+/// it takes effect ([`avenant_in_preparation`] is the one a change edits). Read from the store
+/// now (`g.convention_id` is the same as of when `g` was read).
 pub async fn constitutive_id(store: &Store, g: &Groupement) -> Result<Option<String>, Problem> {
-    let Some(linked) = &g.convention_id else { return Ok(None) };
-    let in_force: Option<String> = sqlx::query_scalar(
-        "SELECT COALESCE((SELECT c.id FROM conventions c JOIN conventions o ON o.id = c.amends_id \
-         WHERE c.root_id = l.root_id AND o.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
-         ORDER BY c.created_at DESC, c.id DESC LIMIT 1), l.root_id) FROM conventions l WHERE l.id = $1",
-    )
-    .bind(linked)
-    .fetch_optional(store.pool())
-    .await?;
+    let Some(linked) = &g.first_convention_id else { return Ok(None) };
+    let in_force: Option<String> =
+        sqlx::query_scalar(concat!("SELECT ", in_force_of!("$1"))).bind(linked).fetch_one(store.pool()).await?;
     Ok(Some(in_force.unwrap_or_else(|| linked.clone())))
 }
 

@@ -5,6 +5,7 @@
 //! in percent summing to 100. The amount is first split between the bases by
 //! weight, then each base's part between the members by their quantities.
 
+use super::costs::Establishments;
 use ent_kernel::error::{Checks, Problem};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub enum Basis {
     /// Pupils declared in the application.
     Pupils,
-    /// Écoles declared in the application.
+    /// Écoles (collèges, lycées: what the members equip) declared in the application.
     Schools,
     /// Pupil, teacher and parent accounts.
     Accounts,
@@ -24,22 +25,23 @@ pub enum Basis {
 }
 
 impl Basis {
-    pub fn label(self) -> &'static str {
+    /// The basis in words, its établissements named as `equipped` (« au prorata du nombre de
+    /// collèges » for départements).
+    pub fn label(self, equipped: Establishments) -> String {
         match self {
-            Basis::Pupils => "au prorata du nombre d'élèves",
-            Basis::Schools => "au prorata du nombre d'écoles",
-            Basis::Accounts => "au prorata du nombre de comptes ENT",
-            Basis::Equal => "à parts égales",
+            Basis::Pupils => "au prorata du nombre d'élèves".into(),
+            Basis::Schools => format!("au prorata du nombre {}", equipped.of_many()),
+            Basis::Accounts => "au prorata du nombre de comptes ENT".into(),
+            Basis::Equal => "à parts égales".into(),
         }
     }
-}
 
-impl Basis {
-    /// What a member declaring none of the basis lacks, « aucun élève déclaré ».
-    pub fn none_declared(self) -> &'static str {
+    /// What a member declaring none of the basis lacks, « aucun élève déclaré » (« aucun
+    /// collège déclaré »: its établissements named as `equipped`).
+    pub fn none_declared(self, equipped: Establishments) -> &'static str {
         match self {
             Basis::Pupils => "aucun élève déclaré",
-            Basis::Schools => "aucune école déclarée",
+            Basis::Schools => equipped.none_declared(),
             Basis::Accounts => "aucun compte ENT déclaré",
             Basis::Equal => "",
         }
@@ -94,12 +96,9 @@ pub fn check_key(key: &[KeyPart], field: &str, checks: &mut Checks) {
     }
 }
 
-/// A cost key in words, for documents.
-pub fn describe(key: &[KeyPart]) -> String {
-    match key {
-        [only] => only.basis.label().to_string(),
-        parts => parts.iter().map(|p| format!("{} % {}", p.weight, p.basis.label())).collect::<Vec<_>>().join(", "),
-    }
+/// A cost key in words, its établissements named as `equipped`.
+pub fn describe(key: &[KeyPart], equipped: Establishments) -> String {
+    describe_for(key, &[], equipped)
 }
 
 /// The proportional bases of `key` that none of `members` declares any of: their part is split
@@ -111,15 +110,19 @@ pub fn empty_bases(key: &[KeyPart], members: &[Quantities]) -> Vec<KeyPart> {
     key.iter().copied().filter(|p| p.basis != Basis::Equal && members.iter().all(|m| m.of(p.basis) <= 0)).collect()
 }
 
-/// [`describe`] as the key applies to `members`: the part of an empty basis ([`empty_bases`])
-/// says that it is split equally, and why.
-pub fn describe_for(key: &[KeyPart], members: &[Quantities]) -> String {
+/// [`describe`] as the key applies to `members`, who equip `equipped`: the part of an empty
+/// basis ([`empty_bases`]) says that it is split equally, and why.
+pub fn describe_for(key: &[KeyPart], members: &[Quantities], equipped: Establishments) -> String {
     let empty = empty_bases(key, members);
     let label = |p: &KeyPart| {
         if empty.contains(p) {
-            format!("{} ({} : cette part est répartie à parts égales)", p.basis.label(), p.basis.none_declared())
+            format!(
+                "{} ({} : cette part est répartie à parts égales)",
+                p.basis.label(equipped),
+                p.basis.none_declared(equipped)
+            )
         } else {
-            p.basis.label().to_string()
+            p.basis.label(equipped)
         }
     };
     match key {
@@ -264,20 +267,43 @@ mod tests {
         assert_eq!(split(1_080_000, &key, &none), vec![540_000, 540_000], "no division by zero: equal parts");
         assert_eq!(empty_bases(&key, &none), vec![key[0]]);
         assert_eq!(
-            describe_for(&key, &none),
+            describe_for(&key, &none, Establishments::Ecoles),
             "70 % au prorata du nombre d'élèves (aucun élève déclaré : cette part est répartie à parts égales), \
              30 % à parts égales"
         );
         let some = [q(0, 11, 0), q(120, 42, 0)];
         assert!(empty_bases(&key, &some).is_empty());
-        assert_eq!(describe_for(&key, &some), describe(&key));
+        assert_eq!(describe_for(&key, &some, Establishments::Ecoles), describe(&key, Establishments::Ecoles));
         assert!(empty_bases(&key, &[]).is_empty(), "no member, nothing to split");
     }
 
     #[test]
     fn describes_keys_in_french() {
-        assert_eq!(describe(&[KeyPart { basis: Basis::Equal, weight: 100 }]), "à parts égales");
+        let equal = [KeyPart { basis: Basis::Equal, weight: 100 }];
+        assert_eq!(describe(&equal, Establishments::Ecoles), "à parts égales");
         let mixed = [KeyPart { basis: Basis::Pupils, weight: 70 }, KeyPart { basis: Basis::Schools, weight: 30 }];
-        assert_eq!(describe(&mixed), "70 % au prorata du nombre d'élèves, 30 % au prorata du nombre d'écoles");
+        assert_eq!(
+            describe(&mixed, Establishments::Ecoles),
+            "70 % au prorata du nombre d'élèves, 30 % au prorata du nombre d'écoles"
+        );
+        assert_eq!(
+            describe(&mixed, Establishments::Colleges),
+            "70 % au prorata du nombre d'élèves, 30 % au prorata du nombre de collèges"
+        );
+    }
+
+    #[test]
+    fn a_school_basis_names_what_the_members_equip() {
+        let key = [KeyPart { basis: Basis::Schools, weight: 100 }];
+        let none = [q(10, 0, 0)];
+        for (equipped, words) in [
+            (Establishments::Ecoles, "nombre d'écoles (aucune école déclarée"),
+            (Establishments::Colleges, "nombre de collèges (aucun collège déclaré"),
+            (Establishments::Lycees, "nombre de lycées (aucun lycée déclaré"),
+            (Establishments::Mixed, "nombre d'établissements (aucun établissement déclaré"),
+        ] {
+            let described = describe_for(&key, &none, equipped);
+            assert!(described.contains(words), "{described}");
+        }
     }
 }

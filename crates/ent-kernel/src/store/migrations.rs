@@ -72,6 +72,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0045_oidc_identities.sql",
     "0046_convention_party_shares.sql",
     "0047_tenant_applied_services.sql",
+    "0048_groupement_consultation_launched.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -344,6 +345,11 @@ mod tests {
             47,
             "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
             "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
+        ),
+        (
+            48,
+            "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
+            "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
         ),
     ];
 

@@ -12,6 +12,7 @@ mod deferred_indexes;
 mod dialect;
 mod idempotency;
 pub mod json;
+mod key_lock;
 mod migrate_lock;
 pub mod migrations;
 mod ready;
@@ -33,6 +34,7 @@ pub use idempotency::{
     purge_idempotency_keys, IdempotencyKey, StoredAnswer, FORM_TOKENS_KEPT, IDEMPOTENCY_KEPT, RAN_UNANSWERED,
     RAN_UNANSWERED_STATUS,
 };
+pub use key_lock::KeyLock;
 pub use ready::{FORGOTTEN_AFTER, READY_REUSE};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 /// A store migrated up to (not including) migration `version`, holding one commune (`o1`),
 /// and the instant its rows were written at.
-async fn store_before(url: &str, backend: Backend, version: i64) -> (Store, &'static str) {
+pub(crate) async fn store_before(url: &str, backend: Backend, version: i64) -> (Store, &'static str) {
     let store = Store::connect(url, Some(2)).await.unwrap();
     migrate_before(&store, backend, version).await;
     let t = "2026-01-05T10:00:00.000000Z";
@@ -119,20 +119,25 @@ async fn migrate_then_take_next_references(store: Store, expected: &[(&str, i32,
 
 /// Runs the migrations of `backend` older than `version`.
 async fn migrate_before(store: &Store, backend: Backend, version: i64) {
+    migrate_through(store, backend, version - 1).await;
+}
+
+/// Runs the migrations of `backend` up to `version` (included).
+pub(crate) async fn migrate_through(store: &Store, backend: Backend, version: i64) {
     let all = migrations::for_backend(backend);
-    let before = all.migrations.iter().take_while(|m| m.version < version).cloned().collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(before), ..Migrator::DEFAULT }.run(store.pool()).await.unwrap();
+    let until = all.migrations.iter().take_while(|m| m.version <= version).cloned().collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(until), ..Migrator::DEFAULT }.run(store.pool()).await.unwrap();
 }
 
 /// Runs `check` on the URL of a new SQLite file.
-async fn on_sqlite<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
+pub(crate) async fn on_sqlite<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
     let dir = tempfile::tempdir().unwrap();
     check(format!("sqlite://{}?mode=rwc", dir.path().join("entcp.db").display())).await;
 }
 
 /// Runs `check` on the URL of a new PostgreSQL database, dropped after (skipped without
 /// the test server).
-async fn on_postgres<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
+pub(crate) async fn on_postgres<F: std::future::Future<Output = ()>>(check: impl FnOnce(String) -> F) {
     let Some(admin_url) = common::postgres_admin_url() else { return };
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
     let admin = Store::connect(&admin_url, Some(1)).await.unwrap();

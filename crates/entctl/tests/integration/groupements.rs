@@ -1450,9 +1450,11 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
     let (_, replaced) = send(coord.get(conv_url(&conv_id, ""))).await;
     assert_eq!(replaced["status"], "amended", "{name}: {replaced}");
 
-    // The groupement still links the convention it created, and reads the avenant in its stead.
+    // The groupement still links the convention it created, and reads the avenant in its stead:
+    // its body names the avenant the convention in force, the convention it created the first.
     let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
-    assert_eq!(g["convention_id"].as_str(), Some(conv_id.as_str()), "{name}: {g}");
+    let linked = (g["convention_id"].as_str(), g["first_convention_id"].as_str());
+    assert_eq!(linked, (Some(avenant_id.as_str()), Some(conv_id.as_str())), "{name}: {g}");
     let (status, g) = send(coord.post(&award_url).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
 }
@@ -2064,4 +2066,193 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
         }
         assert!(!html.contains(&format!("dans ses {other}")), "{name}: {html}");
     }
+}
+
+/// The accepted members of the groupement `id` (organisation ids, sorted).
+async fn accepted_members(coord: &Client, id: &str) -> Vec<String> {
+    let (_, members) = send(coord.get(api(&format!("/groupements/{id}/members")))).await;
+    let mut ids: Vec<String> =
+        members.as_array().unwrap().iter().map(|m| m["applicant"]["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// The member parties of the convention `conv_id`, sorted.
+async fn sorted_member_parties(coord: &Client, conv_id: &str) -> Vec<String> {
+    let mut parties = member_parties(coord, conv_id).await.0;
+    parties.sort();
+    parties
+}
+
+// The last member leaving a convention constitutive still in preparation ends it (it used to
+// stay, in draft, linked by the groupement, with no member): terminated, its reason naming the
+// member, the groupement links none any more (audited), and the next member accepted opens a
+// new one naming it alone.
+backend_test!(the_last_member_leaving_ends_the_draft_convention_constitutive);
+async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
+    let url = api(&format!("/groupements/{id}"));
+    let (_, g) = send(w.coord.get(&url)).await;
+    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    assert_eq!(member_parties(&w.coord, &conv_id).await, (vec![w.communes[0].0.id.clone()], "draft".into()));
+
+    let withdraw = api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0]));
+    let (status, withdrawn) = send(w.communes[0].1.post(withdraw)).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    let (_, ended) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(ended["status"], "terminated", "{name}: {ended}");
+    let reason = ended["termination_reason"].as_str().unwrap();
+    assert!(reason.contains(&w.communes[0].0.name) && reason.contains("plus de membre"), "{name}: {reason}");
+    let (_, g) = send(w.coord.get(&url)).await;
+    assert_eq!(
+        (g["convention_id"].as_str(), g["first_convention_id"].as_str(), g["members"].as_i64()),
+        (None, None, Some(0))
+    );
+    let unlinked = "SELECT COUNT(*) FROM audit_log WHERE action = 'groupements.convention' AND target_id = $1 \
+                    AND summary LIKE '%\"convention\":null%'";
+    assert_eq!(common::count(&w.store, unlinked, &[&id]).await, 1, "{name}: audited");
+
+    accepted(&w.coord, &id, &w.communes[1..2]).await;
+    let (_, g) = send(w.coord.get(&url)).await;
+    let new_id = g["convention_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, conv_id, "{name}");
+    assert_eq!(g["first_convention_id"].as_str(), Some(new_id.as_str()), "{name}: {g}");
+    assert_eq!(member_parties(&w.coord, &new_id).await, (vec![w.communes[1].0.id.clone()], "draft".into()));
+}
+
+// Membership changes of one groupement run one at a time: two members withdrawing at once, then
+// a member accepted while another withdraws, both succeed and leave the convention constitutive
+// naming exactly the accepted members (each used to rewrite it from the member list it had read
+// before the other's decision: a member gone stayed a party, or one of them failed on the
+// convention's version).
+backend_test!(concurrent_membership_changes_leave_the_convention_with_the_accepted_members);
+async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_members(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let withdraw = |i: usize| w.communes[i].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[i])));
+
+    let (first, second) = tokio::join!(send(withdraw(0)), send(withdraw(1)));
+    assert_eq!((first.0, second.0), (200, 200), "{name}: {first:?} {second:?}");
+    let members = accepted_members(&w.coord, &id).await;
+    assert_eq!(members.len(), 2, "{name}");
+    assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, members, "{name}: after two withdrawals");
+
+    let applied = apply(&w.communes[4], &id, "2026-DCM-104").await;
+    let accept =
+        w.coord.post(api(&format!("/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap())));
+    let (accepted_now, withdrawn) = tokio::join!(send(accept), send(withdraw(2)));
+    assert_eq!((accepted_now.0, withdrawn.0), (200, 200), "{name}: {accepted_now:?} {withdrawn:?}");
+    let members = accepted_members(&w.coord, &id).await;
+    let mut expected = vec![w.communes[3].0.id.clone(), w.communes[4].0.id.clone()];
+    expected.sort();
+    assert_eq!(members, expected, "{name}");
+    assert_eq!(
+        sorted_member_parties(&w.coord, &conv_id).await,
+        members,
+        "{name}: after an acceptance and a withdrawal"
+    );
+}
+
+// The school basis of a cost key names what the members equip: a groupement of a département
+// shares « au prorata du nombre de collèges », in its documents and its shares, not of écoles.
+backend_test!(a_school_cost_key_names_the_members_etablissements_in_the_documents);
+async fn a_school_cost_key_names_the_members_etablissements_in_the_documents(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["cost_key"] = json!([{ "basis": "schools", "weight": 100 }]);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
+    let token = token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await;
+    accepted(&w.coord, &id, &[(departement, w.app.client(&token))]).await;
+    let text = odt_text(&generated(&w, &id, "presentation", "odt").await);
+    assert!(text.contains("au prorata du nombre de collèges"), "{name}: {text}");
+    assert!(!text.contains("nombre d'écoles") && !text.contains("aucune école"), "{name}: {text}");
+}
+
+/// The version of the migration that records when a groupement's consultation was launched,
+/// and the one before it, read from the list of migrations (their numbers may move at a merge).
+fn consultation_launched_migration() -> (i64, i64) {
+    let number = |file: &str| file[..4].parse::<i64>().unwrap();
+    let files = entcp::store::migrations::FILES;
+    let mine = files.iter().position(|(f, _)| f.ends_with("_groupement_consultation_launched.sql")).unwrap();
+    (number(files[mine - 1].0), number(files[mine].0))
+}
+
+/// On the schema before the migration, a groupement launched in consultation (its audit records
+/// a transition to `closed`, then the launch), one still open; migrated, the first holds the
+/// instant of its launch, the second none.
+async fn consultation_launches_are_backfilled(url: &str, backend: entcp::store::Backend) {
+    let (before, mine) = consultation_launched_migration();
+    let (store, t) = crate::counters::store_before(url, backend, mine).await;
+    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(common::count(&store, applied, &[]).await, before);
+    for (id, reference, status) in [("g1", "GC-2026-000001", "consultation"), ("g2", "GC-2026-000002", "open")] {
+        sqlx::query(
+            "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
+             status, created_by, created_at, updated_at) VALUES ($1, $2, 'o1', 'T', 'O', '{}', '2026-03-01', $3, 'u', $4, $4)",
+        )
+        .bind(id)
+        .bind(reference)
+        .bind(status)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let launched = "2026-04-02T08:30:00.000000Z";
+    let audits = [
+        (1_i64, "2026-04-01T16:00:00.000000Z", "g1", r#"{"from":"open","to":"closed"}"#),
+        (2, launched, "g1", r#"{"from":"closed","to":"consultation"}"#),
+        (3, "2026-04-03T09:00:00.000000Z", "g2", r#"{"from":"open","to":"closed"}"#),
+        (4, "2026-04-04T09:00:00.000000Z", "g2", r#"{"from":"closed","to":"open"}"#),
+    ];
+    for (seq, at, target, summary) in audits {
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, \
+             hash) VALUES ($1, $2, 'coord@sm94.fr', 'groupements.transition', 'groupement', $3, 'o1', $4, 'p', 'h')",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(target)
+        .bind(summary)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    crate::counters::migrate_through(&store, backend, mine).await;
+    assert_eq!(common::count(&store, applied, &[]).await, mine);
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, consultation_launched_at FROM groupements ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, [("g1".to_string(), Some(launched.to_string())), ("g2".to_string(), None)]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn consultation_launches_are_backfilled_on_sqlite() {
+    crate::counters::on_sqlite(|url| async move {
+        consultation_launches_are_backfilled(&url, entcp::store::Backend::Sqlite).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consultation_launches_are_backfilled_on_postgres() {
+    crate::counters::on_postgres(|url| async move {
+        consultation_launches_are_backfilled(&url, entcp::store::Backend::Postgres).await
+    })
+    .await;
 }

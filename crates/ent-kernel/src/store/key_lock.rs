@@ -1,0 +1,80 @@
+//! A lock on one key (a groupement's membership) held across the several write transactions
+//! of one change: in this process a mutex per key, so that a waiter holds no connection; on
+//! PostgreSQL also a transaction-scoped advisory lock, on a connection of its own, so that
+//! every process sharing the database waits its turn (SQLite's database is one process's).
+
+use super::{Backend, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use tokio::sync::OwnedMutexGuard;
+
+/// The mutexes of the keys locked in this process (an entry dies with its last holder).
+static LOCAL: LazyLock<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+
+/// The two-key advisory lock space of [`Store::lock_key`] (apart from [`super::SerialLock`]'s
+/// one-key space), the key's namespace as its first key.
+fn namespace_key(namespace: &str) -> i32 {
+    namespace.bytes().fold(7239_i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)))
+}
+
+/// Held until dropped or [`KeyLock::release`]d.
+pub struct KeyLock {
+    _local: OwnedMutexGuard<()>,
+    /// PostgreSQL: the transaction holding the advisory lock.
+    held: Option<super::Tx>,
+}
+
+impl KeyLock {
+    /// Releases the lock (PostgreSQL: ends the transaction holding it, which wrote nothing).
+    pub async fn release(self) -> sqlx::Result<()> {
+        if let Some(tx) = self.held {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Waits for, then holds, the lock of `key` in `namespace`: whoever changes what the key
+    /// names across several transactions takes it first, and reads what it changes after.
+    pub async fn lock_key(&self, namespace: &str, key: &str) -> sqlx::Result<KeyLock> {
+        let mutex = {
+            let mut map = LOCAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.retain(|_, held| held.strong_count() > 0);
+            let name = format!("{namespace}:{key}");
+            match map.get(&name).and_then(Weak::upgrade) {
+                Some(mutex) => mutex,
+                None => {
+                    let mutex = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(name, Arc::downgrade(&mutex));
+                    mutex
+                }
+            }
+        };
+        let local = mutex.lock_owned().await;
+        let held = match self.backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind(namespace_key(namespace))
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(tx)
+            }
+        };
+        Ok(KeyLock { _local: local, held })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_have_stable_distinct_keys() {
+        assert_eq!(namespace_key("groupement"), namespace_key("groupement"));
+        assert_ne!(namespace_key("groupement"), namespace_key("tenant"));
+    }
+}
