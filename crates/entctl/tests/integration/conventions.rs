@@ -1967,9 +1967,7 @@ async fn the_last_signature_of_a_successor_and_the_tacit_renewal_at_once_leave_o
 // convention. Its successor is now one covering all its écoles, or one replacing it
 // (supersedes); over a partial one it is renewed, and the parties' audit says so.
 backend_test!(a_renewable_convention_is_renewed_over_a_successor_stored_on_some_of_its_ecoles);
-async fn a_renewable_convention_is_renewed_over_a_successor_stored_on_some_of_its_ecoles(
-    db: crate::common::TestDb,
-) {
+async fn a_renewable_convention_is_renewed_over_a_successor_stored_on_some_of_its_ecoles(db: crate::common::TestDb) {
     let (c, id) = renewable_signed(db).await;
     c.clock.set(day(2029, 6, 15));
     let successor = bipartite_signed(&c, "2029-09-01").await;
