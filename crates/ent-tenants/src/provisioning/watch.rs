@@ -40,7 +40,7 @@ pub fn relisting<K>(
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    type Watch<K> = futures_util::stream::BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+    type Watch<T> = futures_util::stream::BoxStream<'static, Result<watcher::Event<T>, watcher::Error>>;
     futures_util::stream::unfold(None::<Watch<K>>, move |current| {
         let (api, config) = (api.clone(), config.clone());
         async move {
