@@ -41,7 +41,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -181,8 +181,13 @@ pub async fn run(context: Arc<Context>, shutdown: tokio_util::sync::Cancellation
         let context = context.clone();
         move |deployment: Deployment| context.resource_of(&deployment)
     };
-    let controller = Controller::new_with(resources, watcher::Config::default(), resource())
-        .watches(deployments, super::watch::config(), mapper)
+    // Both watches list again when their resourceVersion expired (`watch::relisting`).
+    let writer = kube::runtime::reflector::store::Writer::new(resource());
+    let reader = writer.as_reader();
+    let own = super::watch::relisting(resources, watcher::Config::default()).reflect(writer).applied_objects();
+    let owned = super::watch::relisting(deployments, super::watch::config()).touched_objects();
+    let controller = Controller::for_stream_with(own, reader, resource())
+        .watches_stream_with(owned, mapper, ())
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             match result {
@@ -307,9 +312,12 @@ async fn declare(context: &Context, api: &Api<DynamicObject>, object: &DynamicOb
                     let tenant = tenants::get_tenant(&state.store, &name).await?;
                     let ours = tenant.as_ref().is_some_and(|t| t.declared_by.as_deref() == Some(by.as_str()));
                     let elsewhere = matches!(p.kind, ProblemKind::Conflict | ProblemKind::DeclaredByResource);
+                    // A purged tenant of this name (this resource's own, declared again): its name is taken
+                    // for good, never provisioned again.
+                    let purged = tenant.as_ref().is_some_and(|t| t.status == Status::Purged);
                     match tenant {
                         // A tenant of this name declared elsewhere (the API, another resource): never adopted.
-                        Some(_) if !ours && elsewhere => {
+                        Some(_) if (!ours && elsewhere) || purged => {
                             Verdict { tenant: None, blocked: Some(("NameTaken", p.detail)), refused: None }
                         }
                         _ if p.kind.status().is_server_error() => return Err(p.into()),

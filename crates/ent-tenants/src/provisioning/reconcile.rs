@@ -168,7 +168,7 @@ async fn reconcile_one(
     // Without the lease, only a settled tenant with nothing to record is left alone: a
     // rollout to read back or an error to clear is written under the lease, from the
     // tenant read again (else a stale read could overwrite what the holder just wrote).
-    if settled(state, backend, input, resync, now)? && !to_record(tenant) {
+    if settled(state, backend, input, resync, now)? && !to_record(tenant) && !services_unrecorded(state, input) {
         return Ok(Outcome::Unchanged);
     }
     // Until this write ends (or is cut short), the shutdown leaves its lease to it.
@@ -225,6 +225,8 @@ struct Inputs<'a> {
     hash: String,
     /// The hash of the tenant's own inputs ([`own_inputs_hash`], `tenants.applied_inputs_hash`).
     own: String,
+    /// The recorded service codes the catalog no longer has, rendered without ([`left_out`]).
+    left_out: Vec<String>,
 }
 
 /// The services of the tenant and the hashes of what `render` reads.
@@ -232,7 +234,7 @@ fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<In
     let services = services(state, input)?;
     let hash = inputs_hash(input, &services, state.reconciler.render_version, &state.config.provisioning.cluster);
     let own = own_inputs_hash(input, &services);
-    Ok(Inputs { services, hash, own })
+    Ok(Inputs { services, hash, own, left_out: left_out(state, input) })
 }
 
 /// The services of the tenant: the catalog's resolution of its bouquet and options. A tenant
@@ -250,9 +252,9 @@ fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<
     if matches!(tenant.status, Status::Requested | Status::Purged) {
         return Ok(vec![]);
     }
-    let applied: Option<Vec<&Service>> =
-        input.applied_services.iter().map(|code| state.catalog.service(code)).collect();
-    applied.filter(|services| !services.is_empty()).ok_or_else(|| {
+    // A recorded code the catalog no longer has (a service a release removed) is left out.
+    let applied: Vec<&Service> = input.applied_services.iter().filter_map(|code| state.catalog.service(code)).collect();
+    Some(applied).filter(|services| !services.is_empty()).ok_or_else(|| {
         let detail = format!(
             "le catalogue ne résout plus le bouquet « {} » du tenant {} ({}) et les services appliqués ne sont pas \
              connus : tenant non réconcilié",
@@ -260,6 +262,31 @@ fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<
         );
         Problem::new(ent_kernel::error::ProblemKind::Unavailable, detail)
     })
+}
+
+/// The codes of the services the tenant was last applied with that the catalog no longer has,
+/// when [`services`] renders it from them (the catalog no longer resolves its bouquet and
+/// options): left out of its render, and named in its `reconciled` event.
+fn left_out(state: &ProvisioningState, input: &ReconcileInput) -> Vec<String> {
+    let tenant = &input.tenant;
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    if matches!(tenant.status, Status::Requested | Status::Purged)
+        || state.catalog.resolve(&tenant.bouquet, &options).is_ok()
+    {
+        return vec![];
+    }
+    input.applied_services.iter().filter(|code| state.catalog.service(code).is_none()).cloned().collect()
+}
+
+/// The detail of a `reconciled` event: the objects applied, and the services left out of the
+/// render because the catalog no longer has them ([`left_out`]).
+fn applied_detail(objects: usize, left_out: &[String]) -> String {
+    match left_out {
+        [] => format!("{objects} objets appliqués"),
+        codes => {
+            format!("{objects} objets appliqués ; services retirés du catalogue laissés de côté : {}", codes.join(", "))
+        }
+    }
 }
 
 /// A tenant whose services cannot be known ([`services`]): its error and an event recorded
@@ -387,8 +414,33 @@ fn to_record(tenant: &Tenant) -> bool {
     Observed::unsettled(tenant.provisioning_state.observed.as_deref()) || tenant.provisioning_state.error.is_some()
 }
 
+/// Whether a settled tenant's services are not recorded yet (`tenants.applied_services` NULL:
+/// applied by a release before migration 0047, and settled since): [`record_settled`] records
+/// them, so that the tenant can still be suspended or purged once the catalog no longer resolves it.
+fn services_unrecorded(state: &ProvisioningState, input: &ReconcileInput) -> bool {
+    input.applied_services.is_empty() && services(state, input).is_ok_and(|services| !services.is_empty())
+}
+
+/// The codes of `services`, as `tenants.applied_services` holds them (a JSON array).
+fn service_codes(services: &[&Service]) -> String {
+    json(&services.iter().map(|s| &s.code).collect::<Vec<_>>())
+}
+
+/// Records the services a settled tenant was applied with ([`services_unrecorded`]): its applied
+/// hash is that of its current inputs (or a newer replica's render of the same own inputs), so
+/// they are the services it renders now.
+async fn record_services(state: &ProvisioningState, input: &ReconcileInput) -> Result<(), Problem> {
+    let codes = service_codes(&inputs(state, input)?.services);
+    sqlx::query("UPDATE tenants SET applied_services = $1 WHERE id = $2")
+        .bind(codes)
+        .bind(&input.tenant.id)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
 /// Under the tenant's lease, of a settled tenant read under it: reads back an unsettled
-/// rollout and clears a leftover error.
+/// rollout, clears a leftover error and records services not recorded yet.
 async fn record_settled(
     state: &ProvisioningState,
     backend: &Backend,
@@ -407,6 +459,9 @@ async fn record_settled(
     if tenant.provisioning_state.error.is_some() {
         clear_error(state, &tenant.id).await?;
         state.reconciler.tenants_read([(tenant.slug.as_str(), false)], false);
+    }
+    if services_unrecorded(state, input) {
+        record_services(state, input).await?;
     }
     Ok(())
 }
@@ -458,13 +513,13 @@ async fn apply_and_record(
             .bind(by.render_version)
             .bind(&by.cluster)
             .bind(&by.started_at)
-            .bind(json(&inputs.services.iter().map(|s| &s.code).collect::<Vec<_>>()))
+            .bind(service_codes(&inputs.services))
             .bind(&tenant.id)
             .execute(&mut *tx)
             .await?;
             // A resync applies the same inputs again: no event for it.
             if input.applied_hash.as_deref() != Some(hash) {
-                let detail = format!("{} objets appliqués", objects.len());
+                let detail = applied_detail(objects.len(), &inputs.left_out);
                 tenants::event(&mut tx, &tenant.id, ACTOR, "reconciled", &detail, now).await?;
             }
             record_observation(&mut tx, tenant, seen, now).await?;

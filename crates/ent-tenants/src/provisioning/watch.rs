@@ -26,6 +26,40 @@ pub fn config() -> watcher::Config {
     watcher::Config::default().labels(&selector())
 }
 
+/// A watcher of `api` that starts over from a fresh list when its resourceVersion expired.
+/// kube-runtime's watcher re-lists on a `410 Gone` ERROR event of the watch stream (how the
+/// API server's watch cache tells a compacted version), but when the API server refuses the
+/// watch request itself with `410 Gone` (etcd compacted past it: « The resourceVersion for the
+/// provided watch is too old »), it asks again from the same expired version, for ever: it never
+/// sees a change again. Here that answer drops the watcher: the next one lists afresh (its
+/// `Init` events refill a reflector's store) and watches from the list's version.
+pub fn relisting<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    type Watch<T> = futures_util::stream::BoxStream<'static, Result<watcher::Event<T>, watcher::Error>>;
+    futures_util::stream::unfold(None::<Watch<K>>, move |current| {
+        let (api, config) = (api.clone(), config.clone());
+        async move {
+            let mut events = current.unwrap_or_else(|| watcher(api, config).boxed());
+            let event = events.next().await?;
+            if expired(&event) {
+                tracing::info!("watch refused with 410 Gone (expired resourceVersion): listed again");
+                return Some((event, None));
+            }
+            Some((event, Some(events)))
+        }
+    })
+}
+
+/// Whether the API server refused a watch request with `410 Gone`.
+fn expired<K>(event: &Result<watcher::Event<K>, watcher::Error>) -> bool {
+    matches!(event, Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))) if status.code == 410)
+}
+
 /// The tenant (its id, from the label the renderer sets) of a Deployment in an `ent-*` namespace.
 pub fn tenant_of(deployment: &Deployment) -> Option<String> {
     let namespace = deployment.namespace()?;
@@ -101,7 +135,7 @@ pub async fn watch_deployments(state: ProvisioningState, shutdown: tokio_util::s
 /// Watches the owned Deployments with `client` until `shutdown`.
 pub async fn run(state: ProvisioningState, client: Client, shutdown: tokio_util::sync::CancellationToken) {
     let deployments: Api<Deployment> = Api::all(client);
-    let mut events = std::pin::pin!(watcher(deployments, config()).default_backoff());
+    let mut events = std::pin::pin!(relisting(deployments, config()).default_backoff());
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,

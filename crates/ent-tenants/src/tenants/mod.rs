@@ -485,6 +485,23 @@ fn slug_taken_on_create(slug: &str) -> Problem {
     problem
 }
 
+/// The 409 of a document naming a purged tenant: its data were deleted at the end of the
+/// retention period and its slug stays its own (its events and audit records name it), so
+/// a new ENT takes another slug rather than being declared silently over the purged one.
+fn refuse_purged(tenant: &Tenant) -> Result<(), Problem> {
+    if tenant.status != Status::Purged {
+        return Ok(());
+    }
+    let when = tenant.provisioning_state.purged_at.as_deref().map(|at| format!(" le {}", &at[..at.len().min(10)]));
+    Err(Problem::conflict(format!(
+        "le tenant {} a été purgé{} (ses données ont été supprimées à la fin de la durée de conservation) : \
+         son identifiant ne peut pas être réutilisé pour un nouvel ENT ; choisissez-en un autre",
+        tenant.slug,
+        when.unwrap_or_default()
+    ))
+    .with_extra(serde_json::json!({ "purged_at": tenant.provisioning_state.purged_at })))
+}
+
 /// Whether the actor may read `org` (a tenant's registered organisation; none: only an admin).
 async fn reads_org(store: &Store, actor: &Actor, org: Option<&Org>) -> Result<bool, Problem> {
     match org {
@@ -576,6 +593,7 @@ async fn write_document(
         if !reads_org(store, actor, registered.as_ref()).await? {
             return Err(slug_taken(slug));
         }
+        refuse_purged(current)?;
         declared_elsewhere(current, declared_by)?;
     }
     // A change also touches the tenant's organisation as registered.

@@ -909,3 +909,70 @@ async fn the_tenant_list_pages_through_hundreds_of_tenants_each_once_within_the_
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     }
 }
+
+backend_test!(a_purged_tenants_name_is_refused_409_naming_the_purge_through_the_api_and_entctl_apply);
+async fn a_purged_tenants_name_is_refused_409_naming_the_purge_through_the_api_and_entctl_apply(
+    db: crate::common::TestDb,
+) {
+    common::import_sample(&db.store).await;
+    let data = tempfile::tempdir().unwrap();
+    let state = state_writing_to(&db.store, &data);
+    let doc = |hostname: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau" },
+                "spec": { "organisation": "0940176F", "hostname": hostname, "bouquet": "socle-1d" } })
+    };
+    // A tenant through its whole life, purged at the end of its retention period.
+    let first: entcp::tenants::EntTenant = serde_json::from_value(doc("doisneau.ent.fresnes.fr")).unwrap();
+    let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &first, None).await.unwrap();
+    use entcp::tenants::Status;
+    for (to, reason) in [
+        (Status::Provisioning, Some("essai")),
+        (Status::Active, None),
+        (Status::Decommissioning, None),
+        (Status::Archived, None),
+    ] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, reason).await.unwrap();
+    }
+    let later = t0() + chrono::Duration::days(95);
+    assert_eq!(entcp::provisioning::purge::purge_due(&state.provisioning(), later).await.unwrap(), ["doisneau"]);
+    let purged = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap();
+    assert_eq!(purged.status, Status::Purged);
+
+    // Declared again through the API, with a new spec or the same: 409 naming the purge.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let app = entcp::api::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let root = common::client_with(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    for hostname in ["nouveau.ent.fresnes.fr", "doisneau.ent.fresnes.fr"] {
+        let resp = root.post(format!("{base}/tenants")).json(&doc(hostname)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CONFLICT, "{}", db.name);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+        let body: Value = resp.json().await.unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("le tenant doisneau a été purgé le"), "{body}");
+        assert!(detail.contains("choisissez-en un autre"), "{body}");
+        assert_eq!(body["purged_at"], json!(purged.provisioning_state.purged_at), "{body}");
+    }
+
+    // And through `entctl apply -f`: refused, the same words, nothing changed.
+    let file = data.path().join("doisneau.yaml");
+    std::fs::write(&file, entcp::yaml::to_string(&doc("nouveau.ent.fresnes.fr")).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entctl"))
+        .env_remove("DATABASE_URL")
+        .env_remove("ENTCP_CONFIG")
+        .env_remove("ENTCP_LISTEN")
+        .env_remove("RUST_LOG")
+        .current_dir(data.path())
+        .env("ENTCP_DATA_DIR", data.path())
+        .env("ENTCP_DATABASE_URL", &db.url)
+        .env("ENTCP_LOG_LEVEL", "warn")
+        .args(["apply", "-f", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}: {stderr}", db.name);
+    assert!(stderr.contains("enttenant/doisneau") && stderr.contains("a été purgé"), "{stderr}");
+    let after = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap();
+    assert_eq!((after.status, after.version, after.hostname), (Status::Purged, purged.version, purged.hostname));
+}

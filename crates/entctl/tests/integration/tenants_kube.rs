@@ -9,7 +9,8 @@
 //! patch changes neither `spec` nor `generation`), JSON and merge patches, and holds a
 //! deleted object with finalizers (`deletionTimestamp`) until its last finalizer goes.
 //! As a real API server does, it refuses with 409 Conflict a patch whose
-//! `metadata.resourceVersion` is not the object's current one.
+//! `metadata.resourceVersion` is not the object's current one, and answers `410 Gone` a watch
+//! from a version its history was compacted past (`Mock::compacted`).
 
 mod operator;
 
@@ -27,7 +28,7 @@ use entcp::provisioning::reconcile::pass;
 use entcp::tenants::{self, EntTenant, Status, Tenant};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
@@ -97,6 +98,15 @@ struct Mock {
     /// Every change, for the watches: (resourceVersion, collection, ADDED/MODIFIED/DELETED, object).
     changes: Mutex<Vec<(u64, String, &'static str, Value)>>,
     changed: tokio::sync::Notify,
+    /// The history up to this revision is compacted away (etcd compaction): a watch from an
+    /// older version is answered `410 Gone` — an ERROR event of its stream, as the API server's
+    /// watch cache says it, or with `gone_as_status` the watch request refused itself (etcd's
+    /// « The resourceVersion for the provided watch is too old »), an open watch behind it then
+    /// closed as at a timeout. 0: nothing compacted.
+    compacted: AtomicU64,
+    gone_as_status: AtomicBool,
+    /// The `410 Gone` answers given (ERROR events and refused watches).
+    gone: AtomicUsize,
     /// The next GET of a path by a client (its `Authorization`): answered as the objects are
     /// when it comes, the answer held until the gate gets a permit (a slow read).
     gate: Mutex<Option<(String, String, Arc<tokio::sync::Semaphore>)>>,
@@ -113,6 +123,18 @@ impl Mock {
         let revision = self.revision.fetch_add(1, Ordering::SeqCst) + 1;
         object["metadata"]["resourceVersion"] = json!(revision.to_string());
         self.changes.lock().unwrap().push((revision, collection.to_string(), kind, object.clone()));
+        self.changed.notify_waiters();
+    }
+
+    /// Records a change of `object` in `collection` and compacts the history up to it, at once:
+    /// no watch open behind it sees the change, each is answered `410 Gone` ([`Mock::compacted`]).
+    fn record_compacted(&self, collection: &str, kind: &'static str, object: &mut Value) {
+        let mut changes = self.changes.lock().unwrap();
+        let revision = self.revision.fetch_add(1, Ordering::SeqCst) + 1;
+        object["metadata"]["resourceVersion"] = json!(revision.to_string());
+        changes.push((revision, collection.to_string(), kind, object.clone()));
+        self.compacted.store(revision, Ordering::SeqCst);
+        drop(changes);
         self.changed.notify_waiters();
     }
 
@@ -205,15 +227,41 @@ fn json_patch(object: &mut Value, operations: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The ERROR event of a watch from `from`, its history compacted up to `compacted` (the words
+/// of the API server's watch cache).
+fn expired_event(from: u64, compacted: u64) -> Bytes {
+    let status = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("too old resource version: {from} ({compacted})"), "reason": "Expired", "code": 410
+    });
+    Bytes::from(format!("{}\n", json!({ "type": "ERROR", "object": status })))
+}
+
 /// A watch: the changes after `from` in the collections of `list` (that `selector` selects),
-/// one JSON watch event a line, as long as the client listens.
+/// one JSON watch event a line, as long as the client listens; behind a compaction, an ERROR
+/// event `410 Gone` ends it (or it is closed, with [`Mock::gone_as_status`]).
 fn watch(mock: Arc<Mock>, list: String, selector: Option<String>, from: u64) -> Response {
     let events = futures_util::stream::unfold((mock, from), move |(mock, mut last)| {
         let (list, selector) = (list.clone(), selector.clone());
         async move {
+            // Ended by a compaction.
+            if last == u64::MAX {
+                return None;
+            }
             loop {
                 let next = {
                     let changes = mock.changes.lock().unwrap();
+                    let compacted = mock.compacted.load(Ordering::SeqCst);
+                    if last < compacted {
+                        if mock.gone_as_status.load(Ordering::SeqCst) {
+                            return None;
+                        }
+                        mock.gone.fetch_add(1, Ordering::SeqCst);
+                        return Some((
+                            Ok::<_, std::convert::Infallible>(expired_event(last, compacted)),
+                            (mock.clone(), u64::MAX),
+                        ));
+                    }
                     let mut found = None;
                     let after = last;
                     for (revision, collection, kind, object) in changes.iter().filter(|c| c.0 > after) {
@@ -470,6 +518,10 @@ async fn answer(
     }
     if method == Method::GET && query.get("watch").is_some_and(|v| v == "true" || v == "1") {
         let from = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if from < mock.compacted.load(Ordering::SeqCst) && mock.gone_as_status.load(Ordering::SeqCst) {
+            mock.gone.fetch_add(1, Ordering::SeqCst);
+            return status(410, "Expired", "The resourceVersion for the provided watch is too old.", "");
+        }
         return watch(mock.clone(), path, query.get("labelSelector").cloned(), from);
     }
     let mut objects = mock.objects.lock().unwrap();
@@ -907,6 +959,24 @@ impl World {
         while !done(self) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// What the mock still holds of the tenant `id` (its namespace, anything in it, anything
+    /// carrying its label), by path: nothing once it is purged.
+    fn left_of(&self, id: &str, slug: &str) -> Vec<String> {
+        let namespace = format!("ent-{slug}");
+        let inside = format!("/namespaces/{namespace}/");
+        let objects = self.mock.objects.lock().unwrap();
+        let mut left = Vec::new();
+        for (collection, items) in objects.iter() {
+            for (name, object) in items {
+                let labelled = object["metadata"]["labels"]["entcp.education.fr/tenant"] == id;
+                if labelled || collection.contains(&inside) || *name == namespace {
+                    left.push(format!("{collection}/{name}"));
+                }
+            }
+        }
+        left
     }
 
     async fn event_kinds(&self, slug: &str) -> Vec<String> {
@@ -1666,6 +1736,86 @@ async fn a_tenant_the_catalog_no_longer_resolves_is_still_suspended_and_purged_a
     assert!(w.stored("/api/v1/namespaces", "ent-doisneau").is_none(), "the purge reached the cluster");
     let purged = w.get("doisneau").await.provisioning_state;
     assert_eq!((purged.observed.as_deref(), purged.error), (Some("removed"), None));
+}
+
+/// The services recorded as applied to tenant `slug` (`tenants.applied_services`; `None`: NULL).
+async fn applied_services(w: &World, slug: &str) -> Option<Vec<String>> {
+    let codes: Option<String> = sqlx::query_scalar("SELECT applied_services FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(w.state.store.pool())
+        .await
+        .unwrap();
+    codes.map(|codes| serde_json::from_str(&codes).unwrap())
+}
+
+backend_test!(
+    a_tenant_settled_before_the_upgrade_records_its_services_and_is_still_suspended_when_its_option_leaves_the_catalog
+);
+async fn a_tenant_settled_before_the_upgrade_records_its_services_and_is_still_suspended_when_its_option_leaves_the_catalog(
+    db: common::TestDb,
+) {
+    let w = World::on(db, |_| {}).await;
+    *w.mock.deployments_available.lock().unwrap() = true;
+    w.tenant_applied("doisneau", "0940176F", json!(["visio"])).await;
+    let with_visio = applied_services(&w, "doisneau").await.unwrap();
+    assert!(with_visio.contains(&"visio".to_string()) && with_visio.contains(&"portail".to_string()));
+    assert_eq!(w.get("doisneau").await.provisioning_state.observed.as_deref(), Some("available"));
+
+    // Applied and settled by a release before migration 0047: no services recorded. The next
+    // pass has nothing to apply, and records them (nothing sent to the cluster).
+    sqlx::query("UPDATE tenants SET applied_services = NULL").execute(w.state.store.pool()).await.unwrap();
+    w.take_requests();
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.unchanged, report.failed), (0, 1, 0), "{report:?}");
+    assert!(w.take_requests().is_empty(), "a settled tenant: nothing sent");
+    assert_eq!(applied_services(&w, "doisneau").await, Some(with_visio.clone()), "recorded by a settled pass");
+
+    // Its service passwords derive from the tenant's seed and the service's code: a Secret that
+    // goes with its service (below) need not be kept to give the same password back.
+    let tenant = w.get("doisneau").await;
+    let seed = tenants::secret_seed(&w.state.store, &tenant.id).await.unwrap();
+    let secrets = "/api/v1/namespaces/ent-doisneau/secrets";
+    use sha2::Digest;
+    let derived = hex::encode(&sha2::Sha256::digest(format!("{seed}:visio").as_bytes())[..16]);
+    let password = w.stored(secrets, "visio-credentials").unwrap()["data"]["password"].clone();
+    assert_eq!(password, json!(base64_encode(derived.as_bytes())));
+
+    // A release drops the visio service and its option: the catalog no longer resolves the
+    // tenant, and one of its recorded services is unknown. Suspended, it is still scaled to
+    // zero with the services the catalog has, visio left out and named in its event.
+    let mut catalog = (*w.state.catalog).clone();
+    catalog.services.retain(|s| s.code != "visio");
+    catalog.bouquets.retain(|b| !b.services.contains(&"visio".to_string()));
+    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    let mut released = w.state.clone();
+    released.catalog = Arc::new(catalog);
+    let state = released.provisioning();
+    w.move_to("doisneau", Status::Active).await;
+    w.move_to("doisneau", Status::Suspended).await;
+    let report = pass(&state, None, t0()).await.unwrap();
+    let error = w.get("doisneau").await.provisioning_state.error;
+    assert_eq!((report.applied, report.failed), (1, 0), "{error:?}");
+    let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
+    assert_eq!(w.stored(deployments, "portail").unwrap()["spec"]["replicas"], 0, "scaled to zero");
+    assert!(w.stored(deployments, "visio").is_none(), "the service the catalog no longer has is left out");
+    let events = tenants::events(&w.state.store, &tenant.id).await.unwrap();
+    let reconciled = events.iter().rev().find(|e| e.kind == "reconciled").unwrap();
+    assert!(reconciled.message.contains("laissés de côté : visio"), "{}", reconciled.message);
+    let without: Vec<String> = with_visio.iter().filter(|c| *c != "visio").cloned().collect();
+    assert_eq!(applied_services(&w, "doisneau").await, Some(without));
+    // Settled: the next pass neither fails nor applies again.
+    let report = pass(&state, None, t0()).await.unwrap();
+    assert_eq!((report.applied, report.unchanged, report.failed), (0, 1, 0), "{report:?}");
+
+    // Decommissioned, archived, purged: nothing of the tenant is left on the cluster.
+    for to in [Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+        assert_eq!(pass(&state, None, t0()).await.unwrap().applied, 1, "{to:?}");
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&state, later).await.unwrap(), ["doisneau"]);
+    assert_eq!(w.left_of(&tenant.id, "doisneau"), Vec::<String>::new());
+    assert_eq!(tenants::secret_seed(&w.state.store, &tenant.id).await.unwrap(), "", "its seed forgotten");
 }
 
 fn is_merge_patch(request: &Request) -> bool {

@@ -868,3 +868,83 @@ async fn deployment_events_make_the_operator_apply_a_settled_tenant_again_only_w
     assert!(applies(&w) >= 1, "the drift was repaired by an apply");
     stop.cancel();
 }
+
+backend_test!(a_resource_naming_a_purged_tenant_is_blocked_saying_it_was_purged);
+async fn a_resource_naming_a_purged_tenant_is_blocked_saying_it_was_purged(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
+    for to in [Status::Active, Status::Decommissioning, Status::Archived] {
+        w.move_to("doisneau", to).await;
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
+    let purged = w.get("doisneau").await;
+    assert_eq!(w.left_of(&purged.id, "doisneau"), Vec::<String>::new(), "nothing of it left on the cluster");
+
+    // A resource of the same name: blocked, saying why, never provisioned again.
+    let (stop, _) = w.start_operator().await;
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!(["moodle"])));
+    w.until(|w| is(&w.resource("doisneau"), "GovernanceBlocked", "True")).await;
+    let blocked = w.resource("doisneau").unwrap();
+    assert_eq!(blocked["status"]["phase"], "Blocked", "{blocked}");
+    let governance = condition(&blocked, "GovernanceBlocked");
+    assert_eq!(governance["reason"], "NameTaken", "{blocked}");
+    let message = governance["message"].as_str().unwrap();
+    assert!(message.contains("le tenant doisneau a été purgé le"), "{message}");
+    assert!(message.contains("choisissez-en un autre"), "{message}");
+    assert_eq!(condition(&blocked, "Ready")["status"], "False");
+    let after = w.get("doisneau").await;
+    assert_eq!((after.status, after.declared_by, after.version), (Status::Purged, None, purged.version));
+    assert_eq!(w.left_of(&purged.id, "doisneau"), Vec::<String>::new(), "nothing provisioned again");
+    stop.cancel();
+}
+
+/// Whether the operator wrote a status on resource `name`.
+fn has_status(resource: &Option<Value>) -> bool {
+    resource.as_ref().is_some_and(|r| r["status"]["phase"].is_string())
+}
+
+/// The lists (not watches) of EntTenant resources the operator asked for.
+fn resource_lists(w: &World) -> usize {
+    let requests = w.mock.requests.lock().unwrap();
+    let list = |r: &&super::Request| r.method == "GET" && r.path == "/apis/entcp.education.fr/v1/enttenants";
+    requests.iter().filter(list).filter(|r| !r.query.contains_key("watch")).count()
+}
+
+backend_test!(a_watch_expired_with_410_gone_is_restarted_from_a_fresh_list_and_the_operator_keeps_reconciling);
+async fn a_watch_expired_with_410_gone_is_restarted_from_a_fresh_list_and_the_operator_keeps_reconciling(db: TestDb) {
+    let w = World::on(db, |_| {}).await;
+    let (stop, _) = w.start_operator().await;
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
+    w.until(|w| has_status(&w.resource("doisneau"))).await;
+
+    // The history is compacted past the operator's watches (etcd compaction) just as a resource
+    // is declared: no watch sees its event. Told `410 Gone` — first as an ERROR event of the open
+    // watch (the API server's watch cache), then as a refusal of the watch request itself, after
+    // the open watch was closed (a timeout) — the operator lists again and reconciles it.
+    for (name, uai, refused) in [("wallon", "0940198E", false), ("doisneau-bis", "0940176F", true)] {
+        w.mock.gone_as_status.store(refused, Ordering::SeqCst);
+        let (gone, lists) = (w.mock.gone.load(Ordering::SeqCst), resource_lists(&w));
+        let mut object = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant",
+            "metadata": { "name": name, "namespace": "ecoles", "uid": format!("uid-{name}"), "generation": 1 },
+            "spec": spec(uai, name, json!([])),
+        });
+        {
+            let mut objects = w.mock.objects.lock().unwrap();
+            w.mock.record_compacted(TENANTS, "ADDED", &mut object);
+            objects.entry(TENANTS.into()).or_default().insert(name.into(), object);
+        }
+        let seen = w.until(|w| has_status(&w.resource(name)));
+        tokio::time::timeout(std::time::Duration::from_secs(60), seen)
+            .await
+            .unwrap_or_else(|_| panic!("{name} never reconciled after the 410 Gone (refused: {refused})"));
+        assert!(w.mock.gone.load(Ordering::SeqCst) > gone, "answered 410 Gone");
+        assert!(resource_lists(&w) > lists, "listed again");
+    }
+
+    // The watches run again from the fresh list: a change is seen as it comes.
+    w.edit(TENANTS, "wallon", |r| r["spec"]["options"] = json!(["moodle"]));
+    w.until(|w| w.resource("wallon").is_some_and(|r| r["status"]["observedGeneration"] == 2)).await;
+    stop.cancel();
+}
