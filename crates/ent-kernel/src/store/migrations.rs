@@ -72,6 +72,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0045_oidc_identities.sql",
     "0046_convention_party_shares.sql",
     "0047_tenant_applied_services.sql",
+    "0048_tenant_retained_services.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -344,6 +345,11 @@ mod tests {
             47,
             "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
             "ccd49bacb7ccec2a726dee83293199cfd0c3a79946937246e55c5d00a18b464bb6d4984376bcae283bc7b501a380126f",
+        ),
+        (
+            48,
+            "b6f833d4e7bb1377a5c9e7d480cbc2b056b947ad17665f27252a9946be5a4211d53c43744fdcf04b32516d8be8dfadc3",
+            "b6f833d4e7bb1377a5c9e7d480cbc2b056b947ad17665f27252a9946be5a4211d53c43744fdcf04b32516d8be8dfadc3",
         ),
     ];
 
