@@ -1299,11 +1299,16 @@ mod tests {
         let kept = &r.entries[0];
         let own = &catalog().service("exercices").unwrap().rgpd.retention;
         assert!(kept.retention.starts_with(own.as_str()), "{}", kept.retention);
-        let until = "jusqu'à la purge des données du tenant, 3 mois après son archivage (limitation de la conservation, \
+        let until =
+            "jusqu'à la purge des données du tenant, 3 mois après son archivage (limitation de la conservation, \
                      article 5.1.e du RGPD)";
         assert!(kept.retention.contains(until) && kept.retention.contains("retiré du tenant t1"), "{}", kept.retention);
         assert!(kept.personal_data.iter().all(|d| d.retention == kept.retention));
-        assert!(kept.warnings.iter().any(|w| w.starts_with("données conservées jusqu'à la purge")), "{:?}", kept.warnings);
+        assert!(
+            kept.warnings.iter().any(|w| w.starts_with("données conservées jusqu'à la purge")),
+            "{:?}",
+            kept.warnings
+        );
         assert_eq!(r.entries[1].retention, catalog().service("portail").unwrap().rgpd.retention);
         // Its host still stores them: a processor of the controller.
         assert!(register_holders(&w, &catalog()).contains("host"));

@@ -218,6 +218,10 @@ pub struct RunningServices {
     pub note: Option<String>,
 }
 
+/// How the services of a tenant never applied are known when its offer left the catalog.
+const FROM_SUBSCRIPTION: &str = "services décrits d'après le bouquet et les options souscrits, tels que le catalogue \
+     les liste encore (aucun déploiement enregistré)";
+
 /// What a tenant runs: the catalog's resolution of its bouquet and options (`resolved`), or,
 /// when an overlay or a release removed or changed an offer it subscribed to, the services
 /// last applied to it (`tenants.applied_services`, what the reconciler still renders); when
@@ -237,12 +241,21 @@ pub fn running_services(
     let known = |code: &String| catalog.service(code).is_some();
     let applied: Vec<String> = applied.iter().filter(|c| known(c)).cloned().collect();
     let (codes, described) = if applied.is_empty() {
-        (subscribed(catalog, bouquet, options), "services décrits d'après le bouquet et les options souscrits, tels que le catalogue les liste encore (aucun déploiement enregistré)")
+        (subscribed(catalog, bouquet, options), FROM_SUBSCRIPTION)
     } else {
         (applied, "services décrits d'après ceux déployés sur le tenant")
     };
     let note = format!("l'entrée du catalogue de son offre n'existe plus ({error}) : {described}");
     RunningServices { codes, note: Some(note) }
+}
+
+/// Why the catalog does not resolve a subscription, in words a register can print: the
+/// messages of the refusal without the names of its fields.
+fn unresolved(refusal: Problem) -> String {
+    if refusal.errors.is_empty() {
+        return refusal.detail;
+    }
+    refusal.errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" ; ")
 }
 
 /// The services of a bouquet and options in any version the catalog still has, each once.
@@ -275,7 +288,7 @@ async fn live_tenants(
         let resolution = resolved.entry((r.base_bouquet.clone(), r.options.clone())).or_insert_with(|| {
             let refs: Vec<&str> = r.options.iter().map(String::as_str).collect();
             let services = catalog.resolve(&r.base_bouquet, &refs);
-            services.map(|s| s.iter().map(|s| s.code.clone()).collect()).map_err(|e| e.detail)
+            services.map(|s| s.iter().map(|s| s.code.clone()).collect()).map_err(unresolved)
         });
         let applied = ent_tenants::tenants::codes(r.applied_services);
         let running = running_services(catalog, resolution, &r.base_bouquet, &r.options, &applied);

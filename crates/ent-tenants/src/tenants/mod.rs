@@ -1030,8 +1030,15 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
     let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
     let mut inputs = Vec::with_capacity(rows.len());
     for row in rows {
-        let ReconcileRow { tenant, secret_seed, applied_hash, failed_hash, applied_services, retained_services, applied_by } =
-            row;
+        let ReconcileRow {
+            tenant,
+            secret_seed,
+            applied_hash,
+            failed_hash,
+            applied_services,
+            retained_services,
+            applied_by,
+        } = row;
         let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(tenant, org, &orgs),
