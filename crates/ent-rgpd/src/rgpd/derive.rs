@@ -1297,7 +1297,8 @@ mod tests {
         let services: Vec<&str> = r.entries.iter().map(|e| e.service.as_str()).collect();
         assert_eq!(services, ["exercices", "portail"]);
         let kept = &r.entries[0];
-        let own = &catalog().service("exercices").unwrap().rgpd.retention;
+        let catalog = catalog();
+        let own = &catalog.service("exercices").unwrap().rgpd.retention;
         assert!(kept.retention.starts_with(own.as_str()), "{}", kept.retention);
         let until =
             "jusqu'à la purge des données du tenant, 3 mois après son archivage (limitation de la conservation, \
@@ -1309,10 +1310,10 @@ mod tests {
             "{:?}",
             kept.warnings
         );
-        assert_eq!(r.entries[1].retention, catalog().service("portail").unwrap().rgpd.retention);
+        assert_eq!(r.entries[1].retention, catalog.service("portail").unwrap().rgpd.retention);
         // Its host still stores them: a processor of the controller.
-        assert!(register_holders(&w, &catalog()).contains("host"));
-        assert_eq!(derive(&w, &catalog(), "host", "2026-09-01", "now").processor_entries[0].processing.len(), 2);
+        assert!(register_holders(&w, &catalog).contains("host"));
+        assert_eq!(derive(&w, &catalog, "host", "2026-09-01", "now").processor_entries[0].processing.len(), 2);
     }
 
     #[test]
