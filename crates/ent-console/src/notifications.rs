@@ -312,6 +312,10 @@ async fn breaches_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
     Ok(items)
 }
 
+/// Days a request's stored due date can run after the one computed when read (three months from
+/// the reception, as written before Art. 12(3)'s two further months: 30 April for 28 April).
+const STORED_DUE_MARGIN_DAYS: i64 = 3;
+
 /// Data-subject requests not answered whose deadline is near or passed.
 async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Result<Vec<Item>, Problem> {
     let today = ent_kernel::clock::today_in_france(now);
@@ -362,7 +366,10 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", pending, aware).await?;
     let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
     push("violations", "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)", breaches);
-    let request_due = (ent_kernel::clock::today_in_france(now) + Duration::days(REQUEST_CLOSE_DAYS)).to_string();
+    // The stored `due_on` of an open request may be a date an earlier rule wrote (up to three days
+    // after the one `requests::list` computes): read with that margin, each then judged as read.
+    let close = Duration::days(REQUEST_CLOSE_DAYS + STORED_DUE_MARGIN_DAYS);
+    let request_due = (ent_kernel::clock::today_in_france(now) + close).to_string();
     let unanswered = "status NOT IN ('answered', 'rejected')";
     let due_on = Due { column: "due_on", by: Some(&request_due) };
     let orgs = log_orgs(&sources.rgpd, actor, "rgpd_requests", unanswered, due_on).await?;

@@ -751,7 +751,7 @@ pub(crate) async fn derive_registers(
             &state.store,
             &state.catalog,
             &state.models,
-            &state.config.provisioning.cluster,
+            &state.config.provisioning,
             &today,
             first,
         )

@@ -72,7 +72,8 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0045_oidc_identities.sql",
     "0046_convention_party_shares.sql",
     "0047_tenant_applied_services.sql",
-    "0048_groupement_consultation_launched.sql",
+    "0048_tenant_retained_services.sql",
+    "0049_groupement_consultation_launched.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -348,6 +349,11 @@ mod tests {
         ),
         (
             48,
+            "b6f833d4e7bb1377a5c9e7d480cbc2b056b947ad17665f27252a9946be5a4211d53c43744fdcf04b32516d8be8dfadc3",
+            "b6f833d4e7bb1377a5c9e7d480cbc2b056b947ad17665f27252a9946be5a4211d53c43744fdcf04b32516d8be8dfadc3",
+        ),
+        (
+            49,
             "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
             "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
         ),

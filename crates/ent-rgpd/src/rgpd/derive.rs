@@ -139,8 +139,14 @@ pub struct LiveTenant {
     pub org: String,
     /// The établissements it serves (one, or a commune's écoles).
     pub schools: Vec<String>,
-    /// Catalog codes of its resolved bouquet and options.
+    /// Catalog codes of the services it runs: its resolved bouquet and options, or what was
+    /// last applied to it when the catalog no longer resolves them (`catalog_note`).
     pub services: Vec<String>,
+    /// Catalog codes of services removed from it whose data it still holds until its purge
+    /// (`tenants.retained_services`): still processed (stored), no longer running.
+    pub retained: Vec<String>,
+    /// In French, when the catalog entry of its offer is gone: how `services` were known.
+    pub catalog_note: Option<String>,
     /// The largest account figure known for it (see `accounts_source`); 0 when none is.
     pub accounts: i64,
     /// Where `accounts` comes from (« convention CONV-… », « groupement GC-… », « capacité du
@@ -183,6 +189,8 @@ pub struct World {
     pub dsden_by_departement: HashMap<String, String>,
     /// When each entry of the register was first recorded and last changed (key → (first, last, content hash)).
     pub history: HashMap<String, (String, String, String)>,
+    /// Months an archived tenant's data are kept before the purge (`provisioning.retention_months`).
+    pub purge_after_months: u32,
 }
 
 /// An organisation as a register shows it, with its contacts.
@@ -544,6 +552,10 @@ struct Agg {
     secondary: bool,
     /// Lycées and EREA: pupils may be of age.
     adults: bool,
+    /// Tenants that no longer run the service but still hold its data until their purge.
+    retained_by: BTreeSet<String>,
+    /// Tenants whose offer the catalog no longer has, with how their services were known.
+    catalog_notes: BTreeSet<String>,
 }
 
 /// The register of `org_id` on `as_of` (`YYYY-MM-DD`), `now` stamping entries recorded for the first time.
@@ -559,7 +571,9 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
             let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
             // Services with the same processor roles share a chain.
             let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
-            for code in &tenant.services {
+            // The services it runs, then those whose data it still holds until its purge.
+            let running = tenant.services.iter().map(|code| (code, false));
+            for (code, retained) in running.chain(tenant.retained.iter().map(|code| (code, true))) {
                 let Some(service) = by_code.get(code.as_str()).copied() else { continue };
                 let wanted = service.rgpd.processors.as_slice();
                 let links = match chains.iter().position(|(w, _)| *w == wanted) {
@@ -580,6 +594,9 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
                     let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
+                    if retained {
+                        agg.retained_by.insert(tenant.slug.clone());
+                    }
                 }
                 if as_processor {
                     if !processed.contains_key(roles.controller.as_str()) {
@@ -643,7 +660,7 @@ pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
             let (roles, _) = roles_of(world, &or_unknown(school_id, world));
             out.insert(roles.controller.clone());
             out.extend(roles.joint_controllers.iter().cloned());
-            for service in tenant.services.iter().filter_map(|c| catalog.service(c)) {
+            for service in tenant.services.iter().chain(&tenant.retained).filter_map(|c| catalog.service(c)) {
                 out.extend(chain(world, &roles, tenant, service).into_iter().map(|l| l.0));
             }
         }
@@ -687,6 +704,9 @@ impl Agg {
         }
         if defaulted && !self.defaulted.contains(&school.name) {
             self.defaulted.insert(school.name.clone());
+        }
+        if let Some(note) = &tenant.catalog_note {
+            self.catalog_notes.insert(format!("tenant {} : {note}", tenant.slug));
         }
         if tenant.aaf {
             self.aaf = true;
@@ -885,6 +905,45 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, establishments:
 pub const DPIA_UNDETERMINED: &str =
     "nombre de comptes (un critère d'AIPD est rempli, la grande échelle décide : AIPD à déterminer)";
 
+/// The retention of an entry: the service's, and, when tenants that no longer run the service
+/// still hold its data (`retained_by`), until their purge ([`retained_retention`]).
+fn retention_of(service: &Service, retained_by: &BTreeSet<String>, purge_after_months: u32) -> String {
+    if retained_by.is_empty() {
+        return service.rgpd.retention.clone();
+    }
+    format!("{} ; {}", service.rgpd.retention, retained_retention(retained_by, purge_after_months))
+}
+
+/// What applies to the data of a service removed from `tenants`: kept, no longer used by the
+/// service, until the purge of the tenant's data, `purge_after_months` after its archiving.
+pub fn retained_retention(tenants: &BTreeSet<String>, purge_after_months: u32) -> String {
+    format!(
+        "service retiré {} : ses données ne sont plus traitées par le service mais restent conservées \
+         (volume de stockage maintenu) jusqu'à la purge des données du tenant, {purge_after_months} mois après son \
+         archivage (limitation de la conservation, article 5.1.e du RGPD)",
+        of_tenants(tenants)
+    )
+}
+
+/// The warning of an entry whose service tenants no longer run but whose data they hold.
+fn retained_warning(tenants: &BTreeSet<String>) -> String {
+    format!(
+        "données conservées jusqu'à la purge : le service a été retiré {} mais ses données y restent \
+         stockées ; vérifier qu'elles sont encore nécessaires (article 5.1.e du RGPD)",
+        of_tenants(tenants)
+    )
+}
+
+/// Tenants as a register names them: « du tenant a », « des tenants a, b ».
+fn of_tenants(tenants: &BTreeSet<String>) -> String {
+    let names = tenants.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+    if tenants.len() > 1 {
+        format!("des tenants {names}")
+    } else {
+        format!("du tenant {names}")
+    }
+}
+
 /// The recipients of an entry: the service's, the arrêté's, then each processor once.
 fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
     let mut out = service.rgpd.recipients.clone();
@@ -911,6 +970,11 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
             names.join(", ")
         ));
     }
+    warnings.extend(agg.catalog_notes.iter().cloned());
+    let retention = retention_of(service, &agg.retained_by, world.purge_after_months);
+    if !agg.retained_by.is_empty() {
+        warnings.push(retained_warning(&agg.retained_by));
+    }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
     let subjects = data_subjects(service, with_collectivite, agg.adults);
     let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
@@ -922,7 +986,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
             category: d.category.clone(),
             sensitive: d.sensitive,
             highly_personal: d.highly_personal,
-            retention: service.rgpd.retention.clone(),
+            retention: retention.clone(),
         })
         .collect();
     let sensitive = personal_data.iter().any(|d| d.sensitive);
@@ -950,7 +1014,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         highly_personal_data: highly_personal,
         recipients,
         transfers,
-        retention: service.rgpd.retention.clone(),
+        retention,
         security_measures,
         legal_basis: service.rgpd.legal_basis.clone(),
         data_source: source,
@@ -1164,6 +1228,8 @@ mod tests {
             vendor: Some("vendor".into()),
             host: Some("host".into()),
             security: vec!["mesure rendue".into()],
+            retained: vec![],
+            catalog_note: None,
         });
         w.contracts.push(ContractFact {
             processor: "vendor".into(),
@@ -1218,6 +1284,47 @@ mod tests {
         assert!(article(10).contains("test d'intrusion") && article(10).contains("PASSI"));
         for (n, obligation) in [6, 9, 10].into_iter().zip(CCTP_OBLIGATIONS) {
             assert!(obligation.ends_with(&format!("selon le CCTP, art. {n}")), "{obligation}");
+        }
+    }
+
+    #[test]
+    fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_are_purged() {
+        let mut w = world();
+        w.purge_after_months = 3;
+        w.tenants[0].services = vec!["portail".into()];
+        w.tenants[0].retained = vec!["exercices".into()];
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let services: Vec<&str> = r.entries.iter().map(|e| e.service.as_str()).collect();
+        assert_eq!(services, ["exercices", "portail"]);
+        let kept = &r.entries[0];
+        let catalog = catalog();
+        let own = &catalog.service("exercices").unwrap().rgpd.retention;
+        assert!(kept.retention.starts_with(own.as_str()), "{}", kept.retention);
+        let until =
+            "jusqu'à la purge des données du tenant, 3 mois après son archivage (limitation de la conservation, \
+                     article 5.1.e du RGPD)";
+        assert!(kept.retention.contains(until) && kept.retention.contains("retiré du tenant t1"), "{}", kept.retention);
+        assert!(kept.personal_data.iter().all(|d| d.retention == kept.retention));
+        assert!(
+            kept.warnings.iter().any(|w| w.starts_with("données conservées jusqu'à la purge")),
+            "{:?}",
+            kept.warnings
+        );
+        assert_eq!(r.entries[1].retention, catalog.service("portail").unwrap().rgpd.retention);
+        // Its host still stores them: a processor of the controller.
+        assert!(register_holders(&w, &catalog).contains("host"));
+        assert_eq!(derive(&w, &catalog, "host", "2026-09-01", "now").processor_entries[0].processing.len(), 2);
+    }
+
+    #[test]
+    fn a_tenant_described_from_what_it_runs_says_that_its_catalog_entry_is_gone() {
+        let mut w = world();
+        w.tenants[0].catalog_note = Some("l'entrée du catalogue de son offre n'existe plus".into());
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.entries.len(), 2);
+        for e in &r.entries {
+            let note = "tenant t1 : l'entrée du catalogue de son offre n'existe plus";
+            assert!(e.warnings.iter().any(|w| w == note), "{:?}", e.warnings);
         }
     }
 

@@ -50,8 +50,7 @@ fn labels(items: impl Iterator<Item = (String, String)>) -> Vec<String> {
 pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyReport, Problem> {
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let mut world =
-        super::load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning.cluster, &today, "")
-            .await?;
+        super::load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, "").await?;
     let mut holders = derive::register_holders(&world, &state.catalog);
     let snapshotted: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT org_id FROM rgpd_snapshots").fetch_all(state.store.pool()).await?;

@@ -4,11 +4,11 @@
 
 use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
-use ent_kernel::config::ClusterConfig;
+use ent_kernel::config::{ClusterConfig, ProvisioningConfig};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
-use ent_platform::catalog::{Catalog, IdentitySource};
+use ent_platform::catalog::{Catalog, IdentitySource, Service};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::Org;
 use sqlx::FromRow;
@@ -51,16 +51,19 @@ async fn orgs_where(store: &Store, condition: &str, date: Option<&str>) -> Resul
 const ACTIVE_CONVENTIONS: &str =
     "SELECT id FROM conventions WHERE status = 'active' AND start_date <= $1 AND end_date >= $2";
 
-/// The world on `date` (`YYYY-MM-DD`), with the history of `org_id`'s register.
+/// The world on `date` (`YYYY-MM-DD`), with the history of `org_id`'s register; `provisioning`
+/// renders the tenants' objects (their security measures) and says how long an archived
+/// tenant's data are kept before the purge.
 pub async fn world(
     store: &Store,
     catalog: &Catalog,
     models: &[ConventionModel],
-    cluster: &ClusterConfig,
+    provisioning: &ProvisioningConfig,
     date: &str,
     org_id: &str,
 ) -> Result<World, Problem> {
-    let mut world = World::default();
+    let cluster = &provisioning.cluster;
+    let mut world = World { purge_after_months: provisioning.retention_months, ..World::default() };
     let add = |world: &mut World, org: &Org| {
         world.orgs.entry(org.id.clone()).or_insert_with(|| facts(org));
     };
@@ -202,6 +205,69 @@ struct LiveTenantRow {
     identity_source: IdentitySource,
     vendor_org_id: Option<String>,
     host_org_id: Option<String>,
+    applied_services: Option<String>,
+    retained_services: Option<String>,
+}
+
+/// The services a live tenant runs, and the note the register gives when the catalog no
+/// longer resolves its bouquet and options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningServices {
+    pub codes: Vec<String>,
+    /// In French: why the services are not the catalog's resolution of the subscription.
+    pub note: Option<String>,
+}
+
+/// How the services of a tenant never applied are known when its offer left the catalog.
+const FROM_SUBSCRIPTION: &str = "services décrits d'après le bouquet et les options souscrits, tels que le catalogue \
+     les liste encore (aucun déploiement enregistré)";
+
+/// What a tenant runs: the catalog's resolution of its bouquet and options (`resolved`), or,
+/// when an overlay or a release removed or changed an offer it subscribed to, the services
+/// last applied to it (`tenants.applied_services`, what the reconciler still renders); when
+/// those are not known either (never recorded), the services of its bouquet and options as
+/// the catalog still lists them. Either way with a note saying that the catalog entry is gone.
+pub fn running_services(
+    catalog: &Catalog,
+    resolved: &Result<Vec<String>, String>,
+    bouquet: &str,
+    options: &[String],
+    applied: &[String],
+) -> RunningServices {
+    let error = match resolved {
+        Ok(codes) => return RunningServices { codes: codes.clone(), note: None },
+        Err(error) => error,
+    };
+    let known = |code: &String| catalog.service(code).is_some();
+    let applied: Vec<String> = applied.iter().filter(|c| known(c)).cloned().collect();
+    let (codes, described) = if applied.is_empty() {
+        (subscribed(catalog, bouquet, options), FROM_SUBSCRIPTION)
+    } else {
+        (applied, "services décrits d'après ceux déployés sur le tenant")
+    };
+    let note = format!("l'entrée du catalogue de son offre n'existe plus ({error}) : {described}");
+    RunningServices { codes, note: Some(note) }
+}
+
+/// Why the catalog does not resolve a subscription, in words a register can print: the
+/// messages of the refusal without the names of its fields.
+fn unresolved(refusal: Problem) -> String {
+    if refusal.errors.is_empty() {
+        return refusal.detail;
+    }
+    refusal.errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" ; ")
+}
+
+/// The services of a bouquet and options in any version the catalog still has, each once.
+fn subscribed(catalog: &Catalog, bouquet: &str, options: &[String]) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::new();
+    let bouquets = std::iter::once(bouquet).chain(options.iter().map(String::as_str));
+    for code in bouquets.filter_map(|id| catalog.bouquet(id, None)).flat_map(|b| &b.services) {
+        if !codes.contains(code) {
+            codes.push(code.clone());
+        }
+    }
+    codes
 }
 
 async fn live_tenants(
@@ -211,40 +277,37 @@ async fn live_tenants(
     schools_of: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<LiveTenant>, Problem> {
     let sql = format!(
-        "SELECT slug, status, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id FROM tenants \
-         WHERE status IN {LIVE} ORDER BY slug"
+        "SELECT slug, status, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id, \
+         applied_services, retained_services FROM tenants WHERE status IN {LIVE} ORDER BY slug"
     );
-    let mut resolved: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
-    let mut measures: HashMap<(String, String, Vec<String>), Vec<String>> = HashMap::new();
+    let mut resolved: HashMap<(String, Vec<String>), Result<Vec<String>, String>> = HashMap::new();
+    let mut measures: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
     let rows: Vec<LiveTenantRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
     for r in rows {
-        let key = (r.status.clone(), r.base_bouquet.clone(), r.options.clone());
+        let resolution = resolved.entry((r.base_bouquet.clone(), r.options.clone())).or_insert_with(|| {
+            let refs: Vec<&str> = r.options.iter().map(String::as_str).collect();
+            let services = catalog.resolve(&r.base_bouquet, &refs);
+            services.map(|s| s.iter().map(|s| s.code.clone()).collect()).map_err(unresolved)
+        });
+        let applied = ent_tenants::tenants::codes(r.applied_services);
+        let running = running_services(catalog, resolution, &r.base_bouquet, &r.options, &applied);
+        let key = (r.status.clone(), running.codes.clone());
         let security = match measures.get(&key) {
             Some(m) => m.clone(),
             None => {
-                let m = deployed_measures(store, catalog, cluster, &r.slug).await?;
+                let m = deployed_measures(store, catalog, cluster, &r.slug, &running.codes).await?;
                 measures.insert(key, m.clone());
                 m
             }
         };
-        let (bouquet, options) = (r.base_bouquet, r.options);
-        let services = match resolved.get(&(bouquet.clone(), options.clone())) {
-            Some(s) => s.clone(),
-            None => {
-                let refs: Vec<&str> = options.iter().map(String::as_str).collect();
-                let codes: Vec<String> = catalog
-                    .resolve(&bouquet, &refs)
-                    .map(|s| s.iter().map(|s| s.code.clone()).collect())
-                    .unwrap_or_default();
-                resolved.insert((bouquet, options), codes.clone());
-                codes
-            }
-        };
+        let retained = ent_tenants::tenants::codes(r.retained_services);
         out.push(LiveTenant {
             slug: r.slug,
             schools: schools_of.get(&r.org_id).cloned().unwrap_or_default(),
-            services,
+            retained: retained.into_iter().filter(|code| !running.codes.contains(code)).collect(),
+            catalog_note: running.note,
+            services: running.codes,
             accounts: r.accounts,
             accounts_source: if r.accounts > 0 { "capacité du tenant".into() } else { String::new() },
             accounts_conventions: Vec::new(),
@@ -258,18 +321,19 @@ async fn live_tenants(
     Ok(out)
 }
 
-/// The security measures the objects rendered for tenant `slug` put in place: the same
-/// for every tenant of its state and services, so rendered once for each of them.
+/// The security measures the objects rendered for tenant `slug` with the services it runs
+/// (`codes`, [`running_services`]) put in place: the same for every tenant of its state and
+/// services, so rendered once for each of them.
 async fn deployed_measures(
     store: &Store,
     catalog: &Catalog,
     cluster: &ClusterConfig,
     slug: &str,
+    codes: &[String],
 ) -> Result<Vec<String>, Problem> {
     let Some(tenant) = ent_tenants::tenants::get_tenant(store, slug).await? else { return Ok(vec![]) };
     let Some(org) = ent_platform::registry::get_org(store, &tenant.organisation.id).await? else { return Ok(vec![]) };
-    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
-    let Ok(services) = catalog.resolve(&tenant.bouquet, &options) else { return Ok(vec![]) };
+    let services: Vec<&Service> = codes.iter().filter_map(|code| catalog.service(code)).collect();
     // The credentials' seed changes no measure: none is read here.
     let objects = ent_tenants::provisioning::render(&tenant, &org, &services, "", cluster);
     Ok(ent_tenants::provisioning::security_measures(&objects).into_iter().map(String::from).collect())

@@ -36,8 +36,7 @@ pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> 
     let now = state.clock.now();
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let world =
-        load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning.cluster, &today, &org.id)
-            .await?;
+        load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &org.id).await?;
     Ok(derive::derive(&world, &state.catalog, &org.id, &today, &timestamp(now)))
 }
 

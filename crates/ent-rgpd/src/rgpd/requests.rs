@@ -122,7 +122,8 @@ pub struct DataRequest {
     pub org_id: String,
     #[serde(flatten)]
     pub input: RequestInput,
-    /// One month after reception (three when extended).
+    /// One month after reception (three when extended); for an open request computed when
+    /// read by today's rule, for a closed one the date it was answered against.
     pub due_on: String,
     /// Still open after its due date, or answered (or refused) after it.
     pub overdue: bool,
@@ -255,12 +256,12 @@ struct RequestRow {
 }
 
 fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
-    let RequestRow { received_on, due_on, status, .. } = &r;
+    let received = NaiveDate::parse_from_str(&r.received_on, "%Y-%m-%d").ok();
     // Extended when due after the first month (rows written before the Art. 12(3) arithmetic
     // was corrected keep `received + 3 months`, which differs at some month ends).
-    let extended = NaiveDate::parse_from_str(received_on, "%Y-%m-%d")
-        .is_ok_and(|d| *due_on > self::due_on(d, false).format("%Y-%m-%d").to_string());
-    let overdue = late(*status, r.answered_on.as_deref(), due_on, today);
+    let extended = received.is_some_and(|d| r.due_on > day(self::due_on(d, false)));
+    let due_on = due_now(&r, received, extended);
+    let overdue = late(r.status, r.answered_on.as_deref(), &due_on, today);
     DataRequest {
         id: r.id,
         reference: r.reference,
@@ -276,7 +277,7 @@ fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
             extension_notified_on: r.extension_notified_on.filter(|_| extended),
             notes: r.notes,
         },
-        due_on: r.due_on,
+        due_on,
         version: r.version,
         created_by: r.created_by,
         created_at: r.created_at,
@@ -284,12 +285,28 @@ fn from_row(r: RequestRow, today: NaiveDate) -> DataRequest {
     }
 }
 
+/// The due date of a request as read: for an open one, computed from its stored facts (its
+/// reception and whether it was extended) by today's rule, [`due_on`], so that a date stored
+/// under an earlier rule (three months from the reception, no move to the next working day)
+/// does not stay shown; a closed one keeps the date it was answered against.
+fn due_now(r: &RequestRow, received: Option<NaiveDate>, extended: bool) -> String {
+    match received {
+        Some(received) if !r.status.closed() => day(due_on(received, extended)),
+        _ => r.due_on.clone(),
+    }
+}
+
+/// `YYYY-MM-DD`, as the dates of the log are stored.
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
 /// Late: still open after `due_on`, or closed on a day after it (ISO dates compare as text).
 fn late(status: RequestStatus, answered_on: Option<&str>, due_on: &str, today: NaiveDate) -> bool {
     if status.closed() {
         answered_on.is_some_and(|answered| answered > due_on)
     } else {
-        today.format("%Y-%m-%d").to_string().as_str() > due_on
+        day(today).as_str() > due_on
     }
 }
 
@@ -372,7 +389,7 @@ fn bind_input<'q>(
         .bind(input.kind.as_str())
         .bind(&input.requester)
         .bind(&input.received_on)
-        .bind(due_on(received, input.extended).format("%Y-%m-%d").to_string())
+        .bind(day(due_on(received, input.extended)))
         .bind(input.status.as_str())
         .bind(&input.answered_on)
         .bind(&input.notes)

@@ -347,6 +347,8 @@ mod tests {
             vendor: None,
             host: None,
             security: vec![],
+            retained: vec![],
+            catalog_note: None,
         });
         w
     }

@@ -1,6 +1,7 @@
 //! The retention purge: an archived tenant keeps its data (volumes, credentials)
 //! for `provisioning.retention_months`, then the `tenants-purge` job marks it
-//! purged (audited, with an event), forgets its credential seed and hands it to the
+//! purged (audited, with an event), forgets its credential seed and the services whose data
+//! it retained (`retained_services`: they go with the rest) and hands it to the
 //! work queue (`reconcile::through_queue`), whose pass deletes every object it still
 //! has on the backend.
 
@@ -26,8 +27,8 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
     for (id, slug, org_id, archived_at) in due {
         let mut tx = state.store.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, version = version + 1, \
-             updated_at = $2 WHERE id = $3 AND status = 'archived'",
+            "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
+             version = version + 1, updated_at = $2 WHERE id = $3 AND status = 'archived'",
         )
         .bind(timestamp(now))
         .bind(timestamp(now))

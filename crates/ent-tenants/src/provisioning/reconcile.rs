@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use ent_kernel::config::ClusterConfig;
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
-use ent_platform::catalog::Service;
+use ent_platform::catalog::{Catalog, Service};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -523,6 +523,7 @@ async fn apply_and_record(
                 tenants::event(&mut tx, &tenant.id, ACTOR, "reconciled", &detail, now).await?;
             }
             record_observation(&mut tx, tenant, seen, now).await?;
+            record_retained(&mut tx, state, input, &inputs.services).await?;
         }
         Err(e) => {
             // The same inputs failing again double the delay; new inputs start over.
@@ -552,6 +553,52 @@ async fn apply_and_record(
         Ok(_) => Ok(Outcome::Applied),
         Err(e) => Err(Problem::new(ent_kernel::error::ProblemKind::Unavailable, format!("{}: {e}", tenant.slug))),
     }
+}
+
+/// The services whose data the tenant still holds without running them, once applied with
+/// `applied`: those held before and those `previous_applied` had that `applied` no longer
+/// has and whose volume the backends keep (a removed service's claim stays, marked
+/// retained, until the purge deletes the namespace or folder), less those applied again.
+pub fn retained_after(
+    held: &[String],
+    previous_applied: &[String],
+    applied: &[&Service],
+    catalog: &Catalog,
+) -> Vec<String> {
+    let applied_again = |code: &String| applied.iter().any(|s| s.code == *code);
+    let keeps_volume = |code: &String| catalog.service(code).is_some_and(|s| s.deployment.needs_storage());
+    let dropped = previous_applied.iter().filter(|code| keeps_volume(code));
+    let mut retained: Vec<String> = Vec::new();
+    for code in held.iter().chain(dropped).filter(|code| !applied_again(code)) {
+        if !retained.contains(code) {
+            retained.push(code.clone());
+        }
+    }
+    retained
+}
+
+/// Records after an apply the services whose data the tenant holds without running them
+/// (`tenants.retained_services`, migration 0048, read by the RGPD register): [`retained_after`],
+/// none once purged (that apply removed everything). Written only when it changes.
+async fn record_retained(
+    tx: &mut ent_kernel::store::Tx,
+    state: &ProvisioningState,
+    input: &ReconcileInput,
+    applied: &[&Service],
+) -> Result<(), Problem> {
+    let retained = match input.tenant.status {
+        Status::Purged => Vec::new(),
+        _ => retained_after(&input.retained_services, &input.applied_services, applied, &state.catalog),
+    };
+    if retained == input.retained_services {
+        return Ok(());
+    }
+    sqlx::query("UPDATE tenants SET retained_services = $1 WHERE id = $2")
+        .bind((!retained.is_empty()).then(|| json(&retained)))
+        .bind(&input.tenant.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// One pass over every tenant (or one), `provisioning.concurrency` at a time,
@@ -724,6 +771,22 @@ pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removed_service_with_a_volume_is_retained_until_it_is_applied_again() {
+        let catalog = Catalog::load(None).unwrap();
+        let services = |codes: &[&str]| codes.iter().map(|c| catalog.service(c).unwrap()).collect::<Vec<_>>();
+        let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        // Moodle's exercices keep their volume; visio has none, nothing of it is left.
+        let before = codes(&["portail", "exercices", "visio"]);
+        assert_eq!(retained_after(&[], &before, &services(&["portail"]), &catalog), ["exercices"]);
+        // What was held stays held beside what is removed now, once each.
+        let held = codes(&["exercices"]);
+        let now = retained_after(&held, &codes(&["portail", "pad", "exercices"]), &services(&["portail"]), &catalog);
+        assert_eq!(now, ["exercices", "pad"]);
+        // Applied again: running, no longer retained.
+        assert!(retained_after(&held, &codes(&["portail"]), &services(&["portail", "exercices"]), &catalog).is_empty());
+    }
 
     #[test]
     fn the_inputs_hash_is_that_of_the_tuple_of_its_values() {

@@ -946,6 +946,7 @@ struct ReconcileRow {
     applied_hash: Option<String>,
     failed_hash: Option<String>,
     applied_services: Option<String>,
+    retained_services: Option<String>,
     #[sqlx(flatten)]
     applied_by: AppliedBy,
 }
@@ -1025,6 +1026,9 @@ pub struct ReconcileInput {
     pub applied_by: AppliedBy,
     /// The codes of the services last applied (migration 0047); empty when not known.
     pub applied_services: Vec<String>,
+    /// The codes of the services removed from the tenant whose data it still holds until its
+    /// purge (migration 0048); empty when none.
+    pub retained_services: Vec<String>,
 }
 
 /// Every tenant, or the one named `only`, with their organisations (read by id, in
@@ -1032,8 +1036,8 @@ pub struct ReconcileInput {
 pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<ReconcileInput>, Problem> {
     let filter = if only.is_some() { "WHERE slug = $1" } else { "" };
     let sql = format!(
-        "SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash, applied_services, applied_inputs_hash, \
-         applied_render_version, applied_cluster_hash, applied_started_at FROM tenants {filter} ORDER BY slug"
+        "SELECT {COLUMNS}, secret_seed, applied_hash, failed_hash, applied_services, retained_services, \
+         applied_inputs_hash, applied_render_version, applied_cluster_hash, applied_started_at FROM tenants {filter} ORDER BY slug"
     );
     let mut query = sqlx::query(&sql);
     if let Some(slug) = only {
@@ -1043,7 +1047,16 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
     let ids: Vec<String> = rows.iter().flat_map(|r| org_ids(&r.tenant)).cloned().collect();
     let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
     let mut inputs = Vec::with_capacity(rows.len());
-    for ReconcileRow { tenant, secret_seed, applied_hash, failed_hash, applied_services, applied_by } in rows {
+    for row in rows {
+        let ReconcileRow {
+            tenant,
+            secret_seed,
+            applied_hash,
+            failed_hash,
+            applied_services,
+            retained_services,
+            applied_by,
+        } = row;
         let Some(org) = orgs.get(&tenant.org_id) else { continue };
         inputs.push(ReconcileInput {
             tenant: tenant_with_org(tenant, org, &orgs),
@@ -1052,10 +1065,16 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
             applied_hash,
             failed_hash,
             applied_by,
-            applied_services: applied_services.and_then(|codes| serde_json::from_str(&codes).ok()).unwrap_or_default(),
+            applied_services: codes(applied_services),
+            retained_services: codes(retained_services),
         });
     }
     Ok(inputs)
+}
+
+/// Service codes stored as a JSON array (`applied_services`, `retained_services`); none when NULL.
+pub fn codes(stored: Option<String>) -> Vec<String> {
+    stored.and_then(|codes| serde_json::from_str(&codes).ok()).unwrap_or_default()
 }
 
 pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {

@@ -1139,3 +1139,189 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
     assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
     assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
 }
+
+/// The app state on the sample at [`t0`], writing its manifests to a temp dir.
+async fn sample_state(db: &common::TestDb) -> entcp::api::AppState {
+    common::import_sample(&db.store).await;
+    common::app::app_state(db.store.clone(), common::app::test_config(), Arc::new(FixedClock::new(t0())))
+}
+
+/// Creates or changes the tenant `slug` of the école `uai` (socle 1D, no convention: the
+/// DSDEN is its controller) with `options`, as `entctl apply -f` would (nothing reconciled).
+async fn tenant_with(state: &entcp::api::AppState, slug: &str, uai: &str, options: Value) {
+    let mut body = crate::tenants::doc(slug, uai, &format!("{slug}.ent.example.fr"));
+    body["spec"]["options"] = options;
+    let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+}
+
+/// Moves the tenant `slug` to `to` (past the convention gate, as an administrator may).
+async fn move_tenant(state: &entcp::api::AppState, slug: &str, to: entcp::tenants::Status) {
+    let tenant = entcp::tenants::get_tenant(&state.store, slug).await.unwrap().unwrap();
+    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("démonstration")).await.unwrap();
+}
+
+/// One reconcile pass over the tenant `slug`, which must apply it.
+async fn applied(state: &entcp::api::AppState, slug: &str) {
+    let report = entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), t0()).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
+}
+
+backend_test!(a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_are_purged);
+async fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_are_purged(db: crate::common::TestDb) {
+    use entcp::tenants::Status;
+    let name = db.name;
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    applied(&state, "doisneau").await;
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await);
+    let root = &root;
+    let exercices = || async move {
+        let (s, register) = call(root.get("/api/v1/rgpd/registers/dsden:94")).await;
+        assert_eq!(s, StatusCode::OK, "{register}");
+        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "exercices").cloned()
+    };
+    let retained = || common::texts(&db.store, "SELECT COALESCE(retained_services, 'NULL') FROM tenants", &[]);
+    let running = exercices().await.expect("Moodle runs");
+    let own = running["retention"].as_str().unwrap().to_string();
+    assert!(!own.contains("purge"), "{name}: {own}");
+
+    // The option removed: its workload goes, its volume (its data) stays until the purge.
+    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
+    applied(&state, "doisneau").await;
+    assert_eq!(retained().await, [r#"["exercices"]"#], "{name}");
+    let kept = exercices().await.unwrap_or_else(|| panic!("{name}: its data are held, the processing is listed"));
+    assert_eq!(uais(&kept), ["0940176F"], "{name}");
+    let retention = kept["retention"].as_str().unwrap();
+    let until = "service retiré du tenant doisneau : ses données ne sont plus traitées par le service mais restent \
+                 conservées (volume de stockage maintenu) jusqu'à la purge des données du tenant, 3 mois après son \
+                 archivage (limitation de la conservation, article 5.1.e du RGPD)";
+    assert_eq!(retention, format!("{own} ; {until}"), "{name}");
+    assert_eq!(kept["personal_data"][0]["retention"], retention, "{name}");
+    let warned = kept["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .starts_with("données conservées jusqu'à la purge : le service a été retiré du tenant doisneau")
+    });
+    assert!(warned, "{name}: {}", kept["warnings"]);
+
+    // Back, then removed again: running, then retained again.
+    tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
+    applied(&state, "doisneau").await;
+    assert_eq!(retained().await, ["NULL"], "{name}");
+    assert_eq!(exercices().await.unwrap()["retention"], own.as_str(), "{name}");
+    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
+    applied(&state, "doisneau").await;
+
+    // Still held while decommissioned and archived; the purge deletes them, and the entry goes.
+    for to in [Status::Active, Status::Decommissioning, Status::Archived] {
+        move_tenant(&state, "doisneau", to).await;
+        entcp::provisioning::reconcile::pass(&state.provisioning(), Some("doisneau"), t0()).await.unwrap();
+        assert_eq!(retained().await, [r#"["exercices"]"#], "{name}: {to:?}");
+        assert!(exercices().await.is_some(), "{name}: {to:?}");
+    }
+    let later = t0() + chrono::Duration::days(93);
+    assert_eq!(entcp::provisioning::purge::purge_due(&state.provisioning(), later).await.unwrap(), ["doisneau"]);
+    assert_eq!(retained().await, ["NULL"], "{name}");
+    assert!(exercices().await.is_none(), "{name}: purged, nothing is held");
+}
+
+backend_test!(a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_runs);
+async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_runs(db: crate::common::TestDb) {
+    use entcp::tenants::Status;
+    let name = db.name;
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!(["visio"])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    applied(&state, "doisneau").await;
+    // Provisioning, never applied: what it runs was never recorded.
+    tenant_with(&state, "wallon", "0940198E", json!(["visio"])).await;
+    move_tenant(&state, "wallon", Status::Provisioning).await;
+
+    // A catalog overlay makes the latest visio option second-degree only: neither resolves now.
+    let overlay = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
+                   name: Option visioconférence\n    description: Classes virtuelles.\n    services: [visio]\n";
+    let mut files = entcp::catalog::SHIPPED.to_vec();
+    files.push(("zz-visio.yaml", overlay));
+    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
+    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    let mut overlaid = state.clone();
+    overlaid.catalog = Arc::new(catalog);
+    let dsden = entcp::registry::resolve_org(&db.store, "dsden:94").await.unwrap();
+    let register = entcp::rgpd::current(&overlaid.rgpd(), &dsden).await.unwrap();
+
+    let gone = "l'entrée du catalogue de son offre n'existe plus (l'option « visio » n'est pas proposée dans le \
+                premier degré)";
+    let doisneau = format!("tenant doisneau : {gone} : services décrits d'après ceux déployés sur le tenant");
+    let wallon = format!(
+        "tenant wallon : {gone} : services décrits d'après le bouquet et les options souscrits, tels que le \
+         catalogue les liste encore (aucun déploiement enregistré)"
+    );
+    for service in ["portail", "visio"] {
+        let entry = register.entries.iter().find(|e| e.service == service);
+        let entry = entry.unwrap_or_else(|| panic!("{name}: {service} is still in the register"));
+        let mut uais: Vec<&str> = entry.establishments.iter().map(|e| e.uai.as_str()).collect();
+        uais.sort();
+        assert_eq!(uais, ["0940176F", "0940198E"], "{name}: {service}");
+        for note in [&doisneau, &wallon] {
+            assert!(entry.warnings.contains(note), "{name}: {service}: {:?}", entry.warnings);
+        }
+        // Its measures are those rendered for what it runs.
+        assert!(!entry.security_measures.is_empty(), "{name}: {service}");
+        assert!(!entry.missing.iter().any(|m| m == "mesures de sécurité"), "{name}: {:?}", entry.missing);
+    }
+}
+
+backend_test!(an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_keeps_its_own);
+async fn an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_keeps_its_own(db: crate::common::TestDb) {
+    let name = db.name;
+    // Sunday 1 March 2026, 10:00 in Paris.
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(at("2026-03-01T09:00:00Z")))).await;
+    let school = common::texts(&db.store, "SELECT id FROM orgs WHERE code = '0940198E'", &[]).await.remove(0);
+    // Rows an earlier release wrote: no move to the next working day, and an extension of
+    // three months from the reception.
+    for (id, received, due, status, answered) in [
+        ("legacy-open", "2026-01-31", "2026-02-28", "received", None),
+        ("legacy-extended", "2026-01-30", "2026-04-30", "in_progress", None),
+        ("legacy-answered", "2026-01-31", "2026-02-28", "answered", Some("2026-02-27")),
+    ] {
+        common::execute(
+            &db.store,
+            "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, \
+             answered_on, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'access', $4, $5, $6, $7, NULLIF($8, ''), \
+             'admin', '2026-02-01T08:00:00.000000Z', '2026-02-01T08:00:00.000000Z')",
+            &[id, &format!("DEM-{id}"), &school, id, received, due, status, answered.unwrap_or_default()],
+        )
+        .await;
+    }
+    let url = "/api/v1/rgpd/requests/0940198E";
+    let (s, list) = call(dpo.get(url)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {list}");
+    let of = |id: &str| list.as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap();
+    // Due Saturday 28 February by the old rule, Monday 2 March by today's: not late yet.
+    let open = of("legacy-open");
+    assert_eq!(
+        (open["due_on"].as_str(), open["overdue"].as_bool()),
+        (Some("2026-03-02"), Some(false)),
+        "{name}: {open}"
+    );
+    // Extended: two months after the first deadline (28 February), not three after the reception.
+    let extended = of("legacy-extended");
+    assert_eq!(
+        (extended["due_on"].as_str(), extended["extended"].as_bool()),
+        (Some("2026-04-28"), Some(true)),
+        "{name}"
+    );
+    // Closed: the date it was answered against.
+    let answered = of("legacy-answered");
+    assert_eq!(
+        (answered["due_on"].as_str(), answered["overdue"].as_bool()),
+        (Some("2026-02-28"), Some(false)),
+        "{name}"
+    );
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    let line = csv.lines().find(|l| l.contains("DEM-legacy-open")).unwrap_or_default();
+    assert!(line.contains("2 mars 2026") && !line.contains("28 février 2026"), "{name}: {csv}");
+}
