@@ -1654,7 +1654,6 @@ pub(crate) async fn serialise_coverage(tx: &mut Tx) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The convention read in the write transaction, its row locked until commit.
 /// Opens the write transaction of a change to `id`, its row locked until commit.
 pub(crate) async fn begin_locked(ctx: &Ctx<'_>, id: &str) -> Result<(Tx, Convention), Problem> {
     lock_if_exists(ctx, id).await?.ok_or_else(not_found)

@@ -833,21 +833,8 @@ pub async fn end_memberless_convention(
         leaving.applicant.name, g.reference
     );
     workflow::end_in_preparation(&ctx.conventions(), conv, &reason).await?;
-    let mut tx = ctx.store.begin_write().await?;
-    sqlx::query("UPDATE groupements SET convention_id = NULL WHERE id = $1 AND convention_id = $2")
-        .bind(&g.id)
-        .bind(&conv.id)
-        .execute(&mut *tx)
-        .await?;
-    ctx.record(
-        &mut tx,
-        "groupements.convention",
-        &g.id,
-        Some(&g.coordinator.id),
-        json!({ "convention": null, "ended": conv.reference, "reason": reason }),
-    )
-    .await?;
-    tx.commit().await?;
+    let summary = json!({ "convention": null, "ended": conv.reference, "reason": reason });
+    write_convention_link(ctx, g, None, Some(&conv.id), summary).await?;
     Ok(())
 }
 
@@ -1138,22 +1125,29 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     };
     // The groupement links its first convention; an avenant is read in its stead once in force.
     if g.first_convention_id.is_none() {
-        let mut tx = ctx.store.begin_write().await?;
-        sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2")
-            .bind(&linked.id)
-            .bind(&g.id)
-            .execute(&mut *tx)
-            .await?;
-        ctx.record(
-            &mut tx,
-            "groupements.convention",
-            &g.id,
-            Some(&g.coordinator.id),
-            json!({ "convention": linked.reference }),
-        )
-        .await?;
-        tx.commit().await?;
+        write_convention_link(ctx, g, Some(&linked.id), None, json!({ "convention": linked.reference })).await?;
     }
+    Ok(())
+}
+
+/// Sets the convention `g` links (`None`: none), where it still links `replacing` when given,
+/// audited `groupements.convention` with `summary`.
+async fn write_convention_link(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    link: Option<&str>,
+    replacing: Option<&str>,
+    summary: serde_json::Value,
+) -> Result<(), Problem> {
+    let mut tx = ctx.store.begin_write().await?;
+    sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2 AND ($3 IS NULL OR convention_id = $3)")
+        .bind(link)
+        .bind(&g.id)
+        .bind(replacing)
+        .execute(&mut *tx)
+        .await?;
+    ctx.record(&mut tx, "groupements.convention", &g.id, Some(&g.coordinator.id), summary).await?;
+    tx.commit().await?;
     Ok(())
 }
 

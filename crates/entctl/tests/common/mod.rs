@@ -324,3 +324,15 @@ pub fn entctl(db_url: &str, args: &[&str]) -> (bool, String) {
         .unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// The shipped catalog with an overlay that makes the latest visio option second-degree only:
+/// neither `socle-1d` with `visio` nor any first-degree tenant's visio resolves any more.
+pub fn catalog_with_visio_second_degree_only() -> entcp::catalog::Catalog {
+    let overlay = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
+                   name: Option visioconférence\n    description: Classes virtuelles.\n    services: [visio]\n";
+    let mut files = entcp::catalog::SHIPPED.to_vec();
+    files.push(("zz-visio.yaml", overlay));
+    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
+    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    catalog
+}

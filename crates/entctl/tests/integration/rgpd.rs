@@ -1240,13 +1240,7 @@ async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_ru
     tenant_with(&state, "wallon", "0940198E", json!(["visio"])).await;
     move_tenant(&state, "wallon", Status::Provisioning).await;
 
-    // A catalog overlay makes the latest visio option second-degree only: neither resolves now.
-    let overlay = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
-                   name: Option visioconférence\n    description: Classes virtuelles.\n    services: [visio]\n";
-    let mut files = entcp::catalog::SHIPPED.to_vec();
-    files.push(("zz-visio.yaml", overlay));
-    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
-    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    let catalog = crate::common::catalog_with_visio_second_degree_only();
     let mut overlaid = state.clone();
     overlaid.catalog = Arc::new(catalog);
     let dsden = entcp::registry::resolve_org(&db.store, "dsden:94").await.unwrap();

@@ -1690,13 +1690,7 @@ async fn a_tenant_the_catalog_no_longer_resolves_is_still_suspended_and_purged_a
     // Never applied before the catalog changed: the services it was applied with are not known.
     w.tenant("wallon", "0940198E", json!(["visio"])).await;
 
-    // A catalog overlay makes the latest visio option second-degree only: neither resolves now.
-    let overlay = "bouquets:\n  - id: visio\n    version: 2\n    kind: option\n    degrees: [2D]\n    \
-                   name: Option visioconférence\n    description: Classes virtuelles.\n    services: [visio]\n";
-    let mut files = entcp::catalog::SHIPPED.to_vec();
-    files.push(("zz-visio.yaml", overlay));
-    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
-    assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
+    let catalog = crate::common::catalog_with_visio_second_degree_only();
     let mut overlaid = w.state.clone();
     overlaid.catalog = Arc::new(catalog);
     let state = overlaid.provisioning();
