@@ -2113,24 +2113,32 @@ async fn end_avenant(
 /// convention constitutive when its last member leaves — for `reason`, today; written by a party
 /// (the one leaving included). Its collected visas and signatures are voided.
 pub async fn end_in_preparation(ctx: &Ctx<'_>, conv: &Convention, reason: &str) -> Result<Convention, Problem> {
-    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    end_in_preparation_in(ctx, &mut tx, &conv.id, reason).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// [`end_in_preparation`] of the convention `id`, read again and locked in the write transaction
+/// `tx`, which the caller commits with what must happen with it (the groupement unlinking the
+/// convention constitutive it ends) or not at all.
+pub async fn end_in_preparation_in(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, reason: &str) -> Result<(), Problem> {
+    let conv = &super::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)?;
     require_status(conv, &[Status::Draft, Status::InSignature], "abandonner")?;
     require_writer_of(ctx, conv)?;
     let amends: Option<String> = match &conv.amends_id {
         Some(original) => Some(
             sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
                 .bind(original)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?,
         ),
         None => None,
     };
-    void_steps(&mut tx, conv, reason, ctx.now).await?;
+    void_steps(tx, conv, reason, ctx.now).await?;
     let today = ctx.today().to_string();
     let ending =
         AvenantEnd { id: &conv.id, reference: &conv.reference, amends: amends.as_deref(), reason, effective: &today };
-    end_avenant(&mut tx, ctx.store.backend(), ctx.actor, &ending, &party_orgs(conv), ctx.now).await?;
-    commit_and_reload(ctx, tx, &conv.id).await
+    end_avenant(tx, ctx.store.backend(), ctx.actor, &ending, &party_orgs(conv), ctx.now).await
 }
 
 /// An avenant is submitted and signed only while the convention it amends is in force.

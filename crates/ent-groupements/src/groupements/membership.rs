@@ -820,7 +820,8 @@ async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> R
 /// The convention constitutive `conv` of `g`, still in preparation (draft or in signature), that
 /// the last member `leaving` leaves: ended, with its departure as the reason (a convention
 /// constitutive binds members; none is left to sign it), and no longer linked by the groupement,
-/// audited: the next acceptance drafts a new one.
+/// audited, in one transaction (a groupement never links the draft it ended): the next
+/// acceptance drafts a new one.
 pub async fn end_memberless_convention(
     ctx: &Ctx<'_>,
     g: &Groupement,
@@ -832,9 +833,11 @@ pub async fn end_memberless_convention(
          plus de membre",
         leaving.applicant.name, g.reference
     );
-    workflow::end_in_preparation(&ctx.conventions(), conv, &reason).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    workflow::end_in_preparation_in(&ctx.conventions(), &mut tx, &conv.id, &reason).await?;
     let summary = json!({ "convention": null, "ended": conv.reference, "reason": reason });
-    write_convention_link(ctx, g, None, Some(&conv.id), summary).await?;
+    write_convention_link(ctx, &mut tx, g, None, Some(&conv.id), summary).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -1125,29 +1128,31 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
     };
     // The groupement links its first convention; an avenant is read in its stead once in force.
     if g.first_convention_id.is_none() {
-        write_convention_link(ctx, g, Some(&linked.id), None, json!({ "convention": linked.reference })).await?;
+        let mut tx = ctx.store.begin_write().await?;
+        write_convention_link(ctx, &mut tx, g, Some(&linked.id), None, json!({ "convention": linked.reference }))
+            .await?;
+        tx.commit().await?;
     }
     Ok(())
 }
 
 /// Sets the convention `g` links (`None`: none), where it still links `replacing` when given,
-/// audited `groupements.convention` with `summary`.
+/// audited `groupements.convention` with `summary`, in the write transaction `tx`.
 async fn write_convention_link(
     ctx: &Ctx<'_>,
+    tx: &mut Tx,
     g: &Groupement,
     link: Option<&str>,
     replacing: Option<&str>,
     summary: serde_json::Value,
 ) -> Result<(), Problem> {
-    let mut tx = ctx.store.begin_write().await?;
     sqlx::query("UPDATE groupements SET convention_id = $1 WHERE id = $2 AND ($3 IS NULL OR convention_id = $3)")
         .bind(link)
         .bind(&g.id)
         .bind(replacing)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    ctx.record(&mut tx, "groupements.convention", &g.id, Some(&g.coordinator.id), summary).await?;
-    tx.commit().await?;
+    ctx.record(tx, "groupements.convention", &g.id, Some(&g.coordinator.id), summary).await?;
     Ok(())
 }
 

@@ -539,7 +539,7 @@ fn check_fields(
 /// names (an SQL expression): the last avenant that took effect, else the lineage's first
 /// convention ([`constitutive_id`]).
 macro_rules! in_force_of {
-    ($linked:literal) => {
+    ($linked:expr) => {
         concat!(
             "(SELECT COALESCE((SELECT c.id FROM conventions c JOIN conventions o ON o.id = c.amends_id \
              WHERE c.root_id = l.root_id AND o.status = 'amended' AND c.status IN ('active', 'expired', 'terminated') \
@@ -550,10 +550,24 @@ macro_rules! in_force_of {
     };
 }
 
+/// The convention the groupement `g` links (an SQL expression), unless it was ended before it
+/// was ever signed: a convention constitutive whose last member left while it was in preparation
+/// is no longer the groupement's (the next acceptance drafts a new one), even where a failure
+/// left the groupement linking it ([`membership::end_memberless_convention`] unlinks it as it
+/// ends it).
+macro_rules! linked_convention {
+    () => {
+        "(SELECT lc.id FROM conventions lc WHERE lc.id = g.convention_id \
+         AND NOT (lc.status = 'terminated' AND lc.signed_at IS NULL))"
+    };
+}
+
 const COLUMNS: &str = concat!(
     "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
-    g.consultation_date, g.award_planned_date, g.status, g.convention_id AS first_convention_id, ",
-    in_force_of!("g.convention_id"),
+    g.consultation_date, g.award_planned_date, g.status, ",
+    linked_convention!(),
+    " AS first_convention_id, ",
+    in_force_of!(linked_convention!()),
     " AS convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
     (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members"

@@ -31,7 +31,7 @@ pub(super) fn native_pool(url: &str, options: &super::PoolOptions) -> sqlx::Resu
 }
 
 /// False when a released native connection is inside a transaction, counted or not.
-async fn reusable(conn: &mut PgConnection) -> sqlx::Result<bool> {
+pub(super) async fn reusable(conn: &mut PgConnection) -> sqlx::Result<bool> {
     use sqlx::{Connection, Executor, Row};
     if conn.is_in_transaction() {
         return Ok(false);

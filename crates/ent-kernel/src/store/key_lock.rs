@@ -1,9 +1,14 @@
 //! A lock on one key (a groupement's membership) held across the several write transactions
 //! of one change: in this process a mutex per key, so that a waiter holds no connection; on
-//! PostgreSQL also a transaction-scoped advisory lock, on a connection of its own, so that
-//! every process sharing the database waits its turn (SQLite's database is one process's).
+//! PostgreSQL also a transaction-scoped advisory lock, so that every process sharing the
+//! database waits its turn (SQLite's database is one process's). That lock is held on a
+//! connection of the store's lock pool ([`lock_pool`]), never of the pool the change then
+//! reads and writes through: a change holding the lock takes one connection of that pool at
+//! a time, so that more changes at once than pooled connections queue instead of each holding
+//! one and waiting for a second.
 
-use super::{Backend, Store};
+use super::{PoolOptions, Store};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use tokio::sync::OwnedMutexGuard;
@@ -17,11 +22,30 @@ fn namespace_key(namespace: &str) -> i32 {
     namespace.bytes().fold(7239_i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)))
 }
 
+/// Connections of the lock pool at most ([`lock_pool`]): changes holding a key lock beyond them
+/// (rare: a coordinator's decisions on several groupements at once) queue for one.
+pub(super) const LOCK_CONNECTIONS: u32 = 4;
+
+/// The pool of the connections holding the advisory locks of [`Store::lock_key`] (PostgreSQL),
+/// connecting on first use: [`LOCK_CONNECTIONS`], no more than the store's pool has (`size`: a
+/// holder beyond it would only wait for one of that pool), its sessions, and the native pool's
+/// release check (a connection left inside a transaction is closed, its lock with it).
+pub(super) fn lock_pool(url: &str, options: &PoolOptions, size: u32) -> sqlx::Result<PgPool> {
+    use std::str::FromStr;
+    let session = options.postgres_session(options.statement_timeout);
+    let connect = sqlx::postgres::PgConnectOptions::from_str(url)?.options(session);
+    Ok(PgPoolOptions::new()
+        .max_connections(size.min(LOCK_CONNECTIONS))
+        .acquire_timeout(options.acquire_timeout)
+        .after_release(|conn, _meta| Box::pin(super::copy::reusable(conn)))
+        .connect_lazy_with(connect))
+}
+
 /// Held until dropped or [`KeyLock::release`]d.
 pub struct KeyLock {
     _local: OwnedMutexGuard<()>,
-    /// PostgreSQL: the transaction holding the advisory lock.
-    held: Option<super::Tx>,
+    /// PostgreSQL: the transaction, on a connection of the lock pool, holding the advisory lock.
+    held: Option<sqlx::Transaction<'static, Postgres>>,
 }
 
 impl KeyLock {
@@ -52,10 +76,11 @@ impl Store {
             }
         };
         let local = mutex.lock_owned().await;
-        let held = match self.backend() {
-            Backend::Sqlite => None,
-            Backend::Postgres => {
-                let mut tx = self.pool().begin().await?;
+        // PostgreSQL only: SQLite has no lock pool.
+        let held = match &self.locks {
+            None => None,
+            Some(locks) => {
+                let mut tx = locks.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
                     .bind(namespace_key(namespace))
                     .bind(key)

@@ -57,6 +57,8 @@ pub struct Store {
     cache: std::sync::Arc<cache::ReadCache>,
     /// PostgreSQL: a native pool beside `Any`, for `COPY` ([`Store::begin_copy`]).
     native: Option<sqlx::PgPool>,
+    /// PostgreSQL: the connections holding [`Store::lock_key`]'s advisory locks ([`key_lock::lock_pool`]).
+    locks: Option<sqlx::PgPool>,
     /// The readiness heartbeat of this process ([`Store::check_ready`]).
     ready: std::sync::Arc<ready::Readiness>,
 }
@@ -157,8 +159,9 @@ impl Store {
             Backend::Sqlite => 8,
             Backend::Postgres => 10,
         };
+        let size = options.max_connections.unwrap_or(default_size);
         let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.unwrap_or(default_size))
+            .max_connections(size)
             .acquire_timeout(options.acquire_timeout)
             // sqlx pings every connection it hands out (a round trip per query on top of
             // the one on release); only one idle long enough to have been cut is checked.
@@ -175,11 +178,13 @@ impl Store {
             Ok(pool) => pool,
             Err(e) => return Err(unreachable(url, e).await),
         };
-        let native = match backend {
-            Backend::Postgres => Some(copy::native_pool(url, &options)?),
-            Backend::Sqlite => None,
+        let (native, locks) = match backend {
+            Backend::Postgres => {
+                (Some(copy::native_pool(url, &options)?), Some(key_lock::lock_pool(url, &options, size)?))
+            }
+            Backend::Sqlite => (None, None),
         };
-        Ok(Store { pool, backend, cache: Default::default(), native, ready: Default::default() })
+        Ok(Store { pool, backend, cache: Default::default(), native, locks, ready: Default::default() })
     }
 
     /// Applies the pending migrations of this backend, then builds the indexes an
@@ -302,6 +307,9 @@ impl Store {
         self.stop_watching().await;
         if let Some(native) = &self.native {
             native.close().await;
+        }
+        if let Some(locks) = &self.locks {
+            locks.close().await;
         }
         self.pool.close().await
     }

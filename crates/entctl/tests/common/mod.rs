@@ -168,6 +168,43 @@ pub async fn execute(store: &Store, sql: &str, binds: &[&str]) -> u64 {
     query.execute(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}")).rows_affected()
 }
 
+/// Makes the database refuse the writes `event` (`INSERT` or `UPDATE`) makes on `table` when
+/// the new row matches `when` (SQL on `NEW`), until [`lift_fault`]: a write that fails as a
+/// database that stopped answering (or a process that crashed) would fail it.
+pub async fn inject_fault(store: &Store, table: &str, event: &str, when: &str) {
+    let statements = if store.backend().is_postgres() {
+        vec![
+            "CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$"
+                .to_string(),
+            format!(
+                "CREATE TRIGGER injected_fault BEFORE {event} ON {table} FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION injected_fault()"
+            ),
+        ]
+    } else {
+        vec![format!(
+            "CREATE TRIGGER injected_fault BEFORE {event} ON {table} FOR EACH ROW WHEN {when} \
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )]
+    };
+    for statement in statements {
+        sqlx::query(&statement).execute(store.pool()).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// Lifts the fault [`inject_fault`] put on `table`.
+pub async fn lift_fault(store: &Store, table: &str) {
+    let statements = if store.backend().is_postgres() {
+        vec![format!("DROP TRIGGER injected_fault ON {table}"), "DROP FUNCTION injected_fault()".to_string()]
+    } else {
+        vec!["DROP TRIGGER injected_fault".to_string()]
+    };
+    for statement in statements {
+        sqlx::query(&statement).execute(store.pool()).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
 /// Queues the `test` e-mail to `to` at `now` in its own committed transaction; its outbox id.
 pub async fn queue_test_mail(store: &Store, to: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     let mut tx = store.begin_write().await.unwrap();

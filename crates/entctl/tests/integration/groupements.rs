@@ -2160,6 +2160,116 @@ async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_me
     );
 }
 
+/// The convention the groupement `id` links as stored (`groupements.convention_id`, unread).
+async fn stored_link(store: &Store, id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT convention_id FROM groupements WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+// The last member leaving ends the draft convention constitutive and the groupement unlinks it
+// in one transaction: when the unlinking fails (as a crash between the two would), the draft is
+// not ended either and the member is still one (it used to be ended, the groupement still
+// linking it, and every later acceptance got a 409); once the database answers again, the
+// withdrawal ends the draft and leaves the groupement linking no convention.
+backend_test!(the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all);
+async fn the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
+    let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
+    let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
+
+    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NULL").await;
+    let (status, failed) = send(withdraw()).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, "groupements").await;
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(conv["status"], "draft", "{name}: not ended without its unlinking: {conv}");
+    assert_eq!(stored_link(&w.store, &id).await.as_deref(), Some(conv_id.as_str()), "{name}");
+    assert_eq!(accepted_members(&w.coord, &id).await, vec![w.communes[0].0.id.clone()], "{name}");
+
+    let (status, withdrawn) = send(withdraw()).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(conv["status"], "terminated", "{name}: {conv}");
+    assert_eq!(stored_link(&w.store, &id).await, None, "{name}: no link to the ended draft");
+}
+
+// A database where the draft convention constitutive was ended but the groupement still links it
+// (left by a crash between the two, before they were one transaction) heals: the groupement
+// reads as linking no convention, the next acceptance drafts a new one (it used to get a 409 for
+// ever, « attendez sa prise d'effet »), and the member the crash left accepted still withdraws.
+backend_test!(a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again);
+async fn a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
+    let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
+    let ended = "UPDATE conventions SET status = 'terminated', termination_reason = 'dernier membre retiré', \
+                 termination_effective = '2026-09-15', version = version + 1 WHERE id = $1";
+    assert_eq!(common::execute(&w.store, ended, &[&conv_id]).await, 1, "{name}");
+    let url = api(&format!("/groupements/{id}"));
+    let (_, g) = send(w.coord.get(&url)).await;
+    assert_eq!((g["convention_id"].as_str(), g["first_convention_id"].as_str()), (None, None), "{name}: {g}");
+
+    accepted(&w.coord, &id, &w.communes[1..2]).await;
+    let (_, g) = send(w.coord.get(&url)).await;
+    let new_id = g["convention_id"].as_str().unwrap_or_else(|| panic!("{name}: {g}")).to_string();
+    assert_ne!(new_id, conv_id, "{name}");
+    assert_eq!(stored_link(&w.store, &id).await.as_deref(), Some(new_id.as_str()), "{name}");
+    let mut both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
+    both.sort();
+    assert_eq!(sorted_member_parties(&w.coord, &new_id).await, both, "{name}");
+
+    let withdraw = api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0]));
+    let (status, withdrawn) = send(w.communes[0].1.post(withdraw)).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    assert_eq!(member_parties(&w.coord, &new_id).await, (vec![w.communes[1].0.id.clone()], "draft".into()));
+}
+
+// Membership changes of more groupements at once than the pool has connections all succeed: a
+// change holding the lock of its groupement's membership takes one pooled connection at a time
+// (on PostgreSQL the lock used to hold one of the pool's own, every one of them then held by a
+// change waiting for a second: all waited out the acquire timeout and failed).
+backend_test!(membership_changes_of_more_groupements_than_pooled_connections_all_succeed);
+async fn membership_changes_of_more_groupements_than_pooled_connections_all_succeed(db: crate::common::TestDb) {
+    const POOL: u32 = 2;
+    let w = world(&db).await;
+    let name = db.name;
+    let mut applications = Vec::new();
+    for (i, member) in w.communes[..3 * POOL as usize].iter().enumerate() {
+        let id = created_minimal_groupement(&w, name).await;
+        let app = apply(member, &id, &format!("2026-DCM-2{i}")).await;
+        applications.push((id, app["id"].as_str().unwrap().to_string()));
+    }
+    // Patient: a change waits for a connection as long as the others take, never for ever.
+    let options = entcp::store::PoolOptions {
+        max_connections: Some(POOL),
+        acquire_timeout: std::time::Duration::from_secs(20),
+        ..Default::default()
+    };
+    let small = Store::connect_with(&db.url, options).await.unwrap();
+    let app = TestApp::over(&small).build().await;
+    let coord = w.coord.to(&app);
+    let accepts = applications
+        .iter()
+        .map(|(id, app_id)| send(coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")))));
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(180), futures_util::future::join_all(accepts))
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the changes never finished"));
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, vec![200; applications.len()], "{name}: {answers:?}");
+    for (id, _) in &applications {
+        assert!(stored_link(&w.store, id).await.is_some(), "{name}: {id} links its convention");
+    }
+    small.close().await;
+}
+
 // The school basis of a cost key names what the members equip: a groupement of a département
 // shares « au prorata du nombre de collèges », in its documents and its shares, not of écoles.
 backend_test!(a_school_cost_key_names_the_members_etablissements_in_the_documents);

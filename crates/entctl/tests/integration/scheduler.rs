@@ -430,42 +430,6 @@ async fn a_heartbeat_touches_its_own_running_run_only(db: crate::common::TestDb)
     assert_eq!(outcome_of(&db.store, &run.id).await, "abandoned", "{}", db.name);
 }
 
-/// Makes the database refuse the writes `event` (`INSERT` or `UPDATE`) makes on `job_runs`
-/// when the new row matches `when` (SQL on `NEW`), until [`lift_fault`]: a write that fails
-/// as a database that stopped answering would fail it.
-async fn inject_fault(store: &Store, event: &str, when: &str) {
-    let statements = if store.backend().is_postgres() {
-        vec![
-            "CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$"
-                .to_string(),
-            format!(
-                "CREATE TRIGGER injected_fault BEFORE {event} ON job_runs FOR EACH ROW WHEN ({when}) \
-                 EXECUTE FUNCTION injected_fault()"
-            ),
-        ]
-    } else {
-        vec![format!(
-            "CREATE TRIGGER injected_fault BEFORE {event} ON job_runs FOR EACH ROW WHEN {when} \
-             BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
-        )]
-    };
-    for statement in statements {
-        sqlx::query(&statement).execute(store.pool()).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
-}
-
-async fn lift_fault(store: &Store) {
-    let statements: &[&str] = if store.backend().is_postgres() {
-        &["DROP TRIGGER injected_fault ON job_runs", "DROP FUNCTION injected_fault()"]
-    } else {
-        &["DROP TRIGGER injected_fault"]
-    };
-    for statement in statements {
-        sqlx::query(statement).execute(store.pool()).await.unwrap();
-    }
-}
-
 // A run whose end the database refused (even after the retries) stayed `running`, and the one
 // running run per job made every later tick of the job a no-op, on a single node, until the
 // process restarted. A later pass of the same scheduler abandons it once its heartbeat expired
@@ -473,9 +437,9 @@ async fn lift_fault(store: &Store) {
 backend_test!(a_run_whose_end_could_not_be_recorded_no_longer_blocks_its_job_in_its_own_process);
 async fn a_run_whose_end_could_not_be_recorded_no_longer_blocks_its_job_in_its_own_process(db: crate::common::TestDb) {
     let (s, app) = scheduler(&db.store, "solo", vec![every_minute("fast", fast)]);
-    inject_fault(&db.store, "UPDATE", "NEW.outcome = 'success'").await;
+    common::inject_fault(&db.store, "job_runs", "UPDATE", "NEW.outcome = 'success'").await;
     assert_eq!(s.run_due(minute(0)).await.unwrap().len(), 1, "{}", db.name);
-    lift_fault(&db.store).await;
+    common::lift_fault(&db.store, "job_runs").await;
     assert_eq!(runs_of(&db.store, "fast").await[0].outcome, "running", "{}: its end was refused", db.name);
     assert!(s.run_due(minute(1)).await.unwrap().is_empty(), "{}: its heartbeat is still fresh", db.name);
 
@@ -513,9 +477,9 @@ async fn a_retry_that_cannot_be_recorded_loses_neither_its_run_nor_the_other_ret
     jobs::claim_tick(&db.store, "daily-b", tick, "killed-replica", b_started).await.unwrap().unwrap();
     let (s, app) = scheduler(&db.store, "live-replica", vec![daily("daily-a"), daily("daily-b")]);
 
-    inject_fault(&db.store, "INSERT", "NEW.job = 'daily-a' AND NEW.tick IS NULL").await;
+    common::inject_fault(&db.store, "job_runs", "INSERT", "NEW.job = 'daily-a' AND NEW.tick IS NULL").await;
     let runs = s.run_due(minute(0)).await.unwrap();
-    lift_fault(&db.store).await;
+    common::lift_fault(&db.store, "job_runs").await;
     let retried: Vec<(&str, &str, &str)> =
         runs.iter().map(|r| (r.job.as_str(), r.trigger.as_str(), r.outcome.as_str())).collect();
     assert_eq!(retried, [("daily-b", "retry", "success")], "{}", db.name);
@@ -607,7 +571,7 @@ async fn a_manual_run_whose_caller_hangs_up_runs_to_its_end(db: crate::common::T
 // word. The failing job is now logged and tried again at the next pass; the others are kept.
 backend_test!(a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown);
 async fn a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown(db: crate::common::TestDb) {
-    inject_fault(&db.store, "INSERT", "NEW.job = 'claim-fails'").await;
+    common::inject_fault(&db.store, "job_runs", "INSERT", "NEW.job = 'claim-fails'").await;
     let (s, _) = scheduler(&db.store, "solo", vec![every_minute("stuck", stuck), every_minute("claim-fails", fast)]);
     let started = s.spawn_due(minute(0)).await.expect("the pass goes on past the failed claim");
     assert_eq!(started.len(), 1, "{}: the run of `stuck` keeps its handle", db.name);
@@ -618,7 +582,7 @@ async fn a_claim_that_fails_leaves_the_runs_the_pass_started_drained_at_shutdown
     assert_eq!(runs[0].message.as_deref(), Some(jobs::INTERRUPTED_MESSAGE), "{}: interrupted at shutdown", db.name);
     assert!(runs_of(&db.store, "claim-fails").await.is_empty(), "{}", db.name);
 
-    lift_fault(&db.store).await;
+    common::lift_fault(&db.store, "job_runs").await;
     let (s, _) = scheduler(&db.store, "solo", vec![every_minute("claim-fails", fast)]);
     let retried = s.run_due(minute(0)).await.unwrap();
     assert_eq!(retried.len(), 1, "{}: the failed claim is tried again at the next pass", db.name);
