@@ -370,7 +370,10 @@ pub enum RenewalOutcome {
     Renewed,
     /// Not renewed over a partial successor its schools cannot be left out of
     /// ([`over_partial_successor`]): its reference and why, as audited.
-    Refused { reference: String, reason: String },
+    Refused {
+        reference: String,
+        reason: String,
+    },
 }
 
 /// [`renew_or_refuse`]: whether it renewed.

@@ -2376,15 +2376,13 @@ async fn the_art_28_annex_lists_the_services_a_tenant_was_applied_with_not_the_c
     assert!(!requested.contains("Punitions et sanctions disciplinaires"), "{name}: {requested}");
 
     let applied = r#"["portail", "messagerie", "vie-scolaire"]"#;
-    sqlx::query(
-        "UPDATE tenants SET status = 'active', applied_services = $1, retained_services = $2 WHERE slug = $3",
-    )
-    .bind(applied)
-    .bind(r#"["visio"]"#)
-    .bind("college-applique")
-    .execute(db.store.pool())
-    .await
-    .unwrap();
+    sqlx::query("UPDATE tenants SET status = 'active', applied_services = $1, retained_services = $2 WHERE slug = $3")
+        .bind(applied)
+        .bind(r#"["visio"]"#)
+        .bind("college-applique")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
     let runs = services_annex(&dan, &id).await;
     for expected in [
         "Portail et annuaire",
