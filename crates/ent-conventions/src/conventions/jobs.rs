@@ -6,7 +6,9 @@
 //! reminder is sent once (per term, for a renewable convention).
 
 use super::model::ConventionModel;
-use super::renewal::{opposition_deadline, renew_if_due, renewal_span, renewed_end, renews_at_term, signed_term};
+use super::renewal::{
+    opposition_deadline, renew_or_refuse, renewal_span, renewed_end, renews_at_term, signed_term, RenewalOutcome,
+};
 use super::workflow::{
     activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
     party_orgs, party_signers, pending_signers, users_with_role, Completion, Ctx,
@@ -93,6 +95,11 @@ pub struct DailyReport {
     pub activated: u32,
     /// Renewable conventions renewed tacitly at their term.
     pub renewed: u32,
+    /// The references of renewable conventions not renewed over a successor covering some of
+    /// their écoles, which they cannot leave out (`renewal::over_partial_successor`; audited
+    /// `conventions.renewal_refused`): they expire at their term, and the job run then fails
+    /// naming them, for a human to settle the écoles the successor does not cover.
+    pub renewals_refused: Vec<String>,
     pub expired: u32,
     pub reminders: u32,
 }
@@ -121,8 +128,10 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         }
     }
     for id in ids_with_status(store, Status::Active).await? {
-        if renew_if_due(&ctx, &id).await? {
-            report.renewed += 1;
+        match renew_or_refuse(&ctx, &id).await? {
+            RenewalOutcome::Renewed => report.renewed += 1,
+            RenewalOutcome::Refused { reference, .. } => report.renewals_refused.push(reference),
+            RenewalOutcome::Unchanged => {}
         }
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
@@ -257,18 +266,31 @@ pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs:
 }
 
 /// The message of a daily run: its counts, or an error naming them when a convention with every
-/// signature was left in signature (someone must settle the overlap).
+/// signature was left in signature, or a renewal was refused (someone must settle the overlap).
 fn daily_outcome(r: &DailyReport) -> anyhow::Result<String> {
     let counts = format!(
         "{} achevée(s), {} résiliée(s), {} activée(s), {} reconduite(s), {} expirée(s), {} rappel(s)",
         r.completed, r.terminated, r.activated, r.renewed, r.expired, r.reminders
     );
+    let mut problems = Vec::new();
     if r.left_in_signature > 0 {
-        anyhow::bail!(
+        problems.push(format!(
             "{} convention(s) signée(s) par toutes les parties laissée(s) en signature : une autre convention est \
-             entrée en vigueur sur leurs écoles (voir l'audit conventions.completion_refused) ; {counts}",
+             entrée en vigueur sur leurs écoles (voir l'audit conventions.completion_refused)",
             r.left_in_signature
-        );
+        ));
+    }
+    if !r.renewals_refused.is_empty() {
+        problems.push(format!(
+            "{} convention(s) non reconduite(s) ({}) : une convention leur succède sur une partie seulement de leurs \
+             écoles, qui suivent l'annuaire ; les autres écoles n'ont plus de convention (voir l'audit \
+             conventions.renewal_refused)",
+            r.renewals_refused.len(),
+            r.renewals_refused.join(", ")
+        ));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{} ; {counts}", problems.join(" ; "));
     }
     Ok(counts)
 }

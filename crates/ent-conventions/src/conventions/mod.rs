@@ -521,37 +521,66 @@ async fn assemble(
     Ok(built)
 }
 
-/// What a convention's processing covers, as its tenants say: the bouquet and options of each
-/// tenant (requested to suspended) of a party or covered school, and the degree of each covered
-/// school that none of them serves (its base bouquet then stands in).
+/// What a convention's processing covers, as its tenants say: each tenant (requested to
+/// suspended) of a party or covered school, and the degree of each covered school that none of
+/// them serves (its base bouquet then stands in).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Processed {
-    pub tenants: Vec<(String, Vec<String>)>,
+    pub tenants: Vec<ProcessedTenant>,
     pub unserved_degrees: Vec<ent_platform::registry::Degree>,
+}
+
+/// A tenant of a convention's parties or schools, as its Art. 28(3) annex describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedTenant {
+    /// The bouquet and options it subscribed to (what the annex names it by).
+    pub bouquet: String,
+    pub options: Vec<String>,
+    /// The catalog codes of what it really processes, once applied: the services it was last
+    /// applied with (`tenants.applied_services`, migration 0047), then those whose data it
+    /// still holds until its purge (`tenants.retained_services`, migration 0048). `None` for a
+    /// tenant not applied yet (requested, or applied before these were recorded): the
+    /// catalog's resolution of its bouquet and options then stands.
+    pub services: Option<Vec<String>>,
 }
 
 /// The tenants that run or are requested, by organisation.
 async fn tenants_of(
     conn: &mut sqlx::AnyConnection,
     org_ids: Vec<String>,
-) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, Problem> {
+) -> Result<HashMap<String, Vec<ProcessedTenant>>, Problem> {
     #[derive(sqlx::FromRow)]
     struct Row {
         org_id: String,
         base_bouquet: String,
         #[sqlx(try_from = "JsonText<Vec<String>>")]
         options: Vec<String>,
+        applied_services: Option<String>,
+        retained_services: Option<String>,
     }
-    let mut out: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    /// Service codes stored as a JSON array; none when NULL or unreadable.
+    fn codes(stored: Option<&str>) -> Option<Vec<String>> {
+        stored.and_then(|codes| serde_json::from_str(codes).ok())
+    }
+    let mut out: HashMap<String, Vec<ProcessedTenant>> = HashMap::new();
     for cond in Condition::in_chunks("org_id", org_ids) {
         let sql = format!(
-            "SELECT org_id, base_bouquet, options FROM tenants WHERE status IN \
+            "SELECT org_id, base_bouquet, options, applied_services, retained_services FROM tenants WHERE status IN \
              ('requested', 'provisioning', 'active', 'suspended') AND {} ORDER BY slug",
             cond.sql()
         );
         let rows: Vec<Row> = cond.bind(sqlx::query(&sql)).try_map(|r| Row::from_row(&r)).fetch_all(&mut *conn).await?;
         for r in rows {
-            out.entry(r.org_id).or_default().push((r.base_bouquet, r.options));
+            let services = codes(r.applied_services.as_deref()).filter(|applied| !applied.is_empty()).map(|mut all| {
+                for code in codes(r.retained_services.as_deref()).unwrap_or_default() {
+                    if !all.contains(&code) {
+                        all.push(code);
+                    }
+                }
+                all
+            });
+            let tenant = ProcessedTenant { bouquet: r.base_bouquet, options: r.options, services };
+            out.entry(r.org_id).or_default().push(tenant);
         }
     }
     Ok(out)
@@ -561,7 +590,7 @@ impl Processed {
     /// For a convention of `parties` (organisation, is it an établissement) and `schools`
     /// (id, degree): a party's tenant (a commune's) serves the schools it covers.
     fn of(
-        tenants: &HashMap<String, Vec<(String, Vec<String>)>>,
+        tenants: &HashMap<String, Vec<ProcessedTenant>>,
         parties: &[(String, bool)],
         schools: &[(String, Option<ent_platform::registry::Degree>)],
     ) -> Processed {

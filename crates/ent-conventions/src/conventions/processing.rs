@@ -1,15 +1,16 @@
 //! The clauses of Art. 28(3) RGPD binding the party that processes the ENT's data for the
 //! controller (the collectivité): subject and duration, nature and purpose, types of data
 //! and categories of data subjects (from the services the tenants of its parties and schools
-//! run or are requested with, in the configured catalog, the degree's base bouquet standing in
-//! for a school no tenant serves; special categories flagged), confidentiality, security,
+//! run, as last applied, with those whose data they still hold, or are requested with before
+//! they are applied, in the configured catalog, the degree's base bouquet standing in for a
+//! school no tenant serves; special categories flagged), confidentiality, security,
 //! sub-processors (the vendor and host of the tenants when known, « à compléter » otherwise),
 //! assistance, end of processing, audits,
 //! and the duty to warn about an unlawful instruction.
 
 use super::model::ConventionModel;
 use super::naming;
-use super::Convention;
+use super::{Convention, ProcessedTenant};
 use ent_documents::documents::{Block, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
@@ -47,8 +48,23 @@ fn degree(model: &ConventionModel) -> Degree {
     }
 }
 
+/// The services `tenant` processes, as the catalog describes them: those it runs (last
+/// applied) and whose data it still holds once applied (a code the catalog no longer has is
+/// left out: nothing describes its data); the catalog's resolution of its bouquet and options
+/// while it is not applied yet (`None` when that does not resolve).
+fn tenant_services<'c>(catalog: &'c Catalog, tenant: &ProcessedTenant) -> Option<Vec<&'c Service>> {
+    match &tenant.services {
+        Some(codes) => Some(codes.iter().filter_map(|code| catalog.service(code)).collect()),
+        None => {
+            let refs: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+            catalog.resolve(&tenant.bouquet, &refs).ok()
+        }
+    }
+}
+
 /// (bouquet names, services) of the convention's processing in the configured `catalog`: what
-/// the tenants of its parties and schools run or are requested with, and the degree's base
+/// the tenants of its parties and schools run ([`tenant_services`]: as applied, or as requested
+/// before they are), and the degree's base
 /// bouquet for each covered school none of them serves (for the model's degree when the
 /// convention has neither tenant nor school yet).
 fn processed_services<'c>(
@@ -68,9 +84,9 @@ fn processed_services<'c>(
             }
         }
     };
-    for (bouquet, options) in &conv.processed.tenants {
-        let refs: Vec<&str> = options.iter().map(String::as_str).collect();
-        let Ok(resolved) = catalog.resolve(bouquet, &refs) else { continue };
+    for tenant in &conv.processed.tenants {
+        let (bouquet, options) = (&tenant.bouquet, &tenant.options);
+        let Some(resolved) = tenant_services(catalog, tenant) else { continue };
         let name = catalog.bouquet(bouquet, None).map_or_else(|| bouquet.clone(), |b| b.name.clone());
         let option_names: Vec<String> =
             options.iter().map(|o| catalog.bouquet(o, None).map_or_else(|| o.clone(), |b| b.name.clone())).collect();

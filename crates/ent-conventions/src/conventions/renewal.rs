@@ -132,33 +132,64 @@ pub enum Succession {
     /// replaces it (`supersedes`). It is then not renewed: it expires at its term.
     Whole(String),
     /// The reference of a convention (stored before drafting refused it) from the day after
-    /// its term on some of its schools only: the others would lose their convention, so it is renewed over it.
+    /// its term on some of its schools only: the others would lose their convention. What the
+    /// renewal then does is [`over_partial_successor`]'s.
     Partial(String),
 }
 
-/// A convention that may succeed another, as [`succession`] reads it.
+/// What the tacit renewal of a convention does over a [`Succession::Partial`] successor, so
+/// that no école is under two conventions in force on one day (two texts, possibly two
+/// controllers, for one ENT), as a DAN reads the situation:
+///
+/// - its schools are listed per convention (a model whose covered party is an établissement):
+///   the renewal goes on for the écoles no successor takes over, and leaves out those the
+///   successors cover ([`RenewalOutcome::Renewed`], audited `conventions.renewed_over_partial_successor`
+///   with the écoles left out): each école keeps exactly one convention;
+/// - its schools follow the annuaire (the bipartite: « every école of the collectivité »): no
+///   école can be left out of it, so it is not renewed ([`RenewalOutcome::Refused`], audited
+///   `conventions.renewal_refused` with the reason) and expires at its term; the daily run fails
+///   naming it, for a human to settle the écoles the successor does not cover (a new
+///   convention for them, or the successor's avenant). Its term reminders already said it
+///   would not be renewed ([`renews_at_term`]).
+pub fn over_partial_successor(model: &ConventionModel) -> PartialSuccession {
+    if model.follows_registry() {
+        PartialSuccession::Refuse
+    } else {
+        PartialSuccession::LeaveOutItsSchools
+    }
+}
+
+/// [`over_partial_successor`]'s choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialSuccession {
+    LeaveOutItsSchools,
+    Refuse,
+}
+
+/// A school of `conv` that a convention of another lineage covers the day after its term.
 #[derive(sqlx::FromRow)]
 struct Candidate {
     id: String,
     reference: String,
     supersedes_id: Option<String>,
+    /// The school of `conv` it covers.
+    org_id: String,
 }
 
-/// Who succeeds `conv` ([`Succession`]): another lineage's convention, signed or in force,
-/// starting after `conv` and covering one of its schools the day after its term, of any model,
-/// as drafting decides (`workflow`'s `Other::succeeded_on`): one that drafting took for a
-/// successor never leaves `conv` renewed beside it. Reads through `conn`.
-pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Succession, Problem> {
+/// Every (successor, school of `conv` it covers): another lineage's convention, signed or in
+/// force, starting after `conv` and covering one of its schools the day after its term, of any
+/// model, earliest first.
+async fn candidates(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<Candidate>, Problem> {
     let end = parse_date("end_date", &conv.end_date)?;
-    let Some(next) = end.succ_opt() else { return Ok(Succession::None) };
+    let Some(next) = end.succ_opt() else { return Ok(vec![]) };
     let next = next.to_string();
-    let candidates: Vec<Candidate> = sqlx::query_as(
-        "SELECT DISTINCT c.id, c.reference, c.supersedes_id, c.start_date FROM conventions c \
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.reference, c.supersedes_id, s.org_id FROM conventions c \
          JOIN convention_schools s ON s.convention_id = c.id \
          WHERE s.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $1) \
          AND c.status IN ('signed', 'active') AND c.root_id <> $2 AND c.start_date <= $3 AND c.end_date >= $4 \
          AND (c.termination_effective IS NULL OR c.termination_effective > $5) AND c.start_date > $6 \
-         ORDER BY c.start_date, c.id",
+         ORDER BY c.start_date, c.id, s.org_id",
     )
     .bind(&conv.id)
     .bind(&conv.root_id)
@@ -167,16 +198,36 @@ pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Re
     .bind(&next)
     .bind(&conv.start_date)
     .fetch_all(&mut *conn)
-    .await?;
+    .await?)
+}
+
+/// Who succeeds `conv` ([`Succession`]): among its [`candidates`], as drafting decides
+/// (`workflow`'s `Other::succeeded_on`): one that drafting took for a successor never leaves
+/// `conv` renewed beside it. Reads through `conn`.
+pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Succession, Problem> {
+    let candidates = candidates(conn, conv).await?;
     let mut partial = None;
-    for candidate in candidates {
+    let mut seen: Vec<&str> = Vec::new();
+    for candidate in &candidates {
+        if seen.contains(&candidate.id.as_str()) {
+            continue;
+        }
+        seen.push(&candidate.id);
         if candidate.supersedes_id.as_deref() == Some(conv.id.as_str()) || covers_all(conn, &candidate.id, conv).await?
         {
-            return Ok(Succession::Whole(candidate.reference));
+            return Ok(Succession::Whole(candidate.reference.clone()));
         }
-        partial.get_or_insert(candidate.reference);
+        partial.get_or_insert(candidate.reference.clone());
     }
     Ok(partial.map_or(Succession::None, Succession::Partial))
+}
+
+/// The schools of `conv` (organisation ids) its successors cover the day after its term.
+async fn succeeded_schools(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<String>, Problem> {
+    let mut schools: Vec<String> = candidates(conn, conv).await?.into_iter().map(|c| c.org_id).collect();
+    schools.sort();
+    schools.dedup();
+    Ok(schools)
 }
 
 /// Whether the convention `id` lists every school `conv` lists.
@@ -192,13 +243,21 @@ async fn covers_all(conn: &mut sqlx::AnyConnection, id: &str, conv: &Convention)
     Ok(left_out == 0)
 }
 
-/// [`renews`], and no whole successor takes over at its term ([`succession`]).
+/// [`renews`], and no successor takes over at its term ([`succession`]): neither a whole one,
+/// nor a partial one where its schools cannot be left out ([`over_partial_successor`]).
 pub async fn renews_at_term(
     conn: &mut sqlx::AnyConnection,
     model: &ConventionModel,
     conv: &Convention,
 ) -> Result<bool, Problem> {
-    Ok(renews(model.renewable, conv) && !matches!(succession(conn, conv).await?, Succession::Whole(_)))
+    if !renews(model.renewable, conv) {
+        return Ok(false);
+    }
+    Ok(match succession(conn, conv).await? {
+        Succession::None => true,
+        Succession::Whole(_) => false,
+        Succession::Partial(_) => over_partial_successor(model) == PartialSuccession::LeaveOutItsSchools,
+    })
 }
 
 /// The party `actor` opposes for: the one named, or the first it writes for ([`writes_for`]).
@@ -303,18 +362,38 @@ pub(crate) async fn was_renewed(tx: &mut Tx, id: &str) -> Result<bool, Problem> 
     Ok(renewals > 0)
 }
 
+/// What [`renew_or_refuse`] did with a convention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalOutcome {
+    /// Nothing to renew (not due, run twice), or not renewed over a whole successor.
+    Unchanged,
+    Renewed,
+    /// Not renewed over a partial successor its schools cannot be left out of
+    /// ([`over_partial_successor`]): its reference and why, as audited.
+    Refused {
+        reference: String,
+        reason: String,
+    },
+}
+
+/// [`renew_or_refuse`]: whether it renewed.
+pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
+    Ok(renew_or_refuse(ctx, id).await? == RenewalOutcome::Renewed)
+}
+
 /// Renews an active convention of a renewable model whose term passed (French date) with no
 /// opposition nor résiliation notified, for as many periods ([`renewal_span`]) as it takes to be in force today;
-/// audited as `ctx.actor` (the daily job), notified. False when there is nothing to renew:
+/// audited as `ctx.actor` (the daily job), notified. Unchanged when there is nothing to renew:
 /// run twice, or on two replicas, the second finds the new end date under the row lock.
 /// The [`succession`] is looked for under [`serialise_coverage`]: the last signature of one either
-/// committed before (it is then found) or waits for the renewal (and is then refused).
-pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
-    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(false) };
+/// committed before (it is then found) or waits for the renewal (and is then refused). Over a
+/// partial successor, [`over_partial_successor`] decides: its écoles left out, or refused.
+pub async fn renew_or_refuse(ctx: &Ctx<'_>, id: &str) -> Result<RenewalOutcome, Problem> {
+    let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(RenewalOutcome::Unchanged) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let first = parse_date("end_date", &conv.end_date)?;
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
-        return Ok(false);
+        return Ok(RenewalOutcome::Unchanged);
     }
     serialise_coverage(&mut tx).await?;
     match succession(&mut tx, &conv).await? {
@@ -322,12 +401,43 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
             let summary = json!({ "end_date": conv.end_date, "successor": next });
             record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
             tx.commit().await?;
-            return Ok(false);
+            return Ok(RenewalOutcome::Unchanged);
         }
-        Succession::Partial(next) => {
-            let summary = json!({ "end_date": conv.end_date, "partial_successor": next });
-            record_for_parties(ctx, &mut tx, "conventions.renewed_over_partial_successor", &conv, summary).await?;
-        }
+        Succession::Partial(next) => match over_partial_successor(model) {
+            PartialSuccession::Refuse => {
+                let reason = format!(
+                    "la convention {next} couvre une partie de ses écoles dès le lendemain de son terme ; ses écoles \
+                     suivent l'annuaire et ne peuvent pas en être retirées : reconduite, elle couvrirait ces écoles en \
+                     même temps que {next}. Elle expire à son terme ; concluez une convention pour les écoles que \
+                     {next} ne couvre pas",
+                );
+                let summary = json!({ "end_date": conv.end_date, "partial_successor": next, "reason": reason });
+                record_for_parties(ctx, &mut tx, "conventions.renewal_refused", &conv, summary).await?;
+                tx.commit().await?;
+                return Ok(RenewalOutcome::Refused { reference: conv.reference, reason });
+            }
+            PartialSuccession::LeaveOutItsSchools => {
+                let left_out = succeeded_schools(&mut tx, &conv).await?;
+                if left_out.len() >= conv.schools.len() {
+                    // Its successors together take over every school: as a whole successor.
+                    let summary = json!({ "end_date": conv.end_date, "successor": next });
+                    record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
+                    tx.commit().await?;
+                    return Ok(RenewalOutcome::Unchanged);
+                }
+                for school in &left_out {
+                    sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1 AND org_id = $2")
+                        .bind(&conv.id)
+                        .bind(school)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let codes: Vec<&str> =
+                    conv.schools.iter().filter(|s| left_out.contains(&s.id)).map(|s| s.code.as_str()).collect();
+                let summary = json!({ "end_date": conv.end_date, "partial_successor": next, "left_out": codes });
+                record_for_parties(ctx, &mut tx, "conventions.renewed_over_partial_successor", &conv, summary).await?;
+            }
+        },
         Succession::None => {}
     }
     let span = renewal_span(model, &signed_term(&mut tx, &conv).await?)?;
@@ -358,7 +468,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
     let extra = json!({ "previous_end": french_date(&first.to_string()) });
     notify(&mut tx, &recipients, &renewed, "renewed", extra, ctx.now).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(RenewalOutcome::Renewed)
 }
 
 /// A renewal the daily job made: the term passed and the end it set.

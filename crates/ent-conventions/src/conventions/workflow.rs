@@ -332,14 +332,17 @@ struct Covered {
     by: Org,
 }
 
-/// The établissements a convention covers, from the model's `covers` rule.
+/// The établissements a convention covers, from the model's `covers` rule, within the
+/// département a DSDEN party confines it to, else within `fixed` (an existing convention's,
+/// [`super::convention_departement`]: an avenant covers the schools of the convention it amends).
 async fn derive_schools(
     store: &Store,
     model: &ConventionModel,
     parties: &[(String, Org)],
+    fixed: Option<&str>,
 ) -> Result<Vec<Covered>, Problem> {
     let Some(party_key) = &model.covers.party else { return Ok(vec![]) };
-    let departement = super::dsden_departement(parties.iter().map(|(_, o)| (o.kind, o.code.as_str())));
+    let departement = super::dsden_departement(parties.iter().map(|(_, o)| (o.kind, o.code.as_str()))).or(fixed);
     let mut schools = Vec::new();
     for (_, org) in parties.iter().filter(|(k, _)| k == party_key) {
         if org.kind == OrgKind::Etablissement {
@@ -355,6 +358,12 @@ async fn derive_schools(
     Ok(schools)
 }
 
+/// The draft of a convention as named; `departement` is the one an existing convention is
+/// confined to (an avenant's, [`departement_of_existing`]): its schools are those of that
+/// département, as the convention in force covers them, though its collectivité party came to
+/// cover écoles of another one since (a commune delegating its ENT to an EPCI). Without it, an
+/// académie-controlled draft whose écoles span two départements is refused
+/// ([`super::require_one_dsden`]).
 #[allow(clippy::too_many_arguments)]
 async fn build_draft(
     ctx: &Ctx<'_>,
@@ -365,6 +374,7 @@ async fn build_draft(
     params_input: &Map<String, Value>,
     start_date: &str,
     end_date: Option<&str>,
+    departement: Option<&str>,
 ) -> Result<Draft, Problem> {
     let mut checks = Checks::default();
     let start = checks.date("start_date", start_date);
@@ -373,7 +383,7 @@ async fn build_draft(
     let parties = resolve_parties(&mut naming, model, parties_input, parties_before, &mut checks).await?;
     // In the same round as the parties: a party the caller may not read, refused for its scope,
     // fails beside the other errors exactly as a key naming nothing does.
-    let covered = derive_schools(store, model, &parties).await?;
+    let covered = derive_schools(store, model, &parties, departement).await?;
     check_schools_in_scope(&mut naming, &parties, &covered, &mut checks).await?;
     let parameters = check_parameters(model, params_input, start_date, &mut checks);
     check_shares(model, &parameters, &mut checks);
@@ -979,6 +989,7 @@ pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<
         &input.parameters,
         &input.start_date,
         input.end_date.as_deref(),
+        None,
     )
     .await?;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
@@ -1128,7 +1139,9 @@ pub async fn update_constitutive(
     };
     let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
     let before = writers_before(model, conv);
-    let mut draft = build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref()).await?;
+    let departement = departement_of_existing(conv);
+    let mut draft =
+        build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref(), departement).await?;
     let edited_signatories: BTreeMap<String, Signatory> =
         draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
     check_signatories(ctx, model, &edited_signatories)?;
@@ -1187,6 +1200,13 @@ pub async fn update_constitutive(
         }
     }
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The département the schools of `conv` stay within when it is edited: an avenant's is that of
+/// the convention it amends, which it keeps ([`super::convention_departement`]); a new draft
+/// has none fixed (its écoles across two départements are refused).
+fn departement_of_existing(conv: &Convention) -> Option<&str> {
+    conv.amends_id.as_ref().and_then(|_| super::convention_departement(conv))
 }
 
 /// The parties of `conv` for which its edit is written besides those it will name: a groupement's
@@ -2177,6 +2197,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
         &params,
         start,
         Some(&conv.end_date),
+        super::convention_departement(conv),
     )
     .await?;
     draft.signatories = super::signatories::current(conv);
