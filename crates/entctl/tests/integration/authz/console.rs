@@ -426,7 +426,7 @@ async fn dan_reading_elsewhere(world: &World, role: Role) -> (String, String) {
 /// An active tenant of `school` (moved by an administrator, past the governance gate); its slug.
 async fn active_tenant(world: &World, school: &Org) -> String {
     let doc: entcp::tenants::EntTenant = serde_json::from_value(world.tenant_doc(school)).unwrap();
-    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = world.state.clone();
     let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     for to in [entcp::tenants::Status::Provisioning, entcp::tenants::Status::Active] {
         tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("essai")).await.unwrap();

@@ -33,8 +33,7 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
             .await
             .unwrap();
         assert_eq!(tickets.len(), 1, "one ticket at {level}");
-        let state =
-            crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state = world.state.clone();
         let png = Upload { name: "capture.png".into(), bytes: b"\x89PNG\r\n\x1a\n..".to_vec() };
         let file = attachments::check("pieces", png).unwrap();
         let ctx = Ctx { state: &state.support(), actor: &admin(), now: t0() };

@@ -70,7 +70,7 @@ async fn contract(world: &World, org: &Org) -> String {
 
 /// A breach and a data-subject request recorded in `org`'s logs: their ids.
 async fn log_entries(world: &World, org: &Org) -> (String, String) {
-    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = world.state.clone();
     let breach = serde_json::from_value(json!({
         "title": "Courriel mal adressé", "facts": "Liste d'élèves envoyée à un tiers.", "aware_at": "2026-08-31T08:00:00Z",
         "data_categories": ["identité"], "people_approx": 30, "records_approx": 30,
@@ -86,7 +86,7 @@ async fn log_entries(world: &World, org: &Org) -> (String, String) {
 
 /// The references of the activities of `org`'s register now.
 async fn activities(world: &World, org: &Org) -> Vec<String> {
-    let state = crate::common::app::app_state(world.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = world.state.clone();
     let register = entcp::rgpd::current(&state.rgpd(), org).await.unwrap();
     register.entries.into_iter().map(|e| e.reference).collect()
 }

@@ -97,7 +97,7 @@ pub(super) async fn relationship_writes_check_every_organisation_they_touch(db: 
 
     // Tenants: a document naming one's own school may not rewrite another organisation's tenant.
     let foreign: entcp::tenants::EntTenant = serde_json::from_value(w.tenant_doc(&w.etab_out)).unwrap();
-    let state = crate::common::app::app_state(w.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let state = w.state.clone();
     entcp::tenants::apply(&state.tenants(), &admin(), &foreign, None).await.unwrap();
     // The slug of a tenant out of scope is only « taken » (slugs are unique): nothing of its owner.
     for (slug, want) in [(foreign.metadata.name.clone(), 409), ("propre-1".to_string(), 201)] {

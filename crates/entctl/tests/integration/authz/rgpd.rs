@@ -40,8 +40,7 @@ impl World {
 
     pub(super) async fn rgpd_call(&self, method: Method, path: &str, role: Role, side: Side) -> Call {
         let org = self.rgpd_org(role, side).await;
-        let state =
-            crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state = self.state.clone();
         let call =
             |path: String| Call { method: method.clone(), path, body: None, csv: None, pdf: None, if_match: None };
         let url = path.replace("{org}", &org.id);

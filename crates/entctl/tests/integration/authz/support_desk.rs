@@ -33,8 +33,7 @@ impl World {
         let mut doc = self.tenant_doc(school);
         doc["spec"]["vendor"] = serde_json::json!(format!("editeur:{}", self.vendor.code));
         let apply: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
-        let state =
-            crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state = self.state.clone();
         entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap().1
     }
 
@@ -42,8 +41,7 @@ impl World {
     pub(super) async fn support_ticket(&self, role: Role, side: Side) -> entcp::support::Ticket {
         use entcp::support::tickets::{self, Ctx, EscalateInput, NewTicket};
         let tenant = self.support_tenant(side).await;
-        let state =
-            crate::common::app::app_state(self.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+        let state = self.state.clone();
         let requester = match (side, role) {
             (Side::In, ChefEtablissement) => self.actor_of(ChefEtablissement).await,
             (Side::In, _) => self.actor_of(Usager).await,
@@ -105,11 +103,7 @@ impl World {
             ("GET", "/api/v1/support/tickets/{id}/attachments/{file}") => {
                 use entcp::support::attachments::{self, Upload};
                 let ticket = self.support_ticket(role, side).await;
-                let state = crate::common::app::app_state(
-                    self.store.clone(),
-                    Default::default(),
-                    Arc::new(FixedClock::new(t0())),
-                );
+                let state = self.state.clone();
                 let (admin, support) = (admin(), state.support());
                 let ctx = entcp::support::tickets::Ctx { state: &support, actor: &admin, now: t0() };
                 let file =

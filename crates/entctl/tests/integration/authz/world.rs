@@ -41,6 +41,9 @@ pub(super) struct World {
     /// The API, called in process.
     pub(super) app: TestApp,
     pub(super) store: Store,
+    /// The state the capability functions that build the targets are called with (its
+    /// catalog, models and policies parsed once).
+    pub(super) state: entcp::api::AppState,
     pub(super) tokens: HashMap<Role, String>,
     pub(super) etab_in: Org,
     pub(super) etab_out: Org,
@@ -130,6 +133,7 @@ pub(super) async fn world(db: &common::TestDb) -> World {
     World {
         app,
         store,
+        state,
         tokens,
         etab_in,
         etab_out,
@@ -225,10 +229,9 @@ impl World {
     /// A convention in the given state, for the school in or out of scope.
     pub(super) async fn convention(&self, side: Side, state: &str) -> entcp::conventions::Convention {
         use entcp::conventions::workflow::{self, Ctx};
-        let models = entcp::conventions::model::load_models(None).unwrap();
         let admin = admin();
         let store = &self.store;
-        let models = &models;
+        let models = &super::groupements::groupement_fixtures().1;
         let start = self.next_start(state == "active");
         let mut conv =
             workflow::create(&Ctx { store, models, actor: &admin, now: t0() }, self.tripartite(side, &start))
@@ -406,11 +409,7 @@ impl World {
                 let school = if side == Side::In { &self.etab_in } else { &self.etab_out };
                 let doc = self.tenant_doc(school);
                 let apply: entcp::tenants::EntTenant = serde_json::from_value(doc.clone()).unwrap();
-                let state = crate::common::app::app_state(
-                    self.store.clone(),
-                    Default::default(),
-                    Arc::new(FixedClock::new(t0())),
-                );
+                let state = self.state.clone();
                 let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &apply, None).await.unwrap();
                 let url = p.replace("{slug}", &tenant.slug);
                 match method {
