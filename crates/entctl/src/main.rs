@@ -463,8 +463,22 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
     if !newer_schema(&store).await {
         store.migrate().await?;
+        run_backfills(&store, config).await?;
     }
     Ok(store)
+}
+
+/// The data back-fills a migration left pending because they need the configuration (the
+/// catalog), each run once (`data_backfills`, migration 0050).
+async fn run_backfills(store: &Store, config: &Config) -> anyhow::Result<()> {
+    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
+    let filled = entcp::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    if let Some(outcome) = filled {
+        tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)");
+    }
+    Ok(())
 }
 
 /// Whether the database's schema is newer than this entctl's, said in the log: a previous

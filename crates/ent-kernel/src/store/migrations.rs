@@ -74,6 +74,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0047_tenant_applied_services.sql",
     "0048_tenant_retained_services.sql",
     "0049_groupement_consultation_launched.sql",
+    "0050_retained_services_backfill.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
