@@ -38,7 +38,11 @@ pub const ACTOR: &str = "system:migration-0050";
 
 /// Runs the back-fill of `tenants.retained_services` if migration 0050 left it pending, in one
 /// transaction that marks it done: its outcome (in French), `None` when it ran before.
-pub async fn retained_services(store: &Store, catalog: &Catalog, now: DateTime<Utc>) -> Result<Option<String>, Problem> {
+pub async fn retained_services(
+    store: &Store,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, Problem> {
     let mut tx = store.begin_write().await?;
     if !claim(&mut tx, RETAINED_SERVICES, now).await? {
         tx.rollback().await?;
@@ -162,7 +166,9 @@ fn specs_run(records: &[(String, String)]) -> Vec<Spec> {
     let mut provisioned_from = None;
     for (action, summary) in records {
         if action == "tenants.transition" {
-            let to = serde_json::from_str::<serde_json::Value>(summary).ok().and_then(|s| s["to"].as_str().map(String::from));
+            let to = serde_json::from_str::<serde_json::Value>(summary)
+                .ok()
+                .and_then(|s| s["to"].as_str().map(String::from));
             if provisioned_from.is_none() && to.as_deref() == Some(Status::Provisioning.as_str()) {
                 provisioned_from = Some(specs.len().saturating_sub(1));
             }
@@ -177,9 +183,7 @@ fn specs_run(records: &[(String, String)]) -> Vec<Spec> {
 /// each bouquet and option of `specs`, and those it was last applied with (`applied`), once each.
 fn ran_services(catalog: &Catalog, specs: Option<&[Spec]>, applied: &[String]) -> Vec<String> {
     let ids = specs.unwrap_or_default().iter().flat_map(|s| std::iter::once(&s.bouquet).chain(&s.options));
-    let of_bouquets = ids
-        .flat_map(|id| catalog.bouquets.iter().filter(move |b| &b.id == id))
-        .flat_map(|b| &b.services);
+    let of_bouquets = ids.flat_map(|id| catalog.bouquets.iter().filter(move |b| &b.id == id)).flat_map(|b| &b.services);
     let mut codes: Vec<String> = Vec::new();
     for code in of_bouquets.chain(applied) {
         if !codes.contains(code) {
@@ -190,7 +194,13 @@ fn ran_services(catalog: &Catalog, specs: Option<&[Spec]>, applied: &[String]) -
 }
 
 /// Writes the services a tenant holds (`retained`), with an event naming those `added`.
-async fn record(tx: &mut Tx, tenant_id: &str, retained: &[String], added: &[&str], now: DateTime<Utc>) -> Result<(), Problem> {
+async fn record(
+    tx: &mut Tx,
+    tenant_id: &str,
+    retained: &[String],
+    added: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let codes = serde_json::to_string(retained).expect("codes serialise");
     sqlx::query("UPDATE tenants SET retained_services = $1 WHERE id = $2")
         .bind(codes)

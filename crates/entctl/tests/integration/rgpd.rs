@@ -1221,7 +1221,8 @@ async fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_ar
 }
 
 /// The retention a register gives a service removed from the tenant doisneau, its data held.
-const DOISNEAU_RETAINED_UNTIL_PURGE: &str = "service retiré du tenant doisneau : ses données ne sont plus traitées par \
+const DOISNEAU_RETAINED_UNTIL_PURGE: &str =
+    "service retiré du tenant doisneau : ses données ne sont plus traitées par \
      le service mais restent conservées (volume de stockage maintenu) jusqu'à la purge des données du tenant, 3 mois \
      après son archivage (limitation de la conservation, article 5.1.e du RGPD)";
 
@@ -1340,7 +1341,9 @@ async fn retained_services_are_backfilled(url: &str, backend: entcp::store::Back
     let outcome = backfill().await.unwrap();
     assert_eq!(
         outcome.as_deref(),
-        Some("services conservés repris de l'historique de 2 tenant(s) : t-archived (exercices) ; t-running (exercices)")
+        Some(
+            "services conservés repris de l'historique de 2 tenant(s) : t-archived (exercices) ; t-running (exercices)"
+        )
     );
     let expected = [r#"["pad","exercices"]"#, "NULL", "NULL", r#"["exercices"]"#];
     assert_eq!(retained().await, expected, "t-archived, t-never, t-purged, t-running");
