@@ -462,23 +462,9 @@ fn log_targets(directives: &str) -> String {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
     if !newer_schema(&store).await {
-        store.migrate().await?;
-        run_backfills(&store, config).await?;
+        entcp::migrate(&store, config.catalog_dir.as_deref()).await?;
     }
     Ok(store)
-}
-
-/// The data back-fills a migration left pending because they need the configuration (the
-/// catalog), each run once (`data_backfills`, migration 0050).
-async fn run_backfills(store: &Store, config: &Config) -> anyhow::Result<()> {
-    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
-    let filled = entcp::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    if let Some(outcome) = filled {
-        tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)");
-    }
-    Ok(())
 }
 
 /// Whether the database's schema is newer than this entctl's, said in the log: a previous
@@ -664,7 +650,8 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Restore { file } => {
             let url = config.database_url();
             let target = Store::connect_with(&url, config.database.pool_options()).await?;
-            let m = entcp::backup::restore(target, &url, &config.data_dir, &file).await?;
+            let m =
+                entcp::backup::restore(target, &url, &config.data_dir, config.catalog_dir.as_deref(), &file).await?;
             let verified =
                 entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             outln!(

@@ -1225,5 +1225,17 @@ async fn a_backup_with_the_new_entctl_copies_a_schema_one_migration_behind_as_it
     let restored = entcp::store::Store::connect(&target, Some(1)).await.unwrap();
     assert_eq!(common::count(&restored, applied, &[]).await, last, "{}: migrated", db.name);
     assert_eq!(common::count_kind(&restored, "etablissement").await, etablissements, "{}", db.name);
+    let pending = "SELECT COUNT(*) FROM data_backfills WHERE done_at IS NULL";
+    assert_eq!(common::count(&restored, pending, &[]).await, 0, "{}: back-filled", db.name);
+    restored.close().await;
+
+    // The restore itself migrates and back-fills, as every path that migrates does.
+    let (again, _again) = common::empty_target(&db).await;
+    let store = entcp::store::Store::connect(&again, Some(2)).await.unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    entcp::backup::restore(store, &again, &dir.path().join("encore"), None, &archive).await.unwrap();
+    let restored = entcp::store::Store::connect(&again, Some(1)).await.unwrap();
+    assert_eq!(common::count(&restored, applied, &[]).await, last, "{}: migrated", db.name);
+    assert_eq!(common::count(&restored, pending, &[]).await, 0, "{}: back-filled", db.name);
     restored.close().await;
 }

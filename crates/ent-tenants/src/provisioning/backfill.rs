@@ -183,9 +183,8 @@ fn specs_run(records: &[(String, String)]) -> Vec<Spec> {
 /// each bouquet and option of `specs`, and those it was last applied with (`applied`), once each.
 fn ran_services(catalog: &Catalog, specs: Option<&[Spec]>, applied: &[String]) -> Vec<String> {
     let ids = specs.unwrap_or_default().iter().flat_map(|s| std::iter::once(&s.bouquet).chain(&s.options));
-    let of_bouquets = ids.flat_map(|id| catalog.bouquets.iter().filter(move |b| &b.id == id)).flat_map(|b| &b.services);
-    let mut codes: Vec<String> = Vec::new();
-    for code in of_bouquets.chain(applied) {
+    let mut codes = catalog.services_of_any_version(ids.map(String::as_str));
+    for code in applied {
         if !codes.contains(code) {
             codes.push(code.clone());
         }

@@ -284,6 +284,25 @@ pub fn rendered_services<'c>(
     Some(applied).filter(|services| !services.is_empty()).ok_or(error)
 }
 
+/// The services a tenant runs, as the catalog describes them: those it was last applied with
+/// (`applied`, `tenants.applied_services`) once recorded, whatever the catalog's bouquets have
+/// become since (a code the catalog no longer has is left out: nothing describes it); the
+/// catalog's resolution of its bouquet and options while nothing is recorded (requested, or not
+/// applied since migration 0047), or its refusal. Not [`rendered_services`]: what the next apply
+/// renders, not what the last one deployed.
+pub fn running_services<'c>(
+    catalog: &'c Catalog,
+    bouquet: &str,
+    options: &[String],
+    applied: &[String],
+) -> Result<Vec<&'c Service>, Problem> {
+    if !applied.is_empty() {
+        return Ok(applied.iter().filter_map(|code| catalog.service(code)).collect());
+    }
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    catalog.resolve(bouquet, &options)
+}
+
 /// The codes of the services the tenant was last applied with that the catalog no longer has,
 /// when [`services`] renders it from them (the catalog no longer resolves its bouquet and
 /// options): left out of its render, and named in its `reconciled` event.

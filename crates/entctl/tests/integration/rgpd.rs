@@ -1416,6 +1416,57 @@ async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_ru
     }
 }
 
+/// The shipped catalog with a second version of the first degree's socle: the blog left it,
+/// the pad joined it.
+fn catalog_with_a_new_socle_1d() -> entcp::catalog::Catalog {
+    let overlay = "bouquets:\n  - id: socle-1d\n    version: 2\n    kind: base\n    degrees: [1D]\n    \
+                   name: Socle premier degré\n    description: Services de base des écoles.\n    \
+                   services: [portail, messagerie, actualites, espace-documentaire, agenda, mediacentre, \
+                   carnet-de-liaison, pad]\n    parameters:\n      quota_stockage_mio_par_compte: 200\n      \
+                   comptes_responsables_legaux: true\n";
+    let mut files = entcp::catalog::SHIPPED.to_vec();
+    files.push(("zz-socle.yaml", overlay));
+    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
+    let resolved: Vec<String> = catalog.resolve("socle-1d", &[]).unwrap().iter().map(|s| s.code.clone()).collect();
+    assert!(resolved.contains(&"pad".to_string()) && !resolved.contains(&"blog".to_string()), "{resolved:?}");
+    catalog
+}
+
+// The register described a tenant from the catalog's resolution of its bouquet: once the
+// catalog's bouquet changed, it listed a service never deployed on the tenant and missed one it
+// still runs, and disagreed with the convention's Art. 28 annex. It now describes a tenant from
+// what it was last applied with; one never applied, from the catalog.
+backend_test!(a_tenant_is_in_the_register_with_what_it_was_applied_with_not_the_catalog_s_new_bouquet);
+async fn a_tenant_is_in_the_register_with_what_it_was_applied_with_not_the_catalog_s_new_bouquet(
+    db: crate::common::TestDb,
+) {
+    use entcp::tenants::Status;
+    let name = db.name;
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    applied(&state, "doisneau").await;
+    // Provisioning, never applied: nothing recorded, described from the catalog.
+    tenant_with(&state, "wallon", "0940198E", json!([])).await;
+    move_tenant(&state, "wallon", Status::Provisioning).await;
+
+    let mut overlaid = state.clone();
+    overlaid.catalog = Arc::new(catalog_with_a_new_socle_1d());
+    let dsden = entcp::registry::resolve_org(&db.store, "dsden:94").await.unwrap();
+    let register = entcp::rgpd::current(&overlaid.rgpd(), &dsden).await.unwrap();
+    let uais = |service: &str| -> Vec<String> {
+        let entry = register.entries.iter().find(|e| e.service == service);
+        let mut uais: Vec<String> = entry.iter().flat_map(|e| &e.establishments).map(|e| e.uai.clone()).collect();
+        uais.sort();
+        uais
+    };
+    assert_eq!(uais("blog"), ["0940176F"], "{name}: doisneau still runs the blog the bouquet dropped");
+    assert_eq!(uais("pad"), ["0940198E"], "{name}: the pad the bouquet gained was never deployed on doisneau");
+    assert_eq!(uais("portail"), ["0940176F", "0940198E"], "{name}");
+    let notes = register.entries.iter().flat_map(|e| &e.warnings).filter(|w| w.contains("catalogue de son offre"));
+    assert_eq!(notes.count(), 0, "{name}: both offers are still in the catalog");
+}
+
 backend_test!(an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_keeps_its_own);
 async fn an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_keeps_its_own(db: crate::common::TestDb) {
     let name = db.name;
