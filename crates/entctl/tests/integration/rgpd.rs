@@ -227,6 +227,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let version = tenant["version"].as_i64().unwrap();
     let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    common::applied_with(&d.db.store, "vitry-henri-wallon-a", "visio").await;
 
     let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}")))).await;
     assert_eq!(s, StatusCode::OK, "{diff}");
@@ -625,6 +626,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
     entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(&store, "vitry-henri-wallon-a", 20).await;
     let later = t0() + chrono::Duration::days(30);
     let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
@@ -639,6 +641,16 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let page = context["page"].as_str().unwrap();
     assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
     assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
+}
+
+/// One reconcile pass over the tenant `slug` on day `days` after [`t0`], which must apply it:
+/// a register describes what a tenant was applied with, its new spec once deployed.
+async fn deployed(store: &entcp::store::Store, slug: &str, days: i64) {
+    let at = t0() + chrono::Duration::days(days);
+    let clock = Arc::new(FixedClock::new(at));
+    let state = crate::common::app::app_state(store.clone(), crate::common::app::test_config(), clock);
+    let report = entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), at).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
 }
 
 // Two monthly runs at once (two replicas) each compared the register with the same latest
@@ -683,6 +695,7 @@ async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: cra
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
     entcp::tenants::apply(&state(&store, 20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(&store, "vitry-henri-wallon-a", 20).await;
     let (changed, notified) = both(30).await;
     assert!(changed >= 1, "{}", d.db.name);
     assert_eq!(snapshots().await, 5 + changed as i64, "{}", d.db.name);
