@@ -575,10 +575,17 @@ async fn open_for(store: &Store, archive: &Path) -> anyhow::Result<(zip::ZipArch
 }
 
 /// Restores `archive` into the empty database of `database_url` (the store, connected and
-/// not migrated, is closed here) and the data folder; returns the manifest. Then migrates.
+/// not migrated, is closed here) and the data folder; returns the manifest. Then migrates it
+/// and runs the pending back-fills with the catalog of `catalog_dir` ([`crate::migrate`]).
 /// Every entry is first extracted into a hidden folder of the data folder (SQLite's database
 /// beside the database file) and checked: a truncated or corrupt archive changes nothing.
-pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive: &Path) -> anyhow::Result<Manifest> {
+pub async fn restore(
+    store: Store,
+    database_url: &str,
+    data_dir: &Path,
+    catalog_dir: Option<&Path>,
+    archive: &Path,
+) -> anyhow::Result<Manifest> {
     let backend = store.backend();
     // Closed whatever the answer: a refused restore leaves no connection (nor SQLite's
     // `-wal` and `-shm` files) behind.
@@ -616,8 +623,9 @@ pub async fn restore(store: Store, database_url: &str, data_dir: &Path, archive:
     place_files(&staged.files, data_dir)?;
     drop(staging);
     let restored = Store::connect(database_url, Some(2)).await?;
-    restored.migrate().await?;
+    let migrated = crate::migrate(&restored, catalog_dir).await;
     restored.close().await;
+    migrated?;
     Ok(manifest)
 }
 

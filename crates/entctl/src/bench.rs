@@ -35,7 +35,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     let (url, cleanup) = bench_database(config, &dir).await?;
     outln!("base : {}", redact(&url));
     let store = Store::connect(&url, config.database.max_connections).await?;
-    store.migrate().await?;
+    crate::migrate(&store, config.catalog_dir.as_deref()).await?;
     let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
     let actor = ent_platform::identity::Actor::cli();
     let python = python_insert_rate(&dir, summary.rows).await;
@@ -205,7 +205,7 @@ impl BenchWorld {
         let (url, cleanup) = bench_database(config, &dir).await?;
         outln!("base : {}", redact(&url));
         let store = Store::connect(&url, config.database.max_connections).await?;
-        store.migrate().await?;
+        crate::migrate(&store, config.catalog_dir.as_deref()).await?;
         let mut csv = Vec::new();
         write_annuaire(&mut csv, &synthetic)?;
         let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };

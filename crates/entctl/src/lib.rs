@@ -35,3 +35,18 @@ pub use ent_support::support;
 pub use ent_tenants::provisioning;
 pub use ent_tenants::tenants;
 pub use ent_testkit::synthetic;
+
+/// Migrates `store`, then runs the data back-fills a migration left pending because they need
+/// the configuration (the catalog of `catalog_dir`), each once (`data_backfills`, migration
+/// 0050): every path of entctl that migrates a store goes through here.
+pub async fn migrate(store: &ent_kernel::store::Store, catalog_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    store.migrate().await?;
+    let catalog = ent_platform::catalog::Catalog::load(catalog_dir)?;
+    let filled = ent_tenants::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    if let Some(outcome) = filled {
+        tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)");
+    }
+    Ok(())
+}

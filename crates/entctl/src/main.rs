@@ -462,7 +462,7 @@ fn log_targets(directives: &str) -> String {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
     if !newer_schema(&store).await {
-        store.migrate().await?;
+        entcp::migrate(&store, config.catalog_dir.as_deref()).await?;
     }
     Ok(store)
 }
@@ -650,7 +650,8 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Restore { file } => {
             let url = config.database_url();
             let target = Store::connect_with(&url, config.database.pool_options()).await?;
-            let m = entcp::backup::restore(target, &url, &config.data_dir, &file).await?;
+            let m =
+                entcp::backup::restore(target, &url, &config.data_dir, config.catalog_dir.as_deref(), &file).await?;
             let verified =
                 entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             outln!(

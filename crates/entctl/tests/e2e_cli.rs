@@ -1133,6 +1133,50 @@ async fn a_read_only_command_on_a_schema_one_migration_behind_leaves_it_untouche
     assert!(listed.status.success(), "{}: {}", db.name, String::from_utf8_lossy(&listed.stderr));
 }
 
+// Migration 0050 leaves the back-fill of the services tenants dropped before 0048 to the
+// program that has the catalog: `entctl migrate` (as every command that migrates) runs it once.
+backend_test!(migrate_backfills_once_the_services_a_tenant_dropped_before_they_were_recorded);
+async fn migrate_backfills_once_the_services_a_tenant_dropped_before_they_were_recorded(db: TestDb) {
+    let at = "2026-01-05T10:00:00.000000Z";
+    let statements = [
+        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+         VALUES ('o1', 'commune', '94001', 'Ablon', 'ablon', 'h', $1, $1)",
+        "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+         spec_hash, version, created_at, updated_at) VALUES ('t1', 'ablon', 'o1', 'ablon.ent.example.fr', \
+         'socle-1d', '[]', 250, 'educonnect', 'active', 'h', 1, $1, $1)",
+    ];
+    for sql in statements {
+        sqlx::query(sql).bind(at).execute(db.store.pool()).await.unwrap();
+    }
+    let history = [
+        ("tenants.create", r#"{"bouquet":"socle-1d","options":["moodle"]}"#),
+        ("tenants.transition", r#"{"from":"requested","to":"provisioning"}"#),
+        ("tenants.configure", r#"{"bouquet":"socle-1d","options":[]}"#),
+    ];
+    for (seq, (action, summary)) in (1_000_000_i64..).zip(history) {
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, summary, prev_hash, hash) \
+             VALUES ($1, $2, 'dan', $3, 'tenant', 't1', $4, 'p', 'h')",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(action)
+        .bind(summary)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = entctl(dir.path()).args(["--database-url", &db.url, "migrate"]).output().unwrap();
+        assert!(out.status.success(), "{}: {}", db.name, String::from_utf8_lossy(&out.stderr));
+    }
+    let retained = common::texts(&db.store, "SELECT retained_services FROM tenants", &[]).await;
+    assert_eq!(retained, [r#"["exercices"]"#], "{}", db.name);
+    let events = "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = 't1' AND kind = 'retained'";
+    assert_eq!(common::count(&db.store, events, &[]).await, 1, "{}: once", db.name);
+}
+
 // `entctl backup` opened the database as the read-only commands do: step 1 of an upgrade, run
 // with the new image, was refused on the schema of the previous one (and before that, it
 // migrated the database first: the archive was no longer the state before the upgrade, and a
@@ -1171,5 +1215,17 @@ async fn a_backup_with_the_new_entctl_copies_a_schema_one_migration_behind_as_it
     let restored = entcp::store::Store::connect(&target, Some(1)).await.unwrap();
     assert_eq!(common::count(&restored, applied, &[]).await, last, "{}: migrated", db.name);
     assert_eq!(common::count_kind(&restored, "etablissement").await, etablissements, "{}", db.name);
+    let pending = "SELECT COUNT(*) FROM data_backfills WHERE done_at IS NULL";
+    assert_eq!(common::count(&restored, pending, &[]).await, 0, "{}: back-filled", db.name);
+    restored.close().await;
+
+    // The restore itself migrates and back-fills, as every path that migrates does.
+    let (again, _again) = common::empty_target(&db).await;
+    let store = entcp::store::Store::connect(&again, Some(2)).await.unwrap();
+    let archive = dir.path().join("sauvegarde.zip");
+    entcp::backup::restore(store, &again, &dir.path().join("encore"), None, &archive).await.unwrap();
+    let restored = entcp::store::Store::connect(&again, Some(1)).await.unwrap();
+    assert_eq!(common::count(&restored, applied, &[]).await, last, "{}: migrated", db.name);
+    assert_eq!(common::count(&restored, pending, &[]).await, 0, "{}: back-filled", db.name);
     restored.close().await;
 }

@@ -74,6 +74,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0047_tenant_applied_services.sql",
     "0048_tenant_retained_services.sql",
     "0049_groupement_consultation_launched.sql",
+    "0050_retained_services_backfill.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -356,6 +357,11 @@ mod tests {
             49,
             "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
             "bf61d8bfe42023db1fb13c33e243ee81bd24db277842ac5df983176cfc8af4345e480a1fc93936f56ecaa66ba538953b",
+        ),
+        (
+            50,
+            "797deb9a7735f2a2b16805d855dadfd8a0cd071ccacf15a07254d26581da9aabf9c7ed4eeb7319cfd7d579b340f3e7c6",
+            "797deb9a7735f2a2b16805d855dadfd8a0cd071ccacf15a07254d26581da9aabf9c7ed4eeb7319cfd7d579b340f3e7c6",
         ),
     ];
 

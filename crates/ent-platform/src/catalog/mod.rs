@@ -289,6 +289,20 @@ impl Catalog {
         self.bouquets.iter().filter(|b| b.id == id && version.is_none_or(|v| b.version == v)).max_by_key(|b| b.version)
     }
 
+    /// The codes of the services of every version the catalog has of each bouquet `ids`, each
+    /// once, in order: what a subscription may have run when the version it ran is not known.
+    pub fn services_of_any_version<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for id in ids {
+            for code in self.bouquets.iter().filter(|b| b.id == id).flat_map(|b| &b.services) {
+                if !codes.contains(code) {
+                    codes.push(code.clone());
+                }
+            }
+        }
+        codes
+    }
+
     /// The latest version of every bouquet.
     pub fn latest_bouquets(&self) -> Vec<&Bouquet> {
         let ids: HashSet<&str> = self.bouquets.iter().map(|b| b.id.as_str()).collect();

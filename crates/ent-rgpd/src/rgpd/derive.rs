@@ -139,8 +139,9 @@ pub struct LiveTenant {
     pub org: String,
     /// The établissements it serves (one, or a commune's écoles).
     pub schools: Vec<String>,
-    /// Catalog codes of the services it runs: its resolved bouquet and options, or what was
-    /// last applied to it when the catalog no longer resolves them (`catalog_note`).
+    /// Catalog codes of the services it runs: what was last applied to it once recorded, else
+    /// its resolved bouquet and options (`load::running_services`; `catalog_note` when the
+    /// catalog no longer resolves them).
     pub services: Vec<String>,
     /// Catalog codes of services removed from it whose data it still holds until its purge
     /// (`tenants.retained_services`): still processed (stored), no longer running.

@@ -11,6 +11,7 @@ use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::Org;
+use ent_tenants::provisioning::reconcile;
 use sqlx::FromRow;
 use std::collections::HashMap;
 
@@ -214,36 +215,34 @@ struct LiveTenantRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningServices {
     pub codes: Vec<String>,
-    /// In French: why the services are not the catalog's resolution of the subscription.
+    /// In French: how the services are known when the catalog entry of the offer is gone.
     pub note: Option<String>,
 }
+
+/// How the services of a tenant last applied are known when its offer left the catalog.
+const FROM_DEPLOYMENT: &str = "services décrits d'après ceux déployés sur le tenant";
 
 /// How the services of a tenant never applied are known when its offer left the catalog.
 const FROM_SUBSCRIPTION: &str = "services décrits d'après le bouquet et les options souscrits, tels que le catalogue \
      les liste encore (aucun déploiement enregistré)";
 
-/// What a tenant runs: the catalog's resolution of its bouquet and options (`resolved`), or,
-/// when an overlay or a release removed or changed an offer it subscribed to, the services
-/// last applied to it (`tenants.applied_services`, what the reconciler still renders); when
-/// those are not known either (never recorded), the services of its bouquet and options as
-/// the catalog still lists them. Either way with a note saying that the catalog entry is gone.
-pub fn running_services(
-    catalog: &Catalog,
-    resolved: &Result<Vec<String>, String>,
-    bouquet: &str,
-    options: &[String],
-    applied: &[String],
-) -> RunningServices {
-    let error = match resolved {
-        Ok(codes) => return RunningServices { codes: codes.clone(), note: None },
-        Err(error) => error,
+/// What a tenant runs, as its convention's Art. 28 annex describes it: the services last applied
+/// to it once recorded (`applied`, `tenants.applied_services`), else the catalog's resolution of
+/// its bouquet and options ([`reconcile::running_services`]). When an overlay or a release
+/// removed or changed an offer it subscribed to, with a note saying that the catalog entry is
+/// gone; its services, never recorded, are then those of its bouquet and options in any version
+/// the catalog still has ([`subscribed`]).
+pub fn running_services(catalog: &Catalog, bouquet: &str, options: &[String], applied: &[String]) -> RunningServices {
+    let refs: Vec<&str> = options.iter().map(String::as_str).collect();
+    let gone = catalog.resolve(bouquet, &refs).err().map(unresolved);
+    let running = reconcile::running_services(catalog, bouquet, options, applied);
+    let codes = |services: Vec<&Service>| services.into_iter().map(|s| s.code.clone()).collect();
+    let Some(error) = gone else {
+        return RunningServices { codes: running.map(codes).unwrap_or_default(), note: None };
     };
-    let known = |code: &String| catalog.service(code).is_some();
-    let applied: Vec<String> = applied.iter().filter(|c| known(c)).cloned().collect();
-    let (codes, described) = if applied.is_empty() {
-        (subscribed(catalog, bouquet, options), FROM_SUBSCRIPTION)
-    } else {
-        (applied, "services décrits d'après ceux déployés sur le tenant")
+    let (codes, described) = match running {
+        Ok(services) => (codes(services), FROM_DEPLOYMENT),
+        Err(_) => (subscribed(catalog, bouquet, options), FROM_SUBSCRIPTION),
     };
     let note = format!("l'entrée du catalogue de son offre n'existe plus ({error}) : {described}");
     RunningServices { codes, note: Some(note) }
@@ -258,16 +257,11 @@ fn unresolved(refusal: Problem) -> String {
     refusal.errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" ; ")
 }
 
-/// The services of a bouquet and options in any version the catalog still has, each once.
+/// The services of a bouquet and options in any version the catalog still has, each once: the
+/// version a tenant subscribed to is not recorded, and a DPO would rather see a processing
+/// listed that a later version dropped than miss one the tenant may run.
 fn subscribed(catalog: &Catalog, bouquet: &str, options: &[String]) -> Vec<String> {
-    let mut codes: Vec<String> = Vec::new();
-    let bouquets = std::iter::once(bouquet).chain(options.iter().map(String::as_str));
-    for code in bouquets.filter_map(|id| catalog.bouquet(id, None)).flat_map(|b| &b.services) {
-        if !codes.contains(code) {
-            codes.push(code.clone());
-        }
-    }
-    codes
+    catalog.services_of_any_version(std::iter::once(bouquet).chain(options.iter().map(String::as_str)))
 }
 
 async fn live_tenants(
@@ -280,18 +274,12 @@ async fn live_tenants(
         "SELECT slug, status, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id, \
          applied_services, retained_services FROM tenants WHERE status IN {LIVE} ORDER BY slug"
     );
-    let mut resolved: HashMap<(String, Vec<String>), Result<Vec<String>, String>> = HashMap::new();
     let mut measures: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
     let rows: Vec<LiveTenantRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
     for r in rows {
-        let resolution = resolved.entry((r.base_bouquet.clone(), r.options.clone())).or_insert_with(|| {
-            let refs: Vec<&str> = r.options.iter().map(String::as_str).collect();
-            let services = catalog.resolve(&r.base_bouquet, &refs);
-            services.map(|s| s.iter().map(|s| s.code.clone()).collect()).map_err(unresolved)
-        });
         let applied = ent_tenants::tenants::codes(r.applied_services);
-        let running = running_services(catalog, resolution, &r.base_bouquet, &r.options, &applied);
+        let running = running_services(catalog, &r.base_bouquet, &r.options, &applied);
         let key = (r.status.clone(), running.codes.clone());
         let security = match measures.get(&key) {
             Some(m) => m.clone(),

@@ -3,6 +3,7 @@
 //! apply), the reconciler and the retention purge.
 
 pub mod backend;
+pub mod backfill;
 pub mod conditions;
 pub mod external;
 pub mod kube;

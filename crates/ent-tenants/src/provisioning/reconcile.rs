@@ -244,17 +244,8 @@ fn inputs<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<In
 /// decommissioning or purge still reaches the backend. Without them, the error names the tenant.
 fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<Vec<&'a Service>, Problem> {
     let tenant = &input.tenant;
-    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
-    let error = match state.catalog.resolve(&tenant.bouquet, &options) {
-        Ok(services) => return Ok(services),
-        Err(e) => e,
-    };
-    if matches!(tenant.status, Status::Requested | Status::Purged) {
-        return Ok(vec![]);
-    }
-    // A recorded code the catalog no longer has (a service a release removed) is left out.
-    let applied: Vec<&Service> = input.applied_services.iter().filter_map(|code| state.catalog.service(code)).collect();
-    Some(applied).filter(|services| !services.is_empty()).ok_or_else(|| {
+    let subscribed = Subscribed { status: tenant.status, bouquet: &tenant.bouquet, options: &tenant.options };
+    rendered_services(&state.catalog, &subscribed, &input.applied_services).map_err(|error| {
         let detail = format!(
             "le catalogue ne résout plus le bouquet « {} » du tenant {} ({}) et les services appliqués ne sont pas \
              connus : tenant non réconcilié",
@@ -262,6 +253,54 @@ fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<
         );
         Problem::new(ent_kernel::error::ProblemKind::Unavailable, detail)
     })
+}
+
+/// A tenant's state and subscription, as [`rendered_services`] reads them.
+pub struct Subscribed<'a> {
+    pub status: Status,
+    pub bouquet: &'a str,
+    pub options: &'a [String],
+}
+
+/// The services a tenant is rendered with (see [`services`]): the catalog's resolution of its
+/// bouquet and options; when the catalog no longer resolves them, none in a state that renders
+/// nothing (requested, purged), else those it was last applied with (`applied`) that the
+/// catalog still has. The refusal of the resolution when those are not known either.
+pub fn rendered_services<'c>(
+    catalog: &'c Catalog,
+    tenant: &Subscribed<'_>,
+    applied: &[String],
+) -> Result<Vec<&'c Service>, Problem> {
+    let options: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+    let error = match catalog.resolve(tenant.bouquet, &options) {
+        Ok(services) => return Ok(services),
+        Err(e) => e,
+    };
+    if matches!(tenant.status, Status::Requested | Status::Purged) {
+        return Ok(vec![]);
+    }
+    // A recorded code the catalog no longer has (a service a release removed) is left out.
+    let applied: Vec<&Service> = applied.iter().filter_map(|code| catalog.service(code)).collect();
+    Some(applied).filter(|services| !services.is_empty()).ok_or(error)
+}
+
+/// The services a tenant runs, as the catalog describes them: those it was last applied with
+/// (`applied`, `tenants.applied_services`) once recorded, whatever the catalog's bouquets have
+/// become since (a code the catalog no longer has is left out: nothing describes it); the
+/// catalog's resolution of its bouquet and options while nothing is recorded (requested, or not
+/// applied since migration 0047), or its refusal. Not [`rendered_services`]: what the next apply
+/// renders, not what the last one deployed.
+pub fn running_services<'c>(
+    catalog: &'c Catalog,
+    bouquet: &str,
+    options: &[String],
+    applied: &[String],
+) -> Result<Vec<&'c Service>, Problem> {
+    if !applied.is_empty() {
+        return Ok(applied.iter().filter_map(|code| catalog.service(code)).collect());
+    }
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    catalog.resolve(bouquet, &options)
 }
 
 /// The codes of the services the tenant was last applied with that the catalog no longer has,

@@ -41,7 +41,7 @@ pub async fn console(config: &Config, requests: usize) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let (url, cleanup) = bench_database(&config, &dir).await?;
         let store = ent_kernel::store::Store::connect(&url, config.database.max_connections).await?;
-        store.migrate().await?;
+        crate::migrate(&store, config.catalog_dir.as_deref()).await?;
         let mut bench_config = config.clone();
         bench_config.data_dir = dir.clone();
         let state = ent_server::api::AppState::load(store.clone(), bench_config, std::sync::Arc::new(SystemClock))?;

@@ -162,6 +162,21 @@ pub async fn texts(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
     query.fetch_all(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// Waits (10 s at most) until the tenant `slug` was applied with the service `code`: a change
+/// made over HTTP or in the console is reconciled in the background (`reconcile_soon`), and the
+/// RGPD register describes a tenant from what it was applied with.
+pub async fn applied_with(store: &Store, slug: &str, code: &str) {
+    let sql = "SELECT COALESCE(applied_services, '[]') FROM tenants WHERE slug = $1";
+    let quoted = format!("\"{code}\"");
+    for _ in 0..200 {
+        if texts(store, sql, &[slug]).await.iter().any(|applied| applied.contains(&quoted)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("tenant {slug}: never applied with {code}: {:?}", texts(store, sql, &[slug]).await);
+}
+
 /// Runs a statement (`UPDATE …`, `INSERT …`), `binds` bound in order as text; the rows it touched.
 pub async fn execute(store: &Store, sql: &str, binds: &[&str]) -> u64 {
     let query = binds.iter().fold(sqlx::query(sql), |query, value| query.bind(*value));

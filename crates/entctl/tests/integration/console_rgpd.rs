@@ -151,6 +151,7 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     assert!(shown.text.contains("Le service est ajouté à l"), "{name}: {}", shown.text);
     let tenant = entcp::tenants::get_tenant(store, "fresnes").await.unwrap().unwrap();
     assert!(tenant.options.contains(&"moodle".to_string()), "{name}: {:?}", tenant.options);
+    common::applied_with(store, "fresnes", "exercices").await;
 
     // The diff from the snapshot to now shows the new activity, field by field.
     let diff = get(app, &dpo, &format!("{register}/ecarts")).await;

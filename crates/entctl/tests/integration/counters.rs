@@ -117,6 +117,15 @@ async fn migrate_then_take_next_references(store: Store, expected: &[(&str, i32,
     store.close().await;
 }
 
+/// The version of the migration whose file name ends with `suffix`, and the one before it,
+/// read from the list of migrations (their numbers may move at a merge).
+pub(crate) fn migration_and_previous(suffix: &str) -> (i64, i64) {
+    let number = |file: &str| file[..4].parse::<i64>().unwrap();
+    let files = migrations::FILES;
+    let mine = files.iter().position(|(f, _)| f.ends_with(suffix)).unwrap();
+    (number(files[mine].0), number(files[mine - 1].0))
+}
+
 /// Runs the migrations of `backend` older than `version`.
 async fn migrate_before(store: &Store, backend: Backend, version: i64) {
     migrate_through(store, backend, version - 1).await;

@@ -87,7 +87,7 @@ fn the_image_copies_the_binary_the_release_build_makes_and_runs_it_as_a_non_root
 /// Restores `archive` into `url` (connected, not migrated), with `data_dir` as the data folder.
 async fn restore(url: &str, data_dir: &Path, archive: &Path) -> anyhow::Result<entcp::backup::Manifest> {
     let target = entcp::store::Store::connect(url, Some(2)).await.unwrap();
-    entcp::backup::restore(target, url, data_dir, archive).await
+    entcp::backup::restore(target, url, data_dir, None, archive).await
 }
 
 /// A copy of `archive` whose entries went through `change` (name, bytes).

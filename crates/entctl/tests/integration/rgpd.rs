@@ -227,6 +227,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let version = tenant["version"].as_i64().unwrap();
     let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    common::applied_with(&d.db.store, "vitry-henri-wallon-a", "visio").await;
 
     let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}")))).await;
     assert_eq!(s, StatusCode::OK, "{diff}");
@@ -625,6 +626,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
     entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(&store, "vitry-henri-wallon-a", 20).await;
     let later = t0() + chrono::Duration::days(30);
     let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
@@ -639,6 +641,16 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let page = context["page"].as_str().unwrap();
     assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
     assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
+}
+
+/// One reconcile pass over the tenant `slug` on day `days` after [`t0`], which must apply it:
+/// a register describes what a tenant was applied with, its new spec once deployed.
+async fn deployed(store: &entcp::store::Store, slug: &str, days: i64) {
+    let at = t0() + chrono::Duration::days(days);
+    let clock = Arc::new(FixedClock::new(at));
+    let state = crate::common::app::app_state(store.clone(), crate::common::app::test_config(), clock);
+    let report = entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), at).await.unwrap();
+    assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
 }
 
 // Two monthly runs at once (two replicas) each compared the register with the same latest
@@ -683,6 +695,7 @@ async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: cra
     doc.spec.options = vec!["visio".into()];
     let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
     entcp::tenants::apply(&state(&store, 20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(&store, "vitry-henri-wallon-a", 20).await;
     let (changed, notified) = both(30).await;
     assert!(changed >= 1, "{}", d.db.name);
     assert_eq!(snapshots().await, 5 + changed as i64, "{}", d.db.name);
@@ -1195,17 +1208,9 @@ async fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_ar
     let kept = exercices().await.unwrap_or_else(|| panic!("{name}: its data are held, the processing is listed"));
     assert_eq!(uais(&kept), ["0940176F"], "{name}");
     let retention = kept["retention"].as_str().unwrap();
-    let until = "service retiré du tenant doisneau : ses données ne sont plus traitées par le service mais restent \
-                 conservées (volume de stockage maintenu) jusqu'à la purge des données du tenant, 3 mois après son \
-                 archivage (limitation de la conservation, article 5.1.e du RGPD)";
-    assert_eq!(retention, format!("{own} ; {until}"), "{name}");
+    assert_eq!(retention, format!("{own} ; {DOISNEAU_RETAINED_UNTIL_PURGE}"), "{name}");
     assert_eq!(kept["personal_data"][0]["retention"], retention, "{name}");
-    let warned = kept["warnings"].as_array().unwrap().iter().any(|w| {
-        w.as_str()
-            .unwrap()
-            .starts_with("données conservées jusqu'à la purge : le service a été retiré du tenant doisneau")
-    });
-    assert!(warned, "{name}: {}", kept["warnings"]);
+    assert!(warns_of_retained_data(&kept), "{name}: {}", kept["warnings"]);
 
     // Back, then removed again: running, then retained again.
     tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
@@ -1226,6 +1231,162 @@ async fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_ar
     assert_eq!(entcp::provisioning::purge::purge_due(&state.provisioning(), later).await.unwrap(), ["doisneau"]);
     assert_eq!(retained().await, ["NULL"], "{name}");
     assert!(exercices().await.is_none(), "{name}: purged, nothing is held");
+}
+
+/// The retention a register gives a service removed from the tenant doisneau, its data held.
+const DOISNEAU_RETAINED_UNTIL_PURGE: &str =
+    "service retiré du tenant doisneau : ses données ne sont plus traitées par \
+     le service mais restent conservées (volume de stockage maintenu) jusqu'à la purge des données du tenant, 3 mois \
+     après son archivage (limitation de la conservation, article 5.1.e du RGPD)";
+
+/// Whether a register entry warns that the tenant doisneau holds the data of a service removed.
+fn warns_of_retained_data(entry: &Value) -> bool {
+    entry["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .starts_with("données conservées jusqu'à la purge : le service a été retiré du tenant doisneau")
+    })
+}
+
+// Migration 0048 records a service removed from a tenant from then on; one removed under an
+// earlier release (Moodle here, removed with no reconcile pass recording it) was in no
+// register though its data stayed. The back-fill of migration 0050 lists it as the register
+// lists one removed since: same retention, same warning.
+backend_test!(a_service_removed_before_retained_services_were_recorded_is_backfilled_into_the_register);
+async fn a_service_removed_before_retained_services_were_recorded_is_backfilled_into_the_register(
+    db: crate::common::TestDb,
+) {
+    use entcp::tenants::Status;
+    let name = db.name;
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
+    move_tenant(&state, "doisneau", Status::Active).await;
+    let app = TestApp::over(&db.store).build().await;
+    let root = app.client(&token_for(&db.store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await);
+    let root = &root;
+    let exercices = || async move {
+        let (s, register) = call(root.get("/api/v1/rgpd/registers/dsden:94")).await;
+        assert_eq!(s, StatusCode::OK, "{register}");
+        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "exercices").cloned()
+    };
+    assert!(exercices().await.is_none(), "{name}: nothing recorded yet");
+
+    let filled = entcp::provisioning::backfill::retained_services(&db.store, &state.catalog, t0()).await.unwrap();
+    assert!(filled.as_deref().is_some_and(|f| f.contains("doisneau (exercices)")), "{name}: {filled:?}");
+    let kept = exercices().await.unwrap_or_else(|| panic!("{name}: its data are held, the processing is listed"));
+    assert_eq!(uais(&kept), ["0940176F"], "{name}");
+    let own = &state.catalog.service("exercices").unwrap().rgpd.retention;
+    assert_eq!(kept["retention"], format!("{own} ; {DOISNEAU_RETAINED_UNTIL_PURGE}"), "{name}");
+    assert_eq!(kept["personal_data"][0]["retention"], kept["retention"], "{name}");
+    assert!(warns_of_retained_data(&kept), "{name}: {}", kept["warnings"]);
+}
+
+/// A tenant row of the schema before the back-fill of retained services (commune `o1`).
+async fn tenant_row(store: &entcp::store::Store, (id, status, retained): (&str, &str, Option<&str>), at: &str) {
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
+         spec_hash, version, created_at, updated_at, retained_services) \
+         VALUES ($1, $1, 'o1', $2, 'socle-1d', '[]', 250, 'educonnect', $3, 'h', 1, $4, $4, $5)",
+    )
+    .bind(id)
+    .bind(format!("{id}.ent.example.fr"))
+    .bind(status)
+    .bind(at)
+    .bind(retained)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// The audit records of a tenant's history, `(action, summary)` in order, from `seq` on.
+async fn tenant_history(store: &entcp::store::Store, tenant: &str, seq: i64, records: &[(&str, Value)]) {
+    for (i, (action, summary)) in records.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target_kind, target_id, scope_org_id, summary, prev_hash, \
+             hash) VALUES ($1, $2, 'dan@ac-creteil.fr', $3, 'tenant', $4, 'o1', $5, 'p', 'h')",
+        )
+        .bind(seq + i as i64)
+        .bind(format!("2026-02-0{}T10:00:00.000000Z", i + 1))
+        .bind(*action)
+        .bind(tenant)
+        .bind(summary.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// On the schema before the back-fill, tenants whose Moodle (exercices, with a volume) and
+/// visio (none) were removed under an earlier release: one running, one archived that holds
+/// the pad already (recorded by 0048), one purged, one whose Moodle was removed before it was
+/// ever provisioned. Migrated and back-filled, the first two hold exercices, the others
+/// nothing; the step runs once, and run again it adds nothing.
+async fn retained_services_are_backfilled(url: &str, backend: entcp::store::Backend) {
+    let (mine, before) = crate::counters::migration_and_previous("_retained_services_backfill.sql");
+    let (store, t) = crate::counters::store_before(url, backend, mine).await;
+    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(common::count(&store, applied, &[]).await, before);
+    let spec = |options: &[&str]| json!({ "organisation": "commune:94001", "hostname": "h", "bouquet": "socle-1d", "options": options });
+    let to = |to: &str| json!({ "from": "requested", "to": to, "convention": null, "override": null, "uncovered": [] });
+    let dropped = [
+        ("tenants.create", spec(&["moodle", "visio"])),
+        ("tenants.transition", to("provisioning")),
+        ("tenants.configure", spec(&[])),
+    ];
+    let tenants = [
+        (("t-running", "active", None), dropped.to_vec()),
+        (("t-archived", "archived", Some(r#"["pad"]"#)), dropped.to_vec()),
+        (("t-purged", "purged", None), dropped.to_vec()),
+        (("t-never", "active", None), vec![dropped[0].clone(), dropped[2].clone(), dropped[1].clone()]),
+    ];
+    for (i, (row, history)) in tenants.iter().enumerate() {
+        tenant_row(&store, *row, t).await;
+        tenant_history(&store, row.0, 10 * i as i64 + 1, history).await;
+    }
+
+    crate::counters::migrate_through(&store, backend, mine).await;
+    assert_eq!(common::count(&store, applied, &[]).await, mine);
+    let catalog = entcp::catalog::Catalog::load(None).unwrap();
+    let backfill = || entcp::provisioning::backfill::retained_services(&store, &catalog, t0());
+    let retained = || common::texts(&store, "SELECT COALESCE(retained_services, 'NULL') FROM tenants ORDER BY id", &[]);
+    let outcome = backfill().await.unwrap();
+    assert_eq!(
+        outcome.as_deref(),
+        Some(
+            "services conservés repris de l'historique de 2 tenant(s) : t-archived (exercices) ; t-running (exercices)"
+        )
+    );
+    let expected = [r#"["pad","exercices"]"#, "NULL", "NULL", r#"["exercices"]"#];
+    assert_eq!(retained().await, expected, "t-archived, t-never, t-purged, t-running");
+    let events = "SELECT COUNT(*) FROM tenant_events WHERE kind = 'retained'";
+    assert_eq!(common::count(&store, events, &[]).await, 2);
+
+    // Once: done, it does not run again; made to run again, it adds nothing.
+    assert_eq!(backfill().await.unwrap(), None);
+    sqlx::query("UPDATE data_backfills SET done_at = NULL").execute(store.pool()).await.unwrap();
+    let again = backfill().await.unwrap();
+    assert_eq!(again.as_deref(), Some("aucun service conservé à reprendre de l'historique des tenants"));
+    assert_eq!(retained().await, expected);
+    assert_eq!(common::count(&store, events, &[]).await, 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retained_services_are_backfilled_on_sqlite() {
+    crate::counters::on_sqlite(|url| async move {
+        retained_services_are_backfilled(&url, entcp::store::Backend::Sqlite).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retained_services_are_backfilled_on_postgres() {
+    crate::counters::on_postgres(|url| async move {
+        retained_services_are_backfilled(&url, entcp::store::Backend::Postgres).await
+    })
+    .await;
 }
 
 backend_test!(a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_runs);
@@ -1266,6 +1427,57 @@ async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_ru
         assert!(!entry.security_measures.is_empty(), "{name}: {service}");
         assert!(!entry.missing.iter().any(|m| m == "mesures de sécurité"), "{name}: {:?}", entry.missing);
     }
+}
+
+/// The shipped catalog with a second version of the first degree's socle: the blog left it,
+/// the pad joined it.
+fn catalog_with_a_new_socle_1d() -> entcp::catalog::Catalog {
+    let overlay = "bouquets:\n  - id: socle-1d\n    version: 2\n    kind: base\n    degrees: [1D]\n    \
+                   name: Socle premier degré\n    description: Services de base des écoles.\n    \
+                   services: [portail, messagerie, actualites, espace-documentaire, agenda, mediacentre, \
+                   carnet-de-liaison, pad]\n    parameters:\n      quota_stockage_mio_par_compte: 200\n      \
+                   comptes_responsables_legaux: true\n";
+    let mut files = entcp::catalog::SHIPPED.to_vec();
+    files.push(("zz-socle.yaml", overlay));
+    let catalog = entcp::catalog::Catalog::from_files(&files).unwrap();
+    let resolved: Vec<String> = catalog.resolve("socle-1d", &[]).unwrap().iter().map(|s| s.code.clone()).collect();
+    assert!(resolved.contains(&"pad".to_string()) && !resolved.contains(&"blog".to_string()), "{resolved:?}");
+    catalog
+}
+
+// The register described a tenant from the catalog's resolution of its bouquet: once the
+// catalog's bouquet changed, it listed a service never deployed on the tenant and missed one it
+// still runs, and disagreed with the convention's Art. 28 annex. It now describes a tenant from
+// what it was last applied with; one never applied, from the catalog.
+backend_test!(a_tenant_is_in_the_register_with_what_it_was_applied_with_not_the_catalog_s_new_bouquet);
+async fn a_tenant_is_in_the_register_with_what_it_was_applied_with_not_the_catalog_s_new_bouquet(
+    db: crate::common::TestDb,
+) {
+    use entcp::tenants::Status;
+    let name = db.name;
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    applied(&state, "doisneau").await;
+    // Provisioning, never applied: nothing recorded, described from the catalog.
+    tenant_with(&state, "wallon", "0940198E", json!([])).await;
+    move_tenant(&state, "wallon", Status::Provisioning).await;
+
+    let mut overlaid = state.clone();
+    overlaid.catalog = Arc::new(catalog_with_a_new_socle_1d());
+    let dsden = entcp::registry::resolve_org(&db.store, "dsden:94").await.unwrap();
+    let register = entcp::rgpd::current(&overlaid.rgpd(), &dsden).await.unwrap();
+    let uais = |service: &str| -> Vec<String> {
+        let entry = register.entries.iter().find(|e| e.service == service);
+        let mut uais: Vec<String> = entry.iter().flat_map(|e| &e.establishments).map(|e| e.uai.clone()).collect();
+        uais.sort();
+        uais
+    };
+    assert_eq!(uais("blog"), ["0940176F"], "{name}: doisneau still runs the blog the bouquet dropped");
+    assert_eq!(uais("pad"), ["0940198E"], "{name}: the pad the bouquet gained was never deployed on doisneau");
+    assert_eq!(uais("portail"), ["0940176F", "0940198E"], "{name}");
+    let notes = register.entries.iter().flat_map(|e| &e.warnings).filter(|w| w.contains("catalogue de son offre"));
+    assert_eq!(notes.count(), 0, "{name}: both offers are still in the catalog");
 }
 
 backend_test!(an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_keeps_its_own);
