@@ -42,11 +42,17 @@ pub use ent_testkit::synthetic;
 pub async fn migrate(store: &ent_kernel::store::Store, catalog_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     store.migrate().await?;
     let catalog = ent_platform::catalog::Catalog::load(catalog_dir)?;
-    let filled = ent_tenants::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
-    if let Some(outcome) = filled {
-        tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)");
+    // A back-fill that fails (a tenant row held past its wait) is rolled back, left pending and
+    // tried again by the next command that migrates: it never keeps a replica from starting.
+    match ent_tenants::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now()).await {
+        Ok(Some(outcome)) => {
+            tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)")
+        }
+        Ok(None) => {}
+        Err(problem) => tracing::warn!(
+            detail = %problem.detail,
+            "the back-fill of retained services (migration 0050) failed and stays pending: the next start retries it"
+        ),
     }
     Ok(())
 }

@@ -399,6 +399,16 @@ fn create_sqlite_file(url: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("création de la base {} impossible : {e}", path.display()))
 }
 
+/// Bounds how long the rest of `tx` waits for a row lock another transaction holds (PostgreSQL:
+/// `lock_timeout`, answered as a timeout); SQLite's one writer waits on its busy timeout.
+pub async fn limit_lock_waits(tx: &mut Tx, backend: Backend, limit: std::time::Duration) -> sqlx::Result<()> {
+    if backend == Backend::Postgres {
+        let statement = format!("SET LOCAL lock_timeout = '{}ms'", limit.as_millis());
+        sqlx::query(&statement).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// The file of a `sqlite:` URL; `None` for an in-memory database.
 pub fn sqlite_file_path(url: &str) -> Option<PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();

@@ -9,7 +9,7 @@
 //! [`LOCK_TIMEOUT`], within the probe's own limit. Each beat also deletes the rows no process
 //! wrote for [`FORGOTTEN_AFTER`] (processes gone), skipping those another transaction holds.
 
-use super::{timestamp, Backend, Store};
+use super::{timestamp, Store};
 use crate::error::{Problem, ProblemKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -19,8 +19,8 @@ use tokio::sync::watch;
 /// How long a heartbeat's answer is reused by the probes that follow it.
 pub const READY_REUSE: Duration = Duration::from_secs(1);
 
-/// PostgreSQL: the longest the heartbeat waits for a row lock (shorter than the probe's limit).
-const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '1s'";
+/// The longest the heartbeat waits for a row lock (shorter than the probe's limit).
+const LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// A heartbeat row written longer ago than this belongs to a process gone: a beat deletes it.
 /// A live process rewrites its row at each probe (every few seconds), and an earlier release
@@ -95,9 +95,7 @@ impl Store {
 
     async fn heartbeat(&self) -> sqlx::Result<()> {
         let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
-        }
+        super::limit_lock_waits(&mut tx, self.backend, LOCK_WAIT).await?;
         let now = chrono::Utc::now();
         sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = $2")
             .bind(self.ready.row)

@@ -26,7 +26,7 @@ use super::reconcile::{rendered_services, retained_after, Subscribed};
 use crate::tenants::{self, Status};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, JsonText, Store, Tx};
+use ent_kernel::store::{limit_lock_waits, timestamp, JsonText, Store, Tx};
 use ent_platform::catalog::Catalog;
 use std::collections::HashMap;
 
@@ -36,6 +36,10 @@ pub const RETAINED_SERVICES: &str = "retained_services";
 /// Who writes the tenants' events of the back-fill.
 pub const ACTOR: &str = "system:migration-0050";
 
+/// The longest the step waits for a tenant row another transaction holds (a reconcile pass of a
+/// replica still running): past it, the step is rolled back and left pending for the next start.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the back-fill of `tenants.retained_services` if migration 0050 left it pending, in one
 /// transaction that marks it done: its outcome (in French), `None` when it ran before.
 pub async fn retained_services(
@@ -44,6 +48,7 @@ pub async fn retained_services(
     now: DateTime<Utc>,
 ) -> Result<Option<String>, Problem> {
     let mut tx = store.begin_write().await?;
+    limit_lock_waits(&mut tx, store.backend(), LOCK_WAIT).await?;
     if !claim(&mut tx, RETAINED_SERVICES, now).await? {
         tx.rollback().await?;
         return Ok(None);

@@ -1389,6 +1389,34 @@ async fn retained_services_are_backfilled_on_postgres() {
     .await;
 }
 
+// The back-fill of migration 0050 runs when a replica starts. A tenant row another transaction
+// held (a reconcile pass of a replica still running) made it wait out the statement timeout and
+// the start fail. It now waits a few seconds, is rolled back and left pending, and the next
+// start fills it. PostgreSQL only: replicas share a PostgreSQL database, SQLite is one process's.
+#[tokio::test]
+async fn a_backfill_waiting_on_a_held_tenant_is_left_pending_and_the_store_still_opens_on_postgres() {
+    use entcp::tenants::Status;
+    let Some(db) = common::postgres().await else {
+        return eprintln!("TEST_DATABASE_URL is unset: PostgreSQL case skipped");
+    };
+    let state = sample_state(&db).await;
+    tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
+    move_tenant(&state, "doisneau", Status::Provisioning).await;
+    let pending = || common::texts(&db.store, "SELECT COALESCE(done_at, 'en attente') FROM data_backfills", &[]);
+    assert_eq!(pending().await, ["en attente"]);
+
+    let mut hold = db.store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM tenants WHERE slug = 'doisneau' FOR UPDATE").fetch_all(&mut *hold).await.unwrap();
+    let started = std::time::Instant::now();
+    entcp::migrate(&db.store, None).await.expect("the store opens while a tenant row is held");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(pending().await, ["en attente"], "rolled back, left for the next start");
+
+    hold.rollback().await.unwrap();
+    entcp::migrate(&db.store, None).await.unwrap();
+    assert_ne!(pending().await, ["en attente"], "the next start runs it");
+}
+
 backend_test!(a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_runs);
 async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_runs(db: crate::common::TestDb) {
     use entcp::tenants::Status;
