@@ -2308,26 +2308,11 @@ async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a
     db: crate::common::TestDb,
 ) {
     let name = db.name;
-    let (academie, departement, college) = college_world(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
-    let admin = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
     // The collège's tenant is requested with the vie scolaire option (grades, absences with
     // their motifs, sanctions) and the visio.
-    let mut tenant = crate::tenants::doc("college-annexe", &college, "college-annexe.ent.example.fr");
-    tenant["spec"]["bouquet"] = json!("socle-2d");
-    tenant["spec"]["options"] = json!(["vie-scolaire", "visio"]);
-    let (s, body) = call(admin.post("/api/v1/tenants").json(&tenant)).await;
-    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
-    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let (_app, dan, id) = college_tenant_draft(&db, "college-annexe", json!(["vie-scolaire", "visio"])).await;
     let url = |path: &str| format!("/api/v1/conventions/{id}{path}");
-    let annex = |html: &str| {
-        let html = html.replace("&#x27;", "'");
-        let start = html.find("Nature et finalités : ").expect("the annex");
-        let end = html[start..].find("Catégories de personnes concernées").unwrap() + start;
-        html[start..end].to_string()
-    };
-    let draft = annex(&dan.get(url("/document")).send().await.text);
+    let draft = services_annex(&dan, &id).await;
     for expected in [
         "Option vie scolaire",
         "Notes, appréciations et compétences des élèves",
@@ -2345,9 +2330,9 @@ async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a
         .execute(db.store.pool())
         .await
         .unwrap();
-    let later = dan.get(url("/document")).send().await.text;
-    assert_eq!(annex(&later), annex(&submitted), "{name}: the frozen text keeps its annex");
-    assert!(annex(&later).contains("Punitions et sanctions disciplinaires"), "{name}");
+    let later = services_annex(&dan, &id).await;
+    assert_eq!(later, annex_of(&submitted), "{name}: the frozen text keeps its annex");
+    assert!(later.contains("Punitions et sanctions disciplinaires"), "{name}");
 }
 
 // The annex listed a tenant's services as the catalog resolves its bouquet and options today,
@@ -2360,16 +2345,7 @@ async fn the_art_28_annex_lists_the_services_a_tenant_was_applied_with_not_the_c
     db: crate::common::TestDb,
 ) {
     let name = db.name;
-    let (academie, departement, college) = college_world(&db.store).await;
-    let app = TestApp::over(&db.store).build().await;
-    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
-    let admin = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
-    let mut tenant = crate::tenants::doc("college-applique", &college, "college-applique.ent.example.fr");
-    tenant["spec"]["bouquet"] = json!("socle-2d");
-    tenant["spec"]["options"] = json!([]);
-    let (s, body) = call(admin.post("/api/v1/tenants").json(&tenant)).await;
-    assert_eq!(s, StatusCode::CREATED, "{name}: {body}");
-    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    let (_app, dan, id) = college_tenant_draft(&db, "college-applique", json!([])).await;
     // Requested, not applied yet: the catalog's resolution of its subscription.
     let requested = services_annex(&dan, &id).await;
     assert!(requested.contains("Cahier de textes"), "{name}: {requested}");
@@ -2396,9 +2372,30 @@ async fn the_art_28_annex_lists_the_services_a_tenant_was_applied_with_not_the_c
     assert!(!runs.contains("Cahier de textes"), "{name}: it does not run it: {runs}");
 }
 
+/// A collège's world, its DAN, the collège's tenant `slug` (bouquet socle-2d with `options`)
+/// requested by an administrator, and the id of the second-degré draft of the three parties.
+async fn college_tenant_draft(db: &crate::common::TestDb, slug: &str, options: Value) -> (TestApp, Client, String) {
+    let (academie, departement, college) = college_world(&db.store).await;
+    let app = TestApp::over(&db.store).build().await;
+    let dan = app.client(&token_for(&db.store, "dan@ac.fr", Role::Dan, Some(&academie)).await);
+    let admin = app.client(&token_for(&db.store, "root@test.fr", Role::Admin, None).await);
+    let mut tenant = crate::tenants::doc(slug, &college, &format!("{slug}.ent.example.fr"));
+    tenant["spec"]["bouquet"] = json!("socle-2d");
+    tenant["spec"]["options"] = options;
+    let (s, body) = call(admin.post("/api/v1/tenants").json(&tenant)).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {body}", db.name);
+    let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
+    (app, dan, id)
+}
+
 /// The services and data types of the Art. 28(3) annex of the convention `id`'s document.
 async fn services_annex(dan: &Client, id: &str) -> String {
-    let html = dan.get(format!("/api/v1/conventions/{id}/document")).send().await.text.replace("&#x27;", "'");
+    annex_of(&dan.get(format!("/api/v1/conventions/{id}/document")).send().await.text)
+}
+
+/// The services and data types of the Art. 28(3) annex of a convention's HTML document.
+fn annex_of(html: &str) -> String {
+    let html = html.replace("&#x27;", "'");
     let start = html.find("Nature et finalités : ").expect("the annex");
     let end = html[start..].find("Catégories de personnes concernées").unwrap() + start;
     html[start..end].to_string()

@@ -1180,22 +1180,30 @@ async fn applied(state: &entcp::api::AppState, slug: &str) {
     assert_eq!((report.applied, report.failed), (1, 0), "{report:?}");
 }
 
+/// The tenant `slug` of `org` with `options`, past the convention gate and applied once.
+async fn running_tenant(state: &entcp::api::AppState, slug: &str, org: &str, options: Value) {
+    tenant_with(state, slug, org, options).await;
+    move_tenant(state, slug, entcp::tenants::Status::Provisioning).await;
+    applied(state, slug).await;
+}
+
+/// The entry of the DSDEN 94 register for the processing of `service`, as `reader` reads it.
+async fn dsden_94_entry(reader: &Client, service: &str) -> Option<Value> {
+    let (s, register) = call(reader.get("/api/v1/rgpd/registers/dsden:94")).await;
+    assert_eq!(s, StatusCode::OK, "{register}");
+    register["entries"].as_array().unwrap().iter().find(|e| e["service"] == service).cloned()
+}
+
 backend_test!(a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_are_purged);
 async fn a_service_removed_from_a_tenant_stays_in_the_register_until_its_data_are_purged(db: crate::common::TestDb) {
     use entcp::tenants::Status;
     let name = db.name;
     let state = sample_state(&db).await;
-    tenant_with(&state, "doisneau", "0940176F", json!(["moodle"])).await;
-    move_tenant(&state, "doisneau", Status::Provisioning).await;
-    applied(&state, "doisneau").await;
+    running_tenant(&state, "doisneau", "0940176F", json!(["moodle"])).await;
     let app = TestApp::over(&db.store).build().await;
     let root = app.client(&token_for(&db.store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await);
     let root = &root;
-    let exercices = || async move {
-        let (s, register) = call(root.get("/api/v1/rgpd/registers/dsden:94")).await;
-        assert_eq!(s, StatusCode::OK, "{register}");
-        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "exercices").cloned()
-    };
+    let exercices = || dsden_94_entry(root, "exercices");
     let retained = || common::texts(&db.store, "SELECT COALESCE(retained_services, 'NULL') FROM tenants", &[]);
     let running = exercices().await.expect("Moodle runs");
     let own = running["retention"].as_str().unwrap().to_string();
@@ -1266,11 +1274,7 @@ async fn a_service_removed_before_retained_services_were_recorded_is_backfilled_
     let app = TestApp::over(&db.store).build().await;
     let root = app.client(&token_for(&db.store, "admin@test.fr", entcp::kernel::roles::Role::Admin, None).await);
     let root = &root;
-    let exercices = || async move {
-        let (s, register) = call(root.get("/api/v1/rgpd/registers/dsden:94")).await;
-        assert_eq!(s, StatusCode::OK, "{register}");
-        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "exercices").cloned()
-    };
+    let exercices = || dsden_94_entry(root, "exercices");
     assert!(exercices().await.is_none(), "{name}: nothing recorded yet");
 
     let filled = entcp::provisioning::backfill::retained_services(&db.store, &state.catalog, t0()).await.unwrap();
@@ -1422,9 +1426,7 @@ async fn a_tenant_whose_offer_left_the_catalog_is_still_in_the_register_as_it_ru
     use entcp::tenants::Status;
     let name = db.name;
     let state = sample_state(&db).await;
-    tenant_with(&state, "doisneau", "0940176F", json!(["visio"])).await;
-    move_tenant(&state, "doisneau", Status::Provisioning).await;
-    applied(&state, "doisneau").await;
+    running_tenant(&state, "doisneau", "0940176F", json!(["visio"])).await;
     // Provisioning, never applied: what it runs was never recorded.
     tenant_with(&state, "wallon", "0940198E", json!(["visio"])).await;
     move_tenant(&state, "wallon", Status::Provisioning).await;
@@ -1484,9 +1486,7 @@ async fn a_tenant_is_in_the_register_with_what_it_was_applied_with_not_the_catal
     use entcp::tenants::Status;
     let name = db.name;
     let state = sample_state(&db).await;
-    tenant_with(&state, "doisneau", "0940176F", json!([])).await;
-    move_tenant(&state, "doisneau", Status::Provisioning).await;
-    applied(&state, "doisneau").await;
+    running_tenant(&state, "doisneau", "0940176F", json!([])).await;
     // Provisioning, never applied: nothing recorded, described from the catalog.
     tenant_with(&state, "wallon", "0940198E", json!([])).await;
     move_tenant(&state, "wallon", Status::Provisioning).await;

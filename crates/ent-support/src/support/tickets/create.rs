@@ -1,0 +1,274 @@
+//! Opening a ticket: who may, on which tenant, its category, priority and first queue.
+
+use super::change::finish;
+use super::events::{append_event, notify, refresh, NewEvent};
+use super::{load, Ctx, Ticket};
+use crate::support::policy::GRADES;
+use crate::support::SupportState;
+use crate::support::{queue_emails, Category, Level, Priority};
+use chrono::{DateTime, Datelike, Utc};
+use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::{new_id, timestamp, Store};
+use ent_platform::identity::authz::{self, forbidden};
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::get_org;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+// --- creation -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// Tenant slug.
+    pub tenant: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub subject: String,
+    #[schemars(length(min = 1, max = 20000))]
+    pub description: String,
+    /// `acces`, `service`, `donnees` or `autre`.
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre"]))]
+    pub category: String,
+    /// Catalog service code, for the `service` category.
+    pub service: Option<String>,
+    /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
+    pub impact: String,
+    /// `haute`, `moyenne` or `basse`.
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse"]))]
+    pub urgency: String,
+    /// Overrides the priority of the impact × urgency matrix (P1 to P4; support levels only).
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
+    pub priority: Option<String>,
+}
+
+pub(super) fn check_grade(checks: &mut Checks, field: &str, value: &str) {
+    if !GRADES.contains(&value) {
+        checks.fail(field, format!("« {value} » inconnu : haute, moyenne ou basse"));
+    }
+}
+
+pub(super) fn check_category(checks: &mut Checks, state: &SupportState, category: &str, service: Option<&str>) {
+    match Category::parse(category) {
+        None => {
+            checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))
+        }
+        Some(Category::Service) => match service {
+            None => checks.fail("service", "le service concerné est obligatoire pour la catégorie service"),
+            Some(code) if state.catalog.service(code).is_none() => {
+                checks.fail("service", format!("service « {code} » absent du catalogue"))
+            }
+            Some(_) => {}
+        },
+        Some(_) if service.is_some() => checks.fail("service", "réservé à la catégorie service"),
+        Some(_) => {}
+    }
+}
+
+pub(super) fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option<Priority> {
+    let v = value?;
+    let p = Priority::parse(v);
+    if p.is_none() {
+        checks.fail("priority", format!("priorité « {v} » inconnue : P1, P2, P3 ou P4"));
+    }
+    p
+}
+
+/// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
+async fn convention_flag(ctx: &Ctx<'_>, tenant: &ent_tenants::tenants::Tenant) -> Result<Option<String>, Problem> {
+    let today = ent_kernel::clock::today_in_france(ctx.now).to_string();
+    let active =
+        ent_conventions::conventions::active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today)
+            .await?;
+    Ok(match (active, &tenant.convention_id) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some("convention_expiree".into()),
+        (None, None) => Some("sans_convention".into()),
+    })
+}
+
+/// A ticket may be opened on a tenant in the actor's scope, or by the staff of
+/// one of the tenant's schools (a commune-wide tenant serves all its écoles).
+pub(crate) async fn may_open(
+    store: &Store,
+    actor: &Actor,
+    tenant_org: &ent_platform::registry::Org,
+) -> Result<(), Problem> {
+    let refused = match authz::authorize(store, actor, &authz::SUPPORT_CREATE, tenant_org).await {
+        Ok(()) => return Ok(()),
+        Err(refused) => refused,
+    };
+    for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
+        if let Some(org) = &b.org {
+            if ent_platform::registry::queries::covers_org(store, tenant_org, org).await? {
+                return Ok(());
+            }
+        }
+    }
+    Err(refused)
+}
+
+/// Whether the actor supports the tenants of `tenant_org`: an administrator, or N1 or N2
+/// over that organisation ([`crate::support::staff_orgs`]); a support role elsewhere is not enough.
+async fn supports(store: &Store, actor: &Actor, tenant_org: &ent_platform::registry::Org) -> Result<bool, Problem> {
+    if actor.is_admin() {
+        return Ok(true);
+    }
+    Ok(crate::support::staff_orgs(store, actor, vec![tenant_org.id.clone()]).await?.contains(&tenant_org.id))
+}
+
+/// The role the actor opens a ticket on a tenant of `tenant_org` with: the first of its
+/// roles that may open one there ([`may_open`]: over the organisation, or at one of the
+/// schools it serves), not whatever role it holds elsewhere.
+async fn requester_role(
+    store: &Store,
+    actor: &Actor,
+    tenant_org: &ent_platform::registry::Org,
+) -> Result<Role, Problem> {
+    for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
+        let reaches = match &b.org {
+            _ if b.role == Role::Admin => true,
+            None => false,
+            Some(org) => {
+                authz::in_org_scope(store, org, tenant_org).await?
+                    || ent_platform::registry::queries::covers_org(store, tenant_org, org).await?
+            }
+        };
+        if reaches {
+            return Ok(b.role);
+        }
+    }
+    Err(forbidden("aucun de vos rôles ne permet d'ouvrir un ticket sur cet ENT"))
+}
+
+async fn tenant_visible(store: &Store, actor: &Actor, tenant: &ent_tenants::tenants::Tenant) -> Result<bool, Problem> {
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else {
+        return Ok(false);
+    };
+    Ok(may_open(store, actor, &org).await.is_ok()
+        || authz::authorize(store, actor, &authz::TENANTS_READ, &org).await.is_ok())
+}
+
+pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
+    let store = ctx.store();
+    let mut checks = Checks::default();
+    checks.text("subject", &new.subject, 200);
+    checks.line("subject", &new.subject);
+    checks.text("description", &new.description, 20_000);
+    check_category(&mut checks, ctx.state, &new.category, new.service.as_deref());
+    check_grade(&mut checks, "impact", &new.impact);
+    check_grade(&mut checks, "urgency", &new.urgency);
+    let forced = parse_priority(&mut checks, new.priority.as_deref());
+    // A tenant the actor can neither read nor open tickets on is not revealed: it is unknown.
+    let tenant = match ent_tenants::tenants::get_tenant(store, &new.tenant).await? {
+        Some(t) if tenant_visible(store, ctx.actor, &t).await? => Some(t),
+        _ => None,
+    };
+    if tenant.is_none() {
+        checks.fail("tenant", format!("aucun tenant « {} »", new.tenant));
+    }
+    checks.finish()?;
+    let tenant = tenant.expect("checked");
+    let org =
+        get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+    may_open(store, ctx.actor, &org).await?;
+    if forced.is_some() && !supports(store, ctx.actor, &org).await? {
+        return Err(Problem::invalid_field("priority", "seul le support de cet ENT peut imposer une priorité"));
+    }
+    let user_id = ctx.actor.user_id.clone().ok_or_else(|| {
+        Problem::invalid_field("requester", "un ticket est ouvert par un utilisateur : utilisez --as ADRESSE")
+    })?;
+    let priority = forced
+        .or_else(|| ctx.state.support.priority(&new.impact, &new.urgency))
+        .expect("the matrix is complete (validated at start)");
+    let contract = crate::support::resolve_contract(ctx.state, &tenant, ctx.now).await?;
+    let flag = convention_flag(ctx, &tenant).await?;
+    let role = requester_role(store, ctx.actor, &org).await?.as_str().to_string();
+    let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
+
+    let id = new_id();
+    let at = timestamp(ctx.now);
+    let mut tx = store.begin_write().await?;
+    let reference =
+        ent_kernel::store::counters::next_reference(&mut tx, "ENT", ent_kernel::clock::today_in_france(ctx.now).year())
+            .await?;
+    sqlx::query(
+        "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
+         description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \
+         status, convention_flag, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, 'n1', $15, $16, $17, 'new', $18, $19, $20)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&tenant.id)
+    .bind(&org.id)
+    .bind(&user_id)
+    .bind(&role)
+    .bind(new.subject.trim())
+    .bind(new.description.trim())
+    .bind(&new.category)
+    .bind(&new.service)
+    .bind(&new.impact)
+    .bind(&new.urgency)
+    .bind(priority.as_str())
+    .bind(&contract.policy)
+    .bind(&contract.n1.id)
+    .bind(contract.n2.as_ref().map(|o| o.id.clone()))
+    .bind(contract.n3.as_ref().map(|o| o.id.clone()))
+    .bind(&flag)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    let t = load(&mut tx, &id).await?.expect("just inserted");
+    let e =
+        NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
+    append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    // The N1 team reads the due date in its own time (an overseas school's, not Paris').
+    let place = crate::support::place_of(&mut tx, &org.id).await?;
+    let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
+    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
+    if queue.is_empty() {
+        let body = format!(
+            "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
+            contract.n1.name
+        );
+        tracing::warn!(ticket = %reference, "{body}");
+        let e = NewEvent::new("warning", "internal").body(&body);
+        append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
+    }
+    notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
+    let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
+    finish(ctx, tx, &t, "support.tickets.create", summary).await
+}
+
+/// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
+/// address) the next level's queue that has someone.
+async fn creation_queue(conn: &mut AnyConnection, contract: &crate::support::Contract) -> Result<Vec<String>, Problem> {
+    let levels =
+        [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref()), (Level::N3, contract.n3.as_ref())];
+    for (level, org) in levels {
+        let Some(org) = org else { continue };
+        let queue = queue_emails(conn, level, &org.id).await?;
+        if !queue.is_empty() {
+            return Ok(queue);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// `17 mai 2027 à 10:00` in `tz`, the time zone of the calendar of the level that reads it;
+/// outside Paris time, said so with its offset: `23 février 2026 à 11:00 (heure locale, UTC-04:00)`.
+pub fn french_time(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&tz);
+    let date = ent_kernel::clock::french_date(&local.date_naive().to_string());
+    if tz == chrono_tz::Europe::Paris {
+        format!("{date} à {}", local.format("%H:%M"))
+    } else {
+        format!("{date} à {} (heure locale, UTC{})", local.format("%H:%M"), local.format("%:z"))
+    }
+}

@@ -1,0 +1,396 @@
+//! Working a ticket: comments (with files), status changes, escalation and return, field updates.
+
+use super::change::{acting_level, begin, begin_at_level, bump, finish};
+use super::create::{check_category, check_grade, parse_priority};
+use super::events::{append_event, notify, refresh, requester_email, NewEvent};
+use super::{find, Ctx, Ticket};
+use crate::support::{levels_of, queue_emails, Level, Status, Viewer};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::store::{timestamp, Store, Tx};
+use ent_platform::identity::authz::forbidden;
+use ent_platform::identity::Actor;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+// --- comments ---------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    #[schemars(length(min = 1, max = 20000))]
+    pub body: String,
+    /// `public` (default: the requester sees it) or `internal` (support levels only).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["public", "internal", null]))]
+    pub visibility: Option<String>,
+}
+
+pub async fn comment(ctx: &Ctx<'_>, id: &str, c: NewComment) -> Result<Ticket, Problem> {
+    comment_with_files(ctx, id, c, "files", Vec::new()).await
+}
+
+/// The comment and its `files` (checked by [`crate::support::attachments::check`]), seen by
+/// whom sees the comment, as one operation: both committed together, or neither.
+/// Beyond [`crate::support::attachments::MAX_PER_TICKET`] the refusal names field `field`
+/// (the form control the files came from), before anything is written.
+pub async fn comment_with_files(
+    ctx: &Ctx<'_>,
+    id: &str,
+    c: NewComment,
+    field: &str,
+    files: Vec<crate::support::attachments::Checked>,
+) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("body", &c.body, 20_000);
+    let public = match c.visibility.as_deref().unwrap_or("public") {
+        "public" => true,
+        "internal" => false,
+        other => {
+            checks.fail("visibility", format!("« {other} » inconnu : public ou internal"));
+            true
+        }
+    };
+    checks.finish()?;
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let levels = levels_of(ctx.store(), ctx.actor, &t).await?;
+    let (mut tx, t) = begin(ctx, &t.id, None).await?;
+    conflict_unless(t.status != Status::Closed, || {
+        format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
+    })?;
+    let file_visibility =
+        if files.is_empty() { "public" } else { crate::support::attachments::visibility_of(v, public)? };
+    if let Some(refusal) = crate::support::attachments::room_for(&mut tx, &t, files.len()).await? {
+        return Err(Problem::invalid_field(field, refusal));
+    }
+    let body = c.body.trim();
+    if v == Viewer::Requester {
+        if !public {
+            return Err(forbidden("un demandeur n'écrit que des commentaires publics"));
+        }
+        let e = NewEvent::new("comment", "public").body(body);
+        append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+        // The requester's reply resumes a paused ticket and reopens a resolved one.
+        if matches!(t.status, Status::WaitingRequester | Status::Resolved) {
+            let e = NewEvent::new("status", "public").moved(t.status.as_str(), Status::InProgress.as_str());
+            append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+            bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some("in_progress".into()), None], ctx.now).await?;
+        } else {
+            bump(&mut tx, &t, "", &[], ctx.now).await?;
+        }
+        if let Some(org) = holding_org(&t) {
+            let queue = queue_emails(&mut tx, t.level, &org).await?;
+            notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
+        }
+    } else {
+        let level =
+            if levels.contains(&t.level) { t.level } else { *levels.last().expect("a support viewer holds a level") };
+        let visibility = match (public, level) {
+            (true, _) => "public",
+            (false, Level::N3) => "support",
+            (false, _) => "internal",
+        };
+        let e = NewEvent::new("comment", visibility).body(body).by(level);
+        append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+        bump(&mut tx, &t, "", &[], ctx.now).await?;
+        if public {
+            let to = requester_email(&t);
+            notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
+        }
+    }
+    crate::support::attachments::insert(&mut tx, ctx, &t, file_visibility, files).await?;
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    let summary = json!({ "visibility": if public { "public" } else { "internal" } });
+    finish(ctx, tx, &t, "support.tickets.comment", summary).await
+}
+
+fn holding_org(t: &Ticket) -> Option<String> {
+    match t.level {
+        Level::N1 => Some(t.n1_org_id.clone()),
+        Level::N2 => t.n2_org_id.clone(),
+        Level::N3 => t.n3_org_id.clone(),
+    }
+}
+
+// --- status -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionInput {
+    /// `in_progress`, `waiting_requester`, `resolved` or `closed`.
+    #[schemars(extend("enum" = ["in_progress", "waiting_requester", "resolved", "closed"]))]
+    pub to: String,
+    /// A public message to the requester (the question asked, the solution given).
+    pub message: Option<String>,
+}
+
+pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: TransitionInput) -> Result<Ticket, Problem> {
+    let to = Status::parse(&input.to).ok_or_else(|| {
+        Problem::invalid_field(
+            "to",
+            format!("statut « {} » inconnu : in_progress, waiting_requester, resolved, closed", input.to),
+        )
+    })?;
+    let (t, v) = find(ctx.store(), ctx.actor, id).await?;
+    let level = if v == Viewer::Requester {
+        if !(t.status == Status::Resolved && to == Status::Closed) {
+            return Err(forbidden("un demandeur peut seulement clore un ticket résolu ; répondez par un commentaire"));
+        }
+        None
+    } else {
+        Some(acting_level(ctx, &t).await?)
+    };
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    conflict_unless(t.status.can_move_to(to), || {
+        format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
+    })?;
+    let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    let e = NewEvent {
+        kind: "status",
+        from: Some(t.status.as_str()),
+        to: Some(to.as_str()),
+        visibility: "public",
+        body: message,
+        actor_level: level,
+    };
+    append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+    let at = Some(timestamp(ctx.now));
+    match to {
+        Status::Resolved => {
+            bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
+        Status::Closed => {
+            bump(&mut tx, &t, "status = $1, closed_at = $2", &[Some(to.as_str().into()), at], ctx.now).await?
+        }
+        _ => bump(&mut tx, &t, "status = $1, resolved_at = $2", &[Some(to.as_str().into()), None], ctx.now).await?,
+    }
+    if matches!(to, Status::Resolved | Status::WaitingRequester) {
+        let event = if to == Status::Resolved { "resolved" } else { "waiting" };
+        let recipients = requester_email(&t);
+        notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
+    }
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
+    finish(ctx, tx, &t, "support.tickets.transition", summary).await
+}
+
+// --- escalation and return ------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateInput {
+    /// Why the level cannot solve it (mandatory).
+    #[schemars(length(min = 1, max = 5000))]
+    pub reason: String,
+    /// N2 → N3 only: show the requester's name to the vendor (default: a pseudonym).
+    #[serde(default)]
+    pub share_requester: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnInput {
+    /// The answer handed to the level below (mandatory).
+    #[schemars(length(min = 1, max = 20000))]
+    pub answer: String,
+}
+
+pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInput) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("reason", &input.reason, 5_000);
+    checks.finish()?;
+    let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
+    move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
+    let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
+    finish(ctx, tx, &t, "support.tickets.escalate", summary).await
+}
+
+pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnInput) -> Result<Ticket, Problem> {
+    let mut checks = Checks::default();
+    checks.text("answer", &input.answer, 20_000);
+    checks.finish()?;
+    let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
+    move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
+    let summary = json!({ "from": t.level.as_str() });
+    finish(ctx, tx, &t, "support.tickets.return", summary).await
+}
+
+/// Moves the ticket one level up (escalation) or down (return), logs it,
+/// re-derives the SLA and notifies the receiving queue.
+pub(crate) async fn move_level(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    t: &Ticket,
+    actor_level: Option<Level>,
+    text: &str,
+    up: bool,
+    share_requester: bool,
+) -> Result<(), Problem> {
+    let target = if up { t.level.up() } else { t.level.down() };
+    let Some(target) = target else {
+        return Err(Problem::conflict(if up {
+            format!("le ticket {} est déjà au niveau N3, le dernier niveau", t.reference)
+        } else {
+            format!("le ticket {} est déjà au niveau N1", t.reference)
+        }));
+    };
+    conflict_unless(matches!(t.status, Status::New | Status::InProgress), || {
+        format!(
+            "le ticket {} est {} : seul un ticket nouveau ou en cours change de niveau",
+            t.reference,
+            t.status.label()
+        )
+    })?;
+    let receiving = match target {
+        Level::N1 => Some(t.n1_org_id.clone()),
+        Level::N2 => t.n2_org_id.clone(),
+        Level::N3 => Some(current_vendor(tx, t).await?),
+    }
+    .ok_or_else(|| {
+        Problem::conflict(format!(
+            "aucune organisation {} n'est désignée pour ce tenant : complétez son contrat de support",
+            target.label()
+        ))
+    })?;
+    let (kind, status) = if up { ("escalated", Status::New) } else { ("returned", Status::InProgress) };
+    let visibility = if t.level == Level::N3 || target == Level::N3 { "support" } else { "internal" };
+    let e = NewEvent {
+        kind,
+        from: Some(t.level.as_str()),
+        to: Some(target.as_str()),
+        visibility,
+        body: Some(text),
+        actor_level,
+    };
+    append_event(tx, &t.id, ctx.actor, e, ctx.now).await?;
+    bump(tx, t, "level = $1, status = $2", &[Some(target.as_str().into()), Some(status.as_str().into())], ctx.now)
+        .await?;
+    let reached = target == Level::N3 || t.reached_n3;
+    let shared = share_requester && target == Level::N3 || t.requester_shared;
+    let n3_org_id = if target == Level::N3 { Some(receiving.clone()) } else { t.n3_org_id.clone() };
+    sqlx::query("UPDATE support_tickets SET reached_n3 = $1, requester_shared = $2, n3_org_id = $3 WHERE id = $4")
+        .bind(i64::from(reached))
+        .bind(i64::from(shared))
+        .bind(&n3_org_id)
+        .bind(&t.id)
+        .execute(&mut **tx)
+        .await?;
+    let moved = Ticket { level: target, n3_org_id, ..t.clone() };
+    refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
+    let queue = queue_emails(tx, target, &receiving).await?;
+    let event = if up { "escalated" } else { "returned" };
+    notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
+    Ok(())
+}
+
+/// The N3 a ticket escalates to: the tenant's vendor of record now (after an award, the
+/// new one), its processor, whatever N3 was copied when the ticket was opened; a 409 when
+/// the tenant has none, rather than hand personal data to an éditeur that is not its processor.
+async fn current_vendor(tx: &mut Tx, t: &Ticket) -> Result<String, Problem> {
+    let vendor: Option<(Option<String>,)> = sqlx::query_as("SELECT vendor_org_id FROM tenants WHERE id = $1")
+        .bind(&t.tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    vendor.and_then(|(v,)| v).ok_or_else(|| {
+        Problem::conflict(format!(
+            "le ticket {} ne peut pas passer au niveau N3 : le tenant n'a pas d'éditeur déclaré, \
+             seul sous-traitant à qui le confier ; déclarez son éditeur (spec.vendor)",
+            t.reference
+        ))
+    })
+}
+
+// --- field updates ----------------------------------------------------------------------
+
+/// Fields of `PATCH /support/tickets/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    pub assigned_team: Option<String>,
+    /// The assignee's e-mail address.
+    pub assignee: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
+    pub impact: Option<String>,
+    #[schemars(extend("enum" = ["haute", "moyenne", "basse", null]))]
+    pub urgency: Option<String>,
+    /// P1 to P4; otherwise from impact × urgency.
+    #[schemars(extend("enum" = ["P1", "P2", "P3", "P4", null]))]
+    pub priority: Option<String>,
+    #[schemars(extend("enum" = ["acces", "service", "donnees", "autre", null]))]
+    pub category: Option<String>,
+    pub service: Option<String>,
+}
+
+/// The id of the user `email` names if they may handle `t` at its level: an active account
+/// holding that level's role over the ticket's school, or an admin. `None` for anyone
+/// else, an unknown address included: one refusal for both, so that no address is probed.
+async fn assignable(store: &Store, t: &Ticket, email: &str) -> Result<Option<String>, Problem> {
+    let Some(user) = ent_platform::identity::get_user(store, email).await?.filter(|u| u.active) else {
+        return Ok(None);
+    };
+    let bindings = ent_platform::identity::bindings_of(store, &user.id).await?;
+    let actor = Actor { user_id: Some(user.id.clone()), name: user.email.clone(), bindings };
+    Ok(levels_of(store, &actor, t).await?.contains(&t.level).then_some(user.id))
+}
+
+pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) -> Result<Ticket, Problem> {
+    let (t, _) = find(ctx.store(), ctx.actor, id).await?;
+    let level = acting_level(ctx, &t).await?;
+    let mut checks = Checks::default();
+    let impact = patch.impact.clone().unwrap_or(t.impact.clone());
+    let urgency = patch.urgency.clone().unwrap_or(t.urgency.clone());
+    check_grade(&mut checks, "impact", &impact);
+    check_grade(&mut checks, "urgency", &urgency);
+    let category = patch.category.clone().unwrap_or(t.category.clone());
+    let service =
+        if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
+    check_category(&mut checks, ctx.state, &category, service.as_deref());
+    let forced = parse_priority(&mut checks, patch.priority.as_deref());
+    if let Some(team) = &patch.assigned_team {
+        checks.line("assigned_team", team);
+    }
+    let assignee = match patch.assignee.as_deref() {
+        Some(email) => match assignable(ctx.store(), &t, email).await? {
+            Some(id) => Some(id),
+            None => {
+                let level = t.level.label();
+                checks.fail(
+                    "assignee",
+                    format!(
+                        "« {email} » ne traite pas les tickets du niveau {level} de cet ENT : \
+                         affectez le ticket à une personne de ce niveau"
+                    ),
+                );
+                None
+            }
+        },
+        None => t.assignee_id.clone(),
+    };
+    checks.finish()?;
+    let priority = match forced {
+        Some(p) => p,
+        None if patch.impact.is_some() || patch.urgency.is_some() => {
+            ctx.state.support.priority(&impact, &urgency).expect("complete matrix")
+        }
+        None => t.priority,
+    };
+    let team = patch.assigned_team.clone().or(t.assigned_team.clone());
+    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let summary = json!({
+        "assigned_team": team, "assignee": patch.assignee, "impact": impact, "urgency": urgency,
+        "priority": priority.as_str(), "category": category, "service": service,
+    });
+    let body = summary.to_string();
+    let e = NewEvent::new("updated", "support").body(&body).by(level);
+    append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+    bump(
+        &mut tx,
+        &t,
+        "assigned_team = $1, assignee_id = $2, impact = $3, urgency = $4, priority = $5, category = $6, service = $7",
+        &[team, assignee, Some(impact), Some(urgency), Some(priority.as_str().into()), Some(category), service],
+        ctx.now,
+    )
+    .await?;
+    refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    finish(ctx, tx, &t, "support.tickets.update", summary).await
+}
