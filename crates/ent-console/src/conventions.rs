@@ -447,6 +447,8 @@ fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
         title: fields.opt("titre"),
         supersedes: None,
         backdate_reason: fields.opt("motif_retroactif"),
+        signatories: BTreeMap::new(),
+        party_shares: BTreeMap::new(),
     }
 }
 

@@ -113,6 +113,17 @@ pub struct NewConvention {
     pub supersedes: Option<String>,
     /// Required when `start_date` is before today: why the convention takes effect in the past.
     pub backdate_reason: Option<String>,
+    /// Party key or `key:org_id` → who signs for it and the act that empowers them, besides those
+    /// given with `parties` (each member's délibération): set by the groupement's flow only,
+    /// never read from a request.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub signatories: BTreeMap<String, Signatory>,
+    /// `key:org_id` → the organisation's own cost share, in hundredths of a percent
+    /// ([`ConventionPatch::party_shares`]): set by the groupement's flow only.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub party_shares: BTreeMap<String, i64>,
 }
 
 /// Fields of `PATCH /conventions/{id}`; absent fields are left unchanged.
@@ -978,9 +989,29 @@ fn check_title(title: Option<&str>) -> Result<(), Problem> {
 /// Creates a draft convention of any model: the groupement's flow, for its convention
 /// constitutive (its coordinator and the members it accepted).
 pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    let checked = check_new(ctx, input).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    let id = create_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &id).await
+}
+
+/// A new convention checked ([`check_new`]), not written yet.
+pub struct CheckedNew<'m> {
+    model: &'m ConventionModel,
+    draft: Draft,
+    supersedes: Option<String>,
+    backdate_reason: Option<String>,
+}
+
+/// Checks a new convention of any model (its parties, parameters, dates, signatories, and the
+/// others on its schools), reading through the pool: done before the write transaction opens,
+/// which then takes no second connection.
+pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<CheckedNew<'m>, Problem> {
     let model = find_model(ctx.models, &input.model, input.version)?;
-    check_signatories(ctx, model, &signatories_in(&input.parties))?;
-    let draft = build_draft(
+    let signatories: BTreeMap<String, Signatory> =
+        signatories_in(&input.parties).into_iter().chain(input.signatories).collect();
+    check_signatories(ctx, model, &signatories)?;
+    let mut draft = build_draft(
         ctx,
         model,
         input.title.clone(),
@@ -992,6 +1023,8 @@ pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<
         None,
     )
     .await?;
+    draft.signatories = signatories;
+    draft.shares = input.party_shares;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
     let supersedes = resolve_superseded(ctx, input.supersedes.as_deref(), &draft.schools).await?;
     let coverage = Coverage {
@@ -1004,29 +1037,37 @@ pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<
         supersedes: supersedes.as_deref(),
     };
     check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
-    let id = insert(ctx, model, &draft, None).await?.id;
-    sqlx::query("UPDATE conventions SET supersedes_id = $1, backdate_reason = $2 WHERE id = $3")
-        .bind(supersedes)
-        .bind(backdate_reason)
-        .bind(&id)
-        .execute(ctx.store.pool())
-        .await?;
-    reload(ctx, &id).await
+    Ok(CheckedNew { model, draft, supersedes, backdate_reason })
 }
 
-async fn insert(
+/// [`create_constitutive`] of the convention `checked`, in the write transaction `tx`, which
+/// the caller commits with what must happen with it (the groupement linking its convention
+/// constitutive) or not at all: its id.
+pub async fn create_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &CheckedNew<'_>) -> Result<String, Problem> {
+    let id = insert_in(ctx, tx, checked.model, &checked.draft, None).await?;
+    sqlx::query("UPDATE conventions SET supersedes_id = $1, backdate_reason = $2 WHERE id = $3")
+        .bind(&checked.supersedes)
+        .bind(&checked.backdate_reason)
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// Writes the convention `draft` of `model` (an avenant of `amends` when given) in `tx`: its id.
+async fn insert_in(
     ctx: &Ctx<'_>,
+    tx: &mut Tx,
     model: &ConventionModel,
     draft: &Draft,
     amends: Option<&Convention>,
-) -> Result<Convention, Problem> {
+) -> Result<String, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
-    let mut tx = ctx.store.begin_write().await?;
     if let Some(original) = amends {
-        claim_amendment(&mut tx, original).await?;
+        claim_amendment(tx, original).await?;
     }
-    let reference = ent_kernel::store::counters::next_reference(&mut tx, "CONV", ctx.today().year()).await?;
+    let reference = ent_kernel::store::counters::next_reference(tx, "CONV", ctx.today().year()).await?;
     let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
     sqlx::query(
         "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \
@@ -1046,9 +1087,9 @@ async fn insert(
     .bind(&ctx.actor.name)
     .bind(&at)
     .bind(&at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    write_parties_and_schools(&mut tx, &id, draft).await?;
+    write_parties_and_schools(tx, &id, draft).await?;
     let action = if amends.is_some() { "conventions.amend" } else { "conventions.create" };
     let summary = json!({
         "reference": reference,
@@ -1058,8 +1099,8 @@ async fn insert(
         "amends": amends.map(|c| c.reference.clone()),
     });
     let parties: Vec<&str> = draft.parties.iter().map(|(_, o)| o.id.as_str()).collect();
-    audit_to_parties(&mut tx, ctx.store.backend(), ctx.actor, action, &id, &parties, summary, ctx.now).await?;
-    commit_and_reload(ctx, tx, &id).await
+    audit_to_parties(tx, ctx.store.backend(), ctx.actor, action, &id, &parties, summary, ctx.now).await?;
+    Ok(id)
 }
 
 /// Checks, under the row lock of the convention `original` (PostgreSQL; SQLite's `BEGIN
@@ -1116,6 +1157,31 @@ pub async fn update_constitutive(
     expected_version: i64,
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
+    let checked = check_edit(ctx, conv, expected_version, patch).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    update_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// An edit of a convention checked ([`check_edit`]), not written yet.
+pub struct CheckedEdit<'c> {
+    conv: &'c Convention,
+    expected_version: i64,
+    draft: Draft,
+    backdate_reason: Option<String>,
+    /// The text frozen anew, for a convention in signature.
+    rendering: Option<Rendering>,
+}
+
+/// Checks the edit `patch` of `conv` (a draft or in signature) and, in signature, renders its
+/// text, reading through the pool: done before the write transaction opens, which then takes
+/// no second connection.
+pub async fn check_edit<'c>(
+    ctx: &Ctx<'_>,
+    conv: &'c Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<CheckedEdit<'c>, Problem> {
     conflict_unless(matches!(conv.status, Status::Draft | Status::InSignature), || {
         format!("une convention {} ne se modifie plus : rédigez un avenant", conv.status.label())
     })?;
@@ -1173,7 +1239,14 @@ pub async fn update_constitutive(
         }
         _ => None,
     };
-    let mut tx = ctx.store.begin_write().await?;
+    Ok(CheckedEdit { conv, expected_version, draft, backdate_reason, rendering })
+}
+
+/// [`update_constitutive`] of the edit `checked`, in the write transaction `tx`, which the
+/// caller commits with what must happen with it (the acceptance of the members it joins) or
+/// not at all.
+pub async fn update_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &CheckedEdit<'_>) -> Result<(), Problem> {
+    let CheckedEdit { conv, expected_version, draft, backdate_reason, rendering } = checked;
     let done = sqlx::query(
         "UPDATE conventions SET title = $1, parameters = $2, start_date = $3, end_date = $4, version = version + 1, \
          updated_at = $5, backdate_reason = $6 WHERE id = $7 AND version = $8",
@@ -1186,20 +1259,20 @@ pub async fn update_constitutive(
     .bind(backdate_reason)
     .bind(&conv.id)
     .bind(expected_version)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     expect_version(&done, conv.version)?;
-    write_parties_and_schools(&mut tx, &conv.id, &draft).await?;
-    let voided = void_steps(&mut tx, conv, "la convention a été modifiée", ctx.now).await?;
-    record_for_parties(ctx, &mut tx, "conventions.update", conv, json!({ "voided_steps": voided.len() })).await?;
+    write_parties_and_schools(tx, &conv.id, draft).await?;
+    let voided = void_steps(tx, conv, "la convention a été modifiée", ctx.now).await?;
+    record_for_parties(ctx, tx, "conventions.update", conv, json!({ "voided_steps": voided.len() })).await?;
     if let Some(rendering) = rendering {
-        super::frozen::store(&mut tx, &conv.id, &rendering, ctx.actor, ctx.now).await?;
-        set_document_hash(&mut tx, &conv.id, &rendering.fingerprint()).await?;
+        super::frozen::store(tx, &conv.id, rendering, ctx.actor, ctx.now).await?;
+        set_document_hash(tx, &conv.id, &rendering.fingerprint()).await?;
         if !voided.is_empty() {
-            super::jobs::notify(&mut tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
+            super::jobs::notify(tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
         }
     }
-    commit_and_reload(ctx, tx, &conv.id).await
+    Ok(())
 }
 
 /// The département the schools of `conv` stay within when it is edited: an avenant's is that of
@@ -2202,7 +2275,9 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     .await?;
     draft.signatories = super::signatories::current(conv);
     draft.shares = current_shares(conv);
-    insert(ctx, model, &draft, Some(conv)).await
+    let mut tx = ctx.store.begin_write().await?;
+    let id = insert_in(ctx, &mut tx, model, &draft, Some(conv)).await?;
+    commit_and_reload(ctx, tx, &id).await
 }
 
 /// Signed copies kept per convention: the parties' copies, a few re-scans at most.

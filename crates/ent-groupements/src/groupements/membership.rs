@@ -621,13 +621,28 @@ async fn decide(
     reason: Option<&str>,
 ) -> Result<(), Problem> {
     let mut tx = ctx.store.begin_write().await?;
+    decide_in(ctx, &mut tx, g, app, to, reason).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`decide`] in the write transaction `tx`: the application's new status, audited, and the
+/// notice to whom it concerns queued in the outbox (sent only if `tx` commits).
+async fn decide_in(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    g: &Groupement,
+    app: &Application,
+    to: ApplicationStatus,
+    reason: Option<&str>,
+) -> Result<(), Problem> {
     let query = sqlx::query(
         "UPDATE groupement_members SET status = $1, decision_reason = $2, decided_at = $3, updated_at = $3, \
          version = version + 1 WHERE id = $4 AND version = $5",
     )
     .bind(to.as_str())
     .bind(reason);
-    update_versioned(&mut tx, query, ctx.now, &app.id, app.version, app.version).await?;
+    update_versioned(tx, query, ctx.now, &app.id, app.version, app.version).await?;
     let action = match to {
         ApplicationStatus::Accepted => "groupements.accept",
         ApplicationStatus::Rejected => "groupements.reject",
@@ -635,7 +650,7 @@ async fn decide(
         ApplicationStatus::Applied => "groupements.apply",
     };
     ctx.record(
-        &mut tx,
+        tx,
         action,
         &g.id,
         Some(&app.applicant.id),
@@ -653,8 +668,7 @@ async fn decide(
     } else {
         (app.applicant.id.as_str(), ent_kernel::kernel::roles::Role::Collectivite)
     };
-    notify(&mut tx, ctx, g, org, role, event, extra).await?;
-    tx.commit().await?;
+    notify(tx, ctx, g, org, role, event, extra).await?;
     Ok(())
 }
 
@@ -700,10 +714,9 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
             member_ids.push(app.applicant.id.clone());
         }
     }
-    link_convention(ctx, g, member_ids).await?;
+    link_convention(ctx, g, member_ids, apps).await?;
     let mut accepted = Vec::new();
     for app in apps {
-        decide(ctx, g, app, ApplicationStatus::Accepted, None).await?;
         accepted.push(get(ctx.store, &g.id, &app.id).await?);
     }
     Ok(accepted)
@@ -813,7 +826,7 @@ async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> R
     match (others.is_empty(), edited.amends_id.is_none()) {
         (true, true) => end_memberless_convention(ctx, g, &edited, app).await,
         (true, false) => Ok(()),
-        (false, _) => link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect()).await,
+        (false, _) => link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect(), &[]).await,
     }
 }
 
@@ -898,7 +911,7 @@ pub(super) async fn refresh_convention(ctx: &Ctx<'_>, g: &Groupement) -> Result<
         if members.is_empty() {
             return Ok(());
         }
-        link_convention(ctx, g, members).await
+        link_convention(ctx, g, members, &[]).await
     })
     .await
 }
@@ -1054,18 +1067,30 @@ async fn edited_convention_id(store: &Store, g: &Groupement) -> Result<Option<St
     Ok(Some(super::avenant_in_preparation(store, &in_force).await?.unwrap_or(in_force)))
 }
 
-/// Creates the groupement's convention with `member_ids`, or sets its members:
-/// a draft or a convention in signature is edited (signatures collected are
-/// voided by the workflow), an active one is amended (or its avenant in preparation edited);
-/// the groupement keeps linking its first convention.
-async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>) -> Result<(), Problem> {
+/// Creates the groupement's convention with `member_ids`, or sets its members, and accepts the
+/// applications `accepting`: a draft or a convention in signature is edited (signatures
+/// collected are voided by the workflow), an active one is amended (or its avenant in
+/// preparation edited); the groupement keeps linking its first convention. The convention
+/// created or edited, the groupement's link and the decisions are written in one transaction
+/// (all or nothing: a failure leaves no draft unlinked, no member of the convention whose
+/// application still awaits its decision); only the avenant of an active convention is drafted
+/// before, in its own ([`workflow::amend`]: the next change edits it).
+async fn link_convention(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    member_ids: Vec<String>,
+    accepting: &[Application],
+) -> Result<(), Problem> {
     let conv_ctx = ctx.conventions();
     let mut parties = BTreeMap::new();
     parties.insert("coordinateur".to_string(), PartyInput::One(g.coordinator.id.clone()));
     parties.insert("membre".to_string(), PartyInput::Many(member_ids.clone()));
-    let current = match edited_convention_id(ctx.store, g).await? {
-        Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
-        None => None,
+    let (current, adopted) = match edited_convention_id(ctx.store, g).await? {
+        Some(id) => (get_convention(ctx.store, ctx.models, &id).await?, false),
+        None => match unlinked_draft(ctx.store, g).await? {
+            Some(id) => (get_convention(ctx.store, ctx.models, &id).await?, true),
+            None => (None, false),
+        },
     };
     let mut members = list(ctx.store, &g.id, None).await?;
     members.retain(|a| member_ids.contains(&a.applicant.id));
@@ -1079,61 +1104,116 @@ async fn link_convention(ctx: &Ctx<'_>, g: &Groupement, member_ids: Vec<String>)
         None => find_model(ctx.models, super::CONVENTION_MODEL, None)?,
     };
     let parameters = parameters_for(g, model, &members);
-    let linked = match current {
-        None => {
-            let new = NewConvention {
-                model: model.id.clone(),
-                version: Some(model.version),
-                parties,
-                parameters,
-                start_date: ctx.today().to_string(),
-                end_date: end_date.clone(),
-                title: Some(format!(
-                    "Convention constitutive du groupement de commandes {} – {}",
-                    g.reference, g.title
-                )),
-                supersedes: None,
-                backdate_reason: None,
-            };
-            let created = workflow::create_constitutive(&conv_ctx, new).await?;
-            let patch = ConventionPatch {
-                signatories: Some(signatories),
-                party_shares: Some(shares),
-                ..ConventionPatch::default()
-            };
-            workflow::update_constitutive(&conv_ctx, &created, created.version, patch).await?
-        }
-        Some(conv) => {
-            let conv = match conv.status {
-                ConventionStatus::Draft | ConventionStatus::InSignature => conv,
-                ConventionStatus::Active => workflow::amend(&conv_ctx, &conv).await?,
-                other => {
-                    return Err(Problem::conflict(format!(
-                        "la convention {} du groupement est {} : attendez sa prise d'effet pour y joindre un membre",
-                        conv.reference,
-                        other.label()
-                    )))
-                }
-            };
-            let patch = ConventionPatch {
-                parties: Some(parties),
-                parameters: Some(parameters),
-                signatories: Some(signatories),
-                party_shares: Some(shares),
-                end_date,
-                ..ConventionPatch::default()
-            };
-            workflow::update_constitutive(&conv_ctx, &conv, conv.version, patch).await?
+    let Some(conv) = current else {
+        let new = NewConvention {
+            model: model.id.clone(),
+            version: Some(model.version),
+            parties,
+            parameters,
+            start_date: ctx.today().to_string(),
+            end_date,
+            title: Some(constitutive_title(g)),
+            supersedes: None,
+            backdate_reason: None,
+            signatories,
+            party_shares: shares,
+        };
+        let checked = workflow::check_new(&conv_ctx, new).await?;
+        let mut tx = ctx.store.begin_write().await?;
+        let id = workflow::create_constitutive_in(&conv_ctx, &mut tx, &checked).await?;
+        return commit_linked(ctx, tx, g, &id, false, accepting).await;
+    };
+    let conv = match conv.status {
+        ConventionStatus::Draft | ConventionStatus::InSignature => conv,
+        ConventionStatus::Active => workflow::amend(&conv_ctx, &conv).await?,
+        other => {
+            return Err(Problem::conflict(format!(
+                "la convention {} du groupement est {} : attendez sa prise d'effet pour y joindre un membre",
+                conv.reference,
+                other.label()
+            )))
         }
     };
-    // The groupement links its first convention; an avenant is read in its stead once in force.
+    let patch = ConventionPatch {
+        parties: Some(parties),
+        parameters: Some(parameters),
+        signatories: Some(signatories),
+        party_shares: Some(shares),
+        end_date,
+        ..ConventionPatch::default()
+    };
+    let checked = workflow::check_edit(&conv_ctx, &conv, conv.version, patch).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    workflow::update_constitutive_in(&conv_ctx, &mut tx, &checked).await?;
+    commit_linked(ctx, tx, g, &conv.id, adopted, accepting).await
+}
+
+/// The title of the groupement's convention constitutive: it names the groupement's reference.
+fn constitutive_title(g: &Groupement) -> String {
+    format!("{}{}", constitutive_title_prefix(g), g.title)
+}
+
+/// What [`constitutive_title`] starts with, whatever the groupement's title became since.
+fn constitutive_title_prefix(g: &Groupement) -> String {
+    format!("Convention constitutive du groupement de commandes {} – ", g.reference)
+}
+
+/// The tail of [`link_convention`], in its transaction `tx`: the groupement links the convention
+/// `id` if it linked none (its first convention; an avenant is read in its stead once in force),
+/// audited (`adopted`: a draft a failure had left unlinked, [`unlinked_draft`]), the
+/// applications `accepting` are accepted, then all is committed.
+async fn commit_linked(
+    ctx: &Ctx<'_>,
+    mut tx: Tx,
+    g: &Groupement,
+    id: &str,
+    adopted: bool,
+    accepting: &[Application],
+) -> Result<(), Problem> {
     if g.first_convention_id.is_none() {
-        let mut tx = ctx.store.begin_write().await?;
-        write_convention_link(ctx, &mut tx, g, Some(&linked.id), None, json!({ "convention": linked.reference }))
-            .await?;
-        tx.commit().await?;
+        let reference: String =
+            sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+        let summary = if adopted {
+            json!({ "convention": reference, "adopted": true })
+        } else {
+            json!({ "convention": reference })
+        };
+        write_convention_link(ctx, &mut tx, g, Some(id), None, summary).await?;
     }
+    for app in accepting {
+        decide_in(ctx, &mut tx, g, app, ApplicationStatus::Accepted, None).await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+/// The draft convention constitutive a failure left unlinked when `g` links none: before its
+/// creation, its signatories and the groupement's link were one transaction, a crash between
+/// them left a draft of the groupement's model that no groupement links, its coordinator party
+/// `g`'s coordinator, its title naming `g`'s reference ([`constitutive_title_prefix`]). Only
+/// when there is exactly one (never submitted, an original, not an avenant) is it taken as `g`'s
+/// own: [`link_convention`] then edits it with the members and links it, instead of drafting a
+/// second one. None when `g` links a convention.
+async fn unlinked_draft(store: &Store, g: &Groupement) -> Result<Option<String>, Problem> {
+    if g.first_convention_id.is_some() {
+        return Ok(None);
+    }
+    let drafts: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.id, c.title FROM conventions c WHERE c.model_id = $1 AND c.status = 'draft' \
+         AND c.amends_id IS NULL AND EXISTS (SELECT 1 FROM convention_parties p WHERE p.convention_id = c.id \
+         AND p.party_key = 'coordinateur' AND p.org_id = $2) \
+         AND NOT EXISTS (SELECT 1 FROM groupements o WHERE o.convention_id = c.id)",
+    )
+    .bind(super::CONVENTION_MODEL)
+    .bind(&g.coordinator.id)
+    .fetch_all(store.pool())
+    .await?;
+    let prefix = constitutive_title_prefix(g);
+    let mut named = drafts.into_iter().filter(|(_, title)| title.starts_with(&prefix));
+    match (named.next(), named.next()) {
+        (Some((id, _)), None) => Ok(Some(id)),
+        _ => Ok(None),
+    }
 }
 
 /// Sets the convention `g` links (`None`: none), where it still links `replacing` when given,

@@ -2270,6 +2270,134 @@ async fn membership_changes_of_more_groupements_than_pooled_connections_all_succ
     small.close().await;
 }
 
+/// How many conventions of the groupements' model the database holds.
+async fn constitutive_conventions(store: &Store) -> i64 {
+    common::count(store, "SELECT COUNT(*) FROM conventions WHERE model_id = 'groupement-de-commandes'", &[]).await
+}
+
+/// The `groupement` notices of `event` queued in the outbox.
+async fn queued_notices(store: &Store, event: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM outbox WHERE template = 'groupement' AND context LIKE $1";
+    common::count(store, sql, &[&format!("%\"event\":\"{event}\"%")]).await
+}
+
+/// The status of the application `app_id` of the groupement `id`, as its coordinator reads it.
+async fn application_status(coord: &Client, id: &str, app_id: &str) -> String {
+    let (_, apps) = send(coord.get(api(&format!("/groupements/{id}/applications")))).await;
+    let app = apps.as_array().unwrap().iter().find(|a| a["id"] == app_id).unwrap_or_else(|| panic!("{apps}"));
+    app["status"].as_str().unwrap().to_string()
+}
+
+// The first acceptance creates the convention constitutive, sets its signatories and shares and
+// links it in one transaction with the decision: when the link fails (as a crash after the draft
+// was created would), nothing is left, no draft that no groupement links (the next acceptance
+// used to draft a second one); once the database answers again, the acceptance creates exactly
+// one convention, linked.
+backend_test!(a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind);
+async fn a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let app = apply(&w.communes[0], &id, "2026-DCM-001").await;
+    let app_id = app["id"].as_str().unwrap();
+    let accept = || w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")));
+
+    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NOT NULL").await;
+    let (status, failed) = send(accept()).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, "groupements").await;
+    assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention left unlinked");
+    assert_eq!(stored_link(&w.store, &id).await, None, "{name}");
+    assert_eq!(application_status(&w.coord, &id, app_id).await, "applied", "{name}");
+    assert_eq!(queued_notices(&w.store, "accepted").await, 0, "{name}: nobody told");
+
+    let (status, member) = send(accept()).await;
+    assert_eq!((status, member["status"].as_str()), (200, Some("accepted")), "{name}: {member}");
+    assert_eq!(constitutive_conventions(&w.store).await, 1, "{name}: exactly one convention");
+    let conv_id = stored_link(&w.store, &id).await.expect("linked");
+    assert_eq!(member_parties(&w.coord, &conv_id).await, (vec![w.communes[0].0.id.clone()], "draft".into()));
+    assert_eq!(queued_notices(&w.store, "accepted").await, 1, "{name}");
+}
+
+// The decisions of an acceptance join the transaction of the convention they join the members
+// to: when the second of two decisions fails, neither the convention, nor the groupement's
+// link, nor the first decision, nor its notice is left (members of the convention whose
+// application still read « candidature déposée »); accepted again, both are members of one
+// convention.
+backend_test!(a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision);
+async fn a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
+    let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
+    let acceptances = api(&format!("/groupements/{id}/acceptances"));
+    let both = json!({ "applications": [first, second] });
+
+    let when = format!("NEW.id = '{second}' AND NEW.status = 'accepted'");
+    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
+    let (status, failed) = send(w.coord.post(&acceptances).json(&both)).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, "groupement_members").await;
+    assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention");
+    assert_eq!(stored_link(&w.store, &id).await, None, "{name}: no link");
+    for app_id in [&first, &second] {
+        assert_eq!(application_status(&w.coord, &id, app_id).await, "applied", "{name}: no decision");
+    }
+    assert_eq!(queued_notices(&w.store, "accepted").await, 0, "{name}: nobody told");
+
+    let (status, accepted) = send(w.coord.post(&acceptances).json(&both)).await;
+    assert_eq!(status, 200, "{name}: {accepted}");
+    assert_eq!(constitutive_conventions(&w.store).await, 1, "{name}");
+    let conv_id = stored_link(&w.store, &id).await.expect("linked");
+    let mut members = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
+    members.sort();
+    assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, members, "{name}");
+    assert_eq!(accepted_members(&w.coord, &id).await, members, "{name}");
+    assert_eq!(queued_notices(&w.store, "accepted").await, 2, "{name}");
+}
+
+// A database where a crash left the draft convention constitutive of a groupement unlinked
+// (created, the groupement's link never written) heals: the next acceptance takes that draft,
+// the only one of the groupement's model whose coordinator party is its coordinator and whose
+// title names its reference, edits it with the members and links it, instead of drafting a
+// second one; a draft naming another reference is left as it is.
+backend_test!(the_next_acceptance_adopts_the_draft_a_crash_left_unlinked);
+async fn the_next_acceptance_adopts_the_draft_a_crash_left_unlinked(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let reference = g["reference"].as_str().unwrap();
+    let draft = |title: String| {
+        json!({
+            "model": "groupement-de-commandes",
+            "parties": { "coordinateur": w.coordinator.id, "membre": [w.communes[0].0.id] },
+            "start_date": "2026-09-01",
+            "title": title,
+        })
+    };
+    let left = common::fixtures::constitutive(
+        &w.store,
+        draft(format!("Convention constitutive du groupement de commandes {reference} – ENT 1er degré")),
+    )
+    .await;
+    let other = common::fixtures::constitutive(
+        &w.store,
+        draft(format!("Convention constitutive du groupement de commandes {reference}9 – ENT 1er degré")),
+    )
+    .await;
+
+    accepted(&w.coord, &id, &w.communes[1..2]).await;
+    assert_eq!(stored_link(&w.store, &id).await.as_deref(), Some(left.as_str()), "{name}: adopted");
+    assert_eq!(constitutive_conventions(&w.store).await, 2, "{name}: no third one");
+    assert_eq!(member_parties(&w.coord, &left).await, (vec![w.communes[1].0.id.clone()], "draft".into()));
+    assert_eq!(member_parties(&w.coord, &other).await, (vec![w.communes[0].0.id.clone()], "draft".into()));
+    let adopted = "SELECT COUNT(*) FROM audit_log WHERE action = 'groupements.convention' AND target_id = $1 \
+                   AND summary LIKE '%\"adopted\":true%'";
+    assert_eq!(common::count(&w.store, adopted, &[&id]).await, 1, "{name}: audited");
+}
+
 // The school basis of a cost key names what the members equip: a groupement of a département
 // shares « au prorata du nombre de collèges », in its documents and its shares, not of écoles.
 backend_test!(a_school_cost_key_names_the_members_etablissements_in_the_documents);
