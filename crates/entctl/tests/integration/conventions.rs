@@ -2616,6 +2616,45 @@ async fn an_avenant_after_a_delegation_from_another_departement_covers_the_ecole
     assert!(problem.to_string().contains("2 départements"), "{name}: {problem}");
 }
 
+// The same delegation while the convention is still a draft: editing it answered 422 (« 2
+// départements »). A draft edited with the same parties, named or not, keeps the écoles of its
+// département.
+backend_test!(a_draft_edited_after_a_delegation_from_another_departement_keeps_the_ecoles_of_its_departement);
+async fn a_draft_edited_after_a_delegation_from_another_departement_keeps_the_ecoles_of_its_departement(
+    db: common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    import_aubervilliers_ecole(&c.db.store).await;
+    let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
+    let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
+    let epci =
+        common::fixtures::epci(&c.db.store, "Communauté test", &common::fixtures::luhn("20000998"), &[&fresnes]).await;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": epci.id },
+        "start_date": "2026-09-01"
+    }));
+    let draft = c.create(body).await;
+    let id = draft["id"].as_str().unwrap().to_string();
+    let codes = |conv: &Value| -> Vec<String> {
+        let mut codes: Vec<String> =
+            conv["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
+        codes.sort();
+        codes
+    };
+    let in_94 = codes(&draft);
+    assert!(!in_94.is_empty() && in_94.iter().all(|code| code.starts_with("094")), "{name}: {in_94:?}");
+    entcp::registry::manage::set_member(&c.db.store, &common::admin(), &epci, &aubervilliers, true, t0())
+        .await
+        .unwrap();
+
+    let edited = c.edit(&id, json!({ "title": "Convention ENT de la communauté" })).await;
+    assert_eq!(codes(&edited), in_94, "{name}: the écoles of the Val-de-Marne only: {edited}");
+    let named_again = c.edit(&id, json!({ "parties": { "academie": "academie:24", "collectivite": epci.id } })).await;
+    assert_eq!(codes(&named_again), in_94, "{name}: the same parties named again: {named_again}");
+}
+
 // The README's `convention.yaml`, created as printed on the real today by the DAN, can be
 // submitted at once: its parties carry their signatories and its start date is not past.
 backend_test!(the_readme_convention_sample_is_created_and_submitted_as_printed_from_today_on);

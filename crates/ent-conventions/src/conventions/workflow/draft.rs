@@ -1,0 +1,1259 @@
+//! Drafting a convention: its parties, schools, parameters and dates checked, created, edited
+//! (signatures voided), amended (an avenant); the coverage rules (no école under two conventions).
+
+use super::ending::require_no_notified_termination;
+use super::{
+    audit_to_parties, commit_and_reload, record_for_parties, require_party_member, require_status, require_writer_of,
+    set_document_hash, void_steps, Ctx,
+};
+use crate::conventions::frozen::{Frozen, Rendering};
+use crate::conventions::model::{ConventionModel, ParameterType};
+use crate::conventions::signatories::Signatory;
+use crate::conventions::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
+use chrono::{Datelike, Days, NaiveDate};
+use ent_kernel::clock::{french_date, term_end};
+use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::expect_version;
+use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
+use ent_kernel::validate::parse_date;
+use ent_platform::identity::authz::{self, forbidden, in_org_scope};
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::missing_org;
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sqlx::AnyConnection;
+use std::collections::BTreeMap;
+
+/// One organisation, or several for a `multiple` party, or one organisation with its signatory.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PartyInput {
+    One(String),
+    Many(Vec<String>),
+    Detailed(PartyDetail),
+}
+
+/// A party given with who signs for it and the act that empowers them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartyDetail {
+    /// The organisation (id, code or kind:code).
+    pub org: String,
+    pub signatory: Option<Signatory>,
+}
+
+impl PartyInput {
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            PartyInput::One(k) => vec![k.as_str()],
+            PartyInput::Many(ks) => ks.iter().map(String::as_str).collect(),
+            PartyInput::Detailed(d) => vec![d.org.as_str()],
+        }
+    }
+}
+
+/// The signatories given with the parties, by party key.
+fn signatories_in(parties: &BTreeMap<String, PartyInput>) -> BTreeMap<String, Signatory> {
+    parties
+        .iter()
+        .filter_map(|(key, p)| match p {
+            PartyInput::Detailed(PartyDetail { signatory: Some(s), .. }) => Some((key.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the signatories given (known parties, past dates); refuses with every error.
+fn check_signatories(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    given: &BTreeMap<String, Signatory>,
+) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    crate::conventions::signatories::check_given(model, given, ctx.today(), &mut checks);
+    checks.finish()
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConvention {
+    /// Model id, e.g. `tripartite-premier-degre`.
+    pub model: String,
+    /// Model version; the latest when absent.
+    pub version: Option<u32>,
+    /// Party key → organisation (id, code or kind:code), or a list for a multiple party.
+    pub parties: BTreeMap<String, PartyInput>,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// `YYYY-MM-DD`.
+    #[schemars(extend("format" = "date"))]
+    pub start_date: String,
+    /// `YYYY-MM-DD`; start + the model's duration when absent.
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+    pub title: Option<String>,
+    /// A convention in force on the same schools, of another model and other RGPD roles, that
+    /// this one replaces (id or reference): it is terminated when this one takes effect.
+    pub supersedes: Option<String>,
+    /// Required when `start_date` is before today: why the convention takes effect in the past.
+    pub backdate_reason: Option<String>,
+    /// Party key or `key:org_id` → who signs for it and the act that empowers them, besides those
+    /// given with `parties` (each member's délibération): set by the groupement's flow only,
+    /// never read from a request.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub signatories: BTreeMap<String, Signatory>,
+    /// `key:org_id` → the organisation's own cost share, in hundredths of a percent
+    /// ([`ConventionPatch::party_shares`]): set by the groupement's flow only.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub party_shares: BTreeMap<String, i64>,
+}
+
+/// Fields of `PATCH /conventions/{id}`; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConventionPatch {
+    pub title: Option<String>,
+    /// Replaces the given parameters (others kept).
+    pub parameters: Option<Map<String, Value>>,
+    #[schemars(extend("format" = "date"))]
+    pub start_date: Option<String>,
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
+    pub parties: Option<BTreeMap<String, PartyInput>>,
+    /// Party key → who signs for it and the act that empowers them (replaces the given parties' ones).
+    pub signatories: Option<BTreeMap<String, Signatory>>,
+    /// Required when the new `start_date` is before today.
+    pub backdate_reason: Option<String>,
+    /// `key:org_id` → the organisation's own cost share, in hundredths of a percent (each
+    /// member's quote-part in a convention constitutive): set by the groupement's flow only,
+    /// never read from a request; absent, the shares recorded are kept.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub party_shares: Option<BTreeMap<String, i64>>,
+}
+
+/// What a convention would be: checked before anything is written.
+struct Draft {
+    title: String,
+    parties: Vec<(String, Org)>,
+    parameters: Map<String, Value>,
+    start: NaiveDate,
+    end: NaiveDate,
+    schools: Vec<Org>,
+    /// Party key → signatory.
+    signatories: BTreeMap<String, Signatory>,
+    /// `key:org_id` ([`crate::conventions::signatories::party_org_key`]) → the organisation's own cost share,
+    /// in hundredths of a percent.
+    shares: BTreeMap<String, i64>,
+}
+
+/// The caller naming organisations as parties. One it may not read (`authz::reads`) is spoken
+/// of as one that does not exist: the words of the key it sent naming nothing, never its name,
+/// kind or type.
+struct Naming<'a> {
+    store: &'a Store,
+    actor: &'a Actor,
+    /// Organisation id → the key the caller sent for it (the first one).
+    sent: BTreeMap<String, String>,
+    /// Organisation id → whether the caller reads it, asked once.
+    read: BTreeMap<String, bool>,
+}
+
+impl<'a> Naming<'a> {
+    fn new(store: &'a Store, actor: &'a Actor) -> Self {
+        Naming { store, actor, sent: BTreeMap::new(), read: BTreeMap::new() }
+    }
+
+    async fn reads(&mut self, org: &Org) -> Result<bool, Problem> {
+        if let Some(read) = self.read.get(&org.id) {
+            return Ok(*read);
+        }
+        let read = authz::reads(self.store, self.actor, org).await?;
+        self.read.insert(org.id.clone(), read);
+        Ok(read)
+    }
+
+    /// `detail` about `org`, sent as `key`, when the caller reads it; else what `key` naming
+    /// nothing answers.
+    async fn about(&mut self, org: &Org, key: &str, detail: impl FnOnce() -> String) -> Result<String, Problem> {
+        Ok(if self.reads(org).await? { detail() } else { missing_org(key).detail })
+    }
+
+    /// The key the caller sent for `org` (its id if it was not named).
+    fn key_of(&self, org: &Org) -> String {
+        self.sent.get(&org.id).cloned().unwrap_or_else(|| org.id.clone())
+    }
+}
+
+/// The organisations the input names, by party: each of a kind (and type) the model expects.
+/// A caller bound to none of those it names (nor of `parties_before`, the edited convention's
+/// parties it may still write for: [`writers_before`]) is refused (403) before anything is said
+/// of them, so that an organisation it may not read answers as a missing one, refusal for refusal.
+async fn resolve_parties(
+    naming: &mut Naming<'_>,
+    model: &ConventionModel,
+    input: &BTreeMap<String, PartyInput>,
+    parties_before: &[String],
+    checks: &mut Checks,
+) -> Result<Vec<(String, Org)>, Problem> {
+    let mut parties = Vec::new();
+    let mut named = Vec::new();
+    for key in input.keys() {
+        if !model.parties.iter().any(|p| &p.key == key) {
+            checks.fail(&format!("parties.{key}"), format!("le modèle {} n'a pas de partie « {key} »", model.id));
+        }
+    }
+    for spec in &model.parties {
+        let field = format!("parties.{}", spec.key);
+        let Some(given) = input.get(&spec.key) else {
+            checks.fail(&field, format!("partie obligatoire : {}", spec.label));
+            continue;
+        };
+        let keys = given.keys();
+        if keys.len() != 1 && !spec.multiple {
+            checks.fail(&field, "une seule organisation attendue");
+            continue;
+        }
+        if keys.is_empty() {
+            checks.fail(&field, "au moins une organisation attendue");
+        }
+        for key in keys {
+            let org = match authz::resolve_readable(naming.store, naming.actor, key).await {
+                Ok(org) => org,
+                Err(e) => {
+                    checks.fail(&field, e.detail);
+                    continue;
+                }
+            };
+            naming.sent.entry(org.id.clone()).or_insert_with(|| key.trim().to_string());
+            named.push(org.id.clone());
+            if !spec.kinds.contains(&org.kind) {
+                let allowed: Vec<&str> = spec.kinds.iter().map(|k| k.label()).collect();
+                let detail = naming
+                    .about(&org, key, || {
+                        format!("{} est un(e) {} ; attendu : {}", org.name, org.kind.label(), allowed.join(", "))
+                    })
+                    .await?;
+                checks.fail(&field, detail);
+                continue;
+            }
+            if !spec.etab_types.is_empty() && !org.etab_type.is_some_and(|t| spec.etab_types.contains(&t)) {
+                let detail = naming
+                    .about(&org, key, || {
+                        format!("{} n'est pas d'un type d'établissement prévu par le modèle", org.name)
+                    })
+                    .await?;
+                checks.fail(&field, detail);
+                continue;
+            }
+            parties.push((spec.key.clone(), org));
+        }
+    }
+    named.extend(parties_before.iter().cloned());
+    require_party_member(naming.actor, model, &named)?;
+    Ok(parties)
+}
+
+fn check_parameters(
+    model: &ConventionModel,
+    given: &Map<String, Value>,
+    start: &str,
+    checks: &mut Checks,
+) -> Map<String, Value> {
+    let mut params = Map::new();
+    for key in given.keys() {
+        if !model.parameters.iter().any(|p| &p.key == key) {
+            checks.fail(&format!("parameters.{key}"), "paramètre inconnu du modèle");
+        }
+    }
+    for spec in &model.parameters {
+        let field = format!("parameters.{}", spec.key);
+        let value = if spec.key == "start_date" {
+            Some(Value::String(start.to_string()))
+        } else {
+            given.get(&spec.key).cloned().or_else(|| spec.default.clone())
+        };
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            if spec.required {
+                checks.fail(&field, format!("paramètre obligatoire : {}", spec.label));
+            }
+            continue;
+        };
+        let ok = match spec.kind {
+            ParameterType::Text => value.is_string(),
+            ParameterType::Integer | ParameterType::Cents => value.as_i64().is_some(),
+            ParameterType::Percent => value.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)),
+            ParameterType::Boolean => value.is_boolean(),
+            ParameterType::Date => value.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
+        };
+        if !ok {
+            let expected = match spec.kind {
+                ParameterType::Text => "un texte",
+                ParameterType::Integer => "un entier",
+                ParameterType::Cents => "un montant entier en centimes",
+                ParameterType::Percent => "un pourcentage entre 0 et 100",
+                ParameterType::Boolean => "vrai ou faux",
+                ParameterType::Date => "une date AAAA-MM-JJ",
+            };
+            checks.fail(&field, format!("{} : attendu {expected}", spec.label));
+            continue;
+        }
+        params.insert(spec.key.clone(), value);
+    }
+    params
+}
+
+fn check_shares(model: &ConventionModel, params: &Map<String, Value>, checks: &mut Checks) {
+    let total: f64 = model
+        .cost_sharing
+        .iter()
+        .map(|s| {
+            s.share
+                .or_else(|| s.share_parameter.as_ref().and_then(|k| params.get(k)).and_then(Value::as_f64))
+                .unwrap_or(0.0)
+        })
+        .sum();
+    if (total - 100.0).abs() > 1e-6 {
+        checks.fail("parameters", format!("les parts de financement totalisent {total} % au lieu de 100 %"));
+    }
+}
+
+/// A school a convention covers, and the party organisation that brings it (itself for an
+/// établissement party).
+struct Covered {
+    school: Org,
+    by: Org,
+}
+
+/// The établissements a convention covers, from the model's `covers` rule, within the
+/// département a DSDEN party confines it to, else within `fixed` (an existing convention's,
+/// [`crate::conventions::convention_departement`]: an avenant covers the schools of the convention it amends).
+async fn derive_schools(
+    store: &Store,
+    model: &ConventionModel,
+    parties: &[(String, Org)],
+    fixed: Option<&str>,
+) -> Result<Vec<Covered>, Problem> {
+    let Some(party_key) = &model.covers.party else { return Ok(vec![]) };
+    let departement =
+        crate::conventions::dsden_departement(parties.iter().map(|(_, o)| (o.kind, o.code.as_str()))).or(fixed);
+    let mut schools = Vec::new();
+    for (_, org) in parties.iter().filter(|(k, _)| k == party_key) {
+        if org.kind == OrgKind::Etablissement {
+            schools.push(Covered { school: org.clone(), by: org.clone() });
+            continue;
+        }
+        let covered = crate::conventions::covered_etablissements(store, org).await?.into_iter().filter(|o| {
+            (model.covers.etab_types.is_empty() || o.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t)))
+                && crate::conventions::within_departement(departement, o)
+        });
+        schools.extend(covered.map(|school| Covered { school, by: org.clone() }));
+    }
+    Ok(schools)
+}
+
+/// The draft of a convention as named; `existing`, the convention it edits or amends, whose
+/// département its schools then stay within ([`kept_departement`]), as the convention in force
+/// covers them, though its collectivité party came to cover écoles of another one since (a
+/// commune delegating its ENT to an EPCI). Without one, an académie-controlled draft whose
+/// écoles span two départements is refused ([`crate::conventions::require_one_dsden`]).
+#[allow(clippy::too_many_arguments)]
+async fn build_draft(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    title: Option<String>,
+    parties_input: &BTreeMap<String, PartyInput>,
+    parties_before: &[String],
+    params_input: &Map<String, Value>,
+    start_date: &str,
+    end_date: Option<&str>,
+    existing: Option<&Convention>,
+) -> Result<Draft, Problem> {
+    let mut checks = Checks::default();
+    let start = checks.date("start_date", start_date);
+    let store = ctx.store;
+    let mut naming = Naming::new(store, ctx.actor);
+    let parties = resolve_parties(&mut naming, model, parties_input, parties_before, &mut checks).await?;
+    // In the same round as the parties: a party the caller may not read, refused for its scope,
+    // fails beside the other errors exactly as a key naming nothing does.
+    let departement = existing.and_then(|conv| kept_departement(conv, &parties));
+    let covered = derive_schools(store, model, &parties, departement).await?;
+    check_schools_in_scope(&mut naming, &parties, &covered, &mut checks).await?;
+    let parameters = check_parameters(model, params_input, start_date, &mut checks);
+    check_shares(model, &parameters, &mut checks);
+    let end = match (start, end_date) {
+        (_, Some(end)) => checks.date("end_date", end),
+        (Some(start), None) => term_end(start, model.duration_months),
+        (None, None) => None,
+    };
+    if let (Some(start), Some(end)) = (start, end) {
+        if end <= start {
+            checks.fail("end_date", format!("la fin ({end}) doit suivre le début ({start})"));
+        }
+    }
+    checks.finish()?;
+    if model.covers.party.is_some() && covered.is_empty() {
+        return Err(Problem::invalid_field("parties", "aucun établissement couvert par cette convention"));
+    }
+    let schools: Vec<Org> = covered.into_iter().map(|c| c.school).collect();
+    if let Some((_, controller)) = parties.iter().find(|(key, _)| *key == model.rgpd.controller) {
+        let refs: Vec<_> = schools.iter().map(Org::as_ref).collect();
+        crate::conventions::require_one_dsden(&mut *store.conn().await?, &controller.as_ref(), &refs).await?;
+    }
+    Ok(Draft {
+        title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
+        parties,
+        parameters,
+        start: start.expect("checked"),
+        end: end.expect("checked"),
+        schools,
+        signatories: signatories_in(parties_input),
+        shares: BTreeMap::new(),
+    })
+}
+
+/// A length of time as a convention's text states it: whole months by the rule of
+/// [`term_end`], then the days left (« 10 mois et 15 jours »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub months: u32,
+    pub days: u64,
+}
+
+impl Span {
+    /// The span of a convention from `start` to `end`, its last day (both included); `None`
+    /// when `end` is before `start`.
+    pub fn between(start: NaiveDate, end: NaiveDate) -> Option<Span> {
+        let ends = |months: u32| term_end(start, months).filter(|last| *last <= end);
+        let mut months = 0;
+        while ends(months + 1).is_some() {
+            months += 1;
+        }
+        let days = match ends(months) {
+            Some(last) if months > 0 => (end - last).num_days(),
+            _ => (end - start).num_days() + 1,
+        };
+        Some(Span { months, days: u64::try_from(days).ok()? })
+    }
+
+    /// The last day of a period of this span from `start`: the inverse of [`Span::between`].
+    pub fn end_from(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self.months {
+            0 => start.checked_add_days(Days::new(self.days))?.pred_opt(),
+            months => term_end(start, months)?.checked_add_days(Days::new(self.days)),
+        }
+    }
+}
+
+fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
+    let names: Vec<&str> = parties.iter().skip(1).map(|(_, o)| o.name.as_str()).collect();
+    if names.is_empty() {
+        model.title.clone()
+    } else {
+        format!("{} – {}", model.title, names.join(", "))
+    }
+}
+
+/// Every covered school must lie in the scope of each collectivité or académie party, each
+/// failure recorded in `checks`. What the caller may not read is not described: the party, or
+/// the school's, answers as a missing one.
+async fn check_schools_in_scope(
+    naming: &mut Naming<'_>,
+    parties: &[(String, Org)],
+    covered: &[Covered],
+    checks: &mut Checks,
+) -> Result<(), Problem> {
+    let field_of = |org: &Org| {
+        let key = parties.iter().find(|(_, o)| o.id == org.id).map_or("", |(k, _)| k.as_str());
+        format!("parties.{key}")
+    };
+    let mut failures: Vec<(String, String)> = Vec::new();
+    for (key, party) in parties.iter().filter(|(_, o)| o.kind != OrgKind::Etablissement && o.kind != OrgKind::Editeur) {
+        for Covered { school, by } in covered {
+            if in_org_scope(naming.store, party, school).await? {
+                continue;
+            }
+            let of = || crate::conventions::naming::of_org(&party.as_ref()).of;
+            let failure = if !naming.reads(party).await? {
+                (format!("parties.{key}"), missing_org(&naming.key_of(party)).detail)
+            } else if naming.reads(school).await? {
+                (
+                    format!("parties.{key}"),
+                    format!("{} ({}) n'est pas dans le périmètre {}", school.name, school.code, of()),
+                )
+            } else {
+                let detail = naming
+                    .about(by, &naming.key_of(by), || {
+                        format!("un établissement que couvre {} n'est pas dans le périmètre {}", by.name, of())
+                    })
+                    .await?;
+                (field_of(by), detail)
+            };
+            if !failures.contains(&failure) {
+                failures.push(failure);
+            }
+        }
+    }
+    for (field, detail) in failures {
+        checks.fail(&field, detail);
+    }
+    Ok(())
+}
+
+/// What a new or edited convention is checked against the others on its schools.
+pub(super) struct Coverage<'a> {
+    pub(super) model: &'a ConventionModel,
+    pub(super) schools: &'a [Org],
+    pub(super) start: NaiveDate,
+    pub(super) end: NaiveDate,
+    /// Its lineage (root id): an avenant does not conflict with its original.
+    pub(super) lineage: Option<&'a str>,
+    pub(super) roles: RolesKey,
+    /// The id of the convention it explicitly replaces.
+    pub(super) supersedes: Option<&'a str>,
+}
+
+/// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
+#[derive(sqlx::FromRow)]
+struct Other {
+    id: String,
+    reference: String,
+    model_id: String,
+    model_version: i64,
+    end_date: String,
+    non_renewal_at: Option<String>,
+}
+
+impl Other {
+    /// Whether it is renewed tacitly at its term: a renewable model, no non-reconduction
+    /// ([`crate::conventions::renewal::renews`]).
+    fn renews(&self, models: &[ConventionModel]) -> bool {
+        let renewable = u32::try_from(self.model_version)
+            .ok()
+            .and_then(|v| find_model(models, &self.model_id, Some(v)).ok())
+            .is_some_and(|m| m.renewable);
+        renewable && self.non_renewal_at.is_none()
+    }
+
+    /// Whether a convention starting on `start` takes over from it the day after its term,
+    /// where it is then not renewed ([`crate::conventions::renewal::succession`]).
+    fn succeeded_on(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        Ok(self.renews(models) && end.succ_opt() == Some(start))
+    }
+
+    /// Whether it still covers the school on `start`: its term is not before, or it is renewed
+    /// tacitly at its term and `start` is not the day after that term ([`Other::succeeded_on`]).
+    fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
+    }
+
+    /// A successor from the day after its term ends its tacit renewal on every school it
+    /// covers: refused unless it covers them all (or replaces it explicitly, `supersedes`), as
+    /// the schools it left out would lose their convention.
+    async fn require_whole_succession(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<(), Problem> {
+        if new.supersedes == Some(self.id.as_str()) {
+            return Ok(());
+        }
+        let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
+            .bind(&self.id)
+            .fetch_all(conn)
+            .await?;
+        let left_out = schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count();
+        if left_out == 0 {
+            return Ok(());
+        }
+        Err(Problem::conflict(format!(
+            "la convention {reference} est reconduite tacitement à son terme, le {end}, sauf si une autre lui succède \
+             le lendemain : celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur \
+             convention. Couvrez toutes ses écoles, notifiez à temps la non-reconduction de {reference}, ou indiquez \
+             que la nouvelle convention la remplace (champ supersedes)",
+            reference = self.reference,
+            end = french_date(&self.end_date),
+        ))
+        .with_extra(json!({ "conflicting_convention": self.reference })))
+    }
+
+    /// For a convention ending before the new one but renewed tacitly: how to succeed it.
+    fn renewal_hint(&self, start: NaiveDate) -> Result<String, Problem> {
+        let end = parse_date("end_date", &self.end_date)?;
+        if end >= start {
+            return Ok(String::new());
+        }
+        let next = end.succ_opt().unwrap_or(end);
+        Ok(format!(
+            " (elle est reconduite tacitement à son terme, le {}) : faites commencer la nouvelle convention le {}, \
+             lendemain de ce terme, où elle lui succède sans reconduction, ou notifiez sa non-reconduction",
+            french_date(&self.end_date),
+            french_date(&next.to_string())
+        ))
+    }
+}
+
+/// Refuses two live conventions of the same model covering a school over overlapping dates,
+/// and one of another model designating other RGPD roles unless it is explicitly superseded.
+/// A convention renewed tacitly covers beyond its stored term ([`Other::overlaps_from`]).
+/// Reads through `conn`: inside a write transaction, pass the transaction's.
+pub(super) async fn check_no_overlap(
+    conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    new: &Coverage<'_>,
+) -> Result<(), Problem> {
+    for school in new.schools {
+        let others: Vec<Other> = sqlx::query_as(
+            "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at FROM conventions c \
+             JOIN convention_schools s ON s.convention_id = c.id \
+             WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
+             AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
+             AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
+             AND c.root_id <> $5 ORDER BY c.start_date, c.id",
+        )
+        .bind(&school.id)
+        .bind(new.end.to_string())
+        .bind(new.start.to_string())
+        .bind(new.start.to_string())
+        .bind(new.lineage.unwrap_or(""))
+        .fetch_all(&mut *conn)
+        .await?;
+        for other in others {
+            if other.succeeded_on(models, new.start)? {
+                other.require_whole_succession(conn, new).await?;
+            }
+            if !other.overlaps_from(models, new.start)? {
+                continue;
+            }
+            let (id, reference, hint) = (&other.id, &other.reference, other.renewal_hint(new.start)?);
+            if other.model_id == new.model.id {
+                return Err(Problem::conflict(format!(
+                    "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates{hint}",
+                    school.name, school.code,
+                )));
+            }
+            if new.supersedes == Some(id.as_str()) {
+                continue;
+            }
+            let Some(other) = crate::conventions::read_convention(conn, models, id, false).await? else { continue };
+            let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
+            if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
+                let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
+                return Err(Problem::conflict(format!(
+                    "{} ({}) est déjà couvert sur ces dates par la convention {reference}{hint}, qui désigne d'autres \
+                     rôles au sens du RGPD (responsable de traitement : {controller}) : une école n'a qu'un responsable \
+                     de traitement. Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
+                     (champ supersedes)",
+                    school.name, school.code,
+                ))
+                .with_extra(json!({ "conflicting_convention": reference })));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parties of a draft as a convention lists them.
+fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<crate::conventions::Party> {
+    draft
+        .parties
+        .iter()
+        .map(|(key, org)| {
+            let spec = model.parties.iter().find(|s| &s.key == key).expect("party of the model");
+            crate::conventions::Party {
+                key: key.clone(),
+                label: spec.label.clone(),
+                org: org.as_ref(),
+                signature_required: spec.signature_required,
+                order: spec.order,
+                signatory: crate::conventions::signatories::for_party(&draft.signatories, key, &org.id).cloned(),
+                share_percent: draft
+                    .shares
+                    .get(&crate::conventions::signatories::party_org_key(key, &org.id))
+                    .copied()
+                    .map(crate::conventions::percent_of_bp),
+                etab_type: org.etab_type,
+            }
+        })
+        .collect()
+}
+
+/// The RGPD roles a draft designates (the controller as [`effective_controller`] finds it).
+async fn draft_roles(store: &Store, model: &ConventionModel, draft: &Draft) -> Result<RolesKey, Problem> {
+    let parties = draft_parties(model, draft);
+    let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
+    let controller = effective_controller(&mut *store.conn().await?, model, &parties, &schools).await?;
+    Ok(roles_key(model, &parties, controller.as_ref()))
+}
+
+/// A start date before today needs a stated reason.
+fn check_start(ctx: &Ctx<'_>, start: NaiveDate, reason: Option<&str>) -> Result<Option<String>, Problem> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if start < ctx.today() && reason.is_none() {
+        return Err(Problem::invalid_field(
+            "start_date",
+            format!(
+                "la date de prise d'effet ({}) est passée : une convention ne prend pas effet rétroactivement sans \
+                 motif ; reportez-la ou indiquez le motif (champ backdate_reason)",
+                french_date(&start.to_string())
+            ),
+        ));
+    }
+    Ok(reason.map(str::to_string))
+}
+
+/// The convention as it is submitted: a model that [starts at submission] moves a start date
+/// that has passed to today; otherwise a past start needs the reason given when it was set,
+/// and an avenant, which takes effect on its own date, may not start before its submission.
+///
+/// [starts at submission]: ConventionModel::starts_at_submission
+pub(super) fn start_at_submission(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Convention, Problem> {
+    let today = ctx.today();
+    let start = parse_date("start_date", &conv.start_date)?;
+    let mut submitted = conv.clone();
+    if start >= today {
+        return Ok(submitted);
+    }
+    if model.starts_at_submission {
+        submitted.start_date = today.to_string();
+        if submitted.end_date < submitted.start_date {
+            return Err(Problem::invalid_field(
+                "end_date",
+                format!("la convention s'achève le {} : elle ne peut plus prendre effet", french_date(&conv.end_date)),
+            ));
+        }
+        return Ok(submitted);
+    }
+    if conv.amends_id.is_some() {
+        return Err(Problem::invalid_field(
+            "start_date",
+            format!(
+                "un avenant prend effet à sa propre date, au plus tôt le jour de sa soumission à signature : \
+                 reportez sa date de prise d'effet ({}) au {} ou après",
+                french_date(&conv.start_date),
+                french_date(&today.to_string())
+            ),
+        ));
+    }
+    check_start(ctx, start, conv.backdate_reason.as_deref())?;
+    Ok(submitted)
+}
+
+/// The id of the convention `key` (id or reference) names as superseded by a new convention on
+/// `schools`. One the caller does not see answers as an unknown reference; the caller must be
+/// able to write it as a party ([`require_writer_of`]), as for a résiliation; and it must be
+/// signed or in force on at least one of the same schools: a convention replaces the one that
+/// covers its schools, not any other.
+async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -> Result<Option<String>, Problem> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(None) };
+    let conv = get_convention(ctx.store, ctx.models, key)
+        .await?
+        .filter(|c| c.is_seen_by(ctx.actor, &authz::CONVENTIONS_READ))
+        .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
+    require_writer_of(ctx, &conv).map_err(|_| {
+        forbidden(format!(
+            "vous n'avez, à aucune des parties de la convention {}, un rôle qui permet de la modifier : vous ne \
+             pouvez pas la remplacer",
+            conv.reference
+        ))
+    })?;
+    conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
+        format!(
+            "la convention {} est {} : seule une convention signée ou en vigueur se remplace",
+            conv.reference,
+            conv.status.label()
+        )
+    })?;
+    let ids: Vec<&str> = schools.iter().map(|s| s.id.as_str()).collect();
+    if !conv.covers_any(&ids) {
+        return Err(Problem::invalid_field(
+            "supersedes",
+            format!(
+                "la convention {} ne couvre aucune des écoles ou établissements de la nouvelle convention : une \
+                 convention ne remplace que celle qui couvre les mêmes écoles",
+                conv.reference
+            ),
+        ));
+    }
+    Ok(Some(conv.id))
+}
+
+async fn write_parties_and_schools(tx: &mut Tx, id: &str, draft: &Draft) -> Result<(), Problem> {
+    sqlx::query("DELETE FROM convention_parties WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM convention_schools WHERE convention_id = $1").bind(id).execute(&mut **tx).await?;
+    for (position, (key, org)) in draft.parties.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO convention_parties (convention_id, party_key, org_id, position, signatory, share_bp) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(&org.id)
+        .bind(position as i64)
+        .bind(crate::conventions::signatories::to_column(crate::conventions::signatories::for_party(
+            &draft.signatories,
+            key,
+            &org.id,
+        )))
+        .bind(draft.shares.get(&crate::conventions::signatories::party_org_key(key, &org.id)).copied())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for school in &draft.schools {
+        sqlx::query("INSERT INTO convention_schools (convention_id, org_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(&school.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A groupement's convention constitutive (a model covering no school, whose parties no
+/// school anchors in anyone's scope) names the coordinator and the members it accepted: its
+/// parties are set by the groupement's flow ([`create_constitutive`], [`update_constitutive`]),
+/// never named by hand (422 on `field`, whoever asks, before any party is looked up).
+fn parties_follow_the_groupement(model: &ConventionModel, field: &str, detail: &str) -> Result<(), Problem> {
+    if model.governs_ent() {
+        return Ok(());
+    }
+    Err(Problem::invalid_field(field, detail))
+}
+
+/// Creates a draft convention from what a person names (the API, the console, the CLI); a
+/// groupement's convention constitutive is refused ([`parties_follow_the_groupement`]).
+pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    check_title(input.title.as_deref())?;
+    let model = find_model(ctx.models, &input.model, input.version)?;
+    parties_follow_the_groupement(
+        model,
+        "model",
+        "une convention constitutive de groupement de commandes ne se crée pas directement : elle naît du \
+         groupement, dont le coordonnateur accepte les candidatures des membres",
+    )?;
+    create_constitutive(ctx, input).await
+}
+
+/// A convention's title is one line (it heads the document and the notices).
+fn check_title(title: Option<&str>) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    if let Some(title) = title {
+        checks.line("title", title);
+    }
+    checks.finish()
+}
+
+/// Creates a draft convention of any model: the groupement's flow, for its convention
+/// constitutive (its coordinator and the members it accepted).
+pub async fn create_constitutive(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, Problem> {
+    let checked = check_new(ctx, input).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    let id = create_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &id).await
+}
+
+/// A new convention checked ([`check_new`]), not written yet.
+pub struct CheckedNew<'m> {
+    model: &'m ConventionModel,
+    draft: Draft,
+    supersedes: Option<String>,
+    backdate_reason: Option<String>,
+}
+
+/// Checks a new convention of any model (its parties, parameters, dates, signatories, and the
+/// others on its schools), reading through the pool: done before the write transaction opens,
+/// which then takes no second connection.
+pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<CheckedNew<'m>, Problem> {
+    let model = find_model(ctx.models, &input.model, input.version)?;
+    let signatories: BTreeMap<String, Signatory> =
+        signatories_in(&input.parties).into_iter().chain(input.signatories).collect();
+    check_signatories(ctx, model, &signatories)?;
+    let mut draft = build_draft(
+        ctx,
+        model,
+        input.title.clone(),
+        &input.parties,
+        &[],
+        &input.parameters,
+        &input.start_date,
+        input.end_date.as_deref(),
+        None,
+    )
+    .await?;
+    draft.signatories = signatories;
+    draft.shares = input.party_shares;
+    let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
+    let supersedes = resolve_superseded(ctx, input.supersedes.as_deref(), &draft.schools).await?;
+    let coverage = Coverage {
+        model,
+        schools: &draft.schools,
+        start: draft.start,
+        end: draft.end,
+        lineage: None,
+        roles: draft_roles(ctx.store, model, &draft).await?,
+        supersedes: supersedes.as_deref(),
+    };
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
+    Ok(CheckedNew { model, draft, supersedes, backdate_reason })
+}
+
+/// [`create_constitutive`] of the convention `checked`, in the write transaction `tx`, which
+/// the caller commits with what must happen with it (the groupement linking its convention
+/// constitutive) or not at all: its id.
+pub async fn create_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &CheckedNew<'_>) -> Result<String, Problem> {
+    let id = insert_in(ctx, tx, checked.model, &checked.draft, None).await?;
+    sqlx::query("UPDATE conventions SET supersedes_id = $1, backdate_reason = $2 WHERE id = $3")
+        .bind(&checked.supersedes)
+        .bind(&checked.backdate_reason)
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// Writes the convention `draft` of `model` (an avenant of `amends` when given) in `tx`: its id.
+async fn insert_in(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    model: &ConventionModel,
+    draft: &Draft,
+    amends: Option<&Convention>,
+) -> Result<String, Problem> {
+    let id = new_id();
+    let at = timestamp(ctx.now);
+    if let Some(original) = amends {
+        claim_amendment(tx, original).await?;
+    }
+    let reference = ent_kernel::store::counters::next_reference(tx, "CONV", ctx.today().year()).await?;
+    let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
+    sqlx::query(
+        "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \
+         amends_id, root_id, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, 1, $11, $12, $13)",
+    )
+    .bind(&id)
+    .bind(&reference)
+    .bind(&model.id)
+    .bind(i64::from(model.version))
+    .bind(&draft.title)
+    .bind(Value::Object(draft.parameters.clone()).to_string())
+    .bind(draft.start.to_string())
+    .bind(draft.end.to_string())
+    .bind(amends.map(|c| c.id.clone()))
+    .bind(&root)
+    .bind(&ctx.actor.name)
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut **tx)
+    .await?;
+    write_parties_and_schools(tx, &id, draft).await?;
+    let action = if amends.is_some() { "conventions.amend" } else { "conventions.create" };
+    let summary = json!({
+        "reference": reference,
+        "model": format!("{} v{}", model.id, model.version),
+        "parties": draft.parties.iter().map(|(k, o)| format!("{k}={}", o.qualified_code())).collect::<Vec<_>>(),
+        "schools": draft.schools.len(),
+        "amends": amends.map(|c| c.reference.clone()),
+    });
+    let parties: Vec<&str> = draft.parties.iter().map(|(_, o)| o.id.as_str()).collect();
+    audit_to_parties(tx, ctx.store.backend(), ctx.actor, action, &id, &parties, summary, ctx.now).await?;
+    Ok(id)
+}
+
+/// Checks, under the row lock of the convention `original` (PostgreSQL; SQLite's `BEGIN
+/// IMMEDIATE` already serialises writers), that it is still in force and has no avenant in
+/// progress: of two avenants asked at once, one is created and the other refused.
+async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Problem> {
+    let lock = Backend::of_connection(tx).for_update();
+    let status: Option<String> = sqlx::query_scalar(&format!("SELECT status FROM conventions WHERE id = $1{lock}"))
+        .bind(&original.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    conflict_unless(status.as_deref() == Some("active"), || {
+        format!("la convention {} n'est plus en vigueur : elle ne s'amende plus", original.reference)
+    })?;
+    let pending: Option<String> = sqlx::query_scalar(
+        "SELECT reference FROM conventions WHERE amends_id = $1 AND status IN ('draft', 'in_signature', 'signed')",
+    )
+    .bind(&original.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match pending {
+        Some(reference) => Err(Problem::conflict(format!("un avenant est déjà en cours : {reference}"))),
+        None => Ok(()),
+    }
+}
+
+/// Edits a draft or a convention in signature as a person asks (the API); the parties of a
+/// groupement's convention constitutive are not named by hand ([`parties_follow_the_groupement`]).
+pub async fn update(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<Convention, Problem> {
+    check_title(patch.title.as_deref())?;
+    if patch.parties.is_some() {
+        let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+        parties_follow_the_groupement(
+            model,
+            "parties",
+            "les parties d'une convention constitutive de groupement de commandes suivent les adhésions : le \
+             coordonnateur accepte ou rejette les candidatures depuis le groupement",
+        )?;
+    }
+    update_constitutive(ctx, conv, expected_version, patch).await
+}
+
+/// Edits a draft or a convention in signature, its parties included whatever its model (the
+/// groupement's flow sets those of its convention constitutive); in signature, collected visas
+/// and signatures are voided and their authors told.
+pub async fn update_constitutive(
+    ctx: &Ctx<'_>,
+    conv: &Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<Convention, Problem> {
+    let checked = check_edit(ctx, conv, expected_version, patch).await?;
+    let mut tx = ctx.store.begin_write().await?;
+    update_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// An edit of a convention checked ([`check_edit`]), not written yet.
+pub struct CheckedEdit<'c> {
+    conv: &'c Convention,
+    expected_version: i64,
+    draft: Draft,
+    backdate_reason: Option<String>,
+    /// The text frozen anew, for a convention in signature.
+    rendering: Option<Rendering>,
+}
+
+/// Checks the edit `patch` of `conv` (a draft or in signature) and, in signature, renders its
+/// text, reading through the pool: done before the write transaction opens, which then takes
+/// no second connection.
+pub async fn check_edit<'c>(
+    ctx: &Ctx<'_>,
+    conv: &'c Convention,
+    expected_version: i64,
+    patch: ConventionPatch,
+) -> Result<CheckedEdit<'c>, Problem> {
+    conflict_unless(matches!(conv.status, Status::Draft | Status::InSignature), || {
+        format!("une convention {} ne se modifie plus : rédigez un avenant", conv.status.label())
+    })?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let parties: BTreeMap<String, PartyInput> = match &patch.parties {
+        Some(p) => p.clone(),
+        None => current_parties(conv),
+    };
+    let mut params = conv.parameters.clone();
+    params.remove("start_date");
+    if let Some(more) = &patch.parameters {
+        for (k, v) in more {
+            params.insert(k.clone(), v.clone());
+        }
+    }
+    let start = patch.start_date.clone().unwrap_or_else(|| conv.start_date.clone());
+    let end = match (&patch.end_date, &patch.start_date) {
+        (Some(end), _) => Some(end.clone()),
+        (None, Some(moved)) => end_after_moved_start(model, conv, moved),
+        (None, None) => Some(conv.end_date.clone()),
+    };
+    let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
+    let before = writers_before(model, conv);
+    let mut draft =
+        build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref(), Some(conv)).await?;
+    let edited_signatories: BTreeMap<String, Signatory> =
+        draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
+    check_signatories(ctx, model, &edited_signatories)?;
+    draft.signatories =
+        crate::conventions::signatories::merged(crate::conventions::signatories::current(conv), edited_signatories);
+    draft.shares = patch.party_shares.clone().unwrap_or_else(|| current_shares(conv));
+    let backdate_reason = match &patch.start_date {
+        Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,
+        None => conv.backdate_reason.clone(),
+    };
+    let coverage = Coverage {
+        model,
+        schools: &draft.schools,
+        start: draft.start,
+        end: draft.end,
+        lineage: Some(&conv.root_id),
+        roles: draft_roles(ctx.store, model, &draft).await?,
+        supersedes: conv.supersedes_id.as_deref(),
+    };
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
+    // In signature, the edited text is frozen as a new version (rendered before the write lock).
+    let rendering = match conv.status {
+        Status::InSignature => {
+            let mut edited = with_draft(conv, model, &draft);
+            let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
+            edited.rgpd_controller =
+                effective_controller(&mut *ctx.store.conn().await?, model, &edited.parties, &schools).await?;
+            let frozen = Frozen::of(crate::conventions::document::body(model, &edited)?, &edited);
+            Some(Rendering::of(&frozen)?.with_pdf().await?)
+        }
+        _ => None,
+    };
+    Ok(CheckedEdit { conv, expected_version, draft, backdate_reason, rendering })
+}
+
+/// [`update_constitutive`] of the edit `checked`, in the write transaction `tx`, which the
+/// caller commits with what must happen with it (the acceptance of the members it joins) or
+/// not at all.
+pub async fn update_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &CheckedEdit<'_>) -> Result<(), Problem> {
+    let CheckedEdit { conv, expected_version, draft, backdate_reason, rendering } = checked;
+    let done = sqlx::query(
+        "UPDATE conventions SET title = $1, parameters = $2, start_date = $3, end_date = $4, version = version + 1, \
+         updated_at = $5, backdate_reason = $6 WHERE id = $7 AND version = $8",
+    )
+    .bind(&draft.title)
+    .bind(Value::Object(draft.parameters.clone()).to_string())
+    .bind(draft.start.to_string())
+    .bind(draft.end.to_string())
+    .bind(timestamp(ctx.now))
+    .bind(backdate_reason)
+    .bind(&conv.id)
+    .bind(expected_version)
+    .execute(&mut **tx)
+    .await?;
+    expect_version(&done, conv.version)?;
+    write_parties_and_schools(tx, &conv.id, draft).await?;
+    let voided = void_steps(tx, conv, "la convention a été modifiée", ctx.now).await?;
+    record_for_parties(ctx, tx, "conventions.update", conv, json!({ "voided_steps": voided.len() })).await?;
+    if let Some(rendering) = rendering {
+        crate::conventions::frozen::store(tx, &conv.id, rendering, ctx.actor, ctx.now).await?;
+        set_document_hash(tx, &conv.id, &rendering.fingerprint()).await?;
+        if !voided.is_empty() {
+            crate::conventions::jobs::notify(tx, &voided, conv, "signatures_voided", json!({}), ctx.now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The département the schools of a draft naming `parties` stay within when it edits or amends
+/// `conv` ([`crate::conventions::convention_departement`]): an avenant keeps that of the
+/// convention it amends; a draft keeps its own while it names the same parties, though its
+/// collectivité party came to cover écoles of another département since (they stay out, as on
+/// the convention's page). A draft naming other parties has none fixed (écoles across two
+/// départements are refused, as for a new one).
+fn kept_departement<'c>(conv: &'c Convention, parties: &[(String, Org)]) -> Option<&'c str> {
+    let mut named: Vec<(&str, &str)> = parties.iter().map(|(k, o)| (k.as_str(), o.id.as_str())).collect();
+    let mut current: Vec<(&str, &str)> = conv.parties.iter().map(|p| (p.key.as_str(), p.org.id.as_str())).collect();
+    named.sort_unstable();
+    current.sort_unstable();
+    let same_parties = named == current;
+    (conv.amends_id.is_some() || same_parties).then(|| crate::conventions::convention_departement(conv)).flatten()
+}
+
+/// The parties of `conv` for which its edit is written besides those it will name: a groupement's
+/// convention constitutive (whose parties follow the groupement's members, never named by hand:
+/// [`parties_follow_the_groupement`]) is edited by a member leaving it before it binds, for
+/// itself, though the edit no longer names it; an ENT convention, by a party it names only.
+fn writers_before(model: &ConventionModel, conv: &Convention) -> Vec<String> {
+    if model.governs_ent() {
+        return Vec::new();
+    }
+    conv.party_org_ids()
+}
+
+/// The end of `conv` when only its start moves to `start`, as the model's text reads: a model
+/// whose start is its submission day (`starts_at_submission`, the groupement's « s'achève le … »
+/// following its contract) keeps the end stated; any other, « pour une durée de … », keeps its
+/// duration ([`Span`]), the end moving by the same span. `None` (the model's default duration)
+/// only when a date does not read, which `build_draft` then reports.
+fn end_after_moved_start(model: &ConventionModel, conv: &Convention, start: &str) -> Option<String> {
+    if model.starts_at_submission {
+        return Some(conv.end_date.clone());
+    }
+    let day = |field: &str, value: &str| parse_date(field, value).ok();
+    let span = Span::between(day("start_date", &conv.start_date)?, day("end_date", &conv.end_date)?)?;
+    span.end_from(day("start_date", start)?).map(|end| end.to_string())
+}
+
+/// The convention as this draft makes it (for the document hash before commit).
+fn with_draft(conv: &Convention, model: &ConventionModel, draft: &Draft) -> Convention {
+    let mut fresh = conv.clone();
+    fresh.title = draft.title.clone();
+    fresh.parameters = draft.parameters.clone();
+    fresh.start_date = draft.start.to_string();
+    fresh.end_date = draft.end.to_string();
+    fresh.parties = draft_parties(model, draft);
+    fresh.schools = draft.schools.iter().map(Org::as_ref).collect();
+    fresh
+}
+
+/// The parties' own cost shares recorded on `conv`, in hundredths of a percent.
+fn current_shares(conv: &Convention) -> BTreeMap<String, i64> {
+    conv.parties
+        .iter()
+        .filter_map(|p| {
+            let bp = (p.share_percent? * 100.0).round() as i64;
+            Some((crate::conventions::signatories::party_org_key(&p.key, &p.org.id), bp))
+        })
+        .collect()
+}
+
+fn current_parties(conv: &Convention) -> BTreeMap<String, PartyInput> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &conv.parties {
+        map.entry(p.key.clone()).or_default().push(p.org.id.clone());
+    }
+    map.into_iter()
+        .map(|(k, v)| (k, if v.len() == 1 { PartyInput::One(v[0].clone()) } else { PartyInput::Many(v) }))
+        .collect()
+}
+
+/// An avenant is submitted and signed only while the convention it amends is in force.
+pub(super) async fn require_original_in_force(conn: &mut AnyConnection, conv: &Convention) -> Result<(), Problem> {
+    let Some(original) = &conv.amends_id else { return Ok(()) };
+    let row: Option<(String, String)> = sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
+        .bind(original)
+        .fetch_optional(conn)
+        .await?;
+    let Some((reference, status)) = row else { return Ok(()) };
+    let status = Status::parse(&status);
+    conflict_unless(status == Some(Status::Active), || {
+        let label = status.map_or("close", Status::label);
+        format!("la convention {reference} que cet avenant modifie est {label} : l'avenant n'a plus d'objet")
+    })
+}
+
+/// Starts an avenant: a draft copy of an active convention, to be edited and signed.
+pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
+    require_status(conv, &[Status::Active], "amender")?;
+    require_no_notified_termination(conv)?;
+    require_writer_of(ctx, conv)?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    let mut params = conv.parameters.clone();
+    params.remove("start_date");
+    // An avenant takes effect on its own date: today, not the original's start. An original past
+    // its end (its expiry not yet run) keeps its dates: such an avenant is refused at submission.
+    let today = ctx.today().to_string();
+    let start = if today <= conv.end_date { &today } else { &conv.start_date };
+    let mut draft = build_draft(
+        ctx,
+        model,
+        Some(format!("Avenant – {}", conv.title)),
+        &current_parties(conv),
+        &[],
+        &params,
+        start,
+        Some(&conv.end_date),
+        Some(conv),
+    )
+    .await?;
+    draft.signatories = crate::conventions::signatories::current(conv);
+    draft.shares = current_shares(conv);
+    let mut tx = ctx.store.begin_write().await?;
+    let id = insert_in(ctx, &mut tx, model, &draft, Some(conv)).await?;
+    commit_and_reload(ctx, tx, &id).await
+}
