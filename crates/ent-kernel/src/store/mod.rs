@@ -81,6 +81,9 @@ pub const BULK_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// SQLite: how long a writer waits for the write lock before `database is locked`.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SQLite: WAL pages after which a commit copies the WAL into the database file (its default).
+const SQLITE_WAL_AUTOCHECKPOINT: u32 = 1000;
+
 /// Pool settings; `Store::connect` uses the defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
@@ -270,6 +273,28 @@ impl Store {
         };
         idempotency::mark_committed(&mut tx).await?;
         Ok(tx)
+    }
+
+    /// SQLite: a connection of its own for a bulk load's batches (out of the pool: closed
+    /// when dropped, never handed out again with its settings), whose commits stay in the
+    /// WAL instead of being copied into the database file every 1,000 pages or so, with an
+    /// `fsync` each (`wal_autocheckpoint = 0`): durability is the WAL's, as for any commit.
+    /// [`Store::checkpoint_as_usual`] ends that before the load's last transaction, whose
+    /// commit then copies the whole load at once.
+    pub async fn bulk_connection(&self) -> sqlx::Result<sqlx::AnyConnection> {
+        let mut conn = self.conn().await?.detach();
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut conn).await?;
+        }
+        Ok(conn)
+    }
+
+    /// SQLite: gives a [`Store::bulk_connection`] SQLite's usual checkpoints back.
+    pub async fn checkpoint_as_usual(&self, conn: &mut sqlx::AnyConnection) -> sqlx::Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query(&format!("PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT}")).execute(conn).await?;
+        }
+        Ok(())
     }
 
     /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans

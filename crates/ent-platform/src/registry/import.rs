@@ -823,15 +823,18 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
     let restore = bulk.then(|| ent_kernel::store::RestoreOnDrop::new(store));
     // On SQLite it keeps one connection from its first batch to the index builds, and with
-    // it the page cache its writes filled (PostgreSQL's new rows go by its native pool).
+    // it the page cache its writes filled; its batches are checkpointed once, with the index
+    // builds (PostgreSQL's new rows go by its native pool).
     let held = match bulk && !store.backend().is_postgres() {
-        true => Some(tokio::sync::Mutex::new(store.conn().await?)),
+        true => Some(tokio::sync::Mutex::new(store.bulk_connection().await?)),
         false => None,
     };
     let written = write_batches(store, actor, input, &options, bulk, held.as_ref(), now).await;
     match held {
         Some(conn) => {
-            ent_kernel::store::restore_indexes_on(store, &mut conn.into_inner()).await?;
+            let mut conn = conn.into_inner();
+            store.checkpoint_as_usual(&mut conn).await?;
+            ent_kernel::store::restore_indexes_on(store, &mut conn).await?;
         }
         None if bulk => {
             ent_kernel::store::restore_indexes(store).await?;
@@ -939,11 +942,11 @@ const UPSERT_COLUMNS: [&str; 22] = [
 ];
 
 /// The connection a first import on SQLite writes through from batch to batch.
-type HeldConnection = tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Any>>;
+type HeldConnection = tokio::sync::Mutex<sqlx::AnyConnection>;
 
 /// See [`BatchWriter::connection`].
 enum BatchConnection<'h> {
-    Held(tokio::sync::MutexGuard<'h, sqlx::pool::PoolConnection<sqlx::Any>>),
+    Held(tokio::sync::MutexGuard<'h, sqlx::AnyConnection>),
     Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
 }
 
