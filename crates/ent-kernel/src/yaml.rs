@@ -158,6 +158,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_files_are_loaded_once_and_a_failure_is_not_kept() {
+        static LOADED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        assert!(shipped_once(&LOADED, || anyhow::bail!("illisible")).is_err());
+        assert_eq!(shipped_once(&LOADED, || Ok(1)).unwrap(), 1);
+        assert_eq!(shipped_once(&LOADED, || -> anyhow::Result<u32> { panic!("loaded twice") }).unwrap(), 1);
+    }
+
+    #[test]
     fn the_overlay_follows_the_shipped_files_sorted_by_name() {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in [("b.yaml", "b"), ("a.yml", "a"), ("notes.txt", "no")] {

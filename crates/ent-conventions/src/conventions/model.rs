@@ -469,6 +469,30 @@ mod tests {
         }
     }
 
+    /// Every clause text of the shipped models is parsed once, when its model loads, and renders
+    /// as `Tera::one_off` (unescaped) rendered it before: « & », « < » and quotes stay as written.
+    #[test]
+    fn a_clause_is_parsed_once_and_renders_as_a_one_off_template() {
+        let mut context = tera::Context::new();
+        context.insert("params", &serde_json::json!({ "accounts": "<250 & « plus »>" }));
+        context.insert("duration", "36 mois");
+        for model in load_models(None).unwrap() {
+            let texts = model.clauses.iter().map(|c| c.text.as_str()).chain(model.vu.iter().map(String::as_str));
+            for text in texts.chain([model.preamble.as_str(), "{{ params.accounts }} pendant {{ duration }}"]) {
+                let parsed = clause_template(text).unwrap();
+                assert!(std::sync::Arc::ptr_eq(&parsed, &clause_template(text).unwrap()), "parsed once: {text}");
+                let rendered = parsed.render(CLAUSE, &context).map_err(|e| format!("{e:?}"));
+                let one_off = tera::Tera::one_off(text, &context, false).map_err(|e| format!("{e:?}"));
+                assert_eq!(rendered.is_ok(), one_off.is_ok(), "{text}");
+                if let (Ok(rendered), Ok(one_off)) = (rendered, one_off) {
+                    assert_eq!(rendered, one_off, "{text}");
+                }
+            }
+        }
+        let unescaped = clause_template("{{ params.accounts }}").unwrap().render(CLAUSE, &context).unwrap();
+        assert_eq!(unescaped, "<250 & « plus »>");
+    }
+
     #[test]
     fn unknown_keys_are_refused_with_file_and_line() {
         let text = SHIPPED[0].1.replacen("title:", "titel:", 1);
