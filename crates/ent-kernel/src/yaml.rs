@@ -34,6 +34,21 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_saphyr::to_string(value).map_err(|e| Error(format!("écriture YAML impossible : {e}")))
 }
 
+/// What `load` makes of the shipped files alone (no overlay folder), made once per process and
+/// cloned after: they are embedded in the binary, so the result is the same every time. Every
+/// application state (each test builds one or more) would otherwise parse and validate them
+/// again. A failure is not kept: the next call tries again and returns it again.
+pub fn shipped_once<T: Clone>(
+    cell: &'static std::sync::OnceLock<T>,
+    load: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if let Some(loaded) = cell.get() {
+        return Ok(loaded.clone());
+    }
+    let loaded = load()?;
+    Ok(cell.get_or_init(|| loaded).clone())
+}
+
 /// The shipped files (name, text) then the `.yaml`/`.yml` files of the overlay folder named by
 /// the configuration key `key`, sorted by name: (name as errors show it, text). A configured
 /// folder that is missing or unreadable is an error, as is a file over [`MAX_BYTES`]: a typo in
@@ -140,6 +155,14 @@ mod tests {
         let large = format!("name: \"{}\"\ncount: 1\n", "x".repeat(MAX_BYTES));
         let err = from_str::<Doc>(&large).unwrap_err().to_string();
         assert!(err.contains("trop volumineux"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_files_are_loaded_once_and_a_failure_is_not_kept() {
+        static LOADED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        assert!(shipped_once(&LOADED, || anyhow::bail!("illisible")).is_err());
+        assert_eq!(shipped_once(&LOADED, || Ok(1)).unwrap(), 1);
+        assert_eq!(shipped_once(&LOADED, || -> anyhow::Result<u32> { panic!("loaded twice") }).unwrap(), 1);
     }
 
     #[test]

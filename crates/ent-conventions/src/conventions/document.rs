@@ -112,8 +112,10 @@ fn signature_section(conv: &Convention) -> Section {
     Section { heading: "Signature des parties".into(), blocks }
 }
 
+/// A clause text rendered with the clauses' variables (its template parsed once per process).
 fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem> {
-    tera::Tera::one_off(text, context, false)
+    super::model::clause_template(text)
+        .and_then(|tera| tera.render(super::model::CLAUSE, context))
         .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
 }
 

@@ -348,15 +348,48 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
     let texts = m.clauses.iter().map(|c| (c.title.as_str(), c.text.as_str()));
     let opening = m.vu.iter().map(|v| ("vu", v.as_str())).chain([("preamble", m.preamble.as_str())]);
     for (title, text) in texts.chain(opening) {
-        let mut tera = tera::Tera::default();
-        tera.add_raw_template("clause", text).map_err(|e| format!("clause « {title} » : gabarit invalide : {e}"))?;
+        clause_template(text).map_err(|e| format!("clause « {title} » : gabarit invalide : {e}"))?;
     }
     Ok(())
 }
 
+/// The template of a clause text (a clause, a « Vu » line, the préambule), parsed once per
+/// process: when its model loads (validation), else at its first rendering (the model a
+/// convention was frozen with). Every document of a convention renders every clause of its
+/// model; each used to be parsed again for each document.
+pub(crate) fn clause_template(text: &str) -> Result<std::sync::Arc<tera::Tera>, tera::Error> {
+    type Parsed = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tera::Tera>>>;
+    static PARSED: std::sync::LazyLock<Parsed> = std::sync::LazyLock::new(Default::default);
+    if let Some(tera) = PARSED.lock().ok().and_then(|parsed| parsed.get(text).cloned()) {
+        return Ok(tera);
+    }
+    let mut tera = tera::Tera::default();
+    tera.add_raw_template(CLAUSE, text)?;
+    // As `Tera::one_off(text, context, false)`: never escaped.
+    tera.autoescape_on(Vec::new());
+    let tera = std::sync::Arc::new(tera);
+    if let Ok(mut parsed) = PARSED.lock() {
+        parsed.insert(text.to_string(), tera.clone());
+    }
+    Ok(tera)
+}
+
+/// The name of the one template of a [`clause_template`].
+pub(crate) const CLAUSE: &str = "clause";
+
 /// All models: the shipped ones, then those of `dir` (a later file with the
-/// same id and version replaces an earlier one).
+/// same id and version replaces an earlier one). The shipped ones alone are parsed and
+/// validated once per process ([`ent_kernel::yaml::shipped_once`]).
 pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
+    static SHIPPED_MODELS: std::sync::OnceLock<Vec<ConventionModel>> = std::sync::OnceLock::new();
+    match dir {
+        None => ent_kernel::yaml::shipped_once(&SHIPPED_MODELS, || parse_models(None)),
+        Some(_) => parse_models(dir),
+    }
+}
+
+/// [`load_models`], parsed.
+fn parse_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
     let mut models: Vec<ConventionModel> = Vec::new();
     for (file, text) in ent_kernel::yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
         let model = parse_model(&file, &text)?;
@@ -434,6 +467,30 @@ mod tests {
             let (_, text) = SHIPPED.iter().find(|(f, _)| *f == file).unwrap();
             assert_eq!(ent_documents::documents::sha256_hex(text.as_bytes()), sum, "{file} was edited");
         }
+    }
+
+    /// Every clause text of the shipped models is parsed once, when its model loads, and renders
+    /// as `Tera::one_off` (unescaped) rendered it before: « & », « < » and quotes stay as written.
+    #[test]
+    fn a_clause_is_parsed_once_and_renders_as_a_one_off_template() {
+        let mut context = tera::Context::new();
+        context.insert("params", &serde_json::json!({ "accounts": "<250 & « plus »>" }));
+        context.insert("duration", "36 mois");
+        for model in load_models(None).unwrap() {
+            let texts = model.clauses.iter().map(|c| c.text.as_str()).chain(model.vu.iter().map(String::as_str));
+            for text in texts.chain([model.preamble.as_str(), "{{ params.accounts }} pendant {{ duration }}"]) {
+                let parsed = clause_template(text).unwrap();
+                assert!(std::sync::Arc::ptr_eq(&parsed, &clause_template(text).unwrap()), "parsed once: {text}");
+                let rendered = parsed.render(CLAUSE, &context).map_err(|e| format!("{e:?}"));
+                let one_off = tera::Tera::one_off(text, &context, false).map_err(|e| format!("{e:?}"));
+                assert_eq!(rendered.is_ok(), one_off.is_ok(), "{text}");
+                if let (Ok(rendered), Ok(one_off)) = (rendered, one_off) {
+                    assert_eq!(rendered, one_off, "{text}");
+                }
+            }
+        }
+        let unescaped = clause_template("{{ params.accounts }}").unwrap().render(CLAUSE, &context).unwrap();
+        assert_eq!(unescaped, "<250 & « plus »>");
     }
 
     #[test]

@@ -250,8 +250,18 @@ pub struct Catalog {
 
 impl Catalog {
     /// The shipped files, then the YAML files of `dir` (sorted by name): a service
-    /// with a known code or a bouquet with a known id and version replaces it.
+    /// with a known code or a bouquet with a known id and version replaces it. The shipped
+    /// files alone are parsed and validated once per process ([`ent_kernel::yaml::shipped_once`]).
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Catalog> {
+        static SHIPPED_CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        match dir {
+            None => ent_kernel::yaml::shipped_once(&SHIPPED_CATALOG, || Catalog::parse(None)),
+            Some(_) => Catalog::parse(dir),
+        }
+    }
+
+    /// [`Catalog::load`], parsed.
+    fn parse(dir: Option<&Path>) -> anyhow::Result<Catalog> {
         let files = ent_kernel::yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
         let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
         Catalog::from_files(&files)

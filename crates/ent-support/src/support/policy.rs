@@ -225,8 +225,18 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
 }
 
 impl Policies {
-    /// The shipped file merged with the files of `dir` (sorted by name), validated.
+    /// The shipped file merged with the files of `dir` (sorted by name), validated. The shipped
+    /// files alone are parsed and validated once per process ([`ent_kernel::yaml::shipped_once`]).
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
+        static SHIPPED_POLICIES: std::sync::OnceLock<Policies> = std::sync::OnceLock::new();
+        match dir {
+            None => ent_kernel::yaml::shipped_once(&SHIPPED_POLICIES, || Policies::parse(None)),
+            Some(_) => Policies::parse(dir),
+        }
+    }
+
+    /// [`Policies::load`], parsed.
+    fn parse(dir: Option<&Path>) -> anyhow::Result<Policies> {
         let shipped =
             [("support/policies.yaml (livré)", SHIPPED), ("support/vacances-scolaires.yaml (livré)", school::SHIPPED)];
         let mut merged = PolicyFile::default();
