@@ -613,29 +613,43 @@ pub async fn update(
     get(ctx.store, &g.id, &app.id).await
 }
 
-async fn decide(
-    ctx: &Ctx<'_>,
-    g: &Groupement,
-    app: &Application,
+/// A decision on an application: its new status and, for a refusal, its reason.
+struct Decision<'a> {
+    app: &'a Application,
     to: ApplicationStatus,
-    reason: Option<&str>,
-) -> Result<(), Problem> {
+    reason: Option<&'a str>,
+}
+
+impl<'a> Decision<'a> {
+    fn accept(app: &'a Application) -> Self {
+        Decision { app, to: ApplicationStatus::Accepted, reason: None }
+    }
+
+    fn withdraw(app: &'a Application) -> Self {
+        Decision { app, to: ApplicationStatus::Withdrawn, reason: None }
+    }
+}
+
+/// Writes `decisions` in one transaction of their own ([`decide_in`]): all or none.
+async fn decide(ctx: &Ctx<'_>, g: &Groupement, decisions: &[Decision<'_>]) -> Result<(), Problem> {
     let mut tx = ctx.store.begin_write().await?;
-    decide_in(ctx, &mut tx, g, app, to, reason).await?;
+    decide_in(ctx, &mut tx, g, decisions).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// [`decide`] in the write transaction `tx`: the application's new status, audited, and the
-/// notice to whom it concerns queued in the outbox (sent only if `tx` commits).
-async fn decide_in(
-    ctx: &Ctx<'_>,
-    tx: &mut Tx,
-    g: &Groupement,
-    app: &Application,
-    to: ApplicationStatus,
-    reason: Option<&str>,
-) -> Result<(), Problem> {
+/// [`decide`] in the write transaction `tx`, each decision in turn ([`decide_one_in`]).
+async fn decide_in(ctx: &Ctx<'_>, tx: &mut Tx, g: &Groupement, decisions: &[Decision<'_>]) -> Result<(), Problem> {
+    for decision in decisions {
+        decide_one_in(ctx, tx, g, decision).await?;
+    }
+    Ok(())
+}
+
+/// The decision `d` in the write transaction `tx`: the application's new status, audited, and
+/// the notice to whom it concerns queued in the outbox (sent only if `tx` commits).
+async fn decide_one_in(ctx: &Ctx<'_>, tx: &mut Tx, g: &Groupement, d: &Decision<'_>) -> Result<(), Problem> {
+    let Decision { app, to, reason } = *d;
     let query = sqlx::query(
         "UPDATE groupement_members SET status = $1, decision_reason = $2, decided_at = $3, updated_at = $3, \
          version = version + 1 WHERE id = $4 AND version = $5",
@@ -714,7 +728,8 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
             member_ids.push(app.applicant.id.clone());
         }
     }
-    link_convention(ctx, g, member_ids, apps).await?;
+    let decisions: Vec<Decision> = apps.iter().map(Decision::accept).collect();
+    link_convention(ctx, g, member_ids, &decisions).await?;
     let mut accepted = Vec::new();
     for app in apps {
         accepted.push(get(ctx.store, &g.id, &app.id).await?);
@@ -731,7 +746,8 @@ pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &s
 
 /// Refuses several applications, each with its reason, all or none: every one is checked
 /// (still awaiting a decision: 409; a reason given: 422 naming each `applications[i].reason`
-/// missing, all at once) before any is refused and its applicant informed.
+/// missing, all at once) before any is refused; the refusals and their notices to the
+/// applicants are then written in one transaction.
 pub async fn reject_many(
     ctx: &Ctx<'_>,
     g: &Groupement,
@@ -755,9 +771,13 @@ pub async fn reject_many(
         }
     }
     checks.finish()?;
+    let decisions: Vec<Decision> = refusals
+        .iter()
+        .map(|(app, reason)| Decision { app, to: ApplicationStatus::Rejected, reason: Some(reason.trim()) })
+        .collect();
+    decide(ctx, g, &decisions).await?;
     let mut refused = Vec::new();
-    for (app, reason) in refusals {
-        decide(ctx, g, app, ApplicationStatus::Rejected, Some(reason.trim())).await?;
+    for (app, _) in refusals {
         refused.push(get(ctx.store, &g.id, &app.id).await?);
     }
     Ok(refused)
@@ -788,23 +808,23 @@ async fn withdraw_now(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Resul
     if app.status == ApplicationStatus::Accepted {
         refuse_signatory_withdrawal(ctx, g, app).await?;
         leave_convention(ctx, g, app).await?;
+    } else {
+        decide(ctx, g, &[Decision::withdraw(app)]).await?;
     }
-    decide(ctx, g, app, ApplicationStatus::Withdrawn, None).await?;
     get(ctx.store, &g.id, &app.id).await
 }
 
 /// Takes the member `app` out of the convention the groupement's changes edit
-/// ([`edited_convention_id`]) before it signs: an avenant in preparation that would then carry
+/// ([`edited_convention_id`]) before it signs, and records its withdrawal, in one transaction
+/// (a failure leaves both as they were): an avenant in preparation that would then carry
 /// nothing the convention in force does not ([`unsigned_changes`]) is ended, with the member's
 /// departure as its reason; otherwise the convention (or avenant) is rewritten with the other
-/// members. The last member leaving the convention constitutive still in preparation ends it
-/// ([`end_memberless_convention`]).
+/// members ([`link_convention`]). The last member leaving the convention constitutive still in
+/// preparation ends it ([`end_memberless_convention`]). A convention that does not name the
+/// member is left as it is.
 async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<(), Problem> {
-    let Some(id) = edited_convention_id(ctx.store, g).await? else { return Ok(()) };
-    let Some(edited) = get_convention(ctx.store, ctx.models, &id).await? else { return Ok(()) };
-    if !edited.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id) {
-        return Ok(());
-    }
+    let withdrawal = [Decision::withdraw(app)];
+    let Some(edited) = edited_naming(ctx, g, app).await? else { return decide(ctx, g, &withdrawal).await };
     let others: Vec<Application> =
         members(ctx.store, &g.id).await?.into_iter().filter(|m| m.applicant.id != app.applicant.id).collect();
     if edited.amends_id.is_some() {
@@ -818,23 +838,38 @@ async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> R
                     "{} s'est retiré(e) du groupement {} avant de signer l'avenant, qui n'a plus d'objet",
                     app.applicant.name, g.reference
                 );
-                workflow::end_in_preparation(&ctx.conventions(), &edited, &reason).await?;
+                let mut tx = ctx.store.begin_write().await?;
+                workflow::end_in_preparation_in(&ctx.conventions(), &mut tx, &edited.id, &reason).await?;
+                decide_in(ctx, &mut tx, g, &withdrawal).await?;
+                tx.commit().await?;
                 return Ok(());
             }
         }
     }
     match (others.is_empty(), edited.amends_id.is_none()) {
         (true, true) => end_memberless_convention(ctx, g, &edited, app).await,
-        (true, false) => Ok(()),
-        (false, _) => link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect(), &[]).await,
+        (true, false) => decide(ctx, g, &withdrawal).await,
+        (false, _) => link_convention(ctx, g, others.into_iter().map(|m| m.applicant.id).collect(), &withdrawal).await,
     }
+}
+
+/// The convention the groupement's changes edit ([`edited_convention_id`]) if it names `app`'s
+/// applicant as a member.
+async fn edited_naming(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    app: &Application,
+) -> Result<Option<ent_conventions::conventions::Convention>, Problem> {
+    let Some(id) = edited_convention_id(ctx.store, g).await? else { return Ok(None) };
+    let edited = get_convention(ctx.store, ctx.models, &id).await?;
+    Ok(edited.filter(|c| c.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id)))
 }
 
 /// The convention constitutive `conv` of `g`, still in preparation (draft or in signature), that
 /// the last member `leaving` leaves: ended, with its departure as the reason (a convention
-/// constitutive binds members; none is left to sign it), and no longer linked by the groupement,
-/// audited, in one transaction (a groupement never links the draft it ended): the next
-/// acceptance drafts a new one.
+/// constitutive binds members; none is left to sign it), no longer linked by the groupement,
+/// audited, and the member's withdrawal recorded, in one transaction (a groupement never links
+/// the draft it ended): the next acceptance drafts a new one.
 pub async fn end_memberless_convention(
     ctx: &Ctx<'_>,
     g: &Groupement,
@@ -850,6 +885,7 @@ pub async fn end_memberless_convention(
     workflow::end_in_preparation_in(&ctx.conventions(), &mut tx, &conv.id, &reason).await?;
     let summary = json!({ "convention": null, "ended": conv.reference, "reason": reason });
     write_convention_link(ctx, &mut tx, g, None, Some(&conv.id), summary).await?;
+    decide_in(ctx, &mut tx, g, &[Decision::withdraw(leaving)]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -921,8 +957,8 @@ const MEMBERSHIP_LOCK: &str = "groupement-membership";
 
 /// Runs `change` of the members of `g` (acceptance, withdrawal, refresh of the convention) alone:
 /// under the lock of `g`'s membership, across processes, on `g` read again once it is held. Each
-/// change reads the members, rewrites the convention and records its decision in transactions
-/// of their own; two at once would write the convention from a list another one changed.
+/// change reads the members, then rewrites the convention and records its decisions (in one
+/// transaction); two at once would write the convention from a list another one changed.
 async fn one_at_a_time<T>(
     ctx: &Ctx<'_>,
     g: &Groupement,
@@ -1067,19 +1103,20 @@ async fn edited_convention_id(store: &Store, g: &Groupement) -> Result<Option<St
     Ok(Some(super::avenant_in_preparation(store, &in_force).await?.unwrap_or(in_force)))
 }
 
-/// Creates the groupement's convention with `member_ids`, or sets its members, and accepts the
-/// applications `accepting`: a draft or a convention in signature is edited (signatures
-/// collected are voided by the workflow), an active one is amended (or its avenant in
-/// preparation edited); the groupement keeps linking its first convention. The convention
-/// created or edited, the groupement's link and the decisions are written in one transaction
-/// (all or nothing: a failure leaves no draft unlinked, no member of the convention whose
-/// application still awaits its decision); only the avenant of an active convention is drafted
-/// before, in its own ([`workflow::amend`]: the next change edits it).
+/// Creates the groupement's convention with `member_ids`, or sets its members, and writes the
+/// `decisions` (the acceptances of the members it joins, the withdrawal of the one it leaves
+/// out): a draft or a convention in signature is edited (signatures collected are voided by the
+/// workflow), an active one is amended (or its avenant in preparation edited); the groupement
+/// keeps linking its first convention. The convention created or edited, the groupement's link
+/// and the decisions are written in one transaction (all or nothing: a failure leaves no draft
+/// unlinked, no member of the convention whose application still awaits its decision, no member
+/// left out of it whose application still reads accepted); only the avenant of an active
+/// convention is drafted before, in its own ([`workflow::amend`]: the next change edits it).
 async fn link_convention(
     ctx: &Ctx<'_>,
     g: &Groupement,
     member_ids: Vec<String>,
-    accepting: &[Application],
+    decisions: &[Decision<'_>],
 ) -> Result<(), Problem> {
     let conv_ctx = ctx.conventions();
     let mut parties = BTreeMap::new();
@@ -1121,7 +1158,7 @@ async fn link_convention(
         let checked = workflow::check_new(&conv_ctx, new).await?;
         let mut tx = ctx.store.begin_write().await?;
         let id = workflow::create_constitutive_in(&conv_ctx, &mut tx, &checked).await?;
-        return commit_linked(ctx, tx, g, &id, false, accepting).await;
+        return commit_linked(ctx, tx, g, &id, false, decisions).await;
     };
     let conv = match conv.status {
         ConventionStatus::Draft | ConventionStatus::InSignature => conv,
@@ -1145,7 +1182,7 @@ async fn link_convention(
     let checked = workflow::check_edit(&conv_ctx, &conv, conv.version, patch).await?;
     let mut tx = ctx.store.begin_write().await?;
     workflow::update_constitutive_in(&conv_ctx, &mut tx, &checked).await?;
-    commit_linked(ctx, tx, g, &conv.id, adopted, accepting).await
+    commit_linked(ctx, tx, g, &conv.id, adopted, decisions).await
 }
 
 /// The title of the groupement's convention constitutive: it names the groupement's reference.
@@ -1161,14 +1198,14 @@ fn constitutive_title_prefix(g: &Groupement) -> String {
 /// The tail of [`link_convention`], in its transaction `tx`: the groupement links the convention
 /// `id` if it linked none (its first convention; an avenant is read in its stead once in force),
 /// audited (`adopted`: a draft a failure had left unlinked, [`unlinked_draft`]), the
-/// applications `accepting` are accepted, then all is committed.
+/// `decisions` are written ([`decide_in`]), then all is committed.
 async fn commit_linked(
     ctx: &Ctx<'_>,
     mut tx: Tx,
     g: &Groupement,
     id: &str,
     adopted: bool,
-    accepting: &[Application],
+    decisions: &[Decision<'_>],
 ) -> Result<(), Problem> {
     if g.first_convention_id.is_none() {
         let reference: String =
@@ -1180,9 +1217,7 @@ async fn commit_linked(
         };
         write_convention_link(ctx, &mut tx, g, Some(id), None, summary).await?;
     }
-    for app in accepting {
-        decide_in(ctx, &mut tx, g, app, ApplicationStatus::Accepted, None).await?;
-    }
+    decide_in(ctx, &mut tx, g, decisions).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -2398,6 +2398,81 @@ async fn the_next_acceptance_adopts_the_draft_a_crash_left_unlinked(db: crate::c
     assert_eq!(common::count(&w.store, adopted, &[&id]).await, 1, "{name}: audited");
 }
 
+/// Refuses together, as the coordinator's console form does (`membership::reject_many`; the API
+/// refuses one application at a time), the applications `app_ids` of the groupement `id`.
+async fn refused_together(w: &World, id: &str, app_ids: &[&str]) -> Result<(), entcp::error::Problem> {
+    use entcp::groupements::{self as gm, membership};
+    let (catalog, models) = crate::authz::groupements::groupement_fixtures();
+    let support = entcp::api::commitments::SupportDesk(Arc::new(entcp::support::policy::Policies::shipped()));
+    let actor = admin();
+    let ctx = gm::Ctx { store: &w.store, catalog, support: &support, models, actor: &actor, now: t0() };
+    let g = gm::must_get(&w.store, id).await?;
+    let mut refusals = Vec::new();
+    for app_id in app_ids {
+        refusals.push((membership::get(&w.store, id, app_id).await?, "Délibération illisible".to_string()));
+    }
+    membership::reject_many(&ctx, &g, &refusals).await.map(|_| ())
+}
+
+// A batch of refusals is all or none, their notices with them: when the second of two refusals
+// fails (as a crash between them would), neither application is refused and no applicant is told
+// (the first used to be refused, and told, alone); refused again, both are.
+backend_test!(a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision);
+async fn a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
+    let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
+
+    let when = format!("NEW.id = '{second}' AND NEW.status = 'rejected'");
+    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
+    let failed = refused_together(&w, &id, &[&first, &second]).await;
+    common::lift_fault(&w.store, "groupement_members").await;
+    assert!(matches!(&failed, Err(p) if p.kind.status().is_server_error()), "{name}: {failed:?}");
+    for app_id in [&first, &second] {
+        assert_eq!(application_status(&w.coord, &id, app_id).await, "applied", "{name}: none refused");
+    }
+    assert_eq!(queued_notices(&w.store, "rejected").await, 0, "{name}: nobody told");
+
+    refused_together(&w, &id, &[&first, &second]).await.unwrap_or_else(|p| panic!("{name}: {p:?}"));
+    for app_id in [&first, &second] {
+        assert_eq!(application_status(&w.coord, &id, app_id).await, "rejected", "{name}");
+    }
+    assert_eq!(queued_notices(&w.store, "rejected").await, 2, "{name}");
+}
+
+// An accepted member's withdrawal takes it out of the convention constitutive and records the
+// decision in one transaction: when the decision fails (as a crash after the convention was
+// rewritten would), the convention still names it and its application still reads accepted (it
+// used to be out of the convention, yet a member); once the database answers again, the
+// withdrawal goes through and the convention names the other member only.
+backend_test!(a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted);
+async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
+    let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
+    let mut both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
+    both.sort();
+    let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
+
+    let when = format!("NEW.id = '{}' AND NEW.status = 'withdrawn'", ids[0]);
+    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
+    let (status, failed) = send(withdraw()).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, "groupement_members").await;
+    assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, both, "{name}: still a party");
+    assert_eq!(application_status(&w.coord, &id, &ids[0]).await, "accepted", "{name}");
+    assert_eq!(queued_notices(&w.store, "withdrawn").await, 0, "{name}: nobody told");
+
+    let (status, withdrawn) = send(withdraw()).await;
+    assert_eq!((status, withdrawn["status"].as_str()), (200, Some("withdrawn")), "{name}: {withdrawn}");
+    assert_eq!(member_parties(&w.coord, &conv_id).await, (vec![w.communes[1].0.id.clone()], "draft".into()));
+    assert_eq!(queued_notices(&w.store, "withdrawn").await, 1, "{name}");
+}
+
 // The school basis of a cost key names what the members equip: a groupement of a département
 // shares « au prorata du nombre de collèges », in its documents and its shares, not of écoles.
 backend_test!(a_school_cost_key_names_the_members_etablissements_in_the_documents);

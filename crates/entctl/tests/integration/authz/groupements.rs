@@ -69,7 +69,7 @@ pub(super) fn groupement_expected(method: &str, path: &str, role: Role, side: Si
 }
 
 /// The catalog and convention models, parsed once for every groupement call.
-pub(super) fn groupement_fixtures(
+pub(crate) fn groupement_fixtures(
 ) -> &'static (entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>) {
     static FIXTURES: std::sync::OnceLock<(entcp::catalog::Catalog, Vec<entcp::conventions::model::ConventionModel>)> =
         std::sync::OnceLock::new();

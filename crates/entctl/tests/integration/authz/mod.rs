@@ -11,7 +11,7 @@ mod console_account;
 mod console_groupements;
 mod console_rgpd;
 mod conventions;
-mod groupements;
+pub(crate) mod groupements;
 mod operations;
 mod orgs;
 mod rgpd;
