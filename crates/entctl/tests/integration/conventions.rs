@@ -2577,6 +2577,27 @@ async fn an_avenant_after_a_delegation_from_another_departement_covers_the_ecole
 ) {
     let c = setup(db).await;
     let name = c.db.name;
+    let (id, body, in_94) = epci_draft_then_a_delegation_from_the_93(&c).await;
+    // Signed by its parties (outside this test's subject): in force.
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[&id]).await;
+
+    let avenant = c.amended(&id).await;
+    let (_, opened) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    assert_eq!(school_codes(&opened), in_94, "{name}: the écoles of the Val-de-Marne only: {opened}");
+    let edited = c.edit(&avenant, json!({ "title": "Avenant n° 1" })).await;
+    assert_eq!(school_codes(&edited), in_94, "{name}: {edited}");
+    let controller = &edited["rgpd_controller"];
+    assert!(controller["kind"] == "dsden" && controller["code"].as_str().unwrap().ends_with("94"), "{edited}");
+
+    let (s, problem) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert!(problem.to_string().contains("2 départements"), "{name}: {problem}");
+}
+
+/// The académie's bipartite draft over an EPCI of Fresnes (its écoles, all in the Val-de-Marne),
+/// then Aubervilliers (Seine-Saint-Denis) delegating its ENT to the EPCI: the draft's id, the body
+/// it was created from, and the codes of the écoles it covered.
+async fn epci_draft_then_a_delegation_from_the_93(c: &Cycle) -> (String, Value, Vec<String>) {
     import_aubervilliers_ecole(&c.db.store).await;
     let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
     let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
@@ -2587,33 +2608,21 @@ async fn an_avenant_after_a_delegation_from_another_departement_covers_the_ecole
         "parties": { "academie": "academie:24", "collectivite": epci.id },
         "start_date": "2026-09-01"
     }));
-    let conv = c.create(body.clone()).await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    let codes = |conv: &Value| -> Vec<String> {
-        let mut codes: Vec<String> =
-            conv["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
-        codes.sort();
-        codes
-    };
-    let in_94 = codes(&conv);
-    assert!(!in_94.is_empty() && in_94.iter().all(|code| code.starts_with("094")), "{name}: {in_94:?}");
-    // Signed by its parties (outside this test's subject): in force.
-    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[&id]).await;
+    let draft = c.create(body.clone()).await;
+    let in_94 = school_codes(&draft);
+    assert!(!in_94.is_empty() && in_94.iter().all(|code| code.starts_with("094")), "{}: {in_94:?}", c.db.name);
     entcp::registry::manage::set_member(&c.db.store, &common::admin(), &epci, &aubervilliers, true, t0())
         .await
         .unwrap();
+    (draft["id"].as_str().unwrap().to_string(), body, in_94)
+}
 
-    let avenant = c.amended(&id).await;
-    let (_, opened) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
-    assert_eq!(codes(&opened), in_94, "{name}: the écoles of the Val-de-Marne only: {opened}");
-    let edited = c.edit(&avenant, json!({ "title": "Avenant n° 1" })).await;
-    assert_eq!(codes(&edited), in_94, "{name}: {edited}");
-    let controller = &edited["rgpd_controller"];
-    assert!(controller["kind"] == "dsden" && controller["code"].as_str().unwrap().ends_with("94"), "{edited}");
-
-    let (s, problem) = call(c.admin.post(c.url("")).json(&body)).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
-    assert!(problem.to_string().contains("2 départements"), "{name}: {problem}");
+/// The codes of the écoles a convention covers, sorted.
+fn school_codes(conv: &Value) -> Vec<String> {
+    let mut codes: Vec<String> =
+        conv["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
+    codes.sort();
+    codes
 }
 
 // The same delegation while the convention is still a draft: editing it answered 422 (« 2
@@ -2625,34 +2634,11 @@ async fn a_draft_edited_after_a_delegation_from_another_departement_keeps_the_ec
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    import_aubervilliers_ecole(&c.db.store).await;
-    let fresnes = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
-    let aubervilliers = entcp::registry::resolve_org(&c.db.store, "commune:93001").await.unwrap();
-    let epci =
-        common::fixtures::epci(&c.db.store, "Communauté test", &common::fixtures::luhn("20000998"), &[&fresnes]).await;
-    let body = common::fixtures::with_signatories(json!({
-        "model": "bipartite-commune",
-        "parties": { "academie": "academie:24", "collectivite": epci.id },
-        "start_date": "2026-09-01"
-    }));
-    let draft = c.create(body).await;
-    let id = draft["id"].as_str().unwrap().to_string();
-    let codes = |conv: &Value| -> Vec<String> {
-        let mut codes: Vec<String> =
-            conv["schools"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
-        codes.sort();
-        codes
-    };
-    let in_94 = codes(&draft);
-    assert!(!in_94.is_empty() && in_94.iter().all(|code| code.starts_with("094")), "{name}: {in_94:?}");
-    entcp::registry::manage::set_member(&c.db.store, &common::admin(), &epci, &aubervilliers, true, t0())
-        .await
-        .unwrap();
-
+    let (id, body, in_94) = epci_draft_then_a_delegation_from_the_93(&c).await;
     let edited = c.edit(&id, json!({ "title": "Convention ENT de la communauté" })).await;
-    assert_eq!(codes(&edited), in_94, "{name}: the écoles of the Val-de-Marne only: {edited}");
-    let named_again = c.edit(&id, json!({ "parties": { "academie": "academie:24", "collectivite": epci.id } })).await;
-    assert_eq!(codes(&named_again), in_94, "{name}: the same parties named again: {named_again}");
+    assert_eq!(school_codes(&edited), in_94, "{name}: the écoles of the Val-de-Marne only: {edited}");
+    let named_again = c.edit(&id, json!({ "parties": body["parties"] })).await;
+    assert_eq!(school_codes(&named_again), in_94, "{name}: the same parties named again: {named_again}");
 }
 
 // The README's `convention.yaml`, created as printed on the real today by the DAN, can be
