@@ -181,7 +181,8 @@ impl World {
                 _ => call(path.into()),
             };
         }
-        let (g, mine, theirs) = self.groupement(side, state).await;
+        let (g, mine, theirs) =
+            self.kept(format!("groupement {side:?} {state}"), || self.groupement(side, state)).await;
         let url = path.replace("{id}", &g.id);
         match path {
             "/api/v1/groupements/{id}" if method == Method::PATCH => {

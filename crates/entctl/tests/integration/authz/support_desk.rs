@@ -42,10 +42,10 @@ impl World {
         use entcp::support::tickets::{self, Ctx, EscalateInput, NewTicket};
         let tenant = self.support_tenant(side).await;
         let state = self.state.clone();
-        let requester = match (side, role) {
-            (Side::In, ChefEtablissement) => self.actor_of(ChefEtablissement).await,
-            (Side::In, _) => self.actor_of(Usager).await,
-            (Side::Out, _) => self.signer_out(Usager).await,
+        let (requester, levels) = ticket_setup(role, side);
+        let requester = match side {
+            Side::In => self.actor_of(requester).await,
+            Side::Out => self.signer_out(requester).await,
         };
         let new = NewTicket {
             tenant: tenant.slug.clone(),
@@ -59,11 +59,6 @@ impl World {
         };
         let mut ticket =
             tickets::create(&Ctx { state: &state.support(), actor: &requester, now: t0() }, new).await.unwrap();
-        let levels = match (side, role) {
-            (Side::In, SupportN2) => 1,
-            (Side::In, SupportN3) => 2,
-            _ => 0,
-        };
         let admin = admin();
         for _ in 0..levels {
             let ctx = Ctx { state: &state.support(), actor: &admin, now: t0() };
@@ -96,7 +91,7 @@ impl World {
                 })
             }
             ("POST", "/api/v1/support/tickets/{id}/attachments") => {
-                let ticket = self.support_ticket(role, side).await;
+                let ticket = kept_ticket(self, role, side).await;
                 let url = format!("/api/v1/support/tickets/{}/attachments?name=releve.pdf", ticket.id);
                 Some(Call { pdf: Some(b"%PDF-1.7 releve".to_vec()), ..call(url) })
             }
@@ -113,7 +108,7 @@ impl World {
                 Some(call(format!("/api/v1/support/tickets/{}/attachments/{}", ticket.id, added[0].id)))
             }
             (_, p) => {
-                let ticket = self.support_ticket(role, side).await;
+                let ticket = kept_ticket(self, role, side).await;
                 let url = p.replace("{id}", &ticket.id);
                 let body = match p {
                     "/api/v1/support/tickets/{id}" if method == "PATCH" => {
@@ -131,6 +126,24 @@ impl World {
             }
         }
     }
+}
+
+/// Who opens the ticket `role` is given, and how many levels it is escalated: the
+/// role's own at its level when it is a requester, the usager's at N1 otherwise.
+fn ticket_setup(role: Role, side: Side) -> (Role, usize) {
+    match (side, role) {
+        (Side::In, ChefEtablissement) => (ChefEtablissement, 0),
+        (Side::In, SupportN2) => (Usager, 1),
+        (Side::In, SupportN3) => (Usager, 2),
+        _ => (Usager, 0),
+    }
+}
+
+/// The ticket `role` is given, kept while cases leave it as it is (see [`World::kept`]).
+async fn kept_ticket(world: &World, role: Role, side: Side) -> entcp::support::Ticket {
+    let (requester, levels) = ticket_setup(role, side);
+    let key = format!("ticket {side:?} {} {levels}", requester.as_str());
+    world.kept(key, || world.support_ticket(role, side)).await
 }
 
 /// What `role` gets on a ticket route (the role is allowed by the table).

@@ -57,6 +57,10 @@ pub(super) struct World {
     pub(super) sirens: AtomicU32,
     /// Convention start years, so that test conventions never overlap.
     pub(super) years: AtomicU32,
+    /// Targets the case under way leaves as they are, by what they are (see [`World::kept`]).
+    spare: std::sync::Mutex<HashMap<String, Box<dyn std::any::Any + Send>>>,
+    /// Whether the case under way leaves its target as it is: a read, or a refusal.
+    leaves_target: std::sync::atomic::AtomicBool,
 }
 
 pub(super) fn luhn_siren(seed: u32) -> String {
@@ -146,6 +150,8 @@ pub(super) async fn world(db: &common::TestDb) -> World {
         user_out,
         sirens: AtomicU32::new(100),
         years: AtomicU32::new(0),
+        spare: Default::default(),
+        leaves_target: Default::default(),
     }
 }
 
@@ -160,6 +166,39 @@ pub(super) struct Call {
 }
 
 impl World {
+    /// Says whether the next cases leave their targets as they are (a read, or a refusal,
+    /// which writes nothing): [`World::kept`] then hands them the same target.
+    pub(super) fn leaves_targets_unchanged(&self, unchanged: bool) {
+        self.leaves_target.store(unchanged, Ordering::SeqCst);
+    }
+
+    /// The target `key` names, made by `make` unless an earlier case that left it as it was
+    /// kept one: a signed convention or an escalated ticket takes a dozen writes to build,
+    /// and most cases of a route are refusals. A case that may change its target takes it
+    /// out of the spares. A refusal that wrote anyway would show in the next case's answer.
+    pub(super) async fn kept<T, F>(&self, key: String, make: impl FnOnce() -> F) -> T
+    where
+        T: Clone + Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        let keep = self.leaves_target.load(Ordering::SeqCst);
+        let spare = {
+            let mut spares = self.spare.lock().unwrap();
+            match keep {
+                true => spares.get(&key).and_then(|t| t.downcast_ref::<T>()).cloned(),
+                false => spares.remove(&key).and_then(|t| t.downcast::<T>().ok()).map(|t| *t),
+            }
+        };
+        if let Some(target) = spare {
+            return target;
+        }
+        let target = make().await;
+        if keep {
+            self.spare.lock().unwrap().insert(key, Box::new(target.clone()));
+        }
+        target
+    }
+
     /// An organisation in the role's scope (its own, or a school it covers).
     pub(super) fn org_in(&self, role: Role) -> &Org {
         match role {
@@ -450,7 +489,7 @@ impl World {
                     "/api/v1/conventions/{id}/amend" => "active",
                     _ => "draft",
                 };
-                let conv = self.convention(side, state).await;
+                let conv = self.kept(format!("convention {side:?} {state}"), || self.convention(side, state)).await;
                 let url = p.replace("{id}", &conv.id);
                 match p {
                     "/api/v1/conventions/{id}" if method == "PATCH" => {
