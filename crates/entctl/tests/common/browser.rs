@@ -5,7 +5,8 @@
 //!
 //! [`journey`] runs a test with a fresh browser (its own `--user-data-dir`), keeps a
 //! screenshot under `target/browser-failures/` when it fails; [`Browser::axe`] runs
-//! axe-core in the page and fails on any serious or critical violation.
+//! axe-core in the page (in each journey's SQLite case) and fails on any serious or
+//! critical violation.
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -32,8 +33,14 @@ const CHROMIUM_FLAGS: &[&str] = &[
 pub struct Browser {
     pub client: Client,
     pub base: String,
-    axe_js: String,
+    /// axe-core's script, in the journey's case that checks accessibility (see [`journey`]).
+    axe_js: Option<String>,
 }
+
+/// The backend whose case of each journey runs axe-core. The pages' markup does not depend on
+/// the database, and axe-core was two fifths of a journey's time: the PostgreSQL case runs the
+/// same journey and its assertions without checking the same markup again.
+const ACCESSIBILITY_CHECKED_ON: &str = "sqlite";
 
 /// The WebDriver URL and axe-core's script, or `None` locally without them.
 fn environment() -> Option<(String, String)> {
@@ -53,10 +60,11 @@ fn environment() -> Option<(String, String)> {
     }
 }
 
-/// Runs `test` with a fresh headless Chromium at `base`; on failure, the page is kept
-/// as `target/browser-failures/<name>.png` and the failure goes on. Skipped locally
+/// Runs `test` with a fresh headless Chromium at `base`, in the case of `backend` (a
+/// [`super::TestDb`]'s name); on failure, the page is kept as
+/// `target/browser-failures/<name>-<backend>.png` and the failure goes on. Skipped locally
 /// when no WebDriver is configured.
-pub async fn journey<F, Fut>(name: &str, base: &str, test: F)
+pub async fn journey<F, Fut>(name: &str, backend: &str, base: &str, test: F)
 where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -75,11 +83,12 @@ where
         .connect(&webdriver)
         .await
         .unwrap_or_else(|e| panic!("no browser session from {webdriver}: {e}"));
+    let axe_js = (backend == ACCESSIBILITY_CHECKED_ON).then_some(axe_js);
     let browser = Browser { client: client.clone(), base: base.to_string(), axe_js };
     let outcome = tokio::spawn(test(browser)).await;
     if let Err(failure) = outcome {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
-        let file = dir.join(format!("{name}.png"));
+        let file = dir.join(format!("{name}-{backend}.png"));
         match client.screenshot().await {
             Ok(png) => {
                 let _ = std::fs::create_dir_all(&dir);
@@ -175,9 +184,11 @@ impl Browser {
         self.click_to_page("form[action='/connexion'] button[type=submit]").await;
     }
 
-    /// Runs axe-core in the page; fails on any serious or critical violation, listed.
+    /// Runs axe-core in the page (in the journey's case that checks accessibility, see
+    /// [`ACCESSIBILITY_CHECKED_ON`]); fails on any serious or critical violation, listed.
     pub async fn axe(&self) {
-        self.client.execute(&self.axe_js, vec![]).await.expect("axe-core loads in the page");
+        let Some(axe_js) = &self.axe_js else { return };
+        self.client.execute(axe_js, vec![]).await.expect("axe-core loads in the page");
         let script = "const done = arguments[arguments.length - 1];\
             axe.run(document, { resultTypes: ['violations'] })\
               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,\

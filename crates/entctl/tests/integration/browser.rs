@@ -66,9 +66,10 @@ async fn password_sign_in(browser: &Browser, email: &str) {
 
 backend_test!(a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404);
 async fn a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404(db: TestDb) {
+    let backend = db.name;
     let scene = scene(db).await;
     let academie = scene.academie.clone();
-    journey("dan_dashboard", &scene.base, |browser| async move {
+    journey("dan_dashboard", backend, &scene.base, |browser| async move {
         password_sign_in(&browser, "dan.a@test.fr").await;
         assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
         assert!(browser.text().await.contains("DAN — "), "the roles in the header");
@@ -90,8 +91,9 @@ async fn a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404(db: Tes
 
 backend_test!(a_form_without_its_csrf_token_is_refused_in_the_browser);
 async fn a_form_without_its_csrf_token_is_refused_in_the_browser(db: TestDb) {
+    let backend = db.name;
     let scene = scene(db).await;
-    journey("csrf", &scene.base, |browser| async move {
+    journey("csrf", backend, &scene.base, |browser| async move {
         password_sign_in(&browser, "dan.a@test.fr").await;
         browser.open("/compte").await;
         let removed = "document.querySelectorAll(\"form[action='/deconnexion'] input[name='_csrf']\")\
@@ -110,9 +112,10 @@ async fn a_form_without_its_csrf_token_is_refused_in_the_browser(db: TestDb) {
 
 backend_test!(an_expired_session_goes_to_sign_in_then_to_the_page_asked);
 async fn an_expired_session_goes_to_sign_in_then_to_the_page_asked(db: TestDb) {
+    let backend = db.name;
     let scene = scene(db).await;
     let (clock, academie) = (scene.clock.clone(), scene.academie.clone());
-    journey("expired_session", &scene.base, |browser| async move {
+    journey("expired_session", backend, &scene.base, |browser| async move {
         password_sign_in(&browser, "dan.a@test.fr").await;
         let asked = format!("/tableau-de-bord/{}", academie.id);
         clock.set(t0() + chrono::Duration::minutes(60));
@@ -146,10 +149,11 @@ pub(crate) async fn provider_sign_in(browser: &Browser, issuer: &str, email: &st
 
 backend_test!(the_commune_officer_signs_in_through_the_provider_and_lands_on_the_commune_dashboard);
 async fn the_commune_officer_signs_in_through_the_provider_and_lands_on_the_commune_dashboard(db: TestDb) {
+    let backend = db.name;
     let scene = scene(db).await;
     let commune = scene.commune.clone();
     let issuer = scene.provider.issuer.clone();
-    journey("commune_oidc", &scene.base, |browser| async move {
+    journey("commune_oidc", backend, &scene.base, |browser| async move {
         browser.open("/").await;
         browser.axe().await;
         provider_sign_in(&browser, &issuer, "mairie@test.fr").await;
@@ -241,6 +245,7 @@ async fn sign_convention(browser: &Browser, party: &str) {
 
 backend_test!(the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in_a_browser);
 async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in_a_browser(db: TestDb) {
+    let backend = db.name;
     let scene = sample(db).await;
     let (academie, issuer) = (scene.academie.clone(), scene.provider.issuer.clone());
     let ids = |key: &'static str| {
@@ -248,7 +253,7 @@ async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in
         async move { entcp::registry::resolve_org(&store, key).await.unwrap().id }
     };
     let (a_id, commune_id, ecole_id) = (ids("academie:24").await, ids("commune:94034").await, ids("0940176F").await);
-    journey("whole_journey", &scene.base, |browser| async move {
+    journey("whole_journey", backend, &scene.base, |browser| async move {
         // The DAN: dashboard, then the guided creation of the tripartite convention.
         password_sign_in(&browser, DAN).await;
         assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
@@ -391,9 +396,10 @@ fn serve_demo(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, Strin
 
 backend_test!(the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a_browser);
 async fn the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a_browser(db: TestDb) {
+    let backend = db.name;
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base, password) = serve_demo(&db, dir.path());
-    journey("demo_dashboard", &base, |browser| async move {
+    journey("demo_dashboard", backend, &base, |browser| async move {
         browser.open("/").await;
         assert!(browser.path().await.starts_with("/connexion"), "{}", browser.path().await);
         browser.sign_in_with_password(entcp::demo::PERSONAS[0].0, &password).await;
@@ -439,12 +445,13 @@ async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
 
 backend_test!(a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser);
 async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db: TestDb) {
+    let backend = db.name;
     use crate::console_tickets::{desk, N1, N2, N3, USAGER};
     desk(&db.store).await;
     let clock = Arc::new(FixedClock::new(t0()));
     let base = common::serve_console(db.store.clone(), clock).await;
     let p1 = entcp::support::policy::Policies::shipped().priority("haute", "haute").unwrap().as_str();
-    journey("support_desk", &base, move |browser| async move {
+    journey("support_desk", backend, &base, move |browser| async move {
         // The usager opens a ticket: the école's ENT pre-selected, the priority previewed.
         password_sign_in(&browser, USAGER).await;
         browser.open("/tickets/nouveau").await;

@@ -50,6 +50,7 @@ async fn application_id(store: &Store, reference: &str, commune: &str) -> String
 
 backend_test!(a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_the_browser);
 async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_the_browser(db: TestDb) {
+    let backend = db.name;
     let scene = scene(&db.store).await;
     let mut counts = Vec::new();
     for commune in &scene.communes {
@@ -58,7 +59,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
     let clock = Arc::new(FixedClock::new(t0()));
     let base = common::serve_console(db.store.clone(), clock).await;
     let store = db.store.clone();
-    journey("groupements", &base, move |browser| async move {
+    journey("groupements", backend, &base, move |browser| async move {
         // The coordinator opens the groupement from the form.
         sign_in(&browser, COORD).await;
         browser.open("/groupements").await;

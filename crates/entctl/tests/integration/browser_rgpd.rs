@@ -46,13 +46,14 @@ async fn take_snapshot(browser: &Browser) {
 
 backend_test!(a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_diff_in_a_browser);
 async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_diff_in_a_browser(db: TestDb) {
+    let backend = db.name;
     let d = crate::rgpd::demo(db).await;
     let store = d.db.store.clone();
     people(&store).await;
     let register = register_of(&store, "commune:94034").await;
     let clock = Arc::new(FixedClock::new(t0()));
     let base = common::serve_console(store.clone(), clock).await;
-    journey("rgpd_dpo", &base, |browser| async move {
+    journey("rgpd_dpo", backend, &base, |browser| async move {
         sign_in(&browser, DPO).await;
         visit(&browser, "/rgpd").await;
         browser.click_to_page("#registres a").await;
@@ -97,6 +98,7 @@ async fn a_commune_dpo_exports_the_ods_and_sees_the_service_the_dan_adds_in_the_
 
 backend_test!(the_operator_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser);
 async fn the_operator_adds_and_removes_a_sub_processor_through_the_contract_page_in_a_browser(db: TestDb) {
+    let backend = db.name;
     let d = crate::rgpd::demo(db).await;
     let store = d.db.store.clone();
     people(&store).await;
@@ -115,7 +117,7 @@ async fn the_operator_adds_and_removes_a_sub_processor_through_the_contract_page
     let page = format!("{register}/contrats/{contract}");
     let clock = Arc::new(FixedClock::new(t0()));
     let base = common::serve_console(store.clone(), clock).await;
-    journey("rgpd_sub_processor", &base, |browser| async move {
+    journey("rgpd_sub_processor", backend, &base, |browser| async move {
         sign_in(&browser, ROOT).await;
         browser.open(&format!("{register}/contrats")).await;
         browser.click_to_page(&format!("#contrats a[href='{page}']")).await;
