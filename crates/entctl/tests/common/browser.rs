@@ -75,10 +75,9 @@ where
     args.push(format!("--user-data-dir={}", profile.path().display()));
     let capabilities = json!({ "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args } });
     let Value::Object(capabilities) = capabilities else { unreachable!() };
-    // rustls is built with both ring and aws-lc-rs in this tree, so it cannot pick one itself.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ClientBuilder::rustls()
-        .expect("rustls")
+    // chromedriver listens on the loopback: plain HTTP.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
         .capabilities(capabilities)
         .connect(&webdriver)
         .await
