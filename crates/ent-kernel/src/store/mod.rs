@@ -280,11 +280,14 @@ impl Store {
     /// WAL instead of being copied into the database file every 1,000 pages or so, with an
     /// `fsync` each (`wal_autocheckpoint = 0`): durability is the WAL's, as for any commit.
     /// [`Store::checkpoint_as_usual`] ends that before the load's last transaction, whose
-    /// commit then copies the whole load at once.
+    /// commit then copies the whole load at once. Its index builds sort their keys in one
+    /// growing buffer (`temp_store = DEFAULT`: with `MEMORY`, SQLite's sorter allocates and
+    /// frees each key on its own; a sort larger than the page cache spills to a temporary file).
     pub async fn bulk_connection(&self) -> sqlx::Result<sqlx::AnyConnection> {
         let mut conn = self.conn().await?.detach();
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut conn).await?;
+            sqlx::query("PRAGMA temp_store = DEFAULT").execute(&mut conn).await?;
         }
         Ok(conn)
     }
