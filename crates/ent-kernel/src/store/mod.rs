@@ -300,6 +300,15 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite: copies the pages the WAL holds into the database file now, on a pooled
+    /// connection, without waiting for readers or writers (`PASSIVE`); nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> sqlx::Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans
     /// these queries from its indexes alone).
     pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {

@@ -819,11 +819,20 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // Indexes an interrupted first import left set aside are built before any lookup.
     ent_kernel::store::restore_indexes(store).await?;
     // The first import into an empty registry writes without the secondary indexes
-    // of `orgs` and builds them once at the end (also after a failure).
+    // of `orgs` and builds them once at the end (also after a failure). The guard is armed
+    // first: a request dropped once they are set aside, even before this call returns,
+    // builds them again.
+    let restore = ent_kernel::store::RestoreOnDrop::new(store);
     let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
-    let restore = bulk.then(|| ent_kernel::store::RestoreOnDrop::new(store));
+    let restore = match bulk {
+        true => Some(restore),
+        false => {
+            restore.done();
+            None
+        }
+    };
     // On SQLite it keeps one connection from its first batch to the index builds, and with
-    // it the page cache its writes filled; its batches are checkpointed once, with the index
+    // it the page cache its writes filled; its batches are checkpointed once, during the index
     // builds (PostgreSQL's new rows go by its native pool).
     let held = match bulk && !store.backend().is_postgres() {
         true => Some(tokio::sync::Mutex::new(store.bulk_connection().await?)),
@@ -833,8 +842,18 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     match held {
         Some(conn) => {
             let mut conn = conn.into_inner();
-            store.checkpoint_as_usual(&mut conn).await?;
-            ent_kernel::store::restore_indexes_on(store, &mut conn).await?;
+            // The batches' pages are copied into the database file (mostly a wait for the
+            // flush) while the indexes are built (a sort on the other core).
+            let build = async {
+                store.checkpoint_as_usual(&mut conn).await?;
+                ent_kernel::store::restore_indexes_on(store, &mut conn).await
+            };
+            let (copied, built) = tokio::join!(store.checkpoint(), build);
+            built?;
+            // The build's commit copies its own pages, unless it found the first copy running.
+            if let Err(e) = copied.and(store.checkpoint().await) {
+                tracing::warn!(error = %e, "annuaire import: its pages are left to SQLite's next checkpoint");
+            }
         }
         None if bulk => {
             ent_kernel::store::restore_indexes(store).await?;
