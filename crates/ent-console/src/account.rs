@@ -16,6 +16,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_ops::notify::preferences;
 use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
+use ent_platform::registry::queries::get_org;
 use serde::Deserialize;
 
 /// The account page again with the refusal `text` (422).
@@ -152,12 +153,12 @@ pub async fn revoke_user(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = &signed.0.actor;
-    let user = ent_platform::identity::get_user(&state.store, &id)
+    let user = identity::get_user(&state.store, &id)
         .await?
         .filter(|u| u.id == id)
         .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     if let Some(org) = &user.org {
-        let org = ent_platform::registry::queries::get_org(&state.store, &org.id).await?;
+        let org = get_org(&state.store, &org.id).await?;
         if let Some(org) = org {
             authz::authorize(&state.store, actor, &authz::USERS_WRITE, &org).await?;
         }

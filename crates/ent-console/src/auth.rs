@@ -11,10 +11,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ent_kernel::http::client_address_of;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::validate;
-use ent_platform::identity::authz;
 use ent_platform::identity::sessions::{self, Session, Timeouts};
+use ent_platform::identity::{authz, Actor};
 
 /// The session cookie: an opaque random id, its SHA-256 stored.
 pub const SESSION_COOKIE: &str = "entcp_session";
@@ -109,7 +110,7 @@ fn referer_path(headers: &HeaderMap) -> Option<String> {
 /// Whether `actor` may open a page of `action`: one of their roles allows it, or it is one of
 /// their own pages (`SELF_READ`: home, account, sign-out), open to a person with no role yet,
 /// such as an invitee, who reads on the home page whom to ask for one.
-fn allowed(actor: &ent_platform::identity::Actor, action: &Action) -> bool {
+fn allowed(actor: &Actor, action: &Action) -> bool {
     authz::role_allows(actor, action) || (action.name == authz::SELF_READ.name && actor.bindings.is_empty())
 }
 
@@ -240,7 +241,7 @@ pub fn anonymous_form_ok(headers: &HeaderMap, posted: Option<&str>) -> bool {
 
 /// The client address as the sign-in throttle counts it.
 pub fn client_of(state: &ConsoleState, parts: &Parts) -> String {
-    ent_kernel::http::client_address_of(&parts.headers, &parts.extensions, state.config.server.trust_forwarded_for)
+    client_address_of(&parts.headers, &parts.extensions, state.config.server.trust_forwarded_for)
 }
 
 #[cfg(test)]

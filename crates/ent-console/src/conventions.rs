@@ -18,16 +18,18 @@ use axum::Form;
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
-use ent_conventions::conventions::signatories::Signatory;
+use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
 use ent_conventions::conventions::{
-    covered_etablissements, find_model, frozen, schools_outside_departement, Convention, ConventionsState, Status,
+    covered_etablissements, document as convention_document, find_model, frozen, party_to_any,
+    schools_outside_departement, Convention, ConventionsState, Party, Status,
 };
-use ent_kernel::clock::french_moment;
+use ent_documents::documents;
+use ent_kernel::clock::{french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
-use ent_kernel::store::Condition;
+use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
@@ -132,7 +134,7 @@ fn list_condition(params: &ListParams, orgs: Option<Vec<String>>) -> Condition {
         cond.push("(LOWER(c.reference) LIKE ? OR LOWER(c.title) LIKE ?)", &[&pattern, &pattern]);
     }
     if let Some(orgs) = orgs {
-        cond.and(ent_conventions::conventions::party_to_any(&orgs));
+        cond.and(party_to_any(&orgs));
     }
     cond
 }
@@ -206,7 +208,7 @@ fn control_id(field: &str) -> String {
 /// Organisations of `spec`'s kinds matching `search`, in the person's scope (académies
 /// and DSDEN are public parties: any of them); the one chosen first when given.
 async fn candidates(
-    store: &ent_kernel::store::Store,
+    store: &Store,
     actor: &Actor,
     spec: &PartySpec,
     search: &str,
@@ -527,7 +529,7 @@ async fn convention_page(
     let shell = Shell::new(console, Some(&signed.0), "/conventions")
         .crumbs(&[("Conventions", "/conventions"), (&conv.reference, &path)])
         .notice(refusal.notice.clone());
-    let signed_by = |party: &ent_conventions::conventions::Party| {
+    let signed_by = |party: &Party| {
         conv.live_steps("signature")
             .find(|s| s.step_key == party.key && s.org_id == party.org.id)
             .map(|s| json!({ "who": s.user_name, "at": french_moment(&s.at) }))
@@ -538,7 +540,7 @@ async fn convention_page(
         .map(|p| {
             json!({ "label": p.label, "org": p.org.name, "code": p.org.code,
                          "required": p.signature_required, "signed": signed_by(p),
-                         "signatory": ent_conventions::conventions::signatories::describe(p) })
+                         "signatory": signatories::describe(p) })
         })
         .collect();
     let pending: Vec<String> =
@@ -569,7 +571,7 @@ async fn convention_page(
             .collect::<Vec<_>>(),
         "visa": workflow::visa_for(actor, model, conv).map(|v| json!({ "key": v.key, "label": v.label })),
         "timeline": timeline(conv, &renewals),
-        "renewal": renewal_box(model, conv, &signed, ent_kernel::clock::today_in_france(state.clock.now())),
+        "renewal": renewal_box(model, conv, &signed, today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
         "can": {
@@ -698,8 +700,8 @@ async fn document_body(
     let html = match stored {
         Some((_, bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         None => {
-            let doc = ent_conventions::conventions::document::full(&state.store, model, conv).await?;
-            ent_documents::documents::to_html(&doc)
+            let doc = convention_document::full(&state.store, model, conv).await?;
+            documents::to_html(&doc)
         }
     };
     let start = html.find("<body>").map_or(0, |at| at + "<body>".len());
@@ -725,7 +727,7 @@ fn downloads(conv: &Convention) -> Vec<Value> {
             .collect(),
         None => ["html", "odt", "pdf"]
             .iter()
-            .filter(|f| **f != "pdf" || ent_documents::documents::pdf_available())
+            .filter(|f| **f != "pdf" || documents::pdf_available())
             .map(|f| {
                 json!({
                     "label": format!("{} (brouillon)", f.to_uppercase()),

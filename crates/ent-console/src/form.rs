@@ -44,12 +44,13 @@ pub fn errors_of(problem: &Problem, form: &str, fields: &[&str], fallback: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ent_kernel::error;
 
     #[test]
     fn field_errors_name_their_inputs_and_unknown_fields_fall_back() {
         let problem = Problem::invalid(vec![
-            ent_kernel::error::FieldError { field: "email".into(), message: "adresse invalide".into() },
-            ent_kernel::error::FieldError { field: "autre".into(), message: "non".into() },
+            error::FieldError { field: "email".into(), message: "adresse invalide".into() },
+            error::FieldError { field: "autre".into(), message: "non".into() },
         ]);
         let errors = errors_of(&problem, "contact", &["email"], "name").unwrap();
         assert_eq!((errors[0].id.as_str(), errors[1].field.as_str()), ("contact-email", "name"));

@@ -34,24 +34,31 @@ pub mod users;
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use ent_conventions::conventions::ConventionsState;
+use ent_groupements::groupements::GroupementsState;
+use ent_kernel::capability_state;
 use ent_kernel::clock::Clock;
 use ent_kernel::config::Config;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::Action;
+use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::Store;
+use ent_kernel::throttle::Throttle;
 use ent_platform::identity::authz;
+use ent_rgpd::rgpd::RgpdState;
+use ent_support::support::SupportState;
+use ent_tenants::tenants::TenantsState;
 use std::sync::Arc;
 
 /// Failed sign-ins per account and per address (in the database, shared by replicas).
-pub struct SignInThrottle(pub ent_kernel::throttle::Throttle);
+pub struct SignInThrottle(pub Throttle);
 
 impl SignInThrottle {
     pub fn new(store: &Store, config: &Config) -> SignInThrottle {
-        SignInThrottle(ent_kernel::throttle::Throttle::new(store.clone(), "sign_in", config.console.sign_in_throttle))
+        SignInThrottle(Throttle::new(store.clone(), "sign_in", config.console.sign_in_throttle))
     }
 }
 
-ent_kernel::capability_state! {
+capability_state! {
     /// The parts of the application state the console uses.
     pub struct ConsoleState {
         pub store: Store,
@@ -81,15 +88,8 @@ pub struct ConsoleRoute<S> {
 }
 
 /// The dashboard of an organisation: the DAN's académie, the commune's own.
-pub const DASHBOARD: Action = Action {
-    name: "console.dashboard",
-    write: false,
-    roles: &[
-        ent_kernel::kernel::roles::Role::Admin,
-        ent_kernel::kernel::roles::Role::Dan,
-        ent_kernel::kernel::roles::Role::Collectivite,
-    ],
-};
+pub const DASHBOARD: Action =
+    Action { name: "console.dashboard", write: false, roles: &[Role::Admin, Role::Dan, Role::Collectivite] };
 
 pub(crate) fn route<S>(
     method: Method,
@@ -117,11 +117,11 @@ pub fn routes<S>() -> Vec<ConsoleRoute<S>>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: FromRef<S>,
-    ent_conventions::conventions::ConventionsState: FromRef<S>,
-    ent_tenants::tenants::TenantsState: FromRef<S>,
-    ent_support::support::SupportState: FromRef<S>,
-    ent_rgpd::rgpd::RgpdState: FromRef<S>,
-    ent_groupements::groupements::GroupementsState: FromRef<S>,
+    ConventionsState: FromRef<S>,
+    TenantsState: FromRef<S>,
+    SupportState: FromRef<S>,
+    RgpdState: FromRef<S>,
+    GroupementsState: FromRef<S>,
 {
     use Access::*;
     let mut pages = vec![

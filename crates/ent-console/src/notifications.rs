@@ -25,18 +25,18 @@ use ent_conventions::conventions::routes::visible_orgs;
 use ent_conventions::conventions::{self as conventions, workflow, ConventionsState};
 use ent_groupements::groupements::membership::{self, ApplicationStatus};
 use ent_groupements::groupements::{self as groupements, GroupementFilter};
-use ent_kernel::clock::french_moment;
+use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{OrgKind, Role};
-use ent_kernel::store::Condition;
+use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_LOGS_READ};
 use ent_platform::identity::{Actor, Caller};
-use ent_platform::registry::Org;
+use ent_platform::registry::{get_org, Org};
 use ent_rgpd::rgpd::breaches::{self, CnilDecision};
 use ent_rgpd::rgpd::requests::{self, RequestStatus};
 use ent_rgpd::rgpd::{self as rgpd, RgpdState};
-use ent_support::support::SupportState;
+use ent_support::support::{self as support, SupportState};
 use serde::Serialize;
 
 /// The pages of this screen.
@@ -97,7 +97,7 @@ struct Group {
 /// The tickets of the support levels the person works at.
 fn at_levels(actor: &Actor) -> Option<Condition> {
     let levels = work_levels(actor);
-    (!levels.is_empty()).then(|| ent_support::support::at_levels("t.level", &levels))
+    (!levels.is_empty()).then(|| support::at_levels("t.level", &levels))
 }
 
 /// The ticket groups: `(id, title, condition)` for the person.
@@ -129,7 +129,7 @@ async fn tickets(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Prob
         return Ok(found);
     }
     for (id, title, mut cond) in ticket_groups(actor) {
-        if let Some(scope) = ent_support::support::visible_condition(actor) {
+        if let Some(scope) = support::visible_condition(actor) {
             cond.and(scope);
         }
         let sql = format!(
@@ -185,7 +185,7 @@ async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &st
 }
 
 /// The applications awaiting a decision in the groupements the person coordinates.
-async fn applications_to_review(store: &ent_kernel::store::Store, actor: &Actor) -> Result<Vec<Item>, Problem> {
+async fn applications_to_review(store: &Store, actor: &Actor) -> Result<Vec<Item>, Problem> {
     let mut items = Vec::new();
     let coordinators = actor.bindings.iter().filter(|b| b.role == Role::Coordinateur).filter_map(|b| b.org.as_ref());
     for org in coordinators {
@@ -274,7 +274,7 @@ async fn log_orgs(
     let mut orgs = Vec::new();
     for row in rows {
         let id: String = sqlx::Row::try_get(&row, 0)?;
-        let Some(org) = ent_platform::registry::get_org(&state.store, &id).await? else { continue };
+        let Some(org) = get_org(&state.store, &id).await? else { continue };
         if rgpd::authorize(state, actor, &RGPD_LOGS_READ, &org).await.is_ok() {
             orgs.push(org);
         }
@@ -318,7 +318,7 @@ const STORED_DUE_MARGIN_DAYS: i64 = 3;
 
 /// Data-subject requests not answered whose deadline is near or passed.
 async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Result<Vec<Item>, Problem> {
-    let today = ent_kernel::clock::today_in_france(now);
+    let today = today_in_france(now);
     let mut items = Vec::new();
     for org in orgs {
         if items.len() >= LISTED as usize {
@@ -331,12 +331,7 @@ async fn requests_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
                 continue;
             }
             items.push(Item {
-                label: format!(
-                    "{} ({}) : réponse due le {}",
-                    r.reference,
-                    org.name,
-                    ent_kernel::clock::french_date(&r.due_on)
-                ),
+                label: format!("{} ({}) : réponse due le {}", r.reference, org.name, french_date(&r.due_on)),
                 href: format!("/rgpd/{}/demandes", org.id),
             });
         }
@@ -369,7 +364,7 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     // The stored `due_on` of an open request may be a date an earlier rule wrote (up to three days
     // after the one `requests::list` computes): read with that margin, each then judged as read.
     let close = Duration::days(REQUEST_CLOSE_DAYS + STORED_DUE_MARGIN_DAYS);
-    let request_due = (ent_kernel::clock::today_in_france(now) + close).to_string();
+    let request_due = (today_in_france(now) + close).to_string();
     let unanswered = "status NOT IN ('answered', 'rejected')";
     let due_on = Due { column: "due_on", by: Some(&request_due) };
     let orgs = log_orgs(&sources.rgpd, actor, "rgpd_requests", unanswered, due_on).await?;

@@ -14,7 +14,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::Problem;
+use ent_kernel::config::Config;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Store};
 use ent_kernel::throttle::{address_key, Attempt};
 use ent_platform::identity::hash_token;
@@ -30,7 +31,7 @@ pub struct ConsoleOidc(Option<Oidc>);
 
 impl ConsoleOidc {
     /// The provider of `identity.oidc` (its configuration checked), or none.
-    pub fn new(config: &ent_kernel::config::Config) -> Result<ConsoleOidc, Problem> {
+    pub fn new(config: &Config) -> Result<ConsoleOidc, Problem> {
         Ok(ConsoleOidc(config.identity.oidc.as_ref().map(Oidc::new).transpose()?))
     }
 
@@ -46,7 +47,7 @@ impl ConsoleOidc {
 
 /// The origin (`https://host:port`) of the provider's issuer: the sign-out form is
 /// redirected there, so the CSP's `form-action` must allow it.
-pub fn provider_origin(config: &ent_kernel::config::Config) -> Option<String> {
+pub fn provider_origin(config: &Config) -> Option<String> {
     let issuer = &config.identity.oidc.as_ref()?.issuer;
     let (scheme, rest) = issuer.split_once("://")?;
     let host = rest.split('/').next().filter(|h| !h.is_empty())?;
@@ -87,7 +88,7 @@ pub async fn begin(
 /// Stores a pending login under the hash of its cookie's id; forgets the expired ones.
 async fn keep_pending(store: &Store, secret: &str, pending: &PendingLogin, now: DateTime<Utc>) -> Result<(), Problem> {
     let json = serde_json::to_string(pending)
-        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("pending login: {e}")))?;
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("pending login: {e}")))?;
     let mut tx = store.begin_write().await?;
     sessions::purge_pending_logins(&mut tx, now).await?;
     sqlx::query("INSERT INTO console_oidc_pending (id_hash, pending, created_at) VALUES ($1, $2, $3)")
@@ -227,13 +228,14 @@ pub async fn sign_out_location(state: &ConsoleState, session: &Session) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ent_kernel::yaml;
 
     #[test]
     fn the_provider_origin_is_the_issuers_scheme_and_host() {
-        let mut config = ent_kernel::config::Config::default();
+        let mut config = Config::default();
         assert_eq!(provider_origin(&config), None);
         let yaml = "issuer: https://auth.exemple.fr:8443/api/v2\nclient_id: x\nclient_secret_env: PATH\nredirect_url: https://c.fr/cb\n";
-        config.identity.oidc = Some(ent_kernel::yaml::from_str(yaml).unwrap());
+        config.identity.oidc = Some(yaml::from_str(yaml).unwrap());
         assert_eq!(provider_origin(&config).as_deref(), Some("https://auth.exemple.fr:8443"));
     }
 

@@ -19,13 +19,14 @@ use axum::Form;
 use ent_conventions::conventions::seen_condition;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
+use ent_platform::registry::routes::not_detached_by_you;
 use ent_platform::registry::{name_search, Org, OrgRef};
 use serde::{Deserialize, Serialize};
 
@@ -324,12 +325,7 @@ pub struct ContactInput {
 
 /// The organisation `key` names if the caller may `action` on it: the API's answers
 /// (403 when readable but out of the write scope, else 404).
-async fn writable(
-    state: &ConsoleState,
-    signed: &Signed,
-    key: &str,
-    action: &ent_kernel::kernel::roles::Action,
-) -> Result<Org, Problem> {
+async fn writable(state: &ConsoleState, signed: &Signed, key: &str, action: &Action) -> Result<Org, Problem> {
     let org = readable(state, signed, key).await?;
     authz::authorize(&state.store, &signed.0.actor, action, &org).await?;
     Ok(org)
@@ -461,7 +457,7 @@ pub async fn change_member<const ADD: bool>(
         manage::set_member(&state.store, actor, &group, &commune, delegated, now).await
     } else {
         if !authz::detaches(&state.store, actor, &ORGS_MEMBERS_WRITE, &group, &commune).await? {
-            let text = ent_platform::registry::routes::not_detached_by_you(&group, &commune);
+            let text = not_detached_by_you(&group, &commune);
             return refused_member(&state, &signed, group, refuse(vec![FieldError::new("membre", "commune", text)]))
                 .await;
         }

@@ -12,6 +12,8 @@ use axum::extract::Query;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use ent_documents::documents;
+use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_platform::identity::authz::SUPPORT_REPORT;
 use ent_support::support::report::{self, GroupBy, Period, ReportRow};
@@ -101,7 +103,7 @@ fn table_row(row: &ReportRow) -> Value {
 }
 
 /// The month chosen (`mois`, `AAAA-MM`), none when empty; a malformed one is refused.
-fn month(query: &Fields) -> Result<Option<Period>, ent_kernel::error::Problem> {
+fn month(query: &Fields) -> Result<Option<Period>, Problem> {
     query.opt("mois").filter(|m| !m.trim().is_empty()).map(|m| Period::month(m.trim())).transpose()
 }
 
@@ -154,7 +156,7 @@ async fn csv(On { state, signed, .. }: On<SupportState>, Query(query): Query<Fie
     let rows = report::report(&state.store, &signed.0.actor, by, period.as_ref()).await?;
     let name = report::csv_name(by, period.as_ref());
     let body = report::to_csv(&rows, by, period.as_ref());
-    Ok(ent_documents::documents::response::document(body, "text/csv; charset=utf-8", &name))
+    Ok(documents::response::document(body, "text/csv; charset=utf-8", &name))
 }
 
 #[cfg(test)]

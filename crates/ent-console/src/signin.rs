@@ -18,9 +18,12 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::config::ConsoleConfig;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::Store;
 use ent_kernel::throttle::{address_key, Attempt};
+use ent_ops::notify;
+use ent_platform::identity::get_user;
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use serde::Deserialize;
@@ -215,7 +218,7 @@ pub async fn sign_in(
 /// failure to write it is logged, the person still gets the form again.
 async fn audit_failure(store: &Store, client: &str, email: &str, tripped: bool, now: DateTime<Utc>) {
     let written = async {
-        let user = ent_platform::identity::get_user(store, email.trim()).await?;
+        let user = get_user(store, email.trim()).await?;
         let target = user.map_or_else(|| "inconnu".to_string(), |u| u.id);
         let actor = format!("client:{client}");
         let mut tx = store.begin_write().await?;
@@ -276,14 +279,12 @@ pub async fn forgot(
 }
 
 /// The address of a one-time link.
-pub fn link_address(config: &ent_kernel::config::ConsoleConfig, secret: &str) -> String {
+pub fn link_address(config: &ConsoleConfig, secret: &str) -> String {
     config.address(&format!("/mot-de-passe/{secret}"))
 }
 
 async fn send_reset_link(state: &ConsoleState, email: &str, now: DateTime<Utc>) -> Result<(), Problem> {
-    let Some(user) = ent_platform::identity::get_user(&state.store, email)
-        .await?
-        .filter(|u| u.active && u.email == email.to_lowercase())
+    let Some(user) = get_user(&state.store, email).await?.filter(|u| u.active && u.email == email.to_lowercase())
     else {
         return Ok(());
     };
@@ -292,7 +293,7 @@ async fn send_reset_link(state: &ConsoleState, email: &str, now: DateTime<Utc>) 
     let secret =
         password::issue_link(&mut tx, &user.id, LinkPurpose::Reset, Duration::minutes(i64::from(minutes)), now).await?;
     let fields = serde_json::json!({ "event": "reset", "name": user.display_name, "link": link_address(&state.config.console, &secret), "minutes": minutes });
-    ent_ops::notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
+    notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
     let actor = format!("user:{}", user.email);
     let event = Event {
         actor: &actor,
@@ -308,7 +309,7 @@ async fn send_reset_link(state: &ConsoleState, email: &str, now: DateTime<Utc>) 
 /// Issues the first administrator's set-up link (valid a day) and returns its address.
 pub async fn setup_link(
     store: &Store,
-    config: &ent_kernel::config::ConsoleConfig,
+    config: &ConsoleConfig,
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<String, Problem> {

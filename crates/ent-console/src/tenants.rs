@@ -17,15 +17,17 @@ use axum::Form;
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Condition;
-use ent_platform::catalog::{BouquetKind, Service};
+use ent_platform::catalog::{degree_label, BouquetKind, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
-use ent_platform::identity::Caller;
+use ent_platform::identity::{Actor, Caller};
+use ent_platform::registry;
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
+use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
-    apply, create, events, get_tenant, render, transition, EntTenant, Metadata, Status, Tenant, TenantSpec,
-    TenantsState, API_VERSION, KIND,
+    apply, create, declared_elsewhere, events, get_tenant, read_scope, render, require_on, transition, EntTenant,
+    Metadata, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -159,10 +161,10 @@ async fn list(
     }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
-        let folded = format!("%{}%", ent_platform::registry::fold(q).replace(['%', '_'], ""));
+        let folded = format!("%{}%", registry::fold(q).replace(['%', '_'], ""));
         cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
     }
-    if let Some(scope) = ent_tenants::tenants::read_scope(&state.store, &signed.0.actor).await? {
+    if let Some(scope) = read_scope(&state.store, &signed.0.actor).await? {
         cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
     let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
@@ -221,8 +223,7 @@ fn offer(state: &TenantsState, fields: &Fields) -> (Vec<Value>, Vec<Value>) {
     for bouquet in state.catalog.latest_bouquets() {
         let services: Vec<Value> =
             bouquet.services.iter().filter_map(|code| state.catalog.service(code)).map(service_facts).collect();
-        let degrees: Vec<&str> =
-            bouquet.degrees.iter().map(|d| ent_platform::catalog::degree_label(*d)).collect::<Vec<_>>();
+        let degrees: Vec<&str> = bouquet.degrees.iter().map(|d| degree_label(*d)).collect::<Vec<_>>();
         let item = json!({
             "id": bouquet.id, "name": bouquet.name, "description": bouquet.description,
             "degrees": degrees.join(", "), "services": services,
@@ -349,7 +350,7 @@ async fn request(on: On<TenantsState>, Form(fields): Form<Fields>) -> Result<Res
 
 /// The page of `tenant` after a change (`after` names it), the tenant reconciled soon.
 fn reconciled_page(state: &TenantsState, tenant: &Tenant, after: &str) -> String {
-    ent_tenants::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
+    reconcile_soon(&state.provisioning(), &tenant.slug);
     format!("/ent/{}?apres={after}", tenant.slug)
 }
 
@@ -359,7 +360,7 @@ async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Te
     let tenant = get_tenant(&state.store, key).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
-    let require = ent_tenants::tenants::require_on(&state.store, &caller, &org, not_found).await;
+    let require = require_on(&state.store, &caller, &org, not_found).await;
     require.map_err(|p| page::as_missing(p, not_found))?;
     Ok(tenant)
 }
@@ -486,9 +487,7 @@ async fn move_to(
         }
     }
     let moved = match target {
-        Some(_) if tenant.declared_by.is_some() => {
-            ent_tenants::tenants::declared_elsewhere(&tenant, None).map(|()| tenant.clone())
-        }
+        Some(_) if tenant.declared_by.is_some() => declared_elsewhere(&tenant, None).map(|()| tenant.clone()),
         Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
         None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
     };
@@ -517,12 +516,7 @@ async fn changed(
 
 /// Whether `actor` may `action` on the tenant's organisation (the forms of its page are
 /// offered only then; the domain checks it again on each change).
-async fn may(
-    state: &TenantsState,
-    actor: &ent_platform::identity::Actor,
-    action: &'static ent_kernel::kernel::roles::Action,
-    tenant: &Tenant,
-) -> Result<bool, Problem> {
+async fn may(state: &TenantsState, actor: &Actor, action: &'static Action, tenant: &Tenant) -> Result<bool, Problem> {
     let Some(org) = get_org(&state.store, &tenant.organisation.id).await? else {
         return Ok(false);
     };

@@ -7,7 +7,7 @@ use crate::page::PageError;
 use axum::body::{to_bytes, Body};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ent_kernel::error::{FieldError, Problem};
+use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_support::support::attachments::{self, Attachment, Checked, Upload};
 
 /// The form control files are chosen in.
@@ -19,7 +19,7 @@ const MAX_FILES: usize = 3;
 pub async fn posted(headers: &HeaderMap, body: Body) -> Result<Posted, PageError> {
     let bytes = to_bytes(body, UPLOAD_LIMIT)
         .await
-        .map_err(|_| Problem::new(ent_kernel::error::ProblemKind::PayloadTooLarge, "formulaire trop volumineux"))?;
+        .map_err(|_| Problem::new(ProblemKind::PayloadTooLarge, "formulaire trop volumineux"))?;
     multipart::parse(multipart::content_type(headers), &bytes)
         .ok_or_else(|| Problem::bad_request("formulaire illisible : rechargez la page puis recommencez").into())
 }

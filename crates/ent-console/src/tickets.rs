@@ -27,13 +27,17 @@ use ent_kernel::http::FromRef;
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
 use ent_platform::identity::Actor;
+use ent_platform::registry::queries::{get_org, Relatives};
 use ent_support::support::attachments;
 use ent_support::support::calendar::Place;
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TransitionInput,
 };
-use ent_support::support::{levels_of, Category, Level, Status, SupportState, Viewer};
+use ent_support::support::{
+    at_levels, levels_of, places_of, seen_as_support, support_condition, visible_condition, Category, Level, Status,
+    SupportState, Viewer,
+};
 use serde_json::{json, Value};
 
 /// The pages of this screen.
@@ -216,7 +220,7 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
         cond.push(sql, &values);
         // Among the tickets the person sees as support only: a requester is not told who
         // handles their ticket (`Ticket::seen_by`), nor whether someone does.
-        if let Some(support) = ent_support::support::support_condition(actor) {
+        if let Some(support) = support_condition(actor) {
             cond.and(support);
         }
     }
@@ -224,16 +228,14 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     match params.filter("niveau") {
         Some(level) => cond.push("t.level = ?", &[level]),
         // A support person sees the queue of the levels they work at.
-        None if !levels.is_empty() && !actor.is_admin() => {
-            cond.and(ent_support::support::at_levels("t.level", &levels))
-        }
+        None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels("t.level", &levels)),
         None => {}
     }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         cond.push("(LOWER(t.reference) LIKE ? OR LOWER(t.subject) LIKE ?)", &[&pattern, &pattern]);
     }
-    if let Some(scope) = ent_support::support::visible_condition(actor) {
+    if let Some(scope) = visible_condition(actor) {
         cond.and(scope);
     }
     cond
@@ -253,11 +255,11 @@ async fn queue(
     let listed = list::fetch::<Queued>(&state.store, &QUEUE, &params, columns, from, &cond).await?;
     let support = !work_levels(actor).is_empty();
     let references = listed.page.items.iter().map(|t| t.reference.clone()).collect();
-    let as_support = ent_support::support::seen_as_support(&state.store, actor, references).await?;
+    let as_support = seen_as_support(&state.store, actor, references).await?;
     let now = state.clock.now();
     let places = if support {
         let orgs: std::collections::BTreeSet<String> = listed.page.items.iter().map(|t| t.org_id.clone()).collect();
-        ent_support::support::places_of(&state.store, orgs.into_iter().collect()).await?
+        places_of(&state.store, orgs.into_iter().collect()).await?
     } else {
         Default::default()
     };
@@ -317,8 +319,8 @@ async fn candidate_tenants(state: &SupportState, actor: &Actor) -> Result<Vec<(S
     for b in actor.bindings.iter().filter(|b| SUPPORT_CREATE.roles.contains(&b.role)) {
         let Some(org) = &b.org else { continue };
         own.push(org.id.clone());
-        let Some(org) = ent_platform::registry::queries::get_org(&state.store, &org.id).await? else { continue };
-        let relatives = ent_platform::registry::queries::Relatives::of(&state.store, &org).await?;
+        let Some(org) = get_org(&state.store, &org.id).await? else { continue };
+        let relatives = Relatives::of(&state.store, &org).await?;
         let funder = relatives.funding(&org);
         let parents = relatives.covering_parents(&org);
         for parent in funder.iter().chain(parents.iter().filter(|p| Some(&p.id) != funder.as_ref().map(|f| &f.id))) {
@@ -619,7 +621,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
     let clocks = match &ticket.sla {
         Some(sla) => {
             let org = ticket.organisation.id.clone();
-            let place = ent_support::support::places_of(&state.store, vec![org.clone()]).await?.remove(&org);
+            let place = places_of(&state.store, vec![org.clone()]).await?.remove(&org);
             clocks(state, &ticket, sla, &place.unwrap_or_default(), context.now)
         }
         None => Vec::new(),

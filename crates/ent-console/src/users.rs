@@ -24,6 +24,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::Condition;
+use ent_ops::notify;
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use ent_platform::identity::{self as identity, authz, User, UserRole};
@@ -406,7 +407,7 @@ async fn send_invitation(
         "link": link_address(&state.config.console, &secret),
         "hours": INVITATION_HOURS,
     });
-    ent_ops::notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
+    notify::Notice::new("console", vec![user.email.clone()]).with(fields).enqueue(&mut tx, now).await?;
     let event = Event {
         actor: &signed.0.actor.name,
         action: "console.invitation_sent",

@@ -1035,6 +1035,7 @@ impl SeenCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ent_platform::registry::codes::{parse_siren, parse_siret};
     use std::collections::{HashMap, HashSet};
 
     fn generate(opts: &SyntheticOptions) -> (Vec<u8>, SyntheticSummary) {
@@ -1172,8 +1173,8 @@ mod tests {
         for rec in parse(&out) {
             let siret = &rec["SIREN_SIRET"];
             assert_eq!(siret.len(), 14, "{siret}");
-            assert!(ent_platform::registry::codes::parse_siret(siret).is_ok(), "SIRET {siret}");
-            assert!(ent_platform::registry::codes::parse_siren(&siret[..9]).is_ok(), "SIREN of {siret}");
+            assert!(parse_siret(siret).is_ok(), "SIRET {siret}");
+            assert!(parse_siren(&siret[..9]).is_ok(), "SIREN of {siret}");
             if rec["Type_etablissement"] == "Ecole" {
                 let insee = rec["Code_commune"].replace(['A', 'B'], "0");
                 assert_eq!(&siret[..4], format!("21{}", &insee[..2]));

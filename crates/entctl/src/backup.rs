@@ -6,6 +6,7 @@
 //! and writes only into an empty database; it then applies the newer migrations.
 
 use anyhow::{bail, Context};
+use ent_kernel::files::{create_private, private_dir};
 use ent_kernel::store::{migrations, sqlite_file_path, Backend, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -508,7 +509,7 @@ fn stage(
         } else if entry.name.starts_with(FILES_PREFIX) {
             let relative = data_file_path(&entry.name)?;
             let path = staging.join("files").join(relative);
-            ent_kernel::files::private_dir(parent_dir(&path))?;
+            private_dir(parent_dir(&path))?;
             extract(zip, entry, private_file(&path)?)?;
             staged.files.push((relative.to_path_buf(), path));
         } else {
@@ -520,7 +521,7 @@ fn stage(
 
 /// A new 0600 file to extract into.
 fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
-    ent_kernel::files::create_private(path).with_context(|| format!("création de {} impossible", path.display()))
+    create_private(path).with_context(|| format!("création de {} impossible", path.display()))
 }
 
 /// Moves the staged data files into the data folder, but SQLite's `-wal`/`-shm` files and
@@ -531,7 +532,7 @@ fn place_files(staged: &[(PathBuf, PathBuf)], data_dir: &Path) -> anyhow::Result
             continue;
         }
         let path = data_dir.join(relative);
-        ent_kernel::files::private_dir(parent_dir(&path))?;
+        private_dir(parent_dir(&path))?;
         if !path.exists() {
             std::fs::rename(from, &path).with_context(|| format!("écriture de {} impossible", path.display()))?;
         }
@@ -592,7 +593,7 @@ pub async fn restore(
     let opened = open_for(&store, archive).await;
     store.close().await;
     let (mut zip, manifest) = opened?;
-    ent_kernel::files::private_dir(data_dir)
+    private_dir(data_dir)
         .with_context(|| format!("création du dossier de données {} impossible", data_dir.display()))?;
     let staging = scratch_dir(PARTIAL_PREFIXES[1], data_dir)?;
     let staged = stage(&mut zip, &manifest, backend, database_url, staging.path())?;

@@ -8,10 +8,26 @@ pub mod console;
 pub mod load;
 pub mod national;
 
-use ent_kernel::config::Config;
-use ent_kernel::store::{redact, Backend, Store};
+use ent_kernel::clock::{today_in_france, SystemClock};
+use ent_kernel::config::{Config, ProvisioningBackend};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{markers, redact, timestamp, Backend, Store};
+use ent_platform::contracts::{self, NewContract};
+use ent_platform::identity::{create_user, Actor, NewUser};
+use ent_platform::registry::codes::parse_siret;
 use ent_platform::registry::import::{import_annuaire, ImportOptions};
-use ent_testkit::synthetic::{write_annuaire, SyntheticOptions};
+use ent_platform::registry::queries::{list_orgs, OrgFilter};
+use ent_platform::registry::{get_org, resolve_org, Org};
+use ent_rgpd::rgpd::derive::{self, Register};
+use ent_rgpd::rgpd::export::Format;
+use ent_rgpd::rgpd::{self, render_blocking, save_profile, snapshots, Profile};
+use ent_server::api::AppState;
+use ent_support::support::jobs;
+use ent_support::support::report::{self, GroupBy};
+use ent_tenants::provisioning;
+use ent_tenants::tenants::{self, EntTenant};
+use ent_testkit::award::decp_facts;
+use ent_testkit::synthetic::{write_annuaire, SplitMix64, SyntheticOptions};
 use std::io::BufWriter;
 use std::time::Instant;
 
@@ -37,7 +53,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     let store = Store::connect(&url, config.database.max_connections).await?;
     crate::migrate(&store, config.catalog_dir.as_deref()).await?;
     let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
-    let actor = ent_platform::identity::Actor::cli();
+    let actor = Actor::cli();
     let python = python_insert_rate(&dir, summary.rows).await;
     match python {
         Some(rate) => outln!(
@@ -132,9 +148,8 @@ async fn raw_insert_rate(store: &Store, rows: usize) -> anyhow::Result<f64> {
     let mut done = 0;
     while done < rows {
         let batch = RAW_BATCH.min(rows - done);
-        let tuples: Vec<String> = (0..batch)
-            .map(|r| format!("({})", ent_kernel::store::markers(store.backend(), 1 + r * columns, columns)))
-            .collect();
+        let tuples: Vec<String> =
+            (0..batch).map(|r| format!("({})", markers(store.backend(), 1 + r * columns, columns))).collect();
         let sql = format!("INSERT INTO bench_raw_insert ({}) VALUES {}", names.join(", "), tuples.join(", "));
         let mut query = sqlx::query(&sql);
         for r in done..done + batch {
@@ -189,7 +204,7 @@ async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Resul
 struct BenchWorld {
     dir: std::path::PathBuf,
     store: Store,
-    state: ent_server::api::AppState,
+    state: AppState,
     cleanup: Cleanup,
 }
 
@@ -209,20 +224,14 @@ impl BenchWorld {
         let mut csv = Vec::new();
         write_annuaire(&mut csv, &synthetic)?;
         let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
-        import_annuaire(
-            &store,
-            &ent_platform::identity::Actor::cli(),
-            std::io::Cursor::new(csv),
-            options,
-            chrono::Utc::now(),
-        )
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+        import_annuaire(&store, &Actor::cli(), std::io::Cursor::new(csv), options, chrono::Utc::now())
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
         let mut bench_config = config.clone();
         bench_config.data_dir = dir.clone();
         configure(&mut bench_config);
-        let clock = std::sync::Arc::new(ent_kernel::clock::SystemClock);
-        let state = ent_server::api::AppState::load(store.clone(), bench_config, clock)?;
+        let clock = std::sync::Arc::new(SystemClock);
+        let state = AppState::load(store.clone(), bench_config, clock)?;
         Ok(BenchWorld { dir, store, state, cleanup })
     }
 
@@ -236,10 +245,10 @@ impl BenchWorld {
 
 /// Applies `tenants` EntTenant documents on the annuaire's écoles (`t0`, `t1`, …),
 /// moved to provisioning when `provision`.
-async fn bench_tenants(state: &ent_server::api::AppState, tenants: usize, provision: bool) -> anyhow::Result<usize> {
+async fn bench_tenants(state: &AppState, tenants: usize, provision: bool) -> anyhow::Result<usize> {
     let store = &state.store;
-    let actor = ent_platform::identity::Actor::cli();
-    let filter = ent_platform::registry::queries::OrgFilter {
+    let actor = Actor::cli();
+    let filter = OrgFilter {
         kind: Some("etablissement".into()),
         degree: Some("1D".into()),
         limit: Some(500),
@@ -248,28 +257,23 @@ async fn bench_tenants(state: &ent_server::api::AppState, tenants: usize, provis
     let mut created = 0;
     let mut cursor = None;
     while created < tenants {
-        let page = ent_platform::registry::queries::list_orgs(
-            store,
-            &ent_platform::registry::queries::OrgFilter { cursor, ..filter.clone() },
-            None,
-        )
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let page = list_orgs(store, &OrgFilter { cursor, ..filter.clone() }, None)
+            .await
+            .map_err(|p| anyhow::anyhow!(p.detail))?;
         for org in &page.items {
             if created == tenants {
                 break;
             }
-            let doc: ent_tenants::tenants::EntTenant = serde_json::from_value(serde_json::json!({
-                "apiVersion": ent_tenants::tenants::API_VERSION, "kind": ent_tenants::tenants::KIND,
+            let doc: EntTenant = serde_json::from_value(serde_json::json!({
+                "apiVersion": tenants::API_VERSION, "kind": tenants::KIND,
                 "metadata": { "name": format!("t{created}") },
                 "spec": { "organisation": org.id, "hostname": format!("t{created}.ent.example.fr"), "bouquet": "socle-1d", "options": ["visio"] }
             }))?;
-            let (_, tenant) = ent_tenants::tenants::apply(&state.tenants(), &actor, &doc, None)
-                .await
-                .map_err(|p| anyhow::anyhow!(p.detail))?;
+            let (_, tenant) =
+                tenants::apply(&state.tenants(), &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             if provision {
-                let to = ent_tenants::tenants::Status::Provisioning;
-                ent_tenants::tenants::transition(&state.tenants(), &actor, &tenant, to, Some("banc d'essai"))
+                let to = tenants::Status::Provisioning;
+                tenants::transition(&state.tenants(), &actor, &tenant, to, Some("banc d'essai"))
                     .await
                     .map_err(|p| anyhow::anyhow!(p.detail))?;
             }
@@ -296,7 +300,7 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     let synthetic = SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 };
     let world = BenchWorld::new(config, "reconcile", synthetic, |c| {
         c.manifests_dir = None;
-        c.provisioning.backend = ent_kernel::config::ProvisioningBackend::Manifests;
+        c.provisioning.backend = ProvisioningBackend::Manifests;
     })
     .await?;
     let state = &world.state.clone();
@@ -305,7 +309,7 @@ pub async fn reconcile(config: &Config, tenants: usize) -> anyhow::Result<()> {
     outln!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
     for pass in ["première passe", "passe sans changement"] {
         let started = Instant::now();
-        let r = ent_tenants::provisioning::reconcile::pass(&state.provisioning(), None, chrono::Utc::now())
+        let r = provisioning::reconcile::pass(&state.provisioning(), None, chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;
         outln!(
@@ -327,7 +331,7 @@ const KUBE_SAMPLE: usize = 20;
 /// The requests per tenant of a catalog change on the `kube` backend: every service's image
 /// changed, then the sample's tenants reconciled against a stateless loopback stand-in of an
 /// API server (applies echoed, lists empty: nothing to prune), then a pass without change.
-async fn catalog_change_requests(state: &ent_server::api::AppState, dir: &std::path::Path) -> anyhow::Result<()> {
+async fn catalog_change_requests(state: &AppState, dir: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(stand_in)).await });
@@ -341,10 +345,10 @@ async fn catalog_change_requests(state: &ent_server::api::AppState, dir: &std::p
         ),
     )?;
     let mut config = (*state.config).clone();
-    config.provisioning.backend = ent_kernel::config::ProvisioningBackend::Kube;
+    config.provisioning.backend = ProvisioningBackend::Kube;
     config.provisioning.kube.kubeconfig = Some(kubeconfig);
     config.provisioning.reconcile.requests_per_second = 1e6;
-    let mut kube = ent_server::api::AppState::new(state.store.clone(), config, state.clock.clone());
+    let mut kube = AppState::new(state.store.clone(), config, state.clock.clone());
     let slugs: Vec<String> = sqlx::query_scalar("SELECT slug FROM tenants ORDER BY slug LIMIT $1")
         .bind(KUBE_SAMPLE as i64)
         .fetch_all(state.store.pool())
@@ -358,7 +362,7 @@ async fn catalog_change_requests(state: &ent_server::api::AppState, dir: &std::p
         }
         let before = kube.reconciler.requests_sent();
         for slug in &slugs {
-            ent_tenants::provisioning::reconcile::pass(&kube.provisioning(), Some(slug), chrono::Utc::now())
+            provisioning::reconcile::pass(&kube.provisioning(), Some(slug), chrono::Utc::now())
                 .await
                 .map_err(|p| anyhow::anyhow!(p.detail))?;
         }
@@ -388,25 +392,23 @@ async fn stand_in(method: axum::http::Method, body: axum::body::Bytes) -> axum::
 /// 1 % of them overdue), then the SLA sweep (find and flag the breaches, notices
 /// queued), a second sweep with nothing new, and the per-level and per-tenant reports.
 pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow::Result<()> {
-    use ent_kernel::store::{new_id, timestamp};
+    use ent_kernel::store::new_id;
     let synthetic = SyntheticOptions { etablissements: tenants * 3 / 2 + 100, communes: 5000, seed: 7 };
     let world = BenchWorld::new(config, "support", synthetic, |_| {}).await?;
     let (store, state) = (world.store.clone(), world.state.clone());
-    let actor = ent_platform::identity::Actor::cli();
+    let actor = Actor::cli();
     let started = Instant::now();
     let created = bench_tenants(&state, tenants, false).await?;
     let tenant_rows: Vec<(String, String)> =
         sqlx::query_as("SELECT id, org_id FROM tenants ORDER BY slug").fetch_all(store.pool()).await?;
-    let new_user =
-        ent_platform::identity::NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
-    let requester = ent_platform::identity::create_user(&store, &actor, new_user, chrono::Utc::now())
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    let new_user = NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
+    let requester =
+        create_user(&store, &actor, new_user, chrono::Utc::now()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     outln!("{created} tenants créés ({:.1} s)", started.elapsed().as_secs_f64());
 
     let started = Instant::now();
     let now = chrono::Utc::now();
-    let mut rng = ent_testkit::synthetic::SplitMix64::new(11, 0);
+    let mut rng = SplitMix64::new(11, 0);
     const BATCH: usize = 500;
     let mut n = 0;
     while n < tickets {
@@ -485,8 +487,7 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
 
     for pass in ["balayage SLA (dépassements à signaler)", "balayage SLA (rien de nouveau)"] {
         let started = Instant::now();
-        let r =
-            ent_support::support::jobs::sweep(&state.support(), now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let r = jobs::sweep(&state.support(), now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         outln!(
             "{pass} : {:.3} s, {} ticket(s) examiné(s), {} dépassement(s) signalé(s)",
             started.elapsed().as_secs_f64(),
@@ -494,14 +495,9 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
             r.breaches
         );
     }
-    for (label, by) in [
-        ("rapport par niveau", ent_support::support::report::GroupBy::Level),
-        ("rapport par tenant", ent_support::support::report::GroupBy::Tenant),
-    ] {
+    for (label, by) in [("rapport par niveau", GroupBy::Level), ("rapport par tenant", GroupBy::Tenant)] {
         let started = Instant::now();
-        let rows = ent_support::support::report::report(&store, &actor, by, None)
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let rows = report::report(&store, &actor, by, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         outln!("{label} : {:.3} s, {} ligne(s)", started.elapsed().as_secs_f64(), rows.len());
     }
     world.finish().await
@@ -513,11 +509,11 @@ pub async fn support(config: &Config, tickets: usize, tenants: usize) -> anyhow:
 /// parties), documents, award, shares.
 pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> {
     use ent_groupements::groupements::{self as gm, award, documents, membership};
-    let fail = |p: ent_kernel::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let fail = |p: Problem| anyhow::anyhow!("{}", p.detail);
     let synthetic = SyntheticOptions { etablissements: communes * 4, communes: communes * 2, seed: 8 };
     let world = BenchWorld::new(config, "groupement", synthetic, |_| {}).await?;
     let (store, state) = (world.store.clone(), world.state.clone());
-    let actor = ent_platform::identity::Actor::cli();
+    let actor = Actor::cli();
     let ctx = gm::Ctx {
         store: &store,
         catalog: &state.catalog,
@@ -534,7 +530,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     .await?;
     let mut applicants = Vec::new();
     for id in ids.iter().take(communes) {
-        applicants.extend(ent_platform::registry::get_org(&store, id).await.map_err(fail)?);
+        applicants.extend(get_org(&store, id).await.map_err(fail)?);
     }
     let academie: String = sqlx::query_scalar("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
         .fetch_one(store.pool())
@@ -585,7 +581,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     // signatures are the conventions' workflow, not timed here, so it is written signed.
     let convention =
         g.convention_id.clone().ok_or_else(|| anyhow::anyhow!("groupement sans convention constitutive"))?;
-    let at = ent_kernel::store::timestamp(chrono::Utc::now());
+    let at = timestamp(chrono::Utc::now());
     sqlx::query(
         "UPDATE conventions SET status = 'active', signed_at = $1, version = version + 1, updated_at = $1 WHERE id = $2",
     )
@@ -597,17 +593,15 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     for to in [gm::Status::Closed, gm::Status::Consultation] {
         g = gm::transition(&ctx, &g, to).await.map_err(fail)?;
     }
-    let siret =
-        (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| ent_platform::registry::codes::parse_siret(s).is_ok());
+    let siret = (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| parse_siret(s).is_ok());
     // The académie coordinating has no SIREN in the registry: its rectorat's establishment buys.
-    let buyer =
-        (0..10u8).map(|d| format!("1300000000001{d}")).find(|s| ent_platform::registry::codes::parse_siret(s).is_ok());
+    let buyer = (0..10u8).map(|d| format!("1300000000001{d}")).find(|s| parse_siret(s).is_ok());
     // Notified today: not before the groupement's creation, nor in the future.
-    let notified_on = ent_kernel::clock::today_in_france(ctx.now).format("%Y-%m-%d").to_string();
+    let notified_on = today_in_france(ctx.now).format("%Y-%m-%d").to_string();
     let input: award::AwardInput = serde_json::from_value(serde_json::json!({
         "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
         "amount_ttc_cents": 148_148_147_i64, "notified_on": notified_on,
-        "decp": buyer.as_deref().map(ent_testkit::award::decp_facts),
+        "decp": buyer.as_deref().map(decp_facts),
         "unit_prices": g.terms.lots.iter().flat_map(|lot| [
             serde_json::json!({ "lot": lot.number, "line": "account_year", "unit_price_ht_cents": 450 }),
             serde_json::json!({ "lot": lot.number, "line": "school_setup", "unit_price_ht_cents": 35_000 }),
@@ -639,7 +633,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     let synthetic = SyntheticOptions { etablissements: tenants * 16 + 100, communes: 5000, seed: 7 };
     let world = BenchWorld::new(config, "rgpd", synthetic, |_| {}).await?;
     let (store, state) = (world.store.clone(), world.state.clone());
-    let actor = ent_platform::identity::Actor::cli();
+    let actor = Actor::cli();
     let (academie, created) = rgpd_fixture(&state, tenants).await?;
     let dsdens: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT d.id FROM tenants t JOIN orgs s ON s.id = t.org_id \
@@ -665,7 +659,7 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         .enumerate()
         .max_by_key(|(_, r)| establishment_lines(r))
         .ok_or_else(|| anyhow::anyhow!("aucun registre"))?;
-    let holder = ent_platform::registry::get_org(&store, &controllers[index])
+    let holder = get_org(&store, &controllers[index])
         .await
         .map_err(|p| anyhow::anyhow!(p.detail))?
         .ok_or_else(|| anyhow::anyhow!("responsable de traitement introuvable"))?;
@@ -675,9 +669,9 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         register.entries.len(),
         establishment_lines(register)
     );
-    for format in ent_rgpd::rgpd::export::Format::ALL {
+    for format in Format::ALL {
         let started = Instant::now();
-        match ent_rgpd::rgpd::render_blocking(register, format).await {
+        match render_blocking(register, format).await {
             Ok(bytes) => outln!(
                 "export {} : {:.0} ms ({} Ko)",
                 format.as_str(),
@@ -688,17 +682,9 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
         }
     }
     let started = Instant::now();
-    ent_rgpd::rgpd::snapshots::record(
-        &state.rgpd(),
-        &actor.name,
-        &holder,
-        register,
-        "json",
-        "export",
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(|p| anyhow::anyhow!(p.detail))?;
+    snapshots::record(&state.rgpd(), &actor.name, &holder, register, "json", "export", chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!(p.detail))?;
     outln!("enregistrement de l'instantané : {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     world.finish().await
@@ -713,7 +699,7 @@ pub(crate) struct Registers {
     /// Milliseconds to derive every register from that read.
     pub derived: f64,
     /// One register a controller, in the order given.
-    pub registers: Vec<ent_rgpd::rgpd::derive::Register>,
+    pub registers: Vec<Register>,
 }
 
 impl std::fmt::Display for Registers {
@@ -731,38 +717,30 @@ impl std::fmt::Display for Registers {
 }
 
 /// The establishment lines of a register (an establishment once a fiche it appears in).
-pub(crate) fn establishment_lines(register: &ent_rgpd::rgpd::derive::Register) -> usize {
+pub(crate) fn establishment_lines(register: &Register) -> usize {
     register.entries.iter().map(|e| e.establishments.len()).sum()
 }
 
 /// Derives the register of each of `controllers` (at least one) from one read of the base
 /// a round, `rounds` times, and keeps the best times.
 pub(crate) async fn derive_registers(
-    state: &ent_server::api::AppState,
+    state: &AppState,
     controllers: &[String],
     rounds: usize,
 ) -> anyhow::Result<Registers> {
     let first = controllers.first().ok_or_else(|| anyhow::anyhow!("aucun responsable de traitement"))?;
-    let today = ent_kernel::clock::today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
+    let today = today_in_france(chrono::Utc::now()).format("%Y-%m-%d").to_string();
     let mut best = Registers { loaded: f64::MAX, derived: f64::MAX, registers: Vec::new() };
     for _ in 0..rounds.max(1) {
         let started = Instant::now();
-        let world = ent_rgpd::rgpd::load::world(
-            &state.store,
-            &state.catalog,
-            &state.models,
-            &state.config.provisioning,
-            &today,
-            first,
-        )
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let world =
+            rgpd::load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, first)
+                .await
+                .map_err(|p| anyhow::anyhow!(p.detail))?;
         best.loaded = best.loaded.min(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
-        best.registers = controllers
-            .iter()
-            .map(|id| ent_rgpd::rgpd::derive::derive(&world, &state.catalog, id, &today, "now"))
-            .collect();
+        best.registers =
+            controllers.iter().map(|id| derive::derive(&world, &state.catalog, id, &today, "now")).collect();
         best.derived = best.derived.min(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(best)
@@ -771,22 +749,19 @@ pub(crate) async fn derive_registers(
 /// N école tenants (active) of the académie with the most écoles (fewer if it has fewer),
 /// one active convention académie–commune covering them, a vendor and a host with
 /// Art. 28 contracts, the académie's RGPD contacts: the académie and the tenants made.
-async fn rgpd_fixture(
-    state: &ent_server::api::AppState,
-    tenants: usize,
-) -> anyhow::Result<(ent_platform::registry::Org, usize)> {
+async fn rgpd_fixture(state: &AppState, tenants: usize) -> anyhow::Result<(Org, usize)> {
     use ent_kernel::kernel::roles::OrgKind;
     use ent_kernel::store::{new_id, timestamp};
     use ent_platform::registry::manage::{create_org, NewOrg};
-    let err = |p: ent_kernel::error::Problem| anyhow::anyhow!(p.detail);
-    let (store, actor, now) = (&state.store, ent_platform::identity::Actor::cli(), chrono::Utc::now());
+    let err = |p: Problem| anyhow::anyhow!(p.detail);
+    let (store, actor, now) = (&state.store, Actor::cli(), chrono::Utc::now());
     let largest: Option<String> = sqlx::query_scalar(
         "SELECT academie_code FROM orgs WHERE kind = 'etablissement' AND degree = '1D' AND academie_code IS NOT NULL \
          GROUP BY academie_code ORDER BY COUNT(*) DESC, academie_code LIMIT 1",
     )
     .fetch_optional(store.pool())
     .await?;
-    let filter = ent_platform::registry::queries::OrgFilter {
+    let filter = OrgFilter {
         kind: Some("etablissement".into()),
         degree: Some("1D".into()),
         academie: largest,
@@ -796,8 +771,8 @@ async fn rgpd_fixture(
     let mut schools = Vec::new();
     let mut cursor = None;
     while schools.len() < tenants {
-        let page_filter = ent_platform::registry::queries::OrgFilter { cursor, ..filter.clone() };
-        let page = ent_platform::registry::queries::list_orgs(store, &page_filter, None).await.map_err(err)?;
+        let page_filter = OrgFilter { cursor, ..filter.clone() };
+        let page = list_orgs(store, &page_filter, None).await.map_err(err)?;
         schools.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -806,18 +781,12 @@ async fn rgpd_fixture(
     }
     schools.truncate(tenants);
     let first = schools.first().ok_or_else(|| anyhow::anyhow!("aucune école dans l'annuaire synthétique"))?;
-    let academie = ent_platform::registry::resolve_org(
-        store,
-        &format!("academie:{}", first.academie_code.clone().unwrap_or_default()),
-    )
-    .await
-    .map_err(err)?;
-    let commune = ent_platform::registry::resolve_org(
-        store,
-        &format!("commune:{}", first.commune_code.clone().unwrap_or_default()),
-    )
-    .await
-    .map_err(err)?;
+    let academie = resolve_org(store, &format!("academie:{}", first.academie_code.clone().unwrap_or_default()))
+        .await
+        .map_err(err)?;
+    let commune = resolve_org(store, &format!("commune:{}", first.commune_code.clone().unwrap_or_default()))
+        .await
+        .map_err(err)?;
     let org = |kind, siren: &str, name: &str| NewOrg {
         kind,
         siren: siren.into(),
@@ -830,7 +799,7 @@ async fn rgpd_fixture(
     let host =
         create_org(store, &actor, org(OrgKind::Hebergeur, "900000027", "Hébergeur du banc"), now).await.map_err(err)?;
     let at = timestamp(now);
-    let today = ent_kernel::clock::today_in_france(now);
+    let today = today_in_france(now);
     let mut tx = store.begin_write().await?;
     let conv = new_id();
     sqlx::query(
@@ -879,26 +848,25 @@ async fn rgpd_fixture(
         .execute(&mut *tx)
         .await?;
     }
-    let contract =
-        |processor: &str, client: &str, parent: Option<String>, reference: &str| ent_platform::contracts::NewContract {
-            processor_org_id: processor.into(),
-            client_org_id: client.into(),
-            parent_processor_org_id: parent,
-            reference: reference.into(),
-            title: "Contrat du banc".into(),
-            art28_clauses: true,
-            starts_on: None,
-            ends_on: None,
-            source_kind: "manual".into(),
-            source_id: None,
-        };
-    ent_platform::contracts::record(&mut tx, store, &actor, &contract(&vendor.id, &commune.id, None, "M-1"), now)
+    let contract = |processor: &str, client: &str, parent: Option<String>, reference: &str| NewContract {
+        processor_org_id: processor.into(),
+        client_org_id: client.into(),
+        parent_processor_org_id: parent,
+        reference: reference.into(),
+        title: "Contrat du banc".into(),
+        art28_clauses: true,
+        starts_on: None,
+        ends_on: None,
+        source_kind: "manual".into(),
+        source_id: None,
+    };
+    contracts::record(&mut tx, store, &actor, &contract(&vendor.id, &commune.id, None, "M-1"), now)
         .await
         .map_err(err)?;
     let hosting = contract(&host.id, &vendor.id, Some(vendor.id.clone()), "H-1");
-    ent_platform::contracts::record(&mut tx, store, &actor, &hosting, now).await.map_err(err)?;
+    contracts::record(&mut tx, store, &actor, &hosting, now).await.map_err(err)?;
     tx.commit().await?;
-    let profile = ent_rgpd::rgpd::Profile {
+    let profile = Profile {
         head_name: "Recteur".into(),
         address: "Rectorat".into(),
         email: "ce.recteur@ac.example.fr".into(),
@@ -906,6 +874,6 @@ async fn rgpd_fixture(
         dpo_email: "dpd@ac.example.fr".into(),
         ..Default::default()
     };
-    ent_rgpd::rgpd::save_profile(&state.rgpd(), &actor, &academie, &profile, None, now).await.map_err(err)?;
+    save_profile(&state.rgpd(), &actor, &academie, &profile, None, now).await.map_err(err)?;
     Ok((academie, schools.len()))
 }

@@ -1,14 +1,17 @@
 //! Demo data, one flag away (`entctl serve --demo`): the real Val-de-Marne
 //! sample of the Annuaire de l'éducation and the example tenants. Idempotent.
 
+use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::yaml;
 use ent_platform::identity::{self, Actor};
 use ent_platform::registry::import::{import_annuaire, ImportOptions};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::get_by_code;
-use ent_platform::registry::Org;
+use ent_platform::registry::{resolve_org, Org};
 use ent_server::api::AppState;
+use ent_tenants::tenants::{apply, set_processors, EntTenant};
 
 const SAMPLE_ANNUAIRE: &[u8] = include_bytes!("../tests/fixtures/annuaire-education-94-ecoles.csv");
 const EXAMPLE_TENANTS: &[&str] = &[
@@ -28,24 +31,15 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
     let host = demo_org(state, &actor, OrgKind::Hebergeur, "900000027", "Hébergeur de démonstration").await?;
     let mut tenants = 0;
     for text in EXAMPLE_TENANTS {
-        let doc: ent_tenants::tenants::EntTenant = ent_kernel::yaml::from_str(text)?;
-        let (_, tenant) = ent_tenants::tenants::apply(&state.tenants(), &actor, &doc, None)
-            .await
-            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        let doc: EntTenant = yaml::from_str(text)?;
+        let (_, tenant) =
+            apply(&state.tenants(), &actor, &doc, None).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
         if tenant.vendor.is_none() || tenant.host.is_none() {
             let mut tx = state.store.begin_write().await?;
             let now = state.clock.now();
-            ent_tenants::tenants::set_processors(
-                &mut tx,
-                &state.store,
-                &actor,
-                &tenant,
-                Some(&vendor),
-                Some(&host),
-                now,
-            )
-            .await
-            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            set_processors(&mut tx, &state.store, &actor, &tenant, Some(&vendor), Some(&host), now)
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             tx.commit().await?;
         }
         tenants += 1;
@@ -73,11 +67,11 @@ pub const PERSONAS: &[(&str, &str, Role, &str)] = &[
 /// the console can be tried at once; returns their e-mails.
 pub async fn personas(state: &AppState, password: &str) -> anyhow::Result<Vec<&'static str>> {
     let actor = Actor { user_id: None, name: "system:demo".into(), ..Actor::cli() };
-    let fail = |p: ent_kernel::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let fail = |p: Problem| anyhow::anyhow!("{}", p.detail);
     let now = state.clock.now();
     for (email, name, role, org) in PERSONAS {
         // The platform seeds its own personas: no caller whose reading would narrow the code.
-        let org = ent_platform::registry::resolve_org(&state.store, org).await.map_err(fail)?;
+        let org = resolve_org(&state.store, org).await.map_err(fail)?;
         let user = match identity::get_user(&state.store, email).await.map_err(fail)? {
             Some(user) => user,
             None => {
@@ -122,11 +116,14 @@ async fn demo_org(state: &AppState, actor: &Actor, kind: OrgKind, siren: &str, n
 
 #[cfg(test)]
 mod tests {
+    use ent_kernel::yaml;
+    use ent_tenants::tenants::{self, EntTenant};
+
     #[test]
     fn the_example_tenants_parse() {
         for text in super::EXAMPLE_TENANTS {
-            let doc: ent_tenants::tenants::EntTenant = ent_kernel::yaml::from_str(text).unwrap();
-            assert_eq!(doc.kind, ent_tenants::tenants::KIND);
+            let doc: EntTenant = yaml::from_str(text).unwrap();
+            assert_eq!(doc.kind, tenants::KIND);
         }
     }
 }

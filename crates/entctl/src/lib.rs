@@ -36,15 +36,19 @@ pub use ent_tenants::provisioning;
 pub use ent_tenants::tenants;
 pub use ent_testkit::synthetic;
 
+use ent_kernel::store::Store;
+use ent_platform::catalog::Catalog;
+use ent_tenants::provisioning::backfill::retained_services;
+
 /// Migrates `store`, then runs the data back-fills a migration left pending because they need
 /// the configuration (the catalog of `catalog_dir`), each once (`data_backfills`, migration
 /// 0050): every path of entctl that migrates a store goes through here.
-pub async fn migrate(store: &ent_kernel::store::Store, catalog_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub async fn migrate(store: &Store, catalog_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     store.migrate().await?;
-    let catalog = ent_platform::catalog::Catalog::load(catalog_dir)?;
+    let catalog = Catalog::load(catalog_dir)?;
     // A back-fill that fails (a tenant row held past its wait) is rolled back, left pending and
     // tried again by the next command that migrates: it never keeps a replica from starting.
-    match ent_tenants::provisioning::backfill::retained_services(store, &catalog, chrono::Utc::now()).await {
+    match retained_services(store, &catalog, chrono::Utc::now()).await {
         Ok(Some(outcome)) => {
             tracing::info!(%outcome, "retained services back-filled from the tenants' history (migration 0050)")
         }

@@ -1,18 +1,37 @@
 //! `entctl`: the ENT control plane server and its admin command line.
 
 use clap::{Args, Parser, Subcommand};
-use entcp::config::Config;
+use entcp::api::job_routes::list_jobs;
+use entcp::api::metrics::refresh_until;
+use entcp::api::scheduler::{run_now, Scheduler};
+use entcp::api::shutdown::serve_until;
+use entcp::api::{self, AppState};
+use entcp::catalog::Catalog;
+use entcp::clock::{french_moment, SystemClock};
+use entcp::config::{Config, MailTransport, ProvisioningBackend};
+use entcp::console::oidc::ConsoleOidc;
+use entcp::console::signin::setup_link;
+use entcp::conventions::model::load_models;
+use entcp::conventions::processing;
+use entcp::error::Problem;
+use entcp::jobs::{runner_id, JobRun};
 use entcp::kernel::roles::OrgKind;
+use entcp::notify::mailer::mail_dir;
+use entcp::notify::{self, OutboxFilter};
+use entcp::provisioning::runtime::Reconciler;
+use entcp::provisioning::watch::watch_deployments;
+use entcp::provisioning::{self, backend, lease, reconcile};
 use entcp::registry::import::{import_annuaire, ImportOptions};
 use entcp::registry::manage::{self, NewOrg};
 use entcp::registry::queries::{self, OrgFilter};
 use entcp::registry::routes::org_detail;
-use entcp::{errln, out, outln};
+use entcp::support::policy::Policies;
+use entcp::{audit, backup, bench, demo, errln, migrate, out, outln, output};
 mod commands;
 
 use commands::identity::{AdminCommand, AuditCommand, RolesCommand, TokensCommand, UsersCommand, FIRST_ADMIN};
 use entcp::identity::{self, Actor};
-use entcp::store::{redact, Store};
+use entcp::store::{self, redact, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -360,7 +379,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, config, catalog)) {
         Ok(code) => code,
         // `entctl orgs list | head`: the reader has what it wanted.
-        Err(e) if entcp::output::is_closed_pipe(&e) => ExitCode::from(entcp::output::CLOSED_PIPE),
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::from(output::CLOSED_PIPE),
         Err(e) => {
             errln!("erreur : {e:#}");
             ExitCode::FAILURE
@@ -372,7 +391,7 @@ fn main() -> ExitCode {
 /// (`--database-url`, `--log-format`, `serve --listen`), checked as a whole.
 fn configuration(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
-    entcp::api::jobs::configure(&mut config)?;
+    api::jobs::configure(&mut config)?;
     if let Some(url) = &cli.database_url {
         config.database.url = Some(url.clone());
     }
@@ -390,11 +409,11 @@ fn configuration(cli: &Cli) -> anyhow::Result<Config> {
 /// after migrating and creating the first admin): the files of the convention models, the
 /// service catalog (returned), the support policies, and the OpenID Connect client (its
 /// URLs as the client reads them, its secret).
-fn configured_files(config: &Config) -> anyhow::Result<entcp::catalog::Catalog> {
-    entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
-    let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
-    entcp::support::policy::Policies::load(config.support_dir.as_deref())?;
-    entcp::console::oidc::ConsoleOidc::new(config).map_err(|p| anyhow::anyhow!(p.detail))?;
+fn configured_files(config: &Config) -> anyhow::Result<Catalog> {
+    load_models(config.conventions_dir.as_deref())?;
+    let catalog = Catalog::load(config.catalog_dir.as_deref())?;
+    Policies::load(config.support_dir.as_deref())?;
+    ConsoleOidc::new(config).map_err(|p| anyhow::anyhow!(p.detail))?;
     Ok(catalog)
 }
 
@@ -403,8 +422,8 @@ fn configured_files(config: &Config) -> anyhow::Result<entcp::catalog::Catalog> 
 /// configuration error, not a warning in the logs of every pass. Whether the cluster answers
 /// is known only when a pass asks it (counted in `entcp_reconcile_errors_total`).
 async fn provisioning_backend(config: &Config) -> anyhow::Result<()> {
-    let reconciler = std::sync::Arc::new(entcp::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile));
-    entcp::provisioning::backend::Backend::from_config(config, &reconciler)
+    let reconciler = std::sync::Arc::new(Reconciler::new(&config.provisioning.reconcile));
+    backend::Backend::from_config(config, &reconciler)
         .await
         .map(drop)
         .map_err(|e| anyhow::anyhow!("provisioning.backend : {e}"))
@@ -468,7 +487,7 @@ fn log_targets(directives: &str) -> String {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect_with(&config.database_url(), config.database.pool_options()).await?;
     if !newer_schema(&store).await {
-        entcp::migrate(&store, config.catalog_dir.as_deref()).await?;
+        migrate(&store, config.catalog_dir.as_deref()).await?;
     }
     Ok(store)
 }
@@ -478,7 +497,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// release's migrations only added to the schema (the `production` tests hold them to it),
 /// and sqlx refuses to run beside applied versions it does not know: none is applied.
 async fn newer_schema(store: &Store) -> bool {
-    let newer = entcp::backup::newer_schema(store).await;
+    let newer = backup::newer_schema(store).await;
     if let Some((applied, known)) = newer {
         tracing::warn!(applied, known, "database schema is newer than this entctl: no migration applied");
     }
@@ -493,7 +512,7 @@ async fn command_store(config: &Config, reads_only: bool) -> anyhow::Result<Stor
         return open_store(config).await;
     }
     let store = store_as_is(config).await?;
-    if let Some((applied, known)) = entcp::backup::older_schema(&store).await {
+    if let Some((applied, known)) = backup::older_schema(&store).await {
         store.close().await;
         anyhow::bail!(
             "la base {} est au schéma {applied}, plus ancien que celui de cet entctl ({known}) : \
@@ -512,7 +531,7 @@ async fn store_as_is(config: &Config) -> anyhow::Result<Store> {
     let Ok(store) = Store::connect_with(&config.database_url(), config.database.pool_options()).await else {
         return open_store(config).await;
     };
-    if entcp::backup::older_schema(&store).await.is_some_and(|(applied, _)| applied == 0) {
+    if backup::older_schema(&store).await.is_some_and(|(applied, _)| applied == 0) {
         store.close().await;
         return open_store(config).await;
     }
@@ -571,7 +590,7 @@ fn reads_only(command: &Command) -> bool {
     }
 }
 
-async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Catalog) -> anyhow::Result<ExitCode> {
+async fn run(command: Command, mut config: Config, catalog: Catalog) -> anyhow::Result<ExitCode> {
     let reads = reads_only(&command);
     if !matches!(command, Command::Serve { .. }) {
         // `serve` derives it from the address it binds (port 0: the one the system chose).
@@ -584,7 +603,7 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Migrate => {
             let store = open_store(&config).await?;
             let url = redact(&config.database_url());
-            match entcp::backup::newer_schema(&store).await {
+            match backup::newer_schema(&store).await {
                 Some((applied, known)) => outln!(
                     "Base {url} au schéma {applied}, plus récent que celui de cet entctl ({known}) : aucune migration appliquée"
                 ),
@@ -602,16 +621,15 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
             return outbox_list(&command_store(&config, reads).await?, status, limit, json).await
         }
         Command::Outbox(OutboxCommand::Release { force }) => {
-            let released =
-                entcp::notify::release(&command_store(&config, reads).await?, force, chrono::Utc::now()).await?;
+            let released = notify::release(&command_store(&config, reads).await?, force, chrono::Utc::now()).await?;
             outln!("{released} courriel(s) remis en file d'envoi");
         }
         Command::Config(ConfigCommand::Print) => out!("{}", config.to_yaml()),
         Command::Conventions(cmd) => {
-            let models = entcp::conventions::model::load_models(config.conventions_dir.as_deref())?;
+            let models = load_models(config.conventions_dir.as_deref())?;
             // The Art. 28(3) annex a submission freezes reads the configured catalog, as in `serve`.
-            let catalog = entcp::catalog::Catalog::load(config.catalog_dir.as_deref())?;
-            entcp::conventions::processing::use_catalog(std::sync::Arc::new(catalog));
+            let catalog = Catalog::load(config.catalog_dir.as_deref())?;
+            processing::use_catalog(std::sync::Arc::new(catalog));
             return commands::conventions::run(&command_store(&config, reads).await?, &models, cmd).await;
         }
         Command::Catalog(cmd) => commands::catalog::run(&catalog, cmd)?,
@@ -643,7 +661,7 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Audit(cmd) => return commands::identity::audit(&command_store(&config, reads).await?, cmd).await,
         Command::Backup { file } => {
             let url = config.database_url();
-            let m = entcp::backup::backup(&store_as_is(&config).await?, &url, &config.data_dir, &file).await?;
+            let m = backup::backup(&store_as_is(&config).await?, &url, &config.data_dir, &file).await?;
             let bytes: u64 = m.entries.iter().map(|e| e.bytes).sum();
             outln!(
                 "Sauvegarde {} : base {} au schéma {}, {} entrée(s), {bytes} octets",
@@ -656,45 +674,43 @@ async fn run(command: Command, mut config: Config, catalog: entcp::catalog::Cata
         Command::Restore { file } => {
             let url = config.database_url();
             let target = Store::connect_with(&url, config.database.pool_options()).await?;
-            let m =
-                entcp::backup::restore(target, &url, &config.data_dir, config.catalog_dir.as_deref(), &file).await?;
-            let verified =
-                entcp::audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+            let m = backup::restore(target, &url, &config.data_dir, config.catalog_dir.as_deref(), &file).await?;
+            let verified = audit::verify(&open_store(&config).await?).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             outln!(
                 "Restauration de {} (sauvegarde du {}, schéma {}) dans {} : terminée ; journal d'audit : {verified}",
                 file.display(),
-                entcp::clock::french_moment(&m.created_at),
+                french_moment(&m.created_at),
                 m.schema_version,
                 redact(&url)
             );
         }
         Command::Version => outln!("entctl {}", env!("CARGO_PKG_VERSION")),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
-            entcp::bench::import(&config, rows, communes).await?;
+            bench::import(&config, rows, communes).await?;
         }
         Command::Bench(BenchCommand::Groupement { communes }) => {
-            entcp::bench::groupement(&config, communes).await?;
+            bench::groupement(&config, communes).await?;
         }
         Command::Bench(BenchCommand::Reconcile { tenants }) => {
-            entcp::bench::reconcile(&config, tenants).await?;
+            bench::reconcile(&config, tenants).await?;
         }
         Command::Bench(BenchCommand::Support { tickets, tenants }) => {
-            entcp::bench::support(&config, tickets, tenants).await?;
+            bench::support(&config, tickets, tenants).await?;
         }
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
-            entcp::bench::rgpd(&config, tenants).await?;
+            bench::rgpd(&config, tenants).await?;
         }
         Command::Bench(BenchCommand::National { scale, seconds, requests }) => {
-            entcp::bench::national::national(&config, scale, seconds, requests).await?;
+            bench::national::national(&config, scale, seconds, requests).await?;
         }
         Command::Bench(BenchCommand::Read { etablissements, connections, requests, seconds }) => {
-            entcp::bench::load::read(&config, etablissements, connections, requests, seconds).await?;
+            bench::load::read(&config, etablissements, connections, requests, seconds).await?;
         }
         Command::Bench(BenchCommand::Console { requests }) => {
-            entcp::bench::console::console(&config, requests).await?;
+            bench::console::console(&config, requests).await?;
         }
         Command::Bench(BenchCommand::Write { per_writer, seconds }) => {
-            entcp::bench::load::write(&config, per_writer, seconds).await?;
+            bench::load::write(&config, per_writer, seconds).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -719,38 +735,38 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     if mail_reaches_nobody(&store, &config) {
         tracing::warn!(
-            mail_dir = %entcp::notify::mailer::mail_dir(&config).display(),
+            mail_dir = %mail_dir(&config).display(),
             "mail.transport is file on PostgreSQL: e-mails are written into the folder of whichever replica sends them and reach nobody; set ENTCP_MAIL_TRANSPORT=smtp"
         );
     }
     announce_first_admin(&store, &config).await?;
-    let released = entcp::notify::release(&store, false, chrono::Utc::now()).await?;
+    let released = notify::release(&store, false, chrono::Utc::now()).await?;
     if released > 0 {
         tracing::warn!(released, "e-mails left sending by a dead sender put back in the queue");
     }
     let state = app_state(&store, &config)?;
     if demo {
         // Loaded before logging: a disabled `info!` would not evaluate its arguments.
-        let summary = entcp::demo::load(&state).await?;
+        let summary = demo::load(&state).await?;
         tracing::info!("{summary}");
-        let password = entcp::demo::demo_password();
-        let persons = entcp::demo::personas(&state, &password).await?;
+        let password = demo::demo_password();
+        let persons = demo::personas(&state, &password).await?;
         errln!(
             "\nConsole web de démonstration : {}/connexion\nPersonnes de démonstration (mot de passe : {password}) :\n  {}\n",
             config.console.public_url.trim_end_matches('/'),
             persons.join("\n  ")
         );
     }
-    let scheduler = entcp::api::scheduler::Scheduler::new(state.clone(), entcp::jobs::runner_id())?;
+    let scheduler = Scheduler::new(state.clone(), runner_id())?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let drain = std::time::Duration::from_secs(config.server.shutdown_seconds);
-    tokio::spawn(entcp::api::metrics::refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
+    tokio::spawn(refresh_until(state.clone(), METRICS_REFRESH, shutdown.clone()));
     let scheduler = tokio::spawn(scheduler.run_until(shutdown.clone(), drain));
     // Tenants are reconciled by their own work queue, never by the scheduler's tasks.
     let provisioning = state.provisioning();
-    let reconciler = tokio::spawn(entcp::provisioning::reconcile::run_queue(provisioning.clone(), shutdown.clone()));
+    let reconciler = tokio::spawn(reconcile::run_queue(provisioning.clone(), shutdown.clone()));
     // Deployment events (kube backend) queue their tenant at once; the resync stays the safety net.
-    tokio::spawn(entcp::provisioning::watch::watch_deployments(state.provisioning(), shutdown.clone()));
+    tokio::spawn(watch_deployments(state.provisioning(), shutdown.clone()));
     let listener = socket.listen(1024).map_err(|e| anyhow::anyhow!("écoute sur {addr} impossible : {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
@@ -770,11 +786,11 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         tokio::time::sleep(unready).await;
         signalled.cancel();
     });
-    entcp::api::shutdown::serve_until(listener, entcp::api::app(state), shutdown, drain).await?;
+    serve_until(listener, api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
     let _ = reconciler.await;
     // What a job's pass still held when the queue stopped: released once the scheduler drained.
-    if let Err(e) = entcp::provisioning::lease::release_at_exit(&provisioning).await {
+    if let Err(e) = lease::release_at_exit(&provisioning).await {
         tracing::warn!(error = %e.detail, "tenant leases not released at shutdown");
     }
     store.close().await;
@@ -785,7 +801,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
 /// their database lease, so that an operator and `serve` replicas never write one at once.
 async fn operator(config: Config) -> anyhow::Result<()> {
     use entcp::provisioning::backend::Backend;
-    if config.provisioning.backend != entcp::config::ProvisioningBackend::Kube {
+    if config.provisioning.backend != ProvisioningBackend::Kube {
         anyhow::bail!("entctl operator demande provisioning.backend: kube");
     }
     let store = open_store(&config).await?;
@@ -802,9 +818,9 @@ async fn operator(config: Config) -> anyhow::Result<()> {
         signalled.cancel();
     });
     tracing::info!(database = %redact(&config.database_url()), "entctl operator watching EntTenant resources");
-    let context = entcp::provisioning::operator::Context::new(client, state.tenants());
-    entcp::provisioning::operator::run(context, shutdown).await;
-    entcp::provisioning::lease::release_at_exit(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+    let context = provisioning::operator::Context::new(client, state.tenants());
+    provisioning::operator::run(context, shutdown).await;
+    lease::release_at_exit(&state.provisioning()).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     store.close().await;
     Ok(())
 }
@@ -823,8 +839,8 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
 /// How often `/metrics`' database gauges are read (in the background).
 const METRICS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
 
-fn app_state(store: &Store, config: &Config) -> anyhow::Result<entcp::api::AppState> {
-    entcp::api::AppState::load(store.clone(), config.clone(), std::sync::Arc::new(entcp::clock::SystemClock))
+fn app_state(store: &Store, config: &Config) -> anyhow::Result<AppState> {
+    AppState::load(store.clone(), config.clone(), std::sync::Arc::new(SystemClock))
 }
 
 /// On the very first start (no user at all), creates the first admin; its token and its
@@ -836,9 +852,7 @@ async fn announce_first_admin(store: &Store, config: &Config) -> anyhow::Result<
         let now = chrono::Utc::now();
         let admin = identity::get_user(store, FIRST_ADMIN).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         let admin = admin.ok_or_else(|| anyhow::anyhow!("premier administrateur introuvable"))?;
-        let link = entcp::console::signin::setup_link(store, &config.console, &admin.id, now)
-            .await
-            .map_err(|p| anyhow::anyhow!(p.detail))?;
+        let link = setup_link(store, &config.console, &admin.id, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         let link_path = identity::first_link_path(&config.data_dir);
         identity::write_private(&link_path, &format!("{link}\n")).map_err(|e| {
             anyhow::anyhow!("écriture du lien de premier accès dans {} impossible : {e}", link_path.display())
@@ -862,8 +876,7 @@ async fn jobs(store: Store, config: Config, command: JobsCommand) -> anyhow::Res
     let now = chrono::Utc::now();
     match command {
         JobsCommand::List { json } => {
-            let views =
-                entcp::api::job_routes::list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            let views = list_jobs(&state, now).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&views)?);
                 return Ok(ExitCode::SUCCESS);
@@ -887,8 +900,8 @@ async fn jobs(store: Store, config: Config, command: JobsCommand) -> anyhow::Res
             }
         }
         JobsCommand::Run { name } => {
-            let job = entcp::api::jobs::find(&name).ok_or_else(|| {
-                let known: Vec<_> = entcp::api::jobs::all().iter().map(|j| j.name).collect();
+            let job = api::jobs::find(&name).ok_or_else(|| {
+                let known: Vec<_> = api::jobs::all().iter().map(|j| j.name).collect();
                 anyhow::anyhow!("tâche inconnue : {name} (tâches : {})", known.join(", "))
             })?;
             if job.name == "outbox-send" {
@@ -900,7 +913,7 @@ async fn jobs(store: Store, config: Config, command: JobsCommand) -> anyhow::Res
                 shutdown_signal().await;
                 interrupt.cancel();
             });
-            let run = entcp::api::scheduler::run_now(&state, &Actor::cli(), &job, &entcp::jobs::runner_id(), now)
+            let run = run_now(&state, &Actor::cli(), &job, &runner_id(), now)
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             outln!("{} : {}", run.job, describe_run(&run));
@@ -919,7 +932,7 @@ fn paris_time(at: &str) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-fn describe_run(run: &entcp::jobs::JobRun) -> String {
+fn describe_run(run: &JobRun) -> String {
     let outcome = match run.outcome.as_str() {
         "success" => "réussie",
         "failure" => "échouée",
@@ -932,18 +945,18 @@ fn describe_run(run: &entcp::jobs::JobRun) -> String {
 
 /// True with the `file` transport on PostgreSQL: the e-mails would be written into the
 /// folder of whichever process sends them (a replica, an operator's machine) and reach nobody.
-fn mail_reaches_nobody(store: &entcp::store::Store, config: &Config) -> bool {
-    store.backend() == entcp::store::Backend::Postgres && config.mail.transport == entcp::config::MailTransport::File
+fn mail_reaches_nobody(store: &Store, config: &Config) -> bool {
+    store.backend() == store::Backend::Postgres && config.mail.transport == MailTransport::File
 }
 
 /// Refuses to send e-mails from this command when they would reach nobody ([`mail_reaches_nobody`]).
-fn refuse_mail_to_files(store: &entcp::store::Store, config: &Config) -> anyhow::Result<()> {
+fn refuse_mail_to_files(store: &Store, config: &Config) -> anyhow::Result<()> {
     if mail_reaches_nobody(store, config) {
         anyhow::bail!(
             "envoi refusé : mail.transport vaut « file » sur une base PostgreSQL ; les courriels seraient écrits \
              dans {} sur cette machine et n'atteindraient personne. Configurez l'envoi SMTP \
              (ENTCP_MAIL_TRANSPORT=smtp et ENTCP_SMTP_HOST…) pour envoyer depuis entctl.",
-            entcp::notify::mailer::mail_dir(config).display()
+            mail_dir(config).display()
         );
     }
     Ok(())
@@ -955,22 +968,19 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let context = serde_json::json!({ "requested_by": "entctl mail test" });
     let mut tx = store.begin_write().await?;
-    let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
+    let id = notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
         .await
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?
         .ok_or_else(|| anyhow::anyhow!("courriel de test non mis en file"))?;
     tx.commit().await?;
-    let report =
-        entcp::notify::send_message(&store, &config, &id, &entcp::jobs::runner_id(), &entcp::clock::SystemClock)
-            .await?;
-    let message = entcp::notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let report = notify::send_message(&store, &config, &id, &runner_id(), &SystemClock).await?;
+    let message = notify::get_message(&store, &id).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if message.status == "sent" {
         match config.mail.transport {
-            entcp::config::MailTransport::File => outln!(
-                "Courriel de test écrit dans {}",
-                entcp::notify::mailer::mail_dir(&config).join(format!("{id}.eml")).display()
-            ),
-            entcp::config::MailTransport::Smtp => {
+            MailTransport::File => {
+                outln!("Courriel de test écrit dans {}", mail_dir(&config).join(format!("{id}.eml")).display())
+            }
+            MailTransport::Smtp => {
                 outln!("Courriel de test envoyé à {to} par {}:{}", config.mail.smtp.host, config.mail.smtp.port)
             }
         }
@@ -985,8 +995,8 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn outbox_list(store: &Store, status: Option<String>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
-    let filter = entcp::notify::OutboxFilter { status, cursor: None, limit: Some(limit) };
-    let page = entcp::notify::list(store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let filter = OutboxFilter { status, cursor: None, limit: Some(limit) };
+    let page = notify::list(store, &filter).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
@@ -1052,7 +1062,7 @@ async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) 
 }
 
 async fn orgs(store: &Store, command: OrgsCommand) -> anyhow::Result<ExitCode> {
-    let fail = |p: entcp::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let fail = |p: Problem| anyhow::anyhow!("{}", p.detail);
     match command {
         OrgsCommand::List(args) => {
             let filter = OrgFilter {

@@ -12,6 +12,7 @@ use ent_groupements::groupements::membership::{
     MAX_TEACHERS_PER_CLASS,
 };
 use ent_groupements::groupements::{self as gm, routes as domain, GroupementsState, MEMBER_KINDS};
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_platform::identity::authz::{GROUPEMENTS_APPLY, GROUPEMENTS_READ};
@@ -130,7 +131,7 @@ async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> R
         "editing": false,
         "closed": closed,
         "chooser": chooser,
-        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "deadline": french_date(&g.application_deadline),
         "applicant": prefill.as_ref().map(|p| json!({ "id": p.applicant.id, "name": p.applicant.name })),
         "quantities": quantities,
         "fields": {
@@ -253,7 +254,7 @@ async fn edit_page(
         "closed": null,
         "chooser": null,
         "version": fields.get("version"),
-        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "deadline": french_date(&g.application_deadline),
         "applicant": { "id": app.applicant.id, "name": app.applicant.name },
         "quantities": quantities,
         "fields": {

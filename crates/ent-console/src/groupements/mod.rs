@@ -19,11 +19,12 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
+use ent_documents::documents::pdf_available;
 use ent_groupements::groupements::costs::{self, euros, Establishments, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
-use ent_kernel::clock::french_moment;
+use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
@@ -194,7 +195,7 @@ async fn list(
                 Cell::text(g.title.clone()),
                 Cell::text(g.coordinator.clone()),
                 Cell::text(Status::parse(&g.status).map_or(g.status.as_str(), |s| s.label())),
-                Cell::text(ent_kernel::clock::french_date(&g.application_deadline)),
+                Cell::text(french_date(&g.application_deadline)),
                 Cell::text(g.members.to_string()),
             ]
         })
@@ -247,7 +248,7 @@ fn application_view(app: &Application, can_withdraw: bool, can_edit: bool, field
         "applicant_id": app.applicant.id,
         "status": app.status_label,
         "pending": app.status == ApplicationStatus::Applied,
-        "deliberation": format!("n° {} du {}", app.deliberation_number, ent_kernel::clock::french_date(&app.deliberation_date)),
+        "deliberation": format!("n° {} du {}", app.deliberation_number, french_date(&app.deliberation_date)),
         "schools": app.quantities.schools,
         "classes": app.quantities.classes,
         "pupils": app.quantities.pupils,
@@ -293,7 +294,7 @@ fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
         "at": french_moment(&d.created_at),
         "sha256": d.sha256,
         // PDF is offered only where LibreOffice is installed (a direct link answers 406 elsewhere).
-        "downloads": d.formats.iter().filter(|f| *f != "pdf" || ent_documents::documents::pdf_available()).map(|f| json!({
+        "downloads": d.formats.iter().filter(|f| *f != "pdf" || pdf_available()).map(|f| json!({
             "label": f.to_uppercase(),
             "href": format!("/groupements/{}/documents/{}?format={f}", g.reference, d.id),
         })).collect::<Vec<_>>(),
@@ -305,17 +306,17 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
     let name = |id: &String| state.catalog.bouquets.iter().find(|b| &b.id == id).map_or(id.clone(), |b| b.name.clone());
     let options: Vec<String> = g.terms.options.iter().map(name).collect();
     let bouquet = name(&g.terms.bouquet);
-    let date = |d: &Option<String>| d.as_deref().map(ent_kernel::clock::french_date);
+    let date = |d: &Option<String>| d.as_deref().map(french_date);
     json!({
         "reference": g.reference, "title": g.title, "object": g.object, "coordinator": g.coordinator.name,
         "status": g.status.as_str(), "status_label": g.status_label, "members": g.members,
         "lots": g.terms.lots.iter().map(|l| format!("Lot {} : {}", l.number, l.title)).collect::<Vec<_>>(),
         "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
-        "deadline": ent_kernel::clock::french_date(&g.application_deadline),
+        "deadline": french_date(&g.application_deadline),
         "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
         "award": g.award.as_ref().map(|a| json!({
             "vendor": a.vendor.name, "siret": a.vendor_siret, "ht": euros(a.amount_ht_cents),
-            "ttc": euros(a.amount_ttc_cents), "notified": ent_kernel::clock::french_date(&a.notified_on),
+            "ttc": euros(a.amount_ttc_cents), "notified": french_date(&a.notified_on),
         })),
     })
 }

@@ -15,10 +15,10 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_kernel::clock::french_date;
-use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
-use ent_platform::identity::authz::{RGPD_READ, RGPD_WRITE};
-use ent_platform::registry::Org;
+use ent_platform::identity::authz::{self, RGPD_READ, RGPD_WRITE};
+use ent_platform::registry::{get_org, Org};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
 
@@ -241,7 +241,7 @@ fn contract_fields(c: &ProcessorContract) -> Fields {
 /// Whether the person keeps the registers of `c`'s processor, whose chain of sub-processors
 /// every client of that processor shares (the RGPD domain's write check on that organisation).
 async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, Problem> {
-    let Some(processor) = ent_platform::registry::get_org(&on.state.store, &c.processor.id).await? else {
+    let Some(processor) = get_org(&on.state.store, &c.processor.id).await? else {
         return Ok(false);
     };
     Ok(domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, &processor).await.is_ok())
@@ -251,7 +251,7 @@ async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, 
 /// by someone who does not keep its registers.
 fn chain_kept_elsewhere(c: &ProcessorContract, what: &str) -> Problem {
     let name = &c.processor.name;
-    ent_platform::identity::authz::forbidden(format!(
+    authz::forbidden(format!(
         "la chaîne de sous-traitance de {name} figure dans les registres de tous ses clients : seul qui tient \
          les registres de {name} peut {what} un sous-traitant ultérieur"
     ))
@@ -480,7 +480,7 @@ pub(super) async fn remove_sub(
         let shown = shown_version(&fields)?;
         // A form shown before another change says so first (the sub-processor may be gone since).
         if shown != c.version {
-            return Err(ent_kernel::error::precondition_failed(c.version));
+            return Err(precondition_failed(c.version));
         }
         let subs = contracts::sub_processors(&on.state.store, &c).await?;
         let sub = subs

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use ent_kernel::clock::french_moment;
+use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
@@ -144,7 +144,7 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
         .and_then(|d| paris(d.and_time(NaiveTime::MIN)))
         .unwrap_or(now);
     let met = matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
-    json!({ "cells": row, "deadline": ent_kernel::clock::french_date(&r.due_on), "id": r.id,
+    json!({ "cells": row, "deadline": french_date(&r.due_on), "id": r.id,
             "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met) })
 }
 

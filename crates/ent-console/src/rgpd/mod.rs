@@ -22,7 +22,8 @@ use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
-use ent_kernel::clock::french_moment;
+use ent_documents::documents;
+use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Action;
@@ -233,7 +234,7 @@ async fn register(
                     "sub_processors": p.sub_processors, "missing": p.missing, "warnings": p.warnings })
         })
         .collect();
-    let pdf = ent_documents::documents::pdf_available();
+    let pdf = documents::pdf_available();
     let exports: Vec<Value> = EXPORTS
         .iter()
         .filter(|(f, _)| pdf || *f != Format::Pdf)
@@ -247,7 +248,7 @@ async fn register(
         "title": format!("Registre des traitements — {}", org.name),
         "base": base(&org),
         "pdf": pdf,
-        "as_of": ent_kernel::clock::french_date(&register.as_of),
+        "as_of": french_date(&register.as_of),
         "entries": rows,
         "incomplete": register.incomplete.len(),
         "processors": processors,
@@ -287,8 +288,7 @@ async fn download(on: On<RgpdState>, Path((key, format)): Path<(String, String)>
     let format = Format::parse(Some(&format)).map_err(|_| Problem::not_found(format!("aucun format « {format} »")))?;
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let rendered = domain::render_register(&on.state, &org, format).await?;
-    let mut response =
-        ent_documents::documents::response::document(rendered.bytes, format.content_type(), &rendered.file_name);
+    let mut response = documents::response::document(rendered.bytes, format.content_type(), &rendered.file_name);
     let disposition = format!("attachment; filename=\"{}\"", rendered.file_name.replace(['"', '\\'], "-"));
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         response.headers_mut().insert(header::CONTENT_DISPOSITION, value);

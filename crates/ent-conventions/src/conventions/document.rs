@@ -8,9 +8,10 @@ use super::workflow::Span;
 use super::{cost_shares, Convention, Status};
 use super::{naming, processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section};
-use ent_kernel::clock::french_date;
-use ent_kernel::error::Problem;
+use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::Store;
+use ent_platform::registry::OrgRef;
 use serde_json::{json, Map, Value};
 
 /// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `duration`,
@@ -116,7 +117,7 @@ fn signature_section(conv: &Convention) -> Section {
 fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem> {
     super::model::clause_template(text)
         .and_then(|tera| tera.render(super::model::CLAUSE, context))
-        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
 }
 
 fn format_value(value: &Value) -> String {
@@ -184,9 +185,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             list.join(", ")
         }
     };
-    let named_party = |org: &ent_platform::registry::OrgRef| {
-        conv.parties.iter().any(|p| p.key == model.rgpd.controller && p.org.id == org.id)
-    };
+    let named_party = |org: &OrgRef| conv.parties.iter().any(|p| p.key == model.rgpd.controller && p.org.id == org.id);
     let controller = match &conv.rgpd_controller {
         Some(org) if !named_party(org) => {
             let name = naming::of_org(org).official;
@@ -246,7 +245,7 @@ fn quality(role: &str) -> &'static str {
 /// The day in France (`YYYY-MM-DD`) of a step's UTC timestamp.
 fn step_day(at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
-        .map(|t| ent_kernel::clock::today_in_france(t.with_timezone(&chrono::Utc)).to_string())
+        .map(|t| today_in_france(t.with_timezone(&chrono::Utc)).to_string())
         .unwrap_or_else(|_| at.get(..10).unwrap_or(at).to_string())
 }
 

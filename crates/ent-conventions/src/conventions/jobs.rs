@@ -19,6 +19,8 @@ use chrono::{DateTime, Utc};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
+use ent_kernel::validate::parse_date;
+use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
@@ -135,7 +137,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         }
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-        let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
+        let end = parse_date("end_date", &conv.end_date)?;
         let mut tx = store.begin_write().await?;
         let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {
@@ -219,7 +221,7 @@ async fn term_reminders(
     today: chrono::NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<u32, Problem> {
-    let end = ent_kernel::validate::parse_date("end_date", &conv.end_date)?;
+    let end = parse_date("end_date", &conv.end_date)?;
     // A renewed convention has a term per period: its reminders are claimed per term. Its first
     // term keeps the keys every convention had before renewals existed (none sent twice).
     let term = match model.renewable && super::renewal::was_renewed(tx, &conv.id).await? {
@@ -258,7 +260,7 @@ async fn term_reminders(
     Ok(sent)
 }
 
-pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn daily_job(state: &ConventionsState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let r = daily(&state.store, &state.models, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         daily_outcome(&r)

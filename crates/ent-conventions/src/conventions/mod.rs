@@ -18,9 +18,12 @@ pub mod workflow;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Page;
-use ent_kernel::store::{Backend, Condition, JsonObject, JsonText, Store};
+use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject, JsonText, Store};
+use ent_kernel::validate::parse_date;
+use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::identity::Actor;
-use ent_platform::registry::OrgRef;
+use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in};
+use ent_platform::registry::{get_org, resolve_org, Degree, EtabType, Org, OrgRef};
 use model::ConventionModel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,7 +45,7 @@ pub enum Status {
     Amended,
 }
 
-ent_kernel::text_enum!(pub Status {
+text_enum!(pub Status {
     Draft = "draft", InSignature = "in_signature", Signed = "signed", Active = "active", Expired = "expired",
     Terminated = "terminated", Amended = "amended",
 });
@@ -77,10 +80,10 @@ pub struct Party {
     pub share_percent: Option<f64>,
     /// The organisation's type of établissement (an EPLE's act is its conseil d'administration's).
     #[serde(skip)]
-    pub etab_type: Option<ent_platform::registry::EtabType>,
+    pub etab_type: Option<EtabType>,
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct Step {
     pub id: String,
@@ -116,7 +119,7 @@ pub struct SignedFile {
     pub uploaded_at: String,
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Convention {
     pub id: String,
@@ -384,9 +387,9 @@ async fn assemble(
     )
     .await?;
     let party_org_ids = party_rows.values().flatten().map(|p| p.org_id.clone()).collect();
-    let orgs = ent_platform::registry::queries::orgs_by_id_in(conn, party_org_ids).await?;
+    let orgs = orgs_by_id_in(conn, party_org_ids).await?;
     let mut dsdens: HashMap<String, OrgRef> = HashMap::new();
-    let mut degrees: HashMap<String, Option<ent_platform::registry::Degree>> = HashMap::new();
+    let mut degrees: HashMap<String, Option<Degree>> = HashMap::new();
     let mut schools = grouped(
         conn,
         "SELECT s.convention_id, o.id, o.code, o.name, d.id AS dsden_id, d.code AS dsden_code, d.name AS dsden_name, \
@@ -399,20 +402,15 @@ async fn assemble(
         &ids,
         |r: SchoolRow| {
             let degree = match r.degree.as_deref() {
-                Some("1D") => Some(ent_platform::registry::Degree::D1),
-                Some("2D") => Some(ent_platform::registry::Degree::D2),
+                Some("1D") => Some(Degree::D1),
+                Some("2D") => Some(Degree::D2),
                 _ => None,
             };
             degrees.insert(r.id.clone(), degree);
             if let (Some(id), Some(code), Some(name)) = (r.dsden_id, r.dsden_code, r.dsden_name) {
-                dsdens.insert(r.id.clone(), OrgRef { id, kind: ent_kernel::kernel::roles::OrgKind::Dsden, code, name });
+                dsdens.insert(r.id.clone(), OrgRef { id, kind: OrgKind::Dsden, code, name });
             }
-            let school = OrgRef {
-                id: r.id,
-                kind: ent_kernel::kernel::roles::OrgKind::Etablissement,
-                code: r.code,
-                name: r.name,
-            };
+            let school = OrgRef { id: r.id, kind: OrgKind::Etablissement, code: r.code, name: r.name };
             (r.convention_id, school)
         },
     )
@@ -478,11 +476,9 @@ async fn assemble(
                 }
             });
         let subprocessors = subprocessors.take(&row.id);
-        let of_parties: Vec<(String, bool)> = parties
-            .iter()
-            .map(|p| (p.org.id.clone(), p.org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement))
-            .collect();
-        let of_schools: Vec<(String, Option<ent_platform::registry::Degree>)> =
+        let of_parties: Vec<(String, bool)> =
+            parties.iter().map(|p| (p.org.id.clone(), p.org.kind == OrgKind::Etablissement)).collect();
+        let of_schools: Vec<(String, Option<Degree>)> =
             schools.iter().map(|s| (s.id.clone(), degrees.get(&s.id).copied().flatten())).collect();
         let processed = Processed::of(&tenants, &of_parties, &of_schools);
         built.push(Convention {
@@ -527,7 +523,7 @@ async fn assemble(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Processed {
     pub tenants: Vec<ProcessedTenant>,
-    pub unserved_degrees: Vec<ent_platform::registry::Degree>,
+    pub unserved_degrees: Vec<Degree>,
 }
 
 /// A tenant of a convention's parties or schools, as its Art. 28(3) annex describes it.
@@ -592,7 +588,7 @@ impl Processed {
     fn of(
         tenants: &HashMap<String, Vec<ProcessedTenant>>,
         parties: &[(String, bool)],
-        schools: &[(String, Option<ent_platform::registry::Degree>)],
+        schools: &[(String, Option<Degree>)],
     ) -> Processed {
         let mut out = Processed::default();
         let orgs = parties.iter().map(|(id, _)| id).chain(schools.iter().map(|(id, _)| id));
@@ -730,8 +726,7 @@ pub async fn list_ids(
 ) -> Result<(Vec<String>, Option<String>), Problem> {
     let (cond, size) = list_condition(store, filter, visible_orgs).await?;
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
-    let ids: Vec<String> =
-        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     let page = Page::from_overfetch(ids, size, Clone::clone);
     Ok((page.items, page.next_cursor))
 }
@@ -768,19 +763,15 @@ async fn list_condition(
     }
     // The API sends ids it narrowed to the caller (`routes::readable_filter`); else the operator's keys.
     if let Some(key) = filter.party.as_deref().filter(|s| !s.is_empty()) {
-        let org = ent_platform::registry::resolve_org(store, key)
-            .await
-            .map_err(|e| Problem::invalid_field("party", e.detail))?;
+        let org = resolve_org(store, key).await.map_err(|e| Problem::invalid_field("party", e.detail))?;
         cond.push("c.id IN (SELECT convention_id FROM convention_parties WHERE org_id = ?)", &[&org.id]);
     }
     if let Some(key) = filter.school.as_deref().filter(|s| !s.is_empty()) {
-        let org = ent_platform::registry::resolve_org(store, key)
-            .await
-            .map_err(|e| Problem::invalid_field("school", e.detail))?;
+        let org = resolve_org(store, key).await.map_err(|e| Problem::invalid_field("school", e.detail))?;
         cond.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[&org.id]);
     }
     if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
-        ent_kernel::validate::parse_date("expiring_before", date)?;
+        parse_date("expiring_before", date)?;
         cond.push("c.end_date <= ?", &[date]);
     }
     if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
@@ -792,7 +783,7 @@ async fn list_condition(
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
         cond.push("c.id < ?", &[cursor]);
     }
-    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let size = page_size(filter.limit)?;
     Ok((cond, size))
 }
 
@@ -817,16 +808,13 @@ pub async fn unsigned_by(store: &Store, orgs: &[String], limit: u32) -> Result<V
     }
     cond.and(Condition::any(any));
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {limit}", cond.sql());
-    Ok(ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?)
+    Ok(first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?)
 }
 
 /// Every établissement a convention naming `org` as its collectivité party covers: those it
 /// funds (`queries::funds_condition`: the écoles of a commune, of an EPCI's delegating communes).
-pub async fn covered_etablissements(
-    store: &Store,
-    org: &ent_platform::registry::Org,
-) -> Result<Vec<ent_platform::registry::Org>, Problem> {
-    ent_platform::registry::queries::funded_etablissements(store, org).await
+pub async fn covered_etablissements(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
+    funded_etablissements(store, org).await
 }
 
 /// The département a convention's DSDEN party confines it to (a DSDEN's code is its
@@ -857,7 +845,7 @@ pub async fn schools_outside_departement(
     store: &Store,
     model: &ConventionModel,
     conv: &Convention,
-) -> Result<Vec<ent_platform::registry::Org>, Problem> {
+) -> Result<Vec<Org>, Problem> {
     let Some(departement) = convention_departement(conv) else { return Ok(vec![]) };
     if !model.governs_ent() || !model.follows_registry() {
         return Ok(vec![]);
@@ -869,7 +857,7 @@ pub async fn schools_outside_departement(
 
 /// Whether `school` lies in the département a DSDEN party confines its convention to (any
 /// school when there is none).
-pub fn within_departement(departement: Option<&str>, school: &ent_platform::registry::Org) -> bool {
+pub fn within_departement(departement: Option<&str>, school: &Org) -> bool {
     departement.is_none_or(|d| school.departement_code.as_deref() == Some(d))
 }
 
@@ -886,9 +874,9 @@ pub async fn active_covering(
     org_id: &str,
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
-    let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { return Ok(None) };
-    let parents: Vec<String> = if org.kind == ent_kernel::kernel::roles::OrgKind::Etablissement && org.open {
-        ent_platform::registry::queries::covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
+    let Some(org) = get_org(store, org_id).await? else { return Ok(None) };
+    let parents: Vec<String> = if org.kind == OrgKind::Etablissement && org.open {
+        covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
     } else {
         vec![]
     };
@@ -909,8 +897,7 @@ pub async fn active_covering(
     }
     cond.and(Condition::any(any));
     let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.start_date DESC, c.id DESC", cond.sql());
-    let ids: Vec<String> =
-        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     for id in ids {
         let Some(convention) = get_convention(store, models, &id).await? else { continue };
         let Ok(model) = find_model(models, &convention.model_id, Some(convention.model_version)) else { continue };
@@ -923,12 +910,7 @@ pub async fn active_covering(
 
 /// Whether `convention` (of `model`) covers `org` today; `parents` are the organisations that
 /// cover it in the annuaire (empty unless it is an open établissement).
-fn covers_now(
-    model: &ConventionModel,
-    convention: &Convention,
-    org: &ent_platform::registry::Org,
-    parents: &[String],
-) -> bool {
+fn covers_now(model: &ConventionModel, convention: &Convention, org: &Org, parents: &[String]) -> bool {
     if !model.governs_ent() {
         return false;
     }
@@ -972,11 +954,11 @@ async fn registry_schools(
     store: &Store,
     model: &ConventionModel,
     parties: &[(String, String)],
-) -> Result<Vec<ent_platform::registry::Org>, Problem> {
+) -> Result<Vec<Org>, Problem> {
     let key = model.covers.party.as_deref().unwrap_or_default();
     let mut out = Vec::new();
     for (_, org_id) in parties.iter().filter(|(k, _)| k == key) {
-        let Some(org) = ent_platform::registry::get_org(store, org_id).await? else { continue };
+        let Some(org) = get_org(store, org_id).await? else { continue };
         let covered = covered_etablissements(store, &org).await?;
         out.extend(covered.into_iter().filter(|s| s.open && model.covers_type(s.etab_type)));
     }
@@ -993,7 +975,7 @@ async fn listed_departement(
 ) -> Result<Option<String>, Problem> {
     let mut orgs = Vec::new();
     for (key, org_id) in parties {
-        if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
+        if let Some(org) = get_org(store, org_id).await? {
             orgs.push((key, org));
         }
     }
@@ -1064,7 +1046,7 @@ pub async fn require_one_dsden(
     controller: &OrgRef,
     schools: &[OrgRef],
 ) -> Result<(), Problem> {
-    if controller.kind != ent_kernel::kernel::roles::OrgKind::Academie {
+    if controller.kind != OrgKind::Academie {
         return Ok(());
     }
     let found = dsdens_of_ecoles(conn, schools.iter().map(|s| s.id.clone()).collect()).await?;
@@ -1095,7 +1077,7 @@ fn controller_party(model: &ConventionModel, parties: &[Party]) -> Option<OrgRef
 /// The school whose DSDEN takes the controller's place: the first school, when the controller
 /// party is an académie.
 fn dsden_school<'a>(controller: &OrgRef, schools: &'a [OrgRef]) -> Option<&'a OrgRef> {
-    if controller.kind == ent_kernel::kernel::roles::OrgKind::Academie {
+    if controller.kind == OrgKind::Academie {
         schools.first()
     } else {
         None

@@ -4,6 +4,7 @@
 
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::yaml;
 use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -285,7 +286,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
 
 /// Parses and validates one model file; errors name the file and line.
 pub fn parse_model(file: &str, text: &str) -> anyhow::Result<ConventionModel> {
-    let model: ConventionModel = ent_kernel::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let model: ConventionModel = yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     validate(&model).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     Ok(model)
 }
@@ -383,7 +384,7 @@ pub(crate) const CLAUSE: &str = "clause";
 pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
     static SHIPPED_MODELS: std::sync::OnceLock<Vec<ConventionModel>> = std::sync::OnceLock::new();
     match dir {
-        None => ent_kernel::yaml::shipped_once(&SHIPPED_MODELS, || parse_models(None)),
+        None => yaml::shipped_once(&SHIPPED_MODELS, || parse_models(None)),
         Some(_) => parse_models(dir),
     }
 }
@@ -391,7 +392,7 @@ pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<Conventi
 /// [`load_models`], parsed.
 fn parse_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
     let mut models: Vec<ConventionModel> = Vec::new();
-    for (file, text) in ent_kernel::yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
+    for (file, text) in yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
         let model = parse_model(&file, &text)?;
         models.retain(|m| !(m.id == model.id && m.version == model.version));
         models.push(model);
@@ -403,6 +404,7 @@ fn parse_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionM
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ent_documents::documents::sha256_hex;
 
     #[test]
     fn an_sla_annex_is_optional_and_names_known_parties() {
@@ -415,12 +417,12 @@ mod tests {
             n2: Some("academie".into()),
         });
         assert_eq!(validate(&model), Ok(()));
-        let yaml = ent_kernel::yaml::to_string(&model).unwrap();
-        assert_eq!(ent_kernel::yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
+        let yaml = yaml::to_string(&model).unwrap();
+        assert_eq!(yaml::from_str::<ConventionModel>(&yaml).unwrap().support, model.support);
         model.support.as_mut().unwrap().n2 = Some("editeur".into());
         assert!(validate(&model).unwrap_err().contains("editeur"));
         let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
-        assert!(ent_kernel::yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+        assert!(yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
     }
 
     #[test]
@@ -465,7 +467,7 @@ mod tests {
         ];
         for (file, sum) in pinned {
             let (_, text) = SHIPPED.iter().find(|(f, _)| *f == file).unwrap();
-            assert_eq!(ent_documents::documents::sha256_hex(text.as_bytes()), sum, "{file} was edited");
+            assert_eq!(sha256_hex(text.as_bytes()), sum, "{file} was edited");
         }
     }
 

@@ -10,10 +10,12 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ent_documents::documents::{self, ODT_MIME};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
+use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
     self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
 };
@@ -24,7 +26,7 @@ use serde::Deserialize;
 /// Signed PDFs from a parapheur can be large; JSON bodies keep the small default.
 pub const SIGNED_COPY_LIMIT: usize = 32 * 1024 * 1024;
 
-ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
+route_table!(ConventionsState, "conventions", |api| vec![
     api.get("/api/v1/convention-models", "Modèles de convention", &CONVENTION_MODELS_READ, models)
         .ok::<Vec<ConventionModel>>(),
     api.get("/api/v1/conventions", "Lister ses conventions", &CONVENTIONS_READ, list)
@@ -66,7 +68,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         .created_versioned::<Convention>(),
     api.get("/api/v1/conventions/{id}/document", "Télécharger (format=html|odt|pdf)", &CONVENTIONS_READ, document)
         .query::<DocumentQuery>()
-        .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
+        .produces(StatusCode::OK, &["text/html; charset=utf-8", ODT_MIME, "application/pdf"]),
     api.get(
         "/api/v1/conventions/{id}/signed-document",
         "Télécharger le document soumis à signature, tel que conservé (format=html|odt|pdf, version)",
@@ -74,7 +76,7 @@ ent_kernel::route_table!(ConventionsState, "conventions", |api| vec![
         signed_document,
     )
     .query::<SignedDocumentQuery>()
-    .produces(StatusCode::OK, &["text/html; charset=utf-8", ent_documents::documents::ODT_MIME, "application/pdf"]),
+    .produces(StatusCode::OK, &["text/html; charset=utf-8", ODT_MIME, "application/pdf"]),
     api.post(
         "/api/v1/conventions/{id}/signed-copies",
         "Déposer un exemplaire signé hors plateforme (PDF)",
@@ -290,11 +292,11 @@ pub async fn rendered_document(
     let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
     let doc = super::document::full(&state.store, model, conv).await?;
     let (bytes, content_type, ext) = match format.unwrap_or("html") {
-        "html" => (ent_documents::documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
-        "odt" => (ent_documents::documents::to_odt(&doc), ent_documents::documents::ODT_MIME, "odt"),
+        "html" => (documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
+        "odt" => (documents::to_odt(&doc), ODT_MIME, "odt"),
         "pdf" => {
             let doc = doc.clone();
-            let pdf = tokio::task::spawn_blocking(move || ent_documents::documents::to_pdf(&doc))
+            let pdf = tokio::task::spawn_blocking(move || documents::to_pdf(&doc))
                 .await
                 .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
                 .map_err(Problem::from)?;
@@ -302,8 +304,7 @@ pub async fn rendered_document(
         }
         other => return Err(Problem::invalid_field("format", format!("format inconnu : {other} (html, odt ou pdf)"))),
     };
-    let mut response =
-        ent_documents::documents::response::document(bytes, content_type, &format!("{}.{ext}", conv.reference));
+    let mut response = documents::response::document(bytes, content_type, &format!("{}.{ext}", conv.reference));
     if let Some(hash) = &conv.document_hash {
         response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(hash).expect("hex"));
     }
@@ -341,7 +342,7 @@ pub async fn frozen_document(
         }));
     };
     let name = format!("{}-v{}.{format}", conv.reference, file.version_no);
-    let mut response = ent_documents::documents::response::document(bytes, &file.content_type, &name);
+    let mut response = documents::response::document(bytes, &file.content_type, &name);
     response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&file.sha256).expect("hex"));
     Ok(response)
 }
@@ -365,4 +366,4 @@ async fn upload(
     Ok(Versioned::ok(updated).into_response())
 }
 
-ent_kernel::version_field!(Convention);
+version_field!(Convention);

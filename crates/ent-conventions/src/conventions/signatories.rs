@@ -11,13 +11,14 @@ use chrono::NaiveDate;
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::skip_serializing_none;
 use ent_platform::registry::{fold, EtabType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The person who signs for a party, and the act that empowers them.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signatory {

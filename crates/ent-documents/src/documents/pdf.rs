@@ -5,6 +5,7 @@
 //! [`CONCURRENT`] run at once in a process, the others wait their turn for a while.
 
 use super::{to_odt, Document};
+use ent_kernel::error::{Problem, ProblemKind};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -27,9 +28,8 @@ pub enum PdfError {
 
 /// What the API and the console answer: a server without LibreOffice does not offer PDF
 /// (406, the other formats named), a failed or busy conversion is a passing fault (503).
-impl From<PdfError> for ent_kernel::error::Problem {
+impl From<PdfError> for Problem {
     fn from(e: PdfError) -> Self {
-        use ent_kernel::error::{Problem, ProblemKind};
         match e {
             PdfError::NoConverter => Problem::new(ProblemKind::FormatUnavailable, NOT_HERE),
             PdfError::Failed(_) | PdfError::Busy => Problem::new(ProblemKind::Unavailable, e.to_string()),

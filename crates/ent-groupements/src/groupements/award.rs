@@ -9,19 +9,23 @@ use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
-use ent_kernel::clock::term_end;
+use ent_conventions::conventions::get_convention;
+use ent_conventions::conventions::workflow::users_with_role;
+use ent_kernel::clock::{french_date, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::first_column;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
+use ent_kernel::validate::{self, parse_date};
 use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
-use ent_platform::registry::codes::parse_siret;
+use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
-use ent_platform::registry::Org;
+use ent_platform::registry::{get_org, Org};
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,7 +71,7 @@ fn check(
 ) -> Option<Checked> {
     let siret = match &input.vendor_siret {
         Some(s) => checks.check("vendor_siret", parse_siret(s)).and_then(|siret| {
-            let siren = ent_platform::registry::codes::parse_siren(&siret[..9]);
+            let siren = parse_siren(&siret[..9]);
             checks.check("vendor_siret", siren.map(|_| siret.clone()).map_err(|e| format!("SIRET {siret} : {e}")))
         }),
         None => {
@@ -89,13 +93,13 @@ fn check(
         }
         _ => {}
     }
-    let notified = match input.notified_on.as_deref().map(|d| ent_kernel::validate::date(d.trim())) {
+    let notified = match input.notified_on.as_deref().map(|d| validate::date(d.trim())) {
         Some(Ok(d)) if d > today => {
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
             None
         }
         Some(Ok(d)) if d.to_string() < earliest.day => {
-            let french = |d: &str| ent_kernel::clock::french_date(d);
+            let french = |d: &str| french_date(d);
             let (notified, what, day) = (french(&d.to_string()), &earliest.what, french(&earliest.day));
             checks.fail("notified_on", format!("la notification ({notified}) ne peut pas précéder {what} ({day})"));
             None
@@ -226,12 +230,12 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
 /// otherwise an avenant must first extend it.
 async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Checked) -> Result<(), Problem> {
     let Some(id) = super::constitutive_id(ctx.store, g).await? else { return Ok(()) };
-    let Some(conv) = ent_conventions::conventions::get_convention(ctx.store, ctx.models, &id).await? else {
+    let Some(conv) = get_convention(ctx.store, ctx.models, &id).await? else {
         return Ok(());
     };
-    let notified = ent_kernel::validate::parse_date("notified_on", &checked.notified_on)?;
+    let notified = parse_date("notified_on", &checked.notified_on)?;
     let Some(last_day) = term_end(notified, checked.duration) else { return Ok(()) };
-    let french = |d: &str| ent_kernel::clock::french_date(d);
+    let french = |d: &str| french_date(d);
     conflict_unless(last_day.to_string() <= conv.end_date, || {
         format!(
             "le marché notifié le {} pour {} mois court jusqu'au {}, au-delà de la convention constitutive {} qui \
@@ -279,7 +283,7 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
         .fetch_one(store.pool())
         .await?;
     if let Some(at) = launched.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
-        let day = ent_kernel::clock::today_in_france(at.with_timezone(&chrono::Utc));
+        let day = today_in_france(at.with_timezone(&chrono::Utc));
         later(day.to_string(), "le lancement de la consultation".into());
     }
     Ok(earliest)
@@ -349,8 +353,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let awarded = super::must_get(ctx.store, &g.id).await?;
     let mut tx = ctx.store.begin_write().await?;
     for m in &members {
-        let to =
-            ent_conventions::conventions::workflow::users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
+        let to = users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
         let subject = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
         Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
@@ -363,7 +366,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
 async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Tenant>, Problem> {
     let mut tenants = Vec::new();
     for m in members {
-        let Some(org) = ent_platform::registry::get_org(ctx.store, &m.applicant.id).await? else { continue };
+        let Some(org) = get_org(ctx.store, &m.applicant.id).await? else { continue };
         tenants.extend(funded_tenants_of(ctx.store, &org).await?);
     }
     Ok(tenants)
@@ -377,8 +380,7 @@ pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, 
     own.push("id = ?", &[&org.id]);
     let cond = Condition::any(vec![own, funds_condition(org)]);
     let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
-    let ids: Vec<String> =
-        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     let mut tenants = Vec::new();
     for id in ids {
         if let Some(t) = get_tenant(store, &id).await? {

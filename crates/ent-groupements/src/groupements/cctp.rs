@@ -3,6 +3,7 @@
 //! README's « Documents d'un groupement » lists them).
 
 use super::Groupement;
+use ent_conventions::conventions::model::SDET_VERSION;
 use serde_json::json;
 
 /// Monthly availability of the service, in percent, planned maintenance excluded.
@@ -33,7 +34,7 @@ pub fn context(g: &Groupement) -> serde_json::Value {
     let p1 = g.terms.support.iter().find(|s| s.priority == "P1");
     json!({
         "several_lots": g.terms.lots.len() > 1,
-        "sdet_version": ent_conventions::conventions::model::SDET_VERSION,
+        "sdet_version": SDET_VERSION,
         "p1_resolution_hours": p1.map(|s| s.resolution_hours),
         "availability_percent": AVAILABILITY_PERCENT,
         "maintenance_notice_days": MAINTENANCE_NOTICE_DAYS,

@@ -11,10 +11,12 @@ use super::{cctp, costs};
 use super::{Ctx, Groupement};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
+use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
-use ent_kernel::store::{Condition, Page};
-use ent_platform::catalog::Catalog;
+use ent_kernel::store::{page_size, Condition, Page};
+use ent_kernel::text_enum;
+use ent_platform::catalog::{processed_data, Catalog};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,7 +37,7 @@ pub enum Kind {
     Quantites,
 }
 
-ent_kernel::text_enum!(Kind);
+text_enum!(Kind);
 
 impl Kind {
     /// The kind whose text is `s`; `convention`, the presentation note's former name (stored
@@ -208,7 +210,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let options: Vec<_> = g.terms.options.iter().filter_map(|o| catalog.bouquet(o, None)).collect();
     let option_refs: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
     let services = catalog.resolve(&g.terms.bouquet, &option_refs).unwrap_or_default();
-    let french = ent_kernel::clock::french_date;
+    let french = french_date;
     let mut c = tera::Context::new();
     c.insert("reference", &g.reference);
     c.insert("title", &g.title);
@@ -244,7 +246,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         "services",
         &services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
     );
-    let (data, subjects) = ent_platform::catalog::processed_data(services.iter().copied());
+    let (data, subjects) = processed_data(services.iter().copied());
     c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
     c.insert("establishments", &equipped.words());
@@ -759,7 +761,7 @@ pub struct LibraryFilter {
 
 /// Shared versions of every groupement the library serves ([`in_library`]), newest first.
 pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<StoredDocument>, Problem> {
-    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let size = page_size(filter.limit)?;
     let mut cond = Condition::default();
     in_library(&mut cond);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {

@@ -9,16 +9,17 @@ use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
-use ent_conventions::conventions::{find_model, get_convention, Status as ConventionStatus};
+use ent_conventions::conventions::{find_model, get_convention, Convention, Status as ConventionStatus};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::{skip_serializing_none, text_enum};
 use ent_ops::notify::Notice;
 use ent_platform::identity::{authz, Actor, Caller};
-use ent_platform::registry::queries::covers_org;
-use ent_platform::registry::{Org, OrgRef};
+use ent_platform::registry::queries::{covers_org, field_org_kind, funded_etablissements, ORG_COLUMNS};
+use ent_platform::registry::{get_org, resolve_field_org, resolve_readable_field, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -41,7 +42,7 @@ pub enum ApplicationStatus {
     Withdrawn,
 }
 
-ent_kernel::text_enum!(ApplicationStatus);
+text_enum!(ApplicationStatus);
 
 impl ApplicationStatus {
     pub fn as_str(self) -> &'static str {
@@ -105,7 +106,7 @@ pub struct Prefill {
     pub schools_without_pupils: usize,
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Application {
     pub id: String,
@@ -146,7 +147,7 @@ pub struct NewApplication {
 /// The open établissements an organisation funds (`queries::funds_condition`: écoles for a
 /// commune, for an EPCI those of the communes that delegated their ENT to it).
 pub async fn covered_schools(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
-    let schools = ent_platform::registry::queries::funded_etablissements(store, org).await?;
+    let schools = funded_etablissements(store, org).await?;
     Ok(schools.into_iter().filter(|o| o.open).collect())
 }
 
@@ -172,13 +173,13 @@ const APPLICANT_KINDS: &str = "adhèrent les communes, EPCI, syndicats mixtes, d
 /// The applicant `actor` names in a request (narrowed to what it reads), checked to be a kind
 /// that may join.
 pub async fn applicant_org(store: &Store, actor: &Actor, key: &str) -> Result<Org, Problem> {
-    ent_platform::registry::resolve_field_org(store, actor, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
+    resolve_field_org(store, actor, "applicant", key, &MEMBER_KINDS, APPLICANT_KINDS).await
 }
 
 /// Whether `caller` applies, edits and withdraws in the name of the organisation
 /// `applicant_id` ([`require_speaks_for`]); an unknown one, no.
 pub async fn speaks_for(store: &Store, caller: &Caller, applicant_id: &str) -> Result<bool, Problem> {
-    match ent_platform::registry::get_org(store, applicant_id).await? {
+    match get_org(store, applicant_id).await? {
         Some(org) => authz::acts_for(store, &caller.actor, caller.action, &org).await,
         None => Ok(false),
     }
@@ -193,9 +194,9 @@ pub async fn applicant_for(store: &Store, caller: &Caller, key: &str) -> Result<
         ProblemKind::NotFound => Problem::invalid_field("applicant", p.detail),
         _ => p,
     };
-    let org = ent_platform::registry::resolve_readable_field(store, &caller.actor, "applicant", key).await?;
+    let org = resolve_readable_field(store, &caller.actor, "applicant", key).await?;
     caller.require_key(store, key, &org).await.map_err(on_field)?;
-    ent_platform::registry::queries::field_org_kind("applicant", &org, &MEMBER_KINDS, APPLICANT_KINDS)?;
+    field_org_kind("applicant", &org, &MEMBER_KINDS, APPLICANT_KINDS)?;
     require_speaks_for(store, caller, &org).await?;
     Ok(org)
 }
@@ -404,7 +405,7 @@ async fn notify(
     ctx: &Ctx<'_>,
     g: &Groupement,
     org_id: &str,
-    role: ent_kernel::kernel::roles::Role,
+    role: Role,
     event: &str,
     extra: Value,
 ) -> Result<(), Problem> {
@@ -425,7 +426,7 @@ async fn refuse_overlap(store: &Store, g: &Groupement, applicant: &Org) -> Resul
     let sql = format!(
         "SELECT {} FROM orgs WHERE id IN (SELECT org_id FROM groupement_members WHERE groupement_id = $1 \
          AND status IN ('applied', 'accepted') AND org_id <> $2){others_kinds}",
-        ent_platform::registry::queries::ORG_COLUMNS
+        ORG_COLUMNS
     );
     let others: Vec<Org> = sqlx::query_as(&sql).bind(&g.id).bind(&applicant.id).fetch_all(store.pool()).await?;
     for other in others {
@@ -538,7 +539,7 @@ pub async fn apply(
     )
     .await?;
     let extra = json!({ "member": applicant.name, "deliberation": number });
-    notify(&mut tx, ctx, g, &g.coordinator.id, ent_kernel::kernel::roles::Role::Coordinateur, "applied", extra).await?;
+    notify(&mut tx, ctx, g, &g.coordinator.id, Role::Coordinateur, "applied", extra).await?;
     tx.commit().await?;
     get(ctx.store, &g.id, &id).await
 }
@@ -558,9 +559,8 @@ pub async fn update(
     conflict_unless(app.status == ApplicationStatus::Applied, || {
         format!("cette candidature est {} : elle ne se modifie plus", app.status.label())
     })?;
-    let applicant = ent_platform::registry::get_org(ctx.store, &app.applicant.id)
-        .await?
-        .ok_or_else(|| Problem::not_found("candidat introuvable"))?;
+    let applicant =
+        get_org(ctx.store, &app.applicant.id).await?.ok_or_else(|| Problem::not_found("candidat introuvable"))?;
     let pre = prefill(ctx.store, &applicant).await?;
     let mut checks = Checks::default();
     let number = check_deliberation(
@@ -678,9 +678,9 @@ async fn decide_one_in(ctx: &Ctx<'_>, tx: &mut Tx, g: &Groupement, d: &Decision<
         _ => "withdrawn",
     };
     let (org, role) = if to == ApplicationStatus::Withdrawn {
-        (g.coordinator.id.as_str(), ent_kernel::kernel::roles::Role::Coordinateur)
+        (g.coordinator.id.as_str(), Role::Coordinateur)
     } else {
-        (app.applicant.id.as_str(), ent_kernel::kernel::roles::Role::Collectivite)
+        (app.applicant.id.as_str(), Role::Collectivite)
     };
     notify(tx, ctx, g, org, role, event, extra).await?;
     Ok(())
@@ -855,11 +855,7 @@ async fn leave_convention(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> R
 
 /// The convention the groupement's changes edit ([`edited_convention_id`]) if it names `app`'s
 /// applicant as a member.
-async fn edited_naming(
-    ctx: &Ctx<'_>,
-    g: &Groupement,
-    app: &Application,
-) -> Result<Option<ent_conventions::conventions::Convention>, Problem> {
+async fn edited_naming(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Option<Convention>, Problem> {
     let Some(id) = edited_convention_id(ctx.store, g).await? else { return Ok(None) };
     let edited = get_convention(ctx.store, ctx.models, &id).await?;
     Ok(edited.filter(|c| c.parties.iter().any(|p| p.key == "membre" && p.org.id == app.applicant.id)))
@@ -873,7 +869,7 @@ async fn edited_naming(
 pub async fn end_memberless_convention(
     ctx: &Ctx<'_>,
     g: &Groupement,
-    conv: &ent_conventions::conventions::Convention,
+    conv: &Convention,
     leaving: &Application,
 ) -> Result<(), Problem> {
     let reason = format!(
@@ -1025,20 +1021,12 @@ fn names(orgs: &[&OrgRef]) -> String {
 /// that are not its parties, parties no longer accepted, and terms of the groupement edited since
 /// it was signed (object, cost key, coordinator's part); empty when it carries the groupement as
 /// it is. Each entry in words.
-pub(super) async fn unsigned_changes(
-    store: &Store,
-    g: &Groupement,
-    conv: &ent_conventions::conventions::Convention,
-) -> Result<Vec<String>, Problem> {
+pub(super) async fn unsigned_changes(store: &Store, g: &Groupement, conv: &Convention) -> Result<Vec<String>, Problem> {
     Ok(changes_from(g, &members(store, &g.id).await?, conv))
 }
 
 /// [`unsigned_changes`] of the convention `conv` were `members` the accepted members.
-fn changes_from(
-    g: &Groupement,
-    members: &[Application],
-    conv: &ent_conventions::conventions::Convention,
-) -> Vec<String> {
+fn changes_from(g: &Groupement, members: &[Application], conv: &Convention) -> Vec<String> {
     let parties: Vec<&OrgRef> = conv.parties.iter().filter(|p| p.key == "membre").map(|p| &p.org).collect();
     let mut changes = Vec::new();
     let joining: Vec<&OrgRef> =
@@ -1070,10 +1058,7 @@ fn changes_from(
 
 /// Each member's signatory on the convention constitutive with its empowering act, the
 /// délibération of its application (who signs, and in what quality, stay as recorded).
-fn member_acts(
-    conv: Option<&ent_conventions::conventions::Convention>,
-    members: &[Application],
-) -> BTreeMap<String, Signatory> {
+fn member_acts(conv: Option<&Convention>, members: &[Application]) -> BTreeMap<String, Signatory> {
     let recorded = conv.map(signatories::current).unwrap_or_default();
     let mut acts = BTreeMap::new();
     for app in members {

@@ -19,18 +19,26 @@ pub mod shares;
 pub mod state;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use ent_kernel::clock::term_end;
+use ent_conventions::conventions::model::ConventionModel;
+use ent_conventions::conventions::workflow;
+use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
+use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::sql::AnyQuery;
+use ent_kernel::store::counters::next_reference;
+use ent_kernel::store::sql::{page_size, AnyQuery, Condition, Page};
 use ent_kernel::store::{expect_version, update_versioned};
 use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_kernel::validate;
+use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
+use ent_platform::identity::authz::{forbidden, resolve_readable};
 use ent_platform::identity::Actor;
 use ent_platform::identity::Caller;
-use ent_platform::registry::{Org, OrgRef};
+use ent_platform::registry::queries::field_org_kind;
+use ent_platform::registry::{get_org, missing_org, resolve_readable_field, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -66,7 +74,7 @@ pub enum Status {
     Ended,
 }
 
-ent_kernel::text_enum!(pub Status from Self::ALL);
+text_enum!(pub Status from Self::ALL);
 
 impl Status {
     pub const ALL: [Status; 6] =
@@ -188,7 +196,7 @@ pub struct Award {
     pub decp: decp::DecpFacts,
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Groupement {
     pub id: String,
@@ -311,23 +319,19 @@ pub struct Ctx<'a> {
     pub catalog: &'a Catalog,
     /// The N3 commitments asked of the vendor (the support desk's policies).
     pub support: &'a dyn SupportCommitments,
-    pub models: &'a [ent_conventions::conventions::model::ConventionModel],
+    pub models: &'a [ConventionModel],
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
 }
 
 impl Ctx<'_> {
+    /// Today in France, as the conventions workflow reads it.
     pub fn today(&self) -> NaiveDate {
-        ent_kernel::clock::today_in_france(self.now)
+        self.conventions().today()
     }
 
-    pub fn conventions(&self) -> ent_conventions::conventions::workflow::Ctx<'_> {
-        ent_conventions::conventions::workflow::Ctx {
-            store: self.store,
-            models: self.models,
-            actor: self.actor,
-            now: self.now,
-        }
+    pub fn conventions(&self) -> workflow::Ctx<'_> {
+        workflow::Ctx { store: self.store, models: self.models, actor: self.actor, now: self.now }
     }
 
     pub async fn record(
@@ -357,10 +361,7 @@ pub fn require_coordinator(caller: &Caller, g: &Groupement) -> Result<(), Proble
     if is_coordinator(&caller.actor, g) {
         Ok(())
     } else if caller.action.write {
-        Err(ent_platform::identity::authz::forbidden(format!(
-            "seul le coordonnateur ({}) gère le groupement {}",
-            g.coordinator.name, g.reference
-        )))
+        Err(forbidden(format!("seul le coordonnateur ({}) gère le groupement {}", g.coordinator.name, g.reference)))
     } else {
         Err(not_found(&g.id))
     }
@@ -459,13 +460,13 @@ fn check_support(support: &[SupportLevel]) -> Result<(), Problem> {
 /// groupement would be listed open to applications all refused as late. A malformed date
 /// is [`check_fields`]' to report.
 fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem> {
-    match ent_kernel::validate::date(deadline.trim()) {
+    match validate::date(deadline.trim()) {
         Ok(date) if date < today => Err(Problem::invalid_field(
             "application_deadline",
             format!(
                 "la date limite des adhésions ({}) est passée : choisissez aujourd'hui ({}) ou une date à venir",
-                ent_kernel::clock::french_date(&date.to_string()),
-                ent_kernel::clock::french_date(&today.to_string())
+                french_date(&date.to_string()),
+                french_date(&today.to_string())
             ),
         )),
         _ => Ok(()),
@@ -657,13 +658,9 @@ pub struct GroupementFilter {
 
 /// One page of groupements, newest first (ids are UUIDv7); the coordinator filter as `actor`
 /// names it (an ambiguous code narrowed to what it reads).
-pub async fn list(
-    store: &Store,
-    actor: &Actor,
-    filter: &GroupementFilter,
-) -> Result<ent_kernel::store::sql::Page<Groupement>, Problem> {
-    let size = ent_kernel::store::sql::page_size(filter.limit)?;
-    let mut cond = ent_kernel::store::sql::Condition::default();
+pub async fn list(store: &Store, actor: &Actor, filter: &GroupementFilter) -> Result<Page<Groupement>, Problem> {
+    let size = page_size(filter.limit)?;
+    let mut cond = Condition::default();
     if let Some(s) = filter.status.as_deref().filter(|s| !s.is_empty()) {
         let status = Status::parse(s).ok_or_else(|| {
             Problem::invalid_field("status", "valeurs : open, closed, consultation, awarded, running, ended")
@@ -671,7 +668,7 @@ pub async fn list(
         cond.push("g.status = ?", &[status.as_str()]);
     }
     if let Some(key) = filter.coordinator.as_deref().filter(|s| !s.is_empty()) {
-        let org = ent_platform::identity::authz::resolve_readable(store, actor, key).await?;
+        let org = resolve_readable(store, actor, key).await?;
         cond.push("g.coordinator_org_id = ?", &[&org.id]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
@@ -684,7 +681,7 @@ pub async fn list(
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(ent_kernel::store::sql::Page::from_overfetch(items, size, |g| g.id.clone()))
+    Ok(Page::from_overfetch(items, size, |g| g.id.clone()))
 }
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.
@@ -692,12 +689,12 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     use ent_platform::identity::authz;
     let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
     let key = input.coordinator.as_str();
-    let coordinator = ent_platform::registry::resolve_readable_field(ctx.store, ctx.actor, "coordinator", key).await?;
+    let coordinator = resolve_readable_field(ctx.store, ctx.actor, "coordinator", key).await?;
     // The scope before the kind: an organisation the actor cannot read is named like one that
     // does not exist (neither its name nor its kind is revealed).
     if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
         if !authz::reads(ctx.store, ctx.actor, &coordinator).await? {
-            let missing = ent_platform::registry::missing_org(key);
+            let missing = missing_org(key);
             return Err(Problem::invalid_field("coordinator", missing.detail));
         }
         return Err(authz::forbidden(format!(
@@ -705,7 +702,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
             coordinator.name
         )));
     }
-    ent_platform::registry::queries::field_org_kind("coordinator", &coordinator, &COORDINATOR_KINDS, expected)?;
+    field_org_kind("coordinator", &coordinator, &COORDINATOR_KINDS, expected)?;
     let terms = Terms {
         lots: input.lots.unwrap_or_else(default_lots),
         bouquet: input.bouquet.unwrap_or_else(|| "socle-1d".into()),
@@ -734,7 +731,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;
-    let reference = ent_kernel::store::counters::next_reference(&mut tx, "GC", ctx.today().year()).await?;
+    let reference = next_reference(&mut tx, "GC", ctx.today().year()).await?;
     let insert = sqlx::query(
         "INSERT INTO groupements (id, reference, coordinator_org_id, title, object, terms, application_deadline, \
          consultation_date, award_planned_date, status, version, created_by, created_at, updated_at) \
@@ -903,7 +900,7 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
 /// for are the parties of the convention in force (art. L. 2113-6 du code de la commande publique).
 pub async fn require_constituted(ctx: &Ctx<'_>, g: &Groupement, what: &str) -> Result<(), Problem> {
     let conv = match constitutive_id(ctx.store, g).await? {
-        Some(id) => ent_conventions::conventions::get_convention(ctx.store, ctx.models, &id).await?,
+        Some(id) => get_convention(ctx.store, ctx.models, &id).await?,
         None => None,
     };
     let Some(conv) = conv else {
@@ -911,7 +908,7 @@ pub async fn require_constituted(ctx: &Ctx<'_>, g: &Groupement, what: &str) -> R
             "le groupement n'est pas constitué : aucune convention constitutive ; {what}"
         )));
     };
-    conflict_unless(conv.status == ent_conventions::conventions::Status::Active, || {
+    conflict_unless(conv.status == ConventionStatus::Active, || {
         format!(
             "le groupement n'est pas constitué : sa convention constitutive {} n'est pas signée par toutes les \
              parties (état « {} ») ; {what}",
@@ -970,7 +967,7 @@ pub async fn avenant_in_preparation(store: &Store, id: &str) -> Result<Option<St
 
 /// The coordinator organisation of `g`.
 pub async fn coordinator_org(store: &Store, g: &Groupement) -> Result<Org, Problem> {
-    ent_platform::registry::get_org(store, &g.coordinator.id).await?.ok_or_else(|| not_found(&g.id))
+    get_org(store, &g.coordinator.id).await?.ok_or_else(|| not_found(&g.id))
 }
 
 #[cfg(test)]

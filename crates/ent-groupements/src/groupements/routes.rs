@@ -14,18 +14,22 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ent_documents::documents::response::document as document_response;
+use ent_documents::documents::{ODS_MIME, ODT_MIME};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
+use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
     in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
+use ent_platform::registry::{get_org, Org};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
+route_table!(GroupementsState, "groupements", |api| vec![
     api.get("/api/v1/groupements", "Lister les groupements de commandes", &GROUPEMENTS_READ, list)
         .pages::<GroupementFilter, Groupement>(),
     api.post("/api/v1/groupements", "Ouvrir un groupement (coordonnateur)", &GROUPEMENTS_MANAGE, create)
@@ -142,15 +146,7 @@ ent_kernel::route_table!(GroupementsState, "groupements", |api| vec![
         download,
     )
     .query::<FormatQuery>()
-    .produces(
-        StatusCode::OK,
-        &[
-            "text/html; charset=utf-8",
-            ent_documents::documents::ODT_MIME,
-            ent_documents::documents::ODS_MIME,
-            "application/pdf",
-        ],
-    ),
+    .produces(StatusCode::OK, &["text/html; charset=utf-8", ODT_MIME, ODS_MIME, "application/pdf",],),
     api.post(
         "/api/v1/groupements/{id}/documents/{document}/share",
         "Partager une version avec les coordonnateurs de toutes les académies",
@@ -230,7 +226,7 @@ pub async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) ->
 }
 
 /// Organisations the caller holds a role at for this route's action.
-fn caller_orgs(caller: &Caller) -> Vec<ent_platform::registry::Org> {
+fn caller_orgs(caller: &Caller) -> Vec<Org> {
     caller
         .actor
         .bindings
@@ -384,7 +380,7 @@ pub async fn visible_applications(
     let orgs = caller_orgs(caller);
     let mut own = Vec::new();
     for app in all {
-        let Some(applicant) = ent_platform::registry::get_org(&state.store, &app.applicant.id).await? else { continue };
+        let Some(applicant) = get_org(&state.store, &app.applicant.id).await? else { continue };
         for org in &orgs {
             if in_org_scope(&state.store, org, &applicant).await? {
                 own.push(app);
@@ -454,7 +450,7 @@ pub async fn own_application(
 ) -> Result<Application, Problem> {
     let app = membership::get(&state.store, &g.id, application).await?;
     let missing = || Problem::not_found(format!("aucune candidature « {application} »"));
-    let applicant = ent_platform::registry::get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
+    let applicant = get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
     caller.require_or(&state.store, &applicant, missing).await?;
     membership::require_speaks_for(&state.store, caller, &applicant).await?;
     Ok(app)
@@ -598,7 +594,7 @@ pub async fn document_file(
     let format = format.unwrap_or_else(|| doc.formats[0].clone());
     let (bytes, content_type) = documents::content(&state.store, &doc, &format).await?;
     let file_name = format!("{}-{}-v{}.{format}", g.reference, doc.kind.as_str(), doc.version);
-    let mut response = ent_documents::documents::response::document(bytes, content_type, &file_name);
+    let mut response = document_response(bytes, content_type, &file_name);
     response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&doc.sha256).expect("hex"));
     Ok(response)
 }
@@ -619,4 +615,4 @@ async fn library(
     Ok(Json(documents::library(&state.store, &filter).await?))
 }
 
-ent_kernel::version_field!(Groupement, Application);
+version_field!(Groupement, Application);

@@ -10,9 +10,13 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
+use ent_kernel::clock::french_moment;
 use ent_kernel::config::{JobSetting, JobsConfig};
+use ent_kernel::error::Problem;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::{new_id, timestamp, Store};
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::Actor;
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -165,7 +169,7 @@ pub fn next_tick(schedule: &cron::Schedule, tz: Tz, now: DateTime<Utc>) -> Optio
 }
 
 /// One recorded run of a job.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct JobRun {
     pub id: String,
@@ -252,12 +256,7 @@ async fn insert_run_without_tick(conn: &mut sqlx::AnyConnection, run: &JobRun) -
 
 /// Records a run asked for by someone, audited in the same transaction; refused (409)
 /// while a run of the same job is going, here or on another replica.
-pub async fn insert_manual_run(
-    store: &Store,
-    actor: &ent_platform::identity::Actor,
-    run: &JobRun,
-    now: DateTime<Utc>,
-) -> Result<(), ent_kernel::error::Problem> {
+pub async fn insert_manual_run(store: &Store, actor: &Actor, run: &JobRun, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut tx = store.begin_write().await?;
     if !insert_run_without_tick(&mut tx, run).await? {
         tx.rollback().await?;
@@ -271,7 +270,7 @@ pub async fn insert_manual_run(
 }
 
 /// The 409 of a run asked for while another run of `job` is going.
-async fn already_running(store: &Store, job: &str) -> sqlx::Result<ent_kernel::error::Problem> {
+async fn already_running(store: &Store, job: &str) -> sqlx::Result<Problem> {
     let going: Option<(String, String)> =
         sqlx::query_as("SELECT started_at, runner FROM job_runs WHERE job = $1 AND outcome = 'running'")
             .bind(job)
@@ -279,9 +278,9 @@ async fn already_running(store: &Store, job: &str) -> sqlx::Result<ent_kernel::e
             .await?;
     let since = going.as_ref().map_or_else(
         || "un instant".to_string(),
-        |(started, runner)| format!("le {} (instance {runner})", ent_kernel::clock::french_moment(started)),
+        |(started, runner)| format!("le {} (instance {runner})", french_moment(started)),
     );
-    Ok(ent_kernel::error::Problem::conflict(format!(
+    Ok(Problem::conflict(format!(
         "une exécution de « {job} » est en cours depuis {since} : attendez sa fin avant d'en demander une autre"
     )))
 }
@@ -542,7 +541,7 @@ pub async fn views<S>(
     config: &JobsConfig,
     jobs: Vec<Job<S>>,
     now: DateTime<Utc>,
-) -> Result<Vec<JobView>, ent_kernel::error::Problem> {
+) -> Result<Vec<JobView>, Problem> {
     let timezone = parse_timezone(&config.timezone)?;
     let mut views = Vec::new();
     for scheduled in scheduled_jobs(config, jobs)? {

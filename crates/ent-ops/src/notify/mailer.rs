@@ -2,6 +2,7 @@
 //! it: `.eml` files under the data directory (default) or SMTP.
 
 use ent_kernel::config::{Config, ConsoleConfig, MailTransport, SmtpTls};
+use ent_kernel::files::{private_dir, write_private};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -225,9 +226,9 @@ pub async fn remove_eml(dir: &Path, ids: &[String]) -> usize {
 async fn write_eml(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
     let (dir, id, bytes) = (dir.to_path_buf(), id.to_string(), bytes.to_vec());
     tokio::task::spawn_blocking(move || {
-        ent_kernel::files::private_dir(&dir)?;
+        private_dir(&dir)?;
         let partial = dir.join(format!(".{id}.eml.part"));
-        ent_kernel::files::write_private(&partial, &bytes)?;
+        write_private(&partial, &bytes)?;
         std::fs::rename(&partial, dir.join(format!("{id}.eml")))
     })
     .await

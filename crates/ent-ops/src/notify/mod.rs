@@ -18,11 +18,14 @@ pub mod state;
 
 use crate::jobs::JobFuture;
 use chrono::{DateTime, Duration, Utc};
-use ent_kernel::clock::Clock;
+use ent_kernel::clock::{Clock, PassClock};
 use ent_kernel::config::Config;
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::store::{new_id, timestamp, JsonText, Store, Tx};
+use ent_kernel::skip_serializing_none;
+use ent_kernel::store::{new_id, timestamp, JsonText, Page, Store, Tx};
+use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::Actor;
 use mailer::Mailer;
 use serde::Serialize;
 use sqlx::FromRow;
@@ -159,7 +162,7 @@ fn parses(recipient: &str) -> bool {
 }
 
 fn invalid_list(recipients: &[String]) -> String {
-    recipients.iter().map(|r| format!("« {} »", ent_kernel::validate::printable(r))).collect::<Vec<_>>().join(", ")
+    recipients.iter().map(|r| format!("« {} »", printable(r))).collect::<Vec<_>>().join(", ")
 }
 
 /// What the rows queued for one message share.
@@ -224,7 +227,7 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 /// An outbox message as listed (without its context, which may hold personal data).
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: String,
@@ -564,12 +567,7 @@ async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<
 
 /// Makes a failed or waiting message due now, with a fresh count of attempts; also
 /// a `sending` one whose sender's lease ran out (the sender died).
-pub async fn retry(
-    store: &Store,
-    actor: &ent_platform::identity::Actor,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<OutboxMessage, Problem> {
+pub async fn retry(store: &Store, actor: &Actor, id: &str, now: DateTime<Utc>) -> Result<OutboxMessage, Problem> {
     let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, \
@@ -640,11 +638,8 @@ pub struct OutboxFilter {
 const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
 
 /// Messages, newest first, one page at a time.
-pub async fn list(
-    store: &Store,
-    filter: &OutboxFilter,
-) -> Result<ent_kernel::store::sql::Page<OutboxMessage>, Problem> {
-    use ent_kernel::store::{Page, DEFAULT_PAGE, MAX_PAGE};
+pub async fn list(store: &Store, filter: &OutboxFilter) -> Result<Page<OutboxMessage>, Problem> {
+    use ent_kernel::store::{DEFAULT_PAGE, MAX_PAGE};
     let size = match filter.limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => n,
         _ => return Err(Problem::invalid_field("limit", format!("la taille de page va de 1 à {MAX_PAGE}"))),
@@ -689,7 +684,7 @@ fn decode_cursor(cursor: &str) -> Result<String, Problem> {
 
 pub fn send_job(state: &NotifyState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
-        let clock = ent_kernel::clock::PassClock::new(now, state.clock.as_ref());
+        let clock = PassClock::new(now, state.clock.as_ref());
         let report = send_due(&state.store, &state.config, &crate::jobs::runner_id(), &clock).await?;
         Ok(report.summary())
     })

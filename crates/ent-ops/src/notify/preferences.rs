@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Flag, Store, Tx};
+use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
@@ -32,7 +33,7 @@ pub enum Category {
     Rgpd,
 }
 
-ent_kernel::text_enum!(pub Category from Self::ALL);
+text_enum!(pub Category from Self::ALL);
 
 /// As its text ([`Category::as_str`]), the name of its box in the form.
 impl Serialize for Category {

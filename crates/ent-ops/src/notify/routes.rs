@@ -7,34 +7,32 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
+use ent_kernel::route_table;
 use ent_kernel::store::Page;
+use ent_platform::identity::authz::{OUTBOX_READ, OUTBOX_RETRY, SELF_PREFERENCES, SELF_READ};
+use ent_platform::identity::Caller;
 
-ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
-    api.get(
-        "/api/v1/outbox",
-        "Lister la file d'envoi des courriels (filtre par statut)",
-        &ent_platform::identity::authz::OUTBOX_READ,
-        list,
-    )
-    .pages::<OutboxFilter, OutboxMessage>(),
+route_table!(NotifyState, "courriels", |api| vec![
+    api.get("/api/v1/outbox", "Lister la file d'envoi des courriels (filtre par statut)", &OUTBOX_READ, list)
+        .pages::<OutboxFilter, OutboxMessage>(),
     api.post(
         "/api/v1/outbox/{id}/retry",
         "Réessayer tout de suite un courriel en attente, en échec, ou bloqué en envoi (bail expiré)",
-        &ent_platform::identity::authz::OUTBOX_RETRY,
+        &OUTBOX_RETRY,
         retry,
     )
     .ok::<OutboxMessage>(),
     api.get(
         "/api/v1/me/notification-preferences",
         "Mes préférences de courriel : catégories facultatives et courriels toujours envoyés",
-        &ent_platform::identity::authz::SELF_READ,
+        &SELF_READ,
         my_preferences,
     )
     .ok::<MailPreferences>(),
     api.put(
         "/api/v1/me/notification-preferences",
         "Choisir les catégories de courriels reçues (les catégories absentes restent inchangées)",
-        &ent_platform::identity::authz::SELF_PREFERENCES,
+        &SELF_PREFERENCES,
         set_my_preferences,
     )
     .json_body::<MailChoices>()
@@ -42,20 +40,17 @@ ent_kernel::route_table!(NotifyState, "courriels", |api| vec![
 ]);
 
 /// The signed-in user of the call; a token without a user (the operator) has no preferences.
-fn user_of(caller: &ent_platform::identity::Caller) -> Result<&str, Problem> {
+fn user_of(caller: &Caller) -> Result<&str, Problem> {
     caller.actor.user_id.as_deref().ok_or_else(|| Problem::not_found("aucun utilisateur pour ce jeton"))
 }
 
-async fn my_preferences(
-    State(state): State<NotifyState>,
-    caller: ent_platform::identity::Caller,
-) -> Result<Json<MailPreferences>, Problem> {
+async fn my_preferences(State(state): State<NotifyState>, caller: Caller) -> Result<Json<MailPreferences>, Problem> {
     Ok(Json(preferences::preferences_of(&state.store, user_of(&caller)?).await?))
 }
 
 async fn set_my_preferences(
     State(state): State<NotifyState>,
-    caller: ent_platform::identity::Caller,
+    caller: Caller,
     ApiJson(body): ApiJson<MailChoices>,
 ) -> Result<Json<MailPreferences>, Problem> {
     let user = user_of(&caller)?;
@@ -72,7 +67,7 @@ async fn list(
 
 async fn retry(
     State(state): State<NotifyState>,
-    caller: ent_platform::identity::Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OutboxMessage>, Problem> {
     Ok(Json(super::retry(&state.store, &caller.actor, &id, state.clock.now()).await?))

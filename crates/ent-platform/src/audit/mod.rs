@@ -12,8 +12,8 @@ pub mod state;
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Backend, CopyTx, JsonText, Store};
-use ent_kernel::store::{Condition, Page};
+use ent_kernel::store::{self, timestamp, Backend, CopyTx, JsonText, SerialLock, Store};
+use ent_kernel::store::{page_size, Condition, Page};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -191,13 +191,13 @@ async fn append(
     at: DateTime<Utc>,
 ) -> Result<i64, Problem> {
     // Serialises appenders so that two transactions never chain onto the same record.
-    ent_kernel::store::serialise(tx, backend, ent_kernel::store::SerialLock::AuditLog).await?;
+    store::serialise(tx, backend, SerialLock::AuditLog).await?;
     append_on::<sqlx::Any>(tx, change, at).await
 }
 
 /// [`append`] inside a native PostgreSQL transaction (a bulk load by `COPY`).
 async fn append_in_copy(tx: &mut CopyTx, change: Change<'_>, at: DateTime<Utc>) -> Result<i64, Problem> {
-    ent_kernel::store::serialise_copy(tx, ent_kernel::store::SerialLock::AuditLog).await?;
+    store::serialise_copy(tx, SerialLock::AuditLog).await?;
     append_on::<sqlx::Postgres>(tx, change, at).await
 }
 
@@ -358,7 +358,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
         cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
         cond.push(&not_about_pending_invitees(), &[]);
     }
-    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let size = page_size(filter.limit)?;
     if let Some(cursor) = &filter.cursor {
         let before: i64 = cursor.parse().map_err(|_| Problem::invalid_field("cursor", "curseur invalide"))?;
         cond.push_int("seq < ?", before);

@@ -6,9 +6,10 @@ use crate::identity::authz::{Call, AUDIT_READ};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
+use ent_kernel::route_table;
 use ent_kernel::store::Page;
 
-ent_kernel::route_table!(AuditState, "audit", |api| vec![api
+route_table!(AuditState, "audit", |api| vec![api
     .get("/api/v1/audit", "Consulter le journal d'audit", &AUDIT_READ, audit_log)
     .pages::<AuditFilter, AuditRecord>()]);
 

@@ -8,6 +8,9 @@ pub mod state;
 
 use crate::registry::Degree;
 use ent_kernel::error::Problem;
+use ent_kernel::text_enum;
+use ent_kernel::validate::is_dns_1035_label;
+use ent_kernel::yaml;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use state::CatalogState;
@@ -34,7 +37,7 @@ impl IdentitySource {
     }
 }
 
-ent_kernel::text_enum!(pub IdentitySource from [IdentitySource::Educonnect, IdentitySource::Aaf]);
+text_enum!(pub IdentitySource from [IdentitySource::Educonnect, IdentitySource::Aaf]);
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -255,14 +258,14 @@ impl Catalog {
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Catalog> {
         static SHIPPED_CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
         match dir {
-            None => ent_kernel::yaml::shipped_once(&SHIPPED_CATALOG, || Catalog::parse(None)),
+            None => yaml::shipped_once(&SHIPPED_CATALOG, || Catalog::parse(None)),
             Some(_) => Catalog::parse(dir),
         }
     }
 
     /// [`Catalog::load`], parsed.
     fn parse(dir: Option<&Path>) -> anyhow::Result<Catalog> {
-        let files = ent_kernel::yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
+        let files = yaml::shipped_then_overlay(SHIPPED, "catalog_dir", dir)?;
         let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
         Catalog::from_files(&files)
     }
@@ -405,7 +408,7 @@ pub fn degree_label(degree: Degree) -> &'static str {
 /// Parses one file; errors name the file (and the line, for YAML errors). A file
 /// may not declare a service code or a bouquet version twice.
 fn parse_file(file: &str, text: &str) -> anyhow::Result<CatalogFile> {
-    let parsed: CatalogFile = ent_kernel::yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
+    let parsed: CatalogFile = yaml::from_str(text).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
     unique(parsed.services.iter().map(|s| s.code.clone()), "code de service")
         .and_then(|_| unique(parsed.bouquets.iter().map(|b| format!("{} v{}", b.id, b.version)), "bouquet"))
         .map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
@@ -428,7 +431,7 @@ fn validate_service(s: &Service) -> Result<(), String> {
         return fail("code et nom sont obligatoires".into());
     }
     // The code names the service's Kubernetes Service, Deployment and container.
-    if !ent_kernel::validate::is_dns_1035_label(&s.code) {
+    if !is_dns_1035_label(&s.code) {
         return fail(
             "le code doit être un nom DNS (RFC 1035) : minuscules sans accent, chiffres et tirets, \
              commençant par une lettre, 63 caractères au plus"

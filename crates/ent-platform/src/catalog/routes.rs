@@ -7,10 +7,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::ApiQuery;
+use ent_kernel::route_table;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-ent_kernel::route_table!(CatalogState, "catalog", |api| vec![
+route_table!(CatalogState, "catalog", |api| vec![
     api.get("/api/v1/catalog/services", "Services du catalogue", &CATALOG_READ, services).ok::<Vec<Service>>(),
     api.get("/api/v1/catalog/services/{code}", "Consulter un service", &CATALOG_READ, service).ok::<Service>(),
     api.get("/api/v1/catalog/bouquets", "Bouquets (toutes versions)", &CATALOG_READ, bouquets).ok::<Vec<Bouquet>>(),

@@ -12,11 +12,12 @@ use crate::registry::OrgRef;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{new_id, timestamp, Flag, Store, Tx};
+use ent_kernel::skip_serializing_none;
+use ent_kernel::store::{new_id, timestamp, update_versioned, Flag, Store, Tx};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct ProcessorContract {
     pub id: String,
@@ -210,7 +211,7 @@ pub async fn update(
     .bind(change.art28_clauses as i64)
     .bind(change.starts_on.clone())
     .bind(change.ends_on.clone());
-    ent_kernel::store::update_versioned(tx, query, now, &current.id, expected, current.version).await?;
+    update_versioned(tx, query, now, &current.id, expected, current.version).await?;
     let summary = serde_json::json!({
         "processor": current.processor.id, "client": current.client.id, "reference": current.reference,
         "before": { "title": current.title, "art28_clauses": current.art28_clauses,
@@ -249,7 +250,7 @@ async fn next_version(
     let query = sqlx::query(
         "UPDATE processor_contracts SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3",
     );
-    ent_kernel::store::update_versioned(tx, query, now, &contract.id, expected, contract.version).await
+    update_versioned(tx, query, now, &contract.id, expected, contract.version).await
 }
 
 /// The audit record, on `contract` and its client, of a change of its sub-processors.

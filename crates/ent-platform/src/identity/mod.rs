@@ -14,11 +14,14 @@ use crate::registry::queries::get_org;
 use crate::registry::{Org, OrgRef};
 use authz::Scope;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
+use ent_kernel::files;
 use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::update_versioned;
-use ent_kernel::store::Page;
-use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store, Tx};
+use ent_kernel::store::{page_size, Condition, Page};
+use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,7 +57,7 @@ impl Caller {
         missing: impl FnOnce() -> Problem,
     ) -> Result<(), Problem> {
         match self.require(store, target).await {
-            Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound => Err(missing()),
+            Err(p) if p.kind == ProblemKind::NotFound => Err(missing()),
             other => other,
         }
     }
@@ -77,9 +80,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Problem> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            Problem::new(ent_kernel::error::ProblemKind::Internal, "route mounted without authentication")
-        })
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::new(ProblemKind::Internal, "route mounted without authentication"))
     }
 }
 
@@ -270,7 +275,7 @@ pub async fn is_pending(store: &Store, user_id: &str) -> Result<bool, Problem> {
 
 /// The invitee `user_id` has acted (a password chosen through a link, a sign-in): their account
 /// is shown to whoever may see it. Harmless for any other account.
-pub(crate) async fn settle_invitee(tx: &mut ent_kernel::store::Tx, user_id: &str) -> Result<(), Problem> {
+pub(crate) async fn settle_invitee(tx: &mut Tx, user_id: &str) -> Result<(), Problem> {
     sqlx::query("DELETE FROM pending_invitees WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
     Ok(())
 }
@@ -429,7 +434,7 @@ pub async fn in_sight_of(store: &Store, actor: &Actor, mut user: User) -> Result
     }
     let ids = user.roles.iter().filter_map(|r| r.org.as_ref().map(|o| o.id.clone())).collect();
     let mut seen = std::collections::HashSet::new();
-    for mut cond in ent_kernel::store::sql::Condition::in_chunks("id", ids) {
+    for mut cond in Condition::in_chunks("id", ids) {
         cond.and(readable.clone());
         let sql = format!("SELECT id FROM orgs WHERE {}", cond.sql());
         for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
@@ -448,10 +453,10 @@ pub async fn list_users(
     store: &Store,
     cursor: Option<&str>,
     limit: Option<u32>,
-    scope: Option<ent_kernel::store::sql::Condition>,
+    scope: Option<Condition>,
 ) -> Result<Page<User>, Problem> {
-    let size = ent_kernel::store::sql::page_size(limit)?;
-    let mut cond = ent_kernel::store::sql::Condition::default();
+    let size = page_size(limit)?;
+    let mut cond = Condition::default();
     cond.push("email > ?", &[cursor.unwrap_or("")]);
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
@@ -586,11 +591,7 @@ fn org_key(org: Option<&Org>) -> String {
 
 /// The user whose binding changes (404 when unknown) and the write transaction; one's own
 /// roles only by an administrator ([`refuse_own_roles`]).
-async fn binding_change(
-    store: &Store,
-    actor: &Actor,
-    change: UserRole<'_>,
-) -> Result<(User, ent_kernel::store::Tx), Problem> {
+async fn binding_change(store: &Store, actor: &Actor, change: UserRole<'_>) -> Result<(User, Tx), Problem> {
     let user = get_user(store, change.user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     refuse_own_roles(actor, &user.id)?;
     Ok((user, store.begin_write().await?))
@@ -598,7 +599,7 @@ async fn binding_change(
 
 /// The tail of a binding change: audited, committed, and the cached tokens forgotten.
 async fn finish_binding_change(
-    mut tx: ent_kernel::store::Tx,
+    mut tx: Tx,
     store: &Store,
     actor: &Actor,
     action: &str,
@@ -615,7 +616,7 @@ async fn finish_binding_change(
 }
 
 /// A token as listed: never the secret.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: String,
@@ -677,7 +678,7 @@ pub async fn create_token(
     if name.trim().is_empty() || name.chars().count() > 100 {
         return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
     }
-    ent_kernel::validate::line(name).map_err(|e| Problem::invalid_field("name", e))?;
+    validate::line(name).map_err(|e| Problem::invalid_field("name", e))?;
     if expires_at.is_some_and(|e| e <= now) {
         return Err(Problem::invalid_field("expires_at", "la date d'expiration est déjà passée"));
     }
@@ -747,11 +748,7 @@ pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<Tok
 /// Revokes in `tx` every live API token of a user (a new password takes the account back
 /// from whoever minted one with the old); how many were. The caller empties the cache of
 /// authenticated tokens once committed ([`forget_authenticated_tokens`]).
-pub(crate) async fn revoke_user_tokens(
-    tx: &mut ent_kernel::store::Tx,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, Problem> {
+pub(crate) async fn revoke_user_tokens(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
     let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(timestamp(now))
         .bind(user_id)
@@ -947,7 +944,7 @@ pub async fn bootstrap_admin(
             match create_user(store, &actor, new, now).await {
                 Ok(user) => user,
                 // Another process created it first: it owns the first token.
-                Err(p) if p.kind == ent_kernel::error::ProblemKind::Conflict && !force => return Ok(None),
+                Err(p) if p.kind == ProblemKind::Conflict && !force => return Ok(None),
                 Err(p) => return Err(p),
             }
         }
@@ -993,7 +990,7 @@ pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    ent_kernel::files::write_private(path, content.as_bytes())
+    files::write_private(path, content.as_bytes())
 }
 
 #[cfg(test)]

@@ -649,6 +649,7 @@ async fn actor_of(store: &Store, user: &User) -> Result<Actor, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ent_kernel::yaml;
 
     #[test]
     fn only_local_paths_are_kept_to_return_to() {
@@ -680,7 +681,7 @@ mod tests {
     fn with_acr_values_the_token_must_carry_one_of_them() {
         let yaml = "issuer: https://auth.exemple.fr/api/v2\nclient_id: entcp\nclient_secret_env: PATH\n\
                     redirect_url: https://console.exemple.fr/retour\nacr_values: eidas1 eidas2\n";
-        let mut config: OidcConfig = ent_kernel::yaml::from_str(yaml).unwrap();
+        let mut config: OidcConfig = yaml::from_str(yaml).unwrap();
         let oidc = Oidc::new(&config).unwrap();
         assert!(oidc.check_acr(Some("eidas2")).is_ok());
         assert!(oidc.check_acr(Some("eidas0")).is_err() && oidc.check_acr(None).is_err());

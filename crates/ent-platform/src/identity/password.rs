@@ -7,7 +7,7 @@ use crate::audit::{self, Target};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Store, Tx};
 
 /// Fewer characters are refused.
@@ -102,7 +102,7 @@ async fn hash_blocking(password: &str) -> Result<String, Problem> {
     let password = password.to_string();
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| Problem::new(ent_kernel::error::ProblemKind::Internal, format!("hachage interrompu : {e}")))
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("hachage interrompu : {e}")))
 }
 
 /// Who chooses a new password: the account's owner (« Mon compte », a reset link), who takes the
@@ -224,9 +224,9 @@ pub async fn check_password(store: &Store, email: &str, password: &str) -> Resul
         return Ok(None);
     }
     let password = password.to_string();
-    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.map_err(|e| {
-        Problem::new(ent_kernel::error::ProblemKind::Internal, format!("vérification interrompue : {e}"))
-    })?;
+    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("vérification interrompue : {e}")))?;
     Ok(user_id.filter(|_| matches))
 }
 

@@ -18,10 +18,11 @@ use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{Page, PageQuery};
+use ent_kernel::{route_table, version_field};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-ent_kernel::route_table!(IdentityState, "identité", |api| vec![
+route_table!(IdentityState, "identité", |api| vec![
     api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).ok_versioned::<User>(),
     api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).pages::<PageQuery, User>(),
     api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user).creates::<NewUser, User>(),
@@ -222,4 +223,4 @@ async fn remove_token(Op { state, caller, key: id }: Op<IdentityState>) -> Resul
     Ok(Json(revoke_token(&state.store, &caller.actor, &id, state.clock.now()).await?))
 }
 
-ent_kernel::version_field!(User);
+version_field!(User);

@@ -6,8 +6,9 @@
 use super::{bindings_of, hash_token, Actor};
 use crate::audit::{self, Target};
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::config::ConsoleConfig;
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Store, Tx};
+use ent_kernel::store::{timestamp, Flag, Store, Tx};
 
 /// How long a session lives.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +20,7 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    pub fn of(config: &ent_kernel::config::ConsoleConfig) -> Timeouts {
+    pub fn of(config: &ConsoleConfig) -> Timeouts {
         Timeouts {
             idle: Duration::minutes(i64::from(config.idle_minutes)),
             absolute: Duration::hours(i64::from(config.absolute_hours)),
@@ -122,7 +123,7 @@ struct SessionRow {
     revoked_at: Option<String>,
     email: String,
     display_name: String,
-    #[sqlx(try_from = "ent_kernel::store::Flag")]
+    #[sqlx(try_from = "Flag")]
     active: bool,
 }
 

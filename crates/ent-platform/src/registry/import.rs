@@ -12,7 +12,10 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{new_id, timestamp, Backend, BulkValue, Store};
+use ent_kernel::store::{
+    copy_rows, defer_indexes_if_empty, markers, new_id, relax_durability, restore_indexes, restore_indexes_on,
+    timestamp, write_rows, Backend, BulkValue, RestoreOnDrop, Store,
+};
 use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -817,13 +820,13 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
 ) -> Result<ImportReport, Problem> {
     let started = std::time::Instant::now();
     // Indexes an interrupted first import left set aside are built before any lookup.
-    ent_kernel::store::restore_indexes(store).await?;
+    restore_indexes(store).await?;
     // The first import into an empty registry writes without the secondary indexes
     // of `orgs` and builds them once at the end (also after a failure). The guard is armed
     // first: a request dropped once they are set aside, even before this call returns,
     // builds them again.
-    let restore = ent_kernel::store::RestoreOnDrop::new(store);
-    let bulk = !options.dry_run && ent_kernel::store::defer_indexes_if_empty(store, "orgs").await?;
+    let restore = RestoreOnDrop::new(store);
+    let bulk = !options.dry_run && defer_indexes_if_empty(store, "orgs").await?;
     let restore = match bulk {
         true => Some(restore),
         false => {
@@ -846,7 +849,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
             // flush) while the indexes are built (a sort on the other core).
             let build = async {
                 store.checkpoint_as_usual(&mut conn).await?;
-                ent_kernel::store::restore_indexes_on(store, &mut conn).await
+                restore_indexes_on(store, &mut conn).await
             };
             let (copied, built) = tokio::join!(store.checkpoint(), build);
             built?;
@@ -856,7 +859,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
             }
         }
         None if bulk => {
-            ent_kernel::store::restore_indexes(store).await?;
+            restore_indexes(store).await?;
         }
         None => {}
     }
@@ -1200,7 +1203,7 @@ impl<'a> BatchWriter<'a> {
         let mut tx = self.store.begin_write_on(&mut conn).await?;
         // A batch lost in a crash is rewritten by the next run (batches are
         // idempotent), so the import need not wait for each commit's flush.
-        ent_kernel::store::relax_durability(&mut tx, self.store.backend()).await?;
+        relax_durability(&mut tx, self.store.backend()).await?;
         let existing = self.lookup(&mut tx, etabs, related).await?;
         let plan = self.plan(&existing, etabs, related);
         for chunk in plan.to_write.chunks(1000) {
@@ -1230,7 +1233,7 @@ impl<'a> BatchWriter<'a> {
         let rows: Vec<Vec<BulkValue<'_>>> = plan.to_write.iter().map(|s| upsert_row(s, &self.now)).collect();
         let target = Target::new("import", &self.run_id, None);
         if let Some(mut tx) = self.store.begin_copy().await? {
-            match ent_kernel::store::copy_rows(&mut tx, "orgs", &UPSERT_COLUMNS, &rows).await {
+            match copy_rows(&mut tx, "orgs", &UPSERT_COLUMNS, &rows).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
                 written => written?,
             };
@@ -1400,8 +1403,8 @@ async fn existing_orgs(
         for chunk in codes.chunks(500) {
             let sql = format!(
                 "SELECT code, content_hash, academie_code, departement_code FROM orgs WHERE kind = {} AND code IN ({})",
-                ent_kernel::store::markers(backend, 1, 1),
-                ent_kernel::store::markers(backend, 2, chunk.len())
+                markers(backend, 1, 1),
+                markers(backend, 2, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(kind.as_str());
             for code in chunk {
@@ -1435,14 +1438,14 @@ fn upsert_into_orgs(source: &str) -> String {
 async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[Vec<BulkValue<'_>>]) -> sqlx::Result<()> {
     let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
     let insert = |source: &str| format!("INSERT INTO orgs ({}) {source}", UPSERT_COLUMNS.join(", "));
-    ent_kernel::store::write_rows(tx, backend, &columns, rows, insert).await
+    write_rows(tx, backend, &columns, rows, insert).await
 }
 
 /// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
 async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, records: &[&Staged], now: &str) -> Result<(), Problem> {
     let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
     let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|s| upsert_row(s, now)).collect();
-    ent_kernel::store::write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
+    write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
     Ok(())
 }
 

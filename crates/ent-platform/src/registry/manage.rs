@@ -8,7 +8,7 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
-use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Backend, Store, Tx};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -145,8 +145,8 @@ pub async fn check_member(store: &Store, membership: &Membership<'_>) -> Result<
 
 /// Writes a checked membership, audited, in the caller's transaction.
 pub async fn write_member(
-    tx: &mut ent_kernel::store::Tx,
-    backend: ent_kernel::store::Backend,
+    tx: &mut Tx,
+    backend: Backend,
     actor: &Actor,
     membership: &Membership<'_>,
     now: DateTime<Utc>,

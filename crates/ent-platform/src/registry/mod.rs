@@ -11,6 +11,7 @@ pub mod state;
 
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, Nullable};
+use ent_kernel::{skip_serializing_none, text_enum};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use state::RegistryState;
@@ -161,15 +162,15 @@ impl Sector {
     }
 }
 
-ent_kernel::text_enum!(pub EtabType {
+text_enum!(pub EtabType {
     EcoleMaternelle = "ecole_maternelle", EcoleElementaire = "ecole_elementaire", EcolePrimaire = "ecole_primaire",
     College = "college", Lycee = "lycee", LyceeProfessionnel = "lycee_professionnel", Erea = "erea",
 });
-ent_kernel::text_enum!(pub Degree from [Degree::D1, Degree::D2]);
-ent_kernel::text_enum!(pub Sector from [Sector::Public, Sector::Prive]);
+text_enum!(pub Degree from [Degree::D1, Degree::D2]);
+text_enum!(pub Sector from [Sector::Public, Sector::Prive]);
 
 /// An organisation as the API shows it. Fields that do not apply to its kind are absent.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, sqlx::FromRow)]
 pub struct Org {
     pub id: String,

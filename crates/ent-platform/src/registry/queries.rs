@@ -4,7 +4,7 @@
 use super::{fold, funded_types, EtabType, Org, OrgRef};
 use crate::identity::Actor;
 use base64::Engine;
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{json, Backend, Flag, Store};
 use ent_kernel::store::{page_size, Condition, Page};
@@ -396,7 +396,7 @@ pub fn one_of(key: &str, mut orgs: Vec<Org>) -> Result<Org, Problem> {
         _ => {
             let candidates: Vec<String> = orgs.iter().map(Org::qualified_code).collect();
             Err(Problem::new(
-                ent_kernel::error::ProblemKind::AmbiguousCode,
+                ProblemKind::AmbiguousCode,
                 format!("le code « {key} » désigne plusieurs organisations : {}", candidates.join(", ")),
             )
             .with_extra(serde_json::json!({ "candidates": candidates })))

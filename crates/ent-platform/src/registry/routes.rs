@@ -18,12 +18,13 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{Page, PageQuery};
+use ent_kernel::store::{Page, PageQuery, Store};
+use ent_kernel::{route_table, version_field};
 use futures_util::TryStreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-ent_kernel::route_table!(RegistryState, "registre", |api| vec![
+route_table!(RegistryState, "registre", |api| vec![
     api.get("/api/v1/orgs", "Lister et rechercher les organisations de son périmètre", &ORGS_READ, list)
         .pages::<OrgFilter, Org>(),
     api.post("/api/v1/orgs", "Créer un EPCI, syndicat mixte, éditeur ou hébergeur", &ORGS_CREATE, create)
@@ -173,7 +174,7 @@ async fn create(
     Ok(Versioned::created(org).into_response())
 }
 
-pub async fn org_detail(store: &ent_kernel::store::Store, org: Org) -> Result<OrgDetail, Problem> {
+pub async fn org_detail(store: &Store, org: Org) -> Result<OrgDetail, Problem> {
     let relatives = queries::Relatives::of(store, &org).await?;
     Ok(detail_from(org, &relatives))
 }
@@ -223,7 +224,7 @@ async fn covers(
     Ok(Json(queries::covers(&state.store, &org, scope, page.cursor.as_deref(), page.limit).await?))
 }
 
-async fn member_list(store: &ent_kernel::store::Store, group: &Org) -> Result<Vec<Member>, Problem> {
+async fn member_list(store: &Store, group: &Org) -> Result<Vec<Member>, Problem> {
     let members = queries::members_of_group(store, &group.id).await?;
     Ok(members.into_iter().map(|(commune, ent_delegated)| Member { commune, ent_delegated }).collect())
 }
@@ -237,11 +238,11 @@ async fn members(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Ve
 }
 
 /// The commune of a membership path: an INSEE code means the commune, not a DSDEN.
-async fn resolve_commune(store: &ent_kernel::store::Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
+async fn resolve_commune(store: &Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
     match super::codes::parse_insee_commune(key) {
         // Missing, it is named as the caller sent it.
         Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await.map_err(|p| match p.kind {
-            ent_kernel::error::ProblemKind::NotFound => queries::missing_org(key),
+            ProblemKind::NotFound => queries::missing_org(key),
             _ => p,
         }),
         Err(_) => authz::resolve_readable(store, &caller.actor, key).await,
@@ -453,4 +454,4 @@ async fn spool(body: Body, limit: usize) -> Result<std::fs::File, Problem> {
     Ok(file.into_std().await)
 }
 
-ent_kernel::version_field!(Org);
+version_field!(Org);

@@ -1,12 +1,13 @@
 //! What the registry capability's handlers and functions need from the application,
 //! extracted from any router state that holds these parts.
 
+use ent_kernel::capability_state;
 use ent_kernel::clock::Clock;
 use ent_kernel::config::Config;
 use ent_kernel::store::Store;
 use std::sync::Arc;
 
-ent_kernel::capability_state! {
+capability_state! {
     /// The parts of the application state this capability uses.
     pub struct RegistryState { pub store: Store, pub clock: Arc<dyn Clock>, pub config: Arc<Config> }
 }

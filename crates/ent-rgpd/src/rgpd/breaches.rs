@@ -9,7 +9,9 @@ use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::update_versioned;
-use ent_kernel::store::{timestamp, JsonText};
+use ent_kernel::store::{timestamp, JsonText, Tx};
+use ent_kernel::text_enum;
+use ent_kernel::validate;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -56,7 +58,7 @@ impl CnilDecision {
     }
 }
 
-ent_kernel::text_enum!(CnilDecision);
+text_enum!(CnilDecision);
 
 /// What a DPO records about a breach (creation and full replacement).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -151,7 +153,7 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
     if let Some(category) = input.data_categories.iter().find(|c| c.chars().count() > LINE_MAX) {
         super::at_most(&mut checks, "data_categories", category, LINE_MAX);
     }
-    if let Some(category) = input.data_categories.iter().find(|c| ent_kernel::validate::line(c).is_err()) {
+    if let Some(category) = input.data_categories.iter().find(|c| validate::line(c).is_err()) {
         checks.line("data_categories", category);
     }
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
@@ -305,7 +307,7 @@ pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Probl
 }
 
 async fn audit_change(
-    tx: &mut ent_kernel::store::Tx,
+    tx: &mut Tx,
     state: &RgpdState,
     actor: &Actor,
     action: &str,

@@ -9,12 +9,14 @@ use chrono::{DateTime, Utc};
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{timestamp, Backend, Tx};
+use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
+use ent_platform::registry::get_org;
 
 pub const ACTOR: &str = "system:rgpd-snapshots";
 
-pub fn run_job(state: &RgpdState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn run_job(state: &RgpdState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let r = monthly(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!(
@@ -57,7 +59,7 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
     holders.extend(snapshotted);
     let mut report = MonthlyReport::default();
     for org_id in holders {
-        let Some(org) = ent_platform::registry::get_org(&state.store, &org_id).await? else { continue };
+        let Some(org) = get_org(&state.store, &org_id).await? else { continue };
         // The world was loaded for no organisation in particular: add this one's facts.
         world.orgs.entry(org.id.clone()).or_insert_with(|| super::load::facts(&org));
         report.registers += 1;
@@ -103,12 +105,7 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
 /// row lock (PostgreSQL; SQLite's write transaction holds every writer off): a run overlapping
 /// this one (another replica) that recorded one first makes this one skip, so two runs make
 /// one snapshot and one mail.
-async fn still_latest(
-    tx: &mut ent_kernel::store::Tx,
-    backend: ent_kernel::store::Backend,
-    org_id: &str,
-    previous: Option<&str>,
-) -> Result<bool, Problem> {
+async fn still_latest(tx: &mut Tx, backend: Backend, org_id: &str, previous: Option<&str>) -> Result<bool, Problem> {
     sqlx::query(&format!("SELECT id FROM orgs WHERE id = $1{}", backend.for_update()))
         .bind(org_id)
         .fetch_optional(&mut **tx)

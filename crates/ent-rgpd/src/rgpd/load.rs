@@ -4,14 +4,16 @@
 
 use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
+use ent_conventions::conventions::{find_model, rgpd_roles, schools_now};
 use ent_kernel::config::{ClusterConfig, ProvisioningConfig};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
-use ent_platform::registry::Org;
-use ent_tenants::provisioning::reconcile;
+use ent_platform::registry::{get_org, Org};
+use ent_tenants::provisioning::{self, reconcile};
+use ent_tenants::tenants::{self, get_tenant};
 use sqlx::FromRow;
 use std::collections::HashMap;
 
@@ -116,7 +118,7 @@ pub async fn world(
     {
         add(&mut world, &org);
     }
-    if let Some(org) = ent_platform::registry::get_org(store, org_id).await? {
+    if let Some(org) = get_org(store, org_id).await? {
         add(&mut world, &org);
     }
     world.assignments = assignments(store, models, date).await?;
@@ -171,21 +173,19 @@ async fn assignments(
     let mut out = HashMap::new();
     for c in conventions {
         let id = c.id;
-        let Ok(model) = ent_conventions::conventions::find_model(models, &c.model_id, Some(c.model_version as u32))
-        else {
+        let Ok(model) = find_model(models, &c.model_id, Some(c.model_version as u32)) else {
             continue;
         };
         let of = |key: &str| -> Vec<String> {
             parties.get(&id).into_iter().flatten().filter(|(k, _)| k == key).map(|(_, o)| o.clone()).collect()
         };
-        let Some((controller, joint_controllers, processors)) = ent_conventions::conventions::rgpd_roles(model, of)
-        else {
+        let Some((controller, joint_controllers, processors)) = rgpd_roles(model, of) else {
             continue;
         };
         let assignment = Assignment { convention: c.reference, controller, joint_controllers, processors };
         let listed = schools.get(&id).map(Vec::as_slice).unwrap_or_default();
         let of_convention = parties.get(&id).map(Vec::as_slice).unwrap_or_default();
-        for school in ent_conventions::conventions::schools_now(store, model, of_convention, listed).await? {
+        for school in schools_now(store, model, of_convention, listed).await? {
             out.insert(school, assignment.clone());
         }
     }
@@ -278,7 +278,7 @@ async fn live_tenants(
     let mut out = Vec::new();
     let rows: Vec<LiveTenantRow> = sqlx::query_as(&sql).fetch_all(store.pool()).await?;
     for r in rows {
-        let applied = ent_tenants::tenants::codes(r.applied_services);
+        let applied = tenants::codes(r.applied_services);
         let running = running_services(catalog, &r.base_bouquet, &r.options, &applied);
         let key = (r.status.clone(), running.codes.clone());
         let security = match measures.get(&key) {
@@ -289,7 +289,7 @@ async fn live_tenants(
                 m
             }
         };
-        let retained = ent_tenants::tenants::codes(r.retained_services);
+        let retained = tenants::codes(r.retained_services);
         out.push(LiveTenant {
             slug: r.slug,
             schools: schools_of.get(&r.org_id).cloned().unwrap_or_default(),
@@ -319,12 +319,12 @@ async fn deployed_measures(
     slug: &str,
     codes: &[String],
 ) -> Result<Vec<String>, Problem> {
-    let Some(tenant) = ent_tenants::tenants::get_tenant(store, slug).await? else { return Ok(vec![]) };
-    let Some(org) = ent_platform::registry::get_org(store, &tenant.organisation.id).await? else { return Ok(vec![]) };
+    let Some(tenant) = get_tenant(store, slug).await? else { return Ok(vec![]) };
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else { return Ok(vec![]) };
     let services: Vec<&Service> = codes.iter().filter_map(|code| catalog.service(code)).collect();
     // The credentials' seed changes no measure: none is read here.
-    let objects = ent_tenants::provisioning::render(&tenant, &org, &services, "", cluster);
-    Ok(ent_tenants::provisioning::security_measures(&objects).into_iter().map(String::from).collect())
+    let objects = provisioning::render(&tenant, &org, &services, "", cluster);
+    Ok(provisioning::security_measures(&objects).into_iter().map(String::from).collect())
 }
 
 /// An account figure declared for a tenant: (accounts, source, the conventions it totals).

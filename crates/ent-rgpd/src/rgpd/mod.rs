@@ -19,11 +19,12 @@ pub mod state;
 use chrono::{DateTime, Datelike, Utc};
 pub use derive::{Profile, Register};
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{Checks, Problem, ProblemKind};
+use ent_kernel::error::{precondition_failed, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{counters, new_id, timestamp, Condition, Store, Tx};
+use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
@@ -180,11 +181,7 @@ fn check_safeguard(checks: &mut Checks, p: &Profile) {
         let known: Vec<&str> = derive::TRANSFER_SAFEGUARDS.iter().map(|(value, _)| *value).collect();
         checks.fail(
             "transfer_safeguard",
-            format!(
-                "garantie « {} » inconnue : attendu {}",
-                ent_kernel::validate::printable(&p.transfer_safeguard),
-                known.join(", ")
-            ),
+            format!("garantie « {} » inconnue : attendu {}", printable(&p.transfer_safeguard), known.join(", ")),
         );
     }
     checks.text(reference, &p.transfer_safeguard_reference, 500);
@@ -209,7 +206,7 @@ pub async fn save_profile(
     let at = timestamp(now);
     let version = match (current, expected) {
         (Some(v), Some(e)) if v == e => v + 1,
-        (Some(v), _) => return Err(ent_kernel::error::precondition_failed(v)),
+        (Some(v), _) => return Err(precondition_failed(v)),
         (None, Some(_)) => return Err(Problem::not_found("aucune fiche RGPD enregistrée pour cette organisation")),
         (None, None) => 1,
     };

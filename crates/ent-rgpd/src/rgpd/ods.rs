@@ -8,6 +8,7 @@
 use super::derive::{Actor, Dpo, Entry, Register};
 use super::export::{entry_fields, processor_fields, yes_no, NOT_GIVEN};
 use ent_documents::documents::{to_ods, Cell, Sheet, Spreadsheet};
+use ent_kernel::clock::{french_date, today_in_france};
 
 fn h(s: &str) -> Cell {
     Cell::header(s)
@@ -21,7 +22,7 @@ fn t(s: impl Into<String>) -> Cell {
 fn date(ts: &str) -> Cell {
     match chrono::DateTime::parse_from_rfc3339(ts) {
         Ok(t) => {
-            let day = ent_kernel::clock::today_in_france(t.with_timezone(&chrono::Utc));
+            let day = today_in_france(t.with_timezone(&chrono::Utc));
             Cell::Date(day.format("%Y-%m-%d").to_string())
         }
         Err(_) => Cell::Empty,
@@ -47,7 +48,7 @@ fn first_sheet(r: &Register) -> Sheet {
     let o = &r.organisation;
     let mut rows = vec![
         vec![h("Registre des activités de traitement")],
-        vec![t(format!("{} — article 30 du RGPD, au {}", o.name, ent_kernel::clock::french_date(&r.as_of)))],
+        vec![t(format!("{} — article 30 du RGPD, au {}", o.name, french_date(&r.as_of)))],
         vec![],
         vec![h("Coordonnées du responsable de l'organisme")],
         vec![h("Organisme"), t(&o.name)],

@@ -6,11 +6,12 @@
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
 use chrono::{Months, NaiveDate};
-use ent_kernel::clock::{french_date, next_working_day};
+use ent_kernel::clock::{french_date, next_working_day, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
-use ent_kernel::store::timestamp;
 use ent_kernel::store::update_versioned;
+use ent_kernel::store::{timestamp, Tx};
+use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -28,7 +29,7 @@ pub enum RequestKind {
     Objection,
 }
 
-ent_kernel::text_enum!(RequestKind {
+text_enum!(RequestKind {
     Access = "access", Rectification = "rectification", Erasure = "erasure", Restriction = "restriction",
     Portability = "portability", Objection = "objection",
 });
@@ -55,7 +56,7 @@ pub enum RequestStatus {
     Rejected,
 }
 
-ent_kernel::text_enum!(RequestStatus from Self::ALL);
+text_enum!(RequestStatus from Self::ALL);
 
 impl RequestStatus {
     const ALL: [RequestStatus; 4] =
@@ -311,7 +312,7 @@ fn late(status: RequestStatus, answered_on: Option<&str>, due_on: &str, today: N
 }
 
 fn today(state: &RgpdState) -> NaiveDate {
-    ent_kernel::clock::today_in_france(state.clock.now())
+    today_in_france(state.clock.now())
 }
 
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<DataRequest>, Problem> {
@@ -326,7 +327,7 @@ pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<DataRequest, 
 }
 
 async fn audit_change(
-    tx: &mut ent_kernel::store::Tx,
+    tx: &mut Tx,
     state: &RgpdState,
     actor: &Actor,
     action: &str,

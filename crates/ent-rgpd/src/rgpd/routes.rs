@@ -10,9 +10,11 @@ use crate::rgpd::RgpdState;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ent_documents::documents;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
+use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{Op, RGPD_LOGS_READ, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
@@ -27,7 +29,7 @@ const EXPORTS: &[&str] = &[
     "application/pdf",
 ];
 
-ent_kernel::route_table!(RgpdState, "rgpd", |api| vec![
+route_table!(RgpdState, "rgpd", |api| vec![
     api.get(
         "/api/v1/rgpd/registers/{org}",
         "Registre des traitements dérivé à la date du jour (json, csv, ods, html, pdf) ; rien n'est enregistré",
@@ -136,7 +138,7 @@ async fn target(state: &RgpdState, caller: &Caller, key: &str) -> Result<Org, Pr
 }
 
 fn file(bytes: Vec<u8>, format: Format, name: &str) -> Response {
-    ent_documents::documents::response::document(bytes, format.content_type(), name)
+    documents::response::document(bytes, format.content_type(), name)
 }
 
 async fn register(
@@ -269,4 +271,4 @@ log_handlers!(
     request_update
 );
 
-ent_kernel::version_field!(Breach, DataRequest);
+version_field!(Breach, DataRequest);

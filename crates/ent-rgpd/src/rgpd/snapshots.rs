@@ -309,15 +309,18 @@ pub fn diff(from: &str, before: &Register, to: &str, after: &Register) -> Diff {
 mod tests {
     use super::*;
     use crate::rgpd::derive::{self, Assignment, LiveTenant, OrgFacts, World};
+    use ent_kernel::kernel::roles::OrgKind;
+    use ent_platform::catalog::Catalog;
+    use ent_platform::registry::EtabType;
 
     fn world() -> World {
         let mut w = World::default();
         let etab = OrgFacts {
             id: "e".into(),
-            kind: ent_kernel::kernel::roles::OrgKind::Etablissement,
+            kind: OrgKind::Etablissement,
             code: "0940001A".into(),
             name: "Collège".into(),
-            etab_type: Some(ent_platform::registry::EtabType::College),
+            etab_type: Some(EtabType::College),
             private: false,
             departement_code: None,
             academie_code: None,
@@ -355,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_new_service_is_added_a_removed_one_removed_and_a_change_names_its_field() {
-        let catalog = ent_platform::catalog::Catalog::load(None).unwrap();
+        let catalog = Catalog::load(None).unwrap();
         let mut w = world();
         let before = derive::derive(&w, &catalog, "e", "2026-09-01", "T1");
         w.tenants[0].services = vec!["portail".into(), "visio".into()];

@@ -12,6 +12,7 @@ pub use ent_kernel::http::client_address;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::throttle::address_key;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::{hash_token, TokenRefusal};
 
 /// Why a request carried no usable credentials (recorded, never shown to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub enum Failure {
     /// An `Authorization` header that is not one `Bearer <token>`.
     MalformedHeader,
     /// A token refused by [`ent_platform::identity::check_token`].
-    Token(ent_platform::identity::TokenRefusal),
+    Token(TokenRefusal),
 }
 
 impl Failure {
@@ -39,7 +40,7 @@ fn token_label(token: &str) -> (String, bool) {
         Some(prefix) if prefix.len() == 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) => {
             (format!("entcp_{}", prefix.to_ascii_lowercase()), true)
         }
-        _ => (format!("sha256:{}", &ent_platform::identity::hash_token(token)[..8]), false),
+        _ => (format!("sha256:{}", &hash_token(token)[..8]), false),
     }
 }
 

@@ -5,10 +5,12 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_ops::jobs::{JobRun, JobView};
+use ent_kernel::route_table;
+use ent_ops::jobs::{runner_id, views, JobRun, JobView};
 use ent_platform::identity::authz::{JOBS_READ, JOBS_RUN};
+use ent_platform::identity::Caller;
 
-ent_kernel::route_table!(AppState, "tâches", |api| vec![
+route_table!(AppState, "tâches", |api| vec![
     api.get(
         "/api/v1/jobs",
         "Lister les tâches planifiées, leur planification et leurs dernières exécutions",
@@ -21,7 +23,7 @@ ent_kernel::route_table!(AppState, "tâches", |api| vec![
 
 /// Every job with its schedule and latest runs, as of `now`.
 pub async fn list_jobs(state: &AppState, now: DateTime<Utc>) -> Result<Vec<JobView>, Problem> {
-    ent_ops::jobs::views(&state.store, &state.config.jobs, super::jobs::all(), now).await
+    views(&state.store, &state.config.jobs, super::jobs::all(), now).await
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Problem> {
@@ -29,14 +31,9 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, Probl
     Ok(Json(list_jobs(&state, now).await?))
 }
 
-async fn run(
-    State(state): State<AppState>,
-    caller: ent_platform::identity::Caller,
-    Path(name): Path<String>,
-) -> Result<Json<JobRun>, Problem> {
+async fn run(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Json<JobRun>, Problem> {
     let job =
         super::jobs::find(&name).ok_or_else(|| Problem::not_found(format!("aucune tâche ne s'appelle « {name} »")))?;
-    let run =
-        super::scheduler::run_now(&state, &caller.actor, &job, &ent_ops::jobs::runner_id(), state.clock.now()).await?;
+    let run = super::scheduler::run_now(&state, &caller.actor, &job, &runner_id(), state.clock.now()).await?;
     Ok(Json(run))
 }

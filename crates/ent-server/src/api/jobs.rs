@@ -5,18 +5,20 @@
 use super::AppState;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
-use ent_conventions::conventions::ConventionsState;
+use ent_conventions::conventions::{self, ConventionsState};
 use ent_kernel::config::Config;
-use ent_ops::jobs::JobFuture;
-use ent_ops::notify::NotifyState;
-use ent_rgpd::rgpd::RgpdState;
-use ent_support::support::SupportState;
-use ent_tenants::provisioning::ProvisioningState;
+use ent_kernel::store::purge_idempotency_keys;
+use ent_ops::jobs::{self, check_config, fill_defaults, purge_runs, JobFuture, RUNS_KEPT};
+use ent_ops::notify::{self, NotifyState};
+use ent_platform::identity::sessions::{purge_ended, Timeouts};
+use ent_rgpd::rgpd::{self, RgpdState};
+use ent_support::support::{self, SupportState};
+use ent_tenants::provisioning::{self, ProvisioningState};
 
 /// A job of this application.
-pub type Job = ent_ops::jobs::Job<AppState>;
+pub type Job = jobs::Job<AppState>;
 /// A job of this application with its configuration.
-pub type ScheduledJob = ent_ops::jobs::ScheduledJob<AppState>;
+pub type ScheduledJob = jobs::ScheduledJob<AppState>;
 
 /// The job called `name`.
 pub fn find(name: &str) -> Option<Job> {
@@ -28,13 +30,13 @@ pub fn find(name: &str) -> Option<Job> {
 /// cron expressions and time zones.
 pub fn configure(config: &mut Config) -> anyhow::Result<()> {
     let jobs = all();
-    ent_ops::jobs::fill_defaults(&mut config.jobs, &jobs);
-    ent_ops::jobs::check_config(&config.jobs, &jobs)
+    fill_defaults(&mut config.jobs, &jobs);
+    check_config(&config.jobs, &jobs)
 }
 
 /// Every job with its effective configuration.
 pub fn scheduled_jobs(config: &Config) -> anyhow::Result<Vec<ScheduledJob>> {
-    ent_ops::jobs::scheduled_jobs(&config.jobs, all())
+    jobs::scheduled_jobs(&config.jobs, all())
 }
 
 /// A job entry point on the application state, running `$job` on the capability's context.
@@ -47,25 +49,25 @@ macro_rules! adapter {
     };
 }
 
-adapter!(outbox_send, NotifyState, ent_ops::notify::send_job);
-adapter!(outbox_purge, NotifyState, ent_ops::notify::purge_job);
-adapter!(conventions_daily, ConventionsState, ent_conventions::conventions::jobs::daily_job);
-adapter!(tenants_reconcile, ProvisioningState, ent_tenants::provisioning::reconcile::reconcile_job);
-adapter!(support_reminders, SupportState, ent_support::support::jobs::remind_job);
-adapter!(support_sweep, SupportState, ent_support::support::jobs::sweep_job);
-adapter!(support_auto_close, SupportState, ent_support::support::jobs::auto_close_job);
-adapter!(tenants_purge, ProvisioningState, ent_tenants::provisioning::purge::purge_job);
-adapter!(rgpd_snapshots, RgpdState, ent_rgpd::rgpd::jobs::run_job);
+adapter!(outbox_send, NotifyState, notify::send_job);
+adapter!(outbox_purge, NotifyState, notify::purge_job);
+adapter!(conventions_daily, ConventionsState, conventions::jobs::daily_job);
+adapter!(tenants_reconcile, ProvisioningState, provisioning::reconcile::reconcile_job);
+adapter!(support_reminders, SupportState, support::jobs::remind_job);
+adapter!(support_sweep, SupportState, support::jobs::sweep_job);
+adapter!(support_auto_close, SupportState, support::jobs::auto_close_job);
+adapter!(tenants_purge, ProvisioningState, provisioning::purge::purge_job);
+adapter!(rgpd_snapshots, RgpdState, rgpd::jobs::run_job);
 
 /// Deletes what has no use left and may hold personal data: ended console sessions (with
 /// their OpenID Connect ID token) and expired pending OpenID Connect logins, idempotency
 /// keys' stored answers, old job runs.
 fn retention_purge(state: &AppState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
-        let timeouts = ent_platform::identity::sessions::Timeouts::of(&state.config.console);
-        let sessions = ent_platform::identity::sessions::purge_ended(&state.store, timeouts, now).await?;
-        let keys = ent_kernel::store::purge_idempotency_keys(&state.store, now).await?;
-        let runs = ent_ops::jobs::purge_runs(&state.store, now - ent_ops::jobs::RUNS_KEPT).await?;
+        let timeouts = Timeouts::of(&state.config.console);
+        let sessions = purge_ended(&state.store, timeouts, now).await?;
+        let keys = purge_idempotency_keys(&state.store, now).await?;
+        let runs = purge_runs(&state.store, now - RUNS_KEPT).await?;
         Ok(format!(
             "{sessions} session(s) de console terminée(s), {keys} clé(s) d'idempotence échue(s), \
              {runs} exécution(s) de tâche de plus de 90 jours supprimée(s)"

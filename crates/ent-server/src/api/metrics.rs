@@ -8,6 +8,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ent_kernel::store::timestamp;
+use ent_ops::notify::DELIVERY_FAILURES;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -139,7 +141,7 @@ impl Metrics {
             let _ = writeln!(out, "entcp_job_abandon_failures_total{{job=\"{job}\"}} {n}");
         }
         header(out, "entcp_outbox_delivery_failures_total", "counter", "E-mail delivery attempts that failed here.");
-        let failures = ent_ops::notify::DELIVERY_FAILURES.load(std::sync::atomic::Ordering::Relaxed);
+        let failures = DELIVERY_FAILURES.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(out, "entcp_outbox_delivery_failures_total {failures}");
     }
 
@@ -285,7 +287,7 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
     let oldest: Option<String> = sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) AS at FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1",
     )
-    .bind(ent_kernel::store::timestamp(now))
+    .bind(timestamp(now))
     .fetch_one(pool)
     .await?;
     let oldest_pending_mail_seconds = seconds_since(oldest, now);
@@ -295,7 +297,7 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
         "SELECT MIN(created_at) AS at FROM outbox WHERE status IN ('pending', 'sending') \
          AND (next_attempt_at <= $1 OR attempts > 0)",
     )
-    .bind(ent_kernel::store::timestamp(now))
+    .bind(timestamp(now))
     .fetch_one(pool)
     .await?;
     let oldest_undelivered_mail_seconds = seconds_since(undelivered, now);

@@ -20,13 +20,31 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use ent_console::oidc::ConsoleOidc;
+use ent_console::{self as console, ConsoleState, SignInThrottle};
+use ent_conventions::conventions::model::{load_models, ConventionModel};
+use ent_conventions::conventions::processing;
+use ent_conventions::conventions::{self, ConventionsState};
+use ent_groupements::groupements::{self, GroupementsState, SupportCommitments};
+use ent_kernel::clock::Clock;
 use ent_kernel::config::Config;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::ApiRoute;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::store::Store;
+use ent_kernel::throttle::Throttle;
+use ent_ops::notify::{self, NotifyState};
+use ent_platform::audit::{self, AuditState};
+use ent_platform::catalog::{self, Catalog, CatalogState};
 use ent_platform::identity::authz;
-use ent_platform::identity::Caller;
+use ent_platform::identity::{self, Caller, IdentityState};
+use ent_platform::registry::{self, RegistryState};
+use ent_rgpd::rgpd::{self, RgpdState};
+use ent_support::support::policy::Policies;
+use ent_support::support::{self, SupportState};
+use ent_tenants::provisioning::runtime::Reconciler;
+use ent_tenants::provisioning::ProvisioningState;
+use ent_tenants::tenants::{self, TenantsState};
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -39,24 +57,24 @@ pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
-    pub clock: Arc<dyn ent_kernel::clock::Clock>,
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<metrics::Metrics>,
     /// Convention models, loaded and validated at start.
-    pub models: Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
+    pub models: Arc<Vec<ConventionModel>>,
     /// Services and bouquets, loaded and validated at start.
-    pub catalog: Arc<ent_platform::catalog::Catalog>,
+    pub catalog: Arc<Catalog>,
     /// Support calendars and SLA policies, loaded and validated at start.
-    pub support: Arc<ent_support::support::policy::Policies>,
+    pub support: Arc<Policies>,
     /// The same policies as the groupements see them (N3 commitments).
-    pub support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
+    pub support_commitments: Arc<dyn SupportCommitments>,
     /// Failed authentications per client address and token id (in the database, shared by replicas).
-    pub auth_throttle: Arc<ent_kernel::throttle::Throttle>,
+    pub auth_throttle: Arc<Throttle>,
     /// The reconciler's rate limit, figures and work queue (per process).
-    pub reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
+    pub reconciler: Arc<Reconciler>,
     /// Failed console sign-ins per account and per address (in the database, shared by replicas).
-    pub sign_in_throttle: Arc<ent_console::SignInThrottle>,
+    pub sign_in_throttle: Arc<SignInThrottle>,
     /// The console's OpenID Connect provider (`identity.oidc`), if any.
-    pub oidc: Arc<ent_console::oidc::ConsoleOidc>,
+    pub oidc: Arc<ConsoleOidc>,
     /// Cancelled at SIGTERM: `/readyz` answers 503 from then on (see `server.unready_seconds`).
     pub stopping: tokio_util::sync::CancellationToken,
     /// Cancelled at the shutdown deadline (`Scheduler::run_until`; at the signal for `entctl
@@ -70,26 +88,18 @@ pub struct AppState {
 impl AppState {
     /// The state of a running application: the configuration's models, catalog and
     /// support policies loaded and validated (an invalid one is an error).
-    pub fn load(
-        store: Store,
-        mut config: Config,
-        clock: Arc<dyn ent_kernel::clock::Clock>,
-    ) -> anyhow::Result<AppState> {
+    pub fn load(store: Store, mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         config.derive_public_url(None);
-        let models = ent_conventions::conventions::model::load_models(config.conventions_dir.as_deref())?;
-        let catalog = Arc::new(ent_platform::catalog::Catalog::load(config.catalog_dir.as_deref())?);
+        let models = load_models(config.conventions_dir.as_deref())?;
+        let catalog = Arc::new(Catalog::load(config.catalog_dir.as_deref())?);
         // The Art. 28(3) annex of conventions lists the services of this catalog.
-        ent_conventions::conventions::processing::use_catalog(catalog.clone());
-        let support = Arc::new(ent_support::support::policy::Policies::load(config.support_dir.as_deref())?);
+        processing::use_catalog(catalog.clone());
+        let support = Arc::new(Policies::load(config.support_dir.as_deref())?);
         Ok(AppState {
-            auth_throttle: Arc::new(ent_kernel::throttle::Throttle::new(
-                store.clone(),
-                "api",
-                config.server.auth_throttle,
-            )),
-            reconciler: Arc::new(ent_tenants::provisioning::runtime::Reconciler::new(&config.provisioning.reconcile)),
-            sign_in_throttle: Arc::new(ent_console::SignInThrottle::new(&store, &config)),
-            oidc: Arc::new(ent_console::oidc::ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
+            auth_throttle: Arc::new(Throttle::new(store.clone(), "api", config.server.auth_throttle)),
+            reconciler: Arc::new(Reconciler::new(&config.provisioning.reconcile)),
+            sign_in_throttle: Arc::new(SignInThrottle::new(&store, &config)),
+            oidc: Arc::new(ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
             support,
             store,
@@ -105,7 +115,7 @@ impl AppState {
     }
 
     /// [`Self::load`] for a configuration already validated (tests, benches).
-    pub fn new(store: Store, config: Config, clock: Arc<dyn ent_kernel::clock::Clock>) -> AppState {
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> AppState {
         AppState::load(store, config, clock).expect("a configuration validated before building the state")
     }
 }
@@ -122,18 +132,18 @@ macro_rules! contexts {
 }
 
 contexts! {
-    audit: ent_platform::audit::AuditState,
-    catalog: ent_platform::catalog::CatalogState,
-    console: ent_console::ConsoleState,
-    conventions: ent_conventions::conventions::ConventionsState,
-    groupements: ent_groupements::groupements::GroupementsState,
-    identity: ent_platform::identity::IdentityState,
-    notify: ent_ops::notify::NotifyState,
-    provisioning: ent_tenants::provisioning::ProvisioningState,
-    registry: ent_platform::registry::RegistryState,
-    rgpd: ent_rgpd::rgpd::RgpdState,
-    support: ent_support::support::SupportState,
-    tenants: ent_tenants::tenants::TenantsState,
+    audit: AuditState,
+    catalog: CatalogState,
+    console: ConsoleState,
+    conventions: ConventionsState,
+    groupements: GroupementsState,
+    identity: IdentityState,
+    notify: NotifyState,
+    provisioning: ProvisioningState,
+    registry: RegistryState,
+    rgpd: RgpdState,
+    support: SupportState,
+    tenants: TenantsState,
 }
 
 /// Each part of the state, for handlers and capability contexts that extract it.
@@ -150,32 +160,32 @@ macro_rules! state_part {
 state_part! {
     store: Store,
     config: Arc<Config>,
-    clock: Arc<dyn ent_kernel::clock::Clock>,
+    clock: Arc<dyn Clock>,
     metrics: Arc<metrics::Metrics>,
-    models: Arc<Vec<ent_conventions::conventions::model::ConventionModel>>,
-    catalog: Arc<ent_platform::catalog::Catalog>,
-    support: Arc<ent_support::support::policy::Policies>,
-    support_commitments: Arc<dyn ent_groupements::groupements::SupportCommitments>,
-    auth_throttle: Arc<ent_kernel::throttle::Throttle>,
-    reconciler: Arc<ent_tenants::provisioning::runtime::Reconciler>,
-    sign_in_throttle: Arc<ent_console::SignInThrottle>,
-    oidc: Arc<ent_console::oidc::ConsoleOidc>,
+    models: Arc<Vec<ConventionModel>>,
+    catalog: Arc<Catalog>,
+    support: Arc<Policies>,
+    support_commitments: Arc<dyn SupportCommitments>,
+    auth_throttle: Arc<Throttle>,
+    reconciler: Arc<Reconciler>,
+    sign_in_throttle: Arc<SignInThrottle>,
+    oidc: Arc<ConsoleOidc>,
 }
 
 /// Every `/api/v1` route of every capability.
 pub fn routes() -> Vec<ApiRoute<AppState>> {
     [
-        ent_platform::registry::routes::routes(),
-        ent_platform::identity::routes::routes(),
-        ent_platform::audit::routes::routes(),
-        ent_conventions::conventions::routes::routes(),
-        ent_tenants::tenants::routes::routes(),
-        ent_platform::catalog::routes::routes(),
+        registry::routes::routes(),
+        identity::routes::routes(),
+        audit::routes::routes(),
+        conventions::routes::routes(),
+        tenants::routes::routes(),
+        catalog::routes::routes(),
         job_routes::routes(),
-        ent_ops::notify::routes(),
-        ent_support::support::routes::routes(),
-        ent_groupements::groupements::routes::routes(),
-        ent_rgpd::rgpd::routes::routes(),
+        notify::routes(),
+        support::routes::routes(),
+        groupements::routes::routes(),
+        rgpd::routes::routes(),
     ]
     .into_iter()
     .flatten()
@@ -201,7 +211,7 @@ pub fn app(state: AppState) -> Router {
     }
     Router::new()
         .merge(api)
-        .merge(ent_console::router(&state, ent_console::routes()))
+        .merge(console::router(&state, console::routes()))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -294,7 +304,7 @@ async fn authenticate(
         }
         return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
     };
-    let actor = match ent_platform::identity::check_token(&state.store, token, state.clock.now()).await {
+    let actor = match identity::check_token(&state.store, token, state.clock.now()).await {
         Ok(Ok(actor)) => actor,
         Ok(Err(refusal)) => {
             let failure = failed_auth::Failure::Token(refusal);

@@ -9,6 +9,7 @@ use super::tickets::{find, hides_requester, load_for_update, pseudonym, Ctx, Tic
 use super::Viewer;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
+use ent_documents::documents::{self, sha256_hex};
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{new_id, timestamp, Tx};
 use ent_platform::audit;
@@ -86,8 +87,8 @@ fn percent_encoded(name: &str) -> String {
 /// The attachment as a download: `attachment` with its name (ASCII and UTF-8),
 /// `nosniff`, never cached, and a sandboxing policy.
 pub fn served(a: &Attachment, bytes: Vec<u8>) -> Response {
-    let mut response = ent_documents::documents::response::document(bytes, &a.content_type, &a.file_name);
-    let ascii = ent_documents::documents::response::safe_file_name(&a.file_name);
+    let mut response = documents::response::document(bytes, &a.content_type, &a.file_name);
+    let ascii = documents::response::safe_file_name(&a.file_name);
     let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encoded(&a.file_name));
     let h = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&disposition) {
@@ -234,7 +235,7 @@ pub(super) async fn insert(
             file_name: file.name,
             content_type: file.content_type.to_string(),
             size: file.bytes.len() as i64,
-            sha256: ent_documents::documents::sha256_hex(&file.bytes),
+            sha256: sha256_hex(&file.bytes),
             visibility: visibility.to_string(),
             uploaded_by: ctx.actor.name.clone(),
             uploaded_by_user_id: ctx.actor.user_id.clone(),

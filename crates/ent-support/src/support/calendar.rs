@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
+use ent_kernel::text_enum;
 
 /// How far ahead a due date is searched (a policy never asks more).
 const MAX_DAYS: i64 = 3 * 366;
@@ -88,7 +89,7 @@ pub enum Territory {
 }
 
 // Its text is the name policies use (`territory: alsace-moselle`).
-ent_kernel::text_enum!(pub Territory {
+text_enum!(pub Territory {
     Metropole = "metropole", AlsaceMoselle = "alsace-moselle", Guadeloupe = "guadeloupe", Martinique = "martinique",
     Guyane = "guyane", Reunion = "reunion", Mayotte = "mayotte", SaintBarthelemy = "saint-barthelemy",
     SaintMartin = "saint-martin", NouvelleCaledonie = "nouvelle-caledonie", Polynesie = "polynesie",

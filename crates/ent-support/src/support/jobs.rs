@@ -13,6 +13,7 @@ use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Tx};
+use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use serde_json::json;
@@ -289,21 +290,21 @@ async fn reminded_in_this_wait(tx: &mut Tx, id: &str) -> Result<bool, Problem> {
     Ok(n > 0)
 }
 
-pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
     })
 }
 
-pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let n = remind(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{n} relance(s)"))
     })
 }
 
-pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let n = auto_close(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(format!("{n} ticket(s) clos"))

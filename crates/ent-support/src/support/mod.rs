@@ -22,15 +22,22 @@ pub mod state;
 pub mod tickets;
 
 use chrono::{DateTime, Utc};
-use ent_kernel::error::Problem;
+use ent_conventions::conventions::active_covering;
+use ent_conventions::conventions::workflow::users_with_role;
+use ent_kernel::clock::today_in_france;
+use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::Condition;
-use ent_kernel::store::{timestamp, Store};
+use ent_kernel::store::{first_column, timestamp, Store};
+use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::authz::{in_org_scope, org_scope_condition, resolve_readable};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{get_by_code, get_org, get_org_in};
-use ent_platform::registry::{Org, OrgRef};
+use ent_platform::registry::queries::{funding_collectivite, get_by_code, get_org, get_org_in, orgs_by_id};
+use ent_platform::registry::{Degree, Org, OrgRef};
+use ent_tenants::tenants::Tenant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -47,9 +54,9 @@ pub enum Level {
     N3,
 }
 
-ent_kernel::text_enum!(pub Level { N1 = "n1", N2 = "n2", N3 = "n3" });
-ent_kernel::text_enum!(pub Priority { P1 = "P1", P2 = "P2", P3 = "P3", P4 = "P4" });
-ent_kernel::text_enum!(pub Status from Self::ALL);
+text_enum!(pub Level { N1 = "n1", N2 = "n2", N3 = "n3" });
+text_enum!(pub Priority { P1 = "P1", P2 = "P2", P3 = "P3", P4 = "P4" });
+text_enum!(pub Status from Self::ALL);
 
 impl Level {
     pub fn label(self) -> &'static str {
@@ -156,7 +163,7 @@ pub enum Category {
     Autre,
 }
 
-ent_kernel::text_enum!(pub Category { Acces = "acces", Service = "service", Donnees = "donnees", Autre = "autre" });
+text_enum!(pub Category { Acces = "acces", Service = "service", Donnees = "donnees", Autre = "autre" });
 
 /// Where the school of a tenant's organisation is, for its SLA calendars: its
 /// département's territory, its académie (time zone, school holiday zone), and
@@ -172,7 +179,7 @@ pub async fn places_of(
     store: &Store,
     org_ids: Vec<String>,
 ) -> Result<std::collections::HashMap<String, calendar::Place>, Problem> {
-    let orgs = ent_platform::registry::queries::orgs_by_id(store, org_ids).await?;
+    let orgs = orgs_by_id(store, org_ids).await?;
     Ok(orgs.into_iter().map(|(id, org)| (id, place_of_org(&org))).collect())
 }
 
@@ -180,13 +187,12 @@ pub fn place_of_org(org: &Org) -> calendar::Place {
     let own = |kind: OrgKind| (org.kind == kind).then_some(org.code.as_str());
     let departement = org.departement_code.as_deref().or(own(OrgKind::Departement));
     let academie = org.academie_code.as_deref().or(own(OrgKind::Academie));
-    let ecole = org.kind == OrgKind::Commune
-        || (org.kind == OrgKind::Etablissement && org.degree == Some(ent_platform::registry::Degree::D1));
+    let ecole = org.kind == OrgKind::Commune || (org.kind == OrgKind::Etablissement && org.degree == Some(Degree::D1));
     calendar::Place::new(departement, academie, ecole)
 }
 
 /// Who supports a tenant, and under which policy.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Contract {
     pub n1: OrgRef,
@@ -251,7 +257,7 @@ pub async fn academie_of(store: &Store, org: &Org) -> Result<Option<Org>, Proble
 }
 
 /// The vendor of a tenant's services: its N3, the processor that may read its tickets.
-pub fn tenant_vendor(tenant: &ent_tenants::tenants::Tenant) -> Option<OrgRef> {
+pub fn tenant_vendor(tenant: &Tenant) -> Option<OrgRef> {
     tenant.vendor.clone()
 }
 
@@ -262,9 +268,8 @@ async fn convention_annex(
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, Option<OrgRef>, Option<OrgRef>), Problem> {
-    let today = ent_kernel::clock::today_in_france(now).to_string();
-    let Some(conv) = ent_conventions::conventions::active_covering(&state.store, &state.models, org_id, &today).await?
-    else {
+    let today = today_in_france(now).to_string();
+    let Some(conv) = active_covering(&state.store, &state.models, org_id, &today).await? else {
         return Ok((None, None, None));
     };
     let annex = state
@@ -288,7 +293,7 @@ async fn convention_annex(
 /// stored in a contract never sends a tenant's tickets to another éditeur.
 pub async fn resolve_contract(
     state: &crate::support::SupportState,
-    tenant: &ent_tenants::tenants::Tenant,
+    tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<Contract, Problem> {
     let store = &state.store;
@@ -299,7 +304,7 @@ pub async fn resolve_contract(
     let own = contract_row(store, &org.id).await?;
     let mut inherited = Vec::new();
     if org.kind == OrgKind::Etablissement {
-        if let Some(c) = ent_platform::registry::queries::funding_collectivite(store, &org).await? {
+        if let Some(c) = funding_collectivite(store, &org).await? {
             inherited.extend(contract_row(store, &c.id).await?);
         }
     }
@@ -338,10 +343,10 @@ pub async fn set_contract(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let store = &state.store;
-    let mut checks = ent_kernel::error::Checks::default();
+    let mut checks = Checks::default();
     let mut resolve = async |field: &str, key: &Option<String>, kinds: &[OrgKind]| -> Result<Option<String>, Problem> {
         let Some(key) = key.as_deref().filter(|k| !k.trim().is_empty()) else { return Ok(None) };
-        match ent_platform::identity::authz::resolve_readable(store, actor, key).await {
+        match resolve_readable(store, actor, key).await {
             Ok(o) if kinds.contains(&o.kind) => Ok(Some(o.id)),
             Ok(o) => {
                 checks.fail(field, format!("{} n'est pas d'un type accepté à ce niveau", o.name));
@@ -404,11 +409,7 @@ pub fn support_condition(actor: &Actor) -> Option<Condition> {
             (Role::Admin, _) => return None,
             (Role::SupportN1 | Role::SupportN2, Some(org)) => {
                 let mut c = Condition::default();
-                c.and_wrapped(
-                    "t.tenant_org_id IN (SELECT id FROM orgs WHERE ",
-                    ent_platform::identity::authz::org_scope_condition(org),
-                    ")",
-                );
+                c.and_wrapped("t.tenant_org_id IN (SELECT id FROM orgs WHERE ", org_scope_condition(org), ")");
                 parts.push(c);
                 let mut designated = Condition::default();
                 let column = if b.role == Role::SupportN1 { "t.n1_org_id = ?" } else { "t.n2_org_id = ?" };
@@ -438,7 +439,7 @@ pub async fn seen_as_support(
     for mut cond in Condition::in_chunks("t.reference", references) {
         cond.and(support.clone());
         let sql = format!("SELECT t.reference FROM support_tickets t WHERE {}", cond.sql());
-        found.extend(ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?);
+        found.extend(first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?);
     }
     Ok(found)
 }
@@ -498,10 +499,7 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<L
             }
             _ => continue,
         };
-        if !levels.contains(&level)
-            && (designated_at(t, level, &org.id)
-                || ent_platform::identity::authz::in_org_scope(store, org, &target).await?)
-        {
+        if !levels.contains(&level) && (designated_at(t, level, &org.id) || in_org_scope(store, org, &target).await?) {
             levels.push(level);
         }
     }
@@ -567,9 +565,7 @@ pub async fn staff_orgs(store: &Store, actor: &Actor, org_ids: Vec<String>) -> R
         .bindings
         .iter()
         .filter_map(|b| match (b.role, &b.org) {
-            (Role::SupportN1 | Role::SupportN2, Some(org)) => {
-                Some(ent_platform::identity::authz::org_scope_condition(org))
-            }
+            (Role::SupportN1 | Role::SupportN2, Some(org)) => Some(org_scope_condition(org)),
             _ => None,
         })
         .collect();
@@ -594,7 +590,7 @@ pub async fn staff_orgs(store: &Store, actor: &Actor, org_ids: Vec<String>) -> R
 /// E-mails of a level's queue: the users holding the level's role at its
 /// organisation, else the organisation's address.
 pub async fn queue_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
-    let users = ent_conventions::conventions::workflow::users_with_role(conn, org_id, level.role().as_str()).await?;
+    let users = users_with_role(conn, org_id, level.role().as_str()).await?;
     if !users.is_empty() {
         return Ok(users);
     }

@@ -8,6 +8,7 @@ use super::calendar::{Calendar, Closure, Place, Territory};
 use super::school::{self, SchoolHolidays, SchoolPauseSpec};
 use super::{Level, Priority};
 use chrono::{NaiveDate, NaiveTime, Weekday};
+use ent_kernel::yaml;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -230,7 +231,7 @@ impl Policies {
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Policies> {
         static SHIPPED_POLICIES: std::sync::OnceLock<Policies> = std::sync::OnceLock::new();
         match dir {
-            None => ent_kernel::yaml::shipped_once(&SHIPPED_POLICIES, || Policies::parse(None)),
+            None => yaml::shipped_once(&SHIPPED_POLICIES, || Policies::parse(None)),
             Some(_) => Policies::parse(dir),
         }
     }
@@ -240,8 +241,8 @@ impl Policies {
         let shipped =
             [("support/policies.yaml (livré)", SHIPPED), ("support/vacances-scolaires.yaml (livré)", school::SHIPPED)];
         let mut merged = PolicyFile::default();
-        for (name, text) in ent_kernel::yaml::shipped_then_overlay(&shipped, "support_dir", dir)? {
-            let file: PolicyFile = ent_kernel::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{name} : {e}"))?;
+        for (name, text) in yaml::shipped_then_overlay(&shipped, "support_dir", dir)? {
+            let file: PolicyFile = yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{name} : {e}"))?;
             merged.calendars.extend(file.calendars);
             merged.policies.extend(file.policies);
             if file.priority_matrix.is_some() {
@@ -421,8 +422,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_missing_targets_are_reported() {
-        assert!(ent_kernel::yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
-        let mut spec: PolicyFile = ent_kernel::yaml::from_str(SHIPPED).unwrap();
+        assert!(yaml::from_str::<PolicyFile>("policies: {}\nsurprise: 1\n").is_err());
+        let mut spec: PolicyFile = yaml::from_str(SHIPPED).unwrap();
         let std = spec.policies.get_mut("standard").unwrap();
         std.levels.get_mut(&Level::N2).unwrap().targets.remove(&Priority::P1);
         std.levels.get_mut(&Level::N3).unwrap().calendar = "lune".into();

@@ -10,11 +10,14 @@
 
 use super::{at_levels, Level, Status};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use ent_documents::documents;
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Store};
+use ent_kernel::validate::printable;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -103,12 +106,8 @@ impl Period {
 
     /// The whole month `AAAA-MM`.
     pub fn month(value: &str) -> Result<Period, Problem> {
-        let bad = || {
-            Problem::invalid_field(
-                "month",
-                format!("mois « {} » invalide : attendu AAAA-MM", ent_kernel::validate::printable(value)),
-            )
-        };
+        let bad =
+            || Problem::invalid_field("month", format!("mois « {} » invalide : attendu AAAA-MM", printable(value)));
         let first = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").map_err(|_| bad())?;
         if value.len() != 7 {
             return Err(bad());
@@ -195,7 +194,7 @@ impl Backlog {
     }
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq)]
 pub struct ReportRow {
     /// The level (per-level report) or the tenant slug (per-tenant report).
@@ -422,11 +421,7 @@ pub fn to_csv(rows: &[ReportRow], by: GroupBy, period: Option<&Period>) -> Strin
     match period {
         Some(p) => {
             let label = p.label();
-            let named = ent_documents::documents::csv::write(
-                &["période", label.as_str()],
-                std::iter::empty::<Vec<String>>(),
-                true,
-            );
+            let named = documents::csv::write(&["période", label.as_str()], std::iter::empty::<Vec<String>>(), true);
             format!("{}{}", String::from_utf8_lossy(&named), table_csv(rows, by, false))
         }
         None => table_csv(rows, by, true),
@@ -472,7 +467,7 @@ fn table_csv(rows: &[ReportRow], by: GroupBy, bom: bool) -> String {
             r.breaches.to_string(),
         ]
     });
-    String::from_utf8(ent_documents::documents::csv::write(&header, lines, bom)).expect("UTF-8 cells")
+    String::from_utf8(documents::csv::write(&header, lines, bom)).expect("UTF-8 cells")
 }
 
 #[cfg(test)]

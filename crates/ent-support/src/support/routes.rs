@@ -14,20 +14,23 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ent_kernel::error::Problem;
+use ent_documents::documents;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
+use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
-    Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE, SUPPORT_HANDLE,
-    SUPPORT_READ, SUPPORT_REPORT,
+    resolve_readable, Call, Op, SUPPORT_COMMENT, SUPPORT_CONTRACTS_READ, SUPPORT_CONTRACTS_WRITE, SUPPORT_CREATE,
+    SUPPORT_HANDLE, SUPPORT_READ, SUPPORT_REPORT,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::get_org;
+use ent_tenants::tenants::get_tenant;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-ent_kernel::route_table!(SupportState, "support", |api| {
+route_table!(SupportState, "support", |api| {
     vec![
     api.get("/api/v1/support/tickets", "Lister les tickets visibles", &SUPPORT_READ, list)
         .pages::<TicketFilter, Ticket>(),
@@ -206,7 +209,7 @@ async fn attach(
     tickets::get(&context, &id).await?;
     let bytes = to_bytes(body, attachments::MAX_BYTES)
         .await
-        .map_err(|_| Problem::new(ent_kernel::error::ProblemKind::PayloadTooLarge, "le fichier dépasse 5 Mio"))?;
+        .map_err(|_| Problem::new(ProblemKind::PayloadTooLarge, "le fichier dépasse 5 Mio"))?;
     let file = attachments::check("file", Upload { name: q.name, bytes: bytes.to_vec() })?;
     let added = attachments::attach(&context, &id, public, vec![file]).await?;
     Ok((StatusCode::CREATED, Json(added)).into_response())
@@ -233,7 +236,7 @@ async fn report(
     if format == "json" {
         return Ok(Json(rows).into_response());
     }
-    Ok(ent_documents::documents::response::document(
+    Ok(documents::response::document(
         report::to_csv(&rows, by, period.as_ref()),
         "text/csv; charset=utf-8",
         &report::csv_name(by, period.as_ref()),
@@ -246,7 +249,7 @@ async fn policies(State(state): State<SupportState>) -> Json<super::policy::Poli
 
 async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<Json<Contract>, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
-    let tenant = ent_tenants::tenants::get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
+    let tenant = get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     caller.require_or(&state.store, &org, not_found).await?;
     Ok(Json(resolve_contract(&state, &tenant, state.clock.now()).await?))
@@ -269,15 +272,15 @@ async fn put_contract(
 /// read answers like an unknown one (`set_contract` reports those).
 async fn check_named(state: &SupportState, caller: &Caller, field: &str, key: Option<&str>) -> Result<(), Problem> {
     let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(()) };
-    let Ok(named) = ent_platform::identity::authz::resolve_readable(&state.store, &caller.actor, key).await else {
+    let Ok(named) = resolve_readable(&state.store, &caller.actor, key).await else {
         return Ok(());
     };
     match caller.require(&state.store, &named).await {
-        Err(p) if p.kind == ent_kernel::error::ProblemKind::NotFound => {
+        Err(p) if p.kind == ProblemKind::NotFound => {
             Err(Problem::invalid_field(field, format!("aucune organisation « {key} »")))
         }
         other => other,
     }
 }
 
-ent_kernel::version_field!(Ticket);
+version_field!(Ticket);

@@ -9,6 +9,8 @@ use super::calendar::Place;
 use super::policy::Policies;
 use super::{Level, Priority, Status};
 use chrono::{DateTime, Utc};
+use ent_kernel::skip_serializing_none;
+use ent_kernel::text_enum;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -37,7 +39,7 @@ pub struct SlaEvent {
 }
 
 /// One level's clock.
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct LevelClock {
     pub level: Level,
@@ -110,7 +112,7 @@ pub enum BreachKind {
     Resolution,
 }
 
-ent_kernel::text_enum!(pub BreachKind from [BreachKind::FirstResponse, BreachKind::Resolution]);
+text_enum!(pub BreachKind from [BreachKind::FirstResponse, BreachKind::Resolution]);
 
 impl BreachKind {
     pub fn as_str(self) -> &'static str {

@@ -2,12 +2,13 @@
 //! extracted from any router state that holds these parts.
 
 use ent_conventions::conventions::model::ConventionModel;
+use ent_kernel::capability_state;
 use ent_kernel::clock::Clock;
 use ent_kernel::store::Store;
 use ent_platform::catalog::Catalog;
 use std::sync::Arc;
 
-ent_kernel::capability_state! {
+capability_state! {
     /// The parts of the application state this capability uses.
     pub struct SupportState {
         pub store: Store, pub clock: Arc<dyn Clock>, pub models: Arc<Vec<ConventionModel>>, pub catalog: Arc<Catalog>,

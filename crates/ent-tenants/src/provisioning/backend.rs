@@ -8,6 +8,7 @@ use super::sealed::{Sealer, SecretsPolicy};
 use super::RenderedObject;
 use crate::tenants::Tenant;
 use ent_kernel::config::{Config, ManifestsCredentialsMode, ProvisioningBackend, ProvisioningConfig};
+use ent_kernel::store::timestamp;
 use std::sync::Arc;
 
 /// What the backend says about a tenant's objects after applying or reading them.
@@ -199,7 +200,7 @@ impl Backend {
     /// Whether a settled tenant is due for its resync (kube only: its objects are
     /// applied again, which repairs drift; a no-op server-side apply writes nothing).
     pub fn resync_due(&self, reconciled_at: Option<&str>, now: chrono::DateTime<chrono::Utc>, period: u64) -> bool {
-        let due = ent_kernel::store::timestamp(now - chrono::Duration::seconds(period as i64));
+        let due = timestamp(now - chrono::Duration::seconds(period as i64));
         matches!(self, Backend::Kube(_)) && reconciled_at.is_none_or(|at| at <= due.as_str())
     }
 

@@ -19,6 +19,9 @@ use super::kube::fit_to_volumes;
 use super::render::RETAINED_LABEL;
 use super::sealed::{omitted_note, SecretsPolicy, NOTE_FILE};
 use super::RenderedObject;
+use ent_kernel::files::{private_dir, write_private};
+use ent_kernel::store::new_id;
+use ent_kernel::yaml;
 use kube::api::DynamicObject;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -51,7 +54,7 @@ pub fn files(objects: &[RenderedObject]) -> std::io::Result<Vec<(String, String)
 /// The files of a tenant folder holding `objects`, each Secret as `secrets` says.
 fn files_under(objects: &[RenderedObject], secrets: &SecretsPolicy) -> std::io::Result<Vec<(String, String)>> {
     let yaml = |object: &RenderedObject| -> std::io::Result<(String, String)> {
-        Ok((file_name(object), ent_kernel::yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
+        Ok((file_name(object), yaml::to_string(&object.manifest).map_err(std::io::Error::other)?))
     };
     let (credentials, others): (Vec<&RenderedObject>, Vec<&RenderedObject>) =
         objects.iter().partition(|o| o.kind == "Secret");
@@ -113,7 +116,7 @@ impl ManifestsBackend {
     /// The caller holds the tenant's lease: no other writer touches this tenant.
     /// `inputs_hash` identifies what the objects were rendered from (see [`Self::matches`]).
     pub fn apply(&self, slug: &str, objects: &[RenderedObject], inputs_hash: &str) -> std::io::Result<()> {
-        ent_kernel::files::private_dir(&self.root)?;
+        private_dir(&self.root)?;
         self.remove_leftovers(slug)?;
         let target = self.tenant_dir(slug);
         if objects.is_empty() {
@@ -122,13 +125,13 @@ impl ManifestsBackend {
         let objects = with_kept_volumes(&target, objects)?;
         let files = files_under(&objects, &self.secrets)?;
         // Unique per writer: a writer killed midway never shares a folder with the next one.
-        let unique = ent_kernel::store::new_id();
+        let unique = new_id();
         let staging = self.root.join(format!(".{slug}.new-{unique}"));
-        ent_kernel::files::private_dir(&staging)?;
+        private_dir(&staging)?;
         for (name, yaml) in &files {
-            ent_kernel::files::write_private(&staging.join(name), yaml.as_bytes())?;
+            write_private(&staging.join(name), yaml.as_bytes())?;
         }
-        ent_kernel::files::write_private(
+        write_private(
             &staging.join(HASH_FILE),
             format!("{}\n{}\n", hash_of(&files), self.written_from(inputs_hash)).as_bytes(),
         )?;
@@ -228,7 +231,7 @@ fn current_claims(target: &Path) -> std::io::Result<Vec<DynamicObject>> {
         let entry = entry?;
         if entry.file_name().to_string_lossy().starts_with(CLAIM_FILE_PREFIX) {
             let text = std::fs::read_to_string(entry.path())?;
-            claims.push(ent_kernel::yaml::from_str(&text).map_err(std::io::Error::other)?);
+            claims.push(yaml::from_str(&text).map_err(std::io::Error::other)?);
         }
     }
     Ok(claims)

@@ -9,6 +9,7 @@ use crate::provisioning::ProvisioningState;
 use chrono::{DateTime, Months, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::timestamp;
+use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 
 pub const ACTOR: &str = "system:tenants-purge";
@@ -55,7 +56,7 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
     Ok(purged)
 }
 
-pub fn purge_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn purge_job(state: &ProvisioningState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let purged = purge_due(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         Ok(match purged.len() {

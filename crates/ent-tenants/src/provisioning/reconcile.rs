@@ -14,9 +14,11 @@ use super::quantity;
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Status, Tenant};
 use chrono::{DateTime, Duration, Utc};
+use ent_kernel::clock::ticks_every;
 use ent_kernel::config::ClusterConfig;
-use ent_kernel::error::Problem;
-use ent_kernel::store::timestamp;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::store::{timestamp, Tx};
+use ent_ops::jobs::JobFuture;
 use ent_platform::catalog::{Catalog, Service};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -116,7 +118,7 @@ const ACTOR: &str = "system:reconciler";
 
 /// Records what the backend reports, when it changed; an event when its state changed.
 async fn record_observation(
-    tx: &mut ent_kernel::store::Tx,
+    tx: &mut Tx,
     tenant: &Tenant,
     seen: &Observation,
     now: DateTime<Utc>,
@@ -251,7 +253,7 @@ fn services<'a>(state: &'a ProvisioningState, input: &ReconcileInput) -> Result<
              connus : tenant non réconcilié",
             tenant.bouquet, tenant.slug, error.detail
         );
-        Problem::new(ent_kernel::error::ProblemKind::Unavailable, detail)
+        Problem::new(ProblemKind::Unavailable, detail)
     })
 }
 
@@ -590,7 +592,7 @@ async fn apply_and_record(
     tx.commit().await?;
     match result {
         Ok(_) => Ok(Outcome::Applied),
-        Err(e) => Err(Problem::new(ent_kernel::error::ProblemKind::Unavailable, format!("{}: {e}", tenant.slug))),
+        Err(e) => Err(Problem::new(ProblemKind::Unavailable, format!("{}: {e}", tenant.slug))),
     }
 }
 
@@ -620,7 +622,7 @@ pub fn retained_after(
 /// (`tenants.retained_services`, migration 0048, read by the RGPD register): [`retained_after`],
 /// none once purged (that apply removed everything). Written only when it changes.
 async fn record_retained(
-    tx: &mut ent_kernel::store::Tx,
+    tx: &mut Tx,
     state: &ProvisioningState,
     input: &ReconcileInput,
     applied: &[&Service],
@@ -682,7 +684,7 @@ async fn build_backend(state: &ProvisioningState) -> Result<Backend, Problem> {
     Backend::from_config(&state.config, &state.reconciler).await.map_err(|e| {
         tracing::error!(error = %e, "reconcile pass failed: provisioning backend not built");
         state.reconciler.pass_failed(&e.cause());
-        Problem::new(ent_kernel::error::ProblemKind::Unavailable, e.to_string())
+        Problem::new(ProblemKind::Unavailable, e.to_string())
     })
 }
 
@@ -747,7 +749,7 @@ const QUEUE_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(30)
 /// no job (mail, SLA, RGPD) ever waits on a cluster. Runs until `shutdown`.
 pub async fn run_queue(state: ProvisioningState, shutdown: tokio_util::sync::CancellationToken) {
     let mut queue = state.reconciler.open_queue();
-    let mut every = ent_kernel::clock::ticks_every(QUEUE_PASS_EVERY);
+    let mut every = ticks_every(QUEUE_PASS_EVERY);
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -789,7 +791,7 @@ async fn run_work(state: &ProvisioningState, full: bool, slugs: &std::collection
     }
 }
 
-pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> ent_ops::jobs::JobFuture<'_> {
+pub fn reconcile_job(state: &ProvisioningState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         if state.reconciler.queue_open() {
             // The queue's pass would fail the same way: the run fails here, not in a log only.

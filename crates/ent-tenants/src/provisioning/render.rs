@@ -4,7 +4,8 @@
 use crate::tenants::{Status, Tenant};
 use ent_kernel::config::ClusterConfig;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::catalog::Service;
+use ent_kernel::yaml;
+use ent_platform::catalog::{self, thousands, Service};
 use ent_platform::registry::Org;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -130,7 +131,7 @@ pub fn render(
     let ns = format!("ent-{}", tenant.slug);
     let workloads = matches!(tenant.status, Status::Provisioning | Status::Active | Status::Suspended);
     let replicas = if tenant.status == Status::Suspended { 0 } else { 1 };
-    let k = ent_platform::catalog::thousands(tenant.accounts);
+    let k = thousands(tenant.accounts);
     let mut objects = vec![object(
         &ns,
         Namespace { metadata: meta(&ns, None, namespace_labels(tenant, org)), ..Namespace::default() },
@@ -475,7 +476,7 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
 }
 
 /// An HTTP probe of the service's health path, every `period` seconds, failed after `failures`.
-fn probe(d: &ent_platform::catalog::Deployment, period: i32, failures: i32) -> Probe {
+fn probe(d: &catalog::Deployment, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(d.probe_path().to_string()),
@@ -630,7 +631,7 @@ pub const MEASURE_TLS: &str = "Accès des utilisateurs en HTTPS (TLS) sur le nom
 
 /// The objects as one multi-document YAML stream.
 pub fn to_yaml(objects: &[RenderedObject]) -> String {
-    objects.iter().map(|o| ent_kernel::yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
+    objects.iter().map(|o| yaml::to_string(&o.manifest).expect("yaml")).collect::<Vec<_>>().join("---\n")
 }
 
 #[cfg(test)]
@@ -638,13 +639,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::tenants::IdentitySource;
     use ent_platform::catalog::Catalog;
-    use ent_platform::registry::{EtabType, OrgRef};
+    use ent_platform::registry::{Degree, EtabType, OrgRef};
     use serde_json::json;
 
     fn school() -> Org {
         Org {
             etab_type: Some(EtabType::EcoleElementaire),
-            degree: Some(ent_platform::registry::Degree::D1),
+            degree: Some(Degree::D1),
             commune_code: Some("94034".into()),
             departement_code: Some("94".into()),
             academie_code: Some("24".into()),

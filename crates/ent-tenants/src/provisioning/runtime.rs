@@ -2,6 +2,8 @@
 //! the client-side rate limit of the API server, the count of requests sent, and
 //! the work queue's entrance while `entctl serve` runs the queue (`reconcile::run_queue`).
 
+use ent_kernel::config::ReconcileConfig;
+use ent_kernel::store::{new_id, timestamp};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -70,19 +72,19 @@ struct Figures {
 }
 
 impl Reconciler {
-    pub fn new(config: &ent_kernel::config::ReconcileConfig) -> Reconciler {
+    pub fn new(config: &ReconcileConfig) -> Reconciler {
         Reconciler {
             limiter: RateLimiter::new(config.requests_per_second),
             sent: AtomicU64::new(0),
             queue: Mutex::new(None),
             closed: AtomicBool::new(false),
             depth: AtomicUsize::new(0),
-            holder: ent_kernel::store::new_id(),
+            holder: new_id(),
             figures: Mutex::new(Figures::default()),
             resync: Mutex::new(std::collections::BTreeSet::new()),
             writing: Mutex::new(std::collections::BTreeMap::new()),
             render_version: super::platform::RENDER_VERSION,
-            started_at: ent_kernel::store::timestamp(chrono::Utc::now()),
+            started_at: timestamp(chrono::Utc::now()),
         }
     }
 
@@ -90,7 +92,7 @@ impl Reconciler {
     /// played by two states on one database): its render version and start time.
     pub fn with_render(mut self, render_version: i64, started_at: chrono::DateTime<chrono::Utc>) -> Reconciler {
         self.render_version = render_version;
-        self.started_at = ent_kernel::store::timestamp(started_at);
+        self.started_at = timestamp(started_at);
         self
     }
 

@@ -10,6 +10,7 @@
 use super::render::{MANAGED_BY, TENANT_LABEL};
 use super::ProvisioningState;
 use crate::tenants;
+use ent_kernel::config::ProvisioningBackend;
 use ent_kernel::error::Problem;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -118,7 +119,7 @@ async fn drifted(
 /// `entctl serve`: watches the owned Deployments (kube backend only) until `shutdown`,
 /// queueing their tenants.
 pub async fn watch_deployments(state: ProvisioningState, shutdown: tokio_util::sync::CancellationToken) {
-    if state.config.provisioning.backend != ent_kernel::config::ProvisioningBackend::Kube {
+    if state.config.provisioning.backend != ProvisioningBackend::Kube {
         return;
     }
     let backend = match super::backend::Backend::from_config(&state.config, &state.reconciler).await {

@@ -10,19 +10,21 @@ pub mod state;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::{active_covering, covered_etablissements};
 use ent_kernel::clock::today_in_france;
-use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
+use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::{AnyQuery, Condition};
-use ent_kernel::store::{new_id, on_constraint, timestamp, JsonText, Store, Tx};
+use ent_kernel::store::{new_id, on_constraint, page_size, timestamp, JsonText, Page, Store, Tx};
+use ent_kernel::text_enum;
 use ent_kernel::validate::{is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
 use ent_platform::identity::{Actor, Caller};
-use ent_platform::registry::queries::{covers, get_org, Relatives};
-use ent_platform::registry::{Degree, Org, OrgRef};
+use ent_platform::registry::queries::{covers, get_org, orgs_by_id, Relatives};
+use ent_platform::registry::{missing_org, Degree, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -109,7 +111,7 @@ impl Status {
     }
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Tenant {
     pub id: String,
@@ -203,7 +205,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, spec: &'q TenantSpec, checked: &'q Checked
 async fn readable_org(store: &Store, actor: &Actor, key: &str) -> Result<Org, Problem> {
     let org = authz::resolve_readable(store, actor, key).await?;
     if !authz::reads(store, actor, &org).await? {
-        return Err(ent_platform::registry::missing_org(key));
+        return Err(missing_org(key));
     }
     Ok(org)
 }
@@ -228,7 +230,7 @@ async fn processor_org(
             Ok(None)
         }
         Ok(_) => {
-            checks.fail(field, ent_platform::registry::missing_org(key).detail);
+            checks.fail(field, missing_org(key).detail);
             Ok(None)
         }
         Err(e) => {
@@ -476,7 +478,7 @@ fn slug_taken(slug: &str) -> Problem {
 /// whether or not the actor may read the tenant holding it.
 fn slug_taken_on_create(slug: &str) -> Problem {
     let mut problem = slug_taken(slug);
-    problem.errors.push(ent_kernel::error::FieldError {
+    problem.errors.push(FieldError {
         field: "metadata.name".into(),
         message: format!(
             "l'identifiant « {slug} » est déjà pris : choisissez-en un autre (un ENT existant se modifie depuis sa page)"
@@ -745,7 +747,7 @@ pub async fn render(
     Ok(crate::provisioning::render(tenant, &org, &services, &seed, &state.config.provisioning.cluster))
 }
 
-ent_kernel::text_enum!(pub Status {
+text_enum!(pub Status {
     Requested = "requested", Provisioning = "provisioning", Active = "active", Suspended = "suspended",
     Decommissioning = "decommissioning", Archived = "archived", Purged = "purged",
 });
@@ -852,11 +854,7 @@ pub async fn transition(
                     gate_override = Some(reason.to_string());
                     uncovered_codes = uncovered.iter().map(|o| o.code.clone()).collect();
                 }
-                Some(_) => {
-                    return Err(ent_platform::identity::authz::forbidden(
-                        "seul un administrateur peut passer outre la convention",
-                    ))
-                }
+                Some(_) => return Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
                 None => return Err(gate_refusal(tenant, &uncovered)),
             }
         }
@@ -974,7 +972,7 @@ fn org_ids(row: &TenantRow) -> impl Iterator<Item = &String> {
 /// Tenants from their rows, with their organisations read in one query.
 async fn tenants_from_rows(store: &Store, rows: Vec<TenantRow>) -> Result<Vec<Tenant>, Problem> {
     let ids: Vec<String> = rows.iter().flat_map(org_ids).cloned().collect();
-    let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
+    let orgs = orgs_by_id(store, ids).await?;
     let mut tenants = Vec::with_capacity(rows.len());
     for row in rows {
         if org_ids(&row).any(|id| !orgs.contains_key(id)) {
@@ -1045,7 +1043,7 @@ pub async fn reconcile_inputs(store: &Store, only: Option<&str>) -> Result<Vec<R
     }
     let rows: Vec<ReconcileRow> = query.try_map(|row| ReconcileRow::from_row(&row)).fetch_all(store.pool()).await?;
     let ids: Vec<String> = rows.iter().flat_map(|r| org_ids(&r.tenant)).cloned().collect();
-    let orgs = ent_platform::registry::queries::orgs_by_id(store, ids).await?;
+    let orgs = orgs_by_id(store, ids).await?;
     let mut inputs = Vec::with_capacity(rows.len());
     for row in rows {
         let ReconcileRow {
@@ -1145,18 +1143,15 @@ pub async fn require_on(
 }
 
 /// Restricts `cond` to the tenants whose organisation is in `scope` (a condition on `orgs`).
-fn in_scope(cond: &mut ent_kernel::store::sql::Condition, scope: Option<ent_kernel::store::sql::Condition>) {
+fn in_scope(cond: &mut Condition, scope: Option<Condition>) {
     if let Some(scope) = scope {
         cond.and_wrapped("org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
 }
 
 /// Tenants whose organisation is in `scope` (all when `None`), by slug.
-pub async fn list_tenants(
-    store: &Store,
-    scope: Option<ent_kernel::store::sql::Condition>,
-) -> Result<Vec<Tenant>, Problem> {
-    let mut cond = ent_kernel::store::sql::Condition::default();
+pub async fn list_tenants(store: &Store, scope: Option<Condition>) -> Result<Vec<Tenant>, Problem> {
+    let mut cond = Condition::default();
     in_scope(&mut cond, scope);
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug", cond.sql());
     let rows: Vec<TenantRow> =
@@ -1169,10 +1164,10 @@ pub async fn list_tenants(
 pub async fn page_tenants(
     store: &Store,
     filter: &TenantFilter,
-    scope: Option<ent_kernel::store::sql::Condition>,
-) -> Result<ent_kernel::store::Page<Tenant>, Problem> {
-    let size = ent_kernel::store::page_size(filter.limit)?;
-    let mut cond = ent_kernel::store::sql::Condition::default();
+    scope: Option<Condition>,
+) -> Result<Page<Tenant>, Problem> {
+    let size = page_size(filter.limit)?;
+    let mut cond = Condition::default();
     if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {
         cond.push("slug > ?", &[cursor]);
     }
@@ -1184,7 +1179,7 @@ pub async fn page_tenants(
     let rows: Vec<TenantRow> =
         cond.bind(sqlx::query(&sql)).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
     let tenants = tenants_from_rows(store, rows).await?;
-    Ok(ent_kernel::store::Page::from_overfetch(tenants, size, |t| t.slug.clone()))
+    Ok(Page::from_overfetch(tenants, size, |t| t.slug.clone()))
 }
 
 pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {

@@ -12,6 +12,7 @@ use axum::Json;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
+use ent_kernel::route_table;
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
@@ -19,7 +20,7 @@ use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-ent_kernel::route_table!(TenantsState, "tenants", |api| vec![
+route_table!(TenantsState, "tenants", |api| vec![
     api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
         .pages::<TenantFilter, Tenant>(),
     api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)

@@ -8,10 +8,14 @@ use super::load::{backend_name, backends, quantile};
 use super::{bench_database, peak_rss_kb};
 use axum::body::Body;
 use axum::http::{header, Request};
+use ent_console::auth::SESSION_COOKIE;
 use ent_kernel::clock::SystemClock;
 use ent_kernel::config::Config;
+use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Store;
 use ent_platform::identity::{self, sessions, Actor};
+use ent_server::api::{self, AppState};
 use http_body_util::BodyExt;
 use std::time::Instant;
 use tower::ServiceExt;
@@ -35,16 +39,16 @@ const TARGET_MS: f64 = 100.0;
 
 /// `entctl bench console`: `requests` sequential requests per page and person.
 pub async fn console(config: &Config, requests: usize) -> anyhow::Result<()> {
-    let fail = |p: ent_kernel::error::Problem| anyhow::anyhow!("{}", p.detail);
+    let fail = |p: Problem| anyhow::anyhow!("{}", p.detail);
     for config in backends(config) {
         let dir = std::env::temp_dir().join(format!("entcp-bench-console-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let (url, cleanup) = bench_database(&config, &dir).await?;
-        let store = ent_kernel::store::Store::connect(&url, config.database.max_connections).await?;
+        let store = Store::connect(&url, config.database.max_connections).await?;
         crate::migrate(&store, config.catalog_dir.as_deref()).await?;
         let mut bench_config = config.clone();
         bench_config.data_dir = dir.clone();
-        let state = ent_server::api::AppState::load(store.clone(), bench_config, std::sync::Arc::new(SystemClock))?;
+        let state = AppState::load(store.clone(), bench_config, std::sync::Arc::new(SystemClock))?;
         let summary = crate::demo::load(&state).await?;
         crate::demo::personas(&state, &crate::demo::demo_password()).await?;
         let now = chrono::Utc::now();
@@ -58,9 +62,9 @@ pub async fn console(config: &Config, requests: usize) -> anyhow::Result<()> {
         let mut people = Vec::new();
         for (label, user_id) in [("admin", &admin.id), ("DAN", &dan.id)] {
             let secret = sessions::open(&store, user_id, "bench", "password", None, now).await.map_err(fail)?;
-            people.push((label, format!("{}={secret}", ent_console::auth::SESSION_COOKIE)));
+            people.push((label, format!("{}={secret}", SESSION_COOKIE)));
         }
-        let app = ent_server::api::app(state.clone());
+        let app = api::app(state.clone());
         outln!("{} — {summary}", backend_name(&store));
         outln!("  {requests} requêtes par page et par personne, l'une après l'autre, en process (sans réseau)");
         outln!("  {:<26} {:<6} {:>6} {:>9} {:>9}", "page", "qui", "statut", "p50 (ms)", "p95 (ms)");

@@ -5,10 +5,14 @@
 
 use super::BenchWorld;
 use ent_kernel::config::Config;
+use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{Backend, Store};
+use ent_platform::identity::authz::Scope;
 use ent_platform::identity::{self, Actor};
-use ent_platform::registry::queries::OrgFilter;
+use ent_platform::registry::queries::{explain_list_orgs_json, list_orgs, OrgFilter};
+use ent_platform::registry::Org;
+use ent_server::api::{self, AppState};
 use ent_testkit::synthetic::SyntheticOptions;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -75,21 +79,16 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> std::io::Result<u16
 }
 
 /// Serves the application of `state` on a free loopback port.
-pub(super) async fn serve(state: ent_server::api::AppState) -> anyhow::Result<std::net::SocketAddr> {
+pub(super) async fn serve(state: AppState) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, ent_server::api::app(state)).await });
+    tokio::spawn(async move { axum::serve(listener, api::app(state)).await });
     Ok(addr)
 }
 
 /// A user holding `role` at `org` (none: platform-wide) and a fresh token of theirs.
-pub(super) async fn token(
-    store: &Store,
-    email: &str,
-    role: Role,
-    org: Option<&ent_platform::registry::Org>,
-) -> anyhow::Result<String> {
-    let fail = |p: ent_kernel::error::Problem| anyhow::anyhow!(p.detail);
+pub(super) async fn token(store: &Store, email: &str, role: Role, org: Option<&Org>) -> anyhow::Result<String> {
+    let fail = |p: Problem| anyhow::anyhow!(p.detail);
     let now = chrono::Utc::now();
     let new = identity::NewUser { email: email.into(), display_name: email.into(), org: None };
     let user = identity::create_user(store, &Actor::cli(), new, now).await.map_err(fail)?;
@@ -267,21 +266,17 @@ pub async fn read(
 }
 
 /// The first organisation `filter` lists.
-async fn first_org(store: &Store, filter: OrgFilter) -> anyhow::Result<ent_platform::registry::Org> {
+async fn first_org(store: &Store, filter: OrgFilter) -> anyhow::Result<Org> {
     let filter = OrgFilter { limit: Some(1), ..filter };
-    let page = ent_platform::registry::queries::list_orgs(store, &filter, None)
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+    let page = list_orgs(store, &filter, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     page.items.into_iter().next().ok_or_else(|| anyhow::anyhow!("annuaire synthétique sans {:?}", filter.kind))
 }
 
 /// The plan of the list query as the DAN of `academie` sends it.
-async fn print_list_plan(store: &Store, academie: &ent_platform::registry::Org) -> anyhow::Result<()> {
-    let scope = ent_platform::identity::authz::Scope::Orgs(vec![academie.clone()]).condition();
-    let filter = ent_platform::registry::queries::OrgFilter { limit: Some(50), ..Default::default() };
-    let plan = ent_platform::registry::queries::explain_list_orgs_json(store, &filter, scope)
-        .await
-        .map_err(|p| anyhow::anyhow!(p.detail))?;
+async fn print_list_plan(store: &Store, academie: &Org) -> anyhow::Result<()> {
+    let scope = Scope::Orgs(vec![academie.clone()]).condition();
+    let filter = OrgFilter { limit: Some(50), ..Default::default() };
+    let plan = explain_list_orgs_json(store, &filter, scope).await.map_err(|p| anyhow::anyhow!(p.detail))?;
     outln!("  plan de la requête de la liste :");
     for step in plan {
         outln!("    {step}");

@@ -10,8 +10,13 @@
 use super::load::{load, serve, token, Figures};
 use super::{bench_tenants, BenchWorld};
 use ent_kernel::config::Config;
+use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{timestamp, Backend, Store};
+use ent_platform::audit;
+use ent_platform::identity::{create_user, Actor, NewUser};
+use ent_support::support::jobs;
+use ent_tenants::provisioning::reconcile;
 use ent_testkit::synthetic::SyntheticOptions;
 use std::time::{Duration, Instant};
 
@@ -24,7 +29,7 @@ const OPEN_TICKETS: f64 = 100_000.0;
 const CONVENTIONS: f64 = 2_000.0;
 const AUDIT_RECORDS: f64 = 10_000_000.0;
 
-fn fail(p: ent_kernel::error::Problem) -> anyhow::Error {
+fn fail(p: Problem) -> anyhow::Error {
     anyhow::anyhow!(p.detail)
 }
 
@@ -138,13 +143,12 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
     let now = chrono::Utc::now();
     for pass in ["réconciliation, première passe", "réconciliation sans changement"] {
         let started = Instant::now();
-        let report =
-            ent_tenants::provisioning::reconcile::pass(&state.provisioning(), None, now).await.map_err(fail)?;
+        let report = reconcile::pass(&state.provisioning(), None, now).await.map_err(fail)?;
         outln!("{pass} : {:.2} s ({report:?})", started.elapsed().as_secs_f64());
     }
     for pass in ["balayage SLA", "balayage SLA sans rien de nouveau"] {
         let started = Instant::now();
-        let report = ent_support::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
+        let report = jobs::sweep(&state.support(), now).await.map_err(fail)?;
         outln!(
             "{pass} : {:.2} s, {} ticket(s) examiné(s), {} dépassement(s)",
             started.elapsed().as_secs_f64(),
@@ -154,7 +158,7 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
     }
     registers_of_largest_academie(&world).await?;
     let started = Instant::now();
-    let verified = ent_platform::audit::verify(&store).await.map_err(fail)?;
+    let verified = audit::verify(&store).await.map_err(fail)?;
     outln!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
     routes(&world, seconds, requests).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
@@ -171,10 +175,9 @@ async fn populate(world: &BenchWorld, size: impl Fn(f64) -> usize) -> anyhow::Re
     bench_tenants(state, 1, false).await?;
     total += started.elapsed().as_secs_f64();
     total += generate(store, "tenants", size(TENANTS) - 1, TENANTS_SQL, &[]).await?;
-    let new_user =
-        ent_platform::identity::NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
-    let actor = ent_platform::identity::Actor::cli();
-    let requester = ent_platform::identity::create_user(store, &actor, new_user, now).await.map_err(fail)?;
+    let new_user = NewUser { email: "usager@bench.fr".into(), display_name: "Usager".into(), org: None };
+    let actor = Actor::cli();
+    let requester = create_user(store, &actor, new_user, now).await.map_err(fail)?;
     let binds = [
         requester.id,
         timestamp(now - chrono::Duration::hours(240)),

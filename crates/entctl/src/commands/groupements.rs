@@ -8,8 +8,10 @@ use entcp::error::Problem;
 use entcp::groupements::award::{self, AwardInput};
 use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
+use entcp::groupements::shares::Basis;
 use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
+use entcp::store::Store;
 use entcp::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,7 +114,7 @@ fn fail(p: Problem) -> anyhow::Error {
 
 /// The groupement, the application and the actor of a decision on an application.
 async fn application_of(
-    store: &entcp::store::Store,
+    store: &Store,
     id: &str,
     application: &str,
     as_user: Option<&str>,
@@ -264,7 +266,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
 /// What the console's candidature form says too: an application with no pupil declared (the
 /// annuaire carries no head counts) counts for nothing in a cost key by pupils.
 fn no_pupils_warning(g: &Groupement, app: &Application) -> Option<String> {
-    let by_pupils = g.terms.cost_key.iter().any(|part| part.basis == entcp::groupements::shares::Basis::Pupils);
+    let by_pupils = g.terms.cost_key.iter().any(|part| part.basis == Basis::Pupils);
     (by_pupils && app.quantities.pupils == 0).then(|| {
         format!(
             "attention : aucun élève déclaré pour {} ({} école(s)) alors que la clé de répartition du groupement \

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use entcp::audit::{self, AuditFilter, Verification};
 use entcp::identity::{self, Actor, NewUser, UserRole};
 use entcp::kernel::roles::Role;
+use entcp::registry::{resolve_org, Org};
 use entcp::store::Store;
 use entcp::{errln, outln};
 use std::process::ExitCode;
@@ -104,9 +105,9 @@ fn parse_role(role: &str) -> anyhow::Result<Role> {
 }
 
 /// An organisation the operator names (no `--as` here: it reads every organisation).
-async fn org_option(store: &Store, key: Option<&str>) -> anyhow::Result<Option<entcp::registry::Org>> {
+async fn org_option(store: &Store, key: Option<&str>) -> anyhow::Result<Option<Org>> {
     match key {
-        Some(key) => Ok(Some(entcp::registry::resolve_org(store, key).await.map_err(fail)?)),
+        Some(key) => Ok(Some(resolve_org(store, key).await.map_err(fail)?)),
         None => Ok(None),
     }
 }

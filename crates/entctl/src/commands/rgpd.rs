@@ -6,6 +6,7 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::error::Problem;
 use entcp::identity::Actor;
+use entcp::registry::{resolve_org, Org};
 use entcp::rgpd::{self, export::Format, snapshots, Log};
 use entcp::{errln, outln};
 use std::io::Write;
@@ -79,7 +80,7 @@ fn write(bytes: &[u8], output: Option<PathBuf>) -> anyhow::Result<()> {
 
 pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitCode> {
     // Run as the operator (`Actor::cli()`, no `--as`), who reads every organisation.
-    let org = |key: String| async move { entcp::registry::resolve_org(&state.store, &key).await.map_err(fail) };
+    let org = |key: String| async move { resolve_org(&state.store, &key).await.map_err(fail) };
     match command {
         RgpdCommand::Export { org: key, format, output } => {
             let format = Format::parse(Some(&format)).map_err(fail)?;
@@ -139,7 +140,7 @@ pub async fn run(state: &AppState, command: RgpdCommand) -> anyhow::Result<ExitC
 
 async fn export_log(
     state: &AppState,
-    org: &entcp::registry::Org,
+    org: &Org,
     format: &str,
     output: Option<PathBuf>,
     log: Log,

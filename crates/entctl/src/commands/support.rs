@@ -6,11 +6,15 @@ use super::conventions::actor;
 use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::error::Problem;
+use entcp::identity::Actor;
+use entcp::registry::resolve_org;
 use entcp::support::report::{self, GroupBy};
 use entcp::support::tickets::{
     self, Ctx, EscalateInput, NewComment, NewTicket, ReturnInput, TicketFilter, TransitionInput,
 };
-use entcp::{out, outln};
+use entcp::support::{jobs, resolve_contract, set_contract, ContractInput};
+use entcp::tenants::get_tenant;
+use entcp::{out, outln, yaml};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -245,32 +249,30 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             }
         }
         SupportCommand::Sweep => {
-            let r = entcp::support::jobs::sweep(&state.support(), now).await.map_err(fail)?;
+            let r = jobs::sweep(&state.support(), now).await.map_err(fail)?;
             outln!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated);
         }
         SupportCommand::AutoClose => {
-            let n = entcp::support::jobs::auto_close(&state.support(), now).await.map_err(fail)?;
+            let n = jobs::auto_close(&state.support(), now).await.map_err(fail)?;
             outln!("{n} ticket(s) clos");
         }
         SupportCommand::Remind => {
-            let n = entcp::support::jobs::remind(&state.support(), now).await.map_err(fail)?;
+            let n = jobs::remind(&state.support(), now).await.map_err(fail)?;
             outln!("{n} relance(s)");
         }
-        SupportCommand::Policies => out!("{}", entcp::yaml::to_string(&state.support.spec)?),
+        SupportCommand::Policies => out!("{}", yaml::to_string(&state.support.spec)?),
         SupportCommand::Contract { slug } => {
-            let tenant = entcp::tenants::get_tenant(store, &slug)
+            let tenant = get_tenant(store, &slug)
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            let contract = entcp::support::resolve_contract(&state.support(), &tenant, now).await.map_err(fail)?;
+            let contract = resolve_contract(&state.support(), &tenant, now).await.map_err(fail)?;
             outln!("{}", serde_json::to_string_pretty(&contract)?);
         }
         SupportCommand::SetContract { org, n1, n2, n3, policy } => {
-            let org = entcp::registry::resolve_org(store, &org).await.map_err(fail)?;
-            let input = entcp::support::ContractInput { n1, n2, n3, policy };
-            entcp::support::set_contract(&state.support(), &entcp::identity::Actor::cli(), &org, &input, now)
-                .await
-                .map_err(fail)?;
+            let org = resolve_org(store, &org).await.map_err(fail)?;
+            let input = ContractInput { n1, n2, n3, policy };
+            set_contract(&state.support(), &Actor::cli(), &org, &input, now).await.map_err(fail)?;
             outln!("contrat de support enregistré pour {}", org.name);
         }
     }

@@ -4,8 +4,9 @@ use super::fail;
 use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::identity::Actor;
+use entcp::provisioning;
 use entcp::tenants::{self, EntTenant, Status};
-use entcp::{errln, out, outln};
+use entcp::{errln, out, outln, yaml};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -49,7 +50,7 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
     files.sort();
     let mut docs = Vec::new();
     for file in files {
-        let text = entcp::yaml::read_file(&file)?;
+        let text = yaml::read_file(&file)?;
         for tenant in super::documents::<EntTenant>(&text, &file)? {
             docs.push((file.display().to_string(), tenant));
         }
@@ -61,7 +62,7 @@ fn read_documents(path: &Path) -> anyhow::Result<Vec<(String, EntTenant)>> {
 /// a backend failure is left to the scheduled resync (with backoff), the change itself is saved.
 async fn reconcile_now(state: &AppState, slugs: &[String]) -> std::io::Result<()> {
     for slug in slugs {
-        match entcp::provisioning::reconcile::pass(&state.provisioning(), Some(slug), chrono::Utc::now()).await {
+        match provisioning::reconcile::pass(&state.provisioning(), Some(slug), chrono::Utc::now()).await {
             Ok(r) if r.deferred > 0 => {
                 outln!("enttenant/{slug} : en attente (nouvel essai planifié, ou réconcilié par un autre processus)")
             }
@@ -108,8 +109,8 @@ impl TenantsCommand {
 pub fn print_definition(command: &TenantsCommand) -> anyhow::Result<()> {
     match command {
         TenantsCommand::Schema => outln!("{}", serde_json::to_string_pretty(&tenants::json_schema())?),
-        TenantsCommand::Crd => out!("{}", entcp::yaml::to_string(&tenants::crd())?),
-        TenantsCommand::Rbac => outln!("{}", serde_json::to_string_pretty(&entcp::provisioning::kube::rbac())?),
+        TenantsCommand::Crd => out!("{}", yaml::to_string(&tenants::crd())?),
+        TenantsCommand::Rbac => outln!("{}", serde_json::to_string_pretty(&provisioning::kube::rbac())?),
         _ => anyhow::bail!("pas une définition"),
     }
     Ok(())
@@ -156,10 +157,10 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            out!("{}", entcp::provisioning::to_yaml(&tenants::render(&state.tenants(), &tenant).await.map_err(fail)?));
+            out!("{}", provisioning::to_yaml(&tenants::render(&state.tenants(), &tenant).await.map_err(fail)?));
         }
         TenantsCommand::Reconcile { slug } => {
-            let r = entcp::provisioning::reconcile::pass(&state.provisioning(), slug.as_deref(), chrono::Utc::now())
+            let r = provisioning::reconcile::pass(&state.provisioning(), slug.as_deref(), chrono::Utc::now())
                 .await
                 .map_err(fail)?;
             outln!(

@@ -14,6 +14,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
 use ent_kernel::validate::parse_date;
@@ -931,7 +932,7 @@ async fn insert_in(
     if let Some(original) = amends {
         claim_amendment(tx, original).await?;
     }
-    let reference = ent_kernel::store::counters::next_reference(tx, "CONV", ctx.today().year()).await?;
+    let reference = next_reference(tx, "CONV", ctx.today().year()).await?;
     let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
     sqlx::query(
         "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \

@@ -11,7 +11,7 @@ use crate::conventions::{find_model, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem};
-use ent_kernel::store::{timestamp, Tx};
+use ent_kernel::store::{timestamp, Backend, Tx};
 use ent_kernel::validate::parse_date;
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
@@ -255,7 +255,7 @@ fn check_termination_date(start: NaiveDate, end: NaiveDate, effective: NaiveDate
 /// signed later, one would make the ended convention live again as « amended ».
 pub(crate) async fn end_pending_avenants(
     tx: &mut Tx,
-    backend: ent_kernel::store::Backend,
+    backend: Backend,
     actor: &Actor,
     original: &Convention,
     effective: &str,
@@ -294,7 +294,7 @@ struct AvenantEnd<'a> {
 /// Ends the avenant `ending` (terminated, its reason and day recorded), audited as `actor` to `parties`.
 async fn end_avenant(
     tx: &mut Tx,
-    backend: ent_kernel::store::Backend,
+    backend: Backend,
     actor: &Actor,
     ending: &AvenantEnd<'_>,
     parties: &[&str],

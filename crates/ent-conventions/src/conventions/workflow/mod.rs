@@ -29,7 +29,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::{timestamp, Backend, SerialLock, Store, Tx};
+use ent_kernel::store::{serialise, timestamp, Backend, SerialLock, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::{Actor, Binding};
@@ -258,7 +258,7 @@ pub(crate) async fn new_version(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Re
 /// Taken before any audit record of `tx` (the audit chain's lock is always taken after it).
 pub(crate) async fn serialise_coverage(tx: &mut Tx) -> Result<(), Problem> {
     let backend = Backend::of_connection(tx);
-    ent_kernel::store::serialise(tx, backend, SerialLock::ConventionCoverage).await?;
+    serialise(tx, backend, SerialLock::ConventionCoverage).await?;
     Ok(())
 }
 

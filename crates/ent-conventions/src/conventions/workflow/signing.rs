@@ -12,6 +12,7 @@ use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, SignatureMode};
 use crate::conventions::{find_model, get_convention, roles_key, Convention, Status};
 use chrono::{DateTime, Utc};
+use ent_documents::documents::sha256_hex;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
@@ -165,7 +166,7 @@ pub fn pending_signers<'c>(model: &ConventionModel, conv: &'c Convention) -> Vec
 fn acting_party<'c>(
     actor: &Actor,
     conv: &'c Convention,
-    role: ent_kernel::kernel::roles::Role,
+    role: Role,
     key: Option<&str>,
 ) -> Vec<&'c crate::conventions::Party> {
     conv.parties
@@ -441,7 +442,7 @@ fn signing_party<'c>(
 /// record ([`audit_to_parties`]).
 pub(super) async fn mark_signed(
     tx: &mut Tx,
-    backend: ent_kernel::store::Backend,
+    backend: Backend,
     actor: &Actor,
     conv: &Convention,
     now: DateTime<Utc>,
@@ -546,7 +547,7 @@ pub async fn upload_signed(
             "nom de fichier invalide (en-tête Content-Disposition ou paramètre name)",
         ));
     }
-    let sha = ent_documents::documents::sha256_hex(bytes);
+    let sha = sha256_hex(bytes);
     let mut tx = ctx.store.begin_write().await?;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_files WHERE convention_id = $1")
         .bind(&conv.id)

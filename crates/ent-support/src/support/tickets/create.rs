@@ -7,12 +7,17 @@ use crate::support::policy::GRADES;
 use crate::support::SupportState;
 use crate::support::{queue_emails, Category, Level, Priority};
 use chrono::{DateTime, Datelike, Utc};
+use ent_conventions::conventions::active_covering;
+use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::{new_id, timestamp, Store};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::get_org;
+use ent_platform::registry::queries::{covers_org, get_org};
+use ent_platform::registry::Org;
+use ent_tenants::tenants::{get_tenant, Tenant};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -78,11 +83,9 @@ pub(super) fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option
 }
 
 /// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
-async fn convention_flag(ctx: &Ctx<'_>, tenant: &ent_tenants::tenants::Tenant) -> Result<Option<String>, Problem> {
-    let today = ent_kernel::clock::today_in_france(ctx.now).to_string();
-    let active =
-        ent_conventions::conventions::active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today)
-            .await?;
+async fn convention_flag(ctx: &Ctx<'_>, tenant: &Tenant) -> Result<Option<String>, Problem> {
+    let today = today_in_france(ctx.now).to_string();
+    let active = active_covering(ctx.store(), &ctx.state.models, &tenant.organisation.id, &today).await?;
     Ok(match (active, &tenant.convention_id) {
         (Some(_), _) => None,
         (None, Some(_)) => Some("convention_expiree".into()),
@@ -92,18 +95,14 @@ async fn convention_flag(ctx: &Ctx<'_>, tenant: &ent_tenants::tenants::Tenant) -
 
 /// A ticket may be opened on a tenant in the actor's scope, or by the staff of
 /// one of the tenant's schools (a commune-wide tenant serves all its écoles).
-pub(crate) async fn may_open(
-    store: &Store,
-    actor: &Actor,
-    tenant_org: &ent_platform::registry::Org,
-) -> Result<(), Problem> {
+pub(crate) async fn may_open(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<(), Problem> {
     let refused = match authz::authorize(store, actor, &authz::SUPPORT_CREATE, tenant_org).await {
         Ok(()) => return Ok(()),
         Err(refused) => refused,
     };
     for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
         if let Some(org) = &b.org {
-            if ent_platform::registry::queries::covers_org(store, tenant_org, org).await? {
+            if covers_org(store, tenant_org, org).await? {
                 return Ok(());
             }
         }
@@ -113,7 +112,7 @@ pub(crate) async fn may_open(
 
 /// Whether the actor supports the tenants of `tenant_org`: an administrator, or N1 or N2
 /// over that organisation ([`crate::support::staff_orgs`]); a support role elsewhere is not enough.
-async fn supports(store: &Store, actor: &Actor, tenant_org: &ent_platform::registry::Org) -> Result<bool, Problem> {
+async fn supports(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<bool, Problem> {
     if actor.is_admin() {
         return Ok(true);
     }
@@ -123,18 +122,13 @@ async fn supports(store: &Store, actor: &Actor, tenant_org: &ent_platform::regis
 /// The role the actor opens a ticket on a tenant of `tenant_org` with: the first of its
 /// roles that may open one there ([`may_open`]: over the organisation, or at one of the
 /// schools it serves), not whatever role it holds elsewhere.
-async fn requester_role(
-    store: &Store,
-    actor: &Actor,
-    tenant_org: &ent_platform::registry::Org,
-) -> Result<Role, Problem> {
+async fn requester_role(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<Role, Problem> {
     for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
         let reaches = match &b.org {
             _ if b.role == Role::Admin => true,
             None => false,
             Some(org) => {
-                authz::in_org_scope(store, org, tenant_org).await?
-                    || ent_platform::registry::queries::covers_org(store, tenant_org, org).await?
+                authz::in_org_scope(store, org, tenant_org).await? || covers_org(store, tenant_org, org).await?
             }
         };
         if reaches {
@@ -144,7 +138,7 @@ async fn requester_role(
     Err(forbidden("aucun de vos rôles ne permet d'ouvrir un ticket sur cet ENT"))
 }
 
-async fn tenant_visible(store: &Store, actor: &Actor, tenant: &ent_tenants::tenants::Tenant) -> Result<bool, Problem> {
+async fn tenant_visible(store: &Store, actor: &Actor, tenant: &Tenant) -> Result<bool, Problem> {
     let Some(org) = get_org(store, &tenant.organisation.id).await? else {
         return Ok(false);
     };
@@ -163,7 +157,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     check_grade(&mut checks, "urgency", &new.urgency);
     let forced = parse_priority(&mut checks, new.priority.as_deref());
     // A tenant the actor can neither read nor open tickets on is not revealed: it is unknown.
-    let tenant = match ent_tenants::tenants::get_tenant(store, &new.tenant).await? {
+    let tenant = match get_tenant(store, &new.tenant).await? {
         Some(t) if tenant_visible(store, ctx.actor, &t).await? => Some(t),
         _ => None,
     };
@@ -192,9 +186,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = store.begin_write().await?;
-    let reference =
-        ent_kernel::store::counters::next_reference(&mut tx, "ENT", ent_kernel::clock::today_in_france(ctx.now).year())
-            .await?;
+    let reference = next_reference(&mut tx, "ENT", today_in_france(ctx.now).year()).await?;
     sqlx::query(
         "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
          description, category, service, impact, urgency, priority, policy, level, n1_org_id, n2_org_id, n3_org_id, \
@@ -265,7 +257,7 @@ async fn creation_queue(conn: &mut AnyConnection, contract: &crate::support::Con
 /// outside Paris time, said so with its offset: `23 février 2026 à 11:00 (heure locale, UTC-04:00)`.
 pub fn french_time(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     let local = at.with_timezone(&tz);
-    let date = ent_kernel::clock::french_date(&local.date_naive().to_string());
+    let date = french_date(&local.date_naive().to_string());
     if tz == chrono_tz::Europe::Paris {
         format!("{date} à {}", local.format("%H:%M"))
     } else {

@@ -8,7 +8,7 @@ use crate::support::{levels_of, queue_emails, Level, Status, Viewer};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_platform::identity::authz::forbidden;
-use ent_platform::identity::Actor;
+use ent_platform::identity::{bindings_of, get_user, Actor};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -325,10 +325,10 @@ pub struct TicketPatch {
 /// holding that level's role over the ticket's school, or an admin. `None` for anyone
 /// else, an unknown address included: one refusal for both, so that no address is probed.
 async fn assignable(store: &Store, t: &Ticket, email: &str) -> Result<Option<String>, Problem> {
-    let Some(user) = ent_platform::identity::get_user(store, email).await?.filter(|u| u.active) else {
+    let Some(user) = get_user(store, email).await?.filter(|u| u.active) else {
         return Ok(None);
     };
-    let bindings = ent_platform::identity::bindings_of(store, &user.id).await?;
+    let bindings = bindings_of(store, &user.id).await?;
     let actor = Actor { user_id: Some(user.id.clone()), name: user.email.clone(), bindings };
     Ok(levels_of(store, &actor, t).await?.contains(&t.level).then_some(user.id))
 }

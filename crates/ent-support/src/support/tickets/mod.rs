@@ -23,6 +23,8 @@ use crate::support::SupportState;
 use crate::support::{viewer, Level, Priority, Status, Viewer};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::skip_serializing_none;
+use ent_kernel::store::sql::page_size;
 use ent_kernel::store::{Backend, Flag, Nullable, Store, Tx};
 use ent_kernel::store::{Condition, Page};
 use ent_platform::audit::Audited;
@@ -52,7 +54,7 @@ impl Ctx<'_> {
 // asked, who holds which level) and never leave the server; `Ticket::seen_by` hides
 // the rest from whom may not see it: every ticket a caller receives went through it.
 // (Plain comments: a doc comment here would become the OpenAPI schema's description.)
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct Ticket {
     // Read as `ticket_id`: `id` is its organisation's (the columns of `OrgRef`).
@@ -182,7 +184,7 @@ impl Ticket {
     }
 }
 
-#[ent_kernel::skip_serializing_none]
+#[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct HistoryEntry {
     pub seq: i64,
@@ -300,7 +302,7 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
 /// for the page and one for which of its organisations the actor's N1 or N2 roles cover,
 /// whatever the page's size.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
-    let size = ent_kernel::store::sql::page_size(filter.limit)?;
+    let size = page_size(filter.limit)?;
     let mut cond = filter_condition(filter)?;
     if let Some(scope) = super::visible_condition(ctx.actor) {
         cond.and(scope);
