@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, org_choices, searching, Choice, Fields, On, Reply};
+use crate::forms::{answer, chosen_org, org_choices, searching, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -32,7 +32,7 @@ use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use ent_platform::identity::{Actor, Caller};
-use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
+use ent_platform::registry::queries::{list_orgs, OrgFilter};
 use ent_platform::registry::Org;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -205,6 +205,11 @@ fn control_id(field: &str) -> String {
     }
 }
 
+/// Académies and DSDEN: parties any person may name in a convention.
+fn is_public_party(kind: OrgKind) -> bool {
+    matches!(kind, OrgKind::Academie | OrgKind::Dsden)
+}
+
 /// Organisations of `spec`'s kinds matching `search`, in the person's scope (académies
 /// and DSDEN are public parties: any of them); the one chosen first when given.
 async fn candidates(
@@ -217,8 +222,7 @@ async fn candidates(
     let mut found: Vec<Org> = chosen.into_iter().cloned().collect();
     if !search.is_empty() || chosen.is_none() {
         for kind in &spec.kinds {
-            let public = matches!(kind, OrgKind::Academie | OrgKind::Dsden);
-            let scope = if public { None } else { authz::scope(actor, &CONVENTIONS_WRITE).condition() };
+            let scope = if is_public_party(*kind) { None } else { authz::scope(actor, &CONVENTIONS_WRITE).condition() };
             let filter = OrgFilter {
                 kind: Some(kind.as_str().into()),
                 q: Some(search.to_string()).filter(|s| !s.is_empty()),
@@ -248,10 +252,8 @@ async fn creation_page(
     let mut parties = Vec::new();
     let mut covered: Option<(usize, Vec<String>)> = None;
     for spec in &model.parties {
-        let chosen = match fields.opt(&format!("partie.{}", spec.key)) {
-            Some(id) => get_org(&state.store, &id).await?,
-            None => None,
-        };
+        let public = |o: &Org| is_public_party(o.kind) && spec.kinds.contains(&o.kind);
+        let chosen = chosen_org(&state.store, actor, fields.opt(&format!("partie.{}", spec.key)), public).await?;
         let search = fields.get(&format!("recherche.{}", spec.key));
         let field = format!("parties.{}", spec.key);
         if model.covers.party.as_deref() == Some(spec.key.as_str()) {

@@ -11,6 +11,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
+use ent_kernel::store::Store;
+use ent_platform::identity::authz;
+use ent_platform::identity::Actor;
+use ent_platform::registry::queries::get_org;
 use ent_platform::registry::Org;
 use serde::Serialize;
 
@@ -162,6 +166,24 @@ pub struct Choice {
     pub value: String,
     pub label: String,
     pub selected: bool,
+}
+
+/// The organisation a chooser's field names (`id`) when the person may see it there: one it
+/// reads, or one `public` lets anyone choose (académies, DSDEN). Else none, as for an id that
+/// names nothing: a forged address tells nothing of an organisation out of scope.
+pub async fn chosen_org(
+    store: &Store,
+    actor: &Actor,
+    id: Option<String>,
+    public: impl Fn(&Org) -> bool,
+) -> Result<Option<Org>, Problem> {
+    let Some(org) = (match id {
+        Some(id) => get_org(store, &id).await?,
+        None => None,
+    }) else {
+        return Ok(None);
+    };
+    Ok((public(&org) || authz::reads(store, actor, &org).await?).then_some(org))
 }
 
 /// The organisations `found` proposed in a select, each once (first found first), named with

@@ -5,7 +5,7 @@
 //! and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{answer, org_choices, searching, Fields, On, Reply};
+use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -241,10 +241,7 @@ fn offer(state: &TenantsState, fields: &Fields) -> (Vec<Value>, Vec<Value>) {
 async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let On { console, state, signed } = on;
-    let chosen = match fields.opt("organisation") {
-        Some(key) => get_org(&state.store, &key).await?,
-        None => None,
-    };
+    let chosen = chosen_org(&state.store, &signed.0.actor, fields.opt("organisation"), |_| false).await?;
     let search = fields.get("recherche");
     let mut found: Vec<_> = chosen.iter().cloned().collect();
     for kind in [OrgKind::Etablissement, OrgKind::Commune] {

@@ -319,8 +319,10 @@ pub fn missing_org(key: &str) -> Problem {
 }
 
 /// The organisation `actor` names in the request's `field` (id, `kind:code`, code), an ambiguous
-/// code narrowed to what it reads (`authz::resolve_readable`): a key naming nothing, or only
-/// organisations it may not read, is a 422 on `field` in the words of [`missing_org`].
+/// code narrowed to what it reads (`authz::resolve_readable`): a key naming nothing, or a code
+/// shared only by organisations it may not read, is a 422 on `field` in the words of
+/// [`missing_org`]. An id or a unique code resolves whether or not the actor may read it:
+/// check the scope before saying anything of the organisation.
 pub async fn resolve_readable_field(store: &Store, actor: &Actor, field: &str, key: &str) -> Result<Org, Problem> {
     crate::identity::authz::resolve_readable(store, actor, key).await.map_err(|p| {
         match p.kind.status().is_server_error() {

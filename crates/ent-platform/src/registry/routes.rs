@@ -237,15 +237,21 @@ async fn members(Op { state, caller, key }: Op<RegistryState>) -> Result<Json<Ve
     Ok(Json(member_list(&state.store, &group).await?))
 }
 
-/// The commune of a membership path: an INSEE code means the commune, not a DSDEN.
+/// The commune of a membership path or an invitation: an INSEE code means the commune, not a
+/// DSDEN. Communes are public entries of the official geographic code; any other organisation
+/// the caller may not read is named like a key that names nothing (the kind check that follows
+/// would otherwise tell its name).
 async fn resolve_commune(store: &Store, caller: &Caller, key: &str) -> Result<Org, Problem> {
-    match super::codes::parse_insee_commune(key) {
-        // Missing, it is named as the caller sent it.
-        Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await.map_err(|p| match p.kind {
-            ProblemKind::NotFound => queries::missing_org(key),
-            _ => p,
-        }),
+    let org = match super::codes::parse_insee_commune(key) {
+        Ok(code) => queries::resolve_org(store, &format!("commune:{code}")).await,
         Err(_) => authz::resolve_readable(store, &caller.actor, key).await,
+    };
+    match org {
+        Ok(org) if org.kind == OrgKind::Commune || authz::reads(store, &caller.actor, &org).await? => Ok(org),
+        Ok(_) => Err(queries::missing_org(key)),
+        // Missing, it is named as the caller sent it.
+        Err(p) if p.kind == ProblemKind::NotFound => Err(queries::missing_org(key)),
+        Err(p) => Err(p),
     }
 }
 

@@ -95,6 +95,38 @@ fn id_of(location: &str) -> String {
     key_of(location, "/conventions/")
 }
 
+backend_test!(a_form_address_naming_an_organisation_out_of_scope_shows_nothing_of_it);
+/// The creation forms preselect the organisations their address names: one out of the person's
+/// scope is shown as an id that names nothing (not its name, nor the schools it covers).
+async fn a_form_address_naming_an_organisation_out_of_scope_shows_nothing_of_it(db: TestDb) {
+    let app = fresnes(db).await;
+    let (ecole, mairie) = (org_id(&app, "0940176F").await, org_id(&app, "commune:94034").await);
+    let convention = |collectivite: &str, etablissement: &str| {
+        format!(
+            "/conventions/nouvelle?modele=tripartite-premier-degre&partie.collectivite={collectivite}\
+             &partie.etablissement={etablissement}"
+        )
+    };
+    let vitry = sign_in(&app, VITRY).await;
+    let forged = get(&app, &vitry, &convention(&mairie, &ecole)).await;
+    let unknown = get(&app, &vitry, &convention("inconnue", "inconnue")).await;
+    assert_eq!((forged.status, unknown.status), (200, 200), "{}", forged.text);
+    let tenant = get(&app, &vitry, &format!("/ent/nouveau?organisation={ecole}")).await;
+    assert_eq!(tenant.status, 200, "{}", tenant.text);
+    for page in [&forged, &tenant] {
+        for hidden in ["Doisneau", "0940176F", &ecole, &mairie] {
+            assert!(!page.text.contains(hidden), "{hidden} shown: {}", page.text);
+        }
+    }
+
+    // The same addresses preselect them for the mairie of Fresnes, whose they are.
+    let fresnes = sign_in(&app, MAIRIE).await;
+    let own = get(&app, &fresnes, &convention(&mairie, &ecole)).await;
+    assert!(own.text.contains("Robert Doisneau (0940176F)"), "covered school shown: {}", own.text);
+    let own = get(&app, &fresnes, &format!("/ent/nouveau?organisation={ecole}")).await;
+    assert!(own.text.contains(&format!("<option value=\"{ecole}\" selected")), "{}", own.text);
+}
+
 backend_test!(a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the_fingerprint_shown);
 async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the_fingerprint_shown(db: TestDb) {
     let app = fresnes(db).await;

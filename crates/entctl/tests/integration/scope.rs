@@ -224,6 +224,32 @@ async fn a_commune_declines_an_invitation_and_stays_out(db: crate::common::TestD
     assert!(w.members().await.is_empty());
 }
 
+backend_test!(an_invitation_tells_nothing_of_an_organisation_out_of_scope);
+/// Any commune may be invited (a public entry), but a key naming another kind of organisation
+/// the inviter may not read answers as a key that names nothing: neither its name nor its kind.
+async fn an_invitation_tells_nothing_of_an_organisation_out_of_scope(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let coord = w.coordinator().await;
+    let unknown = w.invite(&coord, json!({ "commune": uai("0929999") })).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{}: {}", w.db.name, unknown.1);
+    let boulogne = org(&w.db.store, &uai("0929901")).await;
+    for key in [boulogne.id.clone(), format!("etablissement:{}", boulogne.code), boulogne.code.clone()] {
+        let (status, body) = w.invite(&coord, json!({ "commune": key })).await;
+        assert_eq!((status, shape(&body)), (unknown.0, shape(&unknown.1)), "{} {key}: {body}", w.db.name);
+        assert!(!body.to_string().contains("Boulogne"), "{body}");
+    }
+    // What the inviter reads is still told by its kind.
+    let (status, body) = w.invite(&coord, json!({ "commune": w.epci.id })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {body}", w.db.name);
+    assert!(body.to_string().contains("Grand-Orly"), "{body}");
+    assert!(invitations(&w).await.is_empty(), "{}", w.db.name);
+}
+
+/// The invitations the EPCI sent.
+async fn invitations(w: &World) -> Vec<entcp::registry::invitations::Invitation> {
+    entcp::registry::invitations::list_for(&w.db.store, &w.epci).await.unwrap()
+}
+
 /// Every page of `path` (with `limit=1`) walked by `client`: the items' and the cursors' values.
 async fn walk(client: &Client, url: &str, key: &str) -> (Vec<String>, Vec<String>) {
     let (mut items, mut cursors) = (Vec::new(), Vec::new());
