@@ -274,6 +274,9 @@ impl From<sqlx::Error> for Problem {
             }
             ProblemKind::ReadOnly => "La base de données n'accepte aucune écriture (lecture seule).",
             ProblemKind::Conflict => "Une modification concurrente a eu lieu : relisez puis recommencez.",
+            ProblemKind::BadRequest => {
+                "Un texte envoyé contient un caractère que la base de données refuse (caractère nul)."
+            }
             ProblemKind::Timeout => {
                 "Une requête à la base de données a dépassé son délai (database.statement_timeout_seconds) \
                  et a été annulée : réessayez dans quelques instants ; si cela se répète, signalez-le."
@@ -309,6 +312,8 @@ fn database_code_fault(code: &str) -> Option<ProblemKind> {
             "23505" | "40001" | "40P01" => Some(ProblemKind::Conflict),
             // `statement_timeout` (a `query_canceled`); `idle_in_transaction_session_timeout`.
             "57014" => Some(ProblemKind::Timeout),
+            // A NUL in text (`character_not_in_repertoire`) or a character the encoding lacks.
+            "22021" | "22P05" => Some(ProblemKind::BadRequest),
             "25P03" => Some(ProblemKind::Unavailable),
             _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
                 Some(ProblemKind::Unavailable)

@@ -61,6 +61,30 @@ pub fn line(value: &str) -> Result<(), String> {
     }
 }
 
+/// A request address (a path or a query string, percent-encoded): once decoded, UTF-8
+/// one-line text ([`line`]). A NUL or a line break in a cursor or an id would otherwise reach
+/// the database (PostgreSQL refuses a NUL in text) or a log line.
+pub fn address(encoded: &str) -> Result<(), String> {
+    let bytes = encoded.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%').then(|| encoded.get(i + 1..i + 3)).flatten();
+        match escaped.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8(decoded).map_err(|_| "adresse invalide : encodage autre que UTF-8".to_string())?;
+    line(&text).map_err(|_| "adresse invalide : caractère de contrôle (nul, retour à la ligne, tabulation…)".into())
+}
+
 /// Whether a character may appear in multi-line text (descriptions, comments): line
 /// breaks and tabs, but neither another control character nor a bidirectional control.
 fn multiline_char(c: char) -> bool {
@@ -112,6 +136,10 @@ pub fn serde_in_french(message: &str) -> String {
     static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         [
             (r"Failed to (?:parse the request body as JSON|deserialize the JSON body into the target type): ", ""),
+            (r"Failed to deserialize (?:query string|the path|path params)[^:]*: ", ""),
+            (r"invalid digit found in string", "nombre invalide"),
+            (r"number too large to fit in target type", "nombre trop grand"),
+            (r"cannot parse integer from empty string", "nombre attendu"),
             (r"missing field `([^`]*)`", "champ obligatoire absent : « $1 »"),
             (
                 r"unknown field `([^`]*)`, expected one of ([^\n]*?)(?P<at> at line|,? line \d|$)",
@@ -194,6 +222,17 @@ impl Checks {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_address_is_one_line_utf8_once_decoded() {
+        assert!(address("/api/v1/tenants/ecole-1").is_ok());
+        assert!(address("q=Cr%C3%A9teil&limit=5").is_ok());
+        assert!(address("100%25").is_ok());
+        assert!(address("cursor=%00").is_err());
+        assert!(address("/api/v1/support/tickets/%0A").is_err());
+        assert!(address("q=%E2%80%AE").is_err());
+        assert!(address("/api/v1/support/tickets/%FF").is_err());
+    }
+
     use super::*;
 
     #[test]

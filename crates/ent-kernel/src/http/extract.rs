@@ -16,7 +16,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(|e: QueryRejection| {
-            Problem::bad_request(format!("paramètres de requête invalides : {}", e.body_text()))
+            Problem::bad_request(format!("paramètres de requête invalides : {}", serde_in_french(&e.body_text())))
         })
     }
 }

@@ -11,6 +11,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
+use ent_kernel::validate::serde_in_french;
 use sqlx::FromRow;
 
 use Role::*;
@@ -420,8 +421,9 @@ where
         use axum::response::IntoResponse;
         let Call { state, caller } =
             Call::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
-        let axum::extract::Path(key) =
-            axum::extract::Path::<K>::from_request_parts(parts, &()).await.map_err(IntoResponse::into_response)?;
+        let axum::extract::Path(key) = axum::extract::Path::<K>::from_request_parts(parts, &()).await.map_err(|e| {
+            Problem::bad_request(format!("adresse invalide : {}", serde_in_french(&e.body_text()))).into_response()
+        })?;
         Ok(Op { state, caller, key })
     }
 }

@@ -33,6 +33,7 @@ use ent_kernel::http::ApiRoute;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::store::Store;
 use ent_kernel::throttle::Throttle;
+use ent_kernel::validate;
 use ent_ops::notify::{self, NotifyState};
 use ent_platform::audit::{self, AuditState};
 use ent_platform::catalog::{self, Catalog, CatalogState};
@@ -218,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_unreadable_address))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), timeout::limit))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
@@ -256,6 +258,17 @@ fn logged_path<B>(req: &axum::http::Request<B>) -> String {
         .map(|(param, segment)| if SECRET_PARAMETERS.contains(&param) { "***" } else { segment })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A request whose path or query string, once decoded, is not one-line UTF-8 text (a NUL, a
+/// line break, a lone `%FF`) is refused with a 400 before any route reads it.
+async fn refuse_unreadable_address(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let checked = validate::address(uri.path()).and_then(|()| uri.query().map_or(Ok(()), validate::address));
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(detail) => Problem::bad_request(detail).into_response(),
+    }
 }
 
 /// A request that may write drops the cached reads once it is handled, before its

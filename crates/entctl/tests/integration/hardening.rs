@@ -101,6 +101,30 @@ async fn one_line_fields_refuse_control_characters_and_bodies_refuse_other_contr
     assert_eq!((status, &body["errors"][0]["field"]), (422, &json!("title")), "{}: {body}", db.name);
 }
 
+backend_test!(an_address_with_a_control_character_or_bad_encoding_is_a_400_in_french);
+/// A NUL, a line break or a byte that is not UTF-8 in a path or a query string never reaches
+/// the database (PostgreSQL refuses a NUL: it was a 500 there), and a bad number is told in French.
+async fn an_address_with_a_control_character_or_bad_encoding_is_a_400_in_french(db: crate::common::TestDb) {
+    let (api, admin) = Api::start_as_admin(&db).await;
+    for path in [
+        "/support/tickets?cursor=%00",
+        "/tenants?cursor=%00",
+        "/support/tickets/%00",
+        "/orgs/%0A0940176F",
+        "/orgs?q=%E2%80%AE",
+        "/support/tickets/%FF",
+    ] {
+        let (status, body) = api.call(&admin, Method::GET, path, None).await;
+        assert_eq!(status, 400, "{} {path}: {body}", db.name);
+        assert!(body["detail"].as_str().unwrap_or_default().starts_with("adresse invalide"), "{path}: {body}");
+    }
+    let (status, body) = api.call(&admin, Method::GET, "/orgs?limit=-1", None).await;
+    assert_eq!(status, 400, "{}: {body}", db.name);
+    assert_eq!(body["detail"], "paramètres de requête invalides : limit: nombre invalide", "{body}");
+    let (status, body) = api.call(&admin, Method::GET, "/orgs?q=Cr%C3%A9teil", None).await;
+    assert_eq!(status, 200, "{}: {body}", db.name);
+}
+
 backend_test!(only_the_school_its_dan_or_an_admin_may_change_its_contact_address);
 async fn only_the_school_its_dan_or_an_admin_may_change_its_contact_address(db: crate::common::TestDb) {
     let api = Api::start(&db).await;
