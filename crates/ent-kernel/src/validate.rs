@@ -45,7 +45,7 @@ fn is_bidi_control(c: char) -> bool {
 
 /// What one-line text refuses: a control character (C0, DEL, C1: CR, LF and tab
 /// included) or a bidirectional control.
-fn line_forbids(c: char) -> bool {
+pub fn line_forbids(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
 

@@ -146,6 +146,11 @@ pub fn amount(quantity_hundredths: i64, unit_price_ht_cents: i64) -> i64 {
     (quantity_hundredths * unit_price_ht_cents + 50).div_euclid(100)
 }
 
+/// The highest unit price HT, in cents (100 000 €: an account-year costs a few euros, setting
+/// up an école a few thousand): the national annuaire bounds the quantities, and this bound keeps
+/// every amount, total and share far inside an `i64`.
+pub const MAX_UNIT_PRICE_HT_CENTS: i64 = 10_000_000;
+
 /// An awarded unit price, HT, of one line of one lot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -205,9 +210,11 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
         if !lots.iter().any(|l| l.number == p.lot) {
             checks.fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));
         }
-        if p.unit_price_ht_cents < 0 {
-            checks
-                .fail(&format!("unit_prices[{i}].unit_price_ht_cents"), "prix unitaire HT en centimes, positif ou nul");
+        if !(0..=MAX_UNIT_PRICE_HT_CENTS).contains(&p.unit_price_ht_cents) {
+            checks.fail(
+                &format!("unit_prices[{i}].unit_price_ht_cents"),
+                "prix unitaire HT en centimes, de 0 à 100 000,00 € au plus",
+            );
         }
         if prices[..i].iter().any(|q| q.lot == p.lot && q.line == p.line) {
             checks.fail(&format!("unit_prices[{i}]"), "ce prix unitaire figure déjà pour ce lot");

@@ -16,6 +16,7 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use ent_kernel::store::{page_size, Condition, Page};
 use ent_kernel::text_enum;
+use ent_kernel::validate;
 use ent_platform::catalog::{processed_data, Catalog};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -111,7 +112,7 @@ fn markup_escape(value: &str) -> String {
     let one_line: String = value
         .chars()
         .map(|c| {
-            if c.is_control() {
+            if validate::line_forbids(c) {
                 ' '
             } else if c == '|' {
                 '¦'
@@ -120,7 +121,11 @@ fn markup_escape(value: &str) -> String {
             }
         })
         .collect();
-    let text = one_line.replace(" :: ", " : ");
+    // Repeated: one pass leaves ` :: ` in `a :: :: b`.
+    let mut text = one_line;
+    while text.contains(" :: ") {
+        text = text.replace(" :: ", " : ");
+    }
     let opening = text.trim_start();
     if opening.starts_with('#') || opening.starts_with("- ") {
         // A word joiner: invisible, but the line no longer starts with the marker.
@@ -781,6 +786,13 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_escaped_value_holds_no_field_separator_nor_direction_control() {
+        assert_eq!(markup_escape("a :: :: b"), "a : : b");
+        assert_eq!(markup_escape("a :: :: :: b"), "a : : : b");
+        assert!(!markup_escape("x\u{202e}y | z").contains(['\u{202e}', '|']));
+    }
 
     #[test]
     fn a_member_value_adds_no_section_row_cell_or_bullet_to_the_members_document() {

@@ -473,6 +473,10 @@ fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem>
     }
 }
 
+/// The common expenses of a groupement, in cents: at most a billion euros, so that every
+/// share and total computed from them stays far inside an `i64`.
+const MAX_COMMON_EXPENSES_CENTS: i64 = 100_000_000_000;
+
 fn check_fields(
     catalog: &Catalog,
     title: &str,
@@ -490,8 +494,12 @@ fn check_fields(
         checks.fail("lots", "au moins un lot");
     }
     for (i, lot) in terms.lots.iter().enumerate() {
-        if lot.title.trim().is_empty() {
-            checks.fail(&format!("lots[{i}].title"), "intitulé du lot obligatoire");
+        // Each lot heads the BPU and DQE: one line, bounded like the groupement's title.
+        let field = format!("lots[{i}].title");
+        let lot_title = checks.text(&field, &lot.title, 200);
+        checks.line(&field, &lot_title);
+        if lot.description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
+            checks.fail(&format!("lots[{i}].description"), "description du lot : 2 000 caractères au plus");
         }
         if lot.number == 0 || terms.lots[..i].iter().any(|l| l.number == lot.number) {
             checks.fail(&format!("lots[{i}].number"), "numéros de lot uniques, à partir de 1");
@@ -505,8 +513,8 @@ fn check_fields(
         }
     }
     shares::check_key(&terms.cost_key, "cost_key", &mut checks);
-    if terms.common_expenses_cents < 0 {
-        checks.fail("common_expenses_cents", "dépenses communes en centimes, positives ou nulles");
+    if !(0..=MAX_COMMON_EXPENSES_CENTS).contains(&terms.common_expenses_cents) {
+        checks.fail("common_expenses_cents", "dépenses communes en centimes, de 0 à 1 milliard d'euros");
     }
     if terms.coordinator_share_percent > 100 {
         checks.fail("coordinator_share_percent", "part du coordonnateur entre 0 et 100 %");

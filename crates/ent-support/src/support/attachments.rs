@@ -12,6 +12,7 @@ use axum::response::Response;
 use ent_documents::documents::{self, sha256_hex};
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{new_id, timestamp, Tx};
+use ent_kernel::validate;
 use ent_platform::audit;
 use ent_platform::identity::authz::forbidden;
 use schemars::JsonSchema;
@@ -133,10 +134,10 @@ pub struct Attachment {
 }
 
 /// `C:\fakepath\rapport\u{7}.pdf` → `rapport.pdf`: the last part of any path, without
-/// control characters, at most 120 characters; « piece-jointe » when nothing is left.
+/// control characters (bidirectional ones included), at most 120 characters; « piece-jointe » when nothing is left.
 pub fn clean_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let kept: String = last.chars().filter(|c| !c.is_control()).collect();
+    let kept: String = last.chars().filter(|c| !validate::line_forbids(*c)).collect();
     let kept = kept.trim().trim_start_matches('.').trim();
     let mut name: String = kept.chars().take(120).collect();
     if name.is_empty() {
@@ -324,6 +325,7 @@ mod tests {
         assert_eq!(clean_name("C:\\fakepath\\rapport\u{7}.pdf"), "rapport.pdf");
         assert_eq!(clean_name("../../etc/passwd"), "passwd");
         assert_eq!(clean_name("a\r\nb.txt"), "ab.txt");
+        assert_eq!(clean_name("photo\u{202e}gpj.pdf"), "photogpj.pdf");
         assert_eq!(clean_name("/"), "piece-jointe");
         assert_eq!(clean_name("..."), "piece-jointe");
     }

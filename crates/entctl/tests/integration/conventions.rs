@@ -489,6 +489,18 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
         .send()
         .await;
     assert_eq!(not_pdf.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The name is printed in the convention's document: a line break or a bidirectional
+    // override (which would reverse the hash and the date shown after it) is refused.
+    for name in ["copie%E2%80%AEfdp.pdf", "copie%0AFaux.pdf"] {
+        let resp = c
+            .mairie
+            .post(c.url(&format!("/{id}/signed-copies?name={name}")))
+            .header("content-type", "application/pdf")
+            .body(b"%PDF-1.7\n".to_vec())
+            .send()
+            .await;
+        assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{name}: {:?}", resp.body);
+    }
 }
 
 /// Sends each request at the same time; the statuses in order.

@@ -592,12 +592,15 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     free["unit_prices"][1]["unit_price_ht_cents"] = json!(0);
     let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&free)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
-    let mut negative = award_body(&vendor_siret);
-    negative["unit_prices"][1]["unit_price_ht_cents"] = json!(-1);
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&negative)).await;
-    let field = "unit_prices[1].unit_price_ht_cents".to_string();
-    assert_eq!((status, fields(&problem)), (422, vec![field]), "{name}: {problem}");
-    assert!(problem.to_string().contains("positif ou nul"), "{name}: {problem}");
+    // Negative, or so high that the totals would overflow: refused on the field.
+    for price in [-1_i64, 100_000_000_000_000_000] {
+        let mut wrong = award_body(&vendor_siret);
+        wrong["unit_prices"][1]["unit_price_ht_cents"] = json!(price);
+        let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&wrong)).await;
+        let field = "unit_prices[1].unit_price_ht_cents".to_string();
+        assert_eq!((status, fields(&problem)), (422, vec![field]), "{name} {price}: {problem}");
+        assert!(problem.to_string().contains("de 0 à 100 000,00 €"), "{name}: {problem}");
+    }
     // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
     twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);

@@ -18,7 +18,7 @@ use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::{self, parse_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
@@ -541,7 +541,8 @@ pub async fn upload_signed(
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }
     let name = file_name.trim();
-    if name.is_empty() || name.len() > 200 || name.contains(['/', '\\']) {
+    // Printed in the convention's document: one line, nothing that reorders what follows it.
+    if name.is_empty() || name.len() > 200 || name.contains(['/', '\\']) || validate::line(name).is_err() {
         return Err(Problem::invalid_field(
             "fichier",
             "nom de fichier invalide (en-tête Content-Disposition ou paramètre name)",
