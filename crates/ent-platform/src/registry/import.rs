@@ -495,8 +495,17 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
     }
     check_places(&uai, &commune_code, &departement_code, &academie_code)?;
-    let region_code = row.get(Field::Region)?.map(str::to_string);
     let mut warnings = Vec::new();
+    let region_code = match row.get(Field::Region)? {
+        Some(raw) if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_digit()) => Some(raw.to_string()),
+        Some(raw) => {
+            let shown = validate::printable(&raw.chars().take(20).collect::<String>());
+            warnings
+                .push(format!("code région « {shown} » invalide (code INSEE de 2 chiffres attendu) : région ignorée"));
+            None
+        }
+        None => None,
+    };
     let (siren, siret) = match row.get(Field::Siret)? {
         None => (None, None),
         Some(raw) if raw.len() == 9 => match codes::parse_siren(raw) {
@@ -716,6 +725,24 @@ impl RelatedSeen {
 /// meanwhile contends for).
 type Spent = std::sync::mpsc::Receiver<Vec<Staged>>;
 
+/// How many lines after its first a record took by a quote left open: a quoted value may
+/// hold a line break (an address on two lines), but not the separators of a whole row after
+/// it, and a record that spans lines with the wrong number of columns did not close its
+/// quote where it meant to. 0 for a record read as one row.
+fn swallowed_lines(record: &csv::ByteRecord, width: usize) -> u64 {
+    let breaks = record.as_slice().trim_ascii_end().iter().filter(|&&b| b == b'\n').count() as u64;
+    if breaks == 0 {
+        return 0;
+    }
+    let row_after_break =
+        |field: &[u8]| field.iter().position(|&b| b == b'\n').is_some_and(|i| field[i..].contains(&b';'));
+    if record.len() != width || record.iter().any(row_after_break) {
+        breaks
+    } else {
+        0
+    }
+}
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
 fn parse_stream<R: Read>(
     input: R,
@@ -769,7 +796,21 @@ fn parse_stream<R: Read>(
         let view = RowView { record: &record, columns: &columns };
         // The UAI a refusal names (built only for a refused line).
         let uai_hint = || view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);
-        if record.len() != columns.width {
+        let breaks = swallowed_lines(&record, columns.width);
+        if breaks > 0 {
+            // A quote opened and not closed on its line made the lines after it one field:
+            // said, with every line it took, rather than read as one row.
+            batch.rows += breaks;
+            batch.rejected.push(LineIssue {
+                line,
+                uai: uai_hint(),
+                reason: format!(
+                    "guillemet ouvert sans être fermé : les lignes {line} à {} sont lues comme une seule, \
+                     aucune n'est importée ; corrigez le guillemet puis importez le fichier à nouveau",
+                    line + breaks
+                ),
+            });
+        } else if record.len() != columns.width {
             batch.rejected.push(LineIssue {
                 line,
                 uai: uai_hint(),

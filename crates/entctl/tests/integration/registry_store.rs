@@ -100,6 +100,42 @@ async fn bad_rows_are_reported_by_line_and_good_rows_imported(db: crate::common:
     assert_eq!(count_kind(&db.store, "etablissement").await, 2);
 }
 
+backend_test!(a_quote_left_open_names_every_line_it_took_and_the_fixed_file_imports_them);
+async fn a_quote_left_open_names_every_line_it_took_and_the_fixed_file_imports_them(db: crate::common::TestDb) {
+    let row = |uai: &str, name: &str, etat: &str| {
+        format!(
+            "{uai};{name};Ecole;Public;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;;{etat}\n"
+        )
+    };
+    let rows = [
+        row("0940176F", "Ecole Doisneau", "OUVERT"),
+        row("0940289D", "Ecole Monet", "\"OUVERT"),
+        row("0940198E", "Ecole Wallon", "OUVERT"),
+        row("0940204L", "Ecole Ferry", "OUVERT"),
+    ];
+    let report = import_bytes(&db.store, format!("{HEADER}{}", rows.concat()).into_bytes(), false).await;
+    assert_eq!((report.rows, report.etablissements.created, report.rejected), (4, 1, 1), "{}: {:?}", db.name, report);
+    assert_eq!(report.rejections[0].line, 3);
+    assert!(report.rejections[0].reason.contains("les lignes 3 à 5"), "{:?}", report.rejections);
+    assert_eq!(count_kind(&db.store, "etablissement").await, 1, "{}", db.name);
+
+    let fixed = rows.concat().replace("\"OUVERT", "OUVERT");
+    let again = import_bytes(&db.store, format!("{HEADER}{fixed}").into_bytes(), false).await;
+    assert_eq!(
+        (again.etablissements.created, again.etablissements.unchanged, again.rejected),
+        (3, 1, 0),
+        "{}",
+        db.name
+    );
+
+    // A region code that is no INSEE code is dropped with a warning, the school kept.
+    let odd = row("0940235V", "Ecole Rolland", "OUVERT").replace(";11;", ";=HYPERLINK(1);");
+    let report = import_bytes(&db.store, format!("{HEADER}{odd}").into_bytes(), false).await;
+    assert_eq!((report.etablissements.created, report.warnings.len()), (1, 1), "{}: {:?}", db.name, report);
+    assert!(report.warnings[0].reason.contains("code région"), "{:?}", report.warnings);
+    assert_eq!(queries::resolve_org(&db.store, "0940235V").await.unwrap().region_code, None);
+}
+
 // Every value of an imported row is stored as read, NULLs included (PostgreSQL sends a
 // batch as delimited text, U+001D to U+001F its delimiters); a value holding one of those
 // control characters is no name to store: its line is refused by its number.
