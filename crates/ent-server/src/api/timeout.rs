@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Route templates (API and console) that send or receive files, build exports or run a job:
 /// no limit.
-pub const RUNS_LONG: [&str; 18] = [
+pub const RUNS_LONG: [&str; 19] = [
     "/api/v1/imports/annuaire",
     // A manual job run answers once the run ends (its own timeout: jobs.<name>.timeout_seconds).
     "/api/v1/jobs/{name}/run",
@@ -24,6 +24,7 @@ pub const RUNS_LONG: [&str; 18] = [
     "/api/v1/support/report",
     "/api/v1/conventions/{id}/document",
     "/api/v1/conventions/{id}/signed-document",
+    "/api/v1/conventions/{id}/signed-copies",
     "/api/v1/rgpd/registers/{org}",
     "/api/v1/rgpd/breaches/{org}",
     "/api/v1/rgpd/requests/{org}",

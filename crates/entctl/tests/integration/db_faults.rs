@@ -314,6 +314,10 @@ fn uploads_imports_downloads_and_exports_are_not_limited_by_the_request_timeout(
     for template in long.iter().filter(|t| t.starts_with("/api/")) {
         assert!(routes.iter().any(|r| r.path == *template), "{template} names no API route");
     }
+    // Every route that receives a file rather than JSON is among them.
+    for route in routes.iter().filter(|r| r.request.is_some_and(|(media, _)| media != "application/json")) {
+        assert!(long.contains(&route.path), "{} {} receives a file", route.method, route.path);
+    }
 }
 
 /// One setting of the session of `store`'s (only) connection.
