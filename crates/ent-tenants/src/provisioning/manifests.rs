@@ -191,8 +191,17 @@ impl ManifestsBackend {
             }
             leftovers.as_mut().and_then(|found| found.remove(slug)).unwrap_or_default()
         };
+        let target = self.tenant_dir(slug);
+        let old_prefix = format!(".{slug}.old");
         for name in names {
-            remove_if_present(&self.root.join(name))?;
+            let leftover = self.root.join(&name);
+            // A writer killed between its two renames left the tenant's last complete folder as
+            // `.old` and no folder: it is the tenant's (its kept volumes with it), put back.
+            if name.starts_with(&old_prefix) && !target.exists() {
+                std::fs::rename(&leftover, &target)?;
+            } else {
+                remove_if_present(&leftover)?;
+            }
         }
         Ok(())
     }

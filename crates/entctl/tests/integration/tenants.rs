@@ -178,6 +178,38 @@ fn files_of(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+// A writer killed between its two renames (the folder set aside as `.old`, the new one not yet
+// in place) left no folder: the next writer read no claim in it and dropped the volumes kept for
+// removed services, which a GitOps sync with pruning then deletes. It puts the folder back first.
+#[test]
+fn a_writer_killed_between_its_two_renames_loses_no_kept_volume() {
+    use entcp::provisioning::manifests::ManifestsBackend;
+    use entcp::provisioning::RenderedObject;
+    let root = tempfile::tempdir().unwrap();
+    let object = |kind: &str, name: &str, spec: Value| RenderedObject {
+        kind: kind.into(),
+        name: name.into(),
+        manifest: json!({ "apiVersion": "v1", "kind": kind, "metadata": { "name": name }, "spec": spec }),
+    };
+    let portal = object("Service", "portail", json!({ "ports": [{ "port": 80 }] }));
+    let volume = object(
+        "PersistentVolumeClaim",
+        "visio-data",
+        json!({ "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "5Gi" } } }),
+    );
+    ManifestsBackend::new(root.path()).apply("ecole", &[portal.clone(), volume], "v1").unwrap();
+    std::fs::rename(root.path().join("ecole"), root.path().join(".ecole.old-0192f0c2")).unwrap();
+    std::fs::create_dir(root.path().join(".ecole.new-0192f0c2")).unwrap();
+
+    // The next process writes the tenant without the service: its volume stays, marked kept.
+    ManifestsBackend::new(root.path()).apply("ecole", &[portal], "v2").unwrap();
+    assert_eq!(files_of(root.path()), vec!["ecole"]);
+    let dir = root.path().join("ecole");
+    let claim = files_of(&dir).into_iter().find(|f| f.starts_with("persistentvolumeclaim-")).expect("the kept claim");
+    let text = std::fs::read_to_string(dir.join(claim)).unwrap();
+    assert!(text.contains(entcp::provisioning::render::RETAINED_LABEL) && text.contains("5Gi"), "{text}");
+}
+
 /// A configuration whose generated files (manifests) go to `data`.
 fn config_writing_to(data: &tempfile::TempDir) -> entcp::config::Config {
     entcp::config::Config { data_dir: data.path().to_path_buf(), ..Default::default() }
