@@ -156,13 +156,30 @@ impl Context {
         Some(reference)
     }
 
+    /// One request to the API server within the reconciler's per-request timeout
+    /// (`provisioning.reconcile.request_timeout_seconds`), as the backend sends its own: a hung
+    /// server does not hold a tenant's lease for the client's five-minute read timeout.
+    async fn within<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, Failure> {
+        let limit = self.state.config.provisioning.reconcile.request_timeout();
+        match tokio::time::timeout(limit, request).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Failure::Domain(format!(
+                "API Kubernetes : pas de réponse en {} s (délai par requête)",
+                limit.as_secs_f64()
+            ))),
+        }
+    }
+
     /// Makes `tenant` due for a resync when one of its Deployments with an event since its
     /// last reconcile, read now, no longer holds the render (scaled or edited by hand, deleted).
     async fn resync_if_drifted(&self, tenant: &Tenant) {
         let noted = self.deployment_events.lock().expect("deployment events lock").remove(&tenant.id);
         let provisioning = self.state.provisioning();
         for (namespace, name) in noted.unwrap_or_default() {
-            match Api::<Deployment>::namespaced(self.client.clone(), &namespace).get_opt(&name).await {
+            match self.within(Api::<Deployment>::namespaced(self.client.clone(), &namespace).get_opt(&name)).await {
                 Ok(live) => super::watch::resync_if_drifted(&provisioning, &tenant.slug, &name, live.as_ref()).await,
                 Err(e) => {
                     tracing::warn!(tenant = %tenant.slug, deployment = %name, error = %e, "deployment not read: resync");
@@ -410,19 +427,19 @@ async fn write_status(
         if let Some(version) = current.resource_version() {
             patch["metadata"] = serde_json::json!({ "resourceVersion": version });
         }
-        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match context.within(api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))).await {
             Ok(written) => {
                 context.count(|f| f.written += 1);
                 return Ok(Written::Done(written.resource_version()));
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => {
+            Err(Failure::Kube(kube::Error::Api(e))) if e.code == 409 => {
                 context.count(|f| f.conflicts += 1);
                 tracing::info!(resource = %name, attempt, "status conflict: the resource changed since it was read");
                 if attempt == 0 {
-                    current = api.get(&name).await?;
+                    current = context.within(api.get(&name)).await?;
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(Written::Later)

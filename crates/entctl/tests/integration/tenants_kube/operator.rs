@@ -948,3 +948,19 @@ async fn a_watch_expired_with_410_gone_is_restarted_from_a_fresh_list_and_the_op
     w.until(|w| w.resource("wallon").is_some_and(|r| r["status"]["observedGeneration"] == 2)).await;
     stop.cancel();
 }
+
+// The operator's own requests (its status writes, the reads around them) went straight to the
+// client, whose read timeout is five minutes: a server that never answered held the tenant's
+// lease that long. They have the reconciler's per-request timeout, as the backend's requests do.
+backend_test!(a_status_write_the_server_never_answers_fails_after_the_request_timeout);
+async fn a_status_write_the_server_never_answers_fails_after_the_request_timeout(db: TestDb) {
+    let (captured, _guard) = common::logs::Captured::info_logs();
+    let w = World::on(db, |c| c.provisioning.reconcile.request_timeout_seconds = 0.5).await;
+    *w.mock.hang.lock().unwrap() = Some(format!("{TENANTS}/doisneau/status"));
+    let (stop, _operator) = w.start_operator().await;
+    w.create_resource("doisneau", spec("0940176F", "doisneau", json!([])));
+    let failed = w.until(|_| captured.text().contains("pas de réponse en 0.5 s"));
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(20), failed).await;
+    stop.cancel();
+    assert!(waited.is_ok(), "no failure within 20 s: {}", captured.text());
+}
