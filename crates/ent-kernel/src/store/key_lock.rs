@@ -26,17 +26,25 @@ fn namespace_key(namespace: &str) -> i32 {
 /// (rare: a coordinator's decisions on several groupements at once) queue for one.
 pub(super) const LOCK_CONNECTIONS: u32 = 4;
 
+/// How long a change waits for a connection of the lock pool: it queues there as it does
+/// for the key's mutex (its request's own timeout bounds it first), not the pool's seconds.
+const LOCK_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The pool of the connections holding the advisory locks of [`Store::lock_key`] (PostgreSQL),
 /// connecting on first use: [`LOCK_CONNECTIONS`], no more than the store's pool has (`size`: a
 /// holder beyond it would only wait for one of that pool), its sessions, and the native pool's
-/// release check (a connection left inside a transaction is closed, its lock with it).
+/// release check (a connection left inside a transaction is closed, its lock with it). Its
+/// transactions are idle by design while the change they guard runs on other connections: no
+/// `idle_in_transaction_session_timeout` ends them (the server would release the lock under
+/// a change still running); the holder's own lifetime bounds them.
 pub(super) fn lock_pool(url: &str, options: &PoolOptions, size: u32) -> sqlx::Result<PgPool> {
     use std::str::FromStr;
-    let session = options.postgres_session(options.statement_timeout);
+    let session =
+        [("statement_timeout", options.statement_timeout.as_millis()), ("idle_in_transaction_session_timeout", 0)];
     let connect = sqlx::postgres::PgConnectOptions::from_str(url)?.options(session);
     Ok(PgPoolOptions::new()
         .max_connections(size.min(LOCK_CONNECTIONS))
-        .acquire_timeout(options.acquire_timeout)
+        .acquire_timeout(LOCK_CONNECTION_WAIT.max(options.acquire_timeout))
         .after_release(|conn, _meta| Box::pin(super::copy::reusable(conn)))
         .connect_lazy_with(connect))
 }

@@ -487,3 +487,26 @@ async fn a_heartbeat_deletes_the_rows_of_processes_gone_and_keeps_the_live_ones(
     let expected: Vec<i64> = [12, 13].iter().chain(&own).copied().collect();
     assert_eq!(ids().await, expected, "{}: the row no longer held is deleted by the next beat", db.name);
 }
+
+// A change holding a key lock (a groupement's membership) runs on other connections while the
+// one holding the advisory lock waits inside its transaction: the server's
+// `idle_in_transaction_session_timeout` ended that session and released the lock under a change
+// still running (and the holder's release then failed). The lock's connections have no such limit.
+backend_test!(a_key_lock_outlives_the_idle_in_transaction_timeout_of_the_pool);
+async fn a_key_lock_outlives_the_idle_in_transaction_timeout_of_the_pool(db: crate::common::TestDb) {
+    let options = PoolOptions { idle_in_transaction_timeout: Duration::from_millis(200), ..PoolOptions::default() };
+    let store = Store::connect_with(&db.url, options).await.unwrap();
+    let lock = store.lock_key("essai", "groupement-1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    if db.store.backend().is_postgres() {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(held, 1, "the advisory lock is still held");
+    }
+    lock.release().await.expect("released by its holder");
+}
