@@ -17,7 +17,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::{self, parse_date};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::missing_org;
@@ -286,7 +286,10 @@ fn check_parameters(
             continue;
         };
         let ok = match spec.kind {
-            ParameterType::Text => value.is_string(),
+            // Set inside a clause's sentence: one line, bounded.
+            ParameterType::Text => {
+                value.as_str().is_some_and(|s| validate::line(s).is_ok() && s.chars().count() <= MAX_TEXT_PARAMETER)
+            }
             ParameterType::Integer | ParameterType::Cents => value.as_i64().is_some(),
             ParameterType::Percent => value.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)),
             ParameterType::Boolean => value.is_boolean(),
@@ -294,7 +297,7 @@ fn check_parameters(
         };
         if !ok {
             let expected = match spec.kind {
-                ParameterType::Text => "un texte",
+                ParameterType::Text => "un texte d'une ligne, 1 000 caractères au plus",
                 ParameterType::Integer => "un entier",
                 ParameterType::Cents => "un montant entier en centimes",
                 ParameterType::Percent => "un pourcentage entre 0 et 100",
@@ -842,11 +845,18 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
     create_constitutive(ctx, input).await
 }
 
-/// A convention's title is one line (it heads the document and the notices).
+/// The longest text parameter (it is set inside a clause's sentence).
+const MAX_TEXT_PARAMETER: usize = 1000;
+
+/// A convention's title is one line of 300 characters at most (it heads the document and
+/// the notices).
 fn check_title(title: Option<&str>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if let Some(title) = title {
         checks.line("title", title);
+        if title.chars().count() > 300 {
+            checks.fail("title", "300 caractères au plus");
+        }
     }
     checks.finish()
 }
@@ -1257,4 +1267,27 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     let mut tx = ctx.store.begin_write().await?;
     let id = insert_in(ctx, &mut tx, model, &draft, Some(conv)).await?;
     commit_and_reload(ctx, tx, &id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields `objet` fails on in the groupement model's parameters.
+    fn refused(objet: &str) -> bool {
+        let models = crate::conventions::model::load_models(None).expect("shipped models");
+        let model = models.iter().rfind(|m| m.id == "groupement-de-commandes").expect("the groupement model");
+        let given = serde_json::json!({ "objet": objet }).as_object().cloned().unwrap_or_default();
+        let mut checks = Checks::default();
+        check_parameters(model, &given, "2026-09-01", &mut checks);
+        checks.finish().err().is_some_and(|p| p.errors.iter().any(|e| e.field == "parameters.objet"))
+    }
+
+    #[test]
+    fn a_text_parameter_is_one_bounded_line_set_inside_its_clause() {
+        assert!(!refused("l'ENT des écoles des membres"));
+        assert!(refused("l'ENT des écoles\nArticle 12 – Les membres renoncent à tout recours"));
+        assert!(refused("l'ENT\u{202e}"));
+        assert!(refused(&"x".repeat(1001)));
+    }
 }
