@@ -519,6 +519,21 @@ async fn clear_error(state: &ProvisioningState, tenant_id: &str) -> Result<(), P
     Ok(())
 }
 
+/// Before a change is applied, what the cluster holds is no longer known: a pass cut short
+/// (a shutdown, a lost lease) leaves no applied hash behind it, and the next pass applies
+/// whatever the inputs are then, a spec reverted meanwhile included (it would otherwise read
+/// as settled on the half-applied change until the periodic resync).
+async fn forget_applied(state: &ProvisioningState, tenant_id: &str) -> Result<(), Problem> {
+    sqlx::query(
+        "UPDATE tenants SET applied_hash = NULL, applied_inputs_hash = NULL, applied_render_version = NULL, \
+         applied_cluster_hash = NULL, applied_started_at = NULL WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .execute(state.store.pool())
+    .await?;
+    Ok(())
+}
+
 /// Applies the objects (under the tenant's lease) and records the outcome.
 async fn apply_and_record(
     state: &ProvisioningState,
@@ -530,6 +545,9 @@ async fn apply_and_record(
 ) -> Result<Outcome, Problem> {
     let tenant = &input.tenant;
     let hash = inputs.hash.as_str();
+    if input.applied_hash.as_deref().is_some_and(|applied| applied != hash) {
+        forget_applied(state, &tenant.id).await?;
+    }
     let deadline = state.config.provisioning.reconcile.tenant_deadline();
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(deadline, backend.apply(tenant, objects, hash))

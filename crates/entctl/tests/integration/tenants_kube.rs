@@ -1361,6 +1361,27 @@ async fn retries_are_capped_in_the_client_a_hung_request_times_out_and_a_tenant_
     assert!(error.contains("délai de 0.3 s par tenant dépassé"), "{error}");
 }
 
+// A pass cut short in the middle of a change (a shutdown, a lost lease) recorded nothing: the
+// tenant kept the applied hash of its previous spec, so a spec reverted to it before the next
+// pass read as settled on the half-applied change until the periodic resync.
+backend_test!(a_change_cut_short_mid_apply_is_applied_again_even_once_its_spec_is_reverted);
+async fn a_change_cut_short_mid_apply_is_applied_again_even_once_its_spec_is_reverted(db: common::TestDb) {
+    let w = World::on(db, |c| c.provisioning.reconcile.request_timeout_seconds = 30.0).await;
+    w.tenant_applied("doisneau", "0940176F", json!([])).await;
+    w.apply("doisneau", "0940176F", json!(["visio"])).await;
+    let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
+    *w.mock.hang.lock().unwrap() = Some(portail.to_string());
+    let cut =
+        tokio::time::timeout(std::time::Duration::from_millis(500), pass(&w.state.provisioning(), None, t0())).await;
+    assert!(cut.is_err(), "the pass hangs on the portail until it is cut");
+    entcp::provisioning::lease::release_all(&w.state.provisioning()).await.unwrap();
+    *w.mock.hang.lock().unwrap() = None;
+
+    w.apply("doisneau", "0940176F", json!([])).await;
+    let report = pass(&w.state.provisioning(), None, t0()).await.unwrap();
+    assert_eq!(report.applied, 1, "{}: {report:?}", w._db.name);
+}
+
 backend_test!(a_transport_error_is_reported_with_its_cause);
 async fn a_transport_error_is_reported_with_its_cause(db: common::TestDb) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
