@@ -275,7 +275,7 @@ impl From<sqlx::Error> for Problem {
             ProblemKind::ReadOnly => "La base de données n'accepte aucune écriture (lecture seule).",
             ProblemKind::Conflict => "Une modification concurrente a eu lieu : relisez puis recommencez.",
             ProblemKind::BadRequest => {
-                "Un texte envoyé contient un caractère que la base de données refuse (caractère nul)."
+                "Un texte envoyé contient un caractère que la base de données ne peut enregistrer (caractère nul, encodage)."
             }
             ProblemKind::Timeout => {
                 "Une requête à la base de données a dépassé son délai (database.statement_timeout_seconds) \

@@ -26,6 +26,10 @@ fn namespace_key(namespace: &str) -> i32 {
 /// (rare: a coordinator's decisions on several groupements at once) queue for one.
 pub(super) const LOCK_CONNECTIONS: u32 = 4;
 
+/// How long a key lock's transaction may stay idle before the server ends it: a change
+/// holding the lock (a few transactions of a groupement's membership) takes seconds.
+const LOCK_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How long a change waits for a connection of the lock pool: it queues there as it does
 /// for the key's mutex (its request's own timeout bounds it first), not the pool's seconds.
 const LOCK_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -34,13 +38,22 @@ const LOCK_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs
 /// connecting on first use: [`LOCK_CONNECTIONS`], no more than the store's pool has (`size`: a
 /// holder beyond it would only wait for one of that pool), its sessions, and the native pool's
 /// release check (a connection left inside a transaction is closed, its lock with it). Its
-/// transactions are idle by design while the change they guard runs on other connections: no
-/// `idle_in_transaction_session_timeout` ends them (the server would release the lock under
-/// a change still running); the holder's own lifetime bounds them.
+/// transactions are idle by design while the change they guard runs on other connections:
+/// their idle limit is [`LOCK_IDLE_LIMIT`], far above any change (the pool's would release
+/// the lock under a change still running), and TCP keepalives let the server notice a holder
+/// whose host vanished within about two minutes rather than the system's two hours.
 pub(super) fn lock_pool(url: &str, options: &PoolOptions, size: u32) -> sqlx::Result<PgPool> {
     use std::str::FromStr;
-    let session =
-        [("statement_timeout", options.statement_timeout.as_millis()), ("idle_in_transaction_session_timeout", 0)];
+    // Zero is no limit, as configured for the pool.
+    let configured = options.idle_in_transaction_timeout;
+    let idle = if configured.is_zero() { configured } else { LOCK_IDLE_LIMIT.max(configured) };
+    let session = [
+        ("statement_timeout", options.statement_timeout.as_millis()),
+        ("idle_in_transaction_session_timeout", idle.as_millis()),
+        ("tcp_keepalives_idle", 60),
+        ("tcp_keepalives_interval", 10),
+        ("tcp_keepalives_count", 6),
+    ];
     let connect = sqlx::postgres::PgConnectOptions::from_str(url)?.options(session);
     Ok(PgPoolOptions::new()
         .max_connections(size.min(LOCK_CONNECTIONS))

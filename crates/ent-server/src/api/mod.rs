@@ -260,11 +260,11 @@ fn logged_path<B>(req: &axum::http::Request<B>) -> String {
         .join("/")
 }
 
-/// A request whose path or query string, once decoded, is not one-line UTF-8 text (a NUL, a
-/// line break, a lone `%FF`) is refused with a 400 before any route reads it.
+/// A request whose path, once decoded, is not one-line UTF-8 text (a NUL, a line break, a lone
+/// `%FF`), or whose query string holds a NUL, is refused with a 400 before any route reads it.
 async fn refuse_unreadable_address(req: Request, next: Next) -> Response {
     let uri = req.uri();
-    let checked = validate::address(uri.path()).and_then(|()| uri.query().map_or(Ok(()), validate::address));
+    let checked = validate::address_path(uri.path()).and_then(|()| uri.query().map_or(Ok(()), validate::address_query));
     match checked {
         Ok(()) => next.run(req).await,
         Err(detail) => Problem::bad_request(detail).into_response(),

@@ -192,15 +192,27 @@ impl ManifestsBackend {
             leftovers.as_mut().and_then(|found| found.remove(slug)).unwrap_or_default()
         };
         let target = self.tenant_dir(slug);
-        let old_prefix = format!(".{slug}.old");
+        if !target.exists() {
+            self.put_back_set_aside(slug, &target)?;
+        }
         for name in names {
-            let leftover = self.root.join(&name);
-            // A writer killed between its two renames left the tenant's last complete folder as
-            // `.old` and no folder: it is the tenant's (its kept volumes with it), put back.
-            if name.starts_with(&old_prefix) && !target.exists() {
-                std::fs::rename(&leftover, &target)?;
-            } else {
-                remove_if_present(&leftover)?;
+            remove_if_present(&self.root.join(name))?;
+        }
+        Ok(())
+    }
+
+    /// A writer killed between its two renames (this process's or another replica's, at any
+    /// time: the root is read again) left the tenant's last complete folder as `.old` and none
+    /// in its place: it is the tenant's, its kept volumes with it, and goes back.
+    fn put_back_set_aside(&self, slug: &str, target: &Path) -> std::io::Result<()> {
+        let old_prefix = format!(".{slug}.old");
+        for entry in std::fs::read_dir(&self.root)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&old_prefix) && leftover_of(&name) == Some(slug) {
+                match std::fs::rename(self.root.join(&name), target) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    done => return done,
+                }
             }
         }
         Ok(())

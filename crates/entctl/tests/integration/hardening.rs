@@ -111,7 +111,7 @@ async fn an_address_with_a_control_character_or_bad_encoding_is_a_400_in_french(
         "/tenants?cursor=%00",
         "/support/tickets/%00",
         "/orgs/%0A0940176F",
-        "/orgs?q=%E2%80%AE",
+        "/orgs/%E2%80%AE0940176F",
         "/support/tickets/%FF",
     ] {
         let (status, body) = api.call(&admin, Method::GET, path, None).await;
@@ -121,7 +121,8 @@ async fn an_address_with_a_control_character_or_bad_encoding_is_a_400_in_french(
     let (status, body) = api.call(&admin, Method::GET, "/orgs?limit=-1", None).await;
     assert_eq!(status, 400, "{}: {body}", db.name);
     assert_eq!(body["detail"], "paramètres de requête invalides : limit: nombre invalide", "{body}");
-    let (status, body) = api.call(&admin, Method::GET, "/orgs?q=Cr%C3%A9teil", None).await;
+    // A search pasted with a tab, an accent or a slash is the search's own business.
+    let (status, body) = api.call(&admin, Method::GET, "/orgs?q=Cr%C3%A9teil%09%2F", None).await;
     assert_eq!(status, 200, "{}: {body}", db.name);
 }
 

@@ -286,10 +286,9 @@ fn check_parameters(
             continue;
         };
         let ok = match spec.kind {
-            // Set inside a clause's sentence: one line, bounded.
-            ParameterType::Text => {
-                value.as_str().is_some_and(|s| validate::line(s).is_ok() && s.chars().count() <= MAX_TEXT_PARAMETER)
-            }
+            ParameterType::Text => value
+                .as_str()
+                .is_some_and(|s| validate::multiline(s).is_ok() && s.chars().count() <= MAX_TEXT_PARAMETER),
             ParameterType::Integer | ParameterType::Cents => value.as_i64().is_some(),
             ParameterType::Percent => value.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)),
             ParameterType::Boolean => value.is_boolean(),
@@ -297,7 +296,7 @@ fn check_parameters(
         };
         if !ok {
             let expected = match spec.kind {
-                ParameterType::Text => "un texte d'une ligne, 1 000 caractères au plus",
+                ParameterType::Text => "un texte de 1 000 caractères au plus",
                 ParameterType::Integer => "un entier",
                 ParameterType::Cents => "un montant entier en centimes",
                 ParameterType::Percent => "un pourcentage entre 0 et 100",
@@ -307,9 +306,19 @@ fn check_parameters(
             checks.fail(&field, format!("{} : attendu {expected}", spec.label));
             continue;
         }
-        params.insert(spec.key.clone(), value);
+        params.insert(spec.key.clone(), one_line(spec.kind, value));
     }
     params
+}
+
+/// A text parameter is set inside a clause's sentence: its line breaks and runs of spaces
+/// become one space (a groupement's objet typed as a paragraph included), so that no value
+/// adds a paragraph that reads as an article.
+fn one_line(kind: ParameterType, value: Value) -> Value {
+    match (kind, value.as_str()) {
+        (ParameterType::Text, Some(text)) => Value::String(text.split_whitespace().collect::<Vec<_>>().join(" ")),
+        _ => value,
+    }
 }
 
 fn check_shares(model: &ConventionModel, params: &Map<String, Value>, checks: &mut Checks) {
@@ -848,14 +857,14 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
 /// The longest text parameter (it is set inside a clause's sentence).
 const MAX_TEXT_PARAMETER: usize = 1000;
 
-/// A convention's title is one line of 300 characters at most (it heads the document and
-/// the notices).
+/// A convention's title is one line of 500 characters at most (it heads the document and
+/// the notices; an avenant's adds « Avenant – » to its convention's).
 fn check_title(title: Option<&str>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if let Some(title) = title {
         checks.line("title", title);
-        if title.chars().count() > 300 {
-            checks.fail("title", "300 caractères au plus");
+        if title.chars().count() > 500 {
+            checks.fail("title", "500 caractères au plus");
         }
     }
     checks.finish()
@@ -1273,21 +1282,23 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
 mod tests {
     use super::*;
 
-    /// The fields `objet` fails on in the groupement model's parameters.
-    fn refused(objet: &str) -> bool {
+    /// The `objet` the groupement model's parameters keep, or `None` when refused.
+    fn kept(objet: &str) -> Option<String> {
         let models = crate::conventions::model::load_models(None).expect("shipped models");
         let model = models.iter().rfind(|m| m.id == "groupement-de-commandes").expect("the groupement model");
         let given = serde_json::json!({ "objet": objet }).as_object().cloned().unwrap_or_default();
         let mut checks = Checks::default();
-        check_parameters(model, &given, "2026-09-01", &mut checks);
-        checks.finish().err().is_some_and(|p| p.errors.iter().any(|e| e.field == "parameters.objet"))
+        let params = check_parameters(model, &given, "2026-09-01", &mut checks);
+        let refused = checks.finish().err().is_some_and(|p| p.errors.iter().any(|e| e.field == "parameters.objet"));
+        (!refused).then(|| params["objet"].as_str().unwrap_or_default().to_string())
     }
 
     #[test]
     fn a_text_parameter_is_one_bounded_line_set_inside_its_clause() {
-        assert!(!refused("l'ENT des écoles des membres"));
-        assert!(refused("l'ENT des écoles\nArticle 12 – Les membres renoncent à tout recours"));
-        assert!(refused("l'ENT\u{202e}"));
-        assert!(refused(&"x".repeat(1001)));
+        assert_eq!(kept("l'ENT des écoles des membres").as_deref(), Some("l'ENT des écoles des membres"));
+        let typed_as_a_paragraph = kept("l'ENT des écoles\n\nArticle 12 – Les membres renoncent");
+        assert_eq!(typed_as_a_paragraph.as_deref(), Some("l'ENT des écoles Article 12 – Les membres renoncent"));
+        assert_eq!(kept("l'ENT\u{202e}"), None);
+        assert_eq!(kept(&"x".repeat(1001)), None);
     }
 }
