@@ -499,7 +499,8 @@ async fn a_signed_copy_larger_than_json_bodies_is_stored_with_its_hash() {
             .body(b"%PDF-1.7\n".to_vec())
             .send()
             .await;
-        assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{name}: {:?}", resp.body);
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {:?}", resp.body);
+        assert_eq!(resp.body["errors"][0]["field"], "fichier", "{name}: {:?}", resp.body);
     }
 }
 
