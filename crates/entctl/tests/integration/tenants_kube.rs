@@ -954,9 +954,26 @@ impl World {
         self.until(|w| w.mock.gated_answers.load(Ordering::SeqCst) == 1).await;
     }
 
-    /// Waits (polling the mock) until `done` holds.
+    /// Waits (polling the mock, at most two minutes) until `done` holds; past that, fails with
+    /// what the mock last received, rather than hanging until the runner's timeout.
     async fn until(&self, mut done: impl FnMut(&World) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !done(self) {
+            if std::time::Instant::now() > deadline {
+                let requests = self.mock.requests.lock().unwrap().clone();
+                let last: Vec<String> =
+                    requests.iter().rev().take(30).map(|r| format!("{} {} {} {:?}", r.authorization, r.method, r.path, r.query)).collect();
+                let writes = self.mock.status_writes.lock().unwrap().clone();
+                let leases: Vec<(String, String, String)> =
+                    sqlx::query_as("SELECT tenant_id, holder, expires_at FROM tenant_leases")
+                        .fetch_all(self.state.store.pool())
+                        .await
+                        .unwrap_or_default();
+                panic!(
+                    "not within two minutes; leases: {leases:?}\nlast requests (newest first): {last:#?}\n\
+                     status writes: {writes:#?}"
+                );
+            }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }

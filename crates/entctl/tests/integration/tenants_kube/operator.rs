@@ -683,7 +683,15 @@ async fn after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_th
     stop.cancel();
     task.await.unwrap();
     entcp::provisioning::lease::release_all(&b.provisioning()).await.unwrap();
+    // A lease take the stop cut short mid-statement (a reconcile of its own status write) still
+    // lands once sent: after the pool closed, what it left goes, as time would expire it (this
+    // clock stands still, and a writer of the new pod would wait for it for ever).
     b_store.close().await;
+    sqlx::query("DELETE FROM tenant_leases WHERE holder = $1")
+        .bind(&b.provisioning().reconciler.holder)
+        .execute(w.state.store.pool())
+        .await
+        .unwrap();
 
     // Process A reads the rollout back: the Deployments are available when its read comes,
     // and its answer is slow.
