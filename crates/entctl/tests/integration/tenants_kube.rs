@@ -961,8 +961,12 @@ impl World {
         while !done(self) {
             if std::time::Instant::now() > deadline {
                 let requests = self.mock.requests.lock().unwrap().clone();
-                let last: Vec<String> =
-                    requests.iter().rev().take(30).map(|r| format!("{} {} {} {:?}", r.authorization, r.method, r.path, r.query)).collect();
+                let last: Vec<String> = requests
+                    .iter()
+                    .rev()
+                    .take(30)
+                    .map(|r| format!("{} {} {} {:?}", r.authorization, r.method, r.path, r.query))
+                    .collect();
                 let writes = self.mock.status_writes.lock().unwrap().clone();
                 let leases: Vec<(String, String, String)> =
                     sqlx::query_as("SELECT tenant_id, holder, expires_at FROM tenant_leases")
