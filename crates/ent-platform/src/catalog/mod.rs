@@ -425,6 +425,13 @@ fn unique(keys: impl Iterator<Item = String>, what: &str) -> Result<(), String> 
     Ok(())
 }
 
+/// Special-category data (art. 9) or data on offences (art. 10) needs, beside its art. 6 basis,
+/// the exception of art. 9.2 (or the authority of art. 10) that lets it be processed.
+fn sensitive_data_has_its_condition(rgpd: &ServiceRgpd) -> bool {
+    let basis = rgpd.legal_basis.replace(['\u{a0}', '\u{202f}'], " ");
+    !rgpd.personal_data.iter().any(|d| d.sensitive) || basis.contains("9.2") || basis.contains("art. 10")
+}
+
 fn validate_service(s: &Service) -> Result<(), String> {
     let fail = |message: String| Err(format!("service {} : {message}", s.code));
     if s.code.trim().is_empty() || s.name.trim().is_empty() {
@@ -446,6 +453,12 @@ fn validate_service(s: &Service) -> Result<(), String> {
     }
     if let Some(field) = empty_rgpd_field(&s.rgpd) {
         return fail(format!("le fait RGPD « {field} » est vide"));
+    }
+    if !sensitive_data_has_its_condition(&s.rgpd) {
+        return fail(
+            "des données sensibles (art. 9 ou 10 du RGPD) sans la condition qui en permet le traitement :              legal_basis doit citer l'article 9.2 (ou l'article 10) du RGPD"
+                .into(),
+        );
     }
     let d = &s.deployment;
     if d.image.trim().is_empty() {
@@ -526,6 +539,20 @@ mod tests {
         }
         let notes = &catalog.service("vie-scolaire").unwrap().rgpd.personal_data;
         assert!(notes.iter().any(|p| p.sensitive), "notes and absences are sensitive");
+    }
+
+    #[test]
+    fn sensitive_data_needs_an_article_9_2_condition_in_its_legal_basis() {
+        let catalog = Catalog::load(None).unwrap();
+        let mut service = catalog.service("vie-scolaire").unwrap().clone();
+        assert!(validate_service(&service).is_ok());
+        service.rgpd.legal_basis = "Mission d'intérêt public (art. 6.1.e RGPD)".into();
+        let refused = validate_service(&service).unwrap_err();
+        assert!(refused.contains("vie-scolaire") && refused.contains("9.2"), "{refused}");
+        for d in &mut service.rgpd.personal_data {
+            d.sensitive = false;
+        }
+        assert!(validate_service(&service).is_ok(), "no sensitive data, no art. 9.2 condition needed");
     }
 
     #[test]

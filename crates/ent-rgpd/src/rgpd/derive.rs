@@ -1064,17 +1064,22 @@ pub fn entry_hash(e: &Entry) -> String {
 }
 
 /// The Art. 30(1) fields an entry lacks, in French.
+/// Whether an organisation of a register has no way to reach it (art. 30: « coordonnées »).
+fn no_contact(a: &Actor) -> bool {
+    a.email.is_empty() && a.address.is_empty() && a.phone.is_empty()
+}
+
 fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
     let mut m = Vec::new();
     let c = &e.controller;
     if c.name.is_empty() {
         m.push("nom du responsable de traitement".to_string());
     }
-    if c.email.is_empty() && c.address.is_empty() && c.phone.is_empty() {
+    if no_contact(c) {
         m.push("coordonnées du responsable de traitement".into());
     }
     for j in &e.joint_controllers {
-        if j.email.is_empty() && j.address.is_empty() && j.phone.is_empty() {
+        if no_contact(j) {
             m.push(format!("coordonnées du responsable conjoint {}", j.name));
         }
     }
@@ -1141,6 +1146,13 @@ fn processor_entry(
         .collect();
     let controller_dpo = dpo(&controller);
     let mut missing = Vec::new();
+    // Art. 30.2.a: the name and contact details of the processor and of each controller.
+    if no_contact(&actor(org)) {
+        missing.push("coordonnées du sous-traitant".into());
+    }
+    if no_contact(&actor(&controller)) {
+        missing.push(format!("coordonnées de {}", controller.name));
+    }
     if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
         missing.push(format!("délégué à la protection des données de {}", controller.name));
     }
@@ -1442,6 +1454,21 @@ mod tests {
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         assert_eq!(r.incomplete.len(), 2);
         assert_eq!(r.incomplete[0].missing, ["coordonnées du délégué à la protection des données"]);
+    }
+
+    #[test]
+    fn a_processor_entry_names_the_missing_contact_details_of_the_processor_and_the_controller() {
+        let mut w = world();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        let missing = &r.processor_entries[0].missing;
+        assert!(missing.contains(&"coordonnées du sous-traitant".to_string()), "{missing:?}");
+        assert!(!missing.iter().any(|m| m == "coordonnées de Org college"), "{missing:?}");
+        w.orgs.get_mut("vendor").unwrap().email = Some("contact@editeur.example".into());
+        w.orgs.get_mut("college").unwrap().profile = None;
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        let missing = &r.processor_entries[0].missing;
+        assert!(!missing.iter().any(|m| m == "coordonnées du sous-traitant"), "{missing:?}");
+        assert!(missing.contains(&"coordonnées de Org college".to_string()), "{missing:?}");
     }
 
     #[test]
