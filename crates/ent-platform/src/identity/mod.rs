@@ -367,6 +367,12 @@ pub async fn update_user(
         // account still active, would otherwise come alive).
         summary["links_spent"] = password::spend_links(&mut tx, id, None, now).await?.into();
     }
+    if current.active && !active {
+        // Deactivating takes the account back (a compromised one, a departure): its sessions
+        // end and its API tokens are revoked, so that reactivating it hands neither back.
+        summary["sessions_ended"] = sessions::revoke_all(&mut tx, id, None, now).await?.into();
+        summary["tokens_revoked"] = revoke_user_tokens(&mut tx, id, now).await?.into();
+    }
     let target = Target::new("user", id, current.org.as_ref().map(|o| o.id.as_str()));
     audit::record(&mut tx, store.backend(), actor, "users.update", &target, summary, now).await?;
     tx.commit().await?;

@@ -666,6 +666,38 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 }
 
+// Deactivating an account (compromised, or its holder gone) ends its sessions and revokes its
+// API tokens, audited: reactivating it later hands neither back to whoever held them.
+backend_test!(a_deactivated_account_s_sessions_and_tokens_stay_dead_once_it_is_reactivated);
+async fn a_deactivated_account_s_sessions_and_tokens_stay_dead_once_it_is_reactivated(db: crate::common::TestDb) {
+    let store = &db.store;
+    let (user, other) = two_users(store).await;
+    let token = identity::create_token(store, &admin(), &user.id, "script", None, t0()).await.unwrap().token;
+    let kept = identity::create_token(store, &admin(), &other.id, "autre", None, t0()).await.unwrap().token;
+    let session = identity::sessions::open(store, &user.id, "127.0.0.1", "password", None, t0()).await.unwrap();
+    let timeouts = identity::sessions::Timeouts { idle: chrono::Duration::hours(1), absolute: chrono::Duration::hours(8) };
+    assert!(identity::sessions::find(store, &session, timeouts, t0()).await.unwrap().is_some(), "{}", db.name);
+    assert!(identity::authenticate_token(store, &token, t0()).await.unwrap().is_some(), "{}", db.name);
+
+    let off = identity::UserPatch { active: Some(false), ..Default::default() };
+    identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
+            .bind(&user.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!((&summary["sessions_ended"], &summary["tokens_revoked"]), (&json!(1), &json!(1)), "{}", db.name);
+
+    let current = identity::get_user(store, &user.id).await.unwrap().unwrap();
+    let on = identity::UserPatch { active: Some(true), ..Default::default() };
+    identity::update_user(store, &admin(), &user.id, current.version, on, t0()).await.unwrap();
+    assert!(identity::authenticate_token(store, &token, t0()).await.unwrap().is_none(), "{}", db.name);
+    assert!(identity::sessions::find(store, &session, timeouts, t0()).await.unwrap().is_none(), "{}", db.name);
+    assert!(identity::authenticate_token(store, &kept, t0()).await.unwrap().is_some(), "{}: another's token", db.name);
+}
+
 // A link in the mailbox of an account deactivated since opens nothing, exactly like an expired
 // one (the page said the password was changed, the sign-in then failed): deactivating spends
 // the account's live links (audited), and a link issued to an inactive account is dead too, and
