@@ -675,7 +675,8 @@ async fn a_deactivated_account_s_sessions_and_tokens_stay_dead_once_it_is_reacti
     let token = identity::create_token(store, &admin(), &user.id, "script", None, t0()).await.unwrap().token;
     let kept = identity::create_token(store, &admin(), &other.id, "autre", None, t0()).await.unwrap().token;
     let session = identity::sessions::open(store, &user.id, "127.0.0.1", "password", None, t0()).await.unwrap();
-    let timeouts = identity::sessions::Timeouts { idle: chrono::Duration::hours(1), absolute: chrono::Duration::hours(8) };
+    let timeouts =
+        identity::sessions::Timeouts { idle: chrono::Duration::hours(1), absolute: chrono::Duration::hours(8) };
     assert!(identity::sessions::find(store, &session, timeouts, t0()).await.unwrap().is_some(), "{}", db.name);
     assert!(identity::authenticate_token(store, &token, t0()).await.unwrap().is_some(), "{}", db.name);
 
