@@ -75,6 +75,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0048_tenant_retained_services.sql",
     "0049_groupement_consultation_launched.sql",
     "0050_retained_services_backfill.sql",
+    "0051_token_parent.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -362,6 +363,11 @@ mod tests {
             50,
             "797deb9a7735f2a2b16805d855dadfd8a0cd071ccacf15a07254d26581da9aabf9c7ed4eeb7319cfd7d579b340f3e7c6",
             "797deb9a7735f2a2b16805d855dadfd8a0cd071ccacf15a07254d26581da9aabf9c7ed4eeb7319cfd7d579b340f3e7c6",
+        ),
+        (
+            51,
+            "47ab0864e58602941f3700b6468d4c447a1d25acf5bc3f7ab85ad14caeff59931165b4b2a5910d82318620a433860647",
+            "47ab0864e58602941f3700b6468d4c447a1d25acf5bc3f7ab85ad14caeff59931165b4b2a5910d82318620a433860647",
         ),
     ];
 

@@ -681,6 +681,45 @@ pub async fn create_token(
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<CreatedToken, Problem> {
+    insert_token(store, actor, user_id, name, expires_at, None, now).await
+}
+
+/// A token minted through the API with the token `parent`: it never outlives its parent (its
+/// expiry is the earlier of the one asked and the parent's), and revoking the parent revokes
+/// it, so that a time-limited or leaked token cannot turn itself into a permanent one.
+pub async fn create_token_from(
+    store: &Store,
+    actor: &Actor,
+    parent: &PresentedToken,
+    user_id: &str,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<CreatedToken, Problem> {
+    let bound = parent.expires_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
+    let expires_at = match (expires_at, bound.map(|b| b.with_timezone(&Utc))) {
+        (Some(asked), Some(bound)) => Some(asked.min(bound)),
+        (asked, bound) => asked.or(bound),
+    };
+    insert_token(store, actor, user_id, name, expires_at, Some(&parent.id), now).await
+}
+
+/// The token a request was authenticated with (set by the API's authentication).
+#[derive(Debug, Clone)]
+pub struct PresentedToken {
+    pub id: String,
+    pub expires_at: Option<String>,
+}
+
+async fn insert_token(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    parent_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<CreatedToken, Problem> {
     if name.trim().is_empty() || name.chars().count() > 100 {
         return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
     }
@@ -703,7 +742,8 @@ pub async fn create_token(
         format!("{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre", user.email)
     })?;
     sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at, parent_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(&user.id)
@@ -712,19 +752,15 @@ pub async fn create_token(
     .bind(hash_token(&token))
     .bind(timestamp(now))
     .bind(expires_at.map(timestamp))
+    .bind(parent_id)
     .execute(&mut *tx)
     .await?;
     let target = Target::new("token", &id, user.org.as_ref().map(|o| o.id.as_str()));
-    audit::record(
-        &mut tx,
-        store.backend(),
-        actor,
-        "tokens.create",
-        &target,
-        serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix }),
-        now,
-    )
-    .await?;
+    let mut summary = serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix });
+    if let Some(parent) = parent_id {
+        summary["parent"] = parent.into();
+    }
+    audit::record(&mut tx, store.backend(), actor, "tokens.create", &target, summary, now).await?;
     tx.commit().await?;
     let info = get_token(store, &id).await?.expect("just created");
     Ok(CreatedToken { info, token })
@@ -773,11 +809,38 @@ pub async fn revoke_token(store: &Store, actor: &Actor, id: &str, now: DateTime<
     if done.rows_affected() == 0 {
         return Err(Problem::not_found("jeton introuvable ou déjà révoqué"));
     }
+    let minted = revoke_minted_with(&mut tx, id, now).await?;
     let target = Target::new("token", id, None);
-    audit::record(&mut tx, store.backend(), actor, "tokens.revoke", &target, serde_json::json!({}), now).await?;
+    let summary =
+        if minted.is_empty() { serde_json::json!({}) } else { serde_json::json!({ "minted_with_it": minted }) };
+    audit::record(&mut tx, store.backend(), actor, "tokens.revoke", &target, summary, now).await?;
     tx.commit().await?;
     forget_authenticated_tokens();
     Ok(get_token(store, id).await?.expect("exists"))
+}
+
+/// Revokes in `tx` the live tokens minted with the token `id` through the API, and those
+/// minted with them in turn; their ids.
+async fn revoke_minted_with(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
+    let mut revoked = Vec::new();
+    let mut parents = vec![id.to_string()];
+    while let Some(parent) = parents.pop() {
+        let children: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM api_tokens WHERE parent_id = $1 AND revoked_at IS NULL")
+                .bind(&parent)
+                .fetch_all(&mut **tx)
+                .await?;
+        for child in children {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+                .bind(timestamp(now))
+                .bind(&child)
+                .execute(&mut **tx)
+                .await?;
+            revoked.push(child.clone());
+            parents.push(child);
+        }
+    }
+    Ok(revoked)
 }
 
 /// Why a bearer token was refused; recorded for auditors, never told to the caller.
@@ -803,7 +866,7 @@ impl TokenRefusal {
 /// The actor a bearer token stands for, if it is valid, unexpired, unrevoked
 /// and its user active.
 pub async fn authenticate_token(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<Actor>, Problem> {
-    Ok(check_token(store, token, now).await?.ok())
+    Ok(check_token(store, token, now).await?.ok().map(|(actor, _)| actor))
 }
 
 /// How long an authenticated token is trusted without reading the database
@@ -849,7 +912,7 @@ pub async fn check_token(
     store: &Store,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<Result<Actor, TokenRefusal>, Problem> {
+) -> Result<Result<(Actor, PresentedToken), TokenRefusal>, Problem> {
     let hash = hash_token(token);
     let cached = token_cache().lock().expect("token cache lock").get(&hash).cloned();
     let fresh = |c: &CachedToken| c.cached_at.elapsed() < TOKEN_CACHE_TTL && c.generation == token_cache_generation();
@@ -874,12 +937,13 @@ pub async fn check_token(
         entry.last_used_at = Some(now_text);
     }
     let actor = entry.actor.clone();
+    let presented = PresentedToken { id: entry.token_id.clone(), expires_at: entry.expires_at.clone() };
     let mut cache = token_cache().lock().expect("token cache lock");
     if cache.len() > 10_000 {
         cache.retain(|_, c| fresh(c));
     }
     cache.insert(hash, entry);
-    Ok(Ok(actor))
+    Ok(Ok((actor, presented)))
 }
 
 /// What authentication reads of a token and its user.

@@ -3,14 +3,16 @@
 use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
 use super::IdentityState;
 use super::{
-    create_token, create_user, get_token, get_user, grant, in_sight_of, list_tokens, list_users, revoke, revoke_token,
-    update_user, CreatedToken, NewToken, NewUser, TokenInfo, User, UserPatch, UserRole,
+    create_token, create_token_from, create_user, get_token, get_user, grant, in_sight_of, list_tokens, list_users,
+    revoke, revoke_token, update_user, CreatedToken, NewToken, NewUser, PresentedToken, TokenInfo, User, UserPatch,
+    UserRole,
 };
 use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
@@ -22,7 +24,8 @@ use ent_kernel::{route_table, version_field};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-route_table!(IdentityState, "identité", |api| vec![
+route_table!(IdentityState, "identité", |api| {
+    vec![
     api.get("/api/v1/me", "Qui suis-je : utilisateur et rôles", &SELF_READ, me).ok_versioned::<User>(),
     api.get("/api/v1/users", "Lister les utilisateurs", &USERS_READ, users).pages::<PageQuery, User>(),
     api.post("/api/v1/users", "Créer un utilisateur", &USERS_WRITE, add_user).creates::<NewUser, User>(),
@@ -38,11 +41,17 @@ route_table!(IdentityState, "identité", |api| vec![
     api.get("/api/v1/tokens", "Lister ses jetons (tous pour un admin avec all=true)", &TOKENS_MANAGE, tokens)
         .query::<TokensQuery>()
         .ok::<Vec<TokenInfo>>(),
-    api.post("/api/v1/tokens", "Créer un jeton d'API (affiché une seule fois)", &TOKENS_MANAGE, add_token)
+    api.post(
+        "/api/v1/tokens",
+        "Créer un jeton d'API (affiché une seule fois ; il expire au plus tard avec le jeton qui le crée, et sa révocation le révoque)",
+        &TOKENS_MANAGE,
+        add_token,
+    )
         .json_body::<NewToken>()
         .created::<CreatedToken>(),
-    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton", &TOKENS_MANAGE, remove_token).ok::<TokenInfo>(),
-]);
+    api.delete("/api/v1/tokens/{id}", "Révoquer un jeton (et ceux créés avec lui)", &TOKENS_MANAGE, remove_token).ok::<TokenInfo>(),
+]
+});
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +204,7 @@ fn parse_expiry(value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
 
 async fn add_token(
     Call { state, caller }: Call<IdentityState>,
+    presented: Option<Extension<PresentedToken>>,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     let own = caller.actor.user_id.clone().unwrap_or_default();
@@ -211,7 +221,13 @@ async fn add_token(
         _ => return Err(Problem::invalid_field("user", "utilisateur introuvable")),
     };
     let expires_at = parse_expiry(body.expires_at.as_deref())?;
-    let created = create_token(&state.store, &caller.actor, &owner, &body.name, expires_at, state.clock.now()).await?;
+    let (store, actor, now) = (&state.store, &caller.actor, state.clock.now());
+    let created = match presented {
+        Some(Extension(parent)) => {
+            create_token_from(store, actor, &parent, &owner, &body.name, expires_at, now).await?
+        }
+        None => create_token(store, actor, &owner, &body.name, expires_at, now).await?,
+    };
     Ok((StatusCode::CREATED, Json(created)))
 }
 

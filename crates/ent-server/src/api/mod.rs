@@ -317,8 +317,8 @@ async fn authenticate(
         }
         return unauthorized("authentification requise : en-tête Authorization: Bearer <jeton>");
     };
-    let actor = match identity::check_token(&state.store, token, state.clock.now()).await {
-        Ok(Ok(actor)) => actor,
+    let (actor, presented) = match identity::check_token(&state.store, token, state.clock.now()).await {
+        Ok(Ok(authenticated)) => authenticated,
         Ok(Err(refusal)) => {
             let failure = failed_auth::Failure::Token(refusal);
             return failed_auth::refuse(&state, &client, action, failure, Some(token)).await;
@@ -330,6 +330,7 @@ async fn authenticate(
         return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)).into_response();
     }
     req.extensions_mut().insert(Caller { actor, action });
+    req.extensions_mut().insert(presented);
     next.run(req).await
 }
 

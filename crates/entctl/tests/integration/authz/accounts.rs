@@ -64,6 +64,58 @@ async fn unauthenticated_and_bad_tokens_get_401_problems() {
     assert_eq!(expired.status(), 401, "expired tokens are refused");
 }
 
+backend_test!(a_token_minted_with_a_token_never_outlives_it_and_dies_with_it);
+/// A time-limited token handed to a script cannot make itself permanent: a token minted with it
+/// through the API expires at the latest when it does, and revoking it revokes what was minted
+/// with it, down the line; a token made elsewhere (console, command line) is left alone.
+async fn a_token_minted_with_a_token_never_outlives_it_and_dies_with_it(db: crate::common::TestDb) {
+    let name = db.name;
+    let base = common::serve(db.store.clone(), Arc::new(FixedClock::new(t0()))).await;
+    let client = reqwest::Client::new();
+    common::import_sample(&db.store).await;
+    let standing = token_for(&db.store, "script@test.fr", ChefEtablissement, Some("0940176F")).await;
+    let user = identity::get_user(&db.store, "script@test.fr").await.unwrap().unwrap();
+    let parent_end = t0() + chrono::Duration::minutes(5);
+    let parent = identity::create_token(&db.store, &admin(), &user.id, "court", Some(parent_end), t0()).await.unwrap();
+    let mint = |with: String, body: Value| {
+        let request = client.post(format!("{base}/api/v1/tokens")).bearer_auth(with).json(&body);
+        async move {
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 201, "{name}");
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let end = |t: &Value| chrono::DateTime::parse_from_rfc3339(t["expires_at"].as_str().unwrap()).unwrap();
+    let forever = mint(parent.token.clone(), json!({ "name": "éternel" })).await;
+    assert_eq!(end(&forever), parent_end, "{name}: {forever}");
+    let later = (t0() + chrono::Duration::days(30)).to_rfc3339();
+    let longer = mint(parent.token.clone(), json!({ "name": "plus long", "expires_at": later })).await;
+    assert_eq!(end(&longer), parent_end, "{name}: {longer}");
+    let sooner = (t0() + chrono::Duration::minutes(2)).to_rfc3339();
+    let shorter = mint(parent.token.clone(), json!({ "name": "plus court", "expires_at": sooner })).await;
+    assert_eq!(end(&shorter), t0() + chrono::Duration::minutes(2), "{name}: {shorter}");
+    let grandchild = mint(forever["token"].as_str().unwrap().to_string(), json!({ "name": "petit" })).await;
+    let unbounded = mint(standing.clone(), json!({ "name": "sans fin" })).await;
+    assert!(unbounded["expires_at"].is_null(), "{name}: a token without end mints one without end: {unbounded}");
+
+    identity::revoke_token(&db.store, &admin(), &parent.info.id, t0()).await.unwrap();
+    for dead in [&forever, &longer, &shorter, &grandchild] {
+        let me = client.get(format!("{base}/api/v1/me")).bearer_auth(dead["token"].as_str().unwrap()).send().await;
+        assert_eq!(me.unwrap().status(), 401, "{name}: {dead}");
+    }
+    for alive in [standing.as_str(), unbounded["token"].as_str().unwrap()] {
+        let me = client.get(format!("{base}/api/v1/me")).bearer_auth(alive).send().await.unwrap();
+        assert_eq!(me.status(), 200, "{name}: not minted with the revoked token");
+    }
+    let revoked: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'tokens.revoke' AND target_id = $1")
+            .bind(&parent.info.id)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&revoked).unwrap()["minted_with_it"].as_array().unwrap().len(), 4);
+}
+
 backend_test!(a_user_shows_others_only_the_roles_they_read_and_no_tokens);
 /// A user of the DAN's scope who also holds a role at the other académie's school, and an API
 /// token: the DAN (and an auditeur) see through the API and the console only the role held in
