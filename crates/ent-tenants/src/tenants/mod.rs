@@ -317,6 +317,27 @@ async fn check_spec(
     Ok(Checked { org, accounts, vendor, host, spec_hash: spec_hash(slug, spec) })
 }
 
+/// A tenant past `requested` is served, and its certificate asked, under its hostname: moving
+/// it to another name (any the syntax allows, another body's included) is decided by the DAN
+/// or an admin, as its deployment was, not by the collectivité or the school that declares it.
+async fn check_hostname_change(
+    store: &Store,
+    actor: &Actor,
+    current: &Tenant,
+    spec: &TenantSpec,
+    org: &Org,
+) -> Result<(), Problem> {
+    if current.hostname == spec.hostname || current.status == Status::Requested {
+        return Ok(());
+    }
+    authz::authorize(store, actor, &authz::TENANTS_TRANSITION, org).await.map_err(|_| {
+        authz::forbidden(format!(
+            "le nom d'hôte d'un ENT déjà déployé ({}) ne se change que par la DAN ou un administrateur",
+            current.hostname
+        ))
+    })
+}
+
 /// Refuses a change that would make a volume of a tenant already provisioned smaller:
 /// Kubernetes refuses to shrink a PersistentVolumeClaim (422, retried for ever), and the
 /// data would not fit anyway. A tenant still `requested` has no volume yet.
@@ -604,6 +625,7 @@ async fn write_document(
     }
     if let Some(current) = &existing {
         refuse_shrinking_volumes(&state.catalog, current, &doc.spec, checked.accounts)?;
+        check_hostname_change(store, actor, current, &doc.spec, &checked.org).await?;
     }
     let approval = check_guardrails(state, actor, doc, &checked, existing.as_ref(), declared_by).await?;
     let mut tx = store.begin_write().await?;

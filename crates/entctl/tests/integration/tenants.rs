@@ -803,6 +803,36 @@ async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
     }
 }
 
+// A deployed tenant is served, and certified, under its hostname: the mairie that declares it
+// may rename it while it is only requested, never once deployed (any name would do: the
+// rectorat's, another commune's); the DAN decides that move, as it decided the deployment.
+backend_test!(a_deployed_tenant_s_hostname_is_changed_by_the_dan_not_by_the_collectivite);
+async fn a_deployed_tenant_s_hostname_is_changed_by_the_dan_not_by_the_collectivite(db: crate::common::TestDb) {
+    let (_app, [dan, mairie, _, root]) = fresnes(&db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    let named = |host: &str| doc("doisneau", "0940176F", host);
+    let (s, created) = call(mairie.post(url("/tenants")).json(&named("doisneau.ent.fresnes.fr"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
+    let (s, renamed) = call(mairie.post(url("/tenants")).json(&named("ent-doisneau.fresnes.fr"))).await;
+    assert_eq!((s, renamed["result"].as_str()), (StatusCode::OK, Some("configured")), "{}: {renamed}", db.name);
+
+    let moved = json!({ "to": "provisioning", "override_reason": "essai du nom d'hôte" });
+    let (s, body) = call(root.post(url("/tenants/doisneau/transition")).json(&moved)).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", db.name);
+    let (s, refused) = call(mairie.post(url("/tenants")).json(&named("ent-pilotage.ac-creteil.fr"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
+    assert!(refused["detail"].as_str().unwrap().contains("ent-doisneau.fresnes.fr"), "{}: {refused}", db.name);
+    let (_, tenant) = call(mairie.get(url("/tenants/doisneau"))).await;
+    assert_eq!(tenant["hostname"], "ent-doisneau.fresnes.fr", "{}: left as it was", db.name);
+    // Another change of the same document (an option) is still the mairie's.
+    let mut more = named("ent-doisneau.fresnes.fr");
+    more["spec"]["options"] = json!([]);
+    let (s, body) = call(mairie.post(url("/tenants")).json(&more)).await;
+    assert_eq!(s, StatusCode::OK, "{}: {body}", db.name);
+    let (s, body) = call(dan.post(url("/tenants")).json(&named("doisneau.ent.fresnes.fr"))).await;
+    assert_eq!(s, StatusCode::OK, "{}: the DAN moves it: {body}", db.name);
+}
+
 backend_test!(a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audited_override_names_it);
 async fn a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audited_override_names_it(
     db: crate::common::TestDb,
