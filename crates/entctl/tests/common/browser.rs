@@ -82,6 +82,11 @@ where
         .connect(&webdriver)
         .await
         .unwrap_or_else(|e| panic!("no browser session from {webdriver}: {e}"));
+    // A page that never loads or a script that never returns fails within a minute, not after
+    // WebDriver's default 300 s (scripts: its default 30 s; elements: no implicit wait, as before).
+    let seconds = std::time::Duration::from_secs;
+    let timeouts = fantoccini::wd::TimeoutConfiguration::new(Some(seconds(30)), Some(seconds(60)), Some(seconds(0)));
+    client.update_timeouts(timeouts).await.unwrap_or_else(|e| panic!("the browser's timeouts: {e}"));
     let axe_js = (backend == ACCESSIBILITY_CHECKED_ON).then_some(axe_js);
     let browser = Browser { client: client.clone(), base: base.to_string(), axe_js };
     let outcome = tokio::spawn(test(browser)).await;

@@ -140,6 +140,30 @@ pub async fn let_them_queue() {
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
 }
 
+/// Polls `check` every `every` until it holds: true then, false once `seconds` passed
+/// without it (for a caller that says more of what it found then).
+pub async fn within<F: std::future::Future<Output = bool>>(
+    seconds: u64,
+    every: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check().await {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
+    true
+}
+
+/// Polls `check` every 100 ms until it holds; panics with `what` after `seconds`.
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, seconds: u64, check: impl FnMut() -> F) {
+    if !within(seconds, std::time::Duration::from_millis(100), check).await {
+        panic!("not within {seconds} s: {what}");
+    }
+}
+
 /// The one number a counting query (`SELECT COUNT(*) …`) answers, `binds` bound in order.
 pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     let query = binds.iter().fold(sqlx::query_scalar::<_, i64>(sql), |query, value| query.bind(*value));

@@ -109,13 +109,15 @@ async fn a_postgres_outage_answers_503_quickly_and_the_service_recovers_by_itsel
     let started = Instant::now();
     let (status, _, body) = get(&token, format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
-    assert!(started.elapsed() < Duration::from_secs(2), "readiness took {:?}", started.elapsed());
+    // Within the probe's 1.5 s (and a margin for a loaded machine), not sqlx's 30 s.
+    assert!(started.elapsed() < Duration::from_millis(4500), "readiness took {:?}", started.elapsed());
     let started = Instant::now();
     let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["type"], "urn:entcp:problem:unavailable");
     assert!(retry_after.is_some());
-    assert!(started.elapsed() < Duration::from_secs(3), "the read took {:?}", started.elapsed());
+    // Within the pool's 2 s acquire timeout (and a margin), not sqlx's 30 s.
+    assert!(started.elapsed() < Duration::from_secs(5), "the read took {:?}", started.elapsed());
 
     proxy.restore().await;
     tokio::time::sleep(READY_REUSE).await;
@@ -274,7 +276,7 @@ async fn a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_
 ) {
     let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
     let clock = Arc::new(FixedClock::new(t0()));
-    let base = common::serve_with(db.store.clone(), clock, |c| c.server.request_timeout_seconds = 1).await;
+    let base = common::serve_with(db.store.clone(), clock, |c| c.server.request_timeout_seconds = 3).await;
     let client = client_with(&token);
     // A first call records the token's use: later calls do not write while authenticating.
     assert_eq!(get(&token, format!("{base}/api/v1/me")).await.0, 200, "{}", db.name);
@@ -292,9 +294,9 @@ async fn a_request_stuck_past_the_request_timeout_gets_503_timeout_and_the_next_
     assert_eq!(status, 503, "{}: {problem}", db.name);
     assert_eq!(problem["type"], "urn:entcp:problem:timeout", "{}: {problem}", db.name);
     assert_eq!(problem["title"], "Délai de traitement dépassé");
-    assert!(problem["detail"].as_str().unwrap().contains("n'a pas abouti en 1 s"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("n'a pas abouti en 3 s"), "{problem}");
     assert_eq!(retry_after.as_deref(), Some("5"));
-    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4), "{}: {elapsed:?}", db.name);
+    assert!(elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(6), "{}: {elapsed:?}", db.name);
     // Reads are not held by the lock: served within the limit meanwhile.
     assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200, "{}", db.name);
     holder.rollback().await.unwrap();
@@ -365,7 +367,9 @@ async fn a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connec
         (started, failed)
     };
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(2), "{}: {elapsed:?}", db.name);
+    // Past the 500 ms limit (and within a margin for a loaded machine), not sqlx's 30 s.
+    let within = elapsed >= Duration::from_millis(450) && elapsed < Duration::from_millis(3500);
+    assert!(within, "{}: {elapsed:?}", db.name);
     let problem = entcp::error::Problem::from(failed);
     assert_eq!(problem.kind.status().as_u16(), 503, "{}: {problem:?}", db.name);
     if db.store.backend().is_postgres() {
@@ -384,15 +388,22 @@ async fn a_statement_past_its_time_limit_fails_with_a_clear_error_and_its_connec
 backend_test!(concurrent_readiness_probes_share_one_heartbeat_reused_for_a_second);
 async fn concurrent_readiness_probes_share_one_heartbeat_reused_for_a_second(db: crate::common::TestDb) {
     let store = Store::connect(&db.url, Some(2)).await.unwrap();
+    // A warm pool (a first beat opened its connection): the beats counted below only write,
+    // quickly, rather than connecting for longer than the reuse window on a loaded machine.
+    store.check_ready(Duration::from_millis(1500)).await.unwrap_or_else(|e| panic!("{}: {e}", db.name));
+    tokio::time::sleep(READY_REUSE).await;
+    let before = store.heartbeats_started();
     let probes = (0..50).map(|_| store.check_ready(Duration::from_millis(1500)));
     for answer in futures_util::future::join_all(probes).await {
         answer.unwrap_or_else(|e| panic!("{}: {e}", db.name));
     }
     store.check_ready(Duration::from_millis(1500)).await.unwrap();
-    assert_eq!(store.heartbeats_started(), 1, "{}: 51 probes within a second, one heartbeat", db.name);
+    let beats = store.heartbeats_started() - before;
+    assert_eq!(beats, 1, "{}: 51 probes within a second, one heartbeat", db.name);
     tokio::time::sleep(READY_REUSE).await;
     store.check_ready(Duration::from_millis(1500)).await.unwrap();
-    assert_eq!(store.heartbeats_started(), 2, "{}: a probe after the reuse window beats again", db.name);
+    let beats = store.heartbeats_started() - before;
+    assert_eq!(beats, 2, "{}: a probe after the reuse window beats again", db.name);
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM store_heartbeat").fetch_one(store.pool()).await.unwrap();
     assert_eq!(rows, 1, "{}: one row for this process, written twice", db.name);
 }
@@ -416,7 +427,8 @@ async fn a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready(db: 
         for answer in futures_util::future::join_all(probes).await {
             assert_eq!(answer.expect_err("the write lock is held").kind, ProblemKind::Unavailable);
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        // Within the probe's 1.5 s (and a margin for a loaded machine), not sqlx's 30 s.
+        assert!(started.elapsed() < Duration::from_millis(4500), "{:?}", started.elapsed());
         assert_eq!(this.heartbeats_started(), 1);
         holder.rollback().await.unwrap();
         this.check_ready(Duration::from_millis(1500)).await.expect("ready once the lock is released");
@@ -426,7 +438,7 @@ async fn a_lock_on_another_replicas_heartbeat_row_leaves_this_replica_ready(db: 
     sqlx::query("SELECT id FROM store_heartbeat FOR UPDATE").fetch_all(&mut *holder).await.unwrap();
     let started = Instant::now();
     this.check_ready(Duration::from_millis(1500)).await.expect("this replica's row is its own");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(4500), "{:?}", started.elapsed());
     // The replica whose row is locked answers 503 within the probe, its beat bounded by lock_timeout.
     tokio::time::sleep(READY_REUSE).await;
     let stuck = other.check_ready(Duration::from_millis(1500)).await.expect_err("its own row is locked");
@@ -473,7 +485,7 @@ async fn a_heartbeat_deletes_the_rows_of_processes_gone_and_keeps_the_live_ones(
     let this = Store::connect(&db.url, Some(2)).await.unwrap();
     let started = Instant::now();
     this.check_ready(Duration::from_millis(1500)).await.unwrap_or_else(|e| panic!("{}: {e}", db.name));
-    assert!(started.elapsed() < Duration::from_secs(1), "{}: never waits: {:?}", db.name, started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(4500), "{}: never waits: {:?}", db.name, started.elapsed());
     let left = ids().await;
     let own: Vec<i64> = left.iter().copied().filter(|id| !(1..=14).contains(id)).collect();
     assert_eq!(own.len(), 1, "{}: this process's row: {left:?}", db.name);

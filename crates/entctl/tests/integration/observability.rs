@@ -104,6 +104,12 @@ async fn held() -> &'static str {
     "fini"
 }
 
+/// Waits (at most a minute) until a request reached [`held`].
+async fn entered() {
+    let entered = tokio::time::timeout(std::time::Duration::from_secs(60), ENTERED.acquire());
+    entered.await.expect("the held request never started").unwrap().forget();
+}
+
 async fn start(
     drain: std::time::Duration,
 ) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<bool>>) {
@@ -119,7 +125,7 @@ async fn start(
 async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_process() {
     let (base, shutdown, server) = start(std::time::Duration::from_millis(200)).await;
     let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await });
-    ENTERED.acquire().await.unwrap().forget();
+    entered().await;
     shutdown.cancel();
     let drained = server.await.unwrap().unwrap();
     assert!(!drained, "the server waited for the held request instead of its deadline");
@@ -131,7 +137,7 @@ async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_proc
 async fn a_request_in_flight_at_shutdown_finishes_within_the_deadline() {
     let (base, shutdown, server) = start(std::time::Duration::from_secs(600)).await;
     let request = tokio::spawn(async move { reqwest::get(format!("{base}/held")).await.unwrap().text().await });
-    ENTERED.acquire().await.unwrap().forget();
+    entered().await;
     shutdown.cancel();
     ANSWER.add_permits(1);
     assert!(server.await.unwrap().unwrap(), "drained in time");

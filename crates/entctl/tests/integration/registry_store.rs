@@ -359,9 +359,12 @@ async fn a_first_import_upserts_a_row_registered_while_it_ran(db: crate::common:
         import_annuaire(&store, &admin(), file, options, t0()).await
     });
     // The import has found the registry empty once it sets the indexes aside.
-    while common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let set_aside = || async {
+        assert!(!import.is_finished(), "{}: the import ended before setting the indexes aside", db.name);
+        common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await != 0
+    };
+    let every = std::time::Duration::from_millis(5);
+    assert!(common::within(60, every, set_aside).await, "{}: no index set aside within 60 s", db.name);
     sqlx::query(
         "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
          VALUES ('other-writer', 'commune', '94034', 'Fresnes (ancien)', 'fresnes (ancien)', 'x', 'now', 'now')",
@@ -738,7 +741,10 @@ async fn a_first_import_cut_mid_way_builds_again_the_indexes_it_set_aside(db: cr
     // indexes dropped: seen in a loaded run).
     for _ in 0..12 {
         let (import, release) = start_import();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while common::count(&db.store, "SELECT COUNT(*) FROM deferred_indexes", &[]).await == 0 {
+            assert!(!import.is_finished(), "{}: the import ended before setting the indexes aside", db.name);
+            assert!(std::time::Instant::now() < deadline, "{}: no index set aside within 60 s", db.name);
             tokio::task::yield_now().await;
         }
         import.abort();

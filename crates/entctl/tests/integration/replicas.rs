@@ -9,7 +9,7 @@
 //! has not (the in-process drain of `observability.rs` runs on both backends).
 
 use crate::common::smtp::{free_port, smtp_sink_available, SmtpSink};
-use crate::common::{self, admin, t0, token_for, TestDb};
+use crate::common::{self, admin, eventually, t0, token_for, TestDb};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
@@ -95,15 +95,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` every 100 ms until it holds; panics with `what` after `seconds`.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, seconds: u64, mut check: impl FnMut() -> F) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {seconds} s: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -840,12 +840,9 @@ impl World {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let queue = entcp::provisioning::reconcile::run_queue(self.state.provisioning(), shutdown.clone());
         let queue = tokio::spawn(queue);
-        while !self.state.reconciler.enqueue(Some(slug.into())) {
-            tokio::task::yield_now().await;
-        }
-        while !self.mock.requests.lock().unwrap().iter().any(|r| r.path == portail) {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        // Queued once the queue is open, then sent: each wait fails after two minutes.
+        self.until(|w| w.state.reconciler.enqueue(Some(slug.into()))).await;
+        self.until(|w| w.mock.requests.lock().unwrap().iter().any(|r| r.path == portail)).await;
         (shutdown, queue)
     }
 
@@ -960,26 +957,39 @@ impl World {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !done(self) {
             if std::time::Instant::now() > deadline {
-                let requests = self.mock.requests.lock().unwrap().clone();
-                let last: Vec<String> = requests
-                    .iter()
-                    .rev()
-                    .take(30)
-                    .map(|r| format!("{} {} {} {:?}", r.authorization, r.method, r.path, r.query))
-                    .collect();
-                let writes = self.mock.status_writes.lock().unwrap().clone();
-                let leases: Vec<(String, String, String)> =
-                    sqlx::query_as("SELECT tenant_id, holder, expires_at FROM tenant_leases")
-                        .fetch_all(self.state.store.pool())
-                        .await
-                        .unwrap_or_default();
-                panic!(
-                    "not within two minutes; leases: {leases:?}\nlast requests (newest first): {last:#?}\n\
-                     status writes: {writes:#?}"
-                );
+                self.stuck("the mock's state").await;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// [`World::until`] for a `check` that reads the database (polled every 10 ms); `what`
+    /// names what is waited for when it fails.
+    async fn until_stored<F: std::future::Future<Output = bool>>(&self, what: &str, check: impl FnMut() -> F) {
+        if !common::within(120, std::time::Duration::from_millis(10), check).await {
+            self.stuck(what).await;
+        }
+    }
+
+    /// Fails a wait of two minutes for `what`, with the leases and what the mock last received.
+    async fn stuck(&self, what: &str) -> ! {
+        let requests = self.mock.requests.lock().unwrap().clone();
+        let last: Vec<String> = requests
+            .iter()
+            .rev()
+            .take(30)
+            .map(|r| format!("{} {} {} {:?}", r.authorization, r.method, r.path, r.query))
+            .collect();
+        let writes = self.mock.status_writes.lock().unwrap().clone();
+        let leases: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT tenant_id, holder, expires_at FROM tenant_leases")
+                .fetch_all(self.state.store.pool())
+                .await
+                .unwrap_or_default();
+        panic!(
+            "{what}: not within two minutes; leases: {leases:?}\nlast requests (newest first): {last:#?}\n\
+             status writes: {writes:#?}"
+        );
     }
 
     /// What the mock still holds of the tenant `id` (its namespace, anything in it, anything
@@ -1392,9 +1402,15 @@ async fn a_change_cut_short_mid_apply_is_applied_again_even_once_its_spec_is_rev
     w.apply("doisneau", "0940176F", json!(["visio"])).await;
     let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
     *w.mock.hang.lock().unwrap() = Some(portail.to_string());
-    let cut =
-        tokio::time::timeout(std::time::Duration::from_millis(500), pass(&w.state.provisioning(), None, t0())).await;
-    assert!(cut.is_err(), "the pass hangs on the portail until it is cut");
+    // Cut once the portail PATCH hangs (the lease is taken by then: a cut while its INSERT is
+    // in flight would land it after the release, never to expire on the fixed clock).
+    w.take_requests();
+    let provisioning = w.state.provisioning();
+    let writing = tokio::spawn(async move { pass(&provisioning, None, t0()).await });
+    w.until(|w| w.mock.requests.lock().unwrap().iter().any(|r| r.method == "PATCH" && r.path == portail)).await;
+    assert!(!writing.is_finished(), "the pass hangs on the portail until it is cut");
+    writing.abort();
+    assert!(writing.await.unwrap_err().is_cancelled(), "the pass hangs on the portail until it is cut");
     entcp::provisioning::lease::release_all(&w.state.provisioning()).await.unwrap();
     *w.mock.hang.lock().unwrap() = None;
 
@@ -1447,18 +1463,13 @@ async fn a_hung_patch_fails_after_the_timeout_in_the_work_queue_while_the_outbox
     assert_eq!(entcp::notify::get_message(&w.state.store, &mail).await.unwrap().status, "sent");
 
     // The hung request fails after its timeout; the tenant records why.
-    let error = loop {
-        if let Some(error) = w.get("doisneau").await.provisioning_state.error {
-            break error;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let failed = || async { w.get("doisneau").await.provisioning_state.error.is_some() };
+    w.until_stored("the tenant records the hung request's failure", failed).await;
+    let error = w.get("doisneau").await.provisioning_state.error.unwrap();
     assert!(error.contains("ent-doisneau/portail") && error.contains("pas de réponse en 5 s"), "{error}");
     // The full pass the job queued is taken once the hung request has failed: the queue empties
     // just after the failure is recorded (the tenant then waits for its retry, nothing is sent).
-    while w.state.reconciler.depth.load(Ordering::SeqCst) != 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    w.until(|w| w.state.reconciler.depth.load(Ordering::SeqCst) == 0).await;
     // The failure and its cause are on /metrics, with the failing tenant and the requests sent.
     let metrics = entcp::api::metrics::text(&w.state);
     assert!(metrics.contains("entcp_reconcile_errors_total{cause=\"timeout\"} 1"), "{metrics}");
@@ -1545,9 +1556,7 @@ async fn the_purge_hands_its_tenants_to_the_work_queue_and_the_shutdown_leaves_t
     *w.mock.hang.lock().unwrap() = Some(namespace.into());
     let shutdown = tokio_util::sync::CancellationToken::new();
     let queue = tokio::spawn(entcp::provisioning::reconcile::run_queue(w.state.provisioning(), shutdown.clone()));
-    while !w.state.reconciler.queue_open() {
-        tokio::task::yield_now().await;
-    }
+    w.until(|w| w.state.reconciler.queue_open()).await;
     // The purge job does not wait on the cluster: it hands the tenant to the queue, which deletes it.
     let later = t0() + chrono::Duration::days(93);
     let provisioning = w.state.provisioning();
@@ -1566,9 +1575,8 @@ async fn the_purge_hands_its_tenants_to_the_work_queue_and_the_shutdown_leaves_t
     let lease = "SELECT COUNT(*) AS n FROM tenant_leases WHERE tenant_id = $1 AND holder = $2";
     let holder = w.state.reconciler.holder.clone();
     let doisneau = w.get("doisneau").await.id;
-    while common::count(&w.state.store, lease, &[&wallon, &holder]).await == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let taken = || async { common::count(&w.state.store, lease, &[&wallon, &holder]).await != 0 };
+    w.until_stored("wallon's write takes its lease", taken).await;
     assert_eq!(common::count(&w.state.store, lease, &[&doisneau, &holder]).await, 1, "the queue's purge holds it");
     shutdown.cancel();
     queue.await.unwrap();

@@ -326,9 +326,8 @@ async fn deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_whe
             .count()
     };
     let quiet = || async {
-        while w.state.reconciler.depth.load(Ordering::SeqCst) + b.reconciler.depth.load(Ordering::SeqCst) != 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        w.until(|w| w.state.reconciler.depth.load(Ordering::SeqCst) + b.reconciler.depth.load(Ordering::SeqCst) == 0)
+            .await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
 
@@ -338,9 +337,8 @@ async fn deployment_events_on_two_serve_replicas_apply_a_settled_tenant_only_whe
     let deployments = "/apis/apps/v1/namespaces/ent-doisneau/deployments";
     *w.mock.deployments_available.lock().unwrap() = true;
     w.edit(deployments, "portail", |d| d["status"] = json!({ "replicas": 1, "availableReplicas": 1 }));
-    while w.get("doisneau").await.provisioning_state.observed.as_deref() != Some("available") {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let available = || async { w.get("doisneau").await.provisioning_state.observed.as_deref() == Some("available") };
+    w.until_stored("the tenant read back available", available).await;
     quiet().await;
     assert_eq!(writes(&w, "/"), 0, "no apply for a settled tenant's events, on either replica");
 
@@ -433,7 +431,7 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
 /// A lease on the tenant taken by another process (`holder`) until `until`, as soon as it is
 /// free (an operator's reconcile may hold it a moment, after its own status write).
 async fn hold_tenant_lease(w: &World, tenant: &tenants::Tenant, holder: &str, until: chrono::DateTime<chrono::Utc>) {
-    loop {
+    let taken = || async {
         let taken = sqlx::query(
             "INSERT INTO tenant_leases (tenant_id, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id) DO NOTHING",
@@ -444,11 +442,9 @@ async fn hold_tenant_lease(w: &World, tenant: &tenants::Tenant, holder: &str, un
         .execute(w.state.store.pool())
         .await
         .unwrap();
-        if taken.rows_affected() == 1 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+        taken.rows_affected() == 1
+    };
+    w.until_stored(&format!("{holder} takes the lease of {} once free", tenant.slug), taken).await;
 }
 
 /// Asserts that, among `requests`, the status of resource `name` first claimed `generation`
@@ -484,9 +480,8 @@ async fn a_status_never_claims_a_generation_whose_pass_a_held_tenant_lease_defer
     hold_tenant_lease(&w, &tenant, "une-replique-de-serve", t0() + chrono::Duration::minutes(1)).await;
     w.take_requests();
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!([]));
-    while !w.get("doisneau").await.options.is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let declared = || async { w.get("doisneau").await.options.is_empty() };
+    w.until_stored("the operator declares generation 3 (no options)", declared).await;
     // ... and meanwhile time passes the lease's end (the replica died): when the pass gives
     // up, the tenant's lease is free and its status writable, generation 3 not applied. (The
     // pause only puts the clock's move inside the pass's 3 s wait; the assertions below hold
@@ -683,15 +678,11 @@ async fn after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_th
     stop.cancel();
     task.await.unwrap();
     entcp::provisioning::lease::release_all(&b.provisioning()).await.unwrap();
-    // A lease take the stop cut short mid-statement (a reconcile of its own status write) still
-    // lands once sent: after the pool closed, what it left goes, as time would expire it (this
-    // clock stands still, and a writer of the new pod would wait for it for ever).
     b_store.close().await;
-    sqlx::query("DELETE FROM tenant_leases WHERE holder = $1")
-        .bind(&b.provisioning().reconciler.holder)
-        .execute(w.state.store.pool())
-        .await
-        .unwrap();
+    // What follows happens a minute later: a lease take the stop cut short mid-statement still
+    // lands after that release (as in production, where it runs out after its 3 s), and the
+    // new pod's writers, on clocks that stand still, would otherwise wait for it for ever.
+    let later = chrono::Duration::minutes(1);
 
     // Process A reads the rollout back: the Deployments are available when its read comes,
     // and its answer is slow.
@@ -699,7 +690,7 @@ async fn after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_th
     let open = w.hold_next_read("Bearer jeton-de-test", "/apis/apps/v1/namespaces/ent-doisneau/deployments");
     let a = tokio::spawn({
         let state = w.state.clone();
-        async move { entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap() }
+        async move { entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0() + later).await.unwrap() }
     });
     w.until_read_held().await;
 
@@ -709,7 +700,7 @@ async fn after_a_slow_read_back_racing_a_new_generation_the_status_shows_what_th
     // status and finds it right after.
     *w.mock.deployments_available.lock().unwrap() = false;
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle", "visio"]));
-    let (c, c_store) = w.other_process(chrono::Duration::zero()).await;
+    let (c, c_store) = w.other_process(later).await;
     let (stop, operator) = start_operator_of(&c).await;
     w.until(|_| {
         let now = operator.figures();
