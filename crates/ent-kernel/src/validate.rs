@@ -29,10 +29,13 @@ pub fn is_hostname(s: &str) -> bool {
     s.len() <= 253 && s.contains('.') && s.split('.').all(|l| is_dns_label(l, 63))
 }
 
+/// An e-mail address: an RFC 5322 mailbox of the dot-atom form (no quoted local part, which
+/// could carry spaces or text an actor's name is read by, such as `"x pour user:y"@z.fr`).
 pub fn email(value: &str) -> Result<String, String> {
     let trimmed = value.trim();
+    let dot_atom = !trimmed.contains(['"', '\\']) && !trimmed.chars().any(char::is_whitespace);
     match trimmed.parse::<lettre::Address>() {
-        Ok(address) if !value.chars().any(line_forbids) => Ok(address.to_string()),
+        Ok(address) if dot_atom && !value.chars().any(line_forbids) => Ok(address.to_string()),
         _ => Err(format!("adresse électronique invalide : « {} »", printable(trimmed))),
     }
 }
@@ -281,6 +284,8 @@ mod tests {
             "a b@c.fr",
             "Nom <a@b.fr>",
             "a@b@c.fr",
+            "\"elu pour user:maire\"@fresnes.fr",
+            "\"a\\\"b\"@c.fr",
             "",
         ] {
             assert!(email(bad).is_err(), "{bad:?} accepted");

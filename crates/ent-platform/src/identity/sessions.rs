@@ -3,6 +3,7 @@
 //! and when it was opened and last used. A session ends after `idle` without use,
 //! `absolute` after sign-in, at sign-out, or when revoked (password change, user page).
 
+use super::password::LinkPurpose;
 use super::{bindings_of, hash_token, Actor};
 use crate::audit::{self, Target};
 use chrono::{DateTime, Duration, Utc};
@@ -91,7 +92,13 @@ pub async fn open(
     let email: String =
         sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(user_id).fetch_one(&mut *tx).await?;
     let actor = format!("user:{email}");
-    let summary = serde_json::json!({ "method": method, "client": client });
+    let mut summary = serde_json::json!({ "method": method, "client": client });
+    // Signed in (through the provider, say): the invitation's link to choose a first password
+    // has served its turn; left live, whoever holds the e-mail could still set one.
+    let invitations = super::password::spend_links(&mut tx, user_id, Some(LinkPurpose::Setup), now).await?;
+    if invitations > 0 {
+        summary["invitation_links_spent"] = invitations.into();
+    }
     record(&mut tx, store, Event { actor: &actor, action: "console.sign_in", user_id, summary }, now).await?;
     super::settle_invitee(&mut tx, user_id).await?;
     tx.commit().await?;

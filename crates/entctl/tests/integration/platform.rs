@@ -666,6 +666,23 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 }
 
+// An invitee who signed in (through the academy's provider, say) no longer needs the link to
+// choose a first password: left live, whoever holds the invitation e-mail could still set one.
+// A reset link asked meanwhile is the person's own and stays.
+backend_test!(a_first_sign_in_spends_the_invitation_link_and_keeps_a_reset_link);
+async fn a_first_sign_in_spends_the_invitation_link_and_keeps_a_reset_link(db: crate::common::TestDb) {
+    let store = &db.store;
+    let (user, _) = two_users(store).await;
+    let invitation = password_link(store, &user.id, LinkPurpose::Setup).await;
+    let reset = password_link(store, &user.id, LinkPurpose::Reset).await;
+    identity::sessions::open(store, &user.id, "127.0.0.1", "oidc", None, t0()).await.unwrap();
+    assert!(password::link_user(store, &invitation, t0()).await.unwrap().is_none(), "{}", db.name);
+    assert!(password::link_user(store, &reset, t0()).await.unwrap().is_some(), "{}", db.name);
+    let sql = "SELECT summary FROM audit_log WHERE action = 'console.sign_in' AND target_id = $1";
+    let summary: String = sqlx::query_scalar(sql).bind(&user.id).fetch_one(store.pool()).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&summary).unwrap()["invitation_links_spent"], 1, "{}", db.name);
+}
+
 // Deactivating an account (compromised, or its holder gone) ends its sessions and revokes its
 // API tokens, audited: reactivating it later hands neither back to whoever held them.
 backend_test!(a_deactivated_account_s_sessions_and_tokens_stay_dead_once_it_is_reactivated);
