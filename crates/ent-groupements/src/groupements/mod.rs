@@ -832,8 +832,17 @@ pub async fn update(
          award_planned_date = $6, version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9",
     );
     update_versioned(&mut tx, checked.bind(update), ctx.now, &g.id, expected_version, g.version).await?;
-    ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), json!({ "title": checked.title }))
-        .await?;
+    let before = json!({
+        "title": g.title, "object": g.object, "terms": g.terms, "application_deadline": g.application_deadline,
+        "consultation_date": g.consultation_date, "award_planned_date": g.award_planned_date,
+    });
+    let after = json!({
+        "title": checked.title, "object": checked.object, "terms": checked.terms,
+        "application_deadline": checked.deadline, "consultation_date": checked.consultation,
+        "award_planned_date": checked.award_planned,
+    });
+    let summary = json!({ "title": checked.title, "changes": audit::changes(&before, &after) });
+    ctx.record(&mut tx, "groupements.update", &g.id, Some(&g.coordinator.id), summary).await?;
     tx.commit().await?;
     let updated = must_get(ctx.store, &g.id).await?;
     // The convention constitutive states the object, the cost key and its end: keep it in step.

@@ -113,6 +113,34 @@ pub async fn record(
     Ok(())
 }
 
+/// What a change moved, for its audit summary: each field of `after` (a JSON object; the fields
+/// of nested objects named with dots, `terms.cost_key`) whose value differs from `before`'s, as
+/// `{"before": …, "after": …}`. An auditor then reads the old and new values, not only that a
+/// record changed.
+pub fn changes(before: &serde_json::Value, after: &serde_json::Value) -> serde_json::Value {
+    let mut moved = serde_json::Map::new();
+    collect_changes("", before, after, &mut moved);
+    serde_json::Value::Object(moved)
+}
+
+fn collect_changes(
+    prefix: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    moved: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let Some(fields) = after.as_object() else { return };
+    for (name, value) in fields {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let old = before.get(name).unwrap_or(&serde_json::Value::Null);
+        if value.is_object() && old.is_object() {
+            collect_changes(&path, old, value, moved);
+        } else if old != value {
+            moved.insert(path, serde_json::json!({ "before": old, "after": value }));
+        }
+    }
+}
+
 /// [`record`] inside a native PostgreSQL transaction (a bulk load by `COPY`).
 pub async fn record_in_copy(
     tx: &mut CopyTx,
@@ -372,4 +400,24 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items: Vec<AuditRecord> = rows.iter().map(AuditRecord::from_row).collect::<sqlx::Result<_>>()?;
     Ok(Page::from_overfetch(items, size, |r| r.seq.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn changes_name_each_moved_field_with_its_old_and_new_value() {
+        let before = json!({ "title": "ENT", "terms": { "cost_key": "eleves", "common_expenses_cents": 1200000 } });
+        let after =
+            json!({ "title": "ENT", "terms": { "cost_key": "eleves", "common_expenses_cents": 9900000 }, "new": 1 });
+        assert_eq!(
+            super::changes(&before, &after),
+            json!({
+                "terms.common_expenses_cents": { "before": 1200000, "after": 9900000 },
+                "new": { "before": null, "after": 1 }
+            })
+        );
+        assert_eq!(super::changes(&after, &after), json!({}));
+    }
 }

@@ -8,7 +8,7 @@ use ent_conventions::conventions::{find_model, rgpd_roles, schools_now};
 use ent_kernel::config::{ClusterConfig, ProvisioningConfig};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{Flag, JsonObject, JsonText, Store};
+use ent_kernel::store::{Flag, JsonObject, JsonText, Store, Tx};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::{get_org, Org};
@@ -410,8 +410,20 @@ async fn profiles(store: &Store) -> Result<Vec<(String, Profile)>, Problem> {
 
 /// A profile and its version, if one was recorded.
 pub async fn profile(store: &Store, org_id: &str) -> Result<Option<(Profile, i64)>, Problem> {
+    profile_from(store.pool(), org_id).await
+}
+
+/// [`profile`], read in `tx` (by the change that replaces it).
+pub async fn profile_in(tx: &mut Tx, org_id: &str) -> Result<Option<(Profile, i64)>, Problem> {
+    profile_from(&mut **tx, org_id).await
+}
+
+async fn profile_from<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    org_id: &str,
+) -> Result<Option<(Profile, i64)>, Problem> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM rgpd_profiles WHERE org_id = $1");
-    let row: Option<ProfileRow> = sqlx::query_as(&sql).bind(org_id).fetch_optional(store.pool()).await?;
+    let row: Option<ProfileRow> = sqlx::query_as(&sql).bind(org_id).fetch_optional(db).await?;
     Ok(row.map(|r| (r.profile, r.version)))
 }
 

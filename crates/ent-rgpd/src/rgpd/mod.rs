@@ -199,10 +199,10 @@ pub async fn save_profile(
 ) -> Result<i64, Problem> {
     check_profile(profile)?;
     let mut tx = state.store.begin_write().await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM rgpd_profiles WHERE org_id = $1")
-        .bind(&org.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let (previous, current) = match load::profile_in(&mut tx, &org.id).await? {
+        Some((previous, version)) => (previous, Some(version)),
+        None => (Profile::default(), None),
+    };
     let at = timestamp(now);
     let version = match (current, expected) {
         (Some(v), Some(e)) if v == e => v + 1,
@@ -246,7 +246,11 @@ pub async fn save_profile(
         actor,
         "rgpd.profile.update",
         &target,
-        serde_json::json!({ "version": version, "transfer_safeguard": profile.transfer_safeguard }),
+        serde_json::json!({
+            "version": version,
+            "transfer_safeguard": profile.transfer_safeguard,
+            "changes": audit::changes(&serde_json::json!(previous), &serde_json::json!(profile)),
+        }),
         now,
     )
     .await?;

@@ -935,6 +935,38 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     assert!(content.contains(r#"table:formula="of:=[.E7]+[.E13]""#), "{name}: the grand total sums the lots' TTC");
 }
 
+// The shared costs every member pays are public procurement terms: an edit's audit record says
+// what moved, old and new values, not only that the groupement changed.
+backend_test!(a_groupement_edit_is_audited_with_the_old_and_new_value_of_each_term_it_moved);
+async fn a_groupement_edit_is_audited_with_the_old_and_new_value_of_each_term_it_moved(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-12-31"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let (expenses, share) = (g["common_expenses_cents"].clone(), g["coordinator_share_percent"].clone());
+    let change = json!({ "common_expenses_cents": 9_900_000, "coordinator_share_percent": 25 });
+    let version = g["version"].as_i64().unwrap();
+    let url = api(&format!("/groupements/{id}"));
+    let (status, edited) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.update' AND target_id = $1")
+            .bind(&id)
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    let changes = serde_json::from_str::<Value>(&summary).unwrap()["changes"].clone();
+    assert_eq!(
+        changes,
+        json!({
+            "terms.common_expenses_cents": { "before": expenses, "after": 9_900_000 },
+            "terms.coordinator_share_percent": { "before": share, "after": 25 },
+        }),
+        "{name}: {summary}"
+    );
+}
+
 // Support levels are checked when sent: a groupement recorded before the P1 rule is still
 // edited (its title), and a patch sending levels without P1 is refused on `support`.
 backend_test!(a_groupement_recorded_without_p1_is_edited_and_support_is_checked_only_when_sent);

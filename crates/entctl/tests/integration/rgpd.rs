@@ -938,6 +938,16 @@ async fn a_transfer_outside_the_eea_is_complete_once_the_processor_records_its_s
     )
     .await;
     assert_eq!(audited, 1, "{name}");
+    // The record says what moved, old and new values (a DPO's address repointed is traced).
+    let summary: String = sqlx::query_scalar(
+        "SELECT summary FROM audit_log WHERE action = 'rgpd.profile.update' AND summary LIKE '%scc%'",
+    )
+    .fetch_one(d.db.store.pool())
+    .await
+    .unwrap();
+    let changes = serde_json::from_str::<Value>(&summary).unwrap()["changes"].clone();
+    assert_eq!(changes["transfer_safeguard_reference"]["after"], reference, "{name}: {summary}");
+    assert_eq!(changes["transfer_safeguard"]["after"], "scc", "{name}: {summary}");
     let (transfers, missing) = visio_transfers(&d).await;
     let safeguard = transfers[0]["safeguard"].as_str().unwrap_or_default();
     assert!(safeguard.contains("clauses contractuelles types") && safeguard.contains(reference), "{name}: {safeguard}");
