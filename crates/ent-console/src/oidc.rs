@@ -64,8 +64,10 @@ pub struct BeginQuery {
 }
 
 /// `GET /connexion/oidc?suivant=`: the pre-session, then 303 to the provider. Each one
-/// counts against the client address's sign-in throttle (it writes a row), taken back when
-/// its callback signs in.
+/// counts against the client address's throttle of sign-in starts (it writes a row), taken
+/// back when its callback signs in: a count of its own ([`start_key`]), so that starts nobody
+/// finished (abandoned clicks, or a page of another site that links here) never lock the
+/// password sign-in of everyone behind that address.
 pub async fn begin(
     State(state): State<ConsoleState>,
     Query(query): Query<BeginQuery>,
@@ -73,7 +75,7 @@ pub async fn begin(
 ) -> Result<Response, PageError> {
     let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
     let now = state.clock.now();
-    let key = address_key(&auth::client_of(&state, &parts));
+    let key = start_key(&auth::client_of(&state, &parts));
     if let Attempt::Refused { retry_after } = state.sign_in_throttle.0.attempt(&[key], now).await? {
         return Ok(too_many(retry_after));
     }
@@ -83,6 +85,12 @@ pub async fn begin(
     let mut response = page::redirect(&url);
     response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, Some(&secret)));
     Ok(response)
+}
+
+/// The throttle key of the sign-in starts from `client`'s address (apart from its password
+/// sign-in attempts, [`address_key`]).
+fn start_key(client: &str) -> String {
+    format!("oidc-start:{}", address_key(client))
 }
 
 /// Stores a pending login under the hash of its cookie's id; forgets the expired ones.
@@ -166,7 +174,7 @@ pub async fn callback(
     let mut response = match outcome {
         Ok(signed_in) => {
             if let Some(begun) = begun {
-                state.sign_in_throttle.0.take_back(&address_key(&client), begun.with_timezone(&Utc)).await?;
+                state.sign_in_throttle.0.take_back(&start_key(&client), begun.with_timezone(&Utc)).await?;
             }
             let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
             let secret = sessions::open(&state.store, &signed_in.user.id, &client, "oidc", replacing, now).await?;

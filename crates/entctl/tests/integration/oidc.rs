@@ -498,8 +498,10 @@ async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_fi
 // `GET /connexion/oidc` writes a pending login: it counts against the client address's
 // sign-in throttle (a completed sign-in takes its count back), and the retention purge
 // deletes the pending logins past their lifetime.
-backend_test!(opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged);
-async fn opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_pending_logins_are_purged(db: TestDb) {
+backend_test!(opening_the_oidc_sign_in_counts_apart_from_the_password_sign_in_and_stale_pending_logins_are_purged);
+async fn opening_the_oidc_sign_in_counts_apart_from_the_password_sign_in_and_stale_pending_logins_are_purged(
+    db: TestDb,
+) {
     let (provider, app) = provider_and_console(db).await;
     let name = app.backend;
     let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
@@ -516,6 +518,10 @@ async fn opening_the_oidc_sign_in_counts_against_the_address_throttle_and_stale_
     assert!(refused.header("retry-after").is_some(), "{name}");
     let pending = "SELECT COUNT(*) FROM console_oidc_pending";
     assert_eq!(common::count(&app.store, pending, &[]).await, 5, "{name}: no row for the refused one");
+    // Starts nobody finished (a page of another site can fire them) are a count of their own:
+    // the password sign-in from that address still goes through.
+    crate::console::with_password(&app.store, "dan@ac-creteil.fr").await;
+    crate::console::sign_in(&app, "dan@ac-creteil.fr").await;
 
     let timeouts = entcp::identity::sessions::Timeouts::of(&entcp::config::Config::default().console);
     let later = common::t0() + chrono::Duration::minutes(9);
