@@ -742,8 +742,7 @@ async fn insert_token(
         format!("{} a déjà {MAX_LIVE_TOKENS} jetons valides : révoquez-en un avant d'en créer un autre", user.email)
     })?;
     sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at, parent_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
     .bind(&user.id)
@@ -752,9 +751,17 @@ async fn insert_token(
     .bind(hash_token(&token))
     .bind(timestamp(now))
     .bind(expires_at.map(timestamp))
-    .bind(parent_id)
     .execute(&mut *tx)
     .await?;
+    // Only a token minted with a token names its parent (migration 0051): one made otherwise is
+    // written as releases before it wrote it.
+    if let Some(parent) = parent_id {
+        sqlx::query("UPDATE api_tokens SET parent_id = $1 WHERE id = $2")
+            .bind(parent)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let target = Target::new("token", &id, user.org.as_ref().map(|o| o.id.as_str()));
     let mut summary = serde_json::json!({ "user": user.email, "name": name.trim(), "prefix": prefix });
     if let Some(parent) = parent_id {
