@@ -512,7 +512,7 @@ mod tests {
         assert_eq!(where_filled("sous-traitant éditeur (non renseigné sur le tenant)", "/rgpd/o1")["href"], "/ent");
         assert_eq!(where_filled("nom du délégué à la protection des données", "/rgpd/o1")["href"], "/rgpd/o1/profil");
         assert_eq!(where_filled("finalités", "/rgpd/o1")["href"], Value::Null);
-        let safeguard = where_filled("garanties du transfert hors UE vers X (US)", "/rgpd/o1");
+        let safeguard = where_filled("garanties du transfert hors EEE vers X (US)", "/rgpd/o1");
         assert!(safeguard["where"].as_str().unwrap().contains("sous-traitant destinataire"), "{safeguard}");
     }
 }

@@ -863,7 +863,7 @@ fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + 
     transfers
         .iter()
         .filter(|t| t.safeguard.is_empty())
-        .map(|t| format!("garanties du transfert hors UE vers {} ({})", t.recipient, t.country))
+        .map(|t| format!("garanties du transfert hors EEE vers {} ({})", t.recipient, t.country))
 }
 
 /// The WP248 criteria of an entry: vulnerable data subjects (minors), sensitive or highly
@@ -1435,7 +1435,7 @@ mod tests {
         assert_eq!(visio.transfers[0].country, "US");
         assert!(visio.transfers[0].safeguard.is_empty(), "{:?}", visio.transfers[0]);
         assert!(
-            visio.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"),
+            visio.missing.iter().any(|m| m == "garanties du transfert hors EEE vers Org host (US)"),
             "{:?}",
             visio.missing
         );
@@ -1516,7 +1516,7 @@ mod tests {
         let transfers: Vec<(&str, &str)> =
             p.transfers.iter().map(|t| (t.recipient.as_str(), t.country.as_str())).collect();
         assert_eq!(transfers, [("Org host", "US")]);
-        assert!(p.missing.iter().any(|m| m == "garanties du transfert hors UE vers Org host (US)"), "{:?}", p.missing);
+        assert!(p.missing.iter().any(|m| m == "garanties du transfert hors EEE vers Org host (US)"), "{:?}", p.missing);
         // A commune subcontracts to the vendor and the host of its own chain, not to the other commune.
         let r = derive(&w, &catalog(), "c1", "2026-09-01", "now");
         assert_eq!(r.processor_entries[0].sub_processors, ["Org vendor (éditeur, FR)", "Org host (hébergeur, US)"]);

@@ -152,7 +152,7 @@ fn fiche(e: &Entry) -> Sheet {
     rows.push(vec![h("Mesures de sécurité")]);
     rows.extend(e.security_measures.iter().map(|s| vec![t(s)]));
     rows.push(vec![]);
-    rows.push(vec![h("Transferts des données hors UE")]);
+    rows.push(vec![h("Transferts des données hors EEE")]);
     if e.transfers.is_empty() {
         rows.push(vec![t("aucun")]);
     } else {

@@ -282,7 +282,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     for v in &values {
         assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
     }
-    assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors UE"));
+    assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors EEE"));
     if name == "sqlite" {
         libreoffice_opens(&ods);
     }
