@@ -735,16 +735,22 @@ impl Agg {
     }
 }
 
-/// Data subjects as the register names them: the catalog's, staff split by function,
-/// pupils of lycées and EREA said to be partly of age.
-fn data_subjects(service: &Service, with_collectivite: bool, adults: bool) -> Vec<String> {
+/// Data subjects as the register names them: the catalog's, staff split by function as the
+/// schools served have them (an école has a directeur, no « personnels de direction »), pupils
+/// of lycées and EREA said to be partly of age.
+fn data_subjects(service: &Service, with_collectivite: bool, schools: &Agg) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in &service.rgpd.data_subjects {
-        if adults && s == "élèves (mineurs)" {
+        if schools.adults && s == "élèves (mineurs)" {
             out.push("élèves (mineurs, et majeurs en lycée)".into());
         } else if s == "personnels" {
             out.push("personnels enseignants".into());
-            out.push("personnels de direction et non enseignants".into());
+            if schools.secondary || !schools.ecoles {
+                out.push("personnels de direction et non enseignants".into());
+            }
+            if schools.ecoles {
+                out.push("directeurs d'école et personnels non enseignants des écoles".into());
+            }
         } else {
             out.push(s.clone());
         }
@@ -977,7 +983,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         warnings.push(retained_warning(&agg.retained_by));
     }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
-    let subjects = data_subjects(service, with_collectivite, agg.adults);
+    let subjects = data_subjects(service, with_collectivite, &agg);
     let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
     let personal_data: Vec<DataCategory> = service
         .rgpd
@@ -1571,6 +1577,15 @@ mod tests {
         let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
         assert_eq!(r.entries.len(), 2);
         assert!(r.entries[0].warnings.iter().any(|x| x.contains("aucune convention en vigueur")));
+        // An école has a directeur, no « personnels de direction »; a collège has them.
+        let staff = |r: &Register| r.entries.iter().flat_map(|e| e.data_subjects.clone()).collect::<Vec<_>>();
+        let at_the_ecole = staff(&r);
+        assert!(at_the_ecole.iter().any(|s| s == "personnels enseignants"), "{at_the_ecole:?}");
+        assert!(at_the_ecole.iter().any(|s| s.starts_with("directeurs d'école")), "{at_the_ecole:?}");
+        assert!(!at_the_ecole.iter().any(|s| s.starts_with("personnels de direction")), "{at_the_ecole:?}");
+        let at_the_college = staff(&derive(&world(), &catalog(), "college", "2026-09-01", "now"));
+        assert!(at_the_college.iter().any(|s| s.starts_with("personnels de direction")), "{at_the_college:?}");
+        assert!(!at_the_college.iter().any(|s| s.starts_with("directeurs d'école")), "{at_the_college:?}");
     }
 
     #[test]
