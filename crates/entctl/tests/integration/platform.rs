@@ -666,6 +666,19 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
     assert_eq!(still.map(|u| u.id), Some(other.id), "{}: another user's link is untouched", db.name);
 }
 
+/// Deactivates `user` as an admin does; the summary of its audit record.
+async fn deactivate(store: &entcp::store::Store, user: &identity::User) -> Value {
+    let off = identity::UserPatch { active: Some(false), ..Default::default() };
+    identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
+            .bind(&user.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    serde_json::from_str(&summary).unwrap()
+}
+
 // An invitee who signed in (through the academy's provider, say) no longer needs the link to
 // choose a first password: left live, whoever holds the invitation e-mail could still set one.
 // A reset link asked meanwhile is the person's own and stays.
@@ -697,15 +710,7 @@ async fn a_deactivated_account_s_sessions_and_tokens_stay_dead_once_it_is_reacti
     assert!(identity::sessions::find(store, &session, timeouts, t0()).await.unwrap().is_some(), "{}", db.name);
     assert!(identity::authenticate_token(store, &token, t0()).await.unwrap().is_some(), "{}", db.name);
 
-    let off = identity::UserPatch { active: Some(false), ..Default::default() };
-    identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
-            .bind(&user.id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let summary = deactivate(store, &user).await;
     assert_eq!((&summary["sessions_ended"], &summary["tokens_revoked"]), (&json!(1), &json!(1)), "{}", db.name);
 
     let current = identity::get_user(store, &user.id).await.unwrap().unwrap();
@@ -732,15 +737,7 @@ async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db
     let expired_refusal = password::reset_with_link(store, &expired, "cheval correct pile agrafe", later).await;
     let expired_refusal = expired_refusal.unwrap_err();
 
-    let off = identity::UserPatch { active: Some(false), ..Default::default() };
-    identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
-            .bind(&user.id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let summary = deactivate(store, &user).await;
     assert_eq!((summary["active"].clone(), summary["links_spent"].clone()), (json!(false), json!(2)), "{}", db.name);
 
     // Issued after the deactivation (by an invitation sent again): dead as well.
