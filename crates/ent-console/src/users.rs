@@ -663,7 +663,13 @@ pub async fn cut_access(
     password::spend_user_links(&state.store, actor, &user, now).await?;
     for token in identity::list_tokens(&state.store, Some(&user.id)).await? {
         if token.revoked_at.is_none() {
-            identity::revoke_token(&state.store, actor, &token.id, now).await?;
+            // Revoked meanwhile (with a token it was minted with, listed before it): done.
+            match identity::revoke_token(&state.store, actor, &token.id, now).await {
+                Err(p) if p.kind == ProblemKind::NotFound => {}
+                done => {
+                    done?;
+                }
+            }
         }
     }
     Ok(page::redirect(&format!("/utilisateurs/{}?apres=acces", user.id)))

@@ -425,11 +425,20 @@ fn unique(keys: impl Iterator<Item = String>, what: &str) -> Result<(), String> 
     Ok(())
 }
 
-/// Special-category data (art. 9) or data on offences (art. 10) needs, beside its art. 6 basis,
-/// the exception of art. 9.2 (or the authority of art. 10) that lets it be processed.
-fn sensitive_data_has_its_condition(rgpd: &ServiceRgpd) -> bool {
+/// Whether the service's legal basis names what lets it process its special-category data
+/// (art. 9) or data on offences (art. 10): the exception of art. 9.2, or art. 10 (true when
+/// it declares none). The register flags an entry whose service does not.
+pub fn sensitive_data_has_its_condition(rgpd: &ServiceRgpd) -> bool {
     let basis = rgpd.legal_basis.replace(['\u{a0}', '\u{202f}'], " ");
-    !rgpd.personal_data.iter().any(|d| d.sensitive) || basis.contains("9.2") || basis.contains("art. 10")
+    // `9.2` but not `19.2`, `art. 10` but not `art. 100`.
+    let cites = |article: &str| {
+        basis.match_indices(article).any(|(at, _)| {
+            let before = basis[..at].chars().next_back();
+            let after = basis[at + article.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit() || c == '.') && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    !rgpd.personal_data.iter().any(|d| d.sensitive) || cites("9.2") || cites("art. 10") || cites("article 10")
 }
 
 fn validate_service(s: &Service) -> Result<(), String> {
@@ -453,12 +462,6 @@ fn validate_service(s: &Service) -> Result<(), String> {
     }
     if let Some(field) = empty_rgpd_field(&s.rgpd) {
         return fail(format!("le fait RGPD « {field} » est vide"));
-    }
-    if !sensitive_data_has_its_condition(&s.rgpd) {
-        return fail(
-            "des données sensibles (art. 9 ou 10 du RGPD) sans la condition qui en permet le traitement :              legal_basis doit citer l'article 9.2 (ou l'article 10) du RGPD"
-                .into(),
-        );
     }
     let d = &s.deployment;
     if d.image.trim().is_empty() {
@@ -544,15 +547,22 @@ mod tests {
     #[test]
     fn sensitive_data_needs_an_article_9_2_condition_in_its_legal_basis() {
         let catalog = Catalog::load(None).unwrap();
-        let mut service = catalog.service("vie-scolaire").unwrap().clone();
-        assert!(validate_service(&service).is_ok());
-        service.rgpd.legal_basis = "Mission d'intérêt public (art. 6.1.e RGPD)".into();
-        let refused = validate_service(&service).unwrap_err();
-        assert!(refused.contains("vie-scolaire") && refused.contains("9.2"), "{refused}");
-        for d in &mut service.rgpd.personal_data {
+        let mut rgpd = catalog.service("vie-scolaire").unwrap().rgpd.clone();
+        assert!(sensitive_data_has_its_condition(&rgpd));
+        for (basis, cites) in [
+            ("Mission d'intérêt public (art. 6.1.e RGPD)", false),
+            ("art. 19.2 du code", false),
+            ("art. 100 du code", false),
+            ("motif d'intérêt public important (art.\u{a0}9.2.g RGPD)", true),
+            ("autorité publique (art. 10 RGPD)", true),
+        ] {
+            rgpd.legal_basis = basis.into();
+            assert_eq!(sensitive_data_has_its_condition(&rgpd), cites, "{basis}");
+        }
+        for d in &mut rgpd.personal_data {
             d.sensitive = false;
         }
-        assert!(validate_service(&service).is_ok(), "no sensitive data, no art. 9.2 condition needed");
+        assert!(sensitive_data_has_its_condition(&rgpd), "no sensitive data, no condition needed");
     }
 
     #[test]

@@ -696,7 +696,12 @@ pub async fn create_token_from(
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<CreatedToken, Problem> {
-    let bound = parent.expires_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok());
+    let bound = match parent.expires_at.as_deref() {
+        None => None,
+        Some(at) => Some(DateTime::parse_from_rfc3339(at).map_err(|_| {
+            Problem::new(ProblemKind::Internal, format!("échéance illisible du jeton {} : {at}", parent.id))
+        })?),
+    };
     let expires_at = match (expires_at, bound.map(|b| b.with_timezone(&Utc))) {
         (Some(asked), Some(bound)) => Some(asked.min(bound)),
         (asked, bound) => asked.or(bound),
@@ -731,6 +736,20 @@ async fn insert_token(
     let (prefix, token) = generate_token();
     let id = new_id();
     let mut tx = store.begin_write().await?;
+    if let Some(parent) = parent_id {
+        // Read (and on PostgreSQL locked) in this transaction: a parent revoked meanwhile, on
+        // another replica whose cache still held it, mints nothing; one revoked after this
+        // commits finds the child and revokes it.
+        let sql = format!(
+            "SELECT id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2){}",
+            store.backend().for_update()
+        );
+        let live: Option<String> =
+            sqlx::query_scalar(&sql).bind(parent).bind(timestamp(now)).fetch_optional(&mut *tx).await?;
+        if live.is_none() {
+            return Err(Problem::new(ProblemKind::Unauthorized, "jeton révoqué ou expiré : aucun jeton créé"));
+        }
+    }
     let live: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
     )
@@ -798,11 +817,19 @@ pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<Tok
 /// from whoever minted one with the old); how many were. The caller empties the cache of
 /// authenticated tokens once committed ([`forget_authenticated_tokens`]).
 pub(crate) async fn revoke_user_tokens(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
+    let live: Vec<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user_id)
+        .fetch_all(&mut **tx)
+        .await?;
     let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(timestamp(now))
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
+    // What these tokens minted goes with them (another user's, by an admin's token, included).
+    for id in &live {
+        revoke_minted_with(tx, id, now).await?;
+    }
     Ok(done.rows_affected())
 }
 
@@ -832,18 +859,20 @@ async fn revoke_minted_with(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result
     let mut revoked = Vec::new();
     let mut parents = vec![id.to_string()];
     while let Some(parent) = parents.pop() {
-        let children: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM api_tokens WHERE parent_id = $1 AND revoked_at IS NULL")
-                .bind(&parent)
-                .fetch_all(&mut **tx)
-                .await?;
+        // Every child, revoked ones too: what a revoked child minted is walked as well.
+        let children: Vec<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE parent_id = $1")
+            .bind(&parent)
+            .fetch_all(&mut **tx)
+            .await?;
         for child in children {
-            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+            let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(timestamp(now))
                 .bind(&child)
                 .execute(&mut **tx)
                 .await?;
-            revoked.push(child.clone());
+            if done.rows_affected() > 0 {
+                revoked.push(child.clone());
+            }
             parents.push(child);
         }
     }

@@ -3,9 +3,8 @@
 use super::authz::{ROLES_WRITE, SELF_READ, TOKENS_MANAGE, USERS_READ, USERS_WRITE};
 use super::IdentityState;
 use super::{
-    create_token, create_token_from, create_user, get_token, get_user, grant, in_sight_of, list_tokens, list_users,
-    revoke, revoke_token, update_user, CreatedToken, NewToken, NewUser, PresentedToken, TokenInfo, User, UserPatch,
-    UserRole,
+    create_token_from, create_user, get_token, get_user, grant, in_sight_of, list_tokens, list_users, revoke,
+    revoke_token, update_user, CreatedToken, NewToken, NewUser, PresentedToken, TokenInfo, User, UserPatch, UserRole,
 };
 use crate::identity::authz::{forbidden, Call, Op, Scope};
 use crate::identity::Caller;
@@ -15,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::kernel::roles::Role;
@@ -222,12 +221,11 @@ async fn add_token(
     };
     let expires_at = parse_expiry(body.expires_at.as_deref())?;
     let (store, actor, now) = (&state.store, &caller.actor, state.clock.now());
-    let created = match presented {
-        Some(Extension(parent)) => {
-            create_token_from(store, actor, &parent, &owner, &body.name, expires_at, now).await?
-        }
-        None => create_token(store, actor, &owner, &body.name, expires_at, now).await?,
+    // The API authenticates by token only: one minted here is always a child of it.
+    let Some(Extension(parent)) = presented else {
+        return Err(Problem::new(ProblemKind::Internal, "jeton présenté inconnu : route montée sans authentification"));
     };
+    let created = create_token_from(store, actor, &parent, &owner, &body.name, expires_at, now).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

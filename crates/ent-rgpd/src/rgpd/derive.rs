@@ -5,7 +5,7 @@
 //! [`World`], this module only reads it.
 
 use ent_kernel::kernel::roles::OrgKind;
-use ent_platform::catalog::{Catalog, ProcessorRole, Service};
+use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
 use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1070,6 +1070,11 @@ pub fn entry_hash(e: &Entry) -> String {
 }
 
 /// The Art. 30(1) fields an entry lacks, in French.
+/// The missing-field label of sensitive data whose service's legal basis names no art. 9.2 (or
+/// art. 10) condition (an overlay of the catalog may omit it).
+pub const SENSITIVE_CONDITION_MISSING: &str =
+    "condition de l'article 9.2 (ou 10) du RGPD permettant de traiter les données sensibles";
+
 /// Whether an organisation of a register has no way to reach it (art. 30: « coordonnées »).
 fn no_contact(a: &Actor) -> bool {
     a.email.is_empty() && a.address.is_empty() && a.phone.is_empty()
@@ -1105,6 +1110,9 @@ fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
         (e.legal_basis.trim().is_empty(), "base légale"),
     ];
     m.extend(empty.iter().filter(|(missing, _)| *missing).map(|(_, name)| name.to_string()));
+    if !sensitive_data_has_its_condition(&service.rgpd) {
+        m.push(SENSITIVE_CONDITION_MISSING.into());
+    }
     for role in &service.rgpd.processors {
         let label = role.label();
         if !e.processors.iter().any(|p| p.role == label) {
@@ -1460,6 +1468,22 @@ mod tests {
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         assert_eq!(r.incomplete.len(), 2);
         assert_eq!(r.incomplete[0].missing, ["coordonnées du délégué à la protection des données"]);
+    }
+
+    #[test]
+    fn sensitive_data_without_its_article_9_2_condition_is_a_missing_field() {
+        let mut w = world();
+        w.tenants[0].services.push("vie-scolaire".into());
+        let entry = |c: &Catalog| {
+            let r = derive(&w, c, "college", "2026-09-01", "now");
+            r.entries.into_iter().find(|e| e.service == "vie-scolaire").expect("vie scolaire entry")
+        };
+        assert!(!entry(&catalog()).missing.iter().any(|m| m == SENSITIVE_CONDITION_MISSING));
+        let mut overlay = catalog();
+        let service = overlay.services.iter_mut().find(|s| s.code == "vie-scolaire").unwrap();
+        service.rgpd.legal_basis = "Mission d'intérêt public (art. 6.1.e RGPD)".into();
+        let flagged = entry(&overlay);
+        assert!(flagged.missing.iter().any(|m| m == SENSITIVE_CONDITION_MISSING), "{:?}", flagged.missing);
     }
 
     #[test]

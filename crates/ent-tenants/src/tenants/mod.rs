@@ -330,11 +330,12 @@ async fn check_hostname_change(
     if current.hostname == spec.hostname || current.status == Status::Requested {
         return Ok(());
     }
-    authz::authorize(store, actor, &authz::TENANTS_TRANSITION, org).await.map_err(|_| {
-        authz::forbidden(format!(
+    authz::authorize(store, actor, &authz::TENANTS_TRANSITION, org).await.map_err(|p| match p.kind {
+        ProblemKind::Forbidden | ProblemKind::NotFound => authz::forbidden(format!(
             "le nom d'hôte d'un ENT déjà déployé ({}) ne se change que par la DAN ou un administrateur",
             current.hostname
-        ))
+        )),
+        _ => p,
     })
 }
 

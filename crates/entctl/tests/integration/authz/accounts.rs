@@ -114,6 +114,23 @@ async fn a_token_minted_with_a_token_never_outlives_it_and_dies_with_it(db: crat
             .await
             .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&revoked).unwrap()["minted_with_it"].as_array().unwrap().len(), 4);
+
+    // Revoked by another replica while this one's cache still trusts it: the parent, read again
+    // in the minting transaction, mints nothing.
+    let other = identity::create_token(&db.store, &admin(), &user.id, "autre", None, t0()).await.unwrap();
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(&other.token).send().await.unwrap();
+    assert_eq!(me.status(), 200, "{name}");
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(entcp::store::timestamp(t0()))
+        .bind(&other.info.id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let before = identity::list_tokens(&db.store, Some(&user.id)).await.unwrap().len();
+    let minted =
+        client.post(format!("{base}/api/v1/tokens")).bearer_auth(&other.token).json(&json!({ "name": "trop tard" }));
+    assert_eq!(minted.send().await.unwrap().status(), 401, "{name}");
+    assert_eq!(identity::list_tokens(&db.store, Some(&user.id)).await.unwrap().len(), before, "{name}");
 }
 
 backend_test!(a_user_shows_others_only_the_roles_they_read_and_no_tokens);
