@@ -14,7 +14,7 @@ use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
-use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision};
+use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, RiskLevel};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
@@ -97,10 +97,16 @@ const BREACH_FIELDS: &[(&str, &str, &str)] = &[
     ("occurred_at", "Survenue le (heure de Paris, si connue)", "datetime-local"),
     ("aware_at", "Connue le (heure de Paris) : début des 72 heures", "datetime-local"),
     ("data_categories", "Catégories de données (séparées par des virgules)", "text"),
+    (
+        "people_categories",
+        "Catégories de personnes concernées : élèves, parents, personnels… (séparées par des virgules)",
+        "text",
+    ),
     ("people_approx", "Nombre approximatif de personnes", "number"),
     ("records_approx", "Nombre approximatif d'enregistrements", "number"),
     ("consequences", "Conséquences probables", "long"),
     ("measures", "Mesures prises ou envisagées", "long"),
+    ("risk", "Risque pour les droits et libertés des personnes", "select"),
 ];
 
 /// The fields of the request form besides the right exercised and the extension.
@@ -177,7 +183,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "rows": rows,
         "texts": texts,
         "kinds": KINDS.iter().filter(|_| log == domain::Log::Requests).map(|(v, l)| json!({ "value": v, "label": l })).collect::<Vec<_>>(),
-        "inputs": controls(spec, log_control, fields, Some(&refusal)),
+        "inputs": with_options(controls(spec, log_control, fields, Some(&refusal)), spec),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
         "extension": extension_controls(fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
@@ -248,22 +254,30 @@ fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
     }
-    let categories = fields.get("data_categories").split(',').map(str::trim).filter(|c| !c.is_empty());
     Ok(BreachInput {
         title: fields.get("title").to_string(),
         facts: fields.get("facts").to_string(),
         occurred_at: fields.opt("occurred_at").map(|v| moment(&v)),
         aware_at: moment(fields.get("aware_at")),
-        data_categories: categories.map(str::to_string).collect(),
+        data_categories: comma_list(fields, "data_categories"),
+        people_categories: comma_list(fields, "people_categories"),
         people_approx,
         records_approx,
         consequences: fields.get("consequences").to_string(),
         measures: fields.get("measures").to_string(),
+        risk: choice(fields, "risk", RiskLevel::Unassessed)?,
         cnil_decision: choice(fields, "cnil_decision", CnilDecision::Pending)?,
         cnil_notified_at: fields.opt("cnil_notified_at").map(|v| moment(&v)),
+        cnil_reference: fields.get("cnil_reference").trim().to_string(),
         cnil_reason: fields.get("cnil_reason").to_string(),
         people_notified_at: fields.opt("people_notified_at").map(|v| moment(&v)),
+        people_reason: fields.get("people_reason").to_string(),
     })
+}
+
+/// The values typed in `field`, separated by commas.
+fn comma_list(fields: &Fields, field: &str) -> Vec<String> {
+    fields.get(field).split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
 }
 
 /// The value chosen in `field` (one of the domain's), `default` when the form has none.
@@ -344,7 +358,15 @@ async fn recorded(
 const CNIL_DECISIONS: &[(&str, &str)] = &[
     ("pending", "décision en attente"),
     ("notified", "notifiée à la CNIL (date requise)"),
-    ("not_required", "notification non requise (motif requis)"),
+    ("not_required", "notification non requise : risque improbable (motif requis)"),
+];
+
+/// The risk assessed: the domain's value, and what the form says.
+const RISKS: &[(&str, &str)] = &[
+    ("unassessed", "non évalué"),
+    ("none", "risque improbable : pas de notification (article 33.1)"),
+    ("risk", "risque : notification à la CNIL"),
+    ("high", "risque élevé : notification à la CNIL et information des personnes (article 34)"),
 ];
 
 /// The states of a request: the domain's value, and what the form says.
@@ -359,8 +381,14 @@ const REQUEST_STATUSES: &[(&str, &str)] = &[
 const BREACH_FOLLOW_UP: &[(&str, &str, &str)] = &[
     ("cnil_decision", "Notification à la CNIL", "select"),
     ("cnil_notified_at", "Notifiée à la CNIL le (heure de Paris)", "datetime-local"),
+    ("cnil_reference", "Numéro de la notification CNIL", "text"),
     ("cnil_reason", "Motif : notification non requise, ou notifiée après 72 heures", "long"),
     ("people_notified_at", "Personnes concernées informées le (heure de Paris, article 34)", "datetime-local"),
+    (
+        "people_reason",
+        "Personnes non informées malgré un risque élevé : exception de l'article 34.3 qui s'applique",
+        "long",
+    ),
 ];
 
 /// The fields of a request being followed (the extension is a box of its own).
@@ -383,21 +411,24 @@ fn local(stored: &str) -> String {
 
 fn breach_fields(b: &Breach) -> Fields {
     let i = &b.input;
-    let value = serde_json::to_value(i.cnil_decision).unwrap_or_default();
     let pairs = [
         ("title", i.title.clone()),
         ("facts", i.facts.clone()),
         ("occurred_at", i.occurred_at.as_deref().map(local).unwrap_or_default()),
         ("aware_at", local(&i.aware_at)),
         ("data_categories", i.data_categories.join(", ")),
+        ("people_categories", i.people_categories.join(", ")),
         ("people_approx", i.people_approx.to_string()),
         ("records_approx", i.records_approx.to_string()),
         ("consequences", i.consequences.clone()),
         ("measures", i.measures.clone()),
-        ("cnil_decision", value.as_str().unwrap_or_default().to_string()),
+        ("risk", i.risk.as_str().to_string()),
+        ("cnil_decision", i.cnil_decision.as_str().to_string()),
         ("cnil_notified_at", i.cnil_notified_at.as_deref().map(local).unwrap_or_default()),
+        ("cnil_reference", i.cnil_reference.clone()),
         ("cnil_reason", i.cnil_reason.clone()),
         ("people_notified_at", i.people_notified_at.as_deref().map(local).unwrap_or_default()),
+        ("people_reason", i.people_reason.clone()),
         ("version", b.version.to_string()),
     ];
     Fields(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -480,19 +511,7 @@ async fn entry_page(
         domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).copied().collect(),
         domain::Log::Requests => REQUEST_FOLLOW_UP.to_vec(),
     };
-    let options = |name: &str| -> &'static [(&'static str, &'static str)] {
-        match name {
-            "cnil_decision" => CNIL_DECISIONS,
-            "status" => REQUEST_STATUSES,
-            _ => KINDS,
-        }
-    };
-    let mut inputs = controls(&spec, log_control, fields, Some(&refusal));
-    for (input, (name, _, kind)) in inputs.iter_mut().zip(&spec) {
-        if *kind == "select" {
-            input["options"] = options(name).iter().map(|(v, l)| json!({ "value": v, "label": l })).collect();
-        }
-    }
+    let inputs = with_options(controls(&spec, log_control, fields, Some(&refusal)), &spec);
     let list = format!("{}/{}", base(org), texts.slug);
     let path = format!("{list}/{id}");
     let values = json!({
@@ -512,6 +531,22 @@ async fn entry_page(
     let shell = shell(on, org, &[(texts.title, list.as_str()), (found.reference.as_str(), path.as_str())])
         .notice(refusal.notice);
     Ok(page::render_status(status, "rgpd_entry.html", shell, values))
+}
+
+/// The controls of `spec`, each list with the choices it offers.
+fn with_options(mut inputs: Vec<Value>, spec: &[(&str, &str, &str)]) -> Vec<Value> {
+    for (input, (name, _, kind)) in inputs.iter_mut().zip(spec) {
+        if *kind == "select" {
+            let options = match *name {
+                "cnil_decision" => CNIL_DECISIONS,
+                "risk" => RISKS,
+                "status" => REQUEST_STATUSES,
+                _ => KINDS,
+            };
+            input["options"] = options.iter().map(|(v, l)| json!({ "value": v, "label": l })).collect();
+        }
+    }
+    inputs
 }
 
 /// `/rgpd/{org}/violations/{violation}`: a breach as recorded, as a form.

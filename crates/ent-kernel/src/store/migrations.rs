@@ -76,6 +76,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0049_groupement_consultation_launched.sql",
     "0050_retained_services_backfill.sql",
     "0051_token_parent.sql",
+    "0052_breach_register.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -368,6 +369,11 @@ mod tests {
             51,
             "47ab0864e58602941f3700b6468d4c447a1d25acf5bc3f7ab85ad14caeff59931165b4b2a5910d82318620a433860647",
             "47ab0864e58602941f3700b6468d4c447a1d25acf5bc3f7ab85ad14caeff59931165b4b2a5910d82318620a433860647",
+        ),
+        (
+            52,
+            "3406e926285490b024965cbaf9f89323d600f7d33f09a5fdc9f8267886c6a0402e7c7f3fdfa2e6f9e4d033dce5e63dc0",
+            "3406e926285490b024965cbaf9f89323d600f7d33f09a5fdc9f8267886c6a0402e7c7f3fdfa2e6f9e4d033dce5e63dc0",
         ),
     ];
 

@@ -31,24 +31,9 @@ pub enum CnilDecision {
     NotRequired,
 }
 
+text_enum!(pub CnilDecision { Pending = "pending", Notified = "notified", NotRequired = "not_required" });
+
 impl CnilDecision {
-    fn as_str(self) -> &'static str {
-        match self {
-            CnilDecision::Pending => "pending",
-            CnilDecision::Notified => "notified",
-            CnilDecision::NotRequired => "not_required",
-        }
-    }
-
-    fn parse(s: &str) -> Option<CnilDecision> {
-        match s {
-            "pending" => Some(CnilDecision::Pending),
-            "notified" => Some(CnilDecision::Notified),
-            "not_required" => Some(CnilDecision::NotRequired),
-            _ => None,
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             CnilDecision::Pending => "décision en attente",
@@ -58,7 +43,34 @@ impl CnilDecision {
     }
 }
 
-text_enum!(CnilDecision);
+/// The risk the breach presents to the people's rights and freedoms (Art. 33(1), 34(1)):
+/// it decides whether the CNIL is notified and whether the people are told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    /// Not assessed yet.
+    #[default]
+    Unassessed,
+    /// Unlikely to result in a risk: no notification required.
+    None,
+    /// A risk: the CNIL is notified.
+    Risk,
+    /// A high risk: the CNIL is notified and the people are told (Art. 34).
+    High,
+}
+
+text_enum!(pub RiskLevel { Unassessed = "unassessed", None = "none", Risk = "risk", High = "high" });
+
+impl RiskLevel {
+    pub fn label(self) -> &'static str {
+        match self {
+            RiskLevel::Unassessed => "non évalué",
+            RiskLevel::None => "risque improbable",
+            RiskLevel::Risk => "risque",
+            RiskLevel::High => "risque élevé",
+        }
+    }
+}
 
 /// What a DPO records about a breach (creation and full replacement).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -74,6 +86,9 @@ pub struct BreachInput {
     pub aware_at: String,
     #[schemars(length(min = 1))]
     pub data_categories: Vec<String>,
+    /// Categories of people concerned (Art. 33(3)(a)): pupils, parents, staff…
+    #[serde(default)]
+    pub people_categories: Vec<String>,
     /// Approximate number of people concerned.
     #[schemars(range(min = 0))]
     pub people_approx: i64,
@@ -82,16 +97,25 @@ pub struct BreachInput {
     pub records_approx: i64,
     pub consequences: String,
     pub measures: String,
+    /// The risk assessed, which the decisions below follow from.
+    #[serde(default)]
+    pub risk: RiskLevel,
     #[serde(default = "pending")]
     pub cnil_decision: CnilDecision,
     #[serde(default)]
     pub cnil_notified_at: Option<String>,
+    /// The number the CNIL's notification service gave, once notified.
+    #[serde(default)]
+    pub cnil_reference: String,
     /// Why no notification is required, or why it was late.
     #[serde(default)]
     pub cnil_reason: String,
     /// When the people concerned were informed (Art. 34), if they were.
     #[serde(default)]
     pub people_notified_at: Option<String>,
+    /// Why the people are not told despite a high risk: the Art. 34(3) exception that applies.
+    #[serde(default)]
+    pub people_reason: String,
 }
 
 fn pending() -> CnilDecision {
@@ -107,7 +131,8 @@ pub struct Breach {
     pub input: BreachInput,
     /// `aware_at` + 72 h.
     pub cnil_deadline: String,
-    /// Set when 72 h passed since awareness without a CNIL decision.
+    /// Set when 72 h passed since awareness without a CNIL decision, or when a high risk
+    /// has neither its people told nor the exception that dispenses with it.
     pub warning: Option<String>,
     pub version: i64,
     pub created_by: String,
@@ -147,15 +172,13 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         ("consequences", &input.consequences),
         ("measures", &input.measures),
         ("cnil_reason", &input.cnil_reason),
+        ("people_reason", &input.people_reason),
     ] {
         super::at_most(&mut checks, field, value, TEXT_MAX);
     }
-    if let Some(category) = input.data_categories.iter().find(|c| c.chars().count() > LINE_MAX) {
-        super::at_most(&mut checks, "data_categories", category, LINE_MAX);
-    }
-    if let Some(category) = input.data_categories.iter().find(|c| validate::line(c).is_err()) {
-        checks.line("data_categories", category);
-    }
+    check_lines(&mut checks, "data_categories", &input.data_categories);
+    check_lines(&mut checks, "people_categories", &input.people_categories);
+    check_lines(&mut checks, "cnil_reference", std::slice::from_ref(&input.cnil_reference));
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }
@@ -204,15 +227,33 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         CnilDecision::NotRequired if input.cnil_reason.trim().is_empty() => {
             checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
         }
+        // Art. 33(1): only a breach unlikely to result in a risk goes without notification.
+        CnilDecision::NotRequired if matches!(input.risk, RiskLevel::Risk | RiskLevel::High) => checks.fail(
+            "cnil_decision",
+            "une violation qui présente un risque pour les personnes est notifiée à la CNIL (article 33.1 du RGPD)",
+        ),
         _ => {}
+    }
+    if !input.cnil_reference.trim().is_empty() && input.cnil_decision != CnilDecision::Notified {
+        checks.fail("cnil_reference", "une référence de notification CNIL suppose une violation notifiée");
     }
     checks.finish()
 }
 
+/// Each value of a list of one-line texts (categories, a reference) is one line, not too long.
+fn check_lines(checks: &mut Checks, field: &str, values: &[String]) {
+    if let Some(value) = values.iter().find(|c| c.chars().count() > LINE_MAX) {
+        super::at_most(checks, field, value, LINE_MAX);
+    }
+    if let Some(value) = values.iter().find(|c| validate::line(c).is_err()) {
+        checks.line(field, value);
+    }
+}
+
 const TABLE: &str = "rgpd_breaches";
 const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
-    records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, version, \
-    created_by, created_at, updated_at";
+    records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, \
+    people_categories, risk, cnil_reference, people_reason, version, created_by, created_at, updated_at";
 
 /// A row of `rgpd_breaches` as stored ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -235,6 +276,12 @@ struct BreachRow {
     cnil_notified_at: Option<String>,
     cnil_reason: String,
     people_notified_at: Option<String>,
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    people_categories: Vec<String>,
+    #[sqlx(try_from = "String")]
+    risk: RiskLevel,
+    cnil_reference: String,
+    people_reason: String,
     version: i64,
     created_by: String,
     created_at: String,
@@ -248,25 +295,38 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         occurred_at: r.occurred_at,
         aware_at: r.aware_at,
         data_categories: r.data_categories,
+        people_categories: r.people_categories,
         people_approx: r.people_approx,
         records_approx: r.records_approx,
         consequences: r.consequences,
         measures: r.measures,
+        risk: r.risk,
         cnil_decision: r.cnil_decision,
         cnil_notified_at: r.cnil_notified_at,
+        cnil_reference: r.cnil_reference,
         cnil_reason: r.cnil_reason,
         people_notified_at: r.people_notified_at,
+        people_reason: r.people_reason,
     };
     let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
         .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
         .ok();
-    let warning = match deadline {
+    let late = match deadline {
         Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
             "plus de 72 h depuis la prise de connaissance (le {}, heure de Paris) sans décision de notification à la CNIL",
             french_moment(&input.aware_at)
         )),
         _ => None,
     };
+    let untold =
+        (input.risk == RiskLevel::High && input.people_notified_at.is_none() && input.people_reason.trim().is_empty())
+            .then(|| {
+                "risque élevé : informez sans tarder les personnes concernées, ou indiquez l'exception de \
+         l'article 34.3 qui en dispense"
+                    .to_string()
+            });
+    let warnings: Vec<String> = late.into_iter().chain(untold).collect();
+    let warning = (!warnings.is_empty()).then(|| warnings.join(" ; "));
     Breach {
         id: r.id,
         reference: r.reference,
@@ -315,7 +375,8 @@ async fn audit_change(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let target = Target::new("rgpd_breach", &b.id, Some(&b.org_id));
-    let summary = serde_json::json!({ "reference": b.reference, "cnil_decision": b.input.cnil_decision.as_str() });
+    let i = &b.input;
+    let summary = serde_json::json!({ "reference": b.reference, "risk": i.risk.as_str(), "cnil_decision": i.cnil_decision.as_str() });
     audit::record(tx, state.store.backend(), actor, action, &target, summary, now).await
 }
 
@@ -344,8 +405,10 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
-         people_notified_at, version, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17, $18, $18)",
+         people_notified_at, people_categories, risk, cnil_reference, people_reason, version, created_by, created_at, \
+         updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1, $21, \
+         $22, $22)",
     )
     .bind(&id)
     .bind(&reference)
@@ -368,7 +431,8 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     get(state, org, &breach.id).await
 }
 
-/// Binds the thirteen columns an input sets, from `title` to `people_notified_at`.
+/// Binds the seventeen columns an input sets, from `title` to `people_reason` (the order of
+/// [`COLUMNS`]).
 fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
     query
         .bind(&input.title)
@@ -384,6 +448,10 @@ fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
         .bind(&input.cnil_notified_at)
         .bind(&input.cnil_reason)
         .bind(&input.people_notified_at)
+        .bind(serde_json::to_string(&input.people_categories).expect("strings serialise"))
+        .bind(input.risk.as_str())
+        .bind(&input.cnil_reference)
+        .bind(&input.people_reason)
 }
 
 pub async fn update(
@@ -401,8 +469,8 @@ pub async fn update(
     let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
          people_approx = $6, records_approx = $7, consequences = $8, measures = $9, cnil_decision = $10, \
-         cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, version = version + 1, updated_at = $14 \
-         WHERE id = $15 AND version = $16",
+         cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, people_categories = $14, risk = $15, \
+         cnil_reference = $16, people_reason = $17, version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20",
     );
     update_versioned(&mut tx, bind_input(update, &input), now, &current.id, expected, current.version).await?;
     let updated = Breach { input, ..current };
@@ -411,19 +479,22 @@ pub async fn update(
     get(state, org, &updated.id).await
 }
 
-pub const HEADER: [&str; 14] = [
+pub const HEADER: [&str; 17] = [
     "Référence",
     "Intitulé",
     "Faits",
     "Survenue (heure de Paris)",
     "Prise de connaissance (heure de Paris)",
     "Catégories de données",
+    "Catégories de personnes",
     "Personnes (approx.)",
     "Enregistrements (approx.)",
     "Conséquences",
     "Mesures",
+    "Risque pour les personnes",
     "Notification CNIL",
     "Date de notification CNIL (heure de Paris)",
+    "Référence de notification CNIL",
     "Information des personnes (heure de Paris)",
     "Alerte",
 ];
@@ -444,15 +515,35 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 i.occurred_at.as_deref().map(french_moment).unwrap_or_else(|| "inconnue".into()),
                 french_moment(&i.aware_at),
                 i.data_categories.join(", "),
+                or_unknown(i.people_categories.join(", ")),
                 i.people_approx.to_string(),
                 i.records_approx.to_string(),
                 i.consequences.clone(),
                 i.measures.clone(),
+                i.risk.label().to_string(),
                 decision,
                 i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
-                i.people_notified_at.as_deref().map(french_moment).unwrap_or_else(|| "non".into()),
+                i.cnil_reference.clone(),
+                people_told(i),
                 b.warning.clone().unwrap_or_default(),
             ]
         })
         .collect()
+}
+
+fn or_unknown(text: String) -> String {
+    if text.is_empty() {
+        "non renseignées".into()
+    } else {
+        text
+    }
+}
+
+/// When the people were told, or that they were not and why (Art. 34(3)).
+fn people_told(i: &BreachInput) -> String {
+    match (i.people_notified_at.as_deref(), i.people_reason.trim()) {
+        (Some(at), _) => french_moment(at),
+        (None, "") => "non".into(),
+        (None, reason) => format!("non ({reason})"),
+    }
 }

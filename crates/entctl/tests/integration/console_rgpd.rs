@@ -352,6 +352,63 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
     }
 }
 
+backend_test!(a_breach_form_records_the_people_concerned_and_the_risk_that_decides_what_follows);
+async fn a_breach_form_records_the_people_concerned_and_the_risk_that_decides_what_follows(db: common::TestDb) {
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let breaches = format!("{register}/violations");
+    let empty = get(app, &dpo, &breaches).await;
+    assert!(empty.text.contains("id=\"entree-risk\"") && empty.text.contains("id=\"entree-people_categories\""));
+    assert!(empty.text.contains("risque élevé : notification à la CNIL et information des personnes"), "{name}");
+
+    let aware = typed_moment(-5);
+    let mut recorded: Vec<(&str, &str)> = lost_usb_key(&aware).to_vec();
+    recorded.extend([("people_categories", "élèves, parents d'élèves"), ("risk", "high")]);
+    assert_eq!(post_form(app, &dpo, &breaches, &recorded).await.status, 303, "{name}");
+    let log = get(app, &dpo, &breaches).await;
+    let text = log.text.replace("&#x27;", "'");
+    let row = row_of(&text, "Clé USB perdue");
+    assert!(row.contains("élèves, parents d'élèves") && row.contains("risque élevé"), "{name}: {row}");
+    assert!(row.contains("34.3"), "{name}: the people are still to be told: {row}");
+
+    // The entry shows what was typed; « non requise » for a high risk is refused on its field.
+    let entry = link(&log.text, &format!("{breaches}/"));
+    let form = get(app, &dpo, &entry).await;
+    assert!(form.text.contains("value=\"high\" selected"), "{name}: {}", form.text);
+    let mut follow_up = recorded.clone();
+    follow_up.extend([("cnil_decision", "not_required"), ("cnil_reason", "peu d'élèves"), ("version", "1")]);
+    let refused = post_form(app, &dpo, &entry, &follow_up).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("href=\"#entree-cnil_decision\""), "{name}: {}", refused.text);
+
+    // Notified with its number, the people not told under the Art. 34(3) exception: saved.
+    let notified_at = typed_moment(-1);
+    let mut follow_up = recorded.clone();
+    follow_up.extend([
+        ("cnil_decision", "notified"),
+        ("cnil_notified_at", notified_at.as_str()),
+        ("cnil_reference", " CNIL-2026-0107 "),
+        ("people_reason", "clé chiffrée : données inintelligibles (article 34.3.a)"),
+        ("version", "1"),
+    ]);
+    let saved = post_form(app, &dpo, &entry, &follow_up).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let stored: (String, String, String, String) = sqlx::query_as(
+        "SELECT risk, people_categories, cnil_reference, people_reason FROM rgpd_breaches WHERE title = $1",
+    )
+    .bind("Clé USB perdue")
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored.0, "high", "{name}");
+    assert_eq!(stored.1, r#"["élèves","parents d'élèves"]"#, "{name}");
+    assert_eq!(stored.2, "CNIL-2026-0107", "{name}: trimmed");
+    assert!(stored.3.contains("34.3.a"), "{name}: {stored:?}");
+    let after = get(app, &dpo, &breaches).await;
+    let row = row_of(&after.text, "Clé USB perdue");
+    assert!(!row.contains("informez sans tarder"), "{name}: the warning is gone: {row}");
+}
+
 backend_test!(a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check);
 async fn a_breach_and_a_request_are_followed_up_in_their_forms_under_the_version_check(db: common::TestDb) {
     let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;

@@ -604,6 +604,86 @@ async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_re
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("futur"), "{name}: {problem}");
 }
 
+backend_test!(a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_not_told);
+async fn a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_not_told(db: crate::common::TestDb) {
+    let name = db.name;
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
+    let url = "/api/v1/rgpd/breaches/0940198E";
+    let breach = |extra: Value| {
+        let mut body = json!({
+            "title": "Notes d'une classe publiées sur le blog", "facts": "Tableau de notes joint par erreur",
+            "aware_at": "2026-08-31T08:00:00Z", "data_categories": ["notes", "identité"], "people_approx": 30,
+            "records_approx": 30, "consequences": "atteinte à la réputation", "measures": "article retiré"
+        });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let refused = |problem: &Value| -> Vec<String> {
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    };
+    // A risk goes to the CNIL (Art. 33(1)); a notification number needs a notification.
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({
+        "risk": "high", "cnil_decision": "not_required", "cnil_reason": "peu de personnes"
+    }))))
+    .await;
+    assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_decision".to_string()]), "{name}");
+    assert!(problem["detail"].as_str().unwrap().contains("article 33.1"), "{name}: {problem}");
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({ "cnil_reference": "CNIL-2026-0042" })))).await;
+    assert_eq!(
+        (s, refused(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_reference".to_string()]),
+        "{name}"
+    );
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({ "people_categories": ["élèves\nparents"] })))).await;
+    assert_eq!(
+        (s, refused(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["people_categories".to_string()]),
+        "{name}"
+    );
+    let (s, problem) = call(dpo.post(url).json(&breach(json!({ "risk": "moyen" })))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: an unknown risk: {problem}");
+    assert_eq!(
+        common::count(&db.store, "SELECT COUNT(*) FROM rgpd_breaches", &[]).await,
+        0,
+        "{name}: nothing recorded"
+    );
+
+    // A high risk, notified with its number: the people are still to be told, and the entry says so.
+    let (s, created) = call(dpo.post(url).json(&breach(json!({
+        "people_categories": ["élèves", "parents"], "risk": "high", "cnil_decision": "notified",
+        "cnil_notified_at": "2026-08-31T15:00:00Z", "cnil_reference": "CNIL-2026-0042"
+    }))))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {created}");
+    assert_eq!((created["risk"].as_str(), created["cnil_reference"].as_str()), (Some("high"), Some("CNIL-2026-0042")));
+    assert_eq!(created["people_categories"], json!(["élèves", "parents"]), "{name}");
+    assert!(created["warning"].as_str().is_some_and(|w| w.contains("34.3")), "{name}: {created}");
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    assert!(csv.contains("Catégories de personnes") && csv.contains("Risque pour les personnes"), "{name}: {csv}");
+    assert!(csv.contains(";élèves, parents;30;30;") && csv.contains(";risque élevé;notifiée;"), "{name}: {csv}");
+    assert!(csv.contains(";CNIL-2026-0042;non;"), "{name}: {csv}");
+
+    // The exception of Art. 34(3) recorded: the warning goes, the log says why they were not told.
+    let id = created["id"].as_str().unwrap();
+    let mut excepted = breach(json!({
+        "people_categories": ["élèves", "parents"], "risk": "high", "cnil_decision": "notified",
+        "cnil_notified_at": "2026-08-31T15:00:00Z", "cnil_reference": "CNIL-2026-0042",
+        "people_reason": "données rendues inintelligibles (article 34.3.a)"
+    }));
+    excepted["people_reason"] = json!("article retiré avant toute consultation (article 34.3.b)");
+    let (s, updated) = call(dpo.put(format!("{url}/{id}").as_str()).header("if-match", "\"1\"").json(&excepted)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {updated}");
+    assert!(updated["warning"].is_null(), "{name}: {updated}");
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    assert!(csv.contains(";non (article retiré avant toute consultation (article 34.3.b));"), "{name}: {csv}");
+
+    // An entry typed without them reads as not assessed and its people's categories as not given.
+    let (s, plain) = call(dpo.post(url).json(&breach(json!({ "title": "Autre publication" })))).await;
+    assert_eq!((s, plain["risk"].as_str()), (StatusCode::CREATED, Some("unassessed")), "{name}: {plain}");
+    let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
+    assert!(csv.contains(";non renseignées;") && csv.contains(";non évalué;"), "{name}: {csv}");
+}
+
 #[tokio::test]
 async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
     let d = demo(common::sqlite().await).await;

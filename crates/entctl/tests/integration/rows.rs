@@ -202,6 +202,8 @@ async fn unknown_values_fail_loudly(db: TestDb) {
         // The breach and request logs have no read route per row: their list is both.
         ("rgpd_breaches", "breach-bad", "cnil_decision", "'maybe'", "'pending'", BREACHES),
         ("rgpd_breaches", "breach-bad", "data_categories", "'{not json'", "'[]'", BREACHES),
+        ("rgpd_breaches", "breach-bad", "risk", "'moyen'", "'unassessed'", BREACHES),
+        ("rgpd_breaches", "breach-bad", "people_categories", "'{not json'", "'[]'", BREACHES),
         ("rgpd_requests", "request-bad", "kind", "'telepathy'", "'access'", REQUESTS),
         ("rgpd_requests", "request-bad", "status", "'lost'", "'received'", REQUESTS),
         ("groupements", "grp-bad", "status", "'dormant'", "'open'", "/groupements/grp-bad"),
