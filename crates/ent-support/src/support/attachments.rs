@@ -194,12 +194,43 @@ pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) 
     conflict_unless(t.status != super::Status::Closed, || {
         format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
     })?;
-    if let Some(refusal) = room_for(&mut tx, &t, files.len()).await? {
+    // A file the actor already put on the ticket, same name, bytes and visibility, is a retry
+    // whose answer was lost: it is answered again, not stored twice.
+    let (mut answered, mut fresh) = (Vec::new(), Vec::new());
+    for file in files {
+        match already_attached(&mut tx, ctx, &t, visibility, &file).await? {
+            Some(a) => answered.push(a),
+            None => fresh.push(file),
+        }
+    }
+    if let Some(refusal) = room_for(&mut tx, &t, fresh.len()).await? {
         return Err(Problem::conflict(refusal));
     }
-    let added = insert(&mut tx, ctx, &t, visibility, files).await?;
+    answered.extend(insert(&mut tx, ctx, &t, visibility, fresh).await?);
     tx.commit().await?;
-    Ok(added)
+    Ok(answered)
+}
+
+/// The attachment of ticket `t` the actor stored earlier as `file` with `visibility`.
+async fn already_attached(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    t: &Ticket,
+    visibility: &str,
+    file: &Checked,
+) -> Result<Option<Attachment>, Problem> {
+    let sql = format!(
+        "SELECT {LISTED} FROM support_attachments WHERE ticket_id = $1 AND visibility = $2 AND file_name = $3 \
+         AND sha256 = $4 AND uploaded_by = $5 ORDER BY created_at, id LIMIT 1"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(&t.id)
+        .bind(visibility)
+        .bind(&file.name)
+        .bind(sha256_hex(&file.bytes))
+        .bind(&ctx.actor.name)
+        .fetch_optional(&mut **tx)
+        .await?)
 }
 
 /// The refusal, in words, of `n` more files on ticket `t` when they would pass

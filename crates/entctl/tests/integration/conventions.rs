@@ -670,7 +670,18 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
     };
     assert_eq!(upload(0).await.status, StatusCode::CONFLICT, "a draft has no signed copy");
     c.post(&c.dan, &id, "submit", json!({})).await;
-    for n in 0..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
+    assert_eq!(upload(0).await.status, StatusCode::OK);
+    // The same file sent again (its answer lost): answered, neither stored nor audited twice.
+    let audited = || {
+        common::count(&c.db.store, "SELECT COUNT(*) FROM audit_log WHERE action = $1", &["conventions.upload_signed"])
+    };
+    let before = audited().await;
+    assert_eq!(upload(0).await.status, StatusCode::OK);
+    let files =
+        common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
+            .await;
+    assert_eq!((files, audited().await), (1, before), "{}", c.db.name);
+    for n in 1..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
         assert_eq!(upload(n).await.status, StatusCode::OK);
     }
     let resp = upload(99).await;

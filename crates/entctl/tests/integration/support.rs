@@ -790,6 +790,9 @@ async fn attachments_through_the_api_follow_the_tickets_visibility_and_are_never
         (Some("application/pdf"), Some(pdf.len() as i64))
     );
     let pdf_id = r.body[0]["id"].as_str().unwrap().to_string();
+    // Sent again (its answer lost): the same attachment answers, nothing is stored twice.
+    let again = s.attach(&s.teacher, &id, "name=capture%20%C3%A9cran.pdf", &pdf).await;
+    assert_eq!((again.status, again.body[0]["id"].as_str()), (201, Some(pdf_id.as_str())), "{}", again.text);
     let r = s.attach(&s.teacher, &id, "name=faux.pdf", b"<html><script>alert(1)</script></html>").await;
     assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("file")), "{}", r.text);
     let r = s.attach(&s.teacher, &id, "name=note.txt&visibility=internal", b"interne").await;

@@ -549,7 +549,19 @@ pub async fn upload_signed(
         ));
     }
     let sha = sha256_hex(bytes);
-    let mut tx = ctx.store.begin_write().await?;
+    // Under the convention's row lock, so that two sends of one file cannot both find it absent.
+    let (mut tx, _) = begin_locked(ctx, &conv.id).await?;
+    // The same bytes already deposited (a retry whose answer was lost): nothing is stored twice.
+    let deposited: Option<String> =
+        sqlx::query_scalar("SELECT id FROM convention_files WHERE convention_id = $1 AND sha256 = $2")
+            .bind(&conv.id)
+            .bind(&sha)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if deposited.is_some() {
+        drop(tx);
+        return reload(ctx, &conv.id).await;
+    }
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_files WHERE convention_id = $1")
         .bind(&conv.id)
         .fetch_one(&mut *tx)
