@@ -67,6 +67,7 @@ async fn render(
         .iter()
         .map(|(label, hint)| serde_json::json!({ "label": label, "hint": hint }))
         .collect();
+    let has_password = password::has_password(&state.store, &session.user_id).await?;
     let shell = Shell::new(state, Some(session), "/compte").crumbs(&[("Mon compte", "/compte")]).notice(notice);
     let values = serde_json::json!({
         "email": session.email,
@@ -77,6 +78,8 @@ async fn render(
         "secret": secret,
         "mails": mails,
         "mandatory": mandatory,
+        "has_password": has_password,
+        "recent_minutes": RECENT_SIGN_IN.num_minutes(),
     });
     Ok(page::render_status(status, "account.html", shell, values))
 }
@@ -105,18 +108,8 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    let client = auth::client_of(&state, &parts);
-    match throttled_check(&state, &client, &session.email, &form.current, state.clock.now()).await? {
-        Checked::Right(user_id) if user_id == session.user_id => {}
-        Checked::Throttled(seconds) => {
-            let notice = Some(Notice::error(throttled_text(seconds)));
-            let mut response = render(&state, &signed, StatusCode::TOO_MANY_REQUESTS, notice, None).await?;
-            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-            return Ok(response);
-        }
-        Checked::Right(_) | Checked::Wrong { .. } => {
-            return refused(&state, &signed, "Le mot de passe actuel est incorrect.".into()).await;
-        }
+    if let Some(refusal) = confirm_password(&state, &signed, &parts, &form.current).await? {
+        return Ok(refusal);
     }
     if form.password != form.confirmation {
         return refused(&state, &signed, "Les deux mots de passe diffèrent.".into()).await;
@@ -133,6 +126,57 @@ pub async fn change_password(
         }
         Err(problem) => Err(problem.into()),
     }
+}
+
+/// Checks the current password the person typed, under the sign-in throttle (a session
+/// left open is no way around it): `None` when it is theirs, else the page that refuses.
+async fn confirm_password(
+    state: &ConsoleState,
+    signed: &Signed,
+    parts: &Parts,
+    current: &str,
+) -> Result<Option<Response>, PageError> {
+    let session = &signed.0;
+    let client = auth::client_of(state, parts);
+    match throttled_check(state, &client, &session.email, current, state.clock.now()).await? {
+        Checked::Right(user_id) if user_id == session.user_id => Ok(None),
+        Checked::Throttled(seconds) => {
+            let notice = Some(Notice::error(throttled_text(seconds)));
+            let mut response = render(state, signed, StatusCode::TOO_MANY_REQUESTS, notice, None).await?;
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            Ok(Some(response))
+        }
+        Checked::Right(_) | Checked::Wrong { .. } => {
+            Ok(Some(refused(state, signed, "Le mot de passe actuel est incorrect.".into()).await?))
+        }
+    }
+}
+
+/// How recent the sign-in of a person without a password must be for them to create a token.
+const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(15);
+
+/// A token outlives the session that creates it, so whoever creates one proves again who
+/// they are: their current password, or, for a person who signs in only through the
+/// identity provider, a sign-in of the last [`RECENT_SIGN_IN`]. `None` when proven.
+async fn confirm_identity(
+    state: &ConsoleState,
+    signed: &Signed,
+    parts: &Parts,
+    current: &str,
+) -> Result<Option<Response>, PageError> {
+    let session = &signed.0;
+    if password::has_password(&state.store, &session.user_id).await? {
+        return confirm_password(state, signed, parts, current).await;
+    }
+    let opened = chrono::DateTime::parse_from_rfc3339(&session.created_at).map(|t| t.to_utc()).ok();
+    if opened.is_some_and(|t| state.clock.now() - t <= RECENT_SIGN_IN) {
+        return Ok(None);
+    }
+    let text = format!(
+        "Reconnectez-vous pour créer un jeton : votre connexion date de plus de {} minutes.",
+        RECENT_SIGN_IN.num_minutes()
+    );
+    Ok(Some(refused(state, signed, text).await?))
 }
 
 /// Closes every other session of the signed-in person.
@@ -174,6 +218,9 @@ pub struct TokenForm {
     /// `AAAA-MM-JJ`, the token expiring at the start of that day (UTC); never when empty.
     #[serde(default)]
     expires: String,
+    /// The person's current password (see [`confirm_identity`]).
+    #[serde(default)]
+    current: String,
 }
 
 /// `2027-06-30` → the start of that day in UTC; `None` when empty.
@@ -190,9 +237,13 @@ fn expiry_of(date: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String
 pub async fn create_token(
     State(state): State<ConsoleState>,
     signed: Signed,
+    parts: Parts,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
+    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current).await? {
+        return Ok(refusal);
+    }
     let expires_at = match expiry_of(&form.expires) {
         Ok(at) => at,
         Err(text) => return refused(&state, &signed, text).await,

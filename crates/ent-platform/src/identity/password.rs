@@ -208,6 +208,15 @@ pub async fn spend_user_links(store: &Store, actor: &Actor, user: &User, now: Da
 static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("leurre, jamais accepté"));
 
 /// The id of the active user whose e-mail and password these are.
+/// Whether the user signs in with a password of their own (not only through the identity provider).
+pub async fn has_password(store: &Store, user_id: &str) -> Result<bool, Problem> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_passwords WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(found.is_some())
+}
+
 pub async fn check_password(store: &Store, email: &str, password: &str) -> Result<Option<String>, Problem> {
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT u.id, p.hash FROM users u JOIN user_passwords p ON p.user_id = u.id \

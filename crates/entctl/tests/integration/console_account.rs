@@ -3,7 +3,7 @@
 
 use crate::common::t0;
 use crate::common::{self, admin, TestApp, TestDb};
-use crate::console::{add_person, page_showing, sign_in};
+use crate::console::{add_person, page_showing, sign_in, PASSWORD};
 use crate::console_conventions::{fresnes, DAN, DIRECTEUR, MAIRIE, VITRY};
 use crate::console_groupements::{open_groupement, scene_app, MAIRIES};
 use crate::console_tickets::{app, follow, get, open_ticket, post_form, version_of, N1, OTHER_N1, USAGER};
@@ -71,8 +71,17 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     let n1 = sign_in(&app, N1).await;
     page_showing(&app, &n1, "/compte", "Vos rôles").await;
 
-    let created =
-        post_form(&app, &n1, "/compte/jetons", &[("name", "Script de suivi"), ("expires", "2099-12-31")]).await;
+    // A token outlives the session: it takes the current password, checked as at sign-in.
+    let form = [("name", "Script de suivi"), ("expires", "2099-12-31")];
+    let page = page_showing(&app, &n1, "/compte", "id=\"token-current\"").await;
+    assert!(page.text.contains("autocomplete=\"current-password\""), "{}", page.text);
+    for current in ["", "pas le bon"] {
+        let refused = post_form(&app, &n1, "/compte/jetons", &[form[0], form[1], ("current", current)]).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert!(refused.text.contains("Le mot de passe actuel est incorrect."), "{}", refused.text);
+        assert!(!refused.text.contains("secret-jeton"), "no token: {}", refused.text);
+    }
+    let created = post_form(&app, &n1, "/compte/jetons", &[form[0], form[1], ("current", PASSWORD)]).await;
     assert_eq!(created.status, 200, "{}", created.text);
     let secret = secret_of(&created.text);
     assert!(secret.len() > 20, "{secret}");
@@ -108,6 +117,29 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     assert!(revoked.text.contains("révoqué"), "{}", revoked.text);
     assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 401);
+}
+
+backend_test!(a_person_without_a_password_creates_a_token_only_soon_after_signing_in);
+async fn a_person_without_a_password_creates_a_token_only_soon_after_signing_in(db: TestDb) {
+    let mut app = app(db).await;
+    // Signed in through the identity provider: no password of their own to type again.
+    app.add_user("sso@fresnes.fr", Role::SupportN1, Some("commune:94034")).await;
+    let user = identity::get_user(&app.store, "sso@fresnes.fr").await.unwrap().unwrap();
+    let secret = identity::sessions::open(&app.store, &user.id, "127.0.0.1", "oidc", None, t0()).await.unwrap();
+    let sso = format!("entcp_session={secret}");
+    let page = page_showing(&app, &sso, "/compte", "id=\"token-recent\"").await;
+    assert!(!page.text.contains("id=\"token-current\""), "{}", page.text);
+    let tokens = || async { identity::list_tokens(&app.store, Some(&user.id)).await.unwrap().len() };
+    let before = tokens().await;
+    let created = post_form(&app, &sso, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(tokens().await, before + 1);
+    // Twenty minutes later, the session still open: signing in again is asked first.
+    app.clock.set(t0() + chrono::Duration::minutes(20));
+    let refused = post_form(&app, &sso, "/compte/jetons", &[("name", "Export 2")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("Reconnectez-vous pour créer un jeton"), "{}", refused.text);
+    assert_eq!(tokens().await, before + 1, "no second token");
 }
 
 /// A second N1 of the commune of Fresnes beside [`N1`]: the other recipient of the queue's mails.
