@@ -108,7 +108,7 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    if let Some(refusal) = confirm_password(&state, &signed, &parts, &form.current).await? {
+    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, None).await? {
         return Ok(refusal);
     }
     if form.password != form.confirmation {
@@ -128,15 +128,34 @@ pub async fn change_password(
     }
 }
 
-/// Checks the current password the person typed, under the sign-in throttle (a session
-/// left open is no way around it): `None` when it is theirs, else the page that refuses.
-async fn confirm_password(
+/// How recent the sign-in of a person without a password must be for them to create a token.
+const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Checks that the person is who the session says, again: the current password they typed,
+/// under the sign-in throttle (a session left open is no way around it), or, when
+/// `recent_enough` is given and they sign in only through the identity provider, a sign-in
+/// that recent. `None` when proven, else the page that refuses.
+async fn confirm_identity(
     state: &ConsoleState,
     signed: &Signed,
     parts: &Parts,
     current: &str,
+    recent_enough: Option<chrono::Duration>,
 ) -> Result<Option<Response>, PageError> {
     let session = &signed.0;
+    if let Some(window) = recent_enough.filter(|_| current.is_empty()) {
+        if !password::has_password(&state.store, &session.user_id).await? {
+            let opened = chrono::DateTime::parse_from_rfc3339(&session.created_at).map(|t| t.to_utc()).ok();
+            if opened.is_some_and(|t| state.clock.now() - t <= window) {
+                return Ok(None);
+            }
+            let text = format!(
+                "Reconnectez-vous pour créer un jeton : votre connexion date de plus de {} minutes.",
+                window.num_minutes()
+            );
+            return Ok(Some(refused(state, signed, text).await?));
+        }
+    }
     let client = auth::client_of(state, parts);
     match throttled_check(state, &client, &session.email, current, state.clock.now()).await? {
         Checked::Right(user_id) if user_id == session.user_id => Ok(None),
@@ -150,33 +169,6 @@ async fn confirm_password(
             Ok(Some(refused(state, signed, "Le mot de passe actuel est incorrect.".into()).await?))
         }
     }
-}
-
-/// How recent the sign-in of a person without a password must be for them to create a token.
-const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(15);
-
-/// A token outlives the session that creates it, so whoever creates one proves again who
-/// they are: their current password, or, for a person who signs in only through the
-/// identity provider, a sign-in of the last [`RECENT_SIGN_IN`]. `None` when proven.
-async fn confirm_identity(
-    state: &ConsoleState,
-    signed: &Signed,
-    parts: &Parts,
-    current: &str,
-) -> Result<Option<Response>, PageError> {
-    let session = &signed.0;
-    if password::has_password(&state.store, &session.user_id).await? {
-        return confirm_password(state, signed, parts, current).await;
-    }
-    let opened = chrono::DateTime::parse_from_rfc3339(&session.created_at).map(|t| t.to_utc()).ok();
-    if opened.is_some_and(|t| state.clock.now() - t <= RECENT_SIGN_IN) {
-        return Ok(None);
-    }
-    let text = format!(
-        "Reconnectez-vous pour créer un jeton : votre connexion date de plus de {} minutes.",
-        RECENT_SIGN_IN.num_minutes()
-    );
-    Ok(Some(refused(state, signed, text).await?))
 }
 
 /// Closes every other session of the signed-in person.
@@ -218,7 +210,7 @@ pub struct TokenForm {
     /// `AAAA-MM-JJ`, the token expiring at the start of that day (UTC); never when empty.
     #[serde(default)]
     expires: String,
-    /// The person's current password (see [`confirm_identity`]).
+    /// The person's current password; empty for one without a password (see [`confirm_identity`]).
     #[serde(default)]
     current: String,
 }
@@ -241,7 +233,8 @@ pub async fn create_token(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current).await? {
+    // A token outlives the session that creates it.
+    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, Some(RECENT_SIGN_IN)).await? {
         return Ok(refusal);
     }
     let expires_at = match expiry_of(&form.expires) {
