@@ -1,5 +1,5 @@
 //! What every console response carries: the security headers (a CSP without inline
-//! scripts, no framing, referrer policy, nosniff), and error pages rendered in French
+//! scripts, no framing, referrer policy, nosniff, HSTS over https), and error pages rendered in French
 //! with the request id (a handler answers a [`page::ErrorPage`] marker, rendered here).
 
 use crate::page::{self, ErrorPage};
@@ -46,6 +46,10 @@ pub async fn headers(State(state): State<ConsoleState>, req: Request, next: Next
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    // Served over TLS: the browser keeps to https for a year, even before the ingress's redirect.
+    if state.config.console.is_https() {
+        set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         set(headers, header::CACHE_CONTROL, "no-store");
     }

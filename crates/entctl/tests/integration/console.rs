@@ -196,6 +196,27 @@ async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb
     assert_eq!(common::audited(&app.store, "console.sign_in").await, 1);
 }
 
+backend_test!(a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies_are_secure);
+async fn a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies_are_secure(db: TestDb) {
+    let plain = TestApp::over(&db.store).build().await;
+    let page = plain.get("/connexion").send().await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.header("strict-transport-security").is_none(), "not over plain http");
+    let tls = TestApp::builder(db)
+        .config(|config| config.console.public_url = "https://ent.ac-creteil.fr".into())
+        .build()
+        .await;
+    person(&tls.store, "root@ac-creteil.fr", Role::Admin, None).await;
+    let page = tls.get("/connexion").send().await;
+    assert_eq!(page.header("strict-transport-security"), Some("max-age=31536000"), "the sign-in page");
+    let signed = post_sign_in(&tls, "root@ac-creteil.fr", PASSWORD, "/").await;
+    assert_eq!(signed.status, 303, "{}", signed.text);
+    assert_eq!(signed.header("strict-transport-security"), Some("max-age=31536000"), "a redirection");
+    let cookies = signed.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let session = cookies.iter().find(|c| c.starts_with("entcp_session=")).expect("the session cookie");
+    assert!(session.ends_with("; Secure"), "{session}");
+}
+
 backend_test!(a_form_without_its_csrf_token_is_refused);
 async fn a_form_without_its_csrf_token_is_refused(db: TestDb) {
     let (app, _, _, session) = console_as_dan_a(db).await;
