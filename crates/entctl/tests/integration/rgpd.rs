@@ -554,22 +554,29 @@ async fn breaches_are_listed_by_the_instant_of_awareness_and_warn_72_hours_later
     assert!(after["warning"].as_str().is_some_and(|w| w.contains("72 h")), "{name}: one minute after: {after}");
 }
 
+/// The JSON object `base` with the members of `extra` set over it.
+fn with(mut base: Value, extra: Value) -> Value {
+    base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    base
+}
+
+/// The fields a problem+json refusal names, in order.
+fn refused(problem: &Value) -> Vec<String> {
+    problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+}
+
 backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
 async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons(db: crate::common::TestDb) {
     let name = db.name;
     let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     let breach = |extra: Value| {
-        let mut body = json!({
+        let base = json!({
             "title": "Liste de classe envoyée au mauvais destinataire", "facts": "Courriel mal adressé",
             "aware_at": "2026-08-25T08:00:00Z", "data_categories": ["identité"], "people_approx": 28,
             "records_approx": 28, "consequences": "risque faible", "measures": "demande de suppression"
         });
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        body
-    };
-    let refused = |problem: &Value| -> Vec<String> {
-        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+        with(base, extra)
     };
     // Occurred after it was known, notified or told before: refused, each field named.
     let (s, problem) = call(dpo.post(url).json(&breach(json!({
@@ -610,16 +617,12 @@ async fn a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_
     let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
     let url = "/api/v1/rgpd/breaches/0940198E";
     let breach = |extra: Value| {
-        let mut body = json!({
+        let base = json!({
             "title": "Notes d'une classe publiées sur le blog", "facts": "Tableau de notes joint par erreur",
             "aware_at": "2026-08-31T08:00:00Z", "data_categories": ["notes", "identité"], "people_approx": 30,
             "records_approx": 30, "consequences": "atteinte à la réputation", "measures": "article retiré"
         });
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        body
-    };
-    let refused = |problem: &Value| -> Vec<String> {
-        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+        with(base, extra)
     };
     // A risk goes to the CNIL (Art. 33(1)); a notification number needs a notification.
     let (s, problem) = call(dpo.post(url).json(&breach(json!({
