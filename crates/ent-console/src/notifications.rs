@@ -33,7 +33,7 @@ use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_LOGS_READ};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::{get_org, Org};
-use ent_rgpd::rgpd::breaches::{self, CnilDecision, RiskLevel};
+use ent_rgpd::rgpd::breaches::{self, CnilDecision};
 use ent_rgpd::rgpd::requests::{self, RequestStatus};
 use ent_rgpd::rgpd::{self as rgpd, RgpdState};
 use ent_support::support::{self as support, SupportState};
@@ -313,13 +313,16 @@ async fn breaches_due(state: &RgpdState, orgs: &[Org], now: DateTime<Utc>) -> Re
 }
 
 /// Breaches of a high risk whose people are neither told nor dispensed (Art. 34(3)), however
-/// long ago they were known: Art. 34(1) asks « sans délai ».
+/// long ago they were known: Art. 34(1) asks « dans les meilleurs délais ».
 async fn breaches_untold(state: &RgpdState, orgs: &[Org]) -> Result<Vec<Item>, Problem> {
     let mut items = Vec::new();
     for org in orgs {
+        if items.len() >= LISTED as usize {
+            break;
+        }
         for b in breaches::list(state, org).await? {
             let i = &b.input;
-            if i.risk != RiskLevel::High || i.people_notified_at.is_some() || !i.people_reason.trim().is_empty() {
+            if !i.people_untold() {
                 continue;
             }
             items.push(Item {
@@ -381,7 +384,8 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", pending, aware).await?;
     let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
     push("violations", "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)", breaches);
-    let untold = "risk = 'high' AND people_notified_at IS NULL AND people_reason = ''";
+    let untold =
+        "risk = 'high' AND people_notified_at IS NULL AND people_exception NOT IN ('encrypted', 'risk_removed')";
     let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", untold, Due { column: "aware_at", by: None }).await?;
     let untold = breaches_untold(&sources.rgpd, &orgs).await?;
     push("violations-personnes", "Violations à risque élevé : personnes concernées à informer (article 34)", untold);

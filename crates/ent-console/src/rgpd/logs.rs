@@ -14,7 +14,7 @@ use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::registry::Org;
-use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, RiskLevel};
+use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, PeopleException, RiskLevel};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
@@ -260,18 +260,19 @@ fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
         occurred_at: fields.opt("occurred_at").map(|v| moment(&v)),
         aware_at: moment(fields.get("aware_at")),
         data_categories: comma_list(fields, "data_categories"),
-        people_categories: comma_list(fields, "people_categories"),
+        people_categories: Some(comma_list(fields, "people_categories")),
         people_approx,
         records_approx,
         consequences: fields.get("consequences").to_string(),
         measures: fields.get("measures").to_string(),
-        risk: choice(fields, "risk", RiskLevel::Unassessed)?,
+        risk: Some(choice(fields, "risk", RiskLevel::Unassessed)?),
         cnil_decision: choice(fields, "cnil_decision", CnilDecision::Pending)?,
         cnil_notified_at: fields.opt("cnil_notified_at").map(|v| moment(&v)),
-        cnil_reference: fields.get("cnil_reference").trim().to_string(),
+        cnil_reference: Some(fields.get("cnil_reference").trim().to_string()),
         cnil_reason: fields.get("cnil_reason").to_string(),
         people_notified_at: fields.opt("people_notified_at").map(|v| moment(&v)),
-        people_reason: fields.get("people_reason").to_string(),
+        people_exception: Some(choice(fields, "people_exception", PeopleException::None)?),
+        people_reason: Some(fields.get("people_reason").trim().to_string()),
     })
 }
 
@@ -361,6 +362,14 @@ const CNIL_DECISIONS: &[(&str, &str)] = &[
     ("not_required", "notification non requise : risque improbable (motif requis)"),
 ];
 
+/// The exceptions of Art. 34(3): the domain's value, and what the form says.
+const PEOPLE_EXCEPTIONS: &[(&str, &str)] = &[
+    ("none", "aucune : les personnes sont informées"),
+    ("encrypted", "34.3.a : données incompréhensibles pour qui y a eu accès (chiffrement)"),
+    ("risk_removed", "34.3.b : mesures prises depuis : le risque élevé n'est plus susceptible de se matérialiser"),
+    ("public_communication", "34.3.c : efforts disproportionnés : communication publique (date requise ci-dessus)"),
+];
+
 /// The risk assessed: the domain's value, and what the form says.
 const RISKS: &[(&str, &str)] = &[
     ("unassessed", "non évalué"),
@@ -385,8 +394,13 @@ const BREACH_FOLLOW_UP: &[(&str, &str, &str)] = &[
     ("cnil_reason", "Motif : notification non requise, ou notifiée après 72 heures", "long"),
     ("people_notified_at", "Personnes concernées informées le (heure de Paris, article 34)", "datetime-local"),
     (
+        "people_exception",
+        "Personnes non informées une à une malgré un risque élevé : exception de l'article 34.3",
+        "select",
+    ),
+    (
         "people_reason",
-        "Personnes non informées malgré un risque élevé : exception de l'article 34.3 qui s'applique",
+        "Justification de l'exception (pour une communication publique : le moyen et le support)",
         "long",
     ),
 ];
@@ -417,18 +431,19 @@ fn breach_fields(b: &Breach) -> Fields {
         ("occurred_at", i.occurred_at.as_deref().map(local).unwrap_or_default()),
         ("aware_at", local(&i.aware_at)),
         ("data_categories", i.data_categories.join(", ")),
-        ("people_categories", i.people_categories.join(", ")),
+        ("people_categories", i.people_categories().join(", ")),
         ("people_approx", i.people_approx.to_string()),
         ("records_approx", i.records_approx.to_string()),
         ("consequences", i.consequences.clone()),
         ("measures", i.measures.clone()),
-        ("risk", i.risk.as_str().to_string()),
+        ("risk", i.risk().as_str().to_string()),
         ("cnil_decision", i.cnil_decision.as_str().to_string()),
         ("cnil_notified_at", i.cnil_notified_at.as_deref().map(local).unwrap_or_default()),
-        ("cnil_reference", i.cnil_reference.clone()),
+        ("cnil_reference", i.cnil_reference().to_string()),
         ("cnil_reason", i.cnil_reason.clone()),
         ("people_notified_at", i.people_notified_at.as_deref().map(local).unwrap_or_default()),
-        ("people_reason", i.people_reason.clone()),
+        ("people_exception", i.people_exception().as_str().to_string()),
+        ("people_reason", i.people_reason().to_string()),
         ("version", b.version.to_string()),
     ];
     Fields(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -540,6 +555,7 @@ fn with_options(mut inputs: Vec<Value>, spec: &[(&str, &str, &str)]) -> Vec<Valu
             let options = match *name {
                 "cnil_decision" => CNIL_DECISIONS,
                 "risk" => RISKS,
+                "people_exception" => PEOPLE_EXCEPTIONS,
                 "status" => REQUEST_STATUSES,
                 _ => KINDS,
             };

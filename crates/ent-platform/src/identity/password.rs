@@ -207,7 +207,6 @@ pub async fn spend_user_links(store: &Store, actor: &Actor, user: &User, now: Da
 /// unknown login takes as long as a wrong password.
 static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("leurre, jamais accepté"));
 
-/// The id of the active user whose e-mail and password these are.
 /// Whether the user signs in with a password of their own (not only through the identity provider).
 pub async fn has_password(store: &Store, user_id: &str) -> Result<bool, Problem> {
     let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_passwords WHERE user_id = $1")
@@ -217,6 +216,7 @@ pub async fn has_password(store: &Store, user_id: &str) -> Result<bool, Problem>
     Ok(found.is_some())
 }
 
+/// The id of the active user whose e-mail and password these are.
 pub async fn check_password(store: &Store, email: &str, password: &str) -> Result<Option<String>, Problem> {
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT u.id, p.hash FROM users u JOIN user_passwords p ON p.user_id = u.id \

@@ -61,6 +61,44 @@ pub enum RiskLevel {
 
 text_enum!(pub RiskLevel { Unassessed = "unassessed", None = "none", Risk = "risk", High = "high" });
 
+/// Why the people concerned by a high-risk breach are not told one by one (Art. 34(3)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeopleException {
+    /// None: they are told (Art. 34(1)).
+    #[default]
+    None,
+    /// (a) The data were unintelligible to whoever reached them (encryption).
+    Encrypted,
+    /// (b) Measures taken since make the high risk no longer likely to materialise.
+    RiskRemoved,
+    /// (c) Telling each would take disproportionate effort: a public communication instead.
+    PublicCommunication,
+}
+
+text_enum!(pub PeopleException {
+    None = "none",
+    Encrypted = "encrypted",
+    RiskRemoved = "risk_removed",
+    PublicCommunication = "public_communication",
+});
+
+impl PeopleException {
+    pub fn label(self) -> &'static str {
+        match self {
+            PeopleException::None => "aucune",
+            PeopleException::Encrypted => "article 34.3.a : données incompréhensibles (chiffrement)",
+            PeopleException::RiskRemoved => "article 34.3.b : mesures rendant le risque élevé improbable",
+            PeopleException::PublicCommunication => "article 34.3.c : communication publique",
+        }
+    }
+
+    /// Whether it dispenses with telling the people (a public communication tells them too).
+    fn dispenses(self) -> bool {
+        matches!(self, PeopleException::Encrypted | PeopleException::RiskRemoved)
+    }
+}
+
 impl RiskLevel {
     pub fn label(self) -> &'static str {
         match self {
@@ -86,9 +124,11 @@ pub struct BreachInput {
     pub aware_at: String,
     #[schemars(length(min = 1))]
     pub data_categories: Vec<String>,
-    /// Categories of people concerned (Art. 33(3)(a)): pupils, parents, staff…
+    /// Categories of people concerned (Art. 33(3)(a)): pupils, parents, staff… Like the
+    /// other fields added with them (`risk`, `cnil_reference`, `people_exception`,
+    /// `people_reason`), when absent from an update the stored value stays.
     #[serde(default)]
-    pub people_categories: Vec<String>,
+    pub people_categories: Option<Vec<String>>,
     /// Approximate number of people concerned.
     #[schemars(range(min = 0))]
     pub people_approx: i64,
@@ -97,25 +137,66 @@ pub struct BreachInput {
     pub records_approx: i64,
     pub consequences: String,
     pub measures: String,
-    /// The risk assessed, which the decisions below follow from.
+    /// The risk assessed, which the decisions below follow from (`unassessed` when never given).
     #[serde(default)]
-    pub risk: RiskLevel,
+    pub risk: Option<RiskLevel>,
     #[serde(default = "pending")]
     pub cnil_decision: CnilDecision,
     #[serde(default)]
     pub cnil_notified_at: Option<String>,
     /// The number the CNIL's notification service gave, once notified.
     #[serde(default)]
-    pub cnil_reference: String,
+    pub cnil_reference: Option<String>,
     /// Why no notification is required, or why it was late.
     #[serde(default)]
     pub cnil_reason: String,
     /// When the people concerned were informed (Art. 34), if they were.
     #[serde(default)]
     pub people_notified_at: Option<String>,
-    /// Why the people are not told despite a high risk: the Art. 34(3) exception that applies.
+    /// The Art. 34(3) exception under which the people of a high-risk breach are not told one by one.
     #[serde(default)]
-    pub people_reason: String,
+    pub people_exception: Option<PeopleException>,
+    /// What justifies that exception (for (c): the public communication made, where).
+    #[serde(default)]
+    pub people_reason: Option<String>,
+}
+
+impl BreachInput {
+    pub fn people_categories(&self) -> &[String] {
+        self.people_categories.as_deref().unwrap_or_default()
+    }
+
+    pub fn risk(&self) -> RiskLevel {
+        self.risk.unwrap_or_default()
+    }
+
+    pub fn cnil_reference(&self) -> &str {
+        self.cnil_reference.as_deref().unwrap_or_default()
+    }
+
+    pub fn people_exception(&self) -> PeopleException {
+        self.people_exception.unwrap_or_default()
+    }
+
+    pub fn people_reason(&self) -> &str {
+        self.people_reason.as_deref().unwrap_or_default()
+    }
+
+    /// The fields added after the first release that an update leaves out, as `stored` has them:
+    /// a client written before them does not erase them by sending back what it knows.
+    fn keep_unsent(&mut self, stored: &BreachInput) {
+        self.people_categories.get_or_insert_with(|| stored.people_categories().to_vec());
+        self.risk.get_or_insert(stored.risk());
+        self.cnil_reference.get_or_insert_with(|| stored.cnil_reference().to_string());
+        self.people_exception.get_or_insert(stored.people_exception());
+        self.people_reason.get_or_insert_with(|| stored.people_reason().to_string());
+    }
+
+    /// Whether the people of a high-risk breach are still to be told: neither told, nor
+    /// dispensed by Art. 34(3)(a) or (b).
+    pub fn people_untold(&self) -> bool {
+        self.risk() == RiskLevel::High && self.people_notified_at.is_none() && !self.people_exception().dispenses()
+    }
 }
 
 fn pending() -> CnilDecision {
@@ -172,13 +253,13 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         ("consequences", &input.consequences),
         ("measures", &input.measures),
         ("cnil_reason", &input.cnil_reason),
-        ("people_reason", &input.people_reason),
     ] {
         super::at_most(&mut checks, field, value, TEXT_MAX);
     }
+    super::at_most(&mut checks, "people_reason", input.people_reason(), TEXT_MAX);
     check_lines(&mut checks, "data_categories", &input.data_categories);
-    check_lines(&mut checks, "people_categories", &input.people_categories);
-    check_lines(&mut checks, "cnil_reference", std::slice::from_ref(&input.cnil_reference));
+    check_lines(&mut checks, "people_categories", input.people_categories());
+    check_lines(&mut checks, "cnil_reference", &[input.cnil_reference().to_string()]);
     if input.data_categories.iter().all(|c| c.trim().is_empty()) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }
@@ -228,16 +309,46 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
             checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
         }
         // Art. 33(1): only a breach unlikely to result in a risk goes without notification.
-        CnilDecision::NotRequired if matches!(input.risk, RiskLevel::Risk | RiskLevel::High) => checks.fail(
+        CnilDecision::NotRequired if matches!(input.risk(), RiskLevel::Risk | RiskLevel::High) => checks.fail(
             "cnil_decision",
             "une violation qui présente un risque pour les personnes est notifiée à la CNIL (article 33.1 du RGPD)",
         ),
         _ => {}
     }
-    if !input.cnil_reference.trim().is_empty() && input.cnil_decision != CnilDecision::Notified {
+    if input.cnil_decision == CnilDecision::NotRequired && input.risk() == RiskLevel::Unassessed {
+        checks.fail(
+            "risk",
+            "évaluez le risque : seule une violation au risque improbable se passe de notification (article 33.1 du RGPD)",
+        );
+    }
+    if !input.cnil_reference().trim().is_empty() && input.cnil_decision != CnilDecision::Notified {
         checks.fail("cnil_reference", "une référence de notification CNIL suppose une violation notifiée");
     }
+    check_people_exception(&mut checks, input);
     checks.finish()
+}
+
+/// Art. 34(3): an exception only for a high risk, each with what justifies it; a public
+/// communication (c) with its date.
+fn check_people_exception(checks: &mut Checks, input: &BreachInput) {
+    let exception = input.people_exception();
+    if exception == PeopleException::None {
+        return;
+    }
+    if input.risk() != RiskLevel::High {
+        checks
+            .fail("people_exception", "une exception de l'article 34.3 ne vaut que pour une violation à risque élevé");
+    }
+    if input.people_reason().trim().is_empty() {
+        let asked = match exception {
+            PeopleException::PublicCommunication => "indiquez la communication publique faite (moyen, support)",
+            _ => "justifiez l'exception retenue",
+        };
+        checks.fail("people_reason", asked);
+    }
+    if exception == PeopleException::PublicCommunication && input.people_notified_at.is_none() {
+        checks.fail("people_notified_at", "indiquez la date de la communication publique");
+    }
 }
 
 /// Each value of a list of one-line texts (categories, a reference) is one line, not too long.
@@ -253,7 +364,8 @@ fn check_lines(checks: &mut Checks, field: &str, values: &[String]) {
 const TABLE: &str = "rgpd_breaches";
 const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
     records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, \
-    people_categories, risk, cnil_reference, people_reason, version, created_by, created_at, updated_at";
+    people_categories, risk, cnil_reference, people_exception, people_reason, version, created_by, created_at, \
+    updated_at";
 
 /// A row of `rgpd_breaches` as stored ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -281,6 +393,8 @@ struct BreachRow {
     #[sqlx(try_from = "String")]
     risk: RiskLevel,
     cnil_reference: String,
+    #[sqlx(try_from = "String")]
+    people_exception: PeopleException,
     people_reason: String,
     version: i64,
     created_by: String,
@@ -295,18 +409,19 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         occurred_at: r.occurred_at,
         aware_at: r.aware_at,
         data_categories: r.data_categories,
-        people_categories: r.people_categories,
+        people_categories: Some(r.people_categories),
         people_approx: r.people_approx,
         records_approx: r.records_approx,
         consequences: r.consequences,
         measures: r.measures,
-        risk: r.risk,
+        risk: Some(r.risk),
         cnil_decision: r.cnil_decision,
         cnil_notified_at: r.cnil_notified_at,
-        cnil_reference: r.cnil_reference,
+        cnil_reference: Some(r.cnil_reference),
         cnil_reason: r.cnil_reason,
         people_notified_at: r.people_notified_at,
-        people_reason: r.people_reason,
+        people_exception: Some(r.people_exception),
+        people_reason: Some(r.people_reason),
     };
     let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
         .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
@@ -318,13 +433,11 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         )),
         _ => None,
     };
-    let untold =
-        (input.risk == RiskLevel::High && input.people_notified_at.is_none() && input.people_reason.trim().is_empty())
-            .then(|| {
-                "risque élevé : informez sans tarder les personnes concernées, ou indiquez l'exception de \
-         l'article 34.3 qui en dispense"
-                    .to_string()
-            });
+    let untold = input.people_untold().then(|| {
+        "risque élevé : informez les personnes concernées dans les meilleurs délais (article 34), ou \
+         indiquez l'exception de l'article 34.3 qui s'applique"
+            .to_string()
+    });
     let warnings: Vec<String> = late.into_iter().chain(untold).collect();
     let warning = (!warnings.is_empty()).then(|| warnings.join(" ; "));
     Breach {
@@ -366,17 +479,25 @@ pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Probl
     row.map(|r| from_row(r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
 }
 
+/// Audits `b` as written by `action`; an update with each field it changed, before and after
+/// (Art. 5(2): the log shows how a decision came about).
 async fn audit_change(
     tx: &mut Tx,
     state: &RgpdState,
     actor: &Actor,
     action: &str,
     b: &Breach,
+    before: Option<&BreachInput>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let target = Target::new("rgpd_breach", &b.id, Some(&b.org_id));
     let i = &b.input;
-    let summary = serde_json::json!({ "reference": b.reference, "risk": i.risk.as_str(), "cnil_decision": i.cnil_decision.as_str() });
+    let mut summary = serde_json::json!({
+        "reference": b.reference, "risk": i.risk().as_str(), "cnil_decision": i.cnil_decision.as_str()
+    });
+    if let Some(before) = before {
+        summary["changes"] = audit::changes(&serde_json::json!(before), &serde_json::json!(i));
+    }
     audit::record(tx, state.store.backend(), actor, action, &target, summary, now).await
 }
 
@@ -405,10 +526,10 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
-         people_notified_at, people_categories, risk, cnil_reference, people_reason, version, created_by, created_at, \
-         updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1, $21, \
-         $22, $22)",
+         people_notified_at, people_categories, risk, cnil_reference, people_exception, people_reason, version, \
+         created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, \
+         $22, $23, $23)",
     )
     .bind(&id)
     .bind(&reference)
@@ -426,12 +547,12 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
         created_at: at.clone(),
         updated_at: at,
     };
-    audit_change(&mut tx, state, actor, "rgpd.breach.create", &breach, now).await?;
+    audit_change(&mut tx, state, actor, "rgpd.breach.create", &breach, None, now).await?;
     tx.commit().await?;
     get(state, org, &breach.id).await
 }
 
-/// Binds the seventeen columns an input sets, from `title` to `people_reason` (the order of
+/// Binds the eighteen columns an input sets, from `title` to `people_reason` (the order of
 /// [`COLUMNS`]).
 fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
     query
@@ -448,10 +569,11 @@ fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
         .bind(&input.cnil_notified_at)
         .bind(&input.cnil_reason)
         .bind(&input.people_notified_at)
-        .bind(serde_json::to_string(&input.people_categories).expect("strings serialise"))
-        .bind(input.risk.as_str())
-        .bind(&input.cnil_reference)
-        .bind(&input.people_reason)
+        .bind(serde_json::to_string(input.people_categories()).expect("strings serialise"))
+        .bind(input.risk().as_str())
+        .bind(input.cnil_reference().to_string())
+        .bind(input.people_exception().as_str())
+        .bind(input.people_reason().to_string())
 }
 
 pub async fn update(
@@ -459,22 +581,25 @@ pub async fn update(
     actor: &Actor,
     org: &Org,
     id: &str,
-    input: BreachInput,
+    mut input: BreachInput,
     expected: i64,
 ) -> Result<Breach, Problem> {
     let now = state.clock.now();
     let current = get(state, org, id).await?;
+    input.keep_unsent(&current.input);
     validate(&input, now)?;
     let mut tx = state.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
          people_approx = $6, records_approx = $7, consequences = $8, measures = $9, cnil_decision = $10, \
          cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, people_categories = $14, risk = $15, \
-         cnil_reference = $16, people_reason = $17, version = version + 1, updated_at = $18 WHERE id = $19 AND version = $20",
+         cnil_reference = $16, people_exception = $17, people_reason = $18, version = version + 1, updated_at = $19 \
+         WHERE id = $20 AND version = $21",
     );
     update_versioned(&mut tx, bind_input(update, &input), now, &current.id, expected, current.version).await?;
+    let before = current.input.clone();
     let updated = Breach { input, ..current };
-    audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, now).await?;
+    audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, Some(&before), now).await?;
     tx.commit().await?;
     get(state, org, &updated.id).await
 }
@@ -515,15 +640,15 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 i.occurred_at.as_deref().map(french_moment).unwrap_or_else(|| "inconnue".into()),
                 french_moment(&i.aware_at),
                 i.data_categories.join(", "),
-                or_unknown(i.people_categories.join(", ")),
+                or_unknown(i.people_categories().join(", ")),
                 i.people_approx.to_string(),
                 i.records_approx.to_string(),
                 i.consequences.clone(),
                 i.measures.clone(),
-                i.risk.label().to_string(),
+                i.risk().label().to_string(),
                 decision,
                 i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
-                i.cnil_reference.clone(),
+                i.cnil_reference().to_string(),
                 people_told(i),
                 b.warning.clone().unwrap_or_default(),
             ]
@@ -541,9 +666,14 @@ fn or_unknown(text: String) -> String {
 
 /// When the people were told, or that they were not and why (Art. 34(3)).
 fn people_told(i: &BreachInput) -> String {
-    match (i.people_notified_at.as_deref(), i.people_reason.trim()) {
-        (Some(at), _) => french_moment(at),
-        (None, "") => "non".into(),
-        (None, reason) => format!("non ({reason})"),
+    let exception = i.people_exception();
+    let why = match (exception, i.people_reason().trim()) {
+        (PeopleException::None, _) => String::new(),
+        (e, "") => format!(" ({})", e.label()),
+        (e, reason) => format!(" ({} : {reason})", e.label()),
+    };
+    match i.people_notified_at.as_deref() {
+        Some(at) => format!("{}{why}", french_moment(at)),
+        None => format!("non{why}"),
     }
 }

@@ -219,16 +219,22 @@ async fn already_attached(
     visibility: &str,
     file: &Checked,
 ) -> Result<Option<Attachment>, Problem> {
+    // The person by their account when they have one (their name as the actor is shown may
+    // change), else by that name (the command line).
+    let (who, by) = match &ctx.actor.user_id {
+        Some(user_id) => ("uploaded_by_user_id", user_id),
+        None => ("uploaded_by", &ctx.actor.name),
+    };
     let sql = format!(
         "SELECT {LISTED} FROM support_attachments WHERE ticket_id = $1 AND visibility = $2 AND file_name = $3 \
-         AND sha256 = $4 AND uploaded_by = $5 ORDER BY created_at, id LIMIT 1"
+         AND sha256 = $4 AND {who} = $5 ORDER BY created_at, id LIMIT 1"
     );
     Ok(sqlx::query_as(&sql)
         .bind(&t.id)
         .bind(visibility)
         .bind(&file.name)
         .bind(sha256_hex(&file.bytes))
-        .bind(&ctx.actor.name)
+        .bind(by)
         .fetch_optional(&mut **tx)
         .await?)
 }

@@ -382,13 +382,14 @@ async fn breaches_and_requests_due_soon_are_listed_for_the_dpo_of_their_organisa
     assert_eq!(notified(&app, &dpo, "violations-personnes").await, "");
     let near = entcp::rgpd::breaches::get(&state, &fresnes, &near.id).await.unwrap();
     let mut input = near.input.clone();
-    input.risk = entcp::rgpd::breaches::RiskLevel::High;
+    input.risk = Some(entcp::rgpd::breaches::RiskLevel::High);
     entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input.clone(), near.version).await.unwrap();
     let untold = notified(&app, &dpo, "violations-personnes").await;
     assert!(untold.contains(&near.reference) && untold.contains("informer les personnes"), "{untold}");
     assert!(untold.contains(&format!("href=\"/rgpd/{}/violations/{}\"", fresnes.id, near.id)), "{untold}");
     assert!(!get(&app, &other, "/notifications").await.text.contains(&near.reference), "not another DPO's");
-    input.people_reason = "mesures rendant le risque improbable (article 34.3.b)".into();
+    input.people_exception = Some(entcp::rgpd::breaches::PeopleException::RiskRemoved);
+    input.people_reason = Some("comptes bloqués avant toute connexion".into());
     entcp::rgpd::breaches::update(&state, &admin(), &fresnes, &near.id, input, near.version + 1).await.unwrap();
     assert_eq!(notified(&app, &dpo, "violations-personnes").await, "");
 }

@@ -388,7 +388,8 @@ async fn a_breach_form_records_the_people_concerned_and_the_risk_that_decides_wh
         ("cnil_decision", "notified"),
         ("cnil_notified_at", notified_at.as_str()),
         ("cnil_reference", " CNIL-2026-0107 "),
-        ("people_reason", "clé chiffrée : données inintelligibles (article 34.3.a)"),
+        ("people_exception", "encrypted"),
+        ("people_reason", "clé chiffrée en AES-256, la clé de déchiffrement non compromise"),
         ("version", "1"),
     ]);
     let saved = post_form(app, &dpo, &entry, &follow_up).await;
@@ -403,7 +404,7 @@ async fn a_breach_form_records_the_people_concerned_and_the_risk_that_decides_wh
     assert_eq!(stored.0, "high", "{name}");
     assert_eq!(stored.1, r#"["élèves","parents d'élèves"]"#, "{name}");
     assert_eq!(stored.2, "CNIL-2026-0107", "{name}: trimmed");
-    assert!(stored.3.contains("34.3.a"), "{name}: {stored:?}");
+    assert!(stored.3.contains("AES-256"), "{name}: {stored:?}");
     let after = get(app, &dpo, &breaches).await;
     let row = row_of(&after.text, "Clé USB perdue");
     assert!(!row.contains("informez sans tarder"), "{name}: the warning is gone: {row}");

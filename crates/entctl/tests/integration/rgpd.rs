@@ -384,6 +384,11 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["errors"][0]["field"], "cnil_reason");
     decided["cnil_reason"] = json!("aucune donnée sensible, destinataire de confiance");
+    // Art. 33(1): not notified only once the risk is assessed as unlikely.
+    let (s, body) =
+        call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
+    assert_eq!((s, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("risk")), "{body}");
+    decided["risk"] = json!("none");
     let (s, body) =
         call(dpo.put(url(&format!("/breaches/0940198E/{id}"))).header("if-match", "\"1\"").json(&decided)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
@@ -562,7 +567,8 @@ fn with(mut base: Value, extra: Value) -> Value {
 
 /// The fields a problem+json refusal names, in order.
 fn refused(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
+    let errors = problem["errors"].as_array().unwrap_or_else(|| panic!("not a refusal: {problem}"));
+    errors.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
 }
 
 backend_test!(a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_reasons);
@@ -666,23 +672,75 @@ async fn a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_
     assert!(csv.contains(";élèves, parents;30;30;") && csv.contains(";risque élevé;notifiée;"), "{name}: {csv}");
     assert!(csv.contains(";CNIL-2026-0042;non;"), "{name}: {csv}");
 
-    // The exception of Art. 34(3) recorded: the warning goes, the log says why they were not told.
+    // Any text is no exception: the people are still to be told. The exceptions of Art. 34(3)
+    // hold for a high risk only, each justified, a public communication with its date.
     let id = created["id"].as_str().unwrap();
-    let mut excepted = breach(json!({
+    let put = |body: Value, version: i64| {
+        dpo.put(format!("{url}/{id}").as_str()).header("if-match", format!("\"{version}\"")).json(&body)
+    };
+    let high = json!({
         "people_categories": ["élèves", "parents"], "risk": "high", "cnil_decision": "notified",
-        "cnil_notified_at": "2026-08-31T15:00:00Z", "cnil_reference": "CNIL-2026-0042",
-        "people_reason": "données rendues inintelligibles (article 34.3.a)"
-    }));
-    excepted["people_reason"] = json!("article retiré avant toute consultation (article 34.3.b)");
-    let (s, updated) = call(dpo.put(format!("{url}/{id}").as_str()).header("if-match", "\"1\"").json(&excepted)).await;
+        "cnil_notified_at": "2026-08-31T15:00:00Z", "cnil_reference": "CNIL-2026-0042"
+    });
+    let (s, noted) = call(put(with(breach(high.clone()), json!({ "people_reason": "." })), 1)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {noted}");
+    assert!(noted["warning"].as_str().is_some_and(|w| w.contains("34.3")), "{name}: still untold: {noted}");
+    for (extra, fields) in [
+        (json!({ "people_exception": "encrypted", "people_reason": "" }), vec!["people_reason"]),
+        (
+            json!({ "people_exception": "public_communication", "people_reason": "site de la mairie" }),
+            vec!["people_notified_at"],
+        ),
+        (
+            json!({ "risk": "risk", "people_exception": "encrypted", "people_reason": "clé AES" }),
+            vec!["people_exception"],
+        ),
+    ] {
+        let (s, problem) = call(put(with(breach(high.clone()), extra.clone()), 2)).await;
+        assert_eq!(
+            (s, refused(&problem)),
+            (StatusCode::UNPROCESSABLE_ENTITY, fields.iter().map(|f| f.to_string()).collect()),
+            "{name}: {extra}"
+        );
+    }
+    let excepted =
+        json!({ "people_exception": "risk_removed", "people_reason": "article retiré avant toute consultation" });
+    let (s, updated) = call(put(with(breach(high.clone()), excepted), 2)).await;
     assert_eq!(s, StatusCode::OK, "{name}: {updated}");
     assert!(updated["warning"].is_null(), "{name}: {updated}");
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
-    assert!(csv.contains(";non (article retiré avant toute consultation (article 34.3.b));"), "{name}: {csv}");
+    assert!(
+        csv.contains(";non (article 34.3.b : mesures rendant le risque élevé improbable : article retiré"),
+        "{name}: {csv}"
+    );
+    // Each change is audited with its values before and after.
+    let audited = common::count(
+        &db.store,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'rgpd.breach.update' AND summary LIKE $1",
+        &["%people_exception%risk_removed%"],
+    )
+    .await;
+    assert_eq!(audited, 1, "{name}");
+
+    // A client written before these fields sends the entry back without them: they stay.
+    let older = breach(json!({ "cnil_decision": "notified", "cnil_notified_at": "2026-08-31T15:00:00Z" }));
+    let (s, kept) = call(put(older, 3)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {kept}");
+    assert_eq!((kept["risk"].as_str(), kept["people_exception"].as_str()), (Some("high"), Some("risk_removed")));
+    assert_eq!(
+        (kept["cnil_reference"].as_str(), kept["people_categories"][1].as_str()),
+        (Some("CNIL-2026-0042"), Some("parents"))
+    );
 
     // An entry typed without them reads as not assessed and its people's categories as not given.
     let (s, plain) = call(dpo.post(url).json(&breach(json!({ "title": "Autre publication" })))).await;
     assert_eq!((s, plain["risk"].as_str()), (StatusCode::CREATED, Some("unassessed")), "{name}: {plain}");
+    // Not assessed, it cannot be declared « not required » (Art. 33(1)).
+    let unassessed = json!({ "title": "Autre publication", "cnil_decision": "not_required", "cnil_reason": "bénin" });
+    let plain_id = plain["id"].as_str().unwrap();
+    let path = format!("{url}/{plain_id}");
+    let (s, problem) = call(dpo.put(path.as_str()).header("if-match", "\"1\"").json(&breach(unassessed))).await;
+    assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["risk".to_string()]), "{name}");
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
     assert!(csv.contains(";non renseignées;") && csv.contains(";non évalué;"), "{name}: {csv}");
 }

@@ -203,6 +203,7 @@ async fn unknown_values_fail_loudly(db: TestDb) {
         ("rgpd_breaches", "breach-bad", "cnil_decision", "'maybe'", "'pending'", BREACHES),
         ("rgpd_breaches", "breach-bad", "data_categories", "'{not json'", "'[]'", BREACHES),
         ("rgpd_breaches", "breach-bad", "risk", "'moyen'", "'unassessed'", BREACHES),
+        ("rgpd_breaches", "breach-bad", "people_exception", "'z'", "'none'", BREACHES),
         ("rgpd_breaches", "breach-bad", "people_categories", "'{not json'", "'[]'", BREACHES),
         ("rgpd_requests", "request-bad", "kind", "'telepathy'", "'access'", REQUESTS),
         ("rgpd_requests", "request-bad", "status", "'lost'", "'received'", REQUESTS),

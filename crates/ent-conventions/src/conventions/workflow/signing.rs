@@ -530,13 +530,7 @@ pub async fn upload_signed(
     content_type: &str,
     bytes: &[u8],
 ) -> Result<Convention, Problem> {
-    require_writer_of(ctx, conv)?;
-    conflict_unless(conv.status != Status::Draft, || {
-        format!(
-            "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
-            conv.reference
-        )
-    })?;
+    may_deposit(ctx, conv)?;
     if bytes.is_empty() {
         return Err(Problem::invalid_field("fichier", "fichier vide"));
     }
@@ -549,15 +543,22 @@ pub async fn upload_signed(
         ));
     }
     let sha = sha256_hex(bytes);
-    // Under the convention's row lock, so that two sends of one file cannot both find it absent.
-    let (mut tx, _) = begin_locked(ctx, &conv.id).await?;
-    // The same bytes already deposited (a retry whose answer was lost): nothing is stored twice.
-    let deposited: Option<String> =
-        sqlx::query_scalar("SELECT id FROM convention_files WHERE convention_id = $1 AND sha256 = $2")
-            .bind(&conv.id)
-            .bind(&sha)
-            .fetch_optional(&mut *tx)
-            .await?;
+    // Under the convention's row lock, decided on its current state, so that two sends of one
+    // file cannot both find it absent.
+    let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    may_deposit(ctx, conv)?;
+    // The same file the same person already deposited (a retry whose answer was lost): nothing
+    // is stored or audited twice.
+    let deposited: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM convention_files WHERE convention_id = $1 AND sha256 = $2 AND file_name = $3 \
+         AND uploaded_by = $4",
+    )
+    .bind(&conv.id)
+    .bind(&sha)
+    .bind(name)
+    .bind(&ctx.actor.name)
+    .fetch_optional(&mut *tx)
+    .await?;
     if deposited.is_some() {
         drop(tx);
         return reload(ctx, &conv.id).await;
@@ -596,6 +597,17 @@ pub async fn upload_signed(
     )
     .await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// A signed copy is deposited by a writer of a party, once the convention left the draft.
+fn may_deposit(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
+    require_writer_of(ctx, conv)?;
+    conflict_unless(conv.status != Status::Draft, || {
+        format!(
+            "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",
+            conv.reference
+        )
+    })
 }
 
 /// What [`complete_if_all_signed`] did with a convention in signature.
