@@ -817,17 +817,18 @@ pub async fn list_tokens(store: &Store, user_id: Option<&str>) -> Result<Vec<Tok
 /// from whoever minted one with the old); how many were. The caller empties the cache of
 /// authenticated tokens once committed ([`forget_authenticated_tokens`]).
 pub(crate) async fn revoke_user_tokens(tx: &mut Tx, user_id: &str, now: DateTime<Utc>) -> Result<u64, Problem> {
-    let live: Vec<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .fetch_all(&mut **tx)
-        .await?;
     let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(timestamp(now))
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    // What these tokens minted goes with them (another user's, by an admin's token, included).
-    for id in &live {
+    // What the user's tokens minted goes with them (another user's, by an admin's token,
+    // included). Read after the update: a token created meanwhile and revoked by it is walked too.
+    let all: Vec<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for id in &all {
         revoke_minted_with(tx, id, now).await?;
     }
     Ok(done.rows_affected())
