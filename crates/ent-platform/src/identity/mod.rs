@@ -824,10 +824,8 @@ pub(crate) async fn revoke_user_tokens(tx: &mut Tx, user_id: &str, now: DateTime
         .await?;
     // What the user's tokens minted goes with them (another user's, by an admin's token,
     // included). Read after the update: a token created meanwhile and revoked by it is walked too.
-    let all: Vec<String> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let all: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1").bind(user_id).fetch_all(&mut **tx).await?;
     for id in &all {
         revoke_minted_with(tx, id, now).await?;
     }

@@ -506,6 +506,9 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     validate(&input, now)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
+    // Numbered first: the series' counter row, locked until commit, makes a second send wait
+    // for the first one and then find it (a duplicate rolls the number back with the rest).
+    let (id, reference) = new_log_entry(&mut tx, "VIOL", now).await?;
     // The same title, facts and moment of awareness are the same breach (a form sent twice,
     // or once through the console in UTC and once through the API with an offset): the one
     // recorded answers, nothing is written or audited again.
@@ -522,7 +525,6 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
         drop(tx);
         return get(state, org, &recorded).await;
     }
-    let (id, reference) = new_log_entry(&mut tx, "VIOL", now).await?;
     let insert = sqlx::query(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \

@@ -745,6 +745,32 @@ async fn a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_
     assert!(csv.contains(";non renseignées;") && csv.contains(";non évalué;"), "{name}: {csv}");
 }
 
+backend_test!(a_breach_and_a_request_sent_at_once_several_times_are_recorded_once);
+async fn a_breach_and_a_request_sent_at_once_several_times_are_recorded_once(db: crate::common::TestDb) {
+    let name = db.name;
+    let (_app, dpo) = academie_dpo(&db.store, Arc::new(FixedClock::new(t0()))).await;
+    let breach = json!({
+        "title": "Courriel mal adressé", "facts": "Liste envoyée à un tiers", "aware_at": "2026-08-31T08:00:00Z",
+        "data_categories": ["identité"], "people_approx": 3, "records_approx": 3, "consequences": "faibles",
+        "measures": "demande de suppression"
+    });
+    let request = json!({ "kind": "access", "requester": "A. B.", "received_on": "2026-08-31" });
+    let send = |path: &'static str, body: &Value| {
+        let body = body.clone();
+        let dpo = &dpo;
+        async move { dpo.post(path).json(&body).send().await.status }
+    };
+    let breaches =
+        futures_util::future::join_all((0..4).map(|_| send("/api/v1/rgpd/breaches/0940198E", &breach))).await;
+    let requests =
+        futures_util::future::join_all((0..4).map(|_| send("/api/v1/rgpd/requests/0940198E", &request))).await;
+    assert!(breaches.iter().chain(&requests).all(|s| *s == 201), "{name}: {breaches:?} {requests:?}");
+    for table in ["rgpd_breaches", "rgpd_requests"] {
+        let rows = common::count(&db.store, &format!("SELECT COUNT(*) FROM {table}"), &[]).await;
+        assert_eq!(rows, 1, "{name}: {table}");
+    }
+}
+
 #[tokio::test]
 async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
     let d = demo(common::sqlite().await).await;
