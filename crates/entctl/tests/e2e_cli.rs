@@ -466,6 +466,13 @@ fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_c
     let csv = run_ok(entctl(dir.path()).args(["support", "report", "--format", "csv"]));
     assert!(csv.starts_with("\u{feff}niveau;") && csv.contains("\nN2;1;"), "{csv}");
     assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
+    // A file over the YAML bound is refused by its size (checked before the file is read).
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "#".repeat(entcp::yaml::MAX_BYTES + 1)).unwrap();
+    let refused = entctl(dir.path()).args(["support", "create"]).arg(&big).args(["--as", "prof@fresnes.fr"]).output();
+    let refused = refused.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("document YAML trop volumineux"), "{refused:?}");
 }
 
 /// `entctl apply -f` on `text` (written to `name` in a fresh folder): fails, and its error.

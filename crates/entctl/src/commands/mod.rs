@@ -20,10 +20,10 @@ pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &std::path::P
     yaml::from_str(text).map_err(in_file)
 }
 
-/// [`from_yaml`] of the file `file`, read first (its path named when it cannot be).
+/// [`from_yaml`] of the file `file`, read first unless it is too large (its path named when it
+/// cannot be read).
 pub fn read_yaml<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-    from_yaml(&text, file)
+    from_yaml(&yaml::read_file(file)?, file)
 }
 
 /// Every document of `file` as a `T` (see [`from_yaml`]).

@@ -194,8 +194,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
         }
         SupportCommand::Create { file, as_user } => {
             let actor = actor(store, Some(&as_user)).await?;
-            let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{} : {e}", file.display()))?;
-            let new: NewTicket = super::from_yaml(&text, &file)?;
+            let new: NewTicket = super::read_yaml(&file)?;
             let t = tickets::create(&Ctx { state: &support, actor: &actor, now }, new).await.map_err(fail)?;
             print_ticket(&t)?;
         }
