@@ -19,8 +19,19 @@ use ent_platform::identity::{authz, Actor};
 
 /// The session cookie: an opaque random id, its SHA-256 stored.
 pub const SESSION_COOKIE: &str = "entcp_session";
-/// The double-submit cookie of the forms shown before sign-in.
+/// The double-submit cookie of the forms shown before sign-in (see [`form_cookie`]).
 pub const FORM_COOKIE: &str = "entcp_formulaire";
+
+/// The name of [`FORM_COOKIE`] as the console sets it: over https with the `__Host-` prefix,
+/// which browsers accept only from this very host (`Secure`, `Path=/`, no `Domain`), so that a
+/// sibling subdomain cannot plant a token of its choosing for the sign-in form.
+pub fn form_cookie(state: &ConsoleState) -> &'static str {
+    if state.config.console.is_https() {
+        "__Host-entcp_formulaire"
+    } else {
+        FORM_COOKIE
+    }
+}
 /// The form field every POST carries its CSRF token in.
 pub const CSRF_FIELD: &str = "_csrf";
 /// Largest form a console page accepts.
@@ -224,16 +235,16 @@ pub fn csrf_refused() -> Response {
 
 /// The double-submit token of a form shown before sign-in: the cookie's, or a new one
 /// (then set on the response by the caller).
-pub fn anonymous_form_token(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, FORM_COOKIE).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
+pub fn anonymous_form_token(state: &ConsoleState, headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, form_cookie(state)).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
         Some(existing) => (existing.to_string(), false),
         None => (sessions::random_secret(), true),
     }
 }
 
 /// Whether a form posted before sign-in carries the token of its cookie.
-pub fn anonymous_form_ok(headers: &HeaderMap, posted: Option<&str>) -> bool {
-    match (cookie(headers, FORM_COOKIE), posted) {
+pub fn anonymous_form_ok(state: &ConsoleState, headers: &HeaderMap, posted: Option<&str>) -> bool {
+    match (cookie(headers, form_cookie(state)), posted) {
         (Some(cookie), Some(posted)) => !cookie.is_empty() && same_secret(cookie, posted),
         _ => false,
     }

@@ -9,7 +9,7 @@
 //! counts per address (told) and per account (silently: no link sent past the limit, the
 //! page the same, so that it reveals nothing about the account).
 
-use crate::auth::{self, Signed, FORM_COOKIE, SESSION_COOKIE};
+use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::page::{self, ErrorPage, Notice, PageError, Shell};
 use crate::ConsoleState;
 use axum::extract::{Path, Query, State};
@@ -68,11 +68,13 @@ pub(crate) fn anonymous_page(
         let href = format!("/connexion/oidc?{}", serde_urlencoded::to_string([("suivant", next)]).unwrap_or_default());
         map.insert("oidc".into(), serde_json::json!({ "label": label, "href": href }));
     }
-    let (token, fresh) = auth::anonymous_form_token(&parts.headers);
+    let (token, fresh) = auth::anonymous_form_token(state, &parts.headers);
     let shell = Shell::new(state, None, parts.uri.path()).form_token(&token).notice(notice);
     let mut response = page::render_status(status, name, shell, values);
     if fresh {
-        response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(state, FORM_COOKIE, Some(&token)));
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, auth::set_cookie(state, auth::form_cookie(state), Some(&token)));
     }
     response
 }
@@ -183,7 +185,7 @@ pub async fn sign_in(
     parts: Parts,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
-    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+    if !auth::anonymous_form_ok(&state, &parts.headers, form.csrf.as_deref()) {
         return Ok(auth::csrf_refused());
     }
     let now = state.clock.now();
@@ -262,7 +264,7 @@ pub async fn forgot(
     parts: Parts,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, PageError> {
-    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+    if !auth::anonymous_form_ok(&state, &parts.headers, form.csrf.as_deref()) {
         return Ok(auth::csrf_refused());
     }
     let now = state.clock.now();
@@ -348,7 +350,7 @@ pub async fn reset(
     parts: Parts,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, PageError> {
-    if !auth::anonymous_form_ok(&parts.headers, form.csrf.as_deref()) {
+    if !auth::anonymous_form_ok(&state, &parts.headers, form.csrf.as_deref()) {
         return Ok(auth::csrf_refused());
     }
     let now = state.clock.now();

@@ -101,14 +101,17 @@ pub(crate) async fn post_anonymous_from(
 ) -> common::Resp {
     let form = app.get("/connexion").header("x-forwarded-for", from).send().await;
     assert_eq!(form.status, 200, "{}", form.text);
-    let cookie = set_cookie(&form, "entcp_formulaire").expect("form cookie");
+    // Over https the console names it with the `__Host-` prefix.
+    let name = ["entcp_formulaire", "__Host-entcp_formulaire"].into_iter().find(|n| set_cookie(&form, n).is_some());
+    let name = name.expect("form cookie");
+    let cookie = set_cookie(&form, name).unwrap();
     let csrf = csrf_of(&form.text);
     let mut pairs = vec![("_csrf", csrf.as_str())];
     pairs.extend_from_slice(fields);
     let body = serde_urlencoded::to_string(&pairs).unwrap();
     app.post(path)
         .header("x-forwarded-for", from)
-        .header("cookie", format!("entcp_formulaire={cookie}"))
+        .header("cookie", format!("{name}={cookie}"))
         .bytes("application/x-www-form-urlencoded", body)
         .send()
         .await
@@ -209,6 +212,18 @@ async fn a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies
     person(&tls.store, "root@ac-creteil.fr", Role::Admin, None).await;
     let page = tls.get("/connexion").send().await;
     assert_eq!(page.header("strict-transport-security"), Some("max-age=31536000"), "the sign-in page");
+    // The sign-in form's cookie only this host can set: a sibling subdomain cannot plant one.
+    let form_cookie = page.header("set-cookie").unwrap_or_default();
+    assert!(form_cookie.starts_with("__Host-entcp_formulaire=") && form_cookie.ends_with("; Secure"), "{form_cookie}");
+    let token = set_cookie(&page, "__Host-entcp_formulaire").unwrap();
+    let planted = serde_urlencoded::to_string([("_csrf", token.as_str()), ("email", "x@y.fr"), ("password", "z")]);
+    let refused = tls
+        .post("/connexion")
+        .header("cookie", format!("entcp_formulaire={token}"))
+        .bytes("application/x-www-form-urlencoded", planted.unwrap())
+        .send()
+        .await;
+    assert_eq!(refused.status, 403, "the unprefixed cookie is not the form's: {}", refused.text);
     let signed = post_sign_in(&tls, "root@ac-creteil.fr", PASSWORD, "/").await;
     assert_eq!(signed.status, 303, "{}", signed.text);
     assert_eq!(signed.header("strict-transport-security"), Some("max-age=31536000"), "a redirection");
