@@ -234,7 +234,8 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
 pub(crate) const LINE_MAX: usize = 200;
 pub(crate) const TEXT_MAX: usize = 5000;
 
-fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
+/// Checks `input`, written over `stored` when it updates an entry.
+fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     for (field, value) in [
         ("title", &input.title),
@@ -315,7 +316,11 @@ fn validate(input: &BreachInput, now: DateTime<Utc>) -> Result<(), Problem> {
         ),
         _ => {}
     }
-    if input.cnil_decision == CnilDecision::NotRequired && input.risk() == RiskLevel::Unassessed {
+    // An entry recorded « non requise » before the risk was asked stays editable as it is, by a
+    // client that does not know the field; a new such decision needs the risk assessed.
+    let grandfathered =
+        stored.is_some_and(|s| s.cnil_decision == CnilDecision::NotRequired && s.risk() == RiskLevel::Unassessed);
+    if input.cnil_decision == CnilDecision::NotRequired && input.risk() == RiskLevel::Unassessed && !grandfathered {
         checks.fail(
             "risk",
             "évaluez le risque : seule une violation au risque improbable se passe de notification (article 33.1 du RGPD)",
@@ -503,7 +508,7 @@ async fn audit_change(
 
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
-    validate(&input, now)?;
+    validate(&input, None, now)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // Numbered first: the series' counter row, locked until commit, makes a second send wait
@@ -589,7 +594,7 @@ pub async fn update(
     let now = state.clock.now();
     let current = get(state, org, id).await?;
     input.keep_unsent(&current.input);
-    validate(&input, now)?;
+    validate(&input, Some(&current.input), now)?;
     let mut tx = state.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \

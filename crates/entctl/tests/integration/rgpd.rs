@@ -741,6 +741,16 @@ async fn a_breach_records_the_people_concerned_the_risk_and_why_the_people_were_
     let path = format!("{url}/{plain_id}");
     let (s, problem) = call(dpo.put(path.as_str()).header("if-match", "\"1\"").json(&breach(unassessed))).await;
     assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["risk".to_string()]), "{name}");
+    // One recorded « non requise » before the risk was asked (as migration 0052 left it) is
+    // still corrected by a client that does not send the risk.
+    sqlx::query("UPDATE rgpd_breaches SET cnil_decision = 'not_required', cnil_reason = 'bénin' WHERE id = $1")
+        .bind(plain_id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let corrected = json!({ "title": "Autre publication", "facts": "Corrigé", "cnil_decision": "not_required", "cnil_reason": "bénin" });
+    let (s, body) = call(dpo.put(path.as_str()).header("if-match", "\"1\"").json(&breach(corrected))).await;
+    assert_eq!((s, body["risk"].as_str()), (StatusCode::OK, Some("unassessed")), "{name}: {body}");
     let csv = dpo.get(format!("{url}?format=csv")).send().await.text;
     assert!(csv.contains(";non renseignées;") && csv.contains(";non évalué;"), "{name}: {csv}");
 }
