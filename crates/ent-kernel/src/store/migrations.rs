@@ -77,6 +77,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0050_retained_services_backfill.sql",
     "0051_token_parent.sql",
     "0052_breach_register.sql",
+    "0053_signed_copy_account.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -374,6 +375,11 @@ mod tests {
             52,
             "a6fda45d326a9069630f5b45bf1f78457d02681d2bf8da6fdb3417c4e672f6b3789c986d3055b869ced06e7e2bf2433f",
             "a6fda45d326a9069630f5b45bf1f78457d02681d2bf8da6fdb3417c4e672f6b3789c986d3055b869ced06e7e2bf2433f",
+        ),
+        (
+            53,
+            "380df19b8c0803eae2a1c1a46e89155bceebab975f26fdc9be96368d4d9bc22a8bde19bdc59a77e2a1d4960399ca756e",
+            "380df19b8c0803eae2a1c1a46e89155bceebab975f26fdc9be96368d4d9bc22a8bde19bdc59a77e2a1d4960399ca756e",
         ),
     ];
 

@@ -159,6 +159,17 @@ impl Actor {
         Actor { user_id: Some(user.id.clone()), name: format!("{} {ON_BEHALF}{}", cli_name(), user.email), bindings }
     }
 
+    /// Which column, and which value, find this actor's earlier rows in a table that records
+    /// both who acted (`name_column`, the actor's name) and their account (`account_column`):
+    /// the account when the actor has one (the name follows a changed e-mail address), else
+    /// the name (the command line).
+    pub fn recorded_as(&self, account_column: &'static str, name_column: &'static str) -> (&'static str, &str) {
+        match &self.user_id {
+            Some(user_id) => (account_column, user_id),
+            None => (name_column, &self.name),
+        }
+    }
+
     /// The e-mail address of the user the actor is or acts for; its name otherwise.
     pub fn email(&self) -> &str {
         match self.name.split_once(ON_BEHALF) {

@@ -219,12 +219,7 @@ async fn already_attached(
     visibility: &str,
     file: &Checked,
 ) -> Result<Option<Attachment>, Problem> {
-    // The person by their account when they have one (their name as the actor is shown may
-    // change), else by that name (the command line).
-    let (who, by) = match &ctx.actor.user_id {
-        Some(user_id) => ("uploaded_by_user_id", user_id),
-        None => ("uploaded_by", &ctx.actor.name),
-    };
+    let (who, by) = ctx.actor.recorded_as("uploaded_by_user_id", "uploaded_by");
     let sql = format!(
         "SELECT {LISTED} FROM support_attachments WHERE ticket_id = $1 AND visibility = $2 AND file_name = $3 \
          AND sha256 = $4 AND {who} = $5 ORDER BY created_at, id LIMIT 1"

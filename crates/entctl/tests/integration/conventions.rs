@@ -681,7 +681,27 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
         common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
             .await;
     assert_eq!((files, audited().await), (1, before), "{}", c.db.name);
-    for n in 1..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
+    // Recognised by the account, not by the name the actor carries: the retry still matches
+    // after the person's address changed, and another person's copy of the same file is theirs.
+    sqlx::query("UPDATE users SET email = 'mairie@fresnes.fr' WHERE email = 'ent@fresnes.fr'")
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    entcp::identity::forget_authenticated_tokens();
+    assert_eq!(upload(0).await.status, StatusCode::OK);
+    let resp = c
+        .dan
+        .post(c.url(&format!("/{id}/signed-copies?name=copie-0.pdf")))
+        .header("content-type", "application/pdf")
+        .body("%PDF-1.7\n% copie 0\n")
+        .send()
+        .await;
+    assert_eq!(resp.status, StatusCode::OK);
+    let files =
+        common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
+            .await;
+    assert_eq!(files, 2, "one copy each for the commune and the DAN, {}", c.db.name);
+    for n in 2..entcp::conventions::workflow::MAX_SIGNED_COPIES as usize {
         assert_eq!(upload(n).await.status, StatusCode::OK);
     }
     let resp = upload(99).await;

@@ -549,14 +549,15 @@ pub async fn upload_signed(
     may_deposit(ctx, conv)?;
     // The same file the same person already deposited (a retry whose answer was lost): nothing
     // is stored or audited twice.
-    let deposited: Option<String> = sqlx::query_scalar(
+    let (who, by) = ctx.actor.recorded_as("uploaded_by_user_id", "uploaded_by");
+    let deposited: Option<String> = sqlx::query_scalar(&format!(
         "SELECT id FROM convention_files WHERE convention_id = $1 AND sha256 = $2 AND file_name = $3 \
-         AND uploaded_by = $4",
-    )
+         AND {who} = $4"
+    ))
     .bind(&conv.id)
     .bind(&sha)
     .bind(name)
-    .bind(&ctx.actor.name)
+    .bind(by)
     .fetch_optional(&mut *tx)
     .await?;
     if deposited.is_some() {
@@ -574,8 +575,8 @@ pub async fn upload_signed(
         )
     })?;
     sqlx::query(
-        "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, uploaded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, uploaded_by, \
+         uploaded_by_user_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(new_id())
     .bind(&conv.id)
@@ -585,6 +586,7 @@ pub async fn upload_signed(
     .bind(bytes.len() as i64)
     .bind(bytes.to_vec())
     .bind(&ctx.actor.name)
+    .bind(&ctx.actor.user_id)
     .bind(timestamp(ctx.now))
     .execute(&mut *tx)
     .await?;
