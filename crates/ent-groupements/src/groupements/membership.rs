@@ -156,7 +156,8 @@ pub async fn prefill(store: &Store, applicant: &Org) -> Result<Prefill, Problem>
     let schools = covered_schools(store, applicant).await?;
     let quantities = MemberQuantities {
         schools: schools.len() as i64,
-        pupils: schools.iter().filter_map(|s| s.pupils).sum(),
+        // Saturating: a figure stored before the import bounded it cannot overflow the sum.
+        pupils: schools.iter().filter_map(|s| s.pupils).fold(0, i64::saturating_add),
         ..MemberQuantities::default()
     };
     Ok(Prefill {

@@ -349,6 +349,10 @@ impl Batch {
 /// The longest value of a field read (an e-mail address may have 254 characters).
 const MAX_FIELD_CHARS: usize = 255;
 
+/// More pupils than any French établissement has (the largest cités scolaires count a few
+/// thousand): a larger figure is a typing error, kept out of the groupements' totals.
+pub const MAX_PUPILS: i64 = 20_000;
+
 /// The values of one CSV row, by field.
 struct RowView<'a> {
     record: &'a csv::ByteRecord,
@@ -526,7 +530,11 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     let pupils = match row.get(Field::Pupils)? {
         None => None,
         Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
+            Ok(n) if (0..=MAX_PUPILS).contains(&n) => Some(n),
+            Ok(n) if n > MAX_PUPILS => {
+                warnings.push(format!("nombre d'élèves {n} invraisemblable (plus de {MAX_PUPILS}) : ignoré"));
+                None
+            }
             _ => {
                 warnings.push(format!("nombre d'élèves « {raw} » illisible : ignoré"));
                 None
@@ -743,6 +751,69 @@ fn swallowed_lines(record: &csv::ByteRecord, width: usize) -> u64 {
     }
 }
 
+/// The longest line the import reads: an annuaire line is a few hundred bytes. Longer, the
+/// file has no line feeds (lines ended by CR alone) or is not an annuaire, and is refused
+/// before it is held whole in memory as one header.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The line feeds the reader has passed, by byte offset, so that a record's line is its
+/// line in the file: the CSV reader's own count leaves out the blank lines it skips.
+#[derive(Default)]
+struct LineFeeds {
+    /// The line feeds not yet behind every record asked about: offset, and whether the line
+    /// it ends is empty.
+    feeds: std::collections::VecDeque<(u64, bool)>,
+    /// Line feeds dropped from `feeds`, all before the last record asked about.
+    before: u64,
+}
+
+impl LineFeeds {
+    /// The line (from 1) of the record the reader placed at `offset`: the reader places a
+    /// record where the previous one ended, before the empty lines it skips.
+    fn record_line(&mut self, offset: u64) -> u64 {
+        while let Some(&(feed, empty)) = self.feeds.front() {
+            if feed >= offset && !empty {
+                break;
+            }
+            self.feeds.pop_front();
+            self.before += 1;
+        }
+        self.before + 1
+    }
+}
+
+/// The input as the CSV reader reads it, noting each line feed's offset and refusing a line
+/// longer than [`MAX_LINE_BYTES`].
+struct FeedCounting<R> {
+    inner: R,
+    read: u64,
+    line_bytes: usize,
+    feeds: std::rc::Rc<std::cell::RefCell<LineFeeds>>,
+}
+
+impl<R: Read> Read for FeedCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut feeds = self.feeds.borrow_mut();
+        for (i, &byte) in buf[..n].iter().enumerate() {
+            if byte == b'\n' {
+                feeds.feeds.push_back((self.read + i as u64, self.line_bytes == 0));
+                self.line_bytes = 0;
+            } else {
+                self.line_bytes += 1;
+                if self.line_bytes > MAX_LINE_BYTES {
+                    return Err(std::io::Error::other(
+                        "ligne de plus d'un Mio : le fichier n'a pas de fins de ligne LF \
+                         (fins de ligne CR seules ?) ; enregistrez-le en LF ou CRLF",
+                    ));
+                }
+            }
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
 fn parse_stream<R: Read>(
     input: R,
@@ -750,8 +821,10 @@ fn parse_stream<R: Read>(
     tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
     spent: Spent,
 ) {
-    // Records end at LF; a CR before it is trimmed with the last field. With the default
-    // terminator a CRLF file's lines would be numbered from the CR, one line short.
+    let feeds = std::rc::Rc::new(std::cell::RefCell::new(LineFeeds::default()));
+    let line_of = |position: Option<&csv::Position>| position.map(|p| feeds.borrow_mut().record_line(p.byte()));
+    let input = FeedCounting { inner: input, read: 0, line_bytes: 0, feeds: feeds.clone() };
+    // Records end at LF; a CR before it is trimmed with the last field.
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b';')
         .terminator(csv::Terminator::Any(b'\n'))
@@ -759,6 +832,13 @@ fn parse_stream<R: Read>(
         .has_headers(true)
         .from_reader(input);
     let columns = match reader.byte_headers() {
+        Ok(header) if header.iter().any(|name| name.trim_ascii_end().contains(&b'\r')) => {
+            let _ = tx.blocking_send(Err(Problem::invalid_field(
+                "en-tête",
+                "fins de ligne CR seules : enregistrez le fichier avec des fins de ligne LF ou CRLF",
+            )));
+            return;
+        }
         Ok(header) => match Columns::from_header(header) {
             Ok(c) => c,
             Err(p) => {
@@ -776,12 +856,12 @@ fn parse_stream<R: Read>(
     let mut batch = Batch::for_rows(batch_size);
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = line_of(record.position()).unwrap_or(0);
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line + 1);
+                let line = line_of(e.position()).unwrap_or(line + 1);
                 batch.rows += 1;
                 batch.rejected.push(LineIssue { line, uai: None, reason: format!("ligne illisible : {e}") });
                 if let csv::ErrorKind::Io(_) = e.kind() {
@@ -792,7 +872,7 @@ fn parse_stream<R: Read>(
             }
         }
         batch.rows += 1;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = line_of(record.position()).unwrap_or(0);
         let view = RowView { record: &record, columns: &columns };
         // The UAI a refusal names (built only for a refused line).
         let uai_hint = || view.get(Field::Uai).ok().flatten().map(str::to_ascii_uppercase);

@@ -47,6 +47,7 @@ use ent_tenants::provisioning::runtime::Reconciler;
 use ent_tenants::provisioning::ProvisioningState;
 use ent_tenants::tenants::{self, TenantsState};
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -220,6 +221,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(refuse_unreadable_address))
+        .layer(CatchPanicLayer::custom(answer_panic))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), timeout::limit))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
@@ -237,6 +239,17 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A handler that panicked (a bug) answers a 500 `problem+json`, logged, instead of a
+/// connection closed without a word.
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    Problem::new(ProblemKind::Internal, format!("panic: {what}")).into_response()
 }
 
 /// Route parameters that are secrets (the token of a password link): `***` in the logs.
@@ -362,4 +375,16 @@ async fn unknown_route(uri: axum::http::Uri) -> Problem {
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
     Problem::new(ProblemKind::MethodNotAllowed, format!("la méthode {method} n'est pas acceptée sur {}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_answers_a_logged_internal_problem() {
+        let response = answer_panic(Box::new(String::from("attempt to add with overflow")));
+        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
 }

@@ -322,6 +322,57 @@ Code_academie;Mail;Libelle_nature\n\
     }
 }
 
+// Blank lines, which the CSV reader skips, do not shift the lines a report names; a pupil
+// count no établissement has is dropped with a warning, its row kept (a sum of such figures
+// overflowed in the groupements' prefill).
+backend_test!(lines_after_blank_lines_keep_their_numbers_and_an_implausible_pupil_count_is_dropped);
+async fn lines_after_blank_lines_keep_their_numbers_and_an_implausible_pupil_count_is_dropped(
+    db: crate::common::TestDb,
+) {
+    let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie;Nombre_d_eleves\n\
+\n\
+\r\n\
+0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24;9223372036854775807\n\
+\n\
+\n\
+0940176G;Mauvaise lettre;Ecole;94034;Fresnes;24;12\n\
+0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;180\n";
+    let report = import_bytes(&db.store, csv.as_bytes().to_vec(), false).await;
+    let refused: Vec<u64> = report.rejections.iter().map(|r| r.line).collect();
+    // Line 3 holds a lone CR: not blank, a one-column line.
+    assert_eq!(refused, [3, 7], "{}: {:?}", db.name, report.rejections);
+    assert!(report.rejections[1].reason.contains("lettre de contrôle"), "{:?}", report.rejections);
+    let warned: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
+    assert_eq!(warned.len(), 1, "{}: {warned:?}", db.name);
+    assert_eq!(warned[0].0, 4, "{}: {warned:?}", db.name);
+    assert!(warned[0].1.contains("invraisemblable"), "{warned:?}");
+    assert_eq!(queries::resolve_org(&db.store, "0940176F").await.unwrap().pupils, None, "{}", db.name);
+    assert_eq!(queries::resolve_org(&db.store, "0940209S").await.unwrap().pupils, Some(180), "{}", db.name);
+}
+
+// A file whose lines end with CR alone is one header line to the reader: refused as such,
+// not imported as an empty file; a line longer than any annuaire line is refused before it
+// is held whole.
+backend_test!(a_file_with_carriage_returns_alone_is_refused_by_its_line_endings);
+async fn a_file_with_carriage_returns_alone_is_refused_by_its_line_endings(db: crate::common::TestDb) {
+    let admin = admin();
+    let import = |bytes: Vec<u8>| {
+        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+        import_annuaire(&db.store, &admin, std::io::Cursor::new(bytes), options, t0())
+    };
+    let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie\r0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\r";
+    let err = import(csv.as_bytes().to_vec()).await.unwrap_err();
+    assert_eq!(err.kind, ProblemKind::Validation, "{}: {}", db.name, err.detail);
+    assert!(err.body().to_string().contains("fins de ligne CR seules"), "{}: {}", db.name, err.body());
+    let mut long = csv.repeat(30_000).into_bytes();
+    long.push(b'\n');
+    let err = import(long).await.unwrap_err();
+    assert!(err.body().to_string().contains("plus d'un Mio"), "{}: {}", db.name, err.body());
+    assert_eq!(count_kind(&db.store, "etablissement").await, 0);
+}
+
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
     let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
