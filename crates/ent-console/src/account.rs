@@ -5,6 +5,7 @@
 use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::signin::{field_message, throttled_check, throttled_text, Checked};
+use crate::users::visible_user;
 use crate::ConsoleState;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
@@ -16,7 +17,6 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_ops::notify::preferences;
 use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
-use ent_platform::registry::queries::get_org;
 use serde::Deserialize;
 
 /// The account page again with the refusal `text` (422).
@@ -188,18 +188,9 @@ pub async fn revoke_user(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let actor = &signed.0.actor;
-    let user = identity::get_user(&state.store, &id)
-        .await?
-        .filter(|u| u.id == id)
-        .ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
-    if let Some(org) = &user.org {
-        let org = get_org(&state.store, &org.id).await?;
-        if let Some(org) = org {
-            authz::authorize(&state.store, actor, &authz::USERS_WRITE, &org).await?;
-        }
-    }
-    sessions::revoke_user_sessions(&state.store, actor, &user.id, None, state.clock.now()).await?;
+    // The same reading of the user as every user page: out of reach and unknown alike.
+    let user = visible_user(&state, &signed, &id, &authz::USERS_WRITE).await?;
+    sessions::revoke_user_sessions(&state.store, &signed.0.actor, &user.id, None, state.clock.now()).await?;
     Ok(page::redirect("/?apres=sessions"))
 }
 

@@ -422,7 +422,12 @@ async fn send_invitation(
 /// The user `id` if the caller may `action` on them: an administrator reaches every
 /// user, a DAN those whose organisation is in its scope once they are no pending invitee;
 /// anyone else is the same 404 as a user that does not exist.
-async fn visible_user(state: &ConsoleState, signed: &Signed, id: &str, action: &Action) -> Result<User, Problem> {
+pub(crate) async fn visible_user(
+    state: &ConsoleState,
+    signed: &Signed,
+    id: &str,
+    action: &Action,
+) -> Result<User, Problem> {
     let missing = || Problem::not_found("aucun utilisateur à cette adresse");
     let user = identity::get_user(&state.store, id).await?.filter(|u| u.id == id).ok_or_else(missing)?;
     if signed.0.actor.is_admin() {

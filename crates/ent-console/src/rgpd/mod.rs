@@ -18,7 +18,7 @@ use crate::forms::{Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{form_page, route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderValue, Method};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
@@ -288,12 +288,7 @@ async fn download(on: On<RgpdState>, Path((key, format)): Path<(String, String)>
     let format = Format::parse(Some(&format)).map_err(|_| Problem::not_found(format!("aucun format « {format} »")))?;
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let rendered = domain::render_register(&on.state, &org, format).await?;
-    let mut response = documents::response::document(rendered.bytes, format.content_type(), &rendered.file_name);
-    let disposition = format!("attachment; filename=\"{}\"", rendered.file_name.replace(['"', '\\'], "-"));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(response)
+    Ok(documents::response::attachment(rendered.bytes, format.content_type(), &rendered.file_name))
 }
 
 /// Posted: a snapshot of the register now (the latest kept when nothing changed).

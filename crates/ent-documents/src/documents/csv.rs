@@ -3,12 +3,16 @@
 
 use std::borrow::Cow;
 
-/// A cell that a spreadsheet would read as a formula (leading `=`, `+`, `-`, `@`,
+/// A cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@` first, or after
+/// white space a spreadsheet may trim: spaces, no-break spaces, line breaks; or a leading
 /// tab or CR) is prefixed with `'`, which spreadsheets show as text.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{cell}")),
-        _ => Cow::Borrowed(cell),
+    let starts_blank = cell.starts_with(['\t', '\r', '\n']);
+    let first_shown = cell.trim_start_matches(char::is_whitespace).chars().next();
+    if starts_blank || matches!(first_shown, Some('=' | '+' | '-' | '@')) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
 }
 
@@ -44,6 +48,11 @@ mod tests {
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\tx", "'\tx"),
             ("\rx", "'\rx"),
+            ("\u{a0}=cmd|x", "'\u{a0}=cmd|x"),
+            (" =1+1", "' =1+1"),
+            ("\n=2+2", "'\n=2+2"),
+            ("\u{2003}@SUM(A1)", "'\u{2003}@SUM(A1)"),
+            (" École", " École"),
             ("École", "École"),
             ("", ""),
             ("a=b", "a=b"),

@@ -26,6 +26,14 @@ pub fn document(bytes: impl Into<Vec<u8>>, content_type: &str, file_name: &str) 
     response
 }
 
+/// A [`document`] always offered as a download, JSON included (a console's export link).
+pub fn attachment(bytes: impl Into<Vec<u8>>, content_type: &str, file_name: &str) -> Response {
+    let mut response = document(bytes, content_type, file_name);
+    let value = format!("attachment; filename=\"{}\"", safe_file_name(file_name));
+    response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&value).expect("sanitised"));
+    response
+}
+
 /// ASCII letters, digits, `.`, `_` and `-` only; anything else becomes `-`.
 pub fn safe_file_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' }).collect()

@@ -461,9 +461,27 @@ pub async fn apply(
 /// Creates a tenant from its document, as a creation form does: an existing slug is refused
 /// (409 on `metadata.name`, the same words whoever holds it), never reconfigured.
 pub async fn create(state: &TenantsState, actor: &Actor, doc: &EntTenant) -> Result<Tenant, Problem> {
-    write_document(state, actor, doc, Mode { expected_version: None, declared_by: None, create_only: true })
+    write_document(state, actor, doc, Mode { expected_version: None, declared_by: None, existing: OnExisting::Refuse })
         .await
         .map(|(_, tenant)| tenant)
+}
+
+/// Creates a tenant from its document, as `POST /api/v1/tenants` does: a document sent again
+/// unchanged (a retry whose answer was lost) answers `unchanged`; a different one for an
+/// existing slug is refused (409), since only `PUT` with `If-Match` changes a tenant, so that
+/// no edit overwrites another unseen.
+pub async fn create_or_same(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+) -> Result<(Applied, Tenant), Problem> {
+    write_document(
+        state,
+        actor,
+        doc,
+        Mode { expected_version: None, declared_by: None, existing: OnExisting::KeepIfSame },
+    )
+    .await
 }
 
 /// The 409 of a change to a tenant declared elsewhere than where the change comes from:
@@ -575,15 +593,26 @@ pub async fn apply_declared(
     expected_version: Option<i64>,
     declared_by: Option<&str>,
 ) -> Result<(Applied, Tenant), Problem> {
-    write_document(state, actor, doc, Mode { expected_version, declared_by, create_only: false }).await
+    write_document(state, actor, doc, Mode { expected_version, declared_by, existing: OnExisting::Update }).await
 }
 
 /// How [`write_document`] treats a document: the version an update expects, the custom resource
-/// declaring it, and whether an existing tenant of the same slug is refused.
+/// declaring it, and what it does to an existing tenant of the same slug.
 struct Mode<'a> {
     expected_version: Option<i64>,
     declared_by: Option<&'a str>,
-    create_only: bool,
+    existing: OnExisting,
+}
+
+/// What a document does to an existing tenant of its slug.
+#[derive(PartialEq)]
+enum OnExisting {
+    /// Reconfigures it (`PUT`, `entctl apply -f`, a custom resource).
+    Update,
+    /// Refused whatever it holds (the console's creation form).
+    Refuse,
+    /// Nothing when it holds the same, refused otherwise (`POST`).
+    KeepIfSame,
 }
 
 /// The document applied (see [`apply_declared`] and [`create`]).
@@ -591,7 +620,7 @@ async fn write_document(
     state: &TenantsState,
     actor: &Actor,
     doc: &EntTenant,
-    Mode { expected_version, declared_by, create_only }: Mode<'_>,
+    Mode { expected_version, declared_by, existing: on_existing }: Mode<'_>,
 ) -> Result<(Applied, Tenant), Problem> {
     if doc.api_version != API_VERSION || doc.kind != KIND {
         return Err(Problem::invalid_field(
@@ -609,7 +638,7 @@ async fn write_document(
         Some(t) => get_org(store, &t.organisation.id).await?,
         None => None,
     };
-    if create_only && existing.is_some() {
+    if on_existing == OnExisting::Refuse && existing.is_some() {
         return Err(slug_taken_on_create(slug));
     }
     if let Some(current) = &existing {
@@ -641,7 +670,7 @@ async fn write_document(
             .bind(&id)
             .bind(slug)
             .bind(&checked.org.id);
-            bind_spec(insert, &doc.spec, &checked)
+            let inserted = bind_spec(insert, &doc.spec, &checked)
                 .bind(timestamp(now))
                 .bind(timestamp(now))
                 .bind(new_secret_seed())
@@ -650,7 +679,15 @@ async fn write_document(
                 .bind(declared_by)
                 .execute(&mut *tx)
                 .await
-                .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)))?;
+                .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)));
+            if let Err(problem) = inserted {
+                // Its connection back to the pool before another is taken to read.
+                drop(tx);
+                // Slug or hostname: a tenant of this slug created meanwhile is the slug's 409.
+                let slug_taken_meanwhile =
+                    problem.kind == ProblemKind::Conflict && get_tenant(store, slug).await?.is_some();
+                return Err(if slug_taken_meanwhile { slug_taken_on_create(slug) } else { problem });
+            }
             event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
             (Applied::Created, id)
         }
@@ -662,6 +699,12 @@ async fn write_document(
             if stored_hash == checked.spec_hash {
                 tx.rollback().await?;
                 return Ok((Applied::Unchanged, current.clone()));
+            }
+            if on_existing == OnExisting::KeepIfSame {
+                return Err(Problem::conflict(format!(
+                    "le tenant « {slug} » existe déjà : modifiez-le par PUT /api/v1/tenants/{slug} avec l'en-tête \
+                     If-Match de la version lue"
+                )));
             }
             if current.organisation.id != checked.org.id {
                 return Err(Problem::invalid_field(

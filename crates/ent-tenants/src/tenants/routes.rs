@@ -2,7 +2,8 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    apply, events, get_tenant, page_tenants, transition, Applied, EntTenant, Status, Tenant, TenantEvent, TenantFilter,
+    apply, create_or_same, events, get_tenant, page_tenants, transition, Applied, EntTenant, Status, Tenant,
+    TenantEvent, TenantFilter,
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
@@ -23,10 +24,15 @@ use serde::{Deserialize, Serialize};
 route_table!(TenantsState, "tenants", |api| vec![
     api.get("/api/v1/tenants", "Lister les tenants de son périmètre", &TENANTS_READ, list)
         .pages::<TenantFilter, Tenant>(),
-    api.post("/api/v1/tenants", "Appliquer un document EntTenant (crée ou met à jour)", &TENANTS_WRITE, apply_doc)
-        .json_body::<EntTenant>()
-        .ok_versioned::<ApplyResult>()
-        .created::<ApplyResult>(),
+    api.post(
+        "/api/v1/tenants",
+        "Créer un tenant depuis un document EntTenant (renvoyé à l'identique : inchangé)",
+        &TENANTS_WRITE,
+        apply_doc
+    )
+    .json_body::<EntTenant>()
+    .ok_versioned::<ApplyResult>()
+    .created::<ApplyResult>(),
     api.get("/api/v1/tenants/{slug}", "Consulter un tenant", &TENANTS_READ, show).ok_versioned::<Tenant>(),
     api.put("/api/v1/tenants/{slug}", "Remplacer la spécification (If-Match requis)", &TENANTS_WRITE, replace)
         .if_match_update::<EntTenant, ApplyResult>(),
@@ -76,7 +82,7 @@ async fn apply_doc(
     Call { state, caller }: Call<TenantsState>,
     ApiJson(doc): ApiJson<EntTenant>,
 ) -> Result<Response, Problem> {
-    let (result, tenant) = apply(&state, &caller.actor, &doc, None).await?;
+    let (result, tenant) = create_or_same(&state, &caller.actor, &doc).await?;
     if result != Applied::Unchanged {
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }

@@ -295,6 +295,15 @@ impl Client {
         self.request(Method::PUT, path)
     }
 
+    /// `doc` (an EntTenant) applied to its existing tenant as an edit is: `PUT` with the
+    /// `If-Match` of the version read just before (`POST` only creates).
+    pub async fn put_tenant(&self, doc: &Value) -> Resp {
+        let path = format!("/api/v1/tenants/{}", doc["metadata"]["name"].as_str().expect("metadata.name"));
+        let read = self.get(&path).send().await;
+        let etag = read.header("etag").unwrap_or_else(|| panic!("no ETag on {path}: {}", read.text)).to_string();
+        self.put(&path).header("if-match", etag).json(doc).send().await
+    }
+
     pub fn patch(&self, path: impl AsRef<str>) -> Req<'static> {
         self.request(Method::PATCH, path)
     }

@@ -133,6 +133,20 @@ fn tenant_doc((slug, uai): (&str, &str), options: Value) -> Value {
     doc
 }
 
+/// `doc` applied to its existing tenant as a client edits it: `PUT` with the `If-Match` of the
+/// version read, read again when a reconcile pass moved the tenant in between (412).
+async fn put_tenant(client: &reqwest::Client, base: &str, doc: &Value) -> reqwest::Response {
+    let url = format!("{base}/api/v1/tenants/{}", doc["metadata"]["name"].as_str().unwrap());
+    loop {
+        let read = client.get(&url).send().await.unwrap();
+        let etag = read.headers()["etag"].to_str().unwrap().to_string();
+        let resp = client.put(&url).header("if-match", etag).json(doc).send().await.unwrap();
+        if resp.status() != reqwest::StatusCode::PRECONDITION_FAILED {
+            return resp;
+        }
+    }
+}
+
 const CLIENTS: usize = 8;
 const WRITES: usize = 12;
 const MAILS: usize = 60;
@@ -182,12 +196,12 @@ async fn two_replicas_on_one_database_run_each_tick_and_send_each_mail_once_and_
         })
     });
     let writers: Vec<_> = writers.collect();
-    let (tenant_client, tenants_url) = (client.clone(), format!("{}/api/v1/tenants", replicas[0].base));
+    let (tenant_client, base) = (client.clone(), replicas[0].base.clone());
     let changes = tokio::spawn(async move {
         for round in 0..6 {
             for school in SCHOOLS {
                 let options = if round % 2 == 0 { json!(["visio"]) } else { json!([]) };
-                let resp = tenant_client.post(&tenants_url).json(&tenant_doc(school, options)).send().await.unwrap();
+                let resp = put_tenant(&tenant_client, &base, &tenant_doc(school, options)).await;
                 assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
             }
         }
@@ -257,8 +271,14 @@ async fn sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_an
     let mut replica = Replica::start(&db.url, data.path(), &config, &[]);
     let leases = || async { common::count(&db.store, "SELECT COUNT(*) FROM tenant_leases", &[]).await };
     eventually("the replica holds the tenant's lease", 30, || async { leases().await == 1 }).await;
-    let url = format!("{}/api/v1/tenants", replica.base);
-    let request = common::client_with(&token).post(url).json(&tenant_doc(doisneau, json!([]))).send();
+    // An edit at the version the replica's pass leaves unchanged (it waits for the row too).
+    let url = format!("{}/api/v1/tenants/{}", replica.base, doisneau.0);
+    let version = entcp::tenants::get_tenant(&db.store, doisneau.0).await.unwrap().unwrap().version;
+    let request = common::client_with(&token)
+        .put(url)
+        .header("if-match", format!("\"{version}\""))
+        .json(&tenant_doc(doisneau, json!([])))
+        .send();
     let in_flight = tokio::spawn(request);
     let waiting =
         "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";

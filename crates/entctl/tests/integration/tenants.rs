@@ -776,8 +776,13 @@ async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
 
     // Not provisioned yet: no volume exists, the size may go down.
     assert_eq!(call(root.post(url("/tenants")).json(&sized("wallon", "0940198E", 3000))).await.0, StatusCode::CREATED);
-    let (s, smaller) = call(root.post(url("/tenants")).json(&sized("wallon", "0940198E", 900))).await;
-    assert_eq!((s, smaller["result"].as_str()), (StatusCode::OK, Some("configured")), "{}: {smaller}", db.name);
+    let smaller = root.put_tenant(&sized("wallon", "0940198E", 900)).await;
+    assert_eq!(
+        (smaller.status, smaller.body["result"].as_str()),
+        (200, Some("configured")),
+        "{}: {smaller:?}",
+        db.name
+    );
 
     assert_eq!(
         call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", 3000))).await.0,
@@ -789,8 +794,9 @@ async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{}: {moved}", db.name);
-    let (s, refused) = call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", 900))).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {refused}", db.name);
+    let refused = root.put_tenant(&sized("doisneau", "0940176F", 900)).await;
+    assert_eq!(refused.status, 422, "{}: {refused:?}", db.name);
+    let refused = refused.body;
     let detail = refused["detail"].as_str().unwrap();
     assert!(detail.contains("ne peut pas rétrécir") && detail.contains("Gio → "), "{}: {refused}", db.name);
     assert!(detail.contains("au moins 2001 comptes"), "{}: {refused}", db.name);
@@ -798,9 +804,52 @@ async fn a_provisioned_tenants_volumes_never_shrink(db: crate::common::TestDb) {
     assert_eq!(tenant["accounts"], 3000, "{}: the refused change left the tenant as it was", db.name);
     // Within the same thousand, or larger: accepted.
     for accounts in [2001, 3500] {
-        let (s, grown) = call(root.post(url("/tenants")).json(&sized("doisneau", "0940176F", accounts))).await;
-        assert_eq!(s, StatusCode::OK, "{}: {accounts}: {grown}", db.name);
+        let grown = root.put_tenant(&sized("doisneau", "0940176F", accounts)).await;
+        assert_eq!(grown.status, 200, "{}: {accounts}: {grown:?}", db.name);
     }
+}
+
+// `POST /tenants` creates: sent again unchanged (a retry) it answers `unchanged`; a different
+// document for an existing slug is refused (409), so that an edit made meanwhile with `PUT`
+// and `If-Match` is not overwritten unseen. Creations of one slug raced from several clients
+// make one tenant, the others told the slug is taken (not that their hostname is).
+backend_test!(a_post_creates_and_never_overwrites_an_edit_and_a_raced_slug_is_named_as_taken);
+async fn a_post_creates_and_never_overwrites_an_edit_and_a_raced_slug_is_named_as_taken(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let root = TestApp::root_client_over(&db.store).await;
+    let first = doc("doisneau", "0940176F", "doisneau.ent.example.fr");
+    assert_eq!(call(root.post("/api/v1/tenants").json(&first)).await.0, StatusCode::CREATED, "{}", db.name);
+    let (s, again) = call(root.post("/api/v1/tenants").json(&first)).await;
+    assert_eq!((s, again["result"].as_str()), (StatusCode::OK, Some("unchanged")), "{}: {again}", db.name);
+    let mut edited = first.clone();
+    edited["spec"]["options"] = json!([]);
+    assert_eq!(root.put_tenant(&edited).await.status, 200, "{}", db.name);
+    let (s, refused) = call(root.post("/api/v1/tenants").json(&first)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    assert!(refused["detail"].as_str().unwrap().contains("PUT"), "{}: {refused}", db.name);
+    let (_, tenant) = call(root.get("/api/v1/tenants/doisneau")).await;
+    assert_eq!(tenant["options"], json!([]), "{}: the edit is kept", db.name);
+
+    let raced = (1..=6).map(|n| {
+        let root = root.clone();
+        tokio::spawn(async move {
+            let body = doc("meme-nom", "0940198E", &format!("ent-{n}.example.fr"));
+            call(root.post("/api/v1/tenants").json(&body)).await
+        })
+    });
+    let mut created = 0;
+    for answer in raced.collect::<Vec<_>>() {
+        let (s, body) = answer.await.unwrap();
+        match s {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                let detail = body["detail"].as_str().unwrap();
+                assert!(detail.contains("meme-nom") && !detail.contains("nom d'hôte"), "{}: {body}", db.name);
+            }
+            other => panic!("{}: {other} {body}", db.name),
+        }
+    }
+    assert_eq!(created, 1, "{}", db.name);
 }
 
 // A deployed tenant is served, and certified, under its hostname: the mairie that declares it
@@ -813,24 +862,30 @@ async fn a_deployed_tenant_s_hostname_is_changed_by_the_dan_not_by_the_collectiv
     let named = |host: &str| doc("doisneau", "0940176F", host);
     let (s, created) = call(mairie.post(url("/tenants")).json(&named("doisneau.ent.fresnes.fr"))).await;
     assert_eq!(s, StatusCode::CREATED, "{}: {created}", db.name);
-    let (s, renamed) = call(mairie.post(url("/tenants")).json(&named("ent-doisneau.fresnes.fr"))).await;
-    assert_eq!((s, renamed["result"].as_str()), (StatusCode::OK, Some("configured")), "{}: {renamed}", db.name);
+    let renamed = mairie.put_tenant(&named("ent-doisneau.fresnes.fr")).await;
+    assert_eq!(
+        (renamed.status, renamed.body["result"].as_str()),
+        (200, Some("configured")),
+        "{}: {renamed:?}",
+        db.name
+    );
 
     let moved = json!({ "to": "provisioning", "override_reason": "essai du nom d'hôte" });
     let (s, body) = call(root.post(url("/tenants/doisneau/transition")).json(&moved)).await;
     assert_eq!(s, StatusCode::OK, "{}: {body}", db.name);
-    let (s, refused) = call(mairie.post(url("/tenants")).json(&named("ent-pilotage.ac-creteil.fr"))).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{}: {refused}", db.name);
+    let refused = mairie.put_tenant(&named("ent-pilotage.ac-creteil.fr")).await;
+    assert_eq!(refused.status, 403, "{}: {refused:?}", db.name);
+    let refused = refused.body;
     assert!(refused["detail"].as_str().unwrap().contains("ent-doisneau.fresnes.fr"), "{}: {refused}", db.name);
     let (_, tenant) = call(mairie.get(url("/tenants/doisneau"))).await;
     assert_eq!(tenant["hostname"], "ent-doisneau.fresnes.fr", "{}: left as it was", db.name);
     // Another change of the same document (an option) is still the mairie's.
     let mut more = named("ent-doisneau.fresnes.fr");
     more["spec"]["options"] = json!([]);
-    let (s, body) = call(mairie.post(url("/tenants")).json(&more)).await;
-    assert_eq!(s, StatusCode::OK, "{}: {body}", db.name);
-    let (s, body) = call(dan.post(url("/tenants")).json(&named("doisneau.ent.fresnes.fr"))).await;
-    assert_eq!(s, StatusCode::OK, "{}: the DAN moves it: {body}", db.name);
+    let body = mairie.put_tenant(&more).await;
+    assert_eq!(body.status, 200, "{}: {body:?}", db.name);
+    let body = dan.put_tenant(&named("doisneau.ent.fresnes.fr")).await;
+    assert_eq!(body.status, 200, "{}: the DAN moves it: {body:?}", db.name);
 }
 
 backend_test!(a_commune_tenant_with_one_uncovered_ecole_stays_requested_until_an_audited_override_names_it);

@@ -50,9 +50,15 @@ async fn guarded_app(db: &common::TestDb, collectivite: &str) -> TestApp {
         .await
 }
 
-/// `who` applies `body` at `POST /tenants`.
+/// `who` applies `body`: `POST /tenants` to create its tenant, else `PUT` with the `If-Match`
+/// of the version `who` reads.
 async fn apply(app: &TestApp, who: &str, body: Value) -> (StatusCode, Value) {
-    call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await
+    let path = format!("/api/v1/tenants/{}", body["metadata"]["name"].as_str().unwrap());
+    let read = app.get(&path).acting_as(who).send().await;
+    match read.header("etag") {
+        Some(etag) => call(app.put(&path).acting_as(who).header("if-match", etag).json(&body)).await,
+        None => call(app.post("/api/v1/tenants").acting_as(who).json(&body)).await,
+    }
 }
 
 /// The collectivité `who` creates Doisneau's tenant with 1,200 accounts (201), then is refused
