@@ -57,7 +57,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     }
     let mut events: HashMap<String, Vec<sla::SlaEvent>> = HashMap::new();
     let sql = format!(
-        "SELECT ticket_id, at, kind, to_value, visibility, actor_level FROM support_events \
+        "SELECT ticket_id, at, kind, from_value, to_value, visibility, actor_level FROM support_events \
          WHERE ticket_id IN ({DUE}) ORDER BY ticket_id, seq"
     );
     let rows: Vec<TicketEventRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;

@@ -447,14 +447,16 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     let stale = s.patch_ticket(&s.n1, &id, json!({ "impact": "basse" }), version).await;
     assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
     let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
-    let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
+    let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT", "reason": "Contournement donné." });
     let p4 = s.patch_ticket(&s.n1, &id, patch, current).await;
     assert_eq!(p4.status, 200, "{}", p4.body);
     assert_eq!(p4.body["priority"], "P4");
     assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
     let bad = s.patch_ticket(&s.n1, &id, json!({ "priority": "P0" }), current + 1).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    let p1 = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), current + 1).await;
+    let p1 = s
+        .patch_ticket(&s.n1, &id, json!({ "priority": "P1", "reason": "Le contournement ne tient pas." }), current + 1)
+        .await;
     assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
 
     // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
@@ -469,6 +471,59 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     assert_eq!(ts(&next), paris("2027-05-10 22:00"), "P1 notices are not held until morning");
     assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
     assert_eq!(s.sweep().await.breaches, 0);
+}
+
+backend_test!(a_priority_change_counts_each_stretch_against_its_own_priority_and_never_undoes_a_breach);
+async fn a_priority_change_counts_each_stretch_against_its_own_priority_and_never_undoes_a_breach(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // Upgrade: a P4 opened Tuesday 09:00, answered 09:20, made P1 on Friday 15:44. Its 4 h of
+    // P1 are already spent: due at the change, not on Tuesday 13:00 before anyone decided.
+    let id = ticket_at(&s, "2027-05-11 09:00", "Cahier de textes lent").await;
+    s.at("2027-05-11 09:20");
+    s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-14 15:44");
+    let version = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+    let bare = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), version).await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert_eq!(bare.body["errors"][0]["field"], "reason", "{}", bare.body);
+    assert!(bare.body["errors"][0]["message"].as_str().unwrap().contains("motif obligatoire"), "{}", bare.body);
+    let blank = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1", "reason": "  " }), version).await;
+    assert_eq!(blank.status, 422, "{}", blank.body);
+    let up = json!({ "priority": "P1", "reason": "Tout l'établissement est touché." });
+    let p1 = s.patch_ticket(&s.n1, &id, up, version).await;
+    assert_eq!(p1.status, 200, "{}", p1.body);
+    assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-14 15:44"), "{}", p1.body);
+    let history = s.get(&s.n1, &format!("/support/tickets/{id}/history")).await.body;
+    let change = history.as_array().unwrap().iter().find(|e| e["kind"] == "priority").expect("a priority entry");
+    assert_eq!((change["from"].as_str(), change["to"].as_str()), (Some("P4"), Some("P1")), "{change}");
+    assert_eq!(change["body"], "Tout l'établissement est touché.");
+    // A PATCH that leaves the priority needs no reason.
+    let team = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "ENT" }), version + 1).await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    s.at("2027-05-14 15:45");
+    assert_eq!(s.sweep().await.breaches, 1);
+
+    // Downgrade: a P1 6 h 44 of business time past its resolution target, made P4, stays breached.
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+    s.at("2027-05-18 09:00");
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    let p1_id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["priority"], "P1");
+    s.at("2027-05-18 09:10");
+    s.post(&s.n1, &format!("/support/tickets/{p1_id}/comments"), json!({ "body": "Pris en charge." })).await;
+    s.at("2027-05-19 09:44");
+    let version = s.get(&s.n1, &format!("/support/tickets/{p1_id}")).await.body["version"].as_i64().unwrap();
+    let down = json!({ "priority": "P4", "reason": "Une seule classe touchée." });
+    let p4 = s.patch_ticket(&s.n1, &p1_id, down, version).await;
+    assert_eq!(p4.status, 200, "{}", p4.body);
+    // Still due when the 4 h of P1 ran out, Tuesday 13:00: breached, and flagged by the sweep.
+    assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-18 13:00"), "{}", p4.body);
+    let report = s.sweep().await;
+    assert_eq!(report.breaches, 1, "{report:?}");
+    let t = s.get(&s.n1, &format!("/support/tickets/{p1_id}")).await.body;
+    assert_eq!(t["breaches"], 1, "{t}");
 }
 
 backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);

@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 
 pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<SlaEvent>, Problem> {
     let rows: Vec<SlaEventRow> = sqlx::query_as(
-        "SELECT at, kind, to_value, visibility, actor_level FROM support_events WHERE ticket_id = $1 ORDER BY seq",
+        "SELECT at, kind, from_value, to_value, visibility, actor_level FROM support_events WHERE ticket_id = $1 ORDER BY seq",
     )
     .bind(ticket_id)
     .fetch_all(conn)
@@ -29,6 +29,7 @@ pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Res
 pub(crate) struct SlaEventRow {
     at: String,
     kind: String,
+    from_value: Option<String>,
     to_value: Option<String>,
     visibility: String,
     #[sqlx(try_from = "Nullable<Level>")]
@@ -45,6 +46,10 @@ impl SlaEventRow {
             "status" => Step::Status(Status::try_from(to)?),
             "escalated" => Step::Escalated(Level::try_from(to)?),
             "returned" => Step::Returned(Level::try_from(to)?),
+            "priority" => Step::Priority {
+                from: Priority::try_from(self.from_value.unwrap_or_default())?,
+                to: Priority::try_from(to)?,
+            },
             "comment" => Step::Comment { public: self.visibility == "public" },
             _ => Step::Other,
         };
