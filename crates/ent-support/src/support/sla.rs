@@ -19,7 +19,9 @@ use ent_kernel::text_enum;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// What the SLA needs to know of an event.
+/// What the SLA needs to know of an event. Only what the requester sees answers them: a
+/// public comment, or a status change carrying a public message; a silent status change,
+/// an escalation or a return (seen by the support levels only) is no first response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Created,
@@ -46,6 +48,9 @@ pub struct SlaEvent {
     pub step: Step,
     /// The support level the actor acted as (none for the requester or the system).
     pub actor_level: Option<Level>,
+    /// The event carries a message the requester sees (a status change with its public
+    /// message: the question asked, the solution given).
+    pub public_message: bool,
 }
 
 /// One level's clock.
@@ -198,8 +203,8 @@ pub fn derive(
         if event.actor_level == Some(level) && first[level.index()].is_none() {
             let responds = match &event.step {
                 Step::Comment { public } => *public,
-                Step::Status(_) | Step::Escalated(_) | Step::Returned(_) => true,
-                Step::Created | Step::Priority { .. } | Step::Other => false,
+                Step::Status(_) => event.public_message,
+                Step::Escalated(_) | Step::Returned(_) | Step::Created | Step::Priority { .. } | Step::Other => false,
             };
             if responds {
                 first[level.index()] = Some(event.at);
@@ -311,7 +316,7 @@ mod tests {
     }
 
     fn ev(at: &str, step: Step, by: Option<Level>) -> SlaEvent {
-        SlaEvent { at: paris(at), step, actor_level: by }
+        SlaEvent { at: paris(at), step, actor_level: by, public_message: false }
     }
 
     fn p() -> Policies {
@@ -360,7 +365,7 @@ mod tests {
         let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, paris("2027-05-11 12:00"));
         assert_eq!(s.level, Level::N2);
         assert_eq!(s.clock(Level::N1).unwrap().held_seconds, 3600);
-        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(3600));
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, None, "an escalation answers no one");
         assert_eq!(s.clock(Level::N2).unwrap().held_seconds, 2 * 3600);
         // N3 opens at 09:00: Monday 11:00–18:00 then Tuesday 09:00–11:00.
         assert_eq!(s.clock(Level::N3).unwrap().held_seconds, 9 * 3600);
@@ -431,5 +436,27 @@ mod tests {
         early.push(ev("2027-05-10 10:00", Step::Priority { from: Priority::P1, to: Priority::P4 }, Some(Level::N1)));
         let s = derive(&p(), "standard", &Place::default(), Priority::P4, &early, paris("2027-05-10 10:05"));
         assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-14 09:00")));
+    }
+
+    #[test]
+    fn only_what_the_requester_sees_is_a_first_response() {
+        let created = ev("2027-05-12 09:00", Step::Created, None);
+        let first = |events: &[SlaEvent]| {
+            let s = derive(&p(), "standard", &Place::default(), Priority::P3, events, paris("2027-05-12 12:00"));
+            s.clock(Level::N1).unwrap().first_response_seconds
+        };
+        let silent = ev("2027-05-12 09:30", Step::Status(Status::InProgress), Some(Level::N1));
+        assert_eq!(first(&[created.clone(), silent.clone()]), None, "a silent status change");
+        let internal = ev("2027-05-12 09:30", Step::Comment { public: false }, Some(Level::N1));
+        assert_eq!(first(&[created.clone(), internal]), None, "an internal note");
+        let escalated = ev("2027-05-12 09:30", Step::Escalated(Level::N2), Some(Level::N1));
+        assert_eq!(first(&[created.clone(), escalated]), None, "an escalation");
+        let asked = SlaEvent {
+            public_message: true,
+            ..ev("2027-05-12 10:00", Step::Status(Status::WaitingRequester), Some(Level::N1))
+        };
+        assert_eq!(first(&[created.clone(), silent, asked]), Some(3600), "the question asked");
+        let comment = ev("2027-05-12 09:15", Step::Comment { public: true }, Some(Level::N1));
+        assert_eq!(first(&[created, comment]), Some(900), "a public comment");
     }
 }

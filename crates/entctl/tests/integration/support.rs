@@ -391,12 +391,12 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
     assert_eq!(n2_row["breaches"], 1);
     assert_eq!(n2_row["handled"], 1);
-    // N2 answered by escalating: Wednesday 15:00–18:00 and Thursday 08:00–16:00.
-    assert_eq!(n2_row["first_response_median_hours"], 11.0);
+    // N2 only escalated (an internal note, then the vendor): nothing the requester saw, no first response.
+    assert_eq!(n2_row["first_response_median_hours"], Value::Null, "{n2_row}");
     // Platform-wide, the percentiles are read through the indexes: the same figures.
     let all = s.get(&s.admin, "/support/report").await.body;
     let row = |key: &str| all.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
-    assert_eq!(row("N2")["first_response_median_hours"], 11.0);
+    assert_eq!(row("N2")["first_response_median_hours"], Value::Null);
     assert_eq!(row("N3")["first_response_median_hours"], 3.0, "Thursday 16–18, Friday 09–10");
     assert_eq!(row("N1")["first_response_median_hours"], 0.5);
     assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
@@ -524,6 +524,37 @@ async fn a_priority_change_counts_each_stretch_against_its_own_priority_and_neve
     assert_eq!(report.breaches, 1, "{report:?}");
     let t = s.get(&s.n1, &format!("/support/tickets/{p1_id}")).await.body;
     assert_eq!(t["breaches"], 1, "{t}");
+}
+
+backend_test!(only_what_the_requester_sees_meets_the_first_response_clock);
+async fn only_what_the_requester_sees_meets_the_first_response_clock(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = ticket_at(&s, "2027-05-12 09:00", "Messagerie vide").await;
+    let n1_clock =
+        |t: &Value| t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n1").unwrap().clone();
+    // 09:30: a silent « in progress » tells the requester nothing.
+    s.at("2027-05-12 09:30");
+    let silent = s.act(&s.n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    assert_eq!(n1_clock(&silent)["first_response_seconds"], Value::Null, "{silent}");
+    assert!(silent["first_response_due"].is_string(), "still due: {silent}");
+    // 10:00: the question asked to the requester is the first response.
+    s.at("2027-05-12 10:00");
+    let asked = json!({ "to": "waiting_requester", "message": "Depuis quand ?" });
+    let asked = s.act(&s.n1, &id, "transition", asked, 200).await;
+    assert_eq!(n1_clock(&asked)["first_response_seconds"], 3600, "{asked}");
+    assert_eq!(asked["first_response_due"], Value::Null, "{asked}");
+    // An escalation is no response either: N2 has none after it.
+    let other = ticket_at(&s, "2027-05-12 10:30", "Import des classes").await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n1, &other, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 11:30");
+    let t = s
+        .act(&s.n2, &other, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200)
+        .await;
+    let n2 = t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n2").unwrap().clone();
+    assert_eq!(n2["first_response_seconds"], 1800, "the message to the requester answers: {t}");
+    assert_eq!(n1_clock(&t)["first_response_seconds"], Value::Null, "N1 only escalated: {t}");
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "the requester is told");
 }
 
 backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);

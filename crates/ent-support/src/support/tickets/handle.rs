@@ -168,6 +168,11 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
         let event = if to == Status::Resolved { "resolved" } else { "waiting" };
         let recipients = requester_email(&t);
         notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
+    } else if let Some(message) = message.filter(|_| level.is_some()) {
+        // A message with any other change is an answer to the requester (it may be the
+        // first response): they are told, as of a public comment.
+        let recipients = requester_email(&t);
+        notify(&mut tx, recipients, &t, "comment", json!({ "body": message }), ctx.now, ctx.now).await?;
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
