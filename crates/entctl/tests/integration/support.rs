@@ -1216,6 +1216,65 @@ async fn the_vendor_reports_on_its_own_level_only_even_on_tickets_returned_below
     assert_eq!(backlog_total(&academie[1]), 1, "{academie}");
 }
 
+backend_test!(the_report_per_tenant_counts_each_ticket_once_and_compliance_only_over_settled_tickets);
+async fn the_report_per_tenant_counts_each_ticket_once_and_compliance_only_over_settled_tickets(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // C: Monday, never answered: its first response is breached by Wednesday.
+    ticket_at(&s, "2027-05-10 09:00", "Agenda vide").await;
+    // A: N1 → N2 → N3 → N2 → N1, resolved after 7 business hours (2 at N1, 2 at N2, 3 at N3).
+    let a = ticket_at(&s, "2027-05-12 09:00", "Le connecteur ne remonte plus la 5e B").await;
+    s.at("2027-05-12 09:30");
+    s.post(&s.n1, &format!("/support/tickets/{a}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &a, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n2, &a, "escalate", json!({ "reason": "Anomalie du connecteur." }), 200).await;
+    s.at("2027-05-12 14:00");
+    s.act(&s.n3, &a, "return", json!({ "answer": "Connecteur corrigé." }), 200).await;
+    s.at("2027-05-12 15:00");
+    s.act(&s.n2, &a, "return", json!({ "answer": "L'éditeur a corrigé." }), 200).await;
+    s.at("2027-05-12 16:00");
+    let done = json!({ "to": "resolved", "message": "Les séances sont revenues." });
+    s.act(&s.n1, &a, "transition", done, 200).await;
+    // B: open, unanswered, within its targets. D: open, answered, within its targets.
+    ticket_at(&s, "2027-05-12 10:30", "Pas de notes").await;
+    let d = ticket_at(&s, "2027-05-12 11:30", "Cahier de textes").await;
+    s.at("2027-05-12 12:00");
+    s.post(&s.n1, &format!("/support/tickets/{d}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-12 16:30");
+    assert_eq!(s.sweep().await.breaches, 1, "C's first response");
+
+    let per_tenant = s.get(&s.n2, "/support/report?by=tenant").await.body;
+    let row = per_tenant.as_array().unwrap().iter().find(|r| r["key"] == "college-jules-verne").unwrap().clone();
+    assert_eq!(row["handled"], 4, "each ticket once: {row}");
+    assert_eq!(row["breaches"], 1, "{row}");
+    assert_eq!(
+        (row["settled"].as_i64(), row["open_on_time"].as_i64(), row["unanswered"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{row}"
+    );
+    assert_eq!(row["compliance_percent"], 50.0, "A on time, C late; B and D undecided: {row}");
+    assert_eq!(row["resolution_median_hours"], 7.0, "A end to end, not its levels' hand-offs: {row}");
+    assert_eq!(row["first_response_median_hours"], 0.5, "{row}");
+    let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await.text;
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(";conformite_pct;depassements;regles;en_cours_dans_les_delais;sans_reponse"), "{csv}");
+    assert!(csv.contains("college-jules-verne;3;0;0;1;0;4;0,50;0,50;7,00;7,00;50,00;1;2;1;1"), "{csv}");
+
+    // Per level, N1: A resolved and C breached are settled; B unanswered, D answered in time.
+    let per_level = s.get(&s.n2, "/support/report").await.body;
+    let n1 = per_level.as_array().unwrap().iter().find(|r| r["key"] == "N1").unwrap().clone();
+    assert_eq!(n1["handled"], 4, "{n1}");
+    assert_eq!(
+        (n1["settled"].as_i64(), n1["open_on_time"].as_i64(), n1["unanswered"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{n1}"
+    );
+    assert_eq!(n1["compliance_percent"], 50.0, "{n1}");
+}
+
 backend_test!(the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuses_bad_dates);
 async fn the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuses_bad_dates(db: crate::common::TestDb) {
     let s = setup(&db).await;
