@@ -98,7 +98,8 @@ fn table_row(row: &ReportRow) -> Value {
         "median": hours(row.resolution_median_hours), "p90": hours(row.resolution_p90_hours),
         "first_median": hours(row.first_response_median_hours),
         "compliance": row.compliance_percent.map_or_else(|| "—".to_string(), |c| format!("{} %", format!("{c:.1}").replace('.', ","))),
-        "breaches": row.breaches,
+        "breaches": row.breaches, "settled": row.settled, "open_on_time": row.open_on_time,
+        "unanswered": row.unanswered,
     })
 }
 

@@ -500,6 +500,9 @@ fn entry_view(e: &HistoryEntry) -> Value {
         ("escalated", v) => (format!("Escaladé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
         ("returned", v) => (format!("Renvoyé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
         ("updated", _) => ("Ticket mis à jour".to_string(), false),
+        ("priority", _) => {
+            (format!("Priorité {} → {}", e.from.as_deref().unwrap_or(""), e.to.as_deref().unwrap_or("")), false)
+        }
         ("breach", _) => ("Délai dépassé".to_string(), false),
         (_, v) => (e.kind.clone(), v == "internal"),
     };

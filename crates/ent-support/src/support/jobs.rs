@@ -7,6 +7,7 @@ use super::calendar::Place;
 use super::sla::{self, BreachKind};
 use super::tickets::{
     append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, Ticket, COLUMNS,
+    PUBLIC_MESSAGE,
 };
 use super::{lead_emails, Level, Priority, Status};
 use crate::support::SupportState;
@@ -57,7 +58,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     }
     let mut events: HashMap<String, Vec<sla::SlaEvent>> = HashMap::new();
     let sql = format!(
-        "SELECT ticket_id, at, kind, to_value, visibility, actor_level FROM support_events \
+        "SELECT ticket_id, at, kind, from_value, to_value, visibility, actor_level, {PUBLIC_MESSAGE} FROM support_events \
          WHERE ticket_id IN ({DUE}) ORDER BY ticket_id, seq"
     );
     let rows: Vec<TicketEventRow> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;

@@ -201,16 +201,24 @@ pub struct ReportRow {
     pub key: String,
     /// Tickets currently at this level (per tenant: all of the tenant's), by status.
     pub backlog: Backlog,
-    /// Tickets this level (or this tenant's levels) held.
+    /// Tickets this level held (per tenant: the tenant's tickets, each counted once
+    /// however many levels it went through).
     pub handled: i64,
     pub first_response_median_hours: Option<f64>,
     pub first_response_p90_hours: Option<f64>,
     pub resolution_median_hours: Option<f64>,
     pub resolution_p90_hours: Option<f64>,
-    /// Share of held tickets without a breach at this level.
+    /// Share of the settled tickets without a breach (per tenant: at no level).
     pub compliance_percent: Option<f64>,
-    /// Held tickets with at least one breach.
+    /// Held tickets with at least one breach (per tenant: at any level).
     pub breaches: i64,
+    /// Tickets whose outcome is known: breached, or resolved or closed (per level: also
+    /// those the level passed on); the compliance is over these only.
+    pub settled: i64,
+    /// Undecided tickets already answered and still within their targets (« en cours dans les délais »).
+    pub open_on_time: i64,
+    /// Undecided tickets without a first response yet (« sans réponse »).
+    pub unanswered: i64,
 }
 
 /// Nearest-rank percentile of sorted seconds, in hours rounded to 0.01.
@@ -288,22 +296,31 @@ pub async fn report(
         GroupBy::Tenant => "l.tenant_id",
     };
     let joined = scope.is_some() || period.is_some();
-    let from = if joined {
-        "support_ticket_levels l JOIN support_tickets t ON t.id = l.ticket_id"
-    } else {
-        "support_ticket_levels l"
-    };
+    let from = "support_ticket_levels l JOIN support_tickets t ON t.id = l.ticket_id";
+    if by == GroupBy::Tenant {
+        per_ticket(store, &held, from, &mut acc).await?;
+        return finish(store, acc, by).await;
+    }
+    // Settled at a level: breached there, or its part is over (the ticket resolved or
+    // closed, or no longer at this level); the rest is undecided, answered or not.
+    let settled = "(l.breached = 1 OR t.status IN ('resolved', 'closed') OR t.level <> l.level)";
     let sql = format!(
-        "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b FROM {from} WHERE {} GROUP BY {key_col}",
+        "SELECT {key_col} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(l.breached), 0) AS BIGINT) AS b, \
+         CAST(COALESCE(SUM(CASE WHEN {settled} THEN 1 ELSE 0 END), 0) AS BIGINT) AS s, \
+         CAST(COALESCE(SUM(CASE WHEN NOT {settled} AND l.first_response_seconds IS NULL THEN 1 ELSE 0 END), 0) \
+         AS BIGINT) AS u FROM {from} WHERE {} GROUP BY {key_col}",
         held.sql()
     );
     for r in held.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
-        let (key, handled, breaches) = <(String, i64, i64)>::from_row(&r)?;
+        let (key, handled, breaches, settled, unanswered) = <(String, i64, i64, i64, i64)>::from_row(&r)?;
         let a = acc.entry(key).or_default();
         a.row.handled = handled;
         a.row.breaches = breaches;
+        a.row.settled = settled;
+        a.row.unanswered = unanswered;
+        a.row.open_on_time = handled - settled - unanswered;
     }
-    if !joined && by == GroupBy::Level {
+    if !joined {
         percentiles_by_index(store, &mut acc).await?;
     } else {
         fetch_values(store, &held, key_col, from, &mut acc).await?;
@@ -345,6 +362,78 @@ async fn percentiles_by_index(store: &Store, acc: &mut BTreeMap<String, Acc>) ->
             }
             a.indexed = true;
         }
+    }
+    Ok(())
+}
+
+/// One level row of a ticket, as the per-tenant report reads it.
+#[derive(FromRow)]
+struct TicketLevelRow {
+    tenant_id: String,
+    ticket_id: String,
+    status: String,
+    level: String,
+    held_seconds: i64,
+    first_response_seconds: Option<i64>,
+    breached: i64,
+}
+
+/// Per tenant, each ticket once: breached if breached at any level; its first response
+/// the first one given going up the levels (N1, then N2 after N1's time, then N3); its
+/// resolution, once resolved or closed, the business time all its levels held it
+/// (creation to resolution, pauses excluded).
+async fn per_ticket(
+    store: &Store,
+    cond: &Condition,
+    from: &str,
+    acc: &mut BTreeMap<String, Acc>,
+) -> Result<(), Problem> {
+    let sql = format!(
+        "SELECT t.tenant_id AS tenant_id, t.id AS ticket_id, t.status AS status, l.level AS level, l.held_seconds AS \
+         held_seconds, l.first_response_seconds AS first_response_seconds, l.breached AS breached FROM {from} \
+         WHERE {} ORDER BY t.tenant_id, t.id, l.level",
+        cond.sql()
+    );
+    let rows: Vec<TicketLevelRow> =
+        cond.bind(sqlx::query(&sql)).try_map(|r| TicketLevelRow::from_row(&r)).fetch_all(store.pool()).await?;
+    let mut i = 0;
+    while i < rows.len() {
+        let j = i + rows[i..].iter().take_while(|r| r.ticket_id == rows[i].ticket_id).count();
+        let levels = &rows[i..j];
+        let first = &levels[0];
+        let a = acc.entry(first.tenant_id.clone()).or_default();
+        let status = Status::try_from(first.status.clone())?;
+        let breached = levels.iter().any(|l| l.breached != 0);
+        let done = matches!(status, Status::Resolved | Status::Closed);
+        // Rows come ordered n1, n2, n3 (the levels' names sort as their order).
+        let mut before = 0;
+        let mut first_response = None;
+        for l in levels {
+            if let Some(s) = l.first_response_seconds {
+                first_response = Some(before + s);
+                break;
+            }
+            before += l.held_seconds;
+        }
+        a.row.handled += 1;
+        a.row.breaches += i64::from(breached);
+        if breached || done {
+            a.row.settled += 1;
+        } else if first_response.is_none() {
+            a.row.unanswered += 1;
+        } else {
+            a.row.open_on_time += 1;
+        }
+        a.first.extend(first_response);
+        if done {
+            a.resolution.push(levels.iter().map(|l| l.held_seconds).sum());
+        }
+        debug_assert!(levels.iter().all(|l| Level::parse(&l.level).is_some()));
+        i = j;
+    }
+    for a in acc.values_mut() {
+        a.first.sort_unstable();
+        a.resolution.sort_unstable();
     }
     Ok(())
 }
@@ -392,8 +481,9 @@ async fn finish(store: &Store, acc: BTreeMap<String, Acc>, by: GroupBy) -> Resul
                 row.resolution_median_hours = percentile_hours(&a.resolution, 0.5);
                 row.resolution_p90_hours = percentile_hours(&a.resolution, 0.9);
             }
-            row.compliance_percent = (row.handled > 0)
-                .then(|| ((row.handled - row.breaches) as f64 * 1000.0 / row.handled as f64).round() / 10.0);
+            // Over the settled tickets only: an undecided one is neither on time nor late yet.
+            row.compliance_percent = (row.settled > 0)
+                .then(|| ((row.settled - row.breaches) as f64 * 1000.0 / row.settled as f64).round() / 10.0);
             row
         })
         .collect();
@@ -448,6 +538,9 @@ fn table_csv(rows: &[ReportRow], by: GroupBy, bom: bool) -> String {
         "resolution_p90_h",
         "conformite_pct",
         "depassements",
+        "regles",
+        "en_cours_dans_les_delais",
+        "sans_reponse",
     ];
     let lines = rows.iter().map(|r| {
         let b = &r.backlog;
@@ -465,6 +558,9 @@ fn table_csv(rows: &[ReportRow], by: GroupBy, bom: bool) -> String {
             cell(r.resolution_p90_hours),
             cell(r.compliance_percent),
             r.breaches.to_string(),
+            r.settled.to_string(),
+            r.open_on_time.to_string(),
+            r.unanswered.to_string(),
         ]
     });
     String::from_utf8(documents::csv::write(&header, lines, bom)).expect("UTF-8 cells")

@@ -4,6 +4,11 @@
 //! waiting on the requester nor resolved), when it first responded and resolved,
 //! and its due dates under the current policy. A policy or priority change, a
 //! reassignment or a pause mid-life therefore keeps every second already counted.
+//!
+//! A priority change is piecewise: from the change on, the level's budget is the new
+//! priority's target less the time already counted (an upgrade whose target is already
+//! spent is due at the change, never before it), and a due date passed under the old
+//! priority stays passed (a downgrade never undoes a breach).
 
 use super::calendar::Place;
 use super::policy::Policies;
@@ -14,7 +19,9 @@ use ent_kernel::text_enum;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// What the SLA needs to know of an event.
+/// What the SLA needs to know of an event. Only what the requester sees answers them: a
+/// public comment, or a status change carrying a public message; a silent status change,
+/// an escalation or a return (seen by the support levels only) is no first response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Created,
@@ -22,6 +29,11 @@ pub enum Step {
     Status(Status),
     Escalated(Level),
     Returned(Level),
+    /// A priority change (requalification), from the previous priority to the new one.
+    Priority {
+        from: Priority,
+        to: Priority,
+    },
     /// A comment; only a public one by the holding level is a response.
     Comment {
         public: bool,
@@ -36,6 +48,9 @@ pub struct SlaEvent {
     pub step: Step,
     /// The support level the actor acted as (none for the requester or the system).
     pub actor_level: Option<Level>,
+    /// The event carries a message the requester sees (a status change with its public
+    /// message: the question asked, the solution given).
+    pub public_message: bool,
 }
 
 /// One level's clock.
@@ -134,7 +149,8 @@ fn running(status: Status) -> bool {
     matches!(status, Status::New | Status::InProgress)
 }
 
-/// Replays `events` (in order) under `policy` and `priority` up to `now`.
+/// Replays `events` (in order) under `policy` up to `now`; `priority` is the ticket's
+/// current one (it was its priority from the start when the log has no priority change).
 pub fn derive(
     policies: &Policies,
     policy: &str,
@@ -149,6 +165,15 @@ pub fn derive(
     let mut open_since: Option<DateTime<Utc>> = None;
     let mut first: [Option<DateTime<Utc>>; 3] = [None; 3];
     let mut resolved: [Option<DateTime<Utc>>; 3] = [None; 3];
+    // The priority in force from creation, then each change: (since, priority).
+    let initial = events
+        .iter()
+        .find_map(|e| match e.step {
+            Step::Priority { from, .. } => Some(from),
+            _ => None,
+        })
+        .unwrap_or(priority);
+    let mut changes: Vec<(DateTime<Utc>, Priority)> = Vec::new();
 
     fn clock_mut(clocks: &mut Vec<LevelClock>, policies: &Policies, policy: &str, p: Priority, l: Level) -> usize {
         if let Some(i) = clocks.iter().position(|c| c.level == l) {
@@ -178,8 +203,8 @@ pub fn derive(
         if event.actor_level == Some(level) && first[level.index()].is_none() {
             let responds = match &event.step {
                 Step::Comment { public } => *public,
-                Step::Status(_) | Step::Escalated(_) | Step::Returned(_) => true,
-                Step::Created | Step::Other => false,
+                Step::Status(_) => event.public_message,
+                Step::Escalated(_) | Step::Returned(_) | Step::Created | Step::Priority { .. } | Step::Other => false,
             };
             if responds {
                 first[level.index()] = Some(event.at);
@@ -212,6 +237,7 @@ pub fn derive(
                 status = Status::InProgress;
                 resolved[level.index()] = None;
             }
+            Step::Priority { to, .. } => changes.push((event.at, *to)),
             Step::Comment { .. } | Step::Other => {}
         }
         if running(status) {
@@ -234,22 +260,45 @@ pub fn derive(
         clock.held_seconds = held;
         clock.first_response_seconds = first_seconds;
         clock.resolution_seconds = resolution_seconds;
-        let due = |target: i64| -> Option<DateTime<Utc>> {
-            let mut remaining = target;
-            for (start, end) in &clock.intervals {
-                let candidate = cal.add_business(*start, remaining)?;
-                match end {
-                    Some(end) if candidate > *end => remaining -= cal.business_seconds(*start, *end),
-                    _ => return Some(candidate),
+        // The priority in force on each stretch of time: (since, priority), the first since creation.
+        let segments: Vec<(Option<DateTime<Utc>>, Priority)> =
+            std::iter::once((None, initial)).chain(changes.iter().map(|(at, p)| (Some(*at), *p))).collect();
+        // The first instant the time counted reaches the target of the priority in force then.
+        let due = |target_of: &dyn Fn(Priority) -> i64| -> Option<DateTime<Utc>> {
+            for (k, &(since, p)) in segments.iter().enumerate() {
+                let until = segments.get(k + 1).and_then(|s| s.0);
+                let target = target_of(p);
+                let counted = since.map_or(0, held_at);
+                if let Some(since) = since.filter(|_| counted >= target) {
+                    // Already spent under the new priority (or passed under the old one,
+                    // which an earlier stretch would have returned): due at the change.
+                    return Some(since);
+                }
+                let mut remaining = target - counted;
+                for (start, end) in &clock.intervals {
+                    let start = since.map_or(*start, |s| (*start).max(s));
+                    let end = match (end, until) {
+                        (Some(e), Some(u)) => Some((*e).min(u)),
+                        (e, u) => e.or(u),
+                    };
+                    if end.is_some_and(|e| e < start) {
+                        continue;
+                    }
+                    let candidate = cal.add_business(start, remaining)?;
+                    match end {
+                        Some(end) if candidate > end => remaining -= cal.business_seconds(start, end),
+                        _ => return Some(candidate),
+                    }
                 }
             }
             None
         };
+        let targets = |p: Priority| policies.targets(policy, clock.level, p);
         if clock.first_response_seconds.is_none() {
-            clock.first_response_due = due(clock.first_response_target_seconds);
+            clock.first_response_due = due(&|p| targets(p).first_response);
         }
         if clock.resolution_seconds.is_none() {
-            clock.resolution_due = due(clock.resolution_target_seconds);
+            clock.resolution_due = due(&|p| targets(p).resolution);
         }
     }
     clocks.sort_by_key(|c| c.level);
@@ -267,7 +316,7 @@ mod tests {
     }
 
     fn ev(at: &str, step: Step, by: Option<Level>) -> SlaEvent {
-        SlaEvent { at: paris(at), step, actor_level: by }
+        SlaEvent { at: paris(at), step, actor_level: by, public_message: false }
     }
 
     fn p() -> Policies {
@@ -316,7 +365,7 @@ mod tests {
         let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, paris("2027-05-11 12:00"));
         assert_eq!(s.level, Level::N2);
         assert_eq!(s.clock(Level::N1).unwrap().held_seconds, 3600);
-        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(3600));
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, None, "an escalation answers no one");
         assert_eq!(s.clock(Level::N2).unwrap().held_seconds, 2 * 3600);
         // N3 opens at 09:00: Monday 11:00–18:00 then Tuesday 09:00–11:00.
         assert_eq!(s.clock(Level::N3).unwrap().held_seconds, 9 * 3600);
@@ -350,5 +399,64 @@ mod tests {
         let s = derive(&p(), "standard", &Place::default(), Priority::P2, &events, paris("2027-05-12 13:00"));
         assert_eq!(s.clock(Level::N1).unwrap().first_response_due, Some(paris("2027-05-12 10:00")));
         assert_eq!(s.overdue(paris("2027-05-12 13:00")).len(), 1);
+    }
+
+    #[test]
+    fn an_upgrade_counts_the_time_already_spent_from_the_change_never_before_it() {
+        let base = vec![
+            ev("2027-05-11 09:00", Step::Created, None),
+            ev("2027-05-11 09:20", Step::Comment { public: true }, Some(Level::N1)),
+        ];
+        // P4 → P1 after 36 h 44 of N1 time: the 4 h of P1 are spent, due at the change.
+        let mut late = base.clone();
+        late.push(ev("2027-05-14 15:44", Step::Priority { from: Priority::P4, to: Priority::P1 }, Some(Level::N1)));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P1, &late, paris("2027-05-14 15:45"));
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-14 15:44")));
+        // P4 → P1 after 1 h: the remaining 3 h count from the change.
+        let mut early = base;
+        early.push(ev("2027-05-11 10:00", Step::Priority { from: Priority::P4, to: Priority::P1 }, Some(Level::N1)));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P1, &early, paris("2027-05-11 10:05"));
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-11 13:00")));
+    }
+
+    #[test]
+    fn a_downgrade_never_undoes_a_passed_due_date_but_extends_one_still_ahead() {
+        let base = vec![
+            ev("2027-05-10 09:00", Step::Created, None),
+            ev("2027-05-10 09:10", Step::Comment { public: true }, Some(Level::N1)),
+        ];
+        let mut late = base.clone();
+        late.push(ev("2027-05-11 09:44", Step::Priority { from: Priority::P1, to: Priority::P4 }, Some(Level::N1)));
+        let now = paris("2027-05-11 09:45");
+        let s = derive(&p(), "standard", &Place::default(), Priority::P4, &late, now);
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-10 13:00")));
+        assert_eq!(s.overdue(now).len(), 1, "still breached: {s:?}");
+        // Downgraded after 1 h, before the P1 due date: 40 h of P4 from creation.
+        let mut early = base;
+        early.push(ev("2027-05-10 10:00", Step::Priority { from: Priority::P1, to: Priority::P4 }, Some(Level::N1)));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P4, &early, paris("2027-05-10 10:05"));
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-14 09:00")));
+    }
+
+    #[test]
+    fn only_what_the_requester_sees_is_a_first_response() {
+        let created = ev("2027-05-12 09:00", Step::Created, None);
+        let first = |events: &[SlaEvent]| {
+            let s = derive(&p(), "standard", &Place::default(), Priority::P3, events, paris("2027-05-12 12:00"));
+            s.clock(Level::N1).unwrap().first_response_seconds
+        };
+        let silent = ev("2027-05-12 09:30", Step::Status(Status::InProgress), Some(Level::N1));
+        assert_eq!(first(&[created.clone(), silent.clone()]), None, "a silent status change");
+        let internal = ev("2027-05-12 09:30", Step::Comment { public: false }, Some(Level::N1));
+        assert_eq!(first(&[created.clone(), internal]), None, "an internal note");
+        let escalated = ev("2027-05-12 09:30", Step::Escalated(Level::N2), Some(Level::N1));
+        assert_eq!(first(&[created.clone(), escalated]), None, "an escalation");
+        let asked = SlaEvent {
+            public_message: true,
+            ..ev("2027-05-12 10:00", Step::Status(Status::WaitingRequester), Some(Level::N1))
+        };
+        assert_eq!(first(&[created.clone(), silent, asked]), Some(3600), "the question asked");
+        let comment = ev("2027-05-12 09:15", Step::Comment { public: true }, Some(Level::N1));
+        assert_eq!(first(&[created, comment]), Some(900), "a public comment");
     }
 }

@@ -393,6 +393,10 @@ async fn the_reports_chart_the_backlog_and_the_delays_per_level_and_per_tenant_w
     let n1_row = &table[table.find("<th scope=\"row\">N1</th>").expect("the N1 row")..];
     // Two new tickets at N1: 2 new, 0 in progress, 0 waiting, 0 resolved, 0 closed, 2 open.
     assert!(n1_row.starts_with("<th scope=\"row\">N1</th><td>2</td><td>0</td><td>0</td><td>0</td>"), "{n1_row}");
+    // Neither is settled: no compliance yet, both « sans réponse ».
+    let n1_row = &n1_row[..n1_row.find("</tr>").unwrap() + 5];
+    assert!(n1_row.ends_with("<td>—</td><td>0</td>\n        <td>0</td><td>0</td><td>2</td></tr>"), "{n1_row}");
+    assert!(page.text.contains("Sans réponse") && page.text.contains("En cours dans les délais"), "{}", page.text);
     let per_tenant = get(&app, &n1, "/tickets/rapports?par=ent").await;
     assert!(per_tenant.text.contains(&format!("<th scope=\"row\">{TENANT}</th><td>2</td>")), "{}", per_tenant.text);
 

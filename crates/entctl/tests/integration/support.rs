@@ -391,12 +391,12 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
     assert_eq!(n2_row["breaches"], 1);
     assert_eq!(n2_row["handled"], 1);
-    // N2 answered by escalating: Wednesday 15:00–18:00 and Thursday 08:00–16:00.
-    assert_eq!(n2_row["first_response_median_hours"], 11.0);
+    // N2 only escalated (an internal note, then the vendor): nothing the requester saw, no first response.
+    assert_eq!(n2_row["first_response_median_hours"], Value::Null, "{n2_row}");
     // Platform-wide, the percentiles are read through the indexes: the same figures.
     let all = s.get(&s.admin, "/support/report").await.body;
     let row = |key: &str| all.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
-    assert_eq!(row("N2")["first_response_median_hours"], 11.0);
+    assert_eq!(row("N2")["first_response_median_hours"], Value::Null);
     assert_eq!(row("N3")["first_response_median_hours"], 3.0, "Thursday 16–18, Friday 09–10");
     assert_eq!(row("N1")["first_response_median_hours"], 0.5);
     assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
@@ -447,14 +447,16 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     let stale = s.patch_ticket(&s.n1, &id, json!({ "impact": "basse" }), version).await;
     assert_eq!(stale.status, 412, "the comment moved the version: {}", stale.body);
     let current = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
-    let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT" });
+    let patch = json!({ "impact": "basse", "urgency": "basse", "assigned_team": "Équipe ENT", "reason": "Contournement donné." });
     let p4 = s.patch_ticket(&s.n1, &id, patch, current).await;
     assert_eq!(p4.status, 200, "{}", p4.body);
     assert_eq!(p4.body["priority"], "P4");
     assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-12 09:00"));
     let bad = s.patch_ticket(&s.n1, &id, json!({ "priority": "P0" }), current + 1).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    let p1 = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), current + 1).await;
+    let p1 = s
+        .patch_ticket(&s.n1, &id, json!({ "priority": "P1", "reason": "Le contournement ne tient pas." }), current + 1)
+        .await;
     assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-10 11:00"));
 
     // 22:00: the resolution breach is flagged, notified at once (P1) and escalated to N2.
@@ -469,6 +471,90 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
     assert_eq!(ts(&next), paris("2027-05-10 22:00"), "P1 notices are not held until morning");
     assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
     assert_eq!(s.sweep().await.breaches, 0);
+}
+
+backend_test!(a_priority_change_counts_each_stretch_against_its_own_priority_and_never_undoes_a_breach);
+async fn a_priority_change_counts_each_stretch_against_its_own_priority_and_never_undoes_a_breach(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // Upgrade: a P4 opened Tuesday 09:00, answered 09:20, made P1 on Friday 15:44. Its 4 h of
+    // P1 are already spent: due at the change, not on Tuesday 13:00 before anyone decided.
+    let id = ticket_at(&s, "2027-05-11 09:00", "Cahier de textes lent").await;
+    s.at("2027-05-11 09:20");
+    s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-14 15:44");
+    let version = s.get(&s.n1, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+    let bare = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1" }), version).await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert_eq!(bare.body["errors"][0]["field"], "reason", "{}", bare.body);
+    assert!(bare.body["errors"][0]["message"].as_str().unwrap().contains("motif obligatoire"), "{}", bare.body);
+    let blank = s.patch_ticket(&s.n1, &id, json!({ "priority": "P1", "reason": "  " }), version).await;
+    assert_eq!(blank.status, 422, "{}", blank.body);
+    let up = json!({ "priority": "P1", "reason": "Tout l'établissement est touché." });
+    let p1 = s.patch_ticket(&s.n1, &id, up, version).await;
+    assert_eq!(p1.status, 200, "{}", p1.body);
+    assert_eq!(ts(p1.body["resolution_due"].as_str().unwrap()), paris("2027-05-14 15:44"), "{}", p1.body);
+    let history = s.get(&s.n1, &format!("/support/tickets/{id}/history")).await.body;
+    let change = history.as_array().unwrap().iter().find(|e| e["kind"] == "priority").expect("a priority entry");
+    assert_eq!((change["from"].as_str(), change["to"].as_str()), (Some("P4"), Some("P1")), "{change}");
+    assert_eq!(change["body"], "Tout l'établissement est touché.");
+    // A PATCH that leaves the priority needs no reason.
+    let team = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "ENT" }), version + 1).await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    s.at("2027-05-14 15:45");
+    assert_eq!(s.sweep().await.breaches, 1);
+
+    // Downgrade: a P1 6 h 44 of business time past its resolution target, made P4, stays breached.
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
+    s.at("2027-05-18 09:00");
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    let p1_id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["priority"], "P1");
+    s.at("2027-05-18 09:10");
+    s.post(&s.n1, &format!("/support/tickets/{p1_id}/comments"), json!({ "body": "Pris en charge." })).await;
+    s.at("2027-05-19 09:44");
+    let version = s.get(&s.n1, &format!("/support/tickets/{p1_id}")).await.body["version"].as_i64().unwrap();
+    let down = json!({ "priority": "P4", "reason": "Une seule classe touchée." });
+    let p4 = s.patch_ticket(&s.n1, &p1_id, down, version).await;
+    assert_eq!(p4.status, 200, "{}", p4.body);
+    // Still due when the 4 h of P1 ran out, Tuesday 13:00: breached, and flagged by the sweep.
+    assert_eq!(ts(p4.body["resolution_due"].as_str().unwrap()), paris("2027-05-18 13:00"), "{}", p4.body);
+    let report = s.sweep().await;
+    assert_eq!(report.breaches, 1, "{report:?}");
+    let t = s.get(&s.n1, &format!("/support/tickets/{p1_id}")).await.body;
+    assert_eq!(t["breaches"], 1, "{t}");
+}
+
+backend_test!(only_what_the_requester_sees_meets_the_first_response_clock);
+async fn only_what_the_requester_sees_meets_the_first_response_clock(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = ticket_at(&s, "2027-05-12 09:00", "Messagerie vide").await;
+    let n1_clock =
+        |t: &Value| t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n1").unwrap().clone();
+    // 09:30: a silent « in progress » tells the requester nothing.
+    s.at("2027-05-12 09:30");
+    let silent = s.act(&s.n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    assert_eq!(n1_clock(&silent)["first_response_seconds"], Value::Null, "{silent}");
+    assert!(silent["first_response_due"].is_string(), "still due: {silent}");
+    // 10:00: the question asked to the requester is the first response.
+    s.at("2027-05-12 10:00");
+    let asked = json!({ "to": "waiting_requester", "message": "Depuis quand ?" });
+    let asked = s.act(&s.n1, &id, "transition", asked, 200).await;
+    assert_eq!(n1_clock(&asked)["first_response_seconds"], 3600, "{asked}");
+    assert_eq!(asked["first_response_due"], Value::Null, "{asked}");
+    // An escalation is no response either: N2 has none after it.
+    let other = ticket_at(&s, "2027-05-12 10:30", "Import des classes").await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n1, &other, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 11:30");
+    let t = s
+        .act(&s.n2, &other, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200)
+        .await;
+    let n2 = t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n2").unwrap().clone();
+    assert_eq!(n2["first_response_seconds"], 1800, "the message to the requester answers: {t}");
+    assert_eq!(n1_clock(&t)["first_response_seconds"], Value::Null, "N1 only escalated: {t}");
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "the requester is told");
 }
 
 backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);
@@ -1128,6 +1214,65 @@ async fn the_vendor_reports_on_its_own_level_only_even_on_tickets_returned_below
     let want = [("N1".to_string(), 2), ("N2".to_string(), 1), ("N3".to_string(), 1)];
     assert_eq!(handled_by_key(&academie), want, "{academie}");
     assert_eq!(backlog_total(&academie[1]), 1, "{academie}");
+}
+
+backend_test!(the_report_per_tenant_counts_each_ticket_once_and_compliance_only_over_settled_tickets);
+async fn the_report_per_tenant_counts_each_ticket_once_and_compliance_only_over_settled_tickets(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // C: Monday, never answered: its first response is breached by Wednesday.
+    ticket_at(&s, "2027-05-10 09:00", "Agenda vide").await;
+    // A: N1 → N2 → N3 → N2 → N1, resolved after 7 business hours (2 at N1, 2 at N2, 3 at N3).
+    let a = ticket_at(&s, "2027-05-12 09:00", "Le connecteur ne remonte plus la 5e B").await;
+    s.at("2027-05-12 09:30");
+    s.post(&s.n1, &format!("/support/tickets/{a}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &a, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n2, &a, "escalate", json!({ "reason": "Anomalie du connecteur." }), 200).await;
+    s.at("2027-05-12 14:00");
+    s.act(&s.n3, &a, "return", json!({ "answer": "Connecteur corrigé." }), 200).await;
+    s.at("2027-05-12 15:00");
+    s.act(&s.n2, &a, "return", json!({ "answer": "L'éditeur a corrigé." }), 200).await;
+    s.at("2027-05-12 16:00");
+    let done = json!({ "to": "resolved", "message": "Les séances sont revenues." });
+    s.act(&s.n1, &a, "transition", done, 200).await;
+    // B: open, unanswered, within its targets. D: open, answered, within its targets.
+    ticket_at(&s, "2027-05-12 10:30", "Pas de notes").await;
+    let d = ticket_at(&s, "2027-05-12 11:30", "Cahier de textes").await;
+    s.at("2027-05-12 12:00");
+    s.post(&s.n1, &format!("/support/tickets/{d}/comments"), json!({ "body": "Nous regardons." })).await;
+    s.at("2027-05-12 16:30");
+    assert_eq!(s.sweep().await.breaches, 1, "C's first response");
+
+    let per_tenant = s.get(&s.n2, "/support/report?by=tenant").await.body;
+    let row = per_tenant.as_array().unwrap().iter().find(|r| r["key"] == "college-jules-verne").unwrap().clone();
+    assert_eq!(row["handled"], 4, "each ticket once: {row}");
+    assert_eq!(row["breaches"], 1, "{row}");
+    assert_eq!(
+        (row["settled"].as_i64(), row["open_on_time"].as_i64(), row["unanswered"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{row}"
+    );
+    assert_eq!(row["compliance_percent"], 50.0, "A on time, C late; B and D undecided: {row}");
+    assert_eq!(row["resolution_median_hours"], 7.0, "A end to end, not its levels' hand-offs: {row}");
+    assert_eq!(row["first_response_median_hours"], 0.5, "{row}");
+    let csv = s.app.get("/api/v1/support/report?format=csv&by=tenant").bearer(&s.n2).send().await.text;
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(";conformite_pct;depassements;regles;en_cours_dans_les_delais;sans_reponse"), "{csv}");
+    assert!(csv.contains("college-jules-verne;3;0;0;1;0;4;0,50;0,50;7,00;7,00;50,00;1;2;1;1"), "{csv}");
+
+    // Per level, N1: A resolved and C breached are settled; B unanswered, D answered in time.
+    let per_level = s.get(&s.n2, "/support/report").await.body;
+    let n1 = per_level.as_array().unwrap().iter().find(|r| r["key"] == "N1").unwrap().clone();
+    assert_eq!(n1["handled"], 4, "{n1}");
+    assert_eq!(
+        (n1["settled"].as_i64(), n1["open_on_time"].as_i64(), n1["unanswered"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{n1}"
+    );
+    assert_eq!(n1["compliance_percent"], 50.0, "{n1}");
 }
 
 backend_test!(the_report_counts_the_tickets_created_in_its_period_in_paris_and_refuses_bad_dates);

@@ -6,7 +6,7 @@ use crate::support::sla::{self, SlaEvent, SlaState, Step};
 use crate::support::{parse_time, Level, Priority, Status};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{new_id, timestamp, Nullable, Tx, UnknownValue};
+use ent_kernel::store::{new_id, timestamp, Flag, Nullable, Tx, UnknownValue};
 use ent_ops::notify::Notice;
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
@@ -15,24 +15,30 @@ use sqlx::AnyConnection;
 // --- the event log and the SLA ------------------------------------------------
 
 pub(crate) async fn sla_events(conn: &mut AnyConnection, ticket_id: &str) -> Result<Vec<SlaEvent>, Problem> {
-    let rows: Vec<SlaEventRow> = sqlx::query_as(
-        "SELECT at, kind, to_value, visibility, actor_level FROM support_events WHERE ticket_id = $1 ORDER BY seq",
-    )
-    .bind(ticket_id)
-    .fetch_all(conn)
-    .await?;
+    let sql = format!(
+        "SELECT at, kind, from_value, to_value, visibility, actor_level, {PUBLIC_MESSAGE} FROM support_events \
+         WHERE ticket_id = $1 ORDER BY seq"
+    );
+    let rows: Vec<SlaEventRow> = sqlx::query_as(&sql).bind(ticket_id).fetch_all(conn).await?;
     rows.into_iter().map(SlaEventRow::event).collect()
 }
+
+/// The column `public_message` of an event row: a message the requester sees.
+pub(crate) const PUBLIC_MESSAGE: &str = "CAST(CASE WHEN visibility = 'public' AND body IS NOT NULL AND body <> '' \
+    THEN 1 ELSE 0 END AS BIGINT) AS public_message";
 
 /// What the SLA reads of an event row.
 #[derive(sqlx::FromRow)]
 pub(crate) struct SlaEventRow {
     at: String,
     kind: String,
+    from_value: Option<String>,
     to_value: Option<String>,
     visibility: String,
     #[sqlx(try_from = "Nullable<Level>")]
     actor_level: Option<Level>,
+    #[sqlx(try_from = "Flag")]
+    public_message: bool,
 }
 
 impl SlaEventRow {
@@ -45,10 +51,14 @@ impl SlaEventRow {
             "status" => Step::Status(Status::try_from(to)?),
             "escalated" => Step::Escalated(Level::try_from(to)?),
             "returned" => Step::Returned(Level::try_from(to)?),
+            "priority" => Step::Priority {
+                from: Priority::try_from(self.from_value.unwrap_or_default())?,
+                to: Priority::try_from(to)?,
+            },
             "comment" => Step::Comment { public: self.visibility == "public" },
             _ => Step::Other,
         };
-        Ok(SlaEvent { at, step, actor_level: self.actor_level })
+        Ok(SlaEvent { at, step, actor_level: self.actor_level, public_message: self.public_message })
     }
 }
 

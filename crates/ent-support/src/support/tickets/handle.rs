@@ -168,6 +168,11 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
         let event = if to == Status::Resolved { "resolved" } else { "waiting" };
         let recipients = requester_email(&t);
         notify(&mut tx, recipients, &t, event, json!({ "body": message }), ctx.now, ctx.now).await?;
+    } else if let Some(message) = message.filter(|_| level.is_some()) {
+        // A message with any other change is an answer to the requester (it may be the
+        // first response): they are told, as of a public comment.
+        let recipients = requester_email(&t);
+        notify(&mut tx, recipients, &t, "comment", json!({ "body": message }), ctx.now, ctx.now).await?;
     }
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
@@ -319,6 +324,10 @@ pub struct TicketPatch {
     #[schemars(extend("enum" = ["acces", "service", "donnees", "autre", null]))]
     pub category: Option<String>,
     pub service: Option<String>,
+    /// Why the priority changes: mandatory when the update changes the priority (forced, or
+    /// from a new impact × urgency), kept in the history with the previous and new priority.
+    #[schemars(length(max = 5000))]
+    pub reason: Option<String>,
 }
 
 /// The id of the user `email` names if they may handle `t` at its level: an active account
@@ -376,6 +385,27 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     };
     let team = patch.assigned_team.clone().or(t.assigned_team.clone());
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if priority != t.priority {
+        let Some(reason) = reason else {
+            return Err(Problem::invalid_field(
+                "reason",
+                format!(
+                    "motif obligatoire pour changer la priorité ({} → {}) : dites pourquoi",
+                    t.priority.as_str(),
+                    priority.as_str()
+                ),
+            ));
+        };
+        let mut checks = Checks::default();
+        checks.text("reason", reason, 5_000);
+        checks.finish()?;
+        // Its own entry (« priorité P4 → P1 » and why): the SLA reads it to count each
+        // stretch of time against the priority then in force.
+        let e =
+            NewEvent::new("priority", "support").moved(t.priority.as_str(), priority.as_str()).body(reason).by(level);
+        append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
+    }
     let summary = json!({
         "assigned_team": team, "assignee": patch.assignee, "impact": impact, "urgency": urgency,
         "priority": priority.as_str(), "category": category, "service": service,
@@ -392,5 +422,10 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     )
     .await?;
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    finish(ctx, tx, &t, "support.tickets.update", summary).await
+    let mut audited = summary;
+    if priority != t.priority {
+        audited["previous_priority"] = json!(t.priority.as_str());
+        audited["reason"] = json!(reason);
+    }
+    finish(ctx, tx, &t, "support.tickets.update", audited).await
 }

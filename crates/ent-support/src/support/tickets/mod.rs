@@ -10,7 +10,9 @@ mod events;
 mod handle;
 
 pub use create::{create, french_time, NewTicket};
-pub(crate) use events::{append_event, notify, refresh, requester_email, sla_events, write_sla, NewEvent, SlaEventRow};
+pub(crate) use events::{
+    append_event, notify, refresh, requester_email, sla_events, write_sla, NewEvent, SlaEventRow, PUBLIC_MESSAGE,
+};
 pub(crate) use handle::move_level;
 pub use handle::{
     comment, comment_with_files, escalate, return_down, transition, update, EscalateInput, NewComment, ReturnInput,
