@@ -112,10 +112,26 @@ fn read_error(e: serde_saphyr::Error) -> Error {
         let at = e.location().map(|l| format!(" (ligne {}, colonne {})", l.line(), l.column())).unwrap_or_default();
         return Error(format!("document YAML trop imbriqué : {MAX_DEPTH} niveaux au plus{at}"));
     }
-    if let serde_saphyr::Error::Budget { breach, .. } = e {
-        return Error(format!("document YAML hors limites : {breach:?}"));
+    let at = e.location().map(|l| format!(" (ligne {}, colonne {})", l.line(), l.column())).unwrap_or_default();
+    // A breach is also reported wrapped in the context of the alias that caused it.
+    if matches!(e, serde_saphyr::Error::Budget { .. }) || message.contains("budget breached") {
+        return Error(format!("document YAML hors limites (trop de nœuds, d'alias ou de texte){at}"));
     }
-    Error(crate::validate::serde_in_french(&message))
+    Error(crate::validate::serde_in_french(&duplicate_key_in_french(&message)))
+}
+
+/// The parser's duplicate-key message, which names a setting of the library, as a reader of
+/// the file needs it: which key is twice.
+fn duplicate_key_in_french(message: &str) -> String {
+    const DUPLICATE: &str = "duplicate mapping key: ";
+    const ADVICE: &str = ", set DuplicateKeyPolicy in Options if acceptable";
+    match message.split_once(DUPLICATE) {
+        Some((before, rest)) => {
+            let (key, after) = rest.split_once(ADVICE).unwrap_or((rest, ""));
+            format!("{before}clé « {key} » en double{after}")
+        }
+        None => message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +144,18 @@ mod tests {
     struct Doc {
         name: String,
         count: u32,
+    }
+
+    #[test]
+    fn a_duplicate_key_and_an_alias_bomb_are_said_in_french() {
+        let err = from_str::<Doc>("name: a\ncount: 1\nname: b\n").unwrap_err().to_string();
+        assert!(err.contains("clé « name » en double") && !err.contains("DuplicateKeyPolicy"), "{err}");
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for n in 1..12 {
+            bomb.push_str(&format!("b{n}: &b{n} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n", prev = if n == 1 { "a".to_string() } else { format!("b{}", n - 1) }));
+        }
+        let err = from_str::<serde_json::Value>(&bomb).unwrap_err().to_string();
+        assert!(err.contains("hors limites") && !err.contains("budget"), "{err}");
     }
 
     #[test]

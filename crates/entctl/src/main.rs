@@ -354,6 +354,9 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 /// a flag (clap's own refusals exit with 2 too), or a file of a folder it names.
 const CONFIGURATION_ERROR: u8 = 2;
 
+/// The exit code of an annuaire import that refused some lines and imported the others.
+const PARTIAL_IMPORT: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match configuration(&cli) {
@@ -1058,7 +1061,8 @@ async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) 
     } else {
         out!("{}", report.to_text());
     }
-    Ok(ExitCode::SUCCESS)
+    // A script sees a partial import: the valid lines are in, some were refused.
+    Ok(if report.rejected > 0 { ExitCode::from(PARTIAL_IMPORT) } else { ExitCode::SUCCESS })
 }
 
 async fn orgs(store: &Store, command: OrgsCommand) -> anyhow::Result<ExitCode> {

@@ -104,6 +104,26 @@ fn with_example_tenants() -> tempfile::TempDir {
     dir
 }
 
+/// A file with a refused line imports the others and exits 3, so that a script notices.
+#[test]
+fn an_import_that_refuses_lines_exits_3_with_the_valid_lines_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("partiel.csv");
+    std::fs::write(
+        &csv,
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
+         0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\n\
+         0940176G;Mauvaise lettre;Ecole;94034;Fresnes;24\n",
+    )
+    .unwrap();
+    let out = entctl(dir.path()).args(["import", "annuaire"]).arg(&csv).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ligne 3"), "{text}");
+    let listed = run_ok(entctl(dir.path()).args(["orgs", "list", "--q", "Doisneau"]));
+    assert!(listed.contains("0940176F"), "{listed}");
+}
+
 #[test]
 fn first_start_creates_an_admin_whose_token_opens_the_api() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use super::{fold, Org, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
-use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::error::{conflict_unless, precondition_failed, Checks, Problem};
 use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Backend, Store, Tx};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -262,6 +262,14 @@ pub async fn update_org(
         Some(_) => checked_email,
         None => org.email.clone(),
     };
+    if (&name, &email, &country) == (&org.name, &org.email, &org.country) {
+        // Nothing changes: no new version (which would fail other editors' If-Match), no audit.
+        let now_stored = get_org(store, &org.id).await?.unwrap_or_else(|| org.clone());
+        if now_stored.version != expected_version {
+            return Err(precondition_failed(now_stored.version));
+        }
+        return Ok(now_stored);
+    }
     let mut tx = store.begin_write().await?;
     let current = get_org_in(&mut tx, &org.id).await?.map_or(org.version, |o| o.version);
     let query = sqlx::query(

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 /// The CNIL must be notified within 72 hours of awareness (Art. 33(1)).
 pub const CNIL_DELAY_HOURS: i64 = 72;
 
+/// The RGPD's entry into application (art. 99): the breach log (art. 33(5)) starts then.
+const RGPD_APPLICABLE: chrono::DateTime<chrono::Utc> = chrono::DateTime::from_timestamp(1_527_206_400, 0).unwrap();
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CnilDecision {
@@ -273,6 +276,12 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
     let aware = parse_time(&mut checks, "aware_at", &input.aware_at);
     if aware.is_some_and(|a| a > now + Duration::minutes(5)) {
         checks.fail("aware_at", "la date de prise de connaissance est dans le futur");
+    }
+    if aware.is_some_and(|a| a < RGPD_APPLICABLE) {
+        checks.fail(
+            "aware_at",
+            "la date de prise de connaissance précède le 25 mai 2018, date d'entrée en application du RGPD",
+        );
     }
     let mut moment =
         |field: &str, value: &Option<String>| value.as_deref().and_then(|v| parse_time(&mut checks, field, v));

@@ -86,6 +86,17 @@ async fn updates_need_the_current_etag(db: crate::common::TestDb) {
     assert_eq!(body["current_version"], 2);
     let now: Value = client.get(&url).send().await.json();
     assert_eq!(now["email"], "ce@ecole.fr", "the stale write changed nothing");
+    // A patch that changes nothing writes nothing: no new version to fail others' If-Match,
+    // no audit record; a stale one is still refused.
+    let audited = || common::audited(&db.store, "orgs.update");
+    let before = audited().await;
+    for same in [json!({}), json!({"email": "ce@ecole.fr"})] {
+        let kept = client.patch(&url).header("if-match", "\"2\"").json(&same).send().await;
+        assert_eq!((kept.status, kept.header("etag")), (200, Some("\"2\"")), "{}: {}", db.name, kept.text);
+    }
+    assert_eq!(audited().await, before, "{}", db.name);
+    let stale = client.patch(&url).header("if-match", "\"1\"").json(&json!({})).send().await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", db.name);
 
     let rename = client.patch(&url).header("if-match", "\"2\"").json(&json!({"name": "Autre nom"})).send().await;
     assert_eq!(rename.status, StatusCode::UNPROCESSABLE_ENTITY, "annuaire names are not edited by hand");

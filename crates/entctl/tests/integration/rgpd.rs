@@ -364,6 +364,13 @@ async fn breaches_warn_after_72_hours_and_requests_are_due_a_month_later() {
             "consequences": "risque faible", "measures": "demande de suppression au destinataire"
         })
     };
+    // Before the RGPD applied (25 May 2018), no breach log: a typing error, said as such.
+    let (s, body) = call(dpo.post(url("/breaches/0940198E")).json(&breach("0001-01-01T00:00:00Z"))).await;
+    assert_eq!(
+        (s, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("aware_at")),
+        "{body}"
+    );
     let (s, old) = call(dpo.post(url("/breaches/0940198E")).json(&breach("2026-08-28T08:00:00Z"))).await;
     assert_eq!(s, StatusCode::CREATED, "{old}");
     // Numbered from the series' counter (the end of a random id collided within a few

@@ -720,7 +720,30 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let purge = |days: i64| entcp::provisioning::purge::purge_due(&provisioning, t0() + chrono::Duration::days(days));
     assert!(purge(85).await.unwrap().is_empty());
     assert!(!files_of(&dir).is_empty(), "kept during the retention period");
-    assert_eq!(purge(95).await.unwrap(), ["college-essais"]);
+    // An RGPD request of its organisation still unanswered holds the purge (said once on the
+    // tenant), until it is answered.
+    sqlx::query(
+        "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, created_by, \
+         created_at, updated_at) SELECT 'req-1', 'DEM-2026-000001', org_id, 'access', 'Parent d''élève', '2026-11-20', \
+         '2026-12-20', 'received', 'test', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z' FROM tenants \
+         WHERE slug = 'college-essais'",
+    )
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    for day in [95, 96] {
+        assert!(purge(day).await.unwrap().is_empty(), "{}: held by the request", db.name);
+    }
+    assert!(!files_of(&dir).is_empty(), "kept while held");
+    let (_, events) = call_socket(dan.get(url("/tenants/college-essais/events"))).await;
+    let held: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "purge_held").collect();
+    assert_eq!(held.len(), 1, "{}: {events}", db.name);
+    assert!(held[0]["message"].as_str().unwrap().contains("1 demande(s) RGPD"), "{events}");
+    sqlx::query("UPDATE rgpd_requests SET status = 'answered', answered_on = '2026-12-01' WHERE id = 'req-1'")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(purge(97).await.unwrap(), ["college-essais"]);
     assert!(files_of(&dir).is_empty(), "{}: purged", db.name);
     let (_, purged) = call_socket(dan.get(url("/tenants/college-essais"))).await;
     assert_eq!(purged["status"], "purged");
@@ -731,6 +754,12 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
     assert_eq!(audited.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["tenants.purge"]);
     assert!(purge(200).await.unwrap().is_empty(), "purged once");
+    // A purged ENT takes no more tickets: nothing is left to look at.
+    let ticket = json!({ "tenant": "college-essais", "subject": "Accès", "description": "Après la purge.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let (s, refused) = call_socket(chef.post(url("/support/tickets")).json(&ticket)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    assert!(refused["detail"].as_str().unwrap().contains("purgé"), "{refused}");
 }
 
 backend_test!(a_move_decided_on_a_stale_reading_is_refused);

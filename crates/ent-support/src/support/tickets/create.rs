@@ -17,7 +17,7 @@ use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers_org, get_org};
 use ent_platform::registry::Org;
-use ent_tenants::tenants::{get_tenant, Tenant};
+use ent_tenants::tenants::{get_tenant, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -169,6 +169,12 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let org =
         get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     may_open(store, ctx.actor, &org).await?;
+    if tenant.status == TenantStatus::Purged {
+        return Err(Problem::conflict(format!(
+            "l'ENT {} est purgé : ses données sont supprimées, aucun ticket ne peut plus y être ouvert",
+            tenant.slug
+        )));
+    }
     if forced.is_some() && !supports(store, ctx.actor, &org).await? {
         return Err(Problem::invalid_field("priority", "seul le support de cet ENT peut imposer une priorité"));
     }
