@@ -52,8 +52,7 @@ where
 
 /// French name of a tenant status.
 pub fn status_label(status: Status) -> &'static str {
-    let names = crate::dashboard::TENANT_STATUSES;
-    names.iter().find(|(s, _)| *s == status.as_str()).map_or(status.as_str(), |(_, label)| label)
+    status.label()
 }
 
 /// The button of a move to `status`.

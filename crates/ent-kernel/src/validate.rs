@@ -165,6 +165,10 @@ pub fn serde_in_french(message: &str) -> String {
                 r"unknown field `([^`]*)`, expected one of ([^\n]*?)(?P<at> at line|,? line \d|$)",
                 "champ inconnu « $1 » (champs possibles : $2)$at",
             ),
+            (
+                r"unknown field `([^`]*)`, expected (`[^`]*`) or (`[^`]*`)",
+                "champ inconnu « $1 » (champs possibles : $2, $3)",
+            ),
             (r"unknown field `([^`]*)`, expected (`[^`]*`)", "champ inconnu « $1 » (champ possible : $2)"),
             (r"unknown field `([^`]*)`, there are no fields", "champ inconnu « $1 » (aucun champ attendu)"),
             (r"unknown field `([^`]*)`", "champ inconnu « $1 »"),
@@ -172,7 +176,12 @@ pub fn serde_in_french(message: &str) -> String {
                 r"unknown variant `([^`]*)`, expected one of ([^\n]*?)(?P<at> at line|,? line \d|$)",
                 "valeur inconnue « $1 » (valeurs possibles : $2)$at",
             ),
+            (
+                r"unknown variant `([^`]*)`, expected (`[^`]*`) or (`[^`]*`)",
+                "valeur inconnue « $1 » (valeurs possibles : $2, $3)",
+            ),
             (r"unknown variant `([^`]*)`, expected (`[^`]*`)", "valeur inconnue « $1 » (valeur possible : $2)"),
+            (r"provided string was not [`']true[`'] or [`']false[`']", "true ou false attendu"),
             (r"duplicate field `([^`]*)`", "champ « $1 » en double"),
             (r"invalid type: ([^,]*), expected ", "type invalide ($1), attendu : "),
             (r"invalid value: ([^,]*), expected ", "valeur invalide ($1), attendu : "),
@@ -352,6 +361,15 @@ mod tests {
             ),
             ("invalid type: string \"x\", expected u32", "type invalide (string \"x\"), attendu : u32"),
             ("unknown variant `lundi`, expected `mardi`", "valeur inconnue « lundi » (valeur possible : `mardi`)"),
+            (
+                "unknown variant `foo`, expected `level` or `tenant`",
+                "valeur inconnue « foo » (valeurs possibles : `level`, `tenant`)",
+            ),
+            (
+                "unknown field `reason`, expected `to` or `override_reason`",
+                "champ inconnu « reason » (champs possibles : `to`, `override_reason`)",
+            ),
+            ("dry_run: provided string was not `true` or `false`", "dry_run: true ou false attendu"),
         ];
         for (english, french) in cases {
             assert_eq!(serde_in_french(english), french);

@@ -38,6 +38,15 @@ impl OrgKind {
         }
     }
 
+    /// Its name after the indefinite article: « une commune », « un EPCI ».
+    pub fn with_article(self) -> String {
+        let article = match self {
+            OrgKind::Academie | OrgKind::Dsden | OrgKind::Region | OrgKind::Commune => "une",
+            _ => "un",
+        };
+        format!("{article} {}", self.label())
+    }
+
     /// Kinds identified by a SIREN, created by hand rather than imported.
     pub fn is_siren_identified(self) -> bool {
         matches!(self, OrgKind::Epci | OrgKind::SyndicatMixte | OrgKind::Editeur | OrgKind::Hebergeur)
@@ -105,3 +114,16 @@ crate::text_enum!(pub Role {
     SupportN1 = "support_n1", SupportN2 = "support_n2", SupportN3 = "support_n3", Dpo = "dpo",
     Coordinateur = "coordinateur", Auditeur = "auditeur", Usager = "usager",
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_take_the_article_of_their_gender() {
+        assert_eq!(OrgKind::Commune.with_article(), "une commune");
+        assert_eq!(OrgKind::Dsden.with_article(), "une DSDEN");
+        assert_eq!(OrgKind::Epci.with_article(), "un EPCI");
+        assert_eq!(OrgKind::Etablissement.with_article(), "un établissement");
+    }
+}

@@ -507,6 +507,11 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// A stored timestamp (RFC 3339, as [`timestamp`] writes it) read back; `None` when it is not one.
+pub fn parse_timestamp(stored: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(stored).ok().map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// Bind markers for `count` values starting at position `first`: numbered
 /// (`$3, $4`) on PostgreSQL, positional (`?, ?`) on SQLite, whose driver looks
 /// every numbered marker up by name (quadratic in long lists). A statement must

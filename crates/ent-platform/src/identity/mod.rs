@@ -525,9 +525,9 @@ fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
             Err(Problem::invalid_field(
                 "org",
                 format!(
-                    "le rôle {} ne s'exerce pas dans un(e) {} (possible : {})",
+                    "le rôle {} ne s'exerce pas dans {} (possible : {})",
                     role.as_str(),
-                    org.kind.label(),
+                    org.kind.with_article(),
                     allowed.join(", ")
                 ),
             ))

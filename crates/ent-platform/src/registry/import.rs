@@ -856,20 +856,33 @@ fn parse_stream<R: Read>(
     let mut batch = Batch::for_rows(batch_size);
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = line_of(record.position()).unwrap_or(0);
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = line_of(e.position()).unwrap_or(line + 1);
-                batch.rows += 1;
-                batch.rejected.push(LineIssue { line, uai: None, reason: format!("ligne illisible : {e}") });
-                if let csv::ErrorKind::Io(_) = e.kind() {
+                // The record the reader failed on starts where it placed it.
+                let line = line_of(e.position().or(record.position())).unwrap_or(0);
+                if let csv::ErrorKind::Io(io) = e.kind() {
+                    // Nothing after it can be read: the import stops, said as such, and what
+                    // was read before is written (a new import of the fixed file completes it).
                     let _ = tx.blocking_send(Ok(batch));
+                    let _ = tx.blocking_send(Err(Problem::invalid_field(
+                        "fichier",
+                        format!(
+                            "lecture arrêtée à la ligne {line} : {io} ; les lignes d'avant sont importées, \
+                             importez à nouveau le fichier corrigé (sans doublon)"
+                        ),
+                    )));
                     return;
                 }
+                batch.rows += 1;
+                batch.rejected.push(LineIssue { line, uai: None, reason: format!("ligne illisible : {e}") });
                 continue;
             }
+        }
+        // A blank line of a CRLF file (its CR alone) is skipped, as the reader skips LF ones.
+        if record.len() == 1 && record[0].trim_ascii().is_empty() {
+            continue;
         }
         batch.rows += 1;
         let line = line_of(record.position()).unwrap_or(0);

@@ -52,7 +52,7 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     checks.finish()?;
     let siren = siren.expect("checked");
     conflict_unless(get_by_code(store, new.kind, &siren).await?.is_none(), || {
-        format!("un(e) {} de SIREN {siren} existe déjà", new.kind.label())
+        format!("{} de SIREN {siren} existe déjà", new.kind.with_article())
     })?;
     // A group sits in its département's académie and région, so that their scopes reach it.
     let parent = match &departement {

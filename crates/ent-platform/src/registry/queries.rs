@@ -351,7 +351,7 @@ pub async fn resolve_field_org(
 /// It names the organisation and its kind: check first that the caller may see it.
 pub fn field_org_kind(field: &str, org: &Org, kinds: &[OrgKind], expected: &str) -> Result<(), Problem> {
     if !kinds.contains(&org.kind) {
-        let detail = format!("{} est un(e) {} : {expected}", org.name, org.kind.label());
+        let detail = format!("{} est {} : {expected}", org.name, org.kind.with_article());
         return Err(Problem::invalid_field(field, detail));
     }
     Ok(())

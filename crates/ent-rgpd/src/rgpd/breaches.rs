@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 /// The CNIL must be notified within 72 hours of awareness (Art. 33(1)).
 pub const CNIL_DELAY_HOURS: i64 = 72;
 
-/// The RGPD's entry into application (art. 99): the breach log (art. 33(5)) starts then.
-const RGPD_APPLICABLE: chrono::DateTime<chrono::Utc> = chrono::DateTime::from_timestamp(1_527_206_400, 0).unwrap();
+/// The RGPD's entry into application (art. 99), 25 May 2018 at midnight in Paris: the breach
+/// log (art. 33(5)) starts then.
+const RGPD_APPLICABLE: chrono::DateTime<chrono::Utc> =
+    chrono::DateTime::from_timestamp(1_527_199_200, 0).expect("2018-05-24T22:00:00Z");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

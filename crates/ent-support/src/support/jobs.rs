@@ -38,7 +38,71 @@ struct TicketEventRow {
     event: SlaEventRow,
 }
 
+/// The version of the rules `sla::derive` applies: raised when they change (what counts as a
+/// first response, how a priority change counts), so that open tickets are derived again.
+const SLA_RULES: u32 = 2;
+
+/// The row of the current support policies in `data_backfills`: `support_sla:`, the rules'
+/// version and a hash of the merged policy files (targets, calendars, school holidays).
+fn policies_mark(state: &SupportState) -> String {
+    let spec = serde_json::to_vec(&state.support.spec).expect("policies serialise");
+    format!("support_sla:v{SLA_RULES}:{}", &ent_documents::documents::sha256_hex(&spec)[..16])
+}
+
+/// Re-derives the SLA of every open ticket once per set of policies: a target, a calendar or
+/// the school holidays edited since the tickets' due dates were stored move those dates (the
+/// sweep selects on the stored `next_due`, which would otherwise wait for the old one). The
+/// set is recorded in `data_backfills` once done, whichever replica ran it; a pass cut short is
+/// run again whole (deriving is idempotent). `None` when this set was already applied.
+pub async fn refresh_for_policies(state: &SupportState, now: DateTime<Utc>) -> Result<Option<usize>, Problem> {
+    let mark = policies_mark(state);
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_backfills WHERE name = $1 AND done_at IS NOT NULL")
+            .bind(&mark)
+            .fetch_optional(state.store.pool())
+            .await?;
+    if done.is_some() {
+        return Ok(None);
+    }
+    let open: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM support_tickets WHERE status NOT IN ('resolved', 'closed') ORDER BY id")
+            .fetch_all(state.store.pool())
+            .await?;
+    // A ticket a change holds right now is skipped: that change derives it under these policies.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1{}",
+        state.store.backend().for_update_skip_locked()
+    );
+    for batch in open.chunks(200) {
+        let mut tx = state.store.begin_write().await?;
+        for id in batch {
+            let ticket: Option<Ticket> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+            if let Some(t) = ticket {
+                refresh(&mut tx, &state.support, &t, now).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    let mut tx = state.store.begin_write().await?;
+    sqlx::query("DELETE FROM data_backfills WHERE name LIKE 'support_sla:%' AND name <> $1")
+        .bind(&mark)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO data_backfills (name, done_at, outcome) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&mark)
+    .bind(timestamp(now))
+    .bind(format!("{} ticket(s) ouvert(s) recalculé(s) selon les politiques en vigueur", open.len()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(open.len()))
+}
+
 pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
+    // Due dates stored under other policies are derived again first.
+    refresh_for_policies(state, now).await?;
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
     // Three reads for the whole pass: the tickets due, their events, their flagged breaches.

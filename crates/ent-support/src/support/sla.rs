@@ -149,6 +149,29 @@ fn running(status: Status) -> bool {
     matches!(status, Status::New | Status::InProgress)
 }
 
+/// The day the first-response rule below took effect: before it, any status change, escalation
+/// or return by the holding level was its first response, and the steps logged then keep that
+/// rule (their tickets were measured so).
+const RESPONSE_RULE_SINCE: DateTime<Utc> = DateTime::from_timestamp(1_796_342_400, 0).expect("2026-12-04");
+
+/// Whether `event`, by the holding `level`, is that level's first response: for N1, what the
+/// requester sees (a public comment, a status change carrying a public message); for N2 and
+/// N3, who answer the level below, also a comment to the support or a return down.
+fn responds(level: Level, event: &SlaEvent) -> bool {
+    if event.at < RESPONSE_RULE_SINCE {
+        return matches!(
+            event.step,
+            Step::Comment { public: true } | Step::Status(_) | Step::Escalated(_) | Step::Returned(_)
+        );
+    }
+    match &event.step {
+        Step::Comment { public } => *public || level != Level::N1,
+        Step::Status(_) => event.public_message,
+        Step::Returned(_) => level != Level::N1,
+        Step::Escalated(_) | Step::Created | Step::Priority { .. } | Step::Other => false,
+    }
+}
+
 /// Replays `events` (in order) under `policy` up to `now`; `priority` is the ticket's
 /// current one (it was its priority from the start when the log has no priority change).
 pub fn derive(
@@ -200,15 +223,8 @@ pub fn derive(
             let i = clock_mut(&mut clocks, policies, policy, priority, level);
             clocks[i].intervals.push((since, Some(event.at)));
         }
-        if event.actor_level == Some(level) && first[level.index()].is_none() {
-            let responds = match &event.step {
-                Step::Comment { public } => *public,
-                Step::Status(_) => event.public_message,
-                Step::Escalated(_) | Step::Returned(_) | Step::Created | Step::Priority { .. } | Step::Other => false,
-            };
-            if responds {
-                first[level.index()] = Some(event.at);
-            }
+        if event.actor_level == Some(level) && first[level.index()].is_none() && responds(level, event) {
+            first[level.index()] = Some(event.at);
         }
         match &event.step {
             Step::Created => {
@@ -270,9 +286,14 @@ pub fn derive(
                 let target = target_of(p);
                 let counted = since.map_or(0, held_at);
                 if let Some(since) = since.filter(|_| counted >= target) {
-                    // Already spent under the new priority (or passed under the old one,
-                    // which an earlier stretch would have returned): due at the change.
-                    return Some(since);
+                    // Already spent under the new priority (a due date passed under the old one
+                    // an earlier stretch returned): due when this level's clock next runs from
+                    // the change, never while another level holds the ticket or it is paused.
+                    return clock
+                        .intervals
+                        .iter()
+                        .find(|(_, e)| e.is_none_or(|e| e > since))
+                        .map(|(s, _)| (*s).max(since));
                 }
                 let mut remaining = target - counted;
                 for (start, end) in &clock.intervals {
@@ -458,5 +479,49 @@ mod tests {
         assert_eq!(first(&[created.clone(), silent, asked]), Some(3600), "the question asked");
         let comment = ev("2027-05-12 09:15", Step::Comment { public: true }, Some(Level::N1));
         assert_eq!(first(&[created, comment]), Some(900), "a public comment");
+    }
+
+    #[test]
+    fn n2_and_n3_answer_the_level_below_and_steps_before_the_rule_keep_the_old_one() {
+        let at_n2 = |answer: SlaEvent| {
+            let events = vec![
+                ev("2027-05-12 09:00", Step::Created, None),
+                ev("2027-05-12 09:30", Step::Escalated(Level::N2), Some(Level::N1)),
+                answer,
+            ];
+            let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, paris("2027-05-12 12:00"));
+            s.clock(Level::N2).unwrap().first_response_seconds
+        };
+        let to_support = ev("2027-05-12 10:00", Step::Comment { public: false }, Some(Level::N2));
+        assert_eq!(at_n2(to_support), Some(1800), "a comment to the support");
+        let back = ev("2027-05-12 10:30", Step::Returned(Level::N1), Some(Level::N2));
+        assert_eq!(at_n2(back), Some(3600), "a return down");
+        // Logged before the rule: an escalation by N1 was its first response.
+        let old = vec![
+            ev("2026-11-30 09:00", Step::Created, None),
+            ev("2026-11-30 09:20", Step::Escalated(Level::N2), Some(Level::N1)),
+        ];
+        let s = derive(&p(), "standard", &Place::default(), Priority::P3, &old, paris("2026-11-30 12:00"));
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(1200));
+    }
+
+    #[test]
+    fn an_upgrade_while_another_level_holds_the_ticket_flags_nothing_on_the_level_that_kept_its_targets() {
+        let events = vec![
+            ev("2027-05-10 09:00", Step::Created, None),
+            ev("2027-05-10 09:10", Step::Comment { public: true }, Some(Level::N1)),
+            // N1 holds 6 h under P4 (40 h to resolve), then hands over.
+            ev("2027-05-10 15:00", Step::Escalated(Level::N2), Some(Level::N1)),
+            ev("2027-05-11 10:00", Step::Priority { from: Priority::P4, to: Priority::P1 }, Some(Level::N2)),
+        ];
+        let now = paris("2027-05-11 10:05");
+        let s = derive(&p(), "standard", &Place::default(), Priority::P1, &events, now);
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, None, "N1 does not hold it: {s:?}");
+        assert!(s.overdue(now).iter().all(|(level, _, _)| *level != Level::N1), "{s:?}");
+        // Sent back to N1, whose 4 h of P1 are spent: due as soon as it holds it again.
+        let mut back = events.clone();
+        back.push(ev("2027-05-11 11:00", Step::Returned(Level::N1), Some(Level::N2)));
+        let s = derive(&p(), "standard", &Place::default(), Priority::P1, &back, paris("2027-05-11 11:05"));
+        assert_eq!(s.clock(Level::N1).unwrap().resolution_due, Some(paris("2027-05-11 11:00")));
     }
 }

@@ -6,10 +6,10 @@
 //! has on the backend.
 
 use crate::provisioning::ProvisioningState;
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::french_day;
 use ent_kernel::error::Problem;
-use ent_kernel::store::timestamp;
+use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 
@@ -22,41 +22,69 @@ pub struct PurgePass {
     pub held: Vec<(String, String)>,
 }
 
-/// Why a tenant due for purge is kept for now, in French: support tickets still open on it
-/// (their answers may need its data), or RGPD requests of its organisation still unanswered
-/// (an access request answered from data deleted meanwhile is an answer lost). `None`: nothing
-/// holds it.
-async fn held_by(state: &ProvisioningState, tenant_id: &str, org_id: &str) -> Result<Option<String>, Problem> {
-    let tickets: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed')",
-    )
-    .bind(tenant_id)
-    .fetch_one(state.store.pool())
-    .await?;
-    let requests: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM rgpd_requests WHERE org_id = $1 AND status IN ('received', 'in_progress')",
-    )
-    .bind(org_id)
-    .fetch_one(state.store.pool())
-    .await?;
-    let mut why = Vec::new();
-    if tickets > 0 {
-        why.push(format!("{tickets} ticket(s) de support ouvert(s)"));
-    }
-    if requests > 0 {
-        why.push(format!("{requests} demande(s) RGPD de l'organisation sans réponse"));
-    }
-    Ok((!why.is_empty()).then(|| format!("purge différée : {}", why.join(", "))))
+/// What holds a tenant's purge: support tickets still open on it (their answers may need its
+/// data), RGPD requests of its organisation still unanswered (an access request answered from
+/// data deleted meanwhile is an answer lost).
+#[derive(Debug, Default, PartialEq)]
+struct Holds {
+    tickets: i64,
+    requests: i64,
 }
+
+impl Holds {
+    /// Counted in the purge's transaction, after the tenant's row is taken: a ticket opened
+    /// meanwhile either committed before (counted) or waits for the purge and finds it purged.
+    async fn of(tx: &mut Tx, tenant_id: &str, org_id: &str) -> Result<Holds, Problem> {
+        let tickets = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed')",
+        )
+        .bind(tenant_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let requests = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rgpd_requests WHERE org_id = $1 AND status IN ('received', 'in_progress')",
+        )
+        .bind(org_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Holds { tickets, requests })
+    }
+
+    fn any(&self) -> bool {
+        self.tickets > 0 || self.requests > 0
+    }
+
+    /// For the tenant's events, which every reader of the tenant sees: what holds it, not how
+    /// many (the RGPD log is the DPO's).
+    fn event_text(&self) -> String {
+        let mut why = Vec::new();
+        if self.tickets > 0 {
+            why.push("tickets de support ouverts");
+        }
+        if self.requests > 0 {
+            why.push("demandes RGPD de l'organisation en cours");
+        }
+        format!("purge différée : {} ; au plus {HOLD_DAYS} jours", why.join(", "))
+    }
+
+    /// For the job's outcome, read by administrators.
+    fn counted(&self) -> String {
+        format!("purge différée ({} ticket(s) ouvert(s), {} demande(s) RGPD en cours)", self.tickets, self.requests)
+    }
+}
+
+/// The longest a purge waits for what holds it, past its due date: the retention period is a
+/// legal bound (RGPD art. 5.1.e), which an open ticket cannot push back indefinitely.
+pub const HOLD_DAYS: i64 = 60;
 
 /// Purges the tenants archived before the retention period; returns their slugs.
 pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     Ok(purge_pass(state, now).await?.purged)
 }
 
-/// Purges the tenants archived before the retention period that nothing holds ([`held_by`]);
-/// a held one gets an event the first time (and when the reason changes), and is purged by
-/// the first pass after what held it is settled.
+/// Purges the tenants archived before the retention period that nothing holds ([`Holds`]) or
+/// that were held [`HOLD_DAYS`] already; a held one gets an event the first time (and when what
+/// holds it changes), and is purged by the first pass after what held it is settled.
 pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<PurgePass, Problem> {
     let months = state.config.provisioning.retention_months;
     let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
@@ -68,11 +96,6 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
     .await?;
     let mut pass = PurgePass::default();
     for (id, slug, org_id, archived_at) in due {
-        if let Some(why) = held_by(state, &id, &org_id).await? {
-            note_held(state, &id, &why, now).await?;
-            pass.held.push((slug, why));
-            continue;
-        }
         let mut tx = state.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
@@ -86,11 +109,25 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         if done.rows_affected() == 0 {
             continue;
         }
-        let message =
+        let holds = Holds::of(&mut tx, &id, &org_id).await?;
+        let overdue = parse_timestamp(&archived_at)
+            .and_then(|archived| archived.checked_add_months(Months::new(months)))
+            .is_some_and(|due| now >= due + Duration::days(HOLD_DAYS));
+        if holds.any() && !overdue {
+            tx.rollback().await?;
+            note_held(state, &id, &holds.event_text(), now).await?;
+            pass.held.push((slug, holds.counted()));
+            continue;
+        }
+        let mut message =
             format!("données supprimées : archivé le {}, conservation {months} mois écoulée", french_day(&archived_at));
+        if holds.any() {
+            message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré les {}", holds.event_text()));
+        }
         crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
         let target = Target::new("tenant", &id, Some(&org_id));
-        let summary = serde_json::json!({ "archived_at": archived_at, "retention_months": months });
+        let summary = serde_json::json!({ "archived_at": archived_at, "retention_months": months,
+            "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
         tx.commit().await?;
         pass.purged.push(slug);

@@ -96,6 +96,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// Its French name, as pages, events and errors say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Requested => "demandé",
+            Status::Provisioning => "en déploiement",
+            Status::Active => "actif",
+            Status::Suspended => "suspendu",
+            Status::Decommissioning => "en retrait",
+            Status::Archived => "archivé",
+            Status::Purged => "purgé",
+        }
+    }
+
     /// The moves the lifecycle allows (purging is the retention job's, not a move).
     pub fn can_move_to(self, to: Status) -> bool {
         use Status::*;
@@ -484,6 +497,19 @@ pub async fn create_or_same(
     .await
 }
 
+/// The 409 of a `POST` of another document for an existing tenant: only `PUT` changes one.
+fn update_through_put(slug: &str) -> Problem {
+    Problem::conflict(format!(
+        "le tenant « {slug} » existe déjà : modifiez-le par PUT /api/v1/tenants/{slug} avec l'en-tête If-Match \
+         de la version lue"
+    ))
+}
+
+/// The hash of a tenant's stored specification.
+async fn stored_spec_hash(store: &Store, id: &str) -> Result<String, Problem> {
+    Ok(sqlx::query_scalar("SELECT spec_hash FROM tenants WHERE id = $1").bind(id).fetch_one(store.pool()).await?)
+}
+
 /// The 409 of a change to a tenant declared elsewhere than where the change comes from:
 /// through the API (or console) to a tenant a custom resource declares, or through a
 /// custom resource to a tenant of the same name the API (or another resource) declared.
@@ -648,6 +674,10 @@ async fn write_document(
         }
         refuse_purged(current)?;
         declared_elsewhere(current, declared_by)?;
+        // A POST of another document is the 409 that points to PUT, before any check of the change.
+        if on_existing == OnExisting::KeepIfSame && stored_spec_hash(store, &current.id).await? != checked.spec_hash {
+            return Err(update_through_put(slug));
+        }
     }
     // A change also touches the tenant's organisation as registered.
     if let Some(org) = registered.as_ref().filter(|o| o.id != checked.org.id) {
@@ -683,10 +713,21 @@ async fn write_document(
             if let Err(problem) = inserted {
                 // Its connection back to the pool before another is taken to read.
                 drop(tx);
-                // Slug or hostname: a tenant of this slug created meanwhile is the slug's 409.
-                let slug_taken_meanwhile =
-                    problem.kind == ProblemKind::Conflict && get_tenant(store, slug).await?.is_some();
-                return Err(if slug_taken_meanwhile { slug_taken_on_create(slug) } else { problem });
+                // Slug or hostname: a tenant of this slug created meanwhile is the slug's 409,
+                // or, when it is this very document sent twice at once (a retry), `unchanged`.
+                let raced = match problem.kind {
+                    ProblemKind::Conflict => get_tenant(store, slug).await?,
+                    _ => None,
+                };
+                let Some(raced) = raced else { return Err(problem) };
+                if on_existing == OnExisting::KeepIfSame
+                    && reads_org(store, actor, Some(&checked.org)).await?
+                    && raced.organisation.id == checked.org.id
+                    && stored_spec_hash(store, &raced.id).await? == checked.spec_hash
+                {
+                    return Ok((Applied::Unchanged, raced));
+                }
+                return Err(slug_taken_on_create(slug));
             }
             event(&mut tx, &id, &actor.name, "created", "tenant demandé", now).await?;
             (Applied::Created, id)
@@ -701,10 +742,7 @@ async fn write_document(
                 return Ok((Applied::Unchanged, current.clone()));
             }
             if on_existing == OnExisting::KeepIfSame {
-                return Err(Problem::conflict(format!(
-                    "le tenant « {slug} » existe déjà : modifiez-le par PUT /api/v1/tenants/{slug} avec l'en-tête \
-                     If-Match de la version lue"
-                )));
+                return Err(update_through_put(slug));
             }
             if current.organisation.id != checked.org.id {
                 return Err(Problem::invalid_field(
@@ -906,7 +944,7 @@ pub async fn transition(
     authorize_transition(store, actor, tenant).await?;
     conflict_unless(to != Status::Purged, || PURGE_BY_JOB)?;
     conflict_unless(tenant.status.can_move_to(to), || {
-        format!("un tenant {} ne passe pas à {}", tenant.status.as_str(), to.as_str())
+        format!("un tenant {} ne passe pas à l'état « {} »", tenant.status.label(), to.label())
     })?;
     let mut convention_id = None;
     let mut gate_override = None;
@@ -946,20 +984,20 @@ pub async fn transition(
     if done.rows_affected() == 0 {
         // Another move got there first: the state machine is checked against what it left.
         return Err(Problem::conflict(format!(
-            "le tenant {} a changé d'état entre-temps : relisez-le avant de le faire passer à {}",
+            "le tenant {} a changé d'état entre-temps : relisez-le avant de le faire passer à l'état « {} »",
             tenant.slug,
-            to.as_str()
+            to.label()
         )));
     }
     let message = match (&gate_override, &convention_id) {
         (Some(reason), _) => format!(
             "{} → {} sans convention pour {} (dérogation : {reason})",
-            tenant.status.as_str(),
-            to.as_str(),
+            tenant.status.label(),
+            to.label(),
             uncovered_codes.join(", ")
         ),
-        (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.as_str(), to.as_str()),
-        _ => format!("{} → {}", tenant.status.as_str(), to.as_str()),
+        (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.label(), to.label()),
+        _ => format!("{} → {}", tenant.status.label(), to.label()),
     };
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
     let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override, "uncovered": uncovered_codes });

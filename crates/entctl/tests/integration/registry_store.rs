@@ -340,9 +340,10 @@ Code_academie;Nombre_d_eleves\n\
 0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;180\n";
     let report = import_bytes(&db.store, csv.as_bytes().to_vec(), false).await;
     let refused: Vec<u64> = report.rejections.iter().map(|r| r.line).collect();
-    // Line 3 holds a lone CR: not blank, a one-column line.
-    assert_eq!(refused, [3, 7], "{}: {:?}", db.name, report.rejections);
-    assert!(report.rejections[1].reason.contains("lettre de contrôle"), "{:?}", report.rejections);
+    // Line 3, a CRLF file's blank line (its CR alone), is skipped too.
+    assert_eq!(refused, [7], "{}: {:?}", db.name, report.rejections);
+    assert_eq!(report.rows, 3, "{}", db.name);
+    assert!(report.rejections[0].reason.contains("lettre de contrôle"), "{:?}", report.rejections);
     let warned: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
     assert_eq!(warned.len(), 1, "{}: {warned:?}", db.name);
     assert_eq!(warned[0].0, 4, "{}: {warned:?}", db.name);
@@ -371,6 +372,14 @@ Code_academie\r0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\r";
     let err = import(long).await.unwrap_err();
     assert!(err.body().to_string().contains("plus d'un Mio"), "{}: {}", db.name, err.body());
     assert_eq!(count_kind(&db.store, "etablissement").await, 0);
+    // Past the header, such a line stops the import with its line, not a silent partial one.
+    let head = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
+Code_academie\n0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\n\n";
+    let mut cut = head.as_bytes().to_vec();
+    cut.extend(std::iter::repeat_n(b'x', 2 << 20));
+    cut.extend(b"\n0940209S;Ecole du Jardin;Ecole;94038;L'Ha\xc3\xbf-les-Roses;24\n");
+    let err = import(cut).await.unwrap_err();
+    assert!(err.body().to_string().contains("lecture arrêtée à la ligne 4"), "{}: {}", db.name, err.body());
 }
 
 backend_test!(a_file_without_the_required_columns_is_refused_whole);

@@ -391,12 +391,13 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let n2_row = report.body.as_array().unwrap().iter().find(|r| r["key"] == "N2").unwrap().clone();
     assert_eq!(n2_row["breaches"], 1);
     assert_eq!(n2_row["handled"], 1);
-    // N2 only escalated (an internal note, then the vendor): nothing the requester saw, no first response.
-    assert_eq!(n2_row["first_response_median_hours"], Value::Null, "{n2_row}");
+    // N2 answers the level below: its internal note to N1 (5 h in) is its first response, not
+    // its escalation to the vendor later.
+    assert_eq!(n2_row["first_response_median_hours"], 5.0, "{n2_row}");
     // Platform-wide, the percentiles are read through the indexes: the same figures.
     let all = s.get(&s.admin, "/support/report").await.body;
     let row = |key: &str| all.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
-    assert_eq!(row("N2")["first_response_median_hours"], Value::Null);
+    assert_eq!(row("N2")["first_response_median_hours"], 5.0);
     assert_eq!(row("N3")["first_response_median_hours"], 3.0, "Thursday 16–18, Friday 09–10");
     assert_eq!(row("N1")["first_response_median_hours"], 0.5);
     assert_eq!(row("N1")["first_response_p90_hours"], 0.58, "35 minutes on the second ticket");
@@ -555,6 +556,37 @@ async fn only_what_the_requester_sees_meets_the_first_response_clock(db: crate::
     assert_eq!(n2["first_response_seconds"], 1800, "the message to the requester answers: {t}");
     assert_eq!(n1_clock(&t)["first_response_seconds"], Value::Null, "N1 only escalated: {t}");
     assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "the requester is told");
+}
+
+// Policies edited after tickets were opened: the next sweep derives the open tickets' due dates
+// again under them (once per set of policies), so a shortened target is flagged when it passes,
+// not when the old stored due date would have.
+backend_test!(a_target_shortened_in_the_policies_moves_the_due_dates_of_open_tickets);
+async fn a_target_shortened_in_the_policies_moves_the_due_dates_of_open_tickets(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = ticket_at(&s, "2027-05-12 09:00", "Messagerie vide").await;
+    s.at("2027-05-12 09:05");
+    assert_eq!(s.sweep().await.breaches, 0);
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../support/policies.yaml")).unwrap();
+    let standard_n1_p4 = "P4: { first_response: 8h, resolution: 40h }";
+    assert!(shipped.contains(standard_n1_p4), "the shipped standard N1 P4 target");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("local.yaml"),
+        shipped.replacen(standard_n1_p4, "P4: { first_response: 1h, resolution: 40h }", 1),
+    )
+    .unwrap();
+    let config = Config { support_dir: Some(dir.path().into()), ..Config::default() };
+    s.at("2027-05-12 10:30");
+    let state = crate::common::app::app_state(s.store.clone(), config, s.clock.clone());
+    let swept = entcp::support::jobs::sweep(&state.support(), paris("2027-05-12 10:30")).await.unwrap();
+    assert_eq!(swept.breaches, 1, "{}: due 10:00 under the new target", db.name);
+    let t = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    let flagged = common::count(&s.store, "SELECT COUNT(*) FROM support_breaches WHERE ticket_id = $1", &[&id]).await;
+    assert_eq!(flagged, 1, "{}: {t}", db.name);
+    // Once per set of policies: the next sweep derives nothing again and flags nothing twice.
+    let again = entcp::support::jobs::refresh_for_policies(&state.support(), paris("2027-05-12 10:35")).await.unwrap();
+    assert_eq!(again, None, "{}", db.name);
 }
 
 backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);

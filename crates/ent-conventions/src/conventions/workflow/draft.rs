@@ -237,7 +237,7 @@ async fn resolve_parties(
                 let allowed: Vec<&str> = spec.kinds.iter().map(|k| k.label()).collect();
                 let detail = naming
                     .about(&org, key, || {
-                        format!("{} est un(e) {} ; attendu : {}", org.name, org.kind.label(), allowed.join(", "))
+                        format!("{} est {} ; attendu : {}", org.name, org.kind.with_article(), allowed.join(", "))
                     })
                     .await?;
                 checks.fail(&field, detail);

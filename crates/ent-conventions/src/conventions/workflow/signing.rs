@@ -548,16 +548,17 @@ pub async fn upload_signed(
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     may_deposit(ctx, conv)?;
     // The same file the same person already deposited (a retry whose answer was lost): nothing
-    // is stored or audited twice.
-    let (who, by) = ctx.actor.recorded_as("uploaded_by_user_id", "uploaded_by");
-    let deposited: Option<String> = sqlx::query_scalar(&format!(
+    // is stored or audited twice. The person by their account; a copy deposited before the
+    // account was recorded (migration 0053), or from the command line, by the actor's name.
+    let deposited: Option<String> = sqlx::query_scalar(
         "SELECT id FROM convention_files WHERE convention_id = $1 AND sha256 = $2 AND file_name = $3 \
-         AND {who} = $4"
-    ))
+         AND (uploaded_by_user_id = $4 OR (uploaded_by_user_id IS NULL AND uploaded_by = $5))",
+    )
     .bind(&conv.id)
     .bind(&sha)
     .bind(name)
-    .bind(by)
+    .bind(&ctx.actor.user_id)
+    .bind(&ctx.actor.name)
     .fetch_optional(&mut *tx)
     .await?;
     if deposited.is_some() {
