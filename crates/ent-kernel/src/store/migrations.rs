@@ -78,6 +78,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0051_token_parent.sql",
     "0052_breach_register.sql",
     "0053_signed_copy_account.sql",
+    "0054_ticket_answered.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -380,6 +381,11 @@ mod tests {
             53,
             "380df19b8c0803eae2a1c1a46e89155bceebab975f26fdc9be96368d4d9bc22a8bde19bdc59a77e2a1d4960399ca756e",
             "380df19b8c0803eae2a1c1a46e89155bceebab975f26fdc9be96368d4d9bc22a8bde19bdc59a77e2a1d4960399ca756e",
+        ),
+        (
+            54,
+            "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
+            "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
         ),
     ];
 

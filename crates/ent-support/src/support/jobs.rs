@@ -40,7 +40,7 @@ struct TicketEventRow {
 
 /// The version of the rules `sla::derive` applies: raised when they change (what counts as a
 /// first response, how a priority change counts), so that open tickets are derived again.
-const SLA_RULES: u32 = 2;
+const SLA_RULES: u32 = 3;
 
 /// The row of the current support policies in `data_backfills`: `support_sla:`, the rules'
 /// version and a hash of the merged policy files (targets, calendars, school holidays).

@@ -376,12 +376,28 @@ struct TicketLevelRow {
     held_seconds: i64,
     first_response_seconds: Option<i64>,
     breached: i64,
+    answered_seconds: Option<i64>,
 }
 
 /// Per tenant, each ticket once: breached if breached at any level; its first response
-/// the first one given going up the levels (N1, then N2 after N1's time, then N3); its
+/// when the requester was first answered (`answered_seconds`; for a ticket closed before
+/// that was recorded, the first one given going up the levels: N1, then N2 after N1's time,
+/// then N3); its
 /// resolution, once resolved or closed, the business time all its levels held it
 /// (creation to resolution, pauses excluded).
+/// The first response of a ticket recorded before `answered_seconds`: the first one given going
+/// up the levels, after the time the levels below held it.
+fn climbed_first_response(levels: &[TicketLevelRow]) -> Option<i64> {
+    let mut before = 0;
+    for l in levels {
+        if let Some(s) = l.first_response_seconds {
+            return Some(before + s);
+        }
+        before += l.held_seconds;
+    }
+    None
+}
+
 async fn per_ticket(
     store: &Store,
     cond: &Condition,
@@ -390,7 +406,8 @@ async fn per_ticket(
 ) -> Result<(), Problem> {
     let sql = format!(
         "SELECT t.tenant_id AS tenant_id, t.id AS ticket_id, t.status AS status, l.level AS level, l.held_seconds AS \
-         held_seconds, l.first_response_seconds AS first_response_seconds, l.breached AS breached FROM {from} \
+         held_seconds, l.first_response_seconds AS first_response_seconds, l.breached AS breached, \
+         t.answered_seconds AS answered_seconds FROM {from} \
          WHERE {} ORDER BY t.tenant_id, t.id, l.level",
         cond.sql()
     );
@@ -406,15 +423,7 @@ async fn per_ticket(
         let breached = levels.iter().any(|l| l.breached != 0);
         let done = matches!(status, Status::Resolved | Status::Closed);
         // Rows come ordered n1, n2, n3 (the levels' names sort as their order).
-        let mut before = 0;
-        let mut first_response = None;
-        for l in levels {
-            if let Some(s) = l.first_response_seconds {
-                first_response = Some(before + s);
-                break;
-            }
-            before += l.held_seconds;
-        }
+        let first_response = first.answered_seconds.or_else(|| climbed_first_response(levels));
         a.row.handled += 1;
         a.row.breaches += i64::from(breached);
         if breached || done {

@@ -83,6 +83,10 @@ pub struct SlaState {
     pub paused: bool,
     /// Only the levels the ticket has reached.
     pub levels: Vec<LevelClock>,
+    /// When the requester was first answered, whichever level answered (a public comment, a
+    /// status change carrying a public message), in business seconds of N1's calendar from
+    /// the ticket's creation: the ticket's first response, as the requester lived it.
+    pub answered_seconds: Option<i64>,
 }
 
 impl SlaState {
@@ -197,6 +201,18 @@ pub fn derive(
         })
         .unwrap_or(priority);
     let mut changes: Vec<(DateTime<Utc>, Priority)> = Vec::new();
+    let created_at = events.iter().find(|e| e.step == Step::Created).map(|e| e.at);
+    let answered_at = events
+        .iter()
+        .find(|e| {
+            e.actor_level.is_some()
+                && match e.step {
+                    Step::Comment { public } => public,
+                    Step::Status(_) => e.public_message,
+                    _ => false,
+                }
+        })
+        .map(|e| e.at);
 
     fn clock_mut(clocks: &mut Vec<LevelClock>, policies: &Policies, policy: &str, p: Priority, l: Level) -> usize {
         if let Some(i) = clocks.iter().position(|c| c.level == l) {
@@ -323,7 +339,13 @@ pub fn derive(
         }
     }
     clocks.sort_by_key(|c| c.level);
-    SlaState { level, status, paused: status == Status::WaitingRequester, levels: clocks }
+    let answered_seconds = match (created_at, answered_at) {
+        (Some(created), Some(answered)) => {
+            Some(policies.calendar_at(policy, Level::N1, place).business_seconds(created, answered))
+        }
+        _ => None,
+    };
+    SlaState { level, status, paused: status == Status::WaitingRequester, levels: clocks, answered_seconds }
 }
 
 #[cfg(test)]
@@ -503,6 +525,23 @@ mod tests {
         ];
         let s = derive(&p(), "standard", &Place::default(), Priority::P3, &old, paris("2026-11-30 12:00"));
         assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(1200));
+    }
+
+    #[test]
+    fn the_ticket_is_answered_when_the_requester_first_hears_from_any_level() {
+        let events = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            ev("2027-05-12 10:00", Step::Escalated(Level::N2), Some(Level::N1)),
+            SlaEvent {
+                public_message: true,
+                ..ev("2027-05-12 10:30", Step::Status(Status::InProgress), Some(Level::N2))
+            },
+            ev("2027-05-12 11:00", Step::Returned(Level::N1), Some(Level::N2)),
+            ev("2027-05-12 16:00", Step::Comment { public: true }, Some(Level::N1)),
+        ];
+        let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, paris("2027-05-12 17:00"));
+        assert_eq!(s.answered_seconds, Some(5400), "N2's message at 10:30, not N1's comment after the return");
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(6 * 3600), "N1's own, on its time");
     }
 
     #[test]

@@ -589,6 +589,26 @@ async fn a_target_shortened_in_the_policies_moves_the_due_dates_of_open_tickets(
     assert_eq!(again, None, "{}", db.name);
 }
 
+// Per tenant, a ticket's first response is when the requester first heard from the support,
+// whichever level answered: N2's message 1.5 h in, not N1's own answer after the ticket came
+// back down (the sum of the levels' times, 6 h).
+backend_test!(the_report_per_tenant_times_the_first_answer_the_requester_received);
+async fn the_report_per_tenant_times_the_first_answer_the_requester_received(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = ticket_at(&s, "2027-05-12 09:00", "Import des classes").await;
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    s.at("2027-05-12 10:30");
+    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200).await;
+    s.at("2027-05-12 11:00");
+    s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import depuis l'ENT." }), 200).await;
+    s.at("2027-05-12 16:00");
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Import relancé." }), 200).await;
+    let per_tenant = s.get(&s.admin, "/support/report?by=tenant").await.body;
+    let row = per_tenant.as_array().unwrap().iter().find(|r| r["key"] == "college-jules-verne").unwrap().clone();
+    assert_eq!(row["first_response_median_hours"], 1.5, "{}: {row}", db.name);
+}
+
 backend_test!(a_school_address_with_a_line_break_blocks_neither_tickets_nor_the_sweep);
 /// Addresses stored before they were checked (here with a CR/LF header injection) must not
 /// block anything: the notices to them are parked, the tickets and breaches recorded.

@@ -168,13 +168,14 @@ pub(crate) async fn write_sla(
     let is_flagged = |l: Level, k: sla::BreachKind| flagged.iter().any(|(fl, fk)| fl == l.as_str() && fk == k.as_str());
     let current = state.clock(state.level);
     sqlx::query(
-        "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3, breaches = $4 \
-         WHERE id = $5",
+        "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3, breaches = $4, \
+         answered_seconds = $5 WHERE id = $6",
     )
     .bind(current.and_then(|c| c.first_response_due).map(timestamp))
     .bind(current.and_then(|c| c.resolution_due).map(timestamp))
     .bind(state.next_due(is_flagged).map(timestamp))
     .bind(flagged.len() as i64)
+    .bind(state.answered_seconds)
     .bind(&t.id)
     .execute(&mut **tx)
     .await?;
