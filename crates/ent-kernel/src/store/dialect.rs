@@ -72,6 +72,15 @@ impl Backend {
         }
     }
 
+    /// The clause that keeps the selected rows from being updated until the end of the
+    /// transaction, while others may read and share them; empty on SQLite, as above.
+    pub fn for_share(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR SHARE",
+        }
+    }
+
     /// [`Backend::for_update`] skipping the rows other transactions hold, so that
     /// concurrent claimers share the work.
     pub fn for_update_skip_locked(self) -> &'static str {

@@ -1031,8 +1031,15 @@ async fn write_batches<R: Read + Send + 'static>(
     while input_open || !in_flight.is_empty() {
         while input_open && in_flight.len() < concurrency {
             match rx.recv().await {
-                Some(batch) => {
-                    let batch = batch?;
+                Some(Err(problem)) => {
+                    // The writes already under way finish first: the lines read before the
+                    // failure are written, as the refusal says.
+                    while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
+                        statistics.settle(store, options, &mut report, done?).await?;
+                    }
+                    return Err(problem);
+                }
+                Some(Ok(batch)) => {
                     record_line_outcomes(&mut report, &batch);
                     if batch.revises_earlier {
                         while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {

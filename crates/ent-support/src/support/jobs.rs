@@ -83,11 +83,9 @@ pub async fn refresh_for_policies(state: &SupportState, now: DateTime<Utc>) -> R
         }
         tx.commit().await?;
     }
+    // Earlier marks are kept: replicas briefly running other policies (a rolling change) would
+    // otherwise erase each other's and derive every ticket at each sweep.
     let mut tx = state.store.begin_write().await?;
-    sqlx::query("DELETE FROM data_backfills WHERE name LIKE 'support_sla:%' AND name <> $1")
-        .bind(&mark)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO data_backfills (name, done_at, outcome) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
     )

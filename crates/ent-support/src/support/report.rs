@@ -423,7 +423,9 @@ async fn per_ticket(
         let breached = levels.iter().any(|l| l.breached != 0);
         let done = matches!(status, Status::Resolved | Status::Closed);
         // Rows come ordered n1, n2, n3 (the levels' names sort as their order).
-        let first_response = first.answered_seconds.or_else(|| climbed_first_response(levels));
+        // Open tickets are derived again under the rules that record `answered_seconds`: there
+        // NULL is « not answered »; a ticket settled before them has only its levels' figures.
+        let first_response = first.answered_seconds.or_else(|| done.then(|| climbed_first_response(levels)).flatten());
         a.row.handled += 1;
         a.row.breaches += i64::from(breached);
         if breached || done {

@@ -305,11 +305,13 @@ pub fn derive(
                     // Already spent under the new priority (a due date passed under the old one
                     // an earlier stretch returned): due when this level's clock next runs from
                     // the change, never while another level holds the ticket or it is paused.
-                    return clock
-                        .intervals
-                        .iter()
-                        .find(|(_, e)| e.is_none_or(|e| e > since))
-                        .map(|(s, _)| (*s).max(since));
+                    let next_run =
+                        clock.intervals.iter().find(|(_, e)| e.is_none_or(|e| e > since)).map(|(s, _)| (*s).max(since));
+                    match next_run {
+                        Some(at) if until.is_none_or(|u| at < u) => return Some(at),
+                        // Not held again before the next change: that stretch decides.
+                        _ => continue,
+                    }
                 }
                 let mut remaining = target - counted;
                 for (start, end) in &clock.intervals {
@@ -542,6 +544,23 @@ mod tests {
         let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, paris("2027-05-12 17:00"));
         assert_eq!(s.answered_seconds, Some(5400), "N2's message at 10:30, not N1's comment after the return");
         assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(6 * 3600), "N1's own, on its time");
+    }
+
+    #[test]
+    fn an_upgrade_undone_before_the_level_holds_the_ticket_again_flags_nothing() {
+        let events = vec![
+            ev("2027-05-10 09:00", Step::Created, None),
+            ev("2027-05-10 09:10", Step::Comment { public: true }, Some(Level::N1)),
+            ev("2027-05-10 15:00", Step::Escalated(Level::N2), Some(Level::N1)),
+            ev("2027-05-11 10:00", Step::Priority { from: Priority::P4, to: Priority::P1 }, Some(Level::N2)),
+            ev("2027-05-11 10:30", Step::Priority { from: Priority::P1, to: Priority::P4 }, Some(Level::N2)),
+            ev("2027-05-11 11:00", Step::Returned(Level::N1), Some(Level::N2)),
+        ];
+        let now = paris("2027-05-11 11:05");
+        let s = derive(&p(), "standard", &Place::default(), Priority::P4, &events, now);
+        let due = s.clock(Level::N1).unwrap().resolution_due.unwrap();
+        assert!(due > now, "P4 in force again, 34 h left: {due}");
+        assert!(s.overdue(now).is_empty(), "{s:?}");
     }
 
     #[test]

@@ -33,7 +33,8 @@ struct Holds {
 
 impl Holds {
     /// Counted in the purge's transaction, after the tenant's row is taken: a ticket opened
-    /// meanwhile either committed before (counted) or waits for the purge and finds it purged.
+    /// meanwhile either committed before (counted) or waits for the purge (its creation reads
+    /// the tenant `FOR SHARE`) and finds it purged.
     async fn of(tx: &mut Tx, tenant_id: &str, org_id: &str) -> Result<Holds, Problem> {
         let tickets = sqlx::query_scalar(
             "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed')",
@@ -54,9 +55,9 @@ impl Holds {
         self.tickets > 0 || self.requests > 0
     }
 
-    /// For the tenant's events, which every reader of the tenant sees: what holds it, not how
+    /// What holds it, for the tenant's events, which every reader of the tenant sees: not how
     /// many (the RGPD log is the DPO's).
-    fn event_text(&self) -> String {
+    fn reasons(&self) -> String {
         let mut why = Vec::new();
         if self.tickets > 0 {
             why.push("tickets de support ouverts");
@@ -64,7 +65,11 @@ impl Holds {
         if self.requests > 0 {
             why.push("demandes RGPD de l'organisation en cours");
         }
-        format!("purge différée : {} ; au plus {HOLD_DAYS} jours", why.join(", "))
+        why.join(", ")
+    }
+
+    fn event_text(&self) -> String {
+        format!("purge différée : {} ; au plus {HOLD_DAYS} jours", self.reasons())
     }
 
     /// For the job's outcome, read by administrators.
@@ -122,7 +127,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         let mut message =
             format!("données supprimées : archivé le {}, conservation {months} mois écoulée", french_day(&archived_at));
         if holds.any() {
-            message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré les {}", holds.event_text()));
+            message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré : {}", holds.reasons()));
         }
         crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
         let target = Target::new("tenant", &id, Some(&org_id));

@@ -721,6 +721,7 @@ async fn write_document(
                 };
                 let Some(raced) = raced else { return Err(problem) };
                 if on_existing == OnExisting::KeepIfSame
+                    && declared_elsewhere(&raced, declared_by).is_ok()
                     && reads_org(store, actor, Some(&checked.org)).await?
                     && raced.organisation.id == checked.org.id
                     && stored_spec_hash(store, &raced.id).await? == checked.spec_hash

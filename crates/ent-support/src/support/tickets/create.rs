@@ -146,6 +146,14 @@ async fn tenant_visible(store: &Store, actor: &Actor, tenant: &Tenant) -> Result
         || authz::authorize(store, actor, &authz::TENANTS_READ, &org).await.is_ok())
 }
 
+/// The 409 of a ticket on a purged tenant: nothing is left to look at.
+fn purged_tenant(tenant: &Tenant) -> Problem {
+    Problem::conflict(format!(
+        "l'ENT {} est purgé : ses données sont supprimées, aucun ticket ne peut plus y être ouvert",
+        tenant.slug
+    ))
+}
+
 pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let store = ctx.store();
     let mut checks = Checks::default();
@@ -170,10 +178,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         get_org(store, &tenant.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     may_open(store, ctx.actor, &org).await?;
     if tenant.status == TenantStatus::Purged {
-        return Err(Problem::conflict(format!(
-            "l'ENT {} est purgé : ses données sont supprimées, aucun ticket ne peut plus y être ouvert",
-            tenant.slug
-        )));
+        return Err(purged_tenant(&tenant));
     }
     if forced.is_some() && !supports(store, ctx.actor, &org).await? {
         return Err(Problem::invalid_field("priority", "seul le support de cet ENT peut imposer une priorité"));
@@ -192,6 +197,16 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = store.begin_write().await?;
+    // The tenant's state read again, and kept from changing until this ticket commits: a purge
+    // committing meanwhile either counted it or waits for it and finds it (`purge::Holds`).
+    let status: String =
+        sqlx::query_scalar(&format!("SELECT status FROM tenants WHERE id = $1{}", store.backend().for_share()))
+            .bind(&tenant.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if status == TenantStatus::Purged.as_str() {
+        return Err(purged_tenant(&tenant));
+    }
     let reference = next_reference(&mut tx, "ENT", today_in_france(ctx.now).year()).await?;
     sqlx::query(
         "INSERT INTO support_tickets (id, reference, tenant_id, tenant_org_id, requester_id, requester_role, subject, \
