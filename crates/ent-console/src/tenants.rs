@@ -1,8 +1,9 @@
 //! « ENT »: the tenants of the person's scope (filtered by status), the request of a
 //! tenant for a school or a commune (bouquet and options from the catalog, with the RGPD
 //! facts of their services), and a tenant's page: the lifecycle moves the role allows
-//! (the governance gate's refusal shown as it is), its events, its provisioning state,
-//! and for administrators the Kubernetes objects rendered for it.
+//! (with their « Motif », required to suspend or withdraw; the governance gate's refusal
+//! shown as it is), its events, its provisioning state and purge date, and for
+//! administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
 use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Reply};
@@ -14,20 +15,21 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
-use ent_kernel::clock::french_moment;
-use ent_kernel::error::Problem;
+use ent_kernel::clock::{french_day, french_moment};
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
-use ent_kernel::store::Condition;
+use ent_kernel::store::{parse_timestamp, timestamp, Condition};
 use ent_platform::catalog::{degree_label, BouquetKind, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry;
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
+use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
     apply, create, declared_elsewhere, events, get_tenant, read_scope, render, require_on, transition, EntTenant,
-    Metadata, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
+    Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -82,6 +84,8 @@ const EVENT_KINDS: &[(&str, &str)] = &[
     ("stopped", "services arrêtés"),
     ("workloads_removed", "services retirés, données gardées"),
     ("removed", "retiré du cluster"),
+    ("purge_held", "purge différée"),
+    ("purge_planned", "purge annoncée"),
 ];
 
 /// The French names of what the provisioning backend observes of a tenant.
@@ -117,6 +121,15 @@ fn consequence(status: Status) -> Option<&'static str> {
             Some("L'ENT est archivé ; ses données seront purgées à la fin de la durée de conservation, sans retour possible.")
         }
         _ => None,
+    }
+}
+
+/// The label of the « Motif » box of a move's confirmation.
+fn reason_label(status: Status) -> &'static str {
+    if status.needs_reason() {
+        "Motif (obligatoire)"
+    } else {
+        "Motif (facultatif)"
     }
 }
 
@@ -430,6 +443,7 @@ async fn tenant_page(
         .collect();
     let p = &tenant.provisioning_state;
     let moment = |t: &Option<String>| t.as_deref().map(french_moment);
+    let purge_on = purge_day(state, tenant);
     let path = format!("/ent/{}", tenant.slug);
     let shell = Shell::new(console, Some(&signed.0), "/ent")
         .crumbs(&[("ENT", "/ent"), (&tenant.slug, &path)])
@@ -451,23 +465,45 @@ async fn tenant_page(
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
             "retry_at": moment(&p.retry_at), "observed": p.observed.as_deref().map(|o| french_code(OBSERVED, o)), "observed_detail": p.observed_detail,
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
+            "purge_on": purge_on, "purge_announced_at": moment(&p.purge_announced_at),
         },
         "moves": moves,
-        "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to) })),
+        "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to),
+                                             "needs_reason": to.needs_reason(), "reason_label": reason_label(to) })),
         "addable": addable,
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,
-        "fields": { "derogation": fields.get("derogation"), "service": fields.get("service") },
+        "fields": { "derogation": fields.get("derogation"), "motif": fields.get("motif"), "service": fields.get("service") },
         "error": refusal.by_control(),
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "tenant.html", shell, values))
 }
 
-/// Moves the tenant to the status posted (`vers`); the gate's refusal is shown as it is.
-/// A move that cuts or removes the service is first shown to confirm (its consequence,
-/// a button posting it again with `confirmation=oui`), and made only then.
+/// The day the data of an archived tenant is due for purging, as the page says it.
+fn purge_day(state: &TenantsState, tenant: &Tenant) -> Option<String> {
+    if tenant.status != Status::Archived {
+        return None;
+    }
+    let archived = parse_timestamp(tenant.provisioning_state.archived_at.as_deref()?)?;
+    Some(french_day(&timestamp(purge::due_at(archived, state.config.provisioning.retention_months))))
+}
+
+/// The control of a field of a move (`reason`: the « Motif » box).
+fn move_control(field: &str) -> String {
+    match field {
+        "override_reason" => "derogation",
+        "reason" => "motif",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Moves the tenant to the status posted (`vers`), for the reason posted (`motif`); the
+/// gate's refusal is shown as it is. A move that cuts or removes the service is first shown
+/// to confirm (its consequence, the reason, a button posting it again with
+/// `confirmation=oui`), and made only then; a reason refused shows that confirmation again.
 async fn move_to(
     on: On<TenantsState>,
     Path(key): Path<String>,
@@ -476,19 +512,28 @@ async fn move_to(
     let On { state, signed, .. } = &on;
     let tenant = readable(state, signed, &key).await?;
     let target = Status::parse(fields.get("vers"));
-    if let Some(to) = target.filter(|to| consequence(*to).is_some() && fields.get("confirmation") != "oui") {
+    let confirmed = target.filter(|to| consequence(*to).is_some());
+    if let Some(to) = confirmed.filter(|_| fields.get("confirmation") != "oui") {
         let offered = tenant.declared_by.is_none() && tenant.status.can_move_to(to);
         if offered && may(state, &signed.0.actor, &TENANTS_TRANSITION, &tenant).await? {
             return tenant_page(&on, &tenant, Reply::shown(&fields, None), Some(to)).await;
         }
     }
+    let (reason, derogation) = (fields.opt("motif"), fields.opt("derogation"));
     let moved = match target {
         Some(_) if tenant.declared_by.is_some() => declared_elsewhere(&tenant, None).map(|()| tenant.clone()),
-        Some(to) => transition(state, &signed.0.actor, &tenant, to, fields.opt("derogation").as_deref()).await,
+        Some(to) => {
+            let step = Move { to, reason: reason.as_deref(), override_reason: derogation.as_deref() };
+            transition(state, &signed.0.actor, &tenant, step).await
+        }
         None => Err(Problem::invalid_field("vers", "choisissez l'état visé")),
     };
-    let id_of = |f: &str| if f == "override_reason" { "derogation".into() } else { f.into() };
-    changed(&on, &tenant, &fields, moved, "etat", id_of).await
+    match moved {
+        Err(problem) if problem.kind == ProblemKind::Validation && confirmed.is_some() => {
+            tenant_page(&on, &tenant, Reply::refused(&fields, &problem, move_control), confirmed).await
+        }
+        moved => changed(&on, &tenant, &fields, moved, "etat", move_control).await,
+    }
 }
 
 /// The tail of a form of the tenant page: the tenant reconciled soon and its page shown

@@ -273,9 +273,14 @@ async fn bench_tenants(state: &AppState, tenants: usize, provision: bool) -> any
                 tenants::apply(&state.tenants(), &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
             if provision {
                 let to = tenants::Status::Provisioning;
-                tenants::transition(&state.tenants(), &actor, &tenant, to, Some("banc d'essai"))
-                    .await
-                    .map_err(|p| anyhow::anyhow!(p.detail))?;
+                tenants::transition(
+                    &state.tenants(),
+                    &actor,
+                    &tenant,
+                    tenants::Move::to(to).overriding("banc d'essai"),
+                )
+                .await
+                .map_err(|p| anyhow::anyhow!(p.detail))?;
             }
             created += 1;
         }

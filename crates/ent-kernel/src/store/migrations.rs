@@ -79,6 +79,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0052_breach_register.sql",
     "0053_signed_copy_account.sql",
     "0054_ticket_answered.sql",
+    "0055_tenant_purge_announced.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -386,6 +387,11 @@ mod tests {
             54,
             "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
             "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
+        ),
+        (
+            55,
+            "1a1bd704cd02885da985a260264d1597eeaebc79a53c984699234ae10a715ba7689e6eddcc799735f3d80220183ef247",
+            "1a1bd704cd02885da985a260264d1597eeaebc79a53c984699234ae10a715ba7689e6eddcc799735f3d80220183ef247",
         ),
     ];
 

@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
     mail_template!("groupement"),
     mail_template!("rgpd"),
     mail_template!("console"),
+    mail_template!("tenant"),
 ];
 
 /// The page every HTML body extends (`{% extends "layout.html" %}`): its blocks are
@@ -283,5 +284,41 @@ mod tests {
         assert!(guessed.text.contains("page /tickets/ENT-1."));
         let plain = render("test", &with_link(&console, &serde_json::json!({}))).unwrap();
         assert!(!plain.text.contains("configurée") && !plain.html.contains("configurée"), "no page, no line");
+    }
+
+    #[test]
+    fn every_tenant_notice_renders_in_french_with_its_reason_and_dates() {
+        let cases = [
+            ("suspended", "Suspendu : ENT doisneau", "n'y accèdent plus"),
+            ("reactivated", "De nouveau en service : ENT doisneau", "y accèdent à nouveau"),
+            ("decommissioning", "Retiré du service : ENT doisneau", "arrêtés définitivement"),
+            ("archived", "Archivé : ENT doisneau", "à partir du 1er décembre 2026"),
+            (
+                "purge_planned",
+                "Purge des données à partir du 1er décembre 2026 : ENT doisneau",
+                "rien ne peut être restauré",
+            ),
+            (
+                "purged",
+                "Données supprimées : ENT doisneau",
+                "archivé le 1er septembre 2026, sa durée de conservation de 3 mois",
+            ),
+        ];
+        for (event, subject, said) in cases {
+            let context = serde_json::json!({ "event": event, "slug": "doisneau", "hostname": "doisneau.ent.fr",
+                "organisation": "École Robert Doisneau", "page": "/ent/doisneau", "reason": "impayés <2026>",
+                "purge_on": "1er décembre 2026", "archived_on": "1er septembre 2026", "retention_months": 3 });
+            let rendered = render("tenant", &context).unwrap();
+            assert_eq!(rendered.subject, subject);
+            assert!(rendered.text.contains(said) && rendered.html.contains(said), "{event}: {}", rendered.text);
+            assert!(rendered.text.contains("École Robert Doisneau") && rendered.text.contains("doisneau.ent.fr"));
+            assert!(rendered.text.contains("Motif : impayés <2026>\n"), "{event}: {}", rendered.text);
+            assert!(rendered.html.contains("Motif&nbsp;: impayés &lt;2026&gt;"), "{event}: {}", rendered.html);
+            assert!(rendered.text.contains("page /ent/doisneau."), "{event}: {}", rendered.text);
+        }
+        let without = serde_json::json!({ "event": "reactivated", "slug": "doisneau", "hostname": "doisneau.ent.fr",
+            "organisation": "École Robert Doisneau" });
+        let rendered = render("tenant", &without).unwrap();
+        assert!(!rendered.text.contains("Motif") && !rendered.html.contains("Motif"), "{}", rendered.text);
     }
 }

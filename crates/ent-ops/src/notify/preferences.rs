@@ -3,7 +3,7 @@
 //! Every mail of the outbox is either in a [`Category`] a person may switch off, or one that
 //! must always go ([`category_of`] answers `None`): the sign-in and password links of the
 //! console, the test message an administrator sends, the termination of a convention (a
-//! notice to the parties). Nothing stored means « sent »: a row is kept only once the
+//! notice to the parties), the life of an ENT (suspension, withdrawal, archiving, purge). Nothing stored means « sent »: a row is kept only once the
 //! person chose. [`enqueue_at`](super::enqueue_at) drops an opted-out recipient from the
 //! mail (the others still get it); recipients are addressed by e-mail, matched to users
 //! without regard to case.
@@ -95,6 +95,11 @@ pub const MANDATORY: &[(&str, &str)] = &[
         "Lien pour choisir votre mot de passe à l'invitation, lien de réinitialisation après « mot de passe oublié ».",
     ),
     ("Résiliation d'une convention", "Notification de la résiliation aux parties de la convention."),
+    (
+        "Vie d'un ENT",
+        "Suspension, remise en service, retrait, archivage d'un ENT qui vous concerne, annonce de la purge de ses \
+         données puis purge.",
+    ),
     ("Message d'essai", "Message envoyé par un administrateur pour vérifier l'envoi des courriels."),
 ];
 
@@ -112,6 +117,9 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
         },
         "groupement" => Some(Category::Groupements),
         "rgpd" => Some(Category::Rgpd),
+        // An ENT suspended, withdrawn, archived, its purge announced, its data purged:
+        // notices with operational and legal effect, always sent.
+        "tenant" => None,
         // `console` (invitation and password links), `test`: always.
         _ => None,
     }
@@ -307,11 +315,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn sign_in_links_test_mails_and_terminations_have_no_category() {
+    fn sign_in_links_test_mails_terminations_and_tenant_notices_have_no_category() {
         assert_eq!(category_of("console", &json!({ "event": "reset" })), None);
         assert_eq!(category_of("console", &json!({ "event": "invitation" })), None);
         assert_eq!(category_of("test", &json!({})), None);
         assert_eq!(category_of("convention", &json!({ "event": "terminated" })), None);
+        for event in ["suspended", "reactivated", "decommissioning", "archived", "purge_planned", "purged"] {
+            assert_eq!(category_of("tenant", &json!({ "event": event })), None, "{event}");
+        }
     }
 
     #[test]
@@ -323,7 +334,7 @@ mod tests {
         assert_eq!(category_of("rgpd", &json!({})), Some(Category::Rgpd));
         let mut templates = super::super::mailer::template_names();
         templates.sort_unstable();
-        let known = ["console", "convention", "groupement", "rgpd", "support", "test"];
+        let known = ["console", "convention", "groupement", "rgpd", "support", "tenant", "test"];
         assert_eq!(templates, known, "a new template needs its category in `category_of`");
     }
 

@@ -367,18 +367,31 @@ fn whole_scope_column(org: &Org) -> Option<(&'static str, ReadColumn)> {
 
 /// Whether `target` (a row read from the store) is in the scope of a role held at `org`.
 pub async fn in_org_scope(store: &Store, org: &Org, target: &Org) -> Result<bool, Problem> {
-    if org.id == target.id {
-        return Ok(true);
+    match in_scope_by_rows(org, target) {
+        Some(decided) => Ok(decided),
+        None => in_org_scope_in(&mut *store.conn().await?, org, target).await,
     }
-    // A one-equality scope is decided on the target's row as the query would.
-    if let Some((_, read)) = whole_scope_column(org) {
-        return Ok(read(target) == Some(org.code.as_str()));
+}
+
+/// [`in_org_scope`] through `conn` (a transaction's connection).
+pub async fn in_org_scope_in(conn: &mut sqlx::AnyConnection, org: &Org, target: &Org) -> Result<bool, Problem> {
+    if let Some(decided) = in_scope_by_rows(org, target) {
+        return Ok(decided);
     }
     let mut cond = org_scope_condition(org);
     cond.push("id = ?", &[&target.id]);
     let sql = format!("SELECT COUNT(*) AS n FROM orgs WHERE {}", cond.sql());
-    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(store.pool()).await?)?.0;
+    let n: i64 = <(i64,)>::from_row(&cond.bind(sqlx::query(&sql)).fetch_one(conn).await?)?.0;
     Ok(n > 0)
+}
+
+/// What the two rows alone decide of [`in_org_scope`]: the organisation itself, or a
+/// one-equality scope decided on the target's row as the query would; `None`: ask the store.
+fn in_scope_by_rows(org: &Org, target: &Org) -> Option<bool> {
+    if org.id == target.id {
+        return Some(true);
+    }
+    whole_scope_column(org).map(|(_, read)| read(target) == Some(org.code.as_str()))
 }
 
 /// What a handler works with: its capability's context (`C`, from the router state)

@@ -30,7 +30,7 @@
 
 use super::lease::{self, Writer};
 use super::{conditions, reconcile, ProvisioningState};
-use crate::tenants::{self, EntTenant, Metadata, Status, Tenant, TenantSpec, TenantsState};
+use crate::tenants::{self, EntTenant, Metadata, Move, Status, Tenant, TenantSpec, TenantsState};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_platform::identity::Actor;
@@ -470,7 +470,7 @@ async fn provision(state: &TenantsState, actor: &Actor, tenant: Tenant) -> Resul
         if !tenant.status.can_move_to(to) || !matches!(tenant.status, Status::Requested | Status::Provisioning) {
             continue;
         }
-        match tenants::transition(state, actor, &tenant, to, None).await {
+        match tenants::transition(state, actor, &tenant, Move::to(to)).await {
             Ok(moved) => tenant = moved,
             Err(p) if p.kind == ProblemKind::Conflict => {
                 blocked = Some(("NoConvention", p.detail));
@@ -509,7 +509,8 @@ async fn decommission(context: &Context, object: &DynamicObject) -> Result<Actio
     }
     let actor = Actor::system(ACTOR);
     let tenant = if tenant.status.can_move_to(Status::Decommissioning) {
-        tenants::transition(state, &actor, &tenant, Status::Decommissioning, None).await?
+        let reason = format!("ressource Kubernetes {by} supprimée du cluster");
+        tenants::transition(state, &actor, &tenant, Move::to(Status::Decommissioning).because(&reason)).await?
     } else {
         tenant
     };

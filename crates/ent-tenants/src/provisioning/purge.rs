@@ -1,17 +1,21 @@
 //! The retention purge: an archived tenant keeps its data (volumes, credentials)
 //! for `provisioning.retention_months`, then the `tenants-purge` job marks it
-//! purged (audited, with an event), forgets its credential seed and the services whose data
-//! it retained (`retained_services`: they go with the rest) and hands it to the
-//! work queue (`reconcile::through_queue`), whose pass deletes every object it still
-//! has on the backend.
+//! purged (audited, with an event and the `purged` notice), forgets its credential seed and
+//! the services whose data it retained (`retained_services`: they go with the rest) and hands
+//! it to the work queue (`reconcile::through_queue`), whose pass deletes every object it still
+//! has on the backend. The same job announces each purge once, [`PURGE_NOTICE_DAYS`] before
+//! its date ([`announce_pass`]); the purge never waits for its announcement.
 
 use crate::provisioning::ProvisioningState;
+use crate::tenants::{get_tenant, notices, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::french_day;
 use ent_kernel::error::Problem;
 use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
+use ent_platform::registry::queries::get_org;
+use ent_platform::registry::Org;
 
 pub const ACTOR: &str = "system:tenants-purge";
 
@@ -82,6 +86,21 @@ impl Holds {
 /// legal bound (RGPD art. 5.1.e), which an open ticket cannot push back indefinitely.
 pub const HOLD_DAYS: i64 = 60;
 
+/// How long before its date the purge of an archived tenant is announced (event and e-mail
+/// `purge_planned`), so that the people concerned can take back what they still need.
+pub const PURGE_NOTICE_DAYS: i64 = 30;
+
+/// When the data of a tenant archived at `archived_at` is due for purging: `months` later.
+pub fn due_at(archived_at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
+    archived_at.checked_add_months(Months::new(months)).unwrap_or(archived_at)
+}
+
+/// The tenant of `id` and its organisation, read before a change that tells their people.
+async fn tenant_and_org(state: &ProvisioningState, id: &str) -> Result<Option<(Tenant, Org)>, Problem> {
+    let Some(tenant) = get_tenant(&state.store, id).await? else { return Ok(None) };
+    Ok(get_org(&state.store, &tenant.organisation.id).await?.map(|org| (tenant, org)))
+}
+
 /// Purges the tenants archived before the retention period; returns their slugs.
 pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     Ok(purge_pass(state, now).await?.purged)
@@ -101,6 +120,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
     .await?;
     let mut pass = PurgePass::default();
     for (id, slug, org_id, archived_at) in due {
+        let Some((tenant, org)) = tenant_and_org(state, &id).await? else { continue };
         let mut tx = state.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
@@ -116,8 +136,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         }
         let holds = Holds::of(&mut tx, &id, &org_id).await?;
         let overdue = parse_timestamp(&archived_at)
-            .and_then(|archived| archived.checked_add_months(Months::new(months)))
-            .is_some_and(|due| now >= due + Duration::days(HOLD_DAYS));
+            .is_some_and(|archived| now >= due_at(archived, months) + Duration::days(HOLD_DAYS));
         if holds.any() && !overdue {
             tx.rollback().await?;
             note_held(state, &id, &holds.event_text(), now).await?;
@@ -134,6 +153,8 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         let summary = serde_json::json!({ "archived_at": archived_at, "retention_months": months,
             "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
+        let extra = serde_json::json!({ "archived_on": french_day(&archived_at), "retention_months": months });
+        notices::notify(&mut tx, &tenant, &org, "purged", extra, now).await?;
         tx.commit().await?;
         pass.purged.push(slug);
     }
@@ -162,15 +183,81 @@ async fn note_held(state: &ProvisioningState, tenant_id: &str, why: &str, now: D
     Ok(())
 }
 
+/// Announces, once, the purge of each tenant still archived whose purge is due within
+/// [`PURGE_NOTICE_DAYS`] (one already due but held included, from today): event and e-mail
+/// `purge_planned`, audited, and `purge_announced_at` set by a guarded update, so that two
+/// replicas announce it once. Returns the slugs announced.
+pub async fn announce_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
+    let months = state.config.provisioning.retention_months;
+    let horizon = now + Duration::days(PURGE_NOTICE_DAYS);
+    let cutoff = horizon.checked_sub_months(Months::new(months)).unwrap_or(horizon);
+    let due: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, slug, archived_at FROM tenants WHERE status = 'archived' AND purge_announced_at IS NULL \
+         AND archived_at <= $1 ORDER BY slug",
+    )
+    .bind(timestamp(cutoff))
+    .fetch_all(state.store.pool())
+    .await?;
+    let mut announced = Vec::new();
+    for (id, slug, archived_at) in due {
+        let Some(archived) = parse_timestamp(&archived_at) else { continue };
+        let Some((tenant, org)) = tenant_and_org(state, &id).await? else { continue };
+        let purge_on = french_day(&timestamp(due_at(archived, months).max(now)));
+        if announce(state, &tenant, &org, &purge_on, now).await? {
+            announced.push(slug);
+        }
+    }
+    Ok(announced)
+}
+
+/// Announces the purge of `tenant` from `purge_on` (a French day) in one transaction; false
+/// when another pass announced it, or it left `archived`, meanwhile.
+async fn announce(
+    state: &ProvisioningState,
+    tenant: &Tenant,
+    org: &Org,
+    purge_on: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let mut tx = state.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE tenants SET purge_announced_at = $1, version = version + 1, updated_at = $1 \
+         WHERE id = $2 AND status = 'archived' AND purge_announced_at IS NULL",
+    )
+    .bind(timestamp(now))
+    .bind(&tenant.id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let months = state.config.provisioning.retention_months;
+    let message =
+        format!("purge des données prévue à partir du {purge_on} (conservation {months} mois après l'archivage)");
+    crate::tenants::event(&mut tx, &tenant.id, ACTOR, "purge_planned", &message, now).await?;
+    let summary = serde_json::json!({ "purge_on": purge_on, "retention_months": months });
+    audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge_planned", tenant, summary, now).await?;
+    notices::notify(&mut tx, tenant, org, "purge_planned", serde_json::json!({ "purge_on": purge_on }), now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The `tenants-purge` job: the purge pass, then the announcement of the purges to come (a
+/// tenant purged by this run is no longer archived: it is not announced too).
 pub fn purge_job(state: &ProvisioningState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let pass = purge_pass(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let announced = announce_pass(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         let mut said = match pass.purged.len() {
             0 => "aucun tenant à purger".to_string(),
             n => format!("{n} tenant(s) purgé(s) : {}", pass.purged.join(", ")),
         };
         for (slug, why) in &pass.held {
             said.push_str(&format!(" ; {slug} : {why}"));
+        }
+        match announced.len() {
+            0 => said.push_str(" ; aucune purge à annoncer"),
+            n => said.push_str(&format!(" ; {n} purge(s) annoncée(s) : {}", announced.join(", "))),
         }
         Ok(said)
     })

@@ -4,12 +4,14 @@
 //! behind the governance gate: no provisioning without an active convention.
 
 pub mod guardrails;
+pub mod notices;
 pub mod routes;
 pub mod state;
 
+use crate::provisioning::purge;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::{active_covering, covered_etablissements};
-use ent_kernel::clock::today_in_france;
+use ent_kernel::clock::{french_day, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
@@ -17,7 +19,7 @@ use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::{AnyQuery, Condition};
 use ent_kernel::store::{new_id, on_constraint, page_size, timestamp, JsonText, Page, Store, Tx};
 use ent_kernel::text_enum;
-use ent_kernel::validate::{is_dns_label, is_hostname};
+use ent_kernel::validate::{self, is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog};
@@ -122,6 +124,12 @@ impl Status {
                 | (Decommissioning, Archived)
         )
     }
+
+    /// Whether a move to this state needs a reason: it cuts the service (suspension,
+    /// withdrawal), and the people concerned are told why.
+    pub fn needs_reason(self) -> bool {
+        matches!(self, Status::Suspended | Status::Decommissioning)
+    }
 }
 
 #[skip_serializing_none]
@@ -172,6 +180,9 @@ pub struct ProvisioningState {
     pub observed_detail: Option<String>,
     pub observed_at: Option<String>,
     pub archived_at: Option<String>,
+    /// When the `tenants-purge` job announced the purge of the archived tenant (event and
+    /// e-mail `purge_planned`), once.
+    pub purge_announced_at: Option<String>,
     pub purged_at: Option<String>,
 }
 
@@ -921,49 +932,151 @@ fn json_list(text: Option<&str>) -> Vec<String> {
 /// Why `transition` refuses `purged`.
 const PURGE_BY_JOB: &str = "la purge est faite par la tâche tenants-purge à la fin de la durée de conservation";
 
+/// The longest reason of a lifecycle move, in characters.
+pub const REASON_MAX: usize = 500;
+
+/// A lifecycle move asked of [`transition`]: the state aimed at, why (required to suspend or
+/// withdraw, [`Status::needs_reason`]: the people concerned are told), and an admin's reason
+/// to let the tenant leave `requested` without a convention in force.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    pub to: Status,
+    pub reason: Option<&'a str>,
+    pub override_reason: Option<&'a str>,
+}
+
+impl<'a> Move<'a> {
+    pub fn to(to: Status) -> Move<'a> {
+        Move { to, reason: None, override_reason: None }
+    }
+
+    /// The move, for `reason`.
+    pub fn because(self, reason: &'a str) -> Move<'a> {
+        Move { reason: Some(reason), ..self }
+    }
+
+    /// The move, past the governance gate by an admin's override for `reason`.
+    pub fn overriding(self, reason: &'a str) -> Move<'a> {
+        Move { override_reason: Some(reason), ..self }
+    }
+}
+
+/// The reason of `step`, trimmed: one line of [`REASON_MAX`] characters at most, required
+/// when the move [`Status::needs_reason`].
+fn checked_reason(step: &Move) -> Result<Option<String>, Problem> {
+    let invalid = |message: String| Problem::invalid_field("reason", format!("motif invalide : {message}"));
+    match step.reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => {
+            validate::text(reason, REASON_MAX).map_err(invalid)?;
+            validate::line(reason).map_err(invalid)?;
+            Ok(Some(reason.to_string()))
+        }
+        None if step.to.needs_reason() => Err(Problem::invalid_field(
+            "reason",
+            format!(
+                "un motif est obligatoire pour passer un ENT à l'état « {} » ; il est journalisé et envoyé par \
+                 courriel aux personnes concernées",
+                step.to.label()
+            ),
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Whether `actor` may move `tenant` along its lifecycle: `tenants.transition` over the
 /// tenant's organisation, whoever calls (a role allowing it elsewhere is not enough). Out of
 /// scope, 403 when the tenant is readable, else the 404 of a tenant that does not exist.
-async fn authorize_transition(store: &Store, actor: &Actor, tenant: &Tenant) -> Result<(), Problem> {
+/// Returns the organisation.
+async fn authorize_transition(store: &Store, actor: &Actor, tenant: &Tenant) -> Result<Org, Problem> {
     let not_found = || Problem::not_found(format!("aucun tenant « {} »", tenant.slug));
     let org = get_org(store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     let caller = Caller { actor: actor.clone(), action: &TENANTS_TRANSITION };
-    caller.require_or(store, &org, not_found).await
+    caller.require_or(store, &org, not_found).await?;
+    Ok(org)
+}
+
+/// What let a tenant leave `requested`: the convention in force, or an admin's override and
+/// the schools (UAI) it let through without one. Empty for any other move.
+#[derive(Default)]
+struct GatePassed {
+    convention_id: Option<String>,
+    override_reason: Option<String>,
+    uncovered: Vec<String>,
+}
+
+/// The governance gate, for a tenant leaving `requested`: open when a convention in force
+/// covers what it serves, else only to an admin's override with a reason.
+async fn pass_gate(
+    state: &TenantsState,
+    actor: &Actor,
+    tenant: &Tenant,
+    override_reason: Option<&str>,
+) -> Result<GatePassed, Problem> {
+    if tenant.status != Status::Requested {
+        return Ok(GatePassed::default());
+    }
+    let (covering, uncovered) = gate(state, tenant).await?;
+    let mut passed = GatePassed { convention_id: covering, ..GatePassed::default() };
+    if uncovered.is_empty() {
+        return Ok(passed);
+    }
+    match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) if actor.is_admin() => {
+            passed.override_reason = Some(reason.to_string());
+            passed.uncovered = uncovered.iter().map(|o| o.code.clone()).collect();
+            Ok(passed)
+        }
+        Some(_) => Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
+        None => Err(gate_refusal(tenant, &uncovered)),
+    }
+}
+
+/// The event of a move: « actif → suspendu », what let it through the gate, then its reason.
+fn move_message(from: Status, to: Status, gate: &GatePassed, reason: Option<&str>) -> String {
+    let moved = format!("{} → {}", from.label(), to.label());
+    let mut message = match (&gate.override_reason, &gate.convention_id) {
+        (Some(why), _) => format!("{moved} sans convention pour {} (dérogation : {why})", gate.uncovered.join(", ")),
+        (None, Some(conv)) => format!("{moved} (convention {conv})"),
+        _ => moved,
+    };
+    if let Some(reason) = reason {
+        message.push_str(&format!(" : {reason}"));
+    }
+    message
+}
+
+/// What the notice of a move says beside the tenant: its reason, and for an archiving the
+/// day its data will be purged.
+fn notice_extra(state: &TenantsState, to: Status, reason: Option<&str>, now: DateTime<Utc>) -> serde_json::Value {
+    let mut extra = serde_json::Map::new();
+    if let Some(reason) = reason {
+        extra.insert("reason".into(), reason.into());
+    }
+    if to == Status::Archived {
+        let months = state.config.provisioning.retention_months;
+        extra.insert("purge_on".into(), french_day(&timestamp(purge::due_at(now, months))).into());
+    }
+    serde_json::Value::Object(extra)
 }
 
 /// Moves a tenant along its lifecycle, if `actor` may ([`authorize_transition`]). Leaving
 /// `requested` needs an active convention covering the organisation, or an admin override
-/// with a reason.
+/// with a reason ([`pass_gate`]); suspending or withdrawing needs a reason. The people the
+/// tenant concerns are told of a move that changes their service ([`notices::of_move`]).
 pub async fn transition(
     state: &TenantsState,
     actor: &Actor,
     tenant: &Tenant,
-    to: Status,
-    override_reason: Option<&str>,
+    step: Move<'_>,
 ) -> Result<Tenant, Problem> {
-    let (store, now) = (&state.store, state.clock.now());
-    authorize_transition(store, actor, tenant).await?;
+    let (store, now, to) = (&state.store, state.clock.now(), step.to);
+    let org = authorize_transition(store, actor, tenant).await?;
     conflict_unless(to != Status::Purged, || PURGE_BY_JOB)?;
     conflict_unless(tenant.status.can_move_to(to), || {
         format!("un tenant {} ne passe pas à l'état « {} »", tenant.status.label(), to.label())
     })?;
-    let mut convention_id = None;
-    let mut gate_override = None;
-    let mut uncovered_codes: Vec<String> = Vec::new();
-    if tenant.status == Status::Requested {
-        let (covering, uncovered) = gate(state, tenant).await?;
-        convention_id = covering;
-        if !uncovered.is_empty() {
-            match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
-                Some(reason) if actor.is_admin() => {
-                    gate_override = Some(reason.to_string());
-                    uncovered_codes = uncovered.iter().map(|o| o.code.clone()).collect();
-                }
-                Some(_) => return Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
-                None => return Err(gate_refusal(tenant, &uncovered)),
-            }
-        }
-    }
+    let reason = checked_reason(&step)?;
+    let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
@@ -973,10 +1086,10 @@ pub async fn transition(
     )
     .bind(to.as_str())
     .bind(timestamp(now))
-    .bind(convention_id.clone())
-    .bind(gate_override.as_ref().map(|_| actor.name.clone()))
-    .bind(gate_override.clone())
-    .bind((!uncovered_codes.is_empty()).then(|| serde_json::json!(uncovered_codes).to_string()))
+    .bind(gate.convention_id.clone())
+    .bind(gate.override_reason.as_ref().map(|_| actor.name.clone()))
+    .bind(gate.override_reason.clone())
+    .bind((!gate.uncovered.is_empty()).then(|| serde_json::json!(gate.uncovered).to_string()))
     .bind((to == Status::Archived).then(|| timestamp(now)))
     .bind(&tenant.id)
     .bind(tenant.status.as_str())
@@ -990,19 +1103,15 @@ pub async fn transition(
             to.label()
         )));
     }
-    let message = match (&gate_override, &convention_id) {
-        (Some(reason), _) => format!(
-            "{} → {} sans convention pour {} (dérogation : {reason})",
-            tenant.status.label(),
-            to.label(),
-            uncovered_codes.join(", ")
-        ),
-        (None, Some(conv)) => format!("{} → {} (convention {conv})", tenant.status.label(), to.label()),
-        _ => format!("{} → {}", tenant.status.label(), to.label()),
-    };
+    let message = move_message(tenant.status, to, &gate, reason.as_deref());
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
-    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "convention": convention_id, "override": gate_override, "uncovered": uncovered_codes });
+    let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "reason": reason,
+        "convention": gate.convention_id, "override": gate.override_reason, "uncovered": gate.uncovered });
     audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
+    if let Some(kind) = notices::of_move(tenant.status, to) {
+        let extra = notice_extra(state, to, reason.as_deref(), now);
+        notices::notify(&mut tx, tenant, &org, kind, extra, now).await?;
+    }
     tx.commit().await?;
     Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
 }
@@ -1010,7 +1119,7 @@ pub async fn transition(
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
     gate_override_by, gate_override_reason, gate_uncovered, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
-    purged_at, declared_by";
+    purge_announced_at, purged_at, declared_by";
 
 /// A `tenants` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]

@@ -2,7 +2,7 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    apply, create_or_same, events, get_tenant, page_tenants, transition, Applied, EntTenant, Status, Tenant,
+    apply, create_or_same, events, get_tenant, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant,
     TenantEvent, TenantFilter,
 };
 use crate::tenants::TenantsState;
@@ -56,8 +56,19 @@ pub struct ApplyResult {
 #[serde(deny_unknown_fields)]
 pub struct TransitionBody {
     pub to: Status,
+    /// Why (one line, 500 characters at most): required to move to `suspended` or
+    /// `decommissioning`. In the tenant's event, the audit record and the e-mail to the people
+    /// concerned.
+    pub reason: Option<String>,
     /// Admin only: provision without an active convention, for this reason.
     pub override_reason: Option<String>,
+}
+
+impl TransitionBody {
+    /// The move the body asks for.
+    fn step(&self) -> Move<'_> {
+        Move { to: self.to, reason: self.reason.as_deref(), override_reason: self.override_reason.as_deref() }
+    }
 }
 
 /// The tenant of the path, if the caller may act on its organisation.
@@ -121,7 +132,7 @@ async fn move_to(
 ) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
     super::declared_elsewhere(&tenant, None)?;
-    let moved = transition(&state, &caller.actor, &tenant, body.to, body.override_reason.as_deref()).await?;
+    let moved = transition(&state, &caller.actor, &tenant, body.step()).await?;
     crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;
     Ok(Versioned::new(StatusCode::OK, version, moved).into_response())

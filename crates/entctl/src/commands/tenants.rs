@@ -5,7 +5,7 @@ use clap::Subcommand;
 use entcp::api::AppState;
 use entcp::identity::Actor;
 use entcp::provisioning;
-use entcp::tenants::{self, EntTenant, Status};
+use entcp::tenants::{self, EntTenant, Move, Status};
 use entcp::{errln, out, outln, yaml};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +20,10 @@ pub enum TenantsCommand {
     Transition {
         slug: String,
         to: String,
+        /// Why (one line, 500 characters at most): required to suspend or decommission; told by
+        /// e-mail to the people the tenant concerns.
+        #[arg(long)]
+        reason: Option<String>,
         /// Provision without an active convention (admin), for this reason.
         #[arg(long)]
         override_reason: Option<String>,
@@ -140,15 +144,14 @@ pub async fn run(state: &AppState, command: TenantsCommand) -> anyhow::Result<Ex
                 outln!("{} {:<16} {:<24} {}", e.at, e.kind, e.actor, e.message);
             }
         }
-        TenantsCommand::Transition { slug, to, override_reason } => {
+        TenantsCommand::Transition { slug, to, reason, override_reason } => {
             let to = Status::parse(&to).ok_or_else(|| anyhow::anyhow!("état inconnu : {to}"))?;
             let tenant = tenants::get_tenant(&state.store, &slug)
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            let moved = tenants::transition(&state.tenants(), &Actor::cli(), &tenant, to, override_reason.as_deref())
-                .await
-                .map_err(fail)?;
+            let step = Move { to, reason: reason.as_deref(), override_reason: override_reason.as_deref() };
+            let moved = tenants::transition(&state.tenants(), &Actor::cli(), &tenant, step).await.map_err(fail)?;
             outln!("enttenant/{} {}", moved.slug, moved.status.as_str());
             reconcile_now(state, &[moved.slug]).await?;
         }

@@ -510,8 +510,8 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
     let doc = doisneau_doc();
     let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &common::admin(), &doc, None).await.unwrap();
     for to in [Status::Provisioning, Status::Active] {
-        tenant =
-            entcp::tenants::transition(&state.tenants(), &common::admin(), &tenant, to, Some("essai")).await.unwrap();
+        let step = entcp::tenants::Move::to(to).overriding("essai");
+        tenant = entcp::tenants::transition(&state.tenants(), &common::admin(), &tenant, step).await.unwrap();
     }
     let status = || async { entcp::tenants::get_tenant(&app.store, "doisneau-fresnes").await.unwrap().unwrap().status };
     let dan = sign_in(&app, DAN).await;
@@ -528,12 +528,35 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
         assert!(asked.text.contains(words), "{}", asked.text);
         assert!(asked.text.contains(&format!("id=\"confirmer-{to}\"")), "{}", asked.text);
         assert!(asked.text.contains("name=\"confirmation\" value=\"oui\""), "{}", asked.text);
+        // The confirmation asks for the reason, required, with its label.
+        assert!(asked.text.contains("<label class=\"fr-label\" for=\"motif\">Motif (obligatoire)"), "{}", asked.text);
+        assert!(asked.text.contains("name=\"motif\" rows=\"3\" required"), "{}", asked.text);
         assert_eq!(status().await, Status::Active, "{to}: nothing done before the confirmation");
     }
-    let confirmed = [("vers", "suspended"), ("confirmation", "oui")];
+    // Confirmed without a reason: refused on the « Motif » box, the confirmation shown again.
+    let unexplained = [("vers", "suspended"), ("motif", "  "), ("confirmation", "oui")];
+    let refused = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &unexplained).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.text.contains("id=\"motif-erreur\"") && refused.text.contains("href=\"#motif\""),
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.text.contains("un motif est obligatoire pour passer un ENT à l&#x27;état « suspendu »"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("id=\"confirmer-suspended\""), "{}", refused.text);
+    assert_eq!(status().await, Status::Active, "nothing done without a reason");
+    let confirmed = [("vers", "suspended"), ("motif", "Maintenance du serveur"), ("confirmation", "oui")];
     let moved = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &confirmed).await;
     assert_eq!(moved.header("location"), Some("/ent/doisneau-fresnes?apres=etat"), "{}", moved.text);
     assert_eq!(status().await, Status::Suspended);
+    let told = common::queued_mails(&app.store, "tenant").await;
+    assert_eq!(told.len(), 1, "the suspension is told once");
+    assert_eq!(told[0].context["event"], "suspended");
+    assert_eq!(told[0].context["reason"], "Maintenance du serveur");
     // The page names events and the observed state in French, not by their codes. The pass the
     // move started may still record what it observed: the state is set again until it stays.
     let mut page = get(&app, &dan, "/ent/doisneau-fresnes").await;
@@ -546,7 +569,12 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    for shown in ["<td>demande</td>", "<td>état : suspendu</td>", "<dd>services arrêtés (suspendu)"] {
+    for shown in [
+        "<td>demande</td>",
+        "<td>état : suspendu</td>",
+        "<td>actif → suspendu : Maintenance du serveur</td>",
+        "<dd>services arrêtés (suspendu)",
+    ] {
         assert!(page.text.contains(shown), "{shown}: {}", page.text);
     }
     assert!(!page.text.contains("<td>created</td>") && !page.text.contains("<dd>stopped"), "{}", page.text);

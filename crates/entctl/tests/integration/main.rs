@@ -48,4 +48,5 @@ mod tenants;
 mod tenants_egress;
 mod tenants_guardrails;
 mod tenants_kube;
+mod tenants_notices;
 mod tenants_schema;

@@ -121,7 +121,8 @@ async fn shared_state(db: &TestDb, data_dir: &Path, slugs: &[(&str, &str)]) -> e
         let doc: entcp::tenants::EntTenant = serde_json::from_value(doc).unwrap();
         let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
         let provisioning = entcp::tenants::Status::Provisioning;
-        entcp::tenants::transition(&state.tenants(), &admin(), &tenant, provisioning, Some("essai")).await.unwrap();
+        let step = entcp::tenants::Move::to(provisioning).overriding("essai");
+        entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
     }
     state
 }

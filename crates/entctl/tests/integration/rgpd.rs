@@ -462,7 +462,8 @@ async fn an_archived_tenant_stays_in_the_register_until_its_data_are_purged(db: 
     assert!(listing(&before) > 0, "{name}: the école is in the DSDEN's entries");
     // Decommissioned, then archived: its volumes are kept for the retention period.
     for to in ["decommissioning", "archived"] {
-        let (s, body) = call(d.dan.post("/api/v1/tenants/fresnes/transition").json(&json!({ "to": to }))).await;
+        let body = json!({ "to": to, "reason": "fin du marché" });
+        let (s, body) = call(d.dan.post("/api/v1/tenants/fresnes/transition").json(&body)).await;
         assert_eq!(s, StatusCode::OK, "{name}: {to}: {body}");
         let (_, register) = read().await;
         assert_eq!(listing(&register), listing(&before), "{name}: {to}: its data are still processed");
@@ -1365,7 +1366,8 @@ async fn tenant_with(state: &entcp::api::AppState, slug: &str, uai: &str, option
 /// Moves the tenant `slug` to `to` (past the convention gate, as an administrator may).
 async fn move_tenant(state: &entcp::api::AppState, slug: &str, to: entcp::tenants::Status) {
     let tenant = entcp::tenants::get_tenant(&state.store, slug).await.unwrap().unwrap();
-    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("démonstration")).await.unwrap();
+    let step = entcp::tenants::Move::to(to).overriding("démonstration").because("démonstration");
+    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
 }
 
 /// One reconcile pass over the tenant `slug`, which must apply it.

@@ -256,14 +256,15 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
     assert!(files_of(&dir).is_empty(), "{}: nothing is deployed before the gate", db.name);
     assert_eq!(first.tenants, 1);
 
-    let move_to = |to: entcp::tenants::Status, reason: Option<&'static str>| {
+    let move_to = |step: entcp::tenants::Move<'static>| {
         let state = state.clone();
         async move {
             let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
-            entcp::tenants::transition(&state.tenants(), &admin(), &t, to, reason).await.unwrap()
+            entcp::tenants::transition(&state.tenants(), &admin(), &t, step).await.unwrap()
         }
     };
-    move_to(entcp::tenants::Status::Provisioning, Some("démonstration")).await;
+    use entcp::tenants::{Move, Status};
+    move_to(Move::to(Status::Provisioning).overriding("démonstration")).await;
     assert_eq!(pass().await.unwrap().applied, 1);
     let base = files_of(&dir);
     assert!(
@@ -282,13 +283,13 @@ async fn the_reconciler_writes_manifests_only_when_the_desired_state_changes(db:
     pass().await.unwrap();
     assert_eq!(files_of(&dir), base, "removing the option prunes its objects");
 
-    move_to(entcp::tenants::Status::Active, None).await;
-    move_to(entcp::tenants::Status::Suspended, None).await;
+    move_to(Move::to(Status::Active)).await;
+    move_to(Move::to(Status::Suspended).because("maintenance du serveur")).await;
     pass().await.unwrap();
     let deployment =
         std::fs::read_to_string(dir.join(base.iter().find(|f| f.starts_with("deployment-")).unwrap())).unwrap();
     assert!(deployment.contains("replicas: 0"), "{deployment}");
-    move_to(entcp::tenants::Status::Decommissioning, None).await;
+    move_to(Move::to(Status::Decommissioning).because("fin du marché")).await;
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("ingress-")), "{left:?}");
@@ -340,7 +341,8 @@ async fn no_generated_password_is_written_in_the_gitops_folder_left_out_sealed_o
             entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
             let t = entcp::tenants::get_tenant(&state.store, "doisneau").await.unwrap().unwrap();
             let to = entcp::tenants::Status::Provisioning;
-            entcp::tenants::transition(&state.tenants(), &admin(), &t, to, Some("démonstration")).await.unwrap();
+            let step = entcp::tenants::Move::to(to).overriding("démonstration");
+            entcp::tenants::transition(&state.tenants(), &admin(), &t, step).await.unwrap();
         }
         let report = entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap();
         assert_eq!(report.applied, 1, "{mode:?}: a change of policy rewrites the folder");
@@ -476,9 +478,8 @@ async fn two_reconcilers_on_one_manifests_folder_leave_every_folder_as_rendered_
     apply_all(json!([])).await;
     for slug in &slugs {
         let t = entcp::tenants::get_tenant(&db.store, slug).await.unwrap().unwrap();
-        entcp::tenants::transition(&a.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
-            .await
-            .unwrap();
+        let step = entcp::tenants::Move::to(entcp::tenants::Status::Provisioning).overriding("essai");
+        entcp::tenants::transition(&a.tenants(), &admin(), &t, step).await.unwrap();
     }
     let root = data.path().join("manifests");
     for round in 0..4 {
@@ -519,9 +520,8 @@ async fn a_tenant_another_replica_applied_leaves_the_oldest_failure_gauge_of_thi
         serde_json::from_value(doc("doisneau", "0940176F", "doisneau.ent.example.fr")).unwrap();
     entcp::tenants::apply(&a.tenants(), &admin(), &tenant, None).await.unwrap();
     let t = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap();
-    entcp::tenants::transition(&a.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
-        .await
-        .unwrap();
+    let step = entcp::tenants::Move::to(entcp::tenants::Status::Provisioning).overriding("essai");
+    entcp::tenants::transition(&a.tenants(), &admin(), &t, step).await.unwrap();
     // The manifests folder cannot be made: the pass of replica A fails.
     let root = data.path().join("manifests");
     std::fs::write(&root, "pas un dossier").unwrap();
@@ -695,14 +695,17 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     assert_eq!(storage(&dir), with_volume, "the quota holds the kept volume");
 
     // Suspension scales to zero; decommissioning removes the workloads and keeps the data.
-    for status in ["active", "suspended"] {
-        let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to(status))).await;
+    let because = |status: &str, reason: &str| json!({ "to": status, "reason": reason });
+    for body in [to("active"), because("suspended", "maintenance du serveur")] {
+        let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&body)).await;
         assert_eq!(s, StatusCode::OK, "{p}");
     }
     pass().await.unwrap();
     let deployment = std::fs::read_to_string(dir.join("deployment-cahier-de-textes.yaml")).unwrap();
     assert!(deployment.contains("replicas: 0"), "{deployment}");
-    call_socket(dan.post(url("/tenants/college-essais/transition")).json(&to("decommissioning"))).await;
+    let withdrawn = because("decommissioning", "fermeture du collège");
+    let (s, p) = call_socket(dan.post(url("/tenants/college-essais/transition")).json(&withdrawn)).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
     pass().await.unwrap();
     let left = files_of(&dir);
     assert!(left.iter().all(|f| !f.starts_with("deployment-") && !f.starts_with("service-")), "{left:?}");
@@ -775,20 +778,16 @@ async fn a_move_decided_on_a_stale_reading_is_refused(db: crate::common::TestDb)
     let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
     let doc: entcp::tenants::EntTenant = serde_json::from_value(body).unwrap();
     let (_, t) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    use entcp::tenants::{transition, Move, Status};
     let t =
-        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Provisioning, Some("essai"))
-            .await
-            .unwrap();
-    let t =
-        entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Active, None).await.unwrap();
-    let stale = entcp::tenants::transition(&state.tenants(), &admin(), &t, entcp::tenants::Status::Suspended, None)
-        .await
-        .unwrap();
-    entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Active, None).await.unwrap();
-    let err =
-        entcp::tenants::transition(&state.tenants(), &admin(), &stale, entcp::tenants::Status::Decommissioning, None)
-            .await
-            .unwrap_err();
+        transition(&state.tenants(), &admin(), &t, Move::to(Status::Provisioning).overriding("essai")).await.unwrap();
+    let t = transition(&state.tenants(), &admin(), &t, Move::to(Status::Active)).await.unwrap();
+    let suspend = Move::to(Status::Suspended).because("maintenance");
+    let stale = transition(&state.tenants(), &admin(), &t, suspend).await.unwrap();
+    transition(&state.tenants(), &admin(), &stale, Move::to(Status::Active)).await.unwrap();
+    // With its reason: refused for the stale reading, not for a missing reason.
+    let withdraw = Move::to(Status::Decommissioning).because("fin du marché");
+    let err = transition(&state.tenants(), &admin(), &stale, withdraw).await.unwrap_err();
     assert!(err.detail.contains("a changé d'état"), "{}: {err:?}", db.name);
     let now = entcp::tenants::get_tenant(&db.store, "doisneau-fresnes").await.unwrap().unwrap();
     assert_eq!(now.status, entcp::tenants::Status::Active, "{}", db.name);
@@ -1072,14 +1071,15 @@ async fn a_purged_tenants_name_is_refused_409_naming_the_purge_through_the_api_a
     // A tenant through its whole life, purged at the end of its retention period.
     let first: entcp::tenants::EntTenant = serde_json::from_value(doc("doisneau.ent.fresnes.fr")).unwrap();
     let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &first, None).await.unwrap();
+    use entcp::tenants::Move;
     use entcp::tenants::Status;
-    for (to, reason) in [
-        (Status::Provisioning, Some("essai")),
-        (Status::Active, None),
-        (Status::Decommissioning, None),
-        (Status::Archived, None),
+    for step in [
+        Move::to(Status::Provisioning).overriding("essai"),
+        Move::to(Status::Active),
+        Move::to(Status::Decommissioning).because("fermeture de l'école"),
+        Move::to(Status::Archived),
     ] {
-        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, reason).await.unwrap();
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
     }
     let later = t0() + chrono::Duration::days(95);
     assert_eq!(entcp::provisioning::purge::purge_due(&state.provisioning(), later).await.unwrap(), ["doisneau"]);

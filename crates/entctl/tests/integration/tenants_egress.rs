@@ -58,7 +58,9 @@ async fn external_endpoints_open_to_the_services_declaring_them_and_images_go_by
     .unwrap();
     let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     let to = entcp::tenants::Status::Provisioning;
-    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("essai")).await.unwrap();
+    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, entcp::tenants::Move::to(to).overriding("essai"))
+        .await
+        .unwrap();
     entcp::provisioning::reconcile::pass(&state.provisioning(), None, t0()).await.unwrap();
     let dir = data.path().join("manifests/doisneau");
 

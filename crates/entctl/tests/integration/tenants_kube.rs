@@ -25,7 +25,7 @@ use entcp::api::AppState;
 use entcp::clock::FixedClock;
 use entcp::config::{Config, ProvisioningBackend};
 use entcp::provisioning::reconcile::pass;
-use entcp::tenants::{self, EntTenant, Status, Tenant};
+use entcp::tenants::{self, EntTenant, Move, Status, Tenant};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -782,7 +782,9 @@ impl World {
     async fn tenant(&self, slug: &str, uai: &str, options: Value) -> Tenant {
         self.apply(slug, uai, options).await;
         let t = tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap();
-        tenants::transition(&self.state.tenants(), &admin(), &t, Status::Provisioning, Some("essai")).await.unwrap()
+        tenants::transition(&self.state.tenants(), &admin(), &t, Move::to(Status::Provisioning).overriding("essai"))
+            .await
+            .unwrap()
     }
 
     /// [`World::tenant`], then one reconcile pass, which applies it (the only tenant).
@@ -804,8 +806,10 @@ impl World {
         tenants::get_tenant(&self.state.store, slug).await.unwrap().unwrap()
     }
 
+    /// Moves the tenant, for a reason (required to suspend or withdraw).
     async fn move_to(&self, slug: &str, to: Status) {
-        tenants::transition(&self.state.tenants(), &admin(), &self.get(slug).await, to, None).await.unwrap();
+        let step = Move::to(to).because("essai du moteur kube");
+        tenants::transition(&self.state.tenants(), &admin(), &self.get(slug).await, step).await.unwrap();
     }
 
     fn take_requests(&self) -> Vec<Request> {

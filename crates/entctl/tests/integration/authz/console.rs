@@ -429,7 +429,8 @@ async fn active_tenant(world: &World, school: &Org) -> String {
     let state = world.state.clone();
     let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     for to in [entcp::tenants::Status::Provisioning, entcp::tenants::Status::Active] {
-        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, to, Some("essai")).await.unwrap();
+        let step = entcp::tenants::Move::to(to).overriding("essai");
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
     }
     tenant.slug
 }
@@ -453,16 +454,22 @@ async fn a_role_that_writes_elsewhere_changes_no_tenant_where_the_user_only_read
         assert!(!page.text.contains("id=\"vers-suspended\""), "{} as {role:?}: no lifecycle form", db.name);
         assert!(!page.text.contains("id=\"ajouter-service\""), "{} as {role:?}: no option form", db.name);
         // … and refuses it (403: readable), through the console as through the API.
-        for (path, fields) in
-            [("etat", ("vers", "suspended")), ("etat", ("vers", "decommissioning")), ("services", ("service", "visio"))]
-        {
-            let refused = post_form(&world.app, &session, &format!("/ent/{other}/{path}"), &[fields]).await;
+        let forms: [(&str, &[(&str, &str)]); 3] = [
+            ("etat", &[("vers", "suspended"), ("motif", "maintenance")]),
+            ("etat", &[("vers", "decommissioning"), ("motif", "fin du marché")]),
+            ("services", &[("service", "visio")]),
+        ];
+        for (path, fields) in forms {
+            let refused = post_form(&world.app, &session, &format!("/ent/{other}/{path}"), fields).await;
             assert_eq!(refused.status, 403, "{} {path} {fields:?} as {role:?}: {}", db.name, refused.text);
             assert!(refused.text.contains("hors de votre périmètre"), "{} as {role:?}: {}", db.name, refused.text);
         }
         let api = world.app.client(&token);
-        let moved =
-            api.post(format!("/api/v1/tenants/{other}/transition")).json(&json!({ "to": "suspended" })).send().await;
+        let moved = api
+            .post(format!("/api/v1/tenants/{other}/transition"))
+            .json(&json!({ "to": "suspended", "reason": "maintenance" }))
+            .send()
+            .await;
         assert_eq!(moved.status, 403, "{} API as {role:?}: {}", db.name, moved.text);
         let after = tenant(&world, &other).await;
         assert_eq!((after.status, &after.options, after.version), (Status::Active, &before.options, before.version));
@@ -471,7 +478,7 @@ async fn a_role_that_writes_elsewhere_changes_no_tenant_where_the_user_only_read
         let to = if current == Status::Active { Status::Suspended } else { Status::Active };
         let page = get(&world.app, &session, &format!("/ent/{theirs}")).await;
         assert!(page.text.contains(&format!("id=\"vers-{}\"", to.as_str())), "{} as {role:?}: {}", db.name, page.text);
-        let fields = [("vers", to.as_str()), ("confirmation", "oui")];
+        let fields = [("vers", to.as_str()), ("motif", "maintenance"), ("confirmation", "oui")];
         let moved = post_form(&world.app, &session, &format!("/ent/{theirs}/etat"), &fields).await;
         assert_eq!(moved.status, 303, "{} as {role:?}: {}", db.name, moved.text);
         assert_eq!(tenant(&world, &theirs).await.status, to, "{} as {role:?}", db.name);

@@ -7,7 +7,7 @@ use super::{client_of, World};
 use crate::common::{self, t0, TestDb};
 use entcp::api::AppState;
 use entcp::provisioning::operator;
-use entcp::tenants::{self, Status};
+use entcp::tenants::{self, Move, Status};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -50,9 +50,14 @@ impl World {
         self.until(|w| is(&w.resource(name), "GovernanceBlocked", "True")).await;
         self.until(|_| operator.figures().unchanged >= 1).await;
         let tenant = self.get(name).await;
-        tenants::transition(&self.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
-            .await
-            .unwrap()
+        tenants::transition(
+            &self.state.tenants(),
+            &common::admin(),
+            &tenant,
+            Move::to(Status::Provisioning).overriding("essai"),
+        )
+        .await
+        .unwrap()
     }
 
     /// Starts `entctl operator`'s controller on the mock; stopped with the returned token.
@@ -158,9 +163,14 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
 
     // An admin lets it through the gate (domain call: the API refuses, as shown above), then
     // the resource's spec changes: applied, Ready at the new generation.
-    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
-        .await
-        .unwrap();
+    tenants::transition(
+        &w.state.tenants(),
+        &common::admin(),
+        &tenant,
+        Move::to(Status::Provisioning).overriding("essai"),
+    )
+    .await
+    .unwrap();
     // Another client changes the resource just before the operator's status patch: the patch,
     // made over the version the operator read, is refused (409), the resource read again and
     // the status written over the new version, the other client's change kept.
@@ -195,6 +205,11 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
     w.until(|w| w.resource("doisneau").is_none()).await;
     let gone = w.get("doisneau").await;
     assert_eq!(gone.status, Status::Decommissioning);
+    // The withdrawal names its reason: the resource deleted.
+    let events = tenants::events(&w.state.store, &gone.id).await.unwrap();
+    let withdrawn = events.iter().rfind(|e| e.kind == "decommissioning").expect("the withdrawal's event");
+    let said = "actif → en retrait : ressource Kubernetes EntTenant ecoles/doisneau supprimée du cluster";
+    assert_eq!(withdrawn.message, said);
     assert_eq!(gone.declared_by, None, "the tenant returns to the API");
     assert!(w.stored(deployments, "portail").is_none(), "the workloads are removed");
     assert!(w.event_kinds("doisneau").await.contains(&"released".to_string()));
@@ -378,9 +393,14 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
 
     // Generation 2: through the gate, applied, Ready.
     let tenant = w.get("doisneau").await;
-    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
-        .await
-        .unwrap();
+    tenants::transition(
+        &w.state.tenants(),
+        &common::admin(),
+        &tenant,
+        Move::to(Status::Provisioning).overriding("essai"),
+    )
+    .await
+    .unwrap();
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
     w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
     w.until_confirmed("doisneau", &[&a, &b]).await;
@@ -630,9 +650,14 @@ async fn entctl_operator_exits_zero_on_sigterm_releasing_the_leases_of_the_write
     })
     .await;
     let tenant = w.get("doisneau").await;
-    tenants::transition(&w.state.tenants(), &common::admin(), &tenant, Status::Provisioning, Some("essai"))
-        .await
-        .unwrap();
+    tenants::transition(
+        &w.state.tenants(),
+        &common::admin(),
+        &tenant,
+        Move::to(Status::Provisioning).overriding("essai"),
+    )
+    .await
+    .unwrap();
     let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
     *w.mock.hang.lock().unwrap() = Some(portail.into());
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));

@@ -1,0 +1,5 @@
+-- When the `tenants-purge` job announced an archived tenant's purge (event and e-mail
+-- `purge_planned`, `provisioning::purge::PURGE_NOTICE_DAYS` before its date): set once, by a
+-- guarded `UPDATE … WHERE purge_announced_at IS NULL`, so that two replicas announce it once.
+-- NULL: not announced yet (and for tenants purged before this column).
+ALTER TABLE tenants ADD COLUMN purge_announced_at TEXT;

@@ -1,0 +1,91 @@
+//! The notices of a tenant's life to the people it concerns: the `tenant` e-mail, queued in
+//! the transaction of the change (a move, an announced purge, the purge). These notices have
+//! operational and legal effect: `preferences::category_of` gives them no category, so no
+//! one can switch them off.
+
+use super::{Status, Tenant};
+use chrono::{DateTime, Utc};
+use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Tx;
+use ent_ops::notify::Notice;
+use ent_platform::identity::authz::in_org_scope_in;
+use ent_platform::registry::queries::orgs_by_id_in;
+use ent_platform::registry::Org;
+use serde_json::{json, Value};
+
+/// The roles bound at the tenant's own organisation that are told of its life.
+const LOCAL_ROLES: [Role; 3] = [Role::Collectivite, Role::ChefEtablissement, Role::Dpo];
+
+/// The `event` of the notice a lifecycle move from `from` to `to` sends, if any.
+pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
+    match (from, to) {
+        (_, Status::Suspended) => Some("suspended"),
+        (Status::Suspended, Status::Active) => Some("reactivated"),
+        (_, Status::Decommissioning) => Some("decommissioning"),
+        (_, Status::Archived) => Some("archived"),
+        _ => None,
+    }
+}
+
+/// Queues the `tenant` mail of `event` about `tenant` (of organisation `org`) to the people
+/// it concerns ([`recipients`]), in the caller's transaction: the tenant's slug, hostname,
+/// organisation and console page, and `extra` (a JSON object: `reason`, `purge_on`…).
+pub async fn notify(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    org: &Org,
+    event: &str,
+    extra: Value,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let recipients = recipients(tx, org).await?;
+    Notice::event("tenant", recipients, event)
+        .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name }))
+        .with(extra)
+        .page(format!("/ent/{}", tenant.slug))
+        .enqueue(tx, now)
+        .await?;
+    Ok(())
+}
+
+/// The active users bound at `org` as its collectivité, chef d'établissement or DPO, and the
+/// active DANs whose scope contains `org` ([`dans_over`]); read in the caller's transaction.
+pub async fn recipients(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let mut emails: Vec<String> = sqlx::query_scalar(
+        "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.org_id = $1 AND b.role IN ($2, $3, $4) AND u.active = 1",
+    )
+    .bind(&org.id)
+    .bind(LOCAL_ROLES[0].as_str())
+    .bind(LOCAL_ROLES[1].as_str())
+    .bind(LOCAL_ROLES[2].as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    emails.extend(dans_over(tx, org).await?);
+    Ok(emails)
+}
+
+/// The active users holding a `dan` binding whose scope contains `org`, as authorisation
+/// decides it ([`in_org_scope_in`]: a DAN of another académie is not told).
+async fn dans_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let bindings: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",
+    )
+    .bind(Role::Dan.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut scope_ids: Vec<String> = bindings.iter().map(|(_, id)| id.clone()).collect();
+    scope_ids.sort_unstable();
+    scope_ids.dedup();
+    let scopes = orgs_by_id_in(tx, scope_ids).await?;
+    let mut emails = Vec::new();
+    for (email, scope_id) in bindings {
+        let Some(scope) = scopes.get(&scope_id) else { continue };
+        if in_org_scope_in(tx, scope, org).await? {
+            emails.push(email);
+        }
+    }
+    Ok(emails)
+}

@@ -1,0 +1,288 @@
+//! The lifecycle notices of a tenant on both backends: the reason a suspension or a withdrawal
+//! requires (API, command line), recorded in the event and the audit; the `tenant` e-mail to
+//! the people the tenant concerns (its organisation's collectivité, chef d'établissement, DPO,
+//! and the DANs whose scope holds it); the purge announced once, 30 days before its date, and
+//! the purge itself told, never waiting for its announcement.
+
+use crate::common;
+
+use common::{admin, t0, TestApp, TestDb};
+use entcp::kernel::roles::Role;
+use entcp::tenants::{Move, Status};
+use serde_json::{json, Value};
+
+const DAN: &str = "dan@ac-creteil.fr";
+const DAN_DSDEN: &str = "dan@dsden94.fr";
+const DAN_ELSEWHERE: &str = "dan@ac-versailles.fr";
+const DIRECTEUR: &str = "dir@ecole.fr";
+const FORMER_DIRECTEUR: &str = "ancien@ecole.fr";
+const TEACHER: &str = "prof@ecole.fr";
+const MAIRIE: &str = "ent@fresnes.fr";
+const DPO: &str = "dpo@fresnes.fr";
+
+/// The sample annuaire (académie de Créteil), one école of the académie de Versailles, and the
+/// people around the école Robert Doisneau (Fresnes) and its commune; the former directeur's
+/// account is deactivated.
+async fn fresnes(db: &TestDb) -> TestApp {
+    common::import_sample(&db.store).await;
+    let versailles = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;\
+         Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;\
+         Libelle_region;Ecole_maternelle;Ecole_elementaire;SIREN_SIRET;etat\n\
+         {};École Jules Ferry;Ecole;Public;92130;92040;Issy-les-Moulineaux;092;25;11;Hauts-de-Seine;Versailles;\
+         Ile-de-France;0;1;;OUVERT\n",
+        common::fixtures::uai("0921234")
+    );
+    common::fixtures::annuaire(&db.store, &versailles).await;
+    let app = TestApp::over(&db.store)
+        .user(DAN, Role::Dan, Some("academie:24"))
+        .user(DAN_DSDEN, Role::Dan, Some("dsden:94"))
+        .user(DAN_ELSEWHERE, Role::Dan, Some("academie:25"))
+        .user(DIRECTEUR, Role::ChefEtablissement, Some("0940176F"))
+        .user(FORMER_DIRECTEUR, Role::ChefEtablissement, Some("0940176F"))
+        .user(TEACHER, Role::Usager, Some("0940176F"))
+        .user(MAIRIE, Role::Collectivite, Some("commune:94034"))
+        .user(DPO, Role::Dpo, Some("commune:94034"))
+        .build()
+        .await;
+    common::execute(&db.store, "UPDATE users SET active = 0 WHERE email = $1", &[FORMER_DIRECTEUR]).await;
+    app
+}
+
+/// The state the jobs run on, over the app's store and clock.
+fn state_of(app: &TestApp) -> entcp::api::AppState {
+    common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone())
+}
+
+/// A tenant `slug` of the organisation `org`, let through the gate by an admin and active.
+async fn active_tenant(state: &entcp::api::AppState, slug: &str, org: &str) -> entcp::tenants::Tenant {
+    let doc = serde_json::from_value(json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+        "spec": { "organisation": org, "hostname": format!("{slug}.ent.fresnes.example.fr"), "bouquet": "socle-1d" }
+    }))
+    .unwrap();
+    let (_, mut tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
+    for step in [Move::to(Status::Provisioning).overriding("rentrée"), Move::to(Status::Active)] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
+    }
+    tenant
+}
+
+/// The tenant's events as (kind, message), oldest first.
+async fn events(app: &TestApp, slug: &str) -> Vec<(String, String)> {
+    let tenant = entcp::tenants::get_tenant(&app.store, slug).await.unwrap().unwrap();
+    let events = entcp::tenants::events(&app.store, &tenant.id).await.unwrap();
+    events.into_iter().map(|e| (e.kind, e.message)).collect()
+}
+
+/// The recipients of a queued mail, as a list.
+fn recipients(mail: &common::QueuedMail) -> Vec<String> {
+    serde_json::from_str(&mail.recipients).unwrap()
+}
+
+/// The `event` of each queued `tenant` mail about `slug`, oldest first.
+async fn told(app: &TestApp, slug: &str) -> Vec<common::QueuedMail> {
+    let mails = common::queued_mails(&app.store, "tenant").await;
+    mails.into_iter().filter(|m| m.context["slug"] == slug).collect()
+}
+
+backend_test!(suspending_or_withdrawing_without_a_valid_reason_is_refused_on_the_reason_and_changes_nothing);
+async fn suspending_or_withdrawing_without_a_valid_reason_is_refused_on_the_reason_and_changes_nothing(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let before = active_tenant(&state, "doisneau", "0940176F").await;
+    let audited = common::audited(&app.store, "tenants.transition").await;
+    let long = "x".repeat(501);
+    let refusals = [
+        (json!({ "to": "suspended" }), "un motif est obligatoire pour passer un ENT à l'état « suspendu »"),
+        (json!({ "to": "suspended", "reason": "   " }), "un motif est obligatoire"),
+        (json!({ "to": "decommissioning" }), "un motif est obligatoire pour passer un ENT à l'état « en retrait »"),
+        (json!({ "to": "suspended", "reason": long }), "500 caractères au plus"),
+        (json!({ "to": "decommissioning", "reason": "ligne 1\nligne 2" }), "caractère de contrôle interdit"),
+    ];
+    for (body, words) in refusals {
+        let refused = app.post("/api/v1/tenants/doisneau/transition").acting_as(DAN).json(&body).send().await;
+        assert_eq!(refused.status, 422, "{}: {body}: {}", db.name, refused.text);
+        assert_eq!(refused.body["errors"][0]["field"], "reason", "{}", refused.text);
+        let detail = refused.body["detail"].as_str().unwrap();
+        assert!(detail.contains(words), "{}: {body}: {detail}", db.name);
+    }
+    // A bidirectional control, which the API's body check refuses first, is the domain's refusal
+    // for the console and the command line.
+    let reordering = Move::to(Status::Suspended).because("impayés\u{202e}2026");
+    let refused = entcp::tenants::transition(&state.tenants(), &admin(), &before, reordering).await.unwrap_err();
+    assert_eq!(refused.errors[0].field, "reason", "{}: {refused:?}", db.name);
+    let after = entcp::tenants::get_tenant(&app.store, "doisneau").await.unwrap().unwrap();
+    assert_eq!((after.status, after.version), (Status::Active, before.version), "{}", db.name);
+    assert_eq!(common::audited(&app.store, "tenants.transition").await, audited, "{}", db.name);
+    assert!(told(&app, "doisneau").await.is_empty(), "{}: nobody told of a refused move", db.name);
+
+    // The command line asks for it too, and takes it with --reason.
+    let (ok, said) = common::entctl(&db.url, &["tenants", "transition", "doisneau", "suspended"]);
+    assert!(!ok && said.contains("un motif est obligatoire"), "{}: {said}", db.name);
+    let args = ["tenants", "transition", "doisneau", "suspended", "--reason", "maintenance du serveur"];
+    let (ok, said) = common::entctl(&db.url, &args);
+    assert!(ok && said.contains("enttenant/doisneau suspended"), "{}: {said}", db.name);
+    let last = events(&app, "doisneau").await.into_iter().rfind(|(kind, _)| kind == "suspended").unwrap();
+    assert_eq!(last.1, "actif → suspendu : maintenance du serveur", "{}", db.name);
+}
+
+backend_test!(each_move_that_changes_the_service_is_told_with_its_reason_to_the_people_the_tenant_concerns);
+async fn each_move_that_changes_the_service_is_told_with_its_reason_to_the_people_the_tenant_concerns(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let tenant = active_tenant(&state, "doisneau", "0940176F").await;
+    assert!(told(&app, "doisneau").await.is_empty(), "{}: deploying tells nobody", db.name);
+
+    let moves = [
+        json!({ "to": "suspended", "reason": "  Maintenance du serveur  " }),
+        json!({ "to": "active" }),
+        json!({ "to": "decommissioning", "reason": "Fermeture de l'école" }),
+        json!({ "to": "archived" }),
+    ];
+    for body in &moves {
+        let moved = app.post("/api/v1/tenants/doisneau/transition").acting_as(DAN).json(body).send().await;
+        assert_eq!(moved.status, 200, "{}: {body}: {}", db.name, moved.text);
+    }
+
+    // The reason, trimmed, in the events…
+    let said: Vec<String> = events(&app, "doisneau").await.into_iter().map(|(_, message)| message).collect();
+    for message in [
+        "actif → suspendu : Maintenance du serveur",
+        "suspendu → actif",
+        "actif → en retrait : Fermeture de l'école",
+        "en retrait → archivé",
+    ] {
+        assert!(said.iter().any(|m| m == message), "{}: {message}: {said:?}", db.name);
+    }
+    // … in the audit records…
+    let filter = entcp::audit::AuditFilter { target_id: Some(tenant.id.clone()), ..Default::default() };
+    let records = entcp::audit::list(&app.store, &filter, None).await.unwrap().items;
+    let reasons: Vec<(String, Value)> = records
+        .iter()
+        .filter(|r| r.action == "tenants.transition")
+        .map(|r| (r.summary["to"].as_str().unwrap().to_string(), r.summary["reason"].clone()))
+        .collect();
+    for expected in [("suspended", json!("Maintenance du serveur")), ("decommissioning", json!("Fermeture de l'école"))]
+    {
+        assert!(reasons.contains(&(expected.0.to_string(), expected.1.clone())), "{}: {reasons:?}", db.name);
+    }
+    assert!(reasons.contains(&("active".to_string(), Value::Null)), "{}: {reasons:?}", db.name);
+
+    // … and in the mails: one per move, to the DANs whose scope holds the école and its active
+    // chef d'établissement, never to a DAN of another académie, a deactivated account or a user.
+    let mails = told(&app, "doisneau").await;
+    let kinds: Vec<&str> = mails.iter().map(|m| m.context["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["suspended", "reactivated", "decommissioning", "archived"], "{}", db.name);
+    for mail in &mails {
+        assert_eq!(recipients(mail), [DAN, DAN_DSDEN, DIRECTEUR], "{}: {}", db.name, mail.context);
+        assert_eq!(mail.context["hostname"], "doisneau.ent.fresnes.example.fr");
+        assert_eq!(mail.context["organisation"], tenant.organisation.name.as_str());
+        assert_eq!(mail.context["page"], "/ent/doisneau");
+    }
+    assert_eq!(mails[0].context["reason"], "Maintenance du serveur", "{}", db.name);
+    assert!(mails[1].context.get("reason").is_none(), "{}: {}", db.name, mails[1].context);
+    assert_eq!(mails[2].context["reason"], "Fermeture de l'école", "{}", db.name);
+    // Archived at t0 (1 September 2026), kept three months.
+    assert_eq!(mails[3].context["purge_on"], "1er décembre 2026", "{}", db.name);
+    let rendered = entcp::notify::mailer::render("tenant", &mails[3].context).unwrap();
+    assert!(rendered.text.contains("supprimées définitivement à partir du 1er décembre 2026"), "{}", rendered.text);
+}
+
+backend_test!(a_purge_is_announced_once_thirty_days_before_and_told_when_done_without_waiting_for_its_announcement);
+async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without_waiting_for_its_announcement(
+    db: TestDb,
+) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let provisioning = state.provisioning();
+    let day = |n: i64| t0() + chrono::Duration::days(n);
+    // A commune's tenant, archived at t0: its purge is due on 1 December 2026.
+    let mut tenant = active_tenant(&state, "fresnes", "commune:94034").await;
+    for step in [Move::to(Status::Decommissioning).because("fin du marché"), Move::to(Status::Archived)] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
+    }
+    let run = |at| entcp::provisioning::purge::purge_job(&provisioning, at);
+    let planned =
+        || async { told(&app, "fresnes").await.into_iter().filter(|m| m.context["event"] == "purge_planned") };
+
+    // Sixty days after archiving, the purge is more than 30 days away: nothing said yet.
+    assert_eq!(run(day(60)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
+    assert_eq!(planned().await.count(), 0, "{}", db.name);
+
+    // Within 30 days of it: announced once, even by two passes at once (two replicas).
+    let (first, second) = tokio::join!(
+        entcp::provisioning::purge::announce_pass(&provisioning, day(62)),
+        entcp::provisioning::purge::announce_pass(&provisioning, day(62))
+    );
+    let announced = [first.unwrap(), second.unwrap()].concat();
+    assert_eq!(announced, ["fresnes"], "{}", db.name);
+    assert_eq!(run(day(62)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
+    run(day(75)).await.unwrap();
+    let mails: Vec<common::QueuedMail> = planned().await.collect();
+    assert_eq!(mails.len(), 1, "{}: announced once", db.name);
+    // To the commune's collectivité and DPO and to the DAN of its académie, not elsewhere.
+    assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO, MAIRIE], "{}", db.name);
+    assert_eq!(mails[0].context["purge_on"], "1er décembre 2026", "{}", db.name);
+    let (kind, message) = events(&app, "fresnes").await.pop().unwrap();
+    assert_eq!(kind, "purge_planned", "{}", db.name);
+    assert!(message.contains("purge des données prévue à partir du 1er décembre 2026"), "{}: {message}", db.name);
+    assert_eq!(common::audited(&app.store, "tenants.purge_planned").await, 1, "{}", db.name);
+    let shown = entcp::tenants::get_tenant(&app.store, "fresnes").await.unwrap().unwrap();
+    assert!(shown.provisioning_state.purge_announced_at.is_some(), "{}", db.name);
+
+    // The école's tenant, archived at t0 too but after those passes: first seen already due, it
+    // is purged at once, its people told of the purge only.
+    let mut ecole = active_tenant(&state, "doisneau", "0940176F").await;
+    for step in [Move::to(Status::Decommissioning).because("fermeture"), Move::to(Status::Archived)] {
+        ecole = entcp::tenants::transition(&state.tenants(), &admin(), &ecole, step).await.unwrap();
+    }
+
+    let said = run(day(92)).await.unwrap();
+    assert_eq!(said, "2 tenant(s) purgé(s) : doisneau, fresnes ; aucune purge à annoncer", "{}", db.name);
+    for (slug, people) in
+        [("fresnes", vec![DAN, DAN_DSDEN, DPO, MAIRIE]), ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR])]
+    {
+        let purged: Vec<common::QueuedMail> =
+            told(&app, slug).await.into_iter().filter(|m| m.context["event"] == "purged").collect();
+        assert_eq!(purged.len(), 1, "{}: {slug}", db.name);
+        assert_eq!(recipients(&purged[0]), people, "{}: {slug}", db.name);
+        assert_eq!(purged[0].context["archived_on"], "1er septembre 2026", "{}: {slug}", db.name);
+    }
+    let doisneau: Vec<String> =
+        told(&app, "doisneau").await.iter().map(|m| m.context["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(doisneau, ["decommissioning", "archived", "purged"], "{}: no announcement first", db.name);
+    let rendered = entcp::notify::mailer::render("tenant", &told(&app, "doisneau").await[2].context).unwrap();
+    assert!(rendered.text.contains("archivé le 1er septembre 2026, sa durée de conservation de 3 mois"));
+    assert_eq!(run(day(93)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
+}
+
+backend_test!(a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purge);
+async fn a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purge(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let provisioning = state.provisioning();
+    let mut tenant = active_tenant(&state, "fresnes", "commune:94034").await;
+    for step in [Move::to(Status::Decommissioning).because("fin du marché"), Move::to(Status::Archived)] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
+    }
+    // An RGPD request of the commune still unanswered holds the purge past its date.
+    sqlx::query(
+        "INSERT INTO rgpd_requests (id, reference, org_id, kind, requester, received_on, due_on, status, created_by, \
+         created_at, updated_at) VALUES ('req-1', 'DEM-2026-000001', $1, 'access', 'Parent d''élève', '2026-11-20', \
+         '2026-12-20', 'received', 'test', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z')",
+    )
+    .bind(&tenant.organisation.id)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    // First seen on 5 December, due but held: announced from that day, not purged, not told so.
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-05T02:30:00Z").unwrap().to_utc();
+    let said = entcp::provisioning::purge::purge_job(&provisioning, at).await.unwrap();
+    assert!(said.starts_with("aucun tenant à purger ; fresnes : purge différée"), "{}: {said}", db.name);
+    assert!(said.ends_with("1 purge(s) annoncée(s) : fresnes"), "{}: {said}", db.name);
+    let kinds: Vec<String> =
+        told(&app, "fresnes").await.iter().map(|m| m.context["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["decommissioning", "archived", "purge_planned"], "{}", db.name);
+    assert_eq!(told(&app, "fresnes").await[2].context["purge_on"], "5 décembre 2026", "{}", db.name);
+}
