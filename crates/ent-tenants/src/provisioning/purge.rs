@@ -7,7 +7,8 @@
 //! its date ([`announce_pass`]); the purge never waits for its announcement.
 
 use crate::provisioning::ProvisioningState;
-use crate::tenants::{get_tenant, notices, Tenant};
+use crate::tenants::notices::{self, Audience};
+use crate::tenants::{get_tenant, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::french_day;
 use ent_kernel::error::Problem;
@@ -15,7 +16,6 @@ use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 use ent_platform::registry::queries::get_org;
-use ent_platform::registry::Org;
 
 pub const ACTOR: &str = "system:tenants-purge";
 
@@ -96,9 +96,10 @@ pub fn due_at(archived_at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 }
 
 /// The tenant of `id` and its organisation, read before a change that tells their people.
-async fn tenant_and_org(state: &ProvisioningState, id: &str) -> Result<Option<(Tenant, Org)>, Problem> {
+async fn tenant_and_audience(state: &ProvisioningState, id: &str) -> Result<Option<(Tenant, Audience)>, Problem> {
     let Some(tenant) = get_tenant(&state.store, id).await? else { return Ok(None) };
-    Ok(get_org(&state.store, &tenant.organisation.id).await?.map(|org| (tenant, org)))
+    let Some(org) = get_org(&state.store, &tenant.organisation.id).await? else { return Ok(None) };
+    Ok(Some((tenant, Audience::of(&state.store, org).await?)))
 }
 
 /// Purges the tenants archived before the retention period; returns their slugs.
@@ -120,7 +121,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
     .await?;
     let mut pass = PurgePass::default();
     for (id, slug, org_id, archived_at) in due {
-        let Some((tenant, org)) = tenant_and_org(state, &id).await? else { continue };
+        let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
         let mut tx = state.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
@@ -154,7 +155,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
             "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
         let extra = serde_json::json!({ "archived_on": french_day(&archived_at), "retention_months": months });
-        notices::notify(&mut tx, &tenant, &org, "purged", extra, now).await?;
+        notices::notify(&mut tx, &tenant, &audience, "purged", extra, now).await?;
         tx.commit().await?;
         pass.purged.push(slug);
     }
@@ -201,9 +202,9 @@ pub async fn announce_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Res
     let mut announced = Vec::new();
     for (id, slug, archived_at) in due {
         let Some(archived) = parse_timestamp(&archived_at) else { continue };
-        let Some((tenant, org)) = tenant_and_org(state, &id).await? else { continue };
+        let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
         let purge_on = french_day(&timestamp(due_at(archived, months).max(now)));
-        if announce(state, &tenant, &org, &purge_on, now).await? {
+        if announce(state, &tenant, &audience, &purge_on, now).await? {
             announced.push(slug);
         }
     }
@@ -215,7 +216,7 @@ pub async fn announce_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Res
 async fn announce(
     state: &ProvisioningState,
     tenant: &Tenant,
-    org: &Org,
+    audience: &Audience,
     purge_on: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
@@ -237,7 +238,8 @@ async fn announce(
     crate::tenants::event(&mut tx, &tenant.id, ACTOR, "purge_planned", &message, now).await?;
     let summary = serde_json::json!({ "purge_on": purge_on, "retention_months": months });
     audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge_planned", tenant, summary, now).await?;
-    notices::notify(&mut tx, tenant, org, "purge_planned", serde_json::json!({ "purge_on": purge_on }), now).await?;
+    notices::notify(&mut tx, tenant, audience, "purge_planned", serde_json::json!({ "purge_on": purge_on }), now)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

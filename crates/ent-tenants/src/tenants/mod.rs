@@ -1077,6 +1077,7 @@ pub async fn transition(
     })?;
     let reason = checked_reason(&step)?;
     let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
+    let audience = notices::Audience::of(store, org).await?;
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
@@ -1110,7 +1111,7 @@ pub async fn transition(
     audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
     if let Some(kind) = notices::of_move(tenant.status, to) {
         let extra = notice_extra(state, to, reason.as_deref(), now);
-        notices::notify(&mut tx, tenant, &org, kind, extra, now).await?;
+        notices::notify(&mut tx, tenant, &audience, kind, extra, now).await?;
     }
     tx.commit().await?;
     Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))

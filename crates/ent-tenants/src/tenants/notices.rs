@@ -7,10 +7,11 @@ use super::{Status, Tenant};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::in_org_scope_in;
-use ent_platform::registry::queries::orgs_by_id_in;
+use ent_platform::registry::queries::{funding_collectivite, orgs_by_id_in};
 use ent_platform::registry::Org;
 use serde_json::{json, Value};
 
@@ -28,18 +29,37 @@ pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
     }
 }
 
-/// Queues the `tenant` mail of `event` about `tenant` (of organisation `org`) to the people
-/// it concerns ([`recipients`]), in the caller's transaction: the tenant's slug, hostname,
-/// organisation and console page, and `extra` (a JSON object: `reason`, `purge_on`…).
+/// The organisations a tenant's notices concern: the one that holds it and, for a school's,
+/// the collectivité that pays its ENT (the commune of an école, the département of a
+/// collège, the région of a lycée). Read before the change's transaction opens.
+pub struct Audience {
+    pub org: Org,
+    pub funder: Option<Org>,
+}
+
+impl Audience {
+    pub async fn of(store: &Store, org: Org) -> Result<Audience, Problem> {
+        let funder = funding_collectivite(store, &org).await?;
+        Ok(Audience { org, funder })
+    }
+}
+
+/// Queues the `tenant` mail of `event` about `tenant` to the people it concerns
+/// ([`recipients`]), in the caller's transaction: the tenant's slug, hostname, organisation
+/// and console page, and `extra` (a JSON object: `reason`, `purge_on`…).
 pub async fn notify(
     tx: &mut Tx,
     tenant: &Tenant,
-    org: &Org,
+    audience: &Audience,
     event: &str,
     extra: Value,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let recipients = recipients(tx, org).await?;
+    let org = &audience.org;
+    let mut recipients = recipients(tx, org).await?;
+    if let Some(funder) = &audience.funder {
+        recipients.extend(users_bound(tx, funder, Role::Collectivite).await?);
+    }
     Notice::event("tenant", recipients, event)
         .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name }))
         .with(extra)
@@ -51,7 +71,7 @@ pub async fn notify(
 
 /// The active users bound at `org` as its collectivité, chef d'établissement or DPO, and the
 /// active DANs whose scope contains `org` ([`dans_over`]); read in the caller's transaction.
-pub async fn recipients(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+async fn recipients(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
     let mut emails: Vec<String> = sqlx::query_scalar(
         "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
          WHERE b.org_id = $1 AND b.role IN ($2, $3, $4) AND u.active = 1",
@@ -64,6 +84,18 @@ pub async fn recipients(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> 
     .await?;
     emails.extend(dans_over(tx, org).await?);
     Ok(emails)
+}
+
+/// The active users bound at `org` with `role`.
+async fn users_bound(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1",
+    )
+    .bind(&org.id)
+    .bind(role.as_str())
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 /// The active users holding a `dan` binding whose scope contains `org`, as authorisation

@@ -530,7 +530,7 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
         assert!(asked.text.contains("name=\"confirmation\" value=\"oui\""), "{}", asked.text);
         // The confirmation asks for the reason, required, with its label.
         assert!(asked.text.contains("<label class=\"fr-label\" for=\"motif\">Motif (obligatoire)"), "{}", asked.text);
-        assert!(asked.text.contains("name=\"motif\" rows=\"3\" required"), "{}", asked.text);
+        assert!(asked.text.contains("type=\"text\" id=\"motif\" name=\"motif\" value=\"\" required"), "{}", asked.text);
         assert_eq!(status().await, Status::Active, "{to}: nothing done before the confirmation");
     }
     // Confirmed without a reason: refused on the « Motif » box, the confirmation shown again.

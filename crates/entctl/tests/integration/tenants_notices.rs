@@ -169,13 +169,14 @@ async fn each_move_that_changes_the_service_is_told_with_its_reason_to_the_peopl
     }
     assert!(reasons.contains(&("active".to_string(), Value::Null)), "{}: {reasons:?}", db.name);
 
-    // … and in the mails: one per move, to the DANs whose scope holds the école and its active
-    // chef d'établissement, never to a DAN of another académie, a deactivated account or a user.
+    // … and in the mails: one per move, to the DANs whose scope holds the école, its active
+    // chef d'établissement and the commune that pays its ENT (its collectivité, not its DPO),
+    // never to a DAN of another académie, a deactivated account or a user.
     let mails = told(&app, "doisneau").await;
     let kinds: Vec<&str> = mails.iter().map(|m| m.context["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["suspended", "reactivated", "decommissioning", "archived"], "{}", db.name);
     for mail in &mails {
-        assert_eq!(recipients(mail), [DAN, DAN_DSDEN, DIRECTEUR], "{}: {}", db.name, mail.context);
+        assert_eq!(recipients(mail), [DAN, DAN_DSDEN, DIRECTEUR, MAIRIE], "{}: {}", db.name, mail.context);
         assert_eq!(mail.context["hostname"], "doisneau.ent.fresnes.example.fr");
         assert_eq!(mail.context["organisation"], tenant.organisation.name.as_str());
         assert_eq!(mail.context["page"], "/ent/doisneau");
@@ -241,7 +242,7 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     let said = run(day(92)).await.unwrap();
     assert_eq!(said, "2 tenant(s) purgé(s) : doisneau, fresnes ; aucune purge à annoncer", "{}", db.name);
     for (slug, people) in
-        [("fresnes", vec![DAN, DAN_DSDEN, DPO, MAIRIE]), ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR])]
+        [("fresnes", vec![DAN, DAN_DSDEN, DPO, MAIRIE]), ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR, MAIRIE])]
     {
         let purged: Vec<common::QueuedMail> =
             told(&app, slug).await.into_iter().filter(|m| m.context["event"] == "purged").collect();
