@@ -2,7 +2,8 @@
 //! tenant for a school or a commune (bouquet and options from the catalog, with the RGPD
 //! facts of their services), and a tenant's page: the lifecycle moves the role allows
 //! (the governance gate's refusal shown as it is), its events, its provisioning state,
-//! and for administrators the Kubernetes objects rendered for it.
+//! a warning when no convention in force covers it any more (`tenants-coverage`, also a
+//! badge and a filter of the list), and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
 use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Reply};
@@ -14,7 +15,7 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
-use ent_kernel::clock::french_moment;
+use ent_kernel::clock::{french_day, french_moment};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
@@ -82,6 +83,8 @@ const EVENT_KINDS: &[(&str, &str)] = &[
     ("stopped", "services arrêtés"),
     ("workloads_removed", "services retirés, données gardées"),
     ("removed", "retiré du cluster"),
+    ("convention_lapsed", "plus de convention en vigueur"),
+    ("convention_restored", "de nouveau couvert par une convention"),
 ];
 
 /// The French names of what the provisioning backend observes of a tenant.
@@ -129,12 +132,23 @@ pub const LIST: ListSpec = ListSpec {
         Column { key: "bouquet", label: "Bouquet", order_by: Some("t.base_bouquet") },
         Column { key: "etat", label: "État", order_by: Some("t.status") },
     ],
-    filters: &[Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES }],
+    filters: &[
+        Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES },
+        Filter {
+            key: "convention",
+            label: "Convention",
+            choices: &[(WITHOUT_CONVENTION, "sans convention en vigueur")],
+        },
+    ],
     default_sort: "nom",
     tie_break: "t.id",
     search: Some("Nom, adresse ou organisation"),
     keyset: false,
 };
+
+/// The value of the list's `convention` filter: the tenants whose coverage lapsed (the API's
+/// `uncovered=true`).
+const WITHOUT_CONVENTION: &str = "sans";
 
 /// A tenant in the list.
 #[derive(sqlx::FromRow)]
@@ -145,6 +159,12 @@ struct Listed {
     hostname: String,
     bouquet: String,
     status: String,
+    coverage_lapsed_at: Option<String>,
+}
+
+/// What a tenant's page and list say of a lapsed coverage (`tenants-coverage`).
+fn without_convention_since(lapsed_at: &str) -> String {
+    format!("Sans convention en vigueur depuis le {}", french_day(lapsed_at))
 }
 
 /// `/ent`: the tenants of the person's scope, on the shared list (search, status
@@ -158,6 +178,9 @@ async fn list(
     if let Some(status) = params.filter("statut") {
         cond.push("t.status = ?", &[status]);
     }
+    if params.filter("convention") == Some(WITHOUT_CONVENTION) {
+        cond.push("t.coverage_lapsed_at IS NOT NULL", &[]);
+    }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         let folded = format!("%{}%", registry::fold(q).replace(['%', '_'], ""));
@@ -166,7 +189,8 @@ async fn list(
     if let Some(scope) = read_scope(&state.store, &signed.0.actor).await? {
         cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
-    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
+    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status, \
+                   t.coverage_lapsed_at";
     let from = "tenants t JOIN orgs o ON o.id = t.org_id";
     let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
     let rows = listed
@@ -175,12 +199,13 @@ async fn list(
         .iter()
         .map(|t| {
             let status = Status::parse(&t.status).map_or_else(|| t.status.clone(), |s| status_label(s).to_string());
+            let lapse = t.coverage_lapsed_at.as_deref().map(without_convention_since);
             vec![
                 Cell::link(t.slug.clone(), format!("/ent/{}", t.slug)),
                 Cell::text(format!("{} ({})", t.org_name, t.org_code)),
                 Cell::text(t.hostname.clone()),
                 Cell::text(t.bouquet.clone()),
-                Cell::text(status),
+                Cell::text(status).warning(lapse),
             ]
         })
         .collect();
@@ -441,6 +466,9 @@ async fn tenant_page(
             "hostname": tenant.hostname, "bouquet": tenant.bouquet, "options": tenant.options.join(", "),
             "accounts": tenant.accounts, "status": tenant.status.as_str(), "status_label": status_label(tenant.status),
             "convention": tenant.convention_id,
+            "lapse": tenant.coverage_lapsed_at.as_deref().map(|at| json!({
+                "title": without_convention_since(at), "uncovered": tenant.coverage_uncovered.join(", "),
+            })),
             "override": tenant.gate_override.as_ref().map(|o| json!({ "by": o.by, "reason": o.reason,
                                                                        "uncovered": o.uncovered.join(", ") })),
             "vendor": tenant.vendor.as_ref().map(|o| o.name.clone()),

@@ -79,6 +79,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0052_breach_register.sql",
     "0053_signed_copy_account.sql",
     "0054_ticket_answered.sql",
+    "0056_tenant_coverage_lapse.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -386,6 +387,11 @@ mod tests {
             54,
             "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
             "270886e1ae0d45f295b83c034794080a6db99ca5f6a4bd98d4085f56585d76b468950fa07a74731026ecea40f1389ee0",
+        ),
+        (
+            56,
+            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
+            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
         ),
     ];
 
