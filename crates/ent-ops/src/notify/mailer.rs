@@ -266,6 +266,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_resolved_unanswered_or_closed_with_its_purged_tenant_says_so_to_the_requester() {
+        let ticket = |event: &str| {
+            serde_json::json!({ "event": event, "reference": "ENT-7", "subject": "Notes", "priority": "P3",
+                                "level": "N1", "days": 15, "tenant": "fresnes-ecole" })
+        };
+        let unanswered = render("support", &ticket("unanswered")).unwrap();
+        assert_eq!(unanswered.subject, "Ticket résolu sans votre réponse : ENT-7 « Notes »");
+        assert!(unanswered.text.contains("depuis 15 jours") && unanswered.text.contains("sera rouvert"));
+        assert!(unanswered.html.contains("résolu sans réponse du demandeur"), "{}", unanswered.html);
+        let purged = render("support", &ticket("purged")).unwrap();
+        assert_eq!(purged.subject, "Ticket clos : données de l'ENT purgées : ENT-7 « Notes »");
+        assert!(purged.text.contains("les données de l'ENT fresnes-ecole ont été purgées"), "{}", purged.text);
+        assert!(purged.html.contains("ont été purgées"), "{}", purged.html);
+    }
+
+    #[test]
     fn a_notice_links_its_page_only_where_the_console_address_is_configured() {
         let notice = serde_json::json!({ "event": "reminder", "reference": "ENT-1", "subject": "s", "priority": "P2",
                                          "level": "N1", "days": 3, "page": "/tickets/ENT-1" });

@@ -112,13 +112,13 @@ pub fn all() -> Vec<Job> {
         ),
         Job::new(
             "support-reminders",
-            "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées",
+            "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées, et résout les tickets restés 15 jours sans leur réponse",
             "0 9 * * *",
             support_reminders,
         ),
         Job::new(
             "support-sweep",
-            "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
+            "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit ; clôt les tickets restés ouverts sur un ENT purgé",
             "*/5 * * * *",
             support_sweep,
         ),
