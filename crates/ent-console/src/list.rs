@@ -365,20 +365,26 @@ async fn count(store: &Store, sql: &str, cond: &Condition) -> Result<i64, Proble
     Ok(sqlx::Row::try_get::<i64, _>(&row, 0)?)
 }
 
-/// A cell of a table: its text and, if it is a link, where to.
+/// A cell of a table: its text, if it is a link, where to, and a warning badge after it.
 #[derive(Serialize, Debug, Clone)]
 pub struct Cell {
     pub text: String,
     pub href: Option<String>,
+    pub warning: Option<String>,
 }
 
 impl Cell {
     pub fn text(text: impl Into<String>) -> Cell {
-        Cell { text: text.into(), href: None }
+        Cell { text: text.into(), href: None, warning: None }
     }
 
     pub fn link(text: impl Into<String>, href: impl Into<String>) -> Cell {
-        Cell { text: text.into(), href: Some(href.into()) }
+        Cell { text: text.into(), href: Some(href.into()), warning: None }
+    }
+
+    /// The cell with `warning` (if any) shown as a warning badge after its text.
+    pub fn warning(self, warning: Option<String>) -> Cell {
+        Cell { warning, ..self }
     }
 }
 

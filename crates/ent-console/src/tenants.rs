@@ -2,8 +2,9 @@
 //! tenant for a school or a commune (bouquet and options from the catalog, with the RGPD
 //! facts of their services), and a tenant's page: the lifecycle moves the role allows
 //! (with their « Motif », required to suspend or withdraw; the governance gate's refusal
-//! shown as it is), its events, its provisioning state and purge date, and for
-//! administrators the Kubernetes objects rendered for it.
+//! shown as it is), its events, its provisioning state and purge date, a warning when no
+//! convention in force covers it any more (`tenants-coverage`, also a badge and a filter of
+//! the list), and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
 use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Reply};
@@ -86,6 +87,8 @@ const EVENT_KINDS: &[(&str, &str)] = &[
     ("removed", "retiré du cluster"),
     ("purge_held", "purge différée"),
     ("purge_planned", "purge annoncée"),
+    ("convention_lapsed", "plus de convention en vigueur"),
+    ("convention_restored", "de nouveau couvert par une convention"),
 ];
 
 /// The French names of what the provisioning backend observes of a tenant.
@@ -142,12 +145,23 @@ pub const LIST: ListSpec = ListSpec {
         Column { key: "bouquet", label: "Bouquet", order_by: Some("t.base_bouquet") },
         Column { key: "etat", label: "État", order_by: Some("t.status") },
     ],
-    filters: &[Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES }],
+    filters: &[
+        Filter { key: "statut", label: "État", choices: crate::dashboard::TENANT_STATUSES },
+        Filter {
+            key: "convention",
+            label: "Convention",
+            choices: &[(WITHOUT_CONVENTION, "sans convention en vigueur")],
+        },
+    ],
     default_sort: "nom",
     tie_break: "t.id",
     search: Some("Nom, adresse ou organisation"),
     keyset: false,
 };
+
+/// The value of the list's `convention` filter: the tenants whose coverage lapsed (the API's
+/// `uncovered=true`).
+const WITHOUT_CONVENTION: &str = "sans";
 
 /// A tenant in the list.
 #[derive(sqlx::FromRow)]
@@ -158,6 +172,12 @@ struct Listed {
     hostname: String,
     bouquet: String,
     status: String,
+    coverage_lapsed_at: Option<String>,
+}
+
+/// What a tenant's page and list say of a lapsed coverage (`tenants-coverage`).
+fn without_convention_since(lapsed_at: &str) -> String {
+    format!("Sans convention en vigueur depuis le {}", french_day(lapsed_at))
 }
 
 /// `/ent`: the tenants of the person's scope, on the shared list (search, status
@@ -171,6 +191,9 @@ async fn list(
     if let Some(status) = params.filter("statut") {
         cond.push("t.status = ?", &[status]);
     }
+    if params.filter("convention") == Some(WITHOUT_CONVENTION) {
+        cond.push("t.coverage_lapsed_at IS NOT NULL", &[]);
+    }
     if let Some(q) = &params.q {
         let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         let folded = format!("%{}%", registry::fold(q).replace(['%', '_'], ""));
@@ -179,7 +202,8 @@ async fn list(
     if let Some(scope) = read_scope(&state.store, &signed.0.actor).await? {
         cond.and_wrapped("t.org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
     }
-    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status";
+    let columns = "t.slug, o.name AS org_name, o.code AS org_code, t.hostname, t.base_bouquet AS bouquet, t.status, \
+                   t.coverage_lapsed_at";
     let from = "tenants t JOIN orgs o ON o.id = t.org_id";
     let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
     let rows = listed
@@ -188,12 +212,13 @@ async fn list(
         .iter()
         .map(|t| {
             let status = Status::parse(&t.status).map_or_else(|| t.status.clone(), |s| status_label(s).to_string());
+            let lapse = t.coverage_lapsed_at.as_deref().map(without_convention_since);
             vec![
                 Cell::link(t.slug.clone(), format!("/ent/{}", t.slug)),
                 Cell::text(format!("{} ({})", t.org_name, t.org_code)),
                 Cell::text(t.hostname.clone()),
                 Cell::text(t.bouquet.clone()),
-                Cell::text(status),
+                Cell::text(status).warning(lapse),
             ]
         })
         .collect();
@@ -455,6 +480,9 @@ async fn tenant_page(
             "hostname": tenant.hostname, "bouquet": tenant.bouquet, "options": tenant.options.join(", "),
             "accounts": tenant.accounts, "status": tenant.status.as_str(), "status_label": status_label(tenant.status),
             "convention": tenant.convention_id,
+            "lapse": tenant.coverage_lapsed_at.as_deref().map(|at| json!({
+                "title": without_convention_since(at), "uncovered": tenant.coverage_uncovered.join(", "),
+            })),
             "override": tenant.gate_override.as_ref().map(|o| json!({ "by": o.by, "reason": o.reason,
                                                                        "uncovered": o.uncovered.join(", ") })),
             "vendor": tenant.vendor.as_ref().map(|o| o.name.clone()),

@@ -80,6 +80,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0053_signed_copy_account.sql",
     "0054_ticket_answered.sql",
     "0055_tenant_purge_announced.sql",
+    "0056_tenant_coverage_lapse.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -390,8 +391,13 @@ mod tests {
         ),
         (
             55,
-            "1a1bd704cd02885da985a260264d1597eeaebc79a53c984699234ae10a715ba7689e6eddcc799735f3d80220183ef247",
-            "1a1bd704cd02885da985a260264d1597eeaebc79a53c984699234ae10a715ba7689e6eddcc799735f3d80220183ef247",
+            "a18f6cfafa21f2f68066f5832e4df9c378aa51c58adf468d818368bae79ba508aecaccfe4e301732910caab07099bcf3",
+            "a18f6cfafa21f2f68066f5832e4df9c378aa51c58adf468d818368bae79ba508aecaccfe4e301732910caab07099bcf3",
+        ),
+        (
+            56,
+            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
+            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
         ),
     ];
 

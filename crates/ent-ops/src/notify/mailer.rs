@@ -267,6 +267,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_resolved_unanswered_or_closed_with_its_purged_tenant_says_so_to_the_requester() {
+        let ticket = |event: &str| {
+            serde_json::json!({ "event": event, "reference": "ENT-7", "subject": "Notes", "priority": "P3",
+                                "level": "N1", "days": 15, "tenant": "fresnes-ecole" })
+        };
+        let unanswered = render("support", &ticket("unanswered")).unwrap();
+        assert_eq!(unanswered.subject, "Ticket résolu sans votre réponse : ENT-7 « Notes »");
+        assert!(unanswered.text.contains("depuis 15 jours") && unanswered.text.contains("sera rouvert"));
+        assert!(unanswered.html.contains("résolu sans réponse du demandeur"), "{}", unanswered.html);
+        let purged = render("support", &ticket("purged")).unwrap();
+        assert_eq!(purged.subject, "Ticket clos : données de l'ENT purgées : ENT-7 « Notes »");
+        assert!(purged.text.contains("les données de l'ENT fresnes-ecole ont été purgées"), "{}", purged.text);
+        assert!(purged.html.contains("ont été purgées"), "{}", purged.html);
+    }
+
+    #[test]
     fn a_notice_links_its_page_only_where_the_console_address_is_configured() {
         let notice = serde_json::json!({ "event": "reminder", "reference": "ENT-1", "subject": "s", "priority": "P2",
                                          "level": "N1", "days": 3, "page": "/tickets/ENT-1" });
@@ -303,14 +319,26 @@ mod tests {
                 "Données supprimées : ENT doisneau",
                 "archivé le 1er septembre 2026, sa durée de conservation de 3 mois",
             ),
+            (
+                "convention_lapsed",
+                "Sans convention en vigueur : ENT doisneau",
+                "depuis le 1er septembre 2029</strong>, ces établissements",
+            ),
+            (
+                "convention_restored",
+                "De nouveau couvert par une convention : ENT doisneau",
+                "(sans convention depuis le 1er septembre 2029)",
+            ),
         ];
         for (event, subject, said) in cases {
             let context = serde_json::json!({ "event": event, "slug": "doisneau", "hostname": "doisneau.ent.fr",
                 "organisation": "École Robert Doisneau", "page": "/ent/doisneau", "reason": "impayés <2026>",
-                "purge_on": "1er décembre 2026", "archived_on": "1er septembre 2026", "retention_months": 3 });
+                "purge_on": "1er décembre 2026", "archived_on": "1er septembre 2026", "retention_months": 3,
+                "since": "1er septembre 2029", "uncovered": "École Robert Doisneau (0940176F)" });
             let rendered = render("tenant", &context).unwrap();
             assert_eq!(rendered.subject, subject);
-            assert!(rendered.text.contains(said) && rendered.html.contains(said), "{event}: {}", rendered.text);
+            let text_said = said.replace("</strong>", "");
+            assert!(rendered.text.contains(&text_said) && rendered.html.contains(said), "{event}: {}", rendered.text);
             assert!(rendered.text.contains("École Robert Doisneau") && rendered.text.contains("doisneau.ent.fr"));
             assert!(rendered.text.contains("Motif : impayés <2026>\n"), "{event}: {}", rendered.text);
             assert!(rendered.html.contains("Motif&nbsp;: impayés &lt;2026&gt;"), "{event}: {}", rendered.html);

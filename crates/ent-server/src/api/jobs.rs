@@ -14,6 +14,7 @@ use ent_platform::identity::sessions::{purge_ended, Timeouts};
 use ent_rgpd::rgpd::{self, RgpdState};
 use ent_support::support::{self, SupportState};
 use ent_tenants::provisioning::{self, ProvisioningState};
+use ent_tenants::tenants::{self, TenantsState};
 
 /// A job of this application.
 pub type Job = jobs::Job<AppState>;
@@ -57,6 +58,7 @@ adapter!(support_reminders, SupportState, support::jobs::remind_job);
 adapter!(support_sweep, SupportState, support::jobs::sweep_job);
 adapter!(support_auto_close, SupportState, support::jobs::auto_close_job);
 adapter!(tenants_purge, ProvisioningState, provisioning::purge::purge_job);
+adapter!(tenants_coverage, TenantsState, tenants::coverage::coverage_job);
 adapter!(rgpd_snapshots, RgpdState, rgpd::jobs::run_job);
 
 /// Deletes what has no use left and may hold personal data: ended console sessions (with
@@ -97,6 +99,12 @@ pub fn all() -> Vec<Job> {
             conventions_daily,
         ),
         Job::new(
+            "tenants-coverage",
+            "Signale les tenants en service qu'aucune convention en vigueur ne couvre plus (et ceux de nouveau couverts), sans les suspendre",
+            "45 6 * * *",
+            tenants_coverage,
+        ),
+        Job::new(
             "tenants-reconcile",
             "Réconcilie les tenants : applique les objets qui ont changé, rien sinon",
             "*/5 * * * *",
@@ -104,13 +112,13 @@ pub fn all() -> Vec<Job> {
         ),
         Job::new(
             "support-reminders",
-            "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées",
+            "Relance les demandeurs dont la réponse est attendue depuis 3 jours, pendant leurs heures ouvrées, et résout les tickets restés 15 jours sans leur réponse",
             "0 9 * * *",
             support_reminders,
         ),
         Job::new(
             "support-sweep",
-            "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit",
+            "Détecte les dépassements d'échéance des tickets, prévient les responsables, escalade si la politique le prévoit ; clôt les tickets restés ouverts sur un ENT purgé",
             "*/5 * * * *",
             support_sweep,
         ),

@@ -1,7 +1,9 @@
 //! Scheduled support work: the breach sweep (one indexed query on the stored
 //! `next_due`, each breach flagged once, its lead notified in working hours
-//! except for P1, optional automatic escalation) and the auto-close of tickets
-//! resolved for `auto_close_days`.
+//! except for P1, optional automatic escalation; first, the tickets left open on a
+//! purged tenant closed), the reminders of requesters who leave a question
+//! unanswered (then the resolution of their ticket after `AUTO_CLOSE_DAYS`) and the
+//! auto-close of tickets resolved for `auto_close_days`.
 
 use super::calendar::Place;
 use super::sla::{self, BreachKind};
@@ -13,7 +15,7 @@ use super::{lead_emails, Level, Priority, Status};
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Tx};
+use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
@@ -27,6 +29,18 @@ pub struct SweepReport {
     /// Breaches flagged by this pass (each breach is flagged once).
     pub breaches: usize,
     pub escalated: usize,
+    /// Tickets closed because their tenant was purged ([`close_on_purged_tenants`]).
+    pub closed_purged: usize,
+}
+
+impl SweepReport {
+    /// What the sweep did, as the job and `entctl support sweep` say it.
+    pub fn outcome(&self) -> String {
+        format!(
+            "{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s), {} ticket(s) clos (ENT purgé)",
+            self.examined, self.breaches, self.escalated, self.closed_purged
+        )
+    }
 }
 
 /// Finds and flags the breaches due at `now`.
@@ -101,6 +115,8 @@ pub async fn refresh_for_policies(state: &SupportState, now: DateTime<Utc>) -> R
 pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepReport, Problem> {
     // Due dates stored under other policies are derived again first.
     refresh_for_policies(state, now).await?;
+    // Before the due dates are read: the clocks of those tickets stop at the purge.
+    let closed_purged = close_on_purged_tenants(state, now).await?;
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
     // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
@@ -114,7 +130,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
          ORDER BY t.next_due LIMIT 20000{lock}"
     );
     let tickets: Vec<Ticket> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
-    let mut report = SweepReport { examined: tickets.len(), ..Default::default() };
+    let mut report = SweepReport { examined: tickets.len(), closed_purged, ..Default::default() };
     if tickets.is_empty() {
         return Ok(report);
     }
@@ -249,7 +265,7 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     let actor = Actor::system("support-auto-close");
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
-        let Some((mut tx, t)) = lock_if(state, id, Status::Resolved).await? else { continue };
+        let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::Resolved).await? else { continue };
         let e = NewEvent::new("status", "public").moved("resolved", "closed").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
         sqlx::query(
@@ -267,11 +283,95 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     Ok(ids.len())
 }
 
-/// The ticket `id` locked in a new write transaction, if it still has `status`.
-async fn lock_if(state: &SupportState, id: &str, status: Status) -> Result<Option<(Tx, Ticket)>, Problem> {
+/// The ticket `id` locked in a new write transaction, if its status is still one `wanted` takes.
+async fn lock_if(
+    state: &SupportState,
+    id: &str,
+    wanted: impl Fn(Status) -> bool,
+) -> Result<Option<(Tx, Ticket)>, Problem> {
     let mut tx = state.store.begin_write().await?;
-    let ticket = load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| t.status == status);
+    let ticket = load_for_update(&mut tx, state.store.backend(), id).await?.filter(|t| wanted(t.status));
     Ok(ticket.map(|t| (tx, t)))
+}
+
+fn is_open(status: Status) -> bool {
+    !matches!(status, Status::Resolved | Status::Closed)
+}
+
+/// What the requester reads in the ticket's log when it is closed with its purged tenant.
+const CLOSED_BY_PURGE: &str = "clôturé : les données de l'ENT ont été purgées";
+
+/// Closes the tickets still open on a purged tenant (a purge that went ahead after its hold,
+/// `provisioning::purge::HOLD_DAYS`): nothing is left to answer them from. Each once (its row
+/// locked and found still open), with a public event, the requester's notice and an audit
+/// record. The event is dated at the purge (or at the ticket's last event, if later): the
+/// clocks stop there, so no breach is counted for the time after it.
+pub async fn close_on_purged_tenants(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    // Through the tenants purged (by status), then their tickets by organisation (indexed).
+    let open: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT t.id, n.purged_at FROM tenants n \
+         JOIN support_tickets t ON t.tenant_org_id = n.org_id AND t.tenant_id = n.id \
+         WHERE n.status = 'purged' AND t.status NOT IN ('resolved', 'closed') ORDER BY t.id",
+    )
+    .fetch_all(state.store.pool())
+    .await?;
+    let actor = Actor::system("support-sweep");
+    let mut closed = 0;
+    for (id, purged_at) in &open {
+        let Some((mut tx, t)) = lock_if(state, id, is_open).await? else { continue };
+        let at = closing_time(&mut tx, id, purged_at.as_deref(), now).await?;
+        let e = NewEvent::new("status", "public").moved(t.status.as_str(), "closed").body(CLOSED_BY_PURGE);
+        append_event(&mut tx, id, &actor, e, at).await?;
+        sqlx::query(
+            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(timestamp(at))
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        refresh(&mut tx, &state.support, &t, now).await?;
+        let send_at = requester_hours(state, &mut tx, &t, now).await?;
+        let to = super::tickets::requester_email(&t);
+        notify(&mut tx, to, &t, "purged", json!({ "tenant": t.tenant }), now, send_at).await?;
+        let summary = json!({ "reference": t.reference, "from": t.status.as_str(), "purged_at": purged_at });
+        commit_audited(state, tx, &actor, "support.tickets.close_purged", &t, summary, now).await?;
+        closed += 1;
+    }
+    Ok(closed)
+}
+
+/// When a ticket closed with its purged tenant is logged closed: at the purge, never before
+/// its last event (the log stays in order) nor after `now`.
+async fn closing_time(
+    tx: &mut Tx,
+    id: &str,
+    purged_at: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Problem> {
+    let last: Option<String> = sqlx::query_scalar("SELECT MAX(at) FROM support_events WHERE ticket_id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let purged = purged_at.and_then(parse_timestamp).unwrap_or(now);
+    let last = last.as_deref().and_then(parse_timestamp).unwrap_or(purged);
+    Ok(purged.max(last).min(now))
+}
+
+/// When a notice to the requester of `t` goes: at once for P1, else at the next opening of
+/// the N1 calendar of the ticket's school (their working hours).
+async fn requester_hours(
+    state: &SupportState,
+    tx: &mut Tx,
+    t: &Ticket,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Problem> {
+    if t.priority == Priority::P1 {
+        return Ok(now);
+    }
+    let place = super::place_of(tx, &t.organisation.id).await?;
+    Ok(state.support.calendar_at(&t.policy, Level::N1, &place).next_open(now))
 }
 
 /// The tail of a job's change to `t`: audited as the job's `actor`, committed.
@@ -292,22 +392,31 @@ async fn commit_audited(
 /// Days a ticket may wait on its requester before they are reminded (once per wait).
 pub const REMINDER_DAYS: i64 = 3;
 
-/// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
-/// in their working hours (the N1 calendar; at once for P1).
-pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+/// Days a ticket may wait on its requester before it is resolved without their answer
+/// ([`resolve_unanswered`]); a reply reopens it, as on any resolved ticket, until the
+/// policy's `auto_close_days` close it.
+pub const AUTO_CLOSE_DAYS: i64 = 15;
+
+/// The tickets waiting on their requester since `since` or before (the current wait), that
+/// also meet `also` (SQL on `t`, or empty).
+async fn waiting_since(state: &SupportState, since: DateTime<Utc>, also: &str) -> Result<Vec<String>, Problem> {
     let sql = format!(
-        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' AND {NOT_REMINDED_IN_THIS_WAIT} \
+        "SELECT t.id FROM support_tickets t WHERE t.status = 'waiting_requester' {also} \
          AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {WAITING_SINCE}) <= $1 \
          ORDER BY t.id"
     );
-    let ids: Vec<String> = sqlx::query_scalar(&sql)
-        .bind(timestamp(now - Duration::days(REMINDER_DAYS)))
-        .fetch_all(state.store.pool())
-        .await?;
+    Ok(sqlx::query_scalar(&sql).bind(timestamp(since)).fetch_all(state.store.pool()).await?)
+}
+
+/// Reminds the requesters of tickets waiting on them for `REMINDER_DAYS`, once per wait,
+/// in their working hours (the N1 calendar; at once for P1).
+pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let also = format!("AND {NOT_REMINDED_IN_THIS_WAIT}");
+    let ids = waiting_since(state, now - Duration::days(REMINDER_DAYS), &also).await?;
     let actor = Actor::system("support-reminders");
     let mut reminded = 0;
     for id in &ids {
-        let Some((mut tx, t)) = lock_if(state, id, Status::WaitingRequester).await? else { continue };
+        let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::WaitingRequester).await? else { continue };
         // Under the ticket's lock: another run (on another replica) may have reminded it since.
         if reminded_in_this_wait(&mut tx, id).await? {
             continue;
@@ -315,12 +424,7 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         let body = format!("relance du demandeur après {REMINDER_DAYS} jours d'attente");
         let e = NewEvent::new("reminder", "public").body(&body);
         append_event(&mut tx, id, &actor, e, now).await?;
-        let send_at = if t.priority == Priority::P1 {
-            now
-        } else {
-            let place = super::place_of(&mut tx, &t.organisation.id).await?;
-            state.support.calendar_at(&t.policy, Level::N1, &place).next_open(now)
-        };
+        let send_at = requester_hours(state, &mut tx, &t, now).await?;
         let to = super::tickets::requester_email(&t);
         notify(&mut tx, to, &t, "reminder", json!({ "days": REMINDER_DAYS }), now, send_at).await?;
         commit_audited(state, tx, &actor, "support.tickets.remind", &t, json!({ "reference": t.reference }), now)
@@ -328,6 +432,78 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
         reminded += 1;
     }
     Ok(reminded)
+}
+
+/// Resolves the tickets whose requester left the support's question unanswered for
+/// `AUTO_CLOSE_DAYS` since the wait began: a public status event, the requester's notice in
+/// their working hours, an audit record. Each once: under the ticket's lock it must still be in
+/// that same wait (a reply, or a run on another replica, ended it). The SLA counts it as any
+/// resolution: the clocks stood still during the wait, so the level's resolution time is the
+/// time it held the ticket before asking; the requester was not answered by it.
+pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+    let since = now - Duration::days(AUTO_CLOSE_DAYS);
+    let ids = waiting_since(state, since, "").await?;
+    let actor = Actor::system("support-reminders");
+    let body = format!("résolu sans réponse du demandeur après {AUTO_CLOSE_DAYS} jours");
+    let mut resolved = 0;
+    for id in &ids {
+        let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::WaitingRequester).await? else { continue };
+        if !waiting_began_by(&mut tx, id, since).await? {
+            continue;
+        }
+        let e = NewEvent::new("status", "public").moved("waiting_requester", "resolved").body(&body);
+        append_event(&mut tx, id, &actor, e, now).await?;
+        sqlx::query(
+            "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(timestamp(now))
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        refresh(&mut tx, &state.support, &t, now).await?;
+        let send_at = requester_hours(state, &mut tx, &t, now).await?;
+        let to = super::tickets::requester_email(&t);
+        notify(&mut tx, to, &t, "unanswered", json!({ "days": AUTO_CLOSE_DAYS }), now, send_at).await?;
+        let summary = json!({ "reference": t.reference, "days": AUTO_CLOSE_DAYS });
+        commit_audited(state, tx, &actor, "support.tickets.auto_resolve", &t, summary, now).await?;
+        resolved += 1;
+    }
+    Ok(resolved)
+}
+
+/// What a pass over the tickets waiting on their requester did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WaitingPass {
+    pub resolved: usize,
+    pub reminded: usize,
+}
+
+impl WaitingPass {
+    /// As the job `support-reminders` and `entctl support remind` say it.
+    pub fn outcome(&self) -> String {
+        format!("{} relance(s), {} ticket(s) résolu(s) sans réponse du demandeur", self.reminded, self.resolved)
+    }
+}
+
+/// The job `support-reminders`: the tickets unanswered for `AUTO_CLOSE_DAYS` resolved first (one
+/// past both delays is not reminded as well), then the requesters waited on for `REMINDER_DAYS`
+/// reminded.
+pub async fn follow_up_waiting(state: &SupportState, now: DateTime<Utc>) -> Result<WaitingPass, Problem> {
+    let resolved = resolve_unanswered(state, now).await?;
+    let reminded = remind(state, now).await?;
+    Ok(WaitingPass { resolved, reminded })
+}
+
+/// Whether the current wait of ticket `id` on its requester began at `since` or before (read in `tx`).
+async fn waiting_began_by(tx: &mut Tx, id: &str, since: DateTime<Utc>) -> Result<bool, Problem> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM support_tickets t WHERE t.id = $1 \
+         AND (SELECT w.at FROM support_events w WHERE w.ticket_id = t.id AND w.seq = {WAITING_SINCE}) <= $2"
+    );
+    let n: i64 = sqlx::query_scalar(&sql).bind(id).bind(timestamp(since)).fetch_one(&mut **tx).await?;
+    Ok(n > 0)
 }
 
 /// The `seq` of the event that put ticket `t` in its current wait on its requester.
@@ -354,17 +530,11 @@ async fn reminded_in_this_wait(tx: &mut Tx, id: &str) -> Result<bool, Problem> {
 }
 
 pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
-    Box::pin(async move {
-        let r = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        Ok(format!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated))
-    })
+    Box::pin(async move { Ok(sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?.outcome()) })
 }
 
 pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
-    Box::pin(async move {
-        let n = remind(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        Ok(format!("{n} relance(s)"))
-    })
+    Box::pin(async move { Ok(follow_up_waiting(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?.outcome()) })
 }
 
 pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {

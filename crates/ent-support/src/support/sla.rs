@@ -547,6 +547,41 @@ mod tests {
     }
 
     #[test]
+    fn a_resolution_without_the_requesters_answer_counts_the_time_held_before_the_question() {
+        let asked = SlaEvent {
+            public_message: true,
+            ..ev("2027-05-12 10:00", Step::Status(Status::WaitingRequester), Some(Level::N1))
+        };
+        // Fifteen days later, by the reminders job: no support level, a message the requester sees.
+        let resolved =
+            SlaEvent { public_message: true, ..ev("2027-05-27 10:00", Step::Status(Status::Resolved), None) };
+        let events = vec![ev("2027-05-12 09:00", Step::Created, None), asked, resolved];
+        let now = paris("2027-06-30 12:00");
+        let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, now);
+        let n1 = s.clock(Level::N1).unwrap();
+        assert_eq!((n1.held_seconds, n1.resolution_seconds), (3600, Some(3600)), "the wait counts for nothing: {n1:?}");
+        assert_eq!(n1.first_response_seconds, Some(3600), "the question was N1's response");
+        assert_eq!(s.answered_seconds, Some(3600), "answered by the question, not by the job");
+        assert_eq!((n1.resolution_due, n1.first_response_due), (None, None));
+        assert!(s.overdue(now).is_empty(), "{s:?}");
+    }
+
+    #[test]
+    fn a_ticket_closed_at_its_tenants_purge_counts_no_time_after_it() {
+        // P3 at N1: first response due at 13:00, resolution the next day; purged (closed) at 12:00.
+        let events = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            SlaEvent { public_message: true, ..ev("2027-05-12 12:00", Step::Status(Status::Closed), None) },
+        ];
+        let now = paris("2027-06-30 12:00");
+        let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, now);
+        let n1 = s.clock(Level::N1).unwrap();
+        assert_eq!(n1.held_seconds, 3 * 3600, "{n1:?}");
+        assert_eq!((n1.first_response_due, n1.resolution_due), (None, None), "{n1:?}");
+        assert!(s.overdue(now).is_empty() && s.answered_seconds.is_none(), "{s:?}");
+    }
+
+    #[test]
     fn an_upgrade_undone_before_the_level_holds_the_ticket_again_flags_nothing() {
         let events = vec![
             ev("2027-05-10 09:00", Step::Created, None),

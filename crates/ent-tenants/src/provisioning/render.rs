@@ -669,6 +669,8 @@ pub(crate) mod tests {
             status,
             gate_override: None,
             convention_id: None,
+            coverage_lapsed_at: None,
+            coverage_uncovered: Vec::new(),
             vendor: None,
             host: None,
             provisioning_state: Default::default(),

@@ -3,13 +3,14 @@
 //! (requested → provisioning → active → suspended → decommissioning → archived)
 //! behind the governance gate: no provisioning without an active convention.
 
+pub mod coverage;
 pub mod guardrails;
 pub mod notices;
 pub mod routes;
 pub mod state;
 
 use crate::provisioning::purge;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ent_conventions::conventions::{active_covering, covered_etablissements};
 use ent_kernel::clock::{french_day, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
@@ -148,6 +149,14 @@ pub struct Tenant {
     pub gate_override: Option<GateOverride>,
     /// The convention that allowed provisioning.
     pub convention_id: Option<String>,
+    /// When the daily job `tenants-coverage` found that no convention in force covers some
+    /// établissement the tenant serves (absent while every one is covered; an override of the
+    /// gate does not silence it). The tenant keeps running: the DAN decides.
+    pub coverage_lapsed_at: Option<String>,
+    /// The établissements (UAI; the organisation's own code when it serves no école) that no
+    /// convention in force covers, as the job last found them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage_uncovered: Vec<String>,
     /// The vendor (éditeur) of the solution: N3 support, processor.
     pub vendor: Option<OrgRef>,
     /// The host (hébergeur): processor or sub-processor.
@@ -872,8 +881,17 @@ text_enum!(pub Status {
 /// covers) must be covered by a convention in force. The first covering convention, and the
 /// schools no convention covers.
 async fn gate(state: &TenantsState, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
+    gate_on(state, tenant, today_in_france(state.clock.now())).await
+}
+
+/// [`gate`] on the French calendar day `today` (the coverage job's day: [`coverage`]).
+async fn gate_on(
+    state: &TenantsState,
+    tenant: &Tenant,
+    today: NaiveDate,
+) -> Result<(Option<String>, Vec<Org>), Problem> {
     let store = &state.store;
-    let today = today_in_france(state.clock.now()).to_string();
+    let today = today.to_string();
     let org = get_org(store, &tenant.organisation.id)
         .await?
         .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
@@ -1120,7 +1138,7 @@ pub async fn transition(
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
     gate_override_by, gate_override_reason, gate_uncovered, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
-    purge_announced_at, purged_at, declared_by";
+    purge_announced_at, purged_at, declared_by, coverage_lapsed_at, coverage_uncovered";
 
 /// A `tenants` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -1148,6 +1166,8 @@ struct TenantRow {
     #[sqlx(flatten)]
     provisioning_state: ProvisioningState,
     declared_by: Option<String>,
+    coverage_lapsed_at: Option<String>,
+    coverage_uncovered: Option<String>,
 }
 
 /// [`TenantRow`] with what only the reconciler reads.
@@ -1218,6 +1238,8 @@ fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<S
             uncovered: json_list(row.gate_uncovered.as_deref()),
         }),
         convention_id: row.convention_id,
+        coverage_lapsed_at: row.coverage_lapsed_at,
+        coverage_uncovered: json_list(row.coverage_uncovered.as_deref()),
         vendor: processor(row.vendor_org_id),
         host: processor(row.host_org_id),
         provisioning_state: row.provisioning_state,
@@ -1302,6 +1324,9 @@ pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant
 pub struct TenantFilter {
     /// Only the tenants in this state.
     pub status: Option<Status>,
+    /// `true`: only the tenants no convention in force fully covers any more
+    /// (`coverage_lapsed_at` set); `false`: only the others.
+    pub uncovered: Option<bool>,
     /// Opaque cursor returned as `next_cursor` by the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
@@ -1388,6 +1413,11 @@ pub async fn page_tenants(
     }
     if let Some(status) = filter.status {
         cond.push("status = ?", &[status.as_str()]);
+    }
+    match filter.uncovered {
+        Some(true) => cond.push("coverage_lapsed_at IS NOT NULL", &[]),
+        Some(false) => cond.push("coverage_lapsed_at IS NULL", &[]),
+        None => {}
     }
     in_scope(&mut cond, scope);
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {} ORDER BY slug LIMIT {}", cond.sql(), size + 1);

@@ -109,11 +109,12 @@ pub enum SupportCommand {
         #[arg(long = "as")]
         as_user: Option<String>,
     },
-    /// Run the breach sweep now.
+    /// Run the breach sweep now (first closing the tickets left open on a purged tenant).
     Sweep,
     /// Close the tickets resolved for longer than the policy's delay, now.
     AutoClose,
-    /// Remind the requesters who have not answered for 3 days, now.
+    /// Resolve the tickets left unanswered for 15 days, then remind the requesters who have not
+    /// answered for 3 days, now.
     Remind,
     /// Print the support policies and calendars in effect (YAML).
     Policies,
@@ -248,16 +249,14 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             }
         }
         SupportCommand::Sweep => {
-            let r = jobs::sweep(&state.support(), now).await.map_err(fail)?;
-            outln!("{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s)", r.examined, r.breaches, r.escalated);
+            outln!("{}", jobs::sweep(&state.support(), now).await.map_err(fail)?.outcome());
         }
         SupportCommand::AutoClose => {
             let n = jobs::auto_close(&state.support(), now).await.map_err(fail)?;
             outln!("{n} ticket(s) clos");
         }
         SupportCommand::Remind => {
-            let n = jobs::remind(&state.support(), now).await.map_err(fail)?;
-            outln!("{n} relance(s)");
+            outln!("{}", jobs::follow_up_waiting(&state.support(), now).await.map_err(fail)?.outcome());
         }
         SupportCommand::Policies => out!("{}", yaml::to_string(&state.support.spec)?),
         SupportCommand::Contract { slug } => {

@@ -453,6 +453,46 @@ async fn a_tenant_is_requested_and_moved_to_provisioning_in_pages_once_the_gate_
     assert!(admin_page.text.contains("Objets Kubernetes rendus") && admin_page.text.contains("Deployment"));
 }
 
+backend_test!(a_tenant_no_convention_covers_any_more_is_flagged_on_its_page_and_in_the_list);
+async fn a_tenant_no_convention_covers_any_more_is_flagged_on_its_page_and_in_the_list(db: TestDb) {
+    let app = fresnes(db).await;
+    let client = |email: &str| app.client(app.token(email));
+    doisneau_in_force(&app).await;
+    for (who, slug, school) in [(MAIRIE, "doisneau-fresnes", "0940176F"), (ROOT, "wallon-vitry", "0940198E")] {
+        let doc = json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": school, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" } });
+        assert_eq!(client(who).post("/api/v1/tenants").json(&doc).send().await.status, 201);
+    }
+    let moved = client(DAN).post("/api/v1/tenants/doisneau-fresnes/transition").json(&json!({ "to": "provisioning" }));
+    assert_eq!(moved.send().await.status, 200);
+    let dan = sign_in(&app, DAN).await;
+    let page = page_showing(&app, &dan, "/ent/doisneau-fresnes", "convention qui a ouvert le déploiement").await;
+    assert!(!page.text.contains("id=\"sans-convention\""), "covered: no warning");
+
+    // The day after the convention's last day, the daily job finds the école uncovered.
+    app.clock.set(chrono::DateTime::parse_from_rfc3339("2029-09-01T06:45:00+02:00").unwrap().into());
+    let run = client(ROOT).post("/api/v1/jobs/tenants-coverage/run").send().await;
+    assert_eq!(run.body["outcome"], "success", "{}", run.text);
+    let dan = sign_in(&app, DAN).await;
+    let page = page_showing(&app, &dan, "/ent/doisneau-fresnes", "id=\"sans-convention\"").await;
+    let warning = &page.text[page.text.find("id=\"sans-convention\"").unwrap()..];
+    let warning = &warning[..warning.find("</div>").unwrap()];
+    assert!(warning.contains("class=\"fr-alert__title\">Sans convention en vigueur depuis le 1er septembre 2029</h2>"));
+    assert!(warning.contains("ne couvre plus : 0940176F") && warning.contains("reste en service"), "{warning}");
+    assert!(page.text.contains("<td>plus de convention en vigueur</td>"), "its event, in French: {}", page.text);
+
+    // The list: a badge on its state, and a filter for the tenants without a convention in force.
+    let badge = "<strong class=\"fr-badge fr-badge--warning fr-badge--sm\">Sans convention en vigueur depuis le \
+                 1er septembre 2029</strong>";
+    let list = page_showing(&app, &dan, "/ent", badge).await;
+    assert_eq!(list.text.matches(badge).count(), 1, "the requested tenant is not flagged: {}", list.text);
+    assert!(list.text.contains("<label class=\"fr-label\" for=\"ent-convention\">Convention</label>"), "{}", list.text);
+    assert!(list.text.contains("<option value=\"sans\">sans convention en vigueur</option>"), "{}", list.text);
+    let filtered = page_showing(&app, &dan, "/ent?convention=sans", ">doisneau-fresnes</a>").await;
+    assert!(!filtered.text.contains(">wallon-vitry</a>"), "{}", filtered.text);
+    assert!(get(&app, &dan, "/ent").await.text.contains(">wallon-vitry</a>"));
+}
+
 backend_test!(the_request_form_refuses_a_short_name_already_taken_and_changes_nothing);
 async fn the_request_form_refuses_a_short_name_already_taken_and_changes_nothing(db: TestDb) {
     let app = fresnes(db).await;

@@ -45,6 +45,7 @@ mod scope;
 mod support;
 mod support_calendars;
 mod tenants;
+mod tenants_coverage;
 mod tenants_egress;
 mod tenants_guardrails;
 mod tenants_kube;

@@ -29,6 +29,8 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         ("admin@test.fr", "/api/v1/tenants?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/tenants?limit=50".to_string()),
         ("admin@test.fr", "/api/v1/tenants/fresnes-ecole".to_string()),
+        ("admin@test.fr", "/api/v1/tenants?uncovered=true&limit=50".to_string()),
+        ("dan@test.fr", "/api/v1/tenants?uncovered=true&limit=50".to_string()),
         ("admin@test.fr", "/api/v1/support/tickets?limit=50".to_string()),
         ("chef@ecole.fr", "/api/v1/support/tickets?limit=50".to_string()),
         ("n2@ac-creteil.fr", "/api/v1/support/tickets?limit=50".to_string()),
@@ -55,6 +57,14 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
     let state = common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone());
     entcp::support::jobs::sweep(&state.support(), common::t0()).await.unwrap();
     run.extend(statements.since(from).into_iter().map(|sql| ("balayage SLA".to_string(), sql)));
+    // The daily coverage check of the running tenants (the gate's own reads).
+    let from = statements.count();
+    let tenant = entcp::tenants::get_tenant(&app.store, "fresnes-ecole").await.unwrap().unwrap();
+    let tenants = state.tenants();
+    let step = entcp::tenants::Move::to(entcp::tenants::Status::Provisioning).overriding("essai");
+    entcp::tenants::transition(&tenants, &common::admin(), &tenant, step).await.unwrap();
+    entcp::tenants::coverage::check_coverage(&tenants, common::t0()).await.unwrap();
+    run.extend(statements.since(from).into_iter().map(|sql| ("couverture des conventions".to_string(), sql)));
 
     // The support report of a period: every ticket it reads is found by its creation date.
     let mut report = Vec::new();

@@ -709,6 +709,153 @@ async fn two_reminder_runs_at_once_remind_a_waiting_requester_once(db: crate::co
     replica_b.close().await;
 }
 
+/// A ticket of the teacher the N1 asks a question on at `asked` (Paris time): its id.
+async fn question_asked(s: &Story, opened: &str, asked: &str) -> String {
+    s.at(opened);
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": "donnees", "impact": "moyenne", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.at(asked);
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
+    id
+}
+
+backend_test!(a_question_left_unanswered_fifteen_days_resolves_the_ticket_once_and_a_reply_reopens_it);
+async fn a_question_left_unanswered_fifteen_days_resolves_the_ticket_once_and_a_reply_reopens_it(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    let id = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let resolve = |at: &str| entcp::support::jobs::resolve_unanswered(&state, paris(at));
+    assert_eq!(resolve("2027-05-29 17:29").await.unwrap(), 0, "{}: not yet 15 days", db.name);
+    assert_eq!(resolve("2027-05-29 17:31").await.unwrap(), 1, "{}", db.name);
+    assert_eq!(resolve("2027-05-30 09:00").await.unwrap(), 0, "{}: once", db.name);
+
+    let ticket = s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!(ticket["status"], "resolved", "{}: {ticket}", db.name);
+    let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("waiting_requester"), Some("resolved")), "{last}");
+    assert_eq!(last["body"], "résolu sans réponse du demandeur après 15 jours", "{last}");
+    // The waiting time counts for nothing: N1 held it 30 minutes, then asked its question.
+    let n1 = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body["sla"]["levels"][0].clone();
+    assert_eq!((n1["held_seconds"].as_i64(), n1["resolution_seconds"].as_i64()), (Some(1800), Some(1800)), "{n1}");
+    // The requester is told in their working hours: Saturday's resolution, Monday at 08:00.
+    let told = common::queued_mails(&s.store, "support").await;
+    let told: Vec<_> = told.iter().filter(|m| m.context["event"] == "unanswered").collect();
+    assert_eq!(told.len(), 1, "{}", db.name);
+    assert!(
+        told[0].recipients.contains("prof.svt@ac-nantes.fr") && told[0].context["days"] == 15,
+        "{}",
+        told[0].context
+    );
+    let next = entcp::notify::get_message(&s.store, &told[0].id).await.unwrap().next_attempt_at;
+    assert_eq!(ts(&next), paris("2027-05-31 08:00"));
+    assert_eq!(common::audited_on(&s.store, "support.tickets.auto_resolve", &id).await, 1, "{}", db.name);
+
+    // Their reply reopens it, as on any resolved ticket.
+    s.at("2027-05-31 10:00");
+    let r = s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "La 4e B." })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "in_progress");
+}
+
+backend_test!(a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_question_waits_its_own_fifteen_days);
+async fn a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_question_waits_its_own_fifteen_days(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    let id = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
+    s.at("2027-05-24 10:00");
+    let r = s.post(&s.teacher, &format!("/support/tickets/{id}/comments"), json!({ "body": "La 4e B." })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let resolve = |at: &str| entcp::support::jobs::resolve_unanswered(&state, paris(at));
+    assert_eq!(resolve("2027-05-31 09:00").await.unwrap(), 0, "{}: answered in time", db.name);
+    s.at("2027-06-01 10:00");
+    s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Et l'autre ?" }), 200).await;
+    assert_eq!(resolve("2027-06-10 09:00").await.unwrap(), 0, "{}: 27 days since the first question", db.name);
+    let path = format!("/support/tickets/{id}");
+    assert_eq!(s.get(&s.admin, &path).await.body["status"], "waiting_requester");
+    assert_eq!(resolve("2027-06-16 10:01").await.unwrap(), 1, "{}: 15 days after the second", db.name);
+    assert_eq!(s.get(&s.admin, &path).await.body["status"], "resolved");
+}
+
+// Two runs of `support-reminders` at once (two replicas) each list the ticket unanswered for
+// 15 days; under its lock the second finds it no longer waiting.
+race_test!(two_runs_at_once_resolve_an_unanswered_ticket_once);
+async fn two_runs_at_once_resolve_an_unanswered_ticket_once(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
+    let replica_b = Store::connect(&db.url, None).await.unwrap();
+    let a = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone());
+    let b = crate::common::app::app_state(replica_b.clone(), Config::default(), s.clock.clone());
+    let at = paris("2027-06-01 09:00");
+    let hold = common::hold_writes(&s.store, "SELECT id FROM support_tickets WHERE id = $1 FOR UPDATE", &[&id]).await;
+    let runs = [a, b].map(|state| {
+        tokio::spawn(async move { entcp::support::jobs::resolve_unanswered(&state.support(), at).await.unwrap() })
+    });
+    common::let_them_queue().await;
+    hold.commit().await.unwrap();
+    let mut resolved = 0;
+    for run in runs {
+        resolved += run.await.unwrap();
+    }
+    assert_eq!(resolved, 1, "{}: one run resolves, the other finds it done", db.name);
+    assert_eq!(mails(&s.store, "unanswered", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    let events =
+        "SELECT COUNT(*) FROM support_events WHERE ticket_id = $1 AND kind = 'status' AND to_value = 'resolved'";
+    assert_eq!(common::count(&s.store, events, &[&id]).await, 1, "{}", db.name);
+    replica_b.close().await;
+}
+
+backend_test!(a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_flagged_after_the_purge);
+async fn a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_flagged_after_the_purge(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // P3: N1's first response is due at 13:00.
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes manquent.",
+        "category": "donnees", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    // Archived long ago: its purge, held 60 days by the open ticket, goes ahead at noon.
+    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
+    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
+    let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
+    let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
+    assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);
+
+    // The sweep after the first response's due date closes the ticket and flags nothing.
+    s.at("2027-05-12 14:00");
+    let report = s.sweep().await;
+    assert_eq!((report.closed_purged, report.breaches), (1, 0), "{}: {report:?}", db.name);
+    let ticket = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!(ticket["status"], "closed", "{}: {ticket}", db.name);
+    let n1 = &ticket["sla"]["levels"][0];
+    assert_eq!(n1["held_seconds"], 3 * 3600, "{}: the clock stopped at the purge: {n1}", db.name);
+    assert!(n1.get("first_response_due").is_none(), "{n1}");
+    let history = s.get(&s.teacher, &format!("/support/tickets/{id}/history")).await.body;
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["body"], "clôturé : les données de l'ENT ont été purgées", "{last}");
+    assert_eq!((last["to"].as_str(), ts(last["at"].as_str().unwrap())), (Some("closed"), paris("2027-05-12 12:00")));
+    let told = common::queued_mails(&s.store, "support").await;
+    let told: Vec<_> = told.iter().filter(|m| m.context["event"] == "purged").collect();
+    assert_eq!(told.len(), 1, "{}", db.name);
+    assert!(told[0].recipients.contains("prof.svt@ac-nantes.fr"), "{}", told[0].recipients);
+    assert_eq!(told[0].context["tenant"], "college-jules-verne");
+    assert_eq!(common::audited_on(&s.store, "support.tickets.close_purged", &id).await, 1, "{}", db.name);
+
+    // Later sweeps: nothing more, never a breach.
+    s.at("2027-05-20 14:00");
+    let report = s.sweep().await;
+    assert_eq!((report.closed_purged, report.breaches), (0, 0), "{}: {report:?}", db.name);
+    let flagged = "SELECT COUNT(*) FROM support_breaches WHERE ticket_id = $1";
+    assert_eq!(common::count(&s.store, flagged, &[&id]).await, 0, "{}", db.name);
+    let closes = "SELECT COUNT(*) FROM support_events WHERE ticket_id = $1 AND to_value = 'closed'";
+    assert_eq!(common::count(&s.store, closes, &[&id]).await, 1, "{}", db.name);
+}
+
 backend_test!(the_sla_annex_of_the_active_convention_gives_the_support_contract);
 /// A convention model with an SLA annex: the active convention covering a tenant gives its
 /// support contract (policy and N1 here); without a convention the defaults apply.

@@ -26,7 +26,7 @@ async fn call_socket(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
 
 /// The sample annuaire and an app with the DAN of Créteil, the mairie of Fresnes, the
 /// directeur of the école Robert Doisneau and an admin.
-async fn fresnes(db: &common::TestDb) -> (TestApp, [Client; 4]) {
+pub(crate) async fn fresnes(db: &common::TestDb) -> (TestApp, [Client; 4]) {
     common::import_sample(&db.store).await;
     let app = TestApp::over(&db.store).build().await;
     let users = [
@@ -44,13 +44,23 @@ async fn fresnes(db: &common::TestDb) -> (TestApp, [Client; 4]) {
 }
 
 /// The tripartite convention of the école Robert Doisneau (Fresnes), signed by its three
-/// parties (the DAN, the mairie, the directeur) and in force from t0; its id.
-async fn signed_doisneau_convention(dan: &Client, mairie: &Client, directeur: &Client) -> String {
+/// parties (the DAN, the mairie, the directeur) and in force from t0 for 36 months; its id.
+pub(crate) async fn signed_doisneau_convention(dan: &Client, mairie: &Client, directeur: &Client) -> String {
+    signed_doisneau_convention_from(dan, mairie, directeur, "2026-09-01").await
+}
+
+/// [`signed_doisneau_convention`] starting on `start` (AAAA-MM-JJ).
+pub(crate) async fn signed_doisneau_convention_from(
+    dan: &Client,
+    mairie: &Client,
+    directeur: &Client,
+    start: &str,
+) -> String {
     let url = |p: &str| format!("/api/v1{p}");
     let convention = common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
-        "start_date": "2026-09-01"
+        "start_date": start
     }));
     let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
     let id = conv["id"].as_str().unwrap().to_string();

@@ -1,0 +1,248 @@
+//! Convention coverage of running tenants: the daily job `tenants-coverage` asks the governance
+//! gate's own question ([`super::gate_on`]) of every tenant that serves its établissements
+//! (provisioning, active, suspended): which of them no convention in force covers today,
+//! France time. A tenant newly uncovered records the lapse (`coverage_lapsed_at`,
+//! `coverage_uncovered`, migration 0056), one covered again clears it; each with a tenant event
+//! and an audit record in one transaction, through an UPDATE guarded on what the pass read, so
+//! that two replicas running the job record it once. An admin's override of the gate does not
+//! silence it (it let the tenant leave `requested`, nothing more), and the tenant is never
+//! suspended here: pupils would lose their ENT overnight, the DAN decides.
+
+use super::notices::{self, Audience};
+use super::{event, gate_on, json_list, tenants_from_rows, Tenant, TenantRow, TenantsState, COLUMNS};
+use chrono::{DateTime, Utc};
+use ent_kernel::clock::{french_date, french_day, today_in_france};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Store, Tx};
+use ent_ops::jobs::JobFuture;
+use ent_platform::audit;
+use ent_platform::registry::queries::get_org;
+use ent_platform::registry::Org;
+use sqlx::FromRow;
+
+pub const ACTOR: &str = "system:tenants-coverage";
+
+/// What a coverage pass did: the tenants examined, and the slugs of those it recorded.
+#[derive(Debug, Default, PartialEq)]
+pub struct CoveragePass {
+    pub examined: usize,
+    /// Newly without a convention in force for some établissement.
+    pub lapsed: Vec<String>,
+    /// Still uncovered, but not the same établissements as recorded.
+    pub changed: Vec<String>,
+    /// Covered again.
+    pub restored: Vec<String>,
+}
+
+impl CoveragePass {
+    /// The job's outcome, for administrators.
+    fn outcome(&self) -> String {
+        let mut said = format!("{} tenant(s) examiné(s)", self.examined);
+        for (label, slugs) in [
+            ("sans convention en vigueur", &self.lapsed),
+            ("établissements non couverts modifiés", &self.changed),
+            ("de nouveau couverts", &self.restored),
+        ] {
+            if !slugs.is_empty() {
+                said.push_str(&format!(" ; {label} : {}", slugs.join(", ")));
+            }
+        }
+        said
+    }
+}
+
+/// Checks the coverage of every running tenant on the French calendar day of `now`.
+pub async fn check_coverage(state: &TenantsState, now: DateTime<Utc>) -> Result<CoveragePass, Problem> {
+    let today = today_in_france(now);
+    let mut pass = CoveragePass::default();
+    for tenant in running_tenants(&state.store).await? {
+        pass.examined += 1;
+        let (covering, uncovered) = gate_on(state, &tenant, today).await?;
+        let codes = sorted_codes(&uncovered);
+        let recorded = match (tenant.coverage_lapsed_at.is_some(), codes.is_empty()) {
+            (false, false) => record_lapse(state, &tenant, &uncovered, now).await?.then_some(&mut pass.lapsed),
+            (true, false) if codes != tenant.coverage_uncovered => {
+                record_lapse(state, &tenant, &uncovered, now).await?.then_some(&mut pass.changed)
+            }
+            (true, true) => record_restored(state, &tenant, covering, now).await?.then_some(&mut pass.restored),
+            _ => None,
+        };
+        if let Some(list) = recorded {
+            list.push(tenant.slug.clone());
+        }
+    }
+    Ok(pass)
+}
+
+/// The tenants that serve their établissements, or are being deployed to: past the gate,
+/// before decommissioning.
+async fn running_tenants(store: &Store) -> Result<Vec<Tenant>, Problem> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM tenants WHERE status IN ('provisioning', 'active', 'suspended') ORDER BY slug");
+    let rows: Vec<TenantRow> =
+        sqlx::query(&sql).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
+    tenants_from_rows(store, rows).await
+}
+
+fn sorted_codes(orgs: &[Org]) -> Vec<String> {
+    let mut codes: Vec<String> = orgs.iter().map(|o| o.code.clone()).collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// « École … (0940176F), École … (0940177G) ».
+fn named(orgs: &[Org]) -> String {
+    orgs.iter().map(|o| format!("{} ({})", o.name, o.code)).collect::<Vec<_>>().join(", ")
+}
+
+/// Records that no convention in force covers `uncovered` (newly, or other établissements
+/// than recorded), unless another run recorded the same meanwhile: the UPDATE only applies
+/// to the state this pass read. Whether it recorded.
+async fn record_lapse(
+    state: &TenantsState,
+    tenant: &Tenant,
+    uncovered: &[Org],
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let codes = sorted_codes(uncovered);
+    let read = tenant.coverage_lapsed_at.as_ref().map(|_| serde_json::json!(tenant.coverage_uncovered).to_string());
+    let Some(audience) = audience_of(state, tenant).await? else { return Ok(false) };
+    let mut tx = state.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE tenants SET coverage_lapsed_at = COALESCE(coverage_lapsed_at, $1), coverage_uncovered = $2 \
+         WHERE id = $3 AND COALESCE(coverage_uncovered, '') = $4",
+    )
+    .bind(timestamp(now))
+    .bind(serde_json::json!(codes).to_string())
+    .bind(&tenant.id)
+    .bind(read.clone().unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let today = french_date(&today_in_france(now).to_string());
+    let since = tenant.coverage_lapsed_at.as_deref().map(french_day).unwrap_or_else(|| today.clone());
+    let message = match &tenant.coverage_lapsed_at {
+        None => format!(
+            "aucune convention en vigueur ne couvre plus {} depuis le {today} : l'ENT reste en service, \
+             la DAN décide de la suite (nouvelle convention, avenant ou suspension)",
+            named(uncovered)
+        ),
+        Some(since) => format!(
+            "sans convention en vigueur depuis le {} ; établissements non couverts au {today} : {}",
+            french_day(since),
+            named(uncovered)
+        ),
+    };
+    let summary = serde_json::json!({
+        "uncovered": codes,
+        "previously": read.map(|r| json_list(Some(&r))),
+        "gate_override": tenant.gate_override.is_some(),
+    });
+    let notice = serde_json::json!({ "since": since, "uncovered": named(uncovered) });
+    let change = Recorded { kind: "convention_lapsed", action: "tenants.coverage_lapsed", message, summary, notice };
+    commit_recorded(state, tx, tenant, &audience, change, now).await?;
+    Ok(true)
+}
+
+/// Clears the lapse of a tenant a convention in force covers again (`covering`, the first one
+/// the gate found), unless another run did. Whether it recorded.
+async fn record_restored(
+    state: &TenantsState,
+    tenant: &Tenant,
+    covering: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let Some(audience) = audience_of(state, tenant).await? else { return Ok(false) };
+    let mut tx = state.store.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE tenants SET coverage_lapsed_at = NULL, coverage_uncovered = NULL \
+         WHERE id = $1 AND coverage_lapsed_at IS NOT NULL",
+    )
+    .bind(&tenant.id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let since = tenant.coverage_lapsed_at.as_deref().map(french_day).unwrap_or_default();
+    let message = format!(
+        "de nouveau couvert : une convention en vigueur couvre chaque établissement servi (sans convention depuis le {since})"
+    );
+    let summary = serde_json::json!({
+        "convention": covering,
+        "lapsed_at": tenant.coverage_lapsed_at,
+        "uncovered": tenant.coverage_uncovered,
+    });
+    let notice = serde_json::json!({ "since": since });
+    let change =
+        Recorded { kind: "convention_restored", action: "tenants.coverage_restored", message, summary, notice };
+    commit_recorded(state, tx, tenant, &audience, change, now).await?;
+    Ok(true)
+}
+
+/// Who is told of a coverage change of `tenant` (read before its transaction); `None` when its
+/// organisation is gone.
+async fn audience_of(state: &TenantsState, tenant: &Tenant) -> Result<Option<Audience>, Problem> {
+    match get_org(&state.store, &tenant.organisation.id).await? {
+        Some(org) => Ok(Some(Audience::of(&state.store, org).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A coverage change as the tenant's events, the audit log and the `tenant` mail (its event
+/// is `kind`, `notice` its extra fields) record it.
+struct Recorded {
+    kind: &'static str,
+    action: &'static str,
+    message: String,
+    summary: serde_json::Value,
+    notice: serde_json::Value,
+}
+
+/// The tail of every coverage change: its event, audit record and notice to the people the
+/// tenant concerns (`notices::notify`), written in `tx` with the change, then committed.
+async fn commit_recorded(
+    state: &TenantsState,
+    mut tx: Tx,
+    tenant: &Tenant,
+    audience: &Audience,
+    change: Recorded,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    event(&mut tx, &tenant.id, ACTOR, change.kind, &change.message, now).await?;
+    audit::record(&mut tx, state.store.backend(), ACTOR, change.action, tenant, change.summary, now).await?;
+    notices::notify(&mut tx, tenant, audience, change.kind, change.notice, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub fn coverage_job(state: &TenantsState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let pass = check_coverage(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        Ok(pass.outcome())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_names_what_changed_and_only_that() {
+        let quiet = CoveragePass { examined: 3, ..Default::default() };
+        assert_eq!(quiet.outcome(), "3 tenant(s) examiné(s)");
+        let pass = CoveragePass {
+            examined: 3,
+            lapsed: vec!["a".into(), "b".into()],
+            changed: vec![],
+            restored: vec!["c".into()],
+        };
+        assert_eq!(
+            pass.outcome(),
+            "3 tenant(s) examiné(s) ; sans convention en vigueur : a, b ; de nouveau couverts : c"
+        );
+    }
+}

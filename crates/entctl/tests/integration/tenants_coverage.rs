@@ -1,0 +1,164 @@
+//! Convention coverage of running tenants (job `tenants-coverage`) on both backends: a tenant
+//! whose convention ended is flagged once (event, audit, API fields and filter) and stays in
+//! service, then is cleared once a new convention is in force; an admin's override of the gate
+//! does not silence it; two replicas running the job at once record the lapse once.
+
+use crate::common;
+use crate::tenants::{doc, fresnes, signed_doisneau_convention, signed_doisneau_convention_from};
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::app::Client;
+use common::{admin, t0};
+use entcp::store::Store;
+use entcp::tenants::{EntTenant, Status};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// 08:00 in Paris on that day.
+fn morning(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::Paris.with_ymd_and_hms(y, m, d, 8, 0, 0).unwrap().with_timezone(&Utc)
+}
+
+/// The slugs of `GET /api/v1/tenants{query}` as `client` reads them.
+async fn slugs(client: &Client, query: &str) -> Vec<String> {
+    let page = client.get(format!("/api/v1/tenants{query}")).send().await;
+    assert_eq!(page.status, 200, "{query}: {}", page.text);
+    page.body["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_string()).collect()
+}
+
+/// The messages of the events of `kind` of tenant `slug`.
+async fn said(client: &Client, slug: &str, kind: &str) -> Vec<String> {
+    let events = client.get(format!("/api/v1/tenants/{slug}/events")).send().await.body;
+    let of_kind = events.as_array().unwrap().iter().filter(|e| e["kind"] == kind);
+    of_kind.map(|e| e["message"].as_str().unwrap().to_string()).collect()
+}
+
+/// Runs `tenants-coverage` through the API (at the app's clock); what it says it did.
+async fn run_coverage(root: &Client) -> String {
+    let run = root.post("/api/v1/jobs/tenants-coverage/run").send().await;
+    assert_eq!((run.status, run.body["outcome"].as_str()), (200, Some("success")), "{}", run.text);
+    run.body["message"].as_str().unwrap().to_string()
+}
+
+/// The `tenant` mails queued about `slug`: each one's event and recipients.
+async fn told(store: &Store, slug: &str) -> Vec<(String, Vec<String>)> {
+    let mails = common::queued_mails(store, "tenant").await;
+    let about = mails.into_iter().filter(|m| m.context["slug"] == slug);
+    about
+        .map(|m| (m.context["event"].as_str().unwrap().to_string(), serde_json::from_str(&m.recipients).unwrap()))
+        .collect()
+}
+
+/// Moves tenant `slug` to each of `to` as `who`.
+async fn transitions(who: &Client, slug: &str, to: &[Value]) {
+    for body in to {
+        let moved = who.post(format!("/api/v1/tenants/{slug}/transition")).json(body).send().await;
+        assert_eq!(moved.status, 200, "{body}: {}", moved.text);
+    }
+}
+
+backend_test!(a_running_tenant_whose_convention_ended_is_flagged_once_and_cleared_once_a_new_one_is_in_force);
+async fn a_running_tenant_whose_convention_ended_is_flagged_once_and_cleared_once_a_new_one_is_in_force(
+    db: common::TestDb,
+) {
+    let (app, [dan, mairie, directeur, root]) = fresnes(&db).await;
+    signed_doisneau_convention(&dan, &mairie, &directeur).await;
+    let created = mairie.post("/api/v1/tenants").json(&doc("doisneau-fresnes", "0940176F", "d.ent.example.fr")).send();
+    assert_eq!(created.await.status, 201);
+    transitions(&dan, "doisneau-fresnes", &[json!({ "to": "provisioning" }), json!({ "to": "active" })]).await;
+    // Let through the gate by an administrator: no convention ever covered this school.
+    let created = root.post("/api/v1/tenants").json(&doc("wallon-vitry", "0940198E", "w.ent.example.fr")).send();
+    assert_eq!(created.await.status, 201);
+    transitions(&root, "wallon-vitry", &[json!({ "to": "provisioning", "override_reason": "rentrée" })]).await;
+
+    let first = run_coverage(&root).await;
+    assert!(
+        first.contains("sans convention en vigueur : wallon-vitry"),
+        "{}: the override does not silence it: {first}",
+        db.name
+    );
+    assert_eq!(slugs(&root, "?uncovered=true").await, ["wallon-vitry"]);
+    assert_eq!(slugs(&root, "?uncovered=false").await, ["doisneau-fresnes"]);
+
+    // The day after the convention's last day (36 months from 1 September 2026): flagged once.
+    app.clock.set(morning(2029, 9, 1));
+    let lapsed = run_coverage(&root).await;
+    assert!(lapsed.contains("sans convention en vigueur : doisneau-fresnes"), "{}: {lapsed}", db.name);
+    assert!(!run_coverage(&root).await.contains("doisneau"), "{}: recorded once", db.name);
+    let tenant = mairie.get("/api/v1/tenants/doisneau-fresnes").send().await.body;
+    assert_eq!(tenant["status"], "active", "{}: never suspended by the job: {tenant}", db.name);
+    assert!(tenant["coverage_lapsed_at"].as_str().is_some_and(|at| at.starts_with("2029-09-01")), "{tenant}");
+    assert_eq!(tenant["coverage_uncovered"], json!(["0940176F"]), "{tenant}");
+    let lapses = said(&mairie, "doisneau-fresnes", "convention_lapsed").await;
+    assert_eq!(lapses.len(), 1, "{}: {lapses:?}", db.name);
+    assert!(lapses[0].contains("Robert Doisneau (0940176F) depuis le 1er septembre 2029"), "{lapses:?}");
+    let id = tenant["id"].as_str().unwrap();
+    assert_eq!(common::audited_on(&db.store, "tenants.coverage_lapsed", id).await, 1, "{}", db.name);
+    assert_eq!(slugs(&dan, "?uncovered=true").await, ["doisneau-fresnes", "wallon-vitry"]);
+    // The people the tenant concerns are told, once: the DAN, the school's head, its commune.
+    let lapse_told = told(&db.store, "doisneau-fresnes").await;
+    let people = ["dan@ac-creteil.fr", "dir@ecole.fr", "ent@fresnes.fr"];
+    assert_eq!(lapse_told, [("convention_lapsed".to_string(), people.map(String::from).to_vec())], "{}", db.name);
+
+    // A new convention, signed now for 10 September: still uncovered until it is in force.
+    signed_doisneau_convention_from(&dan, &mairie, &directeur, "2029-09-10").await;
+    app.clock.set(morning(2029, 9, 5));
+    assert!(!run_coverage(&root).await.contains("doisneau"), "{}: signed is not in force", db.name);
+    app.clock.set(morning(2029, 9, 10));
+    let models = entcp::conventions::model::load_models(None).unwrap();
+    assert_eq!(entcp::conventions::jobs::daily(&db.store, &models, morning(2029, 9, 10)).await.unwrap().activated, 1);
+    let restored = run_coverage(&root).await;
+    assert!(restored.contains("de nouveau couverts : doisneau-fresnes"), "{}: {restored}", db.name);
+    assert!(!run_coverage(&root).await.contains("doisneau"), "{}: restored once", db.name);
+    let tenant = mairie.get("/api/v1/tenants/doisneau-fresnes").send().await.body;
+    assert!(tenant.get("coverage_lapsed_at").is_none() && tenant.get("coverage_uncovered").is_none(), "{tenant}");
+    let restorations = said(&mairie, "doisneau-fresnes", "convention_restored").await;
+    assert_eq!(restorations.len(), 1, "{}: {restorations:?}", db.name);
+    assert!(restorations[0].contains("sans convention depuis le 1er septembre 2029"), "{restorations:?}");
+    assert_eq!(common::audited_on(&db.store, "tenants.coverage_restored", id).await, 1, "{}", db.name);
+    let told = told(&db.store, "doisneau-fresnes").await;
+    assert_eq!(
+        told.iter().map(|(event, _)| event.as_str()).collect::<Vec<_>>(),
+        ["convention_lapsed", "convention_restored"]
+    );
+    let mails = common::queued_mails(&db.store, "tenant").await;
+    let lapse =
+        mails.iter().find(|m| m.context["event"] == "convention_lapsed" && m.context["slug"] == "doisneau-fresnes");
+    let rendered = entcp::notify::mailer::render("tenant", &lapse.unwrap().context).unwrap();
+    assert!(rendered.text.contains("depuis le 1er septembre 2029, ces établissements"), "{}", rendered.text);
+    assert!(rendered.text.contains("Robert Doisneau (0940176F)"), "{}", rendered.text);
+    assert_eq!(slugs(&root, "?uncovered=true").await, ["wallon-vitry"]);
+}
+
+// Two replicas run the daily job at once: both read the tenant covered, find it uncovered and
+// write; only the one whose UPDATE still finds what it read records the lapse.
+race_test!(two_coverage_runs_at_once_record_a_lapse_once);
+async fn two_coverage_runs_at_once_record_a_lapse_once(db: common::TestDb) {
+    common::import_sample(&db.store).await;
+    let clock = Arc::new(entcp::clock::FixedClock::new(t0()));
+    let a = common::app::app_state(db.store.clone(), common::app::test_config(), clock.clone());
+    let other = Store::connect(&db.url, None).await.unwrap();
+    let b = common::app::app_state(other.clone(), common::app::test_config(), clock);
+    let document: EntTenant = serde_json::from_value(doc("doisneau-fresnes", "0940176F", "d.ent.example.fr")).unwrap();
+    let (_, tenant) = entcp::tenants::apply(&a.tenants(), &admin(), &document, None).await.unwrap();
+    let step = entcp::tenants::Move::to(Status::Provisioning).overriding("rentrée");
+    entcp::tenants::transition(&a.tenants(), &admin(), &tenant, step).await.unwrap();
+
+    let hold =
+        common::hold_writes(&db.store, "SELECT id FROM tenants WHERE slug = $1 FOR UPDATE", &["doisneau-fresnes"])
+            .await;
+    let runs = [a, b].map(|state| {
+        tokio::spawn(async move { entcp::tenants::coverage::check_coverage(&state.tenants(), t0()).await.unwrap() })
+    });
+    common::let_them_queue().await;
+    hold.commit().await.unwrap();
+    let mut recorded = Vec::new();
+    for run in runs {
+        recorded.extend(run.await.unwrap().lapsed);
+    }
+    assert_eq!(recorded, ["doisneau-fresnes"], "{}: one run records, the other finds it done", db.name);
+    let events = "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = $1 AND kind = 'convention_lapsed'";
+    assert_eq!(common::count(&db.store, events, &[&tenant.id]).await, 1, "{}", db.name);
+    assert_eq!(common::audited_on(&db.store, "tenants.coverage_lapsed", &tenant.id).await, 1, "{}", db.name);
+    other.close().await;
+}
