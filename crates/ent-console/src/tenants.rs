@@ -20,7 +20,7 @@ use ent_kernel::clock::{french_day, french_moment};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
-use ent_kernel::store::{parse_timestamp, timestamp, Condition};
+use ent_kernel::store::Condition;
 use ent_platform::catalog::{degree_label, BouquetKind, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::{Actor, Caller};
@@ -468,7 +468,7 @@ async fn tenant_page(
         .collect();
     let p = &tenant.provisioning_state;
     let moment = |t: &Option<String>| t.as_deref().map(french_moment);
-    let purge_on = purge_day(state, tenant);
+    let purge = purge_window(state, tenant);
     let path = format!("/ent/{}", tenant.slug);
     let shell = Shell::new(console, Some(&signed.0), "/ent")
         .crumbs(&[("ENT", "/ent"), (&tenant.slug, &path)])
@@ -493,7 +493,8 @@ async fn tenant_page(
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
             "retry_at": moment(&p.retry_at), "observed": p.observed.as_deref().map(|o| french_code(OBSERVED, o)), "observed_detail": p.observed_detail,
             "observed_at": moment(&p.observed_at), "archived_at": moment(&p.archived_at),
-            "purge_on": purge_on, "purge_announced_at": moment(&p.purge_announced_at),
+            "purge_on": purge.as_ref().map(|w| &w.on), "purge_by": purge.as_ref().map(|w| &w.by),
+            "purge_announced_at": moment(&p.purge_announced_at),
         },
         "moves": moves,
         "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to),
@@ -509,13 +510,11 @@ async fn tenant_page(
     Ok(page::render_status(status, "tenant.html", shell, values))
 }
 
-/// The day the data of an archived tenant is due for purging, as the page says it.
-fn purge_day(state: &TenantsState, tenant: &Tenant) -> Option<String> {
-    if tenant.status != Status::Archived {
-        return None;
-    }
-    let archived = parse_timestamp(tenant.provisioning_state.archived_at.as_deref()?)?;
-    Some(french_day(&timestamp(purge::due_at(archived, state.config.provisioning.retention_months))))
+/// The days between which the data of an archived tenant are purged, as the page says them:
+/// from its stored due date (`purge::due_of`), at the latest `purge::HOLD_DAYS` after it.
+fn purge_window(state: &TenantsState, tenant: &Tenant) -> Option<purge::Window> {
+    let due = purge::due_of(tenant, state.config.provisioning.retention_months)?;
+    Some(purge::Window::of(due, due))
 }
 
 /// The control of a field of a move (`reason`: the « Motif » box).

@@ -391,8 +391,8 @@ mod tests {
         ),
         (
             55,
-            "a18f6cfafa21f2f68066f5832e4df9c378aa51c58adf468d818368bae79ba508aecaccfe4e301732910caab07099bcf3",
-            "a18f6cfafa21f2f68066f5832e4df9c378aa51c58adf468d818368bae79ba508aecaccfe4e301732910caab07099bcf3",
+            "bb5c8ce27ae13d9de6d64d2a211dafefa4c151d6cc3617d8b98ecb60e57a755f24f8d10e908a7c519f7a31058eec38e1",
+            "bb5c8ce27ae13d9de6d64d2a211dafefa4c151d6cc3617d8b98ecb60e57a755f24f8d10e908a7c519f7a31058eec38e1",
         ),
         (
             56,

@@ -308,16 +308,16 @@ mod tests {
             ("suspended", "Suspendu : ENT doisneau", "n'y accèdent plus"),
             ("reactivated", "De nouveau en service : ENT doisneau", "y accèdent à nouveau"),
             ("decommissioning", "Retiré du service : ENT doisneau", "arrêtés définitivement"),
-            ("archived", "Archivé : ENT doisneau", "à partir du 1er décembre 2026"),
+            ("archived", "Archivé : ENT doisneau", "entre le 1er décembre 2026 et le 30 janvier 2027</strong>"),
             (
                 "purge_planned",
                 "Purge des données à partir du 1er décembre 2026 : ENT doisneau",
-                "rien ne peut être restauré",
+                "au plus tard jusqu'au 30 janvier 2027. Après la purge, la plateforme ne peut plus les restaurer.",
             ),
             (
                 "purged",
                 "Données supprimées : ENT doisneau",
-                "archivé le 1er septembre 2026, sa durée de conservation de 3 mois",
+                "archivé le 1er septembre 2026, sa durée de conservation a pris fin le 1er décembre 2026. Les sauvegardes",
             ),
             (
                 "convention_lapsed",
@@ -333,7 +333,7 @@ mod tests {
         for (event, subject, said) in cases {
             let context = serde_json::json!({ "event": event, "slug": "doisneau", "hostname": "doisneau.ent.fr",
                 "organisation": "École Robert Doisneau", "page": "/ent/doisneau", "reason": "impayés <2026>",
-                "purge_on": "1er décembre 2026", "archived_on": "1er septembre 2026", "retention_months": 3,
+                "purge_on": "1er décembre 2026", "purge_by": "30 janvier 2027", "archived_on": "1er septembre 2026",
                 "since": "1er septembre 2029", "uncovered": "École Robert Doisneau (0940176F)" });
             let rendered = render("tenant", &context).unwrap();
             assert_eq!(rendered.subject, subject);
@@ -348,5 +348,38 @@ mod tests {
             "organisation": "École Robert Doisneau" });
         let rendered = render("tenant", &without).unwrap();
         assert!(!rendered.text.contains("Motif") && !rendered.html.contains("Motif"), "{}", rendered.text);
+    }
+
+    #[test]
+    fn a_purge_notice_promises_no_recovery_nor_deletion_the_platform_does_not_make() {
+        let context = |event: &str| {
+            serde_json::json!({ "event": event, "slug": "doisneau", "hostname": "doisneau.ent.fr",
+                "organisation": "École Robert Doisneau", "purge_on": "1er décembre 2026", "purge_by": "30 janvier 2027",
+                "archived_on": "1er septembre 2026" })
+        };
+        for event in ["archived", "purge_planned"] {
+            let text = render("tenant", &context(event)).unwrap().text;
+            assert!(!text.contains("Récupérez") && !text.contains("récupérez"), "{event}: {text}");
+            assert!(text.contains("entre le 1er décembre 2026 et le 30 janvier 2027"), "{event}: {text}");
+            let copy = "Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la DAN ou ouvrez un \
+                        ticket de support sur cet ENT : un ticket ouvert retient la purge jusqu'à sa clôture";
+            assert!(text.contains(copy), "{event}: {text}");
+        }
+        let purged = render("tenant", &context("purged")).unwrap().text;
+        assert!(!purged.contains("définitivement") && !purged.contains("rien ne peut"), "{purged}");
+        assert!(purged.contains("sont supprimées de la plateforme"), "{purged}");
+        assert!(purged.contains("sauvegardes de l'hébergeur sont effacées selon leur propre durée"), "{purged}");
+        assert!(!purged.contains("restaient"), "{purged}");
+        let mut over = context("purged");
+        over["held_over"] = "tickets de support ouverts".into();
+        over["hold_days"] = 60.into();
+        let rendered = render("tenant", &over).unwrap();
+        let said = "La purge a été faite alors que restaient : tickets de support ouverts ; le report de 60 jours";
+        assert!(rendered.text.contains(said), "{}", rendered.text);
+        assert!(
+            rendered.html.contains("restaient&nbsp;: tickets de support ouverts&nbsp;; le report"),
+            "{}",
+            rendered.html
+        );
     }
 }

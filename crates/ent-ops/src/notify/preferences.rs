@@ -98,7 +98,7 @@ pub const MANDATORY: &[(&str, &str)] = &[
     (
         "Vie d'un ENT",
         "Suspension, remise en service, retrait, archivage d'un ENT qui vous concerne, annonce de la purge de ses \
-         données puis purge.",
+         données puis purge, perte puis retour de la couverture par une convention en vigueur.",
     ),
     ("Message d'essai", "Message envoyé par un administrateur pour vérifier l'envoi des courriels."),
 ];
@@ -117,8 +117,9 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
         },
         "groupement" => Some(Category::Groupements),
         "rgpd" => Some(Category::Rgpd),
-        // An ENT suspended, withdrawn, archived, its purge announced, its data purged:
-        // notices with operational and legal effect, always sent.
+        // An ENT suspended, withdrawn, archived, its purge announced, its data purged, left
+        // without a convention in force or covered again: notices with operational and legal
+        // effect, always sent.
         "tenant" => None,
         // `console` (invitation and password links), `test`: always.
         _ => None,
@@ -320,8 +321,23 @@ mod tests {
         assert_eq!(category_of("console", &json!({ "event": "invitation" })), None);
         assert_eq!(category_of("test", &json!({})), None);
         assert_eq!(category_of("convention", &json!({ "event": "terminated" })), None);
-        for event in ["suspended", "reactivated", "decommissioning", "archived", "purge_planned", "purged"] {
+        let events = [
+            "suspended",
+            "reactivated",
+            "decommissioning",
+            "archived",
+            "purge_planned",
+            "purged",
+            "convention_lapsed",
+            "convention_restored",
+        ];
+        for event in events {
             assert_eq!(category_of("tenant", &json!({ "event": event })), None, "{event}");
+        }
+        // The person's page says so of every one of them.
+        let (_, why) = MANDATORY.iter().find(|(name, _)| *name == "Vie d'un ENT").unwrap();
+        for said in ["Suspension", "archivage", "purge", "couverture par une convention en vigueur"] {
+            assert!(why.contains(said), "{said}: {why}");
         }
     }
 

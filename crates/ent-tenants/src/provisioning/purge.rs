@@ -1,5 +1,7 @@
 //! The retention purge: an archived tenant keeps its data (volumes, credentials)
-//! for `provisioning.retention_months`, then the `tenants-purge` job marks it
+//! until its `purge_due_at` (set by its archiving: `provisioning.retention_months` later, so
+//! that a change of the retention applies to tenants archived after it; [`due_of`]), then the
+//! `tenants-purge` job marks it
 //! purged (audited, with an event and the `purged` notice), forgets its credential seed and
 //! the services whose data it retained (`retained_services`: they go with the rest) and hands
 //! it to the work queue (`reconcile::through_queue`), whose pass deletes every object it still
@@ -8,7 +10,7 @@
 
 use crate::provisioning::ProvisioningState;
 use crate::tenants::notices::{self, Audience};
-use crate::tenants::{get_tenant, Tenant};
+use crate::tenants::{get_tenant, Status, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::french_day;
 use ent_kernel::error::Problem;
@@ -16,6 +18,7 @@ use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 use ent_platform::registry::queries::get_org;
+use serde_json::{json, Map, Value};
 
 pub const ACTOR: &str = "system:tenants-purge";
 
@@ -95,6 +98,49 @@ pub fn due_at(archived_at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
     archived_at.checked_add_months(Months::new(months)).unwrap_or(archived_at)
 }
 
+/// When the purge of an archived tenant is due: its stored `purge_due_at`, or for one archived
+/// before that column (migration 0055), `archived_at` + the current `months`.
+fn due_from(purge_due_at: Option<&str>, archived_at: Option<&str>, months: u32) -> Option<DateTime<Utc>> {
+    match purge_due_at {
+        Some(due) => parse_timestamp(due),
+        None => parse_timestamp(archived_at?).map(|archived| due_at(archived, months)),
+    }
+}
+
+/// [`due_from`] for an archived `tenant` (`None` for any other status).
+pub fn due_of(tenant: &Tenant, months: u32) -> Option<DateTime<Utc>> {
+    if tenant.status != Status::Archived {
+        return None;
+    }
+    let p = &tenant.provisioning_state;
+    due_from(p.purge_due_at.as_deref(), p.archived_at.as_deref(), months)
+}
+
+/// The French days between which a purge happens, as a notice says them: `on`, not before its
+/// due date (nor the day it is said), and `by`, [`HOLD_DAYS`] after its due date, the latest
+/// a ticket or a request can hold it.
+pub struct Window {
+    pub on: String,
+    pub by: String,
+}
+
+impl Window {
+    /// The window of the purge due at `due`, said at `now`.
+    pub fn of(due: DateTime<Utc>, now: DateTime<Utc>) -> Window {
+        let earliest = due.max(now);
+        let latest = (due + Duration::days(HOLD_DAYS)).max(earliest);
+        Window { on: french_day(&timestamp(earliest)), by: french_day(&timestamp(latest)) }
+    }
+
+    /// As a notice's context: `purge_on`, `purge_by`.
+    pub fn context(&self) -> Map<String, Value> {
+        let mut days = Map::new();
+        days.insert("purge_on".into(), self.on.clone().into());
+        days.insert("purge_by".into(), self.by.clone().into());
+        days
+    }
+}
+
 /// The tenant of `id` and its organisation, read before a change that tells their people.
 async fn tenant_and_audience(state: &ProvisioningState, id: &str) -> Result<Option<(Tenant, Audience)>, Problem> {
     let Some(tenant) = get_tenant(&state.store, id).await? else { return Ok(None) };
@@ -102,32 +148,51 @@ async fn tenant_and_audience(state: &ProvisioningState, id: &str) -> Result<Opti
     Ok(Some((tenant, Audience::of(&state.store, org).await?)))
 }
 
-/// Purges the tenants archived before the retention period; returns their slugs.
+/// Purges the tenants whose purge is due; returns their slugs.
 pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     Ok(purge_pass(state, now).await?.purged)
 }
 
-/// Purges the tenants archived before the retention period that nothing holds ([`Holds`]) or
-/// that were held [`HOLD_DAYS`] already; a held one gets an event the first time (and when what
-/// holds it changes), and is purged by the first pass after what held it is settled.
-pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<PurgePass, Problem> {
+/// An archived tenant as the purge reads it: id, slug, organisation, `archived_at`,
+/// `purge_due_at`.
+type ArchivedRow = (String, String, String, Option<String>, Option<String>);
+
+/// The archived tenants whose purge is due at `now` ([`due_from`]), with that date.
+async fn due_for_purge(
+    state: &ProvisioningState,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ArchivedRow, DateTime<Utc>)>, Problem> {
     let months = state.config.provisioning.retention_months;
-    let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
-    let due: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT id, slug, org_id, archived_at FROM tenants WHERE status = 'archived' AND archived_at <= $1 ORDER BY slug",
+    let rows: Vec<ArchivedRow> = sqlx::query_as(
+        "SELECT id, slug, org_id, archived_at, purge_due_at FROM tenants WHERE status = 'archived' \
+         AND (purge_due_at IS NULL OR purge_due_at <= $1) ORDER BY slug",
     )
-    .bind(timestamp(cutoff))
+    .bind(timestamp(now))
     .fetch_all(state.store.pool())
     .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let due = due_from(row.4.as_deref(), row.3.as_deref(), months)?;
+            (due <= now).then_some((row, due))
+        })
+        .collect())
+}
+
+/// Purges the tenants whose purge is due that nothing holds ([`Holds`]) or that were held
+/// [`HOLD_DAYS`] already; a held one gets an event the first time (and when what holds it
+/// changes), and is purged by the first pass after what held it is settled.
+pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<PurgePass, Problem> {
     let mut pass = PurgePass::default();
-    for (id, slug, org_id, archived_at) in due {
+    for ((id, slug, org_id, archived_at, _), due) in due_for_purge(state, now).await? {
         let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
         let mut tx = state.store.begin_write().await?;
+        // Guarded on the due date too: an announcement may have stored one meanwhile.
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
-             version = version + 1, updated_at = $2 WHERE id = $3 AND status = 'archived'",
+             version = version + 1, updated_at = $1 WHERE id = $2 AND status = 'archived' \
+             AND (purge_due_at IS NULL OR purge_due_at <= $1)",
         )
-        .bind(timestamp(now))
         .bind(timestamp(now))
         .bind(&id)
         .execute(&mut *tx)
@@ -136,25 +201,29 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
             continue;
         }
         let holds = Holds::of(&mut tx, &id, &org_id).await?;
-        let overdue = parse_timestamp(&archived_at)
-            .is_some_and(|archived| now >= due_at(archived, months) + Duration::days(HOLD_DAYS));
+        let overdue = now >= due + Duration::days(HOLD_DAYS);
         if holds.any() && !overdue {
             tx.rollback().await?;
             note_held(state, &id, &holds.event_text(), now).await?;
             pass.held.push((slug, holds.counted()));
             continue;
         }
-        let mut message =
-            format!("données supprimées : archivé le {}, conservation {months} mois écoulée", french_day(&archived_at));
+        let archived_on = archived_at.as_deref().map(french_day).unwrap_or_default();
+        let due_on = french_day(&timestamp(due));
+        let mut message = format!("données supprimées : archivé le {archived_on}, purge prévue à partir du {due_on}");
         if holds.any() {
             message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré : {}", holds.reasons()));
         }
         crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
         let target = Target::new("tenant", &id, Some(&org_id));
-        let summary = serde_json::json!({ "archived_at": archived_at, "retention_months": months,
+        let summary = json!({ "archived_at": archived_at, "purge_due_at": timestamp(due),
             "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
-        let extra = serde_json::json!({ "archived_on": french_day(&archived_at), "retention_months": months });
+        let mut extra = json!({ "archived_on": archived_on, "purge_on": due_on });
+        if holds.any() {
+            extra["held_over"] = holds.reasons().into();
+            extra["hold_days"] = HOLD_DAYS.into();
+        }
         notices::notify(&mut tx, &tenant, &audience, "purged", extra, now).await?;
         tx.commit().await?;
         pass.purged.push(slug);
@@ -191,76 +260,100 @@ async fn note_held(state: &ProvisioningState, tenant_id: &str, why: &str, now: D
 pub async fn announce_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
     let months = state.config.provisioning.retention_months;
     let horizon = now + Duration::days(PURGE_NOTICE_DAYS);
-    let cutoff = horizon.checked_sub_months(Months::new(months)).unwrap_or(horizon);
-    let due: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT id, slug, archived_at FROM tenants WHERE status = 'archived' AND purge_announced_at IS NULL \
-         AND archived_at <= $1 ORDER BY slug",
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT id, slug, archived_at, purge_due_at FROM tenants WHERE status = 'archived' \
+         AND purge_announced_at IS NULL AND (purge_due_at IS NULL OR purge_due_at <= $1) ORDER BY slug",
     )
-    .bind(timestamp(cutoff))
+    .bind(timestamp(horizon))
     .fetch_all(state.store.pool())
     .await?;
     let mut announced = Vec::new();
-    for (id, slug, archived_at) in due {
-        let Some(archived) = parse_timestamp(&archived_at) else { continue };
+    for (id, slug, archived_at, purge_due_at) in rows {
+        let Some(due) = due_from(purge_due_at.as_deref(), archived_at.as_deref(), months) else { continue };
+        if due > horizon {
+            continue;
+        }
         let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
-        let purge_on = french_day(&timestamp(due_at(archived, months).max(now)));
-        if announce(state, &tenant, &audience, &purge_on, now).await? {
+        // One archived before `purge_due_at` existed keeps the day announced to it.
+        let due = if purge_due_at.is_none() { due.max(now) } else { due };
+        if announce(state, &tenant, &audience, due, now).await? {
             announced.push(slug);
         }
     }
     Ok(announced)
 }
 
-/// Announces the purge of `tenant` from `purge_on` (a French day) in one transaction; false
-/// when another pass announced it, or it left `archived`, meanwhile.
+/// Announces the purge of `tenant`, due at `due`, in one transaction (storing `due` if it had
+/// none); false when another pass announced it, or it left `archived`, meanwhile. The tenant's
+/// `version` stays: a job is no edit, and a PUT read before it must not fail on it.
 async fn announce(
     state: &ProvisioningState,
     tenant: &Tenant,
     audience: &Audience,
-    purge_on: &str,
+    due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, Problem> {
     let mut tx = state.store.begin_write().await?;
     let done = sqlx::query(
-        "UPDATE tenants SET purge_announced_at = $1, version = version + 1, updated_at = $1 \
-         WHERE id = $2 AND status = 'archived' AND purge_announced_at IS NULL",
+        "UPDATE tenants SET purge_announced_at = $1, purge_due_at = COALESCE(purge_due_at, $2) \
+         WHERE id = $3 AND status = 'archived' AND purge_announced_at IS NULL",
     )
     .bind(timestamp(now))
+    .bind(timestamp(due))
     .bind(&tenant.id)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let months = state.config.provisioning.retention_months;
-    let message =
-        format!("purge des données prévue à partir du {purge_on} (conservation {months} mois après l'archivage)");
+    let window = Window::of(due, now);
+    let message = format!("purge des données prévue à partir du {}, au plus tard le {}", window.on, window.by);
     crate::tenants::event(&mut tx, &tenant.id, ACTOR, "purge_planned", &message, now).await?;
-    let summary = serde_json::json!({ "purge_on": purge_on, "retention_months": months });
-    audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge_planned", tenant, summary, now).await?;
-    notices::notify(&mut tx, tenant, audience, "purge_planned", serde_json::json!({ "purge_on": purge_on }), now)
+    let mut summary = window.context();
+    summary.insert("purge_due_at".into(), timestamp(due).into());
+    audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge_planned", tenant, Value::Object(summary), now)
         .await?;
+    notices::notify(&mut tx, tenant, audience, "purge_planned", Value::Object(window.context()), now).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// The `tenants-purge` job: the purge pass, then the announcement of the purges to come (a
-/// tenant purged by this run is no longer archived: it is not announced too).
+/// The `tenants-purge` job: the purge pass, then the announcement of the purges to come, run
+/// whatever the purge pass met (a tenant purged by this run is no longer archived: it is not
+/// announced too); it fails, naming each pass that failed, if either did.
 pub fn purge_job(state: &ProvisioningState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
-        let pass = purge_pass(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        let announced = announce_pass(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        let mut said = match pass.purged.len() {
-            0 => "aucun tenant à purger".to_string(),
-            n => format!("{n} tenant(s) purgé(s) : {}", pass.purged.join(", ")),
+        let purged = purge_pass(state, now).await;
+        let announced = announce_pass(state, now).await;
+        let said = [purged.as_ref().map(purge_said), announced.as_ref().map(|slugs| announce_said(slugs))];
+        let text = |part: &Result<String, &Problem>, pass: &str| match part {
+            Ok(said) => said.clone(),
+            Err(problem) => format!("{pass} en échec : {}", problem.detail),
         };
-        for (slug, why) in &pass.held {
-            said.push_str(&format!(" ; {slug} : {why}"));
+        let outcome = format!("{} ; {}", text(&said[0], "purge"), text(&said[1], "annonce des purges"));
+        if said.iter().any(Result::is_err) {
+            return Err(anyhow::anyhow!(outcome));
         }
-        match announced.len() {
-            0 => said.push_str(" ; aucune purge à annoncer"),
-            n => said.push_str(&format!(" ; {n} purge(s) annoncée(s) : {}", announced.join(", "))),
-        }
-        Ok(said)
+        Ok(outcome)
     })
+}
+
+/// What a purge pass did, for the job's outcome.
+fn purge_said(pass: &PurgePass) -> String {
+    let mut said = match pass.purged.len() {
+        0 => "aucun tenant à purger".to_string(),
+        n => format!("{n} tenant(s) purgé(s) : {}", pass.purged.join(", ")),
+    };
+    for (slug, why) in &pass.held {
+        said.push_str(&format!(" ; {slug} : {why}"));
+    }
+    said
+}
+
+/// What an announcement pass did, for the job's outcome.
+fn announce_said(announced: &[String]) -> String {
+    match announced.len() {
+        0 => "aucune purge à annoncer".to_string(),
+        n => format!("{n} purge(s) annoncée(s) : {}", announced.join(", ")),
+    }
 }

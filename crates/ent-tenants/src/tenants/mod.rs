@@ -12,7 +12,7 @@ pub mod state;
 use crate::provisioning::purge;
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_conventions::conventions::{active_covering, covered_etablissements};
-use ent_kernel::clock::{french_day, today_in_france};
+use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
@@ -192,6 +192,9 @@ pub struct ProvisioningState {
     /// When the `tenants-purge` job announced the purge of the archived tenant (event and
     /// e-mail `purge_planned`), once.
     pub purge_announced_at: Option<String>,
+    /// When the purge of the archived tenant is due, set by its archiving (`retention_months`
+    /// then); it is purged from then on, at most `purge::HOLD_DAYS` later.
+    pub purge_due_at: Option<String>,
     pub purged_at: Option<String>,
 }
 
@@ -1064,15 +1067,14 @@ fn move_message(from: Status, to: Status, gate: &GatePassed, reason: Option<&str
 }
 
 /// What the notice of a move says beside the tenant: its reason, and for an archiving the
-/// day its data will be purged.
-fn notice_extra(state: &TenantsState, to: Status, reason: Option<&str>, now: DateTime<Utc>) -> serde_json::Value {
+/// days between which its data will be purged (`purge_due`, stored by the move).
+fn notice_extra(reason: Option<&str>, purge_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> serde_json::Value {
     let mut extra = serde_json::Map::new();
     if let Some(reason) = reason {
         extra.insert("reason".into(), reason.into());
     }
-    if to == Status::Archived {
-        let months = state.config.provisioning.retention_months;
-        extra.insert("purge_on".into(), french_day(&timestamp(purge::due_at(now, months))).into());
+    if let Some(due) = purge_due {
+        extra.extend(purge::Window::of(due, now).context());
     }
     serde_json::Value::Object(extra)
 }
@@ -1096,12 +1098,15 @@ pub async fn transition(
     let reason = checked_reason(&step)?;
     let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
     let audience = notices::Audience::of(store, org).await?;
+    // Fixed now: a later change of the retention applies to tenants archived after it.
+    let purge_due = (to == Status::Archived).then(|| purge::due_at(now, state.config.provisioning.retention_months));
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
          convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
          gate_override_reason = COALESCE($5, gate_override_reason), gate_uncovered = COALESCE($6, gate_uncovered), \
-         archived_at = COALESCE($7, archived_at) WHERE id = $8 AND status = $9",
+         archived_at = COALESCE($7, archived_at), purge_due_at = COALESCE($10, purge_due_at) \
+         WHERE id = $8 AND status = $9",
     )
     .bind(to.as_str())
     .bind(timestamp(now))
@@ -1112,6 +1117,7 @@ pub async fn transition(
     .bind((to == Status::Archived).then(|| timestamp(now)))
     .bind(&tenant.id)
     .bind(tenant.status.as_str())
+    .bind(purge_due.map(timestamp))
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -1125,10 +1131,11 @@ pub async fn transition(
     let message = move_message(tenant.status, to, &gate, reason.as_deref());
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
     let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "reason": reason,
-        "convention": gate.convention_id, "override": gate.override_reason, "uncovered": gate.uncovered });
+        "convention": gate.convention_id, "override": gate.override_reason, "uncovered": gate.uncovered,
+        "purge_due_at": purge_due.map(timestamp) });
     audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
     if let Some(kind) = notices::of_move(tenant.status, to) {
-        let extra = notice_extra(state, to, reason.as_deref(), now);
+        let extra = notice_extra(reason.as_deref(), purge_due, now);
         notices::notify(&mut tx, tenant, &audience, kind, extra, now).await?;
     }
     tx.commit().await?;
@@ -1138,7 +1145,7 @@ pub async fn transition(
 const COLUMNS: &str = "id, slug, org_id, hostname, base_bouquet, options, accounts, identity_source, status, \
     gate_override_by, gate_override_reason, gate_uncovered, convention_id, vendor_org_id, host_org_id, version, created_at, updated_at, \
     reconciled_at, reconcile_error, reconcile_failures, retry_at, observed, observed_detail, observed_at, archived_at, \
-    purge_announced_at, purged_at, declared_by, coverage_lapsed_at, coverage_uncovered";
+    purge_announced_at, purge_due_at, purged_at, declared_by, coverage_lapsed_at, coverage_uncovered";
 
 /// A `tenants` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]

@@ -16,7 +16,15 @@ use ent_platform::registry::Org;
 use serde_json::{json, Value};
 
 /// The roles bound at the tenant's own organisation that are told of its life.
-const LOCAL_ROLES: [Role; 3] = [Role::Collectivite, Role::ChefEtablissement, Role::Dpo];
+const LOCAL_ROLES: [Role; 2] = [Role::Collectivite, Role::ChefEtablissement];
+
+/// The roles bound at the collectivité that funds a school's ENT that are told of its life.
+const FUNDER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
+
+/// The roles told of the life of each tenant their binding's scope holds: the DANs, and the
+/// DPOs (one bound at the tenant's organisation included; a school has none of its own, the
+/// académie's DPO holds its registers).
+const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
 
 /// The `event` of the notice a lifecycle move from `from` to `to` sends, if any.
 pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
@@ -56,10 +64,7 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let org = &audience.org;
-    let mut recipients = recipients(tx, org).await?;
-    if let Some(funder) = &audience.funder {
-        recipients.extend(users_bound(tx, funder, Role::Collectivite).await?);
-    }
+    let recipients = recipients(tx, audience).await?;
     Notice::event("tenant", recipients, event)
         .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name }))
         .with(extra)
@@ -69,20 +74,23 @@ pub async fn notify(
     Ok(())
 }
 
-/// The active users bound at `org` as its collectivité, chef d'établissement or DPO, and the
-/// active DANs whose scope contains `org` ([`dans_over`]); read in the caller's transaction.
-async fn recipients(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
-    let mut emails: Vec<String> = sqlx::query_scalar(
-        "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
-         WHERE b.org_id = $1 AND b.role IN ($2, $3, $4) AND u.active = 1",
-    )
-    .bind(&org.id)
-    .bind(LOCAL_ROLES[0].as_str())
-    .bind(LOCAL_ROLES[1].as_str())
-    .bind(LOCAL_ROLES[2].as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    emails.extend(dans_over(tx, org).await?);
+/// The active users bound at the tenant's organisation as its collectivité or chef
+/// d'établissement, those bound at its funder as collectivité or DPO, and the active DANs and
+/// DPOs whose scope contains the organisation ([`users_over`]); read in the caller's
+/// transaction. [`Notice::event`] keeps each address once.
+async fn recipients(tx: &mut Tx, audience: &Audience) -> Result<Vec<String>, Problem> {
+    let mut emails = Vec::new();
+    for role in LOCAL_ROLES {
+        emails.extend(users_bound(tx, &audience.org, role).await?);
+    }
+    if let Some(funder) = &audience.funder {
+        for role in FUNDER_ROLES {
+            emails.extend(users_bound(tx, funder, role).await?);
+        }
+    }
+    for role in SCOPED_ROLES {
+        emails.extend(users_over(tx, &audience.org, role).await?);
+    }
     Ok(emails)
 }
 
@@ -98,14 +106,14 @@ async fn users_bound(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, 
     .await?)
 }
 
-/// The active users holding a `dan` binding whose scope contains `org`, as authorisation
-/// decides it ([`in_org_scope_in`]: a DAN of another académie is not told).
-async fn dans_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+/// The active users holding a `role` binding whose scope contains `org`, as authorisation
+/// decides it ([`in_org_scope_in`]: a DAN or a DPO of another académie is not told).
+async fn users_over(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
     let bindings: Vec<(String, String)> = sqlx::query_as(
         "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
          WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",
     )
-    .bind(Role::Dan.as_str())
+    .bind(role.as_str())
     .fetch_all(&mut **tx)
     .await?;
     let mut scope_ids: Vec<String> = bindings.iter().map(|(_, id)| id.clone()).collect();

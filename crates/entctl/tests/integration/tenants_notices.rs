@@ -1,8 +1,9 @@
 //! The lifecycle notices of a tenant on both backends: the reason a suspension or a withdrawal
 //! requires (API, command line), recorded in the event and the audit; the `tenant` e-mail to
-//! the people the tenant concerns (its organisation's collectivité, chef d'établissement, DPO,
-//! and the DANs whose scope holds it); the purge announced once, 30 days before its date, and
-//! the purge itself told, never waiting for its announcement.
+//! the people the tenant concerns (its organisation's collectivité and chef d'établissement, the
+//! collectivité and DPO of a school's funder, and the DANs and DPOs whose scope holds it); the
+//! purge due on the date stored at archiving, announced once, 30 days before it, and the purge
+//! itself told, never waiting for its announcement.
 
 use crate::common;
 
@@ -19,10 +20,12 @@ const FORMER_DIRECTEUR: &str = "ancien@ecole.fr";
 const TEACHER: &str = "prof@ecole.fr";
 const MAIRIE: &str = "ent@fresnes.fr";
 const DPO: &str = "dpo@fresnes.fr";
+const DPO_ACADEMIE: &str = "dpo@ac-creteil.fr";
+const DPO_ELSEWHERE: &str = "dpo@ac-versailles.fr";
 
 /// The sample annuaire (académie de Créteil), one école of the académie de Versailles, and the
-/// people around the école Robert Doisneau (Fresnes) and its commune; the former directeur's
-/// account is deactivated.
+/// people around the école Robert Doisneau (Fresnes), its commune and its académie; the former
+/// directeur's account is deactivated.
 async fn fresnes(db: &TestDb) -> TestApp {
     common::import_sample(&db.store).await;
     let versailles = format!(
@@ -43,6 +46,8 @@ async fn fresnes(db: &TestDb) -> TestApp {
         .user(TEACHER, Role::Usager, Some("0940176F"))
         .user(MAIRIE, Role::Collectivite, Some("commune:94034"))
         .user(DPO, Role::Dpo, Some("commune:94034"))
+        .user(DPO_ACADEMIE, Role::Dpo, Some("academie:24"))
+        .user(DPO_ELSEWHERE, Role::Dpo, Some("academie:25"))
         .build()
         .await;
     common::execute(&db.store, "UPDATE users SET active = 0 WHERE email = $1", &[FORMER_DIRECTEUR]).await;
@@ -51,7 +56,28 @@ async fn fresnes(db: &TestDb) -> TestApp {
 
 /// The state the jobs run on, over the app's store and clock.
 fn state_of(app: &TestApp) -> entcp::api::AppState {
-    common::app::app_state(app.store.clone(), common::app::test_config(), app.clock.clone())
+    retaining(app, 3)
+}
+
+/// [`state_of`] with `provisioning.retention_months` = `months`.
+fn retaining(app: &TestApp, months: u32) -> entcp::api::AppState {
+    let mut config = common::app::test_config();
+    config.provisioning.retention_months = months;
+    common::app::app_state(app.store.clone(), config, app.clock.clone())
+}
+
+/// Withdraws then archives `tenant` (archived at the app's clock: t0).
+async fn archive(state: &entcp::api::AppState, tenant: entcp::tenants::Tenant) -> entcp::tenants::Tenant {
+    let mut tenant = tenant;
+    for step in [Move::to(Status::Decommissioning).because("fin du marché"), Move::to(Status::Archived)] {
+        tenant = entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
+    }
+    tenant
+}
+
+/// The `event` of the queued `tenant` mails about `slug`, oldest first.
+async fn told_events(app: &TestApp, slug: &str) -> Vec<String> {
+    told(app, slug).await.iter().map(|m| m.context["event"].as_str().unwrap().to_string()).collect()
 }
 
 /// A tenant `slug` of the organisation `org`, let through the gate by an admin and active.
@@ -169,14 +195,16 @@ async fn each_move_that_changes_the_service_is_told_with_its_reason_to_the_peopl
     }
     assert!(reasons.contains(&("active".to_string(), Value::Null)), "{}: {reasons:?}", db.name);
 
-    // … and in the mails: one per move, to the DANs whose scope holds the école, its active
-    // chef d'établissement and the commune that pays its ENT (its collectivité, not its DPO),
-    // never to a DAN of another académie, a deactivated account or a user.
+    // … and in the mails: one per move, to the DANs and DPOs whose scope holds the école (the
+    // académie's DPO), its active chef d'établissement and the commune that pays its ENT (its
+    // collectivité and its DPO), never to a DAN or a DPO of another académie, a deactivated
+    // account or a user.
     let mails = told(&app, "doisneau").await;
     let kinds: Vec<&str> = mails.iter().map(|m| m.context["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["suspended", "reactivated", "decommissioning", "archived"], "{}", db.name);
     for mail in &mails {
-        assert_eq!(recipients(mail), [DAN, DAN_DSDEN, DIRECTEUR, MAIRIE], "{}: {}", db.name, mail.context);
+        let people = [DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE];
+        assert_eq!(recipients(mail), people, "{}: {}", db.name, mail.context);
         assert_eq!(mail.context["hostname"], "doisneau.ent.fresnes.example.fr");
         assert_eq!(mail.context["organisation"], tenant.organisation.name.as_str());
         assert_eq!(mail.context["page"], "/ent/doisneau");
@@ -184,10 +212,12 @@ async fn each_move_that_changes_the_service_is_told_with_its_reason_to_the_peopl
     assert_eq!(mails[0].context["reason"], "Maintenance du serveur", "{}", db.name);
     assert!(mails[1].context.get("reason").is_none(), "{}: {}", db.name, mails[1].context);
     assert_eq!(mails[2].context["reason"], "Fermeture de l'école", "{}", db.name);
-    // Archived at t0 (1 September 2026), kept three months.
+    // Archived at t0 (1 September 2026), kept three months, held 60 days at most.
     assert_eq!(mails[3].context["purge_on"], "1er décembre 2026", "{}", db.name);
+    assert_eq!(mails[3].context["purge_by"], "30 janvier 2027", "{}", db.name);
     let rendered = entcp::notify::mailer::render("tenant", &mails[3].context).unwrap();
-    assert!(rendered.text.contains("supprimées définitivement à partir du 1er décembre 2026"), "{}", rendered.text);
+    let said = "supprimées de la plateforme entre le 1er décembre 2026 et le 30 janvier 2027";
+    assert!(rendered.text.contains(said), "{}", rendered.text);
 }
 
 backend_test!(a_purge_is_announced_once_thirty_days_before_and_told_when_done_without_waiting_for_its_announcement);
@@ -222,12 +252,14 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     run(day(75)).await.unwrap();
     let mails: Vec<common::QueuedMail> = planned().await.collect();
     assert_eq!(mails.len(), 1, "{}: announced once", db.name);
-    // To the commune's collectivité and DPO and to the DAN of its académie, not elsewhere.
-    assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO, MAIRIE], "{}", db.name);
+    // To the commune's collectivité and DPO and to the DAN and DPO of its académie, not elsewhere.
+    assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE], "{}", db.name);
     assert_eq!(mails[0].context["purge_on"], "1er décembre 2026", "{}", db.name);
+    assert_eq!(mails[0].context["purge_by"], "30 janvier 2027", "{}", db.name);
     let (kind, message) = events(&app, "fresnes").await.pop().unwrap();
     assert_eq!(kind, "purge_planned", "{}", db.name);
-    assert!(message.contains("purge des données prévue à partir du 1er décembre 2026"), "{}: {message}", db.name);
+    let said = "purge des données prévue à partir du 1er décembre 2026, au plus tard le 30 janvier 2027";
+    assert_eq!(message, said, "{}", db.name);
     assert_eq!(common::audited(&app.store, "tenants.purge_planned").await, 1, "{}", db.name);
     let shown = entcp::tenants::get_tenant(&app.store, "fresnes").await.unwrap().unwrap();
     assert!(shown.provisioning_state.purge_announced_at.is_some(), "{}", db.name);
@@ -241,20 +273,25 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
 
     let said = run(day(92)).await.unwrap();
     assert_eq!(said, "2 tenant(s) purgé(s) : doisneau, fresnes ; aucune purge à annoncer", "{}", db.name);
-    for (slug, people) in
-        [("fresnes", vec![DAN, DAN_DSDEN, DPO, MAIRIE]), ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR, MAIRIE])]
-    {
+    for (slug, people) in [
+        ("fresnes", vec![DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE]),
+        ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE]),
+    ] {
         let purged: Vec<common::QueuedMail> =
             told(&app, slug).await.into_iter().filter(|m| m.context["event"] == "purged").collect();
         assert_eq!(purged.len(), 1, "{}: {slug}", db.name);
         assert_eq!(recipients(&purged[0]), people, "{}: {slug}", db.name);
         assert_eq!(purged[0].context["archived_on"], "1er septembre 2026", "{}: {slug}", db.name);
+        assert!(purged[0].context.get("held_over").is_none(), "{}: {slug}: nothing held it", db.name);
     }
     let doisneau: Vec<String> =
         told(&app, "doisneau").await.iter().map(|m| m.context["event"].as_str().unwrap().to_string()).collect();
     assert_eq!(doisneau, ["decommissioning", "archived", "purged"], "{}: no announcement first", db.name);
     let rendered = entcp::notify::mailer::render("tenant", &told(&app, "doisneau").await[2].context).unwrap();
-    assert!(rendered.text.contains("archivé le 1er septembre 2026, sa durée de conservation de 3 mois"));
+    let said = "sont supprimées de la plateforme : archivé le 1er septembre 2026, sa durée de conservation a pris fin \
+                le 1er décembre 2026. Les sauvegardes de l'hébergeur sont effacées selon leur propre durée de conservation.";
+    assert!(rendered.text.contains(said), "{}", rendered.text);
+    assert!(!rendered.text.contains("restaient"), "{}", rendered.text);
     assert_eq!(run(day(93)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
 }
 
@@ -286,4 +323,141 @@ async fn a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purg
         told(&app, "fresnes").await.iter().map(|m| m.context["event"].as_str().unwrap().to_string()).collect();
     assert_eq!(kinds, ["decommissioning", "archived", "purge_planned"], "{}", db.name);
     assert_eq!(told(&app, "fresnes").await[2].context["purge_on"], "5 décembre 2026", "{}", db.name);
+    assert_eq!(told(&app, "fresnes").await[2].context["purge_by"], "30 janvier 2027", "{}", db.name);
+
+    // Held 60 days past its date (1 December) at most: the day before, still held; then purged
+    // over the request, and the mail says what was left open.
+    let run = |days: i64| entcp::provisioning::purge::purge_job(&provisioning, t0() + chrono::Duration::days(days));
+    let said = run(150).await.unwrap();
+    assert!(said.starts_with("aucun tenant à purger ; fresnes : purge différée"), "{}: {said}", db.name);
+    assert_eq!(run(151).await.unwrap(), "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
+    let purged = told(&app, "fresnes").await.pop().unwrap();
+    assert_eq!(purged.context["event"], "purged", "{}", db.name);
+    assert_eq!(purged.context["held_over"], "demandes RGPD de l'organisation en cours", "{}", db.name);
+    let rendered = entcp::notify::mailer::render("tenant", &purged.context).unwrap();
+    let said = "La purge a été faite alors que restaient : demandes RGPD de l'organisation en cours ; le report \
+                de 60 jours après la fin de la conservation était écoulé.";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+}
+
+backend_test!(a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes);
+async fn a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let day = |n: i64| t0() + chrono::Duration::days(n);
+    // Archived at t0 under a retention of three months: due on 1 December 2026, stored.
+    let tenant = archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    let due = tenant.provisioning_state.purge_due_at.clone().unwrap_or_default();
+    assert!(due.starts_with("2026-12-01T08:00:00"), "{}: {due}", db.name);
+    let filter = entcp::audit::AuditFilter { target_id: Some(tenant.id.clone()), ..Default::default() };
+    let records = entcp::audit::list(&app.store, &filter, None).await.unwrap().items;
+    let archiving = records.iter().find(|r| r.action == "tenants.transition" && r.summary["to"] == "archived").unwrap();
+    assert_eq!(archiving.summary["purge_due_at"], due.as_str(), "{}: the audit records the date", db.name);
+
+    // The retention lowered to one month: neither purged nor announced before that date.
+    let shorter = retaining(&app, 1).provisioning();
+    let longer = retaining(&app, 6).provisioning();
+    let run = |provisioning, at| entcp::provisioning::purge::purge_job(provisioning, at);
+    assert_eq!(run(&shorter, day(40)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
+    assert_eq!(told_events(&app, "fresnes").await, ["decommissioning", "archived"], "{}", db.name);
+    // Raised to six: still announced 30 days before the date stored, and purged on it.
+    let said = run(&longer, day(62)).await.unwrap();
+    assert_eq!(said, "aucun tenant à purger ; 1 purge(s) annoncée(s) : fresnes", "{}", db.name);
+    let planned = told(&app, "fresnes").await.pop().unwrap();
+    assert_eq!(
+        (&planned.context["purge_on"], &planned.context["purge_by"]),
+        (&json!("1er décembre 2026"), &json!("30 janvier 2027"))
+    );
+    assert_eq!(run(&shorter, day(90)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
+    let said = run(&longer, day(91)).await.unwrap();
+    assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
+    let (_, message) = events(&app, "fresnes").await.into_iter().rfind(|(kind, _)| kind == "purged").unwrap();
+    let said = "données supprimées : archivé le 1er septembre 2026, purge prévue à partir du 1er décembre 2026";
+    assert_eq!(message, said, "{}", db.name);
+}
+
+backend_test!(a_tenant_archived_before_its_date_was_stored_keeps_the_date_announced_to_it);
+async fn a_tenant_archived_before_its_date_was_stored_keeps_the_date_announced_to_it(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let day = |n: i64| t0() + chrono::Duration::days(n);
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    common::execute(&app.store, "UPDATE tenants SET purge_due_at = NULL WHERE slug = 'fresnes'", &[]).await;
+    let stored = || async {
+        let tenant = entcp::tenants::get_tenant(&app.store, "fresnes").await.unwrap().unwrap();
+        tenant.provisioning_state.purge_due_at
+    };
+
+    // Its date falls back on archiving + the retention of today (three months), and is stored
+    // when announced…
+    let run = |provisioning, at| entcp::provisioning::purge::purge_job(provisioning, at);
+    let (today, longer) = (state.provisioning(), retaining(&app, 6).provisioning());
+    let said = run(&today, day(62)).await.unwrap();
+    assert_eq!(said, "aucun tenant à purger ; 1 purge(s) annoncée(s) : fresnes", "{}", db.name);
+    assert_eq!(told(&app, "fresnes").await.pop().unwrap().context["purge_on"], "1er décembre 2026", "{}", db.name);
+    assert!(stored().await.unwrap_or_default().starts_with("2026-12-01T08:00:00"), "{}", db.name);
+    // … so that a longer retention, set after the announcement, does not push it back.
+    let said = run(&longer, day(91)).await.unwrap();
+    assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
+}
+
+backend_test!(an_announcement_leaves_the_version_an_edit_read_before_it_was_made_on);
+async fn an_announcement_leaves_the_version_an_edit_read_before_it_was_made_on(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let read = archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    let day = t0() + chrono::Duration::days(62);
+    let announced = entcp::provisioning::purge::announce_pass(&state.provisioning(), day).await.unwrap();
+    assert_eq!(announced, ["fresnes"], "{}", db.name);
+    let after = entcp::tenants::get_tenant(&app.store, "fresnes").await.unwrap().unwrap();
+    assert!(after.provisioning_state.purge_announced_at.is_some(), "{}", db.name);
+    assert_eq!((after.version, &after.updated_at), (read.version, &read.updated_at), "{}", db.name);
+
+    // The DAN's edit, read before the announcement, goes through.
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "fresnes" },
+        "spec": { "organisation": "commune:94034", "hostname": "ent.fresnes.example.fr", "bouquet": "socle-1d" }
+    });
+    let put = app.put("/api/v1/tenants/fresnes").acting_as(DAN).if_match(read.version).json(&doc).send().await;
+    assert_eq!(put.status, 200, "{}: {}", db.name, put.text);
+}
+
+backend_test!(the_purges_to_come_are_announced_when_the_purge_pass_fails_and_the_job_says_it_failed);
+async fn the_purges_to_come_are_announced_when_the_purge_pass_fails_and_the_job_says_it_failed(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let provisioning = state.provisioning();
+    let day = |n: i64| t0() + chrono::Duration::days(n);
+    // The école's tenant is due on 1 December; the commune's, archived later, on 20 December.
+    archive(&state, active_tenant(&state, "doisneau", "0940176F").await).await;
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    let later = entcp::store::timestamp(day(110));
+    common::execute(&app.store, "UPDATE tenants SET purge_due_at = $1 WHERE slug = 'fresnes'", &[&later]).await;
+
+    // The database refuses every purge: the announcements still go out, and the job fails.
+    common::inject_fault(&app.store, "tenants", "UPDATE", "NEW.status = 'purged'").await;
+    let failed = entcp::provisioning::purge::purge_job(&provisioning, day(91)).await.unwrap_err().to_string();
+    assert!(failed.starts_with("purge en échec : "), "{}: {failed}", db.name);
+    assert!(failed.ends_with(" ; 2 purge(s) annoncée(s) : doisneau, fresnes"), "{}: {failed}", db.name);
+    assert_eq!(told_events(&app, "fresnes").await, ["decommissioning", "archived", "purge_planned"], "{}", db.name);
+    assert_eq!(told_events(&app, "doisneau").await, ["decommissioning", "archived", "purge_planned"], "{}", db.name);
+
+    // Once the database accepts it again, the next run purges the one due.
+    common::lift_fault(&app.store, "tenants").await;
+    let said = entcp::provisioning::purge::purge_job(&provisioning, day(92)).await.unwrap();
+    assert_eq!(said, "1 tenant(s) purgé(s) : doisneau ; aucune purge à annoncer", "{}", db.name);
+}
+
+backend_test!(the_console_shows_the_purge_window_of_the_date_stored_at_archiving);
+async fn the_console_shows_the_purge_window_of_the_date_stored_at_archiving(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    // As if archived under a longer retention than today's.
+    let due = "2027-02-15T08:00:00.000000Z";
+    common::execute(&app.store, "UPDATE tenants SET purge_due_at = $1 WHERE slug = 'fresnes'", &[due]).await;
+    crate::console::person(&app.store, "page@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let session = crate::console::sign_in(&app, "page@ac-creteil.fr").await;
+    let said = "<dt>Purge des données</dt><dd>à partir du 15 février 2027, au plus tard le 16 avril 2027</dd>";
+    crate::console::page_showing(&app, &session, "/ent/fresnes", said).await;
 }
