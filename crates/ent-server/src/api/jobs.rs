@@ -130,7 +130,7 @@ pub fn all() -> Vec<Job> {
         ),
         Job::new(
             "tenants-purge",
-            "Purge les tenants archivés depuis plus que la durée de conservation (volumes, identifiants)",
+            "Purge les tenants archivés à leur date de purge (volumes, identifiants), annonce les purges à venir",
             "30 3 * * *",
             tenants_purge,
         ),
