@@ -3,6 +3,7 @@
 //! session). An administrator closes another user's sessions from that user's page.
 
 use crate::auth::{self, Signed, SESSION_COOKIE};
+use crate::form::FieldError;
 use crate::page::{self, Notice, PageError, Shell};
 use crate::signin::{field_message, throttled_check, throttled_text, Checked};
 use crate::users::visible_user;
@@ -19,9 +20,19 @@ use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
 use serde::Deserialize;
 
-/// The account page again with the refusal `text` (422).
-async fn refused(state: &ConsoleState, signed: &Signed, text: String) -> Result<Response, PageError> {
-    render(state, signed, StatusCode::UNPROCESSABLE_ENTITY, Some(Notice::error(text)), None).await
+/// The page's two forms that a refusal is about: the summary names the form before its message.
+const TOKEN_FORM: &str = "Créer un jeton d'API";
+const PASSWORD_FORM: &str = "Changer de mot de passe";
+
+/// The account page again (422) with `text` beside the control `control` of `form`.
+async fn refused(
+    state: &ConsoleState,
+    signed: &Signed,
+    (form, control): (&str, &str),
+    text: String,
+) -> Result<Response, PageError> {
+    let error = FieldError::new("", control, text).at(control).labelled(form);
+    render(state, signed, StatusCode::UNPROCESSABLE_ENTITY, None, None, vec![error]).await
 }
 
 async fn render(
@@ -30,6 +41,7 @@ async fn render(
     status: StatusCode,
     notice: Option<Notice>,
     secret: Option<&str>,
+    errors: Vec<FieldError>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
     let now = state.clock.now();
@@ -80,12 +92,14 @@ async fn render(
         "mandatory": mandatory,
         "has_password": has_password,
         "recent_minutes": RECENT_SIGN_IN.num_minutes(),
+        "error": errors.iter().map(|e| (e.id.clone(), e.message.clone().into())).collect::<serde_json::Map<_, _>>(),
+        "errors": errors,
     });
     Ok(page::render_status(status, "account.html", shell, values))
 }
 
 pub async fn page(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {
-    render(&state, &signed, StatusCode::OK, None, None).await
+    render(&state, &signed, StatusCode::OK, None, None, Vec::new()).await
 }
 
 #[derive(Deserialize)]
@@ -108,11 +122,12 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
     let session = &signed.0;
-    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, None).await? {
+    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, "current", None).await? {
         return Ok(refusal);
     }
     if form.password != form.confirmation {
-        return refused(&state, &signed, "Les deux mots de passe diffèrent.".into()).await;
+        return refused(&state, &signed, (PASSWORD_FORM, "confirmation"), "Les deux mots de passe diffèrent.".into())
+            .await;
     }
     let (user_id, by, now) = (&session.user_id, password::ChosenBy::Owner, state.clock.now());
     match password::set_password(&state.store, &session.actor, user_id, &form.password, by, now).await {
@@ -122,7 +137,8 @@ pub async fn change_password(
             Ok(response)
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            refused(&state, &signed, format!("Mot de passe refusé : {}.", field_message(&problem))).await
+            let text = format!("Mot de passe refusé : {}.", field_message(&problem));
+            refused(&state, &signed, (PASSWORD_FORM, "password"), text).await
         }
         Err(problem) => Err(problem.into()),
     }
@@ -134,14 +150,17 @@ const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(15);
 /// Checks that the person is who the session says, again: the current password they typed,
 /// under the sign-in throttle (a session left open is no way around it), or, when
 /// `recent_enough` is given and they sign in only through the identity provider, a sign-in
-/// that recent. `None` when proven, else the page that refuses.
+/// that recent (the token form). `None` when proven, else the page that refuses, beside the
+/// control `control` where the password was typed.
 async fn confirm_identity(
     state: &ConsoleState,
     signed: &Signed,
     parts: &Parts,
     current: &str,
+    control: &str,
     recent_enough: Option<chrono::Duration>,
 ) -> Result<Option<Response>, PageError> {
+    let form = if recent_enough.is_some() { TOKEN_FORM } else { PASSWORD_FORM };
     let session = &signed.0;
     if let Some(window) = recent_enough.filter(|_| current.is_empty()) {
         if !password::has_password(&state.store, &session.user_id).await? {
@@ -153,7 +172,7 @@ async fn confirm_identity(
                 "Reconnectez-vous pour créer un jeton : votre connexion date de plus de {} minutes.",
                 window.num_minutes()
             );
-            return Ok(Some(refused(state, signed, text).await?));
+            return Ok(Some(refused(state, signed, (form, "token-recent"), text).await?));
         }
     }
     let client = auth::client_of(state, parts);
@@ -161,12 +180,12 @@ async fn confirm_identity(
         Checked::Right(user_id) if user_id == session.user_id => Ok(None),
         Checked::Throttled(seconds) => {
             let notice = Some(Notice::error(throttled_text(seconds)));
-            let mut response = render(state, signed, StatusCode::TOO_MANY_REQUESTS, notice, None).await?;
+            let mut response = render(state, signed, StatusCode::TOO_MANY_REQUESTS, notice, None, Vec::new()).await?;
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             Ok(Some(response))
         }
         Checked::Right(_) | Checked::Wrong { .. } => {
-            Ok(Some(refused(state, signed, "Le mot de passe actuel est incorrect.".into()).await?))
+            Ok(Some(refused(state, signed, (form, control), "Le mot de passe actuel est incorrect.".into()).await?))
         }
     }
 }
@@ -179,7 +198,7 @@ pub async fn revoke_others(State(state): State<ConsoleState>, signed: Signed) ->
         sessions::revoke_user_sessions(&state.store, &session.actor, &session.user_id, Some(&session.id_hash), now)
             .await?;
     let text = format!("{ended} autre(s) session(s) fermée(s).");
-    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None, Vec::new()).await
 }
 
 /// Closes every session of a user (administrators, from the user's page).
@@ -225,21 +244,24 @@ pub async fn create_token(
 ) -> Result<Response, PageError> {
     let session = &signed.0;
     // A token outlives the session that creates it.
-    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, Some(RECENT_SIGN_IN)).await? {
+    let recent = Some(RECENT_SIGN_IN);
+    if let Some(refusal) = confirm_identity(&state, &signed, &parts, &form.current, "token-current", recent).await? {
         return Ok(refusal);
     }
     let expires_at = match expiry_of(&form.expires) {
         Ok(at) => at,
-        Err(text) => return refused(&state, &signed, text).await,
+        Err(text) => return refused(&state, &signed, (TOKEN_FORM, "token-expires"), text).await,
     };
     let now = state.clock.now();
     match identity::create_token(&state.store, &session.actor, &session.user_id, &form.name, expires_at, now).await {
         Ok(created) => {
             let text = format!("Jeton « {} » créé.", created.info.name);
-            render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), Some(&created.token)).await
+            let notice = Some(Notice::success(text));
+            render(&state, &signed, StatusCode::OK, notice, Some(&created.token), Vec::new()).await
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            refused(&state, &signed, format!("Jeton refusé : {}.", field_message(&problem))).await
+            let text = format!("Jeton refusé : {}.", field_message(&problem));
+            refused(&state, &signed, (TOKEN_FORM, "token-name"), text).await
         }
         Err(problem) => Err(problem.into()),
     }
@@ -258,7 +280,7 @@ pub async fn revoke_token(
         .ok_or_else(|| Problem::not_found("jeton introuvable"))?;
     identity::revoke_token(&state.store, &session.actor, &token.id, state.clock.now()).await?;
     let text = format!("Jeton « {} » révoqué.", token.name);
-    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None, Vec::new()).await
 }
 
 /// Records which optional e-mails the signed-in person receives (their own preferences
@@ -273,5 +295,5 @@ pub async fn save_mail_preferences(
     let choices = preferences::choices_from_form(&fields);
     preferences::set(&state.store, &session.actor, &session.user_id, &choices, state.clock.now()).await?;
     let text = "Vos préférences de courriel sont enregistrées.".to_string();
-    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None).await
+    render(&state, &signed, StatusCode::OK, Some(Notice::success(text)), None, Vec::new()).await
 }

@@ -1,5 +1,5 @@
-//! The console's static files (neutral and State themes, htmx), embedded at build time
-//! from `crates/ent-console/assets/` and served with long cache headers: their names
+//! The console's static files (neutral and State themes, htmx, the console's own script),
+//! embedded at build time from `crates/ent-console/assets/` and served with long cache headers: their names
 //! carry the vendored version, and a new release changes [`VERSION`] in every link.
 
 use crate::page::ErrorPage;
@@ -81,6 +81,7 @@ mod tests {
             "neutre.css",
             "console.css",
             "htmx.min.js",
+            "console.js",
             "dsfr/dsfr.min.css",
             DSFR_SCRIPT,
             "dsfr/fonts/Marianne-Regular.woff2",

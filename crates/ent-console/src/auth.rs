@@ -145,7 +145,8 @@ pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, r
     };
     if !allowed(&session.actor, action) {
         authz::log_decision(&session.actor, action, "-", false, "no role allows the action");
-        return ErrorPage::response(StatusCode::FORBIDDEN, "vos rôles ne donnent pas accès à cette page");
+        let refused = ErrorPage::response(StatusCode::FORBIDDEN, "vos rôles ne donnent pas accès à cette page");
+        return with_session_on_error(refused, session);
     }
     let req = if req.method() == Method::POST {
         match with_checked_csrf(req, &session.csrf_token).await {
@@ -156,8 +157,25 @@ pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, r
         req
     };
     let mut req = req;
-    req.extensions_mut().insert(Signed(session));
-    next.run(req).await
+    req.extensions_mut().insert(Signed(session.clone()));
+    with_session_on_error(next.run(req).await, session)
+}
+
+/// An error page answered to a signed-in person keeps their session, so that it is shown
+/// in their shell (see [`crate::security::headers`]).
+fn with_session_on_error(mut response: Response, session: Session) -> Response {
+    if response.extensions().get::<ErrorPage>().is_some() {
+        response.extensions_mut().insert(Signed(session));
+    }
+    response
+}
+
+/// The live session of the request's cookie, if any, for a page outside the guard (an
+/// error page); a store that fails to answer is no session.
+pub async fn session_of(state: &ConsoleState, headers: &HeaderMap) -> Option<Session> {
+    let secret = cookie(headers, SESSION_COOKIE)?;
+    let timeouts = Timeouts::of(&state.config.console);
+    sessions::find(&state.store, secret, timeouts, state.clock.now()).await.ok().flatten()
 }
 
 /// The form's `_csrf` field, if the body is a form that has one.

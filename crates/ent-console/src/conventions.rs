@@ -6,7 +6,7 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, chosen_org, org_choices, searching, Choice, Fields, On, Reply};
+use crate::forms::{answer, chosen_org, org_choices, searching, short_label, Choice, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -188,6 +188,8 @@ fn model_choices(models: &[ConventionModel]) -> Vec<Value> {
 fn control_id(field: &str) -> String {
     match field.split_once('.') {
         Some(("parties", key)) => format!("partie-{key}"),
+        // The start date is a parameter the form asks in its « Objet et dates » part.
+        Some(("parameters", "start_date")) => "start-date".into(),
         Some(("parameters", key)) => format!("param-{key}"),
         Some(("signatories", rest)) => match rest.split_once('.') {
             Some((key, api)) => {
@@ -203,6 +205,32 @@ fn control_id(field: &str) -> String {
             other => other.replace('_', "-"),
         },
     }
+}
+
+/// The label of a field of the creation form, as the error summary names it (a party's
+/// controls with the party they are about); `None` for a parameter, whose message names it.
+fn creation_label(model: &ConventionModel, field: &str) -> Option<String> {
+    match field.split_once('.') {
+        Some(("parties", key)) => Some(format!("Organisation retenue pour {}", party_label(model, key))),
+        Some(("signatories", rest)) => {
+            let (key, api) = rest.split_once('.')?;
+            let label = SIGNATORY_FIELDS.iter().find(|f| f.1 == api)?.2;
+            Some(format!("{} — {}", short_label(label), party_label(model, key)))
+        }
+        Some(_) => None,
+        None => match field {
+            "title" => Some("Objet".into()),
+            "start_date" => Some("Date de prise d'effet".into()),
+            "end_date" => Some("Date de fin".into()),
+            "backdate_reason" => Some("Motif d'une prise d'effet passée".into()),
+            _ => None,
+        },
+    }
+}
+
+/// What the model calls its party `key` (« la collectivité »), the key itself if none.
+fn party_label(model: &ConventionModel, key: &str) -> String {
+    model.parties.iter().find(|p| p.key == key).map_or_else(|| key.to_string(), |p| p.label.clone())
 }
 
 /// Académies and DSDEN: parties any person may name in a convention.
@@ -247,6 +275,7 @@ async fn creation_page(
     reply: Reply<'_>,
 ) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(|field| creation_label(model, field));
     let On { console, state, signed } = on;
     let actor = &signed.0.actor;
     let mut parties = Vec::new();
@@ -311,7 +340,8 @@ async fn creation_page(
                    "duration": model.duration_months },
         "parties": parties,
         "covered": covered.as_ref().map(|(n, names)| json!({ "count": n, "names": names, "more": *n > names.len() })),
-        "covers_party": model.covers.party,
+        // The party whose organisation's schools are covered, as the model names it.
+        "covers_party": model.covers.party.as_deref().map(|key| party_label(model, key)),
         "parameters": parameters,
         "fields": {
             "titre": fields.get("titre"),
@@ -323,7 +353,7 @@ async fn creation_page(
         "errors": refusal.errors,
         "error": {
             "title": refusal.message("title"),
-            "start_date": refusal.message("start_date"),
+            "start_date": refusal.message("start_date").or(refusal.message("parameters.start_date")),
             "end_date": refusal.message("end_date"),
             "backdate_reason": refusal.message("backdate_reason"),
             "parameters": refusal.message("parameters"),
@@ -688,7 +718,8 @@ fn shows_frozen(conv: &Convention) -> bool {
 }
 
 /// The document as the page shows it: the frozen HTML once submitted (what is signed),
-/// otherwise the draft rendered now; the body of the HTML file only.
+/// otherwise the draft rendered now; the body of the HTML file only, embedded under the
+/// page's « Document » heading (`documents::embedded`: the signed file is not touched).
 async fn document_body(
     state: &ConventionsState,
     model: &ConventionModel,
@@ -706,9 +737,7 @@ async fn document_body(
             documents::to_html(&doc)
         }
     };
-    let start = html.find("<body>").map_or(0, |at| at + "<body>".len());
-    let end = html.rfind("</body>").unwrap_or(html.len());
-    Ok(html.get(start..end).unwrap_or_default().to_string())
+    Ok(documents::embedded(&html))
 }
 
 /// The downloads offered: the frozen files of the latest version, or the draft rendered now.

@@ -1,19 +1,21 @@
 //! The first page: the dashboard of the organisation a person works for. For a DAN
 //! (académie or DSDEN) the schools by département and the share covered by a
-//! convention in force, tenants by status, conventions awaiting signature (the
-//! académie's own first) and those expiring within 90 days; for a commune (or a group,
+//! convention in force, tenants by status, conventions awaiting signature (those awaiting
+//! the viewer first, as « Notifications » lists them: on the viewer's own dashboard, even
+//! those of another of their organisations) and those expiring within 90 days; for a commune (or a group,
 //! a département, a région) the same figures over what it covers, with its schools.
 //! Each figure is an SVG bar chart rendered here, with its data table.
 
 use crate::auth::Signed;
 use crate::forms::Fields;
+use crate::notifications::conventions_awaiting;
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{ConsoleState, DASHBOARD};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
-use ent_conventions::conventions::seen_condition;
+use ent_conventions::conventions::{seen_condition, ConventionsState};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{OrgKind, Role};
@@ -54,7 +56,7 @@ pub struct ConventionRow {
     pub title: String,
     /// Its last day, as a French reader writes it (« 31 août 2027 »).
     pub end_date: String,
-    /// 1 when the dashboard's organisation has yet to sign it.
+    /// 1 when it awaits the viewer's visa or signature (`notifications::conventions_awaiting`).
     pub theirs: i64,
 }
 
@@ -200,15 +202,8 @@ fn convention_reaches(org: &Org, table: &str) -> Condition {
 }
 
 /// Conventions in `status` with a party or a covered school in `org`'s scope, that the
-/// viewer sees (`seen`: [`ent_conventions::conventions::seen_condition`], each party its own),
-/// and `extra`: those `org` has yet to sign first, then by end date.
-async fn conventions(
-    store: &Store,
-    org: &Org,
-    seen: Option<&Condition>,
-    status: &str,
-    extra: Option<Condition>,
-) -> Result<Vec<ConventionRow>, Problem> {
+/// viewer sees (`seen`: [`ent_conventions::conventions::seen_condition`], each party its own).
+fn reaching(org: &Org, seen: Option<&Condition>, status: &str) -> Condition {
     let mut cond = Condition::default();
     cond.push("c.status = ?", &[status]);
     cond.and(Condition::any(vec![
@@ -218,22 +213,30 @@ async fn conventions(
     if let Some(seen) = seen {
         cond.and(seen.clone());
     }
-    if let Some(extra) = extra {
-        cond.and(extra);
-    }
+    cond
+}
+
+/// The conventions of `ids`.
+fn one_of(ids: &[String]) -> Condition {
+    Condition::any(
+        ids.iter()
+            .map(|id| {
+                let mut cond = Condition::default();
+                cond.push("c.id = ?", &[id]);
+                cond
+            })
+            .collect(),
+    )
+}
+
+/// The conventions `cond` matches: those `awaiting` the viewer (their visa or signature, as
+/// « Notifications » says) first, then by end date.
+async fn conventions(store: &Store, cond: &Condition, awaiting: &[String]) -> Result<Vec<ConventionRow>, Problem> {
     let sql = "SELECT c.id, c.reference, c.title, c.end_date, 0 AS theirs FROM conventions c WHERE {} \
                ORDER BY c.end_date, c.reference";
-    let mut found: Vec<ConventionRow> = rows(store, sql, &cond).await?;
-    let to_sign: Vec<String> = sqlx::query_scalar(
-        "SELECT convention_id FROM convention_parties WHERE org_id = $1 AND convention_id NOT IN \
-         (SELECT convention_id FROM convention_steps WHERE kind = 'signature' AND org_id = $2 AND voided_at IS NULL)",
-    )
-    .bind(&org.id)
-    .bind(&org.id)
-    .fetch_all(store.pool())
-    .await?;
+    let mut found: Vec<ConventionRow> = rows(store, sql, cond).await?;
     for row in &mut found {
-        row.theirs = i64::from(to_sign.contains(&row.id));
+        row.theirs = i64::from(awaiting.contains(&row.id));
         row.end_date = french_date(&row.end_date);
     }
     // Stable: within each group, the end-date order of the query stays.
@@ -252,9 +255,23 @@ async fn schools(store: &Store, org: &Org, today: &str) -> Result<Vec<SchoolRow>
     Ok(all)
 }
 
+/// What a dashboard knows of the conventions awaiting its viewer
+/// ([`crate::notifications::conventions_awaiting`]): their ids, and whether the dashboard is
+/// the viewer's own (their home), which lists them wherever they are.
+pub struct Awaiting {
+    pub ids: Vec<String>,
+    pub own: bool,
+}
+
 /// Every figure of `org`'s dashboard on `today`, as `viewer` sees it (the conventions listed
-/// are those its organisations are party to).
-pub async fn figures(store: &Store, org: &Org, viewer: &Actor, today: NaiveDate) -> Result<Figures, Problem> {
+/// are those its organisations are party to, and on their own dashboard those `awaiting` them).
+pub async fn figures(
+    store: &Store,
+    org: &Org,
+    viewer: &Actor,
+    today: NaiveDate,
+    awaiting: &Awaiting,
+) -> Result<Figures, Problem> {
     let seen = seen_condition(viewer, &CONVENTIONS_READ);
     let day = today.format("%Y-%m-%d").to_string();
     let horizon = (today + Duration::days(90)).format("%Y-%m-%d").to_string();
@@ -268,15 +285,19 @@ pub async fn figures(store: &Store, org: &Org, viewer: &Actor, today: NaiveDate)
             percent: percent(d.covered, d.schools),
         })
         .collect();
-    let mut expiring_window = Condition::default();
-    expiring_window.push("c.end_date >= ? AND c.end_date <= ?", &[&day, &horizon]);
+    let mut in_signature = reaching(org, seen.as_ref(), "in_signature");
+    if awaiting.own && !awaiting.ids.is_empty() {
+        in_signature = Condition::any(vec![in_signature, one_of(&awaiting.ids)]);
+    }
+    let mut expiring = reaching(org, seen.as_ref(), "active");
+    expiring.push("c.end_date >= ? AND c.end_date <= ?", &[&day, &horizon]);
     let academie = matches!(org.kind, OrgKind::Academie | OrgKind::Dsden);
     Ok(Figures {
         coverage,
         departements,
         tenants: tenants_by_status(store, org).await?,
-        awaiting: conventions(store, org, seen.as_ref(), "in_signature", None).await?,
-        expiring: conventions(store, org, seen.as_ref(), "active", Some(expiring_window)).await?,
+        awaiting: conventions(store, &in_signature, &awaiting.ids).await?,
+        expiring: conventions(store, &expiring, &[]).await?,
         schools: if academie { Vec::new() } else { schools(store, org, &day).await? },
     })
 }
@@ -297,12 +318,13 @@ fn first_dashboard(signed: &Signed) -> Option<&Org> {
 /// `/`: the dashboard of the person's organisation, or a welcome page listing their roles.
 pub async fn home(
     State(state): State<ConsoleState>,
+    State(conventions): State<ConventionsState>,
     signed: Signed,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let notice = Notice::after(query.get("apres"), &[("sessions", "Les sessions de l'utilisateur sont fermées.")]);
     match first_dashboard(&signed).cloned() {
-        Some(org) => render(&state, &signed, org, "/", notice).await,
+        Some(org) => render(&state, &conventions, &signed, org, "/", notice).await,
         None => {
             let shell = Shell::new(&state, Some(&signed.0), "/").notice(notice);
             let inviter = match &signed.0.actor.user_id {
@@ -318,6 +340,7 @@ pub async fn home(
 /// (404 otherwise, as for an organisation that does not exist).
 pub async fn page(
     State(state): State<ConsoleState>,
+    State(conventions): State<ConventionsState>,
     signed: Signed,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
@@ -327,7 +350,7 @@ pub async fn page(
         .await
         .map_err(|p| page::as_missing(p, missing))?;
     let path = format!("/tableau-de-bord/{}", org.id);
-    render(&state, &signed, org, &path, None).await
+    render(&state, &conventions, &signed, org, &path, None).await
 }
 
 /// Whose coverage the dashboard shows, as its first sentence names it.
@@ -339,15 +362,20 @@ fn covered_by(org: &Org) -> String {
     }
 }
 
+/// The dashboard of `org` at `path` (`/`: the person's own).
 async fn render(
     state: &ConsoleState,
+    conventions: &ConventionsState,
     signed: &Signed,
     org: Org,
     path: &str,
     notice: Option<Notice>,
 ) -> Result<Response, PageError> {
     let today = today_in_france(state.clock.now());
-    let figures = figures(&state.store, &org, &signed.0.actor, today).await?;
+    let session = &signed.0;
+    let awaiting = conventions_awaiting(conventions, &session.actor, &session.email).await?;
+    let awaiting = Awaiting { ids: awaiting.into_iter().map(|c| c.id).collect(), own: path == "/" };
+    let figures = figures(&state.store, &org, &session.actor, today, &awaiting).await?;
     let title = format!("Tableau de bord — {}", org.name);
     let shell = Shell::new(state, Some(&signed.0), path).crumbs(&[(&title, path)]).notice(notice);
     let values = serde_json::json!({

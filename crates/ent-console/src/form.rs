@@ -11,11 +11,25 @@ pub struct FieldError {
     /// The `id` of the field's input (`{form}-{field}`).
     pub id: String,
     pub message: String,
+    /// The field's label, which the error summary says before the message.
+    pub label: Option<String>,
 }
 
 impl FieldError {
     pub fn new(form: &str, field: &str, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.to_string(), id: format!("{form}-{field}"), message: message.into() }
+        FieldError { field: field.to_string(), id: format!("{form}-{field}"), message: message.into(), label: None }
+    }
+
+    /// The error of the control `id` (not named after its form).
+    pub fn at(self, id: &str) -> FieldError {
+        FieldError { id: id.to_string(), ..self }
+    }
+
+    /// The error said in the summary after the field's `label` (« Intitulé : champ
+    /// obligatoire »), unless its message already starts with it.
+    pub fn labelled(self, label: &str) -> FieldError {
+        let said = self.message.starts_with(label);
+        FieldError { label: (!said).then(|| label.to_string()), ..self }
     }
 }
 

@@ -123,14 +123,12 @@ impl Refusal {
         let errors: Vec<FieldError> = problem
             .errors
             .iter()
-            .map(|e| FieldError { field: e.field.clone(), id: id_of(&e.field), message: e.message.clone() })
+            .map(|e| FieldError::new("", &e.field, e.message.clone()).at(&id_of(&e.field)))
             .collect();
-        let text = if problem.kind == ProblemKind::Validation && !errors.is_empty() {
-            format!("{} erreur(s) à corriger : voir la liste ci-dessous.", errors.len())
-        } else {
-            format!("Action refusée : {}", problem.detail)
-        };
-        Refusal { notice: Some(Notice::error(text)), errors }
+        // Field errors are said by the form's error summary, the page's one alert.
+        let notice = (problem.kind != ProblemKind::Validation || errors.is_empty())
+            .then(|| Notice::error(format!("Action refusée : {}", problem.detail)));
+        Refusal { notice, errors }
     }
 
     /// The messages by form control id (`{ "motif": "…" }`), for the templates that show
@@ -139,10 +137,31 @@ impl Refusal {
         self.errors.iter().map(|e| (e.id.clone(), e.message.clone().into())).collect()
     }
 
+    /// The errors said in the summary after their field's label (`label_of` a field's name,
+    /// shortened by [`short_label`]), so that each link names what it is about.
+    pub fn labelled<L: AsRef<str>>(mut self, label_of: impl Fn(&str) -> Option<L>) -> Refusal {
+        self.errors = self
+            .errors
+            .into_iter()
+            .map(|e| match label_of(&e.field) {
+                Some(label) => e.labelled(short_label(label.as_ref())),
+                None => e,
+            })
+            .collect();
+        self
+    }
+
     /// The message of the error on `field`, if any.
     pub fn message(&self, field: &str) -> Option<&str> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
+}
+
+/// A control's label as the error summary names it: up to its first parenthesis or colon
+/// (« Connue le (obligatoire, heure de Paris) : début des 72 heures » → « Connue le »).
+pub fn short_label(label: &str) -> &str {
+    let end = [" (", " : "].iter().filter_map(|cut| label.find(cut)).min();
+    end.map_or(label, |at| &label[..at])
 }
 
 /// The tail of a console form: on success the page `next` names (a redirection), a
@@ -230,6 +249,9 @@ mod tests {
         assert_eq!(refusal.message("parties.collectivite"), Some("partie obligatoire : la collectivité"));
         let conflict = Refusal::of(&Problem::conflict("déjà signée"), |f| f.to_string());
         assert_eq!(conflict.notice.map(|n| n.text), Some("Action refusée : déjà signée".to_string()));
+        let labelled = Refusal::of(&problem, |f| f.to_string()).labelled(|_| Some("Collectivité (obligatoire)"));
+        assert_eq!(labelled.errors[0].label.as_deref(), Some("Collectivité"));
+        assert_eq!(short_label("Connue le (obligatoire, heure de Paris) : début"), "Connue le");
         let fields = Fields(vec![("a".into(), " 1 ".into()), ("o".into(), "x".into()), ("o".into(), "y".into())]);
         assert_eq!((fields.get("a"), fields.get("b"), fields.all("o").len()), ("1", "", 2));
     }

@@ -7,6 +7,7 @@
 //! handler; [`router`] wraps every signed-in page in [`auth::guard`] (session, role,
 //! CSRF token of every POST) and every page in [`security::headers`].
 
+pub mod accessibility;
 pub mod account;
 mod assets;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod page;
 pub mod reports;
 pub mod rgpd;
 mod security;
+pub use security::{browser_error, wants_page};
 pub mod signin;
 mod submission;
 pub mod tenants;
@@ -134,6 +136,7 @@ where
         route(Method::GET, "/mot-de-passe-oublie", Public, get(signin::forgot_form)),
         route(Method::POST, "/mot-de-passe-oublie", Public, post(signin::forgot)),
         route(Method::GET, "/mot-de-passe/{jeton}", Public, get(signin::reset_form)),
+        route(Method::GET, accessibility::PATH, Public, get(accessibility::page)),
         route(Method::POST, "/mot-de-passe/{jeton}", Public, post(signin::reset)),
         route(Method::GET, "/", Signed(&authz::SELF_READ), get(dashboard::home)),
         route(Method::GET, "/tableau-de-bord/{org}", Signed(&DASHBOARD), get(dashboard::page)),

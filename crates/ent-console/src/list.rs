@@ -444,6 +444,8 @@ pub struct ListView {
     pub pager: Vec<PagerLink>,
     /// Paged by cursor: no page numbers.
     pub keyset: bool,
+    /// What the page's title adds to the list's name ([`title_detail`]).
+    pub title_detail: String,
 }
 
 /// Page numbers shown around the current one.
@@ -462,6 +464,9 @@ impl ListView {
         rows: Vec<Vec<Cell>>,
     ) -> ListView {
         let pages = pages_of(listed.total, params.size);
+        let filters = filter_views(spec, params);
+        let page = (!spec.keyset).then_some((listed.number, pages));
+        let title_detail = title_detail(params.q.as_deref().unwrap_or_default(), &filters, page);
         ListView {
             id,
             path: path.to_string(),
@@ -470,7 +475,7 @@ impl ListView {
             q: params.q.clone().unwrap_or_default(),
             sort: params.sort_value(),
             size: params.size,
-            filters: filter_views(spec, params),
+            filters,
             headers: headers(spec, params, path),
             rows,
             total: listed.total,
@@ -482,8 +487,29 @@ impl ListView {
                 pager(spec, params, path, listed.number, pages)
             },
             keyset: spec.keyset,
+            title_detail,
         }
     }
+}
+
+/// What a list page's title says besides the list's name (RGAA 8.6: each page its own
+/// title): the search, the filters applied, and the page when there are several
+/// (`page`: number and count; `None` for a list paged by cursor).
+fn title_detail(q: &str, filters: &[FilterView], page: Option<(u32, u32)>) -> String {
+    let mut parts = Vec::new();
+    if !q.trim().is_empty() {
+        parts.push(format!("recherche « {} »", q.trim()));
+    }
+    for f in filters {
+        let chosen = f.choices.iter().find(|c| c.selected).map_or(f.value.as_str(), |c| c.label);
+        if !chosen.is_empty() {
+            parts.push(format!("{} : {chosen}", f.label.to_lowercase()));
+        }
+    }
+    if let Some((number, count)) = page.filter(|(_, count)| *count > 1) {
+        parts.push(format!("page {number} sur {count}"));
+    }
+    parts.join(", ")
 }
 
 fn filter_views(spec: &ListSpec, params: &ListParams) -> Vec<FilterView> {

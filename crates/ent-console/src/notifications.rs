@@ -158,8 +158,14 @@ async fn tickets(state: &SupportState, actor: &Actor) -> Result<Vec<Group>, Prob
 const CONVENTIONS_READ_AT_MOST: u32 = 50;
 
 /// The conventions in signature the person's organisations are party to (as the convention
-/// page shows them) whose next visa or signature is the person's.
-async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &str) -> Result<Vec<Item>, Problem> {
+/// page shows them) whose next visa or signature is the person's: what « Notifications » lists
+/// and what the dashboard marks « attendue » (and lists on the person's own dashboard), so
+/// that the two pages never disagree.
+pub(crate) async fn conventions_awaiting(
+    state: &ConventionsState,
+    actor: &Actor,
+    email: &str,
+) -> Result<Vec<conventions::Convention>, Problem> {
     let caller = Caller { actor: actor.clone(), action: &CONVENTIONS_READ };
     let Some(orgs) = visible_orgs(&caller).filter(|orgs| !orgs.is_empty()) else {
         // An administrator signs for no party; a role without an organisation reads none.
@@ -174,14 +180,23 @@ async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &st
         };
         let awaited = workflow::awaited_actors(&mut *state.store.conn().await?, model, &conv).await?;
         if awaited.iter().any(|e| e.eq_ignore_ascii_case(email)) {
-            items.push(Item {
-                label: format!("{} — {}", conv.reference, conv.title),
-                href: format!("/conventions/{}", conv.id),
-            });
+            items.push(conv);
         }
     }
     items.truncate(LISTED as usize);
     Ok(items)
+}
+
+/// [`conventions_awaiting`] the person, as notification items.
+async fn conventions_to_sign(state: &ConventionsState, actor: &Actor, email: &str) -> Result<Vec<Item>, Problem> {
+    let awaiting = conventions_awaiting(state, actor, email).await?;
+    Ok(awaiting
+        .into_iter()
+        .map(|conv| Item {
+            label: format!("{} — {}", conv.reference, conv.title),
+            href: format!("/conventions/{}", conv.id),
+        })
+        .collect())
 }
 
 /// The applications awaiting a decision in the groupements the person coordinates.

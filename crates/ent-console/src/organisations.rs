@@ -16,7 +16,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
-use ent_conventions::conventions::seen_condition;
+use ent_conventions::conventions::{seen_condition, Status as ConventionStatus};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
@@ -28,6 +28,7 @@ use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
 use ent_platform::registry::routes::not_detached_by_you;
 use ent_platform::registry::{name_search, Org, OrgRef};
+use ent_tenants::tenants::Status as TenantStatus;
 use serde::{Deserialize, Serialize};
 
 /// The pages of this screen.
@@ -162,6 +163,14 @@ struct Linked {
     status: String,
 }
 
+impl Linked {
+    /// The record with its status in French (`label_of` the stored code; the code when none).
+    fn in_french(self, label_of: impl Fn(&str) -> Option<&'static str>) -> Linked {
+        let status = label_of(&self.status).map_or(self.status, str::to_string);
+        Linked { status, ..self }
+    }
+}
+
 /// What the contact form shows: the values typed (or stored) and its errors.
 #[derive(Serialize, Default)]
 struct ContactForm {
@@ -214,7 +223,14 @@ async fn conventions_of(state: &ConsoleState, actor: &Actor, org: &Org) -> Resul
         cond.sql()
     );
     let query = cond.bind(sqlx::query(&sql)).try_map(|row| <Linked as sqlx::FromRow<_>>::from_row(&row));
-    Ok(query.fetch_all(state.store.pool()).await?)
+    let found = query.fetch_all(state.store.pool()).await?;
+    Ok(found.into_iter().map(|c| c.in_french(|s| ConventionStatus::parse(s).map(ConventionStatus::label))).collect())
+}
+
+/// The tenants serving `org`, their status in French.
+async fn tenants_of(state: &ConsoleState, org: &Org) -> Result<Vec<Linked>, Problem> {
+    let found = linked(state, TENANTS_OF, org).await?;
+    Ok(found.into_iter().map(|t| t.in_french(|s| TenantStatus::parse(s).map(TenantStatus::label))).collect())
 }
 const TENANTS_OF: &str = "SELECT slug AS id, hostname AS label, status FROM tenants WHERE org_id = $1 ORDER BY slug";
 
@@ -285,7 +301,7 @@ async fn render(
         "members": members_shown(state, actor, members).await?,
         "group": org.kind.groups_communes(),
         "conventions": conventions,
-        "tenants": linked(state, TENANTS_OF, &org).await?,
+        "tenants": tenants_of(state, &org).await?,
         "may_edit": may_edit,
         "hand_made": org.kind.is_siren_identified(),
         "may_manage_members": may_manage_members,
@@ -348,15 +364,11 @@ pub async fn edit_contact(
         version: org.version,
         errors: Vec::new(),
     };
-    let refuse = |typed: ContactForm, errors: Vec<FieldError>, notice: &str| {
-        (ContactForm { errors, ..typed }, Some(Notice::error(notice)))
-    };
+    // The form's error summary is the page's one alert: no notice beside it.
+    let refuse = |typed: ContactForm, errors: Vec<FieldError>| (ContactForm { errors, ..typed }, None::<Notice>);
     let Some(version) = input.version.as_deref().and_then(|v| v.trim().parse::<i64>().ok()) else {
-        let (form, notice) = refuse(
-            typed,
-            vec![FieldError::new("contact", "email", "formulaire incomplet : rechargez la page")],
-            "Le formulaire est incomplet.",
-        );
+        let (form, notice) =
+            refuse(typed, vec![FieldError::new("contact", "email", "formulaire incomplet : rechargez la page")]);
         return render(&state, &signed, org, StatusCode::UNPROCESSABLE_ENTITY, notice, form, MemberForm::default())
             .await;
     };
@@ -370,14 +382,13 @@ pub async fn edit_contact(
         Err(p) if p.kind == ProblemKind::PreconditionFailed => {
             let text = "Ces coordonnées ont été modifiées par quelqu'un d'autre depuis l'ouverture du formulaire : \
                         vérifiez les valeurs actuelles puis enregistrez à nouveau ce que vous avez saisi.";
-            let (form, notice) = refuse(typed, vec![FieldError::new("contact", "email", text)], text);
+            let (form, notice) = refuse(typed, vec![FieldError::new("contact", "email", text)]);
             render(&state, &signed, org, StatusCode::CONFLICT, notice, form, MemberForm::default()).await
         }
         Err(p) => match errors_of(&p, "contact", &["name", "email", "country"], "email") {
             Some(errors) => {
                 let typed = ContactForm { version, ..typed };
-                let (form, notice) =
-                    refuse(typed, errors, "Les coordonnées ne sont pas enregistrées : corrigez le formulaire.");
+                let (form, notice) = refuse(typed, errors);
                 render(&state, &signed, org, StatusCode::UNPROCESSABLE_ENTITY, notice, form, MemberForm::default())
                     .await
             }
@@ -486,6 +497,5 @@ async fn refused_member(
     form: MemberForm,
 ) -> Result<Response, PageError> {
     let contact = ContactForm::of(&group);
-    let notice = Some(Notice::error("Les membres ne sont pas modifiés : corrigez le formulaire."));
-    render(state, signed, group, StatusCode::UNPROCESSABLE_ENTITY, notice, contact, form).await
+    render(state, signed, group, StatusCode::UNPROCESSABLE_ENTITY, None, contact, form).await
 }

@@ -21,6 +21,7 @@ macro_rules! templates {
 
 const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
+    "accessibility.html",
     "macros.html",
     "narrow.html",
     "list.html",
@@ -153,6 +154,8 @@ pub struct Shell {
     breadcrumbs: Vec<Link>,
     csrf: String,
     notice: Option<Notice>,
+    /// The page answers a refusal (a 4xx, or an error notice): its title says « Erreur : ».
+    refused: bool,
 }
 
 impl Shell {
@@ -165,7 +168,7 @@ impl Shell {
                     .map(|(label, href, _)| Link {
                         label: (*label).into(),
                         href: (*href).into(),
-                        current: *href == path,
+                        current: within(path, href),
                     })
                     .collect()
             })
@@ -182,6 +185,7 @@ impl Shell {
             breadcrumbs: Vec::new(),
             csrf: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
             notice: None,
+            refused: false,
         }
     }
 
@@ -209,6 +213,12 @@ impl Shell {
     }
 }
 
+/// Whether the page at `path` belongs to the menu item `href` (its list's pages: an
+/// organisation's page is the organisations'); the home page only at its own address.
+fn within(path: &str, href: &str) -> bool {
+    path == href || (href != "/" && path.strip_prefix(href).is_some_and(|rest| rest.starts_with('/')))
+}
+
 /// « DAN — Académie de Créteil », one per binding.
 pub(crate) fn roles_of(actor: &Actor) -> Vec<String> {
     actor
@@ -226,7 +236,8 @@ pub fn render(name: &str, shell: Shell, values: impl Serialize) -> Response {
     render_status(StatusCode::OK, name, shell, values)
 }
 
-pub fn render_status(status: StatusCode, name: &str, shell: Shell, values: impl Serialize) -> Response {
+pub fn render_status(status: StatusCode, name: &str, mut shell: Shell, values: impl Serialize) -> Response {
+    shell.refused = status.is_client_error() || shell.notice.as_ref().is_some_and(|n| n.kind == "error");
     let rendered = tera::Context::from_serialize(values).and_then(|mut context| {
         context.insert("shell", &shell);
         TERA.render(name, &context)
@@ -304,6 +315,7 @@ fn title_of(status: StatusCode) -> &'static str {
     match status.as_u16() {
         403 => "Accès refusé",
         404 => "Page introuvable",
+        405 => "Adresse de formulaire",
         406 => "Format indisponible",
         429 => "Trop de tentatives",
         s if s >= 500 => "Erreur du service",
@@ -311,15 +323,22 @@ fn title_of(status: StatusCode) -> &'static str {
     }
 }
 
-/// The error page of `status`, with the request id to quote to support.
-pub fn render_error(state: &ConsoleState, status: StatusCode, error: &ErrorPage, request_id: &str) -> Response {
+/// The error page of `status`, with the request id to quote to support, in the shell of the
+/// signed-in `session` when there is one (menu, account, sign-out: the way on from there).
+pub fn render_error(
+    state: &ConsoleState,
+    session: Option<&Session>,
+    status: StatusCode,
+    error: &ErrorPage,
+    request_id: &str,
+) -> Response {
     let values = serde_json::json!({
         "title": title_of(status),
         "status": status.as_u16(),
         "detail": error.detail,
         "request_id": request_id,
     });
-    let mut response = render_status(status, "error.html", Shell::new(state, None, ""), values);
+    let mut response = render_status(status, "error.html", Shell::new(state, session, ""), values);
     response.extensions_mut().remove::<ErrorPage>();
     response
 }
@@ -329,5 +348,24 @@ mod tests {
     #[test]
     fn every_console_template_parses() {
         std::sync::LazyLock::force(&super::TERA);
+    }
+
+    /// A table wider than the screen scrolls in its `fr-table` box: the box must take the
+    /// keyboard's focus and be named (RGAA 7.3, axe `scrollable-region-focusable`).
+    #[test]
+    fn every_scrolling_table_box_is_a_named_focusable_region() {
+        for (name, text) in super::TEMPLATES {
+            for tag in text.split("<div class=\"fr-table").skip(1).map(|rest| &rest[..rest.find('>').unwrap()]) {
+                assert!(tag.contains("tabindex=\"0\" role=\"region\" aria-label=\""), "{name}: {tag}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_menu_item_is_current_on_its_pages_and_the_home_on_its_own() {
+        assert!(super::within("/organisations/0190", "/organisations"));
+        assert!(super::within("/organisations", "/organisations"));
+        assert!(!super::within("/organisations-x", "/organisations"));
+        assert!(super::within("/", "/") && !super::within("/compte", "/"));
     }
 }

@@ -354,15 +354,16 @@ pub async fn reset(
         return Ok(auth::csrf_refused());
     }
     let now = state.clock.now();
-    let refused = |state: &ConsoleState, email: &str, error: String| {
-        let values = serde_json::json!({ "email": email, "error": error });
+    // The message beside the field it is about (`password` or `confirmation`).
+    let refused = |state: &ConsoleState, email: &str, field: &str, error: String| {
+        let values = serde_json::json!({ "email": email, "error": { "field": field, "message": error } });
         anonymous_page(state, &parts, StatusCode::UNPROCESSABLE_ENTITY, "reset.html", None, values)
     };
     let Some(user) = password::link_user(&state.store, &secret, now).await? else {
         return Ok(ErrorPage::response(StatusCode::NOT_FOUND, "ce lien n'est plus valable : demandez-en un nouveau"));
     };
     if form.password != form.confirmation {
-        return Ok(refused(&state, &user.email, "les deux mots de passe diffèrent".into()));
+        return Ok(refused(&state, &user.email, "confirmation", "les deux mots de passe diffèrent".into()));
     }
     match password::reset_with_link(&state.store, &secret, &form.password, now).await {
         Ok(user) => {
@@ -371,7 +372,7 @@ pub async fn reset(
             Ok(page::redirect("/connexion?apres=mot-de-passe"))
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {
-            Ok(refused(&state, &user.email, field_message(&problem)))
+            Ok(refused(&state, &user.email, "password", field_message(&problem)))
         }
         Err(problem) => Err(problem.into()),
     }

@@ -277,6 +277,7 @@ fn offer(state: &TenantsState, fields: &Fields) -> (Vec<Value>, Vec<Value>) {
 /// The request form, filled from `fields`, with `refusal`'s messages beside the fields.
 async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(field_label);
     let On { console, state, signed } = on;
     let chosen = chosen_org(&state.store, &signed.0.actor, fields.opt("organisation"), |_| false).await?;
     let search = fields.get("recherche");
@@ -300,8 +301,8 @@ async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Respons
         "search": search,
         "candidates": candidates,
         "groups": [
-            { "name": "bouquet", "legend": "3. Bouquet de services", "input": "radio", "items": bases,
-              "error": refusal.message("spec.bouquet") },
+            { "name": "bouquet", "legend": "3. Bouquet de services (obligatoire)", "input": "radio", "items": bases,
+              "error": refusal.message("spec.bouquet").or(refusal.message("spec.base")) },
             { "name": "options", "legend": "4. Options", "input": "checkbox", "items": options,
               "error": refusal.message("spec.options") },
         ],
@@ -322,13 +323,28 @@ async fn new_form(on: On<TenantsState>, Query(query): Query<Fields>) -> Result<R
     request_page(&on, Reply::shown(&query, None)).await
 }
 
+/// The label of a field of the request form, as the error summary names it.
+fn field_label(field: &str) -> Option<&'static str> {
+    let label = match field {
+        "spec.organisation" => "Organisation retenue",
+        "metadata.name" | "name" => "Nom court",
+        "spec.hostname" => "Adresse web",
+        "spec.bouquet" | "spec.base" => "Bouquet de services",
+        "spec.options" => "Options",
+        "spec.accounts" => "Nombre de comptes prévu",
+        _ => return None,
+    };
+    Some(label)
+}
+
 /// The id of the form control of a field of the `EntTenant` document.
 fn control_id(field: &str) -> String {
     match field {
         "spec.organisation" => "organisation",
         "metadata.name" | "name" => "nom",
         "spec.hostname" => "adresse",
-        "spec.bouquet" => "bouquet",
+        // The catalog names the base bouquet `base`.
+        "spec.bouquet" | "spec.base" => "bouquet",
         "spec.options" => "options",
         "spec.accounts" => "comptes",
         _ => "demande",

@@ -384,8 +384,25 @@ fn control_id(field: &str) -> String {
     .to_string()
 }
 
+/// The label of a field of `NewTicket` on the form, as the error summary names it.
+fn field_label(field: &str) -> Option<&'static str> {
+    let label = match field {
+        "tenant" => "ENT concerné",
+        "subject" => "Sujet",
+        "category" => "Catégorie",
+        "service" => "Service concerné",
+        "impact" => "Impact",
+        "urgency" => "Urgence",
+        "description" => "Description",
+        FILES_FIELD => "Pièces jointes",
+        _ => return None,
+    };
+    Some(label)
+}
+
 async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(field_label);
     let On { console, state, signed } = on;
     let tenants = candidate_tenants(state, &signed.0.actor).await?;
     let chosen = fields.opt("ent").or_else(|| tenants.first().map(|(slug, _)| slug.clone()));
@@ -602,8 +619,22 @@ async fn show(
     ticket_page(&on, &key, Reply::shown(&query, Notice::after(query.get("apres"), NOTICES))).await
 }
 
+/// The label of a field of the ticket page's forms, as the error summary names it.
+fn ticket_label(field: &str) -> Option<&'static str> {
+    let label = match field {
+        "body" => "Message",
+        "reason" => "Motif de l'escalade",
+        "answer" => "Réponse pour le niveau inférieur",
+        "assignee" => "Affecter à",
+        FILES_FIELD => "Joindre des fichiers",
+        _ => return None,
+    };
+    Some(label)
+}
+
 async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(ticket_label);
     let On { console, state, signed } = on;
     let actor = &signed.0.actor;
     let context = ctx(state, actor);

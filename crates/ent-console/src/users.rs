@@ -234,10 +234,8 @@ pub async fn invite(
         role: input.role.unwrap_or_default(),
         errors: Vec::new(),
     };
-    let refuse = |typed: InviteForm, errors: Vec<FieldError>| {
-        let notice = Some(Notice::error("L'invitation n'est pas envoyée : corrigez le formulaire."));
-        (InviteForm { errors, ..typed }, notice)
-    };
+    // The form's error summary is the page's one alert: no notice beside it.
+    let refuse = |typed: InviteForm, errors: Vec<FieldError>| (InviteForm { errors, ..typed }, None::<Notice>);
     let org = if typed.org.trim().is_empty() {
         if !signed.0.actor.is_admin() {
             let (form, notice) =
@@ -582,9 +580,7 @@ pub async fn change_role<const ADD: bool>(
     let (role, org) = match checked_binding(&state, &signed, &input, "role").await? {
         Ok(binding) => binding,
         Err((status, error)) => {
-            let notice = Some(Notice::error(format!("{what} : {}.", error.message)));
-            return render_user(&state, &signed, user, status, notice, GrantForm { errors: vec![error], ..typed })
-                .await;
+            return render_user(&state, &signed, user, status, None, GrantForm { errors: vec![error], ..typed }).await;
         }
     };
     let wanted = UserRole::new(&user.id, role, org.as_ref());
@@ -601,9 +597,8 @@ pub async fn change_role<const ADD: bool>(
         }
         // One's own roles (identity's refusal) said on the form, as the other refusals are.
         Err(p) if p.kind == ProblemKind::Forbidden => {
-            let notice = Some(Notice::error(format!("{what} : {}.", p.detail)));
-            let errors = vec![FieldError::new("role", "role", p.detail)];
-            render_user(&state, &signed, user, StatusCode::FORBIDDEN, notice, GrantForm { errors, ..typed }).await
+            let errors = vec![FieldError::new("role", "role", format!("{what} : {}", p.detail))];
+            render_user(&state, &signed, user, StatusCode::FORBIDDEN, None, GrantForm { errors, ..typed }).await
         }
         Err(p) => {
             let errors = match errors_of(&p, "role", &["role", "org"], "role") {
@@ -611,8 +606,7 @@ pub async fn change_role<const ADD: bool>(
                 None if p.kind == ProblemKind::NotFound => vec![FieldError::new("role", "role", p.detail.clone())],
                 None => return Err(p.into()),
             };
-            let notice = Some(Notice::error(format!("{what}.")));
-            render_user(&state, &signed, user, StatusCode::UNPROCESSABLE_ENTITY, notice, GrantForm { errors, ..typed })
+            render_user(&state, &signed, user, StatusCode::UNPROCESSABLE_ENTITY, None, GrantForm { errors, ..typed })
                 .await
         }
     }

@@ -234,6 +234,19 @@ impl Checks {
         result.map_err(|e| self.fail(field, e)).ok()
     }
 
+    /// Keeps the value if `result` is Ok; a validation problem's field errors are recorded
+    /// (reported with the others, in one round), any other problem is returned as is.
+    pub fn collect<T>(&mut self, result: Result<T, Problem>) -> Result<Option<T>, Problem> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(p) if p.kind == ProblemKind::Validation && !p.errors.is_empty() => {
+                self.errors.extend(p.errors);
+                Ok(None)
+            }
+            Err(p) => Err(p),
+        }
+    }
+
     pub fn finish(self) -> Result<(), Problem> {
         if self.errors.is_empty() {
             Ok(())

@@ -206,8 +206,11 @@ pub fn serde_in_french(message: &str) -> String {
     text.replace("expected one of", "attendu l'un de")
 }
 
-/// An ISO date (`AAAA-MM-JJ`).
+/// An ISO date (`AAAA-MM-JJ`); an empty one is said missing, not invalid.
 pub fn date(value: &str) -> Result<NaiveDate, String> {
+    if value.trim().is_empty() {
+        return Err("date obligatoire : attendu AAAA-MM-JJ".into());
+    }
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .map_err(|_| format!("date « {} » invalide : attendu AAAA-MM-JJ", printable(value)))
 }
@@ -217,11 +220,16 @@ pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
     date(value).map_err(|message| Problem::invalid_field(field, message))
 }
 
-/// Required text of `max` characters at most; returns it trimmed.
+/// Required text of `max` characters at most; returns it trimmed. The message says which
+/// rule failed: missing, or too long (with the count typed).
 pub fn text(value: &str, max: usize) -> Result<String, String> {
     let text = value.trim();
-    if text.is_empty() || value.chars().count() > max {
-        return Err(format!("texte obligatoire, {max} caractères au plus"));
+    if text.is_empty() {
+        return Err("champ obligatoire".into());
+    }
+    let count = value.chars().count();
+    if count > max {
+        return Err(format!("{max} caractères au plus ({count} saisis)"));
     }
     Ok(text.to_string())
 }
@@ -277,8 +285,12 @@ mod tests {
         assert_eq!(checks.text("t", "  ok  ", 6), "ok");
         assert_eq!(checks.text("t", "   ", 6), "");
         assert_eq!(checks.text("t", "seven!!", 6), "seven!!");
-        let fields: Vec<_> = checks.finish().unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        let errors = checks.finish().unwrap_err().errors;
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["d", "t", "t"]);
+        assert_eq!(errors[1].message, "champ obligatoire");
+        assert_eq!(errors[2].message, "6 caractères au plus (7 saisis)");
+        assert_eq!(date("").unwrap_err(), "date obligatoire : attendu AAAA-MM-JJ");
     }
 
     #[test]

@@ -53,6 +53,28 @@ fn control_id(field: &str) -> String {
     id.to_string()
 }
 
+/// The label of a field of `NewGroupement` on the form, as the error summary names it.
+fn field_label(field: &str) -> Option<&'static str> {
+    let label = match field {
+        "coordinator" => "Coordonnateur",
+        "title" => "Intitulé",
+        "object" => "Objet de l'achat",
+        "bouquet" => "Bouquet de base",
+        "options" => "Options du catalogue",
+        "cost_key" => "Clé de répartition",
+        "duration_months" => "Durée du marché",
+        "duration_justification" => "Justification de la durée",
+        "common_expenses_cents" => "Frais communs",
+        "coordinator_share_percent" => "Part du coordonnateur",
+        "application_deadline" => "Date limite des adhésions",
+        "consultation_date" => "Date prévue de la consultation",
+        "award_planned_date" => "Date prévue de l'attribution",
+        f if f.starts_with("lots") => "Lots",
+        _ => return None,
+    };
+    Some(label)
+}
+
 /// The organisations the person coordinates for (an admin types one).
 fn coordinator_choices(on: &On<GroupementsState>) -> Vec<Value> {
     own_orgs(&on.signed, Role::Coordinateur, &COORDINATOR_KINDS)
@@ -62,6 +84,7 @@ fn coordinator_choices(on: &On<GroupementsState>) -> Vec<Value> {
 
 async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(field_label);
     let catalog = &on.state.catalog;
     let mut seen = std::collections::HashSet::new();
     let bouquets: Vec<_> = catalog.bouquets.iter().rev().filter(|b| seen.insert(b.id.clone())).collect();

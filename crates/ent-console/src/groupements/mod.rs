@@ -243,6 +243,8 @@ async fn show(
 fn application_view(app: &Application, can_withdraw: bool, can_edit: bool, fields: &Fields) -> Value {
     json!({
         "motif": fields.get(&format!("motif-{}", app.id)),
+        // Ticked on the form refused: still ticked when it is shown again.
+        "checked": fields.all("candidatures").contains(&app.id),
         "id": app.id,
         "applicant": app.applicant.name,
         "applicant_id": app.applicant.id,

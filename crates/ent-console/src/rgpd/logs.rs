@@ -3,7 +3,7 @@
 //! month), each a table (the domain's own columns) with its due date highlighted when
 //! close or passed, and a form recording a new entry through the domain.
 
-use super::{base, controls, shell, target};
+use super::{base, controls, label_in, shell, target};
 use crate::forms::{stale_version, Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
@@ -92,27 +92,27 @@ fn texts_of(log: domain::Log) -> &'static LogTexts {
 
 /// The fields of the breach form: name in the domain, label, kind of control.
 const BREACH_FIELDS: &[(&str, &str, &str)] = &[
-    ("title", "Intitulé", "text"),
-    ("facts", "Faits", "long"),
+    ("title", "Intitulé (obligatoire)", "text"),
+    ("facts", "Faits (obligatoire)", "long"),
     ("occurred_at", "Survenue le (heure de Paris, si connue)", "datetime-local"),
-    ("aware_at", "Connue le (heure de Paris) : début des 72 heures", "datetime-local"),
-    ("data_categories", "Catégories de données (séparées par des virgules)", "text"),
+    ("aware_at", "Connue le (obligatoire, heure de Paris) : début des 72 heures", "datetime-local"),
+    ("data_categories", "Catégories de données (obligatoire, séparées par des virgules)", "text"),
     (
         "people_categories",
         "Catégories de personnes concernées : élèves, parents, personnels… (séparées par des virgules)",
         "text",
     ),
-    ("people_approx", "Nombre approximatif de personnes", "number"),
-    ("records_approx", "Nombre approximatif d'enregistrements", "number"),
-    ("consequences", "Conséquences probables", "long"),
-    ("measures", "Mesures prises ou envisagées", "long"),
+    ("people_approx", "Nombre approximatif de personnes (obligatoire)", "number"),
+    ("records_approx", "Nombre approximatif d'enregistrements (obligatoire)", "number"),
+    ("consequences", "Conséquences probables (obligatoire)", "long"),
+    ("measures", "Mesures prises ou envisagées (obligatoire)", "long"),
     ("risk", "Risque pour les droits et libertés des personnes", "select"),
 ];
 
 /// The fields of the request form besides the right exercised and the extension.
 const REQUEST_FIELDS: &[(&str, &str, &str)] = &[
-    ("requester", "Demandeur (initiales, numéro de dossier)", "text"),
-    ("received_on", "Reçue le", "date"),
+    ("requester", "Demandeur (obligatoire : initiales, numéro de dossier)", "text"),
+    ("received_on", "Reçue le (obligatoire)", "date"),
     ("notes", "Notes", "long"),
 ];
 
@@ -170,6 +170,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
             (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
         }
     };
+    let refusal = refusal.labelled(|field| log_label(spec, field));
     let mut rows: Vec<Value> = rows;
     let (title, slug) = (texts.title, texts.slug);
     let path = format!("{}/{slug}", base(org));
@@ -239,26 +240,71 @@ fn moment(value: &str) -> String {
     }
 }
 
-/// A whole number typed in `field`.
-fn number(fields: &Fields, field: &str, errors: &mut Vec<FieldError>) -> i64 {
-    fields.get(field).parse().unwrap_or_else(|_| {
-        errors.push(FieldError { field: field.into(), message: "nombre entier attendu".into() });
+/// What a form gave the domain: its input, and the fields the form itself could not read
+/// (their errors), which the domain never sees.
+struct Read<T> {
+    input: T,
+    unread: Vec<FieldError>,
+}
+
+impl<T> Read<T> {
+    /// Writes the input with `write` when every field was read; otherwise writes nothing and
+    /// refuses the unread fields with what the domain's `check` finds in the others, so that
+    /// a form's every error is said in one round.
+    async fn write(
+        self,
+        check: impl FnOnce(&T) -> Result<(), Problem>,
+        write: impl AsyncFnOnce(T) -> Result<(), Problem>,
+    ) -> Result<(), Problem> {
+        if self.unread.is_empty() {
+            return write(self.input).await;
+        }
+        let mut errors = self.unread;
+        if let Err(p) = check(&self.input) {
+            let others: Vec<FieldError> =
+                p.errors.into_iter().filter(|e| !errors.iter().any(|u| u.field == e.field)).collect();
+            errors.extend(others);
+        }
+        Err(Problem::invalid(errors))
+    }
+}
+
+/// A whole number typed in `field` (required); 0 with an error when there is none.
+fn number(fields: &Fields, field: &str, unread: &mut Vec<FieldError>) -> i64 {
+    let typed = fields.get(field);
+    typed.parse().unwrap_or_else(|_| {
+        let message = if typed.is_empty() { "champ obligatoire" } else { "nombre entier attendu, par exemple 120" };
+        unread.push(FieldError { field: field.into(), message: message.into() });
         0
     })
 }
 
-fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
-    let mut errors = Vec::new();
-    let people_approx = number(fields, "people_approx", &mut errors);
-    let records_approx = number(fields, "records_approx", &mut errors);
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
+/// A moment typed in `field` ([`moment`]); a text that is none is an error of the form.
+fn typed_moment(fields: &Fields, field: &str, unread: &mut Vec<FieldError>) -> String {
+    let typed = fields.get(field);
+    let read = moment(typed);
+    if !typed.is_empty() && DateTime::parse_from_rfc3339(&read).is_err() {
+        let message = "date et heure invalides : attendu une date et une heure, par exemple 2026-09-01 08:30";
+        unread.push(FieldError { field: field.into(), message: message.into() });
     }
-    Ok(BreachInput {
+    read
+}
+
+fn breach_input(fields: &Fields) -> Result<Read<BreachInput>, Problem> {
+    let mut unread = Vec::new();
+    let people_approx = number(fields, "people_approx", &mut unread);
+    let records_approx = number(fields, "records_approx", &mut unread);
+    let occurred_at = fields.opt("occurred_at").map(|_| typed_moment(fields, "occurred_at", &mut unread));
+    let aware_at = typed_moment(fields, "aware_at", &mut unread);
+    let cnil_notified_at =
+        fields.opt("cnil_notified_at").map(|_| typed_moment(fields, "cnil_notified_at", &mut unread));
+    let people_notified_at =
+        fields.opt("people_notified_at").map(|_| typed_moment(fields, "people_notified_at", &mut unread));
+    let input = BreachInput {
         title: fields.get("title").to_string(),
         facts: fields.get("facts").to_string(),
-        occurred_at: fields.opt("occurred_at").map(|v| moment(&v)),
-        aware_at: moment(fields.get("aware_at")),
+        occurred_at,
+        aware_at,
         data_categories: comma_list(fields, "data_categories"),
         people_categories: Some(comma_list(fields, "people_categories")),
         people_approx,
@@ -267,13 +313,14 @@ fn breach_input(fields: &Fields) -> Result<BreachInput, Problem> {
         measures: fields.get("measures").to_string(),
         risk: Some(choice(fields, "risk", RiskLevel::Unassessed)?),
         cnil_decision: choice(fields, "cnil_decision", CnilDecision::Pending)?,
-        cnil_notified_at: fields.opt("cnil_notified_at").map(|v| moment(&v)),
+        cnil_notified_at,
         cnil_reference: Some(fields.get("cnil_reference").trim().to_string()),
         cnil_reason: fields.get("cnil_reason").to_string(),
-        people_notified_at: fields.opt("people_notified_at").map(|v| moment(&v)),
+        people_notified_at,
         people_exception: Some(choice(fields, "people_exception", PeopleException::None)?),
         people_reason: Some(fields.get("people_reason").trim().to_string()),
-    })
+    };
+    Ok(Read { input, unread })
 }
 
 /// The values typed in `field`, separated by commas.
@@ -289,10 +336,13 @@ fn choice<T: serde::de::DeserializeOwned>(fields: &Fields, field: &str, default:
     }
 }
 
-fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
-    let kind: RequestKind = serde_json::from_value(json!(fields.get("kind")))
-        .map_err(|_| Problem::invalid_field("kind", "choisissez le droit exercé"))?;
-    Ok(RequestInput {
+fn request_input(fields: &Fields) -> Result<Read<RequestInput>, Problem> {
+    let mut unread = Vec::new();
+    let kind: RequestKind = serde_json::from_value(json!(fields.get("kind"))).unwrap_or_else(|_| {
+        unread.push(FieldError { field: "kind".into(), message: "choisissez le droit exercé".into() });
+        RequestKind::Access
+    });
+    let input = RequestInput {
         kind,
         requester: fields.get("requester").to_string(),
         received_on: fields.get("received_on").to_string(),
@@ -302,7 +352,17 @@ fn request_input(fields: &Fields) -> Result<RequestInput, Problem> {
         // The day sits beside the box on the form: unticking the box takes the day away with it.
         extension_notified_on: fields.opt("extension_notified_on").filter(|_| fields.get("extended") == "oui"),
         notes: fields.get("notes").to_string(),
-    })
+    };
+    Ok(Read { input, unread })
+}
+
+/// The label of `field` on a log's form: one of `spec`'s, or the request's right and extension.
+fn log_label<'a>(spec: &[(&str, &'a str, &str)], field: &str) -> Option<&'a str> {
+    match field {
+        "kind" => Some("Droit exercé"),
+        "extended" => Some("Délai prolongé"),
+        _ => label_in(spec, field).or_else(|| label_in(EXTENSION_TOLD, field)),
+    }
 }
 
 fn log_control(field: &str) -> String {
@@ -316,8 +376,12 @@ pub(super) async fn breach_create(
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let (state, actor) = (&on.state, &on.signed.0.actor);
     let created = match breach_input(&fields) {
-        Ok(input) => breaches::create(&on.state, &on.signed.0.actor, &org, input).await.map(|_| ()),
+        Ok(read) => {
+            let check = |input: &BreachInput| breaches::check_new(state, input);
+            read.write(check, async |input| breaches::create(state, actor, &org, input).await.map(|_| ())).await
+        }
         Err(p) => Err(p),
     };
     recorded(&on, &org, domain::Log::Breaches, &fields, created).await
@@ -330,8 +394,12 @@ pub(super) async fn request_create(
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
+    let (state, actor) = (&on.state, &on.signed.0.actor);
     let created = match request_input(&fields) {
-        Ok(input) => requests::create(&on.state, &on.signed.0.actor, &org, input).await.map(|_| ()),
+        Ok(read) => {
+            let check = |input: &RequestInput| requests::check_new(state, input);
+            read.write(check, async |input| requests::create(state, actor, &org, input).await.map(|_| ())).await
+        }
         Err(p) => Err(p),
     };
     recorded(&on, &org, domain::Log::Requests, &fields, created).await
@@ -526,6 +594,7 @@ async fn entry_page(
         domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).copied().collect(),
         domain::Log::Requests => REQUEST_FOLLOW_UP.to_vec(),
     };
+    let refusal = refusal.labelled(|field| log_label(&spec, field));
     let inputs = with_options(controls(&spec, log_control, fields, Some(&refusal)), &spec);
     let list = format!("{}/{}", base(org), texts.slug);
     let path = format!("{list}/{id}");
@@ -624,11 +693,21 @@ async fn entry_save(
     let actor = &on.signed.0.actor;
     let saved = match log {
         domain::Log::Breaches => match breach_input(&fields) {
-            Ok(input) => breaches::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ()),
+            Ok(read) => {
+                let check = |input: &BreachInput| breaches::check_new(&on.state, input);
+                let update =
+                    async |input| breaches::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ());
+                read.write(check, update).await
+            }
             Err(p) => Err(p),
         },
         domain::Log::Requests => match request_input(&fields) {
-            Ok(input) => requests::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ()),
+            Ok(read) => {
+                let check = |input: &RequestInput| requests::check_new(&on.state, input);
+                let update =
+                    async |input| requests::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ());
+                read.write(check, update).await
+            }
             Err(p) => Err(p),
         },
     };

@@ -14,11 +14,12 @@ mod logs;
 
 pub(crate) use logs::{BREACH_CLOSE_HOURS, REQUEST_CLOSE_DAYS};
 
+use crate::form::FieldError;
 use crate::forms::{Fields, On, Refusal, Reply};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{form_page, route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{Path, Query};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
@@ -114,6 +115,11 @@ fn controls(
         .collect()
 }
 
+/// The label of `field` in a form's `spec` (see [`controls`]).
+fn label_in<'a>(spec: &[(&str, &'a str, &str)], field: &str) -> Option<&'a str> {
+    spec.iter().find(|(name, _, _)| *name == field).map(|(_, label, _)| *label)
+}
+
 fn shell(on: &On<RgpdState>, org: &Org, trail: &[(&str, &str)]) -> Shell {
     let here = base(org);
     let mut crumbs = vec![("RGPD", "/rgpd"), (org.name.as_str(), here.as_str())];
@@ -122,10 +128,19 @@ fn shell(on: &On<RgpdState>, org: &Org, trail: &[(&str, &str)]) -> Shell {
 }
 
 /// `/rgpd`: the organisations whose registers the person keeps or covers.
+/// A code typed that opens no register is said beside the field, the page shown again.
 async fn home(on: On<RgpdState>, Query(query): Query<Fields>) -> Result<Response, PageError> {
+    let mut refusal = Refusal::default();
+    let mut status = StatusCode::OK;
     if let Some(key) = query.opt("organisation") {
-        let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
-        return Ok(page::redirect(&base(&org)));
+        match target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await {
+            Ok(org) => return Ok(page::redirect(&base(&org))),
+            Err(p) if p.kind.status().is_client_error() => {
+                status = p.kind.status();
+                refusal.errors.push(FieldError::new("rgpd", "organisation", p.detail).at("organisation"));
+            }
+            Err(p) => return Err(p.into()),
+        }
     }
     let actor = &on.signed.0.actor;
     let mut orgs: Vec<Value> = Vec::new();
@@ -139,11 +154,9 @@ async fn home(on: On<RgpdState>, Query(query): Query<Fields>) -> Result<Response
         }
     }
     let shell = Shell::new(&on.console, Some(&on.signed.0), "/rgpd").crumbs(&[("RGPD", "/rgpd")]);
-    Ok(page::render(
-        "rgpd_home.html",
-        shell,
-        json!({ "orgs": orgs, "fields": { "organisation": query.get("organisation") } }),
-    ))
+    let values = json!({ "orgs": orgs, "fields": { "organisation": query.get("organisation") },
+                         "error": refusal.by_control(), "errors": refusal.errors });
+    Ok(page::render_status(status, "rgpd_home.html", shell, values))
 }
 
 /// Where a missing field of a fiche is filled: the organisation's RGPD contacts, its

@@ -89,10 +89,101 @@ pub fn to_html(doc: &Document) -> String {
     tera().render(TEMPLATE, &context).unwrap_or_else(|e| panic!("template {TEMPLATE} does not render: {e:?}"))
 }
 
+/// The body of a page [`to_html`] rendered, made to sit in another page under a heading of
+/// level 2: its headings two levels down (h1 → h3, h2 → h4), its tables' column headers
+/// scoped and captioned by their section's heading, and the « - » lines of its paragraphs
+/// real lists. The page itself (a signed convention's, whose fingerprint is that of its
+/// bytes) is never changed: this is how a console page shows it. Works line by line on the
+/// template's markup, where a text never holds a line break (see `document.html`).
+pub fn embedded(html: &str) -> String {
+    let start = html.find("<body>").map_or(0, |at| at + "<body>".len());
+    let end = html.rfind("</body>").unwrap_or(html.len());
+    let mut heading = "";
+    let mut out = String::with_capacity(end.saturating_sub(start) + 256);
+    for line in html.get(start..end).unwrap_or_default().lines() {
+        let embedded = if let Some(text) = inner(line, "<h1>", "</h1>") {
+            format!("<h3>{text}</h3>")
+        } else if let Some(text) = inner(line, "<h2>", "</h2>") {
+            heading = text;
+            format!("<h4>{text}</h4>")
+        } else if line == "<table>" {
+            format!("<table>\n<caption>{heading}</caption>")
+        } else if line.starts_with("<thead>") {
+            line.replace("<th>", "<th scope=\"col\">")
+        } else if let Some(text) = inner(line, "<p>", "</p>") {
+            with_lists(text)
+        } else {
+            line.to_string()
+        };
+        out.push_str(&embedded);
+        out.push('\n');
+    }
+    out
+}
+
+/// What `line` holds between `open` and `close` when it is exactly that element.
+fn inner<'a>(line: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    line.strip_prefix(open)?.strip_suffix(close)
+}
+
+/// A paragraph's lines (`<br>` apart): its runs of « - » lines as a list, the other lines
+/// as paragraphs.
+fn with_lists(text: &str) -> String {
+    let mut out = String::new();
+    let (mut lines, mut items): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let flush = |out: &mut String, lines: &mut Vec<&str>, items: &mut Vec<&str>| {
+        if !lines.is_empty() {
+            out.push_str(&format!("<p>{}</p>", lines.join("<br>")));
+            lines.clear();
+        }
+        if !items.is_empty() {
+            let listed: String = items.iter().map(|item| format!("<li>{item}</li>")).collect();
+            out.push_str(&format!("<ul>{listed}</ul>"));
+            items.clear();
+        }
+    };
+    for line in text.split("<br>") {
+        match line.strip_prefix("- ") {
+            Some(item) => {
+                if !lines.is_empty() {
+                    flush(&mut out, &mut lines, &mut items);
+                }
+                items.push(item);
+            }
+            None => {
+                if !items.is_empty() {
+                    flush(&mut out, &mut lines, &mut items);
+                }
+                lines.push(line);
+            }
+        }
+    }
+    flush(&mut out, &mut lines, &mut items);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{sample, Section};
     use super::*;
+
+    #[test]
+    fn an_embedded_document_sits_under_a_level_2_heading_with_scoped_tables_and_real_lists() {
+        let doc = Document::new("Convention")
+            .section(Section::new("Engagements").paragraph("Ils s'engagent à :\n- alimenter\n- permettre\nFin."))
+            .section(Section::new("Tarifs").table(["Service", "Prix"], [["Stockage", "3"]]));
+        let page = to_html(&doc);
+        let body = embedded(&page);
+        assert!(!body.contains("<h1>") && !body.contains("<h2>") && !body.contains("<body>"), "{body}");
+        assert!(body.contains("<h3>Convention</h3>") && body.contains("<h4>Engagements</h4>"), "{body}");
+        assert!(
+            body.contains("<p>Ils s&#x27;engagent à :</p><ul><li>alimenter</li><li>permettre</li></ul><p>Fin.</p>"),
+            "{body}"
+        );
+        assert!(body.contains("<caption>Tarifs</caption>"), "{body}");
+        assert!(body.contains("<th scope=\"col\">Service</th><th scope=\"col\">Prix</th>"), "{body}");
+        assert!(page.contains("<h1>Convention</h1>") && page.contains("- alimenter"), "the document is unchanged");
+    }
 
     #[test]
     fn html_is_a_french_a4_page_with_every_block() {

@@ -19,7 +19,7 @@ mod pdf;
 pub mod read_back;
 pub mod response;
 
-pub use html::to_html;
+pub use html::{embedded, to_html};
 pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
 pub use odt::to_odt;
 pub use pdf::available as pdf_available;

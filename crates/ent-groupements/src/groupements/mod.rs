@@ -417,8 +417,8 @@ fn check_duration(mut terms: Terms, checks: &mut Checks) -> Terms {
                 format!(
                     "un accord-cadre exécuté par bons de commande ne dépasse pas quatre ans ({MAX_MONTHS_UNJUSTIFIED} \
                      mois) sauf cas exceptionnel dûment justifié (art. L. 2125-1 et R. 2162-4 du code de la commande \
-                     publique) : ramenez la durée ({months} mois) à {MAX_MONTHS_UNJUSTIFIED} mois ou indiquez la \
-                     justification (champ duration_justification)"
+                     publique) : ramenez la durée ({months} mois) à {MAX_MONTHS_UNJUSTIFIED} mois ou justifiez une \
+                     durée supérieure à {MAX_MONTHS_UNJUSTIFIED} mois"
                 ),
             ),
             Some(j) => {
@@ -697,20 +697,24 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     use ent_platform::identity::authz;
     let expected = "le coordonnateur est un EPCI, un syndicat mixte, un département, une région ou une académie";
     let key = input.coordinator.as_str();
-    let coordinator = resolve_readable_field(ctx.store, ctx.actor, "coordinator", key).await?;
-    // The scope before the kind: an organisation the actor cannot read is named like one that
-    // does not exist (neither its name nor its kind is revealed).
-    if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
-        if !authz::reads(ctx.store, ctx.actor, &coordinator).await? {
-            let missing = missing_org(key);
-            return Err(Problem::invalid_field("coordinator", missing.detail));
+    // Every field's error in one round: the coordinator's with the others'.
+    let mut checks = Checks::default();
+    let coordinator = checks.collect(resolve_readable_field(ctx.store, ctx.actor, "coordinator", key).await)?;
+    if let Some(coordinator) = &coordinator {
+        // The scope before the kind: an organisation the actor cannot read is named like one that
+        // does not exist (neither its name nor its kind is revealed).
+        if !ctx.actor.is_admin() && !holds_role_at(ctx.actor, Role::Coordinateur, &coordinator.id) {
+            if !authz::reads(ctx.store, ctx.actor, coordinator).await? {
+                let missing = missing_org(key);
+                return Err(Problem::invalid_field("coordinator", missing.detail));
+            }
+            return Err(authz::forbidden(format!(
+                "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
+                coordinator.name
+            )));
         }
-        return Err(authz::forbidden(format!(
-            "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
-            coordinator.name
-        )));
+        checks.collect(field_org_kind("coordinator", coordinator, &COORDINATOR_KINDS, expected))?;
     }
-    field_org_kind("coordinator", &coordinator, &COORDINATOR_KINDS, expected)?;
     let terms = Terms {
         lots: input.lots.unwrap_or_else(default_lots),
         bouquet: input.bouquet.unwrap_or_else(|| "socle-1d".into()),
@@ -725,8 +729,8 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
     };
-    check_support(&terms.support)?;
-    let checked = check_fields(
+    checks.collect(check_support(&terms.support))?;
+    let checked = checks.collect(check_fields(
         ctx.catalog,
         &input.title,
         &input.object,
@@ -734,8 +738,10 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         &input.application_deadline,
         input.consultation_date.as_deref(),
         input.award_planned_date.as_deref(),
-    )?;
-    check_deadline_ahead(&checked.deadline, ctx.today())?;
+    ))?;
+    checks.collect(check_deadline_ahead(&input.application_deadline, ctx.today()))?;
+    checks.finish()?;
+    let (coordinator, checked) = (coordinator.expect("checked"), checked.expect("checked"));
     let id = new_id();
     let at = timestamp(ctx.now);
     let mut tx = ctx.store.begin_write().await?;

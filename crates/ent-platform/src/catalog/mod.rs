@@ -328,6 +328,9 @@ impl Catalog {
     /// in bouquet order. Refuses an unknown bouquet, a base that is not one, and an
     /// option that is not for the base's degree.
     pub fn resolve(&self, base_id: &str, options: &[&str]) -> Result<Vec<&Service>, Problem> {
+        if base_id.trim().is_empty() {
+            return Err(Problem::invalid_field("base", "choisissez un bouquet de base"));
+        }
         let base = self
             .bouquet(base_id, None)
             .ok_or_else(|| Problem::invalid_field("base", format!("bouquet inconnu « {base_id} »")))?;

@@ -227,6 +227,10 @@ pub struct Breach {
 }
 
 fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<Utc>> {
+    if value.trim().is_empty() {
+        checks.fail(field, "date et heure obligatoires");
+        return None;
+    }
     checks.check(
         field,
         DateTime::parse_from_rfc3339(value)
@@ -515,6 +519,12 @@ async fn audit_change(
         summary["changes"] = audit::changes(&serde_json::json!(before), &serde_json::json!(i));
     }
     audit::record(tx, state.store.backend(), actor, action, &target, summary, now).await
+}
+
+/// The checks [`create`] runs on `input`, writing nothing: a form that could not read some
+/// fields says their errors with these, in one round.
+pub fn check_new(state: &RgpdState, input: &BreachInput) -> Result<(), Problem> {
+    validate(input, None, state.clock.now())
 }
 
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {

@@ -340,6 +340,12 @@ async fn audit_change(
     audit::record(tx, state.store.backend(), actor, action, &target, summary, state.clock.now()).await
 }
 
+/// The checks [`create`] runs on `input`, writing nothing: a form that could not read some
+/// fields says their errors with these, in one round.
+pub fn check_new(state: &RgpdState, input: &RequestInput) -> Result<(), Problem> {
+    validate(input, today(state), None).map(|_| ())
+}
+
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestInput) -> Result<DataRequest, Problem> {
     let now = state.clock.now();
     let (received, told) = validate(&input, today(state), None)?;

@@ -14,8 +14,8 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod timeout;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -369,12 +369,32 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Prob
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }
 
-async fn unknown_route(uri: axum::http::Uri) -> Problem {
-    Problem::not_found(format!("aucune ressource à l'adresse {}", uri.path()))
+/// An address no route answers: the console's error page for a browser reading pages
+/// (`console::wants_page`), the problem+json of the API otherwise.
+async fn unknown_route(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if console::wants_page(uri.path(), &headers) {
+        let detail = "aucune page à cette adresse : vérifiez-la, ou repartez de l'accueil";
+        return console::browser_error(&ConsoleState::from_ref(&state), &headers, StatusCode::NOT_FOUND, detail).await;
+    }
+    Problem::not_found(format!("aucune ressource à l'adresse {}", uri.path())).into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+/// A method an address does not take: for a browser, mostly a form's address opened (a
+/// reload after the form was refused), said on the console's error page.
+async fn method_not_allowed(
+    State(state): State<AppState>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if console::wants_page(uri.path(), &headers) {
+        let detail = "cette adresse reçoit les formulaires envoyés depuis une page, elle ne s'ouvre pas directement : \
+                      revenez à la page précédente pour saisir de nouveau le formulaire";
+        let status = StatusCode::METHOD_NOT_ALLOWED;
+        return console::browser_error(&ConsoleState::from_ref(&state), &headers, status, detail).await;
+    }
     Problem::new(ProblemKind::MethodNotAllowed, format!("la méthode {method} n'est pas acceptée sur {}", uri.path()))
+        .into_response()
 }
 
 #[cfg(test)]

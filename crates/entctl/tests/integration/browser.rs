@@ -70,11 +70,28 @@ async fn a_dan_signs_in_sees_the_dashboard_and_another_academie_gets_404(db: Tes
     let scene = scene(db).await;
     let academie = scene.academie.clone();
     journey("dan_dashboard", backend, &scene.base, |browser| async move {
+        // A refusal is read first: its alert takes the focus as the page loads (console.js).
+        let focused = "return document.activeElement.className;";
+        browser.open("/connexion").await;
+        browser.sign_in_with_password("dan.a@test.fr", "mauvais mot de passe").await;
+        let class = browser.client.execute(focused, vec![]).await.unwrap();
+        assert!(class.as_str().unwrap_or("").contains("console-notice--error"), "focus on the refusal: {class}");
+        assert!(browser.client.title().await.unwrap().starts_with("Erreur : Connexion"));
+        browser.axe().await;
         password_sign_in(&browser, "dan.a@test.fr").await;
         assert_eq!(browser.heading().await, format!("Tableau de bord — {}", academie.name));
         assert!(browser.text().await.contains("DAN — "), "the roles in the header");
         browser.axe().await;
         browser.open("/compte").await;
+        browser.axe().await;
+        browser.fill("#current", PASSWORD).await;
+        browser.fill("#password", "une toute autre phrase").await;
+        browser.fill("#confirmation", "une autre phrase encore").await;
+        browser.click_to_page("form[action='/compte/mot-de-passe'] button[type=submit]").await;
+        let class = browser.client.execute(focused, vec![]).await.unwrap();
+        assert!(class.as_str().unwrap_or("").contains("console-error-summary"), "focus on the summary: {class}");
+        browser.axe().await;
+        browser.open("/accessibilite").await;
         browser.axe().await;
         // Signed out, then a DAN of another académie opens the first one's dashboard.
         browser.click_to_page("form[action='/deconnexion'] button").await;
@@ -296,7 +313,9 @@ async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in
         browser.axe().await;
         let summary = browser.find(".console-error-summary a[href='#start-date']").await.text().await.unwrap();
         let beside = browser.find("#start-date-erreur").await.text().await.unwrap();
-        assert!(!summary.is_empty() && summary == beside, "the summary's link and the field's message: {summary}");
+        // The summary's link names the field, then says the message written beside it.
+        let named = format!("Date de prise d'effet : {beside}");
+        assert!(!beside.is_empty() && summary == named, "the summary's link and the field's message: {summary}");
         browser.client.execute("document.getElementById('start-date').value = '2026-09-01'", vec![]).await.unwrap();
         browser.click_to_page("#creer-convention").await;
         assert!(browser.text().await.contains("La convention est créée (brouillon)."));

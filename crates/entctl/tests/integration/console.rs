@@ -165,6 +165,41 @@ pub(crate) async fn post_body(app: &TestApp, session: &str, path: &str, body: im
     app.post(path).header("cookie", session).bytes("application/x-www-form-urlencoded", body).send().await
 }
 
+/// A refused form's page as RGAA 8.6, 11.10 and 7.5 want it: a client error whose title starts
+/// with « Erreur : », one alert (the error summary, or the notice of a refusal without field
+/// errors) that the console's script focuses on load, and every link to an anchor of the page
+/// (`href="#x"`) leading to an element of it (`id="x"`).
+pub(crate) fn assert_refusal_announced(page: &common::Resp) {
+    assert!((400..500).contains(&page.status), "a refusal: {} {}", page.status, page.text);
+    assert!(page.text.contains("<title>Erreur : "), "the title says the error: {}", page.text);
+    assert_eq!(page.text.matches("role=\"alert\"").count(), 1, "one alert: {}", page.text);
+    let alert = &page.text[page.text.find("role=\"alert\"").unwrap()..];
+    assert!(alert[..alert.find('>').unwrap()].contains("tabindex=\"-1\""), "focusable: {}", page.text);
+    assert!(page.text.contains("/console.js\" defer></script>"), "the script that focuses it");
+    assert_anchors_resolve(&page.text);
+}
+
+/// Every `href="#x"` of `html` has an element `id="x"`.
+pub(crate) fn assert_anchors_resolve(html: &str) {
+    for target in html.split("href=\"#").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]) {
+        assert!(html.contains(&format!(" id=\"{target}\"")), "#{target} leads nowhere: {html}");
+    }
+}
+
+/// The error summary's links of a page: (target id, text), the text as tera wrote it.
+pub(crate) fn summary_links(html: &str) -> Vec<(String, String)> {
+    let Some(at) = html.find("console-error-summary") else { return Vec::new() };
+    let summary = &html[at..at + html[at..].find("</div>").unwrap()];
+    summary
+        .split("<a href=\"#")
+        .skip(1)
+        .map(|link| {
+            let (id, rest) = link.split_once("\">").unwrap();
+            (id.to_string(), rest[..rest.find("</a>").unwrap()].to_string())
+        })
+        .collect()
+}
+
 /// The page a 303 leads to.
 pub(crate) async fn follow(app: &TestApp, session: &str, resp: &common::Resp) -> common::Resp {
     assert_eq!(resp.status, 303, "{}", resp.text);
@@ -806,4 +841,166 @@ async fn a_school_s_head_reads_the_ent_serving_the_school_in_the_list_and_throug
     let listed = other.get("/api/v1/tenants").send().await;
     assert!(!slugs(&listed.body).contains(&"fresnes".to_string()), "{name}: {}", listed.text);
     assert_eq!(other.get("/api/v1/tenants/fresnes").send().await.status, 404, "{name}");
+}
+
+// RGAA 8.6, 11.10, 7.5: a refused sign-in, password change or new password is announced
+// (title, one focused alert) and each error sits beside its field, linked from the summary.
+backend_test!(refused_sign_in_and_password_forms_are_announced_and_each_error_is_beside_its_field);
+async fn refused_sign_in_and_password_forms_are_announced_and_each_error_is_beside_its_field(db: TestDb) {
+    let (app, _, _) = console(db).await;
+    let name = app.backend;
+    let wrong = post_sign_in(&app, "dan.a@test.fr", "mauvais mot de passe", "/").await;
+    assert_eq!(wrong.status, 401, "{name}");
+    assert_refusal_announced(&wrong);
+    assert!(wrong.text.contains("<title>Erreur : Connexion — "), "{name}: {}", wrong.text);
+    assert!(wrong.text.contains("Mot de passe (obligatoire)"), "{name}: required said in the label");
+
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let account = get(&app, &session, "/compte").await;
+    assert_eq!(account.status, 200, "{name}: {}", account.text);
+    let new = "une toute autre phrase";
+    let wrong = post_form(
+        &app,
+        &session,
+        "/compte/mot-de-passe",
+        &[("current", "non"), ("password", new), ("confirmation", new)],
+    )
+    .await;
+    assert_eq!(wrong.status, 422, "{name}");
+    assert_refusal_announced(&wrong);
+    let links = summary_links(&wrong.text);
+    assert_eq!(
+        links,
+        [("current".to_string(), "Changer de mot de passe : Le mot de passe actuel est incorrect.".to_string())],
+        "{name}: the form named"
+    );
+    assert!(wrong.text.contains("id=\"current\" name=\"current\" value=\"\" autocomplete=\"current-password\" required aria-invalid=\"true\" aria-describedby=\"current-erreur\""), "{name}: {}", wrong.text);
+    assert!(
+        !wrong.text.contains(
+            "id=\"token-current\" name=\"current\" value=\"\" autocomplete=\"current-password\" required aria-invalid"
+        ),
+        "{name}: not the token form's"
+    );
+    let differ = post_form(
+        &app,
+        &session,
+        "/compte/mot-de-passe",
+        &[("current", PASSWORD), ("password", new), ("confirmation", "autre")],
+    )
+    .await;
+    assert_refusal_announced(&differ);
+    assert_eq!(summary_links(&differ.text)[0].0, "confirmation", "{name}");
+    assert!(
+        differ
+            .text
+            .contains("<p class=\"fr-error-text\" id=\"confirmation-erreur\">Les deux mots de passe diffèrent.</p>"),
+        "{name}: {}",
+        differ.text
+    );
+    let token = post_form(
+        &app,
+        &session,
+        "/compte/jetons",
+        &[("name", "Export"), ("current", PASSWORD), ("expires", "demain")],
+    )
+    .await;
+    assert_refusal_announced(&token);
+    assert_eq!(summary_links(&token.text)[0].0, "token-expires", "{name}: {}", token.text);
+
+    let link = forgotten_password_link(&app, "dan.b@test.fr").await;
+    let differ = post_anonymous(&app, &link, &[("password", new), ("confirmation", "une autre phrase")]).await;
+    assert_eq!(differ.status, 422, "{name}");
+    assert_refusal_announced(&differ);
+    assert!(differ.text.contains("href=\"#confirmation\""), "{name}: {}", differ.text);
+    assert!(differ.text.contains("id=\"confirmation\" name=\"confirmation\" type=\"password\" autocomplete=\"new-password\" required minlength=\"12\" aria-invalid=\"true\" aria-describedby=\"confirmation-erreur\""), "{name}: {}", differ.text);
+    assert!(!differ.text.contains("aria-describedby=\"password-erreur\""), "{name}: not on the first field");
+}
+
+// RGAA 12.x, 8.x: a browser asking an address no page answers, or opening a form's address
+// (a reload after a refusal), gets the console's error page, in the shell of the person signed
+// in, as every error page of the console; the API keeps its problem+json answers.
+backend_test!(a_browser_gets_the_console_s_error_pages_in_its_shell_and_the_api_its_problems);
+async fn a_browser_gets_the_console_s_error_pages_in_its_shell_and_the_api_its_problems(db: TestDb) {
+    let (app, _, b, session) = console_as_dan_a(db).await;
+    let name = app.backend;
+    let browser =
+        |path: &str| app.get(path).header("accept", "text/html,application/xhtml+xml;q=0.9").header("cookie", &session);
+    let html = |resp: &common::Resp| resp.header("content-type").unwrap_or("").starts_with("text/html");
+    let json = |resp: &common::Resp| resp.header("content-type") == Some("application/problem+json");
+    let shell = |resp: &common::Resp| resp.text.contains("Se déconnecter") && resp.text.contains("id=\"navigation\"");
+
+    let unknown = browser("/nexistepas").send().await;
+    assert_eq!(unknown.status, 404, "{name}");
+    assert!(html(&unknown) && shell(&unknown), "{name}: {}", unknown.text);
+    assert!(unknown.text.contains("<title>Erreur : Page introuvable — "), "{name}: {}", unknown.text);
+    assert!(unknown.header("content-security-policy").is_some_and(|csp| csp.contains("script-src 'self'")), "{name}");
+    let reload = browser("/compte/mot-de-passe").send().await;
+    assert_eq!(reload.status, 405, "{name}");
+    assert!(html(&reload) && shell(&reload) && reload.text.contains("formulaire"), "{name}: {}", reload.text);
+    let anonymous = app.get("/nexistepas").header("accept", "text/html").send().await;
+    assert!(html(&anonymous) && !shell(&anonymous) && anonymous.text.contains("Page introuvable"), "{name}");
+
+    for api in [app.get("/nexistepas"), app.get("/api/v1/nexistepas").header("accept", "text/html")] {
+        let answered = api.send().await;
+        assert_eq!(answered.status, 404, "{name}");
+        assert!(json(&answered), "{name}: the API's problem: {}", answered.text);
+    }
+    let api = app.get("/compte/mot-de-passe").header("accept", "application/json").send().await;
+    assert!(api.status == 405 && json(&api), "{name}: {}", api.text);
+
+    // A page's own error (out of scope) keeps the shell too.
+    let other = get(&app, &session, &format!("/tableau-de-bord/{}", b.id)).await;
+    assert_eq!(other.status, 404, "{name}");
+    assert!(shell(&other), "{name}: the menu, the account and « Se déconnecter »: {}", other.text);
+}
+
+// Loi 2005-102 art. 47: the accessibility declaration, public, linked from every page's footer,
+// states the console's state honestly and follows the RGAA model's parts.
+backend_test!(the_accessibility_declaration_is_public_and_linked_from_every_page_s_footer);
+async fn the_accessibility_declaration_is_public_and_linked_from_every_page_s_footer(db: TestDb) {
+    let (app, _, _, session) = console_as_dan_a(db).await;
+    let name = app.backend;
+    let link = "<a class=\"fr-footer__bottom-link\" href=\"/accessibilite\" id=\"lien-accessibilite\">Accessibilité : non conforme</a>";
+    for page in [app.get("/connexion").send().await, get(&app, &session, "/").await] {
+        assert!(page.text.contains(link), "{name}: {}", page.text);
+    }
+    let declaration = app.get("/accessibilite").send().await;
+    assert_eq!(declaration.status, 200, "{name}: no sign-in needed: {}", declaration.text);
+    for part in [
+        "<h1>Déclaration d'accessibilité</h1>",
+        "État de conformité",
+        "<strong>non conforme</strong>",
+        "Contenus non accessibles",
+        "Établissement de cette déclaration",
+        "le 4 décembre 2026",
+        "Technologies utilisées",
+        "Environnement de test",
+        "Retour d'information et contact",
+        "Voies de recours",
+        "Défenseur des droits",
+    ] {
+        assert!(declaration.text.contains(part), "{name}: {part}: {}", declaration.text);
+    }
+    let signed = get(&app, &session, "/accessibilite").await;
+    assert!(signed.text.contains("Se déconnecter"), "{name}: in the person's shell");
+}
+
+// RGAA 8.6, 12.x: a list's title says its search and page; the menu marks the list a record's
+// page belongs to; a table that scrolls is a named region the keyboard reaches.
+backend_test!(list_titles_say_their_page_and_search_and_the_menu_marks_a_record_s_list);
+async fn list_titles_say_their_page_and_search_and_the_menu_marks_a_record_s_list(db: TestDb) {
+    let (app, a, _, session) = console_as_dan_a(db).await;
+    let name = app.backend;
+    let second = page_showing(&app, &session, "/organisations?page=2&taille=10", "<title>").await;
+    assert!(second.text.contains("<title>Organisations (page 2 sur "), "{name}: {}", &second.text[..600]);
+    let searched = page_showing(&app, &session, "/organisations?q=lyc", "<title>").await;
+    assert!(searched.text.contains("<title>Organisations (recherche « lyc »"), "{name}: {}", &searched.text[..600]);
+    let first = page_showing(&app, &session, "/organisations", "<title>").await;
+    assert!(first.text.contains("<title>Organisations — "), "{name}: the first page, unfiltered, as is");
+    assert!(first.text.contains("tabindex=\"0\" role=\"region\" aria-label=\""), "{name}: the table's box");
+    let record = page_showing(&app, &session, &format!("/organisations/{}", a.id), &a.name).await;
+    let current = "href=\"&#x2F;organisations\" aria-current=\"page\"";
+    assert!(record.text.contains(current), "{name}: {}", record.text);
+    let home = page_showing(&app, &session, "/", "<title>").await;
+    assert!(home.text.contains("role=\"region\" aria-label=\"Établissements par département\""), "{name}");
 }

@@ -5,7 +5,9 @@
 //! provisioning through the pages, the governance gate's refusal shown as it is.
 
 use crate::common;
-use crate::console::{add_person, follow, get, key_of, page_showing, post_form, sign_in};
+use crate::console::{
+    add_person, assert_refusal_announced, follow, get, key_of, page_showing, post_form, sign_in, summary_links,
+};
 use crate::console_tickets::envoi_of;
 
 use common::{TestApp, TestDb};
@@ -207,6 +209,14 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let file = get(&app, &dan, &format!("/conventions/{id}/document?format=html")).await;
     assert_eq!(file.status, 200);
     assert_eq!(hex::encode(sha2::Sha256::digest(file.text.as_bytes())), hash);
+    // The signed document embedded under the page's « Document » (h2): its headings below it,
+    // its tables' headers scoped, its « - » lines a list; the file keeps its own h1 and text.
+    let shown = &page.text[page.text.find("id=\"document\"").unwrap()..];
+    assert_eq!(page.text.matches("<h1").count(), 1, "one h1, the page's: {}", page.text);
+    assert!(shown.contains("<h3>") && shown.contains("<h4>Parties</h4>") && !shown.contains("<h2>"), "{shown}");
+    assert!(shown.contains("<th scope=\"col\">") && !shown.contains("<th>"), "{shown}");
+    assert!(shown.contains("<ul><li>") && !shown.contains("<br>- "), "{shown}");
+    assert!(file.text.contains("<h1>") && file.text.contains("<br>- "), "the file as signed");
 
     for (who, party) in [(&dan, "Créteil"), (&sign_in(&app, MAIRIE).await, "Fresnes"), (&directeur, "Doisneau")] {
         let page = get(&app, who, &format!("/conventions/{id}")).await;
@@ -357,7 +367,7 @@ async fn enter_in_a_creation_form_submits_it_and_searches_only_from_a_changed_se
     // Each party's repeated controls say whose they are (RGAA 11.2).
     for label in ["la collectivité", "l&#x27;école"] {
         let context = format!("<span class=\"fr-sr-only\"> — {label}</span>");
-        assert!(form.text.contains(&format!("Organisation retenue{context}")), "{label}: {}", form.text);
+        assert!(form.text.contains(&format!("Organisation retenue (obligatoire){context}")), "{label}: {}", form.text);
         assert!(form.text.contains(&format!("Rechercher{context}</button>")), "{label}: {}", form.text);
         assert!(
             form.text.contains(&format!("Qualité (ex. « maire », « rectrice de l&#x27;académie »){context}")),
@@ -698,6 +708,8 @@ async fn an_organisation_page_lists_its_conventions_only_to_the_roles_that_read_
     // The directeur reads the école's conventions; a teacher of the école reads its page without them.
     let directeur = get(&app, &sign_in(&app, DIRECTEUR).await, &ecole).await;
     assert!(directeur.text.contains(&format!("href=\"/conventions/{id}\"")), "{}", directeur.text);
+    // Its status in French (RGAA 3.x: no code of the API in a page).
+    assert!(directeur.text.contains("</a> (en vigueur)") && !directeur.text.contains("(active)"), "{}", directeur.text);
     let page = get(&app, &sign_in(&app, teacher).await, &ecole).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("Doisneau"), "{}", page.text);
@@ -987,4 +999,74 @@ async fn an_ecole_of_another_departement_delegated_later_is_left_out_and_listed_
     let page = page_showing(&app, &dan, &path, "Écoles non couvertes par cette convention").await;
     let warning = page.text.split("ecoles-non-couvertes").nth(1).and_then(|t| t.split("</div>").next()).unwrap();
     assert!(warning.contains("0930999F") && !warning.contains("0940176F"), "{}: {warning}", app.backend);
+}
+
+// RGAA 11.10, 7.5: a refused creation form links each error to a control of the page (the
+// start date, a parameter of the model, is asked under « Objet et dates »), and an error on a
+// group of controls (the parameters, the bouquet) is read with its fieldset.
+backend_test!(refused_creation_forms_link_every_error_to_a_control_of_the_page);
+async fn refused_creation_forms_link_every_error_to_a_control_of_the_page(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let mut fields = doisneau_fields(&app).await;
+    fields.push(("debut".into(), "2026-13-45".into()));
+    let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    assert_refusal_announced(&refused);
+    let links = summary_links(&refused.text);
+    let on_start: Vec<_> = links.iter().filter(|(id, _)| id == "start-date").collect();
+    assert_eq!(on_start.len(), 1, "{name}: the invalid date said once, on its field: {links:?}");
+    assert!(on_start[0].1.starts_with("Date de prise d&#x27;effet : "), "{name}: {links:?}");
+    assert!(refused.text.contains("id=\"start-date-erreur\""), "{name}: the message beside the date");
+
+    let mairie = sign_in(&app, MAIRIE).await;
+    let refused = post_form(&app, &mairie, "/ent/nouveau", &[("etape", "demander")]).await;
+    assert_refusal_announced(&refused);
+    let links = summary_links(&refused.text);
+    assert!(links.iter().any(|(id, _)| id == "bouquet"), "{name}: {links:?}");
+    assert!(!links.iter().any(|(id, _)| id == "demande"), "{name}: no error on the whole form: {links:?}");
+    assert!(
+        refused.text.contains("aria-labelledby=\"bouquet-legende bouquet-erreur\" id=\"bouquet\""),
+        "{name}: the fieldset reads its error: {}",
+        refused.text
+    );
+}
+
+// The dashboard and the notification centre agree on the conventions awaiting the person:
+// the mairie's agent whose signature is awaited finds the convention in both, even when her
+// home dashboard is that of the other commune she works for (she once read « Aucune convention
+// n'attend de signature » there while « Notifications » listed it).
+backend_test!(the_dashboard_and_the_notifications_agree_on_a_convention_awaiting_the_mairie);
+async fn the_dashboard_and_the_notifications_agree_on_a_convention_awaiting_the_mairie(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    // Her other commune comes first among her roles (its id before Fresnes's): her home is its dashboard.
+    let neighbour = org_id(&app, "commune:94028").await;
+    let first = "00000000-0000-7000-8000-000000000001";
+    common::execute(&app.store, "UPDATE orgs SET id = $1 WHERE id = $2", &[first, &neighbour]).await;
+    let other = entcp::registry::queries::get_org(&app.store, first).await.unwrap().unwrap();
+    let user = entcp::identity::get_user(&app.store, MAIRIE).await.unwrap().unwrap();
+    let role = entcp::identity::UserRole::new(&user.id, Role::Collectivite, Some(&other));
+    entcp::identity::grant(&app.store, &common::admin(), role, common::t0()).await.unwrap();
+    let dan = sign_in(&app, DAN).await;
+    let mut fields = doisneau_fields(&app).await;
+    fields.push(("debut".into(), "2026-09-01".into()));
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let id = id_of(created.header("location").unwrap());
+    follow(&app, &dan, &post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await).await;
+    let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    let hash = api.body["document_hash"].as_str().unwrap().to_string();
+    let signed = post_form(&app, &dan, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
+    assert_eq!(signed.status, 303, "{name}: {}", signed.text);
+
+    let mairie = sign_in(&app, MAIRIE).await;
+    let link = format!("<a href=\"/conventions/{id}\">");
+    let notifications = get(&app, &mairie, "/notifications").await;
+    assert!(notifications.text.contains(&id), "{name}: {}", notifications.text);
+    let home = get(&app, &mairie, "/").await;
+    let title = crate::console::escaped(&format!("Tableau de bord — {}", other.name));
+    assert!(home.text.contains(&title), "{name}: {}", home.text);
+    assert!(home.text.contains(&link), "{name}: the dashboard lists it too: {}", home.text);
+    assert!(!home.text.contains("Aucune convention n&#x27;attend de signature"), "{name}: {}", home.text);
+    assert!(home.text.contains("attendue"), "{name}: marked as awaiting the mairie: {}", home.text);
 }

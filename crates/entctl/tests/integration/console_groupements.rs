@@ -268,6 +268,10 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let refused = post_form(&app, &coord, &format!("{path}/decisions"), &both).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains(&format!("href=\"#motif-{}\"", ids[2])), "{}", refused.text);
+    for ticked in [&ids[1], &ids[2]] {
+        let kept = format!("id=\"choix-{ticked}\" name=\"candidatures\" value=\"{ticked}\" checked");
+        assert!(refused.text.contains(&kept), "the ticked boxes stay ticked: {}", refused.text);
+    }
     let statuses: Vec<String> = sqlx::query_scalar(
         "SELECT m.status FROM groupement_members m JOIN groupements g ON g.id = m.groupement_id \
          WHERE g.reference = $1 ORDER BY m.status",
@@ -623,4 +627,32 @@ async fn the_coordinator_is_warned_before_generating_when_no_member_declares_pup
     assert!(page.text.contains("Aucun élève déclaré par les membres : les 70 %"), "{}", page.text);
     let own = get(&app, &mairie, &path).await;
     assert!(!own.text.contains("cle-repartition-alerte"), "{}", own.text);
+}
+
+// RGAA 11.10: the form refused names every error in one round, the coordinator's (a commune
+// cannot coordinate) with the others', each after its field's label; « Coordonnateur » and
+// « Lots » say they are required.
+backend_test!(an_empty_groupement_form_names_every_error_in_one_round);
+async fn an_empty_groupement_form_names_every_error_in_one_round(db: TestDb) {
+    let (scene, app, _) = scene_app(db).await;
+    let name = app.backend;
+    person(&app.store, "root@plateforme.fr", Role::Admin, None).await;
+    let root = sign_in(&app, "root@plateforme.fr").await;
+    let form = get(&app, &root, "/groupements/nouveau").await;
+    assert!(form.text.contains("Coordonnateur (obligatoire)") && form.text.contains("Lots (obligatoire)"), "{name}");
+    let commune = format!("commune:{}", scene.communes[0].code);
+    let fields: Vec<(&str, String)> =
+        [("coordonnateur", commune), ("lots", String::new()), ("duree", "60".into()), ("poids-comptes", "100".into())]
+            .into();
+    let refused = post_form(&app, &root, "/groupements/nouveau", &fields).await;
+    console::assert_refusal_announced(&refused);
+    let links = console::summary_links(&refused.text);
+    let ids: Vec<&str> = links.iter().map(|(id, _)| id.as_str()).collect();
+    for field in ["coordonnateur", "titre", "objet", "lots", "duree", "date-limite"] {
+        assert!(ids.contains(&field), "{name}: {field} in the one round: {links:?}");
+    }
+    let said: Vec<&str> = links.iter().map(|(_, text)| text.as_str()).collect();
+    assert!(said.contains(&"Intitulé : champ obligatoire"), "{name}: {said:?}");
+    assert!(said.contains(&"Date limite des adhésions : date obligatoire : attendu AAAA-MM-JJ"), "{name}: {said:?}");
+    assert!(!refused.text.contains("duration_justification"), "{name}: no field name of the API: {}", refused.text);
 }

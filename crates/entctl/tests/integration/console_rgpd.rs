@@ -7,7 +7,7 @@
 //! version check (a stale form keeps what was typed).
 
 use crate::common;
-use crate::console::{escaped, person, sign_in, with_password};
+use crate::console::{assert_refusal_announced, escaped, person, sign_in, summary_links, with_password};
 use crate::console_tickets::{follow, get, post_form};
 
 use common::{audited, t0, TestApp};
@@ -1078,4 +1078,60 @@ async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday
         let page = get(app, &dpo_at(moment).await, &requests).await.text;
         assert!(row_of(&page, "R. Limite").contains(says), "{name}: {moment}: {page}");
     }
+}
+
+// RGAA 11.10: an empty breach form is refused in one round, every required field named in
+// the summary by its label and marked required; the request form likewise (its right chosen
+// from a list); an organisation code that opens no register is said beside its field.
+backend_test!(an_empty_breach_or_request_form_names_every_missing_field_in_one_round);
+async fn an_empty_breach_or_request_form_names_every_missing_field_in_one_round(db: common::TestDb) {
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let app = &d.app;
+    let breaches = format!("{register}/violations");
+    let form = get(app, &dpo, &breaches).await;
+    assert!(form.text.contains("Intitulé (obligatoire)") && form.text.contains("Connue le (obligatoire"), "{name}");
+    let refused = post_form(app, &dpo, &breaches, &[("people_approx", "beaucoup")]).await;
+    assert_refusal_announced(&refused);
+    let links = summary_links(&refused.text);
+    let fields: Vec<&str> = links.iter().map(|(id, _)| id.trim_start_matches("entree-")).collect();
+    for required in
+        ["title", "facts", "aware_at", "data_categories", "people_approx", "records_approx", "consequences", "measures"]
+    {
+        assert!(fields.contains(&required), "{name}: {required} in the first round: {links:?}");
+    }
+    let said: Vec<&str> = links.iter().map(|(_, text)| text.as_str()).collect();
+    assert!(said.contains(&"Intitulé : champ obligatoire"), "{name}: the label names the field: {said:?}");
+    assert!(said.contains(&"Connue le : date et heure obligatoires"), "{name}: {said:?}");
+    assert!(
+        said.contains(&"Nombre approximatif de personnes : nombre entier attendu, par exemple 120"),
+        "{name}: {said:?}"
+    );
+    assert!(said.contains(&"Nombre approximatif d&#x27;enregistrements : champ obligatoire"), "{name}: {said:?}");
+    assert!(!refused.text.contains("RFC 3339"), "{name}: nothing technical");
+    assert_eq!(common::count(&d.db.store, "SELECT COUNT(*) FROM rgpd_breaches", &[]).await, 0, "{name}");
+
+    let requests = format!("{register}/demandes");
+    let refused = post_form(app, &dpo, &requests, &[]).await;
+    assert_refusal_announced(&refused);
+    let ids: Vec<String> = summary_links(&refused.text).into_iter().map(|(id, _)| id).collect();
+    for required in ["entree-kind", "entree-requester", "entree-received_on"] {
+        assert!(ids.iter().any(|id| id == required), "{name}: {required} in {ids:?}");
+    }
+    assert!(
+        refused
+            .text
+            .contains("id=\"entree-kind\" name=\"kind\" aria-invalid=\"true\" aria-describedby=\"entree-kind-erreur\""),
+        "{name}: {}",
+        refused.text
+    );
+
+    let unknown = get(app, &dpo, "/rgpd?organisation=zzzz").await;
+    assert_eq!(unknown.status, 404, "{name}");
+    assert_refusal_announced(&unknown);
+    assert!(
+        unknown.text.contains("href=\"#organisation\"") && unknown.text.contains("id=\"organisation-erreur\""),
+        "{name}: {}",
+        unknown.text
+    );
+    assert!(unknown.text.contains("value=\"zzzz\""), "{name}: the code kept");
 }

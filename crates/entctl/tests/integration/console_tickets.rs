@@ -122,6 +122,10 @@ async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_prev
     let refused = post_form(&app, &usager, "/tickets/nouveau", &[("ent", TENANT), ("categorie", "acces")]).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("href=\"#sujet\""), "{}", refused.text);
+    crate::console::assert_refusal_announced(&refused);
+    let said: Vec<String> = crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+    assert!(said.contains(&"Sujet : champ obligatoire".to_string()), "each link names its field: {said:?}");
+    assert!(said.contains(&"Description : champ obligatoire".to_string()), "{said:?}");
 
     let reference = open_ticket(&app, &usager).await;
     let page = get(&app, &usager, &format!("/tickets/{reference}")).await;

@@ -260,10 +260,12 @@ async fn resolve_parties(
     Ok(parties)
 }
 
+/// The parameters of `model` given, checked; `start` is the `start_date` parameter, `None`
+/// when the start date is invalid (said once, on its own field).
 fn check_parameters(
     model: &ConventionModel,
     given: &Map<String, Value>,
-    start: &str,
+    start: Option<&str>,
     checks: &mut Checks,
 ) -> Map<String, Value> {
     let mut params = Map::new();
@@ -275,6 +277,7 @@ fn check_parameters(
     for spec in &model.parameters {
         let field = format!("parameters.{}", spec.key);
         let value = if spec.key == "start_date" {
+            let Some(start) = start else { continue };
             Some(Value::String(start.to_string()))
         } else {
             given.get(&spec.key).cloned().or_else(|| spec.default.clone())
@@ -397,7 +400,7 @@ async fn build_draft(
     let departement = existing.and_then(|conv| kept_departement(conv, &parties));
     let covered = derive_schools(store, model, &parties, departement).await?;
     check_schools_in_scope(&mut naming, &parties, &covered, &mut checks).await?;
-    let parameters = check_parameters(model, params_input, start_date, &mut checks);
+    let parameters = check_parameters(model, params_input, start.map(|_| start_date), &mut checks);
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
         (_, Some(end)) => checks.date("end_date", end),
@@ -1288,7 +1291,7 @@ mod tests {
         let model = models.iter().rfind(|m| m.id == "groupement-de-commandes").expect("the groupement model");
         let given = serde_json::json!({ "objet": objet }).as_object().cloned().unwrap_or_default();
         let mut checks = Checks::default();
-        let params = check_parameters(model, &given, "2026-09-01", &mut checks);
+        let params = check_parameters(model, &given, Some("2026-09-01"), &mut checks);
         let refused = checks.finish().err().is_some_and(|p| p.errors.iter().any(|e| e.field == "parameters.objet"));
         (!refused).then(|| params["objet"].as_str().unwrap_or_default().to_string())
     }

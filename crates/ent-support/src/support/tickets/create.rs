@@ -62,7 +62,8 @@ pub(super) fn check_category(checks: &mut Checks, state: &SupportState, category
             checks.fail("category", format!("catégorie « {category} » inconnue : acces, service, donnees ou autre"))
         }
         Some(Category::Service) => match service {
-            None => checks.fail("service", "le service concerné est obligatoire pour la catégorie service"),
+            None => checks
+                .fail("service", "choisissez le service concerné : il est obligatoire pour un ticket sur un service"),
             Some(code) if state.catalog.service(code).is_none() => {
                 checks.fail("service", format!("service « {code} » absent du catalogue"))
             }

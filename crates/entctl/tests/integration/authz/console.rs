@@ -20,6 +20,7 @@ const PAGES: &[Page] = &[
     ("GET", "/mot-de-passe-oublie", None),
     ("POST", "/mot-de-passe-oublie", None),
     ("GET", "/mot-de-passe/{jeton}", None),
+    ("GET", "/accessibilite", None),
     ("POST", "/mot-de-passe/{jeton}", None),
     ("GET", "/", Some(EVERYONE)),
     ("GET", "/tableau-de-bord/{org}", Some(&[Admin, Dan, Collectivite])),
