@@ -7,3 +7,6 @@ ALTER TABLE tenants ADD COLUMN coverage_lapsed_at TEXT;
 ALTER TABLE tenants ADD COLUMN coverage_uncovered TEXT;
 -- `GET /api/v1/tenants?uncovered=true`, paged by slug.
 CREATE INDEX tenants_coverage_lapsed ON tenants (slug) WHERE coverage_lapsed_at IS NOT NULL;
+-- The open tickets of a tenant: those the support sweep closes once it is purged, those that
+-- hold its purge (`purge::Holds::of`).
+CREATE INDEX support_tickets_open_by_tenant ON support_tickets (tenant_id) WHERE status NOT IN ('resolved', 'closed');

@@ -106,6 +106,27 @@ pub struct DailyReport {
     pub reminders: u32,
 }
 
+/// The step of `conventions-daily` that dates take: the résiliations notified for today or
+/// before end their conventions, then the signed conventions whose start date has come are
+/// activated. Guarded per convention and idempotent, so that a job that needs today's
+/// conventions in force (`tenants-coverage`) runs it first, whichever job starts first.
+/// How many were ended, how many activated.
+pub async fn take_effect(ctx: &Ctx<'_>) -> Result<(u32, u32), Problem> {
+    let (mut terminated, mut activated) = (0, 0);
+    // Before activation: a convention résiliée from its start never takes effect.
+    for id in notified_terminations(ctx.store).await? {
+        if end_on_termination_date(ctx, &id).await? {
+            terminated += 1;
+        }
+    }
+    for id in ids_with_status(ctx.store, Status::Signed).await? {
+        if activate_if_started(ctx, &id).await? {
+            activated += 1;
+        }
+    }
+    Ok((terminated, activated))
+}
+
 pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>) -> Result<DailyReport, Problem> {
     let mut report = DailyReport::default();
     let today = today_in_france(now);
@@ -118,17 +139,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             Completion::Left => {}
         }
     }
-    // Before activation: a convention résiliée from its start never takes effect.
-    for id in notified_terminations(store).await? {
-        if end_on_termination_date(&ctx, &id).await? {
-            report.terminated += 1;
-        }
-    }
-    for id in ids_with_status(store, Status::Signed).await? {
-        if activate_if_started(&ctx, &id).await? {
-            report.activated += 1;
-        }
-    }
+    (report.terminated, report.activated) = take_effect(&ctx).await?;
     for id in ids_with_status(store, Status::Active).await? {
         match renew_or_refuse(&ctx, &id).await? {
             RenewalOutcome::Renewed => report.renewed += 1,

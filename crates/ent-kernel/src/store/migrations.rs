@@ -396,8 +396,8 @@ mod tests {
         ),
         (
             56,
-            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
-            "95230e88ea3fb4a9c07308b0520a8c8842f912725eb3c925d06ffae2e3de32f3876f4bb375929b740d30da35f1a68bbe",
+            "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
+            "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
         ),
     ];
 

@@ -322,12 +322,12 @@ mod tests {
             (
                 "convention_lapsed",
                 "Sans convention en vigueur : ENT doisneau",
-                "depuis le 1er septembre 2029</strong>, ces établissements",
+                "constaté le 1er septembre 2029</strong>)",
             ),
             (
                 "convention_restored",
                 "De nouveau couvert par une convention : ENT doisneau",
-                "(sans convention depuis le 1er septembre 2029)",
+                "(absence de convention constatée le 1er septembre 2029)",
             ),
         ];
         for (event, subject, said) in cases {

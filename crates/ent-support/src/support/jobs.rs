@@ -11,7 +11,7 @@ use super::tickets::{
     append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, Ticket, COLUMNS,
     PUBLIC_MESSAGE,
 };
-use super::{lead_emails, Level, Priority, Status};
+use super::{lead_emails, Category, Level, Priority, Status};
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
@@ -31,16 +31,42 @@ pub struct SweepReport {
     pub escalated: usize,
     /// Tickets closed because their tenant was purged ([`close_on_purged_tenants`]).
     pub closed_purged: usize,
+    /// The references of the tickets whose closing failed (logged; the sweep went on).
+    pub failed: Vec<String>,
 }
 
 impl SweepReport {
     /// What the sweep did, as the job and `entctl support sweep` say it.
     pub fn outcome(&self) -> String {
-        format!(
+        let said = format!(
             "{} ticket(s) examiné(s), {} dépassement(s), {} escalade(s), {} ticket(s) clos (ENT purgé)",
             self.examined, self.breaches, self.escalated, self.closed_purged
-        )
+        );
+        with_failures(said, &self.failed)
     }
+}
+
+/// A job's outcome `said`, then the tickets it failed on, if any.
+fn with_failures(said: String, failed: &[String]) -> String {
+    match failed {
+        [] => said,
+        _ => format!("{said} ; en échec : {}", failed.join(", ")),
+    }
+}
+
+/// A job's outcome as its run ends: a failure naming the tickets it failed on, if any.
+fn job_result(outcome: String, failed: &[String]) -> anyhow::Result<String> {
+    if failed.is_empty() {
+        Ok(outcome)
+    } else {
+        Err(anyhow::anyhow!(outcome))
+    }
+}
+
+/// Logs the failure of a job's step on ticket `id` and keeps it to name in the outcome.
+fn note_failure(failed: &mut Vec<String>, job: &str, id: &str, problem: &Problem) {
+    tracing::warn!(ticket = %id, error = %problem.detail, "{job}: ticket skipped after an error");
+    failed.push(id.to_string());
 }
 
 /// Finds and flags the breaches due at `now`.
@@ -116,7 +142,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     // Due dates stored under other policies are derived again first.
     refresh_for_policies(state, now).await?;
     // Before the due dates are read: the clocks of those tickets stop at the purge.
-    let closed_purged = close_on_purged_tenants(state, now).await?;
+    let (closed_purged, failed) = close_on_purged_tenants(state, now).await?;
     const DUE: &str = "SELECT id FROM support_tickets WHERE next_due IS NOT NULL AND next_due <= $1";
     let mut tx = state.store.begin_write().await?;
     // Three reads for the whole pass: the tickets due, their events, their flagged breaches.
@@ -130,7 +156,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
          ORDER BY t.next_due LIMIT 20000{lock}"
     );
     let tickets: Vec<Ticket> = sqlx::query_as(&sql).bind(timestamp(now)).fetch_all(&mut *tx).await?;
-    let mut report = SweepReport { examined: tickets.len(), closed_purged, ..Default::default() };
+    let mut report = SweepReport { examined: tickets.len(), closed_purged, failed, ..Default::default() };
     if tickets.is_empty() {
         return Ok(report);
     }
@@ -305,41 +331,61 @@ const CLOSED_BY_PURGE: &str = "clôturé : les données de l'ENT ont été purg�
 /// `provisioning::purge::HOLD_DAYS`): nothing is left to answer them from. Each once (its row
 /// locked and found still open), with a public event, the requester's notice and an audit
 /// record. The event is dated at the purge (or at the ticket's last event, if later): the
-/// clocks stop there, so no breach is counted for the time after it.
-pub async fn close_on_purged_tenants(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
-    // Through the tenants purged (by status), then their tickets by organisation (indexed).
+/// clocks stop there, so no breach is counted for the time after it. A ticket whose closing
+/// fails is logged and skipped (the sweep's breach detection follows): how many were closed,
+/// and the ids of those that failed.
+pub async fn close_on_purged_tenants(
+    state: &SupportState,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<String>), Problem> {
+    // Through the tenants purged (by status), then their open tickets (migration 0056's
+    // partial index on the open tickets by tenant).
     let open: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT t.id, n.purged_at FROM tenants n \
-         JOIN support_tickets t ON t.tenant_org_id = n.org_id AND t.tenant_id = n.id \
+        "SELECT t.id, n.purged_at FROM tenants n JOIN support_tickets t ON t.tenant_id = n.id \
          WHERE n.status = 'purged' AND t.status NOT IN ('resolved', 'closed') ORDER BY t.id",
     )
     .fetch_all(state.store.pool())
     .await?;
     let actor = Actor::system("support-sweep");
-    let mut closed = 0;
+    let (mut closed, mut failed) = (0, Vec::new());
     for (id, purged_at) in &open {
-        let Some((mut tx, t)) = lock_if(state, id, is_open).await? else { continue };
-        let at = closing_time(&mut tx, id, purged_at.as_deref(), now).await?;
-        let e = NewEvent::new("status", "public").moved(t.status.as_str(), "closed").body(CLOSED_BY_PURGE);
-        append_event(&mut tx, id, &actor, e, at).await?;
-        sqlx::query(
-            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3",
-        )
-        .bind(timestamp(at))
-        .bind(timestamp(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        refresh(&mut tx, &state.support, &t, now).await?;
-        let send_at = requester_hours(state, &mut tx, &t, now).await?;
-        let to = super::tickets::requester_email(&t);
-        notify(&mut tx, to, &t, "purged", json!({ "tenant": t.tenant }), now, send_at).await?;
-        let summary = json!({ "reference": t.reference, "from": t.status.as_str(), "purged_at": purged_at });
-        commit_audited(state, tx, &actor, "support.tickets.close_purged", &t, summary, now).await?;
-        closed += 1;
+        match close_purged(state, &actor, id, purged_at.as_deref(), now).await {
+            Ok(true) => closed += 1,
+            Ok(false) => {}
+            Err(problem) => note_failure(&mut failed, "support-sweep", id, &problem),
+        }
     }
-    Ok(closed)
+    Ok((closed, failed))
+}
+
+/// Closes ticket `id` of a tenant purged at `purged_at`, if still open; whether it did.
+async fn close_purged(
+    state: &SupportState,
+    actor: &Actor,
+    id: &str,
+    purged_at: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let Some((mut tx, t)) = lock_if(state, id, is_open).await? else { return Ok(false) };
+    let at = closing_time(&mut tx, id, purged_at, now).await?;
+    let e = NewEvent::new("status", "public").moved(t.status.as_str(), "closed").body(CLOSED_BY_PURGE);
+    append_event(&mut tx, id, actor, e, at).await?;
+    sqlx::query(
+        "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(timestamp(at))
+    .bind(timestamp(now))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    refresh(&mut tx, &state.support, &t, now).await?;
+    let send_at = requester_hours(state, &mut tx, &t, now).await?;
+    let to = super::tickets::requester_email(&t);
+    notify(&mut tx, to, &t, "purged", json!({ "tenant": t.tenant }), now, send_at).await?;
+    let summary = json!({ "reference": t.reference, "from": t.status.as_str(), "purged_at": purged_at });
+    commit_audited(state, tx, actor, "support.tickets.close_purged", &t, summary, now).await?;
+    Ok(true)
 }
 
 /// When a ticket closed with its purged tenant is logged closed: at the purge, never before
@@ -440,37 +486,63 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
 /// that same wait (a reply, or a run on another replica, ended it). The SLA counts it as any
 /// resolution: the clocks stood still during the wait, so the level's resolution time is the
 /// time it held the ticket before asking; the requester was not answered by it.
-pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Result<usize, Problem> {
+///
+/// Only when its notice can go at once (P1, or the N1 calendar open at `now`): the requester
+/// then has the whole `auto_close_days` after reading it to reopen the ticket, even when the
+/// wait ends during the school holidays (the ticket waits for the next opening). A question
+/// on personal data (category `donnees`) is never resolved for silence. A ticket whose
+/// resolution fails is logged and skipped: how many were resolved, and the ids that failed.
+pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Result<(usize, Vec<String>), Problem> {
     let since = now - Duration::days(AUTO_CLOSE_DAYS);
-    let ids = waiting_since(state, since, "").await?;
+    let not_data = format!("AND t.category <> '{}'", Category::Donnees.as_str());
+    let ids = waiting_since(state, since, &not_data).await?;
     let actor = Actor::system("support-reminders");
-    let body = format!("résolu sans réponse du demandeur après {AUTO_CLOSE_DAYS} jours");
-    let mut resolved = 0;
+    let (mut resolved, mut failed) = (0, Vec::new());
     for id in &ids {
-        let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::WaitingRequester).await? else { continue };
-        if !waiting_began_by(&mut tx, id, since).await? {
-            continue;
+        match resolve_one(state, &actor, id, since, now).await {
+            Ok(true) => resolved += 1,
+            Ok(false) => {}
+            Err(problem) => note_failure(&mut failed, "support-reminders", id, &problem),
         }
-        let e = NewEvent::new("status", "public").moved("waiting_requester", "resolved").body(&body);
-        append_event(&mut tx, id, &actor, e, now).await?;
-        sqlx::query(
-            "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3",
-        )
-        .bind(timestamp(now))
-        .bind(timestamp(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        refresh(&mut tx, &state.support, &t, now).await?;
-        let send_at = requester_hours(state, &mut tx, &t, now).await?;
-        let to = super::tickets::requester_email(&t);
-        notify(&mut tx, to, &t, "unanswered", json!({ "days": AUTO_CLOSE_DAYS }), now, send_at).await?;
-        let summary = json!({ "reference": t.reference, "days": AUTO_CLOSE_DAYS });
-        commit_audited(state, tx, &actor, "support.tickets.auto_resolve", &t, summary, now).await?;
-        resolved += 1;
     }
-    Ok(resolved)
+    Ok((resolved, failed))
+}
+
+/// Resolves ticket `id` if it is still in the wait begun by `since` and its requester can be
+/// told now; whether it did.
+async fn resolve_one(
+    state: &SupportState,
+    actor: &Actor,
+    id: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let body = format!("résolu sans réponse du demandeur après {AUTO_CLOSE_DAYS} jours");
+    let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::WaitingRequester).await? else { return Ok(false) };
+    if !waiting_began_by(&mut tx, id, since).await? {
+        return Ok(false);
+    }
+    let send_at = requester_hours(state, &mut tx, &t, now).await?;
+    if send_at > now {
+        return Ok(false);
+    }
+    let e = NewEvent::new("status", "public").moved("waiting_requester", "resolved").body(&body);
+    append_event(&mut tx, id, actor, e, now).await?;
+    sqlx::query(
+        "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(timestamp(now))
+    .bind(timestamp(now))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    refresh(&mut tx, &state.support, &t, now).await?;
+    let to = super::tickets::requester_email(&t);
+    notify(&mut tx, to, &t, "unanswered", json!({ "days": AUTO_CLOSE_DAYS }), now, now).await?;
+    let summary = json!({ "reference": t.reference, "days": AUTO_CLOSE_DAYS });
+    commit_audited(state, tx, actor, "support.tickets.auto_resolve", &t, summary, now).await?;
+    Ok(true)
 }
 
 /// What a pass over the tickets waiting on their requester did.
@@ -478,12 +550,16 @@ pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Res
 pub struct WaitingPass {
     pub resolved: usize,
     pub reminded: usize,
+    /// The ids of the tickets whose resolution failed (logged; the others went on).
+    pub failed: Vec<String>,
 }
 
 impl WaitingPass {
     /// As the job `support-reminders` and `entctl support remind` say it.
     pub fn outcome(&self) -> String {
-        format!("{} relance(s), {} ticket(s) résolu(s) sans réponse du demandeur", self.reminded, self.resolved)
+        let said =
+            format!("{} relance(s), {} ticket(s) résolu(s) sans réponse du demandeur", self.reminded, self.resolved);
+        with_failures(said, &self.failed)
     }
 }
 
@@ -491,9 +567,9 @@ impl WaitingPass {
 /// past both delays is not reminded as well), then the requesters waited on for `REMINDER_DAYS`
 /// reminded.
 pub async fn follow_up_waiting(state: &SupportState, now: DateTime<Utc>) -> Result<WaitingPass, Problem> {
-    let resolved = resolve_unanswered(state, now).await?;
+    let (resolved, failed) = resolve_unanswered(state, now).await?;
     let reminded = remind(state, now).await?;
-    Ok(WaitingPass { resolved, reminded })
+    Ok(WaitingPass { resolved, reminded, failed })
 }
 
 /// Whether the current wait of ticket `id` on its requester began at `since` or before (read in `tx`).
@@ -530,11 +606,17 @@ async fn reminded_in_this_wait(tx: &mut Tx, id: &str) -> Result<bool, Problem> {
 }
 
 pub fn sweep_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
-    Box::pin(async move { Ok(sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?.outcome()) })
+    Box::pin(async move {
+        let report = sweep(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        job_result(report.outcome(), &report.failed)
+    })
 }
 
 pub fn remind_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {
-    Box::pin(async move { Ok(follow_up_waiting(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?.outcome()) })
+    Box::pin(async move {
+        let pass = follow_up_waiting(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        job_result(pass.outcome(), &pass.failed)
+    })
 }
 
 pub fn auto_close_job(state: &SupportState, now: DateTime<Utc>) -> JobFuture<'_> {

@@ -6,16 +6,25 @@
 //! and an audit record in one transaction, through an UPDATE guarded on what the pass read, so
 //! that two replicas running the job record it once. An admin's override of the gate does not
 //! silence it (it let the tenant leave `requested`, nothing more), and the tenant is never
-//! suspended here: pupils would lose their ENT overnight, the DAN decides.
+//! suspended here: pupils would lose their ENT overnight, the DAN decides. The pass first lets
+//! the conventions whose day has come take effect (`conventions::jobs::take_effect`, guarded and
+//! idempotent): scheduled after `conventions-daily`, it may still start before it ends (a
+//! restart catches both up at once), and would flag every renewed tenant on 1 September. A
+//! tenant that leaves the running states (`decommissioning`) has its flags cleared by that move;
+//! the lapse UPDATE only applies while the tenant still runs. One tenant's failure is logged
+//! and named in the outcome, the job then fails, after the others were checked.
 
 use super::notices::{self, Audience};
 use super::{event, gate_on, json_list, tenants_from_rows, Tenant, TenantRow, TenantsState, COLUMNS};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use ent_conventions::conventions::jobs::take_effect;
+use ent_conventions::conventions::workflow::Ctx;
 use ent_kernel::clock::{french_date, french_day, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit;
+use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org;
 use ent_platform::registry::Org;
 use sqlx::FromRow;
@@ -32,6 +41,8 @@ pub struct CoveragePass {
     pub changed: Vec<String>,
     /// Covered again.
     pub restored: Vec<String>,
+    /// Those whose check failed (logged): the others were checked all the same.
+    pub failed: Vec<String>,
 }
 
 impl CoveragePass {
@@ -42,6 +53,7 @@ impl CoveragePass {
             ("sans convention en vigueur", &self.lapsed),
             ("établissements non couverts modifiés", &self.changed),
             ("de nouveau couverts", &self.restored),
+            ("vérification en échec", &self.failed),
         ] {
             if !slugs.is_empty() {
                 said.push_str(&format!(" ; {label} : {}", slugs.join(", ")));
@@ -51,27 +63,64 @@ impl CoveragePass {
     }
 }
 
-/// Checks the coverage of every running tenant on the French calendar day of `now`.
+/// Checks the coverage of every running tenant on the French calendar day of `now`, once the
+/// conventions whose day has come took effect (the step of `conventions-daily` it does not wait
+/// for). A tenant whose check fails is logged and named in the pass; the others are checked.
 pub async fn check_coverage(state: &TenantsState, now: DateTime<Utc>) -> Result<CoveragePass, Problem> {
+    let actor = Actor::system("tenants-coverage");
+    let ctx = Ctx { store: &state.store, models: &state.models, actor: &actor, now };
+    take_effect(&ctx).await?;
     let today = today_in_france(now);
     let mut pass = CoveragePass::default();
     for tenant in running_tenants(&state.store).await? {
         pass.examined += 1;
-        let (covering, uncovered) = gate_on(state, &tenant, today).await?;
-        let codes = sorted_codes(&uncovered);
-        let recorded = match (tenant.coverage_lapsed_at.is_some(), codes.is_empty()) {
-            (false, false) => record_lapse(state, &tenant, &uncovered, now).await?.then_some(&mut pass.lapsed),
-            (true, false) if codes != tenant.coverage_uncovered => {
-                record_lapse(state, &tenant, &uncovered, now).await?.then_some(&mut pass.changed)
+        match check_tenant(state, &tenant, today, now).await {
+            Ok(Some(outcome)) => outcome.list_in(&mut pass).push(tenant.slug.clone()),
+            Ok(None) => {}
+            Err(problem) => {
+                tracing::warn!(slug = %tenant.slug, error = %problem.detail, "tenants-coverage: check failed");
+                pass.failed.push(tenant.slug.clone());
             }
-            (true, true) => record_restored(state, &tenant, covering, now).await?.then_some(&mut pass.restored),
-            _ => None,
-        };
-        if let Some(list) = recorded {
-            list.push(tenant.slug.clone());
         }
     }
     Ok(pass)
+}
+
+/// What a check recorded on one tenant.
+enum Outcome {
+    Lapsed,
+    Changed,
+    Restored,
+}
+
+impl Outcome {
+    fn list_in(self, pass: &mut CoveragePass) -> &mut Vec<String> {
+        match self {
+            Outcome::Lapsed => &mut pass.lapsed,
+            Outcome::Changed => &mut pass.changed,
+            Outcome::Restored => &mut pass.restored,
+        }
+    }
+}
+
+/// Checks one tenant's coverage on `today`; what it recorded, if anything.
+async fn check_tenant(
+    state: &TenantsState,
+    tenant: &Tenant,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, Problem> {
+    let (covering, uncovered) = gate_on(state, tenant, today).await?;
+    let codes = sorted_codes(&uncovered);
+    let recorded = match (tenant.coverage_lapsed_at.is_some(), codes.is_empty()) {
+        (false, false) => record_lapse(state, tenant, &uncovered, now).await?.then_some(Outcome::Lapsed),
+        (true, false) if codes != tenant.coverage_uncovered => {
+            record_lapse(state, tenant, &uncovered, now).await?.then_some(Outcome::Changed)
+        }
+        (true, true) => record_restored(state, tenant, covering, now).await?.then_some(Outcome::Restored),
+        _ => None,
+    };
+    Ok(recorded)
 }
 
 /// The tenants that serve their établissements, or are being deployed to: past the gate,
@@ -111,7 +160,7 @@ async fn record_lapse(
     let mut tx = state.store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE tenants SET coverage_lapsed_at = COALESCE(coverage_lapsed_at, $1), coverage_uncovered = $2 \
-         WHERE id = $3 AND COALESCE(coverage_uncovered, '') = $4",
+         WHERE id = $3 AND COALESCE(coverage_uncovered, '') = $4 AND status IN ('provisioning', 'active', 'suspended')",
     )
     .bind(timestamp(now))
     .bind(serde_json::json!(codes).to_string())
@@ -126,12 +175,12 @@ async fn record_lapse(
     let since = tenant.coverage_lapsed_at.as_deref().map(french_day).unwrap_or_else(|| today.clone());
     let message = match &tenant.coverage_lapsed_at {
         None => format!(
-            "aucune convention en vigueur ne couvre plus {} depuis le {today} : l'ENT reste en service, \
-             la DAN décide de la suite (nouvelle convention, avenant ou suspension)",
+            "aucune convention en vigueur ne couvre plus {} (constaté le {today}) : le plan de contrôle ne suspend \
+             pas l'ENT, la DAN décide de la suite (nouvelle convention, avenant ou suspension)",
             named(uncovered)
         ),
         Some(since) => format!(
-            "sans convention en vigueur depuis le {} ; établissements non couverts au {today} : {}",
+            "sans convention en vigueur (constaté le {}) ; établissements non couverts au {today} : {}",
             french_day(since),
             named(uncovered)
         ),
@@ -169,7 +218,7 @@ async fn record_restored(
     }
     let since = tenant.coverage_lapsed_at.as_deref().map(french_day).unwrap_or_default();
     let message = format!(
-        "de nouveau couvert : une convention en vigueur couvre chaque établissement servi (sans convention depuis le {since})"
+        "de nouveau couvert : une convention en vigueur couvre chaque établissement servi (absence de convention constatée le {since})"
     );
     let summary = serde_json::json!({
         "convention": covering,
@@ -222,7 +271,11 @@ async fn commit_recorded(
 pub fn coverage_job(state: &TenantsState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let pass = check_coverage(state, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        Ok(pass.outcome())
+        if pass.failed.is_empty() {
+            Ok(pass.outcome())
+        } else {
+            Err(anyhow::anyhow!(pass.outcome()))
+        }
     })
 }
 
@@ -239,10 +292,11 @@ mod tests {
             lapsed: vec!["a".into(), "b".into()],
             changed: vec![],
             restored: vec!["c".into()],
+            failed: vec!["d".into()],
         };
         assert_eq!(
             pass.outcome(),
-            "3 tenant(s) examiné(s) ; sans convention en vigueur : a, b ; de nouveau couverts : c"
+            "3 tenant(s) examiné(s) ; sans convention en vigueur : a, b ; de nouveau couverts : c ; vérification en échec : d"
         );
     }
 }

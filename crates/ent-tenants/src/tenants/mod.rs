@@ -1105,7 +1105,9 @@ pub async fn transition(
         "UPDATE tenants SET status = $1, version = version + 1, updated_at = $2, \
          convention_id = COALESCE($3, convention_id), gate_override_by = COALESCE($4, gate_override_by), \
          gate_override_reason = COALESCE($5, gate_override_reason), gate_uncovered = COALESCE($6, gate_uncovered), \
-         archived_at = COALESCE($7, archived_at), purge_due_at = COALESCE($10, purge_due_at) \
+         archived_at = COALESCE($7, archived_at), purge_due_at = COALESCE($10, purge_due_at), \
+         coverage_lapsed_at = CASE WHEN $1 = 'decommissioning' THEN NULL ELSE coverage_lapsed_at END, \
+         coverage_uncovered = CASE WHEN $1 = 'decommissioning' THEN NULL ELSE coverage_uncovered END \
          WHERE id = $8 AND status = $9",
     )
     .bind(to.as_str())

@@ -488,7 +488,10 @@ async fn a_tenant_no_convention_covers_any_more_is_flagged_on_its_page_and_in_th
     let warning = &page.text[page.text.find("id=\"sans-convention\"").unwrap()..];
     let warning = &warning[..warning.find("</div>").unwrap()];
     assert!(warning.contains("class=\"fr-alert__title\">Sans convention en vigueur depuis le 1er septembre 2029</h2>"));
-    assert!(warning.contains("ne couvre plus : 0940176F") && warning.contains("reste en service"), "{warning}");
+    assert!(
+        warning.contains("ne couvre plus : 0940176F") && warning.contains("Le plan de contrôle ne suspend pas l'ENT"),
+        "{warning}"
+    );
     assert!(page.text.contains("<td>plus de convention en vigueur</td>"), "its event, in French: {}", page.text);
 
     // The list: a badge on its state, and a filter for the tenants without a convention in force.

@@ -111,6 +111,19 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         failures.len(),
         failures.join("\n")
     );
+    // The open tickets of a tenant, through migration 0056's partial index: those the sweep
+    // closes on the purged tenants, and those that hold a purge (`purge::Holds::of`).
+    let purged = seen.iter().find(|sql| sql.contains("n.status = 'purged'"));
+    let purged = purged.unwrap_or_else(|| panic!("{name}: the sweep's read of the purged tenants' tickets: {seen:#?}"));
+    let holds = "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed')";
+    for sql in [purged.as_str(), holds] {
+        let steps = plan(&store, sql).await.unwrap();
+        assert!(
+            steps.iter().any(|step| step.contains("support_tickets_open_by_tenant")),
+            "{name}: not through the open tickets' index:\n    {sql}\n    {}",
+            steps.join("\n    ")
+        );
+    }
 }
 
 backend_test!(the_lockout_check_reads_the_key_asked_for_through_the_primary_key);

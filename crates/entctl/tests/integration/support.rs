@@ -711,8 +711,13 @@ async fn two_reminder_runs_at_once_remind_a_waiting_requester_once(db: crate::co
 
 /// A ticket of the teacher the N1 asks a question on at `asked` (Paris time): its id.
 async fn question_asked(s: &Story, opened: &str, asked: &str) -> String {
+    question_asked_in(s, "acces", opened, asked).await
+}
+
+/// [`question_asked`] on a ticket of `category`.
+async fn question_asked_in(s: &Story, category: &str, opened: &str, asked: &str) -> String {
     s.at(opened);
-    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": "donnees", "impact": "moyenne", "urgency": "basse" });
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Les notes du trimestre manquent.", "category": category, "impact": "moyenne", "urgency": "basse" });
     let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
     s.at(asked);
     s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Quelle classe ?" }), 200).await;
@@ -727,9 +732,13 @@ async fn a_question_left_unanswered_fifteen_days_resolves_the_ticket_once_and_a_
     let id = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
     let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
     let resolve = |at: &str| entcp::support::jobs::resolve_unanswered(&state, paris(at));
-    assert_eq!(resolve("2027-05-29 17:29").await.unwrap(), 0, "{}: not yet 15 days", db.name);
-    assert_eq!(resolve("2027-05-29 17:31").await.unwrap(), 1, "{}", db.name);
-    assert_eq!(resolve("2027-05-30 09:00").await.unwrap(), 0, "{}: once", db.name);
+    assert_eq!(resolve("2027-05-29 17:29").await.unwrap().0, 0, "{}: not yet 15 days", db.name);
+    // Saturday: the requester could not be told before Monday, so the ticket waits for then
+    // (they keep the whole delay to reopen it after reading the notice).
+    assert_eq!(resolve("2027-05-29 17:31").await.unwrap().0, 0, "{}: N1 closed", db.name);
+    assert_eq!(resolve("2027-05-30 09:00").await.unwrap().0, 0, "{}: N1 closed", db.name);
+    assert_eq!(resolve("2027-05-31 08:00").await.unwrap().0, 1, "{}: at the opening", db.name);
+    assert_eq!(resolve("2027-05-31 09:00").await.unwrap().0, 0, "{}: once", db.name);
 
     let ticket = s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body;
     assert_eq!(ticket["status"], "resolved", "{}: {ticket}", db.name);
@@ -740,7 +749,7 @@ async fn a_question_left_unanswered_fifteen_days_resolves_the_ticket_once_and_a_
     // The waiting time counts for nothing: N1 held it 30 minutes, then asked its question.
     let n1 = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body["sla"]["levels"][0].clone();
     assert_eq!((n1["held_seconds"].as_i64(), n1["resolution_seconds"].as_i64()), (Some(1800), Some(1800)), "{n1}");
-    // The requester is told in their working hours: Saturday's resolution, Monday at 08:00.
+    // The requester is told at once: in their working hours, Monday at 08:00.
     let told = common::queued_mails(&s.store, "support").await;
     let told: Vec<_> = told.iter().filter(|m| m.context["event"] == "unanswered").collect();
     assert_eq!(told.len(), 1, "{}", db.name);
@@ -760,6 +769,40 @@ async fn a_question_left_unanswered_fifteen_days_resolves_the_ticket_once_and_a_
     assert_eq!(s.get(&s.teacher, &format!("/support/tickets/{id}")).await.body["status"], "in_progress");
 }
 
+// A requester's question on their data is not closed for their silence.
+backend_test!(a_question_on_personal_data_is_never_resolved_for_silence);
+async fn a_question_on_personal_data_is_never_resolved_for_silence(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let id = question_asked_in(&s, "donnees", "2027-05-14 17:00", "2027-05-14 17:30").await;
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let (resolved, failed) = entcp::support::jobs::resolve_unanswered(&state, paris("2027-06-14 10:00")).await.unwrap();
+    assert_eq!((resolved, failed.len()), (0, 0), "{}", db.name);
+    assert_eq!(s.get(&s.admin, &format!("/support/tickets/{id}")).await.body["status"], "waiting_requester");
+}
+
+// One ticket whose resolution fails is skipped, logged and named; the others are resolved.
+backend_test!(a_ticket_whose_auto_resolution_fails_does_not_stop_the_others);
+async fn a_ticket_whose_auto_resolution_fails_does_not_stop_the_others(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let first = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
+    let second = question_asked(&s, "2027-05-14 17:00", "2027-05-14 17:30").await;
+    let (failing, other) = if first < second { (first, second) } else { (second, first) };
+    common::inject_fault(
+        &s.store,
+        "support_tickets",
+        "UPDATE",
+        &format!("NEW.id = '{failing}' AND NEW.status = 'resolved'"),
+    )
+    .await;
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let pass = entcp::support::jobs::follow_up_waiting(&state, paris("2027-06-01 09:00")).await.unwrap();
+    common::lift_fault(&s.store, "support_tickets").await;
+    assert_eq!((pass.resolved, pass.failed.clone()), (1, vec![failing.clone()]), "{}", db.name);
+    assert!(pass.outcome().contains(&format!("en échec : {failing}")), "{}", pass.outcome());
+    assert_eq!(s.get(&s.admin, &format!("/support/tickets/{other}")).await.body["status"], "resolved");
+    assert_eq!(s.get(&s.admin, &format!("/support/tickets/{failing}")).await.body["status"], "waiting_requester");
+}
+
 backend_test!(a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_question_waits_its_own_fifteen_days);
 async fn a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_question_waits_its_own_fifteen_days(
     db: crate::common::TestDb,
@@ -771,13 +814,13 @@ async fn a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_questio
     assert_eq!(r.status, 201, "{}", r.body);
     let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
     let resolve = |at: &str| entcp::support::jobs::resolve_unanswered(&state, paris(at));
-    assert_eq!(resolve("2027-05-31 09:00").await.unwrap(), 0, "{}: answered in time", db.name);
+    assert_eq!(resolve("2027-05-31 09:00").await.unwrap().0, 0, "{}: answered in time", db.name);
     s.at("2027-06-01 10:00");
     s.act(&s.n1, &id, "transition", json!({ "to": "waiting_requester", "message": "Et l'autre ?" }), 200).await;
-    assert_eq!(resolve("2027-06-10 09:00").await.unwrap(), 0, "{}: 27 days since the first question", db.name);
+    assert_eq!(resolve("2027-06-10 09:00").await.unwrap().0, 0, "{}: 27 days since the first question", db.name);
     let path = format!("/support/tickets/{id}");
     assert_eq!(s.get(&s.admin, &path).await.body["status"], "waiting_requester");
-    assert_eq!(resolve("2027-06-16 10:01").await.unwrap(), 1, "{}: 15 days after the second", db.name);
+    assert_eq!(resolve("2027-06-16 10:01").await.unwrap().0, 1, "{}: 15 days after the second", db.name);
     assert_eq!(s.get(&s.admin, &path).await.body["status"], "resolved");
 }
 
@@ -799,7 +842,7 @@ async fn two_runs_at_once_resolve_an_unanswered_ticket_once(db: crate::common::T
     hold.commit().await.unwrap();
     let mut resolved = 0;
     for run in runs {
-        resolved += run.await.unwrap();
+        resolved += run.await.unwrap().0;
     }
     assert_eq!(resolved, 1, "{}: one run resolves, the other finds it done", db.name);
     assert_eq!(mails(&s.store, "unanswered", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
@@ -854,6 +897,51 @@ async fn a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_fla
     assert_eq!(common::count(&s.store, flagged, &[&id]).await, 0, "{}", db.name);
     let closes = "SELECT COUNT(*) FROM support_events WHERE ticket_id = $1 AND to_value = 'closed'";
     assert_eq!(common::count(&s.store, closes, &[&id]).await, 1, "{}", db.name);
+}
+
+// One ticket of a purged tenant whose closing fails is skipped, logged and named; the other
+// is closed, the breach detection that follows still runs, and the sweep's job fails at its end.
+backend_test!(a_ticket_of_a_purged_tenant_whose_closing_fails_does_not_stop_the_sweep);
+async fn a_ticket_of_a_purged_tenant_whose_closing_fails_does_not_stop_the_sweep(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    // P3: N1's first responses are due at 13:00.
+    s.at("2027-05-12 09:00");
+    let mut ids = Vec::new();
+    for subject in ["Import des notes", "Cahier de textes"] {
+        let new = json!({ "tenant": "college-jules-verne", "subject": subject, "description": "Rien ne s'affiche.",
+            "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+        ids.push(s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    let (failing, other) = (ids[0].clone(), ids[1].clone());
+    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
+    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
+    let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
+    let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
+    assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);
+
+    s.at("2027-05-12 14:00");
+    let when = format!("NEW.id = '{failing}' AND NEW.status = 'closed'");
+    common::inject_fault(&s.store, "support_tickets", "UPDATE", &when).await;
+    let report = s.sweep().await;
+    let job = entcp::support::jobs::sweep_job(&state.support(), paris("2027-05-12 14:05")).await;
+    common::lift_fault(&s.store, "support_tickets").await;
+    assert_eq!((report.closed_purged, report.failed.clone()), (1, vec![failing.clone()]), "{}: {report:?}", db.name);
+    assert!(report.outcome().contains(&format!("en échec : {failing}")), "{}", report.outcome());
+    // The breach detection ran after the failure: the ticket left open missed its response.
+    assert_eq!(report.breaches, 1, "{}: {report:?}", db.name);
+    let flagged = "SELECT COUNT(*) FROM support_breaches WHERE ticket_id = $1";
+    assert_eq!(common::count(&s.store, flagged, &[&failing]).await, 1, "{}", db.name);
+    let job = job.expect_err("the job fails when a ticket failed").to_string();
+    assert!(job.contains(&format!("en échec : {failing}")), "{}: {job}", db.name);
+    assert_eq!(s.get(&s.admin, &format!("/support/tickets/{other}")).await.body["status"], "closed");
+    assert_ne!(s.get(&s.admin, &format!("/support/tickets/{failing}")).await.body["status"], "closed");
+
+    // The next sweep closes it.
+    s.at("2027-05-12 14:10");
+    let report = s.sweep().await;
+    assert_eq!((report.closed_purged, report.failed.len()), (1, 0), "{}: {report:?}", db.name);
+    assert_eq!(s.get(&s.admin, &format!("/support/tickets/{failing}")).await.body["status"], "closed");
 }
 
 backend_test!(the_sla_annex_of_the_active_convention_gives_the_support_contract);

@@ -91,7 +91,9 @@ async fn a_running_tenant_whose_convention_ended_is_flagged_once_and_cleared_onc
     assert_eq!(tenant["coverage_uncovered"], json!(["0940176F"]), "{tenant}");
     let lapses = said(&mairie, "doisneau-fresnes", "convention_lapsed").await;
     assert_eq!(lapses.len(), 1, "{}: {lapses:?}", db.name);
-    assert!(lapses[0].contains("Robert Doisneau (0940176F) depuis le 1er septembre 2029"), "{lapses:?}");
+    assert!(lapses[0].contains("Robert Doisneau (0940176F) (constaté le 1er septembre 2029)"), "{lapses:?}");
+    assert!(lapses[0].contains("le plan de contrôle ne suspend pas l'ENT"), "{lapses:?}");
+    assert!(!lapses[0].contains("reste en service"), "not said of a suspended tenant: {lapses:?}");
     let id = tenant["id"].as_str().unwrap();
     assert_eq!(common::audited_on(&db.store, "tenants.coverage_lapsed", id).await, 1, "{}", db.name);
     assert_eq!(slugs(&dan, "?uncovered=true").await, ["doisneau-fresnes", "wallon-vitry"]);
@@ -114,7 +116,7 @@ async fn a_running_tenant_whose_convention_ended_is_flagged_once_and_cleared_onc
     assert!(tenant.get("coverage_lapsed_at").is_none() && tenant.get("coverage_uncovered").is_none(), "{tenant}");
     let restorations = said(&mairie, "doisneau-fresnes", "convention_restored").await;
     assert_eq!(restorations.len(), 1, "{}: {restorations:?}", db.name);
-    assert!(restorations[0].contains("sans convention depuis le 1er septembre 2029"), "{restorations:?}");
+    assert!(restorations[0].contains("absence de convention constatée le 1er septembre 2029"), "{restorations:?}");
     assert_eq!(common::audited_on(&db.store, "tenants.coverage_restored", id).await, 1, "{}", db.name);
     let told = told(&db.store, "doisneau-fresnes").await;
     assert_eq!(
@@ -125,7 +127,15 @@ async fn a_running_tenant_whose_convention_ended_is_flagged_once_and_cleared_onc
     let lapse =
         mails.iter().find(|m| m.context["event"] == "convention_lapsed" && m.context["slug"] == "doisneau-fresnes");
     let rendered = entcp::notify::mailer::render("tenant", &lapse.unwrap().context).unwrap();
-    assert!(rendered.text.contains("depuis le 1er septembre 2029, ces établissements"), "{}", rendered.text);
+    assert!(
+        rendered.text.contains("(constaté le 1er septembre 2029) : Ecole élémentaire Robert Doisneau"),
+        "{}",
+        rendered.text
+    );
+    assert!(rendered.text.contains("Le plan de contrôle ne suspend pas l'ENT : la DAN décide"), "{}", rendered.text);
+    assert!(!rendered.text.contains("reste en service"), "{}", rendered.text);
+    let html = &rendered.html;
+    assert!(html.contains("constaté le 1er septembre 2029") && !html.contains("reste en service"), "{html}");
     assert!(rendered.text.contains("Robert Doisneau (0940176F)"), "{}", rendered.text);
     assert_eq!(slugs(&root, "?uncovered=true").await, ["wallon-vitry"]);
 }
@@ -161,4 +171,96 @@ async fn two_coverage_runs_at_once_record_a_lapse_once(db: common::TestDb) {
     assert_eq!(common::count(&db.store, events, &[&tenant.id]).await, 1, "{}", db.name);
     assert_eq!(common::audited_on(&db.store, "tenants.coverage_lapsed", &tenant.id).await, 1, "{}", db.name);
     other.close().await;
+}
+
+/// The response of a `tenants-coverage` run through the API, whatever its outcome.
+async fn coverage_run(root: &Client) -> Value {
+    let run = root.post("/api/v1/jobs/tenants-coverage/run").send().await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    run.body
+}
+
+/// A doisneau-fresnes covered and active, and a wallon-vitry let through the gate by an admin.
+async fn two_tenants(db: &common::TestDb) -> (common::TestApp, [Client; 4]) {
+    let (app, clients) = fresnes(db).await;
+    let [dan, mairie, directeur, root] = &clients;
+    signed_doisneau_convention(dan, mairie, directeur).await;
+    let created = mairie.post("/api/v1/tenants").json(&doc("doisneau-fresnes", "0940176F", "d.ent.example.fr")).send();
+    assert_eq!(created.await.status, 201);
+    transitions(dan, "doisneau-fresnes", &[json!({ "to": "provisioning" }), json!({ "to": "active" })]).await;
+    let created = root.post("/api/v1/tenants").json(&doc("wallon-vitry", "0940198E", "w.ent.example.fr")).send();
+    assert_eq!(created.await.status, 201);
+    transitions(root, "wallon-vitry", &[json!({ "to": "provisioning", "override_reason": "rentrée" })]).await;
+    (app, clients)
+}
+
+// One tenant whose check fails (here its write) does not stop the pass: the tenants after it
+// are checked, the run fails at the end naming it, and the next run records it.
+backend_test!(a_tenant_whose_check_fails_is_named_and_the_others_are_still_checked);
+async fn a_tenant_whose_check_fails_is_named_and_the_others_are_still_checked(db: common::TestDb) {
+    let (app, [_, _, _, root]) = two_tenants(&db).await;
+    app.clock.set(morning(2029, 9, 1));
+    // doisneau-fresnes comes first in the pass (by slug).
+    common::inject_fault(&db.store, "tenants", "UPDATE", "NEW.slug = 'doisneau-fresnes'").await;
+    let run = coverage_run(&root).await;
+    common::lift_fault(&db.store, "tenants").await;
+    assert_eq!(run["outcome"], "failure", "{}: {run}", db.name);
+    let message = run["message"].as_str().unwrap();
+    assert!(message.contains("sans convention en vigueur : wallon-vitry"), "{}: checked after: {message}", db.name);
+    assert!(message.contains("vérification en échec : doisneau-fresnes"), "{}: {message}", db.name);
+    assert_eq!(slugs(&root, "?uncovered=true").await, ["wallon-vitry"]);
+    let again = run_coverage(&root).await;
+    assert!(again.contains("sans convention en vigueur : doisneau-fresnes"), "{}: {again}", db.name);
+}
+
+// `conventions-daily` has not run yet on the day a renewed convention starts (a restart caught
+// both jobs up at once): the coverage pass lets it take effect first, and flags nothing.
+backend_test!(a_convention_starting_today_covers_even_before_conventions_daily_runs);
+async fn a_convention_starting_today_covers_even_before_conventions_daily_runs(db: common::TestDb) {
+    let (app, [dan, mairie, directeur, root]) = fresnes(&db).await;
+    signed_doisneau_convention(&dan, &mairie, &directeur).await;
+    let created = mairie.post("/api/v1/tenants").json(&doc("doisneau-fresnes", "0940176F", "d.ent.example.fr")).send();
+    assert_eq!(created.await.status, 201);
+    transitions(&dan, "doisneau-fresnes", &[json!({ "to": "provisioning" }), json!({ "to": "active" })]).await;
+    // The renewal, signed before the first one's last day (31 August 2029), starts the day after.
+    app.clock.set(morning(2029, 8, 20));
+    let renewal = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2029-09-01").await;
+    let read = dan.get(format!("/api/v1/conventions/{renewal}")).send().await.body;
+    assert_eq!(read["status"], "signed", "{}: {read}", db.name);
+
+    app.clock.set(morning(2029, 9, 1));
+    let outcome = run_coverage(&root).await;
+    assert!(!outcome.contains("doisneau"), "{}: {outcome}", db.name);
+    assert!(said(&mairie, "doisneau-fresnes", "convention_lapsed").await.is_empty(), "{}", db.name);
+    assert!(told(&db.store, "doisneau-fresnes").await.is_empty(), "{}: no mail", db.name);
+    let read = dan.get(format!("/api/v1/conventions/{renewal}")).send().await.body;
+    assert_eq!(read["status"], "active", "{}: {read}", db.name);
+}
+
+// A tenant withdrawn between the pass's read and its write gets no lapse; one withdrawn after
+// its lapse loses the flag: only running tenants are listed as uncovered.
+backend_test!(only_running_tenants_carry_a_coverage_lapse);
+async fn only_running_tenants_carry_a_coverage_lapse(db: common::TestDb) {
+    let (app, [dan, _, _, root]) = two_tenants(&db).await;
+    assert!(run_coverage(&root).await.contains("sans convention en vigueur : wallon-vitry"), "{}", db.name);
+    transitions(&root, "wallon-vitry", &[json!({ "to": "decommissioning", "reason": "école fermée" })]).await;
+    let tenant = root.get("/api/v1/tenants/wallon-vitry").send().await.body;
+    assert!(tenant.get("coverage_lapsed_at").is_none() && tenant.get("coverage_uncovered").is_none(), "{tenant}");
+    assert!(slugs(&dan, "?uncovered=true").await.is_empty(), "{}", db.name);
+
+    // doisneau-fresnes lapses on 1 September 2029; it is withdrawn while the pass runs.
+    let state = common::app::app_state(db.store.clone(), common::app::test_config(), app.clock.clone());
+    let now = morning(2029, 9, 1);
+    let mut hold =
+        common::hold_writes(&db.store, "SELECT id FROM tenants WHERE slug = $1 FOR UPDATE", &["doisneau-fresnes"])
+            .await;
+    let run = tokio::spawn(async move { entcp::tenants::coverage::check_coverage(&state.tenants(), now).await });
+    common::let_them_queue().await;
+    let withdraw = "UPDATE tenants SET status = 'decommissioning' WHERE slug = 'doisneau-fresnes'";
+    sqlx::query(withdraw).execute(&mut *hold).await.unwrap();
+    hold.commit().await.unwrap();
+    let pass = run.await.unwrap().unwrap();
+    assert!(pass.lapsed.is_empty() && pass.failed.is_empty(), "{}: {pass:?}", db.name);
+    assert!(said(&root, "doisneau-fresnes", "convention_lapsed").await.is_empty(), "{}", db.name);
+    assert!(told(&db.store, "doisneau-fresnes").await.is_empty(), "{}: no mail", db.name);
 }
