@@ -177,7 +177,7 @@ struct Listed {
 
 /// What a tenant's page and list say of a lapsed coverage (`tenants-coverage`).
 fn without_convention_since(lapsed_at: &str) -> String {
-    format!("Sans convention en vigueur depuis le {}", french_day(lapsed_at))
+    format!("Sans convention en vigueur (constaté le {})", french_day(lapsed_at))
 }
 
 /// `/ent`: the tenants of the person's scope, on the shared list (search, status

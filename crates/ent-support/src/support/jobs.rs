@@ -292,21 +292,41 @@ pub async fn auto_close(state: &SupportState, now: DateTime<Utc>) -> Result<usiz
     let body = format!("clos automatiquement {days} jours après sa résolution");
     for id in &ids {
         let Some((mut tx, t)) = lock_if(state, id, |s| s == Status::Resolved).await? else { continue };
-        let e = NewEvent::new("status", "public").moved("resolved", "closed").body(&body);
-        append_event(&mut tx, id, &actor, e, now).await?;
-        sqlx::query(
-            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(timestamp(now))
-        .bind(timestamp(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        refresh(&mut tx, &state.support, &t, now).await?;
+        settle_by_job(state, &mut tx, &actor, &t, Status::Closed, &body, now, now).await?;
         let summary = json!({ "reference": t.reference, "days": days });
         commit_audited(state, tx, &actor, "support.tickets.auto_close", &t, summary, now).await?;
     }
     Ok(ids.len())
+}
+
+/// Moves the locked ticket `t` to `to` (resolved or closed) for a job, logged at `at`: its
+/// public status event saying `body`, the status with its date, the SLA figures derived again.
+#[allow(clippy::too_many_arguments)]
+async fn settle_by_job(
+    state: &SupportState,
+    tx: &mut Tx,
+    actor: &Actor,
+    t: &Ticket,
+    to: Status,
+    body: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let e = NewEvent::new("status", "public").moved(t.status.as_str(), to.as_str()).body(body);
+    append_event(tx, &t.id, actor, e, at).await?;
+    let update = match to {
+        Status::Resolved => {
+            "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3"
+        }
+        _ => {
+            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3"
+        }
+    };
+    sqlx::query(update).bind(timestamp(at)).bind(timestamp(now)).bind(&t.id).execute(&mut **tx).await?;
+    refresh(tx, &state.support, t, now).await?;
+    Ok(())
 }
 
 /// The ticket `id` locked in a new write transaction, if its status is still one `wanted` takes.
@@ -368,18 +388,7 @@ async fn close_purged(
 ) -> Result<bool, Problem> {
     let Some((mut tx, t)) = lock_if(state, id, is_open).await? else { return Ok(false) };
     let at = closing_time(&mut tx, id, purged_at, now).await?;
-    let e = NewEvent::new("status", "public").moved(t.status.as_str(), "closed").body(CLOSED_BY_PURGE);
-    append_event(&mut tx, id, actor, e, at).await?;
-    sqlx::query(
-        "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3",
-    )
-    .bind(timestamp(at))
-    .bind(timestamp(now))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    refresh(&mut tx, &state.support, &t, now).await?;
+    settle_by_job(state, &mut tx, actor, &t, Status::Closed, CLOSED_BY_PURGE, at, now).await?;
     let send_at = requester_hours(state, &mut tx, &t, now).await?;
     let to = super::tickets::requester_email(&t);
     notify(&mut tx, to, &t, "purged", json!({ "tenant": t.tenant }), now, send_at).await?;
@@ -526,18 +535,7 @@ async fn resolve_one(
     if send_at > now {
         return Ok(false);
     }
-    let e = NewEvent::new("status", "public").moved("waiting_requester", "resolved").body(&body);
-    append_event(&mut tx, id, actor, e, now).await?;
-    sqlx::query(
-        "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3",
-    )
-    .bind(timestamp(now))
-    .bind(timestamp(now))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    refresh(&mut tx, &state.support, &t, now).await?;
+    settle_by_job(state, &mut tx, actor, &t, Status::Resolved, &body, now, now).await?;
     let to = super::tickets::requester_email(&t);
     notify(&mut tx, to, &t, "unanswered", json!({ "days": AUTO_CLOSE_DAYS }), now, now).await?;
     let summary = json!({ "reference": t.reference, "days": AUTO_CLOSE_DAYS });

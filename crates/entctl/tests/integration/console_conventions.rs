@@ -487,7 +487,9 @@ async fn a_tenant_no_convention_covers_any_more_is_flagged_on_its_page_and_in_th
     let page = page_showing(&app, &dan, "/ent/doisneau-fresnes", "id=\"sans-convention\"").await;
     let warning = &page.text[page.text.find("id=\"sans-convention\"").unwrap()..];
     let warning = &warning[..warning.find("</div>").unwrap()];
-    assert!(warning.contains("class=\"fr-alert__title\">Sans convention en vigueur depuis le 1er septembre 2029</h2>"));
+    assert!(
+        warning.contains("class=\"fr-alert__title\">Sans convention en vigueur (constaté le 1er septembre 2029)</h2>")
+    );
     assert!(
         warning.contains("ne couvre plus : 0940176F") && warning.contains("Le plan de contrôle ne suspend pas l'ENT"),
         "{warning}"
@@ -495,8 +497,8 @@ async fn a_tenant_no_convention_covers_any_more_is_flagged_on_its_page_and_in_th
     assert!(page.text.contains("<td>plus de convention en vigueur</td>"), "its event, in French: {}", page.text);
 
     // The list: a badge on its state, and a filter for the tenants without a convention in force.
-    let badge = "<strong class=\"fr-badge fr-badge--warning fr-badge--sm\">Sans convention en vigueur depuis le \
-                 1er septembre 2029</strong>";
+    let badge = "<strong class=\"fr-badge fr-badge--warning fr-badge--sm\">Sans convention en vigueur \
+                 (constaté le 1er septembre 2029)</strong>";
     let list = page_showing(&app, &dan, "/ent", badge).await;
     assert_eq!(list.text.matches(badge).count(), 1, "the requested tenant is not flagged: {}", list.text);
     assert!(list.text.contains("<label class=\"fr-label\" for=\"ent-convention\">Convention</label>"), "{}", list.text);
