@@ -852,6 +852,17 @@ async fn two_runs_at_once_resolve_an_unanswered_ticket_once(db: crate::common::T
     replica_b.close().await;
 }
 
+/// Archives college-jules-verne long ago, then purges it on 12 May 2027 at noon: its open tickets
+/// held it 60 days already, so the purge goes ahead over them. The state it purged through.
+async fn purge_college_at_noon(s: &Story, db: &crate::common::TestDb) -> entcp::api::AppState {
+    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
+    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
+    let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
+    let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
+    assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);
+    state
+}
+
 backend_test!(a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_flagged_after_the_purge);
 async fn a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_flagged_after_the_purge(
     db: crate::common::TestDb,
@@ -863,11 +874,7 @@ async fn a_ticket_left_open_on_a_purged_tenant_is_closed_once_and_nothing_is_fla
         "category": "donnees", "impact": "moyenne", "urgency": "moyenne" });
     let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
     // Archived long ago: its purge, held 60 days by the open ticket, goes ahead at noon.
-    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
-    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
-    let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
-    let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
-    assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);
+    purge_college_at_noon(&s, &db).await;
 
     // The sweep after the first response's due date closes the ticket and flags nothing.
     s.at("2027-05-12 14:00");
@@ -914,11 +921,7 @@ async fn a_ticket_of_a_purged_tenant_whose_closing_fails_does_not_stop_the_sweep
     }
     ids.sort();
     let (failing, other) = (ids[0].clone(), ids[1].clone());
-    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
-    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
-    let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
-    let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
-    assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);
+    let state = purge_college_at_noon(&s, &db).await;
 
     s.at("2027-05-12 14:00");
     let when = format!("NEW.id = '{failing}' AND NEW.status = 'closed'");

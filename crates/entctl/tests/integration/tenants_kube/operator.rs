@@ -49,15 +49,15 @@ impl World {
         self.create_resource(name, spec("0940176F", name, json!([])));
         self.until(|w| is(&w.resource(name), "GovernanceBlocked", "True")).await;
         self.until(|_| operator.figures().unchanged >= 1).await;
+        self.let_through(name).await
+    }
+
+    /// An admin lets tenant `name` through the gate (domain call: the API refuses a tenant a
+    /// resource declares).
+    async fn let_through(&self, name: &str) -> tenants::Tenant {
         let tenant = self.get(name).await;
-        tenants::transition(
-            &self.state.tenants(),
-            &common::admin(),
-            &tenant,
-            Move::to(Status::Provisioning).overriding("essai"),
-        )
-        .await
-        .unwrap()
+        let step = Move::to(Status::Provisioning).overriding("essai");
+        tenants::transition(&self.state.tenants(), &common::admin(), &tenant, step).await.unwrap()
     }
 
     /// Starts `entctl operator`'s controller on the mock; stopped with the returned token.
@@ -163,14 +163,7 @@ async fn an_enttenant_resource_is_governed_provisioned_changed_and_decommissione
 
     // An admin lets it through the gate (domain call: the API refuses, as shown above), then
     // the resource's spec changes: applied, Ready at the new generation.
-    tenants::transition(
-        &w.state.tenants(),
-        &common::admin(),
-        &tenant,
-        Move::to(Status::Provisioning).overriding("essai"),
-    )
-    .await
-    .unwrap();
+    w.let_through("doisneau").await;
     // Another client changes the resource just before the operator's status patch: the patch,
     // made over the version the operator read, is refused (409), the resource read again and
     // the status written over the new version, the other client's change kept.
@@ -393,14 +386,7 @@ async fn two_operators_over_one_resource_write_its_status_once_per_generation_un
 
     // Generation 2: through the gate, applied, Ready.
     let tenant = w.get("doisneau").await;
-    tenants::transition(
-        &w.state.tenants(),
-        &common::admin(),
-        &tenant,
-        Move::to(Status::Provisioning).overriding("essai"),
-    )
-    .await
-    .unwrap();
+    w.let_through("doisneau").await;
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
     w.until(|w| ready_at(&w.resource("doisneau"), 2)).await;
     w.until_confirmed("doisneau", &[&a, &b]).await;
@@ -649,15 +635,7 @@ async fn entctl_operator_exits_zero_on_sigterm_releasing_the_leases_of_the_write
         is(&w.resource("doisneau"), "GovernanceBlocked", "True")
     })
     .await;
-    let tenant = w.get("doisneau").await;
-    tenants::transition(
-        &w.state.tenants(),
-        &common::admin(),
-        &tenant,
-        Move::to(Status::Provisioning).overriding("essai"),
-    )
-    .await
-    .unwrap();
+    w.let_through("doisneau").await;
     let portail = "/apis/apps/v1/namespaces/ent-doisneau/deployments/portail";
     *w.mock.hang.lock().unwrap() = Some(portail.into());
     w.edit(TENANTS, "doisneau", |r| r["spec"]["options"] = json!(["moodle"]));
