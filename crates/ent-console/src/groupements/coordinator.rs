@@ -392,7 +392,8 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
     let prices = lots.iter().flat_map(|lot| {
         PriceLine::ALL.map(|line| {
             let id = price_control(lot.number, line);
-            let label = format!("Lot {} : prix unitaire HT (euros) — {}", lot.number, line.label(equipped));
+            let (unit, what) = (line.unit(equipped), line.label(equipped));
+            let label = format!("Prix unitaire HT du lot {} par {unit} (euros) — {what}", lot.number);
             json!({ "id": id, "label": label, "hint": "Bordereau des prix unitaires", "kind": "text", "value": fields.get(&id) })
         })
     });

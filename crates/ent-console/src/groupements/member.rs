@@ -89,8 +89,19 @@ fn control_id(field: &str) -> String {
     id.to_string()
 }
 
+/// The label an error on an application's `field` is said after, as its control names it.
+fn field_label(field: &str) -> Option<&'static str> {
+    match field {
+        "applicant" => Some("Collectivité candidate"),
+        "deliberation_number" => Some("Numéro de la délibération"),
+        "deliberation_date" => Some("Date de la délibération"),
+        f => QUANTITIES.iter().find(|(_, api, _)| *api == f).map(|(_, _, label)| *label),
+    }
+}
+
 async fn apply_page(on: &On<GroupementsState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(field_label);
     let g = gm::must_get(&on.state.store, key).await?;
     let today = on.state.ctx(&on.signed.0.actor).today();
     // Past the deadline (or no longer open), the page says so and offers no form to fill in vain.
@@ -230,6 +241,7 @@ async fn edit_page(
     reply: Reply<'_>,
 ) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(field_label);
     let g = gm::must_get(&on.state.store, key).await?;
     let applying = caller(&on.signed, &GROUPEMENTS_APPLY);
     let app = domain::own_application(&on.state, &applying, &g, candidature).await?;

@@ -11,7 +11,7 @@ mod member;
 
 use crate::auth::Signed;
 use crate::form::FieldError;
-use crate::forms::{Fields, On, Reply};
+use crate::forms::{short_label, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -375,6 +375,8 @@ pub(super) async fn groupement_page(
     } else {
         Vec::new()
     };
+    let award_fields = coordinator::award_fields(fields, &g.terms.lots, Establishments::of(&accepted));
+    let errors = labelled_by_control(by_control(refusal.errors), &award_fields);
     let path = format!("/groupements/{}", g.reference);
     let shell = Shell::new(console, Some(&signed.0), "/groupements")
         .crumbs(&[("Groupements", "/groupements"), (&g.reference, &path)])
@@ -392,9 +394,9 @@ pub(super) async fn groupement_page(
         "shares": shares,
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
-        "award_fields": coordinator::award_fields(fields, &g.terms.lots, Establishments::of(&accepted)),
+        "award_fields": award_fields,
         "cost_key_warnings": if coordinating { costs::key_warnings(&g, &accepted) } else { Vec::new() },
-        "errors": by_control(refusal.errors),
+        "errors": errors,
     });
     Ok(page::render_status(status, "groupement.html", shell, values))
 }
@@ -402,6 +404,18 @@ pub(super) async fn groupement_page(
 /// The field errors named by their controls (the templates find a control's error by its name).
 pub(super) fn by_control(errors: Vec<FieldError>) -> Vec<FieldError> {
     errors.into_iter().map(|e| FieldError { field: e.id.clone(), ..e }).collect()
+}
+
+/// The errors said after the label of the control (of `controls`, the award form's) they are at.
+fn labelled_by_control(errors: Vec<FieldError>, controls: &[Value]) -> Vec<FieldError> {
+    let label_of = |id: &str| controls.iter().find(|c| c["id"] == id).and_then(|c| c["label"].as_str());
+    errors
+        .into_iter()
+        .map(|e| match label_of(&e.id) {
+            Some(label) => e.labelled(short_label(label)),
+            None => e,
+        })
+        .collect()
 }
 
 /// The tail of a form of the groupement page: the page after `after`, or the page again

@@ -8,7 +8,7 @@
 //! whoever keeps the processor's registers, and removed by them or, when it was declared
 //! from that contract, by whoever keeps the contract's client's registers.
 
-use super::{base, controls, shell, target};
+use super::{base, controls, label_in, shell, target};
 use crate::forms::{stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
@@ -62,17 +62,8 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
             "ends_on": c.ends_on.as_deref().map(french_date), "chain": chain(&on.state, &c).await?,
         }));
     }
-    let inputs = controls(
-        &[
-            ("reference", "Référence du contrat", "text"),
-            ("title", "Intitulé", "text"),
-            ("starts_on", "Début", "date"),
-            ("ends_on", "Fin", "date"),
-        ],
-        control,
-        fields,
-        Some(&refusal),
-    );
+    let refusal = refusal.labelled(|field| label_of(NEW_CONTRACT, "Sous-traitant", field));
+    let inputs = controls(NEW_CONTRACT, control, fields, Some(&refusal));
     let processor_error = processor_message(|field| refusal.message(field));
     let path = format!("{}/contrats", base(org));
     let values = json!({
@@ -128,6 +119,33 @@ fn control(field: &str) -> String {
         other => other,
     };
     format!("contrat-{name}")
+}
+
+/// The fields of a new contract: name, label, kind (see [`controls`]).
+const NEW_CONTRACT: &[(&str, &str, &str)] = &[
+    ("reference", "Référence du contrat (obligatoire)", "text"),
+    ("title", "Intitulé (obligatoire)", "text"),
+    ("starts_on", "Début", "date"),
+    ("ends_on", "Fin", "date"),
+];
+
+/// The fields of a contract that a change may edit.
+const CONTRACT: &[(&str, &str, &str)] =
+    &[("title", "Intitulé (obligatoire)", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")];
+
+/// The fields of a sub-processor's contract.
+const SUB_CONTRACT: &[(&str, &str, &str)] = &[
+    ("reference", "Référence du contrat de sous-traitance ultérieure (obligatoire)", "text"),
+    ("title", "Intitulé (obligatoire)", "text"),
+    ("starts_on", "Début", "date"),
+    ("ends_on", "Fin", "date"),
+];
+
+/// The label an error on `field` is said after: its control's in `spec`, or `processor` for
+/// the fields naming a contract's organisations (shown at the processor select).
+fn label_of<'a>(spec: &[(&str, &'a str, &str)], processor: &'a str, field: &str) -> Option<&'a str> {
+    let names_an_organisation = ["processor_org_id", "client_org_id", "parent_processor_org_id"].contains(&field);
+    label_in(spec, field).or(names_an_organisation.then_some(processor))
 }
 
 /// The control of the sub-processor form a domain field's error is shown at.
@@ -294,24 +312,13 @@ async fn contract_page(
     };
     let list = format!("{}/contrats", base(org));
     let path = format!("{list}/{}", c.id);
-    let inputs = controls(
-        &[("title", "Intitulé", "text"), ("starts_on", "Début", "date"), ("ends_on", "Fin", "date")],
-        control,
-        fields,
-        (part == Part::Contract).then_some(&refusal),
-    );
+    let refusal = match part {
+        Part::Contract => refusal.labelled(|field| label_of(CONTRACT, "Sous-traitant", field)),
+        Part::SubProcessors => refusal.labelled(|field| label_of(SUB_CONTRACT, "Sous-traitant ultérieur", field)),
+    };
+    let inputs = controls(CONTRACT, control, fields, (part == Part::Contract).then_some(&refusal));
     let sub_error = |name: &str| if part == Part::SubProcessors { refusal.message(name) } else { None };
-    let sub_inputs = controls(
-        &[
-            ("reference", "Référence du contrat de sous-traitance ultérieure", "text"),
-            ("title", "Intitulé", "text"),
-            ("starts_on", "Début", "date"),
-            ("ends_on", "Fin", "date"),
-        ],
-        sub_control,
-        sub_fields,
-        (part == Part::SubProcessors).then_some(&refusal),
-    );
+    let sub_inputs = controls(SUB_CONTRACT, sub_control, sub_fields, (part == Part::SubProcessors).then_some(&refusal));
     let processor_error = processor_message(sub_error);
     let candidates: Vec<Value> = processors(&on.state)
         .await?

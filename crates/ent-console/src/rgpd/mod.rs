@@ -444,6 +444,7 @@ fn profile_control(field: &str) -> String {
 
 async fn profile_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
+    let refusal = refusal.labelled(|field| label_in(PROFILE_FIELDS, field));
     let mut inputs = controls(PROFILE_FIELDS, profile_control, fields, Some(&refusal));
     for input in inputs.iter_mut().filter(|i| i["kind"] == "select") {
         input["options"] = safeguard_options().into();

@@ -937,6 +937,7 @@ async fn a_browser_gets_the_console_s_error_pages_in_its_shell_and_the_api_its_p
     let reload = browser("/compte/mot-de-passe").send().await;
     assert_eq!(reload.status, 405, "{name}");
     assert!(html(&reload) && shell(&reload) && reload.text.contains("formulaire"), "{name}: {}", reload.text);
+    assert_eq!(reload.header("allow"), Some("POST"), "{name}: a 405 names the methods the address takes");
     let anonymous = app.get("/nexistepas").header("accept", "text/html").send().await;
     assert!(html(&anonymous) && !shell(&anonymous) && anonymous.text.contains("Page introuvable"), "{name}");
 
@@ -947,6 +948,7 @@ async fn a_browser_gets_the_console_s_error_pages_in_its_shell_and_the_api_its_p
     }
     let api = app.get("/compte/mot-de-passe").header("accept", "application/json").send().await;
     assert!(api.status == 405 && json(&api), "{name}: {}", api.text);
+    assert_eq!(api.header("allow"), Some("POST"), "{name}");
 
     // A page's own error (out of scope) keeps the shell too.
     let other = get(&app, &session, &format!("/tableau-de-bord/{}", b.id)).await;

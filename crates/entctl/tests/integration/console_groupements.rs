@@ -231,6 +231,14 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         assert!(form.text.contains(&format!("id=\"ecoles\" name=\"ecoles\" value=\"{schools}\"")), "{}", form.text);
         assert!(form.text.contains(&format!("id=\"eleves\" name=\"eleves\" value=\"{pupils}\"")), "{}", form.text);
         assert!(form.text.contains("selon le répertoire") && form.text.contains("Somme des effectifs"), "the rules");
+        if i == 0 {
+            let undated = owned(&[("deliberation", "2026-DCM-0"), ("classes", "-3")]);
+            let refused = post_form(&app, &session, &format!("{path}/candidature"), &undated).await;
+            assert_eq!(refused.status, 422, "{}", refused.text);
+            let said: Vec<String> =
+                crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+            assert!(said.iter().any(|s| s.starts_with("Date de la délibération : ")), "named: {said:?}");
+        }
         let number = format!("2026-DCM-{i}");
         let sent = post_form(
             &app,
@@ -309,6 +317,8 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let incomplete = post_form(&app, &coord, &format!("{path}/attribution"), &owned(&[("cpv", "48190000")])).await;
     assert_eq!(incomplete.status, 422, "{}", incomplete.text);
     assert!(incomplete.text.contains("href=\"#siret\"") && incomplete.text.contains("value=\"48190000\""));
+    let said: Vec<String> = crate::console::summary_links(&incomplete.text).into_iter().map(|(_, text)| text).collect();
+    assert!(said.iter().any(|s| s.starts_with("Montant hors taxes : ")), "each link names its field: {said:?}");
     let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=attribue")).await;
     assert!(page.text.contains("ENT Éditions SAS") && page.text.contains("118\u{a0}518,52\u{a0}€"), "{}", page.text);

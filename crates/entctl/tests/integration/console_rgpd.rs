@@ -858,6 +858,10 @@ async fn control_characters_in_a_console_form_are_refused_in_french_and_nothing_
     let contacts = [("address", "1 place de la mairie\u{8}"), ("version", "0")];
     let refused = post_form(app, &dpo, &format!("{register}/profil"), &contacts).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    let two_lines = [("phone", "01 02 03\n04 05"), ("version", "0")];
+    let refused = post_form(app, &dpo, &format!("{register}/profil"), &two_lines).await;
+    let said: Vec<String> = crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+    assert!(said.iter().any(|s| s.starts_with("Téléphone : ")), "{name}: the link names its field: {said:?}");
     let fresnes = register.trim_start_matches("/rgpd/");
     let profiles = common::count(store, "SELECT COUNT(*) FROM rgpd_profiles WHERE org_id = $1", &[fresnes]).await;
     assert_eq!(profiles, 0, "{name}: nothing written");
@@ -888,6 +892,11 @@ async fn a_contract_added_under_an_existing_reference_overwrites_nothing(db: com
     let refused = post_form(app, &dpo, &contracts, &same).await;
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     assert!(refused.text.contains("href=\"#contrat-reference\""), "{name}: {}", refused.text);
+    let said: Vec<String> = crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+    assert!(
+        said.iter().any(|s| s.starts_with("Référence du contrat : ")),
+        "{name}: the link names its field: {said:?}"
+    );
     // The message beside its field, which names it (RGAA 11.10).
     let tied = "name=\"reference\" value=\"MARCHE-ENT-94034\" aria-invalid=\"true\" aria-describedby=\"contrat-reference-erreur\"";
     assert!(refused.text.contains(tied), "{name}: {}", refused.text);
