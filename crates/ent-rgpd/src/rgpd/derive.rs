@@ -148,6 +148,9 @@ pub struct LiveTenant {
     pub retained: Vec<String>,
     /// In French, when the catalog entry of its offer is gone: how `services` were known.
     pub catalog_note: Option<String>,
+    /// Archived: the French day from which its data may be purged (`tenants.purge_due_at`).
+    /// Its services no longer run; it only keeps their data until then.
+    pub purge_from: Option<String>,
     /// The largest account figure known for it (see `accounts_source`); 0 when none is.
     pub accounts: i64,
     /// Where `accounts` comes from (« convention CONV-… », « groupement GC-… », « capacité du
@@ -553,8 +556,9 @@ struct Agg {
     secondary: bool,
     /// Lycées and EREA: pupils may be of age.
     adults: bool,
-    /// Tenants that no longer run the service but still hold its data until their purge.
-    retained_by: BTreeSet<String>,
+    /// Tenants that no longer run the service but still hold its data until their purge, each
+    /// with the day the purge may start when it is archived.
+    retained_by: BTreeMap<String, Option<String>>,
     /// Tenants whose offer the catalog no longer has, with how their services were known.
     catalog_notes: BTreeSet<String>,
 }
@@ -572,8 +576,8 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
             let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
             // Services with the same processor roles share a chain.
             let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
-            // The services it runs, then those whose data it still holds until its purge.
-            let running = tenant.services.iter().map(|code| (code, false));
+            // The services it runs (none, archived), then those whose data it still holds until its purge.
+            let running = tenant.services.iter().map(|code| (code, tenant.purge_from.is_some()));
             for (code, retained) in running.chain(tenant.retained.iter().map(|code| (code, true))) {
                 let Some(service) = by_code.get(code.as_str()).copied() else { continue };
                 let wanted = service.rgpd.processors.as_slice();
@@ -596,7 +600,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
                     if retained {
-                        agg.retained_by.insert(tenant.slug.clone());
+                        agg.retained_by.insert(tenant.slug.clone(), tenant.purge_from.clone());
                     }
                 }
                 if as_processor {
@@ -914,26 +918,32 @@ pub const DPIA_UNDETERMINED: &str =
 
 /// The retention of an entry: the service's, and, when tenants that no longer run the service
 /// still hold its data (`retained_by`), until their purge ([`retained_retention`]).
-fn retention_of(service: &Service, retained_by: &BTreeSet<String>, purge_after_months: u32) -> String {
+fn retention_of(service: &Service, retained_by: &BTreeMap<String, Option<String>>, purge_after_months: u32) -> String {
     if retained_by.is_empty() {
         return service.rgpd.retention.clone();
     }
     format!("{} ; {}", service.rgpd.retention, retained_retention(retained_by, purge_after_months))
 }
 
-/// What applies to the data of a service removed from `tenants`: kept, no longer used by the
-/// service, until the purge of the tenant's data, `purge_after_months` after its archiving.
-pub fn retained_retention(tenants: &BTreeSet<String>, purge_after_months: u32) -> String {
+/// What applies to the data of a service removed from `tenants` (or of every service of an
+/// archived one): kept, no longer used by the service, until the purge of the tenant's data,
+/// `purge_after_months` after its archiving, or from the day an archived tenant was given.
+pub fn retained_retention(tenants: &BTreeMap<String, Option<String>>, purge_after_months: u32) -> String {
+    let when = match (tenants.values().all(Option::is_some), tenants.len()) {
+        (true, 1) => "à la date indiquée".to_string(),
+        (true, _) => "aux dates indiquées".to_string(),
+        (false, _) => format!("{purge_after_months} mois après son archivage"),
+    };
     format!(
         "service retiré {} : ses données ne sont plus traitées par le service mais restent conservées \
-         (volume de stockage maintenu) jusqu'à la purge des données du tenant, {purge_after_months} mois après son \
-         archivage (limitation de la conservation, article 5.1.e du RGPD)",
+         (volume de stockage maintenu) jusqu'à la purge des données du tenant, {when} (limitation de la \
+         conservation, article 5.1.e du RGPD)",
         of_tenants(tenants)
     )
 }
 
 /// The warning of an entry whose service tenants no longer run but whose data they hold.
-fn retained_warning(tenants: &BTreeSet<String>) -> String {
+fn retained_warning(tenants: &BTreeMap<String, Option<String>>) -> String {
     format!(
         "données conservées jusqu'à la purge : le service a été retiré {} mais ses données y restent \
          stockées ; vérifier qu'elles sont encore nécessaires (article 5.1.e du RGPD)",
@@ -941,9 +951,14 @@ fn retained_warning(tenants: &BTreeSet<String>) -> String {
     )
 }
 
-/// Tenants as a register names them: « du tenant a », « des tenants a, b ».
-fn of_tenants(tenants: &BTreeSet<String>) -> String {
-    let names = tenants.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+/// Tenants as a register names them: « du tenant a », « des tenants a, b (archivé, purge à
+/// partir du 1er mars 2027) ».
+fn of_tenants(tenants: &BTreeMap<String, Option<String>>) -> String {
+    let named = |(slug, purge_from): (&String, &Option<String>)| match purge_from {
+        Some(day) => format!("{slug} (archivé, purge à partir du {day})"),
+        None => slug.clone(),
+    };
+    let names = tenants.iter().map(named).collect::<Vec<_>>().join(", ");
     if tenants.len() > 1 {
         format!("des tenants {names}")
     } else {
@@ -1257,6 +1272,7 @@ mod tests {
             security: vec!["mesure rendue".into()],
             retained: vec![],
             catalog_note: None,
+            purge_from: None,
         });
         w.contracts.push(ContractFact {
             processor: "vendor".into(),
@@ -1338,6 +1354,18 @@ mod tests {
             kept.warnings
         );
         assert_eq!(r.entries[1].retention, catalog.service("portail").unwrap().rgpd.retention);
+
+        // Archived: no service runs; each keeps its data until the purge, from the day stored.
+        let mut archived = w.clone();
+        archived.tenants[0].purge_from = Some("1er mars 2027".into());
+        let r = derive(&archived, &catalog, "college", "2026-09-01", "now");
+        let dated = "du tenant t1 (archivé, purge à partir du 1er mars 2027) : ses données ne sont plus traitées par \
+                     le service mais restent conservées (volume de stockage maintenu) jusqu'à la purge des données \
+                     du tenant, à la date indiquée";
+        for entry in &r.entries {
+            assert!(entry.retention.contains(dated), "{}: {}", entry.service, entry.retention);
+            assert!(!entry.retention.contains("3 mois après son archivage"), "{}", entry.retention);
+        }
         // Its host still stores them: a processor of the controller.
         assert!(register_holders(&w, &catalog).contains("host"));
         assert_eq!(derive(&w, &catalog, "host", "2026-09-01", "now").processor_entries[0].processing.len(), 2);

@@ -5,14 +5,15 @@
 use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::{find_model, rgpd_roles, schools_now};
+use ent_kernel::clock::french_day;
 use ent_kernel::config::{ClusterConfig, ProvisioningConfig};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::store::{Flag, JsonObject, JsonText, Store, Tx};
+use ent_kernel::store::{timestamp, Flag, JsonObject, JsonText, Store, Tx};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::{get_org, Org};
-use ent_tenants::provisioning::{self, reconcile};
+use ent_tenants::provisioning::{self, purge, reconcile};
 use ent_tenants::tenants::{self, get_tenant};
 use sqlx::FromRow;
 use std::collections::HashMap;
@@ -65,7 +66,6 @@ pub async fn world(
     date: &str,
     org_id: &str,
 ) -> Result<World, Problem> {
-    let cluster = &provisioning.cluster;
     let mut world = World { purge_after_months: provisioning.retention_months, ..World::default() };
     let add = |world: &mut World, org: &Org| {
         world.orgs.entry(org.id.clone()).or_insert_with(|| facts(org));
@@ -122,7 +122,7 @@ pub async fn world(
         add(&mut world, &org);
     }
     world.assignments = assignments(store, models, date).await?;
-    world.tenants = live_tenants(store, catalog, cluster, &schools_of).await?;
+    world.tenants = live_tenants(store, catalog, provisioning, &schools_of).await?;
     declared_accounts(store, date, &mut world.tenants).await?;
     world.contracts = contracts(store, date).await?;
     for (id, profile) in profiles(store).await? {
@@ -208,6 +208,8 @@ struct LiveTenantRow {
     host_org_id: Option<String>,
     applied_services: Option<String>,
     retained_services: Option<String>,
+    archived_at: Option<String>,
+    purge_due_at: Option<String>,
 }
 
 /// The services a live tenant runs, and the note the register gives when the catalog no
@@ -267,12 +269,14 @@ fn subscribed(catalog: &Catalog, bouquet: &str, options: &[String]) -> Vec<Strin
 async fn live_tenants(
     store: &Store,
     catalog: &Catalog,
-    cluster: &ClusterConfig,
+    provisioning: &ProvisioningConfig,
     schools_of: &HashMap<String, Vec<String>>,
 ) -> Result<Vec<LiveTenant>, Problem> {
+    let (cluster, retention_months) = (&provisioning.cluster, provisioning.retention_months);
     let sql = format!(
         "SELECT slug, status, org_id, base_bouquet, options, accounts, identity_source, vendor_org_id, host_org_id, \
-         applied_services, retained_services FROM tenants WHERE status IN {LIVE} ORDER BY slug"
+         applied_services, retained_services, archived_at, purge_due_at FROM tenants WHERE status IN {LIVE} \
+         ORDER BY slug"
     );
     let mut measures: HashMap<(String, Vec<String>), Vec<String>> = HashMap::new();
     let mut out = Vec::new();
@@ -290,11 +294,17 @@ async fn live_tenants(
             }
         };
         let retained = tenants::codes(r.retained_services);
+        let purge_from = match r.status.as_str() {
+            "archived" => purge::due_from(r.purge_due_at.as_deref(), r.archived_at.as_deref(), retention_months)
+                .map(|due| french_day(&timestamp(due))),
+            _ => None,
+        };
         out.push(LiveTenant {
             slug: r.slug,
             schools: schools_of.get(&r.org_id).cloned().unwrap_or_default(),
             retained: retained.into_iter().filter(|code| !running.codes.contains(code)).collect(),
             catalog_note: running.note,
+            purge_from,
             services: running.codes,
             accounts: r.accounts,
             accounts_source: if r.accounts > 0 { "capacité du tenant".into() } else { String::new() },

@@ -352,6 +352,7 @@ mod tests {
             security: vec![],
             retained: vec![],
             catalog_note: None,
+            purge_from: None,
         });
         w
     }

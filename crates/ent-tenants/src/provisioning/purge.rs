@@ -100,7 +100,7 @@ pub fn due_at(archived_at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 
 /// When the purge of an archived tenant is due: its stored `purge_due_at`, or for one archived
 /// before that column (migration 0055), `archived_at` + the current `months`.
-fn due_from(purge_due_at: Option<&str>, archived_at: Option<&str>, months: u32) -> Option<DateTime<Utc>> {
+pub fn due_from(purge_due_at: Option<&str>, archived_at: Option<&str>, months: u32) -> Option<DateTime<Utc>> {
     match purge_due_at {
         Some(due) => parse_timestamp(due),
         None => parse_timestamp(archived_at?).map(|archived| due_at(archived, months)),

@@ -467,7 +467,24 @@ async fn an_archived_tenant_stays_in_the_register_until_its_data_are_purged(db: 
         assert_eq!(s, StatusCode::OK, "{name}: {to}: {body}");
         let (_, register) = read().await;
         assert_eq!(listing(&register), listing(&before), "{name}: {to}: its data are still processed");
+        let kept_until_purge =
+            |e: &&Value| e["retention"].as_str().unwrap().contains("fresnes (archivé, purge à partir du");
+        let dated = register["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| uais(e).contains(&ecole))
+            .filter(kept_until_purge);
+        let archived = to == "archived";
+        assert_eq!(dated.count(), if archived { listing(&before) } else { 0 }, "{name}: {to}: {register}");
     }
+    let due: String = sqlx::query_scalar("SELECT purge_due_at FROM tenants WHERE slug = 'fresnes'")
+        .fetch_one(d.db.store.pool())
+        .await
+        .unwrap();
+    let (_, register) = read().await;
+    let said = format!("purge à partir du {}", entcp::clock::french_day(&due));
+    assert!(register.to_string().contains(&said), "{name}: the day stored at archiving: {said}");
     // The retention purge deleted them: the processing has ended.
     sqlx::query("UPDATE tenants SET status = 'purged' WHERE slug = 'fresnes'")
         .execute(d.db.store.pool())
