@@ -681,6 +681,25 @@ async fn signed_copies_are_refused_on_a_draft_and_bounded_in_number(db: crate::c
         common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
             .await;
     assert_eq!((files, audited().await), (1, before), "{}", c.db.name);
+    // A copy deposited before the account was recorded (migration 0053) is recognised by the
+    // actor's name.
+    let account: String =
+        sqlx::query_scalar("SELECT uploaded_by_user_id FROM convention_files WHERE convention_id = $1")
+            .bind(&id)
+            .fetch_one(c.db.store.pool())
+            .await
+            .unwrap();
+    let set_account = |account: Option<String>| {
+        let sql = "UPDATE convention_files SET uploaded_by_user_id = $1 WHERE convention_id = $2";
+        sqlx::query(sql).bind(account).bind(&id).execute(c.db.store.pool())
+    };
+    set_account(None).await.unwrap();
+    assert_eq!(upload(0).await.status, StatusCode::OK);
+    let files =
+        common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
+            .await;
+    assert_eq!((files, audited().await), (1, before), "by name, {}", c.db.name);
+    set_account(Some(account)).await.unwrap();
     // Recognised by the account, not by the name the actor carries: the retry still matches
     // after the person's address changed, and another person's copy of the same file is theirs.
     sqlx::query("UPDATE users SET email = 'mairie@fresnes.fr' WHERE email = 'ent@fresnes.fr'")
