@@ -103,9 +103,12 @@ struct Count {
 
 /// The open schools `org` funds (as the groupement prefill counts them: an EPCI only the écoles of
 /// the communes that delegated their ENT to it), and `extra`.
-fn schools_of(org: &Org, extra: Option<Condition>) -> Condition {
+fn schools_of(org: &Org, visible: Option<&Condition>, extra: Option<Condition>) -> Condition {
     let mut cond = funds_condition(org);
     cond.and(open_schools());
+    if let Some(visible) = visible {
+        cond.and(visible.clone());
+    }
     if let Some(extra) = extra {
         cond.and(extra);
     }
@@ -129,9 +132,14 @@ const BY_DEPARTEMENT: &str = "SELECT COALESCE(departement_code, '-') AS label, C
      GROUP BY departement_code ORDER BY departement_code";
 
 /// The schools `org` covers by département, and how many are covered on `today`.
-async fn departements(store: &Store, org: &Org, today: &str) -> Result<Vec<DepartementRow>, Problem> {
-    let all: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, None)).await?;
-    let covered: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, Some(covered_on(today)))).await?;
+async fn departements(
+    store: &Store,
+    org: &Org,
+    visible: Option<&Condition>,
+    today: &str,
+) -> Result<Vec<DepartementRow>, Problem> {
+    let all: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, visible, None)).await?;
+    let covered: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, visible, Some(covered_on(today)))).await?;
     Ok(all
         .into_iter()
         .map(|c| DepartementRow {
@@ -142,16 +150,21 @@ async fn departements(store: &Store, org: &Org, today: &str) -> Result<Vec<Depar
         .collect())
 }
 
-/// The organisations `org`'s roles reach (`orgs` rows), as a sub-select condition on `column`.
-fn in_scope_of(org: &Org, column: &str) -> Condition {
+/// The organisations `org`'s roles reach that the viewer may read (`orgs` rows), as a
+/// sub-select condition on `column`.
+fn in_scope_of(org: &Org, visible: Option<&Condition>, column: &str) -> Condition {
     let mut cond = Condition::default();
-    cond.and_wrapped(&format!("{column} IN (SELECT id FROM orgs WHERE "), authz::org_scope_condition(org), ")");
+    let within = format!("{column} IN (SELECT id FROM orgs WHERE ");
+    cond.and_wrapped(&within, authz::org_scope_condition(org), ")");
+    if let Some(visible) = visible {
+        cond.and_wrapped(&within, visible.clone(), ")");
+    }
     cond
 }
 
-async fn tenants_by_status(store: &Store, org: &Org) -> Result<Vec<Bar>, Problem> {
+async fn tenants_by_status(store: &Store, org: &Org, visible: Option<&Condition>) -> Result<Vec<Bar>, Problem> {
     let sql = "SELECT status AS label, COUNT(*) AS n FROM tenants WHERE {} GROUP BY status ORDER BY status";
-    let counts: Vec<Count> = rows(store, sql, &in_scope_of(org, "org_id")).await?;
+    let counts: Vec<Count> = rows(store, sql, &in_scope_of(org, visible, "org_id")).await?;
     let largest = counts.iter().map(|c| c.n).max().unwrap_or(0);
     Ok(ent_tenants_order(counts)
         .into_iter()
@@ -245,10 +258,15 @@ async fn conventions(store: &Store, cond: &Condition, awaiting: &[String]) -> Re
     Ok(found)
 }
 
-async fn schools(store: &Store, org: &Org, today: &str) -> Result<Vec<SchoolRow>, Problem> {
+async fn schools(
+    store: &Store,
+    org: &Org,
+    visible: Option<&Condition>,
+    today: &str,
+) -> Result<Vec<SchoolRow>, Problem> {
     let sql = "SELECT name, code, 0 AS covered FROM orgs WHERE {} ORDER BY sort_name, id";
-    let mut all: Vec<SchoolRow> = rows(store, sql, &schools_of(org, None)).await?;
-    let covered: Vec<SchoolRow> = rows(store, sql, &schools_of(org, Some(covered_on(today)))).await?;
+    let mut all: Vec<SchoolRow> = rows(store, sql, &schools_of(org, visible, None)).await?;
+    let covered: Vec<SchoolRow> = rows(store, sql, &schools_of(org, visible, Some(covered_on(today)))).await?;
     for school in &mut all {
         school.covered = i64::from(covered.iter().any(|c| c.code == school.code));
     }
@@ -273,9 +291,13 @@ pub async fn figures(
     awaiting: &Awaiting,
 ) -> Result<Figures, Problem> {
     let seen = seen_condition(viewer, &CONVENTIONS_READ);
+    // What the viewer may read of the organisations `org` reaches (an EPCI's member communes
+    // may lie in another académie).
+    let visible = authz::scope(viewer, &authz::ORGS_READ).condition();
+    let visible = visible.as_ref();
     let day = today.format("%Y-%m-%d").to_string();
     let horizon = (today + Duration::days(90)).format("%Y-%m-%d").to_string();
-    let departements = departements(store, org, &day).await?;
+    let departements = departements(store, org, visible, &day).await?;
     let coverage = departements
         .iter()
         .map(|d| Bar {
@@ -295,10 +317,10 @@ pub async fn figures(
     Ok(Figures {
         coverage,
         departements,
-        tenants: tenants_by_status(store, org).await?,
+        tenants: tenants_by_status(store, org, visible).await?,
         awaiting: conventions(store, &in_signature, &awaiting.ids).await?,
         expiring: conventions(store, &expiring, &[]).await?,
-        schools: if academie { Vec::new() } else { schools(store, org, &day).await? },
+        schools: if academie { Vec::new() } else { schools(store, org, visible, &day).await? },
     })
 }
 

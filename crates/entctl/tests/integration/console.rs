@@ -234,6 +234,40 @@ async fn a_dan_signs_in_and_sees_the_dashboard_of_their_academie_only(db: TestDb
     assert_eq!(common::audited(&app.store, "console.sign_in").await, 1);
 }
 
+/// A commune of académie `academie` with an open école.
+async fn commune_with_ecole(store: &Store, academie: &Org) -> (Org, String) {
+    let (commune, ecole): (String, String) = sqlx::query_as(
+        "SELECT c.id, e.code FROM orgs c JOIN orgs e ON e.commune_code = c.code AND e.kind = 'etablissement' \
+         AND e.degree = '1D' AND e.is_open <> 0 WHERE c.kind = 'commune' AND c.academie_code = $1 ORDER BY c.id, e.code",
+    )
+    .bind(&academie.code)
+    .fetch_optional(store.pool())
+    .await
+    .unwrap()
+    .expect("a commune with an école");
+    (entcp::registry::queries::get_org(store, &commune).await.unwrap().unwrap(), ecole)
+}
+
+// An EPCI of académie A may count a commune of académie B among its members: its dashboard, as
+// A's DAN sees it, lists and counts only what that DAN may read.
+backend_test!(a_dashboard_shows_only_what_its_viewer_may_read_of_the_organisation_s_members);
+async fn a_dashboard_shows_only_what_its_viewer_may_read_of_the_organisation_s_members(db: TestDb) {
+    let (app, a, b, session) = console_as_dan_a(db).await;
+    let ((ours, our_ecole), (theirs, their_ecole)) =
+        (commune_with_ecole(&app.store, &a).await, commune_with_ecole(&app.store, &b).await);
+    let siren = common::fixtures::luhn("20000999");
+    let epci = common::fixtures::epci(&app.store, "Communauté test", &siren, &[&ours, &theirs]).await;
+    assert_eq!(epci.academie_code, a.academie_code.clone().or(Some(a.code.clone())), "the EPCI is of académie A");
+    let page = app.get(&format!("/tableau-de-bord/{}", epci.id)).header("cookie", &session).send().await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains(&our_ecole), "its own académie's école: {}", page.text);
+    assert!(!page.text.contains(&their_ecole), "not another académie's: {}", page.text);
+    let departement = theirs.departement_code.clone().unwrap();
+    if ours.departement_code.as_deref() != Some(departement.as_str()) {
+        assert!(!page.text.contains(&format!("Département {departement}")), "{}", page.text);
+    }
+}
+
 backend_test!(a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies_are_secure);
 async fn a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies_are_secure(db: TestDb) {
     let plain = TestApp::over(&db.store).build().await;
