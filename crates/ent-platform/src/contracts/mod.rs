@@ -77,10 +77,11 @@ pub struct NewContract {
 
 async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), Problem> {
     let mut checks = Checks::default();
-    match get_org_in(conn, &new.processor_org_id).await? {
-        Some(o) if matches!(o.kind, OrgKind::Editeur | OrgKind::Hebergeur) => {}
-        Some(o) => checks.fail("processor_org_id", format!("{} n'est ni un éditeur ni un hébergeur", o.name)),
-        None => checks.fail("processor_org_id", "organisation introuvable"),
+    // Processors (éditeurs, hébergeurs) are national entries anyone may name; any other
+    // organisation, existing or not, gets one answer: its name or existence is no one's to learn here.
+    let processor = get_org_in(conn, &new.processor_org_id).await?;
+    if !processor.is_some_and(|o| matches!(o.kind, OrgKind::Editeur | OrgKind::Hebergeur)) {
+        checks.fail("processor_org_id", "aucun éditeur ni hébergeur n'a cet identifiant au répertoire");
     }
     if get_org_in(conn, &new.client_org_id).await?.is_none() {
         checks.fail("client_org_id", "organisation introuvable");

@@ -103,6 +103,20 @@ async fn tenants_carry_vendor_and_host_and_contracts_form_chains(db: crate::comm
     let err = contracts::record(&mut tx, store, &admin(), &bad, t0()).await.unwrap_err();
     let text = format!("{err:?}");
     assert!(text.contains("processor_org_id") && text.contains("ends_on"), "{text}");
+    drop(tx);
+    // Named as processor, an organisation that is none answers as an unknown identifier does:
+    // neither its name nor its existence is learnt.
+    let refusal = |processor: &str| {
+        let new = contract(processor, &vendor.id, None, "Y", true);
+        async move {
+            let mut tx = store.begin_write().await.unwrap();
+            let err = contracts::record(&mut tx, store, &admin(), &new, t0()).await.unwrap_err();
+            err.errors.iter().find(|e| e.field == "processor_org_id").map(|e| e.message.clone())
+        }
+    };
+    let (named, unknown) = (refusal(&commune.id).await, refusal("inexistant-0000").await);
+    assert_eq!(named, unknown, "{}", db.name);
+    assert!(!named.unwrap_or_default().contains(&commune.name), "{}", db.name);
 }
 
 #[test]
