@@ -501,7 +501,11 @@ impl Default for ConsoleConfig {
             idle_minutes: 30,
             absolute_hours: 12,
             link_minutes: 60,
-            sign_in_throttle: crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 900 },
+            sign_in_throttle: crate::throttle::ThrottleConfig {
+                max_failures: 5,
+                window_seconds: 900,
+                max_failures_per_address: 50,
+            },
         }
     }
 }
@@ -1029,7 +1033,7 @@ mod tests {
         let mut config = Config::from_yaml(yaml).unwrap();
         assert_eq!(
             config.server.auth_throttle,
-            crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 60 }
+            crate::throttle::ThrottleConfig { max_failures: 5, window_seconds: 60, max_failures_per_address: 0 }
         );
         assert!(!config.server.trust_forwarded_for);
         config.apply_env(|n| (n == "ENTCP_TRUST_FORWARDED_FOR").then(|| "true".into())).unwrap();

@@ -32,11 +32,14 @@ pub struct ThrottleConfig {
     pub max_failures: u32,
     /// Length of the sliding window, in seconds.
     pub window_seconds: u64,
+    /// Failures that block a client address ([`address_key`]), which a school or an académie
+    /// may share behind one NAT; 0: `max_failures`.
+    pub max_failures_per_address: u32,
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
-        ThrottleConfig { max_failures: 20, window_seconds: 300 }
+        ThrottleConfig { max_failures: 20, window_seconds: 300, max_failures_per_address: 0 }
     }
 }
 
@@ -76,31 +79,42 @@ impl Throttle {
         Duration::seconds(i64::try_from(self.config.window_seconds).unwrap_or(i64::MAX / 1000))
     }
 
-    fn limit(&self) -> i64 {
-        i64::from(self.config.max_failures)
+    /// Whether the throttle counts nothing (`max_failures` 0).
+    fn off(&self) -> bool {
+        self.config.max_failures == 0
+    }
+
+    /// The failures that block `key`.
+    fn limit(&self, key: &str) -> i64 {
+        let per_address = self.config.max_failures_per_address;
+        match key.starts_with(ADDRESS_PREFIX) && per_address > 0 {
+            true => i64::from(per_address),
+            false => i64::from(self.config.max_failures),
+        }
     }
 
     /// Whole seconds until `key` may try again, if it is blocked at `now`.
     pub async fn retry_after(&self, key: &str, now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
-        if self.limit() == 0 {
+        if self.off() {
             return Ok(None);
         }
+        let limit = self.limit(key);
         let load = async {
             let rows: Failures = sqlx::query_as(RECENT_FAILURES)
                 .bind(self.scope)
                 .bind(key)
-                .bind(self.limit())
+                .bind(limit)
                 .fetch_all(self.store.pool())
                 .await?;
             Ok::<_, Problem>(Arc::new(rows))
         };
-        let cache_key = format!("throttle:{}:{}:{key}", self.scope, self.limit());
+        let cache_key = format!("throttle:{}:{limit}:{key}", self.scope);
         let failures = self.store.cached_on(Shelf::Lockout, cache_key, load).await?;
-        self.blocked_for(&failures, now)
+        self.blocked_for(&failures, limit, now)
     }
 
     /// Whole seconds until a key with these `failures` (most recent first) may try again.
-    fn blocked_for(&self, failures: &[(String, i64)], now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
+    fn blocked_for(&self, failures: &[(String, i64)], limit: i64, now: DateTime<Utc>) -> Result<Option<u64>, Problem> {
         let window_start = now - self.window();
         let mut counted = 0;
         for (at, count) in failures {
@@ -111,7 +125,7 @@ impl Throttle {
                 break;
             }
             counted += count;
-            if counted >= self.limit() {
+            if counted >= limit {
                 // Blocked until the failure that completes the count leaves the window.
                 let seconds = (at + self.window() - now).num_milliseconds().max(0) as u64;
                 return Ok(Some(seconds.div_ceil(1000).max(1)));
@@ -125,7 +139,7 @@ impl Throttle {
     /// serialised with every other count, so that attempts fired at once are judged at
     /// most `max_failures` times. An error means the attempt could not be counted: refuse it.
     pub async fn attempt(&self, keys: &[String], now: DateTime<Utc>) -> Result<Attempt, Problem> {
-        if self.limit() == 0 {
+        if self.off() {
             return Ok(Attempt::Counted { tripped: false });
         }
         let mut tx = self.begin().await?;
@@ -135,17 +149,17 @@ impl Throttle {
             let failures: Failures = sqlx::query_as(RECENT_FAILURES)
                 .bind(self.scope)
                 .bind(key)
-                .bind(self.limit())
+                .bind(self.limit(key))
                 .fetch_all(&mut *tx)
                 .await?;
-            blocked = blocked.max(self.blocked_for(&failures, now)?);
+            blocked = blocked.max(self.blocked_for(&failures, self.limit(key), now)?);
         }
         let decided = match blocked {
             Some(retry_after) => Attempt::Refused { retry_after },
             None => {
                 let mut tripped = false;
                 for key in keys {
-                    tripped |= self.count(&mut tx, key, now).await? == self.limit();
+                    tripped |= self.count(&mut tx, key, now).await? == self.limit(key);
                 }
                 Attempt::Counted { tripped }
             }
@@ -171,14 +185,14 @@ impl Throttle {
     /// once lose neither); true when it is the one that blocks the key. Failures of the
     /// scope that left the window are deleted on the way.
     pub async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
-        if self.limit() == 0 {
+        if self.off() {
             return Ok(false);
         }
         let mut tx = self.begin().await?;
         self.forget_expired(&mut tx, now).await?;
         let counted = self.count(&mut tx, key, now).await?;
         self.commit(tx).await?;
-        Ok(counted == self.limit())
+        Ok(counted == self.limit(key))
     }
 
     /// Forgets every failure of `key` (a successful sign-in of the account).
@@ -242,6 +256,9 @@ impl Throttle {
     }
 }
 
+/// How [`address_key`] starts.
+const ADDRESS_PREFIX: &str = "ip:";
+
 /// Throttle key of a client address; IPv6 clients are counted per /64 (one subscriber's range).
 pub fn address_key(client: &str) -> String {
     use std::net::IpAddr;
@@ -284,7 +301,11 @@ mod tests {
     #[tokio::test]
     async fn a_key_is_blocked_after_max_failures_until_the_window_slides() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(store.clone(), "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        let throttle = Throttle::new(
+            store.clone(),
+            "test",
+            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
+        );
         assert!(!throttle.record_failure("ip:a", at(0)).await.unwrap());
         assert!(!throttle.record_failure("ip:a", at(10)).await.unwrap());
         assert_eq!(throttle.retry_after("ip:a", at(10)).await.unwrap(), None);
@@ -295,16 +316,28 @@ mod tests {
         assert_eq!(throttle.retry_after("ip:a", at(59)).await.unwrap(), Some(1));
         assert_eq!(throttle.retry_after("ip:a", at(60)).await.unwrap(), None);
         // Another scope never sees this one's keys; a throttle over the same store does.
-        let other = Throttle::new(store.clone(), "autre", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        let other = Throttle::new(
+            store.clone(),
+            "autre",
+            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
+        );
         assert_eq!(other.retry_after("ip:a", at(20)).await.unwrap(), None);
-        let replica = Throttle::new(store, "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        let replica = Throttle::new(
+            store,
+            "test",
+            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
+        );
         assert_eq!(replica.retry_after("ip:a", at(20)).await.unwrap(), Some(40));
     }
 
     #[tokio::test]
     async fn failures_at_one_instant_all_count_and_a_reset_forgets_them() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 3, window_seconds: 60 });
+        let throttle = Throttle::new(
+            store,
+            "test",
+            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
+        );
         for _ in 0..2 {
             assert!(!throttle.record_failure("login:a", at(0)).await.unwrap());
         }
@@ -317,7 +350,11 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_is_counted_before_it_is_judged_and_refused_past_the_limit() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 2, window_seconds: 60 });
+        let throttle = Throttle::new(
+            store,
+            "test",
+            ThrottleConfig { max_failures: 2, window_seconds: 60, max_failures_per_address: 0 },
+        );
         let keys = ["ip:a".to_string(), "login:a".to_string()];
         assert_eq!(throttle.attempt(&keys, at(0)).await.unwrap(), Attempt::Counted { tripped: false });
         // A success is taken back from the address: it never adds up to a lockout.
@@ -334,7 +371,11 @@ mod tests {
     #[tokio::test]
     async fn zero_max_failures_never_blocks() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(store, "test", ThrottleConfig { max_failures: 0, window_seconds: 60 });
+        let throttle = Throttle::new(
+            store,
+            "test",
+            ThrottleConfig { max_failures: 0, window_seconds: 60, max_failures_per_address: 0 },
+        );
         for s in 0..10 {
             throttle.record_failure("ip:a", at(s)).await.unwrap();
         }

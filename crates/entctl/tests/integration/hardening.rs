@@ -373,7 +373,8 @@ async fn if_match_star_updates_a_ticket_named_by_its_reference(db: crate::common
 async fn throttled_api(db: &common::TestDb, max_failures: u32, trust_forwarded_for: bool) -> (String, Arc<FixedClock>) {
     let clock = Arc::new(FixedClock::new(t0()));
     let base = common::serve_with(db.store.clone(), clock.clone(), |config| {
-        config.server.auth_throttle = entcp::throttle::ThrottleConfig { max_failures, window_seconds: 60 };
+        config.server.auth_throttle =
+            entcp::throttle::ThrottleConfig { max_failures, window_seconds: 60, ..Default::default() };
         config.server.trust_forwarded_for = trust_forwarded_for;
     })
     .await;

@@ -130,7 +130,11 @@ backend_test!(the_lockout_check_reads_the_key_asked_for_through_the_primary_key)
 async fn the_lockout_check_reads_the_key_asked_for_through_the_primary_key(db: TestDb) {
     use entcp::throttle::{Throttle, ThrottleConfig};
     let name = db.name;
-    let throttle = Throttle::new(db.store.clone(), "api", ThrottleConfig { max_failures: 2, window_seconds: 60 });
+    let throttle = Throttle::new(
+        db.store.clone(),
+        "api",
+        ThrottleConfig { max_failures: 2, window_seconds: 60, ..Default::default() },
+    );
     // Many keys over their limit, as an attacker rotating IPv6 /64 ranges leaves behind.
     for i in 0..40 {
         for _ in 0..2 {

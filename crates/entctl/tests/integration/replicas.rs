@@ -419,7 +419,7 @@ async fn a_successful_sign_in_on_one_replica_clears_the_account_s_failures_on_th
 
 backend_test!(concurrent_failures_on_two_replicas_are_all_counted);
 async fn concurrent_failures_on_two_replicas_are_all_counted(db: TestDb) {
-    let config = entcp::throttle::ThrottleConfig { max_failures: 20, window_seconds: 60 };
+    let config = entcp::throttle::ThrottleConfig { max_failures: 20, window_seconds: 60, ..Default::default() };
     let replica = || async { entcp::store::Store::connect(&db.url, Some(5)).await.unwrap() };
     let a = Arc::new(entcp::throttle::Throttle::new(replica().await, "api", config));
     let b = Arc::new(entcp::throttle::Throttle::new(replica().await, "api", config));
@@ -445,7 +445,7 @@ async fn a_failure_counted_on_one_replica_drops_the_lockout_s_cached_reads_only(
     use entcp::store::Store;
     use entcp::throttle::{Throttle, ThrottleConfig};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let config = ThrottleConfig { max_failures: 3, window_seconds: 60 };
+    let config = ThrottleConfig { max_failures: 3, window_seconds: 60, ..Default::default() };
     let replica = || async {
         let store = Store::connect(&db.url, Some(5)).await.unwrap();
         store.watch_changes();
