@@ -560,7 +560,16 @@ async fn checked_binding(
     if key.trim().is_empty() {
         return unprocessable("org", "indiquez l'organisation où s'exerce le rôle".into());
     }
-    Ok(org_in_scope(state, signed, &USERS_MANAGE, form, "org", key).await?.map(|org| (role, Some(org))))
+    let org = match org_in_scope(state, signed, &USERS_MANAGE, form, "org", key).await? {
+        Ok(org) => org,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    // Checked before anything is written: an invitation refused here creates no account.
+    if let Err(p) = identity::check_binding(role, Some(&org)) {
+        let text = p.errors.first().map_or(p.detail, |e| e.message.clone());
+        return unprocessable("role", text);
+    }
+    Ok(Ok((role, Some(org))))
 }
 
 /// Grants (`ADD`) a role to a user of the caller's scope, or revokes it.

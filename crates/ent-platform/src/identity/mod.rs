@@ -510,7 +510,8 @@ pub async fn bindings_of(store: &Store, user_id: &str) -> Result<Vec<Binding>, P
     Ok(bindings)
 }
 
-fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
+/// Whether `role` may be held at `org` (none for admin, a kind the role is exercised in otherwise).
+pub fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
     match (role, org) {
         (Role::Admin, None) => Ok(()),
         (Role::Admin, Some(_)) => {

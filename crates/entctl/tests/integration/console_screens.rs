@@ -600,6 +600,13 @@ async fn a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_
     assert!(refused.text.contains("seul un administrateur accorde"), "{}", refused.text);
     assert!(refused.text.contains(r#"aria-describedby="invitation-role-erreur""#), "{}", refused.text);
     assert!(entcp::identity::get_user(&app.store, "autre@ecole.fr").await.unwrap().is_none(), "nothing created");
+    // A role that is not exercised at a school is refused on its field, the form kept, before
+    // any account is created.
+    let misplaced = invite("dan@ecole.fr", "dan").await;
+    assert_eq!(misplaced.status, 422, "{}: {}", app.backend, misplaced.text);
+    assert!(misplaced.text.contains(r#"aria-describedby="invitation-role-erreur""#), "{}", misplaced.text);
+    assert!(misplaced.text.contains("value=\"dan@ecole.fr\""), "the input is kept: {}", misplaced.text);
+    assert!(entcp::identity::get_user(&app.store, "dan@ecole.fr").await.unwrap().is_none(), "nothing created");
 
     let invited = invite("directrice@ecole.fr", "chef_etablissement").await;
     assert_eq!(invited.status, 303, "{}: {}", app.backend, invited.text);
