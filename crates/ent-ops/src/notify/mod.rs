@@ -784,6 +784,13 @@ mod tests {
     }
 
     #[test]
+    fn each_address_is_kept_once_whatever_its_case_in_its_first_spelling_and_place() {
+        let to = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let once = each_once(to(&["dan@ac.fr", "DPO@ac.fr", " Dan@AC.fr", "ent@mairie.fr", "dpo@ac.fr"]));
+        assert_eq!(once, to(&["dan@ac.fr", "DPO@ac.fr", "ent@mairie.fr"]));
+    }
+
+    #[test]
     fn a_message_needs_recipients_a_known_template_and_an_object_context() {
         let err = check_message(&[], "nope", &serde_json::json!([])).unwrap_err();
         let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();

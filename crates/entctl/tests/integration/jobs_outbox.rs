@@ -794,6 +794,39 @@ async fn failed_mail_stays_listed_and_can_be_retried_over_http(db: crate::common
     assert_eq!(status, 404);
 }
 
+backend_test!(an_old_message_to_several_people_given_up_then_retried_over_http_reaches_each_alone);
+async fn an_old_message_to_several_people_given_up_then_retried_over_http_reaches_each_alone(
+    db: crate::common::TestDb,
+) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let t0 = common::t0();
+    let old = queue_to_all_at_once(&db.store, &CONCERNED, t0 - Duration::days(1)).await;
+    common::execute(&db.store, "UPDATE outbox SET status = 'failed' WHERE id = $1", &[old.as_str()]).await;
+
+    let base = serve(state(&db.store, &config, t0)).await;
+    let client = admin_client(&db.store).await;
+    let (status, listed) =
+        json_of(client.get(format!("{base}/api/v1/outbox?status=failed")).send().await.unwrap()).await;
+    assert_eq!((status, &listed["items"][0]["recipients"]), (200, &json!(CONCERNED)), "{}: {listed}", db.name);
+    let (status, retried) =
+        json_of(client.post(format!("{base}/api/v1/outbox/{old}/retry")).send().await.unwrap()).await;
+    assert_eq!((status, retried["status"].as_str()), (200, Some("pending")), "{}: {retried}", db.name);
+
+    let sink = SmtpSink::start(port);
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report, SendReport { sent: 3, split: 1, ..SendReport::default() }, "{}", db.name);
+    each_alone(&sink, &CONCERNED, db.name);
+    let (_, sent) = json_of(client.get(format!("{base}/api/v1/outbox?status=sent")).send().await.unwrap()).await;
+    let mut listed: Vec<&str> =
+        sent["items"].as_array().unwrap().iter().map(|m| m["recipients"][0].as_str().unwrap()).collect();
+    listed.sort();
+    assert_eq!(listed, CONCERNED, "{}: the outbox lists a message per recipient: {sent}", db.name);
+    assert!(sent["items"].as_array().unwrap().iter().all(|m| m["recipients"].as_array().unwrap().len() == 1));
+}
+
 backend_test!(jobs_are_listed_and_run_over_http);
 async fn jobs_are_listed_and_run_over_http(db: crate::common::TestDb) {
     let (_data, config) = file_config_in_temp();
