@@ -411,6 +411,25 @@ async fn silent_smtp_server() -> u16 {
     port
 }
 
+/// An SMTP server that accepts connections and answers nothing until `release` is notified,
+/// then closes them and stops listening: a sender talking to it hangs until then, then fails.
+async fn stalling_smtp_server() -> (u16, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let released = release.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        loop {
+            tokio::select! {
+                Ok((socket, _)) = listener.accept() => open.push(socket),
+                _ = released.notified() => return,
+            }
+        }
+    });
+    (port, release)
+}
+
 async fn count_with_status(store: &Store, status: &str) -> i64 {
     common::count(store, "SELECT COUNT(*) AS n FROM outbox WHERE status = $1", &[status]).await
 }
@@ -451,6 +470,47 @@ async fn a_sending_pass_cut_midway_leaves_its_unsent_messages_claimable_at_once(
     assert_eq!(count_with_status(&db.store, "sending").await, 0, "{}", db.name);
     let report = send(&db.store, &file_config(data.path()), "next", t0).await;
     assert_eq!(report.sent, 3, "{}: claimable at once, within the cut pass's lease: {report:?}", db.name);
+}
+
+// A sender whose lease ran out while it hung on another message must not split an old message
+// the sender that took over has already split and sent: each person gets it once.
+backend_test!(a_sender_that_lost_its_claim_does_not_split_again_what_another_sender_split_and_sent);
+async fn a_sender_that_lost_its_claim_does_not_split_again_what_another_sender_split_and_sent(
+    db: crate::common::TestDb,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let t0 = common::t0();
+    let first = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+    let old = queue_to_all_at_once(&db.store, &CONCERNED, t0).await;
+    let (port, release) = stalling_smtp_server().await;
+    let hung_config = smtp_config(data.path(), port);
+    let (store, clock) = (db.store.clone(), FixedClock::new(t0));
+    let mut hung = Box::pin(async move { notify::send_due(&store, &hung_config, "hung", &clock).await.unwrap() });
+    claimed_while_hung(&db, &mut hung, 2).await;
+
+    // Its lease over, another sender takes both messages, sends the first and splits the old one.
+    let to_files = file_config(data.path());
+    let taken = send(&db.store, &to_files, "next", t0 + Duration::minutes(10)).await;
+    assert_eq!(taken, SendReport { sent: 4, split: 1, ..SendReport::default() }, "{}", db.name);
+    release.notify_one();
+    let late = hung.await;
+    assert_eq!((late.sent, late.split), (0, 0), "{}: the late sender neither sent nor split: {late:?}", db.name);
+
+    let mail_dir = notify::mailer::mail_dir(&to_files);
+    let mut to: Vec<String> = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|eml| eml.lines().filter(|l| l.starts_with("To: ")).collect::<Vec<_>>().join(" | "))
+        .collect();
+    to.sort();
+    let mut expected: Vec<String> =
+        CONCERNED.iter().chain(["dsi@ac-creteil.fr"].iter()).map(|a| format!("To: {a}")).collect();
+    expected.sort();
+    assert_eq!(to, expected, "{}: each once, alone", db.name);
+    assert!(notify::get_message(&db.store, &old).await.is_err(), "{}", db.name);
+    assert_eq!(notify::get_message(&db.store, &first).await.unwrap().status, "sent", "{}: not undone", db.name);
+    assert_eq!(count_with_status(&db.store, "sent").await, 4, "{}: no other row", db.name);
+    assert_eq!(outbox_count(&db.store).await, 4, "{}", db.name);
 }
 
 backend_test!(a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires);
