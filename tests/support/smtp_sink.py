@@ -4,7 +4,10 @@
     python3 tests/support/smtp_sink.py --port N --dir D [--host 127.0.0.1]
 
 Each message is written to D as `<n>-<uuid>.eml` (the raw DATA, as received),
-first under a dot-name then renamed, so a reader never sees half a message.
+first under a dot-name then renamed, so a reader never sees half a message; its
+envelope's recipients (RCPT TO), one a line, to `<n>-<uuid>.rcpt` before it.
+A recipient listed in the file D/refused (one address a line, read at each RCPT)
+is answered 450, a temporary refusal: the sender tries again later.
 Stops on SIGTERM or SIGINT. Needs `aiosmtpd` (python3 -m pip install aiosmtpd).
 """
 
@@ -24,10 +27,26 @@ class DirectorySink:
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refused():
+            return "450 4.2.1 Mailbox temporarily unavailable (refused for the test)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def refused(self):
+        try:
+            with open(os.path.join(self.directory, "refused"), encoding="utf-8") as listed:
+                return {line.strip().lower() for line in listed if line.strip()}
+        except FileNotFoundError:
+            return set()
+
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             number = next(self.counter)
         name = f"{number:06d}-{uuid.uuid4().hex}.eml"
+        stem = name[: -len(".eml")]
+        with open(os.path.join(self.directory, stem + ".rcpt"), "w", encoding="utf-8") as rcpt:
+            rcpt.write("".join(address + "\n" for address in envelope.rcpt_tos))
         partial = os.path.join(self.directory, "." + name)
         with open(partial, "wb") as out:
             out.write(envelope.original_content or envelope.content)

@@ -974,6 +974,8 @@ async fn mail_test(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let id = notify::enqueue(&mut tx, &[to.to_string()], "test", context, now)
         .await
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?
+        .into_iter()
+        .next()
         .ok_or_else(|| anyhow::anyhow!("courriel de test non mis en file"))?;
     tx.commit().await?;
     let report = notify::send_message(&store, &config, &id, &runner_id(), &SystemClock).await?;

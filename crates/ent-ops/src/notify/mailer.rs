@@ -120,18 +120,18 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Builds the e-mail of outbox message `id`. Its Message-ID derives from the
-/// outbox id, so a receiver can tell a resend from a new message.
-pub fn build_message(id: &str, from: &str, recipients: &[String], rendered: Rendered) -> Result<Message, String> {
+/// Builds the e-mail of outbox message `id` to its one recipient `to`, the only address it
+/// carries (no Cc, no Bcc: a notice's recipients never see each other's addresses). Its
+/// Message-ID derives from the outbox id, so a receiver can tell a resend from a new message.
+pub fn build_message(id: &str, from: &str, to: &str, rendered: Rendered) -> Result<Message, String> {
     let from: Mailbox = from.parse().map_err(|e| format!("expéditeur « {from} » invalide : {e}"))?;
     let domain = from.email.domain().to_string();
-    let mut builder =
-        Message::builder().from(from).subject(rendered.subject).message_id(Some(format!("<{id}@{domain}>")));
-    for recipient in recipients {
-        let to: Mailbox = recipient.parse().map_err(|e| format!("destinataire « {recipient} » invalide : {e}"))?;
-        builder = builder.to(to);
-    }
-    builder
+    let recipient: Mailbox = to.parse().map_err(|e| format!("destinataire « {to} » invalide : {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(recipient)
+        .subject(rendered.subject)
+        .message_id(Some(format!("<{id}@{domain}>")))
         .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
         .map_err(|e| format!("construction du courriel impossible : {e}"))
 }
@@ -254,16 +254,19 @@ mod tests {
     fn unknown_templates_and_bad_addresses_are_errors() {
         assert!(render("inconnu", &serde_json::json!({})).is_err());
         let rendered = render("test", &serde_json::json!({})).unwrap();
-        let err = build_message("x", "a@b.fr", &["pas une adresse".into()], rendered).unwrap_err();
+        let err = build_message("x", "a@b.fr", "pas une adresse", rendered).unwrap_err();
         assert!(err.contains("destinataire"), "{err}");
     }
 
     #[test]
     fn the_message_id_derives_from_the_outbox_id() {
         let rendered = render("test", &serde_json::json!({})).unwrap();
-        let message = build_message("abc", "ENT <ne-pas-repondre@ent.fr>", &["x@y.fr".into()], rendered).unwrap();
+        let message = build_message("abc", "ENT <ne-pas-repondre@ent.fr>", "x@y.fr", rendered).unwrap();
         let text = String::from_utf8(message.formatted()).unwrap();
         assert!(text.contains("Message-ID: <abc@ent.fr>"), "{text}");
+        assert!(text.contains("To: x@y.fr\r\n"), "{text}");
+        assert!(!text.contains("Cc:") && !text.contains("Bcc:"), "{text}");
+        assert_eq!(message.envelope().to(), ["x@y.fr".parse::<lettre::Address>().unwrap()], "the envelope too");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Notifications: an outbox of e-mails, queued by any module in the transaction
 //! of the change that caused them, and a sender that renders and delivers them.
 //!
+//! Each recipient gets a message of their own (one outbox row, one address in `To:`): a
+//! notice to several people never shows one the others' addresses, and a failure or a
+//! retry for one recipient never sends again to the others. A row queued for several
+//! recipients (before this rule, or by a replica not yet upgraded) is split into one row
+//! per recipient by the sender that claims it, before anything is sent.
+//!
 //! Delivery is at least once, with a stable Message-ID: a sender claims a batch
 //! of due messages atomically (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's
 //! single writer) with a lease of minutes (`mail.lease_minutes`), renewed before
@@ -90,11 +96,11 @@ impl Notice {
         self
     }
 
-    /// Queues the notice in the caller's transaction ([`enqueue_at`]); nothing when it
-    /// has no recipient, or none who wants it.
-    pub async fn enqueue(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Option<String>, Problem> {
+    /// Queues the notice in the caller's transaction ([`enqueue_at`]): one message per
+    /// recipient who wants it, their outbox ids (none when it has no recipient).
+    pub async fn enqueue(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<String>, Problem> {
         if self.recipients.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let context = serde_json::Value::Object(self.context);
         let send_at = self.send_at.unwrap_or(now);
@@ -103,26 +109,29 @@ impl Notice {
 }
 
 /// Queues an e-mail in the caller's transaction: it is sent only if the
-/// transaction commits. Returns the outbox id, `None` when every recipient switched
-/// the mail's category off ([`preferences`]).
+/// transaction commits. Returns the outbox ids, one per recipient ([`enqueue_at`]).
 pub async fn enqueue(
     tx: &mut Tx,
     recipients: &[String],
     template: &str,
     context: serde_json::Value,
     now: DateTime<Utc>,
-) -> Result<Option<String>, Problem> {
+) -> Result<Vec<String>, Problem> {
     enqueue_at(tx, recipients, template, context, now, now).await
 }
 
 /// Like [`enqueue`], but not sent before `send_at` (e.g. the recipient's next working hour).
 ///
+/// Each recipient gets a message of their own, addressed to them alone (one outbox row
+/// each, in recipients' order, each address once without regard to case): the ids of
+/// those queued to be sent, then of those parked.
+///
 /// A recipient that does not parse never fails the caller's change: the valid
-/// recipients get the message, the others are parked in a `failed` message that
-/// names them, for an administrator to see in the outbox.
+/// recipients get the message, each of the others is parked in a `failed` message that
+/// names it, for an administrator to see in the outbox.
 ///
 /// A recipient who switched the mail's category off is left out; a mail left with
-/// no recipient is not queued (`None`), which is no error for the caller. Mails
+/// no recipient is not queued (no id), which is no error for the caller. Mails
 /// without a category (sign-in links…) go to everyone ([`preferences::category_of`]).
 pub async fn enqueue_at(
     tx: &mut Tx,
@@ -131,67 +140,73 @@ pub async fn enqueue_at(
     context: serde_json::Value,
     now: DateTime<Utc>,
     send_at: DateTime<Utc>,
-) -> Result<Option<String>, Problem> {
+) -> Result<Vec<String>, Problem> {
     check_message(recipients, template, &context)?;
     let wanted = match preferences::category_of(template, &context) {
         Some(category) => preferences::keep_wanted(tx, category, recipients).await?,
         None => recipients.to_vec(),
     };
+    let wanted = each_once(wanted);
     if wanted.is_empty() {
         tracing::debug!(template, "no recipient wants this mail: not queued");
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let (valid, invalid): (Vec<String>, Vec<String>) = wanted.into_iter().partition(|r| parses(r));
     let context = context.to_string();
-    let queued = Queued { template, context: &context, now };
-    let mut first = None;
-    if !valid.is_empty() {
-        first = Some(queued.insert(tx, &valid, "pending", timestamp(send_at.max(now)), None).await?);
+    let queued = Queued { template, context: &context, created_at: timestamp(now), attempts: 0 };
+    let mut ids = Vec::with_capacity(valid.len() + invalid.len());
+    for recipient in &valid {
+        ids.push(queued.insert(tx, recipient, "pending", timestamp(send_at.max(now)), None).await?);
     }
-    if !invalid.is_empty() {
-        let error = format!("destinataire(s) invalide(s), message non envoyé : {}", invalid_list(&invalid));
+    for recipient in &invalid {
+        let error = format!("destinataire invalide, message non envoyé : « {} »", printable(recipient));
         tracing::warn!(template, %error, "e-mail parked");
-        let parked = queued.insert(tx, &invalid, "failed", timestamp(now), Some(&error)).await?;
-        first.get_or_insert(parked);
+        ids.push(queued.insert(tx, recipient, "failed", timestamp(now), Some(&error)).await?);
     }
-    Ok(first)
+    Ok(ids)
 }
 
 fn parses(recipient: &str) -> bool {
     recipient.parse::<lettre::message::Mailbox>().is_ok()
 }
 
-fn invalid_list(recipients: &[String]) -> String {
-    recipients.iter().map(|r| format!("« {} »", printable(r))).collect::<Vec<_>>().join(", ")
+/// Each address once, the first spelling kept, compared as the preferences compare them
+/// (trimmed, without regard to case): one person, one message.
+fn each_once(recipients: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    recipients.into_iter().filter(|r| seen.insert(r.trim().to_lowercase())).collect()
 }
 
-/// What the rows queued for one message share.
+/// What the rows queued for one notice share: each is the message to one recipient.
 struct Queued<'a> {
     template: &'a str,
     context: &'a str,
-    now: DateTime<Utc>,
+    created_at: String,
+    /// Failed attempts so far (0, but those of the message a split row comes from).
+    attempts: u32,
 }
 
 impl Queued<'_> {
     async fn insert(
         &self,
         tx: &mut Tx,
-        recipients: &[String],
+        recipient: &str,
         status: &str,
         next_attempt_at: String,
         error: Option<&str>,
-    ) -> Result<String, Problem> {
+    ) -> sqlx::Result<String> {
         let id = new_id();
         sqlx::query(
             "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at, last_error) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
-        .bind(timestamp(self.now))
-        .bind(serde_json::to_string(recipients).expect("recipients serialise"))
+        .bind(&self.created_at)
+        .bind(serde_json::to_string(&[recipient]).expect("recipients serialise"))
         .bind(self.template)
         .bind(self.context)
         .bind(status)
+        .bind(i64::from(self.attempts))
         .bind(next_attempt_at)
         .bind(error.map(str::to_string))
         .execute(&mut **tx)
@@ -232,6 +247,8 @@ pub fn backoff(attempts: u32) -> Duration {
 pub struct OutboxMessage {
     pub id: String,
     pub created_at: String,
+    /// The one address the message goes to (each recipient of a notice has a message of their
+    /// own); several only on a message queued before that, split when it is next sent.
     #[sqlx(try_from = "JsonText<Vec<String>>")]
     pub recipients: Vec<String>,
     pub template: String,
@@ -266,10 +283,11 @@ struct Claimed {
     context: serde_json::Value,
     #[sqlx(try_from = "i64")]
     attempts: u32,
+    last_error: Option<String>,
 }
 
 /// The columns of a [`Claimed`] message.
-const CLAIMED_COLUMNS: &str = "id, recipients, template, context, attempts";
+const CLAIMED_COLUMNS: &str = "id, recipients, template, context, attempts, last_error";
 
 /// Due: pending and its time has come, or claimed by a sender whose lease ran out.
 const DUE: &str = "(status = 'pending' AND next_attempt_at <= $1) \
@@ -397,11 +415,21 @@ pub struct SendReport {
     pub retried: u32,
     /// Failed for the last time.
     pub failed: u32,
+    /// Messages queued for several recipients, replaced by one per recipient (sent in the same pass).
+    pub split: u32,
 }
 
 impl SendReport {
     pub fn summary(&self) -> String {
-        format!("{} envoyé(s), {} à réessayer, {} en échec définitif", self.sent, self.retried, self.failed)
+        let mut summary =
+            format!("{} envoyé(s), {} à réessayer, {} en échec définitif", self.sent, self.retried, self.failed);
+        if self.split > 0 {
+            summary.push_str(&format!(
+                ", {} courriel(s) à plusieurs destinataires séparé(s) en un par destinataire",
+                self.split
+            ));
+        }
+        summary
     }
 }
 
@@ -453,11 +481,41 @@ impl Sender<'_> {
         let held = HeldBatch { store, runner, ids: batch.iter().map(|m| m.id.clone()).collect() };
         for message in batch {
             renew_leases(store, config, runner, self.clock.now()).await?;
+            if message.recipients.len() > 1 {
+                report.split += u32::from(split(store, message, runner, self.clock.now()).await?);
+                continue;
+            }
             send_one(store, config, &self.mailer, message, runner, self.clock.now(), report).await?;
         }
         held.done();
         Ok(())
     }
+}
+
+/// Replaces a message `runner` holds for several recipients (queued before each recipient had
+/// a message of their own) by one pending message per recipient, due at `now`, with its
+/// template, context, creation date, attempts and last error: one transaction, and only while
+/// this sender still holds it, so two senders never both split it and nobody is sent a copy
+/// twice. Nothing is sent here; the pass claims the new messages next. False when the message
+/// was no longer held (its lease ran out and another sender took it).
+async fn split(store: &Store, message: &Claimed, runner: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let held: Option<(String, String)> = sqlx::query_as(
+        "DELETE FROM outbox WHERE id = $1 AND claimed_by = $2 AND status = 'sending' RETURNING created_at, context",
+    )
+    .bind(&message.id)
+    .bind(runner)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((created_at, context)) = held else { return Ok(false) };
+    let queued = Queued { template: &message.template, context: &context, created_at, attempts: message.attempts };
+    let mut ids = Vec::with_capacity(message.recipients.len());
+    for recipient in each_once(message.recipients.clone()) {
+        ids.push(queued.insert(&mut tx, &recipient, "pending", timestamp(now), message.last_error.as_deref()).await?);
+    }
+    tx.commit().await?;
+    tracing::info!(id = %message.id, into = ?ids, "e-mail to several recipients split into one per recipient");
+    Ok(true)
 }
 
 /// The messages of a batch this sender claimed. Dropped before the batch is done (the pass
@@ -554,10 +612,13 @@ struct Failure {
 
 async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
     let permanent = |error| Failure { error, permanent: true, login_refused: false };
+    // Several recipients were split before ([`split`]): none is left only on a row queued empty.
+    let [recipient] = message.recipients.as_slice() else {
+        return Err(permanent("aucun destinataire : message non envoyé".to_string()));
+    };
     let context = mailer::with_link(&config.console, &message.context);
     let rendered = mailer::render(&message.template, &context).map_err(permanent)?;
-    let email =
-        mailer::build_message(&message.id, &config.mail.from, &message.recipients, rendered).map_err(permanent)?;
+    let email = mailer::build_message(&message.id, &config.mail.from, recipient, rendered).map_err(permanent)?;
     mailer.send(&message.id, email).await.map_err(|e| Failure {
         error: e.error,
         permanent: false,
@@ -720,6 +781,13 @@ mod tests {
         assert_eq!(backoff(3), Duration::minutes(15));
         assert_eq!(backoff(4), Duration::hours(1));
         assert_eq!(backoff(50), Duration::hours(12));
+    }
+
+    #[test]
+    fn each_address_is_kept_once_whatever_its_case_in_its_first_spelling_and_place() {
+        let to = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let once = each_once(to(&["dan@ac.fr", "DPO@ac.fr", " Dan@AC.fr", "ent@mairie.fr", "dpo@ac.fr"]));
+        assert_eq!(once, to(&["dan@ac.fr", "DPO@ac.fr", "ent@mairie.fr"]));
     }
 
     #[test]

@@ -247,11 +247,9 @@ pub async fn lift_fault(store: &Store, table: &str) {
 /// Queues the `test` e-mail to `to` at `now` in its own committed transaction; its outbox id.
 pub async fn queue_test_mail(store: &Store, to: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     let mut tx = store.begin_write().await.unwrap();
-    let id = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", serde_json::json!({}), now)
-        .await
-        .unwrap()
-        .expect("queued");
+    let ids = entcp::notify::enqueue(&mut tx, &[to.to_string()], "test", serde_json::json!({}), now).await.unwrap();
     tx.commit().await.unwrap();
+    let [id] = <[String; 1]>::try_from(ids).expect("one message for one recipient");
     id
 }
 
@@ -265,25 +263,70 @@ pub fn skip_unless_ci(what: &str, skipped: &str) {
 /// A mail as the outbox holds it.
 pub struct QueuedMail {
     pub id: String,
-    /// The JSON array of addresses, as stored.
+    pub created_at: String,
+    /// The JSON array of addresses, as stored: one, each recipient has a message of their own.
     pub recipients: String,
     pub context: serde_json::Value,
 }
 
-/// The mails queued with `template`, oldest first.
+impl QueuedMail {
+    /// The one address the mail goes to (fails the test on a mail to several).
+    pub fn recipient(&self) -> String {
+        let addresses: Vec<String> = serde_json::from_str(&self.recipients).expect("a JSON array of addresses");
+        let [address] = <[String; 1]>::try_from(addresses).expect("one recipient per mail");
+        address
+    }
+}
+
+/// The addresses each mail of `mails` goes to, one per mail, in their order.
+pub fn recipients_of<'a>(mails: impl IntoIterator<Item = &'a QueuedMail>) -> Vec<String> {
+    mails.into_iter().map(QueuedMail::recipient).collect()
+}
+
+/// The mails queued with `template`, oldest first (a notice's in its recipients' order).
 pub async fn queued_mails(store: &Store, template: &str) -> Vec<QueuedMail> {
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT id, recipients, context FROM outbox WHERE template = $1 ORDER BY created_at, id")
-            .bind(template)
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-    let mail = |(id, recipients, context): (String, String, String)| QueuedMail {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id, created_at, recipients, context FROM outbox WHERE template = $1 ORDER BY created_at, id",
+    )
+    .bind(template)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mail = |(id, created_at, recipients, context): (String, String, String, String)| QueuedMail {
         id,
+        created_at,
         recipients,
         context: serde_json::from_str(&context).expect("a mail context is JSON"),
     };
     rows.into_iter().map(mail).collect()
+}
+
+/// A notice as its recipients got it: one mail each, gathered.
+pub struct QueuedNotice {
+    pub context: serde_json::Value,
+    /// Each mail's one address, in the order they were queued.
+    pub recipients: Vec<String>,
+}
+
+/// The notices queued with `template`, oldest first: the mails queued together with one
+/// context, one per address (an address met again starts another notice, so a notice queued
+/// twice counts twice). Fails the test on a mail to several addresses.
+pub async fn queued_notices(store: &Store, template: &str) -> Vec<QueuedNotice> {
+    let mut notices: Vec<(String, QueuedNotice)> = Vec::new();
+    for mail in queued_mails(store, template).await {
+        let address = mail.recipient();
+        match notices.last_mut() {
+            Some((created_at, notice))
+                if *created_at == mail.created_at
+                    && notice.context == mail.context
+                    && !notice.recipients.contains(&address) =>
+            {
+                notice.recipients.push(address)
+            }
+            _ => notices.push((mail.created_at, QueuedNotice { context: mail.context, recipients: vec![address] })),
+        }
+    }
+    notices.into_iter().map(|(_, notice)| notice).collect()
 }
 
 /// Counts rows of `orgs` of a kind.

@@ -104,6 +104,11 @@ impl SmtpSink {
 
     /// Every message received so far, raw.
     pub fn received(&self) -> Vec<String> {
+        self.deliveries().into_iter().map(|d| d.raw).collect()
+    }
+
+    /// Every message received so far, raw, with its envelope's recipients.
+    pub fn deliveries(&self) -> Vec<Delivery> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -111,7 +116,25 @@ impl SmtpSink {
             .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
             .collect();
         names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        let delivery = |path: &PathBuf| Delivery {
+            raw: std::fs::read_to_string(path).unwrap(),
+            rcpt_to: std::fs::read_to_string(path.with_extension("rcpt"))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        };
+        names.iter().map(delivery).collect()
+    }
+
+    /// Answers every RCPT TO `address` with a temporary refusal (450) until [`SmtpSink::accept_all`].
+    pub fn refuse(&self, address: &str) {
+        std::fs::write(self.dir.path().join("refused"), format!("{address}\n")).unwrap();
+    }
+
+    /// Accepts every recipient again.
+    pub fn accept_all(&self) {
+        std::fs::remove_file(self.dir.path().join("refused")).unwrap();
     }
 
     /// The message of outbox message `id` as its reader sees it: its parts decoded
@@ -125,6 +148,27 @@ impl SmtpSink {
     pub fn copies_of(&self, id: &str) -> usize {
         let header = format!("Message-ID: <{id}@");
         self.received().iter().filter(|m| m.contains(&header)).count()
+    }
+}
+
+/// A message the sink received.
+pub struct Delivery {
+    /// The message as received (headers and body).
+    pub raw: String,
+    /// Its envelope's recipients (RCPT TO): who the server delivers it to.
+    pub rcpt_to: Vec<String>,
+}
+
+impl Delivery {
+    /// Its `To:`, `Cc:` and `Bcc:` header lines (folded lines joined), as `Name: value`.
+    pub fn addressees(&self) -> Vec<String> {
+        let raw = self.raw.replace("\r\n", "\n");
+        let headers = raw.split("\n\n").next().unwrap_or_default().replace("\n ", " ").replace("\n\t", " ");
+        let addressing = |line: &&str| {
+            let name = line.split(':').next().unwrap_or_default().to_ascii_lowercase();
+            ["to", "cc", "bcc"].contains(&name.as_str())
+        };
+        headers.lines().filter(addressing).map(str::to_string).collect()
     }
 }
 

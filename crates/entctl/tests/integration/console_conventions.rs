@@ -608,8 +608,8 @@ async fn suspending_or_removing_an_ent_asks_for_a_confirmation_first(db: TestDb)
     let moved = post_form(&app, &dan, "/ent/doisneau-fresnes/etat", &confirmed).await;
     assert_eq!(moved.header("location"), Some("/ent/doisneau-fresnes?apres=etat"), "{}", moved.text);
     assert_eq!(status().await, Status::Suspended);
-    let told = common::queued_mails(&app.store, "tenant").await;
-    assert_eq!(told.len(), 1, "the suspension is told once");
+    let told = common::queued_notices(&app.store, "tenant").await;
+    assert_eq!(told.len(), 1, "the suspension is told once, in a mail to each recipient");
     assert_eq!(told[0].context["event"], "suspended");
     assert_eq!(told[0].context["reason"], "Maintenance du serveur");
     // The page names events and the observed state in French, not by their codes. The pass the

@@ -292,23 +292,26 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
         assert_eq!(report.reminders, reminders, "{}: on {at}", c.db.name);
         send(at).await;
     }
-    let received = sink.received();
+    let received = sink.deliveries();
     // Subjects and bodies are MIME-encoded (accents): count the messages instead.
-    let reminders: Vec<&String> = received[before..].iter().collect();
-    assert_eq!(reminders.len(), 3, "one mail per reminder, to all signers together");
-    for who in ["dan@ac-creteil.fr", "ent@fresnes.fr", "ce.0940176f@ac-creteil.fr"] {
-        assert!(reminders.iter().all(|m| m.contains(who)), "{who} is reminded");
+    let reminders = &received[before..];
+    let signers = ["dan@ac-creteil.fr", "ent@fresnes.fr", "ce.0940176f@ac-creteil.fr"];
+    assert_eq!(reminders.len(), 3 * signers.len(), "each reminder in a mail to each signer alone");
+    for who in signers {
+        let to_them = reminders.iter().filter(|m| m.addressees() == [format!("To: {who}")]);
+        assert_eq!(to_them.count(), 3, "{who} is reminded three times, in mails to them alone");
     }
+    assert!(reminders.iter().all(|m| m.rcpt_to.len() == 1), "{}: one recipient each", c.db.name);
     let page = format!("Ouvrir dans le plan de contrôle ENT : https://ent.ac-creteil.fr/conventions/{id}\n");
-    for m in &reminders {
-        assert!(common::smtp::decoded(m).contains(&page), "{}: the reminder links the convention", c.db.name);
+    for m in reminders {
+        assert!(common::smtp::decoded(&m.raw).contains(&page), "{}: the reminder links the convention", c.db.name);
     }
     let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 9, 1)).await.unwrap();
     assert_eq!(report.expired, 1);
     let (_, expired) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(expired["status"], "expired");
     send(day(2029, 9, 1) + Duration::minutes(1)).await;
-    assert_eq!(sink.received().len(), before + 4, "the expiry notice is sent");
+    assert_eq!(sink.received().len(), before + 4 * signers.len(), "the expiry notice is sent to each signer");
 }
 
 /// A collège of the synthetic country, with its académie and département.
@@ -624,9 +627,9 @@ async fn two_daily_runs_at_once_expire_a_convention_once(db: crate::common::Test
         expired += run.await.unwrap().expired;
     }
     assert_eq!(expired, 1, "{}", c.db.name);
-    let notices = common::queued_mails(&c.db.store, "convention").await;
-    let notified = notices.iter().filter(|m| m.context["event"] == "expired").count();
-    assert_eq!(notified, 1, "{}: one notice to the signers", c.db.name);
+    let notices = common::queued_notices(&c.db.store, "convention").await;
+    let notified = notices.iter().filter(|n| n.context["event"] == "expired").count();
+    assert_eq!(notified, 1, "{}: one notice to the signers, a mail to each", c.db.name);
     let audited = common::audited(&c.db.store, "conventions.expire").await;
     // Once, recorded for each of the three parties.
     assert_eq!(audited, 3, "{}", c.db.name);
@@ -1763,10 +1766,11 @@ async fn a_renewable_convention_is_renewed_tacitly_at_its_term_until_a_party_opp
     // 90 days before the last day to oppose, the parties are told it (besides the term's reminders).
     let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 3, 2)).await.unwrap();
     assert_eq!(report.reminders, 1, "{}", c.db.name);
-    let mails = crate::common::queued_mails(&c.db.store, "convention").await;
-    let warned = mails.iter().find(|m| m.context["event"] == "non_renewal_deadline").expect("the deadline reminder");
+    let notices = crate::common::queued_notices(&c.db.store, "convention").await;
+    let warned = notices.iter().find(|n| n.context["event"] == "non_renewal_deadline").expect("the deadline reminder");
     assert_eq!((warned.context["deadline"].as_str(), warned.context["days"].as_i64()), (Some("31 mai 2029"), Some(90)));
-    assert!(warned.recipients.contains("ent@fresnes.fr") && warned.recipients.contains("dan@ac-creteil.fr"));
+    let told = |to: &str| warned.recipients.iter().any(|r| r == to);
+    assert!(told("ent@fresnes.fr") && told("dan@ac-creteil.fr"), "{:?}", warned.recipients);
     let report = entcp::conventions::jobs::daily(&c.db.store, &models, day(2029, 6, 2)).await.unwrap();
     let mails = crate::common::queued_mails(&c.db.store, "convention").await;
     let expiring = mails.iter().find(|m| m.context["event"] == "expiring").expect("the term's reminder");

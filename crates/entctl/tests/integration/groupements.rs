@@ -663,9 +663,9 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     // The notices name the page where their reader acts: the coordinator the groupement, each
     // member its own quote-part (the mailer turns the page into a link, see `support`).
     let reference = g["reference"].as_str().unwrap();
-    let mails = common::queued_mails(&w.store, "groupement").await;
+    let notices = common::queued_notices(&w.store, "groupement").await;
     let pages = |event: &str| -> Vec<String> {
-        let of_event = mails.iter().filter(|m| m.context["event"] == event);
+        let of_event = notices.iter().filter(|m| m.context["event"] == event);
         of_event.map(|m| m.context["page"].as_str().unwrap_or_default().to_string()).collect()
     };
     assert!(pages("applied").len() >= 25, "{name}");
@@ -2309,10 +2309,10 @@ async fn constitutive_conventions(store: &Store) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM conventions WHERE model_id = 'groupement-de-commandes'", &[]).await
 }
 
-/// The `groupement` notices of `event` queued in the outbox.
+/// The `groupement` notices of `event` queued in the outbox (a mail to each of their recipients).
 async fn queued_notices(store: &Store, event: &str) -> i64 {
-    let sql = "SELECT COUNT(*) FROM outbox WHERE template = 'groupement' AND context LIKE $1";
-    common::count(store, sql, &[&format!("%\"event\":\"{event}\"%")]).await
+    let notices = common::queued_notices(store, "groupement").await;
+    notices.iter().filter(|n| n.context["event"] == event).count() as i64
 }
 
 /// The status of the application `app_id` of the groupement `id`, as its coordinator reads it.

@@ -218,6 +218,161 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
     other.close().await;
 }
 
+/// Three people a tenant's suspension concerns, as `tenants::notices` tells them.
+const CONCERNED: [&str; 3] = ["dan@ac-creteil.fr", "dpd@ac-creteil.fr", "ent@mairie-fresnes.fr"];
+
+/// Queues the `tenant` notice of a suspension to [`CONCERNED`] at `now`; its outbox ids.
+async fn queue_suspension(store: &Store, now: DateTime<Utc>) -> Vec<String> {
+    let notice = notify::Notice::event("tenant", CONCERNED.map(String::from).to_vec(), "suspended").with(json!({
+        "slug": "doisneau", "hostname": "doisneau.ent.fr", "organisation": "École Robert Doisneau",
+        "reason": "impayés" }));
+    let mut tx = store.begin_write().await.unwrap();
+    let ids = notice.enqueue(&mut tx, now).await.unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
+/// Asserts that `sink` received one message per address of `to`, each addressed to that person
+/// alone (headers and envelope), naming none of the others.
+fn each_alone(sink: &SmtpSink, to: &[&str], db: &str) {
+    let deliveries = sink.deliveries();
+    let mut reached: Vec<&str> = Vec::new();
+    for delivery in &deliveries {
+        let [addressee]: [String; 1] =
+            delivery.addressees().try_into().unwrap_or_else(|a| panic!("{db}: one To: only: {a:?}"));
+        let who = addressee.strip_prefix("To: ").unwrap_or_else(|| panic!("{db}: {addressee}"));
+        assert_eq!(delivery.rcpt_to, [who], "{db}: the envelope goes to the addressee only");
+        let others = to.iter().filter(|other| **other != who && delivery.raw.contains(*other));
+        assert_eq!(others.count(), 0, "{db}: the mail to {who} names another recipient: {}", delivery.raw);
+        reached.push(to.iter().find(|t| **t == who).unwrap_or_else(|| panic!("{db}: sent to {who}")));
+    }
+    reached.sort();
+    let mut expected = to.to_vec();
+    expected.sort();
+    assert_eq!(reached, expected, "{db}: each recipient once");
+}
+
+// A DPO's finding: one message to every recipient of a notice showed each the others'
+// addresses. Each now gets a message of their own.
+backend_test!(a_notice_to_three_people_reaches_each_alone_in_a_message_of_their_own);
+async fn a_notice_to_three_people_reaches_each_alone_in_a_message_of_their_own(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    let t0 = common::t0();
+    let ids = queue_suspension(&db.store, t0).await;
+    assert_eq!(ids.len(), 3, "{}: a message per recipient", db.name);
+
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report, SendReport { sent: 3, ..SendReport::default() }, "{}", db.name);
+    each_alone(&sink, &CONCERNED, db.name);
+    for (id, to) in ids.iter().zip(CONCERNED) {
+        let message = notify::get_message(&db.store, id).await.unwrap();
+        assert_eq!((message.recipients, message.status.as_str()), (vec![to.to_string()], "sent"), "{}", db.name);
+        assert_eq!(sink.copies_of(id), 1, "{}: under its own Message-ID", db.name);
+        assert!(sink.text_of(id).contains("Motif : impayés"), "{}: the notice itself", db.name);
+    }
+}
+
+backend_test!(a_recipient_the_server_refuses_is_retried_alone_without_resending_to_the_others);
+async fn a_recipient_the_server_refuses_is_retried_alone_without_resending_to_the_others(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    let t0 = common::t0();
+    let ids = queue_suspension(&db.store, t0).await;
+    sink.refuse(CONCERNED[1]);
+
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report, SendReport { sent: 2, retried: 1, ..SendReport::default() }, "{}", db.name);
+    each_alone(&sink, &[CONCERNED[0], CONCERNED[2]], db.name);
+    let refused = notify::get_message(&db.store, &ids[1]).await.unwrap();
+    assert_eq!((refused.status.as_str(), refused.attempts), ("pending", 1), "{}", db.name);
+    assert!(refused.last_error.as_deref().unwrap().contains("SMTP"), "{}: {refused:?}", db.name);
+
+    sink.accept_all();
+    let too_soon = send(&db.store, &config, "sender", t0 + Duration::seconds(30)).await;
+    assert_eq!(too_soon, SendReport::default(), "{}: its backoff first", db.name);
+    let report = send(&db.store, &config, "sender", t0 + notify::backoff(1)).await;
+    assert_eq!(report, SendReport { sent: 1, ..SendReport::default() }, "{}: the refused one alone", db.name);
+    each_alone(&sink, &CONCERNED, db.name);
+    assert_eq!(send(&db.store, &config, "sender", t0 + Duration::hours(1)).await, SendReport::default());
+    assert_eq!(sink.received().len(), 3, "{}: nobody got it twice", db.name);
+}
+
+/// Queues, as the outbox did before each recipient had a message of their own, one message to
+/// all of `to`, already tried once; its id.
+async fn queue_to_all_at_once(store: &Store, to: &[&str], now: DateTime<Utc>) -> String {
+    let id = entcp::store::new_id();
+    sqlx::query(
+        "INSERT INTO outbox (id, created_at, recipients, template, context, status, attempts, next_attempt_at, \
+         last_error) VALUES ($1, $2, $3, 'test', $4, 'pending', 1, $2, 'envoi SMTP impossible : connexion refusée')",
+    )
+    .bind(&id)
+    .bind(entcp::store::timestamp(now))
+    .bind(serde_json::to_string(to).unwrap())
+    .bind(json!({ "requested_by": "avant" }).to_string())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    id
+}
+
+backend_test!(a_message_queued_to_several_people_before_is_split_and_reaches_each_alone);
+async fn a_message_queued_to_several_people_before_is_split_and_reaches_each_alone(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    let t0 = common::t0();
+    let old = queue_to_all_at_once(&db.store, &CONCERNED, t0 - Duration::hours(1)).await;
+
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report, SendReport { sent: 3, split: 1, ..SendReport::default() }, "{}", db.name);
+    assert!(report.summary().contains("1 courriel(s) à plusieurs destinataires séparé(s)"), "{}", report.summary());
+    each_alone(&sink, &CONCERNED, db.name);
+    assert!(notify::get_message(&db.store, &old).await.is_err(), "{}: replaced by its parts", db.name);
+    let parts = notify::list(&db.store, &notify::OutboxFilter::default()).await.unwrap().items;
+    let mut to: Vec<String> = parts.iter().map(|m| m.recipients.join(",")).collect();
+    to.sort();
+    assert_eq!(to, CONCERNED, "{}: a message each", db.name);
+    for part in &parts {
+        assert_eq!(part.created_at, entcp::store::timestamp(t0 - Duration::hours(1)), "{}: queued then", db.name);
+        assert_eq!((part.status.as_str(), part.attempts), ("sent", 1), "{}: its attempt counted", db.name);
+        assert_eq!(sink.copies_of(&part.id), 1, "{}", db.name);
+    }
+    assert_eq!(send(&db.store, &config, "sender", t0 + Duration::hours(1)).await, SendReport::default());
+}
+
+backend_test!(two_senders_splitting_old_messages_at_once_reach_each_recipient_exactly_once);
+async fn two_senders_splitting_old_messages_at_once_reach_each_recipient_exactly_once(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, mut config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    config.mail.batch_size = 2;
+    let t0 = common::t0();
+    let people: Vec<String> = (0..12).map(|i| format!("agent{i}@ac-creteil.fr")).collect();
+    for group in people.chunks(3) {
+        let group: Vec<&str> = group.iter().map(String::as_str).collect();
+        queue_to_all_at_once(&db.store, &group, t0).await;
+    }
+    let other = Store::connect(&db.url, None).await.unwrap();
+
+    let (a, b) = tokio::join!(send(&db.store, &config, "sender-a", t0), send(&other, &config, "sender-b", t0));
+    assert_eq!((a.split + b.split, a.sent + b.sent), (4, 12), "{}: {a:?} {b:?}", db.name);
+    assert_eq!(a.retried + b.retried + a.failed + b.failed, 0, "{}", db.name);
+    let people: Vec<&str> = people.iter().map(String::as_str).collect();
+    each_alone(&sink, &people, db.name);
+    other.close().await;
+}
+
 backend_test!(a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease);
 async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease(db: crate::common::TestDb) {
     let (_data, config) = file_config_in_temp();
@@ -254,6 +409,25 @@ async fn silent_smtp_server() -> u16 {
         }
     });
     port
+}
+
+/// An SMTP server that accepts connections and answers nothing until `release` is notified,
+/// then closes them and stops listening: a sender talking to it hangs until then, then fails.
+async fn stalling_smtp_server() -> (u16, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let released = release.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        loop {
+            tokio::select! {
+                Ok((socket, _)) = listener.accept() => open.push(socket),
+                _ = released.notified() => return,
+            }
+        }
+    });
+    (port, release)
 }
 
 async fn count_with_status(store: &Store, status: &str) -> i64 {
@@ -296,6 +470,47 @@ async fn a_sending_pass_cut_midway_leaves_its_unsent_messages_claimable_at_once(
     assert_eq!(count_with_status(&db.store, "sending").await, 0, "{}", db.name);
     let report = send(&db.store, &file_config(data.path()), "next", t0).await;
     assert_eq!(report.sent, 3, "{}: claimable at once, within the cut pass's lease: {report:?}", db.name);
+}
+
+// A sender whose lease ran out while it hung on another message must not split an old message
+// the sender that took over has already split and sent: each person gets it once.
+backend_test!(a_sender_that_lost_its_claim_does_not_split_again_what_another_sender_split_and_sent);
+async fn a_sender_that_lost_its_claim_does_not_split_again_what_another_sender_split_and_sent(
+    db: crate::common::TestDb,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let t0 = common::t0();
+    let first = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+    let old = queue_to_all_at_once(&db.store, &CONCERNED, t0).await;
+    let (port, release) = stalling_smtp_server().await;
+    let hung_config = smtp_config(data.path(), port);
+    let (store, clock) = (db.store.clone(), FixedClock::new(t0));
+    let mut hung = Box::pin(async move { notify::send_due(&store, &hung_config, "hung", &clock).await.unwrap() });
+    claimed_while_hung(&db, &mut hung, 2).await;
+
+    // Its lease over, another sender takes both messages, sends the first and splits the old one.
+    let to_files = file_config(data.path());
+    let taken = send(&db.store, &to_files, "next", t0 + Duration::minutes(10)).await;
+    assert_eq!(taken, SendReport { sent: 4, split: 1, ..SendReport::default() }, "{}", db.name);
+    release.notify_one();
+    let late = hung.await;
+    assert_eq!((late.sent, late.split), (0, 0), "{}: the late sender neither sent nor split: {late:?}", db.name);
+
+    let mail_dir = notify::mailer::mail_dir(&to_files);
+    let mut to: Vec<String> = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|eml| eml.lines().filter(|l| l.starts_with("To: ")).collect::<Vec<_>>().join(" | "))
+        .collect();
+    to.sort();
+    let mut expected: Vec<String> =
+        CONCERNED.iter().chain(["dsi@ac-creteil.fr"].iter()).map(|a| format!("To: {a}")).collect();
+    expected.sort();
+    assert_eq!(to, expected, "{}: each once, alone", db.name);
+    assert!(notify::get_message(&db.store, &old).await.is_err(), "{}", db.name);
+    assert_eq!(notify::get_message(&db.store, &first).await.unwrap().status, "sent", "{}: not undone", db.name);
+    assert_eq!(count_with_status(&db.store, "sent").await, 4, "{}: no other row", db.name);
+    assert_eq!(outbox_count(&db.store).await, 4, "{}", db.name);
 }
 
 backend_test!(a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_lease_of_minutes_expires);
@@ -399,21 +614,30 @@ async fn a_bad_recipient_is_parked_with_its_error_and_the_others_are_still_sent(
     let (_data, config) = file_config_in_temp();
     let bad = "ce.0941234x@ac-creteil.fr\r\nBcc: pirate@exemple.fr".to_string();
     let mut tx = db.store.begin_write().await.unwrap();
-    let recipients = ["dpo@exemple.fr".to_string(), bad.clone()];
-    notify::enqueue(&mut tx, &recipients, "test", json!({}), common::t0()).await.expect("a bad recipient is no error");
+    let recipients = ["dpo@exemple.fr".to_string(), bad.clone(), "pas une adresse".to_string()];
+    let ids = notify::enqueue(&mut tx, &recipients, "test", json!({}), common::t0())
+        .await
+        .expect("a bad recipient is no error");
     tx.commit().await.unwrap();
+    assert_eq!(ids.len(), 3, "{}: a message per recipient, the parked ones last", db.name);
 
     let report = send(&db.store, &config, "sender", common::t0()).await;
     assert_eq!(report.sent, 1, "{}: {report:?}", db.name);
-    let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT recipients, status, last_error FROM outbox ORDER BY status")
+    let rows: Vec<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, recipients, status, last_error FROM outbox ORDER BY status, id")
             .fetch_all(db.store.pool())
             .await
             .unwrap();
-    assert_eq!(rows.len(), 2, "{}: {rows:?}", db.name);
-    assert_eq!((rows[0].1.as_str(), rows[1].1.as_str()), ("failed", "sent"), "{}", db.name);
-    assert!(rows[0].0.contains("ce.0941234x"), "{rows:?}");
-    assert!(rows[0].2.as_deref().unwrap().contains("destinataire"), "{rows:?}");
+    assert_eq!(rows.len(), 3, "{}: {rows:?}", db.name);
+    let statuses: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(statuses, ["failed", "failed", "sent"], "{}", db.name);
+    assert_eq!(rows[2].0, ids[0], "{}: the valid recipient's message first", db.name);
+    // Each parked message names its own address only, so that no one sees the others'.
+    assert!(rows[0].1.contains("ce.0941234x") && !rows[0].1.contains("dpo@"), "{rows:?}");
+    assert!(rows[1].1.contains("pas une adresse") && !rows[1].1.contains("ce.0941234x"), "{rows:?}");
+    let errors: Vec<&str> = rows[..2].iter().map(|r| r.3.as_deref().unwrap()).collect();
+    assert!(errors[0].contains("destinataire invalide") && errors[0].contains("ce.0941234x"), "{errors:?}");
+    assert!(errors[1].contains("« pas une adresse »") && !errors[1].contains("ce.0941234x"), "{errors:?}");
 }
 
 backend_test!(a_queued_message_whose_recipient_does_not_parse_fails_at_once_without_retries);
@@ -628,6 +852,39 @@ async fn failed_mail_stays_listed_and_can_be_retried_over_http(db: crate::common
     assert_eq!(status, 422, "{problem}");
     let (status, _) = json_of(client.post(format!("{base}/api/v1/outbox/inconnu/retry")).send().await.unwrap()).await;
     assert_eq!(status, 404);
+}
+
+backend_test!(an_old_message_to_several_people_given_up_then_retried_over_http_reaches_each_alone);
+async fn an_old_message_to_several_people_given_up_then_retried_over_http_reaches_each_alone(
+    db: crate::common::TestDb,
+) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let t0 = common::t0();
+    let old = queue_to_all_at_once(&db.store, &CONCERNED, t0 - Duration::days(1)).await;
+    common::execute(&db.store, "UPDATE outbox SET status = 'failed' WHERE id = $1", &[old.as_str()]).await;
+
+    let base = serve(state(&db.store, &config, t0)).await;
+    let client = admin_client(&db.store).await;
+    let (status, listed) =
+        json_of(client.get(format!("{base}/api/v1/outbox?status=failed")).send().await.unwrap()).await;
+    assert_eq!((status, &listed["items"][0]["recipients"]), (200, &json!(CONCERNED)), "{}: {listed}", db.name);
+    let (status, retried) =
+        json_of(client.post(format!("{base}/api/v1/outbox/{old}/retry")).send().await.unwrap()).await;
+    assert_eq!((status, retried["status"].as_str()), (200, Some("pending")), "{}: {retried}", db.name);
+
+    let sink = SmtpSink::start(port);
+    let report = send(&db.store, &config, "sender", t0).await;
+    assert_eq!(report, SendReport { sent: 3, split: 1, ..SendReport::default() }, "{}", db.name);
+    each_alone(&sink, &CONCERNED, db.name);
+    let (_, sent) = json_of(client.get(format!("{base}/api/v1/outbox?status=sent")).send().await.unwrap()).await;
+    let mut listed: Vec<&str> =
+        sent["items"].as_array().unwrap().iter().map(|m| m["recipients"][0].as_str().unwrap()).collect();
+    listed.sort();
+    assert_eq!(listed, CONCERNED, "{}: the outbox lists a message per recipient: {sent}", db.name);
+    assert!(sent["items"].as_array().unwrap().iter().all(|m| m["recipients"].as_array().unwrap().len() == 1));
 }
 
 backend_test!(jobs_are_listed_and_run_over_http);

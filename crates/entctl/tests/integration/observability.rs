@@ -61,7 +61,7 @@ async fn the_oldest_pending_mail_gauge_counts_due_messages_only_from_when_they_c
     tx.commit().await.unwrap();
     sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2")
         .bind(entcp::store::timestamp(t0 + chrono::Duration::hours(1)))
-        .bind(deferred.unwrap())
+        .bind(&deferred[0])
         .execute(db.store.pool())
         .await
         .unwrap();

@@ -40,13 +40,11 @@ async fn run_coverage(root: &Client) -> String {
     run.body["message"].as_str().unwrap().to_string()
 }
 
-/// The `tenant` mails queued about `slug`: each one's event and recipients.
+/// The `tenant` notices queued about `slug`: each one's event and recipients (a mail each).
 async fn told(store: &Store, slug: &str) -> Vec<(String, Vec<String>)> {
-    let mails = common::queued_mails(store, "tenant").await;
-    let about = mails.into_iter().filter(|m| m.context["slug"] == slug);
-    about
-        .map(|m| (m.context["event"].as_str().unwrap().to_string(), serde_json::from_str(&m.recipients).unwrap()))
-        .collect()
+    let notices = common::queued_notices(store, "tenant").await;
+    let about = notices.into_iter().filter(|n| n.context["slug"] == slug);
+    about.map(|n| (n.context["event"].as_str().unwrap().to_string(), n.recipients)).collect()
 }
 
 /// Moves tenant `slug` to each of `to` as `who`.

@@ -101,15 +101,15 @@ async fn events(app: &TestApp, slug: &str) -> Vec<(String, String)> {
     events.into_iter().map(|e| (e.kind, e.message)).collect()
 }
 
-/// The recipients of a queued mail, as a list.
-fn recipients(mail: &common::QueuedMail) -> Vec<String> {
-    serde_json::from_str(&mail.recipients).unwrap()
+/// The recipients of a queued notice, each of whom has a mail of their own.
+fn recipients(notice: &common::QueuedNotice) -> Vec<String> {
+    notice.recipients.clone()
 }
 
-/// The `event` of each queued `tenant` mail about `slug`, oldest first.
-async fn told(app: &TestApp, slug: &str) -> Vec<common::QueuedMail> {
-    let mails = common::queued_mails(&app.store, "tenant").await;
-    mails.into_iter().filter(|m| m.context["slug"] == slug).collect()
+/// Each queued `tenant` notice about `slug`, oldest first.
+async fn told(app: &TestApp, slug: &str) -> Vec<common::QueuedNotice> {
+    let notices = common::queued_notices(&app.store, "tenant").await;
+    notices.into_iter().filter(|n| n.context["slug"] == slug).collect()
 }
 
 backend_test!(suspending_or_withdrawing_without_a_valid_reason_is_refused_on_the_reason_and_changes_nothing);
@@ -195,10 +195,10 @@ async fn each_move_that_changes_the_service_is_told_with_its_reason_to_the_peopl
     }
     assert!(reasons.contains(&("active".to_string(), Value::Null)), "{}: {reasons:?}", db.name);
 
-    // … and in the mails: one per move, to the DANs and DPOs whose scope holds the école (the
-    // académie's DPO), its active chef d'établissement and the commune that pays its ENT (its
-    // collectivité and its DPO), never to a DAN or a DPO of another académie, a deactivated
-    // account or a user.
+    // … and in the mails: one notice per move, a mail of their own to each of the DANs and DPOs
+    // whose scope holds the école (the académie's DPO), its active chef d'établissement and the
+    // commune that pays its ENT (its collectivité and its DPO), never to a DAN or a DPO of
+    // another académie, a deactivated account or a user.
     let mails = told(&app, "doisneau").await;
     let kinds: Vec<&str> = mails.iter().map(|m| m.context["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["suspended", "reactivated", "decommissioning", "archived"], "{}", db.name);
@@ -250,7 +250,7 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     assert_eq!(announced, ["fresnes"], "{}", db.name);
     assert_eq!(run(day(62)).await.unwrap(), "aucun tenant à purger ; aucune purge à annoncer", "{}", db.name);
     run(day(75)).await.unwrap();
-    let mails: Vec<common::QueuedMail> = planned().await.collect();
+    let mails: Vec<common::QueuedNotice> = planned().await.collect();
     assert_eq!(mails.len(), 1, "{}: announced once", db.name);
     // To the commune's collectivité and DPO and to the DAN and DPO of its académie, not elsewhere.
     assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE], "{}", db.name);
@@ -277,7 +277,7 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
         ("fresnes", vec![DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE]),
         ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE]),
     ] {
-        let purged: Vec<common::QueuedMail> =
+        let purged: Vec<common::QueuedNotice> =
             told(&app, slug).await.into_iter().filter(|m| m.context["event"] == "purged").collect();
         assert_eq!(purged.len(), 1, "{}: {slug}", db.name);
         assert_eq!(recipients(&purged[0]), people, "{}: {slug}", db.name);

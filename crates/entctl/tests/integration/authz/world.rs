@@ -426,12 +426,10 @@ impl World {
             ("POST", "/api/v1/jobs/{name}/run") => call("/api/v1/jobs/outbox-purge/run".into()),
             ("POST", "/api/v1/outbox/{id}/retry") => {
                 let mut tx = self.store.begin_write().await.unwrap();
-                let id = entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0())
-                    .await
-                    .unwrap()
-                    .expect("queued");
+                let ids =
+                    entcp::notify::enqueue(&mut tx, &["dan@ac-test.fr".into()], "test", json!({}), t0()).await.unwrap();
                 tx.commit().await.unwrap();
-                call(format!("/api/v1/outbox/{id}/retry"))
+                call(format!("/api/v1/outbox/{}/retry", ids[0]))
             }
             ("GET", "/api/v1/tenants") | ("GET", "/api/v1/tenant-schema") => call(path.into()),
             ("POST", "/api/v1/tenants") => {
