@@ -140,14 +140,15 @@ pub fn build_message(id: &str, from: &str, to: &str, rendered: Rendered) -> Resu
 pub enum Mailer {
     /// One `<id>.eml` file per message in this directory.
     Files(PathBuf),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// The transport, and the longest one message may take ([`message_timeout`]).
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
         match config.mail.transport {
             MailTransport::File => Ok(Mailer::Files(mail_dir(config))),
-            MailTransport::Smtp => Ok(Mailer::Smtp(smtp_transport(config)?)),
+            MailTransport::Smtp => Ok(Mailer::Smtp(smtp_transport(config)?, message_timeout(config))),
         }
     }
 
@@ -158,10 +159,19 @@ impl Mailer {
                 error: format!("écriture du fichier .eml impossible : {e}"),
                 login_refused: false,
             }),
-            Mailer::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| SendError {
-                error: format!("envoi SMTP impossible : {}", chain(&e)),
-                login_refused: e.status().is_some_and(|code| refuses_login(code.into())),
-            }),
+            Mailer::Smtp(transport, longest) => match tokio::time::timeout(*longest, transport.send(message)).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|e| SendError {
+                    error: format!("envoi SMTP impossible : {}", chain(&e)),
+                    login_refused: e.status().is_some_and(|code| refuses_login(code.into())),
+                }),
+                Err(_) => Err(SendError {
+                    error: format!(
+                        "envoi SMTP impossible : le serveur n'a pas achevé l'échange en {} s",
+                        longest.as_secs()
+                    ),
+                    login_refused: false,
+                }),
+            },
         }
     }
 }
@@ -178,6 +188,17 @@ pub struct SendError {
 /// too weak, 535 credentials invalid, 538 encryption required.
 pub fn refuses_login(code: u16) -> bool {
     matches!(code, 530 | 534 | 535 | 538)
+}
+
+/// SMTP commands of one message's exchange: connection and greeting, EHLO, STARTTLS, EHLO,
+/// AUTH, MAIL, RCPT, DATA.
+const SMTP_COMMANDS_PER_MESSAGE: u64 = 8;
+
+/// The longest one message may take over SMTP: each command of its exchange at
+/// `smtp.timeout_seconds`. lettre bounds the connection only, not a server that accepts it and
+/// then never answers: the whole exchange is cut at this, and the outbox's lease counts on it.
+pub fn message_timeout(config: &Config) -> Duration {
+    Duration::from_secs(SMTP_COMMANDS_PER_MESSAGE.saturating_mul(config.mail.smtp.timeout_seconds).min(86_400))
 }
 
 /// The directory of the file transport.

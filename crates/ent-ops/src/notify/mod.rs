@@ -40,13 +40,11 @@ pub use state::NotifyState;
 pub use routes::routes;
 
 /// How long a claimed message stays reserved for its sender without renewal:
-/// `mail.lease_minutes`, but never less than the slowest single message (every
-/// SMTP command timing out), since the lease is renewed between messages.
+/// `mail.lease_minutes`, but never less than the slowest single message
+/// ([`mailer::message_timeout`]), since the lease is renewed between messages.
 fn lease(config: &Config) -> Duration {
-    const SMTP_COMMANDS_PER_MESSAGE: i64 = 8;
-    let one_message = SMTP_COMMANDS_PER_MESSAGE
-        .saturating_mul(i64::try_from(config.mail.smtp.timeout_seconds).unwrap_or(i64::MAX / 1000));
-    Duration::minutes(i64::from(config.mail.lease_minutes.max(1))).max(Duration::seconds(one_message.min(86_400)))
+    let one_message = Duration::from_std(mailer::message_timeout(config)).unwrap_or(Duration::days(1));
+    Duration::minutes(i64::from(config.mail.lease_minutes.max(1))).max(one_message)
 }
 
 /// A notice for the outbox: a template, its recipients, and its context (the

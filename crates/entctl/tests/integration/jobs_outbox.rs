@@ -430,6 +430,25 @@ async fn stalling_smtp_server() -> (u16, Arc<tokio::sync::Notify>) {
     (port, release)
 }
 
+// lettre bounds the SMTP connection, not a server that accepts it and then never answers: a
+// pass hung on such a server until the job's timeout. The whole exchange of one message is now
+// cut at `message_timeout` (8 × smtp.timeout_seconds): the message fails and is retried.
+backend_test!(a_server_that_accepts_and_never_answers_fails_the_message_which_is_retried);
+async fn a_server_that_accepts_and_never_answers_fails_the_message_which_is_retried(db: crate::common::TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let t0 = common::t0();
+    let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
+    let mut config = smtp_config(data.path(), silent_smtp_server().await);
+    config.mail.smtp.timeout_seconds = 1;
+    assert_eq!(notify::mailer::message_timeout(&config), std::time::Duration::from_secs(8));
+    let report = send(&db.store, &config, "silent", t0).await;
+    assert_eq!(report, SendReport { retried: 1, ..SendReport::default() }, "{}", db.name);
+    let message = notify::get_message(&db.store, &id).await.unwrap();
+    assert_eq!(message.status, "pending", "{}: queued again", db.name);
+    let error = message.last_error.unwrap_or_default();
+    assert!(error.contains("n'a pas achevé l'échange en 8 s"), "{}: {error}", db.name);
+}
+
 async fn count_with_status(store: &Store, status: &str) -> i64 {
     common::count(store, "SELECT COUNT(*) AS n FROM outbox WHERE status = $1", &[status]).await
 }
