@@ -894,7 +894,7 @@ async fn rgpd_fixture(state: &AppState, tenants: usize) -> anyhow::Result<(Org, 
 /// itself, recording the lapses, then once more without change.
 pub async fn coverage(config: &Config, tenants: usize) -> anyhow::Result<()> {
     use tenants::coverage::{check_coverage, gate_answers, Reading};
-    let synthetic = SyntheticOptions { etablissements: tenants * 4 + 200, communes: tenants * 3 / 4 + 10, seed: 7 };
+    let synthetic = SyntheticOptions { etablissements: tenants * 5 + 200, communes: tenants + 10, seed: 7 };
     let world = BenchWorld::new(config, "coverage", synthetic, |_| {}).await?;
     let state = &world.state.clone();
     let today = today_in_france(chrono::Utc::now());
@@ -951,17 +951,17 @@ struct CoverageWorld {
 }
 
 /// The tenants of the coverage bench, let through the gate, and their conventions, written
-/// straight in force: of every four communes, two under a bipartite in force, one whose
+/// straight in force: three in four on communes (fewer when the annuaire has fewer), the others
+/// on collèges. Of every four communes, two under a bipartite in force, one whose
 /// bipartite ended yesterday with its first école under a tripartite in force, one without;
 /// of every three collèges, two under a tripartite in force, one under one to come.
 async fn coverage_world(state: &AppState, tenants: usize, today: chrono::NaiveDate) -> anyhow::Result<CoverageWorld> {
     let day = |days: i64| (today + chrono::Duration::days(days)).to_string();
     let (in_force, ended, to_come) = ((day(-365), day(730)), (day(-1460), day(-1)), (day(30), day(1125)));
     let pool = state.store.pool();
-    let colleges_wanted = tenants / 4;
     let communes: Vec<(String, String)> =
         sqlx::query_as("SELECT id, code FROM orgs WHERE kind = 'commune' ORDER BY code LIMIT $1")
-            .bind((tenants - colleges_wanted) as i64)
+            .bind((tenants - tenants / 4) as i64)
             .fetch_all(pool)
             .await?;
     let ecoles: Vec<(String, Option<String>)> = sqlx::query_as(
@@ -978,7 +978,7 @@ async fn coverage_world(state: &AppState, tenants: usize, today: chrono::NaiveDa
          WHERE e.kind = 'etablissement' AND e.etab_type = 'college' AND COALESCE(e.sector, 'public') <> 'prive' \
          ORDER BY e.code LIMIT $1",
     )
-    .bind(colleges_wanted as i64)
+    .bind((tenants - communes.len()) as i64)
     .fetch_all(pool)
     .await?;
     let mut written = Vec::new();
