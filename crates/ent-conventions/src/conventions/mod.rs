@@ -975,8 +975,8 @@ impl InForce {
         let mut positions: Vec<usize> = named.flatten().copied().collect();
         positions.sort_unstable();
         positions.dedup();
-        let tried = positions.into_iter().map(|at| &self.conventions[at]);
-        tried.into_iter().find(|c| covers_under_its_model(models, c, org, &parents))
+        let mut tried = positions.into_iter().map(|at| &self.conventions[at]);
+        tried.find(|c| covers_under_its_model(models, c, org, &parents))
     }
 }
 

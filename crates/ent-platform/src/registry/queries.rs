@@ -700,8 +700,9 @@ impl Relatives {
 }
 
 /// What [`Relatives::of`] reads, read once for every organisation: the organisations an
-/// établissement's codes may name (every one but the établissements) by kind and code, and the EPCIs and syndicats mixtes of every commune (by commune id, sorted by name).
-/// Two queries, whatever the number of organisations asked about afterwards.
+/// établissement's codes may name (every one but the établissements) by kind and code, and the
+/// EPCIs and syndicats mixtes of every commune (by commune id, sorted by name). Two queries,
+/// whatever the number of organisations asked about afterwards.
 pub struct RelativesIndex {
     by_code: std::collections::HashMap<(OrgKind, String), Org>,
     groups: std::collections::HashMap<String, Vec<(OrgRef, bool)>>,
