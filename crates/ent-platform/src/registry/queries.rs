@@ -710,7 +710,11 @@ pub struct RelativesIndex {
 
 impl RelativesIndex {
     pub async fn load(store: &Store) -> Result<RelativesIndex, Problem> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind <> 'etablissement'");
+        // Named kinds, not `kind <>`: the unique (kind, code) index finds them, a scan would
+        // read the établissements too.
+        let kinds = OrgKind::ALL.iter().filter(|k| **k != OrgKind::Etablissement);
+        let kinds: Vec<String> = kinds.map(|k| format!("'{}'", k.as_str())).collect();
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind IN ({})", kinds.join(", "));
         let mut by_code = std::collections::HashMap::new();
         for row in sqlx::query(&sql).fetch_all(store.pool()).await? {
             let org = org_from_row(&row)?;
