@@ -304,7 +304,8 @@ async fn running_tenant(state: &entcp::api::AppState, slug: &str, organisation: 
 
 // The pass reads what the gate needs once (its memo); it must answer as the provisioning gate,
 // which asks the store question by question: the same covering convention (the newest in force
-// when two cover), the same établissements without one, in the same order, closed ones left out.
+// when two cover; a commune's, or its EPCI's, for an école), the same établissements without one
+// (convention ended, résiliée, to come, none), in the same order, closed ones left out.
 backend_test!(the_pass_memo_answers_as_the_gate_asking_question_by_question);
 async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: common::TestDb) {
     use entcp::tenants::coverage::{gate_answers, GateAnswer, Reading};
@@ -328,10 +329,21 @@ async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: commo
     active_convention(store, "tri-fontaine", tripartite, in_force, &fontaine).await;
     let wallon = [("collectivite", "commune", "94081"), ("etablissement", "etablissement", "0940198E")];
     active_convention(store, "tri-wallon-future", tripartite, ("2027-01-01", "2029-12-31"), &wallon).await;
-    sqlx::query("UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = '0940682F'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    // Ended early: its résiliation takes effect today.
+    let bonneuil = [("collectivite", "commune", "94011"), ("etablissement", "etablissement", "0941131U")];
+    active_convention(store, "tri-bonneuil-resiliee", tripartite, in_force, &bonneuil).await;
+    // Valenton delegated its ENT to an EPCI, which signed: its écoles are covered through it.
+    let valenton = org_id(store, "commune", "94074").await;
+    let valenton = entcp::registry::get_org(store, &valenton).await.unwrap().unwrap();
+    let epci = common::fixtures::epci(store, "CA du test", &common::fixtures::siren(1), &[&valenton]).await;
+    let by_epci = [("collectivite", "epci", epci.code.as_str())];
+    active_convention(store, "bi-epci", "bipartite-commune", in_force, &by_epci).await;
+    for sql in [
+        "UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = '0940682F'",
+        "UPDATE conventions SET termination_effective = '2026-09-01' WHERE id = 'tri-bonneuil-resiliee'",
+    ] {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
     let tenants = [
         ("doisneau-fresnes", "0940176F", "socle-1d"),
         ("mairie-noiseau", "commune:94053", "socle-1d"),
@@ -340,6 +352,7 @@ async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: commo
         ("wallon-vitry", "0940198E", "socle-1d"),
         ("mairie-bonneuil", "commune:94011", "socle-1d"),
         ("college-fresnes", "0940999A", "socle-2d"),
+        ("langevin-valenton", "0940627W", "socle-1d"),
     ];
     for (slug, organisation, bouquet) in tenants {
         running_tenant(&state, slug, organisation, bouquet).await;
@@ -363,8 +376,10 @@ async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: commo
     assert_eq!(answer("mairie-ormesson"), (Some("tri-fontaine".into()), codes(&ormesson_open)), "{}", db.name);
     assert_eq!(answer("wallon-vitry"), (None, codes(&["0940198E"])), "{}: not yet in force", db.name);
     let (covering, bonneuil) = answer("mairie-bonneuil");
-    assert_eq!((covering, bonneuil.len()), (None, 10), "{}: {bonneuil:?}", db.name);
+    assert_eq!((covering, bonneuil.len()), (None, 10), "{}: résiliée or none: {bonneuil:?}", db.name);
+    assert!(bonneuil.contains(&"0941131U".to_string()), "{}: {bonneuil:?}", db.name);
     assert_eq!(answer("college-fresnes"), (None, codes(&["0940999A"])), "{}", db.name);
+    assert_eq!(answer("langevin-valenton"), (Some("bi-epci".into()), vec![]), "{}: through its EPCI", db.name);
     assert_eq!(asked.len(), tenants.len(), "{}", db.name);
     assert!(memo.iter().all(|a: &GateAnswer| a.answer.is_ok()), "{}", db.name);
     // Question by question, each tenant costs several statements per école; the memo a few in all.
