@@ -27,6 +27,7 @@ use ent_support::support::report::{self, GroupBy};
 use ent_tenants::provisioning;
 use ent_tenants::tenants::{self, EntTenant};
 use ent_testkit::award::decp_facts;
+use ent_testkit::conventions::{insert_active, ActiveConvention};
 use ent_testkit::synthetic::{write_annuaire, SplitMix64, SyntheticOptions};
 use std::io::BufWriter;
 use std::time::Instant;
@@ -884,4 +885,143 @@ async fn rgpd_fixture(state: &AppState, tenants: usize) -> anyhow::Result<(Org, 
     };
     save_profile(&state.rgpd(), &actor, &academie, &profile, None, now).await.map_err(err)?;
     Ok((academie, schools.len()))
+}
+
+/// `entctl bench coverage`: `tenants` running tenants, three in four on communes (serving their
+/// écoles), one in four on collèges, under conventions in force, ended, to come or none; the
+/// gate's answer for every one of them asked of the store question by question (the pass before
+/// its memo), then read from one pass memo, the two compared; then the `tenants-coverage` pass
+/// itself, recording the lapses, then once more without change.
+pub async fn coverage(config: &Config, tenants: usize) -> anyhow::Result<()> {
+    use tenants::coverage::{check_coverage, gate_answers, Reading};
+    let synthetic = SyntheticOptions { etablissements: tenants * 5 + 200, communes: tenants + 10, seed: 7 };
+    let world = BenchWorld::new(config, "coverage", synthetic, |_| {}).await?;
+    let state = &world.state.clone();
+    let today = today_in_france(chrono::Utc::now());
+    let started = Instant::now();
+    let world_made = coverage_world(state, tenants, today).await?;
+    outln!(
+        "{} tenants créés ({} communes et leurs écoles, {} collèges), {} conventions ({:.1} s)",
+        world_made.communes + world_made.colleges,
+        world_made.communes,
+        world_made.colleges,
+        world_made.conventions,
+        started.elapsed().as_secs_f64()
+    );
+    let tenants_state = state.tenants();
+    let problem = |p: Problem| anyhow::anyhow!(p.detail);
+    let started = Instant::now();
+    let asked = gate_answers(&tenants_state, today, Reading::QuestionByQuestion).await.map_err(problem)?;
+    let before = started.elapsed().as_secs_f64();
+    outln!("{}", rate_line("contrôle question par question (avant)", asked.len(), before));
+    let started = Instant::now();
+    let memo = gate_answers(&tenants_state, today, Reading::PassMemo).await.map_err(problem)?;
+    let after = started.elapsed().as_secs_f64();
+    outln!("{}", rate_line("contrôle par la mémoire de passe (après)", memo.len(), after));
+    anyhow::ensure!(memo == asked, "la mémoire de passe ne répond pas comme le contrôle question par question");
+    let uncovered = asked.iter().filter(|a| !matches!(&a.answer, Ok((_, u)) if u.is_empty())).count();
+    outln!(
+        "réponses identiques, {uncovered} tenant(s) non couvert(s) ; accélération : x{:.1}",
+        before / after.max(1e-9)
+    );
+    for pass in ["passe tenants-coverage (absences enregistrées)", "passe tenants-coverage sans changement"] {
+        let started = Instant::now();
+        let done = check_coverage(&tenants_state, chrono::Utc::now()).await.map_err(problem)?;
+        let recorded = done.lapsed.len() + done.changed.len() + done.restored.len();
+        outln!(
+            "{}, {recorded} enregistrement(s), {} échec(s)",
+            rate_line(pass, done.examined, started.elapsed().as_secs_f64()),
+            done.failed.len()
+        );
+    }
+    outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
+    world.finish().await
+}
+
+/// « label : N tenants en S s = R tenants/s ».
+fn rate_line(label: &str, tenants: usize, secs: f64) -> String {
+    format!("{label} : {tenants} tenants en {secs:.2} s = {:.0} tenants/s", tenants as f64 / secs.max(1e-9))
+}
+
+/// What [`coverage_world`] made.
+struct CoverageWorld {
+    communes: usize,
+    colleges: usize,
+    conventions: usize,
+}
+
+/// The tenants of the coverage bench, let through the gate, and their conventions, written
+/// straight in force: three in four on communes (fewer when the annuaire has fewer), the others
+/// on collèges. Of every four communes, two under a bipartite in force, one whose
+/// bipartite ended yesterday with its first école under a tripartite in force, one without;
+/// of every three collèges, two under a tripartite in force, one under one to come.
+async fn coverage_world(state: &AppState, tenants: usize, today: chrono::NaiveDate) -> anyhow::Result<CoverageWorld> {
+    let day = |days: i64| (today + chrono::Duration::days(days)).to_string();
+    let (in_force, ended, to_come) = ((day(-365), day(730)), (day(-1460), day(-1)), (day(30), day(1125)));
+    let pool = state.store.pool();
+    let communes: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, code FROM orgs WHERE kind = 'commune' ORDER BY code LIMIT $1")
+            .bind((tenants - tenants / 4) as i64)
+            .fetch_all(pool)
+            .await?;
+    let ecoles: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT id, commune_code FROM orgs WHERE kind = 'etablissement' AND degree = '1D' ORDER BY sort_name, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut first_ecole = std::collections::HashMap::new();
+    for (id, commune_code) in ecoles {
+        first_ecole.entry(commune_code.unwrap_or_default()).or_insert(id);
+    }
+    let colleges: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT e.id, d.id FROM orgs e LEFT JOIN orgs d ON d.kind = 'departement' AND d.code = e.departement_code \
+         WHERE e.kind = 'etablissement' AND e.etab_type = 'college' AND COALESCE(e.sector, 'public') <> 'prive' \
+         ORDER BY e.code LIMIT $1",
+    )
+    .bind((tenants - communes.len()) as i64)
+    .fetch_all(pool)
+    .await?;
+    let mut written = Vec::new();
+    for (n, (commune, code)) in communes.iter().enumerate() {
+        coverage_tenant(state, &format!("commune-{n}"), commune, "socle-1d").await?;
+        let bipartite = ("bipartite-commune", vec![("collectivite", commune.clone())]);
+        match (n % 4, first_ecole.get(code)) {
+            (0 | 1, _) => written.push((format!("bi-{n}"), bipartite, &in_force)),
+            (2, Some(ecole)) => {
+                written.push((format!("bi-{n}"), bipartite, &ended));
+                let parties = vec![("collectivite", commune.clone()), ("etablissement", ecole.clone())];
+                written.push((format!("tri-{n}"), ("tripartite-premier-degre", parties), &in_force));
+            }
+            _ => {}
+        }
+    }
+    for (n, (college, departement)) in colleges.iter().enumerate() {
+        coverage_tenant(state, &format!("college-{n}"), college, "socle-2d").await?;
+        let mut parties: Vec<(&str, String)> = departement.iter().map(|d| ("collectivite", d.clone())).collect();
+        parties.push(("etablissement", college.clone()));
+        let dates = if n % 3 == 2 { &to_come } else { &in_force };
+        written.push((format!("tri-college-{n}"), ("tripartite-second-degre", parties), dates));
+    }
+    for (id, (model_id, parties), (start, end)) in &written {
+        let schools = parties.iter().filter(|(key, _)| *key == "etablissement").map(|(_, id)| id.clone()).collect();
+        let convention =
+            ActiveConvention { id, model_id, model_version: 3, start, end, parties: parties.clone(), schools };
+        insert_active(pool, &convention).await?;
+    }
+    Ok(CoverageWorld { communes: communes.len(), colleges: colleges.len(), conventions: written.len() })
+}
+
+/// Tenant `slug` of the organisation `org_id` on `bouquet`, let through the gate.
+async fn coverage_tenant(state: &AppState, slug: &str, org_id: &str, bouquet: &str) -> anyhow::Result<()> {
+    let doc: EntTenant = serde_json::from_value(serde_json::json!({
+        "apiVersion": tenants::API_VERSION, "kind": tenants::KIND,
+        "metadata": { "name": slug },
+        "spec": { "organisation": org_id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": bouquet, "options": [] }
+    }))?;
+    let actor = Actor::cli();
+    let (_, tenant) =
+        tenants::apply(&state.tenants(), &actor, &doc, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+    let step = tenants::Move::to(tenants::Status::Provisioning).overriding("banc d'essai");
+    tenants::transition(&state.tenants(), &actor, &tenant, step).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+    Ok(())
 }

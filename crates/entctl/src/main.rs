@@ -296,6 +296,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000, value_parser = at_least_one())]
         tenants: usize,
     },
+    /// Check the convention coverage of N running tenants (communes and their écoles, collèges):
+    /// the gate asked question by question, then from one pass memo, then the `tenants-coverage` pass.
+    Coverage {
+        #[arg(long, default_value_t = 5_000, value_parser = at_least_one())]
+        tenants: usize,
+    },
     /// Derive the register of an académie with N tenants of 12 services and export it in every format.
     Rgpd {
         #[arg(long, default_value_t = 4_000, value_parser = at_least_one())]
@@ -699,6 +705,9 @@ async fn run(command: Command, mut config: Config, catalog: Catalog) -> anyhow::
         }
         Command::Bench(BenchCommand::Support { tickets, tenants }) => {
             bench::support(&config, tickets, tenants).await?;
+        }
+        Command::Bench(BenchCommand::Coverage { tenants }) => {
+            bench::coverage(&config, tenants).await?;
         }
         Command::Bench(BenchCommand::Rgpd { tenants }) => {
             bench::rgpd(&config, tenants).await?;

@@ -693,6 +693,25 @@ async fn bench_support_sweeps_and_flags_the_overdue_tickets_once_then_reports(db
     assert!(by_tenant.len() == 2 && by_tenant[1] > 0.0, "{out}");
 }
 
+backend_test!(bench_coverage_reads_the_gate_both_ways_alike_then_records_the_lapses_once);
+async fn bench_coverage_reads_the_gate_both_ways_alike_then_records_the_lapses_once(db: TestDb) {
+    let out = bench(&db, &["coverage", "--tenants", "8"]);
+    assert!(out.lines().any(|l| l.starts_with("8 tenants créés (6 communes et leurs écoles, 2 collèges)")), "{out}");
+    // Tenants, seconds, tenants per second.
+    let before = figures(&out, "contrôle question par question (avant) : ");
+    let after = figures(&out, "contrôle par la mémoire de passe (après) : ");
+    assert!(before.len() == 3 && before[0] == 8.0 && after.len() == 3 && after[0] == 8.0, "{out}");
+    // One commune in four has no convention at all: at least one tenant is uncovered.
+    let uncovered = figure(&out, "réponses identiques, ");
+    assert!(uncovered >= 1.0, "{out}");
+    // Tenants, seconds, tenants per second, lapses recorded, failures.
+    let first = figures(&out, "passe tenants-coverage (absences enregistrées) : ");
+    assert_eq!((first[0], first[3], first[4]), (8.0, uncovered, 0.0), "every uncovered tenant recorded: {out}");
+    let again = figures(&out, "passe tenants-coverage sans changement : ");
+    assert_eq!((again[0], again[3], again[4]), (8.0, 0.0, 0.0), "recorded once: {out}");
+    assert!(figure(&out, "mémoire résidente maximale : ") > 0.0, "{out}");
+}
+
 backend_test!(bench_rgpd_derives_the_register_and_times_each_export);
 async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
     let out = bench(&db, &["rgpd", "--tenants", "3"]);

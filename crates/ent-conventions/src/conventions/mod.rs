@@ -22,7 +22,7 @@ use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject,
 use ent_kernel::validate::parse_date;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in};
+use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in, RelativesIndex};
 use ent_platform::registry::{get_org, resolve_org, Degree, EtabType, Org, OrgRef};
 use model::ConventionModel;
 use schemars::JsonSchema;
@@ -875,17 +875,12 @@ pub async fn active_covering(
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
     let Some(org) = get_org(store, org_id).await? else { return Ok(None) };
-    let parents: Vec<String> = if org.kind == OrgKind::Etablissement && org.open {
+    let parents: Vec<String> = if has_covering_parents(&org) {
         covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
     } else {
         vec![]
     };
-    let mut cond = Condition::default();
-    cond.push(
-        "c.status = 'active' AND c.start_date <= ? AND c.end_date >= ? \
-         AND (c.termination_effective IS NULL OR c.termination_effective > ?)",
-        &[date, date, date],
-    );
+    let mut cond = in_force_on(date);
     let mut any = Vec::new();
     let mut listed = Condition::default();
     listed.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[org_id]);
@@ -896,16 +891,93 @@ pub async fn active_covering(
         any.push(c);
     }
     cond.and(Condition::any(any));
-    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY c.start_date DESC, c.id DESC", cond.sql());
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY {NEWEST_FIRST}", cond.sql());
     let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     for id in ids {
         let Some(convention) = get_convention(store, models, &id).await? else { continue };
-        let Ok(model) = find_model(models, &convention.model_id, Some(convention.model_version)) else { continue };
-        if covers_now(model, &convention, &org, &parents) {
+        if covers_under_its_model(models, &convention, &org, &parents) {
             return Ok(Some(convention));
         }
     }
     Ok(None)
+}
+
+/// The conventions (`c`) in force on `date`: active, within their dates, no résiliation
+/// taking effect by then. Sorted for [`active_covering`] by `ORDER BY` [`NEWEST_FIRST`].
+fn in_force_on(date: &str) -> Condition {
+    let mut cond = Condition::default();
+    cond.push(
+        "c.status = 'active' AND c.start_date <= ? AND c.end_date >= ? \
+         AND (c.termination_effective IS NULL OR c.termination_effective > ?)",
+        &[date, date, date],
+    );
+    cond
+}
+
+/// The order in which [`active_covering`] tries the conventions in force: the first that
+/// covers is the answer.
+const NEWEST_FIRST: &str = "c.start_date DESC, c.id DESC";
+
+/// Whether the organisations covering `org` in the annuaire may bring it under a convention:
+/// an open établissement's.
+fn has_covering_parents(org: &Org) -> bool {
+    org.kind == OrgKind::Etablissement && org.open
+}
+
+/// [`covers_now`] under the convention's own model (none known: it covers nothing).
+fn covers_under_its_model(models: &[ConventionModel], convention: &Convention, org: &Org, parents: &[String]) -> bool {
+    find_model(models, &convention.model_id, Some(convention.model_version))
+        .is_ok_and(|model| covers_now(model, convention, org, parents))
+}
+
+/// The conventions in force on a day, read at once with what [`active_covering`] reads about
+/// the organisations above a school: its answer for any organisation without a further query
+/// (the memo of a `tenants-coverage` pass). A convention can only cover an organisation it
+/// names, as party or school, or whose covering parent it names as party: those are the only
+/// ones tried, in [`active_covering`]'s order, so that the first found is the same.
+pub struct InForce {
+    /// In [`NEWEST_FIRST`] order.
+    conventions: Vec<Convention>,
+    /// The positions in `conventions` of those naming an organisation (by id), ascending.
+    naming: HashMap<String, Vec<usize>>,
+    relatives: RelativesIndex,
+}
+
+impl InForce {
+    /// The conventions in force on `date` (AAAA-MM-JJ), read in a number of queries that grows
+    /// with them by the 500 ([`read_conventions`]), not with the organisations asked about.
+    pub async fn load(store: &Store, models: &[ConventionModel], date: &str) -> Result<InForce, Problem> {
+        let cond = in_force_on(date);
+        let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY {NEWEST_FIRST}", cond.sql());
+        let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+        let conventions = read_conventions(&mut *store.conn().await?, models, &ids).await?;
+        let mut naming: HashMap<String, Vec<usize>> = HashMap::new();
+        for (at, convention) in conventions.iter().enumerate() {
+            let parties = convention.parties.iter().map(|p| &p.org.id);
+            for org_id in parties.chain(convention.schools.iter().map(|s| &s.id)) {
+                let positions = naming.entry(org_id.clone()).or_default();
+                if positions.last() != Some(&at) {
+                    positions.push(at);
+                }
+            }
+        }
+        Ok(InForce { conventions, naming, relatives: RelativesIndex::load(store).await? })
+    }
+
+    /// [`active_covering`] `org` on the day loaded.
+    pub fn covering(&self, models: &[ConventionModel], org: &Org) -> Option<&Convention> {
+        let parents: Vec<String> = if has_covering_parents(org) {
+            self.relatives.relatives(org).covering_parents(org).into_iter().map(|p| p.id).collect()
+        } else {
+            vec![]
+        };
+        let named = std::iter::once(&org.id).chain(&parents).filter_map(|id| self.naming.get(id));
+        let mut positions: Vec<usize> = named.flatten().copied().collect();
+        positions.sort_unstable();
+        positions.dedup();
+        let mut tried = positions.into_iter().map(|at| &self.conventions[at]);
+        tried.find(|c| covers_under_its_model(models, c, org, &parents))
+    }
 }
 
 /// Whether `convention` (of `model`) covers `org` today; `parents` are the organisations that

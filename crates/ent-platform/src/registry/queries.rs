@@ -424,7 +424,10 @@ pub fn covers_condition(org: &Org) -> Condition {
     match org.kind {
         OrgKind::Academie => cond.push("kind = ? AND academie_code = ?", &[etab, &org.code]),
         OrgKind::Dsden => cond.push("kind = ? AND departement_code = ?", &[etab, &org.code]),
-        OrgKind::Commune => cond.push("kind = ? AND commune_code = ? AND degree = ?", &[etab, &org.code, "1D"]),
+        OrgKind::Commune => {
+            push_ecoles(&mut cond);
+            cond.push("commune_code = ?", &[&org.code]);
+        }
         OrgKind::Departement | OrgKind::Region => {
             let types = funded_types(org.kind, &org.code);
             if types.is_empty() {
@@ -440,6 +443,12 @@ pub fn covers_condition(org: &Org) -> Condition {
         OrgKind::Etablissement | OrgKind::Editeur | OrgKind::Hebergeur => return Condition::never(),
     }
     cond
+}
+
+/// Adds to `cond` the écoles a commune covers, whatever its commune: first-degree
+/// établissements (the commune's code comes on top).
+fn push_ecoles(cond: &mut Condition) {
+    cond.push("kind = ? AND degree = ?", &[OrgKind::Etablissement.as_str(), "1D"]);
 }
 
 /// Adds to `cond` the member communes of `group` (those of `members`, a condition on its
@@ -474,6 +483,26 @@ pub async fn funded_etablissements(store: &Store, org: &Org) -> Result<Vec<Org>,
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id", cond.sql());
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// [`funded_etablissements`] of many communes at once, by commune code (each list in the
+/// same order), in one query per 500 communes.
+pub async fn funded_ecoles_by_commune(
+    store: &Store,
+    communes: &[&Org],
+) -> Result<std::collections::HashMap<String, Vec<Org>>, Problem> {
+    let codes = communes.iter().filter(|c| c.kind == OrgKind::Commune).map(|c| c.code.clone()).collect();
+    let mut by_commune: std::collections::HashMap<String, Vec<Org>> = std::collections::HashMap::new();
+    for mut cond in Condition::in_chunks("commune_code", codes) {
+        cond.push(PUBLIC_SECTOR, &[]);
+        push_ecoles(&mut cond);
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id", cond.sql());
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await? {
+            let ecole = org_from_row(&row)?;
+            by_commune.entry(ecole.commune_code.clone().unwrap_or_default()).or_default().push(ecole);
+        }
+    }
+    Ok(by_commune)
 }
 
 /// The open établissements among the organisations: the schools a figure counts (groupement
@@ -588,18 +617,23 @@ impl Relatives {
                 .map(org_from_row)
                 .collect::<sqlx::Result<_>>()?
         };
-        let commune_id = match org.kind {
-            OrgKind::Commune => Some(org.id.as_str()),
-            OrgKind::Etablissement if org.etab_type.is_some_and(EtabType::is_ecole) && org.is_public() => {
-                Self::find(&by_code, OrgKind::Commune, &org.commune_code).map(|c| c.id.as_str())
-            }
-            _ => None,
-        };
-        let groups = match commune_id {
+        let groups = match Self::commune_id(org, &by_code) {
             Some(id) => groups_of_commune_in(conn, id).await?,
             None => Vec::new(),
         };
         Ok(Relatives { by_code, groups })
+    }
+
+    /// The commune whose EPCIs and syndicats mixtes are above `org` (itself, or a public
+    /// école's, found among `by_code`).
+    fn commune_id<'a>(org: &'a Org, by_code: &'a [Org]) -> Option<&'a str> {
+        match org.kind {
+            OrgKind::Commune => Some(org.id.as_str()),
+            OrgKind::Etablissement if org.etab_type.is_some_and(EtabType::is_ecole) && org.is_public() => {
+                Self::find(by_code, OrgKind::Commune, &org.commune_code).map(|c| c.id.as_str())
+            }
+            _ => None,
+        }
     }
 
     /// The (kind, code) of every organisation above `org` named by its codes: its académie and
@@ -662,6 +696,57 @@ impl Relatives {
         }
         let (kind, code) = Self::secondary_funder(etab, etab_type)?;
         self.get(kind, code).map(Org::as_ref)
+    }
+}
+
+/// What [`Relatives::of`] reads, read once for every organisation: the organisations an
+/// établissement's codes may name (every one but the établissements) by kind and code, and the
+/// EPCIs and syndicats mixtes of every commune (by commune id, sorted by name). Two queries,
+/// whatever the number of organisations asked about afterwards.
+pub struct RelativesIndex {
+    by_code: std::collections::HashMap<(OrgKind, String), Org>,
+    groups: std::collections::HashMap<String, Vec<(OrgRef, bool)>>,
+}
+
+impl RelativesIndex {
+    pub async fn load(store: &Store) -> Result<RelativesIndex, Problem> {
+        // Named kinds, not `kind <>`: the unique (kind, code) index finds them, a scan would
+        // read the établissements too.
+        let kinds = OrgKind::ALL.iter().filter(|k| **k != OrgKind::Etablissement);
+        let kinds: Vec<String> = kinds.map(|k| format!("'{}'", k.as_str())).collect();
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE kind IN ({})", kinds.join(", "));
+        let mut by_code = std::collections::HashMap::new();
+        for row in sqlx::query(&sql).fetch_all(store.pool()).await? {
+            let org = org_from_row(&row)?;
+            by_code.insert((org.kind, org.code.clone()), org);
+        }
+        #[derive(sqlx::FromRow)]
+        struct GroupRow {
+            member_id: String,
+            #[sqlx(flatten)]
+            group: MemberRow,
+        }
+        let rows: Vec<GroupRow> = sqlx::query_as(
+            "SELECT om.member_id, o.id, o.kind, o.code, o.name, om.ent_delegated FROM org_members om \
+             JOIN orgs o ON o.id = om.group_id ORDER BY o.sort_name, o.id",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        let mut groups: std::collections::HashMap<String, Vec<(OrgRef, bool)>> = std::collections::HashMap::new();
+        for row in rows {
+            groups.entry(row.member_id).or_default().push((row.group.org, row.group.ent_delegated));
+        }
+        Ok(RelativesIndex { by_code, groups })
+    }
+
+    /// [`Relatives::of`] `org`, without a query.
+    pub fn relatives(&self, org: &Org) -> Relatives {
+        let by_code: Vec<Org> = Relatives::codes(org)
+            .into_iter()
+            .filter_map(|(kind, code)| self.by_code.get(&(kind, code.to_string())).cloned())
+            .collect();
+        let groups = Relatives::commune_id(org, &by_code).and_then(|id| self.groups.get(id)).cloned();
+        Relatives { groups: groups.unwrap_or_default(), by_code }
     }
 }
 

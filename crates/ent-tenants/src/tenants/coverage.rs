@@ -15,19 +15,23 @@
 //! and named in the outcome, the job then fails, after the others were checked.
 
 use super::notices::{self, Audience};
-use super::{event, gate_on, json_list, tenants_from_rows, Tenant, TenantRow, TenantsState, COLUMNS};
+use super::{event, gate_on, json_list, tenants_and_orgs_from_rows, Asked, GateAnswers};
+use super::{Tenant, TenantRow, TenantsState, COLUMNS};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_conventions::conventions::jobs::take_effect;
 use ent_conventions::conventions::workflow::Ctx;
+use ent_conventions::conventions::InForce;
 use ent_kernel::clock::{french_date, french_day, today_in_france};
 use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit;
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::get_org;
+use ent_platform::registry::queries::{funded_ecoles_by_commune, get_org};
 use ent_platform::registry::Org;
 use sqlx::FromRow;
+use std::collections::HashMap;
 
 pub const ACTOR: &str = "system:tenants-coverage";
 
@@ -70,11 +74,12 @@ pub async fn check_coverage(state: &TenantsState, now: DateTime<Utc>) -> Result<
     let actor = Actor::system("tenants-coverage");
     let ctx = Ctx { store: &state.store, models: &state.models, actor: &actor, now };
     take_effect(&ctx).await?;
-    let today = today_in_france(now);
+    let (tenants, orgs) = running_tenants(&state.store).await?;
+    let memo = PassMemo::load(state, orgs, today_in_france(now)).await?;
     let mut pass = CoveragePass::default();
-    for tenant in running_tenants(&state.store).await? {
+    for tenant in tenants {
         pass.examined += 1;
-        match check_tenant(state, &tenant, today, now).await {
+        match check_tenant(state, &memo, &tenant, now).await {
             Ok(Some(outcome)) => outcome.list_in(&mut pass).push(tenant.slug.clone()),
             Ok(None) => {}
             Err(problem) => {
@@ -84,6 +89,91 @@ pub async fn check_coverage(state: &TenantsState, now: DateTime<Utc>) -> Result<
         }
     }
     Ok(pass)
+}
+
+/// What the gate needs for every tenant of a pass, read once at its start: the tenants'
+/// organisations, the écoles of those that are communes, the conventions in force on the day
+/// ([`InForce`]); the établissements of another collectivité (département, région, EPCI: a
+/// few tenants) are asked of the store. A pass thus costs a number of queries that grows with
+/// the conventions and communes by the 500, not one series per tenant.
+struct PassMemo<'a> {
+    state: &'a TenantsState,
+    orgs: HashMap<String, Org>,
+    /// By commune code.
+    ecoles: HashMap<String, Vec<Org>>,
+    in_force: InForce,
+    asked: Asked<'a>,
+}
+
+impl<'a> PassMemo<'a> {
+    /// The memo of a pass on `today` over the tenants of `orgs` (their organisations by id).
+    async fn load(state: &'a TenantsState, orgs: HashMap<String, Org>, today: NaiveDate) -> Result<Self, Problem> {
+        let communes: Vec<&Org> = orgs.values().filter(|o| o.kind == OrgKind::Commune).collect();
+        let ecoles = funded_ecoles_by_commune(&state.store, &communes).await?;
+        let in_force = InForce::load(&state.store, &state.models, &today.to_string()).await?;
+        Ok(PassMemo { state, orgs, ecoles, in_force, asked: Asked::on(state, today) })
+    }
+}
+
+impl GateAnswers for PassMemo<'_> {
+    async fn organisation(&self, id: &str) -> Result<Option<Org>, Problem> {
+        match self.orgs.get(id) {
+            Some(org) => Ok(Some(org.clone())),
+            None => self.asked.organisation(id).await,
+        }
+    }
+
+    async fn covered_etablissements(&self, org: &Org) -> Result<Vec<Org>, Problem> {
+        match org.kind {
+            OrgKind::Commune => Ok(self.ecoles.get(&org.code).cloned().unwrap_or_default()),
+            _ => self.asked.covered_etablissements(org).await,
+        }
+    }
+
+    async fn covering(&self, org: &Org) -> Result<Option<String>, Problem> {
+        Ok(self.in_force.covering(&self.state.models, org).map(|c| c.id.clone()))
+    }
+}
+
+/// The gate's answer for one running tenant: the first convention covering it, and the codes
+/// of the établissements none covers, in the gate's order; or why it could not say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateAnswer {
+    pub slug: String,
+    pub answer: Result<(Option<String>, Vec<String>), String>,
+}
+
+/// Where [`gate_answers`] reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// As a coverage pass does: its memo, read once.
+    PassMemo,
+    /// As the provisioning gate does: the store, question by question.
+    QuestionByQuestion,
+}
+
+/// The gate's answer for every running tenant on `today`, read as `reading` says, without
+/// recording anything: both readings must give the same (tests, `entctl bench coverage`).
+pub async fn gate_answers(
+    state: &TenantsState,
+    today: NaiveDate,
+    reading: Reading,
+) -> Result<Vec<GateAnswer>, Problem> {
+    let (tenants, orgs) = running_tenants(&state.store).await?;
+    match reading {
+        Reading::PassMemo => answers_of(&PassMemo::load(state, orgs, today).await?, &tenants).await,
+        Reading::QuestionByQuestion => answers_of(&Asked::on(state, today), &tenants).await,
+    }
+}
+
+async fn answers_of(answers: &impl GateAnswers, tenants: &[Tenant]) -> Result<Vec<GateAnswer>, Problem> {
+    let mut all = Vec::with_capacity(tenants.len());
+    for tenant in tenants {
+        let answer = gate_on(answers, tenant).await;
+        let answer = answer.map(|(covering, uncovered)| (covering, uncovered.into_iter().map(|o| o.code).collect()));
+        all.push(GateAnswer { slug: tenant.slug.clone(), answer: answer.map_err(|p| p.detail) });
+    }
+    Ok(all)
 }
 
 /// What a check recorded on one tenant.
@@ -103,14 +193,14 @@ impl Outcome {
     }
 }
 
-/// Checks one tenant's coverage on `today`; what it recorded, if anything.
+/// Checks one tenant's coverage on the memo's day; what it recorded, if anything.
 async fn check_tenant(
     state: &TenantsState,
+    memo: &PassMemo<'_>,
     tenant: &Tenant,
-    today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>, Problem> {
-    let (covering, uncovered) = gate_on(state, tenant, today).await?;
+    let (covering, uncovered) = gate_on(memo, tenant).await?;
     let codes = sorted_codes(&uncovered);
     let recorded = match (tenant.coverage_lapsed_at.is_some(), codes.is_empty()) {
         (false, false) => record_lapse(state, tenant, &uncovered, now).await?.then_some(Outcome::Lapsed),
@@ -124,13 +214,13 @@ async fn check_tenant(
 }
 
 /// The tenants that serve their établissements, or are being deployed to: past the gate,
-/// before decommissioning.
-async fn running_tenants(store: &Store) -> Result<Vec<Tenant>, Problem> {
+/// before decommissioning; and their organisations by id.
+async fn running_tenants(store: &Store) -> Result<(Vec<Tenant>, HashMap<String, Org>), Problem> {
     let sql =
         format!("SELECT {COLUMNS} FROM tenants WHERE status IN ('provisioning', 'active', 'suspended') ORDER BY slug");
     let rows: Vec<TenantRow> =
         sqlx::query(&sql).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
-    tenants_from_rows(store, rows).await
+    tenants_and_orgs_from_rows(store, rows).await
 }
 
 fn sorted_codes(orgs: &[Org]) -> Vec<String> {

@@ -884,37 +884,69 @@ text_enum!(pub Status {
 /// covers) must be covered by a convention in force. The first covering convention, and the
 /// schools no convention covers.
 async fn gate(state: &TenantsState, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
-    gate_on(state, tenant, today_in_france(state.clock.now())).await
+    gate_on(&Asked::on(state, today_in_france(state.clock.now())), tenant).await
 }
 
-/// [`gate`] on the French calendar day `today` (the coverage job's day: [`coverage`]).
-async fn gate_on(
-    state: &TenantsState,
-    tenant: &Tenant,
-    today: NaiveDate,
-) -> Result<(Option<String>, Vec<Org>), Problem> {
-    let store = &state.store;
-    let today = today.to_string();
-    let org = get_org(store, &tenant.organisation.id)
+/// Where [`gate_on`] reads its answers: the store, question by question ([`Asked`]), or what a
+/// coverage pass read once for all its tenants (`coverage::PassMemo`); the same answers.
+trait GateAnswers {
+    /// The organisation `id`, if it exists.
+    async fn organisation(&self, id: &str) -> Result<Option<Org>, Problem>;
+    /// Every établissement the collectivité `org` covers (`covered_etablissements`), closed ones too.
+    async fn covered_etablissements(&self, org: &Org) -> Result<Vec<Org>, Problem>;
+    /// The id of the first convention in force that covers `org` on the day asked (`active_covering`).
+    async fn covering(&self, org: &Org) -> Result<Option<String>, Problem>;
+}
+
+/// The gate's answers asked of the store as they come, on the French calendar day `today`.
+struct Asked<'a> {
+    state: &'a TenantsState,
+    today: String,
+}
+
+impl<'a> Asked<'a> {
+    fn on(state: &'a TenantsState, today: NaiveDate) -> Asked<'a> {
+        Asked { state, today: today.to_string() }
+    }
+}
+
+impl GateAnswers for Asked<'_> {
+    async fn organisation(&self, id: &str) -> Result<Option<Org>, Problem> {
+        get_org(&self.state.store, id).await
+    }
+
+    async fn covered_etablissements(&self, org: &Org) -> Result<Vec<Org>, Problem> {
+        covered_etablissements(&self.state.store, org).await
+    }
+
+    async fn covering(&self, org: &Org) -> Result<Option<String>, Problem> {
+        let covering = active_covering(&self.state.store, &self.state.models, &org.id, &self.today).await?;
+        Ok(covering.map(|c| c.id))
+    }
+}
+
+/// [`gate`] on the day and from the source `answers` read (the coverage job's: [`coverage`]).
+async fn gate_on(answers: &impl GateAnswers, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
+    let org = answers
+        .organisation(&tenant.organisation.id)
         .await?
         .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
     let served = match org.kind {
         OrgKind::Etablissement => vec![org.clone()],
         // A school the annuaire says is closed runs no ENT: it needs no convention.
-        _ => covered_etablissements(store, &org).await?.into_iter().filter(|o| o.open).collect(),
+        _ => answers.covered_etablissements(&org).await?.into_iter().filter(|o| o.open).collect(),
     };
     if served.is_empty() {
-        let covering = active_covering(store, &state.models, &org.id, &today).await?;
-        return Ok(match covering {
-            Some(conv) => (Some(conv.id), vec![]),
+        return Ok(match answers.covering(&org).await? {
+            Some(id) => (Some(id), vec![]),
             None => (None, vec![org]),
         });
     }
     let (mut covering, mut uncovered) = (None, Vec::new());
     for school in served {
-        match active_covering(store, &state.models, &school.id, &today).await? {
-            Some(conv) => {
-                covering.get_or_insert(conv.id);
+        match answers.covering(&school).await? {
+            Some(id) => {
+                covering.get_or_insert(id);
             }
             None => uncovered.push(school),
         }
@@ -1215,6 +1247,14 @@ fn org_ids(row: &TenantRow) -> impl Iterator<Item = &String> {
 
 /// Tenants from their rows, with their organisations read in one query.
 async fn tenants_from_rows(store: &Store, rows: Vec<TenantRow>) -> Result<Vec<Tenant>, Problem> {
+    Ok(tenants_and_orgs_from_rows(store, rows).await?.0)
+}
+
+/// [`tenants_from_rows`], and the organisations read (theirs, their vendors' and hosts') by id.
+async fn tenants_and_orgs_from_rows(
+    store: &Store,
+    rows: Vec<TenantRow>,
+) -> Result<(Vec<Tenant>, std::collections::HashMap<String, Org>), Problem> {
     let ids: Vec<String> = rows.iter().flat_map(org_ids).cloned().collect();
     let orgs = orgs_by_id(store, ids).await?;
     let mut tenants = Vec::with_capacity(rows.len());
@@ -1225,7 +1265,7 @@ async fn tenants_from_rows(store: &Store, rows: Vec<TenantRow>) -> Result<Vec<Te
         let org = &orgs[&row.org_id];
         tenants.push(tenant_with_org(row, org, &orgs));
     }
-    Ok(tenants)
+    Ok((tenants, orgs))
 }
 
 /// A tenant from its row; `orgs` holds its vendor and host organisations by id.

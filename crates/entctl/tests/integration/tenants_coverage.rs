@@ -262,3 +262,136 @@ async fn only_running_tenants_carry_a_coverage_lapse(db: common::TestDb) {
     assert!(said(&root, "doisneau-fresnes", "convention_lapsed").await.is_empty(), "{}", db.name);
     assert!(told(&db.store, "doisneau-fresnes").await.is_empty(), "{}: no mail", db.name);
 }
+
+/// The id of the organisation `kind` `code`.
+async fn org_id(store: &Store, kind: &str, code: &str) -> String {
+    let sql = "SELECT id FROM orgs WHERE kind = $1 AND code = $2";
+    sqlx::query_scalar(sql).bind(kind).bind(code).fetch_one(store.pool()).await.unwrap()
+}
+
+/// Writes the convention `id` of `model` (v3), active from `start` to `end`, between the
+/// académie de Créteil and `parties` (party key, kind, code).
+async fn active_convention(store: &Store, id: &str, model: &str, dates: (&str, &str), parties: &[(&str, &str, &str)]) {
+    let mut all = vec![("academie", org_id(store, "academie", "24").await)];
+    for (key, kind, code) in parties {
+        all.push((*key, org_id(store, kind, code).await));
+    }
+    let schools = all.iter().filter(|(key, _)| *key == "etablissement").map(|(_, id)| id.clone()).collect();
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id,
+        model_id: model,
+        model_version: 3,
+        start: dates.0,
+        end: dates.1,
+        parties: all,
+        schools,
+    };
+    ent_testkit::conventions::insert_active(store.pool(), &convention).await.unwrap();
+}
+
+/// Tenant `slug` of the organisation `organisation` (as a document names it), let through the gate.
+async fn running_tenant(state: &entcp::api::AppState, slug: &str, organisation: &str, bouquet: &str) {
+    let mut document = doc(slug, organisation, &format!("{slug}.ent.example.fr"));
+    document["spec"]["bouquet"] = json!(bouquet);
+    document["spec"]["options"] = json!([]);
+    let document: EntTenant = serde_json::from_value(document).unwrap();
+    let (_, tenant) = entcp::tenants::apply(&state.tenants(), &admin(), &document, None).await.unwrap();
+    let step = entcp::tenants::Move::to(Status::Provisioning).overriding("rentrée");
+    entcp::tenants::transition(&state.tenants(), &admin(), &tenant, step).await.unwrap();
+}
+
+// The pass reads what the gate needs once (its memo); it must answer as the provisioning gate,
+// which asks the store question by question: the same covering convention (the newest in force
+// when two cover; a commune's, or its EPCI's, for an école), the same établissements without one
+// (convention ended, résiliée, to come, none), in the same order, closed ones left out.
+backend_test!(the_pass_memo_answers_as_the_gate_asking_question_by_question);
+async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: common::TestDb) {
+    use entcp::tenants::coverage::{gate_answers, GateAnswer, Reading};
+    let statements = common::logs::Statements::capture();
+    common::import_sample_with_college(&db.store).await;
+    let store = &db.store;
+    let clock = Arc::new(entcp::clock::FixedClock::new(t0()));
+    let state = common::app::app_state(store.clone(), common::app::test_config(), clock);
+    let in_force = ("2026-09-01", "2029-08-31");
+    let tripartite = "tripartite-premier-degre";
+    let doisneau = [("collectivite", "commune", "94034"), ("etablissement", "etablissement", "0940176F")];
+    active_convention(store, "tri-doisneau", tripartite, in_force, &doisneau).await;
+    // Also covered by its commune's bipartite, in force since January: the newer one is named.
+    let fresnes = [("collectivite", "commune", "94034")];
+    active_convention(store, "bi-fresnes", "bipartite-commune", ("2026-01-01", "2028-12-31"), &fresnes).await;
+    let noiseau = [("collectivite", "commune", "94053")];
+    active_convention(store, "bi-noiseau", "bipartite-commune", in_force, &noiseau).await;
+    let ormesson = [("collectivite", "commune", "94055")];
+    active_convention(store, "bi-ormesson-ended", "bipartite-commune", ("2023-09-01", "2026-08-31"), &ormesson).await;
+    let fontaine = [("collectivite", "commune", "94055"), ("etablissement", "etablissement", "0940723A")];
+    active_convention(store, "tri-fontaine", tripartite, in_force, &fontaine).await;
+    let wallon = [("collectivite", "commune", "94081"), ("etablissement", "etablissement", "0940198E")];
+    active_convention(store, "tri-wallon-future", tripartite, ("2027-01-01", "2029-12-31"), &wallon).await;
+    // Ended early: its résiliation takes effect today.
+    let bonneuil = [("collectivite", "commune", "94011"), ("etablissement", "etablissement", "0941131U")];
+    active_convention(store, "tri-bonneuil-resiliee", tripartite, in_force, &bonneuil).await;
+    // Valenton delegated its ENT to an EPCI, which signed: its écoles are covered through it.
+    let valenton = org_id(store, "commune", "94074").await;
+    let valenton = entcp::registry::get_org(store, &valenton).await.unwrap().unwrap();
+    let epci = common::fixtures::epci(store, "CA du test", &common::fixtures::siren(1), &[&valenton]).await;
+    let by_epci = [("collectivite", "epci", epci.code.as_str())];
+    active_convention(store, "bi-epci", "bipartite-commune", in_force, &by_epci).await;
+    for sql in [
+        "UPDATE orgs SET is_open = 0 WHERE kind = 'etablissement' AND code = '0940682F'",
+        "UPDATE conventions SET termination_effective = '2026-09-01' WHERE id = 'tri-bonneuil-resiliee'",
+    ] {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
+    let tenants = [
+        ("doisneau-fresnes", "0940176F", "socle-1d"),
+        ("mairie-noiseau", "commune:94053", "socle-1d"),
+        ("camus-noiseau", "0941507C", "socle-1d"),
+        ("mairie-ormesson", "commune:94055", "socle-1d"),
+        ("wallon-vitry", "0940198E", "socle-1d"),
+        ("mairie-bonneuil", "commune:94011", "socle-1d"),
+        ("college-fresnes", "0940999A", "socle-2d"),
+        ("langevin-valenton", "0940627W", "socle-1d"),
+    ];
+    for (slug, organisation, bouquet) in tenants {
+        running_tenant(&state, slug, organisation, bouquet).await;
+    }
+
+    let today = entcp::clock::today_in_france(t0());
+    let before = statements.count();
+    let asked = gate_answers(&state.tenants(), today, Reading::QuestionByQuestion).await.unwrap();
+    let asking = statements.count() - before;
+    let before = statements.count();
+    let memo = gate_answers(&state.tenants(), today, Reading::PassMemo).await.unwrap();
+    let reading = statements.count() - before;
+    assert_eq!(memo, asked, "{}: the memo answers as the gate", db.name);
+
+    let answer = |slug: &str| asked.iter().find(|a| a.slug == slug).unwrap().answer.clone().unwrap();
+    let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    assert_eq!(answer("doisneau-fresnes"), (Some("tri-doisneau".into()), vec![]), "{}", db.name);
+    assert_eq!(answer("mairie-noiseau"), (Some("bi-noiseau".into()), vec![]), "{}", db.name);
+    assert_eq!(answer("camus-noiseau"), (Some("bi-noiseau".into()), vec![]), "{}: through its commune", db.name);
+    let ormesson_open = ["0941110W", "0940683G", "0940724B", "0940722Z"];
+    assert_eq!(answer("mairie-ormesson"), (Some("tri-fontaine".into()), codes(&ormesson_open)), "{}", db.name);
+    assert_eq!(answer("wallon-vitry"), (None, codes(&["0940198E"])), "{}: not yet in force", db.name);
+    let (covering, bonneuil) = answer("mairie-bonneuil");
+    assert_eq!((covering, bonneuil.len()), (None, 10), "{}: résiliée or none: {bonneuil:?}", db.name);
+    assert!(bonneuil.contains(&"0941131U".to_string()), "{}: {bonneuil:?}", db.name);
+    assert_eq!(answer("college-fresnes"), (None, codes(&["0940999A"])), "{}", db.name);
+    assert_eq!(answer("langevin-valenton"), (Some("bi-epci".into()), vec![]), "{}: through its EPCI", db.name);
+    assert_eq!(asked.len(), tenants.len(), "{}", db.name);
+    assert!(memo.iter().all(|a: &GateAnswer| a.answer.is_ok()), "{}", db.name);
+    // Question by question, each tenant costs several statements per école; the memo a few in all.
+    eprintln!(
+        "{}: {} tenants, {asking} statements question by question, {reading} with the memo",
+        db.name,
+        tenants.len()
+    );
+    assert!(reading < 20 && reading * 3 < asking, "{}: {reading} vs {asking} statements", db.name);
+
+    // The pass records a lapse for exactly the tenants the gate finds uncovered.
+    let pass = entcp::tenants::coverage::check_coverage(&state.tenants(), t0()).await.unwrap();
+    let uncovered: Vec<&str> =
+        asked.iter().filter(|a| !a.answer.as_ref().unwrap().1.is_empty()).map(|a| a.slug.as_str()).collect();
+    assert_eq!(pass.lapsed, uncovered, "{}: {pass:?}", db.name);
+    assert_eq!((pass.examined, pass.failed.len()), (tenants.len(), 0), "{}", db.name);
+}
