@@ -46,10 +46,16 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The Unicode line and paragraph separators (U+2028, U+2029): line breaks to a browser, a
+/// document or a JSON reader, though not control characters.
+fn is_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 /// What one-line text refuses: a control character (C0, DEL, C1: CR, LF and tab
-/// included) or a bidirectional control.
+/// included), a line or paragraph separator, or a bidirectional control.
 pub fn line_forbids(c: char) -> bool {
-    c.is_control() || is_bidi_control(c)
+    c.is_control() || is_separator(c) || is_bidi_control(c)
 }
 
 /// One-line text (names, subjects, numbers, hostnames): no control character,
@@ -108,7 +114,7 @@ pub fn address_query(encoded: &str) -> Result<(), String> {
 /// Whether a character may appear in multi-line text (descriptions, comments): line
 /// breaks and tabs, but neither another control character nor a bidirectional control.
 fn multiline_char(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\t') || !line_forbids(c)
+    matches!(c, '\n' | '\r' | '\t') || is_separator(c) || !line_forbids(c)
 }
 
 /// Multi-line text: line breaks and tabs only, no other control character and no
@@ -332,9 +338,12 @@ mod tests {
             "a\u{202e}b",
             "a\u{2066}b",
             "a\u{2069}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
         ] {
             assert!(line(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(multiline("ligne 1\u{2028}ligne 2").is_ok(), "a line break of its own kind");
         assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
         assert!(multiline("ligne 1\r\nligne 2\tfin").is_ok());
         assert!(multiline("a\u{1b}[31m").is_err());
