@@ -391,14 +391,18 @@ impl IfMatch {
 }
 
 /// The request's `If-Match` header, extracted without a rejection: the handler
-/// reads it after its own lookups and authorisation, so a 404 or a 403 comes first.
-pub struct IfMatchHeader(Option<HeaderValue>);
+/// reads it after its own lookups and authorisation, so a 404 or a 403 comes first. Sent
+/// several times, its values are one list (RFC 9110, 5.3); one that is not text reads as
+/// a malformed tag.
+pub struct IfMatchHeader(Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatchHeader {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(IfMatchHeader(parts.headers.get(header::IF_MATCH).cloned()))
+        let values: Vec<&str> =
+            parts.headers.get_all(header::IF_MATCH).iter().map(|v| v.to_str().unwrap_or("\u{fffd}")).collect();
+        Ok(IfMatchHeader((!values.is_empty()).then(|| values.join(", "))))
     }
 }
 
@@ -417,7 +421,7 @@ impl IfMatchHeader {
     /// Parses `If-Match` (required: 428 without): `*` or strong tags; a weak tag never
     /// matches (412), an unquoted one is malformed (400).
     pub fn parse(&self) -> Result<IfMatch, Problem> {
-        let value = self.0.as_ref().and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        let value = self.0.as_deref().ok_or_else(|| {
             Problem::new(
                 ProblemKind::PreconditionRequired,
                 "en-tête If-Match requis : renvoyez l'ETag lu avec la ressource",
@@ -426,7 +430,12 @@ impl IfMatchHeader {
         if value.trim() == "*" {
             return Ok(IfMatch::Any);
         }
-        value.split(',').map(str::trim).map(strong_version).collect::<Result<_, _>>().map(IfMatch::Versions)
+        // A list may hold empty elements (`"3",`): they name nothing.
+        let tags: Vec<&str> = value.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+        if tags.is_empty() {
+            return Err(malformed(value));
+        }
+        tags.into_iter().map(strong_version).collect::<Result<_, _>>().map(IfMatch::Versions)
     }
 }
 
@@ -438,9 +447,13 @@ fn strong_version(tag: &str) -> Result<i64, Problem> {
             format!("If-Match « {tag} » : une étiquette faible ne valide pas une modification (comparaison forte)"),
         ));
     }
-    tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok()).ok_or_else(|| {
-        Problem::bad_request(format!("If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"))
-    })
+    // Compared as the ETag is written (`"2"`), not as a number: `"02"` or `"+2"` is no ETag of ours.
+    let canonical = |t: &str| t.parse::<i64>().ok().filter(|n| n.to_string() == t);
+    tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(canonical).ok_or_else(|| malformed(tag))
+}
+
+fn malformed(tag: &str) -> Problem {
+    Problem::bad_request(format!("If-Match « {tag} » mal formé : attendu l'ETag entre guillemets (\"3\") ou *"))
 }
 
 #[cfg(test)]
@@ -448,7 +461,7 @@ mod tests {
     use super::*;
 
     fn header(value: Option<&str>) -> IfMatchHeader {
-        IfMatchHeader(value.map(|v| HeaderValue::from_str(v).unwrap()))
+        IfMatchHeader(value.map(str::to_string))
     }
 
     fn status_of(result: Result<i64, Problem>) -> u16 {
@@ -463,6 +476,11 @@ mod tests {
         assert_eq!(status_of(header(None).version(7)), 428);
         assert_eq!(status_of(header(Some("W/\"7\"")).version(7)), 412);
         assert_eq!(status_of(header(Some("7")).version(7)), 400);
+        // As written, not as a number; an empty list element names nothing.
+        assert_eq!(status_of(header(Some("\"07\"")).version(7)), 400);
+        assert_eq!(status_of(header(Some("\"+7\"")).version(7)), 400);
+        assert_eq!(header(Some("\"7\",")).version(9).unwrap(), 7);
+        assert_eq!(status_of(header(Some(" , ")).version(7)), 400);
     }
 
     struct Thing(i64);

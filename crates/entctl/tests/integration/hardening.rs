@@ -52,6 +52,28 @@ impl Api {
     }
 }
 
+// `If-Match` sent twice is one list (RFC 9110); a tag is the ETag as written, not a number.
+backend_test!(if_match_sent_twice_is_one_list_and_a_tag_matches_only_as_written);
+async fn if_match_sent_twice_is_one_list_and_a_tag_matches_only_as_written(db: crate::common::TestDb) {
+    let (api, admin) = Api::start_as_admin(&db).await;
+    let client = api.app.client(&admin);
+    let path = format!("/api/v1/orgs/{SCHOOL}");
+    let current = client.get(&path).send().await.header("etag").unwrap().to_string();
+    let version = current.trim_matches('"');
+    let patch = |tags: &[String]| {
+        let mut req = client.request(Method::PATCH, &path).json(&json!({ "email": "direction@ecole.fr" }));
+        for tag in tags {
+            req = req.header("if-match", tag);
+        }
+        req.send()
+    };
+    for padded in [format!("\"0{version}\""), format!("\"+{version}\"")] {
+        assert_eq!(patch(std::slice::from_ref(&padded)).await.status, 400, "{}: {padded}", db.name);
+    }
+    let answered = patch(&["\"99\"".to_string(), current.clone()]).await;
+    assert_eq!(answered.status, 200, "{}: the second header's tag matches: {}", db.name, answered.text);
+}
+
 backend_test!(contact_addresses_are_mailboxes_without_line_breaks);
 async fn contact_addresses_are_mailboxes_without_line_breaks(db: crate::common::TestDb) {
     let (api, admin) = Api::start_as_admin(&db).await;
