@@ -788,6 +788,8 @@ struct FeedCounting<R> {
     inner: R,
     read: u64,
     line_bytes: usize,
+    /// Whether the current line holds a CR before its end (CR-only line endings).
+    line_has_cr: bool,
     feeds: std::rc::Rc<std::cell::RefCell<LineFeeds>>,
 }
 
@@ -798,14 +800,21 @@ impl<R: Read> Read for FeedCounting<R> {
         for (i, &byte) in buf[..n].iter().enumerate() {
             if byte == b'\n' {
                 feeds.feeds.push_back((self.read + i as u64, self.line_bytes == 0));
-                self.line_bytes = 0;
+                (self.line_bytes, self.line_has_cr) = (0, false);
             } else {
                 self.line_bytes += 1;
+                self.line_has_cr |= byte == b'\r';
                 if self.line_bytes > MAX_LINE_BYTES {
-                    return Err(std::io::Error::other(
-                        "ligne de plus d'un Mio : le fichier n'a pas de fins de ligne LF \
-                         (fins de ligne CR seules ?) ; enregistrez-le en LF ou CRLF",
-                    ));
+                    return Err(std::io::Error::other(match self.line_has_cr {
+                        true => {
+                            "ligne de plus d'un Mio : le fichier n'a pas de fins de ligne LF \
+                                 (fins de ligne CR seules ?) ; enregistrez-le en LF ou CRLF"
+                        }
+                        false => {
+                            "ligne de plus d'un Mio : aucune ligne de l'annuaire n'est aussi longue, \
+                                  vérifiez le fichier (un champ entre guillemets non refermé ?)"
+                        }
+                    }));
                 }
             }
         }
@@ -823,7 +832,7 @@ fn parse_stream<R: Read>(
 ) {
     let feeds = std::rc::Rc::new(std::cell::RefCell::new(LineFeeds::default()));
     let line_of = |position: Option<&csv::Position>| position.map(|p| feeds.borrow_mut().record_line(p.byte()));
-    let input = FeedCounting { inner: input, read: 0, line_bytes: 0, feeds: feeds.clone() };
+    let input = FeedCounting { inner: input, read: 0, line_bytes: 0, line_has_cr: false, feeds: feeds.clone() };
     // Records end at LF; a CR before it is trimmed with the last field.
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b';')

@@ -380,6 +380,12 @@ Code_academie\n0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\n\n";
     cut.extend(b"\n0940209S;Ecole du Jardin;Ecole;94038;L'Ha\xc3\xbf-les-Roses;24\n");
     let err = import(cut).await.unwrap_err();
     assert!(err.body().to_string().contains("lecture arrêtée à la ligne 4"), "{}: {}", db.name, err.body());
+    let said = err.body().to_string();
+    assert!(
+        !said.contains("CR seules") && said.contains("non refermé"),
+        "{}: LF endings, no CR blamed: {said}",
+        db.name
+    );
     assert_eq!(count_kind(&db.store, "etablissement").await, 1, "{}: the line before it is written", db.name);
 }
 
