@@ -874,13 +874,42 @@ pub async fn active_covering(
     org_id: &str,
     date: &str,
 ) -> Result<Option<Convention>, Problem> {
+    first_covering(store, models, org_id, in_force_on(date), NEWEST_FIRST).await
+}
+
+/// The convention signed to cover `org_id` that comes into force after `date`, the first to
+/// come: what a refused gate names (« signée, en vigueur le … »). A signature does not open
+/// the gate; the convention's first day does.
+pub async fn covering_later(
+    store: &Store,
+    models: &[ConventionModel],
+    org_id: &str,
+    date: &str,
+) -> Result<Option<Convention>, Problem> {
+    let mut later = Condition::default();
+    later.push(
+        "c.status IN ('signed', 'active') AND c.start_date > ? \
+         AND (c.termination_effective IS NULL OR c.termination_effective > c.start_date)",
+        &[date],
+    );
+    first_covering(store, models, org_id, later, "c.start_date, c.id").await
+}
+
+/// The first convention (`c`) meeting `cond`, in `order`, that covers `org_id` under its model:
+/// tried among those naming it (as party or school) or one of its covering parents as party.
+async fn first_covering(
+    store: &Store,
+    models: &[ConventionModel],
+    org_id: &str,
+    mut cond: Condition,
+    order: &str,
+) -> Result<Option<Convention>, Problem> {
     let Some(org) = get_org(store, org_id).await? else { return Ok(None) };
     let parents: Vec<String> = if has_covering_parents(&org) {
         covering_parents(store, &org).await?.into_iter().map(|p| p.id).collect()
     } else {
         vec![]
     };
-    let mut cond = in_force_on(date);
     let mut any = Vec::new();
     let mut listed = Condition::default();
     listed.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[org_id]);
@@ -891,7 +920,7 @@ pub async fn active_covering(
         any.push(c);
     }
     cond.and(Condition::any(any));
-    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY {NEWEST_FIRST}", cond.sql());
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} ORDER BY {order}", cond.sql());
     let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     for id in ids {
         let Some(convention) = get_convention(store, models, &id).await? else { continue };

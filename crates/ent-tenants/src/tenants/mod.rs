@@ -11,8 +11,8 @@ pub mod state;
 
 use crate::provisioning::purge;
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_conventions::conventions::{active_covering, covered_etablissements};
-use ent_kernel::clock::today_in_france;
+use ent_conventions::conventions::{active_covering, covered_etablissements, covering_later};
+use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
@@ -954,8 +954,24 @@ async fn gate_on(answers: &impl GateAnswers, tenant: &Tenant) -> Result<(Option<
     Ok((covering, uncovered))
 }
 
-/// The 409 of a gate that schools without a convention in force keep closed.
-fn gate_refusal(tenant: &Tenant, uncovered: &[Org]) -> Problem {
+/// The conventions signed to cover some of `uncovered` that come into force later (reference
+/// and first day, the first to come for each, at most ten asked): a refused gate names them.
+async fn signed_ahead(state: &TenantsState, uncovered: &[Org]) -> Result<Vec<(String, String)>, Problem> {
+    let today = today_in_france(state.clock.now()).to_string();
+    let mut ahead: Vec<(String, String)> = Vec::new();
+    for org in uncovered.iter().take(10) {
+        if let Some(c) = covering_later(&state.store, &state.models, &org.id, &today).await? {
+            if !ahead.iter().any(|(reference, _)| *reference == c.reference) {
+                ahead.push((c.reference, c.start_date));
+            }
+        }
+    }
+    Ok(ahead)
+}
+
+/// The 409 of a gate that schools without a convention in force keep closed; `ahead`, the
+/// conventions signed for them that come into force later ([`signed_ahead`]).
+fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &[(String, String)]) -> Problem {
     let org = &tenant.organisation;
     let detail = match uncovered {
         [one] if one.id == org.id => format!(
@@ -973,9 +989,27 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org]) -> Problem {
             )
         }
     };
+    let detail = match ahead {
+        [] => detail,
+        [(reference, start)] => format!(
+            "{detail}. La convention {reference} est signée : elle entre en vigueur le {}, le déploiement sera \
+             possible à partir de ce jour",
+            french_date(start)
+        ),
+        _ => {
+            let said: Vec<String> = ahead.iter().map(|(r, start)| format!("{r} (le {})", french_date(start))).collect();
+            format!(
+                "{detail}. Les conventions {} sont signées : le déploiement sera possible quand elles seront en vigueur",
+                said.join(", ")
+            )
+        }
+    };
     let codes: Vec<&str> = uncovered.iter().map(|o| o.code.as_str()).collect();
-    Problem::conflict(detail)
-        .with_extra(serde_json::json!({ "missing": "convention", "organisation": org.code, "uncovered": codes }))
+    let ahead: Vec<_> =
+        ahead.iter().map(|(r, start)| serde_json::json!({ "reference": r, "start_date": start })).collect();
+    Problem::conflict(detail).with_extra(serde_json::json!({
+        "missing": "convention", "organisation": org.code, "uncovered": codes, "signed_ahead": ahead,
+    }))
 }
 
 fn json_list(text: Option<&str>) -> Vec<String> {
@@ -1080,7 +1114,7 @@ async fn pass_gate(
             Ok(passed)
         }
         Some(_) => Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
-        None => Err(gate_refusal(tenant, &uncovered)),
+        None => Err(gate_refusal(tenant, &uncovered, &signed_ahead(state, &uncovered).await?)),
     }
 }
 

@@ -80,6 +80,30 @@ pub(crate) fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
     })
 }
 
+// A convention signed for a later first day does not open the gate, and the refusal says when
+// it will (the refusal used to tell the DAN to sign a convention already signed).
+backend_test!(a_gate_refused_before_a_signed_convention_comes_into_force_names_it_and_its_first_day);
+async fn a_gate_refused_before_a_signed_convention_comes_into_force_names_it_and_its_first_day(
+    db: crate::common::TestDb,
+) {
+    let (_app, [dan, mairie, directeur, _]) = fresnes(&db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
+    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let id = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2027-01-04").await;
+    let (_, conv) = call(dan.get(url(&format!("/conventions/{id}")))).await;
+    let (s, refused) =
+        call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    let detail = refused["detail"].as_str().unwrap();
+    let said = format!(
+        "La convention {} est signée : elle entre en vigueur le 4 janvier 2027",
+        conv["reference"].as_str().unwrap()
+    );
+    assert!(detail.contains(&said), "{}: {detail}", db.name);
+    assert_eq!(refused["signed_ahead"][0]["start_date"], "2027-01-04", "{}: {refused}", db.name);
+}
+
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
     let (_app, [dan, mairie, directeur, root]) = fresnes(&db).await;
