@@ -24,9 +24,11 @@ pub fn is_dns_1035_label(s: &str) -> bool {
     is_dns_label(s, 63) && s.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
-/// A fully qualified host name: at least two DNS labels, 253 characters at most.
+/// A fully qualified host name: at least two DNS labels, 253 characters at most, not an IP address.
 pub fn is_hostname(s: &str) -> bool {
-    s.len() <= 253 && s.contains('.') && s.split('.').all(|l| is_dns_label(l, 63))
+    // A top-level label of digits only is an IP address, which no Ingress rule or certificate takes.
+    let named_top = s.rsplit('.').next().is_some_and(|top| !top.bytes().all(|b| b.is_ascii_digit()));
+    s.len() <= 253 && s.contains('.') && named_top && s.split('.').all(|l| is_dns_label(l, 63))
 }
 
 /// An e-mail address: an RFC 5322 mailbox of the dot-atom form (no quoted local part, which

@@ -1659,6 +1659,8 @@ mod tests {
         assert!(is_hostname("doisneau.ent.fresnes.fr"));
         assert!(!is_hostname("localhost"));
         assert!(!is_hostname("a..b"));
+        assert!(!is_hostname("127.0.0.1") && !is_hostname("10.0.0.12"), "an IP address is no hostname");
+        assert!(is_hostname("ent.college-1.fr") && is_hostname("0940176f.ent.fr"));
     }
 
     #[test]
