@@ -221,6 +221,28 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
 /// Three people a tenant's suspension concerns, as `tenants::notices` tells them.
 const CONCERNED: [&str; 3] = ["dan@ac-creteil.fr", "dpd@ac-creteil.fr", "ent@mairie-fresnes.fr"];
 
+/// A real SMTP sink, a configuration sending to it, and the notice of a suspension queued to
+/// [`CONCERNED`] at t0 ([`queue_suspension`]).
+struct Suspension {
+    sink: SmtpSink,
+    config: Config,
+    ids: Vec<String>,
+    t0: DateTime<Utc>,
+    _data: tempfile::TempDir,
+}
+
+/// [`Suspension`]; `None` where the SMTP sink cannot run.
+async fn suspension_to_a_sink(db: &crate::common::TestDb) -> Option<Suspension> {
+    if !smtp_sink_available() {
+        return None;
+    }
+    let (_data, port, config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    let t0 = common::t0();
+    let ids = queue_suspension(&db.store, t0).await;
+    Some(Suspension { sink, config, ids, t0, _data })
+}
+
 /// Queues the `tenant` notice of a suspension to [`CONCERNED`] at `now`; its outbox ids.
 async fn queue_suspension(store: &Store, now: DateTime<Utc>) -> Vec<String> {
     let notice = notify::Notice::event("tenant", CONCERNED.map(String::from).to_vec(), "suspended").with(json!({
@@ -256,13 +278,7 @@ fn each_alone(sink: &SmtpSink, to: &[&str], db: &str) {
 // addresses. Each now gets a message of their own.
 backend_test!(a_notice_to_three_people_reaches_each_alone_in_a_message_of_their_own);
 async fn a_notice_to_three_people_reaches_each_alone_in_a_message_of_their_own(db: crate::common::TestDb) {
-    if !smtp_sink_available() {
-        return;
-    }
-    let (_data, port, config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
-    let t0 = common::t0();
-    let ids = queue_suspension(&db.store, t0).await;
+    let Some(Suspension { sink, config, ids, t0, .. }) = suspension_to_a_sink(&db).await else { return };
     assert_eq!(ids.len(), 3, "{}: a message per recipient", db.name);
 
     let report = send(&db.store, &config, "sender", t0).await;
@@ -278,13 +294,7 @@ async fn a_notice_to_three_people_reaches_each_alone_in_a_message_of_their_own(d
 
 backend_test!(a_recipient_the_server_refuses_is_retried_alone_without_resending_to_the_others);
 async fn a_recipient_the_server_refuses_is_retried_alone_without_resending_to_the_others(db: crate::common::TestDb) {
-    if !smtp_sink_available() {
-        return;
-    }
-    let (_data, port, config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
-    let t0 = common::t0();
-    let ids = queue_suspension(&db.store, t0).await;
+    let Some(Suspension { sink, config, ids, t0, .. }) = suspension_to_a_sink(&db).await else { return };
     sink.refuse(CONCERNED[1]);
 
     let report = send(&db.store, &config, "sender", t0).await;
