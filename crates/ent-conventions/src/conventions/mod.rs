@@ -721,9 +721,10 @@ pub fn seen_condition(actor: &Actor, action: &Action) -> Option<Condition> {
 pub struct ConventionFilter {
     #[schemars(extend("enum" = ["draft", "in_signature", "signed", "active", "expired", "terminated", "amended"]))]
     pub status: Option<String>,
-    /// A party organisation (id, code or kind:code).
+    /// A party organisation (id, code or kind:code). One the caller neither reads nor finds in
+    /// a convention it sees answers as a key naming nothing (422).
     pub party: Option<String>,
-    /// A covered établissement (id or UAI).
+    /// A covered établissement (id or UAI), read as `party` is.
     pub school: Option<String>,
     /// Ends on or before this date (`YYYY-MM-DD`).
     #[schemars(extend("format" = "date"))]
