@@ -608,6 +608,8 @@ async fn convention_page(
         "downloads": downloads(conv),
         "can": {
             "write": workflow::writes_convention(actor, model, conv),
+            // Submitted, amended, terminated: by a party's writer; a convention constitutive by its coordinator.
+            "conduct": workflow::conducts_convention(actor, model, conv),
             "refuse": workflow::may_refuse(actor, model, conv),
             // A résiliation d'un commun accord is recorded by an administrator only.
             "agree": actor.is_admin(),

@@ -683,6 +683,23 @@ pub fn party_to_any(orgs: &[String]) -> Condition {
     Condition::any(orgs.iter().map(party).collect())
 }
 
+/// Whether the organisation `org_id` is a party to (`school`: a school covered by) a convention
+/// one of `visible_orgs` is party to: a caller that sees that convention knows the
+/// organisation, though it may not read it in the registry.
+pub async fn named_in_seen(
+    store: &Store,
+    org_id: &str,
+    school: bool,
+    visible_orgs: &[String],
+) -> Result<bool, Problem> {
+    let table = if school { "convention_schools" } else { "convention_parties" };
+    let mut cond = Condition::default();
+    cond.push(&format!("c.id IN (SELECT convention_id FROM {table} WHERE org_id = ?)"), &[org_id]);
+    cond.and(party_to_any(visible_orgs));
+    let sql = format!("SELECT c.id FROM conventions c WHERE {} LIMIT 1", cond.sql());
+    Ok(cond.bind(sqlx::query(&sql)).fetch_optional(store.pool()).await?.is_some())
+}
+
 /// The organisations whose conventions `actor` sees under `action` (those where it holds one
 /// of the action's roles); `None` for an admin, who sees them all.
 pub fn visible_orgs_of(actor: &Actor, action: &Action) -> Option<Vec<String>> {
@@ -704,9 +721,10 @@ pub fn seen_condition(actor: &Actor, action: &Action) -> Option<Condition> {
 pub struct ConventionFilter {
     #[schemars(extend("enum" = ["draft", "in_signature", "signed", "active", "expired", "terminated", "amended"]))]
     pub status: Option<String>,
-    /// A party organisation (id, code or kind:code).
+    /// A party organisation (id, code or kind:code). One the caller neither reads nor finds in
+    /// a convention it sees answers as a key naming nothing (422).
     pub party: Option<String>,
-    /// A covered établissement (id or UAI).
+    /// A covered établissement (id or UAI), read as `party` is.
     pub school: Option<String>,
     /// Ends on or before this date (`YYYY-MM-DD`).
     #[schemars(extend("format" = "date"))]
@@ -771,8 +789,9 @@ async fn list_condition(
         cond.push("c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = ?)", &[&org.id]);
     }
     if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
-        parse_date("expiring_before", date)?;
-        cond.push("c.end_date <= ?", &[date]);
+        // Stored ends lie within the convention days: a later day selects them all, as their last does.
+        let day = parse_date("expiring_before", date)?.min(workflow::CONVENTION_DAYS.1).to_string();
+        cond.push("c.end_date <= ?", &[&day]);
     }
     if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
         cond.push("c.model_id = ?", &[model]);

@@ -20,6 +20,8 @@ use ent_platform::identity::authz::{
     self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
 };
 use ent_platform::identity::Caller;
+use ent_platform::registry::queries::{missing_org, resolve_readable_field};
+use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -196,7 +198,9 @@ async fn list(
 }
 
 /// The filter's organisations (`party`, `school`) by id, an ambiguous bare code narrowed to what
-/// the caller reads ([`authz::resolve_readable`]); a key naming nothing, 422 on its field.
+/// the caller reads ([`authz::resolve_readable`]); a key naming nothing, 422 on its field. An
+/// organisation the caller neither reads nor finds in a convention it sees answers exactly as a
+/// key naming nothing ([`known_to`]): the filter is no way to learn what exists elsewhere.
 async fn readable_filter(
     state: &ConventionsState,
     caller: &Caller,
@@ -204,13 +208,26 @@ async fn readable_filter(
 ) -> Result<ConventionFilter, Problem> {
     for (field, key) in [("party", &mut filter.party), ("school", &mut filter.school)] {
         if let Some(given) = key.as_deref().filter(|k| !k.is_empty()) {
-            let org = authz::resolve_readable(&state.store, &caller.actor, given)
-                .await
-                .map_err(|p| Problem::invalid_field(field, p.detail))?;
+            let org = resolve_readable_field(&state.store, &caller.actor, field, given).await?;
+            if !known_to(state, caller, &org, field == "school").await? {
+                return Err(Problem::invalid_field(field, missing_org(given).detail));
+            }
             *key = Some(org.id);
         }
     }
     Ok(filter)
+}
+
+/// Whether the caller may be answered about `org` in a filter: it reads it, or `org` is a party
+/// to (`school`: a school of) a convention the caller sees.
+async fn known_to(state: &ConventionsState, caller: &Caller, org: &Org, school: bool) -> Result<bool, Problem> {
+    if authz::reads(&state.store, &caller.actor, org).await? {
+        return Ok(true);
+    }
+    match visible_orgs(caller) {
+        None => Ok(true),
+        Some(visible) => super::named_in_seen(&state.store, &org.id, school, &visible).await,
+    }
 }
 
 async fn create(

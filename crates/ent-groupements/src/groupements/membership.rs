@@ -993,6 +993,8 @@ fn parameters_for(g: &Groupement, model: &ConventionModel, members: &[Applicatio
     if model.parameters.iter().any(|p| p.key == ESTABLISHMENTS_PARAMETER) {
         params.insert(ESTABLISHMENTS_PARAMETER.into(), Value::from(costs::Establishments::of(members).many()));
     }
+    // The convention API refuses exactly these terms (they are edited on the groupement).
+    debug_assert!(params.keys().all(|k| workflow::GROUPEMENT_TERMS.contains(&k.as_str())), "{params:?}");
     params
 }
 

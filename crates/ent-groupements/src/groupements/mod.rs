@@ -677,6 +677,9 @@ pub async fn list(store: &Store, actor: &Actor, filter: &GroupementFilter) -> Re
     }
     if let Some(key) = filter.coordinator.as_deref().filter(|s| !s.is_empty()) {
         let org = resolve_readable(store, actor, key).await?;
+        if !coordinator_known_to(store, actor, &org).await? {
+            return Err(missing_org(key));
+        }
         cond.push("g.coordinator_org_id = ?", &[&org.id]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|s| !s.is_empty()) {
@@ -690,6 +693,22 @@ pub async fn list(store: &Store, actor: &Actor, filter: &GroupementFilter) -> Re
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(items, size, |g| g.id.clone()))
+}
+
+/// Whether `actor` may be answered about `org` as a coordinator filter: it reads it, or `org`
+/// coordinates a groupement (every reader lists every groupement with its coordinator). Any
+/// other organisation answers as a key naming nothing: the filter tells no one what exists
+/// outside its scope.
+async fn coordinator_known_to(store: &Store, actor: &Actor, org: &Org) -> Result<bool, Problem> {
+    if ent_platform::identity::authz::reads(store, actor, org).await? {
+        return Ok(true);
+    }
+    let coordinates: Option<String> =
+        sqlx::query_scalar("SELECT id FROM groupements WHERE coordinator_org_id = $1 LIMIT 1")
+            .bind(&org.id)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(coordinates.is_some())
 }
 
 /// Opens a groupement; the actor must coordinate for its coordinator organisation.

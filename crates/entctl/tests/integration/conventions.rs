@@ -2748,3 +2748,170 @@ async fn a_pdf_asked_of_a_server_without_libreoffice_is_refused_naming_the_other
     let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await;
     assert_eq!(odt.status, 200, "{}: the ODT it names is there", c.db.name);
 }
+
+// A draft moved to another école of the same commune: its generated title named the old school,
+// and the document to sign with it. The title drafted for the old parties is drafted again; one
+// someone typed is kept. A `parties` map replaces every party: one naming the établissement alone
+// is refused on `parties`, naming the parties it leaves out (it answered 403 « à aucune des
+// parties »).
+backend_test!(a_draft_given_other_parties_gets_a_title_naming_them_unless_its_title_was_typed);
+async fn a_draft_given_other_parties_gets_a_title_naming_them_unless_its_title_was_typed(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap();
+    let title = conv["title"].as_str().unwrap().to_string();
+    assert!(title.contains("Robert Doisneau"), "{name}: {title}");
+
+    let mut moved = tripartite("2026-09-01")["parties"].clone();
+    moved["etablissement"] = json!("0940289D");
+    let edited = c.edit(id, json!({ "parties": moved })).await;
+    let retitled = edited["title"].as_str().unwrap();
+    assert!(retitled.contains("Jean Monet") && !retitled.contains("Robert Doisneau"), "{name}: {retitled}");
+    assert_eq!(retitled, title.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Jean Monet"), "{name}");
+
+    let typed = c.edit(id, json!({ "title": "Convention ENT de l'école de Fresnes" })).await;
+    moved["etablissement"] = json!("0940176F");
+    let edited = c.edit(id, json!({ "parties": moved })).await;
+    assert_eq!(edited["title"], typed["title"], "{name}: a typed title is kept");
+
+    let version = edited["version"].as_i64().unwrap();
+    let alone = json!({ "parties": { "etablissement": "0940289D" } });
+    let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+    let (status, problem) = call(req.json(&alone)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "parties", "{name}: {problem}");
+    let detail = problem["errors"][0]["message"].as_str().unwrap_or_default().to_string()
+        + problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("remplace toutes les parties")
+            && detail.contains("(academie)")
+            && detail.contains("(collectivite)"),
+        "{name}: {problem}"
+    );
+}
+
+// A party given in a shape the API does not read (a list of objects) is refused in French,
+// naming the forms a party takes, not in serde's words on untagged enums.
+backend_test!(a_party_given_in_an_unknown_shape_is_refused_in_french);
+async fn a_party_given_in_an_unknown_shape_is_refused_in_french(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let (id, version) = (conv["id"].as_str().unwrap(), conv["version"].as_i64().unwrap());
+    let odd = json!({ "parties": { "membre": [{ "org": "commune:94034" }] } });
+    let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+    let (status, problem) = call(req.json(&odd)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    let text = problem.to_string();
+    assert!(!text.contains("untagged") && !text.contains("did not match"), "{name}: {problem}");
+    assert!(text.contains("parties.membre") && text.contains("une partie se donne par la clé"), "{name}: {problem}");
+}
+
+// Dates far off were taken (a start on 1 December 9999, its end in year 10002) and then sorted
+// as text before the others: `expiring_before=2027-01-01` listed a convention ending in year
+// 10001. A convention's dates lie between 2000 and 2099, on creation, edit and avenant alike.
+backend_test!(a_convention_is_dated_between_2000_and_2099_and_lists_compare_days);
+async fn a_convention_is_dated_between_2000_and_2099_and_lists_compare_days(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    for (start, end, field) in [
+        ("9999-12-01", None, "start_date"),
+        ("2098-06-01", None, "end_date"),
+        ("2026-09-01", Some("2100-01-01"), "end_date"),
+    ] {
+        let (status, problem) = c
+            .create_changed(|body| {
+                body["start_date"] = json!(start);
+                if let Some(end) = end {
+                    body["end_date"] = json!(end);
+                }
+            })
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {start}: {problem}");
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&field), "{name}: {start}: {problem}");
+        assert!(problem.to_string().contains("31 décembre 2099"), "{name}: {problem}");
+    }
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap();
+    let (_, current) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let version = current["version"].as_i64().unwrap();
+    let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+    let (status, problem) = call(req.json(&json!({ "end_date": "10001-08-31" }))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    // A filter day past the last one lists what ends by then, as the last day does.
+    let (status, page) = call(c.dan.get(c.url("?expiring_before=2150-01-01"))).await;
+    assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{name}: {page}");
+    let (_, page) = call(c.dan.get(c.url("?expiring_before=2027-01-01"))).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{name}: {page}");
+}
+
+// The list's filters said whether an organisation out of the caller's sight exists: a school of
+// another commune answered 200 and an empty page, a key naming nothing 422. Both now answer the
+// same 422, word for word; an organisation the caller finds in a convention it sees (the académie
+// party, for a commune) still filters.
+backend_test!(a_list_filter_on_an_organisation_out_of_sight_answers_as_on_a_missing_one);
+async fn a_list_filter_on_an_organisation_out_of_sight_answers_as_on_a_missing_one(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    c.create(tripartite("2026-09-01")).await;
+    let pairs = [
+        ("party", "0940198E", "0940000A"),
+        ("school", "0940198E", "0940000A"),
+        ("party", "commune:94081", "commune:94999"),
+    ];
+    for (field, out, missing) in pairs {
+        let (out_status, out_body) = call(c.mairie.get(c.url(&format!("?{field}={out}")))).await;
+        let (missing_status, missing_body) = call(c.mairie.get(c.url(&format!("?{field}={missing}")))).await;
+        assert_eq!(
+            (out_status, missing_status),
+            (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::UNPROCESSABLE_ENTITY),
+            "{name}: {field}={out}: {out_body}"
+        );
+        assert_eq!(
+            out_body.to_string().replace(out, "KEY"),
+            missing_body.to_string().replace(missing, "KEY"),
+            "{name}: {field}: out of sight and missing answer alike"
+        );
+    }
+    for filter in ["party=academie:24", "party=0940176F", "school=0940176F"] {
+        let (status, page) = call(c.mairie.get(c.url(&format!("?{filter}")))).await;
+        assert_eq!(
+            (status, page["items"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(1)),
+            "{name}: {filter}: {page}"
+        );
+    }
+    // The DAN reads the school of Vitry: an empty page, as before.
+    let (status, page) = call(c.dan.get(c.url("?party=0940198E"))).await;
+    assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{name}: {page}");
+}
+
+// Who designates a party's signatory on an ENT convention: that party's writers, the DAN who
+// drafts the convention, an admin; the commune may not name the rector's signatory.
+backend_test!(a_party_designates_its_own_signatory_and_the_dan_every_one);
+async fn a_party_designates_its_own_signatory_and_the_dan_every_one(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap();
+    let signatory = json!({ "name": "M. Paul Martin", "quality": "recteur de l'académie" });
+    let patch = |who: &Client, version: i64, body: Value| {
+        call(who.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\"")).json(&body))
+    };
+    let version = conv["version"].as_i64().unwrap();
+    let (status, problem) = patch(&c.mairie, version, json!({ "signatories": { "academie": signatory } })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("les services académiques"), "{name}: {problem}");
+    let own = json!({ "signatories": { "collectivite": { "name": "Mme Anne Petit", "quality": "maire" } } });
+    let (status, edited) = patch(&c.mairie, version, own).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {edited}");
+    let version = edited["version"].as_i64().unwrap();
+    let (status, edited) = patch(&c.dan, version, json!({ "signatories": { "collectivite": signatory } })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {edited}");
+    // Creating, the commune names its own signatory, not the académie's.
+    let (status, problem) = call(c.mairie.post(c.url("")).json(&tripartite("2030-09-01"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
+}

@@ -1663,6 +1663,96 @@ async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db:
     assert_eq!(member_parties(&w.coord, &conv_id).await, (left, "draft".into()), "{name}");
 }
 
+// The reviewer's requests, replayed by a member of the groupement: it rewrote the convention
+// constitutive's terms, its coordinator's and another member's signatories, its end, and
+// submitted it, while the groupement itself refused it (403). A member now designates its own
+// signatory only; the coordinator conducts the convention (title, dates, submission), and the
+// terms the groupement sets are edited on the groupement, by no one through the convention.
+backend_test!(a_member_writes_only_its_own_signatory_on_the_convention_constitutive);
+async fn a_member_writes_only_its_own_signatory_on_the_convention_constitutive(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    accepted(&w.coord, &id, &w.communes[..2]).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let ((member, client), (other, _)) = (&w.communes[0], &w.communes[1]);
+    let version = |conv: &Value| format!("\"{}\"", conv["version"].as_i64().unwrap());
+    let (_, before) = send(w.coord.get(&url)).await;
+    let signatory = json!({ "name": "M. Paul Martin", "quality": "maire" });
+    let member_only = [
+        json!({ "title": "Autre titre", "parameters": { "part_coordinateur": 60, "part_membres": 40 } }),
+        json!({ "title": "Autre titre" }),
+        json!({ "parameters": { "comite_pilotage_frequence": 4 } }),
+        json!({ "end_date": "2040-12-31" }),
+        json!({ "signatories": { "coordinateur": signatory } }),
+        json!({ "signatories": { format!("membre:{}", other.id): signatory } }),
+    ];
+    for patch in &member_only {
+        let (status, problem) = send(client.patch(&url).header("if-match", version(&before)).json(patch)).await;
+        assert_eq!(status, 403, "{name}: {patch}: {problem}");
+    }
+    let (status, problem) = send(client.post(format!("{url}/submit")).json(&json!({}))).await;
+    assert_eq!(status, 403, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("coordonnateur"), "{name}: {problem}");
+    let (_, unchanged) = send(w.coord.get(&url)).await;
+    assert_eq!(
+        (&unchanged["title"], &unchanged["parameters"], &unchanged["end_date"], &unchanged["status"]),
+        (&before["title"], &before["parameters"], &before["end_date"], &before["status"]),
+        "{name}: nothing written"
+    );
+
+    // Its own signatory, yes (with the délibération it applied with: a signatory given replaces the one recorded).
+    let mut mine = signatory.clone();
+    mine["act_number"] = json!("2026-DCM-10");
+    mine["act_date"] = json!("2026-09-01");
+    let own = json!({ "signatories": { format!("membre:{}", member.id): mine } });
+    let (status, edited) = send(client.patch(&url).header("if-match", version(&before)).json(&own)).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+    let party = edited["parties"].as_array().unwrap().iter().find(|p| p["org"]["id"] == member.id.as_str()).unwrap();
+    assert_eq!(party["signatory"]["name"], "M. Paul Martin", "{name}: {edited}");
+
+    // The groupement's terms go through the groupement, even for its coordinator (422, named).
+    let terms = json!({ "parameters": { "part_coordinateur": 60, "part_membres": 40 } });
+    let (status, problem) = send(w.coord.patch(&url).header("if-match", version(&edited)).json(&terms)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert_eq!(fields(&problem), ["parameters.part_coordinateur", "parameters.part_membres"], "{name}: {problem}");
+    assert!(problem.to_string().contains("/api/v1/groupements/"), "{name}: {problem}");
+    // The coordinator designates every signatory and conducts the convention.
+    let (status, conv) = send(
+        w.coord
+            .patch(&url)
+            .header("if-match", version(&edited))
+            .json(&common::fixtures::groupement_signatories(&edited)),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {conv}");
+    let (status, submitted) = send(w.coord.post(format!("{url}/submit")).json(&json!({}))).await;
+    assert_eq!((status, submitted["status"].as_str()), (200, Some("in_signature")), "{name}: {submitted}");
+}
+
+// The list's coordinator filter said whether an organisation out of the caller's sight exists
+// (200 and an empty page, against 404 for a key naming nothing): both now answer alike. A
+// coordinator every reader sees in the list (the syndicat mixte) still filters.
+backend_test!(a_coordinator_filter_out_of_sight_answers_as_a_missing_one);
+async fn a_coordinator_filter_out_of_sight_answers_as_a_missing_one(db: crate::common::TestDb) {
+    let (w, _id) = world_with_groupement(&db).await;
+    let name = db.name;
+    let (mairie, other) = (&w.communes[0].1, &w.communes[1].0);
+    let list = |key: &str| mairie.get(api(&format!("/groupements?coordinator={key}")));
+    let out = format!("commune:{}", other.code);
+    let (out_status, out_body) = send(list(&out)).await;
+    let (missing_status, missing_body) = send(list("commune:99999")).await;
+    assert_eq!(out_status, missing_status, "{name}: {out_body} / {missing_body}");
+    assert_eq!(
+        out_body.to_string().replace(&out, "KEY"),
+        missing_body.to_string().replace("commune:99999", "KEY"),
+        "{name}: out of sight and missing answer alike"
+    );
+    let (status, page) = send(list(&format!("syndicat_mixte:{}", w.coordinator.code))).await;
+    assert_eq!((status, page["items"].as_array().map(Vec::len)), (200, Some(1)), "{name}: {page}");
+}
+
 // Two members accepted once the convention constitutive is in force join it by one avenant.
 // One withdraws before signing: the avenant no longer names it (nobody signs for a member that
 // left). The other withdraws too: the avenant, adding no one, is ended, its reason naming the

@@ -3,8 +3,9 @@
 
 use super::ending::require_no_notified_termination;
 use super::{
-    audit_to_parties, commit_and_reload, record_for_parties, require_party_member, require_status, require_writer_of,
-    set_document_hash, void_steps, Ctx,
+    audit_to_parties, commit_and_reload, leads, leads_convention, record_for_parties, require_conductor_of,
+    require_party_member, require_status, require_writer_of, set_document_hash, void_steps, writes_for, Ctx,
+    COORDINATOR_ONLY,
 };
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, ParameterType};
@@ -29,12 +30,41 @@ use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
 /// One organisation, or several for a `multiple` party, or one organisation with its signatory.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PartyInput {
     One(String),
     Many(Vec<String>),
     Detailed(PartyDetail),
+}
+
+/// What a party may be given as, said when it is given otherwise.
+const PARTY_FORMS: &str = "une partie se donne par la clé de son organisation (« commune:94034 », un UAI, un \
+     identifiant), par une liste de clés pour une partie qui en admet plusieurs ([\"commune:94034\", \
+     \"commune:94041\"]), ou par un objet { \"org\": clé, \"signatory\": { … } } pour une seule organisation \
+     avec son signataire";
+
+/// Read by its shape (a key, a list of keys, an object), so that a party given otherwise is
+/// refused in French rather than by serde's words on untagged enums.
+impl<'de> Deserialize<'de> for PartyInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(key) => Ok(PartyInput::One(key)),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(key) => Ok(key),
+                    _ => Err(D::Error::custom(PARTY_FORMS)),
+                })
+                .collect::<Result<_, _>>()
+                .map(PartyInput::Many),
+            detail @ Value::Object(_) => PartyDetail::deserialize(detail).map(PartyInput::Detailed).map_err(|e| {
+                D::Error::custom(format!("{} ({PARTY_FORMS})", ent_kernel::validate::serde_in_french(&e.to_string())))
+            }),
+            _ => Err(D::Error::custom(PARTY_FORMS)),
+        }
+    }
 }
 
 /// A party given with who signs for it and the act that empowers them.
@@ -125,6 +155,8 @@ pub struct ConventionPatch {
     pub start_date: Option<String>,
     #[schemars(extend("format" = "date"))]
     pub end_date: Option<String>,
+    /// Replaces every party: all of the model's are given (422 on `parties` naming those left
+    /// out); a title generated for the old parties is generated again for the new ones.
     pub parties: Option<BTreeMap<String, PartyInput>>,
     /// Party key → who signs for it and the act that empowers them (replaces the given parties' ones).
     pub signatories: Option<BTreeMap<String, Signatory>>,
@@ -407,6 +439,8 @@ async fn build_draft(
         (Some(start), None) => term_end(start, model.duration_months),
         (None, None) => None,
     };
+    let start = start.filter(|day| within_convention_days("start_date", *day, &mut checks));
+    let end = end.filter(|day| within_convention_days("end_date", *day, &mut checks));
     if let (Some(start), Some(end)) = (start, end) {
         if end <= start {
             checks.fail("end_date", format!("la fin ({end}) doit suivre le début ({start})"));
@@ -431,6 +465,31 @@ async fn build_draft(
         signatories: signatories_in(parties_input),
         shares: BTreeMap::new(),
     })
+}
+
+/// The first and last days a convention's dates may name. Dates are stored and compared as
+/// `YYYY-MM-DD` text (lists filtered by `expiring_before`, the overlap of two conventions): a
+/// year of five digits would sort before the others; none is meant by a convention anyway.
+pub const CONVENTION_DAYS: (NaiveDate, NaiveDate) =
+    (NaiveDate::from_ymd_opt(2000, 1, 1).expect("a day"), NaiveDate::from_ymd_opt(2099, 12, 31).expect("a day"));
+
+/// Whether `day`, the convention's `field`, lies within [`CONVENTION_DAYS`]; records the error
+/// otherwise (for an end the model's duration computed, the start that brought it there is named).
+fn within_convention_days(field: &str, day: NaiveDate, checks: &mut Checks) -> bool {
+    let (first, last) = CONVENTION_DAYS;
+    if (first..=last).contains(&day) {
+        return true;
+    }
+    checks.fail(
+        field,
+        format!(
+            "le {} ne tombe pas entre le {} et le {} : une convention se date dans ces années",
+            french_date(&day.to_string()),
+            french_date(&first.to_string()),
+            french_date(&last.to_string())
+        ),
+    );
+    false
 }
 
 /// A length of time as a convention's text states it: whole months by the rule of
@@ -467,7 +526,12 @@ impl Span {
 }
 
 fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
-    let names: Vec<&str> = parties.iter().skip(1).map(|(_, o)| o.name.as_str()).collect();
+    title_naming(model, parties.iter().map(|(_, o)| o.name.as_str()))
+}
+
+/// The model's title followed by the names of the parties after the first (in the model's order).
+fn title_naming<'n>(model: &ConventionModel, party_names: impl Iterator<Item = &'n str>) -> String {
+    let names: Vec<&str> = party_names.skip(1).collect();
     if names.is_empty() {
         model.title.clone()
     } else {
@@ -854,7 +918,12 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
         "une convention constitutive de groupement de commandes ne se crée pas directement : elle naît du \
          groupement, dont le coordonnateur accepte les candidatures des membres",
     )?;
-    create_constitutive(ctx, input).await
+    let given = given_signatories(None, Some(&input.parties));
+    let checked = check_new(ctx, input).await?;
+    require_signatory_writers(ctx.actor, checked.model, &checked.draft.parties, &given)?;
+    let mut tx = ctx.store.begin_write().await?;
+    let id = create_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &id).await
 }
 
 /// The longest text parameter (it is set inside a clause's sentence).
@@ -1014,8 +1083,11 @@ async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Probl
     }
 }
 
-/// Edits a draft or a convention in signature as a person asks (the API); the parties of a
-/// groupement's convention constitutive are not named by hand ([`parties_follow_the_groupement`]).
+/// Edits a draft or a convention in signature as a person asks (the API, the console, the CLI):
+/// the parties of a groupement's convention constitutive are not named by hand
+/// ([`parties_follow_the_groupement`]), nor the terms its groupement sets ([`GROUPEMENT_TERMS`]);
+/// its other terms are its coordinator's ([`leads`]); a party's signatory is designated by that
+/// party or by whoever leads the convention ([`require_signatory_writers`]).
 pub async fn update(
     ctx: &Ctx<'_>,
     conv: &Convention,
@@ -1023,8 +1095,8 @@ pub async fn update(
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
     check_title(patch.title.as_deref())?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     if patch.parties.is_some() {
-        let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
         parties_follow_the_groupement(
             model,
             "parties",
@@ -1032,7 +1104,115 @@ pub async fn update(
              coordonnateur accepte ou rejette les candidatures depuis le groupement",
         )?;
     }
-    update_constitutive(ctx, conv, expected_version, patch).await
+    if !model.governs_ent() {
+        require_writer_of(ctx, conv)?;
+        if edits_terms(&patch) && !leads_convention(ctx.actor, model, conv) {
+            return Err(forbidden(COORDINATOR_ONLY));
+        }
+        refuse_groupement_terms(&patch)?;
+    }
+    if let Some(parties) = &patch.parties {
+        require_every_party(model, parties)?;
+    }
+    let given = given_signatories(patch.signatories.as_ref(), patch.parties.as_ref());
+    let checked = check_edit(ctx, conv, expected_version, patch).await?;
+    require_signatory_writers(ctx.actor, model, &checked.draft.parties, &given)?;
+    let mut tx = ctx.store.begin_write().await?;
+    update_constitutive_in(ctx, &mut tx, &checked).await?;
+    commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The parameters of a groupement's convention constitutive that its flow writes from the
+/// groupement (`membership::parameters_for`: its object, cost key, the coordinator's and the
+/// members' parts, the établissements they equip): edited on the groupement, never on the convention.
+pub const GROUPEMENT_TERMS: [&str; 5] =
+    ["objet", "cle_repartition", "part_coordinateur", "part_membres", "etablissements"];
+
+/// Whether `patch` edits more than signatories: the title, dates or parameters.
+fn edits_terms(patch: &ConventionPatch) -> bool {
+    patch.title.is_some()
+        || patch.parameters.is_some()
+        || patch.start_date.is_some()
+        || patch.end_date.is_some()
+        || patch.backdate_reason.is_some()
+}
+
+/// Refuses (422 on each) the parameters of a convention constitutive its groupement sets.
+fn refuse_groupement_terms(patch: &ConventionPatch) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    for key in patch.parameters.iter().flat_map(|p| p.keys()).filter(|k| GROUPEMENT_TERMS.contains(&k.as_str())) {
+        checks.fail(
+            &format!("parameters.{key}"),
+            "ce terme de la convention constitutive suit le groupement de commandes : le coordonnateur le modifie \
+             sur le groupement (PATCH /api/v1/groupements/{id}), qui reporte la modification dans sa convention",
+        );
+    }
+    checks.finish()
+}
+
+/// A `parties` map replaces every party of the convention: one that leaves out a party of the
+/// model is refused (422 on `parties`, naming those missing), before any is looked up.
+fn require_every_party(model: &ConventionModel, parties: &BTreeMap<String, PartyInput>) -> Result<(), Problem> {
+    let missing: Vec<String> = model
+        .parties
+        .iter()
+        .filter(|spec| !parties.contains_key(&spec.key))
+        .map(|spec| format!("{} ({})", spec.label, spec.key))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::invalid_field(
+        "parties",
+        format!(
+            "la clé parties remplace toutes les parties de la convention : donnez-les toutes, il y manque {}",
+            missing.join(", ")
+        ),
+    ))
+}
+
+/// The keys of the signatories a request designates: those of `signatories` and those given
+/// with `parties` (`{ "org": …, "signatory": … }`).
+fn given_signatories(
+    signatories: Option<&BTreeMap<String, Signatory>>,
+    parties: Option<&BTreeMap<String, PartyInput>>,
+) -> Vec<String> {
+    let mut keys: Vec<String> = signatories.into_iter().flat_map(|s| s.keys().cloned()).collect();
+    keys.extend(parties.map(signatories_in).unwrap_or_default().into_keys());
+    keys
+}
+
+/// A party's signatory (`key`, or `key:org_id` for one organisation of a multiple party) is
+/// designated by a writer of that party itself, or by whoever [`leads`] the convention between
+/// `parties` (an admin, the DAN who drafts it, a groupement's coordinator): a party does not
+/// name who commits another (403).
+fn require_signatory_writers(
+    actor: &Actor,
+    model: &ConventionModel,
+    parties: &[(String, Org)],
+    keys: &[String],
+) -> Result<(), Problem> {
+    if leads(actor, model, parties.iter().map(|(k, o)| (k.as_str(), o.id.as_str()))) {
+        return Ok(());
+    }
+    for key in keys {
+        let (party, org) = match key.split_once(':') {
+            Some((party, org)) => (party, Some(org)),
+            None => (key.as_str(), None),
+        };
+        let mut designated = parties.iter().filter(|(k, o)| k == party && org.is_none_or(|id| id == o.id));
+        if designated.all(|(_, o)| writes_for(actor, model, &o.id)) {
+            continue;
+        }
+        let label = model.parties.iter().find(|p| p.key == party).map_or(party, |p| p.label.as_str());
+        let leader =
+            if model.governs_ent() { "la DAN qui rédige la convention" } else { "le coordonnateur du groupement" };
+        return Err(forbidden(format!(
+            "le signataire de la partie « {label} » est désigné par cette partie elle-même, par {leader} ou par un \
+             administrateur : vous ne désignez que celui de votre propre partie"
+        )));
+    }
+    Ok(())
 }
 
 /// Edits a draft or a convention in signature, its parties included whatever its model (the
@@ -1090,7 +1270,7 @@ pub async fn check_edit<'c>(
         (None, Some(moved)) => end_after_moved_start(model, conv, moved),
         (None, None) => Some(conv.end_date.clone()),
     };
-    let title = patch.title.clone().or_else(|| Some(conv.title.clone()));
+    let title = patch.title.clone().or_else(|| kept_title(model, conv, patch.parties.is_some()));
     let before = writers_before(model, conv);
     let mut draft =
         build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref(), Some(conv)).await?;
@@ -1160,6 +1340,15 @@ pub async fn update_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &Checke
         }
     }
     Ok(())
+}
+
+/// The title an edit keeps when it gives none: the current one, unless the edit names the
+/// parties (`renames_parties`) and the title is the one drafted for the current parties
+/// ([`default_title`]), which names them: `None`, drafted again for the new ones. A title
+/// someone typed is kept.
+fn kept_title(model: &ConventionModel, conv: &Convention, renames_parties: bool) -> Option<String> {
+    let drafted = title_naming(model, conv.parties.iter().map(|p| p.org.name.as_str()));
+    (!renames_parties || conv.title != drafted).then(|| conv.title.clone())
 }
 
 /// The département the schools of a draft naming `parties` stay within when it edits or amends
@@ -1254,7 +1443,7 @@ pub(super) async fn require_original_in_force(conn: &mut AnyConnection, conv: &C
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Active], "amender")?;
     require_no_notified_termination(conv)?;
-    require_writer_of(ctx, conv)?;
+    require_conductor_of(ctx, conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");

@@ -4,7 +4,7 @@
 use super::signing::party_signers;
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, not_found, party_orgs,
-    record_for_parties, require_status, require_writer_of, set_status, void_steps, Ctx,
+    record_for_parties, require_conductor_of, require_status, require_writer_of, set_status, void_steps, Ctx,
 };
 use crate::conventions::model::ConventionModel;
 use crate::conventions::{find_model, Convention, Status};
@@ -117,7 +117,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_no_notified_termination(conv)?;
-    require_writer_of(ctx, conv)?;
+    require_conductor_of(ctx, conv)?;
     if t.reason.trim().is_empty() {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }

@@ -12,6 +12,7 @@ mod signing;
 pub use draft::{
     amend, check_edit, check_new, create, create_constitutive, create_constitutive_in, update, update_constitutive,
     update_constitutive_in, CheckedEdit, CheckedNew, ConventionPatch, NewConvention, PartyDetail, PartyInput, Span,
+    CONVENTION_DAYS, GROUPEMENT_TERMS,
 };
 pub use ending::{
     end_in_preparation, end_in_preparation_in, end_of_notice, end_on_termination_date, notice_months, terminate,
@@ -115,6 +116,68 @@ pub(crate) fn require_writer_of(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), 
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     require_party_member(ctx.actor, model, &conv.party_org_ids())
 }
+
+/// The party of a groupement's convention constitutive that drafts it: the groupement's
+/// coordinator, who accepts its members and carries its terms.
+pub const COORDINATOR_PARTY: &str = "coordinateur";
+
+/// Whether `actor` leads a convention of `model` between `parties` (party key, organisation id):
+/// sets every party's signatory and, for a groupement's convention constitutive, its title,
+/// dates and the parameters the groupement does not set, submits it, amends it and terminates
+/// it. An admin; for a convention constitutive, a writer at its coordinator party (the other
+/// parties are members: each writes its own signatory only); for an ENT convention, the DAN of
+/// an académie party, who drafts it (a collectivité or an établissement designates its own
+/// signatory only).
+pub(crate) fn leads<'p>(
+    actor: &Actor,
+    model: &ConventionModel,
+    mut parties: impl Iterator<Item = (&'p str, &'p str)>,
+) -> bool {
+    if actor.is_admin() {
+        return true;
+    }
+    if !model.governs_ent() {
+        return parties.any(|(key, org)| key == COORDINATOR_PARTY && writes_for(actor, model, org));
+    }
+    parties.any(|(_, org)| {
+        actor
+            .bindings
+            .iter()
+            .any(|b| b.role == Role::Dan && b.org.as_ref().is_some_and(|o| o.id == org) && writes_as_party(b, model))
+    })
+}
+
+/// [`leads`] for `conv`'s parties.
+pub(crate) fn leads_convention(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    leads(actor, model, conv.parties.iter().map(|p| (p.key.as_str(), p.org.id.as_str())))
+}
+
+/// Whether `actor` may submit, amend or terminate `conv`, of `model`: a writer of one of its
+/// parties ([`writes_convention`]); for a groupement's convention constitutive, its coordinator
+/// side only ([`leads`]): a member signs it, or refuses it, but does not conduct it.
+pub fn conducts_convention(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    if model.governs_ent() {
+        return writes_convention(actor, model, conv);
+    }
+    leads_convention(actor, model, conv)
+}
+
+/// [`require_writer_of`], and for a groupement's convention constitutive its coordinator side
+/// ([`conducts_convention`]): 403 for a member.
+pub(crate) fn require_conductor_of(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
+    require_writer_of(ctx, conv)?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if conducts_convention(ctx.actor, model, conv) {
+        return Ok(());
+    }
+    Err(forbidden(COORDINATOR_ONLY))
+}
+
+/// Why a member of a groupement is refused what its coordinator does on the convention constitutive.
+pub(crate) const COORDINATOR_ONLY: &str =
+    "la convention constitutive d'un groupement de commandes est conduite par son coordonnateur (titre, dates, \
+     paramètres, soumission, avenant, résiliation) : un membre y désigne son propre signataire, puis la signe ou \
+     la refuse";
 
 /// Records what a party did on a convention (a visa, a signature), scoped to that party.
 pub(crate) async fn record(

@@ -5,8 +5,8 @@ use super::draft::{check_no_overlap, require_original_in_force, start_at_submiss
 use super::ending::end_pending_avenants;
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, party_orgs, record,
-    record_for_parties, reload, require_status, require_writer_of, serialise_coverage, set_status, users_with_role,
-    void_steps, Ctx,
+    record_for_parties, reload, require_conductor_of, require_status, require_writer_of, serialise_coverage,
+    set_status, users_with_role, void_steps, Ctx,
 };
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, SignatureMode};
@@ -30,7 +30,7 @@ use sqlx::AnyConnection;
 /// the signers when there is no visa, are notified.
 pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_status(conv, &[Status::Draft], "soumettre à signature")?;
-    require_writer_of(ctx, conv)?;
+    require_conductor_of(ctx, conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     crate::conventions::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;

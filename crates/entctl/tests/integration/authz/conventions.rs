@@ -53,7 +53,8 @@ pub(super) fn json_of_new(new: &entcp::conventions::workflow::NewConvention) -> 
             entcp::conventions::workflow::PartyInput::Detailed(d) => (k.clone(), json!(d)),
         })
         .collect();
-    json!({ "model": new.model, "parties": parties, "start_date": new.start_date, "backdate_reason": new.backdate_reason })
+    json!({ "model": new.model, "parties": parties, "start_date": new.start_date, "end_date": new.end_date,
+        "backdate_reason": new.backdate_reason })
 }
 
 /// What a party member gets from the convention routes, the workflow's own rules included.
@@ -230,4 +231,77 @@ async fn a_groupement_convention_is_never_drafted_nor_edited_by_naming_its_parti
     )
     .await;
     assert_eq!(named, 2, "{}: the parties are unchanged", db.name);
+}
+
+backend_test!(relationship_writes_on_a_convention_stay_with_the_party_they_commit);
+/// Relationship writes on a convention: what commits a party (its signatory) is written by that
+/// party, or by whoever leads the convention; a groupement's convention constitutive is led by
+/// its coordinator. Its member (the commune in scope, beside a commune of another académie)
+/// designates its own signatory only: the coordinator's, the other member's, the title, the
+/// dates, the parameters, the submission are the coordinator's (403), the terms the
+/// groupement sets no one's through the convention (422). On an ENT convention the commune does
+/// not name the académie's signatory; the DAN names every party's.
+async fn relationship_writes_on_a_convention_stay_with_the_party_they_commit(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let name = db.name;
+    let body = json!({ "model": "groupement-de-commandes", "start_date": world.next_start(false),
+        "parties": { "coordinateur": world.group_in.id, "membre": [world.commune_in.id, world.commune_out.id] } });
+    let id = crate::common::fixtures::constitutive(&world.store, body).await;
+    let version = || async {
+        sqlx::query_scalar::<_, i64>("SELECT version FROM conventions WHERE id = $1")
+            .bind(&id)
+            .fetch_one(world.store.pool())
+            .await
+            .unwrap()
+    };
+    let call = |method: Method, path: &str, body: Value, if_match: Option<i64>| Call {
+        method,
+        path: format!("/api/v1/conventions/{id}{path}"),
+        body: Some(body),
+        csv: None,
+        pdf: None,
+        if_match,
+    };
+    let signatory = json!({ "name": "M. Paul Martin", "quality": "maire" });
+    let own = format!("membre:{}", world.commune_in.id);
+    let other = format!("membre:{}", world.commune_out.id);
+    let cases: Vec<(Role, Value, u16)> = vec![
+        (Collectivite, json!({ "title": "Autre titre" }), 403),
+        (Collectivite, json!({ "parameters": { "part_coordinateur": 60, "part_membres": 40 } }), 403),
+        (Collectivite, json!({ "end_date": "2040-12-31" }), 403),
+        (Collectivite, json!({ "signatories": { "coordinateur": signatory } }), 403),
+        (Collectivite, json!({ "signatories": { other.clone(): signatory } }), 403),
+        (Coordinateur, json!({ "parameters": { "part_coordinateur": 60, "part_membres": 40 } }), 422),
+        (Admin, json!({ "parameters": { "objet": "Autre objet" } }), 422),
+        (Collectivite, json!({ "signatories": { own.clone(): signatory } }), 200),
+        (Coordinateur, json!({ "signatories": { other.clone(): signatory }, "title": "Titre du coordonnateur" }), 200),
+    ];
+    for (role, patch, want) in cases {
+        let (status, body) = world.send(role, call(Method::PATCH, "", patch.clone(), Some(version().await))).await;
+        assert_eq!(status, want, "{name}: {} {patch}: {body}", role.as_str());
+    }
+    let (status, body) = world.send(Collectivite, call(Method::POST, "/submit", json!({}), None)).await;
+    assert_eq!(status, 403, "{name}: {body}");
+    let (status, body) = world.send(Coordinateur, call(Method::POST, "/submit", json!({}), None)).await;
+    assert_ne!(status, 403, "{name}: the coordinator submits: {body}");
+
+    // An ENT convention: the commune names its own signatory, not the académie's; the DAN any.
+    let conv = world.convention(Side::In, "draft").await;
+    let patch = |body: Value, version: i64| Call {
+        method: Method::PATCH,
+        path: format!("/api/v1/conventions/{}", conv.id),
+        body: Some(body),
+        csv: None,
+        pdf: None,
+        if_match: Some(version),
+    };
+    let (status, body) =
+        world.send(Collectivite, patch(json!({ "signatories": { "academie": signatory } }), conv.version)).await;
+    assert_eq!(status, 403, "{name}: {body}");
+    let (status, body) =
+        world.send(Collectivite, patch(json!({ "signatories": { "collectivite": signatory } }), conv.version)).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    let version = serde_json::from_str::<Value>(&body).unwrap()["version"].as_i64().unwrap();
+    let (status, body) = world.send(Dan, patch(json!({ "signatories": { "collectivite": signatory } }), version)).await;
+    assert_eq!(status, 200, "{name}: {body}");
 }

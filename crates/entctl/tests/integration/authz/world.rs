@@ -57,6 +57,8 @@ pub(super) struct World {
     pub(super) sirens: AtomicU32,
     /// Convention start years, so that test conventions never overlap.
     pub(super) years: AtomicU32,
+    /// Start years of the conventions dated in the past, counted apart.
+    pub(super) past_years: AtomicU32,
     /// Targets the case under way leaves as they are, by what they are (see [`World::kept`]).
     spare: std::sync::Mutex<HashMap<String, Box<dyn std::any::Any + Send>>>,
     /// Whether the case under way leaves its target as it is: a read, or a refusal.
@@ -150,6 +152,7 @@ pub(super) async fn world(db: &common::TestDb) -> World {
         user_out,
         sirens: AtomicU32::new(100),
         years: AtomicU32::new(0),
+        past_years: AtomicU32::new(0),
         spare: Default::default(),
         leaves_target: Default::default(),
     }
@@ -235,6 +238,8 @@ impl World {
                 "etablissement": etab.id,
             },
             "start_date": start,
+            // One year each: the next one starts the year after.
+            "end_date": format!("{}-12-31", &start[..4]),
             // The test world dates conventions in the past so that they never overlap (#15: with a reason).
             "backdate_reason": "monde de test",
         });
@@ -252,10 +257,13 @@ impl World {
         })
     }
 
-    /// A start date whose 36 months overlap no other test convention.
+    /// The first day of a year no other test convention runs in ([`World::tripartite`] ends it
+    /// on that year's last day): years from 2025 down, or from 2030 up, within the days a
+    /// convention may name (2000 to 2099).
     pub(super) fn next_start(&self, past: bool) -> String {
-        let n = self.years.fetch_add(1, Ordering::SeqCst) as i32;
-        let year = if past { 2026 - 4 * (n + 1) } else { 2030 + 4 * n };
+        let counter = if past { &self.past_years } else { &self.years };
+        let n = counter.fetch_add(1, Ordering::SeqCst) as i32;
+        let year = if past { 2025 - n } else { 2030 + n };
         format!("{year}-01-01")
     }
 
@@ -469,7 +477,8 @@ impl World {
                 if side == Side::In && !is_party(role) {
                     return None;
                 }
-                let body = serde_json::to_value(json_of_new(&self.tripartite(side, &self.next_start(false)))).unwrap();
+                let mut body = json_of_new(&self.tripartite(side, &self.next_start(false)));
+                own_signatory_only(&mut body, role);
                 Call { body: Some(body), ..call(path.into()) }
             }
             (_, p) if p.starts_with("/api/v1/conventions/{id}") => {
@@ -531,5 +540,22 @@ impl World {
         }
         let resp = req.send().await;
         (resp.status, resp.text)
+    }
+}
+
+/// A party's signatory is designated by that party, or by the DAN who drafts the convention: a
+/// convention body as another role sends it names its own party's signatory only (the parties
+/// given by their key alone).
+fn own_signatory_only(body: &mut Value, role: Role) {
+    let own = match role {
+        Admin | Dan => return,
+        Collectivite => "collectivite",
+        ChefEtablissement => "etablissement",
+        _ => "",
+    };
+    for (key, party) in body["parties"].as_object_mut().into_iter().flatten() {
+        if key != own {
+            *party = party["org"].clone();
+        }
     }
 }
