@@ -1280,3 +1280,33 @@ async fn the_edit_page_of_a_draft_answers_404_to_whoever_may_not_write_it(db: Te
     let stored = convention_of(&app, &id).await;
     assert_eq!((&stored["version"], stored["title"] == "Détourné"), (&version, false), "{name}: nothing saved");
 }
+
+// An avenant, created as a draft copy of the convention in force, is edited the same way: its
+// form comes with the signatories copied from the original, and saving it changes the avenant only.
+backend_test!(an_avenant_is_edited_on_its_edit_page_with_the_signatories_copied_from_the_original);
+async fn an_avenant_is_edited_on_its_edit_page_with_the_signatories_copied_from_the_original(db: TestDb) {
+    let (app, original) = fresnes_with_doisneau_in_force(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let amended = post_form(&app, &dan, &format!("/conventions/{original}/avenant"), &[]).await;
+    let page = follow(&app, &dan, &amended).await;
+    let avenant = id_of(amended.header("location").unwrap());
+    let edit = format!("/conventions/{avenant}/modifier");
+    assert!(page.text.contains(&format!("href=\"{edit}\" id=\"modifier-projet\"")), "{name}: {}", page.text);
+
+    let form = page_showing(&app, &dan, &edit, "Avenant en brouillon").await;
+    let shown = posted_inputs(&form.text, "projet");
+    let copied = convention_of(&app, &avenant).await;
+    let academie = copied["parties"].as_array().unwrap().iter().find(|p| p["key"] == "academie").unwrap();
+    let signatory = academie["signatory"]["name"].as_str().unwrap().to_string();
+    assert!(!signatory.is_empty(), "{name}: {copied}");
+    assert!(shown.contains(&("signataire.academie.nom".to_string(), signatory)), "{name}: {shown:?}");
+
+    let titled = with(shown, "titre", "Avenant n° 1 – ENT des écoles de Fresnes");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&titled)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let edited = convention_of(&app, &avenant).await;
+    assert_eq!(edited["title"], "Avenant n° 1 – ENT des écoles de Fresnes", "{name}");
+    assert_eq!(edited["version"].as_i64(), copied["version"].as_i64().map(|v| v + 1), "{name}");
+    assert_ne!(convention_of(&app, &original).await["title"], edited["title"], "{name}: the original untouched");
+}
