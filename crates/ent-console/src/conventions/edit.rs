@@ -152,10 +152,12 @@ fn changed_signatories(conv: &Convention, fields: &Fields) -> BTreeMap<String, S
 /// The edit the form asks of `conv`, its changed fields only: the objet (the model's title
 /// when emptied), the parameters and signatories changed, a date only when changed (an end
 /// left as shown follows a moved start, keeping the duration, as the API does without
-/// `end_date`), the reason of a past start with a moved start.
+/// `end_date`); the reason of a past start goes with the start, sent again when only the
+/// reason changes (a start that passed while the draft waited, kept with its reason).
 fn edit_of(model: &ConventionModel, conv: &Convention, fields: &Fields) -> ConventionPatch {
     let changed = |name: &str, stored: &str| Some(fields.get(name)).filter(|v| *v != stored).map(str::to_string);
-    let start_date = changed("debut", &conv.start_date);
+    let reason_changed = changed("motif_retroactif", conv.backdate_reason.as_deref().unwrap_or("")).is_some();
+    let start_date = changed("debut", &conv.start_date).or_else(|| reason_changed.then(|| fields.get("debut").into()));
     let parameters = changed_parameters(model, conv, fields);
     let signatories = changed_signatories(conv, fields);
     ConventionPatch {

@@ -1310,3 +1310,34 @@ async fn an_avenant_is_edited_on_its_edit_page_with_the_signatories_copied_from_
     assert_eq!(edited["version"].as_i64(), copied["version"].as_i64().map(|v| v + 1), "{name}");
     assert_ne!(convention_of(&app, &original).await["title"], edited["title"], "{name}: the original untouched");
 }
+
+// A draft whose start passed while it waited is refused at submission until a reason is given:
+// the refusal links to the start date of the edit form, where the reason alone, the start kept,
+// is saved; the draft is then submitted.
+backend_test!(a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page);
+async fn a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let mut fields = doisneau_fields(&app).await;
+    fields.push(("debut".into(), "2026-09-01".into()));
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let id = id_of(created.header("location").unwrap());
+    let edit = format!("/conventions/{id}/modifier");
+    app.clock.set(common::t0() + chrono::Duration::days(10));
+    let dan = sign_in(&app, DAN).await;
+
+    let refused = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    assert_refusal_announced(&refused);
+    assert_eq!(summary_links_away(&refused.text), vec![format!("{edit}#start-date")], "{name}: {}", refused.text);
+
+    let shown = posted_inputs(&get(&app, &dan, &edit).await.text, "projet");
+    let reason = with(shown, "motif_retroactif", "Délibération du conseil municipal tardive");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&reason)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let stored = convention_of(&app, &id).await;
+    assert_eq!((stored["start_date"].as_str(), stored["end_date"].as_str()), (Some("2026-09-01"), Some("2029-08-31")));
+    let submitted = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    let page = follow(&app, &dan, &submitted).await;
+    assert!(page.text.contains("La convention est soumise à visa et signature."), "{name}: {}", page.text);
+}
