@@ -1,8 +1,8 @@
 //! « Conventions »: the list of the conventions a person's organisations are party to,
 //! the guided creation (model, parties picked by search, covered schools, parameters,
-//! dates), and a convention's page: its document (shown and downloadable), the circuit
-//! as a timeline, and the workflow's actions (submit, visa, sign, refuse, avenant,
-//! résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
+//! dates), a draft's edit form (`edit`: « Modifier le projet »), and a convention's page: its
+//! document (shown and downloadable), the circuit as a timeline, and the workflow's actions
+//! (submit, visa, sign, refuse, avenant, résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
@@ -432,7 +432,7 @@ async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Resu
     Ok(page::render("convention_model.html", shell, json!({ "models": model_choices(&state.models) })))
 }
 
-/// The signatory fields of each party in the creation form: (form name, API field, label, input type).
+/// The signatory fields of each party in the creation and edit forms: (form name, API field, label, input type).
 const SIGNATORY_FIELDS: [(&str, &str, &str, &str); 7] = [
     ("nom", "name", "Nom du signataire (ex. « Mme Claire Dupont »)", "text"),
     ("qualite", "quality", "Qualité (ex. « maire », « rectrice de l'académie »)", "text"),
