@@ -1,12 +1,12 @@
 //! « Conventions »: the list of the conventions a person's organisations are party to,
 //! the guided creation (model, parties picked by search, covered schools, parameters,
-//! dates), and a convention's page: its document (shown and downloadable), the circuit
-//! as a timeline, and the workflow's actions (submit, visa, sign, refuse, avenant,
-//! résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
+//! dates), a draft's edit form (`edit`: « Modifier le projet »), and a convention's page: its
+//! document (shown and downloadable), the circuit as a timeline, and the workflow's actions
+//! (submit, visa, sign, refuse, avenant, résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
-use crate::forms::{answer, chosen_org, org_choices, searching, short_label, Choice, Fields, On, Reply};
+use crate::forms::{answer, chosen_org, org_choices, searching, short_label, Choice, Fields, On, Refusal, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -37,6 +37,8 @@ use ent_platform::registry::Org;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+mod edit;
+
 /// Organisations proposed per party and kind after a search.
 const PROPOSED: u32 = 10;
 /// Covered schools listed on the creation form (the count is always given).
@@ -58,6 +60,8 @@ where
         route(Method::POST, "/conventions/nouvelle", S_(&CONVENTIONS_WRITE), post(create)),
         route(Method::GET, "/conventions/{convention}", S_(&CONVENTIONS_READ), get(show)),
         route(Method::GET, "/conventions/{convention}/document", S_(&CONVENTIONS_READ), get(document)),
+        route(Method::GET, "/conventions/{convention}/modifier", S_(&CONVENTIONS_WRITE), get(edit::form)),
+        route(Method::POST, "/conventions/{convention}/modifier", S_(&CONVENTIONS_WRITE), post(edit::save)),
         route(Method::POST, "/conventions/{convention}/soumettre", S_(&CONVENTIONS_WRITE), post(action)),
         route(Method::POST, "/conventions/{convention}/viser", S_(&CONVENTIONS_SIGN), post(action)),
         route(Method::POST, "/conventions/{convention}/signer", S_(&CONVENTIONS_SIGN), post(action)),
@@ -215,7 +219,9 @@ fn creation_label(model: &ConventionModel, field: &str) -> Option<String> {
         Some(("signatories", rest)) => {
             let (key, api) = rest.split_once('.')?;
             let label = SIGNATORY_FIELDS.iter().find(|f| f.1 == api)?.2;
-            Some(format!("{} — {}", short_label(label), party_label(model, key)))
+            // `key:org_id`: an organisation of a party several play, said as the party.
+            let party = key.split_once(':').map_or(key, |(party, _)| party);
+            Some(format!("{} — {}", short_label(label), party_label(model, party)))
         }
         Some(_) => None,
         None => match field {
@@ -290,46 +296,17 @@ async fn creation_page(
                 covered = Some(covered_schools(state, model, org).await?);
             }
         }
-        let signatory: Vec<Value> = SIGNATORY_FIELDS
-            .iter()
-            .map(|(name, api, label, input)| {
-                json!({
-                    "name": name, "label": label, "input": input,
-                    "value": fields.get(&format!("signataire.{}.{name}", spec.key)),
-                    "error": refusal.message(&format!("signatories.{}.{api}", spec.key)),
-                })
-            })
-            .collect();
         parties.push(json!({
             "key": spec.key,
             "label": spec.label,
-            "signatory": signatory,
+            "signatory": signatory_controls(fields, &refusal, &spec.key),
             "kinds": spec.kinds.iter().map(|k| k.label()).collect::<Vec<_>>().join(", "),
             "search": search,
             "candidates": candidates(&state.store, actor, spec, search, chosen.as_ref()).await?,
             "error": refusal.message(&field),
         }));
     }
-    let parameters: Vec<Value> = model
-        .parameters
-        .iter()
-        .filter(|p| p.key != "start_date")
-        .map(|p| {
-            let name = format!("param.{}", p.key);
-            let given = fields.0.iter().any(|(k, _)| k == &name);
-            let value = if given { fields.get(&name).to_string() } else { default_text(p.default.as_ref()) };
-            json!({
-                "key": p.key,
-                "label": p.label,
-                "description": p.description,
-                "required": p.required,
-                "input": input_type(p.kind),
-                "value": value,
-                "checked": p.kind == ParameterType::Boolean && (value == "on" || value == "true"),
-                "error": refusal.message(&format!("parameters.{}", p.key)),
-            })
-        })
-        .collect();
+    let parameters = parameter_controls(model, fields, &refusal);
     let title = format!("Nouvelle convention — {}", model.title);
     let shell = Shell::new(console, Some(&signed.0), "/conventions")
         .crumbs(&[("Conventions", "/conventions"), ("Nouvelle convention", "/conventions/nouvelle")])
@@ -361,6 +338,46 @@ async fn creation_page(
         },
     });
     Ok(page::render_status(status, "convention_new.html", shell, values))
+}
+
+/// The signatory controls of the party (or `key:org_id` organisation of a multiple party)
+/// `key`: each of [`SIGNATORY_FIELDS`] with the value `fields` give and `refusal`'s message.
+fn signatory_controls(fields: &Fields, refusal: &Refusal, key: &str) -> Vec<Value> {
+    SIGNATORY_FIELDS
+        .iter()
+        .map(|(name, api, label, input)| {
+            json!({
+                "name": name, "label": label, "input": input,
+                "value": fields.get(&format!("signataire.{key}.{name}")),
+                "error": refusal.message(&format!("signatories.{key}.{api}")),
+            })
+        })
+        .collect()
+}
+
+/// The controls of the model's parameters (the start date aside, asked with the dates): the
+/// value `fields` give, else the model's default, and `refusal`'s message.
+fn parameter_controls(model: &ConventionModel, fields: &Fields, refusal: &Refusal) -> Vec<Value> {
+    model
+        .parameters
+        .iter()
+        .filter(|p| p.key != "start_date")
+        .map(|p| {
+            let name = format!("param.{}", p.key);
+            let given = fields.0.iter().any(|(k, _)| k == &name);
+            let value = if given { fields.get(&name).to_string() } else { default_text(p.default.as_ref()) };
+            json!({
+                "key": p.key,
+                "label": p.label,
+                "description": p.description,
+                "required": p.required,
+                "input": input_type(p.kind),
+                "value": value,
+                "checked": p.kind == ParameterType::Boolean && (value == "on" || value == "true"),
+                "error": refusal.message(&format!("parameters.{}", p.key)),
+            })
+        })
+        .collect()
 }
 
 /// The schools a convention naming `org` as the covering party would cover: their count
@@ -415,7 +432,7 @@ async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Resu
     Ok(page::render("convention_model.html", shell, json!({ "models": model_choices(&state.models) })))
 }
 
-/// The signatory fields of each party in the creation form: (form name, API field, label, input type).
+/// The signatory fields of each party in the creation and edit forms: (form name, API field, label, input type).
 const SIGNATORY_FIELDS: [(&str, &str, &str, &str); 7] = [
     ("nom", "name", "Nom du signataire (ex. « Mme Claire Dupont »)", "text"),
     ("qualite", "quality", "Qualité (ex. « maire », « rectrice de l'académie »)", "text"),
@@ -441,6 +458,37 @@ fn form_signatory(fields: &Fields, key: &str) -> Option<Signatory> {
     (s != Signatory::default()).then_some(s)
 }
 
+/// The value of a parameter of `kind` typed as `raw`; `None` when left empty (a box unticked is
+/// `false`). A number when it reads as one; otherwise the text, for the model's own message.
+fn parameter_value(kind: ParameterType, raw: &str) -> Option<Value> {
+    let number = || raw.parse::<i64>().map(Value::from).ok();
+    match kind {
+        ParameterType::Boolean => Some(Value::Bool(raw == "on" || raw == "true")),
+        _ if raw.is_empty() => None,
+        ParameterType::Integer | ParameterType::Cents => Some(number().unwrap_or_else(|| Value::String(raw.into()))),
+        ParameterType::Percent => {
+            let decimal = || raw.replace(',', ".").parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+            Some(number().or_else(|| decimal().map(Value::Number)).unwrap_or_else(|| Value::String(raw.into())))
+        }
+        ParameterType::Text | ParameterType::Date => Some(Value::String(raw.into())),
+    }
+}
+
+/// The model's parameters as the form gives them (the start date aside); one left empty is
+/// `cleared` (left out at creation, for the model's default; `null` in an edit, which removes it).
+fn form_parameters(model: &ConventionModel, fields: &Fields, cleared: Option<Value>) -> Map<String, Value> {
+    model
+        .parameters
+        .iter()
+        .filter(|p| p.key != "start_date")
+        .filter_map(|spec| {
+            let value =
+                parameter_value(spec.kind, fields.get(&format!("param.{}", spec.key))).or_else(|| cleared.clone())?;
+            Some((spec.key.clone(), value))
+        })
+        .collect()
+}
+
 /// The convention the form describes, for `workflow::create`.
 fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
     let parties: BTreeMap<String, PartyInput> = model
@@ -455,27 +503,11 @@ fn new_convention(model: &ConventionModel, fields: &Fields) -> NewConvention {
             Some((p.key.clone(), input))
         })
         .collect();
-    let mut parameters = Map::new();
-    for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
-        let raw = fields.get(&format!("param.{}", spec.key));
-        let value = match spec.kind {
-            ParameterType::Boolean => Some(Value::Bool(raw == "on" || raw == "true")),
-            _ if raw.is_empty() => None,
-            ParameterType::Integer | ParameterType::Percent | ParameterType::Cents => {
-                // A number when it is one; otherwise the text, for the model's own message.
-                Some(raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())))
-            }
-            ParameterType::Text | ParameterType::Date => Some(Value::String(raw.into())),
-        };
-        if let Some(value) = value {
-            parameters.insert(spec.key.clone(), value);
-        }
-    }
     NewConvention {
         model: model.id.clone(),
         version: Some(model.version),
         parties,
-        parameters,
+        parameters: form_parameters(model, fields, None),
         start_date: fields.get("debut").to_string(),
         end_date: fields.opt("fin"),
         title: fields.opt("titre"),
@@ -525,6 +557,7 @@ async fn readable(state: &ConventionsState, signed: &Signed, key: &str) -> Resul
 /// The notice after an action, by the `apres` of the address.
 const DONE_NOTICES: &[(&str, &str)] = &[
     ("creee", "La convention est créée (brouillon)."),
+    ("modifiee", "Le projet est enregistré."),
     ("soumise", "La convention est soumise à visa et signature."),
     ("visee", "Votre visa est enregistré."),
     ("signee", "Votre signature est enregistrée."),
@@ -619,6 +652,9 @@ async fn convention_page(
                     "reconduction": fields.get("reconduction") },
         "notice_months": workflow::notice_months(conv),
         "error": refusal.by_control(),
+        // A refused submission's errors are corrected on the edit form, which their links open.
+        "completes": refusal.errors.iter().any(|e| e.href.is_some()),
+        "edit": conv.status == Status::Draft && workflow::writes_convention(actor, model, conv),
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "convention.html", shell, values))
@@ -805,6 +841,11 @@ async fn act(
         acted,
         |after| format!("/conventions/{}?apres={done}", after.id),
         async |problem| {
+            let conv = readable(state, signed, key).await?;
+            if done == "soumise" && conv.status == Status::Draft {
+                let model = find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
+                return convention_page(on, &conv, edit::submission_refused(model, &conv, fields, &problem)).await;
+            }
             let reply = Reply::refused(fields, &problem, |f| match f {
                 "comment" => "motif".into(),
                 "reason" if done == "non-reconduite" => "reconduction".into(),
@@ -813,7 +854,6 @@ async fn act(
                 "mutual_agreement" => "accord".into(),
                 other => other.into(),
             });
-            let conv = readable(state, signed, key).await?;
             convention_page(on, &conv, reply).await
         },
     )

@@ -13,16 +13,30 @@ pub struct FieldError {
     pub message: String,
     /// The field's label, which the error summary says before the message.
     pub label: Option<String>,
+    /// Where the summary links when the control is on another page (`/page#id`); `#id` when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
 }
 
 impl FieldError {
     pub fn new(form: &str, field: &str, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.to_string(), id: format!("{form}-{field}"), message: message.into(), label: None }
+        FieldError {
+            field: field.to_string(),
+            id: format!("{form}-{field}"),
+            message: message.into(),
+            label: None,
+            href: None,
+        }
     }
 
     /// The error of the control `id` (not named after its form).
     pub fn at(self, id: &str) -> FieldError {
         FieldError { id: id.to_string(), ..self }
+    }
+
+    /// The error of a control of the page at `page`, not of the page showing the summary.
+    pub fn on_page(self, page: &str) -> FieldError {
+        FieldError { href: Some(format!("{page}#{}", self.id)), ..self }
     }
 
     /// The error said in the summary after the field's `label` (« Intitulé : champ

@@ -151,6 +151,13 @@ impl Refusal {
         self
     }
 
+    /// The errors linked to their controls on the page at `page` (another form, where they are
+    /// corrected) rather than on the page that shows the summary.
+    pub fn on_page(mut self, page: &str) -> Refusal {
+        self.errors = self.errors.into_iter().map(|e| e.on_page(page)).collect();
+        self
+    }
+
     /// The message of the error on `field`, if any.
     pub fn message(&self, field: &str) -> Option<&str> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())

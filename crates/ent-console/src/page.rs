@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "convention_model.html",
     "convention_new.html",
     "convention.html",
+    "convention_edit.html",
     "tenants.html",
     "tenant_new.html",
     "tenant.html",

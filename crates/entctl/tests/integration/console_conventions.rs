@@ -1075,3 +1075,269 @@ async fn the_dashboard_and_the_notifications_agree_on_a_convention_awaiting_the_
     assert!(!home.text.contains("Aucune convention n&#x27;attend de signature"), "{name}: {}", home.text);
     assert!(home.text.contains("attendue"), "{name}: marked as awaiting the mairie: {}", home.text);
 }
+
+/// The fields a browser posts from the form `form_id` of `html` (its CSRF token aside, which
+/// [`post_form`] adds): each input's name and value, a checkbox only when ticked.
+fn posted_inputs(html: &str, form_id: &str) -> Vec<(String, String)> {
+    let start = html.find(&format!("id=\"{form_id}\"")).unwrap_or_else(|| panic!("no form {form_id}: {html}"));
+    let form = &html[start..start + html[start..].find("</form>").unwrap()];
+    let attr = |tag: &str, name: &str| {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[at..at + tag[at..].find('"')?].to_string())
+    };
+    let unescaped = |v: String| {
+        [("&#x27;", "'"), ("&quot;", "\""), ("&lt;", "<"), ("&gt;", ">"), ("&#x2F;", "/"), ("&amp;", "&")]
+            .iter()
+            .fold(v, |v, (entity, c)| v.replace(entity, c))
+    };
+    form.split("<input ")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('>').unwrap()])
+        .filter(|tag| attr(tag, "type").as_deref() != Some("checkbox") || tag.contains(" checked"))
+        .filter_map(|tag| Some((attr(tag, "name")?, unescaped(attr(tag, "value").unwrap_or_default()))))
+        .filter(|(name, _)| name != "_csrf")
+        .collect()
+}
+
+/// `fields` with the value of `name` replaced (or added).
+fn with(mut fields: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    fields.retain(|(k, _)| k != name);
+    fields.push((name.into(), value.into()));
+    fields
+}
+
+/// The links of a page's error summary to another page (`href="/…#id"`).
+fn summary_links_away(html: &str) -> Vec<String> {
+    let Some(at) = html.find("console-error-summary") else { return Vec::new() };
+    let summary = &html[at..at + html[at..].find("</div>").unwrap()];
+    // The template escapes the address's slashes, as any value it writes.
+    let summary = summary.replace("&#x2F;", "/");
+    summary.split("<a href=\"/").skip(1).map(|link| format!("/{}", &link[..link.find('"').unwrap()])).collect()
+}
+
+/// The Doisneau tripartite created in the console by the DAN without any signatory (the form
+/// says they are required before the submission only): its id.
+async fn doisneau_draft_without_signatories(app: &TestApp, dan: &str) -> String {
+    let mut fields: Vec<(String, String)> =
+        doisneau_fields(app).await.into_iter().filter(|(k, _)| !k.starts_with("signataire.")).collect();
+    fields.push(("debut".into(), "2026-09-01".into()));
+    let created = post_form(app, dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    id_of(created.header("location").unwrap())
+}
+
+/// The convention as the API answers it to the DAN.
+async fn convention_of(app: &TestApp, id: &str) -> serde_json::Value {
+    let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert_eq!(api.status, 200, "{}", api.text);
+    api.body
+}
+
+// A draft created without its signatories is completed in the console: its refused submission
+// links each error to the control of the edit form where it is corrected (not to an anchor of
+// the convention's page, where there is none), the edit form comes pre-filled, refuses a future
+// act's date beside its field, then saves (version bumped, audited) and the draft is submitted.
+backend_test!(a_draft_without_signatories_is_completed_on_its_edit_page_then_submitted);
+async fn a_draft_without_signatories_is_completed_on_its_edit_page_then_submitted(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let id = doisneau_draft_without_signatories(&app, &dan).await;
+    let edit = format!("/conventions/{id}/modifier");
+    let draft = page_showing(&app, &dan, &format!("/conventions/{id}"), "id=\"modifier-projet\"").await;
+    assert!(draft.text.contains(&format!("href=\"{edit}\" id=\"modifier-projet\"")), "{name}: {}", draft.text);
+
+    let refused = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    assert_refusal_announced(&refused);
+    assert!(summary_links(&refused.text).is_empty(), "{name}: no anchor of this page: {}", refused.text);
+    let links = summary_links_away(&refused.text);
+    assert!(links.len() >= 6, "{name}: a name and a quality per party at least: {links:?}");
+    assert!(refused.text.contains(&format!("href=\"{edit}\" id=\"completer-projet\"")), "{name}: {}", refused.text);
+    assert!(
+        refused.text.contains("Nom du signataire — les services académiques : "),
+        "{name}: named: {}",
+        refused.text
+    );
+    let form = page_showing(&app, &dan, &edit, "id=\"enregistrer-projet\"").await;
+    for link in &links {
+        let (page, target) = link.split_once('#').unwrap();
+        assert_eq!(page, edit, "{name}: {links:?}");
+        assert!(form.text.contains(&format!(" id=\"{target}\"")), "{name}: #{target} on the edit form: {}", form.text);
+    }
+    assert!(links.contains(&format!("{edit}#signataire-academie-nom")), "{name}: {links:?}");
+
+    // Pre-filled as stored, at the stored version.
+    let stored = convention_of(&app, &id).await;
+    let version = stored["version"].as_i64().unwrap();
+    let shown = posted_inputs(&form.text, "projet");
+    let value = |name: &str| shown.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(value("version"), Some(version.to_string()), "{name}");
+    assert_eq!(value("debut").as_deref(), stored["start_date"].as_str(), "{name}");
+    assert_eq!(value("titre").as_deref(), stored["title"].as_str(), "{name}");
+    assert_eq!(value("param.part_collectivite").as_deref(), Some("100"), "{name}");
+
+    // A délibération dated in the future: the domain's refusal beside its field, the input kept.
+    let mut filled = shown.clone();
+    for (field, value) in signatory_fields() {
+        filled = with(filled, &field, &value);
+    }
+    let future = with(filled.clone(), "signataire.collectivite.acte_date", "2030-01-01");
+    let refused = post_form(&app, &dan, &edit, &as_refs(&future)).await;
+    assert_refusal_announced(&refused);
+    let links = summary_links(&refused.text);
+    assert!(links.iter().any(|(id, _)| id == "signataire-collectivite-acte_date"), "{name}: {links:?}");
+    assert!(refused.text.contains("aria-describedby=\"signataire-collectivite-acte_date-erreur\""), "{name}");
+    assert!(refused.text.contains("value=\"2030-01-01\""), "{name}: the input kept: {}", refused.text);
+    assert_eq!(convention_of(&app, &id).await["version"].as_i64(), Some(version), "{name}: nothing saved");
+
+    let saved = post_form(&app, &dan, &edit, &as_refs(&filled)).await;
+    let page = follow(&app, &dan, &saved).await;
+    assert!(page.text.contains("Le projet est enregistré."), "{name}: {}", page.text);
+    assert!(page.text.contains("Mme Camille Martin"), "{name}: the signatory shown: {}", page.text);
+    let edited = convention_of(&app, &id).await;
+    assert_eq!(edited["version"].as_i64(), Some(version + 1), "{name}: {edited}");
+    assert_eq!(edited["title"], stored["title"], "{name}: unchanged fields kept");
+    assert!(common::audited_on(&app.store, "conventions.update", &id).await > 0, "{name}: the edit audited");
+
+    let submitted = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    let page = follow(&app, &dan, &submitted).await;
+    assert!(page.text.contains("La convention est soumise à visa et signature."), "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"modifier-projet\""), "{name}: in signature, no edit offered");
+    assert_eq!(get(&app, &dan, &edit).await.status, 409, "{name}: only a draft is edited here");
+}
+
+// An edit posted at a version changed meanwhile (through the API) saves nothing: the form comes
+// back with what was typed and says so in French, at the newer version, so that saving again
+// replaces it.
+backend_test!(a_stale_edit_of_a_draft_keeps_the_input_and_saves_only_when_posted_again);
+async fn a_stale_edit_of_a_draft_keeps_the_input_and_saves_only_when_posted_again(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let id = doisneau_draft_without_signatories(&app, &dan).await;
+    let edit = format!("/conventions/{id}/modifier");
+    let typed = with(posted_inputs(&get(&app, &dan, &edit).await.text, "projet"), "titre", "ENT des écoles de Fresnes");
+
+    let version = convention_of(&app, &id).await["version"].as_i64().unwrap();
+    let api = app.client(app.token(DAN));
+    let patched = api
+        .patch(format!("/api/v1/conventions/{id}"))
+        .header("if-match", format!("\"{version}\""))
+        .json(&json!({ "title": "Titre posé par l'API" }))
+        .send()
+        .await;
+    assert_eq!(patched.status, 200, "{name}: {}", patched.text);
+
+    let stale = post_form(&app, &dan, &edit, &as_refs(&typed)).await;
+    assert_refusal_announced(&stale);
+    assert_eq!(stale.status, 409, "{name}");
+    assert!(
+        stale.text.contains("modifié par quelqu&#x27;un d&#x27;autre pendant votre saisie"),
+        "{name}: {}",
+        stale.text
+    );
+    assert!(stale.text.contains("value=\"ENT des écoles de Fresnes\""), "{name}: the input kept");
+    assert_eq!(convention_of(&app, &id).await["title"], "Titre posé par l'API", "{name}: nothing saved");
+    let again = posted_inputs(&stale.text, "projet");
+    assert!(again.contains(&("version".to_string(), (version + 1).to_string())), "{name}: {again:?}");
+
+    let saved = post_form(&app, &dan, &edit, &as_refs(&again)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let stored = convention_of(&app, &id).await;
+    assert_eq!(
+        (stored["title"].as_str(), stored["version"].as_i64()),
+        (Some("ENT des écoles de Fresnes"), Some(version + 2))
+    );
+}
+
+// Whoever may not write the draft gets on its edit page (shown or posted) the 404 of a missing
+// convention: the école's directeur, who reads it (his école is a party) and signs it only, and
+// the mairie of another commune; the draft's page offers him no edit.
+backend_test!(the_edit_page_of_a_draft_answers_404_to_whoever_may_not_write_it);
+async fn the_edit_page_of_a_draft_answers_404_to_whoever_may_not_write_it(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let id = doisneau_draft_without_signatories(&app, &dan).await;
+    let edit = format!("/conventions/{id}/modifier");
+    let typed = with(posted_inputs(&get(&app, &dan, &edit).await.text, "projet"), "titre", "Détourné");
+    let before = convention_of(&app, &id).await;
+    let (version, reference) = (before["version"].clone(), before["reference"].as_str().unwrap().to_string());
+
+    let directeur = sign_in(&app, DIRECTEUR).await;
+    let page = page_showing(&app, &directeur, &format!("/conventions/{id}"), "Création du brouillon").await;
+    assert!(!page.text.contains("id=\"modifier-projet\""), "{name}: no edit offered: {}", page.text);
+    let missing = get(&app, &directeur, "/conventions/inexistante-0000/modifier").await;
+    assert_eq!(missing.status, 404, "{name}: {}", missing.text);
+    for who in [directeur, sign_in(&app, VITRY).await] {
+        let shown = get(&app, &who, &edit).await;
+        let posted = post_form(&app, &who, &edit, &as_refs(&typed)).await;
+        assert_eq!((shown.status, posted.status), (404, 404), "{name}: {} {}", shown.text, posted.text);
+        for answer in [&shown, &posted] {
+            assert!(!answer.text.contains(&reference) && !answer.text.contains("Détourné"), "{name}: {}", answer.text);
+        }
+    }
+    let stored = convention_of(&app, &id).await;
+    assert_eq!((&stored["version"], stored["title"] == "Détourné"), (&version, false), "{name}: nothing saved");
+}
+
+// An avenant, created as a draft copy of the convention in force, is edited the same way: its
+// form comes with the signatories copied from the original, and saving it changes the avenant only.
+backend_test!(an_avenant_is_edited_on_its_edit_page_with_the_signatories_copied_from_the_original);
+async fn an_avenant_is_edited_on_its_edit_page_with_the_signatories_copied_from_the_original(db: TestDb) {
+    let (app, original) = fresnes_with_doisneau_in_force(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let amended = post_form(&app, &dan, &format!("/conventions/{original}/avenant"), &[]).await;
+    let page = follow(&app, &dan, &amended).await;
+    let avenant = id_of(amended.header("location").unwrap());
+    let edit = format!("/conventions/{avenant}/modifier");
+    assert!(page.text.contains(&format!("href=\"{edit}\" id=\"modifier-projet\"")), "{name}: {}", page.text);
+
+    let form = page_showing(&app, &dan, &edit, "Avenant en brouillon").await;
+    let shown = posted_inputs(&form.text, "projet");
+    let copied = convention_of(&app, &avenant).await;
+    let academie = copied["parties"].as_array().unwrap().iter().find(|p| p["key"] == "academie").unwrap();
+    let signatory = academie["signatory"]["name"].as_str().unwrap().to_string();
+    assert!(!signatory.is_empty(), "{name}: {copied}");
+    assert!(shown.contains(&("signataire.academie.nom".to_string(), signatory)), "{name}: {shown:?}");
+
+    let titled = with(shown, "titre", "Avenant n° 1 – ENT des écoles de Fresnes");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&titled)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let edited = convention_of(&app, &avenant).await;
+    assert_eq!(edited["title"], "Avenant n° 1 – ENT des écoles de Fresnes", "{name}");
+    assert_eq!(edited["version"].as_i64(), copied["version"].as_i64().map(|v| v + 1), "{name}");
+    assert_ne!(convention_of(&app, &original).await["title"], edited["title"], "{name}: the original untouched");
+}
+
+// A draft whose start passed while it waited is refused at submission until a reason is given:
+// the refusal links to the start date of the edit form, where the reason alone, the start kept,
+// is saved; the draft is then submitted.
+backend_test!(a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page);
+async fn a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let mut fields = doisneau_fields(&app).await;
+    fields.push(("debut".into(), "2026-09-01".into()));
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let id = id_of(created.header("location").unwrap());
+    let edit = format!("/conventions/{id}/modifier");
+    app.clock.set(common::t0() + chrono::Duration::days(10));
+    let dan = sign_in(&app, DAN).await;
+
+    let refused = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    assert_refusal_announced(&refused);
+    assert_eq!(summary_links_away(&refused.text), vec![format!("{edit}#start-date")], "{name}: {}", refused.text);
+
+    let shown = posted_inputs(&get(&app, &dan, &edit).await.text, "projet");
+    let reason = with(shown, "motif_retroactif", "Délibération du conseil municipal tardive");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&reason)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    let stored = convention_of(&app, &id).await;
+    assert_eq!((stored["start_date"].as_str(), stored["end_date"].as_str()), (Some("2026-09-01"), Some("2029-08-31")));
+    let submitted = post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await;
+    let page = follow(&app, &dan, &submitted).await;
+    assert!(page.text.contains("La convention est soumise à visa et signature."), "{name}: {}", page.text);
+}

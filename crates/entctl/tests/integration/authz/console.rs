@@ -33,6 +33,8 @@ const PAGES: &[Page] = &[
     ("POST", "/conventions/nouvelle", Some(CONVENTION_WRITERS)),
     ("GET", "/conventions/{convention}", Some(CONVENTION_READERS)),
     ("GET", "/conventions/{convention}/document", Some(CONVENTION_READERS)),
+    ("GET", "/conventions/{convention}/modifier", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/{convention}/modifier", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/soumettre", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/viser", Some(CONVENTION_SIGNERS)),
     ("POST", "/conventions/{convention}/signer", Some(CONVENTION_SIGNERS)),
@@ -225,6 +227,10 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             | "/conventions/{convention}/refuser"
             | "/conventions/{convention}/avenant",
         ) => 409,
+        // The edit form of a draft: whoever may not write the convention (an école's head signs
+        // it only) gets the 404 of a missing one; the convention is signed, no longer edited there.
+        (_, "/conventions/{convention}/modifier") if role == ChefEtablissement => 404,
+        (_, "/conventions/{convention}/modifier") => 409,
         // An école's head signs its convention but writes none of it: refused before the
         // form's fields are read.
         ("POST", "/conventions/{convention}/resilier" | "/conventions/{convention}/non-reconduction")
