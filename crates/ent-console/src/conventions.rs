@@ -320,24 +320,31 @@ async fn creation_page(
         // The party whose organisation's schools are covered, as the model names it.
         "covers_party": model.covers.party.as_deref().map(|key| party_label(model, key)),
         "parameters": parameters,
-        "fields": {
-            "titre": fields.get("titre"),
-            "debut": fields.get("debut"),
-            "fin": fields.get("fin"),
-            "motif_retroactif": fields.get("motif_retroactif"),
-        },
+        "fields": typed_draft(fields),
         "envoi": submission::token(fields),
+        "error": draft_errors(&refusal),
         "errors": refusal.errors,
-        "error": {
-            "title": refusal.message("title"),
-            "start_date": refusal.message("start_date").or(refusal.message("parameters.start_date")),
-            "end_date": refusal.message("end_date"),
-            "backdate_reason": refusal.message("backdate_reason"),
-            "parameters": refusal.message("parameters"),
-            "parties": refusal.message("parties"),
-        },
     });
     Ok(page::render_status(status, "convention_new.html", shell, values))
+}
+
+/// What a draft's form (new or edited) shows typed in its title, dates and backdate reason.
+fn typed_draft(fields: &Fields) -> Value {
+    let typed = |name: &str| fields.get(name).to_string();
+    json!({ "titre": typed("titre"), "debut": typed("debut"), "fin": typed("fin"),
+            "motif_retroactif": typed("motif_retroactif") })
+}
+
+/// The messages a draft's form shows beside its controls.
+fn draft_errors(refusal: &Refusal) -> Value {
+    json!({
+        "title": refusal.message("title"),
+        "start_date": refusal.message("start_date").or(refusal.message("parameters.start_date")),
+        "end_date": refusal.message("end_date"),
+        "backdate_reason": refusal.message("backdate_reason"),
+        "parameters": refusal.message("parameters"),
+        "parties": refusal.message("parties"),
+    })
 }
 
 /// The signatory controls of the party (or `key:org_id` organisation of a multiple party)

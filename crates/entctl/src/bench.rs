@@ -550,7 +550,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         "cost_key": [{ "basis": "pupils", "weight": 80 }, { "basis": "equal", "weight": 20 }],
         // The shares split the common expenses (the members' own orders are theirs).
         "common_expenses_cents": 1_200_000, "coordinator_share_percent": 10,
-        "application_deadline": "2100-01-01",
+        "application_deadline": "2090-01-01",
     }))?;
     let g = gm::create(&ctx, new).await.map_err(fail)?;
     let step = |what: &str, started: Instant, n: usize| -> std::io::Result<()> {

@@ -6,8 +6,8 @@
 //! submission links its errors to this form's controls, where they are corrected.
 
 use super::{
-    control_id, creation_label, ctx, default_text, form_parameters, form_signatory, parameter_controls, readable,
-    signatory_controls, SIGNATORY_FIELDS,
+    control_id, creation_label, ctx, default_text, draft_errors, form_parameters, form_signatory, parameter_controls,
+    readable, signatory_controls, typed_draft, SIGNATORY_FIELDS,
 };
 use crate::auth::Signed;
 use crate::forms::{stale_version, Fields, On, Refusal, Reply};
@@ -196,6 +196,8 @@ async fn edit_page(on: &On<ConventionsState>, conv: &Convention, reply: Reply<'_
             })
         })
         .collect();
+    let mut typed = typed_draft(fields);
+    typed["version"] = fields.get("version").into();
     let conv_path = format!("/conventions/{}", conv.id);
     let shell = Shell::new(&on.console, Some(&on.signed.0), "/conventions")
         .crumbs(&[
@@ -210,22 +212,9 @@ async fn edit_page(on: &On<ConventionsState>, conv: &Convention, reply: Reply<'_
                   "duration": model.duration_months, "avenant": conv.amends_id.is_some() },
         "parties": parties,
         "parameters": parameter_controls(model, fields, &refusal),
-        "fields": {
-            "titre": fields.get("titre"),
-            "debut": fields.get("debut"),
-            "fin": fields.get("fin"),
-            "motif_retroactif": fields.get("motif_retroactif"),
-            "version": fields.get("version"),
-        },
+        "fields": typed,
+        "error": draft_errors(&refusal),
         "errors": refusal.errors,
-        "error": {
-            "title": refusal.message("title"),
-            "start_date": refusal.message("start_date").or(refusal.message("parameters.start_date")),
-            "end_date": refusal.message("end_date"),
-            "backdate_reason": refusal.message("backdate_reason"),
-            "parameters": refusal.message("parameters"),
-            "parties": refusal.message("parties"),
-        },
     });
     Ok(page::render_status(status, "convention_edit.html", shell, values))
 }
