@@ -481,6 +481,15 @@ fn check_places(uai: &str, commune: &str, departement: &str, academie: &str) -> 
     Ok(())
 }
 
+/// The annuaire's `Code_academie`: two digits, as every académie and vice-rectorat has.
+fn parse_academie_code(raw: &str) -> Result<String, String> {
+    if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(raw.to_string());
+    }
+    let shown = validate::printable(&raw.chars().take(20).collect::<String>());
+    Err(format!("code académie « {shown} » invalide : attendu 2 chiffres"))
+}
+
 fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
     let uai = codes::parse_uai(row.get(Field::Uai)?.ok_or("UAI manquant")?).map_err(|e| e.to_string())?;
     let type_label = row.get(Field::Type)?.ok_or("type d'établissement manquant")?;
@@ -494,10 +503,7 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         Some(raw) => codes::parse_departement(raw).map_err(|e| e.to_string())?,
         None => departement_of_commune(&commune_code).to_string(),
     };
-    let academie_code = row.get(Field::Academie)?.ok_or("code académie manquant")?.to_string();
-    if academie_code.len() > 3 || !academie_code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("code académie « {academie_code} » invalide : attendu 2 chiffres"));
-    }
+    let academie_code = parse_academie_code(row.get(Field::Academie)?.ok_or("code académie manquant")?)?;
     check_places(&uai, &commune_code, &departement_code, &academie_code)?;
     let mut warnings = Vec::new();
     let region_code = match row.get(Field::Region)? {
@@ -1672,6 +1678,17 @@ mod tests {
         let closed = OrgRecord { is_open: false, ..record.clone() };
         let with_email = OrgRecord { email: Some("a@b.fr".into()), ..record };
         assert!(!commune.matches(&closed) && !commune.matches(&with_email));
+    }
+
+    #[test]
+    fn academie_codes_have_two_digits() {
+        assert_eq!(parse_academie_code("24").as_deref(), Ok("24"));
+        for wrong in ["2", "024", "2A", "２４"] {
+            let refusal = parse_academie_code(wrong).unwrap_err();
+            assert!(refusal.contains("attendu 2 chiffres"), "{wrong}: {refusal}");
+        }
+        let long = "9".repeat(500);
+        assert!(parse_academie_code(&long).unwrap_err().len() < 100, "the refusal shows a bounded excerpt");
     }
 
     #[test]
