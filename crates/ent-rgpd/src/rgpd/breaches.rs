@@ -532,9 +532,9 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     validate(&input, None, now)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
-    // Numbered first: the series' counter row, locked until commit, makes a second send wait
-    // for the first one and then find it (a duplicate rolls the number back with the rest).
-    let (id, reference) = new_log_entry(&mut tx, "VIOL", now).await?;
+    // Numbered first, under the organisation's row lock: a second send waits for the first one
+    // and then finds it (a duplicate rolls the number back with the rest).
+    let (id, reference) = new_log_entry(&mut tx, "VIOL", &org.id, now).await?;
     // The same title, facts and moment of awareness are the same breach (a form sent twice,
     // or once through the console in UTC and once through the API with an offset): the one
     // recorded answers, nothing is written or audited again.

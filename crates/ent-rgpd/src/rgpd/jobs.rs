@@ -4,12 +4,12 @@
 
 use super::derive::{self, Register};
 use super::snapshots::{self, Diff};
-use crate::rgpd::RgpdState;
+use crate::rgpd::{lock_org_row, RgpdState};
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
-use ent_kernel::store::{timestamp, Backend, Tx};
+use ent_kernel::store::{timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
 use ent_platform::registry::get_org;
@@ -72,7 +72,7 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
         }
         let mut tx = state.store.begin_write().await?;
         let previous_id = previous.as_ref().map(|(s, _)| s.id.as_str());
-        if !still_latest(&mut tx, state.store.backend(), &org_id, previous_id).await? {
+        if !still_latest(&mut tx, &org_id, previous_id).await? {
             continue;
         }
         let snapshot =
@@ -105,11 +105,8 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
 /// row lock (PostgreSQL; SQLite's write transaction holds every writer off): a run overlapping
 /// this one (another replica) that recorded one first makes this one skip, so two runs make
 /// one snapshot and one mail.
-async fn still_latest(tx: &mut Tx, backend: Backend, org_id: &str, previous: Option<&str>) -> Result<bool, Problem> {
-    sqlx::query(&format!("SELECT id FROM orgs WHERE id = $1{}", backend.for_update()))
-        .bind(org_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+async fn still_latest(tx: &mut Tx, org_id: &str, previous: Option<&str>) -> Result<bool, Problem> {
+    lock_org_row(tx, org_id).await?;
     let latest: Option<String> =
         sqlx::query_scalar("SELECT id FROM rgpd_snapshots WHERE org_id = $1 ORDER BY taken_at DESC, id DESC LIMIT 1")
             .bind(org_id)

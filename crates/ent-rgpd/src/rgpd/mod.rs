@@ -23,7 +23,7 @@ use ent_kernel::error::{precondition_failed, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
-use ent_kernel::store::{counters, new_id, timestamp, Condition, Store, Tx};
+use ent_kernel::store::{counters, new_id, timestamp, Backend, Condition, Store, Tx};
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
@@ -355,12 +355,29 @@ where
     Ok(sqlx::query_as(&sql).bind(&org.id).bind(key).bind(key).fetch_optional(store.pool()).await?)
 }
 
-/// A new log entry's id and reference `PREFIX-YYYY-NNNNNN`, numbered in the entry's
-/// transaction `tx` from the series' counter of the year (in France): unique, unlike the
-/// end of a random id, whose six hexadecimal digits collided within a few thousand entries.
-async fn new_log_entry(tx: &mut Tx, prefix: &str, now: DateTime<Utc>) -> Result<(String, String), Problem> {
+/// A new log entry of `org_id`: its id and reference `PREFIX-YYYY-NNNNNN`, numbered in the
+/// entry's transaction `tx` from the series' counter of the year (in France): unique, unlike
+/// the end of a random id, whose six hexadecimal digits collided within a few thousand entries.
+/// The organisation's row is locked first, until commit: a second send of the same entry waits
+/// for the first one and then finds it, even across New Year's midnight, where the two would
+/// lock the counters of two different years.
+async fn new_log_entry(
+    tx: &mut Tx,
+    prefix: &str,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, String), Problem> {
+    lock_org_row(tx, org_id).await?;
     let reference = counters::next_reference(tx, prefix, today_in_france(now).year()).await?;
     Ok((new_id(), reference))
+}
+
+/// Locks the row of the organisation `org_id` until the end of `tx` (PostgreSQL; SQLite's
+/// write transaction already holds every other writer off).
+pub(crate) async fn lock_org_row(tx: &mut Tx, org_id: &str) -> Result<(), Problem> {
+    let lock = Backend::of_connection(tx).for_update();
+    sqlx::query(&format!("SELECT id FROM orgs WHERE id = $1{lock}")).bind(org_id).fetch_optional(&mut **tx).await?;
+    Ok(())
 }
 
 /// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.

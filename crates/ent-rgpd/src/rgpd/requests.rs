@@ -351,9 +351,9 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
     let (received, told) = validate(&input, today(state), None)?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
-    // Numbered first: the series' counter row, locked until commit, makes a second send wait
-    // for the first one and then find it (a duplicate rolls the number back with the rest).
-    let (id, reference) = new_log_entry(&mut tx, "DEM", now).await?;
+    // Numbered first, under the organisation's row lock: a second send waits for the first one
+    // and then finds it (a duplicate rolls the number back with the rest).
+    let (id, reference) = new_log_entry(&mut tx, "DEM", &org.id, now).await?;
     // The same right exercised by the same requester, received the same day with the same
     // notes, is the same request (a form sent twice): the one recorded answers, nothing is
     // written or audited again.

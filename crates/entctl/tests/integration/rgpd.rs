@@ -806,6 +806,40 @@ async fn a_breach_and_a_request_sent_at_once_several_times_are_recorded_once(db:
     }
 }
 
+backend_test!(a_breach_and_a_request_sent_either_side_of_new_years_midnight_are_recorded_once);
+async fn a_breach_and_a_request_sent_either_side_of_new_years_midnight_are_recorded_once(db: crate::common::TestDb) {
+    let name = db.name;
+    // 23:59:59 and 00:00:01 in Paris: the two sends number from the counters of two years.
+    let (_old_year, before) = academie_dpo(&db.store, Arc::new(FixedClock::new(at("2026-12-31T22:59:59Z")))).await;
+    let new_year = TestApp::over(&db.store).clock(Arc::new(FixedClock::new(at("2026-12-31T23:00:01Z")))).build().await;
+    let after = new_year.client(
+        &token_for(&db.store, "dpd.suppleant@ac-creteil.fr", entcp::kernel::roles::Role::Dpo, Some("academie:24"))
+            .await,
+    );
+    for round in 0..5 {
+        let breach = json!({
+            "title": format!("Courriel mal adressé {round}"), "facts": "Liste envoyée à un tiers",
+            "aware_at": "2026-12-31T08:00:00Z", "data_categories": ["identité"], "people_approx": 3,
+            "records_approx": 3, "consequences": "faibles", "measures": "demande de suppression"
+        });
+        let request = json!({ "kind": "access", "requester": format!("A. B. {round}"), "received_on": "2026-12-31" });
+        let sends =
+            [(&before, "/api/v1/rgpd/breaches/0940198E", &breach), (&after, "/api/v1/rgpd/breaches/0940198E", &breach)]
+                .into_iter()
+                .chain([
+                    (&before, "/api/v1/rgpd/requests/0940198E", &request),
+                    (&after, "/api/v1/rgpd/requests/0940198E", &request),
+                ])
+                .map(|(client, path, body)| async move { client.post(path).json(body).send().await.status });
+        let statuses = futures_util::future::join_all(sends).await;
+        assert!(statuses.iter().all(|s| *s == 201), "{name}: {statuses:?}");
+    }
+    for table in ["rgpd_breaches", "rgpd_requests"] {
+        let rows = common::count(&db.store, &format!("SELECT COUNT(*) FROM {table}"), &[]).await;
+        assert_eq!(rows, 5, "{name}: {table}");
+    }
+}
+
 #[tokio::test]
 async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_changed() {
     let d = demo(common::sqlite().await).await;
