@@ -537,7 +537,9 @@ pub struct RoleInput {
 }
 
 /// The binding form `form` names, checked as the API's rules say: the admin role only by
-/// an administrator, any other at an organisation of the caller's scope.
+/// an administrator, any other at an organisation of the caller's scope, and at a
+/// collectivité, an éditeur or an hébergeur only by an administrator
+/// ([`identity::check_grantor`]).
 async fn checked_binding(
     state: &ConsoleState,
     signed: &Signed,
@@ -568,6 +570,9 @@ async fn checked_binding(
     if let Err(p) = identity::check_binding(role, Some(&org)) {
         let text = p.errors.first().map_or(p.detail, |e| e.message.clone());
         return unprocessable("role", text);
+    }
+    if let Err(p) = identity::check_grantor(&signed.0.actor, &org) {
+        return Ok(Err((StatusCode::FORBIDDEN, FieldError::new(form, "org", p.detail))));
     }
     Ok(Ok((role, Some(org))))
 }

@@ -16,7 +16,7 @@ use authz::Scope;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::files;
-use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store, Tx};
@@ -535,6 +535,23 @@ pub fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
         }
         _ => Ok(()),
     }
+}
+
+/// The kinds of organisation whose roles an académie's agents grant: the State's services and
+/// the schools it runs. A role at a collectivité, an éditeur or an hébergeur acts for another
+/// legal person (signs its conventions, reads its RGPD logs): only an administrator grants it.
+pub const STATE_SIDE: [OrgKind; 3] = [OrgKind::Academie, OrgKind::Dsden, OrgKind::Etablissement];
+
+/// Whether `actor` may grant or revoke a role at `org` (its scope checked apart): an
+/// administrator anywhere, anyone else only at an organisation of [`STATE_SIDE`].
+pub fn check_grantor(actor: &Actor, org: &Org) -> Result<(), Problem> {
+    if actor.is_admin() || STATE_SIDE.contains(&org.kind) {
+        return Ok(());
+    }
+    Err(authz::forbidden(format!(
+        "seul un administrateur accorde ou retire un rôle dans {} : ce rôle agit au nom d'une autre personne morale",
+        org.kind.with_article()
+    )))
 }
 
 /// A role of a user, at an organisation (`None`: platform-wide, admin only).

@@ -203,6 +203,49 @@ async fn a_dan_grants_roles_within_its_academie_only_and_never_admin(db: TestDb)
 // A DAN may not change its own roles (it would grant itself a commune's `collectivite` and sign
 // for it), neither in the console nor through the API; an administrator changes anyone's roles,
 // its own included.
+// A DAN grants the roles of the State's side (académie, DSDEN, établissements); a role at a
+// collectivité acts for another legal person (signs its conventions, reads its breach log), and
+// only an administrator grants or revokes it, in a grant as in an invitation.
+backend_test!(a_dan_grants_no_role_that_acts_for_a_collectivite);
+async fn a_dan_grants_no_role_that_acts_for_a_collectivite(db: TestDb) {
+    let (app, a, _, session) = console_as_dan_a(db).await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let new = entcp::identity::NewUser {
+        email: "agent@mairie.fr".into(),
+        display_name: "Agent".into(),
+        org: Some(commune.id.clone()),
+    };
+    let agent = entcp::identity::create_user(&app.store, &admin(), new, t0()).await.unwrap();
+    const ROLES: &str = "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1";
+    let path = format!("/utilisateurs/{}", agent.id);
+    for role in ["collectivite", "dpo", "usager"] {
+        let fields = [("role", role), ("org", commune.id.as_str())];
+        let refused = post_form(&app, &session, &path, &format!("{path}/roles"), &fields).await;
+        assert_eq!(refused.status, 403, "{role}: {}", refused.text);
+        assert!(refused.text.contains("seul un administrateur accorde ou retire un rôle dans une commune"), "{role}");
+    }
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 0, "nothing granted");
+    // Granted by an administrator, it is not the DAN's to revoke either.
+    let mayor = entcp::identity::UserRole::new(&agent.id, entcp::kernel::roles::Role::Collectivite, Some(&commune));
+    entcp::identity::grant(&app.store, &admin(), mayor, t0()).await.unwrap();
+    let collectivite = [("role", "collectivite"), ("org", commune.id.as_str())];
+    let kept = post_form(&app, &session, &path, &format!("{path}/roles/retirer"), &collectivite).await;
+    assert_eq!(kept.status, 403, "{}", kept.text);
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 1, "still held");
+    // The State's side: a school's head.
+    let head = [("role", "chef_etablissement"), ("org", school.id.as_str())];
+    let granted = post_form(&app, &session, &path, &format!("{path}/roles"), &head).await;
+    assert_eq!(granted.status, 303, "{}", granted.text);
+    assert_eq!(count_of(&app, ROLES, &agent.id).await, 2);
+    // An invitation asking for such a role creates no account.
+    let invite =
+        [("email", "elu@mairie.fr"), ("display_name", "Élu"), ("org", commune.id.as_str()), ("role", "collectivite")];
+    let refused = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &invite).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().is_none());
+}
+
 backend_test!(no_one_but_an_administrator_changes_their_own_roles);
 async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
     let (mut app, a, _) = console(db).await;
@@ -213,7 +256,8 @@ async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
     const OWN: &str = "vous ne pouvez pas modifier vos propres rôles";
     let path = format!("/utilisateurs/{}", dan.id);
     let collectivite = [("role", "collectivite"), ("org", commune.id.as_str())];
-    let granted = post_form(&app, &session, &path, &format!("{path}/roles"), &collectivite).await;
+    let auditeur_a = [("role", "auditeur"), ("org", a.id.as_str())];
+    let granted = post_form(&app, &session, &path, &format!("{path}/roles"), &auditeur_a).await;
     assert_eq!(granted.status, 403, "{}", granted.text);
     assert!(granted.text.contains(OWN), "{}", granted.text);
     let own_dan = [("role", "dan"), ("org", a.id.as_str())];
