@@ -232,7 +232,7 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
         None => {}
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q);
         cond.push("(LOWER(t.reference) LIKE ? OR LOWER(t.subject) LIKE ?)", &[&pattern, &pattern]);
     }
     if let Some(scope) = visible_condition(actor) {
