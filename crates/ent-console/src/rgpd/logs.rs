@@ -12,6 +12,7 @@ use axum::Form;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
+use ent_kernel::store::parse_timestamp;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -136,7 +137,7 @@ pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
-    let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+    let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
     let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
     json!({ "cells": row, "deadline": shown, "id": b.id,
