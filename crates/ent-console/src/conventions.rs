@@ -134,7 +134,7 @@ fn list_condition(params: &ListParams, orgs: Option<Vec<String>>) -> Condition {
         cond.push("c.model_id = ?", &[model]);
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q);
         cond.push("(LOWER(c.reference) LIKE ? OR LOWER(c.title) LIKE ?)", &[&pattern, &pattern]);
     }
     if let Some(orgs) = orgs {

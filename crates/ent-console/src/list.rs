@@ -32,6 +32,12 @@ const MAX_TEXT: usize = 100;
 /// The longest cursor kept.
 const MAX_CURSOR: usize = 1000;
 
+/// The `LIKE` pattern of the lower-case values that contain the search text `q`; the `%` and
+/// `_` typed in `q` are dropped (they would match anything).
+pub fn contains_pattern(q: &str) -> String {
+    format!("%{}%", q.to_lowercase().replace(['%', '_'], ""))
+}
+
 /// A column of a list: its key in `tri`, its header, and the SQL it sorts by (none:
 /// not sortable).
 #[derive(Debug)]

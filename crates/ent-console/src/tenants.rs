@@ -195,7 +195,7 @@ async fn list(
         cond.push("t.coverage_lapsed_at IS NOT NULL", &[]);
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q);
         let folded = format!("%{}%", registry::fold(q).replace(['%', '_'], ""));
         cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
     }

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::store::Condition;
+use ent_kernel::store::{parse_timestamp, Condition};
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{get_org, Relatives};
@@ -164,7 +164,7 @@ fn time_left(
 /// The queue's due cell: the time left before the next due date, « en retard » when a
 /// delay of the ticket is breached.
 fn due_cell(state: &SupportState, t: &Queued, place: &Place, now: DateTime<Utc>) -> String {
-    let due = t.next_due.as_deref().and_then(parse_time);
+    let due = t.next_due.as_deref().and_then(parse_timestamp);
     match (due, Level::parse(&t.level)) {
         (Some(due), Some(level)) => {
             let left = time_left(state, &t.policy, level, place, due, now);
@@ -177,10 +177,6 @@ fn due_cell(state: &SupportState, t: &Queued, place: &Place, now: DateTime<Utc>)
         _ if t.breaches > 0 => "en retard".into(),
         _ => "aucune".into(),
     }
-}
-
-fn parse_time(stored: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(stored).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// A ticket in the queue.
@@ -232,7 +228,7 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
         None => {}
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q);
         cond.push("(LOWER(t.reference) LIKE ? OR LOWER(t.subject) LIKE ?)", &[&pattern, &pattern]);
     }
     if let Some(scope) = visible_condition(actor) {

@@ -98,7 +98,7 @@ fn search_condition(params: &ListParams) -> Condition {
     }
     if let Some(q) = &params.q {
         // The address as typed; the person's name and their organisation's, both folded.
-        let pattern = format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q.trim());
         let (names, mut values) = name_search(&fold_sql("u.display_name"), q, "u.email LIKE ?", &[&pattern]);
         let (orgs, org_values) = name_search("o.sort_name", q, "", &[]);
         values.extend(org_values);

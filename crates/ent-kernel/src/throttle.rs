@@ -298,14 +298,15 @@ mod tests {
         (store, dir)
     }
 
+    /// A throttle of `scope` over `store` allowing `max_failures` a minute, with no limit per address.
+    fn minute_throttle(store: Store, scope: &'static str, max_failures: u32) -> Throttle {
+        Throttle::new(store, scope, ThrottleConfig { max_failures, window_seconds: 60, max_failures_per_address: 0 })
+    }
+
     #[tokio::test]
     async fn a_key_is_blocked_after_max_failures_until_the_window_slides() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(
-            store.clone(),
-            "test",
-            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let throttle = minute_throttle(store.clone(), "test", 3);
         assert!(!throttle.record_failure("ip:a", at(0)).await.unwrap());
         assert!(!throttle.record_failure("ip:a", at(10)).await.unwrap());
         assert_eq!(throttle.retry_after("ip:a", at(10)).await.unwrap(), None);
@@ -316,28 +317,16 @@ mod tests {
         assert_eq!(throttle.retry_after("ip:a", at(59)).await.unwrap(), Some(1));
         assert_eq!(throttle.retry_after("ip:a", at(60)).await.unwrap(), None);
         // Another scope never sees this one's keys; a throttle over the same store does.
-        let other = Throttle::new(
-            store.clone(),
-            "autre",
-            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let other = minute_throttle(store.clone(), "autre", 3);
         assert_eq!(other.retry_after("ip:a", at(20)).await.unwrap(), None);
-        let replica = Throttle::new(
-            store,
-            "test",
-            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let replica = minute_throttle(store, "test", 3);
         assert_eq!(replica.retry_after("ip:a", at(20)).await.unwrap(), Some(40));
     }
 
     #[tokio::test]
     async fn failures_at_one_instant_all_count_and_a_reset_forgets_them() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(
-            store,
-            "test",
-            ThrottleConfig { max_failures: 3, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let throttle = minute_throttle(store, "test", 3);
         for _ in 0..2 {
             assert!(!throttle.record_failure("login:a", at(0)).await.unwrap());
         }
@@ -350,11 +339,7 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_is_counted_before_it_is_judged_and_refused_past_the_limit() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(
-            store,
-            "test",
-            ThrottleConfig { max_failures: 2, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let throttle = minute_throttle(store, "test", 2);
         let keys = ["ip:a".to_string(), "login:a".to_string()];
         assert_eq!(throttle.attempt(&keys, at(0)).await.unwrap(), Attempt::Counted { tripped: false });
         // A success is taken back from the address: it never adds up to a lockout.
@@ -371,11 +356,7 @@ mod tests {
     #[tokio::test]
     async fn zero_max_failures_never_blocks() {
         let (store, _dir) = store().await;
-        let throttle = Throttle::new(
-            store,
-            "test",
-            ThrottleConfig { max_failures: 0, window_seconds: 60, max_failures_per_address: 0 },
-        );
+        let throttle = minute_throttle(store, "test", 0);
         for s in 0..10 {
             throttle.record_failure("ip:a", at(s)).await.unwrap();
         }

@@ -47,12 +47,11 @@ struct Shared {
 fn condition(params: &ListParams) -> Condition {
     let mut cond = Condition::default();
     documents::in_library(&mut cond);
-    let like = |v: &str| format!("%{}%", v.to_lowercase().replace(['%', '_'], ""));
     if let Some(q) = &params.q {
-        cond.push("LOWER(d.title) LIKE ?", &[&like(q)]);
+        cond.push("LOWER(d.title) LIKE ?", &[&list::contains_pattern(q)]);
     }
     if let Some(name) = params.filter("coordonnateur") {
-        cond.push("LOWER(o.name) LIKE ?", &[&like(name)]);
+        cond.push("LOWER(o.name) LIKE ?", &[&list::contains_pattern(name)]);
     }
     if let Some(year) = params.filter("annee") {
         cond.push("d.created_at LIKE ?", &[&format!("{}-%", year.replace(['%', '_'], ""))]);

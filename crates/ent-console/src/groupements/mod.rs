@@ -164,7 +164,7 @@ fn list_condition(params: &ListParams, today: &str) -> Condition {
         }
     }
     if let Some(q) = &params.q {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = list::contains_pattern(q);
         cond.push(
             "(LOWER(g.reference) LIKE ? OR LOWER(g.title) LIKE ? OR LOWER(o.name) LIKE ?)",
             &[&pattern, &pattern, &pattern],

@@ -12,7 +12,9 @@ use axum::Form;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
+use ent_kernel::store::parse_timestamp;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
+use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, PeopleException, RiskLevel};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
@@ -135,7 +137,7 @@ pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
-    let deadline = DateTime::parse_from_rfc3339(&b.cnil_deadline).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+    let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
     let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
     json!({ "cells": row, "deadline": shown, "id": b.id,
@@ -208,9 +210,7 @@ pub(super) async fn breach_list(
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
-    let notice = after_notice(&query, "La violation est consignée au registre.");
-    log_page(&on, &org, domain::Log::Breaches, Reply::shown(&Fields::default(), notice)).await
+    log_list(on, key, query, domain::Log::Breaches, "La violation est consignée au registre.").await
 }
 
 /// `/rgpd/{org}/demandes`.
@@ -219,9 +219,20 @@ pub(super) async fn request_list(
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
+    log_list(on, key, query, domain::Log::Requests, "La demande est consignée au registre.").await
+}
+
+/// The page of a log, with `added` said after a new entry.
+async fn log_list(
+    on: On<RgpdState>,
+    key: String,
+    query: Fields,
+    log: domain::Log,
+    added: &str,
+) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
-    let notice = after_notice(&query, "La demande est consignée au registre.");
-    log_page(&on, &org, domain::Log::Requests, Reply::shown(&Fields::default(), notice)).await
+    let notice = after_notice(&query, added);
+    log_page(&on, &org, log, Reply::shown(&Fields::default(), notice)).await
 }
 
 /// The instant a wall-clock time in Paris names: at the autumn change of time, the first of
@@ -375,16 +386,7 @@ pub(super) async fn breach_create(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
-    let (state, actor) = (&on.state, &on.signed.0.actor);
-    let created = match breach_input(&fields) {
-        Ok(read) => {
-            let check = |input: &BreachInput| breaches::check_new(state, input);
-            read.write(check, async |input| breaches::create(state, actor, &org, input).await.map(|_| ())).await
-        }
-        Err(p) => Err(p),
-    };
-    recorded(&on, &org, domain::Log::Breaches, &fields, created).await
+    entry_create(on, key, domain::Log::Breaches, fields).await
 }
 
 /// Posted: a new data-subject request.
@@ -393,16 +395,52 @@ pub(super) async fn request_create(
     Path(key): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
+    entry_create(on, key, domain::Log::Requests, fields).await
+}
+
+async fn entry_create(on: On<RgpdState>, key: String, log: domain::Log, fields: Fields) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_WRITE).await?;
-    let (state, actor) = (&on.state, &on.signed.0.actor);
-    let created = match request_input(&fields) {
-        Ok(read) => {
-            let check = |input: &RequestInput| requests::check_new(state, input);
-            read.write(check, async |input| requests::create(state, actor, &org, input).await.map(|_| ())).await
+    let created = write_entry(&on.state, &on.signed.0.actor, &org, log, &fields, Change::New).await;
+    recorded(&on, &org, log, &fields, created).await
+}
+
+/// What a form writes to a log: a new entry, or an entry changed at the version it was shown at.
+enum Change<'a> {
+    New,
+    Edit { id: &'a str, version: i64 },
+}
+
+/// Writes what the form of `log` typed, read as the domain's input (see [`Read::write`]).
+async fn write_entry(
+    state: &RgpdState,
+    actor: &Actor,
+    org: &Org,
+    log: domain::Log,
+    fields: &Fields,
+    change: Change<'_>,
+) -> Result<(), Problem> {
+    match log {
+        domain::Log::Breaches => {
+            let check = |input: &BreachInput| breaches::check_new(state, input);
+            let write = async |input| match change {
+                Change::New => breaches::create(state, actor, org, input).await.map(|_| ()),
+                Change::Edit { id, version } => {
+                    breaches::update(state, actor, org, id, input, version).await.map(|_| ())
+                }
+            };
+            breach_input(fields)?.write(check, write).await
         }
-        Err(p) => Err(p),
-    };
-    recorded(&on, &org, domain::Log::Requests, &fields, created).await
+        domain::Log::Requests => {
+            let check = |input: &RequestInput| requests::check_new(state, input);
+            let write = async |input| match change {
+                Change::New => requests::create(state, actor, org, input).await.map(|_| ()),
+                Change::Edit { id, version } => {
+                    requests::update(state, actor, org, id, input, version).await.map(|_| ())
+                }
+            };
+            request_input(fields)?.write(check, write).await
+        }
+    }
 }
 
 /// Back to the log after a new entry, or its page again with the domain's refusal.
@@ -546,27 +584,21 @@ struct Entry {
 
 async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Result<Entry, Problem> {
     let now = on.state.clock.now();
-    Ok(match log {
+    let (reference, view, fields) = match log {
         domain::Log::Breaches => {
             let b = breaches::get(&on.state, org, id).await?;
-            let view = breach_view(&b, Vec::new(), now);
-            Entry {
-                reference: b.reference.clone(),
-                deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
-                urgency: urgency_of(&view),
-                fields: breach_fields(&b),
-            }
+            (b.reference.clone(), breach_view(&b, Vec::new(), now), breach_fields(&b))
         }
         domain::Log::Requests => {
             let r = requests::get(&on.state, org, id).await?;
-            let view = request_view(&r, Vec::new(), now);
-            Entry {
-                reference: r.reference.clone(),
-                deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
-                urgency: urgency_of(&view),
-                fields: request_fields(&r),
-            }
+            (r.reference.clone(), request_view(&r, Vec::new(), now), request_fields(&r))
         }
+    };
+    Ok(Entry {
+        reference,
+        deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
+        urgency: urgency_of(&view),
+        fields,
     })
 }
 
@@ -690,27 +722,8 @@ async fn entry_save(
             Problem::invalid_field("version", "version de l'entrée absente du formulaire : rechargez la page");
         return entry_page(&on, &org, log, &id, Reply::refused(&fields, &problem, log_control)).await;
     };
-    let actor = &on.signed.0.actor;
-    let saved = match log {
-        domain::Log::Breaches => match breach_input(&fields) {
-            Ok(read) => {
-                let check = |input: &BreachInput| breaches::check_new(&on.state, input);
-                let update =
-                    async |input| breaches::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ());
-                read.write(check, update).await
-            }
-            Err(p) => Err(p),
-        },
-        domain::Log::Requests => match request_input(&fields) {
-            Ok(read) => {
-                let check = |input: &RequestInput| requests::check_new(&on.state, input);
-                let update =
-                    async |input| requests::update(&on.state, actor, &org, &id, input, shown).await.map(|_| ());
-                read.write(check, update).await
-            }
-            Err(p) => Err(p),
-        },
-    };
+    let change = Change::Edit { id: &id, version: shown };
+    let saved = write_entry(&on.state, &on.signed.0.actor, &org, log, &fields, change).await;
     match saved {
         Ok(()) => Ok(page::redirect(&format!("{}/{}?apres=modification", base(&org), texts_of(log).slug))),
         Err(p) if p.kind == ProblemKind::PreconditionFailed => {

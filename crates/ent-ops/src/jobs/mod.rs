@@ -14,7 +14,7 @@ use ent_kernel::clock::french_moment;
 use ent_kernel::config::{JobSetting, JobsConfig};
 use ent_kernel::error::Problem;
 use ent_kernel::skip_serializing_none;
-use ent_kernel::store::{new_id, timestamp, Store};
+use ent_kernel::store::{new_id, parse_timestamp, timestamp, Store};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use serde::Serialize;
@@ -372,7 +372,7 @@ impl Abandoned {
         match self.trigger.as_str() {
             "schedule" => self.tick.clone(),
             "retry" | "manual" if self.interrupted() => {
-                let started = DateTime::parse_from_rfc3339(&self.started_at).ok()?.with_timezone(&Utc);
+                let started = parse_timestamp(&self.started_at)?;
                 latest_tick(schedule, tz, started).map(timestamp)
             }
             _ => None,
@@ -582,7 +582,7 @@ pub async fn latest_claimed_tick(store: &Store, job: &str) -> sqlx::Result<Optio
             .bind(job)
             .fetch_one(store.pool())
             .await?;
-    Ok(tick.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
+    Ok(tick.as_deref().and_then(parse_timestamp))
 }
 
 #[cfg(test)]

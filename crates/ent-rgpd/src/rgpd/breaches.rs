@@ -9,7 +9,7 @@ use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::update_versioned;
-use ent_kernel::store::{timestamp, JsonText, Tx};
+use ent_kernel::store::{parse_timestamp, timestamp, JsonText, Tx};
 use ent_kernel::text_enum;
 use ent_kernel::validate;
 use ent_platform::audit::{self, Target};
@@ -486,12 +486,9 @@ pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> 
 
 /// Most recent awareness first, by the instant; the latest recorded first among equals.
 fn by_awareness(breaches: &mut [Breach]) {
-    breaches.sort_by(|a, b| instant(&b.input.aware_at).cmp(&instant(&a.input.aware_at)).then_with(|| b.id.cmp(&a.id)));
-}
-
-/// The instant a stored moment (RFC 3339, whatever its offset) names.
-fn instant(moment: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(moment).ok().map(|t| t.with_timezone(&Utc))
+    breaches.sort_by(|a, b| {
+        parse_timestamp(&b.input.aware_at).cmp(&parse_timestamp(&a.input.aware_at)).then_with(|| b.id.cmp(&a.id))
+    });
 }
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
@@ -545,8 +542,8 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
             .bind(&input.facts)
             .fetch_all(&mut *tx)
             .await?;
-    let aware = instant(&input.aware_at);
-    let same = candidates.into_iter().find(|(_, at)| instant(at) == aware).map(|(id, _)| id);
+    let aware = parse_timestamp(&input.aware_at);
+    let same = candidates.into_iter().find(|(_, at)| parse_timestamp(at) == aware).map(|(id, _)| id);
     if let Some(recorded) = same {
         drop(tx);
         return get(state, org, &recorded).await;

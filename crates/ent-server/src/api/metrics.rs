@@ -101,45 +101,19 @@ impl Metrics {
 
     fn write_jobs(&self, out: &mut String) {
         let jobs = self.jobs.lock().expect("metrics lock");
-        header(out, "entcp_job_runs_total", "counter", "Job runs ended in this process, by job and outcome.");
-        for ((job, outcome), n) in &jobs.runs {
-            let _ = writeln!(out, "entcp_job_runs_total{{job=\"{job}\",outcome=\"{outcome}\"}} {n}");
-        }
-        header(
-            out,
-            "entcp_job_last_success_timestamp_seconds",
-            "gauge",
-            "End of the job's latest successful run here.",
-        );
-        for (job, at) in &jobs.last_success {
-            let _ = writeln!(out, "entcp_job_last_success_timestamp_seconds{{job=\"{job}\"}} {at}");
-        }
-        header(out, "entcp_job_last_duration_seconds", "gauge", "Duration of the job's latest run here.");
-        for (job, seconds) in &jobs.last_duration {
-            let _ = writeln!(out, "entcp_job_last_duration_seconds{{job=\"{job}\"}} {seconds}");
-        }
-        header(
-            out,
-            "entcp_job_ticks_skipped_total",
-            "counter",
-            "Ticks not run here: overlap (previous run still going) or missed.",
-        );
-        for ((job, reason), n) in &jobs.skipped {
-            let _ = writeln!(out, "entcp_job_ticks_skipped_total{{job=\"{job}\",reason=\"{reason}\"}} {n}");
-        }
-        header(out, "entcp_job_runs_abandoned_total", "counter", "Runs of dead runners this process marked abandoned.");
-        for (job, n) in &jobs.abandoned {
-            let _ = writeln!(out, "entcp_job_runs_abandoned_total{{job=\"{job}\"}} {n}");
-        }
-        header(
-            out,
-            "entcp_job_abandon_failures_total",
-            "counter",
-            "Dead runs this process failed to mark abandoned with their retry (tried again next pass).",
-        );
-        for (job, n) in &jobs.abandon_failures {
-            let _ = writeln!(out, "entcp_job_abandon_failures_total{{job=\"{job}\"}} {n}");
-        }
+        let runs_help = "Job runs ended in this process, by job and outcome.";
+        per_job_and(out, "entcp_job_runs_total", "counter", runs_help, "outcome", &jobs.runs);
+        let success_help = "End of the job's latest successful run here.";
+        per_job(out, "entcp_job_last_success_timestamp_seconds", "gauge", success_help, &jobs.last_success);
+        let duration_help = "Duration of the job's latest run here.";
+        per_job(out, "entcp_job_last_duration_seconds", "gauge", duration_help, &jobs.last_duration);
+        let skipped_help = "Ticks not run here: overlap (previous run still going) or missed.";
+        per_job_and(out, "entcp_job_ticks_skipped_total", "counter", skipped_help, "reason", &jobs.skipped);
+        let abandoned_help = "Runs of dead runners this process marked abandoned.";
+        per_job(out, "entcp_job_runs_abandoned_total", "counter", abandoned_help, &jobs.abandoned);
+        let abandon_failures_help =
+            "Dead runs this process failed to mark abandoned with their retry (tried again next pass).";
+        per_job(out, "entcp_job_abandon_failures_total", "counter", abandon_failures_help, &jobs.abandon_failures);
         header(out, "entcp_outbox_delivery_failures_total", "counter", "E-mail delivery attempts that failed here.");
         let failures = DELIVERY_FAILURES.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(out, "entcp_outbox_delivery_failures_total {failures}");
@@ -226,6 +200,29 @@ fn method_label(method: &axum::http::Method) -> String {
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The series `name`, one sample per job: `name{job="…"} value`.
+fn per_job(out: &mut String, name: &str, kind: &str, help: &str, values: &BTreeMap<String, impl std::fmt::Display>) {
+    header(out, name, kind, help);
+    for (job, value) in values {
+        let _ = writeln!(out, "{name}{{job=\"{job}\"}} {value}");
+    }
+}
+
+/// The series `name`, one sample per job and value of its other `label`.
+fn per_job_and(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<(String, String), u64>,
+) {
+    header(out, name, kind, help);
+    for ((job, other), n) in values {
+        let _ = writeln!(out, "{name}{{job=\"{job}\",{label}=\"{other}\"}} {n}");
+    }
 }
 
 /// The pool as the process sees it, and what the binary is.

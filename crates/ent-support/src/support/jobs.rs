@@ -63,10 +63,30 @@ fn job_result(outcome: String, failed: &[String]) -> anyhow::Result<String> {
     }
 }
 
-/// Logs the failure of a job's step on ticket `id` and keeps it to name in the outcome.
-fn note_failure(failed: &mut Vec<String>, job: &str, id: &str, problem: &Problem) {
-    tracing::warn!(ticket = %id, error = %problem.detail, "{job}: ticket skipped after an error");
-    failed.push(id.to_string());
+/// What a job's pass over tickets did: how many it changed, and the ids of those it failed on.
+#[derive(Default)]
+struct Tally {
+    changed: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    /// Counts what `job`'s step did on ticket `id`: a change, nothing, or a failure, logged
+    /// and kept to name in the outcome (the pass goes on with the next ticket).
+    fn count(&mut self, job: &str, id: &str, step: Result<bool, Problem>) {
+        match step {
+            Ok(true) => self.changed += 1,
+            Ok(false) => {}
+            Err(problem) => {
+                tracing::warn!(ticket = %id, error = %problem.detail, "{job}: ticket skipped after an error");
+                self.failed.push(id.to_string());
+            }
+        }
+    }
+
+    fn outcome(self) -> (usize, Vec<String>) {
+        (self.changed, self.failed)
+    }
 }
 
 /// Finds and flags the breaches due at `now`.
@@ -367,15 +387,11 @@ pub async fn close_on_purged_tenants(
     .fetch_all(state.store.pool())
     .await?;
     let actor = Actor::system("support-sweep");
-    let (mut closed, mut failed) = (0, Vec::new());
+    let mut tally = Tally::default();
     for (id, purged_at) in &open {
-        match close_purged(state, &actor, id, purged_at.as_deref(), now).await {
-            Ok(true) => closed += 1,
-            Ok(false) => {}
-            Err(problem) => note_failure(&mut failed, "support-sweep", id, &problem),
-        }
+        tally.count("support-sweep", id, close_purged(state, &actor, id, purged_at.as_deref(), now).await);
     }
-    Ok((closed, failed))
+    Ok(tally.outcome())
 }
 
 /// Closes ticket `id` of a tenant purged at `purged_at`, if still open; whether it did.
@@ -506,15 +522,11 @@ pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Res
     let not_data = format!("AND t.category <> '{}'", Category::Donnees.as_str());
     let ids = waiting_since(state, since, &not_data).await?;
     let actor = Actor::system("support-reminders");
-    let (mut resolved, mut failed) = (0, Vec::new());
+    let mut tally = Tally::default();
     for id in &ids {
-        match resolve_one(state, &actor, id, since, now).await {
-            Ok(true) => resolved += 1,
-            Ok(false) => {}
-            Err(problem) => note_failure(&mut failed, "support-reminders", id, &problem),
-        }
+        tally.count("support-reminders", id, resolve_one(state, &actor, id, since, now).await);
     }
-    Ok((resolved, failed))
+    Ok(tally.outcome())
 }
 
 /// Resolves ticket `id` if it is still in the wait begun by `since` and its requester can be

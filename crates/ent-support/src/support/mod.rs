@@ -604,7 +604,3 @@ pub async fn lead_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -
         None => queue_emails(conn, level, org_id).await,
     }
 }
-
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}

@@ -58,6 +58,13 @@ async fn doisneau_fields(app: &TestApp) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Posts, as `session`, the creation form of [`doisneau_fields`] starting on `start`.
+async fn post_doisneau_from(app: &TestApp, session: &str, start: &str) -> common::Resp {
+    let mut fields = doisneau_fields(app).await;
+    fields.push(("debut".into(), start.into()));
+    post_form(app, session, "/conventions/nouvelle", &as_refs(&fields)).await
+}
+
 /// The signatory of each party as the creation form takes it (#15: required before submission).
 fn signatory_fields() -> Vec<(String, String)> {
     let mut fields = Vec::new();
@@ -1014,9 +1021,7 @@ async fn refused_creation_forms_link_every_error_to_a_control_of_the_page(db: Te
     let app = fresnes(db).await;
     let name = app.backend;
     let dan = sign_in(&app, DAN).await;
-    let mut fields = doisneau_fields(&app).await;
-    fields.push(("debut".into(), "2026-13-45".into()));
-    let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let refused = post_doisneau_from(&app, &dan, "2026-13-45").await;
     assert_refusal_announced(&refused);
     let links = summary_links(&refused.text);
     let on_start: Vec<_> = links.iter().filter(|(id, _)| id == "start-date").collect();
@@ -1054,9 +1059,7 @@ async fn the_dashboard_and_the_notifications_agree_on_a_convention_awaiting_the_
     let role = entcp::identity::UserRole::new(&user.id, Role::Collectivite, Some(&other));
     entcp::identity::grant(&app.store, &common::admin(), role, common::t0()).await.unwrap();
     let dan = sign_in(&app, DAN).await;
-    let mut fields = doisneau_fields(&app).await;
-    fields.push(("debut".into(), "2026-09-01".into()));
-    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let created = post_doisneau_from(&app, &dan, "2026-09-01").await;
     let id = id_of(created.header("location").unwrap());
     follow(&app, &dan, &post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await).await;
     let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
@@ -1319,9 +1322,7 @@ async fn a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page
     let app = fresnes(db).await;
     let name = app.backend;
     let dan = sign_in(&app, DAN).await;
-    let mut fields = doisneau_fields(&app).await;
-    fields.push(("debut".into(), "2026-09-01".into()));
-    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
+    let created = post_doisneau_from(&app, &dan, "2026-09-01").await;
     let id = id_of(created.header("location").unwrap());
     let edit = format!("/conventions/{id}/modifier");
     app.clock.set(common::t0() + chrono::Duration::days(10));

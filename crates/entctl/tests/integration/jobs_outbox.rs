@@ -197,17 +197,14 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
     if !smtp_sink_available() {
         return;
     }
-    let (_data, port, mut config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
-    config.mail.batch_size = 2;
+    let (_data, sink, config) = sink_in_small_batches();
     let t0 = common::t0();
     let mut ids = Vec::new();
     for i in 0..12 {
         ids.push(queue_test_mail(&db.store, &format!("agent{i}@ac-creteil.fr"), t0).await);
     }
-    let other = Store::connect(&db.url, None).await.unwrap();
 
-    let (a, b) = tokio::join!(send(&db.store, &config, "sender-a", t0), send(&other, &config, "sender-b", t0));
+    let (a, b) = two_senders_at_once(&db, &config, t0).await;
     assert_eq!(a.sent + b.sent, 12, "{}: {a:?} {b:?}", db.name);
     assert_eq!(a.retried + b.retried + a.failed + b.failed, 0);
     assert_eq!(sink.received().len(), 12, "{}", db.name);
@@ -215,7 +212,27 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
         assert_eq!(sink.copies_of(id), 1, "{}: message {id}", db.name);
         assert_eq!(notify::get_message(&db.store, id).await.unwrap().status, "sent");
     }
+}
+
+/// A real SMTP sink and a configuration sending to it two messages a batch, so that two
+/// senders share the work (call where [`smtp_sink_available`]).
+fn sink_in_small_batches() -> (tempfile::TempDir, SmtpSink, Config) {
+    let (data, port, mut config) = smtp_on_free_port();
+    let sink = SmtpSink::start(port);
+    config.mail.batch_size = 2;
+    (data, sink, config)
+}
+
+/// Two senders sending what is due at `now` at once, each on its own connection to `db`.
+async fn two_senders_at_once(
+    db: &crate::common::TestDb,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> (SendReport, SendReport) {
+    let other = Store::connect(&db.url, None).await.unwrap();
+    let reports = tokio::join!(send(&db.store, config, "sender-a", now), send(&other, config, "sender-b", now));
     other.close().await;
+    reports
 }
 
 /// Three people a tenant's suspension concerns, as `tenants::notices` tells them.
@@ -364,23 +381,19 @@ async fn two_senders_splitting_old_messages_at_once_reach_each_recipient_exactly
     if !smtp_sink_available() {
         return;
     }
-    let (_data, port, mut config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
-    config.mail.batch_size = 2;
+    let (_data, sink, config) = sink_in_small_batches();
     let t0 = common::t0();
     let people: Vec<String> = (0..12).map(|i| format!("agent{i}@ac-creteil.fr")).collect();
     for group in people.chunks(3) {
         let group: Vec<&str> = group.iter().map(String::as_str).collect();
         queue_to_all_at_once(&db.store, &group, t0).await;
     }
-    let other = Store::connect(&db.url, None).await.unwrap();
 
-    let (a, b) = tokio::join!(send(&db.store, &config, "sender-a", t0), send(&other, &config, "sender-b", t0));
+    let (a, b) = two_senders_at_once(&db, &config, t0).await;
     assert_eq!((a.split + b.split, a.sent + b.sent), (4, 12), "{}: {a:?} {b:?}", db.name);
     assert_eq!(a.retried + b.retried + a.failed + b.failed, 0, "{}", db.name);
     let people: Vec<&str> = people.iter().map(String::as_str).collect();
     each_alone(&sink, &people, db.name);
-    other.close().await;
 }
 
 backend_test!(a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease);

@@ -3,10 +3,10 @@
 use super::Ticket;
 use crate::support::policy::Policies;
 use crate::support::sla::{self, SlaEvent, SlaState, Step};
-use crate::support::{parse_time, Level, Priority, Status};
+use crate::support::{Level, Priority, Status};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
-use ent_kernel::store::{new_id, timestamp, Flag, Nullable, Tx, UnknownValue};
+use ent_kernel::store::{new_id, parse_timestamp, timestamp, Flag, Nullable, Tx, UnknownValue};
 use ent_ops::notify::Notice;
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
@@ -44,7 +44,7 @@ pub(crate) struct SlaEventRow {
 impl SlaEventRow {
     /// The SLA event; a time or a status/level value the code does not know is an error.
     pub(crate) fn event(self) -> Result<SlaEvent, Problem> {
-        let at = parse_time(&self.at).ok_or(UnknownValue { what: "horodatage", value: self.at.clone() })?;
+        let at = parse_timestamp(&self.at).ok_or(UnknownValue { what: "horodatage", value: self.at.clone() })?;
         let to = self.to_value.unwrap_or_default();
         let step = match self.kind.as_str() {
             "created" => Step::Created,
