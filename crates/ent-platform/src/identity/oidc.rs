@@ -395,6 +395,7 @@ impl Oidc {
                     "subject": signed_in.subject,
                     "created": signed_in.created,
                     "claimed_org": signed_in.claimed_org,
+                    "auth_time": signed_in.auth_time.map(timestamp),
                 });
                 let user = &signed_in.user;
                 let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));

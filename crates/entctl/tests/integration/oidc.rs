@@ -455,6 +455,13 @@ async fn a_person_without_a_password_confirms_their_identity_at_the_provider_the
     assert!(!plain.query_pairs().any(|(k, _)| k == "prompt" || k == "max_age"), "{name}: {plain}");
 
     let session = oidc_session(&app, &sub).await;
+    let signed_in: String = sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'oidc.sign_in'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let three_hours_before = entcp::store::timestamp(common::t0() - chrono::Duration::hours(3));
+    let signed_in: Value = serde_json::from_str(&signed_in).unwrap();
+    assert_eq!(signed_in["auth_time"], three_hours_before.as_str(), "{name}: the provider's date audited");
     let before = tokens_of(&app, dan).await;
     let page = page_showing(&app, &session, "/compte", "id=\"token-recent\"").await;
     assert!(page.text.contains("href=\"/compte/identite\""), "{name}: {}", page.text);
