@@ -270,9 +270,15 @@ async fn confirmation(
         return Ok(anonymous_page(state, parts, StatusCode::BAD_REQUEST, "sign_in.html", notice, values));
     };
     let outcome = match refusal(Some(&pending), &query) {
-        Some((reason, text)) => {
+        Some((reason, _)) => {
             audit_refusal(&state.store, &client, reason, now).await;
-            Err((StatusCode::BAD_REQUEST, text.replace("connexion", "confirmation")))
+            let text = match &query.error {
+                Some(error) => {
+                    format!("le fournisseur d'identité n'a pas confirmé votre identité ({error}) : recommencez")
+                }
+                None => "le retour du fournisseur d'identité est incomplet : recommencez".to_string(),
+            };
+            Err((StatusCode::BAD_REQUEST, text))
         }
         None => {
             let (code, returned) = (query.code.unwrap_or_default(), query.state.unwrap_or_default());

@@ -594,6 +594,33 @@ async fn a_confirmation_without_a_fresh_auth_time_or_by_another_person_is_refuse
     assert_eq!(common::count(&app.store, without, &["%confirmation_without_its_session%"]).await, 1, "{name}");
 }
 
+// A confirmation's request asks the provider to authenticate the person again; its callback,
+// handed to `finish` (a sign-in) instead of `confirm`, signs nobody in, and `confirm` wants the
+// session's own user.
+backend_test!(a_confirmations_callback_never_signs_anyone_in);
+async fn a_confirmations_callback_never_signs_anyone_in(db: TestDb) {
+    use entcp::identity::oidc::Confirming;
+    let app = TestApp::builder(db).user("dan@ac-creteil.fr", Role::Admin, None).build().await;
+    let (store, name) = (&app.store, app.backend);
+    let provider = provider().await;
+    let oidc = Oidc::new(&config(&provider)).unwrap();
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
+    let dan = entcp::identity::get_user(store, "dan@ac-creteil.fr").await.unwrap().unwrap();
+    let confirming = Confirming { user_id: dan.id.clone(), session: "empreinte-de-session".into() };
+    let (url, pending) = oidc.begin_confirmation("/compte", confirming, common::t0()).await.unwrap();
+    let url = reqwest::Url::parse(&url).unwrap();
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert!(pairs.contains(&("prompt".into(), "login".into())), "{name}: {url}");
+    assert!(pairs.contains(&("max_age".into(), "0".into())), "{name}: {url}");
+    let (code, state) = sign_in_at_provider(url.as_str(), &sub).await;
+    let refused = oidc.finish(store, pending, &code, &state, common::t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Unauthorized, "{name}: {refused:?}");
+    assert!(refused.detail.contains("il n'ouvre pas de session"), "{name}: {}", refused.detail);
+    let audit = oidc_audit(store).await;
+    assert_eq!(audit.len(), 1, "{name}: {audit:?}");
+    assert_eq!(audit[0].2["reason"], "confirmation_as_sign_in", "{name}");
+}
+
 // An address the provider does not say it verified names no account (absent counts as not);
 // the first verified sign-in links the account to its subject, and from then on another
 // subject presenting the same address is refused (audited), as is the linked subject when it
