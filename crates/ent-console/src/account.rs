@@ -1,14 +1,21 @@
 //! « Mon compte »: who the person is, their live sessions (the others can be closed),
 //! the e-mails they choose to receive, and the password change (which closes every
 //! session). An administrator closes another user's sessions from that user's page.
+//!
+//! An API token outlives the session that creates it: its creator proves who they are
+//! again, with their current password, or, without one, with an authentication at the
+//! identity provider less than [`RECENT_SIGN_IN`] old by the provider's own word (the
+//! `auth_time` of the ID token the session keeps); the page offers to confirm it there
+//! (`GET /compte/identite`, `crate::oidc::confirm_identity`).
 
 use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::form::FieldError;
+use crate::forms::Fields;
 use crate::page::{self, Notice, PageError, Shell};
 use crate::signin::{field_message, throttled_check, throttled_text, Checked};
 use crate::users::visible_user;
 use crate::ConsoleState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
@@ -16,6 +23,7 @@ use axum::Form;
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_ops::notify::preferences;
+use ent_platform::identity::oidc::recently_authenticated;
 use ent_platform::identity::sessions::{self, Timeouts};
 use ent_platform::identity::{self, authz, password};
 use serde::Deserialize;
@@ -80,6 +88,8 @@ async fn render(
         .map(|(label, hint)| serde_json::json!({ "label": label, "hint": hint }))
         .collect();
     let has_password = password::has_password(&state.store, &session.user_id).await?;
+    // Without a password, a token wants a recent authentication at the provider.
+    let recent = !has_password && authenticated_recently(state, session).await?;
     let shell = Shell::new(state, Some(session), "/compte").crumbs(&[("Mon compte", "/compte")]).notice(notice);
     let values = serde_json::json!({
         "email": session.email,
@@ -92,14 +102,56 @@ async fn render(
         "mandatory": mandatory,
         "has_password": has_password,
         "recent_minutes": RECENT_SIGN_IN.num_minutes(),
+        "recent": recent,
+        "can_confirm": state.oidc.get().is_some(),
         "error": errors.iter().map(|e| (e.id.clone(), e.message.clone().into())).collect::<serde_json::Map<_, _>>(),
         "errors": errors,
     });
     Ok(page::render_status(status, "account.html", shell, values))
 }
 
-pub async fn page(State(state): State<ConsoleState>, signed: Signed) -> Result<Response, PageError> {
-    render(&state, &signed, StatusCode::OK, None, None, Vec::new()).await
+pub async fn page(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(query): Query<Fields>,
+) -> Result<Response, PageError> {
+    let text = format!(
+        "Votre identité est confirmée : vous pouvez créer un jeton d'API dans les {} minutes.",
+        RECENT_SIGN_IN.num_minutes()
+    );
+    let notice = Notice::after(query.get("apres"), &[("identite", text.as_str())]);
+    render(&state, &signed, StatusCode::OK, notice, None, Vec::new()).await
+}
+
+/// The account page of `signed` after a confirmation at the provider was refused: `text`
+/// (French, from `identity::oidc`) beside the token form, with `status`.
+pub(crate) async fn after_refused_confirmation(
+    state: &ConsoleState,
+    signed: &Signed,
+    status: StatusCode,
+    text: String,
+) -> Result<Response, PageError> {
+    let error = FieldError::new("", "token-recent", capitalised(&text)).at("token-recent").labelled(TOKEN_FORM);
+    render(state, signed, status, None, None, vec![error]).await
+}
+
+/// `text` with a capital first letter and a final full stop.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// Whether the session's person was authenticated by the identity provider less than
+/// [`RECENT_SIGN_IN`] ago, by the `auth_time` of the ID token the session keeps (not by when
+/// the session opened: a sign-in through the provider may be silent).
+async fn authenticated_recently(state: &ConsoleState, session: &sessions::Session) -> Result<bool, Problem> {
+    let at = crate::oidc::authenticated_at(&state.store, &session.id_hash).await?;
+    Ok(recently_authenticated(at, RECENT_SIGN_IN, state.clock.now()))
 }
 
 #[derive(Deserialize)]
@@ -144,14 +196,16 @@ pub async fn change_password(
     }
 }
 
-/// How recent the sign-in of a person without a password must be for them to create a token.
+/// How recent the authentication at the identity provider of a person without a password
+/// must be for them to create a token (its `auth_time`, see [`authenticated_recently`]).
 const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Checks that the person is who the session says, again: the current password they typed,
 /// under the sign-in throttle (a session left open is no way around it), or, when
-/// `recent_enough` is given and they sign in only through the identity provider, a sign-in
-/// that recent (the token form). `None` when proven, else the page that refuses, beside the
-/// control `control` where the password was typed.
+/// `recent_enough` is given and they sign in only through the identity provider, an
+/// authentication there that recent ([`authenticated_recently`]: the token form). `None` when
+/// proven, else the page that refuses, beside the control `control` where the password was
+/// typed.
 async fn confirm_identity(
     state: &ConsoleState,
     signed: &Signed,
@@ -164,12 +218,13 @@ async fn confirm_identity(
     let session = &signed.0;
     if let Some(window) = recent_enough.filter(|_| current.is_empty()) {
         if !password::has_password(&state.store, &session.user_id).await? {
-            let opened = chrono::DateTime::parse_from_rfc3339(&session.created_at).map(|t| t.to_utc()).ok();
-            if opened.is_some_and(|t| state.clock.now() - t <= window) {
+            let at = crate::oidc::authenticated_at(&state.store, &session.id_hash).await?;
+            if recently_authenticated(at, window, state.clock.now()) {
                 return Ok(None);
             }
             let text = format!(
-                "Reconnectez-vous pour créer un jeton : votre connexion date de plus de {} minutes.",
+                "Confirmez votre identité auprès du fournisseur d'identité pour créer un jeton : votre dernière \
+                 authentification date de plus de {} minutes, ou le fournisseur ne l'a pas datée.",
                 window.num_minutes()
             );
             return Ok(Some(refused(state, signed, (form, "token-recent"), text).await?));

@@ -141,6 +141,7 @@ where
         route(Method::GET, "/", Signed(&authz::SELF_READ), get(dashboard::home)),
         route(Method::GET, "/tableau-de-bord/{org}", Signed(&DASHBOARD), get(dashboard::page)),
         route(Method::GET, "/compte", Signed(&authz::SELF_READ), get(account::page)),
+        route(Method::GET, "/compte/identite", Signed(&authz::SELF_READ), get(oidc::confirm_identity)),
         route(Method::POST, "/compte/mot-de-passe", Signed(&authz::SELF_READ), post(account::change_password)),
         route(Method::POST, "/compte/sessions/revoquer", Signed(&authz::SELF_READ), post(account::revoke_others)),
         route(

@@ -4,8 +4,15 @@
 //! browser to the provider; its callback `GET /connexion/oidc/retour` completes the
 //! sign-in with `identity::oidc` (which audits every outcome it sees), opens the
 //! session (id rotated) and keeps the ID token for the sign-out at the provider.
+//!
+//! A signed-in person confirms their identity at the provider with `GET /compte/identite`
+//! (`prompt=login`, `max_age=0`): the same callback, told apart by its pending login,
+//! checks the new ID token ([`Oidc::confirm`]: fresh `auth_time`, the session's person) and
+//! keeps it in place of the session's; it opens no session. The `auth_time` of the ID token
+//! a session keeps is how recent its person's authentication is ([`authenticated_at`]): an
+//! API token wants it recent from a person without a password (`account`).
 
-use crate::auth::{self, SESSION_COOKIE};
+use crate::auth::{self, Signed, SESSION_COOKIE};
 use crate::page::{self, Notice, PageError};
 use crate::signin::{anonymous_page, safe_next, too_many};
 use crate::ConsoleState;
@@ -19,8 +26,8 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Store};
 use ent_kernel::throttle::{address_key, Attempt};
 use ent_platform::identity::hash_token;
-use ent_platform::identity::oidc::{Oidc, PendingLogin};
-use ent_platform::identity::sessions::{self, Event, Session};
+use ent_platform::identity::oidc::{self as provider, Confirming, Oidc, PendingLogin};
+use ent_platform::identity::sessions::{self, Event, Session, Timeouts};
 use serde::Deserialize;
 
 /// The pre-session cookie: the opaque id of a pending login, its SHA-256 stored.
@@ -85,6 +92,45 @@ pub async fn begin(
     let mut response = page::redirect(&url);
     response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, Some(&secret)));
     Ok(response)
+}
+
+/// Where a confirmation leads back to: the account page, which says it.
+pub const CONFIRMED_PATH: &str = "/compte?apres=identite";
+
+/// `GET /compte/identite`: a confirmation of the signed-in person's identity at the provider
+/// (a pre-session as [`begin`]'s, counted against the same throttle), then 303 to the
+/// provider, asked to authenticate the person again.
+pub async fn confirm_identity(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    parts: Parts,
+) -> Result<Response, PageError> {
+    let Some(oidc) = state.oidc.get() else { return Ok(not_configured()) };
+    let session = &signed.0;
+    let now = state.clock.now();
+    let key = start_key(&auth::client_of(&state, &parts));
+    if let Attempt::Refused { retry_after } = state.sign_in_throttle.0.attempt(&[key], now).await? {
+        return Ok(too_many(retry_after));
+    }
+    let confirming = Confirming { user_id: session.user_id.clone(), session: session.id_hash.clone() };
+    let (url, pending) = oidc.begin_confirmation(CONFIRMED_PATH, confirming, now).await?;
+    let secret = sessions::random_secret();
+    keep_pending(&state.store, &secret, &pending, now).await?;
+    let mut response = page::redirect(&url);
+    response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, Some(&secret)));
+    Ok(response)
+}
+
+/// When the provider last authenticated the person of the session `session_hash`: the
+/// `auth_time` of the ID token it keeps (verified when kept, at sign-in or confirmation);
+/// `None` for a session opened otherwise, or a token without `auth_time`.
+pub async fn authenticated_at(store: &Store, session_hash: &str) -> Result<Option<DateTime<Utc>>, Problem> {
+    let id_token: Option<String> =
+        sqlx::query_scalar("SELECT id_token FROM console_oidc_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(id_token.as_deref().and_then(provider::auth_time_of))
 }
 
 /// The throttle key of the sign-in starts from `client`'s address (apart from its password
@@ -158,6 +204,11 @@ pub async fn callback(
     let pending = take_pending(&state.store, auth::cookie(&parts.headers, PENDING_COOKIE)).await?;
     let begun = pending.as_ref().and_then(|p| DateTime::parse_from_rfc3339(&p.started_at).ok());
     let client = auth::client_of(&state, &parts);
+    if let Some(pending) = pending.clone().filter(|p| p.confirming.is_some()) {
+        let mut response = confirmation(&state, oidc, query, &parts, pending, now).await?;
+        response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, None));
+        return Ok(response);
+    }
     let outcome = match (refusal(pending.as_ref(), &query), pending) {
         (Some((reason, text)), _) => {
             audit_refusal(&state.store, &client, reason, now).await;
@@ -190,6 +241,80 @@ pub async fn callback(
     };
     response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, PENDING_COOKIE, None));
     Ok(response)
+}
+
+/// The callback of a confirmation ([`confirm_identity`]): only for the session that asked,
+/// still live; the provider's answer checked by [`Oidc::confirm`], the new ID token kept in
+/// place of the session's, back to the account page. Refused, the account page says why
+/// (the session goes on as it was); without that session, the sign-in page.
+async fn confirmation(
+    state: &ConsoleState,
+    oidc: &Oidc,
+    query: CallbackQuery,
+    parts: &Parts,
+    pending: PendingLogin,
+    now: DateTime<Utc>,
+) -> Result<Response, PageError> {
+    let client = auth::client_of(state, parts);
+    let asker =
+        pending.confirming.clone().unwrap_or_else(|| Confirming { user_id: String::new(), session: String::new() });
+    let session = match auth::cookie(&parts.headers, SESSION_COOKIE) {
+        Some(secret) => sessions::find(&state.store, secret, Timeouts::of(&state.config.console), now).await?,
+        None => None,
+    };
+    let Some(session) = session.filter(|s| s.id_hash == asker.session && s.user_id == asker.user_id) else {
+        audit_refusal(&state.store, &client, "confirmation_without_its_session", now).await;
+        let text = "confirmation impossible : la session qui l'a demandée est terminée ; connectez-vous à nouveau";
+        let values = serde_json::json!({ "suivant": "/compte", "email": "" });
+        let notice = Some(Notice::error(text));
+        return Ok(anonymous_page(state, parts, StatusCode::BAD_REQUEST, "sign_in.html", notice, values));
+    };
+    let outcome = match refusal(Some(&pending), &query) {
+        Some((reason, _)) => {
+            audit_refusal(&state.store, &client, reason, now).await;
+            let text = match &query.error {
+                Some(error) => {
+                    format!("le fournisseur d'identité n'a pas confirmé votre identité ({error}) : recommencez")
+                }
+                None => "le retour du fournisseur d'identité est incomplet : recommencez".to_string(),
+            };
+            Err((StatusCode::BAD_REQUEST, text))
+        }
+        None => {
+            let (code, returned) = (query.code.unwrap_or_default(), query.state.unwrap_or_default());
+            let begun = DateTime::parse_from_rfc3339(&pending.started_at).ok();
+            let confirmed = oidc.confirm(&state.store, pending, &code, &returned, &session.actor, now).await;
+            if let (Ok(_), Some(begun)) = (&confirmed, begun) {
+                state.sign_in_throttle.0.take_back(&start_key(&client), begun.with_timezone(&Utc)).await?;
+            }
+            confirmed.map_err(|problem| (problem.kind.status(), problem.detail))
+        }
+    };
+    match outcome {
+        Ok(confirmed) => {
+            replace_id_token(&state.store, &session.id_hash, &confirmed.id_token).await?;
+            Ok(page::redirect(safe_next(Some(&confirmed.return_to))))
+        }
+        Err((status, text)) => {
+            Ok(crate::account::after_refused_confirmation(state, &Signed(session), status, text).await?)
+        }
+    }
+}
+
+/// Keeps `id_token` as the ID token of the session `session_hash`, in place of any.
+async fn replace_id_token(store: &Store, session_hash: &str, id_token: &str) -> Result<(), Problem> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query("DELETE FROM console_oidc_sessions WHERE session_hash = $1")
+        .bind(session_hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO console_oidc_sessions (session_hash, id_token) VALUES ($1, $2)")
+        .bind(session_hash)
+        .bind(id_token)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A callback refused before `identity::oidc` saw it (which audits the others).
@@ -260,6 +385,7 @@ mod tests {
             pkce_verifier: None,
             return_to: "/".into(),
             started_at: "2026-09-01T08:00:00Z".into(),
+            confirming: None,
         };
         assert_eq!(refusal(None, &query(Some("c"), None)).map(|r| r.0), Some("no_pending_login"));
         assert_eq!(refusal(Some(&pending), &query(None, Some("access_denied"))).map(|r| r.0), Some("provider_error"));

@@ -21,6 +21,28 @@
 //! `pending` ([`PendingLogin`]) is serialisable and single-use: drop it whatever
 //! `finish` answers. It expires after [`PENDING_LIFETIME`].
 //!
+//! # Confirming who is signed in (re-authentication)
+//!
+//! An ordinary sign-in may be silent: a person with a live session at the provider is not
+//! asked anything. Before a sensitive act (an API token, for a person without a password),
+//! the console asks the provider to authenticate the person again:
+//!
+//! ```text
+//! // GET /compte/identite (signed in)
+//! let (url, pending) = oidc.begin_confirmation(return_to, confirming, now).await?; // prompt=login, max_age=0
+//! // GET <redirect_url>?code=…&state=… (the same callback, told apart by `pending.confirming`)
+//! let confirmed = oidc.confirm(&store, pending, code, state, &session_actor, now).await?;
+//! ```
+//!
+//! `confirm` requires the ID token's `auth_time` (OIDC Core §2, §3.1.2.1: asked for by
+//! `max_age`), no earlier than the request ([`fresh_authentication`], [`CLOCK_SKEW`] allowed)
+//! and not in the future, and the provider's subject linked to the session's user (table
+//! `oidc_identities`): another person's authentication confirms nothing and signs nobody in.
+//! Audited: `oidc.reauthenticated`, `oidc.reauthentication_refused` (with its reason).
+//! How recent a person's authentication is comes from the `auth_time` of the ID token the
+//! session keeps ([`auth_time_of`], [`recently_authenticated`]), never from when the callback
+//! arrived: an ID token without `auth_time` proves no recent authentication.
+//!
 //! # The mapping
 //!
 //! A person signs in only if an active user has the e-mail of the configured claim
@@ -66,6 +88,10 @@ type Discovery = Result<Arc<ProviderMetadataWithLogout>, String>;
 const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
 /// Random bytes of `state` and `nonce` (43 characters: ProConnect wants at least 32).
 const RANDOM_BYTES: u32 = 32;
+/// The `max_age` of a confirmation request: the provider must authenticate the person anew.
+pub const CONFIRMATION_MAX_AGE: Duration = Duration::from_secs(0);
+/// How far the provider's clock may be from ours when `auth_time` is compared to it.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Every claim of the ID token or the user info, by name.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -114,6 +140,28 @@ pub struct PendingLogin {
     /// The console page to show once signed in (a local path).
     pub return_to: String,
     pub started_at: String,
+    /// For a confirmation of who is signed in ([`Oidc::begin_confirmation`]), none for a sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirming: Option<Confirming>,
+}
+
+/// Whose identity a confirmation request is to confirm: the signed-in user, and the console
+/// session that asked (which alone the confirmation marks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirming {
+    pub user_id: String,
+    /// The console session's id hash.
+    pub session: String,
+}
+
+/// A confirmed identity: the provider authenticated the session's person again just now.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub subject: String,
+    /// The raw ID token: the session keeps it (its `auth_time` is the proof, [`auth_time_of`]).
+    pub id_token: String,
+    pub auth_time: DateTime<Utc>,
+    pub return_to: String,
 }
 
 /// The organisation a claim names (UAI, SIREN or SIRET), as claimed.
@@ -139,6 +187,8 @@ pub struct SignedInUser {
     /// Whether the user was created by this sign-in (`create_unknown_users`).
     pub created: bool,
     pub return_to: String,
+    /// When the provider last authenticated the person (the ID token's `auth_time`), if it says.
+    pub auth_time: Option<DateTime<Utc>>,
 }
 
 /// The configured provider: its settings, an HTTP client, the discovery cache.
@@ -173,6 +223,18 @@ impl From<Problem> for Refusal {
     fn from(problem: Problem) -> Refusal {
         Refusal { reason: "error", problem, who: None }
     }
+}
+
+/// A callback's ID token, verified.
+struct Verified {
+    client: Client,
+    metadata: Arc<ProviderMetadataWithLogout>,
+    access_token: openidconnect::AccessToken,
+    /// The raw ID token.
+    id_token: String,
+    subject: openidconnect::SubjectIdentifier,
+    auth_time: Option<DateTime<Utc>>,
+    claims: BTreeMap<String, serde_json::Value>,
 }
 
 fn unavailable(what: &str, error: impl std::fmt::Display) -> Refusal {
@@ -263,6 +325,27 @@ impl Oidc {
     /// The provider's authorisation URL to redirect the browser to, and what to keep
     /// until its callback. `return_to` must be a local path (anything else becomes `/`).
     pub async fn begin(&self, return_to: &str, now: DateTime<Utc>) -> Result<(String, PendingLogin), Problem> {
+        self.authorization(return_to, None, now).await
+    }
+
+    /// [`Oidc::begin`] for a confirmation of who is signed in: the request asks the provider
+    /// to authenticate the person again (`prompt=login`, `max_age=0`), whatever session they
+    /// have there. Its callback goes to [`Oidc::confirm`], never [`Oidc::finish`].
+    pub async fn begin_confirmation(
+        &self,
+        return_to: &str,
+        confirming: Confirming,
+        now: DateTime<Utc>,
+    ) -> Result<(String, PendingLogin), Problem> {
+        self.authorization(return_to, Some(confirming), now).await
+    }
+
+    async fn authorization(
+        &self,
+        return_to: &str,
+        confirming: Option<Confirming>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, PendingLogin), Problem> {
         let (client, _) = self.client().await.map_err(|r| r.problem)?;
         let nonce = Nonce::new_random_len(RANDOM_BYTES);
         let state = CsrfToken::new_random_len(RANDOM_BYTES);
@@ -272,6 +355,9 @@ impl Oidc {
             .add_scopes(self.config.scopes.iter().filter(|s| *s != "openid").map(|s| Scope::new(s.clone())));
         for acr in self.config.acr_values.iter().flat_map(|v| v.split_whitespace()) {
             request = request.add_auth_context_value(AuthenticationContextClass::new(acr.to_string()));
+        }
+        if confirming.is_some() {
+            request = request.add_prompt(CoreAuthPrompt::Login).set_max_age(CONFIRMATION_MAX_AGE);
         }
         let mut pkce_verifier = None;
         if self.config.pkce {
@@ -286,6 +372,7 @@ impl Oidc {
             pkce_verifier,
             return_to: local_path(return_to),
             started_at: timestamp(now),
+            confirming,
         };
         Ok((url.to_string(), pending))
     }
@@ -308,6 +395,7 @@ impl Oidc {
                     "subject": signed_in.subject,
                     "created": signed_in.created,
                     "claimed_org": signed_in.claimed_org,
+                    "auth_time": signed_in.auth_time.map(timestamp),
                 });
                 let user = &signed_in.user;
                 let target = Target::new("user", &user.id, user.org.as_ref().map(|o| o.id.as_str()));
@@ -323,6 +411,89 @@ impl Oidc {
                 Err(refusal.problem)
             }
         }
+    }
+
+    /// Completes a confirmation ([`Oidc::begin_confirmation`]) for the session of `actor`:
+    /// checks the state, exchanges the code, verifies the ID token, then requires its
+    /// `auth_time` ([`fresh_authentication`]) and its subject linked to `actor`'s user. Signs
+    /// nobody in: the caller marks the session with [`Confirmed::id_token`]. Audited whatever
+    /// the outcome (`oidc.reauthenticated`, `oidc.reauthentication_refused`).
+    pub async fn confirm(
+        &self,
+        store: &Store,
+        pending: PendingLogin,
+        code: &str,
+        state: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmed, Problem> {
+        let user_id = actor.user_id.clone().unwrap_or_default();
+        let outcome = self.try_confirm(store, &pending, code, state, &user_id, now).await;
+        let (action, summary) = match &outcome {
+            Ok(confirmed) => (
+                "oidc.reauthenticated",
+                serde_json::json!({
+                    "issuer": self.config.issuer,
+                    "subject": confirmed.subject,
+                    "auth_time": timestamp(confirmed.auth_time),
+                }),
+            ),
+            Err(refusal) => {
+                tracing::info!(reason = refusal.reason, "OpenID Connect re-authentication refused");
+                let subject = refusal.who.as_ref().map(|(s, _)| s.clone());
+                let summary =
+                    serde_json::json!({ "issuer": self.config.issuer, "reason": refusal.reason, "subject": subject });
+                ("oidc.reauthentication_refused", summary)
+            }
+        };
+        let target = Target::new("user", &user_id, None);
+        let mut tx = store.begin_write().await?;
+        audit::record(&mut tx, store.backend(), &actor.name, action, &target, summary, now).await?;
+        tx.commit().await?;
+        outcome.map_err(|refusal| refusal.problem)
+    }
+
+    async fn try_confirm(
+        &self,
+        store: &Store,
+        pending: &PendingLogin,
+        code: &str,
+        state: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmed, Refusal> {
+        if pending.confirming.as_ref().is_none_or(|c| c.user_id != user_id || user_id.is_empty()) {
+            return Err(Refusal::invalid(
+                "not_this_session",
+                "confirmation refusée : elle n'a pas été demandée depuis cette session ; recommencez",
+            ));
+        }
+        let verified = self.verify(pending, code, state, now).await?;
+        let subject = verified.subject.to_string();
+        let who = Some((subject.clone(), String::new()));
+        // The same person: the provider's subject is the one linked to the session's user.
+        let linked: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM oidc_identities WHERE issuer = $1 AND subject = $2")
+                .bind(&self.config.issuer)
+                .bind(&subject)
+                .fetch_optional(store.pool())
+                .await
+                .map_err(Problem::from)?;
+        if linked.as_deref() != Some(user_id) {
+            return Err(Refusal {
+                who,
+                ..Refusal::new(
+                    "other_subject",
+                    ProblemKind::Forbidden,
+                    "confirmation refusée : le fournisseur d'identité a authentifié une autre personne que celle \
+                     de cette session ; votre session reste la vôtre, rien d'autre n'a changé",
+                )
+            });
+        }
+        let asked_at = DateTime::parse_from_rfc3339(&pending.started_at).map(|t| t.to_utc()).unwrap_or(now);
+        let auth_time = fresh_authentication(verified.auth_time, asked_at, now)
+            .map_err(|(reason, detail)| Refusal { who, ..Refusal::new(reason, ProblemKind::Forbidden, detail) })?;
+        Ok(Confirmed { subject, id_token: verified.id_token, auth_time, return_to: pending.return_to.clone() })
     }
 
     async fn audit_refusal(&self, store: &Store, refusal: &Refusal, now: DateTime<Utc>) {
@@ -349,6 +520,39 @@ impl Oidc {
         state: &str,
         now: DateTime<Utc>,
     ) -> Result<SignedInUser, Refusal> {
+        if pending.confirming.is_some() {
+            return Err(Refusal::invalid(
+                "confirmation_as_sign_in",
+                "connexion refusée : ce retour du fournisseur confirme une identité, il n'ouvre pas de session",
+            ));
+        }
+        let verified = self.verify(pending, code, state, now).await?;
+        let Verified { client, metadata, access_token, id_token, subject, auth_time, mut claims } = verified;
+        if metadata.userinfo_endpoint().is_some() {
+            let request = client
+                .user_info(access_token, Some(subject.clone()))
+                .map_err(|e| unavailable("informations utilisateur", e))?;
+            let info: openidconnect::UserInfoClaims<AllClaims, CoreGenderClaim> = request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| unavailable("informations utilisateur", error_chain(&e)))?;
+            for (name, value) in as_map(&info) {
+                claims.entry(name).or_insert(value);
+            }
+        }
+        let signed_in = self.map_user(store, subject.as_str(), &claims, now).await?;
+        Ok(SignedInUser { id_token, auth_time, return_to: pending.return_to.clone(), ..signed_in })
+    }
+
+    /// The callback's state checked, its code exchanged, the ID token verified (signature,
+    /// issuer, audience, expiry, nonce, `acr`): what `finish` and `confirm` go on from.
+    async fn verify(
+        &self,
+        pending: &PendingLogin,
+        code: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, Refusal> {
         if !same_secret(state, &pending.state) {
             return Err(Refusal::invalid(
                 "state_mismatch",
@@ -390,22 +594,17 @@ impl Oidc {
             }
         };
         self.check_acr(id_claims.auth_context_ref().map(|a| a.as_str())).map_err(|e| token_invalid(&e))?;
-        let subject = id_claims.subject().to_string();
-        let mut claims = as_map(id_claims);
-        if metadata.userinfo_endpoint().is_some() {
-            let request = client
-                .user_info(tokens.access_token().clone(), Some(id_claims.subject().clone()))
-                .map_err(|e| unavailable("informations utilisateur", e))?;
-            let info: openidconnect::UserInfoClaims<AllClaims, CoreGenderClaim> = request
-                .request_async(&self.http)
-                .await
-                .map_err(|e| unavailable("informations utilisateur", error_chain(&e)))?;
-            for (name, value) in as_map(&info) {
-                claims.entry(name).or_insert(value);
-            }
-        }
-        let signed_in = self.map_user(store, &subject, &claims, now).await?;
-        Ok(SignedInUser { id_token: id_token.to_string(), return_to: pending.return_to.clone(), ..signed_in })
+        let (subject, auth_time, claims) = (id_claims.subject().clone(), id_claims.auth_time(), as_map(id_claims));
+        drop(verifier);
+        Ok(Verified {
+            subject,
+            auth_time,
+            claims,
+            id_token: id_token.to_string(),
+            access_token: tokens.access_token().clone(),
+            client,
+            metadata,
+        })
     }
 
     /// With `acr_values` configured, the token's `acr` must be one of them.
@@ -486,6 +685,7 @@ impl Oidc {
             claimed_org,
             created,
             return_to: String::new(),
+            auth_time: None,
         })
     }
 
@@ -574,6 +774,62 @@ impl Oidc {
         }
         Ok(Some(request.http_get_url().to_string()))
     }
+}
+
+/// The `auth_time` of a confirmation's ID token, if it proves an authentication made for the
+/// request begun at `asked_at`: present (required since the request sent `max_age`), no
+/// earlier than the request and no later than `now` ([`CLOCK_SKEW`] allowed either side).
+/// Otherwise the audit reason and the French refusal.
+pub fn fresh_authentication(
+    auth_time: Option<DateTime<Utc>>,
+    asked_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, (&'static str, String)> {
+    let Some(at) = auth_time else {
+        return Err((
+            "no_auth_time",
+            "confirmation refusée : le fournisseur d'identité n'a pas indiqué quand il vous a authentifié \
+             (auth_time) ; votre identité n'est pas confirmée"
+                .into(),
+        ));
+    };
+    if at > now + CLOCK_SKEW {
+        return Err((
+            "future_auth_time",
+            "confirmation refusée : le moment d'authentification donné par le fournisseur d'identité est \
+             dans le futur (horloges désaccordées ?) ; votre identité n'est pas confirmée"
+                .into(),
+        ));
+    }
+    if at < asked_at - CLOCK_SKEW {
+        return Err((
+            "stale_auth_time",
+            "confirmation refusée : le fournisseur d'identité ne vous a pas authentifié à nouveau (sa dernière \
+             authentification précède la demande) ; recommencez et saisissez vos identifiants"
+                .into(),
+        ));
+    }
+    Ok(at)
+}
+
+/// Whether an authentication at `auth_time` is recent at `now`: at most `window` before it
+/// (and not in the future beyond [`CLOCK_SKEW`]). Without `auth_time`, nothing is recent.
+pub fn recently_authenticated(auth_time: Option<DateTime<Utc>>, window: chrono::Duration, now: DateTime<Utc>) -> bool {
+    auth_time.is_some_and(|at| at <= now + CLOCK_SKEW && now - at <= window)
+}
+
+/// The `auth_time` claim of an ID token **verified before it was kept** (the one a console
+/// session keeps): read from its payload, its signature not checked again. `None` without one.
+pub fn auth_time_of(id_token: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let seconds = match &claims["auth_time"] {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?,
+        _ => return None,
+    };
+    DateTime::from_timestamp(seconds, 0)
 }
 
 /// Basic authentication at the token endpoint unless the provider only takes the
@@ -687,6 +943,53 @@ mod tests {
         assert!(oidc.check_acr(Some("eidas0")).is_err() && oidc.check_acr(None).is_err());
         config.acr_values = None;
         assert!(Oidc::new(&config).unwrap().check_acr(None).is_ok());
+    }
+
+    /// A time `seconds` after 2026-09-01 08:00 UTC.
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z").unwrap().to_utc() + chrono::Duration::seconds(seconds)
+    }
+
+    #[test]
+    fn a_confirmation_needs_an_auth_time_after_its_request_and_not_in_the_future() {
+        let (asked, now) = (at(0), at(90));
+        let reason = |auth_time: Option<DateTime<Utc>>| fresh_authentication(auth_time, asked, now).map_err(|e| e.0);
+        assert_eq!(reason(Some(at(45))), Ok(at(45)));
+        // A minute of skew either side: the provider's clock may differ from ours.
+        assert_eq!(reason(Some(at(-60))), Ok(at(-60)));
+        assert_eq!(reason(Some(at(150))), Ok(at(150)));
+        assert_eq!(reason(None), Err("no_auth_time"));
+        // An authentication before the request: the provider did not ask again (a live session).
+        assert_eq!(reason(Some(at(-61))), Err("stale_auth_time"));
+        assert_eq!(reason(Some(at(-3 * 3600))), Err("stale_auth_time"));
+        assert_eq!(reason(Some(at(151))), Err("future_auth_time"));
+        let (_, text) = fresh_authentication(None, asked, now).unwrap_err();
+        assert!(text.contains("auth_time") && text.starts_with("confirmation refusée"), "{text}");
+    }
+
+    #[test]
+    fn only_an_auth_time_within_the_window_is_a_recent_authentication() {
+        let window = chrono::Duration::minutes(15);
+        assert!(recently_authenticated(Some(at(0)), window, at(15 * 60)));
+        assert!(!recently_authenticated(Some(at(0)), window, at(15 * 60 + 1)));
+        assert!(!recently_authenticated(None, window, at(0)), "no auth_time, no proof");
+        assert!(recently_authenticated(Some(at(60)), window, at(0)));
+        assert!(!recently_authenticated(Some(at(61)), window, at(0)), "in the future beyond the skew");
+    }
+
+    #[test]
+    fn the_auth_time_of_a_kept_id_token_is_read_from_its_payload() {
+        use base64::Engine as _;
+        let token = |claims: serde_json::Value| {
+            let encode = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            format!("{}.{}.c2lnbmF0dXJl", encode(br#"{"alg":"RS256"}"#), encode(claims.to_string().as_bytes()))
+        };
+        let seconds = at(0).timestamp();
+        assert_eq!(auth_time_of(&token(serde_json::json!({ "sub": "a", "auth_time": seconds }))), Some(at(0)));
+        assert_eq!(auth_time_of(&token(serde_json::json!({ "sub": "a" }))), None);
+        assert_eq!(auth_time_of(&token(serde_json::json!({ "sub": "a", "auth_time": null }))), None);
+        assert_eq!(auth_time_of(&token(serde_json::json!({ "auth_time": "hier" }))), None);
+        assert_eq!(auth_time_of("pas un jeton"), None);
     }
 
     #[test]

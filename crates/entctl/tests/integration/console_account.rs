@@ -119,26 +119,72 @@ async fn a_person_creates_sees_once_uses_and_revokes_their_own_api_token_from_th
     assert_eq!(app.get("/api/v1/me").bearer(&secret).send().await.status, 401);
 }
 
-backend_test!(a_person_without_a_password_creates_a_token_only_soon_after_signing_in);
-async fn a_person_without_a_password_creates_a_token_only_soon_after_signing_in(db: TestDb) {
+/// An ID token as the console keeps it for a session (verified when kept; its signature is
+/// not read again): only its payload, `claims`, matters here.
+pub(crate) fn kept_id_token(claims: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let encode = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    format!("{}.{}.c2lnbmF0dXJl", encode(br#"{"alg":"RS256"}"#), encode(claims.to_string().as_bytes()))
+}
+
+// Without a password, a token wants an authentication at the identity provider less than 15
+// minutes old by the provider's own word: the `auth_time` of the ID token the session keeps,
+// not the moment the session opened (a sign-in through the provider may be silent).
+backend_test!(a_person_without_a_password_creates_a_token_only_soon_after_the_provider_authenticated_them);
+async fn a_person_without_a_password_creates_a_token_only_soon_after_the_provider_authenticated_them(db: TestDb) {
     let mut app = app(db).await;
     // Signed in through the identity provider: no password of their own to type again.
     app.add_user("sso@fresnes.fr", Role::SupportN1, Some("commune:94034")).await;
     let user = identity::get_user(&app.store, "sso@fresnes.fr").await.unwrap().unwrap();
     let secret = identity::sessions::open(&app.store, &user.id, "127.0.0.1", "oidc", None, t0()).await.unwrap();
     let sso = format!("entcp_session={secret}");
-    let page = page_showing(&app, &sso, "/compte", "id=\"token-recent\"").await;
-    assert!(!page.text.contains("id=\"token-current\""), "{}", page.text);
     let tokens = || async { identity::list_tokens(&app.store, Some(&user.id)).await.unwrap().len() };
     let before = tokens().await;
+    let keep = |auth_time: serde_json::Value| {
+        let (store, hash) = (app.store.clone(), identity::hash_token(&secret));
+        async move {
+            sqlx::query("DELETE FROM console_oidc_sessions WHERE session_hash = $1")
+                .bind(&hash)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let token = kept_id_token(json!({ "sub": "sso", "auth_time": auth_time }));
+            sqlx::query("INSERT INTO console_oidc_sessions (session_hash, id_token) VALUES ($1, $2)")
+                .bind(&hash)
+                .bind(token)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    };
+
+    // A session just opened, but no authentication the provider dated: refused.
+    let page = page_showing(&app, &sso, "/compte", "id=\"token-recent\"").await;
+    assert!(!page.text.contains("id=\"token-current\""), "{}", page.text);
+    let refused = post_form(&app, &sso, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.text.contains("Confirmez votre identité auprès du fournisseur d&#x27;identité"),
+        "{}",
+        refused.text
+    );
+    // A silent sign-in: the provider's session dates from three hours before the console's.
+    keep(json!((t0() - chrono::Duration::hours(3)).timestamp())).await;
+    let refused = post_form(&app, &sso, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(tokens().await, before, "no token");
+
+    // Authenticated by the provider a minute ago: the page says so and the token is created.
+    keep(json!((t0() - chrono::Duration::minutes(1)).timestamp())).await;
+    page_showing(&app, &sso, "/compte", "vous a authentifié il y a moins de 15 minutes").await;
     let created = post_form(&app, &sso, "/compte/jetons", &[("name", "Export")]).await;
     assert_eq!(created.status, 200, "{}", created.text);
     assert_eq!(tokens().await, before + 1);
-    // Twenty minutes later, the session still open: signing in again is asked first.
+    // Twenty minutes later, the session still open: a new authentication is asked first.
     app.clock.set(t0() + chrono::Duration::minutes(20));
     let refused = post_form(&app, &sso, "/compte/jetons", &[("name", "Export 2")]).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert!(refused.text.contains("Reconnectez-vous pour créer un jeton"), "{}", refused.text);
+    assert!(refused.text.contains("date de plus de 15 minutes"), "{}", refused.text);
     assert_eq!(tokens().await, before + 1, "no second token");
 }
 

@@ -399,6 +399,228 @@ async fn the_console_refuses_an_unknown_person_a_replayed_callback_and_one_witho
     );
 }
 
+/// From the signed-in `session`: `GET /compte/identite`, the provider's form as `sub`, then the
+/// callback with the session and pre-session cookies: the provider's authorisation URL and the
+/// callback's answer.
+async fn confirm_at_provider(app: &TestApp, session: &str, sub: &str) -> (reqwest::Url, common::Resp) {
+    use crate::console::set_cookie;
+    let begin = app.get("/compte/identite").header("cookie", session).send().await;
+    assert_eq!(begin.status, 303, "{}", begin.text);
+    let pre = set_cookie(&begin, "entcp_oidc").expect("a pre-session cookie");
+    let location = begin.header("location").unwrap().to_string();
+    let (code, state) = sign_in_at_provider(&location, sub).await;
+    let back = app
+        .get(&format!("/connexion/oidc/retour?code={code}&state={state}"))
+        .header("cookie", format!("{session}; entcp_oidc={pre}"))
+        .send()
+        .await;
+    (reqwest::Url::parse(&location).unwrap(), back)
+}
+
+/// `auth_time` (seconds) `minutes` after [`common::t0`], the console's clock: the claim the
+/// provider puts in its ID tokens for a subject that has it (it overrides the provider's own).
+fn auth_time(minutes: i64) -> Value {
+    json!((common::t0() + chrono::Duration::minutes(minutes)).timestamp())
+}
+
+/// The session cookie of a sign-in through the console as `sub`.
+async fn oidc_session(app: &TestApp, sub: &str) -> String {
+    let back = console_sign_in(app, sub, "/compte").await;
+    assert_eq!(back.status, 303, "{}", back.text);
+    format!("entcp_session={}", crate::console::set_cookie(&back, "entcp_session").expect("a session"))
+}
+
+/// The number of API tokens of `email`.
+async fn tokens_of(app: &TestApp, email: &str) -> usize {
+    let user = entcp::identity::get_user(&app.store, email).await.unwrap().unwrap();
+    entcp::identity::list_tokens(&app.store, Some(&user.id)).await.unwrap().len()
+}
+
+// A person without a password signed in silently (the provider's session is hours old) may not
+// create a token; the page offers to confirm their identity at the provider, whose request asks
+// it to authenticate them again (`prompt=login`, `max_age=0`); the ID token's fresh `auth_time`
+// then permits a token for 15 minutes, without opening another session. A sign-in whose own
+// `auth_time` is recent permits one straight away.
+backend_test!(a_person_without_a_password_confirms_their_identity_at_the_provider_then_creates_a_token);
+async fn a_person_without_a_password_confirms_their_identity_at_the_provider_then_creates_a_token(db: TestDb) {
+    use crate::console::{page_showing, post_form, set_cookie};
+    let (provider, app) = provider_and_console(db).await;
+    let name = app.backend;
+    let dan = "dan@ac-creteil.fr";
+    let claims = |at: Value| json!({ "email": dan, "email_verified": true, "auth_time": at });
+    let sub = subject_with(&provider, claims(auth_time(-180))).await;
+    // An ordinary sign-in asks the provider for nothing more: it may be silent.
+    let begin = app.get("/connexion/oidc").send().await;
+    let plain = reqwest::Url::parse(begin.header("location").unwrap()).unwrap();
+    assert!(!plain.query_pairs().any(|(k, _)| k == "prompt" || k == "max_age"), "{name}: {plain}");
+
+    let session = oidc_session(&app, &sub).await;
+    let signed_in: String = sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'oidc.sign_in'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let three_hours_before = entcp::store::timestamp(common::t0() - chrono::Duration::hours(3));
+    let signed_in: Value = serde_json::from_str(&signed_in).unwrap();
+    assert_eq!(signed_in["auth_time"], three_hours_before.as_str(), "{name}: the provider's date audited");
+    let before = tokens_of(&app, dan).await;
+    let page = page_showing(&app, &session, "/compte", "id=\"token-recent\"").await;
+    assert!(page.text.contains("href=\"/compte/identite\""), "{name}: {}", page.text);
+    assert!(page.text.contains("Confirmer mon identité auprès du fournisseur d'identité"), "{name}: {}", page.text);
+    let refused = post_form(&app, &session, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("Confirmez votre identité"), "{name}: {}", refused.text);
+    assert_eq!(tokens_of(&app, dan).await, before, "{name}");
+
+    // The provider authenticates the person again, half a minute after the request.
+    put_subject(&provider.issuer, &sub, claims(json!(common::t0().timestamp() + 30))).await;
+    let (asked, back) = confirm_at_provider(&app, &session, &sub).await;
+    let param = |k: &str| asked.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.to_string());
+    assert_eq!(param("prompt").as_deref(), Some("login"), "{name}: {asked}");
+    assert_eq!(param("max_age").as_deref(), Some("0"), "{name}: {asked}");
+    assert_eq!((back.status, back.header("location")), (303, Some("/compte?apres=identite")), "{name}: {}", back.text);
+    assert!(set_cookie(&back, "entcp_session").is_none(), "{name}: no other session");
+    page_showing(&app, &session, "/compte?apres=identite", "Votre identité est confirmée").await;
+    let created = post_form(&app, &session, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(created.status, 200, "{name}: {}", created.text);
+    assert!(created.text.contains("id=\"secret-jeton\""), "{name}: {}", created.text);
+    assert_eq!(tokens_of(&app, dan).await, before + 1, "{name}");
+    let audited: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor, summary FROM audit_log WHERE action = 'oidc.reauthenticated'")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1, "{name}: {audited:?}");
+    assert_eq!(audited[0].0, format!("user:{dan}"), "{name}");
+    let summary: Value = serde_json::from_str(&audited[0].1).unwrap();
+    assert_eq!(summary["subject"], sub.as_str(), "{name}: {summary}");
+
+    // Fifteen minutes on, the proof has lapsed.
+    app.clock.set(common::t0() + chrono::Duration::minutes(16));
+    let refused = post_form(&app, &session, "/compte/jetons", &[("name", "Export 2")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert_eq!(tokens_of(&app, dan).await, before + 1, "{name}");
+
+    // A sign-in the provider dates from a minute ago counts as recent by itself.
+    put_subject(&provider.issuer, &sub, claims(auth_time(15))).await;
+    let again = oidc_session(&app, &sub).await;
+    let created = post_form(&app, &again, "/compte/jetons", &[("name", "Export 3")]).await;
+    assert_eq!(created.status, 200, "{name}: {}", created.text);
+}
+
+// A confirmation whose ID token has no `auth_time`, a stale one (the provider did not ask again)
+// or one in the future is refused, as is one where the provider authenticated another person
+// (one with an account of their own): the session stays its person's, nobody is signed in, no
+// token can be created; each refusal is audited with its reason. A callback reaching the
+// console without the session that asked confirms nothing.
+backend_test!(a_confirmation_without_a_fresh_auth_time_or_by_another_person_is_refused_and_signs_nobody_in);
+async fn a_confirmation_without_a_fresh_auth_time_or_by_another_person_is_refused_and_signs_nobody_in(db: TestDb) {
+    use crate::console::{page_showing, post_form, set_cookie};
+    let provider = provider().await;
+    let config = config(&provider);
+    let app = TestApp::builder(db)
+        .config(|c| c.identity.oidc = Some(config.clone()))
+        .user("dan@ac-creteil.fr", Role::Admin, None)
+        .user("dsi@ac-creteil.fr", Role::Admin, None)
+        .build()
+        .await;
+    let name = app.backend;
+    let claims = |email: &str, at: Value| json!({ "email": email, "email_verified": true, "auth_time": at });
+    let sub = subject_with(&provider, claims("dan@ac-creteil.fr", auth_time(-180))).await;
+    let session = oidc_session(&app, &sub).await;
+    let before = (tokens_of(&app, "dan@ac-creteil.fr").await, tokens_of(&app, "dsi@ac-creteil.fr").await);
+    // The other person signed in once: their subject is linked to their own account.
+    let other = subject_with(&provider, claims("dsi@ac-creteil.fr", auth_time(0))).await;
+    oidc_session(&app, &other).await;
+
+    let cases = [
+        (auth_time(-20), "stale_auth_time", "ne vous a pas authentifié à nouveau"),
+        (Value::Null, "no_auth_time", "quand il vous a authentifié (auth_time)"),
+        (auth_time(10), "future_auth_time", "dans le futur"),
+    ];
+    for (at, reason, text) in &cases {
+        put_subject(&provider.issuer, &sub, claims("dan@ac-creteil.fr", at.clone())).await;
+        let (_, back) = confirm_at_provider(&app, &session, &sub).await;
+        assert_eq!(back.status, 403, "{name} {reason}: {}", back.text);
+        assert!(back.text.contains(text), "{name} {reason}: {}", back.text);
+        assert!(set_cookie(&back, "entcp_session").is_none(), "{name} {reason}");
+        let refused = post_form(&app, &session, "/compte/jetons", &[("name", "Export")]).await;
+        assert_eq!(refused.status, 422, "{name} {reason}: {}", refused.text);
+    }
+
+    // Another person at the provider, authenticated just now: refused, the session stays Dan's.
+    let (_, back) = confirm_at_provider(&app, &session, &other).await;
+    assert_eq!(back.status, 403, "{name}: {}", back.text);
+    assert!(back.text.contains("une autre personne que celle de cette session"), "{name}: {}", back.text);
+    assert!(set_cookie(&back, "entcp_session").is_none(), "{name}");
+    let page = page_showing(&app, &session, "/compte", "dan@ac-creteil.fr").await;
+    assert!(!page.text.contains("dsi@ac-creteil.fr"), "{name}: {}", page.text);
+    let refused = post_form(&app, &session, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    let after = (tokens_of(&app, "dan@ac-creteil.fr").await, tokens_of(&app, "dsi@ac-creteil.fr").await);
+    assert_eq!(after, before, "{name}: no token for anyone");
+
+    // Fresh, but back in a browser without the session that asked: refused, nothing marked.
+    put_subject(&provider.issuer, &sub, claims("dan@ac-creteil.fr", auth_time(0))).await;
+    let begin = app.get("/compte/identite").header("cookie", &session).send().await;
+    let pre = set_cookie(&begin, "entcp_oidc").unwrap();
+    let (code, state) = sign_in_at_provider(begin.header("location").unwrap(), &sub).await;
+    let elsewhere = app
+        .get(&format!("/connexion/oidc/retour?code={code}&state={state}"))
+        .header("cookie", format!("entcp_oidc={pre}"))
+        .send()
+        .await;
+    assert_eq!(elsewhere.status, 400, "{name}: {}", elsewhere.text);
+    assert!(elsewhere.text.contains("la session qui l&#x27;a demandée est terminée"), "{name}: {}", elsewhere.text);
+    assert!(set_cookie(&elsewhere, "entcp_session").is_none(), "{name}");
+    let refused = post_form(&app, &session, "/compte/jetons", &[("name", "Export")]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+
+    let reasons: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, summary FROM audit_log WHERE action = 'oidc.reauthentication_refused' ORDER BY seq",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    let reasons: Vec<(String, Value)> = reasons
+        .into_iter()
+        .map(|(actor, summary)| (actor, serde_json::from_str::<Value>(&summary).unwrap()["reason"].clone()))
+        .collect();
+    let dan = |reason: &str| ("user:dan@ac-creteil.fr".to_string(), json!(reason));
+    let expected = vec![dan("stale_auth_time"), dan("no_auth_time"), dan("future_auth_time"), dan("other_subject")];
+    assert_eq!(reasons, expected, "{name}");
+    let confirmed = "SELECT COUNT(*) FROM audit_log WHERE action = 'oidc.reauthenticated'";
+    assert_eq!(common::count(&app.store, confirmed, &[]).await, 0, "{name}");
+    let without = "SELECT COUNT(*) FROM audit_log WHERE action = 'console.sign_in_failed' AND summary LIKE $1";
+    assert_eq!(common::count(&app.store, without, &["%confirmation_without_its_session%"]).await, 1, "{name}");
+}
+
+// A confirmation's request asks the provider to authenticate the person again; its callback,
+// handed to `finish` (a sign-in) instead of `confirm`, signs nobody in, and `confirm` wants the
+// session's own user.
+backend_test!(a_confirmations_callback_never_signs_anyone_in);
+async fn a_confirmations_callback_never_signs_anyone_in(db: TestDb) {
+    use entcp::identity::oidc::Confirming;
+    let app = TestApp::builder(db).user("dan@ac-creteil.fr", Role::Admin, None).build().await;
+    let (store, name) = (&app.store, app.backend);
+    let provider = provider().await;
+    let oidc = Oidc::new(&config(&provider)).unwrap();
+    let sub = verified_subject(&provider, "dan@ac-creteil.fr").await;
+    let dan = entcp::identity::get_user(store, "dan@ac-creteil.fr").await.unwrap().unwrap();
+    let confirming = Confirming { user_id: dan.id.clone(), session: "empreinte-de-session".into() };
+    let (url, pending) = oidc.begin_confirmation("/compte", confirming, common::t0()).await.unwrap();
+    let url = reqwest::Url::parse(&url).unwrap();
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert!(pairs.contains(&("prompt".into(), "login".into())), "{name}: {url}");
+    assert!(pairs.contains(&("max_age".into(), "0".into())), "{name}: {url}");
+    let (code, state) = sign_in_at_provider(url.as_str(), &sub).await;
+    let refused = oidc.finish(store, pending, &code, &state, common::t0()).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::Unauthorized, "{name}: {refused:?}");
+    assert!(refused.detail.contains("il n'ouvre pas de session"), "{name}: {}", refused.detail);
+    let audit = oidc_audit(store).await;
+    assert_eq!(audit.len(), 1, "{name}: {audit:?}");
+    assert_eq!(audit[0].2["reason"], "confirmation_as_sign_in", "{name}");
+}
+
 // An address the provider does not say it verified names no account (absent counts as not);
 // the first verified sign-in links the account to its subject, and from then on another
 // subject presenting the same address is refused (audited), as is the linked subject when it

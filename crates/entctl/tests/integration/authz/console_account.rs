@@ -12,6 +12,7 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/tickets/rapports/csv", Some(REPORTERS)),
     ("GET", "/notifications", Some(EVERYONE)),
     ("GET", "/notifications/compte", Some(EVERYONE)),
+    ("GET", "/compte/identite", Some(EVERYONE)),
     ("POST", "/compte/jetons", Some(EVERYONE)),
     ("POST", "/compte/jetons/{jeton_api}/revoquer", Some(EVERYONE)),
     ("POST", "/compte/courriels", Some(EVERYONE)),
@@ -60,11 +61,14 @@ pub(super) async fn for_role(world: &World, role: Role, target: String) -> Strin
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
-/// The token form posted without its name is refused; a token is revoked by its owner
+/// The token form posted without its name is refused; the confirmation of one's identity at
+/// the identity provider needs one configured; a token is revoked by its owner
 /// (each role its own, in scope), anyone else's answers 404. The e-mail preferences form
 /// posted without boxes changes nothing and shows the page again.
 pub(super) async fn expected(_world: &World, method: &str, path: &str, _role: Role, side: Side) -> Option<u16> {
     match (method, path) {
+        // No OpenID Connect provider is configured here (tests/integration/oidc.rs has one).
+        ("GET", "/compte/identite") => Some(404),
         ("POST", "/compte/jetons") => Some(422),
         ("POST", "/compte/jetons/{jeton_api}/revoquer") if side == Side::In => Some(200),
         ("POST", "/compte/jetons/{jeton_api}/revoquer") => Some(404),
