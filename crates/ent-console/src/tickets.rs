@@ -588,15 +588,19 @@ async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer
         return Ok(Moves { acting: false, statuses });
     }
     let acting = levels_of(&state.store, actor, row).await?.contains(&row.level);
-    let statuses = if acting {
+    let mut statuses: Vec<Value> = if acting {
         Status::ALL
             .into_iter()
-            .filter(|to| *to != Status::Closed && row.status.can_move_to(*to))
+            .filter(|to| row.status.staff_may_move(row.level, *to))
             .map(|to| json!({ "to": to.as_str(), "label": status_button(to, row.status) }))
             .collect()
     } else {
         Vec::new()
     };
+    // A member of the support who opened the ticket closes it once resolved, as any requester.
+    if row.status == Status::Resolved && actor.user_id.as_deref() == Some(row.requester_id.as_str()) {
+        statuses.push(json!({ "to": "closed", "label": "Clore le ticket" }));
+    }
     Ok(Moves { acting, statuses })
 }
 
