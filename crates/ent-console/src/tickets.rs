@@ -627,6 +627,7 @@ async fn show(
 fn ticket_label(field: &str) -> Option<&'static str> {
     let label = match field {
         "body" => "Message",
+        "message" => "Message au demandeur",
         "reason" => "Motif de l'escalade",
         "answer" => "Réponse pour le niveau inférieur",
         "assignee" => "Affecter à",
@@ -716,6 +717,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
 fn ticket_control(field: &str) -> String {
     match field {
         "body" => "message",
+        "message" => "message-statut",
         "reason" => "motif",
         "answer" => "reponse",
         "assignee" => "affecte",

@@ -258,8 +258,15 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
         assert!(page.text.contains("renvoyé au niveau inférieur"), "{}", page.text);
     }
 
-    // The N1 resolves with a message to the usager; it does not close the ticket itself.
+    // The N1 resolves with a message to the usager; it does not close the ticket itself. A
+    // message longer than a comment may be is refused, named in the summary.
     let page = get(&app, &n1, &path).await;
+    let long =
+        [("version", version_of(&page.text)), ("vers", "resolved".into()), ("message_statut", "A".repeat(20_001))];
+    let long: Vec<(&str, &str)> = long.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_form(&app, &n1, &format!("{path}/statut"), &long).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#message-statut\"") && refused.text.contains("Message au demandeur"));
     let resolve = [
         ("version", version_of(&page.text)),
         ("vers", "resolved".into()),
