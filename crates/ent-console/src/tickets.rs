@@ -584,15 +584,19 @@ async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer
         return Ok(Moves { acting: false, statuses });
     }
     let acting = levels_of(&state.store, actor, row).await?.contains(&row.level);
-    let statuses = if acting {
+    let mut statuses: Vec<Value> = if acting {
         Status::ALL
             .into_iter()
-            .filter(|to| *to != Status::Closed && row.status.can_move_to(*to))
+            .filter(|to| row.status.staff_may_move(row.level, *to))
             .map(|to| json!({ "to": to.as_str(), "label": status_button(to, row.status) }))
             .collect()
     } else {
         Vec::new()
     };
+    // A member of the support who opened the ticket closes it once resolved, as any requester.
+    if row.status == Status::Resolved && actor.user_id.as_deref() == Some(row.requester_id.as_str()) {
+        statuses.push(json!({ "to": "closed", "label": "Clore le ticket" }));
+    }
     Ok(Moves { acting, statuses })
 }
 
@@ -619,6 +623,7 @@ async fn show(
 fn ticket_label(field: &str) -> Option<&'static str> {
     let label = match field {
         "body" => "Message",
+        "message" => "Message au demandeur",
         "reason" => "Motif de l'escalade",
         "answer" => "Réponse pour le niveau inférieur",
         "assignee" => "Affecter à",
@@ -708,6 +713,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
 fn ticket_control(field: &str) -> String {
     match field {
         "body" => "message",
+        "message" => "message-statut",
         "reason" => "motif",
         "answer" => "reponse",
         "assignee" => "affecte",

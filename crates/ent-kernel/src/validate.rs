@@ -228,17 +228,45 @@ pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
     date(value).map_err(|message| Problem::invalid_field(field, message))
 }
 
+/// Whether `c` is a format character (Unicode general category Cf: soft hyphen, zero-width
+/// space and joiners, word joiner, bidirectional marks and controls, byte order mark, tags…):
+/// it shows nothing by itself.
+pub fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}' | '\u{8e2}'
+        | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}'
+        | '\u{e0020}'..='\u{e007f}')
+}
+
+/// Whether `value` shows nothing: empty once its white space and its format characters
+/// ([`is_format`]) are taken out.
+pub fn is_blank(value: &str) -> bool {
+    value.chars().all(|c| c.is_whitespace() || is_format(c))
+}
+
+/// Text of `max` characters at most (it may be empty); the message gives the count typed.
+pub fn at_most(value: &str, max: usize) -> Result<(), String> {
+    let count = value.chars().count();
+    if count > max {
+        return Err(format!("{max} caractères au plus ({count} saisis)"));
+    }
+    Ok(())
+}
+
 /// Required text of `max` characters at most; returns it trimmed. The message says which
-/// rule failed: missing, or too long (with the count typed).
+/// rule failed: missing (nothing but white space or invisible characters, see
+/// [`is_blank`]), or too long (with the count typed).
 pub fn text(value: &str, max: usize) -> Result<String, String> {
     let text = value.trim();
     if text.is_empty() {
         return Err("champ obligatoire".into());
     }
-    let count = value.chars().count();
-    if count > max {
-        return Err(format!("{max} caractères au plus ({count} saisis)"));
+    if is_blank(text) {
+        return Err("champ obligatoire : seuls des caractères invisibles ont été saisis".into());
     }
+    at_most(value, max)?;
     Ok(text.to_string())
 }
 
@@ -257,6 +285,11 @@ impl Checks {
     /// Records an error unless `value` is a valid address; returns it trimmed.
     pub fn email(&mut self, field: &str, value: &str) -> Option<String> {
         self.check(field, email(value))
+    }
+
+    /// Records an error if `value` is longer than `max` characters (see [`at_most`]).
+    pub fn at_most(&mut self, field: &str, value: &str, max: usize) {
+        self.check(field, at_most(value, max));
     }
 
     /// Records an error if one-line `value` holds a control character.
@@ -299,6 +332,21 @@ mod tests {
         assert_eq!(errors[1].message, "champ obligatoire");
         assert_eq!(errors[2].message, "6 caractères au plus (7 saisis)");
         assert_eq!(date("").unwrap_err(), "date obligatoire : attendu AAAA-MM-JJ");
+    }
+
+    #[test]
+    fn required_text_made_only_of_invisible_characters_is_missing() {
+        for blank in ["\u{200b}\u{200b}", "\u{ad}", " \u{feff}\u{a0}\u{2060} ", "\u{200d}\u{e0041}"] {
+            assert!(is_blank(blank), "{blank:?}");
+            let refused = text(blank, 200).unwrap_err();
+            assert!(refused.starts_with("champ obligatoire"), "{blank:?}: {refused}");
+        }
+        // Visible text around invisible characters is kept as typed.
+        assert_eq!(text("e\u{301}t\u{ad}\u{e9}", 20).unwrap(), "e\u{301}t\u{ad}\u{e9}");
+        assert_eq!(text(" \u{200b}ok ", 20).unwrap(), "\u{200b}ok");
+        assert!(!is_blank("\u{1f468}\u{200d}\u{1f469}"));
+        assert_eq!(at_most("abc", 2).unwrap_err(), "2 caractères au plus (3 saisis)");
+        assert!(at_most("", 0).is_ok());
     }
 
     #[test]

@@ -138,7 +138,9 @@ impl Status {
         }
     }
 
-    /// The moves the support staff may make (a requester's reply is handled apart).
+    /// The moves of the workflow by hand (a requester's reply is handled apart; who may
+    /// make each one is [`Status::staff_may_move`]'s, and closing a resolved ticket the
+    /// requester's).
     pub fn can_move_to(self, to: Status) -> bool {
         use Status::*;
         matches!(
@@ -148,6 +150,14 @@ impl Status {
                 | (WaitingRequester, InProgress | Resolved)
                 | (Resolved, InProgress | Closed)
         )
+    }
+
+    /// The moves the support holding a ticket at `level` may make by hand: resolving is
+    /// N1's, once the answer came back down (N2 and N3 hand theirs down with `return`);
+    /// nobody on the support closes a ticket: the requester closes their resolved ticket,
+    /// or it closes by itself 7 days after its resolution (`auto_close`).
+    pub fn staff_may_move(self, level: Level, to: Status) -> bool {
+        self.can_move_to(to) && to != Status::Closed && (to != Status::Resolved || level == Level::N1)
     }
 }
 

@@ -452,6 +452,14 @@ async fn escalate(browser: &Browser, reason: &str, level: &str) {
     sign_out(browser).await;
 }
 
+/// Hands the ticket back down with `answer`, then signs out.
+async fn hand_down(browser: &Browser, answer: &str) {
+    browser.fill("#reponse", answer).await;
+    browser.click("#renvoyer").await;
+    until_text(browser, "body", "Le ticket est renvoyé au niveau inférieur").await;
+    sign_out(browser).await;
+}
+
 /// Waits until the text of `css` contains `wanted`, case aside (htmx swaps it after its
 /// request; a click's page may still be loading); the last text read.
 async fn until_text(browser: &Browser, css: &str, wanted: &str) -> String {
@@ -534,13 +542,22 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
         browser.axe().await;
         escalate(&browser, "Anomalie de l'éditeur.", "niveau n3").await;
 
-        // The vendor: a pseudonymised requester, no internal note; it resolves the ticket.
+        // The vendor: a pseudonymised requester, no internal note; it hands its answer back
+        // down (only the N1 resolves), and so does the N2.
         browser.sign_in_with_password(N3, PASSWORD).await;
         browser.open(&path).await;
         let text = browser.text().await;
         assert!(text.contains("pseudonyme") && !text.contains(USAGER), "{text}");
         assert!(!text.contains("configuration SSO") && !text.to_lowercase().contains("note interne"), "{text}");
         browser.axe().await;
+        hand_down(&browser, "Connecteur SSO corrigé.").await;
+        browser.sign_in_with_password(N2, PASSWORD).await;
+        browser.open(&path).await;
+        hand_down(&browser, "L'éditeur a corrigé le connecteur SSO.").await;
+
+        // The N1 resolves the ticket with a message to the usager.
+        browser.sign_in_with_password(N1, PASSWORD).await;
+        browser.open(&path).await;
         browser.fill("#message-statut", "Correctif déployé.").await;
         browser.click("#vers-resolved").await;
         until_text(&browser, "body", "Le statut du ticket est changé").await;

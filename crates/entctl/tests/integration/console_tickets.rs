@@ -224,7 +224,8 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
     follow(&app, &n2, &post_form(&app, &n2, &format!("{path}/escalade"), &up).await).await;
 
-    // The vendor: a pseudonym, no internal note; it resolves the ticket with a message.
+    // The vendor: a pseudonym, no internal note; it hands its answer back down (only the N1
+    // resolves: no « Résoudre » nor « Clore » for it).
     let n3 = sign_in(&app, N3).await;
     let queue = get(&app, &n3, "/tickets").await;
     assert!(queue.text.contains(&reference), "{}", queue.text);
@@ -234,21 +235,47 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(!page.text.contains(USAGER), "the requester's address stays hidden");
     assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
     assert!(!page.text.contains("id=\"noter\""), "no internal note for the vendor");
+    assert!(page.text.contains("id=\"vers-in_progress\""), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-resolved\"") && !page.text.contains("id=\"vers-closed\""), "{}", page.text);
     // At a stale version the status change is refused: the text stays in the status form's
     // own field, the reply box stays empty.
-    let stale = [("version", "0"), ("vers", "resolved"), ("message_statut", "Correctif déployé.")];
+    let stale = [("version", "0"), ("vers", "in_progress"), ("message_statut", "Correctif déployé.")];
     let refused = post_form(&app, &n3, &format!("{path}/statut"), &stale).await;
     assert!(matches!(refused.status, 409 | 412), "{}", refused.text);
     assert!(refused.text.contains("name=\"message_statut\" value=\"Correctif déployé.\""), "{}", refused.text);
     assert!(!refused.text.contains(">Correctif déployé.</textarea>"), "not moved into the reply box: {}", refused.text);
+    // Resolving by hand anyway is refused: the N1 resolves.
+    let resolve = [("version", version_of(&page.text)), ("vers", "resolved".into())];
+    let resolve: Vec<(&str, &str)> = resolve.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_form(&app, &n3, &format!("{path}/statut"), &resolve).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("seul le N1 le résout"), "{}", refused.text);
+    for (session, answer) in [(&n3, "Connecteur SSO corrigé."), (&n2, "L'éditeur a corrigé le connecteur SSO.")] {
+        let page = get(&app, session, &path).await;
+        let back = [("version", version_of(&page.text)), ("reponse", answer.to_string())];
+        let back: Vec<(&str, &str)> = back.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = follow(&app, session, &post_form(&app, session, &format!("{path}/renvoi"), &back).await).await;
+        assert!(page.text.contains("renvoyé au niveau inférieur"), "{}", page.text);
+    }
+
+    // The N1 resolves with a message to the usager; it does not close the ticket itself. A
+    // message longer than a comment may be is refused, named in the summary.
+    let page = get(&app, &n1, &path).await;
+    let long =
+        [("version", version_of(&page.text)), ("vers", "resolved".into()), ("message_statut", "A".repeat(20_001))];
+    let long: Vec<(&str, &str)> = long.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_form(&app, &n1, &format!("{path}/statut"), &long).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#message-statut\"") && refused.text.contains("Message au demandeur"));
     let resolve = [
         ("version", version_of(&page.text)),
         ("vers", "resolved".into()),
         ("message_statut", "Correctif déployé.".into()),
     ];
     let resolve: Vec<(&str, &str)> = resolve.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let page = follow(&app, &n3, &post_form(&app, &n3, &format!("{path}/statut"), &resolve).await).await;
+    let page = follow(&app, &n1, &post_form(&app, &n1, &format!("{path}/statut"), &resolve).await).await;
     assert!(page.text.contains("résolu"), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-closed\""), "{}", page.text);
 
     // The usager: the replies, never the internal note; closes the resolved ticket.
     let page = get(&app, &usager, &path).await;

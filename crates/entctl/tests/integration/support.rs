@@ -1745,3 +1745,104 @@ async fn the_n1_a_contract_designates_reads_takes_and_is_mailed_the_ticket(db: c
     assert_eq!(s.get(&rennes_n1, &format!("/support/tickets/{id}")).await.status, 404, "{}", db.name);
     assert_eq!(s.get(&rennes_n1, "/support/tickets").await.body["items"], json!([]), "{}", db.name);
 }
+
+backend_test!(only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_keeps_its_priority);
+async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_keeps_its_priority(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    // A subject or a description that shows nothing (zero-width spaces, a soft hyphen) is missing.
+    let invisible = json!({ "tenant": "college-jules-verne", "subject": "\u{200b}\u{200b}", "description": "\u{ad}",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let r = s.post(&s.teacher, "/support/tickets", invisible).await;
+    assert_eq!(r.status, 422, "{}: {}", db.name, r.body);
+    let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["subject", "description"], "{}: {}", db.name, r.body);
+    assert_eq!(s.ticket_count().await, 0, "{}", db.name);
+
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
+    assert_eq!(t["priority"], "P1", "{}: {t}", db.name);
+    let id = t["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
+    s.at("2027-05-12 10:00");
+    s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
+    // At N3 the ticket is not resolved nor closed by hand, by the vendor or an admin: the
+    // answer goes back down.
+    for (who, token) in [("n3", &s.n3), ("admin", &s.admin)] {
+        let r = s.act(token, &id, "transition", json!({ "to": "resolved", "message": "Corrigé." }), 409).await;
+        assert!(r["detail"].as_str().unwrap().contains("seul le N1 le résout"), "{}: {who}: {r}", db.name);
+        let r = s.act(token, &id, "transition", json!({ "to": "closed" }), 403).await;
+        assert!(r["detail"].as_str().unwrap().contains("seul le demandeur clôt"), "{}: {who}: {r}", db.name);
+    }
+    // A status message is bounded as a comment is (20,000 characters).
+    let long = json!({ "to": "waiting_requester", "message": "A".repeat(20_001) });
+    let r = s.act(&s.n3, &id, "transition", long, 422).await;
+    assert_eq!(r["errors"][0]["field"], "message", "{}: {r}", db.name);
+    assert!(r["errors"][0]["message"].as_str().unwrap().contains("20000 caractères au plus"), "{}: {r}", db.name);
+    s.at("2027-05-12 11:00");
+    let back = s.act(&s.n3, &id, "return", json!({ "answer": "Certificat renouvelé." }), 200).await;
+    assert_eq!((back["level"].as_str(), back["status"].as_str()), (Some("n2"), Some("in_progress")), "{}", db.name);
+    s.act(&s.n2, &id, "transition", json!({ "to": "resolved" }), 409).await;
+    s.act(&s.n2, &id, "return", json!({ "answer": "L'éditeur a renouvelé le certificat." }), 200).await;
+    // The N1 resolves; it does not close, before or after: the requester has 7 days to reopen.
+    s.act(&s.n1, &id, "transition", json!({ "to": "closed" }), 403).await;
+    s.at("2027-05-12 11:30");
+    let done = json!({ "to": "resolved", "message": "L'ENT est de nouveau accessible." });
+    let resolved = s.act(&s.n1, &id, "transition", done, 200).await;
+    assert_eq!(resolved["status"], "resolved", "{}: {resolved}", db.name);
+    for token in [&s.n1, &s.admin] {
+        s.act(token, &id, "transition", json!({ "to": "closed" }), 403).await;
+    }
+    let n3_clock = |t: &Value| t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n3").cloned();
+    let n3_before = n3_clock(&resolved).unwrap();
+    assert_eq!(n3_before["resolution_seconds"], 7200, "{}: answered in two hours: {n3_before}", db.name);
+
+    // Resolved, its priority is settled (the delays the reports and penalties read); the
+    // rest may still change.
+    let version = resolved["version"].as_i64().unwrap();
+    for patch in [
+        json!({ "priority": "P4", "reason": "Requalifié." }),
+        json!({ "impact": "basse", "urgency": "basse", "reason": "Requalifié." }),
+    ] {
+        let r = s.patch_ticket(&s.n1, &id, patch, version).await;
+        assert_eq!(r.status, 409, "{}: {}", db.name, r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("est résolu : sa priorité ne change plus"), "{}", r.body);
+    }
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "Équipe réseau" }), version).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+
+    // The requester closes it; closed, it changes no more.
+    s.act(&s.teacher, &id, "transition", json!({ "to": "closed" }), 200).await;
+    let version = s.get(&s.admin, &path).await.body["version"].as_i64().unwrap();
+    for patch in [json!({ "priority": "P4", "reason": "Requalifié." }), json!({ "assigned_team": "Autre équipe" })] {
+        let r = s.patch_ticket(&s.n1, &id, patch, version).await;
+        assert_eq!(r.status, 409, "{}: {}", db.name, r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("est clos : ouvrez-en un nouveau"), "{}", r.body);
+    }
+    let after = s.get(&s.admin, &path).await.body;
+    assert_eq!(
+        (after["status"].as_str(), after["priority"].as_str(), after["assigned_team"].as_str()),
+        (Some("closed"), Some("P1"), Some("Équipe réseau")),
+        "{}: {after}",
+        db.name
+    );
+    assert_eq!(after["version"], version, "{}", db.name);
+    let n3_after = n3_clock(&after).unwrap();
+    assert_eq!(n3_after["resolution_target_seconds"], n3_before["resolution_target_seconds"], "{}", db.name);
+
+    // Each viewer's history is numbered 1, 2, 3… over what it sees: no gap tells of the
+    // internal escalation hidden from the vendor, nor of what is hidden from the requester.
+    let mut counts = Vec::new();
+    for token in [&s.teacher, &s.n3, &s.admin] {
+        let history = s.get(token, &format!("{path}/history")).await.body;
+        let seqs: Vec<i64> = history.as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "{}: {history}", db.name);
+        counts.push(seqs.len());
+    }
+    assert!(counts[0] < counts[1] && counts[1] < counts[2], "{}: {counts:?}", db.name);
+}

@@ -120,7 +120,9 @@ pub struct TransitionInput {
     /// `in_progress`, `waiting_requester`, `resolved` or `closed`.
     #[schemars(extend("enum" = ["in_progress", "waiting_requester", "resolved", "closed"]))]
     pub to: String,
-    /// A public message to the requester (the question asked, the solution given).
+    /// A public message to the requester (the question asked, the solution given), 20,000
+    /// characters at most, as a comment.
+    #[schemars(length(max = 20000))]
     pub message: Option<String>,
 }
 
@@ -131,16 +133,39 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
             format!("statut « {} » inconnu : in_progress, waiting_requester, resolved, closed", input.to),
         )
     })?;
+    let mut checks = Checks::default();
+    if let Some(message) = &input.message {
+        checks.at_most("message", message, 20_000);
+    }
+    checks.finish()?;
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
-    let level = if v == Viewer::Requester {
+    // Closing by hand is the requester's (their resolved ticket), whatever other role they
+    // hold; otherwise the ticket closes by itself, after the time left to reopen it.
+    let own = ctx.actor.user_id.as_deref() == Some(t.requester_id.as_str());
+    let level = if v == Viewer::Requester || to == Status::Closed && own {
         if !(t.status == Status::Resolved && to == Status::Closed) {
             return Err(forbidden("un demandeur peut seulement clore un ticket résolu ; répondez par un commentaire"));
         }
         None
+    } else if to == Status::Closed {
+        return Err(forbidden(format!(
+            "seul le demandeur clôt un ticket : une fois résolu, le ticket {} est clos automatiquement \
+             {} jours après sa résolution s'il ne le rouvre pas",
+            t.reference,
+            ctx.state.support.auto_close_days()
+        )));
     } else {
         Some(acting_level(ctx, &t).await?)
     };
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    // The N2 and the N3 answer the level below them (`return`): the N1 resolves.
+    conflict_unless(to != Status::Resolved || t.level == Level::N1, || {
+        format!(
+            "le ticket {} est au niveau {} : seul le N1 le résout ; renvoyez votre réponse au niveau inférieur",
+            t.reference,
+            t.level.label()
+        )
+    })?;
     conflict_unless(t.status.can_move_to(to), || {
         format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
     })?;
@@ -342,9 +367,15 @@ async fn assignable(store: &Store, t: &Ticket, email: &str) -> Result<Option<Str
     Ok(levels_of(store, &actor, t).await?.contains(&t.level).then_some(user.id))
 }
 
+/// A closed ticket is kept as it closed (409), as for comments.
+fn refuse_closed(t: &Ticket) -> Result<(), Problem> {
+    conflict_unless(t.status != Status::Closed, || format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference))
+}
+
 pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) -> Result<Ticket, Problem> {
     let (t, _) = find(ctx.store(), ctx.actor, id).await?;
     let level = acting_level(ctx, &t).await?;
+    refuse_closed(&t)?;
     let mut checks = Checks::default();
     let impact = patch.impact.clone().unwrap_or(t.impact.clone());
     let urgency = patch.urgency.clone().unwrap_or(t.urgency.clone());
@@ -357,6 +388,7 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     let forced = parse_priority(&mut checks, patch.priority.as_deref());
     if let Some(team) = &patch.assigned_team {
         checks.line("assigned_team", team);
+        checks.at_most("assigned_team", team, 200);
     }
     let assignee = match patch.assignee.as_deref() {
         Some(email) => match assignable(ctx.store(), &t, email).await? {
@@ -385,8 +417,14 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     };
     let team = patch.assigned_team.clone().or(t.assigned_team.clone());
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    refuse_closed(&t)?;
     let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if priority != t.priority {
+        // Resolved, its delays are settled (the SLA record the reports and penalties read):
+        // reopened, it may be requalified again.
+        conflict_unless(t.status != Status::Resolved, || {
+            format!("le ticket {} est résolu : sa priorité ne change plus ; rouvrez-le pour la changer", t.reference)
+        })?;
         let Some(reason) = reason else {
             return Err(Problem::invalid_field(
                 "reason",

@@ -189,6 +189,8 @@ impl Ticket {
 #[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct HistoryEntry {
+    /// Position in the history as the caller sees it: 1, 2, 3… over the entries they see,
+    /// so that it says nothing of the entries hidden from them.
     pub seq: i64,
     pub at: String,
     pub actor: String,
@@ -338,7 +340,9 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
     Ok(entries
         .into_iter()
         .filter(|e| v.sees(&e.visibility))
-        .map(|mut e| {
+        .zip(1..)
+        .map(|(mut e, seq)| {
+            e.seq = seq;
             if hide && e.actor_user_id.as_deref() == Some(t.requester_id.as_str()) {
                 e.actor = pseudonym(&t);
             }
