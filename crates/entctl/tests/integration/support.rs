@@ -1770,7 +1770,19 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
     s.at("2027-05-12 10:00");
-    s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
+    let taken =
+        s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
+    // The vendor does not requalify the ticket whose delays it is held to, directly or through
+    // impact and urgency.
+    let version = taken["version"].as_i64().unwrap();
+    for patch in [
+        json!({ "priority": "P4", "reason": "Requalifié." }),
+        json!({ "impact": "basse", "urgency": "basse", "reason": "Requalifié." }),
+    ] {
+        let r = s.patch_ticket(&s.n3, &id, patch, version).await;
+        assert_eq!(r.status, 403, "{}: {}", db.name, r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("ne requalifie pas"), "{}", r.body);
+    }
     // At N3 the ticket is not resolved nor closed by hand, by the vendor or an admin: the
     // answer goes back down.
     for (who, token) in [("n3", &s.n3), ("admin", &s.admin)] {

@@ -420,6 +420,15 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     refuse_closed(&t)?;
     let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if priority != t.priority {
+        // The vendor's own delays, and the market's penalties, follow the priority: the
+        // académie's side qualifies it, not the vendor holding the ticket.
+        if level == Level::N3 && !ctx.actor.is_admin() {
+            return Err(forbidden(format!(
+                "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} : ses délais et les pénalités du marché \
+                 dépendent de sa priorité ; demandez-le au niveau 2 en lui renvoyant le ticket",
+                t.reference
+            )));
+        }
         // Resolved, its delays are settled (the SLA record the reports and penalties read):
         // reopened, it may be requalified again.
         conflict_unless(t.status != Status::Resolved, || {
