@@ -585,7 +585,11 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     for kind in documents::Kind::ALL {
         documents::generate(&ctx, &g, kind).await.map_err(fail)?;
     }
-    step("documents générés (note de présentation, CCTP, membres, BPU/DQE)", started, documents::Kind::ALL.len())?;
+    step(
+        "documents générés (note de présentation, CCAP, CCTP, membres, BPU/DQE)",
+        started,
+        documents::Kind::ALL.len(),
+    )?;
     // Consultation and award need the convention constitutive signed by every party: its
     // signatures are the conventions' workflow, not timed here, so it is written signed.
     let convention =

@@ -2,7 +2,7 @@
 //! its Luhn-checked SIRET), the amounts, the notification date and the DECP
 //! facts only the coordinator knows — all checked before anything is written.
 //! The awarded vendor becomes the processor of record of every member (a
-//! processor contract, Art. 28 clauses carried by the CCTP) and the vendor of
+//! processor contract, Art. 28 clauses carried by the CCAP) and the vendor of
 //! the tenants the members fund, so that the RGPD registers point to it.
 
 use super::decp::{self, DecpFacts, Known};

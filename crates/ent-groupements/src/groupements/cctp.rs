@@ -1,5 +1,5 @@
-//! The CCTP's figures that the groupement's terms do not carry: named defaults, written into
-//! every CCTP, that the coordinator may amend in the exported ODT before publication (the
+//! The CCTP's figures that the groupement's terms do not carry, and the penalties of the CCAP
+//! (its article 9): named defaults, written into every CCTP and CCAP, that the coordinator may amend in the exported ODT before publication (the
 //! README's « Documents d'un groupement » lists them).
 
 use super::Groupement;

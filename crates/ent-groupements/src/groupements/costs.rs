@@ -175,7 +175,22 @@ pub fn vat(ht_cents: i64) -> i64 {
 pub fn euros(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
-    let digits = (abs / 100).to_string();
+    format!("{sign}{},{:02}\u{a0}€", grouped(abs / 100), abs % 100)
+}
+
+/// A quantity in hundredths as a French reader writes it: `1 234` when whole, `1 234,58` else.
+pub fn quantity(hundredths: i64) -> String {
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let abs = hundredths.unsigned_abs();
+    match abs % 100 {
+        0 => format!("{sign}{}", grouped(abs / 100)),
+        cents => format!("{sign}{},{cents:02}", grouped(abs / 100)),
+    }
+}
+
+/// Digits in groups of three, separated by a no-break space: `1 234 567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
     let mut grouped = String::new();
     for (i, d) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -183,7 +198,7 @@ pub fn euros(cents: i64) -> String {
         }
         grouped.push(d);
     }
-    format!("{sign}{grouped},{:02}\u{a0}€", abs % 100)
+    grouped
 }
 
 /// The awarded unit price of a line of a lot, if given.
@@ -431,6 +446,13 @@ mod tests {
         assert_eq!(euros(123_456_789), "1\u{a0}234\u{a0}567,89\u{a0}€");
         assert_eq!(euros(5), "0,05\u{a0}€");
         assert_eq!(euros(100_000), "1\u{a0}000,00\u{a0}€");
+    }
+
+    #[test]
+    fn quantities_are_written_the_french_way() {
+        assert_eq!(quantity(625_000), "6\u{a0}250");
+        assert_eq!(quantity(123_458), "1\u{a0}234,58");
+        assert_eq!(quantity(50), "0,50");
     }
 
     #[test]

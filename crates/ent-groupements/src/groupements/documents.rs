@@ -1,4 +1,4 @@
-//! The consultation's documents: the convention constitutive, the CCTP and the
+//! The consultation's documents: the presentation note, the CCAP, the CCTP and the
 //! member list (tera templates in `templates/documents/groupements/` → the
 //! shared `documents` model → HTML, ODT, PDF), and the BPU/DPGF quantity annex
 //! (ODS). Every generation is kept as a version; regenerating an unchanged
@@ -9,9 +9,10 @@
 use super::membership::{self, Application, MemberQuantities};
 use super::{cctp, costs};
 use super::{Ctx, Groupement};
+use chrono::NaiveDate;
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
-use ent_kernel::clock::french_date;
+use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use ent_kernel::store::{page_size, Condition, Page};
@@ -30,6 +31,9 @@ pub enum Kind {
     /// Presentation note of the groupement (members, expenses, calendar); the convention
     /// constitutive itself is the `groupement-de-commandes` convention.
     Presentation,
+    /// Cahier des clauses administratives particulières: form of the accord-cadre and its
+    /// maximum, prices and payment, Art. 28 RGPD clauses and liability, penalties.
+    Ccap,
     /// Cahier des clauses techniques particulières.
     Cctp,
     /// Members and their council decisions.
@@ -50,11 +54,12 @@ impl Kind {
         }
     }
 
-    pub const ALL: [Kind; 4] = [Kind::Presentation, Kind::Cctp, Kind::Membres, Kind::Quantites];
+    pub const ALL: [Kind; 5] = [Kind::Presentation, Kind::Ccap, Kind::Cctp, Kind::Membres, Kind::Quantites];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Presentation => "presentation",
+            Kind::Ccap => "ccap",
             Kind::Cctp => "cctp",
             Kind::Membres => "membres",
             Kind::Quantites => "quantites",
@@ -64,6 +69,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Presentation => "Note de présentation du groupement de commandes",
+            Kind::Ccap => "Cahier des clauses administratives particulières (CCAP)",
             Kind::Cctp => "Cahier des clauses techniques particulières (CCTP)",
             Kind::Membres => "Liste des membres du groupement",
             Kind::Quantites => "Annexe quantitative et bordereau des prix (BPU/DQE)",
@@ -72,9 +78,10 @@ impl Kind {
 
     /// Whether a version of this kind prints the titulaire's unit prices once the groupement is
     /// awarded: the BPU/DQE prices its lines at them, the presentation note each member's own
-    /// orders (their quantities × those prices).
+    /// orders (their quantities × those prices), the CCAP the accord-cadre's maximum (the DQE's
+    /// quantities × those prices).
     pub fn prints_award_prices(self) -> bool {
-        matches!(self, Kind::Quantites | Kind::Presentation)
+        matches!(self, Kind::Quantites | Kind::Presentation | Kind::Ccap)
     }
 
     /// Formats a version can be downloaded in.
@@ -88,6 +95,7 @@ impl Kind {
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("presentation", include_str!("../../../../templates/documents/groupements/presentation.txt")),
+    ("ccap", include_str!("../../../../templates/documents/groupements/ccap.txt")),
     ("cctp", include_str!("../../../../templates/documents/groupements/cctp.txt")),
     ("membres", include_str!("../../../../templates/documents/groupements/membres.txt")),
 ];
@@ -276,8 +284,56 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         .collect();
     c.insert("members", &rows);
     insert_expenses(&mut c, g, members);
+    insert_contract(&mut c, g, &total);
     c.insert("cctp", &cctp::context(g));
     c
+}
+
+/// The accord-cadre's maximum (the CCAP) and, once awarded, the award (the CCAP and the
+/// presentation note): the maximum in quantity is the DQE's, over the duration; once awarded,
+/// valued at the titulaire's unit prices as the BPU/DQE's totals (every lot, HT and TTC).
+fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantities) {
+    let months = g.terms.duration_months;
+    let account_years = costs::PriceLine::AccountYear.quantity_hundredths(total, months);
+    c.insert(
+        "maximum",
+        &json!({
+            "set": account_years > 0 || total.schools > 0,
+            "account_years": costs::quantity(account_years),
+            "setups": costs::quantity(total.schools * 100),
+        }),
+    );
+    let Some(award) = &g.award else { return };
+    let (maximum_ht, maximum_ttc) = dqe_totals(g, total, &award.unit_prices);
+    let notified = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
+    let ends_on = notified.and_then(|d| term_end(d, award.duration_months)).map(|d| d.to_string());
+    c.insert(
+        "award",
+        &json!({
+            "vendor": award.vendor.name, "siret": award.vendor_siret,
+            "notified_on": french_date(&award.notified_on),
+            "ends_on": ends_on.as_deref().map(french_date).unwrap_or_else(|| "à déterminer".into()),
+            "amount_ht": costs::euros(award.amount_ht_cents), "amount_ttc": costs::euros(award.amount_ttc_cents),
+            "maximum_ht": costs::euros(maximum_ht), "maximum_ttc": costs::euros(maximum_ttc),
+        }),
+    );
+}
+
+/// The BPU/DQE's grand totals at `prices`, HT and TTC (each lot's TVA rounded, as the sheet's).
+fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
+    let months = g.terms.duration_months;
+    g.terms.lots.iter().fold((0, 0), |(ht, ttc), lot| {
+        let lot_ht: i64 = costs::PriceLine::ALL
+            .into_iter()
+            .map(|line| {
+                costs::amount(
+                    line.quantity_hundredths(total, months),
+                    costs::price_of(prices, lot.number, line).unwrap_or(0),
+                )
+            })
+            .sum();
+        (ht + lot_ht, ttc + lot_ht + costs::vat(lot_ht))
+    })
 }
 
 /// The expenses section: the common expenses and their split, each member's share per year and,
@@ -756,7 +812,7 @@ fn documents_text_of_ods(ods: &[u8]) -> String {
 /// Filters of the shared library.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct LibraryFilter {
-    /// `presentation`, `cctp`, `membres` or `quantites`.
+    /// `presentation`, `ccap`, `cctp`, `membres` or `quantites`.
     pub kind: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
@@ -771,7 +827,7 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
     in_library(&mut cond);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind = Kind::parse(k)
-            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : presentation, cctp, membres, quantites"))?;
+            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : presentation, ccap, cctp, membres, quantites"))?;
         cond.push("d.kind = ?", &[kind.as_str()]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {
@@ -860,6 +916,20 @@ mod tests {
         assert_eq!(personal_data_in("écrire à marie.dupont@mairie-fresnes.fr"), Some("une adresse électronique"));
         assert_eq!(personal_data_in("tél. 01 45 67 89 10"), Some("un numéro de téléphone"));
         assert_eq!(personal_data_in("Fresnes, délibération 2026-45 du 30 juin 2026, 11 écoles"), None);
+    }
+
+    /// The CCTP sends its penalties and its Art. 28 clauses to the CCAP's articles that hold them,
+    /// and the CCAP's last article lists its derogations to the CCAG-TIC.
+    #[test]
+    fn the_cctp_refers_to_the_ccap_articles_that_hold_its_administrative_clauses() {
+        let template = |name: &str| TEMPLATES.iter().find(|(n, _)| *n == name).expect("template").1;
+        let (ccap, cctp) = (template("ccap"), template("cctp"));
+        assert!(ccap.contains("## Article 8 – Protection des données à caractère personnel et responsabilité"));
+        assert!(ccap.contains("## Article 9 – Pénalités"));
+        assert!(cctp.contains("par l'article 8 du cahier des clauses administratives particulières (CCAP)"));
+        assert!(cctp.contains("par l'article 9 du cahier des clauses administratives particulières (CCAP)"));
+        assert!(!cctp.contains("penalty_"), "no penalty amount left in the CCTP");
+        assert_eq!(ccap.rfind("## Article"), ccap.find("## Article 10 – Dérogations au CCAG-TIC"));
     }
 
     #[test]

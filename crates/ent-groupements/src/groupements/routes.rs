@@ -193,7 +193,7 @@ pub struct RejectBody {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
-    /// `convention`, `cctp`, `membres` or `quantites`.
+    /// `presentation`, `ccap`, `cctp`, `membres` or `quantites`.
     pub kind: Kind,
 }
 

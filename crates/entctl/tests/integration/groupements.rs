@@ -422,6 +422,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         .await
         .text;
     assert!(note_html.contains("ne vaut pas convention constitutive"), "{name}");
+    assert!(!note_html.contains("Titulaire") && note_html.contains("Attribution prévue"), "{name}: not awarded yet");
     for kind in entcp::groupements::documents::Kind::ALL {
         assert!(!kind.label().contains("onvention constitutive"), "{name}: {kind:?} is not the convention");
     }
@@ -482,21 +483,11 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     for service in catalog.resolve("socle-1d", &[]).unwrap() {
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
     }
-    // Its article 6 is the Art. 28(3) contract the award records: the data and people of the
-    // bouquet's services, the unlawful-instruction duty, return or deletion at the end.
-    let (data, subjects) = entcp::catalog::processed_data(catalog.resolve("socle-1d", &[]).unwrap());
-    assert!(!data.is_empty() && !subjects.is_empty(), "{name}: the catalog states them");
+    // Its article 6 no longer holds the Art. 28(3) contract (moved to the CCAP's article 8, below):
+    // it refers to it and keeps the technical duties.
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(flat.contains(&format!("types de données : {}", data.join(" ; "))), "{name}: {flat}");
-    assert!(flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
-    for clause in [
-        "sous-traitant ultérieur",
-        "article 28, paragraphe 3",
-        "une instruction constitue une violation",
-        "restituer les données",
-    ] {
-        assert!(flat.contains(clause), "{name}: CCTP article 6 lacks « {clause} »");
-    }
+    assert!(!flat.contains("une instruction constitue une violation"), "{name}: the Art. 28 clauses are the CCAP's");
+    assert!(flat.contains("supprimer les comptes au plus tard trois mois après la fin du besoin"), "{name}");
     // PDF when LibreOffice is installed, otherwise a 406 naming the formats this server gives.
     let pdf = download(&cctp, "pdf").send().await;
     match pdf.status {
@@ -531,6 +522,62 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(sheets[1].1[1][0], "Lot 1 – Solution d'espace numérique de travail", "{name}");
     let (status, problem) = send(download(&annex, "odt")).await;
     assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
+
+    // The CCAP before the award: an accord-cadre à bons de commande whose maximum, in quantity, is
+    // the DQE's (account-years over the 30 months, set-ups); the penalties the CCTP no longer
+    // carries; the Art. 28(3) contract (moved from the CCTP's article 6) and the liability.
+    let schools_col = rows[0].iter().position(|h| h == "Écoles").unwrap();
+    let declared_accounts = rows[26][accounts_col].parse::<i64>().unwrap();
+    let declared_schools = rows[26][schools_col].parse::<i64>().unwrap();
+    let (status, ccap) = send(gen("ccap")).await;
+    assert_eq!(status, 201, "{name}: {ccap}");
+    assert_eq!(ccap["title"], "Cahier des clauses administratives particulières (CCAP)", "{name}");
+    assert_eq!(ccap["formats"], json!(["html", "odt", "pdf"]), "{name}: the CCTP's formats");
+    let ccap_text = odt_text(&download(&ccap, "odt").send().await.bytes);
+    let quantity = entcp::groupements::costs::quantity;
+    for needle in [
+        "Le marché est un accord-cadre à bons de commande mono-attributaire".to_string(),
+        "sans minimum et avec un maximum fixé en quantité".to_string(),
+        format!("Abonnements annuels par compte ENT\n{} comptes × an sur 30 mois\n", quantity(declared_accounts * 250)),
+        format!("Mises en service d'une école\n{}\n", quantity(declared_schools * 100)),
+    ] {
+        assert!(ccap_text.contains(&needle), "{name}: the CCAP lacks « {needle} »: {ccap_text}");
+    }
+    assert!(!ccap_text.contains("Montant maximum HT"), "{name}: valued only at the awarded prices");
+    let ccap_flat = ccap_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (data, subjects) = entcp::catalog::processed_data(catalog.resolve("socle-1d", &[]).unwrap());
+    assert!(!data.is_empty() && !subjects.is_empty(), "{name}: the catalog states them");
+    assert!(ccap_flat.contains(&format!("types de données : {}", data.join(" ; "))), "{name}: {ccap_flat}");
+    assert!(ccap_flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
+    for clause in [
+        // The penalties, moved from the CCTP, and the one CCAG-TIC article they derogate to.
+        "Article 9 – Pénalités",
+        "150 € HT par heure ouvrée de retard",
+        "100 € HT par jour ouvré de retard",
+        "Dérogations au CCAG-TIC",
+        "article 14 (pénalités)",
+        "approuvé par l'arrêté du 30 mars 2021",
+        // The pieces in their order of precedence.
+        "l'acte d'engagement (AE) et ses annexes ; le présent cahier des clauses administratives particulières (CCAP) ; \
+         le cahier des clauses techniques particulières (CCTP)",
+        "délai global de paiement est de trente jours",
+        "R. 2192-10",
+        // Art. 28: the contract, instructions, confidentiality, security, sub-processors, assistance,
+        // return or deletion, audits; the titulaire liable for its sub-processors; Art. 82.
+        "sous-traitant ultérieur",
+        "article 28, paragraphe 3",
+        "une instruction constitue une violation",
+        "article 32 du RGPD",
+        "autorisation écrite préalable, spécifique ou générale, du responsable de traitement",
+        "demeure pleinement responsable",
+        "articles 32 à 36 du RGPD",
+        "restituer les données",
+        "audits, y compris des inspections",
+        "article 82 du RGPD",
+        "ne lui est nullement imputable",
+    ] {
+        assert!(ccap_flat.contains(clause), "{name}: the CCAP lacks « {clause} »");
+    }
 
     // Closed; neither consultation nor award while the convention constitutive is unsigned.
     let transition = |to: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
@@ -716,6 +763,18 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let own_euros = euros_fr(first["own_orders_ht_cents"].as_i64().unwrap());
     assert!(note_text.contains(first_name) && note_text.contains(&common_euros), "{name}: {common_euros} in the note");
     assert!(note_text.contains(&own_euros), "{name}: own orders {own_euros} in the note");
+    // Once awarded, it names the titulaire, the notification, the end and the awarded amounts.
+    for needle in [
+        format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
+        "Date de notification\n1er septembre 2026\n".to_string(),
+        "Fin du marché\n28 février 2029\n".to_string(),
+        format!("Montant attribué HT\n{}\n", euros_fr(98_765_432)),
+        format!("Montant attribué TTC\n{}\n", euros_fr(118_518_518)),
+        "Notification du marché\n1er septembre 2026\n".to_string(),
+    ] {
+        assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
+    }
+    assert!(!note_text.contains("Attribution prévue"), "{name}: the award took place");
     // The BPU/DQE once awarded: the awarded unit prices, line amounts, TVA and TTC as formulas.
     let (status, bpu) = send(gen("quantites")).await;
     assert_eq!((status, bpu["version"].as_i64()), (201, Some(2)), "{name}: {bpu}");
@@ -758,6 +817,19 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert!(content.contains(&format!(r#"office:value="{quantity}""#)), "{name}: account-years quantity {quantity}");
     assert!(content.contains("compte × an sur 30 mois"), "{name}: the duration beside the quantity");
     assert!(content.contains(r#"office:value="4.50""#), "{name}: the awarded unit price");
+    // The CCAP once awarded: the titulaire, and the maximum valued at its unit prices (the DQE's
+    // totals: HT, and TTC with the lot's TVA).
+    let (status, ccap_awarded) = send(gen("ccap")).await;
+    assert_eq!((status, ccap_awarded["version"].as_i64()), (201, Some(2)), "{name}: {ccap_awarded}");
+    let ccap_text = odt_text(&download(&ccap_awarded, "odt").send().await.bytes);
+    for needle in [
+        format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
+        format!("Montant maximum HT aux prix unitaires du titulaire\n{}\n", euros_fr(lot_ht)),
+        format!("Montant maximum TTC aux prix unitaires du titulaire\n{}\n", euros_fr(lot_ht + vat)),
+        "soit jusqu'au 28 février 2029".to_string(),
+    ] {
+        assert!(ccap_text.contains(&needle), "{name}: the awarded CCAP lacks « {needle} »: {ccap_text}");
+    }
     // A member sees the member list and its own share only; an outsider neither.
     let (status, own) = send(members[5].1.get(api(&format!("/groupements/{id}/shares")))).await;
     assert_eq!(status, 200, "{name}: {own}");
@@ -828,9 +900,9 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
     assert_eq!(status, 404, "{name}: the unshared annex stays private");
 
-    // Once awarded, the BPU/DQE and the presentation note print the titulaire's unit prices
-    // (its lines, the members' own orders): never shared, 409 saying why.
-    for doc in [&bpu, &note] {
+    // Once awarded, the BPU/DQE, the presentation note and the CCAP print the titulaire's unit
+    // prices (its lines, the members' own orders, the maximum valued): never shared, 409 saying why.
+    for doc in [&bpu, &note, &ccap_awarded] {
         let share = api(&format!("/groupements/{id}/documents/{}/share", doc["id"].as_str().unwrap()));
         let (status, problem) = send(w.coord.post(&share).json(&json!({ "shared": true }))).await;
         assert_eq!(status, 409, "{name}: {problem}");
@@ -867,7 +939,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!((status, unshared["shared"].as_bool()), (200, Some(false)), "{name}: {unshared}");
 }
 
-/// The CCTP sections a buyer needs, with no reference to a document that is not produced.
+/// The CCTP sections a buyer needs; its administrative clauses (penalties, Art. 28 contract) are
+/// the CCAP's, to which it refers.
 fn cctp_sections_are_there(text: &str, name: &str) {
     for needle in [
         "L. 2113-10",
@@ -883,18 +956,21 @@ fn cctp_sections_are_there(text: &str, name: &str) {
         "test d'intrusion",
         "auditer la sécurité",
         "Pénalités",
-        "150 € HT par heure ouvrée de retard",
+        "sont fixées par l'article 9 du cahier des clauses administratives particulières (CCAP)",
         "reprend les données et contenus de la solution précédente",
         "heures de formation",
         // The support desk's standard N3 target for P1, in business hours, both where it is promised.
         "Une interruption totale du service est un incident de priorité P1 : elle est résolue dans un délai de 8 heures ouvrées",
         "8 h ouvrées",
-        // Art. 28(2): a further sub-processor needs the controller's authorisation, not the member's.
-        "autorisation écrite préalable, spécifique ou générale, du responsable de traitement",
+        // The Art. 28(3) contract is the CCAP's article 8.
+        "par l'article 8 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
     ] {
         assert!(text.contains(needle), "{name}: CCTP lacks « {needle} »");
     }
-    assert!(!text.contains("CCAP"), "{name}: the CCTP refers to a CCAP that is not produced");
+    for moved in ["€ HT par heure ouvrée de retard", "Par dérogation au CCAG-TIC", "autorisation écrite préalable"]
+    {
+        assert!(!text.contains(moved), "{name}: the CCTP still holds « {moved} », the CCAP's");
+    }
 }
 
 backend_test!(a_cctp_of_several_lots_justifies_its_allotment);
@@ -918,6 +994,11 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     assert!(text.contains("le marché est passé en lots séparés"), "{name}: several lots, article L. 2113-10");
     assert!(!text.contains("L. 2113-11"), "{name}: no single-lot exception to justify");
     cctp_sections_are_there(&text, name);
+    // Its CCAP: one titulaire per lot; no member has declared quantities yet, so no maximum to state.
+    let ccap = odt_text(&generated(&w, id, "ccap", "odt").await);
+    assert!(ccap.contains("chacun de ses lots est conclu avec un seul opérateur économique"), "{name}: {ccap}");
+    assert!(ccap.contains("ce maximum n'est pas encore déterminé"), "{name}: {ccap}");
+    assert!(!ccap.contains("comptes × an"), "{name}: {ccap}");
     // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
     let ods = generated(&w, id, "quantites", "ods").await;
     let bpu = &ods_sheets(&ods)[1].1;
