@@ -7,7 +7,7 @@
 //! the list), and for administrators the Kubernetes objects rendered for it.
 
 use crate::auth::Signed;
-use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Reply};
+use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Refusal, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
@@ -302,9 +302,9 @@ async fn request_page(on: &On<TenantsState>, reply: Reply<'_>) -> Result<Respons
         "candidates": candidates,
         "groups": [
             { "name": "bouquet", "legend": "3. Bouquet de services (obligatoire)", "input": "radio", "items": bases,
-              "error": refusal.message("spec.bouquet").or(refusal.message("spec.base")) },
+              "error": refusal.message("spec.bouquet") },
             { "name": "options", "legend": "4. Options", "input": "checkbox", "items": options,
-              "error": refusal.message("spec.options") },
+              "error": options_message(&refusal) },
         ],
         "fields": { "nom": fields.get("nom"), "adresse": fields.get("adresse"), "comptes": fields.get("comptes") },
         "errors": refusal.errors,
@@ -323,14 +323,26 @@ async fn new_form(on: On<TenantsState>, Query(query): Query<Fields>) -> Result<R
     request_page(&on, Reply::shown(&query, None)).await
 }
 
+/// What the refusal says of the options (`spec.options[i]`, each option at fault), if anything.
+fn options_message(refusal: &Refusal) -> Option<String> {
+    let said: Vec<&str> =
+        refusal.errors.iter().filter(|e| is_options_field(&e.field)).map(|e| e.message.as_str()).collect();
+    (!said.is_empty()).then(|| said.join(" ; "))
+}
+
+/// Whether `field` is the document's options or one of them (`spec.options[i]`).
+fn is_options_field(field: &str) -> bool {
+    field == "spec.options" || field.starts_with("spec.options[")
+}
+
 /// The label of a field of the request form, as the error summary names it.
 fn field_label(field: &str) -> Option<&'static str> {
     let label = match field {
         "spec.organisation" => "Organisation retenue",
         "metadata.name" | "name" => "Nom court",
         "spec.hostname" => "Adresse web",
-        "spec.bouquet" | "spec.base" => "Bouquet de services",
-        "spec.options" => "Options",
+        "spec.bouquet" => "Bouquet de services",
+        f if is_options_field(f) => "Options",
         "spec.accounts" => "Nombre de comptes prévu",
         _ => return None,
     };
@@ -343,9 +355,8 @@ fn control_id(field: &str) -> String {
         "spec.organisation" => "organisation",
         "metadata.name" | "name" => "nom",
         "spec.hostname" => "adresse",
-        // The catalog names the base bouquet `base`.
-        "spec.bouquet" | "spec.base" => "bouquet",
-        "spec.options" => "options",
+        "spec.bouquet" => "bouquet",
+        f if is_options_field(f) => "options",
         "spec.accounts" => "comptes",
         _ => "demande",
     }
@@ -624,8 +635,8 @@ fn addable_options(state: &TenantsState, tenant: &Tenant) -> Vec<Value> {
 
 /// The tenant's document as it stands, with the option `option` added.
 fn with_option(tenant: &Tenant, option: &str) -> Result<EntTenant, Problem> {
-    if tenant.options.iter().any(|o| o == option) {
-        return Err(Problem::invalid_field("spec.options", "ce service fait déjà partie de l'ENT"));
+    if let Some(i) = tenant.options.iter().position(|o| o == option) {
+        return Err(Problem::invalid_field(&format!("spec.options[{i}]"), "ce service fait déjà partie de l'ENT"));
     }
     let mut options = tenant.options.clone();
     options.push(option.to_string());

@@ -264,6 +264,43 @@ pub async fn get_convention(
     read_convention(&mut *store.conn().await?, models, id, false).await
 }
 
+/// The convention `key` (id or reference) names, read as [`get_convention`] reads it, if `actor`
+/// sees it under `action` ([`Convention::is_seen_by`]); `None` for one it does not see as for
+/// one that does not exist. The decision is taken first, by one statement on the convention's
+/// id and its parties' organisations ([`seen_condition`]): a convention out of the actor's scope
+/// costs exactly what an unknown key costs (the same statement, no row), and nothing else of it
+/// (parties, signatures, documents) is read before it is known to be seen.
+pub async fn get_seen_convention(
+    store: &Store,
+    models: &[ConventionModel],
+    key: &str,
+    actor: &Actor,
+    action: &Action,
+) -> Result<Option<Convention>, Problem> {
+    let mut conn = store.conn().await?;
+    let Some(id) = seen_id(&mut conn, key, actor, action).await? else { return Ok(None) };
+    let conv = read_convention(&mut conn, models, &id, false).await?;
+    // Its parties may have changed between the two statements: decided again on what is answered.
+    Ok(conv.filter(|c| c.is_seen_by(actor, action)))
+}
+
+/// The id of the convention `key` (id or reference) names, if `actor` sees it under `action`:
+/// one statement, whose plan and cost do not depend on whether the convention exists.
+async fn seen_id(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+    actor: &Actor,
+    action: &Action,
+) -> Result<Option<String>, Problem> {
+    let mut cond = Condition::default();
+    cond.push("(c.id = ? OR c.reference = ?)", &[key, &key.to_ascii_uppercase()]);
+    if let Some(seen) = seen_condition(actor, action) {
+        cond.and(seen);
+    }
+    let sql = format!("SELECT c.id FROM conventions c WHERE {}", cond.sql());
+    Ok(first_column(&cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?)?.into_iter().next())
+}
+
 /// [`get_convention`] through `conn`; `lock` (inside a write transaction) locks the
 /// convention's row until commit on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already
 /// serialises writers), so that a step is decided on the current state.

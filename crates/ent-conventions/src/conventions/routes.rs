@@ -4,7 +4,7 @@ use super::model::ConventionModel;
 use super::renewal::{self, Opposition};
 use super::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use super::ConventionsState;
-use super::{get_convention, Convention, ConventionFilter};
+use super::{get_seen_convention, Convention, ConventionFilter};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -144,14 +144,12 @@ pub fn visible_orgs(caller: &Caller) -> Option<Vec<String>> {
     super::visible_orgs_of(&caller.actor, caller.action)
 }
 
-/// The convention of the path, if the caller is party to it (404 otherwise).
+/// The convention of the path, if the caller is party to it (404 otherwise, as for an unknown
+/// id, at the same cost: [`get_seen_convention`] decides before it reads the convention).
 pub async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result<Convention, Problem> {
-    let not_found = || Problem::not_found(format!("aucune convention « {id} »"));
-    let conv = get_convention(&state.store, &state.models, id).await?.ok_or_else(not_found)?;
-    match conv.is_seen_by(&caller.actor, caller.action) {
-        true => Ok(conv),
-        false => Err(not_found()),
-    }
+    get_seen_convention(&state.store, &state.models, id, &caller.actor, caller.action)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("aucune convention « {id} »")))
 }
 
 /// Whether the caller sees who signed: an admin, or a signatory or writer at a party.

@@ -7,7 +7,7 @@ pub mod routes;
 pub mod state;
 
 use crate::registry::Degree;
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Checks, Problem};
 use ent_kernel::text_enum;
 use ent_kernel::validate::is_dns_1035_label;
 use ent_kernel::yaml;
@@ -325,8 +325,9 @@ impl Catalog {
     }
 
     /// The services of the latest `base_id` plus the latest `options`, each once,
-    /// in bouquet order. Refuses an unknown bouquet, a base that is not one, and an
-    /// option that is not for the base's degree.
+    /// in bouquet order. Refuses an unknown bouquet, a base that is not one (field `base`), and
+    /// each option unknown, not an option or not for the base's degree (field `options[i]`, `i`
+    /// its index in `options`).
     pub fn resolve(&self, base_id: &str, options: &[&str]) -> Result<Vec<&Service>, Problem> {
         if base_id.trim().is_empty() {
             return Err(Problem::invalid_field("base", "choisissez un bouquet de base"));
@@ -342,24 +343,26 @@ impl Catalog {
         }
         let degree = base.degrees[0];
         let mut bouquets = vec![base];
-        for &id in options {
-            bouquets.push(self.option_for(id, degree)?);
+        let mut checks = Checks::default();
+        for (i, &id) in options.iter().enumerate() {
+            if let Some(option) = checks.check(&format!("options[{i}]"), self.option_for(id, degree)) {
+                bouquets.push(option);
+            }
         }
+        checks.finish()?;
         let mut seen = HashSet::new();
         let codes = bouquets.iter().flat_map(|b| &b.services).filter(|code| seen.insert(code.as_str()));
         Ok(codes.map(|code| self.service(code).expect("bouquet services are validated at load")).collect())
     }
 
-    fn option_for(&self, id: &str, degree: Degree) -> Result<&Bouquet, Problem> {
-        let option = self
-            .bouquet(id, None)
-            .ok_or_else(|| Problem::invalid_field("options", format!("option inconnue « {id} »")))?;
+    /// The latest option `id` for a base of `degree`; why not, otherwise.
+    fn option_for(&self, id: &str, degree: Degree) -> Result<&Bouquet, String> {
+        let option = self.bouquet(id, None).ok_or_else(|| format!("option inconnue « {id} »"))?;
         if option.kind != BouquetKind::Option {
-            return Err(Problem::invalid_field("options", format!("« {id} » est un bouquet de base, pas une option")));
+            return Err(format!("« {id} » est un bouquet de base, pas une option"));
         }
         if !option.degrees.contains(&degree) {
-            let message = format!("l'option « {id} » n'est pas proposée dans le {}", degree_label(degree));
-            return Err(Problem::invalid_field("options", message));
+            return Err(format!("l'option « {id} » n'est pas proposée dans le {}", degree_label(degree)));
         }
         Ok(option)
     }
@@ -666,5 +669,24 @@ mod tests {
         assert!(unknown.detail.contains("option inconnue « karaoke »"), "{}", unknown.detail);
         assert!(catalog.resolve("visio", &[]).is_err(), "an option is no base");
         assert!(catalog.resolve("socle-3d", &[]).is_err());
+    }
+
+    #[test]
+    fn each_refused_option_is_named_at_its_index_and_the_base_as_base() {
+        let catalog = Catalog::load(None).unwrap();
+        let fields = |base: &str, options: &[&str]| {
+            let refused = catalog.resolve(base, options).unwrap_err();
+            refused.errors.iter().map(|e| (e.field.clone(), e.message.clone())).collect::<Vec<_>>()
+        };
+        let refused = fields("socle-1d", &["visio", "karaoke", "vie-scolaire", "socle-2d"]);
+        let named: Vec<&str> = refused.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(named, ["options[1]", "options[2]", "options[3]"], "{refused:?}");
+        assert!(refused[0].1.contains("option inconnue « karaoke »"), "{refused:?}");
+        assert!(refused[1].1.contains("« vie-scolaire » n'est pas proposée dans le premier degré"), "{refused:?}");
+        assert!(refused[2].1.contains("« socle-2d » est un bouquet de base, pas une option"), "{refused:?}");
+        let base = fields("visio", &["moodle"]);
+        assert_eq!(base.len(), 1, "{base:?}");
+        assert_eq!(base[0].0, "base", "{base:?}");
+        assert_eq!(fields("socle-3d", &[])[0].0, "base");
     }
 }

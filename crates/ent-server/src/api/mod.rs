@@ -211,7 +211,7 @@ pub fn app(state: AppState) -> Router {
         ));
         api = api.route(route.path, handler);
     }
-    Router::new()
+    let routes = Router::new()
         .merge(api)
         .merge(console::router(&state, console::routes()))
         .route("/api/v1/openapi.json", get(openapi_document))
@@ -219,7 +219,16 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
         .fallback(unknown_route)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    layered(routes, state)
+}
+
+/// `routes` inside the layers every request of the application goes through (from the
+/// outermost: request id, trace, cached reads dropped after writes, metrics, time limit, body
+/// limit, a panic caught as a 500, unreadable addresses refused), with `state`: what [`app`]
+/// serves, and what a test serves a route of its own through.
+pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(middleware::from_fn(refuse_unreadable_address))
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -122,6 +122,13 @@ pub fn due_of(tenant: &Tenant, months: u32) -> Option<DateTime<Utc>> {
 pub struct Window {
     pub on: String,
     pub by: String,
+    /// The day the retention ends (ended): the due date.
+    pub retention_end: String,
+    /// Whether the retention ended before the notice (`due` <= `now`).
+    pub retention_ended: bool,
+    /// Whether the window opens the day it is said: no later day is left before which a copy can
+    /// be asked for (a late announcement, the job having not run or the purge being already due).
+    pub at_once: bool,
 }
 
 impl Window {
@@ -129,14 +136,28 @@ impl Window {
     pub fn of(due: DateTime<Utc>, now: DateTime<Utc>) -> Window {
         let earliest = due.max(now);
         let latest = (due + Duration::days(HOLD_DAYS)).max(earliest);
-        Window { on: french_day(&timestamp(earliest)), by: french_day(&timestamp(latest)) }
+        let on = french_day(&timestamp(earliest));
+        Window {
+            at_once: on == french_day(&timestamp(now)),
+            on,
+            by: french_day(&timestamp(latest)),
+            retention_end: french_day(&timestamp(due)),
+            retention_ended: due <= now,
+        }
     }
 
-    /// As a notice's context: `purge_on`, `purge_by`.
+    /// As a notice's context: `purge_on`, `purge_by`, and for a window that opens the day it is
+    /// said, `purge_at_once`, `retention_end` and `retention_ended` (the mail then asks for no
+    /// copy « avant » a day already there, and says when the retention ends or ended).
     pub fn context(&self) -> Map<String, Value> {
         let mut days = Map::new();
         days.insert("purge_on".into(), self.on.clone().into());
         days.insert("purge_by".into(), self.by.clone().into());
+        if self.at_once {
+            days.insert("purge_at_once".into(), true.into());
+            days.insert("retention_end".into(), self.retention_end.clone().into());
+            days.insert("retention_ended".into(), self.retention_ended.into());
+        }
         days
     }
 }

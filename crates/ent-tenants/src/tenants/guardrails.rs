@@ -80,6 +80,9 @@ pub struct Request<'a> {
     /// The accounts the tenant has now (none: a new tenant).
     pub current_accounts: Option<i64>,
     pub services: &'a [&'a Service],
+    /// The field of the document that brings a service (by code): `spec.bouquet` or
+    /// `spec.options[i]`, named by a refusal about that service.
+    pub field_of: &'a dyn Fn(&str) -> String,
 }
 
 /// An approval the change needed and the actor gave: audited with the change.
@@ -141,12 +144,12 @@ pub fn check(
             format!("« {} » n'est sous aucun suffixe autorisé : {}", request.hostname, allowed.join(", ")),
         );
     }
-    let needs_storage = request.services.iter().any(|s| s.deployment.needs_storage());
-    if needs_storage && !config.storage_classes.is_empty() {
+    let needs_storage = request.services.iter().find(|s| s.deployment.needs_storage());
+    if let (Some(service), false) = (needs_storage, config.storage_classes.is_empty()) {
         let class = cluster.storage_class.as_deref().unwrap_or("(classe par défaut du cluster)");
         if !config.storage_classes.iter().any(|c| c == class) {
             checks.fail(
-                "spec.bouquet",
+                &(request.field_of)(&service.code),
                 format!(
                     "classe de stockage « {class} » non autorisée (autorisées : {})",
                     config.storage_classes.join(", ")
@@ -160,7 +163,7 @@ pub fn check(
             let allowed = config.registries.iter().any(|r| image.starts_with(&format!("{}/", r.trim_end_matches('/'))));
             if !allowed {
                 checks.fail(
-                    "spec.options",
+                    &(request.field_of)(&service.code),
                     format!("service {} : image « {image} » hors des registres autorisés", service.code),
                 );
             }

@@ -23,7 +23,7 @@ use ent_kernel::text_enum;
 use ent_kernel::validate::{self, is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Target};
 pub use ent_platform::catalog::IdentitySource;
-use ent_platform::catalog::{thousands, Catalog};
+use ent_platform::catalog::{thousands, Catalog, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers, get_org, orgs_by_id, Relatives};
@@ -331,12 +331,7 @@ async fn check_spec(
     let vendor =
         processor_org(store, actor, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
     let host = processor_org(store, actor, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
-    let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
-    if let Err(e) = catalog.resolve(&spec.bouquet, &options) {
-        for err in e.errors {
-            checks.fail(&format!("spec.{}", err.field), err.message);
-        }
-    }
+    checks.collect(resolve_spec(catalog, spec))?;
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
         let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
         if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
@@ -375,6 +370,31 @@ async fn check_hostname_change(
     })
 }
 
+/// The services of `spec`'s bouquet and options ([`Catalog::resolve`]); a refusal names the
+/// document's field at fault: `spec.bouquet` for the base bouquet (the catalog's `base`),
+/// `spec.options[i]` for the option at index `i`.
+fn resolve_spec<'c>(catalog: &'c Catalog, spec: &TenantSpec) -> Result<Vec<&'c Service>, Problem> {
+    let options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+    catalog.resolve(&spec.bouquet, &options).map_err(|refused| {
+        let field = |field: String| match field.as_str() {
+            "base" => "spec.bouquet".to_string(),
+            _ => format!("spec.{field}"),
+        };
+        let errors = refused.errors.into_iter().map(|e| FieldError { field: field(e.field), message: e.message });
+        Problem::invalid(errors.collect())
+    })
+}
+
+/// The field of `spec` that brings the service `code`: `spec.bouquet` when its base bouquet
+/// holds it, else `spec.options[i]` of the first option that does.
+fn field_of_service(catalog: &Catalog, spec: &TenantSpec, code: &str) -> String {
+    let holds = |id: &str| catalog.bouquet(id, None).is_some_and(|b| b.services.iter().any(|s| s == code));
+    match spec.options.iter().position(|id| holds(id)) {
+        Some(i) if !holds(&spec.bouquet) => format!("spec.options[{i}]"),
+        _ => "spec.bouquet".into(),
+    }
+}
+
 /// Refuses a change that would make a volume of a tenant already provisioned smaller:
 /// Kubernetes refuses to shrink a PersistentVolumeClaim (422, retried for ever), and the
 /// data would not fit anyway. A tenant still `requested` has no volume yet.
@@ -388,10 +408,9 @@ fn refuse_shrinking_volumes(
         return Ok(());
     }
     let old_options: Vec<&str> = current.options.iter().map(String::as_str).collect();
-    let new_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
     // A bouquet no longer in the catalog: nothing to compare with.
     let Ok(before) = catalog.resolve(&current.bouquet, &old_options) else { return Ok(()) };
-    let after = catalog.resolve(&spec.bouquet, &new_options)?;
+    let after = resolve_spec(catalog, spec)?;
     let shrunk: Vec<String> = after
         .iter()
         .filter_map(|service| {
@@ -428,14 +447,15 @@ async fn check_guardrails(
         None if guardrails::approves(&state.store, actor, &checked.org).await? => guardrails::Approver::Yes,
         None => guardrails::Approver::No,
     };
-    let options: Vec<&str> = doc.spec.options.iter().map(String::as_str).collect();
-    let services = state.catalog.resolve(&doc.spec.bouquet, &options)?;
+    let services = resolve_spec(&state.catalog, &doc.spec)?;
+    let field_of = |code: &str| field_of_service(&state.catalog, &doc.spec, code);
     let request = guardrails::Request {
         org: &checked.org,
         hostname: &doc.spec.hostname,
         accounts: checked.accounts,
         current_accounts: existing.map(|t| t.accounts),
         services: &services,
+        field_of: &field_of,
     };
     let provisioning = &state.config.provisioning;
     guardrails::check(&provisioning.guardrails, &provisioning.cluster, &request, approver)

@@ -2915,3 +2915,49 @@ async fn a_party_designates_its_own_signatory_and_the_dan_every_one(db: crate::c
     let (status, problem) = call(c.mairie.post(c.url("")).json(&tripartite("2030-09-01"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
 }
+
+// A convention out of the caller's scope was read in full (parties, schools, signatures,
+// documents…) before the scope test: its 404 took measurably longer than an unknown id's,
+// telling an outsider which ids exist. The scope is now decided by one statement on the
+// convention's id and its parties, before anything else is read: out of scope and unknown run
+// the very same statements, on every per-id route.
+backend_test!(a_convention_out_of_scope_costs_what_an_unknown_id_costs_on_every_per_id_route);
+async fn a_convention_out_of_scope_costs_what_an_unknown_id_costs_on_every_per_id_route(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.step_ok(&c.directeur, &id, "sign", json!({})).await;
+    let unknown = format!("{}{}", &id[..id.len() - 1], if id.ends_with('0') { '1' } else { '0' });
+    let other = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let statements = common::logs::Statements::capture();
+    // What a request runs on conventions (the caller's session and the like left out).
+    let run = async |who: &Client, method: &str, key: &str, path: &str| {
+        let url = c.url(&format!("/{key}{path}"));
+        let req = match method {
+            "GET" => who.get(url),
+            _ => who.post(url).bytes("application/pdf", b"%PDF-1.4 x".to_vec()),
+        };
+        let before = statements.count();
+        let status = req.send().await.status;
+        let run: Vec<String> = statements.since(before).into_iter().filter(|sql| sql.contains("convention")).collect();
+        (status, run)
+    };
+    // A first request of the outsider, so that whatever its first call reads once is read.
+    run(&other, "GET", &unknown, "").await;
+    for (method, path) in [("GET", ""), ("GET", "/document"), ("GET", "/signed-document"), ("POST", "/signed-copies")] {
+        let (status, unknown_run) = run(&other, method, &unknown, path).await;
+        assert_eq!(status, 404, "{} {method} {path}: unknown", c.db.name);
+        let (status, outside_run) = run(&other, method, &id, path).await;
+        assert_eq!(status, 404, "{} {method} {path}: out of scope", c.db.name);
+        assert!(!unknown_run.is_empty(), "{} {method} {path}: statements are counted", c.db.name);
+        assert_eq!(outside_run, unknown_run, "{} {method} {path}: out of scope runs what unknown runs", c.db.name);
+        // A party reads the convention after the same decision.
+        if method == "GET" {
+            let (status, party_run) = run(&c.mairie, method, &id, path).await;
+            assert_eq!(status, 200, "{} {method} {path}: a party", c.db.name);
+            assert_eq!(party_run.first(), unknown_run.first(), "{} {method} {path}", c.db.name);
+            assert!(party_run.len() > unknown_run.len(), "{} {method} {path}: {party_run:#?}", c.db.name);
+        }
+    }
+}

@@ -188,3 +188,41 @@ async fn a_password_link_opened_leaves_its_secret_out_of_the_request_logs() {
     assert!(of_request[0].contains("path=/mot-de-passe/***"), "{}", of_request[0]);
     assert!(!logs.contains(&secret), "the link's secret in the logs:\n{logs}");
 }
+
+/// A handler with a bug: it panics.
+async fn boom() -> &'static str {
+    panic!("un bogue dans un gestionnaire")
+}
+
+// Nothing proved the panic layer mounted: a handler that panicked could have closed its
+// connection without a word. A route of the test's own (none panics in the application) is
+// served through the very layers `app()` serves its routes through (`api::layered`), over a
+// socket: the panic answers the house's 500 problem (French title, no inner detail shown), and
+// the server serves on, the same route and another.
+backend_test!(a_handler_that_panics_answers_a_500_problem_and_the_server_serves_on);
+async fn a_handler_that_panics_answers_a_500_problem_and_the_server_serves_on(db: crate::common::TestDb) {
+    let routes = Router::new().route("/boom", get(boom)).route("/calme", get(|| async { "calme" }));
+    let router = entcp::api::layered(routes, state(&db.store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let drain = std::time::Duration::from_secs(5);
+    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    let client = reqwest::Client::new();
+    for round in 0..2 {
+        let resp = client.get(format!("{base}/boom")).send().await.expect("an answer, not a closed connection");
+        assert_eq!(resp.status(), 500, "{}: round {round}", db.name);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json", "{}", db.name);
+        assert!(resp.headers().contains_key("x-request-id"), "{}: inside the request id layers", db.name);
+        let problem: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(problem["status"], 500, "{}: {problem}", db.name);
+        assert_eq!(problem["title"], "Erreur interne", "{}: {problem}", db.name);
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("journalisée") && !detail.contains("bogue"), "{}: {problem}", db.name);
+        let calm = client.get(format!("{base}/calme")).send().await.unwrap();
+        assert_eq!(calm.status(), 200, "{}: the server serves on", db.name);
+        assert_eq!(calm.text().await.unwrap(), "calme");
+    }
+    shutdown.cancel();
+    assert!(server.await.unwrap().unwrap(), "{}: the server drained", db.name);
+}

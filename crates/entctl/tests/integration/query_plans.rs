@@ -38,6 +38,8 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         ("admin@test.fr", "/api/v1/conventions?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/conventions?limit=50".to_string()),
         ("admin@test.fr", format!("/api/v1/conventions/{}", convention["id"].as_str().unwrap())),
+        // A party's read: the scope is decided first, on its parties (convention_parties_by_org).
+        ("dan@test.fr", format!("/api/v1/conventions/{}", convention["id"].as_str().unwrap())),
         ("admin@test.fr", "/api/v1/audit?limit=50".to_string()),
         ("auditeur@test.fr", "/api/v1/audit?limit=50".to_string()),
         ("admin@test.fr", "/api/v1/orgs?limit=50".to_string()),

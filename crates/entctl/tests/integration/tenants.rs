@@ -193,7 +193,7 @@ async fn bad_tenant_documents_name_every_wrong_field() {
     let (s, p) = call(root.post("/api/v1/tenants").json(&body)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    for field in ["metadata.name", "spec.hostname", "spec.options", "spec.bouquet"] {
+    for field in ["metadata.name", "spec.hostname", "spec.options[0]", "spec.bouquet"] {
         assert!(fields.contains(&field), "{field} not in {fields:?}");
     }
     let mut wrong_kind = doc("t", "0940176F", "t.example.fr");
@@ -1157,4 +1157,58 @@ async fn a_purged_tenants_name_is_refused_409_naming_the_purge_through_the_api_a
     assert!(stderr.contains("enttenant/doisneau") && stderr.contains("a été purgé"), "{stderr}");
     let after = entcp::tenants::get_tenant(&db.store, "doisneau").await.unwrap().unwrap();
     assert_eq!((after.status, after.version, after.hostname), (Status::Purged, purged.version, purged.hostname));
+}
+
+// A bouquet refusal was reported under `spec.base`, a field the document does not have (the
+// catalog's name for the base bouquet), and an option's under `spec.options` as a whole. Each
+// now names the document's field at fault: `spec.bouquet`, or `spec.options[i]` for the option at
+// index `i` — over the API and in `entctl apply -f`'s message alike.
+backend_test!(a_bouquet_or_option_refusal_names_the_field_at_fault_over_the_api_and_the_command_line);
+async fn a_bouquet_or_option_refusal_names_the_field_at_fault_over_the_api_and_the_command_line(
+    db: crate::common::TestDb,
+) {
+    common::import_sample(&db.store).await;
+    let root = TestApp::root_client_over(&db.store).await;
+    let refused = async |bouquet: &str, options: Value| {
+        let mut body = doc("doisneau", "0940176F", "doisneau.ent.fresnes.example.fr");
+        body["spec"]["bouquet"] = json!(bouquet);
+        body["spec"]["options"] = options;
+        let (s, p) = call(root.post("/api/v1/tenants").json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", db.name);
+        let errors = p["errors"].as_array().unwrap().iter();
+        errors.map(|e| (e["field"].as_str().unwrap().to_string(), e["message"].as_str().unwrap().to_string())).collect()
+    };
+    // A sound base, options at fault: each named at its index, the base never.
+    let errors: Vec<(String, String)> = refused("socle-1d", json!(["moodle", "karaoke", "vie-scolaire"])).await;
+    let named: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(named, ["spec.options[1]", "spec.options[2]"], "{}: {errors:?}", db.name);
+    assert!(errors[0].1.contains("option inconnue « karaoke »"), "{}: {errors:?}", db.name);
+    assert!(errors[1].1.contains("« vie-scolaire » n'est pas proposée dans le premier degré"), "{errors:?}");
+    // The base at fault: `spec.bouquet`, the document's field, never `spec.base`.
+    for (bouquet, said) in [("socle-3d", "bouquet inconnu « socle-3d »"), ("visio", "« visio » est une option")] {
+        let errors = refused(bouquet, json!([])).await;
+        assert!(errors.iter().all(|(f, _)| f == "spec.bouquet"), "{}: {bouquet}: {errors:?}", db.name);
+        assert!(errors.iter().any(|(_, m)| m.contains(said)), "{}: {bouquet}: {errors:?}", db.name);
+    }
+
+    // `entctl apply -f` says the same fields.
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("doisneau.yaml");
+    let yaml = |bouquet: &str, options: &str| {
+        format!(
+            "apiVersion: entcp.education.fr/v1\nkind: EntTenant\nmetadata:\n  name: doisneau\nspec:\n  \
+             organisation: \"0940176F\"\n  hostname: doisneau.ent.fresnes.example.fr\n  bouquet: {bouquet}\n  \
+             options: [{options}]\n"
+        )
+    };
+    std::fs::write(&file, yaml("socle-1d", "moodle, karaoke")).unwrap();
+    let (ok, said) = common::entctl(&db.url, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(!ok, "{}: {said}", db.name);
+    assert!(said.contains("spec.options[1] : option inconnue « karaoke »"), "{}: {said}", db.name);
+    assert!(!said.contains("spec.base") && !said.contains("spec.bouquet"), "{}: {said}", db.name);
+    std::fs::write(&file, yaml("socle-3d", "")).unwrap();
+    let (ok, said) = common::entctl(&db.url, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(!ok, "{}: {said}", db.name);
+    assert!(said.contains("spec.bouquet : bouquet inconnu « socle-3d »"), "{}: {said}", db.name);
+    assert!(!said.contains("spec.base"), "{}: {said}", db.name);
 }

@@ -134,6 +134,16 @@ async fn hostnames_storage_classes_and_registries_outside_the_allow_lists_are_re
     let detail = refused["detail"].as_str().unwrap();
     assert!(detail.contains("classe de stockage « local-path » non autorisée"), "{detail}");
     assert!(detail.contains("hors des registres autorisés"), "{detail}");
+    // No option asked: what is refused comes with the base bouquet, and is named so.
+    assert!(fields(&refused).iter().all(|f| *f == "spec.bouquet"), "{}: {refused}", db.name);
+    // An option's own services are named at the option's index.
+    let (s, refused) =
+        call(root.to(&strict).post("/api/v1/tenants").json(&doisneau("doisneau.ent.ac-creteil.fr", 900, &["visio"])))
+            .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {refused}", db.name);
+    let visio =
+        refused["errors"].as_array().unwrap().iter().find(|e| e["message"].as_str().unwrap().contains("service visio"));
+    assert_eq!(visio.map(|e| &e["field"]), Some(&json!("spec.options[0]")), "{}: {refused}", db.name);
     assert_eq!(refused["title"].as_str().map(|t| !t.is_empty()), Some(true));
 
     // Inside every list: accepted.

@@ -256,6 +256,12 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE], "{}", db.name);
     assert_eq!(mails[0].context["purge_on"], "1er décembre 2026", "{}", db.name);
     assert_eq!(mails[0].context["purge_by"], "30 janvier 2027", "{}", db.name);
+    // Announced before its date: a copy is asked for before it.
+    let rendered = entcp::notify::mailer::render("tenant", &mails[0].context).unwrap();
+    let said = "seront supprimées de la plateforme entre le 1er décembre 2026 et le 30 janvier 2027, à la fin de \
+                leur durée de conservation. Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("jour de cet avis"), "{}: {}", db.name, rendered.text);
     let (kind, message) = events(&app, "fresnes").await.pop().unwrap();
     assert_eq!(kind, "purge_planned", "{}", db.name);
     let said = "purge des données prévue à partir du 1er décembre 2026, au plus tard le 30 janvier 2027";
@@ -324,6 +330,17 @@ async fn a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purg
     assert_eq!(kinds, ["decommissioning", "archived", "purge_planned"], "{}", db.name);
     assert_eq!(told(&app, "fresnes").await[2].context["purge_on"], "5 décembre 2026", "{}", db.name);
     assert_eq!(told(&app, "fresnes").await[2].context["purge_by"], "30 janvier 2027", "{}", db.name);
+    // The mail asks for no copy « avant » the day it is sent, and says the retention has ended.
+    let rendered = entcp::notify::mailer::render("tenant", &told(&app, "fresnes").await[2].context).unwrap();
+    let said = "Ses données peuvent être supprimées de la plateforme dès le 5 décembre 2026, jour de cet avis, et le \
+                seront au plus tard le 30 janvier 2027 : leur durée de conservation a pris fin le 1er décembre 2026. \
+                Pour en obtenir une copie, adressez-vous sans attendre à la DAN";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("avant le"), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("à la fin de leur durée de conservation"), "{}: {}", db.name, rendered.text);
+    assert!(rendered.html.contains("dès le 5 décembre 2026, jour de cet avis"), "{}: {}", db.name, rendered.html);
+    assert!(!rendered.html.contains("avant le"), "{}: {}", db.name, rendered.html);
+    assert_eq!(rendered.subject, "Purge des données à partir du 5 décembre 2026 : ENT fresnes", "{}", db.name);
 
     // Held 60 days past its date (1 December) at most: the day before, still held; then purged
     // over the request, and the mail says what was left open.
@@ -460,4 +477,32 @@ async fn the_console_shows_the_purge_window_of_the_date_stored_at_archiving(db: 
     let session = crate::console::sign_in(&app, "page@ac-creteil.fr").await;
     let said = "<dt>Purge des données</dt><dd>à partir du 15 février 2027, au plus tard le 16 avril 2027</dd>";
     crate::console::page_showing(&app, &session, "/ent/fresnes", said).await;
+}
+
+// With no retention (`retention_months` at 0) the purge is due the day of the archiving: its
+// mail asked for a copy « avant » that very day. It now says the data may be purged from that
+// day, and asks for a copy without waiting.
+backend_test!(an_archiving_whose_purge_is_due_at_once_asks_for_no_copy_before_a_day_already_come);
+async fn an_archiving_whose_purge_is_due_at_once_asks_for_no_copy_before_a_day_already_come(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = retaining(&app, 0);
+    let tenant = active_tenant(&state, "fresnes", "commune:94034").await;
+    archive(&state, tenant).await;
+    let archived = told(&app, "fresnes").await.into_iter().find(|m| m.context["event"] == "archived").unwrap();
+    assert_eq!(archived.context["purge_on"], "1er septembre 2026", "{}", db.name);
+    let rendered = entcp::notify::mailer::render("tenant", &archived.context).unwrap();
+    let said = "est archivé : ses services sont arrêtés. Ses données peuvent être supprimées de la plateforme dès le \
+                1er septembre 2026, jour de cet avis, et le seront au plus tard le 31 octobre 2026 : leur durée de \
+                conservation a pris fin le 1er septembre 2026. Pour en obtenir une copie, adressez-vous sans attendre";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("avant le"), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.html.contains("avant le"), "{}: {}", db.name, rendered.html);
+    // Archived with the default retention, the mail keeps its days ahead.
+    let app_state = state_of(&app);
+    let other = active_tenant(&app_state, "doisneau", "0940176F").await;
+    archive(&app_state, other).await;
+    let archived = told(&app, "doisneau").await.into_iter().find(|m| m.context["event"] == "archived").unwrap();
+    let rendered = entcp::notify::mailer::render("tenant", &archived.context).unwrap();
+    assert!(rendered.text.contains("Pour en obtenir une copie avant le 1er décembre 2026"), "{}", rendered.text);
+    assert!(archived.context.get("purge_at_once").is_none(), "{}: {}", db.name, archived.context);
 }

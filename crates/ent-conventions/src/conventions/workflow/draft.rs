@@ -10,7 +10,9 @@ use super::{
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, ParameterType};
 use crate::conventions::signatories::Signatory;
-use crate::conventions::{effective_controller, find_model, get_convention, roles_key, Convention, RolesKey, Status};
+use crate::conventions::{
+    effective_controller, find_model, get_seen_convention, roles_key, Convention, RolesKey, Status,
+};
 use chrono::{Datelike, Days, NaiveDate};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
@@ -833,9 +835,8 @@ pub(super) fn start_at_submission(
 /// covers its schools, not any other.
 async fn resolve_superseded(ctx: &Ctx<'_>, key: Option<&str>, schools: &[Org]) -> Result<Option<String>, Problem> {
     let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else { return Ok(None) };
-    let conv = get_convention(ctx.store, ctx.models, key)
+    let conv = get_seen_convention(ctx.store, ctx.models, key, ctx.actor, &authz::CONVENTIONS_READ)
         .await?
-        .filter(|c| c.is_seen_by(ctx.actor, &authz::CONVENTIONS_READ))
         .ok_or_else(|| Problem::invalid_field("supersedes", format!("aucune convention « {key} »")))?;
     require_writer_of(ctx, &conv).map_err(|_| {
         forbidden(format!(
