@@ -331,6 +331,14 @@ async fn check_spec(
     let vendor =
         processor_org(store, actor, &mut checks, "spec.vendor", spec.vendor.as_deref(), OrgKind::Editeur).await?;
     let host = processor_org(store, actor, &mut checks, "spec.host", spec.host.as_deref(), OrgKind::Hebergeur).await?;
+    for (i, option) in spec.options.iter().enumerate() {
+        if let Some(first) = spec.options[..i].iter().position(|o| o == option) {
+            checks.fail(
+                &format!("spec.options[{i}]"),
+                format!("option « {option} » déjà demandée (spec.options[{first}])"),
+            );
+        }
+    }
     checks.collect(resolve_spec(catalog, spec))?;
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
         let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };

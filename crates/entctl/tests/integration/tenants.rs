@@ -1184,6 +1184,11 @@ async fn a_bouquet_or_option_refusal_names_the_field_at_fault_over_the_api_and_t
     assert_eq!(named, ["spec.options[1]", "spec.options[2]"], "{}: {errors:?}", db.name);
     assert!(errors[0].1.contains("option inconnue « karaoke »"), "{}: {errors:?}", db.name);
     assert!(errors[1].1.contains("« vie-scolaire » n'est pas proposée dans le premier degré"), "{errors:?}");
+    // An option asked twice is named at its second place (stored once, rendered once).
+    let errors: Vec<(String, String)> = refused("socle-1d", json!(["visio", "moodle", "visio"])).await;
+    assert_eq!(errors.len(), 1, "{}: {errors:?}", db.name);
+    assert_eq!(errors[0].0, "spec.options[2]", "{}: {errors:?}", db.name);
+    assert!(errors[0].1.contains("option « visio » déjà demandée (spec.options[0])"), "{}: {errors:?}", db.name);
     // The base at fault: `spec.bouquet`, the document's field, never `spec.base`.
     for (bouquet, said) in [("socle-3d", "bouquet inconnu « socle-3d »"), ("visio", "« visio » est une option")] {
         let errors = refused(bouquet, json!([])).await;
