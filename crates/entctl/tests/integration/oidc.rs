@@ -507,6 +507,16 @@ async fn a_person_without_a_password_confirms_their_identity_at_the_provider_the
     assert_eq!(created.status, 200, "{name}: {}", created.text);
 }
 
+/// An app signing in through `config`'s provider, with two administrators of their own.
+async fn two_admins_behind(db: TestDb, config: &OidcConfig) -> TestApp {
+    TestApp::builder(db)
+        .config(|c| c.identity.oidc = Some(config.clone()))
+        .user("dan@ac-creteil.fr", Role::Admin, None)
+        .user("dsi@ac-creteil.fr", Role::Admin, None)
+        .build()
+        .await
+}
+
 // A confirmation whose ID token has no `auth_time`, a stale one (the provider did not ask again)
 // or one in the future is refused, as is one where the provider authenticated another person
 // (one with an account of their own): the session stays its person's, nobody is signed in, no
@@ -517,12 +527,7 @@ async fn a_confirmation_without_a_fresh_auth_time_or_by_another_person_is_refuse
     use crate::console::{page_showing, post_form, set_cookie};
     let provider = provider().await;
     let config = config(&provider);
-    let app = TestApp::builder(db)
-        .config(|c| c.identity.oidc = Some(config.clone()))
-        .user("dan@ac-creteil.fr", Role::Admin, None)
-        .user("dsi@ac-creteil.fr", Role::Admin, None)
-        .build()
-        .await;
+    let app = two_admins_behind(db, &config).await;
     let name = app.backend;
     let claims = |email: &str, at: Value| json!({ "email": email, "email_verified": true, "auth_time": at });
     let sub = subject_with(&provider, claims("dan@ac-creteil.fr", auth_time(-180))).await;
@@ -629,12 +634,7 @@ backend_test!(an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_i
 async fn an_oidc_sign_in_needs_a_verified_address_and_an_account_opens_to_its_first_subject_only(db: TestDb) {
     let provider = provider().await;
     let config = config(&provider);
-    let app = TestApp::builder(db)
-        .config(|c| c.identity.oidc = Some(config.clone()))
-        .user("dan@ac-creteil.fr", Role::Admin, None)
-        .user("dsi@ac-creteil.fr", Role::Admin, None)
-        .build()
-        .await;
+    let app = two_admins_behind(db, &config).await;
     let (store, name) = (&app.store, app.backend);
     let oidc = Oidc::new(&config).unwrap();
     let finish = |sub: String| {
