@@ -626,8 +626,9 @@ pub async fn change_role<const ADD: bool>(
     }
 }
 
-/// A role of `user_id` the caller could not grant (administrator, or at an organisation
-/// out of the caller's scope), described for the caller; `None` for an administrator.
+/// A role of `user_id` the caller could not grant (administrator, at an organisation out of
+/// the caller's scope, or one only an administrator grants: [`identity::check_grantor`]),
+/// described for the caller; `None` for an administrator.
 async fn binding_beyond_reach(state: &ConsoleState, signed: &Signed, user_id: &str) -> Result<Option<String>, Problem> {
     if signed.0.actor.is_admin() {
         return Ok(None);
@@ -635,7 +636,8 @@ async fn binding_beyond_reach(state: &ConsoleState, signed: &Signed, user_id: &s
     for binding in identity::bindings_of(&state.store, user_id).await? {
         let reachable = match &binding.org {
             Some(org) if binding.role != Role::Admin => {
-                authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, org).await.is_ok()
+                identity::check_grantor(&signed.0.actor, org).is_ok()
+                    && authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, org).await.is_ok()
             }
             _ => false,
         };
@@ -659,7 +661,7 @@ pub async fn cut_access(
     let actor = &signed.0.actor;
     if let Some(outside) = binding_beyond_reach(&state, &signed, &user.id).await? {
         let text = format!(
-            "Accès non coupé : cet utilisateur a aussi le rôle {outside}, hors de votre périmètre ; seul un administrateur peut couper tous ses accès."
+            "Accès non coupé : cet utilisateur a aussi le rôle {outside}, que vous n'accordez pas (hors de votre périmètre, ou au nom d'une collectivité, d'un éditeur ou d'un hébergeur) ; seul un administrateur peut couper tous ses accès."
         );
         return render_user(
             &state,

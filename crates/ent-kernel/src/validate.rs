@@ -240,10 +240,20 @@ pub fn is_format(c: char) -> bool {
         | '\u{e0020}'..='\u{e007f}')
 }
 
-/// Whether `value` shows nothing: empty once its white space and its format characters
-/// ([`is_format`]) are taken out.
+/// Characters that draw nothing on their own: the fillers (Hangul, braille blank, Khmer
+/// inherent vowels, the combining grapheme joiner), the variation selectors, and the
+/// combining marks of the common blocks (a mark alone has no letter to sit on).
+fn draws_nothing(c: char) -> bool {
+    matches!(c,
+        '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}' | '\u{2800}' | '\u{17b4}' | '\u{17b5}' | '\u{34f}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}' | '\u{300}'..='\u{36f}' | '\u{1ab0}'..='\u{1aff}'
+        | '\u{1dc0}'..='\u{1dff}' | '\u{20d0}'..='\u{20ff}' | '\u{fe20}'..='\u{fe2f}')
+}
+
+/// Whether `value` shows nothing: empty once its white space, its format characters
+/// ([`is_format`]) and the characters that draw nothing alone are taken out.
 pub fn is_blank(value: &str) -> bool {
-    value.chars().all(|c| c.is_whitespace() || is_format(c))
+    value.chars().all(|c| c.is_whitespace() || is_format(c) || draws_nothing(c))
 }
 
 /// Text of `max` characters at most (it may be empty); the message gives the count typed.
@@ -336,7 +346,10 @@ mod tests {
 
     #[test]
     fn required_text_made_only_of_invisible_characters_is_missing() {
-        for blank in ["\u{200b}\u{200b}", "\u{ad}", " \u{feff}\u{a0}\u{2060} ", "\u{200d}\u{e0041}"] {
+        let fillers = ["\u{3164}\u{3164}", "\u{2800}", "\u{115f}\u{1160}", "\u{ffa0}", "\u{34f}", "\u{17b4}\u{17b5}"];
+        let marks = ["\u{301}\u{308}", "\u{fe0f}\u{fe0f}", "\u{e0100}", "\u{20dd}"];
+        let formats = ["\u{200b}\u{200b}", "\u{ad}", " \u{feff}\u{a0}\u{2060} ", "\u{200d}\u{e0041}"];
+        for blank in formats.into_iter().chain(fillers).chain(marks) {
             assert!(is_blank(blank), "{blank:?}");
             let refused = text(blank, 200).unwrap_err();
             assert!(refused.starts_with("champ obligatoire"), "{blank:?}: {refused}");
@@ -345,6 +358,11 @@ mod tests {
         assert_eq!(text("e\u{301}t\u{ad}\u{e9}", 20).unwrap(), "e\u{301}t\u{ad}\u{e9}");
         assert_eq!(text(" \u{200b}ok ", 20).unwrap(), "\u{200b}ok");
         assert!(!is_blank("\u{1f468}\u{200d}\u{1f469}"));
+        // Letters carrying marks or selectors, and scripts joined by ZWJ/ZWNJ, show something.
+        for shown in ["\u{2764}\u{fe0f}", "\u{928}\u{94d}\u{200d}", "\u{645}\u{6cc}\u{200c}\u{62e}", "\u{1100}\u{1161}"]
+        {
+            assert!(!is_blank(shown), "{shown:?}");
+        }
         assert_eq!(at_most("abc", 2).unwrap_err(), "2 caractères au plus (3 saisis)");
         assert!(at_most("", 0).is_ok());
     }

@@ -252,7 +252,7 @@ fn check_email(checks: &mut Checks, email: &str) {
 }
 
 fn check_display_name(checks: &mut Checks, name: &str) {
-    if name.trim().is_empty() || name.chars().count() > 200 {
+    if validate::is_blank(name) || name.chars().count() > 200 {
         checks.fail("display_name", "nom obligatoire, 200 caractères au plus");
     }
     checks.line("display_name", name);

@@ -515,11 +515,14 @@ pub async fn remind(state: &SupportState, now: DateTime<Utc>) -> Result<usize, P
 /// Only when its notice can go at once (P1, or the N1 calendar open at `now`): the requester
 /// then has the whole `auto_close_days` after reading it to reopen the ticket, even when the
 /// wait ends during the school holidays (the ticket waits for the next opening). A question
-/// on personal data (category `donnees`) is never resolved for silence. A ticket whose
+/// on personal data (category `donnees`), or a ticket held above N1, is never resolved for
+/// silence. A ticket whose
 /// resolution fails is logged and skipped: how many were resolved, and the ids that failed.
 pub async fn resolve_unanswered(state: &SupportState, now: DateTime<Utc>) -> Result<(usize, Vec<String>), Problem> {
     let since = now - Duration::days(AUTO_CLOSE_DAYS);
-    let not_data = format!("AND t.category <> '{}'", Category::Donnees.as_str());
+    // Only the N1 resolves: a question asked at N2 or N3 stays open until that level hands
+    // the ticket back down.
+    let not_data = format!("AND t.category <> '{}' AND t.level = '{}'", Category::Donnees.as_str(), Level::N1.as_str());
     let ids = waiting_since(state, since, &not_data).await?;
     let actor = Actor::system("support-reminders");
     let mut tally = Tally::default();

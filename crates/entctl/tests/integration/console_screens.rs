@@ -233,6 +233,13 @@ async fn a_dan_grants_no_role_that_acts_for_a_collectivite(db: TestDb) {
     let kept = post_form(&app, &session, &path, &format!("{path}/roles/retirer"), &collectivite).await;
     assert_eq!(kept.status, 403, "{}", kept.text);
     assert_eq!(count_of(&app, ROLES, &agent.id).await, 1, "still held");
+    // Nor does the DAN cut the access of the person holding it.
+    with_password(&app.store, "agent@mairie.fr").await;
+    let theirs = sign_in(&app, "agent@mairie.fr").await;
+    let cut = post_form(&app, &session, &path, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 403, "{}", cut.text);
+    assert!(cut.text.contains("seul un administrateur peut couper tous ses accès"), "{}", cut.text);
+    assert_eq!(app.get("/compte").header("cookie", &theirs).send().await.status, 200, "still signed in");
     // The State's side: a school's head.
     let head = [("role", "chef_etablissement"), ("org", school.id.as_str())];
     let granted = post_form(&app, &session, &path, &format!("{path}/roles"), &head).await;

@@ -824,6 +824,26 @@ async fn a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_questio
     assert_eq!(s.get(&s.admin, &path).await.body["status"], "resolved");
 }
 
+// Only the N1 resolves: a question the vendor asks at N3 and its requester leaves unanswered
+// is never resolved for silence there; it waits for the vendor to hand the ticket back down.
+backend_test!(a_question_left_unanswered_above_n1_is_not_resolved_for_silence);
+async fn a_question_left_unanswered_above_n1_is_not_resolved_for_silence(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
+    let question = json!({ "to": "waiting_requester", "message": "Quel navigateur ?" });
+    s.act(&s.n3, &id, "transition", question, 200).await;
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let (resolved, failed) = entcp::support::jobs::resolve_unanswered(&state, paris("2027-06-14 10:00")).await.unwrap();
+    assert_eq!((resolved, failed), (0, vec![]), "{}", db.name);
+    let t = s.get(&s.admin, &format!("/support/tickets/{id}")).await.body;
+    assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n3"), Some("waiting_requester")), "{}", db.name);
+}
+
 // Two runs of `support-reminders` at once (two replicas) each list the ticket unanswered for
 // 15 days; under its lock the second finds it no longer waiting.
 race_test!(two_runs_at_once_resolve_an_unanswered_ticket_once);
@@ -1773,11 +1793,13 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     let taken =
         s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
     // The vendor does not requalify the ticket whose delays it is held to, directly or through
-    // impact and urgency.
+    // impact and urgency (even keeping the priority), nor move it out of a category.
     let version = taken["version"].as_i64().unwrap();
     for patch in [
         json!({ "priority": "P4", "reason": "Requalifié." }),
         json!({ "impact": "basse", "urgency": "basse", "reason": "Requalifié." }),
+        json!({ "impact": "basse", "urgency": "basse", "priority": "P1", "reason": "Requalifié." }),
+        json!({ "category": "donnees" }),
     ] {
         let r = s.patch_ticket(&s.n3, &id, patch, version).await;
         assert_eq!(r.status, 403, "{}: {}", db.name, r.body);

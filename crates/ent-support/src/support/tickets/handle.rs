@@ -408,6 +408,21 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         None => t.assignee_id.clone(),
     };
     checks.finish()?;
+    // The vendor's own delays, and the market's penalties, follow the qualification (impact,
+    // urgency, priority; the category decides whether silence may resolve it): the académie's
+    // side qualifies the ticket, not the vendor holding it.
+    let requalifies = patch.impact.as_ref().is_some_and(|v| *v != t.impact)
+        || patch.urgency.as_ref().is_some_and(|v| *v != t.urgency)
+        || forced.is_some_and(|p| p != t.priority)
+        || category != t.category
+        || service != t.service;
+    if requalifies && level == Level::N3 && !ctx.actor.is_admin() {
+        return Err(forbidden(format!(
+            "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} (impact, urgence, priorité, catégorie) : \
+             ses délais et les pénalités du marché en dépendent ; renvoyez-le au niveau 2 pour cela",
+            t.reference
+        )));
+    }
     let priority = match forced {
         Some(p) => p,
         None if patch.impact.is_some() || patch.urgency.is_some() => {
@@ -420,15 +435,6 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     refuse_closed(&t)?;
     let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if priority != t.priority {
-        // The vendor's own delays, and the market's penalties, follow the priority: the
-        // académie's side qualifies it, not the vendor holding the ticket.
-        if level == Level::N3 && !ctx.actor.is_admin() {
-            return Err(forbidden(format!(
-                "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} : ses délais et les pénalités du marché \
-                 dépendent de sa priorité ; demandez-le au niveau 2 en lui renvoyant le ticket",
-                t.reference
-            )));
-        }
         // Resolved, its delays are settled (the SLA record the reports and penalties read):
         // reopened, it may be requalified again.
         conflict_unless(t.status != Status::Resolved, || {
