@@ -8,6 +8,9 @@ first under a dot-name then renamed, so a reader never sees half a message; its
 envelope's recipients (RCPT TO), one a line, to `<n>-<uuid>.rcpt` before it.
 A recipient listed in the file D/refused (one address a line, read at each RCPT)
 is answered 450, a temporary refusal: the sender tries again later.
+With --port 0 it picks a free port itself. Once it listens, it writes the port it
+listens on to D/.port: a test waits for that file, not for a connection, so that it
+never mistakes another sink on the same port for its own.
 Stops on SIGTERM or SIGINT. Needs `aiosmtpd` (python3 -m pip install aiosmtpd).
 """
 
@@ -15,6 +18,7 @@ import argparse
 import itertools
 import os
 import signal
+import socket
 import threading
 import uuid
 
@@ -54,6 +58,26 @@ class DirectorySink:
         return "250 Message accepted for delivery"
 
 
+def listening(handler, host, port):
+    """A started controller and its port; port 0 picks a free one, trying again when
+    another process takes it between the pick and the bind."""
+    if port != 0:
+        controller = Controller(handler, hostname=host, port=port)
+        controller.start()
+        return controller, port
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            candidate = probe.getsockname()[1]
+        controller = Controller(handler, hostname=host, port=candidate)
+        try:
+            controller.start()
+            return controller, candidate
+        except Exception:  # taken meanwhile: pick another
+            continue
+    raise SystemExit("no free port found for the SMTP sink")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -66,9 +90,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    controller = Controller(DirectorySink(args.dir), hostname=args.host, port=args.port)
-    controller.start()
-    print(f"smtp sink listening on {args.host}:{args.port}, writing to {args.dir}", flush=True)
+    controller, port = listening(DirectorySink(args.dir), args.host, args.port)
+    ready = os.path.join(args.dir, ".port.partial")
+    with open(ready, "w", encoding="utf-8") as out:
+        out.write(f"{port}\n")
+    os.rename(ready, os.path.join(args.dir, ".port"))
+    print(f"smtp sink listening on {args.host}:{port}, writing to {args.dir}", flush=True)
     try:
         stop.wait()
     finally:

@@ -28,8 +28,16 @@ pub fn smtp_config(data_dir: &Path, port: u16) -> Config {
     config
 }
 
+/// A data folder, a running [`SmtpSink`] and a configuration sending to it.
+pub fn smtp_sink_and_config() -> (tempfile::TempDir, SmtpSink, Config) {
+    let data = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start_on_any_port();
+    let config = smtp_config(data.path(), sink.port());
+    (data, sink, config)
+}
+
 /// A data folder and a configuration sending to a free loopback port where nothing
-/// listens yet (start an [`SmtpSink`] on it): (folder, port, configuration).
+/// listens yet (start an [`SmtpSink`] on it later): (folder, port, configuration).
 pub fn smtp_on_free_port() -> (tempfile::TempDir, u16, Config) {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -48,6 +56,7 @@ pub fn free_port() -> u16 {
 pub struct SmtpSink {
     child: Child,
     dir: tempfile::TempDir,
+    port: u16,
 }
 
 /// Whether python3 with aiosmtpd is here; in CI its absence is a failure, not a skip.
@@ -68,6 +77,12 @@ pub fn smtp_sink_available() -> bool {
 }
 
 impl SmtpSink {
+    /// A sink on a port it picks itself; [`SmtpSink::port`] tells which.
+    pub fn start_on_any_port() -> SmtpSink {
+        SmtpSink::start(0)
+    }
+
+    /// A sink on `port` (0: any free one). Panics when it cannot listen there itself.
     pub fn start(port: u16) -> SmtpSink {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/smtp_sink.py");
         let dir = tempfile::tempdir().unwrap();
@@ -80,16 +95,24 @@ impl SmtpSink {
             .stderr(Stdio::piped())
             .spawn()
             .expect("python3 starts the SMTP sink");
-        let mut sink = SmtpSink { child, dir };
-        sink.wait_until_listening(port);
+        let mut sink = SmtpSink { child, dir, port };
+        sink.port = sink.wait_until_listening();
         sink
     }
 
-    fn wait_until_listening(&mut self, port: u16) {
+    /// The port this sink listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits for the `.port` file the sink writes once it listens itself: a connection
+    /// could reach another sink that holds the same port.
+    fn wait_until_listening(&mut self) -> u16 {
         let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        let ready = self.dir.path().join(".port");
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
+            if let Ok(port) = std::fs::read_to_string(&ready) {
+                return port.trim().parse().expect("the sink writes its port");
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
@@ -97,9 +120,9 @@ impl SmtpSink {
                 self.child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
                 panic!("the SMTP sink exited ({status}): {stderr}");
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        panic!("the SMTP sink did not listen on port {port} within 20 s");
+        panic!("the SMTP sink did not listen on port {} within 20 s", self.port);
     }
 
     /// Every message received so far, raw.

@@ -7,7 +7,7 @@ use crate::common;
 use axum::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
 use common::app::{Client, Req};
-use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
+use common::smtp::{smtp_sink_and_config, smtp_sink_available};
 use common::TestApp;
 use common::{t0, token_for};
 use entcp::clock::{Clock, FixedClock};
@@ -273,9 +273,8 @@ async fn expiry_reminders_reach_the_smtp_server_on_the_right_days_and_the_conven
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
     let models = load_models();
-    let (_data, port, mut config) = smtp_on_free_port();
+    let (_data, sink, mut config) = smtp_sink_and_config();
     config.console.public_url = "https://ent.ac-creteil.fr".into();
-    let sink = SmtpSink::start(port);
     let send = |at| {
         let store = c.db.store.clone();
         let config = config.clone();

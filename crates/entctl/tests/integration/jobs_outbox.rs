@@ -22,9 +22,9 @@ fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
     crate::common::app::app_state(store.clone(), config.clone(), Arc::new(FixedClock::new(now)))
 }
 
-/// A configuration writing under `data_dir`, mail to `.eml` files.
 use common::smtp::{
-    file_config, file_config_in_temp, free_port, smtp_config, smtp_on_free_port, smtp_sink_available, SmtpSink,
+    file_config, file_config_in_temp, free_port, smtp_config, smtp_on_free_port, smtp_sink_and_config,
+    smtp_sink_available, SmtpSink,
 };
 
 async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
@@ -217,8 +217,7 @@ async fn two_concurrent_senders_deliver_each_message_exactly_once(db: crate::com
 /// A real SMTP sink and a configuration sending to it two messages a batch, so that two
 /// senders share the work (call where [`smtp_sink_available`]).
 fn sink_in_small_batches() -> (tempfile::TempDir, SmtpSink, Config) {
-    let (data, port, mut config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
+    let (data, sink, mut config) = smtp_sink_and_config();
     config.mail.batch_size = 2;
     (data, sink, config)
 }
@@ -253,8 +252,7 @@ async fn suspension_to_a_sink(db: &crate::common::TestDb) -> Option<Suspension> 
     if !smtp_sink_available() {
         return None;
     }
-    let (_data, port, config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
+    let (_data, sink, config) = smtp_sink_and_config();
     let t0 = common::t0();
     let ids = queue_suspension(&db.store, t0).await;
     Some(Suspension { sink, config, ids, t0, _data })
@@ -354,8 +352,7 @@ async fn a_message_queued_to_several_people_before_is_split_and_reaches_each_alo
     if !smtp_sink_available() {
         return;
     }
-    let (_data, port, config) = smtp_on_free_port();
-    let sink = SmtpSink::start(port);
+    let (_data, sink, config) = smtp_sink_and_config();
     let t0 = common::t0();
     let old = queue_to_all_at_once(&db.store, &CONCERNED, t0 - Duration::hours(1)).await;
 
@@ -576,9 +573,8 @@ async fn a_killed_senders_messages_are_resent_with_the_same_message_id_once_its_
     claimed_while_hung(&db, &mut killed, 3).await;
     std::mem::forget(killed);
 
-    let port = free_port();
-    let sink = SmtpSink::start(port);
-    let config = smtp_config(data.path(), port);
+    let sink = SmtpSink::start_on_any_port();
+    let config = smtp_config(data.path(), sink.port());
     let during = send(&db.store, &config, "next", t0 + Duration::minutes(1)).await;
     assert_eq!(during, SendReport::default(), "{}: the lease still runs", db.name);
     assert_eq!(notify::release(&db.store, false, t0 + Duration::minutes(1)).await.unwrap(), 0);
@@ -903,7 +899,7 @@ async fn an_old_message_to_several_people_given_up_then_retried_over_http_reache
     if !smtp_sink_available() {
         return;
     }
-    let (_data, port, config) = smtp_on_free_port();
+    let (_data, sink, config) = smtp_sink_and_config();
     let t0 = common::t0();
     let old = queue_to_all_at_once(&db.store, &CONCERNED, t0 - Duration::days(1)).await;
     common::execute(&db.store, "UPDATE outbox SET status = 'failed' WHERE id = $1", &[old.as_str()]).await;
@@ -917,7 +913,6 @@ async fn an_old_message_to_several_people_given_up_then_retried_over_http_reache
         json_of(client.post(format!("{base}/api/v1/outbox/{old}/retry")).send().await.unwrap()).await;
     assert_eq!((status, retried["status"].as_str()), (200, Some("pending")), "{}: {retried}", db.name);
 
-    let sink = SmtpSink::start(port);
     let report = send(&db.store, &config, "sender", t0).await;
     assert_eq!(report, SendReport { sent: 3, split: 1, ..SendReport::default() }, "{}", db.name);
     each_alone(&sink, &CONCERNED, db.name);

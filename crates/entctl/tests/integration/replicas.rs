@@ -8,7 +8,7 @@
 //! process (the README says so), and the shutdown case holds a row lock, which SQLite
 //! has not (the in-process drain of `observability.rs` runs on both backends).
 
-use crate::common::smtp::{free_port, smtp_sink_available, SmtpSink};
+use crate::common::smtp::{smtp_sink_available, SmtpSink};
 use crate::common::{self, admin, eventually, t0, token_for, TestDb};
 use entcp::clock::FixedClock;
 use entcp::kernel::roles::Role;
@@ -172,8 +172,8 @@ async fn two_replicas_on_one_database_run_each_tick_and_send_each_mail_once_and_
     let every_second =
         "jobs:\n  outbox-send:\n    schedule: '* * * * * *'\n  tenants-reconcile:\n    schedule: '* * * * * *'\n";
     std::fs::write(&config, every_second).unwrap();
-    let port = free_port();
-    let sink = SmtpSink::start(port);
+    let sink = SmtpSink::start_on_any_port();
+    let port = sink.port();
     let smtp = [
         ("ENTCP_MAIL_TRANSPORT", "smtp".to_string()),
         ("ENTCP_SMTP_HOST", "127.0.0.1".to_string()),

@@ -6,7 +6,7 @@
 use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::smtp::{smtp_on_free_port, smtp_sink_available, SmtpSink};
+use common::smtp::{smtp_sink_and_config, smtp_sink_available};
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
 use entcp::config::Config;
@@ -168,9 +168,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
         return;
     }
     let s = setup(&db).await;
-    let (_data, port, mut config) = smtp_on_free_port();
+    let (_data, sink, mut config) = smtp_sink_and_config();
     config.console.public_url = "https://ent.ac-nantes.fr".into();
-    let sink = SmtpSink::start(port);
 
     // Wednesday 12 May 2027, 09:00: the teacher reports the empty cahier de textes.
     s.at("2027-05-12 09:00");
