@@ -6,7 +6,9 @@
 //! the services whose data it retained (`retained_services`: they go with the rest) and hands
 //! it to the work queue (`reconcile::through_queue`), whose pass deletes every object it still
 //! has on the backend. The same job announces each purge once, [`PURGE_NOTICE_DAYS`] before
-//! its date ([`announce_pass`]); the purge never waits for its announcement.
+//! its date ([`announce_pass`]); the purge never waits for its announcement, except for a
+//! tenant archived before `purge_due_at` was stored (migration 0055): its date is only stored
+//! when it is announced, and it is purged by a later run, never unannounced.
 
 use crate::provisioning::ProvisioningState;
 use crate::tenants::notices::{self, Audience};
@@ -178,7 +180,8 @@ pub async fn purge_due(state: &ProvisioningState, now: DateTime<Utc>) -> Result<
 /// `purge_due_at`.
 type ArchivedRow = (String, String, String, Option<String>, Option<String>);
 
-/// The archived tenants whose purge is due at `now` ([`due_from`]), with that date.
+/// The archived tenants whose stored purge date has come at `now`, with that date. One archived
+/// before that date was stored (NULL) waits for its announcement, which stores it.
 async fn due_for_purge(
     state: &ProvisioningState,
     now: DateTime<Utc>,
@@ -186,7 +189,7 @@ async fn due_for_purge(
     let months = state.config.provisioning.retention_months;
     let rows: Vec<ArchivedRow> = sqlx::query_as(
         "SELECT id, slug, org_id, archived_at, purge_due_at FROM tenants WHERE status = 'archived' \
-         AND (purge_due_at IS NULL OR purge_due_at <= $1) ORDER BY slug",
+         AND purge_due_at IS NOT NULL AND purge_due_at <= $1 ORDER BY slug",
     )
     .bind(timestamp(now))
     .fetch_all(state.store.pool())
@@ -208,11 +211,11 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
     for ((id, slug, org_id, archived_at, _), due) in due_for_purge(state, now).await? {
         let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
         let mut tx = state.store.begin_write().await?;
-        // Guarded on the due date too: an announcement may have stored one meanwhile.
+        // Guarded on the due date too: it may have changed meanwhile.
         let done = sqlx::query(
             "UPDATE tenants SET status = 'purged', purged_at = $1, secret_seed = NULL, retained_services = NULL, \
              version = version + 1, updated_at = $1 WHERE id = $2 AND status = 'archived' \
-             AND (purge_due_at IS NULL OR purge_due_at <= $1)",
+             AND purge_due_at IS NOT NULL AND purge_due_at <= $1",
         )
         .bind(timestamp(now))
         .bind(&id)

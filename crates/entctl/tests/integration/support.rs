@@ -871,11 +871,13 @@ async fn two_runs_at_once_resolve_an_unanswered_ticket_once(db: crate::common::T
     replica_b.close().await;
 }
 
-/// Archives college-jules-verne long ago, then purges it on 12 May 2027 at noon: its open tickets
-/// held it 60 days already, so the purge goes ahead over them. The state it purged through.
+/// Archives college-jules-verne long ago (its purge due on 1 March 2027), then purges it on 12 May
+/// 2027 at noon: its open tickets held it 60 days already, so the purge goes ahead over them. The
+/// state it purged through.
 async fn purge_college_at_noon(s: &Story, db: &crate::common::TestDb) -> entcp::api::AppState {
-    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1 WHERE slug = 'college-jules-verne'";
-    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z"]).await;
+    let archive = "UPDATE tenants SET status = 'archived', archived_at = $1, purge_due_at = $2 \
+                   WHERE slug = 'college-jules-verne'";
+    common::execute(&s.store, archive, &["2026-12-01T00:00:00.000000Z", "2027-03-01T00:00:00.000000Z"]).await;
     let state = crate::common::app::app_state(s.store.clone(), common::app::test_config(), s.clock.clone());
     let purged = entcp::provisioning::purge::purge_due(&state.provisioning(), paris("2027-05-12 12:00")).await;
     assert_eq!(purged.unwrap(), ["college-jules-verne"], "{}", db.name);

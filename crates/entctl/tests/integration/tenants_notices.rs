@@ -418,6 +418,29 @@ async fn a_tenant_archived_before_its_date_was_stored_keeps_the_date_announced_t
     assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
 }
 
+backend_test!(a_tenant_archived_before_its_date_was_stored_and_already_due_is_announced_before_it_is_purged);
+async fn a_tenant_archived_before_its_date_was_stored_and_already_due_is_announced_before_it_is_purged(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let day = |n: i64| t0() + chrono::Duration::days(n);
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    common::execute(&app.store, "UPDATE tenants SET purge_due_at = NULL WHERE slug = 'fresnes'", &[]).await;
+    let provisioning = state.provisioning();
+    let run = |at| entcp::provisioning::purge::purge_job(&provisioning, at);
+
+    // Due on 1 December by archiving + retention, first seen by the job on 10 December: it is
+    // announced, not purged, by that run…
+    let said = run(day(100)).await.unwrap();
+    assert_eq!(said, "aucun tenant à purger ; 1 purge(s) annoncée(s) : fresnes", "{}", db.name);
+    let tenant = entcp::tenants::get_tenant(&app.store, "fresnes").await.unwrap().unwrap();
+    assert_eq!(tenant.status, entcp::tenants::Status::Archived, "{}", db.name);
+    let planned = told(&app, "fresnes").await.pop().unwrap();
+    assert_eq!(planned.context["purge_at_once"], json!(true), "{}: {:?}", db.name, planned.context);
+    // … and purged by the next one.
+    let said = run(day(101)).await.unwrap();
+    assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
+}
+
 backend_test!(an_announcement_leaves_the_version_an_edit_read_before_it_was_made_on);
 async fn an_announcement_leaves_the_version_an_edit_read_before_it_was_made_on(db: TestDb) {
     let app = fresnes(&db).await;
