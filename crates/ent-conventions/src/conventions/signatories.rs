@@ -12,6 +12,7 @@ use ent_kernel::clock::french_date;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
+use ent_kernel::validate::is_blank;
 use ent_platform::registry::{fold, EtabType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -116,10 +117,10 @@ pub fn check_complete(model: &ConventionModel, conv: &Convention) -> Result<(), 
         let field = |name: &str| format!("signatories.{key}.{name}");
         let empty = Signatory::default();
         let s = party.signatory.as_ref().unwrap_or(&empty);
-        if s.name.trim().is_empty() {
+        if is_blank(&s.name) {
             checks.fail(&field("name"), format!("{who} : indiquez le nom de la personne qui signe"));
         }
-        if s.quality.trim().is_empty() {
+        if is_blank(&s.quality) {
             checks.fail(&field("quality"), format!("{who} : indiquez la qualité du signataire"));
         }
         if let Some(body) = deliberative_body(party.org.kind, party.etab_type) {
@@ -138,7 +139,7 @@ pub fn check_complete(model: &ConventionModel, conv: &Convention) -> Result<(), 
                 checks.fail(&field("act_date"), format!("{who} : indiquez la date de {act} {body}"));
             }
         }
-        if !s.quality.trim().is_empty() && !is_authority(party.org.kind, &s.quality) && given(&s.delegation).is_none() {
+        if !is_blank(&s.quality) && !is_authority(party.org.kind, &s.quality) && given(&s.delegation).is_none() {
             checks.fail(
                 &field("delegation"),
                 format!("{who} : {} signe par délégation ; indiquez l'arrêté de délégation de signature", s.quality),
@@ -177,10 +178,10 @@ fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
 pub fn between_line(party: &Party) -> String {
     let d = naming::of_org(&party.org);
     let mut parts = vec![d.article.clone()];
-    match party.signatory.as_ref().filter(|s| !s.name.trim().is_empty()) {
+    match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
         Some(s) => {
             parts.push(format!("{} par {}", d.represented(), s.name.trim()));
-            if !s.quality.trim().is_empty() {
+            if !is_blank(&s.quality) {
                 parts.push(s.quality.trim().to_string());
             }
             parts.extend(delegation_text(s));
@@ -194,9 +195,9 @@ pub fn between_line(party: &Party) -> String {
 
 /// Who signs for a party and under which act, in one line (the console's convention page).
 pub fn describe(party: &Party) -> Option<String> {
-    let s = party.signatory.as_ref().filter(|s| !s.name.trim().is_empty())?;
+    let s = party.signatory.as_ref().filter(|s| !is_blank(&s.name))?;
     let mut parts = vec![s.name.trim().to_string()];
-    if !s.quality.trim().is_empty() {
+    if !is_blank(&s.quality) {
         parts.push(s.quality.trim().to_string());
     }
     parts.extend(delegation_text(s));
@@ -247,9 +248,9 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
         .map(|party| {
             let d = naming::of_org(&party.org);
             let who = match &party.signatory {
-                Some(s) if !s.name.trim().is_empty() => {
+                Some(s) if !is_blank(&s.name) => {
                     let mut who = vec![s.name.trim().to_string()];
-                    if !s.quality.trim().is_empty() {
+                    if !is_blank(&s.quality) {
                         who.push(s.quality.trim().to_string());
                     }
                     who.extend(delegation_text(s));

@@ -15,6 +15,7 @@ use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::validate::is_blank;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_ops::notify::Notice;
 use ent_platform::identity::{authz, Actor, Caller};
@@ -468,6 +469,15 @@ pub async fn apply(
 ) -> Result<Application, Problem> {
     let today = ctx.today();
     taking_applications(g, today, "il n'accepte plus de candidatures", "candidature hors délai")?;
+    if applicant.id == g.coordinator.id {
+        return Err(Problem::invalid_field(
+            "applicant",
+            format!(
+                "{} coordonne le groupement {} : le coordonnateur en est déjà partie et n'y candidate pas",
+                applicant.name, g.reference
+            ),
+        ));
+    }
     let existing: Option<PreviousApplication> =
         sqlx::query_as("SELECT id, status FROM groupement_members WHERE groupement_id = $1 AND org_id = $2")
             .bind(&g.id)
@@ -739,7 +749,7 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {
-    if app.status == ApplicationStatus::Applied && reason.trim().is_empty() {
+    if app.status == ApplicationStatus::Applied && is_blank(reason) {
         return Err(Problem::invalid_field("reason", "indiquez le motif du refus"));
     }
     Ok(reject_many(ctx, g, &[(app.clone(), reason.to_string())]).await?.remove(0))
@@ -764,7 +774,7 @@ pub async fn reject_many(
     }
     let mut checks = Checks::default();
     for (i, (app, reason)) in refusals.iter().enumerate() {
-        if reason.trim().is_empty() {
+        if is_blank(reason) {
             checks.fail(
                 &format!("applications[{i}].reason"),
                 format!("{} : indiquez le motif du refus", app.applicant.name),

@@ -14,6 +14,7 @@ use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::{new_id, timestamp, update_versioned, Flag, Store, Tx};
+use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +95,7 @@ async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), 
     if new.processor_org_id == new.client_org_id {
         checks.fail("client_org_id", "une organisation ne se sous-traite pas à elle-même");
     }
-    if new.reference.trim().is_empty() {
+    if is_blank(&new.reference) {
         checks.fail("reference", "référence du contrat obligatoire");
     }
     checks.line("reference", &new.reference);
@@ -104,7 +105,7 @@ async fn check(conn: &mut sqlx::AnyConnection, new: &NewContract) -> Result<(), 
             checks.fail(field, format!("{max} caractères au plus"));
         }
     }
-    if new.title.trim().is_empty() {
+    if is_blank(&new.title) {
         checks.fail("title", "intitulé du contrat obligatoire");
     }
     for (field, date) in [("starts_on", &new.starts_on), ("ends_on", &new.ends_on)] {

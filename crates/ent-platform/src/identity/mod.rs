@@ -754,7 +754,7 @@ async fn insert_token(
     parent_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<CreatedToken, Problem> {
-    if name.trim().is_empty() || name.chars().count() > 100 {
+    if validate::is_blank(name) || name.chars().count() > 100 {
         return Err(Problem::invalid_field("name", "nom du jeton obligatoire, 100 caractères au plus"));
     }
     validate::line(name).map_err(|e| Problem::invalid_field("name", e))?;

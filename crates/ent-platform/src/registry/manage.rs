@@ -9,6 +9,7 @@ use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, precondition_failed, Checks, Problem};
 use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Backend, Store, Tx};
+use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -238,7 +239,7 @@ pub async fn update_org(
                 "name",
                 "le nom de cette organisation vient de l'annuaire de l'éducation : corrigez-le à la source",
             );
-        } else if name.trim().is_empty() || name.chars().count() > 200 {
+        } else if is_blank(name) || name.chars().count() > 200 {
             checks.fail("name", "nom obligatoire, 200 caractères au plus");
         }
         checks.line("name", name);

@@ -12,6 +12,7 @@ use ent_kernel::store::update_versioned;
 use ent_kernel::store::{parse_timestamp, timestamp, JsonText, Tx};
 use ent_kernel::text_enum;
 use ent_kernel::validate;
+use ent_kernel::validate::is_blank;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -227,7 +228,7 @@ pub struct Breach {
 }
 
 fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<Utc>> {
-    if value.trim().is_empty() {
+    if is_blank(value) {
         checks.fail(field, "date et heure obligatoires");
         return None;
     }
@@ -252,7 +253,7 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
         ("consequences", &input.consequences),
         ("measures", &input.measures),
     ] {
-        if value.trim().is_empty() {
+        if is_blank(value) {
             checks.fail(field, "champ obligatoire");
         }
     }
@@ -270,7 +271,7 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
     check_lines(&mut checks, "data_categories", &input.data_categories);
     check_lines(&mut checks, "people_categories", input.people_categories());
     check_lines(&mut checks, "cnil_reference", &[input.cnil_reference().to_string()]);
-    if input.data_categories.iter().all(|c| c.trim().is_empty()) {
+    if input.data_categories.iter().all(|c| is_blank(c)) {
         checks.fail("data_categories", "au moins une catégorie de données");
     }
     if input.people_approx < 0 {
@@ -317,11 +318,11 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
             checks.fail("cnil_notified_at", "la date de notification à la CNIL est requise")
         }
         // Art. 33(1): a notification made after 72 hours comes with the reasons for the delay.
-        CnilDecision::Notified if late && input.cnil_reason.trim().is_empty() => checks.fail(
+        CnilDecision::Notified if late && is_blank(&input.cnil_reason) => checks.fail(
             "cnil_reason",
             "notifiée plus de 72 heures après la prise de connaissance : indiquez les motifs du retard (article 33.1 du RGPD)",
         ),
-        CnilDecision::NotRequired if input.cnil_reason.trim().is_empty() => {
+        CnilDecision::NotRequired if is_blank(&input.cnil_reason) => {
             checks.fail("cnil_reason", "indiquez pourquoi la notification n'est pas requise")
         }
         // Art. 33(1): only a breach unlikely to result in a risk goes without notification.

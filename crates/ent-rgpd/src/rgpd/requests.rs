@@ -12,6 +12,7 @@ use ent_kernel::store::sql::AnyQuery;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{timestamp, Tx};
 use ent_kernel::text_enum;
+use ent_kernel::validate::is_blank;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -154,7 +155,7 @@ fn validate(
     checks.line("requester", &input.requester);
     super::at_most(&mut checks, "requester", &input.requester, super::breaches::LINE_MAX);
     super::at_most(&mut checks, "notes", &input.notes, super::breaches::TEXT_MAX);
-    if input.requester.trim().is_empty() {
+    if is_blank(&input.requester) {
         checks.fail("requester", "champ obligatoire (initiales ou numéro de dossier)");
     }
     let received = checks.date("received_on", &input.received_on);
@@ -174,7 +175,7 @@ fn validate(
         }
         _ => {}
     }
-    if input.status == RequestStatus::Rejected && input.notes.trim().is_empty() {
+    if input.status == RequestStatus::Rejected && is_blank(&input.notes) {
         checks.fail(
             "notes",
             "un refus doit être motivé : indiquez ses raisons et que la personne a été informée de son droit \

@@ -256,6 +256,8 @@ async fn bad_conventions_get_precise_errors(db: crate::common::TestDb) {
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("déjà couvert"), "{p}");
 
+    let (s, p) = c.post(&c.mairie, conv["id"].as_str().unwrap(), "refuse", json!({ "comment": "\u{200b}" })).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a comment that shows nothing: {p}");
     let (s, refused) =
         c.post(&c.mairie, conv["id"].as_str().unwrap(), "refuse", json!({ "comment": "Montant à revoir" })).await;
     assert_eq!(s, StatusCode::OK);
@@ -1636,6 +1638,9 @@ async fn a_convention_ending_before_the_notice_would_is_left_to_expire_unless_ev
     let message = p["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("1er décembre 2026") && message.contains("31 octobre 2026"), "{message}");
     assert!(message.contains("prend fin d'elle-même à son terme"), "{message}");
+    let invisible = json!({ "reason": " \u{200b}\u{ad} ", "mutual_agreement": true });
+    let (s, p) = c.post(&c.admin, &id, "terminate", invisible).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: a reason that shows nothing: {p}", c.db.name);
     let agreed = json!({ "reason": "Fermeture", "mutual_agreement": true });
     let ended = c.step_ok(&c.admin, &id, "terminate", agreed).await;
     assert_eq!(

@@ -1194,8 +1194,10 @@ async fn state_rules_versions_and_reapplications_answer_precisely(db: crate::com
     let reject = |reason: &str| {
         w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/reject"))).json(&json!({ "reason": reason }))
     };
-    let (status, problem) = send(reject(" ")).await;
-    assert_eq!((status, fields(&problem)), (422, vec!["reason".to_string()]), "{name}");
+    for blank in [" ", "   \u{200b} ", "\u{ad}\u{2060}"] {
+        let (status, problem) = send(reject(blank)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["reason".to_string()]), "{name}: {blank:?}");
+    }
     let (status, rejected) = send(reject("Délibération non transmise")).await;
     assert_eq!((status, rejected["status"].as_str()), (200, Some("rejected")), "{name}");
     assert_eq!(rejected["decision_reason"], "Délibération non transmise");
@@ -1309,6 +1311,22 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
         send(client.patch(&url).header("if-match", format!("\"{accepted_version}\"")).json(&change)).await;
     assert_eq!(status, 409, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("ne se modifie plus"), "{problem}");
+}
+
+backend_test!(the_coordinator_never_applies_to_its_own_groupement);
+async fn the_coordinator_never_applies_to_its_own_groupement(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, id) = world_with_groupement(&db).await;
+    let own = w.app.client(&token_for(&w.store, "elu@sm94.fr", Role::Collectivite, Some(&w.coordinator.id)).await);
+    let application =
+        json!({ "applicant": w.coordinator.id, "deliberation_number": "DCS-7", "deliberation_date": "2026-09-01" });
+    let (status, problem) = send(own.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
+    assert!(problem.to_string().contains("coordonne le groupement"), "{name}: {problem}");
+    let recorded = "SELECT COUNT(*) FROM groupement_members WHERE groupement_id = $1";
+    assert_eq!(common::count(&w.store, recorded, &[&id]).await, 0, "{name}: nothing recorded");
+    // A commune still applies.
+    apply(&w.communes[0], &id, "DCM-1").await;
 }
 
 backend_test!(an_applicant_out_of_scope_answers_like_a_missing_one_before_its_kind_is_checked);

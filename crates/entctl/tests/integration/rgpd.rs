@@ -623,6 +623,9 @@ async fn a_breach_s_dates_follow_each_other_and_a_late_notification_gives_its_re
     assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_reason".to_string()]), "{name}");
     assert!(problem["detail"].as_str().unwrap().contains("motifs du retard"), "{name}: {problem}");
     let mut with_reason = breach(late);
+    with_reason["cnil_reason"] = json!(" \u{200b}\u{ad} ");
+    let (s, problem) = call(dpo.post(url).json(&with_reason)).await;
+    assert_eq!((s, refused(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["cnil_reason".to_string()]), "{name}");
     with_reason["cnil_reason"] = json!("ampleur connue le 28 août seulement");
     let (s, created) = call(dpo.post(url).json(&with_reason)).await;
     assert_eq!(s, StatusCode::CREATED, "{name}: {created}");

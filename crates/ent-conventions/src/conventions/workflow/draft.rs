@@ -20,7 +20,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
-use ent_kernel::validate::{self, parse_date};
+use ent_kernel::validate::{self, is_blank, parse_date};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::missing_org;
@@ -458,7 +458,7 @@ async fn build_draft(
         crate::conventions::require_one_dsden(&mut *store.conn().await?, &controller.as_ref(), &refs).await?;
     }
     Ok(Draft {
-        title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(model, &parties)),
+        title: title.filter(|t| !is_blank(t)).unwrap_or_else(|| default_title(model, &parties)),
         parties,
         parameters,
         start: start.expect("checked"),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem};
 use ent_kernel::store::{timestamp, Backend, Tx};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::{is_blank, parse_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
@@ -118,7 +118,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_no_notified_termination(conv)?;
     require_conductor_of(ctx, conv)?;
-    if t.reason.trim().is_empty() {
+    if is_blank(&t.reason) {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
     let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);

@@ -18,7 +18,7 @@ use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
-use ent_kernel::validate::{self, parse_date};
+use ent_kernel::validate::{self, is_blank, parse_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
@@ -472,7 +472,7 @@ pub fn may_refuse(actor: &Actor, model: &ConventionModel, conv: &Convention) -> 
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     require_status(conv, &[Status::InSignature], "refuser")?;
-    if comment.trim().is_empty() {
+    if is_blank(comment) {
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
     }
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
