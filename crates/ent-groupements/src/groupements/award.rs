@@ -25,7 +25,7 @@ use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
-use ent_platform::registry::{get_org, Org};
+use ent_platform::registry::{fold, get_org, Org};
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -210,19 +210,39 @@ pub fn known<'a>(
     }
 }
 
-/// The registry's éditeur of this SIRET, created (and its SIRET recorded) when missing.
+/// The registry's éditeur of this SIRET, created (and its SIRET recorded) when missing, under
+/// the name the registry already knows for that SIREN (an hébergeur, say): one legal person,
+/// one name; a different `name` is refused.
 async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Org, Problem> {
     let siren = &siret[..9];
     if let Some(org) = get_by_code(ctx.store, OrgKind::Editeur, siren).await? {
         return Ok(org);
     }
-    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
-        return Err(Problem::invalid_field(
-            "vendor_name",
-            format!("aucun éditeur de SIREN {siren} au répertoire : indiquez son nom pour l'y enregistrer"),
-        ));
+    let known: Option<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE siren = $1 ORDER BY name LIMIT 1")
+        .bind(siren)
+        .fetch_optional(ctx.store.pool())
+        .await?;
+    let given = name.map(str::trim).filter(|n| !validate::is_blank(n));
+    let name = match (known, given) {
+        (Some(known), Some(given)) if fold(&known) != fold(given) => {
+            return Err(Problem::invalid_field(
+                "vendor_name",
+                format!(
+                    "le SIREN {siren} figure déjà au répertoire sous le nom « {known} » : laissez le nom vide ou \
+                     indiquez celui-ci"
+                ),
+            ))
+        }
+        (Some(known), _) => known,
+        (None, Some(given)) => given.to_string(),
+        (None, None) => {
+            return Err(Problem::invalid_field(
+                "vendor_name",
+                format!("aucun éditeur de SIREN {siren} au répertoire : indiquez son nom pour l'y enregistrer"),
+            ))
+        }
     };
-    let new = NewOrg { kind: OrgKind::Editeur, siren: siren.into(), name: name.into(), email: None, departement: None };
+    let new = NewOrg { kind: OrgKind::Editeur, siren: siren.into(), name, email: None, departement: None };
     create_org(ctx.store, ctx.actor, new, ctx.now).await
 }
 

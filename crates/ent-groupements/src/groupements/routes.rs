@@ -22,7 +22,7 @@ use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
-    in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+    forbidden, in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::{get_org, Org};
@@ -242,7 +242,8 @@ pub fn member_of<'m>(caller: &Caller, members: &'m [Application]) -> Vec<&'m App
     members.iter().filter(|m| orgs.iter().any(|o| o.id == m.applicant.id)).collect()
 }
 
-/// The coordinator, or a member; 404 for anyone else.
+/// The coordinator, or a member; 403 for anyone else (who reads the groupement itself: a 404
+/// would deny what `GET /groupements/{id}` shows).
 pub async fn coordinator_or_member(
     state: &GroupementsState,
     caller: &Caller,
@@ -252,7 +253,10 @@ pub async fn coordinator_or_member(
     if super::is_coordinator(&caller.actor, g) || !member_of(caller, &members).is_empty() {
         Ok(members)
     } else {
-        Err(super::not_found(&g.id))
+        Err(forbidden(format!(
+            "réservé au coordonnateur ({}) et aux membres du groupement {}",
+            g.coordinator.name, g.reference
+        )))
     }
 }
 

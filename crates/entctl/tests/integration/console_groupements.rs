@@ -345,7 +345,8 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         assert!(!theirs.text.contains(&other.name), "{}", theirs.text);
     }
     let outsider = get(&app, &mairies[2], &format!("{path}/quotes-parts/{}", a.id)).await;
-    assert_eq!(outsider.status, 404, "{}: the refused commune", c.name);
+    assert_eq!(outsider.status, 403, "{}: the refused commune, who reads the groupement", c.name);
+    assert!(!outsider.text.contains(&a.name), "{}", outsider.text);
 
     // A document generated, downloaded by a member, shared, found in the library.
     let sent = post_form(&app, &coord, &format!("{path}/documents"), &owned(&[("type", "cctp")])).await;

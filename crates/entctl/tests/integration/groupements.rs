@@ -694,6 +694,15 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     .unwrap();
     entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
 
+    // The titulaire's SIREN is already the registry's as an hébergeur: one legal person, one
+    // name; another name is refused, naming the one known.
+    new_org(&w.store, OrgKind::Hebergeur, "ENT Éditions SAS", &vendor_siret[..9], None).await;
+    let mut renamed = award_body(&vendor_siret);
+    renamed["vendor_name"] = json!("Nouvel éditeur <b>SARL</b>");
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
+    assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
+
     // The award.
     let (status, g) =
         send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&vendor_siret))).await;
@@ -837,10 +846,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(own["shares"][0]["member"]["id"], members[5].0.id.as_str());
     let (status, list) = send(members[5].1.get(api(&format!("/groupements/{id}/members")))).await;
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(25)), "{name}");
-    let (status, _) = send(w.outsider.get(api(&format!("/groupements/{id}/members")))).await;
-    assert_eq!(status, 404, "{name}");
-    let (status, _) = send(w.outsider.get(api(&format!("/groupements/{id}/shares")))).await;
-    assert_eq!(status, 404, "{name}");
+    // The outsider reads the groupement itself: refused (403), not told it does not exist.
+    for part in ["members", "shares", "documents"] {
+        let (status, problem) = send(w.outsider.get(api(&format!("/groupements/{id}/{part}")))).await;
+        assert_eq!(status, 403, "{name}: {part}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("réservé au coordonnateur"), "{name}: {problem}");
+    }
 
     // The DECP record: published by the coordinator (a reader's GET publishes nothing), then
     // open to every reader, with every required field of the schema.
