@@ -612,8 +612,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     // Notified today: not before the groupement's creation, nor in the future.
     let notified_on = today_in_france(ctx.now).format("%Y-%m-%d").to_string();
     let input: award::AwardInput = serde_json::from_value(serde_json::json!({
-        "vendor_siret": siret, "vendor_name": "Éditeur du banc", "amount_ht_cents": 123_456_789_i64,
-        "amount_ttc_cents": 148_148_147_i64, "notified_on": notified_on,
+        "vendor_siret": siret, "vendor_name": "Éditeur du banc", "notified_on": notified_on,
         "decp": buyer.as_deref().map(decp_facts),
         "unit_prices": g.terms.lots.iter().flat_map(|lot| [
             serde_json::json!({ "lot": lot.number, "line": "account_year", "unit_price_ht_cents": 450 }),

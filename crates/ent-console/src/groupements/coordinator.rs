@@ -400,8 +400,16 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
     let mut all = vec![
         text("siret", "SIRET du titulaire", "14 chiffres"),
         text("titulaire", "Nom du titulaire", "Obligatoire si l'éditeur n'est pas encore au répertoire"),
-        text("montant-ht", "Montant hors taxes (euros)", "Par exemple 987 654,32"),
-        text("montant-ttc", "Montant toutes taxes comprises (euros)", ""),
+        text(
+            "montant-ht",
+            "Montant maximum hors taxes (euros)",
+            "Facultatif : les quantités du DQE aux prix unitaires ci-dessous, repris si le champ est vide",
+        ),
+        text(
+            "montant-ttc",
+            "Montant maximum toutes taxes comprises (euros)",
+            "Facultatif : le même, TVA de chaque lot comprise",
+        ),
         json!({ "id": "notification", "label": "Date de notification du marché", "hint": "", "kind": "date", "value": fields.get("notification") }),
         text("acheteur", "SIRET de l'acheteur (coordonnateur)", "Seulement si le répertoire ne le connaît pas"),
         text("cpv", "Code CPV", "Par exemple 48190000"),

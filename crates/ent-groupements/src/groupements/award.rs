@@ -39,7 +39,10 @@ pub struct AwardInput {
     pub vendor_siret: Option<String>,
     /// The vendor's name, needed when the registry does not know its SIREN yet.
     pub vendor_name: Option<String>,
+    /// The maximum awarded HT, in cents: the DQE's quantities at the `unit_prices` (the default;
+    /// another figure is refused).
     pub amount_ht_cents: Option<i64>,
+    /// The same TTC (each lot's TVA added, as the BPU/DQE prints it).
     pub amount_ttc_cents: Option<i64>,
     /// `YYYY-MM-DD`: notification of the contract to the vendor.
     pub notified_on: Option<String>,
@@ -62,10 +65,43 @@ struct Checked {
     duration: u32,
 }
 
+/// The amounts awarded: an accord-cadre à bons de commande is awarded for its maximum, the DQE's
+/// quantities at the titulaire's unit prices (HT, and TTC with each lot's TVA, as the BPU/DQE and
+/// the CCAP print it) — the DECP's `montant`. Absent, they are that maximum; given, they must
+/// be it.
+fn check_amounts(
+    input: &AwardInput,
+    (maximum_ht, maximum_ttc): (i64, i64),
+    checks: &mut Checks,
+) -> (Option<i64>, Option<i64>) {
+    if maximum_ht <= 0 {
+        checks.fail("unit_prices", "le maximum du marché aux prix unitaires du titulaire est nul : rien à attribuer");
+        return (None, None);
+    }
+    let mut amount = |field: &str, given: Option<i64>, maximum: i64, what: &str| match given {
+        Some(given) if given != maximum => {
+            checks.fail(
+                field,
+                format!(
+                    "le montant {what} d'un accord-cadre à bons de commande est son maximum aux prix unitaires du \
+                     titulaire (les quantités du DQE) : {} ; laissez ce champ vide pour le reprendre",
+                    super::costs::euros(maximum)
+                ),
+            );
+            None
+        }
+        _ => Some(maximum),
+    };
+    (
+        amount("amount_ht_cents", input.amount_ht_cents, maximum_ht, "HT"),
+        amount("amount_ttc_cents", input.amount_ttc_cents, maximum_ttc, "TTC"),
+    )
+}
+
 fn check(
     input: &AwardInput,
     g: &Groupement,
-    coordinator: &Org,
+    (coordinator, members): (&Org, &[Application]),
     (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
 ) -> Option<Checked> {
@@ -79,20 +115,14 @@ fn check(
             None
         }
     };
-    let amount_ht = input.amount_ht_cents.filter(|a| *a > 0);
-    if amount_ht.is_none() {
-        checks.fail("amount_ht_cents", "montant hors taxes obligatoire, en centimes, positif");
-    }
-    let amount_ttc = input.amount_ttc_cents.filter(|a| *a > 0);
-    match (amount_ht, amount_ttc) {
-        (_, None) => {
-            checks.fail("amount_ttc_cents", "montant toutes taxes comprises obligatoire, en centimes, positif")
-        }
-        (Some(ht), Some(ttc)) if ttc < ht => {
-            checks.fail("amount_ttc_cents", "le montant TTC ne peut pas être inférieur au montant HT")
-        }
-        _ => {}
-    }
+    let priced = super::costs::check_prices(&input.unit_prices, &g.terms.lots, checks);
+    // Only valid prices are multiplied: an unbounded one would overflow.
+    let (amount_ht, amount_ttc) = if priced {
+        let maximum = super::documents::dqe_totals(g, &super::documents::totals(members), &input.unit_prices);
+        check_amounts(input, maximum, checks)
+    } else {
+        (None, None)
+    };
     let notified = match input.notified_on.as_deref().map(|d| validate::date(d.trim())) {
         Some(Ok(d)) if d > today => {
             checks.fail("notified_on", "la notification ne peut pas être datée dans le futur");
@@ -126,7 +156,6 @@ fn check(
         );
     }
     check_buyer(input.decp.acheteur_siret.as_deref(), coordinator, checks);
-    super::costs::check_prices(&input.unit_prices, &g.terms.lots, checks);
     let record = decp::marche(
         &known(
             g,
@@ -318,12 +347,12 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
     let earliest = earliest_notification(ctx.store, g).await?;
-    let checked = check(&input, g, &coordinator, (ctx.today(), &earliest), &mut checks);
+    let members = membership::members(ctx.store, &g.id).await?;
+    conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
+    let checked = check(&input, g, (&coordinator, &members), (ctx.today(), &earliest), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
     require_convention_covers(ctx, g, &checked).await?;
-    let members = membership::members(ctx.store, &g.id).await?;
-    conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
     let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
     let mut decp = input.decp.clone();
     decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));

@@ -209,12 +209,17 @@ pub fn price_of(prices: &[UnitPrice], lot: u32, line: PriceLine) -> Option<i64> 
 /// Checks the unit prices given at award: known lots, prices positive or nil (a line offered
 /// free is priced 0), each line once, and every line of every lot priced (the BPU/DQE, the
 /// members' own orders and their shares are computed from them: a missing one would print
-/// 0,00 € against the awarded amount).
-pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
+/// 0,00 € against the awarded amount). Whether they are all valid.
+pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) -> bool {
+    let mut valid = true;
+    let mut fail = |field: &str, message: String| {
+        valid = false;
+        checks.fail(field, message);
+    };
     for lot in lots {
         for line in PriceLine::ALL {
             if !prices.iter().any(|p| p.lot == lot.number && p.line == line) {
-                checks.fail(
+                fail(
                     "unit_prices",
                     format!("prix unitaire manquant : lot {} — {}", lot.number, line.label(Establishments::Mixed)),
                 );
@@ -223,18 +228,19 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) {
     }
     for (i, p) in prices.iter().enumerate() {
         if !lots.iter().any(|l| l.number == p.lot) {
-            checks.fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));
+            fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));
         }
         if !(0..=MAX_UNIT_PRICE_HT_CENTS).contains(&p.unit_price_ht_cents) {
-            checks.fail(
+            fail(
                 &format!("unit_prices[{i}].unit_price_ht_cents"),
-                "prix unitaire HT en centimes, de 0 à 100 000,00 € au plus",
+                "prix unitaire HT en centimes, de 0 à 100 000,00 € au plus".into(),
             );
         }
         if prices[..i].iter().any(|q| q.lot == p.lot && q.line == p.line) {
-            checks.fail(&format!("unit_prices[{i}]"), "ce prix unitaire figure déjà pour ce lot");
+            fail(&format!("unit_prices[{i}]"), "ce prix unitaire figure déjà pour ce lot".into());
         }
     }
+    valid
 }
 
 /// A member's own orders: its quantities × the unit prices, HT, per contract year

@@ -206,7 +206,8 @@ fn flush_into(blocks: &mut Vec<Block>, paragraph: &mut Vec<&str>) {
     }
 }
 
-fn totals(members: &[Application]) -> MemberQuantities {
+/// The members' quantities added up: the DQE's.
+pub(super) fn totals(members: &[Application]) -> MemberQuantities {
     members.iter().fold(MemberQuantities::default(), |t, m| MemberQuantities {
         schools: t.schools + m.quantities.schools,
         classes: t.classes + m.quantities.classes,
@@ -320,7 +321,7 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
 }
 
 /// The BPU/DQE's grand totals at `prices`, HT and TTC (each lot's TVA rounded, as the sheet's).
-fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
+pub(super) fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
     let months = g.terms.duration_months;
     g.terms.lots.iter().fold((0, 0), |(ht, ttc), lot| {
         let lot_ht: i64 = costs::PriceLine::ALL

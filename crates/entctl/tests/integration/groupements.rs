@@ -241,8 +241,6 @@ fn award_body(siret: &str) -> Value {
     json!({
         "vendor_siret": siret,
         "vendor_name": "ENT Éditions SAS",
-        "amount_ht_cents": 98_765_432,
-        "amount_ttc_cents": 118_518_518,
         "notified_on": "2026-09-01",
         "unit_prices": [
             { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },
@@ -703,10 +701,22 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
 
+    // The amounts awarded are the accord-cadre's maximum, the DQE at the titulaire's prices:
+    // another figure (the M2 review's 1,00 €) is refused on its field, naming the right one.
+    let mut one_euro = award_body(&vendor_siret);
+    one_euro["amount_ht_cents"] = json!(100);
+    one_euro["amount_ttc_cents"] = json!(100);
+    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&one_euro)).await;
+    let both = vec!["amount_ht_cents".to_string(), "amount_ttc_cents".to_string()];
+    assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
+    assert!(problem.to_string().contains("maximum aux prix unitaires du titulaire"), "{name}: {problem}");
+
     // The award.
     let (status, g) =
         send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&vendor_siret))).await;
     assert_eq!(status, 200, "{name}: {g}");
+    let awarded_ht = g["award"]["amount_ht_cents"].as_i64().unwrap();
+    let awarded_ttc = g["award"]["amount_ttc_cents"].as_i64().unwrap();
     assert_eq!(g["status"], "awarded");
     let vendor = entcp::registry::resolve_org(&w.store, &format!("editeur:{}", &vendor_siret[..9])).await.unwrap();
     assert_eq!(vendor.siret.as_deref(), Some(vendor_siret.as_str()), "{name}: vendor in the registry");
@@ -777,8 +787,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
         "Date de notification\n1er septembre 2026\n".to_string(),
         "Fin du marché\n28 février 2029\n".to_string(),
-        format!("Montant attribué HT\n{}\n", euros_fr(98_765_432)),
-        format!("Montant attribué TTC\n{}\n", euros_fr(118_518_518)),
+        format!("Montant attribué HT\n{}\n", euros_fr(awarded_ht)),
+        format!("Montant attribué TTC\n{}\n", euros_fr(awarded_ttc)),
         "Notification du marché\n1er septembre 2026\n".to_string(),
     ] {
         assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
@@ -803,6 +813,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let accounts_ht = (account_years_hundredths * 450 + 50) / 100;
     let lot_ht = accounts_ht + total_schools * 35_000;
     let vat = (lot_ht * 20 + 50) / 100;
+    assert_eq!((awarded_ht, awarded_ttc), (lot_ht, lot_ht + vat), "{name}: the award is the DQE's maximum");
     let account_formula =
         if account_years_hundredths % 100 == 0 { "of:=[.C3]*[.D3]" } else { "of:=ROUND([.C3]*[.D3];2)" };
     for (formula, cents) in [
@@ -884,7 +895,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(marche["acheteur"]["id"], buyer.as_str(), "{name}: the coordinator's SIRET");
     let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
     assert_eq!(coordinator.siret.as_deref(), Some(buyer.as_str()), "{name}: recorded as the coordinator's");
-    assert_eq!(marche["montant"], json!(987654.32));
+    assert_eq!(marche["montant"].as_f64(), Some(awarded_ht as f64 / 100.0), "{name}: {marche}");
     assert_eq!(marche["dateNotification"], "2026-09-01");
     assert_eq!(marche["id"], g["reference"]);
 
