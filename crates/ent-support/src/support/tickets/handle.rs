@@ -208,7 +208,10 @@ fn refuse_above_n1(t: &Ticket, to: Status) -> Result<(), Problem> {
     conflict_unless(!to.faces_requester() || t.level == Level::N1, || {
         let (level, reference) = (t.level.label(), &t.reference);
         if to == Status::Resolved {
-            format!("le ticket {reference} est au niveau {level} : seul le N1 le résout ; renvoyez votre réponse au niveau inférieur")
+            format!(
+                "le ticket {reference} est au niveau {level} : seul le N1 le résout ; \
+                 renvoyez votre réponse au niveau inférieur"
+            )
         } else {
             format!(
                 "le ticket {reference} est au niveau {level} : seul le N1 pose une question au demandeur ; \
@@ -393,6 +396,19 @@ fn requalifies(patch: &TicketPatch, forced: Option<Priority>, t: &Ticket) -> boo
         || *service != t.service
 }
 
+/// A resolved ticket keeps its qualification (409 when `requalified`), for anyone: it is
+/// settled as the SLA record, the reports and the market's penalties read it. Reopened, it may
+/// be requalified again.
+fn refuse_resolved_requalified(t: &Ticket, requalified: bool) -> Result<(), Problem> {
+    conflict_unless(t.status != Status::Resolved || !requalified, || {
+        format!(
+            "le ticket {} est résolu : sa qualification (impact, urgence, priorité, catégorie, service) \
+             ne change plus ; rouvrez-le d'abord pour la changer",
+            t.reference
+        )
+    })
+}
+
 /// A closed ticket is kept as it closed (409), as for comments.
 fn refuse_closed(t: &Ticket) -> Result<(), Problem> {
     conflict_unless(t.status != Status::Closed, || format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference))
@@ -454,18 +470,7 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     let team = patch.assigned_team.clone().or(t.assigned_team.clone());
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     refuse_closed(&t)?;
-    // Resolved, its qualification is settled (the SLA record the reports and penalties read,
-    // the category the silence rule reads), for anyone: reopened, it may be requalified again.
-    conflict_unless(
-        t.status != Status::Resolved || !requalifies(&patch, forced, &t) && priority == t.priority,
-        || {
-            format!(
-                "le ticket {} est résolu : sa qualification (impact, urgence, priorité, catégorie, service) ne change \
-             plus ; rouvrez-le d'abord pour la changer",
-                t.reference
-            )
-        },
-    )?;
+    refuse_resolved_requalified(&t, requalifies(&patch, forced, &t) || priority != t.priority)?;
     let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if priority != t.priority {
         let Some(reason) = reason else {
