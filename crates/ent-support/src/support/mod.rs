@@ -152,12 +152,19 @@ impl Status {
         )
     }
 
-    /// The moves the support holding a ticket at `level` may make by hand: resolving is
-    /// N1's, once the answer came back down (N2 and N3 hand theirs down with `return`);
-    /// nobody on the support closes a ticket: the requester closes their resolved ticket,
-    /// or it closes by itself 7 days after its resolution (`auto_close`).
+    /// The moves the support holding a ticket at `level` may make by hand: those that face
+    /// the requester ([`Status::faces_requester`]) are N1's; nobody on the support closes a
+    /// ticket: the requester closes their resolved ticket, or it closes by itself 7 days
+    /// after its resolution (`auto_close`).
     pub fn staff_may_move(self, level: Level, to: Status) -> bool {
-        self.can_move_to(to) && to != Status::Closed && (to != Status::Resolved || level == Level::N1)
+        self.can_move_to(to) && to != Status::Closed && (!to.faces_requester() || level == Level::N1)
+    }
+
+    /// Whether moving to this status speaks to the requester for the support, as only the N1
+    /// does: resolving (the solution given) and waiting on them (the question asked). The N2
+    /// and the N3 hand their answer, or their question, down with `return`.
+    pub fn faces_requester(self) -> bool {
+        matches!(self, Status::Resolved | Status::WaitingRequester)
     }
 }
 

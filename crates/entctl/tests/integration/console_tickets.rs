@@ -192,6 +192,8 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     let taken = post_form(&app, &n1, &format!("{path}/affectation"), &[("version", &version_of(&page.text))]).await;
     let page = follow(&app, &n1, &taken).await;
     assert!(page.text.contains("Le ticket est affecté"), "{}", page.text);
+    // The N1 faces the usager: it may pause the ticket to ask them a question.
+    assert!(page.text.contains("id=\"vers-waiting_requester\""), "{}", page.text);
     let replied = post_form(
         &app,
         &n1,
@@ -220,12 +222,15 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     let n2 = sign_in(&app, N2).await;
     let page = get(&app, &n2, &path).await;
     assert!(page.text.contains("configuration SSO"), "N2 reads internal notes");
+    // Neither the N2 nor, below, the vendor asks the usager: their question goes down with the ticket.
+    assert!(page.text.contains("id=\"vers-in_progress\""), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-waiting_requester\""), "{}", page.text);
     let up = [("version", version_of(&page.text)), ("motif", "Anomalie de l'éditeur.".to_string())];
     let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
     follow(&app, &n2, &post_form(&app, &n2, &format!("{path}/escalade"), &up).await).await;
 
     // The vendor: a pseudonym, no internal note; it hands its answer back down (only the N1
-    // resolves: no « Résoudre » nor « Clore » for it).
+    // resolves and asks the usager: no « Résoudre », « Clore » nor pause for it).
     let n3 = sign_in(&app, N3).await;
     let queue = get(&app, &n3, "/tickets").await;
     assert!(queue.text.contains(&reference), "{}", queue.text);
@@ -237,6 +242,7 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(!page.text.contains("id=\"noter\""), "no internal note for the vendor");
     assert!(page.text.contains("id=\"vers-in_progress\""), "{}", page.text);
     assert!(!page.text.contains("id=\"vers-resolved\"") && !page.text.contains("id=\"vers-closed\""), "{}", page.text);
+    assert!(!page.text.contains("id=\"vers-waiting_requester\""), "{}", page.text);
     // At a stale version the status change is refused: the text stays in the status form's
     // own field, the reply box stays empty.
     let stale = [("version", "0"), ("vers", "in_progress"), ("message_statut", "Correctif déployé.")];

@@ -823,19 +823,20 @@ async fn a_reply_before_the_fifteen_days_keeps_the_ticket_open_and_a_new_questio
     assert_eq!(s.get(&s.admin, &path).await.body["status"], "resolved");
 }
 
-// Only the N1 resolves: a question the vendor asks at N3 and its requester leaves unanswered
-// is never resolved for silence there; it waits for the vendor to hand the ticket back down.
+// Only the N1 resolves: a ticket left waiting on its requester above N1 (asked there before
+// only the N1 could ask; the API refuses it now) is never resolved for silence there; it waits
+// for that level to hand the ticket back down.
 backend_test!(a_question_left_unanswered_above_n1_is_not_resolved_for_silence);
 async fn a_question_left_unanswered_above_n1_is_not_resolved_for_silence(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
-    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
-    let question = json!({ "to": "waiting_requester", "message": "Quel navigateur ?" });
-    s.act(&s.n3, &id, "transition", question, 200).await;
+    let id = question_asked(&s, "2027-05-12 09:00", "2027-05-12 09:30").await;
+    // As the rows of a question the vendor asked at N3 before the rule.
+    let vendor: String = sqlx::query_scalar("SELECT vendor_org_id FROM tenants WHERE slug = 'college-jules-verne'")
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    let at_n3 = "UPDATE support_tickets SET level = 'n3', reached_n3 = 1, n3_org_id = $1 WHERE id = $2";
+    common::execute(&s.store, at_n3, &[&vendor, &id]).await;
     let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
     let (resolved, failed) = entcp::support::jobs::resolve_unanswered(&state, paris("2027-06-14 10:00")).await.unwrap();
     assert_eq!((resolved, failed), (0, vec![]), "{}", db.name);
@@ -1837,7 +1838,7 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     let n3_before = n3_clock(&resolved).unwrap();
     assert_eq!(n3_before["resolution_seconds"], 7200, "{}: answered in two hours: {n3_before}", db.name);
 
-    // Resolved, its priority is settled (the delays the reports and penalties read); the
+    // Resolved, its qualification is settled (the delays the reports and penalties read); the
     // rest may still change.
     let version = resolved["version"].as_i64().unwrap();
     for patch in [
@@ -1846,7 +1847,7 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     ] {
         let r = s.patch_ticket(&s.n1, &id, patch, version).await;
         assert_eq!(r.status, 409, "{}: {}", db.name, r.body);
-        assert!(r.body["detail"].as_str().unwrap().contains("est résolu : sa priorité ne change plus"), "{}", r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("est résolu : sa qualification"), "{}", r.body);
     }
     let r = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "Équipe réseau" }), version).await;
     assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
@@ -1880,4 +1881,153 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
         counts.push(seqs.len());
     }
     assert!(counts[0] < counts[1] && counts[1] < counts[2], "{}: {counts:?}", db.name);
+}
+
+backend_test!(a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened);
+async fn a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    // Impact and urgency low: P4, which either one raised to « moyenne » keeps.
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Notes absentes.",
+        "category": "acces", "impact": "basse", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    let resolved = s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Réimportées." }), 200).await;
+    let version = resolved["version"].as_i64().unwrap();
+    // Whatever changes the qualification is refused, the priority kept or not, for the N1 and
+    // for an administrator alike: the ticket must be reopened first.
+    for token in [&s.n1, &s.admin] {
+        for patch in [
+            json!({ "impact": "moyenne" }),
+            json!({ "urgency": "moyenne" }),
+            json!({ "priority": "P1", "reason": "Toute la classe." }),
+            json!({ "category": "donnees" }),
+            json!({ "category": "service", "service": "cahier-de-textes" }),
+        ] {
+            let r = s.patch_ticket(token, &id, patch.clone(), version).await;
+            assert_eq!(r.status, 409, "{}: {patch}: {}", db.name, r.body);
+            assert_eq!(r.body["title"], "Conflit avec l'état actuel", "{}: {}", db.name, r.body);
+            let detail = r.body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("est résolu : sa qualification") && detail.contains("rouvrez-le d'abord"),
+                "{detail}"
+            );
+        }
+    }
+    let t = s.get(&s.admin, &path).await.body;
+    let qualification = |t: &Value| {
+        ["impact", "urgency", "priority", "category"].map(|k| t[k].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(qualification(&t), ["basse", "basse", "P4", "acces"], "{}: {t}", db.name);
+    assert_eq!(t["version"], version, "{}: nothing written", db.name);
+    // The qualification restated as it stands, or the team, is no requalification.
+    let r = s.patch_ticket(&s.n1, &id, json!({ "impact": "basse", "assigned_team": "Vie scolaire" }), version).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+
+    // Reopened by the N1, it may be requalified again.
+    s.act(&s.n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    let version = s.get(&s.admin, &path).await.body["version"].as_i64().unwrap();
+    let r = s.patch_ticket(&s.n1, &id, json!({ "impact": "moyenne", "category": "donnees" }), version).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    assert_eq!(qualification(&r.body), ["moyenne", "basse", "P4", "donnees"], "{}: {}", db.name, r.body);
+}
+
+backend_test!(only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down);
+async fn only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    let question = json!({ "to": "waiting_requester", "message": "Quel navigateur ?" });
+    let refused = |r: &Value| {
+        let detail = r["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains("seul le N1 pose une question au demandeur"), "{}: {r}", db.name);
+        assert!(detail.contains("renvoyez la vôtre au niveau inférieur"), "{}: {r}", db.name);
+    };
+    // At N2, taken in hand or not, neither the N2 nor an administrator asks the requester.
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    refused(&s.act(&s.n2, &id, "transition", question.clone(), 409).await);
+    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    for token in [&s.n2, &s.admin] {
+        refused(&s.act(token, &id, "transition", question.clone(), 409).await);
+    }
+    // Nor the vendor at N3.
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
+    s.act(&s.n3, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    refused(&s.act(&s.n3, &id, "transition", question.clone(), 409).await);
+    let t = s.get(&s.admin, &path).await.body;
+    assert_eq!((t["level"].as_str(), t["status"].as_str()), (Some("n3"), Some("in_progress")), "{}: {t}", db.name);
+    assert!(mails(&s.store, "waiting", "prof.svt@ac-nantes.fr").await.is_empty(), "{}", db.name);
+
+    // The vendor still reads what the requester writes meanwhile (their public entries).
+    let r = s.post(&s.teacher, &format!("{path}/comments"), json!({ "body": "Avec Firefox 128." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let history = s.get(&s.n3, &format!("{path}/history")).await.body;
+    let bodies: Vec<&str> = history.as_array().unwrap().iter().filter_map(|e| e["body"].as_str()).collect();
+    assert!(bodies.contains(&"Avec Firefox 128."), "{}: {history}", db.name);
+
+    // The question goes down with the ticket; the N1 asks it.
+    s.act(&s.n3, &id, "return", json!({ "answer": "Quelle version de Firefox, exactement ?" }), 200).await;
+    s.act(&s.n2, &id, "return", json!({ "answer": "L'éditeur demande la version de Firefox." }), 200).await;
+    let asked = s.act(&s.n1, &id, "transition", question, 200).await;
+    assert_eq!(asked["status"], "waiting_requester", "{}: {asked}", db.name);
+    assert_eq!(mails(&s.store, "waiting", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
+}
+
+backend_test!(an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match);
+async fn an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    let comments = format!("{path}/comments");
+    let seen = async |token: &str| {
+        let r = s.raw_get(token, &path).await;
+        assert_eq!(r.status, 200, "{}: {}", db.name, r.text);
+        let body: Value = serde_json::from_str(&r.text).unwrap();
+        (r.header("etag").unwrap().to_string(), body["version"].clone(), body["updated_at"].clone())
+    };
+    // Read by the N1 (the version it will PATCH at) and by the requester.
+    s.at("2027-05-12 09:10");
+    let stale = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    let before = seen(&s.teacher).await;
+
+    // An internal note: the requester's ticket reads the same, ETag, version and date; so does
+    // the staff's.
+    s.at("2027-05-12 09:20");
+    let r = s.post(&s.n1, &comments, json!({ "body": "Certificat expiré ?", "visibility": "internal" })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    assert_eq!(seen(&s.teacher).await, before, "{}: the note shows through", db.name);
+    assert_eq!(seen(&s.n1).await.0, before.0, "{}", db.name);
+    // The note is still the ticket's: logged, and its N1 first response still due.
+    let staff = s.get(&s.n1, &path).await.body;
+    assert!(staff["first_response_due"].is_string(), "{}: {staff}", db.name);
+    let history = s.get(&s.n1, &format!("{path}/history")).await.body;
+    assert!(history.as_array().unwrap().iter().any(|e| e["body"] == "Certificat expiré ?"), "{}", db.name);
+
+    // A staff PATCH read before the note still applies: the note changed nothing it guards.
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "Réseau" }), stale).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    // Two PATCHes read at the same version still conflict: the second is refused (412).
+    let read = r.body["version"].as_i64().unwrap();
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "Messagerie" }), read).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    let r = s.patch_ticket(&s.admin, &id, json!({ "assigned_team": "Annuaire" }), read).await;
+    assert_eq!(r.status, 412, "{}: {}", db.name, r.body);
+    // A public reply is the requester's to see: their ETag moves, and a PATCH read before it is stale.
+    let read = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    let before = seen(&s.teacher).await;
+    s.at("2027-05-12 09:30");
+    let r = s.post(&s.n1, &comments, json!({ "body": "Nous regardons." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let after = seen(&s.teacher).await;
+    assert_ne!((&after.0, &after.2), (&before.0, &before.2), "{}", db.name);
+    let r = s.patch_ticket(&s.n1, &id, json!({ "assigned_team": "Réseau" }), read).await;
+    assert_eq!(r.status, 412, "{}: {}", db.name, r.body);
+    let t = s.get(&s.admin, &path).await.body;
+    assert_eq!(t["assigned_team"], "Messagerie", "{}: {t}", db.name);
 }

@@ -4,7 +4,7 @@ use super::change::{acting_level, begin, begin_at_level, bump, finish};
 use super::create::{check_category, check_grade, parse_priority};
 use super::events::{append_event, notify, refresh, requester_email, NewEvent};
 use super::{find, Ctx, Ticket};
-use crate::support::{levels_of, queue_emails, Level, Status, Viewer};
+use crate::support::{levels_of, queue_emails, Level, Priority, Status, Viewer};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_platform::identity::authz::forbidden;
@@ -92,8 +92,12 @@ pub async fn comment_with_files(
         };
         let e = NewEvent::new("comment", visibility).body(body).by(level);
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
-        bump(&mut tx, &t, "", &[], ctx.now).await?;
+        // A note the requester does not see (internal, or the vendor's to the support) leaves
+        // the ticket's row as they read it: no new `version` (their `ETag`) nor `updated_at`
+        // tells of it. It changes no field a staff `If-Match` guards (assignment, qualification,
+        // status, level), and the SLA is derived again below from the log, under the row lock.
         if public {
+            bump(&mut tx, &t, "", &[], ctx.now).await?;
             let to = requester_email(&t);
             notify(&mut tx, to, &t, "comment", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
@@ -158,14 +162,7 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
         Some(acting_level(ctx, &t).await?)
     };
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
-    // The N2 and the N3 answer the level below them (`return`): the N1 resolves.
-    conflict_unless(to != Status::Resolved || t.level == Level::N1, || {
-        format!(
-            "le ticket {} est au niveau {} : seul le N1 le résout ; renvoyez votre réponse au niveau inférieur",
-            t.reference,
-            t.level.label()
-        )
-    })?;
+    refuse_above_n1(&t, to)?;
     conflict_unless(t.status.can_move_to(to), || {
         format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
     })?;
@@ -202,6 +199,26 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "from": t.status.as_str(), "to": to.as_str() });
     finish(ctx, tx, &t, "support.tickets.transition", summary).await
+}
+
+/// The N2 and the N3 answer the level below them (`return`): only the N1, facing the
+/// requester, resolves the ticket or asks the requester a question (409 above it, as for
+/// anyone, an administrator included).
+fn refuse_above_n1(t: &Ticket, to: Status) -> Result<(), Problem> {
+    conflict_unless(!to.faces_requester() || t.level == Level::N1, || {
+        let (level, reference) = (t.level.label(), &t.reference);
+        if to == Status::Resolved {
+            format!(
+                "le ticket {reference} est au niveau {level} : seul le N1 le résout ; \
+                 renvoyez votre réponse au niveau inférieur"
+            )
+        } else {
+            format!(
+                "le ticket {reference} est au niveau {level} : seul le N1 pose une question au demandeur ; \
+                 renvoyez la vôtre au niveau inférieur, le N1 la lui transmettra"
+            )
+        }
+    })
 }
 
 // --- escalation and return ------------------------------------------------------------
@@ -367,6 +384,31 @@ async fn assignable(store: &Store, t: &Ticket, email: &str) -> Result<Option<Str
     Ok(levels_of(store, &actor, t).await?.contains(&t.level).then_some(user.id))
 }
 
+/// Whether `patch` (its priority `forced`, if any) changes the qualification of `t`: its
+/// impact, urgency, priority, category or service.
+fn requalifies(patch: &TicketPatch, forced: Option<Priority>, t: &Ticket) -> bool {
+    let changes = |new: &Option<String>, old: &String| new.as_ref().is_some_and(|v| v != old);
+    let service = if patch.category.is_some() || patch.service.is_some() { &patch.service } else { &t.service };
+    changes(&patch.impact, &t.impact)
+        || changes(&patch.urgency, &t.urgency)
+        || forced.is_some_and(|p| p != t.priority)
+        || changes(&patch.category, &t.category)
+        || *service != t.service
+}
+
+/// A resolved ticket keeps its qualification (409 when `requalified`), for anyone: it is
+/// settled as the SLA record, the reports and the market's penalties read it. Reopened, it may
+/// be requalified again.
+fn refuse_resolved_requalified(t: &Ticket, requalified: bool) -> Result<(), Problem> {
+    conflict_unless(t.status != Status::Resolved || !requalified, || {
+        format!(
+            "le ticket {} est résolu : sa qualification (impact, urgence, priorité, catégorie, service) \
+             ne change plus ; rouvrez-le d'abord pour la changer",
+            t.reference
+        )
+    })
+}
+
 /// A closed ticket is kept as it closed (409), as for comments.
 fn refuse_closed(t: &Ticket) -> Result<(), Problem> {
     conflict_unless(t.status != Status::Closed, || format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference))
@@ -411,12 +453,7 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     // The vendor's own delays, and the market's penalties, follow the qualification (impact,
     // urgency, priority; the category decides whether silence may resolve it): the académie's
     // side qualifies the ticket, not the vendor holding it.
-    let requalifies = patch.impact.as_ref().is_some_and(|v| *v != t.impact)
-        || patch.urgency.as_ref().is_some_and(|v| *v != t.urgency)
-        || forced.is_some_and(|p| p != t.priority)
-        || category != t.category
-        || service != t.service;
-    if requalifies && level == Level::N3 && !ctx.actor.is_admin() {
+    if requalifies(&patch, forced, &t) && level == Level::N3 && !ctx.actor.is_admin() {
         return Err(forbidden(format!(
             "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} (impact, urgence, priorité, catégorie) : \
              ses délais et les pénalités du marché en dépendent ; renvoyez-le au niveau 2 pour cela",
@@ -433,13 +470,9 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
     let team = patch.assigned_team.clone().or(t.assigned_team.clone());
     let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
     refuse_closed(&t)?;
+    refuse_resolved_requalified(&t, requalifies(&patch, forced, &t) || priority != t.priority)?;
     let reason = patch.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if priority != t.priority {
-        // Resolved, its delays are settled (the SLA record the reports and penalties read):
-        // reopened, it may be requalified again.
-        conflict_unless(t.status != Status::Resolved, || {
-            format!("le ticket {} est résolu : sa priorité ne change plus ; rouvrez-le pour la changer", t.reference)
-        })?;
         let Some(reason) = reason else {
             return Err(Problem::invalid_field(
                 "reason",
