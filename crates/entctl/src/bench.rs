@@ -586,7 +586,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         documents::generate(&ctx, &g, kind).await.map_err(fail)?;
     }
     step(
-        "documents générés (note de présentation, CCAP, CCTP, membres, BPU/DQE)",
+        "documents générés (note de présentation, RC, AE, CCAP, CCTP, membres, BPU/DQE)",
         started,
         documents::Kind::ALL.len(),
     )?;

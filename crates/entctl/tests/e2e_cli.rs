@@ -654,7 +654,11 @@ async fn bench_groupement_times_each_step_and_the_shares_add_up(db: TestDb) {
     let one_by_one = figure(&out, "acceptations une à une (convention mise à jour à chaque fois) : ");
     let batch = figure(&out, "acceptations groupées (une mise à jour de la convention) : ");
     assert_eq!(one_by_one + batch, applied, "every application is accepted: {out}");
-    assert_eq!(figure(&out, "documents générés (note de présentation, CCAP, CCTP, membres, BPU/DQE) : "), 5.0, "{out}");
+    assert_eq!(
+        figure(&out, "documents générés (note de présentation, RC, AE, CCAP, CCTP, membres, BPU/DQE) : "),
+        7.0,
+        "{out}"
+    );
     assert_eq!(figure(&out, "attribution (contrats de sous-traitance, tenants) : "), 1.0, "{out}");
     assert_eq!(figure(&out, "quotes-parts calculées : "), applied, "{out}");
     let sums = figures(&out, "somme des quotes-parts");

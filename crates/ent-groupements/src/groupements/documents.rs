@@ -1,5 +1,5 @@
-//! The consultation's documents: the presentation note, the CCAP, the CCTP and the
-//! member list (tera templates in `templates/documents/groupements/` → the
+//! The consultation's documents: the presentation note, the règlement de la consultation
+//! (RC), the acte d'engagement (AE), the CCAP, the CCTP and the member list (tera templates in `templates/documents/groupements/` → the
 //! shared `documents` model → HTML, ODT, PDF), and the BPU/DPGF quantity annex
 //! (ODS). Every generation is kept as a version; regenerating an unchanged
 //! document returns the latest version instead of adding one. A coordinator
@@ -7,7 +7,7 @@
 //! hold organisations, public council decisions and quantities, never people.
 
 use super::membership::{self, Application, MemberQuantities};
-use super::{cctp, costs};
+use super::{cctp, consultation, costs};
 use super::{Ctx, Groupement};
 use chrono::NaiveDate;
 use ent_documents::documents::{self, Block, Document, Section};
@@ -31,6 +31,12 @@ pub enum Kind {
     /// Presentation note of the groupement (members, expenses, calendar); the convention
     /// constitutive itself is the `groupement-de-commandes` convention.
     Presentation,
+    /// Règlement de la consultation: buyer, procedure, consultation file, candidatures and
+    /// offers, award criteria, deadlines, remedies.
+    Rc,
+    /// Acte d'engagement: the buyer for the members, the contractor (blank for the candidate
+    /// before the award, the titulaire after), prices, duration, payment, signatures.
+    Ae,
     /// Cahier des clauses administratives particulières: form of the accord-cadre and its
     /// maximum, prices and payment, Art. 28 RGPD clauses and liability, penalties.
     Ccap,
@@ -54,11 +60,14 @@ impl Kind {
         }
     }
 
-    pub const ALL: [Kind; 5] = [Kind::Presentation, Kind::Ccap, Kind::Cctp, Kind::Membres, Kind::Quantites];
+    pub const ALL: [Kind; 7] =
+        [Kind::Presentation, Kind::Rc, Kind::Ae, Kind::Ccap, Kind::Cctp, Kind::Membres, Kind::Quantites];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Presentation => "presentation",
+            Kind::Rc => "rc",
+            Kind::Ae => "ae",
             Kind::Ccap => "ccap",
             Kind::Cctp => "cctp",
             Kind::Membres => "membres",
@@ -69,6 +78,8 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Presentation => "Note de présentation du groupement de commandes",
+            Kind::Rc => "Règlement de la consultation (RC)",
+            Kind::Ae => "Acte d'engagement (AE)",
             Kind::Ccap => "Cahier des clauses administratives particulières (CCAP)",
             Kind::Cctp => "Cahier des clauses techniques particulières (CCTP)",
             Kind::Membres => "Liste des membres du groupement",
@@ -78,10 +89,16 @@ impl Kind {
 
     /// Whether a version of this kind prints the titulaire's unit prices once the groupement is
     /// awarded: the BPU/DQE prices its lines at them, the presentation note each member's own
-    /// orders (their quantities × those prices), the CCAP the accord-cadre's maximum (the DQE's
-    /// quantities × those prices).
+    /// orders (their quantities × those prices), the CCAP the accord-cadre's maximum and the AE
+    /// the titulaire's DQE (the DQE's quantities × those prices).
     pub fn prints_award_prices(self) -> bool {
-        matches!(self, Kind::Quantites | Kind::Presentation | Kind::Ccap)
+        matches!(self, Kind::Quantites | Kind::Presentation | Kind::Ccap | Kind::Ae)
+    }
+
+    /// Whether this kind is a piece of the consultation file the RC lists (every kind but the
+    /// presentation note, the coordinator's note to the members).
+    pub fn in_consultation_file(self) -> bool {
+        self != Kind::Presentation
     }
 
     /// Formats a version can be downloaded in.
@@ -95,6 +112,8 @@ impl Kind {
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("presentation", include_str!("../../../../templates/documents/groupements/presentation.txt")),
+    ("rc", include_str!("../../../../templates/documents/groupements/rc.txt")),
+    ("ae", include_str!("../../../../templates/documents/groupements/ae.txt")),
     ("ccap", include_str!("../../../../templates/documents/groupements/ccap.txt")),
     ("cctp", include_str!("../../../../templates/documents/groupements/cctp.txt")),
     ("membres", include_str!("../../../../templates/documents/groupements/membres.txt")),
@@ -287,6 +306,10 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     insert_expenses(&mut c, g, members);
     insert_contract(&mut c, g, &total);
     c.insert("cctp", &cctp::context(g));
+    c.insert("consultation", &consultation::context());
+    let pieces: Vec<&str> = Kind::ALL.into_iter().filter(|k| k.in_consultation_file()).map(Kind::label).collect();
+    c.insert("pieces", &pieces);
+    c.insert("vat_percent", &costs::VAT_PERCENT);
     c
 }
 
@@ -304,6 +327,7 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
             "setups": costs::quantity(total.schools * 100),
         }),
     );
+    c.insert("contractant", if g.award.is_some() { "titulaire" } else { "candidat" });
     let Some(award) = &g.award else { return };
     let (maximum_ht, maximum_ttc) = dqe_totals(g, total, &award.unit_prices);
     let notified = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
@@ -813,7 +837,7 @@ fn documents_text_of_ods(ods: &[u8]) -> String {
 /// Filters of the shared library.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct LibraryFilter {
-    /// `presentation`, `ccap`, `cctp`, `membres` or `quantites`.
+    /// `presentation`, `rc`, `ae`, `ccap`, `cctp`, `membres` or `quantites`.
     pub kind: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 50).
@@ -827,8 +851,9 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
     let mut cond = Condition::default();
     in_library(&mut cond);
     if let Some(k) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
-        let kind = Kind::parse(k)
-            .ok_or_else(|| Problem::invalid_field("kind", "valeurs : presentation, ccap, cctp, membres, quantites"))?;
+        let kind = Kind::parse(k).ok_or_else(|| {
+            Problem::invalid_field("kind", "valeurs : presentation, rc, ae, ccap, cctp, membres, quantites")
+        })?;
         cond.push("d.kind = ?", &[kind.as_str()]);
     }
     if let Some(cursor) = filter.cursor.as_deref().filter(|c| !c.is_empty()) {

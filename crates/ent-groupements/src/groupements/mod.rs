@@ -10,6 +10,7 @@
 
 pub mod award;
 pub mod cctp;
+pub mod consultation;
 pub mod costs;
 pub mod decp;
 pub mod documents;

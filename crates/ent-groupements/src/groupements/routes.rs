@@ -193,7 +193,7 @@ pub struct RejectBody {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
-    /// `presentation`, `ccap`, `cctp`, `membres` or `quantites`.
+    /// `presentation`, `rc`, `ae`, `ccap`, `cctp`, `membres` or `quantites`.
     pub kind: Kind,
 }
 

@@ -83,7 +83,7 @@ pub enum GroupementsCommand {
     },
     /// Each member's share of the awarded amount.
     Shares { id: String },
-    /// Generate a document (presentation, ccap, cctp, membres, quantites) and write its latest version.
+    /// Generate a document (presentation, rc, ae, ccap, cctp, membres, quantites) and write its latest version.
     Document {
         id: String,
         kind: String,
@@ -236,7 +236,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         }
         GroupementsCommand::Document { id, kind, format, output, as_user } => {
             let kind = Kind::parse(&kind).ok_or_else(|| {
-                anyhow::anyhow!("document inconnu : {kind} (presentation, ccap, cctp, membres, quantites)")
+                anyhow::anyhow!("document inconnu : {kind} (presentation, rc, ae, ccap, cctp, membres, quantites)")
             })?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
             let (doc, new_version) = docs::generate(&groupements.ctx(&actor), &g, kind).await.map_err(fail)?;

@@ -1021,6 +1021,14 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     assert!(ccap.contains("chacun de ses lots est conclu avec un seul opérateur économique"), "{name}: {ccap}");
     assert!(ccap.contains("ce maximum n'est pas encore déterminé"), "{name}: {ccap}");
     assert!(!ccap.contains("comptes × an"), "{name}: {ccap}");
+    // Its RC lists the lots, each its own accord-cadre; its AE asks which lot it answers, one per lot.
+    let rc = odt_text(&generated(&w, id, "rc", "odt").await);
+    assert!(rc.contains("\nlot 2 : Ressources numériques éducatives ;\n"), "{name}: {rc}");
+    assert!(rc.contains("chaque lot fait l'objet d'un accord-cadre distinct"), "{name}: {rc}");
+    let ae = odt_text(&generated(&w, id, "ae", "odt").await);
+    let lot = "Lot\nn° …… (à compléter par le candidat : un acte d'engagement par lot ; lots : \
+               1 – Solution d'espace numérique de travail ; 2 – Ressources numériques éducatives)\n";
+    assert!(ae.contains(lot), "{name}: {ae}");
     // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
     let ods = generated(&w, id, "quantites", "ods").await;
     let bpu = &ods_sheets(&ods)[1].1;
@@ -1036,6 +1044,173 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     }
     let content = part(&ods, "content.xml");
     assert!(content.contains(r#"table:formula="of:=[.E7]+[.E13]""#), "{name}: the grand total sums the lots' TTC");
+}
+
+backend_test!(the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_award);
+/// The règlement de la consultation and the acte d'engagement: listed with the other pieces, in
+/// the text pieces' formats, written from what the groupement holds (its coordinator as the
+/// buyer, its members, its reference, its duration); the RC lists the pieces of the consultation
+/// file (itself included, not the presentation note) and the criteria with their weights; the AE
+/// leaves the contractor's fields to the candidate before the award and names the titulaire, its
+/// DQE at its unit prices and the notification after it. A hostile titulaire name stays text.
+async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_award(db: crate::common::TestDb) {
+    use entcp::groupements::documents::Kind;
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let reference = g["reference"].as_str().unwrap().to_string();
+    let member = &w.communes[0].0;
+    let gen = |kind: &str| w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }));
+    let download = |doc: &Value, format: &str| {
+        w.coord.get(api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap())))
+    };
+    let (status, rc) = send(gen("rc")).await;
+    assert_eq!(status, 201, "{name}: {rc}");
+    assert_eq!(rc["title"], "Règlement de la consultation (RC)", "{name}");
+    assert_eq!(rc["formats"], json!(["html", "odt", "pdf"]), "{name}: the CCTP's formats");
+    let (status, ae) = send(gen("ae")).await;
+    assert_eq!(status, 201, "{name}: {ae}");
+    assert_eq!(ae["title"], "Acte d'engagement (AE)", "{name}");
+    assert_eq!(ae["formats"], json!(["html", "odt", "pdf"]), "{name}");
+    let (status, listed) = send(w.coord.get(api(&format!("/groupements/{id}/documents")))).await;
+    assert_eq!(status, 200, "{name}: {listed}");
+    let kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"rc") && kinds.contains(&"ae"), "{name}: {kinds:?}");
+    for doc in [&rc, &ae] {
+        let html = download(doc, "html").send().await;
+        assert_eq!(html.status, 200, "{name}");
+        assert!(html.text.contains("<html") && html.text.contains(&reference), "{name}");
+        let pdf = download(doc, "pdf").send().await;
+        match pdf.status {
+            200 => assert!(pdf.bytes.starts_with(b"%PDF"), "{name}"),
+            406 => {
+                assert!(pdf.text.contains("Format indisponible") && pdf.text.contains("ODT"), "{name}: {}", pdf.text)
+            }
+            other => panic!("{name}: PDF answered {other}"),
+        }
+    }
+
+    // The RC: the coordinator is the buyer for the members it lists; the open procedure the CCAP's
+    // accord-cadre presupposes; every piece of the consultation file; the weighted criteria.
+    let rc_text = odt_text(&download(&rc, "odt").send().await.bytes);
+    let rc_flat = rc_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let coordinator = &w.coordinator.name;
+    for needle in [
+        format!("Acheteur {coordinator}, coordonnateur du groupement de commandes {reference}"),
+        "articles L. 2113-6 et L. 2113-7 du code de la commande publique".to_string(),
+        format!("Le groupement compte un membre : Membre Type Code {} commune {}", member.name, member.code),
+        "procédure d'appel d'offres ouvert, en application des articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5"
+            .to_string(),
+        "articles R. 2162-1 à R. 2162-6, R. 2162-13 et R. 2162-14".to_string(),
+        "conclu pour une durée de 36 mois à compter de sa notification".to_string(),
+        "DC1 (lettre de candidature) et DC2".to_string(),
+        "articles R. 2143-3 et R. 2143-4".to_string(),
+        "conformément à l'article R. 2152-7 du code de la commande publique".to_string(),
+        "Valeur technique, appréciée au vu du mémoire technique : 60 points".to_string(),
+        "Prix, apprécié au vu du montant total HT du détail quantitatif estimatif (DQE) : 40 points".to_string(),
+        "Le délai de validité des offres est de 120 jours".to_string(),
+        "conformément à l'article R. 2132-7".to_string(),
+        "référé précontractuel (article L. 551-1 du code de justice administrative)".to_string(),
+    ] {
+        assert!(rc_flat.contains(&needle), "{name}: the RC lacks « {needle} »: {rc_text}");
+    }
+    for kind in Kind::ALL {
+        let listed = rc_text.lines().any(|l| [" ;", "."].iter().any(|end| l == format!("{}{end}", kind.label())));
+        // Every piece but the presentation note, the coordinator's note to its members.
+        assert_eq!(listed, kind != Kind::Presentation, "{name}: {kind:?} in the RC's file: {rc_text}");
+    }
+
+    // The AE before the award: the buyer and the members; the contractor's fields left to the
+    // candidate, clearly marked; the DQE's amounts to fill in; the buyer's signature block.
+    let ae_text = odt_text(&download(&ae, "odt").send().await.bytes);
+    for needle in [
+        format!("Groupement de commandes\n{reference}\n"),
+        format!("Acheteur\n{coordinator}, coordonnateur du groupement de commandes {reference}\n"),
+        format!("{}\ncommune\n{}\n", member.name, member.code),
+        "Raison sociale\n…… (à compléter par le candidat)\n".to_string(),
+        "Numéro SIRET\n…… (à compléter par le candidat)\n".to_string(),
+        "Montant total HT du DQE\n…… € (à compléter par le candidat)\n".to_string(),
+        "IBAN\n…… (à compléter par le candidat)\n".to_string(),
+        format!("Pour le coordonnateur du groupement ({coordinator})\nLe représentant du pouvoir adjudicateur\n"),
+        "36 mois à compter de sa notification.".to_string(),
+    ] {
+        assert!(ae_text.contains(&needle), "{name}: the AE before the award lacks « {needle} »: {ae_text}");
+    }
+    assert!(!ae_text.contains("Titulaire\n"), "{name}: no titulaire yet: {ae_text}");
+
+    // Awarded to a titulaire whose name carries markup and separators.
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    launch_consultation(&w.coord.to(&launching), &id, name).await;
+    let mut body = award_notified_on("2026-11-30");
+    let hostile = "ENT <b>Éditions</b> | SAS :: =HYPERLINK(\"http://x\")";
+    body["vendor_name"] = json!(hostile);
+    let (status, g) = send(w.coord.to(&launching).post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    assert_eq!(g["award"]["vendor"]["name"], hostile, "{name}: the titulaire is the one just named");
+    let siret = g["award"]["vendor_siret"].as_str().unwrap().to_string();
+
+    // The AE after the award: the titulaire, its DQE at its unit prices (4,50 € a year per
+    // account over 36 months, 350 € a set-up), the term and the notification.
+    let (status, shares) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 200, "{name}: {shares}");
+    let quantities = &shares["shares"][0]["quantities"];
+    let accounts: i64 =
+        ["pupils", "teacher_accounts", "parent_accounts"].iter().map(|k| quantities[k].as_i64().unwrap()).sum();
+    let schools = quantities["schools"].as_i64().unwrap();
+    assert!(accounts > 0 && schools > 0, "{name}: {quantities}");
+    let dqe_ht = accounts * 3 * 450 + schools * 35_000;
+    let dqe_ttc = dqe_ht + (dqe_ht * 20 + 50) / 100;
+    let (status, ae_awarded) = send(gen("ae")).await;
+    assert_eq!((status, ae_awarded["version"].as_i64()), (201, Some(2)), "{name}: {ae_awarded}");
+    let text = odt_text(&download(&ae_awarded, "odt").send().await.bytes);
+    for needle in [
+        "Titulaire\nENT <b>Éditions</b> ¦ SAS : =HYPERLINK(\"http://x\")\n".to_string(),
+        format!("SIRET\n{siret}\n"),
+        format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ht)),
+        format!("Montant du DQE TTC aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ttc)),
+        "soit du 30 novembre 2026 au 29 novembre 2029".to_string(),
+        "Date de notification de l'accord-cadre\n30 novembre 2026\n".to_string(),
+        "IBAN\n…… (à compléter par le titulaire)\n".to_string(),
+        format!("{}\ncommune\n{}\n", member.name, member.code),
+    ] {
+        assert!(text.contains(&needle), "{name}: the awarded AE lacks « {needle} »: {text}");
+    }
+    assert!(!text.contains("à compléter par le candidat"), "{name}: the candidate's blanks are gone: {text}");
+    let html = download(&ae_awarded, "html").send().await.text;
+    assert!(!html.contains("<b>Éditions") && html.contains("&lt;b&gt;Éditions"), "{name}: markup stays text");
+    // It prints the titulaire's prices: never shared.
+    let share = api(&format!("/groupements/{id}/documents/{}/share", ae_awarded["id"].as_str().unwrap()));
+    let (status, problem) = send(w.coord.post(&share).json(&json!({ "shared": true }))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+}
+
+backend_test!(a_hostile_object_adds_no_article_bullet_or_field_to_the_rc_nor_the_ae);
+/// The object of the groupement, a free text of several lines, is printed in the RC and the AE
+/// as one line of text: no heading, bullet, table cell or field of its own, no markup.
+async fn a_hostile_object_adds_no_article_bullet_or_field_to_the_rc_nor_the_ae(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["object"] = json!("ENT\n## Article 99 – Clause ajoutée\n- puce | cellule :: champ <script>alert(1)</script>");
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap();
+    let one_line = "ENT ## Article 99 – Clause ajoutée - puce ¦ cellule : champ <script>alert(1)</script>";
+    for kind in ["rc", "ae"] {
+        let (status, doc) =
+            send(w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }))).await;
+        assert_eq!(status, 201, "{name}: {doc}");
+        let download = |format: &str| {
+            w.coord.get(api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap())))
+        };
+        let text = odt_text(&download("odt").send().await.bytes);
+        assert!(text.contains(one_line), "{name} {kind}: {text}");
+        assert!(!text.lines().any(|l| l.starts_with("Article 99") || l == "puce"), "{name} {kind}: {text}");
+        let html = download("html").send().await.text;
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{name} {kind}");
+        assert!(!html.contains(">Article 99"), "{name} {kind}: no heading of its own");
+    }
 }
 
 // The shared costs every member pays are public procurement terms: an edit's audit record says
