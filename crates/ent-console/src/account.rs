@@ -285,9 +285,9 @@ fn expiry_of(date: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String
     if date.trim().is_empty() {
         return Ok(None);
     }
-    chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+    ent_kernel::validate::date(date.trim())
         .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc()))
-        .map_err(|_| "Date d'expiration attendue au format AAAA-MM-JJ.".to_string())
+        .map_err(|message| format!("Date d'expiration : {message}."))
 }
 
 /// Creates an API token for the signed-in person; its secret is shown on this answer only.

@@ -202,6 +202,21 @@ async fn org_in_scope(
     }
 }
 
+/// The organisation an invitation attaches its account to: in the caller's scope
+/// ([`org_in_scope`]) and one whose people the caller may attach ([`identity::check_attacher`]:
+/// of the State's side unless an administrator). Checked before anything is written: a refused
+/// invitation creates no account and sends no mail.
+async fn attachable_org(state: &ConsoleState, signed: &Signed, key: &str) -> Result<Result<Org, Refusal>, Problem> {
+    let org = match org_in_scope(state, signed, &USERS_MANAGE, "invitation", "org", key).await? {
+        Ok(org) => org,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    Ok(match identity::check_attacher(&signed.0.actor, &org) {
+        Ok(()) => Ok(org),
+        Err(p) => Err((StatusCode::FORBIDDEN, FieldError::new("invitation", "org", p.detail))),
+    })
+}
+
 /// A form refused: its status and the field's error.
 type Refusal = (StatusCode, FieldError);
 
@@ -244,7 +259,7 @@ pub async fn invite(
         }
         None
     } else {
-        match org_in_scope(&state, &signed, &USERS_MANAGE, "invitation", "org", &typed.org).await? {
+        match attachable_org(&state, &signed, &typed.org).await? {
             Ok(org) => Some(org),
             Err((status, error)) => {
                 let (form, notice) = refuse(typed, vec![error]);

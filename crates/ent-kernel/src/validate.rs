@@ -5,6 +5,7 @@
 
 use chrono::NaiveDate;
 
+use crate::clock::french_date;
 use crate::error::{Checks, Problem};
 
 /// The address, trimmed, if it parses as a bare RFC 5322 address (`local@domain`).
@@ -214,8 +215,28 @@ pub fn serde_in_french(message: &str) -> String {
     text.replace("expected one of", "attendu l'un de")
 }
 
-/// An ISO date (`AAAA-MM-JJ`); an empty one is said missing, not invalid.
-pub fn date(value: &str) -> Result<NaiveDate, String> {
+/// The first and last days a date entered on the platform may name. Dates are stored and
+/// compared as `YYYY-MM-DD` text (lists filtered by a day, a deadline passed, the overlap of two
+/// conventions): a year of five digits would sort before the others; none is meant anyway.
+pub const DAYS: (NaiveDate, NaiveDate) =
+    (NaiveDate::from_ymd_opt(2000, 1, 1).expect("a day"), NaiveDate::from_ymd_opt(2099, 12, 31).expect("a day"));
+
+/// `day` if it lies within [`DAYS`]; the message says the bounds otherwise.
+pub fn within_days(day: NaiveDate) -> Result<NaiveDate, String> {
+    let (first, last) = DAYS;
+    if (first..=last).contains(&day) {
+        return Ok(day);
+    }
+    Err(format!(
+        "le {} ne tombe pas entre le {} et le {} : une date se saisit dans ces années",
+        french_date(&day.to_string()),
+        french_date(&first.to_string()),
+        french_date(&last.to_string())
+    ))
+}
+
+/// An ISO date (`AAAA-MM-JJ`) of any year; an empty one is said missing, not invalid.
+fn iso_date(value: &str) -> Result<NaiveDate, String> {
     if value.trim().is_empty() {
         return Err("date obligatoire : attendu AAAA-MM-JJ".into());
     }
@@ -223,9 +244,20 @@ pub fn date(value: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("date « {} » invalide : attendu AAAA-MM-JJ", printable(value)))
 }
 
-/// An ISO date (see [`date`]), an invalid `field` otherwise.
+/// A date a user enters: ISO (`AAAA-MM-JJ`, an empty one said missing) and within [`DAYS`].
+pub fn date(value: &str) -> Result<NaiveDate, String> {
+    within_days(iso_date(value)?)
+}
+
+/// A date a user enters (see [`date`]), an invalid `field` otherwise.
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
     date(value).map_err(|message| Problem::invalid_field(field, message))
+}
+
+/// An ISO date of any year, an invalid `field` otherwise: a date read back from the store (a
+/// term renewed past [`DAYS`] included), or a filter's day that a later one only widens.
+pub fn parse_any_date(field: &str, value: &str) -> Result<NaiveDate, Problem> {
+    iso_date(value).map_err(|message| Problem::invalid_field(field, message))
 }
 
 /// Whether `c` is a format character (Unicode general category Cf: soft hyphen, zero-width
@@ -281,7 +313,7 @@ pub fn text(value: &str, max: usize) -> Result<String, String> {
 }
 
 impl Checks {
-    /// Records an error unless `value` is an ISO date (see [`date`]).
+    /// Records an error unless `value` is an ISO date within [`DAYS`] (see [`date`]).
     pub fn date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
         self.check(field, date(value))
     }
@@ -342,6 +374,22 @@ mod tests {
         assert_eq!(errors[1].message, "champ obligatoire");
         assert_eq!(errors[2].message, "6 caractères au plus (7 saisis)");
         assert_eq!(date("").unwrap_err(), "date obligatoire : attendu AAAA-MM-JJ");
+    }
+
+    #[test]
+    fn an_entered_date_lies_between_2000_and_2099_and_a_stored_one_may_not() {
+        assert!(date("2000-01-01").is_ok() && date("2099-12-31").is_ok());
+        for far in ["2100-01-01", "1999-12-31", "9999-12-01"] {
+            let p = parse_date("deadline", far).unwrap_err();
+            assert_eq!(p.errors[0].field, "deadline", "{far}");
+            assert!(p.errors[0].message.contains("entre le 1er janvier 2000 et le 31 décembre 2099"), "{far}: {p:?}");
+        }
+        assert_eq!(
+            date("2100-01-01").unwrap_err(),
+            "le 1er janvier 2100 ne tombe pas entre le 1er janvier 2000 et le 31 décembre 2099 : une date se saisit \
+             dans ces années"
+        );
+        assert_eq!(parse_any_date("end_date", "2100-01-01").unwrap(), NaiveDate::from_ymd_opt(2100, 1, 1).unwrap());
     }
 
     #[test]

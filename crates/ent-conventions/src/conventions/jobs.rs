@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Store, Tx};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::parse_any_date;
 use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
 use ent_platform::identity::Actor;
@@ -148,7 +148,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
         }
         let Some(conv) = get_convention(store, models, &id).await? else { continue };
         let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-        let end = parse_date("end_date", &conv.end_date)?;
+        let end = parse_any_date("end_date", &conv.end_date)?;
         let mut tx = store.begin_write().await?;
         let recipients = party_signers(&mut tx, model, &conv).await?;
         if end < today {
@@ -232,7 +232,7 @@ async fn term_reminders(
     today: chrono::NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<u32, Problem> {
-    let end = parse_date("end_date", &conv.end_date)?;
+    let end = parse_any_date("end_date", &conv.end_date)?;
     // A renewed convention has a term per period: its reminders are claimed per term. Its first
     // term keeps the keys every convention had before renewals existed (none sent twice).
     let term = match model.renewable && super::renewal::was_renewed(tx, &conv.id).await? {

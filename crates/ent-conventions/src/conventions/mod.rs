@@ -19,7 +19,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Page;
 use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject, JsonText, Store};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::parse_any_date;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in, RelativesIndex};
@@ -827,7 +827,7 @@ async fn list_condition(
     }
     if let Some(date) = filter.expiring_before.as_deref().filter(|s| !s.is_empty()) {
         // Stored ends lie within the convention days: a later day selects them all, as their last does.
-        let day = parse_date("expiring_before", date)?.min(workflow::CONVENTION_DAYS.1).to_string();
+        let day = parse_any_date("expiring_before", date)?.min(workflow::CONVENTION_DAYS.1).to_string();
         cond.push("c.end_date <= ?", &[&day]);
     }
     if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {

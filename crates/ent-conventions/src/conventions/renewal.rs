@@ -16,7 +16,7 @@ use chrono::{Months, NaiveDate};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Tx};
-use ent_kernel::validate::parse_date;
+use ent_kernel::validate::parse_any_date;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub struct Opposition {
 /// The last day a party may oppose the renewal of `conv`: its end date less the notice of
 /// résiliation (`preavis_resiliation_mois`), or its end date when it sets none.
 pub fn opposition_deadline(conv: &Convention) -> Result<NaiveDate, Problem> {
-    let end = parse_date("end_date", &conv.end_date)?;
+    let end = parse_any_date("end_date", &conv.end_date)?;
     let months = Months::new(notice_months(conv).unwrap_or(0));
     end.checked_sub_months(months).ok_or_else(|| Problem::invalid_field("end_date", "échéance hors du calendrier"))
 }
@@ -99,7 +99,7 @@ pub fn renewal_span(model: &ConventionModel, signed: &SignedTerm) -> Result<Span
     match model.renewed_for {
         RenewalPeriod::ModelDuration => Ok(Span { months: model.duration_months, days: 0 }),
         RenewalPeriod::SameDuration => {
-            let (start, end) = (parse_date("start_date", &signed.start)?, parse_date("end_date", &signed.end)?);
+            let (start, end) = (parse_any_date("start_date", &signed.start)?, parse_any_date("end_date", &signed.end)?);
             Span::between(start, end)
                 .ok_or_else(|| Problem::invalid_field("end_date", "la fin de la convention précède son début"))
         }
@@ -180,7 +180,7 @@ struct Candidate {
 /// force, starting after `conv` and covering one of its schools the day after its term, of any
 /// model, earliest first.
 async fn candidates(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<Candidate>, Problem> {
-    let end = parse_date("end_date", &conv.end_date)?;
+    let end = parse_any_date("end_date", &conv.end_date)?;
     let Some(next) = end.succ_opt() else { return Ok(vec![]) };
     let next = next.to_string();
     Ok(sqlx::query_as(
@@ -281,6 +281,8 @@ fn opposing_party<'c>(
 /// audited, notified to the parties; the convention then expires at its term.
 pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    require_party_member(ctx.actor, model, &conv.party_org_ids())?;
     conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
         format!(
             "la convention {} est {} : il n'y a plus de reconduction à refuser",
@@ -288,8 +290,6 @@ pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<C
             conv.status.label()
         )
     })?;
-    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    require_party_member(ctx.actor, model, &conv.party_org_ids())?;
     if !model.renewable {
         return Err(Problem::new(
             ProblemKind::Validation,
@@ -391,7 +391,7 @@ pub async fn renew_if_due(ctx: &Ctx<'_>, id: &str) -> Result<bool, Problem> {
 pub async fn renew_or_refuse(ctx: &Ctx<'_>, id: &str) -> Result<RenewalOutcome, Problem> {
     let Some((mut tx, conv)) = lock_if_exists(ctx, id).await? else { return Ok(RenewalOutcome::Unchanged) };
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let first = parse_date("end_date", &conv.end_date)?;
+    let first = parse_any_date("end_date", &conv.end_date)?;
     if conv.status != Status::Active || !renews(model.renewable, &conv) || first >= ctx.today() {
         return Ok(RenewalOutcome::Unchanged);
     }

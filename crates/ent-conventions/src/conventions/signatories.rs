@@ -92,13 +92,13 @@ pub fn check_given(
         };
         for (name, date) in [("act_date", &signatory.act_date), ("delegation_date", &signatory.delegation_date)] {
             let Some(date) = given(date) else { continue };
-            match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+            match ent_kernel::validate::date(date) {
                 Ok(d) if d > today => checks.fail(
                     &format!("{field}.{name}"),
                     format!("{} : la date de l'acte ({}) ne peut être dans le futur", spec.label, french_date(date)),
                 ),
                 Ok(_) => {}
-                Err(_) => checks.fail(&format!("{field}.{name}"), "date attendue au format AAAA-MM-JJ"),
+                Err(message) => checks.fail(&format!("{field}.{name}"), message),
             }
         }
     }

@@ -245,10 +245,28 @@ impl Groupement {
     pub fn convention_end(&self) -> Option<NaiveDate> {
         let planned =
             self.award_planned_date.as_ref().or(self.consultation_date.as_ref()).unwrap_or(&self.application_deadline);
-        let latest_award = NaiveDate::parse_from_str(planned, "%Y-%m-%d")
-            .ok()?
-            .checked_add_months(chrono::Months::new(AWARD_SLACK_MONTHS))?;
-        term_end(latest_award, self.terms.duration_months)
+        convention_end_after(NaiveDate::parse_from_str(planned, "%Y-%m-%d").ok()?, self.terms.duration_months)
+    }
+}
+
+/// The last day of a convention constitutive ([`Groupement::convention_end`]) for the award
+/// planned on `planned` and a contract of `duration_months`.
+fn convention_end_after(planned: NaiveDate, duration_months: u32) -> Option<NaiveDate> {
+    term_end(planned.checked_add_months(chrono::Months::new(AWARD_SLACK_MONTHS))?, duration_months)
+}
+
+/// Records, on `field` (the last date planned), that the convention constitutive would end past
+/// the last day a date may name ([`validate::within_days`]): refused now, not when it is written.
+fn check_convention_end(field: &str, planned: NaiveDate, duration_months: u32, checks: &mut Checks) {
+    let Some(end) = convention_end_after(planned, duration_months) else { return };
+    if let Err(message) = validate::within_days(end) {
+        checks.fail(
+            field,
+            format!(
+                "la convention constitutive, qui court {AWARD_SLACK_MONTHS} mois après cette date puis la durée du \
+                 marché, finirait trop tard : {message}"
+            ),
+        );
     }
 }
 
@@ -533,6 +551,12 @@ fn check_fields(
         if a < c {
             checks.fail("award_planned_date", "l'attribution suit la consultation");
         }
+    }
+    let last_planned = [("award_planned_date", a), ("consultation_date", c), ("application_deadline", d)]
+        .into_iter()
+        .find_map(|(field, day)| day.map(|day| (field, day)));
+    if let Some((field, planned)) = last_planned {
+        check_convention_end(field, planned, terms.duration_months, &mut checks);
     }
     checks.finish()?;
     Ok(Checked {

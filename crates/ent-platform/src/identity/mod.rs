@@ -313,6 +313,9 @@ async fn insert_user(
         },
         None => None,
     };
+    if let Some(org) = &org {
+        check_attacher(actor, org)?;
+    }
     checks.finish()?;
     let id = new_id();
     let at = timestamp(now);
@@ -542,14 +545,34 @@ pub fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
 /// legal person (signs its conventions, reads its RGPD logs): only an administrator grants it.
 pub const STATE_SIDE: [OrgKind; 3] = [OrgKind::Academie, OrgKind::Dsden, OrgKind::Etablissement];
 
-/// Whether `actor` may grant or revoke a role at `org` (its scope checked apart): an
-/// administrator anywhere, anyone else only at an organisation of [`STATE_SIDE`].
+/// Whether `actor` acts for the people of `org` (its scope checked apart): an administrator
+/// anywhere, anyone else only at an organisation of [`STATE_SIDE`]. The one rule behind
+/// [`check_grantor`] and [`check_attacher`].
+fn acts_for_people_of(actor: &Actor, org: &Org) -> bool {
+    actor.is_admin() || STATE_SIDE.contains(&org.kind)
+}
+
+/// Whether `actor` may grant or revoke a role at `org` ([`acts_for_people_of`]).
 pub fn check_grantor(actor: &Actor, org: &Org) -> Result<(), Problem> {
-    if actor.is_admin() || STATE_SIDE.contains(&org.kind) {
+    if acts_for_people_of(actor, org) {
         return Ok(());
     }
     Err(authz::forbidden(format!(
         "seul un administrateur accorde ou retire un rôle dans {} : ce rôle agit au nom d'une autre personne morale",
+        org.kind.with_article()
+    )))
+}
+
+/// Whether `actor` may attach an account to `org` (create or invite a person of that
+/// organisation), by the rule of a grant there ([`acts_for_people_of`]): a person of a
+/// collectivité, an éditeur or an hébergeur is attached by an administrator only.
+pub fn check_attacher(actor: &Actor, org: &Org) -> Result<(), Problem> {
+    if acts_for_people_of(actor, org) {
+        return Ok(());
+    }
+    Err(authz::forbidden(format!(
+        "seul un administrateur invite une personne rattachée à {} : son compte agirait au nom d'une autre personne \
+         morale",
         org.kind.with_article()
     )))
 }

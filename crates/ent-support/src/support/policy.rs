@@ -211,6 +211,11 @@ fn calendar(name: &str, spec: &CalendarSpec, errors: &mut Vec<String>) -> Calend
         if c.to < c.from {
             errors.push(format!("{} : fermeture du {} au {} à l'envers", at("closures"), c.from, c.to));
         }
+        for (field, day) in [("from", c.from), ("to", c.to)] {
+            if let Err(message) = ent_kernel::validate::within_days(day) {
+                errors.push(format!("{}.{field} : {message}", at("closures")));
+            }
+        }
     }
     Calendar {
         tz,

@@ -253,6 +253,59 @@ async fn a_dan_grants_no_role_that_acts_for_a_collectivite(db: TestDb) {
     assert!(entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().is_none());
 }
 
+// A DAN attaches an account only where it could grant a role (the State's side of its
+// académie): the élu of a commune invited without any role would still hold an account of the
+// commune, made by the DAN. Refused on the form and by the identity capability, with no account
+// and no mail; a commune of another académie answers as a key naming nothing; an administrator
+// invites the élu.
+backend_test!(a_dan_invites_no_one_attached_to_a_collectivite_even_without_a_role);
+async fn a_dan_invites_no_one_attached_to_a_collectivite_even_without_a_role(db: TestDb) {
+    let (mut app, a, b) = console(db).await;
+    add_person(&mut app, "root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let far = first_of(&app, OrgKind::Commune, &b).await;
+    const ELU: &str = "elu@mairie.fr";
+    fn fields(org: &str) -> Vec<(&str, &str)> {
+        vec![("email", ELU), ("display_name", "Élu ENT"), ("org", org)]
+    }
+    const MAILS: &str = "SELECT COUNT(*) AS n FROM outbox WHERE recipients LIKE $1";
+    let refused = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&commune.id)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused.text.contains(&escaped("seul un administrateur invite une personne rattachée à une commune")),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains(r#"aria-describedby="invitation-org-erreur""#), "{}", refused.text);
+    assert!(refused.text.contains(r#"value="elu@mairie.fr""#), "what was typed is kept");
+    assert!(entcp::identity::get_user(&app.store, ELU).await.unwrap().is_none(), "no account");
+    assert_eq!(count_of(&app, MAILS, "%elu@mairie.fr%").await, 0, "no mail");
+    // Out of scope, as a key naming nothing.
+    for key in [far.id.as_str(), "commune:99999"] {
+        let unknown = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(key)).await;
+        assert_eq!(unknown.status, 422, "{key}: {}", unknown.text);
+        let said = escaped(&format!("aucune organisation « {key} » dans votre périmètre"));
+        assert!(unknown.text.contains(&said), "{key}: {}", unknown.text);
+    }
+    // The identity capability refuses it too, whoever calls it.
+    let dan = entcp::identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let bindings = entcp::identity::bindings_of(&app.store, &dan.id).await.unwrap();
+    let actor = entcp::identity::Actor { user_id: Some(dan.id.clone()), name: format!("user:{}", dan.id), bindings };
+    let new =
+        entcp::identity::NewUser { email: ELU.into(), display_name: "Élu".into(), org: Some(commune.id.clone()) };
+    let problem = entcp::identity::invite_user(&app.store, &actor, new, t0()).await.unwrap_err();
+    assert_eq!(problem.kind.status().as_u16(), 403, "{}", problem.detail);
+    assert!(entcp::identity::get_user(&app.store, ELU).await.unwrap().is_none(), "no account");
+    // An administrator invites them.
+    let root = sign_in(&app, "root@test.fr").await;
+    let invited = post_form(&app, &root, "/utilisateurs", "/utilisateurs", &fields(&commune.id)).await;
+    assert_eq!(invited.status, 303, "{}", invited.text);
+    let elu = entcp::identity::get_user(&app.store, ELU).await.unwrap().unwrap();
+    assert_eq!(elu.org.map(|o| o.id), Some(commune.id.clone()));
+    assert_eq!(count_of(&app, MAILS, "%elu@mairie.fr%").await, 1, "their link");
+}
+
 backend_test!(no_one_but_an_administrator_changes_their_own_roles);
 async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
     let (mut app, a, _) = console(db).await;
@@ -307,17 +360,17 @@ async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
 backend_test!(inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one);
 async fn inviting_an_address_with_an_account_out_of_sight_answers_as_a_new_one(db: TestDb) {
     let (app, a, _, session) = console_as_dan_a(db).await;
-    let commune = first_of(&app, OrgKind::Commune, &a).await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let seen = entcp::identity::NewUser {
         email: "voisin@test.fr".into(),
         display_name: "Voisin".into(),
-        org: Some(commune.id.clone()),
+        org: Some(school.id.clone()),
     };
     entcp::identity::create_user(&app.store, &admin(), seen, t0()).await.unwrap();
     let before = entcp::identity::get_user(&app.store, "dan.b@test.fr").await.unwrap().unwrap();
     let fields =
-        |email: &'static str| vec![("email", email), ("display_name", "Élu ENT"), ("org", commune.id.as_str())];
-    let new = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("nouveau@mairie.fr")).await;
+        |email: &'static str| vec![("email", email), ("display_name", "Agent ENT"), ("org", school.id.as_str())];
+    let new = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("nouveau@ecole.fr")).await;
     let hidden = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields("dan.b@test.fr")).await;
     assert_eq!(new.status, 303, "{}", new.text);
     assert_eq!((hidden.status, hidden.header("location")), (new.status, new.header("location")), "{}", hidden.text);
@@ -355,7 +408,7 @@ async fn seen_of_invitation(
     org: &str,
     email: &str,
 ) -> Vec<(u16, Option<String>, String)> {
-    let fields = [("email", email), ("display_name", "Élu ENT"), ("org", org)];
+    let fields = [("email", email), ("display_name", "Agent ENT"), ("org", org)];
     let first = post_form(app, session, "/utilisateurs", "/utilisateurs", &fields).await;
     let id = entcp::identity::get_user(&app.store, email).await.unwrap().expect("an account").id;
     let page = console::follow(app, session, &first).await;
@@ -385,12 +438,12 @@ async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_
     add_person(&mut app, "root@test.fr", entcp::kernel::roles::Role::Admin, None).await;
     let session = sign_in(&app, "dan.a@test.fr").await;
     let api = app.client(app.token("dan.a@test.fr"));
-    let commune = first_of(&app, OrgKind::Commune, &a).await;
-    const NEW: &str = "nouveau@mairie.fr";
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    const NEW: &str = "nouveau@ecole.fr";
     const ELSEWHERE: &str = "dan.b@test.fr";
     let elsewhere = entcp::identity::get_user(&app.store, ELSEWHERE).await.unwrap().unwrap();
-    let new_seen = seen_of_invitation(&app, &session, &api, &commune.id, NEW).await;
-    let elsewhere_seen = seen_of_invitation(&app, &session, &api, &commune.id, ELSEWHERE).await;
+    let new_seen = seen_of_invitation(&app, &session, &api, &school.id, NEW).await;
+    let elsewhere_seen = seen_of_invitation(&app, &session, &api, &school.id, ELSEWHERE).await;
     let labels = ["invitation", "page after it", "second invitation", "search", "user page", "API list", "API lookup"];
     for ((label, new), other) in labels.iter().zip(&new_seen).zip(&elsewhere_seen) {
         assert_eq!(new, other, "{label}");
@@ -409,8 +462,8 @@ async fn an_invitation_answers_the_dan_alike_whether_the_address_was_new_or_had_
     // The DAN of another académie inviting the address pending in A gets the answer of any
     // invitation, and no link goes out in its name.
     let dan_b = sign_in(&app, "dan.b@test.fr").await;
-    let far = first_of(&app, OrgKind::Commune, &b).await;
-    let fields = [("email", NEW), ("display_name", "Élu ENT"), ("org", far.id.as_str())];
+    let far = first_of(&app, OrgKind::Etablissement, &b).await;
+    let fields = [("email", NEW), ("display_name", "Agent ENT"), ("org", far.id.as_str())];
     let from_b = post_form(&app, &dan_b, "/utilisateurs", "/utilisateurs", &fields).await;
     assert_eq!((from_b.status, from_b.header("location")), (303, Some("/utilisateurs?apres=invitation")));
     let after_b = common::queued_mails(&app.store, "console").await;
@@ -453,8 +506,9 @@ async fn the_audit_log_hides_a_pending_invitee_from_scoped_readers_until_they_ac
     app.add_user("auditeur.b@test.fr", Role::Auditeur, Some(&b.id)).await;
     let session = sign_in(&app, "dan.a@test.fr").await;
     let commune = first_of(&app, OrgKind::Commune, &a).await;
-    const NEW: &str = "invite@mairie.fr";
-    let fields = [("email", NEW), ("display_name", "Élu invité"), ("org", commune.id.as_str())];
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    const NEW: &str = "invite@ecole.fr";
+    let fields = [("email", NEW), ("display_name", "Agent invité"), ("org", school.id.as_str())];
     let invited = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields).await;
     assert_eq!(invited.status, 303, "{}", invited.text);
     let user = entcp::identity::get_user(&app.store, NEW).await.unwrap().unwrap();
@@ -496,23 +550,23 @@ async fn the_audit_log_hides_a_pending_invitee_from_scoped_readers_until_they_ac
 backend_test!(a_dan_invites_a_user_by_mail_and_cuts_their_access);
 async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     let (app, a, b, session) = console_as_dan_a(db).await;
-    let commune = first_of(&app, OrgKind::Commune, &a).await;
-    let far = first_of(&app, OrgKind::Commune, &b).await;
+    let school = first_of(&app, OrgKind::Etablissement, &a).await;
+    let far = first_of(&app, OrgKind::Etablissement, &b).await;
     fn fields(org: &str) -> Vec<(&str, &str)> {
-        vec![("email", "elu@mairie.fr"), ("display_name", "Élu ENT"), ("org", org)]
+        vec![("email", "agent@ecole.fr"), ("display_name", "Agent ENT"), ("org", org)]
     }
     let refused = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&far.id)).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert!(refused.text.contains(r#"value="elu@mairie.fr""#), "what was typed is kept");
-    assert!(entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().is_none());
-    let invited = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&commune.id)).await;
+    assert!(refused.text.contains(r#"value="agent@ecole.fr""#), "what was typed is kept");
+    assert!(entcp::identity::get_user(&app.store, "agent@ecole.fr").await.unwrap().is_none());
+    let invited = post_form(&app, &session, "/utilisateurs", "/utilisateurs", &fields(&school.id)).await;
     assert_eq!(invited.status, 303, "{}", invited.text);
-    let user = entcp::identity::get_user(&app.store, "elu@mairie.fr").await.unwrap().unwrap();
+    let user = entcp::identity::get_user(&app.store, "agent@ecole.fr").await.unwrap().unwrap();
     assert!(user.roles.is_empty(), "invited without any role");
     let mails = common::count(
         &app.store,
         "SELECT COUNT(*) AS n FROM outbox WHERE template = 'console' AND recipients LIKE $1 AND context LIKE $2",
-        &["%elu@mairie.fr%", "%invitation%"],
+        &["%agent@ecole.fr%", "%invitation%"],
     )
     .await;
     assert_eq!(mails, 1, "the set-up link goes through the outbox");
@@ -525,8 +579,8 @@ async fn a_dan_invites_a_user_by_mail_and_cuts_their_access(db: TestDb) {
     assert!(mail.text.contains("vous a créé un compte") && mail.text.contains("/mot-de-passe/"), "{}", mail.text);
     // Cutting access ends the user's sessions and API tokens, and spends their password links
     // (a link left in a mailbox would let them choose a password and sign in again).
-    with_password(&app.store, "elu@mairie.fr").await;
-    let theirs = sign_in(&app, "elu@mairie.fr").await;
+    with_password(&app.store, "agent@ecole.fr").await;
+    let theirs = sign_in(&app, "agent@ecole.fr").await;
     let token = entcp::identity::create_token(&app.store, &admin(), &user.id, "script", None, t0()).await.unwrap();
     let mut tx = app.store.begin_write().await.unwrap();
     let purpose = entcp::identity::password::LinkPurpose::Reset;

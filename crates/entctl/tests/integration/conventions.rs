@@ -2812,6 +2812,36 @@ async fn a_party_given_in_an_unknown_shape_is_refused_in_french(db: crate::commo
     assert!(text.contains("parties.membre") && text.contains("une partie se donne par la clé"), "{name}: {problem}");
 }
 
+// A party that does not write the convention (the directeur of a primary school signs it only)
+// asked to amend, terminate or oppose the renewal of a draft and was told its state (409): its
+// role comes first (403), whatever the state, and so for a refusal by who neither signs nor
+// gives a visa; the DAN who writes it still learns the state.
+backend_test!(a_party_that_does_not_write_a_convention_is_refused_for_its_role_whatever_its_state);
+async fn a_party_that_does_not_write_a_convention_is_refused_for_its_role_whatever_its_state(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap();
+    let changes =
+        [("amend", json!({})), ("terminate", json!({ "reason": "fin du besoin" })), ("non-renewal", json!({}))];
+    for (action, body) in &changes {
+        let (status, problem) = c.post(&c.directeur, id, action, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {action}: {problem}");
+        let (status, problem) = c.post(&c.dan, id, action, body.clone()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {action}: {problem}");
+    }
+    let coordinateur = token_for(&c.db.store, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
+    let coordinateur = c.app.client(&coordinateur);
+    let (status, problem) = c.post(&coordinateur, id, "refuse", json!({ "comment": "non" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
+    let (status, problem) = c.post(&c.mairie, id, "refuse", json!({ "comment": "non" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {problem}");
+    let (_, after) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(after["status"], "draft", "{name}: {after}");
+}
+
 // Dates far off were taken (a start on 1 December 9999, its end in year 10002) and then sorted
 // as text before the others: `expiring_before=2027-01-01` listed a convention ending in year
 // 10001. A convention's dates lie between 2000 and 2099, on creation, edit and avenant alike.

@@ -1959,6 +1959,72 @@ async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db:
     assert_eq!(member_parties(&w.coord, &conv_id).await, (left, "draft".into()), "{name}");
 }
 
+// A deadline in year 2100 was taken, and failed only once the convention constitutive was
+// written. Every date of a groupement is checked as any date entered is (2000 to 2099, the same
+// words), on its field; so is the end of the convention constitutive its dates plan.
+backend_test!(every_date_of_a_groupement_lies_between_2000_and_2099_and_is_refused_on_its_field);
+async fn every_date_of_a_groupement_lies_between_2000_and_2099_and_is_refused_on_its_field(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    const BOUNDS: &str = "ne tombe pas entre le 1er janvier 2000 et le 31 décembre 2099";
+    let cases = [
+        ("application_deadline", json!({ "application_deadline": "2100-01-01" }), BOUNDS),
+        ("consultation_date", json!({ "consultation_date": "2100-03-01" }), BOUNDS),
+        ("award_planned_date", json!({ "award_planned_date": "2100-06-01" }), BOUNDS),
+        // The convention constitutive would run 12 months past the award, then 48 months.
+        ("award_planned_date", json!({ "award_planned_date": "2097-06-30", "duration_months": 48 }), "2102"),
+    ];
+    for (field, change, said) in cases {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+        assert_eq!(status, 422, "{name}: {change}: {problem}");
+        assert_eq!(fields(&problem), [field], "{name}: {change}: {problem}");
+        assert!(problem.to_string().contains(said), "{name}: {change}: {problem}");
+    }
+    let (_, list) = send(w.coord.get(api("/groupements"))).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{name}: nothing created: {list}");
+    // An edit moving the deadline past 2099 is refused alike.
+    let id = created_minimal_groupement(&w, name).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let version = format!("\"{}\"", g["version"].as_i64().unwrap());
+    let patch = json!({ "application_deadline": "2100-01-01" });
+    let req = w.coord.patch(api(&format!("/groupements/{id}"))).header("if-match", version);
+    let (status, problem) = send(req.json(&patch)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["application_deadline".to_string()]), "{name}: {problem}");
+    assert!(problem.to_string().contains(BOUNDS), "{name}: {problem}");
+}
+
+// A member asked to amend (or terminate) the draft convention constitutive and was told its
+// state (409) before its role (403): the role comes first, whatever the state; the coordinator
+// still learns the state.
+backend_test!(a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state);
+async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let id = created_minimal_groupement(&w, name).await;
+    accepted(&w.coord, &id, &w.communes[..1]).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let member = &w.communes[0].1;
+    let termination = json!({ "reason": "fin du besoin" });
+    let (status, problem) = send(member.post(format!("{url}/amend")).json(&json!({}))).await;
+    assert_eq!(status, 403, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("coordonnateur"), "{name}: {problem}");
+    let (status, problem) = send(member.post(format!("{url}/terminate")).json(&termination)).await;
+    assert_eq!(status, 403, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("coordonnateur"), "{name}: {problem}");
+    // The coordinator conducts it: the state answers.
+    let (status, problem) = send(w.coord.post(format!("{url}/amend")).json(&json!({}))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (status, problem) = send(w.coord.post(format!("{url}/terminate")).json(&termination)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (_, conv) = send(w.coord.get(&url)).await;
+    assert_eq!(conv["status"], "draft", "{name}: {conv}");
+}
+
 // The reviewer's requests, replayed by a member of the groupement: it rewrote the convention
 // constitutive's terms, its coordinator's and another member's signatories, its end, and
 // submitted it, while the groupement itself refused it (403). A member now designates its own
@@ -2386,7 +2452,7 @@ async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(d
 backend_test!(a_candidature_without_pupils_under_a_pupil_key_is_warned_about_on_the_command_line);
 async fn a_candidature_without_pupils_under_a_pupil_key_is_warned_about_on_the_command_line(db: crate::common::TestDb) {
     let w = world(&db).await;
-    let mut body = minimal_groupement(&w, "2099-06-30");
+    let mut body = minimal_groupement(&w, "2090-06-30");
     body["cost_key"] = json!([{ "basis": "pupils", "weight": 70 }, { "basis": "equal", "weight": 30 }]);
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{}: {g}", db.name);

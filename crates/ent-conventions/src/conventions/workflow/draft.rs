@@ -20,7 +20,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
-use ent_kernel::validate::{self, is_blank, parse_date};
+use ent_kernel::validate::{self, is_blank, parse_any_date};
 use ent_platform::identity::authz::{self, forbidden, in_org_scope};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::missing_org;
@@ -322,6 +322,10 @@ fn check_parameters(
             }
             continue;
         };
+        if let (ParameterType::Date, Some(Err(message))) = (spec.kind, value.as_str().map(validate::date)) {
+            checks.fail(&field, format!("{} : {message}", spec.label));
+            continue;
+        }
         let ok = match spec.kind {
             ParameterType::Text => value
                 .as_str()
@@ -469,29 +473,14 @@ async fn build_draft(
     })
 }
 
-/// The first and last days a convention's dates may name. Dates are stored and compared as
-/// `YYYY-MM-DD` text (lists filtered by `expiring_before`, the overlap of two conventions): a
-/// year of five digits would sort before the others; none is meant by a convention anyway.
-pub const CONVENTION_DAYS: (NaiveDate, NaiveDate) =
-    (NaiveDate::from_ymd_opt(2000, 1, 1).expect("a day"), NaiveDate::from_ymd_opt(2099, 12, 31).expect("a day"));
+/// The first and last days a convention's dates may name: those of any date entered
+/// ([`validate::DAYS`]).
+pub const CONVENTION_DAYS: (NaiveDate, NaiveDate) = validate::DAYS;
 
 /// Whether `day`, the convention's `field`, lies within [`CONVENTION_DAYS`]; records the error
 /// otherwise (for an end the model's duration computed, the start that brought it there is named).
 fn within_convention_days(field: &str, day: NaiveDate, checks: &mut Checks) -> bool {
-    let (first, last) = CONVENTION_DAYS;
-    if (first..=last).contains(&day) {
-        return true;
-    }
-    checks.fail(
-        field,
-        format!(
-            "le {} ne tombe pas entre le {} et le {} : une convention se date dans ces années",
-            french_date(&day.to_string()),
-            french_date(&first.to_string()),
-            french_date(&last.to_string())
-        ),
-    );
-    false
+    checks.check(field, validate::within_days(day)).is_some()
 }
 
 /// A length of time as a convention's text states it: whole months by the rule of
@@ -625,14 +614,14 @@ impl Other {
     /// Whether a convention starting on `start` takes over from it the day after its term,
     /// where it is then not renewed ([`crate::conventions::renewal::succession`]).
     fn succeeded_on(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
-        let end = parse_date("end_date", &self.end_date)?;
+        let end = parse_any_date("end_date", &self.end_date)?;
         Ok(self.renews(models) && end.succ_opt() == Some(start))
     }
 
     /// Whether it still covers the school on `start`: its term is not before, or it is renewed
     /// tacitly at its term and `start` is not the day after that term ([`Other::succeeded_on`]).
     fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
-        let end = parse_date("end_date", &self.end_date)?;
+        let end = parse_any_date("end_date", &self.end_date)?;
         Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
     }
 
@@ -664,7 +653,7 @@ impl Other {
 
     /// For a convention ending before the new one but renewed tacitly: how to succeed it.
     fn renewal_hint(&self, start: NaiveDate) -> Result<String, Problem> {
-        let end = parse_date("end_date", &self.end_date)?;
+        let end = parse_any_date("end_date", &self.end_date)?;
         if end >= start {
             return Ok(String::new());
         }
@@ -798,7 +787,7 @@ pub(super) fn start_at_submission(
     conv: &Convention,
 ) -> Result<Convention, Problem> {
     let today = ctx.today();
-    let start = parse_date("start_date", &conv.start_date)?;
+    let start = parse_any_date("start_date", &conv.start_date)?;
     let mut submitted = conv.clone();
     if start >= today {
         return Ok(submitted);
@@ -1095,6 +1084,8 @@ pub async fn update(
     expected_version: i64,
     patch: ConventionPatch,
 ) -> Result<Convention, Problem> {
+    // Role first: who may not write it is refused whatever its state or the patch.
+    require_writer_of(ctx, conv)?;
     check_title(patch.title.as_deref())?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     if patch.parties.is_some() {
@@ -1106,7 +1097,6 @@ pub async fn update(
         )?;
     }
     if !model.governs_ent() {
-        require_writer_of(ctx, conv)?;
         if edits_terms(&patch) && !leads_convention(ctx.actor, model, conv) {
             return Err(forbidden(COORDINATOR_ONLY));
         }
@@ -1387,7 +1377,7 @@ fn end_after_moved_start(model: &ConventionModel, conv: &Convention, start: &str
     if model.starts_at_submission {
         return Some(conv.end_date.clone());
     }
-    let day = |field: &str, value: &str| parse_date(field, value).ok();
+    let day = |field: &str, value: &str| parse_any_date(field, value).ok();
     let span = Span::between(day("start_date", &conv.start_date)?, day("end_date", &conv.end_date)?)?;
     span.end_from(day("start_date", start)?).map(|end| end.to_string())
 }
@@ -1442,9 +1432,9 @@ pub(super) async fn require_original_in_force(conn: &mut AnyConnection, conv: &C
 
 /// Starts an avenant: a draft copy of an active convention, to be edited and signed.
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
+    require_conductor_of(ctx, conv)?;
     require_status(conv, &[Status::Active], "amender")?;
     require_no_notified_termination(conv)?;
-    require_conductor_of(ctx, conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem};
 use ent_kernel::store::{timestamp, Backend, Tx};
-use ent_kernel::validate::{is_blank, parse_date};
+use ent_kernel::validate::{is_blank, parse_any_date, parse_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
@@ -115,13 +115,13 @@ fn check_notice(months: u32, earliest: NaiveDate, end: NaiveDate, effective: Nai
 
 pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    require_conductor_of(ctx, conv)?;
     require_status(conv, &[Status::Active, Status::Signed], "résilier")?;
     require_no_notified_termination(conv)?;
-    require_conductor_of(ctx, conv)?;
     if is_blank(&t.reason) {
         return Err(Problem::invalid_field("reason", "indiquez le motif de la résiliation"));
     }
-    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    let (start, end) = (parse_any_date("start_date", &conv.start_date)?, parse_any_date("end_date", &conv.end_date)?);
     // Agreed by every party, the résiliation gives no notice.
     let notice = notice_months(conv).filter(|_| !t.mutual_agreement);
     let earliest = match notice {
@@ -331,8 +331,8 @@ pub async fn end_in_preparation(ctx: &Ctx<'_>, conv: &Convention, reason: &str) 
 /// convention constitutive it ends) or not at all.
 pub async fn end_in_preparation_in(ctx: &Ctx<'_>, tx: &mut Tx, id: &str, reason: &str) -> Result<(), Problem> {
     let conv = &crate::conventions::read_convention(tx, ctx.models, id, true).await?.ok_or_else(not_found)?;
-    require_status(conv, &[Status::Draft, Status::InSignature], "abandonner")?;
     require_writer_of(ctx, conv)?;
+    require_status(conv, &[Status::Draft, Status::InSignature], "abandonner")?;
     let amends: Option<String> = match &conv.amends_id {
         Some(original) => Some(
             sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")

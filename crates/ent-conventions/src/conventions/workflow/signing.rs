@@ -18,7 +18,7 @@ use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
-use ent_kernel::validate::{self, is_blank, parse_date};
+use ent_kernel::validate::{self, is_blank, parse_any_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
@@ -29,8 +29,8 @@ use sqlx::AnyConnection;
 /// Draft → in signature: the document is frozen by its hash; visa givers, or
 /// the signers when there is no visa, are notified.
 pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
-    require_status(conv, &[Status::Draft], "soumettre à signature")?;
     require_conductor_of(ctx, conv)?;
+    require_status(conv, &[Status::Draft], "soumettre à signature")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     crate::conventions::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
@@ -68,7 +68,7 @@ async fn check_no_overlap_of(
     model: &ConventionModel,
     conv: &Convention,
 ) -> Result<(), Problem> {
-    let (start, end) = (parse_date("start_date", &conv.start_date)?, parse_date("end_date", &conv.end_date)?);
+    let (start, end) = (parse_any_date("start_date", &conv.start_date)?, parse_any_date("end_date", &conv.end_date)?);
     let schools = school_orgs(conn, conv).await?;
     let coverage = Coverage {
         model,
@@ -459,23 +459,30 @@ pub(super) async fn mark_signed(
 /// Whether `actor` may refuse `conv` ([`refuse`]): in signature, it holds the signing role or a
 /// visa's role at a party's organisation.
 pub fn may_refuse(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
-    conv.status == Status::InSignature
-        && conv.parties.iter().any(|p| {
-            let signing = model.parties.iter().filter(|s| s.key == p.key).map(|s| s.signing_role);
-            let roles: Vec<Role> =
-                signing.chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role)).collect();
-            actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
-        })
+    conv.status == Status::InSignature && signs_or_visas(actor, model, conv)
+}
+
+/// Whether `actor` holds, at a party's organisation of `conv`, its signing role or a visa's
+/// role: who may refuse it once in signature ([`may_refuse`]), whatever its state now.
+fn signs_or_visas(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    conv.parties.iter().any(|p| {
+        let signing = model.parties.iter().filter(|s| s.key == p.key).map(|s| s.signing_role);
+        let roles: Vec<Role> = signing.chain(model.visas.iter().filter(|v| v.party == p.key).map(|v| v.role)).collect();
+        actor.bindings.iter().any(|b| roles.contains(&b.role) && b.org.as_ref().is_some_and(|o| o.id == p.org.id))
+    })
 }
 
 /// A signer or visa giver refuses: back to draft, steps voided, comment kept.
 pub async fn refuse(ctx: &Ctx<'_>, conv: &Convention, comment: &str) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if !signs_or_visas(ctx.actor, model, conv) {
+        return Err(forbidden("seuls les signataires et viseurs des parties peuvent refuser"));
+    }
     require_status(conv, &[Status::InSignature], "refuser")?;
     if is_blank(comment) {
         return Err(Problem::invalid_field("comment", "indiquez le motif du refus"));
     }
-    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     if !may_refuse(ctx.actor, model, conv) {
         return Err(forbidden("seuls les signataires et viseurs des parties peuvent refuser"));
     }

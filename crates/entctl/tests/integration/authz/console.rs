@@ -218,6 +218,16 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
         return 404;
     }
     match (method, path) {
+        // Role before state: an école's head signs its convention but writes none of it, a
+        // support N2 neither signs nor gives a visa; refused whatever the convention's state.
+        (
+            "POST",
+            "/conventions/{convention}/soumettre"
+            | "/conventions/{convention}/avenant"
+            | "/conventions/{convention}/resilier"
+            | "/conventions/{convention}/non-reconduction",
+        ) if role == ChefEtablissement => 403,
+        ("POST", "/conventions/{convention}/refuser") if role == SupportN2 => 403,
         // The convention is signed: submitting, visas, signatures, refusals and avenants are refused.
         (
             "POST",
@@ -231,13 +241,6 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
         // it only) gets the 404 of a missing one; the convention is signed, no longer edited there.
         (_, "/conventions/{convention}/modifier") if role == ChefEtablissement => 404,
         (_, "/conventions/{convention}/modifier") => 409,
-        // An école's head signs its convention but writes none of it: refused before the
-        // form's fields are read.
-        ("POST", "/conventions/{convention}/resilier" | "/conventions/{convention}/non-reconduction")
-            if role == ChefEtablissement =>
-        {
-            403
-        }
         // Forms posted without their fields: refused by the capability's checks.
         (
             "POST",
