@@ -97,7 +97,8 @@ pub struct ImportReport {
     pub out_of_scope: u64,
     pub rejected: u64,
     pub rejections: Vec<LineIssue>,
-    /// Rows imported with a field left out (e.g. an invalid SIRET).
+    /// Rows imported with a field left out (e.g. an invalid SIRET), organisations created
+    /// under a placeholder name (no label), labels a later row gives otherwise (the first kept).
     pub warnings: Vec<LineIssue>,
     /// Communes, départements, DSDEN, académies and régions the rows reference.
     pub related: BTreeMap<String, Counts>,
@@ -308,6 +309,7 @@ impl OrgRecord {
 
 /// A record with what is stored beside it, computed on the parser thread (off the
 /// writer's path): its content hash and its folded name.
+#[derive(Clone)]
 struct Staged {
     record: OrgRecord,
     /// [`OrgRecord::content_hash`].
@@ -316,11 +318,14 @@ struct Staged {
     sort_name: String,
     /// The file's line that sent it (the last one in its batch, for a related organisation).
     line: u64,
+    /// A related organisation whose row left its label out: its name is a placeholder
+    /// (`Commune 92002`), given to it only if it is new (see [`BatchWriter::keep_known_name`]).
+    provisional: bool,
 }
 
 impl Staged {
     fn new(record: OrgRecord, line: u64) -> Staged {
-        Staged { hash: record.content_hash(), sort_name: fold(&record.name), record, line }
+        Staged { hash: record.content_hash(), sort_name: fold(&record.name), record, line, provisional: false }
     }
 }
 
@@ -328,8 +333,10 @@ impl Staged {
 #[derive(Default)]
 struct Batch {
     rows: u64,
-    /// Writes again a related organisation an earlier batch wrote (a commune renamed by a
-    /// later line): it must wait for the earlier batches, so that the file's last value wins.
+    /// Rows of a place (académie, département) outside the caller's scope: counted only.
+    out_of_scope: u64,
+    /// Writes again a related organisation an earlier batch wrote (the label of a commune an
+    /// earlier line left out): it must wait for the earlier batches, so that its value wins.
     revises_earlier: bool,
     etabs: Vec<Staged>,
     related: Vec<Staged>,
@@ -592,6 +599,8 @@ struct RelatedRef<'a> {
     code: &'a str,
     /// The name: a fixed prefix, then text of the row (`Académie de ` + `Créteil`).
     name: (&'static str, &'a str),
+    /// The row has no label for it: its name is a placeholder made of its code.
+    provisional: bool,
     commune_code: Option<&'a str>,
     departement_code: Option<&'a str>,
     academie_code: Option<&'a str>,
@@ -649,42 +658,75 @@ impl RelatedRef<'_> {
     }
 }
 
+/// A related organisation's name as a row gives it: `prefix` then its label, or without a
+/// label (column absent or empty) the placeholder `placeholder` then its code, said as such.
+fn label_or_placeholder<'a>(
+    label: Option<&'a str>,
+    prefix: &'static str,
+    placeholder: &'static str,
+    code: &'a str,
+) -> ((&'static str, &'a str), bool) {
+    match label {
+        Some(label) => ((prefix, label), false),
+        None => ((placeholder, code), true),
+    }
+}
+
 /// The commune, département, DSDEN, académie and région a row references.
 fn related_records<'a>(row: &RowView<'a>, etab: &'a OrgRecord) -> Result<Vec<RelatedRef<'a>>, String> {
     let commune = etab.commune_code.as_deref().expect("etab has a commune");
     let dept = etab.departement_code.as_deref().expect("etab has a département");
     let academie = etab.academie_code.as_deref().expect("etab has an académie");
     let region = etab.region_code.as_deref();
-    let dept_name = row.get(Field::DepartementName)?;
-    let academie_label = row.get(Field::AcademieName)?.unwrap_or(academie);
-    let base = |kind, code, name| RelatedRef {
+    let dept_label = row.get(Field::DepartementName)?;
+    let academie_label = row.get(Field::AcademieName)?;
+    let base = |kind, code, (name, provisional)| RelatedRef {
         kind,
         code,
         name,
+        provisional,
         commune_code: None,
         departement_code: Some(dept),
         academie_code: Some(academie),
         region_code: region,
     };
-    let commune_name = row.get(Field::CommuneName)?.map_or(("Commune ", commune), |n| ("", n));
+    let commune_name = label_or_placeholder(row.get(Field::CommuneName)?, "", "Commune ", commune);
+    let academie_prefix = academie_prefix(academie_label.unwrap_or(academie));
     let mut related = vec![
         RelatedRef { commune_code: Some(commune), ..base(OrgKind::Commune, commune, commune_name) },
-        base(OrgKind::Departement, dept, dept_name.map_or(("Département ", dept), |n| ("", n))),
-        base(OrgKind::Dsden, dept, ("DSDEN – ", dept_name.unwrap_or(dept))),
+        base(OrgKind::Departement, dept, label_or_placeholder(dept_label, "", "Département ", dept)),
+        base(OrgKind::Dsden, dept, label_or_placeholder(dept_label, "DSDEN – ", "DSDEN – ", dept)),
         RelatedRef {
             departement_code: None,
-            ..base(OrgKind::Academie, academie, (academie_prefix(academie_label), academie_label))
+            ..base(
+                OrgKind::Academie,
+                academie,
+                label_or_placeholder(academie_label, academie_prefix, academie_prefix, academie),
+            )
         },
     ];
     if let Some(region) = region {
-        let name = row.get(Field::RegionName)?.map_or(("Région ", region), |n| ("", n));
+        let name = label_or_placeholder(row.get(Field::RegionName)?, "", "Région ", region);
         related.push(RelatedRef { departement_code: None, academie_code: None, ..base(OrgKind::Region, region, name) });
     }
     Ok(related)
 }
 
+/// The column that gives a related organisation's label.
+fn label_column(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::Commune => "Nom_commune",
+        OrgKind::Departement | OrgKind::Dsden => "Libelle_departement",
+        OrgKind::Academie => "Libelle_academie",
+        OrgKind::Region => "Libelle_region",
+        _ => "nom",
+    }
+}
+
 /// The related organisations already sent in this run: each is sent once, or
-/// again only if a later row names it differently (once per batch at most).
+/// again only if a later row adds to it (a label where the first had none, another
+/// région: once per batch at most). The first label a file gives an organisation is
+/// kept: a later row that names it otherwise is reported.
 #[derive(Default)]
 struct RelatedSeen {
     /// By kind: a handful, found by a linear search (cheaper than hashing the kind).
@@ -694,15 +736,32 @@ struct RelatedSeen {
 /// What [`RelatedSeen`] holds for one kind, by code.
 #[derive(Default)]
 struct SeenOfKind {
-    sent: HashMap<String, OrgRecord>,
+    sent: HashMap<String, Sent>,
     /// Where each one sent in the batch under way sits in it.
     in_batch: HashMap<String, usize>,
 }
 
+/// A related organisation as sent, with where its name comes from.
+struct Sent {
+    record: OrgRecord,
+    /// Its name is a placeholder: no row has given its label yet.
+    provisional: bool,
+    /// The line that gave the name kept.
+    named_at: u64,
+}
+
+/// What [`RelatedSeen::add`] did with a row's related organisation.
+#[derive(Default)]
+struct Added {
+    /// It revises what an earlier batch sent.
+    revises_earlier: bool,
+    /// The row names it otherwise than an earlier row did: the remark for its line.
+    conflict: Option<String>,
+}
+
 impl RelatedSeen {
-    /// Adds `related` to the batch unless sent already as it is; true when it revises
-    /// what an earlier batch sent.
-    fn add(&mut self, related: &RelatedRef, line: u64, batch: &mut Vec<Staged>) -> bool {
+    /// Adds `related` to the batch unless sent already as it is.
+    fn add(&mut self, related: &RelatedRef, line: u64, batch: &mut Vec<Staged>) -> Added {
         let at = match self.kinds.iter().position(|(kind, _)| *kind == related.kind) {
             Some(at) => at,
             None => {
@@ -711,21 +770,43 @@ impl RelatedSeen {
             }
         };
         let SeenOfKind { sent, in_batch } = &mut self.kinds[at].1;
-        let earlier = match sent.get(related.code) {
-            Some(record) if related.matches(record) => return false,
-            Some(_) => !in_batch.contains_key(related.code),
-            None => false,
-        };
-        let record = related.to_record();
+        let mut added = Added::default();
+        let mut record = related.to_record();
+        let (mut provisional, mut named_at) = (related.provisional, line);
+        if let Some(earlier) = sent.get(related.code) {
+            if related.matches(&earlier.record) {
+                return added;
+            }
+            // The first label given is kept: over a later one, and over a later row without.
+            if related.provisional || !earlier.provisional {
+                if !related.provisional && earlier.record.name != record.name && related.kind != OrgKind::Dsden {
+                    added.conflict = Some(format!(
+                        "{} {} : nom « {} » différent de celui de la ligne {} (« {} »), qui est conservé",
+                        related.kind.label(),
+                        related.code,
+                        record.name,
+                        earlier.named_at,
+                        earlier.record.name,
+                    ));
+                }
+                record.name.clone_from(&earlier.record.name);
+                (provisional, named_at) = (earlier.provisional, earlier.named_at);
+            }
+            if record == earlier.record {
+                return added;
+            }
+            added.revises_earlier = !in_batch.contains_key(related.code);
+        }
+        let staged = Staged { provisional, ..Staged::new(record.clone(), line) };
         match in_batch.get(related.code) {
-            Some(&i) => batch[i] = Staged::new(record.clone(), line),
+            Some(&i) => batch[i] = staged,
             None => {
                 in_batch.insert(related.code.to_string(), batch.len());
-                batch.push(Staged::new(record.clone(), line));
+                batch.push(staged);
             }
         }
-        sent.insert(related.code.to_string(), record);
-        earlier
+        sent.insert(related.code.to_string(), Sent { record, provisional, named_at });
+        added
     }
 
     fn end_batch(&mut self) {
@@ -829,9 +910,16 @@ impl<R: Read> Read for FeedCounting<R> {
     }
 }
 
+/// Whether a row's établissement is placed, by the row's codes, in the caller's scope (a
+/// row placed elsewhere is only counted: nothing of it is written or remarked upon).
+fn in_place_of(scope: Option<&ImportScope>, etab: &OrgRecord) -> bool {
+    scope.is_none_or(|scope| scope.holds(etab.academie_code.as_deref(), etab.departement_code.as_deref()))
+}
+
 /// Reads the CSV and sends batches; runs on a blocking thread.
 fn parse_stream<R: Read>(
     input: R,
+    scope: Option<ImportScope>,
     batch_size: usize,
     tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
     spent: Spent,
@@ -927,6 +1015,7 @@ fn parse_stream<R: Read>(
         } else {
             match parse_row(&view) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
+                Ok(RowOutcome::Etab { etab, .. }) if !in_place_of(scope.as_ref(), &etab) => batch.out_of_scope += 1,
                 Ok(RowOutcome::Etab { etab, warnings }) => match related_records(&view, &etab) {
                     Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint(), reason }),
                     Ok(_) if seen_uai.contains_key(&etab.code) => batch.rejected.push(LineIssue {
@@ -935,11 +1024,14 @@ fn parse_stream<R: Read>(
                         reason: format!("UAI {} en double (déjà présent ligne {})", etab.code, seen_uai[&etab.code]),
                     }),
                     Ok(related) => {
+                        let mut remarks = Vec::new();
                         for r in &related {
-                            batch.revises_earlier |= related_seen.add(r, line, &mut batch.related);
+                            let added = related_seen.add(r, line, &mut batch.related);
+                            batch.revises_earlier |= added.revises_earlier;
+                            remarks.extend(added.conflict);
                         }
                         seen_uai.insert(etab.code.clone(), line);
-                        for w in warnings {
+                        for w in warnings.into_iter().chain(remarks) {
                             batch.warnings.push(LineIssue { line, uai: Some(etab.code.clone()), reason: w });
                         }
                         batch.etabs.push(Staged::new(*etab, line));
@@ -1033,7 +1125,8 @@ async fn write_batches<R: Read + Send + 'static>(
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel();
     let batch_size = options.batch_size.max(1);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, batch_size, tx, spent_rx));
+    let scope = options.scope.clone();
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, scope, batch_size, tx, spent_rx));
     store.analyze("orgs (kind, code)").await?;
     let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
     // A batch of new rows written by `COPY` or plain `INSERT` looks nothing up: in a first
@@ -1054,8 +1147,9 @@ async fn write_batches<R: Read + Send + 'static>(
                     }
                     return Err(problem);
                 }
-                Some(Ok(batch)) => {
+                Some(Ok(mut batch)) => {
                     record_line_outcomes(&mut report, &batch);
+                    let remarks = std::mem::take(&mut batch.warnings);
                     if batch.revises_earlier {
                         while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
                             statistics.settle(store, options, &mut report, done?).await?;
@@ -1064,7 +1158,7 @@ async fn write_batches<R: Read + Send + 'static>(
                     if !writer.writes_new_rows_only(batch.revises_earlier) {
                         statistics.before_lookups(store).await?;
                     }
-                    in_flight.push(writer.apply(batch.etabs, batch.related, batch.revises_earlier, &spent_tx));
+                    in_flight.push(writer.apply(batch.etabs, batch.related, remarks, batch.revises_earlier, &spent_tx));
                 }
                 None => input_open = false,
             }
@@ -1080,13 +1174,13 @@ async fn write_batches<R: Read + Send + 'static>(
 /// What the parser alone decided about a batch's lines.
 fn record_line_outcomes(report: &mut ImportReport, batch: &Batch) {
     report.rows += batch.rows;
+    report.out_of_scope += batch.out_of_scope;
     report.skipped += batch.skipped.len() as u64;
     for kind in &batch.skipped {
         *report.skipped_by_type.entry(kind.clone()).or_default() += 1;
     }
     report.rejected += batch.rejected.len() as u64;
     append_capped(&mut report.rejections, batch.rejected.clone());
-    append_capped(&mut report.warnings, batch.warnings.clone());
 }
 
 fn append_capped(list: &mut Vec<LineIssue>, more: Vec<LineIssue>) {
@@ -1171,7 +1265,11 @@ struct BatchCounts {
     etablissements: Counts,
     related: BTreeMap<String, Counts>,
     out_of_scope: u64,
-    /// Shared reference rows (régions) a scoped caller named otherwise than registered.
+    /// The lines of the établissements found out of scope.
+    out_of_scope_lines: HashSet<u64>,
+    /// The remarks on the batch's lines: the parser's on the rows in scope, and the
+    /// writer's (organisations named provisionally, régions a scoped caller named
+    /// otherwise than registered).
     warnings: Vec<LineIssue>,
     written: u64,
 }
@@ -1188,6 +1286,14 @@ impl BatchCounts {
             RowChange::Updated => counts.updated += 1,
             RowChange::Unchanged => counts.unchanged += 1,
         }
+    }
+
+    /// Adds the parser's remarks on the batch's lines, but those on lines found out of
+    /// scope (nothing of such a row is said but its count), in the order of the lines.
+    fn add_line_remarks(&mut self, remarks: Vec<LineIssue>) {
+        let in_scope = remarks.into_iter().filter(|r| !self.out_of_scope_lines.contains(&r.line));
+        self.warnings.splice(0..0, in_scope);
+        self.warnings.sort_by_key(|w| w.line);
     }
 
     fn add_to(&self, report: &mut ImportReport) {
@@ -1308,7 +1414,7 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// The summary of a batch's audit record (one per batch that wrote), naming what it wrote.
-    fn audit_summary(written: &[&Staged]) -> serde_json::Value {
+    fn audit_summary(written: &[Cow<'_, Staged>]) -> serde_json::Value {
         let codes: Vec<String> =
             written.iter().map(|s| format!("{}:{}", s.record.kind().as_str(), s.record.code)).collect();
         serde_json::json!({ "written": codes.len(), "orgs": codes })
@@ -1322,10 +1428,14 @@ impl<'a> BatchWriter<'a> {
         &self,
         etabs: Vec<Staged>,
         related: Vec<Staged>,
+        remarks: Vec<LineIssue>,
         revises_earlier: bool,
         spent: &std::sync::mpsc::Sender<Vec<Staged>>,
     ) -> Result<BatchCounts, Problem> {
-        let counts = self.apply_records(&etabs, &related, revises_earlier).await;
+        let counts = self.apply_records(&etabs, &related, revises_earlier).await.map(|mut counts| {
+            counts.add_line_remarks(remarks);
+            counts
+        });
         // Freed here when the parser is done (its end of the channel closed).
         let _ = spent.send(etabs);
         let _ = spent.send(related);
@@ -1447,7 +1557,8 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// What a batch writes: the rows in the caller's scope whose hash changed, with
-    /// the counts of what is created, updated, unchanged and out of scope.
+    /// the counts of what is created, updated, unchanged and out of scope. A related
+    /// organisation is written only for a row in scope that names it.
     fn plan<'r>(
         &self,
         existing: &HashMap<(OrgKind, String), Existing>,
@@ -1455,17 +1566,22 @@ impl<'a> BatchWriter<'a> {
         related: &'r [Staged],
     ) -> BatchPlan<'r> {
         let mut counts = BatchCounts::default();
-        let etabs_in_scope: Vec<&Staged> = etabs.iter().filter(|e| self.may_write_row(&e.record, existing)).collect();
-        counts.out_of_scope = (etabs.len() - etabs_in_scope.len()) as u64;
-        let related_in_scope: Vec<&Staged> = related
+        let (etabs_in_scope, out): (Vec<&Staged>, Vec<&Staged>) =
+            etabs.iter().partition(|e| self.may_write_row(&e.record, existing));
+        counts.out_of_scope = out.len() as u64;
+        counts.out_of_scope_lines = out.iter().map(|e| e.line).collect();
+        let named = (!out.is_empty()).then(|| places_named(&etabs_in_scope));
+        let related_in_scope: Vec<Cow<'r, Staged>> = related
             .iter()
+            .filter(|r| named.as_ref().is_none_or(|named| named.contains(&(r.record.kind(), r.record.code.as_str()))))
+            .map(|r| keep_known_name(r, existing))
             .filter(|r| match self.shared_reference(&r.record) {
                 true => self.keep_registered(r, existing, &mut counts),
                 false => self.may_write(&r.record, existing),
             })
             .collect();
         let mut to_write = Vec::new();
-        for record in related_in_scope.into_iter().chain(etabs_in_scope) {
+        for record in related_in_scope.into_iter().chain(etabs_in_scope.into_iter().map(Cow::Borrowed)) {
             let registered = match existing.is_empty() {
                 true => None,
                 false => existing.get(&(record.record.kind(), record.record.code.clone())),
@@ -1476,6 +1592,9 @@ impl<'a> BatchWriter<'a> {
                 Some(_) => RowChange::Unchanged,
             };
             counts.count(record.record.kind(), &change);
+            if matches!(change, RowChange::Created) && record.provisional {
+                counts.warnings.push(provisional_name_remark(&record));
+            }
             if !matches!(change, RowChange::Unchanged) {
                 to_write.push(record);
             }
@@ -1483,6 +1602,54 @@ impl<'a> BatchWriter<'a> {
         counts.written = to_write.len() as u64;
         BatchPlan { counts, to_write }
     }
+}
+
+/// The related organisations the rows of `etabs` name (their commune, département, DSDEN,
+/// académie and région).
+fn places_named<'r>(etabs: &[&'r Staged]) -> HashSet<(OrgKind, &'r str)> {
+    let mut named = HashSet::new();
+    for etab in etabs.iter().map(|s| &s.record) {
+        let places = [
+            (OrgKind::Commune, &etab.commune_code),
+            (OrgKind::Departement, &etab.departement_code),
+            (OrgKind::Dsden, &etab.departement_code),
+            (OrgKind::Academie, &etab.academie_code),
+            (OrgKind::Region, &etab.region_code),
+        ];
+        named.extend(places.into_iter().filter_map(|(kind, code)| Some((kind, code.as_deref()?))));
+    }
+    named
+}
+
+/// A related organisation the row names without its label, as it is written: a registered
+/// one keeps its name (a placeholder never replaces a known name); a new one takes the
+/// placeholder.
+fn keep_known_name<'r>(staged: &'r Staged, existing: &HashMap<(OrgKind, String), Existing>) -> Cow<'r, Staged> {
+    let known = match staged.provisional {
+        true => existing.get(&(staged.record.kind(), staged.record.code.clone())).and_then(|e| e.name.as_ref()),
+        false => None,
+    };
+    match known {
+        Some(name) => {
+            let record = OrgRecord { name: name.clone(), ..staged.record.clone() };
+            Cow::Owned(Staged::new(record, staged.line))
+        }
+        None => Cow::Borrowed(staged),
+    }
+}
+
+/// The remark on a related organisation created under a placeholder name.
+fn provisional_name_remark(staged: &Staged) -> LineIssue {
+    let kind = staged.record.kind();
+    let reason = format!(
+        "{} {} : nouvelle organisation enregistrée sous le nom provisoire « {} », la ligne ne donnant pas \
+         son libellé (colonne « {} » absente ou vide) ; un import qui le donne remplacera ce nom",
+        kind.label(),
+        staged.record.code,
+        staged.record.name,
+        label_column(kind)
+    );
+    LineIssue { line: staged.line, uai: None, reason }
 }
 
 impl BatchWriter<'_> {
@@ -1522,7 +1689,8 @@ impl BatchWriter<'_> {
 /// What [`BatchWriter::plan`] found a batch writes.
 struct BatchPlan<'r> {
     counts: BatchCounts,
-    to_write: Vec<&'r Staged>,
+    /// Borrowed from the batch, or owned when its name was replaced ([`keep_known_name`]).
+    to_write: Vec<Cow<'r, Staged>>,
 }
 
 fn related_label(kind: OrgKind) -> &'static str {
@@ -1539,6 +1707,8 @@ fn related_label(kind: OrgKind) -> &'static str {
 /// What is registered under a (kind, code) before a batch is written.
 struct Existing {
     content_hash: String,
+    /// The name of a related organisation (not read for an établissement).
+    name: Option<String>,
     academie_code: Option<String>,
     departement_code: Option<String>,
 }
@@ -1557,8 +1727,11 @@ async fn existing_orgs(
         codes.sort_unstable();
         codes.dedup();
         for chunk in codes.chunks(500) {
+            // A related organisation's name is kept over a placeholder ([`keep_known_name`]).
+            let name = if kind == OrgKind::Etablissement { "NULL" } else { "name" };
             let sql = format!(
-                "SELECT code, content_hash, academie_code, departement_code FROM orgs WHERE kind = {} AND code IN ({})",
+                "SELECT code, content_hash, academie_code, departement_code, {name} FROM orgs \
+                 WHERE kind = {} AND code IN ({})",
                 markers(backend, 1, 1),
                 markers(backend, 2, chunk.len())
             );
@@ -1567,9 +1740,9 @@ async fn existing_orgs(
                 query = query.bind(*code);
             }
             for row in query.fetch_all(&mut *conn).await? {
-                let (code, content_hash, academie_code, departement_code) =
-                    <(String, String, Option<String>, Option<String>)>::from_row(&row)?;
-                found.insert((kind, code), Existing { content_hash, academie_code, departement_code });
+                let (code, content_hash, academie_code, departement_code, name) =
+                    <(String, String, Option<String>, Option<String>, Option<String>)>::from_row(&row)?;
+                found.insert((kind, code), Existing { content_hash, name, academie_code, departement_code });
             }
         }
     }
@@ -1598,7 +1771,12 @@ async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[Vec<Bulk
 }
 
 /// Upserts `records` (with their content hash) into `orgs` in the backend's bulk form.
-async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, records: &[&Staged], now: &str) -> Result<(), Problem> {
+async fn upsert(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    records: &[Cow<'_, Staged>],
+    now: &str,
+) -> Result<(), Problem> {
     let columns: Vec<(&str, bool)> = UPSERT_COLUMNS.iter().map(|c| (*c, matches!(*c, "pupils" | "is_open"))).collect();
     let rows: Vec<Vec<BulkValue<'_>>> = records.iter().map(|s| upsert_row(s, now)).collect();
     write_rows(tx, backend, &columns, &rows, upsert_into_orgs).await?;
@@ -1656,6 +1834,7 @@ mod tests {
             kind: OrgKind::Commune,
             code: "94034",
             name: ("Commune ", "94034"),
+            provisional: true,
             commune_code: Some("94034"),
             departement_code: Some("094"),
             academie_code: Some("24"),

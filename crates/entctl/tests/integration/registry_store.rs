@@ -182,9 +182,10 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
 backend_test!(a_first_import_stores_every_character_and_upserts_what_an_earlier_batch_wrote);
 async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch_wrote(db: crate::common::TestDb) {
     use entcp::audit::{verify, Verification};
+    // The second line gives the label of the commune the first left out: the second batch revises the first's.
     let csv =
         "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
-0940176F;\"Ecole du\\Port \\N Sud\";Ecole;94034;Fresnes;24\n\
+0940176F;\"Ecole du\\Port \\N Sud\";Ecole;94034;;24\n\
 0940209S;Ecole du Jardin;Ecole;94034;Fresnes-sur-Bièvre;24\n";
     let options = ImportOptions { dry_run: false, batch_size: 1, scope: None };
     let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
@@ -199,6 +200,11 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
     let commune = queries::resolve_org(&db.store, "commune:94034").await.unwrap();
     assert_eq!((commune.name.as_str(), commune.version), ("Fresnes-sur-Bièvre", 2), "{}", db.name);
     assert_eq!(verify(&db.store).await.unwrap(), Verification::Intact { records: 2 }, "{}", db.name);
+}
+
+/// The remarks of `report` but those on organisations named provisionally (a file without labels).
+fn remarks_but_provisional_names(report: &ImportReport) -> Vec<&entcp::registry::import::LineIssue> {
+    report.warnings.iter().filter(|w| !w.reason.contains("nom provisoire")).collect()
 }
 
 /// Asserts that `report` refused exactly `lines` (line, UAI), each for a reason naming `reason`.
@@ -299,9 +305,10 @@ Code_academie;Mail;Libelle_nature\n\
     }
     assert_eq!(report.etablissements.created, 3, "{}: {refused:?}", db.name);
     assert_eq!(queries::resolve_org(&db.store, "0940403C").await.unwrap().name, "École Jean-Moulin – Ivry");
-    let warned: Vec<u64> = report.warnings.iter().map(|w| w.line).collect();
+    let warnings = remarks_but_provisional_names(&report);
+    let warned: Vec<u64> = warnings.iter().map(|w| w.line).collect();
     assert_eq!(warned, [5], "{}: {:?}", db.name, report.warnings);
-    assert!(report.warnings[0].reason.contains("adresse ignorée"), "{:?}", report.warnings);
+    assert!(warnings[0].reason.contains("adresse ignorée"), "{:?}", report.warnings);
     assert_eq!(queries::resolve_org(&db.store, "0940336E").await.unwrap().email, None, "{}", db.name);
     assert_eq!(count_kind(&db.store, "etablissement").await, 3, "{}", db.name);
     // The commune of refused lines only (94038) is not created either.
@@ -344,7 +351,8 @@ Code_academie;Nombre_d_eleves\n\
     assert_eq!(refused, [7], "{}: {:?}", db.name, report.rejections);
     assert_eq!(report.rows, 3, "{}", db.name);
     assert!(report.rejections[0].reason.contains("lettre de contrôle"), "{:?}", report.rejections);
-    let warned: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
+    let warned: Vec<(u64, &str)> =
+        remarks_but_provisional_names(&report).iter().map(|w| (w.line, w.reason.as_str())).collect();
     assert_eq!(warned.len(), 1, "{}: {warned:?}", db.name);
     assert_eq!(warned[0].0, 4, "{}: {warned:?}", db.name);
     assert!(warned[0].1.contains("invraisemblable"), "{warned:?}");
@@ -819,4 +827,165 @@ async fn a_first_import_cut_mid_way_builds_again_the_indexes_it_set_aside(db: cr
         drop(release);
         all_built_again().await;
     }
+}
+
+/// The export's columns but its labels (commune, département, académie, région).
+const HEADER_WITHOUT_LABELS: &str =
+    "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie;Code_region\n";
+
+/// An école of the Hauts-de-Seine (Versailles, Île-de-France) with every label of `HEADER`.
+fn labelled_row(uai: &str, commune: &str, commune_name: &str, academie_name: &str) -> String {
+    format!(
+        "{uai};Ecole {uai};Ecole;Public;92160;{commune};{commune_name};092;25;11;Hauts-de-Seine;{academie_name};Ile-de-France;0;1;;OUVERT\n"
+    )
+}
+
+async fn import_in_batches(store: &Store, csv: &str, batch_size: usize, dry_run: bool) -> ImportReport {
+    let options = ImportOptions { dry_run, batch_size, scope: None };
+    let input = std::io::Cursor::new(csv.as_bytes().to_vec());
+    import_annuaire(store, &admin(), input, options, t0()).await.expect("import runs")
+}
+
+async fn name_of(store: &Store, key: &str) -> String {
+    queries::resolve_org(store, key).await.unwrap_or_else(|e| panic!("{key}: {e:?}")).name
+}
+
+/// Whether an import wrote nothing about the organisations its rows name.
+fn related_untouched(report: &ImportReport) -> bool {
+    report.related.values().all(|c| c.created == 0 && c.updated == 0)
+}
+
+backend_test!(a_missing_or_empty_label_never_replaces_a_known_name);
+async fn a_missing_or_empty_label_never_replaces_a_known_name(db: crate::common::TestDb) {
+    let uai = common::fixtures::uai;
+    let labelled = format!("{HEADER}{}", labelled_row(&uai("0929901"), "92002", "Antony", "Versailles"));
+    import_in_batches(&db.store, &labelled, 100, false).await;
+    let named = [
+        ("academie:25", "Académie de Versailles"),
+        ("commune:92002", "Antony"),
+        ("departement:92", "Hauts-de-Seine"),
+        ("dsden:92", "DSDEN – Hauts-de-Seine"),
+        ("region:11", "Ile-de-France"),
+    ];
+    // An école of the same commune, from an export without the label columns, then with them empty.
+    let without = format!("{HEADER_WITHOUT_LABELS}{};Ecole 2;Ecole;92002;092;25;11\n", uai("0929902"));
+    let empty = format!("{HEADER}{};Ecole 3;Ecole;Public;92160;92002;;092;25;11;;;;0;1;;OUVERT\n", uai("0929903"));
+    for csv in [without, empty] {
+        let report = import_in_batches(&db.store, &csv, 100, false).await;
+        assert_eq!(report.etablissements.created, 1, "{}: {report:?}", db.name);
+        assert!(related_untouched(&report), "{}: {:?}", db.name, report.related);
+        assert_eq!(report.warnings, [], "{}: known names are no news", db.name);
+        for (key, name) in named {
+            assert_eq!(name_of(&db.store, key).await, name, "{}: {key}", db.name);
+        }
+        let again = import_in_batches(&db.store, &csv, 100, false).await;
+        assert_eq!(again.etablissements.unchanged, 1, "{}: {again:?}", db.name);
+        assert!(related_untouched(&again), "{}: a re-run changes nothing: {:?}", db.name, again.related);
+    }
+}
+
+backend_test!(a_new_organisation_without_label_is_named_provisionally_until_an_import_gives_its_label);
+async fn a_new_organisation_without_label_is_named_provisionally_until_an_import_gives_its_label(
+    db: crate::common::TestDb,
+) {
+    let uai = common::fixtures::uai;
+    let csv = format!("{HEADER_WITHOUT_LABELS}{};Ecole 1;Ecole;92004;092;25;11\n", uai("0929904"));
+    let report = import_in_batches(&db.store, &csv, 100, false).await;
+    assert_eq!(name_of(&db.store, "commune:92004").await, "Commune 92004", "{}", db.name);
+    assert_eq!(name_of(&db.store, "dsden:92").await, "DSDEN – 92", "{}", db.name);
+    let provisional: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
+    assert_eq!(provisional.len(), 5, "{}: commune, département, DSDEN, académie, région: {provisional:?}", db.name);
+    assert!(
+        provisional.iter().all(|(line, reason)| *line == 2 && reason.contains("nom provisoire")),
+        "{provisional:?}"
+    );
+    assert!(
+        provisional.iter().any(|(_, reason)| reason.contains("« Commune 92004 »") && reason.contains("Nom_commune")),
+        "{}: {provisional:?}",
+        db.name
+    );
+    let again = import_in_batches(&db.store, &csv, 100, false).await;
+    assert!(related_untouched(&again), "{}: {:?}", db.name, again.related);
+    assert_eq!(again.warnings, [], "{}: named once, when created", db.name);
+
+    // The export with its labels names them.
+    let labelled = format!("{HEADER}{}", labelled_row(&uai("0929904"), "92004", "Asnières-sur-Seine", "Versailles"));
+    let report = import_in_batches(&db.store, &labelled, 100, false).await;
+    assert_eq!(report.related["communes"].updated, 1, "{}: {:?}", db.name, report.related);
+    assert_eq!(report.related["académies"].updated, 1, "{}: {:?}", db.name, report.related);
+    assert_eq!(name_of(&db.store, "commune:92004").await, "Asnières-sur-Seine", "{}", db.name);
+    assert_eq!(name_of(&db.store, "academie:25").await, "Académie de Versailles", "{}", db.name);
+    assert_eq!(name_of(&db.store, "dsden:92").await, "DSDEN – Hauts-de-Seine", "{}", db.name);
+    assert_eq!(name_of(&db.store, "region:11").await, "Ile-de-France", "{}", db.name);
+}
+
+/// Two écoles of Antony that name the commune and the académie otherwise, then two of
+/// Asnières, the first without its commune's label.
+fn conflicting_labels_csv() -> String {
+    let uai = common::fixtures::uai;
+    let mut csv = HEADER.to_string();
+    csv.push_str(&labelled_row(&uai("0929905"), "92002", "Antony", "Versailles"));
+    csv.push_str(&labelled_row(&uai("0929906"), "92002", "Antony PWN", "Versailles PWN"));
+    csv.push_str(&labelled_row(&uai("0929907"), "92004", "", "Versailles"));
+    csv.push_str(&labelled_row(&uai("0929908"), "92004", "Asnières-sur-Seine", "Versailles"));
+    csv
+}
+
+backend_test!(labels_a_file_gives_otherwise_for_one_organisation_keep_the_first_and_name_both_lines);
+async fn labels_a_file_gives_otherwise_for_one_organisation_keep_the_first_and_name_both_lines(
+    db: crate::common::TestDb,
+) {
+    let csv = conflicting_labels_csv();
+    // In one batch (simulated), then a batch per line.
+    for (batch_size, dry_run) in [(100, true), (1, false)] {
+        let report = import_in_batches(&db.store, &csv, batch_size, dry_run).await;
+        let at_line = |line: u64| -> Vec<&str> {
+            report.warnings.iter().filter(|w| w.line == line).map(|w| w.reason.as_str()).collect()
+        };
+        assert_eq!(
+            at_line(3),
+            [
+                "commune 92002 : nom « Antony PWN » différent de celui de la ligne 2 (« Antony »), qui est conservé",
+                "académie 25 : nom « Académie de Versailles PWN » différent de celui de la ligne 2 \
+                 (« Académie de Versailles »), qui est conservé",
+            ],
+            "{} (batches of {batch_size}): {:?}",
+            db.name,
+            report.warnings
+        );
+        assert_eq!(at_line(5), Vec::<&str>::new(), "{}: a label after none is no conflict", db.name);
+        assert_eq!(report.etablissements.created, 4, "{}: {report:?}", db.name);
+    }
+    for (key, name) in [
+        ("commune:92002", "Antony"),
+        ("academie:25", "Académie de Versailles"),
+        ("commune:92004", "Asnières-sur-Seine"),
+    ] {
+        assert_eq!(name_of(&db.store, key).await, name, "{}: {key}", db.name);
+    }
+    let again = import_in_batches(&db.store, &csv, 1, false).await;
+    assert!(related_untouched(&again), "{}: a re-run changes nothing: {:?}", db.name, again.related);
+    assert_eq!(again.etablissements.unchanged, 4, "{}: {again:?}", db.name);
+}
+
+backend_test!(the_cli_import_reports_conflicting_labels_and_a_rerun_updates_nothing);
+async fn the_cli_import_reports_conflicting_labels_and_a_rerun_updates_nothing(db: crate::common::TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("annuaire.csv");
+    std::fs::write(&file, conflicting_labels_csv()).unwrap();
+    let (ok, said) = common::entctl(&db.url, &["import", "annuaire", file.to_str().unwrap()]);
+    assert!(ok, "{}: {said}", db.name);
+    assert!(
+        said.contains("ligne 3 : académie 25 : nom « Académie de Versailles PWN » différent de celui de la ligne 2"),
+        "{}: {said}",
+        db.name
+    );
+    assert_eq!(name_of(&db.store, "commune:92002").await, "Antony", "{}", db.name);
+    let (ok, said) = common::entctl(&db.url, &["import", "annuaire", "--json", file.to_str().unwrap()]);
+    assert!(ok, "{}: {said}", db.name);
+    let report: serde_json::Value = serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{e}: {said}"));
+    for (kind, counts) in report["related"].as_object().unwrap() {
+        assert_eq!((&counts["created"], &counts["updated"]), (&0.into(), &0.into()), "{}: {kind}", db.name);
+    }
+    assert_eq!(report["etablissements"]["updated"], 0, "{}: {report}", db.name);
 }

@@ -634,3 +634,53 @@ async fn a_tenant_for_a_school_out_of_scope_is_refused_like_one_for_an_unknown_s
     assert_eq!((foreign.0, shape(&foreign.1)), (unknown.0, shape(&unknown.1)), "{}", w.db.name);
     assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none());
 }
+
+/// `HEADER` with the labels and the région (and an SIRET).
+const LABELLED_HEADER: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;\
+Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;Libelle_region;SIREN_SIRET\n";
+
+backend_test!(a_dan_import_with_empty_labels_keeps_the_names_and_says_nothing_of_rows_out_of_scope);
+async fn a_dan_import_with_empty_labels_keeps_the_names_and_says_nothing_of_rows_out_of_scope(
+    db: crate::common::TestDb,
+) {
+    let w = world(db).await;
+    // Boulogne's écoles came without labels: the administrator's labelled export names the places.
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let csv = format!(
+        "{LABELLED_HEADER}{};Ecole de Boulogne 1;Ecole;92012;Boulogne-Billancourt;092;25;11;Hauts-de-Seine;Versailles;Île-de-France;\n",
+        uai("0929901")
+    );
+    let (status, report) = upload(&admin, &w.url("/imports/annuaire"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["related"]["communes"]["updated"], 1, "{}: the placeholder is replaced: {report}", w.db.name);
+    let named = [
+        ("commune:92012", "Boulogne-Billancourt"),
+        ("academie:25", "Académie de Versailles"),
+        ("departement:92", "Hauts-de-Seine"),
+        ("dsden:92", "DSDEN – Hauts-de-Seine"),
+        ("region:11", "Île-de-France"),
+    ];
+    for (key, name) in named {
+        assert_eq!(org(&w.db.store, key).await.name, name, "{}: {key}", w.db.name);
+    }
+    // Versailles' DAN imports a new école with its labels empty, and a school of Créteil that
+    // names the région otherwise, with an invalid SIRET.
+    let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let csv = format!(
+        "{LABELLED_HEADER}{};Ecole de Boulogne 8;Ecole;92012;;092;25;11;;;;\n\
+         {};Ecole de Fresnes 8;Ecole;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;Région fantaisiste;123\n",
+        uai("0929908"),
+        uai("0949908")
+    );
+    let (status, report) = upload(&versailles, &w.url("/imports/annuaire"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["etablissements"]["created"], 1, "{}: {report}", w.db.name);
+    assert_eq!(report["out_of_scope"], 1, "{}: {report}", w.db.name);
+    assert_eq!(report["warnings"], json!([]), "{}: nothing of the row out of scope: {report}", w.db.name);
+    for (kind, counts) in report["related"].as_object().unwrap() {
+        assert_eq!((&counts["created"], &counts["updated"]), (&json!(0), &json!(0)), "{}: {kind}: {report}", w.db.name);
+    }
+    for (key, name) in named {
+        assert_eq!(org(&w.db.store, key).await.name, name, "{}: {key}", w.db.name);
+    }
+}
