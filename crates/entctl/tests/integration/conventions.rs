@@ -3065,3 +3065,13 @@ async fn a_signed_copy_deposited_is_downloaded_by_the_parties_as_deposited(db: c
     let no_copy = c.dan.get(c.url(&format!("/{id}/signed-copies/inconnu"))).send().await;
     assert_eq!(no_copy.status, 404, "{name}: {}", no_copy.text);
 }
+
+// A status refusal reads as French writes it: « impossible d'amender », with the elision.
+backend_test!(amending_a_draft_is_refused_in_correct_french);
+async fn amending_a_draft_is_refused_in_correct_french(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let (status, problem) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{}: {problem}", c.db.name);
+    assert_eq!(problem["detail"], "impossible d'amender une convention brouillon", "{}", c.db.name);
+}
