@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use axum::Form;
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
-use ent_conventions::conventions::routes::{find, frozen_document, redacted, rendered_document, visible_orgs};
+use ent_conventions::conventions::routes::{
+    find, frozen_document, redacted, rendered_document, signed_copy_download, visible_orgs,
+};
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
 use ent_conventions::conventions::{
@@ -60,6 +62,12 @@ where
         route(Method::POST, "/conventions/nouvelle", S_(&CONVENTIONS_WRITE), post(create)),
         route(Method::GET, "/conventions/{convention}", S_(&CONVENTIONS_READ), get(show)),
         route(Method::GET, "/conventions/{convention}/document", S_(&CONVENTIONS_READ), get(document)),
+        route(
+            Method::GET,
+            "/conventions/{convention}/exemplaires-signes/{file}",
+            S_(&CONVENTIONS_READ),
+            get(signed_copy),
+        ),
         route(Method::GET, "/conventions/{convention}/modifier", S_(&CONVENTIONS_WRITE), get(edit::form)),
         route(Method::POST, "/conventions/{convention}/modifier", S_(&CONVENTIONS_WRITE), post(edit::save)),
         route(Method::POST, "/conventions/{convention}/soumettre", S_(&CONVENTIONS_WRITE), post(action)),
@@ -646,6 +654,7 @@ async fn convention_page(
         "renewal": renewal_box(model, conv, &signed, today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
+        "signed_copies": signed_copies(conv),
         "can": {
             "write": workflow::writes_convention(actor, model, conv),
             // Submitted, amended, terminated: by a party's writer; a convention constitutive by its coordinator.
@@ -830,6 +839,33 @@ async fn document(
         return Ok(rendered_document(&state, &conv, format.as_deref()).await?);
     }
     Ok(frozen_document(&state, &conv, format.as_deref(), version).await?)
+}
+
+/// `/conventions/{convention}/exemplaires-signes/{file}`: a signed copy deposited, as the API serves it.
+async fn signed_copy(
+    State(state): State<ConventionsState>,
+    signed: Signed,
+    Path((key, file)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let conv = readable(&state, &signed, &key).await?;
+    Ok(signed_copy_download(&state, &conv, &file).await?)
+}
+
+/// The signed copies deposited for `conv`, each with its download link.
+fn signed_copies(conv: &Convention) -> Vec<Value> {
+    conv.signed_files
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.file_name,
+                "href": format!("/conventions/{}/exemplaires-signes/{}", conv.id, f.id),
+                "size": f.size,
+                "sha256": f.sha256,
+                "by": f.uploaded_by,
+                "at": french_moment(&f.uploaded_at),
+            })
+        })
+        .collect()
 }
 
 /// Runs a workflow action on the convention of the path as the signed-in person: then

@@ -22,7 +22,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ent_conventions::conventions::routes::visible_orgs;
-use ent_conventions::conventions::{self as conventions, workflow, ConventionsState};
+use ent_conventions::conventions::{self as conventions, naming, workflow, ConventionsState};
 use ent_groupements::groupements::membership::{self, ApplicationStatus};
 use ent_groupements::groupements::{self as groupements, GroupementFilter};
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
@@ -211,7 +211,7 @@ async fn applications_to_review(store: &Store, actor: &Actor) -> Result<Vec<Item
             }
             for app in membership::list(store, &g.id, Some(ApplicationStatus::Applied)).await? {
                 items.push(Item {
-                    label: format!("{} — {} : candidature de {}", g.reference, g.title, app.applicant.name),
+                    label: format!("{} — {} : candidature {}", g.reference, g.title, naming::de(&app.applicant.name)),
                     href: format!("/groupements/{}", g.reference),
                 });
             }

@@ -16,7 +16,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use axum::Form;
 use ent_conventions::conventions::model::ConventionModel;
-use ent_conventions::conventions::signatories::{self, Signatory};
+use ent_conventions::conventions::signatories::{self, Signatory, SignatoryPatch};
 use ent_conventions::conventions::workflow::{self, ConventionPatch};
 use ent_conventions::conventions::{find_model, Convention, ConventionsState, Party, Status};
 use ent_kernel::error::{Problem, ProblemKind};
@@ -138,13 +138,14 @@ fn changed_parameters(model: &ConventionModel, conv: &Convention, fields: &Field
     form_parameters(model, fields, Some(Value::Null)).into_iter().filter(|(key, value)| *value != stored(key)).collect()
 }
 
-/// The signatories the form changes, by signatory key (an emptied one blank).
-fn changed_signatories(conv: &Convention, fields: &Fields) -> BTreeMap<String, Signatory> {
+/// The signatories the form changes, by signatory key, each as the form shows it whole (an
+/// emptied field cleared).
+fn changed_signatories(conv: &Convention, fields: &Fields) -> BTreeMap<String, SignatoryPatch> {
     signatory_keys(conv)
         .into_iter()
         .filter_map(|(key, party)| {
             let given = form_signatory(fields, &key).unwrap_or_default();
-            (given != party.signatory.clone().unwrap_or_default()).then_some((key, given))
+            (given != party.signatory.clone().unwrap_or_default()).then(|| (key, SignatoryPatch::from(given)))
         })
         .collect()
 }

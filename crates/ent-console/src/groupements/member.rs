@@ -7,6 +7,7 @@ use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
+use ent_conventions::conventions::naming;
 use ent_groupements::groupements::membership::{
     self, Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
     MAX_TEACHERS_PER_CLASS,
@@ -259,7 +260,7 @@ async fn edit_page(
         .crumbs(&[("Groupements", "/groupements"), (&g.reference, &path), ("Modifier la candidature", &action)])
         .notice(refusal.notice.clone());
     let values = json!({
-        "title": format!("Modifier la candidature de {} — {}", app.applicant.name, g.reference),
+        "title": format!("Modifier la candidature {} — {}", naming::de(&app.applicant.name), g.reference),
         "path": path,
         "action": action,
         "editing": true,
@@ -363,7 +364,7 @@ pub(super) async fn share(
         (&share.member.name, &here),
     ]);
     let values = json!({
-        "title": format!("Quote-part de {} — {}", share.member.name, g.reference),
+        "title": format!("Quote-part {} — {}", naming::de(&share.member.name), g.reference),
         "path": path,
         "cost_key": shares.cost_key,
         "duration": shares.duration_months,

@@ -89,6 +89,13 @@ route_table!(ConventionsState, "conventions", |api| vec![
     .query::<UploadQuery>()
     .pdf_body()
     .ok_versioned::<Convention>(),
+    api.get(
+        "/api/v1/conventions/{id}/signed-copies/{file_id}",
+        "Télécharger un exemplaire signé déposé (PDF, tel que déposé ; identifiant dans signed_files)",
+        &CONVENTIONS_READ,
+        signed_copy,
+    )
+    .produces(StatusCode::OK, &["application/pdf", "application/octet-stream"]),
 ]);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -379,6 +386,38 @@ async fn upload(
     let name = q.name.unwrap_or_else(|| format!("{}-signee.pdf", conv.reference));
     let updated = workflow::upload_signed(&ctx(&state, &caller), &conv, &name, content_type, &body).await?;
     Ok(Versioned::ok(updated).into_response())
+}
+
+/// A signed copy deposited for the convention (`file_id`, listed in its `signed_files`): the bytes
+/// as deposited ([`signed_copy_download`]). Seen by whoever reads the convention; a convention
+/// out of the caller's scope answers as an unknown one.
+async fn signed_copy(
+    Op { state, caller, key: (id, file_id) }: Op<ConventionsState, (String, String)>,
+) -> Result<Response, Problem> {
+    signed_copy_download(&state, &find(&state, &caller, &id).await?, &file_id).await
+}
+
+/// The signed copy `file_id` of `conv` (a convention the caller reads) as a download: `attachment`,
+/// `nosniff`, a safe file name, `application/pdf` only for what was deposited as PDF.
+pub async fn signed_copy_download(
+    state: &ConventionsState,
+    conv: &Convention,
+    file_id: &str,
+) -> Result<Response, Problem> {
+    let unknown =
+        || Problem::not_found(format!("aucun exemplaire signé « {file_id} » pour la convention {}", conv.reference));
+    let file = conv.signed_files.iter().find(|f| f.id == file_id).ok_or_else(unknown)?;
+    let content: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT content FROM convention_files WHERE id = $1 AND convention_id = $2")
+            .bind(&file.id)
+            .bind(&conv.id)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let content = content.ok_or_else(unknown)?;
+    // Only the PDF deposits are checked to be: any other stored type is served as bytes, never rendered.
+    let content_type =
+        if file.content_type == "application/pdf" { "application/pdf" } else { "application/octet-stream" };
+    Ok(documents::response::attachment(content, content_type, &file.file_name))
 }
 
 version_field!(Convention);

@@ -44,6 +44,69 @@ pub struct Signatory {
     pub place: Option<String>,
 }
 
+/// What `PATCH /conventions/{id}` changes of a signatory, field by field: an absent field keeps
+/// its value (the act a member's candidature recorded stays when only the name and quality are
+/// given), `null` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatoryPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub quality: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub delegation: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(extend("format" = "date"))]
+    pub delegation_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub act_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(extend("format" = "date"))]
+    pub act_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub place: Option<Option<String>>,
+}
+
+/// A field given, `null` included (`Some(None)`), told from a field absent (`None`, by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A whole signatory as a patch replacing every field (a form showing them all, the groupement's flow).
+impl From<Signatory> for SignatoryPatch {
+    fn from(s: Signatory) -> Self {
+        SignatoryPatch {
+            name: Some(Some(s.name)),
+            quality: Some(Some(s.quality)),
+            delegation: Some(s.delegation),
+            delegation_date: Some(s.delegation_date),
+            act_number: Some(s.act_number),
+            act_date: Some(s.act_date),
+            place: Some(s.place),
+        }
+    }
+}
+
+impl SignatoryPatch {
+    /// `stored` with the fields given here over it.
+    pub fn applied_to(&self, stored: Signatory) -> Signatory {
+        let over = |given: &Option<Option<String>>, kept: Option<String>| match given {
+            Some(value) => value.clone(),
+            None => kept,
+        };
+        Signatory {
+            name: over(&self.name, Some(stored.name)).unwrap_or_default(),
+            quality: over(&self.quality, Some(stored.quality)).unwrap_or_default(),
+            delegation: over(&self.delegation, stored.delegation),
+            delegation_date: over(&self.delegation_date, stored.delegation_date),
+            act_number: over(&self.act_number, stored.act_number),
+            act_date: over(&self.act_date, stored.act_date),
+            place: over(&self.place, stored.place),
+        }
+    }
+}
+
 fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -102,6 +165,30 @@ pub fn check_given(
             }
         }
     }
+}
+
+/// Refuses (on `field`) an act dated `date` that precedes the creation (`created_on`,
+/// `YYYY-MM-DD`) of the groupement `reference`: a member's délibération approves the
+/// groupement's convention constitutive, so it cannot precede the groupement.
+pub fn check_not_before_groupement(
+    field: &str,
+    date: NaiveDate,
+    reference: &str,
+    created_on: &str,
+    checks: &mut Checks,
+) {
+    if date.to_string().as_str() >= created_on {
+        return;
+    }
+    checks.fail(
+        field,
+        format!(
+            "la délibération ({}) ne peut pas précéder la création du groupement {reference} ({}) : elle approuve sa \
+             convention constitutive",
+            french_date(&date.to_string()),
+            french_date(created_on)
+        ),
+    );
 }
 
 /// Refuses a submission while a party's signatory or empowering act is missing, naming the party
@@ -280,12 +367,25 @@ pub fn signatory_key(conv: &Convention, party: &Party) -> String {
     }
 }
 
-/// The stored signatories (`key:org_id`) with the edited ones over them: one given for a whole
-/// party (`key`) replaces those of its organisations.
-pub fn merged(stored: BTreeMap<String, Signatory>, edited: BTreeMap<String, Signatory>) -> BTreeMap<String, Signatory> {
-    let replaced = |k: &String| k.split_once(':').is_some_and(|(party, _)| edited.contains_key(party));
-    let kept: Vec<_> = stored.into_iter().filter(|(k, _)| !replaced(k)).collect();
-    kept.into_iter().chain(edited).collect()
+/// The stored signatories (`key:org_id`) with the `edits` applied in turn, field by field
+/// ([`SignatoryPatch`]): one given for an organisation (`key:org_id`) over its stored one; one
+/// given for a whole party (`key`) over each stored one of its organisations, and as the party's
+/// own for an organisation that has none.
+pub fn merged(
+    mut stored: BTreeMap<String, Signatory>,
+    edits: impl IntoIterator<Item = (String, SignatoryPatch)>,
+) -> BTreeMap<String, Signatory> {
+    for (key, patch) in edits {
+        if !key.contains(':') {
+            let prefix = format!("{key}:");
+            for (_, signatory) in stored.iter_mut().filter(|(k, _)| k.starts_with(&prefix)) {
+                *signatory = patch.applied_to(std::mem::take(signatory));
+            }
+        }
+        let signatory = patch.applied_to(stored.remove(&key).unwrap_or_default());
+        stored.insert(key, signatory);
+    }
+    stored
 }
 
 /// `key:org_id`: the signatory key of one organisation of a multiple party.
@@ -333,9 +433,30 @@ mod tests {
             (party_org_key("membre", "fresnes"), named("M. Marie")),
         ]
         .into();
-        let edited: BTreeMap<String, Signatory> = [("academie".to_string(), named("nouvelle"))].into();
-        let merged = merged(stored, edited);
+        let merged = merged(stored, [("academie".to_string(), named("nouvelle").into())]);
         assert_eq!(for_party(&merged, "academie", "creteil").map(|s| s.name.as_str()), Some("nouvelle"));
         assert_eq!(for_party(&merged, "membre", "fresnes").map(|s| s.name.as_str()), Some("M. Marie"));
+    }
+
+    #[test]
+    fn a_patch_changes_the_fields_it_gives_keeps_those_absent_and_clears_those_null() {
+        let act = Signatory {
+            act_number: Some("2026-DCM-001".into()),
+            act_date: Some("2026-09-01".into()),
+            delegation: Some("arrêté n° 12".into()),
+            ..Signatory::default()
+        };
+        let key = party_org_key("membre", "fresnes");
+        let patch: SignatoryPatch =
+            serde_json::from_str(r#"{ "name": "M. Marie", "quality": "maire", "delegation": null }"#).unwrap();
+        let merged = merged([(key.clone(), act)].into(), [(key.clone(), patch)]);
+        let signatory = &merged[&key];
+        assert_eq!((signatory.name.as_str(), signatory.quality.as_str()), ("M. Marie", "maire"));
+        assert_eq!(
+            (signatory.act_number.as_deref(), signatory.act_date.as_deref()),
+            (Some("2026-DCM-001"), Some("2026-09-01")),
+            "the act recorded stays"
+        );
+        assert_eq!(signatory.delegation, None, "null clears");
     }
 }

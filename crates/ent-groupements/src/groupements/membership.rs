@@ -7,6 +7,7 @@ use super::costs::{self, Shares};
 use super::shares::Quantities;
 use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::model::ConventionModel;
+use ent_conventions::conventions::naming;
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{find_model, get_convention, Convention, Status as ConventionStatus};
@@ -213,9 +214,9 @@ pub async fn require_speaks_for(store: &Store, caller: &Caller, applicant: &Org)
         return Ok(());
     }
     Err(authz::forbidden(format!(
-        "l'adhésion de {} au groupement relève de sa propre délibération : seule sa collectivité (ou un \
+        "l'adhésion {} au groupement relève de sa propre délibération : seule sa collectivité (ou un \
          administrateur) dépose, modifie ou retire sa candidature",
-        applicant.name
+        naming::de(&applicant.name)
     )))
 }
 
@@ -255,17 +256,10 @@ fn check_deliberation(
         Some(d) if d > today => {
             checks.fail("deliberation_date", "la délibération ne peut pas être datée dans le futur")
         }
-        Some(d) if d.to_string().as_str() < g.created_on() => checks.fail(
-            "deliberation_date",
-            format!(
-                "la délibération ({}) ne peut pas précéder la création du groupement {} ({}) : elle approuve sa \
-                 convention constitutive",
-                french_date(&d.to_string()),
-                g.reference,
-                french_date(g.created_on())
-            ),
-        ),
-        _ => {}
+        Some(d) => {
+            signatories::check_not_before_groupement("deliberation_date", d, &g.reference, g.created_on(), checks)
+        }
+        None => {}
     }
     number
 }
@@ -919,12 +913,13 @@ async fn refuse_signatory_withdrawal(ctx: &Ctx<'_>, g: &Groupement, app: &Applic
         .unwrap_or_default();
     Err(Problem::conflict(format!(
         "{member} est partie à la convention constitutive {reference} {status} : elle ne s'en retire pas en retirant \
-         sa candidature. Selon son article 11, l'assemblée délibérante de {member} adopte une délibération de retrait, \
+         sa candidature. Selon son article 11, l'assemblée délibérante {of_member} adopte une délibération de retrait, \
          notifiée à {coordinator}, coordonnateur, par lettre recommandée avec accusé de réception ; le retrait prend \
          effet à l'expiration d'un préavis de {notice} mois{earliest}, n'est opposable au titulaire qu'au terme de la \
          période d'exécution en cours, et s'inscrit dans un avenant à la convention {reference} signé par le \
          coordonnateur et les autres membres ; d'ici là, {member} reste membre et doit sa quote-part",
         member = app.applicant.name,
+        of_member = naming::de(&app.applicant.name),
         reference = conv.reference,
         status = conv.status.label(),
         coordinator = g.coordinator.name,
@@ -1172,7 +1167,7 @@ async fn link_convention(
     let patch = ConventionPatch {
         parties: Some(parties),
         parameters: Some(parameters),
-        signatories: Some(signatories),
+        signatories: Some(signatories.into_iter().map(|(key, s)| (key, s.into())).collect()),
         party_shares: Some(shares),
         end_date,
         ..ConventionPatch::default()

@@ -1342,3 +1342,37 @@ async fn a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page
     let page = follow(&app, &dan, &submitted).await;
     assert!(page.text.contains("La convention est soumise à visa et signature."), "{name}: {}", page.text);
 }
+
+// The convention's page lists the signed copies deposited, each with its download link, which
+// serves the file as deposited.
+backend_test!(the_convention_page_links_each_signed_copy_deposited);
+async fn the_convention_page_links_each_signed_copy_deposited(db: TestDb) {
+    let app = fresnes(db).await;
+    let body = common::fixtures::tripartite("academie:24", "commune:94034", "0940176F", "2026-09-01");
+    let conv = common::fixtures::convention(&app, DAN, &body).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let api = |who: &str| app.client(app.token(who));
+    assert_eq!(api(DAN).post(format!("/api/v1/conventions/{id}/submit")).send().await.status, 200);
+    let pdf = b"%PDF-1.7\n% exemplaire papier\n".to_vec();
+    let deposit = api(MAIRIE).post(format!("/api/v1/conventions/{id}/signed-copies?name=signee-fresnes.pdf"));
+    let deposited = deposit.bytes("application/pdf", pdf.clone()).send().await;
+    assert_eq!(deposited.status, 200, "{}", deposited.text);
+    let file_id = deposited.body["signed_files"][0]["id"].as_str().unwrap().to_string();
+
+    let mairie = sign_in(&app, MAIRIE).await;
+    let page = get(&app, &mairie, &format!("/conventions/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let href = format!("/conventions/{id}/exemplaires-signes/{file_id}");
+    assert!(page.text.contains("Exemplaires signés déposés"), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("href=\"{}\"", crate::console::escaped(&href)))
+            && page.text.contains("signee-fresnes.pdf"),
+        "{}",
+        page.text
+    );
+    let file = get(&app, &mairie, &href).await;
+    assert_eq!((file.status, file.bytes.clone()), (200, pdf), "{}", file.text);
+    assert_eq!(file.header("content-disposition"), Some("attachment; filename=\"signee-fresnes.pdf\""));
+    let vitry = sign_in(&app, VITRY).await;
+    assert_eq!(get(&app, &vitry, &href).await.status, 404, "out of scope: as unknown");
+}

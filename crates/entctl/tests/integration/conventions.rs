@@ -2995,3 +2995,118 @@ async fn a_convention_out_of_scope_costs_what_an_unknown_id_costs_on_every_per_i
         }
     }
 }
+
+/// A groupement de commandes the académie of Créteil coordinates, created by the admin on the
+/// cycle's day (1 September 2026), which Fresnes joins by its délibération n° 2026-DCM-7 of that
+/// day, accepted: the groupement's id, its convention constitutive's id and Fresnes' org id.
+async fn groupement_joined_by_fresnes(c: &Cycle) -> (String, String, String) {
+    let academie = common::fixtures::org(&c.db.store, "academie:24").await;
+    let fresnes = common::fixtures::org(&c.db.store, "commune:94034").await;
+    let body = json!({
+        "coordinator": academie.id, "title": "ENT 1er degré", "object": "ENT des écoles",
+        "application_deadline": "2026-10-15",
+    });
+    let (status, g) = call(c.admin.post("/api/v1/groupements").json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {g}", c.db.name);
+    let id = g["id"].as_str().unwrap().to_string();
+    let application =
+        json!({ "applicant": fresnes.id, "deliberation_number": "2026-DCM-7", "deliberation_date": "2026-09-01" });
+    let (status, applied) =
+        call(c.mairie.post(format!("/api/v1/groupements/{id}/applications")).json(&application)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {applied}", c.db.name);
+    let accept = format!("/api/v1/groupements/{id}/applications/{}/accept", applied["id"].as_str().unwrap());
+    let (status, accepted) = call(c.admin.post(accept)).await;
+    assert_eq!(status, StatusCode::OK, "{}: {accepted}", c.db.name);
+    let (_, g) = call(c.admin.get(format!("/api/v1/groupements/{id}"))).await;
+    let conv_id = g["convention_id"].as_str().unwrap_or_else(|| panic!("{}: {g}", c.db.name)).to_string();
+    (id, conv_id, fresnes.id)
+}
+
+/// PATCHes the convention `id` (at its current version) as the admin with `body`.
+async fn patched(c: &Cycle, id: &str, body: Value) -> (StatusCode, Value) {
+    let (_, conv) = call(c.admin.get(c.url(&format!("/{id}")))).await;
+    let version = conv["version"].as_i64().unwrap();
+    call(c.admin.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\"")).json(&body)).await
+}
+
+// Naming who signs for a member of a groupement (name and quality) keeps the délibération its
+// candidature recorded: the convention constitutive is then submitted. Another act may replace
+// it, never one dated before the groupement's creation (422 naming the field, as the candidature).
+backend_test!(naming_a_member_signatory_keeps_the_deliberation_of_its_candidature);
+async fn naming_a_member_signatory_keeps_the_deliberation_of_its_candidature(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let (_, conv_id, fresnes) = groupement_joined_by_fresnes(&c).await;
+    let member = format!("membre:{fresnes}");
+    let named = json!({ "signatories": {
+        member.clone(): { "name": "M. Jean Dupont", "quality": "maire" },
+        "coordinateur": { "name": "M. Daniel Auverlot", "quality": "recteur de l'académie de Créteil" },
+    }});
+    let (status, conv) = patched(&c, &conv_id, named).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {conv}");
+    let party = conv["parties"].as_array().unwrap().iter().find(|p| p["org"]["id"] == fresnes.as_str()).unwrap();
+    let signatory = &party["signatory"];
+    assert_eq!(
+        (signatory["name"].as_str(), signatory["act_number"].as_str(), signatory["act_date"].as_str()),
+        (Some("M. Jean Dupont"), Some("2026-DCM-7"), Some("2026-09-01")),
+        "{name}: {conv}"
+    );
+
+    let earlier =
+        json!({ "signatories": { member.clone(): { "act_number": "2026-DCM-1", "act_date": "2026-08-20" } } });
+    let (status, problem) = patched(&c, &conv_id, earlier).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    let error = &problem["errors"][0];
+    assert_eq!(error["field"].as_str(), Some(format!("signatories.{member}.act_date").as_str()), "{name}: {problem}");
+    assert!(error["message"].as_str().unwrap().contains("ne peut pas précéder la création du groupement"), "{name}");
+
+    let (status, submitted) = c.post(&c.admin, &conv_id, "submit", json!({})).await;
+    assert_eq!((status, submitted["status"].as_str()), (StatusCode::OK, Some("in_signature")), "{name}: {submitted}");
+}
+
+// A signed copy deposited is read back by whoever reads the convention, as deposited and as a
+// download (attachment, nosniff, a safe name); out of scope or unknown, the same 404.
+backend_test!(a_signed_copy_deposited_is_downloaded_by_the_parties_as_deposited);
+async fn a_signed_copy_deposited_is_downloaded_by_the_parties_as_deposited(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    let pdf = b"%PDF-1.7\n% signee par la mairie\n".to_vec();
+    let deposit = c.mairie.post(c.url(&format!("/{id}/signed-copies?name=copie%20sign%C3%A9e.pdf")));
+    let (status, conv) = call(deposit.bytes("application/pdf", pdf.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {conv}");
+    let file_id = conv["signed_files"][0]["id"].as_str().unwrap().to_string();
+
+    let copy = c.url(&format!("/{id}/signed-copies/{file_id}"));
+    for who in [&c.mairie, &c.dan, &c.directeur] {
+        let resp = who.get(&copy).send().await;
+        assert_eq!(resp.status, 200, "{name}: {}", resp.text);
+        assert_eq!(resp.bytes, pdf, "{name}: the bytes deposited");
+        assert_eq!(resp.header("content-type"), Some("application/pdf"), "{name}");
+        assert_eq!(resp.header("x-content-type-options"), Some("nosniff"), "{name}");
+        assert_eq!(resp.header("content-disposition"), Some("attachment; filename=\"copie-sign-e.pdf\""), "{name}");
+    }
+    let outsider =
+        c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let outside = outsider.get(&copy).send().await;
+    let unknown = outsider.get(c.url(&format!("/{}/signed-copies/{file_id}", "0".repeat(id.len())))).send().await;
+    assert_eq!((outside.status, unknown.status), (404, 404), "{name}");
+    assert_eq!(
+        outside.body["detail"].as_str().map(|d| d.replace(&id, "")),
+        unknown.body["detail"].as_str().map(|d| d.replace(&"0".repeat(id.len()), "")),
+        "{name}"
+    );
+    let no_copy = c.dan.get(c.url(&format!("/{id}/signed-copies/inconnu"))).send().await;
+    assert_eq!(no_copy.status, 404, "{name}: {}", no_copy.text);
+}
+
+// A status refusal reads as French writes it: « impossible d'amender », with the elision.
+backend_test!(amending_a_draft_is_refused_in_correct_french);
+async fn amending_a_draft_is_refused_in_correct_french(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let (status, problem) = c.post(&c.dan, &id, "amend", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{}: {problem}", c.db.name);
+    assert_eq!(problem["detail"], "impossible d'amender une convention brouillon", "{}", c.db.name);
+}

@@ -66,6 +66,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/api/v1/conventions/{id}/document"),
     ("GET", "/api/v1/conventions/{id}/signed-document"),
     ("POST", "/api/v1/conventions/{id}/signed-copies"),
+    ("GET", "/api/v1/conventions/{id}/signed-copies/{file_id}"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants"),
     ("GET", "/api/v1/tenants/{slug}"),
@@ -561,6 +562,7 @@ impl World {
             | "/api/v1/conventions/{id}/sign"
             | "/api/v1/conventions/{id}/refuse"
             | "/api/v1/conventions/{id}/signed-copies"
+            | "/api/v1/conventions/{id}/signed-copies/{file_id}"
             | "/api/v1/conventions/{id}/signed-document" => "in_signature",
             "/api/v1/conventions/{id}/terminate" | "/api/v1/conventions/{id}/non-renewal" => "signed",
             "/api/v1/conventions/{id}/amend" => "active",
@@ -600,6 +602,16 @@ impl World {
             }
             "/api/v1/conventions/{id}/signed-copies" => {
                 vec![Case { raw: Some(("application/pdf", b"%PDF-1.4 signed".to_vec())), ..c(200) }]
+            }
+            "/api/v1/conventions/{id}/signed-copies/{file_id}" => {
+                let deposit = self.admin.post(self.url(&format!("/api/v1/conventions/{id}/signed-copies")));
+                let resp = deposit.header("content-type", "application/pdf").body(b"%PDF-1.4 signed".to_vec());
+                let deposited: Value = resp.send().await.unwrap().json().await.unwrap();
+                let file_id = deposited["signed_files"][0]["id"].as_str().expect("a signed copy").to_string();
+                vec![
+                    case(method, url.replace("{file_id}", &file_id), 200),
+                    case(method, url.replace("{file_id}", "inconnu"), 404),
+                ]
             }
             _ => vec![c(200)],
         }

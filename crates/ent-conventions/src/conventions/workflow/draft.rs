@@ -9,7 +9,7 @@ use super::{
 };
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, ParameterType};
-use crate::conventions::signatories::Signatory;
+use crate::conventions::signatories::{self, Signatory, SignatoryPatch};
 use crate::conventions::{
     effective_controller, find_model, get_seen_convention, roles_key, Convention, RolesKey, Status,
 };
@@ -160,8 +160,10 @@ pub struct ConventionPatch {
     /// Replaces every party: all of the model's are given (422 on `parties` naming those left
     /// out); a title generated for the old parties is generated again for the new ones.
     pub parties: Option<BTreeMap<String, PartyInput>>,
-    /// Party key → who signs for it and the act that empowers them (replaces the given parties' ones).
-    pub signatories: Option<BTreeMap<String, Signatory>>,
+    /// Party key (or `key:org_id`) → who signs for it and the act that empowers them, field by
+    /// field: an absent field keeps its value (a member's act, taken from its candidature), `null`
+    /// clears it.
+    pub signatories: Option<BTreeMap<String, SignatoryPatch>>,
     /// Required when the new `start_date` is before today.
     pub backdate_reason: Option<String>,
     /// `key:org_id` → the organisation's own cost share, in hundredths of a percent (each
@@ -908,7 +910,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
         "une convention constitutive de groupement de commandes ne se crée pas directement : elle naît du \
          groupement, dont le coordonnateur accepte les candidatures des membres",
     )?;
-    let given = given_signatories(None, Some(&input.parties));
+    let given = given_signatories::<Signatory>(None, Some(&input.parties));
     let checked = check_new(ctx, input).await?;
     require_signatory_writers(ctx.actor, checked.model, &checked.draft.parties, &given)?;
     let mut tx = ctx.store.begin_write().await?;
@@ -1108,9 +1110,46 @@ pub async fn update(
     let given = given_signatories(patch.signatories.as_ref(), patch.parties.as_ref());
     let checked = check_edit(ctx, conv, expected_version, patch).await?;
     require_signatory_writers(ctx.actor, model, &checked.draft.parties, &given)?;
+    check_member_acts(ctx, model, conv, &checked.draft.signatories, &given).await?;
     let mut tx = ctx.store.begin_write().await?;
     update_constitutive_in(ctx, &mut tx, &checked).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The délibération of a member of a groupement (a party several organisations play in a
+/// convention constitutive), taken from its candidature, is replaced by no act dated before the
+/// groupement's creation, as the candidature refuses one
+/// ([`signatories::check_not_before_groupement`]): 422 on each signatory of `given` whose act does.
+async fn check_member_acts(
+    ctx: &Ctx<'_>,
+    model: &ConventionModel,
+    conv: &Convention,
+    merged: &BTreeMap<String, Signatory>,
+    given: &[String],
+) -> Result<(), Problem> {
+    let is_member = |key: &str| {
+        let party = key.split_once(':').map_or(key, |(party, _)| party);
+        model.parties.iter().any(|p| p.key == party && p.multiple)
+    };
+    let members: Vec<&String> = given.iter().filter(|key| is_member(key)).collect();
+    if model.governs_ent() || members.is_empty() {
+        return Ok(());
+    }
+    let groupement: Option<(String, String)> =
+        sqlx::query_as("SELECT reference, created_at FROM groupements WHERE convention_id = $1")
+            .bind(&conv.root_id)
+            .fetch_optional(ctx.store.pool())
+            .await?;
+    let Some((reference, created_at)) = groupement else { return Ok(()) };
+    let created_on = created_at.get(..10).unwrap_or(&created_at);
+    let mut checks = Checks::default();
+    for key in members {
+        let dated = merged.get(key.as_str()).and_then(|s| s.act_date.as_deref());
+        let Some(date) = dated.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+        let field = format!("signatories.{key}.act_date");
+        signatories::check_not_before_groupement(&field, date, &reference, created_on, &mut checks);
+    }
+    checks.finish()
 }
 
 /// The parameters of a groupement's convention constitutive that its flow writes from the
@@ -1164,8 +1203,8 @@ fn require_every_party(model: &ConventionModel, parties: &BTreeMap<String, Party
 
 /// The keys of the signatories a request designates: those of `signatories` and those given
 /// with `parties` (`{ "org": …, "signatory": … }`).
-fn given_signatories(
-    signatories: Option<&BTreeMap<String, Signatory>>,
+fn given_signatories<S>(
+    signatories: Option<&BTreeMap<String, S>>,
     parties: Option<&BTreeMap<String, PartyInput>>,
 ) -> Vec<String> {
     let mut keys: Vec<String> = signatories.into_iter().flat_map(|s| s.keys().cloned()).collect();
@@ -1265,11 +1304,11 @@ pub async fn check_edit<'c>(
     let before = writers_before(model, conv);
     let mut draft =
         build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref(), Some(conv)).await?;
-    let edited_signatories: BTreeMap<String, Signatory> =
-        draft.signatories.clone().into_iter().chain(patch.signatories.clone().unwrap_or_default()).collect();
-    check_signatories(ctx, model, &edited_signatories)?;
-    draft.signatories =
-        crate::conventions::signatories::merged(crate::conventions::signatories::current(conv), edited_signatories);
+    // Those given with the parties replace; those of `signatories` change the fields they give.
+    let with_parties = draft.signatories.clone().into_iter().map(|(key, s)| (key, SignatoryPatch::from(s)));
+    let edits = with_parties.chain(patch.signatories.clone().unwrap_or_default());
+    draft.signatories = signatories::merged(signatories::current(conv), edits);
+    check_signatories(ctx, model, &draft.signatories)?;
     draft.shares = patch.party_shares.clone().unwrap_or_else(|| current_shares(conv));
     let backdate_reason = match &patch.start_date {
         Some(_) => check_start(ctx, draft.start, patch.backdate_reason.as_deref())?,

@@ -25,7 +25,7 @@ pub use signing::{
 };
 
 use super::model::ConventionModel;
-use super::{find_model, get_convention, Convention, Status};
+use super::{find_model, get_convention, naming, Convention, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Problem, ProblemKind};
@@ -289,7 +289,7 @@ pub(super) fn require_status(conv: &Convention, allowed: &[Status], what: &str) 
     if allowed.contains(&conv.status) {
         Ok(())
     } else {
-        Err(Problem::conflict(format!("impossible de {what} une convention {}", conv.status.label())))
+        Err(Problem::conflict(format!("impossible {} une convention {}", naming::de(what), conv.status.label())))
     }
 }
 
