@@ -236,6 +236,17 @@ pub(super) fn totals(members: &[Application]) -> MemberQuantities {
     })
 }
 
+/// `text` ended as a sentence, for a template that goes on after it: a final full stop added
+/// unless it ends with one (or `!`, `?`, `…`).
+fn as_sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?', '…']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
 /// The templates' variables: public facts of the groupement and its members.
 fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::Context {
     let total = totals(members);
@@ -253,7 +264,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     c.insert("support", &g.terms.support);
     c.insert("duration_months", &g.terms.duration_months);
     if let Some(j) = &g.terms.duration_justification {
-        c.insert("duration_justification", j);
+        c.insert("duration_justification", &as_sentence(j));
     }
     let quantities: Vec<_> = members.iter().map(|m| m.quantities.for_key()).collect();
     let equipped = costs::Establishments::of(members);
@@ -324,7 +335,9 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
         &json!({
             "set": account_years > 0 || total.schools > 0,
             "account_years": costs::quantity(account_years),
+            "account_years_declared": account_years > 0,
             "setups": costs::quantity(total.schools * 100),
+            "setups_declared": total.schools > 0,
         }),
     );
     c.insert("contractant", if g.award.is_some() { "titulaire" } else { "candidat" });
@@ -868,6 +881,13 @@ pub async fn library(store: &Store, filter: &LibraryFilter) -> Result<Page<Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_justification_ends_as_a_sentence_before_the_text_that_follows_it() {
+        assert_eq!(as_sentence("amortissement des investissements "), "amortissement des investissements.");
+        assert_eq!(as_sentence("amortissement."), "amortissement.");
+        assert_eq!(as_sentence("pourquoi ?"), "pourquoi ?");
+    }
 
     #[test]
     fn an_escaped_value_holds_no_field_separator_nor_direction_control() {

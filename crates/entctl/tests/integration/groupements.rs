@@ -1510,6 +1510,25 @@ async fn a_commune_edits_its_application_until_the_deadline_and_never_another_on
     assert!(problem["detail"].as_str().unwrap().contains("ne se modifie plus"), "{problem}");
 }
 
+backend_test!(a_ccap_whose_members_declared_schools_but_no_account_leaves_that_maximum_to_fix);
+async fn a_ccap_whose_members_declared_schools_but_no_account_leaves_that_maximum_to_fix(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, id) = world_with_groupement(&db).await;
+    // The commune declares its écoles, and no account (no pupil, teacher nor parent).
+    let (commune, client) = &w.communes[0];
+    let application = json!({ "applicant": commune.id, "deliberation_number": "DCM-3", "deliberation_date": "2026-09-01",
+        "pupils": 0, "teacher_accounts": 0, "parent_accounts": 0 });
+    let (status, app) = send(client.post(api(&format!("/groupements/{id}/applications"))).json(&application)).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(accept)).await.0, 200, "{name}");
+    let ccap = odt_text(&generated(&w, &id, "ccap", "odt").await);
+    let to_fix = "Abonnements annuels par compte ENT\nà fixer avant le lancement de la consultation (aucun compte \
+                  déclaré par les membres)\n";
+    assert!(ccap.contains(to_fix), "{name}: no maximum of 0 accounts, which would forbid every order: {ccap}");
+    assert!(!ccap.contains("\n0 comptes × an"), "{name}: {ccap}");
+}
+
 backend_test!(the_coordinator_never_applies_to_its_own_groupement);
 async fn the_coordinator_never_applies_to_its_own_groupement(db: crate::common::TestDb) {
     let name = db.name;

@@ -33,6 +33,7 @@ const PAGES: &[Page] = &[
     ("POST", "/conventions/nouvelle", Some(CONVENTION_WRITERS)),
     ("GET", "/conventions/{convention}", Some(CONVENTION_READERS)),
     ("GET", "/conventions/{convention}/document", Some(CONVENTION_READERS)),
+    ("GET", "/conventions/{convention}/exemplaires-signes/{file}", Some(CONVENTION_READERS)),
     ("GET", "/conventions/{convention}/modifier", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/modifier", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/soumettre", Some(CONVENTION_WRITERS)),
@@ -92,7 +93,9 @@ async fn targets(world: &World) -> Targets {
         tenant.push(doc["metadata"]["name"].as_str().unwrap().to_string());
     }
     let ticket = [world.support_ticket(SupportN3, Side::In).await.id, world.support_ticket(Usager, Side::Out).await.id];
-    let mut more = console_rgpd::targets(world).await;
+    let copies = [world.signed_copy(&convention[0]).await, world.signed_copy(&convention[1]).await];
+    let mut more = vec![("{file}", copies)];
+    more.extend(console_rgpd::targets(world).await);
     more.extend(console_groupements::targets(world).await);
     more.extend(console_account::targets(world).await);
     for (i, (placeholder, _)) in more.iter().enumerate() {

@@ -25,6 +25,7 @@ pub(super) const CASES: &[Case] = &[
     ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/signed-document", CONVENTION_READERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
+    ("GET", "/api/v1/conventions/{id}/signed-copies/{file_id}", CONVENTION_READERS, Target::Convention),
 ];
 
 /// The routes that write a convention (under `conventions.write`).

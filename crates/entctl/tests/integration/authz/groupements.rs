@@ -61,6 +61,17 @@ pub(super) fn groupement_expected(method: &str, path: &str, role: Role, side: Si
         // An applicant (a coordinator) it cannot read is named like one that does not exist:
         // 422 on `applicant` (`coordinator`).
         422
+    } else if method == "GET"
+        && matches!(
+            path,
+            "/api/v1/groupements/{id}/members"
+                | "/api/v1/groupements/{id}/shares"
+                | "/api/v1/groupements/{id}/documents"
+        )
+    {
+        // The groupement is read by every reader: its members, shares and documents are refused
+        // to who is neither its coordinator nor a member, not hidden.
+        403
     } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
         // A collectivité applies for itself: another applicant it cannot read is not revealed.
         404

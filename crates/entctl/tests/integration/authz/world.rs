@@ -274,6 +274,25 @@ impl World {
     }
 
     /// A convention in the given state, for the school in or out of scope.
+    /// A signed copy deposited for the convention `conv_id` (its row written as a deposit writes
+    /// it, once): its file id.
+    pub(super) async fn signed_copy(&self, conv_id: &str) -> String {
+        let id = format!("copie-{conv_id}");
+        sqlx::query(
+            "INSERT INTO convention_files (id, convention_id, file_name, content_type, sha256, size, content, \
+             uploaded_by, uploaded_at) VALUES ($1, $2, 'copie-signee.pdf', 'application/pdf', '0', 8, $3, 'admin', $4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(conv_id)
+        .bind(b"%PDF-1.4".to_vec())
+        .bind(entcp::store::timestamp(t0()))
+        .execute(self.store.pool())
+        .await
+        .unwrap();
+        id
+    }
+
     pub(super) async fn convention(&self, side: Side, state: &str) -> entcp::conventions::Convention {
         use entcp::conventions::workflow::{self, Ctx};
         let admin = admin();
@@ -492,12 +511,16 @@ impl World {
                     "/api/v1/conventions/{id}/terminate"
                     | "/api/v1/conventions/{id}/non-renewal"
                     | "/api/v1/conventions/{id}/signed-copies"
+                    | "/api/v1/conventions/{id}/signed-copies/{file_id}"
                     | "/api/v1/conventions/{id}/signed-document" => "signed",
                     "/api/v1/conventions/{id}/amend" => "active",
                     _ => "draft",
                 };
                 let conv = self.kept(format!("convention {side:?} {state}"), || self.convention(side, state)).await;
-                let url = p.replace("{id}", &conv.id);
+                let mut url = p.replace("{id}", &conv.id);
+                if p.ends_with("{file_id}") {
+                    url = url.replace("{file_id}", &self.signed_copy(&conv.id).await);
+                }
                 match p {
                     "/api/v1/conventions/{id}" if method == "PATCH" => {
                         Call { body: Some(json!({ "title": "Titre revu" })), if_match: Some(conv.version), ..call(url) }
