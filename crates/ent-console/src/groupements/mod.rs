@@ -316,6 +316,7 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
         "deadline": french_date(&g.application_deadline),
         "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
+        "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),
         "award": g.award.as_ref().map(|a| json!({
             "vendor": a.vendor.name, "siret": a.vendor_siret, "ht": euros(a.amount_ht_cents),
             "ttc": euros(a.amount_ttc_cents), "notified": french_date(&a.notified_on),

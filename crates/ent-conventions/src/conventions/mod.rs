@@ -146,7 +146,9 @@ pub struct Convention {
     /// signs for the académie.
     pub rgpd_controller: Option<OrgRef>,
     /// The éditeurs and hébergeurs of the ENT tenants of the parties and covered schools, when
-    /// known: the sub-processors the Art. 28 clause names.
+    /// known: the sub-processors the Art. 28 clause names. Empty under a model whose RGPD roles
+    /// name no processor party (`processing::processor_party`: the convention constitutive of a
+    /// groupement de commandes), whose document says « aucun ».
     pub subprocessors: Vec<OrgRef>,
     /// What the tenants of its parties and covered schools run, for its Art. 28(3) annex.
     #[serde(skip)]
@@ -512,7 +514,15 @@ async fn assemble(
                     None => controller,
                 }
             });
-        let subprocessors = subprocessors.take(&row.id);
+        // The vendors and hosts of its tenants are sub-processors only down an Art. 28 chain a
+        // processor party opens: the one source of the API's list and of the document's annexes.
+        let subprocessors = match model {
+            Some(model) if processing::processor_party(model, &parties).is_none() => {
+                subprocessors.take(&row.id);
+                Vec::new()
+            }
+            _ => subprocessors.take(&row.id),
+        };
         let of_parties: Vec<(String, bool)> =
             parties.iter().map(|p| (p.org.id.clone(), p.org.kind == OrgKind::Etablissement)).collect();
         let of_schools: Vec<(String, Option<Degree>)> =

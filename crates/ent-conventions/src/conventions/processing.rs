@@ -10,7 +10,7 @@
 
 use super::model::ConventionModel;
 use super::naming;
-use super::{Convention, ProcessedTenant};
+use super::{Convention, Party, ProcessedTenant};
 use ent_documents::documents::{Block, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
@@ -121,9 +121,19 @@ fn subprocessors(conv: &Convention) -> String {
     format!("{} ; {}", named(OrgKind::Editeur, "éditeur de la solution"), named(OrgKind::Hebergeur, "hébergeur"))
 }
 
+/// The party that processes the ENT's data for the controller under `model` (the collectivité
+/// of a tripartite or bipartite convention): the head of the Art. 28 chain whose further links,
+/// the vendors and hosts of the tenants, are the convention's sub-processors
+/// ([`Convention::subprocessors`]). None under a model whose RGPD roles name no processor (the
+/// convention constitutive of a groupement de commandes, which organises a purchase and no ENT
+/// processing): such a convention has no sub-processor, and says so (« aucun »).
+pub fn processor_party<'p>(model: &ConventionModel, parties: &'p [Party]) -> Option<&'p Party> {
+    parties.iter().find(|p| model.rgpd.processors.contains(&p.key))
+}
+
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
 pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
-    let processor = conv.parties.iter().find(|p| model.rgpd.processors.contains(&p.key))?;
+    let processor = processor_party(model, &conv.parties)?;
     let processor = naming::of_org(&processor.org).article;
     let controller = match &conv.rgpd_controller {
         Some(org) => naming::of_org(org).of,

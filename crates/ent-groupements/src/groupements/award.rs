@@ -11,7 +11,7 @@ use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_conventions::conventions::get_convention;
 use ent_conventions::conventions::workflow::users_with_role;
-use ent_kernel::clock::{french_date, term_end, today_in_france};
+use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::first_column;
@@ -25,7 +25,7 @@ use ent_platform::contracts::{self, NewContract};
 use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
-use ent_platform::registry::{fold, get_org, Org};
+use ent_platform::registry::{fold, get_org, Org, OrgRef};
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -327,12 +327,7 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
             later(start, format!("la prise d'effet de la convention constitutive {reference}"));
         }
     }
-    let launched: Option<String> = sqlx::query_scalar("SELECT consultation_launched_at FROM groupements WHERE id = $1")
-        .bind(&g.id)
-        .fetch_one(store.pool())
-        .await?;
-    if let Some(at) = launched.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
-        let day = today_in_france(at.with_timezone(&chrono::Utc));
+    if let Some(day) = g.consultation_launched_on() {
         later(day.to_string(), "le lancement de la consultation".into());
     }
     Ok(earliest)
@@ -356,6 +351,9 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
     let mut decp = input.decp.clone();
     decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
+    let funded = funded_tenants(ctx, &members).await?;
+    let notified = parse_date("notified_on", &checked.notified_on)?;
+    let kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
     let award = Award {
         vendor: vendor.as_ref(),
         vendor_siret: checked.siret.clone(),
@@ -365,8 +363,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         duration_months: checked.duration,
         unit_prices: input.unit_prices.clone(),
         decp,
+        kept_tenants,
     };
-    let funded = funded_tenants(ctx, &members).await?;
     let mut tx = ctx.store.begin_write().await?;
     let query = sqlx::query(
         "UPDATE groupements SET status = 'awarded', award = $1, vendor_org_id = $2, version = version + 1, updated_at = $3 \
@@ -395,6 +393,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         json!({
             "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
             "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": tenants,
+            "kept_tenants": award.kept_tenants,
         }),
     )
     .await?;
@@ -439,6 +438,106 @@ pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, 
     Ok(tenants)
 }
 
+/// A member's tenant an award leaves with its vendor, the titulaire of another groupement's
+/// accord-cadre still running: a public buyer changes no titulaire before the term of the
+/// contract that binds it, and never silently (the award's result and its audit name it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeptTenant {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The organisation it runs for.
+    pub organisation: String,
+    /// Its vendor, kept: the other accord-cadre's titulaire.
+    pub vendor: String,
+    /// The reference of the groupement whose accord-cadre binds it.
+    pub groupement: String,
+    /// `YYYY-MM-DD`: the last day of that accord-cadre.
+    pub ends_on: String,
+    /// The same in a French sentence.
+    pub message: String,
+}
+
+/// Another groupement's running accord-cadre: its reference, titulaire, last day and the tenants
+/// its accepted members fund.
+struct Running {
+    reference: String,
+    vendor: OrgRef,
+    ends_on: NaiveDate,
+    tenants: Vec<String>,
+}
+
+/// The accords-cadres of other groupements (awarded or running) still in force on `notified`
+/// whose titulaire is the vendor of one of `funded`, with the tenants their members fund.
+async fn running_elsewhere(
+    store: &Store,
+    g: &Groupement,
+    notified: NaiveDate,
+    funded: &[Tenant],
+) -> Result<Vec<Running>, Problem> {
+    let vendors: Vec<&str> = funded.iter().filter_map(|t| t.vendor.as_ref()).map(|v| v.id.as_str()).collect();
+    let ids: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, vendor_org_id FROM groupements WHERE id <> $1 AND status IN ('awarded', 'running') \
+         AND vendor_org_id IS NOT NULL ORDER BY id",
+    )
+    .bind(&g.id)
+    .fetch_all(store.pool())
+    .await?;
+    let mut running = Vec::new();
+    for (id, _) in ids.iter().filter(|(_, vendor)| vendors.contains(&vendor.as_str())) {
+        let Some(other) = super::get(store, id).await? else { continue };
+        let Some(award) = &other.award else { continue };
+        let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
+        let Some(ends_on) = starts.and_then(|d| term_end(d, award.duration_months)) else { continue };
+        if ends_on < notified {
+            continue;
+        }
+        let mut tenants = Vec::new();
+        for m in membership::members(store, &other.id).await? {
+            let Some(org) = get_org(store, &m.applicant.id).await? else { continue };
+            tenants.extend(funded_tenants_of(store, &org).await?.into_iter().map(|t| t.id));
+        }
+        running.push(Running { reference: other.reference, vendor: award.vendor.clone(), ends_on, tenants });
+    }
+    Ok(running)
+}
+
+/// The tenants of `funded` that another groupement's accord-cadre, still running on `notified`,
+/// binds to a titulaire other than `vendor`: their vendor is that titulaire and one of its
+/// members funds them. The award leaves them with it ([`KeptTenant`]).
+async fn bound_elsewhere(
+    store: &Store,
+    g: &Groupement,
+    notified: NaiveDate,
+    vendor: &Org,
+    funded: &[Tenant],
+) -> Result<Vec<KeptTenant>, Problem> {
+    let running = running_elsewhere(store, g, notified, funded).await?;
+    let mut kept = Vec::new();
+    for tenant in funded {
+        let Some(current) = tenant.vendor.as_ref().filter(|v| v.id != vendor.id) else { continue };
+        let binding = running.iter().find(|r| r.vendor.id == current.id && r.tenants.contains(&tenant.id));
+        let Some(r) = binding else { continue };
+        let ends_on = r.ends_on.to_string();
+        kept.push(KeptTenant {
+            message: format!(
+                "l'ENT « {} » de {} garde son éditeur {}, titulaire de l'accord-cadre du groupement {} qui court \
+                 jusqu'au {} : il ne passe pas au nouveau titulaire avant ce terme",
+                tenant.slug,
+                tenant.organisation.name,
+                current.name,
+                r.reference,
+                french_date(&ends_on)
+            ),
+            tenant: tenant.slug.clone(),
+            organisation: tenant.organisation.name.clone(),
+            vendor: current.name.clone(),
+            groupement: r.reference.clone(),
+            ends_on,
+        });
+    }
+    Ok(kept)
+}
+
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28
 /// clauses) and as the vendor of `tenants`; returns how many tenants changed.
 async fn processor_of_record(
@@ -469,7 +568,8 @@ async fn processor_of_record(
     }
     let mut changed = 0;
     for tenant in tenants {
-        if tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
+        let kept = award.kept_tenants.iter().any(|k| k.tenant == tenant.slug);
+        if kept || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
             continue;
         }
         set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;

@@ -274,6 +274,10 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     if let Some(d) = &g.consultation_date {
         c.insert("consultation_date", &french(d));
     }
+    // The calendar prints what took place as it took place, the rest as planned.
+    if let Some(day) = g.consultation_launched_on() {
+        c.insert("consultation_launched", &french(&day.to_string()));
+    }
     if let Some(d) = &g.award_planned_date {
         c.insert("award_planned_date", &french(d));
     }

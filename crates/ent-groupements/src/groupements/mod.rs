@@ -23,7 +23,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::workflow;
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
-use ent_kernel::clock::{french_date, term_end};
+use ent_kernel::clock::{french_date, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
@@ -195,6 +195,11 @@ pub struct Award {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unit_prices: Vec<costs::UnitPrice>,
     pub decp: decp::DecpFacts,
+    /// The members' tenants the award left with their vendor: the titulaire of another
+    /// groupement's accord-cadre still running on the notification day (no titulaire changes
+    /// silently before its term). Served to the same readers as `unit_prices`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_tenants: Vec<award::KeptTenant>,
 }
 
 #[skip_serializing_none]
@@ -212,8 +217,13 @@ pub struct Groupement {
     pub cost_key_label: String,
     /// `YYYY-MM-DD`: last day to apply.
     pub application_deadline: String,
+    /// `YYYY-MM-DD`: the planned launch of the consultation.
     pub consultation_date: Option<String>,
+    /// `YYYY-MM-DD`: the planned award.
     pub award_planned_date: Option<String>,
+    /// When the consultation was really launched (the groupement entered `consultation`),
+    /// RFC 3339; absent before. Its day in France is [`Groupement::consultation_launched_on`].
+    pub consultation_launched_at: Option<String>,
     pub status: Status,
     pub status_label: String,
     /// The convention constitutive in force (`groupement-de-commandes`, the one the accepted
@@ -246,6 +256,12 @@ impl Groupement {
         let planned =
             self.award_planned_date.as_ref().or(self.consultation_date.as_ref()).unwrap_or(&self.application_deadline);
         convention_end_after(NaiveDate::parse_from_str(planned, "%Y-%m-%d").ok()?, self.terms.duration_months)
+    }
+
+    /// The day in France the consultation was launched, once it was.
+    pub fn consultation_launched_on(&self) -> Option<NaiveDate> {
+        let at = DateTime::parse_from_rfc3339(self.consultation_launched_at.as_deref()?).ok()?;
+        Some(today_in_france(at.with_timezone(&Utc)))
     }
 }
 
@@ -598,7 +614,7 @@ macro_rules! linked_convention {
 
 const COLUMNS: &str = concat!(
     "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
-    g.consultation_date, g.award_planned_date, g.status, ",
+    g.consultation_date, g.award_planned_date, g.consultation_launched_at, g.status, ",
     linked_convention!(),
     " AS first_convention_id, ",
     in_force_of!(linked_convention!()),
@@ -619,6 +635,7 @@ struct GroupementRow {
     application_deadline: String,
     consultation_date: Option<String>,
     award_planned_date: Option<String>,
+    consultation_launched_at: Option<String>,
     #[sqlx(try_from = "String")]
     status: Status,
     first_convention_id: Option<String>,
@@ -650,6 +667,7 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         application_deadline: row.application_deadline,
         consultation_date: row.consultation_date,
         award_planned_date: row.award_planned_date,
+        consultation_launched_at: row.consultation_launched_at,
         status_label: row.status.label().into(),
         status: row.status,
         convention_id: row.convention_id,

@@ -270,11 +270,13 @@ async fn sees_prices(state: &GroupementsState, caller: &Caller, g: &Groupement) 
     Ok(!member_of(caller, &members).is_empty())
 }
 
-/// `g` as the caller reads it: its award without the unit prices unless it [`sees_prices`].
+/// `g` as the caller reads it: its award without the unit prices nor the members' tenants it
+/// left with their vendor unless it [`sees_prices`].
 async fn as_read(state: &GroupementsState, caller: &Caller, mut g: Groupement) -> Result<Groupement, Problem> {
     if g.award.is_some() && !sees_prices(state, caller, &g).await? {
         if let Some(award) = g.award.as_mut() {
             award.unit_prices.clear();
+            award.kept_tenants.clear();
         }
     }
     Ok(g)

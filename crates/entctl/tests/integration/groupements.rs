@@ -3074,3 +3074,215 @@ async fn consultation_launches_are_backfilled_on_postgres() {
     })
     .await;
 }
+
+/// A groupement of `w`'s communes `members` (by index; applications until 30 September 2026),
+/// each accepted, its convention constitutive submitted and signed by every party on the day of
+/// `app`'s clock: the groupement's id.
+async fn constituted_groupement(w: &World, app: &TestApp, members: &[usize]) -> String {
+    let id = created_minimal_groupement(w, "constituted_groupement").await;
+    for (n, i) in members.iter().enumerate() {
+        let app = apply(&w.communes[*i], &id, &format!("2026-DCM-{n:03}")).await;
+        let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+        assert_eq!(send(w.coord.post(accept)).await.0, 200, "{id}");
+    }
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
+    let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
+    let coord = w.coord.to(app);
+    let (_, conv) = send(coord.get(conv_url(""))).await;
+    let patch = common::fixtures::groupement_signatories(&conv);
+    let version = conv["version"].as_i64().unwrap();
+    let (status, conv) =
+        send(coord.patch(conv_url("")).header("if-match", format!("\"{version}\"")).json(&patch)).await;
+    assert_eq!(status, 200, "{conv}");
+    let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
+    assert_eq!(status, 200, "{submitted}");
+    let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
+    for signer in signers {
+        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    id
+}
+
+/// The text of the latest `kind` document of groupement `id`, generated now by its coordinator.
+async fn document_text(w: &World, id: &str, kind: &str) -> String {
+    odt_text(&generated(w, id, kind, "odt").await)
+}
+
+// The calendar of the presentation note (and the RC's launch) says what took place as it took
+// place: before the launch, the planned launch as planned; once launched, the day it really was
+// (not the planned one, never « à fixer »); once awarded, the notification.
+backend_test!(the_calendar_prints_the_real_launch_and_notification_once_they_took_place);
+async fn the_calendar_prints_the_real_launch_and_notification_once_they_took_place(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    assert!(g.get("consultation_launched_at").is_none(), "{name}: not launched yet: {g}");
+    let planned = "Lancement prévu de la consultation\nà fixer\n";
+    for kind in ["presentation", "rc"] {
+        let text = document_text(&w, &id, kind).await;
+        assert!(text.contains(planned), "{name}: {kind} before the launch: {text}");
+        assert!(!text.contains("Lancement de la consultation\n"), "{name}: {kind}: {text}");
+    }
+    // A planned date is printed as planned.
+    sqlx::query("UPDATE groupements SET consultation_date = '2026-11-15' WHERE id = $1")
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let text = document_text(&w, &id, "presentation").await;
+    assert!(text.contains("Lancement prévu de la consultation\n15 novembre 2026\n"), "{name}: {text}");
+
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    launch_consultation(&w.coord.to(&launching), &id, name).await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    assert!(g["consultation_launched_at"].as_str().is_some_and(|at| at.starts_with("2026-11-30")), "{name}: {g}");
+    let launched = "Lancement de la consultation\n30 novembre 2026\n";
+    for kind in ["presentation", "rc"] {
+        let text = document_text(&w, &id, kind).await;
+        assert!(text.contains(launched), "{name}: {kind} once launched: {text}");
+        assert!(!text.contains("Lancement prévu") && !text.contains("15 novembre 2026"), "{name}: {kind}: {text}");
+    }
+
+    let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
+    let (status, g) =
+        send(w.coord.to(&later).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-12-01")))
+            .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let text = document_text(&w, &id, "presentation").await;
+    for needle in [launched, "Notification du marché\n1er décembre 2026\n"] {
+        assert!(text.contains(needle), "{name}: the awarded note lacks « {needle} »: {text}");
+    }
+    assert!(!text.contains("Attribution prévue"), "{name}: {text}");
+}
+
+/// An éditeur of the registry (SIREN from `prefix`) and a tenant of `org` whose vendor it is,
+/// declared by the administrator `admin`: the éditeur.
+async fn tenant_with_vendor(w: &World, admin: &Client, org: &Org, slug: &str, vendor_name: &str, prefix: &str) -> Org {
+    let vendor = new_org(&w.store, OrgKind::Editeur, vendor_name, &luhn(prefix), None).await;
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+        "spec": {
+            "organisation": org.id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d",
+            "vendor": format!("editeur:{}", vendor.code),
+        }
+    });
+    let (status, body) = send(admin.post("/api/v1/tenants").json(&doc)).await;
+    assert_eq!(status, 201, "{body}");
+    vendor
+}
+
+/// The value of the field `label` of an HTML document (the `<dd>` after its `<dt>`).
+fn html_field<'a>(html: &'a str, label: &str) -> &'a str {
+    let at = html.find(&format!("<dt>{label}</dt><dd>")).unwrap_or_else(|| panic!("no field {label}: {html}"));
+    let value = &html[at + format!("<dt>{label}</dt><dd>").len()..];
+    &value[..value.find("</dd>").expect("a value")]
+}
+
+// Sub-processors are named down the Art. 28 chain a processor party opens: the API's list and
+// the document say the same. A tripartite convention of a commune whose tenant has an éditeur
+// names it in both; the convention constitutive of a groupement that commune joined organises a
+// purchase, no ENT processing: none in the API, « aucun » in its annex.
+backend_test!(the_api_and_the_document_of_a_convention_name_the_same_sub_processors);
+async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let commune = &w.communes[0].0;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let vendor = tenant_with_vendor(&w, &admin, commune, "ent-commune", "ENT Éditions SAS", "81234567").await;
+
+    let school = first_etablissement(&w, "commune_code = $1 AND degree = '1D'", commune).await;
+    let body = common::fixtures::tripartite("academie:24", &commune.id, &school, "2027-01-01");
+    let (status, tripartite) = send(admin.post("/api/v1/conventions").json(&body)).await;
+    assert_eq!(status, 201, "{name}: {tripartite}");
+    let listed: Vec<&str> =
+        tripartite["subprocessors"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [vendor.id.as_str()], "{name}: {tripartite}");
+    let doc = admin.get(api(&format!("/conventions/{}/document?format=html", tripartite["id"].as_str().unwrap())));
+    let html = doc.send().await.text;
+    assert!(
+        html.contains(&format!("Sous-traitants ultérieurs : éditeur de la solution : {}", vendor.name)),
+        "{name}: the tripartite's annex names its éditeur: {html}"
+    );
+
+    let id = created_minimal_groupement(&w, name).await;
+    let conv_id = first_commune_accepted(&w, &id).await;
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    assert_eq!(conv["subprocessors"], json!([]), "{name}: the constitutive has none: {conv}");
+    let html = w.coord.get(api(&format!("/conventions/{conv_id}/document?format=html"))).send().await.text;
+    assert_eq!(html_field(&html, "Sous-traitants"), "aucun", "{name}");
+    assert!(!html.contains(&vendor.name), "{name}: no éditeur named in the constitutive: {html}");
+}
+
+// A commune in two groupements: the later award changes no titulaire silently. Its tenant,
+// whose vendor is the titulaire of the first groupement's accord-cadre still running, keeps it;
+// the award names it in its result and its audit; a member bound to nothing else gets the new
+// titulaire.
+backend_test!(a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so);
+async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (both, only_second) = (&w.communes[0].0, &w.communes[1].0);
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    for (commune, slug) in [(both, "ent-des-deux"), (only_second, "ent-du-second")] {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": commune.id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+        });
+        assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
+    }
+    let first = constituted_groupement(&w, &signing, &[0]).await;
+    let second = constituted_groupement(&w, &signing, &[0, 1]).await;
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    for id in [&first, &second] {
+        launch_consultation(&w.coord.to(&launching), id, name).await;
+    }
+    let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
+    let coord = w.coord.to(&later);
+    let (status, g1) =
+        send(coord.post(api(&format!("/groupements/{first}/award"))).json(&award_notified_on("2026-11-30"))).await;
+    assert_eq!(status, 200, "{name}: {g1}");
+    let vendor_of = |slug: &'static str| {
+        let admin = &admin;
+        async move {
+            let (_, t) = send(admin.get(api(&format!("/tenants/{slug}")))).await;
+            t["vendor"]["name"].as_str().map(str::to_string)
+        }
+    };
+    assert_eq!(vendor_of("ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
+
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("82345678"))));
+    body["vendor_name"] = json!("Autre Éditeur SAS");
+    body["notified_on"] = json!("2026-12-01");
+    let (status, g2) = send(coord.post(api(&format!("/groupements/{second}/award"))).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g2}");
+    let kept = g2["award"]["kept_tenants"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 1, "{name}: {g2}");
+    assert_eq!(
+        (kept[0]["tenant"].as_str(), kept[0]["vendor"].as_str(), kept[0]["groupement"].as_str()),
+        (Some("ent-des-deux"), Some("ENT Éditions SAS"), g1["reference"].as_str()),
+        "{name}: {kept:?}"
+    );
+    let message = kept[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("garde son éditeur ENT Éditions SAS") && message.contains("29 novembre 2029"),
+        "{message}"
+    );
+    assert_eq!(vendor_of("ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: kept");
+    assert_eq!(vendor_of("ent-du-second").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: bound to nothing else");
+
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
+            .bind(g2["id"].as_str().unwrap())
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["kept_tenants"][0]["tenant"], "ent-des-deux", "{name}: {summary}");
+    assert_eq!(summary["tenants"], 1, "{name}: one tenant changed: {summary}");
+    // The members' tenants are not the business of every reader of the award.
+    let (_, seen) = send(w.outsider.get(api(&format!("/groupements/{second}")))).await;
+    assert!(seen["award"].get("kept_tenants").is_none(), "{name}: {seen}");
+}

@@ -80,6 +80,8 @@ struct Targets {
     ticket: [String; 2],
     /// The placeholders of the capability tables (`console_*.rs`) and their in/out values.
     more: Vec<(&'static str, [String; 2])>,
+    /// A version of every groupement piece in and out of scope: the piece pages are sent for each.
+    pieces: Vec<(entcp::groupements::documents::Kind, [String; 2])>,
 }
 
 async fn targets(world: &World) -> Targets {
@@ -96,12 +98,13 @@ async fn targets(world: &World) -> Targets {
     let copies = [world.signed_copy(&convention[0]).await, world.signed_copy(&convention[1]).await];
     let mut more = vec![("{file}", copies)];
     more.extend(console_rgpd::targets(world).await);
-    more.extend(console_groupements::targets(world).await);
+    let (groupement_targets, pieces) = console_groupements::targets(world).await;
+    more.extend(groupement_targets);
     more.extend(console_account::targets(world).await);
     for (i, (placeholder, _)) in more.iter().enumerate() {
         assert!(!more[..i].iter().any(|(p, _)| p == placeholder), "placeholder {placeholder} given twice");
     }
-    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket, more }
+    Targets { convention: convention.try_into().unwrap(), tenant: tenant.try_into().unwrap(), ticket, more, pieces }
 }
 
 /// Every page of the console: the table above, then each capability's own.
@@ -276,10 +279,18 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
     // One session per role (argon2 makes a sign-in cost tens of milliseconds), opened again
     // after a page that may end it.
     let mut sessions: HashMap<Role, (String, String)> = HashMap::new();
-    for (method, path, access) in pages() {
+    for ((method, path, access), (piece, field)) in
+        pages().flat_map(|page| console_groupements::piece_variants(page.0, page.1).into_iter().map(move |v| (page, v)))
+    {
         let method_of = Method::from_bytes(method.as_bytes()).unwrap();
+        let of_piece = |side: Side| {
+            let versions = piece.and_then(|kind| targets.pieces.iter().find(|(k, _)| *k == kind));
+            let n = if side == Side::In { 0 } else { 1 };
+            versions.map_or(path.to_string(), |(_, ids)| path.replace("{piece}", &ids[n]))
+        };
+        let piece_name = piece.map(|k| format!(" [{}]", k.as_str())).unwrap_or_default();
         for side in [Side::In, Side::Out] {
-            let target = address(&world, &targets, path, side);
+            let target = address(&world, &targets, &of_piece(side), side);
             let anonymous = world.app.request(method_of.clone(), &target).bytes(form, "").send().await;
             let want = match access {
                 None => public_expected(method, path),
@@ -288,8 +299,10 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
             if anonymous.status != want
                 || (want == 303 && !anonymous.header("location").unwrap_or("").starts_with("/connexion"))
             {
-                failures
-                    .push(format!("{method} {path} without session ({side:?}): {}, expected {want}", anonymous.status));
+                failures.push(format!(
+                    "{method} {path}{piece_name} without session ({side:?}): {}, expected {want}",
+                    anonymous.status
+                ));
             }
             let Some(allowed) = access else { continue };
             for role in Role::ALL {
@@ -305,18 +318,21 @@ async fn every_console_page_answers_each_role_in_and_out_of_scope_as_the_table_s
                     .app
                     .request(method_of.clone(), &target)
                     .header("cookie", &session)
-                    .bytes(form, body)
+                    .bytes(form, format!("{body}{field}"))
                     .send()
                     .await;
-                let want = match (allowed.contains(&role), capability_expected(&world, method, path, role, side).await)
-                {
-                    (false, _) => 403,
-                    (true, Some(screen)) => screen,
-                    (true, None) => allowed_expected(method, path, role, side),
-                };
+                let mut want =
+                    match (allowed.contains(&role), capability_expected(&world, method, path, role, side).await) {
+                        (false, _) => 403,
+                        (true, Some(screen)) => screen,
+                        (true, None) => allowed_expected(method, path, role, side),
+                    };
+                if !field.is_empty() {
+                    want = console_groupements::with_type_expected(want);
+                }
                 if resp.status != want {
                     failures.push(format!(
-                        "{method} {path} as {} ({side:?}): {}, expected {want}",
+                        "{method} {path}{piece_name} as {} ({side:?}): {}, expected {want}",
                         role.as_str(),
                         resp.status
                     ));

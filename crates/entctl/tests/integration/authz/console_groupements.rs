@@ -1,10 +1,12 @@
 //! Authorisation cases of the console's groupement screens (coordinator, members, library).
 //! The target is an awarded groupement coordinated by the EPCI of the side (its commune a
-//! member, the other commune an applicant), a CCTP of it, and the member's application and share.
+//! member, the other commune an applicant), a CCTP of it — and a version of every other piece,
+//! which the piece pages go through as well —, and the member's application and share.
 
 use super::console::Page;
-use super::groupements::{GROUPEMENT_APPLICANTS, GROUPEMENT_MANAGERS, GROUPEMENT_READERS};
+use super::groupements::{pieces, GROUPEMENT_APPLICANTS, GROUPEMENT_MANAGERS, GROUPEMENT_READERS};
 use super::*;
+use entcp::groupements::documents::Kind;
 
 pub(super) const PAGES: &[Page] = &[
     ("GET", "/groupements", Some(GROUPEMENT_READERS)),
@@ -26,18 +28,51 @@ pub(super) const PAGES: &[Page] = &[
     ("GET", "/bibliotheque", Some(&[Admin, Dan, Coordinateur])),
 ];
 
-/// The placeholders of the pages above and their values in and out of scope.
-pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
+/// The placeholders of the pages above and their values in and out of scope, and the version of
+/// every piece ([`pieces`]) of the two groupements in and out of scope (the CCTP's is `{piece}`).
+pub(super) async fn targets(world: &World) -> (Vec<(&'static str, [String; 2])>, Vec<(Kind, [String; 2])>) {
     let mut values: [Vec<String>; 4] = Default::default();
+    let mut versions: Vec<(Kind, Vec<String>)> = pieces().map(|kind| (kind, Vec::new())).collect();
     for (side, member) in [(Side::In, &world.commune_in), (Side::Out, &world.commune_out)] {
         let (g, mine, _) = world.groupement(side, "awarded").await;
+        for (kind, ids) in &mut versions {
+            ids.push(world.groupement_document_of(&g, *kind).await);
+        }
         values[1].push(world.groupement_document(&g).await);
         values[0].push(g.reference);
         values[2].push(mine);
         values[3].push(member.id.clone());
     }
     let [groupement, piece, candidature, membre] = values.map(|v| <[String; 2]>::try_from(v).unwrap());
-    vec![("{groupement}", groupement), ("{piece}", piece), ("{candidature}", candidature), ("{membre}", membre)]
+    let versions = versions.into_iter().map(|(kind, ids)| (kind, <[String; 2]>::try_from(ids).unwrap())).collect();
+    let placeholders =
+        vec![("{groupement}", groupement), ("{piece}", piece), ("{candidature}", candidature), ("{membre}", membre)];
+    (placeholders, versions)
+}
+
+/// The variants of a page the piece matrix sends, each `(piece, form field)`: a page of a
+/// version (`{piece}`) once per piece, its version put in; the generation form once as the
+/// matrix sends it (no `type`) and once per piece (`type=<piece>`); any other page once as it is.
+pub(super) fn piece_variants(method: &str, path: &str) -> Vec<(Option<Kind>, String)> {
+    if path.contains("{piece}") {
+        return pieces().map(|kind| (Some(kind), String::new())).collect();
+    }
+    if (method, path) == ("POST", "/groupements/{groupement}/documents") {
+        let typed = pieces().map(|kind| (Some(kind), format!("&type={}", kind.as_str())));
+        return std::iter::once((None, String::new())).chain(typed).collect();
+    }
+    vec![(None, String::new())]
+}
+
+/// What the generation form answers, a piece's `type` given, a role that the form without it
+/// answers `without`: its checks passed, the coordinator is sent back to the groupement (303);
+/// a refusal of the role or the scope is the same.
+pub(super) fn with_type_expected(without: u16) -> u16 {
+    if without == 422 {
+        303
+    } else {
+        without
+    }
 }
 
 /// What a page above answers a role it allows; `None` for the general rule of `console.rs`.
