@@ -393,6 +393,11 @@ pub(super) async fn groupement_page(
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
         "shares": shares,
+        // The members' tenants the award left with their vendor: served like the unit prices.
+        "kept_tenants": match (&g.award, member_view) {
+            (Some(award), true) => award.kept_tenants.iter().map(|k| k.message.clone()).collect(),
+            _ => Vec::new(),
+        },
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
         "award_fields": award_fields,

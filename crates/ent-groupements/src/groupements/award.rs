@@ -520,8 +520,8 @@ async fn bound_elsewhere(
         let ends_on = r.ends_on.to_string();
         kept.push(KeptTenant {
             message: format!(
-                "l'ENT « {} » de {} garde son éditeur {}, titulaire de l'accord-cadre du groupement {} qui court \
-                 jusqu'au {} : il ne passe pas au nouveau titulaire avant ce terme",
+                "L'ENT « {} » de {} garde son éditeur {}, titulaire de l'accord-cadre du groupement {} qui court \
+                 jusqu'au {} : il ne passe pas au nouveau titulaire avant ce terme.",
                 tenant.slug,
                 tenant.organisation.name,
                 current.name,

@@ -3285,4 +3285,17 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     // The members' tenants are not the business of every reader of the award.
     let (_, seen) = send(w.outsider.get(api(&format!("/groupements/{second}")))).await;
     assert!(seen["award"].get("kept_tenants").is_none(), "{name}: {seen}");
+    // The console's page of the groupement says it to its coordinator, not to another reader.
+    let page = format!("/groupements/{}", g2["reference"].as_str().unwrap());
+    for (email, shown) in
+        [("coord@sm94.fr", true), (format!("mairie{}@test.fr", w.outsider_commune.code).as_str(), false)]
+    {
+        crate::console::with_password(&w.store, email).await;
+        let session = crate::console::sign_in(&w.app, email).await;
+        let text = crate::console::get(&w.app, &session, &page).await.text;
+        assert_eq!(text.contains("id=\"ent-conserves\""), shown, "{name} {email}: {text}");
+        if shown {
+            assert!(text.contains("garde son éditeur ENT Éditions SAS"), "{name}: {text}");
+        }
+    }
 }
