@@ -3156,6 +3156,15 @@ async fn the_calendar_prints_the_real_launch_and_notification_once_they_took_pla
         assert!(text.contains(needle), "{name}: the awarded note lacks « {needle} »: {text}");
     }
     assert!(!text.contains("Attribution prévue"), "{name}: {text}");
+    // The console's page of the groupement says the same.
+    crate::console::with_password(&w.store, "coord@sm94.fr").await;
+    let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
+    let page = format!("/groupements/{}", g["reference"].as_str().unwrap());
+    let text = crate::console::get(&w.app, &session, &page).await.text;
+    for needle in ["consultation lancée le 30 novembre 2026", "marché notifié le 1er décembre 2026"] {
+        assert!(text.contains(needle), "{name}: the console lacks « {needle} »: {text}");
+    }
+    assert!(!text.contains("prévue le"), "{name}: {text}");
 }
 
 /// An éditeur of the registry (SIREN from `prefix`) and a tenant of `org` whose vendor it is,
