@@ -78,9 +78,14 @@ impl Story {
         self.call(token, Method::PATCH, &format!("/support/tickets/{id}"), Some(body), Some(version)).await
     }
 
-    /// A POST with the ticket's current version as If-Match; asserts `want`.
+    /// A POST with the ticket's current version as `token` reads it (the requester's own, or
+    /// the support's when `token` may not read it) as If-Match; asserts `want`.
     async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
-        let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+        let path = format!("/support/tickets/{id}");
+        let version = match self.get(token, &path).await.body["version"].as_i64() {
+            Some(version) => version,
+            None => self.get(&self.admin, &path).await.body["version"].as_i64().unwrap(),
+        };
         let r =
             self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
         assert_eq!(r.status, want, "{verb}: {}", r.body);
@@ -152,6 +157,12 @@ async fn setup(db: &common::TestDb) -> Story {
     story
 }
 
+/// The clock of `level` in a ticket as the support reads it (`sla.levels`).
+fn level_clock<'a>(ticket: &'a Value, level: &str) -> &'a Value {
+    let levels = ticket["sla"]["levels"].as_array().expect("the support reads the clocks");
+    levels.iter().find(|c| c["level"] == level).unwrap_or_else(|| panic!("no {level} clock: {ticket}"))
+}
+
 /// Outbox ids of `support` mails for `event` to `recipient`.
 async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
     let mails = common::queued_mails(store, "support").await.into_iter();
@@ -188,7 +199,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let id = t["id"].as_str().unwrap().to_string();
     assert_eq!(t["reference"], "ENT-2027-000001");
     assert_eq!(t["priority"], "P2");
-    assert_eq!(t["level"], "n1");
+    // The requester is not told which level works on their ticket: the N1 answers them.
+    assert!(t.get("level").is_none(), "{t}");
     assert_eq!(t["status"], "new");
     // P2 at N1: first response within 1 h.
     assert_eq!(ts(t["first_response_due"].as_str().unwrap()), paris("2027-05-12 10:00"));
@@ -264,8 +276,10 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
         )
         .await;
     assert_eq!(at_n2["level"], "n2");
-    // P2 at N2: first response within 2 h, on N2's own clock.
-    assert_eq!(ts(at_n2["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+    // P2 at N2: first response within 2 h, on N2's own clock; the requester was answered at
+    // 09:30, so the ticket's own first response is no longer due.
+    assert_eq!(ts(level_clock(&at_n2, "n2")["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+    assert!(at_n2.get("first_response_due").is_none(), "{at_n2}");
     assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
     // N1 no longer holds it.
     s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 403).await;
@@ -298,7 +312,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     assert_eq!(at_n3["level"], "n3");
     // P2 at N3 on the vendor's calendar (09:00–18:00): first response within 4 h, resolution within 18 h;
     // the weekend and Whit Monday (17 May 2027) are not counted.
-    assert_eq!(ts(at_n3["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
+    assert_eq!(ts(level_clock(&at_n3, "n3")["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
     assert_eq!(ts(at_n3["resolution_due"].as_str().unwrap()), paris("2027-05-18 16:00"));
     assert_eq!(mails(&s.store, "escalated", "support@editeur.fr").await.len(), 1);
     s.act(&s.n2, &id, "escalate", json!({ "reason": "encore" }), 403).await;
@@ -320,7 +334,11 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     // Escalating above N3 is refused.
     s.at("2027-05-14 10:00");
     s.act(&s.n3, &id, "escalate", json!({ "reason": "plus haut" }), 409).await;
-    let r = s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
+    // The vendor writes to the support, not to the requester: only the N1 answers them.
+    let comments = format!("/support/tickets/{id}/comments");
+    let r = s.post(&s.n3, &comments, json!({ "body": "Correctif en cours." })).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = s.post(&s.n3, &comments, json!({ "body": "Correctif en cours.", "visibility": "internal" })).await;
     assert_eq!(r.status, 201, "{}", r.body);
 
     // Tuesday 18 May: the vendor answers, the answer comes back down, N1 resolves.
@@ -543,17 +561,36 @@ async fn only_what_the_requester_sees_meets_the_first_response_clock(db: crate::
     let asked = s.act(&s.n1, &id, "transition", asked, 200).await;
     assert_eq!(n1_clock(&asked)["first_response_seconds"], 3600, "{asked}");
     assert_eq!(asked["first_response_due"], Value::Null, "{asked}");
-    // An escalation is no response either: N2 has none after it.
+    // An escalation is no response either, nor the N2's note to the N1: the N2 answers the
+    // level below (its own clock), the requester still waits for theirs, the same due date.
     let other = ticket_at(&s, "2027-05-12 10:30", "Import des classes").await;
+    let due = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body["first_response_due"].clone();
+    assert!(due.is_string(), "{}: {due}", db.name);
     s.at("2027-05-12 11:00");
     s.act(&s.n1, &other, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
     s.at("2027-05-12 11:30");
-    let t = s
-        .act(&s.n2, &other, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200)
-        .await;
+    // The N2 writes nothing to the requester, not even with a status change.
+    let said = json!({ "to": "in_progress", "message": "Nous regardons l'import." });
+    let r = s.act(&s.n2, &other, "transition", said, 409).await;
+    assert!(r["detail"].as_str().unwrap().contains("seul le N1 écrit au demandeur"), "{}: {r}", db.name);
+    let note = json!({ "body": "Import AAF en échec pour la 5e B.", "visibility": "internal" });
+    let r = s.post(&s.n2, &format!("/support/tickets/{other}/comments"), note).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let t = r.body;
     let n2 = t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n2").unwrap().clone();
-    assert_eq!(n2["first_response_seconds"], 1800, "the message to the requester answers: {t}");
+    assert_eq!(n2["first_response_seconds"], 1800, "the N2 answered the N1: {t}");
     assert_eq!(n1_clock(&t)["first_response_seconds"], Value::Null, "N1 only escalated: {t}");
+    assert_eq!(t["first_response_due"], due, "{}: the requester still waits: {t}", db.name);
+    let theirs = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert_eq!(theirs["first_response_due"], due, "{}: {theirs}", db.name);
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 0, "{}: nothing sent", db.name);
+    // The N1 tells them: the requester's first response is given, whichever level holds it.
+    s.at("2027-05-12 12:00");
+    let told = json!({ "body": "La DANE vérifie l'import de vos classes." });
+    let r = s.post(&s.n1, &format!("/support/tickets/{other}/comments"), told).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let theirs = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert!(theirs.get("first_response_due").is_none(), "{}: answered: {theirs}", db.name);
     assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "the requester is told");
 }
 
@@ -589,16 +626,19 @@ async fn a_target_shortened_in_the_policies_moves_the_due_dates_of_open_tickets(
 }
 
 // Per tenant, a ticket's first response is when the requester first heard from the support,
-// whichever level answered: N2's message 1.5 h in, not N1's own answer after the ticket came
-// back down (the sum of the levels' times, 6 h).
+// whichever level held the ticket: the N1's message 1.5 h in while N2 held it, not N1's answer
+// after the ticket came back down (the sum of the levels' times, 6 h).
 backend_test!(the_report_per_tenant_times_the_first_answer_the_requester_received);
 async fn the_report_per_tenant_times_the_first_answer_the_requester_received(db: crate::common::TestDb) {
     let s = setup(&db).await;
     let id = ticket_at(&s, "2027-05-12 09:00", "Import des classes").await;
     s.at("2027-05-12 10:00");
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    // 10:30: the N1, the requester's contact, tells them while the DANE holds the ticket.
     s.at("2027-05-12 10:30");
-    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200).await;
+    let r =
+        s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "La DANE vérifie l'import." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
     s.at("2027-05-12 11:00");
     s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import depuis l'ENT." }), 200).await;
     s.at("2027-05-12 16:00");
@@ -1792,8 +1832,8 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
     s.at("2027-05-12 10:00");
-    let taken =
-        s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
+    // The vendor takes it in charge without a word to the requester: only the N1 writes to them.
+    let taken = s.act(&s.n3, &id, "transition", json!({ "to": "in_progress" }), 200).await;
     // The vendor does not requalify the ticket whose delays it is held to, directly or through
     // impact and urgency (even keeping the priority), nor move it out of a category.
     let version = taken["version"].as_i64().unwrap();
