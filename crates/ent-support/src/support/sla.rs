@@ -588,6 +588,36 @@ mod tests {
     }
 
     #[test]
+    fn the_requesters_first_response_is_due_whichever_level_holds_the_ticket_until_they_hear() {
+        let base = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            ev("2027-05-12 09:30", Step::Escalated(Level::N2), Some(Level::N1)),
+            // The N2's note to the N1 answers the N1 (its own clock), not the requester.
+            ev("2027-05-12 10:00", Step::Comment { public: false }, Some(Level::N2)),
+        ];
+        let derive_at = |events: &[SlaEvent], now: &str| {
+            derive(&p(), "standard", &Place::default(), Priority::P3, events, paris(now))
+        };
+        let s = derive_at(&base, "2027-05-12 10:05");
+        // P3 at N1: 4 h from the creation, the escalation notwithstanding.
+        assert_eq!(s.answer_due, Some(paris("2027-05-12 13:00")), "{s:?}");
+        assert_eq!(s.clock(Level::N2).unwrap().first_response_seconds, Some(1800), "{s:?}");
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_due, None, "N1 does not hold it: {s:?}");
+        // The N1 tells the requester: answered.
+        let mut told = base.clone();
+        told.push(ev("2027-05-12 11:00", Step::Comment { public: true }, Some(Level::N1)));
+        assert_eq!(derive_at(&told, "2027-05-12 11:05").answer_due, None);
+        // Back at N1 and paused in silence: no due date while the requester is waited on.
+        let mut paused = base;
+        paused.push(ev("2027-05-12 11:00", Step::Returned(Level::N1), Some(Level::N2)));
+        paused.push(ev("2027-05-12 11:30", Step::Status(Status::WaitingRequester), Some(Level::N1)));
+        assert_eq!(derive_at(&paused, "2027-05-12 11:35").answer_due, None);
+        paused.push(ev("2027-05-12 14:30", Step::Status(Status::InProgress), None));
+        // 2 h 30 counted before the pause, 1 h 30 left from 14:30.
+        assert_eq!(derive_at(&paused, "2027-05-12 14:35").answer_due, Some(paris("2027-05-12 16:00")));
+    }
+
+    #[test]
     fn a_resolution_without_the_requesters_answer_counts_the_time_held_before_the_question() {
         let asked = SlaEvent {
             public_message: true,

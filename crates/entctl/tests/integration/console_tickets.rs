@@ -306,6 +306,10 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(page.text.contains("Nous regardons.") && page.text.contains("Correctif déployé."), "{}", page.text);
     assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
     assert!(!page.text.contains("Correctif en cours.") && !page.text.contains("Note du support"), "{}", page.text);
+    // Nor which level worked on it: the N1 answered them.
+    assert!(!page.text.contains("id=\"niveau-ticket\"") && !page.text.contains("Niveau N"), "{}", page.text);
+    let queue = get(&app, &usager, "/tickets").await;
+    assert!(queue.text.contains(&reference) && !queue.text.contains("<td>N1</td>"), "{}", queue.text);
     let close = [("version", version_of(&page.text)), ("vers", "closed".into())];
     let close: Vec<(&str, &str)> = close.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = follow(&app, &usager, &post_form(&app, &usager, &format!("{path}/statut"), &close).await).await;

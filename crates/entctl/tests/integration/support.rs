@@ -2071,3 +2071,165 @@ async fn an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match
     let t = s.get(&s.admin, &path).await.body;
     assert_eq!(t["assigned_team"], "Messagerie", "{}: {t}", db.name);
 }
+
+/// The ticket as `token` reads it: its `ETag` and its body.
+async fn read_as(s: &Story, token: &str, path: &str) -> (String, Value) {
+    let r = s.raw_get(token, path).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    (r.header("etag").unwrap().to_string(), serde_json::from_str(&r.text).unwrap())
+}
+
+backend_test!(only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support);
+async fn only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    let comments = format!("{path}/comments");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let refused = |r: &Resp, who: &str| {
+        assert_eq!(r.status, 409, "{}: {who}: {}", db.name, r.body);
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains("seul le N1 écrit au demandeur") && detail.contains("note"), "{}: {detail}", db.name);
+    };
+    // At N2: no reply to the requester, whether public is asked or left as the default, an
+    // administrator acting there included; a note for the support is written.
+    s.at("2027-05-12 09:30");
+    refused(&s.post(&s.n2, &comments, json!({ "body": "Nous regardons." })).await, "n2");
+    let public = json!({ "body": "Nous regardons.", "visibility": "public" });
+    refused(&s.post(&s.n2, &comments, public.clone()).await, "n2 public");
+    refused(&s.post(&s.admin, &comments, public).await, "admin at n2");
+    let r = s.attach(&s.n2, &id, "name=journal.txt", b"trace\n").await;
+    assert_eq!(r.status, 409, "{}: a public file: {}", db.name, r.text);
+    let note = json!({ "body": "Import AAF en échec.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n2, &comments, note).await.status, 201, "{}", db.name);
+    let r = s.attach(&s.n2, &id, "name=journal.txt&visibility=internal", b"trace\n").await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.text);
+    // The N1, the requester's contact, tells them while the N2 holds the ticket.
+    let r = s.post(&s.n1, &comments, json!({ "body": "La DANE regarde votre accès." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    // At N3: the vendor writes to the support only.
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
+    refused(&s.post(&s.n3, &comments, json!({ "body": "Correctif en cours." })).await, "n3");
+    let note = json!({ "body": "Correctif en cours.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n3, &comments, note).await.status, 201, "{}", db.name);
+
+    // The requester reads the N1 only: neither the notes nor the file; one mail, the N1's.
+    let history = s.get(&s.teacher, &format!("{path}/history")).await.body;
+    let bodies: Vec<&str> = history.as_array().unwrap().iter().filter_map(|e| e["body"].as_str()).collect();
+    assert_eq!(bodies, ["La DANE regarde votre accès."], "{}: {history}", db.name);
+    let files = s.get(&s.teacher, &format!("{path}/attachments")).await.body;
+    assert_eq!(files, json!([]), "{}", db.name);
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    // The support reads the notes: the vendor's is the support's, the N2's internal.
+    let staff = s.get(&s.n1, &format!("{path}/history")).await.body;
+    let note_of = |body: &str| staff.as_array().unwrap().iter().find(|e| e["body"] == body).cloned().unwrap();
+    assert_eq!(note_of("Import AAF en échec.")["visibility"], "internal", "{}", db.name);
+    assert_eq!(note_of("Correctif en cours.")["visibility"], "support", "{}", db.name);
+}
+
+backend_test!(an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters);
+async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new.clone()).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    // Taken in charge: the requester sees it (status), their version moves.
+    s.at("2027-05-12 09:10");
+    let opened = read_as(&s, &s.teacher, &path).await;
+    s.act(&s.n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    let before = read_as(&s, &s.teacher, &path).await;
+    assert_ne!(before.0, opened.0, "{}", db.name);
+    assert_eq!(before.1["status"], "in_progress", "{}", db.name);
+    assert!(before.1.get("level").is_none() && before.1.get("resolution_due").is_none(), "{}: {}", db.name, before.1);
+
+    // Assigned: the support's If-Match read before it is stale; the requester reads the same.
+    s.at("2027-05-12 09:20");
+    let read = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    let assign = json!({ "assignee": "rup.julesverne@ac-nantes.fr", "assigned_team": "Réseau" });
+    assert_eq!(s.patch_ticket(&s.n1, &id, assign, read).await.status, 200, "{}", db.name);
+    let r = s.patch_ticket(&s.admin, &id, json!({ "assigned_team": "Annuaire" }), read).await;
+    assert_eq!(r.status, 412, "{}: {}", db.name, r.body);
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the assignment shows through", db.name);
+    // Escalated, taken at N2, returned: nothing the requester reads changes, ETag included.
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the escalation shows through", db.name);
+    // Nor may they sort their tickets by level.
+    assert_eq!(s.get(&s.teacher, "/support/tickets?level=n2").await.body["items"], json!([]), "{}", db.name);
+    assert_eq!(s.get(&s.n2, "/support/tickets?level=n2").await.body["items"][0]["id"], id.as_str(), "{}", db.name);
+    s.at("2027-05-12 10:30");
+    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    s.act(&s.n2, &id, "return", json!({ "answer": "Certificat renouvelé." }), 200).await;
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the return shows through", db.name);
+
+    // Resolved by the N1: the requester's version moves, and they close with the ETag they read.
+    s.at("2027-05-12 11:00");
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Certificat renouvelé." }), 200).await;
+    let resolved = read_as(&s, &s.teacher, &path).await;
+    assert_ne!(resolved.0, before.0, "{}", db.name);
+    let theirs = resolved.1["version"].as_i64().unwrap();
+    let support = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    assert!(theirs < support, "{}: the support's work is not counted for them: {theirs} {support}", db.name);
+    let close = json!({ "to": "closed" });
+    let r = s.call(&s.teacher, Method::POST, &format!("{path}/transition"), Some(close.clone()), Some(support)).await;
+    assert_eq!(r.status, 412, "{}: the support's version is not theirs: {}", db.name, r.body);
+    let r = s.call(&s.teacher, Method::POST, &format!("{path}/transition"), Some(close), Some(theirs)).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    assert_eq!(r.body["version"], theirs + 1, "{}: {}", db.name, r.body);
+
+    // Escalated before anyone took it: to the requester it is taken in charge, not new again.
+    s.at("2027-05-12 14:00");
+    let other = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.act(&s.n1, &other, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let seen = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert_eq!((seen["status"].as_str(), seen.get("level")), (Some("in_progress"), None), "{}: {seen}", db.name);
+    assert_eq!(s.get(&s.n2, &format!("/support/tickets/{other}")).await.body["status"], "new", "{}", db.name);
+}
+
+backend_test!(a_requesters_attachment_limit_counts_only_the_files_they_see);
+async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Captures", "description": "Voir les captures.",
+        "category": "acces", "impact": "basse", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let attach = async |token: &str, n: usize, visibility: &str| {
+        let r = s
+            .attach(
+                token,
+                &id,
+                &format!("name={visibility}-{n}.txt&visibility={visibility}"),
+                format!("{n}\n").as_bytes(),
+            )
+            .await;
+        (r.status, r.text)
+    };
+    // Five internal files, fifteen public ones.
+    for n in 0..5 {
+        assert_eq!(attach(&s.n1, n, "internal").await.0, 201, "{}", db.name);
+    }
+    for n in 0..15 {
+        assert_eq!(attach(&s.n1, n, "public").await.0, 201, "{}", db.name);
+    }
+    // The requester still joins five: the limit counts the files they see.
+    for n in 100..105 {
+        let (status, text) = attach(&s.teacher, n, "public").await;
+        assert_eq!(status, 201, "{}: {text}", db.name);
+    }
+    // The twenty-first public file is refused, counting the twenty they see, not the hidden ones.
+    let (status, text) = attach(&s.teacher, 105, "public").await;
+    assert_eq!(status, 409, "{}: {text}", db.name);
+    assert!(text.contains("a déjà 20 pièce(s) jointe(s) visible(s) du demandeur : 20 au plus"), "{}: {text}", db.name);
+    assert!(!text.contains("25") && !text.contains("interne"), "{}: {text}", db.name);
+    let seen = s.get(&s.teacher, &format!("/support/tickets/{id}/attachments")).await.body;
+    assert_eq!(seen.as_array().unwrap().len(), 20, "{}", db.name);
+    // The support's notes keep their own room.
+    assert_eq!(attach(&s.n1, 5, "internal").await.0, 201, "{}", db.name);
+}

@@ -200,11 +200,14 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     conflict_unless(t.status.can_move_to(to), || {
         format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
     })?;
+    // In the requester's history when their ticket's status changes as they read it: the N2 or
+    // the N3 taking in charge a ticket escalated to it is the support's to know.
+    let seen = |s: Status| s.seen_by_requester(t.level);
     let e = NewEvent {
         kind: "status",
         from: Some(t.status.as_str()),
         to: Some(to.as_str()),
-        visibility: "public",
+        visibility: if seen(t.status) != seen(to) { "public" } else { "support" },
         body: message,
         actor_level: level,
     };
