@@ -222,7 +222,13 @@ fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
     }
     let levels = work_levels(actor);
     match params.filter("niveau") {
-        Some(level) => cond.push("t.level = ?", &[level]),
+        // Among the tickets the person sees as support only: the level is the support's.
+        Some(level) => {
+            cond.push("t.level = ?", &[level]);
+            if let Some(support) = support_condition(actor) {
+                cond.and(support);
+            }
+        }
         // A support person sees the queue of the levels they work at.
         None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels("t.level", &levels)),
         None => {}
@@ -271,8 +277,9 @@ async fn queue(
                 Cell::text(t.subject.clone()),
                 Cell::text(t.tenant.clone()),
                 Cell::text(t.priority.clone()),
-                Cell::text(label_of(STATUSES, &t.status)),
-                Cell::text(label_of(LEVELS, &t.level)),
+                Cell::text(label_of(STATUSES, &status_seen(t, as_support.contains(&t.reference)))),
+                // The requester is not told which level works on their ticket (`Ticket::seen_by`).
+                Cell::text(if as_support.contains(&t.reference) { label_of(LEVELS, &t.level) } else { "—".into() }),
                 // The requester is not told who handles their ticket (`Ticket::seen_by`).
                 Cell::text(
                     t.assignee.clone().filter(|_| as_support.contains(&t.reference)).unwrap_or_else(|| "—".into()),
@@ -291,6 +298,15 @@ async fn queue(
         "can_open": authz::role_allows(actor, &SUPPORT_CREATE),
     });
     Ok(page::render("tickets.html", shell, values))
+}
+
+/// The status of a queued ticket as the person reads it: as support, as stored; as its
+/// requester, as `Status::seen_by_requester` says (an escalated ticket is in progress).
+fn status_seen(t: &Queued, as_support: bool) -> String {
+    match (Status::parse(&t.status), Level::parse(&t.level)) {
+        (Some(status), Some(level)) if !as_support => status.seen_by_requester(level).as_str().to_string(),
+        _ => t.status.clone(),
+    }
 }
 
 // --- opening a ticket -----------------------------------------------------------------
@@ -662,7 +678,11 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         None => Vec::new(),
     };
     let moves = moves(state, actor, &row, viewer).await?;
-    let staff = viewer == Viewer::Staff;
+    // Only the N1 writes to the requester (`tickets::refuse_public_above_n1`): above it, the
+    // page offers a note to the support, not a reply.
+    let levels = levels_of(&state.store, actor, &row).await?;
+    let writes_to_requester =
+        viewer == Viewer::Requester || tickets::writing_level(&levels, &row).is_none_or(|l| l == Level::N1);
     let path = format!("/tickets/{}", ticket.reference);
     let shell = Shell::new(console, Some(&signed.0), "/tickets")
         .crumbs(&[("Support", "/tickets"), (&ticket.reference, &path)])
@@ -677,7 +697,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
             "requester": ticket.requester.name, "pseudonymous": ticket.requester.pseudonymous,
             "category": label_of(CATEGORIES, &ticket.category), "service": ticket.service,
             "impact": label_of(IMPACTS, &ticket.impact), "urgency": label_of(URGENCIES, &ticket.urgency),
-            "priority": ticket.priority.as_str(), "level": ticket.level.label(),
+            "priority": ticket.priority.as_str(), "level": ticket.shown_level.map(|l| l.label()),
             "status": ticket.status.label(), "assignee": ticket.assignee, "team": ticket.assigned_team,
             "version": ticket.version, "flag": ticket.convention_flag,
         },
@@ -688,7 +708,10 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         "envoi": submission::token(fields),
         "clocks": clocks,
         "can_comment": open,
-        "can_note": open && staff,
+        "can_reply": open && writes_to_requester,
+        "can_note": open && viewer != Viewer::Requester,
+        "vendor": viewer == Viewer::Vendor,
+        "can_message": viewer != Viewer::Requester && row.level == Level::N1,
         "acting": moves.acting && open,
         "statuses": moves.statuses,
         "can_escalate": moves.acting && ticket.level.up().is_some(),

@@ -81,6 +81,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0054_ticket_answered.sql",
     "0055_tenant_purge_announced.sql",
     "0056_tenant_coverage_lapse.sql",
+    "0057_ticket_seen_version.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));

@@ -5,7 +5,9 @@
 //! sees the attachments of the entries they see (the requester the public ones, the
 //! vendor none of the internal notes'). Every upload is audited.
 
-use super::tickets::{find, hides_requester, load_for_update, pseudonym, Ctx, Ticket};
+use super::tickets::{
+    find, hides_requester, load_for_update, pseudonym, refuse_public_above_n1, writing_level, Ctx, Ticket,
+};
 use super::Viewer;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
@@ -21,7 +23,7 @@ use serde_json::json;
 
 /// Largest attachment accepted (5 MiB).
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
-/// Most attachments on one ticket.
+/// Most attachments of one visibility (public, internal, support) on one ticket.
 pub const MAX_PER_TICKET: i64 = 20;
 
 /// The accepted kinds: extensions, media type, and what the first bytes must be.
@@ -183,6 +185,10 @@ pub(super) fn visibility_of(viewer: Viewer, public: bool) -> Result<&'static str
 pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) -> Result<Vec<Attachment>, Problem> {
     let (t, viewer) = find(&ctx.state.store, ctx.actor, id).await?;
     let visibility = visibility_of(viewer, public)?;
+    let levels = super::levels_of(&ctx.state.store, ctx.actor, &t).await?;
+    if let Some(level) = writing_level(&levels, &t).filter(|_| public && viewer != Viewer::Requester) {
+        refuse_public_above_n1(&t, level)?;
+    }
     if files.is_empty() {
         return Ok(Vec::new());
     }
@@ -203,7 +209,7 @@ pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) 
             None => fresh.push(file),
         }
     }
-    if let Some(refusal) = room_for(&mut tx, &t, fresh.len()).await? {
+    if let Some(refusal) = room_for(&mut tx, &t, visibility, fresh.len()).await? {
         return Err(Problem::conflict(refusal));
     }
     answered.extend(insert(&mut tx, ctx, &t, visibility, fresh).await?);
@@ -234,19 +240,29 @@ async fn already_attached(
         .await?)
 }
 
-/// The refusal, in words, of `n` more files on ticket `t` when they would pass
-/// [`MAX_PER_TICKET`]; `None` when there is room. Read in the transaction that
-/// writes them, the ticket locked.
-pub(super) async fn room_for(tx: &mut Tx, t: &Ticket, n: usize) -> Result<Option<String>, Problem> {
+/// The refusal, in words, of `n` more files of `visibility` on ticket `t` when they would pass
+/// [`MAX_PER_TICKET`]; `None` when there is room. The limit counts the files of that
+/// visibility only: those whom the new files are for see every one it counts, so a requester
+/// refused learns nothing of the support's files (the internal notes' count apart). Read in the
+/// transaction that writes them, the ticket locked.
+pub(super) async fn room_for(tx: &mut Tx, t: &Ticket, visibility: &str, n: usize) -> Result<Option<String>, Problem> {
     if n == 0 {
         return Ok(None);
     }
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM support_attachments WHERE ticket_id = $1")
-        .bind(&t.id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok((stored + n as i64 > MAX_PER_TICKET)
-        .then(|| format!("le ticket {} a déjà {stored} pièce(s) jointe(s) : {MAX_PER_TICKET} au plus", t.reference)))
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM support_attachments WHERE ticket_id = $1 AND visibility = $2")
+            .bind(&t.id)
+            .bind(visibility)
+            .fetch_one(&mut **tx)
+            .await?;
+    let which = match visibility {
+        "public" => "visible(s) du demandeur",
+        "support" => "des notes au support",
+        _ => "des notes internes",
+    };
+    Ok((stored + n as i64 > MAX_PER_TICKET).then(|| {
+        format!("le ticket {} a déjà {stored} pièce(s) jointe(s) {which} : {MAX_PER_TICKET} au plus", t.reference)
+    }))
 }
 
 /// Writes `files` on ticket `t` with `visibility`, audited, in the caller's

@@ -8,8 +8,8 @@
 use super::calendar::Place;
 use super::sla::{self, BreachKind};
 use super::tickets::{
-    append_event, load_for_update, move_level, notify, refresh, write_sla, Ctx, NewEvent, SlaEventRow, Ticket, COLUMNS,
-    PUBLIC_MESSAGE,
+    append_event, load_for_update, move_level, notify, refresh, tell_requester, write_sla, Ctx, NewEvent, SlaEventRow,
+    Ticket, COLUMNS, PUBLIC_MESSAGE,
 };
 use super::{lead_emails, Category, Level, Priority, Status};
 use crate::support::SupportState;
@@ -99,8 +99,9 @@ struct TicketEventRow {
 }
 
 /// The version of the rules `sla::derive` applies: raised when they change (what counts as a
-/// first response, how a priority change counts), so that open tickets are derived again.
-const SLA_RULES: u32 = 3;
+/// first response, how a priority change counts, which due date the ticket stores), so that open
+/// tickets are derived again.
+const SLA_RULES: u32 = 4;
 
 /// The row of the current support policies in `data_backfills`: `support_sla:`, the rules'
 /// version and a hash of the merged policy files (targets, calendars, school holidays).
@@ -275,6 +276,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
             if move_level(&ctx, &mut tx, t, None, reason, true, false).await.is_ok() {
                 report.escalated += 1;
                 refresh(&mut tx, &state.support, t, now).await?;
+                tell_requester(&mut tx, state.store.backend(), t, now).await?;
                 continue;
             }
         }
@@ -336,12 +338,12 @@ async fn settle_by_job(
     append_event(tx, &t.id, actor, e, at).await?;
     let update = match to {
         Status::Resolved => {
-            "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3"
+            "UPDATE support_tickets SET status = 'resolved', resolved_at = $1, version = version + 1, updated_at = $2, \
+             seen_version = seen_version + 1, seen_at = $2 WHERE id = $3"
         }
         _ => {
-            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3"
+            "UPDATE support_tickets SET status = 'closed', closed_at = $1, version = version + 1, updated_at = $2, \
+             seen_version = seen_version + 1, seen_at = $2 WHERE id = $3"
         }
     };
     sqlx::query(update).bind(timestamp(at)).bind(timestamp(now)).bind(&t.id).execute(&mut **tx).await?;

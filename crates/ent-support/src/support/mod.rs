@@ -160,6 +160,17 @@ impl Status {
         self.can_move_to(to) && to != Status::Closed && (!to.faces_requester() || level == Level::N1)
     }
 
+    /// The status as the requester reads it at `level`: a ticket escalated is new to the level
+    /// receiving it, but to the requester it is taken in charge (`in_progress`), whichever level
+    /// works on it; nothing tells them of the escalation.
+    pub fn seen_by_requester(self, level: Level) -> Status {
+        if self == Status::New && level != Level::N1 {
+            Status::InProgress
+        } else {
+            self
+        }
+    }
+
     /// Whether moving to this status speaks to the requester for the support, as only the N1
     /// does: resolving (the solution given) and waiting on them (the question asked). The N2
     /// and the N3 hand their answer, or their question, down with `return`.

@@ -117,16 +117,25 @@ fn ctx<'a>(state: &'a SupportState, caller: &'a Caller) -> Ctx<'a> {
     Ctx { state, actor: &caller.actor, now: state.clock.now() }
 }
 
-/// A ticket operation under `If-Match`: the version expected read against the stored
-/// ticket, the operation run as the caller, the ticket answered with its `ETag`.
+/// A ticket operation under `If-Match`: the version expected read against the ticket's
+/// version as the caller reads it (the requester's own, `Ticket::seen_by`), the operation run
+/// as the caller, the ticket answered with its `ETag`.
 async fn under_if_match<B>(
     Op { state, caller, key: id }: Op<SupportState>,
     if_match: IfMatchHeader,
     body: B,
     operation: impl AsyncFnOnce(&Ctx<'_>, &str, i64, B) -> Result<Ticket, Problem>,
 ) -> Result<Response, Problem> {
-    let version = if_match.version_in(&state.store, "support_tickets", &id).await?;
-    Ok(Versioned::ok(operation(&ctx(&state, &caller), &id, version, body).await?).into_response())
+    let if_match = if_match.parse()?;
+    let context = ctx(&state, &caller);
+    // A ticket the caller may not see reads as version 0: the operation answers its own 404.
+    let current = match tickets::find(&state.store, &caller.actor, &id).await {
+        Ok((t, viewer)) => t.version_seen_by(viewer),
+        Err(p) if p.kind == ProblemKind::NotFound => 0,
+        Err(p) => return Err(p),
+    };
+    let version = if_match.expected(current);
+    Ok(Versioned::ok(operation(&context, &id, version, body).await?).into_response())
 }
 
 /// The handlers of ticket operations under `If-Match` with a JSON body: `handler: Body => operation`.

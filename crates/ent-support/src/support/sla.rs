@@ -10,7 +10,7 @@
 //! spent is due at the change, never before it), and a due date passed under the old
 //! priority stays passed (a downgrade never undoes a breach).
 
-use super::calendar::Place;
+use super::calendar::{Calendar, Place};
 use super::policy::Policies;
 use super::{Level, Priority, Status};
 use chrono::{DateTime, Utc};
@@ -72,7 +72,7 @@ pub struct LevelClock {
     pub first_response_target_seconds: i64,
     pub resolution_target_seconds: i64,
     #[serde(skip)]
-    intervals: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    intervals: Vec<Interval>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -87,6 +87,13 @@ pub struct SlaState {
     /// status change carrying a public message), in business seconds of N1's calendar from
     /// the ticket's creation: the ticket's first response, as the requester lived it.
     pub answered_seconds: Option<i64>,
+    /// When the requester's first response is due, until they hear from the support (a public
+    /// comment, a status change carrying a public message): N1's target, who answers them,
+    /// counted on N1's calendar from the creation while the ticket runs, whichever level holds
+    /// it (absent while paused). Each level's own first response, to the requester or to the
+    /// level below, is its clock's.
+    #[schemars(with = "Option<String>")]
+    pub answer_due: Option<DateTime<Utc>>,
 }
 
 impl SlaState {
@@ -233,11 +240,14 @@ pub fn derive(
         clocks.len() - 1
     }
 
+    // Every stretch the ticket ran, whichever level held it.
+    let mut running_intervals: Vec<Interval> = Vec::new();
     for event in events {
         // Close the running interval of the holding level at this event.
         if let Some(since) = open_since.take() {
             let i = clock_mut(&mut clocks, policies, policy, priority, level);
             clocks[i].intervals.push((since, Some(event.at)));
+            running_intervals.push((since, Some(event.at)));
         }
         if event.actor_level == Some(level) && first[level.index()].is_none() && responds(level, event) {
             first[level.index()] = Some(event.at);
@@ -279,8 +289,12 @@ pub fn derive(
     if let Some(since) = open_since {
         let i = clock_mut(&mut clocks, policies, policy, priority, level);
         clocks[i].intervals.push((since, None));
+        running_intervals.push((since, None));
     }
 
+    // The priority in force on each stretch of time: (since, priority), the first since creation.
+    let segments: Vec<(Option<DateTime<Utc>>, Priority)> =
+        std::iter::once((None, initial)).chain(changes.iter().map(|(at, p)| (Some(*at), *p))).collect();
     for clock in &mut clocks {
         let cal = policies.calendar_at(policy, clock.level, place);
         let intervals = &clock.intervals;
@@ -292,47 +306,8 @@ pub fn derive(
         clock.held_seconds = held;
         clock.first_response_seconds = first_seconds;
         clock.resolution_seconds = resolution_seconds;
-        // The priority in force on each stretch of time: (since, priority), the first since creation.
-        let segments: Vec<(Option<DateTime<Utc>>, Priority)> =
-            std::iter::once((None, initial)).chain(changes.iter().map(|(at, p)| (Some(*at), *p))).collect();
-        // The first instant the time counted reaches the target of the priority in force then.
-        let due = |target_of: &dyn Fn(Priority) -> i64| -> Option<DateTime<Utc>> {
-            for (k, &(since, p)) in segments.iter().enumerate() {
-                let until = segments.get(k + 1).and_then(|s| s.0);
-                let target = target_of(p);
-                let counted = since.map_or(0, held_at);
-                if let Some(since) = since.filter(|_| counted >= target) {
-                    // Already spent under the new priority (a due date passed under the old one
-                    // an earlier stretch returned): due when this level's clock next runs from
-                    // the change, never while another level holds the ticket or it is paused.
-                    let next_run =
-                        clock.intervals.iter().find(|(_, e)| e.is_none_or(|e| e > since)).map(|(s, _)| (*s).max(since));
-                    match next_run {
-                        Some(at) if until.is_none_or(|u| at < u) => return Some(at),
-                        // Not held again before the next change: that stretch decides.
-                        _ => continue,
-                    }
-                }
-                let mut remaining = target - counted;
-                for (start, end) in &clock.intervals {
-                    let start = since.map_or(*start, |s| (*start).max(s));
-                    let end = match (end, until) {
-                        (Some(e), Some(u)) => Some((*e).min(u)),
-                        (e, u) => e.or(u),
-                    };
-                    if end.is_some_and(|e| e < start) {
-                        continue;
-                    }
-                    let candidate = cal.add_business(start, remaining)?;
-                    match end {
-                        Some(end) if candidate > end => remaining -= cal.business_seconds(start, end),
-                        _ => return Some(candidate),
-                    }
-                }
-            }
-            None
-        };
         let targets = |p: Priority| policies.targets(policy, clock.level, p);
+        let due = |target_of: &dyn Fn(Priority) -> i64| due_date(&cal, &clock.intervals, &segments, now, target_of);
         if clock.first_response_seconds.is_none() {
             clock.first_response_due = due(&|p| targets(p).first_response);
         }
@@ -340,6 +315,14 @@ pub fn derive(
             clock.resolution_due = due(&|p| targets(p).resolution);
         }
     }
+    // The requester's first response: N1's target (the N1 answers them), counted on N1's
+    // calendar from the creation while the ticket runs, whichever level holds it, until they
+    // hear from the support.
+    let answer_due = answered_at.is_none().then(|| {
+        let cal = policies.calendar_at(policy, Level::N1, place);
+        let target = |p: Priority| policies.targets(policy, Level::N1, p).first_response;
+        due_date(&cal, &running_intervals, &segments, now, &target)
+    });
     clocks.sort_by_key(|c| c.level);
     let answered_seconds = match (created_at, answered_at) {
         (Some(created), Some(answered)) => {
@@ -347,7 +330,65 @@ pub fn derive(
         }
         _ => None,
     };
-    SlaState { level, status, paused: status == Status::WaitingRequester, levels: clocks, answered_seconds }
+    SlaState {
+        level,
+        status,
+        paused: status == Status::WaitingRequester,
+        levels: clocks,
+        answered_seconds,
+        answer_due: answer_due.flatten(),
+    }
+}
+
+/// A stretch of time a clock ran: from, and until (open: still running).
+type Interval = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// The first instant the business time counted over `intervals` (on `cal`) reaches the target
+/// (`target_of`) of the priority in force then (`segments`: since when, which priority; the first
+/// since creation). `None` while the clock does not run (paused, or another level holds it).
+fn due_date(
+    cal: &Calendar,
+    intervals: &[Interval],
+    segments: &[(Option<DateTime<Utc>>, Priority)],
+    now: DateTime<Utc>,
+    target_of: &dyn Fn(Priority) -> i64,
+) -> Option<DateTime<Utc>> {
+    let held_at = |t: DateTime<Utc>| -> i64 {
+        intervals.iter().map(|(s, e)| cal.business_seconds(*s, e.unwrap_or(now).min(t))).sum()
+    };
+    for (k, &(since, p)) in segments.iter().enumerate() {
+        let until = segments.get(k + 1).and_then(|s| s.0);
+        let target = target_of(p);
+        let counted = since.map_or(0, held_at);
+        if let Some(since) = since.filter(|_| counted >= target) {
+            // Already spent under the new priority (a due date passed under the old one
+            // an earlier stretch returned): due when this level's clock next runs from
+            // the change, never while another level holds the ticket or it is paused.
+            let next_run = intervals.iter().find(|(_, e)| e.is_none_or(|e| e > since)).map(|(s, _)| (*s).max(since));
+            match next_run {
+                Some(at) if until.is_none_or(|u| at < u) => return Some(at),
+                // Not held again before the next change: that stretch decides.
+                _ => continue,
+            }
+        }
+        let mut remaining = target - counted;
+        for (start, end) in intervals {
+            let start = since.map_or(*start, |s| (*start).max(s));
+            let end = match (end, until) {
+                (Some(e), Some(u)) => Some((*e).min(u)),
+                (e, u) => e.or(u),
+            };
+            if end.is_some_and(|e| e < start) {
+                continue;
+            }
+            let candidate = cal.add_business(start, remaining)?;
+            match end {
+                Some(end) if candidate > end => remaining -= cal.business_seconds(start, end),
+                _ => return Some(candidate),
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -544,6 +585,36 @@ mod tests {
         let s = derive(&p(), "standard", &Place::default(), Priority::P3, &events, paris("2027-05-12 17:00"));
         assert_eq!(s.answered_seconds, Some(5400), "N2's message at 10:30, not N1's comment after the return");
         assert_eq!(s.clock(Level::N1).unwrap().first_response_seconds, Some(6 * 3600), "N1's own, on its time");
+    }
+
+    #[test]
+    fn the_requesters_first_response_is_due_whichever_level_holds_the_ticket_until_they_hear() {
+        let base = vec![
+            ev("2027-05-12 09:00", Step::Created, None),
+            ev("2027-05-12 09:30", Step::Escalated(Level::N2), Some(Level::N1)),
+            // The N2's note to the N1 answers the N1 (its own clock), not the requester.
+            ev("2027-05-12 10:00", Step::Comment { public: false }, Some(Level::N2)),
+        ];
+        let derive_at = |events: &[SlaEvent], now: &str| {
+            derive(&p(), "standard", &Place::default(), Priority::P3, events, paris(now))
+        };
+        let s = derive_at(&base, "2027-05-12 10:05");
+        // P3 at N1: 4 h from the creation, the escalation notwithstanding.
+        assert_eq!(s.answer_due, Some(paris("2027-05-12 13:00")), "{s:?}");
+        assert_eq!(s.clock(Level::N2).unwrap().first_response_seconds, Some(1800), "{s:?}");
+        assert_eq!(s.clock(Level::N1).unwrap().first_response_due, None, "N1 does not hold it: {s:?}");
+        // The N1 tells the requester: answered.
+        let mut told = base.clone();
+        told.push(ev("2027-05-12 11:00", Step::Comment { public: true }, Some(Level::N1)));
+        assert_eq!(derive_at(&told, "2027-05-12 11:05").answer_due, None);
+        // Back at N1 and paused in silence: no due date while the requester is waited on.
+        let mut paused = base;
+        paused.push(ev("2027-05-12 11:00", Step::Returned(Level::N1), Some(Level::N2)));
+        paused.push(ev("2027-05-12 11:30", Step::Status(Status::WaitingRequester), Some(Level::N1)));
+        assert_eq!(derive_at(&paused, "2027-05-12 11:35").answer_due, None);
+        paused.push(ev("2027-05-12 14:30", Step::Status(Status::InProgress), None));
+        // 2 h 30 counted before the pause, 1 h 30 left from 14:30.
+        assert_eq!(derive_at(&paused, "2027-05-12 14:35").answer_due, Some(paris("2027-05-12 16:00")));
     }
 
     #[test]

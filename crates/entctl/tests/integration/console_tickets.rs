@@ -225,6 +225,9 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     // Neither the N2 nor, below, the vendor asks the usager: their question goes down with the ticket.
     assert!(page.text.contains("id=\"vers-in_progress\""), "{}", page.text);
     assert!(!page.text.contains("id=\"vers-waiting_requester\""), "{}", page.text);
+    // Nor do they write to the usager: a note for the support, no reply, no message with a status.
+    assert!(page.text.contains("id=\"noter\"") && !page.text.contains("id=\"repondre\""), "{}", page.text);
+    assert!(!page.text.contains("name=\"message_statut\""), "{}", page.text);
     let up = [("version", version_of(&page.text)), ("motif", "Anomalie de l'éditeur.".to_string())];
     let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
     follow(&app, &n2, &post_form(&app, &n2, &format!("{path}/escalade"), &up).await).await;
@@ -239,17 +242,24 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     assert!(page.text.contains("Demandeur ") && page.text.contains("pseudonyme"), "{}", page.text);
     assert!(!page.text.contains(USAGER), "the requester's address stays hidden");
     assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
-    assert!(!page.text.contains("id=\"noter\""), "no internal note for the vendor");
+    // The vendor writes its note to the support, never a reply to the usager.
+    assert!(page.text.contains("Écrire une note au support"), "{}", page.text);
+    assert!(!page.text.contains("id=\"repondre\""), "no reply to the usager from the vendor: {}", page.text);
+    assert!(!page.text.contains("name=\"message_statut\""), "{}", page.text);
     assert!(page.text.contains("id=\"vers-in_progress\""), "{}", page.text);
     assert!(!page.text.contains("id=\"vers-resolved\"") && !page.text.contains("id=\"vers-closed\""), "{}", page.text);
     assert!(!page.text.contains("id=\"vers-waiting_requester\""), "{}", page.text);
-    // At a stale version the status change is refused: the text stays in the status form's
-    // own field, the reply box stays empty.
-    let stale = [("version", "0"), ("vers", "in_progress"), ("message_statut", "Correctif déployé.")];
-    let refused = post_form(&app, &n3, &format!("{path}/statut"), &stale).await;
-    assert!(matches!(refused.status, 409 | 412), "{}", refused.text);
-    assert!(refused.text.contains("name=\"message_statut\" value=\"Correctif déployé.\""), "{}", refused.text);
-    assert!(!refused.text.contains(">Correctif déployé.</textarea>"), "not moved into the reply box: {}", refused.text);
+    // A reply or a status message posted anyway is refused: only the N1 writes to the usager.
+    let reply = [("message", "Correctif en cours."), ("visibilite", "public")];
+    let refused = post_form(&app, &n3, &format!("{path}/commentaire"), &reply).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("seul le N1 écrit au demandeur"), "{}", refused.text);
+    let said = [("version", version_of(&page.text)), ("vers", "in_progress".into()), ("message_statut", "Vu.".into())];
+    let said: Vec<(&str, &str)> = said.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_form(&app, &n3, &format!("{path}/statut"), &said).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    let noted = [("message", "Correctif en cours."), ("visibilite", "interne")];
+    follow(&app, &n3, &post_form(&app, &n3, &format!("{path}/commentaire"), &noted).await).await;
     // Resolving by hand anyway is refused: the N1 resolves.
     let resolve = [("version", version_of(&page.text)), ("vers", "resolved".into())];
     let resolve: Vec<(&str, &str)> = resolve.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -267,6 +277,14 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     // The N1 resolves with a message to the usager; it does not close the ticket itself. A
     // message longer than a comment may be is refused, named in the summary.
     let page = get(&app, &n1, &path).await;
+    assert!(page.text.contains("Correctif en cours.") && page.text.contains("Note du support"), "{}", page.text);
+    // At a stale version the status change is refused: the text stays in the status form's
+    // own field, the reply box stays empty.
+    let stale = [("version", "0"), ("vers", "resolved"), ("message_statut", "Correctif déployé.")];
+    let refused = post_form(&app, &n1, &format!("{path}/statut"), &stale).await;
+    assert!(matches!(refused.status, 409 | 412), "{}", refused.text);
+    assert!(refused.text.contains("name=\"message_statut\" value=\"Correctif déployé.\""), "{}", refused.text);
+    assert!(!refused.text.contains(">Correctif déployé.</textarea>"), "not moved into the reply box: {}", refused.text);
     let long =
         [("version", version_of(&page.text)), ("vers", "resolved".into()), ("message_statut", "A".repeat(20_001))];
     let long: Vec<(&str, &str)> = long.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -287,6 +305,11 @@ async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_t
     let page = get(&app, &usager, &path).await;
     assert!(page.text.contains("Nous regardons.") && page.text.contains("Correctif déployé."), "{}", page.text);
     assert!(!page.text.contains("configuration SSO") && !page.text.contains("Note interne"), "{}", page.text);
+    assert!(!page.text.contains("Correctif en cours.") && !page.text.contains("Note du support"), "{}", page.text);
+    // Nor which level worked on it: the N1 answered them.
+    assert!(!page.text.contains("id=\"niveau-ticket\"") && !page.text.contains("Niveau N"), "{}", page.text);
+    let queue = get(&app, &usager, "/tickets").await;
+    assert!(queue.text.contains(&reference) && !queue.text.contains("<td>N1</td>"), "{}", queue.text);
     let close = [("version", version_of(&page.text)), ("vers", "closed".into())];
     let close: Vec<(&str, &str)> = close.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = follow(&app, &usager, &post_form(&app, &usager, &format!("{path}/statut"), &close).await).await;
@@ -569,7 +592,7 @@ async fn a_reply_with_one_file_too_many_writes_nothing_and_the_corrected_form_wr
             &app,
             &n1,
             &format!("{path}/commentaire"),
-            &[("message", "Journal"), ("visibilite", "interne")],
+            &[("message", "Journal"), ("visibilite", "public")],
             files,
         )
         .await;

@@ -78,9 +78,14 @@ impl Story {
         self.call(token, Method::PATCH, &format!("/support/tickets/{id}"), Some(body), Some(version)).await
     }
 
-    /// A POST with the ticket's current version as If-Match; asserts `want`.
+    /// A POST with the ticket's current version as `token` reads it (the requester's own, or
+    /// the support's when `token` may not read it) as If-Match; asserts `want`.
     async fn act(&self, token: &str, id: &str, verb: &str, body: Value, want: u16) -> Value {
-        let version = self.get(&self.admin, &format!("/support/tickets/{id}")).await.body["version"].as_i64().unwrap();
+        let path = format!("/support/tickets/{id}");
+        let version = match self.get(token, &path).await.body["version"].as_i64() {
+            Some(version) => version,
+            None => self.get(&self.admin, &path).await.body["version"].as_i64().unwrap(),
+        };
         let r =
             self.call(token, Method::POST, &format!("/support/tickets/{id}/{verb}"), Some(body), Some(version)).await;
         assert_eq!(r.status, want, "{verb}: {}", r.body);
@@ -152,6 +157,12 @@ async fn setup(db: &common::TestDb) -> Story {
     story
 }
 
+/// The clock of `level` in a ticket as the support reads it (`sla.levels`).
+fn level_clock<'a>(ticket: &'a Value, level: &str) -> &'a Value {
+    let levels = ticket["sla"]["levels"].as_array().expect("the support reads the clocks");
+    levels.iter().find(|c| c["level"] == level).unwrap_or_else(|| panic!("no {level} clock: {ticket}"))
+}
+
 /// Outbox ids of `support` mails for `event` to `recipient`.
 async fn mails(store: &Store, event: &str, recipient: &str) -> Vec<String> {
     let mails = common::queued_mails(store, "support").await.into_iter();
@@ -188,7 +199,8 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     let id = t["id"].as_str().unwrap().to_string();
     assert_eq!(t["reference"], "ENT-2027-000001");
     assert_eq!(t["priority"], "P2");
-    assert_eq!(t["level"], "n1");
+    // The requester is not told which level works on their ticket: the N1 answers them.
+    assert!(t.get("level").is_none(), "{t}");
     assert_eq!(t["status"], "new");
     // P2 at N1: first response within 1 h.
     assert_eq!(ts(t["first_response_due"].as_str().unwrap()), paris("2027-05-12 10:00"));
@@ -264,8 +276,10 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
         )
         .await;
     assert_eq!(at_n2["level"], "n2");
-    // P2 at N2: first response within 2 h, on N2's own clock.
-    assert_eq!(ts(at_n2["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+    // P2 at N2: first response within 2 h, on N2's own clock; the requester was answered at
+    // 09:30, so the ticket's own first response is no longer due.
+    assert_eq!(ts(level_clock(&at_n2, "n2")["first_response_due"].as_str().unwrap()), paris("2027-05-12 17:00"));
+    assert!(at_n2.get("first_response_due").is_none(), "{at_n2}");
     assert_eq!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.len(), 1);
     // N1 no longer holds it.
     s.act(&s.n1, &id, "transition", json!({ "to": "resolved" }), 403).await;
@@ -298,7 +312,7 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     assert_eq!(at_n3["level"], "n3");
     // P2 at N3 on the vendor's calendar (09:00–18:00): first response within 4 h, resolution within 18 h;
     // the weekend and Whit Monday (17 May 2027) are not counted.
-    assert_eq!(ts(at_n3["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
+    assert_eq!(ts(level_clock(&at_n3, "n3")["first_response_due"].as_str().unwrap()), paris("2027-05-14 11:00"));
     assert_eq!(ts(at_n3["resolution_due"].as_str().unwrap()), paris("2027-05-18 16:00"));
     assert_eq!(mails(&s.store, "escalated", "support@editeur.fr").await.len(), 1);
     s.act(&s.n2, &id, "escalate", json!({ "reason": "encore" }), 403).await;
@@ -320,7 +334,11 @@ async fn the_nantes_story_runs_from_the_teacher_to_the_vendor_and_back(db: crate
     // Escalating above N3 is refused.
     s.at("2027-05-14 10:00");
     s.act(&s.n3, &id, "escalate", json!({ "reason": "plus haut" }), 409).await;
-    let r = s.post(&s.n3, &format!("/support/tickets/{id}/comments"), json!({ "body": "Correctif en cours." })).await;
+    // The vendor writes to the support, not to the requester: only the N1 answers them.
+    let comments = format!("/support/tickets/{id}/comments");
+    let r = s.post(&s.n3, &comments, json!({ "body": "Correctif en cours." })).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = s.post(&s.n3, &comments, json!({ "body": "Correctif en cours.", "visibility": "internal" })).await;
     assert_eq!(r.status, 201, "{}", r.body);
 
     // Tuesday 18 May: the vendor answers, the answer comes back down, N1 resolves.
@@ -543,17 +561,36 @@ async fn only_what_the_requester_sees_meets_the_first_response_clock(db: crate::
     let asked = s.act(&s.n1, &id, "transition", asked, 200).await;
     assert_eq!(n1_clock(&asked)["first_response_seconds"], 3600, "{asked}");
     assert_eq!(asked["first_response_due"], Value::Null, "{asked}");
-    // An escalation is no response either: N2 has none after it.
+    // An escalation is no response either, nor the N2's note to the N1: the N2 answers the
+    // level below (its own clock), the requester still waits for theirs, the same due date.
     let other = ticket_at(&s, "2027-05-12 10:30", "Import des classes").await;
+    let due = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body["first_response_due"].clone();
+    assert!(due.is_string(), "{}: {due}", db.name);
     s.at("2027-05-12 11:00");
     s.act(&s.n1, &other, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
     s.at("2027-05-12 11:30");
-    let t = s
-        .act(&s.n2, &other, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200)
-        .await;
+    // The N2 writes nothing to the requester, not even with a status change.
+    let said = json!({ "to": "in_progress", "message": "Nous regardons l'import." });
+    let r = s.act(&s.n2, &other, "transition", said, 409).await;
+    assert!(r["detail"].as_str().unwrap().contains("seul le N1 écrit au demandeur"), "{}: {r}", db.name);
+    let note = json!({ "body": "Import AAF en échec pour la 5e B.", "visibility": "internal" });
+    let r = s.post(&s.n2, &format!("/support/tickets/{other}/comments"), note).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let t = r.body;
     let n2 = t["sla"]["levels"].as_array().unwrap().iter().find(|c| c["level"] == "n2").unwrap().clone();
-    assert_eq!(n2["first_response_seconds"], 1800, "the message to the requester answers: {t}");
+    assert_eq!(n2["first_response_seconds"], 1800, "the N2 answered the N1: {t}");
     assert_eq!(n1_clock(&t)["first_response_seconds"], Value::Null, "N1 only escalated: {t}");
+    assert_eq!(t["first_response_due"], due, "{}: the requester still waits: {t}", db.name);
+    let theirs = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert_eq!(theirs["first_response_due"], due, "{}: {theirs}", db.name);
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 0, "{}: nothing sent", db.name);
+    // The N1 tells them: the requester's first response is given, whichever level holds it.
+    s.at("2027-05-12 12:00");
+    let told = json!({ "body": "La DANE vérifie l'import de vos classes." });
+    let r = s.post(&s.n1, &format!("/support/tickets/{other}/comments"), told).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let theirs = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert!(theirs.get("first_response_due").is_none(), "{}: answered: {theirs}", db.name);
     assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "the requester is told");
 }
 
@@ -589,16 +626,19 @@ async fn a_target_shortened_in_the_policies_moves_the_due_dates_of_open_tickets(
 }
 
 // Per tenant, a ticket's first response is when the requester first heard from the support,
-// whichever level answered: N2's message 1.5 h in, not N1's own answer after the ticket came
-// back down (the sum of the levels' times, 6 h).
+// whichever level held the ticket: the N1's message 1.5 h in while N2 held it, not N1's answer
+// after the ticket came back down (the sum of the levels' times, 6 h).
 backend_test!(the_report_per_tenant_times_the_first_answer_the_requester_received);
 async fn the_report_per_tenant_times_the_first_answer_the_requester_received(db: crate::common::TestDb) {
     let s = setup(&db).await;
     let id = ticket_at(&s, "2027-05-12 09:00", "Import des classes").await;
     s.at("2027-05-12 10:00");
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Import à vérifier par la DANE." }), 200).await;
+    // 10:30: the N1, the requester's contact, tells them while the DANE holds the ticket.
     s.at("2027-05-12 10:30");
-    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons l'import." }), 200).await;
+    let r =
+        s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "La DANE vérifie l'import." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
     s.at("2027-05-12 11:00");
     s.act(&s.n2, &id, "return", json!({ "answer": "Relancez l'import depuis l'ENT." }), 200).await;
     s.at("2027-05-12 16:00");
@@ -1792,8 +1832,8 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
     s.at("2027-05-12 10:00");
-    let taken =
-        s.act(&s.n3, &id, "transition", json!({ "to": "in_progress", "message": "Nous regardons." }), 200).await;
+    // The vendor takes it in charge without a word to the requester: only the N1 writes to them.
+    let taken = s.act(&s.n3, &id, "transition", json!({ "to": "in_progress" }), 200).await;
     // The vendor does not requalify the ticket whose delays it is held to, directly or through
     // impact and urgency (even keeping the priority), nor move it out of a category.
     let version = taken["version"].as_i64().unwrap();
@@ -2030,4 +2070,166 @@ async fn an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match
     assert_eq!(r.status, 412, "{}: {}", db.name, r.body);
     let t = s.get(&s.admin, &path).await.body;
     assert_eq!(t["assigned_team"], "Messagerie", "{}: {t}", db.name);
+}
+
+/// The ticket as `token` reads it: its `ETag` and its body.
+async fn read_as(s: &Story, token: &str, path: &str) -> (String, Value) {
+    let r = s.raw_get(token, path).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    (r.header("etag").unwrap().to_string(), serde_json::from_str(&r.text).unwrap())
+}
+
+backend_test!(only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support);
+async fn only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    let comments = format!("{path}/comments");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let refused = |r: &Resp, who: &str| {
+        assert_eq!(r.status, 409, "{}: {who}: {}", db.name, r.body);
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains("seul le N1 écrit au demandeur") && detail.contains("note"), "{}: {detail}", db.name);
+    };
+    // At N2: no reply to the requester, whether public is asked or left as the default, an
+    // administrator acting there included; a note for the support is written.
+    s.at("2027-05-12 09:30");
+    refused(&s.post(&s.n2, &comments, json!({ "body": "Nous regardons." })).await, "n2");
+    let public = json!({ "body": "Nous regardons.", "visibility": "public" });
+    refused(&s.post(&s.n2, &comments, public.clone()).await, "n2 public");
+    refused(&s.post(&s.admin, &comments, public).await, "admin at n2");
+    let r = s.attach(&s.n2, &id, "name=journal.txt", b"trace\n").await;
+    assert_eq!(r.status, 409, "{}: a public file: {}", db.name, r.text);
+    let note = json!({ "body": "Import AAF en échec.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n2, &comments, note).await.status, 201, "{}", db.name);
+    let r = s.attach(&s.n2, &id, "name=journal.txt&visibility=internal", b"trace\n").await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.text);
+    // The N1, the requester's contact, tells them while the N2 holds the ticket.
+    let r = s.post(&s.n1, &comments, json!({ "body": "La DANE regarde votre accès." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    // At N3: the vendor writes to the support only.
+    s.act(&s.n2, &id, "escalate", json!({ "reason": "Pour l'éditeur." }), 200).await;
+    refused(&s.post(&s.n3, &comments, json!({ "body": "Correctif en cours." })).await, "n3");
+    let note = json!({ "body": "Correctif en cours.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n3, &comments, note).await.status, 201, "{}", db.name);
+
+    // The requester reads the N1 only: neither the notes nor the file; one mail, the N1's.
+    let history = s.get(&s.teacher, &format!("{path}/history")).await.body;
+    let bodies: Vec<&str> = history.as_array().unwrap().iter().filter_map(|e| e["body"].as_str()).collect();
+    assert_eq!(bodies, ["La DANE regarde votre accès."], "{}: {history}", db.name);
+    let files = s.get(&s.teacher, &format!("{path}/attachments")).await.body;
+    assert_eq!(files, json!([]), "{}", db.name);
+    assert_eq!(mails(&s.store, "comment", "prof.svt@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    // The support reads the notes: the vendor's is the support's, the N2's internal.
+    let staff = s.get(&s.n1, &format!("{path}/history")).await.body;
+    let note_of = |body: &str| staff.as_array().unwrap().iter().find(|e| e["body"] == body).cloned().unwrap();
+    assert_eq!(note_of("Import AAF en échec.")["visibility"], "internal", "{}", db.name);
+    assert_eq!(note_of("Correctif en cours.")["visibility"], "support", "{}", db.name);
+}
+
+backend_test!(an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters);
+async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
+    let id = s.post(&s.teacher, "/support/tickets", new.clone()).await.body["id"].as_str().unwrap().to_string();
+    let path = format!("/support/tickets/{id}");
+    // Taken in charge: the requester sees it (status), their version moves.
+    s.at("2027-05-12 09:10");
+    let opened = read_as(&s, &s.teacher, &path).await;
+    s.act(&s.n1, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    let before = read_as(&s, &s.teacher, &path).await;
+    assert_ne!(before.0, opened.0, "{}", db.name);
+    assert_eq!(before.1["status"], "in_progress", "{}", db.name);
+    assert!(before.1.get("level").is_none() && before.1.get("resolution_due").is_none(), "{}: {}", db.name, before.1);
+
+    // Assigned: the support's If-Match read before it is stale; the requester reads the same.
+    s.at("2027-05-12 09:20");
+    let read = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    let assign = json!({ "assignee": "rup.julesverne@ac-nantes.fr", "assigned_team": "Réseau" });
+    assert_eq!(s.patch_ticket(&s.n1, &id, assign, read).await.status, 200, "{}", db.name);
+    let r = s.patch_ticket(&s.admin, &id, json!({ "assigned_team": "Annuaire" }), read).await;
+    assert_eq!(r.status, 412, "{}: {}", db.name, r.body);
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the assignment shows through", db.name);
+    // Escalated, taken at N2, returned: nothing the requester reads changes, ETag included.
+    s.at("2027-05-12 10:00");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the escalation shows through", db.name);
+    // Nor may they sort their tickets by level.
+    assert_eq!(s.get(&s.teacher, "/support/tickets?level=n2").await.body["items"], json!([]), "{}", db.name);
+    assert_eq!(s.get(&s.n2, "/support/tickets?level=n2").await.body["items"][0]["id"], id.as_str(), "{}", db.name);
+    s.at("2027-05-12 10:30");
+    s.act(&s.n2, &id, "transition", json!({ "to": "in_progress" }), 200).await;
+    s.act(&s.n2, &id, "return", json!({ "answer": "Certificat renouvelé." }), 200).await;
+    assert_eq!(read_as(&s, &s.teacher, &path).await, before, "{}: the return shows through", db.name);
+
+    // Resolved by the N1: the requester's version moves, and they close with the ETag they read.
+    s.at("2027-05-12 11:00");
+    s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Certificat renouvelé." }), 200).await;
+    let resolved = read_as(&s, &s.teacher, &path).await;
+    assert_ne!(resolved.0, before.0, "{}", db.name);
+    let theirs = resolved.1["version"].as_i64().unwrap();
+    let support = s.get(&s.n1, &path).await.body["version"].as_i64().unwrap();
+    assert!(theirs < support, "{}: the support's work is not counted for them: {theirs} {support}", db.name);
+    let close = json!({ "to": "closed" });
+    let r = s.call(&s.teacher, Method::POST, &format!("{path}/transition"), Some(close.clone()), Some(support)).await;
+    assert_eq!(r.status, 412, "{}: the support's version is not theirs: {}", db.name, r.body);
+    let r = s.call(&s.teacher, Method::POST, &format!("{path}/transition"), Some(close), Some(theirs)).await;
+    assert_eq!(r.status, 200, "{}: {}", db.name, r.body);
+    assert_eq!(r.body["version"], theirs + 1, "{}: {}", db.name, r.body);
+
+    // Escalated before anyone took it: to the requester it is taken in charge, not new again.
+    s.at("2027-05-12 14:00");
+    let other = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    s.act(&s.n1, &other, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let seen = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
+    assert_eq!((seen["status"].as_str(), seen.get("level")), (Some("in_progress"), None), "{}: {seen}", db.name);
+    assert_eq!(s.get(&s.n2, &format!("/support/tickets/{other}")).await.body["status"], "new", "{}", db.name);
+}
+
+backend_test!(a_requesters_attachment_limit_counts_only_the_files_they_see);
+async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    s.at("2027-05-12 09:00");
+    let new = json!({ "tenant": "college-jules-verne", "subject": "Captures", "description": "Voir les captures.",
+        "category": "acces", "impact": "basse", "urgency": "basse" });
+    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let attach = async |token: &str, n: usize, visibility: &str| {
+        let r = s
+            .attach(
+                token,
+                &id,
+                &format!("name={visibility}-{n}.txt&visibility={visibility}"),
+                format!("{n}\n").as_bytes(),
+            )
+            .await;
+        (r.status, r.text)
+    };
+    // Five internal files, fifteen public ones.
+    for n in 0..5 {
+        assert_eq!(attach(&s.n1, n, "internal").await.0, 201, "{}", db.name);
+    }
+    for n in 0..15 {
+        assert_eq!(attach(&s.n1, n, "public").await.0, 201, "{}", db.name);
+    }
+    // The requester still joins five: the limit counts the files they see.
+    for n in 100..105 {
+        let (status, text) = attach(&s.teacher, n, "public").await;
+        assert_eq!(status, 201, "{}: {text}", db.name);
+    }
+    // The twenty-first public file is refused, counting the twenty they see, not the hidden ones.
+    let (status, text) = attach(&s.teacher, 105, "public").await;
+    assert_eq!(status, 409, "{}: {text}", db.name);
+    assert!(text.contains("a déjà 20 pièce(s) jointe(s) visible(s) du demandeur : 20 au plus"), "{}: {text}", db.name);
+    assert!(!text.contains("25") && !text.contains("interne"), "{}: {text}", db.name);
+    let seen = s.get(&s.teacher, &format!("/support/tickets/{id}/attachments")).await.body;
+    assert_eq!(seen.as_array().unwrap().len(), 20, "{}", db.name);
+    // The support's notes keep their own room.
+    assert_eq!(attach(&s.n1, 5, "internal").await.0, 201, "{}", db.name);
 }

@@ -1,12 +1,13 @@
 //! The frame of every change to a ticket: its row locked, `If-Match` checked, the acting
-//! level, the version bumped, audited and committed.
+//! level, the version bumped (the support's, and the requester's when they see the change),
+//! audited and committed.
 
 use super::{find, get, load_for_update, Ctx, Ticket};
-use crate::support::{levels_of, viewer, Level};
+use crate::support::{levels_of, viewer, Level, Viewer};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::expect_same_version;
-use ent_kernel::store::{timestamp, Tx};
+use ent_kernel::store::{timestamp, Backend, Tx};
 use ent_platform::audit;
 use ent_platform::identity::authz::forbidden;
 use serde_json::Value;
@@ -64,7 +65,8 @@ pub(super) async fn acting_level(ctx: &Ctx<'_>, t: &Ticket) -> Result<Level, Pro
     )))
 }
 
-/// The tail of every change: audited as `action`, committed, read back as the caller sees it.
+/// The tail of every change: the requester's version moved if they see the change
+/// ([`tell_requester`]), audited as `action`, committed, read back as the caller sees it.
 pub(super) async fn finish(
     ctx: &Ctx<'_>,
     mut tx: Tx,
@@ -72,9 +74,50 @@ pub(super) async fn finish(
     action: &str,
     summary: Value,
 ) -> Result<Ticket, Problem> {
+    tell_requester(&mut tx, ctx.store().backend(), t, ctx.now).await?;
     audit::record(&mut tx, ctx.store().backend(), ctx.actor, action, t, summary, ctx.now).await?;
     tx.commit().await?;
     get(ctx, &t.id).await
+}
+
+/// Moves the requester's `version` (their `ETag`) and `updated_at` when the change made in `tx`
+/// to `before` (the ticket as locked before it) is one they see: an entry of their history
+/// (public) or a field of the ticket as they read it ([`Ticket::seen_by`]). An escalation, a
+/// return, an assignment or a note moves the support's `version` alone (or nothing, for a
+/// note): the requester cannot count the support's work on their ticket.
+pub(crate) async fn tell_requester(
+    tx: &mut Tx,
+    backend: Backend,
+    before: &Ticket,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let after =
+        load_for_update(tx, backend, &before.id).await?.ok_or_else(|| Problem::not_found("ticket introuvable"))?;
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM support_events WHERE ticket_id = $1 AND seq > $2 AND visibility = 'public'",
+    )
+    .bind(&before.id)
+    .bind(before.last_seq)
+    .fetch_one(&mut **tx)
+    .await?;
+    if entries > 0 || as_requester_reads(before) != as_requester_reads(&after) {
+        sqlx::query("UPDATE support_tickets SET seen_version = seen_version + 1, seen_at = $1 WHERE id = $2")
+            .bind(timestamp(now))
+            .bind(&before.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The ticket as its requester reads it, but for its version and date.
+fn as_requester_reads(t: &Ticket) -> Value {
+    let mut seen = serde_json::to_value(t.clone().seen_by(Viewer::Requester)).unwrap_or_default();
+    if let Some(fields) = seen.as_object_mut() {
+        fields.remove("version");
+        fields.remove("updated_at");
+    }
+    seen
 }
 
 /// The ticket `id` locked for a level change (`If-Match` checked), with the level

@@ -242,6 +242,8 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
+    // As opened: the requester's version starts here (`change::tell_requester`).
+    let t = load(&mut tx, &id).await?.expect("just inserted");
     // The N1 team reads the due date in its own time (an overseas school's, not Paris').
     let place = crate::support::place_of(&mut tx, &org.id).await?;
     let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;

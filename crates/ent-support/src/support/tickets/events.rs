@@ -147,8 +147,10 @@ pub(crate) async fn refresh(
     Ok(state)
 }
 
-/// Stores what `state` says of the ticket: current due dates, the next unflagged
-/// due date (what the sweep waits for) and each level's clock.
+/// Stores what `state` says of the ticket: the due date of the requester's first response
+/// (whichever level gives it: an internal note or a return does not answer them), the holding
+/// level's resolution due date, the next unflagged due date (what the sweep waits for) and
+/// each level's clock.
 pub(crate) async fn store_sla(tx: &mut Tx, t: &Ticket, state: &SlaState) -> Result<(), Problem> {
     let flagged: Vec<(String, String)> =
         sqlx::query_as("SELECT level, kind FROM support_breaches WHERE ticket_id = $1")
@@ -171,7 +173,7 @@ pub(crate) async fn write_sla(
         "UPDATE support_tickets SET first_response_due = $1, resolution_due = $2, next_due = $3, breaches = $4, \
          answered_seconds = $5 WHERE id = $6",
     )
-    .bind(current.and_then(|c| c.first_response_due).map(timestamp))
+    .bind(state.answer_due.map(timestamp))
     .bind(current.and_then(|c| c.resolution_due).map(timestamp))
     .bind(state.next_due(is_flagged).map(timestamp))
     .bind(flagged.len() as i64)

@@ -6,7 +6,7 @@ use super::events::{append_event, notify, refresh, requester_email, NewEvent};
 use super::{find, Ctx, Ticket};
 use crate::support::{levels_of, queue_emails, Level, Priority, Status, Viewer};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
-use ent_kernel::store::{timestamp, Store, Tx};
+use ent_kernel::store::{expect_same_version, timestamp, Store, Tx};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::{bindings_of, get_user, Actor};
 use schemars::JsonSchema;
@@ -55,12 +55,16 @@ pub async fn comment_with_files(
     let (t, v) = find(ctx.store(), ctx.actor, id).await?;
     let levels = levels_of(ctx.store(), ctx.actor, &t).await?;
     let (mut tx, t) = begin(ctx, &t.id, None).await?;
+    let level = writing_level(&levels, &t).filter(|_| v != Viewer::Requester);
+    if let Some(level) = level.filter(|_| public) {
+        refuse_public_above_n1(&t, level)?;
+    }
     conflict_unless(t.status != Status::Closed, || {
         format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
     })?;
     let file_visibility =
         if files.is_empty() { "public" } else { crate::support::attachments::visibility_of(v, public)? };
-    if let Some(refusal) = crate::support::attachments::room_for(&mut tx, &t, files.len()).await? {
+    if let Some(refusal) = crate::support::attachments::room_for(&mut tx, &t, file_visibility, files.len()).await? {
         return Err(Problem::invalid_field(field, refusal));
     }
     let body = c.body.trim();
@@ -83,8 +87,7 @@ pub async fn comment_with_files(
             notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     } else {
-        let level =
-            if levels.contains(&t.level) { t.level } else { *levels.last().expect("a support viewer holds a level") };
+        let level = level.expect("a support viewer holds a level");
         let visibility = match (public, level) {
             (true, _) => "public",
             (false, Level::N3) => "support",
@@ -106,6 +109,31 @@ pub async fn comment_with_files(
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
     finish(ctx, tx, &t, "support.tickets.comment", summary).await
+}
+
+/// The level a support member writes as on `t`: the one holding it if they hold it, else the
+/// highest they hold (`levels`, ascending); `None` for anyone else.
+pub fn writing_level(levels: &[Level], t: &Ticket) -> Option<Level> {
+    if levels.contains(&t.level) {
+        Some(t.level)
+    } else {
+        levels.last().copied()
+    }
+}
+
+/// Only the N1, the requester's single point of contact, writes to them: a message or a file
+/// the requester would read (a public comment, a status change's message) from the N2 or the
+/// N3 is refused (409), an administrator acting there included. They write to the support (an
+/// internal note; the vendor's is seen by the support levels), and the N1 passes it on.
+pub(crate) fn refuse_public_above_n1(t: &Ticket, level: Level) -> Result<(), Problem> {
+    conflict_unless(level == Level::N1, || {
+        format!(
+            "seul le N1 écrit au demandeur du ticket {} : au niveau {}, écrivez une note pour le support \
+             (visibilité « internal ») ; le N1 la lui transmettra",
+            t.reference,
+            level.label()
+        )
+    })
 }
 
 fn holding_org(t: &Ticket) -> Option<String> {
@@ -161,17 +189,25 @@ pub async fn transition(ctx: &Ctx<'_>, id: &str, expected: i64, input: Transitio
     } else {
         Some(acting_level(ctx, &t).await?)
     };
-    let (mut tx, t) = begin(ctx, &t.id, Some(expected)).await?;
+    let (mut tx, t) = begin(ctx, &t.id, None).await?;
+    // The requester's `If-Match` is the version they read (`Ticket::seen_by`).
+    expect_same_version(expected, t.version_seen_by(v))?;
     refuse_above_n1(&t, to)?;
+    let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    if let (Some(level), Some(_)) = (level, message) {
+        refuse_public_above_n1(&t, level)?;
+    }
     conflict_unless(t.status.can_move_to(to), || {
         format!("le ticket {} est {} : il ne peut pas passer à « {} »", t.reference, t.status.label(), to.label())
     })?;
-    let message = input.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    // In the requester's history when their ticket's status changes as they read it: the N2 or
+    // the N3 taking in charge a ticket escalated to it is the support's to know.
+    let seen = |s: Status| s.seen_by_requester(t.level);
     let e = NewEvent {
         kind: "status",
         from: Some(t.status.as_str()),
         to: Some(to.as_str()),
-        visibility: "public",
+        visibility: if seen(t.status) != seen(to) { "public" } else { "support" },
         body: message,
         actor_level: level,
     };

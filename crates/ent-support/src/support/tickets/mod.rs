@@ -9,15 +9,17 @@ mod create;
 mod events;
 mod handle;
 
+pub(crate) use change::tell_requester;
 pub use create::{create, french_time, NewTicket};
 pub(crate) use events::{
     append_event, notify, refresh, requester_email, sla_events, write_sla, NewEvent, SlaEventRow, PUBLIC_MESSAGE,
 };
-pub(crate) use handle::move_level;
+pub use handle::writing_level;
 pub use handle::{
     comment, comment_with_files, escalate, return_down, transition, update, EscalateInput, NewComment, ReturnInput,
     TicketPatch, TransitionInput,
 };
+pub(crate) use handle::{move_level, refuse_public_above_n1};
 
 use crate::support::policy::Policies;
 use crate::support::sla::{self, SlaState};
@@ -85,8 +87,15 @@ pub struct Ticket {
     #[sqlx(try_from = "String")]
     pub priority: Priority,
     pub policy: String,
+    // The level holding the ticket: the rules read it; `shown_level` is what a viewer gets of it.
+    #[serde(skip)]
     #[sqlx(try_from = "String")]
     pub level: Level,
+    /// The level holding the ticket; not shown to the requester, whom the N1 answers whichever
+    /// level works on it.
+    #[serde(rename = "level")]
+    #[sqlx(skip)]
+    pub shown_level: Option<Level>,
     #[serde(skip)]
     #[sqlx(try_from = "Flag")]
     pub reached_n3: bool,
@@ -102,8 +111,10 @@ pub struct Ticket {
     pub assignee: Option<String>,
     #[serde(skip)]
     pub assignee_id: Option<String>,
-    /// Due date of the first response at the current level (absent once given or while paused).
+    /// Due date of the requester's first response, whichever level gives it (absent once they
+    /// were answered, or while paused); each level's own first response is in `sla`.
     pub first_response_due: Option<String>,
+    /// Due date of the resolution at the level holding the ticket (not shown to the requester).
     pub resolution_due: Option<String>,
     /// SLA breaches flagged so far.
     pub breaches: i64,
@@ -117,6 +128,15 @@ pub struct Ticket {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    // What the requester reads as `version` (their `ETag`) and `updated_at`: moved only when
+    // what they see changes (`change::finish`).
+    #[serde(skip)]
+    pub seen_version: i64,
+    // The number of the ticket's last history entry.
+    #[serde(skip)]
+    pub last_seq: i64,
+    #[serde(skip)]
+    pub seen_at: String,
 }
 
 /// The columns of a [`Ticket`] (alias `t` on `support_tickets`). What it names is read
@@ -135,7 +155,8 @@ pub(crate) const COLUMNS: &str = "t.id AS ticket_id, t.reference, \
     CASE WHEN t.assignee_id IS NULL THEN NULL \
     ELSE COALESCE((SELECT u.display_name FROM users u WHERE u.id = t.assignee_id), 'utilisateur supprimé') END \
     AS assignee, t.assignee_id, t.first_response_due, t.resolution_due, t.breaches, t.convention_flag, \
-    t.resolved_at, t.closed_at, t.version, t.created_at, t.updated_at";
+    t.resolved_at, t.closed_at, t.version, t.created_at, t.updated_at, t.seen_version, t.last_seq, \
+    COALESCE(t.seen_at, t.created_at) AS seen_at";
 
 pub async fn load(conn: &mut AnyConnection, id_or_reference: &str) -> Result<Option<Ticket>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE t.id = $1 OR t.reference = $2");
@@ -165,19 +186,38 @@ pub struct Requester {
 }
 
 impl Ticket {
+    /// The version `viewer` reads (their `ETag`): the requester's own (see [`Ticket::seen_by`]).
+    pub fn version_seen_by(&self, viewer: Viewer) -> i64 {
+        if viewer == Viewer::Requester {
+            self.seen_version
+        } else {
+            self.version
+        }
+    }
+
     /// The ticket as `viewer` may see it: the vendor gets a pseudonym for the requester
-    /// unless N2 shared the identity; the requester gets neither the team, the assignee,
-    /// the breaches nor the SLA clocks; only the staff get the convention flag.
+    /// unless N2 shared the identity; only the staff get the convention flag. The requester,
+    /// whom the N1 answers whichever level works on the ticket, sees nothing of how the support
+    /// routes it: neither the level, the team, the assignee, the breaches, the SLA clocks nor
+    /// the holding level's resolution due date; a ticket new at N2 or N3 (escalated) is
+    /// `in_progress` to them, taken in charge; its `version` and `updated_at` are theirs, moved
+    /// only when what they see changes.
     pub fn seen_by(mut self, viewer: Viewer) -> Ticket {
         if hides_requester(viewer, &self) {
             let role = std::mem::take(&mut self.requester.role);
             self.requester = Requester { name: pseudonym(&self), role, email: None, pseudonymous: true };
         }
+        self.shown_level = Some(self.level);
         if viewer == Viewer::Requester {
+            self.shown_level = None;
+            self.status = self.status.seen_by_requester(self.level);
             self.assigned_team = None;
             self.assignee = None;
             self.breaches = 0;
             self.sla = None;
+            self.resolution_due = None;
+            self.version = self.seen_version;
+            self.updated_at = self.seen_at.clone();
         }
         if viewer != Viewer::Staff {
             self.convention_flag = None;
@@ -265,7 +305,7 @@ pub struct TicketFilter {
     pub limit: Option<u32>,
 }
 
-fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
+fn filter_condition(actor: &Actor, f: &TicketFilter) -> Result<Condition, Problem> {
     let mut c = Condition::default();
     let mut checks = Checks::default();
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
@@ -295,6 +335,14 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
     if f.breached == Some(true) {
         c.push_int("t.breaches > ?", 0);
     }
+    // The level and the breaches are the support's (`Ticket::seen_by`): filtering on them
+    // keeps to the tickets the actor sees as support, not telling a requester of their own.
+    let by_level = f.level.as_deref().is_some_and(|l| !l.is_empty());
+    if by_level || f.breached == Some(true) {
+        if let Some(support) = crate::support::support_condition(actor) {
+            c.and(support);
+        }
+    }
     if let Some(cursor) = f.cursor.as_deref().filter(|s| !s.is_empty()) {
         c.push("t.id < ?", &[cursor]);
     }
@@ -307,7 +355,7 @@ fn filter_condition(f: &TicketFilter) -> Result<Condition, Problem> {
 /// whatever the page's size.
 pub async fn list(ctx: &Ctx<'_>, filter: &TicketFilter) -> Result<Page<Ticket>, Problem> {
     let size = page_size(filter.limit)?;
-    let mut cond = filter_condition(filter)?;
+    let mut cond = filter_condition(ctx.actor, filter)?;
     if let Some(scope) = super::visible_condition(ctx.actor) {
         cond.and(scope);
     }

@@ -37,7 +37,9 @@ pub(super) async fn targets(world: &World) -> Vec<(&'static str, [String; 2])> {
         let state = world.state.clone();
         let png = Upload { name: "capture.png".into(), bytes: b"\x89PNG\r\n\x1a\n..".to_vec() };
         let file = attachments::check("pieces", png).unwrap();
-        let ctx = Ctx { state: &state.support(), actor: &admin(), now: t0() };
+        // A public file, joined by whom writes to the requester: the N1 when the ticket is above it.
+        let by = if level == "n1" { admin() } else { world.actor_of(SupportN1).await };
+        let ctx = Ctx { state: &state.support(), actor: &by, now: t0() };
         attachments::attach(&ctx, &tickets[0], true, vec![file]).await.unwrap().remove(0).id
     };
     let jeton = [OWN_TOKEN.to_string(), token_of(world, &world.user_out).await];

@@ -92,15 +92,26 @@ impl World {
             }
             ("POST", "/api/v1/support/tickets/{id}/attachments") => {
                 let ticket = kept_ticket(self, role, side).await;
-                let url = format!("/api/v1/support/tickets/{}/attachments?name=releve.pdf", ticket.id);
+                // Above the N1, a file is for the support: only the N1 writes to the requester.
+                let visibility = if matches!(role, SupportN2 | SupportN3) { "internal" } else { "public" };
+                let url = format!(
+                    "/api/v1/support/tickets/{}/attachments?name=releve.pdf&visibility={visibility}",
+                    ticket.id
+                );
                 Some(Call { pdf: Some(b"%PDF-1.7 releve".to_vec()), ..call(url) })
             }
             ("GET", "/api/v1/support/tickets/{id}/attachments/{file}") => {
                 use entcp::support::attachments::{self, Upload};
                 let ticket = self.support_ticket(role, side).await;
                 let state = self.state.clone();
-                let (admin, support) = (admin(), state.support());
-                let ctx = entcp::support::tickets::Ctx { state: &support, actor: &admin, now: t0() };
+                // A public file, joined by whom writes to the requester: the N1 when the
+                // ticket is above it.
+                let by = match ticket.level {
+                    entcp::support::Level::N1 => admin(),
+                    _ => self.actor_of(SupportN1).await,
+                };
+                let support = state.support();
+                let ctx = entcp::support::tickets::Ctx { state: &support, actor: &by, now: t0() };
                 let file =
                     attachments::check("file", Upload { name: "releve.pdf".into(), bytes: b"%PDF-1.7".to_vec() })
                         .unwrap();
@@ -113,6 +124,10 @@ impl World {
                 let body = match p {
                     "/api/v1/support/tickets/{id}" if method == "PATCH" => {
                         Some(json!({ "assigned_team": "Équipe réseau" }))
+                    }
+                    // Above the N1, a note for the support: only the N1 writes to the requester.
+                    "/api/v1/support/tickets/{id}/comments" if matches!(role, SupportN2 | SupportN3) => {
+                        Some(json!({ "body": "Une note.", "visibility": "internal" }))
                     }
                     "/api/v1/support/tickets/{id}/comments" => Some(json!({ "body": "Un commentaire." })),
                     "/api/v1/support/tickets/{id}/transition" => Some(json!({ "to": "in_progress" })),
