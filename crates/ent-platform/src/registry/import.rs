@@ -7,7 +7,7 @@
 //! started again converges to the state of one clean run.
 
 use super::codes::{self, departement_of_commune};
-use super::{fold, EtabType, OrgKind};
+use super::{EtabType, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use ent_kernel::store::{
     copy_rows, defer_indexes_if_empty, markers, new_id, relax_durability, restore_indexes, restore_indexes_on,
     timestamp, write_rows, Backend, BulkValue, RestoreOnDrop, Store,
 };
+use ent_kernel::text::fold;
 use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::Serialize;

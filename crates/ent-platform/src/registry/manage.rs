@@ -3,12 +3,13 @@
 
 use super::codes;
 use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
-use super::{fold, Org, OrgKind};
+use super::{Org, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, precondition_failed, Checks, Problem};
 use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Backend, Store, Tx};
+use ent_kernel::text::fold;
 use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -635,7 +635,7 @@ async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(d
 async fn rename(app: &TestApp, id: &str, name: &str) {
     sqlx::query("UPDATE orgs SET name = $1, sort_name = $2 WHERE id = $3")
         .bind(name)
-        .bind(entcp::registry::fold(name))
+        .bind(entcp::text::fold(name))
         .bind(id)
         .execute(app.store.pool())
         .await
