@@ -49,9 +49,19 @@ const OPENING: [char; 9] = ['«', '"', '“', '‘', '\'', '’', ' ', '\u{a0}',
 /// ([`H_MUET`]), after any opening quote.
 pub fn elides(text: &str) -> bool {
     let text = text.trim_start_matches(OPENING);
-    let first = text.split([' ', '-', '\'', '’']).next().unwrap_or(text);
-    let first = fold(first);
-    first.starts_with(['a', 'e', 'i', 'o', 'u', 'y']) || H_MUET.contains(&first.as_str())
+    let Some(c) = text.chars().next() else {
+        return false;
+    };
+    // What `fold` makes of the first letter, a string built only for a letter out of ASCII.
+    let initial = match c.is_ascii() {
+        true => c.to_ascii_lowercase(),
+        false => fold(c.encode_utf8(&mut [0; 4])).chars().next().unwrap_or(c),
+    };
+    match initial {
+        'a' | 'e' | 'i' | 'o' | 'u' | 'y' => true,
+        'h' => H_MUET.contains(&fold(text.split([' ', '-', '\'', '’']).next().unwrap_or(text)).as_str()),
+        _ => false,
+    }
 }
 
 /// « de » before a proper name: « de Fresnes », « d'Ivry-sur-Seine », « du Kremlin-Bicêtre »,

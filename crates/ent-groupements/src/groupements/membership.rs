@@ -722,7 +722,11 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
         if app.status != ApplicationStatus::Applied {
             checks.fail(
                 &format!("applications[{i}]"),
-                format!("la candidature de {} est {} : rien à accepter", app.applicant.name, app.status.label()),
+                format!(
+                    "la candidature {} est {} : rien à accepter",
+                    naming::de(&app.applicant.name),
+                    app.status.label()
+                ),
             );
         }
     }
@@ -763,7 +767,7 @@ pub async fn reject_many(
     }
     for (app, _) in refusals {
         conflict_unless(app.status == ApplicationStatus::Applied, || {
-            format!("la candidature de {} est {} : rien à refuser", app.applicant.name, app.status.label())
+            format!("la candidature {} est {} : rien à refuser", naming::de(&app.applicant.name), app.status.label())
         })?;
     }
     let mut checks = Checks::default();

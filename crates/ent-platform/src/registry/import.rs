@@ -12,6 +12,7 @@ use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
+use ent_kernel::naming;
 use ent_kernel::store::{
     copy_rows, defer_indexes_if_empty, markers, new_id, relax_durability, restore_indexes, restore_indexes_on,
     timestamp, write_rows, Backend, BulkValue, RestoreOnDrop, Store,
@@ -454,14 +455,7 @@ fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, St
 
 /// What comes before an académie's label in its name: `Académie de Créteil`, `Académie d'Amiens`.
 fn academie_prefix(label: &str) -> &'static str {
-    let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
-    let starts_with_vowel = match label.chars().next() {
-        None => false,
-        // What `fold` makes of an ASCII letter, without building a string (once a line).
-        Some(c) if c.is_ascii() => vowel(c.to_ascii_lowercase()),
-        Some(c) => fold(c.encode_utf8(&mut [0; 4])).starts_with(vowel),
-    };
-    if starts_with_vowel {
+    if naming::elides(label) {
         "Académie d'"
     } else {
         "Académie de "

@@ -757,3 +757,22 @@ async fn a_row_out_of_the_registrys_scope_lends_no_label_to_a_later_batch(db: cr
     let report = serde_json::to_value(&report).unwrap();
     assert_nothing_lent(&before, &place_names(&w.db.store).await, &report, w.db.name);
 }
+
+backend_test!(removing_a_commune_that_is_no_member_says_de_with_its_elision);
+/// The refusal names the group with « d' » before a vowel: « n'est pas membre d'Est Ensemble »,
+/// never « de Est Ensemble ».
+async fn removing_a_commune_that_is_no_member_says_de_with_its_elision(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let est = common::fixtures::new_org(
+        &w.db.store,
+        OrgKind::Epci,
+        "Est Ensemble",
+        &common::fixtures::siren(57875),
+        Some("94"),
+    )
+    .await;
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let (status, problem) = send(admin.delete(w.url(&format!("/orgs/{}/members/commune:94034", est.id)))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {problem}", w.db.name);
+    assert_eq!(problem["detail"], "Fresnes n'est pas membre d'Est Ensemble", "{}: {problem}", w.db.name);
+}
