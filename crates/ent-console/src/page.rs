@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use ent_kernel::config::ConsoleTheme;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{Action, Role};
+use ent_kernel::naming;
 use ent_platform::identity::sessions::Session;
 use ent_platform::identity::{authz, Actor};
 use serde::Serialize;
@@ -71,6 +72,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
 
 static TERA: LazyLock<tera::Tera> = LazyLock::new(|| {
     let mut tera = tera::Tera::default();
+    naming::register_filters(&mut tera);
     tera.add_raw_templates(TEMPLATES.iter().copied()).expect("the console templates parse");
     tera.autoescape_on(vec![".html"]);
     tera

@@ -21,10 +21,10 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
 use ent_kernel::store::Condition;
+use ent_kernel::text::fold;
 use ent_platform::catalog::{degree_label, BouquetKind, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::{Actor, Caller};
-use ent_platform::registry;
 use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
@@ -196,7 +196,7 @@ async fn list(
     }
     if let Some(q) = &params.q {
         let pattern = list::contains_pattern(q);
-        let folded = format!("%{}%", registry::fold(q).replace(['%', '_'], ""));
+        let folded = format!("%{}%", fold(q).replace(['%', '_'], ""));
         cond.push("(t.slug LIKE ? OR t.hostname LIKE ? OR o.sort_name LIKE ?)", &[&pattern, &pattern, &folded]);
     }
     if let Some(scope) = read_scope(&state.store, &signed.0.actor).await? {

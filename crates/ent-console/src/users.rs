@@ -24,11 +24,12 @@ use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, Role};
 use ent_kernel::store::Condition;
+use ent_kernel::text::fold_sql;
 use ent_ops::notify;
 use ent_platform::identity::password::{self, LinkPurpose};
 use ent_platform::identity::sessions::{self, Event};
 use ent_platform::identity::{self as identity, authz, User, UserRole};
-use ent_platform::registry::{fold_sql, name_search, queries, Org};
+use ent_platform::registry::{name_search, queries, Org};
 use serde::{Deserialize, Serialize};
 
 /// The users of one's scope and their roles (read).

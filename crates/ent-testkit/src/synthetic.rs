@@ -14,6 +14,7 @@
 
 use std::io::{self, Write};
 
+use ent_kernel::naming;
 use ent_platform::registry::codes::{luhn_check_digit, uai_check_letter};
 
 /// What to generate.
@@ -952,7 +953,7 @@ impl<'a> RowGenerator<'a> {
 
     fn name(&mut self, nature: &Nature, private: bool, commune: &Commune) -> String {
         match nature.code {
-            "800" | "810" => format!("{} de {}", nature.public_prefix, commune.name),
+            "800" | "810" => format!("{} {}", nature.public_prefix, naming::de(&commune.name)),
             _ if private => format!("{} {}", nature.private_prefix, self.rng.pick(PRIVATE_PATRONS)),
             _ => format!("{} {}", nature.public_prefix, self.rng.pick(PUBLIC_PATRONS)),
         }

@@ -11,6 +11,7 @@ pub mod national;
 use ent_kernel::clock::{today_in_france, SystemClock};
 use ent_kernel::config::{Config, ProvisioningBackend};
 use ent_kernel::error::Problem;
+use ent_kernel::naming;
 use ent_kernel::store::{markers, redact, timestamp, Backend, Store};
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::identity::{create_user, Actor, NewUser};
@@ -656,9 +657,9 @@ pub async fn rgpd(config: &Config, tenants: usize) -> anyhow::Result<()> {
     // Without a DSDEN in the registry, the académie stays the controller.
     let controllers = if dsdens.is_empty() { vec![academie.id.clone()] } else { dsdens };
     outln!(
-        "{created} tenants de 12 services sous une convention de {}, dont les écoles relèvent de {} responsable(s) \
+        "{created} tenants de 12 services sous une convention {}, dont les écoles relèvent de {} responsable(s) \
          de traitement (DSDEN)",
-        academie.name,
+        naming::de(&academie.name),
         controllers.len()
     );
 

@@ -16,6 +16,7 @@ use entcp::conventions::processing;
 use entcp::error::Problem;
 use entcp::jobs::{runner_id, JobRun};
 use entcp::kernel::roles::OrgKind;
+use entcp::naming;
 use entcp::notify::mailer::mail_dir;
 use entcp::notify::{self, OutboxFilter};
 use entcp::provisioning::runtime::Reconciler;
@@ -1121,13 +1122,13 @@ async fn orgs(store: &Store, command: OrgsCommand) -> anyhow::Result<ExitCode> {
             manage::set_member(store, &Actor::cli(), &group, &commune, delegated, chrono::Utc::now())
                 .await
                 .map_err(fail)?;
-            outln!("{} est membre de {}", commune.name, group.name);
+            outln!("{} est membre {}", commune.name, naming::de(&group.name));
         }
         OrgsCommand::RemoveMember { group, commune } => {
             let group = queries::resolve_org(store, &group).await.map_err(fail)?;
             let commune = queries::resolve_org(store, &format!("commune:{commune}")).await.map_err(fail)?;
             manage::remove_member(store, &Actor::cli(), &group, &commune, chrono::Utc::now()).await.map_err(fail)?;
-            outln!("{} n'est plus membre de {}", commune.name, group.name);
+            outln!("{} n'est plus membre {}", commune.name, naming::de(&group.name));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,6 @@ use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
-use ent_conventions::conventions::naming;
 use ent_groupements::groupements::membership::{
     self, Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
     MAX_TEACHERS_PER_CLASS,
@@ -16,6 +15,7 @@ use ent_groupements::groupements::{self as gm, routes as domain, GroupementsStat
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_platform::identity::authz::{GROUPEMENTS_APPLY, GROUPEMENTS_READ};
 use serde_json::{json, Value};
 

@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::Form;
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
+use ent_kernel::naming;
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{self, RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::{get_org, Org};
@@ -268,10 +269,10 @@ async fn keeps_chain(on: &On<RgpdState>, c: &ProcessorContract) -> Result<bool, 
 /// The refusal of a change to `c`'s processor's chain (`what`: « y ajouter », « en retirer »)
 /// by someone who does not keep its registers.
 fn chain_kept_elsewhere(c: &ProcessorContract, what: &str) -> Problem {
-    let name = &c.processor.name;
+    let of = naming::de(&c.processor.name);
     authz::forbidden(format!(
-        "la chaîne de sous-traitance de {name} figure dans les registres de tous ses clients : seul qui tient \
-         les registres de {name} peut {what} un sous-traitant ultérieur"
+        "la chaîne de sous-traitance {of} figure dans les registres de tous ses clients : seul qui tient \
+         les registres {of} peut {what} un sous-traitant ultérieur"
     ))
 }
 

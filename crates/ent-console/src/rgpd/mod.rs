@@ -28,6 +28,7 @@ use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Action;
+use ent_kernel::naming;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -277,10 +278,9 @@ async fn register(
 async fn fiche(on: On<RgpdState>, Path((key, reference)): Path<(String, String)>) -> Result<Response, PageError> {
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let register = domain::current(&on.state, &org).await?;
-    let entry =
-        register.entries.iter().find(|e| e.reference == reference).ok_or_else(|| {
-            Problem::not_found(format!("aucun traitement « {reference} » au registre de {}", org.name))
-        })?;
+    let entry = register.entries.iter().find(|e| e.reference == reference).ok_or_else(|| {
+        Problem::not_found(format!("aucun traitement « {reference} » au registre {}", naming::de(&org.name)))
+    })?;
     let fields: Vec<Value> = export::entry_fields(entry)
         .into_iter()
         .map(|(label, value)| json!({ "label": label, "value": value }))

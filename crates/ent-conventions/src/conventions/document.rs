@@ -6,10 +6,11 @@ use super::frozen::Frozen;
 use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::{cost_shares, Convention, Status};
-use super::{naming, processing, signatories};
+use super::{processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::naming;
 use ent_kernel::store::Store;
 use ent_platform::registry::OrgRef;
 use serde_json::{json, Map, Value};
@@ -24,7 +25,7 @@ fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
             .iter()
             .filter(|p| p.key == spec.key)
             .map(|p| {
-                let d = naming::of_org(&p.org);
+                let d = naming::of_org(p.org.kind, &p.org.name);
                 json!({
                     "name": p.org.name, "code": p.org.code, "label": spec.label,
                     "official": d.official, "article": d.article, "of": d.of,
@@ -133,10 +134,14 @@ fn format_value(value: &Value) -> String {
 pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let context = clause_context(model, conv);
     let mut sections = opening(model, conv, &context)?;
-    sections.push(Section::new("Parties").table(
-        ["Qualité", "Organisation", "Code"],
-        conv.parties.iter().map(|p| [p.label.clone(), naming::of_org(&p.org).official, p.org.code.clone()]),
-    ));
+    sections.push(
+        Section::new("Parties").table(
+            ["Qualité", "Organisation", "Code"],
+            conv.parties
+                .iter()
+                .map(|p| [p.label.clone(), naming::of_org(p.org.kind, &p.org.name).official, p.org.code.clone()]),
+        ),
+    );
     let mut fields = vec![
         ("Référence".to_string(), conv.reference.clone()),
         ("Modèle".to_string(), format!("{} (version {})", model.title, model.version)),
@@ -169,7 +174,12 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
         ["Qualité", "Organisation", "Objet", "Part"],
         cost_shares(model, conv).into_iter().map(|s| {
             let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
-            [label, naming::of_org(&s.org).official, s.item, format!("{} %", s.percent).replace('.', ",")]
+            [
+                label,
+                naming::of_org(s.org.kind, &s.org.name).official,
+                s.item,
+                format!("{} %", s.percent).replace('.', ","),
+            ]
         }),
     ));
     let names = |keys: &[String]| -> String {
@@ -177,7 +187,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             .parties
             .iter()
             .filter(|p| keys.contains(&p.key))
-            .map(|p| format!("{} ({})", naming::of_org(&p.org).official, p.label))
+            .map(|p| format!("{} ({})", naming::of_org(p.org.kind, &p.org.name).official, p.label))
             .collect();
         if list.is_empty() {
             "aucun".into()
@@ -188,7 +198,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     let named_party = |org: &OrgRef| conv.parties.iter().any(|p| p.key == model.rgpd.controller && p.org.id == org.id);
     let controller = match &conv.rgpd_controller {
         Some(org) if !named_party(org) => {
-            let name = naming::of_org(org).official;
+            let name = naming::of_org(org.kind, &org.name).official;
             format!("{name} (le directeur académique des services de l'éducation nationale, IA-DASEN)")
         }
         _ => names(std::slice::from_ref(&model.rgpd.controller)),

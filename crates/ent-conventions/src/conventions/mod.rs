@@ -7,7 +7,6 @@ pub mod document;
 pub mod frozen;
 pub mod jobs;
 pub mod model;
-pub mod naming;
 pub mod processing;
 pub mod renewal;
 pub mod routes;

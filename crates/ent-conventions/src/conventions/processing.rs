@@ -9,11 +9,11 @@
 //! and the duty to warn about an unlawful instruction.
 
 use super::model::ConventionModel;
-use super::naming;
 use super::{Convention, Party, ProcessedTenant};
 use ent_documents::documents::{Block, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_platform::catalog::{distinct, processed_data, BouquetKind, Catalog, Service};
 use ent_platform::registry::Degree;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -110,8 +110,12 @@ fn processed_services<'c>(
 /// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role.
 fn subprocessors(conv: &Convention) -> String {
     let named = |kind: OrgKind, role: &str| {
-        let names: Vec<String> =
-            conv.subprocessors.iter().filter(|o| o.kind == kind).map(|o| naming::of_org(o).official).collect();
+        let names: Vec<String> = conv
+            .subprocessors
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| naming::of_org(o.kind, &o.name).official)
+            .collect();
         if names.is_empty() {
             format!("{role} : à compléter")
         } else {
@@ -134,14 +138,14 @@ pub fn processor_party<'p>(model: &ConventionModel, parties: &'p [Party]) -> Opt
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
 pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let processor = processor_party(model, &conv.parties)?;
-    let processor = naming::of_org(&processor.org).article;
+    let processor = naming::of_org(processor.org.kind, &processor.org.name).article;
     let controller = match &conv.rgpd_controller {
-        Some(org) => naming::of_org(org).of,
+        Some(org) => naming::of_org(org.kind, &org.name).of,
         None => conv
             .parties
             .iter()
             .find(|p| p.key == model.rgpd.controller)
-            .map(|p| naming::of_org(&p.org).of)
+            .map(|p| naming::of_org(p.org.kind, &p.org.name).of)
             .unwrap_or_else(|| "du responsable de traitement".into()),
     };
     let catalog = catalog();

@@ -5,15 +5,16 @@
 //! required before submission where the model says so, and written into the document.
 
 use super::model::ConventionModel;
-use super::naming::{self, Designation};
 use super::{Convention, Party};
 use chrono::NaiveDate;
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming::{self, Designation};
 use ent_kernel::skip_serializing_none;
+use ent_kernel::text::fold;
 use ent_kernel::validate::is_blank;
-use ent_platform::registry::{fold, EtabType};
+use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -199,7 +200,7 @@ pub fn check_complete(model: &ConventionModel, conv: &Convention) -> Result<(), 
     }
     let mut checks = Checks::default();
     for party in conv.parties.iter().filter(|p| p.signature_required) {
-        let who = format!("{} ({})", naming::of_org(&party.org).official, party.label);
+        let who = format!("{} ({})", naming::of_org(party.org.kind, &party.org.name).official, party.label);
         let key = signatory_key(conv, party);
         let field = |name: &str| format!("signatories.{key}.{name}");
         let empty = Signatory::default();
@@ -263,7 +264,7 @@ fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
 /// One party as the « Entre » block names it: « la Commune de Fresnes, représentée par M. …, maire,
 /// dûment habilité(e) par délibération du conseil municipal n° … du …, ci-après dénommée « la collectivité » ».
 pub fn between_line(party: &Party) -> String {
-    let d = naming::of_org(&party.org);
+    let d = naming::of_org(party.org.kind, &party.org.name);
     let mut parts = vec![d.article.clone()];
     match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
         Some(s) => {
@@ -297,7 +298,7 @@ pub fn vu_lines(conv: &Convention) -> Vec<String> {
     let mut lines = Vec::new();
     for party in &conv.parties {
         let Some(s) = &party.signatory else { continue };
-        let d = naming::of_org(&party.org);
+        let d = naming::of_org(party.org.kind, &party.org.name);
         if let (Some(body), Some(number)) = (deliberative_body(party.org.kind, party.etab_type), given(&s.act_number)) {
             let date = given(&s.act_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
             lines.push(format!(
@@ -333,7 +334,7 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
         .iter()
         .filter(|p| p.signature_required)
         .map(|party| {
-            let d = naming::of_org(&party.org);
+            let d = naming::of_org(party.org.kind, &party.org.name);
             let who = match &party.signatory {
                 Some(s) if !is_blank(&s.name) => {
                     let mut who = vec![s.name.trim().to_string()];

@@ -7,13 +7,13 @@ use super::costs::{self, Shares};
 use super::shares::Quantities;
 use super::{Ctx, Groupement, Status, MEMBER_KINDS};
 use ent_conventions::conventions::model::ConventionModel;
-use ent_conventions::conventions::naming;
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, ConventionPatch, NewConvention, PartyInput};
 use ent_conventions::conventions::{find_model, get_convention, Convention, Status as ConventionStatus};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
+use ent_kernel::naming;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
 use ent_kernel::validate::is_blank;
@@ -722,7 +722,11 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
         if app.status != ApplicationStatus::Applied {
             checks.fail(
                 &format!("applications[{i}]"),
-                format!("la candidature de {} est {} : rien à accepter", app.applicant.name, app.status.label()),
+                format!(
+                    "la candidature {} est {} : rien à accepter",
+                    naming::de(&app.applicant.name),
+                    app.status.label()
+                ),
             );
         }
     }
@@ -763,7 +767,7 @@ pub async fn reject_many(
     }
     for (app, _) in refusals {
         conflict_unless(app.status == ApplicationStatus::Applied, || {
-            format!("la candidature de {} est {} : rien à refuser", app.applicant.name, app.status.label())
+            format!("la candidature {} est {} : rien à refuser", naming::de(&app.applicant.name), app.status.label())
         })?;
     }
     let mut checks = Checks::default();

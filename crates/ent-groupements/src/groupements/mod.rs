@@ -27,6 +27,7 @@ use ent_kernel::clock::{french_date, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::sql::{page_size, AnyQuery, Condition, Page};
 use ent_kernel::store::{expect_version, update_versioned};
@@ -771,8 +772,8 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
                 return Err(Problem::invalid_field("coordinator", missing.detail));
             }
             return Err(authz::forbidden(format!(
-                "il faut le rôle coordinateur auprès de {} pour ouvrir un groupement en son nom",
-                coordinator.name
+                "il faut le rôle coordinateur auprès {} pour ouvrir un groupement en son nom",
+                naming::de(&coordinator.name)
             )));
         }
         checks.collect(field_org_kind("coordinator", coordinator, &COORDINATOR_KINDS, expected))?;

@@ -3,6 +3,7 @@
 
 use ent_kernel::config::{Config, ConsoleConfig, MailTransport, SmtpTls};
 use ent_kernel::files::{private_dir, write_private};
+use ent_kernel::naming;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -45,6 +46,7 @@ fn tera() -> &'static tera::Tera {
     static TERA: OnceLock<tera::Tera> = OnceLock::new();
     TERA.get_or_init(|| {
         let mut tera = tera::Tera::default();
+        naming::register_filters(&mut tera);
         tera.add_raw_template("layout.html", LAYOUT)
             .unwrap_or_else(|e| panic!("the e-mail layout does not compile: {e:?}"));
         tera.add_raw_template("link.txt", LINK_TEXT)

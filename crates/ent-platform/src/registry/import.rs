@@ -7,15 +7,17 @@
 //! started again converges to the state of one clean run.
 
 use super::codes::{self, departement_of_commune};
-use super::{fold, EtabType, OrgKind};
+use super::{EtabType, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
+use ent_kernel::naming;
 use ent_kernel::store::{
     copy_rows, defer_indexes_if_empty, markers, new_id, relax_durability, restore_indexes, restore_indexes_on,
     timestamp, write_rows, Backend, BulkValue, RestoreOnDrop, Store,
 };
+use ent_kernel::text::fold;
 use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -453,14 +455,7 @@ fn classify_type(type_label: &str, row: &RowView) -> Result<Option<EtabType>, St
 
 /// What comes before an académie's label in its name: `Académie de Créteil`, `Académie d'Amiens`.
 fn academie_prefix(label: &str) -> &'static str {
-    let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
-    let starts_with_vowel = match label.chars().next() {
-        None => false,
-        // What `fold` makes of an ASCII letter, without building a string (once a line).
-        Some(c) if c.is_ascii() => vowel(c.to_ascii_lowercase()),
-        Some(c) => fold(c.encode_utf8(&mut [0; 4])).starts_with(vowel),
-    };
-    if starts_with_vowel {
+    if naming::elides(label) {
         "Académie d'"
     } else {
         "Académie de "
@@ -910,16 +905,101 @@ impl<R: Read> Read for FeedCounting<R> {
     }
 }
 
-/// Whether a row's établissement is placed, by the row's codes, in the caller's scope (a
-/// row placed elsewhere is only counted: nothing of it is written or remarked upon).
-fn in_place_of(scope: Option<&ImportScope>, etab: &OrgRecord) -> bool {
-    scope.is_none_or(|scope| scope.holds(etab.academie_code.as_deref(), etab.departement_code.as_deref()))
+/// Whether a row's établissement is in the caller's scope, placed there by the row's codes and
+/// writable there as the registry places it and its places ([`row_in_scope`]). A row out of
+/// scope is only counted: nothing of it is written or remarked upon, and it lends nothing to
+/// the rows in scope (the label of a place they name).
+fn in_place_of(scope: Option<&ImportScope>, elsewhere: &PlacedElsewhere, etab: &OrgRecord) -> bool {
+    scope.is_none_or(|scope| {
+        scope.holds(etab.academie_code.as_deref(), etab.departement_code.as_deref())
+            && row_in_scope(scope, etab, |kind, code| elsewhere.get(kind, code))
+    })
+}
+
+/// Where the registry places an organisation: its académie and département codes.
+type Placement<'p> = (Option<&'p str>, Option<&'p str>);
+
+/// Whether a caller of `scope` may write `record`, `placed` where the registry places it (`None`:
+/// not registered): a registered organisation only from the scope it is registered in (the DAN
+/// of the académie or DSDEN it would leave), a new one only into the caller's scope.
+fn may_write_placed(scope: &ImportScope, record: &OrgRecord, placed: Option<Placement<'_>>) -> bool {
+    match placed {
+        Some((academie, departement)) => scope.holds(academie, departement),
+        None => scope.holds(record.academie_code.as_deref(), record.departement_code.as_deref()),
+    }
+}
+
+/// Whether a caller of `scope` may write a row's établissement: itself, and no commune or
+/// département registered elsewhere out of the caller's scope would have to move for it.
+/// `placed` tells where the registry places an organisation of a kind and code.
+fn row_in_scope<'p>(
+    scope: &ImportScope,
+    etab: &OrgRecord,
+    placed: impl Fn(OrgKind, &str) -> Option<Placement<'p>>,
+) -> bool {
+    let place_stays = |kind: OrgKind, code: &Option<String>| {
+        let Some((academie, departement)) = code.as_deref().and_then(|c| placed(kind, c)) else {
+            return true;
+        };
+        let unplaced = academie.is_none();
+        let same = academie == etab.academie_code.as_deref() && departement == etab.departement_code.as_deref();
+        unplaced || same || scope.holds(academie, departement)
+    };
+    may_write_placed(scope, etab, placed(OrgKind::Etablissement, &etab.code))
+        && place_stays(OrgKind::Commune, &etab.commune_code)
+        && place_stays(OrgKind::Departement, &etab.departement_code)
+        && place_stays(OrgKind::Dsden, &etab.departement_code)
+}
+
+/// The établissements, communes, départements and DSDEN the registry places out of a scoped
+/// caller's scope, read before the file: with them the parser finds out of scope every row
+/// the writer would ([`row_in_scope`]), before the row lends anything to the rows in scope.
+/// Those the registry places in the scope are left out (placed there, a row in scope by its
+/// codes may write them). Empty for an unscoped import.
+#[derive(Default)]
+struct PlacedElsewhere {
+    by_kind: HashMap<OrgKind, HashMap<String, Placed>>,
+}
+
+/// Where the registry places an organisation, as read: its académie and département codes.
+type Placed = (Option<String>, Option<String>);
+
+impl PlacedElsewhere {
+    const KINDS: [OrgKind; 4] = [OrgKind::Etablissement, OrgKind::Commune, OrgKind::Departement, OrgKind::Dsden];
+
+    async fn read(store: &Store, scope: Option<&ImportScope>) -> Result<PlacedElsewhere, Problem> {
+        let mut elsewhere = PlacedElsewhere::default();
+        let Some(scope) = scope else {
+            return Ok(elsewhere);
+        };
+        let sql = format!(
+            "SELECT code, academie_code, departement_code FROM orgs WHERE kind = {}",
+            markers(store.backend(), 1, 1)
+        );
+        for kind in Self::KINDS {
+            let mut rows = sqlx::query(&sql).bind(kind.as_str()).fetch(store.pool());
+            let of_kind = elsewhere.by_kind.entry(kind).or_default();
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                let (code, academie, departement) = <(String, Option<String>, Option<String>)>::from_row(&row)?;
+                if !scope.holds(academie.as_deref(), departement.as_deref()) {
+                    of_kind.insert(code, (academie, departement));
+                }
+            }
+        }
+        Ok(elsewhere)
+    }
+
+    fn get(&self, kind: OrgKind, code: &str) -> Option<Placement<'_>> {
+        let (academie, departement) = self.by_kind.get(&kind)?.get(code)?;
+        Some((academie.as_deref(), departement.as_deref()))
+    }
 }
 
 /// Reads the CSV and sends batches; runs on a blocking thread.
 fn parse_stream<R: Read>(
     input: R,
     scope: Option<ImportScope>,
+    elsewhere: PlacedElsewhere,
     batch_size: usize,
     tx: tokio::sync::mpsc::Sender<Result<Batch, Problem>>,
     spent: Spent,
@@ -1015,7 +1095,9 @@ fn parse_stream<R: Read>(
         } else {
             match parse_row(&view) {
                 Ok(RowOutcome::Skipped(kind)) => batch.skipped.push(kind),
-                Ok(RowOutcome::Etab { etab, .. }) if !in_place_of(scope.as_ref(), &etab) => batch.out_of_scope += 1,
+                Ok(RowOutcome::Etab { etab, .. }) if !in_place_of(scope.as_ref(), &elsewhere, &etab) => {
+                    batch.out_of_scope += 1
+                }
                 Ok(RowOutcome::Etab { etab, warnings }) => match related_records(&view, &etab) {
                     Err(reason) => batch.rejected.push(LineIssue { line, uai: uai_hint(), reason }),
                     Ok(_) if seen_uai.contains_key(&etab.code) => batch.rejected.push(LineIssue {
@@ -1126,7 +1208,8 @@ async fn write_batches<R: Read + Send + 'static>(
     let (spent_tx, spent_rx) = std::sync::mpsc::channel();
     let batch_size = options.batch_size.max(1);
     let scope = options.scope.clone();
-    let parser = tokio::task::spawn_blocking(move || parse_stream(input, scope, batch_size, tx, spent_rx));
+    let elsewhere = PlacedElsewhere::read(store, scope.as_ref()).await?;
+    let parser = tokio::task::spawn_blocking(move || parse_stream(input, scope, elsewhere, batch_size, tx, spent_rx));
     store.analyze("orgs (kind, code)").await?;
     let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
     // A batch of new rows written by `COPY` or plain `INSERT` looks nothing up: in a first
@@ -1378,39 +1461,24 @@ impl<'a> BatchWriter<'a> {
         BatchWriter { store, actor, held: None, run_id: new_id(), dry_run, scope, bulk, at, now: timestamp(at) }
     }
 
-    /// Whether the caller may write `record` over what is registered: a registered
-    /// organisation only from the scope it is registered in (the DAN of the académie or
-    /// DSDEN it would leave), a new one only into the caller's scope. Régions (no académie,
-    /// no département) are shared reference data: an administrator's only.
+    /// Whether the caller may write `record` over what is registered ([`may_write_placed`]).
+    /// Régions (no académie, no département) are shared reference data: an administrator's only.
     fn may_write(&self, record: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
-        let Some(scope) = self.scope else {
-            return true;
-        };
-        match existing.get(&(record.kind(), record.code.clone())) {
-            Some(e) => scope.holds(e.academie_code.as_deref(), e.departement_code.as_deref()),
-            None => scope.holds(record.academie_code.as_deref(), record.departement_code.as_deref()),
-        }
+        self.scope.is_none_or(|scope| {
+            may_write_placed(
+                scope,
+                record,
+                existing.get(&(record.kind(), record.code.clone())).map(Existing::placement),
+            )
+        })
     }
 
-    /// Whether a row's établissement may be written: itself, and no commune or
-    /// département registered elsewhere out of the caller's scope would have
-    /// to move for it.
+    /// Whether a row's établissement may be written ([`row_in_scope`], as the parser found
+    /// already with what was registered before the file: said again, in the batch's transaction).
     fn may_write_row(&self, etab: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
-        let Some(scope) = self.scope else {
-            return true;
-        };
-        let place_stays = |kind: OrgKind, code: &Option<String>| {
-            let Some(e) = code.as_ref().and_then(|c| existing.get(&(kind, c.clone()))) else {
-                return true;
-            };
-            let unplaced = e.academie_code.is_none();
-            let same = e.academie_code == etab.academie_code && e.departement_code == etab.departement_code;
-            unplaced || same || scope.holds(e.academie_code.as_deref(), e.departement_code.as_deref())
-        };
-        self.may_write(etab, existing)
-            && place_stays(OrgKind::Commune, &etab.commune_code)
-            && place_stays(OrgKind::Departement, &etab.departement_code)
-            && place_stays(OrgKind::Dsden, &etab.departement_code)
+        self.scope.is_none_or(|scope| {
+            row_in_scope(scope, etab, |kind, code| existing.get(&(kind, code.to_string())).map(Existing::placement))
+        })
     }
 
     /// The summary of a batch's audit record (one per batch that wrote), naming what it wrote.
@@ -1711,6 +1779,12 @@ struct Existing {
     name: Option<String>,
     academie_code: Option<String>,
     departement_code: Option<String>,
+}
+
+impl Existing {
+    fn placement(&self) -> Placement<'_> {
+        (self.academie_code.as_deref(), self.departement_code.as_deref())
+    }
 }
 
 async fn existing_orgs(

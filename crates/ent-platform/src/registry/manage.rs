@@ -3,12 +3,14 @@
 
 use super::codes;
 use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
-use super::{fold, Org, OrgKind};
+use super::{Org, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, precondition_failed, Checks, Problem};
+use ent_kernel::naming;
 use ent_kernel::store::{new_id, on_constraint, timestamp, update_versioned, Backend, Store, Tx};
+use ent_kernel::text::fold;
 use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -193,7 +195,7 @@ pub async fn remove_member(
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
-        return Err(Problem::not_found(format!("{} n'est pas membre de {}", commune.name, group.name)));
+        return Err(Problem::not_found(format!("{} n'est pas membre {}", commune.name, naming::de(&group.name))));
     }
     let target = Target::new("org", &group.id, Some(&group.id));
     audit::record(
@@ -314,8 +316,8 @@ async fn check_contact_change(store: &Store, actor: &Actor, org: &Org) -> Result
         }
     }
     Err(authz::forbidden(format!(
-        "l'adresse de contact de {} ne peut être changée que par l'organisation elle-même, sa DAN ou un administrateur",
-        org.name
+        "l'adresse de contact {} ne peut être changée que par l'organisation elle-même, sa DAN ou un administrateur",
+        naming::de(&org.name)
     )))
 }
 

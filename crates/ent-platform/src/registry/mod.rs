@@ -11,6 +11,7 @@ pub mod state;
 
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{Flag, Nullable};
+use ent_kernel::text::fold;
 use ent_kernel::{skip_serializing_none, text_enum};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -264,63 +265,6 @@ pub struct OrgRef {
     pub name: String,
 }
 
-/// Lower-case, accent-free form of a name, used for search and ordering.
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let plain = match c {
-            'à' | 'â' | 'ä' | 'á' | 'ã' => 'a',
-            'ç' => 'c',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'î' | 'ï' | 'í' | 'ì' => 'i',
-            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
-            'ù' | 'û' | 'ü' | 'ú' => 'u',
-            'ÿ' | 'ý' => 'y',
-            'ñ' => 'n',
-            'œ' => {
-                out.push_str("oe");
-                continue;
-            }
-            'æ' => {
-                out.push_str("ae");
-                continue;
-            }
-            '\'' | '’' | '-' => ' ',
-            other => other,
-        };
-        out.push(plain);
-    }
-    out
-}
-
-/// What [`fold`] changes, as SQL `REPLACE` arguments: the letters (accented ones in both
-/// cases: SQLite's `LOWER`, and PostgreSQL's in the C locale, change ASCII letters only) and
-/// what each becomes.
-const FOLDED: &[(&str, &str)] = &[
-    ("àâäáãÀÂÄÁÃ", "a"),
-    ("çÇ", "c"),
-    ("éèêëÉÈÊË", "e"),
-    ("îïíìÎÏÍÌ", "i"),
-    ("ôöóòõÔÖÓÒÕ", "o"),
-    ("ùûüúÙÛÜÚ", "u"),
-    ("ÿýŸÝ", "y"),
-    ("ñÑ", "n"),
-    ("œŒ", "oe"),
-    ("æÆ", "ae"),
-    ("'’-", " "),
-];
-
-/// SQL computing [`fold`] of the text `column`, to search a column stored without a folded
-/// copy (a user's name): one `REPLACE` per letter of [`FOLDED`] around `LOWER`, over a few
-/// thousand rows at most.
-pub fn fold_sql(column: &str) -> String {
-    let letters = FOLDED.iter().flat_map(|(letters, to)| letters.chars().map(move |c| (c, *to)));
-    letters.fold(format!("LOWER({column})"), |sql, (from, to)| {
-        let from = if from == '\'' { "''".to_string() } else { from.to_string() };
-        format!("REPLACE({sql}, '{from}', '{to}')")
-    })
-}
-
 /// The `LIKE` patterns a search text `q` matches in a folded name (`sort_name`): the
 /// folded text and, when it holds a whole word « Saint », « Sainte », « St » or « Ste », the
 /// same text with every such word written in full and with every one abbreviated.
@@ -384,24 +328,6 @@ mod tests {
             [EtabType::Lycee, EtabType::LyceeProfessionnel, EtabType::Erea]
         );
         assert_eq!(funded_types(OrgKind::Departement, "976").len(), 4);
-    }
-
-    #[test]
-    fn fold_removes_accents_and_case() {
-        assert_eq!(fold("L'Haÿ-les-Roses"), "l hay les roses");
-        assert_eq!(fold("École Œuvre"), "ecole oeuvre");
-    }
-
-    #[test]
-    fn fold_sql_replaces_what_fold_changes() {
-        for (letters, to) in FOLDED {
-            for letter in letters.chars() {
-                assert_eq!(fold(&letter.to_string()), *to, "{letter}");
-            }
-        }
-        let sql = fold_sql("u.display_name");
-        assert!(sql.starts_with("REPLACE(REPLACE(") && sql.contains("LOWER(u.display_name)"), "{sql}");
-        assert!(sql.contains(", '''', ' ')"), "a quote is doubled in its literal: {sql}");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Reads of the registry, and the two rules every later capability needs:
 //! what an organisation *covers*, and which collectivité *funds* an établissement.
 
-use super::{fold, funded_types, EtabType, Org, OrgRef};
+use super::{funded_types, EtabType, Org, OrgRef};
 use crate::identity::Actor;
 use base64::Engine;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{json, Backend, Flag, Store};
 use ent_kernel::store::{page_size, Condition, Page};
+use ent_kernel::text::fold;
 use sqlx::any::AnyRow;
 use sqlx::FromRow;
 

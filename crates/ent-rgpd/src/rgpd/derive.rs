@@ -5,6 +5,7 @@
 //! [`World`], this module only reads it.
 
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
 use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
@@ -1180,10 +1181,10 @@ fn processor_entry(
         missing.push("coordonnées du sous-traitant".into());
     }
     if no_contact(&actor(&controller)) {
-        missing.push(format!("coordonnées de {}", controller.name));
+        missing.push(format!("coordonnées {}", naming::de(&controller.name)));
     }
     if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
-        missing.push(format!("délégué à la protection des données de {}", controller.name));
+        missing.push(format!("délégué à la protection des données {}", naming::de(&controller.name)));
     }
     let p = org.profile.clone().unwrap_or_default();
     if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
@@ -1520,13 +1521,13 @@ mod tests {
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(missing.contains(&"coordonnées du sous-traitant".to_string()), "{missing:?}");
-        assert!(!missing.iter().any(|m| m == "coordonnées de Org college"), "{missing:?}");
+        assert!(!missing.iter().any(|m| m == "coordonnées d'Org college"), "{missing:?}");
         w.orgs.get_mut("vendor").unwrap().email = Some("contact@editeur.example".into());
         w.orgs.get_mut("college").unwrap().profile = None;
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(!missing.iter().any(|m| m == "coordonnées du sous-traitant"), "{missing:?}");
-        assert!(missing.contains(&"coordonnées de Org college".to_string()), "{missing:?}");
+        assert!(missing.contains(&"coordonnées d'Org college".to_string()), "{missing:?}");
     }
 
     #[test]

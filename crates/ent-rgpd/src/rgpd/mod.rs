@@ -23,6 +23,7 @@ use ent_kernel::error::{precondition_failed, Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::{counters, new_id, timestamp, Backend, Condition, Store, Tx};
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
@@ -74,7 +75,7 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
     }
     authz::log_decision(actor, action, &target.qualified_code(), false, "rgpd: outside the actor's scope");
     if action.write && Box::pin(authorize(state, actor, &authz::RGPD_READ, target)).await.is_ok() {
-        Err(authz::forbidden(format!("les registres de {} sont hors de votre périmètre", target.name)))
+        Err(authz::forbidden(format!("les registres {} sont hors de votre périmètre", naming::de(&target.name))))
     } else if action.write {
         Err(authz::out_of_scope_write(&state.store, actor, target).await?)
     } else {

@@ -6,6 +6,7 @@ use crate::rgpd::RgpdState;
 use chrono::{DateTime, Utc};
 use ent_documents::documents::sha256_hex;
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::naming;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::registry::Org;
@@ -184,7 +185,7 @@ pub async fn diff_for(state: &RgpdState, org: &Org, from: Option<&str>, to: Opti
             let (s, r) = latest(state, &org.id).await?.ok_or_else(|| {
                 Problem::invalid_field(
                     "from",
-                    format!("aucun instantané du registre de {} : exportez-le d'abord", org.name),
+                    format!("aucun instantané du registre {} : exportez-le d'abord", naming::de(&org.name)),
                 )
             })?;
             (s.id, r)

@@ -15,6 +15,7 @@ use ent_conventions::conventions::{active_covering, covered_etablissements, cove
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::sql::{AnyQuery, Condition};
@@ -343,8 +344,10 @@ async fn check_spec(
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
         let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
         if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
-            checks
-                .fail("spec.bouquet", format!("le bouquet {} ne convient pas au degré de {}", spec.bouquet, org.name));
+            checks.fail(
+                "spec.bouquet",
+                format!("le bouquet {} ne convient pas au degré {}", spec.bouquet, naming::de(&org.name)),
+            );
         }
     }
     checks.finish()?;
@@ -1010,10 +1013,10 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &[(String, String)]) 
             let names: Vec<String> = uncovered.iter().map(|o| format!("{} ({})", o.name, o.code)).collect();
             format!(
                 "aucune convention en vigueur ne couvre {} des établissements que sert ce tenant : {}. Signez une convention \
-                 pour chacun (ou une convention bipartite pour toutes les écoles de {}) avant de provisionner",
+                 pour chacun (ou une convention bipartite pour toutes les écoles {}) avant de provisionner",
                 uncovered.len(),
                 names.join(", "),
-                org.name
+                naming::de(&org.name)
             )
         }
     };

@@ -11,6 +11,7 @@ use entcp::groupements::membership::{self, Application, NewApplication};
 use entcp::groupements::shares::Basis;
 use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::Actor;
+use entcp::naming;
 use entcp::store::Store;
 use entcp::{errln, outln};
 use std::path::PathBuf;
@@ -169,7 +170,7 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let actor = actor(store, as_user.as_deref()).await?;
             let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
             let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
-            outln!("candidature {} de {} : {}", app.id, app.applicant.name, app.status_label);
+            outln!("candidature {} {} : {}", app.id, naming::de(&app.applicant.name), app.status_label);
             if let Some(warning) = no_pupils_warning(&g, &app) {
                 errln!("{warning}");
             }

@@ -635,7 +635,7 @@ async fn a_dan_cannot_cut_the_access_of_a_user_holding_a_role_beyond_its_scope(d
 async fn rename(app: &TestApp, id: &str, name: &str) {
     sqlx::query("UPDATE orgs SET name = $1, sort_name = $2 WHERE id = $3")
         .bind(name)
-        .bind(entcp::registry::fold(name))
+        .bind(entcp::text::fold(name))
         .bind(id)
         .execute(app.store.pool())
         .await
@@ -730,4 +730,23 @@ async fn a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_
     // Their account, not the others' pages.
     assert_eq!(console::get(&app, &theirs, "/compte").await.status, 200, "{}", app.backend);
     assert_eq!(console::get(&app, &theirs, "/utilisateurs").await.status, 403, "{}", app.backend);
+}
+
+backend_test!(an_organisation_page_says_de_before_its_name_with_the_elision);
+/// The captions of an académie's page read « Codes et rattachements d'Académie … », never
+/// « de Académie », and the synthetic annuaire names no school « … de » a vowel.
+async fn an_organisation_page_says_de_before_its_name_with_the_elision(db: TestDb) {
+    let (app, a, _, session) = console_as_dan_a(db).await;
+    assert!(a.name.starts_with("Académie"), "{}", a.name);
+    let page = console::get(&app, &session, &format!("/organisations/{}", a.id)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let caption = format!("<caption>Codes et rattachements d&#x27;{}</caption>", escaped(&a.name));
+    assert!(page.text.contains(&caption), "{caption} in {}", page.text);
+    assert!(!page.text.contains("rattachements de Acad"), "{}", page.text);
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE kind = 'etablissement'")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    let unelided = names.iter().find(|n| n.split(" de ").skip(1).any(entcp::naming::elides));
+    assert_eq!(unelided, None, "a school « de » a vowel");
 }

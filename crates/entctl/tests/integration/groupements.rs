@@ -3308,3 +3308,30 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         }
     }
 }
+
+backend_test!(an_application_decided_twice_and_its_notice_name_the_commune_with_its_elision);
+/// Ablon-sur-Seine's application, accepted, is accepted again: the refusal reads « la
+/// candidature d'Ablon-sur-Seine », and the e-mail of the acceptance « L'adhésion
+/// d'Ablon-sur-Seine », never « de Ablon ».
+async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_elision(db: crate::common::TestDb) {
+    let (w, id) = world_with_groupement(&db).await;
+    let name = db.name;
+    assert_eq!(w.communes[0].0.name, "Ablon-sur-Seine", "{name}: the sample's first commune");
+    let app = apply(&w.communes[0], &id, "2026-DCM-001").await;
+    let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+    assert_eq!(send(w.coord.post(&accept)).await.0, 200, "{name}");
+    let (status, problem) = send(w.coord.post(&accept)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("la candidature d'Ablon-sur-Seine est "),
+        "{name}: {problem}"
+    );
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let accepted = notices.iter().find(|n| n.context["event"] == "accepted").expect("the acceptance's notice");
+    let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
+    assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
+    assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+}

@@ -94,7 +94,7 @@ async fn insert(store: &Store, n: usize, row: &Row) {
     .bind(row.kind)
     .bind(row.code)
     .bind(row.name)
-    .bind(entcp::registry::fold(row.name))
+    .bind(entcp::text::fold(row.name))
     .bind(opt.map(|_| "130005481"))
     .bind(opt.map(|_| "13000548100010"))
     .bind(text(|o| o.etab_type))

@@ -635,7 +635,7 @@ async fn pages_walk_every_organisation_once_in_name_order(db: crate::common::Tes
     loop {
         let filter = OrgFilter { kind: Some("etablissement".into()), cursor, limit: Some(100), ..Default::default() };
         let page = queries::list_orgs(&db.store, &filter, None).await.unwrap();
-        seen.extend(page.items.iter().map(|o| (entcp::registry::fold(&o.name), o.id.clone())));
+        seen.extend(page.items.iter().map(|o| (entcp::text::fold(&o.name), o.id.clone())));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,

@@ -1809,3 +1809,18 @@ async fn an_open_request_shows_the_due_date_of_today_s_rule_and_a_closed_one_kee
     let line = csv.lines().find(|l| l.contains("DEM-legacy-open")).unwrap_or_default();
     assert!(line.contains("2 mars 2026") && !line.contains("28 février 2026"), "{name}: {csv}");
 }
+
+backend_test!(a_diff_without_snapshot_names_the_register_with_its_elision);
+/// The académie's register has no snapshot yet: the refusal reads « du registre d'Académie de
+/// Créteil », never « de Académie ».
+async fn a_diff_without_snapshot_names_the_register_with_its_elision(db: common::TestDb) {
+    let d = demo(db).await;
+    let (s, problem) = call(d.admin.get(d.url("/registers/academie:24/diff"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", d.db.name);
+    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap_or_default();
+    assert!(
+        detail.contains("aucun instantané du registre d'Académie de Créteil : exportez-le d'abord"),
+        "{}: {problem}",
+        d.db.name
+    );
+}

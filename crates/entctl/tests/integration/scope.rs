@@ -684,3 +684,95 @@ async fn a_dan_import_with_empty_labels_keeps_the_names_and_says_nothing_of_rows
         assert_eq!(org(&w.db.store, key).await.name, name, "{}: {key}", w.db.name);
     }
 }
+
+/// Versailles' DAN imports a file whose first row is a Boulogne école the registry places in
+/// Créteil (out of its scope however the row places it), giving every place a label of its
+/// own; the rows after it, in scope, name the same places, the commune's label given by the
+/// last only. The row out of scope lends nothing: the commune takes the in-scope label, the
+/// département and académie, named by no in-scope label, keep their names, and no remark
+/// recalls the row out of scope.
+fn lending_csv() -> String {
+    format!(
+        "{LABELLED_HEADER}{};Ecole de Boulogne 2;Ecole;92012;Boulogne-Emprunté;092;25;11;Seine-Empruntée;Empruntée;;\n\
+         {};Ecole de Boulogne 8;Ecole;92012;;092;25;11;;;;\n\
+         {};Ecole de Boulogne 9;Ecole;92012;Boulogne-Billancourt;092;25;11;;;;\n",
+        uai("0929902"),
+        uai("0929908"),
+        uai("0929909"),
+    )
+}
+
+/// The world with Boulogne's second école registered in Créteil: out of Versailles' scope.
+async fn school_registered_elsewhere(db: crate::common::TestDb) -> World {
+    let w = world(db).await;
+    sqlx::query(
+        "UPDATE orgs SET academie_code = '24', departement_code = '94' WHERE kind = 'etablissement' AND code = $1",
+    )
+    .bind(uai("0929902"))
+    .execute(w.db.store.pool())
+    .await
+    .unwrap();
+    w
+}
+
+async fn place_names(store: &Store) -> Vec<String> {
+    let mut names = Vec::new();
+    for key in ["commune:92012", "departement:92", "dsden:92", "academie:25"] {
+        names.push(org(store, key).await.name);
+    }
+    names
+}
+
+/// What the file leaves behind, however its lines were batched.
+fn assert_nothing_lent(before: &[String], after: &[String], report: &Value, db: &str) {
+    assert_eq!(report["out_of_scope"], 1, "{db}: {report}");
+    assert_eq!(report["etablissements"]["created"], 2, "{db}: {report}");
+    assert_eq!(report["warnings"], json!([]), "{db}: nothing recalls the row out of scope: {report}");
+    assert!(!report.to_string().contains("Emprunt"), "{db}: {report}");
+    assert_eq!(after[0], "Boulogne-Billancourt", "{db}: the in-scope label names the commune");
+    assert_eq!(after[1..], before[1..], "{db}: no in-scope row labels the département nor the académie");
+}
+
+backend_test!(a_row_out_of_the_registrys_scope_lends_no_label_to_the_places_rows_in_scope_name);
+async fn a_row_out_of_the_registrys_scope_lends_no_label_to_the_places_rows_in_scope_name(db: crate::common::TestDb) {
+    let w = school_registered_elsewhere(db).await;
+    let before = place_names(&w.db.store).await;
+    let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let (status, report) = upload(&versailles, &w.url("/imports/annuaire"), lending_csv()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_nothing_lent(&before, &place_names(&w.db.store).await, &report, w.db.name);
+}
+
+backend_test!(a_row_out_of_the_registrys_scope_lends_no_label_to_a_later_batch);
+async fn a_row_out_of_the_registrys_scope_lends_no_label_to_a_later_batch(db: crate::common::TestDb) {
+    use entcp::registry::import::{import_annuaire, ImportOptions, ImportScope};
+    let w = school_registered_elsewhere(db).await;
+    let before = place_names(&w.db.store).await;
+    let _ = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let dan = actor(&w.db.store, "dan@ac-versailles.fr").await;
+    let scope = ImportScope { academies: ["25".to_string()].into(), ..ImportScope::default() };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope) };
+    let input = std::io::Cursor::new(lending_csv().into_bytes());
+    let report = import_annuaire(&w.db.store, &dan, input, options, t0()).await.expect("import runs");
+    let report = serde_json::to_value(&report).unwrap();
+    assert_nothing_lent(&before, &place_names(&w.db.store).await, &report, w.db.name);
+}
+
+backend_test!(removing_a_commune_that_is_no_member_says_de_with_its_elision);
+/// The refusal names the group with « d' » before a vowel: « n'est pas membre d'Est Ensemble »,
+/// never « de Est Ensemble ».
+async fn removing_a_commune_that_is_no_member_says_de_with_its_elision(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let est = common::fixtures::new_org(
+        &w.db.store,
+        OrgKind::Epci,
+        "Est Ensemble",
+        &common::fixtures::siren(57875),
+        Some("94"),
+    )
+    .await;
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let (status, problem) = send(admin.delete(w.url(&format!("/orgs/{}/members/commune:94034", est.id)))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{}: {problem}", w.db.name);
+    assert_eq!(problem["detail"], "Fresnes n'est pas membre d'Est Ensemble", "{}: {problem}", w.db.name);
+}

@@ -1217,3 +1217,21 @@ async fn a_bouquet_or_option_refusal_names_the_field_at_fault_over_the_api_and_t
     assert!(said.contains("spec.bouquet : bouquet inconnu « socle-3d »"), "{}: {said}", db.name);
     assert!(!said.contains("spec.base"), "{}: {said}", db.name);
 }
+
+backend_test!(a_bouquet_of_the_wrong_degree_names_the_school_with_its_elision);
+/// A second-degree bouquet for an école: the refusal reads « au degré d'Ecole élémentaire
+/// Robert Doisneau », never « de Ecole ».
+async fn a_bouquet_of_the_wrong_degree_names_the_school_with_its_elision(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let root = TestApp::root_client_over(&db.store).await;
+    let mut body = doc("doisneau", "0940176F", "doisneau.example.fr");
+    body["spec"]["bouquet"] = json!("socle-2d");
+    let (s, p) = call(root.post("/api/v1/tenants").json(&body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {p}", db.name);
+    let bouquet = p["errors"].as_array().unwrap().iter().find(|e| e["field"] == "spec.bouquet").expect("spec.bouquet");
+    assert_eq!(
+        bouquet["message"], "le bouquet socle-2d ne convient pas au degré d'Ecole élémentaire Robert Doisneau",
+        "{}: {p}",
+        db.name
+    );
+}

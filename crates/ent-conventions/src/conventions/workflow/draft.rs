@@ -17,6 +17,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Store, Tx};
@@ -551,7 +552,7 @@ async fn check_schools_in_scope(
             if in_org_scope(naming.store, party, school).await? {
                 continue;
             }
-            let of = || crate::conventions::naming::of_org(&party.as_ref()).of;
+            let of = || naming::of_org(party.kind, &party.name).of;
             let failure = if !naming.reads(party).await? {
                 (format!("parties.{key}"), missing_org(&naming.key_of(party)).detail)
             } else if naming.reads(school).await? {

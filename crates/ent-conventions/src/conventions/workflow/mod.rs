@@ -25,11 +25,12 @@ pub use signing::{
 };
 
 use super::model::ConventionModel;
-use super::{find_model, get_convention, naming, Convention, Status};
+use super::{find_model, get_convention, Convention, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::{serialise, timestamp, Backend, SerialLock, Store, Tx};
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden};

@@ -1,0 +1,265 @@
+//! French names as a text writes them, with elision and contraction: « de » before a proper
+//! name (« de Fresnes », « d'Ivry-sur-Seine », « d'Académie… », « du Kremlin-Bicêtre »), the
+//! article (« le », « la », « l' »), and organisations named as an official text names them:
+//! « la Commune d'Ivry-sur-Seine », « le Département du Val-de-Marne », « la DSDEN du
+//! Val-de-Marne », « l'Académie de Créteil » (« de l'Académie », « du Val-de-Marne »).
+//! Every message, page, e-mail and document built with a name says « de » through [`de`];
+//! templates through the `de` filter ([`register_filters`]).
+
+use crate::kernel::roles::OrgKind;
+use crate::text::fold;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How a document names one organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Designation {
+    /// « Commune de Fresnes », « DSDEN du Val-de-Marne ».
+    pub official: String,
+    /// With its article: « la Commune de Fresnes », « l'Académie de Créteil ».
+    pub article: String,
+    /// After « de »: « de la Commune de Fresnes », « du Département du Val-de-Marne ».
+    pub of: String,
+    /// Grammatical gender of `official` (« représentée » or « représenté »).
+    pub feminine: bool,
+}
+
+impl Designation {
+    /// « représentée » or « représenté », agreeing with the organisation.
+    pub fn represented(&self) -> &'static str {
+        if self.feminine {
+            "représentée"
+        } else {
+            "représenté"
+        }
+    }
+}
+
+/// The words starting with an h muet that names of organisations begin with: « d'Hyères »,
+/// « de l'Hôtel de ville », « de l'Hérault ». Any other h is taken as aspirated, as most in
+/// names are: « de Honfleur », « de la Haute-Garonne », « des Hauts-de-Seine ».
+const H_MUET: [&str; 6] = ["herault", "heric", "henin", "hopital", "hotel", "hyeres"];
+
+/// What opens a name before its first letter: quotes and spaces (« de » elides before
+/// « « Arc-en-ciel » » as before its first letter).
+const OPENING: [char; 9] = ['«', '"', '“', '‘', '\'', '’', ' ', '\u{a0}', '\u{202f}'];
+
+/// Whether « de », « le » and « la » elide before `text` (« d' », « l' »): it starts with a
+/// vowel, accented or capital ones included (« Île », « Œuvre », « Yerres »), or an h muet
+/// ([`H_MUET`]), after any opening quote.
+pub fn elides(text: &str) -> bool {
+    let text = text.trim_start_matches(OPENING);
+    let Some(c) = text.chars().next() else {
+        return false;
+    };
+    // What `fold` makes of the first letter, a string built only for a letter out of ASCII.
+    let initial = match c.is_ascii() {
+        true => c.to_ascii_lowercase(),
+        false => fold(c.encode_utf8(&mut [0; 4])).chars().next().unwrap_or(c),
+    };
+    match initial {
+        'a' | 'e' | 'i' | 'o' | 'u' | 'y' => true,
+        'h' => H_MUET.contains(&fold(text.split([' ', '-', '\'', '’']).next().unwrap_or(text)).as_str()),
+        _ => false,
+    }
+}
+
+/// « de » before a proper name: « de Fresnes », « d'Ivry-sur-Seine », « du Kremlin-Bicêtre »,
+/// « des Lilas », « de La Réunion », « de L'Haÿ-les-Roses ».
+pub fn de(name: &str) -> String {
+    if let Some(rest) = name.strip_prefix("Le ") {
+        format!("du {rest}")
+    } else if let Some(rest) = name.strip_prefix("Les ") {
+        format!("des {rest}")
+    } else if elides(name) {
+        format!("d'{name}")
+    } else {
+        format!("de {name}")
+    }
+}
+
+/// « le », « la » or « l' » before `text`: « le Collège Jean Moulin », « l'École … ».
+pub fn le(text: &str, feminine: bool) -> String {
+    if elides(text) {
+        format!("l'{text}")
+    } else if feminine {
+        format!("la {text}")
+    } else {
+        format!("le {text}")
+    }
+}
+
+/// « de » contracted with the article of `article_form` (« le X » → « du X »).
+fn contracted_de(article_form: &str) -> String {
+    match article_form.strip_prefix("le ") {
+        Some(rest) => format!("du {rest}"),
+        None => match article_form.strip_prefix("les ") {
+            Some(rest) => format!("des {rest}"),
+            None => format!("de {article_form}"),
+        },
+    }
+}
+
+/// A département with « de » and its article: « du Val-de-Marne », « de la Seine-Saint-Denis »,
+/// « de l'Essonne », « des Hauts-de-Seine », « de Paris ».
+pub fn of_departement(name: &str) -> String {
+    const PLURAL: [&str; 11] = [
+        "Hauts",
+        "Hautes",
+        "Alpes",
+        "Bouches",
+        "Côtes",
+        "Deux",
+        "Landes",
+        "Ardennes",
+        "Vosges",
+        "Yvelines",
+        "Pyrénées",
+    ];
+    const MASCULINE_IN_E: [&str; 5] = ["Rhône", "Finistère", "Vaucluse", "Maine", "Territoire"];
+    const NO_ARTICLE: [&str; 3] = ["Paris", "Mayotte", "La Réunion"];
+    let first = name.split(['-', ' ']).next().unwrap_or(name);
+    if NO_ARTICLE.contains(&name) {
+        de(name)
+    } else if PLURAL.contains(&first) {
+        format!("des {name}")
+    } else if elides(name) {
+        format!("de l'{name}")
+    } else if first.ends_with('e') && !MASCULINE_IN_E.contains(&first) {
+        format!("de la {name}")
+    } else {
+        format!("du {name}")
+    }
+}
+
+/// Whether a name that already says what the organisation is starts with a feminine noun.
+fn feminine_noun(name: &str) -> bool {
+    let first = fold(name.split([' ', '-']).next().unwrap_or(name));
+    ["communaute", "metropole", "ecole", "cite", "region", "academie", "commune", "direction"].contains(&first.as_str())
+}
+
+fn designation(official: String, feminine: bool) -> Designation {
+    let article = le(&official, feminine);
+    Designation { of: contracted_de(&article), official, article, feminine }
+}
+
+/// The official designation of an organisation of the registry, of its kind and name.
+pub fn of_org(kind: OrgKind, name: &str) -> Designation {
+    let name = name.trim();
+    match kind {
+        OrgKind::Academie if name.starts_with("Académie") => designation(name.to_string(), true),
+        OrgKind::Academie => designation(format!("Académie {}", de(name)), true),
+        OrgKind::Dsden => {
+            let departement = name.trim_start_matches("DSDEN").trim_start_matches([' ', '–', '-']).trim();
+            designation(format!("DSDEN {}", of_departement(departement)), true)
+        }
+        OrgKind::Departement => designation(format!("Département {}", of_departement(name)), false),
+        OrgKind::Region if name.starts_with("Région") => designation(name.to_string(), true),
+        OrgKind::Region => designation(format!("Région {name}"), true),
+        OrgKind::Commune => designation(format!("Commune {}", de(name)), true),
+        OrgKind::SyndicatMixte if fold(name).starts_with("syndicat") => designation(name.to_string(), false),
+        OrgKind::SyndicatMixte => designation(format!("Syndicat mixte {name}"), false),
+        OrgKind::Epci | OrgKind::Etablissement => designation(name.to_string(), feminine_noun(name)),
+        OrgKind::Editeur | OrgKind::Hebergeur => {
+            Designation { official: name.to_string(), article: name.to_string(), of: de(name), feminine: true }
+        }
+    }
+}
+
+/// Registers the `de` filter: `{{ org.name | de }}` renders [`de`] of the name (« d'Ivry »).
+pub fn register_filters(tera: &mut tera::Tera) {
+    tera.register_filter("de", |value: &tera::Value, _: &HashMap<String, tera::Value>| match value.as_str() {
+        Some(name) => Ok(tera::Value::String(de(name))),
+        None => Err(tera::Error::msg("the filter `de` takes a text")),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn de_elides_before_a_vowel_an_accented_capital_and_an_h_muet() {
+        let cases = [
+            ("Fresnes", "de Fresnes"),
+            ("Ivry-sur-Seine", "d'Ivry-sur-Seine"),
+            ("Académie de Lyon", "d'Académie de Lyon"),
+            ("École élémentaire Jaurès", "d'École élémentaire Jaurès"),
+            ("ÉCOLE DU PORT", "d'ÉCOLE DU PORT"),
+            ("Île-de-France", "d'Île-de-France"),
+            ("Œuvre des écoles", "d'Œuvre des écoles"),
+            ("Yerres", "d'Yerres"),
+            ("Hyères", "d'Hyères"),
+            ("Hôtel de ville", "d'Hôtel de ville"),
+            ("Honfleur", "de Honfleur"),
+            ("Hauts-de-Seine", "de Hauts-de-Seine"),
+            ("Le Kremlin-Bicêtre", "du Kremlin-Bicêtre"),
+            ("Les Lilas", "des Lilas"),
+            ("La Réunion", "de La Réunion"),
+            ("L'Haÿ-les-Roses", "de L'Haÿ-les-Roses"),
+            ("L’Isle-Adam", "de L’Isle-Adam"),
+            ("« Arc-en-ciel »", "d'« Arc-en-ciel »"),
+            ("\"Oasis\" services", "d'\"Oasis\" services"),
+            ("« Boréal »", "de « Boréal »"),
+            ("", "de "),
+        ];
+        for (name, said) in cases {
+            assert_eq!(de(name), said, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_article_elides_as_de_does() {
+        assert_eq!(le("établissement", false), "l'établissement");
+        assert_eq!(le("Hôpital", false), "l'Hôpital");
+        assert_eq!(le("Haute-Garonne", true), "la Haute-Garonne");
+        assert_eq!(le("Collège Jean Moulin", false), "le Collège Jean Moulin");
+        assert_eq!(of_departement("Hérault"), "de l'Hérault");
+        assert_eq!(of_departement("Haute-Garonne"), "de la Haute-Garonne");
+    }
+
+    #[test]
+    fn the_de_filter_renders_de_in_a_template() {
+        let mut tera = tera::Tera::default();
+        register_filters(&mut tera);
+        tera.add_raw_template("t.txt", "Registre {{ name | de }}").unwrap();
+        let mut context = tera::Context::new();
+        context.insert("name", "Académie de Lyon");
+        assert_eq!(tera.render("t.txt", &context).unwrap(), "Registre d'Académie de Lyon");
+        context.insert("name", &3);
+        assert!(tera.render("t.txt", &context).is_err(), "a number is no name");
+    }
+
+    #[test]
+    fn organisations_read_as_in_an_official_text() {
+        let commune = of_org(OrgKind::Commune, "Ivry-sur-Seine");
+        assert_eq!(
+            (commune.article.as_str(), commune.of.as_str()),
+            ("la Commune d'Ivry-sur-Seine", "de la Commune d'Ivry-sur-Seine")
+        );
+        assert_eq!(of_org(OrgKind::Commune, "Le Kremlin-Bicêtre").official, "Commune du Kremlin-Bicêtre");
+        let academie = of_org(OrgKind::Academie, "Académie de Créteil");
+        assert_eq!(
+            (academie.article.as_str(), academie.of.as_str()),
+            ("l'Académie de Créteil", "de l'Académie de Créteil")
+        );
+        assert_eq!(of_org(OrgKind::Academie, "Amiens").official, "Académie d'Amiens");
+        assert_eq!(of_org(OrgKind::Dsden, "DSDEN – Val-de-Marne").official, "DSDEN du Val-de-Marne");
+        let departement = of_org(OrgKind::Departement, "Val-de-Marne");
+        assert_eq!(departement.of, "du Département du Val-de-Marne");
+        assert!(!departement.feminine);
+        assert_eq!(of_org(OrgKind::Departement, "Seine-Saint-Denis").official, "Département de la Seine-Saint-Denis");
+        assert_eq!(of_org(OrgKind::Departement, "Essonne").official, "Département de l'Essonne");
+        assert_eq!(of_org(OrgKind::Departement, "Hauts-de-Seine").official, "Département des Hauts-de-Seine");
+        assert_eq!(of_org(OrgKind::Departement, "Paris").official, "Département de Paris");
+        let ecole = of_org(OrgKind::Etablissement, "Ecole élémentaire Robert Doisneau");
+        assert_eq!(
+            (ecole.article.as_str(), ecole.represented()),
+            ("l'Ecole élémentaire Robert Doisneau", "représentée")
+        );
+        let college = of_org(OrgKind::Etablissement, "Collège Jean Moulin");
+        assert_eq!((college.article.as_str(), college.represented()), ("le Collège Jean Moulin", "représenté"));
+        let editeur = of_org(OrgKind::Editeur, "Itop Éducation");
+        assert_eq!(editeur.of, "d'Itop Éducation");
+    }
+}
