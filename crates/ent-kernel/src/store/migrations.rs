@@ -82,6 +82,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0055_tenant_purge_announced.sql",
     "0056_tenant_coverage_lapse.sql",
     "0057_ticket_seen_version.sql",
+    "0058_rgpd_references_per_controller.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -399,6 +400,11 @@ mod tests {
             56,
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
+        ),
+        (
+            57,
+            "a63245df425cd420b8c217dbf5a92e921a48eeedbf6adadf4e619e5b1b5eda04d61142779754a6864157bfa2717d7062",
+            "9a1e6b293ad6e3e3e386d9583e2ee28a60c9ebd99562ea54277e1fc8c558170f64893c24431ec233ffbe6aecc93baf7b",
         ),
     ];
 

@@ -6,6 +6,7 @@
 //! an [`AuditActor`] (an [`Actor`] or an actor name such as `system:<job>`), an action,
 //! and an [`Audited`] target (an entity, or a [`Target`] named by its parts).
 
+pub mod readers;
 pub mod routes;
 pub mod state;
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{self, timestamp, Backend, CopyTx, JsonText, SerialLock, Store};
 use ent_kernel::store::{page_size, Condition, Page};
+pub use readers::{KindReaders, KindRules, Reader};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -363,9 +365,11 @@ fn not_about_pending_invitees() -> String {
     )
 }
 
-/// Newest first; `scope` restricts to records about organisations in the caller's scope, and
-/// leaves out those about pending invitees ([`not_about_pending_invitees`]).
-pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>) -> Result<Page<AuditRecord>, Problem> {
+/// Newest first; `reader` (`None`: the whole log) restricts to records about organisations in
+/// the caller's scope, of a kind with a narrower register only where that register is read
+/// ([`Reader`]), and leaves out those about pending invitees ([`not_about_pending_invitees`]);
+/// all in the query, before paging.
+pub async fn list(store: &Store, filter: &AuditFilter, reader: Option<Reader>) -> Result<Page<AuditRecord>, Problem> {
     let mut cond = Condition::default();
     if let Some(v) = &filter.target_kind {
         cond.push("target_kind = ?", &[v]);
@@ -382,8 +386,8 @@ pub async fn list(store: &Store, filter: &AuditFilter, scope: Option<Condition>)
     if let Some(v) = &filter.to {
         cond.push("at < ?", &[&time_bound("to", v)?]);
     }
-    if let Some(scope) = scope {
-        cond.and_wrapped("scope_org_id IN (SELECT id FROM orgs WHERE ", scope, ")");
+    if let Some(reader) = reader {
+        cond.and(reader.condition());
         cond.push(&not_about_pending_invitees(), &[]);
     }
     let size = page_size(filter.limit)?;

@@ -1,4 +1,5 @@
-//! `GET /api/v1/audit`: the log, newest first, scoped like everything else.
+//! `GET /api/v1/audit`: the log, newest first, scoped like everything else, and the records of
+//! a kind whose register is read more narrowly as that register is ([`super::KindRules`]).
 
 use super::AuditState;
 use super::{list, AuditFilter, AuditRecord};
@@ -17,5 +18,6 @@ async fn audit_log(
     Call { state, caller }: Call<AuditState>,
     ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Json<Page<AuditRecord>>, Problem> {
-    Ok(Json(list(&state.store, &filter, caller.scope().condition()).await?))
+    let reader = state.rules.reader(&caller.actor, caller.scope().condition());
+    Ok(Json(list(&state.store, &filter, reader).await?))
 }

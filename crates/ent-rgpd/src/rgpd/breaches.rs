@@ -3,7 +3,7 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 
-use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
+use crate::rgpd::{log_entries, log_entry, new_log_entry, Log, RgpdState, BREACH_KIND};
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Checks, Problem};
@@ -382,7 +382,7 @@ fn check_lines(checks: &mut Checks, field: &str, values: &[String]) {
     }
 }
 
-const TABLE: &str = "rgpd_breaches";
+const TABLE: &str = Log::Breaches.table();
 const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
     records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, \
     people_categories, risk, cnil_reference, people_exception, people_reason, version, created_by, created_at, \
@@ -508,7 +508,7 @@ async fn audit_change(
     before: Option<&BreachInput>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let target = Target::new("rgpd_breach", &b.id, Some(&b.org_id));
+    let target = Target::new(BREACH_KIND, &b.id, Some(&b.org_id));
     let i = &b.input;
     let mut summary = serde_json::json!({
         "reference": b.reference, "risk": i.risk().as_str(), "cnil_decision": i.cnil_decision.as_str()
@@ -532,7 +532,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let mut tx = state.store.begin_write().await?;
     // Numbered first, under the organisation's row lock: a second send waits for the first one
     // and then finds it (a duplicate rolls the number back with the rest).
-    let (id, reference) = new_log_entry(&mut tx, "VIOL", &org.id, now).await?;
+    let (id, reference) = new_log_entry(&mut tx, Log::Breaches, &org.id, now).await?;
     // The same title, facts and moment of awareness are the same breach (a form sent twice,
     // or once through the console in UTC and once through the API with an offset): the one
     // recorded answers, nothing is written or audited again.

@@ -24,7 +24,7 @@ use ent_kernel::kernel::roles::Action;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::naming;
-use ent_kernel::store::{counters, new_id, timestamp, Backend, Condition, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, Backend, Condition, Store, Tx};
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz;
@@ -32,6 +32,7 @@ use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use sqlx::any::AnyRow;
 pub use state::RgpdState;
+use std::sync::Arc;
 
 /// The register of `org` now.
 pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> {
@@ -103,6 +104,75 @@ pub fn dpo_keeps_condition(org: &Org) -> Condition {
     let mut schools = Condition::default();
     schools.push("kind IN ('etablissement', 'dsden') AND academie_code = ?", &[&org.code]);
     Condition::any(vec![own, schools])
+}
+
+/// [`authorize`] in SQL over `orgs`: the organisations whose registers `actor` may reach for
+/// `action` ([`authz::RGPD_READ`], [`authz::RGPD_LOGS_READ`]); `None`: every one (an administrator).
+pub fn readable_condition(actor: &Actor, action: &Action) -> Option<Condition> {
+    let mut parts = Vec::new();
+    for b in actor.bindings.iter().filter(|b| action.roles.contains(&b.role)) {
+        let Some(org) = &b.org else {
+            if b.role == Role::Admin {
+                return None;
+            }
+            continue;
+        };
+        let mut own = Condition::default();
+        own.push("id = ?", &[&org.id]);
+        parts.push(match b.role {
+            Role::Admin => return None,
+            Role::Dpo if action.write || action.name == authz::RGPD_LOGS_READ.name => dpo_keeps_condition(org),
+            Role::Dpo => authz::org_scope_condition(org),
+            Role::Dan if org.kind == OrgKind::Academie => {
+                let mut dsden = Condition::default();
+                dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
+                Condition::any(vec![own, dsden])
+            }
+            _ => own,
+        });
+    }
+    Some(Condition::any(parts))
+}
+
+/// The audit target kinds of the breach and request logs' entries.
+pub const BREACH_KIND: &str = "rgpd_breach";
+pub const REQUEST_KIND: &str = "rgpd_request";
+/// The audit target kinds of a register's snapshots and of an organisation's RGPD contacts.
+pub const REGISTER_KIND: &str = "rgpd_register";
+pub const PROFILE_KIND: &str = "rgpd_profile";
+
+/// Who reads the audit records of the RGPD registers: who reads the register itself
+/// ([`readable_condition`]). The logs' records (a breach's facts, a request's right and
+/// status) by who keeps those logs, not the DPO of an académie for a commune (another
+/// controller); the registers' and contacts' by who reads the registers. An `auditeur`
+/// reads none of them, as it reads no register.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditReaders {
+    Logs,
+    Registers,
+}
+
+impl AuditReaders {
+    /// Both rules, as the audit capability takes them ([`audit::KindRules`]).
+    pub fn all() -> Vec<Arc<dyn audit::KindReaders>> {
+        vec![Arc::new(AuditReaders::Logs), Arc::new(AuditReaders::Registers)]
+    }
+}
+
+impl audit::KindReaders for AuditReaders {
+    fn kinds(&self) -> &'static [&'static str] {
+        match self {
+            AuditReaders::Logs => &[BREACH_KIND, REQUEST_KIND],
+            AuditReaders::Registers => &[REGISTER_KIND, PROFILE_KIND],
+        }
+    }
+
+    fn readable(&self, actor: &Actor) -> Option<Condition> {
+        match self {
+            AuditReaders::Logs => readable_condition(actor, &authz::RGPD_LOGS_READ),
+            AuditReaders::Registers => readable_condition(actor, &authz::RGPD_READ),
+        }
+    }
 }
 
 /// The organisation `key` names (id, `kind:code` or code; an ambiguous code narrowed to what
@@ -240,7 +310,7 @@ pub async fn save_profile(
     .bind(profile.transfer_safeguard_reference.trim())
     .execute(&mut *tx)
     .await?;
-    let target = Target::new("rgpd_profile", &org.id, Some(&org.id));
+    let target = Target::new(PROFILE_KIND, &org.id, Some(&org.id));
     audit::record(
         &mut tx,
         state.store.backend(),
@@ -324,6 +394,24 @@ pub enum Log {
     Requests,
 }
 
+impl Log {
+    /// The table of its entries.
+    pub(crate) const fn table(self) -> &'static str {
+        match self {
+            Log::Breaches => "rgpd_breaches",
+            Log::Requests => "rgpd_requests",
+        }
+    }
+
+    /// The prefix of its references (`VIOL-2026-000001`, `DEM-2026-000001`).
+    fn prefix(self) -> &'static str {
+        match self {
+            Log::Breaches => "VIOL",
+            Log::Requests => "DEM",
+        }
+    }
+}
+
 /// A log as exported: its records in JSON, and as a table.
 struct LogTable {
     json: Vec<u8>,
@@ -357,20 +445,34 @@ where
 }
 
 /// A new log entry of `org_id`: its id and reference `PREFIX-YYYY-NNNNNN`, numbered in the
-/// entry's transaction `tx` from the series' counter of the year (in France): unique, unlike
-/// the end of a random id, whose six hexadecimal digits collided within a few thousand entries.
-/// The organisation's row is locked first, until commit: a second send of the same entry waits
-/// for the first one and then finds it, even across New Year's midnight, where the two would
-/// lock the counters of two different years.
-async fn new_log_entry(
-    tx: &mut Tx,
-    prefix: &str,
-    org_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(String, String), Problem> {
+/// entry's transaction `tx` in the controller's own series of the year in France
+/// ([`next_reference`]). The organisation's row is locked first, until commit: two entries of
+/// one controller are numbered one after the other, and a second send of the same entry waits
+/// for the first one and then finds it, even across New Year's midnight.
+async fn new_log_entry(tx: &mut Tx, log: Log, org_id: &str, now: DateTime<Utc>) -> Result<(String, String), Problem> {
     lock_org_row(tx, org_id).await?;
-    let reference = counters::next_reference(tx, prefix, today_in_france(now).year()).await?;
+    let reference = next_reference(tx, log, org_id, today_in_france(now).year()).await?;
     Ok((new_id(), reference))
+}
+
+/// The next reference of `log` for the controller `org_id` in `year`: one above the highest
+/// number its log already holds that year (`VIOL-2026-000001` for its first). Each controller
+/// has its own series, so that no one infers from its numbers how many entries others
+/// recorded, and a register's numbers follow each other without gaps (a rolled-back entry
+/// gives its number back). References written before the series (six hexadecimal digits) are
+/// kept, and a number among them in digits alone is carried on from. The caller holds the
+/// organisation's row lock ([`lock_org_row`]), so two entries never get the same number.
+pub async fn next_reference(tx: &mut Tx, log: Log, org_id: &str, year: i32) -> Result<String, Problem> {
+    let prefix = format!("{}-{year}-", log.prefix());
+    let number = format!("SUBSTR(reference, {})", prefix.len() + 1);
+    let sql = format!(
+        "SELECT MAX(CAST({number} AS BIGINT)) FROM {} WHERE org_id = $1 AND reference LIKE $2 \
+         AND {number} <> '' AND LTRIM({number}, '0123456789') = ''",
+        log.table()
+    );
+    let last: Option<i64> =
+        sqlx::query_scalar(&sql).bind(org_id).bind(format!("{prefix}%")).fetch_one(&mut **tx).await?;
+    Ok(format!("{prefix}{:06}", last.unwrap_or(0) + 1))
 }
 
 /// Locks the row of the organisation `org_id` until the end of `tx` (PostgreSQL; SQLite's

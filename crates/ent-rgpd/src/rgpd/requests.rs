@@ -4,7 +4,7 @@
 //! month (Art. 12(3)): the day they were told is recorded, and an extension recorded
 //! after that month without a day inside it is refused.
 
-use crate::rgpd::{log_entries, log_entry, new_log_entry, RgpdState};
+use crate::rgpd::{log_entries, log_entry, new_log_entry, Log, RgpdState, REQUEST_KIND};
 use chrono::{Months, NaiveDate};
 use ent_kernel::clock::{french_date, next_working_day, today_in_france};
 use ent_kernel::error::{Checks, Problem};
@@ -231,7 +231,7 @@ fn extension_told(
     Some(told.to_string())
 }
 
-const TABLE: &str = "rgpd_requests";
+const TABLE: &str = Log::Requests.table();
 const COLUMNS: &str = "id, reference, org_id, kind, requester, received_on, due_on, status, answered_on, notes, \
     extension_notified_on, version, created_by, created_at, updated_at";
 
@@ -336,7 +336,7 @@ async fn audit_change(
     org: &Org,
     input: &RequestInput,
 ) -> Result<(), Problem> {
-    let target = Target::new("rgpd_request", id, Some(&org.id));
+    let target = Target::new(REQUEST_KIND, id, Some(&org.id));
     let summary = serde_json::json!({ "kind": input.kind.as_str(), "status": input.status.as_str() });
     audit::record(tx, state.store.backend(), actor, action, &target, summary, state.clock.now()).await
 }
@@ -354,7 +354,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: RequestI
     let mut tx = state.store.begin_write().await?;
     // Numbered first, under the organisation's row lock: a second send waits for the first one
     // and then finds it (a duplicate rolls the number back with the rest).
-    let (id, reference) = new_log_entry(&mut tx, "DEM", &org.id, now).await?;
+    let (id, reference) = new_log_entry(&mut tx, Log::Requests, &org.id, now).await?;
     // The same right exercised by the same requester, received the same day with the same
     // notes, is the same request (a form sent twice): the one recorded answers, nothing is
     // written or audited again.

@@ -2,7 +2,7 @@
 //! between two of them, or between one and the register now.
 
 use super::derive::{entry_hash, Register};
-use crate::rgpd::RgpdState;
+use crate::rgpd::{RgpdState, REGISTER_KIND};
 use chrono::{DateTime, Utc};
 use ent_documents::documents::sha256_hex;
 use ent_kernel::error::{Problem, ProblemKind};
@@ -124,7 +124,7 @@ pub async fn record_in(
         .execute(&mut **tx)
         .await?;
     }
-    let target = Target::new("rgpd_register", &org.id, Some(&org.id));
+    let target = Target::new(REGISTER_KIND, &org.id, Some(&org.id));
     let summary =
         serde_json::json!({ "snapshot": snapshot.id, "sha256": snapshot.sha256, "format": format, "reason": reason });
     audit::record(tx, backend, actor, "rgpd.snapshot", &target, summary, now).await?;

@@ -35,7 +35,7 @@ use ent_kernel::store::Store;
 use ent_kernel::throttle::Throttle;
 use ent_kernel::validate;
 use ent_ops::notify::{self, NotifyState};
-use ent_platform::audit::{self, AuditState};
+use ent_platform::audit::{self, AuditState, KindRules};
 use ent_platform::catalog::{self, Catalog, CatalogState};
 use ent_platform::identity::authz;
 use ent_platform::identity::{self, Caller, IdentityState};
@@ -69,6 +69,8 @@ pub struct AppState {
     pub support: Arc<Policies>,
     /// The same policies as the groupements see them (N3 commitments).
     pub support_commitments: Arc<dyn SupportCommitments>,
+    /// The audit records read as their own register is (the RGPD logs and registers).
+    pub audit_rules: KindRules,
     /// Failed authentications per client address and token id (in the database, shared by replicas).
     pub auth_throttle: Arc<Throttle>,
     /// The reconciler's rate limit, figures and work queue (per process).
@@ -103,6 +105,7 @@ impl AppState {
             sign_in_throttle: Arc::new(SignInThrottle::new(&store, &config)),
             oidc: Arc::new(ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
+            audit_rules: KindRules::new(rgpd::AuditReaders::all()),
             support,
             store,
             config: Arc::new(config),
@@ -168,6 +171,7 @@ state_part! {
     catalog: Arc<Catalog>,
     support: Arc<Policies>,
     support_commitments: Arc<dyn SupportCommitments>,
+    audit_rules: KindRules,
     auth_throttle: Arc<Throttle>,
     reconciler: Arc<Reconciler>,
     sign_in_throttle: Arc<SignInThrottle>,

@@ -1,6 +1,8 @@
-//! Reference series: one `counters` table, carried on from the references given before it.
+//! Reference series: one `counters` table, carried on from the references given before it;
+//! the RGPD logs' series, per controller.
 
 use crate::common;
+use entcp::rgpd::{self, Log};
 use entcp::store::{counters, migrations, Backend, Store};
 use sqlx::migrate::Migrator;
 use std::borrow::Cow;
@@ -60,21 +62,20 @@ async fn counters_carry_on_from_the_references_already_given(url: &str, backend:
     .await;
 }
 
-/// Migrates up to (not including) the migration that numbers the RGPD logs from the
-/// counters, writes references the old way (the end of a random id, in capitals), then
-/// migrates to the end: each series carries on above its old references written in digits.
-async fn rgpd_counters_carry_on_from_the_references_already_given(url: &str, backend: Backend) {
+const BREACH_ROW: &str = "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, \
+    people_approx, records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) \
+    VALUES ($1, $2, 'o1', 'T', 'F', $3, '[]', 1, 1, 'c', 'm', 'pending', 'u', $3, $3)";
+
+/// Migrates up to (not including) the migration that numbered the RGPD logs from the
+/// platform-wide counters, writes references the old way (the end of a random id, in
+/// capitals), then up to the one that numbers them per controller, writes a second
+/// controller's entry numbered from the platform-wide counter, and migrates to the end: every
+/// row keeps its reference, and each controller's series carries on above its own highest
+/// number written in digits, whatever the other controller holds.
+async fn rgpd_references_carry_on_per_controller(url: &str, backend: Backend) {
     let (store, t) = store_before(url, backend, 33).await;
     let breaches = [("b1", "VIOL-2026-004512"), ("b2", "VIOL-2026-0A3F9B"), ("b3", "VIOL-2025-000020")];
-    insert_referenced(
-        &store,
-        t,
-        "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, aware_at, data_categories, people_approx, \
-         records_approx, consequences, measures, cnil_decision, created_by, created_at, updated_at) \
-         VALUES ($1, $2, 'o1', 'T', 'F', $3, '[]', 1, 1, 'c', 'm', 'pending', 'u', $3, $3)",
-        &breaches,
-    )
-    .await;
+    insert_referenced(&store, t, BREACH_ROW, &breaches).await;
     insert_referenced(
         &store,
         t,
@@ -84,17 +85,52 @@ async fn rgpd_counters_carry_on_from_the_references_already_given(url: &str, bac
         &[("r1", "DEM-2026-123456"), ("r2", "DEM-2026-FFFFFF")],
     )
     .await;
-
-    migrate_then_take_next_references(
-        store,
-        &[
-            ("VIOL", 2026, "VIOL-2026-004513"),
-            ("VIOL", 2025, "VIOL-2025-000021"),
-            ("VIOL", 2027, "VIOL-2027-000001"),
-            ("DEM", 2026, "DEM-2026-123457"),
-        ],
+    let (per_controller, previous) = migration_and_previous("_rgpd_references_per_controller.sql");
+    migrate_through(&store, backend, previous).await;
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+         VALUES ('o2', 'commune', '94002', 'Arcueil', 'arcueil', 'h', $1, $1)",
     )
-    .await;
+    .bind(t)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let global = counters::next_reference(&mut tx, "VIOL", 2026).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(global, "VIOL-2026-004513");
+    insert_referenced(&store, t, &BREACH_ROW.replace("'o1'", "'o2'"), &[("b4", global.as_str())]).await;
+    migrate_through(&store, backend, per_controller).await;
+    store.migrate().await.unwrap();
+
+    let kept: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, reference, risk FROM rgpd_breaches ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let expected =
+        [("b1", "VIOL-2026-004512"), ("b2", "VIOL-2026-0A3F9B"), ("b3", "VIOL-2025-000020"), ("b4", global.as_str())];
+    let expected: Vec<_> =
+        expected.iter().map(|(id, r)| (id.to_string(), r.to_string(), "unassessed".to_string())).collect();
+    assert_eq!(kept, expected);
+    let mut tx = store.pool().begin().await.unwrap();
+    for (log, org, year, next) in [
+        (Log::Breaches, "o1", 2026, "VIOL-2026-004513"),
+        (Log::Breaches, "o1", 2025, "VIOL-2025-000021"),
+        (Log::Breaches, "o1", 2027, "VIOL-2027-000001"),
+        (Log::Breaches, "o2", 2026, "VIOL-2026-004514"),
+        (Log::Breaches, "o2", 2025, "VIOL-2025-000001"),
+        (Log::Requests, "o1", 2026, "DEM-2026-123457"),
+        (Log::Requests, "o2", 2026, "DEM-2026-000001"),
+    ] {
+        assert_eq!(rgpd::next_reference(&mut tx, log, org, year).await.unwrap(), next, "{org} {log:?} {year}");
+    }
+    tx.commit().await.unwrap();
+    // A reference is unique within its controller's log, not across controllers.
+    insert_referenced(&store, t, &BREACH_ROW.replace("'o1'", "'o2'"), &[("b5", "VIOL-2026-004512")]).await;
+    let again = sqlx::query(BREACH_ROW).bind("b6").bind("VIOL-2026-004512").bind(t).execute(store.pool()).await;
+    assert!(again.is_err(), "a second VIOL-2026-004512 in the same log");
+    store.close().await;
 }
 
 /// Inserts one row per `(id, reference)` with `insert`, whose parameters are the id, the
@@ -172,17 +208,11 @@ async fn counters_carry_on_from_earlier_references_on_postgres() {
 }
 
 #[tokio::test]
-async fn rgpd_references_carry_on_from_earlier_ones_on_sqlite() {
-    on_sqlite(
-        |url| async move { rgpd_counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await },
-    )
-    .await;
+async fn rgpd_references_carry_on_per_controller_on_sqlite() {
+    on_sqlite(|url| async move { rgpd_references_carry_on_per_controller(&url, Backend::Sqlite).await }).await;
 }
 
 #[tokio::test]
-async fn rgpd_references_carry_on_from_earlier_ones_on_postgres() {
-    on_postgres(|url| async move {
-        rgpd_counters_carry_on_from_the_references_already_given(&url, Backend::Postgres).await
-    })
-    .await;
+async fn rgpd_references_carry_on_per_controller_on_postgres() {
+    on_postgres(|url| async move { rgpd_references_carry_on_per_controller(&url, Backend::Postgres).await }).await;
 }

@@ -39,6 +39,7 @@ mod read_path;
 mod registry_store;
 mod replicas;
 mod rgpd;
+mod rgpd_audit;
 mod rows;
 mod scheduler;
 mod scope;
