@@ -18,6 +18,7 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         .user("admin@test.fr", Role::Admin, None)
         .user("dan@test.fr", Role::Dan, Some("academie:24"))
         .user("auditeur@test.fr", Role::Auditeur, Some("academie:24"))
+        .user("dpo@test.fr", Role::Dpo, Some("academie:24"))
         .user("chef@ecole.fr", Role::ChefEtablissement, Some("0940176F"))
         .user("n2@ac-creteil.fr", Role::SupportN2, Some("academie:24"))
         .build()
@@ -42,6 +43,8 @@ async fn the_main_lists_and_reads_find_their_rows_through_indexes(db: TestDb) {
         ("dan@test.fr", format!("/api/v1/conventions/{}", convention["id"].as_str().unwrap())),
         ("admin@test.fr", "/api/v1/audit?limit=50".to_string()),
         ("auditeur@test.fr", "/api/v1/audit?limit=50".to_string()),
+        // The RGPD logs' records only where the DPO keeps the log (`rgpd::AuditReaders`).
+        ("dpo@test.fr", "/api/v1/audit?limit=50".to_string()),
         ("admin@test.fr", "/api/v1/orgs?limit=50".to_string()),
         ("dan@test.fr", "/api/v1/orgs?limit=50".to_string()),
         ("admin@test.fr", format!("/api/v1/orgs/{}", school.id)),
