@@ -400,6 +400,11 @@ mod tests {
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
         ),
+        (
+            57,
+            "50514d4e491bbd2db1c79877e94e1a6512242379013b39a3aa51ba077eaeea8451c61867d829856fbd0a9a221688b071",
+            "50514d4e491bbd2db1c79877e94e1a6512242379013b39a3aa51ba077eaeea8451c61867d829856fbd0a9a221688b071",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
