@@ -81,6 +81,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0054_ticket_answered.sql",
     "0055_tenant_purge_announced.sql",
     "0056_tenant_coverage_lapse.sql",
+    "0057_convention_document_edition.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -398,6 +399,11 @@ mod tests {
             56,
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
             "813d83035ade94cbb7c73bd0e7092b4ba8ad89d9a7a4e72482b9ce2df2baac95a11d7c0eb6ec8fc60f5db0639d0299a7",
+        ),
+        (
+            57,
+            "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
+            "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
         ),
     ];
 
