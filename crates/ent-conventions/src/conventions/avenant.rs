@@ -6,7 +6,7 @@
 //! nothing else; the amended stipulations as they now read; « Les autres stipulations de la
 //! convention demeurent inchangées »; the avenant's own date of effect; the signatures; and the
 //! consolidated text as an annex. An avenant of edition 1 keeps the text it was signed with
-//! (the convention restated, `document::body`).
+//! (the convention restated, `document::convention_body`).
 
 use super::document::{
     clause_context, costs_table, duration_text, format_value, parties_table, schools_table, signature_section,
