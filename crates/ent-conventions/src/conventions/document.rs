@@ -2,6 +2,8 @@
 //! cost sharing, RGPD roles, and a signature page. The SHA-256 that signatures
 //! bind is the hash of the HTML of everything but the signature page.
 
+pub use super::avenant::CURRENT_EDITION;
+use super::avenant::{self, Amended};
 use super::frozen::Frozen;
 use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 /// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `duration`,
 /// `renewal_duration`, `schools_count`, `model`.
-fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
+pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera::Context {
     let mut parties = Map::new();
     for spec in &model.parties {
         let orgs: Vec<Value> = conv
@@ -77,8 +79,8 @@ fn paragraphs(text: &str) -> Vec<Block> {
     text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(|p| Block::Paragraph(p.into())).collect()
 }
 
-/// « Entre » (each party, who represents it and the act that empowers them), « Vu », the préambule.
-fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) -> Result<Vec<Section>, Problem> {
+/// « Entre »: each party, who represents it and the act that empowers them.
+pub(super) fn between_section(conv: &Convention) -> Section {
     let count = conv.parties.len();
     let between = conv
         .parties
@@ -89,12 +91,27 @@ fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) 
             Block::Paragraph(format!("{and}{}{end}", signatories::between_line(p)))
         })
         .collect();
+    Section { heading: "Entre".into(), blocks: between }
+}
+
+/// The « Vu » lines: the model's, then the parties' acts.
+pub(super) fn vu_lines(
+    model: &ConventionModel,
+    conv: &Convention,
+    context: &tera::Context,
+) -> Result<Vec<String>, Problem> {
     let mut vu: Vec<String> = Vec::new();
     for line in &model.vu {
         vu.push(format!("Vu {}", render_clause(line, context)?.trim()));
     }
     vu.extend(signatories::vu_lines(conv));
-    let mut sections = vec![Section { heading: "Entre".into(), blocks: between }];
+    Ok(vu)
+}
+
+/// « Entre » ([`between_section`]), « Vu » ([`vu_lines`]), the préambule.
+fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) -> Result<Vec<Section>, Problem> {
+    let vu = vu_lines(model, conv, context)?;
+    let mut sections = vec![between_section(conv)];
     if !vu.is_empty() {
         sections.push(Section::new("Vu").bullets(vu));
     }
@@ -107,7 +124,7 @@ fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) 
 }
 
 /// The parties' signature blocks closing the text: who signs, in what quality, « Fait à …, le … ».
-fn signature_section(conv: &Convention) -> Section {
+pub(super) fn signature_section(conv: &Convention) -> Section {
     let copies = conv.parties.iter().filter(|p| p.signature_required).count();
     let mut blocks = vec![Block::Paragraph(format!("Fait en {copies} exemplaires originaux."))];
     blocks.extend(signatories::signature_blocks(conv).into_iter().map(Block::Paragraph));
@@ -121,7 +138,7 @@ fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem>
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
 }
 
-fn format_value(value: &Value) -> String {
+pub(super) fn format_value(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Bool(true) => "oui".into(),
@@ -130,18 +147,76 @@ fn format_value(value: &Value) -> String {
     }
 }
 
-/// The body of the document: what the parties sign.
-pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
+/// The body of the document: what the parties sign. An avenant written in an edition that
+/// cites the convention it amends ([`avenant::cites_amended`]) is rendered from `amended`
+/// ([`avenant::amended_of`]); any other convention, from itself (`amended` unused).
+pub fn body(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<Document, Problem> {
+    match (avenant::cites_amended(conv), amended) {
+        (false, _) => convention_body(model, conv),
+        (true, Some(amended)) => avenant::body(model, conv, amended),
+        (true, None) => Err(Problem::new(
+            ProblemKind::Internal,
+            format!("the document of avenant {} is rendered without the convention it amends", conv.reference),
+        )),
+    }
+}
+
+/// The document of a convention, or of an avenant of edition 1 (its text never changes: it
+/// restates the convention): the opening, [`stipulations`], the signature blocks.
+fn convention_body(model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let context = clause_context(model, conv);
     let mut sections = opening(model, conv, &context)?;
-    sections.push(
-        Section::new("Parties").table(
-            ["Qualité", "Organisation", "Code"],
-            conv.parties
-                .iter()
-                .map(|p| [p.label.clone(), naming::of_org(p.org.kind, &p.org.name).official, p.org.code.clone()]),
-        ),
-    );
+    sections.extend(stipulations(model, conv, &context)?);
+    sections.push(signature_section(conv));
+    Ok(Document {
+        title: conv.title.clone(),
+        // The status stays off the body: what was signed must hash the same once active.
+        subtitle: Some(format!("Convention {}", conv.reference)),
+        reference: Some(conv.reference.clone()),
+        sections,
+    })
+}
+
+/// The parties' table: quality, organisation, code.
+pub(super) fn parties_table(conv: &Convention) -> Block {
+    let rows = conv
+        .parties
+        .iter()
+        .map(|p| vec![p.label.clone(), naming::of_org(p.org.kind, &p.org.name).official, p.org.code.clone()]);
+    Block::Table { header: ["Qualité", "Organisation", "Code"].map(String::from).to_vec(), rows: rows.collect() }
+}
+
+/// The covered schools' table: UAI, name.
+pub(super) fn schools_table(conv: &Convention) -> Block {
+    let rows = conv.schools.iter().map(|s| vec![s.code.clone(), s.name.clone()]);
+    Block::Table { header: ["UAI", "Établissement"].map(String::from).to_vec(), rows: rows.collect() }
+}
+
+/// The cost sharing's table: quality, organisation, what the share pays, the share.
+pub(super) fn costs_table(model: &ConventionModel, conv: &Convention) -> Block {
+    let rows = cost_shares(model, conv).into_iter().map(|s| {
+        let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
+        vec![
+            label,
+            naming::of_org(s.org.kind, &s.org.name).official,
+            s.item,
+            format!("{} %", s.percent).replace('.', ","),
+        ]
+    });
+    Block::Table {
+        header: ["Qualité", "Organisation", "Objet", "Part"].map(String::from).to_vec(),
+        rows: rows.collect(),
+    }
+}
+
+/// What a convention stipulates, between its opening and its signatures: parties,
+/// characteristics, covered schools, clauses and annexes.
+pub(super) fn stipulations(
+    model: &ConventionModel,
+    conv: &Convention,
+    context: &tera::Context,
+) -> Result<Vec<Section>, Problem> {
+    let mut sections = vec![Section::new("Parties").block(parties_table(conv))];
     let mut fields = vec![
         ("Référence".to_string(), conv.reference.clone()),
         ("Modèle".to_string(), format!("{} (version {})", model.title, model.version)),
@@ -155,13 +230,11 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     }
     sections.push(Section::new("Caractéristiques").fields(fields));
     if !conv.schools.is_empty() {
-        sections.push(
-            Section::new(format!("Établissements couverts ({})", conv.schools.len()))
-                .table(["UAI", "Établissement"], conv.schools.iter().map(|s| [s.code.clone(), s.name.clone()])),
-        );
+        sections
+            .push(Section::new(format!("Établissements couverts ({})", conv.schools.len())).block(schools_table(conv)));
     }
     for clause in &model.clauses {
-        let blocks = paragraphs(&render_clause(&clause.text, &context)?);
+        let blocks = paragraphs(&render_clause(&clause.text, context)?);
         sections.push(Section { heading: clause.title.clone(), blocks });
     }
     if !model.indicators.is_empty() {
@@ -170,18 +243,7 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
             model.indicators.iter().map(|i| [i.name.clone(), i.definition.clone(), format!("{} {}", i.target, i.unit)]),
         ));
     }
-    sections.push(Section::new("Annexe – Répartition des coûts").table(
-        ["Qualité", "Organisation", "Objet", "Part"],
-        cost_shares(model, conv).into_iter().map(|s| {
-            let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
-            [
-                label,
-                naming::of_org(s.org.kind, &s.org.name).official,
-                s.item,
-                format!("{} %", s.percent).replace('.', ","),
-            ]
-        }),
-    ));
+    sections.push(Section::new("Annexe – Répartition des coûts").block(costs_table(model, conv)));
     let names = |keys: &[String]| -> String {
         let list: Vec<String> = conv
             .parties
@@ -213,19 +275,12 @@ pub fn body(model: &ConventionModel, conv: &Convention) -> Result<Document, Prob
     }
     sections.push(Section::new("Annexe – Rôles au sens du RGPD").fields(rgpd));
     sections.extend(processing::annex(model, conv));
-    sections.push(signature_section(conv));
-    Ok(Document {
-        title: conv.title.clone(),
-        // The status stays off the body: what was signed must hash the same once active.
-        subtitle: Some(format!("Convention {}", conv.reference)),
-        reference: Some(conv.reference.clone()),
-        sections,
-    })
+    Ok(sections)
 }
 
-/// SHA-256 of the body's HTML: what a signature binds.
-pub fn body_hash(model: &ConventionModel, conv: &Convention) -> Result<String, Problem> {
-    Ok(documents::sha256_hex(documents::to_html(&body(model, conv)?).as_bytes()))
+/// SHA-256 of the body's HTML: what a signature binds (`amended` as [`body`] takes it).
+pub fn body_hash(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<String, Problem> {
+    Ok(documents::sha256_hex(documents::to_html(&body(model, conv, amended)?).as_bytes()))
 }
 
 /// The whole document: the body (as frozen at submission once submitted) and the signature page.
@@ -236,7 +291,10 @@ pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> 
     };
     let frozen = match frozen {
         Some(frozen) => frozen,
-        None => Frozen::of(body(model, conv)?, conv),
+        None => {
+            let amended = avenant::amended_of(&mut *store.conn().await?, model, conv).await?;
+            Frozen::of(body(model, conv, amended.as_ref())?, conv)
+        }
     };
     Ok(with_signature_page(frozen, conv))
 }
@@ -253,7 +311,7 @@ fn quality(role: &str) -> &'static str {
 }
 
 /// The day in France (`YYYY-MM-DD`) of a step's UTC timestamp.
-fn step_day(at: &str) -> String {
+pub(super) fn step_day(at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| today_in_france(t.with_timezone(&chrono::Utc)).to_string())
         .unwrap_or_else(|_| at.get(..10).unwrap_or(at).to_string())

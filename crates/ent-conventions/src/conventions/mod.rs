@@ -3,6 +3,7 @@
 //! expired | terminated | amended), the visa and signature circuit, documents,
 //! reminders, and the queries later capabilities ask.
 
+pub mod avenant;
 pub mod document;
 pub mod frozen;
 pub mod jobs;
@@ -166,6 +167,11 @@ pub struct Convention {
     /// A party's opposition to the tacit renewal (model `renewable`): the convention then
     /// expires at its term.
     pub non_renewal: Option<renewal::NonRenewal>,
+    /// The edition of the text its document is written in, fixed when it was drafted
+    /// ([`document::CURRENT_EDITION`]; migration 0059): what it signs reads the same ever after.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub document_edition: i64,
     pub version: i64,
     pub created_by: String,
     pub created_at: String,
@@ -224,7 +230,7 @@ pub fn find_model<'a>(
 
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
     supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
-    version, created_by, created_at, updated_at";
+    document_edition, version, created_by, created_at, updated_at";
 
 /// A `conventions` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -250,6 +256,7 @@ struct ConventionRow {
     termination_effective: Option<String>,
     #[sqlx(flatten)]
     non_renewal: renewal::NonRenewalColumns,
+    document_edition: i64,
     version: i64,
     created_by: String,
     created_at: String,
@@ -554,6 +561,7 @@ async fn assemble(
             termination_reason: row.termination_reason,
             termination_effective: row.termination_effective,
             non_renewal: row.non_renewal.into_recorded(),
+            document_edition: row.document_edition,
             version: row.version,
             created_by: row.created_by,
             created_at: row.created_at,

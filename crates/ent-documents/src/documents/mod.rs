@@ -127,6 +127,26 @@ fn padded(row: &[String], width: usize) -> impl Iterator<Item = &str> {
     row.iter().map(String::as_str).chain(std::iter::repeat("")).take(width)
 }
 
+/// An amount in cents as a French reader writes it: `1 234,56 €`.
+pub fn euros(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{},{:02}\u{a0}€", grouped(abs / 100), abs % 100)
+}
+
+/// Digits in groups of three, separated by a no-break space: `1 234 567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(d);
+    }
+    grouped
+}
+
 /// Lower-case hexadecimal SHA-256 of `bytes`: the fingerprint stored with a rendered document.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -6,6 +6,9 @@
 use super::membership::{Application, MemberQuantities};
 use super::shares;
 use super::{Groupement, Lot};
+/// An amount in cents as a French reader writes it (shared with the conventions' documents).
+pub use ent_documents::documents::euros;
+use ent_documents::documents::grouped;
 use ent_kernel::error::Checks;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_platform::registry::{funds_colleges_and_lycees, OrgRef};
@@ -171,13 +174,6 @@ pub fn vat(ht_cents: i64) -> i64 {
     (ht_cents * VAT_PERCENT + 50).div_euclid(100)
 }
 
-/// An amount in cents as a French reader writes it: `1 234,56 €`.
-pub fn euros(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    format!("{sign}{},{:02}\u{a0}€", grouped(abs / 100), abs % 100)
-}
-
 /// A quantity in hundredths as a French reader writes it: `1 234` when whole, `1 234,58` else.
 pub fn quantity(hundredths: i64) -> String {
     let sign = if hundredths < 0 { "-" } else { "" };
@@ -186,19 +182,6 @@ pub fn quantity(hundredths: i64) -> String {
         0 => format!("{sign}{}", grouped(abs / 100)),
         cents => format!("{sign}{},{cents:02}", grouped(abs / 100)),
     }
-}
-
-/// Digits in groups of three, separated by a no-break space: `1 234 567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
-        }
-        grouped.push(d);
-    }
-    grouped
 }
 
 /// The awarded unit price of a line of a lot, if given.

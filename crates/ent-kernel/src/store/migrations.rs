@@ -83,6 +83,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0056_tenant_coverage_lapse.sql",
     "0057_ticket_seen_version.sql",
     "0058_rgpd_references_per_controller.sql",
+    "0059_convention_document_edition.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -410,6 +411,11 @@ mod tests {
             58,
             "a63245df425cd420b8c217dbf5a92e921a48eeedbf6adadf4e619e5b1b5eda04d61142779754a6864157bfa2717d7062",
             "9a1e6b293ad6e3e3e386d9583e2ee28a60c9ebd99562ea54277e1fc8c558170f64893c24431ec233ffbe6aecc93baf7b",
+        ),
+        (
+            59,
+            "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
+            "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
         ),
     ];
 

@@ -1376,3 +1376,58 @@ async fn the_convention_page_links_each_signed_copy_deposited(db: TestDb) {
     let vitry = sign_in(&app, VITRY).await;
     assert_eq!(get(&app, &vitry, &href).await.status, 404, "out of scope: as unknown");
 }
+
+// The console's « Viser » and « Signer » posts run the capability's steps: a coordonnateur of
+// the académie (a party), who neither writes, signs nor gives a visa on the convention, is
+// refused for the role (403) whether the convention is a draft, in signature or signed, never
+// told its state; the école's head (who signs but gives no visa) is refused the visa likewise,
+// and told the state of a signature (409) as the DAN is of a visa; the mairie of Vitry, no
+// party, gets the 404 of a missing convention.
+backend_test!(a_visa_or_a_signature_posted_in_pages_by_who_may_give_neither_is_refused_for_the_role);
+async fn a_visa_or_a_signature_posted_in_pages_by_who_may_give_neither_is_refused_for_the_role(db: TestDb) {
+    let mut app = fresnes(db).await;
+    let name = app.backend;
+    let coordinateur = "coord@ac-creteil.fr";
+    add_person(&mut app, coordinateur, Role::Coordinateur, Some("academie:24")).await;
+    let client = |email: &str| app.client(app.token(email));
+    let body = crate::common::fixtures::with_signatories(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    }));
+    let id = client(DAN).post("/api/v1/conventions").json(&body).send().await.body["id"].as_str().unwrap().to_string();
+    let sessions = [sign_in(&app, coordinateur).await, sign_in(&app, DIRECTEUR).await, sign_in(&app, DAN).await];
+    let vitry = sign_in(&app, VITRY).await;
+    let [coordinateur, directeur, dan] = &sessions;
+    for state in ["draft", "in_signature", "signed"] {
+        match state {
+            "in_signature" => {
+                client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+            }
+            "signed" => {
+                for who in [DAN, MAIRIE, DIRECTEUR] {
+                    let signed =
+                        client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+                    assert_eq!(signed.status, 200, "{name}: {}", signed.text);
+                }
+            }
+            _ => {}
+        }
+        let app = &app;
+        let posted = |session: &str, action: &str| {
+            let path = format!("/conventions/{id}/{action}");
+            let session = session.to_string();
+            async move { post_form(app, &session, &path, &[]).await }
+        };
+        for action in ["viser", "signer"] {
+            let refused = posted(coordinateur, action).await;
+            assert_eq!(refused.status, 403, "{name}: {state}: {action}: {}", refused.text);
+            assert_eq!(posted(&vitry, action).await.status, 404, "{name}: {state}: {action}");
+        }
+        assert_eq!(posted(directeur, "viser").await.status, 403, "{name}: {state}");
+        assert_eq!(posted(dan, "viser").await.status, 409, "{name}: {state}");
+        if state != "in_signature" {
+            assert_eq!(posted(directeur, "signer").await.status, 409, "{name}: {state}");
+        }
+    }
+}

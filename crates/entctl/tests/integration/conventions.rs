@@ -463,7 +463,7 @@ async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
     let active = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
     assert_eq!(active.status, entcp::conventions::Status::Active);
     let model = entcp::conventions::find_model(&models, &active.model_id, Some(active.model_version)).unwrap();
-    let recomputed = entcp::conventions::document::body_hash(model, &active).unwrap();
+    let recomputed = entcp::conventions::document::body_hash(model, &active, None).unwrap();
     assert_eq!(Some(recomputed), active.document_hash, "anyone can re-derive the signed hash from the active text");
 }
 
@@ -3109,4 +3109,181 @@ async fn amending_a_draft_is_refused_in_correct_french(db: crate::common::TestDb
     let (status, problem) = c.post(&c.dan, &id, "amend", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{}: {problem}", c.db.name);
     assert_eq!(problem["detail"], "impossible d'amender une convention brouillon", "{}", c.db.name);
+}
+
+// Asking for a visa or to sign was answered by the convention's state (409) before the caller's
+// role: a coordonnateur of the académie, which is a party, who neither writes the convention nor
+// signs it nor gives a visa on it, learnt that it was a draft, in signature or signed. Its role
+// comes first (403) at every state; the école's head, who signs it, and the DAN, who writes it,
+// are still told the state; a collectivité that is no party (Vitry) gets the 404 of a missing one.
+backend_test!(a_visa_or_a_signature_asked_by_who_may_give_neither_is_refused_for_the_role_at_every_state);
+async fn a_visa_or_a_signature_asked_by_who_may_give_neither_is_refused_for_the_role_at_every_state(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let coordinateur =
+        c.app.client(&token_for(&c.db.store, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
+    let vitry = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let status = |answer: (StatusCode, Value)| answer.0;
+    for state in ["draft", "in_signature", "signed"] {
+        match state {
+            "in_signature" => drop(c.step_ok(&c.dan, &id, "submit", json!({})).await),
+            "signed" => c.signed_by_all(&id).await,
+            _ => {}
+        }
+        for action in ["visa", "sign"] {
+            let (refused, problem) = c.post(&coordinateur, &id, action, json!({})).await;
+            assert_eq!(refused, StatusCode::FORBIDDEN, "{name}: {state}: {action}: {problem}");
+            assert!(!problem["detail"].as_str().unwrap_or_default().contains("brouillon"), "{name}: {problem}");
+            let (hidden, problem) = c.post(&vitry, &id, action, json!({})).await;
+            assert_eq!(hidden, StatusCode::NOT_FOUND, "{name}: {state}: {action}: {problem}");
+        }
+        // The premier-degré model asks no visa: the école's head, who writes nothing of it, may
+        // not ask for one; the DAN is told there is none (or that the convention is not in signature).
+        assert_eq!(
+            status(c.post(&c.directeur, &id, "visa", json!({})).await),
+            StatusCode::FORBIDDEN,
+            "{name}: {state}"
+        );
+        assert_eq!(status(c.post(&c.dan, &id, "visa", json!({})).await), StatusCode::CONFLICT, "{name}: {state}");
+        if state != "in_signature" {
+            assert_eq!(status(c.post(&c.directeur, &id, "sign", json!({})).await), StatusCode::CONFLICT, "{name}");
+        }
+    }
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["steps"].as_array().map(Vec::len), Some(3), "{name}: the parties' three signatures only");
+}
+
+/// The part of `text` from the first `from` to the next `to` (the end when none).
+fn between<'t>(text: &'t str, from: &str, to: &str) -> &'t str {
+    let start = text.find(from).unwrap_or_else(|| panic!("« {from} » not in {text}"));
+    let rest = &text[start..];
+    &rest[..rest.find(to).unwrap_or(rest.len())]
+}
+
+// An avenant's document restated the whole convention without citing the one it amends. It is
+// now « Avenant n° 1 à la convention « … » (référence, date) », cites it in its « Vu » (its
+// reference, its signature and its date of effect), lists in « Objet de l'avenant » exactly what
+// differs (the école that leaves, the one that enters, the accounts expected), and no term left
+// as it was, states that the other stipulations remain and its own date of effect, in HTML as in
+// ODT; the consolidated text follows as an annex.
+backend_test!(an_avenant_document_cites_the_convention_it_amends_and_states_only_what_it_changes);
+async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what_it_changes(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let (_, original) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let (reference, title) = (original["reference"].as_str().unwrap(), original["title"].as_str().unwrap());
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
+    let avenant = c.amended(&id).await;
+    let parties = json!({ "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940289D" });
+    c.edit(&avenant, json!({ "parties": parties, "parameters": { "accounts": 300 } })).await;
+    let html = c.dan.get(c.url(&format!("/{avenant}/document"))).send().await.text.replace("&#x27;", "'");
+    let odt = c.dan.get(c.url(&format!("/{avenant}/document?format=odt"))).send().await.bytes;
+    let odt = ent_documents::documents::read_back::odt_text(&odt);
+    for (format, text) in [("html", &html), ("odt", &odt)] {
+        let heading = format!("Avenant n° 1 à la convention « {title} » ({reference}, signée le 1er septembre 2026)");
+        assert!(text.contains(&heading), "{name}: {format}: {text}");
+        let cited =
+            format!("Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, entrée en vigueur");
+        assert!(text.contains(&cited), "{name}: {format}: {text}");
+        let objet = between(text, "Objet de l'avenant", "Stipulations modifiées");
+        for change in [
+            format!("modifier la convention {reference} sur les points suivants"),
+            "l'entrée de l'Ecole élémentaire Jean Monet dans la convention, en qualité de « l'école »".into(),
+            "le retrait de l'Ecole élémentaire Robert Doisneau, partie en qualité de « l'école », qui quitte".into(),
+            "« Nombre prévisionnel de comptes ENT » : 300 au lieu de 250".into(),
+        ] {
+            assert!(objet.contains(&change), "{name}: {format}: « {change} » not in {objet}");
+        }
+        for unchanged in ["comité de pilotage", "Préavis", "échéance", "coût", "Académie", "Commune"] {
+            assert!(!objet.contains(unchanged), "{name}: {format}: « {unchanged} » is unchanged: {objet}");
+        }
+        let amended = between(text, "Stipulations modifiées", "Autres stipulations");
+        assert!(amended.contains("Jean Monet") && amended.contains("300"), "{name}: {format}: {amended}");
+        for stated in [
+            "Les autres stipulations de la convention demeurent inchangées",
+            "Le présent avenant prend effet le 10 janvier 2027",
+            "Texte consolidé – Article 1 – Objet",
+        ] {
+            assert!(text.contains(stated), "{name}: {format}: « {stated} » not in {text}");
+        }
+    }
+}
+
+// A signature binds the SHA-256 of the frozen HTML, and anyone re-derives it from the text: an
+// avenant submitted and signed before its document cited the convention it amends (edition 1,
+// as migration 0059 leaves one) keeps its text, so its frozen copy, its signatures and the hash
+// re-derived all agree. The avenant n° 2 that amends it, written now, cites both, and its own
+// signatures verify the same way.
+backend_test!(an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_signature_verifies);
+async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_signature_verifies(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let models = load_models();
+    let id = signed_from(&c, "2026-09-01").await;
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
+    let first = c.amended(&id).await;
+    sqlx::query("UPDATE conventions SET document_edition = 1 WHERE id = $1")
+        .bind(&first)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    c.edit(&first, json!({ "parameters": { "accounts": 300 } })).await;
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    c.signed_by_all(&first).await;
+    c.clock.set(Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).unwrap());
+    let second = c.amended(&first).await;
+    c.edit(&second, json!({ "parameters": { "comite_pilotage_frequence": 2 } })).await;
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    c.signed_by_all(&second).await;
+    let (_, initial) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    use entcp::conventions::Status::{Active, Amended};
+    for (avenant, cites, status) in [(&first, false, Amended), (&second, true, Active)] {
+        let conv = entcp::conventions::get_convention(&c.db.store, &models, avenant).await.unwrap().unwrap();
+        assert_eq!(conv.status, status, "{name}");
+        let hash = conv.document_hash.clone().unwrap();
+        let signed = c.dan.get(c.url(&format!("/{avenant}/signed-document"))).send().await;
+        assert_eq!(entcp::documents::sha256_hex(&signed.bytes), hash, "{name}: the frozen copy");
+        let signatures: Vec<&str> = conv.live_steps("signature").map(|s| s.document_hash.as_str()).collect();
+        assert_eq!(signatures, vec![hash.as_str(); 3], "{name}: each signature binds the frozen copy");
+        let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
+        let mut conn = c.db.store.conn().await.unwrap();
+        let amended = entcp::conventions::avenant::amended_of(&mut conn, model, &conv).await.unwrap();
+        assert_eq!(amended.is_some(), cites, "{name}");
+        let recomputed = entcp::conventions::document::body_hash(model, &conv, amended.as_ref()).unwrap();
+        assert_eq!(recomputed, hash, "{name}: the signed hash is re-derived from the text");
+        let text = signed.text.replace("&#x27;", "'");
+        assert_eq!(text.contains("Objet de l'avenant"), cites, "{name}: {text}");
+        if cites {
+            let (first_reference, reference) =
+                (conv_reference(&c, &first).await, initial["reference"].as_str().unwrap());
+            assert!(
+                text.contains(&format!(
+                    "Avenant n° 2 à la convention « {} » ({reference}",
+                    initial["title"].as_str().unwrap()
+                )),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "modifiée par l'avenant n° 1 ({first_reference}) entré en vigueur le 10 janvier 2027"
+                )),
+                "{name}: {text}"
+            );
+            let objet = between(&text, "Objet de l'avenant", "Stipulations modifiées");
+            assert!(objet.contains("« Réunions du comité de pilotage par an » : 2 au lieu de 1"), "{name}: {objet}");
+            assert!(!objet.contains("comptes"), "{name}: the accounts the first avenant set are unchanged: {objet}");
+        }
+    }
+}
+
+/// The reference of the convention `id`.
+async fn conv_reference(c: &Cycle, id: &str) -> String {
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    conv["reference"].as_str().unwrap().to_string()
 }

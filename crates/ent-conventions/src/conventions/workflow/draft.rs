@@ -1020,8 +1020,8 @@ async fn insert_in(
     let root = amends.map(|c| c.root_id.clone()).unwrap_or_else(|| id.clone());
     sqlx::query(
         "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, end_date, \
-         amends_id, root_id, version, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, 1, $11, $12, $13)",
+         amends_id, root_id, document_edition, version, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $11, 1, $12, $13, $14)",
     )
     .bind(&id)
     .bind(&reference)
@@ -1033,6 +1033,7 @@ async fn insert_in(
     .bind(draft.end.to_string())
     .bind(amends.map(|c| c.id.clone()))
     .bind(&root)
+    .bind(crate::conventions::document::CURRENT_EDITION)
     .bind(&ctx.actor.name)
     .bind(&at)
     .bind(&at)
@@ -1332,7 +1333,9 @@ pub async fn check_edit<'c>(
             let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
             edited.rgpd_controller =
                 effective_controller(&mut *ctx.store.conn().await?, model, &edited.parties, &schools).await?;
-            let frozen = Frozen::of(crate::conventions::document::body(model, &edited)?, &edited);
+            let amended =
+                crate::conventions::avenant::amended_of(&mut *ctx.store.conn().await?, model, &edited).await?;
+            let frozen = Frozen::of(crate::conventions::document::body(model, &edited, amended.as_ref())?, &edited);
             Some(Rendering::of(&frozen)?.with_pdf().await?)
         }
         _ => None,

@@ -6,8 +6,9 @@ use super::ending::end_pending_avenants;
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, party_orgs, record,
     record_for_parties, reload, require_conductor_of, require_status, require_writer_of, serialise_coverage,
-    set_status, users_with_role, void_steps, Ctx,
+    set_status, users_with_role, void_steps, writes_convention, Ctx,
 };
+use crate::conventions::avenant;
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, SignatureMode};
 use crate::conventions::{find_model, get_convention, roles_key, Convention, Status};
@@ -35,8 +36,9 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     crate::conventions::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
     check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv).await?;
-    let rendering =
-        Rendering::of(&Frozen::of(crate::conventions::document::body(model, conv)?, conv))?.with_pdf().await?;
+    let amended = avenant::amended_of(&mut *ctx.store.conn().await?, model, conv).await?;
+    let body = crate::conventions::document::body(model, conv, amended.as_ref())?;
+    let rendering = Rendering::of(&Frozen::of(body, conv))?.with_pdf().await?;
     let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
@@ -194,10 +196,39 @@ pub fn visa_for<'m>(
     (!party.is_empty() && not_both_visa_and_signature(actor, conv, "signature").is_ok()).then_some(visa)
 }
 
+/// Whether `actor` may be told where `conv`'s visas stand: a writer of one of its parties, or a
+/// holder of one of its visas' roles at that visa's party, whatever its state now. Anyone else
+/// asking for a visa is refused for their role ([`give_visa`]) before the state is read.
+fn may_ask_for_visa(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    writes_convention(actor, model, conv)
+        || model.visas.iter().any(|v| !acting_party(actor, conv, v.role, Some(&v.party)).is_empty())
+}
+
+/// Why [`may_ask_for_visa`] refuses: who gives the visas of `model`, if any.
+fn visa_refused(model: &ConventionModel) -> Problem {
+    let givers: Vec<String> = model
+        .visas
+        .iter()
+        .map(|v| format!("le visa « {} » revient au rôle {} de la partie {}", v.label, v.role.as_str(), v.party))
+        .collect();
+    if givers.is_empty() {
+        return forbidden(
+            "cette convention ne prévoit aucun visa, et vous n'êtes le rédacteur d'aucune de ses parties",
+        );
+    }
+    forbidden(format!("vous ne donnez aucun visa sur cette convention : {}", givers.join(" ; ")))
+}
+
+/// Gives the visa due, as the actor. Role first: who may not ask for a visa on the convention
+/// ([`may_ask_for_visa`]) is refused (403) whatever its state; then its state (409); then the
+/// visa due now, whose role the actor must hold at its party (403).
 pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
-    require_status(conv, &[Status::InSignature], "viser")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if !may_ask_for_visa(ctx.actor, model, conv) {
+        return Err(visa_refused(model));
+    }
+    require_status(conv, &[Status::InSignature], "viser")?;
     let Some(visa) = visa_due(model, conv) else {
         return Err(Problem::conflict("aucun visa n'est attendu sur cette convention"));
     };
@@ -283,7 +314,19 @@ fn not_two_parties(actor: &Actor, conv: &Convention, party: &crate::conventions:
     )))
 }
 
-/// Signs for the actor's party. `document_hash`, when given, must be the hash
+/// Whether `actor` may be told where `conv`'s signatures stand: a writer of one of its parties,
+/// or a holder of a party's signing role at its organisation, whatever its state now. Anyone
+/// else asking to sign is refused for their role ([`sign`]) before the state is read.
+fn may_ask_to_sign(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    writes_convention(actor, model, conv) || !signer_of(actor, model, conv, None).is_empty()
+}
+
+/// Why one who holds no signing role at the party asked for is refused.
+const NOT_A_SIGNER: &str = "vous ne détenez le rôle de signataire d'aucune partie de cette convention";
+
+/// Signs for the actor's party. Role first: who may not ask to sign it ([`may_ask_to_sign`]) is
+/// refused (403) whatever its state; then its state (409); then the party signed for, whose
+/// signing role the actor must hold (403). `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
 /// same party signing twice records one signature (409 for the other).
@@ -294,8 +337,11 @@ pub async fn sign(
     document_hash: Option<&str>,
 ) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
-    require_still_alone(&mut tx, ctx.models, conv).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if !may_ask_to_sign(ctx.actor, model, conv) {
+        return Err(forbidden(NOT_A_SIGNER));
+    }
+    require_still_alone(&mut tx, ctx.models, conv).await?;
     let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
     not_both_visa_and_signature(ctx.actor, conv, "visa")?;
     require_original_in_force(&mut tx, conv).await?;
@@ -422,7 +468,7 @@ fn signing_party<'c>(
     }
     let candidates = signer_of(actor, model, conv, party_key);
     if candidates.is_empty() {
-        return Err(forbidden("vous ne détenez le rôle de signataire d'aucune partie de cette convention"));
+        return Err(forbidden(NOT_A_SIGNER));
     }
     let signed: Vec<(&str, &str)> =
         conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();

@@ -224,16 +224,23 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
         return 404;
     }
     match (method, path) {
-        // Role before state: an école's head signs its convention but writes none of it, a
-        // support N2 neither signs nor gives a visa; refused whatever the convention's state.
+        // Role before state: an école's head signs its convention but writes none of it (nor
+        // gives a visa: the model has none), a support N2 neither signs nor gives a visa;
+        // refused whatever the convention's state.
         (
             "POST",
             "/conventions/{convention}/soumettre"
             | "/conventions/{convention}/avenant"
             | "/conventions/{convention}/resilier"
-            | "/conventions/{convention}/non-reconduction",
+            | "/conventions/{convention}/non-reconduction"
+            | "/conventions/{convention}/viser",
         ) if role == ChefEtablissement => 403,
-        ("POST", "/conventions/{convention}/refuser") if role == SupportN2 => 403,
+        (
+            "POST",
+            "/conventions/{convention}/refuser"
+            | "/conventions/{convention}/viser"
+            | "/conventions/{convention}/signer",
+        ) if role == SupportN2 => 403,
         // The convention is signed: submitting, visas, signatures, refusals and avenants are refused.
         (
             "POST",

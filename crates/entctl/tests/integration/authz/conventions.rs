@@ -68,8 +68,11 @@ pub(super) fn convention_success(method: &str, path: &str, role: Role) -> u16 {
     }
     match (method, path) {
         ("POST", "/api/v1/conventions") | ("POST", "/api/v1/conventions/{id}/amend") => 201,
-        // The premier-degré model asks no visa.
-        ("POST", "/api/v1/conventions/{id}/visa") => 409,
+        // The premier-degré model asks no visa: its writers are told so (409); a party that
+        // neither writes it nor could give a visa on it (the école's head, a support N2) is
+        // refused for its role first, whatever the state.
+        ("POST", "/api/v1/conventions/{id}/visa") if matches!(role, Dan | Collectivite) => 409,
+        ("POST", "/api/v1/conventions/{id}/visa") => 403,
         // The premier-degré model is not renewed tacitly: nothing to oppose.
         ("POST", "/api/v1/conventions/{id}/non-renewal") => 422,
         ("POST", "/api/v1/conventions/{id}/sign") | ("POST", "/api/v1/conventions/{id}/refuse") if !signer => 403,

@@ -1,0 +1,450 @@
+//! The document of an avenant, from edition 2 of the text (migration 0059): « Avenant n° N à la
+//! convention … », between the avenant's parties; a « Vu » and a préambule that cite the
+//! convention it amends (title, reference, parties, date of signature and of effect, the
+//! avenants before it); « Objet de l'avenant », the differences between that convention and the
+//! avenant as the model holds them (parties, échéance, covered schools, parameters, cost shares),
+//! nothing else; the amended stipulations as they now read; « Les autres stipulations de la
+//! convention demeurent inchangées »; the avenant's own date of effect; the signatures; and the
+//! consolidated text as an annex. An avenant of edition 1 keeps the text it was signed with
+//! (the convention restated, `document::convention_body`).
+
+use super::document::{
+    clause_context, costs_table, duration_text, format_value, parties_table, schools_table, signature_section,
+    step_day, stipulations, vu_lines,
+};
+use super::model::{ConventionModel, ParameterSpec, ParameterType};
+use super::{cost_shares, read_convention, Convention, CostShareView, Party};
+use ent_documents::documents::{euros, Block, Document, Section};
+use ent_kernel::clock::french_date;
+use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::naming;
+use ent_platform::registry::OrgRef;
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+/// The edition of the text a convention drafted now is written in (`conventions.document_edition`).
+pub const CURRENT_EDITION: i64 = 2;
+
+/// The first edition in which an avenant's document cites the convention it amends.
+const CITING_EDITION: i64 = 2;
+
+/// Whether `conv` is an avenant whose document cites the convention it amends.
+pub fn cites_amended(conv: &Convention) -> bool {
+    conv.amends_id.is_some() && conv.document_edition >= CITING_EDITION
+}
+
+/// A convention of an avenant's lineage, as its document cites it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Cited {
+    pub reference: String,
+    pub title: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    /// When it was signed by its last party (UTC timestamp), if recorded.
+    pub signed_at: Option<String>,
+    amends_id: Option<String>,
+}
+
+impl Cited {
+    /// « signée le 12 juillet 2026 », or « entrée en vigueur le … » when its signature is not recorded.
+    fn dated(&self) -> String {
+        match &self.signed_at {
+            Some(at) => format!("signée le {}", french_date(&step_day(at))),
+            None => format!("entrée en vigueur le {}", french_date(&self.start_date)),
+        }
+    }
+}
+
+/// What an avenant's document is written from besides the avenant.
+#[derive(Debug, Clone)]
+pub struct Amended {
+    /// The convention it amends, in force when it was drafted: the initial convention, or the
+    /// last avenant that came into force. Its stipulations are what the avenant changes.
+    pub previous: Convention,
+    /// The initial convention, then each avenant that came into force after it, up to `previous`.
+    pub lineage: Vec<Cited>,
+}
+
+impl Amended {
+    /// The avenant's number: one more than the avenants before it in force.
+    pub fn number(&self) -> usize {
+        self.lineage.len()
+    }
+
+    fn initial(&self) -> &Cited {
+        &self.lineage[0]
+    }
+}
+
+/// The most avenants a lineage is read back through (a guard against a cycle in the data).
+const MAX_LINEAGE: usize = 500;
+
+/// What the document of `conv` (of `model`, as every convention of its lineage) cites of the
+/// convention it amends, read through `conn`; `None` unless [`cites_amended`].
+pub async fn amended_of(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Option<Amended>, Problem> {
+    let Some(previous_id) = conv.amends_id.as_deref().filter(|_| cites_amended(conv)) else { return Ok(None) };
+    let lost =
+        || Problem::new(ProblemKind::Internal, format!("the convention avenant {} amends is gone", conv.reference));
+    let previous =
+        read_convention(&mut *conn, std::slice::from_ref(model), previous_id, false).await?.ok_or_else(lost)?;
+    let mut lineage = Vec::new();
+    let mut next = Some(previous.id.clone());
+    while let Some(id) = next.take().filter(|_| lineage.len() < MAX_LINEAGE) {
+        let cited: Cited =
+            sqlx::query_as("SELECT reference, title, start_date, signed_at, amends_id FROM conventions WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(lost)?;
+        next = cited.amends_id.clone();
+        lineage.push(cited);
+    }
+    lineage.reverse();
+    Ok(Some(Amended { previous, lineage }))
+}
+
+/// What an avenant changes in the convention it amends, as the model holds it.
+struct Changes<'a> {
+    added: Vec<&'a Party>,
+    removed: Vec<&'a Party>,
+    /// The échéance (before, after), when it moves.
+    end: Option<(&'a str, &'a str)>,
+    schools_added: Vec<&'a OrgRef>,
+    schools_removed: Vec<&'a OrgRef>,
+    /// Each parameter that changes, but the cost shares' (the shares say who pays): (its
+    /// specification, before, after).
+    parameters: Vec<(&'a ParameterSpec, Option<&'a Value>, Option<&'a Value>)>,
+    /// Each cost share of a party to both that changes: (after, the percent before).
+    shares: Vec<(CostShareView, f64)>,
+    /// Whether the cost sharing's table reads otherwise (a share changed, or a party came or left).
+    costs_changed: bool,
+}
+
+impl<'a> Changes<'a> {
+    fn between(model: &'a ConventionModel, before: &'a Convention, after: &'a Convention) -> Changes<'a> {
+        let same_party = |a: &Party, b: &Party| a.key == b.key && a.org.id == b.org.id;
+        let missing_from = |these: &'a [Party], those: &'a [Party]| -> Vec<&'a Party> {
+            these.iter().filter(|p| !those.iter().any(|q| same_party(p, q))).collect()
+        };
+        let schools_missing_from = |these: &'a [OrgRef], those: &'a [OrgRef]| -> Vec<&'a OrgRef> {
+            these.iter().filter(|s| !those.iter().any(|t| t.id == s.id)).collect()
+        };
+        let share_keys: Vec<&str> = model.cost_sharing.iter().filter_map(|c| c.share_parameter.as_deref()).collect();
+        let parameters = model
+            .parameters
+            .iter()
+            .filter(|spec| spec.key != "start_date" && !share_keys.contains(&spec.key.as_str()))
+            .map(|spec| (spec, before.parameters.get(&spec.key), after.parameters.get(&spec.key)))
+            .filter(|(_, old, new)| !same_value(*old, *new))
+            .collect();
+        let (shares_before, shares_after) = (cost_shares(model, before), cost_shares(model, after));
+        let same_line =
+            |a: &CostShareView, b: &CostShareView| a.party == b.party && a.org.id == b.org.id && a.item == b.item;
+        let shares = shares_after
+            .iter()
+            .filter_map(|new| {
+                let old = shares_before.iter().find(|old| same_line(old, new))?;
+                (old.percent != new.percent).then(|| (new.clone(), old.percent))
+            })
+            .collect();
+        Changes {
+            added: missing_from(&after.parties, &before.parties),
+            removed: missing_from(&before.parties, &after.parties),
+            end: (before.end_date != after.end_date).then_some((before.end_date.as_str(), after.end_date.as_str())),
+            schools_added: schools_missing_from(&after.schools, &before.schools),
+            schools_removed: schools_missing_from(&before.schools, &after.schools),
+            parameters,
+            shares,
+            costs_changed: shares_before != shares_after,
+        }
+    }
+
+    fn parties_changed(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty()
+    }
+
+    fn schools_changed(&self) -> bool {
+        !self.schools_added.is_empty() || !self.schools_removed.is_empty()
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.parties_changed()
+            && self.end.is_none()
+            && !self.schools_changed()
+            && self.parameters.is_empty()
+            && !self.costs_changed
+    }
+
+    /// The points « Objet de l'avenant » lists, one a change.
+    fn points(&self) -> Vec<String> {
+        let mut points = Vec::new();
+        for p in &self.added {
+            points.push(format!(
+                "l'entrée {} dans la convention, en qualité de « {} »",
+                naming::of_org(p.org.kind, &p.org.name).of,
+                p.label
+            ));
+        }
+        for p in &self.removed {
+            let of = naming::of_org(p.org.kind, &p.org.name).of;
+            points.push(format!("le retrait {of}, partie en qualité de « {} », qui quitte la convention", p.label));
+        }
+        if let Some((before, after)) = self.end {
+            let moved = if after > before { "reportée" } else { "avancée" };
+            points.push(format!(
+                "l'échéance de la convention, {moved} du {} au {}",
+                french_date(before),
+                french_date(after)
+            ));
+        }
+        if !self.schools_added.is_empty() {
+            points.push(format!("l'ajout aux établissements couverts de : {}", schools_list(&self.schools_added)));
+        }
+        if !self.schools_removed.is_empty() {
+            points.push(format!("le retrait des établissements couverts de : {}", schools_list(&self.schools_removed)));
+        }
+        for (spec, before, after) in &self.parameters {
+            let now = after.map_or_else(|| "supprimé".to_string(), |v| parameter_text(spec, v));
+            let was = before.map_or_else(|| "non fixé".to_string(), |v| parameter_text(spec, v));
+            points.push(format!("« {} » : {now} au lieu de {was}", spec.label));
+        }
+        for (share, before) in &self.shares {
+            points.push(format!(
+                "la part {} dans le coût « {} » : {} au lieu de {}",
+                naming::of_org(share.org.kind, &share.org.name).of,
+                share.item,
+                percent_text(share.percent),
+                percent_text(*before)
+            ));
+        }
+        points
+    }
+
+    /// The amended stipulations, as they now read.
+    fn stipulations(&self, model: &ConventionModel, conv: &Convention, initial_start: &str) -> Vec<Block> {
+        let mut blocks = Vec::new();
+        if self.parties_changed() {
+            blocks.push(Block::Paragraph("Les parties à la convention sont désormais les suivantes :".into()));
+            blocks.push(parties_table(conv));
+        }
+        if self.end.is_some() {
+            blocks.push(Block::Paragraph(format!(
+                "La convention prend fin le {}, soit une durée de {} à compter de sa prise d'effet, le {}.",
+                french_date(&conv.end_date),
+                duration_text(initial_start, &conv.end_date),
+                french_date(initial_start)
+            )));
+        }
+        if self.schools_changed() {
+            blocks.push(Block::Paragraph(if conv.schools.is_empty() {
+                "La convention ne couvre plus aucun établissement.".into()
+            } else {
+                "Les établissements couverts par la convention sont désormais les suivants :".into()
+            }));
+            if !conv.schools.is_empty() {
+                blocks.push(schools_table(conv));
+            }
+        }
+        if !self.parameters.is_empty() {
+            blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
+            let fields = self.parameters.iter().map(|(spec, _, after)| {
+                (spec.label.clone(), after.map_or_else(|| "sans objet".to_string(), |v| parameter_text(spec, v)))
+            });
+            blocks.push(Block::Fields(fields.collect()));
+        }
+        if self.costs_changed {
+            blocks.push(Block::Paragraph(
+                "La répartition des coûts entre les parties est désormais la suivante :".into(),
+            ));
+            blocks.push(costs_table(model, conv));
+        }
+        blocks
+    }
+}
+
+/// Whether two parameter values are the same (a number whichever way it was written).
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// A percent as a French text writes it: « 80 % », « 12,5 % ».
+fn percent_text(percent: f64) -> String {
+    format!("{percent}\u{a0}%").replace('.', ",")
+}
+
+/// A parameter's value as a French text writes it, by its type.
+fn parameter_text(spec: &ParameterSpec, value: &Value) -> String {
+    match (spec.kind, value) {
+        (ParameterType::Percent, Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), percent_text),
+        (ParameterType::Cents, Value::Number(n)) => n.as_i64().map_or_else(|| n.to_string(), euros),
+        (ParameterType::Date, Value::String(day)) => french_date(day),
+        _ => format_value(value),
+    }
+}
+
+/// Schools as a list: « École A (UAI 0940176F), École B (UAI 0940177G) ».
+fn schools_list(schools: &[&OrgRef]) -> String {
+    schools.iter().map(|s| format!("{} (UAI {})", s.name, s.code)).collect::<Vec<_>>().join(", ")
+}
+
+/// Items joined as French writes a list: « A », « A et B », « A, B et C ».
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first @ .., last] => format!("{} et {last}", first.join(", ")),
+    }
+}
+
+/// The avenants before this one, as cited: « l'avenant n° 1 (CONV-…) entré en vigueur le … ».
+fn earlier_avenants(amended: &Amended) -> Option<String> {
+    let avenants: Vec<String> = amended.lineage[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!("l'avenant n° {} ({}) entré en vigueur le {}", i + 1, a.reference, french_date(&a.start_date))
+        })
+        .collect();
+    (!avenants.is_empty()).then(|| and_list(&avenants))
+}
+
+/// The convention amended as its « Vu » cites it: « la convention « T » (CONV-…), signée le …,
+/// entrée en vigueur le …, modifiée par l'avenant n° 1 (CONV-…) entré en vigueur le … ».
+fn citation(amended: &Amended) -> String {
+    let initial = amended.initial();
+    let mut text = format!("la convention « {} » ({}), {}", initial.title, initial.reference, initial.dated());
+    if initial.signed_at.is_some() {
+        text.push_str(&format!(", entrée en vigueur le {}", french_date(&initial.start_date)));
+    }
+    if let Some(avenants) = earlier_avenants(amended) {
+        text.push_str(&format!(", modifiée par {avenants}"));
+    }
+    text
+}
+
+/// The préambule's account of the convention amended: between whom it was concluded, when it was
+/// signed and took effect, the avenants before this one.
+fn history(amended: &Amended) -> String {
+    let initial = amended.initial();
+    let parties: Vec<String> =
+        amended.previous.parties.iter().map(|p| naming::of_org(p.org.kind, &p.org.name).article).collect();
+    let effect = format!("entrée en vigueur le {}", french_date(&initial.start_date));
+    let dates = match &initial.signed_at {
+        Some(at) => format!("Signée le {}, elle est {effect}", french_date(&step_day(at))),
+        None => format!("Elle est {effect}"),
+    };
+    let modified = earlier_avenants(amended).map(|a| format!(" ; elle a été modifiée par {a}")).unwrap_or_default();
+    format!(
+        "La convention « {} » ({}) a été conclue entre {}. {dates}{modified}.",
+        initial.title,
+        initial.reference,
+        and_list(&parties)
+    )
+}
+
+/// `points` as the items of a list in a French text: each but the last ends with « ; », the last with « . ».
+fn punctuated(points: Vec<String>) -> Vec<String> {
+    let last = points.len().saturating_sub(1);
+    points.into_iter().enumerate().map(|(i, p)| format!("{p}{}", if i == last { "." } else { " ;" })).collect()
+}
+
+/// An article of the avenant, numbered from 1 as pushed.
+fn article(sections: &mut Vec<Section>, numbered: &mut usize, title: &str, blocks: Vec<Block>) {
+    *numbered += 1;
+    sections.push(Section { heading: format!("Article {numbered} – {title}"), blocks });
+}
+
+/// The document of the avenant `conv` (of `model`) amending `amended`.
+pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended) -> Result<Document, Problem> {
+    let initial = amended.initial();
+    let number = amended.number();
+    let changes = Changes::between(model, &amended.previous, conv);
+    let context = clause_context(model, conv);
+    let cited = citation(amended);
+    let mut sections = vec![super::document::between_section(conv)];
+    let mut vu = vu_lines(model, conv, &context)?;
+    vu.push(format!("Vu {cited}"));
+    sections.push(Section::new("Vu").bullets(vu));
+    sections.push(Section {
+        heading: "Préambule".into(),
+        blocks: vec![
+            Block::Paragraph(history(amended)),
+            Block::Paragraph(format!(
+                "Les parties sont convenues de la modifier par le présent avenant n° {number}, dans les conditions \
+                 qui suivent."
+            )),
+            Block::Paragraph("Il est convenu ce qui suit.".into()),
+        ],
+    });
+    let mut numbered = 0;
+    let objet = if changes.is_empty() {
+        vec![Block::Paragraph(format!(
+            "Le présent avenant ne modifie aucune stipulation de la convention {} : il en reprend le texte à l'identique.",
+            initial.reference
+        ))]
+    } else {
+        vec![
+            Block::Paragraph(format!(
+                "Le présent avenant a pour objet de modifier la convention {} sur les points suivants :",
+                initial.reference
+            )),
+            Block::Bullets(punctuated(changes.points())),
+        ]
+    };
+    article(&mut sections, &mut numbered, "Objet de l'avenant", objet);
+    if !changes.is_empty() {
+        let blocks = changes.stipulations(model, conv, &initial.start_date);
+        article(&mut sections, &mut numbered, "Stipulations modifiées", blocks);
+    }
+    let unchanged =
+        "Les autres stipulations de la convention demeurent inchangées et continuent de produire leurs effets.";
+    article(&mut sections, &mut numbered, "Autres stipulations", vec![Block::Paragraph(unchanged.into())]);
+    let effect = format!(
+        "Le présent avenant prend effet le {}, ou, s'il n'est pas signé par toutes les parties à cette date, le jour \
+         de la dernière signature. La convention, telle qu'il la modifie, prend fin le {}.",
+        french_date(&conv.start_date),
+        french_date(&conv.end_date)
+    );
+    article(&mut sections, &mut numbered, "Prise d'effet", vec![Block::Paragraph(effect)]);
+    sections.push(signature_section(conv));
+    sections.push(Section::new("Annexe – Texte consolidé de la convention").paragraph(format!(
+        "Le texte de la convention {}, tel que le modifie le présent avenant, est le suivant.",
+        initial.reference
+    )));
+    let text = stipulations(model, conv, &context)?;
+    sections.extend(text.into_iter().map(|s| Section { heading: format!("Texte consolidé – {}", s.heading), ..s }));
+    Ok(Document {
+        title: format!(
+            "Avenant n° {number} à la convention « {} » ({}, {})",
+            initial.title,
+            initial.reference,
+            initial.dated()
+        ),
+        subtitle: Some(conv.title.clone()),
+        reference: Some(conv.reference.clone()),
+        sections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_values_read_as_french_writes_them() {
+        assert_eq!(and_list(&["A".into()]), "A");
+        assert_eq!(and_list(&["A".into(), "B".into(), "C".into()]), "A, B et C");
+        assert_eq!(percent_text(12.5), "12,5\u{a0}%");
+        assert_eq!(percent_text(80.0), "80\u{a0}%");
+        assert!(same_value(Some(&serde_json::json!(2)), Some(&serde_json::json!(2.0))));
+        assert!(!same_value(Some(&serde_json::json!(2)), None));
+        assert_eq!(punctuated(vec!["a".into(), "b".into()]), vec!["a ;", "b."]);
+    }
+}
