@@ -3,7 +3,9 @@
 //! facts only the coordinator knows — all checked before anything is written.
 //! The awarded vendor becomes the processor of record of every member (a
 //! processor contract, Art. 28 clauses carried by the CCAP) and the vendor of
-//! the tenants the members fund, so that the RGPD registers point to it.
+//! the tenants the members fund that are still to be served, so that the RGPD registers point
+//! to it; a tenant withdrawn or archived keeps the vendor that holds its data (the award says
+//! so), a purged one is left alone.
 
 use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
@@ -14,6 +16,7 @@ use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
@@ -26,7 +29,7 @@ use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
 use ent_platform::registry::{fold, get_org, Org, OrgRef};
-use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
+use ent_tenants::tenants::{get_tenant, set_processors, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -353,7 +356,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
     let funded = funded_tenants(ctx, &members).await?;
     let notified = parse_date("notified_on", &checked.notified_on)?;
-    let kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
+    let mut kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
+    kept_tenants.extend(retired(&vendor, &funded));
     let award = Award {
         vendor: vendor.as_ref(),
         vendor_siret: checked.siret.clone(),
@@ -420,14 +424,20 @@ async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Te
     Ok(tenants)
 }
 
-/// The tenants `org` funds, that an award makes its titulaire the vendor of: its own and
+/// The tenants `org` funds, not purged, that an award makes its titulaire the vendor of (those
+/// still served, [`TenantStatus::still_served`]) or names as kept ([`retired`]): its own and
 /// those of the organisations it funds (`queries::funds_condition`: an EPCI's delegating
-/// communes and their écoles, not a member commune that runs its own ENT).
+/// communes and their écoles, not a member commune that runs its own ENT). A purged tenant
+/// has no data left: no vendor to change, nothing to say.
 pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, Problem> {
     let mut own = Condition::default();
     own.push("id = ?", &[&org.id]);
     let cond = Condition::any(vec![own, funds_condition(org)]);
-    let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+    let sql = format!(
+        "SELECT id FROM tenants WHERE status <> '{}' AND org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id",
+        TenantStatus::Purged.as_str(),
+        cond.sql()
+    );
     let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     let mut tenants = Vec::new();
     for id in ids {
@@ -438,22 +448,31 @@ pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, 
     Ok(tenants)
 }
 
-/// A member's tenant an award leaves with its vendor, the titulaire of another groupement's
-/// accord-cadre still running: a public buyer changes no titulaire before the term of the
-/// contract that binds it, and never silently (the award's result and its audit name it).
+/// A member's tenant an award leaves with its vendor, never silently (the award's result and
+/// its audit name it): the titulaire of another groupement's accord-cadre still running (a
+/// public buyer changes no titulaire before the term of the contract that binds it), or the
+/// vendor that holds the data of a tenant no longer served (withdrawn or archived, [`retired`]).
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeptTenant {
     /// The tenant's slug.
     pub tenant: String,
     /// The organisation it runs for.
     pub organisation: String,
-    /// Its vendor, kept: the other accord-cadre's titulaire.
-    pub vendor: String,
+    /// Its vendor, kept: the other accord-cadre's titulaire, or the one holding its data;
+    /// absent for a tenant no longer served that never had one.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// The state of a tenant kept because it is no longer served (`decommissioning`, `archived`).
+    #[serde(default)]
+    pub status: Option<TenantStatus>,
     /// The reference of the groupement whose accord-cadre binds it.
-    pub groupement: String,
+    #[serde(default)]
+    pub groupement: Option<String>,
     /// `YYYY-MM-DD`: the last day of that accord-cadre.
-    pub ends_on: String,
-    /// The same in a French sentence.
+    #[serde(default)]
+    pub ends_on: Option<String>,
+    /// Why, in a French sentence.
     pub message: String,
 }
 
@@ -513,7 +532,7 @@ async fn bound_elsewhere(
 ) -> Result<Vec<KeptTenant>, Problem> {
     let running = running_elsewhere(store, g, notified, funded).await?;
     let mut kept = Vec::new();
-    for tenant in funded {
+    for tenant in funded.iter().filter(|t| t.status.still_served()) {
         let Some(current) = tenant.vendor.as_ref().filter(|v| v.id != vendor.id) else { continue };
         let binding = running.iter().find(|r| r.vendor.id == current.id && r.tenants.contains(&tenant.id));
         let Some(r) = binding else { continue };
@@ -530,16 +549,51 @@ async fn bound_elsewhere(
             ),
             tenant: tenant.slug.clone(),
             organisation: tenant.organisation.name.clone(),
-            vendor: current.name.clone(),
-            groupement: r.reference.clone(),
-            ends_on,
+            vendor: Some(current.name.clone()),
+            status: None,
+            groupement: Some(r.reference.clone()),
+            ends_on: Some(ends_on),
         });
     }
     Ok(kept)
 }
 
+/// The tenants of `funded` no longer served (withdrawn or archived) whose vendor is not the
+/// titulaire `vendor`: their data stays with the vendor that holds it until the purge, which
+/// the new titulaire never held. The award leaves them with it ([`KeptTenant`]).
+fn retired(vendor: &Org, funded: &[Tenant]) -> Vec<KeptTenant> {
+    let retired = funded.iter().filter(|t| !t.status.still_served());
+    let changing = retired.filter(|t| t.vendor.as_ref().is_none_or(|v| v.id != vendor.id));
+    changing
+        .map(|tenant| {
+            let (slug, org, state) = (&tenant.slug, &tenant.organisation.name, tenant.status.label());
+            let current = tenant.vendor.as_ref().map(|v| v.name.clone());
+            let message = match &current {
+                Some(current) => format!(
+                    "L'ENT « {slug} » de {org}, {state}, garde son éditeur {current}, qui détient ses données jusqu'à \
+                     leur purge : il ne passe pas au nouveau titulaire."
+                ),
+                None => format!(
+                    "L'ENT « {slug} » de {org}, {state}, ne passe pas au nouveau titulaire, qui n'a jamais détenu ses \
+                     données : elles restent où elles sont jusqu'à leur purge."
+                ),
+            };
+            KeptTenant {
+                tenant: slug.clone(),
+                organisation: org.clone(),
+                vendor: current,
+                status: Some(tenant.status),
+                groupement: None,
+                ends_on: None,
+                message,
+            }
+        })
+        .collect()
+}
+
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28
-/// clauses) and as the vendor of `tenants`; returns how many tenants changed.
+/// clauses) and as the vendor of those of `tenants` still served and not kept; returns how
+/// many tenants changed.
 async fn processor_of_record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -569,7 +623,7 @@ async fn processor_of_record(
     let mut changed = 0;
     for tenant in tenants {
         let kept = award.kept_tenants.iter().any(|k| k.tenant == tenant.slug);
-        if kept || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
+        if kept || !tenant.status.still_served() || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
             continue;
         }
         set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;

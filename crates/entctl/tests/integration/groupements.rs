@@ -3308,3 +3308,79 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         }
     }
 }
+
+// An award switches only the tenants still to be served: a member's purged tenant (its data
+// deleted) and its archived one (its data still with the old vendor) keep their vendor and gain
+// no `processors` event (a reconciler may record its own passes meanwhile), the archived one named
+// in the award's kept list; its active one switches.
+backend_test!(an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data);
+async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let old = new_org(&w.store, OrgKind::Editeur, "Ancien Éditeur SAS", &luhn("83456789"), None).await;
+    let tenants = [(0, "ent-actif", "active"), (1, "ent-archive", "archived"), (2, "ent-purge", "purged")];
+    for (i, slug, status) in tenants {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": {
+                "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-1d", "vendor": format!("editeur:{}", old.code),
+            }
+        });
+        assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
+        sqlx::query("UPDATE tenants SET status = $1 WHERE slug = $2")
+            .bind(status)
+            .bind(slug)
+            .execute(w.store.pool())
+            .await
+            .unwrap();
+    }
+    let events = |slug: &'static str| {
+        let store = w.store.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tenant_events e JOIN tenants t ON t.id = e.tenant_id \
+                 WHERE t.slug = $1 AND e.kind = 'processors'",
+            )
+            .bind(slug)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let before = [events("ent-actif").await, events("ent-archive").await, events("ent-purge").await];
+    let id = constituted_groupement(&w, &signing, &[0, 1, 2]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let (status, g) = send(
+        w.coord.to(&signing).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-10-15")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+
+    let vendor_of = |slug: &'static str| {
+        let admin = &admin;
+        async move { send(admin.get(api(&format!("/tenants/{slug}")))).await.1["vendor"]["name"].clone() }
+    };
+    assert_eq!(vendor_of("ent-actif").await, "ENT Éditions SAS", "{name}: the active tenant switches");
+    assert_eq!(vendor_of("ent-archive").await, "Ancien Éditeur SAS", "{name}: its data sits with the old vendor");
+    assert_eq!(vendor_of("ent-purge").await, "Ancien Éditeur SAS", "{name}: a purged tenant never changes");
+    assert_eq!(events("ent-actif").await, before[0] + 1, "{name}: a processors event");
+    assert_eq!(events("ent-archive").await, before[1], "{name}: no event after archiving");
+    assert_eq!(events("ent-purge").await, before[2], "{name}: no event after the purge");
+
+    let kept = g["award"]["kept_tenants"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 1, "{name}: only the archived one is named: {g}");
+    assert_eq!(
+        (kept[0]["tenant"].as_str(), kept[0]["vendor"].as_str(), kept[0]["status"].as_str()),
+        (Some("ent-archive"), Some("Ancien Éditeur SAS"), Some("archived")),
+        "{name}: {kept:?}"
+    );
+    let message = kept[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("archivé, garde son éditeur Ancien Éditeur SAS, qui détient ses données"),
+        "{name}: {message}"
+    );
+    assert!(kept[0].get("groupement").is_none(), "{name}: no other accord-cadre binds it: {kept:?}");
+}
