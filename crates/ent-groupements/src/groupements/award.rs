@@ -104,7 +104,7 @@ fn check_amounts(
 fn check(
     input: &AwardInput,
     g: &Groupement,
-    (coordinator, members): (&Org, &[Application]),
+    (coordinator, members, buyer_taken): (&Org, &[Application], Option<&str>),
     (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
 ) -> Option<Checked> {
@@ -158,7 +158,7 @@ fn check(
             ),
         );
     }
-    check_buyer(input.decp.acheteur_siret.as_deref(), coordinator, checks);
+    check_buyer(input.decp.acheteur_siret.as_deref(), (coordinator, buyer_taken), checks);
     let record = decp::marche(
         &known(
             g,
@@ -183,8 +183,9 @@ fn check(
 
 /// The buyer published in the DECP is the coordinator running the procedure: its SIRET
 /// of record, else (none recorded) one of its own establishments, given at award
-/// (checked against its SIREN when the registry holds one) and recorded as its SIRET.
-fn check_buyer(given: Option<&str>, coordinator: &Org, checks: &mut Checks) {
+/// (checked against its SIREN when the registry holds one, and against the registry's other
+/// organisations by [`buyer_taken`]) and kept on the award for its DECP, not in the registry.
+fn check_buyer(given: Option<&str>, (coordinator, taken): (&Org, Option<&str>), checks: &mut Checks) {
     const FIELD: &str = "decp.acheteur_siret";
     let name = &coordinator.name;
     match (coordinator.siret.as_deref(), given.map(str::trim)) {
@@ -204,19 +205,57 @@ fn check_buyer(given: Option<&str>, coordinator: &Org, checks: &mut Checks) {
         (None, Some(s)) => {
             let Some(siret) = checks.check(FIELD, parse_siret(s)) else { return };
             match coordinator.siren.as_deref() {
-                Some(siren) if siret.starts_with(siren) => {}
-                Some(siren) => checks.fail(
+                Some(siren) if !siret.starts_with(siren) => checks.fail(
                     FIELD,
                     format!(
                         "le SIRET {siret} n'est pas celui du coordonnateur {name} (SIREN {siren}) : l'acheteur \
                          publié est le coordonnateur, pas un membre ni un tiers"
                     ),
                 ),
-                // No SIREN of record (an académie): the given SIRET becomes its own.
-                None => {}
+                // Its own SIREN, or none of record (an académie): refused if another's.
+                _ => {
+                    if let Some(taken) = taken {
+                        checks.fail(FIELD, taken);
+                    }
+                }
             }
         }
     }
+}
+
+/// Why the buyer SIRET `given` for a coordinator without a SIRET of record is another
+/// organisation's, if the registry says so: that SIRET is another's, or its SIREN (first nine
+/// digits) is another's SIREN or that of another's SIRET — unless it is the coordinator's own
+/// SIREN. None when the coordinator has a SIRET of record or `given` is no SIRET
+/// ([`check_buyer`] says why).
+async fn buyer_taken(store: &Store, coordinator: &Org, given: Option<&str>) -> Result<Option<String>, Problem> {
+    let Some(siret) = given.and_then(|s| parse_siret(s.trim()).ok()) else { return Ok(None) };
+    if coordinator.siret.is_some() {
+        return Ok(None);
+    }
+    let siren = &siret[..9];
+    let others: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT name, siret FROM orgs WHERE id <> $1 AND (siret = $2 OR siren = $3 OR SUBSTR(siret, 1, 9) = $3) \
+         ORDER BY CASE WHEN siret = $2 THEN 0 ELSE 1 END, name",
+    )
+    .bind(&coordinator.id)
+    .bind(&siret)
+    .bind(siren)
+    .fetch_all(store.pool())
+    .await?;
+    let own_siren = coordinator.siren.as_deref() == Some(siren);
+    let taken = |what: String| {
+        format!(
+            "le SIRET {siret} est {what} au répertoire : l'acheteur publié est le coordonnateur {}, pas un membre ni \
+             un tiers ; indiquez le SIRET d'un de ses propres établissements",
+            coordinator.name
+        )
+    };
+    Ok(others.into_iter().find_map(|(other, other_siret)| match other_siret {
+        Some(s) if s == siret => Some(taken(format!("celui de {other}"))),
+        _ if own_siren => None,
+        _ => Some(taken(format!("du SIREN {siren}, celui de {other}"))),
+    }))
 }
 
 /// What the platform knows for the DECP record.
@@ -347,7 +386,9 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let earliest = earliest_notification(ctx.store, g).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
-    let checked = check(&input, g, (&coordinator, &members), (ctx.today(), &earliest), &mut checks);
+    let taken = buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?;
+    let parties = (&coordinator, members.as_slice(), taken.as_deref());
+    let checked = check(&input, g, parties, (ctx.today(), &earliest), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
     require_convention_covers(ctx, g, &checked).await?;
@@ -382,12 +423,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         .bind(&vendor.id)
         .execute(&mut *tx)
         .await?;
-    // The buyer's SIRET given for a coordinator without one becomes its SIRET of record.
-    sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
-        .bind(&award.decp.acheteur_siret)
-        .bind(&coordinator.id)
-        .execute(&mut *tx)
-        .await?;
+    // The buyer's SIRET given for a coordinator without one stays on the award (its DECP reads
+    // it there): an award does not rewrite the registry.
     let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
     ctx.record(
         &mut tx,

@@ -894,7 +894,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let buyer = luhn(&format!("{}0001", luhn("25940001")));
     assert_eq!(marche["acheteur"]["id"], buyer.as_str(), "{name}: the coordinator's SIRET");
     let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
-    assert_eq!(coordinator.siret.as_deref(), Some(buyer.as_str()), "{name}: recorded as the coordinator's");
+    assert_eq!(coordinator.siret, None, "{name}: kept on the award, the registry untouched");
     assert_eq!(marche["montant"].as_f64(), Some(awarded_ht as f64 / 100.0), "{name}: {marche}");
     assert_eq!(marche["dateNotification"], "2026-09-01");
     assert_eq!(marche["id"], g["reference"]);
@@ -3383,4 +3383,52 @@ async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_t
         "{name}: {message}"
     );
     assert!(kept[0].get("groupement").is_none(), "{name}: no other accord-cadre binds it: {kept:?}");
+}
+
+// A coordinator the registry holds neither SIRET nor SIREN for (an académie's case): the buyer
+// SIRET given at award is refused when the registry says it is another organisation's — that
+// SIRET held by another (an école), or its SIREN another's (a member commune's) — and an own one
+// is published in the DECP from the award, the registry left as it was.
+backend_test!(a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_organisation_s);
+async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_organisation_s(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    let coord = w.coord.to(&signing);
+    launch_consultation(&coord, &id, name).await;
+    sqlx::query("UPDATE orgs SET siren = NULL, siret = NULL WHERE id = $1")
+        .bind(&w.coordinator.id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let school_siret: String = common::texts(
+        &w.store,
+        "SELECT siret FROM orgs WHERE kind = 'etablissement' AND siret IS NOT NULL ORDER BY id LIMIT 1",
+        &[],
+    )
+    .await
+    .remove(0);
+    // Another establishment (a NIC no school has) of the same legal person as that école.
+    let siren = &school_siret[..9];
+    let another_siret = luhn(&format!("{siren}9999"));
+    let award = api(&format!("/groupements/{id}/award"));
+    for (buyer, said) in [(&school_siret, "est celui de"), (&another_siret, &format!("du SIREN {siren}"))] {
+        let mut body = award_notified_on("2026-10-15");
+        body["decp"]["acheteur_siret"] = json!(buyer);
+        let (status, problem) = send(coord.post(&award).json(&body)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(said) && message.contains("pas un membre ni un tiers"), "{name}: {message}");
+    }
+
+    let own = luhn(&format!("{}0001", luhn("17940001")));
+    let mut body = award_notified_on("2026-10-15");
+    body["decp"]["acheteur_siret"] = json!(own);
+    let (status, g) = send(coord.post(&award).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
+    assert_eq!((coordinator.siret, coordinator.siren), (None, None), "{name}: an award rewrites no registry entry");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    assert_eq!(decp["marches"]["marche"][0]["acheteur"]["id"], own.as_str(), "{name}: read from the award");
 }
