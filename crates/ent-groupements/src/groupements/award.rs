@@ -3,7 +3,9 @@
 //! facts only the coordinator knows — all checked before anything is written.
 //! The awarded vendor becomes the processor of record of every member (a
 //! processor contract, Art. 28 clauses carried by the CCAP) and the vendor of
-//! the tenants the members fund, so that the RGPD registers point to it.
+//! the tenants the members fund that are still to be served, so that the RGPD registers point
+//! to it; a tenant withdrawn or archived keeps the vendor that holds its data (the award says
+//! so), a purged one is left alone.
 
 use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
@@ -14,6 +16,7 @@ use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
@@ -27,7 +30,7 @@ use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
 use ent_platform::registry::{get_org, Org, OrgRef};
-use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
+use ent_tenants::tenants::{get_tenant, set_processors, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -102,7 +105,7 @@ fn check_amounts(
 fn check(
     input: &AwardInput,
     g: &Groupement,
-    (coordinator, members): (&Org, &[Application]),
+    (coordinator, members, buyer_taken): (&Org, &[Application], Option<&str>),
     (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
 ) -> Option<Checked> {
@@ -156,7 +159,7 @@ fn check(
             ),
         );
     }
-    check_buyer(input.decp.acheteur_siret.as_deref(), coordinator, checks);
+    check_buyer(input.decp.acheteur_siret.as_deref(), (coordinator, buyer_taken), checks);
     let record = decp::marche(
         &known(
             g,
@@ -181,8 +184,9 @@ fn check(
 
 /// The buyer published in the DECP is the coordinator running the procedure: its SIRET
 /// of record, else (none recorded) one of its own establishments, given at award
-/// (checked against its SIREN when the registry holds one) and recorded as its SIRET.
-fn check_buyer(given: Option<&str>, coordinator: &Org, checks: &mut Checks) {
+/// (checked against its SIREN when the registry holds one, and against the registry's other
+/// organisations by [`buyer_taken`]) and kept on the award for its DECP, not in the registry.
+fn check_buyer(given: Option<&str>, (coordinator, taken): (&Org, Option<&str>), checks: &mut Checks) {
     const FIELD: &str = "decp.acheteur_siret";
     let name = &coordinator.name;
     match (coordinator.siret.as_deref(), given.map(str::trim)) {
@@ -202,19 +206,57 @@ fn check_buyer(given: Option<&str>, coordinator: &Org, checks: &mut Checks) {
         (None, Some(s)) => {
             let Some(siret) = checks.check(FIELD, parse_siret(s)) else { return };
             match coordinator.siren.as_deref() {
-                Some(siren) if siret.starts_with(siren) => {}
-                Some(siren) => checks.fail(
+                Some(siren) if !siret.starts_with(siren) => checks.fail(
                     FIELD,
                     format!(
                         "le SIRET {siret} n'est pas celui du coordonnateur {name} (SIREN {siren}) : l'acheteur \
                          publié est le coordonnateur, pas un membre ni un tiers"
                     ),
                 ),
-                // No SIREN of record (an académie): the given SIRET becomes its own.
-                None => {}
+                // Its own SIREN, or none of record (an académie): refused if another's.
+                _ => {
+                    if let Some(taken) = taken {
+                        checks.fail(FIELD, taken);
+                    }
+                }
             }
         }
     }
+}
+
+/// Why the buyer SIRET `given` for a coordinator without a SIRET of record is another
+/// organisation's, if the registry says so: that SIRET is another's, or its SIREN (first nine
+/// digits) is another's SIREN or that of another's SIRET — unless it is the coordinator's own
+/// SIREN. None when the coordinator has a SIRET of record or `given` is no SIRET
+/// ([`check_buyer`] says why).
+async fn buyer_taken(store: &Store, coordinator: &Org, given: Option<&str>) -> Result<Option<String>, Problem> {
+    let Some(siret) = given.and_then(|s| parse_siret(s.trim()).ok()) else { return Ok(None) };
+    if coordinator.siret.is_some() {
+        return Ok(None);
+    }
+    let siren = &siret[..9];
+    let others: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT name, siret FROM orgs WHERE id <> $1 AND (siret = $2 OR siren = $3 OR SUBSTR(siret, 1, 9) = $3) \
+         ORDER BY CASE WHEN siret = $2 THEN 0 ELSE 1 END, name",
+    )
+    .bind(&coordinator.id)
+    .bind(&siret)
+    .bind(siren)
+    .fetch_all(store.pool())
+    .await?;
+    let own_siren = coordinator.siren.as_deref() == Some(siren);
+    let taken = |what: String| {
+        format!(
+            "le SIRET {siret} est {what} au répertoire : l'acheteur publié est le coordonnateur {}, pas un membre ni \
+             un tiers ; indiquez le SIRET d'un de ses propres établissements",
+            coordinator.name
+        )
+    };
+    Ok(others.into_iter().find_map(|(other, other_siret)| match other_siret {
+        Some(s) if s == siret => Some(taken(format!("celui de {other}"))),
+        _ if own_siren => None,
+        _ => Some(taken(format!("du SIREN {siren}, celui de {other}"))),
+    }))
 }
 
 /// What the platform knows for the DECP record.
@@ -345,7 +387,9 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let earliest = earliest_notification(ctx.store, g).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
-    let checked = check(&input, g, (&coordinator, &members), (ctx.today(), &earliest), &mut checks);
+    let taken = buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?;
+    let parties = (&coordinator, members.as_slice(), taken.as_deref());
+    let checked = check(&input, g, parties, (ctx.today(), &earliest), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
     require_convention_covers(ctx, g, &checked).await?;
@@ -354,7 +398,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
     let funded = funded_tenants(ctx, &members).await?;
     let notified = parse_date("notified_on", &checked.notified_on)?;
-    let kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
+    let mut kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
+    kept_tenants.extend(retired(&vendor, &funded));
     let award = Award {
         vendor: vendor.as_ref(),
         vendor_siret: checked.siret.clone(),
@@ -379,12 +424,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         .bind(&vendor.id)
         .execute(&mut *tx)
         .await?;
-    // The buyer's SIRET given for a coordinator without one becomes its SIRET of record.
-    sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
-        .bind(&award.decp.acheteur_siret)
-        .bind(&coordinator.id)
-        .execute(&mut *tx)
-        .await?;
+    // The buyer's SIRET given for a coordinator without one stays on the award (its DECP reads
+    // it there): an award does not rewrite the registry.
     let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
     ctx.record(
         &mut tx,
@@ -421,14 +462,20 @@ async fn funded_tenants(ctx: &Ctx<'_>, members: &[Application]) -> Result<Vec<Te
     Ok(tenants)
 }
 
-/// The tenants `org` funds, that an award makes its titulaire the vendor of: its own and
+/// The tenants `org` funds, not purged, that an award makes its titulaire the vendor of (those
+/// still served, [`TenantStatus::still_served`]) or names as kept ([`retired`]): its own and
 /// those of the organisations it funds (`queries::funds_condition`: an EPCI's delegating
-/// communes and their écoles, not a member commune that runs its own ENT).
+/// communes and their écoles, not a member commune that runs its own ENT). A purged tenant
+/// has no data left: no vendor to change, nothing to say.
 pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, Problem> {
     let mut own = Condition::default();
     own.push("id = ?", &[&org.id]);
     let cond = Condition::any(vec![own, funds_condition(org)]);
-    let sql = format!("SELECT id FROM tenants WHERE org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id", cond.sql());
+    let sql = format!(
+        "SELECT id FROM tenants WHERE status <> '{}' AND org_id IN (SELECT id FROM orgs WHERE {}) ORDER BY id",
+        TenantStatus::Purged.as_str(),
+        cond.sql()
+    );
     let ids: Vec<String> = first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
     let mut tenants = Vec::new();
     for id in ids {
@@ -439,22 +486,31 @@ pub async fn funded_tenants_of(store: &Store, org: &Org) -> Result<Vec<Tenant>, 
     Ok(tenants)
 }
 
-/// A member's tenant an award leaves with its vendor, the titulaire of another groupement's
-/// accord-cadre still running: a public buyer changes no titulaire before the term of the
-/// contract that binds it, and never silently (the award's result and its audit name it).
+/// A member's tenant an award leaves with its vendor, never silently (the award's result and
+/// its audit name it): the titulaire of another groupement's accord-cadre still running (a
+/// public buyer changes no titulaire before the term of the contract that binds it), or the
+/// vendor that holds the data of a tenant no longer served (withdrawn or archived, [`retired`]).
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeptTenant {
     /// The tenant's slug.
     pub tenant: String,
     /// The organisation it runs for.
     pub organisation: String,
-    /// Its vendor, kept: the other accord-cadre's titulaire.
-    pub vendor: String,
+    /// Its vendor, kept: the other accord-cadre's titulaire, or the one holding its data;
+    /// absent for a tenant no longer served that never had one.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// The state of a tenant kept because it is no longer served (`decommissioning`, `archived`).
+    #[serde(default)]
+    pub status: Option<TenantStatus>,
     /// The reference of the groupement whose accord-cadre binds it.
-    pub groupement: String,
+    #[serde(default)]
+    pub groupement: Option<String>,
     /// `YYYY-MM-DD`: the last day of that accord-cadre.
-    pub ends_on: String,
-    /// The same in a French sentence.
+    #[serde(default)]
+    pub ends_on: Option<String>,
+    /// Why, in a French sentence.
     pub message: String,
 }
 
@@ -514,7 +570,7 @@ async fn bound_elsewhere(
 ) -> Result<Vec<KeptTenant>, Problem> {
     let running = running_elsewhere(store, g, notified, funded).await?;
     let mut kept = Vec::new();
-    for tenant in funded {
+    for tenant in funded.iter().filter(|t| t.status.still_served()) {
         let Some(current) = tenant.vendor.as_ref().filter(|v| v.id != vendor.id) else { continue };
         let binding = running.iter().find(|r| r.vendor.id == current.id && r.tenants.contains(&tenant.id));
         let Some(r) = binding else { continue };
@@ -531,16 +587,51 @@ async fn bound_elsewhere(
             ),
             tenant: tenant.slug.clone(),
             organisation: tenant.organisation.name.clone(),
-            vendor: current.name.clone(),
-            groupement: r.reference.clone(),
-            ends_on,
+            vendor: Some(current.name.clone()),
+            status: None,
+            groupement: Some(r.reference.clone()),
+            ends_on: Some(ends_on),
         });
     }
     Ok(kept)
 }
 
+/// The tenants of `funded` no longer served (withdrawn or archived) whose vendor is not the
+/// titulaire `vendor`: their data stays with the vendor that holds it until the purge, which
+/// the new titulaire never held. The award leaves them with it ([`KeptTenant`]).
+fn retired(vendor: &Org, funded: &[Tenant]) -> Vec<KeptTenant> {
+    let retired = funded.iter().filter(|t| !t.status.still_served());
+    let changing = retired.filter(|t| t.vendor.as_ref().is_none_or(|v| v.id != vendor.id));
+    changing
+        .map(|tenant| {
+            let (slug, org, state) = (&tenant.slug, &tenant.organisation.name, tenant.status.label());
+            let current = tenant.vendor.as_ref().map(|v| v.name.clone());
+            let message = match &current {
+                Some(current) => format!(
+                    "L'ENT « {slug} » de {org}, {state}, garde son éditeur {current}, qui détient ses données jusqu'à \
+                     leur purge : il ne passe pas au nouveau titulaire."
+                ),
+                None => format!(
+                    "L'ENT « {slug} » de {org}, {state}, ne passe pas au nouveau titulaire, qui n'a jamais détenu ses \
+                     données : elles restent où elles sont jusqu'à leur purge."
+                ),
+            };
+            KeptTenant {
+                tenant: slug.clone(),
+                organisation: org.clone(),
+                vendor: current,
+                status: Some(tenant.status),
+                groupement: None,
+                ends_on: None,
+                message,
+            }
+        })
+        .collect()
+}
+
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28
-/// clauses) and as the vendor of `tenants`; returns how many tenants changed.
+/// clauses) and as the vendor of those of `tenants` still served and not kept; returns how
+/// many tenants changed.
 async fn processor_of_record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -570,7 +661,7 @@ async fn processor_of_record(
     let mut changed = 0;
     for tenant in tenants {
         let kept = award.kept_tenants.iter().any(|k| k.tenant == tenant.slug);
-        if kept || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
+        if kept || !tenant.status.still_served() || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
             continue;
         }
         set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;

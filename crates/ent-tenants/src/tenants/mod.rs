@@ -127,6 +127,13 @@ impl Status {
         )
     }
 
+    /// Whether the tenant is still to be served (requested, provisioning, active, suspended):
+    /// a new contract's vendor takes it over. A tenant withdrawn or archived keeps the vendor
+    /// that holds its data until the purge; a purged one has nothing left to hand over.
+    pub fn still_served(self) -> bool {
+        matches!(self, Status::Requested | Status::Provisioning | Status::Active | Status::Suspended)
+    }
+
     /// Whether a move to this state needs a reason: it cuts the service (suspension,
     /// withdrawal), and the people concerned are told why.
     pub fn needs_reason(self) -> bool {
@@ -1680,6 +1687,9 @@ mod tests {
         assert!(Status::Suspended.can_move_to(Status::Active));
         assert!(!Status::Archived.can_move_to(Status::Active));
         assert!(Status::Decommissioning.can_move_to(Status::Archived));
+        assert!(Status::Requested.still_served() && Status::Suspended.still_served());
+        assert!(!Status::Decommissioning.still_served() && !Status::Archived.still_served());
+        assert!(!Status::Purged.still_served());
     }
 
     #[test]

@@ -894,7 +894,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let buyer = luhn(&format!("{}0001", luhn("25940001")));
     assert_eq!(marche["acheteur"]["id"], buyer.as_str(), "{name}: the coordinator's SIRET");
     let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
-    assert_eq!(coordinator.siret.as_deref(), Some(buyer.as_str()), "{name}: recorded as the coordinator's");
+    assert_eq!(coordinator.siret, None, "{name}: kept on the award, the registry untouched");
     assert_eq!(marche["montant"].as_f64(), Some(awarded_ht as f64 / 100.0), "{name}: {marche}");
     assert_eq!(marche["dateNotification"], "2026-09-01");
     assert_eq!(marche["id"], g["reference"]);
@@ -3334,4 +3334,128 @@ async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_e
     let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
     assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
     assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+}
+
+// An award switches only the tenants still to be served: a member's purged tenant (its data
+// deleted) and its archived one (its data still with the old vendor) keep their vendor and gain
+// no `processors` event (a reconciler may record its own passes meanwhile), the archived one named
+// in the award's kept list; its active one switches.
+backend_test!(an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data);
+async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let old = new_org(&w.store, OrgKind::Editeur, "Ancien Éditeur SAS", &luhn("83456789"), None).await;
+    let tenants = [(0, "ent-actif", "active"), (1, "ent-archive", "archived"), (2, "ent-purge", "purged")];
+    for (i, slug, status) in tenants {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": {
+                "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-1d", "vendor": format!("editeur:{}", old.code),
+            }
+        });
+        assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
+        sqlx::query("UPDATE tenants SET status = $1 WHERE slug = $2")
+            .bind(status)
+            .bind(slug)
+            .execute(w.store.pool())
+            .await
+            .unwrap();
+    }
+    let events = |slug: &'static str| {
+        let store = w.store.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tenant_events e JOIN tenants t ON t.id = e.tenant_id \
+                 WHERE t.slug = $1 AND e.kind = 'processors'",
+            )
+            .bind(slug)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let before = [events("ent-actif").await, events("ent-archive").await, events("ent-purge").await];
+    let id = constituted_groupement(&w, &signing, &[0, 1, 2]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let (status, g) = send(
+        w.coord.to(&signing).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-10-15")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+
+    let vendor_of = |slug: &'static str| {
+        let admin = &admin;
+        async move { send(admin.get(api(&format!("/tenants/{slug}")))).await.1["vendor"]["name"].clone() }
+    };
+    assert_eq!(vendor_of("ent-actif").await, "ENT Éditions SAS", "{name}: the active tenant switches");
+    assert_eq!(vendor_of("ent-archive").await, "Ancien Éditeur SAS", "{name}: its data sits with the old vendor");
+    assert_eq!(vendor_of("ent-purge").await, "Ancien Éditeur SAS", "{name}: a purged tenant never changes");
+    assert_eq!(events("ent-actif").await, before[0] + 1, "{name}: a processors event");
+    assert_eq!(events("ent-archive").await, before[1], "{name}: no event after archiving");
+    assert_eq!(events("ent-purge").await, before[2], "{name}: no event after the purge");
+
+    let kept = g["award"]["kept_tenants"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 1, "{name}: only the archived one is named: {g}");
+    assert_eq!(
+        (kept[0]["tenant"].as_str(), kept[0]["vendor"].as_str(), kept[0]["status"].as_str()),
+        (Some("ent-archive"), Some("Ancien Éditeur SAS"), Some("archived")),
+        "{name}: {kept:?}"
+    );
+    let message = kept[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("archivé, garde son éditeur Ancien Éditeur SAS, qui détient ses données"),
+        "{name}: {message}"
+    );
+    assert!(kept[0].get("groupement").is_none(), "{name}: no other accord-cadre binds it: {kept:?}");
+}
+
+// A coordinator the registry holds neither SIRET nor SIREN for (an académie's case): the buyer
+// SIRET given at award is refused when the registry says it is another organisation's — that
+// SIRET held by another (an école), or its SIREN another's (a member commune's) — and an own one
+// is published in the DECP from the award, the registry left as it was.
+backend_test!(a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_organisation_s);
+async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_organisation_s(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    let coord = w.coord.to(&signing);
+    launch_consultation(&coord, &id, name).await;
+    sqlx::query("UPDATE orgs SET siren = NULL, siret = NULL WHERE id = $1")
+        .bind(&w.coordinator.id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let school_siret: String = common::texts(
+        &w.store,
+        "SELECT siret FROM orgs WHERE kind = 'etablissement' AND siret IS NOT NULL ORDER BY id LIMIT 1",
+        &[],
+    )
+    .await
+    .remove(0);
+    // Another establishment (a NIC no school has) of the same legal person as that école.
+    let siren = &school_siret[..9];
+    let another_siret = luhn(&format!("{siren}9999"));
+    let award = api(&format!("/groupements/{id}/award"));
+    for (buyer, said) in [(&school_siret, "est celui de"), (&another_siret, &format!("du SIREN {siren}"))] {
+        let mut body = award_notified_on("2026-10-15");
+        body["decp"]["acheteur_siret"] = json!(buyer);
+        let (status, problem) = send(coord.post(&award).json(&body)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(said) && message.contains("pas un membre ni un tiers"), "{name}: {message}");
+    }
+
+    let own = luhn(&format!("{}0001", luhn("17940001")));
+    let mut body = award_notified_on("2026-10-15");
+    body["decp"]["acheteur_siret"] = json!(own);
+    let (status, g) = send(coord.post(&award).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
+    assert_eq!((coordinator.siret, coordinator.siren), (None, None), "{name}: an award rewrites no registry entry");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    assert_eq!(decp["marches"]["marche"][0]["acheteur"]["id"], own.as_str(), "{name}: read from the award");
 }
