@@ -387,9 +387,12 @@ mod tests {
             let text = render("tenant", &context(event)).unwrap().text;
             assert!(!text.contains("Récupérez") && !text.contains("récupérez"), "{event}: {text}");
             assert!(text.contains("entre le 1er décembre 2026 et le 30 janvier 2027"), "{event}: {text}");
-            let copy = "Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la DAN ou ouvrez un \
-                        ticket de support sur cet ENT : un ticket ouvert retient la purge jusqu'à sa clôture";
+            let copy = "Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la DAN ; un ticket de \
+                        support ouvert sur cet ENT, par le chef d'un établissement qu'il sert ou par le support, \
+                        retient la purge jusqu'à sa clôture";
             assert!(text.contains(copy), "{event}: {text}");
+            // Its recipients (a collectivité, a DAN, a DPO) cannot all open a ticket: none is told to.
+            assert!(!text.contains("ouvrez un ticket"), "{event}: {text}");
         }
         let purged = render("tenant", &context("purged")).unwrap().text;
         assert!(!purged.contains("définitivement") && !purged.contains("rien ne peut"), "{purged}");

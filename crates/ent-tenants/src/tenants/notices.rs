@@ -6,12 +6,14 @@
 use super::{Status, Tenant};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::in_org_scope_in;
-use ent_platform::registry::queries::{funding_collectivite, orgs_by_id_in};
+use ent_platform::registry::queries::{funding_collectivite, funds_condition, orgs_by_id_in};
 use ent_platform::registry::Org;
 use serde_json::{json, Value};
 
@@ -25,6 +27,12 @@ const FUNDER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
 /// DPOs (one bound at the tenant's organisation included; a school has none of its own, the
 /// académie's DPO holds its registers).
 const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
+
+/// The events that announce the purge of the tenant's data, which a support ticket opened on
+/// it holds back: also told to the chefs d'établissement of the schools it serves
+/// ([`served_heads`]), who may open that ticket when the collectivité, the funder, the DAN and
+/// the DPO may not.
+const PURGE_NOTICES: [&str; 2] = ["archived", "purge_planned"];
 
 /// The `event` of the notice a lifecycle move from `from` to `to` sends, if any.
 pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
@@ -64,7 +72,10 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let org = &audience.org;
-    let recipients = recipients(tx, audience).await?;
+    let mut recipients = recipients(tx, audience).await?;
+    if PURGE_NOTICES.contains(&event) {
+        recipients.extend(served_heads(tx, org).await?);
+    }
     Notice::event("tenant", recipients, event)
         .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name }))
         .with(extra)
@@ -92,6 +103,23 @@ async fn recipients(tx: &mut Tx, audience: &Audience) -> Result<Vec<String>, Pro
         emails.extend(users_over(tx, &audience.org, role).await?);
     }
     Ok(emails)
+}
+
+/// The active chefs d'établissement bound at the schools a tenant of `org` serves: those `org`
+/// funds (`queries::funds_condition`: a commune's écoles, an EPCI's delegating communes'), or
+/// `org` itself for a school's tenant; read in the caller's transaction.
+async fn served_heads(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let mut schools = funds_condition(org);
+    schools.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
+    let mut cond = Condition::default();
+    cond.push("b.role = ? AND u.active = 1", &[Role::ChefEtablissement.as_str()]);
+    cond.and_wrapped("b.org_id IN (SELECT id FROM orgs WHERE ", schools, ")");
+    let sql = format!(
+        "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id WHERE {} ORDER BY u.email",
+        cond.sql()
+    );
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await?;
+    Ok(ent_kernel::store::first_column(&rows)?)
 }
 
 /// The active users bound at `org` with `role`.

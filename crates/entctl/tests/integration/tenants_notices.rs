@@ -252,8 +252,22 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     run(day(75)).await.unwrap();
     let mails: Vec<common::QueuedNotice> = planned().await.collect();
     assert_eq!(mails.len(), 1, "{}: announced once", db.name);
-    // To the commune's collectivité and DPO and to the DAN and DPO of its académie, not elsewhere.
-    assert_eq!(recipients(&mails[0]), [DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE], "{}", db.name);
+    // To the commune's collectivité and DPO, to the DAN and DPO of its académie, not elsewhere,
+    // and to the active head of the école it serves, who may open the ticket that holds the
+    // purge back (the others may not: the mail tells none of them to open one); so was the
+    // archiving.
+    let people = [DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE];
+    assert_eq!(recipients(&mails[0]), people, "{}", db.name);
+    let archived: Vec<common::QueuedNotice> =
+        told(&app, "fresnes").await.into_iter().filter(|m| m.context["event"] == "archived").collect();
+    assert_eq!(recipients(&archived[0]), people, "{}", db.name);
+    for mail in [&mails[0], &archived[0]] {
+        let rendered = entcp::notify::mailer::render("tenant", &mail.context).unwrap();
+        assert!(!rendered.text.contains("ouvrez un ticket"), "{}: {}", db.name, rendered.text);
+        let who =
+            "un ticket de support ouvert sur cet ENT, par le chef d'un établissement qu'il sert ou par le support";
+        assert!(rendered.text.contains(who), "{}: {}", db.name, rendered.text);
+    }
     assert_eq!(mails[0].context["purge_on"], "1er décembre 2026", "{}", db.name);
     assert_eq!(mails[0].context["purge_by"], "30 janvier 2027", "{}", db.name);
     // Announced before its date: a copy is asked for before it.
