@@ -719,7 +719,7 @@ async fn bench_coverage_reads_the_gate_both_ways_alike_then_records_the_lapses_o
 backend_test!(bench_rgpd_derives_the_register_and_times_each_export);
 async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
     let out = bench(&db, &["rgpd", "--tenants", "3"]);
-    assert!(out.lines().any(|l| l.starts_with("3 tenants de 12 services sous une convention de ")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("3 tenants de 12 services sous une convention d'Académie de ")), "{out}");
     // Reading, derivation, total (ms), fiches, establishment lines: each école under its
     // DSDEN, one line for each of its 12 services.
     let derivation = figures(&out, "dérivation (meilleur de 5) : ");
