@@ -16,6 +16,7 @@ use crate::tenants::{get_tenant, Status, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::french_day;
 use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
@@ -31,8 +32,13 @@ pub struct PurgePass {
     pub held: Vec<(String, String)>,
 }
 
-/// What holds a tenant's purge: support tickets still open on it (their answers may need its
-/// data), RGPD requests of its organisation still unanswered (an access request answered from
+/// Who opens the tickets that hold a purge, as the archive and purge notices say: the head of a
+/// school the tenant serves, or the support (an administrator included). A user's ticket is
+/// answered all the same, but cannot delay a legal deletion.
+const HOLDING_REQUESTERS: [Role; 4] = [Role::ChefEtablissement, Role::SupportN1, Role::SupportN2, Role::Admin];
+
+/// What holds a tenant's purge: support tickets still open on it opened by a
+/// [`HOLDING_REQUESTERS`] role (their answers may need its data), RGPD requests of its organisation still unanswered (an access request answered from
 /// data deleted meanwhile is an answer lost).
 #[derive(Debug, Default, PartialEq)]
 struct Holds {
@@ -46,11 +52,12 @@ impl Holds {
     /// the tenant `FOR SHARE`) and finds it purged.
     async fn of(tx: &mut Tx, tenant_id: &str, org_id: &str) -> Result<Holds, Problem> {
         let tickets = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed')",
+            "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status NOT IN ('resolved', 'closed') \
+             AND requester_role IN ($2, $3, $4, $5)",
         )
-        .bind(tenant_id)
-        .fetch_one(&mut **tx)
-        .await?;
+        .bind(tenant_id);
+        let tickets =
+            HOLDING_REQUESTERS.iter().fold(tickets, |q, role| q.bind(role.as_str())).fetch_one(&mut **tx).await?;
         let requests = sqlx::query_scalar(
             "SELECT COUNT(*) FROM rgpd_requests WHERE org_id = $1 AND status IN ('received', 'in_progress')",
         )

@@ -371,6 +371,38 @@ async fn a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purg
     assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
 }
 
+backend_test!(only_a_ticket_of_a_school_head_or_the_support_holds_a_purge_as_the_notices_say);
+async fn only_a_ticket_of_a_school_head_or_the_support_holds_a_purge_as_the_notices_say(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    let provisioning = state.provisioning();
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    // A teacher and the directeur of the école the archived ENT serves each open a ticket on it.
+    let mut opened = Vec::new();
+    for who in [TEACHER, DIRECTEUR] {
+        let ticket = json!({ "tenant": "fresnes", "subject": "Copie des données", "description": "Avant la purge.",
+            "category": "acces", "impact": "basse", "urgency": "basse" });
+        let created = app.client(app.token(who)).post("/api/v1/support/tickets").json(&ticket).send().await;
+        assert_eq!(created.status, 201, "{}: {who}: {}", db.name, created.text);
+        opened.push(created.body["reference"].as_str().unwrap().to_string());
+    }
+    // Due on 1 December (three months): the directeur's ticket holds it.
+    let run = |days: i64| entcp::provisioning::purge::purge_job(&provisioning, t0() + chrono::Duration::days(days));
+    let said = run(95).await.unwrap();
+    assert!(said.starts_with("aucun tenant à purger ; fresnes : purge différée"), "{}: {said}", db.name);
+    let held: Vec<String> =
+        events(&app, "fresnes").await.into_iter().filter(|(k, _)| k == "purge_held").map(|(_, m)| m).collect();
+    assert_eq!(held.len(), 1, "{}: {held:?}", db.name);
+    assert!(held[0].contains("tickets de support ouverts"), "{}: {held:?}", db.name);
+    // Once it is closed, the teacher's ticket still open does not delay a legal deletion.
+    common::execute(&db.store, "UPDATE support_tickets SET status = 'closed' WHERE reference = $1", &[&opened[1]])
+        .await;
+    assert_eq!(run(96).await.unwrap(), "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
+    let purged = told(&app, "fresnes").await.pop().unwrap();
+    assert_eq!(purged.context["event"], "purged", "{}", db.name);
+    assert!(purged.context.get("held_over").is_none(), "{}: nothing held it: {:?}", db.name, purged.context);
+}
+
 backend_test!(a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes);
 async fn a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes(db: TestDb) {
     let app = fresnes(&db).await;
