@@ -21,6 +21,8 @@ use ent_kernel::store::Page;
 use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject, JsonText, Store};
 use ent_kernel::validate::parse_any_date;
 use ent_kernel::{skip_serializing_none, text_enum};
+use ent_platform::audit;
+use ent_platform::identity::authz::CONVENTIONS_READ;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in, RelativesIndex};
 use ent_platform::registry::{get_org, resolve_org, Degree, EtabType, Org, OrgRef};
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 pub use state::ConventionsState;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -768,6 +771,40 @@ pub fn visible_orgs_of(actor: &Actor, action: &Action) -> Option<Vec<String>> {
 /// ([`party_to_any`] of [`visible_orgs_of`]); `None` for an admin.
 pub fn seen_condition(actor: &Actor, action: &Action) -> Option<Condition> {
     visible_orgs_of(actor, action).map(|orgs| party_to_any(&orgs))
+}
+
+/// The audit target kind of a convention (its records, one per party, `workflow::audit_to_parties`).
+pub const AUDIT_KIND: &str = "convention";
+
+/// Who reads a convention's audit records: who sees the convention ([`Convention::is_seen_by`]
+/// under [`CONVENTIONS_READ`]: a binding of one of its roles at a party), not every reader whose
+/// scope holds a party (an EPCI's auditeur does not read its member commune's tripartite).
+pub struct AuditReaders;
+
+impl AuditReaders {
+    /// The rule, as the audit capability takes it ([`audit::KindRules`]).
+    pub fn all() -> Vec<Arc<dyn audit::KindReaders>> {
+        vec![Arc::new(AuditReaders)]
+    }
+}
+
+impl audit::KindReaders for AuditReaders {
+    fn kinds(&self) -> &'static [&'static str] {
+        &[AUDIT_KIND]
+    }
+
+    fn readable(&self, actor: &Actor) -> Option<Condition> {
+        let orgs = visible_orgs_of(actor, &CONVENTIONS_READ)?;
+        let parties = Condition::any(Condition::in_chunks("p.org_id", orgs));
+        // Correlated on the convention's parties by their key: found by index, never a scan.
+        let mut cond = Condition::default();
+        cond.and_wrapped(
+            "EXISTS (SELECT 1 FROM convention_parties p WHERE p.convention_id = audit_log.target_id AND ",
+            parties,
+            ")",
+        );
+        Some(cond)
+    }
 }
 
 /// Filters of `GET /conventions`.

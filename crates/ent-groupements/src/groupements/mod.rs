@@ -15,6 +15,7 @@ pub mod costs;
 pub mod decp;
 pub mod documents;
 pub mod membership;
+pub mod readers;
 pub mod routes;
 pub mod shares;
 pub mod state;
@@ -378,7 +379,7 @@ impl Ctx<'_> {
         scope: Option<&str>,
         summary: serde_json::Value,
     ) -> Result<(), Problem> {
-        let target = Target::new("groupement", target_id, scope);
+        let target = Target::new(readers::AUDIT_KIND, target_id, scope);
         audit::record(tx, self.store.backend(), self.actor, action, &target, summary, self.now).await
     }
 }

@@ -42,12 +42,13 @@ pub struct ProcessorContract {
     pub updated_at: String,
 }
 
-/// The audit target kind of a processor contract.
-const CONTRACT_TARGET: &str = "processor_contract";
+/// The audit target kind of a processor contract. Its records are read as the contracts are, on
+/// the RGPD registers of their client (`rgpd::AuditReaders::Registers` decides them).
+pub const AUDIT_KIND: &str = "processor_contract";
 
 impl Audited for ProcessorContract {
     fn target_kind(&self) -> &'static str {
-        CONTRACT_TARGET
+        AUDIT_KIND
     }
     fn target_id(&self) -> &str {
         &self.id
@@ -163,7 +164,7 @@ pub async fn record(
     .execute(&mut **tx)
     .await?;
     let action = if existing.is_some() { "contracts.update" } else { "contracts.create" };
-    let target = Target::new(CONTRACT_TARGET, &id, Some(&new.client_org_id));
+    let target = Target::new(AUDIT_KIND, &id, Some(&new.client_org_id));
     let summary = serde_json::json!({
         "processor": new.processor_org_id, "client": new.client_org_id, "reference": new.reference,
         "art28_clauses": new.art28_clauses, "source": new.source_kind,
@@ -352,7 +353,7 @@ pub async fn remove_sub_processor(
     let Some((processor, reference)) = removed else {
         return Err(Problem::not_found(format!("aucun sous-traitant ultérieur « {sub_id} » sous ce contrat")));
     };
-    let target = Target::new(CONTRACT_TARGET, sub_id, Some(above));
+    let target = Target::new(AUDIT_KIND, sub_id, Some(above));
     let summary = serde_json::json!({
         "processor": processor, "client": above, "reference": reference, "under": contract.id,
     });

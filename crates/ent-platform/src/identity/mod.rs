@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod oidc;
 pub mod password;
+pub mod readers;
 pub mod routes;
 pub mod sessions;
 pub mod state;

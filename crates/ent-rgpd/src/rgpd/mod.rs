@@ -27,6 +27,7 @@ use ent_kernel::naming;
 use ent_kernel::store::{new_id, timestamp, Backend, Condition, Store, Tx};
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
+use ent_platform::contracts;
 use ent_platform::identity::authz;
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -144,8 +145,9 @@ pub const PROFILE_KIND: &str = "rgpd_profile";
 /// Who reads the audit records of the RGPD registers: who reads the register itself
 /// ([`readable_condition`]). The logs' records (a breach's facts, a request's right and
 /// status) by who keeps those logs, not the DPO of an académie for a commune (another
-/// controller); the registers' and contacts' by who reads the registers. An `auditeur`
-/// reads none of them, as it reads no register.
+/// controller); the registers', contacts' and processor contracts' (read on the client's
+/// registers, `/rgpd/{org}/contrats`) by who reads the registers. An `auditeur` reads none of
+/// them, as it reads no register.
 #[derive(Debug, Clone, Copy)]
 pub enum AuditReaders {
     Logs,
@@ -163,15 +165,16 @@ impl audit::KindReaders for AuditReaders {
     fn kinds(&self) -> &'static [&'static str] {
         match self {
             AuditReaders::Logs => &[BREACH_KIND, REQUEST_KIND],
-            AuditReaders::Registers => &[REGISTER_KIND, PROFILE_KIND],
+            AuditReaders::Registers => &[REGISTER_KIND, PROFILE_KIND, contracts::AUDIT_KIND],
         }
     }
 
     fn readable(&self, actor: &Actor) -> Option<Condition> {
-        match self {
-            AuditReaders::Logs => readable_condition(actor, &authz::RGPD_LOGS_READ),
-            AuditReaders::Registers => readable_condition(actor, &authz::RGPD_READ),
-        }
+        let action = match self {
+            AuditReaders::Logs => &authz::RGPD_LOGS_READ,
+            AuditReaders::Registers => &authz::RGPD_READ,
+        };
+        readable_condition(actor, action).map(audit::about_orgs)
     }
 }
 

@@ -69,7 +69,7 @@ pub struct AppState {
     pub support: Arc<Policies>,
     /// The same policies as the groupements see them (N3 commitments).
     pub support_commitments: Arc<dyn SupportCommitments>,
-    /// The audit records read as their own register is (the RGPD logs and registers).
+    /// The audit records read as their entity is ([`audit_rules`]).
     pub audit_rules: KindRules,
     /// Failed authentications per client address and token id (in the database, shared by replicas).
     pub auth_throttle: Arc<Throttle>,
@@ -105,7 +105,7 @@ impl AppState {
             sign_in_throttle: Arc::new(SignInThrottle::new(&store, &config)),
             oidc: Arc::new(ConsoleOidc::new(&config).map_err(|p| anyhow::anyhow!(p.detail))?),
             support_commitments: Arc::new(commitments::SupportDesk(support.clone())),
-            audit_rules: KindRules::new(rgpd::AuditReaders::all()),
+            audit_rules: audit_rules(),
             support,
             store,
             config: Arc::new(config),
@@ -123,6 +123,21 @@ impl AppState {
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> AppState {
         AppState::load(store, config, clock).expect("a configuration validated before building the state")
     }
+}
+
+/// Every capability's rule on who reads the audit records of the kinds it owns: each kind's
+/// records are read by who reads the entity through its own routes.
+fn audit_rules() -> KindRules {
+    KindRules::new(
+        [
+            identity::readers::AuditReaders::all(),
+            conventions::AuditReaders::all(),
+            support::AuditReaders::all(),
+            groupements::readers::AuditReaders::all(),
+            rgpd::AuditReaders::all(),
+        ]
+        .concat(),
+    )
 }
 
 /// Each capability's context, for the commands and jobs that call capability functions.

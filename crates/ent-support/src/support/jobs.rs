@@ -11,7 +11,7 @@ use super::tickets::{
     append_event, load_for_update, move_level, notify, refresh, tell_requester, write_sla, Ctx, NewEvent, SlaEventRow,
     Ticket, COLUMNS, PUBLIC_MESSAGE,
 };
-use super::{lead_emails, Category, Level, Priority, Status};
+use super::{lead_emails, Category, Level, Priority, Status, TICKET_KIND};
 use crate::support::SupportState;
 use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
@@ -284,7 +284,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
         write_sla(&mut tx, t, &derived, &known).await?;
     }
     if !flagged.is_empty() {
-        let target = Target::new("support_ticket", "*", None);
+        let target = Target::new(TICKET_KIND, "*", None);
         audit::record(
             &mut tx,
             state.store.backend(),

@@ -33,7 +33,9 @@ use ent_kernel::store::Condition;
 use ent_kernel::store::{first_column, timestamp, Store};
 use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
-use ent_platform::identity::authz::{in_org_scope, org_scope_condition, resolve_readable};
+use ent_platform::identity::authz::{
+    in_org_scope, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
+};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{funding_collectivite, get_by_code, get_org, get_org_in, orgs_by_id};
 use ent_platform::registry::{Degree, Org, OrgRef};
@@ -43,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 pub use state::SupportState;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 pub use tickets::*;
 
@@ -412,7 +415,7 @@ pub async fn set_contract(
     .await?;
     let target = Target::new("org", &org.id, Some(&org.id));
     let summary = serde_json::json!({ "n1": n1, "n2": n2, "n3": n3, "policy": input.policy });
-    audit::record(&mut tx, store.backend(), actor, "support.contracts.set", &target, summary, now).await?;
+    audit::record(&mut tx, store.backend(), actor, CONTRACT_SET, &target, summary, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -431,6 +434,26 @@ pub fn visible_condition(actor: &Actor) -> Option<Condition> {
 /// [`viewer_given`] answers `Staff` or `Vendor` for); `None` for all (an admin). On the
 /// others, the actor gets what [`tickets::Ticket::seen_by`] leaves a requester.
 pub fn support_condition(actor: &Actor) -> Option<Condition> {
+    let mut parts = staff_parts(actor)?;
+    for b in &actor.bindings {
+        if let (Role::SupportN3, Some(org)) = (b.role, &b.org) {
+            let mut c = Condition::default();
+            c.push("t.n3_org_id = ? AND t.reached_n3 = 1", &[&org.id]);
+            parts.push(c);
+        }
+    }
+    Some(Condition::any(parts))
+}
+
+/// The SQL condition (alias `t`) on the tickets an actor sees as their staff, everything of
+/// them ([`Viewer::Staff`]): N1 and N2 in scope or designated; `None` for all (an admin).
+pub fn staff_condition(actor: &Actor) -> Option<Condition> {
+    staff_parts(actor).map(Condition::any)
+}
+
+/// The parts of [`staff_condition`], one per N1 or N2 binding's scope and designation;
+/// `None` for an admin.
+fn staff_parts(actor: &Actor) -> Option<Vec<Condition>> {
     let mut parts = Vec::new();
     for b in &actor.bindings {
         match (b.role, &b.org) {
@@ -444,15 +467,66 @@ pub fn support_condition(actor: &Actor) -> Option<Condition> {
                 designated.push(column, &[&org.id]);
                 parts.push(designated);
             }
-            (Role::SupportN3, Some(org)) => {
-                let mut c = Condition::default();
-                c.push("t.n3_org_id = ? AND t.reached_n3 = 1", &[&org.id]);
-                parts.push(c);
-            }
             _ => {}
         }
     }
-    Some(Condition::any(parts))
+    Some(parts)
+}
+
+/// The audit target kind of a ticket.
+pub const TICKET_KIND: &str = "support_ticket";
+/// The audit action of a support contract set at an organisation (recorded about it, kind `org`).
+pub const CONTRACT_SET: &str = "support.contracts.set";
+
+/// Who reads the support desk's audit records. A ticket's (its escalations and their reasons,
+/// returns, assignments, notes, attachments) by its staff alone ([`staff_condition`]): they
+/// name internal facts the vendor (N3) and the requester never read, and an `auditeur` or a DPO,
+/// who read no ticket, read none of them. A support contract's by who reads the contracts
+/// ([`SUPPORT_CONTRACTS_READ`] in its scope).
+#[derive(Debug, Clone, Copy)]
+pub enum AuditReaders {
+    Tickets,
+    Contracts,
+}
+
+impl AuditReaders {
+    /// Both rules, as the audit capability takes them ([`audit::KindRules`]).
+    pub fn all() -> Vec<Arc<dyn audit::KindReaders>> {
+        vec![Arc::new(AuditReaders::Tickets), Arc::new(AuditReaders::Contracts)]
+    }
+}
+
+impl audit::KindReaders for AuditReaders {
+    fn kinds(&self) -> &'static [&'static str] {
+        match self {
+            AuditReaders::Tickets => &[TICKET_KIND],
+            AuditReaders::Contracts => &[],
+        }
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        match self {
+            AuditReaders::Tickets => &[],
+            AuditReaders::Contracts => &[CONTRACT_SET],
+        }
+    }
+
+    fn readable(&self, actor: &Actor) -> Option<Condition> {
+        match self {
+            AuditReaders::Tickets => {
+                let staff = staff_condition(actor)?;
+                // Correlated on the ticket's primary key: found by index, never a scan of the tickets.
+                let mut cond = Condition::default();
+                cond.and_wrapped(
+                    "EXISTS (SELECT 1 FROM support_tickets t WHERE t.id = audit_log.target_id AND ",
+                    staff,
+                    ")",
+                );
+                Some(cond)
+            }
+            AuditReaders::Contracts => scope(actor, &SUPPORT_CONTRACTS_READ).condition().map(audit::about_orgs),
+        }
+    }
 }
 
 /// The references among `references` that `actor` sees as support ([`support_condition`]):

@@ -8,6 +8,7 @@ mod common;
 
 mod ambiguous_codes;
 mod api;
+mod audit_readers;
 mod authz;
 mod browser;
 mod browser_groupements;

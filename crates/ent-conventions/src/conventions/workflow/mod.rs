@@ -25,7 +25,7 @@ pub use signing::{
 };
 
 use super::model::ConventionModel;
-use super::{find_model, get_convention, Convention, Status};
+use super::{find_model, get_convention, Convention, Status, AUDIT_KIND};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Problem, ProblemKind};
@@ -189,7 +189,7 @@ pub(crate) async fn record(
     scope: Option<&str>,
     summary: Value,
 ) -> Result<(), Problem> {
-    let target = Target::new("convention", convention_id, scope);
+    let target = Target::new(AUDIT_KIND, convention_id, scope);
     audit::record(tx, ctx.store.backend(), ctx.actor, action, &target, summary, ctx.now).await
 }
 
@@ -231,7 +231,7 @@ pub(crate) async fn audit_to_parties(
         scopes.push(None);
     }
     for scope in scopes {
-        let target = Target::new("convention", id, scope);
+        let target = Target::new(AUDIT_KIND, id, scope);
         audit::record(tx, backend, actor, action, &target, summary.clone(), now).await?;
     }
     Ok(())

@@ -24,7 +24,7 @@ pub(crate) use handle::{move_level, refuse_public_above_n1};
 use crate::support::policy::Policies;
 use crate::support::sla::{self, SlaState};
 use crate::support::SupportState;
-use crate::support::{viewer, Level, Priority, Status, Viewer};
+use crate::support::{viewer, Level, Priority, Status, Viewer, TICKET_KIND};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::skip_serializing_none;
@@ -401,7 +401,7 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
 
 impl Audited for Ticket {
     fn target_kind(&self) -> &'static str {
-        "support_ticket"
+        TICKET_KIND
     }
     fn target_id(&self) -> &str {
         &self.id
