@@ -6,6 +6,7 @@
 use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::fixtures::TicketBody;
 use common::smtp::{smtp_sink_and_config, smtp_sink_available};
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
@@ -104,6 +105,29 @@ impl Story {
     async fn ticket_count(&self) -> i64 {
         common::count(&self.store, "SELECT COUNT(*) AS n FROM support_tickets", &[]).await
     }
+}
+
+/// A ticket the teacher opened ([`Story::open`]): its id, its API path, the ticket as created.
+struct Opened {
+    id: String,
+    path: String,
+    ticket: Value,
+}
+
+impl Story {
+    /// The teacher opens `body` at `at` (Paris), which must be accepted (201).
+    async fn open(&self, at: &str, body: TicketBody) -> Opened {
+        self.at(at);
+        let created = self.post(&self.teacher, "/support/tickets", body.json()).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        Opened { path: format!("/support/tickets/{id}"), id, ticket: created.body }
+    }
+}
+
+/// A ticket on the Nantes collège ([`common::fixtures::ticket_body`]).
+fn nantes() -> TicketBody {
+    common::fixtures::ticket_body("college-jules-verne")
 }
 
 fn paris_now(clock: &FixedClock) -> DateTime<Utc> {
@@ -451,10 +475,7 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
 
-    s.at("2027-05-10 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
-    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
-    let id = t["id"].as_str().unwrap().to_string();
+    let Opened { id, ticket: t, .. } = s.open("2027-05-10 09:00", nantes().graded("haute", "haute")).await;
     assert_eq!((t["priority"].as_str(), t["policy"].as_str()), (Some("P1"), Some("renforce")));
     s.at("2027-05-10 09:10");
     s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Pris en charge." })).await;
@@ -1440,11 +1461,7 @@ async fn a_resolution_committed_while_the_sweep_runs_is_not_undone_by_its_escala
     let renforce = Some(json!({ "policy": "renforce" }));
     let r = s.call(&s.admin, Method::PUT, "/support/contracts/academie:17", renforce, None).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    s.at("2027-05-10 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
-    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
-    let id = t["id"].as_str().unwrap().to_string();
+    let Opened { id, ticket: t, .. } = s.open("2027-05-10 09:00", nantes().graded("haute", "haute")).await;
     assert_eq!(t["priority"], "P1", "{t}");
 
     // 22:00: the P1 resolution is overdue and the policy escalates it; at that very moment the
@@ -1517,11 +1534,7 @@ async fn a_reply_on_several_lines_reads_on_several_lines_in_the_html_mail_and_it
 
 /// A ticket on the Nantes collège opened at `at` (Paris); its id.
 async fn ticket_at(s: &Story, at: &str, subject: &str) -> String {
-    s.at(at);
-    let new = json!({ "tenant": "college-jules-verne", "subject": subject, "description": "Rien ne s'affiche.", "category": "acces", "impact": "basse", "urgency": "basse" });
-    let created = s.post(&s.teacher, "/support/tickets", new).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.body["id"].as_str().unwrap().to_string()
+    s.open(at, nantes().about(subject, "Rien ne s'affiche.").graded("basse", "basse")).await.id
 }
 
 /// The report rows' keys and `handled` figures.
@@ -1926,12 +1939,10 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
 backend_test!(a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened);
 async fn a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
     // Impact and urgency low: P4, which either one raised to « moyenne » keeps.
-    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Notes absentes.",
-        "category": "acces", "impact": "basse", "urgency": "basse" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s
+        .open("2027-05-12 09:00", nantes().about("Import des notes", "Notes absentes.").graded("basse", "basse"))
+        .await;
     let resolved = s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Réimportées." }), 200).await;
     let version = resolved["version"].as_i64().unwrap();
     // Whatever changes the qualification is refused, the priority kept or not, for the N1 and
@@ -1975,11 +1986,7 @@ async fn a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened(db
 backend_test!(only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down);
 async fn only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes().graded("haute", "haute")).await;
     let question = json!({ "to": "waiting_requester", "message": "Quel navigateur ?" });
     let refused = |r: &Value| {
         let detail = r["detail"].as_str().unwrap().to_string();
@@ -2019,11 +2026,7 @@ async fn only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs
 backend_test!(an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match);
 async fn an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     let comments = format!("{path}/comments");
     let seen = async |token: &str| {
         let r = s.raw_get(token, &path).await;
@@ -2082,11 +2085,7 @@ async fn read_as(s: &Story, token: &str, path: &str) -> (String, Value) {
 backend_test!(only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support);
 async fn only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     let comments = format!("{path}/comments");
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     let refused = |r: &Resp, who: &str| {
@@ -2135,11 +2134,7 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
     db: crate::common::TestDb,
 ) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new.clone()).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     // Taken in charge: the requester sees it (status), their version moves.
     s.at("2027-05-12 09:10");
     let opened = read_as(&s, &s.teacher, &path).await;
@@ -2185,8 +2180,7 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
     assert_eq!(r.body["version"], theirs + 1, "{}: {}", db.name, r.body);
 
     // Escalated before anyone took it: to the requester it is taken in charge, not new again.
-    s.at("2027-05-12 14:00");
-    let other = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let Opened { id: other, .. } = s.open("2027-05-12 14:00", nantes()).await;
     s.act(&s.n1, &other, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     let seen = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
     assert_eq!((seen["status"].as_str(), seen.get("level")), (Some("in_progress"), None), "{}: {seen}", db.name);
@@ -2196,10 +2190,8 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
 backend_test!(a_requesters_attachment_limit_counts_only_the_files_they_see);
 async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "Captures", "description": "Voir les captures.",
-        "category": "acces", "impact": "basse", "urgency": "basse" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let Opened { id, .. } =
+        s.open("2027-05-12 09:00", nantes().about("Captures", "Voir les captures.").graded("basse", "basse")).await;
     let attach = async |token: &str, n: usize, visibility: &str| {
         let r = s
             .attach(
