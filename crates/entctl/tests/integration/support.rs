@@ -2225,3 +2225,61 @@ async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate:
     // The support's notes keep their own room.
     assert_eq!(attach(&s.n1, 5, "internal").await.0, 201, "{}", db.name);
 }
+
+// The requester's first response (`first_response_due`) is due whichever level holds the ticket:
+// the sweep flags its breach as N1's first response (the N1 answers them), once, tells N1's lead,
+// and the ticket and the reports count it once, even when N1's own clock runs out later.
+backend_test!(the_sweep_flags_the_requesters_first_response_once_whichever_level_holds_the_ticket);
+async fn the_sweep_flags_the_requesters_first_response_once_whichever_level_holds_the_ticket(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // P3: 4 business hours for the requester's first response.
+    let Opened { id, path, ticket } = s.open("2027-05-12 09:00", nantes()).await;
+    assert_eq!(ts(ticket["first_response_due"].as_str().unwrap()), paris("2027-05-12 13:00"), "{}", db.name);
+    s.at("2027-05-12 09:30");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    // The N2 answers the N1 (its own first response), not the requester.
+    s.at("2027-05-12 10:00");
+    let note = json!({ "body": "Import AAF en échec.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n2, &format!("{path}/comments"), note).await.status, 201, "{}", db.name);
+    s.at("2027-05-12 12:55");
+    assert_eq!(s.sweep().await.breaches, 0, "{}: not yet due", db.name);
+
+    s.at("2027-05-12 13:05");
+    assert_eq!(s.sweep().await.breaches, 1, "{}", db.name);
+    let flagged: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT level, kind, due_at FROM support_breaches WHERE ticket_id = $1")
+            .bind(&id)
+            .fetch_all(s.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(flagged.len(), 1, "{}: {flagged:?}", db.name);
+    assert_eq!((flagged[0].0.as_str(), flagged[0].1.as_str()), ("n1", "first_response"), "{}", db.name);
+    assert_eq!(ts(&flagged[0].2), paris("2027-05-12 13:00"), "{}: {flagged:?}", db.name);
+    // The N1's lead is told, and the support reads it in the history.
+    assert_eq!(mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    let history = s.get(&s.n1, &format!("{path}/history")).await.body;
+    let said = history.as_array().unwrap().iter().filter(|e| e["kind"] == "breach").count();
+    assert_eq!(said, 1, "{}: {history}", db.name);
+    assert!(
+        history.to_string().contains("échéance de première réponse au demandeur dépassée"),
+        "{}: {history}",
+        db.name
+    );
+
+    // Back at N1, whose own clock runs out later: the same lateness, not flagged again.
+    s.at("2027-05-12 13:10");
+    s.act(&s.n2, &id, "return", json!({ "answer": "Import relancé." }), 200).await;
+    s.at("2027-05-13 09:00");
+    assert_eq!(s.sweep().await.breaches, 0, "{}", db.name);
+    assert_eq!(s.get(&s.n1, &path).await.body["breaches"], 1, "{}", db.name);
+    // Counted once in the reports: per tenant, and at N1 only per level.
+    let by_tenant = s.get(&s.admin, "/support/report?by=tenant").await.body;
+    let row = by_tenant.as_array().unwrap().iter().find(|r| r["key"] == "college-jules-verne").cloned().unwrap();
+    assert_eq!((row["handled"].as_i64(), row["breaches"].as_i64()), (Some(1), Some(1)), "{}: {row}", db.name);
+    let by_level = s.get(&s.admin, "/support/report?by=level").await.body;
+    let breaches =
+        |level: &str| by_level.as_array().unwrap().iter().find(|r| r["key"] == level).unwrap()["breaches"].clone();
+    assert_eq!((breaches("N1"), breaches("N2")), (json!(1), json!(0)), "{}: {by_level}", db.name);
+}
