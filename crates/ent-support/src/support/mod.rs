@@ -455,6 +455,39 @@ pub fn support_condition(actor: &Actor) -> Option<Condition> {
     Some(Condition::any(parts))
 }
 
+/// The status as the requester reads it ([`Status::seen_by_requester`]), in SQL on `t`: a
+/// ticket escalated while new is `in_progress` to them.
+pub const REQUESTER_STATUS_SQL: &str =
+    "CASE WHEN t.status = 'new' AND t.level <> 'n1' THEN 'in_progress' ELSE t.status END";
+
+/// The tickets whose status as their requester reads it is `status` ([`REQUESTER_STATUS_SQL`]).
+pub fn requester_status_condition(status: Status) -> Condition {
+    let mut c = Condition::default();
+    c.push(&format!("{REQUESTER_STATUS_SQL} = ?"), &[status.as_str()]);
+    c
+}
+
+/// The tickets whose status, as `actor` reads each, is `status`: the stored one on those
+/// they see as support ([`support_condition`]), the requester's on their own others, so
+/// that a filter tells a requester nothing of what [`Ticket::seen_by`] hides from them.
+pub fn status_seen_condition(actor: &Actor, status: Status) -> Condition {
+    let mut stored = Condition::default();
+    stored.push("t.status = ?", &[status.as_str()]);
+    let Some(support) = support_condition(actor) else { return stored };
+    let mut as_support = support.clone();
+    as_support.and(stored);
+    let mut as_requester = outside(support);
+    as_requester.and(requester_status_condition(status));
+    Condition::any(vec![as_support, as_requester])
+}
+
+/// The rows `c` does not match, a row it leaves unknown (NULL) among them.
+fn outside(c: Condition) -> Condition {
+    let mut out = Condition::default();
+    out.and_wrapped("(CASE WHEN ", c, " THEN 1 ELSE 0 END) = 0");
+    out
+}
+
 /// The references among `references` that `actor` sees as support ([`support_condition`]):
 /// a list drawn by its own query (the console's queue) shows the rest as their requester.
 pub async fn seen_as_support(

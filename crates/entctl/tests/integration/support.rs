@@ -2226,6 +2226,43 @@ async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate:
     assert_eq!(attach(&s.n1, 5, "internal").await.0, 201, "{}", db.name);
 }
 
+/// The ids and statuses `token` lists under `status`, sorted.
+async fn listed_under(s: &Story, token: &str, status: &str) -> Vec<(String, String)> {
+    let page = s.get(token, &format!("/support/tickets?status={status}")).await.body;
+    let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+    let mut listed: Vec<(String, String)> =
+        items.iter().map(|t| (t["id"].as_str().unwrap().into(), t["status"].as_str().unwrap().into())).collect();
+    listed.sort();
+    listed
+}
+
+// A requester filters on the status they read: a ticket escalated while new is « en cours » to
+// them, so `status=new` no longer finds it (the escalation would show through) and
+// `status=in_progress` does; the support filters on the stored status.
+backend_test!(a_requesters_status_filter_agrees_with_the_status_they_read);
+async fn a_requesters_status_filter_agrees_with_the_status_they_read(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let Opened { id: escalated, .. } = s.open("2027-05-12 09:00", nantes()).await;
+    let Opened { id: fresh, .. } =
+        s.open("2027-05-12 09:05", nantes().about("Import des notes", "Notes absentes.")).await;
+    s.at("2027-05-12 09:30");
+    s.act(&s.n1, &escalated, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let one = |id: &String, status: &str| vec![(id.clone(), status.to_string())];
+
+    // The requester: each ticket under the status it reads, and only there.
+    assert_eq!(listed_under(&s, &s.teacher, "new").await, one(&fresh, "new"), "{}", db.name);
+    assert_eq!(listed_under(&s, &s.teacher, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+    // The support: the stored status, new at N2 for the escalated one.
+    let mut both = [one(&escalated, "new"), one(&fresh, "new")].concat();
+    both.sort();
+    assert_eq!(listed_under(&s, &s.n2, "new").await, both, "{}", db.name);
+    assert!(listed_under(&s, &s.n2, "in_progress").await.is_empty(), "{}", db.name);
+    // Taken at N2: in progress for both, the requester's history unchanged.
+    s.act(&s.n2, &escalated, "transition", json!({ "to": "in_progress" }), 200).await;
+    assert_eq!(listed_under(&s, &s.n2, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+    assert_eq!(listed_under(&s, &s.teacher, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+}
+
 // The requester's first response (`first_response_due`) is due whichever level holds the ticket:
 // the sweep flags its breach as N1's first response (the N1 answers them), once, tells N1's lead,
 // and the ticket and the reports count it once, even when N1's own clock runs out later.
