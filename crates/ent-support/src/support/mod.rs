@@ -30,7 +30,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::Condition;
-use ent_kernel::store::{first_column, timestamp, Store};
+use ent_kernel::store::{timestamp, Store};
 use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{in_org_scope, org_scope_condition, resolve_readable};
@@ -486,23 +486,6 @@ fn outside(c: Condition) -> Condition {
     let mut out = Condition::default();
     out.and_wrapped("(CASE WHEN ", c, " THEN 1 ELSE 0 END) = 0");
     out
-}
-
-/// The references among `references` that `actor` sees as support ([`support_condition`]):
-/// a list drawn by its own query (the console's queue) shows the rest as their requester.
-pub async fn seen_as_support(
-    store: &Store,
-    actor: &Actor,
-    references: Vec<String>,
-) -> Result<HashSet<String>, Problem> {
-    let Some(support) = support_condition(actor) else { return Ok(references.into_iter().collect()) };
-    let mut found = HashSet::new();
-    for mut cond in Condition::in_chunks("t.reference", references) {
-        cond.and(support.clone());
-        let sql = format!("SELECT t.reference FROM support_tickets t WHERE {}", cond.sql());
-        found.extend(first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?);
-    }
-    Ok(found)
 }
 
 /// The tickets whose `column` (`t.level`, `l.level`) is one of `levels` (`… = ? OR …`).
