@@ -95,10 +95,17 @@ struct Group {
     items: Vec<Item>,
 }
 
-/// The tickets of the support levels the person works at.
+/// The tickets of the support levels the person works at, among those they see as support: a
+/// ticket they opened elsewhere tells them neither its level, its assignment nor its breaches.
 fn at_levels(actor: &Actor) -> Option<Condition> {
     let levels = work_levels(actor);
-    (!levels.is_empty()).then(|| support::at_levels("t.level", &levels))
+    (!levels.is_empty()).then(|| {
+        let mut cond = support::at_levels("t.level", &levels);
+        if let Some(support) = support::support_condition(actor) {
+            cond.and(support);
+        }
+        cond
+    })
 }
 
 /// The ticket groups: `(id, title, condition)` for the person.

@@ -33,10 +33,11 @@ use ent_support::support::calendar::Place;
 use ent_support::support::sla::SlaState;
 use ent_support::support::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketPatch, TransitionInput,
+    Written,
 };
 use ent_support::support::{
-    at_levels, levels_of, places_of, seen_as_support, support_condition, visible_condition, Category, Level, Status,
-    SupportState, Viewer,
+    at_levels, levels_of, places_of, requester_status_condition, support_condition, Category, Level, Status,
+    SupportState, Viewer, REQUESTER_STATUS_SQL,
 };
 use serde_json::{json, Value};
 
@@ -81,7 +82,21 @@ const ASSIGNEES: &[(&str, &str)] = &[("moi", "Moi"), ("personne", "Personne")];
 const IMPACTS: &[(&str, &str)] = &[("haute", "élevé"), ("moyenne", "moyen"), ("basse", "faible")];
 const URGENCIES: &[(&str, &str)] = &[("haute", "élevée"), ("moyenne", "moyenne"), ("basse", "faible")];
 
-/// The queue: the columns, the filters (status, priority, tenant, category, assignee, level).
+const BY_STATUS: Filter = Filter { key: "statut", label: "Statut", choices: STATUSES };
+const BY_PRIORITY: Filter = Filter { key: "priorite", label: "Priorité", choices: PRIORITIES };
+const BY_TENANT: Filter = Filter { key: "ent", label: "ENT (nom court)", choices: &[] };
+const BY_CATEGORY: Filter = Filter { key: "categorie", label: "Catégorie", choices: CATEGORIES };
+const BY_ASSIGNEE: Filter = Filter { key: "affecte", label: "Affecté à", choices: ASSIGNEES };
+const BY_LEVEL: Filter = Filter { key: "niveau", label: "Niveau", choices: LEVELS };
+/// The filter that turns a support person's queue into the tickets they opened, as their requester.
+const OPENED: Filter = Filter { key: "ouverts", label: "Ouverts par vous", choices: &[("oui", "Oui")] };
+/// The queue's filters (status, priority, tenant, category, assignee, level).
+const FILTERS: [Filter; 6] = [BY_STATUS, BY_PRIORITY, BY_TENANT, BY_CATEGORY, BY_ASSIGNEE, BY_LEVEL];
+/// A support person's: also « ouverts par vous » ([`OPENED`]).
+const SUPPORT_FILTERS: [Filter; 7] = [BY_STATUS, BY_PRIORITY, BY_TENANT, BY_CATEGORY, BY_ASSIGNEE, BY_LEVEL, OPENED];
+
+/// The queue of the levels a support person works at: the tickets they see as support, the
+/// next due date first.
 pub const QUEUE: ListSpec = ListSpec {
     columns: &[
         Column { key: "reference", label: "Référence", order_by: Some("t.reference") },
@@ -93,20 +108,30 @@ pub const QUEUE: ListSpec = ListSpec {
         Column { key: "affecte", label: "Affecté à", order_by: None },
         Column { key: "echeance", label: "Prochaine échéance", order_by: Some("COALESCE(t.next_due, '9999')") },
     ],
-    filters: &[
-        Filter { key: "statut", label: "Statut", choices: STATUSES },
-        Filter { key: "priorite", label: "Priorité", choices: PRIORITIES },
-        Filter { key: "ent", label: "ENT (nom court)", choices: &[] },
-        Filter { key: "categorie", label: "Catégorie", choices: CATEGORIES },
-        Filter { key: "affecte", label: "Affecté à", choices: ASSIGNEES },
-        Filter { key: "niveau", label: "Niveau", choices: LEVELS },
-    ],
+    filters: &SUPPORT_FILTERS,
     default_sort: "echeance",
     tie_break: "t.id",
     search: Some("Référence ou sujet"),
     // Tickets come and go while the queue is read: it pages by cursor.
     keyset: true,
 };
+
+/// The columns of the tickets a person opened, as their requester reads them (`Ticket::seen_by`):
+/// nothing of the routing to show or sort by (no level, assignee nor due date), the status sorted
+/// as they read it.
+const OWN_COLUMNS: [Column; 5] = [
+    Column { key: "reference", label: "Référence", order_by: Some("t.reference") },
+    Column { key: "sujet", label: "Sujet", order_by: None },
+    Column { key: "ent", label: "ENT", order_by: Some("te.slug") },
+    Column { key: "priorite", label: "Priorité", order_by: Some("t.priority") },
+    Column { key: "statut", label: "Statut", order_by: Some(REQUESTER_STATUS_SQL) },
+];
+
+/// A requester's tickets (the newest last, by reference).
+pub const OWN: ListSpec = ListSpec { columns: &OWN_COLUMNS, filters: &FILTERS, default_sort: "reference", ..QUEUE };
+
+/// The tickets a support person opened ([`OPENED`]), as [`OWN`] (its filter kept in the links).
+const OWN_OF_SUPPORT: ListSpec = ListSpec { filters: &SUPPORT_FILTERS, ..OWN };
 
 fn label_of(choices: &[(&str, &'static str)], value: &str) -> String {
     choices.iter().find(|(v, _)| *v == value).map_or_else(|| value.to_string(), |(_, l)| (*l).to_string())
@@ -195,106 +220,114 @@ struct Queued {
     assignee: Option<String>,
 }
 
-/// The condition of the queue's filters and of what the person works on.
-fn queue_condition(actor: &Actor, params: &ListParams) -> Condition {
+/// The condition of the queue's filters and of what the person works on: as support, the tickets
+/// they see as support at the levels they work at; as requester (`own`), the tickets they opened,
+/// filtered on what they read of them (the status as `Status::seen_by_requester` gives it; the
+/// assignee and the level, the support's, match none).
+fn queue_condition(actor: &Actor, params: &ListParams, own: bool) -> Condition {
     let mut cond = Condition::default();
-    let simple = [("statut", "t.status = ?"), ("priorite", "t.priority = ?"), ("ent", "te.slug = ?")];
+    let simple = [("priorite", "t.priority = ?"), ("ent", "te.slug = ?"), ("categorie", "t.category = ?")];
     for (key, sql) in simple {
         if let Some(value) = params.filter(key) {
             cond.push(sql, &[value]);
         }
     }
-    if let Some(category) = params.filter("categorie") {
-        cond.push("t.category = ?", &[category]);
-    }
-    let assigned = match params.filter("affecte") {
-        Some("moi") => Some(("t.assignee_id = ?", vec![actor.user_id.as_deref().unwrap_or("")])),
-        Some("personne") => Some(("t.assignee_id IS NULL", vec![])),
-        _ => None,
-    };
-    if let Some((sql, values)) = assigned {
-        cond.push(sql, &values);
-        // Among the tickets the person sees as support only: a requester is not told who
-        // handles their ticket (`Ticket::seen_by`), nor whether someone does.
-        if let Some(support) = support_condition(actor) {
-            cond.and(support);
+    if let Some(status) = params.filter("statut").and_then(Status::parse) {
+        if own {
+            cond.and(requester_status_condition(status));
+        } else {
+            cond.push("t.status = ?", &[status.as_str()]);
         }
-    }
-    let levels = work_levels(actor);
-    match params.filter("niveau") {
-        // Among the tickets the person sees as support only: the level is the support's.
-        Some(level) => {
-            cond.push("t.level = ?", &[level]);
-            if let Some(support) = support_condition(actor) {
-                cond.and(support);
-            }
-        }
-        // A support person sees the queue of the levels they work at.
-        None if !levels.is_empty() && !actor.is_admin() => cond.and(at_levels("t.level", &levels)),
-        None => {}
     }
     if let Some(q) = &params.q {
         let pattern = list::contains_pattern(q);
         cond.push("(LOWER(t.reference) LIKE ? OR LOWER(t.subject) LIKE ?)", &[&pattern, &pattern]);
     }
-    if let Some(scope) = visible_condition(actor) {
-        cond.and(scope);
+    if own {
+        let me = actor.user_id.as_deref().unwrap_or("");
+        cond.push("t.requester_id = ?", &[me]);
+        // The assignee and the level are the support's: a requester is told neither who handles
+        // their ticket, nor whether someone does, nor which level holds it.
+        if params.filter("affecte").is_some() || params.filter("niveau").is_some() {
+            cond.and(Condition::never());
+        }
+        return cond;
+    }
+    match params.filter("affecte") {
+        Some("moi") => cond.push("t.assignee_id = ?", &[actor.user_id.as_deref().unwrap_or("")]),
+        Some("personne") => cond.push("t.assignee_id IS NULL", &[]),
+        _ => {}
+    }
+    match params.filter("niveau") {
+        Some(level) => cond.push("t.level = ?", &[level]),
+        // A support person sees the queue of the levels they work at.
+        None if !actor.is_admin() => cond.and(at_levels("t.level", &work_levels(actor))),
+        None => {}
+    }
+    if let Some(support) = support_condition(actor) {
+        cond.and(support);
     }
     cond
 }
 
-/// `/tickets`: the queue of the person's level(s), or the requester's own tickets.
+/// `/tickets`: the queue of the person's level(s), or the tickets they opened (a requester's
+/// only list; `ouverts=oui` for a support person), each as they read it.
 async fn queue(
     On { console, state, signed }: On<SupportState>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
     let actor = &signed.0.actor;
-    let params = ListParams::parse(&QUEUE, &query.0);
-    let cond = queue_condition(actor, &params);
+    let support = !work_levels(actor).is_empty();
+    let opened = ListParams::parse(&QUEUE, &query.0).filter(OPENED.key) == Some("oui");
+    let own = !support || opened;
+    let spec = match (support, own) {
+        (false, _) => &OWN,
+        (true, true) => &OWN_OF_SUPPORT,
+        (true, false) => &QUEUE,
+    };
+    let params = ListParams::parse(spec, &query.0);
+    let cond = queue_condition(actor, &params, own);
     let columns = "t.reference, t.subject, te.slug AS tenant, t.priority, t.status, t.level, t.policy, \
                    t.tenant_org_id AS org_id, t.next_due, t.breaches, u.display_name AS assignee";
     let from = "support_tickets t JOIN tenants te ON te.id = t.tenant_id LEFT JOIN users u ON u.id = t.assignee_id";
-    let listed = list::fetch::<Queued>(&state.store, &QUEUE, &params, columns, from, &cond).await?;
-    let support = !work_levels(actor).is_empty();
-    let references = listed.page.items.iter().map(|t| t.reference.clone()).collect();
-    let as_support = seen_as_support(&state.store, actor, references).await?;
+    let listed = list::fetch::<Queued>(&state.store, spec, &params, columns, from, &cond).await?;
     let now = state.clock.now();
-    let places = if support {
+    let places = if own {
+        Default::default()
+    } else {
         let orgs: std::collections::BTreeSet<String> = listed.page.items.iter().map(|t| t.org_id.clone()).collect();
         places_of(&state.store, orgs.into_iter().collect()).await?
-    } else {
-        Default::default()
     };
     let rows = listed
         .page
         .items
         .iter()
         .map(|t| {
-            let place = places.get(&t.org_id).cloned().unwrap_or_default();
-            let due = if support { due_cell(&state, t, &place, now) } else { "—".to_string() };
-            vec![
+            let mut cells = vec![
                 Cell::link(t.reference.clone(), format!("/tickets/{}", t.reference)),
                 Cell::text(t.subject.clone()),
                 Cell::text(t.tenant.clone()),
                 Cell::text(t.priority.clone()),
-                Cell::text(label_of(STATUSES, &status_seen(t, as_support.contains(&t.reference)))),
-                // The requester is not told which level works on their ticket (`Ticket::seen_by`).
-                Cell::text(if as_support.contains(&t.reference) { label_of(LEVELS, &t.level) } else { "—".into() }),
-                // The requester is not told who handles their ticket (`Ticket::seen_by`).
-                Cell::text(
-                    t.assignee.clone().filter(|_| as_support.contains(&t.reference)).unwrap_or_else(|| "—".into()),
-                ),
-                Cell::text(due),
-            ]
+                Cell::text(label_of(STATUSES, &status_seen(t, !own))),
+            ];
+            // The level, the assignee and the due date are the support's (`Ticket::seen_by`).
+            if !own {
+                let place = places.get(&t.org_id).cloned().unwrap_or_default();
+                cells.push(Cell::text(label_of(LEVELS, &t.level)));
+                cells.push(Cell::text(t.assignee.clone().unwrap_or_else(|| "—".into())));
+                cells.push(Cell::text(due_cell(&state, t, &place, now)));
+            }
+            cells
         })
         .collect();
-    let caption = if support { "Tickets de votre file" } else { "Vos tickets" };
-    let view = ListView::new("tickets", "/tickets", caption, &QUEUE, &params, &listed, rows);
+    let caption = if own { "Vos tickets" } else { "Tickets de votre file" };
+    let view = ListView::new("tickets", "/tickets", caption, spec, &params, &listed, rows);
     let shell = Shell::new(&console, Some(&signed.0), "/tickets").crumbs(&[("Support", "/tickets")]);
     let levels: Vec<&str> = work_levels(actor).iter().map(|l| l.label()).collect();
     let values = json!({
         "list": view,
         "levels": levels.join(", "),
+        "own": own,
         "can_open": authz::role_allows(actor, &SUPPORT_CREATE),
     });
     Ok(page::render("tickets.html", shell, values))
@@ -616,11 +649,9 @@ async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer
     Ok(Moves { acting, statuses })
 }
 
-/// The notices of `/tickets/{ticket}` after `?apres=…`.
+/// The notices of `/tickets/{ticket}` after `?apres=…`, besides those of a comment ([`notice_after`]).
 const NOTICES: &[(&str, &str)] = &[
     ("ouvert", "Votre ticket est ouvert : le support vous répondra ici et par courriel."),
-    ("commentaire", "Votre message est ajouté à l'historique."),
-    ("note", "La note interne est ajoutée à l'historique."),
     ("statut", "Le statut du ticket est changé."),
     ("escalade", "Le ticket est escaladé au niveau supérieur."),
     ("renvoi", "Le ticket est renvoyé au niveau inférieur avec votre réponse."),
@@ -632,7 +663,16 @@ async fn show(
     Path(key): Path<String>,
     Query(query): Query<Fields>,
 ) -> Result<Response, PageError> {
-    ticket_page(&on, &key, Reply::shown(&query, Notice::after(query.get("apres"), NOTICES))).await
+    ticket_page(&on, &key, Reply::shown(&query, notice_after(query.get("apres")))).await
+}
+
+/// The notice after `?apres=after`: a comment's says what it did, to whom ([`Written`]: a reply
+/// sent to the requester, a note only the N1 and the N2 read, the vendor's note to the support…).
+fn notice_after(after: &str) -> Option<Notice> {
+    match Written::ALL.into_iter().find(|w| w.key() == after) {
+        Some(written) => Some(Notice::success(written.confirmation())),
+        None => Notice::after(after, NOTICES),
+    }
 }
 
 /// The label of a field of the ticket page's forms, as the error summary names it.
@@ -802,7 +842,7 @@ async fn comment(
 ) -> Result<Response, PageError> {
     let Posted { fields, files } = ticket_files::posted(&headers, body).await?;
     let context = ctx(&on.state, &on.signed.0.actor);
-    let (row, _) = tickets::find(&on.state.store, context.actor, &key).await?;
+    let (row, viewer) = tickets::find(&on.state.store, context.actor, &key).await?;
     let submission =
         match submission::claim(&on.state.store, context.actor, "commentaires", &fields, context.now).await? {
             Claim::First(submission) => submission,
@@ -819,7 +859,7 @@ async fn comment(
         Ok(files) => submission.run(tickets::comment_with_files(&context, &row.id, c, FILES_FIELD, files)).await,
         Err(problem) => Err(problem),
     };
-    let after = if internal { "note" } else { "commentaire" };
+    let after = tickets::written_by(&on.state.store, context.actor, &row, viewer, !internal).await?.key();
     match &done {
         Ok(ticket) => submission.done(&format!("/tickets/{}?apres={after}", ticket.reference)).await?,
         Err(_) => submission.release().await?,

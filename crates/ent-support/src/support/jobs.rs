@@ -101,7 +101,7 @@ struct TicketEventRow {
 /// The version of the rules `sla::derive` applies: raised when they change (what counts as a
 /// first response, how a priority change counts, which due date the ticket stores), so that open
 /// tickets are derived again.
-const SLA_RULES: u32 = 4;
+const SLA_RULES: u32 = 5;
 
 /// The row of the current support policies in `data_backfills`: `support_sla:`, the rules'
 /// version and a hash of the merged policy files (targets, calendars, school holidays).
@@ -240,7 +240,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
             // Said in the time of the level's calendar, as its lead reads it.
             let calendar = state.support.calendar_at(&t.policy, level, &place);
             let due_text = super::tickets::french_time(due, calendar.tz);
-            let body = format!("échéance de {} dépassée ({due_text})", kind.label());
+            let body = format!("échéance de {} dépassée ({due_text})", kind.label_at(level));
             let e = NewEvent::new("breach", "support").moved(level.as_str(), kind.as_str()).body(&body);
             append_event(&mut tx, id, &actor, e, now).await?;
             let org = match level {
@@ -260,7 +260,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
                 // Breach notices wait for the lead's working hours, except for P1.
                 let send_at = if t.priority == Priority::P1 { now } else { calendar.next_open(now) };
                 let context = json!({
-                    "kind": kind.label(),
+                    "kind": kind.label_at(level),
                     "breach_level": level.label(),
                     "due": due_text,
                 });

@@ -30,7 +30,7 @@ use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::Condition;
-use ent_kernel::store::{first_column, timestamp, Store};
+use ent_kernel::store::{timestamp, Store};
 use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{
@@ -529,21 +529,37 @@ impl audit::KindReaders for AuditReaders {
     }
 }
 
-/// The references among `references` that `actor` sees as support ([`support_condition`]):
-/// a list drawn by its own query (the console's queue) shows the rest as their requester.
-pub async fn seen_as_support(
-    store: &Store,
-    actor: &Actor,
-    references: Vec<String>,
-) -> Result<HashSet<String>, Problem> {
-    let Some(support) = support_condition(actor) else { return Ok(references.into_iter().collect()) };
-    let mut found = HashSet::new();
-    for mut cond in Condition::in_chunks("t.reference", references) {
-        cond.and(support.clone());
-        let sql = format!("SELECT t.reference FROM support_tickets t WHERE {}", cond.sql());
-        found.extend(first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?);
-    }
-    Ok(found)
+/// The status as the requester reads it ([`Status::seen_by_requester`]), in SQL on `t`: a
+/// ticket escalated while new is `in_progress` to them.
+pub const REQUESTER_STATUS_SQL: &str =
+    "CASE WHEN t.status = 'new' AND t.level <> 'n1' THEN 'in_progress' ELSE t.status END";
+
+/// The tickets whose status as their requester reads it is `status` ([`REQUESTER_STATUS_SQL`]).
+pub fn requester_status_condition(status: Status) -> Condition {
+    let mut c = Condition::default();
+    c.push(&format!("{REQUESTER_STATUS_SQL} = ?"), &[status.as_str()]);
+    c
+}
+
+/// The tickets whose status, as `actor` reads each, is `status`: the stored one on those
+/// they see as support ([`support_condition`]), the requester's on their own others, so
+/// that a filter tells a requester nothing of what [`Ticket::seen_by`] hides from them.
+pub fn status_seen_condition(actor: &Actor, status: Status) -> Condition {
+    let mut stored = Condition::default();
+    stored.push("t.status = ?", &[status.as_str()]);
+    let Some(support) = support_condition(actor) else { return stored };
+    let mut as_support = support.clone();
+    as_support.and(stored);
+    let mut as_requester = outside(support);
+    as_requester.and(requester_status_condition(status));
+    Condition::any(vec![as_support, as_requester])
+}
+
+/// The rows `c` does not match, a row it leaves unknown (NULL) among them.
+fn outside(c: Condition) -> Condition {
+    let mut out = Condition::default();
+    out.and_wrapped("(CASE WHEN ", c, " THEN 1 ELSE 0 END) = 0");
+    out
 }
 
 /// The tickets whose `column` (`t.level`, `l.level`) is one of `levels` (`… = ? OR …`).

@@ -42,7 +42,7 @@ route_table!(SupportState, "support", |api| {
     api.get("/api/v1/support/tickets/{id}/history", "Historique visible du ticket", &SUPPORT_READ, history)
         .ok::<Vec<HistoryEntry>>(),
     // A retried comment (its first answer lost) is replayed, not written twice.
-    api.post("/api/v1/support/tickets/{id}/comments", "Commenter (public ou interne)", &SUPPORT_COMMENT, comment)
+    api.post("/api/v1/support/tickets/{id}/comments", "Commenter : message du demandeur, réponse du N1 au demandeur ou note au support", &SUPPORT_COMMENT, comment)
         .idempotent()
         .json_body::<NewComment>()
         .created_versioned::<Ticket>(),

@@ -101,33 +101,39 @@ impl SlaState {
         self.levels.iter().find(|c| c.level == level)
     }
 
+    /// The requester's first response as the sweep watches it ([`SlaState::answer_due`]): N1's
+    /// first response, the N1 answering them whichever level holds the ticket; none once the N1
+    /// responded under the rule of its time (a step logged before `RESPONSE_RULE_SINCE`).
+    pub fn requester_due(&self) -> Option<DateTime<Utc>> {
+        let n1_responded = self.clock(Level::N1).is_some_and(|c| c.first_response_seconds.is_some());
+        self.answer_due.filter(|_| !n1_responded)
+    }
+
+    /// The due dates the sweep watches, as (level, kind, due): N1's first response is the
+    /// requester's ([`SlaState::requester_due`]; N1's own clock runs over fewer stretches, so its
+    /// due date is never earlier: one lateness, one breach), N2's and N3's their own, to the level
+    /// that handed them the ticket, and each level's resolution.
+    fn due_dates(&self) -> Vec<(Level, BreachKind, DateTime<Utc>)> {
+        let requester = self.requester_due().map(|due| (Level::N1, BreachKind::FirstResponse, due));
+        let levels = self.levels.iter().flat_map(|c| {
+            let first = c.first_response_due.filter(|_| c.level != Level::N1);
+            [
+                first.map(|due| (c.level, BreachKind::FirstResponse, due)),
+                c.resolution_due.map(|due| (c.level, BreachKind::Resolution, due)),
+            ]
+        });
+        requester.into_iter().chain(levels.flatten()).collect()
+    }
+
     /// The earliest due date not yet passed-and-flagged: what the sweep waits for.
     /// `flagged(level, kind)` says whether that breach is already recorded.
     pub fn next_due(&self, flagged: impl Fn(Level, BreachKind) -> bool) -> Option<DateTime<Utc>> {
-        self.levels
-            .iter()
-            .flat_map(|c| {
-                [
-                    c.first_response_due.filter(|_| !flagged(c.level, BreachKind::FirstResponse)),
-                    c.resolution_due.filter(|_| !flagged(c.level, BreachKind::Resolution)),
-                ]
-            })
-            .flatten()
-            .min()
+        self.due_dates().into_iter().filter(|(level, kind, _)| !flagged(*level, *kind)).map(|(_, _, due)| due).min()
     }
 
     /// The breaches due at `now`: (level, kind, due).
     pub fn overdue(&self, now: DateTime<Utc>) -> Vec<(Level, BreachKind, DateTime<Utc>)> {
-        let mut out = Vec::new();
-        for c in &self.levels {
-            if let Some(due) = c.first_response_due.filter(|d| *d <= now) {
-                out.push((c.level, BreachKind::FirstResponse, due));
-            }
-            if let Some(due) = c.resolution_due.filter(|d| *d <= now) {
-                out.push((c.level, BreachKind::Resolution, due));
-            }
-        }
-        out
+        self.due_dates().into_iter().filter(|(_, _, due)| *due <= now).collect()
     }
 }
 
@@ -152,6 +158,14 @@ impl BreachKind {
         match self {
             BreachKind::FirstResponse => "première réponse",
             BreachKind::Resolution => "résolution",
+        }
+    }
+
+    /// The label of this breach at `level`: N1's first response is the requester's.
+    pub fn label_at(self, level: Level) -> &'static str {
+        match (self, level) {
+            (BreachKind::FirstResponse, Level::N1) => "première réponse au demandeur",
+            _ => self.label(),
         }
     }
 }

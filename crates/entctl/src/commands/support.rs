@@ -44,7 +44,8 @@ pub enum SupportCommand {
         #[arg(long = "as")]
         as_user: String,
     },
-    /// Comment on a ticket (public unless --internal).
+    /// Comment on a ticket: the requester's message, the N1's reply to the requester, or with
+    /// --internal a note to the support (read by N1 and N2; the vendor's by the three levels).
     Comment {
         id: String,
         #[arg(long)]
@@ -151,7 +152,8 @@ fn print_ticket(t: &tickets::Ticket) -> std::io::Result<()> {
         "{} {:<3} {:<3} {:<18} {:<28} {}",
         t.reference,
         t.priority.as_str(),
-        t.level.label(),
+        // The level as the caller may see it: none for the requester (`Ticket::seen_by`).
+        t.shown_level.map_or("—", |l| l.label()),
         t.status.as_str(),
         t.tenant,
         t.subject
@@ -203,11 +205,14 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             super::multiline_arg("body", &body)?;
             let actor = actor(store, as_user.as_deref()).await?;
             let visibility = Some(if internal { "internal" } else { "public" }.to_string());
+            let (read, viewer) = tickets::find(store, &actor, &id).await.map_err(fail)?;
+            let written = tickets::written_by(store, &actor, &read, viewer, !internal).await.map_err(fail)?;
             let t =
                 tickets::comment(&Ctx { state: &support, actor: &actor, now }, &id, NewComment { body, visibility })
                     .await
                     .map_err(fail)?;
             print_ticket(&t)?;
+            outln!("{}", written.confirmation());
         }
         SupportCommand::Transition { id, to, message, if_match, as_user } => {
             super::multiline_arg("message", message.as_deref().unwrap_or_default())?;

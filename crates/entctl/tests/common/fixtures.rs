@@ -187,10 +187,48 @@ pub async fn convention(app: &TestApp, who: &str, body: &Value) -> Value {
     expect(app.post("/api/v1/conventions").acting_as(who).json(body).send().await, 201, "convention")
 }
 
+/// The body of `POST /api/v1/support/tickets` on tenant `slug`: « ENT inaccessible », « Page
+/// blanche. », category `acces`, impact and urgency `moyenne` (P3 with the shipped matrix),
+/// unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct TicketBody(Value);
+
+/// A [`TicketBody`] on tenant `slug`.
+pub fn ticket_body(slug: &str) -> TicketBody {
+    TicketBody(json!({ "tenant": slug, "subject": "ENT inaccessible", "description": "Page blanche.",
+        "category": "acces", "impact": "moyenne", "urgency": "moyenne" }))
+}
+
+impl TicketBody {
+    /// Its subject and description.
+    pub fn about(mut self, subject: &str, description: &str) -> TicketBody {
+        self.0["subject"] = json!(subject);
+        self.0["description"] = json!(description);
+        self
+    }
+
+    /// Its impact and urgency (`haute`, `moyenne`, `basse`).
+    pub fn graded(mut self, impact: &str, urgency: &str) -> TicketBody {
+        self.0["impact"] = json!(impact);
+        self.0["urgency"] = json!(urgency);
+        self
+    }
+
+    /// Its category (`acces`, `donnees`, `autre`; `service` wants a service).
+    pub fn category(mut self, category: &str) -> TicketBody {
+        self.0["category"] = json!(category);
+        self
+    }
+
+    /// The JSON body.
+    pub fn json(&self) -> Value {
+        self.0.clone()
+    }
+}
+
 /// A support ticket on tenant `slug` opened by `who`.
 pub async fn ticket(app: &TestApp, who: &str, slug: &str, subject: &str) -> Value {
-    let body = json!({ "tenant": slug, "subject": subject, "description": "Décrit par le test.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
+    let body = ticket_body(slug).about(subject, "Décrit par le test.").graded("haute", "haute").json();
     expect(app.post("/api/v1/support/tickets").acting_as(who).json(&body).send().await, 201, "ticket")
 }
 

@@ -528,11 +528,11 @@ async fn a_ticket_goes_from_the_usager_to_the_vendor_and_back_in_the_browser(db:
         assert!(got["disposition"].as_str().unwrap().starts_with("attachment;"), "{got}");
         browser.fill("#message", "Nous regardons.").await;
         browser.click("#repondre").await;
-        until_text(&browser, "body", "Votre message est ajouté").await;
+        until_text(&browser, "body", "Votre réponse est envoyée au demandeur").await;
         browser.fill("#message", "Le prestataire a changé la configuration SSO.").await;
         browser.click("#noter").await;
-        let shown = until_text(&browser, "body", "La note interne est ajoutée").await;
-        assert!(shown.contains("La note interne est ajoutée") && shown.contains("configuration SSO"), "{shown}");
+        let shown = until_text(&browser, "body", "Votre note interne est ajoutée").await;
+        assert!(shown.contains("Votre note interne est ajoutée") && shown.contains("configuration SSO"), "{shown}");
         browser.axe().await;
         escalate(&browser, "Relève de l'académie.", "niveau n2").await;
 

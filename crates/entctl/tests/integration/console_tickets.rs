@@ -781,3 +781,89 @@ async fn the_demo_school_head_opens_a_ticket_on_the_commune_ent_serving_her_scho
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("Le cahier de liaison ne s&#x27;ouvre plus"), "{}", page.text);
 }
+
+/// The ticket page's form posted at `path` (`/statut`, `/escalade`…) by `who` with `fields`
+/// and the version the page shows; where it leads.
+async fn act_on(app: &TestApp, who: &str, reference: &str, form: &str, fields: &[(&str, &str)]) -> String {
+    let path = format!("/tickets/{reference}");
+    let version = version_of(&get(app, who, &path).await.text);
+    let mut posted = vec![("version", version.as_str())];
+    posted.extend_from_slice(fields);
+    let sent = post_form(app, who, &format!("{path}/{form}"), &posted).await;
+    assert_eq!(sent.status, 303, "{form}: {}", sent.text);
+    follow(app, who, &sent).await.text
+}
+
+// The usager's list filters and sorts on the status they read: a ticket escalated while new is
+// « en cours » to them, found under that status only and sorted among those in progress; the
+// level, the assignee and the due date, the support's, are not theirs to sort by. The support
+// filters on the status it reads, the stored one.
+backend_test!(the_requesters_list_filters_and_sorts_on_the_status_they_read);
+async fn the_requesters_list_filters_and_sorts_on_the_status_they_read(db: TestDb) {
+    let name = db.name;
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let escalated = open_ticket(&app, &usager).await;
+    let taken = open_ticket(&app, &usager).await;
+    let n1 = sign_in(&app, N1).await;
+    act_on(&app, &n1, &taken, "statut", &[("vers", "in_progress")]).await;
+    act_on(&app, &n1, &escalated, "escalade", &[("motif", "Relève de l'académie.")]).await;
+
+    let listed = async |who: &str, query: &str| queue_refs(&get(&app, who, &format!("/tickets{query}")).await.text);
+    assert_eq!(listed(&usager, "?statut=new").await, Vec::<String>::new(), "{name}: the escalation shows through");
+    assert_eq!(listed(&usager, "?statut=in_progress").await, [escalated.clone(), taken.clone()], "{name}");
+    // Sorted by the status they read: both in progress, in the order they were opened (the
+    // stored status would put the one new at N2 after the one taken at N1).
+    assert_eq!(listed(&usager, "?tri=statut").await, [escalated.clone(), taken.clone()], "{name}");
+    assert_eq!(listed(&usager, "?tri=-statut").await, [taken.clone(), escalated.clone()], "{name}");
+    let page = get(&app, &usager, "/tickets?tri=echeance").await;
+    assert!(!page.text.contains("Prochaine échéance") && !page.text.contains("tri=niveau"), "{name}: {}", page.text);
+    assert_eq!(queue_refs(&page.text), [escalated.clone(), taken.clone()], "{name}: by reference, not by due date");
+
+    // The N2 reads the escalated ticket new at its level.
+    let n2 = sign_in(&app, N2).await;
+    assert_eq!(listed(&n2, "?statut=new").await, [escalated], "{name}");
+    assert!(listed(&n2, "?statut=in_progress").await.is_empty(), "{name}");
+}
+
+// Each comment's confirmation says what it did, to whom: the usager's message goes to the support,
+// the N1's reply to the usager, a note of the N1 or the N2 stays with them, the vendor's note is
+// read by the support, not by the usager.
+backend_test!(each_comment_confirmation_says_what_was_done_for_whom_at_every_level);
+async fn each_comment_confirmation_says_what_was_done_for_whom_at_every_level(db: TestDb) {
+    let (app, usager, reference) = ticket_of_the_usager(db).await;
+    let name = app.backend;
+    let path = format!("/tickets/{reference}");
+    let said = async |who: &str, visibility: &str, message: &str| {
+        let fields = [("message", message), ("visibilite", visibility)];
+        let sent = post_form(&app, who, &format!("{path}/commentaire"), &fields).await;
+        assert_eq!(sent.status, 303, "{name}: {}", sent.text);
+        follow(&app, who, &sent).await.text
+    };
+    let page = said(&usager, "public", "Toujours bloqué.").await;
+    assert!(
+        page.contains("Votre message est ajouté au ticket : le support qui le traite en est prévenu"),
+        "{name}: {page}"
+    );
+    let n1 = sign_in(&app, N1).await;
+    let page = said(&n1, "public", "Nous regardons.").await;
+    assert!(page.contains("Votre réponse est envoyée au demandeur"), "{name}: {page}");
+    let internal = "Votre note interne est ajoutée à l&#x27;historique : seuls les niveaux N1 et N2 la lisent";
+    let page = said(&n1, "interne", "Certificat expiré ?").await;
+    assert!(page.contains(internal), "{name}: {page}");
+    act_on(&app, &n1, &reference, "escalade", &[("motif", "Relève de l'académie.")]).await;
+    let n2 = sign_in(&app, N2).await;
+    let page = said(&n2, "interne", "Import AAF en échec.").await;
+    assert!(page.contains(internal), "{name}: {page}");
+    act_on(&app, &n2, &reference, "escalade", &[("motif", "Anomalie de l'éditeur.")]).await;
+    // The vendor's note is no internal note: the whole support reads it.
+    let n3 = sign_in(&app, N3).await;
+    let page = said(&n3, "interne", "Correctif en cours.").await;
+    assert!(
+        page.contains(
+            "Votre note au support est ajoutée à l&#x27;historique : les niveaux N1 et N2 la lisent, pas le demandeur"
+        ),
+        "{name}: {page}"
+    );
+    assert!(!page.contains("note interne"), "{name}: {page}");
+}

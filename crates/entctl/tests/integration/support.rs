@@ -6,6 +6,7 @@
 use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::fixtures::TicketBody;
 use common::smtp::{smtp_sink_and_config, smtp_sink_available};
 use common::{admin, client_with, t0, token_for};
 use entcp::clock::FixedClock;
@@ -104,6 +105,29 @@ impl Story {
     async fn ticket_count(&self) -> i64 {
         common::count(&self.store, "SELECT COUNT(*) AS n FROM support_tickets", &[]).await
     }
+}
+
+/// A ticket the teacher opened ([`Story::open`]): its id, its API path, the ticket as created.
+struct Opened {
+    id: String,
+    path: String,
+    ticket: Value,
+}
+
+impl Story {
+    /// The teacher opens `body` at `at` (Paris), which must be accepted (201).
+    async fn open(&self, at: &str, body: TicketBody) -> Opened {
+        self.at(at);
+        let created = self.post(&self.teacher, "/support/tickets", body.json()).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        Opened { path: format!("/support/tickets/{id}"), id, ticket: created.body }
+    }
+}
+
+/// A ticket on the Nantes collège ([`common::fixtures::ticket_body`]).
+fn nantes() -> TicketBody {
+    common::fixtures::ticket_body("college-jules-verne")
 }
 
 fn paris_now(clock: &FixedClock) -> DateTime<Utc> {
@@ -451,10 +475,7 @@ async fn a_priority_change_keeps_the_counted_time_and_a_p1_breach_escalates_at_n
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
 
-    s.at("2027-05-10 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.", "category": "acces", "impact": "haute", "urgency": "haute" });
-    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
-    let id = t["id"].as_str().unwrap().to_string();
+    let Opened { id, ticket: t, .. } = s.open("2027-05-10 09:00", nantes().graded("haute", "haute")).await;
     assert_eq!((t["priority"].as_str(), t["policy"].as_str()), (Some("P1"), Some("renforce")));
     s.at("2027-05-10 09:10");
     s.post(&s.n1, &format!("/support/tickets/{id}/comments"), json!({ "body": "Pris en charge." })).await;
@@ -1440,11 +1461,7 @@ async fn a_resolution_committed_while_the_sweep_runs_is_not_undone_by_its_escala
     let renforce = Some(json!({ "policy": "renforce" }));
     let r = s.call(&s.admin, Method::PUT, "/support/contracts/academie:17", renforce, None).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    s.at("2027-05-10 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
-    let t = s.post(&s.teacher, "/support/tickets", new).await.body;
-    let id = t["id"].as_str().unwrap().to_string();
+    let Opened { id, ticket: t, .. } = s.open("2027-05-10 09:00", nantes().graded("haute", "haute")).await;
     assert_eq!(t["priority"], "P1", "{t}");
 
     // 22:00: the P1 resolution is overdue and the policy escalates it; at that very moment the
@@ -1517,11 +1534,7 @@ async fn a_reply_on_several_lines_reads_on_several_lines_in_the_html_mail_and_it
 
 /// A ticket on the Nantes collège opened at `at` (Paris); its id.
 async fn ticket_at(s: &Story, at: &str, subject: &str) -> String {
-    s.at(at);
-    let new = json!({ "tenant": "college-jules-verne", "subject": subject, "description": "Rien ne s'affiche.", "category": "acces", "impact": "basse", "urgency": "basse" });
-    let created = s.post(&s.teacher, "/support/tickets", new).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.body["id"].as_str().unwrap().to_string()
+    s.open(at, nantes().about(subject, "Rien ne s'affiche.").graded("basse", "basse")).await.id
 }
 
 /// The report rows' keys and `handled` figures.
@@ -1926,12 +1939,10 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
 backend_test!(a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened);
 async fn a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
     // Impact and urgency low: P4, which either one raised to « moyenne » keeps.
-    let new = json!({ "tenant": "college-jules-verne", "subject": "Import des notes", "description": "Notes absentes.",
-        "category": "acces", "impact": "basse", "urgency": "basse" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s
+        .open("2027-05-12 09:00", nantes().about("Import des notes", "Notes absentes.").graded("basse", "basse"))
+        .await;
     let resolved = s.act(&s.n1, &id, "transition", json!({ "to": "resolved", "message": "Réimportées." }), 200).await;
     let version = resolved["version"].as_i64().unwrap();
     // Whatever changes the qualification is refused, the priority kept or not, for the N1 and
@@ -1975,11 +1986,7 @@ async fn a_resolved_ticket_keeps_its_whole_qualification_until_it_is_reopened(db
 backend_test!(only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down);
 async fn only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs_down(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "haute", "urgency": "haute" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes().graded("haute", "haute")).await;
     let question = json!({ "to": "waiting_requester", "message": "Quel navigateur ?" });
     let refused = |r: &Value| {
         let detail = r["detail"].as_str().unwrap().to_string();
@@ -2019,11 +2026,7 @@ async fn only_the_n1_asks_the_requester_a_question_the_n2_and_the_n3_hand_theirs
 backend_test!(an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match);
 async fn an_internal_note_moves_neither_the_requesters_etag_nor_a_staff_if_match(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     let comments = format!("{path}/comments");
     let seen = async |token: &str| {
         let r = s.raw_get(token, &path).await;
@@ -2082,11 +2085,7 @@ async fn read_as(s: &Story, token: &str, path: &str) -> (String, Value) {
 backend_test!(only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support);
 async fn only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_support(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     let comments = format!("{path}/comments");
     s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     let refused = |r: &Resp, who: &str| {
@@ -2135,11 +2134,7 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
     db: crate::common::TestDb,
 ) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "ENT inaccessible", "description": "Page blanche.",
-        "category": "acces", "impact": "moyenne", "urgency": "moyenne" });
-    let id = s.post(&s.teacher, "/support/tickets", new.clone()).await.body["id"].as_str().unwrap().to_string();
-    let path = format!("/support/tickets/{id}");
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
     // Taken in charge: the requester sees it (status), their version moves.
     s.at("2027-05-12 09:10");
     let opened = read_as(&s, &s.teacher, &path).await;
@@ -2185,8 +2180,7 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
     assert_eq!(r.body["version"], theirs + 1, "{}: {}", db.name, r.body);
 
     // Escalated before anyone took it: to the requester it is taken in charge, not new again.
-    s.at("2027-05-12 14:00");
-    let other = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let Opened { id: other, .. } = s.open("2027-05-12 14:00", nantes()).await;
     s.act(&s.n1, &other, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
     let seen = s.get(&s.teacher, &format!("/support/tickets/{other}")).await.body;
     assert_eq!((seen["status"].as_str(), seen.get("level")), (Some("in_progress"), None), "{}: {seen}", db.name);
@@ -2196,10 +2190,8 @@ async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_
 backend_test!(a_requesters_attachment_limit_counts_only_the_files_they_see);
 async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate::common::TestDb) {
     let s = setup(&db).await;
-    s.at("2027-05-12 09:00");
-    let new = json!({ "tenant": "college-jules-verne", "subject": "Captures", "description": "Voir les captures.",
-        "category": "acces", "impact": "basse", "urgency": "basse" });
-    let id = s.post(&s.teacher, "/support/tickets", new).await.body["id"].as_str().unwrap().to_string();
+    let Opened { id, .. } =
+        s.open("2027-05-12 09:00", nantes().about("Captures", "Voir les captures.").graded("basse", "basse")).await;
     let attach = async |token: &str, n: usize, visibility: &str| {
         let r = s
             .attach(
@@ -2232,4 +2224,99 @@ async fn a_requesters_attachment_limit_counts_only_the_files_they_see(db: crate:
     assert_eq!(seen.as_array().unwrap().len(), 20, "{}", db.name);
     // The support's notes keep their own room.
     assert_eq!(attach(&s.n1, 5, "internal").await.0, 201, "{}", db.name);
+}
+
+/// The ids and statuses `token` lists under `status`, sorted.
+async fn listed_under(s: &Story, token: &str, status: &str) -> Vec<(String, String)> {
+    let page = s.get(token, &format!("/support/tickets?status={status}")).await.body;
+    let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+    let mut listed: Vec<(String, String)> =
+        items.iter().map(|t| (t["id"].as_str().unwrap().into(), t["status"].as_str().unwrap().into())).collect();
+    listed.sort();
+    listed
+}
+
+// A requester filters on the status they read: a ticket escalated while new is « en cours » to
+// them, so `status=new` no longer finds it (the escalation would show through) and
+// `status=in_progress` does; the support filters on the stored status.
+backend_test!(a_requesters_status_filter_agrees_with_the_status_they_read);
+async fn a_requesters_status_filter_agrees_with_the_status_they_read(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let Opened { id: escalated, .. } = s.open("2027-05-12 09:00", nantes()).await;
+    let Opened { id: fresh, .. } =
+        s.open("2027-05-12 09:05", nantes().about("Import des notes", "Notes absentes.")).await;
+    s.at("2027-05-12 09:30");
+    s.act(&s.n1, &escalated, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    let one = |id: &String, status: &str| vec![(id.clone(), status.to_string())];
+
+    // The requester: each ticket under the status it reads, and only there.
+    assert_eq!(listed_under(&s, &s.teacher, "new").await, one(&fresh, "new"), "{}", db.name);
+    assert_eq!(listed_under(&s, &s.teacher, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+    // The support: the stored status, new at N2 for the escalated one.
+    let mut both = [one(&escalated, "new"), one(&fresh, "new")].concat();
+    both.sort();
+    assert_eq!(listed_under(&s, &s.n2, "new").await, both, "{}", db.name);
+    assert!(listed_under(&s, &s.n2, "in_progress").await.is_empty(), "{}", db.name);
+    // Taken at N2: in progress for both, the requester's history unchanged.
+    s.act(&s.n2, &escalated, "transition", json!({ "to": "in_progress" }), 200).await;
+    assert_eq!(listed_under(&s, &s.n2, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+    assert_eq!(listed_under(&s, &s.teacher, "in_progress").await, one(&escalated, "in_progress"), "{}", db.name);
+}
+
+// The requester's first response (`first_response_due`) is due whichever level holds the ticket:
+// the sweep flags its breach as N1's first response (the N1 answers them), once, tells N1's lead,
+// and the ticket and the reports count it once, even when N1's own clock runs out later.
+backend_test!(the_sweep_flags_the_requesters_first_response_once_whichever_level_holds_the_ticket);
+async fn the_sweep_flags_the_requesters_first_response_once_whichever_level_holds_the_ticket(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    // P3: 4 business hours for the requester's first response.
+    let Opened { id, path, ticket } = s.open("2027-05-12 09:00", nantes()).await;
+    assert_eq!(ts(ticket["first_response_due"].as_str().unwrap()), paris("2027-05-12 13:00"), "{}", db.name);
+    s.at("2027-05-12 09:30");
+    s.act(&s.n1, &id, "escalate", json!({ "reason": "Pour la DANE." }), 200).await;
+    // The N2 answers the N1 (its own first response), not the requester.
+    s.at("2027-05-12 10:00");
+    let note = json!({ "body": "Import AAF en échec.", "visibility": "internal" });
+    assert_eq!(s.post(&s.n2, &format!("{path}/comments"), note).await.status, 201, "{}", db.name);
+    s.at("2027-05-12 12:55");
+    assert_eq!(s.sweep().await.breaches, 0, "{}: not yet due", db.name);
+
+    s.at("2027-05-12 13:05");
+    assert_eq!(s.sweep().await.breaches, 1, "{}", db.name);
+    let flagged: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT level, kind, due_at FROM support_breaches WHERE ticket_id = $1")
+            .bind(&id)
+            .fetch_all(s.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(flagged.len(), 1, "{}: {flagged:?}", db.name);
+    assert_eq!((flagged[0].0.as_str(), flagged[0].1.as_str()), ("n1", "first_response"), "{}", db.name);
+    assert_eq!(ts(&flagged[0].2), paris("2027-05-12 13:00"), "{}: {flagged:?}", db.name);
+    // The N1's lead is told, and the support reads it in the history.
+    assert_eq!(mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    let history = s.get(&s.n1, &format!("{path}/history")).await.body;
+    let said = history.as_array().unwrap().iter().filter(|e| e["kind"] == "breach").count();
+    assert_eq!(said, 1, "{}: {history}", db.name);
+    assert!(
+        history.to_string().contains("échéance de première réponse au demandeur dépassée"),
+        "{}: {history}",
+        db.name
+    );
+
+    // Back at N1, whose own clock runs out later: the same lateness, not flagged again.
+    s.at("2027-05-12 13:10");
+    s.act(&s.n2, &id, "return", json!({ "answer": "Import relancé." }), 200).await;
+    s.at("2027-05-13 09:00");
+    assert_eq!(s.sweep().await.breaches, 0, "{}", db.name);
+    assert_eq!(s.get(&s.n1, &path).await.body["breaches"], 1, "{}", db.name);
+    // Counted once in the reports: per tenant, and at N1 only per level.
+    let by_tenant = s.get(&s.admin, "/support/report?by=tenant").await.body;
+    let row = by_tenant.as_array().unwrap().iter().find(|r| r["key"] == "college-jules-verne").cloned().unwrap();
+    assert_eq!((row["handled"].as_i64(), row["breaches"].as_i64()), (Some(1), Some(1)), "{}: {row}", db.name);
+    let by_level = s.get(&s.admin, "/support/report?by=level").await.body;
+    let breaches =
+        |level: &str| by_level.as_array().unwrap().iter().find(|r| r["key"] == level).unwrap()["breaches"].clone();
+    assert_eq!((breaches("N1"), breaches("N2")), (json!(1), json!(0)), "{}: {by_level}", db.name);
 }

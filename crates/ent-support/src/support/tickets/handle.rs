@@ -20,7 +20,9 @@ use serde_json::json;
 pub struct NewComment {
     #[schemars(length(min = 1, max = 20000))]
     pub body: String,
-    /// `public` (default: the requester sees it) or `internal` (support levels only).
+    /// `public` (default: the requester sees it; from the support, the N1 only) or `internal`, a
+    /// note to the support: the N1 and the N2 read it; the vendor's (N3) is read by the three
+    /// levels (`support` in the history), never by the requester.
     #[serde(default)]
     #[schemars(extend("enum" = ["public", "internal", null]))]
     pub visibility: Option<String>,
@@ -68,6 +70,7 @@ pub async fn comment_with_files(
         return Err(Problem::invalid_field(field, refusal));
     }
     let body = c.body.trim();
+    let written = Written::of(v, level, public);
     if v == Viewer::Requester {
         if !public {
             return Err(forbidden("un demandeur n'écrit que des commentaires publics"));
@@ -88,12 +91,7 @@ pub async fn comment_with_files(
         }
     } else {
         let level = level.expect("a support viewer holds a level");
-        let visibility = match (public, level) {
-            (true, _) => "public",
-            (false, Level::N3) => "support",
-            (false, _) => "internal",
-        };
-        let e = NewEvent::new("comment", visibility).body(body).by(level);
+        let e = NewEvent::new("comment", written.visibility()).body(body).by(level);
         append_event(&mut tx, &t.id, ctx.actor, e, ctx.now).await?;
         // A note the requester does not see (internal, or the vendor's to the support) leaves
         // the ticket's row as they read it: no new `version` (their `ETag`) nor `updated_at`
@@ -109,6 +107,92 @@ pub async fn comment_with_files(
     refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     let summary = json!({ "visibility": if public { "public" } else { "internal" } });
     finish(ctx, tx, &t, "support.tickets.comment", summary).await
+}
+
+/// What a comment did, to whom: what its confirmation says (the console's notice, `entctl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The requester's message: in their history, the queue of the level holding the ticket
+    /// told by e-mail.
+    ToSupport,
+    /// The N1's reply: in the requester's history, and e-mailed to them.
+    ToRequester,
+    /// A note of the N1 or the N2 (`internal`): read by the N1 and the N2 only.
+    InternalNote,
+    /// A note written at N3 (`support`): read by the three levels, never by the requester.
+    SupportNote,
+}
+
+impl Written {
+    pub const ALL: [Written; 4] =
+        [Written::ToSupport, Written::ToRequester, Written::InternalNote, Written::SupportNote];
+
+    /// What a comment by `viewer`, writing at `level` ([`writing_level`]), `public` or not, is.
+    pub fn of(viewer: Viewer, level: Option<Level>, public: bool) -> Written {
+        match (viewer, level, public) {
+            (Viewer::Requester, _, _) | (_, None, _) => Written::ToSupport,
+            (_, Some(_), true) => Written::ToRequester,
+            (_, Some(Level::N3), false) => Written::SupportNote,
+            (_, Some(_), false) => Written::InternalNote,
+        }
+    }
+
+    /// Who reads the entry in the history: `public` (the requester too), `support` (N1 to N3),
+    /// `internal` (N1 and N2).
+    pub fn visibility(self) -> &'static str {
+        match self {
+            Written::ToSupport | Written::ToRequester => "public",
+            Written::InternalNote => "internal",
+            Written::SupportNote => "support",
+        }
+    }
+
+    /// Its key in the console's `?apres=`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Written::ToSupport => "message",
+            Written::ToRequester => "reponse",
+            Written::InternalNote => "note",
+            Written::SupportNote => "note-support",
+        }
+    }
+
+    /// The confirmation: what happened, to whom.
+    pub fn confirmation(self) -> &'static str {
+        match self {
+            Written::ToSupport => {
+                "Votre message est ajouté au ticket : le support qui le traite en est prévenu par courriel."
+            }
+            Written::ToRequester => {
+                "Votre réponse est envoyée au demandeur : elle est dans l'historique de son ticket et lui est \
+                 adressée par courriel."
+            }
+            Written::InternalNote => {
+                "Votre note interne est ajoutée à l'historique : seuls les niveaux N1 et N2 la lisent, \
+                 ni le demandeur ni l'éditeur."
+            }
+            Written::SupportNote => {
+                "Votre note au support est ajoutée à l'historique : les niveaux N1 et N2 la lisent, pas le \
+                 demandeur ; le N1 lui transmet ce qui le concerne."
+            }
+        }
+    }
+}
+
+/// What a comment by `actor`, `public` or not, on `t` (seen as `viewer`) would be ([`Written`]),
+/// for a confirmation: the level they write at, as [`comment_with_files`] decides it.
+pub async fn written_by(
+    store: &Store,
+    actor: &Actor,
+    t: &Ticket,
+    viewer: Viewer,
+    public: bool,
+) -> Result<Written, Problem> {
+    let level = match viewer {
+        Viewer::Requester => None,
+        _ => writing_level(&levels_of(store, actor, t).await?, t),
+    };
+    Ok(Written::of(viewer, level, public))
 }
 
 /// The level a support member writes as on `t`: the one holding it if they hold it, else the

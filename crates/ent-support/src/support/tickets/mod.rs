@@ -14,12 +14,12 @@ pub use create::{create, french_time, NewTicket};
 pub(crate) use events::{
     append_event, notify, refresh, requester_email, sla_events, write_sla, NewEvent, SlaEventRow, PUBLIC_MESSAGE,
 };
-pub use handle::writing_level;
 pub use handle::{
     comment, comment_with_files, escalate, return_down, transition, update, EscalateInput, NewComment, ReturnInput,
     TicketPatch, TransitionInput,
 };
 pub(crate) use handle::{move_level, refuse_public_above_n1};
+pub use handle::{writing_level, written_by, Written};
 
 use crate::support::policy::Policies;
 use crate::support::sla::{self, SlaState};
@@ -310,7 +310,8 @@ fn filter_condition(actor: &Actor, f: &TicketFilter) -> Result<Condition, Proble
     let mut checks = Checks::default();
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
         match Status::parse(s) {
-            Some(s) => c.push("t.status = ?", &[s.as_str()]),
+            // As each ticket reads to the actor: a requester's escalated new ticket is `in_progress`.
+            Some(s) => c.and(crate::support::status_seen_condition(actor, s)),
             None => checks.fail(
                 "status",
                 format!("statut « {s} » inconnu (new, in_progress, waiting_requester, resolved, closed)"),
