@@ -989,10 +989,21 @@ impl PlacedElsewhere {
         Ok(elsewhere)
     }
 
+    fn len(&self) -> usize {
+        self.by_kind.values().map(HashMap::len).sum()
+    }
+
     fn get(&self, kind: OrgKind, code: &str) -> Option<Placement<'_>> {
         let (academie, departement) = self.by_kind.get(&kind)?.get(code)?;
         Some((academie.as_deref(), departement.as_deref()))
     }
+}
+
+/// The pre-read of a scoped import alone ([`PlacedElsewhere`]): how many établissements,
+/// communes, départements and DSDEN the registry places outside `scope` (`entctl bench import`
+/// times it).
+pub async fn read_places_elsewhere(store: &Store, scope: &ImportScope) -> Result<usize, Problem> {
+    Ok(PlacedElsewhere::read(store, Some(scope)).await?.len())
 }
 
 /// Reads the CSV and sends batches; runs on a blocking thread.
