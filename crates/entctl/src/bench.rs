@@ -16,7 +16,7 @@ use ent_kernel::store::{markers, redact, timestamp, Backend, Store};
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::identity::{create_user, Actor, NewUser};
 use ent_platform::registry::codes::parse_siret;
-use ent_platform::registry::import::{import_annuaire, ImportOptions};
+use ent_platform::registry::import::{import_annuaire, read_places_elsewhere, ImportOptions, ImportScope};
 use ent_platform::registry::queries::{list_orgs, OrgFilter};
 use ent_platform::registry::{get_org, resolve_org, Org};
 use ent_rgpd::rgpd::derive::{self, Register};
@@ -96,10 +96,45 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
             None => outln!("  part de la référence du pilote : {:.2}", rate / reference.max(1e-9)),
         }
     }
+    scoped_pass(&store, &actor, &csv_path, config.import.batch_size).await?;
     outln!("mémoire résidente maximale : {} Mo", peak_rss_kb().unwrap_or(0) / 1024);
     store.close().await;
     cleanup.run().await;
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// The no-change re-run again, as the DAN of the first académie: the rows of the others are
+/// found out of scope by the pre-read of what the registry places elsewhere, timed alone first.
+async fn scoped_pass(
+    store: &Store,
+    actor: &Actor,
+    csv_path: &std::path::Path,
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    let academie: String = sqlx::query_scalar("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
+        .fetch_one(store.pool())
+        .await?;
+    let scope = ImportScope { academies: [academie.clone()].into(), ..ImportScope::default() };
+    let started = Instant::now();
+    let elsewhere = read_places_elsewhere(store, &scope).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let pre_read = started.elapsed().as_secs_f64();
+    let options = ImportOptions { dry_run: false, batch_size, scope: Some(scope) };
+    let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(csv_path)?);
+    let started = Instant::now();
+    let report = import_annuaire(store, actor, file, options, chrono::Utc::now())
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let secs = started.elapsed().as_secs_f64();
+    outln!(
+        "ré-import sans changement par le DAN de l'académie {academie} : {} lignes en {secs:.2} s = {:.0} lignes/s (inchangés {}, hors périmètre {}, mis à jour {})",
+        report.rows,
+        report.rows as f64 / secs,
+        report.etablissements.unchanged,
+        report.out_of_scope,
+        report.etablissements.updated,
+    );
+    outln!("  pré-lecture des organisations hors périmètre : {elsewhere} organisations en {:.0} ms", pre_read * 1000.0);
     Ok(())
 }
 

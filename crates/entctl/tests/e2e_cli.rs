@@ -643,6 +643,14 @@ async fn bench_import_prints_the_rates_of_both_passes_and_of_its_references(db: 
     assert_eq!(again.len(), 8, "{out}");
     assert_eq!((again[3], again[4], again[5]), (0.0, 0.0, first[3]), "the re-run changes nothing: {out}");
     assert!(figure(&out, "part de la référence").is_finite(), "{out}");
+    // The académie, rows, seconds, rows/s, then unchanged, out of scope, updated: every row
+    // hosted and valid is unchanged or out of scope.
+    let scoped = figures(&out, "ré-import sans changement par le DAN de l'académie ");
+    assert_eq!(scoped.len(), 7, "{out}");
+    assert_eq!(scoped[1], 60.0, "{out}");
+    assert_eq!((scoped[4] + scoped[5] + again[6] + again[7], scoped[6]), (60.0, 0.0), "{out}");
+    assert!(scoped[5] > 0.0, "the rows of the other académies: {out}");
+    assert!(figures(&out, "pré-lecture des organisations hors périmètre : ").len() == 2, "{out}");
     assert!(figure(&out, "mémoire résidente maximale : ") > 0.0, "{out}");
 }
 

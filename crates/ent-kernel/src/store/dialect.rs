@@ -18,6 +18,9 @@ pub enum SerialLock {
     /// What puts a convention in force on its schools (a signature, the daily completion, a
     /// tacit renewal): each checks the others on its schools as committed, never two at once.
     ConventionCoverage,
+    /// Annuaire imports taking their académies' locks (`import_locks`): each checks the locks
+    /// of the others as committed, so that no two take académies that overlap.
+    ImportLocks,
 }
 
 impl SerialLock {
@@ -27,6 +30,7 @@ impl SerialLock {
             SerialLock::AuditLog => 7239001,
             SerialLock::Lockout => 7239002,
             SerialLock::ConventionCoverage => 7239003,
+            SerialLock::ImportLocks => 7239004,
         }
     }
 }
@@ -79,6 +83,13 @@ impl Backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR SHARE",
         }
+    }
+
+    /// Whether a write transaction must lock the rows its decisions read ([`Backend::for_update`]):
+    /// on PostgreSQL another transaction may change them between the read and the write; on
+    /// SQLite `begin_write` holds every other writer off from its start.
+    pub fn locks_rows(self) -> bool {
+        !self.for_update().is_empty()
     }
 
     /// [`Backend::for_update`] skipping the rows other transactions hold, so that

@@ -84,6 +84,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0057_ticket_seen_version.sql",
     "0058_rgpd_references_per_controller.sql",
     "0059_convention_document_edition.sql",
+    "0060_import_locks.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -416,6 +417,11 @@ mod tests {
             59,
             "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
             "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
+        ),
+        (
+            60,
+            "73935543cd439c3d251b03d8c5106cd621ddacfda06b801aa80f842a6204584eaf993fcbce44dcf4c4c0b849a0deae0b",
+            "73935543cd439c3d251b03d8c5106cd621ddacfda06b801aa80f842a6204584eaf993fcbce44dcf4c4c0b849a0deae0b",
         ),
     ];
 

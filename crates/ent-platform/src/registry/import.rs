@@ -7,6 +7,7 @@
 //! started again converges to the state of one clean run.
 
 use super::codes::{self, departement_of_commune};
+use super::import_lock::{ImportLock, IMPORT_LEASE};
 use super::{EtabType, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
@@ -97,6 +98,11 @@ pub struct ImportReport {
     /// Rows outside the caller's scope (an académie or, for a DSDEN, a département of
     /// theirs; or an établissement, commune or département registered outside it), left untouched.
     pub out_of_scope: u64,
+    /// Rows in the caller's scope when the import read the registry, found out of it when their
+    /// batch was written (a concurrent change placed the établissement, its commune, its
+    /// département or its DSDEN elsewhere meanwhile): not imported, each by its line and why
+    /// (also counted in `out_of_scope`).
+    pub moved_out_of_scope: Vec<LineIssue>,
     pub rejected: u64,
     pub rejections: Vec<LineIssue>,
     /// Rows imported with a field left out (e.g. an invalid SIRET), organisations created
@@ -130,6 +136,9 @@ impl ImportReport {
         }
         if self.out_of_scope > 0 {
             out.push_str(&format!("  hors de votre périmètre (non importés) : {}\n", self.out_of_scope));
+        }
+        for m in &self.moved_out_of_scope {
+            out.push_str(&format!("    ligne {} : {}\n", m.line, m.reason));
         }
         out.push_str(&format!("  rejetés : {}\n", self.rejected));
         for r in &self.rejections {
@@ -937,6 +946,17 @@ fn row_in_scope<'p>(
     etab: &OrgRecord,
     placed: impl Fn(OrgKind, &str) -> Option<Placement<'p>>,
 ) -> bool {
+    row_kept_out_by(scope, etab, placed).is_none()
+}
+
+/// What keeps a row's établissement out of the caller's scope ([`row_in_scope`]): the
+/// établissement itself, or its commune, département or DSDEN, registered elsewhere; `None`
+/// when the row is in scope.
+fn row_kept_out_by<'p>(
+    scope: &ImportScope,
+    etab: &OrgRecord,
+    placed: impl Fn(OrgKind, &str) -> Option<Placement<'p>>,
+) -> Option<(OrgKind, String)> {
     let place_stays = |kind: OrgKind, code: &Option<String>| {
         let Some((academie, departement)) = code.as_deref().and_then(|c| placed(kind, c)) else {
             return true;
@@ -945,10 +965,34 @@ fn row_in_scope<'p>(
         let same = academie == etab.academie_code.as_deref() && departement == etab.departement_code.as_deref();
         unplaced || same || scope.holds(academie, departement)
     };
-    may_write_placed(scope, etab, placed(OrgKind::Etablissement, &etab.code))
-        && place_stays(OrgKind::Commune, &etab.commune_code)
-        && place_stays(OrgKind::Departement, &etab.departement_code)
-        && place_stays(OrgKind::Dsden, &etab.departement_code)
+    if !may_write_placed(scope, etab, placed(OrgKind::Etablissement, &etab.code)) {
+        return Some((OrgKind::Etablissement, etab.code.clone()));
+    }
+    let places = [
+        (OrgKind::Commune, &etab.commune_code),
+        (OrgKind::Departement, &etab.departement_code),
+        (OrgKind::Dsden, &etab.departement_code),
+    ];
+    places
+        .into_iter()
+        .find(|(kind, code)| !place_stays(*kind, code))
+        .map(|(kind, code)| (kind, code.clone().unwrap_or_default()))
+}
+
+/// Why a row the parser found in scope is not written: what its batch's transaction found
+/// registered out of the caller's scope, moved there since the import read the registry.
+fn moved_out_of_scope(staged: &Staged, (kind, code): (OrgKind, String)) -> LineIssue {
+    let what = match kind {
+        OrgKind::Etablissement => format!("l'établissement {code} a été enregistré"),
+        OrgKind::Commune => format!("sa commune {code} a été enregistrée"),
+        OrgKind::Departement => format!("son département {code} a été enregistré"),
+        _ => format!("sa DSDEN {code} a été enregistrée"),
+    };
+    LineIssue {
+        line: staged.line,
+        uai: Some(staged.record.code.clone()),
+        reason: format!("{what} hors de votre périmètre pendant l'import : ligne non importée"),
+    }
 }
 
 /// The établissements, communes, départements and DSDEN the registry places out of a scoped
@@ -989,10 +1033,21 @@ impl PlacedElsewhere {
         Ok(elsewhere)
     }
 
+    fn len(&self) -> usize {
+        self.by_kind.values().map(HashMap::len).sum()
+    }
+
     fn get(&self, kind: OrgKind, code: &str) -> Option<Placement<'_>> {
         let (academie, departement) = self.by_kind.get(&kind)?.get(code)?;
         Some((academie.as_deref(), departement.as_deref()))
     }
+}
+
+/// The pre-read of a scoped import alone ([`PlacedElsewhere`]): how many établissements,
+/// communes, départements and DSDEN the registry places outside `scope` (`entctl bench import`
+/// times it).
+pub async fn read_places_elsewhere(store: &Store, scope: &ImportScope) -> Result<usize, Problem> {
+    Ok(PlacedElsewhere::read(store, Some(scope)).await?.len())
 }
 
 /// Reads the CSV and sends batches; runs on a blocking thread.
@@ -1142,6 +1197,30 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, Problem> {
     let started = std::time::Instant::now();
+    // No other import writes in its académies meanwhile (a dry run writes nothing, takes none).
+    let lock = match options.dry_run {
+        true => None,
+        false => ImportLock::take(store, actor, options.scope.as_ref(), now).await?,
+    };
+    let report = import_locked(store, actor, input, &options, lock.as_ref(), started, now).await;
+    if let Some(lock) = lock {
+        if let Err(e) = lock.release().await {
+            tracing::warn!(error = %e.detail, "annuaire import: its locks are left to their lease");
+        }
+    }
+    report
+}
+
+/// [`import_annuaire`] once its locks are held.
+async fn import_locked<R: Read + Send + 'static>(
+    store: &Store,
+    actor: &Actor,
+    input: R,
+    options: &ImportOptions,
+    lock: Option<&ImportLock>,
+    started: std::time::Instant,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, Problem> {
     // Indexes an interrupted first import left set aside are built before any lookup.
     restore_indexes(store).await?;
     // The first import into an empty registry writes without the secondary indexes
@@ -1149,7 +1228,9 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // first: a request dropped once they are set aside, even before this call returns,
     // builds them again.
     let restore = RestoreOnDrop::new(store);
-    let bulk = !options.dry_run && defer_indexes_if_empty(store, "orgs").await?;
+    // An administrator's only: a scoped caller's registry holds at least its académie, and its
+    // rows are looked up (the scope of each is checked against what is registered).
+    let bulk = !options.dry_run && options.scope.is_none() && defer_indexes_if_empty(store, "orgs").await?;
     let restore = match bulk {
         true => Some(restore),
         false => {
@@ -1164,7 +1245,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
         true => Some(tokio::sync::Mutex::new(store.bulk_connection().await?)),
         false => None,
     };
-    let written = write_batches(store, actor, input, &options, bulk, held.as_ref(), now).await;
+    let written = write_batches(store, actor, input, options, lock, bulk, held.as_ref(), now).await;
     match held {
         Some(conn) => {
             let mut conn = conn.into_inner();
@@ -1195,11 +1276,13 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
 }
 
 /// Parses `input` and writes its batches: what [`import_annuaire`] reports.
+#[allow(clippy::too_many_arguments)]
 async fn write_batches<R: Read + Send + 'static>(
     store: &Store,
     actor: &Actor,
     input: R,
     options: &ImportOptions,
+    lock: Option<&ImportLock>,
     bulk: bool,
     held: Option<&HeldConnection>,
     now: DateTime<Utc>,
@@ -1230,6 +1313,12 @@ async fn write_batches<R: Read + Send + 'static>(
                     }
                     return Err(problem);
                 }
+                Some(Ok(_)) if lock.is_some_and(ImportLock::is_lost) => {
+                    while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
+                        statistics.settle(store, options, &mut report, done?).await?;
+                    }
+                    return Err(lock_lost(&report));
+                }
                 Some(Ok(mut batch)) => {
                     record_line_outcomes(&mut report, &batch);
                     let remarks = std::mem::take(&mut batch.warnings);
@@ -1252,6 +1341,18 @@ async fn write_batches<R: Read + Send + 'static>(
     }
     parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
     Ok(report)
+}
+
+/// The import stalled past its locks' lease and another took them over: it stops, what it wrote
+/// kept (a new import of the file goes on from there).
+fn lock_lost(report: &ImportReport) -> Problem {
+    Problem::conflict(format!(
+        "import interrompu après {} lignes : il est resté bloqué plus de {} minutes et un autre import \
+         de vos académies a pu commencer ; les lignes lues sont importées, relancez l'import du fichier \
+         une fois l'autre terminé",
+        report.rows,
+        IMPORT_LEASE.num_minutes()
+    ))
 }
 
 /// What the parser alone decided about a batch's lines.
@@ -1350,6 +1451,8 @@ struct BatchCounts {
     out_of_scope: u64,
     /// The lines of the établissements found out of scope.
     out_of_scope_lines: HashSet<u64>,
+    /// Why each of them is ([`moved_out_of_scope`]).
+    moved: Vec<LineIssue>,
     /// The remarks on the batch's lines: the parser's on the rows in scope, and the
     /// writer's (organisations named provisionally, régions a scoped caller named
     /// otherwise than registered).
@@ -1382,6 +1485,7 @@ impl BatchCounts {
     fn add_to(&self, report: &mut ImportReport) {
         add_counts(&mut report.etablissements, &self.etablissements);
         report.out_of_scope += self.out_of_scope;
+        append_capped(&mut report.moved_out_of_scope, self.moved.clone());
         append_capped(&mut report.warnings, self.warnings.clone());
         for (kind, counts) in &self.related {
             add_counts(report.related.entry(kind.clone()).or_default(), counts);
@@ -1473,12 +1577,16 @@ impl<'a> BatchWriter<'a> {
         })
     }
 
-    /// Whether a row's établissement may be written ([`row_in_scope`], as the parser found
-    /// already with what was registered before the file: said again, in the batch's transaction).
-    fn may_write_row(&self, etab: &OrgRecord, existing: &HashMap<(OrgKind, String), Existing>) -> bool {
-        self.scope.is_none_or(|scope| {
-            row_in_scope(scope, etab, |kind, code| existing.get(&(kind, code.to_string())).map(Existing::placement))
-        })
+    /// What keeps a row's établissement from being written ([`row_kept_out_by`]; the parser found
+    /// it in scope with what was registered before the file: said again, in the batch's
+    /// transaction, with what is registered now).
+    fn kept_out_by(
+        &self,
+        etab: &OrgRecord,
+        existing: &HashMap<(OrgKind, String), Existing>,
+    ) -> Option<(OrgKind, String)> {
+        let scope = self.scope?;
+        row_kept_out_by(scope, etab, |kind, code| existing.get(&(kind, code.to_string())).map(Existing::placement))
     }
 
     /// The summary of a batch's audit record (one per batch that wrote), naming what it wrote.
@@ -1538,8 +1646,21 @@ impl<'a> BatchWriter<'a> {
         // A batch lost in a crash is rewritten by the next run (batches are
         // idempotent), so the import need not wait for each commit's flush.
         relax_durability(&mut tx, self.store.backend()).await?;
-        let existing = self.lookup(&mut tx, etabs, related).await?;
-        let plan = self.plan(&existing, etabs, related);
+        let mut existing = self.lookup(&mut tx, etabs, related).await?;
+        let mut plan = self.plan(&existing, etabs, related);
+        if self.scope.is_some() && self.store.backend().locks_rows() && !plan.to_write.is_empty() {
+            // What the plan writes and the places of its établissements are read again, locked
+            // until the commit: a change committed since the lookup is seen, and none can come
+            // before the batch's writes. Unchanged rows, written by no one, are not locked.
+            let keys = decided_on(&plan.to_write, &existing);
+            let keys: Vec<(OrgKind, &str)> = keys.iter().map(|(kind, code)| (*kind, code.as_str())).collect();
+            let locked = existing_orgs(&mut tx, self.store.backend(), &keys, true).await?;
+            for (kind, code) in &keys {
+                existing.remove(&(*kind, code.to_string()));
+            }
+            existing.extend(locked);
+            plan = self.plan(&existing, etabs, related);
+        }
         for chunk in plan.to_write.chunks(1000) {
             upsert(&mut tx, self.store.backend(), chunk, &self.now).await?;
         }
@@ -1621,7 +1742,7 @@ impl<'a> BatchWriter<'a> {
                 keys.extend([(OrgKind::Departement, departement.as_str()), (OrgKind::Dsden, departement.as_str())]);
             }
         }
-        existing_orgs(conn, self.store.backend(), &keys).await
+        existing_orgs(conn, self.store.backend(), &keys, false).await
     }
 
     /// What a batch writes: the rows in the caller's scope whose hash changed, with
@@ -1634,11 +1755,18 @@ impl<'a> BatchWriter<'a> {
         related: &'r [Staged],
     ) -> BatchPlan<'r> {
         let mut counts = BatchCounts::default();
-        let (etabs_in_scope, out): (Vec<&Staged>, Vec<&Staged>) =
-            etabs.iter().partition(|e| self.may_write_row(&e.record, existing));
-        counts.out_of_scope = out.len() as u64;
-        counts.out_of_scope_lines = out.iter().map(|e| e.line).collect();
-        let named = (!out.is_empty()).then(|| places_named(&etabs_in_scope));
+        let mut etabs_in_scope = Vec::with_capacity(etabs.len());
+        for etab in etabs {
+            match self.kept_out_by(&etab.record, existing) {
+                None => etabs_in_scope.push(etab),
+                Some(by) => {
+                    counts.out_of_scope_lines.insert(etab.line);
+                    counts.moved.push(moved_out_of_scope(etab, by));
+                }
+            }
+        }
+        counts.out_of_scope = counts.moved.len() as u64;
+        let named = (!counts.moved.is_empty()).then(|| places_named(&etabs_in_scope));
         let related_in_scope: Vec<Cow<'r, Staged>> = related
             .iter()
             .filter(|r| named.as_ref().is_none_or(|named| named.contains(&(r.record.kind(), r.record.code.as_str()))))
@@ -1670,6 +1798,27 @@ impl<'a> BatchWriter<'a> {
         counts.written = to_write.len() as u64;
         BatchPlan { counts, to_write }
     }
+}
+
+/// The registered organisations a batch's writes were decided on: those it writes, and the
+/// établissement, commune, département and DSDEN of each établissement it writes.
+fn decided_on(to_write: &[Cow<'_, Staged>], existing: &HashMap<(OrgKind, String), Existing>) -> Vec<(OrgKind, String)> {
+    let mut keys = Vec::new();
+    for record in to_write.iter().map(|s| &s.record) {
+        keys.push((record.kind(), record.code.clone()));
+        if record.kind() == OrgKind::Etablissement {
+            let places = [
+                (OrgKind::Commune, &record.commune_code),
+                (OrgKind::Departement, &record.departement_code),
+                (OrgKind::Dsden, &record.departement_code),
+            ];
+            keys.extend(places.into_iter().filter_map(|(kind, code)| Some((kind, code.clone()?))));
+        }
+    }
+    keys.retain(|key| existing.contains_key(key));
+    keys.sort_unstable_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    keys.dedup();
+    keys
 }
 
 /// The related organisations the rows of `etabs` name (their commune, département, DSDEN,
@@ -1787,15 +1936,25 @@ impl Existing {
     }
 }
 
+/// What is registered under `keys`; with `lock`, the rows are locked until the end of the
+/// transaction ([`Backend::for_update`]), taken in one order (kind, then code) by every batch,
+/// so that two batches of one import never wait for each other both ways.
 async fn existing_orgs(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     keys: &[(OrgKind, &str)],
+    lock: bool,
 ) -> Result<HashMap<(OrgKind, String), Existing>, Problem> {
     let mut by_kind: HashMap<OrgKind, Vec<&str>> = HashMap::new();
     for (kind, code) in keys {
         by_kind.entry(*kind).or_default().push(code);
     }
+    let mut by_kind: Vec<(OrgKind, Vec<&str>)> = by_kind.into_iter().collect();
+    by_kind.sort_unstable_by_key(|(kind, _)| kind.as_str());
+    let locking = match lock {
+        true => format!(" ORDER BY code{}", backend.for_update()),
+        false => String::new(),
+    };
     let mut found = HashMap::new();
     for (kind, mut codes) in by_kind {
         codes.sort_unstable();
@@ -1805,7 +1964,7 @@ async fn existing_orgs(
             let name = if kind == OrgKind::Etablissement { "NULL" } else { "name" };
             let sql = format!(
                 "SELECT code, content_hash, academie_code, departement_code, {name} FROM orgs \
-                 WHERE kind = {} AND code IN ({})",
+                 WHERE kind = {} AND code IN ({}){locking}",
                 markers(backend, 1, 1),
                 markers(backend, 2, chunk.len())
             );

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod import;
+pub mod import_lock;
 pub mod invitations;
 pub mod manage;
 pub mod queries;

@@ -776,3 +776,204 @@ async fn removing_a_commune_that_is_no_member_says_de_with_its_elision(db: crate
     assert_eq!(status, StatusCode::NOT_FOUND, "{}: {problem}", w.db.name);
     assert_eq!(problem["detail"], "Fresnes n'est pas membre d'Est Ensemble", "{}: {problem}", w.db.name);
 }
+
+/// The file read in two parts: after the first, the reader stops until the test has changed the
+/// registry (`reached` says it got there: the import has read the registry and parsed the first
+/// part), so that the change comes between the parse of the later lines and their batch's write.
+struct PausedReader {
+    parts: std::collections::VecDeque<std::io::Cursor<Vec<u8>>>,
+    reached: Option<std::sync::mpsc::Sender<()>>,
+    resume: std::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Read for PausedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(part) = self.parts.front_mut() else {
+                return Ok(0);
+            };
+            let n = part.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            self.parts.pop_front();
+            if let Some(reached) = self.reached.take() {
+                let _ = reached.send(());
+                let _ = self.resume.recv();
+            }
+        }
+    }
+}
+
+backend_test!(a_school_moved_out_of_scope_during_an_import_is_not_written_and_its_line_is_said);
+/// Versailles' DAN renames its three Boulogne écoles and adds one in a commune new to the
+/// registry. After the first line, while the import goes on, the second école is moved to
+/// Créteil and the new commune registered there: neither line is written (the batch's
+/// transaction finds them out of scope), and the report names both lines and why.
+async fn a_school_moved_out_of_scope_during_an_import_is_not_written_and_its_line_is_said(db: crate::common::TestDb) {
+    use entcp::registry::import::{import_annuaire, ImportOptions, ImportScope};
+    let w = world(db).await;
+    let _ = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let dan = actor(&w.db.store, "dan@ac-versailles.fr").await;
+    let (first, rest) = (
+        format!("{HEADER}{};Ecole de Boulogne 1 renommée;Ecole;92012;092;25\n", uai("0929901")),
+        format!(
+            "{};Ecole de Boulogne 2 renommée;Ecole;92012;092;25\n\
+             {};Ecole de Boulogne 3 renommée;Ecole;92012;092;25\n\
+             {};Ecole d'Issy 5;Ecole;92040;092;25\n",
+            uai("0929902"),
+            uai("0929903"),
+            uai("0929905")
+        ),
+    );
+    let (reached, at_pause) = std::sync::mpsc::channel();
+    let (resume, resumed) = std::sync::mpsc::channel();
+    let parts = [first, rest].map(|p| std::io::Cursor::new(p.into_bytes())).into();
+    let input = PausedReader { parts, reached: Some(reached), resume: resumed };
+    let scope = ImportScope { academies: ["25".to_string()].into(), ..ImportScope::default() };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope) };
+    let store = w.db.store.clone();
+    let import = tokio::spawn(async move { import_annuaire(&store, &dan, input, options, t0()).await });
+    tokio::task::spawn_blocking(move || at_pause.recv()).await.unwrap().expect("the import reads the file");
+    let moved =
+        "UPDATE orgs SET academie_code = '24', departement_code = '94' WHERE kind = 'etablissement' AND code = $1";
+    sqlx::query(moved).bind(uai("0929902")).execute(w.db.store.pool()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO orgs (id, kind, code, name, sort_name, departement_code, academie_code, content_hash, created_at, \
+         updated_at) VALUES ('commune-issy', 'commune', '92040', 'Issy (Créteil)', 'issy (creteil)', '94', '24', 'x', \
+         '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+    )
+    .execute(w.db.store.pool())
+    .await
+    .unwrap();
+    resume.send(()).unwrap();
+    let report = import.await.unwrap().expect("the import runs to its end");
+    let db = w.db.name;
+    assert_eq!(org(&w.db.store, &uai("0929901")).await.name, "Ecole de Boulogne 1 renommée", "{db}");
+    assert_eq!(org(&w.db.store, &uai("0929903")).await.name, "Ecole de Boulogne 3 renommée", "{db}");
+    let kept = org(&w.db.store, &uai("0929902")).await;
+    assert_eq!((kept.name.as_str(), kept.academie_code.as_deref()), ("Ecole de Boulogne 2", Some("24")), "{db}");
+    let issy = org(&w.db.store, "commune:92040").await;
+    assert_eq!((issy.name.as_str(), issy.academie_code.as_deref()), ("Issy (Créteil)", Some("24")), "{db}");
+    assert!(queries::resolve_org(&w.db.store, &uai("0929905")).await.is_err(), "{db}: no école in Créteil's commune");
+    assert_eq!((report.out_of_scope, report.etablissements.updated, report.etablissements.created), (2, 2, 0), "{db}");
+    let said: Vec<(u64, Option<&str>, &str)> =
+        report.moved_out_of_scope.iter().map(|m| (m.line, m.uai.as_deref(), m.reason.as_str())).collect();
+    let (two, five) = (uai("0929902"), uai("0929905"));
+    assert_eq!(
+        said,
+        [
+            (
+                3,
+                Some(two.as_str()),
+                format!("l'établissement {two} a été enregistré hors de votre périmètre pendant l'import : ligne non importée")
+                    .as_str()
+            ),
+            (
+                5,
+                Some(five.as_str()),
+                "sa commune 92040 a été enregistrée hors de votre périmètre pendant l'import : ligne non importée"
+            ),
+        ],
+        "{db}"
+    );
+    assert!(report.to_text().contains("    ligne 3 : l'établissement"), "{db}: {}", report.to_text());
+}
+
+/// The Créteil DAN's import under way: its lock taken at `at`, as `import_annuaire` takes it.
+async fn creteil_import_under_way(
+    w: &World,
+    at: chrono::DateTime<chrono::Utc>,
+) -> entcp::registry::import_lock::ImportLock {
+    use entcp::registry::import::ImportScope;
+    let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
+    let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
+    entcp::registry::import_lock::ImportLock::take(&w.db.store, &dan, Some(&scope), at).await.unwrap().expect("a lock")
+}
+
+async fn import_locks(store: &Store) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT academie_code, holder FROM import_locks ORDER BY academie_code")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+backend_test!(a_second_import_of_an_academie_is_refused_while_the_first_runs_and_says_who_runs_it);
+async fn a_second_import_of_an_academie_is_refused_while_the_first_runs_and_says_who_runs_it(
+    db: crate::common::TestDb,
+) {
+    let w = world(db).await;
+    let db = w.db.name;
+    let lock = creteil_import_under_way(&w, t0()).await;
+    let renamed = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;Code_academie\n\
+                   0940176F;Ecole renommée pendant l'import;Ecole;94034;094;24\n";
+    // Another DAN of Créteil (a DSDEN's), and the administrator, whose import may touch every académie.
+    let dsden = w.client("dan@dsden94.fr", Role::Dan, Some("dsden:94")).await;
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    for client in [&dsden, &admin] {
+        let (status, problem) = upload(client, &w.url("/imports/annuaire"), renamed.to_string()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{db}: {problem}");
+        assert_eq!(problem["title"], "Conflit avec l'état actuel", "{db}: {problem}");
+        assert_eq!(
+            problem["detail"],
+            "un import de l'annuaire touchant l'académie de Créteil est déjà en cours, lancé par dan@ac-creteil.fr \
+             le 1er septembre 2026 à 10 h 00 : réessayez une fois celui-ci terminé (s'il a été interrompu, son \
+             verrou expire le 1er septembre 2026 à 10 h 02)",
+            "{db}"
+        );
+    }
+    assert_eq!(org(&w.db.store, "0940176F").await.name, "Ecole élémentaire Robert Doisneau", "{db}: nothing written");
+    // Versailles' DAN imports meanwhile: another académie.
+    let versailles = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
+    let (status, report) = upload(&versailles, &w.url("/imports/annuaire"), versailles_csv()).await;
+    assert_eq!(status, StatusCode::OK, "{db}: {report}");
+    // A dry run writes nothing: it is not refused.
+    let (status, report) = upload(&dsden, &w.url("/imports/annuaire?dry_run=true"), renamed.to_string()).await;
+    assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
+    assert_eq!(import_locks(&w.db.store).await, [("24".to_string(), "dan@ac-creteil.fr".to_string())], "{db}");
+    // Once the first is done, the second runs and leaves no lock behind.
+    lock.release().await.unwrap();
+    let (status, report) = upload(&dsden, &w.url("/imports/annuaire"), renamed.to_string()).await;
+    assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
+    assert_eq!(import_locks(&w.db.store).await, [], "{db}");
+    // An administrator's import holds every académie.
+    let national = entcp::registry::import_lock::ImportLock::take(&w.db.store, &admin(), None, t0()).await;
+    let national = national.unwrap().expect("a lock");
+    let (status, problem) = upload(&versailles, &w.url("/imports/annuaire"), versailles_csv()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{db}: {problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("un import de l'annuaire de toutes les académies est déjà en cours"), "{db}: {detail}");
+    national.release().await.unwrap();
+}
+
+backend_test!(an_import_lock_whose_lease_ran_out_or_whose_process_is_gone_is_taken_over);
+async fn an_import_lock_whose_lease_ran_out_or_whose_process_is_gone_is_taken_over(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let db = w.db.name;
+    let renamed = |name: &str| format!("{HEADER}0940176F;{name};Ecole;94034;094;24\n");
+    let dsden = w.client("dan@dsden94.fr", Role::Dan, Some("dsden:94")).await;
+    // A lock taken three minutes before and never renewed since (its process stalled or on
+    // another host, crashed): its lease of two minutes ran out.
+    let stalled = creteil_import_under_way(&w, t0() - chrono::Duration::minutes(3)).await;
+    let (status, report) = upload(&dsden, &w.url("/imports/annuaire"), renamed("Ecole après un bail échu")).await;
+    assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
+    assert_eq!(import_locks(&w.db.store).await, [], "{db}: taken over, then released");
+    drop(stalled);
+    // A lock whose lease still runs, taken by a process of this host that has ended (an
+    // `entctl import` killed): taken over at once.
+    let live = creteil_import_under_way(&w, t0()).await;
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let ended = child.id();
+    child.wait().unwrap();
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    sqlx::query("UPDATE import_locks SET process = $1")
+        .bind(format!("{}:{ended}", here.trim()))
+        .execute(w.db.store.pool())
+        .await
+        .unwrap();
+    let (status, report) = upload(&dsden, &w.url("/imports/annuaire"), renamed("Ecole après un arrêt brutal")).await;
+    assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
+    assert_eq!(org(&w.db.store, "0940176F").await.name, "Ecole après un arrêt brutal", "{db}");
+    drop(live);
+}
