@@ -22,6 +22,7 @@ use axum::response::Response;
 use axum::Form;
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::text::capitalised;
 use ent_ops::notify::preferences;
 use ent_platform::identity::oidc::recently_authenticated;
 use ent_platform::identity::sessions::{self, Timeouts};
@@ -131,15 +132,13 @@ pub(crate) async fn after_refused_confirmation(
     status: StatusCode,
     text: String,
 ) -> Result<Response, PageError> {
-    let error = FieldError::new("", "token-recent", capitalised(&text)).at("token-recent").labelled(TOKEN_FORM);
+    let error = FieldError::new("", "token-recent", sentence(&text)).at("token-recent").labelled(TOKEN_FORM);
     render(state, signed, status, None, None, vec![error]).await
 }
 
-/// `text` with a capital first letter and a final full stop.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
-    out.push_str(chars.as_str());
+/// `text` as a sentence: a capital first letter ([`capitalised`]) and a final full stop.
+fn sentence(text: &str) -> String {
+    let mut out = capitalised(text);
     if !out.ends_with('.') {
         out.push('.');
     }

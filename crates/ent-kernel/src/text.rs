@@ -30,6 +30,12 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// `text` with its first letter in capitals (« Aucune école déclarée… »), the rest as it is.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// What [`fold`] changes, as SQL `REPLACE` arguments: the letters (accented ones in both
 /// cases: SQLite's `LOWER`, and PostgreSQL's in the C locale, change ASCII letters only) and
 /// what each becomes.
@@ -61,6 +67,14 @@ pub fn fold_sql(column: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capitalised_raises_the_first_letter_accented_ones_too() {
+        assert_eq!(capitalised("école déclarée"), "École déclarée");
+        assert_eq!(capitalised("aucun compte"), "Aucun compte");
+        assert_eq!(capitalised("Déjà"), "Déjà");
+        assert_eq!(capitalised(""), "");
+    }
 
     #[test]
     fn fold_removes_accents_and_case() {

@@ -393,11 +393,10 @@ pub(super) async fn groupement_page(
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
         "shares": shares,
-        // The members' tenants the award left with their vendor: served like the unit prices.
-        "kept_tenants": match (&g.award, member_view) {
-            (Some(award), true) => award.kept_tenants.iter().map(|k| k.message.clone()).collect(),
-            _ => Vec::new(),
-        },
+        // The members' tenants the award left with their vendor, and those handed over to a
+        // titulaire since (`handover`): served like the unit prices.
+        "kept_tenants": kept_said(&g, member_view, false),
+        "handed_over_tenants": kept_said(&g, member_view, true),
         "documents": documents,
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
         "award_fields": award_fields,
@@ -405,6 +404,18 @@ pub(super) async fn groupement_page(
         "errors": errors,
     });
     Ok(page::render_status(status, "groupement.html", shell, values))
+}
+
+/// The sentences of the tenants `g`'s award kept (`handed_over`: false) — the latest word on
+/// each, its release once the accord-cadre that bound it ended and it stayed — or of those
+/// handed over to a titulaire since (true); none but for the award's members' view.
+fn kept_said(g: &Groupement, member_view: bool, handed_over: bool) -> Vec<String> {
+    let Some(award) = g.award.as_ref().filter(|_| member_view) else { return Vec::new() };
+    let said = |k: &gm::award::KeptTenant| match &k.released {
+        Some(r) => (r.vendor.is_some(), r.message.clone()),
+        None => (false, k.message.clone()),
+    };
+    award.kept_tenants.iter().map(said).filter(|(moved, _)| *moved == handed_over).map(|(_, m)| m).collect()
 }
 
 /// The field errors named by their controls (the templates find a control's error by its name).

@@ -16,6 +16,7 @@ use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
 use ent_kernel::store::update_versioned;
@@ -426,7 +427,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         .await?;
     // The buyer's SIRET given for a coordinator without one stays on the award (its DECP reads
     // it there): an award does not rewrite the registry.
-    let tenants = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
+    let switched = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
+    let suspended = suspended_switched(&funded, &switched, &vendor);
     ctx.record(
         &mut tx,
         "groupements.award",
@@ -434,8 +436,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         Some(&g.coordinator.id),
         json!({
             "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
-            "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": tenants,
-            "kept_tenants": award.kept_tenants,
+            "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": switched.len(),
+            "kept_tenants": award.kept_tenants, "suspended_tenants": suspended,
         }),
     )
     .await?;
@@ -444,7 +446,14 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let mut tx = ctx.store.begin_write().await?;
     for m in &members {
         let to = users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
-        let subject = json!({ "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name });
+        let funds = match get_org(ctx.store, &m.applicant.id).await? {
+            Some(org) => funded_tenants_of(ctx.store, &org).await?,
+            None => Vec::new(),
+        };
+        let subject = json!({
+            "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
+            "suspended": suspended_switched(&funds, &switched, &vendor),
+        });
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
         Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
     }
@@ -512,6 +521,10 @@ pub struct KeptTenant {
     pub ends_on: Option<String>,
     /// Why, in a French sentence.
     pub message: String,
+    /// Once the accord-cadre that bound it ended: the titulaire it passed to and when, or why it
+    /// stayed (`handover`); absent while it is kept.
+    #[serde(default)]
+    pub released: Option<super::handover::Release>,
 }
 
 /// Another groupement's running accord-cadre: its reference, titulaire, last day and the tenants
@@ -543,8 +556,7 @@ async fn running_elsewhere(
     for (id, _) in ids.iter().filter(|(_, vendor)| vendors.contains(&vendor.as_str())) {
         let Some(other) = super::get(store, id).await? else { continue };
         let Some(award) = &other.award else { continue };
-        let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
-        let Some(ends_on) = starts.and_then(|d| term_end(d, award.duration_months)) else { continue };
+        let Some(ends_on) = award.last_day() else { continue };
         if ends_on < notified {
             continue;
         }
@@ -577,10 +589,10 @@ async fn bound_elsewhere(
         let ends_on = r.ends_on.to_string();
         kept.push(KeptTenant {
             message: format!(
-                "L'ENT « {} » de {} garde son éditeur {}, titulaire de l'accord-cadre du groupement {} qui court \
+                "L'ENT « {} » {} garde son éditeur {}, titulaire de l'accord-cadre du groupement {} qui court \
                  jusqu'au {} : il ne passe pas au nouveau titulaire avant ce terme.",
                 tenant.slug,
-                tenant.organisation.name,
+                naming::de(&tenant.organisation.name),
                 current.name,
                 r.reference,
                 french_date(&ends_on)
@@ -591,6 +603,7 @@ async fn bound_elsewhere(
             status: None,
             groupement: Some(r.reference.clone()),
             ends_on: Some(ends_on),
+            released: None,
         });
     }
     Ok(kept)
@@ -604,34 +617,54 @@ fn retired(vendor: &Org, funded: &[Tenant]) -> Vec<KeptTenant> {
     let changing = retired.filter(|t| t.vendor.as_ref().is_none_or(|v| v.id != vendor.id));
     changing
         .map(|tenant| {
-            let (slug, org, state) = (&tenant.slug, &tenant.organisation.name, tenant.status.label());
+            let (slug, of_org, state) = (&tenant.slug, naming::de(&tenant.organisation.name), tenant.status.label());
             let current = tenant.vendor.as_ref().map(|v| v.name.clone());
             let message = match &current {
                 Some(current) => format!(
-                    "L'ENT « {slug} » de {org}, {state}, garde son éditeur {current}, qui détient ses données jusqu'à \
+                    "L'ENT « {slug} » {of_org}, {state}, garde son éditeur {current}, qui détient ses données jusqu'à \
                      leur purge : il ne passe pas au nouveau titulaire."
                 ),
                 None => format!(
-                    "L'ENT « {slug} » de {org}, {state}, ne passe pas au nouveau titulaire, qui n'a jamais détenu ses \
+                    "L'ENT « {slug} » {of_org}, {state}, ne passe pas au nouveau titulaire, qui n'a jamais détenu ses \
                      données : elles restent où elles sont jusqu'à leur purge."
                 ),
             };
             KeptTenant {
                 tenant: slug.clone(),
-                organisation: org.clone(),
+                organisation: tenant.organisation.name.clone(),
                 vendor: current,
                 status: Some(tenant.status),
                 groupement: None,
                 ends_on: None,
                 message,
+                released: None,
             }
         })
         .collect()
 }
 
+/// What the award says of the suspended tenants among `tenants` it switched (`switched`, their
+/// ids) to the titulaire `vendor`: a suspended tenant is still to be served (its data kept, its
+/// service to resume), so it passes with the others, and the titulaire is who serves it on
+/// resumption — said to its members, never left to be found out then.
+fn suspended_switched(tenants: &[Tenant], switched: &[String], vendor: &Org) -> Vec<String> {
+    let suspended = tenants.iter().filter(|t| t.status == TenantStatus::Suspended && switched.contains(&t.id));
+    suspended
+        .map(|t| {
+            format!(
+                "L'ENT « {} » {}, suspendu, passe lui aussi à {} : c'est ce titulaire qui le servira à sa remise \
+                 en service.",
+                t.slug,
+                naming::de(&t.organisation.name),
+                vendor.name
+            )
+        })
+        .collect()
+}
+
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28
-/// clauses) and as the vendor of those of `tenants` still served and not kept; returns how
-/// many tenants changed.
+/// clauses) and as the vendor of those of `tenants` still served and not kept; returns the
+/// ids of the tenants that changed.
 async fn processor_of_record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -640,9 +673,9 @@ async fn processor_of_record(
     award: &Award,
     members: &[Application],
     tenants: &[Tenant],
-) -> Result<usize, Problem> {
+) -> Result<Vec<String>, Problem> {
     let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
-    let ends = starts.and_then(|d| term_end(d, award.duration_months));
+    let ends = award.last_day();
     for m in members {
         let contract = NewContract {
             processor_org_id: vendor.id.clone(),
@@ -658,14 +691,14 @@ async fn processor_of_record(
         };
         contracts::record(tx, ctx.store, ctx.actor, &contract, ctx.now).await?;
     }
-    let mut changed = 0;
+    let mut changed = Vec::new();
     for tenant in tenants {
         let kept = award.kept_tenants.iter().any(|k| k.tenant == tenant.slug);
         if kept || !tenant.status.still_served() || tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) {
             continue;
         }
         set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;
-        changed += 1;
+        changed.push(tenant.id.clone());
     }
     Ok(changed)
 }

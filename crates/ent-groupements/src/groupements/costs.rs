@@ -11,6 +11,7 @@ pub use ent_documents::documents::euros;
 use ent_documents::documents::grouped;
 use ent_kernel::error::Checks;
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::text::capitalised;
 use ent_platform::registry::{funds_colleges_and_lycees, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -297,7 +298,7 @@ pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
             warnings.push(format!(
                 "{} par les membres : les {} % répartis « {} » le sont à parts égales ; saisissez leurs quantités \
                  (candidatures) pour une répartition au prorata",
-                capitalized(part.basis.none_declared(equipped)),
+                capitalised(part.basis.none_declared(equipped)),
                 part.weight,
                 part.basis.label(equipped)
             ));
@@ -320,12 +321,6 @@ pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
         }
     }
     warnings
-}
-
-/// `text` with its first letter in capitals.
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Each member's share of the common expenses and its own orders at `prices`.

@@ -14,6 +14,7 @@ pub mod consultation;
 pub mod costs;
 pub mod decp;
 pub mod documents;
+pub mod handover;
 pub mod membership;
 pub mod readers;
 pub mod routes;
@@ -202,6 +203,15 @@ pub struct Award {
     /// silently before its term). Served to the same readers as `unit_prices`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_tenants: Vec<award::KeptTenant>,
+}
+
+impl Award {
+    /// The last day of the accord-cadre: from its notification to the eve of the same day at
+    /// its term ([`term_end`]); None for an unreadable notification date.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        let notified = NaiveDate::parse_from_str(&self.notified_on, "%Y-%m-%d").ok()?;
+        term_end(notified, self.duration_months)
+    }
 }
 
 #[skip_serializing_none]
@@ -977,6 +987,11 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
     )
     .await?;
     tx.commit().await?;
+    if to == Status::Ended {
+        // Right after: the tenants its accord-cadre kept from later awards pass to their titulaire
+        // now; what fails here is the daily `groupements-handover` job's to finish.
+        handover::after_ending(ctx.store, ctx.actor, ctx.now, &g.reference).await;
+    }
     must_get(ctx.store, &g.id).await
 }
 

@@ -6,6 +6,7 @@ use super::AppState;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::{self, ConventionsState};
+use ent_groupements::groupements::{self, GroupementsState};
 use ent_kernel::config::Config;
 use ent_kernel::store::purge_idempotency_keys;
 use ent_ops::jobs::{self, check_config, fill_defaults, purge_runs, JobFuture, RUNS_KEPT};
@@ -60,6 +61,7 @@ adapter!(support_auto_close, SupportState, support::jobs::auto_close_job);
 adapter!(tenants_purge, ProvisioningState, provisioning::purge::purge_job);
 adapter!(tenants_coverage, TenantsState, tenants::coverage::coverage_job);
 adapter!(rgpd_snapshots, RgpdState, rgpd::jobs::run_job);
+adapter!(groupements_handover, GroupementsState, groupements::handover::handover_job);
 
 /// Deletes what has no use left and may hold personal data: ended console sessions (with
 /// their OpenID Connect ID token) and expired pending OpenID Connect logins, idempotency
@@ -109,6 +111,12 @@ pub fn all() -> Vec<Job> {
             "Réconcilie les tenants : applique les objets qui ont changé, rien sinon",
             "*/5 * * * *",
             tenants_reconcile,
+        ),
+        Job::new(
+            groupements::handover::JOB,
+            "Passe au titulaire de l'accord-cadre en cours qui les couvre les ENT qu'une attribution avait laissés à leur éditeur, une fois fini l'accord-cadre qui les y liait",
+            "0 7 * * *",
+            groupements_handover,
         ),
         Job::new(
             "support-reminders",
@@ -165,6 +173,14 @@ mod tests {
             let setting = &config.jobs.each[job.name];
             assert!(setting.enabled);
             assert_eq!(setting.schedule.as_deref(), Some(job.default_schedule));
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_job() {
+        let readme = include_str!("../../../../README.md");
+        for job in all() {
+            assert!(readme.contains(&format!("| `{}` |", job.name)), "README.md lists no job {}", job.name);
         }
     }
 

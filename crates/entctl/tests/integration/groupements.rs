@@ -3225,14 +3225,22 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
     assert!(!html.contains(&vendor.name), "{name}: no éditeur named in the constitutive: {html}");
 }
 
-// A commune in two groupements: the later award changes no titulaire silently. Its tenant,
-// whose vendor is the titulaire of the first groupement's accord-cadre still running, keeps it;
-// the award names it in its result and its audit; a member bound to nothing else gets the new
-// titulaire.
-backend_test!(a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so);
-async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so(db: crate::common::TestDb) {
+/// Two groupements sharing `w`'s first commune, whose tenant `ent-des-deux` is kept: the first
+/// (that commune alone) awarded to « ENT Éditions SAS », notified on 30 November 2026 (last day
+/// 29 November 2029); the second (with the second commune, whose `ent-du-second` is
+/// `second_status`) awarded to « Autre Éditeur SAS » on 1 December 2026 (last day 30 November
+/// 2029), both on 15 January 2027.
+struct KeptByFirst {
+    w: World,
+    admin: Client,
+    first: String,
+    g1: Value,
+    g2: Value,
+}
+
+async fn kept_by_first(db: &crate::common::TestDb, second_status: &str) -> KeptByFirst {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (w, signing) = world_signing_on_15_october(db).await;
     let (both, only_second) = (&w.communes[0].0, &w.communes[1].0);
     let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
     for (commune, slug) in [(both, "ent-des-deux"), (only_second, "ent-du-second")] {
@@ -3242,6 +3250,11 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         });
         assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
     }
+    sqlx::query("UPDATE tenants SET status = $1 WHERE slug = 'ent-du-second'")
+        .bind(second_status)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
     let first = constituted_groupement(&w, &signing, &[0]).await;
     let second = constituted_groupement(&w, &signing, &[0, 1]).await;
     let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
@@ -3253,20 +3266,29 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     let (status, g1) =
         send(coord.post(api(&format!("/groupements/{first}/award"))).json(&award_notified_on("2026-11-30"))).await;
     assert_eq!(status, 200, "{name}: {g1}");
-    let vendor_of = |slug: &'static str| {
-        let admin = &admin;
-        async move {
-            let (_, t) = send(admin.get(api(&format!("/tenants/{slug}")))).await;
-            t["vendor"]["name"].as_str().map(str::to_string)
-        }
-    };
-    assert_eq!(vendor_of("ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
-
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
     let mut body = award_body(&luhn(&format!("{}0001", luhn("82345678"))));
     body["vendor_name"] = json!("Autre Éditeur SAS");
     body["notified_on"] = json!("2026-12-01");
     let (status, g2) = send(coord.post(api(&format!("/groupements/{second}/award"))).json(&body)).await;
     assert_eq!(status, 200, "{name}: {g2}");
+    KeptByFirst { w, admin, first, g1, g2 }
+}
+
+/// The name of the vendor of tenant `slug`, as `admin` reads it.
+async fn vendor_of(admin: &Client, slug: &str) -> Option<String> {
+    let (_, t) = send(admin.get(api(&format!("/tenants/{slug}")))).await;
+    t["vendor"]["name"].as_str().map(str::to_string)
+}
+
+// A commune in two groupements: the later award changes no titulaire silently. Its tenant,
+// whose vendor is the titulaire of the first groupement's accord-cadre still running, keeps it;
+// the award names it in its result and its audit; a member bound to nothing else gets the new
+// titulaire.
+backend_test!(a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so);
+async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_so(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g1, g2, .. } = kept_by_first(&db, "requested").await;
     let kept = g2["award"]["kept_tenants"].as_array().cloned().unwrap_or_default();
     assert_eq!(kept.len(), 1, "{name}: {g2}");
     assert_eq!(
@@ -3279,8 +3301,12 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         message.contains("garde son éditeur ENT Éditions SAS") && message.contains("29 novembre 2029"),
         "{message}"
     );
-    assert_eq!(vendor_of("ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: kept");
-    assert_eq!(vendor_of("ent-du-second").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: bound to nothing else");
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: kept");
+    assert_eq!(
+        vendor_of(&admin, "ent-du-second").await.as_deref(),
+        Some("Autre Éditeur SAS"),
+        "{name}: bound to nothing else"
+    );
 
     let summary: String =
         sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
@@ -3292,7 +3318,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     assert_eq!(summary["kept_tenants"][0]["tenant"], "ent-des-deux", "{name}: {summary}");
     assert_eq!(summary["tenants"], 1, "{name}: one tenant changed: {summary}");
     // The members' tenants are not the business of every reader of the award.
-    let (_, seen) = send(w.outsider.get(api(&format!("/groupements/{second}")))).await;
+    let (_, seen) = send(w.outsider.get(api(&format!("/groupements/{}", g2["id"].as_str().unwrap())))).await;
     assert!(seen["award"].get("kept_tenants").is_none(), "{name}: {seen}");
     // The console's page of the groupement says it to its coordinator, not to another reader.
     let page = format!("/groupements/{}", g2["reference"].as_str().unwrap());
@@ -3307,6 +3333,217 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
             assert!(text.contains("garde son éditeur ENT Éditions SAS"), "{name}: {text}");
         }
     }
+}
+
+/// Runs `groupements-handover` through the API at the clock of `app`, as `admin`: what it says.
+async fn run_handover(admin: &Client, app: &TestApp) -> String {
+    let (status, run) = send(admin.to(app).post("/api/v1/jobs/groupements-handover/run")).await;
+    assert_eq!((status, run["outcome"].as_str()), (200, Some("success")), "{run}");
+    run["message"].as_str().unwrap().to_string()
+}
+
+/// What a hand-over left: the `groupements.handover` audit summaries of groupement `id`, the
+/// `processors` events of `ent-des-deux`, the `handover` notices (context, recipients) and the
+/// kept entry of `id`'s award as its coordinator reads it, with the groupement's version.
+async fn handover_traces(w: &World, id: &str) -> (Vec<Value>, i64, Vec<(Value, Vec<String>)>, Value, i64) {
+    let audits: Vec<String> = sqlx::query_scalar(
+        "SELECT summary FROM audit_log WHERE action = 'groupements.handover' AND target_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    let events: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tenant_events e JOIN tenants t ON t.id = e.tenant_id \
+         WHERE t.slug = 'ent-des-deux' AND e.kind = 'processors'",
+    )
+    .fetch_one(w.store.pool())
+    .await
+    .unwrap();
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let notices = notices.into_iter().filter(|n| n.context["event"] == "handover");
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    (
+        audits.iter().map(|a| serde_json::from_str(a).unwrap()).collect(),
+        events,
+        notices.map(|n| (n.context, n.recipients)).collect(),
+        g["award"]["kept_tenants"][0].clone(),
+        g["version"].as_i64().unwrap(),
+    )
+}
+
+// The accord-cadre that kept a tenant from a later award reaches its term: the daily job hands
+// the tenant over to the titulaire of the later accord-cadre, still running — its vendor, the
+// award's entry (released, dated), the audit, the notice to the member's collectivité, the
+// console — and a second run changes nothing.
+backend_test!(the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_ends);
+async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_ends(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g1, g2, .. } = kept_by_first(&db, "requested").await;
+    let (second, second_ref) = (g2["id"].as_str().unwrap(), g2["reference"].as_str().unwrap());
+    // On its last day, the first accord-cadre still binds: nothing moves.
+    let last_day = TestApp::over(&w.store).clock(clock_on(2029, 11, 29)).build().await;
+    let said = run_handover(&admin, &last_day).await;
+    assert!(said.starts_with("0 ENT passé(s)"), "{name}: {said}");
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
+
+    let after = TestApp::over(&w.store).clock(clock_on(2029, 11, 30)).build().await;
+    let said = run_handover(&admin, &after).await;
+    assert!(said.starts_with("1 ENT passé(s) au titulaire de l'accord-cadre en cours, 0 laissé(s)"), "{name}: {said}");
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: moved");
+    let (audits, events, notices, kept, version) = handover_traces(&w, second).await;
+    assert_eq!(audits.len(), 1, "{name}: {audits:?}");
+    assert_eq!(
+        (audits[0]["tenant"].as_str(), audits[0]["from"].as_str(), audits[0]["to"].as_str()),
+        (Some("ent-des-deux"), Some("ENT Éditions SAS"), Some("Autre Éditeur SAS")),
+        "{name}: {audits:?}"
+    );
+    assert_eq!(audits[0]["binding"], g1["reference"], "{name}");
+    let released = &kept["released"];
+    assert_eq!(
+        (released["on"].as_str(), released["vendor"].as_str(), released["groupement"].as_str()),
+        (Some("2029-11-30"), Some("Autre Éditeur SAS"), Some(second_ref)),
+        "{name}: {kept}"
+    );
+    let message = released["message"].as_str().unwrap();
+    let first_ref = g1["reference"].as_str().unwrap();
+    for needle in [
+        "est passé le 30 novembre 2029 à Autre Éditeur SAS".to_string(),
+        format!(
+            "l'accord-cadre du groupement {first_ref} qui le liait à ENT Éditions SAS s'est achevé le 29 novembre 2029"
+        ),
+    ] {
+        assert!(message.contains(&needle), "{name}: « {needle} » in {message}");
+    }
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    assert_eq!(notices[0].1, [mayor], "{name}: the member funding it, as the award told it");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    assert!(mail.subject.contains("ENT passé au titulaire"), "{name}: {}", mail.subject);
+    assert!(mail.text.contains(message), "{name}: {}", mail.text);
+    // The console's page of the award says it moved, and when.
+    crate::console::with_password(&w.store, "coord@sm94.fr").await;
+    let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
+    let text = crate::console::get(&w.app, &session, &format!("/groupements/{second_ref}")).await.text;
+    assert!(text.contains("id=\"ent-transferes\"") && !text.contains("id=\"ent-conserves\""), "{name}: {text}");
+    assert!(text.contains("est passé le 30 novembre 2029 à Autre Éditeur SAS"), "{name}: {text}");
+
+    // Again, the next day: nothing changes.
+    let next = TestApp::over(&w.store).clock(clock_on(2029, 11, 30)).build().await;
+    let said = run_handover(&admin, &next).await;
+    assert!(said.starts_with("0 ENT passé(s) au titulaire de l'accord-cadre en cours, 0 laissé(s)"), "{name}: {said}");
+    let again = handover_traces(&w, second).await;
+    assert_eq!((again.0.len(), again.1, again.2.len(), &again.3, again.4), (1, events, 1, &kept, version), "{name}");
+}
+
+// The accord-cadre that kept a tenant ends with no other accord-cadre running that covers it
+// (the later one ended by its coordinator): the tenant keeps its vendor, the award says why, and
+// a second run changes nothing.
+backend_test!(a_kept_tenant_no_running_accord_cadre_covers_stays_with_its_vendor_and_the_award_says_why);
+async fn a_kept_tenant_no_running_accord_cadre_covers_stays_with_its_vendor_and_the_award_says_why(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    let second = g2["id"].as_str().unwrap();
+    let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
+    for to in ["running", "ended"] {
+        let (status, g) = send(
+            w.coord.to(&ending).post(api(&format!("/groupements/{second}/transition"))).json(&json!({ "to": to })),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {to}: {g}");
+    }
+    let after = TestApp::over(&w.store).clock(clock_on(2029, 12, 2)).build().await;
+    let said = run_handover(&admin, &after).await;
+    assert!(said.starts_with("0 ENT passé(s) au titulaire de l'accord-cadre en cours, 1 laissé(s)"), "{name}: {said}");
+    assert!(said.contains("aucun accord-cadre en cours ne le couvre"), "{name}: {said}");
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: stays");
+    let (audits, events, notices, kept, version) = handover_traces(&w, second).await;
+    assert_eq!((audits.len(), audits[0]["to"].clone()), (1, Value::Null), "{name}: {audits:?}");
+    let released = &kept["released"];
+    assert!(released.get("vendor").is_none(), "{name}: {kept}");
+    assert_eq!(released["on"], "2029-12-02", "{name}: {kept}");
+    assert!(released["message"].as_str().unwrap().contains("garde son éditeur ENT Éditions SAS"), "{name}: {kept}");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    assert!(mail.subject.contains("ENT laissé à son éditeur"), "{name}: {}", mail.subject);
+
+    let said = run_handover(&admin, &after).await;
+    assert!(said.starts_with("0 ENT passé(s) au titulaire de l'accord-cadre en cours, 0 laissé(s)"), "{name}: {said}");
+    let again = handover_traces(&w, second).await;
+    assert_eq!((again.0.len(), again.1, again.2.len(), &again.3, again.4), (1, events, 1, &kept, version), "{name}");
+}
+
+// The accord-cadre that kept a tenant is ended by its coordinator before its term: the tenant
+// passes to the later titulaire at once, the entry saying it « a pris fin »; the job then has
+// nothing left to do.
+backend_test!(ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once);
+async fn ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, first, g2, .. } = kept_by_first(&db, "requested").await;
+    let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
+    for to in ["running", "ended"] {
+        let (status, g) =
+            send(w.coord.to(&ending).post(api(&format!("/groupements/{first}/transition"))).json(&json!({ "to": to })))
+                .await;
+        assert_eq!(status, 200, "{name}: {to}: {g}");
+    }
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: at once");
+    let (audits, events, _, kept, version) = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    assert_eq!(audits.len(), 1, "{name}: {audits:?}");
+    assert_eq!(kept["released"]["on"], "2028-03-01", "{name}: {kept}");
+    assert!(kept["released"]["message"].as_str().unwrap().contains("ENT Éditions SAS a pris fin"), "{name}: {kept}");
+    let said = run_handover(&admin, &ending).await;
+    assert!(said.starts_with("0 ENT passé(s)"), "{name}: {said}");
+    let again = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    assert_eq!((again.0.len(), again.1, &again.3, again.4), (1, events, &kept, version), "{name}");
+}
+
+// A suspended tenant is still to be served: the award switches it with the others, and its
+// notice to the member says so — the titulaire serves it on resumption.
+backend_test!(an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_serves_it_on_resumption);
+async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_serves_it_on_resumption(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "suspended").await;
+    assert_eq!(vendor_of(&admin, "ent-du-second").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: switched");
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let mayor = format!("mairie{}@test.fr", w.communes[1].0.code);
+    let awarded = notices
+        .iter()
+        .find(|n| {
+            n.context["event"] == "awarded"
+                && n.context["reference"] == g2["reference"]
+                && n.recipients == [mayor.as_str()]
+        })
+        .expect("the award's notice to the second commune");
+    let mail = entcp::notify::mailer::render("groupement", &awarded.context).unwrap();
+    let sentence = format!(
+        "L'ENT « ent-du-second » {}, suspendu, passe lui aussi à Autre Éditeur SAS : c'est ce titulaire qui le \
+         servira à sa remise en service.",
+        entcp::naming::de(&w.communes[1].0.name)
+    );
+    assert!(mail.text.contains(&sentence), "{name}: « {sentence} » in {}", mail.text);
+    // The first commune funds no suspended tenant: its notice says nothing of one.
+    let first_mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    let other = notices
+        .iter()
+        .find(|n| {
+            n.context["event"] == "awarded"
+                && n.context["reference"] == g2["reference"]
+                && n.recipients == [first_mayor.as_str()]
+        })
+        .expect("the award's notice to the first commune");
+    assert_eq!(other.context["suspended"], json!([]), "{name}");
+    let summary: String =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
+            .bind(g2["id"].as_str().unwrap())
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["suspended_tenants"].as_array().map(Vec::len), Some(1), "{name}: {summary}");
 }
 
 backend_test!(an_application_decided_twice_and_its_notice_name_the_commune_with_its_elision);

@@ -1,0 +1,427 @@
+//! The hand-over of kept tenants: a member's tenant an award left with the titulaire of another
+//! groupement's accord-cadre ([`KeptTenant`] naming that `groupement`) passes, once that
+//! accord-cadre has ended — its last day passed ([`Award::last_day`]) or its groupement
+//! `ended` — to the titulaire of the latest accord-cadre still running that covers it (one of
+//! its accepted members funds it). With none running, or a tenant no longer served, it stays
+//! with its vendor and the award says why. The daily job `groupements-handover` does it, and
+//! [`super::transition`] right after a groupement is ended.
+//!
+//! Each tenant is handed over in one write transaction: its vendor, the award(s) that kept it
+//! (the entry's [`Release`]), the audit record and the notices of the members concerned. The
+//! rows of those awards (and the tenant's) are locked and read again inside it, and an entry
+//! already released is left alone: a second pass, another replica or the job after an ending
+//! changes nothing, and a pass cut midway is taken up where it stopped.
+
+use super::award::{funded_tenants_of, KeptTenant};
+use super::membership;
+use super::{Award, Groupement};
+use chrono::{DateTime, NaiveDate, Utc};
+use ent_conventions::conventions::workflow::users_with_role;
+use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::error::Problem;
+use ent_kernel::naming;
+use ent_kernel::skip_serializing_none;
+use ent_kernel::store::{timestamp, JsonText, Store, Tx};
+use ent_ops::jobs::JobFuture;
+use ent_ops::notify::Notice;
+use ent_platform::audit::{self, Target};
+use ent_platform::identity::Actor;
+use ent_platform::registry::{get_org, Org};
+use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The job's name, and its actor (`system:groupements-handover`).
+pub const JOB: &str = "groupements-handover";
+
+/// What became of a kept tenant once the accord-cadre that bound it ended.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Release {
+    /// `YYYY-MM-DD`: the day it was handed over (or found with no accord-cadre to pass to).
+    pub on: String,
+    /// The titulaire it passed to; absent when it stayed with its vendor (no accord-cadre
+    /// running covers it, or it is no longer served).
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// The reference of the groupement whose accord-cadre's titulaire took it.
+    #[serde(default)]
+    pub groupement: Option<String>,
+    /// What happened and why, in a French sentence.
+    pub message: String,
+}
+
+/// One pass: the sentences of the tenants handed over, of those left with their vendor, and
+/// of the failures (the tenant named).
+#[derive(Debug, Default)]
+pub struct HandoverPass {
+    pub moved: Vec<String>,
+    pub left: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+impl HandoverPass {
+    /// The job's summary.
+    pub fn outcome(&self) -> String {
+        let mut out = format!(
+            "{} ENT passé(s) au titulaire de l'accord-cadre en cours, {} laissé(s) à leur éditeur",
+            self.moved.len(),
+            self.left.len()
+        );
+        for line in self.moved.iter().chain(&self.left) {
+            out.push_str(" ; ");
+            out.push_str(line);
+        }
+        if !self.failed.is_empty() {
+            out.push_str(&format!(" ; {} échec(s) : {}", self.failed.len(), self.failed.join(" ; ")));
+        }
+        out
+    }
+}
+
+/// How an accord-cadre that bound a kept tenant ended.
+#[derive(Debug, Clone)]
+struct Ending {
+    /// Its last day, when its term passed; None when its groupement was ended before.
+    last_day: Option<NaiveDate>,
+}
+
+impl Ending {
+    /// « s'est achevé le 29 novembre 2029 », « a pris fin ».
+    fn said(&self) -> String {
+        match self.last_day {
+            Some(day) => format!("s'est achevé le {}", french_date(&day.to_string())),
+            None => "a pris fin".into(),
+        }
+    }
+}
+
+/// Whether the accord-cadre of the groupement `reference` has ended on `today`: its groupement
+/// is `ended`, or its last day is past. None while it runs (or if no such groupement).
+async fn ending(store: &Store, reference: &str, today: NaiveDate) -> Result<Option<Ending>, Problem> {
+    let Some(g) = super::get(store, reference).await? else { return Ok(None) };
+    let last_day = g.award.as_ref().and_then(Award::last_day);
+    Ok(match last_day {
+        Some(day) if day < today => Some(Ending { last_day: Some(day) }),
+        _ if g.status == super::Status::Ended => Some(Ending { last_day: None }),
+        _ => None,
+    })
+}
+
+/// The entries of `award` still kept by an accord-cadre (`groupement` named, not released).
+fn bound(award: &Award) -> impl Iterator<Item = &KeptTenant> {
+    award.kept_tenants.iter().filter(|k| k.groupement.is_some() && k.released.is_none())
+}
+
+/// The awards (their groupements' ids) keeping each tenant (its slug) for an accord-cadre that
+/// has ended — only `ended` when given (the groupement just ended) — with those endings.
+async fn pending(
+    store: &Store,
+    today: NaiveDate,
+    ended: Option<&str>,
+) -> Result<(BTreeMap<String, Vec<String>>, BTreeMap<String, Ending>), Problem> {
+    let rows: Vec<(String, JsonText<Award>)> =
+        sqlx::query_as("SELECT id, award FROM groupements WHERE award IS NOT NULL ORDER BY id")
+            .fetch_all(store.pool())
+            .await?;
+    let (mut tenants, mut endings) = (BTreeMap::<String, Vec<String>>::new(), BTreeMap::new());
+    let mut running = Vec::new();
+    for (id, award) in &rows {
+        for kept in bound(&award.0) {
+            let binding = kept.groupement.clone().unwrap_or_default();
+            if ended.is_some_and(|e| e != binding) || running.contains(&binding) {
+                continue;
+            }
+            if !endings.contains_key(&binding) {
+                match ending(store, &binding, today).await? {
+                    Some(e) => endings.insert(binding.clone(), e),
+                    None => {
+                        running.push(binding);
+                        continue;
+                    }
+                };
+            }
+            let holders = tenants.entry(kept.tenant.clone()).or_default();
+            if !holders.contains(id) {
+                holders.push(id.clone());
+            }
+        }
+    }
+    Ok((tenants, endings))
+}
+
+/// Whether one of the accepted members of the groupement `id` funds `tenant`
+/// ([`funded_tenants_of`]); the members that do.
+async fn members_funding(store: &Store, id: &str, tenant: &Tenant) -> Result<Vec<Org>, Problem> {
+    let mut funding = Vec::new();
+    for m in membership::members(store, id).await? {
+        let Some(org) = get_org(store, &m.applicant.id).await? else { continue };
+        if funded_tenants_of(store, &org).await?.iter().any(|t| t.id == tenant.id) {
+            funding.push(org);
+        }
+    }
+    Ok(funding)
+}
+
+/// The latest accord-cadre (by notification) running on `today` — awarded or in execution,
+/// notified, its last day not past — one of whose members funds `tenant`: its groupement and
+/// titulaire.
+async fn latest_covering(
+    store: &Store,
+    tenant: &Tenant,
+    today: NaiveDate,
+) -> Result<Option<(Groupement, Org)>, Problem> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM groupements WHERE status IN ('awarded', 'running') AND award IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let notified = |g: &Groupement| (g.award.as_ref().map(|a| a.notified_on.clone()), g.id.clone());
+    let mut latest: Option<Groupement> = None;
+    for id in ids {
+        let Some(g) = super::get(store, &id).await? else { continue };
+        let Some(award) = &g.award else { continue };
+        let runs = award.notified_on <= today.to_string() && award.last_day().is_some_and(|last| last >= today);
+        if !runs || latest.as_ref().is_some_and(|l| notified(l) >= notified(&g)) {
+            continue;
+        }
+        if !members_funding(store, &id, tenant).await?.is_empty() {
+            latest = Some(g);
+        }
+    }
+    let Some((g, vendor)) = latest.and_then(|g| g.award.as_ref().map(|a| a.vendor.id.clone()).map(|v| (g, v))) else {
+        return Ok(None);
+    };
+    Ok(get_org(store, &vendor).await?.map(|vendor| (g, vendor)))
+}
+
+/// What a kept tenant becomes: its release, and the titulaire to switch it to (None: it stays).
+fn decide(
+    tenant: &Tenant,
+    kept: &KeptTenant,
+    ending: &Ending,
+    target: Option<&(Groupement, Org)>,
+    today: NaiveDate,
+) -> (Release, Option<Org>) {
+    let (slug, of_org) = (&tenant.slug, naming::de(&tenant.organisation.name));
+    let binding = kept.groupement.as_deref().unwrap_or_default();
+    let old = tenant.vendor.as_ref().map(|v| v.name.clone()).or_else(|| kept.vendor.clone()).unwrap_or_default();
+    let on = today.to_string();
+    let ended = format!("l'accord-cadre du groupement {binding} qui le liait à {old} {}", ending.said());
+    let release = |vendor: Option<&Org>, groupement: Option<&str>, message: String| Release {
+        on: on.clone(),
+        vendor: vendor.map(|v| v.name.clone()),
+        groupement: groupement.map(str::to_string),
+        message,
+    };
+    if !tenant.status.still_served() {
+        let state = tenant.status.label();
+        let message = format!(
+            "L'ENT « {slug} » {of_org}, {state}, garde son éditeur {old}, qui détient ses données jusqu'à leur purge : \
+             {ended}."
+        );
+        return (release(None, None, message), None);
+    }
+    match target {
+        None => {
+            let message = format!(
+                "L'ENT « {slug} » {of_org} garde son éditeur {old} : {ended}, et aucun accord-cadre en cours ne le \
+                 couvre (constaté le {}) ; il passera au titulaire du prochain marché attribué.",
+                french_date(&on)
+            );
+            (release(None, None, message), None)
+        }
+        Some((g, vendor)) if tenant.vendor.as_ref().is_some_and(|v| v.id == vendor.id) => {
+            let message = format!(
+                "L'ENT « {slug} » {of_org} garde son éditeur {}, titulaire de l'accord-cadre en cours du groupement {} \
+                 (constaté le {}) : {ended}.",
+                vendor.name,
+                g.reference,
+                french_date(&on)
+            );
+            (release(Some(vendor), Some(&g.reference), message), None)
+        }
+        Some((g, vendor)) => {
+            let message = format!(
+                "L'ENT « {slug} » {of_org} est passé le {} à {}, titulaire de l'accord-cadre du groupement {} : {ended}.",
+                french_date(&on),
+                vendor.name,
+                g.reference
+            );
+            (release(Some(vendor), Some(&g.reference), message), Some(vendor.clone()))
+        }
+    }
+}
+
+/// Hands over the kept tenants whose accord-cadre has ended on `now`'s day in France (only
+/// those `ended` kept, the groupement just ended, when given), each in its own transaction
+/// ([`hand_over_tenant`]); a tenant that fails is named and the others go on.
+pub async fn hand_over(
+    store: &Store,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    ended: Option<&str>,
+) -> Result<HandoverPass, Problem> {
+    let today = today_in_france(now);
+    let (tenants, endings) = pending(store, today, ended).await?;
+    let mut pass = HandoverPass::default();
+    for (slug, holders) in tenants {
+        match hand_over_tenant(store, actor, now, &slug, &holders, &endings).await {
+            Ok(Some((release, moved))) if moved => pass.moved.push(release.message),
+            Ok(Some((release, _))) => pass.left.push(release.message),
+            Ok(None) => {}
+            Err(p) => pass.failed.push(format!("ENT « {slug} » : {}", p.detail)),
+        }
+    }
+    Ok(pass)
+}
+
+/// [`hand_over`] of the tenants the groupement `reference`, just ended by `actor`, kept from
+/// later awards. A failure leaves them to the daily job: the ending stands.
+pub async fn after_ending(store: &Store, actor: &Actor, now: DateTime<Utc>, reference: &str) {
+    match hand_over(store, actor, now, Some(reference)).await {
+        Ok(pass) if pass.failed.is_empty() => {}
+        Ok(pass) => tracing::warn!(groupement = reference, outcome = pass.outcome(), "hand-over after ending"),
+        Err(p) => tracing::warn!(groupement = reference, error = p.detail, "hand-over after ending"),
+    }
+}
+
+/// The daily `groupements-handover` job.
+pub fn handover_job(state: &super::GroupementsState, now: DateTime<Utc>) -> JobFuture<'_> {
+    Box::pin(async move {
+        let actor = Actor::system(JOB);
+        let pass = hand_over(&state.store, &actor, now, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        if pass.failed.is_empty() {
+            Ok(pass.outcome())
+        } else {
+            Err(anyhow::anyhow!(pass.outcome()))
+        }
+    })
+}
+
+/// Hands over the tenant `slug` the awards of `holders` keep for an ended accord-cadre: reads
+/// what it needs, then, in one transaction, locks the tenant's and the awards' rows, reads the
+/// awards again, and for the entries still kept by an ended accord-cadre switches the tenant
+/// (once) and releases each entry, with their audit and notices. None when nothing was left
+/// to do (another pass did it); else the release (of the first entry) and whether it moved.
+async fn hand_over_tenant(
+    store: &Store,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    slug: &str,
+    holders: &[String],
+    endings: &BTreeMap<String, Ending>,
+) -> Result<Option<(Release, bool)>, Problem> {
+    let today = today_in_france(now);
+    let Some(tenant) = get_tenant(store, slug).await? else { return Ok(None) };
+    let target = latest_covering(store, &tenant, today).await?;
+    let mut notified = BTreeMap::new();
+    for id in holders {
+        let Some(g) = super::get(store, id).await? else { continue };
+        let mut to = Vec::new();
+        for org in members_funding(store, id, &tenant).await? {
+            to.push(org.id);
+        }
+        notified.insert(id.clone(), (g, to));
+    }
+    let mut tx = store.begin_write().await?;
+    let lock = store.backend().for_update();
+    sqlx::query(&format!("SELECT id FROM tenants WHERE id = $1{lock}")).bind(&tenant.id).fetch_all(&mut *tx).await?;
+    let mut first: Option<(Release, bool)> = None;
+    let mut switched = false;
+    for (id, (g, members)) in &notified {
+        let sql = format!("SELECT award FROM groupements WHERE id = $1{lock}");
+        let Some(award): Option<JsonText<Award>> = sqlx::query_scalar(&sql).bind(id).fetch_optional(&mut *tx).await?
+        else {
+            continue;
+        };
+        let mut award = award.0;
+        let mut released = Vec::new();
+        for kept in award.kept_tenants.iter_mut().filter(|k| k.tenant == slug && k.released.is_none()) {
+            let Some(ending) = kept.groupement.as_ref().and_then(|b| endings.get(b)) else { continue };
+            let (release, vendor) = decide(&tenant, kept, ending, target.as_ref(), today);
+            if let Some(vendor) = vendor.filter(|_| !switched) {
+                set_processors(&mut tx, store, actor, &tenant, Some(&vendor), None, now).await?;
+                switched = true;
+            }
+            first.get_or_insert((release.clone(), release.vendor.is_some()));
+            kept.released = Some(release.clone());
+            released.push((kept.clone(), release));
+        }
+        if released.is_empty() {
+            continue;
+        }
+        sqlx::query("UPDATE groupements SET award = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+            .bind(serde_json::to_string(&award).expect("award serialises"))
+            .bind(timestamp(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, store, actor, g, members, &released, now).await?;
+    }
+    if first.is_none() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(first)
+}
+
+/// The audit record of the entries of `g`'s award released, and the notice of each to the
+/// `collectivite` users of `members` (the award's members funding the tenant: those its
+/// award notified).
+async fn record(
+    tx: &mut Tx,
+    store: &Store,
+    actor: &Actor,
+    g: &Groupement,
+    members: &[String],
+    released: &[(KeptTenant, Release)],
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    for (kept, release) in released {
+        let summary = json!({
+            "tenant": kept.tenant, "organisation": kept.organisation, "from": kept.vendor,
+            "binding": kept.groupement, "to": release.vendor, "via": release.groupement, "on": release.on,
+            "message": release.message,
+        });
+        let target = Target::new("groupement", &g.id, Some(&g.coordinator.id));
+        audit::record(tx, store.backend(), actor, "groupements.handover", &target, summary, now).await?;
+        let mut to = Vec::new();
+        for member in members {
+            to.extend(users_with_role(tx, member, "collectivite").await?);
+        }
+        let subject = json!({
+            "event": "handover", "reference": g.reference, "title": g.title, "message": release.message,
+            "vendor": release.vendor,
+        });
+        Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_counts_and_names_each_tenant() {
+        let pass = HandoverPass { moved: vec!["A.".into()], left: vec!["B.".into()], failed: vec![] };
+        assert_eq!(
+            pass.outcome(),
+            "1 ENT passé(s) au titulaire de l'accord-cadre en cours, 1 laissé(s) à leur éditeur ; A. ; B."
+        );
+        assert!(HandoverPass { failed: vec!["ENT « x » : panne".into()], ..Default::default() }
+            .outcome()
+            .ends_with("1 échec(s) : ENT « x » : panne"));
+    }
+
+    #[test]
+    fn an_ending_by_term_names_its_last_day() {
+        let day = NaiveDate::from_ymd_opt(2029, 11, 29);
+        assert_eq!(Ending { last_day: day }.said(), "s'est achevé le 29 novembre 2029");
+        assert_eq!(Ending { last_day: None }.said(), "a pris fin");
+    }
+}
