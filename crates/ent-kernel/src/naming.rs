@@ -166,6 +166,24 @@ pub fn of_org(kind: OrgKind, name: &str) -> Designation {
     }
 }
 
+/// `text` (a title-like phrase: an object, a label) as it reads inside a sentence: its first
+/// letter lower-cased when its first word is written in lower case after its capital
+/// (« Fourniture, hébergement… » → « fourniture, hébergement… »); an acronym or a word in
+/// capitals (« ENT des écoles », « SDET »), a one-letter word other than « À », and text that does
+/// not open with a letter are kept as written. A proper noun opening the text cannot be told from
+/// a common one: write such a text to be quoted (« « Fresnes numérique » »).
+pub fn in_sentence(text: &str) -> String {
+    let text = text.trim_start();
+    let mut chars = text.chars();
+    let Some(first) = chars.next().filter(|c| c.is_uppercase()) else { return text.to_string() };
+    let word_goes_on_lower = chars.next().is_some_and(|c| c.is_lowercase());
+    if word_goes_on_lower || first == 'À' {
+        first.to_lowercase().chain(text.chars().skip(1)).collect()
+    } else {
+        text.to_string()
+    }
+}
+
 /// Registers the `de` filter: `{{ org.name | de }}` renders [`de`] of the name (« d'Ivry »).
 pub fn register_filters(tera: &mut tera::Tera) {
     tera.register_filter("de", |value: &tera::Value, _: &HashMap<String, tera::Value>| match value.as_str() {
@@ -205,6 +223,24 @@ mod tests {
         ];
         for (name, said) in cases {
             assert_eq!(de(name), said, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_title_like_text_reads_in_lower_case_inside_a_sentence_unless_an_acronym() {
+        let cases = [
+            ("Fourniture, hébergement et maintenance d'un ENT", "fourniture, hébergement et maintenance d'un ENT"),
+            ("Élaboration du SDET", "élaboration du SDET"),
+            ("À bons de commande", "à bons de commande"),
+            ("ENT des écoles", "ENT des écoles"),
+            ("SDET", "SDET"),
+            ("la fourniture d'un ENT", "la fourniture d'un ENT"),
+            ("« Fresnes numérique »", "« Fresnes numérique »"),
+            ("A", "A"),
+            ("", ""),
+        ];
+        for (text, read) in cases {
+            assert_eq!(in_sentence(text), read, "{text}");
         }
     }
 

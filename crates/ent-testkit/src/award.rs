@@ -3,14 +3,17 @@
 use serde_json::{json, Value};
 
 /// The DECP facts of an award (`decp` of `POST /groupements/{id}/award`) by the
-/// coordinator's establishment `buyer_siret`, every field given.
+/// coordinator's establishment `buyer_siret`, every field given. A procédure adaptée (the RC
+/// adapted below the thresholds): no minimum délai between the launch of the consultation and
+/// the notification, so a bench or a matrix awards the day it launches; its prices those of the
+/// AE and the BPU (révisables, unitaires).
 pub fn decp_facts(buyer_siret: &str) -> Value {
     json!({
         "acheteur_siret": buyer_siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
         "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
         "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
-        "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Forfaitaire",
-        "types_prix": ["Définitif ferme"], "considerations_sociales": ["Pas de considération sociale"],
+        "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Unitaire",
+        "types_prix": ["Définitif révisable"], "considerations_sociales": ["Pas de considération sociale"],
         "considerations_environnementales": ["Pas de considération environnementale"],
         "lieu_execution_code": "FR", "lieu_execution_type": "Code pays"
     })

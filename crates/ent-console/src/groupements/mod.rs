@@ -19,12 +19,11 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
-use ent_documents::documents::pdf_available;
 use ent_groupements::groupements::costs::{self, euros, Establishments, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
 use ent_groupements::groupements::{self as gm, routes as domain, Groupement, GroupementsState, Status};
-use ent_kernel::clock::{french_date, french_moment};
+use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
@@ -150,6 +149,7 @@ struct Listed {
     coordinator: String,
     status: String,
     application_deadline: String,
+    consultation_launched_at: Option<String>,
     members: i64,
 }
 
@@ -173,6 +173,12 @@ fn list_condition(params: &ListParams, today: &str) -> Condition {
     cond
 }
 
+/// When the adhesions of a listed groupement end ([`gm::AdhesionsEnd`]).
+fn adhesions_end(g: &Listed) -> gm::AdhesionsEnd {
+    let launched = g.consultation_launched_at.as_deref().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+    gm::AdhesionsEnd::of(&g.application_deadline, launched.map(|at| today_in_france(at.with_timezone(&chrono::Utc))))
+}
+
 /// `/groupements`: the groupements, filtered by state (`?statut=open`: those a commune may join).
 async fn list(
     On { console, state, signed }: On<GroupementsState>,
@@ -182,7 +188,7 @@ async fn list(
     let today = state.ctx(&signed.0.actor).today().to_string();
     let cond = list_condition(&params, &today);
     let columns = "g.reference, g.title, o.name AS coordinator, g.status, g.application_deadline, \
-                   (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
+                   g.consultation_launched_at, (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members";
     let from = "groupements g JOIN orgs o ON o.id = g.coordinator_org_id";
     let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, from, &cond).await?;
     let rows = listed
@@ -195,7 +201,7 @@ async fn list(
                 Cell::text(g.title.clone()),
                 Cell::text(g.coordinator.clone()),
                 Cell::text(Status::parse(&g.status).map_or(g.status.as_str(), |s| s.label())),
-                Cell::text(french_date(&g.application_deadline)),
+                Cell::text(adhesions_end(g).words()),
                 Cell::text(g.members.to_string()),
             ]
         })
@@ -296,7 +302,7 @@ fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
         "at": french_moment(&d.created_at),
         "sha256": d.sha256,
         // PDF is offered only where LibreOffice is installed (a direct link answers 406 elsewhere).
-        "downloads": d.formats.iter().filter(|f| *f != "pdf" || pdf_available()).map(|f| json!({
+        "downloads": d.formats.iter().map(|f| json!({
             "label": f.to_uppercase(),
             "href": format!("/groupements/{}/documents/{}?format={f}", g.reference, d.id),
         })).collect::<Vec<_>>(),
@@ -314,7 +320,7 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "status": g.status.as_str(), "status_label": g.status_label, "members": g.members,
         "lots": g.terms.lots.iter().map(|l| format!("Lot {} : {}", l.number, l.title)).collect::<Vec<_>>(),
         "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
-        "deadline": french_date(&g.application_deadline),
+        "deadline": g.adhesions_end().words(), "adhesions_ended_at_launch": g.adhesions_end().at_launch,
         "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
         "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),
         "award": g.award.as_ref().map(|a| json!({

@@ -368,7 +368,7 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
     let changes = Changes::between(model, &amended.previous, conv);
     let context = clause_context(model, conv);
     let cited = citation(amended);
-    let mut sections = vec![super::document::between_section(conv)];
+    let mut sections = vec![super::document::between_section(model, conv)];
     let mut vu = vu_lines(model, conv, &context)?;
     vu.push(format!("Vu {cited}"));
     sections.push(Section::new("Vu").bullets(vu));

@@ -42,6 +42,13 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     let mut context = tera::Context::new();
     context.insert("parties", &parties);
     context.insert("params", &conv.parameters);
+    // Each text parameter as it reads inside a sentence (« portant sur fourniture, … »).
+    let in_sentence: Map<String, Value> = conv
+        .parameters
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|text| (k.clone(), Value::from(naming::in_sentence(text)))))
+        .collect();
+    context.insert("in_sentence", &in_sentence);
     context.insert("start_date", &french_date(&conv.start_date));
     context.insert("end_date", &french_date(&conv.end_date));
     context.insert("duration", &duration_text(&conv.start_date, &conv.end_date));
@@ -79,16 +86,35 @@ fn paragraphs(text: &str) -> Vec<Block> {
     text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(|p| Block::Paragraph(p.into())).collect()
 }
 
-/// « Entre »: each party, who represents it and the act that empowers them.
-pub(super) fn between_section(conv: &Convention) -> Section {
+/// « Entre »: each party, who represents it and the act that empowers them, designated by its
+/// label; the organisations of a party the model designates together (`designated_together`,
+/// more than one of them), once, after the last of them.
+pub(super) fn between_section(model: &ConventionModel, conv: &Convention) -> Section {
     let count = conv.parties.len();
+    let together = |key: &str| -> Option<(&str, Vec<&super::Party>)> {
+        let spec = model.parties.iter().find(|s| s.key == key)?;
+        let designation = spec.designated_together.as_deref()?;
+        let all: Vec<&super::Party> = conv.parties.iter().filter(|p| p.key == key).collect();
+        (all.len() > 1).then_some((designation, all))
+    };
     let between = conv
         .parties
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let (and, end) = if i + 1 == count { (if count > 1 { "et " } else { "" }, ".") } else { ("", " ;") };
-            Block::Paragraph(format!("{and}{}{end}", signatories::between_line(p)))
+            let line = match together(&p.key) {
+                None => signatories::between_line(p),
+                Some((designation, all)) => {
+                    let last = all.last().is_some_and(|l| std::ptr::eq(*l, p));
+                    let description = signatories::between_description(p);
+                    match last {
+                        true => format!("{description}, {}", signatories::designated_together(&all, designation)),
+                        false => description,
+                    }
+                }
+            };
+            Block::Paragraph(format!("{and}{line}{end}"))
         })
         .collect();
     Section { heading: "Entre".into(), blocks: between }
@@ -111,7 +137,7 @@ pub(super) fn vu_lines(
 /// « Entre » ([`between_section`]), « Vu » ([`vu_lines`]), the préambule.
 fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) -> Result<Vec<Section>, Problem> {
     let vu = vu_lines(model, conv, context)?;
-    let mut sections = vec![between_section(conv)];
+    let mut sections = vec![between_section(model, conv)];
     if !vu.is_empty() {
         sections.push(Section::new("Vu").bullets(vu));
     }

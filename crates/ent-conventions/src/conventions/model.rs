@@ -156,6 +156,11 @@ pub struct PartySpec {
     /// The party is repeated (members of a groupement de commandes).
     #[serde(default)]
     pub multiple: bool,
+    /// For a `multiple` party: how the « Entre » block designates its organisations together,
+    /// once, after the last of them (« ci-après dénommées ensemble « les membres » »), when it has
+    /// more than one; absent (or a single organisation), each is designated by its `label`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub designated_together: Option<String>,
 }
 
 fn yes() -> bool {
@@ -282,6 +287,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("tripartite-premier-degre-v3.yaml", include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml")),
     ("bipartite-commune-v3.yaml", include_str!("../../../../conventions/bipartite-commune-v3.yaml")),
     ("groupement-de-commandes-v2.yaml", include_str!("../../../../conventions/groupement-de-commandes-v2.yaml")),
+    ("groupement-de-commandes-v3.yaml", include_str!("../../../../conventions/groupement-de-commandes-v3.yaml")),
 ];
 
 /// Parses and validates one model file; errors name the file and line.
@@ -306,6 +312,9 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
     for p in &m.parties {
         if p.kinds.is_empty() {
             return Err(format!("la partie {} n'admet aucun type d'organisation", p.key));
+        }
+        if p.designated_together.is_some() && !p.multiple {
+            return Err(format!("la partie {} n'est pas multiple : rien à désigner ensemble", p.key));
         }
     }
     if let Some(party) = &m.covers.party {
@@ -464,6 +473,7 @@ mod tests {
             ("tripartite-premier-degre-v2.yaml", "7e47a9bc3db4b71608b159fed9569920052a92afe25831640583477371b9ada5"),
             ("bipartite-commune-v2.yaml", "7d8c85327382cfd53cc16382085349d4e730abd86c138af52c80a736a6d19c86"),
             ("groupement-de-commandes.yaml", "ba5438e39be1103336dc84d1bdf5869332d0a40c3e37be5bef548e29578f3d4c"),
+            ("groupement-de-commandes-v2.yaml", "b8bdb80efea496479d16ef6e9cb42c6488af5f4149485935b2637f3fc64ed554"),
         ];
         for (file, sum) in pinned {
             let (_, text) = SHIPPED.iter().find(|(f, _)| *f == file).unwrap();

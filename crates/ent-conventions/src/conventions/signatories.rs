@@ -264,6 +264,13 @@ fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
 /// One party as the « Entre » block names it: « la Commune de Fresnes, représentée par M. …, maire,
 /// dûment habilité(e) par délibération du conseil municipal n° … du …, ci-après dénommée « la collectivité » ».
 pub fn between_line(party: &Party) -> String {
+    let called = if naming::of_org(party.org.kind, &party.org.name).feminine { "dénommée" } else { "dénommé" };
+    format!("{}, ci-après {called} « {} »", between_description(party), party.label)
+}
+
+/// [`between_line`] without its designation: the organisation, who represents it and the act
+/// that empowers them (a party designated with others, [`designated_together`]).
+pub fn between_description(party: &Party) -> String {
     let d = naming::of_org(party.org.kind, &party.org.name);
     let mut parts = vec![d.article.clone()];
     match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
@@ -277,8 +284,16 @@ pub fn between_line(party: &Party) -> String {
         }
         None => parts.push(format!("{} par son représentant légal (à compléter)", d.represented())),
     }
-    let called = if d.feminine { "dénommée" } else { "dénommé" };
-    format!("{}, ci-après {called} « {} »", parts.join(", "), party.label)
+    parts.join(", ")
+}
+
+/// « ci-après dénommées ensemble « les membres » »: the designation of `parties` (several
+/// organisations of one party) together as `designation`, the participle agreeing with them
+/// (feminine plural when every one is feminine).
+pub fn designated_together(parties: &[&Party], designation: &str) -> String {
+    let feminine = parties.iter().all(|p| naming::of_org(p.org.kind, &p.org.name).feminine);
+    let called = if feminine { "dénommées" } else { "dénommés" };
+    format!("ci-après {called} ensemble « {designation} »")
 }
 
 /// Who signs for a party and under which act, in one line (the console's convention page).

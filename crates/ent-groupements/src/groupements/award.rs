@@ -7,6 +7,7 @@
 //! to it; a tenant withdrawn or archived keeps the vendor that holds its data (the award says
 //! so), a purged one is left alone.
 
+use super::consultation;
 use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
@@ -60,6 +61,10 @@ pub struct AwardInput {
     /// The facts of the DECP record only the coordinator knows.
     #[serde(default)]
     pub decp: DecpFacts,
+    /// Whether the candidates not retained were told of the rejection of their offer otherwise
+    /// than electronically: the standstill before the signature is then 16 days, not 11
+    /// (article R. 2182-1 du code de la commande publique). Electronically by default.
+    pub rejections_by_post: Option<bool>,
 }
 
 struct Checked {
@@ -136,7 +141,16 @@ fn check(
         Some(Ok(d)) if d.to_string() < earliest.day => {
             let french = |d: &str| french_date(d);
             let (notified, what, day) = (french(&d.to_string()), &earliest.what, french(&earliest.day));
-            checks.fail("notified_on", format!("la notification ({notified}) ne peut pas précéder {what} ({day})"));
+            checks.fail(
+                "notified_on",
+                match earliest.why.is_empty() {
+                    true => format!("la notification ({notified}) ne peut pas précéder {what} ({day})"),
+                    false => format!(
+                        "l'accord-cadre ne peut pas être notifié avant le {day} (notification indiquée : {notified}){}",
+                        earliest.why
+                    ),
+                },
+            );
             None
         }
         Some(Ok(d)) => Some(d.to_string()),
@@ -342,21 +356,29 @@ async fn require_convention_covers(ctx: &Ctx<'_>, g: &Groupement, checked: &Chec
     })
 }
 
-/// The first day the contract may be notified (`YYYY-MM-DD`) and what it is, in words.
+/// The first day the contract may be notified (`YYYY-MM-DD`), what it is, in words, and why
+/// (empty, or the délais that lead to it, from « : »).
 struct Earliest {
     day: String,
     what: String,
+    why: String,
 }
 
 /// The latest of the groupement's creation, the start of its convention constitutive (the
-/// lineage's first version: the day the groupement was constituted) and the launch of its
-/// consultation (the day in France it entered `consultation`, `consultation_launched_at`):
-/// a contract is notified after the procedure that awards it.
-async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest, Problem> {
-    let mut earliest = Earliest { day: g.created_on().to_string(), what: "la création du groupement".into() };
-    let mut later = |day: String, what: String| {
+/// lineage's first version: the day the groupement was constituted) and the end of the délais of
+/// `procedure` from the launch of its consultation (the day in France it entered `consultation`,
+/// `consultation_launched_at`; [`consultation::earliest_notification`]): a contract is notified
+/// after the procedure that awards it, its délais run.
+async fn earliest_notification(
+    store: &Store,
+    g: &Groupement,
+    (procedure, by_post): (&str, bool),
+) -> Result<Earliest, Problem> {
+    let created = g.created_on().to_string();
+    let mut earliest = Earliest { day: created, what: "la création du groupement".into(), why: String::new() };
+    let mut later = |day: String, what: String, why: String| {
         if day > earliest.day {
-            earliest = Earliest { day, what };
+            earliest = Earliest { day, what, why };
         }
     };
     if let Some(linked) = &g.first_convention_id {
@@ -368,13 +390,41 @@ async fn earliest_notification(store: &Store, g: &Groupement) -> Result<Earliest
         .fetch_optional(store.pool())
         .await?;
         if let Some((reference, start)) = root {
-            later(start, format!("la prise d'effet de la convention constitutive {reference}"));
+            later(start, format!("la prise d'effet de la convention constitutive {reference}"), String::new());
         }
     }
     if let Some(day) = g.consultation_launched_on() {
-        later(day.to_string(), "le lancement de la consultation".into());
+        let first = consultation::earliest_notification(day, procedure, by_post);
+        match first == day {
+            true => later(day.to_string(), "le lancement de la consultation".into(), String::new()),
+            false => later(first.to_string(), String::new(), open_call_delays(day, by_post)),
+        }
     }
     Ok(earliest)
+}
+
+/// Why an accord-cadre awarded by an appel d'offres ouvert launched on `launched` is notified
+/// [`consultation::earliest_notification`] at the earliest.
+fn open_call_delays(launched: NaiveDate, by_post: bool) -> String {
+    let standstill = match by_post {
+        false => format!(
+            "{} jours (article R. 2182-1 du même code ; {} jours si ce rejet ne leur est pas transmis par voie \
+             électronique)",
+            consultation::STANDSTILL_DAYS,
+            consultation::STANDSTILL_DAYS_BY_POST
+        ),
+        true => format!(
+            "{} jours, ce rejet ne leur étant pas transmis par voie électronique (article R. 2182-1 du même code)",
+            consultation::STANDSTILL_DAYS_BY_POST
+        ),
+    };
+    format!(
+        " : l'appel d'offres ouvert lancé le {} (envoi de l'avis de marché) laisse au moins {} jours aux candidats \
+         pour remettre leur offre (article R. 2161-2 du code de la commande publique), puis l'accord-cadre n'est signé \
+         qu'après l'envoi aux candidats évincés du rejet de leur offre et un délai d'au moins {standstill}",
+        french_date(&launched.to_string()),
+        consultation::OFFER_DAYS
+    )
 }
 
 /// Awards the contract of a groupement in consultation.
@@ -385,7 +435,15 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     })?;
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
-    let earliest = earliest_notification(ctx.store, g).await?;
+    // The facts the consultation's documents fix (the procedure, the type and form of price).
+    let (facts, contradicting) = decp::documented(&input.decp);
+    for FieldError { field, message } in contradicting {
+        checks.fail(&field, message);
+    }
+    let input = AwardInput { decp: facts, ..input };
+    let procedure = input.decp.procedure.as_deref().unwrap_or(consultation::OPEN_CALL);
+    let delays = (procedure, input.rejections_by_post.unwrap_or(false));
+    let earliest = earliest_notification(ctx.store, g, delays).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
     let taken = buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?;
@@ -755,7 +813,8 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         &award.notified_on,
         &published_on,
     );
-    let record = decp::marche(&k, &award.decp);
+    // An award recorded before the documents' facts were filled in gets them now.
+    let record = decp::marche(&k, &decp::documented(&award.decp).0);
     let errors = decp::check(&record);
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));

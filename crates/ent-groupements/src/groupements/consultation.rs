@@ -5,6 +5,7 @@
 //! constitutive's commission d'appel d'offres presupposes; the groupement holds no estimated
 //! amount that would place it below the thresholds.
 
+use chrono::{Days, NaiveDate};
 use serde_json::json;
 
 /// An award criterion (article R. 2152-7 du code de la commande publique) and its weight, in
@@ -48,6 +49,48 @@ pub const REVISION_FIXED_PERCENT: u32 = 15;
 /// The index of the price revision: the one the IT services sector publishes.
 pub const REVISION_INDEX: &str = "indice Syntec";
 
+/// Days from the sending of the avis de marché (the launch of the consultation) to the deadline
+/// for offers, at least: the open call for tenders' minimum (article R. 2161-2 du code de la
+/// commande publique), that the RC states. The reduced delays (article R. 2161-3: a prior
+/// information notice, an urgency) need facts the groupement does not hold, and the RC does not
+/// offer them.
+pub const OFFER_DAYS: u64 = 35;
+/// Days between the sending of the rejection notices to the candidates not retained and the
+/// signature of the accord-cadre, at least (article R. 2182-1), the notices sent electronically.
+pub const STANDSTILL_DAYS: u64 = 11;
+/// [`STANDSTILL_DAYS`] when the notices were not sent electronically.
+pub const STANDSTILL_DAYS_BY_POST: u64 = 16;
+
+/// The procedure the RC organises, as the DECP names it.
+pub const OPEN_CALL: &str = "Appel d'offres ouvert";
+/// The procedure the coordinator may turn the RC into below the thresholds (the README's
+/// « Documents d'un groupement »), as the DECP names it: no minimum delay.
+pub const ADAPTED: &str = "Procédure adaptée";
+
+/// The first day an accord-cadre awarded by `procedure` after a consultation launched on
+/// `launched` may be notified (it is signed, then notified): the offers received
+/// [`OFFER_DAYS`] after the launch at the earliest, the rejection notices sent that day, then
+/// the standstill ([`STANDSTILL_DAYS`], or [`STANDSTILL_DAYS_BY_POST`]). A procedure adaptée
+/// has neither: the launch itself. Each délai runs from date to date, its first day included
+/// (notices sent on 28 December, 16 days: signed on 13 January at the earliest).
+pub fn earliest_notification(launched: NaiveDate, procedure: &str, by_post: bool) -> NaiveDate {
+    if procedure == ADAPTED {
+        return launched;
+    }
+    let standstill = if by_post { STANDSTILL_DAYS_BY_POST } else { STANDSTILL_DAYS };
+    launched.checked_add_days(Days::new(OFFER_DAYS + standstill)).unwrap_or(launched)
+}
+
+/// The fixed part of the revision formula as the AE prints it: « 0,15 ».
+pub fn revision_fixed() -> String {
+    format!("0,{:02}", REVISION_FIXED_PERCENT)
+}
+
+/// The indexed part of the revision formula as the AE prints it: « 0,85 ».
+pub fn revision_indexed() -> String {
+    format!("0,{:02}", 100 - REVISION_FIXED_PERCENT)
+}
+
 /// The RC's and AE's variables: the criteria and the defaults above.
 pub fn context() -> serde_json::Value {
     let criteria: Vec<_> = CRITERIA
@@ -63,8 +106,8 @@ pub fn context() -> serde_json::Value {
         "offer_validity_days": OFFER_VALIDITY_DAYS,
         "questions_days_before": QUESTIONS_DAYS_BEFORE,
         "answers_days_before": ANSWERS_DAYS_BEFORE,
-        "revision_fixed": format!("0,{:02}", REVISION_FIXED_PERCENT),
-        "revision_indexed": format!("0,{:02}", 100 - REVISION_FIXED_PERCENT),
+        "revision_fixed": revision_fixed(),
+        "revision_indexed": revision_indexed(),
         "revision_index": REVISION_INDEX,
     })
 }
@@ -79,6 +122,22 @@ mod tests {
         for c in CRITERIA.iter().filter(|c| !c.sub_criteria.is_empty()) {
             assert_eq!(c.sub_criteria.iter().map(|(_, p)| p).sum::<u32>(), c.points, "{}", c.label);
         }
+    }
+
+    #[test]
+    fn an_open_call_is_notified_after_the_offer_delay_and_the_standstill() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // 5 December + 35 days: offers on 9 January; + 11 days: signed and notified on 20 January.
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN_CALL, false), day("2027-01-20"));
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN_CALL, true), day("2027-01-25"));
+        assert_eq!(earliest_notification(day("2026-12-05"), ADAPTED, false), day("2026-12-05"));
+    }
+
+    #[test]
+    fn the_rc_states_the_offer_delay_the_award_enforces() {
+        assert_eq!(OFFER_DAYS, 35);
+        let rc = include_str!("../../../../templates/documents/groupements/rc.txt");
+        assert!(rc.contains("au moins trente-cinq jours après l'envoi de l'avis de marché (article R. 2161-2"));
     }
 
     #[test]

@@ -61,20 +61,84 @@ pub struct DecpFacts {
     /// definition), required when subcontracting is declared.
     #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
     pub actes_sous_traitance: Option<Vec<Value>>,
-    /// E.g. `Appel d'offres ouvert`.
+    /// `Appel d'offres ouvert` (the RC's), the default, or `Procédure adaptée` when the coordinator
+    /// adapted the RC below the thresholds; another is refused ([`documented`]).
     pub procedure: Option<String>,
     /// Place of execution; the coordinator's département by default.
     pub lieu_execution_code: Option<String>,
     /// `Code département`, `Code commune`, ...
     pub lieu_execution_type: Option<String>,
-    /// `Unitaire`, `Forfaitaire` or `Mixte`.
+    /// `Unitaire` (the BPU's unit prices), the default; another is refused ([`documented`]).
     pub forme_prix: Option<String>,
-    /// E.g. `["Définitif révisable"]`.
+    /// `["Définitif révisable"]` (the AE's yearly revision), the default; another is refused
+    /// ([`documented`]).
     pub types_prix: Option<Vec<String>>,
     /// E.g. `["Pas de considération sociale"]`.
     pub considerations_sociales: Option<Vec<String>>,
     /// E.g. `["Clause environnementale"]`.
     pub considerations_environnementales: Option<Vec<String>>,
+}
+
+/// The type of price of the accord-cadre as the DECP names it: the AE's prices are revised each
+/// year by its formula (section D, [`super::consultation::REVISION_INDEX`]).
+pub const TYPE_PRIX: &str = "Définitif révisable";
+/// The form of price as the DECP names it: the BPU's unit prices.
+pub const FORME_PRIX: &str = "Unitaire";
+
+/// `facts` with what the consultation's documents fix filled in when absent: the procedure the
+/// RC organises ([`consultation::OPEN_CALL`]), the type and form of price of the AE and the
+/// BPU ([`TYPE_PRIX`], [`FORME_PRIX`]); and, for each of these given otherwise, why the
+/// documents contradict it, by request field. The coordinator may turn the RC into a procedure
+/// adaptée ([`consultation::ADAPTED`]); nothing else is the contract's.
+pub fn documented(facts: &DecpFacts) -> (DecpFacts, Vec<FieldError>) {
+    use super::consultation::{self, ADAPTED, OPEN_CALL};
+    let mut errors = Vec::new();
+    let mut facts = facts.clone();
+    let procedure = facts.procedure.get_or_insert_with(|| OPEN_CALL.into());
+    if procedure != OPEN_CALL && procedure != ADAPTED {
+        errors.push(FieldError {
+            field: "decp.procedure".into(),
+            message: format!(
+                "le règlement de la consultation du groupement organise un appel d'offres ouvert (articles R. 2124-2 et \
+                 R. 2161-2 à R. 2161-5 du code de la commande publique) : la procédure est « {OPEN_CALL} », ou « {ADAPTED} » \
+                 si l'acheteur l'a adapté sous les seuils de procédure formalisée, pas « {procedure} » ; laissez ce champ \
+                 vide pour reprendre celle du règlement"
+            ),
+        });
+    }
+    let types = facts.types_prix.get_or_insert_with(|| vec![TYPE_PRIX.into()]);
+    if types.as_slice() != [TYPE_PRIX] {
+        errors.push(FieldError {
+            field: "decp.types_prix".into(),
+            message: format!(
+                "l'acte d'engagement du groupement stipule des prix révisables chaque année (P = P0 × ({} + {} × I / I0), \
+                 {}) : le type de prix est « {TYPE_PRIX} », pas {} ; laissez ce champ vide pour le reprendre",
+                consultation::revision_fixed(),
+                consultation::revision_indexed(),
+                consultation::REVISION_INDEX,
+                quoted(types)
+            ),
+        });
+    }
+    let form = facts.forme_prix.get_or_insert_with(|| FORME_PRIX.into());
+    if form != FORME_PRIX {
+        errors.push(FieldError {
+            field: "decp.forme_prix".into(),
+            message: format!(
+                "l'accord-cadre est rémunéré aux prix unitaires du bordereau (BPU) appliqués aux quantités commandées : \
+                 la forme du prix est « {FORME_PRIX} », pas « {form} » ; laissez ce champ vide pour la reprendre"
+            ),
+        });
+    }
+    (facts, errors)
+}
+
+/// « « A » et « B » », a list of values quoted.
+fn quoted(values: &[String]) -> String {
+    match values {
+        [] => "une liste vide".into(),
+        _ => values.iter().map(|v| format!("« {v} »")).collect::<Vec<_>>().join(" et "),
+    }
 }
 
 /// What the platform knows about the contract.
@@ -401,6 +465,31 @@ mod tests {
             notified_on: "2027-01-15",
             published_on: "2027-01-20",
         }
+    }
+
+    #[test]
+    fn the_price_and_procedure_facts_are_the_documents_own() {
+        let (filled, errors) = documented(&DecpFacts::default());
+        assert_eq!(errors, vec![]);
+        assert_eq!(filled.types_prix, Some(vec!["Définitif révisable".to_string()]));
+        assert_eq!(
+            (filled.procedure.as_deref(), filled.forme_prix.as_deref()),
+            (Some("Appel d'offres ouvert"), Some("Unitaire"))
+        );
+        let adapted = DecpFacts { procedure: Some("Procédure adaptée".into()), ..complete_facts() };
+        assert_eq!(documented(&adapted).1, vec![]);
+        let contradicting = DecpFacts {
+            types_prix: Some(vec!["Définitif ferme".into()]),
+            forme_prix: Some("Forfaitaire".into()),
+            procedure: Some("Dialogue compétitif".into()),
+            ..complete_facts()
+        };
+        let (kept, errors) = documented(&contradicting);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["decp.procedure", "decp.types_prix", "decp.forme_prix"], "{errors:?}");
+        assert!(errors[1].message.contains("« Définitif révisable », pas « Définitif ferme »"), "{errors:?}");
+        assert!(errors[1].message.contains("P = P0 × (0,15 + 0,85 × I / I0)"), "{errors:?}");
+        assert_eq!(kept.types_prix, contradicting.types_prix, "a given value is never rewritten");
     }
 
     #[test]

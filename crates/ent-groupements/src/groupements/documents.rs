@@ -14,6 +14,7 @@ use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::naming;
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
 use ent_kernel::store::{page_size, Condition, Page};
 use ent_kernel::text_enum;
@@ -101,12 +102,19 @@ impl Kind {
         self != Kind::Presentation
     }
 
-    /// Formats a version can be downloaded in.
+    /// Formats a version can be made in.
     pub fn formats(self) -> &'static [&'static str] {
         match self {
             Kind::Quantites => &["ods"],
             _ => &["html", "odt", "pdf"],
         }
+    }
+
+    /// The [`Kind::formats`] this server makes: PDF only where a converter is installed
+    /// (`documents::pdf_available`), what a version lists.
+    pub fn served_formats(self) -> Vec<String> {
+        let served = |f: &&&str| **f != "pdf" || documents::pdf_available();
+        self.formats().iter().filter(served).map(|f| f.to_string()).collect()
     }
 }
 
@@ -260,6 +268,8 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     c.insert("title", &g.title);
     c.insert("object", &g.object);
     c.insert("coordinator", &g.coordinator.name);
+    c.insert("coordinator_designation", &naming::of_org(g.coordinator.kind, &g.coordinator.name).article);
+    c.insert("object_in_sentence", &as_sentence(&naming::in_sentence(&g.object)));
     c.insert("lots", &g.terms.lots);
     c.insert("support", &g.terms.support);
     c.insert("duration_months", &g.terms.duration_months);
@@ -270,7 +280,10 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let equipped = costs::Establishments::of(members);
     c.insert("cost_key", &super::shares::describe_for(&g.terms.cost_key, &quantities, equipped));
     c.insert("cost_key_warnings", &costs::key_warnings(g, members));
-    c.insert("deadline", &french(&g.application_deadline));
+    // No adhesion after the launch (article 2 of the convention constitutive).
+    let adhesions = g.adhesions_end();
+    c.insert("deadline", &adhesions.words());
+    c.insert("adhesions_ended_at_launch", &adhesions.at_launch);
     if let Some(d) = &g.consultation_date {
         c.insert("consultation_date", &french(d));
     }
@@ -617,6 +630,8 @@ pub struct StoredDocument {
     /// SHA-256 of the HTML (text documents) or of the ODS file.
     pub sha256: String,
     pub shared: bool,
+    /// The formats this server makes it in: `html`, `odt`, and `pdf` where a converter is
+    /// installed; `ods` for the quantity annex.
     pub formats: Vec<String>,
     pub created_at: String,
 }
@@ -653,7 +668,7 @@ fn from_row(row: DocumentRow) -> StoredDocument {
         version: row.version_no,
         sha256: row.sha256,
         shared: row.shared.into(),
-        formats: row.kind.formats().iter().map(|f| f.to_string()).collect(),
+        formats: row.kind.served_formats(),
         created_at: row.created_at,
     }
 }
@@ -721,9 +736,10 @@ pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(Stor
     Ok((get_version(ctx.store, &id).await?.expect("just written"), true))
 }
 
-/// The bytes of a version in `format`, with its media type and file extension.
+/// The bytes of a version in `format`, with its media type and file extension; a format of its
+/// kind this server does not make (PDF without a converter) is a 406 naming those it makes.
 pub async fn content(store: &Store, doc: &StoredDocument, format: &str) -> Result<(Vec<u8>, &'static str), Problem> {
-    if !doc.formats.iter().any(|f| f == format) {
+    if !doc.kind.formats().contains(&format) {
         return Err(Problem::invalid_field(
             "format",
             format!("format « {format} » indisponible pour ce document ({})", doc.formats.join(", ")),

@@ -275,6 +275,49 @@ impl Groupement {
         let at = DateTime::parse_from_rfc3339(self.consultation_launched_at.as_deref()?).ok()?;
         Some(today_in_france(at.with_timezone(&Utc)))
     }
+
+    /// When the adhesions end ([`AdhesionsEnd`]).
+    pub fn adhesions_end(&self) -> AdhesionsEnd {
+        AdhesionsEnd::of(&self.application_deadline, self.consultation_launched_on())
+    }
+}
+
+/// When a groupement's adhesions end: its application deadline, or the launch of its
+/// consultation when that came first (article 2 of the convention constitutive: no adhesion is
+/// possible after the launch). Every piece and page that dates the adhesions says it so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdhesionsEnd {
+    /// `YYYY-MM-DD`: the last day.
+    pub day: String,
+    /// Whether the launch of the consultation ended them before the deadline.
+    pub at_launch: bool,
+    /// `YYYY-MM-DD`: the deadline the groupement set.
+    pub deadline: String,
+}
+
+impl AdhesionsEnd {
+    /// Of the application `deadline` (`YYYY-MM-DD`) and the launch of the consultation, if any.
+    pub fn of(deadline: &str, launched: Option<NaiveDate>) -> AdhesionsEnd {
+        let day = launched.map(|d| d.to_string()).filter(|d| d.as_str() < deadline);
+        AdhesionsEnd {
+            at_launch: day.is_some(),
+            day: day.unwrap_or_else(|| deadline.to_string()),
+            deadline: deadline.to_string(),
+        }
+    }
+
+    /// In words: « 20 décembre 2026 », or « 5 décembre 2026, au lancement de la consultation
+    /// (date limite fixée au 20 décembre 2026) ».
+    pub fn words(&self) -> String {
+        match self.at_launch {
+            false => french_date(&self.day),
+            true => format!(
+                "{}, au lancement de la consultation (date limite fixée au {})",
+                french_date(&self.day),
+                french_date(&self.deadline)
+            ),
+        }
+    }
 }
 
 /// The last day of a convention constitutive ([`Groupement::convention_end`]) for the award

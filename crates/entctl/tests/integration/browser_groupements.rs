@@ -7,7 +7,7 @@
 use crate::common::browser::{journey, Browser};
 use crate::common::{self, t0, TestDb};
 use crate::console::PASSWORD;
-use crate::console_groupements::{award_fields, constitute, scene, COORD, MAIRIES};
+use crate::console_groupements::{award_fields, constitute, launched_46_days_before_t0, scene, COORD, MAIRIES};
 use crate::groupements::registry_counts;
 use entcp::clock::FixedClock;
 use entcp::store::Store;
@@ -125,6 +125,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         browser.click_to_page("#vers-closed").await;
         browser.click_to_page("#vers-consultation").await;
         browser.axe().await;
+        launched_46_days_before_t0(&store, &reference).await;
         for (id, value) in award_fields(1) {
             match id {
                 "notification" => set(&browser, id, &value).await,

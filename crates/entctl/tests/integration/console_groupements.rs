@@ -97,6 +97,19 @@ pub(crate) async fn constitute(store: &Store, reference: &str) {
     tx.commit().await.unwrap();
 }
 
+/// Dates the launch of the consultation of `reference` 46 days before the tests' clock, which
+/// stands still on [`t0`]: by an award notified on `t0`, the open call's délais (35 days for the
+/// offers, 11 of standstill after the rejections) have run.
+pub(crate) async fn launched_46_days_before_t0(store: &Store, reference: &str) {
+    let launched = t0() - chrono::Duration::days(46);
+    sqlx::query("UPDATE groupements SET consultation_launched_at = $1 WHERE reference = $2")
+        .bind(entcp::store::timestamp(launched))
+        .bind(reference)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 /// The award form's fields: the titulaire (not yet in the registry), the amounts, the unit
 /// prices of each of the groupement's `lots`, the DECP facts.
 pub(crate) fn award_fields(lots: u32) -> Vec<(&'static str, String)> {
@@ -320,6 +333,15 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         said.iter().any(|s| s.starts_with("Date de notification du marché : ")),
         "each link names its field: {said:?}"
     );
+    // Notified the day of the launch: the open call's délais have not run (the form says until when).
+    let same_day = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
+    assert_eq!(same_day.status, 422, "{}", same_day.text);
+    let said: Vec<String> = crate::console::summary_links(&same_day.text).into_iter().map(|(_, text)| text).collect();
+    assert!(
+        said.iter().any(|s| s.contains("ne peut pas être notifié avant le 17 octobre 2026") && s.contains("R. 2182-1")),
+        "{said:?}"
+    );
+    launched_46_days_before_t0(&store, &reference).await;
     let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=attribue")).await;
     let awarded = entcp::groupements::must_get(&store, &reference).await.unwrap().award.unwrap();

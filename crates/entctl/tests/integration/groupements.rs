@@ -211,6 +211,15 @@ async fn constitute(w: &World, convention: &str, members: &[(Org, Client)]) {
     assert_eq!(body["status"], "active", "{body}");
 }
 
+/// The formats a text document lists: HTML, ODT, and PDF only where this machine has a
+/// converter (LibreOffice).
+fn text_formats() -> Value {
+    match entcp::documents::pdf_available() {
+        true => json!(["html", "odt", "pdf"]),
+        false => json!(["html", "odt"]),
+    }
+}
+
 /// Cents as the ODS writes a currency value: `1234.50`.
 fn euro_value(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
@@ -241,7 +250,9 @@ fn award_body(siret: &str) -> Value {
     json!({
         "vendor_siret": siret,
         "vendor_name": "ENT Éditions SAS",
-        "notified_on": "2026-09-01",
+        // 46 days after a launch on the first day of the tests' clock (1 September 2026): the open
+        // call's 35 days for the offers and 11 of standstill.
+        "notified_on": "2026-10-17",
         "unit_prices": [
             { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },
             { "lot": 1, "line": "school_setup", "unit_price_ht_cents": 35_000 }
@@ -530,7 +541,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, ccap) = send(gen("ccap")).await;
     assert_eq!(status, 201, "{name}: {ccap}");
     assert_eq!(ccap["title"], "Cahier des clauses administratives particulières (CCAP)", "{name}");
-    assert_eq!(ccap["formats"], json!(["html", "odt", "pdf"]), "{name}: the CCTP's formats");
+    assert_eq!(ccap["formats"], text_formats(), "{name}: the CCTP's formats");
     let ccap_text = odt_text(&download(&ccap, "odt").send().await.bytes);
     let quantity = entcp::groupements::costs::quantity;
     for needle in [
@@ -615,33 +626,37 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let (status, problem) = send(w.coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 409, "{name}: {problem}");
 
+    // The award comes once the open call's délais have run: 35 days for the offers, 11 of
+    // standstill after the rejections (notified on 17 October for a launch on 1 September).
+    let after_standstill = TestApp::over(&w.store).clock(clock_on(2026, 10, 20)).build().await;
+    let late = w.coord.to(&after_standstill);
     // Awarding without a SIRET, with a wrong key, or without the DECP facts: 422.
     let vendor_siret = luhn(&format!("{}0001", luhn("81234567")));
     let mut bad = award_body(&vendor_siret);
     bad.as_object_mut().unwrap().remove("vendor_siret");
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&bad)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&bad)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
     let (status, problem) =
-        send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&bad_luhn(&vendor_siret)))).await;
+        send(late.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&bad_luhn(&vendor_siret)))).await;
     assert_eq!(status, 422, "{name}");
     assert!(problem["detail"].as_str().unwrap().contains("Luhn"), "{problem}");
     // A BPU line without its unit price: 422 naming it (the DQE and the shares need it).
     let mut unpriced = award_body(&vendor_siret);
     unpriced["unit_prices"].as_array_mut().unwrap().pop();
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&unpriced)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&unpriced)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["unit_prices".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("prix unitaire manquant : lot 1"), "{name}: {problem}");
     // A line offered free is priced 0 (only the missing SIRET is named); a negative price is refused.
     let mut free = award_body(&vendor_siret);
     free.as_object_mut().unwrap().remove("vendor_siret");
     free["unit_prices"][1]["unit_price_ht_cents"] = json!(0);
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&free)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&free)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
     // Negative, or so high that the totals would overflow: refused on the field.
     for price in [-1_i64, 100_000_000_000_000_000] {
         let mut wrong = award_body(&vendor_siret);
         wrong["unit_prices"][1]["unit_price_ht_cents"] = json!(price);
-        let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&wrong)).await;
+        let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&wrong)).await;
         let field = "unit_prices[1].unit_price_ht_cents".to_string();
         assert_eq!((status, fields(&problem)), (422, vec![field]), "{name} {price}: {problem}");
         assert!(problem.to_string().contains("de 0 à 100 000,00 €"), "{name}: {problem}");
@@ -649,15 +664,19 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
     twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&twice)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&twice)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["decp.techniques".to_string()]), "{name}: {problem}");
     let mut no_facts = award_body(&vendor_siret);
     no_facts["decp"] = json!({});
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
     assert_eq!(status, 422, "{name}");
     let f = fields(&problem);
-    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.procedure", "decp.ccag", "decp.forme_prix"] {
+    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.ccag", "decp.offres_recues"] {
         assert!(f.contains(&field.to_string()), "{name}: {field} not asked in {f:?}");
+    }
+    // The procedure and the form and type of price are the consultation documents': not asked.
+    for field in ["decp.procedure", "decp.forme_prix", "decp.types_prix"] {
+        assert!(!f.contains(&field.to_string()), "{name}: {field} asked in {f:?}");
     }
 
     // The buyer is the coordinator: a member's SIRET is refused, and so is no SIRET at all
@@ -665,7 +684,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(w.coordinator.siret, None, "{name}: the coordinator starts without a SIRET");
     let mut member_buyer = award_body(&vendor_siret);
     member_buyer["decp"]["acheteur_siret"] = json!(luhn(&format!("{}0001", luhn("21940028"))));
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&member_buyer)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&member_buyer)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
     assert!(
         problem["errors"][0]["message"].as_str().unwrap().contains("n'est pas celui du coordonnateur"),
@@ -673,7 +692,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     );
     let mut no_buyer = award_body(&vendor_siret);
     no_buyer["decp"].as_object_mut().unwrap().remove("acheteur_siret");
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&no_buyer)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&no_buyer)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("n'a pas de SIRET au répertoire"), "{problem}");
 
@@ -697,7 +716,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     new_org(&w.store, OrgKind::Hebergeur, "ENT Éditions SAS", &vendor_siret[..9], None).await;
     let mut renamed = award_body(&vendor_siret);
     renamed["vendor_name"] = json!("Nouvel éditeur <b>SARL</b>");
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
 
@@ -706,14 +725,13 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let mut one_euro = award_body(&vendor_siret);
     one_euro["amount_ht_cents"] = json!(100);
     one_euro["amount_ttc_cents"] = json!(100);
-    let (status, problem) = send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&one_euro)).await;
+    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&one_euro)).await;
     let both = vec!["amount_ht_cents".to_string(), "amount_ttc_cents".to_string()];
     assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
     assert!(problem.to_string().contains("maximum aux prix unitaires du titulaire"), "{name}: {problem}");
 
     // The award.
-    let (status, g) =
-        send(w.coord.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&vendor_siret))).await;
+    let (status, g) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&award_body(&vendor_siret))).await;
     assert_eq!(status, 200, "{name}: {g}");
     let awarded_ht = g["award"]["amount_ht_cents"].as_i64().unwrap();
     let awarded_ttc = g["award"]["amount_ttc_cents"].as_i64().unwrap();
@@ -785,11 +803,11 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     // Once awarded, it names the titulaire, the notification, the end and the awarded amounts.
     for needle in [
         format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
-        "Date de notification\n1er septembre 2026\n".to_string(),
-        "Fin du marché\n28 février 2029\n".to_string(),
+        "Date de notification\n17 octobre 2026\n".to_string(),
+        "Fin du marché\n16 avril 2029\n".to_string(),
         format!("Montant attribué HT\n{}\n", euros_fr(awarded_ht)),
         format!("Montant attribué TTC\n{}\n", euros_fr(awarded_ttc)),
-        "Notification du marché\n1er septembre 2026\n".to_string(),
+        "Notification du marché\n17 octobre 2026\n".to_string(),
     ] {
         assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
     }
@@ -846,7 +864,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
         format!("Montant maximum HT aux prix unitaires du titulaire\n{}\n", euros_fr(lot_ht)),
         format!("Montant maximum TTC aux prix unitaires du titulaire\n{}\n", euros_fr(lot_ht + vat)),
-        "soit jusqu'au 28 février 2029".to_string(),
+        "soit jusqu'au 16 avril 2029".to_string(),
     ] {
         assert!(ccap_text.contains(&needle), "{name}: the awarded CCAP lacks « {needle} »: {ccap_text}");
     }
@@ -869,7 +887,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let decp_url = api(&format!("/groupements/{id}/decp"));
     let (status, early) = send(w.outsider.get(&decp_url)).await;
     assert_eq!(status, 409, "{name}: not published yet: {early}");
-    let (status, published) = send(w.coord.get(&decp_url)).await;
+    let (status, published) = send(late.get(&decp_url)).await;
     assert_eq!(status, 200, "{name}: {published}");
     let (status, decp) = send(w.outsider.get(&decp_url)).await;
     assert_eq!(status, 200, "{name}: {decp}");
@@ -896,7 +914,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let coordinator = entcp::registry::resolve_org(&w.store, &w.coordinator.id).await.unwrap();
     assert_eq!(coordinator.siret, None, "{name}: kept on the award, the registry untouched");
     assert_eq!(marche["montant"].as_f64(), Some(awarded_ht as f64 / 100.0), "{name}: {marche}");
-    assert_eq!(marche["dateNotification"], "2026-09-01");
+    assert_eq!(marche["dateNotification"], "2026-10-17");
     assert_eq!(marche["id"], g["reference"]);
 
     // The shared library: another académie's coordinator finds the shared CCTP only.
@@ -1068,15 +1086,23 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
     let (status, rc) = send(gen("rc")).await;
     assert_eq!(status, 201, "{name}: {rc}");
     assert_eq!(rc["title"], "Règlement de la consultation (RC)", "{name}");
-    assert_eq!(rc["formats"], json!(["html", "odt", "pdf"]), "{name}: the CCTP's formats");
+    assert_eq!(rc["formats"], text_formats(), "{name}: the CCTP's formats");
     let (status, ae) = send(gen("ae")).await;
     assert_eq!(status, 201, "{name}: {ae}");
     assert_eq!(ae["title"], "Acte d'engagement (AE)", "{name}");
-    assert_eq!(ae["formats"], json!(["html", "odt", "pdf"]), "{name}");
+    assert_eq!(ae["formats"], text_formats(), "{name}");
     let (status, listed) = send(w.coord.get(api(&format!("/groupements/{id}/documents")))).await;
     assert_eq!(status, 200, "{name}: {listed}");
     let kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"rc") && kinds.contains(&"ae"), "{name}: {kinds:?}");
+    // Every format a version lists is one this server makes: each downloads.
+    for doc in listed.as_array().unwrap() {
+        assert_eq!(doc["formats"], text_formats(), "{name}: {doc}");
+        for format in doc["formats"].as_array().unwrap() {
+            let got = download(doc, format.as_str().unwrap()).send().await;
+            assert_eq!(got.status, 200, "{name}: {} in {format}: {}", doc["kind"], got.text);
+        }
+    }
     for doc in [&rc, &ae] {
         let html = download(doc, "html").send().await;
         assert_eq!(html.status, 200, "{name}");
@@ -1140,12 +1166,14 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
     assert!(!ae_text.contains("Titulaire\n"), "{name}: no titulaire yet: {ae_text}");
 
     // Awarded to a titulaire whose name carries markup and separators.
+    // Launched on 30 November, notified 46 days later, once the open call's délais have run.
     let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     launch_consultation(&w.coord.to(&launching), &id, name).await;
-    let mut body = award_notified_on("2026-11-30");
+    let mut body = award_notified_on("2027-01-15");
     let hostile = "ENT <b>Éditions</b> | SAS :: =HYPERLINK(\"http://x\")";
     body["vendor_name"] = json!(hostile);
-    let (status, g) = send(w.coord.to(&launching).post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
+    let (status, g) = send(w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     assert_eq!(g["award"]["vendor"]["name"], hostile, "{name}: the titulaire is the one just named");
     let siret = g["award"]["vendor_siret"].as_str().unwrap().to_string();
@@ -1169,8 +1197,8 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
         format!("SIRET\n{siret}\n"),
         format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ht)),
         format!("Montant du DQE TTC aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ttc)),
-        "soit du 30 novembre 2026 au 29 novembre 2029".to_string(),
-        "Date de notification de l'accord-cadre\n30 novembre 2026\n".to_string(),
+        "soit du 15 janvier 2027 au 14 janvier 2030".to_string(),
+        "Date de notification de l'accord-cadre\n15 janvier 2027\n".to_string(),
         "IBAN\n…… (à compléter par le titulaire)\n".to_string(),
         format!("{}\ncommune\n{}\n", member.name, member.code),
     ] {
@@ -1891,8 +1919,10 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
     assert_eq!(in_force["status"], "active", "{name}: {in_force}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("consultation")), "{name}: {g}");
-    let body = award_notified_on("2026-10-20");
-    let (status, g) = send(coord.post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
+    // Launched on 20 October: notified 46 days later, once the open call's délais have run.
+    let body = award_notified_on("2026-12-05");
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 12, 5)).build().await;
+    let (status, g) = send(w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
     assert_eq!((status, g["status"].as_str(), g["members"].as_i64()), (200, Some("awarded"), Some(2)), "{name}: {g}");
 }
 
@@ -2274,11 +2304,14 @@ async fn a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune
     assert_eq!(send(client.get(api(&format!("/orgs/{public_code}")))).await.0, 200, "{name}");
 }
 
-// The contract is notified after the procedure that awards it: a notification dated before the
-// consultation was launched is refused (422 naming `notified_on`, nothing awarded); dated that
-// day, it is awarded, and the contract notified on 30 November for 36 months ends on 29 November.
-backend_test!(an_award_notified_before_the_consultation_was_launched_is_refused);
-async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: crate::common::TestDb) {
+// The contract is notified after the procedure that awards it, its délais run: launched (the avis
+// de marché sent) on 30 November, an open call receives offers 35 days later at the earliest
+// (R. 2161-2), then the accord-cadre is signed 11 days after the rejections at the earliest
+// (R. 2182-1; 16 by post): notified on 15 January 2027 at the earliest. Earlier, the award is
+// refused (422 on `notified_on` saying that day and the articles, nothing awarded); that day, it
+// is awarded, and the contract notified for 36 months ends on 14 January 2030.
+backend_test!(an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run);
+async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
@@ -2286,22 +2319,38 @@ async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: c
     let coord = w.coord.to(&launching);
     launch_consultation(&coord, &id, name).await;
 
-    let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
+    let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 20)).build().await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
-    let mut body = award_notified_on("2026-11-29");
-    let (status, problem) = send(coord.post(&award_url).json(&body)).await;
-    assert_eq!((status, fields(&problem)), (422, vec!["notified_on".to_string()]), "{name}: {problem}");
-    let message = problem["errors"][0]["message"].as_str().unwrap();
+    let refused = async |body: &Value| {
+        let (status, problem) = send(coord.post(&award_url).json(body)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["notified_on".to_string()]), "{name}: {problem}");
+        problem["errors"][0]["message"].as_str().unwrap().to_string()
+    };
+    // Before the launch, the day of the launch, the day before the standstill ends: refused.
+    for day in ["2026-11-29", "2026-11-30", "2027-01-14"] {
+        let message = refused(&award_notified_on(day)).await;
+        for needle in [
+            "l'accord-cadre ne peut pas être notifié avant le 15 janvier 2027",
+            "lancé le 30 novembre 2026",
+            "au moins 35 jours aux candidats pour remettre leur offre (article R. 2161-2 du code de la commande publique)",
+            "au moins 11 jours (article R. 2182-1 du même code ; 16 jours si ce rejet ne leur est pas transmis",
+        ] {
+            assert!(message.contains(needle), "{name} {day}: « {needle} » in {message}");
+        }
+    }
+    // The rejections sent by post: 16 days of standstill, 20 January at the earliest.
+    let mut by_post = award_notified_on("2027-01-15");
+    by_post["rejections_by_post"] = json!(true);
+    let message = refused(&by_post).await;
     assert!(
-        message.contains("ne peut pas précéder le lancement de la consultation (30 novembre 2026)"),
+        message.contains("avant le 20 janvier 2027") && message.contains("16 jours, ce rejet"),
         "{name}: {message}"
     );
     let (_, still) = send(coord.get(api(&format!("/groupements/{id}")))).await;
     assert_eq!(still["status"], "consultation", "{name}: nothing awarded");
 
-    body["notified_on"] = json!("2026-11-30");
-    let (status, g) = send(coord.post(&award_url).json(&body)).await;
+    let (status, g) = send(coord.post(&award_url).json(&award_notified_on("2027-01-15"))).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let ends: Vec<String> = sqlx::query_scalar(
         "SELECT ends_on FROM processor_contracts WHERE reference = $1 AND source_kind = 'groupement'",
@@ -2310,7 +2359,55 @@ async fn an_award_notified_before_the_consultation_was_launched_is_refused(db: c
     .fetch_all(w.store.pool())
     .await
     .unwrap();
-    assert_eq!(ends, ["2029-11-29"], "{name}: the contract's last day");
+    assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
+}
+
+// The DECP's type and form of price and the procedure are the consultation documents' own: the
+// AE's prices are revised each year (« Définitif révisable »), the BPU's are unit prices, the RC
+// organises an open call. A contradicting value is refused (422 naming the field, the AE's
+// formula quoted); left out, they are the documents' and the DECP publishes them.
+backend_test!(the_decp_prices_and_procedure_are_those_of_the_consultation_documents);
+async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut firm = award_notified_on("2026-11-30");
+    firm["decp"]["types_prix"] = json!(["Définitif ferme"]);
+    firm["decp"]["forme_prix"] = json!("Forfaitaire");
+    firm["decp"]["procedure"] = json!("Dialogue compétitif");
+    let (status, problem) = send(coord.post(&award_url).json(&firm)).await;
+    let mut refused = fields(&problem);
+    refused.sort();
+    assert_eq!(
+        (status, refused),
+        (422, vec!["decp.forme_prix".into(), "decp.procedure".into(), "decp.types_prix".into()]),
+        "{name}: {problem}"
+    );
+    let message = problem.to_string();
+    assert!(
+        message.contains("le type de prix est « Définitif révisable », pas « Définitif ferme »")
+            && message.contains("P = P0 × (0,15 + 0,85 × I / I0)"),
+        "{name}: {message}"
+    );
+    let mut documented = award_notified_on("2026-11-30");
+    for fact in ["types_prix", "forme_prix", "procedure"] {
+        documented["decp"].as_object_mut().unwrap().remove(fact);
+    }
+    let (status, g) = send(coord.post(&award_url).json(&documented)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    let marche = &decp["marches"]["marche"][0];
+    assert_eq!(marche["typesPrix"], json!({ "typePrix": ["Définitif révisable"] }), "{name}: {marche}");
+    assert_eq!(
+        (marche["formePrix"].as_str(), marche["procedure"].as_str()),
+        (Some("Unitaire"), Some("Appel d'offres ouvert")),
+        "{name}"
+    );
 }
 
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
@@ -2544,7 +2641,7 @@ async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db
     assert!(!warning.contains(&w.communes[2].0.name), "{name}: {warning}");
 }
 
-// The convention constitutive opens on version 2 of its model, which names what the members
+// The convention constitutive opens on the latest version of its model (3), which, as version 2, names what the members
 // equip by their kinds (version 1 said « écoles » for every member): a département's collèges,
 // a commune's écoles.
 backend_test!(the_convention_constitutive_names_what_its_members_equip);
@@ -2564,7 +2661,7 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
         let conv_url = |p: &str| api(&format!("/conventions/{}{p}", g["convention_id"].as_str().unwrap()));
         let (_, conv) = send(w.coord.get(conv_url(""))).await;
         let version = (conv["model_version"].as_i64(), conv["parameters"]["etablissements"].as_str());
-        assert_eq!(version, (Some(2), Some(equipped)), "{name}: {conv}");
+        assert_eq!(version, (Some(3), Some(equipped)), "{name}: {conv}");
         let html = w.coord.get(conv_url("/document?format=html")).send().await.text;
         for expected in [format!("dans ses {equipped}, la convention"), format!("les {equipped} qu")] {
             assert!(html.contains(&expected), "{name}: « {expected} » in {html}");
@@ -3148,11 +3245,11 @@ async fn the_calendar_prints_the_real_launch_and_notification_once_they_took_pla
 
     let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
     let (status, g) =
-        send(w.coord.to(&later).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-12-01")))
+        send(w.coord.to(&later).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2027-01-15")))
             .await;
     assert_eq!(status, 200, "{name}: {g}");
     let text = document_text(&w, &id, "presentation").await;
-    for needle in [launched, "Notification du marché\n1er décembre 2026\n"] {
+    for needle in [launched, "Notification du marché\n15 janvier 2027\n"] {
         assert!(text.contains(needle), "{name}: the awarded note lacks « {needle} »: {text}");
     }
     assert!(!text.contains("Attribution prévue"), "{name}: {text}");
@@ -3161,7 +3258,7 @@ async fn the_calendar_prints_the_real_launch_and_notification_once_they_took_pla
     let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
     let page = format!("/groupements/{}", g["reference"].as_str().unwrap());
     let text = crate::console::get(&w.app, &session, &page).await.text;
-    for needle in ["consultation lancée le 30 novembre 2026", "marché notifié le 1er décembre 2026"] {
+    for needle in ["consultation lancée le 30 novembre 2026", "marché notifié le 15 janvier 2027"] {
         assert!(text.contains(needle), "{name}: the console lacks « {needle} »: {text}");
     }
     assert!(!text.contains("prévue le"), "{name}: {text}");
@@ -3226,10 +3323,10 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
 }
 
 /// Two groupements sharing `w`'s first commune, whose tenant `ent-des-deux` is kept: the first
-/// (that commune alone) awarded to « ENT Éditions SAS », notified on 30 November 2026 (last day
-/// 29 November 2029); the second (with the second commune, whose `ent-du-second` is
-/// `second_status`) awarded to « Autre Éditeur SAS » on 1 December 2026 (last day 30 November
-/// 2029), both on 15 January 2027.
+/// (that commune alone) awarded to « ENT Éditions SAS », notified on 15 January 2027 (last day
+/// 14 January 2030); the second (with the second commune, whose `ent-du-second` is
+/// `second_status`) awarded to « Autre Éditeur SAS » on 16 January 2027 (last day 15 January
+/// 2030), both launched on 30 November 2026.
 struct KeptByFirst {
     w: World,
     admin: Client,
@@ -3264,13 +3361,14 @@ async fn kept_by_first(db: &crate::common::TestDb, second_status: &str) -> KeptB
     let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 15)).build().await;
     let coord = w.coord.to(&later);
     let (status, g1) =
-        send(coord.post(api(&format!("/groupements/{first}/award"))).json(&award_notified_on("2026-11-30"))).await;
+        send(coord.post(api(&format!("/groupements/{first}/award"))).json(&award_notified_on("2027-01-15"))).await;
     assert_eq!(status, 200, "{name}: {g1}");
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
     let mut body = award_body(&luhn(&format!("{}0001", luhn("82345678"))));
     body["vendor_name"] = json!("Autre Éditeur SAS");
-    body["notified_on"] = json!("2026-12-01");
-    let (status, g2) = send(coord.post(api(&format!("/groupements/{second}/award"))).json(&body)).await;
+    body["notified_on"] = json!("2027-01-16");
+    let next_day = TestApp::over(&w.store).clock(clock_on(2027, 1, 16)).build().await;
+    let (status, g2) = send(w.coord.to(&next_day).post(api(&format!("/groupements/{second}/award"))).json(&body)).await;
     assert_eq!(status, 200, "{name}: {g2}");
     KeptByFirst { w, admin, first, g1, g2 }
 }
@@ -3298,7 +3396,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     );
     let message = kept[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("garde son éditeur ENT Éditions SAS") && message.contains("29 novembre 2029"),
+        message.contains("garde son éditeur ENT Éditions SAS") && message.contains("14 janvier 2030"),
         "{message}"
     );
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: kept");
@@ -3382,12 +3480,12 @@ async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_end
     let KeptByFirst { w, admin, g1, g2, .. } = kept_by_first(&db, "requested").await;
     let (second, second_ref) = (g2["id"].as_str().unwrap(), g2["reference"].as_str().unwrap());
     // On its last day, the first accord-cadre still binds: nothing moves.
-    let last_day = TestApp::over(&w.store).clock(clock_on(2029, 11, 29)).build().await;
+    let last_day = TestApp::over(&w.store).clock(clock_on(2030, 1, 14)).build().await;
     let said = run_handover(&admin, &last_day).await;
     assert!(said.starts_with("0 ENT passé(s)"), "{name}: {said}");
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}");
 
-    let after = TestApp::over(&w.store).clock(clock_on(2029, 11, 30)).build().await;
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
     let said = run_handover(&admin, &after).await;
     assert!(said.starts_with("1 ENT passé(s) au titulaire de l'accord-cadre en cours, 0 laissé(s)"), "{name}: {said}");
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: moved");
@@ -3402,15 +3500,15 @@ async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_end
     let released = &kept["released"];
     assert_eq!(
         (released["on"].as_str(), released["vendor"].as_str(), released["groupement"].as_str()),
-        (Some("2029-11-30"), Some("Autre Éditeur SAS"), Some(second_ref)),
+        (Some("2030-01-15"), Some("Autre Éditeur SAS"), Some(second_ref)),
         "{name}: {kept}"
     );
     let message = released["message"].as_str().unwrap();
     let first_ref = g1["reference"].as_str().unwrap();
     for needle in [
-        "est passé le 30 novembre 2029 à Autre Éditeur SAS".to_string(),
+        "est passé le 15 janvier 2030 à Autre Éditeur SAS".to_string(),
         format!(
-            "l'accord-cadre du groupement {first_ref} qui le liait à ENT Éditions SAS s'est achevé le 29 novembre 2029"
+            "l'accord-cadre du groupement {first_ref} qui le liait à ENT Éditions SAS s'est achevé le 14 janvier 2030"
         ),
     ] {
         assert!(message.contains(&needle), "{name}: « {needle} » in {message}");
@@ -3426,10 +3524,10 @@ async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_end
     let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
     let text = crate::console::get(&w.app, &session, &format!("/groupements/{second_ref}")).await.text;
     assert!(text.contains("id=\"ent-transferes\"") && !text.contains("id=\"ent-conserves\""), "{name}: {text}");
-    assert!(text.contains("est passé le 30 novembre 2029 à Autre Éditeur SAS"), "{name}: {text}");
+    assert!(text.contains("est passé le 15 janvier 2030 à Autre Éditeur SAS"), "{name}: {text}");
 
     // Again, the next day: nothing changes.
-    let next = TestApp::over(&w.store).clock(clock_on(2029, 11, 30)).build().await;
+    let next = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
     let said = run_handover(&admin, &next).await;
     assert!(said.starts_with("0 ENT passé(s) au titulaire de l'accord-cadre en cours, 0 laissé(s)"), "{name}: {said}");
     let again = handover_traces(&w, second).await;
@@ -3454,7 +3552,7 @@ async fn a_kept_tenant_no_running_accord_cadre_covers_stays_with_its_vendor_and_
         .await;
         assert_eq!(status, 200, "{name}: {to}: {g}");
     }
-    let after = TestApp::over(&w.store).clock(clock_on(2029, 12, 2)).build().await;
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 17)).build().await;
     let said = run_handover(&admin, &after).await;
     assert!(said.starts_with("0 ENT passé(s) au titulaire de l'accord-cadre en cours, 1 laissé(s)"), "{name}: {said}");
     assert!(said.contains("aucun accord-cadre en cours ne le couvre"), "{name}: {said}");
@@ -3463,7 +3561,7 @@ async fn a_kept_tenant_no_running_accord_cadre_covers_stays_with_its_vendor_and_
     assert_eq!((audits.len(), audits[0]["to"].clone()), (1, Value::Null), "{name}: {audits:?}");
     let released = &kept["released"];
     assert!(released.get("vendor").is_none(), "{name}: {kept}");
-    assert_eq!(released["on"], "2029-12-02", "{name}: {kept}");
+    assert_eq!(released["on"], "2030-01-17", "{name}: {kept}");
     assert!(released["message"].as_str().unwrap().contains("garde son éditeur ENT Éditions SAS"), "{name}: {kept}");
     let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
     assert!(mail.subject.contains("ENT laissé à son éditeur"), "{name}: {}", mail.subject);
@@ -3617,8 +3715,10 @@ async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_t
     let before = [events("ent-actif").await, events("ent-archive").await, events("ent-purge").await];
     let id = constituted_groupement(&w, &signing, &[0, 1, 2]).await;
     launch_consultation(&w.coord.to(&signing), &id, name).await;
+    // Notified 46 days after the launch, once the open call's délais have run.
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let (status, g) = send(
-        w.coord.to(&signing).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-10-15")),
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
     )
     .await;
     assert_eq!(status, 200, "{name}: {g}");
@@ -3676,8 +3776,11 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
     let siren = &school_siret[..9];
     let another_siret = luhn(&format!("{siren}9999"));
     let award = api(&format!("/groupements/{id}/award"));
+    // Notified 46 days after the launch, once the open call's délais have run.
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&notifying);
     for (buyer, said) in [(&school_siret, "est celui de"), (&another_siret, &format!("du SIREN {siren}"))] {
-        let mut body = award_notified_on("2026-10-15");
+        let mut body = award_notified_on("2026-11-30");
         body["decp"]["acheteur_siret"] = json!(buyer);
         let (status, problem) = send(coord.post(&award).json(&body)).await;
         assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
@@ -3686,7 +3789,7 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
     }
 
     let own = luhn(&format!("{}0001", luhn("17940001")));
-    let mut body = award_notified_on("2026-10-15");
+    let mut body = award_notified_on("2026-11-30");
     body["decp"]["acheteur_siret"] = json!(own);
     let (status, g) = send(coord.post(&award).json(&body)).await;
     assert_eq!(status, 200, "{name}: {g}");
@@ -3695,4 +3798,115 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["acheteur"]["id"], own.as_str(), "{name}: read from the award");
+}
+
+/// A groupement of `w`'s communes `members` (their applications accepted) whose object is
+/// `object` and whose applications end on `deadline`: its id and its convention constitutive's.
+async fn groupement_of(w: &World, object: &str, deadline: &str, members: &[usize]) -> (String, String) {
+    let mut body = minimal_groupement(w, deadline);
+    body["object"] = json!(object);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    for (n, i) in members.iter().enumerate() {
+        let app = apply(&w.communes[*i], &id, &format!("2026-DCM-{n:03}")).await;
+        let accept = api(&format!("/groupements/{id}/applications/{}/accept", app["id"].as_str().unwrap()));
+        assert_eq!(send(w.coord.post(accept)).await.0, 200, "{id}");
+    }
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    (id, g["convention_id"].as_str().expect("a convention constitutive").to_string())
+}
+
+/// The HTML of convention `conv`'s document, apostrophes as written.
+async fn convention_html(w: &World, conv: &str) -> String {
+    let html = w.coord.get(api(&format!("/conventions/{conv}/document?format=html"))).send().await.text;
+    html.replace("&#x27;", "'")
+}
+
+// A convention constitutive opened now (model version 3) names the coordinator and each member
+// with its article (« le Syndicat mixte … », « la Commune de … ») and the object inside its
+// sentence, in lower case and ended; its « Entre » block designates the members together, once;
+// its article 10 takes effect on its date or, not yet signed by every party, on the last
+// signature. One opened on version 2 keeps version 2's text, signed as it was written: the bytes
+// served are those its signatures bind.
+backend_test!(the_convention_constitutive_names_its_parties_and_takes_effect_at_the_last_signature);
+async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_last_signature(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let w = world(&db).await;
+    let object = "Fourniture d'un ENT pour les écoles des membres";
+    let (_, conv) = groupement_of(&w, object, "2026-09-30", &[0, 1]).await;
+    let (_, body) = send(w.coord.get(api(&format!("/conventions/{conv}")))).await;
+    assert_eq!(body["model_version"], 3, "{name}: {body}");
+    let html = convention_html(&w, &conv).await;
+    let (a, b) = (&w.communes[0].0.name, &w.communes[1].0.name);
+    let (la_a, la_b) =
+        (entcp::naming::of_org(OrgKind::Commune, a).article, entcp::naming::of_org(OrgKind::Commune, b).article);
+    for needle in [
+        format!(
+            "il est constitué entre le Syndicat mixte numérique du Val-de-Marne, coordonnateur, et les membres \
+             suivants : {la_a}, {la_b}, un groupement de commandes ayant pour objet la passation et l'exécution d'un \
+             ou de plusieurs marchés portant sur fourniture d'un ENT pour les écoles des membres."
+        ),
+        "ci-après dénommées ensemble « les membres ».".to_string(),
+        "prend effet le 1er septembre 2026 ou, si elle n'est pas signée par le coordonnateur et par chaque membre à \
+         cette date, le jour de la dernière signature, et s'achève le"
+            .to_string(),
+    ] {
+        assert!(html.contains(&needle), "{name}: « {needle} » in {html}");
+    }
+    assert_eq!(html.matches("ci-après dénommées ensemble").count(), 1, "{name}: the members designated once");
+    assert!(!html.contains("dénommée « membre du groupement »"), "{name}: {html}");
+
+    // Version 2: its text, as signed.
+    let (_, old) = groupement_of(&w, object, "2026-09-30", &[2, 3]).await;
+    sqlx::query("UPDATE conventions SET model_version = 2 WHERE id = $1")
+        .bind(&old)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    constitute(&w, &old, &w.communes[2..4]).await;
+    let (_, signed) = send(w.coord.get(api(&format!("/conventions/{old}")))).await;
+    assert_eq!(signed["status"], "active", "{name}: {signed}");
+    let file = w.coord.get(api(&format!("/conventions/{old}/signed-document"))).send().await;
+    let hash = signed["document_hash"].as_str().unwrap();
+    assert_eq!(entcp::documents::sha256_hex(&file.bytes), hash, "{name}: the bytes its signatures bind");
+    let html = file.text.replace("&#x27;", "'");
+    for needle in [
+        "il est constitué entre Syndicat mixte numérique du Val-de-Marne, coordonnateur",
+        "portant sur Fourniture",
+        "après sa signature par le coordonnateur et par chaque membre, et s'achève",
+        "dénommée « membre du groupement »",
+    ] {
+        assert!(html.contains(needle), "{name}: version 2 keeps « {needle} »: {html}");
+    }
+    assert!(!html.contains("le jour de la dernière signature") && !html.contains("dénommées ensemble"), "{name}");
+}
+
+// Article 2 of the convention constitutive: no adhesion after the launch. Launched on 5 December,
+// before its deadline of 20 December, the groupement's adhesions ended at the launch: the
+// presentation note and the console's pages say so, never « 20 décembre » as the deadline.
+backend_test!(once_launched_the_adhesions_read_as_ended_at_the_launch);
+async fn once_launched_the_adhesions_read_as_ended_at_the_launch(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let (id, conv) = groupement_of(&w, "ENT des écoles", "2026-12-20", &[0, 1]).await;
+    let text = document_text(&w, &id, "presentation").await;
+    assert!(text.contains("Date limite des adhésions\n20 décembre 2026\n"), "{name}: before the launch: {text}");
+    constitute(&w, &conv, &w.communes[..2]).await;
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 12, 5)).build().await;
+    launch_consultation(&w.coord.to(&launching), &id, name).await;
+    let ended = "5 décembre 2026, au lancement de la consultation (date limite fixée au 20 décembre 2026)";
+    let text = document_text(&w, &id, "presentation").await;
+    assert!(text.contains(&format!("Fin des adhésions\n{ended}\n")), "{name}: {text}");
+    assert!(!text.contains("Date limite des adhésions"), "{name}: {text}");
+    crate::console::with_password(&w.store, "coord@sm94.fr").await;
+    let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let page =
+        crate::console::get(&w.app, &session, &format!("/groupements/{}", g["reference"].as_str().unwrap())).await;
+    assert!(page.text.contains(&format!("adhésions closes le {ended}")), "{name}: {}", page.text);
+    let list = crate::console::get(&w.app, &session, "/groupements").await;
+    assert!(list.text.contains(ended) && !list.text.contains(">20 décembre 2026<"), "{name}: {}", list.text);
 }
