@@ -84,6 +84,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0057_ticket_seen_version.sql",
     "0058_rgpd_references_per_controller.sql",
     "0059_convention_document_edition.sql",
+    "0060_convention_document_edition_3.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -416,6 +417,11 @@ mod tests {
             59,
             "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
             "063d6177b16f0957b0506260f83b6f14d539e4611feb607a8b7b625f502074299449112022d2398381be850bdcbcc552",
+        ),
+        (
+            60,
+            "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
+            "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
         ),
     ];
 
