@@ -1056,9 +1056,15 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     c.signed_by_all(&avenant_id).await;
     let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
     assert_eq!((active["status"].as_str(), active["start_date"].as_str()), (Some("active"), Some("2027-01-17")));
-    let html = c.dan.get(c.url(&format!("/{avenant_id}/document"))).send().await.text;
-    assert!(html.contains("prend effet le 17 janvier 2027"), "the avenant states its own start: {html}");
-    assert!(!html.contains("prend effet le 1er septembre 2026"), "not the original's: {html}");
+    // The avenant states its own start in its body; its consolidated annex (edition 3) is the
+    // convention as amended, which took effect on its own date (an avenant of edition 2 keeps
+    // the annex dated from the avenant: `an_avenant_consolidates_the_convention_at_its_own_dates…`).
+    let html = document_text(&c, &avenant_id).await;
+    let (body, annex) = html.split_at(html.find("Annexe – Texte consolidé").expect("the consolidated annex"));
+    assert!(body.contains("Le présent avenant prend effet le 17 janvier 2027"), "its own start: {body}");
+    assert!(!body.contains("prend effet le 1er septembre 2026"), "not the original's: {body}");
+    assert!(annex.contains("La présente convention prend effet le 1er septembre 2026"), "{annex}");
+    assert!(!annex.contains("prend effet le 17 janvier 2027"), "the avenant's start is its body's: {annex}");
 }
 
 backend_test!(a_start_date_in_the_past_needs_a_reason);
