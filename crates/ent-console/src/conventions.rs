@@ -76,7 +76,7 @@ where
         route(Method::POST, "/conventions/{convention}/refuser", S_(&CONVENTIONS_SIGN), post(action)),
         route(Method::POST, "/conventions/{convention}/avenant", S_(&CONVENTIONS_WRITE), post(action)),
         route(Method::POST, "/conventions/{convention}/resilier", S_(&CONVENTIONS_WRITE), post(action)),
-        route(Method::POST, "/conventions/{convention}/non-reconduction", S_(&CONVENTIONS_WRITE), post(action)),
+        route(Method::POST, "/conventions/{convention}/non-reconduction", S_(&CONVENTIONS_SIGN), post(action)),
     ]
 }
 
@@ -656,10 +656,11 @@ async fn convention_page(
         "downloads": downloads(conv),
         "signed_copies": signed_copies(conv),
         "can": {
-            "write": workflow::writes_convention(actor, model, conv),
             // Submitted, amended, terminated: by a party's writer; a convention constitutive by its coordinator.
             "conduct": workflow::conducts_convention(actor, model, conv),
             "refuse": workflow::may_refuse(actor, model, conv),
+            // A non-reconduction is decided by a party's representative, who signs for it.
+            "oppose": renewal::may_oppose(actor, model, conv),
             // A résiliation d'un commun accord is recorded by an administrator only.
             "agree": actor.is_admin(),
         },
@@ -794,8 +795,11 @@ async fn document_body(
     Ok(documents::embedded(&html))
 }
 
-/// The downloads offered: the frozen files of the latest version, or the draft rendered now.
+/// The downloads offered: the frozen files of the latest version, or the text rendered now: a
+/// draft's, or that of a convention past its draft with no frozen text (`document::full` says
+/// on its signature page that it is reconstituted).
 fn downloads(conv: &Convention) -> Vec<Value> {
+    let rendered = if conv.status == Status::Draft { "brouillon" } else { "texte reconstitué" };
     let latest = conv.documents.iter().map(|d| d.version_no).max().filter(|_| shows_frozen(conv));
     match latest {
         Some(version) => conv
@@ -815,7 +819,7 @@ fn downloads(conv: &Convention) -> Vec<Value> {
             .filter(|f| **f != "pdf" || documents::pdf_available())
             .map(|f| {
                 json!({
-                    "label": format!("{} (brouillon)", f.to_uppercase()),
+                    "label": format!("{} ({rendered})", f.to_uppercase()),
                     "href": format!("/conventions/{}/document?format={f}", conv.id),
                     "sha256": Value::Null,
                 })

@@ -6,11 +6,13 @@
 //! nothing else; the amended stipulations as they now read; « Les autres stipulations de la
 //! convention demeurent inchangées »; the avenant's own date of effect; the signatures; and the
 //! consolidated text as an annex. An avenant of edition 1 keeps the text it was signed with
-//! (the convention restated, `document::convention_body`).
+//! (the convention restated, `document::convention_body`). From edition 3 the annex is the
+//! convention as amended, under its own reference and dates (« Texte consolidé de la convention
+//! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_text, format_value, parties_table, schools_table, signature_section,
-    step_day, stipulations, vu_lines,
+    clause_context, costs_table, duration_text, format_value, parameter_label, parties_table, schools_table,
+    signature_section, step_day, stipulations, vu_lines,
 };
 use super::model::{ConventionModel, ParameterSpec, ParameterType};
 use super::{cost_shares, read_convention, Convention, CostShareView, Party};
@@ -23,10 +25,14 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 
 /// The edition of the text a convention drafted now is written in (`conventions.document_edition`).
-pub const CURRENT_EDITION: i64 = 2;
+pub const CURRENT_EDITION: i64 = 3;
 
 /// The first edition in which an avenant's document cites the convention it amends.
 const CITING_EDITION: i64 = 2;
+
+/// The first edition whose consolidated annex is the convention as amended, under its own
+/// reference and dates, rather than the avenant restated from its own date of effect.
+const CONSOLIDATED_EDITION: i64 = 3;
 
 /// Whether `conv` is an avenant whose document cites the convention it amends.
 pub fn cites_amended(conv: &Convention) -> bool {
@@ -89,8 +95,9 @@ pub async fn amended_of(
     let Some(previous_id) = conv.amends_id.as_deref().filter(|_| cites_amended(conv)) else { return Ok(None) };
     let lost =
         || Problem::new(ProblemKind::Internal, format!("the convention avenant {} amends is gone", conv.reference));
-    let previous =
+    let mut previous =
         read_convention(&mut *conn, std::slice::from_ref(model), previous_id, false).await?.ok_or_else(lost)?;
+    named_as_signed(&mut *conn, &mut previous).await?;
     let mut lineage = Vec::new();
     let mut next = Some(previous.id.clone());
     while let Some(id) = next.take().filter(|_| lineage.len() < MAX_LINEAGE) {
@@ -105,6 +112,19 @@ pub async fn amended_of(
     }
     lineage.reverse();
     Ok(Some(Amended { previous, lineage }))
+}
+
+/// `conv`'s parties named as its frozen text names them (its latest version, the one signed),
+/// when it has one: a party renamed in the registry since is cited under the name it signed
+/// under, as that text reads, never under a name the signed text does not hold.
+async fn named_as_signed(conn: &mut AnyConnection, conv: &mut Convention) -> Result<(), Problem> {
+    let Some(frozen) = super::frozen::latest(conn, &conv.id).await? else { return Ok(()) };
+    for party in &mut conv.parties {
+        if let Some(name) = frozen.party_names.get(&party.org.id) {
+            party.org.name.clone_from(name);
+        }
+    }
+    Ok(())
 }
 
 /// What an avenant changes in the convention it amends, as the model holds it.
@@ -179,8 +199,8 @@ impl<'a> Changes<'a> {
             && !self.costs_changed
     }
 
-    /// The points « Objet de l'avenant » lists, one a change.
-    fn points(&self) -> Vec<String> {
+    /// The points « Objet de l'avenant » lists, one a change, in a text of `edition`.
+    fn points(&self, edition: i64) -> Vec<String> {
         let mut points = Vec::new();
         for p in &self.added {
             points.push(format!(
@@ -210,7 +230,7 @@ impl<'a> Changes<'a> {
         for (spec, before, after) in &self.parameters {
             let now = after.map_or_else(|| "supprimé".to_string(), |v| parameter_text(spec, v));
             let was = before.map_or_else(|| "non fixé".to_string(), |v| parameter_text(spec, v));
-            points.push(format!("« {} » : {now} au lieu de {was}", spec.label));
+            points.push(format!("« {} » : {now} au lieu de {was}", parameter_label(spec, edition)));
         }
         for (share, before) in &self.shares {
             points.push(format!(
@@ -252,7 +272,8 @@ impl<'a> Changes<'a> {
         if !self.parameters.is_empty() {
             blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
             let fields = self.parameters.iter().map(|(spec, _, after)| {
-                (spec.label.clone(), after.map_or_else(|| "sans objet".to_string(), |v| parameter_text(spec, v)))
+                let label = parameter_label(spec, conv.document_edition).to_string();
+                (label, after.map_or_else(|| "sans objet".to_string(), |v| parameter_text(spec, v)))
             });
             blocks.push(Block::Fields(fields.collect()));
         }
@@ -395,7 +416,7 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
                 "Le présent avenant a pour objet de modifier la convention {} sur les points suivants :",
                 initial.reference
             )),
-            Block::Bullets(punctuated(changes.points())),
+            Block::Bullets(punctuated(changes.points(conv.document_edition))),
         ]
     };
     article(&mut sections, &mut numbered, "Objet de l'avenant", objet);
@@ -414,12 +435,7 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
     );
     article(&mut sections, &mut numbered, "Prise d'effet", vec![Block::Paragraph(effect)]);
     sections.push(signature_section(conv));
-    sections.push(Section::new("Annexe – Texte consolidé de la convention").paragraph(format!(
-        "Le texte de la convention {}, tel que le modifie le présent avenant, est le suivant.",
-        initial.reference
-    )));
-    let text = stipulations(model, conv, &context)?;
-    sections.extend(text.into_iter().map(|s| Section { heading: format!("Texte consolidé – {}", s.heading), ..s }));
+    sections.extend(consolidated(model, conv, amended, numbered)?);
     Ok(Document {
         title: format!(
             "Avenant n° {number} à la convention « {} » ({}, {})",
@@ -431,6 +447,57 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
         reference: Some(conv.reference.clone()),
         sections,
     })
+}
+
+/// The annex: the consolidated text of the convention as `conv` amends it. From
+/// [`CONSOLIDATED_EDITION`], the convention's own text, under its own reference, from its own
+/// date of effect (« telle que modifiée par l'avenant n° N »), the avenant's date of effect
+/// left to its article `effect_article`; before, the stipulations as the avenant reads them
+/// (its own reference and date of effect), as edition 2 was signed.
+fn consolidated(
+    model: &ConventionModel,
+    conv: &Convention,
+    amended: &Amended,
+    effect_article: usize,
+) -> Result<Vec<Section>, Problem> {
+    let initial = amended.initial();
+    let mut text_of = conv.clone();
+    let opening = if conv.document_edition >= CONSOLIDATED_EDITION {
+        let by = amended_by(amended.number());
+        text_of.reference = initial.reference.clone();
+        text_of.start_date = initial.start_date.clone();
+        Section::new(format!(
+            "Annexe – Texte consolidé de la convention {} telle que modifiée par {by}",
+            initial.reference
+        ))
+        .paragraph(format!(
+            "Le texte qui suit est celui de la convention « {} » ({}), {}, telle que modifiée par {by}. Les dates \
+                 qu'il indique sont celles de la convention ; le présent avenant prend effet à la date fixée par son \
+                 article {effect_article}.",
+            initial.title,
+            initial.reference,
+            initial.dated()
+        ))
+    } else {
+        Section::new("Annexe – Texte consolidé de la convention").paragraph(format!(
+            "Le texte de la convention {}, tel que le modifie le présent avenant, est le suivant.",
+            initial.reference
+        ))
+    };
+    let text = stipulations(model, &text_of, &clause_context(model, &text_of))?;
+    let consolidated =
+        text.into_iter().map(|s| Section { heading: format!("Texte consolidé – {}", s.heading), ..s });
+    Ok(std::iter::once(opening).chain(consolidated).collect())
+}
+
+/// Every avenant up to the `number`th, as the consolidated text names them: « l'avenant n° 1 »,
+/// « les avenants n° 1 et 2 », « les avenants n° 1 à 3 ».
+fn amended_by(number: usize) -> String {
+    match number {
+        0 | 1 => "l'avenant n° 1".into(),
+        2 => "les avenants n° 1 et 2".into(),
+        n => format!("les avenants n° 1 à {n}"),
+    }
 }
 
 #[cfg(test)]
@@ -446,5 +513,8 @@ mod tests {
         assert!(same_value(Some(&serde_json::json!(2)), Some(&serde_json::json!(2.0))));
         assert!(!same_value(Some(&serde_json::json!(2)), None));
         assert_eq!(punctuated(vec!["a".into(), "b".into()]), vec!["a ;", "b."]);
+        assert_eq!(amended_by(1), "l'avenant n° 1");
+        assert_eq!(amended_by(2), "les avenants n° 1 et 2");
+        assert_eq!(amended_by(3), "les avenants n° 1 à 3");
     }
 }

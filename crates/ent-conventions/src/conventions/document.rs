@@ -5,7 +5,7 @@
 pub use super::avenant::CURRENT_EDITION;
 use super::avenant::{self, Amended};
 use super::frozen::Frozen;
-use super::model::{ConventionModel, RenewalPeriod};
+use super::model::{ConventionModel, ParameterSpec, ParameterType, RenewalPeriod};
 use super::workflow::Span;
 use super::{cost_shares, Convention, Status};
 use super::{processing, signatories};
@@ -164,6 +164,30 @@ fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem>
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("clause rendering failed: {e:?}")))
 }
 
+/// The first edition whose « Caractéristiques » state an amount in euros (« 1 234,56 € »)
+/// rather than the cents it is stored in.
+const EUROS_EDITION: i64 = 3;
+
+/// A parameter of a convention written in `edition` as its « Caractéristiques » list it:
+/// (label, value). From [`EUROS_EDITION`] an amount reads in euros, under its label without
+/// the « (centimes) » its form states; before, the cents as stored.
+fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String, String) {
+    let label = parameter_label(spec, edition).to_string();
+    match (spec.kind, value.as_i64()) {
+        (ParameterType::Cents, Some(cents)) if edition >= EUROS_EDITION => (label, documents::euros(cents)),
+        _ => (label, format_value(value)),
+    }
+}
+
+/// The label a text of `edition` states a parameter under: from [`EUROS_EDITION`], an amount's
+/// without the « (centimes) » of its form (the text says euros).
+pub(super) fn parameter_label(spec: &ParameterSpec, edition: i64) -> &str {
+    match spec.kind {
+        ParameterType::Cents if edition >= EUROS_EDITION => spec.label.trim_end_matches(" (centimes)"),
+        _ => &spec.label,
+    }
+}
+
 pub(super) fn format_value(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -251,7 +275,7 @@ pub(super) fn stipulations(
     ];
     for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
         if let Some(value) = conv.parameters.get(&spec.key) {
-            fields.push((spec.label.clone(), format_value(value)));
+            fields.push(characteristic(spec, value, conv.document_edition));
         }
     }
     sections.push(Section::new("Caractéristiques").fields(fields));
@@ -310,11 +334,15 @@ pub fn body_hash(model: &ConventionModel, conv: &Convention, amended: Option<&Am
 }
 
 /// The whole document: the body (as frozen at submission once submitted) and the signature page.
+/// A convention past its draft that has no frozen text (written before texts were frozen,
+/// migration 0022) is rendered from what it holds now, and its signature page says so: that
+/// text may differ from the one signed.
 pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> Result<Document, Problem> {
     let frozen = match conv.status {
         Status::Draft => None,
         _ => super::frozen::latest(&mut *store.conn().await?, &conv.id).await?,
     };
+    let reconstituted = frozen.is_none() && conv.status != Status::Draft;
     let frozen = match frozen {
         Some(frozen) => frozen,
         None => {
@@ -322,8 +350,18 @@ pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> 
             Frozen::of(body(model, conv, amended.as_ref())?, conv)
         }
     };
-    Ok(with_signature_page(frozen, conv))
+    let mut doc = with_signature_page(frozen, conv);
+    if reconstituted {
+        let signatures = doc.sections.last_mut().expect("the signature page");
+        signatures.blocks.insert(1, Block::Paragraph(RECONSTITUTED.into()));
+    }
+    Ok(doc)
 }
+
+/// What the signature page of a convention with no frozen text says of the text above it.
+pub const RECONSTITUTED: &str = "Texte reconstitué : le document soumis à signature n'est pas conservé sur la \
+     plateforme ; ce texte est rendu à partir des données actuelles de la convention et peut différer du texte signé, \
+     dont l'empreinte ci-dessus ne vaut que pour lui.";
 
 /// The quality in which a signing role engages its party, as the signature page states it.
 fn quality(role: &str) -> &'static str {
@@ -404,7 +442,33 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::duration_text;
+    use super::{characteristic, duration_text};
+    use crate::conventions::model::{ParameterSpec, ParameterType};
+
+    #[test]
+    fn an_amount_reads_in_euros_from_edition_3_and_as_cents_before() {
+        let spec = |kind| ParameterSpec {
+            key: "montant_estime".into(),
+            label: "Montant estimé du marché (centimes)".into(),
+            kind,
+            required: false,
+            default: None,
+            description: String::new(),
+        };
+        let amount = serde_json::json!(123_456_789);
+        assert_eq!(
+            characteristic(&spec(ParameterType::Cents), &amount, 3),
+            ("Montant estimé du marché".into(), "1\u{a0}234\u{a0}567,89\u{a0}€".into())
+        );
+        for edition in [1, 2] {
+            assert_eq!(
+                characteristic(&spec(ParameterType::Cents), &amount, edition),
+                ("Montant estimé du marché (centimes)".into(), "123456789".into()),
+                "edition {edition} keeps the text it was signed with"
+            );
+        }
+        assert_eq!(characteristic(&spec(ParameterType::Integer), &amount, 3).1, "123456789", "not money");
+    }
 
     #[test]
     fn the_duration_is_the_convention_own_in_months_then_days() {

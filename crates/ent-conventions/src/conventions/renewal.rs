@@ -9,7 +9,7 @@ use super::model::{ConventionModel, RenewalPeriod};
 use super::workflow::Span;
 use super::workflow::{
     begin_locked, commit_and_reload, lock_if_exists, new_version, notice_months, party_signers, record_for_parties,
-    require_no_notified_termination, require_party_member, serialise_coverage, writes_for, Ctx,
+    require_no_notified_termination, serialise_coverage, signer_of, writes_for, Ctx,
 };
 use super::{find_model, Convention, Party, Status};
 use chrono::{Months, NaiveDate};
@@ -17,6 +17,7 @@ use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::store::{timestamp, Tx};
 use ent_kernel::validate::parse_any_date;
+use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,7 @@ impl NonRenewalColumns {
 pub struct Opposition {
     /// Why the party does not want the convention renewed (optional).
     pub reason: Option<String>,
-    /// The party key opposing, when the caller writes for several parties (an administrator
-    /// records it for the party named).
+    /// The party key opposing, when the caller represents several parties.
     pub party: Option<String>,
 }
 
@@ -260,29 +260,51 @@ pub async fn renews_at_term(
     })
 }
 
-/// The party `actor` opposes for: the one named, or the first it writes for ([`writes_for`]).
+/// The parties of `conv` (the one named by `key`, or all) whose representative `actor` is: it
+/// holds the party's signing role at its organisation, as who signs for it ([`signer_of`], the
+/// rule of `sign`), and the party is a legal person it writes for ([`writes_for`]: not an école,
+/// whose head signs only). An administrator signs for none.
+fn represented<'c>(actor: &Actor, model: &ConventionModel, conv: &'c Convention, key: Option<&str>) -> Vec<&'c Party> {
+    signer_of(actor, model, conv, key).into_iter().filter(|p| writes_for(actor, model, &p.org.id)).collect()
+}
+
+/// Whether `actor` may oppose the renewal of `conv` (of `model`), whatever its state: the
+/// representative of one of its parties ([`represented`]). Whom the console offers « Refuser la
+/// reconduction ».
+pub fn may_oppose(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    !represented(actor, model, conv, None).is_empty()
+}
+
+/// Why one who represents no party of a convention may not oppose its renewal.
+const NOT_A_REPRESENTATIVE: &str = "vous ne représentez aucune partie de cette convention : la non-reconduction est \
+     décidée pour une partie par celui qui la signe en son nom, la DAN pour l'académie, la collectivité ou le chef \
+     d'un établissement public local d'enseignement (collège, lycée) ; le directeur d'école la signe seulement, le \
+     coordonnateur ne la signe pas";
+
+/// The party `actor` opposes for: the one named, or the first it represents ([`represented`]).
 fn opposing_party<'c>(
     actor: &Actor,
     model: &ConventionModel,
     conv: &'c Convention,
     key: Option<&str>,
 ) -> Result<&'c Party, Problem> {
-    let mut candidates =
-        conv.parties.iter().filter(|p| key.is_none_or(|k| p.key == k)).filter(|p| writes_for(actor, model, &p.org.id));
-    let first = candidates.next();
-    match (first, key, actor.is_admin()) {
-        (Some(p), Some(_), _) | (Some(p), None, false) => Ok(p),
-        (_, None, true) => Err(Problem::invalid_field("party", "indiquez la partie qui s'oppose à la reconduction")),
-        _ => Err(Problem::invalid_field("party", "vous n'écrivez pas pour cette partie de la convention")),
-    }
+    represented(actor, model, conv, key).into_iter().next().ok_or_else(|| {
+        Problem::invalid_field(
+            "party",
+            "vous ne représentez pas cette partie : seul celui qui la signe s'y oppose en son nom",
+        )
+    })
 }
 
-/// Records a party's opposition to the tacit renewal: accepted up to [`opposition_deadline`];
-/// audited, notified to the parties; the convention then expires at its term.
+/// Records a party's opposition to the tacit renewal, by its representative ([`may_oppose`]:
+/// 403 whatever the state); accepted up to [`opposition_deadline`]; audited, notified to the
+/// parties; the convention then expires at its term.
 pub async fn oppose(ctx: &Ctx<'_>, conv: &Convention, o: Opposition) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    require_party_member(ctx.actor, model, &conv.party_org_ids())?;
+    if !may_oppose(ctx.actor, model, conv) {
+        return Err(forbidden(NOT_A_REPRESENTATIVE));
+    }
     conflict_unless(matches!(conv.status, Status::Active | Status::Signed), || {
         format!(
             "la convention {} est {} : il n'y a plus de reconduction à refuser",

@@ -60,8 +60,9 @@ route_table!(ConventionsState, "conventions", |api| vec![
         .ok_versioned::<Convention>(),
     api.post(
         "/api/v1/conventions/{id}/non-renewal",
-        "S'opposer à la reconduction tacite (non-reconduction, au plus tard le préavis avant l'échéance)",
-        &CONVENTIONS_WRITE,
+        "S'opposer à la reconduction tacite (non-reconduction, au plus tard le préavis avant l'échéance), par le \
+         représentant d'une partie : qui la signe pour elle",
+        &CONVENTIONS_SIGN,
         non_renewal,
     )
     .json_body::<Opposition>()
@@ -81,8 +82,8 @@ route_table!(ConventionsState, "conventions", |api| vec![
     .produces(StatusCode::OK, &["text/html; charset=utf-8", ODT_MIME, "application/pdf"]),
     api.post(
         "/api/v1/conventions/{id}/signed-copies",
-        "Déposer un exemplaire signé hors plateforme (PDF)",
-        &CONVENTIONS_WRITE,
+        "Déposer un exemplaire signé hors plateforme (PDF), par le signataire d'une partie",
+        &CONVENTIONS_SIGN,
         upload,
     )
     .body_limit(SIGNED_COPY_LIMIT)

@@ -737,18 +737,7 @@ backend_test!(a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the
 async fn a_party_refuses_the_tacit_renewal_from_the_convention_page_and_the_circuit_shows_renewals(db: TestDb) {
     let app = fresnes(db).await;
     let client = |email: &str| app.client(app.token(email));
-    let body = crate::common::fixtures::with_signatories(json!({
-        "model": "bipartite-commune",
-        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
-        "start_date": "2026-09-01"
-    }));
-    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
-    let id = conv.body["id"].as_str().unwrap().to_string();
-    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
-    for who in [DAN, MAIRIE] {
-        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
-        assert_eq!(signed.status, 200, "{}", signed.text);
-    }
+    let id = bipartite_in_force(&app).await;
     let models = entcp::conventions::model::load_models(None).unwrap();
     let term = chrono::DateTime::parse_from_rfc3339("2029-09-01T04:00:00Z").unwrap().to_utc();
     let report = entcp::conventions::jobs::daily(&app.store, &models, term).await.unwrap();
@@ -1430,4 +1419,80 @@ async fn a_visa_or_a_signature_posted_in_pages_by_who_may_give_neither_is_refuse
             assert_eq!(posted(directeur, "signer").await.status, 409, "{name}: {state}");
         }
     }
+}
+
+/// A bipartite convention of Fresnes in force from 1 September 2026, renewable, signed by the
+/// DAN and the mairie through the API: its id.
+async fn bipartite_in_force(app: &TestApp) -> String {
+    let client = |email: &str| app.client(app.token(email));
+    let body = crate::common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
+    let id = conv.body["id"].as_str().unwrap().to_string();
+    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+    for who in [DAN, MAIRIE] {
+        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+    }
+    id
+}
+
+// « Refuser la reconduction » was offered to whoever wrote the convention, an administrator
+// included, who signs for no party. It is offered to a party's representative only (the mairie,
+// the DAN), and the administrator's post is refused for its role.
+backend_test!(the_refusal_of_the_renewal_is_offered_to_a_party_representative_only);
+async fn the_refusal_of_the_renewal_is_offered_to_a_party_representative_only(db: TestDb) {
+    let app = fresnes(db).await;
+    let id = bipartite_in_force(&app).await;
+    let path = format!("/conventions/{id}");
+    let button = "id=\"non-reconduction\"";
+    for who in [MAIRIE, DAN] {
+        let page = get(&app, &sign_in(&app, who).await, &path).await;
+        assert!(page.text.contains(button), "{}: {who}: {}", app.backend, page.text);
+    }
+    let root = sign_in(&app, ROOT).await;
+    let page = get(&app, &root, &path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("sauf non-reconduction notifiée"), "{}: the renewal box: {}", app.backend, page.text);
+    assert!(!page.text.contains(button), "{}: an administrator signs for no party: {}", app.backend, page.text);
+    let refused = post_form(&app, &root, &format!("{path}/non-reconduction"), &[("reconduction", "Erreur")]).await;
+    assert_eq!(refused.status, 403, "{}: {}", app.backend, refused.text);
+    let conv = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert!(conv.body["non_renewal"].is_null(), "{}: {}", app.backend, conv.text);
+}
+
+/// The document shown on a convention's page (the `console-document` article).
+fn shown_document(page: &str) -> &str {
+    let start = page.find("id=\"document\"").expect("the document");
+    &page[start..start + page[start..].find("</article>").expect("its end")]
+}
+
+// The convention's page shows a signed convention as signed, whatever the registry says since:
+// its école renamed, the document shown and its download are the frozen ones. One with no
+// frozen text (written before texts were frozen) is offered as « texte reconstitué », never as
+// the draft, and its document says so.
+backend_test!(the_convention_page_shows_the_signed_text_and_a_reconstituted_one_as_such);
+async fn the_convention_page_shows_the_signed_text_and_a_reconstituted_one_as_such(db: TestDb) {
+    let (app, id) = fresnes_with_doisneau_in_force(db).await;
+    let api = app.client(app.token(DAN));
+    let frozen = api.get(format!("/api/v1/conventions/{id}/signed-document")).send().await.bytes;
+    crate::conventions::rename_doisneau(&app.store).await;
+    let dan = sign_in(&app, DAN).await;
+    let page = get(&app, &dan, &format!("/conventions/{id}")).await;
+    let shown = shown_document(&page.text);
+    assert!(shown.contains("Robert Doisneau") && !shown.contains("Simone Veil"), "{}: {shown}", app.backend);
+    let href = format!("/conventions/{id}/document?format=html&version=1");
+    assert!(page.text.contains(&crate::console::escaped(&href)), "{}: {}", app.backend, page.text);
+    assert_eq!(get(&app, &dan, &href).await.bytes, frozen, "{}: the frozen download", app.backend);
+    let latest = get(&app, &dan, &format!("/conventions/{id}/document?format=html")).await;
+    assert_eq!(latest.bytes, frozen, "{}: the latest frozen version", app.backend);
+
+    let legacy = crate::conventions::in_force_without_frozen_text(&app.store).await;
+    let page = get(&app, &dan, &format!("/conventions/{legacy}")).await;
+    assert_eq!(page.status, 200, "{}: {}", app.backend, page.text);
+    assert!(page.text.contains("HTML (texte reconstitué)") && !page.text.contains("(brouillon)"), "{}", page.text);
+    assert!(shown_document(&page.text).contains("Texte reconstitué"), "{}: {}", app.backend, page.text);
 }

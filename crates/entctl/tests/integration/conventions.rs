@@ -1056,9 +1056,15 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     c.signed_by_all(&avenant_id).await;
     let (_, active) = call(c.dan.get(c.url(&format!("/{avenant_id}")))).await;
     assert_eq!((active["status"].as_str(), active["start_date"].as_str()), (Some("active"), Some("2027-01-17")));
-    let html = c.dan.get(c.url(&format!("/{avenant_id}/document"))).send().await.text;
-    assert!(html.contains("prend effet le 17 janvier 2027"), "the avenant states its own start: {html}");
-    assert!(!html.contains("prend effet le 1er septembre 2026"), "not the original's: {html}");
+    // The avenant states its own start in its body; its consolidated annex (edition 3) is the
+    // convention as amended, which took effect on its own date (an avenant of edition 2 keeps
+    // the annex dated from the avenant: `an_avenant_consolidates_the_convention_at_its_own_dates…`).
+    let html = document_text(&c, &avenant_id).await;
+    let (body, annex) = html.split_at(html.find("Annexe – Texte consolidé").expect("the consolidated annex"));
+    assert!(body.contains("Le présent avenant prend effet le 17 janvier 2027"), "its own start: {body}");
+    assert!(!body.contains("prend effet le 1er septembre 2026"), "not the original's: {body}");
+    assert!(annex.contains("La présente convention prend effet le 1er septembre 2026"), "{annex}");
+    assert!(!annex.contains("prend effet le 17 janvier 2027"), "the avenant's start is its body's: {annex}");
 }
 
 backend_test!(a_start_date_in_the_past_needs_a_reason);
@@ -3286,4 +3292,316 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
 async fn conv_reference(c: &Cycle, id: &str) -> String {
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     conv["reference"].as_str().unwrap().to_string()
+}
+
+/// The document of the convention `id` as the DAN downloads it (`/document`, HTML), apostrophes unescaped.
+async fn document_text(c: &Cycle, id: &str) -> String {
+    c.dan.get(c.url(&format!("/{id}/document"))).send().await.text.replace("&#x27;", "'")
+}
+
+/// The consolidated annex of the avenant `id`'s document, to its end.
+async fn consolidated_annex(c: &Cycle, id: &str) -> String {
+    let html = document_text(c, id).await;
+    let start = html.find("Annexe – Texte consolidé").unwrap_or_else(|| panic!("no consolidated annex: {html}"));
+    html[start..].to_string()
+}
+
+/// Sets the edition of the text the convention `id` is written in, as a convention drafted
+/// before the current one was (migrations 0059, 0062).
+async fn written_in_edition(c: &Cycle, id: &str, edition: i64) {
+    sqlx::query("UPDATE conventions SET document_edition = $1 WHERE id = $2")
+        .bind(edition)
+        .bind(id)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+}
+
+// The consolidated annex of an avenant read « La présente convention prend effet le 10 janvier
+// 2027 », the avenant's date: the consolidated text is the convention as amended, whose date of
+// effect is its own; the avenant's is stated in its body. From edition 3 the annex is « Texte
+// consolidé de la convention CONV-… telle que modifiée par l'avenant n° 1 », under the
+// convention's reference, from its own start and for its whole duration. An avenant written in
+// edition 2 keeps the annex it was (or will be) signed with, frozen so at its submission.
+backend_test!(an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edition_2_keeps_its_annex);
+async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edition_2_keeps_its_annex(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let reference = conv_reference(&c, &id).await;
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
+    let avenant = c.amended(&id).await;
+    c.edit(&avenant, json!({ "parameters": { "accounts": 300 } })).await;
+    let html = document_text(&c, &avenant).await;
+    assert!(html.contains("Le présent avenant prend effet le 10 janvier 2027"), "{name}: {html}");
+    let annex = consolidated_annex(&c, &avenant).await;
+    for stated in [
+        format!("Annexe – Texte consolidé de la convention {reference} telle que modifiée par l'avenant n° 1"),
+        "Le texte qui suit est celui de la convention « ".into(),
+        "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029"
+            .into(),
+        format!("<dt>Référence</dt><dd>{reference}</dd>"),
+        "<dt>Prise d'effet</dt><dd>1er septembre 2026</dd>".into(),
+        "Texte consolidé – Article 1 – Objet".into(),
+    ] {
+        assert!(annex.contains(&stated), "{name}: « {stated} » not in {annex}");
+    }
+    assert!(
+        !annex.contains("10 janvier 2027"),
+        "{name}: the avenant's date is its body's, not the convention's: {annex}"
+    );
+
+    // Written in edition 2, the avenant keeps that annex, dated from the avenant, and is frozen so.
+    written_in_edition(&c, &avenant, 2).await;
+    let annex = consolidated_annex(&c, &avenant).await;
+    for kept in [
+        "Annexe – Texte consolidé de la convention</h2>".to_string(),
+        format!("Le texte de la convention {reference}, tel que le modifie le présent avenant, est le suivant."),
+        "La présente convention prend effet le 10 janvier 2027".into(),
+    ] {
+        assert!(annex.contains(&kept), "{name}: edition 2: « {kept} » not in {annex}");
+    }
+    assert!(!annex.contains("telle que modifiée"), "{name}: {annex}");
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    let signed = c.dan.get(c.url(&format!("/{avenant}/signed-document"))).send().await.text.replace("&#x27;", "'");
+    assert!(signed.contains("tel que le modifie le présent avenant"), "{name}: {signed}");
+    assert!(signed.contains("La présente convention prend effet le 10 janvier 2027"), "{name}: {signed}");
+}
+
+/// The tripartite premier-degré model as `tripartite-montant`, with an amount among its
+/// parameters (`montant_annuel`, in cents, as the groupement de commandes' estimate is).
+fn model_with_an_amount() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml");
+    let with_amount = shipped.replacen("id: tripartite-premier-degre", "id: tripartite-montant", 1).replacen(
+        "parameters:\n",
+        "parameters:\n  - key: montant_annuel\n    label: Montant annuel du service (centimes)\n    type: cents\n    \
+         required: false\n    description: Coût annuel estimé du service.\n",
+        1,
+    );
+    assert_eq!(with_amount.matches("montant_annuel").count(), 1);
+    std::fs::write(dir.path().join("montant.yaml"), with_amount).unwrap();
+    dir
+}
+
+// The « Caractéristiques » of a convention showed an amount in raw cents (« 123456789 », under
+// « … (centimes) »). From edition 3 it reads in euros, under its label without « (centimes) »;
+// a convention written in an older edition keeps its text, as frozen at its submission.
+backend_test!(an_amount_reads_in_euros_from_edition_3_and_an_older_edition_keeps_its_cents);
+async fn an_amount_reads_in_euros_from_edition_3_and_an_older_edition_keeps_its_cents(db: crate::common::TestDb) {
+    let models = model_with_an_amount();
+    let c = setup(db).await;
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
+    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let name = c.db.name;
+    let mut body = tripartite("2026-09-01");
+    body["model"] = json!("tripartite-montant");
+    body["parameters"]["montant_annuel"] = json!(123_456_789);
+    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    let html = document_text(&c, &id).await;
+    assert!(
+        html.contains("<dt>Montant annuel du service</dt><dd>1\u{a0}234\u{a0}567,89\u{a0}€</dd>"),
+        "{name}: {html}"
+    );
+    assert!(!html.contains("123456789") && !html.contains("(centimes)"), "{name}: {html}");
+
+    written_in_edition(&c, &id, 2).await;
+    let cents = "<dt>Montant annuel du service (centimes)</dt><dd>123456789</dd>";
+    assert!(document_text(&c, &id).await.contains(cents), "{name}: edition 2 reads as it was signed");
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.signed_by_all(&id).await;
+    let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
+    assert!(signed.contains(cents) && !signed.contains('€'), "{name}: frozen in edition 2: {signed}");
+    assert!(document_text(&c, &id).await.contains(cents), "{name}: the full document reads as frozen");
+}
+
+/// A client of the user `email` holding `role` at `org`.
+async fn user(c: &Cycle, email: &str, role: Role, org: Option<&str>) -> Client {
+    c.app.client(&token_for(&c.db.store, email, role, org).await)
+}
+
+/// Deposits a one-line PDF as the signed copy of the convention `id`, as `who`: the status and answer.
+async fn deposit(c: &Cycle, who: &Client, id: &str) -> (StatusCode, Value) {
+    call(
+        who.post(c.url(&format!("/{id}/signed-copies?name=exemplaire.pdf")))
+            .bytes("application/pdf", b"%PDF-1.7\n".to_vec()),
+    )
+    .await
+}
+
+// Every writer of any party, and an administrator, deposited a convention's signed copy. A
+// public body accepts it from who signs for a party: its signing role at its organisation, as
+// `sign` decides (the école's head too, who signs for the école). An administrator, a
+// coordonnateur or a DPO of a party are refused for their role (403) before the state (the
+// draft's 409), and a mairie that is no party gets the 404 of a missing convention.
+backend_test!(a_signed_copy_is_deposited_by_who_signs_for_a_party_only);
+async fn a_signed_copy_is_deposited_by_who_signs_for_a_party_only(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let client = async |email, role, org| user(&c, email, role, org).await;
+    let coordinateur = client("coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
+    let dpo = client("dpo@fresnes.fr", Role::Dpo, Some("commune:94034")).await;
+    let vitry = client("ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let files = async || {
+        common::count(&c.db.store, "SELECT COUNT(*) FROM convention_files WHERE convention_id = $1", &[id.as_str()])
+            .await
+    };
+    for state in ["draft", "in_signature"] {
+        if state == "in_signature" {
+            c.step_ok(&c.dan, &id, "submit", json!({})).await;
+        } else {
+            let (status, problem) = deposit(&c, &c.mairie, &id).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{name}: who signs is told the state: {problem}");
+        }
+        for (who, client) in [("admin", &c.admin), ("coordinateur", &coordinateur), ("dpo", &dpo)] {
+            let (status, problem) = deposit(&c, client, &id).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {state}: {who}: {problem}");
+            assert!(!problem["detail"].as_str().unwrap_or_default().contains("brouillon"), "{name}: {problem}");
+        }
+        let (status, problem) = deposit(&c, &vitry, &id).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}: {state}: not a party: {problem}");
+        assert_eq!(files().await, 0, "{name}: {state}: nothing stored");
+    }
+    for (who, client) in [("école", &c.directeur), ("mairie", &c.mairie), ("DAN", &c.dan)] {
+        let (status, answer) = deposit(&c, client, &id).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {who} signs for its party: {answer}");
+    }
+    assert_eq!(files().await, 3, "{name}: one copy each");
+}
+
+// Any writer of a party, and an administrator for a party it named, recorded the opposition to a
+// convention's tacit renewal. It is a decision of a party's representative, who signs for it: an
+// administrator, a coordonnateur or a DPO of a party are refused for their role (403), before and
+// after an opposition is recorded (whose second one is a 409 to a representative), a mairie that
+// is no party gets the 404 of a missing convention, and a representative names only its own party.
+backend_test!(the_renewal_is_opposed_by_a_party_representative_only);
+async fn the_renewal_is_opposed_by_a_party_representative_only(db: crate::common::TestDb) {
+    let (c, id) = renewable_signed(db).await;
+    let name = c.db.name;
+    let client = async |email, role, org| user(&c, email, role, org).await;
+    let coordinateur = client("coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
+    let dpo = client("dpo@fresnes.fr", Role::Dpo, Some("commune:94034")).await;
+    let vitry = client("ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
+    let opposition = json!({ "reason": "Changement de prestataire" });
+    let for_the_commune = json!({ "reason": "Changement de prestataire", "party": "collectivite" });
+    let others = [
+        ("admin", &c.admin, for_the_commune),
+        ("coordinateur", &coordinateur, opposition.clone()),
+        ("dpo", &dpo, opposition.clone()),
+    ];
+    let refused = async |state: &str| {
+        for (who, client, body) in &others {
+            let (status, problem) = c.post(client, &id, "non-renewal", body.clone()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {state}: {who}: {problem}");
+        }
+    };
+    refused("before").await;
+    let (status, problem) = c.post(&vitry, &id, "non-renewal", opposition.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{name}: not a party: {problem}");
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert!(conv["non_renewal"].is_null(), "{name}: nothing recorded: {conv}");
+
+    let (status, problem) =
+        c.post(&c.mairie, &id, "non-renewal", json!({ "reason": "Changement", "party": "academie" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: not its party: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "party", "{name}: {problem}");
+    let opposed = c.step_ok(&c.mairie, &id, "non-renewal", opposition.clone()).await;
+    let commune = entcp::registry::resolve_org(&c.db.store, "commune:94034").await.unwrap();
+    assert_eq!(opposed["non_renewal"]["org_id"], commune.id.as_str(), "{name}: {opposed}");
+    refused("after").await;
+    let (status, problem) = c.post(&c.dan, &id, "non-renewal", opposition).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: a representative is told it is recorded: {problem}");
+}
+
+/// Renames the école Robert Doisneau (0940176F) to Simone Veil by an import of the annuaire.
+pub(crate) async fn rename_doisneau(store: &entcp::store::Store) {
+    let csv = std::fs::read_to_string(common::fixture("annuaire-education-94-ecoles.csv")).unwrap();
+    let renamed = csv.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Simone Veil");
+    common::fixtures::annuaire(store, &renamed).await;
+    let ecole = entcp::registry::resolve_org(store, "0940176F").await.unwrap();
+    assert_eq!(ecole.name, "Ecole élémentaire Simone Veil", "the registry took the new name");
+}
+
+// A signed convention is read as it was signed, whatever the registry says since: once its
+// école is renamed, the full document (HTML and ODT) and the frozen copy keep the name it signed
+// under, and an avenant drafted then cites the convention as concluded between the parties its
+// signed text names, the new name being its own parties' only.
+backend_test!(a_party_renamed_after_signature_keeps_its_signed_name_in_every_read_and_in_an_avenant_citation);
+async fn a_party_renamed_after_signature_keeps_its_signed_name_in_every_read_and_in_an_avenant_citation(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let frozen = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.bytes;
+    rename_doisneau(&c.db.store).await;
+    let html = document_text(&c, &id).await;
+    let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await.bytes;
+    let odt = ent_documents::documents::read_back::odt_text(&odt);
+    for (format, text) in [("html", &html), ("odt", &odt)] {
+        assert!(text.contains("Robert Doisneau") && !text.contains("Simone Veil"), "{name}: {format}: {text}");
+    }
+    assert_eq!(c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.bytes, frozen, "{name}");
+
+    c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
+    let avenant = c.amended(&id).await;
+    let html = document_text(&c, &avenant).await;
+    let history = between(&html, "<h2>Préambule</h2>", "</p>");
+    assert!(history.contains("a été conclue entre"), "{name}: {history}");
+    assert!(history.contains("Robert Doisneau") && !history.contains("Simone Veil"), "{name}: {history}");
+    let parties = between(&html, "<h2>Entre</h2>", "<h2>Vu</h2>");
+    assert!(parties.contains("Simone Veil"), "{name}: the avenant's own parties, as they are named now: {parties}");
+}
+
+// A convention past its draft with no frozen text (submitted before texts were frozen,
+// migration 0022; here written straight into the store) can only be rendered from what it holds
+// now: its document says so, rather than passing for the text signed.
+backend_test!(a_convention_in_force_without_a_frozen_text_is_rendered_as_reconstituted);
+async fn a_convention_in_force_without_a_frozen_text_is_rendered_as_reconstituted(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = in_force_without_frozen_text(&c.db.store).await;
+    let html = document_text(&c, &id).await;
+    assert!(html.contains("Texte reconstitué : le document soumis à signature n'est pas conservé"), "{name}: {html}");
+    let signed = signed_from(&c, "2029-09-01").await;
+    assert!(!document_text(&c, &signed).await.contains("Texte reconstitué"), "{name}: a frozen text is the one signed");
+}
+
+/// A tripartite convention of the école Robert Doisneau in force from 1 September 2026 to
+/// 31 August 2029, written straight into the store with the model's parameters (no frozen
+/// text): its id.
+pub(crate) async fn in_force_without_frozen_text(store: &entcp::store::Store) -> String {
+    let org = |key: &'static str| async move { entcp::registry::resolve_org(store, key).await.unwrap().id };
+    let ecole = org("0940176F").await;
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id: "legacy-doisneau",
+        model_id: "tripartite-premier-degre",
+        model_version: 3,
+        start: "2026-09-01",
+        end: "2029-08-31",
+        parties: vec![
+            ("academie", org("academie:24").await),
+            ("collectivite", org("commune:94034").await),
+            ("etablissement", ecole.clone()),
+        ],
+        schools: vec![ecole],
+    };
+    ent_testkit::conventions::insert_active(store.pool(), &convention).await.unwrap();
+    let parameters = json!({ "accounts": 250, "part_collectivite": 100, "part_academie": 0,
+        "comite_pilotage_frequence": 1, "preavis_resiliation_mois": 3 });
+    sqlx::query("UPDATE conventions SET parameters = $1 WHERE id = $2")
+        .bind(parameters.to_string())
+        .bind(convention.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    convention.id.to_string()
 }

@@ -588,8 +588,12 @@ impl World {
                 vec![Case { client: Some(self.mairie.clone()), ..c(200).json(json!({ "comment": "À revoir" })) }]
             }
             "/api/v1/conventions/{id}/terminate" => vec![c(200).json(json!({ "reason": "Changement de solution" }))],
-            // The premier-degré model is not renewed tacitly: the documented refusal.
-            "/api/v1/conventions/{id}/non-renewal" => vec![c(422).json(json!({ "reason": "Changement de solution" }))],
+            // The premier-degré model is not renewed tacitly: the documented refusal, to a party's
+            // representative (an administrator signs for no party: 403).
+            "/api/v1/conventions/{id}/non-renewal" => vec![Case {
+                client: Some(self.dan.clone()),
+                ..c(422).json(json!({ "reason": "Changement de solution" }))
+            }],
             "/api/v1/conventions/{id}/amend" => vec![c(201)],
             "/api/v1/conventions/{id}/document" => vec![
                 c(200),
@@ -600,11 +604,14 @@ impl World {
             "/api/v1/conventions/{id}/signed-document" => {
                 vec![c(200), case(method, format!("{url}?format=odt&version=1"), 200)]
             }
-            "/api/v1/conventions/{id}/signed-copies" => {
-                vec![Case { raw: Some(("application/pdf", b"%PDF-1.4 signed".to_vec())), ..c(200) }]
-            }
+            // Deposited by who signs for a party.
+            "/api/v1/conventions/{id}/signed-copies" => vec![Case {
+                client: Some(self.dan.clone()),
+                raw: Some(("application/pdf", b"%PDF-1.4 signed".to_vec())),
+                ..c(200)
+            }],
             "/api/v1/conventions/{id}/signed-copies/{file_id}" => {
-                let deposit = self.admin.post(self.url(&format!("/api/v1/conventions/{id}/signed-copies")));
+                let deposit = self.dan.post(self.url(&format!("/api/v1/conventions/{id}/signed-copies")));
                 let resp = deposit.header("content-type", "application/pdf").body(b"%PDF-1.4 signed".to_vec());
                 let deposited: Value = resp.send().await.unwrap().json().await.unwrap();
                 let file_id = deposited["signed_files"][0]["id"].as_str().expect("a signed copy").to_string();

@@ -19,9 +19,11 @@ pub use ending::{
     Termination, NOTICE_PARAMETER,
 };
 pub(crate) use ending::{end_pending_avenants, require_no_notified_termination};
+pub(crate) use signing::signer_of;
 pub use signing::{
-    activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_refuse, parties_to_sign, party_signers,
-    pending_signers, refuse, sign, submit, upload_signed, visa_for, Completion, MAX_SIGNED_COPIES,
+    activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_deposit_signed, may_refuse,
+    parties_to_sign, party_signers, pending_signers, refuse, sign, submit, upload_signed, visa_for, Completion,
+    MAX_SIGNED_COPIES,
 };
 
 use super::model::ConventionModel;
@@ -54,8 +56,9 @@ impl Ctx<'_> {
 }
 
 /// Whether the binding `b` writes a convention of `model` (drafts, edits, submits, terminates,
-/// opposes its renewal, amends it, files its signed copies) for its organisation, if that one
-/// is a party. A groupement's convention constitutive: any role that writes conventions (its
+/// amends it) for its organisation, if that one is a party; opposing its renewal is also asked
+/// of its signing role there (`renewal::may_oppose`), filing its signed copies of that role
+/// only (`signing::may_deposit_signed`). A groupement's convention constitutive: any role that writes conventions (its
 /// coordinator, through the groupement's flow). An ENT convention (tripartite, bipartite): the
 /// DAN and the collectivité of a party, and the chef d'établissement of an EPLE (collège,
 /// lycée, EREA: a legal person); not an école's head (an école has no legal personality: its

@@ -5,8 +5,8 @@ use super::draft::{check_no_overlap, require_original_in_force, start_at_submiss
 use super::ending::end_pending_avenants;
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, party_orgs, record,
-    record_for_parties, reload, require_conductor_of, require_status, require_writer_of, serialise_coverage,
-    set_status, users_with_role, void_steps, writes_convention, Ctx,
+    record_for_parties, reload, require_conductor_of, require_status, serialise_coverage, set_status, users_with_role,
+    void_steps, writes_convention, Ctx,
 };
 use crate::conventions::avenant;
 use crate::conventions::frozen::{Frozen, Rendering};
@@ -407,8 +407,10 @@ async fn require_still_alone(tx: &mut Tx, models: &[ConventionModel], conv: &Con
 }
 
 /// The parties (the one named by `party_key`, or all) at whose organisation `actor` holds the
-/// party's signing role.
-fn signer_of<'c>(
+/// party's signing role: whom it signs for ([`sign`]), deposits a signed copy for
+/// ([`may_deposit_signed`]) and, for a party that is a legal person, represents in opposing the
+/// renewal (`renewal::oppose`).
+pub(crate) fn signer_of<'c>(
     actor: &Actor,
     model: &ConventionModel,
     conv: &'c Convention,
@@ -655,9 +657,24 @@ pub async fn upload_signed(
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
-/// A signed copy is deposited by a writer of a party, once the convention left the draft.
+/// Whether `actor` may deposit a signed copy of `conv` (of `model`): it signs for one of its
+/// parties, [`sign`]'s own rule ([`signer_of`]: the party's signing role at its organisation),
+/// whatever its state now; not any writer of a party, nor an administrator, who signs for none.
+pub fn may_deposit_signed(actor: &Actor, model: &ConventionModel, conv: &Convention) -> bool {
+    !signer_of(actor, model, conv, None).is_empty()
+}
+
+/// Why one who signs for no party of a convention is refused the deposit of its signed copy.
+const NOT_A_DEPOSITOR: &str = "un exemplaire signé est déposé par le signataire d'une partie, qui détient le rôle \
+     de signataire de sa partie à son organisation : vous ne le détenez à aucune partie de cette convention";
+
+/// A signed copy is deposited by who signs for a party ([`may_deposit_signed`]: 403 whatever its
+/// state), once the convention left the draft (409).
 fn may_deposit(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {
-    require_writer_of(ctx, conv)?;
+    let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
+    if !may_deposit_signed(ctx.actor, model, conv) {
+        return Err(forbidden(NOT_A_DEPOSITOR));
+    }
     conflict_unless(conv.status != Status::Draft, || {
         format!(
             "la convention {} est un brouillon : un exemplaire signé se dépose une fois la convention soumise à signature",

@@ -42,7 +42,7 @@ const PAGES: &[Page] = &[
     ("POST", "/conventions/{convention}/refuser", Some(CONVENTION_SIGNERS)),
     ("POST", "/conventions/{convention}/avenant", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/resilier", Some(CONVENTION_WRITERS)),
-    ("POST", "/conventions/{convention}/non-reconduction", Some(CONVENTION_WRITERS)),
+    ("POST", "/conventions/{convention}/non-reconduction", Some(CONVENTION_SIGNERS)),
     ("GET", "/ent", Some(EVERYONE)),
     ("GET", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
@@ -239,7 +239,8 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             "POST",
             "/conventions/{convention}/refuser"
             | "/conventions/{convention}/viser"
-            | "/conventions/{convention}/signer",
+            | "/conventions/{convention}/signer"
+            | "/conventions/{convention}/non-reconduction",
         ) if role == SupportN2 => 403,
         // The convention is signed: submitting, visas, signatures, refusals and avenants are refused.
         (

@@ -20,11 +20,12 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/conventions/{id}/sign", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
-    ("POST", "/api/v1/conventions/{id}/non-renewal", CONVENTION_WRITERS, Target::Convention),
+    // Opposing the renewal, depositing a signed copy: what binds a party, by who signs for it.
+    ("POST", "/api/v1/conventions/{id}/non-renewal", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/amend", CONVENTION_WRITERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/document", CONVENTION_READERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/signed-document", CONVENTION_READERS, Target::Convention),
-    ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_WRITERS, Target::Convention),
+    ("POST", "/api/v1/conventions/{id}/signed-copies", CONVENTION_SIGNERS, Target::Convention),
     ("GET", "/api/v1/conventions/{id}/signed-copies/{file_id}", CONVENTION_READERS, Target::Convention),
 ];
 
@@ -34,9 +35,7 @@ const CONVENTION_WRITES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/conventions/{id}"),
     ("POST", "/api/v1/conventions/{id}/submit"),
     ("POST", "/api/v1/conventions/{id}/terminate"),
-    ("POST", "/api/v1/conventions/{id}/non-renewal"),
     ("POST", "/api/v1/conventions/{id}/amend"),
-    ("POST", "/api/v1/conventions/{id}/signed-copies"),
 ];
 
 /// Roles bound to an organisation that is party to the test conventions.
@@ -73,6 +72,12 @@ pub(super) fn convention_success(method: &str, path: &str, role: Role) -> u16 {
         // refused for its role first, whatever the state.
         ("POST", "/api/v1/conventions/{id}/visa") if matches!(role, Dan | Collectivite) => 409,
         ("POST", "/api/v1/conventions/{id}/visa") => 403,
+        // A signed copy is deposited by who signs for a party: the école's head too, not a
+        // support N2, whatever the state.
+        ("POST", "/api/v1/conventions/{id}/signed-copies") if !signer => 403,
+        // The renewal is opposed by a party's representative, who signs for it: not a support N2,
+        // nor the école's head (an école is no legal person), whatever the state and the model.
+        ("POST", "/api/v1/conventions/{id}/non-renewal") if !signer || role == ChefEtablissement => 403,
         // The premier-degré model is not renewed tacitly: nothing to oppose.
         ("POST", "/api/v1/conventions/{id}/non-renewal") => 422,
         ("POST", "/api/v1/conventions/{id}/sign") | ("POST", "/api/v1/conventions/{id}/refuse") if !signer => 403,
