@@ -84,6 +84,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0057_ticket_seen_version.sql",
     "0058_rgpd_references_per_controller.sql",
     "0059_convention_document_edition.sql",
+    "0061_convention_step_delegation.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
