@@ -15,6 +15,7 @@ use axum::extract::{MatchedPath, Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
+use ent_conventions::conventions::delegation::{self, ActKind, Delegation};
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{
@@ -24,7 +25,7 @@ use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
 use ent_conventions::conventions::{
     covered_etablissements, document as convention_document, find_model, frozen, party_to_any,
-    schools_outside_departement, Convention, ConventionsState, Party, Status,
+    schools_outside_departement, Convention, ConventionsState, Party, Status, Step,
 };
 use ent_documents::documents;
 use ent_kernel::clock::{french_moment, today_in_france};
@@ -612,7 +613,7 @@ async fn convention_page(
     let signed_by = |party: &Party| {
         conv.live_steps("signature")
             .find(|s| s.step_key == party.key && s.org_id == party.org.id)
-            .map(|s| json!({ "who": s.user_name, "at": french_moment(&s.at) }))
+            .map(|s| json!({ "who": signer_text(s, party), "at": french_moment(&s.at) }))
     };
     let parties: Vec<Value> = conv
         .parties
@@ -647,7 +648,8 @@ async fn convention_page(
         "pending": pending,
         "signs_for": workflow::parties_to_sign(actor, model, conv)
             .iter()
-            .map(|p| json!({ "key": p.key, "label": p.label, "org": p.org.name }))
+            .map(|p| json!({ "key": p.key, "label": p.label, "org": p.org.name,
+                             "representative": representative(p, &on.signed.0.display_name) }))
             .collect::<Vec<_>>(),
         "visa": workflow::visa_for(actor, model, conv).map(|v| json!({ "key": v.key, "label": v.label })),
         "timeline": timeline(conv, &renewals),
@@ -666,7 +668,11 @@ async fn convention_page(
         },
         "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
                     "effet": fields.get("effet"), "accord": fields.opt("accord").is_some(),
-                    "reconduction": fields.get("reconduction") },
+                    "reconduction": fields.get("reconduction"),
+                    "delegation_qualite": fields.get("delegation_qualite"),
+                    "delegation_acte": fields.get("delegation_acte"),
+                    "delegation_numero": fields.get("delegation_numero"),
+                    "delegation_date": fields.get("delegation_date") },
         "notice_months": workflow::notice_months(conv),
         "error": refusal.by_control(),
         // A refused submission's errors are corrected on the edit form, which their links open.
@@ -704,6 +710,28 @@ fn renewal_box(
     }))
 }
 
+/// The representative the document names for `party` (« M. Jean Dupont, maire »), when the
+/// person signed in (`person`, their name) is another one: they sign by délégation.
+fn representative(party: &Party, person: &str) -> Option<String> {
+    let named = party.signatory.as_ref().filter(|s| !s.name.trim().is_empty())?;
+    if delegation::is_representative(person, named) {
+        return None;
+    }
+    Some(match named.quality.trim() {
+        "" => named.name.trim().to_string(),
+        quality => format!("{}, {quality}", named.name.trim()),
+    })
+}
+
+/// Who signed for `party`: their name, or « Pour le maire et par délégation, Karim Benali,
+/// adjoint au maire, arrêté n° … du … » for a signature given by délégation.
+fn signer_text(step: &Step, party: &Party) -> String {
+    match &step.delegation {
+        Some(delegation) => delegation.phrase(&step.user_name, party),
+        None => step.user_name.clone(),
+    }
+}
+
 /// Who did what and when, oldest first.
 fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     let mut events = vec![json!({
@@ -723,9 +751,13 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
             Some(role) => crate::page::role_label(role),
             None => &step.role,
         };
+        let signer = match party {
+            Some(p) if step.kind == "signature" => signer_text(step, p),
+            _ => step.user_name.clone(),
+        };
         let who = match &step.recorded_by {
-            Some(by) => format!("{} — {role}, signature papier enregistrée par {by}", step.user_name),
-            None => format!("{} — {role}", step.user_name),
+            Some(by) => format!("{signer} — {role}, signature papier enregistrée par {by}"),
+            None => format!("{signer} — {role}"),
         };
         events.push(json!({
             "at": french_moment(&step.at),
@@ -899,12 +931,31 @@ async fn act(
                 "reason" => "resiliation".into(),
                 "effective_date" => "effet".into(),
                 "mutual_agreement" => "accord".into(),
+                "delegation" | "delegation.quality" => "delegation_qualite".into(),
+                "delegation.number" => "delegation_numero".into(),
+                "delegation.date" => "delegation_date".into(),
                 other => other.into(),
             });
             convention_page(on, &conv, reply).await
         },
     )
     .await
+}
+
+/// The délégation de signature the signing form gives, when any of its fields is filled (an
+/// unknown act kind is read as an arrêté, the only other choice the form offers).
+fn form_delegation(fields: &Fields) -> Option<Delegation> {
+    let [quality, act, number, date] =
+        ["delegation_qualite", "delegation_acte", "delegation_numero", "delegation_date"].map(|f| fields.opt(f));
+    if quality.is_none() && number.is_none() && date.is_none() {
+        return None;
+    }
+    Some(Delegation {
+        quality: quality.unwrap_or_default(),
+        act: act.as_deref().and_then(ActKind::parse).unwrap_or(ActKind::Arrete),
+        number: number.unwrap_or_default(),
+        date: date.unwrap_or_default(),
+    })
 }
 
 /// A workflow action posted from the convention's page, by the last segment of its address.
@@ -925,8 +976,10 @@ async fn action(
         // Signs for the party chosen (or the only one), bound to the fingerprint the page showed.
         "signer" => {
             let (party, hash) = (fields.opt("partie"), fields.opt("empreinte"));
+            let delegation = form_delegation(&fields);
             act(&on, &key, &fields, "signee", async |ctx, conv| {
-                workflow::sign(ctx, conv, party.as_deref(), hash.as_deref()).await
+                let signing = workflow::Signing { party: party.as_deref(), document_hash: hash.as_deref(), delegation };
+                workflow::sign(ctx, conv, signing).await
             })
             .await
         }

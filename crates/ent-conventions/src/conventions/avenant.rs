@@ -11,8 +11,8 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_text, format_value, parameter_label, parties_table, schools_table,
-    signature_section, step_day, stipulations, vu_lines,
+    clause_context, costs_table, duration_text, format_value, model_vu_lines, parameter_label, parties_table,
+    schools_table, signature_section, step_day, stipulations, vu_lines,
 };
 use super::model::{ConventionModel, ParameterSpec, ParameterType};
 use super::{cost_shares, read_convention, Convention, CostShareView, Party};
@@ -26,6 +26,13 @@ use sqlx::AnyConnection;
 
 /// The edition of the text a convention drafted now is written in (`conventions.document_edition`).
 pub const CURRENT_EDITION: i64 = 3;
+
+/// The first edition in which « dûment habilité » agrees with the representative's civility
+/// (`signatories::civility_feminine`; « habilité(e) » when the name gives none), an avenant's
+/// « Vu » cites the délibération authorising the avenant itself (and the one that authorised the
+/// convention it amends as such), and it cites a convention not yet in force when it is drafted
+/// as taking effect rather than in force.
+pub const AUTHORITY_EDITION: i64 = 3;
 
 /// The first edition in which an avenant's document cites the convention it amends.
 const CITING_EDITION: i64 = 2;
@@ -52,6 +59,22 @@ pub struct Cited {
 }
 
 impl Cited {
+    /// Whether it takes effect no earlier than the avenant `by` (from [`AUTHORITY_EDITION`]): it
+    /// was signed, not in force, when `by` was drafted, and is cited as taking effect.
+    fn pending_for(&self, by: &Convention) -> bool {
+        by.document_edition >= AUTHORITY_EDITION && self.start_date >= by.start_date
+    }
+
+    /// « entrée en vigueur le … » (« entré » for an avenant: `feminine` false), or « prenant
+    /// effet le … » when it is not in force before the avenant `by` ([`Cited::pending_for`]).
+    fn effect(&self, feminine: bool, by: &Convention) -> String {
+        let day = french_date(&self.start_date);
+        match self.pending_for(by) {
+            true => format!("prenant effet le {day}"),
+            false => format!("entré{} en vigueur le {day}", if feminine { "e" } else { "" }),
+        }
+    }
+
     /// « signée le 12 juillet 2026 », or « entrée en vigueur le … » when its signature is not recorded.
     fn dated(&self) -> String {
         match &self.signed_at {
@@ -324,27 +347,25 @@ fn and_list(items: &[String]) -> String {
     }
 }
 
-/// The avenants before this one, as cited: « l'avenant n° 1 (CONV-…) entré en vigueur le … ».
-fn earlier_avenants(amended: &Amended) -> Option<String> {
+/// The avenants before `conv`, as cited: « l'avenant n° 1 (CONV-…) entré en vigueur le … ».
+fn earlier_avenants(amended: &Amended, conv: &Convention) -> Option<String> {
     let avenants: Vec<String> = amended.lineage[1..]
         .iter()
         .enumerate()
-        .map(|(i, a)| {
-            format!("l'avenant n° {} ({}) entré en vigueur le {}", i + 1, a.reference, french_date(&a.start_date))
-        })
+        .map(|(i, a)| format!("l'avenant n° {} ({}) {}", i + 1, a.reference, a.effect(false, conv)))
         .collect();
     (!avenants.is_empty()).then(|| and_list(&avenants))
 }
 
 /// The convention amended as its « Vu » cites it: « la convention « T » (CONV-…), signée le …,
 /// entrée en vigueur le …, modifiée par l'avenant n° 1 (CONV-…) entré en vigueur le … ».
-fn citation(amended: &Amended) -> String {
+fn citation(amended: &Amended, conv: &Convention) -> String {
     let initial = amended.initial();
     let mut text = format!("la convention « {} » ({}), {}", initial.title, initial.reference, initial.dated());
     if initial.signed_at.is_some() {
-        text.push_str(&format!(", entrée en vigueur le {}", french_date(&initial.start_date)));
+        text.push_str(&format!(", {}", initial.effect(true, conv)));
     }
-    if let Some(avenants) = earlier_avenants(amended) {
+    if let Some(avenants) = earlier_avenants(amended, conv) {
         text.push_str(&format!(", modifiée par {avenants}"));
     }
     text
@@ -352,16 +373,20 @@ fn citation(amended: &Amended) -> String {
 
 /// The préambule's account of the convention amended: between whom it was concluded, when it was
 /// signed and took effect, the avenants before this one.
-fn history(amended: &Amended) -> String {
+fn history(amended: &Amended, conv: &Convention) -> String {
     let initial = amended.initial();
     let parties: Vec<String> =
         amended.previous.parties.iter().map(|p| naming::of_org(p.org.kind, &p.org.name).article).collect();
-    let effect = format!("entrée en vigueur le {}", french_date(&initial.start_date));
-    let dates = match &initial.signed_at {
-        Some(at) => format!("Signée le {}, elle est {effect}", french_date(&step_day(at))),
-        None => format!("Elle est {effect}"),
+    let effect = match initial.pending_for(conv) {
+        true => format!("prend effet le {}", french_date(&initial.start_date)),
+        false => format!("est entrée en vigueur le {}", french_date(&initial.start_date)),
     };
-    let modified = earlier_avenants(amended).map(|a| format!(" ; elle a été modifiée par {a}")).unwrap_or_default();
+    let dates = match &initial.signed_at {
+        Some(at) => format!("Signée le {}, elle {effect}", french_date(&step_day(at))),
+        None => format!("Elle {effect}"),
+    };
+    let modified =
+        earlier_avenants(amended, conv).map(|a| format!(" ; elle a été modifiée par {a}")).unwrap_or_default();
     format!(
         "La convention « {} » ({}) a été conclue entre {}. {dates}{modified}.",
         initial.title,
@@ -382,21 +407,65 @@ fn article(sections: &mut Vec<Section>, numbered: &mut usize, title: &str, block
     sections.push(Section { heading: format!("Article {numbered} – {title}"), blocks });
 }
 
+/// The « Vu » lines of the avenant `conv`: the model's, then its parties' acts; from
+/// [`AUTHORITY_EDITION`] the act authorising the avenant itself, and the one that authorised the
+/// convention it amends cited as such ([`signatories::avenant_vu_lines`]).
+fn avenant_vu_lines(
+    model: &ConventionModel,
+    conv: &Convention,
+    amended: &Amended,
+    context: &tera::Context,
+) -> Result<Vec<String>, Problem> {
+    if conv.document_edition < AUTHORITY_EDITION {
+        return vu_lines(model, conv, context);
+    }
+    let mut vu = model_vu_lines(model, context)?;
+    vu.extend(super::signatories::avenant_vu_lines(conv, &amended.previous, &previous_named(amended)));
+    Ok(vu)
+}
+
+/// The convention an avenant amends, as its « Vu » names it: « la convention CONV-… », or
+/// « l'avenant n° 1 (CONV-…) » when it amends the text an earlier avenant made.
+fn previous_named(amended: &Amended) -> String {
+    match amended.lineage.len() {
+        0 | 1 => format!("la convention {}", amended.previous.reference),
+        n => format!("l'avenant n° {} ({})", n - 1, amended.previous.reference),
+    }
+}
+
+/// Refuses the submission of an avenant that changes nothing in the convention it amends (422):
+/// its « Objet » would say it modifies nothing. `None` (not an avenant citing its convention): Ok.
+pub fn require_changes(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<(), Problem> {
+    let Some(amended) = amended else { return Ok(()) };
+    if !Changes::between(model, &amended.previous, conv).is_empty() {
+        return Ok(());
+    }
+    Err(Problem::invalid_field(
+        "avenant",
+        format!(
+            "aucune modification : l'avenant {} reprend la convention {} à l'identique ; modifiez ce qu'il change \
+             (parties, échéance, établissements couverts, caractéristiques, répartition des coûts) avant de le \
+             soumettre à signature",
+            conv.reference, amended.previous.reference
+        ),
+    ))
+}
+
 /// The document of the avenant `conv` (of `model`) amending `amended`.
 pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended) -> Result<Document, Problem> {
     let initial = amended.initial();
     let number = amended.number();
     let changes = Changes::between(model, &amended.previous, conv);
     let context = clause_context(model, conv);
-    let cited = citation(amended);
+    let cited = citation(amended, conv);
     let mut sections = vec![super::document::between_section(model, conv)];
-    let mut vu = vu_lines(model, conv, &context)?;
+    let mut vu = avenant_vu_lines(model, conv, amended, &context)?;
     vu.push(format!("Vu {cited}"));
     sections.push(Section::new("Vu").bullets(vu));
     sections.push(Section {
         heading: "Préambule".into(),
         blocks: vec![
-            Block::Paragraph(history(amended)),
+            Block::Paragraph(history(amended, conv)),
             Block::Paragraph(format!(
                 "Les parties sont convenues de la modifier par le présent avenant n° {number}, dans les conditions \
                  qui suivent."

@@ -104,10 +104,10 @@ pub(super) fn between_section(model: &ConventionModel, conv: &Convention) -> Sec
         .map(|(i, p)| {
             let (and, end) = if i + 1 == count { (if count > 1 { "et " } else { "" }, ".") } else { ("", " ;") };
             let line = match together(&p.key) {
-                None => signatories::between_line(p),
+                None => signatories::between_line(p, conv.document_edition),
                 Some((designation, all)) => {
                     let last = all.last().is_some_and(|l| std::ptr::eq(*l, p));
-                    let description = signatories::between_description(p);
+                    let description = signatories::between_description(p, conv.document_edition);
                     match last {
                         true => format!("{description}, {}", signatories::designated_together(&all, designation)),
                         false => description,
@@ -126,12 +126,14 @@ pub(super) fn vu_lines(
     conv: &Convention,
     context: &tera::Context,
 ) -> Result<Vec<String>, Problem> {
-    let mut vu: Vec<String> = Vec::new();
-    for line in &model.vu {
-        vu.push(format!("Vu {}", render_clause(line, context)?.trim()));
-    }
+    let mut vu = model_vu_lines(model, context)?;
     vu.extend(signatories::vu_lines(conv));
     Ok(vu)
+}
+
+/// The model's « Vu » lines (the texts the convention is concluded under).
+pub(super) fn model_vu_lines(model: &ConventionModel, context: &tera::Context) -> Result<Vec<String>, Problem> {
+    model.vu.iter().map(|line| Ok(format!("Vu {}", render_clause(line, context)?.trim()))).collect()
 }
 
 /// « Entre » ([`between_section`]), « Vu » ([`vu_lines`]), the préambule.
@@ -391,6 +393,16 @@ fn frozen_files(conv: &Convention) -> Vec<String> {
         .collect()
 }
 
+/// Who gave the step `s`: their name, or for a signature given by délégation « Pour le maire et
+/// par délégation, Karim Benali, adjoint au maire, arrêté n° … du … ».
+fn signer(conv: &Convention, s: &super::Step) -> String {
+    let party = conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id);
+    match (&s.delegation, party) {
+        (Some(delegation), Some(party)) => delegation.phrase(&s.user_name, party),
+        _ => s.user_name.clone(),
+    }
+}
+
 fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
     let Frozen { body: mut doc, party_names } = frozen;
     let mut blocks = vec![Block::Fields(vec![
@@ -418,7 +430,7 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
             let what = if s.kind == "visa" { "Visa juridique".to_string() } else { "Signature".into() };
             let quality = if s.kind == "visa" { "service juridique" } else { quality(&s.role) };
             let done = format!("Fait le {}", french_date(&step_day(&s.at)));
-            vec![what, party, s.user_name.clone(), quality.to_string(), done, s.document_hash.clone()]
+            vec![what, party, signer(conv, s), quality.to_string(), done, s.document_hash.clone()]
         })
         .collect();
     if rows.is_empty() {

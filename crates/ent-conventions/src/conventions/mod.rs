@@ -4,6 +4,7 @@
 //! reminders, and the queries later capabilities ask.
 
 pub mod avenant;
+pub mod delegation;
 pub mod document;
 pub mod frozen;
 pub mod jobs;
@@ -109,6 +110,15 @@ pub struct Step {
     /// it, `cli:<login> pour user:<email>` (as the audit names it); absent when the signer signed
     /// on the platform.
     pub recorded_by: Option<String>,
+    /// A signature given in place of the representative the document names: the signer's
+    /// quality and the act delegating the signature; absent for the representative's own.
+    #[sqlx(skip)]
+    pub delegation: Option<delegation::Delegation>,
+    /// `convention_steps.delegation` as stored (JSON), read into `delegation`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[sqlx(rename = "delegation")]
+    pub delegation_column: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -467,12 +477,16 @@ async fn assemble(
         conn,
         "SELECT s.convention_id, s.id, s.kind, s.step_key, s.org_id, s.user_id, \
          COALESCE(u.display_name, s.user_email) AS user_name, s.user_email, s.role, s.document_hash, s.at, \
-         s.voided_at, s.void_reason, s.recorded_by \
+         s.voided_at, s.void_reason, s.recorded_by, s.delegation \
          FROM convention_steps s LEFT JOIN users u ON u.id = s.user_id \
          WHERE {in} ORDER BY s.at, s.id",
         "s.convention_id",
         &ids,
-        |r: StepRow| (r.convention_id, r.step),
+        |r: StepRow| {
+            let mut step = r.step;
+            step.delegation = delegation::Delegation::from_column(step.delegation_column.as_deref());
+            (r.convention_id, step)
+        },
     )
     .await?;
     let mut signed_files = grouped(

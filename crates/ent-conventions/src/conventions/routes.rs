@@ -113,6 +113,9 @@ pub struct SignBody {
     pub party: Option<String>,
     /// The SHA-256 of the document the signer read; refused if it changed since.
     pub document_hash: Option<String>,
+    /// Required of one who is not the representative the document names (compared by name):
+    /// their quality and the act delegating them the signature (422 without it).
+    pub delegation: Option<crate::conventions::delegation::Delegation>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -278,8 +281,12 @@ async fn visa(op: Op<ConventionsState>, ApiJson(body): ApiJson<VisaBody>) -> Res
 }
 
 async fn sign(op: Op<ConventionsState>, ApiJson(body): ApiJson<SignBody>) -> Result<Response, Problem> {
-    let (party, hash) = (body.party.as_deref(), body.document_hash.as_deref());
-    step(op, StatusCode::OK, async |ctx, conv| workflow::sign(ctx, conv, party, hash).await).await
+    let signing = workflow::Signing {
+        party: body.party.as_deref(),
+        document_hash: body.document_hash.as_deref(),
+        delegation: body.delegation,
+    };
+    step(op, StatusCode::OK, async |ctx, conv| workflow::sign(ctx, conv, signing).await).await
 }
 
 async fn refuse(op: Op<ConventionsState>, ApiJson(body): ApiJson<RefuseBody>) -> Result<Response, Problem> {

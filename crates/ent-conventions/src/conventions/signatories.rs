@@ -249,12 +249,37 @@ fn delegation_text(s: &Signatory) -> Option<String> {
     })
 }
 
-/// « dûment habilité(e) par délibération du conseil municipal n° … du … ».
-fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
+/// The grammatical gender the civility opening a name gives (« M. », « Mme », « Monsieur »…),
+/// `None` when the name opens with none.
+pub fn civility_feminine(name: &str) -> Option<bool> {
+    let first = name.split_whitespace().next().unwrap_or_default().trim_end_matches('.').to_lowercase();
+    match first.as_str() {
+        "m" | "monsieur" => Some(false),
+        "mme" | "madame" | "mlle" | "mademoiselle" => Some(true),
+        _ => None,
+    }
+}
+
+/// « habilité », « habilitée », agreed with the civility of `name`; « habilité(e) » when it
+/// has none, or in a text of an edition before [`crate::conventions::avenant::AUTHORITY_EDITION`]
+/// (its signed bytes keep the word they had).
+fn empowered(name: &str, edition: i64) -> &'static str {
+    if edition < crate::conventions::avenant::AUTHORITY_EDITION {
+        return "habilité(e)";
+    }
+    match civility_feminine(name) {
+        Some(true) => "habilitée",
+        Some(false) => "habilité",
+        None => "habilité(e)",
+    }
+}
+
+/// « dûment habilité par délibération du conseil municipal n° … du … », in the wording of `edition`.
+fn empowerment_text(party: &Party, s: &Signatory, edition: i64) -> Option<String> {
     let body = deliberative_body(party.org.kind, party.etab_type)?;
     let number = given(&s.act_number).unwrap_or("……");
     let date = given(&s.act_date).map(french_date).unwrap_or_else(|| "……".into());
-    let mut text = format!("dûment habilité(e) par délibération {body} n° {number} du {date}");
+    let mut text = format!("dûment {} par délibération {body} n° {number} du {date}", empowered(&s.name, edition));
     if party.org.kind == OrgKind::Etablissement {
         text.push_str(" (article R. 421-20 du code de l'éducation)");
     }
@@ -262,15 +287,16 @@ fn empowerment_text(party: &Party, s: &Signatory) -> Option<String> {
 }
 
 /// One party as the « Entre » block names it: « la Commune de Fresnes, représentée par M. …, maire,
-/// dûment habilité(e) par délibération du conseil municipal n° … du …, ci-après dénommée « la collectivité » ».
-pub fn between_line(party: &Party) -> String {
+/// dûment habilité par délibération du conseil municipal n° … du …, ci-après dénommée « la collectivité » »,
+/// in the wording of `edition` (the convention's `document_edition`).
+pub fn between_line(party: &Party, edition: i64) -> String {
     let called = if naming::of_org(party.org.kind, &party.org.name).feminine { "dénommée" } else { "dénommé" };
-    format!("{}, ci-après {called} « {} »", between_description(party), party.label)
+    format!("{}, ci-après {called} « {} »", between_description(party, edition), party.label)
 }
 
 /// [`between_line`] without its designation: the organisation, who represents it and the act
 /// that empowers them (a party designated with others, [`designated_together`]).
-pub fn between_description(party: &Party) -> String {
+pub fn between_description(party: &Party, edition: i64) -> String {
     let d = naming::of_org(party.org.kind, &party.org.name);
     let mut parts = vec![d.article.clone()];
     match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
@@ -280,7 +306,7 @@ pub fn between_description(party: &Party) -> String {
                 parts.push(s.quality.trim().to_string());
             }
             parts.extend(delegation_text(s));
-            parts.extend(empowerment_text(party, s));
+            parts.extend(empowerment_text(party, s, edition));
         }
         None => parts.push(format!("{} par son représentant légal (à compléter)", d.represented())),
     }
@@ -304,23 +330,46 @@ pub fn describe(party: &Party) -> Option<String> {
         parts.push(s.quality.trim().to_string());
     }
     parts.extend(delegation_text(s));
-    parts.extend(empowerment_text(party, s));
+    parts.extend(empowerment_text(party, s, crate::conventions::avenant::CURRENT_EDITION));
     Some(parts.join(", "))
+}
+
+/// « la délibération du conseil municipal de Fresnes n° … du … » of `party`'s act, if recorded.
+fn act_citation(party: &Party, s: &Signatory) -> Option<String> {
+    let body = deliberative_body(party.org.kind, party.etab_type)?;
+    let number = given(&s.act_number)?;
+    let date = given(&s.act_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
+    Some(format!("la délibération {body} {} n° {number}{date}", naming::of_org(party.org.kind, &party.org.name).of))
 }
 
 /// The « Vu » lines of the parties' acts: délibérations, acts of the conseil d'administration, delegations.
 pub fn vu_lines(conv: &Convention) -> Vec<String> {
+    vu_lines_for(conv, "de la présente convention", None)
+}
+
+/// The « Vu » lines of an avenant's parties (from edition
+/// [`crate::conventions::avenant::AUTHORITY_EDITION`]): each party's act authorising the avenant
+/// itself, then the act that authorised the convention it amends (`previous`, cited as
+/// `previous_named`: « la convention CONV-… »), when recorded and another.
+pub fn avenant_vu_lines(conv: &Convention, previous: &Convention, previous_named: &str) -> Vec<String> {
+    vu_lines_for(conv, "du présent avenant", Some((previous, previous_named)))
+}
+
+fn vu_lines_for(conv: &Convention, authorised: &str, previous: Option<(&Convention, &str)>) -> Vec<String> {
     let mut lines = Vec::new();
     for party in &conv.parties {
         let Some(s) = &party.signatory else { continue };
         let d = naming::of_org(party.org.kind, &party.org.name);
-        if let (Some(body), Some(number)) = (deliberative_body(party.org.kind, party.etab_type), given(&s.act_number)) {
-            let date = given(&s.act_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
-            lines.push(format!(
-                "Vu la délibération {body} {} n° {number}{date} autorisant la signature de la présente convention",
-                d.of
-            ));
+        if let Some(act) = act_citation(party, s) {
+            lines.push(format!("Vu {act} autorisant la signature {authorised}"));
         }
+        let before = previous.and_then(|(conv, named)| {
+            let p = conv.parties.iter().find(|p| p.key == party.key && p.org.id == party.org.id)?;
+            let act = act_citation(p, p.signatory.as_ref()?)?;
+            (Some(&act) != act_citation(party, s).as_ref())
+                .then(|| format!("Vu {act} ayant autorisé la signature de {named}"))
+        });
+        lines.extend(before);
         if let Some(act) = given(&s.delegation) {
             let date = given(&s.delegation_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
             lines.push(format!("Vu l'acte de délégation de signature {act}{date} ({})", d.official));
@@ -364,6 +413,45 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
             format!("Pour {} : {who}. Fait à {}, le ……………………", d.article, place(party, &d))
         })
         .collect()
+}
+
+/// The signatories an avenant is drafted with: those of the convention it amends, without the
+/// act (délibération, act of the conseil d'administration) that authorised the convention: the
+/// avenant needs its own, required at its submission ([`check_complete`]).
+pub fn for_avenant(mut signatories: BTreeMap<String, Signatory>) -> BTreeMap<String, Signatory> {
+    for s in signatories.values_mut() {
+        s.act_number = None;
+        s.act_date = None;
+    }
+    signatories
+}
+
+/// Refuses the submission of an avenant (`conv`) one of whose parties cites, as the act
+/// authorising it, the very act that authorised the convention it amends (`previous`): each
+/// needs the délibération (or act of the conseil d'administration) authorising the avenant itself.
+pub fn check_own_acts(conv: &Convention, previous: &Convention) -> Result<(), Problem> {
+    let mut checks = Checks::default();
+    for party in &conv.parties {
+        let Some(act) = party.signatory.as_ref().and_then(|s| act_citation(party, s)) else { continue };
+        let same = previous.parties.iter().any(|p| {
+            p.org.id == party.org.id && p.signatory.as_ref().and_then(|s| act_citation(p, s)).as_ref() == Some(&act)
+        });
+        if same {
+            let who = naming::of_org(party.org.kind, &party.org.name).official;
+            checks.fail(
+                &format!("signatories.{}.act_number", signatory_key(conv, party)),
+                format!(
+                    "{who} : {act} a autorisé la signature de la convention {} ; indiquez celle qui autorise le présent \
+                     avenant",
+                    previous.reference
+                ),
+            );
+        }
+    }
+    checks.finish().map_err(|p| {
+        let detail = format!("l'avenant ne peut être soumis à signature : {}", p.detail);
+        Problem { detail, ..p }
+    })
 }
 
 /// The signatories of a convention's parties, by party key (for the edit that keeps them).

@@ -85,6 +85,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0058_rgpd_references_per_controller.sql",
     "0059_convention_document_edition.sql",
     "0060_import_locks.sql",
+    "0061_convention_step_delegation.sql",
     "0062_convention_document_edition_3.sql",
 ];
 
@@ -425,9 +426,15 @@ mod tests {
             "73935543cd439c3d251b03d8c5106cd621ddacfda06b801aa80f842a6204584eaf993fcbce44dcf4c4c0b849a0deae0b",
         ),
         (
+            61,
+            "e5cc63c1e6791b3a9898707271e93def9164a0e3ce362d4b042d88b307a7eb8244162670e4a49b25204f9bad7b8d0e2c",
+            "e5cc63c1e6791b3a9898707271e93def9164a0e3ce362d4b042d88b307a7eb8244162670e4a49b25204f9bad7b8d0e2c",
+        ),
+        (
             62,
             "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
             "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -6,6 +6,7 @@
 
 use super::fail;
 use clap::Subcommand;
+use entcp::conventions::delegation::{ActKind, Delegation};
 use entcp::conventions::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
 use entcp::documents::{to_html, to_odt, to_pdf};
@@ -65,6 +66,19 @@ pub enum ConventionsCommand {
         as_user: String,
         #[arg(long)]
         party: Option<String>,
+        /// Signing in place of the representative the convention names: the signer's quality
+        /// (with --delegation-act, --delegation-number, --delegation-date).
+        #[arg(long, requires_all = ["delegation_act", "delegation_number", "delegation_date"])]
+        delegation_quality: Option<String>,
+        /// The act delegating the signature: arrete or decision.
+        #[arg(long, value_parser = ["arrete", "decision"], requires = "delegation_quality")]
+        delegation_act: Option<String>,
+        /// The act's number.
+        #[arg(long, requires = "delegation_quality")]
+        delegation_number: Option<String>,
+        /// The act's date, YYYY-MM-DD.
+        #[arg(long, requires = "delegation_quality")]
+        delegation_date: Option<String>,
     },
     /// Refuse (back to draft) with a comment.
     Refuse {
@@ -194,13 +208,24 @@ pub async fn run(
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);
             print(&workflow::submit(&Ctx { store, models, actor: &actor, now }, &conv).await.map_err(fail)?)?;
         }
-        ConventionsCommand::Sign { id, as_user, party } => {
+        ConventionsCommand::Sign {
+            id,
+            as_user,
+            party,
+            delegation_quality,
+            delegation_act,
+            delegation_number,
+            delegation_date,
+        } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
-            print(
-                &workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, party.as_deref(), None)
-                    .await
-                    .map_err(fail)?,
-            )?;
+            let delegation = delegation_quality.map(|quality| Delegation {
+                quality,
+                act: delegation_act.as_deref().and_then(ActKind::parse).unwrap_or(ActKind::Arrete),
+                number: delegation_number.unwrap_or_default(),
+                date: delegation_date.unwrap_or_default(),
+            });
+            let signing = workflow::Signing { party: party.as_deref(), document_hash: None, delegation };
+            print(&workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, signing).await.map_err(fail)?)?;
         }
         ConventionsCommand::Refuse { id, as_user, comment } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);

@@ -131,6 +131,36 @@ pub fn signatory() -> Value {
     })
 }
 
+/// The délégation de signature the kit's users sign with (`delegation` of a signature): none of
+/// them is the representative the kit's conventions name ([`signatory`]), so each signs « pour …
+/// et par délégation ».
+pub fn delegation() -> Value {
+    json!({ "quality": "adjointe chargée du numérique", "act": "arrete", "number": "2025-19", "date": "2025-06-30" })
+}
+
+/// A signature's `body` given by délégation ([`delegation`]), unless it says `delegation` itself
+/// (`null`: as the representative named).
+pub fn by_delegation(mut body: Value) -> Value {
+    if body.get("delegation").is_none() {
+        body["delegation"] = delegation();
+    }
+    body
+}
+
+/// A signature through `workflow::sign` given by [`delegation`].
+pub fn delegated_signing() -> entcp::conventions::workflow::Signing<'static> {
+    let delegation = serde_json::from_value(delegation()).expect("a délégation");
+    entcp::conventions::workflow::Signing { delegation: Some(delegation), ..Default::default() }
+}
+
+/// The fields of the console's signing form for [`delegation`].
+pub const DELEGATION_FORM: [(&str, &str); 4] = [
+    ("delegation_qualite", "adjointe chargée du numérique"),
+    ("delegation_acte", "arrete"),
+    ("delegation_numero", "2025-19"),
+    ("delegation_date", "2025-06-30"),
+];
+
 /// A groupement's convention constitutive of `body` (an API convention body), drafted as the
 /// groupement's flow drafts it (no one names its parties by hand): its id.
 pub async fn constitutive(store: &Store, body: Value) -> String {

@@ -255,6 +255,12 @@ async fn sign_convention(browser: &Browser, party: &str) {
     assert_eq!(shown.len(), 64, "{shown}");
     let signs_for = browser.find("#signataire").await.text().await.unwrap();
     assert!(signs_for.contains(party), "{party}: {signs_for}");
+    // The journey's users are not the representatives the convention names: by délégation.
+    for (name, value) in crate::common::fixtures::DELEGATION_FORM {
+        if name != "delegation_acte" {
+            browser.fill(&format!("#signature input[name='{name}']"), value).await;
+        }
+    }
     browser.click_to_page("#signer").await;
     assert!(browser.text().await.contains("Votre signature est enregistrée."));
     browser.axe().await;

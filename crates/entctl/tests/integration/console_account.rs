@@ -337,7 +337,11 @@ async fn a_convention_awaiting_signatures_is_listed_for_its_signatories_until_th
     assert!(!get(&app, &vitry, "/notifications").await.text.contains(reference));
 
     // Signed by the mairie: no longer theirs to do, still the directeur's.
-    let signed = client(MAIRIE).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+    let signed = client(MAIRIE)
+        .post(format!("/api/v1/conventions/{id}/sign"))
+        .json(&crate::common::fixtures::by_delegation(json!({})))
+        .send()
+        .await;
     assert_eq!(signed.status, 200, "{}", signed.text);
     assert_eq!(notified(&app, &mairie, "conventions").await, "");
     assert!(notified(&app, &directeur, "conventions").await.contains(&link));

@@ -230,7 +230,9 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
         assert!(page.text.contains(&hash), "each signer is shown the fingerprint");
         let signs_for = page.text.split("id=\"signataire\">").nth(1).unwrap().split("</p>").next().unwrap();
         assert!(signs_for.contains(party), "{party}: {signs_for}");
-        let done = post_form(&app, who, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
+        let mut form = vec![("empreinte", hash.as_str())];
+        form.extend(crate::common::fixtures::DELEGATION_FORM);
+        let done = post_form(&app, who, &format!("/conventions/{id}/signer"), &form).await;
         let after = follow(&app, who, &done).await;
         assert!(after.text.contains("Votre signature est enregistrée."), "{}", after.text);
     }
@@ -348,7 +350,11 @@ async fn doisneau_in_force(app: &TestApp) -> String {
     let id = conv.body["id"].as_str().unwrap().to_string();
     client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
     for who in [DAN, MAIRIE, DIRECTEUR] {
-        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+        let signed = client(who)
+            .post(format!("/api/v1/conventions/{id}/sign"))
+            .json(&crate::common::fixtures::by_delegation(json!({})))
+            .send()
+            .await;
         assert_eq!(signed.status, 200, "{}", signed.text);
     }
     id
@@ -922,7 +928,8 @@ async fn the_convention_page_offers_the_visa_and_signature_only_to_whom_the_circ
         let id = id.clone();
         let api = client(who);
         async move {
-            let done = api.post(format!("/api/v1/conventions/{id}/{action}")).json(&json!({})).send().await;
+            let body = if action == "sign" { crate::common::fixtures::by_delegation(json!({})) } else { json!({}) };
+            let done = api.post(format!("/api/v1/conventions/{id}/{action}")).json(&body).send().await;
             assert_eq!(done.status, 200, "{who} {action}: {}", done.text);
         }
     };
@@ -1053,7 +1060,9 @@ async fn the_dashboard_and_the_notifications_agree_on_a_convention_awaiting_the_
     follow(&app, &dan, &post_form(&app, &dan, &format!("/conventions/{id}/soumettre"), &[]).await).await;
     let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
     let hash = api.body["document_hash"].as_str().unwrap().to_string();
-    let signed = post_form(&app, &dan, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
+    let mut form = vec![("empreinte", hash.as_str())];
+    form.extend(crate::common::fixtures::DELEGATION_FORM);
+    let signed = post_form(&app, &dan, &format!("/conventions/{id}/signer"), &form).await;
     assert_eq!(signed.status, 303, "{name}: {}", signed.text);
 
     let mairie = sign_in(&app, MAIRIE).await;
@@ -1395,8 +1404,11 @@ async fn a_visa_or_a_signature_posted_in_pages_by_who_may_give_neither_is_refuse
             }
             "signed" => {
                 for who in [DAN, MAIRIE, DIRECTEUR] {
-                    let signed =
-                        client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+                    let signed = client(who)
+                        .post(format!("/api/v1/conventions/{id}/sign"))
+                        .json(&crate::common::fixtures::by_delegation(json!({})))
+                        .send()
+                        .await;
                     assert_eq!(signed.status, 200, "{name}: {}", signed.text);
                 }
             }
@@ -1434,7 +1446,11 @@ async fn bipartite_in_force(app: &TestApp) -> String {
     let id = conv.body["id"].as_str().unwrap().to_string();
     client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
     for who in [DAN, MAIRIE] {
-        let signed = client(who).post(format!("/api/v1/conventions/{id}/sign")).json(&json!({})).send().await;
+        let signed = client(who)
+            .post(format!("/api/v1/conventions/{id}/sign"))
+            .json(&crate::common::fixtures::by_delegation(json!({})))
+            .send()
+            .await;
         assert_eq!(signed.status, 200, "{}", signed.text);
     }
     id

@@ -42,6 +42,19 @@ async fn setup(db: common::TestDb) -> Cycle {
     Cycle { app, clock, dan, mairie, directeur, admin, db }
 }
 
+/// The délibération of the commune authorising an avenant (`signatories.collectivite` of a PATCH).
+static AVENANT_ACT: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({ "act_number": "2026-AV-01", "act_date": "2026-08-20" }));
+
+/// The `body` of `action`, a signature (`sign`) given by délégation unless it says `delegation`
+/// ([`common::fixtures::by_delegation`]).
+fn delegated(action: &str, body: Value) -> Value {
+    match action {
+        "sign" => common::fixtures::by_delegation(body),
+        _ => body,
+    }
+}
+
 async fn call(req: Req<'_>) -> (StatusCode, Value) {
     let resp = req.send().await;
     (StatusCode::from_u16(resp.status).unwrap(), resp.body)
@@ -86,8 +99,11 @@ impl Cycle {
         conv
     }
 
+    /// `who` posts `action` on the convention `id`. A signature (`sign`) is given by délégation
+    /// unless `body` says `delegation` ([`common::fixtures::by_delegation`]): the kit's users are
+    /// not the representatives its conventions name.
     async fn post(&self, who: &Client, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
-        call(who.post(self.url(&format!("/{id}/{action}"))).json(&body)).await
+        call(who.post(self.url(&format!("/{id}/{action}"))).json(&delegated(action, body))).await
     }
 
     /// [`Cycle::post`] of a step that must succeed (200); answers the convention.
@@ -104,11 +120,23 @@ impl Cycle {
         avenant["id"].as_str().unwrap().to_string()
     }
 
-    /// An avenant of the convention `id` [`Cycle::amended`] and submitted by the DAN; its id.
+    /// An avenant of the convention `id` [`Cycle::amended`], [`Cycle::ready_avenant`] and
+    /// submitted by the DAN; its id.
     async fn submitted_avenant(&self, id: &str) -> String {
         let avenant = self.amended(id).await;
+        self.ready_avenant(&avenant).await;
         self.step_ok(&self.dan, &avenant, "submit", json!({})).await;
         avenant
+    }
+
+    /// Makes the avenant `id` ready for submission: it changes something (300 accounts) and the
+    /// commune gives the délibération authorising it (the one of the convention does not).
+    async fn ready_avenant(&self, id: &str) -> Value {
+        self.edit(
+            id,
+            json!({ "parameters": { "accounts": 300 }, "signatories": { "collectivite": AVENANT_ACT.clone() } }),
+        )
+        .await
     }
 
     /// Signs the submitted tripartite convention `id` as its three parties, in turn.
@@ -354,7 +382,9 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
     let url = |path: &str| format!("/api/v1/conventions{path}");
     let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
-    let post = |who: &Client, action: &str, body: Value| who.post(url(&format!("/{id}/{action}"))).json(&body);
+    let post = |who: &Client, action: &str, body: Value| {
+        who.post(url(&format!("/{id}/{action}"))).json(&delegated(action, body))
+    };
     assert_eq!(call(post(&dan, "submit", json!({}))).await.0, StatusCode::OK);
 
     let (s, p) = call(post(&dan, "sign", json!({}))).await;
@@ -1000,7 +1030,8 @@ async fn the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_sho
     let juriste = app.client(&token_for(&db.store, "juridique@ac.fr", Role::Dan, Some(&academie)).await);
     let url = |path: &str| format!("/api/v1/conventions{path}");
     let id = second_degre_draft(&dan, [&academie, &departement, &college]).await;
-    let post = |who: &Client, action: &str| who.post(url(&format!("/{id}/{action}"))).json(&json!({}));
+    let post =
+        |who: &Client, action: &str| who.post(url(&format!("/{id}/{action}"))).json(&delegated(action, json!({})));
     assert_eq!(call(post(&dan, "submit")).await.0, StatusCode::OK);
     assert_eq!(call(post(&dan, "visa")).await.0, StatusCode::OK);
     let (s, p) = call(post(&dan, "sign")).await;
@@ -1320,7 +1351,14 @@ async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of
     let c = setup(db).await;
     let id = submitted(&c).await;
     c.step_ok(&c.directeur, &id, "sign", json!({})).await;
-    let sign_as = |email: &str| common::entctl(&c.db.url, &["conventions", "sign", &id, "--as", email]);
+    let delegation =
+        ["--delegation-quality", "adjointe", "--delegation-act", "arrete", "--delegation-number", "2025-19"];
+    let sign_as = |email: &str| {
+        let mut args = vec!["conventions", "sign", &id, "--as", email];
+        args.extend(delegation);
+        args.extend(["--delegation-date", "2025-06-30"]);
+        common::entctl(&c.db.url, &args)
+    };
     // As the API: a user cannot sign for a party where they do not hold its signing role...
     let (ok, out) = common::entctl(
         &c.db.url,
@@ -3604,4 +3642,243 @@ pub(crate) async fn in_force_without_frozen_text(store: &entcp::store::Store) ->
         .await
         .unwrap();
     convention.id.to_string()
+}
+
+// --- Who signs, and what an avenant must carry (review: H2, M1, M2, M5, L3) ---
+
+/// The tripartite convention whose parties name their representatives as a French convention
+/// does: the rectrice, the maire (with the conseil municipal's délibération), the directrice.
+fn named_representatives(start: &str) -> Value {
+    json!({
+        "model": "tripartite-premier-degre",
+        "start_date": start,
+        "parameters": { "accounts": 250 },
+        "parties": {
+            "academie": { "org": "academie:24", "signatory": {
+                "name": "Mme Claire Martin", "quality": "rectrice de l'académie",
+                "delegation": "arrêté n° 2025-07", "delegation_date": "2025-06-30" } },
+            "collectivite": { "org": "commune:94034", "signatory": {
+                "name": "M. Jean Dupont", "quality": "maire", "act_number": "DEL-2026-045", "act_date": "2026-06-18" } },
+            "etablissement": { "org": "0940176F", "signatory": {
+                "name": "Mme Sophie Durand", "quality": "directrice", "delegation": "décision n° 3",
+                "delegation_date": "2025-06-30" } }
+        }
+    })
+}
+
+/// A user of `role` at `org` whose directory name is `name`: a client of theirs.
+async fn person(c: &Cycle, email: &str, name: &str, role: Role, org: &str) -> Client {
+    let client = c.app.client(&token_for(&c.db.store, email, role, Some(org)).await);
+    sqlx::query("UPDATE users SET display_name = $1 WHERE email = $2")
+        .bind(name)
+        .bind(email)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    client
+}
+
+/// The délégation of Karim Benali, adjoint au maire.
+fn karims_delegation(date: &str) -> Value {
+    json!({ "quality": "adjoint au maire chargé de l'éducation", "act": "arrete", "number": "2026-114", "date": date })
+}
+
+// H2. The maire is named; an adjoint of the mairie signs: only « pour le maire et par délégation »,
+// citing the arrêté, which the signature keeps and the signatures page states. The rectrice
+// named signs in her own name.
+backend_test!(one_who_is_not_the_representative_named_signs_only_by_delegation);
+async fn one_who_is_not_the_representative_named_signs_only_by_delegation(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let claire = person(&c, "claire@ac-creteil.fr", "Claire MARTIN", Role::Dan, "academie:24").await;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    let sign = |who: &Client, body: Value| call(who.post(c.url(&format!("/{id}/sign"))).json(&body));
+
+    let (status, problem) = sign(&karim, json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation", "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("M. Jean Dupont, maire") && detail.contains("par délégation"), "{name}: {detail}");
+    assert!(detail.contains("de Fresnes") && detail.contains("Karim Benali"), "{name}: {detail}");
+    // The act checked: dated in the future, or without its number, it is refused.
+    let (status, problem) = sign(&karim, json!({ "delegation": karims_delegation("2026-09-02") })).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("delegation.date"))
+    );
+    let mut blank = karims_delegation("2026-03-03");
+    blank["number"] = json!("  ");
+    let (status, problem) = sign(&karim, json!({ "delegation": blank })).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("delegation.number"))
+    );
+    assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing recorded");
+
+    let (status, signed) = sign(&karim, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["number"], "2026-114", "{name}: {step}");
+    let audited = audited_summary(&c, &id, "conventions.sign").await;
+    assert_eq!(audited["delegation"]["act"], "arrete", "{name}: {audited}");
+    // The rectrice named signs as herself (her name in the directory in another case): no délégation asked.
+    let (status, signed) = sign(&claire, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let academie = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "academie").unwrap().clone();
+    assert!(academie.get("delegation").is_none(), "{name}: {academie}");
+
+    let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
+    let said = "Pour le maire et par délégation, Karim Benali, adjoint au maire chargé de l'éducation, arrêté n° \
+                2026-114 du 3 mars 2026";
+    assert!(html.contains(&crate::console::escaped(said)) || html.contains(said), "{name}: {html}");
+    assert!(!html.contains("Pour la rectrice"), "{name}: the rectrice signed herself");
+}
+
+// H2, in the console: the signing form says whom the convention names and asks for the
+// délégation, its fields labelled; posted without it, the page says why beside the field.
+backend_test!(the_console_asks_the_delegation_of_one_who_is_not_the_representative_named);
+async fn the_console_asks_the_delegation_of_one_who_is_not_the_representative_named(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    crate::console::with_password(&c.db.store, "karim@fresnes.fr").await;
+    let session = crate::console::sign_in(&c.app, "karim@fresnes.fr").await;
+    let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    assert!(
+        page.text.contains(&crate::console::escaped("La convention désigne M. Jean Dupont, maire, pour signer")),
+        "{name}"
+    );
+    for (control, label) in [
+        ("delegation-qualite", "Votre qualité"),
+        ("delegation-acte", "Acte de délégation"),
+        ("delegation-numero", "Numéro de l'acte"),
+        ("delegation-date", "Date de l'acte"),
+    ] {
+        assert!(
+            page.text.contains(&format!("for=\"{control}\">{}", crate::console::escaped(label))),
+            "{name}: {control}"
+        );
+    }
+    let hash = page.text.split("id=\"empreinte\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let path = format!("/conventions/{id}/signer");
+    let refused = crate::console::post_form(&c.app, &session, &path, &[("empreinte", &hash)]).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("id=\"delegation-qualite-erreur\""), "{name}");
+    let form = [
+        ("empreinte", hash.as_str()),
+        ("delegation_qualite", "adjoint au maire chargé de l'éducation"),
+        ("delegation_acte", "arrete"),
+        ("delegation_numero", "2026-114"),
+        ("delegation_date", "2026-03-03"),
+    ];
+    let signed = crate::console::post_form(&c.app, &session, &path, &form).await;
+    assert_eq!(signed.status, 303, "{name}: {}", signed.text);
+    let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    assert!(
+        page.text.contains(&crate::console::escaped("signée par Pour le maire et par délégation, Karim Benali")),
+        "{name}"
+    );
+}
+
+// M1. An avenant that changes nothing is not submitted: 422 « aucune modification ».
+backend_test!(an_avenant_that_changes_nothing_is_not_submitted);
+async fn an_avenant_that_changes_nothing_is_not_submitted(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let id = signed_from(&c, "2026-09-01").await;
+    let avenant = c.amended(&id).await;
+    c.edit(&avenant, json!({ "signatories": { "collectivite": AVENANT_ACT.clone() } })).await;
+    let (status, problem) = c.post(&c.dan, &avenant, "submit", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", c.db.name);
+    assert!(problem["detail"].as_str().unwrap().contains("aucune modification"), "{}: {problem}", c.db.name);
+    c.ready_avenant(&avenant).await;
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+}
+
+// M2. An avenant is authorised by its own délibération: drafted without the convention's, it is
+// not submitted without one, nor with the convention's again; its « Vu » cites it as authorising
+// the avenant, and the convention's as the one that authorised the convention.
+backend_test!(an_avenant_cites_the_deliberation_that_authorises_it);
+async fn an_avenant_cites_the_deliberation_that_authorises_it(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.signed_by_all(&id).await;
+    let reference = call(c.dan.get(c.url(&format!("/{id}")))).await.1["reference"].as_str().unwrap().to_string();
+    let avenant = c.amended(&id).await;
+    let (_, drafted) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    let commune = drafted["parties"].as_array().unwrap().iter().find(|p| p["key"] == "collectivite").unwrap().clone();
+    assert!(commune["signatory"].get("act_number").is_none(), "{name}: {commune}");
+    assert_eq!(commune["signatory"]["name"], "M. Jean Dupont", "{name}: the representative kept");
+    c.edit(&avenant, json!({ "parameters": { "accounts": 300 } })).await;
+    let (status, problem) = c.post(&c.dan, &avenant, "submit", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "signatories.collectivite.act_number", "{name}: {problem}");
+    let again = json!({ "act_number": "DEL-2026-045", "act_date": "2026-06-18" });
+    c.edit(&avenant, json!({ "signatories": { "collectivite": again } })).await;
+    let (status, problem) = c.post(&c.dan, &avenant, "submit", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("autorise le présent avenant"), "{name}: {problem}");
+    c.edit(&avenant, json!({ "signatories": { "collectivite": AVENANT_ACT.clone() } })).await;
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    let html = c.dan.get(c.url(&format!("/{avenant}/document"))).send().await.text;
+    let own = "n° 2026-AV-01 du 20 août 2026 autorisant la signature du présent avenant";
+    let before = format!("n° DEL-2026-045 du 18 juin 2026 ayant autorisé la signature de la convention {reference}");
+    for said in [own, before.as_str()] {
+        assert!(html.contains(&crate::console::escaped(said)) || html.contains(said), "{name}: « {said} »: {html}");
+    }
+    assert!(!html.contains("signature de la présente convention"), "{name}");
+}
+
+// M5. A convention signed, not yet in force, is amended: the avenant takes effect with it, and
+// cites it as taking effect; once both start, the avenant is in force and the convention amended.
+backend_test!(a_signed_convention_not_yet_in_force_is_amended);
+async fn a_signed_convention_not_yet_in_force_is_amended(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2027-01-04").await;
+    let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(conv["status"], "signed", "{name}: {conv}");
+    let avenant = c.amended(&id).await;
+    let (_, drafted) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    assert_eq!(drafted["start_date"], "2027-01-04", "{name}: not before the convention it amends");
+    c.ready_avenant(&avenant).await;
+    c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
+    c.signed_by_all(&avenant).await;
+    let html = c.dan.get(c.url(&format!("/{avenant}/document"))).send().await.text;
+    assert!(html.contains("elle prend effet le 4 janvier 2027"), "{name}: {html}");
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2027, 1, 4)).await.unwrap();
+    assert!(report.activated >= 1, "{name}: {report:?}");
+    let (_, original) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let (_, amended) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    assert_eq!((original["status"].as_str(), amended["status"].as_str()), (Some("amended"), Some("active")), "{name}");
+}
+
+// L3. « dûment habilité » agrees with the civility the name gives; « habilité(e) » stays for a
+// name without one, and in a text of an earlier edition (its bytes as signed).
+backend_test!(the_empowerment_agrees_with_the_representatives_civility);
+async fn the_empowerment_agrees_with_the_representatives_civility(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut body = named_representatives("2026-09-01");
+    let id = c.create(body.clone()).await["id"].as_str().unwrap().to_string();
+    let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
+    assert!(html.contains("M. Jean Dupont, maire, dûment habilité par délibération"), "{name}: {html}");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Anne Petit");
+    body["start_date"] = json!("2030-09-01");
+    let other = c.create(body.clone()).await["id"].as_str().unwrap().to_string();
+    let html = c.dan.get(c.url(&format!("/{other}/document"))).send().await.text;
+    assert!(html.contains("Mme Anne Petit, maire, dûment habilitée par délibération"), "{name}: {html}");
+    sqlx::query("UPDATE conventions SET document_edition = 2 WHERE id = $1")
+        .bind(&other)
+        .execute(c.db.store.pool())
+        .await
+        .unwrap();
+    let html = c.dan.get(c.url(&format!("/{other}/document"))).send().await.text;
+    assert!(html.contains("Mme Anne Petit, maire, dûment habilité(e) par délibération"), "{name}: edition 2 kept");
 }

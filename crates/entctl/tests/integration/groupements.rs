@@ -204,7 +204,8 @@ async fn constitute(w: &World, convention: &str, members: &[(Org, Client)]) {
         assert!(html.contains(needle), "the convention constitutive lacks « {needle} »");
     }
     for client in std::iter::once(&w.coord).chain(members.iter().map(|(_, c)| c)) {
-        let (status, body) = send(client.post(url("/sign")).json(&json!({}))).await;
+        let (status, body) =
+            send(client.post(url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{body}");
     }
     let (_, body) = send(w.coord.get(url(""))).await;
@@ -1723,7 +1724,8 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
     let html = coord.get(conv_url("/document?format=html")).send().await.text;
     assert!(html.contains("prend effet le 15 octobre 2026") && html.contains("29 septembre 2030"), "{name}: {html}");
     for signer in [&coord, &client.to(&later)] {
-        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        let (status, body) =
+            send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{name}: {body}");
     }
     launch_consultation(&coord, &id, name).await;
@@ -1766,7 +1768,8 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
     assert_eq!(status, 200, "{submitted}");
     for signer in [&coord, &client.to(app)] {
-        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        let (status, body) =
+            send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{body}");
     }
     (id, conv_id)
@@ -1820,7 +1823,9 @@ async fn an_avenant_extending_the_convention_constitutive_lets_the_groupement_aw
     assert_eq!(status, 200, "{name}: {extended}");
     assert_eq!(send(coord.post(conv_url(&avenant_id, "/submit")).json(&json!({}))).await.0, 200, "{name}");
     for signer in [&coord, &w.communes[0].1.to(&late)] {
-        let (status, signed) = send(signer.post(conv_url(&avenant_id, "/sign")).json(&json!({}))).await;
+        let (status, signed) =
+            send(signer.post(conv_url(&avenant_id, "/sign")).json(&crate::common::fixtures::by_delegation(json!({}))))
+                .await;
         assert_eq!(status, 200, "{name}: {signed}");
     }
     let (_, in_force) = send(coord.get(conv_url(&avenant_id, ""))).await;
@@ -1912,7 +1917,9 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
     let (status, submitted) = send(coord.post(conv_url(&avenant_id, "/submit")).json(&json!({}))).await;
     assert_eq!(status, 200, "{name}: {submitted}");
     for signer in [&coord, &w.communes[0].1.to(&later), &client.to(&later)] {
-        let (status, signed) = send(signer.post(conv_url(&avenant_id, "/sign")).json(&json!({}))).await;
+        let (status, signed) =
+            send(signer.post(conv_url(&avenant_id, "/sign")).json(&crate::common::fixtures::by_delegation(json!({}))))
+                .await;
         assert_eq!(status, 200, "{name}: {signed}");
     }
     let (_, in_force) = send(coord.get(conv_url(&avenant_id, ""))).await;
@@ -3196,7 +3203,8 @@ async fn constituted_groupement(w: &World, app: &TestApp, members: &[usize]) -> 
     assert_eq!(status, 200, "{submitted}");
     let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
     for signer in signers {
-        let (status, body) = send(signer.post(conv_url("/sign")).json(&json!({}))).await;
+        let (status, body) =
+            send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{body}");
     }
     id
@@ -3395,10 +3403,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         "{name}: {kept:?}"
     );
     let message = kept[0]["message"].as_str().unwrap();
-    assert!(
-        message.contains("garde son éditeur ENT Éditions SAS") && message.contains("14 janvier 2030"),
-        "{message}"
-    );
+    assert!(message.contains("garde son éditeur ENT Éditions SAS") && message.contains("14 janvier 2030"), "{message}");
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("ENT Éditions SAS"), "{name}: kept");
     assert_eq!(
         vendor_of(&admin, "ent-du-second").await.as_deref(),

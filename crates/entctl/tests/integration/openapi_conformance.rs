@@ -330,7 +330,7 @@ impl World {
         }
         for signer in [&self.directeur, &self.mairie, &self.dan] {
             let path = format!("/api/v1/conventions/{id}/sign");
-            conv = self.setup(signer, "POST", &path, Some(json!({}))).await.0;
+            conv = self.setup(signer, "POST", &path, Some(crate::common::fixtures::by_delegation(json!({})))).await.0;
         }
         conv
     }
@@ -372,7 +372,8 @@ impl World {
                 &token_for(&self.store, &format!("coord@{epci_id}.fr"), Role::Coordinateur, Some(epci_id)).await,
             );
             for signer in [&coord, &self.mairie] {
-                self.setup(signer, "POST", &format!("/api/v1/conventions/{convention}/sign"), Some(json!({}))).await;
+                let path = format!("/api/v1/conventions/{convention}/sign");
+                self.setup(signer, "POST", &path, Some(crate::common::fixtures::by_delegation(json!({})))).await;
             }
             for to in ["closed", "consultation"] {
                 self.post(&format!("/api/v1/groupements/{id}/transition"), json!({ "to": to })).await;
@@ -583,7 +584,10 @@ impl World {
             }
             // The premier-degré model asks no visa: the documented conflict.
             "/api/v1/conventions/{id}/visa" => vec![Case { client: Some(self.dan.clone()), ..c(409).json(json!({})) }],
-            "/api/v1/conventions/{id}/sign" => vec![Case { client: Some(self.dan.clone()), ..c(200).json(json!({})) }],
+            "/api/v1/conventions/{id}/sign" => vec![Case {
+                client: Some(self.dan.clone()),
+                ..c(200).json(crate::common::fixtures::by_delegation(json!({})))
+            }],
             "/api/v1/conventions/{id}/refuse" => {
                 vec![Case { client: Some(self.mairie.clone()), ..c(200).json(json!({ "comment": "À revoir" })) }]
             }

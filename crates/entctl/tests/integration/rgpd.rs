@@ -41,7 +41,8 @@ async fn convention(d: &Demo, commune: &str, mairie: &Client) {
     let (s, body) = call(d.dan.post(url(&format!("/{id}/submit"))).json(&json!({}))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     for who in [&d.dan, mairie] {
-        let (s, body) = call(who.post(url(&format!("/{id}/sign"))).json(&json!({}))).await;
+        let (s, body) =
+            call(who.post(url(&format!("/{id}/sign"))).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     let (_, conv) = call(d.dan.get(url(&format!("/{id}")))).await;

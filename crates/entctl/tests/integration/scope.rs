@@ -514,7 +514,7 @@ async fn only_the_roles_working_on_conventions_read_them_and_only_signers_see_wh
     let conv = workflow::submit(&ctx, &conv).await.unwrap();
     w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
     let dan = actor(store, "dan@ac-creteil.fr").await;
-    workflow::sign(&Ctx { actor: &dan, ..ctx }, &conv, None, None).await.unwrap();
+    workflow::sign(&Ctx { actor: &dan, ..ctx }, &conv, crate::common::fixtures::delegated_signing()).await.unwrap();
     let chef = w.client("direction@ecole.fr", Role::ChefEtablissement, Some("0940176F")).await;
     let url = w.url(&format!("/conventions/{}", conv.id));
 
@@ -976,4 +976,52 @@ async fn an_import_lock_whose_lease_ran_out_or_whose_process_is_gone_is_taken_ov
     assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
     assert_eq!(org(&w.db.store, "0940176F").await.name, "Ecole après un arrêt brutal", "{db}");
     drop(live);
+}
+
+/// A commune of Versailles' académie with no école (one collège only): out of Créteil's scope.
+async fn commune_without_ecole(store: &Store) -> Org {
+    let mut csv = HEADER.to_string();
+    csv.push_str(&format!("{};College de Versailles;College;78646;078;25\n", uai("0789901")));
+    common::fixtures::annuaire(store, &csv).await;
+    common::fixtures::org(store, "commune:78646").await
+}
+
+// `PATCH /conventions/{id}` naming as its collectivité an organisation the caller may not read
+// answered « parties : aucun établissement couvert par cette convention » when that commune
+// covers no école, but « parties.collectivite : aucune organisation … » for a key naming
+// nothing: an existence oracle. Both (and `POST`) now answer alike, status, title and detail.
+backend_test!(a_party_out_of_scope_is_refused_like_a_missing_one_on_create_and_edit);
+async fn a_party_out_of_scope_is_refused_like_a_missing_one_on_create_and_edit(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let name = w.db.name;
+    commune_without_ecole(&w.db.store).await;
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let body = |collectivite: &str| {
+        json!({ "model": "bipartite-commune", "start_date": "2026-09-01",
+                "parties": { "academie": "academie:24", "collectivite": collectivite } })
+    };
+    let (status, draft) = send(dan.post(w.url("/conventions")).json(&body("commune:94034"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {draft}");
+    let id = draft["id"].as_str().unwrap();
+    let version = draft["version"].as_i64().unwrap();
+    // The answer, without the key sent (which each names).
+    let answer = |(status, body): (StatusCode, Value), key: &str| (status, body.to_string().replace(key, "KEY"));
+    for (out, missing) in [("commune:78646", "commune:78999"), ("commune:92012", "commune:92999")] {
+        let create = |key: &str| send(dan.post(w.url("/conventions")).json(&body(key)));
+        let (created_out, created_missing) = (answer(create(out).await, out), answer(create(missing).await, missing));
+        assert_eq!(created_out.0, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {out}: {}", created_out.1);
+        assert_eq!(created_out, created_missing, "{name}: POST {out}");
+        let edit = |key: &str| {
+            let patch = json!({ "parties": { "academie": "academie:24", "collectivite": key } });
+            send(
+                dan.patch(w.url(&format!("/conventions/{id}")))
+                    .header("if-match", format!("\"{version}\""))
+                    .json(&patch),
+            )
+        };
+        let (edited_out, edited_missing) = (answer(edit(out).await, out), answer(edit(missing).await, missing));
+        assert_eq!(edited_out.0, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {out}: {}", edited_out.1);
+        assert_eq!(edited_out, edited_missing, "{name}: PATCH {out}");
+        assert!(!edited_out.1.contains("aucun établissement"), "{name}: {}", edited_out.1);
+    }
 }

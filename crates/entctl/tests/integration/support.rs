@@ -1082,7 +1082,12 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     let id = conv["id"].as_str().unwrap_or_else(|| panic!("{}: {conv}", db.name));
     dan.post(format!("{base}/conventions/{id}/submit")).json(&json!({})).send().await.unwrap();
     for who in [&dan, &mairie, &directeur] {
-        let signed = who.post(format!("{base}/conventions/{id}/sign")).json(&json!({})).send().await.unwrap();
+        let signed = who
+            .post(format!("{base}/conventions/{id}/sign"))
+            .json(&crate::common::fixtures::by_delegation(json!({})))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(signed.status(), 200, "{}", db.name);
     }
     let conv: Value = dan.get(format!("{base}/conventions/{id}")).send().await.unwrap().json().await.unwrap();

@@ -66,7 +66,15 @@ pub(crate) async fn signed_doisneau_convention_from(
     let id = conv["id"].as_str().unwrap().to_string();
     call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
     for who in [dan, mairie, directeur] {
-        assert_eq!(call(who.post(url(&format!("/conventions/{id}/sign"))).json(&json!({}))).await.0, StatusCode::OK);
+        assert_eq!(
+            call(
+                who.post(url(&format!("/conventions/{id}/sign")))
+                    .json(&crate::common::fixtures::by_delegation(json!({})))
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
     }
     id
 }
@@ -677,8 +685,10 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     let (s, conv) = call_socket(dan.post(url("/conventions")).json(&convention)).await;
     assert_eq!(s, StatusCode::CREATED, "{conv}");
     let id = conv["id"].as_str().unwrap();
-    let step =
-        |who: &reqwest::Client, action: &str| who.post(url(&format!("/conventions/{id}/{action}"))).json(&json!({}));
+    let step = |who: &reqwest::Client, action: &str| {
+        let body = if action == "sign" { crate::common::fixtures::by_delegation(json!({})) } else { json!({}) };
+        who.post(url(&format!("/conventions/{id}/{action}"))).json(&body)
+    };
     for (who, action) in [(&dan, "submit"), (&juriste, "visa"), (&dan, "sign"), (&cd, "sign"), (&chef, "sign")] {
         let (s, p) = call_socket(step(who, action)).await;
         assert_eq!(s, StatusCode::OK, "{action}: {p}");

@@ -441,6 +441,9 @@ async fn build_draft(
     let departement = existing.and_then(|conv| kept_departement(conv, &parties));
     let covered = derive_schools(store, model, &parties, departement).await?;
     check_schools_in_scope(&mut naming, &parties, &covered, &mut checks).await?;
+    if covered.is_empty() {
+        check_unread_coverers(&mut naming, model, &parties, &mut checks).await?;
+    }
     let parameters = check_parameters(model, params_input, start.map(|_| start_date), &mut checks);
     check_shares(model, &parameters, &mut checks);
     let end = match (start, end_date) {
@@ -474,6 +477,25 @@ async fn build_draft(
         signatories: signatories_in(parties_input),
         shares: BTreeMap::new(),
     })
+}
+
+/// A draft covering no school is refused for it once every other check passed (« aucun
+/// établissement couvert »): said of a covering party the caller may not read, that refusal
+/// would tell it exists. Such a party fails in the same round as a key naming nothing, in
+/// the same words, on create and edit alike.
+async fn check_unread_coverers(
+    naming: &mut Naming<'_>,
+    model: &ConventionModel,
+    parties: &[(String, Org)],
+    checks: &mut Checks,
+) -> Result<(), Problem> {
+    let Some(covering) = &model.covers.party else { return Ok(()) };
+    for (key, org) in parties.iter().filter(|(key, _)| key == covering) {
+        if !naming.reads(org).await? {
+            checks.fail(&format!("parties.{key}"), missing_org(&naming.key_of(org)).detail);
+        }
+    }
+    Ok(())
 }
 
 /// The first and last days a convention's dates may name: those of any date entered
@@ -1062,7 +1084,7 @@ async fn claim_amendment(tx: &mut Tx, original: &Convention) -> Result<(), Probl
         .bind(&original.id)
         .fetch_optional(&mut **tx)
         .await?;
-    conflict_unless(status.as_deref() == Some("active"), || {
+    conflict_unless(matches!(status.as_deref(), Some("active" | "signed")), || {
         format!("la convention {} n'est plus en vigueur : elle ne s'amende plus", original.reference)
     })?;
     let pending: Option<String> = sqlx::query_scalar(
@@ -1458,7 +1480,8 @@ fn current_parties(conv: &Convention) -> BTreeMap<String, PartyInput> {
         .collect()
 }
 
-/// An avenant is submitted and signed only while the convention it amends is in force.
+/// An avenant is submitted and signed only while the convention it amends binds its parties:
+/// signed (before its start) or in force.
 pub(super) async fn require_original_in_force(conn: &mut AnyConnection, conv: &Convention) -> Result<(), Problem> {
     let Some(original) = &conv.amends_id else { return Ok(()) };
     let row: Option<(String, String)> = sqlx::query_as("SELECT reference, status FROM conventions WHERE id = $1")
@@ -1467,24 +1490,23 @@ pub(super) async fn require_original_in_force(conn: &mut AnyConnection, conv: &C
         .await?;
     let Some((reference, status)) = row else { return Ok(()) };
     let status = Status::parse(&status);
-    conflict_unless(status == Some(Status::Active), || {
+    conflict_unless(matches!(status, Some(Status::Active | Status::Signed)), || {
         let label = status.map_or("close", Status::label);
         format!("la convention {reference} que cet avenant modifie est {label} : l'avenant n'a plus d'objet")
     })
 }
 
-/// Starts an avenant: a draft copy of an active convention, to be edited and signed.
+/// Starts an avenant: a draft copy of a convention in force, or signed and not yet in force
+/// (an avenant may be concluded before the convention takes effect), to be edited and signed.
 pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Problem> {
     require_conductor_of(ctx, conv)?;
-    require_status(conv, &[Status::Active], "amender")?;
+    require_status(conv, &[Status::Active, Status::Signed], "amender")?;
     require_no_notified_termination(conv)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     let mut params = conv.parameters.clone();
     params.remove("start_date");
-    // An avenant takes effect on its own date: today, not the original's start. An original past
-    // its end (its expiry not yet run) keeps its dates: such an avenant is refused at submission.
     let today = ctx.today().to_string();
-    let start = if today <= conv.end_date { &today } else { &conv.start_date };
+    let start = avenant_start(conv, &today);
     let mut draft = build_draft(
         ctx,
         model,
@@ -1492,16 +1514,33 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
         &current_parties(conv),
         &[],
         &params,
-        start,
+        &start,
         Some(&conv.end_date),
         Some(conv),
     )
     .await?;
-    draft.signatories = crate::conventions::signatories::current(conv);
+    let signatories = crate::conventions::signatories::current(conv);
+    // An ENT convention's parties each authorise the avenant itself; a groupement's flow sets
+    // its members' délibérations from their applications.
+    draft.signatories = match model.governs_ent() {
+        true => crate::conventions::signatories::for_avenant(signatories),
+        false => signatories,
+    };
     draft.shares = current_shares(conv);
     let mut tx = ctx.store.begin_write().await?;
     let id = insert_in(ctx, &mut tx, model, &draft, Some(conv)).await?;
     commit_and_reload(ctx, tx, &id).await
+}
+
+/// The day an avenant of `conv` drafted `today` (both `YYYY-MM-DD`) takes effect: its own
+/// date, never retroactively, so today; but not before the convention it amends (signed, not
+/// yet in force: its start); an original past its end (its expiry not yet run) keeps its
+/// dates, and such an avenant is refused at submission.
+fn avenant_start(conv: &Convention, today: &str) -> String {
+    if today > conv.end_date.as_str() {
+        return conv.start_date.clone();
+    }
+    today.max(conv.start_date.as_str()).to_string()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub(crate) use signing::signer_of;
 pub use signing::{
     activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_deposit_signed, may_refuse,
     parties_to_sign, party_signers, pending_signers, refuse, sign, submit, upload_signed, visa_for, Completion,
-    MAX_SIGNED_COPIES,
+    Signing, MAX_SIGNED_COPIES,
 };
 
 use super::model::ConventionModel;

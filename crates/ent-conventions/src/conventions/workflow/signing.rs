@@ -9,6 +9,7 @@ use super::{
     void_steps, writes_convention, Ctx,
 };
 use crate::conventions::avenant;
+use crate::conventions::delegation::{self, Delegation};
 use crate::conventions::frozen::{Frozen, Rendering};
 use crate::conventions::model::{ConventionModel, SignatureMode};
 use crate::conventions::{find_model, get_convention, roles_key, Convention, Status};
@@ -37,6 +38,10 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let conv = &start_at_submission(ctx, model, conv)?;
     check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv).await?;
     let amended = avenant::amended_of(&mut *ctx.store.conn().await?, model, conv).await?;
+    avenant::require_changes(model, conv, amended.as_ref())?;
+    if let Some(amended) = amended.as_ref().filter(|_| model.governs_ent()) {
+        crate::conventions::signatories::check_own_acts(conv, &amended.previous)?;
+    }
     let body = crate::conventions::document::body(model, conv, amended.as_ref())?;
     let rendering = Rendering::of(&Frozen::of(body, conv))?.with_pdf().await?;
     let hash = rendering.fingerprint();
@@ -244,38 +249,47 @@ pub async fn give_visa(ctx: &Ctx<'_>, conv: &Convention, visa_key: Option<&str>)
         )));
     };
     not_both_visa_and_signature(ctx.actor, conv, "signature")?;
-    insert_step(&mut tx, ctx, conv, "visa", &visa.key, &party.org.id, visa.role.as_str()).await?;
+    let step = NewStep { kind: "visa", key: &visa.key, org_id: &party.org.id, role: visa.role.as_str() };
+    insert_step(&mut tx, ctx, conv, step, None).await?;
     record(ctx, &mut tx, "conventions.visa", &conv.id, Some(&party.org.id), json!({ "visa": visa.key })).await?;
     let next = newly_awaited(&mut tx, model, conv, conv, &[visa.key.as_str()]).await?;
     crate::conventions::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
 }
 
+/// A step recorded: its kind (`visa`, `signature`), key (the visa's, the party's), the
+/// organisation it is given for and the role it is given in.
+struct NewStep<'a> {
+    kind: &'a str,
+    key: &'a str,
+    org_id: &'a str,
+    role: &'a str,
+}
+
 async fn insert_step(
     tx: &mut Tx,
     ctx: &Ctx<'_>,
     conv: &Convention,
-    kind: &str,
-    key: &str,
-    org_id: &str,
-    role: &str,
+    step: NewStep<'_>,
+    delegation: Option<&Delegation>,
 ) -> Result<(), Problem> {
     let hash = conv.document_hash.clone().unwrap_or_default();
     sqlx::query(
         "INSERT INTO convention_steps (id, convention_id, kind, step_key, org_id, user_id, user_email, role, document_hash, at, \
-         recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         recorded_by, delegation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(new_id())
     .bind(&conv.id)
-    .bind(kind)
-    .bind(key)
-    .bind(org_id)
+    .bind(step.kind)
+    .bind(step.key)
+    .bind(step.org_id)
     .bind(ctx.actor.user_id.clone().unwrap_or_default())
     .bind(ctx.actor.email())
-    .bind(role)
+    .bind(step.role)
     .bind(hash)
     .bind(timestamp(ctx.now))
     .bind(ctx.actor.recorded_on_behalf())
+    .bind(delegation.and_then(Delegation::to_column))
     .execute(&mut **tx)
     .await?;
     // A visa or a signature changes the convention: an edit based on the version read before it
@@ -329,31 +343,31 @@ const NOT_A_SIGNER: &str = "vous ne détenez le rôle de signataire d'aucune par
 /// signing role the actor must hold (403). `document_hash`, when given, must be the hash
 /// of the text the signer read. Decided on the convention as locked in the write
 /// transaction: simultaneous signers queue, the last one completes it, and the
-/// same party signing twice records one signature (409 for the other).
-pub async fn sign(
-    ctx: &Ctx<'_>,
-    conv: &Convention,
-    party_key: Option<&str>,
-    document_hash: Option<&str>,
-) -> Result<Convention, Problem> {
+/// same party signing twice records one signature (409 for the other). Who is not the
+/// representative the document names signs by délégation de signature only (`signing.delegation`,
+/// [`delegation::required`]: 422 without it), recorded with the signature and audited.
+pub async fn sign(ctx: &Ctx<'_>, conv: &Convention, signing: Signing<'_>) -> Result<Convention, Problem> {
     let (mut tx, ref conv) = begin_locked(ctx, &conv.id).await?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     if !may_ask_to_sign(ctx.actor, model, conv) {
         return Err(forbidden(NOT_A_SIGNER));
     }
     require_still_alone(&mut tx, ctx.models, conv).await?;
-    let party = signing_party(ctx.actor, model, conv, party_key, document_hash)?;
+    let party = signing_party(ctx.actor, model, conv, signing.party, signing.document_hash)?;
     not_both_visa_and_signature(ctx.actor, conv, "visa")?;
     require_original_in_force(&mut tx, conv).await?;
+    let signer = signer_name(&mut tx, ctx.actor).await?;
+    let delegation = delegation::required(&signer, party, signing.delegation, ctx.today())?;
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
-    insert_step(&mut tx, ctx, conv, "signature", &party.key, &party.org.id, spec.signing_role.as_str()).await?;
+    let step = NewStep { kind: "signature", key: &party.key, org_id: &party.org.id, role: spec.signing_role.as_str() };
+    insert_step(&mut tx, ctx, conv, step, delegation.as_ref()).await?;
     record(
         ctx,
         &mut tx,
         "conventions.sign",
         &conv.id,
         Some(&party.org.id),
-        json!({ "party": party.key, "document_hash": conv.document_hash }),
+        json!({ "party": party.key, "document_hash": conv.document_hash, "delegation": delegation }),
     )
     .await?;
     let mut after = conv.clone();
@@ -371,6 +385,8 @@ pub async fn sign(
         voided_at: None,
         void_reason: None,
         recorded_by: None,
+        delegation: None,
+        delegation_column: None,
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {
@@ -384,6 +400,27 @@ pub async fn sign(
         activate_if_started(ctx, &conv.id).await?;
     }
     reload(ctx, &conv.id).await
+}
+
+/// What a signature request gives besides the convention: the party signed for (when the
+/// signer holds the role at several), the SHA-256 of the text read, the délégation de signature
+/// of one who signs in place of the representative the document names.
+#[derive(Debug, Clone, Default)]
+pub struct Signing<'a> {
+    pub party: Option<&'a str>,
+    pub document_hash: Option<&'a str>,
+    pub delegation: Option<Delegation>,
+}
+
+/// The name the directory gives the signing person (their e-mail when it gives none): what
+/// [`delegation::required`] compares with the representative the document names.
+async fn signer_name(conn: &mut AnyConnection, actor: &Actor) -> Result<String, Problem> {
+    let Some(user_id) = actor.user_id.as_deref() else { return Ok(actor.name.clone()) };
+    let name: Option<String> = sqlx::query_scalar("SELECT COALESCE(display_name, email) FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(name.unwrap_or_else(|| actor.email().to_string()))
 }
 
 /// A convention in signature is checked again against the others on its schools before each

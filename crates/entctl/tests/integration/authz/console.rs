@@ -242,7 +242,11 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
             | "/conventions/{convention}/signer"
             | "/conventions/{convention}/non-reconduction",
         ) if role == SupportN2 => 403,
-        // The convention is signed: submitting, visas, signatures, refusals and avenants are refused.
+        // The convention is signed, in force later: it may be amended (an avenant may be concluded
+        // before it takes effect); the first role sent (the admin) drafts the avenant, the others
+        // are told one is in preparation.
+        ("POST", "/conventions/{convention}/avenant") if role == Admin => 303,
+        // Submitting, visas, signatures, refusals and a second avenant are refused.
         (
             "POST",
             "/conventions/{convention}/soumettre"

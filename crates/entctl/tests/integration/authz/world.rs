@@ -315,7 +315,13 @@ impl World {
                 Side::In => self.actor_of(role).await,
                 Side::Out => self.signer_out(role).await,
             };
-            conv = workflow::sign(&Ctx { store, models, actor: &actor, now: t0() }, &conv, None, None).await.unwrap();
+            conv = workflow::sign(
+                &Ctx { store, models, actor: &actor, now: t0() },
+                &conv,
+                crate::common::fixtures::delegated_signing(),
+            )
+            .await
+            .unwrap();
         }
         conv
     }
@@ -531,9 +537,12 @@ impl World {
                     "/api/v1/conventions/{id}/terminate" => {
                         Call { body: Some(json!({ "reason": "Changement de solution" })), ..call(url) }
                     }
-                    "/api/v1/conventions/{id}/visa"
-                    | "/api/v1/conventions/{id}/sign"
-                    | "/api/v1/conventions/{id}/non-renewal" => Call { body: Some(json!({})), ..call(url) },
+                    "/api/v1/conventions/{id}/sign" => {
+                        Call { body: Some(crate::common::fixtures::by_delegation(json!({}))), ..call(url) }
+                    }
+                    "/api/v1/conventions/{id}/visa" | "/api/v1/conventions/{id}/non-renewal" => {
+                        Call { body: Some(json!({})), ..call(url) }
+                    }
                     "/api/v1/conventions/{id}/signed-copies" => {
                         Call { pdf: Some(b"%PDF-1.4 signed".to_vec()), ..call(url) }
                     }
