@@ -207,9 +207,11 @@ fn decide(
 ) -> (Release, Option<Org>) {
     let (slug, of_org) = (&tenant.slug, naming::de(&tenant.organisation.name));
     let binding = kept.groupement.as_deref().unwrap_or_default();
-    let old = tenant.vendor.as_ref().map(|v| v.name.clone()).or_else(|| kept.vendor.clone()).unwrap_or_default();
+    // The titulaire the award kept it with binds it; the vendor it has now is the one it keeps.
+    let bound_to = kept.vendor.clone().unwrap_or_default();
+    let old = tenant.vendor.as_ref().map(|v| v.name.clone()).unwrap_or_else(|| bound_to.clone());
     let on = today.to_string();
-    let ended = format!("l'accord-cadre du groupement {binding} qui le liait à {old} {}", ending.said());
+    let ended = format!("l'accord-cadre du groupement {binding} qui le liait à {bound_to} {}", ending.said());
     let release = |vendor: Option<&Org>, groupement: Option<&str>, message: String| Release {
         on: on.clone(),
         vendor: vendor.map(|v| v.name.clone()),
