@@ -938,7 +938,8 @@ async fn a_second_import_of_an_academie_is_refused_while_the_first_runs_and_says
     assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
     assert_eq!(import_locks(&w.db.store).await, [], "{db}");
     // An administrator's import holds every académie.
-    let national = entcp::registry::import_lock::ImportLock::take(&w.db.store, &admin(), None, t0()).await;
+    let national =
+        entcp::registry::import_lock::ImportLock::take(&w.db.store, &crate::common::admin(), None, t0()).await;
     let national = national.unwrap().expect("a lock");
     let (status, problem) = upload(&versailles, &w.url("/imports/annuaire"), versailles_csv()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{db}: {problem}");
