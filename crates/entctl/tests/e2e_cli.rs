@@ -464,7 +464,9 @@ fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_c
     // The teacher's école is one of the commune tenant's schools.
     let created = run_ok(entctl(dir.path()).args(["support", "create"]).arg(&ticket).args(["--as", "prof@fresnes.fr"]));
     let reference = created.split_whitespace().next().unwrap().to_string();
-    assert!(reference.starts_with("ENT-") && created.contains(" P3 ") && created.contains(" N1 "), "{created}");
+    // The requester is not told which level holds their ticket.
+    assert!(reference.starts_with("ENT-") && created.contains(" P3 ") && created.contains(" — "), "{created}");
+    assert!(!created.contains(" N1 "), "{created}");
     let refused = entctl(dir.path())
         .args(["support", "escalate", &reference, "--reason", " ", "--as", "rup@fresnes.fr"])
         .output()
@@ -483,6 +485,10 @@ fn a_teacher_opens_a_ticket_on_the_commune_tenant_and_n1_escalates_it_from_the_c
     assert!(escalated.contains(" N2 "), "{escalated}");
     let mine = run_ok(entctl(dir.path()).args(["support", "list", "--as", "prof@fresnes.fr"]));
     assert!(mine.contains(&reference), "{mine}");
+    // To the teacher it is taken in charge, at no level they are told of; found as such.
+    assert!(mine.contains(" in_progress ") && !mine.contains(" N2 "), "{mine}");
+    let new = run_ok(entctl(dir.path()).args(["support", "list", "--status", "new", "--as", "prof@fresnes.fr"]));
+    assert!(!new.contains(&reference), "{new}");
     let csv = run_ok(entctl(dir.path()).args(["support", "report", "--format", "csv"]));
     assert!(csv.starts_with("\u{feff}niveau;") && csv.contains("\nN2;1;"), "{csv}");
     assert!(run_ok(entctl(dir.path()).args(["support", "policies"])).contains("renforce"));
