@@ -4,7 +4,9 @@
 //! who holds it and since when). The locks are a lease: renewed while the import runs,
 //! deleted at its end (or when its request is dropped), and taken over once run out (a
 //! crashed process's), or at once by an import on the same host when the process that took
-//! them is gone (`entctl import` killed, then run again). A dry run writes nothing and takes none.
+//! them is gone (`entctl import` killed, then run again), or by this process when the run that
+//! took them is over (a dropped import whose rows are not deleted yet). A dry run writes nothing
+//! and takes none.
 
 use super::import::ImportScope;
 use crate::identity::Actor;
@@ -12,8 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::store::{markers, new_id, serialise, timestamp, SerialLock, Store};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// How long a lock holds without being renewed (it is renewed every third of it).
 pub const IMPORT_LEASE: Duration = Duration::minutes(2);
@@ -21,10 +24,31 @@ pub const IMPORT_LEASE: Duration = Duration::minutes(2);
 /// The key of an import that may write in every académie (an administrator's).
 const EVERY_ACADEMIE: &str = "*";
 
+/// The runs of this process that hold (or are taking) locks: a lock this process took for a
+/// run no longer in it was left by an import dropped before its rows were deleted.
+static LIVE: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+/// A run of this process in [`LIVE`], until dropped.
+struct LiveRun(String);
+
+impl LiveRun {
+    fn new() -> LiveRun {
+        let run_id = new_id();
+        LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(run_id.clone());
+        LiveRun(run_id)
+    }
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.0);
+    }
+}
+
 /// The locks one import holds, until [`ImportLock::release`] (or dropped: released by a task).
 pub struct ImportLock {
     store: Store,
-    run_id: String,
+    run: LiveRun,
     renewal: tokio::task::JoinHandle<()>,
     /// Set when a renewal found the locks taken over (the import stalled past its lease).
     lost: Arc<AtomicBool>,
@@ -65,14 +89,18 @@ fn this_process() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Whether the process a lock names (`host:pid`) is known gone: on this host, another process
-/// than this one, and no longer running (Linux: no `/proc/<pid>`). A process elsewhere is
+/// Whether the run `run_id` of the process a lock names (`host:pid`) is known gone: this
+/// process and a run no longer in it (an import dropped, its rows not yet deleted), or another
+/// process of this host no longer running (Linux: no `/proc/<pid>`). A process elsewhere is
 /// never known gone: its lock lasts its lease.
-fn is_gone(process: &str) -> bool {
+fn is_gone(process: &str, run_id: &str) -> bool {
+    let here = this_process();
+    if process == here {
+        return !LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(run_id);
+    }
     let Some((host, pid)) = process.rsplit_once(':') else {
         return false;
     };
-    let here = this_process();
     let (this_host, this_pid) = here.rsplit_once(':').expect("host:pid");
     let proc_fs = std::path::Path::new("/proc/self").exists();
     proc_fs && host == this_host && pid != this_pid && !std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -93,7 +121,8 @@ impl ImportLock {
         if keys.is_empty() {
             return Ok(None);
         }
-        let run_id = new_id();
+        let run = LiveRun::new();
+        let run_id = run.0.clone();
         let started = std::time::Instant::now();
         let mut tx = store.begin_write().await?;
         serialise(&mut tx, store.backend(), SerialLock::ImportLocks).await?;
@@ -106,7 +135,7 @@ impl ImportLock {
             tracing::warn!(expired, "annuaire import: locks of imports whose lease ran out taken over");
         }
         for held in conflicts(&mut tx, store, &keys).await? {
-            if is_gone(&held.process) {
+            if is_gone(&held.process, &held.run_id) {
                 tracing::warn!(process = %held.process, "annuaire import: locks of a process gone taken over");
                 sqlx::query("DELETE FROM import_locks WHERE run_id = $1").bind(&held.run_id).execute(&mut *tx).await?;
                 continue;
@@ -133,7 +162,7 @@ impl ImportLock {
         tx.commit().await?;
         let lost = Arc::new(AtomicBool::new(false));
         let renewal = tokio::spawn(renew(store.clone(), run_id.clone(), now, started, lost.clone()));
-        Ok(Some(ImportLock { store: store.clone(), run_id, renewal, lost, released: false }))
+        Ok(Some(ImportLock { store: store.clone(), run, renewal, lost, released: false }))
     }
 
     /// Whether the locks were taken over by another import (this one stalled past its lease).
@@ -145,7 +174,7 @@ impl ImportLock {
     pub async fn release(mut self) -> Result<(), Problem> {
         self.released = true;
         self.renewal.abort();
-        delete(&self.store, &self.run_id).await
+        delete(&self.store, &self.run.0).await
     }
 }
 
@@ -156,7 +185,7 @@ impl Drop for ImportLock {
         if self.released {
             return;
         }
-        let (store, run_id) = (self.store.clone(), self.run_id.clone());
+        let (store, run_id) = (self.store.clone(), self.run.0.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(e) = delete(&store, &run_id).await {
@@ -260,11 +289,15 @@ mod tests {
         child.wait().unwrap();
         let here = this_process();
         let (host, _) = here.rsplit_once(':').unwrap();
-        assert!(is_gone(&format!("{host}:{ended}")));
-        assert!(!is_gone(&here), "this process lives");
-        assert!(!is_gone(&format!("{host}:1")), "init lives");
-        assert!(!is_gone(&format!("ailleurs-{host}:{ended}")), "another host's process may live");
-        assert!(!is_gone("illisible"));
+        assert!(is_gone(&format!("{host}:{ended}"), "run"));
+        assert!(!is_gone(&format!("{host}:1"), "run"), "init lives");
+        assert!(!is_gone(&format!("ailleurs-{host}:{ended}"), "run"), "another host's process may live");
+        assert!(!is_gone("illisible", "run"));
+        let live = LiveRun::new();
+        assert!(!is_gone(&here, &live.0), "a run of this process under way");
+        let ended = live.0.clone();
+        drop(live);
+        assert!(is_gone(&here, &ended), "a run of this process dropped");
     }
 
     #[test]

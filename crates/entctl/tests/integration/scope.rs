@@ -886,7 +886,9 @@ async fn creteil_import_under_way(
     at: chrono::DateTime<chrono::Utc>,
 ) -> entcp::registry::import_lock::ImportLock {
     use entcp::registry::import::ImportScope;
-    let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    if entcp::identity::get_user(&w.db.store, "dan@ac-creteil.fr").await.unwrap().is_none() {
+        let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    }
     let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
     let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
     entcp::registry::import_lock::ImportLock::take(&w.db.store, &dan, Some(&scope), at).await.unwrap().expect("a lock")
@@ -938,8 +940,7 @@ async fn a_second_import_of_an_academie_is_refused_while_the_first_runs_and_says
     assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
     assert_eq!(import_locks(&w.db.store).await, [], "{db}");
     // An administrator's import holds every académie.
-    let national =
-        entcp::registry::import_lock::ImportLock::take(&w.db.store, &crate::common::admin(), None, t0()).await;
+    let national = entcp::registry::import_lock::ImportLock::take(&w.db.store, &common::admin(), None, t0()).await;
     let national = national.unwrap().expect("a lock");
     let (status, problem) = upload(&versailles, &w.url("/imports/annuaire"), versailles_csv()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{db}: {problem}");
