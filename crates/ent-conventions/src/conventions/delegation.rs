@@ -158,7 +158,7 @@ pub fn required(
         (Some(named), None) => {
             let who = match is_blank(&named.quality) {
                 true => named.name.trim().to_string(),
-                false => format!("{}, {}", named.name.trim(), named.quality.trim()),
+                false => format!("{}, {},", named.name.trim(), named.quality.trim()),
             };
             Err(Problem::invalid_field(
                 "delegation",

@@ -42,9 +42,10 @@ async fn setup(db: common::TestDb) -> Cycle {
     Cycle { app, clock, dan, mairie, directeur, admin, db }
 }
 
-/// The délibération of the commune authorising an avenant (`signatories.collectivite` of a PATCH).
-static AVENANT_ACT: std::sync::LazyLock<Value> =
-    std::sync::LazyLock::new(|| json!({ "act_number": "2026-AV-01", "act_date": "2026-08-20" }));
+/// The délibération authorising the avenant `id` (`signatories.<party>` of a PATCH): its own number.
+fn avenant_act(id: &str) -> Value {
+    json!({ "act_number": format!("AV-{}", &id[id.len() - 8..]), "act_date": "2026-08-20" })
+}
 
 /// The `body` of `action`, a signature (`sign`) given by délégation unless it says `delegation`
 /// ([`common::fixtures::by_delegation`]).
@@ -113,11 +114,20 @@ impl Cycle {
         answer
     }
 
-    /// Opens an avenant of the convention `id` as the DAN (201); the avenant's id.
-    async fn amended(&self, id: &str) -> String {
+    /// Opens an avenant of the convention `id` as the DAN (201), drafted without the
+    /// délibération that authorised the convention; the avenant's id.
+    async fn drafted_avenant(&self, id: &str) -> String {
         let (s, avenant) = self.post(&self.dan, id, "amend", json!({})).await;
         assert_eq!(s, StatusCode::CREATED, "{}: {avenant}", self.db.name);
         avenant["id"].as_str().unwrap().to_string()
+    }
+
+    /// [`Cycle::drafted_avenant`], the commune giving the délibération authorising it
+    /// ([`avenant_act`]); the avenant's id.
+    async fn amended(&self, id: &str) -> String {
+        let avenant = self.drafted_avenant(id).await;
+        self.edit(&avenant, json!({ "signatories": { "collectivite": avenant_act(&avenant) } })).await;
+        avenant
     }
 
     /// An avenant of the convention `id` [`Cycle::amended`], [`Cycle::ready_avenant`] and
@@ -129,14 +139,10 @@ impl Cycle {
         avenant
     }
 
-    /// Makes the avenant `id` ready for submission: it changes something (300 accounts) and the
-    /// commune gives the délibération authorising it (the one of the convention does not).
+    /// Makes the avenant `id` ([`Cycle::amended`]) ready for submission: it changes something
+    /// (300 accounts).
     async fn ready_avenant(&self, id: &str) -> Value {
-        self.edit(
-            id,
-            json!({ "parameters": { "accounts": 300 }, "signatories": { "collectivite": AVENANT_ACT.clone() } }),
-        )
-        .await
+        self.edit(id, json!({ "parameters": { "accounts": 300 } })).await
     }
 
     /// Signs the submitted tripartite convention `id` as its three parties, in turn.
@@ -429,11 +435,11 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     assert_eq!(s, StatusCode::CONFLICT, "one avenant at a time: {p}");
     let av = |path: &str| url(&format!("/{avenant_id}{path}"));
     let version = avenant["version"].as_i64().unwrap();
-    let (s, p) = call(
-        dan.patch(av(""))
-            .header("if-match", format!("\"{version}\""))
-            .json(&json!({ "parameters": { "comite_pilotage_frequence": 2 } })),
-    )
+    let (s, p) = call(dan.patch(av("")).header("if-match", format!("\"{version}\"")).json(
+        &json!({ "parameters": { "comite_pilotage_frequence": 2 },
+                           "signatories": { "collectivite": avenant_act(&avenant_id),
+                                            "etablissement": avenant_act(&avenant_id) } }),
+    ))
     .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(
@@ -443,7 +449,7 @@ async fn the_second_degre_circuit_takes_a_visa_then_ordered_signatures_and_avena
     );
     assert_eq!(call(juriste.post(av("/visa")).json(&json!({}))).await.0, StatusCode::OK);
     for who in [&dan, &cd, &chef] {
-        let (s, p) = call(who.post(av("/sign")).json(&json!({}))).await;
+        let (s, p) = call(who.post(av("/sign")).json(&delegated("sign", json!({})))).await;
         assert_eq!(s, StatusCode::OK, "{p}");
     }
     let (_, original) = call(dan.get(url(&format!("/{id}")))).await;
@@ -578,7 +584,7 @@ async fn three_parties_signing_at_the_same_instant_leave_the_convention_signed(d
     let c = setup(db).await;
     for _ in 0..5 {
         let id = submitted(&c).await;
-        let sign = |who: &Client| who.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+        let sign = |who: &Client| who.post(c.url(&format!("/{id}/sign"))).json(&delegated("sign", json!({})));
         let statuses = all_at_once(vec![sign(&c.directeur), sign(&c.mairie), sign(&c.dan)]).await;
         assert_eq!(statuses, vec![StatusCode::OK; 3], "{}", c.db.name);
         let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
@@ -593,7 +599,7 @@ race_test!(the_same_party_signing_twice_at_once_records_one_signature_and_a_conf
 async fn the_same_party_signing_twice_at_once_records_one_signature_and_a_conflict(db: crate::common::TestDb) {
     let c = setup(db).await;
     let id = submitted(&c).await;
-    let sign = || c.directeur.post(c.url(&format!("/{id}/sign"))).json(&json!({}));
+    let sign = || c.directeur.post(c.url(&format!("/{id}/sign"))).json(&delegated("sign", json!({})));
     let mut statuses = all_at_once(vec![sign(), sign(), sign()]).await;
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
@@ -1074,6 +1080,8 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     let (s, avenant) = c.post(&c.dan, &id, "amend", json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{avenant}");
     assert_eq!(avenant["start_date"], "2027-01-10", "{}: {avenant}", c.db.name);
+    let act = avenant_act(avenant["id"].as_str().unwrap());
+    c.edit(avenant["id"].as_str().unwrap(), json!({ "signatories": { "collectivite": act } })).await;
     assert_eq!(avenant["end_date"], "2029-08-31", "the original's end is kept: {avenant}");
     let avenant_id = avenant["id"].as_str().unwrap().to_string();
     // Submitted a week later, its start has passed: refused, even with a reason, until moved.
@@ -1141,7 +1149,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
     assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
     let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
     for expected in [
-        "la Commune de Fresnes, représentée par M. Jean Dupont, maire, dûment habilité(e) par délibération du conseil \
+        "la Commune de Fresnes, représentée par M. Jean Dupont, maire, dûment habilité par délibération du conseil \
          municipal n° DEL-2026-045 du 18 juin 2026",
         "l'Académie de Créteil, représentée par Mme Claire Lenoir, rectrice de l'académie de Créteil",
         "Vu la délibération du conseil municipal de la Commune de Fresnes n° DEL-2026-045 du 18 juin 2026",
@@ -1424,7 +1432,7 @@ async fn an_edit_based_on_the_version_read_before_a_signature_is_refused_and_the
     let read = c.dan.get(c.url(&format!("/{id}"))).send().await;
     let etag_read = read.header("etag").unwrap().to_string();
     // The directeur signs while the DAN edits the text it read before.
-    let signed = c.directeur.post(c.url(&format!("/{id}/sign"))).json(&json!({})).send().await;
+    let signed = c.directeur.post(c.url(&format!("/{id}/sign"))).json(&delegated("sign", json!({}))).send().await;
     assert_eq!(signed.status, 200, "{}", c.db.name);
     assert_ne!(signed.header("etag"), Some(etag_read.as_str()), "{}: a signature changes the convention", c.db.name);
     let patch = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", &etag_read);
@@ -3791,7 +3799,6 @@ async fn an_avenant_that_changes_nothing_is_not_submitted(db: crate::common::Tes
     let c = setup(db).await;
     let id = signed_from(&c, "2026-09-01").await;
     let avenant = c.amended(&id).await;
-    c.edit(&avenant, json!({ "signatories": { "collectivite": AVENANT_ACT.clone() } })).await;
     let (status, problem) = c.post(&c.dan, &avenant, "submit", json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {problem}", c.db.name);
     assert!(problem["detail"].as_str().unwrap().contains("aucune modification"), "{}: {problem}", c.db.name);
@@ -3810,7 +3817,7 @@ async fn an_avenant_cites_the_deliberation_that_authorises_it(db: crate::common:
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
     c.signed_by_all(&id).await;
     let reference = call(c.dan.get(c.url(&format!("/{id}")))).await.1["reference"].as_str().unwrap().to_string();
-    let avenant = c.amended(&id).await;
+    let avenant = c.drafted_avenant(&id).await;
     let (_, drafted) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
     let commune = drafted["parties"].as_array().unwrap().iter().find(|p| p["key"] == "collectivite").unwrap().clone();
     assert!(commune["signatory"].get("act_number").is_none(), "{name}: {commune}");
@@ -3824,15 +3831,21 @@ async fn an_avenant_cites_the_deliberation_that_authorises_it(db: crate::common:
     let (status, problem) = c.post(&c.dan, &avenant, "submit", json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
     assert!(problem["detail"].as_str().unwrap().contains("autorise le présent avenant"), "{name}: {problem}");
-    c.edit(&avenant, json!({ "signatories": { "collectivite": AVENANT_ACT.clone() } })).await;
+    let act = avenant_act(&avenant);
+    c.edit(&avenant, json!({ "signatories": { "collectivite": act.clone() } })).await;
     c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
     let html = c.dan.get(c.url(&format!("/{avenant}/document"))).send().await.text;
-    let own = "n° 2026-AV-01 du 20 août 2026 autorisant la signature du présent avenant";
+    let number = act["act_number"].as_str().unwrap();
+    let own = format!("n° {number} du 20 août 2026 autorisant la signature du présent avenant");
+    let own = own.as_str();
     let before = format!("n° DEL-2026-045 du 18 juin 2026 ayant autorisé la signature de la convention {reference}");
     for said in [own, before.as_str()] {
         assert!(html.contains(&crate::console::escaped(said)) || html.contains(said), "{name}: « {said} »: {html}");
     }
-    assert!(!html.contains("signature de la présente convention"), "{name}");
+    assert!(
+        !html.contains("autorisant la signature de la présente convention"),
+        "{name}: the convention's act cited as such"
+    );
 }
 
 // M5. A convention signed, not yet in force, is amended: the avenant takes effect with it, and
