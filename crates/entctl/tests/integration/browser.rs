@@ -256,9 +256,16 @@ async fn sign_convention(browser: &Browser, party: &str) {
     let signs_for = browser.find("#signataire").await.text().await.unwrap();
     assert!(signs_for.contains(party), "{party}: {signs_for}");
     // The journey's users are not the representatives the convention names: by délégation.
+    // The date through its value, as for the start date: typing into a date field follows the
+    // browser's locale.
     for (name, value) in crate::common::fixtures::DELEGATION_FORM {
-        if name != "delegation_acte" {
-            browser.fill(&format!("#signature input[name='{name}']"), value).await;
+        match name {
+            "delegation_acte" => {}
+            "delegation_date" => {
+                let script = format!("document.querySelector(\"#signature input[name='{name}']\").value = '{value}'");
+                browser.client.execute(&script, vec![]).await.unwrap();
+            }
+            _ => browser.fill(&format!("#signature input[name='{name}']"), value).await,
         }
     }
     browser.click_to_page("#signer").await;
