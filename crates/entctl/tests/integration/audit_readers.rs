@@ -311,7 +311,9 @@ async fn each_audit_rule_in_sql_answers_as_the_entity_s_own_authorisation_record
             };
             decided.insert(r.target_kind.clone());
             read += usize::from(allowed);
-            for rule in deciding(&rules, r) {
+            let rules = deciding(&rules, r);
+            assert!(!rules.is_empty(), "{name}: no rule decides {} {}", r.target_kind, r.action);
+            for rule in rules {
                 let selected = selects(store, rule.as_ref(), &actor, r.seq).await;
                 assert_eq!(selected, allowed, "{name}: {email} {} {} {}", r.target_kind, r.action, r.target_id);
             }
