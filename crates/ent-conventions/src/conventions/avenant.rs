@@ -22,8 +22,10 @@ use ent_platform::registry::OrgRef;
 use serde_json::Value;
 use sqlx::AnyConnection;
 
-/// The edition of the text a convention drafted now is written in (`conventions.document_edition`).
-pub const CURRENT_EDITION: i64 = 2;
+/// The edition of the text a convention drafted now is written in (`conventions.document_edition`):
+/// 2 cites the amended convention in an avenant ([`CITING_EDITION`]), 3 sets the text in French
+/// typography (`document::TYPOGRAPHY_FROM_EDITION`).
+pub const CURRENT_EDITION: i64 = 3;
 
 /// The first edition in which an avenant's document cites the convention it amends.
 const CITING_EDITION: i64 = 2;
