@@ -7,7 +7,7 @@
 //!   `http://` or `a:b` never change;
 //! - U+00A0 (no-break space, as [`super::euros`] writes amounts) as the thousands separator of
 //!   `268 480,00`, between a number and its unit (`40 €`, `12,5 %`, `36 mois`, `2 Go`), between
-//!   `€` and `HT`/`TTC`, after `n°`, `art.`, `article`, `§` before a number or an upper-case
+//!   `€` and `HT`/`TTC`, after `n°`, `art.`, `article(s)`, `§` before a number or an upper-case
 //!   letter (`art. L. 2113-6`).
 //!
 //! Addresses (`https://…`, `www.…`, `mailto:…`, e-mail addresses) are left whole. A space the
@@ -202,13 +202,14 @@ fn space(chars: &[char], i: usize, thousands: bool) -> Edit {
 
 /// Units a number is kept with.
 const UNITS: &[&str] = &[
-    "€", "k€", "M€", "EUR", "%", "‰", "h", "min", "jour", "jours", "semaine", "semaines", "mois", "an", "ans", "année",
-    "années", "heure", "heures", "minute", "minutes", "Ko", "Mo", "Go", "To", "Kio", "Mio", "Gio", "Tio", "mm", "cm",
-    "km", "kg", "°C",
+    "€", "k€", "M€", "EUR", "euro", "euros", "%", "‰", "h", "min", "jour", "jours", "semaine", "semaines", "mois",
+    "an", "ans", "année", "années", "heure", "heures", "minute", "minutes", "Ko", "Mo", "Go", "To", "Kio", "Mio",
+    "Gio", "Tio", "mm", "cm", "km", "kg", "°C",
 ];
 
 /// Abbreviations kept with the number (or the code: `art. L. 2113-6`) after them.
-const ABBREVIATIONS: &[&str] = &["n°", "N°", "nº", "Nº", "art.", "Art.", "article", "Article", "§"];
+const ABBREVIATIONS: &[&str] =
+    &["n°", "N°", "nº", "Nº", "art.", "Art.", "article", "Article", "articles", "Articles", "§"];
 
 /// Whether `chars` starts with one of `words` followed by the end or a non-alphanumeric character.
 fn starts_with_word(chars: &[char], words: &[&str]) -> bool {
@@ -313,6 +314,7 @@ mod tests {
     fn amounts_and_units_take_a_no_break_space() {
         assert_eq!(set("268 480,00 € HT"), "268_480,00_€_HT");
         assert_eq!(set("40 € et 12,5 % sur 36 mois, 2 Go, 10 h"), "40_€ et 12,5_% sur 36_mois, 2_Go, 10_h");
+        assert_eq!(set("40 euros, 3 points"), "40_euros, 3 points", "a unit, not any noun");
         assert_eq!(set("1 234 567 élèves"), "1_234_567 élèves");
         assert_eq!(set("12 345 678,5"), "12_345_678,5");
     }
@@ -324,6 +326,7 @@ mod tests {
             "n°_12, N°_3, art._28, l'article_R. 2192-10, §_4"
         );
         assert_eq!(set("(art. 28 RGPD)"), "(art._28 RGPD)");
+        assert_eq!(set("articles L. 2113-6 et L. 2113-7"), "articles_L. 2113-6 et L. 2113-7");
     }
 
     #[test]
