@@ -821,7 +821,7 @@ async fn document_body(
         Some((_, bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         None => {
             let doc = convention_document::full(&state.store, model, conv).await?;
-            documents::to_html(&doc)
+            documents::to_html_as(&doc, convention_document::typography(conv))
         }
     };
     Ok(documents::embedded(&html))

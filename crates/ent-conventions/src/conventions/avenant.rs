@@ -24,7 +24,11 @@ use ent_platform::registry::OrgRef;
 use serde_json::Value;
 use sqlx::AnyConnection;
 
-/// The edition of the text a convention drafted now is written in (`conventions.document_edition`).
+/// The edition of the text a convention drafted now is written in (`conventions.document_edition`):
+/// 2 cites the amended convention in an avenant ([`CITING_EDITION`]); 3 consolidates the annex
+/// ([`CONSOLIDATED_EDITION`]), prints « Caractéristiques » money in euros
+/// (`document::EUROS_EDITION`), agrees the authority ([`AUTHORITY_EDITION`]) and sets the text in
+/// French typography (`document::TYPOGRAPHY_FROM_EDITION`).
 pub const CURRENT_EDITION: i64 = 3;
 
 /// The first edition in which « dûment habilité » agrees with the representative's civility

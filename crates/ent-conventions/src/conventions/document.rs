@@ -9,13 +9,30 @@ use super::model::{ConventionModel, ParameterSpec, ParameterType, RenewalPeriod}
 use super::workflow::Span;
 use super::{cost_shares, Convention, Status};
 use super::{processing, signatories};
-use ent_documents::documents::{self, Block, Document, Section};
+use ent_documents::documents::{self, Block, Document, Section, Typography};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_kernel::store::Store;
 use ent_platform::registry::OrgRef;
 use serde_json::{json, Map, Value};
+
+/// The first edition of the text (`conventions.document_edition`) set in French typography
+/// (`documents::typography`: no-break spaces before « ; : ! ? », in amounts…). The documents of
+/// an earlier edition render with their spaces as written: what was signed keeps its bytes, and
+/// its hash re-derives.
+pub const TYPOGRAPHY_FROM_EDITION: i64 = 3;
+
+const _: () = assert!(CURRENT_EDITION >= TYPOGRAPHY_FROM_EDITION, "a convention drafted now is set in French");
+
+/// How the text of `conv`'s documents is set, by its edition ([`TYPOGRAPHY_FROM_EDITION`]).
+pub fn typography(conv: &Convention) -> Typography {
+    if conv.document_edition >= TYPOGRAPHY_FROM_EDITION {
+        Typography::French
+    } else {
+        Typography::AsWritten
+    }
+}
 
 /// The clauses' variables: `parties.<key>`, `parties.<key>_list`, `params`, dates, `duration`,
 /// `renewal_duration`, `schools_count`, `model`.
@@ -330,9 +347,11 @@ pub(super) fn stipulations(
     Ok(sections)
 }
 
-/// SHA-256 of the body's HTML: what a signature binds (`amended` as [`body`] takes it).
+/// SHA-256 of the body's HTML (set as its edition says, [`typography`]): what a signature
+/// binds (`amended` as [`body`] takes it).
 pub fn body_hash(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<String, Problem> {
-    Ok(documents::sha256_hex(documents::to_html(&body(model, conv, amended)?).as_bytes()))
+    let html = documents::to_html_as(&body(model, conv, amended)?, typography(conv));
+    Ok(documents::sha256_hex(html.as_bytes()))
 }
 
 /// The whole document: the body (as frozen at submission once submitted) and the signature page.

@@ -6,7 +6,7 @@
 
 use super::Convention;
 use chrono::{DateTime, Utc};
-use ent_documents::documents::{self, Document, ODT_MIME};
+use ent_documents::documents::{self, Document, Typography, ODT_MIME};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Tx};
 use ent_platform::identity::Actor;
@@ -57,14 +57,16 @@ pub struct Rendering {
 }
 
 impl Rendering {
-    /// HTML, ODT and the model; the PDF is added by [`Rendering::with_pdf`] when converted.
-    pub fn of(frozen: &Frozen) -> Result<Rendering, Problem> {
+    /// HTML and ODT set as `typography` says (the convention's edition,
+    /// `document::typography`), and the model; the PDF is added by [`Rendering::with_pdf`]
+    /// when converted.
+    pub fn of(frozen: &Frozen, typography: Typography) -> Result<Rendering, Problem> {
         let model = serde_json::to_vec(frozen).map_err(|e| anyhow::anyhow!("document model: {e}"))?;
         let body = &frozen.body;
         Ok(Rendering {
             files: vec![
-                ("html", "text/html; charset=utf-8", documents::to_html(body).into_bytes()),
-                ("odt", ODT_MIME, documents::to_odt(body)),
+                ("html", "text/html; charset=utf-8", documents::to_html_as(body, typography).into_bytes()),
+                ("odt", ODT_MIME, documents::to_odt_as(body, typography)),
                 (MODEL, "application/json", model),
             ],
         })

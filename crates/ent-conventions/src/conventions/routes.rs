@@ -321,12 +321,13 @@ pub async fn rendered_document(
 ) -> Result<Response, Problem> {
     let model = super::find_model(&state.models, &conv.model_id, Some(conv.model_version))?;
     let doc = super::document::full(&state.store, model, conv).await?;
+    let typography = super::document::typography(conv);
     let (bytes, content_type, ext) = match format.unwrap_or("html") {
-        "html" => (documents::to_html(&doc).into_bytes(), "text/html; charset=utf-8", "html"),
-        "odt" => (documents::to_odt(&doc), ODT_MIME, "odt"),
+        "html" => (documents::to_html_as(&doc, typography).into_bytes(), "text/html; charset=utf-8", "html"),
+        "odt" => (documents::to_odt_as(&doc, typography), ODT_MIME, "odt"),
         "pdf" => {
             let doc = doc.clone();
-            let pdf = tokio::task::spawn_blocking(move || documents::to_pdf(&doc))
+            let pdf = tokio::task::spawn_blocking(move || documents::to_pdf_as(&doc, typography))
                 .await
                 .map_err(|e| anyhow::anyhow!("pdf task: {e}"))?
                 .map_err(Problem::from)?;

@@ -4,7 +4,7 @@
 //! into lines and every table row padded, so it only loops and prints; tera
 //! escapes every value (autoescape is on for `.html` templates).
 
-use super::{padded, table_width, Block, Document};
+use super::{padded, table_width, Block, Document, Typography};
 use serde::Serialize;
 use std::sync::OnceLock;
 
@@ -68,9 +68,18 @@ impl<'a> BlockView<'a> {
     }
 }
 
-/// Renders `doc` as a complete HTML5 page, in French, styled for A4 printing.
+/// Renders `doc` as a complete HTML5 page, in French typography, styled for A4 printing.
 /// Deterministic: the same document always gives the same bytes.
 pub fn to_html(doc: &Document) -> String {
+    to_html_as(doc, Typography::French)
+}
+
+/// [`to_html`] with its text set as `typography` says (the page's text nodes only).
+pub fn to_html_as(doc: &Document, typography: Typography) -> String {
+    typography.markup(page(doc))
+}
+
+fn page(doc: &Document) -> String {
     let view = DocumentView {
         title: lines(&doc.title),
         subtitle: doc.subtitle.as_deref().map(lines),
@@ -177,7 +186,9 @@ mod tests {
         assert!(!body.contains("<h1>") && !body.contains("<h2>") && !body.contains("<body>"), "{body}");
         assert!(body.contains("<h3>Convention</h3>") && body.contains("<h4>Engagements</h4>"), "{body}");
         assert!(
-            body.contains("<p>Ils s&#x27;engagent à :</p><ul><li>alimenter</li><li>permettre</li></ul><p>Fin.</p>"),
+            body.contains(
+                "<p>Ils s&#x27;engagent à\u{202f}:</p><ul><li>alimenter</li><li>permettre</li></ul><p>Fin.</p>"
+            ),
             "{body}"
         );
         assert!(body.contains("<caption>Tarifs</caption>"), "{body}");
@@ -197,8 +208,19 @@ mod tests {
         assert!(html.contains("<li>Messagerie</li>"));
         assert!(html.contains("<th>Prix</th>"));
         assert!(html.contains("<td>Stockage</td><td></td><td></td>"), "short rows are padded: {html}");
-        assert!(html.contains("Référence : CONV-2025-0042"));
+        assert!(html.contains("Référence\u{202f}: CONV-2025-0042"), "set in French typography: {html}");
+        assert!(html.contains("<td>0,50\u{a0}€</td>"), "{html}");
         assert!(html.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn a_page_as_written_keeps_its_spaces_and_a_french_one_differs_in_its_text_spaces_only() {
+        let plain = to_html_as(&sample(), Typography::AsWritten);
+        assert!(plain.contains("Référence : CONV-2025-0042"), "{plain}");
+        assert!(!plain.contains(['\u{202f}', '\u{a0}']), "{plain}");
+        let french = to_html(&sample());
+        assert_eq!(french.replace(['\u{202f}', '\u{a0}'], " "), plain);
+        assert!(french.contains("@page { size: A4; margin: 2cm; }"), "the style sheet is left alone");
     }
 
     #[test]

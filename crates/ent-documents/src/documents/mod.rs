@@ -8,7 +8,9 @@
 //!
 //! HTML and ODT are deterministic: the same document always gives the same
 //! bytes, so callers can store and compare [`sha256_hex`] fingerprints.
-//! Text is plain: no markup is interpreted, `'\n'` is a line break.
+//! Text is plain: no markup is interpreted, `'\n'` is a line break. Every renderer
+//! sets the text in French typography ([`typography`]); `*_as` with
+//! [`Typography::AsWritten`] renders a document issued before that pass as it was.
 
 pub mod csv;
 mod html;
@@ -18,12 +20,14 @@ mod pdf;
 #[cfg(any(test, feature = "read-back"))]
 pub mod read_back;
 pub mod response;
+pub mod typography;
 
-pub use html::{embedded, to_html};
+pub use html::{embedded, to_html, to_html_as};
 pub use ods::{to_ods, Cell, Sheet, Spreadsheet, ODS_MIME};
-pub use odt::to_odt;
+pub use odt::{to_odt, to_odt_as};
 pub use pdf::available as pdf_available;
-pub use pdf::{odt_to_pdf, to_pdf, PdfError};
+pub use pdf::{odt_to_pdf, to_pdf, to_pdf_as, PdfError};
+pub use typography::Typography;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -131,16 +135,17 @@ fn padded(row: &[String], width: usize) -> impl Iterator<Item = &str> {
 pub fn euros(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
-    format!("{sign}{},{:02}\u{a0}€", grouped(abs / 100), abs % 100)
+    format!("{sign}{},{:02}{}€", grouped(abs / 100), abs % 100, typography::NBSP)
 }
 
-/// Digits in groups of three, separated by a no-break space: `1 234 567`.
+/// Digits in groups of three, separated by a no-break space: `1 234 567` (the separator
+/// [`typography`] gives a number written with ordinary spaces).
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut grouped = String::new();
     for (i, d) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push('\u{a0}');
+            grouped.push(typography::NBSP);
         }
         grouped.push(d);
     }

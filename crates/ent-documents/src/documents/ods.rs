@@ -1,7 +1,11 @@
 //! OpenDocument Spreadsheet: sheets of rows of typed cells, zipped here like
 //! the ODT. Deterministic: the same spreadsheet always gives the same bytes.
+//! Text cells and the title are set in French typography ([`french`]); sheet
+//! names (which formulas cite) and typed values are not.
 
+use super::euros;
 use super::odt::{escape, odf_namespaces, package};
+use super::typography::french;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -92,7 +96,7 @@ fn meta(book: &Spreadsheet) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-meta {NAMESPACES}><office:meta><meta:generator>entcp (plan de contrôle ENT)</meta:generator><dc:title>{}</dc:title></office:meta></office:document-meta>"#,
-        escape(&book.title.replace('\n', " "))
+        escape(&french(&book.title.replace('\n', " ")))
     )
 }
 
@@ -194,20 +198,21 @@ fn push_cell(x: &mut String, cell: &Cell) {
     }
 }
 
+/// An amount: its value in euros, shown as [`euros`] writes it.
 fn push_euros(x: &mut String, formula: &str, cents: i64) {
     let (sign, abs) = if cents < 0 { ("-", cents.unsigned_abs()) } else { ("", cents.unsigned_abs()) };
     let value = format!("{sign}{}.{:02}", abs / 100, abs % 100);
     let _ = write!(
         x,
-        r#"<table:table-cell table:style-name="ceE"{formula} office:value-type="currency" office:currency="EUR" office:value="{value}"><text:p>{} €</text:p></table:table-cell>"#,
-        value.replace('.', ",")
+        r#"<table:table-cell table:style-name="ceE"{formula} office:value-type="currency" office:currency="EUR" office:value="{value}"><text:p>{}</text:p></table:table-cell>"#,
+        euros(cents)
     );
 }
 
 fn push_text_cell(x: &mut String, style: &str, text: &str) {
     let _ = write!(x, r#"<table:table-cell table:style-name="{style}" office:value-type="string">"#);
     for line in text.split('\n') {
-        let _ = write!(x, "<text:p>{}</text:p>", escape(line));
+        let _ = write!(x, "<text:p>{}</text:p>", escape(&french(line)));
     }
     x.push_str("</table:table-cell>");
 }
@@ -272,6 +277,25 @@ mod tests {
         assert_eq!(rows[1], ["Messagerie <interne>\nligne 2", "1200"]);
         assert_eq!(rows[2], [""]);
         assert_eq!(rows[3], ["-1234.56", "23/11/2026", "0.5", ""]);
+    }
+
+    #[test]
+    fn ods_text_cells_are_set_in_french_typography_but_not_sheet_names_nor_values() {
+        let book = Spreadsheet {
+            title: "Registre : 2026".into(),
+            sheets: vec![Sheet {
+                name: "Coûts 2 000 €".into(),
+                column_widths_cm: vec![],
+                rows: vec![vec![Cell::header("Total : 40 €"), Cell::text("n° 3 ; « oui »"), Cell::Euros(123456)]],
+            }],
+        };
+        let ods = to_ods(&book);
+        let sheets = ods_sheets(&ods);
+        assert_eq!(sheets[0].0, "Coûts 2 000 €", "a sheet name is what formulas cite");
+        assert_eq!(sheets[0].1[0], ["Total\u{202f}: 40\u{a0}€", "n°\u{a0}3\u{202f}; «\u{202f}oui\u{202f}»", "1234.56"]);
+        let content = part(&ods, "content.xml");
+        assert!(content.contains("office:value=\"1234.56\"><text:p>1\u{a0}234,56\u{a0}€</text:p>"), "{content}");
+        assert!(part(&ods, "meta.xml").contains("<dc:title>Registre\u{202f}: 2026</dc:title>"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! here. Every entry carries the same fixed timestamp, so the bytes depend on
 //! the document only.
 
-use super::{padded, table_width, Block, Document, ODT_MIME};
+use super::{padded, table_width, Block, Document, Typography, ODT_MIME};
 use std::fmt::Write as _;
 use std::io::{Cursor, Write as _};
 use zip::write::SimpleFileOptions;
@@ -14,13 +14,19 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 const MANIFEST: &str = include_str!("../../../../templates/documents/odt/manifest.xml");
 const STYLES: &str = include_str!("../../../../templates/documents/odt/styles.xml");
 
-/// Renders `doc` as an `.odt` file. Deterministic: the same document always gives the same bytes.
+/// Renders `doc` as an `.odt` file, in French typography. Deterministic: the same document
+/// always gives the same bytes.
 pub fn to_odt(doc: &Document) -> Vec<u8> {
+    to_odt_as(doc, Typography::French)
+}
+
+/// [`to_odt`] with its text set as `typography` says (the text nodes of `content.xml` and `meta.xml`).
+pub fn to_odt_as(doc: &Document, typography: Typography) -> Vec<u8> {
     let parts = [
         ("META-INF/manifest.xml", MANIFEST.to_string()),
-        ("meta.xml", meta(doc)),
+        ("meta.xml", typography.markup(meta(doc))),
         ("styles.xml", STYLES.to_string()),
-        ("content.xml", content(doc)),
+        ("content.xml", typography.markup(content(doc))),
     ];
     package(ODT_MIME, &parts)
 }
@@ -347,7 +353,18 @@ mod tests {
         let stockage_row = content.split("Stockage").nth(1).unwrap().split("</table:table-row>").next().unwrap();
         assert_eq!(stockage_row.matches("<table:table-cell ").count(), 2);
         assert!(content.contains(r#"table:style-name="LabelColumn""#));
-        assert!(content.contains("Référence : CONV-2025-0042"));
+        assert!(content.contains("Référence\u{202f}: CONV-2025-0042"), "set in French typography");
+        assert!(content.contains("\"Table_20_Contents\">0,50\u{a0}€</text:p>"), "{content}");
+    }
+
+    #[test]
+    fn an_odt_as_written_keeps_its_spaces_and_a_french_one_sets_its_text_nodes_only() {
+        let plain = to_odt_as(&sample(), Typography::AsWritten);
+        let content = entry(&plain, "content.xml");
+        assert!(content.contains("Référence : CONV-2025-0042") && !content.contains('\u{202f}'), "{content}");
+        let french = entry(&to_odt(&sample()), "content.xml");
+        assert_eq!(french.replace(['\u{202f}', '\u{a0}'], " "), content, "only spaces of the text change");
+        parse("content.xml", &french);
     }
 
     #[test]

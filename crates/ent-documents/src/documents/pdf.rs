@@ -4,7 +4,7 @@
 //! profile, so concurrent conversions do not share (and lock) a user profile; at most
 //! [`CONCURRENT`] run at once in a process, the others wait their turn for a while.
 
-use super::{to_odt, Document};
+use super::{to_odt_as, Document, Typography};
 use ent_kernel::error::{Problem, ProblemKind};
 use std::ffi::OsStr;
 use std::fs::File;
@@ -96,7 +96,12 @@ impl Drop for Slot<'_> {
 /// Renders `doc` as PDF through LibreOffice. Blocks for up to a minute: call it
 /// from `tokio::task::spawn_blocking` in async code.
 pub fn to_pdf(doc: &Document) -> Result<Vec<u8>, PdfError> {
-    to_pdf_with(doc, std::env::var_os("PATH").as_deref(), TIMEOUT)
+    to_pdf_as(doc, Typography::French)
+}
+
+/// [`to_pdf`] from the ODT set as `typography` says ([`super::to_odt_as`]).
+pub fn to_pdf_as(doc: &Document, typography: Typography) -> Result<Vec<u8>, PdfError> {
+    to_pdf_with(doc, typography, std::env::var_os("PATH").as_deref(), TIMEOUT)
 }
 
 /// Whether a converter is installed (on the PATH), so that PDF is worth offering.
@@ -112,9 +117,14 @@ pub fn odt_to_pdf(odt: &[u8]) -> Result<Vec<u8>, PdfError> {
 }
 
 /// [`to_pdf`] with the PATH to search and the timeout given (tests).
-fn to_pdf_with(doc: &Document, path: Option<&OsStr>, timeout: Duration) -> Result<Vec<u8>, PdfError> {
+fn to_pdf_with(
+    doc: &Document,
+    typography: Typography,
+    path: Option<&OsStr>,
+    timeout: Duration,
+) -> Result<Vec<u8>, PdfError> {
     let converter = find_converter(path).ok_or(PdfError::NoConverter)?;
-    convert(&converter, &to_odt(doc), timeout)
+    convert(&converter, &to_odt_as(doc, typography), timeout)
 }
 
 /// The first converter found in the directories of `path` (a PATH value).
@@ -208,20 +218,20 @@ fn file_url(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::sample;
+    use super::super::{sample, to_odt};
     use super::*;
 
     #[test]
     fn no_converter_on_the_path_is_reported_in_french() {
         let empty = tempfile::tempdir().unwrap();
         let path = std::env::join_paths([empty.path()]).unwrap();
-        let error = to_pdf_with(&sample(), Some(&path), TIMEOUT).unwrap_err();
+        let error = to_pdf_with(&sample(), Typography::French, Some(&path), TIMEOUT).unwrap_err();
         assert_eq!(error, PdfError::NoConverter);
         assert_eq!(
             error.to_string(),
             "aucun convertisseur PDF : installez LibreOffice (paquet libreoffice-writer-nogui)"
         );
-        assert_eq!(to_pdf_with(&sample(), None, TIMEOUT), Err(PdfError::NoConverter));
+        assert_eq!(to_pdf_with(&sample(), Typography::French, None, TIMEOUT), Err(PdfError::NoConverter));
     }
 
     #[test]
@@ -270,7 +280,7 @@ mod tests {
     #[test]
     fn a_failing_converter_gives_its_output() {
         let (_dir, path) = fake_converter("soffice", "echo 'Error: source file could not be loaded' >&2; exit 1");
-        match to_pdf_with(&sample(), Some(&path), TIMEOUT) {
+        match to_pdf_with(&sample(), Typography::French, Some(&path), TIMEOUT) {
             Err(PdfError::Failed(message)) => assert!(message.contains("source file could not be loaded"), "{message}"),
             other => panic!("expected Failed, got {other:?}"),
         }
@@ -280,7 +290,7 @@ mod tests {
     #[test]
     fn a_converter_that_writes_nothing_fails() {
         let (_dir, path) = fake_converter("soffice", "exit 0");
-        let error = to_pdf_with(&sample(), Some(&path), TIMEOUT).unwrap_err();
+        let error = to_pdf_with(&sample(), Typography::French, Some(&path), TIMEOUT).unwrap_err();
         assert!(matches!(&error, PdfError::Failed(m) if m.contains("aucun PDF")), "{error}");
     }
 
@@ -289,7 +299,7 @@ mod tests {
     fn a_converter_that_hangs_is_stopped_at_the_timeout() {
         let (_dir, path) = fake_converter("soffice", "exec sleep 30");
         let started = Instant::now();
-        let error = to_pdf_with(&sample(), Some(&path), Duration::from_millis(200)).unwrap_err();
+        let error = to_pdf_with(&sample(), Typography::French, Some(&path), Duration::from_millis(200)).unwrap_err();
         assert!(matches!(&error, PdfError::Failed(m) if m.contains("délai")), "{error}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -303,7 +313,7 @@ mod tests {
 while [ "$1" != "--outdir" ]; do shift; done
 cp "$3" "$2/document.pdf""#;
         let (_dir, path) = fake_converter("soffice", script);
-        assert_eq!(to_pdf_with(&sample(), Some(&path), TIMEOUT).unwrap(), to_odt(&sample()));
+        assert_eq!(to_pdf_with(&sample(), Typography::French, Some(&path), TIMEOUT).unwrap(), to_odt(&sample()));
     }
 
     /// Converts for real when LibreOffice is installed; says so and checks nothing more otherwise.

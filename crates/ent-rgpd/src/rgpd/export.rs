@@ -6,6 +6,8 @@ use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Regis
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -254,25 +256,36 @@ fn annex(r: &Register) -> Section {
     Section::new("Annexe : établissements concernés").table(["UAI", "Établissement", "Tenant", "Activités"], rows)
 }
 
+/// The register's title, naming its organisation as an official text does: « Registre des
+/// activités de traitement du Département du Val-de-Marne ».
+pub fn title(r: &Register) -> String {
+    let o = &r.organisation;
+    let of = OrgKind::parse(&o.kind).map_or_else(|| naming::de(&o.name), |kind| naming::of_org(kind, &o.name).of);
+    format!("Registre des activités de traitement {of}")
+}
+
+/// What the register is and when it was derived: « État au 5 décembre 2026 — article 30 du RGPD ».
+pub fn state_line(r: &Register) -> String {
+    format!("État au {} — article 30 du RGPD", french_date(&r.as_of))
+}
+
 /// The register as a document (HTML, PDF).
 pub fn document(r: &Register) -> Document {
     let o = &r.organisation;
-    let mut doc = Document::new("Registre des activités de traitement")
-        .with_subtitle(format!("{} — article 30 du RGPD", o.name))
-        .with_reference(format!("{} au {}", o.code, french_date(&r.as_of)))
-        .section(
-            Section::new("Organisme").fields(
-                [
-                    ("Organisme", o.name.clone()),
-                    ("Responsable (représentant légal)", o.head.clone()),
-                    ("Coordonnées", contact(o)),
-                    ("Représentant", r.representative.clone()),
-                    ("Délégué à la protection des données", r.dpo.name.clone()),
-                    ("Coordonnées du délégué", dpo_contact(&r.dpo)),
-                ]
-                .map(|(l, v)| (l, if v.trim().is_empty() { NOT_GIVEN.to_string() } else { v })),
-            ),
-        );
+    let mut doc = Document::new(title(r)).with_subtitle(state_line(r)).section(
+        Section::new("Organisme").fields(
+            [
+                ("Organisme", o.name.clone()),
+                ("Identifiant", o.code.clone()),
+                ("Responsable (représentant légal)", o.head.clone()),
+                ("Coordonnées", contact(o)),
+                ("Représentant", r.representative.clone()),
+                ("Délégué à la protection des données", r.dpo.name.clone()),
+                ("Coordonnées du délégué", dpo_contact(&r.dpo)),
+            ]
+            .map(|(l, v)| (l, if v.trim().is_empty() { NOT_GIVEN.to_string() } else { v })),
+        ),
+    );
     let rows: Vec<Vec<String>> = r
         .entries
         .iter()

@@ -6,9 +6,9 @@
 //! derived facts the CNIL sheet lacks; the Art. 30(2) sheet and the incomplete entries.
 
 use super::derive::{Actor, Dpo, Entry, Register};
-use super::export::{entry_fields, processor_fields, yes_no, NOT_GIVEN};
+use super::export::{entry_fields, processor_fields, state_line, title, yes_no, NOT_GIVEN};
 use ent_documents::documents::{to_ods, Cell, Sheet, Spreadsheet};
-use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::clock::today_in_france;
 
 fn h(s: &str) -> Cell {
     Cell::header(s)
@@ -47,8 +47,8 @@ fn dpo_row(d: &Dpo) -> Vec<Cell> {
 fn first_sheet(r: &Register) -> Sheet {
     let o = &r.organisation;
     let mut rows = vec![
-        vec![h("Registre des activités de traitement")],
-        vec![t(format!("{} — article 30 du RGPD, au {}", o.name, french_date(&r.as_of)))],
+        vec![h(&title(r))],
+        vec![t(state_line(r))],
         vec![],
         vec![h("Coordonnées du responsable de l'organisme")],
         vec![h("Organisme"), t(&o.name)],
@@ -201,7 +201,7 @@ pub fn register(r: &Register) -> Vec<u8> {
     sheets.extend(r.entries.iter().map(fiche));
     sheets.extend(processors_sheet(r));
     sheets.push(incomplete_sheet(r));
-    to_ods(&Spreadsheet { title: format!("Registre des activités de traitement — {}", r.organisation.name), sheets })
+    to_ods(&Spreadsheet { title: title(r), sheets })
 }
 
 /// A log (breaches, requests) as an `.ods` file: one sheet, a header row.

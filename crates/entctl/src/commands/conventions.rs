@@ -9,7 +9,7 @@ use clap::Subcommand;
 use entcp::conventions::delegation::{ActKind, Delegation};
 use entcp::conventions::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
-use entcp::documents::{to_html, to_odt, to_pdf};
+use entcp::documents::{to_html_as, to_odt_as, to_pdf_as};
 use entcp::identity::{self, Actor};
 use entcp::outln;
 use entcp::store::Store;
@@ -252,10 +252,11 @@ pub async fn run(
             let conv = load(store, models, &id).await?;
             let model = conventions::find_model(models, &conv.model_id, Some(conv.model_version)).map_err(fail)?;
             let doc = conventions::document::full(store, model, &conv).await.map_err(fail)?;
+            let typography = conventions::document::typography(&conv);
             let bytes = match format.as_str() {
-                "html" => to_html(&doc).into_bytes(),
-                "odt" => to_odt(&doc),
-                "pdf" => to_pdf(&doc).map_err(|e| anyhow::anyhow!("{e}"))?,
+                "html" => to_html_as(&doc, typography).into_bytes(),
+                "odt" => to_odt_as(&doc, typography),
+                "pdf" => to_pdf_as(&doc, typography).map_err(|e| anyhow::anyhow!("{e}"))?,
                 other => anyhow::bail!("format inconnu : {other} (html, odt ou pdf)"),
             };
             std::fs::write(&output, bytes)?;

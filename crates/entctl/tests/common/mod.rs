@@ -455,3 +455,25 @@ pub fn catalog_with_visio_second_degree_only() -> entcp::catalog::Catalog {
     assert!(catalog.resolve("socle-1d", &["visio"]).is_err());
     catalog
 }
+
+/// The ordinary spaces of a document's text where French typography sets a no-break one
+/// (`documents::typography`): before « ; : ! ? » and « » », after « « », between a number and
+/// « € » or « % »; each with the characters around it. Empty for a text set in French.
+pub fn loose_spaces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let loose = |i: usize| {
+        let (before, after) = (chars[i - 1], chars[i + 1]);
+        (!before.is_whitespace() && matches!(after, ';' | ':' | '!' | '?' | '»'))
+            || before == '«'
+            || (before.is_ascii_digit() && matches!(after, '€' | '%'))
+    };
+    (1..chars.len().saturating_sub(1))
+        .filter(|&i| chars[i] == ' ' && loose(i))
+        .map(|i| chars[i.saturating_sub(20)..(i + 20).min(chars.len())].iter().collect())
+        .collect()
+}
+
+/// The body of an HTML page (what `documents::to_html` renders after its style sheet).
+pub fn html_body(html: &str) -> &str {
+    html.split_once("<body>").map_or(html, |(_, body)| body)
+}

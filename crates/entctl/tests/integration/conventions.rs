@@ -11,6 +11,7 @@ use common::smtp::{smtp_sink_and_config, smtp_sink_available};
 use common::TestApp;
 use common::{t0, token_for};
 use entcp::clock::{Clock, FixedClock};
+use entcp::documents::typography::french;
 use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -1174,7 +1175,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
         "y compris d'inspections",
         "Instruction illicite : ",
     ] {
-        assert!(html.contains(expected), "{}: « {expected} » missing from {html}", c.db.name);
+        assert!(html.contains(&french(expected)), "{}: « {expected} » missing from {html}", c.db.name);
     }
     assert!(html.contains("<h2>Vu</h2>") || html.contains(">Vu<"), "a « Vu » block: {html}");
     for leaked in
@@ -1232,7 +1233,7 @@ async fn a_submission_without_the_communes_deliberation_is_refused_in_french_nam
     assert_eq!(s, StatusCode::OK, "{}: {body}", c.db.name);
     let html = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
     assert!(
-        html.contains("par délégation (arrêté n° 2026-31 portant délégation de signature du 25 août 2026)"),
+        html.contains(&french("par délégation (arrêté n° 2026-31 portant délégation de signature du 25 août 2026)")),
         "{html}"
     );
 }
@@ -2244,8 +2245,8 @@ async fn a_bipartite_convention_of_the_latest_version_is_renewed_for_the_duratio
 async fn renewed_for_the_36_months_its_text_states(c: Cycle, version: Option<u32>) {
     let id = bipartite_of_24_months(&c, version).await;
     let text = draft_html(&c, &id).await.replace("&#x27;", "'");
-    assert!(text.contains("pour une durée de 24 mois, soit jusqu'au 31 août 2028"), "{}", c.db.name);
-    assert!(text.contains("pour une durée de 36 mois à chaque fois"), "{}", c.db.name);
+    assert!(text.contains(&french("pour une durée de 24 mois, soit jusqu'au 31 août 2028")), "{}", c.db.name);
+    assert!(text.contains(&french("pour une durée de 36 mois à chaque fois")), "{}", c.db.name);
     let terms = renewed_twice(&c, &id).await;
     assert_eq!(terms, (json!("31 août 2031"), vec![pair("2028-08-31", "2031-08-31")]), "{}", c.db.name);
 }
@@ -2352,7 +2353,7 @@ async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_
     assert_eq!(conv["model_version"], 3, "{}: new conventions open on the latest version", c.db.name);
     let id = conv["id"].as_str().unwrap();
     let text = draft_html(&c, id).await;
-    assert!(text.contains("pour une durée de 12 mois, soit jusqu&#x27;au 31 août 2027"), "{}", c.db.name);
+    assert!(text.contains(&french("pour une durée de 12 mois, soit jusqu&#x27;au 31 août 2027")), "{}", c.db.name);
     assert!(!text.contains("trente-six mois"), "{}", c.db.name);
     // One opened on version 1 keeps the text of version 1.
     sqlx::query("UPDATE conventions SET model_version = 1 WHERE id = $1")
@@ -2436,7 +2437,7 @@ async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a
         "Punitions et sanctions disciplinaires",
         "Image et voix des participants",
     ] {
-        assert!(draft.contains(expected), "{name}: « {expected} » missing from the annex: {draft}");
+        assert!(draft.contains(&french(expected)), "{name}: « {expected} » missing from the annex: {draft}");
     }
     // Submitted, the text is frozen: changing the tenant's options later does not rewrite it.
     let (s, body) = call(dan.post(url("/submit")).json(&json!({}))).await;
@@ -2515,7 +2516,7 @@ async fn services_annex(dan: &Client, id: &str) -> String {
 /// The services and data types of the Art. 28(3) annex of a convention's HTML document.
 fn annex_of(html: &str) -> String {
     let html = html.replace("&#x27;", "'");
-    let start = html.find("Nature et finalités : ").expect("the annex");
+    let start = html.find(&french("Nature et finalités : ")).expect("the annex");
     let end = html[start..].find("Catégories de personnes concernées").unwrap() + start;
     html[start..end].to_string()
 }
@@ -3236,10 +3237,12 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
     let odt = c.dan.get(c.url(&format!("/{avenant}/document?format=odt"))).send().await.bytes;
     let odt = ent_documents::documents::read_back::odt_text(&odt);
     for (format, text) in [("html", &html), ("odt", &odt)] {
-        let heading = format!("Avenant n° 1 à la convention « {title} » ({reference}, signée le 1er septembre 2026)");
+        let heading =
+            french(&format!("Avenant n° 1 à la convention « {title} » ({reference}, signée le 1er septembre 2026)"));
         assert!(text.contains(&heading), "{name}: {format}: {text}");
-        let cited =
-            format!("Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, entrée en vigueur");
+        let cited = french(&format!(
+            "Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, entrée en vigueur"
+        ));
         assert!(text.contains(&cited), "{name}: {format}: {text}");
         let objet = between(text, "Objet de l'avenant", "Stipulations modifiées");
         for change in [
@@ -3248,7 +3251,7 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
             "le retrait de l'Ecole élémentaire Robert Doisneau, partie en qualité de « l'école », qui quitte".into(),
             "« Nombre prévisionnel de comptes ENT » : 300 au lieu de 250".into(),
         ] {
-            assert!(objet.contains(&change), "{name}: {format}: « {change} » not in {objet}");
+            assert!(objet.contains(&french(&change)), "{name}: {format}: « {change} » not in {objet}");
         }
         for unchanged in ["comité de pilotage", "Préavis", "échéance", "coût", "Académie", "Commune"] {
             assert!(!objet.contains(unchanged), "{name}: {format}: « {unchanged} » is unchanged: {objet}");
@@ -3260,7 +3263,7 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
             "Le présent avenant prend effet le 10 janvier 2027",
             "Texte consolidé – Article 1 – Objet",
         ] {
-            assert!(text.contains(stated), "{name}: {format}: « {stated} » not in {text}");
+            assert!(text.contains(&french(stated)), "{name}: {format}: « {stated} » not in {text}");
         }
     }
 }
@@ -3315,20 +3318,21 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
             let (first_reference, reference) =
                 (conv_reference(&c, &first).await, initial["reference"].as_str().unwrap());
             assert!(
-                text.contains(&format!(
+                text.contains(&french(&format!(
                     "Avenant n° 2 à la convention « {} » ({reference}",
                     initial["title"].as_str().unwrap()
-                )),
+                ))),
                 "{name}: {text}"
             );
             assert!(
-                text.contains(&format!(
+                text.contains(&french(&format!(
                     "modifiée par l'avenant n° 1 ({first_reference}) entré en vigueur le 10 janvier 2027"
-                )),
+                ))),
                 "{name}: {text}"
             );
             let objet = between(&text, "Objet de l'avenant", "Stipulations modifiées");
-            assert!(objet.contains("« Réunions du comité de pilotage par an » : 2 au lieu de 1"), "{name}: {objet}");
+            let changed = french("« Réunions du comité de pilotage par an » : 2 au lieu de 1");
+            assert!(objet.contains(&changed), "{name}: {objet}");
             assert!(!objet.contains("comptes"), "{name}: the accounts the first avenant set are unchanged: {objet}");
         }
     }
@@ -3894,4 +3898,49 @@ async fn the_empowerment_agrees_with_the_representatives_civility(db: crate::com
         .unwrap();
     let html = c.dan.get(c.url(&format!("/{other}/document"))).send().await.text;
     assert!(html.contains("Mme Anne Petit, maire, dûment habilité(e) par délibération"), "{name}: edition 2 kept");
+}
+
+// From `TYPOGRAPHY_FROM_EDITION` the text of a convention is set in French typography
+// (`documents::typography`): the frozen HTML that signatures bind, the ODT, the full document.
+// A convention of an earlier edition is frozen, served and hashed with its spaces as written:
+// each re-derives the hash its signatures bind.
+backend_test!(a_convention_is_set_in_french_from_the_typography_edition_and_an_earlier_one_keeps_its_spaces);
+async fn a_convention_is_set_in_french_from_the_typography_edition_and_an_earlier_one_keeps_its_spaces(
+    db: crate::common::TestDb,
+) {
+    use entcp::conventions::document::{body_hash, CURRENT_EDITION, TYPOGRAPHY_FROM_EDITION};
+    let c = setup(db).await;
+    let name = c.db.name;
+    let models = load_models();
+    for (start, edition) in [("2026-09-01", CURRENT_EDITION), ("2029-09-01", TYPOGRAPHY_FROM_EDITION - 1)] {
+        let set = edition >= TYPOGRAPHY_FROM_EDITION;
+        let id = c.create(tripartite(start)).await["id"].as_str().unwrap().to_string();
+        sqlx::query("UPDATE conventions SET document_edition = $1 WHERE id = $2")
+            .bind(edition)
+            .bind(&id)
+            .execute(c.db.store.pool())
+            .await
+            .unwrap();
+        c.step_ok(&c.dan, &id, "submit", json!({})).await;
+        c.signed_by_all(&id).await;
+        let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+        assert_eq!(conv.document_edition, edition, "{name}");
+        let hash = conv.document_hash.clone().unwrap();
+        let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
+        assert_eq!(body_hash(model, &conv, None).unwrap(), hash, "{name} {edition}: the signed hash re-derives");
+        let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await;
+        assert_eq!(entcp::documents::sha256_hex(&signed.bytes), hash, "{name} {edition}: the frozen copy");
+        let odt = c.dan.get(c.url(&format!("/{id}/signed-document?format=odt"))).send().await.bytes;
+        let odt = ent_documents::documents::read_back::odt_text(&odt);
+        let full = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
+        for (what, text) in
+            [("html", common::html_body(&signed.text)), ("odt", &odt), ("full", common::html_body(&full))]
+        {
+            assert_eq!(text.contains("Référence\u{202f}: "), set, "{name} {edition} {what}: {text}");
+            assert_eq!(common::loose_spaces(text).is_empty(), set, "{name} {edition} {what}: {text}");
+            assert_eq!(text.contains('\u{202f}'), set, "{name} {edition} {what}: {text}");
+        }
+        let cited = if set { "article\u{a0}L. 212-4" } else { "article L. 212-4" };
+        assert!(signed.text.contains(cited), "{name} {edition}: {}", signed.text);
+    }
 }

@@ -12,6 +12,7 @@ use common::fixtures::{luhn, new_org};
 use common::{admin, t0, token_for, TestApp};
 use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text, part};
 use entcp::clock::FixedClock;
+use entcp::documents::typography::french;
 use entcp::kernel::roles::OrgKind;
 use entcp::kernel::roles::Role;
 use entcp::registry::Org;
@@ -201,7 +202,7 @@ async fn constitute(w: &World, convention: &str, members: &[(Org, Client)]) {
         "représentée par M. le maire de",
         "comité syndical n° 2026-CS-12",
     ] {
-        assert!(html.contains(needle), "the convention constitutive lacks « {needle} »");
+        assert!(html.contains(&french(needle)), "the convention constitutive lacks « {needle} »");
     }
     for client in std::iter::once(&w.coord).chain(members.iter().map(|(_, c)| c)) {
         let (status, body) =
@@ -485,7 +486,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(mimetype(&odt), entcp::documents::ODT_MIME);
     let text = odt_text(&odt);
     for needle in ["article 28", "Union européenne", "réversibilité", "SDET", "EduConnect", "GAR", "RGAA", "P1"] {
-        assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{name}: CCTP lacks {needle}");
+        assert!(text.to_lowercase().contains(&french(needle).to_lowercase()), "{name}: CCTP lacks {needle}");
     }
     cctp_sections_are_there(&text, name);
     assert!(text.contains("L. 2113-11, 2°"), "{name}: one lot, justified");
@@ -551,7 +552,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Abonnements annuels par compte ENT\n{} comptes × an sur 30 mois\n", quantity(declared_accounts * 250)),
         format!("Mises en service d'une école\n{}\n", quantity(declared_schools * 100)),
     ] {
-        assert!(ccap_text.contains(&needle), "{name}: the CCAP lacks « {needle} »: {ccap_text}");
+        assert!(ccap_text.contains(&french(&needle)), "{name}: the CCAP lacks « {needle} »: {ccap_text}");
     }
     assert!(!ccap_text.contains("Montant maximum HT"), "{name}: valued only at the awarded prices");
     let ccap_flat = ccap_text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -619,8 +620,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert!(shares.iter().all(|s| *s > 1.0 && *s < 10.0), "{name}: {shares:?}");
     let html = w.coord.get(api(&format!("/conventions/{conv_id}/document?format=html"))).send().await.text;
     let costs = &html[html.find("Répartition des coûts").unwrap()..];
-    assert!(!costs.contains(">90 %<") && costs.contains(">10 %<"), "{name}: {costs}");
-    let first = format!("{} %", shares[0]).replace('.', ",");
+    assert!(!costs.contains(">90\u{a0}%<") && costs.contains(">10\u{a0}%<"), "{name}: {costs}");
+    let first = format!("{}\u{a0}%", shares[0]).replace('.', ",");
     assert!(costs.contains(&first), "{name}: « {first} » in {costs}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!(status, 200, "{name}: {g}");
@@ -854,7 +855,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         (account_years_hundredths as f64 / 100.0).to_string()
     };
     assert!(content.contains(&format!(r#"office:value="{quantity}""#)), "{name}: account-years quantity {quantity}");
-    assert!(content.contains("compte × an sur 30 mois"), "{name}: the duration beside the quantity");
+    assert!(content.contains("compte × an sur 30\u{a0}mois"), "{name}: the duration beside the quantity");
     assert!(content.contains(r#"office:value="4.50""#), "{name}: the awarded unit price");
     // The CCAP once awarded: the titulaire, and the maximum valued at its unit prices (the DQE's
     // totals: HT, and TTC with the lot's TVA).
@@ -867,7 +868,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Montant maximum TTC aux prix unitaires du titulaire\n{}\n", euros_fr(lot_ht + vat)),
         "soit jusqu'au 16 avril 2029".to_string(),
     ] {
-        assert!(ccap_text.contains(&needle), "{name}: the awarded CCAP lacks « {needle} »: {ccap_text}");
+        assert!(ccap_text.contains(&french(&needle)), "{name}: the awarded CCAP lacks « {needle} »: {ccap_text}");
     }
     // A member sees the member list and its own share only; an outsider neither.
     let (status, own) = send(members[5].1.get(api(&format!("/groupements/{id}/shares")))).await;
@@ -1006,11 +1007,11 @@ fn cctp_sections_are_there(text: &str, name: &str) {
         // The Art. 28(3) contract is the CCAP's article 8.
         "par l'article 8 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
     ] {
-        assert!(text.contains(needle), "{name}: CCTP lacks « {needle} »");
+        assert!(text.contains(&french(needle)), "{name}: CCTP lacks « {needle} »");
     }
     for moved in ["€ HT par heure ouvrée de retard", "Par dérogation au CCAG-TIC", "autorisation écrite préalable"]
     {
-        assert!(!text.contains(moved), "{name}: the CCTP still holds « {moved} », the CCAP's");
+        assert!(!text.contains(&french(moved)), "{name}: the CCTP still holds « {moved} », the CCAP's");
     }
 }
 
@@ -1042,12 +1043,12 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     assert!(!ccap.contains("comptes × an"), "{name}: {ccap}");
     // Its RC lists the lots, each its own accord-cadre; its AE asks which lot it answers, one per lot.
     let rc = odt_text(&generated(&w, id, "rc", "odt").await);
-    assert!(rc.contains("\nlot 2 : Ressources numériques éducatives ;\n"), "{name}: {rc}");
+    assert!(rc.contains(&french("\nlot 2 : Ressources numériques éducatives ;\n")), "{name}: {rc}");
     assert!(rc.contains("chaque lot fait l'objet d'un accord-cadre distinct"), "{name}: {rc}");
     let ae = odt_text(&generated(&w, id, "ae", "odt").await);
     let lot = "Lot\nn° …… (à compléter par le candidat : un acte d'engagement par lot ; lots : \
                1 – Solution d'espace numérique de travail ; 2 – Ressources numériques éducatives)\n";
-    assert!(ae.contains(lot), "{name}: {ae}");
+    assert!(ae.contains(&french(lot)), "{name}: {ae}");
     // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
     let ods = generated(&w, id, "quantites", "ods").await;
     let bpu = &ods_sheets(&ods)[1].1;
@@ -1143,7 +1144,8 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
         assert!(rc_flat.contains(&needle), "{name}: the RC lacks « {needle} »: {rc_text}");
     }
     for kind in Kind::ALL {
-        let listed = rc_text.lines().any(|l| [" ;", "."].iter().any(|end| l == format!("{}{end}", kind.label())));
+        let listed =
+            rc_text.lines().any(|l| [" ;", "."].iter().any(|end| l == french(&format!("{}{end}", kind.label()))));
         // Every piece but the presentation note, the coordinator's note to its members.
         assert_eq!(listed, kind != Kind::Presentation, "{name}: {kind:?} in the RC's file: {rc_text}");
     }
@@ -1162,7 +1164,7 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
         format!("Pour le coordonnateur du groupement ({coordinator})\nLe représentant du pouvoir adjudicateur\n"),
         "36 mois à compter de sa notification.".to_string(),
     ] {
-        assert!(ae_text.contains(&needle), "{name}: the AE before the award lacks « {needle} »: {ae_text}");
+        assert!(ae_text.contains(&french(&needle)), "{name}: the AE before the award lacks « {needle} »: {ae_text}");
     }
     assert!(!ae_text.contains("Titulaire\n"), "{name}: no titulaire yet: {ae_text}");
 
@@ -1203,7 +1205,7 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
         "IBAN\n…… (à compléter par le titulaire)\n".to_string(),
         format!("{}\ncommune\n{}\n", member.name, member.code),
     ] {
-        assert!(text.contains(&needle), "{name}: the awarded AE lacks « {needle} »: {text}");
+        assert!(text.contains(&french(&needle)), "{name}: the awarded AE lacks « {needle} »: {text}");
     }
     assert!(!text.contains("à compléter par le candidat"), "{name}: the candidate's blanks are gone: {text}");
     let html = download(&ae_awarded, "html").send().await.text;
@@ -1234,11 +1236,12 @@ async fn a_hostile_object_adds_no_article_bullet_or_field_to_the_rc_nor_the_ae(d
             w.coord.get(api(&format!("/groupements/{id}/documents/{}?format={format}", doc["id"].as_str().unwrap())))
         };
         let text = odt_text(&download("odt").send().await.bytes);
-        assert!(text.contains(one_line), "{name} {kind}: {text}");
-        assert!(!text.lines().any(|l| l.starts_with("Article 99") || l == "puce"), "{name} {kind}: {text}");
+        assert!(text.contains(&french(one_line)), "{name} {kind}: {text}");
+        let article = french("Article 99");
+        assert!(!text.lines().any(|l| l.starts_with(&article) || l == "puce"), "{name} {kind}: {text}");
         let html = download("html").send().await.text;
         assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{name} {kind}");
-        assert!(!html.contains(">Article 99"), "{name} {kind}: no heading of its own");
+        assert!(!html.contains(&format!(">{article}")), "{name} {kind}: no heading of its own");
     }
 }
 
@@ -1675,7 +1678,8 @@ async fn a_contract_of_more_than_four_years_needs_a_justification_printed_in_the
     assert_eq!(g["duration_justification"], reason, "{name}: stored");
     let id = g["id"].as_str().unwrap();
     let text = odt_text(&generated(&w, id, "cctp", "odt").await);
-    assert!(text.contains("durée de 60 mois") && text.contains(reason), "{name}: the CCTP states why: {text}");
+    let stated = text.contains(&french("durée de 60 mois")) && text.contains(&french(reason));
+    assert!(stated, "{name}: the CCTP states why: {text}");
     assert!(text.contains("R. 2162-4"), "{name}: {text}");
     // Shortened by an edit to 48 months, the justification is dropped with it.
     let version = g["version"].as_i64().unwrap();
@@ -2631,19 +2635,22 @@ async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db
     }
     let text = odt_text(&generated(&w, &id, "presentation", "odt").await);
     let fallback = "70 % au prorata du nombre d'élèves (aucun élève déclaré : cette part est répartie à parts égales)";
-    assert!(text.contains(fallback), "{name}: {text}");
-    assert!(text.contains("Attention : Aucun élève déclaré par les membres : les 70 %"), "{name}: {text}");
+    assert!(text.contains(&french(fallback)), "{name}: {text}");
+    assert!(text.contains(&french("Attention : Aucun élève déclaré par les membres : les 70 %")), "{name}: {text}");
 
     let (status, applied) = send(apply(2, 120)).await;
     assert_eq!(status, 201, "{name}: {applied}");
     assert_eq!(send(w.coord.post(format!("{apps}/{}/accept", applied["id"].as_str().unwrap()))).await.0, 200);
     let text = odt_text(&generated(&w, &id, "presentation", "odt").await);
     assert!(
-        !text.contains("aucun élève déclaré :") && text.contains("70 % au prorata du nombre d'élèves, 30 %"),
+        !text.contains(&french("aucun élève déclaré :"))
+            && text.contains(&french("70 % au prorata du nombre d'élèves, 30 %")),
         "{name}: {text}"
     );
-    let warning =
-        text.lines().find(|l| l.contains("aucun élève déclaré ; ne paie(nt) rien des 70 %")).unwrap_or_default();
+    let warning = text
+        .lines()
+        .find(|l| l.contains(&french("aucun élève déclaré ; ne paie(nt) rien des 70 %")))
+        .unwrap_or_default();
     assert!(warning.contains(&w.communes[0].0.name) && warning.contains(&w.communes[1].0.name), "{name}: {text}");
     assert!(!warning.contains(&w.communes[2].0.name), "{name}: {warning}");
 }
@@ -3317,7 +3324,7 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
     let doc = admin.get(api(&format!("/conventions/{}/document?format=html", tripartite["id"].as_str().unwrap())));
     let html = doc.send().await.text;
     assert!(
-        html.contains(&format!("Sous-traitants ultérieurs : éditeur de la solution : {}", vendor.name)),
+        html.contains(&french(&format!("Sous-traitants ultérieurs : éditeur de la solution : {}", vendor.name))),
         "{name}: the tripartite's annex names its éditeur: {html}"
     );
 
@@ -3914,4 +3921,72 @@ async fn once_launched_the_adhesions_read_as_ended_at_the_launch(db: crate::comm
     assert!(page.text.contains(&format!("adhésions closes le {ended}")), "{name}: {}", page.text);
     let list = crate::console::get(&w.app, &session, "/groupements").await;
     assert!(list.text.contains(ended) && !list.text.contains(">20 décembre 2026<"), "{name}: {}", list.text);
+}
+
+// Every piece of the consultation file, the presentation note and the convention constitutive
+// are set in French typography (`documents::typography`): no-break spaces before « ; : ! ? »,
+// inside « », in amounts and after units, in HTML and ODT alike, and in the text cells of the
+// quantity annex. A version stored before keeps its bytes and its hash; generating again adds
+// a version rather than rewriting it.
+backend_test!(every_groupement_piece_is_set_in_french_typography_and_an_older_version_keeps_its_bytes);
+async fn every_groupement_piece_is_set_in_french_typography_and_an_older_version_keeps_its_bytes(
+    db: crate::common::TestDb,
+) {
+    let (w, id) = world_with_groupement(&db).await;
+    let name = db.name;
+    let conv_id = first_commune_accepted(&w, &id).await;
+    let generate =
+        |kind: &str| w.coord.post(api(&format!("/groupements/{id}/documents"))).json(&json!({ "kind": kind }));
+    let download =
+        |doc: &str, format: &str| w.coord.get(api(&format!("/groupements/{id}/documents/{doc}?format={format}")));
+    let mut texts = std::collections::BTreeMap::new();
+    for kind in ["presentation", "rc", "ae", "ccap", "cctp", "membres"] {
+        let (status, doc) = send(generate(kind)).await;
+        assert_eq!(status, 201, "{name} {kind}: {doc}");
+        let doc = doc["id"].as_str().unwrap();
+        let html = download(doc, "html").send().await.text;
+        let text = odt_text(&download(doc, "odt").send().await.bytes);
+        for (format, text) in [("html", common::html_body(&html)), ("odt", text.as_str())] {
+            assert_eq!(common::loose_spaces(text), Vec::<String>::new(), "{name} {kind} {format}");
+            assert!(text.contains("Référence\u{202f}: "), "{name} {kind} {format}: {text}");
+        }
+        texts.insert(kind, text);
+    }
+    let (rc, ccap) = (&texts["rc"], &texts["ccap"]);
+    let priced = "Prix, apprécié au vu du montant total HT du détail quantitatif estimatif (DQE)\u{202f}: 40 points";
+    assert!(rc.contains(priced) && rc.contains("est rectifié\u{202f}; le candidat"), "{name}: {rc}");
+    assert!(rc.contains("durée de 36\u{a0}mois") && rc.contains("articles\u{a0}L. 2113-6"), "{name}: {rc}");
+    assert!(ccap.contains("(article\u{a0}R. 2192-10") && ccap.contains("de 40\u{a0}euros"), "{name}: {ccap}");
+    let annex = ods_sheets(&generated(&w, &id, "quantites", "ods").await);
+    let cells: Vec<&String> = annex.iter().flat_map(|(_, rows)| rows.iter().flatten()).collect();
+    assert!(cells.iter().any(|c| c.contains("36\u{a0}mois")), "{name}: {cells:?}");
+    assert!(!cells.iter().any(|c| c.contains("36 mois")), "{name}: {cells:?}");
+    // The convention constitutive, drafted now, is of the edition set in French.
+    let constitutive = w.coord.get(api(&format!("/conventions/{conv_id}/document?format=html"))).send().await.text;
+    assert_eq!(common::loose_spaces(common::html_body(&constitutive)), Vec::<String>::new(), "{name}");
+    assert!(constitutive.contains("Référence\u{202f}: "), "{name}: {constitutive}");
+
+    // A CCTP version stored before the pass (its spaces as written): served as stored, under its hash.
+    let (_, cctp) = send(generate("cctp")).await;
+    let (old_id, old_version) = (cctp["id"].as_str().unwrap(), cctp["version"].as_i64().unwrap());
+    let as_written = download(old_id, "html").send().await.text.replace(['\u{202f}', '\u{a0}'], " ");
+    let old_hash = entcp::documents::sha256_hex(as_written.as_bytes());
+    sqlx::query("UPDATE groupement_documents SET html = $1, sha256 = $2 WHERE id = $3")
+        .bind(&as_written)
+        .bind(&old_hash)
+        .bind(old_id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let (status, again) = send(generate("cctp")).await;
+    assert_eq!(status, 201, "{name}: the document now reads otherwise, a new version: {again}");
+    assert_eq!(again["version"].as_i64(), Some(old_version + 1), "{name}: {again}");
+    assert_ne!(again["sha256"].as_str(), Some(old_hash.as_str()), "{name}");
+    let old = download(old_id, "html").send().await;
+    assert_eq!(old.text, as_written, "{name}: the older version keeps its bytes");
+    assert_eq!(entcp::documents::sha256_hex(&old.bytes), old_hash, "{name}: and re-derives its hash");
+    assert_eq!(old.headers["x-document-sha256"], old_hash.as_str(), "{name}");
+    let new = download(again["id"].as_str().unwrap(), "html").send().await;
+    assert_eq!(entcp::documents::sha256_hex(&new.bytes), again["sha256"].as_str().unwrap(), "{name}");
+    assert!(new.text.contains('\u{202f}'), "{name}");
 }

@@ -10,6 +10,7 @@ use common::{admin, t0, token_for, TestApp};
 use ent_documents::documents::read_back as odf;
 use entcp::clock::FixedClock;
 use entcp::contracts::{self, NewContract};
+use entcp::documents::typography::french;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -268,7 +269,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
     for v in &values {
-        assert!(html.contains(v.as_str()), "{name}: HTML lacks « {v} »");
+        assert!(html.contains(&french(v)), "{name}: HTML lacks « {v} »");
     }
     let (s, headers, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
     assert_eq!(s, StatusCode::OK);
@@ -281,7 +282,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == entry["reference"].as_str()).expect("a fiche");
     let cells = fiche.1.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
     for v in &values {
-        assert!(cells.contains(v.as_str()), "{name}: ODS fiche lacks « {v} »");
+        assert!(cells.contains(&french(v)), "{name}: ODS fiche lacks « {v} »");
     }
     assert!(cells.contains("Base légale") && cells.contains("Transferts des données hors EEE"));
     if name == "sqlite" {
@@ -987,8 +988,8 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     let (s, _, html) = d.export(&d.admin, &controller, "html").await;
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
-    assert!(html.contains("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel"), "{name}");
-    assert!(html.contains("1 tenant(s) sans nombre de comptes connu"), "{name}");
+    assert!(html.contains(&french("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel")), "{name}");
+    assert!(html.contains(&french("1 tenant(s) sans nombre de comptes connu")), "{name}");
 }
 
 backend_test!(a_request_is_extended_only_when_the_requester_is_told_within_the_first_month);
@@ -1824,4 +1825,52 @@ async fn a_diff_without_snapshot_names_the_register_with_its_elision(db: common:
         "{}: {problem}",
         d.db.name
     );
+}
+
+// The register's documents are set in French typography (`documents::typography`), HTML and the
+// text cells of the ODS alike, under a heading that names the organisation and the date of the
+// register (not « Référence : 94 au … »). What identifies a register is the SHA-256 of its
+// canonical JSON, never of a rendering: a stored snapshot re-derives its fingerprint, and every
+// format of the same register carries the same one.
+backend_test!(a_register_s_documents_are_set_in_french_and_its_fingerprint_is_that_of_its_data);
+async fn a_register_s_documents_are_set_in_french_and_its_fingerprint_is_that_of_its_data(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    d.set_profile().await;
+    let (_, snapshot) = d.register().await;
+    let (s, headers, html) = d.export(&d.dpo, "dsden:94", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = String::from_utf8(html).unwrap();
+    let title = "Registre des activités de traitement de la DSDEN du Val-de-Marne";
+    assert!(html.contains(&format!("<h1>{title}</h1>")), "{name}: {html}");
+    assert!(
+        html.contains("<p class=\"subtitle\">État au 1er septembre 2026 — article\u{a0}30 du RGPD</p>"),
+        "{name}: {html}"
+    );
+    let reference = html.contains("class=\"reference\"") || html.contains("Référence\u{202f}: ");
+    assert!(!reference, "{name}: no reference made of a code and a date: {html}");
+    let body = common::html_body(&html);
+    assert_eq!(common::loose_spaces(body), Vec::<String>::new(), "{name}");
+    assert!(body.contains("Charte d&#x27;usage") && body.matches('\u{202f}').count() >= 10, "{name}: {body}");
+    assert!(body.contains("01 57 02 60 00"), "{name}: a phone number is no amount");
+    let (_, ods_headers, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
+    let sheets = odf::ods_sheets(&ods);
+    assert_eq!(sheets[0].1[0], [title], "{name}");
+    let cells: Vec<&String> = sheets.iter().flat_map(|(_, rows)| rows.iter().flatten()).collect();
+    assert!(cells.iter().all(|c| common::loose_spaces(c).is_empty()), "{name}: {cells:?}");
+    assert!(cells.iter().any(|c| c.contains('\u{202f}')), "{name}");
+    // The fingerprint: the same for every format, re-derived from the stored snapshot's JSON.
+    let (_, json_headers, _) = d.export(&d.dpo, "dsden:94", "json").await;
+    for h in [&headers, &ods_headers, &json_headers] {
+        assert_eq!(h["x-register-sha256"], json_headers["x-register-sha256"], "{name}");
+    }
+    let (content, sha256): (String, String) =
+        sqlx::query_as("SELECT content, sha256 FROM rgpd_snapshots WHERE id = $1")
+            .bind(&snapshot)
+            .fetch_one(d.db.store.pool())
+            .await
+            .unwrap();
+    let stored: entcp::rgpd::Register = serde_json::from_str(&content).unwrap();
+    assert_eq!(entcp::rgpd::snapshots::fingerprint(&stored), sha256, "{name}: the snapshot re-derives its hash");
+    assert_eq!(json_headers["x-register-sha256"], sha256.as_str(), "{name}: the register has not changed");
 }

@@ -1358,7 +1358,8 @@ pub async fn check_edit<'c>(
             let amended =
                 crate::conventions::avenant::amended_of(&mut *ctx.store.conn().await?, model, &edited).await?;
             let frozen = Frozen::of(crate::conventions::document::body(model, &edited, amended.as_ref())?, &edited);
-            Some(Rendering::of(&frozen)?.with_pdf().await?)
+            let typography = crate::conventions::document::typography(&edited);
+            Some(Rendering::of(&frozen, typography)?.with_pdf().await?)
         }
         _ => None,
     };

@@ -43,7 +43,8 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
         crate::conventions::signatories::check_own_acts(conv, &amended.previous)?;
     }
     let body = crate::conventions::document::body(model, conv, amended.as_ref())?;
-    let rendering = Rendering::of(&Frozen::of(body, conv))?.with_pdf().await?;
+    let typography = crate::conventions::document::typography(conv);
+    let rendering = Rendering::of(&Frozen::of(body, conv), typography)?.with_pdf().await?;
     let hash = rendering.fingerprint();
     let (mut tx, current) = begin_locked(ctx, &conv.id).await?;
     require_status(&current, &[Status::Draft], "soumettre à signature")?;
