@@ -90,9 +90,8 @@ const BY_ASSIGNEE: Filter = Filter { key: "affecte", label: "Affecté à", choic
 const BY_LEVEL: Filter = Filter { key: "niveau", label: "Niveau", choices: LEVELS };
 /// The filter that turns a support person's queue into the tickets they opened, as their requester.
 const OPENED: Filter = Filter { key: "ouverts", label: "Ouverts par vous", choices: &[("oui", "Oui")] };
-/// The queue's filters (status, priority, tenant, category, assignee, level).
-const FILTERS: [Filter; 6] = [BY_STATUS, BY_PRIORITY, BY_TENANT, BY_CATEGORY, BY_ASSIGNEE, BY_LEVEL];
-/// A support person's: also « ouverts par vous » ([`OPENED`]).
+/// A support person's queue filters: status, priority, tenant, category, assignee, level, and
+/// « ouverts par vous » ([`OPENED`]).
 const SUPPORT_FILTERS: [Filter; 7] = [BY_STATUS, BY_PRIORITY, BY_TENANT, BY_CATEGORY, BY_ASSIGNEE, BY_LEVEL, OPENED];
 
 /// The queue of the levels a support person works at: the tickets they see as support, the
@@ -127,8 +126,11 @@ const OWN_COLUMNS: [Column; 5] = [
     Column { key: "statut", label: "Statut", order_by: Some(REQUESTER_STATUS_SQL) },
 ];
 
+/// A requester's filters: nothing of the routing either (no assignee nor level).
+const OWN_FILTERS: [Filter; 4] = [BY_STATUS, BY_PRIORITY, BY_TENANT, BY_CATEGORY];
+
 /// A requester's tickets (the newest last, by reference).
-pub const OWN: ListSpec = ListSpec { columns: &OWN_COLUMNS, filters: &FILTERS, default_sort: "reference", ..QUEUE };
+pub const OWN: ListSpec = ListSpec { columns: &OWN_COLUMNS, filters: &OWN_FILTERS, default_sort: "reference", ..QUEUE };
 
 /// The tickets a support person opened ([`OPENED`]), as [`OWN`] (its filter kept in the links).
 const OWN_OF_SUPPORT: ListSpec = ListSpec { filters: &SUPPORT_FILTERS, ..OWN };

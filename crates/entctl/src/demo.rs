@@ -53,7 +53,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<String> {
 
 /// The demo persons, one per persona: e-mail, name, role and organisation (key).
 pub const PERSONAS: &[(&str, &str, Role, &str)] = &[
-    ("dan@demo.ent.example.fr", "Claire Martin, DAN de Créteil", Role::Dan, "academie:24"),
+    ("dan@demo.ent.example.fr", "Julien Moreau, DAN de Créteil", Role::Dan, "academie:24"),
     ("mairie.fresnes@demo.ent.example.fr", "Karim Benali, mairie de Fresnes", Role::Collectivite, "commune:94034"),
     (
         "ecole.doisneau@demo.ent.example.fr",

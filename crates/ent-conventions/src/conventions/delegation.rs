@@ -97,6 +97,7 @@ impl Delegation {
     /// « Pour le maire et par délégation, Karim Benali, adjoint au maire, arrêté n° … du … »:
     /// `signer` signing for `party` in place of its representative.
     pub fn phrase(&self, signer: &str, party: &Party) -> String {
+        let signer = person_name(signer);
         format!("Pour {} et par délégation, {signer}, {}, {}", delegator(party), self.quality, self.act_text())
     }
 
@@ -134,10 +135,17 @@ fn name_words(name: &str) -> Vec<String> {
     words
 }
 
-/// Whether `signer` (their name in the directory) is the representative `named` by the document.
+/// The person a directory's display name names: what precedes its first comma (« Sophie
+/// Durand, directrice de l'école Robert Doisneau » is Sophie Durand; the rest is a label).
+pub fn person_name(display: &str) -> &str {
+    display.split(',').next().unwrap_or(display).trim()
+}
+
+/// Whether `signer` (their name in the directory, [`person_name`]) is the representative
+/// `named` by the document.
 pub fn is_representative(signer: &str, named: &Signatory) -> bool {
-    let named = name_words(&named.name);
-    !named.is_empty() && named == name_words(signer)
+    let named = name_words(person_name(&named.name));
+    !named.is_empty() && named == name_words(person_name(signer))
 }
 
 /// What `signer` signing for `party` must give, and gave: `Ok(None)` when they sign as the
@@ -167,7 +175,7 @@ pub fn required(
                      délégation de signature ; indiquez votre qualité et l'acte qui vous la donne (arrêté ou décision, \
                      numéro, date)",
                     naming::of_org(party.org.kind, &party.org.name).of,
-                    signer.trim()
+                    person_name(signer)
                 ),
             ))
         }
@@ -190,6 +198,11 @@ mod tests {
         assert!(!is_representative("Karim Benali", &named("M. Jean Dupont")));
         assert!(!is_representative("Jean Dupont-Moretti", &named("M. Jean Dupont")), "a word more is another person");
         assert!(!is_representative("M.", &named("Mme")), "no name to compare");
+        assert!(
+            is_representative("Sophie Durand, directrice de l'école Robert Doisneau", &named("Mme Sophie Durand")),
+            "a display name's label after its comma is not the name"
+        );
+        assert!(!is_representative("Karim Benali, adjoint au maire", &named("M. Jean Dupont")));
     }
 
     #[test]

@@ -37,7 +37,9 @@ use ent_platform::identity::authz::{
     in_org_scope, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
 };
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{funding_collectivite, get_by_code, get_org, get_org_in, orgs_by_id};
+use ent_platform::registry::queries::{
+    funding_collectivite, funds_condition, get_by_code, get_org, get_org_in, orgs_by_id,
+};
 use ent_platform::registry::{Degree, Org, OrgRef};
 use ent_tenants::tenants::Tenant;
 use schemars::JsonSchema;
@@ -230,6 +232,18 @@ pub struct Contract {
     pub n2: Option<OrgRef>,
     pub n3: Option<OrgRef>,
     pub policy: String,
+    /// The schools the tenant serves whose own N1 answers their users ([`school_n1`]), by name:
+    /// a ticket one of their users opens goes to that N1 rather than to `n1`. Given when the
+    /// contract is read for the tenant, not for one requester.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schools: Vec<SchoolN1>,
+}
+
+/// A school served by a collectivité's tenant and the N1 that answers its users there.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SchoolN1 {
+    pub school: OrgRef,
+    pub n1: OrgRef,
 }
 
 impl Contract {
@@ -322,9 +336,14 @@ async fn convention_annex(
 /// académie; else N1 is the tenant's organisation, N2 its académie, and the
 /// policy `standard`. N3 is always the tenant's vendor, its processor: an `n3`
 /// stored in a contract never sends a tenant's tickets to another éditeur.
+///
+/// `requester_school` is the school through which a requester reaches a tenant that is not
+/// its own (a commune's ENT for its écoles): unless the tenant's organisation set its own N1,
+/// that school's N1 answers its users ([`school_n1`]).
 pub async fn resolve_contract(
     state: &crate::support::SupportState,
     tenant: &Tenant,
+    requester_school: Option<&Org>,
     now: DateTime<Utc>,
 ) -> Result<Contract, Problem> {
     let store = &state.store;
@@ -355,14 +374,65 @@ pub async fn resolve_contract(
             }
             org_ref(store, inherited_field(f)).await
         };
-    let n1 = level(|r| &r.n1, annex_n1).await?.unwrap_or_else(|| org.as_ref());
+    let school = match requester_school.filter(|s| s.id != org.id) {
+        Some(school) if own_field(|r| &r.n1).is_none() => school_n1(store, school).await?,
+        _ => None,
+    };
+    let n1 = match school {
+        Some(n1) => n1,
+        None => level(|r| &r.n1, annex_n1).await?.unwrap_or_else(|| org.as_ref()),
+    };
     let n2 = level(|r| &r.n2, annex_n2).await?.or_else(|| academie.map(|a| a.as_ref()));
     let n3 = tenant_vendor(tenant);
     let policy = own_field(|r| &r.policy)
         .or(annex_policy)
         .or_else(|| inherited_field(|r| &r.policy))
         .unwrap_or_else(|| policy::DEFAULT_POLICY.to_string());
-    Ok(Contract { n1, n2, n3, policy })
+    let schools = match requester_school {
+        None if own_field(|r| &r.n1).is_none() => schools_n1(store, &org).await?,
+        _ => Vec::new(),
+    };
+    Ok(Contract { n1, n2, n3, policy, schools })
+}
+
+/// The N1 that answers the users of `school` on its collectivité's tenant: the école provides
+/// N1 to its own users (tripartite, article 4 « Engagements de l'école » ; bipartite : « le
+/// support de niveau 1 dans chaque école »). The N1 named by a contract set at the school, else
+/// the school itself when one of its active users holds the N1 role there; `None` (the tenant's
+/// own N1) when the school has named nobody to take its tickets.
+async fn school_n1(store: &Store, school: &Org) -> Result<Option<OrgRef>, Problem> {
+    if let Some(n1) = contract_row(store, &school.id).await?.and_then(|r| r.n1) {
+        return org_ref(store, Some(n1)).await;
+    }
+    let staff = users_with_role(&mut *store.conn().await?, &school.id, Role::SupportN1.as_str()).await?;
+    Ok((!staff.is_empty()).then(|| school.as_ref()))
+}
+
+/// The schools a tenant of `org` serves (those it funds: `funds_condition`) whose own N1
+/// answers their users there ([`school_n1`]), by name; none for a school's own tenant.
+async fn schools_n1(store: &Store, org: &Org) -> Result<Vec<SchoolN1>, Problem> {
+    if org.kind == OrgKind::Etablissement {
+        return Ok(Vec::new());
+    }
+    let mut cond = funds_condition(org);
+    cond.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
+    cond.push(
+        "(EXISTS (SELECT 1 FROM role_bindings b JOIN users u ON u.id = b.user_id \
+         WHERE b.org_id = orgs.id AND b.role = ? AND u.active = 1) \
+         OR EXISTS (SELECT 1 FROM support_contracts c WHERE c.org_id = orgs.id AND c.n1_org_id IS NOT NULL))",
+        &[Role::SupportN1.as_str()],
+    );
+    let sql = format!("SELECT id FROM orgs WHERE {} ORDER BY sort_name, id", cond.sql());
+    let ids: Vec<String> =
+        ent_kernel::store::first_column(&cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?)?;
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(school) = get_org(store, &id).await? else { continue };
+        if let Some(n1) = school_n1(store, &school).await? {
+            out.push(SchoolN1 { school: school.as_ref(), n1 });
+        }
+    }
+    Ok(out)
 }
 
 /// Sets the contract fields held at `org` (absent fields inherit). Audited.

@@ -261,7 +261,7 @@ async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<J
     let tenant = get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
     let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     caller.require_or(&state.store, &org, not_found).await?;
-    Ok(Json(resolve_contract(&state, &tenant, state.clock.now()).await?))
+    Ok(Json(resolve_contract(&state, &tenant, None, state.clock.now()).await?))
 }
 
 async fn put_contract(

@@ -269,7 +269,7 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
                 .await
                 .map_err(fail)?
                 .ok_or_else(|| anyhow::anyhow!("aucun tenant « {slug} »"))?;
-            let contract = resolve_contract(&state.support(), &tenant, now).await.map_err(fail)?;
+            let contract = resolve_contract(&state.support(), &tenant, None, now).await.map_err(fail)?;
             outln!("{}", serde_json::to_string_pretty(&contract)?);
         }
         SupportCommand::SetContract { org, n1, n2, n3, policy } => {

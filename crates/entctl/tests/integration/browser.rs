@@ -443,7 +443,7 @@ async fn the_demo_started_as_the_readme_says_leads_the_dan_to_the_dashboard_in_a
         browser.sign_in_with_password(entcp::demo::PERSONAS[0].0, &password).await;
         assert_eq!(browser.heading().await, "Tableau de bord — Académie de Créteil");
         let text = browser.text().await;
-        assert!(text.contains("Claire Martin, DAN de Créteil"), "the person in the header: {text}");
+        assert!(text.contains("Julien Moreau, DAN de Créteil"), "the person in the header: {text}");
         browser.axe().await;
         // `CONSOLE_SCREENSHOT=docs/console-tableau-de-bord.png` keeps the README's picture.
         if let Some(file) = std::env::var_os("CONSOLE_SCREENSHOT") {

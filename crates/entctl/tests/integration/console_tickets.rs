@@ -155,16 +155,20 @@ async fn an_usager_opens_a_ticket_with_the_ent_preselected_and_the_priority_prev
 }
 
 // The requester's queue (« Vos tickets ») says who handles the ticket no more than the API
-// does (`Ticket::seen_by`): no « Affecté à » name, and `affecte` does not tell whether
-// someone took it; the N1's queue names them.
+// does (`Ticket::seen_by`): no « Affecté à » name nor filter, and `affecte` or `niveau` in the
+// address do not tell whether someone took it; the N1's queue names them.
 backend_test!(the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing);
 async fn the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing(db: TestDb) {
     let (app, usager, reference) = ticket_of_the_usager(db).await;
     let name = app.backend;
     let listed = |text: &str| text.contains(&reference);
     assert!(listed(&get(&app, &usager, "/tickets").await.text), "{name}: the usager's own ticket");
+    // The requester has no assignee nor level filter: the parameters are not theirs, the same
+    // page answers whoever took the ticket.
+    let own = get(&app, &usager, "/tickets").await;
+    assert!(!own.text.contains("Affecté à") && !own.text.contains("name=\"niveau\""), "{name}: {}", own.text);
     let unassigned = get(&app, &usager, "/tickets?affecte=personne").await;
-    assert!(!listed(&unassigned.text), "{name}: {}", unassigned.text);
+    assert!(listed(&unassigned.text), "{name}: {}", unassigned.text);
 
     let n1 = sign_in(&app, N1).await;
     let path = format!("/tickets/{reference}");
@@ -178,7 +182,10 @@ async fn the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing(db
     let queue = get(&app, &usager, "/tickets").await;
     assert!(listed(&queue.text), "{name}: {}", queue.text);
     assert!(!queue.text.contains(N1), "{name}: the assignee shown to the requester: {}", queue.text);
-    assert!(!listed(&get(&app, &usager, "/tickets?affecte=moi").await.text), "{name}");
+    for filter in ["affecte=moi", "affecte=personne", "niveau=n1"] {
+        let page = get(&app, &usager, &format!("/tickets?{filter}")).await;
+        assert!(listed(&page.text), "{name} {filter}: the same page once taken: {}", page.text);
+    }
 }
 
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);

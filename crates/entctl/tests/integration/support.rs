@@ -1093,11 +1093,11 @@ async fn the_sla_annex_of_the_active_convention_gives_the_support_contract(db: c
     let conv: Value = dan.get(format!("{base}/conventions/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(conv["status"], "active", "{}: {conv}", db.name);
 
-    let contract = entcp::support::resolve_contract(&state.support(), &covered, t0()).await.unwrap();
+    let contract = entcp::support::resolve_contract(&state.support(), &covered, None, t0()).await.unwrap();
     assert_eq!(contract.policy, "renforce", "{}: the annex's policy", db.name);
     assert_eq!(contract.n1.code, "94034", "{}: the annex names the collectivité as N1", db.name);
     assert_eq!(contract.n2.as_ref().map(|o| o.code.as_str()), Some("24"), "{}: N2 stays the académie", db.name);
-    let default = entcp::support::resolve_contract(&state.support(), &uncovered, t0()).await.unwrap();
+    let default = entcp::support::resolve_contract(&state.support(), &uncovered, None, t0()).await.unwrap();
     assert_eq!((default.policy.as_str(), default.n1.code.as_str()), ("standard", "0940198E"), "{}", db.name);
 }
 
@@ -1384,7 +1384,7 @@ async fn a_page_of_tickets_takes_as_many_statements_at_ten_as_at_two(db: common:
                 }
                 USAGER => {
                     assert_eq!((pseudonymous.count(), flagged.count()), (0, 0), "{json}");
-                    assert!(page.items.iter().all(|t| t.breaches == 0 && t.assigned_team.is_none()), "{json}");
+                    assert!(page.items.iter().all(|t| t.breaches.is_none() && t.assigned_team.is_none()), "{json}");
                 }
                 _ => {
                     assert_eq!(pseudonymous.count(), 0, "{json}");
@@ -2324,4 +2324,87 @@ async fn the_sweep_flags_the_requesters_first_response_once_whichever_level_hold
     let breaches =
         |level: &str| by_level.as_array().unwrap().iter().find(|r| r["key"] == level).unwrap()["breaches"].clone();
     assert_eq!((breaches("N1"), breaches("N2")), (json!(1), json!(0)), "{}: {by_level}", db.name);
+}
+
+// A commune's ENT serves its écoles: the école provides N1 to its own users (tripartite,
+// article 4; bipartite « le support de niveau 1 dans chaque école »). A ticket a school's user
+// opens there goes to that school's N1 when the school named one (an N1 bound there, or a
+// contract set at the school); a school that named none leaves it to the commune's N1; a
+// contract N1 set at the commune itself keeps every ticket at the commune.
+backend_test!(a_school_s_users_reach_their_own_n1_on_the_commune_s_ent);
+async fn a_school_s_users_reach_their_own_n1_on_the_commune_s_ent(db: common::TestDb) {
+    use entcp::kernel::roles::Role;
+    let name = db.name;
+    common::import_sample(&db.store).await;
+    let app = common::TestApp::builder(db)
+        .user("admin@test.fr", Role::Admin, None)
+        .user("maitre@doisneau.fr", Role::Usager, Some("0940176F"))
+        .user("n1@doisneau.fr", Role::SupportN1, Some("0940176F"))
+        .user("maitre@monet.fr", Role::Usager, Some("0940289D"))
+        .user("n1@fresnes.fr", Role::SupportN1, Some("commune:94034"))
+        .build()
+        .await;
+    let commune = common::fixtures::org(&app.store, "commune:94034").await;
+    common::fixtures::tenant(&app, "admin@test.fr", "fresnes-ent", &commune.id, "socle-1d").await;
+    let open = async |who: &str| {
+        let body = common::fixtures::ticket_body("fresnes-ent").json();
+        let resp = app.post("/api/v1/support/tickets").acting_as(who).json(&body).send().await;
+        assert_eq!(resp.status, 201, "{name} {who}: {}", resp.text);
+        resp.json::<Value>()
+    };
+    let n1_of = async |t: &Value| {
+        let sql = "SELECT o.code FROM support_tickets t JOIN orgs o ON o.id = t.n1_org_id WHERE t.id = $1";
+        common::texts(&app.store, sql, &[t["id"].as_str().unwrap()]).await.concat()
+    };
+
+    let doisneau = open("maitre@doisneau.fr").await;
+    assert_eq!(n1_of(&doisneau).await, "0940176F", "{name}: the école that named an N1 answers its users");
+    let mails = common::queued_mails(&app.store, "support").await;
+    let told =
+        |to: &str| mails.iter().any(|m| m.context["reference"] == doisneau["reference"] && m.recipients.contains(to));
+    assert!(told("n1@doisneau.fr"), "{name}: the école's N1 is told");
+    assert!(!told("n1@fresnes.fr"), "{name}: the commune's N1 is not");
+    let id = doisneau["id"].as_str().unwrap();
+    for staff in ["n1@doisneau.fr", "n1@fresnes.fr"] {
+        let seen = app.get(&format!("/api/v1/support/tickets/{id}")).acting_as(staff).send().await;
+        assert_eq!(seen.status, 200, "{name} {staff}: the école's N1 and the commune's both read it");
+        let queue = app.get("/api/v1/support/tickets").acting_as(staff).send().await.json::<Value>();
+        assert!(queue.to_string().contains(id), "{name} {staff}: in the queue: {queue}");
+    }
+    let monet = open("maitre@monet.fr").await;
+    assert_eq!(n1_of(&monet).await, "94034", "{name}: an école that named no N1 leaves it to the commune");
+    let hidden = app.get(&format!("/api/v1/support/tickets/{}", monet["id"].as_str().unwrap()));
+    assert_eq!(hidden.acting_as("n1@doisneau.fr").send().await.status, 404, "{name}: not another école's ticket");
+
+    let contract = app.get("/api/v1/support/tenants/fresnes-ent/contract").acting_as("admin@test.fr").send().await;
+    let contract = contract.json::<Value>();
+    assert_eq!(contract["n1"]["code"], "94034", "{name}: {contract}");
+    let schools = contract["schools"].as_array().unwrap_or_else(|| panic!("{name}: {contract}"));
+    let codes: Vec<_> = schools.iter().map(|s| (&s["school"]["code"], &s["n1"]["code"])).collect();
+    assert_eq!(codes, [(&json!("0940176F"), &json!("0940176F"))], "{name}: only the école that named an N1");
+
+    let keep = json!({ "n1": "commune:94034" });
+    let set = app.put("/api/v1/support/contracts/commune:94034").acting_as("admin@test.fr").json(&keep).send().await;
+    assert!(set.status < 300, "{name}: {}", set.text);
+    let again = open("maitre@doisneau.fr").await;
+    assert_eq!(n1_of(&again).await, "94034", "{name}: the commune's own N1 keeps every ticket");
+    let contract = app.get("/api/v1/support/tenants/fresnes-ent/contract").acting_as("admin@test.fr").send().await;
+    assert!(contract.status == 200 && contract.json::<Value>().get("schools").is_none(), "{name}: {}", contract.text);
+
+    // The requester is refused what only the support does in the same words whichever level
+    // holds the ticket: the refusal does not tell that it was escalated.
+    let path = format!("/api/v1/support/tickets/{}", monet["id"].as_str().unwrap());
+    let refused = async || {
+        let resp = app.patch(&path).acting_as("maitre@monet.fr").if_match(1).json(&json!({ "urgency": "haute" }));
+        let resp = resp.send().await;
+        assert_eq!(resp.status, 403, "{name}: {}", resp.text);
+        resp.text
+    };
+    let before = refused().await;
+    let version = app.get(&path).acting_as("n1@fresnes.fr").send().await.json::<Value>()["version"].as_i64().unwrap();
+    let escalate = app.post(&format!("{path}/escalate")).acting_as("n1@fresnes.fr").if_match(version);
+    let escalated = escalate.json(&json!({ "reason": "annuaire" })).send().await;
+    assert_eq!(escalated.status, 200, "{name}: {}", escalated.text);
+    assert_eq!(refused().await, before, "{name}: the same refusal at N1 and at N2");
+    assert!(!before.contains("N1") && !before.contains("niveau"), "{name}: {before}");
 }

@@ -55,8 +55,13 @@ pub(super) async fn acting_level(ctx: &Ctx<'_>, t: &Ticket) -> Result<Level, Pro
     if levels.contains(&t.level) {
         return Ok(t.level);
     }
-    if levels.is_empty() && viewer(ctx.store(), ctx.actor, t).await?.is_none() {
-        return Err(Problem::not_found(format!("aucun ticket « {} »", t.reference)));
+    if levels.is_empty() {
+        if viewer(ctx.store(), ctx.actor, t).await?.is_none() {
+            return Err(Problem::not_found(format!("aucun ticket « {} »", t.reference)));
+        }
+        // The requester (or a vendor the ticket no longer reaches) is not told which level holds
+        // it: the same refusal whichever level does.
+        return Err(forbidden(format!("seul le support peut traiter le ticket {}", t.reference)));
     }
     Err(forbidden(format!(
         "le ticket {} est au niveau {} : seul ce niveau peut le traiter",

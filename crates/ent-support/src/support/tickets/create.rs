@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 use ent_conventions::conventions::active_covering;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
-use ent_kernel::kernel::roles::Role;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::{new_id, timestamp, Store};
 use ent_platform::identity::authz::{self, forbidden};
@@ -122,18 +122,22 @@ async fn supports(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<bool
 
 /// The role the actor opens a ticket on a tenant of `tenant_org` with: the first of its
 /// roles that may open one there ([`may_open`]: over the organisation, or at one of the
-/// schools it serves), not whatever role it holds elsewhere.
-async fn requester_role(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<Role, Problem> {
+/// schools it serves), not whatever role it holds elsewhere; and the school it holds that role
+/// at when that is how it reaches the tenant (a commune's ENT reached from one of its écoles),
+/// whose N1 answers it ([`crate::support::resolve_contract`]).
+async fn requester_role(store: &Store, actor: &Actor, tenant_org: &Org) -> Result<(Role, Option<Org>), Problem> {
     for b in actor.bindings.iter().filter(|b| authz::SUPPORT_CREATE.roles.contains(&b.role)) {
-        let reaches = match &b.org {
-            _ if b.role == Role::Admin => true,
-            None => false,
-            Some(org) => {
-                authz::in_org_scope(store, org, tenant_org).await? || covers_org(store, tenant_org, org).await?
-            }
+        let org = match &b.org {
+            _ if b.role == Role::Admin => return Ok((b.role, None)),
+            None => continue,
+            Some(org) => org,
         };
-        if reaches {
-            return Ok(b.role);
+        if authz::in_org_scope(store, org, tenant_org).await? {
+            return Ok((b.role, None));
+        }
+        if covers_org(store, tenant_org, org).await? {
+            let school = (org.kind == OrgKind::Etablissement).then(|| org.clone());
+            return Ok((b.role, school));
         }
     }
     Err(forbidden("aucun de vos rôles ne permet d'ouvrir un ticket sur cet ENT"))
@@ -190,9 +194,10 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let priority = forced
         .or_else(|| ctx.state.support.priority(&new.impact, &new.urgency))
         .expect("the matrix is complete (validated at start)");
-    let contract = crate::support::resolve_contract(ctx.state, &tenant, ctx.now).await?;
+    let (role, school) = requester_role(store, ctx.actor, &org).await?;
+    let role = role.as_str().to_string();
+    let contract = crate::support::resolve_contract(ctx.state, &tenant, school.as_ref(), ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
-    let role = requester_role(store, ctx.actor, &org).await?.as_str().to_string();
     let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
 
     let id = new_id();

@@ -116,8 +116,8 @@ pub struct Ticket {
     pub first_response_due: Option<String>,
     /// Due date of the resolution at the level holding the ticket (not shown to the requester).
     pub resolution_due: Option<String>,
-    /// SLA breaches flagged so far.
-    pub breaches: i64,
+    /// SLA breaches flagged so far (not shown to the requester).
+    pub breaches: Option<i64>,
     /// `convention_expiree` or `sans_convention` when no active convention covered the tenant at creation.
     pub convention_flag: Option<String>,
     /// Per-level clocks derived from the event log (single-ticket reads only).
@@ -213,7 +213,7 @@ impl Ticket {
             self.status = self.status.seen_by_requester(self.level);
             self.assigned_team = None;
             self.assignee = None;
-            self.breaches = 0;
+            self.breaches = None;
             self.sla = None;
             self.resolution_due = None;
             self.version = self.seen_version;
