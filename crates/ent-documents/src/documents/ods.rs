@@ -3,9 +3,9 @@
 //! Text cells and the title are set in French typography ([`french`]); sheet
 //! names (which formulas cite) and typed values are not.
 
-use super::euros;
 use super::odt::{escape, odf_namespaces, package};
 use super::typography::french;
+use super::{euros, grouped};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -125,10 +125,14 @@ fn content(book: &Spreadsheet) -> String {
     }
     x.push_str(concat!(
         r#"<number:number-style style:name="N2"><number:number number:decimal-places="2" number:min-decimal-places="2" number:min-integer-digits="1" number:grouping="true"/></number:number-style>"#,
+        r#"<number:number-style style:name="N0"><number:number number:decimal-places="0" number:min-integer-digits="1" number:grouping="true"/></number:number-style>"#,
+        r#"<number:number-style style:name="N9"><number:number number:decimal-places="2" number:min-decimal-places="0" number:min-integer-digits="1" number:grouping="true"/></number:number-style>"#,
         r#"<number:date-style style:name="D1"><number:day number:style="long"/><number:text>/</number:text><number:month number:style="long"/><number:text>/</number:text><number:year number:style="long"/></number:date-style>"#,
         r#"<style:style style:name="ceT" style:family="table-cell"><style:table-cell-properties fo:wrap-option="wrap" style:vertical-align="top"/></style:style>"#,
         r##"<style:style style:name="ceH" style:family="table-cell"><style:table-cell-properties fo:wrap-option="wrap" style:vertical-align="top" fo:background-color="#dde4ee"/><style:text-properties fo:font-weight="bold"/></style:style>"##,
         r#"<style:style style:name="ceE" style:family="table-cell" style:data-style-name="N2"/>"#,
+        r#"<style:style style:name="ceI" style:family="table-cell" style:data-style-name="N0"/>"#,
+        r#"<style:style style:name="ceN" style:family="table-cell" style:data-style-name="N9"/>"#,
         r#"<style:style style:name="ceD" style:family="table-cell" style:data-style-name="D1"/>"#,
         r#"<style:style style:name="ta1" style:family="table" style:master-page-name="Paysage"><style:table-properties table:display="true"/></style:style>"#,
         "</office:automatic-styles><office:body><office:spreadsheet>"
@@ -167,16 +171,18 @@ fn push_cell(x: &mut String, cell: &Cell) {
         Cell::Text(t) => push_text_cell(x, "ceT", t),
         Cell::Header(t) => push_text_cell(x, "ceH", t),
         Cell::Integer(n) => {
+            let sign = if *n < 0 { "-" } else { "" };
+            let shown = format!("{sign}{}", grouped(n.unsigned_abs()));
             let _ = write!(
                 x,
-                r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{n}</text:p></table:table-cell>"#
+                r#"<table:table-cell table:style-name="ceI" office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
             );
         }
         Cell::Number(n) => {
-            let shown = n.to_string().replace('.', ",");
             let _ = write!(
                 x,
-                r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
+                r#"<table:table-cell table:style-name="ceN" office:value-type="float" office:value="{n}"><text:p>{}</text:p></table:table-cell>"#,
+                number_shown(*n)
             );
         }
         Cell::Euros(cents) => push_euros(x, "", *cents),
@@ -195,6 +201,19 @@ fn push_cell(x: &mut String, cell: &Cell) {
                 escape(&shown)
             );
         }
+    }
+}
+
+/// A decimal number as a French reader writes it: its whole part in groups of three (as
+/// [`grouped`]), a decimal comma (`1 234,5`).
+fn number_shown(n: f64) -> String {
+    let text = n.abs().to_string();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let sign = if n < 0.0 { "-" } else { "" };
+    let whole = whole.parse::<u64>().map(grouped).unwrap_or_else(|_| whole.to_string());
+    match fraction {
+        "" => format!("{sign}{whole}"),
+        fraction => format!("{sign}{whole},{fraction}"),
     }
 }
 
@@ -277,6 +296,20 @@ mod tests {
         assert_eq!(rows[1], ["Messagerie <interne>\nligne 2", "1200"]);
         assert_eq!(rows[2], [""]);
         assert_eq!(rows[3], ["-1234.56", "23/11/2026", "0.5", ""]);
+    }
+
+    // A count shows as a French reader writes it (« 8 410 », as amounts), its value unchanged:
+    // the text a reader that does not format shows, and the grouping style a spreadsheet applies.
+    #[test]
+    fn numbers_show_in_groups_of_three_with_their_value_as_is() {
+        let content = part(&to_ods(&book()), "content.xml");
+        let count =
+            "table:style-name=\"ceI\" office:value-type=\"float\" office:value=\"1200\"><text:p>1\u{a0}200</text:p>";
+        assert!(content.contains(count), "{content}");
+        assert!(content.contains(r#"office:value="0.5"><text:p>0,5</text:p>"#), "{content}");
+        assert!(content.contains(r#"<number:number-style style:name="N0"><number:number number:decimal-places="0" number:min-integer-digits="1" number:grouping="true"/>"#));
+        assert_eq!(number_shown(1234567.25), "1\u{a0}234\u{a0}567,25");
+        assert_eq!(number_shown(-8410.0), "-8\u{a0}410");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use ent_kernel::text::fold;
 use ent_kernel::validate::{self, parse_date};
 use ent_ops::notify::Notice;
 use ent_platform::contracts::{self, NewContract};
+use ent_platform::identity::authz;
 use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
@@ -111,14 +112,22 @@ fn check_amounts(
 fn check(
     input: &AwardInput,
     g: &Groupement,
-    (coordinator, members, buyer_taken): (&Org, &[Application], Option<&str>),
+    (coordinator, members, taken): (&Org, &[Application], &Taken),
     (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
 ) -> Option<Checked> {
     let siret = match &input.vendor_siret {
         Some(s) => checks.check("vendor_siret", parse_siret(s)).and_then(|siret| {
             let siren = parse_siren(&siret[..9]);
-            checks.check("vendor_siret", siren.map(|_| siret.clone()).map_err(|e| format!("SIRET {siret} : {e}")))
+            let siret = checks
+                .check("vendor_siret", siren.map(|_| siret.clone()).map_err(|e| format!("SIRET {siret} : {e}")))?;
+            match taken.vendor_public {
+                true => {
+                    checks.fail("vendor_siret", public_vendor(&siret));
+                    None
+                }
+                false => Some(siret),
+            }
         }),
         None => {
             checks.fail("vendor_siret", "SIRET du titulaire obligatoire pour attribuer le marché");
@@ -174,7 +183,7 @@ fn check(
             ),
         );
     }
-    check_buyer(input.decp.acheteur_siret.as_deref(), (coordinator, buyer_taken), checks);
+    check_buyer(input.decp.acheteur_siret.as_deref(), (coordinator, taken.buyer.as_deref()), checks);
     let record = decp::marche(
         &known(
             g,
@@ -239,20 +248,28 @@ fn check_buyer(given: Option<&str>, (coordinator, taken): (&Org, Option<&str>), 
     }
 }
 
+/// What the registry says of the SIRETs an award names, read before its checks: why the buyer
+/// SIRET is another organisation's ([`buyer_taken`]), and whether the vendor's SIREN is a
+/// public body's ([`held_by_public_body`]).
+struct Taken {
+    buyer: Option<String>,
+    vendor_public: bool,
+}
+
 /// Why the buyer SIRET `given` for a coordinator without a SIRET of record is another
 /// organisation's, if the registry says so: that SIRET is another's, or its SIREN (first nine
 /// digits) is another's SIREN or that of another's SIRET — unless it is the coordinator's own
-/// SIREN. None when the coordinator has a SIRET of record or `given` is no SIRET
-/// ([`check_buyer`] says why).
+/// SIREN. The other organisation is not named (the caller may not read it). None when the
+/// coordinator has a SIRET of record or `given` is no SIRET ([`check_buyer`] says why).
 async fn buyer_taken(store: &Store, coordinator: &Org, given: Option<&str>) -> Result<Option<String>, Problem> {
     let Some(siret) = given.and_then(|s| parse_siret(s.trim()).ok()) else { return Ok(None) };
     if coordinator.siret.is_some() {
         return Ok(None);
     }
     let siren = &siret[..9];
-    let others: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT name, siret FROM orgs WHERE id <> $1 AND (siret = $2 OR siren = $3 OR SUBSTR(siret, 1, 9) = $3) \
-         ORDER BY CASE WHEN siret = $2 THEN 0 ELSE 1 END, name",
+    let others: Vec<(Option<String>,)> = sqlx::query_as(
+        "SELECT siret FROM orgs WHERE id <> $1 AND (siret = $2 OR siren = $3 OR SUBSTR(siret, 1, 9) = $3) \
+         ORDER BY CASE WHEN siret = $2 THEN 0 ELSE 1 END",
     )
     .bind(&coordinator.id)
     .bind(&siret)
@@ -262,16 +279,42 @@ async fn buyer_taken(store: &Store, coordinator: &Org, given: Option<&str>) -> R
     let own_siren = coordinator.siren.as_deref() == Some(siren);
     let taken = |what: String| {
         format!(
-            "le SIRET {siret} est {what} au répertoire : l'acheteur publié est le coordonnateur {}, pas un membre ni \
-             un tiers ; indiquez le SIRET d'un de ses propres établissements",
+            "le SIRET {siret} est {what} : l'acheteur publié est le coordonnateur {}, pas un membre ni un tiers ; \
+             indiquez le SIRET d'un de ses propres établissements",
             coordinator.name
         )
     };
-    Ok(others.into_iter().find_map(|(other, other_siret)| match other_siret {
-        Some(s) if s == siret => Some(taken(format!("celui de {other}"))),
+    Ok(others.into_iter().find_map(|(other_siret,)| match other_siret {
+        Some(s) if s == siret => Some(taken("celui d'une autre organisation du répertoire".into())),
         _ if own_siren => None,
-        _ => Some(taken(format!("du SIREN {siren}, celui de {other}"))),
+        _ => Some(taken(format!("du SIREN {siren}, qui est au répertoire celui d'une autre organisation"))),
     }))
+}
+
+/// Whether the registry holds `siren` (the first nine digits of `siret`, a valid SIRET) for an
+/// organisation that is neither an éditeur nor an hébergeur — a commune, an EPCI, an école whose
+/// SIRET is under its commune's SIREN…: a public body, never the titulaire of the accord-cadre.
+async fn held_by_public_body(store: &Store, siret: Option<&str>) -> Result<bool, Problem> {
+    let Some(siret) = siret.and_then(|s| parse_siret(s).ok()) else { return Ok(false) };
+    let vendors = [OrgKind::Editeur.as_str(), OrgKind::Hebergeur.as_str()];
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM orgs WHERE kind <> $1 AND kind <> $2 \
+         AND (siren = $3 OR SUBSTR(siret, 1, 9) = $3 OR (kind IN ('epci', 'syndicat_mixte') AND code = $3)) LIMIT 1",
+    )
+    .bind(vendors[0])
+    .bind(vendors[1])
+    .bind(&siret[..9])
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(held.is_some())
+}
+
+/// The refusal of a vendor SIRET a public body's SIREN holds, naming no organisation.
+fn public_vendor(siret: &str) -> String {
+    format!(
+        "le SIRET {siret} relève d'un SIREN que le répertoire attribue à un organisme public, pas à un éditeur ni à \
+         un hébergeur : le titulaire de l'accord-cadre est l'opérateur économique retenu, indiquez son SIRET"
+    )
 }
 
 /// What the platform knows for the DECP record.
@@ -298,17 +341,21 @@ pub fn known<'a>(
 }
 
 /// The registry's éditeur of this SIRET, created (and its SIRET recorded) when missing, under
-/// the name the registry already knows for that SIREN (an hébergeur, say): one legal person,
-/// one name; a different `name` is refused.
+/// the name the registry already knows for that SIREN (an hébergeur the caller reads): one
+/// legal person, one name; a different `name` is refused. An hébergeur the caller may not read
+/// is answered about as an unknown SIREN (its name is not an answer to give). A public body's
+/// SIREN never comes here: [`check`] refused it ([`held_by_public_body`]).
 async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Org, Problem> {
     let siren = &siret[..9];
     if let Some(org) = get_by_code(ctx.store, OrgKind::Editeur, siren).await? {
         return Ok(org);
     }
-    let known: Option<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE siren = $1 ORDER BY name LIMIT 1")
-        .bind(siren)
-        .fetch_optional(ctx.store.pool())
-        .await?;
+    // The name the registry holds for it (an hébergeur): said only to a caller who reads that
+    // organisation; to any other the SIREN is as unknown, its name never echoed.
+    let known = match get_by_code(ctx.store, OrgKind::Hebergeur, siren).await? {
+        Some(host) if authz::reads(ctx.store, ctx.actor, &host).await? => Some(host.name),
+        _ => None,
+    };
     let given = name.map(str::trim).filter(|n| !validate::is_blank(n));
     let name = match (known, given) {
         (Some(known), Some(given)) if fold(&known) != fold(given) => {
@@ -446,8 +493,11 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let earliest = earliest_notification(ctx.store, g, delays).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
-    let taken = buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?;
-    let parties = (&coordinator, members.as_slice(), taken.as_deref());
+    let taken = Taken {
+        buyer: buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?,
+        vendor_public: held_by_public_body(ctx.store, input.vendor_siret.as_deref()).await?,
+    };
+    let parties = (&coordinator, members.as_slice(), &taken);
     let checked = check(&input, g, parties, (ctx.today(), &earliest), &mut checks);
     checks.finish()?;
     let checked = checked.expect("every field checked");
@@ -511,6 +561,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let subject = json!({
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
             "suspended": suspended_switched(&funds, &switched, &vendor),
+            "kept": kept_of(&award.kept_tenants, &funds),
         });
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
         Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
@@ -718,6 +769,13 @@ fn suspended_switched(tenants: &[Tenant], switched: &[String], vendor: &Org) -> 
             )
         })
         .collect()
+}
+
+/// What the award says of the tenants among `funds` (a member's) it leaves with their vendor:
+/// each one's sentence (« L'ENT « … » de … garde son éditeur … »), for the member's notice.
+fn kept_of(kept: &[KeptTenant], funds: &[Tenant]) -> Vec<String> {
+    let of_member = kept.iter().filter(|k| funds.iter().any(|t| t.slug == k.tenant));
+    of_member.map(|k| k.message.clone()).collect()
 }
 
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28

@@ -255,6 +255,11 @@ fn as_sentence(text: &str) -> String {
     }
 }
 
+/// A count as the documents print it, in groups of three (« 1 800 », as amounts are written).
+fn count(n: i64) -> String {
+    costs::quantity(n * 100)
+}
+
 /// The templates' variables: public facts of the groupement and its members.
 fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::Context {
     let total = totals(members);
@@ -314,9 +319,9 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     c.insert(
         "totals",
         &json!({
-            "schools": total.schools, "classes": total.classes, "pupils": total.pupils,
-            "teacher_accounts": total.teacher_accounts, "parent_accounts": total.parent_accounts,
-            "accounts": total.accounts(),
+            "schools": count(total.schools), "classes": count(total.classes), "pupils": count(total.pupils),
+            "teacher_accounts": count(total.teacher_accounts), "parent_accounts": count(total.parent_accounts),
+            "accounts": count(total.accounts()),
         }),
     );
     let rows: Vec<_> = members
@@ -326,7 +331,8 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
                 "name": m.applicant.name, "code": m.applicant.code, "kind": m.applicant.kind.label(),
                 "deliberation_number": m.deliberation_number,
                 "deliberation_date": french(&m.deliberation_date),
-                "schools": m.quantities.schools, "pupils": m.quantities.pupils, "accounts": m.accounts,
+                "schools": count(m.quantities.schools), "pupils": count(m.quantities.pupils),
+                "accounts": count(m.accounts),
             })
         })
         .collect();
@@ -907,6 +913,13 @@ mod tests {
         assert_eq!(as_sentence("amortissement des investissements "), "amortissement des investissements.");
         assert_eq!(as_sentence("amortissement."), "amortissement.");
         assert_eq!(as_sentence("pourquoi ?"), "pourquoi ?");
+    }
+
+    #[test]
+    fn counts_are_printed_in_groups_of_three_as_amounts_are() {
+        assert_eq!(count(1800), "1\u{a0}800");
+        assert_eq!(count(8410), "8\u{a0}410");
+        assert_eq!(count(999), "999");
     }
 
     #[test]

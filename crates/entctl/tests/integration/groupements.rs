@@ -714,11 +714,13 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
 
     // The titulaire's SIREN is already the registry's as an hébergeur: one legal person, one
-    // name; another name is refused, naming the one known.
+    // name; another name is refused, naming the one known to a caller who reads it (an
+    // administrator; see an_award_takes_no_public_body_for_titulaire… for the coordinator).
     new_org(&w.store, OrgKind::Hebergeur, "ENT Éditions SAS", &vendor_siret[..9], None).await;
     let mut renamed = award_body(&vendor_siret);
     renamed["vendor_name"] = json!("Nouvel éditeur <b>SARL</b>");
-    let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
+    let admin_late = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&after_standstill);
+    let (status, problem) = send(admin_late.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
 
@@ -987,8 +989,8 @@ fn cctp_sections_are_there(text: &str, name: &str) {
     for needle in [
         "L. 2113-10",
         // The SDET in force, in the text and in the list of annexes.
-        "version 6.4, jointe en annexe 1",
-        "(SDET), version 6.4 ;",
+        "version 6.4, que le présent CCTP référence et rend applicable au marché",
+        "(SDET), version 6.4, publié par le ministère chargé de l'éducation nationale",
         "SecNumCloud",
         "« cloud au centre »",
         "législation d'un État tiers",
@@ -3443,6 +3445,27 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
             assert!(text.contains("garde son éditeur ENT Éditions SAS"), "{name}: {text}");
         }
     }
+    // The award's notice to the member that funds it names it (the hand-over's notice later
+    // recalls that the award left it); the other member's, which funds no kept tenant, does not.
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded_to = |i: usize| {
+        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
+        let notice = notices
+            .iter()
+            .find(|n| {
+                n.context["event"] == "awarded"
+                    && n.context["reference"] == g2["reference"]
+                    && n.recipients == [mayor.as_str()]
+            })
+            .expect("the award's notice to the commune");
+        entcp::notify::mailer::render("groupement", &notice.context).unwrap()
+    };
+    let (funding, other) = (awarded_to(0), awarded_to(1));
+    for text in [&funding.text, &funding.html] {
+        assert!(text.contains("laisse à leur éditeur actuel les ENT suivants"), "{name}: {text}");
+        assert!(text.contains("garde son éditeur ENT Éditions SAS") && text.contains("ent-des-deux"), "{name}: {text}");
+    }
+    assert!(!other.text.contains("garde son éditeur") && !other.text.contains("laisse à leur éditeur"), "{name}");
 }
 
 /// Runs `groupements-handover` through the API at the clock of `app`, as `admin`: what it says.
@@ -3791,13 +3814,22 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
     // Notified 46 days after the launch, once the open call's délais have run.
     let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let coord = w.coord.to(&notifying);
-    for (buyer, said) in [(&school_siret, "est celui de"), (&another_siret, &format!("du SIREN {siren}"))] {
+    let school: String = sqlx::query_scalar("SELECT name FROM orgs WHERE siret = $1")
+        .bind(&school_siret)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    let said_of_siren = format!("du SIREN {siren}, qui est au répertoire celui d'une autre organisation");
+    for (buyer, said) in
+        [(&school_siret, "celui d'une autre organisation du répertoire"), (&another_siret, &said_of_siren)]
+    {
         let mut body = award_notified_on("2026-11-30");
         body["decp"]["acheteur_siret"] = json!(buyer);
         let (status, problem) = send(coord.post(&award).json(&body)).await;
         assert_eq!((status, fields(&problem)), (422, vec!["decp.acheteur_siret".to_string()]), "{name}: {problem}");
         let message = problem["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(said) && message.contains("pas un membre ni un tiers"), "{name}: {message}");
+        assert!(!message.contains(&school), "{name}: the other organisation is not named: {message}");
     }
 
     let own = luhn(&format!("{}0001", luhn("17940001")));
@@ -3810,6 +3842,150 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["acheteur"]["id"], own.as_str(), "{name}: read from the award");
+}
+
+// The titulaire is an operator, never a public body: a vendor SIRET whose SIREN the registry
+// holds for an organisation other than an éditeur or an hébergeur (an école's own SIRET, another
+// establishment under its commune's SIREN, a member commune's) is refused on `vendor_siret`,
+// for the coordinator and an administrator alike, naming no organisation and creating none.
+// An hébergeur's SIREN the coordinator may not read is answered as an unknown SIREN: its name is
+// never echoed, and the name given is the one the new éditeur takes; an administrator, who
+// reads it, is told the name the registry holds.
+backend_test!(an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope);
+async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&notifying);
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let award = api(&format!("/groupements/{id}/award"));
+    let (school, school_siret): (String, String) = sqlx::query_as(
+        "SELECT name, siret FROM orgs WHERE kind = 'etablissement' AND siret IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(w.store.pool())
+    .await
+    .unwrap();
+    let (commune, commune_siren) = (&w.communes[0].0.name, w.communes[0].0.siren.clone());
+    let mut public = vec![school_siret.clone(), luhn(&format!("{}9999", &school_siret[..9]))];
+    public.extend(commune_siren.map(|siren| luhn(&format!("{siren}0001"))));
+    let editeurs = || common::texts(&w.store, "SELECT id FROM orgs WHERE kind = 'editeur' ORDER BY id", &[]);
+    let before = editeurs().await;
+    for siret in &public {
+        for caller in [&coord, &admin] {
+            let mut body = award_notified_on("2026-11-30");
+            body["vendor_siret"] = json!(siret);
+            body["vendor_name"] = json!(school);
+            let (status, problem) = send(caller.post(&award).json(&body)).await;
+            assert_eq!(
+                (status, fields(&problem)),
+                (422, vec!["vendor_siret".to_string()]),
+                "{name} {siret}: {problem}"
+            );
+            let message = problem["errors"][0]["message"].as_str().unwrap();
+            assert!(message.contains("organisme public"), "{name}: {message}");
+            assert!(!message.contains(school.as_str()) && !message.contains(commune.as_str()), "{name}: {message}");
+        }
+    }
+    assert_eq!(editeurs().await, before, "{name}: no éditeur created after a public body");
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(g["status"], "consultation", "{name}: {g}");
+
+    // An hébergeur out of the coordinator's scope: as an unknown SIREN, to the letter.
+    let hidden = luhn(&format!("{}0001", luhn("83456789")));
+    let unknown = luhn(&format!("{}0001", luhn("84567890")));
+    new_org(&w.store, OrgKind::Hebergeur, "Hébergeur Discret SAS", &hidden[..9], None).await;
+    let unnamed = |siret: &str| {
+        let mut body = award_notified_on("2026-11-30");
+        body["vendor_siret"] = json!(siret);
+        body.as_object_mut().unwrap().remove("vendor_name");
+        body
+    };
+    let (status, of_hidden) = send(coord.post(&award).json(&unnamed(&hidden))).await;
+    let (_, of_unknown) = send(coord.post(&award).json(&unnamed(&unknown))).await;
+    assert_eq!((status, fields(&of_hidden)), (422, vec!["vendor_name".to_string()]), "{name}: {of_hidden}");
+    let same = of_unknown.to_string().replace(&unknown[..9], &hidden[..9]);
+    assert_eq!(of_hidden.to_string(), same, "{name}: answered as an unknown SIREN");
+    assert!(!of_hidden.to_string().contains("Discret"), "{name}: {of_hidden}");
+    // An administrator reads it: another name is refused, naming the registry's.
+    let mut renamed = unnamed(&hidden);
+    renamed["vendor_name"] = json!("Autre Nom SAS");
+    let (status, problem) = send(admin.post(&award).json(&renamed)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
+    assert!(problem.to_string().contains("sous le nom « Hébergeur Discret SAS »"), "{name}: {problem}");
+    // The coordinator's name is taken as for an unknown SIREN.
+    let (status, g) = send(coord.post(&award).json(&renamed)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!(g["award"]["vendor"]["name"], "Autre Nom SAS", "{name}: {g}");
+}
+
+// The pieces read as French sentences: the coordinator with its article (« passé par le
+// Syndicat mixte … »), the object inside the sentence, lower case and ended (RC art. 2, CCAP
+// and CCTP art. 1), « 1 h ouvrée », « Fait à ……, le …… », counts in groups of three (members
+// list, CCTP art. 3, the annex's cells); the SDET is referenced, published, never « joint »
+// (RC art. 5 and CCTP art. 5 agree); the Art. 28(2) authorisation of the titulaire is the
+// responsable de traitement's, given by the ENT convention and passed on by the member.
+backend_test!(groupement_pieces_read_as_french_sentences_and_agree_on_the_sdet_and_the_art_28_authorisation);
+async fn groupement_pieces_read_as_french_sentences_and_agree_on_the_sdet_and_the_art_28_authorisation(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let w = world(&db).await;
+    let (id, _) = groupement_of(&w, "Fourniture d'un ENT pour les écoles des membres", "2026-09-30", &[0]).await;
+    sqlx::query("UPDATE groupement_members SET pupils = 8410, teacher_accounts = 1800 WHERE groupement_id = $1")
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let coordinator = "le Syndicat mixte numérique du Val-de-Marne, coordonnateur du groupement de commandes";
+    let in_sentence = "portant sur fourniture d'un ENT pour les écoles des membres.";
+    let rc = document_text(&w, &id, "rc").await;
+    let ccap = document_text(&w, &id, "ccap").await;
+    let cctp = document_text(&w, &id, "cctp").await;
+    let ae = document_text(&w, &id, "ae").await;
+    let membres = document_text(&w, &id, "membres").await;
+    for (kind, text, needle) in [
+        ("rc", &rc, "La consultation porte sur fourniture d'un ENT pour les écoles des membres.".to_string()),
+        ("ccap", &ccap, format!("l'accord-cadre passé par {coordinator}")),
+        ("ccap", &ccap, format!("énumérés dans la liste des membres du groupement), {in_sentence}")),
+        ("cctp", &cctp, format!("du marché passé par {coordinator}")),
+        ("cctp", &cctp, format!("(au nombre de 1), {in_sentence}")),
+        ("cctp", &cctp, "1 h ouvrée\n".to_string()),
+        ("cctp", &cctp, "Élèves\n8 410\n".to_string()),
+        ("cctp", &cctp, "Comptes enseignants\n1 800\n".to_string()),
+        ("membres", &membres, "Élèves\n8 410\n".to_string()),
+        ("ae", &ae, "Fait à ……, le ……".to_string()),
+        // The SDET: referenced by the CCTP, published by the ministry, joined nowhere.
+        ("rc", &rc, "que référence l'article 5 du CCTP".to_string()),
+        ("rc", &rc, "ne sont pas joints : ils sont publiés, le SDET par le ministère".to_string()),
+        ("cctp", &cctp, "Le SDET n'est pas joint au présent CCTP : il est publié par le ministère".to_string()),
+        // Art. 28(2): the responsable de traitement authorises, through the ENT convention.
+        ("ccap", &ccap, "est donnée par le responsable de traitement que désigne la convention ENT".to_string()),
+        ("ccap", &ccap, "le membre, lui-même sous-traitant, ne fait que la transmettre au titulaire".to_string()),
+    ] {
+        assert!(text.contains(&french(&needle)), "{name} {kind}: « {needle} » in {text}");
+    }
+    for (kind, text, gone) in [
+        ("rc", &rc, "porte sur : "),
+        ("ccap", &ccap, "passé par Syndicat"),
+        ("cctp", &cctp, "passé par Syndicat"),
+        ("cctp", &cctp, " : Fourniture"),
+        ("cctp", &cctp, "1 h ouvrées"),
+        ("cctp", &cctp, "8410"),
+        ("membres", &membres, "8410"),
+        ("ae", &ae, "Fait à……"),
+        ("ae", &ae, "Fait à\n"),
+        ("cctp", &cctp, "jointe en annexe"),
+        ("rc", &rc, "annexe 1 du CCTP"),
+        ("ccap", &ccap, "qui l'a autorisé en adhérant"),
+    ] {
+        assert!(!text.contains(gone) && !text.contains(&french(gone)), "{name} {kind}: « {gone} » in {text}");
+    }
+    // The annex's counts show grouped, their values as they are.
+    let ods = generated(&w, &id, "quantites", "ods").await;
+    let content = part(&ods, "content.xml");
+    assert!(content.contains("office:value=\"8410\"><text:p>8\u{a0}410</text:p>"), "{name}: {content}");
 }
 
 /// A groupement of `w`'s communes `members` (their applications accepted) whose object is
@@ -3866,6 +4042,7 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
          cette date, le jour de la dernière signature, et s'achève le"
             .to_string(),
     ] {
+        let needle = french(&needle);
         assert!(html.contains(&needle), "{name}: « {needle} » in {html}");
     }
     assert_eq!(html.matches("ci-après dénommées ensemble").count(), 1, "{name}: the members designated once");
@@ -3891,7 +4068,7 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
         "après sa signature par le coordonnateur et par chaque membre, et s'achève",
         "dénommée « membre du groupement »",
     ] {
-        assert!(html.contains(needle), "{name}: version 2 keeps « {needle} »: {html}");
+        assert!(html.contains(&french(needle)), "{name}: version 2 keeps « {needle} »: {html}");
     }
     assert!(!html.contains("le jour de la dernière signature") && !html.contains("dénommées ensemble"), "{name}");
 }
