@@ -301,8 +301,30 @@ async fn non_renewal(op: Op<ConventionsState>, ApiJson(body): ApiJson<Opposition
     step(op, StatusCode::OK, async |ctx, conv| renewal::oppose(ctx, conv, body).await).await
 }
 
-async fn amend(op: Op<ConventionsState>) -> Result<Response, Problem> {
-    step(op, StatusCode::CREATED, workflow::amend).await
+async fn amend(op: Op<ConventionsState>, body: Bytes) -> Result<Response, Problem> {
+    step(op, StatusCode::CREATED, async |ctx, conv| {
+        refuse_changes_at_drafting(&body)?;
+        workflow::amend(ctx, conv).await
+    })
+    .await
+}
+
+/// An avenant is drafted from the convention as it is, then changed like any draft: a body
+/// that carries changes would otherwise be dropped without a word (`{}` or none is fine).
+fn refuse_changes_at_drafting(body: &[u8]) -> Result<(), Problem> {
+    let empty = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) => fields.is_empty(),
+        Ok(serde_json::Value::Null) => true,
+        _ => body.iter().all(u8::is_ascii_whitespace),
+    };
+    if empty {
+        return Ok(());
+    }
+    Err(Problem::new(
+        ProblemKind::Validation,
+        "l'avenant se rédige d'abord sans modification (corps vide) ; ses modifications s'apportent ensuite au \
+         brouillon créé, par PATCH /api/v1/conventions/{id} avec son If-Match",
+    ))
 }
 
 async fn document(

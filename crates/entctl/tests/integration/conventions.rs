@@ -623,6 +623,23 @@ async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::T
     assert_eq!(avenants, 1, "{}", c.db.name);
 }
 
+// An avenant is drafted from the convention as it is: changes sent with the request would be
+// dropped without a word, so they are refused (422) and nothing is drafted; `{}` drafts it.
+backend_test!(an_avenant_asked_with_changes_is_refused_and_drafts_nothing);
+async fn an_avenant_asked_with_changes_is_refused_and_drafts_nothing(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let with_changes = json!({ "parameters": { "cout_par_eleve": 500 } });
+    let (status, problem) = call(c.dan.post(c.url(&format!("/{id}/amend"))).json(&with_changes)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("PATCH"), "{name}: {problem}");
+    let sql = "SELECT COUNT(*) AS n FROM conventions WHERE amends_id = $1";
+    assert_eq!(common::count(&c.db.store, sql, &[&id]).await, 0, "{name}: nothing drafted");
+    let (status, avenant) = call(c.dan.post(c.url(&format!("/{id}/amend"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {avenant}");
+}
+
 backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);
 async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature(db: crate::common::TestDb) {
     let c = setup(db).await;
