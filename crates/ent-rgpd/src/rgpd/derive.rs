@@ -646,10 +646,12 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         name: format!("Sous-traitance pour {}", e.controller.name),
         missing: e.missing.clone(),
     }));
+    let (organisation, dpo) = (actor(&org), dpo(&org));
+    incomplete.extend(head_incomplete(&organisation, &dpo));
     Register {
         schema: SCHEMA.into(),
-        organisation: actor(&org),
-        dpo: dpo(&org),
+        organisation,
+        dpo,
         representative: representative(&org),
         as_of: as_of.into(),
         entries,
@@ -1092,6 +1094,27 @@ pub const SENSITIVE_CONDITION_MISSING: &str =
     "condition de l'article 9.2 (ou 10) du RGPD permettant de traiter les données sensibles";
 
 /// Whether an organisation of a register has no way to reach it (art. 30: « coordonnées »).
+/// The register's own heading (art. 30.1.a and 30.2.a: the name and contact details of the
+/// organisation that keeps it and of its DPO), reported like an incomplete entry when a part is
+/// missing: a register with every entry complete still lacks them.
+fn head_incomplete(organisation: &Actor, dpo: &Dpo) -> Option<Incomplete> {
+    let mut missing = Vec::new();
+    if no_contact(organisation) {
+        missing.push(format!("coordonnées de {}", organisation.name));
+    }
+    if dpo.name.is_empty() {
+        missing.push("nom du délégué à la protection des données".to_string());
+    }
+    if dpo.email.is_empty() && dpo.address.is_empty() && dpo.phone.is_empty() {
+        missing.push("coordonnées du délégué à la protection des données".to_string());
+    }
+    (!missing.is_empty()).then(|| Incomplete {
+        reference: "REGISTRE".into(),
+        name: "En-tête du registre (article 30.1.a et 30.2.a)".into(),
+        missing,
+    })
+}
+
 fn no_contact(a: &Actor) -> bool {
     a.email.is_empty() && a.address.is_empty() && a.phone.is_empty()
 }
@@ -1495,8 +1518,25 @@ mod tests {
         assert!(r.entries.iter().all(|e| e.missing.is_empty()), "{:?}", r.incomplete);
         w.orgs.get_mut("college").unwrap().profile.as_mut().unwrap().dpo_email.clear();
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
-        assert_eq!(r.incomplete.len(), 2);
-        assert_eq!(r.incomplete[0].missing, ["coordonnées du délégué à la protection des données"]);
+        let entries: Vec<_> = r.incomplete.iter().filter(|i| i.reference != "REGISTRE").collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].missing, ["coordonnées du délégué à la protection des données"]);
+        let head = r.incomplete.iter().find(|i| i.reference == "REGISTRE").expect("the heading's DPO");
+        assert_eq!(head.missing, ["coordonnées du délégué à la protection des données"]);
+    }
+
+    #[test]
+    fn a_register_whose_heading_lacks_its_dpo_is_incomplete_even_without_an_entry() {
+        let mut w = world();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(r.incomplete.iter().all(|i| i.reference != "REGISTRE"), "{:?}", r.incomplete);
+        w.tenants.clear();
+        let profile = w.orgs.get_mut("college").unwrap().profile.as_mut().unwrap();
+        (profile.dpo_name, profile.dpo_email, profile.dpo_phone, profile.dpo_address) = Default::default();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.entries_count(), 0);
+        let head = r.incomplete.iter().find(|i| i.reference == "REGISTRE").expect("the heading is incomplete");
+        assert!(head.missing.iter().any(|m| m == "nom du délégué à la protection des données"), "{:?}", head.missing);
     }
 
     #[test]

@@ -328,7 +328,10 @@ pub fn document(r: &Register) -> Document {
     let incomplete: Vec<String> =
         r.incomplete.iter().map(|i| format!("{} — {} : {}", i.reference, i.name, i.missing.join(", "))).collect();
     doc.section(Section::new("Fiches incomplètes").bullets(if incomplete.is_empty() {
-        vec!["Aucune : toutes les fiches sont complètes.".to_string()]
+        vec![match r.entries_count() {
+            0 => "Aucune : le registre ne porte encore aucune activité de traitement.".to_string(),
+            _ => "Aucune : le registre et toutes ses fiches sont complets.".to_string(),
+        }]
     } else {
         incomplete
     }))
