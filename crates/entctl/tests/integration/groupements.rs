@@ -3698,20 +3698,47 @@ async fn the_job_ends_a_groupement_at_the_term_of_its_accord_cadre_and_tells_its
 }
 
 // Two passes of the ending at once (two replicas on one database): the groupement is ended once,
-// audited once, its member told once.
+// audited once, its member told once. A pass that read the groupement as awarded and finds it
+// ended once it holds its row (another replica, or its coordinator, ended it meanwhile) does
+// nothing.
 race_test!(two_passes_at_once_end_a_groupement_at_its_term_once);
 async fn two_passes_at_once_end_a_groupement_at_its_term_once(db: crate::common::TestDb) {
+    use entcp::groupements::ending::end_at_term;
     let name = db.name;
     let KeptByFirst { w, first, g1, .. } = kept_by_first(&db, "requested").await;
+    let first_ref = g1["reference"].as_str().unwrap().to_string();
     let actor = entcp::identity::Actor::system(entcp::groupements::handover::JOB);
     let now = entcp::clock::Clock::now(&*clock_on(2030, 1, 15));
-    let pass = || entcp::groupements::ending::end_at_term(&w.store, &actor, now);
-    let (a, b) = tokio::join!(pass(), pass());
-    let (a, b) = (a.unwrap(), b.unwrap());
+
+    // Held: the pass lists it awarded, then waits for its row, which is ended before it gets it.
+    let mut tx = w.store.begin_write().await.unwrap();
+    let lock = w.store.backend().for_update();
+    let sql = format!("SELECT id FROM groupements WHERE id = $1{lock}");
+    sqlx::query(&sql).bind(&first).fetch_all(&mut *tx).await.unwrap();
+    let (store, held_actor) = (w.store.clone(), actor.clone());
+    let waiting = tokio::spawn(async move { end_at_term(&store, &held_actor, now).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("UPDATE groupements SET status = 'ended' WHERE id = $1").bind(&first).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let pass = waiting.await.unwrap().unwrap();
+    assert!(pass.ended.is_empty() && pass.failed.is_empty(), "{name}: {pass:?}");
+    assert!(endings_audited(&w, &first).await.is_empty(), "{name}: nothing recorded");
+    assert!(ended_notices(&w, &first_ref).await.is_empty(), "{name}: nobody told twice");
+
+    sqlx::query("UPDATE groupements SET status = 'awarded' WHERE id = $1")
+        .bind(&first)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let pass = |store: Store, actor: entcp::identity::Actor| {
+        tokio::spawn(async move { end_at_term(&store, &actor, now).await })
+    };
+    let (a, b) = (pass(w.store.clone(), actor.clone()), pass(w.store.clone(), actor));
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
     assert!(a.failed.is_empty() && b.failed.is_empty(), "{name}: {a:?} {b:?}");
     assert_eq!(a.ended.len() + b.ended.len(), 1, "{name}: {a:?} {b:?}");
     assert_eq!(endings_audited(&w, &first).await.len(), 1, "{name}");
-    assert_eq!(ended_notices(&w, g1["reference"].as_str().unwrap()).await.len(), 1, "{name}");
+    assert_eq!(ended_notices(&w, &first_ref).await.len(), 1, "{name}");
 }
 
 // A notified accord-cadre may be résilié before any bon de commande (art. L. 2195-3 du code de
