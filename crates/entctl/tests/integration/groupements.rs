@@ -3750,6 +3750,11 @@ async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: cr
     let name = db.name;
     let KeptByFirst { w, admin, first, g1, .. } = kept_by_first(&db, "requested").await;
     let first_ref = g1["reference"].as_str().unwrap();
+    // The console offers it on the awarded groupement's page.
+    crate::console::with_password(&w.store, "coord@sm94.fr").await;
+    let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
+    let text = crate::console::get(&w.app, &session, &format!("/groupements/{first_ref}")).await.text;
+    assert!(text.contains("Terminer le groupement") && text.contains("Passer en exécution"), "{name}: {text}");
     let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
     let url = api(&format!("/groupements/{first}/transition"));
     let (status, problem) = send(w.communes[0].1.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
