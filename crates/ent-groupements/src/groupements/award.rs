@@ -444,15 +444,20 @@ async fn earliest_notification(
         let first = consultation::earliest_notification(day, procedure, by_post);
         match first == day {
             true => later(day.to_string(), "le lancement de la consultation".into(), String::new()),
-            false => later(first.to_string(), String::new(), open_call_delays(day, by_post)),
+            false => {
+                let launch = format!("lancé le {}", french_date(&day.to_string()));
+                later(first.to_string(), String::new(), open_call_delays(&launch, by_post))
+            }
         }
     }
     Ok(earliest)
 }
 
-/// Why an accord-cadre awarded by an appel d'offres ouvert launched on `launched` is notified
-/// [`consultation::earliest_notification`] at the earliest.
-fn open_call_delays(launched: NaiveDate, by_post: bool) -> String {
+/// Why an accord-cadre awarded by an appel d'offres ouvert is notified
+/// [`consultation::earliest_notification`] at the earliest, after « : », its launch in words
+/// (`launch`: « lancé le 5 décembre 2026 », or a planned one): the award's check and the
+/// planning's ([`super::check_planned_award`]) cite the same articles.
+pub(super) fn open_call_delays(launch: &str, by_post: bool) -> String {
     let standstill = match by_post {
         false => format!(
             "{} jours (article R. 2182-1 du même code ; {} jours si ce rejet ne leur est pas transmis par voie \
@@ -466,10 +471,9 @@ fn open_call_delays(launched: NaiveDate, by_post: bool) -> String {
         ),
     };
     format!(
-        " : l'appel d'offres ouvert lancé le {} (envoi de l'avis de marché) laisse au moins {} jours aux candidats \
+        " : l'appel d'offres ouvert {launch} (envoi de l'avis de marché) laisse au moins {} jours aux candidats \
          pour remettre leur offre (article R. 2161-2 du code de la commande publique), puis l'accord-cadre n'est signé \
          qu'après l'envoi aux candidats évincés du rejet de leur offre et un délai d'au moins {standstill}",
-        french_date(&launched.to_string()),
         consultation::OFFER_DAYS
     )
 }

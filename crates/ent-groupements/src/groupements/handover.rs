@@ -7,7 +7,8 @@
 //! [`super::transition`] right after a groupement is ended.
 //!
 //! Each tenant is handed over in one write transaction: its vendor, the award(s) that kept it
-//! (the entry's [`Release`]), the audit record and the notices of the members concerned. The
+//! (the entry's [`Release`]), the audit record of each entry and one notice to the members
+//! concerned, however many awards kept it (it names them all). The
 //! rows of those awards (and the tenant's) are locked and read again inside it, and an entry
 //! already released is left alone: a second pass, another replica or the job after an ending
 //! changes nothing, and a pass cut midway is taken up where it stopped.
@@ -290,15 +291,19 @@ pub async fn after_ending(store: &Store, actor: &Actor, now: DateTime<Utc>, refe
     }
 }
 
-/// The daily `groupements-handover` job.
+/// The daily `groupements-handover` job: ends the groupements whose accord-cadre reached its
+/// term ([`super::ending::end_at_term`]), then hands over the tenants of every accord-cadre ended.
 pub fn handover_job(state: &super::GroupementsState, now: DateTime<Utc>) -> JobFuture<'_> {
     Box::pin(async move {
         let actor = Actor::system(JOB);
-        let pass = hand_over(&state.store, &actor, now, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        if pass.failed.is_empty() {
-            Ok(pass.outcome())
+        let store = &state.store;
+        let ended = super::ending::end_at_term(store, &actor, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let pass = hand_over(store, &actor, now, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let outcome = format!("{}{}", pass.outcome(), ended.outcome());
+        if pass.failed.is_empty() && ended.failed.is_empty() {
+            Ok(outcome)
         } else {
-            Err(anyhow::anyhow!(pass.outcome()))
+            Err(anyhow::anyhow!(outcome))
         }
     })
 }
@@ -333,6 +338,7 @@ async fn hand_over_tenant(
     sqlx::query(&format!("SELECT id FROM tenants WHERE id = $1{lock}")).bind(&tenant.id).fetch_all(&mut *tx).await?;
     let mut first: Option<(Release, bool)> = None;
     let mut switched = false;
+    let mut told = Told::default();
     for (id, (g, members)) in &notified {
         let sql = format!("SELECT award FROM groupements WHERE id = $1{lock}");
         let Some(award): Option<JsonText<Award>> = sqlx::query_scalar(&sql).bind(id).fetch_optional(&mut *tx).await?
@@ -361,25 +367,24 @@ async fn hand_over_tenant(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        record(&mut tx, store, actor, g, members, &released, now).await?;
+        record(&mut tx, store, actor, g, &released, now).await?;
+        told.add(g, members, &released);
     }
     if first.is_none() {
         tx.rollback().await?;
         return Ok(None);
     }
+    told.notify(&mut tx, now).await?;
     tx.commit().await?;
     Ok(first)
 }
 
-/// The audit record of the entries of `g`'s award released, and the notice of each to the
-/// `collectivite` users of `members` (the award's members funding the tenant: those its
-/// award notified).
+/// The audit record of each entry of `g`'s award released.
 async fn record(
     tx: &mut Tx,
     store: &Store,
     actor: &Actor,
     g: &Groupement,
-    members: &[String],
     released: &[(KeptTenant, Release)],
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
@@ -391,17 +396,52 @@ async fn record(
         });
         let target = Target::new("groupement", &g.id, Some(&g.coordinator.id));
         audit::record(tx, store.backend(), actor, "groupements.handover", &target, summary, now).await?;
-        let mut to = Vec::new();
-        for member in members {
-            to.extend(users_with_role(tx, member, "collectivite").await?);
-        }
-        let subject = json!({
-            "event": "handover", "reference": g.reference, "title": g.title, "message": release.message,
-            "vendor": release.vendor,
-        });
-        Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
     }
     Ok(())
+}
+
+/// The one notice of a tenant's hand-over, however many awards kept it: the awards that released
+/// it (the first names the page), the members to tell (those each award's members funding the
+/// tenant: those its award notified) and what became of it.
+#[derive(Default)]
+struct Told<'a> {
+    awards: Vec<&'a Groupement>,
+    members: Vec<String>,
+    messages: Vec<String>,
+    vendor: Option<String>,
+}
+
+impl<'a> Told<'a> {
+    fn add(&mut self, g: &'a Groupement, members: &[String], released: &[(KeptTenant, Release)]) {
+        self.awards.push(g);
+        for member in members {
+            if !self.members.contains(member) {
+                self.members.push(member.clone());
+            }
+        }
+        for (_, release) in released {
+            if !self.messages.contains(&release.message) {
+                self.messages.push(release.message.clone());
+            }
+            self.vendor = self.vendor.take().or_else(|| release.vendor.clone());
+        }
+    }
+
+    /// Queues the notice to the `collectivite` users of the members, each once.
+    async fn notify(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Problem> {
+        let Some((g, others)) = self.awards.split_first() else { return Ok(()) };
+        let mut to = Vec::new();
+        for member in &self.members {
+            to.extend(users_with_role(tx, member, "collectivite").await?);
+        }
+        let others: Vec<_> = others.iter().map(|o| json!({ "reference": o.reference, "title": o.title })).collect();
+        let subject = json!({
+            "event": "handover", "reference": g.reference, "title": g.title, "message": self.messages.join(" "),
+            "vendor": self.vendor, "others": others,
+        });
+        Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

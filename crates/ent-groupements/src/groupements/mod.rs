@@ -14,6 +14,7 @@ pub mod consultation;
 pub mod costs;
 pub mod decp;
 pub mod documents;
+pub mod ending;
 pub mod handover;
 pub mod membership;
 pub mod readers;
@@ -106,7 +107,10 @@ impl Status {
         }
     }
 
-    /// Moves a transition may make; `awarded` is reached only by an award.
+    /// Moves a transition may make; `awarded` is reached only by an award. A notified
+    /// accord-cadre ends from `awarded` as from `running`: at its term, or résilié before by
+    /// its coordinator, who concluded it for the members (art. L. 2195-3 du code de la commande
+    /// publique), whether or not a bon de commande was issued.
     pub fn can_move_to(self, to: Status) -> bool {
         matches!(
             (self, to),
@@ -115,6 +119,7 @@ impl Status {
                 | (Status::Closed, Status::Consultation)
                 | (Status::Consultation, Status::Awarded)
                 | (Status::Awarded, Status::Running)
+                | (Status::Awarded, Status::Ended)
                 | (Status::Running, Status::Ended)
         )
     }
@@ -563,6 +568,35 @@ fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem>
     }
 }
 
+/// A planned award (`award_planned_date`: the contract signed and notified) no earlier than the
+/// first day the planned launch (`consultation_date`) allows: the délais the award enforces at
+/// notification ([`consultation::earliest_notification`], cited as [`award::open_call_delays`]
+/// does), for the procedure the groupement's RC organises — the open call, the rejections sent
+/// electronically (the shortest standstill) — as nothing planned says otherwise. Checked at
+/// creation, and when an edit moves either date. Unplanned, malformed or inverted dates are
+/// [`check_fields`]' to report.
+fn check_planned_award(consultation: Option<&str>, award_planned: Option<&str>) -> Result<(), Problem> {
+    let day = |d: Option<&str>| d.and_then(|d| validate::date(d.trim()).ok());
+    let (Some(launch), Some(planned)) = (day(consultation), day(award_planned)) else { return Ok(()) };
+    let first = consultation::earliest_notification(launch, consultation::OPEN_CALL, false);
+    if planned < launch || planned >= first {
+        return Ok(());
+    }
+    let words = |d: NaiveDate| french_date(&d.to_string());
+    let launch = format!("dont le lancement est prévu le {}", words(launch));
+    Err(Problem::invalid_field(
+        "award_planned_date",
+        format!(
+            "l'accord-cadre ne pourra pas être notifié avant le {} (attribution prévue : {}){} ; prévoyez l'attribution \
+             le {} au plus tôt",
+            words(first),
+            words(planned),
+            award::open_call_delays(&launch, false),
+            words(first)
+        ),
+    ))
+}
+
 /// The common expenses of a groupement, in cents: at most a billion euros, so that every
 /// share and total computed from them stays far inside an `i64`.
 const MAX_COMMON_EXPENSES_CENTS: i64 = 100_000_000_000;
@@ -857,6 +891,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         input.award_planned_date.as_deref(),
     ))?;
     checks.collect(check_deadline_ahead(&input.application_deadline, ctx.today()))?;
+    checks.collect(check_planned_award(input.consultation_date.as_deref(), input.award_planned_date.as_deref()))?;
     checks.finish()?;
     let (coordinator, checked) = (coordinator.expect("checked"), checked.expect("checked"));
     let id = new_id();
@@ -949,6 +984,9 @@ pub async fn update(
     if checked.deadline != g.application_deadline {
         check_deadline_ahead(&checked.deadline, ctx.today())?;
     }
+    if checked.consultation != g.consultation_date || checked.award_planned != g.award_planned_date {
+        check_planned_award(checked.consultation.as_deref(), checked.award_planned.as_deref())?;
+    }
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \
@@ -1029,6 +1067,9 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
         json!({ "from": g.status.as_str(), "to": to.as_str() }),
     )
     .await?;
+    if to == Status::Ended {
+        ending::notify(&mut tx, ctx.store, g, ctx.now).await?;
+    }
     tx.commit().await?;
     if to == Status::Ended {
         // Right after: the tenants its accord-cadre kept from later awards pass to their titulaire
@@ -1120,6 +1161,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_planned_award_waits_for_the_open_calls_delais_from_the_planned_launch() {
+        let refused =
+            |c: &str, a: &str| check_planned_award(Some(c), Some(a)).err().map(|p| p.errors[0].message.clone());
+        // 5 December + 35 days of offers + 11 of standstill: 20 January.
+        assert_eq!(refused("2026-12-05", "2027-01-20"), None);
+        let said = refused("2026-12-05", "2027-01-19").expect("refused");
+        assert!(said.starts_with("l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027"), "{said}");
+        assert!(said.contains("article R. 2161-2") && said.contains("article R. 2182-1"), "{said}");
+        // Unplanned, malformed or inverted dates are another check's.
+        assert_eq!(check_planned_award(None, Some("2027-01-01")).ok(), Some(()));
+        assert_eq!(refused("2026-12-05", "2026-12-01"), None);
+        assert_eq!(refused("2026-12-05", "pas une date"), None);
+    }
+
+    #[test]
     fn the_status_machine_only_moves_forward_except_reopening() {
         assert!(Status::Open.can_move_to(Status::Closed));
         assert!(Status::Closed.can_move_to(Status::Open));
@@ -1127,6 +1183,8 @@ mod tests {
         assert!(Status::Consultation.can_move_to(Status::Awarded));
         assert!(Status::Awarded.can_move_to(Status::Running));
         assert!(Status::Running.can_move_to(Status::Ended));
+        assert!(Status::Awarded.can_move_to(Status::Ended), "a notified accord-cadre may be résilié before running");
+        assert!(!Status::Consultation.can_move_to(Status::Ended));
         assert!(!Status::Open.can_move_to(Status::Consultation));
         assert!(!Status::Consultation.can_move_to(Status::Open));
         assert!(!Status::Ended.can_move_to(Status::Running));

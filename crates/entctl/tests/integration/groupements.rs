@@ -3632,6 +3632,285 @@ async fn ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once(db: cr
     assert_eq!((again.0.len(), again.1, &again.3, again.4), (1, events, &kept, version), "{name}");
 }
 
+/// The `ended` notices queued for groupement `reference`: (context, recipients).
+async fn ended_notices(w: &World, reference: &str) -> Vec<(Value, Vec<String>)> {
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    notices
+        .into_iter()
+        .filter(|n| n.context["event"] == "ended" && n.context["reference"] == reference)
+        .map(|n| (n.context, n.recipients))
+        .collect()
+}
+
+/// The `groupements.transition` audit records of groupement `id` to `ended`: (actor, summary).
+async fn endings_audited(w: &World, id: &str) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, summary FROM audit_log WHERE action = 'groupements.transition' AND target_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(actor, s)| (actor, serde_json::from_str::<Value>(&s).unwrap()))
+        .filter(|(_, s)| s["to"] == "ended")
+        .collect()
+}
+
+// The accord-cadre of an awarded groupement reaches its term: the daily job moves the groupement
+// to `ended` (audited, its member told), then hands over at once the tenant it had kept from a
+// later award; on its last day nothing moves, and a second run changes nothing.
+backend_test!(the_job_ends_a_groupement_at_the_term_of_its_accord_cadre_and_tells_its_members);
+async fn the_job_ends_a_groupement_at_the_term_of_its_accord_cadre_and_tells_its_members(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, first, g1, g2, .. } = kept_by_first(&db, "requested").await;
+    let first_ref = g1["reference"].as_str().unwrap();
+    let status = |app: &TestApp, id: &str| {
+        let coord = w.coord.to(app);
+        let url = api(&format!("/groupements/{id}"));
+        async move { send(coord.get(url)).await.1["status"].as_str().unwrap().to_string() }
+    };
+    let last_day = TestApp::over(&w.store).clock(clock_on(2030, 1, 14)).build().await;
+    let said = run_handover(&admin, &last_day).await;
+    assert!(!said.contains("terminé"), "{name}: {said}");
+    assert_eq!(status(&last_day, &first).await, "awarded", "{name}: its last day still runs");
+    assert!(ended_notices(&w, first_ref).await.is_empty(), "{name}");
+
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    let said = run_handover(&admin, &after).await;
+    assert!(
+        said.contains(&format!(
+            "1 groupement(s) terminé(s) au terme de leur accord-cadre : {first_ref} (échu le 14 janvier 2030)"
+        )),
+        "{name}: {said}"
+    );
+    assert_eq!(status(&after, &first).await, "ended", "{name}");
+    assert_eq!(status(&after, g2["id"].as_str().unwrap()).await, "awarded", "{name}: the later one runs on");
+    let audited = endings_audited(&w, &first).await;
+    assert_eq!(audited.len(), 1, "{name}: {audited:?}");
+    assert!(audited[0].0.contains("groupements-handover"), "{name}: {audited:?}");
+    assert_eq!(
+        (audited[0].1["from"].as_str(), audited[0].1["term"].as_str()),
+        (Some("awarded"), Some("2030-01-14")),
+        "{name}: {audited:?}"
+    );
+    let notices = ended_notices(&w, first_ref).await;
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    assert_eq!(notices[0].1, [mayor], "{name}: its member");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    assert!(mail.subject.contains("Groupement terminé"), "{name}: {}", mail.subject);
+    assert!(
+        mail.text.contains(&format!(
+            "Le groupement de commandes {first_ref} « ENT 1er degré » est terminé : son accord-cadre avec \
+             ENT Éditions SAS s'est achevé le 14 janvier 2030, à son terme."
+        )),
+        "{name}: {}",
+        mail.text
+    );
+    // The hand-over ran on the ending, in the same run.
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}");
+    let version = send(w.coord.get(api(&format!("/groupements/{first}")))).await.1["version"].clone();
+
+    let said = run_handover(&admin, &after).await;
+    assert!(!said.contains("terminé"), "{name}: {said}");
+    assert_eq!(endings_audited(&w, &first).await.len(), 1, "{name}: once");
+    assert_eq!(ended_notices(&w, first_ref).await.len(), 1, "{name}: once");
+    let again = send(w.coord.get(api(&format!("/groupements/{first}")))).await.1["version"].clone();
+    assert_eq!(again, version, "{name}");
+}
+
+// Two passes of the ending at once (two replicas on one database): the groupement is ended once,
+// audited once, its member told once. A pass that read the groupement as awarded and finds it
+// ended once it holds its row (another replica, or its coordinator, ended it meanwhile) does
+// nothing.
+race_test!(two_passes_at_once_end_a_groupement_at_its_term_once);
+async fn two_passes_at_once_end_a_groupement_at_its_term_once(db: crate::common::TestDb) {
+    use entcp::groupements::ending::end_at_term;
+    let name = db.name;
+    let KeptByFirst { w, first, g1, .. } = kept_by_first(&db, "requested").await;
+    let first_ref = g1["reference"].as_str().unwrap().to_string();
+    let actor = entcp::identity::Actor::system(entcp::groupements::handover::JOB);
+    let now = entcp::clock::Clock::now(&*clock_on(2030, 1, 15));
+
+    // Held: the pass lists it awarded, then waits for its row, which is ended before it gets it.
+    let mut tx = w.store.begin_write().await.unwrap();
+    let lock = w.store.backend().for_update();
+    let sql = format!("SELECT id FROM groupements WHERE id = $1{lock}");
+    sqlx::query(&sql).bind(&first).fetch_all(&mut *tx).await.unwrap();
+    let (store, held_actor) = (w.store.clone(), actor.clone());
+    let waiting = tokio::spawn(async move { end_at_term(&store, &held_actor, now).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("UPDATE groupements SET status = 'ended' WHERE id = $1").bind(&first).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let pass = waiting.await.unwrap().unwrap();
+    assert!(pass.ended.is_empty() && pass.failed.is_empty(), "{name}: {pass:?}");
+    assert!(endings_audited(&w, &first).await.is_empty(), "{name}: nothing recorded");
+    assert!(ended_notices(&w, &first_ref).await.is_empty(), "{name}: nobody told twice");
+
+    sqlx::query("UPDATE groupements SET status = 'awarded' WHERE id = $1")
+        .bind(&first)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let pass = |store: Store, actor: entcp::identity::Actor| {
+        tokio::spawn(async move { end_at_term(&store, &actor, now).await })
+    };
+    let (a, b) = (pass(w.store.clone(), actor.clone()), pass(w.store.clone(), actor));
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert!(a.failed.is_empty() && b.failed.is_empty(), "{name}: {a:?} {b:?}");
+    assert_eq!(a.ended.len() + b.ended.len(), 1, "{name}: {a:?} {b:?}");
+    assert_eq!(endings_audited(&w, &first).await.len(), 1, "{name}");
+    assert_eq!(ended_notices(&w, &first_ref).await.len(), 1, "{name}");
+}
+
+// A notified accord-cadre may be résilié before any bon de commande (art. L. 2195-3 du code de
+// la commande publique): its coordinator ends an awarded groupement directly — audited, its
+// member told, the tenant it kept from a later award handed over at once; a groupement still in
+// consultation cannot be ended (409), and a member cannot end it (403).
+backend_test!(a_coordinator_ends_an_awarded_groupement_directly_by_resiliation);
+async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, first, g1, .. } = kept_by_first(&db, "requested").await;
+    let first_ref = g1["reference"].as_str().unwrap();
+    // The console offers it on the awarded groupement's page.
+    crate::console::with_password(&w.store, "coord@sm94.fr").await;
+    let session = crate::console::sign_in(&w.app, "coord@sm94.fr").await;
+    let text = crate::console::get(&w.app, &session, &format!("/groupements/{first_ref}")).await.text;
+    assert!(text.contains("Terminer le groupement") && text.contains("Passer en exécution"), "{name}: {text}");
+    let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
+    let url = api(&format!("/groupements/{first}/transition"));
+    let (status, problem) = send(w.communes[0].1.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
+    assert_eq!(status, 403, "{name}: a member does not end it: {problem}");
+    let (status, g) = send(w.coord.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("ended")), "{name}: {g}");
+    let audited = endings_audited(&w, &first).await;
+    assert_eq!(audited.len(), 1, "{name}: {audited:?}");
+    assert_eq!(audited[0].1["from"], "awarded", "{name}: {audited:?}");
+    let notices = ended_notices(&w, first_ref).await;
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    assert_eq!(notices[0].1, [format!("mairie{}@test.fr", w.communes[0].0.code)], "{name}");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    assert!(
+        mail.text.contains(&format!(
+            "est terminé : son coordonnateur, {}, a résilié le 1er mars 2028 son accord-cadre avec ENT Éditions SAS, \
+             qui devait courir jusqu'au 14 janvier 2030.",
+            w.coordinator.name
+        )),
+        "{name}: {}",
+        mail.text
+    );
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: at once");
+
+    let other = constituted_groupement(&w, &ending, &[1]).await;
+    launch_consultation(&w.coord.to(&ending), &other, name).await;
+    let url = api(&format!("/groupements/{other}/transition"));
+    let (status, problem) = send(w.coord.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("ne peut pas passer à l'état « terminé »"),
+        "{name}: {problem}"
+    );
+}
+
+// A tenant two later awards kept for the same accord-cadre: at its hand-over, its member gets one
+// notice naming both awards, each award's entry released and audited.
+backend_test!(a_tenant_kept_by_two_awards_gets_one_notice_at_hand_over);
+async fn a_tenant_kept_by_two_awards_gets_one_notice_at_hand_over(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    let signing = TestApp::over(&w.store).clock(clock_on(2026, 10, 15)).build().await;
+    let third = constituted_groupement(&w, &signing, &[0]).await;
+    let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    launch_consultation(&w.coord.to(&launching), &third, name).await;
+    let mut body = award_body(&luhn(&format!("{}0001", luhn("83456789"))));
+    body["vendor_name"] = json!("Troisième Éditeur SAS");
+    body["notified_on"] = json!("2027-01-17");
+    let day = TestApp::over(&w.store).clock(clock_on(2027, 1, 17)).build().await;
+    let (status, g3) = send(w.coord.to(&day).post(api(&format!("/groupements/{third}/award"))).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g3}");
+    assert_eq!(g3["award"]["kept_tenants"][0]["tenant"], "ent-des-deux", "{name}: kept twice: {g3}");
+
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    run_handover(&admin, &after).await;
+    assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Troisième Éditeur SAS"), "{name}");
+    for g in [&g2, &g3] {
+        let (audits, _, _, kept, _) = handover_traces(&w, g["id"].as_str().unwrap()).await;
+        assert_eq!(audits.len(), 1, "{name}: {audits:?}");
+        assert_eq!(kept["released"]["vendor"], "Troisième Éditeur SAS", "{name}: {kept}");
+    }
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    let mails = common::queued_mails(&w.store, "groupement").await;
+    let told: Vec<_> = mails.iter().filter(|m| m.context["event"] == "handover" && m.recipient() == mayor).collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "{name}: one notice for one tenant: {:?}",
+        told.iter().map(|m| &m.context).collect::<Vec<_>>()
+    );
+    let mail = entcp::notify::mailer::render("groupement", &told[0].context).unwrap();
+    let (r2, r3) = (g2["reference"].as_str().unwrap(), g3["reference"].as_str().unwrap());
+    assert!(mail.text.contains("est passé le 15 janvier 2030 à Troisième Éditeur SAS"), "{name}: {}", mail.text);
+    assert!(
+        mail.text.contains(&format!(
+            "Les attributions des marchés des groupements de commandes {r2} « ENT 1er degré » et {r3} « ENT 1er \
+             degré » avaient laissé cet ENT à son éditeur"
+        )),
+        "{name}: {}",
+        mail.text
+    );
+}
+
+// The planned dates follow the délais the award enforces at notification: a planned award
+// earlier than the open call's 35 days and 11 days of standstill after the planned launch is
+// refused on its field, citing the articles, at creation and when an edit moves a date; the
+// first lawful day is taken; an edit that moves no date leaves a former plan alone.
+backend_test!(a_planned_award_before_the_delais_from_the_planned_launch_is_refused);
+async fn a_planned_award_before_the_delais_from_the_planned_launch_is_refused(db: crate::common::TestDb) {
+    let w = world(&db).await;
+    let name = db.name;
+    let mut body = minimal_groupement(&w, "2026-10-15");
+    body["consultation_date"] = json!("2026-12-05");
+    body["award_planned_date"] = json!("2027-01-19");
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert_eq!(fields(&problem), ["award_planned_date"], "{name}: {problem}");
+    let said = problem.to_string();
+    for needle in [
+        "l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027 (attribution prévue : 19 janvier 2027)",
+        "dont le lancement est prévu le 5 décembre 2026",
+        "article R. 2161-2",
+        "article R. 2182-1",
+        "16 jours si ce rejet ne leur est pas transmis par voie électronique",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {problem}");
+    }
+    body["award_planned_date"] = json!("2027-01-20");
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: the first lawful day: {g}");
+    let id = g["id"].as_str().unwrap();
+
+    let patch = |g: &Value, change: Value| {
+        let version = g["version"].as_i64().unwrap();
+        w.coord.patch(api(&format!("/groupements/{id}"))).header("if-match", format!("\"{version}\"")).json(&change)
+    };
+    let (status, problem) = send(patch(&g, json!({ "consultation_date": "2026-12-06" }))).await;
+    assert_eq!(status, 422, "{name}: the launch moved later: {problem}");
+    assert_eq!(fields(&problem), ["award_planned_date"], "{name}: {problem}");
+    let (_, kept) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(kept["consultation_date"], "2026-12-05", "{name}: nothing written");
+
+    // A plan recorded before the rule is left alone by an edit that moves no date.
+    sqlx::query("UPDATE groupements SET award_planned_date = '2026-12-20' WHERE id = $1")
+        .bind(id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let (status, edited) = send(patch(&g, json!({ "title": "ENT 1er degré 2027-2031" }))).await;
+    assert_eq!(status, 200, "{name}: {edited}");
+}
+
 // A suspended tenant is still to be served: the award switches it with the others, and its
 // notice to the member says so — the titulaire serves it on resumption.
 backend_test!(an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_serves_it_on_resumption);

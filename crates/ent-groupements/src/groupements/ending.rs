@@ -1,0 +1,148 @@
+//! The end of a groupement (`ended`): by its coordinator ([`super::transition`], from `awarded`
+//! or `running` — a résiliation before the term of the accord-cadre, art. L. 2195-3 du code de
+//! la commande publique) or at the term of its accord-cadre ([`end_at_term`], the daily job
+//! `groupements-handover`: once [`Award::last_day`] is past). Either way the members'
+//! `collectivite` users are told ([`notify`], the `ended` notice), and the tenants its
+//! accord-cadre kept from later awards are handed over ([`super::handover`]).
+//!
+//! An ending at term is one write transaction per groupement: the row is locked and its status
+//! read again inside it, so a second pass, another replica or an ending by the coordinator
+//! meanwhile changes nothing (no second audit record, no second notice).
+
+use super::{membership, readers, Award, Groupement, Status};
+use chrono::{DateTime, NaiveDate, Utc};
+use ent_conventions::conventions::workflow::users_with_role;
+use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::error::Problem;
+use ent_kernel::store::{timestamp, Store, Tx};
+use ent_ops::notify::Notice;
+use ent_platform::audit::{self, Target};
+use ent_platform::identity::Actor;
+use serde_json::json;
+
+/// The groupements a pass ended at the term of their accord-cadre, and the failures (each named).
+#[derive(Debug, Default)]
+pub struct EndingPass {
+    pub ended: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+impl EndingPass {
+    /// What the job adds to its summary: nothing when nothing ended nor failed.
+    pub fn outcome(&self) -> String {
+        let mut out = String::new();
+        if !self.ended.is_empty() {
+            out.push_str(&format!(
+                " ; {} groupement(s) terminé(s) au terme de leur accord-cadre : {}",
+                self.ended.len(),
+                self.ended.join(", ")
+            ));
+        }
+        if !self.failed.is_empty() {
+            out.push_str(&format!(" ; {} fin(s) en échec : {}", self.failed.len(), self.failed.join(" ; ")));
+        }
+        out
+    }
+}
+
+/// Why `g` is ended on `today`, after « est terminé : »: its accord-cadre reached its term
+/// (its last day before `today`), or its coordinator résilié it before.
+pub fn sentence(g: &Groupement, today: NaiveDate) -> String {
+    let award = g.award.as_ref();
+    let with = award.map(|a| format!(" avec {}", a.vendor.name)).unwrap_or_default();
+    let day = |d: NaiveDate| french_date(&d.to_string());
+    match award.and_then(Award::last_day) {
+        Some(last) if last < today => format!("son accord-cadre{with} s'est achevé le {}, à son terme", day(last)),
+        Some(last) => format!(
+            "son coordonnateur, {}, a résilié le {} son accord-cadre{with}, qui devait courir jusqu'au {}",
+            g.coordinator.name,
+            day(today),
+            day(last)
+        ),
+        None => format!("son coordonnateur, {}, y a mis fin le {}", g.coordinator.name, day(today)),
+    }
+}
+
+/// Queues the `ended` notice of `g` to the `collectivite` users of its accepted members (read
+/// before `tx`), in `tx`.
+pub async fn notify(tx: &mut Tx, store: &Store, g: &Groupement, now: DateTime<Utc>) -> Result<(), Problem> {
+    let mut to = Vec::new();
+    for m in membership::members(store, &g.id).await? {
+        to.extend(users_with_role(tx, &m.applicant.id, "collectivite").await?);
+    }
+    let message = sentence(g, today_in_france(now));
+    let subject = json!({ "event": "ended", "reference": g.reference, "title": g.title, "message": message });
+    Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+    Ok(())
+}
+
+/// Ends the groupements whose accord-cadre (awarded or running) is past its last day on
+/// `now`'s day in France, each in its own transaction ([`end_one`]); one that fails is named and
+/// the others go on.
+pub async fn end_at_term(store: &Store, actor: &Actor, now: DateTime<Utc>) -> Result<EndingPass, Problem> {
+    let today = today_in_france(now);
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM groupements WHERE status IN ('awarded', 'running') AND award IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut pass = EndingPass::default();
+    for id in ids {
+        let Some(g) = super::get(store, &id).await? else { continue };
+        let Some(last) = g.award.as_ref().and_then(Award::last_day).filter(|last| *last < today) else { continue };
+        match end_one(store, actor, &g, last, now).await {
+            Ok(true) => pass.ended.push(format!("{} (échu le {})", g.reference, french_date(&last.to_string()))),
+            Ok(false) => {}
+            Err(p) => pass.failed.push(format!("groupement {} : {}", g.reference, p.detail)),
+        }
+    }
+    Ok(pass)
+}
+
+/// Ends `g`, whose accord-cadre's last day was `last`: locks its row, reads its status again and,
+/// still awarded or running, moves it to `ended` with its audit record and the members' notice,
+/// in one transaction. False when it was no longer to end (another pass, a replica or its
+/// coordinator ended it).
+async fn end_one(
+    store: &Store,
+    actor: &Actor,
+    g: &Groupement,
+    last: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let mut tx = store.begin_write().await?;
+    let sql = format!("SELECT status FROM groupements WHERE id = $1{}", store.backend().for_update());
+    let status: Option<String> = sqlx::query_scalar(&sql).bind(&g.id).fetch_optional(&mut *tx).await?;
+    let from = status.as_deref().and_then(Status::parse).filter(|s| s.can_move_to(Status::Ended));
+    let Some(from) = from else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    sqlx::query("UPDATE groupements SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+        .bind(Status::Ended.as_str())
+        .bind(timestamp(now))
+        .bind(&g.id)
+        .execute(&mut *tx)
+        .await?;
+    let target = Target::new(readers::AUDIT_KIND, &g.id, Some(&g.coordinator.id));
+    let summary = json!({ "from": from.as_str(), "to": Status::Ended.as_str(), "term": last.to_string() });
+    audit::record(&mut tx, store.backend(), actor, "groupements.transition", &target, summary, now).await?;
+    notify(&mut tx, store, g, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_names_each_groupement_ended_and_says_nothing_otherwise() {
+        assert_eq!(EndingPass::default().outcome(), "");
+        let pass = EndingPass { ended: vec!["GC-2026-000001 (échu le 14 janvier 2030)".into()], failed: vec![] };
+        assert_eq!(
+            pass.outcome(),
+            " ; 1 groupement(s) terminé(s) au terme de leur accord-cadre : GC-2026-000001 (échu le 14 janvier 2030)"
+        );
+    }
+}
