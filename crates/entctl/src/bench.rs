@@ -640,7 +640,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     .await?;
     let mut g = g;
     for to in [gm::Status::Closed, gm::Status::Consultation] {
-        g = gm::transition(&ctx, &g, to).await.map_err(fail)?;
+        g = gm::transition(&ctx, &g, to, None).await.map_err(fail)?;
     }
     let siret = (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| parse_siret(s).is_ok());
     // The académie coordinating has no SIREN in the registry: its rectorat's establishment buys.

@@ -263,7 +263,7 @@ pub(super) async fn move_status(
         "statut",
         |_| "etats".to_string(),
         async |manager, g| match to {
-            Some(to) => gm::transition(&on.state.ctx(&manager.actor), g, to).await,
+            Some(to) => gm::transition(&on.state.ctx(&manager.actor), g, to, Some(fields.get("reason"))).await,
             None => Err(Problem::invalid_field("vers", "choisissez l'état où passer le groupement")),
         },
     )

@@ -396,6 +396,10 @@ pub(super) async fn groupement_page(
         "applications": applications,
         "can_apply": open && before_deadline,
         "moves": if coordinating { moves(&g) } else { Vec::new() },
+        // Ending before the accord-cadre's term is a résiliation, whose reason the members read.
+        "resiliation": coordinating && g.status.can_move_to(Status::Ended)
+            && g.award.as_ref().and_then(gm::Award::last_day).is_some_and(|last| last >= state.ctx(&reader.actor).today()),
+        "reason": fields.get("reason"),
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
         "shares": shares,

@@ -13,8 +13,9 @@ use super::{membership, readers, Award, Groupement, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Checks, Problem};
 use ent_kernel::store::{timestamp, Store, Tx};
+use ent_kernel::validate::multiline;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
@@ -45,19 +46,47 @@ impl EndingPass {
     }
 }
 
+/// The longest reason of a résiliation.
+const REASON_MAX: usize = 2000;
+
+/// The reason of a résiliation: ending an accord-cadre before its term is a decision that states
+/// its ground (for the general interest, a fault of the titulaire…: CCAG-TIC, chapitre 7), which
+/// its members are told. Required then (422 on `reason`), checked as any text; `None` when the
+/// groupement has no accord-cadre still running on `today` (none is asked, a given one is kept).
+pub fn resiliation_reason(g: &Groupement, today: NaiveDate, given: Option<&str>) -> Result<Option<String>, Problem> {
+    let given = given.map(str::trim).filter(|r| !r.is_empty());
+    let running = g.award.as_ref().and_then(Award::last_day).is_some_and(|last| last >= today);
+    let mut checks = Checks::default();
+    match given {
+        Some(reason) => {
+            checks.text("reason", reason, REASON_MAX);
+            checks.check("reason", multiline(reason));
+        }
+        None if running => checks.fail(
+            "reason",
+            "mettre fin à l'accord-cadre avant son terme est une résiliation : indiquez-en le motif (intérêt général, \
+             faute du titulaire…), que ses membres recevront",
+        ),
+        None => {}
+    }
+    checks.finish()?;
+    Ok(given.map(str::to_string))
+}
+
 /// Why `g` is ended on `today`, after « est terminé : »: its accord-cadre reached its term
-/// (its last day before `today`), or its coordinator résilié it before.
-pub fn sentence(g: &Groupement, today: NaiveDate) -> String {
+/// (its last day before `today`), or its coordinator résilié it before (for `reason`, when given).
+pub fn sentence(g: &Groupement, today: NaiveDate, reason: Option<&str>) -> String {
     let award = g.award.as_ref();
     let with = award.map(|a| format!(" avec {}", a.vendor.name)).unwrap_or_default();
     let day = |d: NaiveDate| french_date(&d.to_string());
     match award.and_then(Award::last_day) {
         Some(last) if last < today => format!("son accord-cadre{with} s'est achevé le {}, à son terme", day(last)),
         Some(last) => format!(
-            "son coordonnateur, {}, a résilié le {} son accord-cadre{with}, qui devait courir jusqu'au {}",
+            "son coordonnateur, {}, a résilié le {} son accord-cadre{with}, qui devait courir jusqu'au {}{}",
             g.coordinator.name,
             day(today),
-            day(last)
+            day(last),
+            reason.map(|r| format!(", pour le motif suivant : {r}")).unwrap_or_default()
         ),
         None => format!("son coordonnateur, {}, y a mis fin le {}", g.coordinator.name, day(today)),
     }
@@ -65,12 +94,18 @@ pub fn sentence(g: &Groupement, today: NaiveDate) -> String {
 
 /// Queues the `ended` notice of `g` to the `collectivite` users of its accepted members (read
 /// before `tx`), in `tx`.
-pub async fn notify(tx: &mut Tx, store: &Store, g: &Groupement, now: DateTime<Utc>) -> Result<(), Problem> {
+pub async fn notify(
+    tx: &mut Tx,
+    store: &Store,
+    g: &Groupement,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let mut to = Vec::new();
     for m in membership::members(store, &g.id).await? {
         to.extend(users_with_role(tx, &m.applicant.id, "collectivite").await?);
     }
-    let message = sentence(g, today_in_france(now));
+    let message = sentence(g, today_in_france(now), reason);
     let subject = json!({ "event": "ended", "reference": g.reference, "title": g.title, "message": message });
     Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
     Ok(())
@@ -127,7 +162,7 @@ async fn end_one(
     let target = Target::new(readers::AUDIT_KIND, &g.id, Some(&g.coordinator.id));
     let summary = json!({ "from": from.as_str(), "to": Status::Ended.as_str(), "term": last.to_string() });
     audit::record(&mut tx, store.backend(), actor, "groupements.transition", &target, summary, now).await?;
-    notify(&mut tx, store, g, now).await?;
+    notify(&mut tx, store, g, None, now).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -1039,11 +1039,20 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
 const AWARD_ROUTE: &str = "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant";
 
 /// A status change other than the award: close, reopen, consult, run, end.
-pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Groupement, Problem> {
+pub async fn transition(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    to: Status,
+    reason: Option<&str>,
+) -> Result<Groupement, Problem> {
     conflict_unless(to != Status::Awarded, || AWARD_ROUTE)?;
     conflict_unless(g.status.can_move_to(to), || {
         format!("un groupement {} ne peut pas passer à l'état « {} »", g.status.label(), to.label())
     })?;
+    let reason = match to {
+        Status::Ended => ending::resiliation_reason(g, ctx.today(), reason)?,
+        _ => None,
+    };
     conflict_unless(!(to == Status::Consultation && g.members == 0), || {
         "aucun membre accepté : la consultation ne peut pas être lancée"
     })?;
@@ -1064,11 +1073,11 @@ pub async fn transition(ctx: &Ctx<'_>, g: &Groupement, to: Status) -> Result<Gro
         "groupements.transition",
         &g.id,
         Some(&g.coordinator.id),
-        json!({ "from": g.status.as_str(), "to": to.as_str() }),
+        json!({ "from": g.status.as_str(), "to": to.as_str(), "reason": reason }),
     )
     .await?;
     if to == Status::Ended {
-        ending::notify(&mut tx, ctx.store, g, ctx.now).await?;
+        ending::notify(&mut tx, ctx.store, g, reason.as_deref(), ctx.now).await?;
     }
     tx.commit().await?;
     if to == Status::Ended {

@@ -169,6 +169,10 @@ route_table!(GroupementsState, "groupements", |api| vec![
 pub struct TransitionBody {
     /// `closed`, `open` (reopen), `consultation`, `running` or `ended`.
     pub to: Status,
+    /// `ended` before the term of the accord-cadre (a résiliation): its reason, required then,
+    /// sent to the members (2 000 characters at most).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -337,7 +341,7 @@ async fn update(
 }
 
 async fn transition(op: Op<GroupementsState>, ApiJson(body): ApiJson<TransitionBody>) -> Result<Response, Problem> {
-    coordinator_step(op, async |ctx, g| super::transition(ctx, g, body.to).await).await
+    coordinator_step(op, async |ctx, g| super::transition(ctx, g, body.to, body.reason.as_deref()).await).await
 }
 
 async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {

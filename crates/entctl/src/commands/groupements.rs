@@ -72,6 +72,9 @@ pub enum GroupementsCommand {
         id: String,
         /// closed, open, consultation, running, ended.
         to: String,
+        /// Ended before the term of the accord-cadre (a résiliation): its reason, told to the members.
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -202,11 +205,11 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
             print_decision(&membership::withdraw(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?)?;
         }
-        GroupementsCommand::Transition { id, to, as_user } => {
+        GroupementsCommand::Transition { id, to, reason, as_user } => {
             let status = Status::parse(&to)
                 .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
             let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            print(&gm::transition(&groupements.ctx(&actor), &g, status).await.map_err(fail)?)?;
+            print(&gm::transition(&groupements.ctx(&actor), &g, status, reason.as_deref()).await.map_err(fail)?)?;
         }
         GroupementsCommand::Award { id, file, as_user } => {
             let (g, body): (_, AwardInput) = (load(id).await?, super::read_yaml(&file)?);

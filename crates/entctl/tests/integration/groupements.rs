@@ -3581,10 +3581,9 @@ async fn a_kept_tenant_no_running_accord_cadre_covers_stays_with_its_vendor_and_
     let second = g2["id"].as_str().unwrap();
     let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
     for to in ["running", "ended"] {
-        let (status, g) = send(
-            w.coord.to(&ending).post(api(&format!("/groupements/{second}/transition"))).json(&json!({ "to": to })),
-        )
-        .await;
+        let body = json!({ "to": to, "reason": "intérêt général" });
+        let (status, g) =
+            send(w.coord.to(&ending).post(api(&format!("/groupements/{second}/transition"))).json(&body)).await;
         assert_eq!(status, 200, "{name}: {to}: {g}");
     }
     let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 17)).build().await;
@@ -3616,9 +3615,9 @@ async fn ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once(db: cr
     let KeptByFirst { w, admin, first, g2, .. } = kept_by_first(&db, "requested").await;
     let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
     for to in ["running", "ended"] {
+        let body = json!({ "to": to, "reason": "intérêt général" });
         let (status, g) =
-            send(w.coord.to(&ending).post(api(&format!("/groupements/{first}/transition"))).json(&json!({ "to": to })))
-                .await;
+            send(w.coord.to(&ending).post(api(&format!("/groupements/{first}/transition"))).json(&body)).await;
         assert_eq!(status, 200, "{name}: {to}: {g}");
     }
     assert_eq!(vendor_of(&admin, "ent-des-deux").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: at once");
@@ -3782,11 +3781,20 @@ async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: cr
     let url = api(&format!("/groupements/{first}/transition"));
     let (status, problem) = send(w.communes[0].1.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
     assert_eq!(status, 403, "{name}: a member does not end it: {problem}");
-    let (status, g) = send(w.coord.to(&ending).post(&url).json(&json!({ "to": "ended" }))).await;
+    // A résiliation states its reason, which the members read: none, or blank, is refused.
+    for body in [json!({ "to": "ended" }), json!({ "to": "ended", "reason": " \u{200b} " })] {
+        let (status, problem) = send(w.coord.to(&ending).post(&url).json(&body)).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("reason")), "{name}: {problem}");
+    }
+    assert!(endings_audited(&w, &first).await.is_empty(), "{name}: nothing ended");
+    let reason = "motif d'intérêt général : reprise de l'ENT par la région";
+    let body = json!({ "to": "ended", "reason": reason });
+    let (status, g) = send(w.coord.to(&ending).post(&url).json(&body)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("ended")), "{name}: {g}");
     let audited = endings_audited(&w, &first).await;
     assert_eq!(audited.len(), 1, "{name}: {audited:?}");
     assert_eq!(audited[0].1["from"], "awarded", "{name}: {audited:?}");
+    assert_eq!(audited[0].1["reason"], reason, "{name}: {audited:?}");
     let notices = ended_notices(&w, first_ref).await;
     assert_eq!(notices.len(), 1, "{name}: {notices:?}");
     assert_eq!(notices[0].1, [format!("mairie{}@test.fr", w.communes[0].0.code)], "{name}");
@@ -3794,7 +3802,7 @@ async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: cr
     assert!(
         mail.text.contains(&format!(
             "est terminé : son coordonnateur, {}, a résilié le 1er mars 2028 son accord-cadre avec ENT Éditions SAS, \
-             qui devait courir jusqu'au 14 janvier 2030.",
+             qui devait courir jusqu'au 14 janvier 2030, pour le motif suivant : {reason}.",
             w.coordinator.name
         )),
         "{name}: {}",

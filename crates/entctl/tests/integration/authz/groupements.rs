@@ -141,7 +141,7 @@ impl World {
                 .await
                 .unwrap();
             for to in [gm::Status::Closed, gm::Status::Consultation] {
-                g = gm::transition(&ctx, &g, to).await.unwrap();
+                g = gm::transition(&ctx, &g, to, None).await.unwrap();
             }
         }
         if state == "awarded" {
