@@ -34,7 +34,7 @@ use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
-use ent_platform::identity::{Actor, Caller};
+use ent_platform::identity::{shown_actor, Actor, Caller};
 use ent_platform::registry::queries::{list_orgs, OrgFilter};
 use ent_platform::registry::Org;
 use serde_json::{json, Map, Value};
@@ -737,7 +737,7 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     let mut events = vec![json!({
         "at": french_moment(&conv.created_at),
         "what": "Création du brouillon",
-        "who": conv.created_by,
+        "who": shown_actor(&conv.created_by),
         "voided": Value::Null,
     })];
     for step in &conv.steps {
@@ -756,7 +756,7 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
             _ => step.user_name.clone(),
         };
         let who = match &step.recorded_by {
-            Some(by) => format!("{signer} — {role}, signature papier enregistrée par {by}"),
+            Some(by) => format!("{signer} — {role}, signature papier enregistrée par {}", shown_actor(by)),
             None => format!("{signer} — {role}"),
         };
         events.push(json!({
@@ -773,7 +773,7 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
         events.push(json!({
             "at": french_moment(&opposed.at),
             "what": format!("Non-reconduction notifiée par {party}{why} ; la convention prend fin à son terme"),
-            "who": opposed.by,
+            "who": shown_actor(&opposed.by),
             "voided": Value::Null,
         }));
     }

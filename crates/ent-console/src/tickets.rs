@@ -26,7 +26,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::store::{parse_timestamp, Condition};
 use ent_platform::identity::authz::{self, SUPPORT_COMMENT, SUPPORT_CREATE, SUPPORT_HANDLE, SUPPORT_READ};
-use ent_platform::identity::Actor;
+use ent_platform::identity::{shown_actor, Actor};
 use ent_platform::registry::queries::{get_org, Relatives};
 use ent_support::support::attachments;
 use ent_support::support::calendar::Place;
@@ -572,7 +572,7 @@ fn entry_view(e: &HistoryEntry) -> Value {
     };
     json!({
         "at": french_moment(&e.at),
-        "actor": e.actor,
+        "actor": shown_actor(&e.actor),
         "level": e.actor_level.map(|l| l.label()),
         "title": title,
         "internal": internal,

@@ -109,6 +109,25 @@ pub struct Actor {
 /// What joins, in an actor's name, the operator to the user it records for.
 const ON_BEHALF: &str = "pour user:";
 
+/// An actor's name (`user:<email>`, `cli:<login>`, `cli:<login> pour user:<email>`,
+/// `system:<job>`) as a person reads it on a page: the address, the operator, the job in words.
+pub fn shown_actor(name: &str) -> String {
+    if let Some((operator, email)) = name.split_once(ON_BEHALF) {
+        let login = operator.trim().trim_start_matches("cli:");
+        return format!("{email} (enregistré en ligne de commande par {login})");
+    }
+    if let Some(email) = name.strip_prefix("user:") {
+        return email.to_string();
+    }
+    if let Some(login) = name.strip_prefix("cli:") {
+        return format!("{login} (ligne de commande)");
+    }
+    match name.strip_prefix("system:") {
+        Some(job) => format!("tâche automatique « {job} »"),
+        None => name.to_string(),
+    }
+}
+
 /// `cli:<login>`: the operator running `entctl`, by login name (`$USER`, `$LOGNAME`), else
 /// (a container's shell sets neither, or sets them empty) the system account running it.
 fn cli_name() -> String {
@@ -1153,6 +1172,17 @@ pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_actor_s_name_reads_as_a_person_a_command_or_a_job() {
+        assert_eq!(shown_actor("user:dan@ac-creteil.fr"), "dan@ac-creteil.fr");
+        assert_eq!(
+            shown_actor("cli:jdupont pour user:maire@fresnes.fr"),
+            "maire@fresnes.fr (enregistré en ligne de commande par jdupont)"
+        );
+        assert_eq!(shown_actor("cli:root"), "root (ligne de commande)");
+        assert_eq!(shown_actor("system:groupements-handover"), "tâche automatique « groupements-handover »");
+    }
     use super::*;
 
     #[test]
