@@ -2181,6 +2181,36 @@ async fn an_administrators_file_on_a_note_follows_the_notes_visibility(db: crate
     assert_eq!(vendor.as_array().map(Vec::len), Some(2), "{}: {vendor}", db.name);
 }
 
+backend_test!(the_requesters_message_is_titled_as_theirs_not_as_the_supports_reply);
+async fn the_requesters_message_is_titled_as_theirs_not_as_the_supports_reply(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let Opened { id, path, ticket } = s.open("2027-05-12 09:00", nantes()).await;
+    let comments = format!("{path}/comments");
+    let r = s.post(&s.n1, &comments, json!({ "body": "Depuis quand ?" })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let r = s.post(&s.teacher, &comments, json!({ "body": "Depuis lundi." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    escalate_to_n3(&s, &id).await;
+    // Each reader's history titles the requester's message as theirs, the N1's as the support's.
+    for token in [&s.teacher, &s.n1, &s.n3] {
+        let history = s.get(token, &format!("{path}/history")).await.body;
+        let title_of = |body: &str| {
+            let entry = history.as_array().unwrap().iter().find(|e| e["body"] == body).cloned();
+            entry.unwrap_or_else(|| panic!("{}: no « {body} »: {history}", db.name))["title"].clone()
+        };
+        assert_eq!(title_of("Depuis lundi."), "Message du demandeur", "{}: {history}", db.name);
+        assert_eq!(title_of("Depuis quand ?"), "Réponse du support", "{}: {history}", db.name);
+        assert_eq!(history[0]["title"], "Ticket ouvert", "{}: {history}", db.name);
+    }
+    // `entctl support show` titles its lines alike.
+    let reference = ticket["reference"].as_str().unwrap();
+    let (ok, out) = common::entctl(&db.url, &["support", "show", reference, "--as", "rup.julesverne@ac-nantes.fr"]);
+    assert!(ok, "{}: {out}", db.name);
+    let line = |body: &str| out.lines().find(|l| l.ends_with(body)).unwrap_or_else(|| panic!("{}: {out}", db.name));
+    assert!(line("Depuis lundi.").contains("Message du demandeur"), "{}: {out}", db.name);
+    assert!(line("Depuis quand ?").contains("Réponse du support"), "{}: {out}", db.name);
+}
+
 backend_test!(an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters);
 async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters(
     db: crate::common::TestDb,
