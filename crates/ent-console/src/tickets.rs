@@ -551,30 +551,14 @@ async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Re
 
 /// What an entry of the history says.
 fn entry_view(e: &HistoryEntry) -> Value {
-    let status = |v: &Option<String>| {
-        v.as_deref().and_then(Status::parse).map_or_else(|| v.clone().unwrap_or_default(), |s| s.label().to_string())
-    };
-    let level = |v: &Option<String>| v.as_deref().and_then(Level::parse).map_or("", |l| l.label()).to_string();
-    let (title, internal) = match (e.kind.as_str(), e.visibility.as_str()) {
-        ("created", _) => ("Ticket ouvert".to_string(), false),
-        ("comment", "internal") => ("Note interne".to_string(), true),
-        ("comment", "support") => ("Note du support".to_string(), false),
-        ("comment", _) => ("Réponse".to_string(), false),
-        ("status", _) => (format!("Statut : {} → {}", status(&e.from), status(&e.to)), false),
-        ("escalated", v) => (format!("Escaladé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
-        ("returned", v) => (format!("Renvoyé de {} à {}", level(&e.from), level(&e.to)), v == "internal"),
-        ("updated", _) => ("Ticket mis à jour".to_string(), false),
-        ("priority", _) => {
-            (format!("Priorité {} → {}", e.from.as_deref().unwrap_or(""), e.to.as_deref().unwrap_or("")), false)
-        }
-        ("breach", _) => ("Délai dépassé".to_string(), false),
-        (_, v) => (e.kind.clone(), v == "internal"),
-    };
+    // Flagged where the support alone reads it: a note, an escalation or a return kept from the vendor.
+    let internal = e.visibility == "internal"
+        && !matches!(e.kind.as_str(), "created" | "status" | "updated" | "priority" | "breach");
     json!({
         "at": french_moment(&e.at),
         "actor": shown_actor(&e.actor),
         "level": e.actor_level.map(|l| l.label()),
-        "title": title,
+        "title": e.title,
         "internal": internal,
         "body": e.body.clone().filter(|_| e.kind != "updated"),
     })

@@ -390,6 +390,28 @@ pub struct LogConfig {
 pub struct ImportConfig {
     /// Rows written per transaction.
     pub batch_size: usize,
+    /// Seconds an import's lock on its académies lasts without being renewed (renewed every
+    /// third of it): an import stalled longer loses it to the next one.
+    pub lease_seconds: u64,
+}
+
+impl ImportConfig {
+    /// Shortest and longest lease accepted: renewed every third, at least every second; an
+    /// import cut short waits at most an hour before its académies can be imported again.
+    pub const LEASE_SECONDS: std::ops::RangeInclusive<u64> = 3..=3600;
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !Self::LEASE_SECONDS.contains(&self.lease_seconds) {
+            anyhow::bail!(
+                "import.lease_seconds : {} hors des bornes : le bail du verrou d'un import (renouvelé \
+                 au tiers de sa durée) dure de {} à {} secondes",
+                self.lease_seconds,
+                Self::LEASE_SECONDS.start(),
+                Self::LEASE_SECONDS.end()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// When the jobs declared in code run. The composition root gives every job it
@@ -680,7 +702,7 @@ impl Default for LogConfig {
 
 impl Default for ImportConfig {
     fn default() -> Self {
-        ImportConfig { batch_size: 5000 }
+        ImportConfig { batch_size: 5000, lease_seconds: 120 }
     }
 }
 
@@ -697,6 +719,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ENTCP_LOG_FORMAT", "log.format"),
     ("ENTCP_LOG_LEVEL", "log.level"),
     ("ENTCP_IMPORT_BATCH_SIZE", "import.batch_size"),
+    ("ENTCP_IMPORT_LEASE_SECONDS", "import.lease_seconds"),
     ("ENTCP_JOBS_TIMEZONE", "jobs.timezone"),
     ("ENTCP_PROVISIONING_BACKEND", "provisioning.backend"),
     ("ENTCP_KUBECONFIG", "provisioning.kube.kubeconfig"),
@@ -774,6 +797,7 @@ impl Config {
         if self.provisioning.kube.field_manager.is_empty() || self.provisioning.kube.field_manager.len() > 128 {
             anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
         }
+        self.import.validate()?;
         self.provisioning.reconcile.validate()?;
         self.provisioning.guardrails.validate()?;
         let secrets = &self.provisioning.manifests_credentials;
@@ -827,6 +851,7 @@ impl Config {
                 "log.format" => self.log.format = value.clone(),
                 "log.level" => self.log.level = value.clone(),
                 "import.batch_size" => self.import.batch_size = value.parse().map_err(|e| bad(&e))?,
+                "import.lease_seconds" => self.import.lease_seconds = value.parse().map_err(|e| bad(&e))?,
                 "jobs.timezone" => self.jobs.timezone = value.clone(),
                 "provisioning.backend" => self.provisioning.backend = parse_enum(&value).map_err(|e| bad(&e))?,
                 "provisioning.kube.kubeconfig" => self.provisioning.kube.kubeconfig = Some(PathBuf::from(&value)),
@@ -1009,6 +1034,23 @@ mod tests {
         ];
         let unknown = config.unknown_env(vars.map(|(k, v)| (k.to_string(), v.to_string())));
         assert_eq!(unknown, ["ENTCP_DATABSE_URL", "ENTCP_SMTP_PROT"]);
+    }
+
+    #[test]
+    fn the_import_lease_is_read_from_the_file_or_the_environment_and_bounded() {
+        let mut config = Config::from_yaml("import:\n  lease_seconds: 30\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.import.lease_seconds, 30);
+        config.apply_env(|n| (n == "ENTCP_IMPORT_LEASE_SECONDS").then(|| "600".into())).unwrap();
+        assert_eq!(config.import.lease_seconds, 600);
+        config.validate().unwrap();
+        assert_eq!(Config::default().import.lease_seconds, 120, "two minutes unless told");
+        for refused in [0, 2, 3601] {
+            config.import.lease_seconds = refused;
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.starts_with("import.lease_seconds : ") && err.contains("de 3 à 3600 secondes"), "{err}");
+        }
+        assert!(config.apply_env(|n| (n == "ENTCP_IMPORT_LEASE_SECONDS").then(|| "2 min".into())).is_err());
     }
 
     #[test]

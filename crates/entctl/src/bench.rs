@@ -54,7 +54,7 @@ pub async fn import(config: &Config, rows: usize, communes: usize) -> anyhow::Re
     outln!("base : {}", redact(&url));
     let store = Store::connect(&url, config.database.max_connections).await?;
     crate::migrate(&store, config.catalog_dir.as_deref()).await?;
-    let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
+    let options = ImportOptions::configured(&config.import);
     let actor = Actor::cli();
     let python = python_insert_rate(&dir, summary.rows).await;
     match python {
@@ -119,7 +119,7 @@ async fn scoped_pass(
     let started = Instant::now();
     let elsewhere = read_places_elsewhere(store, &scope).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     let pre_read = started.elapsed().as_secs_f64();
-    let options = ImportOptions { dry_run: false, batch_size, scope: Some(scope) };
+    let options = ImportOptions { dry_run: false, batch_size, scope: Some(scope), ..ImportOptions::default() };
     let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(csv_path)?);
     let started = Instant::now();
     let report = import_annuaire(store, actor, file, options, chrono::Utc::now())
@@ -260,7 +260,7 @@ impl BenchWorld {
         crate::migrate(&store, config.catalog_dir.as_deref()).await?;
         let mut csv = Vec::new();
         write_annuaire(&mut csv, &synthetic)?;
-        let options = ImportOptions { dry_run: false, batch_size: config.import.batch_size, scope: None };
+        let options = ImportOptions::configured(&config.import);
         import_annuaire(&store, &Actor::cli(), std::io::Cursor::new(csv), options, chrono::Utc::now())
             .await
             .map_err(|p| anyhow::anyhow!(p.detail))?;

@@ -22,7 +22,7 @@ const EXAMPLE_TENANTS: &[&str] = &[
 /// Loads the demo data; returns a one-line summary.
 pub async fn load(state: &AppState) -> anyhow::Result<String> {
     let actor = Actor { user_id: None, name: "system:demo".into(), ..Actor::cli() };
-    let options = ImportOptions { batch_size: state.config.import.batch_size, ..ImportOptions::default() };
+    let options = ImportOptions::configured(&state.config.import);
     let report =
         import_annuaire(&state.store, &actor, std::io::Cursor::new(SAMPLE_ANNUAIRE), options, state.clock.now())
             .await

@@ -1064,7 +1064,7 @@ async fn import_file(config: &Config, file: PathBuf, dry_run: bool, json: bool) 
             .progress_chars("=> "),
     );
     let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 16, handle));
-    let options = ImportOptions { dry_run, batch_size: config.import.batch_size, scope: None };
+    let options = ImportOptions { dry_run, ..ImportOptions::configured(&config.import) };
     let result = import_annuaire(&store, &Actor::cli(), reader, options, chrono::Utc::now()).await;
     bar.finish_and_clear();
     let report = result.map_err(|p| anyhow::anyhow!("{}", p.detail))?;

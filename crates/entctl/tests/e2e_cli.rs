@@ -968,6 +968,11 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         ("file", serve(&["--config", "ecoute.yaml"], &[]), listen),
         ("environment", serve(&[], &[("ENTCP_LISTEN", "pas-une-adresse")]), listen),
         ("environment value", serve(&[], &[("ENTCP_SMTP_PORT", "abc")]), "ENTCP_SMTP_PORT=abc invalide"),
+        (
+            "import lease",
+            serve(&[], &[("ENTCP_IMPORT_LEASE_SECONDS", "1")]),
+            "import.lease_seconds : 1 hors des bornes : le bail du verrou d'un import",
+        ),
         ("unknown key", serve(&["--config", "inconnue.yaml"], &[]), "configuration inconnue.yaml invalide"),
         ("folder named", serve(&["--config", "catalogue.yaml"], &[]), "catalog_dir : dossier dossier-absent illisible"),
         ("flag", serve(&["--log-format", "xml"], &[]), "log.format « xml » invalide"),

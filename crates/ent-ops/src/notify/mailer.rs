@@ -309,6 +309,19 @@ mod tests {
     }
 
     #[test]
+    fn the_requesters_message_is_theirs_to_the_support_and_the_supports_reply_theirs_to_the_requester() {
+        let ticket = |event: &str| serde_json::json!({ "event": event, "reference": "ENT-7", "subject": "Notes", "body": "Depuis lundi." });
+        let message = render("support", &ticket("reply")).unwrap();
+        assert_eq!(message.subject, "Message du demandeur : ENT-7 « Notes »", "as the history titles it");
+        assert!(
+            message.text.contains("Le demandeur a écrit sur le ticket ENT-7") && message.text.contains("Depuis lundi.")
+        );
+        assert!(message.html.contains("Le demandeur a écrit sur le ticket"), "{}", message.html);
+        let reply = render("support", &ticket("comment")).unwrap();
+        assert_eq!(reply.subject, "Réponse du support : ENT-7 « Notes »");
+    }
+
+    #[test]
     fn a_notice_links_its_page_only_where_the_console_address_is_configured() {
         let notice = serde_json::json!({ "event": "reminder", "reference": "ENT-1", "subject": "s", "priority": "P2",
                                          "level": "N1", "days": 3, "page": "/tickets/ENT-1" });

@@ -7,11 +7,11 @@
 //! started again converges to the state of one clean run.
 
 use super::codes::{self, departement_of_commune};
-use super::import_lock::{ImportLock, IMPORT_LEASE};
+use super::import_lock::{duration_in_words, ImportLock, IMPORT_LEASE};
 use super::{EtabType, OrgKind};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::naming;
 use ent_kernel::store::{
@@ -39,11 +39,21 @@ pub struct ImportOptions {
     /// when every organisation it writes is new in that scope or already registered in
     /// it: an import never takes an organisation out of another's scope.
     pub scope: Option<ImportScope>,
+    /// How long the import's locks hold without being renewed (`import.lease_seconds`).
+    pub lease: Duration,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { dry_run: false, batch_size: 5000, scope: None }
+        ImportOptions { dry_run: false, batch_size: 5000, scope: None, lease: IMPORT_LEASE }
+    }
+}
+
+impl ImportOptions {
+    /// The options of an import as configured (`import:`): its batch size and lease.
+    pub fn configured(config: &ent_kernel::config::ImportConfig) -> ImportOptions {
+        let lease = Duration::seconds(i64::try_from(config.lease_seconds).unwrap_or(i64::MAX / 1000));
+        ImportOptions { batch_size: config.batch_size, lease, ..ImportOptions::default() }
     }
 }
 
@@ -1200,7 +1210,7 @@ pub async fn import_annuaire<R: Read + Send + 'static>(
     // No other import writes in its académies meanwhile (a dry run writes nothing, takes none).
     let lock = match options.dry_run {
         true => None,
-        false => ImportLock::take(store, actor, options.scope.as_ref(), now).await?,
+        false => ImportLock::take(store, actor, options.scope.as_ref(), options.lease, now).await?,
     };
     let report = import_locked(store, actor, input, &options, lock.as_ref(), started, now).await;
     if let Some(lock) = lock {
@@ -1317,7 +1327,7 @@ async fn write_batches<R: Read + Send + 'static>(
                     while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
                         statistics.settle(store, options, &mut report, done?).await?;
                     }
-                    return Err(lock_lost(&report));
+                    return Err(lock_lost(&report, options.lease));
                 }
                 Some(Ok(mut batch)) => {
                     record_line_outcomes(&mut report, &batch);
@@ -1345,13 +1355,13 @@ async fn write_batches<R: Read + Send + 'static>(
 
 /// The import stalled past its locks' lease and another took them over: it stops, what it wrote
 /// kept (a new import of the file goes on from there).
-fn lock_lost(report: &ImportReport) -> Problem {
+fn lock_lost(report: &ImportReport, lease: Duration) -> Problem {
     Problem::conflict(format!(
-        "import interrompu après {} lignes : il est resté bloqué plus de {} minutes et un autre import \
+        "import interrompu après {} lignes : il est resté bloqué plus de {} et un autre import \
          de vos académies a pu commencer ; les lignes lues sont importées, relancez l'import du fichier \
          une fois l'autre terminé",
         report.rows,
-        IMPORT_LEASE.num_minutes()
+        duration_in_words(lease)
     ))
 }
 

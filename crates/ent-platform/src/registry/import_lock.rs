@@ -18,7 +18,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// How long a lock holds without being renewed (it is renewed every third of it).
+/// How long a lock holds without being renewed (it is renewed every third of it), unless
+/// configured (`import.lease_seconds`).
 pub const IMPORT_LEASE: Duration = Duration::minutes(2);
 
 /// The key of an import that may write in every académie (an administrator's).
@@ -107,14 +108,15 @@ fn is_gone(process: &str, run_id: &str) -> bool {
 }
 
 impl ImportLock {
-    /// Takes the locks of the académies an import of `scope` may write in, at `now` (the lease
-    /// moves on from it with the time the import takes). `None` when there is none to take.
-    /// Refused (409) while another import holds one of them, or `*`, or holds any when this
-    /// import is an administrator's; locks whose lease ran out are taken over.
+    /// Takes the locks of the académies an import of `scope` may write in, at `now`, for `lease`
+    /// (moving on from `now` with the time the import takes, renewed every third of it). `None`
+    /// when there is none to take. Refused (409) while another import holds one of them, or `*`,
+    /// or holds any when this import is an administrator's; locks whose lease ran out are taken over.
     pub async fn take(
         store: &Store,
         actor: &Actor,
         scope: Option<&ImportScope>,
+        lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<ImportLock>, Problem> {
         let keys = keys(scope);
@@ -144,7 +146,7 @@ impl ImportLock {
             tx.rollback().await?;
             return Err(Problem::conflict(detail));
         }
-        let expires = timestamp(now + IMPORT_LEASE);
+        let expires = timestamp(now + lease);
         for key in &keys {
             sqlx::query(
                 "INSERT INTO import_locks (academie_code, run_id, holder, process, started_at, expires_at) \
@@ -161,7 +163,7 @@ impl ImportLock {
         }
         tx.commit().await?;
         let lost = Arc::new(AtomicBool::new(false));
-        let renewal = tokio::spawn(renew(store.clone(), run_id.clone(), now, started, lost.clone()));
+        let renewal = tokio::spawn(renew(store.clone(), run_id.clone(), lease, now, started, lost.clone()));
         Ok(Some(ImportLock { store: store.clone(), run, renewal, lost, released: false }))
     }
 
@@ -201,15 +203,32 @@ async fn delete(store: &Store, run_id: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Renews the locks of `run_id` every third of the lease, the time from `now` (taken at
+/// « 2 minutes », « 1 minute », « 90 secondes »: a lease as the refusals say it.
+pub fn duration_in_words(d: Duration) -> String {
+    let seconds = d.num_seconds();
+    match (seconds % 60, seconds / 60) {
+        (0, 1) => "1 minute".into(),
+        (0, minutes) if minutes > 1 => format!("{minutes} minutes"),
+        _ => format!("{seconds} secondes"),
+    }
+}
+
+/// Renews the locks of `run_id` for `lease` every third of it, the time from `now` (taken at
 /// `started`) moving on; sets `lost` when they were taken over.
-async fn renew(store: Store, run_id: String, now: DateTime<Utc>, started: std::time::Instant, lost: Arc<AtomicBool>) {
-    let every = (IMPORT_LEASE / 3).to_std().unwrap_or(std::time::Duration::from_secs(40));
+async fn renew(
+    store: Store,
+    run_id: String,
+    lease: Duration,
+    now: DateTime<Utc>,
+    started: std::time::Instant,
+    lost: Arc<AtomicBool>,
+) {
+    let every = (lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(40));
     loop {
         tokio::time::sleep(every).await;
         let current = now + Duration::from_std(started.elapsed()).unwrap_or_default();
         let renewed = sqlx::query("UPDATE import_locks SET expires_at = $1 WHERE run_id = $2")
-            .bind(timestamp(current + IMPORT_LEASE))
+            .bind(timestamp(current + lease))
             .bind(&run_id)
             .execute(store.pool())
             .await;
@@ -274,6 +293,14 @@ fn academie_phrase(name: Option<&str>, code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_is_said_in_minutes_when_it_is_whole_minutes() {
+        assert_eq!(duration_in_words(IMPORT_LEASE), "2 minutes");
+        assert_eq!(duration_in_words(Duration::seconds(60)), "1 minute");
+        assert_eq!(duration_in_words(Duration::seconds(90)), "90 secondes");
+        assert_eq!(duration_in_words(Duration::seconds(3)), "3 secondes");
+    }
 
     #[test]
     fn an_academie_is_named_with_its_article() {

@@ -408,8 +408,8 @@ async fn import(
     }
     let options = ImportOptions {
         dry_run: query.dry_run,
-        batch_size: state.config.import.batch_size,
         scope: import_scope(&caller),
+        ..ImportOptions::configured(&state.config.import)
     };
     let limit = state.config.server.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

@@ -6,9 +6,9 @@
 //! vendor none of the internal notes'). Every upload is audited.
 
 use super::tickets::{
-    find, hides_requester, load_for_update, pseudonym, refuse_public_above_n1, writing_level, Ctx, Ticket,
+    find, hides_requester, load_for_update, pseudonym, refuse_public_above_n1, writing_level, Ctx, Ticket, Written,
 };
-use super::Viewer;
+use super::{Level, Viewer};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use ent_documents::documents::{self, sha256_hex};
@@ -169,14 +169,16 @@ pub fn check(field: &str, upload: Upload) -> Result<Checked, Problem> {
     Ok(Checked { name, content_type, bytes: upload.bytes })
 }
 
-/// The visibility an attachment sent by `viewer` with a `public` (or internal) message
-/// gets, as a comment's would; a requester sends public files only.
-pub(super) fn visibility_of(viewer: Viewer, public: bool) -> Result<&'static str, Problem> {
+/// The visibility an attachment sent by `viewer`, writing at `level` ([`writing_level`]), with a
+/// `public` (or internal) message gets: the comment's ([`Written`]), so a file written at N3 (the
+/// vendor's, or an administrator's or N2's acting there) is the support's note like the note
+/// itself; a requester sends public files only.
+pub(super) fn visibility_of(viewer: Viewer, level: Option<Level>, public: bool) -> Result<&'static str, Problem> {
     match (viewer, public) {
-        (_, true) => Ok("public"),
         (Viewer::Requester, false) => Err(forbidden("un demandeur ne joint que des fichiers visibles du support")),
-        (Viewer::Vendor, false) => Ok("support"),
-        (Viewer::Staff, false) => Ok("internal"),
+        (_, true) => Ok("public"),
+        (_, false) if Written::of(viewer, level, false) == Written::SupportNote => Ok("support"),
+        (_, false) => Ok("internal"),
     }
 }
 
@@ -184,9 +186,10 @@ pub(super) fn visibility_of(viewer: Viewer, public: bool) -> Result<&'static str
 /// be seen; refused on a closed ticket and beyond [`MAX_PER_TICKET`]. Audited.
 pub async fn attach(ctx: &Ctx<'_>, id: &str, public: bool, files: Vec<Checked>) -> Result<Vec<Attachment>, Problem> {
     let (t, viewer) = find(&ctx.state.store, ctx.actor, id).await?;
-    let visibility = visibility_of(viewer, public)?;
     let levels = super::levels_of(&ctx.state.store, ctx.actor, &t).await?;
-    if let Some(level) = writing_level(&levels, &t).filter(|_| public && viewer != Viewer::Requester) {
+    let level = writing_level(&levels, &t).filter(|_| viewer != Viewer::Requester);
+    let visibility = visibility_of(viewer, level, public)?;
+    if let Some(level) = level.filter(|_| public) {
         refuse_public_above_n1(&t, level)?;
     }
     if files.is_empty() {
@@ -393,5 +396,20 @@ mod tests {
         assert!(upload("x.html", b"<p>").is_err());
         assert!(upload("x.pdf", b"").is_err());
         assert!(upload("x.pdf", &vec![b'%'; MAX_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn a_file_with_a_note_is_seen_as_the_note_is_whoever_writes_at_n3() {
+        // An administrator or an N1/N2 acting at N3 (`Staff`) writes the support's note, as the vendor does.
+        for viewer in [Viewer::Staff, Viewer::Vendor] {
+            assert_eq!(visibility_of(viewer, Some(Level::N3), false).unwrap(), "support");
+            assert_eq!(visibility_of(viewer, Some(Level::N3), true).unwrap(), "public");
+        }
+        assert_eq!(visibility_of(Viewer::Staff, Some(Level::N2), false).unwrap(), "internal");
+        assert_eq!(visibility_of(Viewer::Staff, Some(Level::N1), false).unwrap(), "internal");
+        // Without a writing level, a non-public file stays internal, never public.
+        assert_eq!(visibility_of(Viewer::Staff, None, false).unwrap(), "internal");
+        assert_eq!(visibility_of(Viewer::Requester, None, true).unwrap(), "public");
+        assert!(visibility_of(Viewer::Requester, None, false).is_err());
     }
 }

@@ -32,7 +32,7 @@ pub enum SupportCommand {
         #[arg(long = "as")]
         as_user: Option<String>,
     },
-    /// Show a ticket (id or reference) and its history as JSON.
+    /// Show a ticket (id or reference) as JSON, then its history, an entry a line (its French title first).
     Show {
         id: String,
         #[arg(long = "as")]
@@ -184,15 +184,8 @@ pub async fn run(state: &AppState, command: SupportCommand) -> anyhow::Result<Ex
             let ctx = Ctx { state: &support, actor: &actor, now };
             outln!("{}", serde_json::to_string_pretty(&tickets::get(&ctx, &id).await.map_err(fail)?)?);
             for e in tickets::history(&ctx, &id).await.map_err(fail)? {
-                let what = [e.from, e.to].into_iter().flatten().collect::<Vec<_>>().join(" → ");
-                outln!(
-                    "{} {:<10} {:<9} {:<28} {what} {}",
-                    e.at,
-                    e.kind,
-                    e.visibility,
-                    e.actor,
-                    e.body.unwrap_or_default()
-                );
+                let body = e.body.unwrap_or_default();
+                outln!("{} {:<28} {:<9} {:<28} {body}", e.at, e.title, e.visibility, e.actor);
             }
         }
         SupportCommand::Create { file, as_user } => {

@@ -188,6 +188,32 @@ async fn the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing(db
     }
 }
 
+/// The title of the history entry of `page` that shows `body`.
+fn title_of_entry<'a>(page: &'a str, body: &str) -> &'a str {
+    let entry = page.split("<li class=\"console-timeline__entry").find(|e| e.contains(body));
+    let entry = entry.unwrap_or_else(|| panic!("no entry « {body} »: {page}"));
+    entry.split("<strong>").nth(1).and_then(|t| t.split("</strong>").next()).unwrap_or("")
+}
+
+// The usager's message is theirs in the history (« Message du demandeur »), the N1's reply the
+// support's (« Réponse du support », as its e-mail says), on both sides.
+backend_test!(the_usagers_message_is_titled_as_theirs_in_the_history_the_n1s_reply_as_the_supports);
+async fn the_usagers_message_is_titled_as_theirs_in_the_history_the_n1s_reply_as_the_supports(db: TestDb) {
+    let (app, usager, reference) = ticket_of_the_usager(db).await;
+    let path = format!("/tickets/{reference}");
+    let n1 = sign_in(&app, N1).await;
+    let reply = [("message", "Depuis quand ?"), ("visibilite", "public")];
+    let replied = post_form(&app, &n1, &format!("{path}/commentaire"), &reply).await;
+    assert_eq!(replied.status, 303, "{}", replied.text);
+    let sent = post_form(&app, &usager, &format!("{path}/commentaire"), &[("message", "Depuis lundi.")]).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    for who in [&usager, &n1] {
+        let page = get(&app, who, &path).await;
+        assert_eq!(title_of_entry(&page.text, "Depuis lundi."), "Message du demandeur", "{}", app.backend);
+        assert_eq!(title_of_entry(&page.text, "Depuis quand ?"), "Réponse du support", "{}", app.backend);
+    }
+}
+
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);
 async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages(db: TestDb) {
     let (app, usager, reference) = ticket_of_the_usager(db).await;

@@ -15,7 +15,7 @@ use entcp::synthetic::{write_annuaire, SyntheticOptions};
 const HEADER: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;Libelle_region;Ecole_maternelle;Ecole_elementaire;SIREN_SIRET;etat\n";
 
 async fn import_bytes(store: &Store, bytes: Vec<u8>, dry_run: bool) -> ImportReport {
-    let options = ImportOptions { dry_run, batch_size: 100, scope: None };
+    let options = ImportOptions { dry_run, batch_size: 100, scope: None, ..ImportOptions::default() };
     import_annuaire(store, &admin(), std::io::Cursor::new(bytes), options, t0()).await.expect("import runs")
 }
 
@@ -146,7 +146,7 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
 0940176F;Ecole du Port;Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
 0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n\
 0940262Z;Ecole\u{1f}du\u{1e}Bled\u{1d};Ecole;94068;Saint-Maur-des-Fossés;24;;;;\n";
-    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None, ..ImportOptions::default() };
     let actor = admin();
     let import =
         || import_annuaire(&db.store, &actor, std::io::Cursor::new(csv.as_bytes().to_vec()), options.clone(), t0());
@@ -187,7 +187,7 @@ async fn a_first_import_stores_every_character_and_upserts_what_an_earlier_batch
         "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;Code_academie\n\
 0940176F;\"Ecole du\\Port \\N Sud\";Ecole;94034;;24\n\
 0940209S;Ecole du Jardin;Ecole;94034;Fresnes-sur-Bièvre;24\n";
-    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: None, ..ImportOptions::default() };
     let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
         .await
         .expect("import runs");
@@ -367,7 +367,7 @@ backend_test!(a_file_with_carriage_returns_alone_is_refused_by_its_line_endings)
 async fn a_file_with_carriage_returns_alone_is_refused_by_its_line_endings(db: crate::common::TestDb) {
     let admin = admin();
     let import = |bytes: Vec<u8>| {
-        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None, ..ImportOptions::default() };
         import_annuaire(&db.store, &admin, std::io::Cursor::new(bytes), options, t0())
     };
     let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
@@ -399,7 +399,7 @@ Code_academie\n0940176F;Ecole Doisneau;Ecole;94034;Fresnes;24\n\n";
 
 backend_test!(a_file_without_the_required_columns_is_refused_whole);
 async fn a_file_without_the_required_columns_is_refused_whole(db: crate::common::TestDb) {
-    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None, ..ImportOptions::default() };
     let csv = "UAI,Nom,Commune\n0940176F,Ecole,94034\n";
     let err = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.as_bytes().to_vec()), options, t0())
         .await
@@ -429,7 +429,7 @@ async fn a_first_import_upserts_a_row_registered_while_it_ran(db: crate::common:
     let (open, gate) = std::sync::mpsc::channel();
     let store = db.store.clone();
     let import = tokio::spawn(async move {
-        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+        let options = ImportOptions { dry_run: false, batch_size: 100, scope: None, ..ImportOptions::default() };
         let file = Gated(gate, std::io::Cursor::new(csv.as_bytes().to_vec()));
         import_annuaire(&store, &admin(), file, options, t0()).await
     });
@@ -477,7 +477,7 @@ async fn a_first_import_builds_again_the_indexes_it_set_aside(db: crate::common:
 
     // Left aside again, then a first import that fails on its header, then one that runs.
     assert!(defer_indexes_if_empty(store, "orgs").await.unwrap());
-    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+    let options = ImportOptions { dry_run: false, batch_size: 100, scope: None, ..ImportOptions::default() };
     let bad = std::io::Cursor::new(b"UAI,Nom\n0940176F,Ecole\n".to_vec());
     assert!(import_annuaire(store, &admin(), bad, options, t0()).await.is_err());
     assert_eq!(secondary_index_names(store, "orgs").await.unwrap(), indexes, "{}: built after a failure", db.name);
@@ -793,7 +793,7 @@ async fn a_first_import_cut_mid_way_builds_again_the_indexes_it_set_aside(db: cr
         let (release, stalled) = std::sync::mpsc::channel::<()>();
         let store = db.store.clone();
         let import = tokio::spawn(async move {
-            let options = ImportOptions { dry_run: false, batch_size: 100, scope: None };
+            let options = ImportOptions { dry_run: false, batch_size: 100, scope: None, ..ImportOptions::default() };
             import_annuaire(&store, &admin(), Stalled(stalled), options, t0()).await
         });
         (import, release)
@@ -841,7 +841,7 @@ fn labelled_row(uai: &str, commune: &str, commune_name: &str, academie_name: &st
 }
 
 async fn import_in_batches(store: &Store, csv: &str, batch_size: usize, dry_run: bool) -> ImportReport {
-    let options = ImportOptions { dry_run, batch_size, scope: None };
+    let options = ImportOptions { dry_run, batch_size, scope: None, ..ImportOptions::default() };
     let input = std::io::Cursor::new(csv.as_bytes().to_vec());
     import_annuaire(store, &admin(), input, options, t0()).await.expect("import runs")
 }

@@ -751,7 +751,7 @@ async fn a_row_out_of_the_registrys_scope_lends_no_label_to_a_later_batch(db: cr
     let _ = w.client("dan@ac-versailles.fr", Role::Dan, Some("academie:25")).await;
     let dan = actor(&w.db.store, "dan@ac-versailles.fr").await;
     let scope = ImportScope { academies: ["25".to_string()].into(), ..ImportScope::default() };
-    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope) };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope), ..ImportOptions::default() };
     let input = std::io::Cursor::new(lending_csv().into_bytes());
     let report = import_annuaire(&w.db.store, &dan, input, options, t0()).await.expect("import runs");
     let report = serde_json::to_value(&report).unwrap();
@@ -831,7 +831,7 @@ async fn a_school_moved_out_of_scope_during_an_import_is_not_written_and_its_lin
     let parts = [first, rest].map(|p| std::io::Cursor::new(p.into_bytes())).into();
     let input = PausedReader { parts, reached: Some(reached), resume: resumed };
     let scope = ImportScope { academies: ["25".to_string()].into(), ..ImportScope::default() };
-    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope) };
+    let options = ImportOptions { dry_run: false, batch_size: 1, scope: Some(scope), ..ImportOptions::default() };
     let store = w.db.store.clone();
     let import = tokio::spawn(async move { import_annuaire(&store, &dan, input, options, t0()).await });
     tokio::task::spawn_blocking(move || at_pause.recv()).await.unwrap().expect("the import reads the file");
@@ -891,7 +891,16 @@ async fn creteil_import_under_way(
     }
     let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
     let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
-    entcp::registry::import_lock::ImportLock::take(&w.db.store, &dan, Some(&scope), at).await.unwrap().expect("a lock")
+    entcp::registry::import_lock::ImportLock::take(
+        &w.db.store,
+        &dan,
+        Some(&scope),
+        entcp::registry::import_lock::IMPORT_LEASE,
+        at,
+    )
+    .await
+    .unwrap()
+    .expect("a lock")
 }
 
 async fn import_locks(store: &Store) -> Vec<(String, String)> {
@@ -940,7 +949,14 @@ async fn a_second_import_of_an_academie_is_refused_while_the_first_runs_and_says
     assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
     assert_eq!(import_locks(&w.db.store).await, [], "{db}");
     // An administrator's import holds every académie.
-    let national = entcp::registry::import_lock::ImportLock::take(&w.db.store, &common::admin(), None, t0()).await;
+    let national = entcp::registry::import_lock::ImportLock::take(
+        &w.db.store,
+        &common::admin(),
+        None,
+        entcp::registry::import_lock::IMPORT_LEASE,
+        t0(),
+    )
+    .await;
     let national = national.unwrap().expect("a lock");
     let (status, problem) = upload(&versailles, &w.url("/imports/annuaire"), versailles_csv()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{db}: {problem}");
@@ -978,6 +994,113 @@ async fn an_import_lock_whose_lease_ran_out_or_whose_process_is_gone_is_taken_ov
     assert_eq!((status, &report["etablissements"]["updated"]), (StatusCode::OK, &json!(1)), "{db}: {report}");
     assert_eq!(org(&w.db.store, "0940176F").await.name, "Ecole après un arrêt brutal", "{db}");
     drop(live);
+}
+
+/// An annuaire export read in two parts: the first at once, the rest once `open` says so (or is
+/// dropped): an import under way, stalled between two batches.
+struct Stalled {
+    first: std::io::Cursor<Vec<u8>>,
+    rest: std::io::Cursor<Vec<u8>>,
+    open: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl std::io::Read for Stalled {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.first.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if let Some(open) = self.open.take() {
+            let _ = open.recv();
+        }
+        self.rest.read(buf)
+    }
+}
+
+/// The établissements among `codes` registered, each with how many rows hold its code.
+async fn registered(store: &Store, codes: &[String]) -> Vec<(String, i64)> {
+    let mut found = Vec::new();
+    for code in codes {
+        let sql = "SELECT COUNT(*) AS n FROM orgs WHERE kind = 'etablissement' AND code = $1";
+        let n = common::count(store, sql, &[code.as_str()]).await;
+        if n > 0 {
+            found.push((code.clone(), n));
+        }
+    }
+    found
+}
+
+// The lease of an import's locks comes from `import.lease_seconds`; an import stalled past it,
+// whose locks another import took over (the lock row rewritten as another process does), stops
+// at its next batch with a conflict that says so: what it wrote before stays once, nothing after
+// is written, its release leaves the other's locks, and the file imported again goes on from there.
+backend_test!(an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more);
+async fn an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more(
+    db: crate::common::TestDb,
+) {
+    use entcp::registry::import::{import_annuaire, ImportOptions, ImportScope};
+    let w = world(db).await;
+    let db = w.db.name;
+    let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
+    let codes: Vec<String> = (1..=6).map(|i| uai(&format!("094990{i}"))).collect();
+    let row = |code: &String| format!("{code};Ecole nouvelle {code};Ecole;94034;094;24\n");
+    let first: String = std::iter::once(HEADER.to_string()).chain(codes[..2].iter().map(row)).collect();
+    let rest: String = codes[2..].iter().map(row).collect();
+    let (open, gate) = std::sync::mpsc::channel();
+    let input = Stalled {
+        first: std::io::Cursor::new(first.clone().into_bytes()),
+        rest: std::io::Cursor::new(rest.clone().into_bytes()),
+        open: Some(gate),
+    };
+    let config = entcp::config::Config::from_yaml("import:\n  lease_seconds: 3\n").unwrap();
+    let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
+    let options =
+        ImportOptions { batch_size: 2, scope: Some(scope.clone()), ..ImportOptions::configured(&config.import) };
+    let (store, importer) = (w.db.store.clone(), dan.clone());
+    let running = tokio::spawn(async move { import_annuaire(&store, &importer, input, options, t0()).await });
+    // Its locks taken and its first batch read, it stalls (on PostgreSQL, which writes two
+    // batches at once, its first batch waits for the second); another import takes its locks over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while import_locks(&w.db.store).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{db}: the import never takes its locks");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sqlx::query("UPDATE import_locks SET run_id = $1, holder = $2, process = $3")
+        .bind("repris-par-un-autre-import")
+        .bind("dan@dsden94.fr")
+        .bind("ailleurs:1")
+        .execute(w.db.store.pool())
+        .await
+        .unwrap();
+    // A renewal (every second, a third of the lease) finds them gone; then the rest is read.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    open.send(()).unwrap();
+    let problem = running.await.unwrap().expect_err("the import stops");
+    assert_eq!(problem.kind.status().as_u16(), 409, "{db}: {}", problem.detail);
+    assert_eq!(
+        problem.detail,
+        "import interrompu après 2 lignes : il est resté bloqué plus de 3 secondes et un autre import de vos \
+         académies a pu commencer ; les lignes lues sont importées, relancez l'import du fichier une fois \
+         l'autre terminé",
+        "{db}"
+    );
+    let written: Vec<(String, i64)> = codes[..2].iter().map(|c| (c.clone(), 1)).collect();
+    assert_eq!(registered(&w.db.store, &codes).await, written, "{db}: the first batch once, nothing after");
+    assert_eq!(import_locks(&w.db.store).await, [("24".to_string(), "dan@dsden94.fr".to_string())], "{db}");
+    // The other import done, the file imported again goes on from there: each école once.
+    sqlx::query("DELETE FROM import_locks").execute(w.db.store.pool()).await.unwrap();
+    let options = ImportOptions { batch_size: 2, scope: Some(scope), ..ImportOptions::configured(&config.import) };
+    let again = std::io::Cursor::new(format!("{first}{rest}").into_bytes());
+    let report = import_annuaire(&w.db.store, &dan, again, options, t0()).await.expect("the import runs");
+    let report = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        (&report["etablissements"]["created"], &report["etablissements"]["unchanged"]),
+        (&json!(4), &json!(2)),
+        "{db}: {report}"
+    );
+    let all: Vec<(String, i64)> = codes.iter().map(|c| (c.clone(), 1)).collect();
+    assert_eq!(registered(&w.db.store, &codes).await, all, "{db}");
 }
 
 /// A commune of Versailles' académie with no école (one collège only): out of Créteil's scope.

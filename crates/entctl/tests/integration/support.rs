@@ -2134,6 +2134,83 @@ async fn only_the_n1_writes_to_the_requester_the_n2_and_the_n3_write_to_the_supp
     assert_eq!(note_of("Correctif en cours.")["visibility"], "support", "{}", db.name);
 }
 
+backend_test!(an_administrators_file_on_a_note_follows_the_notes_visibility);
+async fn an_administrators_file_on_a_note_follows_the_notes_visibility(db: crate::common::TestDb) {
+    use entcp::support::attachments::{self, Upload};
+    use entcp::support::tickets::{self, Ctx, NewComment};
+    let s = setup(&db).await;
+    let Opened { id, path, .. } = s.open("2027-05-12 09:00", nantes()).await;
+    let files = format!("{path}/attachments");
+    escalate_to_n3(&s, &id).await;
+    // At N3 an administrator's note is the support's (N1 to N3), and so is its file.
+    let note = json!({ "body": "Journal de l'import joint.", "visibility": "internal" });
+    assert_eq!(s.post(&s.admin, &format!("{path}/comments"), note).await.status, 201, "{}", db.name);
+    let r = s.attach(&s.admin, &id, "name=journal.txt&visibility=internal", b"trace de l'import\n").await;
+    assert_eq!((r.status, r.body[0]["visibility"].as_str()), (201, Some("support")), "{}: {}", db.name, r.text);
+    let journal = r.body[0]["id"].as_str().unwrap().to_string();
+    let history = s.get(&s.n1, &format!("{path}/history")).await.body;
+    let noted = history.as_array().unwrap().iter().find(|e| e["body"] == "Journal de l'import joint.").cloned();
+    assert_eq!(noted.unwrap()["visibility"], "support", "{}: {history}", db.name);
+    // With the note, in one operation (the console's form): the same.
+    let state = crate::common::app::app_state(s.store.clone(), Config::default(), s.clock.clone()).support();
+    let operator = admin();
+    let ctx = Ctx { state: &state, actor: &operator, now: paris_now(&s.clock) };
+    let file =
+        attachments::check("files", Upload { name: "capture.png".into(), bytes: b"\x89PNG\r\n\x1a\n.".to_vec() });
+    let with_note = NewComment { body: "Capture jointe.".into(), visibility: Some("internal".into()) };
+    tickets::comment_with_files(&ctx, &id, with_note, "files", vec![file.unwrap()]).await.unwrap();
+    // The vendor reads both files, the requester neither.
+    let vendor = s.get(&s.n3, &files).await.body;
+    let mut seen: Vec<(&str, &str)> = vendor
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["file_name"].as_str().unwrap(), a["visibility"].as_str().unwrap()))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [("capture.png", "support"), ("journal.txt", "support")], "{}: {vendor}", db.name);
+    assert_eq!(s.raw_get(&s.n3, &format!("{files}/{journal}")).await.status, 200, "{}", db.name);
+    assert_eq!(s.get(&s.teacher, &files).await.body, json!([]), "{}", db.name);
+    assert_eq!(s.raw_get(&s.teacher, &format!("{files}/{journal}")).await.status, 404, "{}", db.name);
+
+    // Returned to the N2, the administrator's note is the N1's and the N2's again: not the vendor's.
+    s.act(&s.n3, &id, "return", json!({ "answer": "Connecteur corrigé." }), 200).await;
+    let r = s.attach(&s.admin, &id, "name=interne.txt&visibility=internal", b"note de la DANE\n").await;
+    assert_eq!((r.status, r.body[0]["visibility"].as_str()), (201, Some("internal")), "{}: {}", db.name, r.text);
+    let vendor = s.get(&s.n3, &files).await.body;
+    assert_eq!(vendor.as_array().map(Vec::len), Some(2), "{}: {vendor}", db.name);
+}
+
+backend_test!(the_requesters_message_is_titled_as_theirs_not_as_the_supports_reply);
+async fn the_requesters_message_is_titled_as_theirs_not_as_the_supports_reply(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let Opened { id, path, ticket } = s.open("2027-05-12 09:00", nantes()).await;
+    let comments = format!("{path}/comments");
+    let r = s.post(&s.n1, &comments, json!({ "body": "Depuis quand ?" })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    let r = s.post(&s.teacher, &comments, json!({ "body": "Depuis lundi." })).await;
+    assert_eq!(r.status, 201, "{}: {}", db.name, r.body);
+    escalate_to_n3(&s, &id).await;
+    // Each reader's history titles the requester's message as theirs, the N1's as the support's.
+    for token in [&s.teacher, &s.n1, &s.n3] {
+        let history = s.get(token, &format!("{path}/history")).await.body;
+        let title_of = |body: &str| {
+            let entry = history.as_array().unwrap().iter().find(|e| e["body"] == body).cloned();
+            entry.unwrap_or_else(|| panic!("{}: no « {body} »: {history}", db.name))["title"].clone()
+        };
+        assert_eq!(title_of("Depuis lundi."), "Message du demandeur", "{}: {history}", db.name);
+        assert_eq!(title_of("Depuis quand ?"), "Réponse du support", "{}: {history}", db.name);
+        assert_eq!(history[0]["title"], "Ticket ouvert", "{}: {history}", db.name);
+    }
+    // `entctl support show` titles its lines alike.
+    let reference = ticket["reference"].as_str().unwrap();
+    let (ok, out) = common::entctl(&db.url, &["support", "show", reference, "--as", "rup.julesverne@ac-nantes.fr"]);
+    assert!(ok, "{}: {out}", db.name);
+    let line = |body: &str| out.lines().find(|l| l.ends_with(body)).unwrap_or_else(|| panic!("{}: {out}", db.name));
+    assert!(line("Depuis lundi.").contains("Message du demandeur"), "{}: {out}", db.name);
+    assert!(line("Depuis quand ?").contains("Réponse du support"), "{}: {out}", db.name);
+}
+
 backend_test!(an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters);
 async fn an_assignment_an_escalation_or_a_return_moves_the_supports_version_not_the_requesters(
     db: crate::common::TestDb,

@@ -65,7 +65,7 @@ pub async fn comment_with_files(
         format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference)
     })?;
     let file_visibility =
-        if files.is_empty() { "public" } else { crate::support::attachments::visibility_of(v, public)? };
+        if files.is_empty() { "public" } else { crate::support::attachments::visibility_of(v, level, public)? };
     if let Some(refusal) = crate::support::attachments::room_for(&mut tx, &t, file_visibility, files.len()).await? {
         return Err(Problem::invalid_field(field, refusal));
     }

@@ -248,6 +248,39 @@ pub struct HistoryEntry {
     /// `public` (the requester sees it), `support` (N1, N2, N3) or `internal` (N1, N2).
     pub visibility: String,
     pub body: Option<String>,
+    /// What the entry is, in French (« Message du demandeur », « Réponse du support », « Note
+    /// interne »…): as the console and `entctl support show` title it.
+    #[sqlx(skip)]
+    pub title: String,
+}
+
+impl HistoryEntry {
+    /// The entry's title ([`HistoryEntry::title`]): a comment by no support level is the
+    /// requester's message (`Written::ToSupport`), a public one by a level the support's reply.
+    pub fn titled(&self) -> String {
+        let status = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(Status::parse)
+                .map_or_else(|| v.clone().unwrap_or_default(), |s| s.label().to_string())
+        };
+        let level = |v: &Option<String>| v.as_deref().and_then(Level::parse).map_or("", |l| l.label()).to_string();
+        match (self.kind.as_str(), self.visibility.as_str()) {
+            ("created", _) => "Ticket ouvert".into(),
+            ("comment", "internal") => "Note interne".into(),
+            ("comment", "support") => "Note du support".into(),
+            ("comment", _) if self.actor_level.is_none() => "Message du demandeur".into(),
+            ("comment", _) => "Réponse du support".into(),
+            ("status", _) => format!("Statut : {} → {}", status(&self.from), status(&self.to)),
+            ("escalated", _) => format!("Escaladé de {} à {}", level(&self.from), level(&self.to)),
+            ("returned", _) => format!("Renvoyé de {} à {}", level(&self.from), level(&self.to)),
+            ("updated", _) => "Ticket mis à jour".into(),
+            ("priority", _) => {
+                format!("Priorité {} → {}", self.from.as_deref().unwrap_or(""), self.to.as_deref().unwrap_or(""))
+            }
+            ("breach", _) => "Délai dépassé".into(),
+            (kind, _) => kind.into(),
+        }
+    }
 }
 
 pub(crate) fn pseudonym(t: &Ticket) -> String {
@@ -392,6 +425,7 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
         .zip(1..)
         .map(|(mut e, seq)| {
             e.seq = seq;
+            e.title = e.titled();
             if hide && e.actor_user_id.as_deref() == Some(t.requester_id.as_str()) {
                 e.actor = pseudonym(&t);
             }
