@@ -11,12 +11,12 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_text, format_value, model_vu_lines, parameter_label, parties_table,
-    schools_table, signature_section, step_day, stipulations, vu_lines,
+    clause_context, costs_table, duration_text, model_vu_lines, parameter_label, parameter_text, parties_table,
+    percent_text, schools_table, signature_section, step_day, stipulations, vu_lines,
 };
-use super::model::{ConventionModel, ParameterSpec, ParameterType};
+use super::model::{ConventionModel, ParameterSpec};
 use super::{cost_shares, read_convention, Convention, CostShareView, Party};
-use ent_documents::documents::{euros, Block, Document, Section};
+use ent_documents::documents::{Block, Document, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
@@ -27,9 +27,11 @@ use sqlx::AnyConnection;
 /// The edition of the text a convention drafted now is written in (`conventions.document_edition`):
 /// 2 cites the amended convention in an avenant ([`CITING_EDITION`]); 3 consolidates the annex
 /// ([`CONSOLIDATED_EDITION`]), prints « Caractéristiques » money in euros
-/// (`document::EUROS_EDITION`), agrees the authority ([`AUTHORITY_EDITION`]) and sets the text in
-/// French typography (`document::TYPOGRAPHY_FROM_EDITION`).
-pub const CURRENT_EDITION: i64 = 3;
+/// (`document::EUROS_EDITION`) and agrees the authority ([`AUTHORITY_EDITION`]); 4 (migration
+/// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`) and prints a
+/// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`). An edition
+/// that has shipped never changes its output: a signed text re-derives its hash from it.
+pub const CURRENT_EDITION: i64 = 4;
 
 /// The first edition in which « dûment habilité » agrees with the representative's civility
 /// (`signatories::civility_feminine`; « habilité(e) » when the name gives none), an avenant's
@@ -319,21 +321,6 @@ fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
         _ => a == b,
-    }
-}
-
-/// A percent as a French text writes it: « 80 % », « 12,5 % ».
-fn percent_text(percent: f64) -> String {
-    format!("{percent}\u{a0}%").replace('.', ",")
-}
-
-/// A parameter's value as a French text writes it, by its type.
-fn parameter_text(spec: &ParameterSpec, value: &Value) -> String {
-    match (spec.kind, value) {
-        (ParameterType::Percent, Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), percent_text),
-        (ParameterType::Cents, Value::Number(n)) => n.as_i64().map_or_else(|| n.to_string(), euros),
-        (ParameterType::Date, Value::String(day)) => french_date(day),
-        _ => format_value(value),
     }
 }
 
