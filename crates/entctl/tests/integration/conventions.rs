@@ -3389,7 +3389,7 @@ async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edit
     let annex = consolidated_annex(&c, &avenant).await;
     for stated in [
         format!("Annexe – Texte consolidé de la convention {reference} telle que modifiée par l'avenant n° 1"),
-        "Le texte qui suit est celui de la convention « ".into(),
+        "Le texte qui suit est celui de la convention « Convention tripartite".into(),
         "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029"
             .into(),
         format!("<dt>Référence</dt><dd>{reference}</dd>"),
