@@ -3421,6 +3421,51 @@ async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edit
     assert!(signed.contains("La présente convention prend effet le 10 janvier 2027"), "{name}: {signed}");
 }
 
+// The consolidated annex of an avenant to a tacitly renewed convention read « prend effet le 1er
+// septembre 2026 pour une durée de 72 mois, soit jusqu'au 31 août 2032 »: one duration from its
+// start to the renewed term, which no party signed. From edition 4 its clauses read the term as
+// signed (36 months, to 31 August 2029, renewed « pour une durée de 36 mois à chaque fois »), the
+// annex states the term in force after the renewal, as do its « Caractéristiques »; an avenant of
+// edition 3 keeps its annex.
+backend_test!(an_avenant_to_a_renewed_convention_consolidates_the_term_signed_and_states_the_term_in_force);
+async fn an_avenant_to_a_renewed_convention_consolidates_the_term_signed_and_states_the_term_in_force(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    for run in [day(2029, 6, 2), day(2029, 9, 1)] {
+        entcp::conventions::jobs::daily(&c.db.store, &models, run).await.unwrap();
+    }
+    let (_, renewed) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["end_date"].as_str()),
+        (Some("active"), Some("2032-08-31")),
+        "{name}"
+    );
+    c.clock.set(Utc.with_ymd_and_hms(2030, 1, 10, 9, 0, 0).unwrap());
+    let avenant = c.amended(&id).await;
+    c.ready_avenant(&avenant).await;
+    let annex = consolidated_annex(&c, &avenant).await;
+    for stated in [
+        "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029",
+        "pour une durée de 36 mois à chaque fois",
+        "Reconduite tacitement à son échéance du 31 août 2029, elle est en vigueur jusqu'au 31 août 2032.",
+        "<dt>Échéance</dt><dd>31 août 2032</dd>",
+    ] {
+        let stated = french(stated);
+        assert!(annex.contains(&stated), "{name}: « {stated} » not in {annex}");
+    }
+    assert!(!annex.contains(&french("72 mois")), "{name}: {annex}");
+
+    written_in_edition(&c, &avenant, 3).await;
+    let annex = consolidated_annex(&c, &avenant).await;
+    let kept = "La présente convention prend effet le 1er septembre 2026 pour une durée de 72 mois, soit jusqu'au 31 août 2032";
+    assert!(annex.contains(kept), "{name}: edition 3 keeps its annex: {annex}");
+    assert!(!annex.contains("Reconduite tacitement à son"), "{name}: {annex}");
+}
+
 /// The tripartite premier-degré model as `tripartite-montant`, with an amount among its
 /// parameters (`montant_annuel`, in cents, as the groupement de commandes' estimate is).
 fn model_with_an_amount() -> tempfile::TempDir {
