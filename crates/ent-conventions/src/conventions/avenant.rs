@@ -29,8 +29,10 @@ use sqlx::AnyConnection;
 /// 2 cites the amended convention in an avenant ([`CITING_EDITION`]); 3 consolidates the annex
 /// ([`CONSOLIDATED_EDITION`]), prints « Caractéristiques » money in euros
 /// (`document::EUROS_EDITION`) and agrees the authority ([`AUTHORITY_EDITION`]); 4 (migration
-/// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`) and prints a
-/// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`). An edition
+/// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`), prints a
+/// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`) and
+/// consolidates a renewed convention at its signed term, stating the term in force
+/// ([`RENEWED_TERM_EDITION`]). An edition
 /// that has shipped never changes its output: a signed text re-derives its hash from it.
 pub const CURRENT_EDITION: i64 = 4;
 
