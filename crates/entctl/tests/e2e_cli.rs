@@ -1086,6 +1086,86 @@ async fn the_readme_convention_quick_start_runs_as_printed(db: TestDb) {
     assert!(!titled.status.success() && error.contains("title"), "{}: {error}", db.name);
 }
 
+/// A renewable bipartite convention of Fresnes in force, written straight into `db`, its term two
+/// years from today (the command line acts today) and its notice none: its reference.
+async fn bipartite_in_force(db: &TestDb) -> &'static str {
+    let org = |key: &'static str| async move { entcp::registry::resolve_org(&db.store, key).await.unwrap().id };
+    let end = (chrono::Utc::now().date_naive() + chrono::Months::new(24)).to_string();
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id: "fresnes-bipartite",
+        model_id: "bipartite-commune",
+        model_version: 3,
+        start: "2026-09-01",
+        end: &end,
+        parties: vec![("academie", org("academie:24").await), ("collectivite", org("commune:94034").await)],
+        schools: vec![],
+    };
+    ent_testkit::conventions::insert_active(db.store.pool(), &convention).await.unwrap();
+    "CONV-FRESNES-BIPARTITE"
+}
+
+// `entctl conventions deposit` and `entctl conventions oppose-renewal` record what a party's
+// signatory sent on paper, as `POST …/signed-copies` and `POST …/non-renewal` do, with the same
+// checks: a user who is no party's signatory finds no convention (as the API's 404), a file that
+// is not a PDF is refused, the same copy sent twice is kept once, a second non-reconduction is
+// refused; the operator alone (without --as) may do neither.
+backend_test!(a_signed_copy_and_a_non_renewal_are_recorded_from_the_command_line_for_a_party_signatory_only);
+async fn a_signed_copy_and_a_non_renewal_are_recorded_from_the_command_line_for_a_party_signatory_only(db: TestDb) {
+    common::import_sample(&db.store).await;
+    let reference = bipartite_in_force(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entctl_db = || {
+        let mut cmd = entctl(dir.path());
+        cmd.args(["--database-url", &db.url]);
+        cmd
+    };
+    for (email, role, org) in
+        [("ent@fresnes.fr", "collectivite", "commune:94034"), ("ent@vitry.fr", "collectivite", "commune:94081")]
+    {
+        run_ok(entctl_db().args(["users", "add", email, "--name", email, "--org", org]));
+        run_ok(entctl_db().args(["roles", "grant", email, role, "--org", org]));
+    }
+    let name = db.name;
+    let refused = |args: &[&str]| {
+        let out = entctl_db().args(["conventions"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{name}: {args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::write(dir.path().join("convention-signee.pdf"), b"%PDF-1.4\nexemplaire signe\n%%EOF\n").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "signée le 3 décembre").unwrap();
+    let deposit = |file: &'static str, who: &'static str| ["deposit", reference, "--file", file, "--as", who];
+
+    let vitry = refused(&deposit("convention-signee.pdf", "ent@vitry.fr"));
+    assert!(vitry.contains(&format!("convention introuvable : {reference}")), "{name}: {vitry}");
+    let text = refused(&deposit("notes.txt", "ent@fresnes.fr"));
+    assert!(text.contains("ce fichier n'est pas un PDF"), "{name}: {text}");
+    let operator = refused(&["deposit", reference, "--file", "convention-signee.pdf"]);
+    assert!(operator.contains("--as"), "{name}: {operator}");
+    for _ in 0..2 {
+        let out = run_ok(entctl_db().args(["conventions"]).args(deposit("convention-signee.pdf", "ent@fresnes.fr")));
+        assert!(out.contains("exemplaire signé déposé : convention-signee.pdf (SHA-256 "), "{name}: {out}");
+    }
+    let shown = run_ok(entctl_db().args(["conventions", "show", reference]));
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let files = shown["signed_files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{name}: the same copy sent twice is kept once: {files:?}");
+    assert_eq!(files[0]["file_name"], "convention-signee.pdf", "{name}");
+    assert!(files[0]["uploaded_by"].as_str().unwrap().ends_with(" pour user:ent@fresnes.fr"), "{name}: {files:?}");
+
+    let vitry = refused(&["oppose-renewal", reference, "--as", "ent@vitry.fr"]);
+    assert!(vitry.contains(&format!("convention introuvable : {reference}")), "{name}: {vitry}");
+    assert!(refused(&["oppose-renewal", reference]).contains("--as"), "{name}: the operator alone");
+    let opposed = ["oppose-renewal", reference, "--as", "ent@fresnes.fr", "--reason", "Nouveau marché en 2028"];
+    let out = run_ok(entctl_db().args(["conventions"]).args(opposed));
+    assert!(out.contains("non-reconduction enregistrée : la convention prend fin à son terme, le "), "{name}: {out}");
+    let shown = run_ok(entctl_db().args(["conventions", "show", reference]));
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["non_renewal"]["reason"], "Nouveau marché en 2028", "{name}: {shown}");
+    assert!(shown["non_renewal"]["by"].as_str().unwrap().contains("ent@fresnes.fr"), "{name}: {shown}");
+    let again = refused(&opposed);
+    assert!(again.contains("déjà enregistrée"), "{name}: {again}");
+}
+
 backend_test!(a_listing_piped_into_a_reader_that_quits_early_ends_quietly);
 async fn a_listing_piped_into_a_reader_that_quits_early_ends_quietly(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();

@@ -11,12 +11,13 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_text, format_value, model_vu_lines, parameter_label, parties_table,
-    schools_table, signature_section, step_day, stipulations, vu_lines,
+    clause_context, costs_table, duration_text, model_vu_lines, parameter_label, parameter_text, parties_table,
+    percent_text, schools_table, signature_section, step_day, stipulations, vu_lines,
 };
-use super::model::{ConventionModel, ParameterSpec, ParameterType};
+use super::model::{ConventionModel, ParameterSpec};
+use super::renewal::{renewals, Renewal};
 use super::{cost_shares, read_convention, Convention, CostShareView, Party};
-use ent_documents::documents::{euros, Block, Document, Section};
+use ent_documents::documents::{Block, Document, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
@@ -27,9 +28,13 @@ use sqlx::AnyConnection;
 /// The edition of the text a convention drafted now is written in (`conventions.document_edition`):
 /// 2 cites the amended convention in an avenant ([`CITING_EDITION`]); 3 consolidates the annex
 /// ([`CONSOLIDATED_EDITION`]), prints « Caractéristiques » money in euros
-/// (`document::EUROS_EDITION`), agrees the authority ([`AUTHORITY_EDITION`]) and sets the text in
-/// French typography (`document::TYPOGRAPHY_FROM_EDITION`).
-pub const CURRENT_EDITION: i64 = 3;
+/// (`document::EUROS_EDITION`) and agrees the authority ([`AUTHORITY_EDITION`]); 4 (migration
+/// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`), prints a
+/// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`) and
+/// consolidates a renewed convention at its signed term, stating the term in force
+/// ([`RENEWED_TERM_EDITION`]). An edition
+/// that has shipped never changes its output: a signed text re-derives its hash from it.
+pub const CURRENT_EDITION: i64 = 4;
 
 /// The first edition in which « dûment habilité » agrees with the representative's civility
 /// (`signatories::civility_feminine`; « habilité(e) » when the name gives none), an avenant's
@@ -44,6 +49,12 @@ const CITING_EDITION: i64 = 2;
 /// The first edition whose consolidated annex is the convention as amended, under its own
 /// reference and dates, rather than the avenant restated from its own date of effect.
 const CONSOLIDATED_EDITION: i64 = 3;
+
+/// The first edition whose consolidated annex of a tacitly renewed convention states its
+/// duration as signed (its clauses from its start to its échéance before the first renewal) and
+/// the term in force after its renewals, rather than one duration from its start to the renewed
+/// term (« 72 mois » for 36 months renewed once).
+const RENEWED_TERM_EDITION: i64 = 4;
 
 /// Whether `conv` is an avenant whose document cites the convention it amends.
 pub fn cites_amended(conv: &Convention) -> bool {
@@ -96,6 +107,8 @@ pub struct Amended {
     pub previous: Convention,
     /// The initial convention, then each avenant that came into force after it, up to `previous`.
     pub lineage: Vec<Cited>,
+    /// The tacit renewals of the conventions of the lineage, oldest first.
+    pub renewals: Vec<Renewal>,
 }
 
 impl Amended {
@@ -125,7 +138,7 @@ pub async fn amended_of(
     let mut previous =
         read_convention(&mut *conn, std::slice::from_ref(model), previous_id, false).await?.ok_or_else(lost)?;
     named_as_signed(&mut *conn, &mut previous).await?;
-    let mut lineage = Vec::new();
+    let (mut lineage, mut renewed) = (Vec::new(), Vec::new());
     let mut next = Some(previous.id.clone());
     while let Some(id) = next.take().filter(|_| lineage.len() < MAX_LINEAGE) {
         let cited: Cited =
@@ -134,11 +147,13 @@ pub async fn amended_of(
                 .fetch_optional(&mut *conn)
                 .await?
                 .ok_or_else(lost)?;
+        renewed.extend(renewals(&mut *conn, &id).await?);
         next = cited.amends_id.clone();
         lineage.push(cited);
     }
     lineage.reverse();
-    Ok(Some(Amended { previous, lineage }))
+    renewed.sort_by(|a, b| a.previous_end.cmp(&b.previous_end));
+    Ok(Some(Amended { previous, lineage, renewals: renewed }))
 }
 
 /// `conv`'s parties named as its frozen text names them (its latest version, the one signed),
@@ -319,21 +334,6 @@ fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
         _ => a == b,
-    }
-}
-
-/// A percent as a French text writes it: « 80 % », « 12,5 % ».
-fn percent_text(percent: f64) -> String {
-    format!("{percent}\u{a0}%").replace('.', ",")
-}
-
-/// A parameter's value as a French text writes it, by its type.
-fn parameter_text(spec: &ParameterSpec, value: &Value) -> String {
-    match (spec.kind, value) {
-        (ParameterType::Percent, Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), percent_text),
-        (ParameterType::Cents, Value::Number(n)) => n.as_i64().map_or_else(|| n.to_string(), euros),
-        (ParameterType::Date, Value::String(day)) => french_date(day),
-        _ => format_value(value),
     }
 }
 
@@ -535,32 +535,58 @@ fn consolidated(
 ) -> Result<Vec<Section>, Problem> {
     let initial = amended.initial();
     let mut text_of = conv.clone();
+    let mut clauses_of = None;
     let opening = if conv.document_edition >= CONSOLIDATED_EDITION {
         let by = amended_by(amended.number());
         text_of.reference = initial.reference.clone();
         text_of.start_date = initial.start_date.clone();
-        Section::new(format!(
-            "Annexe – Texte consolidé de la convention {} telle que modifiée par {by}",
-            initial.reference
-        ))
-        .paragraph(format!(
+        let mut said = format!(
             "Le texte qui suit est celui de la convention « {} » ({}), {}, telle que modifiée par {by}. Les dates \
                  qu'il indique sont celles de la convention ; le présent avenant prend effet à la date fixée par son \
                  article {effect_article}.",
             initial.title,
             initial.reference,
             initial.dated()
+        );
+        if let Some((signed, renewed)) = renewed_term(conv, amended, &text_of) {
+            said.push_str(&format!(" {renewed}"));
+            clauses_of = Some(signed);
+        }
+        Section::new(format!(
+            "Annexe – Texte consolidé de la convention {} telle que modifiée par {by}",
+            initial.reference
         ))
+        .paragraph(said)
     } else {
         Section::new("Annexe – Texte consolidé de la convention").paragraph(format!(
             "Le texte de la convention {}, tel que le modifie le présent avenant, est le suivant.",
             initial.reference
         ))
     };
-    let text = stipulations(model, &text_of, &clause_context(model, &text_of))?;
+    let text = stipulations(model, &text_of, &clause_context(model, clauses_of.as_ref().unwrap_or(&text_of)))?;
     let consolidated =
         text.into_iter().map(|s| Section { heading: format!("Texte consolidé – {}", s.heading), ..s });
     Ok(std::iter::once(opening).chain(consolidated).collect())
+}
+
+/// For the consolidated text `text_of` of a tacitly renewed convention (from
+/// [`RENEWED_TERM_EDITION`]): the convention its clauses read, from its start to its échéance
+/// before its first renewal (the duration signed, and renewed for), and what the annex says of
+/// the term in force (« Reconduite tacitement à son échéance du 31 août 2029, elle est en vigueur
+/// jusqu'au 31 août 2032. »); its « Caractéristiques » keep the term in force. `None` when it was
+/// never renewed.
+fn renewed_term(conv: &Convention, amended: &Amended, text_of: &Convention) -> Option<(Convention, String)> {
+    let first = amended.renewals.first().filter(|_| conv.document_edition >= RENEWED_TERM_EDITION)?;
+    let mut signed = text_of.clone();
+    signed.end_date.clone_from(&first.previous_end);
+    let ends: Vec<String> = amended.renewals.iter().map(|r| format!("du {}", french_date(&r.previous_end))).collect();
+    let its = if ends.len() == 1 { "son échéance" } else { "ses échéances" };
+    let renewed = format!(
+        "Reconduite tacitement à {its} {}, elle est en vigueur jusqu'au {}.",
+        and_list(&ends),
+        french_date(&conv.end_date)
+    );
+    Some((signed, renewed))
 }
 
 /// Every avenant up to the `number`th, as the consolidated text names them: « l'avenant n° 1 »,

@@ -20,14 +20,20 @@ use serde_json::{json, Map, Value};
 /// The first edition of the text (`conventions.document_edition`) set in French typography
 /// (`documents::typography`: no-break spaces before « ; : ! ? », in amounts…). The documents of
 /// an earlier edition render with their spaces as written: what was signed keeps its bytes, and
-/// its hash re-derives.
-pub const TYPOGRAPHY_FROM_EDITION: i64 = 3;
+/// its hash re-derives. Edition 3 shipped without it: it is 4, never 3.
+pub const TYPOGRAPHY_FROM_EDITION: i64 = 4;
 
 const _: () = assert!(CURRENT_EDITION >= TYPOGRAPHY_FROM_EDITION, "a convention drafted now is set in French");
+const _: () = assert!(TYPOGRAPHY_FROM_EDITION > 3, "edition 3 shipped as written: its signed texts keep their bytes");
 
-/// How the text of `conv`'s documents is set, by its edition ([`TYPOGRAPHY_FROM_EDITION`]).
+/// How the text of `conv`'s documents is set, by its edition ([`typography_of`]).
 pub fn typography(conv: &Convention) -> Typography {
-    if conv.document_edition >= TYPOGRAPHY_FROM_EDITION {
+    typography_of(conv.document_edition)
+}
+
+/// How a text of `edition` is set: in French from [`TYPOGRAPHY_FROM_EDITION`], as written before.
+fn typography_of(edition: i64) -> Typography {
+    if edition >= TYPOGRAPHY_FROM_EDITION {
         Typography::French
     } else {
         Typography::AsWritten
@@ -58,7 +64,7 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     }
     let mut context = tera::Context::new();
     context.insert("parties", &parties);
-    context.insert("params", &conv.parameters);
+    context.insert("params", &clause_params(model, conv));
     // Each text parameter as it reads inside a sentence (« portant sur fourniture, … »).
     let in_sentence: Map<String, Value> = conv
         .parameters
@@ -187,24 +193,79 @@ fn render_clause(text: &str, context: &tera::Context) -> Result<String, Problem>
 /// rather than the cents it is stored in.
 const EUROS_EDITION: i64 = 3;
 
+/// The first edition whose « Caractéristiques » and clauses state a date parameter as a French
+/// date (« 1er septembre 2026 ») and a percentage in French (« 12,5 % »), rather than as stored
+/// (« 2026-09-01 », « 12.5 »). Edition 3 shipped without it.
+pub(super) const FRENCH_VALUES_EDITION: i64 = 4;
+
 /// A parameter of a convention written in `edition` as its « Caractéristiques » list it:
 /// (label, value). From [`EUROS_EDITION`] an amount reads in euros, under its label without
-/// the « (centimes) » its form states; before, the cents as stored.
+/// the « (centimes) » its form states; before, the cents as stored. From
+/// [`FRENCH_VALUES_EDITION`] a date and a percentage read in French ([`parameter_text`]).
 fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String, String) {
     let label = parameter_label(spec, edition).to_string();
     match (spec.kind, value.as_i64()) {
         (ParameterType::Cents, Some(cents)) if edition >= EUROS_EDITION => (label, documents::euros(cents)),
+        (ParameterType::Percent | ParameterType::Date, _) if edition >= FRENCH_VALUES_EDITION => {
+            (label, parameter_text(spec, value))
+        }
         _ => (label, format_value(value)),
     }
 }
 
 /// The label a text of `edition` states a parameter under: from [`EUROS_EDITION`], an amount's
-/// without the « (centimes) » of its form (the text says euros).
+/// without the « (centimes) » of its form (the text says euros); from
+/// [`FRENCH_VALUES_EDITION`], a percentage's without its « (%) » (the value says it).
 pub(super) fn parameter_label(spec: &ParameterSpec, edition: i64) -> &str {
     match spec.kind {
         ParameterType::Cents if edition >= EUROS_EDITION => spec.label.trim_end_matches(" (centimes)"),
+        ParameterType::Percent if edition >= FRENCH_VALUES_EDITION => spec.label.trim_end_matches(" (%)"),
         _ => &spec.label,
     }
+}
+
+/// A number as a French text writes it: « 12,5 », « 80 ».
+fn french_number(n: f64) -> String {
+    n.to_string().replace('.', ",")
+}
+
+/// A percent as a French text writes it: « 80 % », « 12,5 % » (a no-break space before « % »).
+pub(super) fn percent_text(percent: f64) -> String {
+    format!("{}\u{a0}%", french_number(percent))
+}
+
+/// A parameter's value as a French text writes it, by its type: a percentage
+/// ([`percent_text`]), an amount in euros, a date (« 1er septembre 2026 »); anything else as
+/// [`format_value`].
+pub(super) fn parameter_text(spec: &ParameterSpec, value: &Value) -> String {
+    match (spec.kind, value) {
+        (ParameterType::Percent, Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), percent_text),
+        (ParameterType::Cents, Value::Number(n)) => n.as_i64().map_or_else(|| n.to_string(), documents::euros),
+        (ParameterType::Date, Value::String(day)) => french_date(day),
+        _ => format_value(value),
+    }
+}
+
+/// The parameters as the clauses read them (`params`): as stored, and from
+/// [`FRENCH_VALUES_EDITION`] a date as a French date and a percentage as a French number
+/// (« 12,5 »: the clause writes its « % » after it).
+fn clause_params(model: &ConventionModel, conv: &Convention) -> Map<String, Value> {
+    let mut params = conv.parameters.clone();
+    if conv.document_edition < FRENCH_VALUES_EDITION {
+        return params;
+    }
+    for spec in &model.parameters {
+        let Some(value) = params.get_mut(&spec.key) else { continue };
+        let french = match (spec.kind, &*value) {
+            (ParameterType::Percent, Value::Number(n)) => n.as_f64().map(french_number),
+            (ParameterType::Date, Value::String(day)) => Some(french_date(day)),
+            _ => None,
+        };
+        if let Some(french) = french {
+            *value = Value::String(french);
+        }
+    }
+    params
 }
 
 pub(super) fn format_value(value: &Value) -> String {
@@ -473,19 +534,56 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::{characteristic, duration_text};
+    use super::{characteristic, duration_text, typography_of};
     use crate::conventions::model::{ParameterSpec, ParameterType};
+    use ent_documents::documents::Typography;
 
-    #[test]
-    fn an_amount_reads_in_euros_from_edition_3_and_as_cents_before() {
-        let spec = |kind| ParameterSpec {
-            key: "montant_estime".into(),
-            label: "Montant estimé du marché (centimes)".into(),
+    fn spec(label: &str, kind: ParameterType) -> ParameterSpec {
+        ParameterSpec {
+            key: "k".into(),
+            label: label.into(),
             kind,
             required: false,
             default: None,
             description: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn edition_3_shipped_as_written_and_edition_4_is_set_in_french() {
+        for edition in [1, 2, 3] {
+            assert_eq!(typography_of(edition), Typography::AsWritten, "edition {edition} was signed as written");
+        }
+        assert_eq!(typography_of(4), Typography::French);
+        assert_eq!(typography_of(super::CURRENT_EDITION), Typography::French, "a convention drafted now");
+    }
+
+    #[test]
+    fn a_date_and_a_percentage_read_in_french_from_edition_4_and_as_stored_before() {
+        let part = spec("Part de la collectivité dans le coût du service (%)", ParameterType::Percent);
+        let day = spec("Date du bilan", ParameterType::Date);
+        let (half, date) = (serde_json::json!(12.5), serde_json::json!("2026-09-01"));
+        assert_eq!(
+            characteristic(&part, &half, 4),
+            ("Part de la collectivité dans le coût du service".into(), "12,5\u{a0}%".into())
+        );
+        assert_eq!(characteristic(&part, &serde_json::json!(80), 4).1, "80\u{a0}%");
+        assert_eq!(characteristic(&day, &date, 4), ("Date du bilan".into(), "1er septembre 2026".into()));
+        for edition in [1, 2, 3] {
+            assert_eq!(
+                characteristic(&part, &half, edition),
+                ("Part de la collectivité dans le coût du service (%)".into(), "12.5".into()),
+                "edition {edition} keeps the text it was signed with"
+            );
+            assert_eq!(characteristic(&day, &date, edition).1, "2026-09-01", "edition {edition}");
+        }
+        let count = spec("Nombre de comptes", ParameterType::Integer);
+        assert_eq!(characteristic(&count, &serde_json::json!(250), 4).1, "250", "not a percentage");
+    }
+
+    #[test]
+    fn an_amount_reads_in_euros_from_edition_3_and_as_cents_before() {
+        let spec = |kind| spec("Montant estimé du marché (centimes)", kind);
         let amount = serde_json::json!(123_456_789);
         assert_eq!(
             characteristic(&spec(ParameterType::Cents), &amount, 3),

@@ -411,9 +411,7 @@ async fn upload(
     if content_type != "application/pdf" {
         return Err(Problem::new(ProblemKind::UnsupportedMediaType, "déposez l'exemplaire signé en application/pdf"));
     }
-    if !body.starts_with(b"%PDF") {
-        return Err(Problem::invalid_field("fichier", "ce fichier n'est pas un PDF"));
-    }
+    workflow::require_pdf(&body)?;
     let name = q.name.unwrap_or_else(|| format!("{}-signee.pdf", conv.reference));
     let updated = workflow::upload_signed(&ctx(&state, &caller), &conv, &name, content_type, &body).await?;
     Ok(Versioned::ok(updated).into_response())

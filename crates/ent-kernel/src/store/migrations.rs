@@ -87,6 +87,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0060_import_locks.sql",
     "0061_convention_step_delegation.sql",
     "0062_convention_document_edition_3.sql",
+    "0063_convention_document_edition_4.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -434,6 +435,11 @@ mod tests {
             62,
             "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
             "922f7cccebf68b3a2a84c56cce4b88d7d453f5258229bef6e2488fd09679ab87e027320a83b1ed4561dc0adf8c52e80e",
+        ),
+        (
+            63,
+            "e551cba23954f42f51a383c20adfbfd83a547956e15daedaac06a95b8407c487f66e9b5d9210d0406e01febb5cb419b7",
+            "e551cba23954f42f51a383c20adfbfd83a547956e15daedaac06a95b8407c487f66e9b5d9210d0406e01febb5cb419b7",
         ),
     ];
 

@@ -7,9 +7,11 @@
 use super::fail;
 use clap::Subcommand;
 use entcp::conventions::delegation::{ActKind, Delegation};
+use entcp::conventions::renewal::{self, Opposition};
 use entcp::conventions::workflow::{self, ConventionPatch, Ctx, NewConvention, Termination};
 use entcp::conventions::{self, get_convention, list_ids, ConventionFilter};
 use entcp::documents::{to_html_as, to_odt_as, to_pdf_as};
+use entcp::identity::authz::CONVENTIONS_SIGN;
 use entcp::identity::{self, Actor};
 use entcp::outln;
 use entcp::store::Store;
@@ -88,6 +90,29 @@ pub enum ConventionsCommand {
         #[arg(long)]
         comment: String,
     },
+    /// Deposit a copy signed outside the platform (a PDF), for the user's party: as POST
+    /// /api/v1/conventions/{id}/signed-copies, by who signs for a party, once submitted.
+    Deposit {
+        id: String,
+        /// The PDF; its file name is the copy's.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Oppose the tacit renewal of a convention (non-reconduction), for the user's party: as POST
+    /// /api/v1/conventions/{id}/non-renewal, by its representative, up to the term less the notice.
+    OpposeRenewal {
+        id: String,
+        #[arg(long = "as")]
+        as_user: String,
+        /// Why the party does not want the convention renewed.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The party opposing, when the user represents several.
+        #[arg(long)]
+        party: Option<String>,
+    },
     /// Terminate an active convention.
     Terminate {
         id: String,
@@ -154,6 +179,28 @@ async fn load(
         .await
         .map_err(fail)?
         .ok_or_else(|| anyhow::anyhow!("convention introuvable : {id}"))
+}
+
+/// The convention `id` if `actor` sees it as a signatory (`CONVENTIONS_SIGN`), as the API finds
+/// it for its signing routes: one it does not see is unknown, as one that does not exist.
+async fn seen_by_signatory(
+    store: &Store,
+    models: &[conventions::model::ConventionModel],
+    id: &str,
+    actor: &Actor,
+) -> anyhow::Result<conventions::Convention> {
+    conventions::get_seen_convention(store, models, id, actor, &CONVENTIONS_SIGN)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| anyhow::anyhow!("convention introuvable : {id}"))
+}
+
+/// The bytes and file name of the signed copy at `path`, refused unless a PDF.
+fn signed_copy(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{} : {e}", path.display()))?;
+    workflow::require_pdf(&bytes).map_err(fail)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok((bytes, name))
 }
 
 fn print(conv: &conventions::Convention) -> std::io::Result<()> {
@@ -230,6 +277,28 @@ pub async fn run(
         ConventionsCommand::Refuse { id, as_user, comment } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, Some(&as_user)).await?);
             print(&workflow::refuse(&Ctx { store, models, actor: &actor, now }, &conv, &comment).await.map_err(fail)?)?;
+        }
+        ConventionsCommand::Deposit { id, file, as_user } => {
+            let actor = actor(store, Some(&as_user)).await?;
+            let conv = seen_by_signatory(store, models, &id, &actor).await?;
+            let (bytes, name) = signed_copy(&file)?;
+            let ctx = Ctx { store, models, actor: &actor, now };
+            let conv = workflow::upload_signed(&ctx, &conv, &name, "application/pdf", &bytes).await.map_err(fail)?;
+            print(&conv)?;
+            let deposited = conv.signed_files.iter().rfind(|f| f.file_name == name.trim());
+            if let Some(f) = deposited {
+                outln!("exemplaire signé déposé : {} (SHA-256 {})", f.file_name, f.sha256);
+            }
+        }
+        ConventionsCommand::OpposeRenewal { id, as_user, reason, party } => {
+            let actor = actor(store, Some(&as_user)).await?;
+            let conv = seen_by_signatory(store, models, &id, &actor).await?;
+            let opposition = Opposition { reason, party };
+            let conv =
+                renewal::oppose(&Ctx { store, models, actor: &actor, now }, &conv, opposition).await.map_err(fail)?;
+            print(&conv)?;
+            let end = entcp::clock::french_date(&conv.end_date);
+            outln!("non-reconduction enregistrée : la convention prend fin à son terme, le {end}");
         }
         ConventionsCommand::Terminate { id, reason, effective_date, mutual_agreement, as_user } => {
             let (conv, actor) = (load(store, models, &id).await?, actor(store, as_user.as_deref()).await?);

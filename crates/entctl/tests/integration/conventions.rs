@@ -3374,7 +3374,7 @@ async fn consolidated_annex(c: &Cycle, id: &str) -> String {
 }
 
 /// Sets the edition of the text the convention `id` is written in, as a convention drafted
-/// before the current one was (migrations 0059, 0062).
+/// before the current one was (migrations 0059, 0062, 0063).
 async fn written_in_edition(c: &Cycle, id: &str, edition: i64) {
     sqlx::query("UPDATE conventions SET document_edition = $1 WHERE id = $2")
         .bind(edition)
@@ -3406,13 +3406,14 @@ async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edit
     let annex = consolidated_annex(&c, &avenant).await;
     for stated in [
         format!("Annexe – Texte consolidé de la convention {reference} telle que modifiée par l'avenant n° 1"),
-        "Le texte qui suit est celui de la convention « ".into(),
+        "Le texte qui suit est celui de la convention « Convention tripartite".into(),
         "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029"
             .into(),
         format!("<dt>Référence</dt><dd>{reference}</dd>"),
         "<dt>Prise d'effet</dt><dd>1er septembre 2026</dd>".into(),
         "Texte consolidé – Article 1 – Objet".into(),
     ] {
+        let stated = french(&stated);
         assert!(annex.contains(&stated), "{name}: « {stated} » not in {annex}");
     }
     assert!(
@@ -3437,20 +3438,84 @@ async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edit
     assert!(signed.contains("La présente convention prend effet le 10 janvier 2027"), "{name}: {signed}");
 }
 
+// The consolidated annex of an avenant to a tacitly renewed convention read « prend effet le 1er
+// septembre 2026 pour une durée de 72 mois, soit jusqu'au 31 août 2032 »: one duration from its
+// start to the renewed term, which no party signed. From edition 4 its clauses read the term as
+// signed (36 months, to 31 August 2029, renewed « pour une durée de 36 mois à chaque fois »), the
+// annex states the term in force after the renewal, as do its « Caractéristiques »; an avenant of
+// edition 3 keeps its annex.
+backend_test!(an_avenant_to_a_renewed_convention_consolidates_the_term_signed_and_states_the_term_in_force);
+async fn an_avenant_to_a_renewed_convention_consolidates_the_term_signed_and_states_the_term_in_force(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = bipartite_signed(&c, "2026-09-01").await;
+    let models = load_models();
+    for run in [day(2029, 6, 2), day(2029, 9, 1)] {
+        entcp::conventions::jobs::daily(&c.db.store, &models, run).await.unwrap();
+    }
+    let (_, renewed) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["end_date"].as_str()),
+        (Some("active"), Some("2032-08-31")),
+        "{name}"
+    );
+    c.clock.set(Utc.with_ymd_and_hms(2030, 1, 10, 9, 0, 0).unwrap());
+    let avenant = c.amended(&id).await;
+    c.ready_avenant(&avenant).await;
+    let annex = consolidated_annex(&c, &avenant).await;
+    for stated in [
+        "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029",
+        "pour une durée de 36 mois à chaque fois",
+        "Reconduite tacitement à son échéance du 31 août 2029, elle est en vigueur jusqu'au 31 août 2032.",
+        "<dt>Échéance</dt><dd>31 août 2032</dd>",
+    ] {
+        let stated = french(stated);
+        assert!(annex.contains(&stated), "{name}: « {stated} » not in {annex}");
+    }
+    assert!(!annex.contains(&french("72 mois")), "{name}: {annex}");
+
+    written_in_edition(&c, &avenant, 3).await;
+    let annex = consolidated_annex(&c, &avenant).await;
+    let kept = "La présente convention prend effet le 1er septembre 2026 pour une durée de 72 mois, soit jusqu'au 31 août 2032";
+    assert!(annex.contains(kept), "{name}: edition 3 keeps its annex: {annex}");
+    assert!(!annex.contains("Reconduite tacitement à son"), "{name}: {annex}");
+}
+
 /// The tripartite premier-degré model as `tripartite-montant`, with an amount among its
 /// parameters (`montant_annuel`, in cents, as the groupement de commandes' estimate is).
 fn model_with_an_amount() -> tempfile::TempDir {
+    model_with_a_parameter("tripartite-montant", "montant_annuel", "Montant annuel du service (centimes)", "cents")
+}
+
+/// The tripartite premier-degré model as `id`, with one more parameter among its parameters
+/// (`key`, its `label` and its `kind`, optional), in a folder of its own.
+fn model_with_a_parameter(id: &str, key: &str, label: &str, kind: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let shipped = include_str!("../../../../conventions/tripartite-premier-degre-v3.yaml");
-    let with_amount = shipped.replacen("id: tripartite-premier-degre", "id: tripartite-montant", 1).replacen(
+    let with_parameter = shipped.replacen("id: tripartite-premier-degre", &format!("id: {id}"), 1).replacen(
         "parameters:\n",
-        "parameters:\n  - key: montant_annuel\n    label: Montant annuel du service (centimes)\n    type: cents\n    \
-         required: false\n    description: Coût annuel estimé du service.\n",
+        &format!(
+            "parameters:\n  - key: {key}\n    label: {label}\n    type: {kind}\n    required: false\n    \
+             description: Un paramètre de test.\n"
+        ),
         1,
     );
-    assert_eq!(with_amount.matches("montant_annuel").count(), 1);
-    std::fs::write(dir.path().join("montant.yaml"), with_amount).unwrap();
+    assert_eq!(with_parameter.matches(key).count(), 1);
+    std::fs::write(dir.path().join(format!("{id}.yaml")), with_parameter).unwrap();
     dir
+}
+
+/// `c` served by an app whose convention models are those of `models`.
+async fn over_models(c: Cycle, models: &tempfile::TempDir) -> Cycle {
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
+    Cycle { dan, mairie, directeur, admin, app, ..c }
 }
 
 // The « Caractéristiques » of a convention showed an amount in raw cents (« 123456789 », under
@@ -3459,14 +3524,7 @@ fn model_with_an_amount() -> tempfile::TempDir {
 backend_test!(an_amount_reads_in_euros_from_edition_3_and_an_older_edition_keeps_its_cents);
 async fn an_amount_reads_in_euros_from_edition_3_and_an_older_edition_keeps_its_cents(db: crate::common::TestDb) {
     let models = model_with_an_amount();
-    let c = setup(db).await;
-    let app = TestApp::over(&c.db.store)
-        .clock(c.clock.clone())
-        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
-        .build()
-        .await;
-    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
-    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
     let mut body = tripartite("2026-09-01");
     body["model"] = json!("tripartite-montant");
@@ -3487,6 +3545,55 @@ async fn an_amount_reads_in_euros_from_edition_3_and_an_older_edition_keeps_its_
     let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text;
     assert!(signed.contains(cents) && !signed.contains('€'), "{name}: frozen in edition 2: {signed}");
     assert!(document_text(&c, &id).await.contains(cents), "{name}: the full document reads as frozen");
+}
+
+// The « Caractéristiques » printed a date parameter and a percentage as stored (« 2027-03-15 »,
+// « 12.5 »), and the clauses a percentage so (« 12.5 % à la charge de la collectivité »). From
+// edition 4 they read in French (« 15 mars 2027 », « 12,5 % », the label without its « (%) »);
+// a convention of edition 3, which shipped without it, is frozen and signed as stored, and its
+// hash re-derives.
+backend_test!(a_date_and_a_percentage_read_in_french_from_edition_4_and_edition_3_keeps_them_as_stored);
+async fn a_date_and_a_percentage_read_in_french_from_edition_4_and_edition_3_keeps_them_as_stored(
+    db: crate::common::TestDb,
+) {
+    let models = model_with_a_parameter("tripartite-bilan", "date_bilan", "Date du bilan intermédiaire", "date");
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let mut body = tripartite("2026-09-01");
+    body["model"] = json!("tripartite-bilan");
+    body["parameters"] =
+        json!({ "accounts": 250, "date_bilan": "2027-03-15", "part_collectivite": 12.5, "part_academie": 87.5 });
+    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    let html = document_text(&c, &id).await;
+    for french in [
+        "<dt>Date du bilan intermédiaire</dt><dd>15 mars 2027</dd>",
+        "<dt>Part de la collectivité dans le coût du service</dt><dd>12,5\u{a0}%</dd>",
+        "<dt>Part de l'académie dans le coût du service</dt><dd>87,5\u{a0}%</dd>",
+        "12,5\u{a0}% à la charge de la collectivité et 87,5\u{a0}% à la charge des services académiques",
+    ] {
+        assert!(html.contains(french), "{name}: « {french} » not in {html}");
+    }
+    assert!(!html.contains("2027-03-15") && !html.contains("12.5") && !html.contains("(%)"), "{name}: {html}");
+
+    written_in_edition(&c, &id, 3).await;
+    let as_stored = [
+        "<dt>Date du bilan intermédiaire</dt><dd>2027-03-15</dd>",
+        "<dt>Part de la collectivité dans le coût du service (%)</dt><dd>12.5</dd>",
+        "12.5 % à la charge de la collectivité et 87.5 % à la charge des services académiques",
+    ];
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.signed_by_all(&id).await;
+    let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
+    let full = document_text(&c, &id).await;
+    for stated in as_stored {
+        assert!(signed.contains(stated), "{name}: edition 3 frozen as stored: « {stated} » not in {signed}");
+        assert!(full.contains(stated), "{name}: the full document reads as frozen: « {stated} » not in {full}");
+    }
+    let store_models = entcp::conventions::model::load_models(Some(models.path())).unwrap();
+    let conv = entcp::conventions::get_convention(&c.db.store, &store_models, &id).await.unwrap().unwrap();
+    let model = entcp::conventions::find_model(&store_models, &conv.model_id, Some(conv.model_version)).unwrap();
+    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
+    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 3 signed re-derives");
 }
 
 /// A client of the user `email` holding `role` at `org`.
@@ -3760,8 +3867,11 @@ async fn one_who_is_not_the_representative_named_signs_only_by_delegation(db: cr
     assert!(academie.get("delegation").is_none(), "{name}: {academie}");
 
     let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
-    let said = "Pour le maire et par délégation, Karim Benali, adjoint au maire chargé de l'éducation, arrêté n° \
-                2026-114 du 3 mars 2026";
+    let said = french(
+        "Pour le maire et par délégation, Karim Benali, adjoint au maire chargé de l'éducation, arrêté n° 2026-114 du \
+         3 mars 2026",
+    );
+    let said = said.as_str();
     assert!(html.contains(&crate::console::escaped(said)) || html.contains(said), "{name}: {html}");
     assert!(!html.contains("Pour la rectrice"), "{name}: the rectrice signed herself");
 }
@@ -3857,9 +3967,10 @@ async fn an_avenant_cites_the_deliberation_that_authorises_it(db: crate::common:
     c.step_ok(&c.dan, &avenant, "submit", json!({})).await;
     let html = c.dan.get(c.url(&format!("/{avenant}/document"))).send().await.text;
     let number = act["act_number"].as_str().unwrap();
-    let own = format!("n° {number} du 20 août 2026 autorisant la signature du présent avenant");
+    let own = french(&format!("n° {number} du 20 août 2026 autorisant la signature du présent avenant"));
     let own = own.as_str();
-    let before = format!("n° DEL-2026-045 du 18 juin 2026 ayant autorisé la signature de la convention {reference}");
+    let before =
+        french(&format!("n° DEL-2026-045 du 18 juin 2026 ayant autorisé la signature de la convention {reference}"));
     for said in [own, before.as_str()] {
         assert!(html.contains(&crate::console::escaped(said)) || html.contains(said), "{name}: « {said} »: {html}");
     }
@@ -3920,7 +4031,8 @@ async fn the_empowerment_agrees_with_the_representatives_civility(db: crate::com
 // From `TYPOGRAPHY_FROM_EDITION` the text of a convention is set in French typography
 // (`documents::typography`): the frozen HTML that signatures bind, the ODT, the full document.
 // A convention of an earlier edition is frozen, served and hashed with its spaces as written:
-// each re-derives the hash its signatures bind.
+// each re-derives the hash its signatures bind. Edition 3 shipped (and was signed) without the
+// typography: it is among the earlier editions (a constant assertion in `document` keeps it so).
 backend_test!(a_convention_is_set_in_french_from_the_typography_edition_and_an_earlier_one_keeps_its_spaces);
 async fn a_convention_is_set_in_french_from_the_typography_edition_and_an_earlier_one_keeps_its_spaces(
     db: crate::common::TestDb,
@@ -3960,4 +4072,53 @@ async fn a_convention_is_set_in_french_from_the_typography_edition_and_an_earlie
         let cited = if set { "article\u{a0}L. 212-4" } else { "article L. 212-4" };
         assert!(signed.text.contains(cited), "{name} {edition}: {}", signed.text);
     }
+}
+
+/// On the schema before the migration to edition 4, a draft, a convention in signature and an
+/// active one, all of edition 3 but the active one (2); migrated, the draft (rendered again at its
+/// submission) is of edition 4, the others keep the edition their signatures bind.
+async fn the_edition_4_migration_moves_drafts_only(url: &str, backend: entcp::store::Backend) {
+    let (mine, before) = crate::counters::migration_and_previous("_convention_document_edition_4.sql");
+    let (store, t) = crate::counters::store_before(url, backend, mine).await;
+    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(common::count(&store, applied, &[]).await, before);
+    for (id, status, edition) in [("c1", "draft", 3_i64), ("c2", "in_signature", 3), ("c3", "active", 2)] {
+        sqlx::query(
+            "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
+             end_date, root_id, document_edition, created_by, created_at, updated_at) \
+             VALUES ($1, $1, 'm', 3, 'T', $2, '{}', '2026-09-01', '2029-08-31', $1, $3, 'u', $4, $4)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(edition)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    crate::counters::migrate_through(&store, backend, mine).await;
+    assert_eq!(common::count(&store, applied, &[]).await, mine);
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, document_edition FROM conventions ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let expected = [("c1", 4), ("c2", 3), ("c3", 2)].map(|(id, edition)| (id.to_string(), edition));
+    assert_eq!(rows, expected);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_edition_4_migration_moves_drafts_only_on_sqlite() {
+    crate::counters::on_sqlite(|url| async move {
+        the_edition_4_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
+    crate::counters::on_postgres(|url| async move {
+        the_edition_4_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres).await
+    })
+    .await;
 }

@@ -22,8 +22,8 @@ pub(crate) use ending::{end_pending_avenants, require_no_notified_termination};
 pub(crate) use signing::signer_of;
 pub use signing::{
     activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_deposit_signed, may_refuse,
-    parties_to_sign, party_signers, pending_signers, refuse, sign, submit, upload_signed, visa_for, Completion,
-    Signing, MAX_SIGNED_COPIES,
+    parties_to_sign, party_signers, pending_signers, refuse, require_pdf, sign, submit, upload_signed, visa_for,
+    Completion, Signing, MAX_SIGNED_COPIES,
 };
 
 use super::model::ConventionModel;

@@ -706,6 +706,15 @@ pub fn may_deposit_signed(actor: &Actor, model: &ConventionModel, conv: &Convent
 const NOT_A_DEPOSITOR: &str = "un exemplaire signé est déposé par le signataire d'une partie, qui détient le rôle \
      de signataire de sa partie à son organisation : vous ne le détenez à aucune partie de cette convention";
 
+/// Refuses what is not a PDF (422 on `fichier`): a signed copy is deposited as one, through the
+/// API as from the command line.
+pub fn require_pdf(bytes: &[u8]) -> Result<(), Problem> {
+    match bytes.starts_with(b"%PDF") {
+        true => Ok(()),
+        false => Err(Problem::invalid_field("fichier", "ce fichier n'est pas un PDF")),
+    }
+}
+
 /// A signed copy is deposited by who signs for a party ([`may_deposit_signed`]: 403 whatever its
 /// state), once the convention left the draft (409).
 fn may_deposit(ctx: &Ctx<'_>, conv: &Convention) -> Result<(), Problem> {

@@ -1,0 +1,11 @@
+-- Edition 4 of a convention's text (`conventions::document`): the text is set in French
+-- typography (`documents::typography`: no-break spaces before « ; : ! ? » and inside « »,
+-- in amounts, between a number and its unit, after « n° »); a parameter's date or percentage
+-- reads in French (« 1er septembre 2026 », « 12,5 % »), no longer as stored (« 2026-09-01 »,
+-- « 12.5 »); the consolidated annex of an avenant to a tacitly renewed convention reads the
+-- term signed and states the term in force, no longer one duration to the renewed term.
+-- Edition 3 shipped without any of these: a convention submitted for signature keeps the
+-- edition its signatures bind (1, 2 or 3), so that its text and the hash re-derive; a draft,
+-- never frozen or sent back to draft (its signatures voided), is rendered again at its next
+-- submission: it takes edition 4, as 0062 moved drafts to edition 3.
+UPDATE conventions SET document_edition = 4 WHERE status = 'draft';
