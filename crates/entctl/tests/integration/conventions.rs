@@ -640,6 +640,33 @@ async fn an_avenant_asked_with_changes_is_refused_and_drafts_nothing(db: crate::
     assert_eq!(status, StatusCode::CREATED, "{name}: {avenant}");
 }
 
+// A convention signed by every party before its start is not in force yet: its signers are told
+// it is signed and when it will be (`signed`), then told again when it comes into force
+// (`active`); one signed on or after its start is told once, that it is in force.
+backend_test!(the_signers_are_told_a_convention_is_signed_before_it_comes_into_force);
+async fn the_signers_are_told_a_convention_is_signed_before_it_comes_into_force(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let later = signed_from(&c, "2027-01-04").await;
+    let events = async |id: &str| {
+        let reference = conv_reference(&c, id).await;
+        let mails = common::queued_mails(&c.db.store, "convention").await;
+        let to_mairie = mails.into_iter().filter(|m| m.context["reference"] == reference.as_str());
+        to_mairie
+            .filter(|m| m.recipients.contains("ent@fresnes.fr"))
+            .map(|m| m.context["event"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(&later).await, ["submitted", "signed"], "{name}: told it is signed, not in force");
+    let mails = common::queued_mails(&c.db.store, "convention").await;
+    let signed = mails.iter().find(|m| m.context["event"] == "signed").unwrap();
+    let mail = entcp::notify::mailer::render("convention", &signed.context).unwrap();
+    assert!(mail.text.contains("entrera en vigueur le 4 janvier 2027"), "{name}: {}", mail.text);
+    assert!(mail.subject.starts_with("Signée : convention"), "{name}: {}", mail.subject);
+    let now = signed_from(&c, "2026-09-01").await;
+    assert_eq!(events(&now).await, ["submitted", "active"], "{name}: in force at once, told once");
+}
+
 backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);
 async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature(db: crate::common::TestDb) {
     let c = setup(db).await;

@@ -391,7 +391,7 @@ pub async fn sign(ctx: &Ctx<'_>, conv: &Convention, signing: Signing<'_>) -> Res
     });
     let remaining = pending_signers(model, &after);
     if remaining.is_empty() {
-        mark_signed(&mut tx, ctx.store.backend(), ctx.actor, conv, ctx.now).await?;
+        mark_signed(&mut tx, ctx.store.backend(), ctx.actor, (model, conv), ctx.now).await?;
     } else {
         let next = newly_awaited(&mut tx, model, conv, &after, &[]).await?;
         crate::conventions::jobs::notify(&mut tx, &next, conv, "submitted", json!({}), ctx.now).await?;
@@ -530,7 +530,7 @@ pub(super) async fn mark_signed(
     tx: &mut Tx,
     backend: Backend,
     actor: &Actor,
-    conv: &Convention,
+    (model, conv): (&ConventionModel, &Convention),
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     sqlx::query("UPDATE conventions SET signed_at = $1 WHERE id = $2")
@@ -539,7 +539,14 @@ pub(super) async fn mark_signed(
         .execute(&mut **tx)
         .await?;
     set_status(tx, &conv.id, Status::Signed, now).await?;
-    audit_to_parties(tx, backend, actor, "conventions.signed", &conv.id, &party_orgs(conv), json!({}), now).await
+    audit_to_parties(tx, backend, actor, "conventions.signed", &conv.id, &party_orgs(conv), json!({}), now).await?;
+    // Signed before its start: its signers are told now, not only when it comes into force
+    // (`activate_if_started` tells them then; a convention already started is told once, then).
+    if conv.start_date > today_in_france(now).to_string() {
+        let recipients = party_signers(tx, model, conv).await?;
+        crate::conventions::jobs::notify(tx, &recipients, conv, "signed", json!({}), now).await?;
+    }
+    Ok(())
 }
 
 /// Whether `actor` may refuse `conv` ([`refuse`]): in signature, it holds the signing role or a
@@ -775,7 +782,8 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<Completio
         }
         Err(p) => return Err(p),
     }
-    mark_signed(&mut tx, store.backend(), ctx.actor, &conv, ctx.now).await?;
+    let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+    mark_signed(&mut tx, store.backend(), ctx.actor, (model, &conv), ctx.now).await?;
     tx.commit().await?;
     activate_if_started(ctx, &conv.id).await?;
     Ok(Completion::Completed)
