@@ -483,6 +483,24 @@ fn signer(conv: &Convention, s: &super::Step) -> String {
     }
 }
 
+/// The quality the step `s` was given in: the délégation's, the representative's the document
+/// names when they signed themselves, else the role's (« maire », « directrice d'école » rather
+/// than « représentant de la collectivité »).
+fn signer_quality(conv: &Convention, s: &super::Step) -> String {
+    if s.kind == "visa" {
+        return "service juridique".into();
+    }
+    if let Some(delegation) = &s.delegation {
+        return delegation.quality.clone();
+    }
+    let named =
+        conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id).and_then(|p| p.signatory.as_ref());
+    match named.filter(|n| !n.quality.trim().is_empty() && super::delegation::is_representative(&s.user_name, n)) {
+        Some(n) => n.quality.trim().to_string(),
+        None => quality(&s.role).to_string(),
+    }
+}
+
 fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
     let Frozen { body: mut doc, party_names } = frozen;
     let mut blocks = vec![Block::Fields(vec![
@@ -506,11 +524,12 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
         .iter()
         .filter(|s| s.voided_at.is_none())
         .map(|s| {
-            let party = party_names.get(&s.org_id).cloned().unwrap_or_default();
+            let named = party_names.get(&s.org_id).cloned().unwrap_or_default();
+            let party = conv.parties.iter().find(|p| p.org.id == s.org_id);
+            let official = party.map_or(named.clone(), |p| naming::of_org(p.org.kind, &named).official);
             let what = if s.kind == "visa" { "Visa juridique".to_string() } else { "Signature".into() };
-            let quality = if s.kind == "visa" { "service juridique" } else { quality(&s.role) };
             let done = format!("Fait le {}", french_date(&step_day(&s.at)));
-            vec![what, party, signer(conv, s), quality.to_string(), done, s.document_hash.clone()]
+            vec![what, official, signer(conv, s), signer_quality(conv, s), done, s.document_hash.clone()]
         })
         .collect();
     if rows.is_empty() {

@@ -114,7 +114,7 @@ const ON_BEHALF: &str = "pour user:";
 pub fn shown_actor(name: &str) -> String {
     if let Some((operator, email)) = name.split_once(ON_BEHALF) {
         let login = operator.trim().trim_start_matches("cli:");
-        return format!("{email} (enregistré en ligne de commande par {login})");
+        return format!("{login} (ligne de commande), pour {email}");
     }
     if let Some(email) = name.strip_prefix("user:") {
         return email.to_string();
@@ -1178,7 +1178,7 @@ mod tests {
         assert_eq!(shown_actor("user:dan@ac-creteil.fr"), "dan@ac-creteil.fr");
         assert_eq!(
             shown_actor("cli:jdupont pour user:maire@fresnes.fr"),
-            "maire@fresnes.fr (enregistré en ligne de commande par jdupont)"
+            "jdupont (ligne de commande), pour maire@fresnes.fr"
         );
         assert_eq!(shown_actor("cli:root"), "root (ligne de commande)");
         assert_eq!(shown_actor("system:groupements-handover"), "tâche automatique « groupements-handover »");

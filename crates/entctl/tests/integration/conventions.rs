@@ -667,6 +667,21 @@ async fn the_signers_are_told_a_convention_is_signed_before_it_comes_into_force(
     assert_eq!(events(&now).await, ["submitted", "active"], "{name}: in force at once, told once");
 }
 
+// The signatures page names each party officially (« Commune de Fresnes », not « Fresnes ») and
+// the quality each signer signed in: the délégation's, not the role's generic label.
+backend_test!(the_signatures_page_names_the_party_officially_and_the_quality_signed_in);
+async fn the_signatures_page_names_the_party_officially_and_the_quality_signed_in(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
+    let page = &html[html.rfind("Signatures").unwrap_or_else(|| panic!("{name}: {html}"))..];
+    let page = page.replace('\u{a0}', " ").replace('\u{202f}', " ");
+    assert!(page.contains("<td>Commune de Fresnes</td>"), "{name}: {page}");
+    assert!(page.contains("<td>adjointe chargée du numérique</td>"), "{name}: {page}");
+    assert!(!page.contains("représentant(e) de"), "{name}: {page}");
+}
+
 backend_test!(the_daily_job_finishes_a_convention_left_in_signature_with_every_signature);
 async fn the_daily_job_finishes_a_convention_left_in_signature_with_every_signature(db: crate::common::TestDb) {
     let c = setup(db).await;
@@ -1447,7 +1462,7 @@ async fn a_paper_signature_recorded_with_the_cli_names_the_operator_on_behalf_of
     let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
     let said = crate::console::escaped(
-        "— Collectivité, signature papier enregistrée par cli:exploitant pour user:ent@fresnes.fr",
+        "— Collectivité, signature papier enregistrée par exploitant (ligne de commande), pour ent@fresnes.fr",
     );
     assert!(page.text.contains(&said), "{}: the role by its French name: {}", c.db.name, page.text);
 
