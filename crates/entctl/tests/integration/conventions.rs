@@ -676,7 +676,7 @@ async fn the_signatures_page_names_the_party_officially_and_the_quality_signed_i
     let id = signed_from(&c, "2026-09-01").await;
     let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
     let page = &html[html.rfind("Signatures").unwrap_or_else(|| panic!("{name}: {html}"))..];
-    let page = page.replace('\u{a0}', " ").replace('\u{202f}', " ");
+    let page = page.replace(['\u{a0}', '\u{202f}'], " ");
     assert!(page.contains("<td>Commune de Fresnes</td>"), "{name}: {page}");
     assert!(page.contains("<td>adjointe chargée du numérique</td>"), "{name}: {page}");
     assert!(!page.contains("représentant(e) de"), "{name}: {page}");
