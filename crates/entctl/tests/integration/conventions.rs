@@ -647,7 +647,8 @@ backend_test!(the_signers_are_told_a_convention_is_signed_before_it_comes_into_f
 async fn the_signers_are_told_a_convention_is_signed_before_it_comes_into_force(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let later = signed_from(&c, "2027-01-04").await;
+    let now = signed_from(&c, "2026-09-01").await;
+    let later = signed_from(&c, "2029-09-01").await;
     let events = async |id: &str| {
         let reference = conv_reference(&c, id).await;
         let mails = common::queued_mails(&c.db.store, "convention").await;
@@ -661,9 +662,8 @@ async fn the_signers_are_told_a_convention_is_signed_before_it_comes_into_force(
     let mails = common::queued_mails(&c.db.store, "convention").await;
     let signed = mails.iter().find(|m| m.context["event"] == "signed").unwrap();
     let mail = entcp::notify::mailer::render("convention", &signed.context).unwrap();
-    assert!(mail.text.contains("entrera en vigueur le 4 janvier 2027"), "{name}: {}", mail.text);
+    assert!(mail.text.contains("entrera en vigueur le 1er septembre 2029"), "{name}: {}", mail.text);
     assert!(mail.subject.starts_with("Signée : convention"), "{name}: {}", mail.subject);
-    let now = signed_from(&c, "2026-09-01").await;
     assert_eq!(events(&now).await, ["submitted", "active"], "{name}: in force at once, told once");
 }
 
@@ -1108,7 +1108,9 @@ async fn the_user_who_gave_the_legal_visa_cannot_sign_and_the_signature_page_sho
     let html = dan.get(url(&format!("/{id}/document"))).send().await.text;
     let page = &html[html.rfind("Signatures").unwrap()..];
     assert!(page.contains("Fait le 1er septembre 2026") && page.contains("Visa juridique"), "{page}");
-    assert!(page.contains("pour les services académiques"), "{page}");
+    // The quality signed in: the délégation's (the signer is not the representative named).
+    assert!(page.contains("<td>adjointe chargée du numérique</td>"), "{page}");
+    assert!(!page.contains("pour les services académiques"), "not the role's generic label: {page}");
     assert!(!page.contains("(dan)") && !page.contains("2026-09-01T"), "no role slug nor ISO timestamp: {page}");
 }
 
