@@ -2378,6 +2378,11 @@ async fn the_sweep_flags_the_requesters_first_response_once_whichever_level_hold
     assert_eq!(ts(&flagged[0].2), paris("2027-05-12 13:00"), "{}: {flagged:?}", db.name);
     // The N1's lead is told, and the support reads it in the history.
     assert_eq!(mails(&s.store, "breach", "rup.julesverne@ac-nantes.fr").await.len(), 1, "{}", db.name);
+    // The mail says the N2 holds the ticket and that the N1 still answers the requester.
+    let breach = common::queued_mails(&s.store, "support").await.into_iter().find(|m| m.context["event"] == "breach");
+    let mail = entcp::notify::mailer::render("support", &breach.unwrap().context).unwrap();
+    let said = "Le ticket est aujourd'hui au niveau N2 : seul le N1 écrit au demandeur, répondez-lui.";
+    assert!(mail.text.contains(said), "{}: {}", db.name, mail.text);
     let history = s.get(&s.n1, &format!("{path}/history")).await.body;
     let said = history.as_array().unwrap().iter().filter(|e| e["kind"] == "breach").count();
     assert_eq!(said, 1, "{}: {history}", db.name);
