@@ -993,14 +993,25 @@ async fn gate_on(answers: &impl GateAnswers, tenant: &Tenant) -> Result<(Option<
 }
 
 /// The conventions signed to cover some of `uncovered` that come into force later (reference
-/// and first day, the first to come for each, at most ten asked): a refused gate names them.
-async fn signed_ahead(state: &TenantsState, uncovered: &[Org]) -> Result<Vec<(String, String)>, Problem> {
+/// and first day, the first to come for each school), and how many of `uncovered` they cover:
+/// a refused gate names them, and promises a day only when they cover every school.
+struct Ahead {
+    conventions: Vec<(String, String)>,
+    covered: usize,
+}
+
+/// How many uncovered schools [`signed_ahead`] looks at: a refusal names at most ten
+/// conventions, and beyond this the count it gives is a lower bound.
+const AHEAD_LOOKED_AT: usize = 200;
+
+async fn signed_ahead(state: &TenantsState, uncovered: &[Org]) -> Result<Ahead, Problem> {
     let today = today_in_france(state.clock.now()).to_string();
-    let mut ahead: Vec<(String, String)> = Vec::new();
-    for org in uncovered.iter().take(10) {
+    let mut ahead = Ahead { conventions: Vec::new(), covered: 0 };
+    for org in uncovered.iter().take(AHEAD_LOOKED_AT) {
         if let Some(c) = covering_later(&state.store, &state.models, &org.id, &today).await? {
-            if !ahead.iter().any(|(reference, _)| *reference == c.reference) {
-                ahead.push((c.reference, c.start_date));
+            ahead.covered += 1;
+            if ahead.conventions.len() < 10 && !ahead.conventions.iter().any(|(r, _)| *r == c.reference) {
+                ahead.conventions.push((c.reference, c.start_date));
             }
         }
     }
@@ -1009,7 +1020,7 @@ async fn signed_ahead(state: &TenantsState, uncovered: &[Org]) -> Result<Vec<(St
 
 /// The 409 of a gate that schools without a convention in force keep closed; `ahead`, the
 /// conventions signed for them that come into force later ([`signed_ahead`]).
-fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &[(String, String)]) -> Problem {
+fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
     let org = &tenant.organisation;
     let detail = match uncovered {
         [one] if one.id == org.id => format!(
@@ -1027,27 +1038,48 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &[(String, String)]) 
             )
         }
     };
-    let detail = match ahead {
-        [] => detail,
-        [(reference, start)] => format!(
-            "{detail}. La convention {reference} est signée : elle entre en vigueur le {}, le déploiement sera \
-             possible à partir de ce jour",
-            french_date(start)
-        ),
-        _ => {
-            let said: Vec<String> = ahead.iter().map(|(r, start)| format!("{r} (le {})", french_date(start))).collect();
-            format!(
-                "{detail}. Les conventions {} sont signées : le déploiement sera possible quand elles seront en vigueur",
-                said.join(", ")
-            )
-        }
-    };
+    let detail = format!("{detail}{}", ahead_said(&ahead.conventions, ahead.covered, uncovered.len()));
     let codes: Vec<&str> = uncovered.iter().map(|o| o.code.as_str()).collect();
     let ahead: Vec<_> =
-        ahead.iter().map(|(r, start)| serde_json::json!({ "reference": r, "start_date": start })).collect();
+        ahead.conventions.iter().map(|(r, start)| serde_json::json!({ "reference": r, "start_date": start })).collect();
     Problem::conflict(detail).with_extra(serde_json::json!({
         "missing": "convention", "organisation": org.code, "uncovered": codes, "signed_ahead": ahead,
     }))
+}
+
+/// What a refusal says of the conventions signed ahead (`conventions`) that cover `covered` of
+/// the `uncovered` schools: the day deployment becomes possible only when they cover them all.
+fn ahead_said(conventions: &[(String, String)], covered: usize, uncovered: usize) -> String {
+    let said = || -> Vec<String> {
+        conventions.iter().map(|(r, start)| format!("{r} (en vigueur le {})", french_date(start))).collect()
+    };
+    match conventions {
+        [] => String::new(),
+        [(reference, start)] if covered >= uncovered => format!(
+            ". La convention {reference} est signée : elle entre en vigueur le {}, le déploiement sera \
+             possible à partir de ce jour",
+            french_date(start)
+        ),
+        _ if covered >= uncovered => {
+            let last = conventions.iter().map(|(_, start)| start.as_str()).max().unwrap_or_default();
+            format!(
+                ". Les conventions {} sont signées : le déploiement sera possible à partir du {}, quand elles seront \
+                 toutes en vigueur",
+                said().join(", "),
+                french_date(last)
+            )
+        }
+        [_] => format!(
+            ". La convention {} est signée, mais elle ne couvre que {covered} des {uncovered} établissements sans \
+             convention en vigueur : les autres en demandent une",
+            said().join(", ")
+        ),
+        _ => format!(
+            ". Les conventions {} sont signées, mais elles ne couvrent que {covered} des {uncovered} établissements \
+             sans convention en vigueur : les autres en demandent une",
+            said().join(", ")
+        ),
+    }
 }
 
 fn json_list(text: Option<&str>) -> Vec<String> {

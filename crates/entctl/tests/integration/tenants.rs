@@ -112,6 +112,35 @@ async fn a_gate_refused_before_a_signed_convention_comes_into_force_names_it_and
     assert_eq!(refused["signed_ahead"][0]["start_date"], "2027-01-04", "{}: {refused}", db.name);
 }
 
+// A convention signed ahead for one of a commune's schools does not promise the commune's ENT
+// a day: the refusal says how few schools it covers (it used to promise deployment on its
+// first day, when the other schools would still keep the gate closed).
+backend_test!(a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_covering_one_school_cannot_keep);
+async fn a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_covering_one_school_cannot_keep(
+    db: crate::common::TestDb,
+) {
+    let (_app, [dan, mairie, directeur, _]) = fresnes(&db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    let body = doc("ecoles-fresnes", "commune:94034", "ecoles.ent.fresnes.example.fr");
+    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let id = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2027-01-04").await;
+    let (_, conv) = call(dan.get(url(&format!("/conventions/{id}")))).await;
+    let (s, refused) =
+        call(dan.post(url("/tenants/ecoles-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    let detail = refused["detail"].as_str().unwrap();
+    let uncovered = refused["uncovered"].as_array().unwrap().len();
+    assert!(uncovered > 1, "{}: {refused}", db.name);
+    let said = format!(
+        "La convention {} (en vigueur le 4 janvier 2027) est signée, mais elle ne couvre que 1 des {uncovered} \
+         établissements sans convention en vigueur",
+        conv["reference"].as_str().unwrap()
+    );
+    assert!(detail.contains(&said), "{}: {detail}", db.name);
+    assert!(!detail.contains("sera possible"), "{}: {detail}", db.name);
+    assert_eq!(refused["signed_ahead"][0]["start_date"], "2027-01-04", "{}: {refused}", db.name);
+}
+
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
     let (_app, [dan, mairie, directeur, root]) = fresnes(&db).await;
