@@ -532,7 +532,8 @@ async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Re
     let context = ctx(state, &signed.0.actor);
     match submission.run(tickets::create(&context, new)).await {
         Ok(ticket) => {
-            let location = format!("/tickets/{}?apres=ouvert", ticket.reference);
+            let after = if ticket.warning.is_some() { UNSTAFFED } else { "ouvert" };
+            let location = format!("/tickets/{}?apres={after}", ticket.reference);
             submission.done(&location).await?;
             attachments::attach(&context, &ticket.id, true, files).await?;
             Ok(page::redirect(&location))
@@ -635,6 +636,9 @@ async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer
     Ok(Moves { acting, statuses })
 }
 
+/// `?apres=…` after opening a ticket nobody supports (`Ticket::warning`).
+const UNSTAFFED: &str = "ouvert-sans-support";
+
 /// The notices of `/tickets/{ticket}` after `?apres=…`, besides those of a comment ([`notice_after`]).
 const NOTICES: &[(&str, &str)] = &[
     ("ouvert", "Votre ticket est ouvert : le support vous répondra ici et par courriel."),
@@ -655,6 +659,12 @@ async fn show(
 /// The notice after `?apres=after`: a comment's says what it did, to whom ([`Written`]: a reply
 /// sent to the requester, a note only the N1 and the N2 read, the vendor's note to the support…).
 fn notice_after(after: &str) -> Option<Notice> {
+    if after == UNSTAFFED {
+        return Some(Notice::info(
+            "Votre ticket est enregistré, mais aucun support n'est encore désigné pour cet ENT : \
+             l'avertissement de son historique dit qui en est averti.",
+        ));
+    }
     match Written::ALL.into_iter().find(|w| w.key() == after) {
         Some(written) => Some(Notice::success(written.confirmation())),
         None => Notice::after(after, NOTICES),

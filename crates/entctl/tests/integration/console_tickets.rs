@@ -214,6 +214,35 @@ async fn the_usagers_message_is_titled_as_theirs_in_the_history_the_n1s_reply_as
     }
 }
 
+// A ticket opened on an ENT whose support has nobody (no user, no address at any level) is
+// kept, and the usager is not told « le support vous répondra »: the page says nobody is
+// designated and the history's public warning says who was told instead.
+backend_test!(an_usager_opening_a_ticket_nobody_supports_is_told_so_and_not_promised_an_answer);
+async fn an_usager_opening_a_ticket_nobody_supports_is_told_so_and_not_promised_an_answer(db: TestDb) {
+    let app = app(db).await;
+    sqlx::query("DELETE FROM role_bindings WHERE role IN ('support_n1', 'support_n2', 'support_n3')")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE orgs SET email = NULL").execute(app.store.pool()).await.unwrap();
+    let usager = sign_in(&app, USAGER).await;
+    let fields = [
+        ("ent", TENANT),
+        ("sujet", "Le cahier de liaison ne s'ouvre plus"),
+        ("categorie", "acces"),
+        ("impact", "haute"),
+        ("urgence", "moyenne"),
+        ("description", "Depuis ce matin, une page blanche s'affiche."),
+    ];
+    let sent = post_form(&app, &usager, "/tickets/nouveau", &fields).await;
+    assert!(sent.header("location").unwrap().ends_with("?apres=ouvert-sans-support"), "{}", app.backend);
+    let page = follow(&app, &usager, &sent).await;
+    assert!(page.text.contains("aucun support n&#x27;est encore désigné pour cet ENT"), "{}", page.text);
+    assert!(!page.text.contains("le support vous répondra"), "{}", page.text);
+    let said = "Aucun support n&#x27;est encore désigné pour cet ENT : votre ticket est enregistré";
+    assert_eq!(title_of_entry(&page.text, said), "Avertissement", "{}", app.backend);
+}
+
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);
 async fn the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages(db: TestDb) {
     let (app, usager, reference) = ticket_of_the_usager(db).await;

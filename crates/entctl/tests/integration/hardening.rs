@@ -243,10 +243,15 @@ fn fresnes_ticket(subject: &str, description: &str) -> Value {
         "category": "acces", "impact": "haute", "urgency": "haute" })
 }
 
-async fn created_notices(store: &entcp::store::Store) -> Vec<String> {
-    common::queued_mails(store, "support").await.into_iter().map(|m| m.recipients).collect()
+/// The recipients of the `support` mails of `event`, in the order they were queued.
+async fn support_notices(store: &entcp::store::Store, event: &str) -> Vec<String> {
+    let mails = common::queued_mails(store, "support").await.into_iter();
+    mails.filter(|m| m.context["event"] == event).map(|m| m.recipients).collect()
 }
 
+// A ticket nobody supports is kept, and said so: the requester reads it in the answer and the
+// history, and the ENT's governors (its collectivité's users, the académie's DAN) get a mail
+// asking them to designate an N1; with none of them either, the requester is told to say so.
 backend_test!(a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told);
 async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told(db: crate::common::TestDb) {
     let (api, admin) = Api::start_as_admin(&db).await;
@@ -255,15 +260,36 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
 
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
     assert_eq!(status, 201, "{}: {ticket}", db.name);
-    assert!(created_notices(&db.store).await.is_empty(), "{}: nobody to tell", db.name);
+    assert!(common::queued_mails(&db.store, "support").await.is_empty(), "{}: nobody to tell", db.name);
+    let warning = ticket["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("personne n'en a été averti : signalez-le"), "{}: {ticket}", db.name);
     let id = ticket["id"].as_str().unwrap();
     let (_, history) = api.call(&admin, Method::GET, &format!("/support/tickets/{id}/history"), None).await;
     assert!(history.to_string().contains("aucun destinataire"), "{}: {history}", db.name);
+    let public = history.as_array().unwrap().iter().find(|e| e["kind"] == "warning" && e["visibility"] == "public");
+    let public = public.unwrap_or_else(|| panic!("{}: {history}", db.name));
+    assert_eq!((public["title"].as_str(), public["body"].as_str()), (Some("Avertissement"), Some(warning)));
+
+    token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some(COMMUNE)).await;
+    token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
+    assert_eq!(status, 201, "{}: {ticket}", db.name);
+    let warning = ticket["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("les responsables de l'ENT en sont avertis"), "{}: {ticket}", db.name);
+    let told = support_notices(&db.store, "unstaffed").await;
+    assert_eq!(told, [r#"["dan@ac-creteil.fr"]"#, r#"["ent@fresnes.fr"]"#], "{}: one mail each", db.name);
+    let mail = common::queued_mails(&db.store, "support").await.into_iter().find(|m| m.context["event"] == "unstaffed");
+    let mail = entcp::notify::mailer::render("support", &mail.unwrap().context).unwrap();
+    assert!(mail.subject.starts_with("Ticket sans support désigné"), "{}: {}", db.name, mail.subject);
+    assert!(mail.text.contains("Désignez un support de niveau 1"), "{}: {}", db.name, mail.text);
+    assert!(support_notices(&db.store, "created").await.is_empty(), "{}", db.name);
 
     token_for(&db.store, "dane@ac-creteil.fr", Role::SupportN2, Some("academie:24")).await;
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
     assert_eq!(status, 201, "{}: {ticket}", db.name);
-    assert_eq!(created_notices(&db.store).await, [r#"["dane@ac-creteil.fr"]"#], "{}", db.name);
+    assert!(ticket.get("warning").is_none(), "{}: {ticket}", db.name);
+    assert_eq!(support_notices(&db.store, "created").await, [r#"["dane@ac-creteil.fr"]"#], "{}", db.name);
+    assert_eq!(support_notices(&db.store, "unstaffed").await.len(), 2, "{}: told once", db.name);
 }
 
 async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Value) {

@@ -8,10 +8,12 @@ use crate::support::SupportState;
 use crate::support::{queue_emails, Category, Level, Priority};
 use chrono::{DateTime, Datelike, Utc};
 use ent_conventions::conventions::active_covering;
+use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::counters::next_reference;
+use ent_kernel::store::Tx;
 use ent_kernel::store::{new_id, timestamp, Store};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
@@ -253,18 +255,73 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let place = crate::support::place_of(&mut tx, &org.id).await?;
     let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
-    if queue.is_empty() {
-        let body = format!(
-            "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux suivants",
-            contract.n1.name
-        );
-        tracing::warn!(ticket = %reference, "{body}");
-        let e = NewEvent::new("warning", "internal").body(&body);
-        append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
-    }
+    let unstaffed = if queue.is_empty() {
+        let told = governors(&mut tx, &org, &contract).await?;
+        warn_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
+        let extra = json!({ "tenant": tenant.slug, "n1": contract.n1.name });
+        notify(&mut tx, told.clone(), &t, "unstaffed", extra, ctx.now, ctx.now).await?;
+        Some(unstaffed_said(!told.is_empty()))
+    } else {
+        None
+    };
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
-    finish(ctx, tx, &t, "support.tickets.create", summary).await
+    let mut t = finish(ctx, tx, &t, "support.tickets.create", summary).await?;
+    t.warning = unstaffed;
+    Ok(t)
+}
+
+/// Who answers for the ENT when nobody supports it: the tenant organisation's governors (its
+/// chef d'établissement, or its collectivité's users) and the DAN of the académie at N2.
+async fn governors(
+    conn: &mut AnyConnection,
+    org: &Org,
+    contract: &crate::support::Contract,
+) -> Result<Vec<String>, Problem> {
+    let role = match org.kind {
+        OrgKind::Etablissement => Role::ChefEtablissement,
+        _ => Role::Collectivite,
+    };
+    let mut told = users_with_role(&mut *conn, &org.id, role.as_str()).await?;
+    if let Some(n2) = &contract.n2 {
+        told.extend(users_with_role(&mut *conn, &n2.id, Role::Dan.as_str()).await?);
+    }
+    told.sort();
+    told.dedup();
+    Ok(told)
+}
+
+/// What the requester reads of a ticket nobody supports: it is kept, and who was told.
+fn unstaffed_said(told: bool) -> String {
+    let who = match told {
+        true => "les responsables de l'ENT en sont avertis",
+        false => "mais personne n'en a été averti : signalez-le à votre collectivité ou à la délégation académique au numérique",
+    };
+    format!("Aucun support n'est encore désigné pour cet ENT : votre ticket est enregistré, {who}.")
+}
+
+/// The history of a ticket nobody supports: for the support (internal), which level lacks whom
+/// and who was told instead; for the requester (public), [`unstaffed_said`].
+async fn warn_unstaffed(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    t: &Ticket,
+    contract: &crate::support::Contract,
+    told: &[String],
+) -> Result<(), Problem> {
+    let instead = match told {
+        [] => "personne n'a été prévenu".to_string(),
+        _ => format!("prévenus à la place : {}", told.join(", ")),
+    };
+    let body = format!(
+        "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux \
+         suivants ; {instead}",
+        contract.n1.name
+    );
+    tracing::warn!(ticket = %t.reference, "{body}");
+    append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "internal").body(&body), ctx.now).await?;
+    let said = unstaffed_said(!told.is_empty());
+    append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "public").body(&said), ctx.now).await
 }
 
 /// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor

@@ -123,6 +123,11 @@ pub struct Ticket {
     /// Per-level clocks derived from the event log (single-ticket reads only).
     #[sqlx(skip)]
     pub sla: Option<SlaState>,
+    /// In the answer to its creation only: why nobody may be handling the ticket (no support
+    /// designated for the ENT), in French, for the requester.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     pub resolved_at: Option<String>,
     pub closed_at: Option<String>,
     pub version: i64,
@@ -278,6 +283,7 @@ impl HistoryEntry {
                 format!("Priorité {} → {}", self.from.as_deref().unwrap_or(""), self.to.as_deref().unwrap_or(""))
             }
             ("breach", _) => "Délai dépassé".into(),
+            ("warning", _) => "Avertissement".into(),
             (kind, _) => kind.into(),
         }
     }
