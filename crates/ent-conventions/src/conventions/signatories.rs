@@ -150,16 +150,21 @@ pub fn check_given(
     for (key, signatory) in given_signatories {
         let field = format!("signatories.{key}");
         let party_key = key.split_once(':').map_or(key.as_str(), |(party, _)| party);
-        let Some(spec) = model.parties.iter().find(|p| p.key == party_key) else {
+        if !model.parties.iter().any(|p| p.key == party_key) {
             checks.fail(&field, format!("le modèle {} n'a pas de partie « {key} »", model.id));
             continue;
-        };
-        for (name, date) in [("act_date", &signatory.act_date), ("delegation_date", &signatory.delegation_date)] {
+        }
+        let dates = [
+            ("act_date", "la date de l'acte", &signatory.act_date),
+            ("delegation_date", "la date de la délégation", &signatory.delegation_date),
+        ];
+        for (name, what, date) in dates {
             let Some(date) = given(date) else { continue };
             match ent_kernel::validate::date(date) {
+                // The field names the party (the console labels it « … — la collectivité »).
                 Ok(d) if d > today => checks.fail(
                     &format!("{field}.{name}"),
-                    format!("{} : la date de l'acte ({}) ne peut être dans le futur", spec.label, french_date(date)),
+                    format!("{what} ({}) ne peut être dans le futur", french_date(date)),
                 ),
                 Ok(_) => {}
                 Err(message) => checks.fail(&format!("{field}.{name}"), message),

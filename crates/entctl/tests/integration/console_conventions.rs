@@ -156,8 +156,16 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert_eq!(found.status, 200, "{}", found.text);
     assert!(found.text.contains(&format!("<option value=\"{ecole}\"")), "the école proposed: {}", found.text);
 
-    // Without a start date: refused, the model's message beside the field and in the summary.
+    // Without a start date and with an act dated in the future: refused, both messages beside
+    // their fields and in the summary, in one round; the party named once (by the field's label).
     let mut fields = doisneau_fields(&app).await;
+    let future = with(fields.clone(), "signataire.collectivite.acte_date", "2030-01-01");
+    let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&future)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let links = summary_links(&refused.text);
+    assert!(links.iter().any(|(id, _)| id == "signataire-collectivite-acte_date"), "{links:?}");
+    assert!(links.iter().any(|(id, _)| id == "start-date"), "{links:?}");
+    assert!(!refused.text.contains("la collectivité : la collectivité"), "{}", refused.text);
     let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&fields)).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("href=\"#start-date\""), "summary linked to the field: {}", refused.text);

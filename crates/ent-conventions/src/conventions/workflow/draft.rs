@@ -981,8 +981,10 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
     let model = find_model(ctx.models, &input.model, input.version)?;
     let signatories: BTreeMap<String, Signatory> =
         signatories_in(&input.parties).into_iter().chain(input.signatories).collect();
-    check_signatories(ctx, model, &signatories)?;
-    let mut draft = build_draft(
+    // The signatories' errors and the draft's, in one round (the console's form shows them all).
+    let mut checks = Checks::default();
+    checks.collect(check_signatories(ctx, model, &signatories))?;
+    let draft = build_draft(
         ctx,
         model,
         input.title.clone(),
@@ -993,7 +995,10 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
         input.end_date.as_deref(),
         None,
     )
-    .await?;
+    .await;
+    let draft = checks.collect(draft)?;
+    checks.finish()?;
+    let mut draft = draft.expect("checked");
     draft.signatories = signatories;
     draft.shares = input.party_shares;
     let backdate_reason = check_start(ctx, draft.start, input.backdate_reason.as_deref())?;
