@@ -10,7 +10,7 @@ use crate::common;
 use common::app::{Client, Req};
 use common::fixtures::{luhn, new_org};
 use common::{admin, t0, token_for, TestApp};
-use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text, part};
+use ent_documents::documents::read_back::{mimetype, ods_formulas, ods_sheets, odt_text, part};
 use entcp::clock::FixedClock;
 use entcp::documents::typography::french;
 use entcp::kernel::roles::OrgKind;
@@ -521,6 +521,21 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let sum: i64 = rows[1..26].iter().map(|r| r[accounts_col].parse::<i64>().unwrap()).sum();
     assert_eq!(rows[26][accounts_col].parse::<i64>().unwrap(), sum);
     assert_eq!(rows[26][0], "Total");
+    // Its totals are formulas over the member rows, the value computed here cached beside them
+    // (a buyer's edit recomputes; a reader that does not recalculate sees the figure); each
+    // member's ENT accounts, the sum of its pupils', teachers' and parents'.
+    let formulas = &ods_formulas(&ods)[0];
+    assert_eq!(formulas.len(), rows.len(), "{name}");
+    for (i, column) in ["E", "F", "G", "H", "I", "J"].iter().enumerate() {
+        let col = 4 + i;
+        let sum: i64 = rows[1..26].iter().map(|r| r[col].parse::<i64>().unwrap()).sum();
+        assert_eq!(formulas[26][col], format!("of:=SUM([.{column}2:.{column}26])"), "{name}: {column}");
+        assert_eq!(rows[26][col].parse::<i64>().unwrap(), sum, "{name}: {column}");
+    }
+    assert_eq!(formulas[5][accounts_col], "of:=[.G6]+[.H6]+[.I6]", "{name}");
+    let parts: i64 = (6..9).map(|c| rows[5][c].parse::<i64>().unwrap()).sum();
+    assert_eq!(rows[5][accounts_col].parse::<i64>().unwrap(), parts, "{name}");
+    assert!(formulas[5][..accounts_col].iter().all(String::is_empty), "{name}: declared, not computed");
     // Its BPU/DQE before the award: the quantities, blank unit prices, the formulas already there.
     let content = part(&ods, "content.xml");
     assert!(
