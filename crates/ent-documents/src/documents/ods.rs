@@ -45,6 +45,12 @@ pub enum Cell {
         formula: String,
         cents: i64,
     },
+    /// An OpenFormula expression computing a count (`of:=SUM([.E2:.E9])`), with the value it has
+    /// when computed here, shown as [`Cell::Integer`], for readers that do not recalculate.
+    IntegerFormula {
+        formula: String,
+        value: i64,
+    },
 }
 
 impl Cell {
@@ -170,13 +176,9 @@ fn push_cell(x: &mut String, cell: &Cell) {
         Cell::Empty => x.push_str("<table:table-cell/>"),
         Cell::Text(t) => push_text_cell(x, "ceT", t),
         Cell::Header(t) => push_text_cell(x, "ceH", t),
-        Cell::Integer(n) => {
-            let sign = if *n < 0 { "-" } else { "" };
-            let shown = format!("{sign}{}", grouped(n.unsigned_abs()));
-            let _ = write!(
-                x,
-                r#"<table:table-cell table:style-name="ceI" office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
-            );
+        Cell::Integer(n) => push_integer(x, "", *n),
+        Cell::IntegerFormula { formula, value } => {
+            push_integer(x, &format!(r#" table:formula="{}""#, escape(formula)), *value)
         }
         Cell::Number(n) => {
             let _ = write!(
@@ -215,6 +217,16 @@ fn number_shown(n: f64) -> String {
         "" => format!("{sign}{whole}"),
         fraction => format!("{sign}{whole},{fraction}"),
     }
+}
+
+/// A count (with `formula`, its attribute, or none): its value as is, shown in groups of three.
+fn push_integer(x: &mut String, formula: &str, n: i64) {
+    let sign = if n < 0 { "-" } else { "" };
+    let shown = format!("{sign}{}", grouped(n.unsigned_abs()));
+    let _ = write!(
+        x,
+        r#"<table:table-cell table:style-name="ceI"{formula} office:value-type="float" office:value="{n}"><text:p>{shown}</text:p></table:table-cell>"#
+    );
 }
 
 /// An amount: its value in euros, shown as [`euros`] writes it.
@@ -350,5 +362,15 @@ mod tests {
             r#"table:formula="of:=[.B2]*2" office:value-type="currency" office:currency="EUR" office:value="2400.00""#
         ));
         assert_eq!(ods_sheets(&ods)[0].1[4], ["2400.00"]);
+    }
+
+    // A count computed by a formula keeps it, with its value cached and shown as a count.
+    #[test]
+    fn a_count_formula_keeps_its_formula_and_caches_its_value() {
+        let mut b = book();
+        b.sheets[0].rows.push(vec![Cell::IntegerFormula { formula: "of:=SUM([.C2:.C3])".into(), value: 1250 }]);
+        let content = part(&to_ods(&b), "content.xml");
+        let cell = r#"<table:table-cell table:style-name="ceI" table:formula="of:=SUM([.C2:.C3])" office:value-type="float" office:value="1250"><text:p>1"#;
+        assert!(content.contains(&format!("{cell}\u{a0}250</text:p></table:table-cell>")), "{content}");
     }
 }

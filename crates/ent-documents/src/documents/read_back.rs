@@ -65,6 +65,36 @@ pub fn ods_sheets(ods: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
     }
 }
 
+/// The formulas of every sheet of an `.ods`, in the shape of [`ods_sheets`]: each cell's
+/// `table:formula` (`of:=…`), empty for a cell without one.
+pub fn ods_formulas(ods: &[u8]) -> Vec<Vec<Vec<String>>> {
+    let xml = part(ods, "content.xml");
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut sheets: Vec<Vec<Vec<String>>> = Vec::new();
+    loop {
+        let event = reader.read_event().unwrap_or_else(|e| panic!("content.xml is not well-formed: {e}"));
+        let (Event::Start(e) | Event::Empty(e)) = &event else {
+            if matches!(event, Event::Eof) {
+                return sheets;
+            }
+            continue;
+        };
+        match e.name().into_inner() {
+            "table:table" => sheets.push(Vec::new()),
+            "table:table-row" => sheets.last_mut().expect("a row is in a sheet").push(Vec::new()),
+            "table:table-cell" => {
+                let formula = e.try_get_attribute("table:formula").expect("a well-formed cell");
+                let formula = formula.map(|f| {
+                    f.normalized_value(quick_xml::XmlVersion::Explicit1_0).expect("an XML value").into_owned()
+                });
+                let row = sheets.last_mut().and_then(|s| s.last_mut()).expect("a cell is in a row");
+                row.push(formula.unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+}
+
 fn last_sheet(sheets: &mut [(String, Vec<Vec<String>>)]) -> &mut Vec<Vec<String>> {
     &mut sheets.last_mut().expect("a row is in a sheet").1
 }

@@ -463,16 +463,6 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
         "Comptes ENT",
     ];
     let mut rows: Vec<Vec<Cell>> = vec![header.iter().map(|h| Cell::header(*h)).collect()];
-    let quantities = |q: &MemberQuantities| {
-        vec![
-            Cell::Integer(q.schools),
-            Cell::Integer(q.classes),
-            Cell::Integer(q.pupils),
-            Cell::Integer(q.teacher_accounts),
-            Cell::Integer(q.parent_accounts),
-            Cell::Integer(q.accounts()),
-        ]
-    };
     for m in members {
         let mut row = vec![
             Cell::text(&m.applicant.name),
@@ -480,12 +470,12 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
             Cell::text(&m.deliberation_number),
             Cell::Date(m.deliberation_date.clone()),
         ];
-        row.extend(quantities(&m.quantities));
+        row.extend(member_quantities(&m.quantities, rows.len() + 1));
         rows.push(row);
     }
     let total = totals(members);
     let mut total_row = vec![Cell::header("Total"), Cell::Empty, Cell::Empty, Cell::Empty];
-    total_row.extend(quantities(&total));
+    total_row.extend(quantity_totals(&total, members.len()));
     rows.push(total_row);
     let bpu = bpu_rows(g, &total, equipped);
     Spreadsheet {
@@ -495,6 +485,41 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
             Sheet { name: "BPU-DQE".into(), column_widths_cm: vec![11.0, 3.0, 3.5, 4.0, 4.0], rows: bpu },
         ],
     }
+}
+
+/// The columns of the quantities on the « Quantités » sheet: schools, classes, pupils, teacher
+/// accounts, parent accounts, ENT accounts.
+const QUANTITY_COLUMNS: [char; 6] = ['E', 'F', 'G', 'H', 'I', 'J'];
+
+/// The quantity cells of a member on row `row` of the « Quantités » sheet: its ENT accounts the
+/// sum of its pupil, teacher and parent accounts as a formula (`[.G]+[.H]+[.I]`), so that a buyer
+/// who edits one sees it follow, [`MemberQuantities::accounts`] its cached value.
+fn member_quantities(q: &MemberQuantities, row: usize) -> Vec<Cell> {
+    vec![
+        Cell::Integer(q.schools),
+        Cell::Integer(q.classes),
+        Cell::Integer(q.pupils),
+        Cell::Integer(q.teacher_accounts),
+        Cell::Integer(q.parent_accounts),
+        Cell::IntegerFormula { formula: format!("of:=[.G{row}]+[.H{row}]+[.I{row}]"), value: q.accounts() },
+    ]
+}
+
+/// The total row's quantity cells under `members` member rows (rows 2 to `members` + 1): each
+/// column's `SUM` as a formula, `total` ([`totals`]) its cached value; plain counts (0) when no
+/// member is listed, there being no range to sum.
+fn quantity_totals(total: &MemberQuantities, members: usize) -> Vec<Cell> {
+    let values =
+        [total.schools, total.classes, total.pupils, total.teacher_accounts, total.parent_accounts, total.accounts()];
+    let last = members + 1;
+    QUANTITY_COLUMNS
+        .iter()
+        .zip(values)
+        .map(|(column, value)| match members {
+            0 => Cell::Integer(value),
+            _ => Cell::IntegerFormula { formula: format!("of:=SUM([.{column}2:.{column}{last}])"), value },
+        })
+        .collect()
 }
 
 /// The BPU/DQE: per lot, its price lines (unit, quantity from the members' declared quantities,

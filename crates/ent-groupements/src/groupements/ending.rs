@@ -1,24 +1,29 @@
 //! The end of a groupement (`ended`): by its coordinator ([`super::transition`], from `awarded`
 //! or `running` — a résiliation before the term of the accord-cadre, art. L. 2195-3 du code de
 //! la commande publique) or at the term of its accord-cadre ([`end_at_term`], the daily job
-//! `groupements-handover`: once [`Award::last_day`] is past). Either way the members'
-//! `collectivite` users are told ([`notify`], the `ended` notice), and the tenants its
+//! `groupements-handover`: once [`Award::last_day`] is past). Either way those it concerns are
+//! told ([`notify`], the `ended` notice: [`recipients`]), and the tenants its
 //! accord-cadre kept from later awards are handed over ([`super::handover`]).
 //!
 //! An ending at term is one write transaction per groupement: the row is locked and its status
 //! read again inside it, so a second pass, another replica or an ending by the coordinator
 //! meanwhile changes nothing (no second audit record, no second notice).
 
+use super::award::funded_tenants_of;
 use super::{membership, readers, Award, Groupement, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
+use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{timestamp, Store, Tx};
 use ent_kernel::validate::multiline;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
+use ent_platform::registry::get_org;
+use ent_platform::registry::queries::orgs_by_id_in;
+use ent_tenants::tenants::notices::users_over;
 use serde_json::json;
 
 /// The groupements a pass ended at the term of their accord-cadre, and the failures (each named).
@@ -92,8 +97,7 @@ pub fn sentence(g: &Groupement, today: NaiveDate, reason: Option<&str>) -> Strin
     }
 }
 
-/// Queues the `ended` notice of `g` to the `collectivite` users of its accepted members (read
-/// before `tx`), in `tx`.
+/// Queues the `ended` notice of `g` to [`recipients`] (its members read before `tx`), in `tx`.
 pub async fn notify(
     tx: &mut Tx,
     store: &Store,
@@ -101,15 +105,46 @@ pub async fn notify(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let mut to = Vec::new();
-    for m in membership::members(store, &g.id).await? {
-        to.extend(users_with_role(tx, &m.applicant.id, "collectivite").await?);
-    }
+    let to = recipients(tx, store, g).await?;
     let message = sentence(g, today_in_france(now), reason);
     let subject = json!({ "event": "ended", "reference": g.reference, "title": g.title, "message": message });
-    Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+    Notice::new("groupement", to).unique_recipients().with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
     Ok(())
 }
+
+/// Who the end of `g` concerns: the parties to its accord-cadre and those who answer for the ENT
+/// it served. The coordinator's `coordinateur` users (who run it: at term, none of them acted);
+/// each accepted member's `collectivite` users (its representatives, as the award and hand-over
+/// notices) and `dpo` users (the titulaire processed its ENT's data under this accord-cadre: its
+/// register names it); the DANs and DPOs whose scope holds an ENT the members fund
+/// ([`funded_tenants_of`]), as a tenant's notices tell them. A person holding two of these
+/// roles is told once ([`Notice::unique_recipients`]).
+pub async fn recipients(tx: &mut Tx, store: &Store, g: &Groupement) -> Result<Vec<String>, Problem> {
+    let mut to = users_with_role(tx, &g.coordinator.id, Role::Coordinateur.as_str()).await?;
+    let mut served = Vec::new();
+    for m in membership::members(store, &g.id).await? {
+        for role in MEMBER_ROLES {
+            to.extend(users_with_role(tx, &m.applicant.id, role.as_str()).await?);
+        }
+        if let Some(org) = get_org(store, &m.applicant.id).await? {
+            served.extend(funded_tenants_of(store, &org).await?.into_iter().map(|t| t.organisation.id));
+        }
+    }
+    served.sort_unstable();
+    served.dedup();
+    for org in orgs_by_id_in(tx, served).await?.values() {
+        for role in SCOPED_ROLES {
+            to.extend(users_over(tx, org, role).await?);
+        }
+    }
+    Ok(to)
+}
+
+/// The roles bound at a member that its groupement's end tells ([`recipients`]).
+const MEMBER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
+
+/// The roles told of a groupement's end by their scope holding an ENT its members fund.
+const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
 
 /// Ends the groupements whose accord-cadre (awarded or running) is past its last day on
 /// `now`'s day in France, each in its own transaction ([`end_one`]); one that fails is named and

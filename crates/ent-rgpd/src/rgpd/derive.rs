@@ -24,8 +24,16 @@ pub const EU_COUNTRIES: [&str; 30] = [
     "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
 ];
 
-/// Accounts from which a processing is treated as large-scale (DPIA criterion).
+/// Persons concerned (accounts) from which a processing is treated as large-scale (DPIA criterion).
 pub const LARGE_SCALE_ACCOUNTS: i64 = 5_000;
+
+/// Établissements from which a processing is treated as large-scale (its geographical extent).
+pub const LARGE_SCALE_ESTABLISHMENTS: usize = 50;
+
+/// The threshold of the large-scale criterion and its source, as the AIPD line states it.
+pub const LARGE_SCALE_THRESHOLD: &str = "seuil retenu : 5\u{a0}000 personnes concernées ou 50 établissements, \
+     appréciation du critère « traitement à grande échelle » des lignes directrices du G29 sur l'AIPD \
+     (WP248 rév. 01 : nombre de personnes concernées, étendue géographique), reprises par la CNIL";
 
 /// The large-scale basis when no account figure is known: never « 0 comptes ».
 pub const NOT_ASSESSABLE: &str =
@@ -121,6 +129,8 @@ pub struct OrgFacts {
     /// ISO 3166 alpha-2.
     pub country: String,
     pub profile: Option<Profile>,
+    /// The pupils the annuaire counts for it (an établissement), when it does.
+    pub pupils: Option<i64>,
 }
 
 /// The RGPD roles of a school under its active convention.
@@ -276,8 +286,11 @@ pub struct Dpia {
     pub undetermined: bool,
     /// The WP248 criteria met, named.
     pub reasons: Vec<String>,
-    /// What the large-scale criterion was judged on: the account figures and their
-    /// sources, or « non évaluable » when no figure is known (never « 0 comptes »).
+    /// The large-scale criterion's line: its verdict (« critère rempli », « non rempli », « non
+    /// évaluable »), the figures it was judged on (persons concerned from the declared accounts
+    /// and their sources — « non évaluable », never « 0 », when none is known —, pupils from the
+    /// annuaire, établissements) and the threshold with its source ([`LARGE_SCALE_THRESHOLD`]).
+    /// Before the verdict was stated, the account sources only (kept as stored).
     #[serde(default)]
     pub scale: String,
 }
@@ -393,6 +406,7 @@ fn or_unknown<'a>(org_id: &str, world: &'a World) -> Cow<'a, OrgFacts> {
         email: None,
         country: "FR".into(),
         profile: None,
+        pupils: None,
     })
 }
 
@@ -880,9 +894,9 @@ fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + 
 }
 
 /// The WP248 criteria of an entry: vulnerable data subjects (minors), sensitive or highly
-/// personal data (named), large scale (judged on known account figures only; « non
+/// personal data (named), large scale ([`Scale`]: judged on known figures only, « non
 /// évaluable » otherwise). Two criteria or more call for an impact assessment.
-fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, establishments: usize) -> Dpia {
+fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) -> Dpia {
     let mut reasons = Vec::new();
     if minors {
         reasons.push("personnes vulnérables : élèves mineurs".to_string());
@@ -898,21 +912,97 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, establishments:
             special.iter().chain(&personal).copied().collect::<Vec<_>>().join(" ; ")
         )),
     }
-    let known = agg.accounts_sources.iter().cloned().collect::<Vec<_>>().join(", ");
-    // The figures themselves are in the entry's `accounts`: the basis only names their sources.
-    let scale = match (agg.accounts_sources.is_empty(), agg.unknown_accounts) {
-        (true, _) => NOT_ASSESSABLE.to_string(),
-        (false, 0) => format!("comptes déclarés : {known}"),
-        (false, n) => format!("comptes déclarés : {known} ; {n} tenant(s) sans nombre de comptes connu (minimum)"),
-    };
-    let large = agg.accounts >= LARGE_SCALE_ACCOUNTS || establishments >= 50;
+    let large = scale.large();
     if large {
-        reasons
-            .push(format!("traitement à grande échelle ({} comptes, {establishments} établissements)", agg.accounts));
+        reasons.push(format!(
+            "traitement à grande échelle ({} personnes concernées, {} établissement(s))",
+            count(scale.persons()),
+            count(scale.establishments as i64)
+        ));
     }
     // One criterion and a scale no figure lets judge: the scale could be the second.
     let undetermined = reasons.len() == 1 && !large && agg.accounts_sources.is_empty();
-    Dpia { required: reasons.len() >= 2, undetermined, reasons, scale }
+    Dpia { required: reasons.len() >= 2, undetermined, reasons, scale: scale.line(agg) }
+}
+
+/// What the large-scale criterion of an entry is judged on: its declared accounts (the
+/// persons concerned: pupils, staff, families; 0 when none is known), the pupils the annuaire
+/// counts in its établissements (and how many it gives no figure for), its établissements.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Scale {
+    pub accounts: i64,
+    pub accounts_known: bool,
+    pub pupils: i64,
+    pub pupils_unknown: usize,
+    pub establishments: usize,
+}
+
+impl Scale {
+    /// The scale of `agg`, its établissements' pupils read in `world`.
+    fn of(world: &World, agg: &Agg) -> Scale {
+        let pupils: Vec<Option<i64>> =
+            agg.establishments.keys().map(|id| world.orgs.get(id).and_then(|o| o.pupils)).collect();
+        Scale {
+            accounts: agg.accounts,
+            accounts_known: !agg.accounts_sources.is_empty(),
+            pupils: pupils.iter().flatten().sum(),
+            pupils_unknown: pupils.iter().filter(|p| p.is_none()).count(),
+            establishments: agg.establishments.len(),
+        }
+    }
+
+    /// The persons concerned at least: the declared accounts, or the annuaire's pupils if more.
+    fn persons(&self) -> i64 {
+        self.accounts.max(self.pupils)
+    }
+
+    /// The criterion is met: enough persons concerned (a known lower bound) or établissements.
+    fn large(&self) -> bool {
+        self.persons() >= LARGE_SCALE_ACCOUNTS || self.establishments >= LARGE_SCALE_ESTABLISHMENTS
+    }
+
+    /// « critère rempli », « critère non rempli » on known accounts, « critère non évaluable »
+    /// when no account figure is known and the known figures stay below the threshold.
+    fn verdict(&self) -> &'static str {
+        match (self.large(), self.accounts_known) {
+            (true, _) => "critère rempli",
+            (false, true) => "critère non rempli",
+            (false, false) => "critère non évaluable",
+        }
+    }
+
+    /// The criterion's line ([`Dpia::scale`]): verdict, figures and their sources, threshold.
+    fn line(&self, agg: &Agg) -> String {
+        let known = agg.accounts_sources.iter().cloned().collect::<Vec<_>>().join(", ");
+        let persons = match (self.accounts_known, agg.unknown_accounts) {
+            (false, _) => NOT_ASSESSABLE.to_string(),
+            (true, 0) => {
+                format!("{} (comptes déclarés des élèves, personnels et familles : {known})", count(self.accounts))
+            }
+            (true, n) => format!(
+                "{} au moins (comptes déclarés des élèves, personnels et familles : {known} ; {n} tenant(s) sans \
+                 nombre de comptes connu)",
+                count(self.accounts)
+            ),
+        };
+        let pupils = match (self.pupils_unknown, self.establishments) {
+            (0, _) => count(self.pupils),
+            (unknown, all) if unknown == all => "effectifs non renseignés dans l'annuaire".to_string(),
+            (unknown, _) => format!("{} (effectif inconnu pour {unknown} établissement(s))", count(self.pupils)),
+        };
+        format!(
+            "{} — personnes concernées : {persons} ; élèves selon l'annuaire : {pupils} ; établissements : {} ; \
+             {LARGE_SCALE_THRESHOLD}",
+            self.verdict(),
+            count(self.establishments as i64)
+        )
+    }
+}
+
+/// A count as a French reader writes it (« 5 000 »).
+fn count(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", ent_documents::documents::grouped(n.unsigned_abs()))
 }
 
 /// The missing-field label of an impact assessment the account count must decide.
@@ -1018,7 +1108,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let highly_personal = personal_data.iter().any(|d| d.highly_personal);
     let transfers = transfers(world, &processors);
     let source = data_source(&agg, service);
-    let dpia = dpia(minors, &personal_data, &agg, agg.establishments.len());
+    let dpia = dpia(minors, &personal_data, &agg, &Scale::of(world, &agg));
     let recipients = recipients(service, &processors);
     let security_measures = security(world, &agg, under_cctp(world, &agg.links, controller_id, None), &controller);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
@@ -1248,6 +1338,7 @@ mod tests {
             email: None,
             country: "FR".into(),
             profile: None,
+            pupils: None,
         }
     }
 
@@ -1438,7 +1529,53 @@ mod tests {
         let dpia = &r.entries[0].dpia;
         assert!(dpia.required);
         assert_eq!(dpia.reasons.len(), 2);
-        assert!(dpia.reasons[1].starts_with("traitement à grande échelle (5000 comptes"), "{:?}", dpia.reasons);
+        let reason = "traitement à grande échelle (5\u{a0}000 personnes concernées, 1 établissement(s))";
+        assert_eq!(dpia.reasons[1], reason, "{:?}", dpia.reasons);
+        assert!(dpia.scale.starts_with("critère rempli — personnes concernées : 5\u{a0}000 "), "{}", dpia.scale);
+    }
+
+    // The large-scale line states its figures — the persons concerned from the declared accounts
+    // and their source, the pupils the annuaire counts, the établissements —, the threshold and
+    // its source, and its verdict; the rendered AIPD carries it.
+    #[test]
+    fn the_large_scale_line_states_its_figures_its_threshold_and_its_verdict() {
+        let mut w = world();
+        w.orgs.get_mut("college").unwrap().pupils = Some(1234);
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let portail = &r.entries[0];
+        let line = format!(
+            "critère non rempli — personnes concernées : 600 (comptes déclarés des élèves, personnels et familles : \
+             capacité du tenant) ; élèves selon l'annuaire : 1\u{a0}234 ; établissements : 1 ; {LARGE_SCALE_THRESHOLD}"
+        );
+        assert_eq!(portail.dpia.scale, line);
+        assert!(LARGE_SCALE_THRESHOLD.contains("5\u{a0}000 personnes concernées ou 50 établissements"));
+        assert!(LARGE_SCALE_THRESHOLD.contains("G29") && LARGE_SCALE_THRESHOLD.contains("WP248"));
+        assert!(LARGE_SCALE_THRESHOLD.contains("CNIL"));
+        let text = crate::rgpd::export::dpia_text(&portail.dpia);
+        assert_eq!(
+            text,
+            format!("non requise (un seul critère : personnes vulnérables : élèves mineurs) — grande échelle : {line}")
+        );
+        // The annuaire's pupils alone make the scale: met, with no account figure at all.
+        w.orgs.get_mut("college").unwrap().pupils = Some(LARGE_SCALE_ACCOUNTS);
+        w.tenants[0].accounts = 0;
+        w.tenants[0].accounts_source.clear();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let dpia = &r.entries[0].dpia;
+        assert!(dpia.required && !dpia.undetermined, "{dpia:?}");
+        let expected = format!(
+            "critère rempli — personnes concernées : {NOT_ASSESSABLE} ; élèves selon l'annuaire : 5\u{a0}000 ; \
+             établissements : 1 ; "
+        );
+        assert!(dpia.scale.starts_with(&expected), "{}", dpia.scale);
+        // Neither figure: not assessable, and said so.
+        w.orgs.get_mut("college").unwrap().pupils = None;
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let dpia = &r.entries[0].dpia;
+        assert!(dpia.undetermined, "{dpia:?}");
+        assert!(dpia.scale.starts_with("critère non évaluable — "), "{}", dpia.scale);
+        assert!(dpia.scale.contains("élèves selon l'annuaire : effectifs non renseignés dans l'annuaire ;"));
+        assert!(crate::rgpd::export::dpia_text(dpia).contains("— grande échelle : critère non évaluable — "));
     }
 
     #[test]
@@ -1729,7 +1866,7 @@ mod tests {
             "{:?}",
             e.dpia
         );
-        assert_eq!(e.dpia.scale, NOT_ASSESSABLE);
+        assert!(e.dpia.scale.contains(&format!("personnes concernées : {NOT_ASSESSABLE} ;")), "{}", e.dpia.scale);
         // Lycéens are not all minors; their identities come from SIECLE.
         assert!(
             e.data_subjects.contains(&"élèves (mineurs, et majeurs en lycée)".to_string()),

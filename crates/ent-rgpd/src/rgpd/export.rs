@@ -2,7 +2,7 @@
 //! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
-use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register};
+use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
@@ -139,7 +139,7 @@ pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
 
 /// « AIPD requise » with the criteria named, or why not.
 pub fn dpia_text(d: &Dpia) -> String {
-    let scale = if d.scale.is_empty() { String::new() } else { format!(" — échelle : {}", d.scale) };
+    let scale = if d.scale.is_empty() { String::new() } else { format!(" — grande échelle : {}", d.scale) };
     if d.required {
         format!("AIPD requise ({} critères) : {}{scale}", d.reasons.len(), d.reasons.join(" ; "))
     } else if d.undetermined {
@@ -156,7 +156,7 @@ pub fn dpia_text(d: &Dpia) -> String {
 
 /// The accounts of an entry: never a bare « 0 » when no figure is known.
 fn accounts_text(e: &Entry) -> String {
-    if e.dpia.scale.starts_with("non évaluable") {
+    if e.dpia.scale.contains(NOT_ASSESSABLE) {
         return "non évaluable".into();
     }
     e.accounts.to_string()

@@ -40,6 +40,7 @@ pub fn facts(org: &Org) -> OrgFacts {
         email: org.email.clone(),
         country: org.country.clone(),
         profile: None,
+        pupils: org.pupils,
     }
 }
 

@@ -328,6 +328,7 @@ mod tests {
             email: None,
             country: "FR".into(),
             profile: None,
+            pupils: None,
         };
         w.orgs.insert("e".into(), etab);
         w.assignments.insert(
@@ -371,7 +372,8 @@ mod tests {
         assert_eq!(d.removed.iter().map(|e| e.reference.as_str()).collect::<Vec<_>>(), ["0940001A-messagerie"]);
         assert_eq!(d.changed.len(), 1);
         let fields: Vec<&str> = d.changed[0].fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["accounts"]);
+        // The AIPD's large-scale line states the account figure: it changes with it.
+        assert_eq!(fields, ["accounts", "dpia"]);
         assert!(diff("a", &after, "b", &after).is_empty());
     }
 }

@@ -135,8 +135,9 @@ async fn users_bound(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, 
 }
 
 /// The active users holding a `role` binding whose scope contains `org`, as authorisation
-/// decides it ([`in_org_scope_in`]: a DAN or a DPO of another académie is not told).
-async fn users_over(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
+/// decides it ([`in_org_scope_in`]: a DAN or a DPO of another académie is not told). Also who a
+/// groupement's end tells about the ENT its members fund (`groupements::ending`).
+pub async fn users_over(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
     let bindings: Vec<(String, String)> = sqlx::query_as(
         "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
          WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",

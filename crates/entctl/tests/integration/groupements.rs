@@ -10,7 +10,7 @@ use crate::common;
 use common::app::{Client, Req};
 use common::fixtures::{luhn, new_org};
 use common::{admin, t0, token_for, TestApp};
-use ent_documents::documents::read_back::{mimetype, ods_sheets, odt_text, part};
+use ent_documents::documents::read_back::{mimetype, ods_formulas, ods_sheets, odt_text, part};
 use entcp::clock::FixedClock;
 use entcp::documents::typography::french;
 use entcp::kernel::roles::OrgKind;
@@ -521,6 +521,21 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let sum: i64 = rows[1..26].iter().map(|r| r[accounts_col].parse::<i64>().unwrap()).sum();
     assert_eq!(rows[26][accounts_col].parse::<i64>().unwrap(), sum);
     assert_eq!(rows[26][0], "Total");
+    // Its totals are formulas over the member rows, the value computed here cached beside them
+    // (a buyer's edit recomputes; a reader that does not recalculate sees the figure); each
+    // member's ENT accounts, the sum of its pupils', teachers' and parents'.
+    let formulas = &ods_formulas(&ods)[0];
+    assert_eq!(formulas.len(), rows.len(), "{name}");
+    for (i, column) in ["E", "F", "G", "H", "I", "J"].iter().enumerate() {
+        let col = 4 + i;
+        let sum: i64 = rows[1..26].iter().map(|r| r[col].parse::<i64>().unwrap()).sum();
+        assert_eq!(formulas[26][col], format!("of:=SUM([.{column}2:.{column}26])"), "{name}: {column}");
+        assert_eq!(rows[26][col].parse::<i64>().unwrap(), sum, "{name}: {column}");
+    }
+    assert_eq!(formulas[5][accounts_col], "of:=[.G6]+[.H6]+[.I6]", "{name}");
+    let parts: i64 = (6..9).map(|c| rows[5][c].parse::<i64>().unwrap()).sum();
+    assert_eq!(rows[5][accounts_col].parse::<i64>().unwrap(), parts, "{name}");
+    assert!(formulas[5][..accounts_col].iter().all(String::is_empty), "{name}: declared, not computed");
     // Its BPU/DQE before the award: the quantities, blank unit prices, the formulas already there.
     let content = part(&ods, "content.xml");
     assert!(
@@ -3696,7 +3711,7 @@ async fn the_job_ends_a_groupement_at_the_term_of_its_accord_cadre_and_tells_its
     let notices = ended_notices(&w, first_ref).await;
     let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
     assert_eq!(notices.len(), 1, "{name}: {notices:?}");
-    assert_eq!(notices[0].1, [mayor], "{name}: its member");
+    assert_eq!(notices[0].1, ["coord@sm94.fr".to_string(), mayor], "{name}: its coordinator and its member");
     let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
     assert!(mail.subject.contains("Groupement terminé"), "{name}: {}", mail.subject);
     assert!(
@@ -3797,7 +3812,11 @@ async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: cr
     assert_eq!(audited[0].1["reason"], reason, "{name}: {audited:?}");
     let notices = ended_notices(&w, first_ref).await;
     assert_eq!(notices.len(), 1, "{name}: {notices:?}");
-    assert_eq!(notices[0].1, [format!("mairie{}@test.fr", w.communes[0].0.code)], "{name}");
+    assert_eq!(
+        notices[0].1,
+        ["coord@sm94.fr".to_string(), format!("mairie{}@test.fr", w.communes[0].0.code)],
+        "{name}"
+    );
     let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
     assert!(
         mail.text.contains(&format!(
@@ -3819,6 +3838,57 @@ async fn a_coordinator_ends_an_awarded_groupement_directly_by_resiliation(db: cr
         problem["detail"].as_str().unwrap().contains("ne peut pas passer à l'état « terminé »"),
         "{name}: {problem}"
     );
+}
+
+/// Grants `role` at `org` (an org key) to the existing user `email`, who then holds two roles.
+async fn grant_also(store: &Store, email: &str, role: Role, org: &str) {
+    let user: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(store.pool()).await.unwrap();
+    let org = entcp::registry::resolve_org(store, org).await.unwrap();
+    let binding = entcp::identity::UserRole::new(&user, role, Some(&org));
+    entcp::identity::grant(store, &admin(), binding, t0()).await.unwrap();
+}
+
+// Who a groupement's end tells, each once: its coordinator's team, each member's representatives
+// and DPO, and the DANs and DPOs whose scope holds an ENT a member funds (the commune's
+// `ent-des-deux`: the académie de Créteil's). A person holding two of these roles gets one mail;
+// the member of another groupement only, the DPO of a commune outside it, are not told.
+backend_test!(a_groupements_end_tells_its_coordinators_members_dpos_and_the_dans_of_its_ent_once_each);
+async fn a_groupements_end_tells_its_coordinators_members_dpos_and_the_dans_of_its_ent_once_each(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let KeptByFirst { w, first, g1, .. } = kept_by_first(&db, "requested").await;
+    let (member, other) = (&w.communes[0].0, &w.communes[1].0);
+    let mayor = format!("mairie{}@test.fr", member.code);
+    let key = |o: &Org| format!("commune:{}", o.code);
+    let coordinator = format!("syndicat_mixte:{}", w.coordinator.code);
+    for (email, role, org) in [
+        ("coord2@sm94.fr", Role::Coordinateur, coordinator.clone()),
+        ("dpo@mairie.fr", Role::Dpo, key(member)),
+        ("dan@ac-creteil.fr", Role::Dan, "academie:24".to_string()),
+        ("dpo@ac-creteil.fr", Role::Dpo, "academie:24".to_string()),
+        ("dpo@autre-membre.fr", Role::Dpo, key(other)),
+        ("dpo@dehors.fr", Role::Dpo, key(&w.outsider_commune)),
+    ] {
+        token_for(&w.store, email, role, Some(&org)).await;
+    }
+    // The mayor is also the commune's DPO; the DAN also coordinates (two roles, one mail each).
+    grant_also(&w.store, &mayor, Role::Dpo, &key(member)).await;
+    grant_also(&w.store, "dan@ac-creteil.fr", Role::Coordinateur, &coordinator).await;
+    let ending = TestApp::over(&w.store).clock(clock_on(2028, 3, 1)).build().await;
+    let body = json!({ "to": "ended", "reason": "intérêt général" });
+    let (status, g) =
+        send(w.coord.to(&ending).post(api(&format!("/groupements/{first}/transition"))).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let notices = ended_notices(&w, g1["reference"].as_str().unwrap()).await;
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    let mut told = notices[0].1.clone();
+    told.sort();
+    let mut expected =
+        vec!["coord2@sm94.fr", "coord@sm94.fr", "dan@ac-creteil.fr", "dpo@ac-creteil.fr", "dpo@mairie.fr", &mayor];
+    expected.sort();
+    assert_eq!(told, expected, "{name}");
 }
 
 // A tenant two later awards kept for the same accord-cadre: at its hand-over, its member gets one

@@ -974,8 +974,17 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
         (Some(true), Some(false))
     );
     // Vitry's tenant declares its capacity, Fresnes declares nothing: counted apart, never as 0.
+    // The large-scale line: below the threshold on what is known, the sample's annuaire giving
+    // no head count.
     let scale = messagerie["dpia"]["scale"].as_str().unwrap();
-    assert_eq!(scale, "comptes déclarés : capacité du tenant ; 1 tenant(s) sans nombre de comptes connu (minimum)");
+    assert!(scale.starts_with("critère non rempli — personnes concernées : "), "{name}: {scale}");
+    assert!(
+        scale.contains(
+            " au moins (comptes déclarés des élèves, personnels et familles : capacité du tenant ; 1 tenant(s) sans \
+             nombre de comptes connu) ; élèves selon l'annuaire : effectifs non renseignés dans l'annuaire ;"
+        ),
+        "{name}: {scale}"
+    );
     // The portail has minors only: one criterion.
     assert_eq!(entry("portail")["dpia"]["required"], false, "{name}");
     // Processors and the arrêté's recipients are among the recipients; identities come from ONDE via the AAF.
@@ -1402,6 +1411,110 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
         register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail");
     assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
     assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
+}
+
+backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict);
+/// The AIPD's « traitement à grande échelle » line of a register as its DPO exports it: the
+/// persons concerned (the convention's declared accounts), the pupils the annuaire counts in its
+/// écoles, its établissements, the threshold and its source, and the verdict — not met at 4 000
+/// accounts, met once the annuaire counts 5 000 pupils or more; a snapshot taken before keeps
+/// what it stored.
+async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, d.db.store.clone());
+    let (id, params): (String, String) = sqlx::query_as(
+        "SELECT c.id, c.parameters FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
+         JOIN orgs o ON o.id = p.org_id WHERE o.kind = 'commune' AND o.code = '94081'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let mut params: Value = serde_json::from_str(&params).unwrap();
+    params["accounts"] = json!(4000);
+    common::execute(&store, "UPDATE conventions SET parameters = $1 WHERE id = $2", &[&params.to_string(), &id]).await;
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94081"))).await;
+    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
+    let portail = |register: &Value| {
+        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail")
+    };
+    let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    let ecoles: Vec<String> = portail(&register)["establishments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["uai"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!ecoles.is_empty(), "{name}: {register}");
+    let (s, snapshot) = call(d.admin.post(d.url(&format!("/registers/{controller}/snapshots")))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {snapshot}");
+    let stored_scale = portail(&register)["dpia"]["scale"].clone();
+    let pupils = |n: i64| {
+        let store = store.clone();
+        let ecoles = ecoles.clone();
+        async move {
+            for uai in &ecoles {
+                let set = sqlx::query("UPDATE orgs SET pupils = $1 WHERE kind = 'etablissement' AND code = $2");
+                set.bind(n).bind(uai).execute(store.pool()).await.unwrap();
+            }
+        }
+    };
+    // The line: its verdict, the persons concerned (the entry's declared accounts, their source
+    // named), the annuaire's pupils, the établissements, the threshold and its source.
+    let check = |dpia: &Value, verdict: &str, total: i64| {
+        let scale = dpia["scale"].as_str().unwrap().to_string();
+        let persons = format!("{verdict} — personnes concernées : {} ", grouped(4000));
+        assert!(scale.starts_with(&persons), "{name}: {scale}");
+        assert!(
+            scale.contains("(comptes déclarés des élèves, personnels et familles : convention "),
+            "{name}: {scale}"
+        );
+        let rest = format!(
+            ") ; élèves selon l'annuaire : {} ; établissements : {} ; {}",
+            grouped(total),
+            ecoles.len(),
+            entcp::rgpd::derive::LARGE_SCALE_THRESHOLD
+        );
+        assert!(scale.ends_with(&rest), "{name}: {scale}");
+    };
+
+    pupils(120).await;
+    let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    let dpia = &portail(&register)["dpia"];
+    check(dpia, "critère non rempli", 120 * ecoles.len() as i64);
+    assert_eq!(dpia["required"], false, "{name}");
+    // The rendered register (HTML export) carries the line in its AIPD field.
+    let (s, _, html) = d.export(&d.admin, &controller, "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let flat = |t: &str| t.replace(['\u{a0}', '\u{202f}'], " ");
+    let html = flat(&String::from_utf8(html).unwrap());
+    let needle = "grande échelle : critère non rempli — personnes concernées : 4 000 au moins (comptes déclarés des élèves";
+    assert!(html.contains(needle), "{name}: {html}");
+    assert!(html.contains("seuil retenu : 5 000 personnes concernées ou 50 établissements"), "{name}");
+    assert!(html.contains("WP248"), "{name}");
+
+    // The annuaire counts 5 000 pupils or more: the criterion is met, a second one with minors.
+    let each = 5000 / ecoles.len() as i64 + 1;
+    pupils(each).await;
+    let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    let dpia = &portail(&register)["dpia"];
+    check(dpia, "critère rempli", each * ecoles.len() as i64);
+    assert_eq!(dpia["required"], true, "{name}: {dpia}");
+    let reason = format!(
+        "traitement à grande échelle ({} personnes concernées, {} établissement(s))",
+        grouped(each * ecoles.len() as i64),
+        ecoles.len()
+    );
+    assert!(dpia["reasons"].as_array().unwrap().contains(&json!(reason)), "{name}: {dpia}");
+
+    // The snapshot taken before keeps the line it stored.
+    let snapshot_id = snapshot["id"].as_str().unwrap();
+    let (_, kept) = call(d.admin.get(d.url(&format!("/registers/{controller}/snapshots/{snapshot_id}")))).await;
+    assert_eq!(portail(&kept)["dpia"]["scale"], stored_scale, "{name}");
+}
+
+/// A count as the register writes it (« 5 040 », no-break space).
+fn grouped(n: i64) -> String {
+    entcp::documents::grouped(n.unsigned_abs())
 }
 
 /// The app state on the sample at [`t0`], writing its manifests to a temp dir.
