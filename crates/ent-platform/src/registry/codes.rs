@@ -230,6 +230,20 @@ pub fn uai_in_departement(uai: &str, departement: &str) -> bool {
         || matches!((departement, prefix), ("977" | "978", "971") | ("988", "983") | ("987", "984"))
 }
 
+/// Every département code [`parse_departement`] accepts, as it returns them (`01`, `2A`, `974`).
+pub fn departements() -> impl Iterator<Item = String> {
+    let metropole = (1..=95).filter(|n| *n != 20).map(|n| format!("{n:02}"));
+    let corse = ["2A", "2B"].into_iter().map(str::to_string);
+    let outre_mer = (971..=978).chain(986..=988).map(|n| n.to_string());
+    metropole.chain(corse).chain(outre_mer)
+}
+
+/// The three leading digits of the UAIs numbered in `departement` ([`uai_in_departement`]):
+/// `094` for `94`, `620` for `2A`, `977` and `971` for `977`.
+pub fn uai_prefixes(departement: &str) -> Vec<String> {
+    (0..1000).map(|n| format!("{n:03}")).filter(|p| uai_in_departement(&format!("{p}0000A"), departement)).collect()
+}
+
 /// Overseas INSEE codes (`97…`, `98…`) name their département or collectivité with three
 /// characters, the others with two.
 fn overseas_prefix_len(insee: &str) -> usize {
@@ -243,6 +257,19 @@ fn overseas_prefix_len(insee: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_departements_listed_are_those_that_parse() {
+        let listed: Vec<String> = departements().collect();
+        let numbers = (0..1000).flat_map(|n| [format!("{n:02}"), format!("{n:03}")]);
+        let parsed: std::collections::BTreeSet<String> =
+            numbers.chain(["2A", "2B"].map(String::from)).filter_map(|d| parse_departement(&d).ok()).collect();
+        assert_eq!(listed.iter().cloned().collect::<std::collections::BTreeSet<_>>(), parsed);
+        assert_eq!(listed.len(), parsed.len(), "each once");
+        assert_eq!(uai_prefixes("94"), ["094"]);
+        assert_eq!(uai_prefixes("2B"), ["720"]);
+        assert_eq!(uai_prefixes("977"), ["971", "977"]);
+    }
 
     #[test]
     fn real_uais_from_the_val_de_marne_sample_are_valid() {

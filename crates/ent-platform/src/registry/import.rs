@@ -1009,14 +1009,47 @@ fn moved_out_of_scope(staged: &Staged, (kind, code): (OrgKind, String)) -> LineI
 /// caller's scope, read before the file: with them the parser finds out of scope every row
 /// the writer would ([`row_in_scope`]), before the row lends anything to the rows in scope.
 /// Those the registry places in the scope are left out (placed there, a row in scope by its
-/// codes may write them). Empty for an unscoped import.
+/// codes may write them). Only the codes a row in scope may name are read
+/// ([`departements_in_reach`], [`code_ranges`]): not the whole country for one académie.
+/// Empty for an unscoped import.
 #[derive(Default)]
 struct PlacedElsewhere {
     by_kind: HashMap<OrgKind, HashMap<String, Placed>>,
+    /// The rows read, placed elsewhere or not.
+    read: usize,
 }
 
 /// Where the registry places an organisation, as read: its académie and département codes.
 type Placed = (Option<String>, Option<String>);
+
+/// After every code that starts with a prefix: codes are made of digits and uppercase letters
+/// (8 at most), which the C collation and the usual ones order digits first, then A to Z.
+const AFTER_PREFIX: &str = "ZZZZZZZZ";
+
+/// The départements a row in `scope` may name ([`ImportScope::holds`] by its codes, which
+/// [`check_places`] keeps coherent): those of its académies, its DSDEN's, and those of no
+/// known académie (a row there may name any académie).
+fn departements_in_reach(scope: &ImportScope) -> Vec<String> {
+    codes::departements()
+        .filter(|d| match codes::academie_of_departement(d) {
+            Some(academie) => scope.academies.contains(academie) || scope.departements.contains_key(d.as_str()),
+            None => true,
+        })
+        .collect()
+}
+
+/// The codes of `kind` a row naming one of `departements` may name, as ranges (lowest, highest):
+/// the UAIs numbered there, the communes of their INSEE prefix, the départements and DSDEN.
+fn code_ranges(kind: OrgKind, departements: &[String]) -> Vec<(String, String)> {
+    let mut prefixes: Vec<String> = match kind {
+        OrgKind::Etablissement => departements.iter().flat_map(|d| codes::uai_prefixes(d)).collect(),
+        OrgKind::Commune => departements.to_vec(),
+        _ => return departements.iter().map(|d| (d.clone(), d.clone())).collect(),
+    };
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    prefixes.into_iter().map(|p| (p.clone(), format!("{p}{AFTER_PREFIX}"))).collect()
+}
 
 impl PlacedElsewhere {
     const KINDS: [OrgKind; 4] = [OrgKind::Etablissement, OrgKind::Commune, OrgKind::Departement, OrgKind::Dsden];
@@ -1026,17 +1059,23 @@ impl PlacedElsewhere {
         let Some(scope) = scope else {
             return Ok(elsewhere);
         };
+        let marker = |i| markers(store.backend(), i, 1);
         let sql = format!(
-            "SELECT code, academie_code, departement_code FROM orgs WHERE kind = {}",
-            markers(store.backend(), 1, 1)
+            "SELECT code, academie_code, departement_code FROM orgs WHERE kind = {} AND code BETWEEN {} AND {}",
+            marker(1),
+            marker(2),
+            marker(3)
         );
+        let departements = departements_in_reach(scope);
         for kind in Self::KINDS {
-            let mut rows = sqlx::query(&sql).bind(kind.as_str()).fetch(store.pool());
-            let of_kind = elsewhere.by_kind.entry(kind).or_default();
-            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-                let (code, academie, departement) = <(String, Option<String>, Option<String>)>::from_row(&row)?;
-                if !scope.holds(academie.as_deref(), departement.as_deref()) {
-                    of_kind.insert(code, (academie, departement));
+            for (low, high) in code_ranges(kind, &departements) {
+                let mut rows = sqlx::query(&sql).bind(kind.as_str()).bind(low).bind(high).fetch(store.pool());
+                while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                    let (code, academie, departement) = <(String, Option<String>, Option<String>)>::from_row(&row)?;
+                    elsewhere.read += 1;
+                    if !scope.holds(academie.as_deref(), departement.as_deref()) {
+                        elsewhere.by_kind.entry(kind).or_default().insert(code, (academie, departement));
+                    }
                 }
             }
         }
@@ -1053,11 +1092,19 @@ impl PlacedElsewhere {
     }
 }
 
-/// The pre-read of a scoped import alone ([`PlacedElsewhere`]): how many établissements,
-/// communes, départements and DSDEN the registry places outside `scope` (`entctl bench import`
-/// times it).
-pub async fn read_places_elsewhere(store: &Store, scope: &ImportScope) -> Result<usize, Problem> {
-    Ok(PlacedElsewhere::read(store, Some(scope)).await?.len())
+/// What the pre-read of a scoped import ([`PlacedElsewhere`]) read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreRead {
+    /// Établissements, communes, départements and DSDEN read: those a row in scope may name.
+    pub read: usize,
+    /// Those of them the registry places outside the scope.
+    pub placed_elsewhere: usize,
+}
+
+/// The pre-read of a scoped import alone ([`PlacedElsewhere`]) (`entctl bench import` times it).
+pub async fn read_places_elsewhere(store: &Store, scope: &ImportScope) -> Result<PreRead, Problem> {
+    let elsewhere = PlacedElsewhere::read(store, Some(scope)).await?;
+    Ok(PreRead { read: elsewhere.read, placed_elsewhere: elsewhere.len() })
 }
 
 /// Reads the CSV and sends batches; runs on a blocking thread.
@@ -1304,57 +1351,77 @@ async fn write_batches<R: Read + Send + 'static>(
     let elsewhere = PlacedElsewhere::read(store, scope.as_ref()).await?;
     let parser = tokio::task::spawn_blocking(move || parse_stream(input, scope, elsewhere, batch_size, tx, spent_rx));
     store.analyze("orgs (kind, code)").await?;
-    let writer = BatchWriter { held, ..BatchWriter::new(store, actor, options, bulk, now) };
+    let writer = BatchWriter { held, lock, ..BatchWriter::new(store, actor, options, bulk, now) };
     // A batch of new rows written by `COPY` or plain `INSERT` looks nothing up: in a first
     // import the statistics are refreshed only before a batch that does.
-    let mut statistics = StatisticsRefresh { before_lookups_only: bulk, ..StatisticsRefresh::default() };
-    let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
+    let statistics = StatisticsRefresh { before_lookups_only: bulk, ..StatisticsRefresh::default() };
+    let report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
+    let mut settled = Settled { report, statistics, lease_ran_out: false };
     let concurrency = store.bulk_writers();
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut input_open = true;
-    while input_open || !in_flight.is_empty() {
-        while input_open && in_flight.len() < concurrency {
+    // Reading stops at the end of the file or once the lease has run out.
+    while (input_open && !settled.lease_ran_out) || !in_flight.is_empty() {
+        while input_open && !settled.lease_ran_out && in_flight.len() < concurrency {
             match rx.recv().await {
                 Some(Err(problem)) => {
                     // The writes already under way finish first: the lines read before the
                     // failure are written, as the refusal says.
                     while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
-                        statistics.settle(store, options, &mut report, done?).await?;
+                        settled.settle(store, options, done?).await?;
                     }
                     return Err(problem);
                 }
-                Some(Ok(_)) if lock.is_some_and(ImportLock::is_lost) => {
-                    while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
-                        statistics.settle(store, options, &mut report, done?).await?;
-                    }
-                    return Err(lock_lost(&report, options.lease));
-                }
+                Some(Ok(_)) if lock.is_some_and(ImportLock::is_lost) => settled.lease_ran_out = true,
                 Some(Ok(mut batch)) => {
-                    record_line_outcomes(&mut report, &batch);
+                    record_line_outcomes(&mut settled.report, &batch);
                     let remarks = std::mem::take(&mut batch.warnings);
                     if batch.revises_earlier {
                         while let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
-                            statistics.settle(store, options, &mut report, done?).await?;
+                            settled.settle(store, options, done?).await?;
                         }
                     }
                     if !writer.writes_new_rows_only(batch.revises_earlier) {
-                        statistics.before_lookups(store).await?;
+                        settled.statistics.before_lookups(store).await?;
                     }
-                    in_flight.push(writer.apply(batch.etabs, batch.related, remarks, batch.revises_earlier, &spent_tx));
+                    let (etabs, related, revises) = (batch.etabs, batch.related, batch.revises_earlier);
+                    in_flight.push(writer.apply(batch.rows, etabs, related, remarks, revises, &spent_tx));
                 }
                 None => input_open = false,
             }
         }
         if let Some(done) = futures_util::StreamExt::next(&mut in_flight).await {
-            statistics.settle(store, options, &mut report, done?).await?;
+            settled.settle(store, options, done?).await?;
         }
     }
+    if settled.lease_ran_out {
+        // The batches under way that had begun are written; the others, and the rest of the
+        // file, are not.
+        return Err(lock_lost(&settled.report, options.lease));
+    }
     parser.await.map_err(|e| anyhow::anyhow!("import parser thread failed: {e}"))?;
-    Ok(report)
+    Ok(settled.report)
 }
 
-/// The import stalled past its locks' lease and another took them over: it stops, what it wrote
-/// kept (a new import of the file goes on from there).
+/// What the writer has made of the batches written so far.
+struct Settled {
+    report: ImportReport,
+    statistics: StatisticsRefresh,
+    /// The locks' lease ran out (or another import took them over) before a batch was written:
+    /// nothing more is.
+    lease_ran_out: bool,
+}
+
+impl Settled {
+    /// Adds a batch's outcome to the report ([`StatisticsRefresh::settle`]).
+    async fn settle(&mut self, store: &Store, options: &ImportOptions, counts: BatchCounts) -> Result<(), Problem> {
+        self.lease_ran_out |= counts.lease_ran_out;
+        self.statistics.settle(store, options, &mut self.report, counts).await
+    }
+}
+
+/// The import stalled past its locks' lease (another may have taken them over, or did): it stops,
+/// what it wrote kept (a new import of the file goes on from there).
 fn lock_lost(report: &ImportReport, lease: Duration) -> Problem {
     Problem::conflict(format!(
         "import interrompu après {} lignes : il est resté bloqué plus de {} et un autre import \
@@ -1365,9 +1432,9 @@ fn lock_lost(report: &ImportReport, lease: Duration) -> Problem {
     ))
 }
 
-/// What the parser alone decided about a batch's lines.
+/// What the parser alone decided about a batch's lines (its lines are counted once written:
+/// [`BatchCounts::lines`]).
 fn record_line_outcomes(report: &mut ImportReport, batch: &Batch) {
-    report.rows += batch.rows;
     report.out_of_scope += batch.out_of_scope;
     report.skipped += batch.skipped.len() as u64;
     for kind in &batch.skipped {
@@ -1439,6 +1506,8 @@ impl std::ops::DerefMut for BatchConnection<'_> {
 struct BatchWriter<'a> {
     /// Where new rows go, when the import holds a connection for them.
     held: Option<&'a HeldConnection>,
+    /// The import's locks: a batch is written only while their lease holds.
+    lock: Option<&'a ImportLock>,
     store: &'a Store,
     actor: &'a Actor,
     /// Groups the audit records of one run.
@@ -1468,9 +1537,18 @@ struct BatchCounts {
     /// otherwise than registered).
     warnings: Vec<LineIssue>,
     written: u64,
+    /// The batch's lines (the file's data rows it holds), once written.
+    lines: u64,
+    /// Not written: the locks' lease ran out before it ([`ImportLock::is_lost`]).
+    lease_ran_out: bool,
 }
 
 impl BatchCounts {
+    /// A batch not written: the import's locks were lost before its commit.
+    fn lease_ran_out() -> BatchCounts {
+        BatchCounts { lease_ran_out: true, ..BatchCounts::default() }
+    }
+
     fn count(&mut self, kind: OrgKind, change: &RowChange) {
         let counts = if kind == OrgKind::Etablissement {
             &mut self.etablissements
@@ -1493,6 +1571,7 @@ impl BatchCounts {
     }
 
     fn add_to(&self, report: &mut ImportReport) {
+        report.rows += self.lines;
         add_counts(&mut report.etablissements, &self.etablissements);
         report.out_of_scope += self.out_of_scope;
         append_capped(&mut report.moved_out_of_scope, self.moved.clone());
@@ -1572,7 +1651,18 @@ enum RowChange {
 impl<'a> BatchWriter<'a> {
     fn new(store: &'a Store, actor: &'a Actor, options: &'a ImportOptions, bulk: bool, at: DateTime<Utc>) -> Self {
         let (dry_run, scope) = (options.dry_run, options.scope.as_ref());
-        BatchWriter { store, actor, held: None, run_id: new_id(), dry_run, scope, bulk, at, now: timestamp(at) }
+        BatchWriter {
+            store,
+            actor,
+            held: None,
+            lock: None,
+            run_id: new_id(),
+            dry_run,
+            scope,
+            bulk,
+            at,
+            now: timestamp(at),
+        }
     }
 
     /// Whether the caller may write `record` over what is registered ([`may_write_placed`]).
@@ -1609,19 +1699,26 @@ impl<'a> BatchWriter<'a> {
     /// Writes one batch in one transaction, only the rows whose hash changed. In a first
     /// import, a batch that revises nothing an earlier batch wrote holds new rows only: they
     /// go without being looked up ([`BatchWriter::apply_new`]); any other batch by upsert.
-    /// The records go back to the parser thread afterwards (see [`Spent`]).
+    /// The records go back to the parser thread afterwards (see [`Spent`]). Nothing is written
+    /// once the locks' lease has run out, even by a batch received before ([`ImportLock::is_lost`]).
     async fn apply(
         &self,
+        lines: u64,
         etabs: Vec<Staged>,
         related: Vec<Staged>,
         remarks: Vec<LineIssue>,
         revises_earlier: bool,
         spent: &std::sync::mpsc::Sender<Vec<Staged>>,
     ) -> Result<BatchCounts, Problem> {
-        let counts = self.apply_records(&etabs, &related, revises_earlier).await.map(|mut counts| {
-            counts.add_line_remarks(remarks);
-            counts
-        });
+        let counts = match self.lease_ran_out() {
+            true => Ok(BatchCounts::lease_ran_out()),
+            false => self.apply_records(&etabs, &related, revises_earlier).await.map(|mut counts| {
+                counts.add_line_remarks(remarks);
+                // Rolled back before its commit, a batch's lines are not written.
+                counts.lines = if counts.lease_ran_out { 0 } else { lines };
+                counts
+            }),
+        };
         // Freed here when the parser is done (its end of the channel closed).
         let _ = spent.send(etabs);
         let _ = spent.send(related);
@@ -1643,6 +1740,13 @@ impl<'a> BatchWriter<'a> {
             }
         }
         self.apply_by_upsert(etabs, related).await
+    }
+
+    /// Whether the import's locks are lost ([`ImportLock::is_lost`]): a batch then writes nothing,
+    /// checked before its transaction and again before its commit (a batch begun before the
+    /// import stalled is rolled back).
+    fn lease_ran_out(&self) -> bool {
+        self.lock.is_some_and(ImportLock::is_lost)
     }
 
     /// Whether [`BatchWriter::apply`] writes a batch as new rows, without looking them up.
@@ -1680,12 +1784,13 @@ impl<'a> BatchWriter<'a> {
             audit::record(&mut tx, self.store.backend(), self.actor, "imports.annuaire", &target, summary, self.at)
                 .await?;
         }
-        if self.dry_run {
+        let lost = !self.dry_run && self.lease_ran_out();
+        if self.dry_run || lost {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
         }
-        Ok(plan.counts)
+        Ok(if lost { BatchCounts::lease_ran_out() } else { plan.counts })
     }
 
     /// A batch of new organisations only (a first import's batch that revises nothing an
@@ -1706,6 +1811,10 @@ impl<'a> BatchWriter<'a> {
                 let summary = Self::audit_summary(&plan.to_write);
                 audit::record_in_copy(&mut tx, self.actor, "imports.annuaire", &target, summary, self.at).await?;
             }
+            if self.lease_ran_out() {
+                tx.rollback().await?;
+                return Ok(Some(BatchCounts::lease_ran_out()));
+            }
             tx.commit().await?;
             return Ok(Some(plan.counts));
         }
@@ -1722,6 +1831,10 @@ impl<'a> BatchWriter<'a> {
             let summary = Self::audit_summary(&plan.to_write);
             audit::record(&mut tx, self.store.backend(), self.actor, "imports.annuaire", &target, summary, self.at)
                 .await?;
+        }
+        if self.lease_ran_out() {
+            tx.rollback().await?;
+            return Ok(Some(BatchCounts::lease_ran_out()));
         }
         tx.commit().await?;
         Ok(Some(plan.counts))

@@ -15,7 +15,7 @@ use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::store::{markers, new_id, serialise, timestamp, SerialLock, Store};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// How long a lock holds without being renewed (it is renewed every third of it), unless
@@ -51,9 +51,37 @@ pub struct ImportLock {
     store: Store,
     run: LiveRun,
     renewal: tokio::task::JoinHandle<()>,
-    /// Set when a renewal found the locks taken over (the import stalled past its lease).
-    lost: Arc<AtomicBool>,
+    lease: Arc<Lease>,
     released: bool,
+}
+
+/// The lease of an import's locks as this process knows it, shared by the import and its
+/// renewals; its clock is the import's (`std::time::Instant`, as its renewals' times).
+struct Lease {
+    duration: std::time::Duration,
+    /// When the lease was last renewed (taken, at first): the moment the renewal that
+    /// succeeded was sent, from which the expiry it wrote counts.
+    renewed: Mutex<std::time::Instant>,
+    /// Set when a renewal found the locks taken over, or the lease run out before it.
+    lost: AtomicBool,
+}
+
+impl Lease {
+    /// Whether a lease has passed since the last renewal: another import may have taken
+    /// the locks over since, whether or not one did.
+    fn ran_out(&self) -> bool {
+        self.renewed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).elapsed() >= self.duration
+    }
+}
+
+/// The renewals of every import of this process and the time they took (`entctl bench import`).
+static RENEWALS: AtomicU64 = AtomicU64::new(0);
+static RENEWAL_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// How many lock renewals the imports of this process made, and the time they took in all.
+pub fn renewals_so_far() -> (u64, std::time::Duration) {
+    let micros = RENEWAL_MICROS.load(Ordering::Relaxed);
+    (RENEWALS.load(Ordering::Relaxed), std::time::Duration::from_micros(micros))
 }
 
 /// The académies an import of `scope` may write in: its académies and its DSDEN's (`*` for
@@ -162,14 +190,20 @@ impl ImportLock {
             .await?;
         }
         tx.commit().await?;
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewal = tokio::spawn(renew(store.clone(), run_id.clone(), lease, now, started, lost.clone()));
-        Ok(Some(ImportLock { store: store.clone(), run, renewal, lost, released: false }))
+        let shared = Arc::new(Lease {
+            duration: lease.to_std().unwrap_or(std::time::Duration::ZERO),
+            renewed: Mutex::new(started),
+            lost: AtomicBool::new(false),
+        });
+        let renewal = tokio::spawn(renew(store.clone(), run_id.clone(), now, started, shared.clone()));
+        Ok(Some(ImportLock { store: store.clone(), run, renewal, lease: shared, released: false }))
     }
 
-    /// Whether the locks were taken over by another import (this one stalled past its lease).
+    /// Whether the import may no longer write under its locks: a renewal found them taken over
+    /// by another import, or its lease ran out here (no renewal succeeded for a lease, the import
+    /// stalled: another may have taken them over), even before its next renewal comes.
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+        self.lease.lost.load(Ordering::Relaxed) || self.lease.ran_out()
     }
 
     /// Deletes the locks.
@@ -213,31 +247,34 @@ pub fn duration_in_words(d: Duration) -> String {
     }
 }
 
-/// Renews the locks of `run_id` for `lease` every third of it, the time from `now` (taken at
-/// `started`) moving on; sets `lost` when they were taken over.
-async fn renew(
-    store: Store,
-    run_id: String,
-    lease: Duration,
-    now: DateTime<Utc>,
-    started: std::time::Instant,
-    lost: Arc<AtomicBool>,
-) {
-    let every = (lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(40));
+/// Renews the locks of `run_id` for its lease every third of it, the time from `now` (taken at
+/// `started`) moving on; marks the lease lost when they were taken over, or when it ran out
+/// before a renewal succeeded (a renewal then would extend a lease another import may have
+/// taken meanwhile: the import stops rather than go on).
+async fn renew(store: Store, run_id: String, now: DateTime<Utc>, started: std::time::Instant, lease: Arc<Lease>) {
+    let every = (lease.duration / 3).max(std::time::Duration::from_secs(1));
+    let duration = Duration::from_std(lease.duration).unwrap_or(IMPORT_LEASE);
     loop {
         tokio::time::sleep(every).await;
+        let sent = std::time::Instant::now();
+        if lease.ran_out() {
+            lease.lost.store(true, Ordering::Relaxed);
+            return;
+        }
         let current = now + Duration::from_std(started.elapsed()).unwrap_or_default();
         let renewed = sqlx::query("UPDATE import_locks SET expires_at = $1 WHERE run_id = $2")
-            .bind(timestamp(current + lease))
+            .bind(timestamp(current + duration))
             .bind(&run_id)
             .execute(store.pool())
             .await;
+        RENEWALS.fetch_add(1, Ordering::Relaxed);
+        RENEWAL_MICROS.fetch_add(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         match renewed {
-            Ok(done) if done.rows_affected() == 0 => {
-                lost.store(true, Ordering::Relaxed);
+            Ok(done) if done.rows_affected() == 0 || lease.ran_out() => {
+                lease.lost.store(true, Ordering::Relaxed);
                 return;
             }
-            Ok(_) => {}
+            Ok(_) => *lease.renewed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = sent,
             Err(e) => tracing::warn!(error = %e, "annuaire import: lock not renewed, tried again later"),
         }
     }

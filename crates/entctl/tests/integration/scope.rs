@@ -758,6 +758,73 @@ async fn a_row_out_of_the_registrys_scope_lends_no_label_to_a_later_batch(db: cr
     assert_nothing_lent(&before, &place_names(&w.db.store).await, &report, w.db.name);
 }
 
+/// How many établissements, communes, départements and DSDEN hold a code of `departements`:
+/// their UAI numbered there, their INSEE code or their own code.
+async fn coded_in(store: &Store, departements: &[&str]) -> i64 {
+    let mut n = 0;
+    for d in departements {
+        let sql = "SELECT COUNT(*) FROM orgs WHERE (kind = 'etablissement' AND code LIKE $1) \
+                   OR (kind = 'commune' AND code LIKE $2) OR (kind IN ('departement', 'dsden') AND code = $3)";
+        n += common::count(store, sql, &[&format!("0{d}%"), &format!("{d}%"), d]).await;
+    }
+    n
+}
+
+// A scoped import pre-reads only what a row in its scope may name: for Créteil (77, 93, 94) it
+// reads the Val-de-Marne's rows, not those of the Hauts-de-Seine (Versailles) nor of the
+// Bouches-du-Rhône (Aix-Marseille); and it still finds out of scope, before the file, a school of
+// the Val-de-Marne the registry places in Versailles, as well as the other académies' rows.
+backend_test!(a_scoped_pre_read_reads_only_the_departements_its_scope_reaches_and_refuses_as_before);
+async fn a_scoped_pre_read_reads_only_the_departements_its_scope_reaches_and_refuses_as_before(
+    db: crate::common::TestDb,
+) {
+    use entcp::registry::import::{import_annuaire, read_places_elsewhere, ImportOptions, ImportScope, PreRead};
+    let w = world(db).await;
+    let db = w.db.name;
+    let marseille: String = (1..=2)
+        .map(|i| format!("{};Ecole de Marseille {i};Ecole;13055;013;02\n", uai(&format!("013990{i}"))))
+        .collect();
+    common::fixtures::annuaire(&w.db.store, &format!("{HEADER}{marseille}")).await;
+    sqlx::query(
+        "UPDATE orgs SET academie_code = '25', departement_code = '92' WHERE kind = 'etablissement' AND code = $1",
+    )
+    .bind("0940176F")
+    .execute(w.db.store.pool())
+    .await
+    .unwrap();
+    let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
+    let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
+
+    let (in_reach, unrelated) = (coded_in(&w.db.store, &["94"]).await, coded_in(&w.db.store, &["92", "13"]).await);
+    let sql = "SELECT COUNT(*) FROM orgs WHERE kind IN ('etablissement', 'commune', 'departement', 'dsden')";
+    assert_eq!(common::count(&w.db.store, sql, &[]).await, in_reach + unrelated, "{db}: three départements");
+    assert!(unrelated >= 10, "{db}: Versailles' and Marseille's rows, {unrelated}");
+    let pre = read_places_elsewhere(&w.db.store, &scope).await.unwrap();
+    let read = usize::try_from(in_reach).unwrap();
+    assert_eq!(pre, PreRead { read, placed_elsewhere: 1 }, "{db}: the Val-de-Marne's rows only");
+
+    let csv = format!(
+        "{HEADER}0940176F;Ecole reprise;Ecole;94034;094;24\n{};Ecole nouvelle;Ecole;94034;094;24\n\
+         {};Ecole de Boulogne 7;Ecole;92012;092;25\n{};Ecole de Marseille 7;Ecole;13055;013;02\n",
+        uai("0949907"),
+        uai("0929907"),
+        uai("0139907")
+    );
+    let options = ImportOptions { batch_size: 1, scope: Some(scope), ..ImportOptions::default() };
+    let input = std::io::Cursor::new(csv.into_bytes());
+    let report = import_annuaire(&w.db.store, &dan, input, options, t0()).await.expect("import runs");
+    let report = serde_json::to_value(&report).unwrap();
+    assert_eq!(report["out_of_scope"], 3, "{db}: {report}");
+    assert_eq!(report["moved_out_of_scope"], json!([]), "{db}: found before the file, not by the writer: {report}");
+    assert_eq!(report["etablissements"], json!({"created": 1, "updated": 0, "unchanged": 0}), "{db}: {report}");
+    let school = org(&w.db.store, "0940176F").await;
+    assert_eq!(
+        (school.academie_code.as_deref(), school.name.as_str()),
+        (Some("25"), "Ecole élémentaire Robert Doisneau")
+    );
+}
+
 backend_test!(removing_a_commune_that_is_no_member_says_de_with_its_elision);
 /// The refusal names the group with « d' » before a vowel: « n'est pas membre d'Est Ensemble »,
 /// never « de Est Ensemble ».
@@ -1030,23 +1097,32 @@ async fn registered(store: &Store, codes: &[String]) -> Vec<(String, i64)> {
     found
 }
 
-// The lease of an import's locks comes from `import.lease_seconds`; an import stalled past it,
-// whose locks another import took over (the lock row rewritten as another process does), stops
-// at its next batch with a conflict that says so: what it wrote before stays once, nothing after
-// is written, its release leaves the other's locks, and the file imported again goes on from there.
-backend_test!(an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more);
-async fn an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more(
-    db: crate::common::TestDb,
-) {
+/// A Créteil DAN's import of six new écoles (`import.lease_seconds: 3`, batches of 2) stalled
+/// after its first four lines, its locks taken and what it writes of them written: both batches
+/// on SQLite; on PostgreSQL, which writes two batches at once, one (the other, begun, waits for
+/// a third batch to come before it goes on).
+struct StalledImport {
+    running: tokio::task::JoinHandle<Result<entcp::registry::import::ImportReport, entcp::error::Problem>>,
+    /// Lets the import read the rest of its file.
+    open: std::sync::mpsc::Sender<()>,
+    codes: Vec<String>,
+    /// The whole file.
+    file: String,
+    /// The écoles (one a line) it wrote before it stalled.
+    written: Vec<(String, i64)>,
+    dan: entcp::identity::Actor,
+    options: entcp::registry::import::ImportOptions,
+}
+
+async fn import_stalled_after_four_lines(w: &World) -> StalledImport {
     use entcp::registry::import::{import_annuaire, ImportOptions, ImportScope};
-    let w = world(db).await;
     let db = w.db.name;
     let _ = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
     let dan = actor(&w.db.store, "dan@ac-creteil.fr").await;
     let codes: Vec<String> = (1..=6).map(|i| uai(&format!("094990{i}"))).collect();
     let row = |code: &String| format!("{code};Ecole nouvelle {code};Ecole;94034;094;24\n");
-    let first: String = std::iter::once(HEADER.to_string()).chain(codes[..2].iter().map(row)).collect();
-    let rest: String = codes[2..].iter().map(row).collect();
+    let first: String = std::iter::once(HEADER.to_string()).chain(codes[..4].iter().map(row)).collect();
+    let rest: String = codes[4..].iter().map(row).collect();
     let (open, gate) = std::sync::mpsc::channel();
     let input = Stalled {
         first: std::io::Cursor::new(first.clone().into_bytes()),
@@ -1055,17 +1131,76 @@ async fn an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes
     };
     let config = entcp::config::Config::from_yaml("import:\n  lease_seconds: 3\n").unwrap();
     let scope = ImportScope { academies: ["24".to_string()].into(), ..ImportScope::default() };
-    let options =
-        ImportOptions { batch_size: 2, scope: Some(scope.clone()), ..ImportOptions::configured(&config.import) };
-    let (store, importer) = (w.db.store.clone(), dan.clone());
-    let running = tokio::spawn(async move { import_annuaire(&store, &importer, input, options, t0()).await });
-    // Its locks taken and its first batch read, it stalls (on PostgreSQL, which writes two
-    // batches at once, its first batch waits for the second); another import takes its locks over.
+    let options = ImportOptions { batch_size: 2, scope: Some(scope), ..ImportOptions::configured(&config.import) };
+    let (store, importer, given) = (w.db.store.clone(), dan.clone(), options.clone());
+    let running = tokio::spawn(async move { import_annuaire(&store, &importer, input, given, t0()).await });
+    let wrote = if w.db.store.bulk_writers() > 1 { 2 } else { 4 };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while import_locks(&w.db.store).await.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "{db}: the import never takes its locks");
+    while import_locks(&w.db.store).await.is_empty() || registered(&w.db.store, &codes).await.len() < wrote {
+        assert!(std::time::Instant::now() < deadline, "{db}: the import never takes its locks nor writes");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let written = registered(&w.db.store, &codes).await;
+    assert_eq!(written.len(), if w.db.store.bulk_writers() > 1 { 2 } else { 4 }, "{db}: stalled, it writes no more");
+    StalledImport { running, open, codes, file: format!("{first}{rest}"), written, dan, options }
+}
+
+impl StalledImport {
+    fn written_codes(&self) -> Vec<String> {
+        self.written.iter().map(|(code, _)| code.clone()).collect()
+    }
+
+    /// Lets the import read on: it stops, said as such, what it wrote before its stall kept once,
+    /// nothing of the lines read after (on PostgreSQL, the batch whose commit was under way when
+    /// it stalled may end); then, once `before_again` ran, the file imported again goes on from there.
+    async fn resumes_and_stops(self, w: &World, before_again: impl std::future::Future<Output = ()>) {
+        let db = w.db.name;
+        self.open.send(()).unwrap();
+        let written_codes = self.written_codes();
+        let problem = self.running.await.unwrap().expect_err("the import stops");
+        let kept = registered(&w.db.store, &self.codes).await;
+        assert!(self.written.iter().all(|w| kept.contains(w)), "{db}: what it wrote stays: {kept:?}");
+        let begun = if w.db.store.bulk_writers() > 1 { self.codes[..4].to_vec() } else { written_codes };
+        assert!(kept.iter().all(|(code, n)| *n == 1 && begun.contains(code)), "{db}: nothing after: {kept:?}");
+        assert_eq!(problem.kind.status().as_u16(), 409, "{db}: {}", problem.detail);
+        assert_eq!(
+            problem.detail,
+            format!(
+                "import interrompu après {} lignes : il est resté bloqué plus de 3 secondes et un autre import de \
+                 vos académies a pu commencer ; les lignes lues sont importées, relancez l'import du fichier une \
+                 fois l'autre terminé",
+                kept.len()
+            ),
+            "{db}"
+        );
+        before_again.await;
+        let again = std::io::Cursor::new(self.file.into_bytes());
+        let report = entcp::registry::import::import_annuaire(&w.db.store, &self.dan, again, self.options, t0())
+            .await
+            .expect("the import runs");
+        let report = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            (&report["etablissements"]["created"], &report["etablissements"]["unchanged"]),
+            (&json!(6 - kept.len()), &json!(kept.len())),
+            "{db}: {report}"
+        );
+        let all: Vec<(String, i64)> = self.codes.iter().map(|c| (c.clone(), 1)).collect();
+        assert_eq!(registered(&w.db.store, &self.codes).await, all, "{db}");
+    }
+}
+
+// The lease of an import's locks comes from `import.lease_seconds`; an import stalled past it,
+// whose locks another import took over (the lock row rewritten as another process does), stops
+// at its next batch with a conflict that says so: what it wrote before stays once, nothing after
+// is written (not a batch it received and had not begun before the stall), its release leaves the other's
+// locks, and the file imported again goes on from there.
+backend_test!(an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more);
+async fn an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes_nothing_more(
+    db: crate::common::TestDb,
+) {
+    let w = world(db).await;
+    let stalled = import_stalled_after_four_lines(&w).await;
     sqlx::query("UPDATE import_locks SET run_id = $1, holder = $2, process = $3")
         .bind("repris-par-un-autre-import")
         .bind("dan@dsden94.fr")
@@ -1075,32 +1210,30 @@ async fn an_import_whose_lease_was_taken_over_stops_at_its_next_batch_and_writes
         .unwrap();
     // A renewal (every second, a third of the lease) finds them gone; then the rest is read.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    open.send(()).unwrap();
-    let problem = running.await.unwrap().expect_err("the import stops");
-    assert_eq!(problem.kind.status().as_u16(), 409, "{db}: {}", problem.detail);
-    assert_eq!(
-        problem.detail,
-        "import interrompu après 2 lignes : il est resté bloqué plus de 3 secondes et un autre import de vos \
-         académies a pu commencer ; les lignes lues sont importées, relancez l'import du fichier une fois \
-         l'autre terminé",
-        "{db}"
-    );
-    let written: Vec<(String, i64)> = codes[..2].iter().map(|c| (c.clone(), 1)).collect();
-    assert_eq!(registered(&w.db.store, &codes).await, written, "{db}: the first batch once, nothing after");
-    assert_eq!(import_locks(&w.db.store).await, [("24".to_string(), "dan@dsden94.fr".to_string())], "{db}");
-    // The other import done, the file imported again goes on from there: each école once.
-    sqlx::query("DELETE FROM import_locks").execute(w.db.store.pool()).await.unwrap();
-    let options = ImportOptions { batch_size: 2, scope: Some(scope), ..ImportOptions::configured(&config.import) };
-    let again = std::io::Cursor::new(format!("{first}{rest}").into_bytes());
-    let report = import_annuaire(&w.db.store, &dan, again, options, t0()).await.expect("the import runs");
-    let report = serde_json::to_value(&report).unwrap();
-    assert_eq!(
-        (&report["etablissements"]["created"], &report["etablissements"]["unchanged"]),
-        (&json!(4), &json!(2)),
-        "{db}: {report}"
-    );
-    let all: Vec<(String, i64)> = codes.iter().map(|c| (c.clone(), 1)).collect();
-    assert_eq!(registered(&w.db.store, &codes).await, all, "{db}");
+    let store = w.db.store.clone();
+    let other_done = async move {
+        assert_eq!(import_locks(&store).await, [("24".to_string(), "dan@dsden94.fr".to_string())]);
+        sqlx::query("DELETE FROM import_locks").execute(store.pool()).await.unwrap();
+    };
+    stalled.resumes_and_stops(&w, other_done).await;
+}
+
+// An import whose whole process stalled past its lease (no renewal could run; no other import
+// took its locks over) stops before it writes again, though no renewal has come since to find
+// the lease run out: what it wrote before stays once, nothing after is written (not a batch it
+// received and had not begun before the stall), it releases its locks, and the file imported again goes on.
+backend_test!(an_import_stalled_past_its_lease_stops_before_writing_again_though_no_other_took_its_locks);
+async fn an_import_stalled_past_its_lease_stops_before_writing_again_though_no_other_took_its_locks(
+    db: crate::common::TestDb,
+) {
+    let w = world(db).await;
+    let stalled = import_stalled_after_four_lines(&w).await;
+    // The test's runtime has one thread: held, it holds the import and its renewals (as a
+    // process stopped) past the lease of 3 s.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let store = w.db.store.clone();
+    let released = async move { assert_eq!(import_locks(&store).await, [], "the import's locks released") };
+    stalled.resumes_and_stops(&w, released).await;
 }
 
 /// A commune of Versailles' académie with no école (one collège only): out of Créteil's scope.
