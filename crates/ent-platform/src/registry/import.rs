@@ -25,7 +25,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
 
 /// At most this many rejected rows and warnings are listed in a report (counts stay exact).
@@ -1710,6 +1710,8 @@ impl<'a> BatchWriter<'a> {
         revises_earlier: bool,
         spent: &std::sync::mpsc::Sender<Vec<Staged>>,
     ) -> Result<BatchCounts, Problem> {
+        let mut remarks = remarks;
+        let etabs = self.without_claimed_sirens(etabs, &mut remarks).await?;
         let counts = match self.lease_ran_out() {
             true => Ok(BatchCounts::lease_ran_out()),
             false => self.apply_records(&etabs, &related, revises_earlier).await.map(|mut counts| {
@@ -1723,6 +1725,69 @@ impl<'a> BatchWriter<'a> {
         let _ = spent.send(etabs);
         let _ = spent.send(related);
         counts
+    }
+
+    /// The batch's établissements, each SIREN (or SIRET) the directory gives to another
+    /// organisation than the school's own commune ignored, with a remark on its line: a school
+    /// shares its commune's SIREN (an école) or has its own (an EPLE), never an éditeur's, a
+    /// hébergeur's or another public body's, which a groupement's award and DECP then read.
+    async fn without_claimed_sirens(
+        &self,
+        mut etabs: Vec<Staged>,
+        remarks: &mut Vec<LineIssue>,
+    ) -> Result<Vec<Staged>, Problem> {
+        let sirens: BTreeSet<&str> = etabs.iter().filter_map(|s| s.record.siren.as_deref()).collect();
+        if sirens.is_empty() {
+            return Ok(etabs);
+        }
+        let holders = self.siren_holders(&sirens).await?;
+        for staged in &mut etabs {
+            let record = &staged.record;
+            let Some(siren) = record.siren.as_deref() else { continue };
+            let foreign = holders.get(siren).is_some_and(|held| {
+                held.iter().any(|(kind, code)| {
+                    !(kind == OrgKind::Commune.as_str() && Some(code.as_str()) == record.commune_code.as_deref())
+                })
+            });
+            if foreign {
+                remarks.push(LineIssue {
+                    line: staged.line,
+                    uai: Some(record.code.clone()),
+                    reason: format!(
+                        "SIREN {siren} : le répertoire l'attribue à une autre organisation que l'établissement et sa \
+                         commune : SIREN et SIRET ignorés"
+                    ),
+                });
+                let record = OrgRecord { siren: None, siret: None, ..record.clone() };
+                *staged = Staged { provisional: staged.provisional, ..Staged::new(record, staged.line) };
+            }
+        }
+        Ok(etabs)
+    }
+
+    /// The organisations other than établissements that hold each of `sirens` (by their SIREN,
+    /// their SIRET, or an EPCI's or syndicat mixte's code, which is its SIREN).
+    async fn siren_holders(&self, sirens: &BTreeSet<&str>) -> Result<HashMap<String, Vec<(String, String)>>, Problem> {
+        let mut holders: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let sirens: Vec<&str> = sirens.iter().copied().collect();
+        for chunk in sirens.chunks(500) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT CASE WHEN siren IN ({list}) THEN siren WHEN SUBSTR(siret, 1, 9) IN ({list}) \
+                 THEN SUBSTR(siret, 1, 9) ELSE code END AS held, kind, code FROM orgs \
+                 WHERE kind <> 'etablissement' AND (siren IN ({list}) OR SUBSTR(siret, 1, 9) IN ({list}) \
+                 OR (kind IN ('epci', 'syndicat_mixte') AND code IN ({list})))"
+            );
+            let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+            for siren in chunk {
+                query = query.bind(*siren);
+            }
+            let mut conn = self.connection().await?;
+            for (held, kind, code) in query.fetch_all(&mut *conn).await? {
+                holders.entry(held).or_default().push((kind, code));
+            }
+        }
+        Ok(holders)
     }
 
     async fn apply_records(

@@ -989,3 +989,51 @@ async fn the_cli_import_reports_conflicting_labels_and_a_rerun_updates_nothing(d
     }
     assert_eq!(report["etablissements"]["updated"], 0, "{}: {report}", db.name);
 }
+
+/// The SIREN stored for the établissement `uai`.
+async fn siren_of(store: &Store, uai: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT siren FROM orgs WHERE kind = 'etablissement' AND code = $1")
+        .bind(uai)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+// A school's SIREN is its own or its commune's: an annuaire row claiming an éditeur's SIREN (which
+// would make every award to that éditeur look like one to a public body) or another commune's
+// has its SIREN and SIRET ignored, said on its line; the rest of the row is imported.
+backend_test!(an_imported_school_claiming_an_editeurs_or_another_communes_siren_keeps_none);
+async fn an_imported_school_claiming_an_editeurs_or_another_communes_siren_keeps_none(db: crate::common::TestDb) {
+    let editeur = common::fixtures::luhn("90000001");
+    common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", &editeur, None).await;
+    let row = |uai: &str, name: &str, commune: &str, commune_name: &str, siret: &str| {
+        format!(
+            "{uai};{name};Ecole;Public;94260;{commune};{commune_name};094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;\
+             {siret};OUVERT\n"
+        )
+    };
+    let fresnes = |siret: &str| row("0940176F", "Ecole Doisneau", "94034", "Fresnes", siret);
+    let lhay = |siret: &str| row("0940209S", "Ecole du Jardin", "94038", "L'Haÿ-les-Roses", siret);
+    import_bytes(&db.store, format!("{HEADER}{}{}", fresnes(""), lhay("")).into_bytes(), false).await;
+    sqlx::query("UPDATE orgs SET siren = '219400348' WHERE kind = 'commune' AND code = '94034'")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+
+    let editeur_siret = common::fixtures::luhn(&format!("{editeur}0001"));
+    let csv = format!("{HEADER}{}{}", fresnes("21940034800195"), lhay(&editeur_siret));
+    let report = import_bytes(&db.store, csv.into_bytes(), false).await;
+    assert_eq!(siren_of(&db.store, "0940176F").await.as_deref(), Some("219400348"), "{}: its commune's", db.name);
+    assert_eq!(siren_of(&db.store, "0940209S").await, None, "{}: the éditeur's is not taken", db.name);
+    let said: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
+    assert!(
+        said.iter().any(|(line, reason)| *line == 3 && reason.contains(&format!("SIREN {editeur} : le répertoire"))),
+        "{}: {said:?}",
+        db.name
+    );
+    assert_eq!(said.len(), 1, "{}: {said:?}", db.name);
+
+    let report = import_bytes(&db.store, format!("{HEADER}{}", lhay("21940034800195")).into_bytes(), false).await;
+    assert_eq!(siren_of(&db.store, "0940209S").await, None, "{}: nor another commune's", db.name);
+    assert_eq!(report.warnings.len(), 1, "{}: {:?}", db.name, report.warnings);
+}

@@ -1487,7 +1487,8 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
     assert_eq!(s, StatusCode::OK, "{name}");
     let flat = |t: &str| t.replace(['\u{a0}', '\u{202f}'], " ");
     let html = flat(&String::from_utf8(html).unwrap());
-    let needle = "grande échelle : critère non rempli — personnes concernées : 4 000 au moins (comptes déclarés des élèves";
+    let needle =
+        "grande échelle : critère non rempli — personnes concernées : 4 000 au moins (comptes déclarés des élèves";
     assert!(html.contains(needle), "{name}: {html}");
     assert!(html.contains("seuil retenu : 5 000 personnes concernées ou 50 établissements"), "{name}");
     assert!(html.contains("WP248"), "{name}");
