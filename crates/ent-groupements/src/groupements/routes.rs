@@ -7,6 +7,7 @@
 use super::award::{self, AwardInput};
 use super::costs::Shares;
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
+use super::guard;
 use super::membership::{self, Application, ApplicationPatch, NewApplication, Prefill};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
@@ -222,11 +223,9 @@ struct Generated {
     new_version: bool,
 }
 
-/// The groupement of the path, its coordinator calling (404, then 403).
+/// The groupement of the path, its coordinator calling ([`guard::coordinated`]: 404, then 403).
 pub async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
-    let g = super::must_get(&state.store, id).await?;
-    super::require_coordinator(caller, &g)?;
-    Ok(g)
+    guard::coordinated(&state.store, caller, id).await
 }
 
 /// Organisations the caller holds a role at for this route's action.
@@ -450,20 +449,14 @@ async fn update_application(
     Ok(Versioned::ok(updated).into_response())
 }
 
-/// The application `application` of `g`, its applicant in the caller's scope (404 otherwise)
-/// and one the caller speaks for ([`membership::require_speaks_for`], 403 otherwise).
+/// The application `application` of `g` the caller acts on as its applicant ([`guard::own_application`]).
 pub async fn own_application(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     application: &str,
 ) -> Result<Application, Problem> {
-    let app = membership::get(&state.store, &g.id, application).await?;
-    let missing = || Problem::not_found(format!("aucune candidature « {application} »"));
-    let applicant = get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
-    caller.require_or(&state.store, &applicant, missing).await?;
-    membership::require_speaks_for(&state.store, caller, &applicant).await?;
-    Ok(app)
+    guard::own_application(&state.store, caller, g, application).await
 }
 
 /// Changes the application `application` of `g` (its applicant in the caller's scope) from
