@@ -559,21 +559,22 @@ pub async fn version_of(state: &GroupementsState, g: &Groupement, document: &str
 
 /// A version of this groupement the caller may read: coordinator, member, or
 /// a coordinator (DAN, admin) browsing one the library serves (shared, and printing no
-/// titulaire's unit prices: [`documents::kept_from_library`]).
+/// titulaire's unit prices: [`documents::kept_from_library`]). Anyone else who reads the
+/// groupement is refused (403) as for the list of its documents, whether the version exists
+/// or not; a version the coordinator or a member asks that is not this groupement's, 404.
 pub async fn readable_document(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     document: &str,
 ) -> Result<StoredDocument, Problem> {
-    let not_found = || Problem::not_found(format!("aucun document « {document} »"));
-    let doc = version_of(state, g, document).await?;
+    let doc = documents::get_version(&state.store, document).await?.filter(|d| d.groupement_id == g.id);
     let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
-    if doc.shared && library_reader && !documents::kept_from_library(g, &doc) {
-        return Ok(doc);
+    if let Some(doc) = doc.as_ref().filter(|d| d.shared && library_reader && !documents::kept_from_library(g, d)) {
+        return Ok(doc.clone());
     }
-    coordinator_or_member(state, caller, g).await.map_err(|_| not_found())?;
-    Ok(doc)
+    coordinator_or_member(state, caller, g).await?;
+    doc.ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))
 }
 
 async fn download(
