@@ -8,7 +8,7 @@
 //! `auth_time` of the ID token the session keeps); the page offers to confirm it there
 //! (`GET /compte/identite`, `crate::oidc::confirm_identity`).
 
-use crate::auth::{self, Signed, SESSION_COOKIE};
+use crate::auth::{self, Signed};
 use crate::form::FieldError;
 use crate::forms::Fields;
 use crate::page::{self, Notice, PageError, Shell};
@@ -184,7 +184,7 @@ pub async fn change_password(
     match password::set_password(&state.store, &session.actor, user_id, &form.password, by, now).await {
         Ok(_) => {
             let mut response = page::redirect("/connexion?apres=mot-de-passe");
-            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));
+            response.headers_mut().append(header::SET_COOKIE, auth::set_session_cookie(&state, None));
             Ok(response)
         }
         Err(problem) if problem.kind == ProblemKind::Validation => {

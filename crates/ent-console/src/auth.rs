@@ -22,14 +22,26 @@ pub const SESSION_COOKIE: &str = "entcp_session";
 /// The double-submit cookie of the forms shown before sign-in (see [`form_cookie`]).
 pub const FORM_COOKIE: &str = "entcp_formulaire";
 
-/// The name of [`FORM_COOKIE`] as the console sets it: over https with the `__Host-` prefix,
-/// which browsers accept only from this very host (`Secure`, `Path=/`, no `Domain`), so that a
-/// sibling subdomain cannot plant a token of its choosing for the sign-in form.
+/// The name of [`FORM_COOKIE`] as the console sets it ([`host_only`]), so that a sibling
+/// subdomain cannot plant a token of its choosing for the sign-in form.
 pub fn form_cookie(state: &ConsoleState) -> &'static str {
+    host_only(state, FORM_COOKIE, "__Host-entcp_formulaire")
+}
+
+/// The name of [`SESSION_COOKIE`] as the console sets and reads it ([`host_only`]), so that a
+/// sibling subdomain cannot plant a session of its choosing (signing the person in to the
+/// planter's account).
+pub fn session_cookie(state: &ConsoleState) -> &'static str {
+    host_only(state, SESSION_COOKIE, "__Host-entcp_session")
+}
+
+/// Over https, `prefixed` (`__Host-` and `name`), which browsers accept only from this very host
+/// (`Secure`, `Path=/`, no `Domain`: [`set_cookie`]); over http (local development), `name`.
+fn host_only(state: &ConsoleState, name: &'static str, prefixed: &'static str) -> &'static str {
     if state.config.console.is_https() {
-        "__Host-entcp_formulaire"
+        prefixed
     } else {
-        FORM_COOKIE
+        name
     }
 }
 /// The form field every POST carries its CSRF token in.
@@ -58,6 +70,11 @@ pub fn set_cookie(state: &ConsoleState, name: &str, value: Option<&str>) -> Head
         None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&text).expect("cookie values are hex")
+}
+
+/// The `Set-Cookie` of the session ([`session_cookie`], [`set_cookie`]); `None` clears it.
+pub fn set_session_cookie(state: &ConsoleState, secret: Option<&str>) -> HeaderValue {
+    set_cookie(state, session_cookie(state), secret)
 }
 
 /// Compares two secrets in time independent of where they differ.
@@ -128,7 +145,7 @@ fn allowed(actor: &Actor, action: &Action) -> bool {
 pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, req: Request, next: Next) -> Response {
     let now = state.clock.now();
     let timeouts = Timeouts::of(&state.config.console);
-    let session = match cookie(req.headers(), SESSION_COOKIE) {
+    let session = match cookie(req.headers(), session_cookie(&state)) {
         Some(secret) => match sessions::find(&state.store, secret, timeouts, now).await {
             Ok(found) => found,
             Err(problem) => return page::PageError(problem).into_response(),
@@ -136,10 +153,10 @@ pub async fn guard(State(state): State<ConsoleState>, action: &'static Action, r
         None => None,
     };
     let Some(session) = session else {
-        let expired = cookie(req.headers(), SESSION_COOKIE).is_some();
+        let expired = cookie(req.headers(), session_cookie(&state)).is_some();
         let mut response = to_sign_in(&req, expired);
         if expired {
-            response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, None));
+            response.headers_mut().append(header::SET_COOKIE, set_session_cookie(&state, None));
         }
         return response;
     };
@@ -173,7 +190,7 @@ fn with_session_on_error(mut response: Response, session: Session) -> Response {
 /// The live session of the request's cookie, if any, for a page outside the guard (an
 /// error page); a store that fails to answer is no session.
 pub async fn session_of(state: &ConsoleState, headers: &HeaderMap) -> Option<Session> {
-    let secret = cookie(headers, SESSION_COOKIE)?;
+    let secret = cookie(headers, session_cookie(state))?;
     let timeouts = Timeouts::of(&state.config.console);
     sessions::find(&state.store, secret, timeouts, state.clock.now()).await.ok().flatten()
 }

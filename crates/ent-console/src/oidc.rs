@@ -12,7 +12,7 @@
 //! a session keeps is how recent its person's authentication is ([`authenticated_at`]): an
 //! API token wants it recent from a person without a password (`account`).
 
-use crate::auth::{self, Signed, SESSION_COOKIE};
+use crate::auth::{self, Signed};
 use crate::page::{self, Notice, PageError};
 use crate::signin::{anonymous_page, safe_next, too_many};
 use crate::ConsoleState;
@@ -227,11 +227,11 @@ pub async fn callback(
             if let Some(begun) = begun {
                 state.sign_in_throttle.0.take_back(&start_key(&client), begun.with_timezone(&Utc)).await?;
             }
-            let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
+            let replacing = auth::cookie(&parts.headers, auth::session_cookie(&state));
             let secret = sessions::open(&state.store, &signed_in.user.id, &client, "oidc", replacing, now).await?;
             keep_id_token(&state.store, &secret, &signed_in.id_token).await?;
             let mut response = page::redirect(safe_next(Some(&signed_in.return_to)));
-            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
+            response.headers_mut().append(header::SET_COOKIE, auth::set_session_cookie(&state, Some(&secret)));
             response
         }
         Err((status, text)) => {
@@ -258,7 +258,7 @@ async fn confirmation(
     let client = auth::client_of(state, parts);
     let asker =
         pending.confirming.clone().unwrap_or_else(|| Confirming { user_id: String::new(), session: String::new() });
-    let session = match auth::cookie(&parts.headers, SESSION_COOKIE) {
+    let session = match auth::cookie(&parts.headers, auth::session_cookie(state)) {
         Some(secret) => sessions::find(&state.store, secret, Timeouts::of(&state.config.console), now).await?,
         None => None,
     };

@@ -9,7 +9,7 @@
 //! counts per address (told) and per account (silently: no link sent past the limit, the
 //! page the same, so that it reveals nothing about the account).
 
-use crate::auth::{self, Signed, SESSION_COOKIE};
+use crate::auth::{self, Signed};
 use crate::page::{self, ErrorPage, Notice, PageError, Shell};
 use crate::ConsoleState;
 use axum::extract::{Path, Query, State};
@@ -202,10 +202,10 @@ pub async fn sign_in(
             Ok(response)
         }
         Checked::Right(user_id) => {
-            let replacing = auth::cookie(&parts.headers, SESSION_COOKIE);
+            let replacing = auth::cookie(&parts.headers, auth::session_cookie(&state));
             let secret = sessions::open(&state.store, &user_id, &client, "password", replacing, now).await?;
             let mut response = page::redirect(&next);
-            response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, Some(&secret)));
+            response.headers_mut().append(header::SET_COOKIE, auth::set_session_cookie(&state, Some(&secret)));
             Ok(response)
         }
         Checked::Wrong { tripped } => {
@@ -239,7 +239,7 @@ pub async fn sign_out(State(state): State<ConsoleState>, Signed(session): Signed
     let at_provider = crate::oidc::sign_out_location(&state, &session).await?;
     sessions::close(&state.store, &session, state.clock.now()).await?;
     let mut response = page::redirect(at_provider.as_deref().unwrap_or("/connexion?apres=deconnexion"));
-    response.headers_mut().append(header::SET_COOKIE, auth::set_cookie(&state, SESSION_COOKIE, None));
+    response.headers_mut().append(header::SET_COOKIE, auth::set_session_cookie(&state, None));
     Ok(response)
 }
 

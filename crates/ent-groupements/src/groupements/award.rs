@@ -480,6 +480,7 @@ pub(super) fn open_call_delays(launch: &str, by_post: bool) -> String {
 
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())

@@ -719,6 +719,7 @@ pub async fn get_version(store: &Store, id: &str) -> Result<Option<StoredDocumen
 /// Generates `kind` from the current state; an unchanged document gives back its
 /// latest version (`false`), a changed one a new version (`true`).
 pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(StoredDocument, bool), Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     let members = membership::members(ctx.store, &g.id).await?;
     let rendered = render(kind, ctx.catalog, g, &members)?;
     let latest: Option<(String, String, i64)> = sqlx::query_as(
@@ -846,6 +847,7 @@ pub async fn set_shared(
     doc: &StoredDocument,
     shared: bool,
 ) -> Result<StoredDocument, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     if shared && kept_from_library(g, doc) {
         return Err(Problem::conflict(
             "ce document imprime les prix unitaires du titulaire du marché attribué : il ne peut pas être \

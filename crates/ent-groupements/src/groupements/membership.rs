@@ -461,6 +461,7 @@ pub async fn apply(
     applicant: &Org,
     input: NewApplication,
 ) -> Result<Application, Problem> {
+    super::guard::require_applicant(ctx, applicant).await?;
     let today = ctx.today();
     taking_applications(g, today, "il n'accepte plus de candidatures", "candidature hors délai")?;
     if applicant.id == g.coordinator.id {
@@ -559,6 +560,7 @@ pub async fn update(
     expected_version: i64,
     patch: ApplicationPatch,
 ) -> Result<Application, Problem> {
+    super::guard::require_own(ctx, app).await?;
     let today = ctx.today();
     taking_applications(g, today, "les candidatures ne se modifient plus", "la candidature ne se modifie plus")?;
     conflict_unless(app.status == ApplicationStatus::Applied, || {
@@ -699,6 +701,7 @@ pub async fn accept(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<
 /// Accepts several applications at once: the convention is updated once for all, the
 /// groupement and the applications read again under the lock of its membership ([`one_at_a_time`]).
 pub async fn accept_many(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Result<Vec<Application>, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     one_at_a_time(ctx, g, async |g| {
         let mut current = Vec::with_capacity(apps.len());
         for app in apps {
@@ -747,6 +750,7 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     if app.status == ApplicationStatus::Applied && is_blank(reason) {
         return Err(Problem::invalid_field("reason", "indiquez le motif du refus"));
     }
@@ -762,6 +766,7 @@ pub async fn reject_many(
     g: &Groupement,
     refusals: &[(Application, String)],
 ) -> Result<Vec<Application>, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
     if refusals.is_empty() {
         return Err(Problem::invalid_field("applications", "au moins une candidature à refuser"));
     }
@@ -796,6 +801,7 @@ pub async fn reject_many(
 /// not signed yet ([`leave_convention`]; a party of the convention signed or in force cannot:
 /// [`refuse_signatory_withdrawal`]).
 pub async fn withdraw(ctx: &Ctx<'_>, g: &Groupement, app: &Application) -> Result<Application, Problem> {
+    super::guard::require_own(ctx, app).await?;
     one_at_a_time(ctx, g, async |g| {
         let app = get(ctx.store, &g.id, &app.id).await?;
         withdraw_now(ctx, g, &app).await

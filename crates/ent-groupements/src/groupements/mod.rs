@@ -15,6 +15,7 @@ pub mod costs;
 pub mod decp;
 pub mod documents;
 pub mod ending;
+pub mod guard;
 pub mod handover;
 pub mod membership;
 pub mod readers;
@@ -39,9 +40,8 @@ use ent_kernel::validate;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
-use ent_platform::identity::authz::{forbidden, resolve_readable};
+use ent_platform::identity::authz::resolve_readable;
 use ent_platform::identity::Actor;
-use ent_platform::identity::Caller;
 use ent_platform::registry::queries::field_org_kind;
 use ent_platform::registry::{get_org, missing_org, resolve_readable_field, Org, OrgRef};
 use schemars::JsonSchema;
@@ -449,17 +449,6 @@ pub fn is_coordinator(actor: &Actor, g: &Groupement) -> bool {
 
 pub fn holds_role_at(actor: &Actor, role: Role, org_id: &str) -> bool {
     actor.bindings.iter().any(|b| b.role == role && b.org.as_ref().is_some_and(|o| o.id == org_id))
-}
-
-/// The coordinator's rights on `g`, or 403 (writes) / 404 (reads).
-pub fn require_coordinator(caller: &Caller, g: &Groupement) -> Result<(), Problem> {
-    if is_coordinator(&caller.actor, g) {
-        Ok(())
-    } else if caller.action.write {
-        Err(forbidden(format!("seul le coordonnateur ({}) gère le groupement {}", g.coordinator.name, g.reference)))
-    } else {
-        Err(not_found(&g.id))
-    }
 }
 
 /// The console page of the groupement (the link of its notices).
@@ -945,6 +934,7 @@ pub async fn update(
     expected_version: i64,
     patch: GroupementPatch,
 ) -> Result<Groupement, Problem> {
+    guard::require_coordinates(ctx.actor, g)?;
     conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
         format!("un groupement {} ne se modifie plus : la consultation est lancée", g.status.label())
     })?;
@@ -1045,6 +1035,7 @@ pub async fn transition(
     to: Status,
     reason: Option<&str>,
 ) -> Result<Groupement, Problem> {
+    guard::require_coordinates(ctx.actor, g)?;
     conflict_unless(to != Status::Awarded, || AWARD_ROUTE)?;
     conflict_unless(g.status.can_move_to(to), || {
         format!("un groupement {} ne peut pas passer à l'état « {} »", g.status.label(), to.label())

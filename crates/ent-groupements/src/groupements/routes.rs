@@ -7,6 +7,7 @@
 use super::award::{self, AwardInput};
 use super::costs::Shares;
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
+use super::guard;
 use super::membership::{self, Application, ApplicationPatch, NewApplication, Prefill};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
@@ -222,11 +223,9 @@ struct Generated {
     new_version: bool,
 }
 
-/// The groupement of the path, its coordinator calling (404, then 403).
+/// The groupement of the path, its coordinator calling ([`guard::coordinated`]: 404, then 403).
 pub async fn coordinated(state: &GroupementsState, caller: &Caller, id: &str) -> Result<Groupement, Problem> {
-    let g = super::must_get(&state.store, id).await?;
-    super::require_coordinator(caller, &g)?;
-    Ok(g)
+    guard::coordinated(&state.store, caller, id).await
 }
 
 /// Organisations the caller holds a role at for this route's action.
@@ -450,20 +449,14 @@ async fn update_application(
     Ok(Versioned::ok(updated).into_response())
 }
 
-/// The application `application` of `g`, its applicant in the caller's scope (404 otherwise)
-/// and one the caller speaks for ([`membership::require_speaks_for`], 403 otherwise).
+/// The application `application` of `g` the caller acts on as its applicant ([`guard::own_application`]).
 pub async fn own_application(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     application: &str,
 ) -> Result<Application, Problem> {
-    let app = membership::get(&state.store, &g.id, application).await?;
-    let missing = || Problem::not_found(format!("aucune candidature « {application} »"));
-    let applicant = get_org(&state.store, &app.applicant.id).await?.ok_or_else(missing)?;
-    caller.require_or(&state.store, &applicant, missing).await?;
-    membership::require_speaks_for(&state.store, caller, &applicant).await?;
-    Ok(app)
+    guard::own_application(&state.store, caller, g, application).await
 }
 
 /// Changes the application `application` of `g` (its applicant in the caller's scope) from
@@ -566,21 +559,22 @@ pub async fn version_of(state: &GroupementsState, g: &Groupement, document: &str
 
 /// A version of this groupement the caller may read: coordinator, member, or
 /// a coordinator (DAN, admin) browsing one the library serves (shared, and printing no
-/// titulaire's unit prices: [`documents::kept_from_library`]).
+/// titulaire's unit prices: [`documents::kept_from_library`]). Anyone else who reads the
+/// groupement is refused (403) as for the list of its documents, whether the version exists
+/// or not; a version the coordinator or a member asks that is not this groupement's, 404.
 pub async fn readable_document(
     state: &GroupementsState,
     caller: &Caller,
     g: &Groupement,
     document: &str,
 ) -> Result<StoredDocument, Problem> {
-    let not_found = || Problem::not_found(format!("aucun document « {document} »"));
-    let doc = version_of(state, g, document).await?;
+    let doc = documents::get_version(&state.store, document).await?.filter(|d| d.groupement_id == g.id);
     let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
-    if doc.shared && library_reader && !documents::kept_from_library(g, &doc) {
-        return Ok(doc);
+    if let Some(doc) = doc.as_ref().filter(|d| d.shared && library_reader && !documents::kept_from_library(g, d)) {
+        return Ok(doc.clone());
     }
-    coordinator_or_member(state, caller, g).await.map_err(|_| not_found())?;
-    Ok(doc)
+    coordinator_or_member(state, caller, g).await?;
+    doc.ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))
 }
 
 async fn download(

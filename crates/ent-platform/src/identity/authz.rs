@@ -187,6 +187,21 @@ pub fn forbidden(detail: impl Into<String>) -> Problem {
     Problem::new(ProblemKind::Forbidden, detail)
 }
 
+/// The refusal (403) of an action none of the actor's roles allows, whatever its target.
+pub fn role_refused(action: &Action) -> Problem {
+    forbidden(format!("votre rôle ne permet pas l'action {}", action.name))
+}
+
+/// Refuses, as the API's authentication layer does before any route (logged), an action none of
+/// the actor's roles allows: for the ways in that have no such layer (`entctl --as`).
+pub fn require_role(actor: &Actor, action: &Action) -> Result<(), Problem> {
+    if role_allows(actor, action) {
+        return Ok(());
+    }
+    log_decision(actor, action, "-", false, "no role allows the action");
+    Err(role_refused(action))
+}
+
 /// Decides (actor, action, target organisation) and logs the reason.
 pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
     let decision = decide(store, actor, action, target).await?;
@@ -197,9 +212,7 @@ pub async fn authorize(store: &Store, actor: &Actor, action: &Action, target: &O
     log_decision(actor, action, &target.qualified_code(), allowed, &reason);
     match decision {
         Ok(_) => Ok(()),
-        Err(_) if !role_allows(actor, action) => {
-            Err(forbidden(format!("votre rôle ne permet pas l'action {}", action.name)))
-        }
+        Err(_) if !role_allows(actor, action) => Err(role_refused(action)),
         Err(_) if action.write => Err(out_of_scope_write(store, actor, target).await?),
         Err(_) => Err(not_found_org(target)),
     }

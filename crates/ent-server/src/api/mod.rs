@@ -366,9 +366,8 @@ async fn authenticate(
         }
         Err(problem) => return problem.into_response(),
     };
-    if !authz::role_allows(&actor, action) {
-        authz::log_decision(&actor, action, "-", false, "no role allows the action");
-        return authz::forbidden(format!("votre rôle ne permet pas l'action {}", action.name)).into_response();
+    if let Err(refused) = authz::require_role(&actor, action) {
+        return refused.into_response();
     }
     req.extensions_mut().insert(Caller { actor, action });
     req.extensions_mut().insert(presented);

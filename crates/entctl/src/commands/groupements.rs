@@ -1,5 +1,7 @@
 //! `entctl groupements ...`: the group purchase operations of the API, as the
-//! operator (`cli:<login>`) or as a user with `--as EMAIL`.
+//! operator (`cli:<login>`) or as a user with `--as EMAIL`: with that user's rights only, every
+//! check of the API's route made ([`guard`]: the role, the groupement's coordinator, the
+//! applicant the user speaks for; what lies outside the user's scope answered as unknown).
 
 use super::conventions::actor;
 use clap::Subcommand;
@@ -9,8 +11,10 @@ use entcp::groupements::award::{self, AwardInput};
 use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
 use entcp::groupements::shares::Basis;
-use entcp::groupements::{self as gm, Groupement, GroupementFilter, NewGroupement, Status};
-use entcp::identity::Actor;
+use entcp::groupements::{self as gm, guard, routes, Groupement, GroupementFilter, NewGroupement, Status};
+use entcp::identity::authz::{self, GROUPEMENTS_APPLY, GROUPEMENTS_MANAGE};
+use entcp::identity::{Actor, Caller};
+use entcp::kernel::roles::Action;
 use entcp::naming;
 use entcp::store::Store;
 use entcp::{errln, outln};
@@ -116,16 +120,28 @@ fn fail(p: Problem) -> anyhow::Error {
     }
 }
 
-/// The groupement, the application and the actor of a decision on an application.
+/// Who a command acts as ([`actor`]), calling as the API route of `action` does: every check
+/// of that route is made ([`guard`]), by the operator's full rights or the user's own.
+async fn caller(store: &Store, as_user: Option<&str>, action: &'static Action) -> anyhow::Result<Caller> {
+    Ok(Caller { actor: actor(store, as_user).await?, action })
+}
+
+/// The groupement `id` its coordinator acts on, as `as_user` ([`guard::coordinated`]).
+async fn coordinated(store: &Store, id: &str, as_user: Option<&str>) -> anyhow::Result<(Groupement, Caller)> {
+    let caller = caller(store, as_user, &GROUPEMENTS_MANAGE).await?;
+    Ok((guard::coordinated(store, &caller, id).await.map_err(fail)?, caller))
+}
+
+/// The groupement, the application and the caller of the coordinator's decision on an application.
 async fn application_of(
     store: &Store,
     id: &str,
     application: &str,
     as_user: Option<&str>,
-) -> anyhow::Result<(Groupement, Application, Actor)> {
-    let g = gm::must_get(store, id).await.map_err(fail)?;
+) -> anyhow::Result<(Groupement, Application, Caller)> {
+    let (g, caller) = coordinated(store, id, as_user).await?;
     let app = membership::get(store, &g.id, application).await.map_err(fail)?;
-    Ok((g, app, actor(store, as_user).await?))
+    Ok((g, app, caller))
 }
 
 fn print_decision(app: &Application) -> std::io::Result<()> {
@@ -160,8 +176,9 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
         GroupementsCommand::Show { id } => outln!("{}", serde_json::to_string_pretty(&load(id).await?)?),
         GroupementsCommand::Create { file, as_user } => {
             let body: NewGroupement = super::read_yaml(&file)?;
-            let actor = actor(store, as_user.as_deref()).await?;
-            print(&gm::create(&groupements.ctx(&actor), body).await.map_err(fail)?)?;
+            let caller = caller(store, as_user.as_deref(), &GROUPEMENTS_MANAGE).await?;
+            authz::require_role(&caller.actor, caller.action).map_err(fail)?;
+            print(&gm::create(&groupements.ctx(&caller.actor), body).await.map_err(fail)?)?;
         }
         GroupementsCommand::Prefill { id, applicant } => {
             load(id).await?;
@@ -169,10 +186,10 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             outln!("{}", serde_json::to_string_pretty(&membership::prefill(store, &org).await.map_err(fail)?)?);
         }
         GroupementsCommand::Apply { id, file, as_user } => {
-            let (g, body): (_, NewApplication) = (load(id).await?, super::read_yaml(&file)?);
-            let actor = actor(store, as_user.as_deref()).await?;
-            let applicant = membership::applicant_org(store, &actor, &body.applicant).await.map_err(fail)?;
-            let app = membership::apply(&groupements.ctx(&actor), &g, &applicant, body).await.map_err(fail)?;
+            let caller = caller(store, as_user.as_deref(), &GROUPEMENTS_APPLY).await?;
+            let g = guard::named(store, &caller, &id).await.map_err(fail)?;
+            let body: NewApplication = super::read_yaml(&file)?;
+            let app = routes::apply_for(&groupements, &caller, &g, body).await.map_err(fail)?;
             outln!("candidature {} {} : {}", app.id, naming::de(&app.applicant.name), app.status_label);
             if let Some(warning) = no_pupils_warning(&g, &app) {
                 errln!("{warning}");
@@ -194,27 +211,30 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             }
         }
         GroupementsCommand::Accept { id, application, as_user } => {
-            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::accept(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?)?;
+            let (g, app, caller) = application_of(store, &id, &application, as_user.as_deref()).await?;
+            print_decision(&membership::accept(&groupements.ctx(&caller.actor), &g, &app).await.map_err(fail)?)?;
         }
         GroupementsCommand::Reject { id, application, reason, as_user } => {
-            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::reject(&groupements.ctx(&actor), &g, &app, &reason).await.map_err(fail)?)?;
+            let (g, app, caller) = application_of(store, &id, &application, as_user.as_deref()).await?;
+            let ctx = groupements.ctx(&caller.actor);
+            print_decision(&membership::reject(&ctx, &g, &app, &reason).await.map_err(fail)?)?;
         }
         GroupementsCommand::Withdraw { id, application, as_user } => {
-            let (g, app, actor) = application_of(store, &id, &application, as_user.as_deref()).await?;
-            print_decision(&membership::withdraw(&groupements.ctx(&actor), &g, &app).await.map_err(fail)?)?;
+            let caller = caller(store, as_user.as_deref(), &GROUPEMENTS_APPLY).await?;
+            let g = guard::named(store, &caller, &id).await.map_err(fail)?;
+            print_decision(&routes::withdraw_for(&groupements, &caller, &g, &application).await.map_err(fail)?)?;
         }
         GroupementsCommand::Transition { id, to, reason, as_user } => {
             let status = Status::parse(&to)
                 .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
-            let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            print(&gm::transition(&groupements.ctx(&actor), &g, status, reason.as_deref()).await.map_err(fail)?)?;
+            let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;
+            let ctx = groupements.ctx(&caller.actor);
+            print(&gm::transition(&ctx, &g, status, reason.as_deref()).await.map_err(fail)?)?;
         }
         GroupementsCommand::Award { id, file, as_user } => {
-            let (g, body): (_, AwardInput) = (load(id).await?, super::read_yaml(&file)?);
-            let actor = actor(store, as_user.as_deref()).await?;
-            print(&award::award(&groupements.ctx(&actor), &g, body).await.map_err(fail)?)?;
+            let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;
+            let body: AwardInput = super::read_yaml(&file)?;
+            print(&award::award(&groupements.ctx(&caller.actor), &g, body).await.map_err(fail)?)?;
         }
         GroupementsCommand::Shares { id } => {
             let g = load(id).await?;
@@ -242,8 +262,8 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let kind = Kind::parse(&kind).ok_or_else(|| {
                 anyhow::anyhow!("document inconnu : {kind} (presentation, rc, ae, ccap, cctp, membres, quantites)")
             })?;
-            let (g, actor) = (load(id).await?, actor(store, as_user.as_deref()).await?);
-            let (doc, new_version) = docs::generate(&groupements.ctx(&actor), &g, kind).await.map_err(fail)?;
+            let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;
+            let (doc, new_version) = docs::generate(&groupements.ctx(&caller.actor), &g, kind).await.map_err(fail)?;
             let from_name = output.extension().and_then(|e| e.to_str()).filter(|e| kind.formats().contains(e));
             let format = format.or(from_name.map(str::to_string)).unwrap_or_else(|| kind.formats()[0].to_string());
             let (bytes, _) = docs::content(store, &doc, &format).await.map_err(fail)?;

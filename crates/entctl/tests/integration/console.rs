@@ -297,8 +297,16 @@ async fn a_console_served_over_https_asks_browsers_to_keep_to_it_and_its_cookies
     assert_eq!(signed.status, 303, "{}", signed.text);
     assert_eq!(signed.header("strict-transport-security"), Some("max-age=31536000"), "a redirection");
     let cookies = signed.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
-    let session = cookies.iter().find(|c| c.starts_with("entcp_session=")).expect("the session cookie");
-    assert!(session.ends_with("; Secure"), "{session}");
+    // The session cookie too: only this host sets it (`__Host-`: `Path=/`, `Secure`, no `Domain`).
+    let session = cookies.iter().find(|c| c.starts_with("__Host-entcp_session=")).expect("the session cookie");
+    assert!(session.contains("; Path=/") && session.ends_with("; Secure"), "{session}");
+    assert!(!session.to_ascii_lowercase().contains("domain="), "{session}");
+    let secret = set_cookie(&signed, "__Host-entcp_session").unwrap();
+    let own = tls.get("/compte").header("cookie", format!("__Host-entcp_session={secret}")).send().await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    // The unprefixed name a sibling subdomain could plant (its own account's session) is no session.
+    let planted = tls.get("/compte").header("cookie", format!("entcp_session={secret}")).send().await;
+    assert_eq!(planted.status, 303, "the unprefixed cookie is not the session's: {}", planted.text);
 }
 
 backend_test!(a_form_without_its_csrf_token_is_refused);

@@ -396,7 +396,8 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let file = get(&app, &mairies[0], &format!("{path}/documents/{doc}?format=odt")).await;
     assert_eq!(file.status, 200, "{}", file.text);
     assert_eq!(file.header("content-type"), Some(ent_documents::documents::ODT_MIME));
-    assert_eq!(get(&app, &mairies[2], &format!("{path}/documents/{doc}")).await.status, 404);
+    // A non-member reads the groupement, not its documents: refused (403), as their list is.
+    assert_eq!(get(&app, &mairies[2], &format!("{path}/documents/{doc}")).await.status, 403);
     let sent = post_form(&app, &coord, &format!("{path}/documents/{doc}/partage"), &owned(&[("partage", "oui")])).await;
     follow(&app, &coord, &sent, &format!("{path}?apres=partage")).await;
     let library = get(&app, &coord, "/bibliotheque?q=cahier&coordonnateur=syndicat&annee=2026").await;
@@ -429,7 +430,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let library = get(&app, &dan, "/bibliotheque").await;
     assert!(library.text.contains(&doc) && !library.text.contains(&bpu), "{}", library.text);
     assert_eq!(get(&app, &dan, &format!("{path}/documents/{doc}?format=odt")).await.status, 200, "the shared CCTP");
-    assert_eq!(get(&app, &dan, &format!("{path}/documents/{bpu}?format=ods")).await.status, 404, "the priced BPU");
+    assert_eq!(get(&app, &dan, &format!("{path}/documents/{bpu}?format=ods")).await.status, 403, "the priced BPU");
     assert_eq!(get(&app, &coord, &format!("{path}/documents/{bpu}?format=ods")).await.status, 200, "its coordinator");
 }
 

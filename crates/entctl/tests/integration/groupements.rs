@@ -942,7 +942,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let elsewhere = w.app.client(&token_for(&w.store, "coord@ailleurs.fr", Role::Coordinateur, Some(&other.id)).await);
     let cctp_id = cctp["id"].as_str().unwrap();
     let (status, _) = send(elsewhere.get(api(&format!("/groupements/{id}/documents/{cctp_id}")))).await;
-    assert_eq!(status, 404, "{name}: not shared yet");
+    assert_eq!(status, 403, "{name}: not shared yet: refused, as the list of its documents");
     let (status, shared) = send(
         w.coord.post(api(&format!("/groupements/{id}/documents/{cctp_id}/share"))).json(&json!({ "shared": true })),
     )
@@ -957,7 +957,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert_eq!(resp.status, 200, "{name}");
     let (status, _) =
         send(elsewhere.get(api(&format!("/groupements/{id}/documents/{}", annex["id"].as_str().unwrap())))).await;
-    assert_eq!(status, 404, "{name}: the unshared annex stays private");
+    assert_eq!(status, 403, "{name}: the unshared annex stays private");
+    // A version that does not exist: refused all the same to a non-member (nothing told of which
+    // exist), unknown to the coordinator.
+    let unknown = api(&format!("/groupements/{id}/documents/0190aaaa-0000-7000-8000-000000000000"));
+    assert_eq!(send(elsewhere.get(&unknown)).await.0, 403, "{name}");
+    assert_eq!(send(w.coord.get(&unknown)).await.0, 404, "{name}");
 
     // Once awarded, the BPU/DQE, the presentation note and the CCAP print the titulaire's unit
     // prices (its lines, the members' own orders, the maximum valued): never shared, 409 saying why.
@@ -988,7 +993,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     for doc in priced {
         let url = api(&format!("/groupements/{id}/documents/{doc}"));
         let (status, problem) = send(elsewhere.get(&url)).await;
-        assert_eq!(status, 404, "{name}: {problem}");
+        assert_eq!(status, 403, "{name}: {problem}");
         assert_eq!(w.coord.get(&url).send().await.status, 200, "{name}: the coordinator");
         assert_eq!(members[5].1.get(&url).send().await.status, 200, "{name}: a member");
     }

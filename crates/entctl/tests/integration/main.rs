@@ -25,6 +25,7 @@ mod conventions;
 mod counters;
 mod db_faults;
 mod groupements;
+mod groupements_cli;
 mod hardening;
 mod jobs_outbox;
 mod kit;

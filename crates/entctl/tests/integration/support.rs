@@ -1853,13 +1853,15 @@ async fn only_the_n1_resolves_only_the_requester_closes_and_a_settled_ticket_kee
     // The vendor takes it in charge without a word to the requester: only the N1 writes to them.
     let taken = s.act(&s.n3, &id, "transition", json!({ "to": "in_progress" }), 200).await;
     // The vendor does not requalify the ticket whose delays it is held to, directly or through
-    // impact and urgency (even keeping the priority), nor move it out of a category.
+    // impact and urgency (even keeping the priority), nor move it out of a category, nor name
+    // its service (refused as a requalification, 403, before whether a service fits its category).
     let version = taken["version"].as_i64().unwrap();
     for patch in [
         json!({ "priority": "P4", "reason": "Requalifié." }),
         json!({ "impact": "basse", "urgency": "basse", "reason": "Requalifié." }),
         json!({ "impact": "basse", "urgency": "basse", "priority": "P1", "reason": "Requalifié." }),
         json!({ "category": "donnees" }),
+        json!({ "service": "visio" }),
     ] {
         let r = s.patch_ticket(&s.n3, &id, patch, version).await;
         assert_eq!(r.status, 403, "{}: {}", db.name, r.body);

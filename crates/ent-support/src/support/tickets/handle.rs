@@ -529,6 +529,21 @@ fn refuse_resolved_requalified(t: &Ticket, requalified: bool) -> Result<(), Prob
     })
 }
 
+/// The vendor's own delays, and the market's penalties, follow the qualification (impact,
+/// urgency, priority; the category, and its service, decide whether silence may resolve it): the
+/// académie's side qualifies the ticket, not the vendor holding it at `level` N3 (403, before
+/// anything of the patch is checked: whether a value would be valid is not the vendor's question).
+fn refuse_vendor_requalifying(ctx: &Ctx<'_>, t: &Ticket, level: Level, requalified: bool) -> Result<(), Problem> {
+    if requalified && level == Level::N3 && !ctx.actor.is_admin() {
+        return Err(forbidden(format!(
+            "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} (impact, urgence, priorité, catégorie, \
+             service) : ses délais et les pénalités du marché en dépendent ; renvoyez-le au niveau 2 pour cela",
+            t.reference
+        )));
+    }
+    Ok(())
+}
+
 /// A closed ticket is kept as it closed (409), as for comments.
 fn refuse_closed(t: &Ticket) -> Result<(), Problem> {
     conflict_unless(t.status != Status::Closed, || format!("le ticket {} est clos : ouvrez-en un nouveau", t.reference))
@@ -548,6 +563,7 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         if patch.category.is_some() || patch.service.is_some() { patch.service.clone() } else { t.service.clone() };
     check_category(&mut checks, ctx.state, &category, service.as_deref());
     let forced = parse_priority(&mut checks, patch.priority.as_deref());
+    refuse_vendor_requalifying(ctx, &t, level, requalifies(&patch, forced, &t))?;
     if let Some(team) = &patch.assigned_team {
         checks.line("assigned_team", team);
         checks.at_most("assigned_team", team, 200);
@@ -570,16 +586,6 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, expected: i64, patch: TicketPatch) 
         None => t.assignee_id.clone(),
     };
     checks.finish()?;
-    // The vendor's own delays, and the market's penalties, follow the qualification (impact,
-    // urgency, priority; the category decides whether silence may resolve it): the académie's
-    // side qualifies the ticket, not the vendor holding it.
-    if requalifies(&patch, forced, &t) && level == Level::N3 && !ctx.actor.is_admin() {
-        return Err(forbidden(format!(
-            "le niveau 3 (l'éditeur) ne requalifie pas le ticket {} (impact, urgence, priorité, catégorie) : \
-             ses délais et les pénalités du marché en dépendent ; renvoyez-le au niveau 2 pour cela",
-            t.reference
-        )));
-    }
     let priority = match forced {
         Some(p) => p,
         None if patch.impact.is_some() || patch.urgency.is_some() => {

@@ -116,8 +116,9 @@ pub(super) async fn expected(_world: &World, method: &str, path: &str, role: Rol
             }
         }
         ("POST", _) => refused_unless(coordinator, 422),
-        ("GET", "/groupements/{groupement}/documents/{piece}") => hidden_unless(member),
-        // The groupement is read by every reader: its members' parts are refused, not hidden.
+        // The groupement is read by every reader: its members' parts and its documents are
+        // refused, not hidden.
+        ("GET", "/groupements/{groupement}/documents/{piece}") => refused_unless(member, 200),
         ("GET", "/groupements/{groupement}/quotes-parts/{membre}") => refused_unless(member, 200),
         _ => return None,
     })

@@ -67,10 +67,11 @@ pub(super) fn groupement_expected(method: &str, path: &str, role: Role, side: Si
             "/api/v1/groupements/{id}/members"
                 | "/api/v1/groupements/{id}/shares"
                 | "/api/v1/groupements/{id}/documents"
+                | "/api/v1/groupements/{id}/documents/{document}"
         )
     {
-        // The groupement is read by every reader: its members, shares and documents are refused
-        // to who is neither its coordinator nor a member, not hidden.
+        // The groupement is read by every reader: its members, shares and documents (the list
+        // and each one) are refused to who is neither its coordinator nor a member, not hidden.
         403
     } else if method == "GET" && path != "/api/v1/groupements/{id}/prefill" || role == Collectivite {
         // A collectivité applies for itself: another applicant it cannot read is not revealed.
