@@ -9,6 +9,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::award::{self, AwardInput};
+use ent_groupements::groupements::consultation::Procedure;
 use ent_groupements::groupements::costs::{Establishments, PriceLine, UnitPrice};
 use ent_groupements::groupements::decp::DecpFacts;
 use ent_groupements::groupements::documents::{self, Kind};
@@ -42,6 +43,7 @@ fn control_id(field: &str) -> String {
         "cost_key" => "poids-eleves",
         "duration_months" => "duree",
         "duration_justification" => "justification-duree",
+        "procedure" => "procedure",
         "common_expenses_cents" => "frais-communs",
         "coordinator_share_percent" => "part-coordonnateur",
         "application_deadline" => "date-limite",
@@ -64,6 +66,7 @@ fn field_label(field: &str) -> Option<&'static str> {
         "cost_key" => "Clé de répartition",
         "duration_months" => "Durée du marché",
         "duration_justification" => "Justification de la durée",
+        "procedure" => "Procédure de passation",
         "common_expenses_cents" => "Frais communs",
         "coordinator_share_percent" => "Part du coordonnateur",
         "application_deadline" => "Date limite des adhésions",
@@ -110,6 +113,11 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
         })
         .collect();
     let field = |name: &str, default: &str| fields.opt(name).unwrap_or_else(|| default.to_string());
+    let procedure = procedure_of(fields).unwrap_or_default();
+    let procedures: Vec<Value> = [Procedure::AppelOffresOuvert, Procedure::ProcedureAdaptee]
+        .into_iter()
+        .map(|p| json!({ "value": p.decp(), "label": p.decp(), "selected": p == procedure }))
+        .collect();
     let shell = Shell::new(&on.console, Some(&on.signed.0), "/groupements")
         .crumbs(&[("Groupements", "/groupements"), ("Ouvrir un groupement", "/groupements/nouveau")])
         .notice(refusal.notice.clone());
@@ -118,6 +126,7 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
         "bouquets": base,
         "options": extra,
         "weights": weights,
+        "procedures": procedures,
         "fields": {
             "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
             "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
@@ -156,6 +165,12 @@ fn cost_key_of(fields: &Fields) -> Vec<KeyPart> {
         .collect()
 }
 
+/// The procedure chosen on the form (by its DECP name), none when the field is absent or unknown.
+fn procedure_of(fields: &Fields) -> Option<Procedure> {
+    let chosen = fields.opt("procedure")?;
+    [Procedure::AppelOffresOuvert, Procedure::ProcedureAdaptee].into_iter().find(|p| p.decp() == chosen)
+}
+
 fn new_groupement(fields: &Fields) -> NewGroupement {
     NewGroupement {
         coordinator: fields.get("coordonnateur").to_string(),
@@ -169,6 +184,7 @@ fn new_groupement(fields: &Fields) -> NewGroupement {
         cost_key: Some(cost_key_of(fields)),
         duration_months: Some(fields.get("duree").parse().unwrap_or(0)),
         duration_justification: fields.opt("justification-duree"),
+        procedure: procedure_of(fields),
         common_expenses_cents: cents(fields.get("frais-communs")),
         coordinator_share_percent: fields.opt("part-coordonnateur").map(|p| p.parse().unwrap_or(u32::MAX)),
         application_deadline: fields.get("date-limite").to_string(),
@@ -436,7 +452,7 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
         text(
             "procedure",
             "Procédure",
-            "Celle du règlement de la consultation, Appel d'offres ouvert, si le champ est vide ; ou Procédure adaptée",
+            "Celle des pièces de la consultation (la procédure du groupement) si le champ est vide",
         ),
         choice("forme-prix", "Forme du prix", &["", "Unitaire"]),
         area("types-prix", "Types de prix", "Celui de l'acte d'engagement, Définitif révisable, si le champ est vide"),

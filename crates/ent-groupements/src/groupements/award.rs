@@ -27,6 +27,7 @@ use ent_kernel::store::Tx;
 use ent_kernel::text::fold;
 use ent_kernel::validate::{self, parse_date};
 use ent_ops::notify::Notice;
+use ent_platform::catalog::Catalog;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::identity::authz;
 use ent_platform::registry::codes::{parse_siren, parse_siret};
@@ -419,7 +420,7 @@ struct Earliest {
 async fn earliest_notification(
     store: &Store,
     g: &Groupement,
-    (procedure, by_post): (&str, bool),
+    (procedure, by_post): (consultation::Procedure, bool),
 ) -> Result<Earliest, Problem> {
     let created = g.created_on().to_string();
     let mut earliest = Earliest { day: created, what: "la création du groupement".into(), why: String::new() };
@@ -488,12 +489,12 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
     // The facts the consultation's documents fix (the procedure, the type and form of price).
-    let (facts, contradicting) = decp::documented(&input.decp);
+    let procedure = g.terms.procedure;
+    let (facts, contradicting) = decp::documented(&input.decp, procedure);
     for FieldError { field, message } in contradicting {
         checks.fail(&field, message);
     }
     let input = AwardInput { decp: facts, ..input };
-    let procedure = input.decp.procedure.as_deref().unwrap_or(consultation::OPEN_CALL);
     let delays = (procedure, input.rejections_by_post.unwrap_or(false));
     let earliest = earliest_notification(ctx.store, g, delays).await?;
     let members = membership::members(ctx.store, &g.id).await?;
@@ -514,6 +515,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let notified = parse_date("notified_on", &checked.notified_on)?;
     let mut kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
     kept_tenants.extend(retired(&vendor, &funded));
+    let warnings = services_outside(ctx.catalog, g, &funded, &kept_tenants);
     let award = Award {
         vendor: vendor.as_ref(),
         vendor_siret: checked.siret.clone(),
@@ -524,6 +526,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         unit_prices: input.unit_prices.clone(),
         decp,
         kept_tenants,
+        warnings,
     };
     let mut tx = ctx.store.begin_write().await?;
     let query = sqlx::query(
@@ -567,6 +570,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
             "suspended": suspended_switched(&funds, &switched, &vendor),
             "kept": kept_of(&award.kept_tenants, &funds),
+            "outside": outside_of(&award.warnings, &funds),
         });
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
         Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
@@ -783,6 +787,70 @@ fn kept_of(kept: &[KeptTenant], funds: &[Tenant]) -> Vec<String> {
     of_member.map(|k| k.message.clone()).collect()
 }
 
+/// A member's tenant passing to the titulaire that runs services the accord-cadre does not cover:
+/// neither in its bouquet nor in its options (the CCTP's article 4, the services the CCAP's
+/// article 9 has the titulaire process). The titulaire owes them nothing: the member withdraws
+/// them or provides for them by another contract — said, never found out later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServicesOutside {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The organisation it runs for.
+    pub organisation: String,
+    /// The names of its services the accord-cadre does not cover, in the catalog's order.
+    pub services: Vec<String>,
+    /// Why, in a French sentence.
+    pub message: String,
+}
+
+/// The tenants of `funded` still served and passing to the titulaire (not `kept`) whose bouquet
+/// and options hold services outside the groupement's bouquet and options ([`ServicesOutside`]).
+pub fn services_outside(
+    catalog: &Catalog,
+    g: &Groupement,
+    funded: &[Tenant],
+    kept: &[KeptTenant],
+) -> Vec<ServicesOutside> {
+    let options: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
+    let covered: Vec<String> =
+        catalog.resolve(&g.terms.bouquet, &options).unwrap_or_default().iter().map(|s| s.code.clone()).collect();
+    let passing = funded.iter().filter(|t| t.status.still_served() && !kept.iter().any(|k| k.tenant == t.slug));
+    passing
+        .filter_map(|tenant| {
+            let own: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
+            let services = catalog.resolve(&tenant.bouquet, &own).unwrap_or_default();
+            let outside: Vec<String> =
+                services.iter().filter(|s| !covered.contains(&s.code)).map(|s| s.name.clone()).collect();
+            if outside.is_empty() {
+                return None;
+            }
+            let (slug, of_org) = (&tenant.slug, naming::de(&tenant.organisation.name));
+            let (names, reference) = (outside.join(", "), &g.reference);
+            let message = format!(
+                "L'ENT « {slug} » {of_org} fournit {} que l'accord-cadre du groupement {reference} ne couvre pas (ni \
+                 son bouquet ni ses options, article 4 du CCTP) : {names}. Le titulaire n'est pas tenu de {} : retirez-{} \
+                 de cet ENT ou prévoyez-{} par un autre contrat.",
+                if outside.len() == 1 { "un service" } else { "des services" },
+                if outside.len() == 1 { "le fournir" } else { "les fournir" },
+                if outside.len() == 1 { "le" } else { "les" },
+                if outside.len() == 1 { "le" } else { "les" },
+            );
+            Some(ServicesOutside {
+                tenant: slug.clone(),
+                organisation: tenant.organisation.name.clone(),
+                services: outside,
+                message,
+            })
+        })
+        .collect()
+}
+
+/// The sentences of `warnings` on the tenants among `funds` (a member's), for its notice.
+fn outside_of(warnings: &[ServicesOutside], funds: &[Tenant]) -> Vec<String> {
+    let of_member = warnings.iter().filter(|w| funds.iter().any(|t| t.slug == w.tenant));
+    of_member.map(|w| w.message.clone()).collect()
+}
+
 /// Records the vendor as processor of each member (the CCTP carries the Art. 28
 /// clauses) and as the vendor of those of `tenants` still served and not kept; returns the
 /// ids of the tenants that changed.
@@ -877,7 +945,7 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         &published_on,
     );
     // An award recorded before the documents' facts were filled in gets them now.
-    let record = decp::marche(&k, &decp::documented(&award.decp).0);
+    let record = decp::marche(&k, &decp::documented(&award.decp, g.terms.procedure).0);
     let errors = decp::check(&record);
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));

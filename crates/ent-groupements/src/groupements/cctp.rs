@@ -1,5 +1,5 @@
-//! The CCTP's figures that the groupement's terms do not carry, and the penalties of the CCAP
-//! (its article 9): named defaults, written into every CCTP and CCAP, that the coordinator may amend in the exported ODT before publication (the
+//! The CCTP's figures that the groupement's terms do not carry, and the advance and the penalties
+//! of the CCAP (its articles 7 and 10): named defaults, written into every CCTP and CCAP, that the coordinator may amend in the exported ODT before publication (the
 //! README's « Documents d'un groupement » lists them).
 
 use super::Groupement;
@@ -23,6 +23,11 @@ pub const PENALTY_P3_P4_PER_DAY_EUROS: u32 = 100;
 pub const PENALTY_AVAILABILITY_PERCENT: u32 = 2;
 /// Ceiling of all penalties, in percent of the contract's yearly amount.
 pub const PENALTY_CEILING_PERCENT: u32 = 10;
+/// The advance on a bon de commande, in percent of its amount TTC (of twelve times its amount
+/// over its duration in months beyond twelve months): the CCAP's article 7. At least every minimum
+/// of article R. 2191-7 du code de la commande publique for a member (never the State), that for
+/// a small or medium-sized titulaire included (10 % for the largest collectivités).
+pub const ADVANCE_PERCENT: u32 = 10;
 /// Hours of training per école in its set-up (price line « mise en service »).
 pub const TRAINING_HOURS_PER_SCHOOL: u32 = 3;
 /// The vendor's business hours, those of the `editeur` calendar of `support/policies.yaml`.
@@ -44,6 +49,7 @@ pub fn context(g: &Groupement) -> serde_json::Value {
         "penalty_p3_p4_per_day": PENALTY_P3_P4_PER_DAY_EUROS,
         "penalty_availability_percent": PENALTY_AVAILABILITY_PERCENT,
         "penalty_ceiling_percent": PENALTY_CEILING_PERCENT,
+        "advance_percent": ADVANCE_PERCENT,
         "training_hours_per_school": TRAINING_HOURS_PER_SCHOOL,
         "business_hours": BUSINESS_HOURS,
     })

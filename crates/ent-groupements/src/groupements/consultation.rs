@@ -1,11 +1,11 @@
 //! The figures of the règlement de la consultation (RC) and of the acte d'engagement (AE) that
 //! the groupement's terms do not carry: named defaults, written into every RC and AE, that the
 //! coordinator may amend in the exported ODT before publication (the README's « Documents d'un
-//! groupement » lists them). The procedure is the open call for tenders the convention
-//! constitutive's commission d'appel d'offres presupposes; the groupement holds no estimated
-//! amount that would place it below the thresholds.
+//! groupement » lists them); the procedure, a term of the groupement ([`Procedure`]).
 
 use chrono::{Days, NaiveDate};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// An award criterion (article R. 2152-7 du code de la commande publique) and its weight, in
@@ -61,11 +61,68 @@ pub const STANDSTILL_DAYS: u64 = 11;
 /// [`STANDSTILL_DAYS`] when the notices were not sent electronically.
 pub const STANDSTILL_DAYS_BY_POST: u64 = 16;
 
-/// The procedure the RC organises, as the DECP names it.
+/// The open call for tenders, as the DECP names it.
 pub const OPEN_CALL: &str = "Appel d'offres ouvert";
-/// The procedure the coordinator may turn the RC into below the thresholds (the README's
-/// « Documents d'un groupement »), as the DECP names it: no minimum delay.
+/// The procédure adaptée, as the DECP names it: no minimum delay.
 pub const ADAPTED: &str = "Procédure adaptée";
+
+/// The procedure of the consultation, a term of the groupement chosen before the launch: the
+/// RC, the AE and the CCAP print it with its articles, the award's délais are its own and the
+/// DECP declares it ([`super::decp::documented`] refuses another).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Procedure {
+    /// Appel d'offres ouvert (articles L. 2124-2, R. 2124-2 and R. 2161-2 to R. 2161-5), the
+    /// default: what the convention constitutive's commission d'appel d'offres presupposes.
+    #[default]
+    AppelOffresOuvert,
+    /// Procédure adaptée (articles L. 2123-1, R. 2123-1, 1° and R. 2123-4): only when the
+    /// estimated value of the need is below the European thresholds, which the buyer answers for.
+    ProcedureAdaptee,
+}
+
+impl Procedure {
+    /// The name the DECP gives it ([`OPEN_CALL`], [`ADAPTED`]).
+    pub fn decp(self) -> &'static str {
+        match self {
+            Procedure::AppelOffresOuvert => OPEN_CALL,
+            Procedure::ProcedureAdaptee => ADAPTED,
+        }
+    }
+
+    /// Its name inside a sentence: « appel d'offres ouvert ».
+    pub fn name(self) -> &'static str {
+        match self {
+            Procedure::AppelOffresOuvert => "appel d'offres ouvert",
+            Procedure::ProcedureAdaptee => "procédure adaptée",
+        }
+    }
+
+    /// Its name with its indefinite article: « un appel d'offres ouvert ».
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Procedure::AppelOffresOuvert => "un appel d'offres ouvert",
+            Procedure::ProcedureAdaptee => "une procédure adaptée",
+        }
+    }
+
+    /// The articles of the code de la commande publique it is passed under.
+    pub fn articles(self) -> &'static str {
+        match self {
+            Procedure::AppelOffresOuvert => "articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5",
+            Procedure::ProcedureAdaptee => "articles L. 2123-1, R. 2123-1, 1°, et R. 2123-4",
+        }
+    }
+
+    /// The templates' `procedure`: whether it is the open call, its name and its articles.
+    pub fn context(self) -> serde_json::Value {
+        json!({
+            "open": self == Procedure::AppelOffresOuvert,
+            "name": self.name(),
+            "articles": self.articles(),
+        })
+    }
+}
 
 /// The first day an accord-cadre awarded by `procedure` after a consultation launched on
 /// `launched` may be notified (it is signed, then notified): the offers received
@@ -73,8 +130,8 @@ pub const ADAPTED: &str = "Procédure adaptée";
 /// the standstill ([`STANDSTILL_DAYS`], or [`STANDSTILL_DAYS_BY_POST`]). A procedure adaptée
 /// has neither: the launch itself. Each délai runs from date to date, its first day included
 /// (notices sent on 28 December, 16 days: signed on 13 January at the earliest).
-pub fn earliest_notification(launched: NaiveDate, procedure: &str, by_post: bool) -> NaiveDate {
-    if procedure == ADAPTED {
+pub fn earliest_notification(launched: NaiveDate, procedure: Procedure, by_post: bool) -> NaiveDate {
+    if procedure == Procedure::ProcedureAdaptee {
         return launched;
     }
     let standstill = if by_post { STANDSTILL_DAYS_BY_POST } else { STANDSTILL_DAYS };
@@ -127,10 +184,11 @@ mod tests {
     #[test]
     fn an_open_call_is_notified_after_the_offer_delay_and_the_standstill() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        const OPEN: Procedure = Procedure::AppelOffresOuvert;
         // 5 December + 35 days: offers on 9 January; + 11 days: signed and notified on 20 January.
-        assert_eq!(earliest_notification(day("2026-12-05"), OPEN_CALL, false), day("2027-01-20"));
-        assert_eq!(earliest_notification(day("2026-12-05"), OPEN_CALL, true), day("2027-01-25"));
-        assert_eq!(earliest_notification(day("2026-12-05"), ADAPTED, false), day("2026-12-05"));
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, false), day("2027-01-20"));
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, true), day("2027-01-25"));
+        assert_eq!(earliest_notification(day("2026-12-05"), Procedure::ProcedureAdaptee, false), day("2026-12-05"));
     }
 
     #[test]

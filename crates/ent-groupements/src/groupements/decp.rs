@@ -6,6 +6,7 @@
 //! plus the rules its documentation states and the schema cannot (advance rate when an
 //! advance is granted, subcontracting acts when subcontracting is declared).
 
+use super::consultation;
 use ent_kernel::error::FieldError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -61,8 +62,8 @@ pub struct DecpFacts {
     /// definition), required when subcontracting is declared.
     #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
     pub actes_sous_traitance: Option<Vec<Value>>,
-    /// `Appel d'offres ouvert` (the RC's), the default, or `Procédure adaptée` when the coordinator
-    /// adapted the RC below the thresholds; another is refused ([`documented`]).
+    /// The procedure of the groupement's pieces (its `procedure` term: `Appel d'offres ouvert` or
+    /// `Procédure adaptée`), the default; another is refused ([`documented`]).
     pub procedure: Option<String>,
     /// Place of execution; the coordinator's département by default.
     pub lieu_execution_code: Option<String>,
@@ -85,24 +86,24 @@ pub const TYPE_PRIX: &str = "Définitif révisable";
 /// The form of price as the DECP names it: the BPU's unit prices.
 pub const FORME_PRIX: &str = "Unitaire";
 
-/// `facts` with what the consultation's documents fix filled in when absent: the procedure the
-/// RC organises ([`consultation::OPEN_CALL`]), the type and form of price of the AE and the
-/// BPU ([`TYPE_PRIX`], [`FORME_PRIX`]); and, for each of these given otherwise, why the
-/// documents contradict it, by request field. The coordinator may turn the RC into a procedure
-/// adaptée ([`consultation::ADAPTED`]); nothing else is the contract's.
-pub fn documented(facts: &DecpFacts) -> (DecpFacts, Vec<FieldError>) {
-    use super::consultation::{self, ADAPTED, OPEN_CALL};
+/// `facts` with what the consultation's documents fix filled in when absent: the groupement's
+/// `procedure`, the one its RC, AE and CCAP print ([`consultation::Procedure::decp`]), the type
+/// and form of price of the AE and the BPU ([`TYPE_PRIX`], [`FORME_PRIX`]); and, for each of
+/// these given otherwise, why the documents contradict it, by request field.
+pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (DecpFacts, Vec<FieldError>) {
     let mut errors = Vec::new();
     let mut facts = facts.clone();
-    let procedure = facts.procedure.get_or_insert_with(|| OPEN_CALL.into());
-    if procedure != OPEN_CALL && procedure != ADAPTED {
+    let given = facts.procedure.get_or_insert_with(|| procedure.decp().into());
+    if given != procedure.decp() {
         errors.push(FieldError {
             field: "decp.procedure".into(),
             message: format!(
-                "le règlement de la consultation du groupement organise un appel d'offres ouvert (articles R. 2124-2 et \
-                 R. 2161-2 à R. 2161-5 du code de la commande publique) : la procédure est « {OPEN_CALL} », ou « {ADAPTED} » \
-                 si l'acheteur l'a adapté sous les seuils de procédure formalisée, pas « {procedure} » ; laissez ce champ \
-                 vide pour reprendre celle du règlement"
+                "les pièces de la consultation du groupement (règlement de la consultation, acte d'engagement, CCAP) \
+                 organisent {} ({} du code de la commande publique) : la procédure déclarée est « {} », pas « {given} » ; \
+                 laissez ce champ vide pour la reprendre",
+                procedure.with_article(),
+                procedure.articles(),
+                procedure.decp()
             ),
         });
     }
@@ -469,22 +470,38 @@ mod tests {
 
     #[test]
     fn the_price_and_procedure_facts_are_the_documents_own() {
-        let (filled, errors) = documented(&DecpFacts::default());
+        use consultation::Procedure::{AppelOffresOuvert as Open, ProcedureAdaptee as Adapted};
+        let (filled, errors) = documented(&DecpFacts::default(), Open);
         assert_eq!(errors, vec![]);
         assert_eq!(filled.types_prix, Some(vec!["Définitif révisable".to_string()]));
         assert_eq!(
             (filled.procedure.as_deref(), filled.forme_prix.as_deref()),
             (Some("Appel d'offres ouvert"), Some("Unitaire"))
         );
+        // The procedure is the pieces': a procédure adaptée declared for pieces that organise an
+        // appel d'offres ouvert is refused, and the other way round; each accepted for its own.
         let adapted = DecpFacts { procedure: Some("Procédure adaptée".into()), ..complete_facts() };
-        assert_eq!(documented(&adapted).1, vec![]);
+        assert_eq!(documented(&adapted, Adapted).1, vec![]);
+        let refused = documented(&adapted, Open).1;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "decp.procedure");
+        assert!(
+            refused[0].message.contains(
+                "organisent un appel d'offres ouvert (articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5 du code \
+                 de la commande publique) : la procédure déclarée est « Appel d'offres ouvert », pas « Procédure adaptée »"
+            ),
+            "{refused:?}"
+        );
+        let open = DecpFacts { procedure: Some("Appel d'offres ouvert".into()), ..complete_facts() };
+        assert_eq!(documented(&open, Adapted).1[0].field, "decp.procedure");
+        assert_eq!(documented(&DecpFacts::default(), Adapted).0.procedure.as_deref(), Some("Procédure adaptée"));
         let contradicting = DecpFacts {
             types_prix: Some(vec!["Définitif ferme".into()]),
             forme_prix: Some("Forfaitaire".into()),
             procedure: Some("Dialogue compétitif".into()),
             ..complete_facts()
         };
-        let (kept, errors) = documented(&contradicting);
+        let (kept, errors) = documented(&contradicting, Open);
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["decp.procedure", "decp.types_prix", "decp.forme_prix"], "{errors:?}");
         assert!(errors[1].message.contains("« Définitif révisable », pas « Définitif ferme »"), "{errors:?}");

@@ -312,6 +312,9 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
         "services",
         &services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
     );
+    // The CCTP's single-lot justification lists the services asked, inside its sentence.
+    let names: Vec<String> = services.iter().map(|s| naming::in_sentence(&s.name)).collect();
+    c.insert("services_in_sentence", &names.join(", "));
     let (data, subjects) = processed_data(services.iter().copied());
     c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
@@ -341,6 +344,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     insert_contract(&mut c, g, &total);
     c.insert("cctp", &cctp::context(g));
     c.insert("consultation", &consultation::context());
+    c.insert("procedure", &g.terms.procedure.context());
     let pieces: Vec<&str> = Kind::ALL.into_iter().filter(|k| k.in_consultation_file()).map(Kind::label).collect();
     c.insert("pieces", &pieces);
     c.insert("vat_percent", &costs::VAT_PERCENT);
@@ -1030,12 +1034,20 @@ mod tests {
     fn the_cctp_refers_to_the_ccap_articles_that_hold_its_administrative_clauses() {
         let template = |name: &str| TEMPLATES.iter().find(|(n, _)| *n == name).expect("template").1;
         let (ccap, cctp) = (template("ccap"), template("cctp"));
-        assert!(ccap.contains("## Article 8 – Protection des données à caractère personnel et responsabilité"));
-        assert!(ccap.contains("## Article 9 – Pénalités"));
-        assert!(cctp.contains("par l'article 8 du cahier des clauses administratives particulières (CCAP)"));
+        assert!(ccap.contains("## Article 9 – Protection des données à caractère personnel et responsabilité"));
+        assert!(ccap.contains("## Article 10 – Pénalités"));
         assert!(cctp.contains("par l'article 9 du cahier des clauses administratives particulières (CCAP)"));
+        assert!(cctp.contains("par l'article 10 du cahier des clauses administratives particulières (CCAP)"));
         assert!(!cctp.contains("penalty_"), "no penalty amount left in the CCTP");
-        assert_eq!(ccap.rfind("## Article"), ccap.find("## Article 10 – Dérogations au CCAG-TIC"));
+        assert_eq!(ccap.rfind("## Article"), ccap.find("## Article 11 – Dérogations au CCAG-TIC"));
+        // The articles follow each other from 1, and the CCAP refers only to its own.
+        let numbers: Vec<u32> =
+            ccap.lines().filter_map(|l| l.strip_prefix("## Article ")?.split(' ').next()?.parse().ok()).collect();
+        assert_eq!(numbers, (1..=11).collect::<Vec<_>>());
+        assert!(ccap.contains("l'article 10 du présent CCAP") && ccap.contains("pénalités de l'article 10 ne limite"));
+        // The AE's avance box refers to the CCAP's article on the avance.
+        assert!(ccap.contains("## Article 7 – Avance"));
+        assert!(template("ae").contains("au bénéfice de l'avance, dans les conditions de l'article 7 du CCAP"));
     }
 
     #[test]

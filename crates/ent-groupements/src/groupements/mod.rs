@@ -185,6 +185,10 @@ pub struct Terms {
     /// The coordinator's part of the common expenses, in percent (0: coordination free of charge).
     #[serde(default)]
     pub coordinator_share_percent: u32,
+    /// The procedure of the consultation (the appel d'offres ouvert when absent): the RC, the AE
+    /// and the CCAP print it, the award's délais and the DECP's `procedure` are its own.
+    #[serde(default)]
+    pub procedure: consultation::Procedure,
 }
 
 /// The award: who won, for how much, from when.
@@ -208,6 +212,12 @@ pub struct Award {
     /// silently before its term). Served to the same readers as `unit_prices`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_tenants: Vec<award::KeptTenant>,
+    /// The members' tenants passing to the titulaire that run services the accord-cadre does not
+    /// cover (neither its bouquet nor its options: the CCTP's article 4, the CCAP's article 9),
+    /// each said at the award and in the member's notice. Served to the same readers as
+    /// `unit_prices`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<award::ServicesOutside>,
 }
 
 impl Award {
@@ -382,6 +392,9 @@ pub struct NewGroupement {
     pub common_expenses_cents: Option<i64>,
     /// The coordinator's part of the common expenses, in percent; 0 when absent.
     pub coordinator_share_percent: Option<u32>,
+    /// `appel_offres_ouvert` when absent, or `procedure_adaptee` (below the European thresholds
+    /// only): the procedure the pieces print and the award declares.
+    pub procedure: Option<consultation::Procedure>,
     pub application_deadline: String,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -403,6 +416,7 @@ pub struct GroupementPatch {
     pub duration_justification: Option<String>,
     pub common_expenses_cents: Option<i64>,
     pub coordinator_share_percent: Option<u32>,
+    pub procedure: Option<consultation::Procedure>,
     pub application_deadline: Option<String>,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -560,14 +574,18 @@ fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem>
 /// A planned award (`award_planned_date`: the contract signed and notified) no earlier than the
 /// first day the planned launch (`consultation_date`) allows: the délais the award enforces at
 /// notification ([`consultation::earliest_notification`], cited as [`award::open_call_delays`]
-/// does), for the procedure the groupement's RC organises — the open call, the rejections sent
-/// electronically (the shortest standstill) — as nothing planned says otherwise. Checked at
-/// creation, and when an edit moves either date. Unplanned, malformed or inverted dates are
-/// [`check_fields`]' to report.
-fn check_planned_award(consultation: Option<&str>, award_planned: Option<&str>) -> Result<(), Problem> {
+/// does), for the groupement's `procedure` — the rejections sent electronically (the shortest
+/// standstill) as nothing planned says otherwise; a procédure adaptée has none. Checked at
+/// creation, and when an edit moves either date or the procedure. Unplanned, malformed or
+/// inverted dates are [`check_fields`]' to report.
+fn check_planned_award(
+    procedure: consultation::Procedure,
+    consultation: Option<&str>,
+    award_planned: Option<&str>,
+) -> Result<(), Problem> {
     let day = |d: Option<&str>| d.and_then(|d| validate::date(d.trim()).ok());
     let (Some(launch), Some(planned)) = (day(consultation), day(award_planned)) else { return Ok(()) };
-    let first = consultation::earliest_notification(launch, consultation::OPEN_CALL, false);
+    let first = consultation::earliest_notification(launch, procedure, false);
     if planned < launch || planned >= first {
         return Ok(());
     }
@@ -868,6 +886,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         duration_justification: input.duration_justification,
         common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
+        procedure: input.procedure.unwrap_or_default(),
     };
     checks.collect(check_support(&terms.support))?;
     let checked = checks.collect(check_fields(
@@ -880,7 +899,8 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         input.award_planned_date.as_deref(),
     ))?;
     checks.collect(check_deadline_ahead(&input.application_deadline, ctx.today()))?;
-    checks.collect(check_planned_award(input.consultation_date.as_deref(), input.award_planned_date.as_deref()))?;
+    let (launch, planned) = (input.consultation_date.as_deref(), input.award_planned_date.as_deref());
+    checks.collect(check_planned_award(input.procedure.unwrap_or_default(), launch, planned))?;
     checks.finish()?;
     let (coordinator, checked) = (coordinator.expect("checked"), checked.expect("checked"));
     let id = new_id();
@@ -959,6 +979,7 @@ pub async fn update(
         duration_justification: patch.duration_justification.or_else(|| old.duration_justification.clone()),
         common_expenses_cents: patch.common_expenses_cents.unwrap_or(old.common_expenses_cents),
         coordinator_share_percent: patch.coordinator_share_percent.unwrap_or(old.coordinator_share_percent),
+        procedure: patch.procedure.unwrap_or(old.procedure),
     };
     let consultation = patch.consultation_date.or_else(|| g.consultation_date.clone());
     let award_planned = patch.award_planned_date.or_else(|| g.award_planned_date.clone());
@@ -974,8 +995,12 @@ pub async fn update(
     if checked.deadline != g.application_deadline {
         check_deadline_ahead(&checked.deadline, ctx.today())?;
     }
-    if checked.consultation != g.consultation_date || checked.award_planned != g.award_planned_date {
-        check_planned_award(checked.consultation.as_deref(), checked.award_planned.as_deref())?;
+    let procedure = checked.terms.procedure;
+    if checked.consultation != g.consultation_date
+        || checked.award_planned != g.award_planned_date
+        || procedure != g.terms.procedure
+    {
+        check_planned_award(procedure, checked.consultation.as_deref(), checked.award_planned.as_deref())?;
     }
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
@@ -1163,14 +1188,18 @@ mod tests {
     #[test]
     fn a_planned_award_waits_for_the_open_calls_delais_from_the_planned_launch() {
         let refused =
-            |c: &str, a: &str| check_planned_award(Some(c), Some(a)).err().map(|p| p.errors[0].message.clone());
+            |c: &str, a: &str| check_planned_award(OPEN, Some(c), Some(a)).err().map(|p| p.errors[0].message.clone());
+        const OPEN: consultation::Procedure = consultation::Procedure::AppelOffresOuvert;
         // 5 December + 35 days of offers + 11 of standstill: 20 January.
         assert_eq!(refused("2026-12-05", "2027-01-20"), None);
         let said = refused("2026-12-05", "2027-01-19").expect("refused");
         assert!(said.starts_with("l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027"), "{said}");
         assert!(said.contains("article R. 2161-2") && said.contains("article R. 2182-1"), "{said}");
         // Unplanned, malformed or inverted dates are another check's.
-        assert_eq!(check_planned_award(None, Some("2027-01-01")).ok(), Some(()));
+        assert_eq!(check_planned_award(OPEN, None, Some("2027-01-01")).ok(), Some(()));
+        // A procédure adaptée has no minimum délai: planned the day after the launch.
+        let adapted = consultation::Procedure::ProcedureAdaptee;
+        assert_eq!(check_planned_award(adapted, Some("2026-12-05"), Some("2026-12-06")).ok(), Some(()));
         assert_eq!(refused("2026-12-05", "2026-12-01"), None);
         assert_eq!(refused("2026-12-05", "pas une date"), None);
     }

@@ -280,6 +280,7 @@ async fn as_read(state: &GroupementsState, caller: &Caller, mut g: Groupement) -
         if let Some(award) = g.award.as_mut() {
             award.unit_prices.clear();
             award.kept_tenants.clear();
+            award.warnings.clear();
         }
     }
     Ok(g)

@@ -489,7 +489,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert!(text.to_lowercase().contains(&french(needle).to_lowercase()), "{name}: CCTP lacks {needle}");
     }
     cctp_sections_are_there(&text, name);
-    assert!(text.contains("L. 2113-11, 2°"), "{name}: one lot, justified");
+    assert!(text.contains(&french("L. 2113-11, 1° et 2°")), "{name}: one lot, justified");
     let catalog = entcp::catalog::Catalog::load(None).unwrap();
     for service in catalog.resolve("socle-1d", &[]).unwrap() {
         assert!(text.contains(&service.name), "{name}: CCTP lacks service {}", service.name);
@@ -577,7 +577,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     assert!(ccap_flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
     for clause in [
         // The penalties, moved from the CCTP, and the one CCAG-TIC article they derogate to.
-        "Article 9 – Pénalités",
+        "Article 10 – Pénalités",
         "150 € HT par heure ouvrée de retard",
         "100 € HT par jour ouvré de retard",
         "Dérogations au CCAG-TIC",
@@ -1020,14 +1020,14 @@ fn cctp_sections_are_there(text: &str, name: &str) {
         "test d'intrusion",
         "auditer la sécurité",
         "Pénalités",
-        "sont fixées par l'article 9 du cahier des clauses administratives particulières (CCAP)",
+        "sont fixées par l'article 10 du cahier des clauses administratives particulières (CCAP)",
         "reprend les données et contenus de la solution précédente",
         "heures de formation",
         // The support desk's standard N3 target for P1, in business hours, both where it is promised.
         "Une interruption totale du service est un incident de priorité P1 : elle est résolue dans un délai de 8 heures ouvrées",
         "8 h ouvrées",
-        // The Art. 28(3) contract is the CCAP's article 8.
-        "par l'article 8 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
+        // The Art. 28(3) contract is the CCAP's article 9.
+        "par l'article 9 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
     ] {
         assert!(text.contains(&french(needle)), "{name}: CCTP lacks « {needle} »");
     }
@@ -1230,6 +1230,8 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
         assert!(text.contains(&french(&needle)), "{name}: the awarded AE lacks « {needle} »: {text}");
     }
     assert!(!text.contains("à compléter par le candidat"), "{name}: the candidate's blanks are gone: {text}");
+    // The titulaire's AE: its mémoire technique among the pieces, no more offer to bind a candidate.
+    assert!(text.contains("mémoire technique du titulaire") && !text.contains("candidat"), "{name}: {text}");
     let html = download(&ae_awarded, "html").send().await.text;
     assert!(!html.contains("<b>Éditions") && html.contains("&lt;b&gt;Éditions"), "{name}: markup stays text");
     // It prints the titulaire's prices: never shared.
@@ -2441,6 +2443,100 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
         (Some("Unitaire"), Some("Appel d'offres ouvert")),
         "{name}"
     );
+}
+
+// The DECP declares the procedure the pieces were issued under. A groupement's pieces organise an
+// appel d'offres ouvert by default (the RC's article 3, the AE, the CCAP): a « Procédure adaptée »
+// declared at its award is refused (422 on `decp.procedure`, nothing awarded), and the open
+// call's délais apply whatever the DECP says.
+backend_test!(an_open_call_groupement_refuses_a_procedure_adaptee_at_award);
+async fn an_open_call_groupement_refuses_a_procedure_adaptee_at_award(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let ae = odt_text(&generated(&w, &id, "ae", "odt").await);
+    let open =
+        "Procédure\nappel d'offres ouvert (articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5 du code de la \
+                commande publique)\n";
+    assert!(ae.contains(&french(open)), "{name}: {ae}");
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut adapted = award_notified_on("2026-11-30");
+    adapted["decp"]["procedure"] = json!("Procédure adaptée");
+    let (status, problem) = send(coord.post(&award_url).json(&adapted)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["decp.procedure".to_string()]), "{name}: {problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("organisent un appel d'offres ouvert (articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5")
+            && message.contains("la procédure déclarée est « Appel d'offres ouvert », pas « Procédure adaptée »"),
+        "{name}: {message}"
+    );
+    // Declared adaptée to notify on the launch day: the open call's délais still apply.
+    let mut early = adapted.clone();
+    early["notified_on"] = json!("2026-10-15");
+    let (status, problem) = send(coord.post(&award_url).json(&early)).await;
+    let mut refused = fields(&problem);
+    refused.sort();
+    assert_eq!((status, refused), (422, vec!["decp.procedure".into(), "notified_on".into()]), "{name}: {problem}");
+    let (_, still) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(still["status"], "consultation", "{name}: nothing awarded");
+}
+
+// A groupement whose procedure is a procédure adaptée (chosen before the launch) prints it with
+// its articles in the RC, the AE and the CCAP — no appel d'offres ouvert, no 35-day délai, no
+// commission d'appel d'offres —, declares it in its DECP (an « Appel d'offres ouvert » refused)
+// and may be notified the day its consultation is launched.
+backend_test!(a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award);
+async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let url = api(&format!("/groupements/{id}"));
+    let (_, before) = send(w.coord.get(&url)).await;
+    let version = before["version"].as_i64().unwrap();
+    let patch = json!({ "procedure": "procedure_adaptee" });
+    let (status, g) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&patch)).await;
+    assert_eq!((status, g["procedure"].as_str()), (200, Some("procedure_adaptee")), "{name}: {g}");
+
+    let flat = |bytes: Vec<u8>| odt_text(&bytes).split_whitespace().collect::<Vec<_>>().join(" ");
+    let rc = flat(generated(&w, &id, "rc", "odt").await);
+    for needle in [
+        "La consultation est passée selon une procédure adaptée, en application des articles L. 2123-1, R. 2123-1, \
+         1°, et R. 2123-4 du code de la commande publique",
+        "(article R. 2151-1 du code de la commande publique)",
+        "choisi par le coordonnateur, sous réserve",
+    ] {
+        assert!(rc.contains(needle), "{name}: the RC lacks « {needle} »: {rc}");
+    }
+    for absent in ["appel d'offres ouvert", "trente-cinq jours", "commission d'appel d'offres", "R. 2161-2"] {
+        assert!(!rc.contains(absent), "{name}: the RC still says « {absent} »: {rc}");
+    }
+    let ae = odt_text(&generated(&w, &id, "ae", "odt").await);
+    let adapted = "Procédure\nprocédure adaptée (articles L. 2123-1, R. 2123-1, 1°, et R. 2123-4 du code de la \
+                   commande publique)\n";
+    assert!(ae.contains(&french(adapted)) && !ae.contains("appel d'offres ouvert"), "{name}: {ae}");
+    let ccap = flat(generated(&w, &id, "ccap", "odt").await);
+    let passed = "L'accord-cadre est passé selon une procédure adaptée (articles L. 2123-1, R. 2123-1, 1°, et \
+                  R. 2123-4 du code de la commande publique)";
+    assert!(ccap.contains(passed) && !ccap.contains("appel d'offres ouvert"), "{name}: {ccap}");
+
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let coord = w.coord.to(&signing);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    // The test body declares an « Appel d'offres ouvert »: not the pieces' procedure.
+    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-15"))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["decp.procedure".to_string()]), "{name}: {problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("« Procédure adaptée », pas « Appel d'offres ouvert »"), "{name}: {message}");
+    let mut body = award_notified_on("2026-10-15");
+    body["decp"].as_object_mut().unwrap().remove("procedure");
+    let (status, g) = send(coord.post(&award_url).json(&body)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: notified the launch day: {g}");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    assert_eq!(decp["marches"]["marche"][0]["procedure"], "Procédure adaptée", "{name}: {decp}");
 }
 
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
@@ -4146,6 +4242,144 @@ async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_t
     assert!(kept[0].get("groupement").is_none(), "{name}: no other accord-cadre binds it: {kept:?}");
 }
 
+// A member's tenant that runs a service the accord-cadre does not cover (the visioconférence
+// option, when the groupement asks for the socle-1d bouquet without options) is flagged at the
+// award: a warning in the award's response naming the tenant and the service, and the sentence in
+// that member's notice — not in the notice of a member whose tenant the marché covers.
+backend_test!(an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_not_cover);
+async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_not_cover(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    for (i, slug, options) in [(0, "ent-visio", json!(["visio"])), (1, "ent-socle", json!([]))] {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": {
+                "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-1d", "options": options,
+            }
+        });
+        let (status, body) = send(admin.post("/api/v1/tenants").json(&doc)).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (status, g) = send(
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let warnings = g["award"]["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{name}: only the tenant with the option: {g}");
+    assert_eq!(
+        (warnings[0]["tenant"].as_str(), warnings[0]["services"].clone()),
+        (Some("ent-visio"), json!(["Visioconférence"])),
+        "{name}: {warnings:?}"
+    );
+    let sentence = format!(
+        "L'ENT « ent-visio » {} fournit un service que l'accord-cadre du groupement {} ne couvre pas (ni son bouquet \
+         ni ses options, article 4 du CCTP) : Visioconférence. Le titulaire n'est pas tenu de le fournir : retirez-le \
+         de cet ENT ou prévoyez-le par un autre contrat.",
+        entcp::naming::de(&w.communes[0].0.name),
+        g["reference"].as_str().unwrap()
+    );
+    assert_eq!(warnings[0]["message"], sentence, "{name}");
+
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded_to = |i: usize| {
+        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
+        let notice = notices
+            .iter()
+            .find(|n| n.context["event"] == "awarded" && n.recipients == [mayor.as_str()])
+            .expect("the award's notice to the commune");
+        entcp::notify::mailer::render("groupement", &notice.context).unwrap()
+    };
+    let first = awarded_to(0);
+    assert!(first.text.contains("Services que le marché ne couvre pas :"), "{name}: {}", first.text);
+    assert!(first.text.contains(&sentence), "{name}: « {sentence} » in {}", first.text);
+    assert!(first.html.contains("Services que le marché ne couvre pas"), "{name}: {}", first.html);
+    let second = awarded_to(1);
+    assert!(!second.text.contains("ne couvre pas"), "{name}: its tenant is covered: {}", second.text);
+}
+
+// The CCAP grants the avance its article 7 organises (per bon de commande above 50 000 € HT and two
+// months, R. 2191-3 and R. 2191-16; its rate, R. 2191-7; its repayment, R. 2191-11 and R. 2191-19)
+// and the AE's avance box refers to it; the CCAP's later articles are renumbered and the CCTP
+// refers to them. The CCTP justifies its single lot by the services of the bouquet it asks for
+// (art. L. 2113-11, 1° and 2°) and states the « cloud au centre » requirement as the buyer's own;
+// the AE lists the contract's pieces (the CCAG-TIC, the mémoire technique) as the CCAP's
+// article 3 does; the presentation note names no internal model.
+backend_test!(the_pieces_state_the_avance_their_single_lot_and_their_contract_pieces_consistently);
+async fn the_pieces_state_the_avance_their_single_lot_and_their_contract_pieces_consistently(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let w = world(&db).await;
+    let (id, _) = groupement_of(&w, "Fourniture d'un ENT pour les écoles des membres", "2026-09-30", &[0]).await;
+    let flat = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let ccap = flat(document_text(&w, &id, "ccap").await);
+    for needle in [
+        "Article 7 – Avance",
+        "une avance est accordée au titulaire pour chaque bon de commande d'un montant supérieur à 50 000 euros hors \
+         taxes et d'une durée d'exécution supérieure à deux mois (articles R. 2191-3 et R. 2191-16 du code de la \
+         commande publique), sauf s'il a renoncé à son bénéfice dans l'acte d'engagement",
+        "Le montant de l'avance est égal à 10 % du montant toutes taxes comprises du bon de commande",
+        "(article R. 2191-7 du code de la commande publique)",
+        "petite ou moyenne entreprise",
+        "par précompte, sur les sommes dues au titulaire au titre du même bon de commande (article R. 2191-11",
+        "atteint 65 % de son montant toutes taxes comprises et doit être terminé lorsque ce montant atteint 80 % \
+         (article R. 2191-19 du même code)",
+        "Article 8 – Réception et admission",
+        "Article 9 – Protection des données",
+        "Article 10 – Pénalités",
+        "Article 11 – Dérogations au CCAG-TIC",
+        "approuvé par l'arrêté du 30 mars 2021 ; le mémoire technique du titulaire",
+    ] {
+        assert!(ccap.contains(needle), "{name}: the CCAP lacks « {needle} »: {ccap}");
+    }
+    let ae = flat(document_text(&w, &id, "ae").await);
+    for needle in [
+        "ne renonce pas au bénéfice de l'avance, dans les conditions de l'article 7 du CCAP",
+        "pièces constitutives de l'accord-cadre énumérées à l'article 3 du CCAP",
+        "(CCAG-TIC), mémoire technique du candidat)",
+        "ne lie le candidat que si",
+    ] {
+        assert!(ae.contains(needle), "{name}: the AE lacks « {needle} »: {ae}");
+    }
+    assert!(!ae.contains("prévues par le code de la commande publique"), "{name}: {ae}");
+
+    let cctp = flat(document_text(&w, &id, "cctp").await);
+    let catalog = entcp::catalog::Catalog::load(None).unwrap();
+    let asked: Vec<String> =
+        catalog.resolve("socle-1d", &[]).unwrap().iter().map(|s| entcp::naming::in_sentence(&s.name)).collect();
+    let justified = format!(
+        "en application de l'article L. 2113-11, 1° et 2°, de ce code : les services de l'espace numérique de travail \
+         demandé ({}) partagent",
+        asked.join(", ")
+    );
+    for needle in [
+        justified.as_str(),
+        "plus coûteuse (2°), et le coordonnateur n'est pas en mesure d'assurer par lui-même les missions \
+         d'organisation, de pilotage et de coordination",
+        "S'inspirant de la doctrine d'utilisation de l'informatique en nuage par l'État « cloud au centre »",
+        "qui ne lie que les administrations de l'État, l'acheteur exige",
+        "par l'article 9 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
+        "sont fixées par l'article 10 du cahier des clauses administratives particulières (CCAP)",
+    ] {
+        assert!(cctp.contains(needle), "{name}: the CCTP lacks « {needle} »: {cctp}");
+    }
+    for gone in ["cahier de textes, vie scolaire", "L. 2113-11, 2° de ce code", "Conformément à la doctrine"] {
+        assert!(!cctp.contains(gone), "{name}: the CCTP still says « {gone} »: {cctp}");
+    }
+    let note = flat(document_text(&w, &id, "presentation").await);
+    assert!(
+        note.contains("Le groupement a pour objet : fourniture d'un ENT pour les écoles des membres."),
+        "{name}: {note}"
+    );
+    assert!(!note.contains("groupement-de-commandes") && !note.contains("dont l'objet est"), "{name}: {note}");
+}
+
 // A coordinator the registry holds neither SIRET nor SIREN for (an académie's case): the buyer
 // SIRET given at award is refused when the registry says it is another organisation's — that
 // SIRET held by another (an école), or its SIREN another's (a member commune's) — and an own one
@@ -4301,18 +4535,18 @@ async fn groupement_pieces_read_as_french_sentences_and_agree_on_the_sdet_and_th
         .await
         .unwrap();
     let coordinator = "le Syndicat mixte numérique du Val-de-Marne, coordonnateur du groupement de commandes";
-    let in_sentence = "portant sur fourniture d'un ENT pour les écoles des membres.";
+    let in_sentence = "a pour objet : fourniture d'un ENT pour les écoles des membres.";
     let rc = document_text(&w, &id, "rc").await;
     let ccap = document_text(&w, &id, "ccap").await;
     let cctp = document_text(&w, &id, "cctp").await;
     let ae = document_text(&w, &id, "ae").await;
     let membres = document_text(&w, &id, "membres").await;
     for (kind, text, needle) in [
-        ("rc", &rc, "La consultation porte sur fourniture d'un ENT pour les écoles des membres.".to_string()),
+        ("rc", &rc, "La consultation a pour objet : fourniture d'un ENT pour les écoles des membres.".to_string()),
         ("ccap", &ccap, format!("l'accord-cadre passé par {coordinator}")),
-        ("ccap", &ccap, format!("énumérés dans la liste des membres du groupement), {in_sentence}")),
+        ("ccap", &ccap, format!("énumérés dans la liste des membres du groupement). L'accord-cadre {in_sentence}")),
         ("cctp", &cctp, format!("du marché passé par {coordinator}")),
-        ("cctp", &cctp, format!("(au nombre de 1), {in_sentence}")),
+        ("cctp", &cctp, format!("(au nombre de 1). Le marché {in_sentence}")),
         ("cctp", &cctp, "1 h ouvrée\n".to_string()),
         ("cctp", &cctp, "Élèves\n8 410\n".to_string()),
         ("cctp", &cctp, "Comptes enseignants\n1 800\n".to_string()),
@@ -4330,6 +4564,10 @@ async fn groupement_pieces_read_as_french_sentences_and_agree_on_the_sdet_and_th
     }
     for (kind, text, gone) in [
         ("rc", &rc, "porte sur : "),
+        // The object never follows a preposition without its article (« portant sur fourniture »).
+        ("rc", &rc, "porte sur fourniture"),
+        ("ccap", &ccap, "portant sur fourniture"),
+        ("cctp", &cctp, "portant sur fourniture"),
         ("ccap", &ccap, "passé par Syndicat"),
         ("cctp", &cctp, "passé par Syndicat"),
         ("cctp", &cctp, " : Fourniture"),
