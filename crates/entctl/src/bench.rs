@@ -256,6 +256,9 @@ async fn bench_database(config: &Config, dir: &std::path::Path) -> anyhow::Resul
         Some(url) if Backend::from_url(&url)?.is_postgres() => {
             let name = format!("entcp_bench_{}", std::process::id());
             let admin = Store::connect(&url, Some(1)).await?;
+            // Named after this process: one left by a bench killed before its clean-up, under a
+            // process id since reused, is no live run's.
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(admin.pool()).await?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;
             admin.close().await;
             let (base, _) = url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("URL PostgreSQL sans base"))?;
