@@ -188,7 +188,7 @@ pub struct Convention {
     /// What the caller should know before going on (in French), on the answer of a single
     /// convention: another convention on one of its schools over common dates whose cost split
     /// differs (`workflow::cost_conflicts`). Absent when there is nothing to say.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub version: i64,
     pub created_by: String,
