@@ -629,6 +629,7 @@ async fn convention_page(
     let mut conn = state.store.conn().await?;
     let renewals = renewal::renewals(&mut conn, &conv.id).await?;
     let signed = renewal::signed_term(&mut conn, conv).await?;
+    let warnings = workflow::with_warnings(&mut conn, &state.models, actor, conv.clone()).await?.warnings;
     drop(conn);
     let uncovered = schools_outside_departement(&state.store, model, conv).await?;
     let values = json!({
@@ -645,6 +646,7 @@ async fn convention_page(
             "uncovered": uncovered.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
         },
         "parties": parties,
+        "warnings": warnings,
         "pending": pending,
         "signs_for": workflow::parties_to_sign(actor, model, conv)
             .iter()
@@ -955,6 +957,7 @@ fn form_delegation(fields: &Fields) -> Option<Delegation> {
         act: act.as_deref().and_then(ActKind::parse).unwrap_or(ActKind::Arrete),
         number: number.unwrap_or_default(),
         date: date.unwrap_or_default(),
+        delegator: None,
     })
 }
 

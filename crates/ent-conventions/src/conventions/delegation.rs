@@ -8,17 +8,19 @@
 //! recteur — is asked for the délégation; a mistaken refusal costs the representative the act
 //! they cite or a corrected name, never a signature bound to the wrong person.
 
-use super::signatories::{civility_feminine, Signatory};
+use super::signatories::{self, civility_feminine, Signatory};
 use super::Party;
 use chrono::NaiveDate;
-use ent_kernel::clock::french_date;
+use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
+use ent_kernel::store::parse_timestamp;
 use ent_kernel::text::fold;
 use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 
 /// The act delegating the signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -62,6 +64,11 @@ pub struct Delegation {
     /// The act's date, `YYYY-MM-DD`, not in the future.
     #[schemars(extend("format" = "date"))]
     pub date: String,
+    /// Who gave it: the representative the document names, recorded with the signature (set by
+    /// the platform, a value given is replaced); absent when the document names none, and on a
+    /// signature recorded before it was kept.
+    #[serde(default)]
+    pub delegator: Option<String>,
 }
 
 /// The longest quality and act number accepted.
@@ -86,7 +93,7 @@ impl Delegation {
             }
         }
         checks.finish()?;
-        Ok(Delegation { quality, act: self.act, number, date: self.date.trim().to_string() })
+        Ok(Delegation { quality, act: self.act, number, date: self.date.trim().to_string(), delegator: None })
     }
 
     /// « arrêté n° 2026-114 du 3 mars 2026 ».
@@ -161,7 +168,10 @@ pub fn required(
     let named = party.signatory.as_ref().filter(|s| !is_blank(&s.name));
     match (named, given) {
         (Some(named), _) if is_representative(signer, named) => Ok(None),
-        (_, Some(given)) => given.checked(today).map(Some),
+        (_, Some(given)) => {
+            let delegator = named.map(|n| n.name.trim().to_string());
+            given.checked(today).map(|checked| Some(Delegation { delegator, ..checked }))
+        }
         (None, None) => Ok(None),
         (Some(named), None) => {
             let who = match is_blank(&named.quality) {
@@ -179,6 +189,92 @@ pub fn required(
                 ),
             ))
         }
+    }
+}
+
+/// A convention submitted for signature that named a party's representative: the name, and
+/// when it was submitted and last signed for that party.
+#[derive(sqlx::FromRow)]
+struct Named {
+    signatory: Option<String>,
+    submitted_at: Option<String>,
+    signed_at: Option<String>,
+}
+
+/// The persons the platform knew as `org_id`'s representative, each with the last day (in
+/// France) it knew them as such: named in their own name (not by délégation) by a convention
+/// submitted for signature, from its submission to its last signature for the organisation.
+/// The platform does not know when a representative takes office: only when a convention said so.
+async fn known_representatives(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<(String, NaiveDate)>, Problem> {
+    let rows: Vec<Named> = sqlx::query_as(
+        "SELECT p.signatory, c.submitted_at, (SELECT MAX(s.at) FROM convention_steps s WHERE s.convention_id = c.id \
+         AND s.org_id = p.org_id AND s.kind = 'signature') AS signed_at \
+         FROM convention_parties p JOIN conventions c ON c.id = p.convention_id \
+         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL",
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let named = signatories::from_column(row.signatory.as_deref())?;
+            let last =
+                [row.submitted_at, row.signed_at].into_iter().flatten().filter_map(|t| parse_timestamp(&t)).max()?;
+            let own_name = !is_blank(&named.name) && named.delegation.as_deref().is_none_or(is_blank);
+            own_name.then(|| (named.name.trim().to_string(), today_in_france(last)))
+        })
+        .collect())
+}
+
+/// A délégation de signature ends with the office of whom gave it. Signing for `party` by
+/// `delegation` in place of the representative the document names in their own name, the act
+/// must be dated after the last day the platform knew another person as the organisation's
+/// representative ([`known_representatives`]): else it was given by them, and is refused (422 on
+/// `delegation.date`, asking a new délégation of the representative named). A document naming a
+/// délégataire (its signatory's own délégation) leaves the act as given.
+pub async fn require_given_by_current(
+    conn: &mut AnyConnection,
+    party: &Party,
+    delegation: &Delegation,
+) -> Result<(), Problem> {
+    let Some(named) = party.signatory.as_ref() else { return Ok(()) };
+    let Ok(act_day) = NaiveDate::parse_from_str(&delegation.date, "%Y-%m-%d") else { return Ok(()) };
+    if is_blank(&named.name) || !named.delegation.as_deref().is_none_or(is_blank) {
+        return Ok(());
+    }
+    let current = name_words(&named.name);
+    let previous = known_representatives(conn, &party.org.id)
+        .await?
+        .into_iter()
+        .filter(|(name, day)| name_words(name) != current && *day >= act_day)
+        .max_by_key(|(_, day)| *day);
+    let Some((previous, day)) = previous else { return Ok(()) };
+    let known_as = match civility_feminine(&previous) {
+        Some(true) => "représentante",
+        Some(false) => "représentant",
+        None => "représentant(e)",
+    };
+    Err(Problem::invalid_field(
+        "delegation.date",
+        format!(
+            "une délégation de signature prend fin avec les fonctions de qui l'a donnée : l'acte de délégation ({}) \
+             n'est pas postérieur au {}, où la plateforme connaissait encore {previous} comme {known_as} {} ; la \
+             convention désigne désormais {}. Faites établir une nouvelle délégation par {} et indiquez-la",
+            delegation.act_text(),
+            french_date(&day.to_string()),
+            naming::of_org(party.org.kind, &party.org.name).of,
+            named_with_quality(named),
+            named.name.trim(),
+        ),
+    ))
+}
+
+/// « M. Jean Dupont, maire », or the name alone without a quality.
+fn named_with_quality(named: &Signatory) -> String {
+    match is_blank(&named.quality) {
+        true => named.name.trim().to_string(),
+        false => format!("{}, {}", named.name.trim(), named.quality.trim()),
     }
 }
 
@@ -213,6 +309,7 @@ mod tests {
             act: ActKind::Arrete,
             number: "2026-114".into(),
             date: "2026-03-03".into(),
+            delegator: None,
         };
         let checked = given.clone().checked(today).unwrap();
         assert_eq!(checked.quality, "adjoint au maire");

@@ -185,6 +185,11 @@ pub struct Convention {
     #[serde(skip)]
     #[schemars(skip)]
     pub document_edition: i64,
+    /// What the caller should know before going on (in French), on the answer of a single
+    /// convention: another convention on one of its schools over common dates whose cost split
+    /// differs (`workflow::cost_conflicts`). Absent when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub version: i64,
     pub created_by: String,
     pub created_at: String,
@@ -579,6 +584,7 @@ async fn assemble(
             termination_effective: row.termination_effective,
             non_renewal: row.non_renewal.into_recorded(),
             document_edition: row.document_edition,
+            warnings: Vec::new(),
             version: row.version,
             created_by: row.created_by,
             created_at: row.created_at,
@@ -1397,4 +1403,16 @@ pub fn cost_shares(model: &ConventionModel, convention: &Convention) -> Vec<Cost
         }
     }
     shares
+}
+
+/// Who pays what under a convention, to compare two conventions: each paying organisation's
+/// total share in hundredths of a percent ([`cost_shares`]), the organisations that pay
+/// nothing left out (the items' wording aside).
+pub fn cost_split(model: &ConventionModel, convention: &Convention) -> std::collections::BTreeMap<String, i64> {
+    let mut split = std::collections::BTreeMap::new();
+    for share in cost_shares(model, convention) {
+        *split.entry(share.org.id).or_insert(0) += (share.percent * 100.0).round() as i64;
+    }
+    split.retain(|_, bp| *bp != 0);
+    split
 }

@@ -239,16 +239,23 @@ async fn known_to(state: &ConventionsState, caller: &Caller, org: &Org, school: 
     }
 }
 
+/// `conv` as answered to the caller, with the warnings they should read
+/// ([`workflow::with_warnings`]: another convention on its schools splitting the costs otherwise).
+async fn warned(state: &ConventionsState, caller: &Caller, conv: Convention) -> Result<Convention, Problem> {
+    workflow::with_warnings(&mut *state.store.conn().await?, &state.models, &caller.actor, conv).await
+}
+
 async fn create(
     Call { state, caller }: Call<ConventionsState>,
     ApiJson(body): ApiJson<NewConvention>,
 ) -> Result<Response, Problem> {
     let conv = workflow::create(&ctx(&state, &caller), body).await?;
-    Ok(Versioned::created(conv).into_response())
+    Ok(Versioned::created(warned(&state, &caller, conv).await?).into_response())
 }
 
 async fn show(Op { state, caller, key: id }: Op<ConventionsState>) -> Result<Response, Problem> {
-    Ok(Versioned::ok(redacted(&caller, find(&state, &caller, &id).await?)).into_response())
+    let conv = redacted(&caller, find(&state, &caller, &id).await?);
+    Ok(Versioned::ok(warned(&state, &caller, conv).await?).into_response())
 }
 
 async fn update(
@@ -258,7 +265,8 @@ async fn update(
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
     let version = if_match.version(conv.version)?;
-    Ok(Versioned::ok(workflow::update(&ctx(&state, &caller), &conv, version, body).await?).into_response())
+    let updated = workflow::update(&ctx(&state, &caller), &conv, version, body).await?;
+    Ok(Versioned::ok(warned(&state, &caller, updated).await?).into_response())
 }
 
 /// A workflow step on the convention of the path (404 if the caller is not party to
@@ -269,7 +277,8 @@ async fn step(
     step: impl AsyncFnOnce(&Ctx<'_>, &Convention) -> Result<Convention, Problem>,
 ) -> Result<Response, Problem> {
     let conv = find(&state, &caller, &id).await?;
-    Ok(Versioned::with_status(status, step(&ctx(&state, &caller), &conv).await?).into_response())
+    let stepped = step(&ctx(&state, &caller), &conv).await?;
+    Ok(Versioned::with_status(status, warned(&state, &caller, stepped).await?).into_response())
 }
 
 async fn submit(op: Op<ConventionsState>) -> Result<Response, Problem> {
@@ -414,7 +423,7 @@ async fn upload(
     workflow::require_pdf(&body)?;
     let name = q.name.unwrap_or_else(|| format!("{}-signee.pdf", conv.reference));
     let updated = workflow::upload_signed(&ctx(&state, &caller), &conv, &name, content_type, &body).await?;
-    Ok(Versioned::ok(updated).into_response())
+    Ok(Versioned::ok(warned(&state, &caller, updated).await?).into_response())
 }
 
 /// A signed copy deposited for the convention (`file_id`, listed in its `signed_files`): the bytes

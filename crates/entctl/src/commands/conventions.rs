@@ -270,6 +270,7 @@ pub async fn run(
                 act: delegation_act.as_deref().and_then(ActKind::parse).unwrap_or(ActKind::Arrete),
                 number: delegation_number.unwrap_or_default(),
                 date: delegation_date.unwrap_or_default(),
+                delegator: None,
             });
             let signing = workflow::Signing { party: party.as_deref(), document_hash: None, delegation };
             print(&workflow::sign(&Ctx { store, models, actor: &actor, now }, &conv, signing).await.map_err(fail)?)?;

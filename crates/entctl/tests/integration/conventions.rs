@@ -4166,3 +4166,141 @@ async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
     })
     .await;
 }
+
+/// A bipartite académie – Fresnes convention from `start` whose costs the commune and the
+/// académie share `collectivite` % / `academie` %.
+fn bipartite_split(start: &str, collectivite: u32, academie: u32) -> Value {
+    common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": start,
+        "parameters": { "part_collectivite": collectivite, "part_academie": academie }
+    }))
+}
+
+/// The warnings of a convention as answered.
+fn warnings(conv: &Value) -> Vec<String> {
+    conv["warnings"].as_array().map_or(vec![], |w| w.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+}
+
+// Two conventions on one école over common dates saying differently who pays: the bipartite of
+// the commune is told of the tripartite in force (by its reference, to whom sees it) while
+// drafted, submitted, read and on its console page; no one signs it over the tripartite; one that
+// replaces the tripartite (`supersedes`) is neither warned nor refused.
+backend_test!(a_convention_splitting_a_school_s_costs_otherwise_is_told_and_not_signed_over_one_in_force);
+async fn a_convention_splitting_a_school_s_costs_otherwise_is_told_and_not_signed_over_one_in_force(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let tri = signed_from(&c, "2026-09-01").await;
+    let reference = call(c.dan.get(c.url(&format!("/{tri}")))).await.1["reference"].as_str().unwrap().to_string();
+    // The same split (the commune pays everything, as under the tripartite): nothing to say.
+    let same = c.create(bipartite_split("2026-10-01", 100, 0)).await;
+    assert!(same.get("warnings").is_none(), "{name}: {same}");
+
+    let other = c.create(bipartite_split("2026-10-01", 80, 20)).await;
+    let id = other["id"].as_str().unwrap().to_string();
+    let told = warnings(&other);
+    assert_eq!(told.len(), 1, "{name}: {other}");
+    assert!(told[0].starts_with(&format!("La convention {reference} (en vigueur) couvre aussi")), "{name}: {told:?}");
+    assert!(told[0].contains("Robert Doisneau") && told[0].contains("répartition des coûts"), "{name}: {told:?}");
+    assert_eq!(warnings(&call(c.dan.get(c.url(&format!("/{id}")))).await.1), told, "{name}: read");
+    let submitted = c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(warnings(&submitted), told, "{name}: submitted");
+
+    let (status, problem) = c.post(&c.dan, &id, "sign", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {problem}");
+    assert_eq!(problem["conflicting_convention"], reference.as_str(), "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("ne peut pas être signée"), "{name}: {problem}");
+    assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing signed");
+
+    crate::console::with_password(&c.db.store, "dan@ac-creteil.fr").await;
+    let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
+    let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    let alert = page.text.split("id=\"avertissements\"").nth(1).expect("the warning on the page");
+    assert!(alert.contains(&reference) && alert.contains("répartition des coûts"), "{name}: {alert}");
+
+    // Sent back to draft, it is replaced by one that supersedes the tripartite: no warning, signed.
+    c.step_ok(&c.dan, &id, "refuse", json!({ "comment": "Remplacer la convention tripartite" })).await;
+    let mut body = bipartite_split("2026-10-01", 80, 20);
+    body["supersedes"] = json!(reference);
+    let replacing = c.create(body).await;
+    assert!(replacing.get("warnings").is_none(), "{name}: {replacing}");
+    let replacing = replacing["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &replacing, "submit", json!({})).await;
+    for who in [&c.dan, &c.mairie] {
+        c.step_ok(who, &replacing, "sign", json!({})).await;
+    }
+}
+
+// The warning names no convention its reader does not see: a tripartite of the DSDEN, in
+// signature (drafted by an administrator), is told to the académie's DAN drafting a bipartite without its reference, and to
+// the commune, party to both, with it. Not in force, it does not stop the signatures.
+backend_test!(a_cost_split_warning_names_only_a_convention_its_reader_sees);
+async fn a_cost_split_warning_names_only_a_convention_its_reader_sees(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let reference = tri["reference"].as_str().unwrap().to_string();
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+
+    let other = c.create(bipartite_split("2026-10-01", 80, 20)).await;
+    let id = other["id"].as_str().unwrap().to_string();
+    let told = warnings(&other);
+    assert_eq!(told.len(), 1, "{name}: {other}");
+    assert!(told[0].starts_with("Une autre convention, que vous ne consultez pas, couvre aussi"), "{name}: {told:?}");
+    assert!(!told[0].contains(&reference), "{name}: {told:?}");
+    let (_, read) = call(c.mairie.get(c.url(&format!("/{id}")))).await;
+    assert!(warnings(&read)[0].contains(&reference), "{name}: {read}");
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    for who in [&c.dan, &c.mairie] {
+        c.step_ok(who, &id, "sign", json!({})).await;
+    }
+}
+
+// H2 (continued). A délégation ends with the office of whom gave it: Karim signed for M. Jean
+// Dupont, maire, under an arrêté of March; once a convention names Mme Hélène Roy as maire, that
+// arrêté is refused (it is not after the last day the platform knew M. Dupont as maire), and one
+// of hers, dated after it, is accepted. Each recorded with who gave it.
+backend_test!(a_delegation_given_before_the_representative_changed_is_refused);
+async fn a_delegation_given_before_the_representative_changed_is_refused(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    let (status, signed) = sign(&first, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let (status, problem) = sign(&second, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
+    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
+    for said in
+        ["prend fin avec les fonctions", "1er septembre 2026", "M. Jean Dupont comme représentant", "Mme Hélène Roy"]
+    {
+        assert!(detail.contains(said), "{name}: « {said} » in {detail}");
+    }
+    assert!(live_steps(&c, &second).await.is_empty(), "{name}: nothing recorded");
+
+    let mut hers = karims_delegation("2026-09-20");
+    hers["number"] = json!("2026-301");
+    let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}

@@ -616,13 +616,14 @@ pub(super) struct Coverage<'a> {
 
 /// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
 #[derive(sqlx::FromRow)]
-struct Other {
-    id: String,
+pub(super) struct Other {
+    pub(super) id: String,
     reference: String,
-    model_id: String,
+    pub(super) model_id: String,
     model_version: i64,
     end_date: String,
     non_renewal_at: Option<String>,
+    pub(super) supersedes_id: Option<String>,
 }
 
 impl Other {
@@ -645,7 +646,7 @@ impl Other {
 
     /// Whether it still covers the school on `start`: its term is not before, or it is renewed
     /// tacitly at its term and `start` is not the day after that term ([`Other::succeeded_on`]).
-    fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
+    pub(super) fn overlaps_from(&self, models: &[ConventionModel], start: NaiveDate) -> Result<bool, Problem> {
         let end = parse_any_date("end_date", &self.end_date)?;
         Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
     }
@@ -692,6 +693,32 @@ impl Other {
     }
 }
 
+/// The live conventions (in signature, signed, in force) on the school `school_id` whose dates
+/// may meet `start..=end` (a tacitly renewed one may, beyond its stored term: see
+/// [`Other::overlaps_from`]), outside the lineage `lineage` (an avenant's original).
+pub(super) async fn others_on(
+    conn: &mut AnyConnection,
+    school_id: &str,
+    (start, end): (NaiveDate, NaiveDate),
+    lineage: Option<&str>,
+) -> Result<Vec<Other>, Problem> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at, c.supersedes_id \
+         FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
+         WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
+         AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
+         AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
+         AND c.root_id <> $5 ORDER BY c.start_date, c.id",
+    )
+    .bind(school_id)
+    .bind(end.to_string())
+    .bind(start.to_string())
+    .bind(start.to_string())
+    .bind(lineage.unwrap_or(""))
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Refuses two live conventions of the same model covering a school over overlapping dates,
 /// and one of another model designating other RGPD roles unless it is explicitly superseded.
 /// A convention renewed tacitly covers beyond its stored term ([`Other::overlaps_from`]).
@@ -702,22 +729,8 @@ pub(super) async fn check_no_overlap(
     new: &Coverage<'_>,
 ) -> Result<(), Problem> {
     for school in new.schools {
-        let others: Vec<Other> = sqlx::query_as(
-            "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at FROM conventions c \
-             JOIN convention_schools s ON s.convention_id = c.id \
-             WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
-             AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
-             AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
-             AND c.root_id <> $5 ORDER BY c.start_date, c.id",
-        )
-        .bind(&school.id)
-        .bind(new.end.to_string())
-        .bind(new.start.to_string())
-        .bind(new.start.to_string())
-        .bind(new.lineage.unwrap_or(""))
-        .fetch_all(&mut *conn)
-        .await?;
-        for other in others {
+        let span = (new.start, new.end);
+        for other in others_on(&mut *conn, &school.id, span, new.lineage).await? {
             if other.succeeded_on(models, new.start)? {
                 other.require_whole_succession(conn, new).await?;
             }

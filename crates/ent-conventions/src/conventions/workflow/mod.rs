@@ -5,9 +5,12 @@
 //! the audit to its parties, status and version writes, the row locks); `workflow::X` paths are
 //! re-exported as before.
 
+mod costs;
 mod draft;
 mod ending;
 mod signing;
+
+pub use costs::{cost_conflicts, with_warnings, CostConflict};
 
 pub use draft::{
     amend, check_edit, check_new, create, create_constitutive, create_constitutive_in, update, update_constitutive,

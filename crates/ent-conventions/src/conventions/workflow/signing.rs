@@ -21,7 +21,7 @@ use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
 use ent_kernel::validate::{self, is_blank, parse_any_date};
-use ent_platform::identity::authz::forbidden;
+use ent_platform::identity::authz::{forbidden, CONVENTIONS_READ};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
 use ent_platform::registry::Org;
@@ -353,12 +353,15 @@ pub async fn sign(ctx: &Ctx<'_>, conv: &Convention, signing: Signing<'_>) -> Res
     if !may_ask_to_sign(ctx.actor, model, conv) {
         return Err(forbidden(NOT_A_SIGNER));
     }
-    require_still_alone(&mut tx, ctx.models, conv).await?;
+    require_still_alone(&mut tx, ctx.models, ctx.actor, conv).await?;
     let party = signing_party(ctx.actor, model, conv, signing.party, signing.document_hash)?;
     not_both_visa_and_signature(ctx.actor, conv, "visa")?;
     require_original_in_force(&mut tx, conv).await?;
     let signer = signer_name(&mut tx, ctx.actor).await?;
     let delegation = delegation::required(&signer, party, signing.delegation, ctx.today())?;
+    if let Some(given) = &delegation {
+        delegation::require_given_by_current(&mut tx, party, given).await?;
+    }
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     let step = NewStep { kind: "signature", key: &party.key, org_id: &party.org.id, role: spec.signing_role.as_str() };
     insert_step(&mut tx, ctx, conv, step, delegation.as_ref()).await?;
@@ -427,9 +430,17 @@ async fn signer_name(conn: &mut AnyConnection, actor: &Actor) -> Result<String, 
 /// A convention in signature is checked again against the others on its schools before each
 /// signature and at its completion: one renewed tacitly since its submission (no successor was
 /// signed by its term) covers them on the same dates, and the signature is refused (409) naming
-/// it. Checked inside the write transaction `tx`, under [`serialise_coverage`]: a tacit renewal
-/// of the other one is either committed and seen, or waits for this transaction.
-async fn require_still_alone(tx: &mut Tx, models: &[ConventionModel], conv: &Convention) -> Result<(), Problem> {
+/// it. Nor is it signed while another convention on its schools over common dates, signed or in
+/// force, splits the costs otherwise ([`CostConflict::binds`]; 409 naming it to whom sees it,
+/// `actor`). Checked inside the write transaction `tx`, under [`serialise_coverage`]: a tacit
+/// renewal or a signature of the other one is either committed and seen, or waits for this
+/// transaction.
+async fn require_still_alone(
+    tx: &mut Tx,
+    models: &[ConventionModel],
+    actor: &Actor,
+    conv: &Convention,
+) -> Result<(), Problem> {
     if conv.status != Status::InSignature {
         return Ok(());
     }
@@ -441,6 +452,17 @@ async fn require_still_alone(tx: &mut Tx, models: &[ConventionModel], conv: &Con
             ..p
         },
         _ => p,
+    })?;
+    let conflicts = super::cost_conflicts(tx, models, conv).await?;
+    let Some(conflict) = conflicts.iter().find(|c| c.binds()) else { return Ok(()) };
+    let problem = Problem::conflict(format!(
+        "la convention {} ne peut pas être signée : {}",
+        conv.reference,
+        conflict.text(actor)
+    ));
+    Err(match conflict.other.is_seen_by(actor, &CONVENTIONS_READ) {
+        true => problem.with_extra(json!({ "conflicting_convention": conflict.other.reference })),
+        false => problem,
     })
 }
 
@@ -770,7 +792,7 @@ pub async fn complete_if_all_signed(ctx: &Ctx<'_>, id: &str) -> Result<Completio
     if !all_signed(&conv)? {
         return Ok(Completion::Left);
     }
-    match require_still_alone(&mut tx, models, &conv).await {
+    match require_still_alone(&mut tx, models, ctx.actor, &conv).await {
         Ok(()) => {}
         Err(p) if p.kind == ProblemKind::Conflict => {
             let summary = json!({ "reason": p.detail });
