@@ -32,6 +32,7 @@ use ent_kernel::clock::{french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
+use ent_kernel::naming;
 use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
 use ent_platform::identity::{shown_actor, Actor, Caller};
@@ -414,7 +415,8 @@ async fn covered_schools(
             model.covers.etab_types.is_empty() || s.etab_type.is_some_and(|t| model.covers.etab_types.contains(&t))
         })
         .collect();
-    let names = kept.iter().take(SCHOOLS_SHOWN).map(|s| format!("{} ({})", s.name, s.code)).collect();
+    let names =
+        kept.iter().take(SCHOOLS_SHOWN).map(|s| format!("{} ({})", naming::display_name(&s.name), s.code)).collect();
     Ok((kept.len(), names))
 }
 
@@ -624,8 +626,10 @@ async fn convention_page(
                          "signatory": signatories::describe(p) })
         })
         .collect();
-    let pending: Vec<String> =
-        workflow::pending_signers(model, conv).iter().map(|p| format!("{} ({})", p.org.name, p.label)).collect();
+    let pending: Vec<String> = workflow::pending_signers(model, conv)
+        .iter()
+        .map(|p| format!("{} ({})", naming::display_name(&p.org.name), p.label))
+        .collect();
     let mut conn = state.store.conn().await?;
     let renewals = renewal::renewals(&mut conn, &conv.id).await?;
     let signed = renewal::signed_term(&mut conn, conv).await?;
@@ -643,7 +647,7 @@ async fn convention_page(
             "termination_effective": conv.termination_effective.as_deref().map(french_moment),
             "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
             "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
-            "uncovered": uncovered.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
+            "uncovered": uncovered.iter().map(|s| format!("{} ({})", naming::display_name(&s.name), s.code)).collect::<Vec<_>>(),
         },
         "parties": parties,
         "warnings": warnings,
@@ -745,7 +749,7 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     for step in &conv.steps {
         let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
         let what = match (step.kind.as_str(), party) {
-            ("signature", Some(p)) => format!("Signature pour {} ({})", p.org.name, p.label),
+            ("signature", Some(p)) => format!("Signature pour {} ({})", naming::display_name(&p.org.name), p.label),
             ("signature", None) => format!("Signature ({})", step.step_key),
             (_, _) => format!("Visa « {} »", step.step_key),
         };

@@ -4,7 +4,9 @@
 //! « la Commune d'Ivry-sur-Seine », « le Département du Val-de-Marne », « la DSDEN du
 //! Val-de-Marne », « l'Académie de Créteil » (« de l'Académie », « du Val-de-Marne »).
 //! Every message, page, e-mail and document built with a name says « de » through [`de`];
-//! templates through the `de` filter ([`register_filters`]).
+//! templates through the `de` filter ([`register_filters`]). A name from the directory reads as
+//! French typography writes it through [`display_name`] (the `shown` filter): « École », not
+//! « Ecole »; the registry keeps the name as imported.
 
 use crate::kernel::roles::OrgKind;
 use crate::text::fold;
@@ -184,11 +186,46 @@ pub fn in_sentence(text: &str) -> String {
     }
 }
 
-/// Registers the `de` filter: `{{ org.name | de }}` renders [`de`] of the name (« d'Ivry »).
+/// The words of directory names written without the accent their capital takes in French
+/// (the annuaire writes « Ecole maternelle … », « ECOLE PRIMAIRE … »): (as written, accented).
+const UNACCENTED_CAPITALS: [(&str, &str); 4] =
+    [("Ecole", "École"), ("Ecoles", "Écoles"), ("ECOLE", "ÉCOLE"), ("ECOLES", "ÉCOLES")];
+
+/// A name of the directory as a document or a screen shows it: trimmed, each run of spaces one
+/// space (« Ecole maternelle  Jules Grévy »), and « Ecole » written « École » (« ECOLE »,
+/// « ÉCOLE »), a whole word wherever it stands (« l'Ecole », « Groupe scolaire Ecole … »).
+/// The registry keeps the name as imported: only what is shown changes. The case of the rest
+/// is the directory's (« les Frères Lumière », « Les Marguerites »): a proper name's article is
+/// not told from a common word.
+pub fn display_name(name: &str) -> String {
+    let words = name.split([' ', '\t']).filter(|w| !w.is_empty());
+    words.map(accented_word).collect::<Vec<_>>().join(" ")
+}
+
+/// `word` with [`UNACCENTED_CAPITALS`] accented, after an elided article (« l'Ecole »).
+fn accented_word(word: &str) -> String {
+    let (elided, rest) = match word.find(['\'', '’']) {
+        Some(i) if i <= 2 => word.split_at(i + word[i..].chars().next().map_or(1, char::len_utf8)),
+        _ => ("", word),
+    };
+    let end = rest.find(|c: char| !c.is_alphabetic()).unwrap_or(rest.len());
+    let (head, tail) = rest.split_at(end);
+    match UNACCENTED_CAPITALS.iter().find(|(written, _)| *written == head) {
+        Some((_, accented)) => format!("{elided}{accented}{tail}"),
+        None => word.to_string(),
+    }
+}
+
+/// Registers the `de` filter: `{{ org.name | de }}` renders [`de`] of the name (« d'Ivry »);
+/// and the `shown` filter: `{{ org.name | shown }}` renders [`display_name`] (« École … »).
 pub fn register_filters(tera: &mut tera::Tera) {
     tera.register_filter("de", |value: &tera::Value, _: &HashMap<String, tera::Value>| match value.as_str() {
         Some(name) => Ok(tera::Value::String(de(name))),
         None => Err(tera::Error::msg("the filter `de` takes a text")),
+    });
+    tera.register_filter("shown", |value: &tera::Value, _: &HashMap<String, tera::Value>| match value.as_str() {
+        Some(name) => Ok(tera::Value::String(display_name(name))),
+        None => Err(tera::Error::msg("the filter `shown` takes a text")),
     });
 }
 
@@ -252,6 +289,38 @@ mod tests {
         assert_eq!(le("Collège Jean Moulin", false), "le Collège Jean Moulin");
         assert_eq!(of_departement("Hérault"), "de l'Hérault");
         assert_eq!(of_departement("Haute-Garonne"), "de la Haute-Garonne");
+    }
+
+    #[test]
+    fn a_directory_name_is_shown_with_its_accented_capital_and_single_spaces() {
+        let cases = [
+            ("Ecole élémentaire Robert Doisneau", "École élémentaire Robert Doisneau"),
+            ("Ecole maternelle  Jules Grévy", "École maternelle Jules Grévy"),
+            ("  ECOLE PRIMAIRE DU PORT ", "ÉCOLE PRIMAIRE DU PORT"),
+            ("Groupe scolaire des Ecoles du centre", "Groupe scolaire des Écoles du centre"),
+            ("Maison de l'Ecole", "Maison de l'École"),
+            ("Ecole maternelle les Frères Lumière", "École maternelle les Frères Lumière"),
+            ("École élémentaire Jaurès", "École élémentaire Jaurès"),
+            ("Ecolex Ecoled'été", "Ecolex Ecoled'été"),
+            ("Ecole-Valentin", "École-Valentin"),
+            ("Collège Jean Moulin", "Collège Jean Moulin"),
+            ("Ecole\tmaternelle", "École maternelle"),
+            ("« Arc-en-ciel »", "« Arc-en-ciel »"),
+            ("", ""),
+        ];
+        for (name, shown) in cases {
+            assert_eq!(display_name(name), shown, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_shown_filter_renders_display_name_in_a_template() {
+        let mut tera = tera::Tera::default();
+        register_filters(&mut tera);
+        tera.add_raw_template("t.txt", "Pour {{ name | shown }}").unwrap();
+        let mut context = tera::Context::new();
+        context.insert("name", "Ecole maternelle  Jules Grévy");
+        assert_eq!(tera.render("t.txt", &context).unwrap(), "Pour École maternelle Jules Grévy");
     }
 
     #[test]

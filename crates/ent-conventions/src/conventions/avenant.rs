@@ -32,9 +32,19 @@ use sqlx::AnyConnection;
 /// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`), prints a
 /// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`) and
 /// consolidates a renewed convention at its signed term, stating the term in force
-/// ([`RENEWED_TERM_EDITION`]). An edition
+/// ([`RENEWED_TERM_EDITION`]); 5 (migration 0068) shows the directory's names as French
+/// typography writes them (`document::DISPLAY_NAMES_EDITION`), caps a breach's notification at
+/// 48 hours (`document::BREACH_DEADLINE_EDITION`), lists an école's categories of persons without
+/// overlap (`document::SCHOOL_SUBJECTS_EDITION`), has a school sign « Fait à » its commune
+/// (`document::SCHOOL_PLACE_EDITION`) and an avenant's subtitle name it by its reference
+/// ([`REFERENCE_SUBTITLE_EDITION`]). An edition
 /// that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 4;
+pub const CURRENT_EDITION: i64 = 5;
+
+/// The first edition whose avenant is subtitled « Avenant CONV-… » (its reference) under its
+/// numbered title: its stored title is that title from then on (`workflow::draft::amend`), which
+/// the subtitle repeated; before, the subtitle is the stored title (« Avenant – … »).
+const REFERENCE_SUBTITLE_EDITION: i64 = 5;
 
 /// The first edition in which « dûment habilité » agrees with the representative's civility
 /// (`signatories::civility_feminine`; « habilité(e) » when the name gives none), an avenant's
@@ -120,6 +130,18 @@ impl Amended {
     fn initial(&self) -> &Cited {
         &self.lineage[0]
     }
+
+    /// What an avenant of `edition` cites, its names as that edition shows them
+    /// (`document::shown_in`): the convention it amends, and the titles of its lineage.
+    pub(super) fn shown_in(&self, edition: i64) -> std::borrow::Cow<'_, Amended> {
+        if edition < super::document::DISPLAY_NAMES_EDITION {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut shown = self.clone();
+        shown.previous = super::document::shown_in(&self.previous, edition).into_owned();
+        shown.lineage.iter_mut().for_each(|cited| cited.title = naming::display_name(&cited.title));
+        std::borrow::Cow::Owned(shown)
+    }
 }
 
 /// The most avenants a lineage is read back through (a guard against a cycle in the data).
@@ -138,8 +160,16 @@ pub async fn amended_of(
     let mut previous =
         read_convention(&mut *conn, std::slice::from_ref(model), previous_id, false).await?.ok_or_else(lost)?;
     named_as_signed(&mut *conn, &mut previous).await?;
+    let (lineage, renewals) = lineage_of(conn, &previous.id).await?;
+    Ok(Some(Amended { previous, lineage, renewals }))
+}
+
+/// The lineage of the convention `id` (the initial convention, then each avenant in force after
+/// it, up to `id`) and their tacit renewals, oldest first.
+async fn lineage_of(conn: &mut AnyConnection, id: &str) -> Result<(Vec<Cited>, Vec<Renewal>), Problem> {
+    let lost = || Problem::new(ProblemKind::Internal, format!("a convention of the lineage of {id} is gone"));
     let (mut lineage, mut renewed) = (Vec::new(), Vec::new());
-    let mut next = Some(previous.id.clone());
+    let mut next = Some(id.to_string());
     while let Some(id) = next.take().filter(|_| lineage.len() < MAX_LINEAGE) {
         let cited: Cited =
             sqlx::query_as("SELECT reference, title, start_date, signed_at, amends_id FROM conventions WHERE id = $1")
@@ -153,7 +183,32 @@ pub async fn amended_of(
     }
     lineage.reverse();
     renewed.sort_by(|a, b| a.previous_end.cmp(&b.previous_end));
-    Ok(Some(Amended { previous, lineage, renewals: renewed }))
+    Ok((lineage, renewed))
+}
+
+/// « Avenant n° N à la convention « … » (CONV-…, signée le …) »: the title of the avenant whose
+/// convention amended has `lineage` (its number, one more than the avenants before it).
+fn numbered_title(lineage: &[Cited]) -> String {
+    let initial = &lineage[0];
+    format!(
+        "Avenant n° {} à la convention « {} » ({}, {})",
+        lineage.len(),
+        initial.title,
+        initial.reference,
+        initial.dated()
+    )
+}
+
+/// The title a new avenant of `amended` (the convention in force it amends) is stored under: its
+/// document's title ([`numbered_title`]), the initial convention's title shown as the current
+/// edition shows names (`naming::display_name`).
+pub async fn new_title(conn: &mut AnyConnection, amended: &Convention) -> Result<String, Problem> {
+    let (mut lineage, _) = lineage_of(conn, &amended.id).await?;
+    if lineage.is_empty() {
+        return Err(Problem::new(ProblemKind::Internal, format!("the convention {} is gone", amended.reference)));
+    }
+    lineage[0].title = naming::display_name(&lineage[0].title);
+    Ok(numbered_title(&lineage))
 }
 
 /// `conv`'s parties named as its frozen text names them (its latest version, the one signed),
@@ -510,13 +565,11 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
     sections.push(signature_section(conv));
     sections.extend(consolidated(model, conv, amended, numbered)?);
     Ok(Document {
-        title: format!(
-            "Avenant n° {number} à la convention « {} » ({}, {})",
-            initial.title,
-            initial.reference,
-            initial.dated()
-        ),
-        subtitle: Some(conv.title.clone()),
+        title: numbered_title(&amended.lineage),
+        subtitle: Some(match conv.document_edition >= REFERENCE_SUBTITLE_EDITION {
+            true => format!("Avenant {}", conv.reference),
+            false => conv.title.clone(),
+        }),
         reference: Some(conv.reference.clone()),
         sections,
     })

@@ -26,6 +26,54 @@ pub const TYPOGRAPHY_FROM_EDITION: i64 = 4;
 const _: () = assert!(CURRENT_EDITION >= TYPOGRAPHY_FROM_EDITION, "a convention drafted now is set in French");
 const _: () = assert!(TYPOGRAPHY_FROM_EDITION > 3, "edition 3 shipped as written: its signed texts keep their bytes");
 
+/// The first edition whose names of the directory read as French typography writes them
+/// ([`naming::display_name`]: « École élémentaire … », not « Ecole élémentaire … », one space
+/// between words): the parties, the covered schools, the RGPD controller and sub-processors, the
+/// title and, in an avenant, the conventions it cites. The directory keeps its names as
+/// imported; an earlier edition renders them as stored, as it was signed.
+pub const DISPLAY_NAMES_EDITION: i64 = 5;
+
+/// The first edition in which a breach is notified to the controller « dans les meilleurs délais
+/// et au plus tard 48 heures après en avoir pris connaissance », in the models' clause (the
+/// clauses' `edition`) and in the annex of article 28 alike (`processing::annex`); before, the
+/// clause said « sans délai » and the annex « dans les meilleurs délais », without a cap.
+pub const BREACH_DEADLINE_EDITION: i64 = 5;
+
+/// The first edition whose annex of article 28 lists an école's categories of persons as the
+/// premier degré has them (`processing::annex`): the personnels once, no documentaliste.
+pub const SCHOOL_SUBJECTS_EDITION: i64 = 5;
+
+/// The first edition in which an établissement signs « Fait à » its commune by default
+/// (`signatories::signature_blocks`), as a commune does; before, « Fait à …………………… ».
+pub const SCHOOL_PLACE_EDITION: i64 = 5;
+
+const _: () = {
+    let review = [DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION];
+    let mut i = 0;
+    while i < review.len() {
+        assert!(review[i] > 4, "edition 4 shipped without it: its signed texts keep their bytes");
+        assert!(review[i] <= CURRENT_EDITION, "a convention drafted now has it");
+        i += 1;
+    }
+};
+
+/// `conv` with its names as a text of `edition` shows them: from [`DISPLAY_NAMES_EDITION`], its
+/// title and every name of the directory it holds through [`naming::display_name`]; before, as
+/// stored (borrowed).
+pub(super) fn shown_in(conv: &Convention, edition: i64) -> std::borrow::Cow<'_, Convention> {
+    if edition < DISPLAY_NAMES_EDITION {
+        return std::borrow::Cow::Borrowed(conv);
+    }
+    let shown = |org: &mut OrgRef| org.name = naming::display_name(&org.name);
+    let mut conv = conv.clone();
+    conv.title = naming::display_name(&conv.title);
+    conv.parties.iter_mut().for_each(|p| shown(&mut p.org));
+    conv.schools.iter_mut().for_each(shown);
+    conv.subprocessors.iter_mut().for_each(shown);
+    conv.rgpd_controller.iter_mut().for_each(shown);
+    std::borrow::Cow::Owned(conv)
+}
+
 /// How the text of `conv`'s documents is set, by its edition ([`typography_of`]).
 pub fn typography(conv: &Convention) -> Typography {
     typography_of(conv.document_edition)
@@ -83,6 +131,8 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     context.insert("schools_count", &conv.schools.len());
     context.insert("sdet_version", &model.sdet_version);
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
+    // The edition of the text, for a clause whose wording changed with it (« {% if edition >= 5 %} »).
+    context.insert("edition", &conv.document_edition);
     context
 }
 
@@ -280,10 +330,12 @@ pub(super) fn format_value(value: &Value) -> String {
 /// The body of the document: what the parties sign. An avenant written in an edition that
 /// cites the convention it amends ([`avenant::cites_amended`]) is rendered from `amended`
 /// ([`avenant::amended_of`]); any other convention, from itself (`amended` unused).
+/// Its names read as its edition shows them ([`shown_in`]), the convention's and those `amended` cites.
 pub fn body(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<Document, Problem> {
+    let conv = &*shown_in(conv, conv.document_edition);
     match (avenant::cites_amended(conv), amended) {
         (false, _) => convention_body(model, conv),
-        (true, Some(amended)) => avenant::body(model, conv, amended),
+        (true, Some(amended)) => avenant::body(model, conv, &amended.shown_in(conv.document_edition)),
         (true, None) => Err(Problem::new(
             ProblemKind::Internal,
             format!("the document of avenant {} is rendered without the convention it amends", conv.reference),
@@ -473,13 +525,15 @@ fn frozen_files(conv: &Convention) -> Vec<String> {
         .collect()
 }
 
-/// Who gave the step `s`: their name, or for a signature given by délégation « Pour le maire et
-/// par délégation, Karim Benali, adjoint au maire, arrêté n° … du … ».
+/// Who gave the step `s`: the person their account names (`delegation::person_name`: « Sophie
+/// Durand », not the account's « Sophie Durand, directrice de l'école … », whose quality has its
+/// own column), or for a signature given by délégation « Pour le maire et par délégation, Karim
+/// Benali, adjoint au maire, arrêté n° … du … ».
 fn signer(conv: &Convention, s: &super::Step) -> String {
     let party = conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id);
     match (&s.delegation, party) {
         (Some(delegation), Some(party)) => delegation.phrase(&s.user_name, party),
-        _ => s.user_name.clone(),
+        _ => super::delegation::person_name(&s.user_name).to_string(),
     }
 }
 
@@ -525,6 +579,10 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
         .filter(|s| s.voided_at.is_none())
         .map(|s| {
             let named = party_names.get(&s.org_id).cloned().unwrap_or_default();
+            let named = match conv.document_edition >= DISPLAY_NAMES_EDITION {
+                true => naming::display_name(&named),
+                false => named,
+            };
             let party = conv.parties.iter().find(|p| p.org.id == s.org_id);
             let official = party.map_or(named.clone(), |p| naming::of_org(p.org.kind, &named).official);
             let what = if s.kind == "visa" { "Visa juridique".to_string() } else { "Signature".into() };

@@ -85,6 +85,10 @@ pub struct Party {
     /// The organisation's type of établissement (an EPLE's act is its conseil d'administration's).
     #[serde(skip)]
     pub etab_type: Option<EtabType>,
+    /// The name of the commune an établissement stands in (where it signs by default, from
+    /// `document::SCHOOL_PLACE_EDITION`), when the registry knows it.
+    #[serde(skip)]
+    pub commune: Option<String>,
 }
 
 #[skip_serializing_none]
@@ -397,6 +401,24 @@ where
 /// Each statement is a round trip that, on a loaded machine, waits for both processes to be
 /// scheduled again: what belongs together is joined into one (a school and the DSDEN that may
 /// take the académie's place, a tenant and its vendor and host).
+/// The names of the communes the établissements among `orgs` stand in, by INSEE code.
+async fn commune_names(
+    conn: &mut sqlx::AnyConnection,
+    orgs: &HashMap<String, Org>,
+) -> Result<HashMap<String, String>, Problem> {
+    let codes: std::collections::BTreeSet<String> =
+        orgs.values().filter(|o| o.kind == OrgKind::Etablissement).filter_map(|o| o.commune_code.clone()).collect();
+    let mut names = HashMap::new();
+    for cond in Condition::in_chunks("code", codes.into_iter().collect()) {
+        let sql = format!("SELECT code, name FROM orgs WHERE kind = 'commune' AND {}", cond.sql());
+        for row in cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+            use sqlx::Row;
+            names.insert(row.try_get::<String, _>("code")?, row.try_get::<String, _>("name")?);
+        }
+    }
+    Ok(names)
+}
+
 async fn assemble(
     conn: &mut sqlx::AnyConnection,
     models: &[ConventionModel],
@@ -451,6 +473,7 @@ async fn assemble(
     .await?;
     let party_org_ids = party_rows.values().flatten().map(|p| p.org_id.clone()).collect();
     let orgs = orgs_by_id_in(conn, party_org_ids).await?;
+    let communes = commune_names(conn, &orgs).await?;
     let mut dsdens: HashMap<String, OrgRef> = HashMap::new();
     let mut degrees: HashMap<String, Option<Degree>> = HashMap::new();
     let mut schools = grouped(
@@ -530,6 +553,7 @@ async fn assemble(
                 signatory: signatories::from_column(party.signatory.as_deref()),
                 share_percent: party.share_bp.map(percent_of_bp),
                 etab_type: org.etab_type,
+                commune: org.commune_code.as_ref().and_then(|code| communes.get(code)).cloned(),
                 org: org.as_ref(),
             });
         }

@@ -8,6 +8,7 @@
 //! assistance, end of processing, audits,
 //! and the duty to warn about an unlawful instruction.
 
+use super::document::{BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION};
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
 use ent_documents::documents::{Block, Section};
@@ -135,6 +136,31 @@ pub fn processor_party<'p>(model: &ConventionModel, parties: &'p [Party]) -> Opt
     parties.iter().find(|p| model.rgpd.processors.contains(&p.key))
 }
 
+/// When the processor notifies a breach to the controller, in a text of `edition`: from
+/// [`BREACH_DEADLINE_EDITION`] as the models' clause says it (one deadline, capped at 48 hours,
+/// as the groupement's CCAP has it), before without a cap (as signed).
+fn breach_deadline(edition: i64) -> &'static str {
+    match edition >= BREACH_DEADLINE_EDITION {
+        true => "dans les meilleurs délais et au plus tard 48 heures après en avoir pris connaissance",
+        false => "dans les meilleurs délais après en avoir pris connaissance",
+    }
+}
+
+/// The categories of persons of a premier-degré annex (from [`SCHOOL_SUBJECTS_EDITION`]): the
+/// catalog's, each said once, the personnels once (« personnels » covers « personnels
+/// enseignants »), and no documentaliste, whom an école does not have (« personnels enseignants et
+/// documentalistes » is « personnels enseignants »).
+fn school_subjects(subjects: Vec<String>) -> Vec<String> {
+    let staff = |s: &str| s.starts_with("personnels");
+    let all_staff = subjects.iter().any(|s| s == "personnels");
+    let premier_degre = subjects.into_iter().map(|s| match s.as_str() {
+        _ if all_staff && staff(&s) => "personnels".to_string(),
+        "personnels enseignants et documentalistes" => "personnels enseignants".to_string(),
+        _ => s,
+    });
+    distinct(premier_degre)
+}
+
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
 pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let processor = processor_party(model, &conv.parties)?;
@@ -153,6 +179,10 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let bouquet = bouquets.join(" ; ");
     let service_names = distinct(services.iter().map(|s| s.name.clone()));
     let (data, subjects) = processed_data(services.iter().copied());
+    let subjects = match degree(model) {
+        Degree::D1 if conv.document_edition >= SCHOOL_SUBJECTS_EDITION => school_subjects(subjects),
+        _ => subjects,
+    };
     let or_complete = |list: Vec<String>| if list.is_empty() { "à compléter".to_string() } else { list.join(" ; ") };
     let items = vec![
         format!(
@@ -191,11 +221,12 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
          des droits (accès, rectification, effacement, limitation, opposition) et lui transmet sans délai celles \
          qu'il reçoit."
             .into(),
-        "Violations de données : le sous-traitant notifie au responsable de traitement toute violation de données \
-         dans les meilleurs délais après en avoir pris connaissance, avec les informations permettant sa \
-         notification à la CNIL dans les 72 heures ; il l'assiste pour l'analyse d'impact et la consultation \
-         préalable."
-            .into(),
+        format!(
+            "Violations de données : le sous-traitant notifie au responsable de traitement toute violation de données \
+             {}, avec les informations permettant sa notification à la CNIL dans les 72 heures ; il l'assiste pour \
+             l'analyse d'impact et la consultation préalable.",
+            breach_deadline(conv.document_edition)
+        ),
         "Fin du traitement : au terme de la convention, selon le choix du responsable de traitement, le sous-traitant \
          restitue les données dans un format ouvert puis les supprime avec leurs copies, et en délivre une \
          attestation, sauf obligation légale de conservation."
@@ -213,4 +244,38 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
         heading: "Annexe – Clauses de sous-traitance (article 28, paragraphe 3, du RGPD)".into(),
         blocks: vec![Block::Bullets(items)],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{breach_deadline, school_subjects};
+
+    #[test]
+    fn a_school_annex_lists_the_personnels_once_and_no_documentaliste() {
+        let listed = |subjects: &[&str]| school_subjects(subjects.iter().map(|s| s.to_string()).collect());
+        let catalog = [
+            "élèves (mineurs)",
+            "responsables légaux",
+            "personnels",
+            "personnels enseignants et documentalistes",
+            "personnels enseignants",
+        ];
+        assert_eq!(listed(&catalog), ["élèves (mineurs)", "responsables légaux", "personnels"]);
+        assert_eq!(
+            listed(&["élèves (mineurs)", "personnels enseignants et documentalistes", "personnels enseignants"]),
+            ["élèves (mineurs)", "personnels enseignants"],
+            "without the personnels at large, the teachers, once"
+        );
+    }
+
+    #[test]
+    fn a_breach_is_notified_within_48_hours_from_edition_5_and_without_a_cap_before() {
+        for edition in [1, 2, 3, 4] {
+            assert_eq!(breach_deadline(edition), "dans les meilleurs délais après en avoir pris connaissance");
+        }
+        assert_eq!(
+            breach_deadline(5),
+            "dans les meilleurs délais et au plus tard 48 heures après en avoir pris connaissance"
+        );
+    }
 }

@@ -383,14 +383,18 @@ fn vu_lines_for(conv: &Convention, authorised: &str, previous: Option<(&Conventi
     lines
 }
 
-/// Where the party signs: the signatory's place, else the commune's or académie's name.
-fn place(party: &Party, d: &Designation) -> String {
+/// Where the party signs: the signatory's place, else the commune's or académie's name, and from
+/// [`crate::conventions::document::SCHOOL_PLACE_EDITION`] an établissement's commune's (a text
+/// of `edition`).
+fn place(party: &Party, d: &Designation, edition: i64) -> String {
     if let Some(place) = party.signatory.as_ref().and_then(|s| given(&s.place)) {
         return place.to_string();
     }
-    match party.org.kind {
-        OrgKind::Commune => party.org.name.clone(),
-        OrgKind::Academie => {
+    let school_place = edition >= crate::conventions::document::SCHOOL_PLACE_EDITION;
+    match (party.org.kind, &party.commune) {
+        (OrgKind::Etablissement, Some(commune)) if school_place => commune.clone(),
+        (OrgKind::Commune, _) => party.org.name.clone(),
+        (OrgKind::Academie, _) => {
             d.official.trim_start_matches("Académie ").trim_start_matches("de ").trim_start_matches("d'").to_string()
         }
         _ => "……………………".into(),
@@ -415,7 +419,7 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
                 }
                 _ => "nom et qualité du signataire (à compléter)".into(),
             };
-            format!("Pour {} : {who}. Fait à {}, le ……………………", d.article, place(party, &d))
+            format!("Pour {} : {who}. Fait à {}, le ……………………", d.article, place(party, &d, conv.document_edition))
         })
         .collect()
 }

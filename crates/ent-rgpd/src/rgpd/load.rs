@@ -27,12 +27,15 @@ const GROUPEMENT_MARKET: &str = "groupement";
 /// is the only status whose data are gone). Storage is processing (Art. 4(2)).
 pub const LIVE: &str = "('provisioning', 'active', 'suspended', 'decommissioning', 'archived')";
 
+/// What the register knows of `org`, its name as a register shows it
+/// (`naming::display_name`: « École … », not the directory's « Ecole … »; a snapshot taken before
+/// keeps the name it holds).
 pub fn facts(org: &Org) -> OrgFacts {
     OrgFacts {
         id: org.id.clone(),
         kind: org.kind,
         code: org.code.clone(),
-        name: org.name.clone(),
+        name: ent_kernel::naming::display_name(&org.name),
         etab_type: org.etab_type,
         private: !org.is_public(),
         departement_code: org.departement_code.clone(),

@@ -813,6 +813,10 @@ async fn an_organisation_page_links_only_the_covering_organisations_the_viewer_m
     assert_eq!(seen.status, 200, "{}", seen.text);
     let kind = format!("<td>{}", escaped("école élémentaire (ECOLE DE NIVEAU ELEMENTAIRE)"));
     assert!(seen.text.contains(&kind), "the school type in French: {}", seen.text);
+    // The directory says « Ecole élémentaire … »: the page shows its name in French typography.
+    assert_eq!(school.name, "Ecole élémentaire Robert Doisneau", "the registry keeps the name as imported");
+    let shown = format!("<h1>{}</h1>", escaped("École élémentaire Robert Doisneau"));
+    assert!(seen.text.contains(&shown), "the name shown: {}", seen.text);
     for parent in [&academie, &commune] {
         assert!(seen.text.contains(&escaped(&parent.name)), "{} named: {}", parent.name, seen.text);
         let link = format!("href=\"/organisations/{}\"", parent.id);

@@ -255,7 +255,9 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     // An avenant opens as a new draft; a résiliation needs its reason.
     let amended = post_form(&app, &dan, &format!("/conventions/{id}/avenant"), &[]).await;
     let avenant = follow(&app, &dan, &amended).await;
-    assert!(avenant.text.contains("Avenant – ") && avenant.text.contains("brouillon"), "{}", avenant.text);
+    // Its title is its document's, numbered (« Avenant n° 1 à la convention « … » (…) »).
+    let numbered = avenant.text.contains("Avenant n") && avenant.text.contains("1 à la convention");
+    assert!(numbered && !avenant.text.contains("Avenant – ") && avenant.text.contains("brouillon"), "{}", avenant.text);
     assert_ne!(id_of(amended.header("location").unwrap()), id);
     let no_reason = post_form(&app, &dan, &format!("/conventions/{id}/resilier"), &[("resiliation", "")]).await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);

@@ -218,7 +218,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
 
     let html = c.dan.get(c.url(&format!("/{id}/document?format=html"))).send().await.text;
     assert!(html.contains(&new_hash), "the signature page shows the hash");
-    assert!(html.contains("Ecole élémentaire Robert Doisneau") && html.contains("Signatures"));
+    assert!(html.contains("École élémentaire Robert Doisneau") && html.contains("Signatures"));
     let odt = c.dan.get(c.url(&format!("/{id}/document?format=odt"))).send().await;
     assert_eq!(odt.headers["content-type"], entcp::documents::ODT_MIME);
     let bytes = odt.bytes;
@@ -1219,7 +1219,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
         "Préambule",
         "SDET) dans sa version 6.4",
         "Pour la Commune de Fresnes : M. Jean Dupont, maire. Fait à Fresnes, le",
-        "Pour l'Ecole élémentaire Robert Doisneau : Mme Aline Petit, directrice d'école.",
+        "Pour l'École élémentaire Robert Doisneau : Mme Aline Petit, directrice d'école. Fait à Fresnes, le",
         "DSDEN du Val-de-Marne",
         // Art. 28(3) RGPD, the commune processing for the DSDEN.
         "article 28, paragraphe 3",
@@ -1337,8 +1337,9 @@ async fn a_page_of_conventions_takes_as_many_statements_at_ten_as_at_two(db: cra
     assert_eq!(two.1, ten.1, "{}: a page of 10 takes the statements of a page of 2: {:#?}", c.db.name, ten.2);
     // The conventions' rows, then parties, their organisations, schools with their DSDEN,
     // steps, signed copies, frozen documents, tenants with their vendors and hosts, tenants'
-    // bouquets and options (the Art. 28(3) annex's services).
-    assert!(ten.1 <= 9, "{}: one statement per kind of thing a convention holds: {:#?}", c.db.name, ten.2);
+    // bouquets and options (the Art. 28(3) annex's services), the communes of the schools among
+    // the parties (where a school signs, from edition 5).
+    assert!(ten.1 <= 10, "{}: one statement per kind of thing a convention holds: {:#?}", c.db.name, ten.2);
     // The route's page selects the rows themselves: one statement more than the rest, no list of ids first.
     drop(conn);
     let filter = entcp::conventions::ConventionFilter { limit: Some(10), ..Default::default() };
@@ -2470,7 +2471,15 @@ async fn a_convention_opened_on_version_2_keeps_citing_sdet_6_3_and_nothing_else
         .execute(c.db.store.pool())
         .await
         .unwrap();
-    let on_v3 = on_v2.replace("version 6.3", "version 6.4").replace("(version 2)", "(version 3)");
+    // And, from edition 5, by its breach clause: capped at 48 hours where version 2 says « sans délai ».
+    let capped = french(
+        "de toute violation de données dans les meilleurs délais et au plus tard 48 heures après en avoir pris \
+         connaissance",
+    );
+    let on_v3 = on_v2
+        .replace("version 6.3", "version 6.4")
+        .replace("(version 2)", "(version 3)")
+        .replace("sans délai de toute violation de données", &capped);
     assert_eq!(draft_html(&c, id).await, on_v3, "{}", c.db.name);
 }
 
@@ -2886,7 +2895,7 @@ async fn a_draft_given_other_parties_gets_a_title_naming_them_unless_its_title_w
     let edited = c.edit(id, json!({ "parties": moved })).await;
     let retitled = edited["title"].as_str().unwrap();
     assert!(retitled.contains("Jean Monet") && !retitled.contains("Robert Doisneau"), "{name}: {retitled}");
-    assert_eq!(retitled, title.replace("Ecole élémentaire Robert Doisneau", "Ecole élémentaire Jean Monet"), "{name}");
+    assert_eq!(retitled, title.replace("École élémentaire Robert Doisneau", "École élémentaire Jean Monet"), "{name}");
 
     let typed = c.edit(id, json!({ "title": "Convention ENT de l'école de Fresnes" })).await;
     moved["etablissement"] = json!("0940176F");
@@ -3308,8 +3317,8 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
         let objet = between(text, "Objet de l'avenant", "Stipulations modifiées");
         for change in [
             format!("modifier la convention {reference} sur les points suivants"),
-            "l'entrée de l'Ecole élémentaire Jean Monet dans la convention, en qualité de « l'école »".into(),
-            "le retrait de l'Ecole élémentaire Robert Doisneau, partie en qualité de « l'école », qui quitte".into(),
+            "l'entrée de l'École élémentaire Jean Monet dans la convention, en qualité de « l'école »".into(),
+            "le retrait de l'École élémentaire Robert Doisneau, partie en qualité de « l'école », qui quitte".into(),
             "« Nombre prévisionnel de comptes ENT » : 300 au lieu de 250".into(),
         ] {
             assert!(objet.contains(&french(&change)), "{name}: {format}: « {change} » not in {objet}");
@@ -4303,4 +4312,158 @@ async fn a_delegation_given_before_the_representative_changed_is_refused(db: cra
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
     let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
     assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}
+
+// --- Edition 5 (review of the convention documents: M2, M7, L2, L8, L9, L12) ---
+
+// M2, M7, L9, L12. From edition 5 the text shows the directory's names as French typography
+// writes them (« l'École élémentaire Robert Doisneau », where the directory says « Ecole »), and
+// so does the title a draft is given; a breach is notified « dans les meilleurs délais et au plus
+// tard 48 heures après en avoir pris connaissance » in the clause and in the art. 28 annex alike;
+// the école's annex lists the personnels once and no documentaliste; the school signs « Fait à
+// Fresnes », its commune. A convention of edition 4, which shipped without any of these, is
+// frozen, signed and hashed with the text edition 4 wrote: its hash re-derives.
+backend_test!(edition_5_shows_the_schools_accent_caps_the_breach_and_places_the_school_and_edition_4_keeps_its_text);
+async fn edition_5_shows_the_schools_accent_caps_the_breach_and_places_the_school_and_edition_4_keeps_its_text(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    let title = conv["title"].as_str().unwrap();
+    assert!(title.ends_with("Fresnes, École élémentaire Robert Doisneau"), "{name}: the title drafted: {title}");
+    let html = document_text(&c, &id).await;
+    let edition_5 = [
+        "l'École élémentaire Robert Doisneau, représentée par Mme Camille Martin",
+        "Pour l'École élémentaire Robert Doisneau : Mme Camille Martin, représentante habilitée, par délégation \
+         (arrêté n° 2025-07 du 30 juin 2025). Fait à Fresnes, le",
+        "<td>0940176F</td><td>École élémentaire Robert Doisneau</td>",
+        "la notification de toute violation de données dans les meilleurs délais et au plus tard 48 heures après en \
+         avoir pris connaissance, afin que le responsable de traitement puisse la notifier à la CNIL",
+        "Violations de données : le sous-traitant notifie au responsable de traitement toute violation de données \
+         dans les meilleurs délais et au plus tard 48 heures après en avoir pris connaissance, avec",
+        "Catégories de personnes concernées : élèves (mineurs) ; responsables légaux ; personnels.",
+    ];
+    for said in edition_5 {
+        assert!(html.contains(&french(said)), "{name}: edition 5: « {said} » not in {html}");
+    }
+    for gone in ["Ecole élémentaire", "sans délai de toute violation", "documentalistes", "Fait à ……"] {
+        assert!(!html.contains(gone), "{name}: edition 5 still says « {gone} »: {html}");
+    }
+
+    written_in_edition(&c, &id, 4).await;
+    let edition_4 = [
+        "l'Ecole élémentaire Robert Doisneau, représentée par Mme Camille Martin",
+        "Pour l'Ecole élémentaire Robert Doisneau : Mme Camille Martin, représentante habilitée, par délégation \
+         (arrêté n° 2025-07 du 30 juin 2025). Fait à ……………………, le",
+        "<td>0940176F</td><td>Ecole élémentaire Robert Doisneau</td>",
+        "la notification sans délai de toute violation de données, afin que",
+        "toute violation de données dans les meilleurs délais après en avoir pris connaissance, avec",
+        "personnels enseignants et documentalistes",
+    ];
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.signed_by_all(&id).await;
+    let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
+    for said in edition_4 {
+        assert!(signed.contains(&french(said)), "{name}: edition 4 as it shipped: « {said} » not in {signed}");
+    }
+    assert!(!signed.contains("48 heures après") && !signed.contains("l'École"), "{name}: {signed}");
+    let models = load_models();
+    let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+    assert_eq!(conv.document_edition, 4, "{name}");
+    let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
+    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
+    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 4 signed re-derives");
+}
+
+// L2. An avenant had two titles: stored « Avenant – Convention tripartite… » (the API, the
+// dashboard, the document's subtitle) and the document's « Avenant n° 1 à la convention « … »
+// (CONV-…, signée le …) ». A new avenant is stored under the numbered one, which its document's
+// title is, and its subtitle is its reference.
+backend_test!(a_new_avenant_is_stored_under_its_numbered_title_and_subtitled_by_its_reference);
+async fn a_new_avenant_is_stored_under_its_numbered_title_and_subtitled_by_its_reference(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = signed_from(&c, "2026-09-01").await;
+    let reference = conv_reference(&c, &id).await;
+    let avenant = c.drafted_avenant(&id).await;
+    let (_, drafted) = call(c.dan.get(c.url(&format!("/{avenant}")))).await;
+    let title = drafted["title"].as_str().unwrap();
+    assert!(title.starts_with("Avenant n° 1 à la convention « Convention tripartite"), "{name}: {title}");
+    assert!(title.contains("Fresnes, École élémentaire Robert Doisneau »"), "{name}: {title}");
+    assert!(title.ends_with(&format!("({reference}, signée le 1er septembre 2026)")), "{name}: {title}");
+    let html = document_text(&c, &avenant).await;
+    let own = drafted["reference"].as_str().unwrap();
+    let heading = format!("<h1>{}</h1>", french(title));
+    assert!(html.contains(&heading.replace('"', "&quot;")) || html.contains(&heading), "{name}: {heading} in {html}");
+    assert!(html.contains(&format!("<p class=\"subtitle\">Avenant {own}</p>")), "{name}: {html}");
+    assert!(!html.contains("Avenant – "), "{name}: {html}");
+}
+
+// L8. The signatures page's « Nom » showed the account's display name, « Mme Sophie Durand,
+// directrice de l'école Robert Doisneau », beside her quality « directrice »: it names the person.
+backend_test!(the_signatures_page_names_the_person_not_the_accounts_label);
+async fn the_signatures_page_names_the_person_not_the_accounts_label(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let account = "Mme Sophie Durand, directrice de l'école Robert Doisneau";
+    let sophie = person(&c, "sophie.durand@ac-creteil.fr", account, Role::ChefEtablissement, "0940176F").await;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    let (status, signed) = call(sophie.post(c.url(&format!("/{id}/sign"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let html = document_text(&c, &id).await;
+    let page = &html[html.rfind("<h2>Signatures</h2>").unwrap_or_else(|| panic!("{name}: {html}"))..];
+    assert!(page.contains("<td>Mme Sophie Durand</td><td>directrice</td>"), "{name}: {page}");
+    assert!(!page.contains("directrice de l'école"), "{name}: the account's label: {page}");
+}
+
+/// On the schema before the migration to edition 5, a draft of edition 4, a convention in
+/// signature of edition 4 and an active one of edition 3; migrated, the draft (rendered again at
+/// its submission) is of edition 5, the others keep the edition their signatures bind.
+async fn the_edition_5_migration_moves_drafts_only(url: &str, backend: entcp::store::Backend) {
+    let (mine, before) = crate::counters::migration_and_previous("_convention_document_edition_5.sql");
+    let (store, t) = crate::counters::store_before(url, backend, mine).await;
+    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
+    assert_eq!(common::count(&store, applied, &[]).await, before);
+    for (id, status, edition) in [("c1", "draft", 4_i64), ("c2", "in_signature", 4), ("c3", "active", 3)] {
+        sqlx::query(
+            "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
+             end_date, root_id, document_edition, created_by, created_at, updated_at) \
+             VALUES ($1, $1, 'm', 3, 'T', $2, '{}', '2026-09-01', '2029-08-31', $1, $3, 'u', $4, $4)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(edition)
+        .bind(t)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    crate::counters::migrate_through(&store, backend, mine).await;
+    assert_eq!(common::count(&store, applied, &[]).await, mine);
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, document_edition FROM conventions ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let expected = [("c1", 5), ("c2", 4), ("c3", 3)].map(|(id, edition)| (id.to_string(), edition));
+    assert_eq!(rows, expected);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_edition_5_migration_moves_drafts_only_on_sqlite() {
+    crate::counters::on_sqlite(|url| async move {
+        the_edition_5_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_edition_5_migration_moves_drafts_only_on_postgres() {
+    crate::counters::on_postgres(|url| async move {
+        the_edition_5_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres).await
+    })
+    .await;
 }

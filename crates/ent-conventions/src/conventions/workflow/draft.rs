@@ -541,13 +541,15 @@ impl Span {
     }
 }
 
+/// The title of a draft naming `parties`: [`title_naming`] with their names as a document shows
+/// them (`naming::display_name`: « École … », not the directory's « Ecole … »).
 fn default_title(model: &ConventionModel, parties: &[(String, Org)]) -> String {
-    title_naming(model, parties.iter().map(|(_, o)| o.name.as_str()))
+    title_naming(model, parties.iter().map(|(_, o)| naming::display_name(&o.name)))
 }
 
 /// The model's title followed by the names of the parties after the first (in the model's order).
-fn title_naming<'n>(model: &ConventionModel, party_names: impl Iterator<Item = &'n str>) -> String {
-    let names: Vec<&str> = party_names.skip(1).collect();
+fn title_naming(model: &ConventionModel, party_names: impl Iterator<Item = String>) -> String {
+    let names: Vec<String> = party_names.skip(1).collect();
     if names.is_empty() {
         model.title.clone()
     } else {
@@ -785,6 +787,7 @@ fn draft_parties(model: &ConventionModel, draft: &Draft) -> Vec<crate::conventio
                     .copied()
                     .map(crate::conventions::percent_of_bp),
                 etab_type: org.etab_type,
+                commune: None,
             }
         })
         .collect()
@@ -958,7 +961,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewConvention) -> Result<Convention, P
 const MAX_TEXT_PARAMETER: usize = 1000;
 
 /// A convention's title is one line of 500 characters at most (it heads the document and
-/// the notices; an avenant's adds « Avenant – » to its convention's).
+/// the notices; an avenant's is « Avenant n° N à la convention « … » (…) », `avenant::new_title`).
 fn check_title(title: Option<&str>) -> Result<(), Problem> {
     let mut checks = Checks::default();
     if let Some(title) = title {
@@ -1419,11 +1422,12 @@ pub async fn update_constitutive_in(ctx: &Ctx<'_>, tx: &mut Tx, checked: &Checke
 
 /// The title an edit keeps when it gives none: the current one, unless the edit names the
 /// parties (`renames_parties`) and the title is the one drafted for the current parties
-/// ([`default_title`]), which names them: `None`, drafted again for the new ones. A title
-/// someone typed is kept.
+/// ([`default_title`], or as it was drafted before it showed names, with the directory's), which
+/// names them: `None`, drafted again for the new ones. A title someone typed is kept.
 fn kept_title(model: &ConventionModel, conv: &Convention, renames_parties: bool) -> Option<String> {
-    let drafted = title_naming(model, conv.parties.iter().map(|p| p.org.name.as_str()));
-    (!renames_parties || conv.title != drafted).then(|| conv.title.clone())
+    let names = || conv.parties.iter().map(|p| p.org.name.clone());
+    let drafted = [title_naming(model, names()), title_naming(model, names().map(|n| naming::display_name(&n)))];
+    (!renames_parties || !drafted.contains(&conv.title)).then(|| conv.title.clone())
 }
 
 /// The département the schools of a draft naming `parties` stay within when it edits or amends
@@ -1529,7 +1533,7 @@ pub async fn amend(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Probl
     let mut draft = build_draft(
         ctx,
         model,
-        Some(format!("Avenant – {}", conv.title)),
+        Some(crate::conventions::avenant::new_title(&mut *ctx.store.conn().await?, conv).await?),
         &current_parties(conv),
         &[],
         &params,

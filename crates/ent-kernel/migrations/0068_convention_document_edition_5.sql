@@ -1,0 +1,11 @@
+-- Edition 5 of a convention's text (`conventions::document`): the names of the directory read
+-- as French typography writes them (`naming::display_name`: « École », not « Ecole », single
+-- spaces); a breach is notified « dans les meilleurs délais et au plus tard 48 heures après en
+-- avoir pris connaissance », in the clause and in the annex of article 28 alike; the annex of an
+-- école lists the categories of persons of the premier degré, without overlap; a school signs
+-- « Fait à » its commune by default; an avenant's subtitle is its reference. Edition 4 shipped
+-- without any of these: a convention submitted for signature keeps the edition its signatures
+-- bind (1 to 4), so that its text and the hash re-derive; a draft, never frozen or sent back to
+-- draft (its signatures voided), is rendered again at its next submission: it takes edition 5,
+-- as 0063 moved drafts to edition 4.
+UPDATE conventions SET document_edition = 5 WHERE status = 'draft';
