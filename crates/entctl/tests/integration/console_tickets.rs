@@ -88,17 +88,19 @@ async fn ticket_of_the_usager(db: TestDb) -> (TestApp, String, String) {
     (app, usager, reference)
 }
 
+/// The usager's ticket as the form sends it.
+const TICKET_FORM: [(&str, &str); 6] = [
+    ("ent", TENANT),
+    ("sujet", "Le cahier de liaison ne s'ouvre plus"),
+    ("categorie", "acces"),
+    ("impact", "haute"),
+    ("urgence", "moyenne"),
+    ("description", "Depuis ce matin, une page blanche s'affiche."),
+];
+
 /// Opens the usager's ticket through the form; its reference.
 pub(crate) async fn open_ticket(app: &TestApp, usager: &str) -> String {
-    let fields = [
-        ("ent", TENANT),
-        ("sujet", "Le cahier de liaison ne s'ouvre plus"),
-        ("categorie", "acces"),
-        ("impact", "haute"),
-        ("urgence", "moyenne"),
-        ("description", "Depuis ce matin, une page blanche s'affiche."),
-    ];
-    let sent = post_form(app, usager, "/tickets/nouveau", &fields).await;
+    let sent = post_form(app, usager, "/tickets/nouveau", &TICKET_FORM).await;
     let page = follow(app, usager, &sent).await;
     assert_eq!(page.status, 200, "{}", page.text);
     let location = sent.header("location").unwrap();
@@ -226,15 +228,7 @@ async fn an_usager_opening_a_ticket_nobody_supports_is_told_so_and_not_promised_
         .unwrap();
     sqlx::query("UPDATE orgs SET email = NULL").execute(app.store.pool()).await.unwrap();
     let usager = sign_in(&app, USAGER).await;
-    let fields = [
-        ("ent", TENANT),
-        ("sujet", "Le cahier de liaison ne s'ouvre plus"),
-        ("categorie", "acces"),
-        ("impact", "haute"),
-        ("urgence", "moyenne"),
-        ("description", "Depuis ce matin, une page blanche s'affiche."),
-    ];
-    let sent = post_form(&app, &usager, "/tickets/nouveau", &fields).await;
+    let sent = post_form(&app, &usager, "/tickets/nouveau", &TICKET_FORM).await;
     assert!(sent.header("location").unwrap().ends_with("?apres=ouvert-sans-support"), "{}", app.backend);
     let page = follow(&app, &usager, &sent).await;
     assert!(page.text.contains("aucun support n&#x27;est encore désigné pour cet ENT"), "{}", page.text);

@@ -4127,15 +4127,18 @@ async fn a_convention_is_set_in_french_from_the_typography_edition_and_an_earlie
     }
 }
 
-/// On the schema before the migration to edition 4, a draft, a convention in signature and an
-/// active one, all of edition 3 but the active one (2); migrated, the draft (rendered again at its
-/// submission) is of edition 4, the others keep the edition their signatures bind.
-async fn the_edition_4_migration_moves_drafts_only(url: &str, backend: entcp::store::Backend) {
-    let (mine, before) = crate::counters::migration_and_previous("_convention_document_edition_4.sql");
+/// On the schema before the migration to `edition`, a draft and a convention in signature of the
+/// edition before and an active one of the edition before that; migrated, the draft (rendered
+/// again at its submission) is of `edition`, the others keep the edition their signatures bind.
+async fn an_edition_migration_moves_drafts_only(url: &str, backend: entcp::store::Backend, edition: i64) {
+    let file = format!("_convention_document_edition_{edition}.sql");
+    let (mine, before) = crate::counters::migration_and_previous(&file);
     let (store, t) = crate::counters::store_before(url, backend, mine).await;
     let applied = "SELECT MAX(version) FROM _sqlx_migrations";
     assert_eq!(common::count(&store, applied, &[]).await, before);
-    for (id, status, edition) in [("c1", "draft", 3_i64), ("c2", "in_signature", 3), ("c3", "active", 2)] {
+    let (previous, older) = (edition - 1, edition - 2);
+    for (id, status, edition) in [("c1", "draft", previous), ("c2", "in_signature", previous), ("c3", "active", older)]
+    {
         sqlx::query(
             "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
              end_date, root_id, document_edition, created_by, created_at, updated_at) \
@@ -4155,15 +4158,15 @@ async fn the_edition_4_migration_moves_drafts_only(url: &str, backend: entcp::st
         .fetch_all(store.pool())
         .await
         .unwrap();
-    let expected = [("c1", 4), ("c2", 3), ("c3", 2)].map(|(id, edition)| (id.to_string(), edition));
-    assert_eq!(rows, expected);
+    let expected = [("c1", edition), ("c2", previous), ("c3", older)].map(|(id, edition)| (id.to_string(), edition));
+    assert_eq!(rows, expected, "edition {edition}");
     store.close().await;
 }
 
 #[tokio::test]
 async fn the_edition_4_migration_moves_drafts_only_on_sqlite() {
     crate::counters::on_sqlite(|url| async move {
-        the_edition_4_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite).await
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 4).await
     })
     .await;
 }
@@ -4171,7 +4174,7 @@ async fn the_edition_4_migration_moves_drafts_only_on_sqlite() {
 #[tokio::test]
 async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
     crate::counters::on_postgres(|url| async move {
-        the_edition_4_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres).await
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 4).await
     })
     .await;
 }
@@ -4419,43 +4422,10 @@ async fn the_signatures_page_names_the_person_not_the_accounts_label(db: crate::
     assert!(!page.contains("directrice de l'école"), "{name}: the account's label: {page}");
 }
 
-/// On the schema before the migration to edition 5, a draft of edition 4, a convention in
-/// signature of edition 4 and an active one of edition 3; migrated, the draft (rendered again at
-/// its submission) is of edition 5, the others keep the edition their signatures bind.
-async fn the_edition_5_migration_moves_drafts_only(url: &str, backend: entcp::store::Backend) {
-    let (mine, before) = crate::counters::migration_and_previous("_convention_document_edition_5.sql");
-    let (store, t) = crate::counters::store_before(url, backend, mine).await;
-    let applied = "SELECT MAX(version) FROM _sqlx_migrations";
-    assert_eq!(common::count(&store, applied, &[]).await, before);
-    for (id, status, edition) in [("c1", "draft", 4_i64), ("c2", "in_signature", 4), ("c3", "active", 3)] {
-        sqlx::query(
-            "INSERT INTO conventions (id, reference, model_id, model_version, title, status, parameters, start_date, \
-             end_date, root_id, document_edition, created_by, created_at, updated_at) \
-             VALUES ($1, $1, 'm', 3, 'T', $2, '{}', '2026-09-01', '2029-08-31', $1, $3, 'u', $4, $4)",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(edition)
-        .bind(t)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
-    crate::counters::migrate_through(&store, backend, mine).await;
-    assert_eq!(common::count(&store, applied, &[]).await, mine);
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, document_edition FROM conventions ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    let expected = [("c1", 5), ("c2", 4), ("c3", 3)].map(|(id, edition)| (id.to_string(), edition));
-    assert_eq!(rows, expected);
-    store.close().await;
-}
-
 #[tokio::test]
 async fn the_edition_5_migration_moves_drafts_only_on_sqlite() {
     crate::counters::on_sqlite(|url| async move {
-        the_edition_5_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite).await
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 5).await
     })
     .await;
 }
@@ -4463,7 +4433,7 @@ async fn the_edition_5_migration_moves_drafts_only_on_sqlite() {
 #[tokio::test]
 async fn the_edition_5_migration_moves_drafts_only_on_postgres() {
     crate::counters::on_postgres(|url| async move {
-        the_edition_5_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres).await
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 5).await
     })
     .await;
 }
