@@ -4635,8 +4635,11 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
         format!(
             "il est constitué entre le Syndicat mixte numérique du Val-de-Marne, coordonnateur, et les membres \
              suivants : {la_a}, {la_b}, un groupement de commandes ayant pour objet la passation et l'exécution d'un \
-             ou de plusieurs marchés portant sur fourniture d'un ENT pour les écoles des membres."
+             ou de plusieurs marchés ayant eux-mêmes pour objet : fourniture d'un ENT pour les écoles des membres."
         ),
+        "solidairement responsables des seules opérations de passation ou d'exécution du marché menées \
+         conjointement en leur nom et pour leur compte"
+            .to_string(),
         "ci-après dénommées ensemble « les membres ».".to_string(),
         "prend effet le 1er septembre 2026 ou, si elle n'est pas signée par le coordonnateur et par chaque membre à \
          cette date, le jour de la dernière signature, et s'achève le"
@@ -4647,6 +4650,16 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
     }
     assert_eq!(html.matches("ci-après dénommées ensemble").count(), 1, "{name}: the members designated once");
     assert!(!html.contains("dénommée « membre du groupement »"), "{name}: {html}");
+    // Edition 4 (before the review of L. 2113-7 and of the object's wording) keeps its text.
+    sqlx::query("UPDATE conventions SET document_edition = 4 WHERE id = $1")
+        .bind(&conv)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let html = convention_html(&w, &conv).await;
+    for needle in ["marchés portant sur fourniture", "des seules opérations de passation menées conjointement"] {
+        assert!(html.contains(&french(needle)), "{name}: edition 4 keeps « {needle} »: {html}");
+    }
 
     // Version 2: its text, as signed.
     let (_, old) = groupement_of(&w, object, "2026-09-30", &[2, 3]).await;
