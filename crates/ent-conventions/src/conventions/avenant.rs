@@ -32,7 +32,7 @@ use sqlx::AnyConnection;
 /// 0063) sets the text in French typography (`document::TYPOGRAPHY_FROM_EDITION`), prints a
 /// parameter's date and percentage in French (`document::FRENCH_VALUES_EDITION`) and
 /// consolidates a renewed convention at its signed term, stating the term in force
-/// ([`RENEWED_TERM_EDITION`]); 5 (migration 0068) shows the directory's names as French
+/// ([`RENEWED_TERM_EDITION`]); 5 (migration 0064) shows the directory's names as French
 /// typography writes them (`document::DISPLAY_NAMES_EDITION`), caps a breach's notification at
 /// 48 hours (`document::BREACH_DEADLINE_EDITION`), lists an école's categories of persons without
 /// overlap (`document::SCHOOL_SUBJECTS_EDITION`), has a school sign « Fait à » its commune

@@ -88,7 +88,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0061_convention_step_delegation.sql",
     "0062_convention_document_edition_3.sql",
     "0063_convention_document_edition_4.sql",
-    "0068_convention_document_edition_5.sql",
+    "0064_convention_document_edition_5.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -443,7 +443,7 @@ mod tests {
             "e551cba23954f42f51a383c20adfbfd83a547956e15daedaac06a95b8407c487f66e9b5d9210d0406e01febb5cb419b7",
         ),
         (
-            68,
+            64,
             "f3c506b36c423cb8cf1589de6c53543961a30fcdb6f046ec8670bbecb5fbc48374b3f638319111dae07b4213d1cec6d6",
             "f3c506b36c423cb8cf1589de6c53543961a30fcdb6f046ec8670bbecb5fbc48374b3f638319111dae07b4213d1cec6d6",
         ),
