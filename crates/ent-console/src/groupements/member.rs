@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::membership::{
     self, Application, ApplicationPatch, NewApplication, Prefill, MAX_CLASSES_PER_SCHOOL, MAX_PARENTS_PER_PUPIL,
-    MAX_TEACHERS_PER_CLASS,
+    MAX_TEACHERS_PER_CLASS, PUPILS_PER_CLASS_RECKONED,
 };
 use ent_groupements::groupements::{self as gm, routes as domain, GroupementsState, MEMBER_KINDS};
 use ent_kernel::clock::french_date;
@@ -72,7 +72,8 @@ fn rules(pre: &Prefill) -> Vec<(&'static str, i64, String)> {
         ("eleves", pre.quantities.pupils, format!("Somme des effectifs de ces écoles au répertoire{missing}.")),
         ("classes", 0, format!("Le répertoire ne connaît pas les classes : à saisir ({MAX_CLASSES_PER_SCHOOL} au plus par école).")),
         ("enseignants", 0, format!(
-            "Le répertoire ne connaît pas les enseignants : à saisir ({MAX_TEACHERS_PER_CLASS} comptes au plus par classe)."
+            "Le répertoire ne connaît pas les enseignants : à saisir ({MAX_TEACHERS_PER_CLASS} comptes au plus par classe ; \
+             sans nombre de classes, une classe est comptée pour {PUPILS_PER_CLASS_RECKONED} élèves)."
         )),
         ("parents", 0, format!(
             "Le répertoire ne connaît pas les responsables : à saisir ({MAX_PARENTS_PER_PUPIL} comptes au plus par élève)."

@@ -32,6 +32,9 @@ use std::collections::BTreeMap;
 pub const MAX_PUPILS_PER_SCHOOL: i64 = 2_000;
 pub const MAX_CLASSES_PER_SCHOOL: i64 = 40;
 pub const MAX_TEACHERS_PER_CLASS: i64 = 5;
+/// Pupils a class is reckoned to hold when an application declares no classes: the teacher
+/// accounts are then judged against the classes its pupils make (about 25 a class in the 1er degré).
+pub const PUPILS_PER_CLASS_RECKONED: i64 = 25;
 /// Two legal guardians per pupil.
 pub const MAX_PARENTS_PER_PUPIL: i64 = 2;
 
@@ -299,8 +302,8 @@ fn check_quantities(q: MemberQuantities, pre: &Prefill, checks: &mut Checks) -> 
     if q.classes > per_school(MAX_CLASSES_PER_SCHOOL) {
         checks.fail("classes", format!("{} classes pour {} école(s) : nombre invraisemblable", q.classes, q.schools));
     }
-    if q.teacher_accounts > MAX_TEACHERS_PER_CLASS * q.classes.max(q.schools).max(1) {
-        checks.fail("teacher_accounts", format!("{} comptes enseignants : nombre invraisemblable", q.teacher_accounts));
+    if let Some(refusal) = too_many_teachers(&q) {
+        checks.fail("teacher_accounts", refusal);
     }
     if q.parent_accounts > MAX_PARENTS_PER_PUPIL * q.pupils {
         checks.fail(
@@ -309,6 +312,36 @@ fn check_quantities(q: MemberQuantities, pre: &Prefill, checks: &mut Checks) -> 
         );
     }
     q
+}
+
+/// Why `q`'s teacher accounts are taken for a typing error, if they are: more than
+/// [`MAX_TEACHERS_PER_CLASS`] a class, the classes declared or, when none are, those its
+/// pupils make ([`PUPILS_PER_CLASS_RECKONED`]) and at least one a school.
+fn too_many_teachers(q: &MemberQuantities) -> Option<String> {
+    let reckoned = (q.pupils + PUPILS_PER_CLASS_RECKONED - 1) / PUPILS_PER_CLASS_RECKONED;
+    let classes = if q.classes > 0 { q.classes } else { reckoned.max(q.schools).max(1) };
+    let limit = MAX_TEACHERS_PER_CLASS * classes;
+    if q.teacher_accounts <= limit {
+        return None;
+    }
+    let basis = if q.classes > 0 {
+        format!("pour {} classe{}", q.classes, if q.classes > 1 { "s" } else { "" })
+    } else {
+        format!(
+            "sans nombre de classes déclaré, pour {classes} classe{} comptée{} d'après {} élève{} et {} école{} ; \
+             indiquez le nombre de classes s'il est plus grand",
+            if classes > 1 { "s" } else { "" },
+            if classes > 1 { "s" } else { "" },
+            q.pupils,
+            if q.pupils > 1 { "s" } else { "" },
+            q.schools,
+            if q.schools > 1 { "s" } else { "" },
+        )
+    };
+    Some(format!(
+        "{} comptes enseignants, c'est plus de {MAX_TEACHERS_PER_CLASS} par classe (au plus {limit}) {basis}",
+        q.teacher_accounts
+    ))
 }
 
 const COLUMNS: &str = "m.id, m.groupement_id, m.org_id, m.status, m.deliberation_number, m.deliberation_date, \
@@ -1283,4 +1316,36 @@ pub fn shares_of(g: &Groupement, members: &[Application]) -> Result<Shares, Prob
         ));
     };
     Ok(costs::shares(g, members, &award.unit_prices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quantities(schools: i64, classes: i64, pupils: i64, teachers: i64) -> MemberQuantities {
+        MemberQuantities { schools, classes, pupils, teacher_accounts: teachers, parent_accounts: 0 }
+    }
+
+    #[test]
+    fn teacher_accounts_are_judged_against_declared_classes() {
+        assert_eq!(too_many_teachers(&quantities(11, 75, 1800, 375)), None);
+        let refusal = too_many_teachers(&quantities(11, 75, 1800, 376)).expect("over five a class");
+        assert_eq!(refusal, "376 comptes enseignants, c'est plus de 5 par classe (au plus 375) pour 75 classes");
+    }
+
+    #[test]
+    fn without_classes_teacher_accounts_are_judged_against_the_classes_pupils_make() {
+        // 1 800 pupils make 72 classes: 110 accounts (one for 16 pupils) are ordinary.
+        assert_eq!(too_many_teachers(&quantities(11, 0, 1800, 110)), None);
+        assert_eq!(too_many_teachers(&quantities(11, 0, 1800, 360)), None);
+        let refusal = too_many_teachers(&quantities(11, 0, 1800, 361)).expect("over five a reckoned class");
+        assert_eq!(
+            refusal,
+            "361 comptes enseignants, c'est plus de 5 par classe (au plus 360) sans nombre de classes déclaré, \
+             pour 72 classes comptées d'après 1800 élèves et 11 écoles ; indiquez le nombre de classes s'il est plus grand"
+        );
+        // No pupils known: one class a school.
+        assert!(too_many_teachers(&quantities(3, 0, 0, 15)).is_none());
+        assert!(too_many_teachers(&quantities(3, 0, 0, 16)).is_some());
+    }
 }
