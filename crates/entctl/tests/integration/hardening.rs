@@ -7,7 +7,7 @@ use crate::common;
 use common::logs::Captured;
 use common::{client_with, entctl, t0, token_for, TestApp};
 use entcp::clock::FixedClock;
-use entcp::kernel::roles::Role;
+use entcp::kernel::roles::{OrgKind, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -256,7 +256,11 @@ backend_test!(a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_no
 async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told(db: crate::common::TestDb) {
     let (api, admin) = Api::start_as_admin(&db).await;
     fresnes_tenant(&db.store).await;
-    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
+    // Its éditeur has a support: the N3 hears of a ticket by escalation only, not at creation.
+    let vendor = common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur", "900000019", None).await;
+    sqlx::query("UPDATE tenants SET vendor_org_id = $1").bind(&vendor.id).execute(db.store.pool()).await.unwrap();
+    token_for(&db.store, "n3@editeur.fr", Role::SupportN3, Some(&vendor.id)).await;
+    let new = fresnes_ticket("Compte de Léa Martin", "Page blanche.");
 
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
     assert_eq!(status, 201, "{}: {ticket}", db.name);
@@ -282,6 +286,11 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
     let mail = entcp::notify::mailer::render("support", &mail.unwrap().context).unwrap();
     assert!(mail.subject.starts_with("Ticket sans support désigné"), "{}: {}", db.name, mail.subject);
     assert!(mail.text.contains("Désignez un support de niveau 1"), "{}: {}", db.name, mail.text);
+    // Their roles do not read tickets: the mail keeps the requester's words (a pupil's name) out.
+    for said in [&mail.subject, &mail.text, &mail.html] {
+        assert!(!said.contains("Léa"), "{}: {said}", db.name);
+    }
+    assert!(mail.text.contains("/organisations/"), "{}: {}", db.name, mail.text);
     assert!(support_notices(&db.store, "created").await.is_empty(), "{}", db.name);
 
     token_for(&db.store, "dane@ac-creteil.fr", Role::SupportN2, Some("academie:24")).await;
@@ -402,7 +411,11 @@ backend_test!(if_match_star_updates_a_ticket_named_by_its_reference);
 async fn if_match_star_updates_a_ticket_named_by_its_reference(db: crate::common::TestDb) {
     let (api, admin) = Api::start_as_admin(&db).await;
     fresnes_tenant(&db.store).await;
-    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
+    // Its éditeur has a support: the N3 hears of a ticket by escalation only, not at creation.
+    let vendor = common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur", "900000019", None).await;
+    sqlx::query("UPDATE tenants SET vendor_org_id = $1").bind(&vendor.id).execute(db.store.pool()).await.unwrap();
+    token_for(&db.store, "n3@editeur.fr", Role::SupportN3, Some(&vendor.id)).await;
+    let new = fresnes_ticket("Compte de Léa Martin", "Page blanche.");
     let (_, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
     let reference = ticket["reference"].as_str().unwrap();
     let resp = api

@@ -15,6 +15,7 @@ use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::Tx;
 use ent_kernel::store::{new_id, timestamp, Store};
+use ent_ops::notify::Notice;
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covers_org, get_org};
@@ -258,8 +259,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let unstaffed = if queue.is_empty() {
         let told = governors(&mut tx, &org, &contract).await?;
         warn_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
-        let extra = json!({ "tenant": tenant.slug, "n1": contract.n1.name });
-        notify(&mut tx, told.clone(), &t, "unstaffed", extra, ctx.now, ctx.now).await?;
+        notify_unstaffed(&mut tx, told.clone(), &t, &tenant.slug, &contract, ctx.now).await?;
         Some(unstaffed_said(!told.is_empty()))
     } else {
         None
@@ -314,8 +314,8 @@ async fn warn_unstaffed(
         _ => format!("prévenus à la place : {}", told.join(", ")),
     };
     let body = format!(
-        "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni aux niveaux \
-         suivants ; {instead}",
+        "aucun destinataire pour l'avis de création : ni utilisateur ni adresse au niveau 1 ({}) ni au niveau 2 \
+         ; {instead}",
         contract.n1.name
     );
     tracing::warn!(ticket = %t.reference, "{body}");
@@ -324,11 +324,31 @@ async fn warn_unstaffed(
     append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "public").body(&said), ctx.now).await
 }
 
+/// The governors' mail of a ticket nobody supports: which ENT and level lack whom, a link to the
+/// N1 organisation to designate one. Not the ticket's subject: their roles do not read tickets,
+/// and a requester's free text often names a pupil.
+async fn notify_unstaffed(
+    tx: &mut Tx,
+    told: Vec<String>,
+    t: &Ticket,
+    tenant: &str,
+    contract: &crate::support::Contract,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let context = json!({ "reference": t.reference, "priority": t.priority.as_str(), "tenant": tenant,
+        "n1": contract.n1.name });
+    Notice::event("support", told, "unstaffed")
+        .with(context)
+        .page(format!("/organisations/{}", contract.n1.id))
+        .enqueue(tx, now)
+        .await?;
+    Ok(())
+}
+
 /// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
-/// address) the next level's queue that has someone.
+/// address) the N2's. Never the N3: the éditeur hears of a ticket only when it is escalated to it.
 async fn creation_queue(conn: &mut AnyConnection, contract: &crate::support::Contract) -> Result<Vec<String>, Problem> {
-    let levels =
-        [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref()), (Level::N3, contract.n3.as_ref())];
+    let levels = [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref())];
     for (level, org) in levels {
         let Some(org) = org else { continue };
         let queue = queue_emails(conn, level, &org.id).await?;
