@@ -770,7 +770,7 @@ async fn write_document(
                 .bind(declared_by)
                 .execute(&mut *tx)
                 .await
-                .map_err(on_constraint(format!("le nom d'hôte {} sert déjà un autre tenant", doc.spec.hostname)));
+                .map_err(hostname_taken(&doc.spec.hostname));
             if let Err(problem) = inserted {
                 // Its connection back to the pool before another is taken to read.
                 drop(tx);
@@ -825,7 +825,8 @@ async fn write_document(
                 .bind(checked.vendor.as_ref().map(|o| o.id.clone()))
                 .bind(checked.host.as_ref().map(|o| o.id.clone()))
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(hostname_taken(&doc.spec.hostname))?;
             expect_version(&done, current.version)?;
             let message = format!(
                 "bouquet {} + [{}], {} comptes",
@@ -849,6 +850,11 @@ async fn write_document(
     }
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+/// The 409 of a write that would give `hostname` to a second tenant (whose, is not told).
+fn hostname_taken(hostname: &str) -> impl FnOnce(sqlx::Error) -> Problem {
+    on_constraint(format!("le nom d'hôte {hostname} sert déjà un autre tenant"))
 }
 
 /// Sets the vendor and/or host of record of a tenant (e.g. after a group purchase is awarded),

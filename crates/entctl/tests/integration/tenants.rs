@@ -955,6 +955,26 @@ async fn a_post_creates_and_never_overwrites_an_edit_and_a_raced_slug_is_named_a
     assert_eq!(created, 1, "{}", db.name);
 }
 
+// A `PUT` that would give a tenant the hostname another one serves is told so, as a `POST`
+// is, not sent to re-read and retry as after a concurrent change; the tenant is left as it was.
+backend_test!(a_put_to_a_hostname_another_tenant_serves_is_refused_as_taken);
+async fn a_put_to_a_hostname_another_tenant_serves_is_refused_as_taken(db: crate::common::TestDb) {
+    common::import_sample(&db.store).await;
+    let root = TestApp::root_client_over(&db.store).await;
+    for (slug, uai, host) in
+        [("doisneau", "0940176F", "doisneau.ent.example.fr"), ("autre", "0940198E", "autre.example.fr")]
+    {
+        let (s, body) = call(root.post("/api/v1/tenants").json(&doc(slug, uai, host))).await;
+        assert_eq!(s, StatusCode::CREATED, "{}: {body}", db.name);
+    }
+    let refused = root.put_tenant(&doc("doisneau", "0940176F", "autre.example.fr")).await;
+    assert_eq!(refused.status, 409, "{}: {refused:?}", db.name);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert_eq!(detail, "le nom d'hôte autre.example.fr sert déjà un autre tenant", "{}", db.name);
+    let (_, tenant) = call(root.get("/api/v1/tenants/doisneau")).await;
+    assert_eq!(tenant["hostname"], "doisneau.ent.example.fr", "{}: left as it was", db.name);
+}
+
 // A deployed tenant is served, and certified, under its hostname: the mairie that declares it
 // may rename it while it is only requested, never once deployed (any name would do: the
 // rectorat's, another commune's); the DAN decides that move, as it decided the deployment.
