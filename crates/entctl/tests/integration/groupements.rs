@@ -55,30 +55,46 @@ async fn world(db: &common::TestDb) -> World {
     }
     tx.commit().await.unwrap();
 
-    let coordinator = new_org(
-        &store,
-        OrgKind::SyndicatMixte,
-        "Syndicat mixte numérique du Val-de-Marne",
-        &luhn("25940001"),
-        Some("94"),
-    )
-    .await;
+    let coordinator = val_de_marne_syndicat(&store).await;
     let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
-    let codes: Vec<String> = sqlx::query_scalar(
-        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
-         e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 27",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
     let mut communes = Vec::new();
-    for code in &codes {
-        let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
-        let token = token_for(&store, &format!("mairie{code}@test.fr"), Role::Collectivite, Some(&org.id)).await;
+    for org in communes_having_schools(&store, Degree::Any, 27).await {
+        let token = token_for(&store, &format!("mairie{}@test.fr", org.code), Role::Collectivite, Some(&org.id)).await;
         communes.push((org, app.client(&token)));
     }
     let (outsider_commune, outsider) = communes.pop().unwrap();
     World { app, store, coordinator, coord, communes, outsider, outsider_commune }
+}
+
+/// The syndicat mixte of the Val-de-Marne that coordinates the groupements of the tests.
+pub(crate) async fn val_de_marne_syndicat(store: &Store) -> Org {
+    let name = "Syndicat mixte numérique du Val-de-Marne";
+    new_org(store, OrgKind::SyndicatMixte, name, &luhn("25940001"), Some("94")).await
+}
+
+/// Which établissements make a commune one [`communes_having_schools`].
+#[derive(Clone, Copy)]
+pub(crate) enum Degree {
+    Any,
+    First,
+}
+
+/// The first `limit` communes of the sample, by code, having an établissement (of the first
+/// degree if `degree` says so).
+pub(crate) async fn communes_having_schools(store: &Store, degree: Degree, limit: u32) -> Vec<Org> {
+    let degree = match degree {
+        Degree::Any => "",
+        Degree::First => "e.degree = '1D' AND ",
+    };
+    let sql = format!(
+        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
+         e.kind = 'etablissement' AND {degree}e.commune_code = c.code) ORDER BY c.code LIMIT {limit}"
+    );
+    let mut communes = Vec::new();
+    for code in common::texts(store, &sql, &[]).await {
+        communes.push(entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap());
+    }
+    communes
 }
 
 async fn send(req: Req<'_>) -> (u16, Value) {
@@ -2027,9 +2043,8 @@ async fn accepted(coord: &Client, id: &str, communes: &[(Org, Client)]) -> Vec<S
 // keeps the other member only.
 backend_test!(an_accepted_member_withdraws_from_the_draft_convention_constitutive);
 async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let conv_id = g["convention_id"].as_str().unwrap().to_string();
@@ -2086,9 +2101,8 @@ async fn every_date_of_a_groupement_lies_between_2000_and_2099_and_is_refused_on
 // still learns the state.
 backend_test!(a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state);
 async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     accepted(&w.coord, &id, &w.communes[..1]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
@@ -2116,9 +2130,8 @@ async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its
 // terms the groupement sets are edited on the groupement, by no one through the convention.
 backend_test!(a_member_writes_only_its_own_signatory_on_the_convention_constitutive);
 async fn a_member_writes_only_its_own_signatory_on_the_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     accepted(&w.coord, &id, &w.communes[..2]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
@@ -2824,9 +2837,8 @@ async fn sorted_member_parties(coord: &Client, conv_id: &str) -> Vec<String> {
 // new one naming it alone.
 backend_test!(the_last_member_leaving_ends_the_draft_convention_constitutive);
 async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let url = api(&format!("/groupements/{id}"));
     let (_, g) = send(w.coord.get(&url)).await;
@@ -2864,9 +2876,8 @@ async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crat
 // convention's version).
 backend_test!(concurrent_membership_changes_leave_the_convention_with_the_accepted_members);
 async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_members(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let conv_id = g["convention_id"].as_str().unwrap().to_string();
@@ -2910,17 +2921,13 @@ async fn stored_link(store: &Store, id: &str) -> Option<String> {
 // withdrawal ends the draft and leaves the groupement linking no convention.
 backend_test!(the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all);
 async fn the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
 
-    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NULL").await;
-    let (status, failed) = send(withdraw()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupements").await;
+    fails_while_updating(&w, "groupements", "NEW.convention_id IS NULL", withdraw(), name).await;
     let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
     assert_eq!(conv["status"], "draft", "{name}: not ended without its unlinking: {conv}");
     assert_eq!(stored_link(&w.store, &id).await.as_deref(), Some(conv_id.as_str()), "{name}");
@@ -2939,9 +2946,8 @@ async fn the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_a
 // ever, « attendez sa prise d'effet »), and the member the crash left accepted still withdraws.
 backend_test!(a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again);
 async fn a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let ended = "UPDATE conventions SET status = 'terminated', termination_reason = 'dernier membre retiré', \
@@ -3004,6 +3010,15 @@ async fn membership_changes_of_more_groupements_than_pooled_connections_all_succ
     small.close().await;
 }
 
+/// Sends `req` while each `UPDATE` of `table` where `when` holds fails (as a crash there would):
+/// the answer is a server error; the fault is lifted.
+async fn fails_while_updating(w: &World, table: &str, when: &str, req: Req<'_>, name: &str) {
+    common::inject_fault(&w.store, table, "UPDATE", when).await;
+    let (status, failed) = send(req).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, table).await;
+}
+
 /// How many conventions of the groupements' model the database holds.
 async fn constitutive_conventions(store: &Store) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM conventions WHERE model_id = 'groupement-de-commandes'", &[]).await
@@ -3029,17 +3044,13 @@ async fn application_status(coord: &Client, id: &str, app_id: &str) -> String {
 // one convention, linked.
 backend_test!(a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind);
 async fn a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let app = apply(&w.communes[0], &id, "2026-DCM-001").await;
     let app_id = app["id"].as_str().unwrap();
     let accept = || w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")));
 
-    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NOT NULL").await;
-    let (status, failed) = send(accept()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupements").await;
+    fails_while_updating(&w, "groupements", "NEW.convention_id IS NOT NULL", accept(), name).await;
     assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention left unlinked");
     assert_eq!(stored_link(&w.store, &id).await, None, "{name}");
     assert_eq!(application_status(&w.coord, &id, app_id).await, "applied", "{name}");
@@ -3060,19 +3071,15 @@ async fn a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behin
 // convention.
 backend_test!(a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision);
 async fn a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
     let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
     let acceptances = api(&format!("/groupements/{id}/acceptances"));
     let both = json!({ "applications": [first, second] });
 
     let when = format!("NEW.id = '{second}' AND NEW.status = 'accepted'");
-    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
-    let (status, failed) = send(w.coord.post(&acceptances).json(&both)).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupement_members").await;
+    fails_while_updating(&w, "groupement_members", &when, w.coord.post(&acceptances).json(&both), name).await;
     assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention");
     assert_eq!(stored_link(&w.store, &id).await, None, "{name}: no link");
     for app_id in [&first, &second] {
@@ -3098,9 +3105,8 @@ async fn a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_de
 // second one; a draft naming another reference is left as it is.
 backend_test!(the_next_acceptance_adopts_the_draft_a_crash_left_unlinked);
 async fn the_next_acceptance_adopts_the_draft_a_crash_left_unlinked(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let reference = g["reference"].as_str().unwrap();
     let draft = |title: String| {
@@ -3153,9 +3159,8 @@ async fn refused_together(w: &World, id: &str, app_ids: &[&str]) -> Result<(), e
 // (the first used to be refused, and told, alone); refused again, both are.
 backend_test!(a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision);
 async fn a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
     let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
 
@@ -3183,9 +3188,8 @@ async fn a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decis
 // withdrawal goes through and the convention names the other member only.
 backend_test!(a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted);
 async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let mut both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
@@ -3193,10 +3197,7 @@ async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db
     let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
 
     let when = format!("NEW.id = '{}' AND NEW.status = 'withdrawn'", ids[0]);
-    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
-    let (status, failed) = send(withdraw()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupement_members").await;
+    fails_while_updating(&w, "groupement_members", &when, withdraw(), name).await;
     assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, both, "{name}: still a party");
     assert_eq!(application_status(&w.coord, &id, &ids[0]).await, "accepted", "{name}");
     assert_eq!(queued_notices(&w.store, "withdrawn").await, 0, "{name}: nobody told");
