@@ -1795,8 +1795,15 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
 /// then or on `start` when given (later): the ids of the groupement and of the convention.
 async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (String, String) {
     let id = created_minimal_groupement(w, "signed_groupement").await;
-    let client = &w.communes[0].1;
     let conv_id = first_commune_accepted(w, &id).await;
+    sign_constitutive(w, app, &conv_id, start, &[0]).await;
+    (id, conv_id)
+}
+
+/// Names the signatories of the convention constitutive `conv_id` (and its start, when given),
+/// submits it and has it signed by the coordinator and `w`'s communes `members` (by index), on the
+/// day of `app`'s clock.
+async fn sign_constitutive(w: &World, app: &TestApp, conv_id: &str, start: Option<&str>, members: &[usize]) {
     let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
     let coord = w.coord.to(app);
     let (_, conv) = send(coord.get(conv_url(""))).await;
@@ -1811,12 +1818,12 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     assert_eq!(status, 200, "{conv}");
     let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
     assert_eq!(status, 200, "{submitted}");
-    for signer in [&coord, &client.to(app)] {
+    let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
+    for signer in signers {
         let (status, body) =
             send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{body}");
     }
-    (id, conv_id)
 }
 
 /// The world and an app over its store whose clock reads 15 October 2026, the day the tests sign
@@ -3316,23 +3323,8 @@ async fn constituted_groupement(w: &World, app: &TestApp, members: &[usize]) -> 
         assert_eq!(send(w.coord.post(accept)).await.0, 200, "{id}");
     }
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
-    let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
-    let coord = w.coord.to(app);
-    let (_, conv) = send(coord.get(conv_url(""))).await;
-    let patch = common::fixtures::groupement_signatories(&conv);
-    let version = conv["version"].as_i64().unwrap();
-    let (status, conv) =
-        send(coord.patch(conv_url("")).header("if-match", format!("\"{version}\"")).json(&patch)).await;
-    assert_eq!(status, 200, "{conv}");
-    let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
-    assert_eq!(status, 200, "{submitted}");
-    let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
-    for signer in signers {
-        let (status, body) =
-            send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive");
+    sign_constitutive(w, app, conv_id, None, members).await;
     id
 }
 
@@ -3566,15 +3558,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     // recalls that the award left it); the other member's, which funds no kept tenant, does not.
     let notices = common::queued_notices(&w.store, "groupement").await;
     let awarded_to = |i: usize| {
-        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
-        let notice = notices
-            .iter()
-            .find(|n| {
-                n.context["event"] == "awarded"
-                    && n.context["reference"] == g2["reference"]
-                    && n.recipients == [mayor.as_str()]
-            })
-            .expect("the award's notice to the commune");
+        let notice = award_notice_to(&notices, &w, i, Some(&g2["reference"]));
         entcp::notify::mailer::render("groupement", &notice.context).unwrap()
     };
     let (funding, other) = (awarded_to(0), awarded_to(1));
@@ -3583,6 +3567,25 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         assert!(text.contains("garde son éditeur ENT Éditions SAS") && text.contains("ent-des-deux"), "{name}: {text}");
     }
     assert!(!other.text.contains("garde son éditeur") && !other.text.contains("laisse à leur éditeur"), "{name}");
+}
+
+/// Among `notices`, the award's notice to the mayor of `w`'s commune `i` (of the groupement
+/// `reference` when given).
+fn award_notice_to<'a>(
+    notices: &'a [common::QueuedNotice],
+    w: &World,
+    i: usize,
+    reference: Option<&Value>,
+) -> &'a common::QueuedNotice {
+    let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
+    notices
+        .iter()
+        .find(|n| {
+            n.context["event"] == "awarded"
+                && reference.is_none_or(|reference| n.context["reference"] == *reference)
+                && n.recipients == [mayor.as_str()]
+        })
+        .unwrap_or_else(|| panic!("the award's notice to commune {i}"))
 }
 
 /// Runs `groupements-handover` through the API at the clock of `app`, as `admin`: what it says.
@@ -4101,15 +4104,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "suspended").await;
     assert_eq!(vendor_of(&admin, "ent-du-second").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: switched");
     let notices = common::queued_notices(&w.store, "groupement").await;
-    let mayor = format!("mairie{}@test.fr", w.communes[1].0.code);
-    let awarded = notices
-        .iter()
-        .find(|n| {
-            n.context["event"] == "awarded"
-                && n.context["reference"] == g2["reference"]
-                && n.recipients == [mayor.as_str()]
-        })
-        .expect("the award's notice to the second commune");
+    let awarded = award_notice_to(&notices, &w, 1, Some(&g2["reference"]));
     let mail = entcp::notify::mailer::render("groupement", &awarded.context).unwrap();
     let sentence = format!(
         "L'ENT « ent-du-second » {}, suspendu, passe lui aussi à Autre Éditeur SAS : c'est ce titulaire qui le \
@@ -4118,15 +4113,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     );
     assert!(mail.text.contains(&sentence), "{name}: « {sentence} » in {}", mail.text);
     // The first commune funds no suspended tenant: its notice says nothing of one.
-    let first_mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
-    let other = notices
-        .iter()
-        .find(|n| {
-            n.context["event"] == "awarded"
-                && n.context["reference"] == g2["reference"]
-                && n.recipients == [first_mayor.as_str()]
-        })
-        .expect("the award's notice to the first commune");
+    let other = award_notice_to(&notices, &w, 0, Some(&g2["reference"]));
     assert_eq!(other.context["suspended"], json!([]), "{name}");
     let summary: String =
         sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
@@ -4163,6 +4150,21 @@ async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_e
     let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
     assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
     assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+}
+
+/// A [`constituted_groupement`] of `w`'s communes `members`, its consultation launched on the day
+/// of `signing`'s clock and its award notified on 30 November 2026, 46 days after the launch, once
+/// the open call's délais have run: its id and the awarded groupement.
+async fn awarded_on_30_november(w: &World, signing: &TestApp, members: &[usize], name: &str) -> (String, Value) {
+    let id = constituted_groupement(w, signing, members).await;
+    launch_consultation(&w.coord.to(signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (status, g) = send(
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    (id, g)
 }
 
 // An award switches only the tenants still to be served: a member's purged tenant (its data
@@ -4207,15 +4209,7 @@ async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_t
         }
     };
     let before = [events("ent-actif").await, events("ent-archive").await, events("ent-purge").await];
-    let id = constituted_groupement(&w, &signing, &[0, 1, 2]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    // Notified 46 days after the launch, once the open call's délais have run.
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
-    let (status, g) = send(
-        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
-    )
-    .await;
-    assert_eq!(status, 200, "{name}: {g}");
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1, 2], name).await;
 
     let vendor_of = |slug: &'static str| {
         let admin = &admin;
@@ -4263,14 +4257,7 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
         let (status, body) = send(admin.post("/api/v1/tenants").json(&doc)).await;
         assert_eq!(status, 201, "{name}: {body}");
     }
-    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
-    let (status, g) = send(
-        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
-    )
-    .await;
-    assert_eq!(status, 200, "{name}: {g}");
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1], name).await;
     let warnings = g["award"]["warnings"].as_array().cloned().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{name}: only the tenant with the option: {g}");
     assert_eq!(
@@ -4289,11 +4276,7 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
 
     let notices = common::queued_notices(&w.store, "groupement").await;
     let awarded_to = |i: usize| {
-        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
-        let notice = notices
-            .iter()
-            .find(|n| n.context["event"] == "awarded" && n.recipients == [mayor.as_str()])
-            .expect("the award's notice to the commune");
+        let notice = award_notice_to(&notices, &w, i, None);
         entcp::notify::mailer::render("groupement", &notice.context).unwrap()
     };
     let first = awarded_to(0);
