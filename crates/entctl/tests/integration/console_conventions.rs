@@ -350,24 +350,40 @@ async fn fresnes_with_doisneau_in_force(db: TestDb) -> (TestApp, String) {
 
 /// Signs the tripartite convention of the école Robert Doisneau through the API; its id.
 async fn doisneau_in_force(app: &TestApp) -> String {
-    let client = |email: &str| app.client(app.token(email));
+    let id = doisneau_draft_through_api(app).await;
+    submit_through_api(app, &id).await;
+    sign_through_api(app, &id, &[DAN, MAIRIE, DIRECTEUR]).await;
+    id
+}
+
+/// The tripartite convention of the école Robert Doisneau, created by the DAN through the API
+/// with its signatories: its id.
+async fn doisneau_draft_through_api(app: &TestApp) -> String {
     let body = crate::common::fixtures::with_signatories(json!({
         "model": "tripartite-premier-degre",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
         "start_date": "2026-09-01"
     }));
-    let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
-    let id = conv.body["id"].as_str().unwrap().to_string();
-    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
-    for who in [DAN, MAIRIE, DIRECTEUR] {
-        let signed = client(who)
+    let conv = app.client(app.token(DAN)).post("/api/v1/conventions").json(&body).send().await;
+    conv.body["id"].as_str().unwrap().to_string()
+}
+
+/// Submits the convention `id` to visa and signature through the API, as the DAN.
+async fn submit_through_api(app: &TestApp, id: &str) {
+    app.client(app.token(DAN)).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
+}
+
+/// Signs the convention `id` through the API as each of `signers`, by delegation: 200 each.
+async fn sign_through_api(app: &TestApp, id: &str, signers: &[&str]) {
+    for who in signers {
+        let signed = app
+            .client(app.token(who))
             .post(format!("/api/v1/conventions/{id}/sign"))
             .json(&crate::common::fixtures::by_delegation(json!({})))
             .send()
             .await;
-        assert_eq!(signed.status, 200, "{}", signed.text);
+        assert_eq!(signed.status, 200, "{who}: {}", signed.text);
     }
-    id
 }
 
 /// The value of the first submit button of the form posting to `action` (the one Enter presses).
@@ -1137,6 +1153,21 @@ async fn doisneau_draft_without_signatories(app: &TestApp, dan: &str) -> String 
     id_of(created.header("location").unwrap())
 }
 
+/// The app of [`fresnes`] with the DAN signed in and a [`doisneau_draft_without_signatories`]:
+/// the app, the DAN's session, the draft's id and the path of its edit page.
+async fn draft_on_its_edit_page(db: TestDb) -> (TestApp, String, String, String) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+    let id = doisneau_draft_without_signatories(&app, &dan).await;
+    let edit = format!("/conventions/{id}/modifier");
+    (app, dan, id, edit)
+}
+
+/// The fields of the edit form at `edit` as `session` is shown them, `field` set to `value`.
+async fn edit_form_with(app: &TestApp, session: &str, edit: &str, field: &str, value: &str) -> Vec<(String, String)> {
+    with(posted_inputs(&get(app, session, edit).await.text, "projet"), field, value)
+}
+
 /// The convention as the API answers it to the DAN.
 async fn convention_of(app: &TestApp, id: &str) -> serde_json::Value {
     let api = app.client(app.token(DAN)).get(format!("/api/v1/conventions/{id}")).send().await;
@@ -1150,11 +1181,8 @@ async fn convention_of(app: &TestApp, id: &str) -> serde_json::Value {
 // act's date beside its field, then saves (version bumped, audited) and the draft is submitted.
 backend_test!(a_draft_without_signatories_is_completed_on_its_edit_page_then_submitted);
 async fn a_draft_without_signatories_is_completed_on_its_edit_page_then_submitted(db: TestDb) {
-    let app = fresnes(db).await;
+    let (app, dan, id, edit) = draft_on_its_edit_page(db).await;
     let name = app.backend;
-    let dan = sign_in(&app, DAN).await;
-    let id = doisneau_draft_without_signatories(&app, &dan).await;
-    let edit = format!("/conventions/{id}/modifier");
     let draft = page_showing(&app, &dan, &format!("/conventions/{id}"), "id=\"modifier-projet\"").await;
     assert!(draft.text.contains(&format!("href=\"{edit}\" id=\"modifier-projet\"")), "{name}: {}", draft.text);
 
@@ -1222,12 +1250,9 @@ async fn a_draft_without_signatories_is_completed_on_its_edit_page_then_submitte
 // replaces it.
 backend_test!(a_stale_edit_of_a_draft_keeps_the_input_and_saves_only_when_posted_again);
 async fn a_stale_edit_of_a_draft_keeps_the_input_and_saves_only_when_posted_again(db: TestDb) {
-    let app = fresnes(db).await;
+    let (app, dan, id, edit) = draft_on_its_edit_page(db).await;
     let name = app.backend;
-    let dan = sign_in(&app, DAN).await;
-    let id = doisneau_draft_without_signatories(&app, &dan).await;
-    let edit = format!("/conventions/{id}/modifier");
-    let typed = with(posted_inputs(&get(&app, &dan, &edit).await.text, "projet"), "titre", "ENT des écoles de Fresnes");
+    let typed = edit_form_with(&app, &dan, &edit, "titre", "ENT des écoles de Fresnes").await;
 
     let version = convention_of(&app, &id).await["version"].as_i64().unwrap();
     let api = app.client(app.token(DAN));
@@ -1266,12 +1291,9 @@ async fn a_stale_edit_of_a_draft_keeps_the_input_and_saves_only_when_posted_agai
 // the mairie of another commune; the draft's page offers him no edit.
 backend_test!(the_edit_page_of_a_draft_answers_404_to_whoever_may_not_write_it);
 async fn the_edit_page_of_a_draft_answers_404_to_whoever_may_not_write_it(db: TestDb) {
-    let app = fresnes(db).await;
+    let (app, dan, id, edit) = draft_on_its_edit_page(db).await;
     let name = app.backend;
-    let dan = sign_in(&app, DAN).await;
-    let id = doisneau_draft_without_signatories(&app, &dan).await;
-    let edit = format!("/conventions/{id}/modifier");
-    let typed = with(posted_inputs(&get(&app, &dan, &edit).await.text, "projet"), "titre", "Détourné");
+    let typed = edit_form_with(&app, &dan, &edit, "titre", "Détourné").await;
     let before = convention_of(&app, &id).await;
     let (version, reference) = (before["version"].clone(), before["reference"].as_str().unwrap().to_string());
 
@@ -1340,8 +1362,8 @@ async fn a_start_passed_meanwhile_is_kept_with_the_reason_given_on_the_edit_page
     assert_refusal_announced(&refused);
     assert_eq!(summary_links_away(&refused.text), vec![format!("{edit}#start-date")], "{name}: {}", refused.text);
 
-    let shown = posted_inputs(&get(&app, &dan, &edit).await.text, "projet");
-    let reason = with(shown, "motif_retroactif", "Délibération du conseil municipal tardive");
+    let reason =
+        edit_form_with(&app, &dan, &edit, "motif_retroactif", "Délibération du conseil municipal tardive").await;
     let saved = post_form(&app, &dan, &edit, &as_refs(&reason)).await;
     assert_eq!(saved.status, 303, "{name}: {}", saved.text);
     let stored = convention_of(&app, &id).await;
@@ -1397,31 +1419,14 @@ async fn a_visa_or_a_signature_posted_in_pages_by_who_may_give_neither_is_refuse
     let name = app.backend;
     let coordinateur = "coord@ac-creteil.fr";
     add_person(&mut app, coordinateur, Role::Coordinateur, Some("academie:24")).await;
-    let client = |email: &str| app.client(app.token(email));
-    let body = crate::common::fixtures::with_signatories(json!({
-        "model": "tripartite-premier-degre",
-        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
-        "start_date": "2026-09-01"
-    }));
-    let id = client(DAN).post("/api/v1/conventions").json(&body).send().await.body["id"].as_str().unwrap().to_string();
+    let id = doisneau_draft_through_api(&app).await;
     let sessions = [sign_in(&app, coordinateur).await, sign_in(&app, DIRECTEUR).await, sign_in(&app, DAN).await];
     let vitry = sign_in(&app, VITRY).await;
     let [coordinateur, directeur, dan] = &sessions;
     for state in ["draft", "in_signature", "signed"] {
         match state {
-            "in_signature" => {
-                client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
-            }
-            "signed" => {
-                for who in [DAN, MAIRIE, DIRECTEUR] {
-                    let signed = client(who)
-                        .post(format!("/api/v1/conventions/{id}/sign"))
-                        .json(&crate::common::fixtures::by_delegation(json!({})))
-                        .send()
-                        .await;
-                    assert_eq!(signed.status, 200, "{name}: {}", signed.text);
-                }
-            }
+            "in_signature" => submit_through_api(&app, &id).await,
+            "signed" => sign_through_api(&app, &id, &[DAN, MAIRIE, DIRECTEUR]).await,
             _ => {}
         }
         let app = &app;
@@ -1454,15 +1459,8 @@ async fn bipartite_in_force(app: &TestApp) -> String {
     }));
     let conv = client(DAN).post("/api/v1/conventions").json(&body).send().await;
     let id = conv.body["id"].as_str().unwrap().to_string();
-    client(DAN).post(format!("/api/v1/conventions/{id}/submit")).json(&json!({})).send().await;
-    for who in [DAN, MAIRIE] {
-        let signed = client(who)
-            .post(format!("/api/v1/conventions/{id}/sign"))
-            .json(&crate::common::fixtures::by_delegation(json!({})))
-            .send()
-            .await;
-        assert_eq!(signed.status, 200, "{}", signed.text);
-    }
+    submit_through_api(app, &id).await;
+    sign_through_api(app, &id, &[DAN, MAIRIE]).await;
     id
 }
 

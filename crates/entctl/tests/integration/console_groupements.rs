@@ -9,7 +9,7 @@
 
 use crate::common;
 use crate::console::{self, key_of, person, sign_in};
-use crate::groupements::registry_counts;
+use crate::groupements::{communes_having_schools, registry_counts, val_de_marne_syndicat, Degree};
 
 use common::fixtures::{luhn, new_org};
 use common::{t0, Resp, TestApp, TestDb};
@@ -33,27 +33,11 @@ pub(crate) async fn scene(store: &Store) -> Scene {
     let mut tx = store.begin_write().await.unwrap();
     sqlx::query("UPDATE orgs SET pupils = 120 WHERE kind = 'etablissement'").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
-    let coordinator = new_org(
-        store,
-        OrgKind::SyndicatMixte,
-        "Syndicat mixte numérique du Val-de-Marne",
-        &luhn("25940001"),
-        Some("94"),
-    )
-    .await;
+    let coordinator = val_de_marne_syndicat(store).await;
     person(store, COORD, Role::Coordinateur, Some(&coordinator.id)).await;
-    let codes: Vec<String> = sqlx::query_scalar(
-        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
-         e.kind = 'etablissement' AND e.degree = '1D' AND e.commune_code = c.code) ORDER BY c.code LIMIT 3",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    let mut communes = Vec::new();
-    for (code, email) in codes.iter().zip(MAIRIES) {
-        let org = entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap();
+    let communes = communes_having_schools(store, Degree::First, 3).await;
+    for (org, email) in communes.iter().zip(MAIRIES) {
         person(store, email, Role::Collectivite, Some(&org.id)).await;
-        communes.push(org);
     }
     Scene { coordinator, communes }
 }

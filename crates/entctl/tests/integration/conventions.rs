@@ -923,14 +923,7 @@ async fn a_convention_with_other_rgpd_roles_on_a_covered_ecole_is_refused_unless
     db: crate::common::TestDb,
 ) {
     let models = joint_controller_model();
-    let c = setup(db).await;
-    let app = TestApp::over(&c.db.store)
-        .clock(c.clock.clone())
-        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
-        .build()
-        .await;
-    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
-    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let c = over_models(setup(db).await, &models).await;
     let tri = submitted(&c).await;
     for who in [&c.directeur, &c.mairie, &c.dan] {
         assert_eq!(c.post(who, &tri, "sign", json!({})).await.0, StatusCode::OK);

@@ -13,15 +13,15 @@ pub(crate) async fn store_before(url: &str, backend: Backend, version: i64) -> (
     let store = Store::connect(url, Some(2)).await.unwrap();
     migrate_before(&store, backend, version).await;
     let t = "2026-01-05T10:00:00.000000Z";
-    sqlx::query(
-        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
-         VALUES ('o1', 'commune', '94001', 'Ablon', 'ablon', 'h', $1, $1)",
-    )
-    .bind(t)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    insert_commune(&store, ("o1", "94001", "Ablon"), t).await;
     (store, t)
+}
+
+/// Writes the commune `(id, code, name)` as of `t`, with the columns of the earliest schemas.
+async fn insert_commune(store: &Store, (id, code, name): (&str, &str, &str), t: &str) {
+    let sql = "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
+               VALUES ($1, 'commune', $2, $3, $4, 'h', $5, $5)";
+    common::execute(store, sql, &[id, code, name, &name.to_lowercase(), t]).await;
 }
 
 /// Migrates up to (not including) the counters migration, writes references the old way,
@@ -87,14 +87,7 @@ async fn rgpd_references_carry_on_per_controller(url: &str, backend: Backend) {
     .await;
     let (per_controller, previous) = migration_and_previous("_rgpd_references_per_controller.sql");
     migrate_through(&store, backend, previous).await;
-    sqlx::query(
-        "INSERT INTO orgs (id, kind, code, name, sort_name, content_hash, created_at, updated_at) \
-         VALUES ('o2', 'commune', '94002', 'Arcueil', 'arcueil', 'h', $1, $1)",
-    )
-    .bind(t)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    insert_commune(&store, ("o2", "94002", "Arcueil"), t).await;
     let mut tx = store.pool().begin().await.unwrap();
     let global = counters::next_reference(&mut tx, "VIOL", 2026).await.unwrap();
     tx.commit().await.unwrap();

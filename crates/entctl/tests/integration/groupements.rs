@@ -55,30 +55,46 @@ async fn world(db: &common::TestDb) -> World {
     }
     tx.commit().await.unwrap();
 
-    let coordinator = new_org(
-        &store,
-        OrgKind::SyndicatMixte,
-        "Syndicat mixte numérique du Val-de-Marne",
-        &luhn("25940001"),
-        Some("94"),
-    )
-    .await;
+    let coordinator = val_de_marne_syndicat(&store).await;
     let coord = app.client(&token_for(&store, "coord@sm94.fr", Role::Coordinateur, Some(&coordinator.id)).await);
-    let codes: Vec<String> = sqlx::query_scalar(
-        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
-         e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 27",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
     let mut communes = Vec::new();
-    for code in &codes {
-        let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
-        let token = token_for(&store, &format!("mairie{code}@test.fr"), Role::Collectivite, Some(&org.id)).await;
+    for org in communes_having_schools(&store, Degree::Any, 27).await {
+        let token = token_for(&store, &format!("mairie{}@test.fr", org.code), Role::Collectivite, Some(&org.id)).await;
         communes.push((org, app.client(&token)));
     }
     let (outsider_commune, outsider) = communes.pop().unwrap();
     World { app, store, coordinator, coord, communes, outsider, outsider_commune }
+}
+
+/// The syndicat mixte of the Val-de-Marne that coordinates the groupements of the tests.
+pub(crate) async fn val_de_marne_syndicat(store: &Store) -> Org {
+    let name = "Syndicat mixte numérique du Val-de-Marne";
+    new_org(store, OrgKind::SyndicatMixte, name, &luhn("25940001"), Some("94")).await
+}
+
+/// Which établissements make a commune one [`communes_having_schools`].
+#[derive(Clone, Copy)]
+pub(crate) enum Degree {
+    Any,
+    First,
+}
+
+/// The first `limit` communes of the sample, by code, having an établissement (of the first
+/// degree if `degree` says so).
+pub(crate) async fn communes_having_schools(store: &Store, degree: Degree, limit: u32) -> Vec<Org> {
+    let degree = match degree {
+        Degree::Any => "",
+        Degree::First => "e.degree = '1D' AND ",
+    };
+    let sql = format!(
+        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
+         e.kind = 'etablissement' AND {degree}e.commune_code = c.code) ORDER BY c.code LIMIT {limit}"
+    );
+    let mut communes = Vec::new();
+    for code in common::texts(store, &sql, &[]).await {
+        communes.push(entcp::registry::resolve_org(store, &format!("commune:{code}")).await.unwrap());
+    }
+    communes
 }
 
 async fn send(req: Req<'_>) -> (u16, Value) {
@@ -1779,8 +1795,15 @@ async fn the_convention_constitutive_starts_at_its_submission_and_lasts_as_long_
 /// then or on `start` when given (later): the ids of the groupement and of the convention.
 async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (String, String) {
     let id = created_minimal_groupement(w, "signed_groupement").await;
-    let client = &w.communes[0].1;
     let conv_id = first_commune_accepted(w, &id).await;
+    sign_constitutive(w, app, &conv_id, start, &[0]).await;
+    (id, conv_id)
+}
+
+/// Names the signatories of the convention constitutive `conv_id` (and its start, when given),
+/// submits it and has it signed by the coordinator and `w`'s communes `members` (by index), on the
+/// day of `app`'s clock.
+async fn sign_constitutive(w: &World, app: &TestApp, conv_id: &str, start: Option<&str>, members: &[usize]) {
     let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
     let coord = w.coord.to(app);
     let (_, conv) = send(coord.get(conv_url(""))).await;
@@ -1795,12 +1818,12 @@ async fn signed_groupement(w: &World, app: &TestApp, start: Option<&str>) -> (St
     assert_eq!(status, 200, "{conv}");
     let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
     assert_eq!(status, 200, "{submitted}");
-    for signer in [&coord, &client.to(app)] {
+    let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
+    for signer in signers {
         let (status, body) =
             send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
         assert_eq!(status, 200, "{body}");
     }
-    (id, conv_id)
 }
 
 /// The world and an app over its store whose clock reads 15 October 2026, the day the tests sign
@@ -2027,9 +2050,8 @@ async fn accepted(coord: &Client, id: &str, communes: &[(Org, Client)]) -> Vec<S
 // keeps the other member only.
 backend_test!(an_accepted_member_withdraws_from_the_draft_convention_constitutive);
 async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let conv_id = g["convention_id"].as_str().unwrap().to_string();
@@ -2086,9 +2108,8 @@ async fn every_date_of_a_groupement_lies_between_2000_and_2099_and_is_refused_on
 // still learns the state.
 backend_test!(a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state);
 async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its_state(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     accepted(&w.coord, &id, &w.communes[..1]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
@@ -2116,9 +2137,8 @@ async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its
 // terms the groupement sets are edited on the groupement, by no one through the convention.
 backend_test!(a_member_writes_only_its_own_signatory_on_the_convention_constitutive);
 async fn a_member_writes_only_its_own_signatory_on_the_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     accepted(&w.coord, &id, &w.communes[..2]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
@@ -2824,9 +2844,8 @@ async fn sorted_member_parties(coord: &Client, conv_id: &str) -> Vec<String> {
 // new one naming it alone.
 backend_test!(the_last_member_leaving_ends_the_draft_convention_constitutive);
 async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let url = api(&format!("/groupements/{id}"));
     let (_, g) = send(w.coord.get(&url)).await;
@@ -2864,9 +2883,8 @@ async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crat
 // convention's version).
 backend_test!(concurrent_membership_changes_leave_the_convention_with_the_accepted_members);
 async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_members(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let conv_id = g["convention_id"].as_str().unwrap().to_string();
@@ -2910,17 +2928,13 @@ async fn stored_link(store: &Store, id: &str) -> Option<String> {
 // withdrawal ends the draft and leaves the groupement linking no convention.
 backend_test!(the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all);
 async fn the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_at_all(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
 
-    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NULL").await;
-    let (status, failed) = send(withdraw()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupements").await;
+    fails_while_updating(&w, "groupements", "NEW.convention_id IS NULL", withdraw(), name).await;
     let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
     assert_eq!(conv["status"], "draft", "{name}: not ended without its unlinking: {conv}");
     assert_eq!(stored_link(&w.store, &id).await.as_deref(), Some(conv_id.as_str()), "{name}");
@@ -2939,9 +2953,8 @@ async fn the_last_member_leaving_ends_the_draft_and_unlinks_it_together_or_not_a
 // ever, « attendez sa prise d'effet »), and the member the crash left accepted still withdraws.
 backend_test!(a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again);
 async fn a_groupement_still_linking_the_draft_its_last_member_ended_accepts_again(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let ended = "UPDATE conventions SET status = 'terminated', termination_reason = 'dernier membre retiré', \
@@ -3004,6 +3017,15 @@ async fn membership_changes_of_more_groupements_than_pooled_connections_all_succ
     small.close().await;
 }
 
+/// Sends `req` while each `UPDATE` of `table` where `when` holds fails (as a crash there would):
+/// the answer is a server error; the fault is lifted.
+async fn fails_while_updating(w: &World, table: &str, when: &str, req: Req<'_>, name: &str) {
+    common::inject_fault(&w.store, table, "UPDATE", when).await;
+    let (status, failed) = send(req).await;
+    assert!(status >= 500, "{name}: {status} {failed}");
+    common::lift_fault(&w.store, table).await;
+}
+
 /// How many conventions of the groupements' model the database holds.
 async fn constitutive_conventions(store: &Store) -> i64 {
     common::count(store, "SELECT COUNT(*) FROM conventions WHERE model_id = 'groupement-de-commandes'", &[]).await
@@ -3029,17 +3051,13 @@ async fn application_status(coord: &Client, id: &str, app_id: &str) -> String {
 // one convention, linked.
 backend_test!(a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind);
 async fn a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behind(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let app = apply(&w.communes[0], &id, "2026-DCM-001").await;
     let app_id = app["id"].as_str().unwrap();
     let accept = || w.coord.post(api(&format!("/groupements/{id}/applications/{app_id}/accept")));
 
-    common::inject_fault(&w.store, "groupements", "UPDATE", "NEW.convention_id IS NOT NULL").await;
-    let (status, failed) = send(accept()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupements").await;
+    fails_while_updating(&w, "groupements", "NEW.convention_id IS NOT NULL", accept(), name).await;
     assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention left unlinked");
     assert_eq!(stored_link(&w.store, &id).await, None, "{name}");
     assert_eq!(application_status(&w.coord, &id, app_id).await, "applied", "{name}");
@@ -3060,19 +3078,15 @@ async fn a_failure_linking_the_new_convention_constitutive_leaves_no_draft_behin
 // convention.
 backend_test!(a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision);
 async fn a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_decision(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
     let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
     let acceptances = api(&format!("/groupements/{id}/acceptances"));
     let both = json!({ "applications": [first, second] });
 
     let when = format!("NEW.id = '{second}' AND NEW.status = 'accepted'");
-    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
-    let (status, failed) = send(w.coord.post(&acceptances).json(&both)).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupement_members").await;
+    fails_while_updating(&w, "groupement_members", &when, w.coord.post(&acceptances).json(&both), name).await;
     assert_eq!(constitutive_conventions(&w.store).await, 0, "{name}: no convention");
     assert_eq!(stored_link(&w.store, &id).await, None, "{name}: no link");
     for app_id in [&first, &second] {
@@ -3098,9 +3112,8 @@ async fn a_failed_decision_leaves_neither_the_convention_nor_its_link_nor_any_de
 // second one; a draft naming another reference is left as it is.
 backend_test!(the_next_acceptance_adopts_the_draft_a_crash_left_unlinked);
 async fn the_next_acceptance_adopts_the_draft_a_crash_left_unlinked(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let reference = g["reference"].as_str().unwrap();
     let draft = |title: String| {
@@ -3153,9 +3166,8 @@ async fn refused_together(w: &World, id: &str, app_ids: &[&str]) -> Result<(), e
 // (the first used to be refused, and told, alone); refused again, both are.
 backend_test!(a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision);
 async fn a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decision(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let first = apply(&w.communes[0], &id, "2026-DCM-001").await["id"].as_str().unwrap().to_string();
     let second = apply(&w.communes[1], &id, "2026-DCM-002").await["id"].as_str().unwrap().to_string();
 
@@ -3183,9 +3195,8 @@ async fn a_failed_refusal_in_a_batch_leaves_every_application_awaiting_its_decis
 // withdrawal goes through and the convention names the other member only.
 backend_test!(a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted);
 async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db: crate::common::TestDb) {
-    let w = world(&db).await;
+    let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
-    let id = created_minimal_groupement(&w, name).await;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
     let conv_id = stored_link(&w.store, &id).await.expect("a convention constitutive");
     let mut both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
@@ -3193,10 +3204,7 @@ async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db
     let withdraw = || w.communes[0].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0])));
 
     let when = format!("NEW.id = '{}' AND NEW.status = 'withdrawn'", ids[0]);
-    common::inject_fault(&w.store, "groupement_members", "UPDATE", &when).await;
-    let (status, failed) = send(withdraw()).await;
-    assert!(status >= 500, "{name}: {status} {failed}");
-    common::lift_fault(&w.store, "groupement_members").await;
+    fails_while_updating(&w, "groupement_members", &when, withdraw(), name).await;
     assert_eq!(sorted_member_parties(&w.coord, &conv_id).await, both, "{name}: still a party");
     assert_eq!(application_status(&w.coord, &id, &ids[0]).await, "accepted", "{name}");
     assert_eq!(queued_notices(&w.store, "withdrawn").await, 0, "{name}: nobody told");
@@ -3315,23 +3323,8 @@ async fn constituted_groupement(w: &World, app: &TestApp, members: &[usize]) -> 
         assert_eq!(send(w.coord.post(accept)).await.0, 200, "{id}");
     }
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().expect("a convention constitutive").to_string();
-    let conv_url = |p: &str| api(&format!("/conventions/{conv_id}{p}"));
-    let coord = w.coord.to(app);
-    let (_, conv) = send(coord.get(conv_url(""))).await;
-    let patch = common::fixtures::groupement_signatories(&conv);
-    let version = conv["version"].as_i64().unwrap();
-    let (status, conv) =
-        send(coord.patch(conv_url("")).header("if-match", format!("\"{version}\"")).json(&patch)).await;
-    assert_eq!(status, 200, "{conv}");
-    let (status, submitted) = send(coord.post(conv_url("/submit")).json(&json!({}))).await;
-    assert_eq!(status, 200, "{submitted}");
-    let signers = std::iter::once(coord).chain(members.iter().map(|i| w.communes[*i].1.to(app)));
-    for signer in signers {
-        let (status, body) =
-            send(signer.post(conv_url("/sign")).json(&crate::common::fixtures::by_delegation(json!({})))).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    let conv_id = g["convention_id"].as_str().expect("a convention constitutive");
+    sign_constitutive(w, app, conv_id, None, members).await;
     id
 }
 
@@ -3565,15 +3558,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
     // recalls that the award left it); the other member's, which funds no kept tenant, does not.
     let notices = common::queued_notices(&w.store, "groupement").await;
     let awarded_to = |i: usize| {
-        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
-        let notice = notices
-            .iter()
-            .find(|n| {
-                n.context["event"] == "awarded"
-                    && n.context["reference"] == g2["reference"]
-                    && n.recipients == [mayor.as_str()]
-            })
-            .expect("the award's notice to the commune");
+        let notice = award_notice_to(&notices, &w, i, Some(&g2["reference"]));
         entcp::notify::mailer::render("groupement", &notice.context).unwrap()
     };
     let (funding, other) = (awarded_to(0), awarded_to(1));
@@ -3582,6 +3567,25 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         assert!(text.contains("garde son éditeur ENT Éditions SAS") && text.contains("ent-des-deux"), "{name}: {text}");
     }
     assert!(!other.text.contains("garde son éditeur") && !other.text.contains("laisse à leur éditeur"), "{name}");
+}
+
+/// Among `notices`, the award's notice to the mayor of `w`'s commune `i` (of the groupement
+/// `reference` when given).
+fn award_notice_to<'a>(
+    notices: &'a [common::QueuedNotice],
+    w: &World,
+    i: usize,
+    reference: Option<&Value>,
+) -> &'a common::QueuedNotice {
+    let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
+    notices
+        .iter()
+        .find(|n| {
+            n.context["event"] == "awarded"
+                && reference.is_none_or(|reference| n.context["reference"] == *reference)
+                && n.recipients == [mayor.as_str()]
+        })
+        .unwrap_or_else(|| panic!("the award's notice to commune {i}"))
 }
 
 /// Runs `groupements-handover` through the API at the clock of `app`, as `admin`: what it says.
@@ -4100,15 +4104,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "suspended").await;
     assert_eq!(vendor_of(&admin, "ent-du-second").await.as_deref(), Some("Autre Éditeur SAS"), "{name}: switched");
     let notices = common::queued_notices(&w.store, "groupement").await;
-    let mayor = format!("mairie{}@test.fr", w.communes[1].0.code);
-    let awarded = notices
-        .iter()
-        .find(|n| {
-            n.context["event"] == "awarded"
-                && n.context["reference"] == g2["reference"]
-                && n.recipients == [mayor.as_str()]
-        })
-        .expect("the award's notice to the second commune");
+    let awarded = award_notice_to(&notices, &w, 1, Some(&g2["reference"]));
     let mail = entcp::notify::mailer::render("groupement", &awarded.context).unwrap();
     let sentence = format!(
         "L'ENT « ent-du-second » {}, suspendu, passe lui aussi à Autre Éditeur SAS : c'est ce titulaire qui le \
@@ -4117,15 +4113,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     );
     assert!(mail.text.contains(&sentence), "{name}: « {sentence} » in {}", mail.text);
     // The first commune funds no suspended tenant: its notice says nothing of one.
-    let first_mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
-    let other = notices
-        .iter()
-        .find(|n| {
-            n.context["event"] == "awarded"
-                && n.context["reference"] == g2["reference"]
-                && n.recipients == [first_mayor.as_str()]
-        })
-        .expect("the award's notice to the first commune");
+    let other = award_notice_to(&notices, &w, 0, Some(&g2["reference"]));
     assert_eq!(other.context["suspended"], json!([]), "{name}");
     let summary: String =
         sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
@@ -4162,6 +4150,21 @@ async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_e
     let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
     assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
     assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+}
+
+/// A [`constituted_groupement`] of `w`'s communes `members`, its consultation launched on the day
+/// of `signing`'s clock and its award notified on 30 November 2026, 46 days after the launch, once
+/// the open call's délais have run: its id and the awarded groupement.
+async fn awarded_on_30_november(w: &World, signing: &TestApp, members: &[usize], name: &str) -> (String, Value) {
+    let id = constituted_groupement(w, signing, members).await;
+    launch_consultation(&w.coord.to(signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (status, g) = send(
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    (id, g)
 }
 
 // An award switches only the tenants still to be served: a member's purged tenant (its data
@@ -4206,15 +4209,7 @@ async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_t
         }
     };
     let before = [events("ent-actif").await, events("ent-archive").await, events("ent-purge").await];
-    let id = constituted_groupement(&w, &signing, &[0, 1, 2]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    // Notified 46 days after the launch, once the open call's délais have run.
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
-    let (status, g) = send(
-        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
-    )
-    .await;
-    assert_eq!(status, 200, "{name}: {g}");
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1, 2], name).await;
 
     let vendor_of = |slug: &'static str| {
         let admin = &admin;
@@ -4262,14 +4257,7 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
         let (status, body) = send(admin.post("/api/v1/tenants").json(&doc)).await;
         assert_eq!(status, 201, "{name}: {body}");
     }
-    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
-    let (status, g) = send(
-        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
-    )
-    .await;
-    assert_eq!(status, 200, "{name}: {g}");
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1], name).await;
     let warnings = g["award"]["warnings"].as_array().cloned().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{name}: only the tenant with the option: {g}");
     assert_eq!(
@@ -4288,11 +4276,7 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
 
     let notices = common::queued_notices(&w.store, "groupement").await;
     let awarded_to = |i: usize| {
-        let mayor = format!("mairie{}@test.fr", w.communes[i].0.code);
-        let notice = notices
-            .iter()
-            .find(|n| n.context["event"] == "awarded" && n.recipients == [mayor.as_str()])
-            .expect("the award's notice to the commune");
+        let notice = award_notice_to(&notices, &w, i, None);
         entcp::notify::mailer::render("groupement", &notice.context).unwrap()
     };
     let first = awarded_to(0);

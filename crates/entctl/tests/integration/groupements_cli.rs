@@ -6,6 +6,7 @@
 //! functions refuse the same actors when called directly (the guard's backstop).
 
 use crate::common;
+use crate::groupements::{communes_having_schools, val_de_marne_syndicat, Degree};
 
 use common::fixtures::{luhn, new_org};
 use common::{admin, t0, token_for};
@@ -45,28 +46,13 @@ struct World {
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
     common::import_sample(&store).await;
-    let coordinator = new_org(
-        &store,
-        OrgKind::SyndicatMixte,
-        "Syndicat mixte numérique du Val-de-Marne",
-        &luhn("25940001"),
-        Some("94"),
-    )
-    .await;
+    let coordinator = val_de_marne_syndicat(&store).await;
     let other =
         new_org(&store, OrgKind::SyndicatMixte, "Syndicat mixte des Yvelines", &luhn("25780001"), Some("78")).await;
-    let codes: Vec<String> = sqlx::query_scalar(
-        "SELECT c.code FROM orgs c WHERE c.kind = 'commune' AND EXISTS (SELECT 1 FROM orgs e WHERE \
-         e.kind = 'etablissement' AND e.commune_code = c.code) ORDER BY c.code LIMIT 3",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    let (mut communes, mut tokens) = (Vec::new(), std::collections::HashMap::new());
-    for code in &codes {
-        let org = entcp::registry::resolve_org(&store, &format!("commune:{code}")).await.unwrap();
-        tokens.insert(mairie(&org), token_for(&store, &mairie(&org), Role::Collectivite, Some(&org.id)).await);
-        communes.push(org);
+    let communes = communes_having_schools(&store, Degree::Any, 3).await;
+    let mut tokens = std::collections::HashMap::new();
+    for org in &communes {
+        tokens.insert(mairie(org), token_for(&store, &mairie(org), Role::Collectivite, Some(&org.id)).await);
     }
     let school = common::texts(&store, "SELECT id FROM orgs WHERE kind = 'etablissement' ORDER BY id LIMIT 1", &[])
         .await

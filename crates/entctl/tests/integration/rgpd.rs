@@ -954,13 +954,10 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     let d = demo(db).await;
     let name = d.db.name;
     // The controller of Fresnes' écoles, as the commune's Art. 30(2) register names it.
-    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
-    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
+    let controller = controller_of(&d, "commune:94034").await;
     let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     assert_eq!(s, StatusCode::OK, "{register}");
-    let entry = |service: &str| {
-        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == service).cloned().expect(service)
-    };
+    let entry = |service: &str| register_entry(&register, service);
     let messagerie = entry("messagerie");
     assert_eq!(messagerie["dpia"]["required"], true, "{name}: {}", messagerie["dpia"]);
     let reasons: Vec<&str> =
@@ -1361,6 +1358,33 @@ async fn a_private_ecole_of_the_commune_is_not_in_the_dsden_register(db: crate::
     assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
 }
 
+/// The controller of the écoles of the commune `key`, as the commune's Art. 30(2) register names
+/// it: its id.
+async fn controller_of(d: &Demo, key: &str) -> String {
+    let (_, commune) = call(d.admin.get(d.url(&format!("/registers/{key}")))).await;
+    commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string()
+}
+
+/// The entry of `service` in the register `register`.
+fn register_entry(register: &Value, service: &str) -> Value {
+    register["entries"].as_array().unwrap().iter().find(|e| e["service"] == service).cloned().expect(service)
+}
+
+/// Declares `accounts` on the convention of the commune of Vitry-sur-Seine (94081): its id.
+async fn vitry_convention_declares(store: &entcp::store::Store, accounts: i64) -> String {
+    let (id, params): (String, String) = sqlx::query_as(
+        "SELECT c.id, c.parameters FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
+         JOIN orgs o ON o.id = p.org_id WHERE o.kind = 'commune' AND o.code = '94081'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let mut params: Value = serde_json::from_str(&params).unwrap();
+    params["accounts"] = json!(accounts);
+    common::execute(store, "UPDATE conventions SET parameters = $1 WHERE id = $2", &[&params.to_string(), &id]).await;
+    id
+}
+
 backend_test!(a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant);
 /// The `accounts` of a commune's bipartite convention is the total for all its écoles: two
 /// tenants of two of them make 4 000 comptes in the register, not 8 000, and no « grande
@@ -1370,21 +1394,7 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
 ) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
-    let (id, params): (String, String) = sqlx::query_as(
-        "SELECT c.id, c.parameters FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
-         JOIN orgs o ON o.id = p.org_id WHERE o.kind = 'commune' AND o.code = '94081'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    let mut params: Value = serde_json::from_str(&params).unwrap();
-    params["accounts"] = json!(4000);
-    sqlx::query("UPDATE conventions SET parameters = $1 WHERE id = $2")
-        .bind(params.to_string())
-        .bind(&id)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    let id = vitry_convention_declares(&store, 4000).await;
     // A second école of the convention gets its own ENT, without a capacity of its own.
     let ecole: String = sqlx::query_scalar(
         "SELECT o.code FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
@@ -1403,12 +1413,10 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
     entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     provision(&d, "vitry-seconde-ecole").await;
 
-    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94081"))).await;
-    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
+    let controller = controller_of(&d, "commune:94081").await;
     let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     assert_eq!(s, StatusCode::OK, "{register}");
-    let portail =
-        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail");
+    let portail = register_entry(&register, "portail");
     assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
     assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
 }
@@ -1422,21 +1430,9 @@ backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verd
 async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(db: crate::common::TestDb) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
-    let (id, params): (String, String) = sqlx::query_as(
-        "SELECT c.id, c.parameters FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
-         JOIN orgs o ON o.id = p.org_id WHERE o.kind = 'commune' AND o.code = '94081'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    let mut params: Value = serde_json::from_str(&params).unwrap();
-    params["accounts"] = json!(4000);
-    common::execute(&store, "UPDATE conventions SET parameters = $1 WHERE id = $2", &[&params.to_string(), &id]).await;
-    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94081"))).await;
-    let controller = commune["processor_entries"][0]["controller"]["id"].as_str().expect("a controller").to_string();
-    let portail = |register: &Value| {
-        register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail")
-    };
+    vitry_convention_declares(&store, 4000).await;
+    let controller = controller_of(&d, "commune:94081").await;
+    let portail = |register: &Value| register_entry(register, "portail");
     let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     let ecoles: Vec<String> = portail(&register)["establishments"]
         .as_array()

@@ -88,21 +88,30 @@ pub(crate) fn doc(slug: &str, organisation: &str, hostname: &str) -> Value {
     })
 }
 
+/// The tenant `body` requested by the mairie of Fresnes, the Doisneau convention signed to come
+/// into force on 4 January 2027, then the tenant's provisioning asked by the DAN and refused
+/// (409): the convention and the refusal.
+async fn gate_refused_ahead_of_doisneau(db: &common::TestDb, body: Value) -> (Value, Value) {
+    let (_app, [dan, mairie, directeur, _]) = fresnes(db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let id = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2027-01-04").await;
+    let (_, conv) = call(dan.get(url(&format!("/conventions/{id}")))).await;
+    let transition = url(&format!("/tenants/{}/transition", body["metadata"]["name"].as_str().unwrap()));
+    let (s, refused) = call(dan.post(transition).json(&json!({ "to": "provisioning" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    (conv, refused)
+}
+
 // A convention signed for a later first day does not open the gate, and the refusal says when
 // it will (the refusal used to tell the DAN to sign a convention already signed).
 backend_test!(a_gate_refused_before_a_signed_convention_comes_into_force_names_it_and_its_first_day);
 async fn a_gate_refused_before_a_signed_convention_comes_into_force_names_it_and_its_first_day(
     db: crate::common::TestDb,
 ) {
-    let (_app, [dan, mairie, directeur, _]) = fresnes(&db).await;
-    let url = |p: &str| format!("/api/v1{p}");
-    let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
-    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
-    let id = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2027-01-04").await;
-    let (_, conv) = call(dan.get(url(&format!("/conventions/{id}")))).await;
-    let (s, refused) =
-        call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
-    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    let (conv, refused) =
+        gate_refused_ahead_of_doisneau(&db, doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr"))
+            .await;
     let detail = refused["detail"].as_str().unwrap();
     let said = format!(
         "La convention {} est signée : elle entre en vigueur le 4 janvier 2027",
@@ -119,15 +128,9 @@ backend_test!(a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_c
 async fn a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_covering_one_school_cannot_keep(
     db: crate::common::TestDb,
 ) {
-    let (_app, [dan, mairie, directeur, _]) = fresnes(&db).await;
-    let url = |p: &str| format!("/api/v1{p}");
-    let body = doc("ecoles-fresnes", "commune:94034", "ecoles.ent.fresnes.example.fr");
-    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
-    let id = signed_doisneau_convention_from(&dan, &mairie, &directeur, "2027-01-04").await;
-    let (_, conv) = call(dan.get(url(&format!("/conventions/{id}")))).await;
-    let (s, refused) =
-        call(dan.post(url("/tenants/ecoles-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
-    assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+    let (conv, refused) =
+        gate_refused_ahead_of_doisneau(&db, doc("ecoles-fresnes", "commune:94034", "ecoles.ent.fresnes.example.fr"))
+            .await;
     let detail = refused["detail"].as_str().unwrap();
     let uncovered = refused["uncovered"].as_array().unwrap().len();
     assert!(uncovered > 1, "{}: {refused}", db.name);
