@@ -1053,6 +1053,11 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
     }))
 }
 
+/// How an ENT is prepared before its conventions come into force (for the first day of school):
+/// an administrator's override, with its reason kept in the tenant's history and the audit.
+const EARLIER: &str = " ; pour le préparer plus tôt, un administrateur peut passer outre en indiquant un motif \
+    (override_reason), conservé dans l'historique et le journal d'audit";
+
 /// What a refusal says of the conventions signed ahead (`conventions`) that cover `covered` of
 /// the `uncovered` schools: the day deployment becomes possible only when they cover them all.
 fn ahead_said(conventions: &[(String, String)], covered: usize, uncovered: usize) -> String {
@@ -1063,14 +1068,14 @@ fn ahead_said(conventions: &[(String, String)], covered: usize, uncovered: usize
         [] => String::new(),
         [(reference, start)] if covered >= uncovered => format!(
             ". La convention {reference} est signée : elle entre en vigueur le {}, le déploiement sera \
-             possible à partir de ce jour",
+             possible à partir de ce jour{EARLIER}",
             french_date(start)
         ),
         _ if covered >= uncovered => {
             let last = conventions.iter().map(|(_, start)| start.as_str()).max().unwrap_or_default();
             format!(
                 ". Les conventions {} sont signées : le déploiement sera possible à partir du {}, quand elles seront \
-                 toutes en vigueur",
+                 toutes en vigueur{EARLIER}",
                 said().join(", "),
                 french_date(last)
             )
