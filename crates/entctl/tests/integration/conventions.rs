@@ -4274,6 +4274,83 @@ async fn a_cost_split_warning_names_only_a_convention_its_reader_sees(db: crate:
     }
 }
 
+/// A 409 refusing `detail_has`, naming the convention `reference` (in its detail and
+/// `conflicting_convention`) only when `named`.
+fn assert_opposes(name: &str, (status, problem): (StatusCode, Value), detail_has: &str, reference: &str, named: bool) {
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(detail_has), "{name}: {problem}");
+    assert_eq!(detail.contains(reference), named, "{name}: {problem}");
+    assert_eq!(problem.to_string().contains(reference), named, "{name}: {problem}");
+    match named {
+        true => assert_eq!(problem["conflicting_convention"], reference, "{name}: {problem}"),
+        false => assert!(detail.contains("que vous ne consultez pas"), "{name}: {problem}"),
+    }
+}
+
+// A refusal names the convention it opposes only to whom reads it, as the cost-split warnings
+// do: a tripartite of the DSDEN (drafted by an administrator, in signature) opposes the
+// académie's DAN, who is no party to it, without its reference, and the commune, party to it,
+// with it; for other RGPD roles as for the same model.
+backend_test!(an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it);
+async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = setup(db).await;
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
+    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let name = c.db.name;
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let reference = tri["reference"].as_str().unwrap().to_string();
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+
+    let conjointe = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-10-01"
+    }));
+    let same_model = tripartite("2026-10-01");
+    for (body, says) in [(&conjointe, "rôles au sens du RGPD"), (&same_model, "du même modèle")] {
+        let refused = call(c.dan.post(c.url("")).json(body)).await;
+        assert_opposes(name, refused, says, &reference, false);
+        let refused = call(c.mairie.post(c.url("")).json(body)).await;
+        assert_opposes(name, refused, says, &reference, true);
+    }
+}
+
+// The refusal of a successor leaving écoles of a tacitly renewed convention out names it only
+// to whom reads it: the DSDEN's bipartite with the commune, in force, to the commune and not to
+// the académie's DAN.
+backend_test!(a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it);
+async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    assert!(old["schools"].as_array().unwrap().len() > 1, "{name}: {old}");
+    let reference = old["reference"].as_str().unwrap().to_string();
+    // Signed by its parties (outside this test's subject): in force.
+    let id = old["id"].as_str().unwrap();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[id]).await;
+
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let one_ecole = tripartite("2029-09-01");
+    assert_opposes(name, call(c.dan.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, false);
+    assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
+}
+
 // H2 (continued). A délégation ends with the office of whom gave it: Karim signed for M. Jean
 // Dupont, maire, under an arrêté of March; once a convention names Mme Hélène Roy as maire, that
 // arrêté is refused (it is not after the last day the platform knew M. Dupont as maire), and one
