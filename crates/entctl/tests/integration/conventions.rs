@@ -4351,6 +4351,30 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
 }
 
+// A convention is drafted by its parties' own roles: the académie's DAN, though the registry
+// places the DSDEN in its scope, does not draft a convention whose académie party is the DSDEN
+// (403), and the refusal says which role at which organisation is needed; the DSDEN's DAN does.
+backend_test!(the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the_dsden);
+async fn the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the_dsden(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut body = tripartite("2026-09-01");
+    body["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, problem) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(
+            "Votre rôle DAN à l'Académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
+                         Val-de-Marne est partie : il faut le rôle DAN à la DSDEN du Val-de-Marne elle-même"
+        ),
+        "{name}: {problem}"
+    );
+    let dsden_dan = person(&c, "dan@dsden94.fr", "Agent DSDEN", Role::Dan, "dsden:94").await;
+    let (status, created) = call(dsden_dan.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {created}");
+}
+
 // H2 (continued). A délégation ends with the office of whom gave it: Karim signed for M. Jean
 // Dupont, maire, under an arrêté of March; once a convention names Mme Hélène Roy as maire, that
 // arrêté is refused (it is not after the last day the platform knew M. Dupont as maire), and one

@@ -16,7 +16,7 @@ use crate::conventions::{
 use chrono::{Datelike, Days, NaiveDate};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
@@ -293,8 +293,36 @@ async fn resolve_parties(
         }
     }
     named.extend(parties_before.iter().cloned());
-    require_party_member(naming.actor, model, &named)?;
+    if let Err(mut refused) = require_party_member(naming.actor, model, &named) {
+        if let Some(needed) = dsden_role_needed(naming, &parties).await? {
+            refused.detail = format!("{}. {needed}", refused.detail);
+        }
+        return Err(refused);
+    }
     Ok(parties)
+}
+
+/// For a DAN of an académie refused a convention whose académie party is one of its DSDEN:
+/// which role at which organisation is needed. The registry places the DSDEN in the académie's
+/// scope (its DAN reads it), but a convention is written, signed and read by its parties' own
+/// roles (`Convention::is_seen_by`): the DSDEN is the IA-DASEN's, who signs for it, and a
+/// convention drafted by the académie's DAN in its name would be one its drafter could not open.
+async fn dsden_role_needed(naming: &Naming<'_>, parties: &[(String, Org)]) -> Result<Option<String>, Problem> {
+    let dans = naming.actor.bindings.iter().filter(|b| b.role == Role::Dan).filter_map(|b| b.org.as_ref());
+    for academie in dans.filter(|o| o.kind == OrgKind::Academie) {
+        for (_, dsden) in parties.iter().filter(|(_, o)| o.kind == OrgKind::Dsden) {
+            if in_org_scope(naming.store, academie, dsden).await? {
+                let (academie, dsden) =
+                    (naming::of_org(academie.kind, &academie.name), naming::of_org(dsden.kind, &dsden.name));
+                return Ok(Some(format!(
+                    "Votre rôle DAN à {} ne s'étend pas aux conventions dont {} est partie : il faut le rôle DAN à {} \
+                     elle-même, ou nommer {} comme partie académique",
+                    academie.article, dsden.article, dsden.article, academie.article,
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The parameters of `model` given, checked; `start` is the `start_date` parameter, `None`
