@@ -4418,6 +4418,33 @@ async fn a_delegation_given_before_the_representative_changed_is_refused(db: cra
     assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
 }
 
+// Who gave a délégation is recorded by the platform (the representative the document names): a
+// `delegator` sent naming someone else is refused (422 on `delegation.delegator`, nothing
+// signed), not silently replaced; one naming the same person is accepted.
+backend_test!(a_delegator_sent_other_than_the_representative_named_is_refused);
+async fn a_delegator_sent_other_than_the_representative_named_is_refused(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    let sign = |body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let mut given = karims_delegation("2026-03-03");
+    given["delegator"] = json!("Mme Hélène Roy");
+    let (status, problem) = sign(json!({ "delegation": given })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation.delegator", "{name}: {problem}");
+    assert!(problem.to_string().contains("M. Jean Dupont"), "{name}: {problem}");
+    assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing signed");
+
+    given["delegator"] = json!("DUPONT Jean");
+    let (status, signed) = sign(json!({ "delegation": given })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
+}
+
 // --- Edition 5 (review of the convention documents: M2, M7, L2, L8, L9, L12) ---
 
 // M2, M7, L9, L12. From edition 5 the text shows the directory's names as French typography
