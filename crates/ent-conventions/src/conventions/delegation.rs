@@ -233,13 +233,15 @@ struct Named {
 /// The persons the platform knew as `org_id`'s representative, each with the last day (in
 /// France) it knew them as such: named in their own name (not by délégation) by a convention
 /// submitted for signature, from its submission to its last signature for the organisation.
+/// A convention refused back to draft does not count (its naming was not accepted: a refusal is
+/// how a party says its representative changed); submitted again, it counts from then.
 /// The platform does not know when a representative takes office: only when a convention said so.
 async fn known_representatives(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<(String, NaiveDate)>, Problem> {
     let rows: Vec<Named> = sqlx::query_as(
         "SELECT p.signatory, c.submitted_at, (SELECT MAX(s.at) FROM convention_steps s WHERE s.convention_id = c.id \
          AND s.org_id = p.org_id AND s.kind = 'signature') AS signed_at \
          FROM convention_parties p JOIN conventions c ON c.id = p.convention_id \
-         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL",
+         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL AND c.status <> 'draft'",
     )
     .bind(org_id)
     .fetch_all(conn)

@@ -4445,6 +4445,31 @@ async fn a_delegator_sent_other_than_the_representative_named_is_refused(db: cra
     assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
 }
 
+// A convention refused back to draft does not tell who the representative was: the commune
+// refuses the convention naming M. Jean Dupont (Mme Hélène Roy is maire), and a délégation of
+// hers dated before that submission is accepted on the convention naming her.
+backend_test!(a_convention_refused_back_to_draft_does_not_date_the_former_representative);
+async fn a_convention_refused_back_to_draft_does_not_date_the_former_representative(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    c.step_ok(&c.mairie, &first, "refuse", json!({ "comment": "Mme Hélène Roy est maire depuis le 20 août" })).await;
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let hers = json!({ "delegation": karims_delegation("2026-08-25") });
+    let (status, signed) = call(karim.post(c.url(&format!("/{second}/sign"))).json(&hers)).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}
+
 // --- Edition 5 (review of the convention documents: M2, M7, L2, L8, L9, L12) ---
 
 // M2, M7, L9, L12. From edition 5 the text shows the directory's names as French typography
