@@ -65,8 +65,9 @@ pub struct Delegation {
     #[schemars(extend("format" = "date"))]
     pub date: String,
     /// Who gave it: the representative the document names, recorded with the signature (set by
-    /// the platform, a value given is replaced); absent when the document names none, and on a
-    /// signature recorded before it was kept.
+    /// the platform: a value given must name that representative, else 422 on
+    /// `delegation.delegator`); absent when the document names none, and on a signature recorded
+    /// before it was kept.
     #[serde(default)]
     pub delegator: Option<String>,
 }
@@ -76,10 +77,13 @@ const MAX_QUALITY: usize = 200;
 const MAX_NUMBER: usize = 50;
 
 impl Delegation {
-    /// The délégation checked (`today`, the day in France): every field given, on one line, the
-    /// date a day up to today; 422 naming each field (`delegation.quality`, …) otherwise.
-    pub fn checked(self, today: NaiveDate) -> Result<Delegation, Problem> {
+    /// The délégation checked (`today`, the day in France) and given by `delegator`, the
+    /// representative the document names: every field given, on one line, the date a day up to
+    /// today, a `delegator` sent naming that representative ([`check_delegator`]); 422 naming
+    /// each field (`delegation.quality`, …) otherwise.
+    pub fn checked(self, today: NaiveDate, delegator: Option<String>) -> Result<Delegation, Problem> {
         let mut checks = Checks::default();
+        check_delegator(self.delegator.as_deref(), delegator.as_deref(), &mut checks);
         let quality = checks.text("delegation.quality", &self.quality, MAX_QUALITY);
         checks.line("delegation.quality", &quality);
         let number = checks.text("delegation.number", &self.number, MAX_NUMBER);
@@ -93,7 +97,7 @@ impl Delegation {
             }
         }
         checks.finish()?;
-        Ok(Delegation { quality, act: self.act, number, date: self.date.trim().to_string(), delegator: None })
+        Ok(Delegation { quality, act: self.act, number, date: self.date.trim().to_string(), delegator })
     }
 
     /// « arrêté n° 2026-114 du 3 mars 2026 ».
@@ -124,6 +128,31 @@ fn delegator(party: &Party) -> String {
     match party.signatory.as_ref().filter(|s| !is_blank(&s.quality)) {
         Some(s) => naming::le(s.quality.trim(), civility_feminine(&s.name).unwrap_or(false)),
         None => naming::of_org(party.org.kind, &party.org.name).article,
+    }
+}
+
+/// Who gave a délégation is the platform's to record (the representative the document names,
+/// `named`): a `sent` value naming another person (or any, where the document names none) is
+/// refused on `delegation.delegator` rather than silently replaced; one naming the same person
+/// ([`name_words`]), or blank, is accepted.
+fn check_delegator(sent: Option<&str>, named: Option<&str>, checks: &mut Checks) {
+    let Some(sent) = sent.filter(|s| !is_blank(s)) else { return };
+    match named {
+        Some(named) if name_words(sent) == name_words(named) => {}
+        Some(named) => checks.fail(
+            "delegation.delegator",
+            format!(
+                "la délégation est donnée par le représentant que la convention désigne, {} : la plateforme \
+                 l'inscrit d'elle-même ; « {} » ne peut y être indiqué (laissez ce champ vide)",
+                named.trim(),
+                sent.trim()
+            ),
+        ),
+        None => checks.fail(
+            "delegation.delegator",
+            "la convention ne désigne pas de représentant pour cette partie : qui a donné la délégation n'est pas \
+             inscrit (laissez ce champ vide)",
+        ),
     }
 }
 
@@ -170,7 +199,7 @@ pub fn required(
         (Some(named), _) if is_representative(signer, named) => Ok(None),
         (_, Some(given)) => {
             let delegator = named.map(|n| n.name.trim().to_string());
-            given.checked(today).map(|checked| Some(Delegation { delegator, ..checked }))
+            given.checked(today, delegator).map(Some)
         }
         (None, None) => Ok(None),
         (Some(named), None) => {
@@ -204,13 +233,15 @@ struct Named {
 /// The persons the platform knew as `org_id`'s representative, each with the last day (in
 /// France) it knew them as such: named in their own name (not by délégation) by a convention
 /// submitted for signature, from its submission to its last signature for the organisation.
+/// A convention refused back to draft does not count (its naming was not accepted: a refusal is
+/// how a party says its representative changed); submitted again, it counts from then.
 /// The platform does not know when a representative takes office: only when a convention said so.
 async fn known_representatives(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<(String, NaiveDate)>, Problem> {
     let rows: Vec<Named> = sqlx::query_as(
         "SELECT p.signatory, c.submitted_at, (SELECT MAX(s.at) FROM convention_steps s WHERE s.convention_id = c.id \
          AND s.org_id = p.org_id AND s.kind = 'signature') AS signed_at \
          FROM convention_parties p JOIN conventions c ON c.id = p.convention_id \
-         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL",
+         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL AND c.status <> 'draft'",
     )
     .bind(org_id)
     .fetch_all(conn)
@@ -302,6 +333,21 @@ mod tests {
     }
 
     #[test]
+    fn a_delegator_sent_is_accepted_only_naming_the_representative_named() {
+        let failed = |sent: Option<&str>, named: Option<&str>| {
+            let mut checks = Checks::default();
+            check_delegator(sent, named, &mut checks);
+            checks.finish().err().map(|p| p.errors[0].field.clone())
+        };
+        assert_eq!(failed(None, Some("M. Jean Dupont")), None);
+        assert_eq!(failed(Some(" "), None), None);
+        assert_eq!(failed(Some("DUPONT Jean"), Some("M. Jean Dupont")), None, "the same person");
+        let refused = Some("delegation.delegator".to_string());
+        assert_eq!(failed(Some("Mme Hélène Roy"), Some("M. Jean Dupont")), refused);
+        assert_eq!(failed(Some("Mme Hélène Roy"), None), refused, "no representative named");
+    }
+
+    #[test]
     fn a_delegation_is_checked_field_by_field() {
         let today = NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
         let given = Delegation {
@@ -311,14 +357,14 @@ mod tests {
             date: "2026-03-03".into(),
             delegator: None,
         };
-        let checked = given.clone().checked(today).unwrap();
+        let checked = given.clone().checked(today, None).unwrap();
         assert_eq!(checked.quality, "adjoint au maire");
         assert_eq!(checked.act_text(), "arrêté n° 2026-114 du 3 mars 2026");
         let future = Delegation { date: "2026-09-02".into(), ..given.clone() };
-        let problem = future.checked(today).unwrap_err();
+        let problem = future.checked(today, None).unwrap_err();
         assert_eq!(problem.errors[0].field, "delegation.date", "{problem:?}");
         let blank = Delegation { quality: " ".into(), number: "a\nb".into(), ..given };
-        let fields: Vec<String> = blank.checked(today).unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = blank.checked(today, None).unwrap_err().errors.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["delegation.quality", "delegation.number"]);
     }
 }

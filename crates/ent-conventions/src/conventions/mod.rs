@@ -220,6 +220,13 @@ impl Convention {
             })
     }
 
+    /// Its reference if `actor` may be told it where another convention's answer speaks of it
+    /// (a cost-split warning, a refusal of overlapping coverage): to whom sees it
+    /// ([`Convention::is_seen_by`] under [`CONVENTIONS_READ`]), else the answer names no convention.
+    pub fn reference_for(&self, actor: &Actor) -> Option<&str> {
+        self.is_seen_by(actor, &CONVENTIONS_READ).then_some(self.reference.as_str())
+    }
+
     /// Whether it covers one of `schools` (organisation ids).
     pub fn covers_any(&self, schools: &[&str]) -> bool {
         self.schools.iter().any(|s| schools.contains(&s.id.as_str()))

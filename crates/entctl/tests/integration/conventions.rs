@@ -4267,6 +4267,107 @@ async fn a_cost_split_warning_names_only_a_convention_its_reader_sees(db: crate:
     }
 }
 
+/// A 409 refusing `detail_has`, naming the convention `reference` (in its detail and
+/// `conflicting_convention`) only when `named`.
+fn assert_opposes(name: &str, (status, problem): (StatusCode, Value), detail_has: &str, reference: &str, named: bool) {
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(detail_has), "{name}: {problem}");
+    assert_eq!(detail.contains(reference), named, "{name}: {problem}");
+    assert_eq!(problem.to_string().contains(reference), named, "{name}: {problem}");
+    match named {
+        true => assert_eq!(problem["conflicting_convention"], reference, "{name}: {problem}"),
+        false => assert!(detail.contains("que vous ne consultez pas"), "{name}: {problem}"),
+    }
+}
+
+// A refusal names the convention it opposes only to whom reads it, as the cost-split warnings
+// do: a tripartite of the DSDEN (drafted by an administrator, in signature) opposes the
+// académie's DAN, who is no party to it, without its reference, and the commune, party to it,
+// with it; for other RGPD roles as for the same model.
+backend_test!(an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it);
+async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = setup(db).await;
+    let app = TestApp::over(&c.db.store)
+        .clock(c.clock.clone())
+        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
+        .build()
+        .await;
+    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
+    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let name = c.db.name;
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let reference = tri["reference"].as_str().unwrap().to_string();
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+
+    let conjointe = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-10-01"
+    }));
+    let same_model = tripartite("2026-10-01");
+    for (body, says) in [(&conjointe, "rôles au sens du RGPD"), (&same_model, "du même modèle")] {
+        let refused = call(c.dan.post(c.url("")).json(body)).await;
+        assert_opposes(name, refused, says, &reference, false);
+        let refused = call(c.mairie.post(c.url("")).json(body)).await;
+        assert_opposes(name, refused, says, &reference, true);
+    }
+}
+
+// The refusal of a successor leaving écoles of a tacitly renewed convention out names it only
+// to whom reads it: the DSDEN's bipartite with the commune, in force, to the commune and not to
+// the académie's DAN.
+backend_test!(a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it);
+async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    assert!(old["schools"].as_array().unwrap().len() > 1, "{name}: {old}");
+    let reference = old["reference"].as_str().unwrap().to_string();
+    // Signed by its parties (outside this test's subject): in force.
+    let id = old["id"].as_str().unwrap();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[id]).await;
+
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let one_ecole = tripartite("2029-09-01");
+    assert_opposes(name, call(c.dan.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, false);
+    assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
+}
+
+// A convention is drafted by its parties' own roles: the académie's DAN, though the registry
+// places the DSDEN in its scope, does not draft a convention whose académie party is the DSDEN
+// (403), and the refusal says which role at which organisation is needed; the DSDEN's DAN does.
+backend_test!(the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the_dsden);
+async fn the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the_dsden(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut body = tripartite("2026-09-01");
+    body["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, problem) = call(c.dan.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(
+            "Votre rôle DAN à l'Académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
+                         Val-de-Marne est partie : il faut le rôle DAN à la DSDEN du Val-de-Marne elle-même"
+        ),
+        "{name}: {problem}"
+    );
+    let dsden_dan = person(&c, "dan@dsden94.fr", "Agent DSDEN", Role::Dan, "dsden:94").await;
+    let (status, created) = call(dsden_dan.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {created}");
+}
+
 // H2 (continued). A délégation ends with the office of whom gave it: Karim signed for M. Jean
 // Dupont, maire, under an arrêté of March; once a convention names Mme Hélène Roy as maire, that
 // arrêté is refused (it is not after the last day the platform knew M. Dupont as maire), and one
@@ -4305,6 +4406,58 @@ async fn a_delegation_given_before_the_representative_changed_is_refused(db: cra
     let mut hers = karims_delegation("2026-09-20");
     hers["number"] = json!("2026-301");
     let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}
+
+// Who gave a délégation is recorded by the platform (the representative the document names): a
+// `delegator` sent naming someone else is refused (422 on `delegation.delegator`, nothing
+// signed), not silently replaced; one naming the same person is accepted.
+backend_test!(a_delegator_sent_other_than_the_representative_named_is_refused);
+async fn a_delegator_sent_other_than_the_representative_named_is_refused(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    let sign = |body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let mut given = karims_delegation("2026-03-03");
+    given["delegator"] = json!("Mme Hélène Roy");
+    let (status, problem) = sign(json!({ "delegation": given })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation.delegator", "{name}: {problem}");
+    assert!(problem.to_string().contains("M. Jean Dupont"), "{name}: {problem}");
+    assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing signed");
+
+    given["delegator"] = json!("DUPONT Jean");
+    let (status, signed) = sign(json!({ "delegation": given })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
+}
+
+// A convention refused back to draft does not tell who the representative was: the commune
+// refuses the convention naming M. Jean Dupont (Mme Hélène Roy is maire), and a délégation of
+// hers dated before that submission is accepted on the convention naming her.
+backend_test!(a_convention_refused_back_to_draft_does_not_date_the_former_representative);
+async fn a_convention_refused_back_to_draft_does_not_date_the_former_representative(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    c.step_ok(&c.mairie, &first, "refuse", json!({ "comment": "Mme Hélène Roy est maire depuis le 20 août" })).await;
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let hers = json!({ "delegation": karims_delegation("2026-08-25") });
+    let (status, signed) = call(karim.post(c.url(&format!("/{second}/sign"))).json(&hers)).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
     let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
     assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");

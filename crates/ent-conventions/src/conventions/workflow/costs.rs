@@ -13,7 +13,6 @@ use crate::conventions::{cost_split, find_model, read_convention, Convention, St
 use ent_kernel::error::Problem;
 use ent_kernel::text::capitalised;
 use ent_kernel::validate::parse_any_date;
-use ent_platform::identity::authz::CONVENTIONS_READ;
 use ent_platform::identity::Actor;
 use ent_platform::registry::OrgRef;
 use sqlx::AnyConnection;
@@ -36,9 +35,9 @@ impl CostConflict {
     /// (`actor`), else without its reference.
     pub fn text(&self, actor: &Actor) -> String {
         let schools = self.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>().join(", ");
-        let other = match self.other.is_seen_by(actor, &CONVENTIONS_READ) {
-            true => format!("la convention {} ({})", self.other.reference, self.other.status.label()),
-            false => "une autre convention, que vous ne consultez pas,".to_string(),
+        let other = match self.other.reference_for(actor) {
+            Some(reference) => format!("la convention {reference} ({})", self.other.status.label()),
+            None => "une autre convention, que vous ne consultez pas,".to_string(),
         };
         format!(
             "{other} couvre aussi {schools} sur des dates communes, avec une autre répartition des coûts : deux \

@@ -16,7 +16,7 @@ use crate::conventions::{
 use chrono::{Datelike, Days, NaiveDate};
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::expect_version;
@@ -293,8 +293,36 @@ async fn resolve_parties(
         }
     }
     named.extend(parties_before.iter().cloned());
-    require_party_member(naming.actor, model, &named)?;
+    if let Err(mut refused) = require_party_member(naming.actor, model, &named) {
+        if let Some(needed) = dsden_role_needed(naming, &parties).await? {
+            refused.detail = format!("{}. {needed}", refused.detail);
+        }
+        return Err(refused);
+    }
     Ok(parties)
+}
+
+/// For a DAN of an académie refused a convention whose académie party is one of its DSDEN:
+/// which role at which organisation is needed. The registry places the DSDEN in the académie's
+/// scope (its DAN reads it), but a convention is written, signed and read by its parties' own
+/// roles (`Convention::is_seen_by`): the DSDEN is the IA-DASEN's, who signs for it, and a
+/// convention drafted by the académie's DAN in its name would be one its drafter could not open.
+async fn dsden_role_needed(naming: &Naming<'_>, parties: &[(String, Org)]) -> Result<Option<String>, Problem> {
+    let dans = naming.actor.bindings.iter().filter(|b| b.role == Role::Dan).filter_map(|b| b.org.as_ref());
+    for academie in dans.filter(|o| o.kind == OrgKind::Academie) {
+        for (_, dsden) in parties.iter().filter(|(_, o)| o.kind == OrgKind::Dsden) {
+            if in_org_scope(naming.store, academie, dsden).await? {
+                let (academie, dsden) =
+                    (naming::of_org(academie.kind, &academie.name), naming::of_org(dsden.kind, &dsden.name));
+                return Ok(Some(format!(
+                    "Votre rôle DAN à {} ne s'étend pas aux conventions dont {} est partie : il faut le rôle DAN à {} \
+                     elle-même, ou nommer {} comme partie académique",
+                    academie.article, dsden.article, dsden.article, academie.article,
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The parameters of `model` given, checked; `start` is the `start_date` parameter, `None`
@@ -620,7 +648,6 @@ pub(super) struct Coverage<'a> {
 #[derive(sqlx::FromRow)]
 pub(super) struct Other {
     pub(super) id: String,
-    reference: String,
     pub(super) model_id: String,
     model_version: i64,
     end_date: String,
@@ -653,30 +680,54 @@ impl Other {
         Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
     }
 
+    /// Its reference as a refusal may tell `actor` ([`Convention::reference_for`]), read through `conn`.
+    async fn reference_for(
+        &self,
+        conn: &mut AnyConnection,
+        models: &[ConventionModel],
+        actor: &Actor,
+    ) -> Result<Option<String>, Problem> {
+        let conv = crate::conventions::read_convention(conn, models, &self.id, false).await?;
+        Ok(conv.as_ref().and_then(|c| c.reference_for(actor)).map(str::to_string))
+    }
+
     /// A successor from the day after its term ends its tacit renewal on every school it
     /// covers: refused unless it covers them all (or replaces it explicitly, `supersedes`), as
-    /// the schools it left out would lose their convention.
-    async fn require_whole_succession(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<(), Problem> {
+    /// the schools it left out would lose their convention. Named to `actor` only if it sees it.
+    async fn require_whole_succession(
+        &self,
+        conn: &mut AnyConnection,
+        models: &[ConventionModel],
+        new: &Coverage<'_>,
+        actor: &Actor,
+    ) -> Result<(), Problem> {
         if new.supersedes == Some(self.id.as_str()) {
             return Ok(());
         }
         let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
             .bind(&self.id)
-            .fetch_all(conn)
+            .fetch_all(&mut *conn)
             .await?;
         let left_out = schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count();
         if left_out == 0 {
             return Ok(());
         }
-        Err(Problem::conflict(format!(
-            "la convention {reference} est reconduite tacitement à son terme, le {end}, sauf si une autre lui succède \
-             le lendemain : celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur \
-             convention. Couvrez toutes ses écoles, notifiez à temps la non-reconduction de {reference}, ou indiquez \
-             que la nouvelle convention la remplace (champ supersedes)",
-            reference = self.reference,
+        let reference = self.reference_for(conn, models, actor).await?;
+        let remedy = match &reference {
+            Some(reference) => format!(
+                "notifiez à temps la non-reconduction de {reference}, ou indiquez que la nouvelle convention la \
+                 remplace (champ supersedes)"
+            ),
+            None => "ou demandez à ses parties d'en notifier à temps la non-reconduction".to_string(),
+        };
+        let problem = Problem::conflict(format!(
+            "{it} est reconduite tacitement à son terme, le {end}, sauf si une autre lui succède le lendemain : \
+             celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur convention. \
+             Couvrez toutes ses écoles, {remedy}",
+            it = opposed_name(reference.as_deref()),
             end = french_date(&self.end_date),
-        ))
-        .with_extra(json!({ "conflicting_convention": self.reference })))
+        ));
+        Err(naming_it(problem, reference.as_deref()))
     }
 
     /// For a convention ending before the new one but renewed tacitly: how to succeed it.
@@ -705,7 +756,7 @@ pub(super) async fn others_on(
     lineage: Option<&str>,
 ) -> Result<Vec<Other>, Problem> {
     Ok(sqlx::query_as(
-        "SELECT c.id, c.reference, c.model_id, c.model_version, c.end_date, c.non_renewal_at, c.supersedes_id \
+        "SELECT c.id, c.model_id, c.model_version, c.end_date, c.non_renewal_at, c.supersedes_id \
          FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
          WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
          AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
@@ -721,30 +772,55 @@ pub(super) async fn others_on(
     .await?)
 }
 
+/// How a refusal speaks of another convention whose reference it may tell (`reference`,
+/// [`Convention::reference_for`]): by it, else as one the caller does not read.
+fn opposed_name(reference: Option<&str>) -> String {
+    reference.map_or_else(
+        || "une autre convention (que vous ne consultez pas)".to_string(),
+        |reference| format!("la convention {reference}"),
+    )
+}
+
+/// `problem` naming the convention it opposes in `conflicting_convention`, if its reference
+/// may be told ([`Convention::reference_for`]).
+pub(super) fn naming_it(problem: Problem, reference: Option<&str>) -> Problem {
+    match reference {
+        Some(reference) => problem.with_extra(json!({ "conflicting_convention": reference })),
+        None => problem,
+    }
+}
+
 /// Refuses two live conventions of the same model covering a school over overlapping dates,
 /// and one of another model designating other RGPD roles unless it is explicitly superseded.
 /// A convention renewed tacitly covers beyond its stored term ([`Other::overlaps_from`]).
+/// The other convention is named (in the detail and `conflicting_convention`) only to an
+/// `actor` who sees it ([`Convention::reference_for`]), as the cost-split warnings name it.
 /// Reads through `conn`: inside a write transaction, pass the transaction's.
 pub(super) async fn check_no_overlap(
     conn: &mut AnyConnection,
     models: &[ConventionModel],
     new: &Coverage<'_>,
+    actor: &Actor,
 ) -> Result<(), Problem> {
     for school in new.schools {
         let span = (new.start, new.end);
         for other in others_on(&mut *conn, &school.id, span, new.lineage).await? {
             if other.succeeded_on(models, new.start)? {
-                other.require_whole_succession(conn, new).await?;
+                other.require_whole_succession(conn, models, new, actor).await?;
             }
             if !other.overlaps_from(models, new.start)? {
                 continue;
             }
-            let (id, reference, hint) = (&other.id, &other.reference, other.renewal_hint(new.start)?);
+            let (id, hint) = (&other.id, other.renewal_hint(new.start)?);
             if other.model_id == new.model.id {
-                return Err(Problem::conflict(format!(
-                    "{} ({}) est déjà couvert par la convention {reference} du même modèle sur ces dates{hint}",
-                    school.name, school.code,
-                )));
+                let reference = other.reference_for(conn, models, actor).await?;
+                let problem = Problem::conflict(format!(
+                    "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
+                    school.name,
+                    school.code,
+                    opposed_name(reference.as_deref()),
+                ));
+                return Err(naming_it(problem, reference.as_deref()));
             }
             if new.supersedes == Some(id.as_str()) {
                 continue;
@@ -753,14 +829,23 @@ pub(super) async fn check_no_overlap(
             let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
             if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
                 let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
-                return Err(Problem::conflict(format!(
-                    "{} ({}) est déjà couvert sur ces dates par la convention {reference}{hint}, qui désigne d'autres \
-                     rôles au sens du RGPD (responsable de traitement : {controller}) : une école n'a qu'un responsable \
-                     de traitement. Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
-                     (champ supersedes)",
-                    school.name, school.code,
-                ))
-                .with_extra(json!({ "conflicting_convention": reference })));
+                let reference = other.reference_for(actor);
+                let remedy = match reference {
+                    Some(_) => {
+                        "Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
+                         (champ supersedes)"
+                    }
+                    None => "Ses parties seules peuvent la résilier ou la modifier par avenant",
+                };
+                let problem = Problem::conflict(format!(
+                    "{} ({}) est déjà couvert sur ces dates par {}{hint}, qui désigne d'autres rôles au sens du RGPD \
+                     (responsable de traitement : {controller}) : une école n'a qu'un responsable de traitement. \
+                     {remedy}",
+                    school.name,
+                    school.code,
+                    opposed_name(reference),
+                ));
+                return Err(naming_it(problem, reference));
             }
         }
     }
@@ -1028,7 +1113,7 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: supersedes.as_deref(),
     };
-    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     Ok(CheckedNew { model, draft, supersedes, backdate_reason })
 }
 
@@ -1368,7 +1453,7 @@ pub async fn check_edit<'c>(
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: conv.supersedes_id.as_deref(),
     };
-    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage).await?;
+    check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     // In signature, the edited text is frozen as a new version (rendered before the write lock).
     let rendering = match conv.status {
         Status::InSignature => {

@@ -21,7 +21,7 @@ use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
 use ent_kernel::validate::{self, is_blank, parse_any_date};
-use ent_platform::identity::authz::{forbidden, CONVENTIONS_READ};
+use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
 use ent_platform::registry::Org;
@@ -36,7 +36,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     crate::conventions::signatories::check_complete(model, conv)?;
     let conv = &start_at_submission(ctx, model, conv)?;
-    check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv).await?;
+    check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv, ctx.actor).await?;
     let amended = avenant::amended_of(&mut *ctx.store.conn().await?, model, conv).await?;
     avenant::require_changes(model, conv, amended.as_ref())?;
     if let Some(amended) = amended.as_ref().filter(|_| model.governs_ent()) {
@@ -69,12 +69,13 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
 }
 
 /// [`check_no_overlap`] for a convention as it stands (its schools, dates and parties), read
-/// through `conn`.
+/// through `conn`, told to `actor`.
 async fn check_no_overlap_of(
     conn: &mut AnyConnection,
     models: &[ConventionModel],
     model: &ConventionModel,
     conv: &Convention,
+    actor: &Actor,
 ) -> Result<(), Problem> {
     let (start, end) = (parse_any_date("start_date", &conv.start_date)?, parse_any_date("end_date", &conv.end_date)?);
     let schools = school_orgs(conn, conv).await?;
@@ -87,7 +88,7 @@ async fn check_no_overlap_of(
         roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
         supersedes: conv.supersedes_id.as_deref(),
     };
-    check_no_overlap(conn, models, &coverage).await
+    check_no_overlap(conn, models, &coverage, actor).await
 }
 
 async fn school_orgs(conn: &mut AnyConnection, conv: &Convention) -> Result<Vec<Org>, Problem> {
@@ -446,7 +447,7 @@ async fn require_still_alone(
     }
     serialise_coverage(tx).await?;
     let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
-    check_no_overlap_of(tx, models, model, conv).await.map_err(|p| match p.kind {
+    check_no_overlap_of(tx, models, model, conv, actor).await.map_err(|p| match p.kind {
         ProblemKind::Conflict => Problem {
             detail: format!("la convention {} ne peut plus être signée : {}", conv.reference, p.detail),
             ..p
@@ -460,10 +461,7 @@ async fn require_still_alone(
         conv.reference,
         conflict.text(actor)
     ));
-    Err(match conflict.other.is_seen_by(actor, &CONVENTIONS_READ) {
-        true => problem.with_extra(json!({ "conflicting_convention": conflict.other.reference })),
-        false => problem,
-    })
+    Err(super::draft::naming_it(problem, conflict.other.reference_for(actor)))
 }
 
 /// The parties (the one named by `party_key`, or all) at whose organisation `actor` holds the
