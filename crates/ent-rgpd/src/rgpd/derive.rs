@@ -1255,6 +1255,27 @@ fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
     m
 }
 
+/// An organisation named as an official text names it (« DSDEN du Val-de-Marne », « Commune de
+/// Fresnes », « École élémentaire … »): [`naming::of_org`] of its shown name.
+pub fn designation(org: &OrgFacts) -> naming::Designation {
+    naming::of_org(org.kind, &naming::display_name(&org.name))
+}
+
+/// The alert of a processor that no Art. 28 contract binds to `client`, its direct client in
+/// the chain `links`: « … avec la Commune de Vitry-sur-Seine, sous-traitant de la DSDEN du
+/// Val-de-Marne » when that client is itself a processor (of the organisation it acts for).
+fn missing_contract_with(world: &World, links: &[Link], client: &str) -> String {
+    let named = designation(&or_unknown(client, world));
+    let above = links.iter().find(|l| l.0 == client).map(|l| designation(&or_unknown(&l.1, world)));
+    match above {
+        Some(above) => format!(
+            "aucun contrat comportant les clauses de l'article 28 avec {}, sous-traitant {}",
+            named.article, above.of
+        ),
+        None => format!("aucun contrat comportant les clauses de l'article 28 avec {}", named.article),
+    }
+}
+
 fn processor_entry(
     world: &World,
     catalog: &Catalog,
@@ -1268,9 +1289,16 @@ fn processor_entry(
     let (links, _) = links_rendered(world, &agg.links, controller_id);
     let mine: Vec<&ProcessorLink> = links.iter().filter(|l| l.org.id == org.id).collect();
     let contract = mine.iter().find_map(|l| l.contract.clone());
-    let mut warnings = Vec::new();
-    if !mine.iter().all(|l| l.art28_contract) {
-        warnings.push(format!("aucun contrat comportant les clauses de l'article 28 avec {}", controller.name));
+    let mut warnings: Vec<String> = Vec::new();
+    // The contract a processor lacks is with its direct client (art. 28(4)): the commune it
+    // works for, itself the processor of the controller, not the controller.
+    for (link, rendered) in agg.links.iter().zip(&links) {
+        if link.0 == org.id && !rendered.art28_contract {
+            let warning = missing_contract_with(world, &agg.links, &link.1);
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
     }
     // Only the links downstream of this processor in its own chains: another
     // commune's chain of the same controller is not subcontracted by it.
@@ -1771,6 +1799,38 @@ mod tests {
                 ("Org vendor", "Org c2")
             ]
         );
+    }
+
+    /// The DSDEN controls an école of Vitry, the commune its processor under the convention,
+    /// the vendor the commune's: the contract the vendor lacks is with the commune.
+    #[test]
+    fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
+        let mut w = world();
+        let mut dsden = org("dsden", OrgKind::Dsden, None);
+        dsden.name = "DSDEN – Val-de-Marne".into();
+        let mut vitry = org("vitry", OrgKind::Commune, None);
+        vitry.name = "Vitry-sur-Seine".into();
+        for o in [dsden, vitry, org("ecole", OrgKind::Etablissement, Some(EtabType::EcoleElementaire))] {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        let roles = Assignment {
+            convention: "CONV-4".into(),
+            controller: "dsden".into(),
+            joint_controllers: vec![],
+            processors: vec!["vitry".into()],
+        };
+        w.assignments.insert("ecole".into(), roles);
+        w.tenants[0].schools = vec!["ecole".into()];
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert_eq!(
+            r.processor_entries[0].warnings,
+            ["aucun contrat comportant les clauses de l'article 28 avec la Commune de Vitry-sur-Seine, \
+              sous-traitant de la DSDEN du Val-de-Marne"]
+        );
+        // Bound to the commune: no alert.
+        w.contracts[0].client = "vitry".into();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert!(r.processor_entries[0].warnings.is_empty(), "{:?}", r.processor_entries[0].warnings);
     }
 
     #[test]

@@ -1988,3 +1988,27 @@ async fn a_register_s_documents_are_set_in_french_and_its_fingerprint_is_that_of
     assert_eq!(entcp::rgpd::snapshots::fingerprint(&stored), sha256, "{name}: the snapshot re-derives its hash");
     assert_eq!(json_headers["x-register-sha256"], sha256.as_str(), "{name}: the register has not changed");
 }
+
+backend_test!(the_vendor_s_missing_contract_alert_names_the_commune_it_works_for);
+/// The éditeur works for Vitry, itself the DSDEN's processor under its convention: when no
+/// Art. 28 contract binds it to Vitry, its Art. 30(2) register says the contract it lacks is
+/// with the commune, not with the DSDEN.
+async fn the_vendor_s_missing_contract_alert_names_the_commune_it_works_for(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let warnings = |register: &Value| -> Vec<String> {
+        let entry = register["processor_entries"].as_array().unwrap().iter().find(|e| e["controller"]["code"] == "94");
+        let warnings = entry.expect("the vendor works for the DSDEN")["warnings"].as_array().unwrap().clone();
+        warnings.iter().map(|w| w.as_str().unwrap().to_string()).collect()
+    };
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert!(warnings(&vendor).is_empty(), "{name}: both communes bind it: {:?}", warnings(&vendor));
+    common::execute(&d.db.store, "DELETE FROM processor_contracts WHERE reference = $1", &["MARCHE-ENT-94081"]).await;
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(
+        warnings(&vendor),
+        ["aucun contrat comportant les clauses de l'article 28 avec la Commune de Vitry-sur-Seine, sous-traitant \
+          de la DSDEN du Val-de-Marne"],
+        "{name}"
+    );
+}
