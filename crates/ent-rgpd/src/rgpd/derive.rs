@@ -657,7 +657,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         .collect();
     incomplete.extend(processor_entries.iter().filter(|e| !e.missing.is_empty()).map(|e| Incomplete {
         reference: format!("ST-{}", e.controller.code),
-        name: format!("Sous-traitance pour {}", e.controller.name),
+        name: format!("Sous-traitance pour {}", named(&e.controller).article),
         missing: e.missing.clone(),
     }));
     let (organisation, dpo) = (actor(&org), dpo(&org));
@@ -1064,12 +1064,23 @@ fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
     let mut out = service.rgpd.recipients.clone();
     out.extend(ARRETE_RECIPIENTS.iter().map(|r| r.to_string()));
     for p in processors {
-        let line = format!("Sous-traitant : {} ({})", p.org.name, p.role);
+        let line = recipient_line(p);
         if !out.contains(&line) {
             out.push(line);
         }
     }
     out
+}
+
+/// A processor as a recipient, its role said once and no parenthesis nested: « Sous-traitant
+/// (collectivité) : Commune de Vitry-sur-Seine », « Sous-traitant (éditeur) : … »,
+/// « Sous-traitant ultérieur : … ».
+fn recipient_line(p: &ProcessorLink) -> String {
+    let role = match p.role.strip_prefix("sous-traitant") {
+        Some(rest) => format!("Sous-traitant{rest}"),
+        None => format!("Sous-traitant ({})", p.role),
+    };
+    format!("{role} : {}", named(&p.org).official)
 }
 
 fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
@@ -1190,7 +1201,7 @@ pub const SENSITIVE_CONDITION_MISSING: &str =
 fn head_incomplete(organisation: &Actor, dpo: &Dpo) -> Option<Incomplete> {
     let mut missing = Vec::new();
     if no_contact(organisation) {
-        missing.push(format!("coordonnées de {}", organisation.name));
+        missing.push(format!("coordonnées {}", named(organisation).of));
     }
     if dpo.name.is_empty() {
         missing.push("nom du délégué à la protection des données".to_string());
@@ -1261,6 +1272,16 @@ pub fn designation(org: &OrgFacts) -> naming::Designation {
     naming::of_org(org.kind, &naming::display_name(&org.name))
 }
 
+/// An organisation of a register named as an official text names it ([`designation`]); one of
+/// an unknown kind by its name.
+pub fn named(a: &Actor) -> naming::Designation {
+    let name = naming::display_name(&a.name);
+    match OrgKind::parse(&a.kind) {
+        Some(kind) => naming::of_org(kind, &name),
+        None => naming::Designation { of: naming::de(&name), article: name.clone(), official: name, feminine: true },
+    }
+}
+
 /// The alert of a processor that no Art. 28 contract binds to `client`, its direct client in
 /// the chain `links`: « … avec la Commune de Vitry-sur-Seine, sous-traitant de la DSDEN du
 /// Val-de-Marne » when that client is itself a processor (of the organisation it acts for).
@@ -1321,11 +1342,12 @@ fn processor_entry(
     if no_contact(&actor(org)) {
         missing.push("coordonnées du sous-traitant".into());
     }
+    let of_controller = designation(&controller).of;
     if no_contact(&actor(&controller)) {
-        missing.push(format!("coordonnées {}", naming::de(&controller.name)));
+        missing.push(format!("coordonnées {of_controller}"));
     }
     if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
-        missing.push(format!("délégué à la protection des données {}", naming::de(&controller.name)));
+        missing.push(format!("délégué à la protection des données {of_controller}"));
     }
     let p = org.profile.clone().unwrap_or_default();
     if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
@@ -1726,13 +1748,13 @@ mod tests {
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(missing.contains(&"coordonnées du sous-traitant".to_string()), "{missing:?}");
-        assert!(!missing.iter().any(|m| m == "coordonnées d'Org college"), "{missing:?}");
+        assert!(!missing.iter().any(|m| m.starts_with("coordonnées de l'Org college")), "{missing:?}");
         w.orgs.get_mut("vendor").unwrap().email = Some("contact@editeur.example".into());
         w.orgs.get_mut("college").unwrap().profile = None;
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(!missing.iter().any(|m| m == "coordonnées du sous-traitant"), "{missing:?}");
-        assert!(missing.contains(&"coordonnées d'Org college".to_string()), "{missing:?}");
+        assert!(missing.contains(&"coordonnées de l'Org college".to_string()), "{missing:?}");
     }
 
     #[test]
@@ -1803,8 +1825,9 @@ mod tests {
 
     /// The DSDEN controls an école of Vitry, the commune its processor under the convention,
     /// the vendor the commune's: the contract the vendor lacks is with the commune.
-    #[test]
-    fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
+    /// [`world`] with the collège's tenant serving instead an école of Vitry, whose controller is
+    /// the DSDEN and processor the commune (convention CONV-4), as the demo names them.
+    fn vitry_world() -> World {
         let mut w = world();
         let mut dsden = org("dsden", OrgKind::Dsden, None);
         dsden.name = "DSDEN – Val-de-Marne".into();
@@ -1821,6 +1844,12 @@ mod tests {
         };
         w.assignments.insert("ecole".into(), roles);
         w.tenants[0].schools = vec!["ecole".into()];
+        w
+    }
+
+    #[test]
+    fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
+        let mut w = vitry_world();
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         assert_eq!(
             r.processor_entries[0].warnings,
@@ -1831,6 +1860,37 @@ mod tests {
         w.contracts[0].client = "vitry".into();
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         assert!(r.processor_entries[0].warnings.is_empty(), "{:?}", r.processor_entries[0].warnings);
+    }
+
+    /// Organisations named as the register's title names them, with elision and article, and
+    /// no parentheses nested in a recipient.
+    #[test]
+    fn registers_name_organisations_officially_with_elision() {
+        let mut w = vitry_world();
+        w.orgs.get_mut("vendor").unwrap().name = "Éditeur ENT de démonstration".into();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        let head = r.incomplete.iter().find(|i| i.reference == "REGISTRE").expect("no contact details");
+        assert_eq!(head.missing[0], "coordonnées d'Éditeur ENT de démonstration");
+        let entry = &r.processor_entries[0].missing;
+        assert!(entry.contains(&"coordonnées de la DSDEN du Val-de-Marne".to_string()), "{entry:?}");
+        assert!(
+            entry.contains(&"délégué à la protection des données de la DSDEN du Val-de-Marne".to_string()),
+            "{entry:?}"
+        );
+        let sheet = r.incomplete.iter().find(|i| i.reference.starts_with("ST-")).unwrap();
+        assert_eq!(sheet.name, "Sous-traitance pour la DSDEN du Val-de-Marne");
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        let recipients = &r.entries[0].recipients;
+        let processors: Vec<&str> =
+            recipients.iter().filter(|l| l.starts_with("Sous-traitant")).map(String::as_str).collect();
+        assert_eq!(
+            processors,
+            [
+                "Sous-traitant (collectivité) : Commune de Vitry-sur-Seine",
+                "Sous-traitant (éditeur) : Éditeur ENT de démonstration",
+                "Sous-traitant (hébergeur) : Org host"
+            ]
+        );
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
-use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
+use super::derive::{named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::naming;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -177,7 +175,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     vec![
         ("Référence", e.reference.clone()),
         ("Traitement", e.name.clone()),
-        ("Responsable de traitement", e.controller.name.clone()),
+        ("Responsable de traitement", named(&e.controller).official),
         ("Coordonnées du responsable", contact(&e.controller)),
         ("Responsables conjoints", or_none(e.joint_controllers.iter().map(actor_line).collect(), "aucun")),
         ("Représentant", e.representative.clone()),
@@ -214,7 +212,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
 /// Label / value of every field of an Art. 30(2) entry.
 pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
     vec![
-        ("Responsable de traitement", e.controller.name.clone()),
+        ("Responsable de traitement", named(&e.controller).official),
         ("Coordonnées du responsable", contact(&e.controller)),
         (
             "Délégué du responsable",
@@ -259,9 +257,7 @@ fn annex(r: &Register) -> Section {
 /// The register's title, naming its organisation as an official text does: « Registre des
 /// activités de traitement du Département du Val-de-Marne ».
 pub fn title(r: &Register) -> String {
-    let o = &r.organisation;
-    let of = OrgKind::parse(&o.kind).map_or_else(|| naming::de(&o.name), |kind| naming::of_org(kind, &o.name).of);
-    format!("Registre des activités de traitement {of}")
+    format!("Registre des activités de traitement {}", named(&r.organisation).of)
 }
 
 /// What the register is and when it was derived: « État au 5 décembre 2026 — article 30 du RGPD ».
@@ -275,7 +271,7 @@ pub fn document(r: &Register) -> Document {
     let mut doc = Document::new(title(r)).with_subtitle(state_line(r)).section(
         Section::new("Organisme").fields(
             [
-                ("Organisme", o.name.clone()),
+                ("Organisme", named(o).official),
                 ("Identifiant", o.code.clone()),
                 ("Responsable (représentant légal)", o.head.clone()),
                 ("Coordonnées", contact(o)),
@@ -318,7 +314,7 @@ pub fn document(r: &Register) -> Document {
     }
     for e in &r.processor_entries {
         doc = doc.section(
-            Section::new(format!("Sous-traitance pour {} (article 30.2)", e.controller.name))
+            Section::new(format!("Sous-traitance pour {} (article 30.2)", named(&e.controller).article))
                 .block(Block::Fields(owned(processor_fields(e)))),
         );
     }

@@ -102,6 +102,13 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     let page = get(app, &dpo, &register).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
     assert!(page.text.contains("id=\"export-ods\"") && page.text.contains("Aucun instantané"), "{}", page.text);
+    // The commune processes for the DSDEN only: its counts in agreed words, no « (s) ».
+    assert!(
+        page.text.contains("aucun traitement ; 1 activité de sous-traitance (article 30.2) ; "),
+        "{name}: {}",
+        page.text
+    );
+    assert!(!page.text.contains("traitement(s)") && !page.text.contains("fiche(s)"), "{name}: {}", page.text);
     // PDF is offered only where LibreOffice is installed; elsewhere the page says why it is not.
     let pdf = entcp::documents::pdf_available();
     assert_eq!(page.text.contains("id=\"export-pdf\""), pdf, "{name}: {}", page.text);

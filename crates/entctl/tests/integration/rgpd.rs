@@ -989,7 +989,12 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert_eq!(entry("portail")["dpia"]["required"], false, "{name}");
     // Processors and the arrêté's recipients are among the recipients; identities come from ONDE via the AAF.
     let recipients = messagerie["recipients"].to_string();
-    assert!(recipients.contains("Sous-traitant : ") && recipients.contains("article 4 de l'arrêté"), "{recipients}");
+    assert!(
+        recipients.contains("Sous-traitant (collectivité) : Commune de ")
+            && recipients.contains("article 4 de l'arrêté"),
+        "{recipients}"
+    );
+    assert!(!recipients.contains("(sous-traitant ("), "{name}: no parentheses nested: {recipients}");
     let source = messagerie["data_source"].as_str().unwrap();
     assert!(source.contains("ONDE") && source.contains("AAF") && !source.contains("SIECLE"), "{name}: {source}");
 
@@ -2011,4 +2016,27 @@ async fn the_vendor_s_missing_contract_alert_names_the_commune_it_works_for(db: 
           de la DSDEN du Val-de-Marne"],
         "{name}"
     );
+}
+
+backend_test!(registers_name_organisations_as_their_title_does_with_elision);
+/// The éditeur's register (no contact details recorded in the demo) and the commune's: the
+/// organisations are named as the title names them (« de la DSDEN du Val-de-Marne »,
+/// « d'Éditeur … », « Commune de Fresnes »), never « de Éditeur » nor « de DSDEN – ».
+async fn registers_name_organisations_as_their_title_does_with_elision(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains(&french("coordonnées d'Éditeur")), "{name}: {html}");
+    assert!(html.contains(&french("Sous-traitance pour la DSDEN du Val-de-Marne")), "{name}: {html}");
+    for wrong in ["de Éditeur", "de DSDEN –", "pour DSDEN –"] {
+        assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
+    }
+    let (s, _, html) = d.export(&d.admin, "commune:94034", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    let row = &html[html.find("<dt>Organisme</dt>").expect("the Organisme row")..];
+    let value = &row[..row.find("</dd>").expect("its value")];
+    assert!(value.contains("Commune de Fresnes"), "{name}: {value}");
 }
