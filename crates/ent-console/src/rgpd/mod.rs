@@ -313,7 +313,7 @@ async fn fiche(on: On<RgpdState>, Path((key, reference)): Path<(String, String)>
         "fields": fields,
         "missing": entry.missing.iter().map(|m| where_filled(m, &base(&org))).collect::<Vec<_>>(),
         "dpia": { "required": entry.dpia.required, "reasons": entry.dpia.reasons, "scale": entry.dpia.scale,
-                  "text": export::dpia_text(&entry.dpia) },
+                  "text": export::entry_dpia_text(entry) },
     });
     Ok(page::render("rgpd_fiche.html", shell(&on, &org, &[(entry.reference.as_str(), path.as_str())]), values))
 }

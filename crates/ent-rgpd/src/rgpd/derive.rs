@@ -332,7 +332,14 @@ pub struct Entry {
     /// The accounts of its tenants; 0 with `dpia.scale` « non évaluable » when unknown.
     pub accounts: i64,
     pub conventions: Vec<String>,
+    /// The impact assessment of the ENT this service is part of (one processing, arrêté du 30
+    /// novembre 2006 modifié): the verdict of [`Processing::dpia`], the same on every service of
+    /// the controller's ENT. Before it was stated at the ENT's level, the service's own (kept as stored).
     pub dpia: Dpia,
+    /// The reference of the [`Processing`] whose AIPD covers this service (« 94-ENT »); empty in
+    /// registers derived before the AIPD was stated at the ENT's level.
+    #[serde(default)]
+    pub dpia_covered_by: String,
     pub first_recorded: String,
     pub last_changed: String,
     /// Flags a DPO must look at (processor without Art. 28 contract, no active convention).
@@ -361,6 +368,23 @@ pub struct ProcessorEntry {
     pub missing: Vec<String>,
 }
 
+/// The ENT of one controller as one processing (convention art. 8, arrêté du 30 novembre 2006
+/// modifié): its services are the entries' sub-purposes, and its impact assessment is judged
+/// once, on the union of their WP248 criteria (the AIPD covers a processing, not a module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Processing {
+    /// « 94-ENT »: the controller's code.
+    pub reference: String,
+    pub name: String,
+    pub controller: Actor,
+    /// The references of the entries (one per service) it covers.
+    pub entries: Vec<String>,
+    pub dpia: Dpia,
+}
+
+/// The name of the ENT processing of a controller ([`Processing`]).
+pub const ENT_PROCESSING: &str = "ENT — espace numérique de travail (arrêté du 30 novembre 2006 modifié)";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Incomplete {
     pub reference: String,
@@ -382,6 +406,10 @@ pub struct Register {
     /// Art. 30(2): the controllers it processes data for.
     pub processor_entries: Vec<ProcessorEntry>,
     pub incomplete: Vec<Incomplete>,
+    /// The ENT of each controller among `entries`, with the AIPD that covers its services; empty
+    /// in registers derived before it was stated.
+    #[serde(default)]
+    pub processings: Vec<Processing>,
 }
 
 impl Register {
@@ -584,6 +612,8 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
     let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
     let mut processed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>, Agg)> = BTreeMap::new();
+    // By controller: its ENT's schools, tenants and accounts over all its services (one scale).
+    let mut ents: BTreeMap<String, Agg> = BTreeMap::new();
     for tenant in &world.tenants {
         for school_id in &tenant.schools {
             let school = or_unknown(school_id, world);
@@ -614,6 +644,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
                     let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
+                    ents.entry(roles.controller.clone()).or_default().add(&school, tenant, &roles, defaulted, &[]);
                     if retained {
                         agg.retained_by.insert(tenant.slug.clone(), tenant.purge_from.clone());
                     }
@@ -637,13 +668,17 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         }
     }
     let org = or_unknown(org_id, world);
-    let entries: Vec<Entry> = entries
-        .into_iter()
-        .flat_map(|(controller, per_service)| {
-            let by_code = &by_code;
-            per_service.into_iter().map(move |(code, agg)| entry(world, &controller, by_code[code], agg, now))
-        })
-        .collect();
+    let mut processings = Vec::new();
+    let mut all = Vec::new();
+    for (controller, per_service) in entries {
+        let ent = ents.remove(&controller).unwrap_or_default();
+        let processing = ent_processing(world, &by_code, &controller, &per_service, &ent);
+        all.extend(
+            per_service.into_iter().map(|(code, agg)| entry(world, &controller, by_code[code], agg, now, &processing)),
+        );
+        processings.push(processing);
+    }
+    let entries = all;
     let processor_entries: Vec<ProcessorEntry> = processed
         .into_iter()
         .map(|(controller, (roles, services, agg))| {
@@ -671,7 +706,47 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         entries,
         processor_entries,
         incomplete,
+        processings,
     }
+}
+
+/// The ENT of `controller` as one processing: the references of its services' entries and
+/// one AIPD judged on the union of their criteria — minors if any service concerns pupils, the
+/// sensitive or highly personal data of every service, the scale of the whole ENT (`ent`).
+fn ent_processing(
+    world: &World,
+    by_code: &HashMap<&str, &Service>,
+    controller: &str,
+    per_service: &BTreeMap<&str, Agg>,
+    ent: &Agg,
+) -> Processing {
+    let code = or_unknown(controller, world).code.clone();
+    let services = || per_service.iter().map(|(code, agg)| (by_code[code], agg));
+    let minors = services().any(|(service, agg)| data_subjects(service, false, agg).iter().any(|s| is_minor(s)));
+    let mut data: Vec<DataCategory> = Vec::new();
+    for d in services().flat_map(|(service, _)| &service.rgpd.personal_data) {
+        if !data.iter().any(|known| known.category == d.category) {
+            let (sensitive, highly_personal) = (d.sensitive, d.highly_personal);
+            data.push(DataCategory {
+                category: d.category.clone(),
+                sensitive,
+                highly_personal,
+                retention: String::new(),
+            });
+        }
+    }
+    Processing {
+        reference: format!("{code}-ENT"),
+        name: ENT_PROCESSING.into(),
+        controller: actor(&or_unknown(controller, world)),
+        entries: per_service.keys().map(|service| format!("{code}-{service}")).collect(),
+        dpia: dpia(minors, &data, ent, &Scale::of(world, ent)),
+    }
+}
+
+/// Whether a category of data subjects is (or includes) minors.
+fn is_minor(subject: &str) -> bool {
+    subject.contains("mineur") || subject.starts_with("élèves")
 }
 
 /// Every organisation that has a register in `world`: controllers, joint controllers and processors.
@@ -1083,7 +1158,7 @@ fn recipient_line(p: &ProcessorLink) -> String {
     format!("{role} : {}", named(&p.org).official)
 }
 
-fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
+fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str, ent: &Processing) -> Entry {
     let controller = or_unknown(controller_id, world);
     let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
     if !agg.defaulted.is_empty() {
@@ -1103,7 +1178,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
     let subjects = data_subjects(service, with_collectivite, &agg);
-    let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
+    let minors = subjects.iter().any(|s| is_minor(s));
     let personal_data: Vec<DataCategory> = service
         .rgpd
         .personal_data
@@ -1119,7 +1194,6 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let highly_personal = personal_data.iter().any(|d| d.highly_personal);
     let transfers = transfers(world, &processors);
     let source = data_source(&agg, service);
-    let dpia = dpia(minors, &personal_data, &agg, &Scale::of(world, &agg));
     let recipients = recipients(service, &processors);
     let security_measures = security(world, &agg, under_cctp(world, &agg.links, controller_id, None), &controller);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
@@ -1144,7 +1218,8 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         security_measures,
         legal_basis: service.rgpd.legal_basis.clone(),
         data_source: source,
-        dpia,
+        dpia: ent.dpia.clone(),
+        dpia_covered_by: ent.reference.clone(),
         processors,
         establishments,
         accounts: agg.accounts,
@@ -1565,14 +1640,43 @@ mod tests {
         // Image and voice are highly personal (WP248): with minors, two criteria.
         assert!(visio.minors && visio.dpia.required, "minors and image and voice: {:?}", visio.dpia);
         assert_eq!(visio.dpia.reasons.len(), 2, "{:?}", visio.dpia);
-        assert!(!r.entries[0].dpia.required, "the portail has minors only: {:?}", r.entries[0].dpia);
+        // The portail has minors only, but it is part of the same ENT: the ENT's AIPD covers it.
+        assert_eq!(r.entries[0].dpia, visio.dpia);
+        assert_eq!(r.entries[0].dpia_covered_by, "COLLEGE-ENT");
         assert_eq!(visio.establishments[0].uai, "COLLEGE");
         assert_eq!(visio.conventions, ["CONV-1"]);
+    }
+
+    /// The ENT is one processing: every service line of a controller carries the one AIPD verdict
+    /// judged on the union of the services' criteria, and says that the ENT's AIPD covers it.
+    #[test]
+    fn the_aipd_is_judged_once_for_the_ent_and_covers_every_service() {
+        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.processings.len(), 1);
+        let ent = &r.processings[0];
+        assert_eq!((ent.reference.as_str(), ent.name.as_str()), ("COLLEGE-ENT", ENT_PROCESSING));
+        assert_eq!(ent.entries, ["COLLEGE-portail", "COLLEGE-visio"]);
+        // Minors (every service) and image and voice (the visio's): two criteria, for the whole ENT.
+        assert!(ent.dpia.required, "{:?}", ent.dpia);
+        assert_eq!(ent.dpia.reasons.len(), 2, "{:?}", ent.dpia);
+        for e in &r.entries {
+            assert_eq!((&e.dpia, e.dpia_covered_by.as_str()), (&ent.dpia, "COLLEGE-ENT"), "{}", e.reference);
+            let field = crate::rgpd::export::entry_fields(e);
+            let aipd = &field.iter().find(|(l, _)| *l == "Analyse d'impact (AIPD)").unwrap().1;
+            assert!(
+                aipd.starts_with("couvert par l'AIPD de l'ENT (COLLEGE-ENT) : AIPD requise (2 critères)"),
+                "{aipd}"
+            );
+        }
+        let html = ent_documents::documents::to_html(&crate::rgpd::export::document(&r));
+        assert!(!html.contains("non requise"), "no service line says the ENT needs none");
+        assert!(html.contains("Traitement COLLEGE-ENT"), "the ENT's own section");
     }
 
     #[test]
     fn large_scale_processing_of_minors_data_requires_a_dpia_and_says_why() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.tenants[0].accounts = LARGE_SCALE_ACCOUNTS;
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         // The portail: minors, no highly personal data; the scale makes the second criterion.
@@ -1590,6 +1694,7 @@ mod tests {
     #[test]
     fn the_large_scale_line_states_its_figures_its_threshold_and_its_verdict() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.orgs.get_mut("college").unwrap().pupils = Some(1234);
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let portail = &r.entries[0];
@@ -1631,6 +1736,7 @@ mod tests {
     #[test]
     fn a_convention_covering_several_tenants_counts_its_accounts_once() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         let second_school = org("college2", OrgKind::Etablissement, Some(EtabType::College));
         w.orgs.insert(second_school.id.clone(), second_school);
         w.assignments.insert("college2".into(), w.assignments["college"].clone());
@@ -1657,6 +1763,7 @@ mod tests {
     #[test]
     fn minors_with_no_account_figure_leave_the_dpia_to_be_determined_never_not_required() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.tenants[0].accounts = 0;
         w.tenants[0].accounts_source.clear();
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
@@ -1666,10 +1773,14 @@ mod tests {
         let text = crate::rgpd::export::dpia_text(&portail.dpia);
         assert!(text.starts_with("à déterminer") && !text.contains("non requise"), "{text}");
         assert!(portail.missing.iter().any(|m| m == DPIA_UNDETERMINED), "{:?}", portail.missing);
-        // The visio has its two criteria without the scale: required, not undetermined.
-        assert!(r.entries[1].dpia.required && !r.entries[1].dpia.undetermined, "{:?}", r.entries[1].dpia);
-        // With a known figure below the threshold, the portail needs none.
-        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        // With the visio in the ENT, two criteria without the scale: required, not undetermined.
+        w.tenants[0].services.push("visio".into());
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(r.entries.iter().all(|e| e.dpia.required && !e.dpia.undetermined), "{:?}", r.entries[0].dpia);
+        // With a known figure below the threshold, the portail alone needs none.
+        let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         assert!(!r.entries[0].dpia.undetermined && !r.entries[0].missing.iter().any(|m| m == DPIA_UNDETERMINED));
     }
 

@@ -152,6 +152,15 @@ pub fn dpia_text(d: &Dpia) -> String {
     }
 }
 
+/// The AIPD field of an entry: the AIPD of the ENT that covers it (« couvert par l'AIPD de
+/// l'ENT 94-ENT : AIPD requise … »), or, in a register derived before, the entry's own.
+pub fn entry_dpia_text(e: &Entry) -> String {
+    match e.dpia_covered_by.as_str() {
+        "" => dpia_text(&e.dpia),
+        ent => format!("couvert par l'AIPD de l'ENT ({ent}) : {}", dpia_text(&e.dpia)),
+    }
+}
+
 /// The accounts of an entry: never a bare « 0 » when no figure is known.
 fn accounts_text(e: &Entry) -> String {
     if e.dpia.scale.contains(NOT_ASSESSABLE) {
@@ -201,7 +210,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
         ),
         ("Comptes", accounts_text(e)),
         ("Conventions", or_none(e.conventions.clone(), "aucune convention en vigueur")),
-        ("Analyse d'impact (AIPD)", dpia_text(&e.dpia)),
+        ("Analyse d'impact (AIPD)", entry_dpia_text(e)),
         ("Date de création", french_day(&e.first_recorded)),
         ("Dernière mise à jour", french_day(&e.last_changed)),
         ("Alertes", or_none(e.warnings.clone(), "aucune")),
@@ -301,6 +310,17 @@ pub fn document(r: &Register) -> Document {
             ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
             rows,
         ));
+    for p in &r.processings {
+        let fields = [
+            ("Référence", p.reference.clone()),
+            ("Traitement", p.name.clone()),
+            ("Responsable de traitement", named(&p.controller).official),
+            ("Fiches (une par service, sous-finalités du traitement)", p.entries.join(", ")),
+            ("Analyse d'impact (AIPD), pour tout l'ENT", dpia_text(&p.dpia)),
+        ];
+        let title = format!("Traitement {} — l'ENT et son analyse d'impact (article 35)", p.reference);
+        doc = doc.section(Section::new(title).block(Block::Fields(owned(fields.to_vec()))));
+    }
     let long = r.entries.iter().any(|e| e.establishments.len() > INLINE_ESTABLISHMENTS);
     for e in &r.entries {
         let mut fields = entry_fields(e);

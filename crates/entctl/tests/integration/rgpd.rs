@@ -985,8 +985,15 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
         ),
         "{name}: {scale}"
     );
-    // The portail has minors only: one criterion.
-    assert_eq!(entry("portail")["dpia"]["required"], false, "{name}");
+    // The portail has minors only, but the ENT is one processing: its AIPD, judged on the union
+    // of the services' criteria, covers the portail too (one verdict, never « non requise » beside « requise »).
+    let portail = entry("portail");
+    assert_eq!(portail["dpia"], messagerie["dpia"], "{name}");
+    assert_eq!(portail["dpia_covered_by"], messagerie["dpia_covered_by"], "{name}");
+    let ent = register["processings"].as_array().unwrap();
+    assert_eq!(ent.len(), 1, "{name}: one ENT for the controller: {ent:?}");
+    assert_eq!(ent[0]["reference"], portail["dpia_covered_by"], "{name}");
+    assert!(ent[0]["entries"].as_array().unwrap().contains(&portail["reference"]), "{name}");
     // Processors and the arrêté's recipients are among the recipients; identities come from ONDE via the AAF.
     let recipients = messagerie["recipients"].to_string();
     assert!(
@@ -1002,7 +1009,11 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     let (s, _, html) = d.export(&d.admin, &controller, "html").await;
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
-    assert!(html.contains(&french("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel")), "{name}");
+    // The ENT's services include the carnet de liaison (absence reasons: art. 9): the ENT's AIPD names it.
+    let covered = "couvert par l'AIPD de l'ENT (94-ENT) : AIPD requise (2 critères) : personnes vulnérables : élèves \
+                   mineurs ; données sensibles (articles 9 et 10 du RGPD) ou à caractère hautement personnel";
+    assert!(html.contains(&french(covered)), "{name}: {html}");
+    assert!(!html.contains("AIPD non requise") && !html.contains("non requise (un seul critère"), "{name}");
     assert!(html.contains(&french("1 tenant(s) sans nombre de comptes connu")), "{name}");
 }
 
@@ -1415,7 +1426,8 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
     let portail =
         register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "portail").cloned().expect("portail");
     assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
-    assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
+    let scale = portail["dpia"]["scale"].as_str().unwrap();
+    assert!(scale.starts_with("critère non rempli"), "{name}: no large scale: {scale}");
 }
 
 backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict);
@@ -1486,7 +1498,7 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
     let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     let dpia = &portail(&register)["dpia"];
     check(dpia, "critère non rempli", 120 * ecoles.len() as i64);
-    assert_eq!(dpia["required"], false, "{name}");
+    assert!(!dpia["reasons"].to_string().contains("grande échelle"), "{name}: {dpia}");
     // The rendered register (HTML export) carries the line in its AIPD field.
     let (s, _, html) = d.export(&d.admin, &controller, "html").await;
     assert_eq!(s, StatusCode::OK, "{name}");
