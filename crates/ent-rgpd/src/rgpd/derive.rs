@@ -749,6 +749,46 @@ fn is_minor(subject: &str) -> bool {
     subject.contains("mineur") || subject.starts_with("élèves")
 }
 
+/// What a client of processor contracts is in the ENT's processing under the conventions in
+/// force: the controllers it processes the data for, each with the convention that binds it (its
+/// Art. 28 instrument), and whether it is itself the controller (or a joint controller) of schools.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientRoles {
+    pub controllers: Vec<(Actor, String)>,
+    pub controls: bool,
+}
+
+/// The [`ClientRoles`] of `client` in `world`, from the conventions' RGPD roles (not from who
+/// signed its contracts): a commune is the processor of the IA-DASEN (DSDEN) for its écoles.
+pub fn client_roles(world: &World, client: &str) -> ClientRoles {
+    let mut controllers: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut controls = false;
+    for (school_id, a) in &world.assignments {
+        let controller = match world.orgs.get(school_id) {
+            Some(school) => roles_of(world, school).0.controller.clone(),
+            None => ecoles_controller(world, a, client),
+        };
+        controls |= controller == client || a.joint_controllers.iter().any(|j| j == client);
+        if a.processors.iter().any(|p| p == client) {
+            controllers.insert((controller, a.convention.clone()));
+        }
+    }
+    let controllers = controllers.into_iter().map(|(c, conv)| (actor(&or_unknown(&c, world)), conv)).collect();
+    ClientRoles { controllers, controls }
+}
+
+/// The controller of a school of a convention the world does not describe: for a commune's
+/// convention naming the académie (its écoles), the IA-DASEN, the DSDEN of the commune's
+/// département, as [`roles_of`] says for a known école; else the convention's controller.
+fn ecoles_controller(world: &World, a: &Assignment, client: &str) -> String {
+    let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
+    let commune = world.orgs.get(client).filter(|o| o.kind == OrgKind::Commune);
+    match commune.and_then(|c| c.departement_code.as_ref()).and_then(|d| world.dsden_by_departement.get(d)) {
+        Some(dsden) if academie => dsden.clone(),
+        _ => a.controller.clone(),
+    }
+}
+
 /// Every organisation that has a register in `world`: controllers, joint controllers and processors.
 pub fn register_holders(world: &World, catalog: &Catalog) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -1956,6 +1996,29 @@ mod tests {
         w.assignments.insert("ecole".into(), roles);
         w.tenants[0].schools = vec!["ecole".into()];
         w
+    }
+
+    /// A commune's role comes from the conventions: the DSDEN's processor, also for écoles of its
+    /// convention that no tenant serves yet (an académie named by the convention gives way to the
+    /// DSDEN of the commune's département); the collège controls its own processing.
+    #[test]
+    fn a_client_s_roles_come_from_the_conventions_not_from_its_contracts() {
+        let mut w = vitry_world();
+        w.orgs.insert("acad".into(), org("acad", OrgKind::Academie, None));
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        let unserved = Assignment {
+            convention: "CONV-5".into(),
+            controller: "acad".into(),
+            joint_controllers: vec![],
+            processors: vec!["vitry".into()],
+        };
+        w.assignments.insert("ecole-sans-tenant".into(), unserved);
+        let roles = client_roles(&w, "vitry");
+        let said: Vec<(&str, &str)> = roles.controllers.iter().map(|(a, c)| (a.name.as_str(), c.as_str())).collect();
+        assert_eq!(said, [("DSDEN – Val-de-Marne", "CONV-4"), ("DSDEN – Val-de-Marne", "CONV-5")]);
+        assert!(!roles.controls);
+        let college = client_roles(&w, "college");
+        assert!(college.controls && college.controllers.is_empty(), "{college:?}");
     }
 
     #[test]
