@@ -14,31 +14,78 @@ use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
+use ent_groupements::groupements::documents::{self, Kind, StoredDocument};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{self, RGPD_READ, RGPD_WRITE};
 use ent_platform::registry::{get_org, Org};
+use ent_rgpd::rgpd::derive::{named, ClientRoles};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
 
 /// Links of a sub-processing chain followed at most.
 const CHAIN_DEPTH: usize = 5;
 
-/// The chain below `contract`: its processor, then the sub-processors each one binds.
-async fn chain(state: &RgpdState, contract: &ProcessorContract) -> Result<Vec<Value>, Problem> {
-    let mut links = vec![json!({ "name": contract.processor.name, "art28": contract.art28_clauses })];
+/// The chain of `contract`, each link with its role: the controllers `org` (its client) works for
+/// under the conventions in force and `org` itself with its role from their RGPD roles
+/// ([`domain::client_roles`]: « DSDEN du Val-de-Marne (responsable de traitement) → Commune de
+/// Fresnes (sous-traitant, convention CONV-…) »), then the processor (« sous-traitant ultérieur,
+/// marché GC-… » when `org` is itself a processor), then the sub-processors each one binds.
+async fn chain(
+    state: &RgpdState,
+    org: &Org,
+    roles: &ClientRoles,
+    contract: &ProcessorContract,
+) -> Result<Vec<Value>, Problem> {
+    let link = |name: &str, role: String, art28: bool| json!({ "name": name, "role": role, "art28": art28 });
+    let mut links: Vec<Value> = roles
+        .controllers
+        .iter()
+        .map(|(controller, _)| link(&named(controller).official, "responsable de traitement".into(), true))
+        .collect();
+    links.dedup();
+    let conventions: Vec<&str> = roles.controllers.iter().map(|(_, c)| c.as_str()).filter(|c| !c.is_empty()).collect();
+    let client_role = match (conventions.as_slice(), roles.controllers.is_empty(), roles.controls) {
+        (_, true, true) => "responsable de traitement".to_string(),
+        (_, true, false) => "client du contrat ; aucune convention en vigueur ne fixe son rôle".to_string(),
+        ([], false, _) => "sous-traitant".to_string(),
+        ([one], false, _) => format!("sous-traitant, convention {one}"),
+        (many, false, _) => format!("sous-traitant, conventions {}", many.join(", ")),
+    };
+    links.push(link(&naming::of_org(org.kind, &naming::display_name(&org.name)).official, client_role, true));
+    let rank = if roles.controllers.is_empty() { "sous-traitant" } else { "sous-traitant ultérieur" };
+    let instrument = if contract.source_kind == contracts::FROM_GROUPEMENT { "marché" } else { "contrat" };
+    let role = format!("{rank}, {instrument} {}", contract.reference);
+    links.push(link(&contract.processor.name, role, contract.art28_clauses));
     let mut above = contract.processor.id.clone();
     for _ in 0..CHAIN_DEPTH {
         let below = contracts::list_for_client(&state.store, &above).await?;
         let Some(next) = below.into_iter().find(|c| c.parent_processor.as_ref().is_some_and(|p| p.id == above)) else {
             break;
         };
-        links.push(json!({ "name": next.processor.name, "art28": next.art28_clauses }));
+        let role = format!("sous-traitant ultérieur, contrat {}", next.reference);
+        links.push(link(&next.processor.name, role, next.art28_clauses));
         above = next.processor.id;
     }
     Ok(links)
+}
+
+/// The CCAP holding the Art. 28 clauses of a contract a groupement's award recorded: the version
+/// in force when the contract was recorded (the notified one), its title, number and SHA-256,
+/// and the address of its page; `None` for any other contract.
+async fn clauses_document(state: &RgpdState, c: &ProcessorContract) -> Result<Option<Value>, Problem> {
+    let Some(groupement) = c.source_id.as_deref().filter(|_| c.source_kind == contracts::FROM_GROUPEMENT) else {
+        return Ok(None);
+    };
+    let ccaps: Vec<StoredDocument> =
+        documents::versions(&state.store, groupement).await?.into_iter().filter(|d| d.kind == Kind::Ccap).collect();
+    let notified = ccaps.iter().rev().find(|d| d.created_at <= c.created_at).or(ccaps.last());
+    Ok(notified.map(|d| {
+        json!({ "title": d.title, "version": d.version, "sha256": d.sha256, "reference": d.groupement_reference,
+                "href": format!("/groupements/{}/documents/{}?format=html", d.groupement_reference, d.id) })
+    }))
 }
 
 /// The éditeurs and hébergeurs a contract may bind, by name.
@@ -55,12 +102,13 @@ async fn processors(state: &RgpdState) -> Result<Vec<Value>, Problem> {
 async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let mut rows = Vec::new();
+    let roles = domain::client_roles(&on.state, org).await?;
     for c in contracts::list_for_client(&on.state.store, &org.id).await? {
         rows.push(json!({
             "href": format!("{}/contrats/{}", base(org), c.id),
             "reference": c.reference, "title": c.title, "art28": c.art28_clauses,
             "processor": c.processor.name, "starts_on": c.starts_on.as_deref().map(french_date),
-            "ends_on": c.ends_on.as_deref().map(french_date), "chain": chain(&on.state, &c).await?,
+            "ends_on": c.ends_on.as_deref().map(french_date), "chain": chain(&on.state, org, &roles, &c).await?,
         }));
     }
     let refusal = refusal.labelled(|field| label_of(NEW_CONTRACT, "Sous-traitant", field));
@@ -115,6 +163,7 @@ fn processor_message<'a>(message_of: impl Fn(&str) -> Option<&'a str>) -> Option
 
 fn control(field: &str) -> String {
     let name = match field {
+        "art28_clauses" => "art28",
         "processor_org_id" => "processor",
         "client_org_id" | "parent_processor_org_id" => "processor",
         other => other,
@@ -339,7 +388,9 @@ async fn contract_page(
         "organisation": org.name,
         "processor": c.processor.name,
         "reference": c.reference,
-        "chain": chain(&on.state, c).await?,
+        "chain": chain(&on.state, org, &domain::client_roles(&on.state, org).await?, c).await?,
+        "clauses": clauses_document(&on.state, c).await?,
+        "art28_locked": c.source_kind == contracts::FROM_GROUPEMENT,
         "version": fields.get("version"),
         "inputs": inputs,
         "art28": fields.get("art28") == "oui",

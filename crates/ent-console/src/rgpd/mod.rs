@@ -263,6 +263,7 @@ async fn register(
         "base": base(&org),
         "pdf": pdf,
         "as_of": french_date(&register.as_of),
+        "summary": summary(rows.len(), processors.len(), register.incomplete.len()),
         "entries": rows,
         "incomplete": register.incomplete.len(),
         "processors": processors,
@@ -272,6 +273,27 @@ async fn register(
         "logs": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_LOGS_READ, &org).await.is_ok(),
     });
     Ok(page::render("rgpd_register.html", shell(&on, &org, &[]).notice(notice), values))
+}
+
+/// `n` things in words that agree with it: `none` for 0 (« aucun traitement »), `one`, `many`.
+fn counted(n: usize, none: &str, one: &str, many: &str) -> String {
+    match n {
+        0 => none.to_string(),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+/// What a register holds, as its page says it: « aucun traitement ; 1 fiche incomplète »,
+/// « 8 traitements ; 2 activités de sous-traitance ; aucune fiche incomplète ».
+fn summary(entries: usize, processor_entries: usize, incomplete: usize) -> String {
+    let mut parts = vec![counted(entries, "aucun traitement", "traitement", "traitements")];
+    if processor_entries > 0 {
+        let of = "activité de sous-traitance (article 30.2)";
+        parts.push(counted(processor_entries, "", of, "activités de sous-traitance (article 30.2)"));
+    }
+    parts.push(counted(incomplete, "aucune fiche incomplète", "fiche incomplète", "fiches incomplètes"));
+    parts.join(" ; ")
 }
 
 /// `/rgpd/{org}/traitements/{fiche}`: one activity, its Art. 30 fields and DPIA criteria.
@@ -291,7 +313,7 @@ async fn fiche(on: On<RgpdState>, Path((key, reference)): Path<(String, String)>
         "fields": fields,
         "missing": entry.missing.iter().map(|m| where_filled(m, &base(&org))).collect::<Vec<_>>(),
         "dpia": { "required": entry.dpia.required, "reasons": entry.dpia.reasons, "scale": entry.dpia.scale,
-                  "text": export::dpia_text(&entry.dpia) },
+                  "text": export::entry_dpia_text(entry) },
     });
     Ok(page::render("rgpd_fiche.html", shell(&on, &org, &[(entry.reference.as_str(), path.as_str())]), values))
 }
@@ -523,5 +545,19 @@ mod tests {
         assert_eq!(where_filled("finalités", "/rgpd/o1")["href"], Value::Null);
         let safeguard = where_filled("garanties du transfert hors EEE vers X (US)", "/rgpd/o1");
         assert!(safeguard["where"].as_str().unwrap().contains("sous-traitant destinataire"), "{safeguard}");
+    }
+
+    #[test]
+    fn a_register_s_summary_agrees_its_words_with_its_counts() {
+        assert_eq!(summary(0, 0, 1), "aucun traitement ; 1 fiche incomplète");
+        assert_eq!(summary(1, 0, 0), "1 traitement ; aucune fiche incomplète");
+        assert_eq!(
+            summary(8, 2, 3),
+            "8 traitements ; 2 activités de sous-traitance (article 30.2) ; 3 fiches incomplètes"
+        );
+        assert_eq!(
+            summary(0, 1, 2),
+            "aucun traitement ; 1 activité de sous-traitance (article 30.2) ; 2 fiches incomplètes"
+        );
     }
 }

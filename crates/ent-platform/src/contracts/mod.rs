@@ -173,6 +173,23 @@ pub async fn record(
     Ok(id)
 }
 
+/// The `source_kind` of a contract a groupement's award recorded (its `source_id` is the
+/// groupement's id): the Art. 28 clauses are those of the market's notified CCAP (art. 9).
+pub const FROM_GROUPEMENT: &str = "groupement";
+
+/// The refusal of a change to the Art. 28 flag of a contract whose clauses sit in a notified
+/// market's CCAP ([`FROM_GROUPEMENT`]): what the CCAP says is not undone by ticking a box.
+fn clauses_in_the_ccap(current: &ProcessorContract) -> Problem {
+    Problem::invalid_field(
+        "art28_clauses",
+        format!(
+            "les clauses de l'article 28 de ce contrat sont celles de l'article 9 du CCAP du marché {}, notifié : \
+             elles ne se retirent pas ici, seul un avenant au marché peut les modifier",
+            current.reference
+        ),
+    )
+}
+
 /// What the client of a contract changes in it (the parties and the reference stay).
 #[derive(Debug, Clone)]
 pub struct ContractChange {
@@ -183,7 +200,8 @@ pub struct ContractChange {
 }
 
 /// Changes `current` as `change` says, if it is still at the `expected` version (412
-/// otherwise), in the caller's transaction; checked as a new contract is. Audited.
+/// otherwise), in the caller's transaction; checked as a new contract is; the Art. 28 flag of a
+/// contract a groupement's award recorded stays as its CCAP says ([`FROM_GROUPEMENT`]). Audited.
 pub async fn update(
     tx: &mut Tx,
     store: &Store,
@@ -206,6 +224,9 @@ pub async fn update(
         source_id: current.source_id.clone(),
     };
     check(tx, &as_new).await?;
+    if current.source_kind == FROM_GROUPEMENT && change.art28_clauses != current.art28_clauses {
+        return Err(clauses_in_the_ccap(current));
+    }
     let query = sqlx::query(
         "UPDATE processor_contracts SET title = $1, art28_clauses = $2, starts_on = $3, ends_on = $4, \
          version = version + 1, updated_at = $5 WHERE id = $6 AND version = $7",

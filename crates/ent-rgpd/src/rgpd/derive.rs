@@ -332,7 +332,14 @@ pub struct Entry {
     /// The accounts of its tenants; 0 with `dpia.scale` « non évaluable » when unknown.
     pub accounts: i64,
     pub conventions: Vec<String>,
+    /// The impact assessment of the ENT this service is part of (one processing, arrêté du 30
+    /// novembre 2006 modifié): the verdict of [`Processing::dpia`], the same on every service of
+    /// the controller's ENT. Before it was stated at the ENT's level, the service's own (kept as stored).
     pub dpia: Dpia,
+    /// The reference of the [`Processing`] whose AIPD covers this service (« 94-ENT »); empty in
+    /// registers derived before the AIPD was stated at the ENT's level.
+    #[serde(default)]
+    pub dpia_covered_by: String,
     pub first_recorded: String,
     pub last_changed: String,
     /// Flags a DPO must look at (processor without Art. 28 contract, no active convention).
@@ -361,6 +368,23 @@ pub struct ProcessorEntry {
     pub missing: Vec<String>,
 }
 
+/// The ENT of one controller as one processing (convention art. 8, arrêté du 30 novembre 2006
+/// modifié): its services are the entries' sub-purposes, and its impact assessment is judged
+/// once, on the union of their WP248 criteria (the AIPD covers a processing, not a module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Processing {
+    /// « 94-ENT »: the controller's code.
+    pub reference: String,
+    pub name: String,
+    pub controller: Actor,
+    /// The references of the entries (one per service) it covers.
+    pub entries: Vec<String>,
+    pub dpia: Dpia,
+}
+
+/// The name of the ENT processing of a controller ([`Processing`]).
+pub const ENT_PROCESSING: &str = "ENT — espace numérique de travail (arrêté du 30 novembre 2006 modifié)";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Incomplete {
     pub reference: String,
@@ -382,6 +406,10 @@ pub struct Register {
     /// Art. 30(2): the controllers it processes data for.
     pub processor_entries: Vec<ProcessorEntry>,
     pub incomplete: Vec<Incomplete>,
+    /// The ENT of each controller among `entries`, with the AIPD that covers its services; empty
+    /// in registers derived before it was stated.
+    #[serde(default)]
+    pub processings: Vec<Processing>,
 }
 
 impl Register {
@@ -584,6 +612,8 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
     let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
     let mut processed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>, Agg)> = BTreeMap::new();
+    // By controller: its ENT's schools, tenants and accounts over all its services (one scale).
+    let mut ents: BTreeMap<String, Agg> = BTreeMap::new();
     for tenant in &world.tenants {
         for school_id in &tenant.schools {
             let school = or_unknown(school_id, world);
@@ -614,6 +644,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
                     let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
+                    ents.entry(roles.controller.clone()).or_default().add(&school, tenant, &roles, defaulted, &[]);
                     if retained {
                         agg.retained_by.insert(tenant.slug.clone(), tenant.purge_from.clone());
                     }
@@ -637,13 +668,17 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         }
     }
     let org = or_unknown(org_id, world);
-    let entries: Vec<Entry> = entries
-        .into_iter()
-        .flat_map(|(controller, per_service)| {
-            let by_code = &by_code;
-            per_service.into_iter().map(move |(code, agg)| entry(world, &controller, by_code[code], agg, now))
-        })
-        .collect();
+    let mut processings = Vec::new();
+    let mut all = Vec::new();
+    for (controller, per_service) in entries {
+        let ent = ents.remove(&controller).unwrap_or_default();
+        let processing = ent_processing(world, &by_code, &controller, &per_service, &ent);
+        all.extend(
+            per_service.into_iter().map(|(code, agg)| entry(world, &controller, by_code[code], agg, now, &processing)),
+        );
+        processings.push(processing);
+    }
+    let entries = all;
     let processor_entries: Vec<ProcessorEntry> = processed
         .into_iter()
         .map(|(controller, (roles, services, agg))| {
@@ -657,7 +692,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         .collect();
     incomplete.extend(processor_entries.iter().filter(|e| !e.missing.is_empty()).map(|e| Incomplete {
         reference: format!("ST-{}", e.controller.code),
-        name: format!("Sous-traitance pour {}", e.controller.name),
+        name: format!("Sous-traitance pour {}", named(&e.controller).article),
         missing: e.missing.clone(),
     }));
     let (organisation, dpo) = (actor(&org), dpo(&org));
@@ -671,6 +706,86 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         entries,
         processor_entries,
         incomplete,
+        processings,
+    }
+}
+
+/// The ENT of `controller` as one processing: the references of its services' entries and
+/// one AIPD judged on the union of their criteria — minors if any service concerns pupils, the
+/// sensitive or highly personal data of every service, the scale of the whole ENT (`ent`).
+fn ent_processing(
+    world: &World,
+    by_code: &HashMap<&str, &Service>,
+    controller: &str,
+    per_service: &BTreeMap<&str, Agg>,
+    ent: &Agg,
+) -> Processing {
+    let code = or_unknown(controller, world).code.clone();
+    let services = || per_service.iter().map(|(code, agg)| (by_code[code], agg));
+    let minors = services().any(|(service, agg)| data_subjects(service, false, agg).iter().any(|s| is_minor(s)));
+    let mut data: Vec<DataCategory> = Vec::new();
+    for d in services().flat_map(|(service, _)| &service.rgpd.personal_data) {
+        if !data.iter().any(|known| known.category == d.category) {
+            let (sensitive, highly_personal) = (d.sensitive, d.highly_personal);
+            data.push(DataCategory {
+                category: d.category.clone(),
+                sensitive,
+                highly_personal,
+                retention: String::new(),
+            });
+        }
+    }
+    Processing {
+        reference: format!("{code}-ENT"),
+        name: ENT_PROCESSING.into(),
+        controller: actor(&or_unknown(controller, world)),
+        entries: per_service.keys().map(|service| format!("{code}-{service}")).collect(),
+        dpia: dpia(minors, &data, ent, &Scale::of(world, ent)),
+    }
+}
+
+/// Whether a category of data subjects is (or includes) minors.
+fn is_minor(subject: &str) -> bool {
+    subject.contains("mineur") || subject.starts_with("élèves")
+}
+
+/// What a client of processor contracts is in the ENT's processing under the conventions in
+/// force: the controllers it processes the data for, each with the convention that binds it (its
+/// Art. 28 instrument), and whether it is itself the controller (or a joint controller) of schools.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientRoles {
+    pub controllers: Vec<(Actor, String)>,
+    pub controls: bool,
+}
+
+/// The [`ClientRoles`] of `client` in `world`, from the conventions' RGPD roles (not from who
+/// signed its contracts): a commune is the processor of the IA-DASEN (DSDEN) for its écoles.
+pub fn client_roles(world: &World, client: &str) -> ClientRoles {
+    let mut controllers: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut controls = false;
+    for (school_id, a) in &world.assignments {
+        let controller = match world.orgs.get(school_id) {
+            Some(school) => roles_of(world, school).0.controller.clone(),
+            None => ecoles_controller(world, a, client),
+        };
+        controls |= controller == client || a.joint_controllers.iter().any(|j| j == client);
+        if a.processors.iter().any(|p| p == client) {
+            controllers.insert((controller, a.convention.clone()));
+        }
+    }
+    let controllers = controllers.into_iter().map(|(c, conv)| (actor(&or_unknown(&c, world)), conv)).collect();
+    ClientRoles { controllers, controls }
+}
+
+/// The controller of a school of a convention the world does not describe: for a commune's
+/// convention naming the académie (its écoles), the IA-DASEN, the DSDEN of the commune's
+/// département, as [`roles_of`] says for a known école; else the convention's controller.
+fn ecoles_controller(world: &World, a: &Assignment, client: &str) -> String {
+    let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
+    let commune = world.orgs.get(client).filter(|o| o.kind == OrgKind::Commune);
+    match commune.and_then(|c| c.departement_code.as_ref()).and_then(|d| world.dsden_by_departement.get(d)) {
+        Some(dsden) if academie => dsden.clone(),
+        _ => a.controller.clone(),
     }
 }
 
@@ -1064,7 +1179,7 @@ fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
     let mut out = service.rgpd.recipients.clone();
     out.extend(ARRETE_RECIPIENTS.iter().map(|r| r.to_string()));
     for p in processors {
-        let line = format!("Sous-traitant : {} ({})", p.org.name, p.role);
+        let line = recipient_line(p);
         if !out.contains(&line) {
             out.push(line);
         }
@@ -1072,7 +1187,18 @@ fn recipients(service: &Service, processors: &[ProcessorLink]) -> Vec<String> {
     out
 }
 
-fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str) -> Entry {
+/// A processor as a recipient, its role said once and no parenthesis nested: « Sous-traitant
+/// (collectivité) : Commune de Vitry-sur-Seine », « Sous-traitant (éditeur) : … »,
+/// « Sous-traitant ultérieur : … ».
+fn recipient_line(p: &ProcessorLink) -> String {
+    let role = match p.role.strip_prefix("sous-traitant") {
+        Some(rest) => format!("Sous-traitant{rest}"),
+        None => format!("Sous-traitant ({})", p.role),
+    };
+    format!("{role} : {}", named(&p.org).official)
+}
+
+fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str, ent: &Processing) -> Entry {
     let controller = or_unknown(controller_id, world);
     let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
     if !agg.defaulted.is_empty() {
@@ -1092,7 +1218,7 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     }
     let with_collectivite = processors.iter().any(|p| p.role == COLLECTIVITE);
     let subjects = data_subjects(service, with_collectivite, &agg);
-    let minors = subjects.iter().any(|s| s.contains("mineur") || s.starts_with("élèves"));
+    let minors = subjects.iter().any(|s| is_minor(s));
     let personal_data: Vec<DataCategory> = service
         .rgpd
         .personal_data
@@ -1108,7 +1234,6 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let highly_personal = personal_data.iter().any(|d| d.highly_personal);
     let transfers = transfers(world, &processors);
     let source = data_source(&agg, service);
-    let dpia = dpia(minors, &personal_data, &agg, &Scale::of(world, &agg));
     let recipients = recipients(service, &processors);
     let security_measures = security(world, &agg, under_cctp(world, &agg.links, controller_id, None), &controller);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
@@ -1133,7 +1258,8 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         security_measures,
         legal_basis: service.rgpd.legal_basis.clone(),
         data_source: source,
-        dpia,
+        dpia: ent.dpia.clone(),
+        dpia_covered_by: ent.reference.clone(),
         processors,
         establishments,
         accounts: agg.accounts,
@@ -1190,7 +1316,7 @@ pub const SENSITIVE_CONDITION_MISSING: &str =
 fn head_incomplete(organisation: &Actor, dpo: &Dpo) -> Option<Incomplete> {
     let mut missing = Vec::new();
     if no_contact(organisation) {
-        missing.push(format!("coordonnées de {}", organisation.name));
+        missing.push(format!("coordonnées {}", named(organisation).of));
     }
     if dpo.name.is_empty() {
         missing.push("nom du délégué à la protection des données".to_string());
@@ -1255,6 +1381,37 @@ fn missing_fields(e: &Entry, service: &Service) -> Vec<String> {
     m
 }
 
+/// An organisation named as an official text names it (« DSDEN du Val-de-Marne », « Commune de
+/// Fresnes », « École élémentaire … »): [`naming::of_org`] of its shown name.
+pub fn designation(org: &OrgFacts) -> naming::Designation {
+    naming::of_org(org.kind, &naming::display_name(&org.name))
+}
+
+/// An organisation of a register named as an official text names it ([`designation`]); one of
+/// an unknown kind by its name.
+pub fn named(a: &Actor) -> naming::Designation {
+    let name = naming::display_name(&a.name);
+    match OrgKind::parse(&a.kind) {
+        Some(kind) => naming::of_org(kind, &name),
+        None => naming::Designation { of: naming::de(&name), article: name.clone(), official: name, feminine: true },
+    }
+}
+
+/// The alert of a processor that no Art. 28 contract binds to `client`, its direct client in
+/// the chain `links`: « … avec la Commune de Vitry-sur-Seine, sous-traitant de la DSDEN du
+/// Val-de-Marne » when that client is itself a processor (of the organisation it acts for).
+fn missing_contract_with(world: &World, links: &[Link], client: &str) -> String {
+    let named = designation(&or_unknown(client, world));
+    let above = links.iter().find(|l| l.0 == client).map(|l| designation(&or_unknown(&l.1, world)));
+    match above {
+        Some(above) => format!(
+            "aucun contrat comportant les clauses de l'article 28 avec {}, sous-traitant {}",
+            named.article, above.of
+        ),
+        None => format!("aucun contrat comportant les clauses de l'article 28 avec {}", named.article),
+    }
+}
+
 fn processor_entry(
     world: &World,
     catalog: &Catalog,
@@ -1268,9 +1425,16 @@ fn processor_entry(
     let (links, _) = links_rendered(world, &agg.links, controller_id);
     let mine: Vec<&ProcessorLink> = links.iter().filter(|l| l.org.id == org.id).collect();
     let contract = mine.iter().find_map(|l| l.contract.clone());
-    let mut warnings = Vec::new();
-    if !mine.iter().all(|l| l.art28_contract) {
-        warnings.push(format!("aucun contrat comportant les clauses de l'article 28 avec {}", controller.name));
+    let mut warnings: Vec<String> = Vec::new();
+    // The contract a processor lacks is with its direct client (art. 28(4)): the commune it
+    // works for, itself the processor of the controller, not the controller.
+    for (link, rendered) in agg.links.iter().zip(&links) {
+        if link.0 == org.id && !rendered.art28_contract {
+            let warning = missing_contract_with(world, &agg.links, &link.1);
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
     }
     // Only the links downstream of this processor in its own chains: another
     // commune's chain of the same controller is not subcontracted by it.
@@ -1293,11 +1457,12 @@ fn processor_entry(
     if no_contact(&actor(org)) {
         missing.push("coordonnées du sous-traitant".into());
     }
+    let of_controller = designation(&controller).of;
     if no_contact(&actor(&controller)) {
-        missing.push(format!("coordonnées {}", naming::de(&controller.name)));
+        missing.push(format!("coordonnées {of_controller}"));
     }
     if controller_dpo.name.is_empty() && controller_dpo.email.is_empty() {
-        missing.push(format!("délégué à la protection des données {}", naming::de(&controller.name)));
+        missing.push(format!("délégué à la protection des données {of_controller}"));
     }
     let p = org.profile.clone().unwrap_or_default();
     if p.dpo_name.is_empty() && p.dpo_email.is_empty() {
@@ -1515,14 +1680,43 @@ mod tests {
         // Image and voice are highly personal (WP248): with minors, two criteria.
         assert!(visio.minors && visio.dpia.required, "minors and image and voice: {:?}", visio.dpia);
         assert_eq!(visio.dpia.reasons.len(), 2, "{:?}", visio.dpia);
-        assert!(!r.entries[0].dpia.required, "the portail has minors only: {:?}", r.entries[0].dpia);
+        // The portail has minors only, but it is part of the same ENT: the ENT's AIPD covers it.
+        assert_eq!(r.entries[0].dpia, visio.dpia);
+        assert_eq!(r.entries[0].dpia_covered_by, "COLLEGE-ENT");
         assert_eq!(visio.establishments[0].uai, "COLLEGE");
         assert_eq!(visio.conventions, ["CONV-1"]);
+    }
+
+    /// The ENT is one processing: every service line of a controller carries the one AIPD verdict
+    /// judged on the union of the services' criteria, and says that the ENT's AIPD covers it.
+    #[test]
+    fn the_aipd_is_judged_once_for_the_ent_and_covers_every_service() {
+        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        assert_eq!(r.processings.len(), 1);
+        let ent = &r.processings[0];
+        assert_eq!((ent.reference.as_str(), ent.name.as_str()), ("COLLEGE-ENT", ENT_PROCESSING));
+        assert_eq!(ent.entries, ["COLLEGE-portail", "COLLEGE-visio"]);
+        // Minors (every service) and image and voice (the visio's): two criteria, for the whole ENT.
+        assert!(ent.dpia.required, "{:?}", ent.dpia);
+        assert_eq!(ent.dpia.reasons.len(), 2, "{:?}", ent.dpia);
+        for e in &r.entries {
+            assert_eq!((&e.dpia, e.dpia_covered_by.as_str()), (&ent.dpia, "COLLEGE-ENT"), "{}", e.reference);
+            let field = crate::rgpd::export::entry_fields(e);
+            let aipd = &field.iter().find(|(l, _)| *l == "Analyse d'impact (AIPD)").unwrap().1;
+            assert!(
+                aipd.starts_with("couvert par l'AIPD de l'ENT (COLLEGE-ENT) : AIPD requise (2 critères)"),
+                "{aipd}"
+            );
+        }
+        let html = ent_documents::documents::to_html(&crate::rgpd::export::document(&r));
+        assert!(!html.contains("non requise"), "no service line says the ENT needs none");
+        assert!(html.contains("Traitement COLLEGE-ENT"), "the ENT's own section");
     }
 
     #[test]
     fn large_scale_processing_of_minors_data_requires_a_dpia_and_says_why() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.tenants[0].accounts = LARGE_SCALE_ACCOUNTS;
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         // The portail: minors, no highly personal data; the scale makes the second criterion.
@@ -1540,6 +1734,7 @@ mod tests {
     #[test]
     fn the_large_scale_line_states_its_figures_its_threshold_and_its_verdict() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.orgs.get_mut("college").unwrap().pupils = Some(1234);
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let portail = &r.entries[0];
@@ -1581,6 +1776,7 @@ mod tests {
     #[test]
     fn a_convention_covering_several_tenants_counts_its_accounts_once() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         let second_school = org("college2", OrgKind::Etablissement, Some(EtabType::College));
         w.orgs.insert(second_school.id.clone(), second_school);
         w.assignments.insert("college2".into(), w.assignments["college"].clone());
@@ -1607,6 +1803,7 @@ mod tests {
     #[test]
     fn minors_with_no_account_figure_leave_the_dpia_to_be_determined_never_not_required() {
         let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
         w.tenants[0].accounts = 0;
         w.tenants[0].accounts_source.clear();
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
@@ -1616,10 +1813,14 @@ mod tests {
         let text = crate::rgpd::export::dpia_text(&portail.dpia);
         assert!(text.starts_with("à déterminer") && !text.contains("non requise"), "{text}");
         assert!(portail.missing.iter().any(|m| m == DPIA_UNDETERMINED), "{:?}", portail.missing);
-        // The visio has its two criteria without the scale: required, not undetermined.
-        assert!(r.entries[1].dpia.required && !r.entries[1].dpia.undetermined, "{:?}", r.entries[1].dpia);
-        // With a known figure below the threshold, the portail needs none.
-        let r = derive(&world(), &catalog(), "college", "2026-09-01", "now");
+        // With the visio in the ENT, two criteria without the scale: required, not undetermined.
+        w.tenants[0].services.push("visio".into());
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(r.entries.iter().all(|e| e.dpia.required && !e.dpia.undetermined), "{:?}", r.entries[0].dpia);
+        // With a known figure below the threshold, the portail alone needs none.
+        let mut w = world();
+        w.tenants[0].services = vec!["portail".into()];
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         assert!(!r.entries[0].dpia.undetermined && !r.entries[0].missing.iter().any(|m| m == DPIA_UNDETERMINED));
     }
 
@@ -1698,13 +1899,13 @@ mod tests {
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(missing.contains(&"coordonnées du sous-traitant".to_string()), "{missing:?}");
-        assert!(!missing.iter().any(|m| m == "coordonnées d'Org college"), "{missing:?}");
+        assert!(!missing.iter().any(|m| m.starts_with("coordonnées de l'Org college")), "{missing:?}");
         w.orgs.get_mut("vendor").unwrap().email = Some("contact@editeur.example".into());
         w.orgs.get_mut("college").unwrap().profile = None;
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         let missing = &r.processor_entries[0].missing;
         assert!(!missing.iter().any(|m| m == "coordonnées du sous-traitant"), "{missing:?}");
-        assert!(missing.contains(&"coordonnées d'Org college".to_string()), "{missing:?}");
+        assert!(missing.contains(&"coordonnées de l'Org college".to_string()), "{missing:?}");
     }
 
     #[test]
@@ -1769,6 +1970,99 @@ mod tests {
                 ("Org host", "Org vendor"),
                 ("Org c2", "Org dsden"),
                 ("Org vendor", "Org c2")
+            ]
+        );
+    }
+
+    /// The DSDEN controls an école of Vitry, the commune its processor under the convention,
+    /// the vendor the commune's: the contract the vendor lacks is with the commune.
+    /// [`world`] with the collège's tenant serving instead an école of Vitry, whose controller is
+    /// the DSDEN and processor the commune (convention CONV-4), as the demo names them.
+    fn vitry_world() -> World {
+        let mut w = world();
+        let mut dsden = org("dsden", OrgKind::Dsden, None);
+        dsden.name = "DSDEN – Val-de-Marne".into();
+        let mut vitry = org("vitry", OrgKind::Commune, None);
+        vitry.name = "Vitry-sur-Seine".into();
+        for o in [dsden, vitry, org("ecole", OrgKind::Etablissement, Some(EtabType::EcoleElementaire))] {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        let roles = Assignment {
+            convention: "CONV-4".into(),
+            controller: "dsden".into(),
+            joint_controllers: vec![],
+            processors: vec!["vitry".into()],
+        };
+        w.assignments.insert("ecole".into(), roles);
+        w.tenants[0].schools = vec!["ecole".into()];
+        w
+    }
+
+    /// A commune's role comes from the conventions: the DSDEN's processor, also for écoles of its
+    /// convention that no tenant serves yet (an académie named by the convention gives way to the
+    /// DSDEN of the commune's département); the collège controls its own processing.
+    #[test]
+    fn a_client_s_roles_come_from_the_conventions_not_from_its_contracts() {
+        let mut w = vitry_world();
+        w.orgs.insert("acad".into(), org("acad", OrgKind::Academie, None));
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        let unserved = Assignment {
+            convention: "CONV-5".into(),
+            controller: "acad".into(),
+            joint_controllers: vec![],
+            processors: vec!["vitry".into()],
+        };
+        w.assignments.insert("ecole-sans-tenant".into(), unserved);
+        let roles = client_roles(&w, "vitry");
+        let said: Vec<(&str, &str)> = roles.controllers.iter().map(|(a, c)| (a.name.as_str(), c.as_str())).collect();
+        assert_eq!(said, [("DSDEN – Val-de-Marne", "CONV-4"), ("DSDEN – Val-de-Marne", "CONV-5")]);
+        assert!(!roles.controls);
+        let college = client_roles(&w, "college");
+        assert!(college.controls && college.controllers.is_empty(), "{college:?}");
+    }
+
+    #[test]
+    fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
+        let mut w = vitry_world();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert_eq!(
+            r.processor_entries[0].warnings,
+            ["aucun contrat comportant les clauses de l'article 28 avec la Commune de Vitry-sur-Seine, \
+              sous-traitant de la DSDEN du Val-de-Marne"]
+        );
+        // Bound to the commune: no alert.
+        w.contracts[0].client = "vitry".into();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        assert!(r.processor_entries[0].warnings.is_empty(), "{:?}", r.processor_entries[0].warnings);
+    }
+
+    /// Organisations named as the register's title names them, with elision and article, and
+    /// no parentheses nested in a recipient.
+    #[test]
+    fn registers_name_organisations_officially_with_elision() {
+        let mut w = vitry_world();
+        w.orgs.get_mut("vendor").unwrap().name = "Éditeur ENT de démonstration".into();
+        let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
+        let head = r.incomplete.iter().find(|i| i.reference == "REGISTRE").expect("no contact details");
+        assert_eq!(head.missing[0], "coordonnées d'Éditeur ENT de démonstration");
+        let entry = &r.processor_entries[0].missing;
+        assert!(entry.contains(&"coordonnées de la DSDEN du Val-de-Marne".to_string()), "{entry:?}");
+        assert!(
+            entry.contains(&"délégué à la protection des données de la DSDEN du Val-de-Marne".to_string()),
+            "{entry:?}"
+        );
+        let sheet = r.incomplete.iter().find(|i| i.reference.starts_with("ST-")).unwrap();
+        assert_eq!(sheet.name, "Sous-traitance pour la DSDEN du Val-de-Marne");
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        let recipients = &r.entries[0].recipients;
+        let processors: Vec<&str> =
+            recipients.iter().filter(|l| l.starts_with("Sous-traitant")).map(String::as_str).collect();
+        assert_eq!(
+            processors,
+            [
+                "Sous-traitant (collectivité) : Commune de Vitry-sur-Seine",
+                "Sous-traitant (éditeur) : Éditeur ENT de démonstration",
+                "Sous-traitant (hébergeur) : Org host"
             ]
         );
     }

@@ -2,12 +2,10 @@
 //! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
-use super::derive::{Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
+use super::derive::{named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::OrgKind;
-use ent_kernel::naming;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -154,6 +152,15 @@ pub fn dpia_text(d: &Dpia) -> String {
     }
 }
 
+/// The AIPD field of an entry: the AIPD of the ENT that covers it (« couvert par l'AIPD de
+/// l'ENT 94-ENT : AIPD requise … »), or, in a register derived before, the entry's own.
+pub fn entry_dpia_text(e: &Entry) -> String {
+    match e.dpia_covered_by.as_str() {
+        "" => dpia_text(&e.dpia),
+        ent => format!("couvert par l'AIPD de l'ENT ({ent}) : {}", dpia_text(&e.dpia)),
+    }
+}
+
 /// The accounts of an entry: never a bare « 0 » when no figure is known.
 fn accounts_text(e: &Entry) -> String {
     if e.dpia.scale.contains(NOT_ASSESSABLE) {
@@ -177,7 +184,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     vec![
         ("Référence", e.reference.clone()),
         ("Traitement", e.name.clone()),
-        ("Responsable de traitement", e.controller.name.clone()),
+        ("Responsable de traitement", named(&e.controller).official),
         ("Coordonnées du responsable", contact(&e.controller)),
         ("Responsables conjoints", or_none(e.joint_controllers.iter().map(actor_line).collect(), "aucun")),
         ("Représentant", e.representative.clone()),
@@ -203,7 +210,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
         ),
         ("Comptes", accounts_text(e)),
         ("Conventions", or_none(e.conventions.clone(), "aucune convention en vigueur")),
-        ("Analyse d'impact (AIPD)", dpia_text(&e.dpia)),
+        ("Analyse d'impact (AIPD)", entry_dpia_text(e)),
         ("Date de création", french_day(&e.first_recorded)),
         ("Dernière mise à jour", french_day(&e.last_changed)),
         ("Alertes", or_none(e.warnings.clone(), "aucune")),
@@ -214,7 +221,7 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
 /// Label / value of every field of an Art. 30(2) entry.
 pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
     vec![
-        ("Responsable de traitement", e.controller.name.clone()),
+        ("Responsable de traitement", named(&e.controller).official),
         ("Coordonnées du responsable", contact(&e.controller)),
         (
             "Délégué du responsable",
@@ -259,9 +266,7 @@ fn annex(r: &Register) -> Section {
 /// The register's title, naming its organisation as an official text does: « Registre des
 /// activités de traitement du Département du Val-de-Marne ».
 pub fn title(r: &Register) -> String {
-    let o = &r.organisation;
-    let of = OrgKind::parse(&o.kind).map_or_else(|| naming::de(&o.name), |kind| naming::of_org(kind, &o.name).of);
-    format!("Registre des activités de traitement {of}")
+    format!("Registre des activités de traitement {}", named(&r.organisation).of)
 }
 
 /// What the register is and when it was derived: « État au 5 décembre 2026 — article 30 du RGPD ».
@@ -275,7 +280,7 @@ pub fn document(r: &Register) -> Document {
     let mut doc = Document::new(title(r)).with_subtitle(state_line(r)).section(
         Section::new("Organisme").fields(
             [
-                ("Organisme", o.name.clone()),
+                ("Organisme", named(o).official),
                 ("Identifiant", o.code.clone()),
                 ("Responsable (représentant légal)", o.head.clone()),
                 ("Coordonnées", contact(o)),
@@ -305,6 +310,17 @@ pub fn document(r: &Register) -> Document {
             ["Référence", "Activité", "Création", "Mise à jour", "Finalité principale", "Données sensibles"],
             rows,
         ));
+    for p in &r.processings {
+        let fields = [
+            ("Référence", p.reference.clone()),
+            ("Traitement", p.name.clone()),
+            ("Responsable de traitement", named(&p.controller).official),
+            ("Fiches (une par service, sous-finalités du traitement)", p.entries.join(", ")),
+            ("Analyse d'impact (AIPD), pour tout l'ENT", dpia_text(&p.dpia)),
+        ];
+        let title = format!("Traitement {} — l'ENT et son analyse d'impact (article 35)", p.reference);
+        doc = doc.section(Section::new(title).block(Block::Fields(owned(fields.to_vec()))));
+    }
     let long = r.entries.iter().any(|e| e.establishments.len() > INLINE_ESTABLISHMENTS);
     for e in &r.entries {
         let mut fields = entry_fields(e);
@@ -318,7 +334,7 @@ pub fn document(r: &Register) -> Document {
     }
     for e in &r.processor_entries {
         doc = doc.section(
-            Section::new(format!("Sous-traitance pour {} (article 30.2)", e.controller.name))
+            Section::new(format!("Sous-traitance pour {} (article 30.2)", named(&e.controller).article))
                 .block(Block::Fields(owned(processor_fields(e)))),
         );
     }

@@ -44,6 +44,16 @@ pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> 
     Ok(derive::derive(&world, &state.catalog, &org.id, &today, &timestamp(now)))
 }
 
+/// The RGPD roles of `client` under the conventions in force today ([`derive::client_roles`]):
+/// what a processor contract's chain starts from.
+pub async fn client_roles(state: &RgpdState, client: &Org) -> Result<derive::ClientRoles, Problem> {
+    let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let world =
+        load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &client.id)
+            .await?;
+    Ok(derive::client_roles(&world, &client.id))
+}
+
 /// Who may read or keep the registers of `target`: an admin; a DPO bound to an
 /// organisation whose scope holds it (its logs, [`authz::RGPD_LOGS_READ`]: one it keeps,
 /// [`dpo_keeps`]); a controller at the organisation itself (a

@@ -5,7 +5,7 @@
 //! recipients, security, transfers outside the EU), plus the legal basis and the
 //! derived facts the CNIL sheet lacks; the Art. 30(2) sheet and the incomplete entries.
 
-use super::derive::{Actor, Dpo, Entry, Register};
+use super::derive::{named, Actor, Dpo, Entry, Register};
 use super::export::{entry_fields, processor_fields, state_line, title, yes_no, NOT_GIVEN};
 use ent_documents::documents::{to_ods, Cell, Sheet, Spreadsheet};
 use ent_kernel::clock::today_in_france;
@@ -51,7 +51,7 @@ fn first_sheet(r: &Register) -> Sheet {
         vec![t(state_line(r))],
         vec![],
         vec![h("Coordonnées du responsable de l'organisme")],
-        vec![h("Organisme"), t(&o.name)],
+        vec![h("Organisme"), t(&named(o).official)],
         vec![h("Responsable (nom, fonction)"), t(&o.head)],
         vec![h("Adresse"), t(&o.address)],
         vec![h("Pays"), t(&o.country)],

@@ -1031,10 +1031,12 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
     let detail = match uncovered {
         [one] if one.id == org.id => format!(
             "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
-            org.name, org.code
+            naming::display_name(&org.name),
+            org.code
         ),
         _ => {
-            let names: Vec<String> = uncovered.iter().map(|o| format!("{} ({})", o.name, o.code)).collect();
+            let names: Vec<String> =
+                uncovered.iter().map(|o| format!("{} ({})", naming::display_name(&o.name), o.code)).collect();
             format!(
                 "aucune convention en vigueur ne couvre {} des établissements que sert ce tenant : {}. Signez une convention \
                  pour chacun (ou une convention bipartite pour toutes les écoles {}) avant de provisionner",

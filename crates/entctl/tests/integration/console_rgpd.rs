@@ -102,6 +102,13 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     let page = get(app, &dpo, &register).await;
     assert_eq!(page.status, 200, "{name}: {}", page.text);
     assert!(page.text.contains("id=\"export-ods\"") && page.text.contains("Aucun instantané"), "{}", page.text);
+    // The commune processes for the DSDEN only: its counts in agreed words, no « (s) ».
+    assert!(
+        page.text.contains("aucun traitement ; 1 activité de sous-traitance (article 30.2) ; "),
+        "{name}: {}",
+        page.text
+    );
+    assert!(!page.text.contains("traitement(s)") && !page.text.contains("fiche(s)"), "{name}: {}", page.text);
     // PDF is offered only where LibreOffice is installed; elsewhere the page says why it is not.
     let pdf = entcp::documents::pdf_available();
     assert_eq!(page.text.contains("id=\"export-pdf\""), pdf, "{name}: {}", page.text);
@@ -1148,4 +1155,74 @@ async fn an_empty_breach_or_request_form_names_every_missing_field_in_one_round(
         unknown.text
     );
     assert!(unknown.text.contains("value=\"zzzz\""), "{name}: the code kept");
+}
+
+backend_test!(a_contract_of_a_groupement_s_market_shows_the_conventions_chain_and_keeps_its_ccap_clauses);
+/// A contract a groupement's award recorded binds the éditeur to Fresnes: its chain starts from
+/// the conventions' RGPD roles (the DSDEN controller, the commune its processor under its
+/// convention, the éditeur sub-processor under the market), and the commune's DPO cannot untick
+/// the Art. 28 clauses that the market's CCAP holds.
+async fn a_contract_of_a_groupement_s_market_shows_the_conventions_chain_and_keeps_its_ccap_clauses(
+    db: common::TestDb,
+) {
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, fresnes) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
+    let market = entcp::contracts::NewContract {
+        processor_org_id: vendor.id.clone(),
+        client_org_id: fresnes.id.clone(),
+        parent_processor_org_id: None,
+        reference: "GC-2026-000001".into(),
+        title: "Marché ENT du groupement de commandes GC-2026-000001".into(),
+        art28_clauses: true,
+        starts_on: Some("2026-09-01".into()),
+        ends_on: None,
+        source_kind: entcp::contracts::FROM_GROUPEMENT.into(),
+        source_id: None,
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    entcp::contracts::record(&mut tx, store, &common::admin(), &market, common::t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let (id, version) = contract_at(store, &register, "GC-2026-000001").await;
+    let edit = format!("{register}/contrats/{id}");
+    let page = get(app, &dpo, &edit).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    let text = page.text.replace("&#x27;", "'");
+    let chain = &text[text.find("id=\"chaine\"").expect("the chain")..];
+    let chain = &chain[..chain.find("</ol>").unwrap()];
+    let convention: String = sqlx::query_scalar(
+        "SELECT c.reference FROM conventions c JOIN convention_parties p ON p.convention_id = c.id \
+         WHERE p.org_id = $1 AND c.status = 'active'",
+    )
+    .bind(&fresnes.id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    for link in [
+        "<li>DSDEN du Val-de-Marne (responsable de traitement)</li>".to_string(),
+        format!("<li>→ Commune de Fresnes (sous-traitant, convention {convention})</li>"),
+        "(sous-traitant ultérieur, marché GC-2026-000001)</li>".to_string(),
+    ] {
+        assert!(chain.contains(&link), "{name}: « {link} » in {chain}");
+    }
+    assert!(!chain.contains("(responsable)"), "{name}: {chain}");
+    // The box is shown ticked and locked; a form without it is refused and the clauses stay.
+    assert!(text.contains("id=\"contrat-art28-ccap\""), "{name}: {text}");
+    let shown = version.to_string();
+    let unticked = [("title", "Marché ENT"), ("starts_on", "2026-09-01"), ("version", shown.as_str())];
+    let refused = post_form(app, &dpo, &edit, &unticked).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    assert!(refused.text.contains("seul un avenant au marché peut les modifier"), "{name}: {}", refused.text);
+    let stored: (i64, i64) = sqlx::query_as("SELECT art28_clauses, version FROM processor_contracts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, (1, version), "{name}: nothing changed");
+    // With the box as shown (the hidden field the page sends), the rest of the contract is edited.
+    let kept = [("title", "Marché ENT"), ("starts_on", "2026-09-01"), ("art28", "oui"), ("version", shown.as_str())];
+    let saved = post_form(app, &dpo, &edit, &kept).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
 }

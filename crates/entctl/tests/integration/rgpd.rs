@@ -982,11 +982,23 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
         ),
         "{name}: {scale}"
     );
-    // The portail has minors only: one criterion.
-    assert_eq!(entry("portail")["dpia"]["required"], false, "{name}");
+    // The portail has minors only, but the ENT is one processing: its AIPD, judged on the union
+    // of the services' criteria, covers the portail too (one verdict, never « non requise » beside « requise »).
+    let portail = entry("portail");
+    assert_eq!(portail["dpia"], messagerie["dpia"], "{name}");
+    assert_eq!(portail["dpia_covered_by"], messagerie["dpia_covered_by"], "{name}");
+    let ent = register["processings"].as_array().unwrap();
+    assert_eq!(ent.len(), 1, "{name}: one ENT for the controller: {ent:?}");
+    assert_eq!(ent[0]["reference"], portail["dpia_covered_by"], "{name}");
+    assert!(ent[0]["entries"].as_array().unwrap().contains(&portail["reference"]), "{name}");
     // Processors and the arrêté's recipients are among the recipients; identities come from ONDE via the AAF.
     let recipients = messagerie["recipients"].to_string();
-    assert!(recipients.contains("Sous-traitant : ") && recipients.contains("article 4 de l'arrêté"), "{recipients}");
+    assert!(
+        recipients.contains("Sous-traitant (collectivité) : Commune de ")
+            && recipients.contains("article 4 de l'arrêté"),
+        "{recipients}"
+    );
+    assert!(!recipients.contains("(sous-traitant ("), "{name}: no parentheses nested: {recipients}");
     let source = messagerie["data_source"].as_str().unwrap();
     assert!(source.contains("ONDE") && source.contains("AAF") && !source.contains("SIECLE"), "{name}: {source}");
 
@@ -994,7 +1006,11 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     let (s, _, html) = d.export(&d.admin, &controller, "html").await;
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
-    assert!(html.contains(&french("AIPD requise (2 critères) : personnes vulnérables : élèves mineurs ; données à caractère hautement personnel")), "{name}");
+    // The ENT's services include the carnet de liaison (absence reasons: art. 9): the ENT's AIPD names it.
+    let covered = "couvert par l'AIPD de l'ENT (94-ENT) : AIPD requise (2 critères) : personnes vulnérables : élèves \
+                   mineurs ; données sensibles (articles 9 et 10 du RGPD) ou à caractère hautement personnel";
+    assert!(html.contains(&french(covered)), "{name}: {html}");
+    assert!(!html.contains("AIPD non requise") && !html.contains("non requise (un seul critère"), "{name}");
     assert!(html.contains(&french("1 tenant(s) sans nombre de comptes connu")), "{name}");
 }
 
@@ -1418,7 +1434,8 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
     assert_eq!(s, StatusCode::OK, "{register}");
     let portail = register_entry(&register, "portail");
     assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
-    assert_eq!(portail["dpia"]["required"], false, "{name}: no large scale: {}", portail["dpia"]);
+    let scale = portail["dpia"]["scale"].as_str().unwrap();
+    assert!(scale.starts_with("critère non rempli"), "{name}: no large scale: {scale}");
 }
 
 backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict);
@@ -1477,7 +1494,7 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
     let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     let dpia = &portail(&register)["dpia"];
     check(dpia, "critère non rempli", 120 * ecoles.len() as i64);
-    assert_eq!(dpia["required"], false, "{name}");
+    assert!(!dpia["reasons"].to_string().contains("grande échelle"), "{name}: {dpia}");
     // The rendered register (HTML export) carries the line in its AIPD field.
     let (s, _, html) = d.export(&d.admin, &controller, "html").await;
     assert_eq!(s, StatusCode::OK, "{name}");
@@ -1983,4 +2000,51 @@ async fn a_register_s_documents_are_set_in_french_and_its_fingerprint_is_that_of
     let stored: entcp::rgpd::Register = serde_json::from_str(&content).unwrap();
     assert_eq!(entcp::rgpd::snapshots::fingerprint(&stored), sha256, "{name}: the snapshot re-derives its hash");
     assert_eq!(json_headers["x-register-sha256"], sha256.as_str(), "{name}: the register has not changed");
+}
+
+backend_test!(the_vendor_s_missing_contract_alert_names_the_commune_it_works_for);
+/// The éditeur works for Vitry, itself the DSDEN's processor under its convention: when no
+/// Art. 28 contract binds it to Vitry, its Art. 30(2) register says the contract it lacks is
+/// with the commune, not with the DSDEN.
+async fn the_vendor_s_missing_contract_alert_names_the_commune_it_works_for(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let warnings = |register: &Value| -> Vec<String> {
+        let entry = register["processor_entries"].as_array().unwrap().iter().find(|e| e["controller"]["code"] == "94");
+        let warnings = entry.expect("the vendor works for the DSDEN")["warnings"].as_array().unwrap().clone();
+        warnings.iter().map(|w| w.as_str().unwrap().to_string()).collect()
+    };
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert!(warnings(&vendor).is_empty(), "{name}: both communes bind it: {:?}", warnings(&vendor));
+    common::execute(&d.db.store, "DELETE FROM processor_contracts WHERE reference = $1", &["MARCHE-ENT-94081"]).await;
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(
+        warnings(&vendor),
+        ["aucun contrat comportant les clauses de l'article 28 avec la Commune de Vitry-sur-Seine, sous-traitant \
+          de la DSDEN du Val-de-Marne"],
+        "{name}"
+    );
+}
+
+backend_test!(registers_name_organisations_as_their_title_does_with_elision);
+/// The éditeur's register (no contact details recorded in the demo) and the commune's: the
+/// organisations are named as the title names them (« de la DSDEN du Val-de-Marne »,
+/// « d'Éditeur … », « Commune de Fresnes »), never « de Éditeur » nor « de DSDEN – ».
+async fn registers_name_organisations_as_their_title_does_with_elision(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains(&french("coordonnées d'Éditeur")), "{name}: {html}");
+    assert!(html.contains(&french("Sous-traitance pour la DSDEN du Val-de-Marne")), "{name}: {html}");
+    for wrong in ["de Éditeur", "de DSDEN –", "pour DSDEN –"] {
+        assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
+    }
+    let (s, _, html) = d.export(&d.admin, "commune:94034", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    let row = &html[html.find("<dt>Organisme</dt>").expect("the Organisme row")..];
+    let value = &row[..row.find("</dd>").expect("its value")];
+    assert!(value.contains("Commune de Fresnes"), "{name}: {value}");
 }

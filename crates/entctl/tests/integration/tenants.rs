@@ -143,6 +143,8 @@ async fn a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_coveri
     assert!(detail.contains(&said), "{}: {detail}", db.name);
     assert!(!detail.contains("sera possible") && !detail.contains("passer outre"), "{}: {detail}", db.name);
     assert_eq!(refused["signed_ahead"][0]["start_date"], "2027-01-04", "{}: {refused}", db.name);
+    // The schools are named as a page shows them (« École … »), not as the annuaire writes them.
+    assert!(detail.contains("École ") && !detail.contains("Ecole "), "{}: {detail}", db.name);
 }
 
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
