@@ -156,6 +156,8 @@ async fn setup(db: &common::TestDb) -> Story {
         .unwrap();
         entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     }
+    // Both ENTs run, as in the story (a ticket on an ENT not yet open is warned of it).
+    common::execute(&store, "UPDATE tenants SET status = 'active'", &[]).await;
     let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
     let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
     let story = Story {
@@ -2534,6 +2536,9 @@ async fn a_ticket_on_an_ent_not_running_is_kept_with_a_warning_saying_what_waits
         let said: Vec<&Value> = history.as_array().unwrap().iter().filter(|e| e["kind"] == "warning").collect();
         assert_eq!(said.len(), 1, "{} {status}: {history}", db.name);
         assert_eq!((said[0]["title"].as_str(), said[0]["body"].as_str()), (Some("Avertissement"), Some(warning)));
+        // The warning is part of the opening: the requester's version is the support's.
+        let support = s.get(&s.n1, &path).await.body;
+        assert_eq!(ticket["version"], support["version"], "{} {status}: {ticket}", db.name);
     }
     let handed = mails(&s.store, "created", "rup.julesverne@ac-nantes.fr").await;
     assert_eq!(handed.len(), cases.len(), "{}: each ticket reached the N1", db.name);

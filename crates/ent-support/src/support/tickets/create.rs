@@ -249,21 +249,25 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    // As opened: the requester's version starts here (`change::tell_requester`).
+    // Nobody to hear of it: the ENT's governors are told instead.
+    let told = match queue.is_empty() {
+        true => Some(governors(&mut tx, &org, &contract).await?),
+        false => None,
+    };
+    let mut warnings: Vec<String> = not_running_said(&tenant).into_iter().collect();
+    warnings.extend(told.as_ref().map(|told| unstaffed_said(!told.is_empty())));
+    let warning = warn(&mut tx, ctx, &t, &warnings).await?;
+    // As opened, its warnings included: the requester's version starts here (`change::tell_requester`).
     let t = load(&mut tx, &id).await?.expect("just inserted");
     // The N1 team reads the due date in its own time (an overseas school's, not Paris').
     let place = crate::support::place_of(&mut tx, &org.id).await?;
     let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
-    let mut warnings: Vec<String> = not_running_said(&tenant).into_iter().collect();
-    if queue.is_empty() {
-        let told = governors(&mut tx, &org, &contract).await?;
+    if let Some(told) = told {
         note_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
         let extra = json!({ "tenant": tenant.slug, "n1": contract.n1.name });
-        notify(&mut tx, told.clone(), &t, "unstaffed", extra, ctx.now, ctx.now).await?;
-        warnings.push(unstaffed_said(!told.is_empty()));
+        notify(&mut tx, told, &t, "unstaffed", extra, ctx.now, ctx.now).await?;
     }
-    let warning = warn(&mut tx, ctx, &t, &warnings).await?;
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     let mut t = finish(ctx, tx, &t, "support.tickets.create", summary).await?;
