@@ -5,6 +5,7 @@
 
 pub mod coverage;
 pub mod guardrails;
+pub mod hostnames;
 pub mod notices;
 pub mod routes;
 pub mod state;
@@ -348,6 +349,9 @@ async fn check_spec(
         }
     }
     checks.collect(resolve_spec(catalog, spec))?;
+    if let Some(org) = &org {
+        hostnames::check_uais(store, org, &spec.hostname, &mut checks).await?;
+    }
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
         let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
         if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {

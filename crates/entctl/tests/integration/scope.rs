@@ -641,6 +641,45 @@ async fn a_tenant_out_of_scope_answers_byte_for_byte_as_a_slug_naming_none(db: c
     assert_eq!(ran[0], ran[1], "{}: out of scope and missing run the same statements", w.db.name);
 }
 
+// A hostname that names a school by its UAI (`0929901x.ent.example.fr`, the name a school
+// naturally gets) is that school's: a commune of Créteil cannot reserve, first come, the name of
+// an école of Versailles for its own (hostnames are unique), nor an administrator give it to
+// another school; the refusal reads alike for another's school and for a UAI naming none. The
+// commune's ENT may be named after one of its écoles, a school's after itself.
+backend_test!(a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it);
+async fn a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let fresnes = w.fresnes_mayor().await;
+    let doc = |slug: &str, org: &str, hostname: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": org, "hostname": hostname, "bouquet": "socle-1d" } })
+    };
+    let (boulogne, unknown) = (uai("0929901"), uai("0929999"));
+    let host = |code: &str| format!("{}.ent.example.fr", code.to_lowercase());
+    let squat = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &host(&boulogne)))).await;
+    let none = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &host(&unknown)))).await;
+    assert_eq!(squat.0, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", w.db.name, squat.1);
+    let said = |body: &Value, code: &str| body.to_string().replace(code, "…").replace(&code.to_lowercase(), "…");
+    assert_eq!(said(&squat.1, &boulogne), said(&none.1, &unknown), "{}", w.db.name);
+    let error = &squat.1["errors"][0];
+    assert_eq!(error["field"], "spec.hostname", "{}: {}", w.db.name, squat.1);
+    assert!(error["message"].as_str().unwrap().contains("que dessert cet ENT"), "{}: {}", w.db.name, squat.1);
+    assert!(!squat.1.to_string().contains("Boulogne"), "{}: {}", w.db.name, squat.1);
+    // Not a matter of scope: the administrator cannot give it to another school either.
+    let doc_t2: entcp::tenants::EntTenant =
+        serde_json::from_value(doc("t-2", "0940176F", &format!("ent-{}.example.fr", boulogne.to_lowercase()))).unwrap();
+    let state = crate::common::app::app_state(w.db.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let refused = entcp::tenants::apply(&state.tenants(), &admin(), &doc_t2, None).await.unwrap_err();
+    assert_eq!(refused.errors[0].field, "spec.hostname", "{}: {refused:?}", w.db.name);
+
+    let own = send(fresnes.post(w.url("/tenants")).json(&doc("t-3", "0940176F", &host("0940176F")))).await;
+    assert_eq!(own.0, StatusCode::CREATED, "{}: {}", w.db.name, own.1);
+    let commune = doc("t-4", "commune:94034", "ecoles-0940176f.ent.fresnes.fr");
+    let communes = send(fresnes.post(w.url("/tenants")).json(&commune)).await;
+    assert_eq!(communes.0, StatusCode::CREATED, "{}: {}", w.db.name, communes.1);
+    assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none(), "{}", w.db.name);
+}
+
 backend_test!(a_tenant_document_cannot_take_over_another_organisations_tenant);
 async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: crate::common::TestDb) {
     let w = world(db).await;
