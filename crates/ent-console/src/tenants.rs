@@ -29,8 +29,8 @@ use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
-    apply, create, declared_elsewhere, events, get_tenant, read_scope, render, require_on, transition, EntTenant,
-    Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
+    apply, create, declared_elsewhere, events, find_for, read_scope, render, transition, EntTenant, Metadata, Move,
+    Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -418,12 +418,8 @@ fn reconciled_page(state: &TenantsState, tenant: &Tenant, after: &str) -> String
 /// The tenant of the path if the person may read it (404 otherwise, as for a missing one).
 async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Tenant, Problem> {
     let not_found = || Problem::not_found(format!("aucun ENT « {key} »"));
-    let tenant = get_tenant(&state.store, key).await?.ok_or_else(not_found)?;
-    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
     let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
-    let require = require_on(&state.store, &caller, &org, not_found).await;
-    require.map_err(|p| page::as_missing(p, not_found))?;
-    Ok(tenant)
+    find_for(&state.store, &caller, key, not_found).await.map_err(|p| page::as_missing(p, not_found))
 }
 
 /// `/ent/{ent}`.

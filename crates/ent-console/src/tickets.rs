@@ -532,7 +532,7 @@ async fn open(on: On<SupportState>, headers: HeaderMap, body: Body) -> Result<Re
     let context = ctx(state, &signed.0.actor);
     match submission.run(tickets::create(&context, new)).await {
         Ok(ticket) => {
-            let after = if ticket.warning.is_some() { UNSTAFFED } else { "ouvert" };
+            let after = if ticket.warning.is_some() { WARNED } else { "ouvert" };
             let location = format!("/tickets/{}?apres={after}", ticket.reference);
             submission.done(&location).await?;
             attachments::attach(&context, &ticket.id, true, files).await?;
@@ -636,8 +636,9 @@ async fn moves(state: &SupportState, actor: &Actor, row: &Ticket, viewer: Viewer
     Ok(Moves { acting, statuses })
 }
 
-/// `?apres=…` after opening a ticket nobody supports (`Ticket::warning`).
-const UNSTAFFED: &str = "ouvert-sans-support";
+/// `?apres=…` after opening a ticket with a warning (`Ticket::warning`): the page's notice
+/// says its history's public warnings ([`warned_notice`]).
+const WARNED: &str = "ouvert-avec-avertissement";
 
 /// The notices of `/tickets/{ticket}` after `?apres=…`, besides those of a comment ([`notice_after`]).
 const NOTICES: &[(&str, &str)] = &[
@@ -659,16 +660,21 @@ async fn show(
 /// The notice after `?apres=after`: a comment's says what it did, to whom ([`Written`]: a reply
 /// sent to the requester, a note only the N1 and the N2 read, the vendor's note to the support…).
 fn notice_after(after: &str) -> Option<Notice> {
-    if after == UNSTAFFED {
-        return Some(Notice::info(
-            "Votre ticket est enregistré, mais aucun support n'est encore désigné pour cet ENT : \
-             l'avertissement de son historique dit qui en est averti.",
-        ));
-    }
     match Written::ALL.into_iter().find(|w| w.key() == after) {
         Some(written) => Some(Notice::success(written.confirmation())),
         None => Notice::after(after, NOTICES),
     }
+}
+
+/// The notice after opening a ticket with a warning (`?apres=`[`WARNED`]): the public
+/// warnings of its history, as the creation's answer said them (`Ticket::warning`).
+fn warned_notice(fields: &Fields, history: &[HistoryEntry]) -> Option<Notice> {
+    if fields.get("apres") != WARNED {
+        return None;
+    }
+    let public = history.iter().filter(|e| e.kind == "warning" && e.visibility == "public");
+    let said: Vec<&str> = public.filter_map(|e| e.body.as_deref()).collect();
+    (!said.is_empty()).then(|| Notice::info(format!("Avertissement : {}", said.join(" "))))
 }
 
 /// The label of a field of the ticket page's forms, as the error summary names it.
@@ -693,7 +699,9 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
     let context = ctx(state, actor);
     let (row, viewer) = tickets::find(&state.store, actor, key).await?;
     let ticket = tickets::get(&context, &row.id).await?;
-    let history: Vec<Value> = tickets::history(&context, &row.id).await?.iter().map(entry_view).collect();
+    let entries = tickets::history(&context, &row.id).await?;
+    let notice = refusal.notice.clone().or_else(|| warned_notice(fields, &entries));
+    let history: Vec<Value> = entries.iter().map(entry_view).collect();
     let files: Vec<Value> = attachments::list(&context, &row.id)
         .await?
         .iter()
@@ -722,7 +730,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
     let path = format!("/tickets/{}", ticket.reference);
     let shell = Shell::new(console, Some(&signed.0), "/tickets")
         .crumbs(&[("Support", "/tickets"), (&ticket.reference, &path)])
-        .notice(refusal.notice.clone());
+        .notice(notice);
     let open = ticket.status != Status::Closed;
     let values = json!({
         "title": format!("Ticket {} — {}", ticket.reference, ticket.subject),

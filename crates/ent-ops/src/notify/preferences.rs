@@ -3,7 +3,9 @@
 //! Every mail of the outbox is either in a [`Category`] a person may switch off, or one that
 //! must always go ([`category_of`] answers `None`): the sign-in and password links of the
 //! console, the test message an administrator sends, the termination of a convention (a
-//! notice to the parties), the life of an ENT (suspension, withdrawal, archiving, purge). Nothing stored means « sent »: a row is kept only once the
+//! notice to the parties), the life of an ENT (suspension, withdrawal, archiving, purge), the
+//! alert that a ticket has no support designated (its governors are asked to name one, and the
+//! requester is told they were). Nothing stored means « sent »: a row is kept only once the
 //! person chose. [`enqueue_at`](super::enqueue_at) drops an opted-out recipient from the
 //! mail (the others still get it); recipients are addressed by e-mail, matched to users
 //! without regard to case.
@@ -21,7 +23,8 @@ use sqlx::AnyConnection;
 /// A kind of optional mail, as the person chooses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
-    /// The support desk's notices (`support`): new tickets of a queue, answers, escalations, breaches.
+    /// The support desk's notices (`support`): new tickets of a queue, answers, escalations,
+    /// breaches; not the `unstaffed` alert to an ENT's governors, which always goes.
     Tickets,
     /// A convention to endorse or sign, a signature voided or still awaited (`convention`).
     ConventionsToSign,
@@ -100,6 +103,11 @@ pub const MANDATORY: &[(&str, &str)] = &[
         "Suspension, remise en service, retrait, archivage d'un ENT qui vous concerne, annonce de la purge de ses \
          données puis purge, perte puis retour de la couverture par une convention en vigueur.",
     ),
+    (
+        "Ticket sans support désigné",
+        "Ticket ouvert sur un ENT dont vous êtes responsable et pour lequel aucun support n'est désigné, pour que \
+         vous en désigniez un : le demandeur lit que vous en êtes averti.",
+    ),
     ("Message d'essai", "Message envoyé par un administrateur pour vérifier l'envoi des courriels."),
 ];
 
@@ -108,7 +116,12 @@ pub const MANDATORY: &[(&str, &str)] = &[
 pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Category> {
     let event = context.get("event").and_then(|e| e.as_str()).unwrap_or_default();
     match template {
-        "support" => Some(Category::Tickets),
+        "support" => match event {
+            // An operational alert to the ENT's governors, not a ticket's notice: they are
+            // asked to designate an N1, and the requester reads that they were told.
+            "unstaffed" => None,
+            _ => Some(Category::Tickets),
+        },
         "convention" => match event {
             "submitted" | "signatures_voided" | "signature_pending" => Some(Category::ConventionsToSign),
             // Notices with legal effect: always sent.
@@ -321,6 +334,7 @@ mod tests {
         assert_eq!(category_of("console", &json!({ "event": "invitation" })), None);
         assert_eq!(category_of("test", &json!({})), None);
         assert_eq!(category_of("convention", &json!({ "event": "terminated" })), None);
+        assert_eq!(category_of("support", &json!({ "event": "unstaffed" })), None);
         let events = [
             "suspended",
             "reactivated",

@@ -5,6 +5,7 @@
 
 pub mod coverage;
 pub mod guardrails;
+pub mod hostnames;
 pub mod notices;
 pub mod routes;
 pub mod state;
@@ -348,6 +349,9 @@ async fn check_spec(
         }
     }
     checks.collect(resolve_spec(catalog, spec))?;
+    if let Some(org) = &org {
+        hostnames::check_uais(store, org, &spec.hostname, &mut checks).await?;
+    }
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
         let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
         if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
@@ -1479,9 +1483,23 @@ pub fn codes(stored: Option<String>) -> Vec<String> {
 }
 
 pub async fn get_tenant(store: &Store, slug_or_id: &str) -> Result<Option<Tenant>, Problem> {
-    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $2");
+    get_tenant_in(store, slug_or_id, None).await
+}
+
+/// The tenant `slug_or_id` names among those whose organisation is in `scope` (every one when
+/// `None`, [`read_scope`]): one query, which finds nothing alike for a tenant out of scope and
+/// for a slug naming none, doing the same work for both.
+pub async fn get_tenant_in(
+    store: &Store,
+    slug_or_id: &str,
+    scope: Option<Condition>,
+) -> Result<Option<Tenant>, Problem> {
+    let mut cond = Condition::default();
+    cond.push("(slug = ? OR id = ?)", &[slug_or_id, slug_or_id]);
+    in_scope(&mut cond, scope);
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE {}", cond.sql());
     let row: Option<TenantRow> =
-        sqlx::query_as(&sql).bind(slug_or_id).bind(slug_or_id).fetch_optional(store.pool()).await?;
+        cond.bind(sqlx::query(&sql)).try_map(|row| TenantRow::from_row(&row)).fetch_optional(store.pool()).await?;
     Ok(tenants_from_rows(store, row.into_iter().collect()).await?.pop())
 }
 
@@ -1546,6 +1564,22 @@ pub async fn require_on(
         return Ok(());
     }
     Err(missing())
+}
+
+/// The tenant `key` names, for `caller`'s action on it: looked up among those it reads
+/// ([`read_scope`], [`get_tenant_in`]), so that one out of its scope and a key naming none
+/// are the same `missing` after the same work; then the action's own check ([`require_on`]).
+pub async fn find_for(
+    store: &Store,
+    caller: &Caller,
+    key: &str,
+    missing: impl Fn() -> Problem,
+) -> Result<Tenant, Problem> {
+    let scope = read_scope(store, &caller.actor).await?;
+    let tenant = get_tenant_in(store, key, scope).await?.ok_or_else(&missing)?;
+    let org = get_org(store, &tenant.organisation.id).await?.ok_or_else(&missing)?;
+    require_on(store, caller, &org, missing).await?;
+    Ok(tenant)
 }
 
 /// Restricts `cond` to the tenants whose organisation is in `scope` (a condition on `orgs`).

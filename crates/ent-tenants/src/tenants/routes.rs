@@ -2,8 +2,8 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    apply, create_or_same, events, get_tenant, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant,
-    TenantEvent, TenantFilter,
+    apply, create_or_same, events, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant, TenantEvent,
+    TenantFilter,
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
@@ -17,7 +17,6 @@ use ent_kernel::route_table;
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
 use ent_platform::identity::Caller;
-use ent_platform::registry::queries::get_org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -73,12 +72,9 @@ impl TransitionBody {
 
 /// The tenant of the path, if the caller may act on its organisation.
 async fn find(state: &TenantsState, caller: &Caller, slug: &str) -> Result<Tenant, Problem> {
-    let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
-    let tenant = get_tenant(&state.store, slug).await?.ok_or_else(not_found)?;
-    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
-    // Out of scope and unreadable: the 404 of a slug that names nothing, in the same words.
-    super::require_on(&state.store, caller, &org, not_found).await?;
-    Ok(tenant)
+    // Out of scope and unreadable: the 404 of a slug that names nothing, in the same words,
+    // after the same work (`find_for`: one query over what the caller reads).
+    super::find_for(&state.store, caller, slug, || Problem::not_found(format!("aucun tenant « {slug} »"))).await
 }
 
 async fn list(

@@ -152,6 +152,24 @@ pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The median time of `requests` GETs of `path` one after the other on one connection, in ms,
+/// whatever they answer (a 404 is timed as a 200), and the last status.
+pub(super) async fn sequential_median_ms(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    requests: usize,
+) -> std::io::Result<(f64, u16)> {
+    let (mut conn, mut latencies, mut status) = (Conn::new(addr), Vec::with_capacity(requests), 0);
+    for _ in 0..requests {
+        let sent = Instant::now();
+        status = conn.send("GET", path, token, None).await?;
+        latencies.push(sent.elapsed().as_secs_f64());
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((quantile(&latencies, 0.5) * 1000.0, status))
+}
+
 /// `connections` clients each sending `next(client, i)` until `requests` in all
 /// or `limit` elapsed; a request over `timeout` counts as an error.
 pub(super) async fn load<F>(

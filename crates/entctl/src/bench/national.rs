@@ -161,6 +161,7 @@ pub async fn national(config: &Config, scale: f64, seconds: u64, requests: usize
     let verified = audit::verify(&store).await.map_err(fail)?;
     outln!("vérification de la chaîne d'audit : {:.2} s ({verified:?})", started.elapsed().as_secs_f64());
     routes(&world, seconds, requests).await?;
+    out_of_scope_and_unknown(&world, requests).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(store.pool()).await?;
     outln!("taille de la base : {:.0} Mo", bytes as f64 / 1e6);
     world.finish().await
@@ -233,6 +234,38 @@ async fn registers_of_largest_academie(world: &BenchWorld) -> anyhow::Result<()>
         controllers.len() - 1,
         own.entries.len(),
         super::establishment_lines(own)
+    );
+    Ok(())
+}
+
+/// The medians of `GET /api/v1/tenants/{slug}` for a DAN, on a tenant of another académie and
+/// on a slug naming none: two identical 404s after the same work (`tenants::find_for`), so the
+/// two figures should match within noise (this is the place for timing, not the tests).
+async fn out_of_scope_and_unknown(world: &BenchWorld, requests: usize) -> anyhow::Result<()> {
+    let store = &world.store;
+    let (academie_id, code): (String, String) =
+        sqlx::query_as("SELECT id, code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
+            .fetch_one(store.pool())
+            .await?;
+    let (foreign,): (String,) = sqlx::query_as(
+        "SELECT t.slug FROM tenants t JOIN orgs o ON o.id = t.org_id WHERE o.academie_code <> $1 ORDER BY t.slug LIMIT 1",
+    )
+    .bind(&code)
+    .fetch_one(store.pool())
+    .await?;
+    let academie = ent_platform::registry::queries::get_org(store, &academie_id).await.map_err(fail)?;
+    let dan = token(store, "dan@bench.example.fr", Role::Dan, academie.as_ref()).await?;
+    let addr = serve(world.state.clone()).await?;
+    let mut medians = Vec::new();
+    for slug in [foreign.as_str(), "inconnu-du-registre"] {
+        let path = format!("/api/v1/tenants/{slug}");
+        let (median, status) = super::load::sequential_median_ms(addr, &path, &dan, requests.min(2000)).await?;
+        medians.push(format!("{median:.2} ms ({status})"));
+    }
+    outln!(
+        "  un tenant, DAN de l'académie {code} : d'une autre académie p50 {}, inconnu p50 {}",
+        medians[0],
+        medians[1]
     );
     Ok(())
 }

@@ -192,7 +192,7 @@ async fn the_requester_s_queue_shows_no_assignee_and_its_filter_tells_nothing(db
 
 /// The title of the history entry of `page` that shows `body`.
 fn title_of_entry<'a>(page: &'a str, body: &str) -> &'a str {
-    let entry = page.split("<li class=\"console-timeline__entry").find(|e| e.contains(body));
+    let entry = page.split("<li class=\"console-timeline__entry").skip(1).find(|e| e.contains(body));
     let entry = entry.unwrap_or_else(|| panic!("no entry « {body} »: {page}"));
     entry.split("<strong>").nth(1).and_then(|t| t.split("</strong>").next()).unwrap_or("")
 }
@@ -227,14 +227,46 @@ async fn an_usager_opening_a_ticket_nobody_supports_is_told_so_and_not_promised_
         .await
         .unwrap();
     sqlx::query("UPDATE orgs SET email = NULL").execute(app.store.pool()).await.unwrap();
+    running(&app).await;
     let usager = sign_in(&app, USAGER).await;
     let sent = post_form(&app, &usager, "/tickets/nouveau", &TICKET_FORM).await;
-    assert!(sent.header("location").unwrap().ends_with("?apres=ouvert-sans-support"), "{}", app.backend);
+    assert!(sent.header("location").unwrap().ends_with("?apres=ouvert-avec-avertissement"), "{}", app.backend);
     let page = follow(&app, &usager, &sent).await;
-    assert!(page.text.contains("aucun support n&#x27;est encore désigné pour cet ENT"), "{}", page.text);
-    assert!(!page.text.contains("le support vous répondra"), "{}", page.text);
     let said = "Aucun support n&#x27;est encore désigné pour cet ENT : votre ticket est enregistré";
+    assert!(page.text.contains(&format!("Avertissement : {said}")), "the notice: {}", page.text);
+    assert!(!page.text.contains("le support vous répondra"), "{}", page.text);
     assert_eq!(title_of_entry(&page.text, said), "Avertissement", "{}", app.backend);
+}
+
+/// The desk's ENT ([`TENANT`]) is running.
+async fn running(app: &TestApp) {
+    let sql = "UPDATE tenants SET status = 'active' WHERE slug = $1";
+    sqlx::query(sql).bind(TENANT).execute(app.store.pool()).await.unwrap();
+}
+
+// An usager opening a ticket on an ENT not yet open (requested) reads it in the page's notice
+// and its history: the ticket is kept, what needs the ENT waits for its opening. Once it runs,
+// the usager is told the support will answer, and no warning.
+backend_test!(an_usager_opening_a_ticket_on_an_ent_not_yet_open_is_told_what_waits_for_its_opening);
+async fn an_usager_opening_a_ticket_on_an_ent_not_yet_open_is_told_what_waits_for_its_opening(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let sent = post_form(&app, &usager, "/tickets/nouveau", &TICKET_FORM).await;
+    assert!(sent.header("location").unwrap().ends_with("?apres=ouvert-avec-avertissement"), "{}", app.backend);
+    let page = follow(&app, &usager, &sent).await;
+    let said = "Cet ENT n&#x27;est pas encore ouvert : il est demandé, son déploiement n&#x27;a pas commencé. \
+                Votre ticket est enregistré ; un problème d&#x27;accès ou de service ne pourra être traité \
+                qu&#x27;une fois l&#x27;ENT ouvert.";
+    assert!(page.text.contains(&format!("Avertissement : {said}")), "the notice: {}", page.text);
+    assert_eq!(title_of_entry(&page.text, said), "Avertissement", "{}", app.backend);
+    assert!(!page.text.contains("Votre ticket est ouvert"), "{}", page.text);
+
+    running(&app).await;
+    let sent = post_form(&app, &usager, "/tickets/nouveau", &TICKET_FORM).await;
+    assert!(sent.header("location").unwrap().ends_with("?apres=ouvert"), "{}", app.backend);
+    let page = follow(&app, &usager, &sent).await;
+    assert!(page.text.contains("Votre ticket est ouvert : le support vous répondra"), "{}", page.text);
+    assert!(!page.text.contains("Avertissement"), "{}", page.text);
 }
 
 backend_test!(the_ticket_goes_from_the_commune_to_the_vendor_and_back_to_the_usager_through_the_pages);

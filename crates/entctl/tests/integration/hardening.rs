@@ -256,6 +256,8 @@ backend_test!(a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_no
 async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_was_told(db: crate::common::TestDb) {
     let (api, admin) = Api::start_as_admin(&db).await;
     fresnes_tenant(&db.store).await;
+    // Running: the only warning is the missing support's.
+    sqlx::query("UPDATE tenants SET status = 'active' WHERE slug = 'fresnes'").execute(db.store.pool()).await.unwrap();
     // Its éditeur has a support: the N3 hears of a ticket by escalation only, not at creation.
     let vendor = common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur", "900000019", None).await;
     sqlx::query("UPDATE tenants SET vendor_org_id = $1").bind(&vendor.id).execute(db.store.pool()).await.unwrap();
@@ -299,6 +301,39 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
     assert!(ticket.get("warning").is_none(), "{}: {ticket}", db.name);
     assert_eq!(support_notices(&db.store, "created").await, [r#"["dane@ac-creteil.fr"]"#], "{}", db.name);
     assert_eq!(support_notices(&db.store, "unstaffed").await.len(), 2, "{}: told once", db.name);
+}
+
+/// `email` switched its « Tickets de support » mails off, as « Mon compte » does.
+async fn tickets_switched_off(store: &entcp::store::Store, email: &str) {
+    let id: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(store.pool()).await.unwrap();
+    let off = [(entcp::notify::preferences::Category::Tickets, false)];
+    entcp::notify::preferences::set(store, &common::admin(), &id, &off, t0()).await.unwrap();
+}
+
+// The `unstaffed` mail is an operational alert asking the ENT's governors to designate an N1,
+// and the requester reads that they were told: it goes whatever their « Tickets de support »
+// preference, which still drops the support's notices of a ticket.
+backend_test!(the_unstaffed_alert_reaches_a_governor_who_switched_ticket_mails_off);
+async fn the_unstaffed_alert_reaches_a_governor_who_switched_ticket_mails_off(db: crate::common::TestDb) {
+    let (api, admin) = Api::start_as_admin(&db).await;
+    fresnes_tenant(&db.store).await;
+    sqlx::query("UPDATE tenants SET status = 'active' WHERE slug = 'fresnes'").execute(db.store.pool()).await.unwrap();
+    token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some(COMMUNE)).await;
+    tickets_switched_off(&db.store, "ent@fresnes.fr").await;
+    let new = fresnes_ticket("ENT inaccessible", "Page blanche.");
+    let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
+    assert_eq!(status, 201, "{}: {ticket}", db.name);
+    let warning = ticket["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("les responsables de l'ENT en sont avertis"), "{}: {ticket}", db.name);
+    assert_eq!(support_notices(&db.store, "unstaffed").await, [r#"["ent@fresnes.fr"]"#], "{}", db.name);
+
+    token_for(&db.store, "dane@ac-creteil.fr", Role::SupportN2, Some("academie:24")).await;
+    tickets_switched_off(&db.store, "dane@ac-creteil.fr").await;
+    let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new)).await;
+    assert_eq!(status, 201, "{}: {ticket}", db.name);
+    assert!(ticket.get("warning").is_none(), "{}: the N2 is the queue: {ticket}", db.name);
+    assert!(support_notices(&db.store, "created").await.is_empty(), "{}: the N2 switched them off", db.name);
 }
 
 async fn patch_with_if_match(api: &Api, token: &str, if_match: &str) -> (u16, Value) {

@@ -586,6 +586,100 @@ async fn a_ticket_on_a_foreign_tenant_answers_like_one_on_an_unknown_tenant(db: 
     assert!(!foreign.1.to_string().contains("Boulogne"), "{}", foreign.1);
 }
 
+/// What an answer says besides the key it was asked for: its status, its type and its body
+/// with `key` taken out, byte for byte.
+fn said_of(resp: &common::app::Resp, key: &str) -> (u16, Option<String>, String) {
+    (resp.status, resp.header("content-type").map(str::to_string), resp.text.replace(key, "…"))
+}
+
+// A tenant out of the caller's scope answers as a slug naming none, byte for byte (its body
+// with the slug asked taken out), on every route that names one: it is looked up among those
+// the caller reads (`tenants::find_for`), so no timing tells them apart either (the bench
+// `national` prints both medians).
+backend_test!(a_tenant_out_of_scope_answers_byte_for_byte_as_a_slug_naming_none);
+async fn a_tenant_out_of_scope_answers_byte_for_byte_as_a_slug_naming_none(db: crate::common::TestDb) {
+    let w = world(db).await;
+    tenant(&w.db.store, "boulogne-1", &uai("0929901")).await;
+    tenant(&w.db.store, "fresnes-1", "0940176F").await;
+    let fresnes = w.fresnes_mayor().await;
+    let doc = |slug: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": "0940176F", "hostname": "x.ent.example.fr", "bouquet": "socle-1d" } })
+    };
+    for (foreign, unknown) in [("boulogne-1", "nulle-part"), ("boulogne-1", "fresnes-9")] {
+        for path in ["/tenants/{}", "/tenants/{}/events"] {
+            let url = |slug: &str| w.url(&path.replace("{}", slug));
+            let out = fresnes.get(url(foreign)).send().await;
+            let none = fresnes.get(url(unknown)).send().await;
+            assert_eq!(out.status, 404, "{}: {}", w.db.name, out.text);
+            assert_eq!(said_of(&out, foreign), said_of(&none, unknown), "{} {path}", w.db.name);
+        }
+        let put = |slug: &str| fresnes.put(w.url(&format!("/tenants/{slug}"))).if_match(1).json(&doc(slug));
+        let (out, none) = (put(foreign).send().await, put(unknown).send().await);
+        assert_eq!(out.status, 404, "{}: {}", w.db.name, out.text);
+        assert_eq!(said_of(&out, foreign), said_of(&none, unknown), "{} PUT", w.db.name);
+    }
+    // Its own tenant is read.
+    assert_eq!(fresnes.get(w.url("/tenants/fresnes-1")).send().await.status, 200, "{}", w.db.name);
+
+    // The same statements, one for one, whether the tenant is out of scope or missing (a store
+    // of its own: no request of the app runs a statement meanwhile).
+    let binding =
+        entcp::identity::Binding { role: Role::Collectivite, org: Some(org(&w.db.store, "commune:94034").await) };
+    let actor = entcp::identity::Actor { user_id: None, name: "user:maire@fresnes.fr".into(), bindings: vec![binding] };
+    let caller = entcp::identity::Caller { actor, action: &entcp::identity::authz::TENANTS_READ };
+    let store = Store::connect(&w.db.url, Some(1)).await.unwrap();
+    let statements = common::logs::Statements::capture();
+    let mut ran = Vec::new();
+    for slug in ["boulogne-1", "nulle-part"] {
+        let before = statements.count();
+        let missing = || entcp::error::Problem::not_found("aucun tenant");
+        assert!(entcp::tenants::find_for(&store, &caller, slug, missing).await.is_err(), "{}", w.db.name);
+        ran.push(statements.since(before));
+    }
+    assert!(!ran[0].is_empty(), "{}: statements are counted", w.db.name);
+    assert_eq!(ran[0], ran[1], "{}: out of scope and missing run the same statements", w.db.name);
+}
+
+// A hostname that names a school by its UAI (`0929901x.ent.example.fr`, the name a school
+// naturally gets) is that school's: a commune of Créteil cannot reserve, first come, the name of
+// an école of Versailles for its own (hostnames are unique), nor an administrator give it to
+// another school; the refusal reads alike for another's school and for a UAI naming none. The
+// commune's ENT may be named after one of its écoles, a school's after itself.
+backend_test!(a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it);
+async fn a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let fresnes = w.fresnes_mayor().await;
+    let doc = |slug: &str, org: &str, hostname: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": org, "hostname": hostname, "bouquet": "socle-1d" } })
+    };
+    let (boulogne, unknown) = (uai("0929901"), uai("0929999"));
+    let host = |code: &str| format!("{}.ent.example.fr", code.to_lowercase());
+    let squat = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &host(&boulogne)))).await;
+    let none = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &host(&unknown)))).await;
+    assert_eq!(squat.0, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", w.db.name, squat.1);
+    let said = |body: &Value, code: &str| body.to_string().replace(code, "…").replace(&code.to_lowercase(), "…");
+    assert_eq!(said(&squat.1, &boulogne), said(&none.1, &unknown), "{}", w.db.name);
+    let error = &squat.1["errors"][0];
+    assert_eq!(error["field"], "spec.hostname", "{}: {}", w.db.name, squat.1);
+    assert!(error["message"].as_str().unwrap().contains("que dessert cet ENT"), "{}: {}", w.db.name, squat.1);
+    assert!(!squat.1.to_string().contains("Boulogne"), "{}: {}", w.db.name, squat.1);
+    // Not a matter of scope: the administrator cannot give it to another school either.
+    let doc_t2: entcp::tenants::EntTenant =
+        serde_json::from_value(doc("t-2", "0940176F", &format!("ent-{}.example.fr", boulogne.to_lowercase()))).unwrap();
+    let state = crate::common::app::app_state(w.db.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let refused = entcp::tenants::apply(&state.tenants(), &admin(), &doc_t2, None).await.unwrap_err();
+    assert_eq!(refused.errors[0].field, "spec.hostname", "{}: {refused:?}", w.db.name);
+
+    let own = send(fresnes.post(w.url("/tenants")).json(&doc("t-3", "0940176F", &host("0940176F")))).await;
+    assert_eq!(own.0, StatusCode::CREATED, "{}: {}", w.db.name, own.1);
+    let commune = doc("t-4", "commune:94034", "ecoles-0940176f.ent.fresnes.fr");
+    let communes = send(fresnes.post(w.url("/tenants")).json(&commune)).await;
+    assert_eq!(communes.0, StatusCode::CREATED, "{}: {}", w.db.name, communes.1);
+    assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none(), "{}", w.db.name);
+}
+
 backend_test!(a_tenant_document_cannot_take_over_another_organisations_tenant);
 async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: crate::common::TestDb) {
     let w = world(db).await;

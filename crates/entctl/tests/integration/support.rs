@@ -156,6 +156,8 @@ async fn setup(db: &common::TestDb) -> Story {
         .unwrap();
         entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     }
+    // Both ENTs run, as in the story (a ticket on an ENT not yet open is warned of it).
+    common::execute(&store, "UPDATE tenants SET status = 'active'", &[]).await;
     let clock = Arc::new(FixedClock::new(paris("2027-05-12 08:30")));
     let app = common::TestApp::over(&store).clock(clock.clone()).build().await;
     let story = Story {
@@ -2491,4 +2493,64 @@ async fn a_school_s_users_reach_their_own_n1_on_the_commune_s_ent(db: common::Te
     assert_eq!(escalated.status, 200, "{name}: {}", escalated.text);
     assert_eq!(refused().await, before, "{name}: the same refusal at N1 and at N2");
     assert!(!before.contains("N1") && !before.contains("niveau"), "{name}: {before}");
+}
+
+/// Puts the tenant `slug` in `status`, its last deployment failing with `error`, its purge due at `purge_due`.
+async fn tenant_state(store: &Store, slug: &str, status: &str, error: Option<&str>, purge_due: Option<&str>) {
+    sqlx::query("UPDATE tenants SET status = $1, reconcile_error = $2, purge_due_at = $3 WHERE slug = $4")
+        .bind(status)
+        .bind(error)
+        .bind(purge_due)
+        .bind(slug)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+// A ticket on an ENT that is not running is kept, handed to its N1, and says what waits for
+// what: the opening of an ENT not yet open (requested, being deployed, its deployment failing),
+// the reopening of a suspended one; only its data once it is withdrawn or archived. The answer's
+// `warning` is the history's public « Avertissement », which the requester reads; a running ENT
+// gets neither, a purged one no ticket.
+backend_test!(a_ticket_on_an_ent_not_running_is_kept_with_a_warning_saying_what_waits_for_what);
+async fn a_ticket_on_an_ent_not_running_is_kept_with_a_warning_saying_what_waits_for_what(db: crate::common::TestDb) {
+    let s = setup(&db).await;
+    let slug = "college-jules-verne";
+    let opening = "un problème d'accès ou de service ne pourra être traité qu'une fois l'ENT ouvert";
+    let data = "seules les demandes sur ses données (récupération, suppression) peuvent encore être traitées";
+    let cases = [
+        ("requested", None, None, "Cet ENT n'est pas encore ouvert : il est demandé", opening),
+        ("provisioning", None, None, "Cet ENT n'est pas encore ouvert : il est en cours de déploiement", opening),
+        ("provisioning", Some("PATCH Ingress : 422"), None, "son déploiement a échoué et sera repris", opening),
+        ("suspended", None, None, "Cet ENT est suspendu", "ne pourra être traité qu'à sa réouverture"),
+        ("decommissioning", None, None, "Cet ENT est en cours de retrait", data),
+        ("archived", None, Some("2030-02-28T23:30:00Z"), "supprimées à partir du 1er mars 2030", data),
+    ];
+    for (status, error, purge_due, state, then) in cases {
+        tenant_state(&s.store, slug, status, error, purge_due).await;
+        let Opened { path, ticket, .. } = s.open("2027-05-12 09:00", nantes()).await;
+        let warning = ticket["warning"].as_str().unwrap_or_else(|| panic!("{} {status}: {ticket}", db.name));
+        assert!(warning.contains(state) && warning.contains(then), "{} {status}: {warning}", db.name);
+        assert!(warning.contains("Votre ticket est enregistré"), "{} {status}: {warning}", db.name);
+        let history = s.get(&s.teacher, &format!("{path}/history")).await.body;
+        let said: Vec<&Value> = history.as_array().unwrap().iter().filter(|e| e["kind"] == "warning").collect();
+        assert_eq!(said.len(), 1, "{} {status}: {history}", db.name);
+        assert_eq!((said[0]["title"].as_str(), said[0]["body"].as_str()), (Some("Avertissement"), Some(warning)));
+        // The warning is part of the opening: the requester's version is the support's.
+        let support = s.get(&s.n1, &path).await.body;
+        assert_eq!(ticket["version"], support["version"], "{} {status}: {ticket}", db.name);
+    }
+    let handed = mails(&s.store, "created", "rup.julesverne@ac-nantes.fr").await;
+    assert_eq!(handed.len(), cases.len(), "{}: each ticket reached the N1", db.name);
+
+    tenant_state(&s.store, slug, "active", None, None).await;
+    let Opened { path, ticket, .. } = s.open("2027-05-12 09:00", nantes()).await;
+    assert!(ticket.get("warning").is_none(), "{}: {ticket}", db.name);
+    let history = s.get(&s.n1, &format!("{path}/history")).await.body;
+    assert!(history.as_array().unwrap().iter().all(|e| e["kind"] != "warning"), "{}: {history}", db.name);
+
+    tenant_state(&s.store, slug, "purged", None, None).await;
+    let refused = s.post(&s.teacher, "/support/tickets", nantes().json()).await;
+    assert_eq!(refused.status, 409, "{}: {}", db.name, refused.body);
+    assert!(refused.body["detail"].as_str().unwrap().contains("est purgé"), "{}: {}", db.name, refused.body);
 }

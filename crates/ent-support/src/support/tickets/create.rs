@@ -250,25 +250,79 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
         NewEvent { kind: "created", from: None, to: Some("n1"), visibility: "public", body: None, actor_level: None };
     append_event(&mut tx, &id, ctx.actor, e, ctx.now).await?;
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
-    // As opened: the requester's version starts here (`change::tell_requester`).
+    // Nobody to hear of it: the ENT's governors are told instead.
+    let told = match queue.is_empty() {
+        true => Some(governors(&mut tx, &org, &contract).await?),
+        false => None,
+    };
+    let mut warnings: Vec<String> = not_running_said(&tenant).into_iter().collect();
+    warnings.extend(told.as_ref().map(|told| unstaffed_said(!told.is_empty())));
+    let warning = warn(&mut tx, ctx, &t, &warnings).await?;
+    // As opened, its warnings included: the requester's version starts here (`change::tell_requester`).
     let t = load(&mut tx, &id).await?.expect("just inserted");
     // The N1 team reads the due date in its own time (an overseas school's, not Paris').
     let place = crate::support::place_of(&mut tx, &org.id).await?;
     let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
     let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
-    let unstaffed = if queue.is_empty() {
-        let told = governors(&mut tx, &org, &contract).await?;
-        warn_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
-        notify_unstaffed(&mut tx, told.clone(), &t, &tenant.slug, &contract, ctx.now).await?;
-        Some(unstaffed_said(!told.is_empty()))
-    } else {
-        None
-    };
+    if let Some(told) = told {
+        note_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
+        notify_unstaffed(&mut tx, told, &t, &tenant.slug, &contract, ctx.now).await?;
+    }
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     let mut t = finish(ctx, tx, &t, "support.tickets.create", summary).await?;
-    t.warning = unstaffed;
+    t.warning = warning;
     Ok(t)
+}
+
+/// The warnings of a new ticket, each a public « Avertissement » of its history (the
+/// requester and the support read it); together, the ticket's [`Ticket::warning`].
+async fn warn(tx: &mut Tx, ctx: &Ctx<'_>, t: &Ticket, warnings: &[String]) -> Result<Option<String>, Problem> {
+    for said in warnings {
+        append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "public").body(said), ctx.now).await?;
+    }
+    Ok((!warnings.is_empty()).then(|| warnings.join(" ")))
+}
+
+/// What the requester reads of a ticket on an ENT that is not running: not yet open
+/// (requested, being deployed, its deployment failing), suspended, being withdrawn or
+/// archived. The ticket is kept, but what needs the ENT running waits for it, and a closed
+/// ENT's support only handles its data. `None` while it runs (a purged one takes no ticket).
+fn not_running_said(tenant: &Tenant) -> Option<String> {
+    const OPENING: &str = "un problème d'accès ou de service ne pourra être traité qu'une fois l'ENT ouvert";
+    const DATA_ONLY: &str =
+        "seules les demandes sur ses données (récupération, suppression) peuvent encore être traitées";
+    let (state, then) = match tenant.status {
+        TenantStatus::Active | TenantStatus::Purged => return None,
+        TenantStatus::Requested => {
+            ("Cet ENT n'est pas encore ouvert : il est demandé, son déploiement n'a pas commencé".into(), OPENING)
+        }
+        TenantStatus::Provisioning if tenant.provisioning_state.error.is_some() => {
+            ("Cet ENT n'est pas encore ouvert : son déploiement a échoué et sera repris".into(), OPENING)
+        }
+        TenantStatus::Provisioning => {
+            ("Cet ENT n'est pas encore ouvert : il est en cours de déploiement".into(), OPENING)
+        }
+        TenantStatus::Suspended => (
+            "Cet ENT est suspendu : ses services sont interrompus".into(),
+            "un problème d'accès ou de service ne pourra être traité qu'à sa réouverture",
+        ),
+        TenantStatus::Decommissioning => ("Cet ENT est en cours de retrait : ses services ferment".into(), DATA_ONLY),
+        TenantStatus::Archived => (archived_said(tenant), DATA_ONLY),
+    };
+    Some(format!("{state}. Votre ticket est enregistré ; {then}."))
+}
+
+/// « Cet ENT est fermé », and from when its data may be deleted (the purge's due date, Paris time).
+fn archived_said(tenant: &Tenant) -> String {
+    let due = tenant.provisioning_state.purge_due_at.as_deref().and_then(|d| DateTime::parse_from_rfc3339(d).ok());
+    match due {
+        Some(due) => format!(
+            "Cet ENT est fermé : il est archivé, ses données peuvent être supprimées à partir du {}",
+            french_date(&today_in_france(due.with_timezone(&Utc)).to_string())
+        ),
+        None => "Cet ENT est fermé : il est archivé, seules ses données sont conservées".into(),
+    }
 }
 
 /// Who answers for the ENT when nobody supports it: the tenant organisation's governors (its
@@ -300,9 +354,9 @@ fn unstaffed_said(told: bool) -> String {
     format!("Aucun support n'est encore désigné pour cet ENT : votre ticket est enregistré, {who}.")
 }
 
-/// The history of a ticket nobody supports: for the support (internal), which level lacks whom
-/// and who was told instead; for the requester (public), [`unstaffed_said`].
-async fn warn_unstaffed(
+/// The support's (internal) warning of a ticket nobody supports: which level lacks whom and who
+/// was told instead; the requester's is [`unstaffed_said`] ([`warn`]).
+async fn note_unstaffed(
     tx: &mut Tx,
     ctx: &Ctx<'_>,
     t: &Ticket,
@@ -319,9 +373,7 @@ async fn warn_unstaffed(
         contract.n1.name
     );
     tracing::warn!(ticket = %t.reference, "{body}");
-    append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "internal").body(&body), ctx.now).await?;
-    let said = unstaffed_said(!told.is_empty());
-    append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "public").body(&said), ctx.now).await
+    append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "internal").body(&body), ctx.now).await
 }
 
 /// The governors' mail of a ticket nobody supports: which ENT and level lack whom, a link to the

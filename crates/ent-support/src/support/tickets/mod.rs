@@ -123,8 +123,9 @@ pub struct Ticket {
     /// Per-level clocks derived from the event log (single-ticket reads only).
     #[sqlx(skip)]
     pub sla: Option<SlaState>,
-    /// In the answer to its creation only: why nobody may be handling the ticket (no support
-    /// designated for the ENT), in French, for the requester.
+    /// In the answer to its creation only: what the requester should know of how it will be
+    /// handled, in French (the ENT not running: not yet open, suspended, withdrawn or archived;
+    /// no support designated for it); the same words are its history's public « Avertissement ».
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -244,7 +245,7 @@ pub struct HistoryEntry {
     actor_user_id: Option<String>,
     #[sqlx(try_from = "Nullable<Level>")]
     pub actor_level: Option<Level>,
-    /// `created`, `status`, `comment`, `escalated`, `returned`, `updated`, `breach`.
+    /// `created`, `status`, `comment`, `escalated`, `returned`, `updated`, `breach`, `warning`.
     pub kind: String,
     #[sqlx(rename = "from_value")]
     pub from: Option<String>,
