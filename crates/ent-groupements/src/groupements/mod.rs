@@ -1099,7 +1099,7 @@ pub async fn transition(
     if to == Status::Ended {
         // Right after: the tenants its accord-cadre kept from later awards pass to their titulaire
         // now; what fails here is the daily `groupements-handover` job's to finish.
-        handover::after_ending(ctx.store, ctx.actor, ctx.now, &g.reference).await;
+        handover::after_ending(ctx.store, ctx.catalog, ctx.actor, ctx.now, &g.reference).await;
     }
     must_get(ctx.store, &g.id).await
 }

@@ -3654,6 +3654,7 @@ async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_end
         (Some("2030-01-15"), Some("Autre Éditeur SAS"), Some(second_ref)),
         "{name}: {kept}"
     );
+    assert!(released.get("warnings").is_none(), "{name}: the socle alone, covered: {kept}");
     let message = released["message"].as_str().unwrap();
     let first_ref = g1["reference"].as_str().unwrap();
     for needle in [
@@ -3745,6 +3746,45 @@ async fn ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once(db: cr
     assert!(said.starts_with("0 ENT passé(s)"), "{name}: {said}");
     let again = handover_traces(&w, g2["id"].as_str().unwrap()).await;
     assert_eq!((again.0.len(), again.1, &again.3, again.4), (1, events, &kept, version), "{name}");
+}
+
+// A kept tenant that now runs an option the later accord-cadre does not cover (visioconférence,
+// the groupement asking for the socle alone) is flagged at its hand-over as an award flags it:
+// the release's `warnings`, the audit, the job's summary and the member's notice say it.
+backend_test!(a_tenant_handed_over_with_services_outside_the_accord_cadre_is_flagged_as_at_award);
+async fn a_tenant_handed_over_with_services_outside_the_accord_cadre_is_flagged_as_at_award(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    sqlx::query("UPDATE tenants SET options = $1 WHERE slug = 'ent-des-deux'")
+        .bind(r#"["visio"]"#)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    let said = run_handover(&admin, &after).await;
+    let sentence = format!(
+        "L'ENT « ent-des-deux » {} fournit un service que l'accord-cadre du groupement {} ne couvre pas (ni son \
+         bouquet ni ses options, article 4 du CCTP) : Visioconférence. Le titulaire n'est pas tenu de le fournir : \
+         retirez-le de cet ENT ou prévoyez-le par un autre contrat.",
+        entcp::naming::de(&w.communes[0].0.name),
+        g2["reference"].as_str().unwrap()
+    );
+    assert!(said.contains(&sentence), "{name}: the job's summary: {said}");
+    let (audits, _, notices, kept, _) = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    let warnings = &kept["released"]["warnings"];
+    assert_eq!(
+        (warnings[0]["tenant"].as_str(), warnings[0]["services"].clone(), warnings[0]["message"].as_str()),
+        (Some("ent-des-deux"), json!(["Visioconférence"]), Some(sentence.as_str())),
+        "{name}: {kept}"
+    );
+    assert_eq!(audits[0]["warnings"], *warnings, "{name}: {audits:?}");
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    for text in [&mail.text, &mail.html] {
+        assert!(text.contains("Services que le marché ne couvre pas"), "{name}: {text}");
+        assert!(text.contains("fournit un service que") && text.contains("Visioconférence"), "{name}: {text}");
+    }
+    assert!(mail.text.contains(&sentence), "{name}: {}", mail.text);
 }
 
 /// The `ended` notices queued for groupement `reference`: (context, recipients).
