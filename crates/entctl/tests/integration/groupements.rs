@@ -2496,7 +2496,7 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
     let url = api(&format!("/groupements/{id}"));
     let (_, before) = send(w.coord.get(&url)).await;
     let version = before["version"].as_i64().unwrap();
-    let patch = json!({ "procedure": "procedure_adaptee" });
+    let patch = json!({ "procedure": "procedure_adaptee", "estimated_amount_ht_cents": 15_000_000 });
     let (status, g) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&patch)).await;
     assert_eq!((status, g["procedure"].as_str()), (200, Some("procedure_adaptee")), "{name}: {g}");
 
@@ -2537,6 +2537,69 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["procedure"], "Procédure adaptée", "{name}: {decp}");
+}
+
+// A procédure adaptée only below the threshold of the formalised procedures for the supplies and
+// services of the collectivités territoriales in force at the launch (216 000 € HT from 1 January
+// 2026), the need's value estimated over every lot and the whole duration: refused without that
+// value, and at it, at creation and when an edit keeps it; one cent below is taken, the open call
+// is taken above; a groupement recorded before this rule without its value is refused at launch.
+backend_test!(a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_taken_below_it);
+async fn a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_taken_below_it(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let adapted = |estimate: Option<i64>| {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["procedure"] = json!("procedure_adaptee");
+        body["consultation_date"] = json!("2026-10-15");
+        if let Some(estimate) = estimate {
+            body["estimated_amount_ht_cents"] = json!(estimate);
+        }
+        body
+    };
+    let both = vec!["estimated_amount_ht_cents".to_string(), "procedure".to_string()];
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&adapted(None))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&adapted(Some(21_600_000)))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    let said = problem["errors"].to_string();
+    for needle in [
+        "216\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026",
+        "règlement délégué (UE) 2025/2152",
+        "tous les lots sur toute la durée du marché, reconductions comprises",
+        "choisissez l'appel d'offres ouvert",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&adapted(Some(21_599_999)))).await;
+    assert_eq!((status, g["estimated_amount_ht_cents"].as_i64()), (201, Some(21_599_999)), "{name}: {g}");
+
+    // Keeping it while the value reaches the threshold: refused, the groupement untouched; the
+    // open call with the same value is taken.
+    let url = api(&format!("/groupements/{}", g["id"].as_str().unwrap()));
+    let version = format!("\"{}\"", g["version"]);
+    let raise = json!({ "estimated_amount_ht_cents": 30_000_000 });
+    let (status, problem) = send(w.coord.patch(&url).header("if-match", &version).json(&raise)).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let (_, kept) = send(w.coord.get(&url)).await;
+    assert_eq!(kept["estimated_amount_ht_cents"], 21_599_999, "{name}: {kept}");
+    let open = json!({ "estimated_amount_ht_cents": 30_000_000, "procedure": "appel_offres_ouvert" });
+    let (status, g) = send(w.coord.patch(&url).header("if-match", &version).json(&open)).await;
+    assert_eq!((status, g["procedure"].as_str()), (200, Some("appel_offres_ouvert")), "{name}: {g}");
+
+    // A procédure adaptée recorded before this rule, without its value: its launch is refused.
+    let id = created_minimal_groupement(&w, name).await;
+    first_commune_accepted(&w, &id).await;
+    sqlx::query("UPDATE groupements SET terms = REPLACE(terms, '\"appel_offres_ouvert\"', '\"procedure_adaptee\"') WHERE id = $1")
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let transition = api(&format!("/groupements/{id}/transition"));
+    assert_eq!(send(w.coord.post(&transition).json(&json!({ "to": "closed" }))).await.0, 200, "{name}");
+    let (status, problem) = send(w.coord.post(&transition).json(&json!({ "to": "consultation" }))).await;
+    assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
 }
 
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
