@@ -2397,12 +2397,13 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
 }
 
-// The DECP's type and form of price and the procedure are the consultation documents' own: the
-// AE's prices are revised each year (« Définitif révisable »), the BPU's are unit prices, the RC
-// organises an open call. A contradicting value is refused (422 naming the field, the AE's
-// formula quoted); left out, they are the documents' and the DECP publishes them.
-backend_test!(the_decp_prices_and_procedure_are_those_of_the_consultation_documents);
-async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
+// The DECP's type and form of price, the procedure and the rate of the avance are the consultation
+// documents' own: the AE's prices are revised each year (« Définitif révisable »), the BPU's are
+// unit prices, the RC organises an open call, the CCAP's article 7 grants an avance of 10 %. A
+// contradicting value is refused (422 naming the field, the AE's formula and the CCAP's rate
+// quoted); left out, they are the documents' and the DECP publishes them.
+backend_test!(the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents);
+async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
@@ -2414,12 +2415,29 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
     firm["decp"]["types_prix"] = json!(["Définitif ferme"]);
     firm["decp"]["forme_prix"] = json!("Forfaitaire");
     firm["decp"]["procedure"] = json!("Dialogue compétitif");
+    firm["decp"]["attribution_avance"] = json!(true);
+    firm["decp"]["taux_avance"] = json!(0.05);
     let (status, problem) = send(coord.post(&award_url).json(&firm)).await;
     let mut refused = fields(&problem);
     refused.sort();
     assert_eq!(
         (status, refused),
-        (422, vec!["decp.forme_prix".into(), "decp.procedure".into(), "decp.types_prix".into()]),
+        (
+            422,
+            vec![
+                "decp.forme_prix".into(),
+                "decp.procedure".into(),
+                "decp.taux_avance".into(),
+                "decp.types_prix".into()
+            ]
+        ),
+        "{name}: {problem}"
+    );
+    assert!(
+        problem.to_string().contains(
+            "le CCAP du groupement (article 7 « Avance ») fixe le taux de l'avance à 10 % du montant TTC du bon de \
+             commande (article R. 2191-7 du code de la commande publique) : le taux déclaré est 0,1, pas 0,05"
+        ),
         "{name}: {problem}"
     );
     let message = problem.to_string();
@@ -2432,6 +2450,7 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
     for fact in ["types_prix", "forme_prix", "procedure"] {
         documented["decp"].as_object_mut().unwrap().remove(fact);
     }
+    documented["decp"]["attribution_avance"] = json!(true);
     let (status, g) = send(coord.post(&award_url).json(&documented)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
@@ -2442,6 +2461,11 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
         (marche["formePrix"].as_str(), marche["procedure"].as_str()),
         (Some("Unitaire"), Some("Appel d'offres ouvert")),
         "{name}"
+    );
+    assert_eq!(
+        (marche["attributionAvance"].as_bool(), marche["tauxAvance"].as_f64()),
+        (Some(true), Some(0.1)),
+        "{name}: the CCAP's rate: {marche}"
     );
 }
 
