@@ -17,7 +17,6 @@ use super::award::{funded_tenants_of, services_outside, KeptTenant, ServicesOuts
 use super::membership;
 use super::{Award, Groupement};
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::naming;
@@ -407,7 +406,7 @@ async fn hand_over_tenant(
         tx.rollback().await?;
         return Ok(None);
     }
-    told.notify(&mut tx, now).await?;
+    told.notify(&mut tx, &tenant, now).await?;
     tx.commit().await?;
     Ok(first)
 }
@@ -467,19 +466,20 @@ impl<'a> Told<'a> {
         }
     }
 
-    /// Queues the notice to the `collectivite` users of the members, each once.
-    async fn notify(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Problem> {
+    /// Queues the notice of `tenant`'s hand-over to the members' representatives and DPOs
+    /// ([`super::ending::member_people`]) and the DANs and DPOs over it
+    /// ([`super::ending::people_over`]: its processor changed), each once.
+    async fn notify(&self, tx: &mut Tx, tenant: &Tenant, now: DateTime<Utc>) -> Result<(), Problem> {
         let Some((g, others)) = self.awards.split_first() else { return Ok(()) };
-        let mut to = Vec::new();
-        for member in &self.members {
-            to.extend(users_with_role(tx, member, "collectivite").await?);
-        }
+        let mut to = super::ending::member_people(tx, &self.members).await?;
+        to.extend(super::ending::people_over(tx, vec![tenant.organisation.id.clone()]).await?);
         let others: Vec<_> = others.iter().map(|o| json!({ "reference": o.reference, "title": o.title })).collect();
         let subject = json!({
             "event": "handover", "reference": g.reference, "title": g.title, "message": self.messages.join(" "),
             "vendor": self.vendor, "others": others, "outside": self.outside,
         });
-        Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+        let notice = Notice::new("groupement", to).unique_recipients().with(subject);
+        notice.page(super::page_of(g)).enqueue(tx, now).await?;
         Ok(())
     }
 }

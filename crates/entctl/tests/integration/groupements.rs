@@ -4119,6 +4119,46 @@ async fn a_groupements_end_tells_its_coordinators_members_dpos_and_the_dans_of_i
     assert_eq!(told, expected, "{name}");
 }
 
+/// Binds, beside `w`'s mayors, a DPO at `w`'s first and second communes, the DAN and the DPO of
+/// the académie de Créteil (over every ENT of `w`'s communes) and a DPO of the outsider commune;
+/// the first commune's mayor is also its DPO (two roles, one mail).
+async fn dpos_and_dans(w: &World) {
+    let key = |o: &Org| format!("commune:{}", o.code);
+    for (email, role, org) in [
+        ("dpo@mairie.fr", Role::Dpo, key(&w.communes[0].0)),
+        ("dan@ac-creteil.fr", Role::Dan, "academie:24".to_string()),
+        ("dpo@ac-creteil.fr", Role::Dpo, "academie:24".to_string()),
+        ("dpo@autre-membre.fr", Role::Dpo, key(&w.communes[1].0)),
+        ("dpo@dehors.fr", Role::Dpo, key(&w.outsider_commune)),
+    ] {
+        token_for(&w.store, email, role, Some(&org)).await;
+    }
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    grant_also(&w.store, &mayor, Role::Dpo, &key(&w.communes[0].0)).await;
+}
+
+// Who a hand-over tells, each once: the representatives and the DPO of the member funding the ENT
+// (its processor changed: its register names the titulaire) and the DAN and the DPO over the ENT;
+// not the DPO of the other member, which does not fund it, nor the outsider's.
+backend_test!(a_hand_over_tells_the_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_once_each);
+async fn a_hand_over_tells_the_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_once_each(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    dpos_and_dans(&w).await;
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    run_handover(&admin, &after).await;
+    let (_, _, notices, _, _) = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    let mut told = notices[0].1.clone();
+    told.sort();
+    let mut expected = vec!["dan@ac-creteil.fr", "dpo@ac-creteil.fr", "dpo@mairie.fr", mayor.as_str()];
+    expected.sort();
+    assert_eq!(told, expected, "{name}");
+}
+
 // A tenant two later awards kept for the same accord-cadre: at its hand-over, its member gets one
 // notice naming both awards, each award's entry released and audited.
 backend_test!(a_tenant_kept_by_two_awards_gets_one_notice_at_hand_over);
@@ -4428,6 +4468,69 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
     assert!(first.html.contains("Services que le marché ne couvre pas"), "{name}: {}", first.html);
     let second = awarded_to(1);
     assert!(!second.text.contains("ne couvre pas"), "{name}: its tenant is covered: {}", second.text);
+}
+
+// Who an award tells: each member, its representatives and its DPO (the titulaire is its processor
+// of record), once each, in its own notice linking its share; the DAN and the DPO over the
+// members' ENT the award switched, which of those ENT passed to the titulaire (their processor),
+// linking the groupement; not the outsider's DPO.
+backend_test!(an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched);
+async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    for (i, slug) in [(0, "ent-premier"), (1, "ent-second")] {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+        });
+        assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
+    }
+    dpos_and_dans(&w).await;
+    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (status, g) = send(
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded: Vec<_> = notices.iter().filter(|n| n.context["event"] == "awarded").collect();
+    let to = |i: usize| -> Vec<String> {
+        let mut to: Vec<String> = awarded
+            .iter()
+            .find(|n| n.recipients.contains(&format!("mairie{}@test.fr", w.communes[i].0.code)))
+            .map(|n| n.recipients.clone())
+            .unwrap_or_default();
+        to.sort();
+        to
+    };
+    let mayors: Vec<String> = (0..2).map(|i| format!("mairie{}@test.fr", w.communes[i].0.code)).collect();
+    let mut first = vec!["dpo@mairie.fr".to_string(), mayors[0].clone()];
+    first.sort();
+    assert_eq!(to(0), first, "{name}: the first member's representative and DPO, once each");
+    let mut second = vec!["dpo@autre-membre.fr".to_string(), mayors[1].clone()];
+    second.sort();
+    assert_eq!(to(1), second, "{name}");
+    for over in ["dan@ac-creteil.fr", "dpo@ac-creteil.fr"] {
+        let theirs: Vec<_> = awarded.iter().filter(|n| n.recipients.contains(&over.to_string())).collect();
+        let mails: usize = theirs.iter().map(|n| n.recipients.iter().filter(|r| *r == over).count()).sum();
+        assert_eq!(mails, 1, "{name}: {over}: one mail");
+        let mail = entcp::notify::mailer::render("groupement", &theirs[0].context).unwrap();
+        for slug in ["ent-premier", "ent-second"] {
+            assert!(mail.text.contains(&format!("- ENT « {slug} »")), "{name}: {over}: {}", mail.text);
+        }
+        assert!(
+            mail.text.contains("est attribué à ENT Éditions SAS, qui devient l'éditeur des ENT suivants")
+                && !mail.text.contains("Votre quote-part"),
+            "{name}: {}",
+            mail.text
+        );
+    }
+    assert!(!awarded.iter().any(|n| n.recipients.contains(&"dpo@dehors.fr".to_string())), "{name}");
 }
 
 // The CCAP grants the avance its article 7 organises (per bon de commande above 50 000 € HT and two
