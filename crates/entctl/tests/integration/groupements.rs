@@ -546,6 +546,19 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     );
     assert_eq!(sheets[1].0, "BPU-DQE", "{name}");
     assert_eq!(sheets[1].1[1][0], "Lot 1 – Solution d'espace numérique de travail", "{name}");
+    // Its quantities follow the « Quantités » sheet's totals (row 27): the account-years over the
+    // 30 months from the ENT accounts, the set-ups from the schools, their values cached.
+    let bpu = (&sheets[1].1, &ods_formulas(&ods)[1]);
+    assert_eq!(bpu.1[2][2], "of:=ROUND([$'Quantités'.J27]*30/12;2)", "{name}");
+    assert_eq!(bpu.1[3][2], "of:=[$'Quantités'.E27]", "{name}");
+    let accounts: i64 = rows[26][accounts_col].parse().unwrap();
+    let hundredths = entcp::groupements::costs::account_years(accounts, 30);
+    let shown = match hundredths % 100 {
+        0 => (hundredths / 100).to_string(),
+        cents => format!("{},{}", hundredths / 100, format!("{cents:02}").trim_end_matches('0')),
+    };
+    assert_eq!(bpu.0[2][2].replace('\u{a0}', ""), shown, "{name}: {accounts} accounts");
+    assert_eq!(bpu.0[3][2], rows[26][rows[0].iter().position(|h| h == "Écoles").unwrap()], "{name}");
     let (status, problem) = send(download(&annex, "odt")).await;
     assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
 
