@@ -44,6 +44,7 @@ fn control_id(field: &str) -> String {
         "duration_months" => "duree",
         "duration_justification" => "justification-duree",
         "procedure" => "procedure",
+        "estimated_amount_ht_cents" => "valeur-estimee",
         "common_expenses_cents" => "frais-communs",
         "coordinator_share_percent" => "part-coordonnateur",
         "application_deadline" => "date-limite",
@@ -67,6 +68,7 @@ fn field_label(field: &str) -> Option<&'static str> {
         "duration_months" => "Durée du marché",
         "duration_justification" => "Justification de la durée",
         "procedure" => "Procédure de passation",
+        "estimated_amount_ht_cents" => "Valeur estimée du besoin",
         "common_expenses_cents" => "Frais communs",
         "coordinator_share_percent" => "Part du coordonnateur",
         "application_deadline" => "Date limite des adhésions",
@@ -130,7 +132,7 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
         "fields": {
             "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
             "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
-            "justification-duree": field("justification-duree", ""),
+            "justification-duree": field("justification-duree", ""), "valeur-estimee": field("valeur-estimee", ""),
             "frais-communs": field("frais-communs", ""), "part-coordonnateur": field("part-coordonnateur", ""),
             "date-limite": field("date-limite", ""), "date-consultation": field("date-consultation", ""),
             "date-attribution": field("date-attribution", ""),
@@ -185,6 +187,8 @@ fn new_groupement(fields: &Fields) -> NewGroupement {
         duration_months: Some(fields.get("duree").parse().unwrap_or(0)),
         duration_justification: fields.opt("justification-duree"),
         procedure: procedure_of(fields),
+        // A figure that is no amount is sent as one the domain refuses, never as none.
+        estimated_amount_ht_cents: fields.opt("valeur-estimee").map(|v| cents(&v).unwrap_or(-1)),
         common_expenses_cents: cents(fields.get("frais-communs")),
         coordinator_share_percent: fields.opt("part-coordonnateur").map(|p| p.parse().unwrap_or(u32::MAX)),
         application_deadline: fields.get("date-limite").to_string(),

@@ -51,6 +51,12 @@ pub enum Cell {
         formula: String,
         value: i64,
     },
+    /// An OpenFormula expression computing a decimal number, with the value it has when computed
+    /// here, shown as [`Cell::Number`], for readers that do not recalculate.
+    NumberFormula {
+        formula: String,
+        value: f64,
+    },
 }
 
 impl Cell {
@@ -180,12 +186,9 @@ fn push_cell(x: &mut String, cell: &Cell) {
         Cell::IntegerFormula { formula, value } => {
             push_integer(x, &format!(r#" table:formula="{}""#, escape(formula)), *value)
         }
-        Cell::Number(n) => {
-            let _ = write!(
-                x,
-                r#"<table:table-cell table:style-name="ceN" office:value-type="float" office:value="{n}"><text:p>{}</text:p></table:table-cell>"#,
-                number_shown(*n)
-            );
+        Cell::Number(n) => push_number(x, "", *n),
+        Cell::NumberFormula { formula, value } => {
+            push_number(x, &format!(r#" table:formula="{}""#, escape(formula)), *value)
         }
         Cell::Euros(cents) => push_euros(x, "", *cents),
         Cell::EurosFormula { formula, cents } => {
@@ -217,6 +220,16 @@ fn number_shown(n: f64) -> String {
         "" => format!("{sign}{whole}"),
         fraction => format!("{sign}{whole},{fraction}"),
     }
+}
+
+/// A decimal number (with `formula`, its attribute, or none): its value as is, shown as
+/// [`number_shown`] writes it.
+fn push_number(x: &mut String, formula: &str, n: f64) {
+    let _ = write!(
+        x,
+        r#"<table:table-cell table:style-name="ceN"{formula} office:value-type="float" office:value="{n}"><text:p>{}</text:p></table:table-cell>"#,
+        number_shown(n)
+    );
 }
 
 /// A count (with `formula`, its attribute, or none): its value as is, shown in groups of three.
@@ -372,5 +385,17 @@ mod tests {
         let content = part(&to_ods(&b), "content.xml");
         let cell = r#"<table:table-cell table:style-name="ceI" table:formula="of:=SUM([.C2:.C3])" office:value-type="float" office:value="1250"><text:p>1"#;
         assert!(content.contains(&format!("{cell}\u{a0}250</text:p></table:table-cell>")), "{content}");
+    }
+
+    // A decimal computed by a formula keeps it, quotes escaped, with its value cached and shown
+    // with a decimal comma.
+    #[test]
+    fn a_decimal_formula_keeps_its_formula_and_caches_its_value() {
+        let mut b = book();
+        let formula = "of:=ROUND([$'Quantités'.J5]*30/12;2)".to_string();
+        b.sheets[0].rows.push(vec![Cell::NumberFormula { formula, value: 1234.5 }]);
+        let content = part(&to_ods(&b), "content.xml");
+        let cell = r#"<table:table-cell table:style-name="ceN" table:formula="of:=ROUND([$&apos;Quantités&apos;.J5]*30/12;2)" office:value-type="float" office:value="1234.5"><text:p>1"#;
+        assert!(content.contains(&format!("{cell}\u{a0}234,5</text:p></table:table-cell>")), "{content}");
     }
 }

@@ -13,7 +13,6 @@ use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_conventions::conventions::get_convention;
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
@@ -560,8 +559,11 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     tx.commit().await?;
     let awarded = super::must_get(ctx.store, &g.id).await?;
     let mut tx = ctx.store.begin_write().await?;
+    let mut told = Vec::new();
     for m in &members {
-        let to = users_with_role(&mut tx, &m.applicant.id, "collectivite").await?;
+        // Its representatives and its DPO: the titulaire is its processor of record now.
+        let to = super::ending::member_people(&mut tx, std::slice::from_ref(&m.applicant.id)).await?;
+        told.extend(to.iter().cloned());
         let funds = match get_org(ctx.store, &m.applicant.id).await? {
             Some(org) => funded_tenants_of(ctx.store, &org).await?,
             None => Vec::new(),
@@ -573,10 +575,42 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
             "outside": outside_of(&award.warnings, &funds),
         });
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
-        Notice::new("groupement", to).with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
+        Notice::new("groupement", to).unique_recipients().with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
     }
+    notify_over_switched(&mut tx, g, &vendor, (&funded, &switched), &told, ctx.now).await?;
     tx.commit().await?;
     Ok(awarded)
+}
+
+/// Tells the DANs and DPOs whose scope holds an ENT the award switched to the titulaire `vendor`
+/// ([`super::ending::people_over`]: its processor changed, their register or their deployment
+/// names it) — but those the members' notices already told (`told`) — which of those ENT, each
+/// only those in its scope, one notice each (`switched`: the sentences « « slug » de … »).
+async fn notify_over_switched(
+    tx: &mut Tx,
+    g: &Groupement,
+    vendor: &Org,
+    (funded, switched): (&[Tenant], &[String]),
+    told: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let mut over = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for tenant in funded.iter().filter(|t| switched.contains(&t.id)) {
+        let sentence = format!("« {} » {}", tenant.slug, naming::de(&tenant.organisation.name));
+        for email in super::ending::people_over(tx, vec![tenant.organisation.id.clone()]).await? {
+            let tenants = over.entry(email).or_default();
+            if !tenants.contains(&sentence) {
+                tenants.push(sentence.clone());
+            }
+        }
+    }
+    for (email, tenants) in over.into_iter().filter(|(email, _)| !told.contains(email)) {
+        let subject = json!({
+            "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name, "switched": tenants,
+        });
+        Notice::new("groupement", vec![email]).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+    }
+    Ok(())
 }
 
 /// The tenants the members fund ([`funded_tenants_of`]).

@@ -138,6 +138,34 @@ pub fn earliest_notification(launched: NaiveDate, procedure: Procedure, by_post:
     launched.checked_add_days(Days::new(OFFER_DAYS + standstill)).unwrap_or(launched)
 }
 
+/// A threshold of the formalised procedures: from `since` (`YYYY-MM-DD`, its first day), its
+/// amount HT in cents and the act that set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub since: &'static str,
+    pub cents: i64,
+    pub source: &'static str,
+}
+
+/// The thresholds of the formalised procedures for the supplies and services of the collectivités
+/// territoriales and their groupements (the « autres pouvoirs adjudicateurs » of directive
+/// 2014/24/UE; article L. 2124-1 du code de la commande publique and its annexe n° 2, the avis
+/// relatif aux seuils de procédure), oldest first. The Commission revises them every two years
+/// by a règlement délégué in force on 1 January: the next revision is one line here.
+pub const FORMALISED_THRESHOLDS: &[Threshold] = &[
+    Threshold { since: "2022-01-01", cents: 21_500_000, source: "règlement délégué (UE) 2021/1952" },
+    Threshold { since: "2024-01-01", cents: 22_100_000, source: "règlement délégué (UE) 2023/2497" },
+    Threshold { since: "2026-01-01", cents: 21_600_000, source: "règlement délégué (UE) 2025/2152" },
+];
+
+/// The threshold in force on `day` (the launch of the consultation, when the value of the need
+/// is estimated: article R. 2121-1): the latest whose first day is not after it, else the oldest.
+pub fn formalised_threshold(day: NaiveDate) -> Threshold {
+    let day = day.to_string();
+    let in_force = FORMALISED_THRESHOLDS.iter().rev().find(|t| t.since <= day.as_str());
+    *in_force.unwrap_or(&FORMALISED_THRESHOLDS[0])
+}
+
 /// The fixed part of the revision formula as the AE prints it: « 0,15 ».
 pub fn revision_fixed() -> String {
     format!("0,{:02}", REVISION_FIXED_PERCENT)
@@ -196,6 +224,16 @@ mod tests {
         assert_eq!(OFFER_DAYS, 35);
         let rc = include_str!("../../../../templates/documents/groupements/rc.txt");
         assert!(rc.contains("au moins trente-cinq jours après l'envoi de l'avis de marché (article R. 2161-2"));
+    }
+
+    #[test]
+    fn the_threshold_in_force_is_the_latest_begun() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(formalised_threshold(day("2025-12-31")).cents, 22_100_000);
+        assert_eq!(formalised_threshold(day("2026-01-01")).cents, 21_600_000);
+        assert_eq!(formalised_threshold(day("2020-06-01")).cents, 21_500_000);
+        let sorted = FORMALISED_THRESHOLDS.windows(2).all(|w| w[0].since < w[1].since);
+        assert!(sorted, "oldest first");
     }
 
     #[test]

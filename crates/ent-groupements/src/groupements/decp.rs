@@ -53,7 +53,9 @@ pub struct DecpFacts {
     pub ccag: Option<String>,
     pub offres_recues: Option<i64>,
     pub attribution_avance: Option<bool>,
-    /// Rate of the advance (0.1 = 10 %), required when an advance is granted; 0: rate unknown.
+    /// Rate of the advance (0.1 = 10 %): the CCAP's (article 7 « Avance »,
+    /// [`super::cctp::ADVANCE_PERCENT`]) when an advance is granted and none is given; another
+    /// is refused ([`documented`]), but 0 for an advance the titulaire renounced.
     pub taux_avance: Option<f64>,
     /// `Conjoint`, `Solidaire` or `Pas de groupement` (of the economic operators).
     pub type_groupement_operateurs: Option<String>,
@@ -88,8 +90,9 @@ pub const FORME_PRIX: &str = "Unitaire";
 
 /// `facts` with what the consultation's documents fix filled in when absent: the groupement's
 /// `procedure`, the one its RC, AE and CCAP print ([`consultation::Procedure::decp`]), the type
-/// and form of price of the AE and the BPU ([`TYPE_PRIX`], [`FORME_PRIX`]); and, for each of
-/// these given otherwise, why the documents contradict it, by request field.
+/// and form of price of the AE and the BPU ([`TYPE_PRIX`], [`FORME_PRIX`]), the rate of an advance
+/// granted, the CCAP's ([`advance_rate`]); and, for each of these given otherwise, why the
+/// documents contradict it, by request field.
 pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (DecpFacts, Vec<FieldError>) {
     let mut errors = Vec::new();
     let mut facts = facts.clone();
@@ -131,7 +134,43 @@ pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (Dec
             ),
         });
     }
+    errors.extend(check_advance_rate(&mut facts));
     (facts, errors)
+}
+
+/// The rate of the advance the CCAP grants (its article 7 « Avance »), as the DECP writes it:
+/// 0.1 for 10 %.
+pub fn advance_rate() -> f64 {
+    f64::from(super::cctp::ADVANCE_PERCENT) / 100.0
+}
+
+/// The rate of `facts`' advance against the CCAP's ([`advance_rate`]): filled in when an advance
+/// is granted without one; refused when another is declared (0 is taken when the titulaire
+/// renounced the advance, `attribution_avance` false).
+fn check_advance_rate(facts: &mut DecpFacts) -> Option<FieldError> {
+    let rate = advance_rate();
+    let renounced = facts.attribution_avance == Some(false);
+    match facts.taux_avance {
+        None if facts.attribution_avance == Some(true) => {
+            facts.taux_avance = Some(rate);
+            None
+        }
+        Some(given) if (given - rate).abs() > 1e-9 && !(renounced && given.abs() < 1e-9) => {
+            let decimal = |r: f64| r.to_string().replace('.', ",");
+            Some(FieldError {
+                field: "decp.taux_avance".into(),
+                message: format!(
+                    "le CCAP du groupement (article 7 « Avance ») fixe le taux de l'avance à {} % du montant TTC du \
+                     bon de commande (article R. 2191-7 du code de la commande publique) : le taux déclaré est {}, pas \
+                     {} ; laissez ce champ vide pour le reprendre",
+                    super::cctp::ADVANCE_PERCENT,
+                    decimal(rate),
+                    decimal(given)
+                ),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// « « A » et « B » », a list of values quoted.
@@ -539,6 +578,22 @@ mod tests {
             assert!(fields.contains(&field), "{field} in {fields:?}");
         }
         assert!(errors.iter().all(|e| e.message.contains("manquante")), "{errors:?}");
+    }
+
+    #[test]
+    fn the_advance_rate_is_the_ccaps_but_zero_when_renounced() {
+        let with = |granted: bool, rate: Option<f64>| {
+            let facts = DecpFacts { attribution_avance: Some(granted), taux_avance: rate, ..complete_facts() };
+            let (facts, errors) = documented(&facts, super::super::consultation::Procedure::AppelOffresOuvert);
+            (facts.taux_avance, errors.into_iter().map(|e| e.field).collect::<Vec<_>>())
+        };
+        assert_eq!(with(true, None), (Some(0.1), vec![]));
+        assert_eq!(with(true, Some(0.1)), (Some(0.1), vec![]));
+        assert_eq!(with(true, Some(0.05)).1, ["decp.taux_avance"]);
+        assert_eq!(with(true, Some(0.0)).1, ["decp.taux_avance"]);
+        assert_eq!(with(false, Some(0.0)), (Some(0.0), vec![]));
+        assert_eq!(with(false, Some(0.3)).1, ["decp.taux_avance"]);
+        assert_eq!(with(false, None), (None, vec![]));
     }
 
     #[test]

@@ -481,15 +481,18 @@ pub fn quantities_sheet(g: &Groupement, members: &[Application]) -> Spreadsheet 
     let mut total_row = vec![Cell::header("Total"), Cell::Empty, Cell::Empty, Cell::Empty];
     total_row.extend(quantity_totals(&total, members.len()));
     rows.push(total_row);
-    let bpu = bpu_rows(g, &total, equipped);
+    let bpu = bpu_rows(g, &total, equipped, rows.len());
     Spreadsheet {
         title: format!("{} – {}", Kind::Quantites.label(), g.reference),
         sheets: vec![
-            Sheet { name: "Quantités".into(), column_widths_cm: vec![7.0, 2.5, 4.0, 3.0], rows },
+            Sheet { name: QUANTITIES_SHEET.into(), column_widths_cm: vec![7.0, 2.5, 4.0, 3.0], rows },
             Sheet { name: "BPU-DQE".into(), column_widths_cm: vec![11.0, 3.0, 3.5, 4.0, 4.0], rows: bpu },
         ],
     }
 }
+
+/// The name of the sheet of the members' quantities, which the BPU/DQE's quantities refer to.
+const QUANTITIES_SHEET: &str = "Quantités";
 
 /// The columns of the quantities on the « Quantités » sheet: schools, classes, pupils, teacher
 /// accounts, parent accounts, ENT accounts.
@@ -529,8 +532,14 @@ fn quantity_totals(total: &MemberQuantities, members: usize) -> Vec<Cell> {
 /// The BPU/DQE: per lot, its price lines (unit, quantity from the members' declared quantities,
 /// unit price HT — the awarded one once awarded, blank for the candidates before), the line
 /// amount as a formula, then the lot's total HT, TVA and TTC as formulas; last, the grand total.
-/// Columns: A designation, B unit, C quantity, D unit price HT, E amount HT.
-fn bpu_rows(g: &Groupement, total: &MemberQuantities, equipped: costs::Establishments) -> Vec<Vec<Cell>> {
+/// Columns: A designation, B unit, C quantity, D unit price HT, E amount HT. Each quantity is a
+/// formula on the « Quantités » sheet's total row `totals_row` ([`quantity_cell`]).
+fn bpu_rows(
+    g: &Groupement,
+    total: &MemberQuantities,
+    equipped: costs::Establishments,
+    totals_row: usize,
+) -> Vec<Vec<Cell>> {
     let months = g.terms.duration_months;
     let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
     let mut rows = vec![["Désignation", "Unité", "Quantité", "Prix unitaire HT", "Montant HT"]
@@ -545,7 +554,7 @@ fn bpu_rows(g: &Groupement, total: &MemberQuantities, equipped: costs::Establish
         for line in costs::PriceLine::ALL {
             let (cells, amount) = price_line_row(
                 line,
-                (total, equipped),
+                (total, equipped, totals_row),
                 months,
                 costs::price_of(prices, lot.number, line),
                 rows.len() + 1,
@@ -601,20 +610,21 @@ struct Rendered {
 
 /// The BPU/DQE row `row` of a price line and its amount HT: its quantity over `months` (the
 /// duration in months beside it; account-years of a partial last year to the hundredth, and then
-/// the amount rounded to the cent, [`costs::amount`]) × the unit price when given.
+/// the amount rounded to the cent, [`costs::amount`]) × the unit price when given. The quantity
+/// is a formula on the « Quantités » sheet's total row `totals_row` ([`quantity_cell`]).
 fn price_line_row(
     line: costs::PriceLine,
-    (total, equipped): (&MemberQuantities, costs::Establishments),
+    (total, equipped, totals_row): (&MemberQuantities, costs::Establishments, usize),
     months: u32,
     price: Option<i64>,
     row: usize,
 ) -> (Vec<Cell>, i64) {
     let hundredths = line.quantity_hundredths(total, months);
     let amount = costs::amount(hundredths, price.unwrap_or(0));
-    let (quantity, formula) = if hundredths % 100 == 0 {
-        (Cell::Integer(hundredths / 100), format!("of:=[.C{row}]*[.D{row}]"))
-    } else {
-        (Cell::Number(hundredths as f64 / 100.0), format!("of:=ROUND([.C{row}]*[.D{row}];2)"))
+    let quantity = quantity_cell(line, hundredths, months, totals_row);
+    let formula = match hundredths % 100 {
+        0 => format!("of:=[.C{row}]*[.D{row}]"),
+        _ => format!("of:=ROUND([.C{row}]*[.D{row}];2)"),
     };
     let unit = match line {
         costs::PriceLine::AccountYear => format!("{} sur {months} mois", line.unit(equipped)),
@@ -628,6 +638,22 @@ fn price_line_row(
         Cell::EurosFormula { formula, cents: amount },
     ];
     (cells, amount)
+}
+
+/// The BPU/DQE quantity of `line` (`hundredths`, its cached value) as a formula on the « Quantités »
+/// sheet's total row `totals_row`, so that a buyer who edits a member's quantities sees the DQE
+/// follow: the schools' total for their set-up, the ENT accounts' total × `months` / 12 rounded to
+/// the hundredth for the account-years ([`costs::account_years`]: half up, and no half arises).
+fn quantity_cell(line: costs::PriceLine, hundredths: i64, months: u32, totals_row: usize) -> Cell {
+    let total = |column: char| format!("[$'{QUANTITIES_SHEET}'.{column}{totals_row}]");
+    let formula = match line {
+        costs::PriceLine::SchoolSetup => format!("of:={}", total(QUANTITY_COLUMNS[0])),
+        costs::PriceLine::AccountYear => format!("of:=ROUND({}*{months}/12;2)", total(QUANTITY_COLUMNS[5])),
+    };
+    match hundredths % 100 {
+        0 => Cell::IntegerFormula { formula, value: hundredths / 100 },
+        _ => Cell::NumberFormula { formula, value: hundredths as f64 / 100.0 },
+    }
 }
 
 fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Rendered, Problem> {
@@ -1002,22 +1028,30 @@ mod tests {
         let total = MemberQuantities { schools: 3, classes: 0, pupils: 5, teacher_accounts: 1, parent_accounts: 1 };
         let line = costs::PriceLine::AccountYear;
         // 7 accounts for 30 months: 17,5 account-years at 4,50 €, 78,75 €; not 21 (three whole years).
-        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles), 30, Some(450), 3);
+        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles, 5), 30, Some(450), 3);
         assert_eq!(cells[1], Cell::text("compte × an sur 30 mois"));
-        assert_eq!(cells[2], Cell::Number(17.5));
+        // The quantity follows the « Quantités » sheet's total of ENT accounts (row 5).
+        assert_eq!(
+            cells[2],
+            Cell::NumberFormula { formula: "of:=ROUND([$'Quantités'.J5]*30/12;2)".into(), value: 17.5 }
+        );
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=ROUND([.C3]*[.D3];2)".into(), cents: 7875 });
         assert_eq!(amount, 7875);
         // Whole years are unchanged: an integer quantity, the plain product.
-        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles), 36, Some(450), 3);
-        assert_eq!(cells[2], Cell::Integer(21));
+        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles, 5), 36, Some(450), 3);
+        assert_eq!(
+            cells[2],
+            Cell::IntegerFormula { formula: "of:=ROUND([$'Quantités'.J5]*36/12;2)".into(), value: 21 }
+        );
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=[.C3]*[.D3]".into(), cents: 9450 });
         assert_eq!(amount, 9450);
         // Schools are set up once, whatever the duration; before the award, no price and 0.
         let (cells, amount) =
-            price_line_row(costs::PriceLine::SchoolSetup, (&total, costs::Establishments::Colleges), 30, None, 4);
+            price_line_row(costs::PriceLine::SchoolSetup, (&total, costs::Establishments::Colleges, 5), 30, None, 4);
+        let schools = Cell::IntegerFormula { formula: "of:=[$'Quantités'.E5]".into(), value: 3 };
         assert_eq!(
             (cells[1].clone(), cells[2].clone(), cells[3].clone(), amount),
-            (Cell::text("collège"), Cell::Integer(3), Cell::Empty, 0)
+            (Cell::text("collège"), schools, Cell::Empty, 0)
         );
     }
 

@@ -114,24 +114,45 @@ pub async fn notify(
 
 /// Who the end of `g` concerns: the parties to its accord-cadre and those who answer for the ENT
 /// it served. The coordinator's `coordinateur` users (who run it: at term, none of them acted);
-/// each accepted member's `collectivite` users (its representatives, as the award and hand-over
-/// notices) and `dpo` users (the titulaire processed its ENT's data under this accord-cadre: its
-/// register names it); the DANs and DPOs whose scope holds an ENT the members fund
-/// ([`funded_tenants_of`]), as a tenant's notices tell them. A person holding two of these
-/// roles is told once ([`Notice::unique_recipients`]).
+/// each accepted member's [`member_people`]; the [`people_over`] an ENT the members fund
+/// ([`funded_tenants_of`]). A person holding two of these roles is told once
+/// ([`Notice::unique_recipients`]).
 pub async fn recipients(tx: &mut Tx, store: &Store, g: &Groupement) -> Result<Vec<String>, Problem> {
     let mut to = users_with_role(tx, &g.coordinator.id, Role::Coordinateur.as_str()).await?;
+    let mut members = Vec::new();
     let mut served = Vec::new();
     for m in membership::members(store, &g.id).await? {
-        for role in MEMBER_ROLES {
-            to.extend(users_with_role(tx, &m.applicant.id, role.as_str()).await?);
-        }
         if let Some(org) = get_org(store, &m.applicant.id).await? {
             served.extend(funded_tenants_of(store, &org).await?.into_iter().map(|t| t.organisation.id));
         }
+        members.push(m.applicant.id);
     }
+    to.extend(member_people(tx, &members).await?);
+    to.extend(people_over(tx, served).await?);
+    Ok(to)
+}
+
+/// The people of the members `members` a change of their ENT's titulaire concerns: each one's
+/// `collectivite` users (its representatives) and `dpo` users (the titulaire processes its ENT's
+/// data under the accord-cadre, its Art. 28 contract recorded: its register names it). Told of
+/// the award, of a hand-over and of the end ([`recipients`]).
+pub async fn member_people(tx: &mut Tx, members: &[String]) -> Result<Vec<String>, Problem> {
+    let mut to = Vec::new();
+    for member in members {
+        for role in MEMBER_ROLES {
+            to.extend(users_with_role(tx, member, role.as_str()).await?);
+        }
+    }
+    Ok(to)
+}
+
+/// The DANs and DPOs whose scope holds one of the organisations `served` (those an ENT concerned
+/// runs for), as a tenant's notices tell them ([`users_over`]): the ENT's processor changes, or
+/// its accord-cadre ends. Told of the award, of a hand-over and of the end ([`recipients`]).
+pub async fn people_over(tx: &mut Tx, mut served: Vec<String>) -> Result<Vec<String>, Problem> {
     served.sort_unstable();
     served.dedup();
+    let mut to = Vec::new();
     for org in orgs_by_id_in(tx, served).await?.values() {
         for role in SCOPED_ROLES {
             to.extend(users_over(tx, org, role).await?);
@@ -140,10 +161,12 @@ pub async fn recipients(tx: &mut Tx, store: &Store, g: &Groupement) -> Result<Ve
     Ok(to)
 }
 
-/// The roles bound at a member that its groupement's end tells ([`recipients`]).
+/// The roles bound at a member that its groupement's award, hand-overs and end tell
+/// ([`member_people`]).
 const MEMBER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
 
-/// The roles told of a groupement's end by their scope holding an ENT its members fund.
+/// The roles told of a groupement's award, hand-overs and end by their scope holding an ENT
+/// concerned ([`people_over`]).
 const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
 
 /// Ends the groupements whose accord-cadre (awarded or running) is past its last day on

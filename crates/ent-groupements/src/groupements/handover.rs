@@ -13,11 +13,10 @@
 //! already released is left alone: a second pass, another replica or the job after an ending
 //! changes nothing, and a pass cut midway is taken up where it stopped.
 
-use super::award::{funded_tenants_of, KeptTenant};
+use super::award::{funded_tenants_of, services_outside, KeptTenant, ServicesOutside};
 use super::membership;
 use super::{Award, Groupement};
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::naming;
@@ -26,6 +25,7 @@ use ent_kernel::store::{timestamp, JsonText, Store, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
+use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
@@ -52,6 +52,10 @@ pub struct Release {
     pub groupement: Option<String>,
     /// What happened and why, in a French sentence.
     pub message: String,
+    /// When it falls under the accord-cadre of `groupement`: the services it runs that this
+    /// accord-cadre does not cover, said as the award says them ([`services_outside`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ServicesOutside>,
 }
 
 /// One pass: the sentences of the tenants handed over, of those left with their vendor, and
@@ -60,6 +64,9 @@ pub struct Release {
 pub struct HandoverPass {
     pub moved: Vec<String>,
     pub left: Vec<String>,
+    /// The sentences of the tenants passing under an accord-cadre that does not cover some of
+    /// their services ([`Release::warnings`]).
+    pub warnings: Vec<String>,
     pub failed: Vec<String>,
 }
 
@@ -71,7 +78,7 @@ impl HandoverPass {
             self.moved.len(),
             self.left.len()
         );
-        for line in self.moved.iter().chain(&self.left) {
+        for line in self.moved.iter().chain(&self.left).chain(&self.warnings) {
             out.push_str(" ; ");
             out.push_str(line);
         }
@@ -218,6 +225,7 @@ fn decide(
         vendor: vendor.map(|v| v.name.clone()),
         groupement: groupement.map(str::to_string),
         message,
+        warnings: Vec::new(),
     };
     if !tenant.status.still_served() {
         let state = tenant.status.label();
@@ -258,11 +266,29 @@ fn decide(
     }
 }
 
+/// The services of `tenant` that the accord-cadre it falls under by `release` (the groupement
+/// of `target`, when the release names it) does not cover: the award's [`services_outside`],
+/// so that a tenant handed over is flagged as one awarded is.
+fn outside_under(
+    catalog: &Catalog,
+    tenant: &Tenant,
+    release: &Release,
+    target: Option<&(Groupement, Org)>,
+) -> Vec<ServicesOutside> {
+    match target {
+        Some((g, _)) if release.groupement.as_deref() == Some(g.reference.as_str()) => {
+            services_outside(catalog, g, std::slice::from_ref(tenant), &[])
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Hands over the kept tenants whose accord-cadre has ended on `now`'s day in France (only
 /// those `ended` kept, the groupement just ended, when given), each in its own transaction
 /// ([`hand_over_tenant`]); a tenant that fails is named and the others go on.
 pub async fn hand_over(
     store: &Store,
+    catalog: &Catalog,
     actor: &Actor,
     now: DateTime<Utc>,
     ended: Option<&str>,
@@ -271,9 +297,14 @@ pub async fn hand_over(
     let (tenants, endings) = pending(store, today, ended).await?;
     let mut pass = HandoverPass::default();
     for (slug, holders) in tenants {
-        match hand_over_tenant(store, actor, now, &slug, &holders, &endings).await {
-            Ok(Some((release, moved))) if moved => pass.moved.push(release.message),
-            Ok(Some((release, _))) => pass.left.push(release.message),
+        match hand_over_tenant((store, catalog), actor, now, &slug, &holders, &endings).await {
+            Ok(Some((release, moved))) => {
+                pass.warnings.extend(release.warnings.iter().map(|w| w.message.clone()));
+                match moved {
+                    true => pass.moved.push(release.message),
+                    false => pass.left.push(release.message),
+                }
+            }
             Ok(None) => {}
             Err(p) => pass.failed.push(format!("ENT « {slug} » : {}", p.detail)),
         }
@@ -283,8 +314,8 @@ pub async fn hand_over(
 
 /// [`hand_over`] of the tenants the groupement `reference`, just ended by `actor`, kept from
 /// later awards. A failure leaves them to the daily job: the ending stands.
-pub async fn after_ending(store: &Store, actor: &Actor, now: DateTime<Utc>, reference: &str) {
-    match hand_over(store, actor, now, Some(reference)).await {
+pub async fn after_ending(store: &Store, catalog: &Catalog, actor: &Actor, now: DateTime<Utc>, reference: &str) {
+    match hand_over(store, catalog, actor, now, Some(reference)).await {
         Ok(pass) if pass.failed.is_empty() => {}
         Ok(pass) => tracing::warn!(groupement = reference, outcome = pass.outcome(), "hand-over after ending"),
         Err(p) => tracing::warn!(groupement = reference, error = p.detail, "hand-over after ending"),
@@ -298,7 +329,7 @@ pub fn handover_job(state: &super::GroupementsState, now: DateTime<Utc>) -> JobF
         let actor = Actor::system(JOB);
         let store = &state.store;
         let ended = super::ending::end_at_term(store, &actor, now).await.map_err(|p| anyhow::anyhow!(p.detail))?;
-        let pass = hand_over(store, &actor, now, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
+        let pass = hand_over(store, &state.catalog, &actor, now, None).await.map_err(|p| anyhow::anyhow!(p.detail))?;
         let outcome = format!("{}{}", pass.outcome(), ended.outcome());
         if pass.failed.is_empty() && ended.failed.is_empty() {
             Ok(outcome)
@@ -314,7 +345,7 @@ pub fn handover_job(state: &super::GroupementsState, now: DateTime<Utc>) -> JobF
 /// (once) and releases each entry, with their audit and notices. None when nothing was left
 /// to do (another pass did it); else the release (of the first entry) and whether it moved.
 async fn hand_over_tenant(
-    store: &Store,
+    (store, catalog): (&Store, &Catalog),
     actor: &Actor,
     now: DateTime<Utc>,
     slug: &str,
@@ -349,7 +380,8 @@ async fn hand_over_tenant(
         let mut released = Vec::new();
         for kept in award.kept_tenants.iter_mut().filter(|k| k.tenant == slug && k.released.is_none()) {
             let Some(ending) = kept.groupement.as_ref().and_then(|b| endings.get(b)) else { continue };
-            let (release, vendor) = decide(&tenant, kept, ending, target.as_ref(), today);
+            let (mut release, vendor) = decide(&tenant, kept, ending, target.as_ref(), today);
+            release.warnings = outside_under(catalog, &tenant, &release, target.as_ref());
             if let Some(vendor) = vendor.filter(|_| !switched) {
                 set_processors(&mut tx, store, actor, &tenant, Some(&vendor), None, now).await?;
                 switched = true;
@@ -374,7 +406,7 @@ async fn hand_over_tenant(
         tx.rollback().await?;
         return Ok(None);
     }
-    told.notify(&mut tx, now).await?;
+    told.notify(&mut tx, &tenant, now).await?;
     tx.commit().await?;
     Ok(first)
 }
@@ -392,7 +424,7 @@ async fn record(
         let summary = json!({
             "tenant": kept.tenant, "organisation": kept.organisation, "from": kept.vendor,
             "binding": kept.groupement, "to": release.vendor, "via": release.groupement, "on": release.on,
-            "message": release.message,
+            "message": release.message, "warnings": release.warnings,
         });
         let target = Target::new("groupement", &g.id, Some(&g.coordinator.id));
         audit::record(tx, store.backend(), actor, "groupements.handover", &target, summary, now).await?;
@@ -408,6 +440,8 @@ struct Told<'a> {
     awards: Vec<&'a Groupement>,
     members: Vec<String>,
     messages: Vec<String>,
+    /// The sentences of [`Release::warnings`], each once.
+    outside: Vec<String>,
     vendor: Option<String>,
 }
 
@@ -423,23 +457,29 @@ impl<'a> Told<'a> {
             if !self.messages.contains(&release.message) {
                 self.messages.push(release.message.clone());
             }
+            for warning in &release.warnings {
+                if !self.outside.contains(&warning.message) {
+                    self.outside.push(warning.message.clone());
+                }
+            }
             self.vendor = self.vendor.take().or_else(|| release.vendor.clone());
         }
     }
 
-    /// Queues the notice to the `collectivite` users of the members, each once.
-    async fn notify(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), Problem> {
+    /// Queues the notice of `tenant`'s hand-over to the members' representatives and DPOs
+    /// ([`super::ending::member_people`]) and the DANs and DPOs over it
+    /// ([`super::ending::people_over`]: its processor changed), each once.
+    async fn notify(&self, tx: &mut Tx, tenant: &Tenant, now: DateTime<Utc>) -> Result<(), Problem> {
         let Some((g, others)) = self.awards.split_first() else { return Ok(()) };
-        let mut to = Vec::new();
-        for member in &self.members {
-            to.extend(users_with_role(tx, member, "collectivite").await?);
-        }
+        let mut to = super::ending::member_people(tx, &self.members).await?;
+        to.extend(super::ending::people_over(tx, vec![tenant.organisation.id.clone()]).await?);
         let others: Vec<_> = others.iter().map(|o| json!({ "reference": o.reference, "title": o.title })).collect();
         let subject = json!({
             "event": "handover", "reference": g.reference, "title": g.title, "message": self.messages.join(" "),
-            "vendor": self.vendor, "others": others,
+            "vendor": self.vendor, "others": others, "outside": self.outside,
         });
-        Notice::new("groupement", to).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+        let notice = Notice::new("groupement", to).unique_recipients().with(subject);
+        notice.page(super::page_of(g)).enqueue(tx, now).await?;
         Ok(())
     }
 }
@@ -450,10 +490,15 @@ mod tests {
 
     #[test]
     fn the_outcome_counts_and_names_each_tenant() {
-        let pass = HandoverPass { moved: vec!["A.".into()], left: vec!["B.".into()], failed: vec![] };
+        let pass = HandoverPass {
+            moved: vec!["A.".into()],
+            left: vec!["B.".into()],
+            warnings: vec!["C.".into()],
+            failed: vec![],
+        };
         assert_eq!(
             pass.outcome(),
-            "1 ENT passé(s) au titulaire de l'accord-cadre en cours, 1 laissé(s) à leur éditeur ; A. ; B."
+            "1 ENT passé(s) au titulaire de l'accord-cadre en cours, 1 laissé(s) à leur éditeur ; A. ; B. ; C."
         );
         assert!(HandoverPass { failed: vec!["ENT « x » : panne".into()], ..Default::default() }
             .outcome()

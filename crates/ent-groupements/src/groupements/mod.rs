@@ -189,6 +189,12 @@ pub struct Terms {
     /// and the CCAP print it, the award's délais and the DECP's `procedure` are its own.
     #[serde(default)]
     pub procedure: consultation::Procedure,
+    /// The estimated value of the need HT, in cents: every lot over the whole duration of the
+    /// accord-cadre, renewals included (articles R. 2121-1 et suivants du code de la commande
+    /// publique). Required for a procédure adaptée, which it must keep below the threshold of the
+    /// formalised procedures ([`check_procedure`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_amount_ht_cents: Option<i64>,
 }
 
 /// The award: who won, for how much, from when.
@@ -395,6 +401,9 @@ pub struct NewGroupement {
     /// `appel_offres_ouvert` when absent, or `procedure_adaptee` (below the European thresholds
     /// only): the procedure the pieces print and the award declares.
     pub procedure: Option<consultation::Procedure>,
+    /// The estimated value of the need HT in cents, all lots over the whole duration, renewals
+    /// included: required for a `procedure_adaptee`, which it must keep below the threshold.
+    pub estimated_amount_ht_cents: Option<i64>,
     pub application_deadline: String,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -417,6 +426,7 @@ pub struct GroupementPatch {
     pub common_expenses_cents: Option<i64>,
     pub coordinator_share_percent: Option<u32>,
     pub procedure: Option<consultation::Procedure>,
+    pub estimated_amount_ht_cents: Option<i64>,
     pub application_deadline: Option<String>,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -571,6 +581,60 @@ fn check_deadline_ahead(deadline: &str, today: NaiveDate) -> Result<(), Problem>
     }
 }
 
+/// The day the consultation of `checked` is launched, when the value of its need is estimated
+/// (article R. 2121-1): its planned `consultation_date`, else `today`.
+fn launch_day(checked: &Checked, today: NaiveDate) -> NaiveDate {
+    checked.consultation.as_deref().and_then(|d| validate::date(d).ok()).unwrap_or(today)
+}
+
+/// A procédure adaptée only for a need whose estimated value (`estimated_amount_ht_cents`: every
+/// lot over the whole duration, renewals included, articles R. 2121-1 et suivants) is below the
+/// threshold of the formalised procedures in force on `launch` for the supplies and services of
+/// the collectivités territoriales ([`consultation::formalised_threshold`]; article R. 2123-1,
+/// 1°): refused (422, on `procedure` and `estimated_amount_ht_cents`) when that value is missing,
+/// or reaches it. Checked wherever the procedure is fixed: creation, every edit, the launch.
+fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
+    if terms.procedure != consultation::Procedure::ProcedureAdaptee {
+        return Ok(());
+    }
+    let threshold = consultation::formalised_threshold(launch);
+    let seuil = format!(
+        "le seuil des procédures formalisées pour les fournitures et services des collectivités territoriales, {} HT \
+         pour une consultation lancée à compter du {} ({} ; article R. 2123-1, 1°, du code de la commande publique)",
+        costs::euros(threshold.cents),
+        french_date(threshold.since),
+        threshold.source
+    );
+    const VALUE: &str = "tous les lots sur toute la durée du marché, reconductions comprises (articles R. 2121-1 et \
+                         suivants du même code)";
+    let mut checks = Checks::default();
+    match terms.estimated_amount_ht_cents {
+        None => {
+            checks.fail(
+                "estimated_amount_ht_cents",
+                format!("une procédure adaptée suppose une valeur estimée du besoin HT inférieure à {seuil} : indiquez-la, {VALUE}"),
+            );
+            checks.fail("procedure", "la procédure adaptée demande la valeur estimée du besoin, qui manque");
+        }
+        Some(estimate) if estimate >= threshold.cents => {
+            let value = costs::euros(estimate);
+            checks.fail(
+                "estimated_amount_ht_cents",
+                format!("la valeur estimée du besoin, {value} HT ({VALUE}), atteint {seuil}"),
+            );
+            checks.fail(
+                "procedure",
+                format!(
+                    "la procédure adaptée n'est ouverte qu'en dessous de {seuil} ; la valeur estimée du besoin, {value} HT, \
+                     l'atteint : choisissez l'appel d'offres ouvert"
+                ),
+            );
+        }
+        Some(_) => {}
+    }
+    checks.finish()
+}
+
 /// A planned award (`award_planned_date`: the contract signed and notified) no earlier than the
 /// first day the planned launch (`consultation_date`) allows: the délais the award enforces at
 /// notification ([`consultation::earliest_notification`], cited as [`award::open_call_delays`]
@@ -649,6 +713,12 @@ fn check_fields(
     }
     if terms.coordinator_share_percent > 100 {
         checks.fail("coordinator_share_percent", "part du coordonnateur entre 0 et 100 %");
+    }
+    if terms.estimated_amount_ht_cents.is_some_and(|e| !(1..=MAX_COMMON_EXPENSES_CENTS).contains(&e)) {
+        checks.fail(
+            "estimated_amount_ht_cents",
+            "valeur estimée du besoin HT en centimes, de 0,01 € à 1 milliard d'euros",
+        );
     }
     let terms = check_duration(terms, &mut checks);
     let d = checks.date("application_deadline", deadline.trim());
@@ -887,6 +957,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         common_expenses_cents: input.common_expenses_cents.unwrap_or(0),
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
         procedure: input.procedure.unwrap_or_default(),
+        estimated_amount_ht_cents: input.estimated_amount_ht_cents,
     };
     checks.collect(check_support(&terms.support))?;
     let checked = checks.collect(check_fields(
@@ -901,6 +972,9 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     checks.collect(check_deadline_ahead(&input.application_deadline, ctx.today()))?;
     let (launch, planned) = (input.consultation_date.as_deref(), input.award_planned_date.as_deref());
     checks.collect(check_planned_award(input.procedure.unwrap_or_default(), launch, planned))?;
+    if let Some(checked) = &checked {
+        checks.collect(check_procedure(&checked.terms, launch_day(checked, ctx.today())))?;
+    }
     checks.finish()?;
     let (coordinator, checked) = (coordinator.expect("checked"), checked.expect("checked"));
     let id = new_id();
@@ -980,6 +1054,7 @@ pub async fn update(
         common_expenses_cents: patch.common_expenses_cents.unwrap_or(old.common_expenses_cents),
         coordinator_share_percent: patch.coordinator_share_percent.unwrap_or(old.coordinator_share_percent),
         procedure: patch.procedure.unwrap_or(old.procedure),
+        estimated_amount_ht_cents: patch.estimated_amount_ht_cents.or(old.estimated_amount_ht_cents),
     };
     let consultation = patch.consultation_date.or_else(|| g.consultation_date.clone());
     let award_planned = patch.award_planned_date.or_else(|| g.award_planned_date.clone());
@@ -1002,6 +1077,7 @@ pub async fn update(
     {
         check_planned_award(procedure, checked.consultation.as_deref(), checked.award_planned.as_deref())?;
     }
+    check_procedure(&checked.terms, launch_day(&checked, ctx.today()))?;
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \
@@ -1073,6 +1149,8 @@ pub async fn transition(
         "aucun membre accepté : la consultation ne peut pas être lancée"
     })?;
     if to == Status::Consultation {
+        // Launched today: the value of the need is estimated now, against today's threshold.
+        check_procedure(&g.terms, ctx.today())?;
         require_constituted(ctx, g, "la consultation ne peut pas être lancée").await?;
     }
     let mut tx = ctx.store.begin_write().await?;
@@ -1099,7 +1177,7 @@ pub async fn transition(
     if to == Status::Ended {
         // Right after: the tenants its accord-cadre kept from later awards pass to their titulaire
         // now; what fails here is the daily `groupements-handover` job's to finish.
-        handover::after_ending(ctx.store, ctx.actor, ctx.now, &g.reference).await;
+        handover::after_ending(ctx.store, ctx.catalog, ctx.actor, ctx.now, &g.reference).await;
     }
     must_get(ctx.store, &g.id).await
 }

@@ -562,6 +562,19 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     );
     assert_eq!(sheets[1].0, "BPU-DQE", "{name}");
     assert_eq!(sheets[1].1[1][0], "Lot 1 – Solution d'espace numérique de travail", "{name}");
+    // Its quantities follow the « Quantités » sheet's totals (row 27): the account-years over the
+    // 30 months from the ENT accounts, the set-ups from the schools, their values cached.
+    let bpu = (&sheets[1].1, &ods_formulas(&ods)[1]);
+    assert_eq!(bpu.1[2][2], "of:=ROUND([$'Quantités'.J27]*30/12;2)", "{name}");
+    assert_eq!(bpu.1[3][2], "of:=[$'Quantités'.E27]", "{name}");
+    let accounts: i64 = rows[26][accounts_col].parse().unwrap();
+    let hundredths = entcp::groupements::costs::account_years(accounts, 30);
+    let shown = match hundredths % 100 {
+        0 => (hundredths / 100).to_string(),
+        cents => format!("{},{}", hundredths / 100, format!("{cents:02}").trim_end_matches('0')),
+    };
+    assert_eq!(bpu.0[2][2].replace('\u{a0}', ""), shown, "{name}: {accounts} accounts");
+    assert_eq!(bpu.0[3][2], rows[26][rows[0].iter().position(|h| h == "Écoles").unwrap()], "{name}");
     let (status, problem) = send(download(&annex, "odt")).await;
     assert_eq!(status, 422, "{name}: the annex is a spreadsheet only: {problem}");
 
@@ -2417,12 +2430,13 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
 }
 
-// The DECP's type and form of price and the procedure are the consultation documents' own: the
-// AE's prices are revised each year (« Définitif révisable »), the BPU's are unit prices, the RC
-// organises an open call. A contradicting value is refused (422 naming the field, the AE's
-// formula quoted); left out, they are the documents' and the DECP publishes them.
-backend_test!(the_decp_prices_and_procedure_are_those_of_the_consultation_documents);
-async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
+// The DECP's type and form of price, the procedure and the rate of the avance are the consultation
+// documents' own: the AE's prices are revised each year (« Définitif révisable »), the BPU's are
+// unit prices, the RC organises an open call, the CCAP's article 7 grants an avance of 10 %. A
+// contradicting value is refused (422 naming the field, the AE's formula and the CCAP's rate
+// quoted); left out, they are the documents' and the DECP publishes them.
+backend_test!(the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents);
+async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
@@ -2434,12 +2448,29 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
     firm["decp"]["types_prix"] = json!(["Définitif ferme"]);
     firm["decp"]["forme_prix"] = json!("Forfaitaire");
     firm["decp"]["procedure"] = json!("Dialogue compétitif");
+    firm["decp"]["attribution_avance"] = json!(true);
+    firm["decp"]["taux_avance"] = json!(0.05);
     let (status, problem) = send(coord.post(&award_url).json(&firm)).await;
     let mut refused = fields(&problem);
     refused.sort();
     assert_eq!(
         (status, refused),
-        (422, vec!["decp.forme_prix".into(), "decp.procedure".into(), "decp.types_prix".into()]),
+        (
+            422,
+            vec![
+                "decp.forme_prix".into(),
+                "decp.procedure".into(),
+                "decp.taux_avance".into(),
+                "decp.types_prix".into()
+            ]
+        ),
+        "{name}: {problem}"
+    );
+    assert!(
+        problem.to_string().contains(
+            "le CCAP du groupement (article 7 « Avance ») fixe le taux de l'avance à 10 % du montant TTC du bon de \
+             commande (article R. 2191-7 du code de la commande publique) : le taux déclaré est 0,1, pas 0,05"
+        ),
         "{name}: {problem}"
     );
     let message = problem.to_string();
@@ -2452,6 +2483,7 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
     for fact in ["types_prix", "forme_prix", "procedure"] {
         documented["decp"].as_object_mut().unwrap().remove(fact);
     }
+    documented["decp"]["attribution_avance"] = json!(true);
     let (status, g) = send(coord.post(&award_url).json(&documented)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
@@ -2462,6 +2494,11 @@ async fn the_decp_prices_and_procedure_are_those_of_the_consultation_documents(d
         (marche["formePrix"].as_str(), marche["procedure"].as_str()),
         (Some("Unitaire"), Some("Appel d'offres ouvert")),
         "{name}"
+    );
+    assert_eq!(
+        (marche["attributionAvance"].as_bool(), marche["tauxAvance"].as_f64()),
+        (Some(true), Some(0.1)),
+        "{name}: the CCAP's rate: {marche}"
     );
 }
 
@@ -2516,7 +2553,7 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
     let url = api(&format!("/groupements/{id}"));
     let (_, before) = send(w.coord.get(&url)).await;
     let version = before["version"].as_i64().unwrap();
-    let patch = json!({ "procedure": "procedure_adaptee" });
+    let patch = json!({ "procedure": "procedure_adaptee", "estimated_amount_ht_cents": 15_000_000 });
     let (status, g) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&patch)).await;
     assert_eq!((status, g["procedure"].as_str()), (200, Some("procedure_adaptee")), "{name}: {g}");
 
@@ -2557,6 +2594,69 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["procedure"], "Procédure adaptée", "{name}: {decp}");
+}
+
+// A procédure adaptée only below the threshold of the formalised procedures for the supplies and
+// services of the collectivités territoriales in force at the launch (216 000 € HT from 1 January
+// 2026), the need's value estimated over every lot and the whole duration: refused without that
+// value, and at it, at creation and when an edit keeps it; one cent below is taken, the open call
+// is taken above; a groupement recorded before this rule without its value is refused at launch.
+backend_test!(a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_taken_below_it);
+async fn a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_taken_below_it(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let adapted = |estimate: Option<i64>| {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["procedure"] = json!("procedure_adaptee");
+        body["consultation_date"] = json!("2026-10-15");
+        if let Some(estimate) = estimate {
+            body["estimated_amount_ht_cents"] = json!(estimate);
+        }
+        body
+    };
+    let both = vec!["estimated_amount_ht_cents".to_string(), "procedure".to_string()];
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&adapted(None))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&adapted(Some(21_600_000)))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    let said = problem["errors"].to_string();
+    for needle in [
+        "216\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026",
+        "règlement délégué (UE) 2025/2152",
+        "tous les lots sur toute la durée du marché, reconductions comprises",
+        "choisissez l'appel d'offres ouvert",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&adapted(Some(21_599_999)))).await;
+    assert_eq!((status, g["estimated_amount_ht_cents"].as_i64()), (201, Some(21_599_999)), "{name}: {g}");
+
+    // Keeping it while the value reaches the threshold: refused, the groupement untouched; the
+    // open call with the same value is taken.
+    let url = api(&format!("/groupements/{}", g["id"].as_str().unwrap()));
+    let version = format!("\"{}\"", g["version"]);
+    let raise = json!({ "estimated_amount_ht_cents": 30_000_000 });
+    let (status, problem) = send(w.coord.patch(&url).header("if-match", &version).json(&raise)).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let (_, kept) = send(w.coord.get(&url)).await;
+    assert_eq!(kept["estimated_amount_ht_cents"], 21_599_999, "{name}: {kept}");
+    let open = json!({ "estimated_amount_ht_cents": 30_000_000, "procedure": "appel_offres_ouvert" });
+    let (status, g) = send(w.coord.patch(&url).header("if-match", &version).json(&open)).await;
+    assert_eq!((status, g["procedure"].as_str()), (200, Some("appel_offres_ouvert")), "{name}: {g}");
+
+    // A procédure adaptée recorded before this rule, without its value: its launch is refused.
+    let id = created_minimal_groupement(&w, name).await;
+    first_commune_accepted(&w, &id).await;
+    sqlx::query("UPDATE groupements SET terms = REPLACE(terms, '\"appel_offres_ouvert\"', '\"procedure_adaptee\"') WHERE id = $1")
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let transition = api(&format!("/groupements/{id}/transition"));
+    assert_eq!(send(w.coord.post(&transition).json(&json!({ "to": "closed" }))).await.0, 200, "{name}");
+    let (status, problem) = send(w.coord.post(&transition).json(&json!({ "to": "consultation" }))).await;
+    assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
 }
 
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
@@ -3658,6 +3758,7 @@ async fn the_job_hands_a_kept_tenant_over_once_the_accord_cadre_that_kept_it_end
         (Some("2030-01-15"), Some("Autre Éditeur SAS"), Some(second_ref)),
         "{name}: {kept}"
     );
+    assert!(released.get("warnings").is_none(), "{name}: the socle alone, covered: {kept}");
     let message = released["message"].as_str().unwrap();
     let first_ref = g1["reference"].as_str().unwrap();
     for needle in [
@@ -3749,6 +3850,45 @@ async fn ending_the_accord_cadre_that_kept_a_tenant_hands_it_over_at_once(db: cr
     assert!(said.starts_with("0 ENT passé(s)"), "{name}: {said}");
     let again = handover_traces(&w, g2["id"].as_str().unwrap()).await;
     assert_eq!((again.0.len(), again.1, &again.3, again.4), (1, events, &kept, version), "{name}");
+}
+
+// A kept tenant that now runs an option the later accord-cadre does not cover (visioconférence,
+// the groupement asking for the socle alone) is flagged at its hand-over as an award flags it:
+// the release's `warnings`, the audit, the job's summary and the member's notice say it.
+backend_test!(a_tenant_handed_over_with_services_outside_the_accord_cadre_is_flagged_as_at_award);
+async fn a_tenant_handed_over_with_services_outside_the_accord_cadre_is_flagged_as_at_award(db: crate::common::TestDb) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    sqlx::query("UPDATE tenants SET options = $1 WHERE slug = 'ent-des-deux'")
+        .bind(r#"["visio"]"#)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    let said = run_handover(&admin, &after).await;
+    let sentence = format!(
+        "L'ENT « ent-des-deux » {} fournit un service que l'accord-cadre du groupement {} ne couvre pas (ni son \
+         bouquet ni ses options, article 4 du CCTP) : Visioconférence. Le titulaire n'est pas tenu de le fournir : \
+         retirez-le de cet ENT ou prévoyez-le par un autre contrat.",
+        entcp::naming::de(&w.communes[0].0.name),
+        g2["reference"].as_str().unwrap()
+    );
+    assert!(said.contains(&sentence), "{name}: the job's summary: {said}");
+    let (audits, _, notices, kept, _) = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    let warnings = &kept["released"]["warnings"];
+    assert_eq!(
+        (warnings[0]["tenant"].as_str(), warnings[0]["services"].clone(), warnings[0]["message"].as_str()),
+        (Some("ent-des-deux"), json!(["Visioconférence"]), Some(sentence.as_str())),
+        "{name}: {kept}"
+    );
+    assert_eq!(audits[0]["warnings"], *warnings, "{name}: {audits:?}");
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    let mail = entcp::notify::mailer::render("groupement", &notices[0].0).unwrap();
+    for text in [&mail.text, &mail.html] {
+        assert!(text.contains("Services que le marché ne couvre pas"), "{name}: {text}");
+        assert!(text.contains("fournit un service que") && text.contains("Visioconférence"), "{name}: {text}");
+    }
+    assert!(mail.text.contains(&sentence), "{name}: {}", mail.text);
 }
 
 /// The `ended` notices queued for groupement `reference`: (context, recipients).
@@ -3992,6 +4132,46 @@ async fn a_groupements_end_tells_its_coordinators_members_dpos_and_the_dans_of_i
     told.sort();
     let mut expected =
         vec!["coord2@sm94.fr", "coord@sm94.fr", "dan@ac-creteil.fr", "dpo@ac-creteil.fr", "dpo@mairie.fr", &mayor];
+    expected.sort();
+    assert_eq!(told, expected, "{name}");
+}
+
+/// Binds, beside `w`'s mayors, a DPO at `w`'s first and second communes, the DAN and the DPO of
+/// the académie de Créteil (over every ENT of `w`'s communes) and a DPO of the outsider commune;
+/// the first commune's mayor is also its DPO (two roles, one mail).
+async fn dpos_and_dans(w: &World) {
+    let key = |o: &Org| format!("commune:{}", o.code);
+    for (email, role, org) in [
+        ("dpo@mairie.fr", Role::Dpo, key(&w.communes[0].0)),
+        ("dan@ac-creteil.fr", Role::Dan, "academie:24".to_string()),
+        ("dpo@ac-creteil.fr", Role::Dpo, "academie:24".to_string()),
+        ("dpo@autre-membre.fr", Role::Dpo, key(&w.communes[1].0)),
+        ("dpo@dehors.fr", Role::Dpo, key(&w.outsider_commune)),
+    ] {
+        token_for(&w.store, email, role, Some(&org)).await;
+    }
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    grant_also(&w.store, &mayor, Role::Dpo, &key(&w.communes[0].0)).await;
+}
+
+// Who a hand-over tells, each once: the representatives and the DPO of the member funding the ENT
+// (its processor changed: its register names the titulaire) and the DAN and the DPO over the ENT;
+// not the DPO of the other member, which does not fund it, nor the outsider's.
+backend_test!(a_hand_over_tells_the_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_once_each);
+async fn a_hand_over_tells_the_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_once_each(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let KeptByFirst { w, admin, g2, .. } = kept_by_first(&db, "requested").await;
+    dpos_and_dans(&w).await;
+    let after = TestApp::over(&w.store).clock(clock_on(2030, 1, 15)).build().await;
+    run_handover(&admin, &after).await;
+    let (_, _, notices, _, _) = handover_traces(&w, g2["id"].as_str().unwrap()).await;
+    assert_eq!(notices.len(), 1, "{name}: {notices:?}");
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    let mut told = notices[0].1.clone();
+    told.sort();
+    let mut expected = vec!["dan@ac-creteil.fr", "dpo@ac-creteil.fr", "dpo@mairie.fr", mayor.as_str()];
     expected.sort();
     assert_eq!(told, expected, "{name}");
 }
@@ -4285,6 +4465,69 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
     assert!(first.html.contains("Services que le marché ne couvre pas"), "{name}: {}", first.html);
     let second = awarded_to(1);
     assert!(!second.text.contains("ne couvre pas"), "{name}: its tenant is covered: {}", second.text);
+}
+
+// Who an award tells: each member, its representatives and its DPO (the titulaire is its processor
+// of record), once each, in its own notice linking its share; the DAN and the DPO over the
+// members' ENT the award switched, which of those ENT passed to the titulaire (their processor),
+// linking the groupement; not the outsider's DPO.
+backend_test!(an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched);
+async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    for (i, slug) in [(0, "ent-premier"), (1, "ent-second")] {
+        let doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": { "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+        });
+        assert_eq!(send(admin.post("/api/v1/tenants").json(&doc)).await.0, 201, "{name}");
+    }
+    dpos_and_dans(&w).await;
+    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (status, g) = send(
+        w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded: Vec<_> = notices.iter().filter(|n| n.context["event"] == "awarded").collect();
+    let to = |i: usize| -> Vec<String> {
+        let mut to: Vec<String> = awarded
+            .iter()
+            .find(|n| n.recipients.contains(&format!("mairie{}@test.fr", w.communes[i].0.code)))
+            .map(|n| n.recipients.clone())
+            .unwrap_or_default();
+        to.sort();
+        to
+    };
+    let mayors: Vec<String> = (0..2).map(|i| format!("mairie{}@test.fr", w.communes[i].0.code)).collect();
+    let mut first = vec!["dpo@mairie.fr".to_string(), mayors[0].clone()];
+    first.sort();
+    assert_eq!(to(0), first, "{name}: the first member's representative and DPO, once each");
+    let mut second = vec!["dpo@autre-membre.fr".to_string(), mayors[1].clone()];
+    second.sort();
+    assert_eq!(to(1), second, "{name}");
+    for over in ["dan@ac-creteil.fr", "dpo@ac-creteil.fr"] {
+        let theirs: Vec<_> = awarded.iter().filter(|n| n.recipients.contains(&over.to_string())).collect();
+        let mails: usize = theirs.iter().map(|n| n.recipients.iter().filter(|r| *r == over).count()).sum();
+        assert_eq!(mails, 1, "{name}: {over}: one mail");
+        let mail = entcp::notify::mailer::render("groupement", &theirs[0].context).unwrap();
+        for slug in ["ent-premier", "ent-second"] {
+            assert!(mail.text.contains(&format!("- ENT « {slug} »")), "{name}: {over}: {}", mail.text);
+        }
+        assert!(
+            mail.text.contains("est attribué à ENT Éditions SAS, qui devient l'éditeur des ENT suivants")
+                && !mail.text.contains("Votre quote-part"),
+            "{name}: {}",
+            mail.text
+        );
+    }
+    assert!(!awarded.iter().any(|n| n.recipients.contains(&"dpo@dehors.fr".to_string())), "{name}");
 }
 
 // The CCAP grants the avance its article 7 organises (per bon de commande above 50 000 € HT and two

@@ -352,7 +352,8 @@ impl World {
     async fn groupement(&self, state: &str) -> (Value, String, String) {
         let epci = self.epci().await;
         let body = json!({ "coordinator": epci["id"], "title": "ENT 1er degré", "object": "Fourniture d'un ENT",
-            "application_deadline": "2026-12-31", "procedure": "procedure_adaptee" });
+            "application_deadline": "2026-12-31", "procedure": "procedure_adaptee",
+            "estimated_amount_ht_cents": 15_000_000 });
         let g = self.post("/api/v1/groupements", body).await;
         let id = g["id"].as_str().unwrap().to_string();
         let apply =

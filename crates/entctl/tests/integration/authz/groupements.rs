@@ -120,6 +120,7 @@ impl World {
         let new: gm::NewGroupement = serde_json::from_value(json!({
             "coordinator": coordinator.id, "title": "ENT 1er degré", "object": "Fourniture d'un ENT",
             "application_deadline": "2026-12-31", "procedure": "procedure_adaptee",
+            "estimated_amount_ht_cents": 15_000_000,
         }))
         .unwrap();
         let g = gm::create(&ctx, new).await.unwrap();
