@@ -1030,6 +1030,7 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
     let unregistered = common::fixtures::luhn("20000000");
     let siret = |siren: &str| common::fixtures::luhn(&format!("{siren}0001"));
     let college_own = common::fixtures::luhn("19940500");
+    let squatted = common::fixtures::luhn("30000000");
     let (fresnes, lhay) = (("94034", "Fresnes"), ("94038", "L'Haÿ-les-Roses"));
     let rows = [
         (uai("0940901"), "Ecole", fresnes, siret("219400348"), Some("219400348")),
@@ -1038,10 +1039,11 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
         (uai("0940904"), "Ecole", lhay, siret("219400348"), None),
         (uai("0940905"), "College", fresnes, siret(&college_own), Some(college_own.as_str())),
         (uai("0940906"), "College", lhay, siret(&editeur), None),
+        (uai("0940907"), "College", lhay, siret(&squatted), Some(squatted.as_str())),
     ];
     let csv: String = rows.iter().map(|(u, kind, (c, n), s, _)| school_row(u, kind, c, n, s)).collect();
     let report = import_bytes(&db.store, format!("{HEADER}{csv}").into_bytes(), false).await;
-    assert_eq!(report.etablissements.created, 6, "{name}: every row imported: {:?}", report.rejections);
+    assert_eq!(report.etablissements.created, 7, "{name}: every row imported: {:?}", report.rejections);
     for (uai, _, _, _, kept) in &rows {
         assert_eq!(siren_of(&db.store, uai).await.as_deref(), *kept, "{name}: {uai}");
     }
@@ -1053,6 +1055,12 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
         (7, not_its_own(&editeur)),
     ];
     assert_eq!(said, expected, "{name}");
+    // A public body holds the commune's SIREN (its écoles) and the EPLE's own, not the private
+    // one an EPLE was given while no one held it: an award to that SIREN is not refused for it.
+    for (siren, public) in [("219400348", true), (college_own.as_str(), true), (squatted.as_str(), false)] {
+        let held = entcp::registry::etab_siren::held_by_public_body(&db.store, siren).await.unwrap();
+        assert_eq!(held, public, "{name}: {siren}");
+    }
 
     // The commune's SIREN of record counts as its own (a commune nouvelle's, 200…).
     let nouvelle = common::fixtures::luhn("20009999");
