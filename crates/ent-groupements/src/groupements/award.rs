@@ -30,6 +30,7 @@ use ent_platform::catalog::Catalog;
 use ent_platform::contracts::{self, NewContract};
 use ent_platform::identity::authz;
 use ent_platform::registry::codes::{parse_siren, parse_siret};
+use ent_platform::registry::etab_siren;
 use ent_platform::registry::manage::{create_org, NewOrg};
 use ent_platform::registry::queries::{funds_condition, get_by_code};
 use ent_platform::registry::{get_org, Org, OrgRef};
@@ -291,22 +292,13 @@ async fn buyer_taken(store: &Store, coordinator: &Org, given: Option<&str>) -> R
     }))
 }
 
-/// Whether the registry holds `siren` (the first nine digits of `siret`, a valid SIRET) for an
-/// organisation that is neither an éditeur nor an hébergeur — a commune, an EPCI, an école whose
-/// SIRET is under its commune's SIREN…: a public body, never the titulaire of the accord-cadre.
+/// Whether the registry holds `siren` (the first nine digits of `siret`, a valid SIRET) for a
+/// public body ([`etab_siren::held_by_public_body`]) — a commune, an EPCI, an école under its
+/// commune's SIREN…: never the titulaire of the accord-cadre. An établissement carrying a SIREN
+/// that is not its own nor its commune's (an annuaire row's error) does not make it one.
 async fn held_by_public_body(store: &Store, siret: Option<&str>) -> Result<bool, Problem> {
     let Some(siret) = siret.and_then(|s| parse_siret(s).ok()) else { return Ok(false) };
-    let vendors = [OrgKind::Editeur.as_str(), OrgKind::Hebergeur.as_str()];
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM orgs WHERE kind <> $1 AND kind <> $2 \
-         AND (siren = $3 OR SUBSTR(siret, 1, 9) = $3 OR (kind IN ('epci', 'syndicat_mixte') AND code = $3)) LIMIT 1",
-    )
-    .bind(vendors[0])
-    .bind(vendors[1])
-    .bind(&siret[..9])
-    .fetch_optional(store.pool())
-    .await?;
-    Ok(held.is_some())
+    etab_siren::held_by_public_body(store, &siret[..9]).await
 }
 
 /// The refusal of a vendor SIRET a public body's SIREN holds, naming no organisation.

@@ -163,6 +163,25 @@ pub fn parse_insee_commune(input: &str) -> Result<String, CodeError> {
     Ok(value)
 }
 
+/// The SIREN the INSEE numbers a commune under: `21`, its département on three digits
+/// (`940`, `200` for Corse, `971`), its number in the département on three digits, the Luhn key
+/// (Fresnes, 94034: 219400348). `None` where the rule gives none: outside the départements
+/// (collectivités d'outre-mer, whose communes are numbered otherwise) or for a code
+/// [`parse_insee_commune`] refuses. A commune created since the numbering (a commune nouvelle,
+/// 200…) may hold another SIREN, which the registry then records on the commune.
+pub fn commune_siren(insee: &str) -> Option<String> {
+    let insee = parse_insee_commune(insee).ok()?;
+    let (departement, number) = insee.split_at(overseas_prefix_len(&insee));
+    let departement = match departement {
+        "2A" | "2B" => "200".to_string(),
+        d if d.len() == 2 => format!("{d}0"),
+        d if ("971"..="976").contains(&d) => d.to_string(),
+        _ => return None,
+    };
+    let payload: u64 = format!("21{departement}{number:0>3}").parse().ok()?;
+    Some(format!("{payload}{}", luhn_check_digit(payload)))
+}
+
 /// The département a commune belongs to, from its INSEE code.
 pub fn departement_of_commune(insee: &str) -> &str {
     &insee[..overseas_prefix_len(insee)]
@@ -257,6 +276,20 @@ fn overseas_prefix_len(insee: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn communes_sirens_follow_their_insee_codes() {
+        assert_eq!(commune_siren("94034").as_deref(), Some("219400348"));
+        assert_eq!(commune_siren("92012").as_deref(), Some("219200128"));
+        assert_eq!(commune_siren("2A004").as_deref(), Some("212000046"));
+        assert_eq!(commune_siren("97101").map(|s| s.starts_with("21971001")), Some(true));
+        for siren in ["94034", "2B033", "97411"].iter().filter_map(|c| commune_siren(c)) {
+            assert!(parse_siren(&siren).is_ok(), "{siren}");
+        }
+        for none in ["98818", "97701", "9403", "ABCDE"] {
+            assert_eq!(commune_siren(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn the_departements_listed_are_those_that_parse() {

@@ -7,8 +7,9 @@
 //! started again converges to the state of one clean run.
 
 use super::codes::{self, departement_of_commune};
+use super::etab_siren::EtabSiren;
 use super::import_lock::{duration_in_words, ImportLock, IMPORT_LEASE};
-use super::{EtabType, OrgKind};
+use super::{EtabType, OrgKind, Sector};
 use crate::audit::{self, Target};
 use crate::identity::Actor;
 use chrono::{DateTime, Duration, Utc};
@@ -1727,10 +1728,11 @@ impl<'a> BatchWriter<'a> {
         counts
     }
 
-    /// The batch's établissements, each SIREN (or SIRET) the directory gives to another
-    /// organisation than the school's own commune ignored, with a remark on its line: a school
-    /// shares its commune's SIREN (an école) or has its own (an EPLE), never an éditeur's, a
-    /// hébergeur's or another public body's, which a groupement's award and DECP then read.
+    /// The batch's établissements, each SIREN (or SIRET) that is not theirs ignored, with a remark
+    /// on its line ([`not_its_siren`]): a public école's SIREN is its commune's, an EPLE's (or a
+    /// private school's) its own, never an éditeur's, a hébergeur's or another public body's,
+    /// which a groupement's award and DECP then read. The remark is one sentence whatever the
+    /// SIREN is and whoever holds it, in the caller's scope or not, or no one.
     async fn without_claimed_sirens(
         &self,
         mut etabs: Vec<Staged>,
@@ -1744,18 +1746,13 @@ impl<'a> BatchWriter<'a> {
         for staged in &mut etabs {
             let record = &staged.record;
             let Some(siren) = record.siren.as_deref() else { continue };
-            let foreign = holders.get(siren).is_some_and(|held| {
-                held.iter().any(|(kind, code)| {
-                    !(kind == OrgKind::Commune.as_str() && Some(code.as_str()) == record.commune_code.as_deref())
-                })
-            });
-            if foreign {
+            if not_its_siren(record, siren, holders.get(siren).map_or(&[][..], Vec::as_slice)) {
                 remarks.push(LineIssue {
                     line: staged.line,
                     uai: Some(record.code.clone()),
                     reason: format!(
-                        "SIREN {siren} : le répertoire l'attribue à une autre organisation que l'établissement et sa \
-                         commune : SIREN et SIRET ignorés"
+                        "SIREN {siren} ignoré, SIRET compris : un établissement n'a pour SIREN que le sien ou celui de \
+                         sa commune"
                     ),
                 });
                 let record = OrgRecord { siren: None, siret: None, ..record.clone() };
@@ -1985,6 +1982,27 @@ impl<'a> BatchWriter<'a> {
         }
         counts.written = to_write.len() as u64;
         BatchPlan { counts, to_write }
+    }
+}
+
+/// Whether `siren`, which a row gives the établissement `record`, is not its own: a public
+/// école takes its commune's only ([`EtabSiren::is_communes`], the registry's record of its
+/// commune among `held`), whoever else holds the SIREN or not; an EPLE or a private school takes
+/// any that no other organisation than its commune holds (`held`: the registered holders other
+/// than établissements, by kind and code).
+fn not_its_siren(record: &OrgRecord, siren: &str, held: &[(String, String)]) -> bool {
+    let its_commune = |(kind, code): &(String, String)| {
+        kind == OrgKind::Commune.as_str() && Some(code.as_str()) == record.commune_code.as_deref()
+    };
+    let etab = EtabSiren {
+        etab_type: record.etab_type,
+        sector: Some(if record.sector == Some("prive") { Sector::Prive } else { Sector::Public }),
+        commune_code: record.commune_code.as_deref(),
+        commune_siren: held.iter().any(its_commune).then_some(siren),
+    };
+    match etab.takes_its_communes() {
+        true => !etab.is_communes(siren),
+        false => !held.iter().all(its_commune),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the membership of communes in EPCIs and syndicats mixtes.
 
 use super::codes;
+use super::etab_siren;
 use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
 use super::{Org, OrgKind};
 use crate::audit::{self, Target};
@@ -65,6 +66,14 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     let id = new_id();
     let at = timestamp(now);
     let mut tx = store.begin_write().await?;
+    let holders = etab_siren::holders(&mut tx, &siren).await?;
+    if holders.iter().any(|h| h.is_public_body(&siren)) {
+        return Err(Problem::conflict(format!(
+            "le SIREN {siren} est au répertoire celui d'un organisme public (commune, établissement public, \
+             groupement de communes…) : il ne peut être celui d'{}",
+            new.kind.with_article()
+        )));
+    }
     sqlx::query(
         "INSERT INTO orgs (id, kind, code, name, sort_name, siren, departement_code, academie_code, region_code, email, is_open, content_hash, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, '', $11, $12)",
@@ -95,8 +104,37 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
         now,
     )
     .await?;
+    let registered = format!("{}:{siren}", new.kind.as_str());
+    for squatter in holders.iter().filter(|h| h.kind == OrgKind::Etablissement) {
+        drop_siren(&mut tx, store.backend(), actor, squatter, &registered, now).await?;
+    }
     tx.commit().await?;
     Ok(get_org(store, &id).await?.expect("just created"))
+}
+
+/// Takes its SIREN and SIRET from an établissement that holds them without being their holder
+/// (an annuaire row gave it a SIREN that was not its own nor its commune's, before `registered`
+/// took it; see [`etab_siren`]): audited, named by what was registered. Its next import writes
+/// it again, by the rules of its kind.
+async fn drop_siren(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &Actor,
+    etab: &etab_siren::Holder,
+    registered: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    sqlx::query(
+        "UPDATE orgs SET siren = NULL, siret = NULL, content_hash = '', version = version + 1, updated_at = $1 \
+         WHERE id = $2",
+    )
+    .bind(timestamp(now))
+    .bind(&etab.id)
+    .execute(&mut **tx)
+    .await?;
+    let target = Target::new("org", &etab.id, Some(&etab.id));
+    let detail = serde_json::json!({ "siren": etab.siren, "siret": etab.siret, "registered": registered });
+    audit::record(tx, backend, actor, "orgs.siren_dropped", &target, detail, now).await
 }
 
 /// The 409 of a concurrent duplicate organisation.

@@ -2,6 +2,7 @@
 //! and hosts; the *covers* and *funding* rules; the annuaire import.
 
 pub mod codes;
+pub mod etab_siren;
 pub mod import;
 pub mod import_lock;
 pub mod invitations;

@@ -4743,6 +4743,69 @@ async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_s
     assert_eq!(g["award"]["vendor"]["name"], "Autre Nom SAS", "{name}: {g}");
 }
 
+// A DAN's import may give a collège a vendor's SIREN the registry does not hold yet (an école takes
+// none but its commune's, said on its line): registering that éditeur afterwards takes the
+// collège's copy away (audited), and an award to the vendor goes through instead of being
+// refused as one to a public body. A SIREN a public body holds (a commune's, which its écoles
+// carry) is not registered as an éditeur's.
+backend_test!(a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered);
+async fn a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&notifying);
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let dan = w.app.client(&token_for(&w.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let vendor = luhn("81111111");
+    let vendor_siret = luhn(&format!("{vendor}0001"));
+    let uai = |digits: &str| format!("{digits}{}", entcp::registry::codes::uai_check_letter(digits.parse().unwrap()));
+    let (college, ecole) = (uai("0949901"), uai("0949902"));
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;\
+         Code_academie;SIREN_SIRET\n{college};Collège Squat;College;94034;094;24;{vendor_siret}\n\
+         {ecole};Ecole Squat;Ecole;94034;094;24;{vendor_siret}\n"
+    );
+    let resp = dan.post(api("/imports/annuaire")).bytes("text/csv", csv).send().await;
+    assert_eq!(resp.status, 200, "{name}: {}", resp.text);
+    let report: Value = serde_json::from_str(&resp.text).unwrap();
+    assert_eq!(report["etablissements"]["created"], 2, "{name}: {report}");
+    let remark = format!(
+        "SIREN {vendor} ignoré, SIRET compris : un établissement n'a pour SIREN que le sien ou celui de sa commune"
+    );
+    assert_eq!(report["warnings"], json!([{ "line": 3, "uai": ecole, "reason": remark }]), "{name}");
+    let siren_of = |uai: String| {
+        let store = w.store.clone();
+        async move { entcp::registry::resolve_org(&store, &uai).await.unwrap() }
+    };
+    let squatting = siren_of(college.clone()).await;
+    assert_eq!(squatting.siren.as_deref(), Some(vendor.as_str()), "{name}: no one held it");
+    assert_eq!(siren_of(ecole.clone()).await.siren, None, "{name}: not an école's");
+
+    let (status, problem) = send(admin.post(api("/orgs")).json(&json!({
+        "kind": "editeur", "siren": "219400348", "name": "Fresnes SAS"
+    })))
+    .await;
+    assert_eq!(status, 409, "{name}: a commune's: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("organisme public"), "{name}: {problem}");
+    let (status, created) = send(admin.post(api("/orgs")).json(&json!({
+        "kind": "editeur", "siren": vendor, "name": "Vrai Éditeur SAS"
+    })))
+    .await;
+    assert_eq!(status, 201, "{name}: {created}");
+    let dropped = siren_of(college).await;
+    assert_eq!((dropped.siren, dropped.siret), (None, None), "{name}: the collège's copy taken away");
+    assert_eq!(common::audited_on(&w.store, "orgs.siren_dropped", &squatting.id).await, 1, "{name}");
+
+    let mut body = award_notified_on("2026-11-30");
+    body["vendor_siret"] = json!(vendor_siret);
+    body["vendor_name"] = json!("Vrai Éditeur SAS");
+    let (status, g) = send(coord.post(api(&format!("/groupements/{id}/award"))).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!(g["award"]["vendor"]["name"], "Vrai Éditeur SAS", "{name}: {g}");
+}
+
 // The pieces read as French sentences: the coordinator with its article (« passé par le
 // Syndicat mixte … »), the object inside the sentence, lower case and ended (RC art. 2, CCAP
 // and CCTP art. 1), « 1 h ouvrée », « Fait à ……, le …… », counts in groups of three (members

@@ -144,7 +144,7 @@ async fn imported_values_are_stored_as_read_and_a_delimiter_in_a_value_refused(d
     let csv = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Nom_commune;\
 Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
 0940176F;Ecole du Port;Ecole;94034;Fresnes;24;11;ce.0940176f@ac-creteil.fr;;212\n\
-0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940034800195;\n\
+0940209S;Ecole du Jardin;Ecole;94038;L'Haÿ-les-Roses;24;;;21940038900199;\n\
 0940262Z;Ecole\u{1f}du\u{1e}Bled\u{1d};Ecole;94068;Saint-Maur-des-Fossés;24;;;;\n";
     let options = ImportOptions { dry_run: false, batch_size: 1, scope: None, ..ImportOptions::default() };
     let actor = admin();
@@ -165,8 +165,8 @@ Code_academie;Code_region;Mail;SIREN_SIRET;Nombre_d_eleves\n\
     let plain = queries::resolve_org(&db.store, "0940209S").await.unwrap();
     assert_eq!(plain.name, "Ecole du Jardin", "{}", db.name);
     assert_eq!((plain.pupils, plain.email, plain.region_code), (None, None, None), "{}", db.name);
-    assert_eq!(plain.siret.as_deref(), Some("21940034800195"));
-    assert_eq!(plain.siren.as_deref(), Some("219400348"));
+    assert_eq!(plain.siret.as_deref(), Some("21940038900199"));
+    assert_eq!(plain.siren.as_deref(), Some("219400389"), "{}: its commune's", db.name);
     assert_eq!(count_kind(&db.store, "commune").await, 2);
 
     // The stored content hashes are those of the rows read: a rerun changes nothing.
@@ -999,41 +999,108 @@ async fn siren_of(store: &Store, uai: &str) -> Option<String> {
         .unwrap()
 }
 
-// A school's SIREN is its own or its commune's: an annuaire row claiming an éditeur's SIREN (which
-// would make every award to that éditeur look like one to a public body) or another commune's
-// has its SIREN and SIRET ignored, said on its line; the rest of the row is imported.
-backend_test!(an_imported_school_claiming_an_editeurs_or_another_communes_siren_keeps_none);
-async fn an_imported_school_claiming_an_editeurs_or_another_communes_siren_keeps_none(db: crate::common::TestDb) {
+/// An annuaire row of `kind` (`Ecole`, `College`) in the académie de Créteil.
+fn school_row(uai: &str, kind: &str, commune: &str, commune_name: &str, siret: &str) -> String {
+    let levels = if kind == "Ecole" { "0;1" } else { ";" };
+    format!(
+        "{uai};{kind} {uai};{kind};Public;94260;{commune};{commune_name};094;24;11;Val-de-Marne;Créteil;Ile-de-France;\
+         {levels};{siret};OUVERT\n"
+    )
+}
+
+/// A valid UAI of `digits` (seven), its check letter appended.
+fn uai(digits: &str) -> String {
+    format!("{digits}{}", entcp::registry::codes::uai_check_letter(digits.parse().unwrap()))
+}
+
+/// The one remark on a SIREN an établissement may not take, whatever the SIREN and its holder.
+fn not_its_own(siren: &str) -> String {
+    format!("SIREN {siren} ignoré, SIRET compris : un établissement n'a pour SIREN que le sien ou celui de sa commune")
+}
+
+// A public école has no legal personality: its SIREN is its commune's (by the INSEE's numbering or
+// as the registry records it), whatever else a row gives it is dropped with a remark on its line,
+// the rest of the row kept — an éditeur's, a vendor's not registered yet, another commune's. An
+// EPLE keeps its own SIREN, but not one another organisation holds.
+backend_test!(an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own);
+async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db: crate::common::TestDb) {
+    let name = db.name;
     let editeur = common::fixtures::luhn("90000001");
     common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", &editeur, None).await;
-    let row = |uai: &str, name: &str, commune: &str, commune_name: &str, siret: &str| {
-        format!(
-            "{uai};{name};Ecole;Public;94260;{commune};{commune_name};094;24;11;Val-de-Marne;Créteil;Ile-de-France;0;1;\
-             {siret};OUVERT\n"
-        )
-    };
-    let fresnes = |siret: &str| row("0940176F", "Ecole Doisneau", "94034", "Fresnes", siret);
-    let lhay = |siret: &str| row("0940209S", "Ecole du Jardin", "94038", "L'Haÿ-les-Roses", siret);
-    import_bytes(&db.store, format!("{HEADER}{}{}", fresnes(""), lhay("")).into_bytes(), false).await;
-    sqlx::query("UPDATE orgs SET siren = '219400348' WHERE kind = 'commune' AND code = '94034'")
+    let unregistered = common::fixtures::luhn("20000000");
+    let siret = |siren: &str| common::fixtures::luhn(&format!("{siren}0001"));
+    let college_own = common::fixtures::luhn("19940500");
+    let squatted = common::fixtures::luhn("30000000");
+    let (fresnes, lhay) = (("94034", "Fresnes"), ("94038", "L'Haÿ-les-Roses"));
+    let rows = [
+        (uai("0940901"), "Ecole", fresnes, siret("219400348"), Some("219400348")),
+        (uai("0940902"), "Ecole", lhay, siret(&editeur), None),
+        (uai("0940903"), "Ecole", fresnes, siret(&unregistered), None),
+        (uai("0940904"), "Ecole", lhay, siret("219400348"), None),
+        (uai("0940905"), "College", fresnes, siret(&college_own), Some(college_own.as_str())),
+        (uai("0940906"), "College", lhay, siret(&editeur), None),
+        (uai("0940907"), "College", lhay, siret(&squatted), Some(squatted.as_str())),
+    ];
+    let csv: String = rows.iter().map(|(u, kind, (c, n), s, _)| school_row(u, kind, c, n, s)).collect();
+    let report = import_bytes(&db.store, format!("{HEADER}{csv}").into_bytes(), false).await;
+    assert_eq!(report.etablissements.created, 7, "{name}: every row imported: {:?}", report.rejections);
+    for (uai, _, _, _, kept) in &rows {
+        assert_eq!(siren_of(&db.store, uai).await.as_deref(), *kept, "{name}: {uai}");
+    }
+    let said: Vec<(u64, String)> = report.warnings.iter().map(|w| (w.line, w.reason.clone())).collect();
+    let expected = vec![
+        (3, not_its_own(&editeur)),
+        (4, not_its_own(&unregistered)),
+        (5, not_its_own("219400348")),
+        (7, not_its_own(&editeur)),
+    ];
+    assert_eq!(said, expected, "{name}");
+    // A public body holds the commune's SIREN (its écoles) and the EPLE's own, not the private
+    // one an EPLE was given while no one held it: an award to that SIREN is not refused for it.
+    for (siren, public) in [("219400348", true), (college_own.as_str(), true), (squatted.as_str(), false)] {
+        let held = entcp::registry::etab_siren::held_by_public_body(&db.store, siren).await.unwrap();
+        assert_eq!(held, public, "{name}: {siren}");
+    }
+
+    // The commune's SIREN of record counts as its own (a commune nouvelle's, 200…).
+    let nouvelle = common::fixtures::luhn("20009999");
+    sqlx::query("UPDATE orgs SET siren = $1 WHERE kind = 'commune' AND code = '94038'")
+        .bind(&nouvelle)
         .execute(db.store.pool())
         .await
         .unwrap();
+    let csv = school_row(&rows[1].0, "Ecole", "94038", "L'Haÿ-les-Roses", &siret(&nouvelle));
+    let report = import_bytes(&db.store, format!("{HEADER}{csv}").into_bytes(), false).await;
+    assert_eq!(siren_of(&db.store, &rows[1].0).await, Some(nouvelle), "{name}: {:?}", report.warnings);
+    assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
+}
 
-    let editeur_siret = common::fixtures::luhn(&format!("{editeur}0001"));
-    let csv = format!("{HEADER}{}{}", fresnes("21940034800195"), lhay(&editeur_siret));
-    let report = import_bytes(&db.store, csv.into_bytes(), false).await;
-    assert_eq!(siren_of(&db.store, "0940176F").await.as_deref(), Some("219400348"), "{}: its commune's", db.name);
-    assert_eq!(siren_of(&db.store, "0940209S").await, None, "{}: the éditeur's is not taken", db.name);
-    let said: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
-    assert!(
-        said.iter().any(|(line, reason)| *line == 3 && reason.contains(&format!("SIREN {editeur} : le répertoire"))),
-        "{}: {said:?}",
-        db.name
-    );
-    assert_eq!(said.len(), 1, "{}: {said:?}", db.name);
-
-    let report = import_bytes(&db.store, format!("{HEADER}{}", lhay("21940034800195")).into_bytes(), false).await;
-    assert_eq!(siren_of(&db.store, "0940209S").await, None, "{}: nor another commune's", db.name);
-    assert_eq!(report.warnings.len(), 1, "{}: {:?}", db.name, report.warnings);
+// No oracle: a DAN's (dry run) import of an école given a foreign SIREN reports the same bytes
+// whether that SIREN is an éditeur's, an EPCI's out of the DAN's scope, or no one's.
+backend_test!(the_import_says_the_same_of_a_registered_and_an_unregistered_siren);
+async fn the_import_says_the_same_of_a_registered_and_an_unregistered_siren(db: crate::common::TestDb) {
+    let name = db.name;
+    let editeur = common::fixtures::luhn("90000001");
+    common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", &editeur, None).await;
+    common::fixtures::new_org(&db.store, OrgKind::Epci, "Métropole du Grand Paris", "200054781", Some("75")).await;
+    let unregistered = common::fixtures::luhn("20000000");
+    let scope = entcp::registry::import::ImportScope {
+        academies: ["24".to_string()].into_iter().collect(),
+        ..Default::default()
+    };
+    let mut reports = Vec::new();
+    for siren in [editeur.as_str(), "200054781", unregistered.as_str()] {
+        let siret = common::fixtures::luhn(&format!("{siren}0001"));
+        let csv = format!("{HEADER}{}", school_row(&uai("0940901"), "Ecole", "94034", "Fresnes", &siret));
+        let options = ImportOptions { dry_run: true, scope: Some(scope.clone()), ..ImportOptions::default() };
+        let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.into_bytes()), options, t0())
+            .await
+            .expect("import runs");
+        assert!(report.warnings.iter().any(|w| w.reason == not_its_own(siren)), "{name}: {:?}", report.warnings);
+        let mut json = serde_json::to_value(&report).unwrap();
+        json["duration_ms"] = 0.into();
+        reports.push(json.to_string().replace(siren, "SIREN"));
+    }
+    assert_eq!(reports[0], reports[2], "{name}: an éditeur's and no one's");
+    assert_eq!(reports[1], reports[2], "{name}: an out-of-scope EPCI's and no one's");
 }
