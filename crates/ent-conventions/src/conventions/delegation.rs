@@ -9,7 +9,7 @@
 //! they cite or a corrected name, never a signature bound to the wrong person.
 
 use super::signatories::{self, civility_feminine, Signatory};
-use super::Party;
+use super::{ConventionModel, Party, Status};
 use chrono::NaiveDate;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
@@ -18,6 +18,7 @@ use ent_kernel::skip_serializing_none;
 use ent_kernel::store::parse_timestamp;
 use ent_kernel::text::fold;
 use ent_kernel::validate::is_blank;
+use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -221,27 +222,37 @@ pub fn required(
     }
 }
 
-/// A convention submitted for signature that named a party's representative: the name, and
-/// when it was submitted and last signed for that party.
+/// A live signature given for an organisation: the convention, the signatory its document names
+/// for the organisation, who signed and when.
 #[derive(sqlx::FromRow)]
-struct Named {
+struct SignedRow {
+    convention_id: String,
     signatory: Option<String>,
-    submitted_at: Option<String>,
-    signed_at: Option<String>,
+    user_name: Option<String>,
+    at: String,
 }
 
-/// The persons the platform knew as `org_id`'s representative, each with the last day (in
-/// France) it knew them as such: named in their own name (not by délégation) by a convention
-/// submitted for signature, from its submission to its last signature for the organisation.
-/// A convention refused back to draft does not count (its naming was not accepted: a refusal is
-/// how a party says its representative changed); submitted again, it counts from then.
-/// The platform does not know when a representative takes office: only when a convention said so.
-async fn known_representatives(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<(String, NaiveDate)>, Problem> {
-    let rows: Vec<Named> = sqlx::query_as(
-        "SELECT p.signatory, c.submitted_at, (SELECT MAX(s.at) FROM convention_steps s WHERE s.convention_id = c.id \
-         AND s.org_id = p.org_id AND s.kind = 'signature') AS signed_at \
-         FROM convention_parties p JOIN conventions c ON c.id = p.convention_id \
-         WHERE p.org_id = $1 AND p.signatory IS NOT NULL AND c.submitted_at IS NOT NULL AND c.status <> 'draft'",
+/// A signature in one's own name: the person the document named (as it names them), the
+/// convention signed and the day (in France) of the signature.
+struct OwnSignature {
+    name: String,
+    convention_id: String,
+    day: NaiveDate,
+}
+
+/// The signatures given for `org_id` by the person its convention names there, in their own
+/// name: recorded (a submission or a draft names, only a signature says « I represent it »),
+/// still live (a convention refused back to draft, modified or abandoned voids its signatures),
+/// without délégation, by the person named (their directory name is the document's). A
+/// convention in signature counts once that person has signed it, whatever the other parties.
+/// The platform does not know when a representative takes office: only when they signed.
+async fn own_name_signatures(conn: &mut AnyConnection, org_id: &str) -> Result<Vec<OwnSignature>, Problem> {
+    let rows: Vec<SignedRow> = sqlx::query_as(
+        "SELECT s.convention_id, p.signatory, COALESCE(u.display_name, s.user_email) AS user_name, s.at \
+         FROM convention_steps s JOIN convention_parties p ON p.convention_id = s.convention_id \
+         AND p.party_key = s.step_key AND p.org_id = s.org_id LEFT JOIN users u ON u.id = s.user_id \
+         WHERE s.org_id = $1 AND s.kind = 'signature' AND s.voided_at IS NULL AND s.delegation IS NULL \
+         AND p.signatory IS NOT NULL",
     )
     .bind(org_id)
     .fetch_all(conn)
@@ -250,22 +261,25 @@ async fn known_representatives(conn: &mut AnyConnection, org_id: &str) -> Result
         .into_iter()
         .filter_map(|row| {
             let named = signatories::from_column(row.signatory.as_deref())?;
-            let last =
-                [row.submitted_at, row.signed_at].into_iter().flatten().filter_map(|t| parse_timestamp(&t)).max()?;
-            let own_name = !is_blank(&named.name) && named.delegation.as_deref().is_none_or(is_blank);
-            own_name.then(|| (named.name.trim().to_string(), today_in_france(last)))
+            let own_name = named.delegation.as_deref().is_none_or(is_blank);
+            let by_them = own_name && is_representative(row.user_name.as_deref()?, &named);
+            let day = today_in_france(parse_timestamp(&row.at)?);
+            by_them.then(|| OwnSignature { name: named.name.trim().to_string(), convention_id: row.convention_id, day })
         })
         .collect())
 }
 
 /// A délégation de signature ends with the office of whom gave it. Signing for `party` by
 /// `delegation` in place of the representative the document names in their own name, the act
-/// must be dated after the last day the platform knew another person as the organisation's
-/// representative ([`known_representatives`]): else it was given by them, and is refused (422 on
-/// `delegation.date`, asking a new délégation of the representative named). A document naming a
-/// délégataire (its signatory's own délégation) leaves the act as given.
+/// must not be dated before the day another person last signed for the organisation in their
+/// own name ([`own_name_signatures`]; the same day passes: both may be true that day): else it
+/// was given by them, and is refused (422 on `delegation.date`), naming the convention to
+/// `actor` if they read it and saying how to correct it if it names that person by mistake. A
+/// document naming a délégataire (its signatory's own délégation) leaves the act as given.
 pub async fn require_given_by_current(
     conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    actor: &Actor,
     party: &Party,
     delegation: &Delegation,
 ) -> Result<(), Problem> {
@@ -275,30 +289,53 @@ pub async fn require_given_by_current(
         return Ok(());
     }
     let current = name_words(&named.name);
-    let previous = known_representatives(conn, &party.org.id)
+    let previous = own_name_signatures(conn, &party.org.id)
         .await?
         .into_iter()
-        .filter(|(name, day)| name_words(name) != current && *day >= act_day)
-        .max_by_key(|(_, day)| *day);
-    let Some((previous, day)) = previous else { return Ok(()) };
-    let known_as = match civility_feminine(&previous) {
-        Some(true) => "représentante",
-        Some(false) => "représentant",
-        None => "représentant(e)",
-    };
-    Err(Problem::invalid_field(
-        "delegation.date",
-        format!(
-            "une délégation de signature prend fin avec les fonctions de qui l'a donnée : l'acte de délégation ({}) \
-             n'est pas postérieur au {}, où la plateforme connaissait encore {previous} comme {known_as} {} ; la \
-             convention désigne désormais {}. Faites établir une nouvelle délégation par {} et indiquez-la",
-            delegation.act_text(),
-            french_date(&day.to_string()),
-            naming::of_org(party.org.kind, &party.org.name).of,
-            named_with_quality(named),
-            named.name.trim(),
+        .filter(|s| name_words(&s.name) != current && s.day > act_day)
+        .max_by_key(|s| s.day);
+    let Some(previous) = previous else { return Ok(()) };
+    let signed = super::read_convention(conn, models, &previous.convention_id, false).await?;
+    let seen = signed.as_ref().and_then(|c| c.reference_for(actor).map(|r| (r, c.status)));
+    Err(Problem::invalid_field("delegation.date", ended_delegation(party, delegation, &previous, seen)))
+}
+
+/// Why a délégation given before `previous` signed is refused, and how to correct a convention
+/// naming them by mistake: `seen`, the reference and state of the convention they signed, when
+/// the caller reads it (modified in signature, its signatures are voided; signed, an
+/// administrator is told).
+fn ended_delegation(
+    party: &Party,
+    delegation: &Delegation,
+    previous: &OwnSignature,
+    seen: Option<(&str, Status)>,
+) -> String {
+    let named = party.signatory.as_ref().map(named_with_quality).unwrap_or_default();
+    let current = party.signatory.as_ref().map_or("", |s| s.name.trim());
+    let (which, again, fix) = match seen {
+        Some((reference, status)) => (
+            format!("la convention {reference}"),
+            reference.to_string(),
+            match status {
+                Status::InSignature => {
+                    "faites-la modifier tant qu'elle est en signature (ses signatures sont alors annulées)"
+                }
+                _ => "signalez-le à un administrateur",
+            },
         ),
-    ))
+        None => ("une convention".to_string(), "cette convention".to_string(), "signalez-le à un administrateur"),
+    };
+    format!(
+        "une délégation de signature prend fin avec les fonctions de qui l'a donnée : l'acte de délégation ({}) est \
+         antérieur au {}, jour où {} a signé en son nom propre {which}, comme la personne qui représentait {} ; la \
+         convention désigne désormais {named}. Si {again} nomme {} par erreur, {fix} ; sinon, faites établir une \
+         nouvelle délégation par {current} et indiquez-la",
+        delegation.act_text(),
+        french_date(&previous.day.to_string()),
+        previous.name,
+        naming::of_org(party.org.kind, &party.org.name).article,
+        previous.name,
+    )
 }
 
 /// « M. Jean Dupont, maire », or the name alone without a quality.

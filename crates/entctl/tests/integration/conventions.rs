@@ -4368,22 +4368,25 @@ async fn the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the
     assert_eq!(status, StatusCode::CREATED, "{name}: {created}");
 }
 
-// H2 (continued). A délégation ends with the office of whom gave it: Karim signed for M. Jean
-// Dupont, maire, under an arrêté of March; once a convention names Mme Hélène Roy as maire, that
-// arrêté is refused (it is not after the last day the platform knew M. Dupont as maire), and one
-// of hers, dated after it, is accepted. Each recorded with who gave it.
+// H2 (continued). A délégation ends with the office of whom gave it: M. Jean Dupont, maire,
+// signed a convention in his own name on 1 September; once a convention names Mme Hélène Roy as
+// maire, Karim's arrêté of March is refused (it is before the day M. Dupont last signed as maire),
+// the refusal naming that convention and how to correct it if it named him by mistake; an
+// arrêté of hers dated that very day is accepted (both may be true that day). Each recorded with
+// who gave it.
 backend_test!(a_delegation_given_before_the_representative_changed_is_refused);
 async fn a_delegation_given_before_the_representative_changed_is_refused(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
     let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let jean = person(&c, "jean.dupont@fresnes.fr", "Jean DUPONT", Role::Collectivite, "commune:94034").await;
     let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
-    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let first = c.create(named_representatives("2026-09-01")).await;
+    let (first, reference) =
+        (first["id"].as_str().unwrap().to_string(), first["reference"].as_str().unwrap().to_string());
     c.step_ok(&c.dan, &first, "submit", json!({})).await;
-    let (status, signed) = sign(&first, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    let (status, signed) = call(jean.post(c.url(&format!("/{first}/sign"))).json(&json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
 
     c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
     let mut body = named_representatives("2026-11-01");
@@ -4396,19 +4399,113 @@ async fn a_delegation_given_before_the_representative_changed_is_refused(db: cra
     assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
     assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
     let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
-    for said in
-        ["prend fin avec les fonctions", "1er septembre 2026", "M. Jean Dupont comme représentant", "Mme Hélène Roy"]
-    {
+    for said in [
+        "prend fin avec les fonctions",
+        "est antérieur au 1er septembre 2026, jour où M. Jean Dupont a signé en son nom propre la convention",
+        &reference,
+        "comme la personne qui représentait",
+        "Mme Hélène Roy",
+        "nomme M. Jean Dupont par erreur, faites-la modifier tant qu'elle est en signature",
+    ] {
         assert!(detail.contains(said), "{name}: « {said} » in {detail}");
     }
+    assert!(!detail.contains("représentant(e)"), "{name}: {detail}");
     assert!(live_steps(&c, &second).await.is_empty(), "{name}: nothing recorded");
 
-    let mut hers = karims_delegation("2026-09-20");
+    let mut hers = karims_delegation("2026-09-01");
+    hers["number"] = json!("2026-301");
+    let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
+    assert_eq!(status, StatusCode::OK, "an act of the day he last signed passes — {name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}
+
+// F3 (domain review 37). Only a signature given in one's own name tells who represented the
+// organisation: a convention naming M. Jean Dupont as maire, submitted, and signed for him only by
+// délégation (Karim's), never by him, does not date him; an arrêté of Mme Hélène Roy dated
+// before both is accepted on the convention naming her.
+backend_test!(a_representative_only_named_or_signed_for_by_delegation_does_not_date_the_delegation);
+async fn a_representative_only_named_or_signed_for_by_delegation_does_not_date_the_delegation(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    let (status, signed) = sign(&first, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let mut hers = karims_delegation("2026-08-25");
     hers["number"] = json!("2026-301");
     let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
     let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
     assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+}
+
+// F3 (domain review 37), the reviewer's story. The DAN, Julien Moreau, drafts a convention naming
+// himself « recteur de l'académie » by mistake and signs it in his own name on 1 September. A
+// convention naming the rectrice, Mme Claire Martin, is signed by him by her délégation: an
+// arrêté of hers of 25 August is refused — the platform holds his signature as the académie's
+// representative and cannot tell a mistake from a change of office — and the refusal names the
+// convention he signed (he reads it) and how to correct it; an arrêté of hers of 1 September
+// passes.
+backend_test!(a_dan_who_signed_as_recteur_by_mistake_is_told_which_convention_to_correct);
+async fn a_dan_who_signed_as_recteur_by_mistake_is_told_which_convention_to_correct(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let julien = person(&c, "julien.moreau@ac-creteil.fr", "Julien Moreau", Role::Dan, "academie:24").await;
+    let sign = |id: &str, body: Value| call(julien.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let mut body = named_representatives("2026-09-01");
+    body["parties"]["academie"]["signatory"] = json!({ "name": "Julien Moreau", "quality": "recteur de l'académie" });
+    let first = c.create(body).await;
+    let (first, reference) =
+        (first["id"].as_str().unwrap().to_string(), first["reference"].as_str().unwrap().to_string());
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    let (status, signed) = sign(&first, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["academie"]["signatory"] =
+        json!({ "name": "Mme Claire Martin", "quality": "rectrice de l'académie de Créteil" });
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let dans = |date: &str| {
+        json!({ "delegation": { "quality": "délégué académique au numérique", "act": "arrete",
+            "number": "2026-DAN-3", "date": date } })
+    };
+    let (status, problem) = sign(&second, dans("2026-08-25")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
+    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
+    for said in [
+        "(arrêté n° 2026-DAN-3 du 25 août 2026) est antérieur au 1er septembre 2026",
+        &format!(
+            "Julien Moreau a signé en son nom propre la convention {reference}, comme la personne qui représentait"
+        ),
+        "désigne désormais Mme Claire Martin, rectrice",
+        &format!("Si {reference} nomme Julien Moreau par erreur"),
+        "faites établir une nouvelle délégation par Mme Claire Martin",
+    ] {
+        assert!(detail.contains(said), "{name}: « {said} » in {detail}");
+    }
+    assert!(!detail.contains("représentant(e)"), "{name}: {detail}");
+    assert!(live_steps(&c, &second).await.is_empty(), "{name}: nothing recorded");
+
+    let (status, signed) = sign(&second, dans("2026-09-01")).await;
+    assert_eq!(status, StatusCode::OK, "an act of the day he signed passes — {name}: {signed}");
+    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "academie").unwrap().clone();
+    assert_eq!(step["delegation"]["delegator"], "Mme Claire Martin", "{name}: {step}");
 }
 
 // Who gave a délégation is recorded by the platform (the representative the document names): a

@@ -361,7 +361,7 @@ pub async fn sign(ctx: &Ctx<'_>, conv: &Convention, signing: Signing<'_>) -> Res
     let signer = signer_name(&mut tx, ctx.actor).await?;
     let delegation = delegation::required(&signer, party, signing.delegation, ctx.today())?;
     if let Some(given) = &delegation {
-        delegation::require_given_by_current(&mut tx, party, given).await?;
+        delegation::require_given_by_current(&mut tx, ctx.models, ctx.actor, party, given).await?;
     }
     let spec = model.parties.iter().find(|s| s.key == party.key).expect("party of the model");
     let step = NewStep { kind: "signature", key: &party.key, org_id: &party.org.id, role: spec.signing_role.as_str() };
