@@ -419,6 +419,23 @@ async fn commune_names(
     Ok(names)
 }
 
+/// Gives each établissement among `parties` the name of the commune it stands in
+/// ([`Party::commune`], `orgs` the organisations the parties are), as a convention read from the
+/// store has it: a text rendered from an edit places a school as the one first rendered did.
+pub(crate) async fn with_communes(
+    conn: &mut sqlx::AnyConnection,
+    parties: &mut [Party],
+    orgs: &[(String, Org)],
+) -> Result<(), Problem> {
+    let orgs: HashMap<String, Org> = orgs.iter().map(|(_, o)| (o.id.clone(), o.clone())).collect();
+    let communes = commune_names(conn, &orgs).await?;
+    for party in parties {
+        let code = orgs.get(&party.org.id).and_then(|o| o.commune_code.as_ref());
+        party.commune = code.and_then(|code| communes.get(code)).cloned();
+    }
+    Ok(())
+}
+
 async fn assemble(
     conn: &mut sqlx::AnyConnection,
     models: &[ConventionModel],

@@ -4373,6 +4373,35 @@ async fn edition_5_shows_the_schools_accent_caps_the_breach_and_places_the_schoo
     assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 4 signed re-derives");
 }
 
+/// The signature blocks (« Pour … : …, le …… ») of the frozen version `version` of the convention `id`.
+async fn frozen_signature_blocks(c: &Cycle, id: &str, version: i64) -> Vec<String> {
+    let url = c.url(&format!("/{id}/signed-document?version={version}"));
+    let html = c.dan.get(url).send().await.text.replace("&#x27;", "'");
+    let blocks = html.split("<p>Pour ").skip(1).map(|rest| format!("Pour {}", &rest[..rest.find("</p>").unwrap()]));
+    blocks.filter(|block| block.contains("Fait à")).collect()
+}
+
+// F4 (domain review 37). A convention modified in signature is frozen again: the blocks of the
+// parties the edit leaves alone read byte for byte as first frozen, the école signing « Fait à
+// Fresnes », its commune (the edit rebuilt the parties without it: « Fait à …… »).
+backend_test!(an_edit_in_signature_renders_the_untouched_parties_signature_blocks_as_first_frozen);
+async fn an_edit_in_signature_renders_the_untouched_parties_signature_blocks_as_first_frozen(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.edit(&id, json!({ "signatories": { "academie": { "name": "Mme Claire Roux" } } })).await;
+    let (first, edited) = (frozen_signature_blocks(&c, &id, 1).await, frozen_signature_blocks(&c, &id, 2).await);
+    assert_eq!(first.len(), 3, "{name}: {first:?}");
+    assert_eq!(edited.len(), 3, "{name}: {edited:?}");
+    assert!(first[0].contains("Mme Camille Martin") && edited[0].contains("Mme Claire Roux"), "{name}: {edited:?}");
+    assert_eq!(first[1..], edited[1..], "{name}: the untouched parties' blocks");
+    assert!(edited[2].contains(&french("Robert Doisneau : ")), "{name}: {edited:?}");
+    assert!(edited[2].ends_with("Fait à Fresnes, le ……………………"), "{name}: {edited:?}");
+}
+
 // L2. An avenant had two titles: stored « Avenant – Convention tripartite… » (the API, the
 // dashboard, the document's subtitle) and the document's « Avenant n° 1 à la convention « … »
 // (CONV-…, signée le …) ». A new avenant is stored under the numbered one, which its document's

@@ -1373,6 +1373,8 @@ pub async fn check_edit<'c>(
     let rendering = match conv.status {
         Status::InSignature => {
             let mut edited = with_draft(conv, model, &draft);
+            crate::conventions::with_communes(&mut *ctx.store.conn().await?, &mut edited.parties, &draft.parties)
+                .await?;
             let schools: Vec<_> = draft.schools.iter().map(Org::as_ref).collect();
             edited.rgpd_controller =
                 effective_controller(&mut *ctx.store.conn().await?, model, &edited.parties, &schools).await?;
