@@ -37,9 +37,11 @@ use sqlx::AnyConnection;
 /// 48 hours (`document::BREACH_DEADLINE_EDITION`), lists an école's categories of persons without
 /// overlap (`document::SCHOOL_SUBJECTS_EDITION`), has a school sign « Fait à » its commune
 /// (`document::SCHOOL_PLACE_EDITION`) and an avenant's subtitle name it by its reference
-/// ([`REFERENCE_SUBTITLE_EDITION`]). An edition
+/// ([`REFERENCE_SUBTITLE_EDITION`]); 6 (migration 0065) words the operative text as a legal act
+/// does (`document::WORDING_EDITION`: numbers in letters, « l'académie de Créteil », no
+/// « habilité(e) », « le membre du groupement », one parenthesis on a sensitive datum). An edition
 /// that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 5;
+pub const CURRENT_EDITION: i64 = 6;
 
 /// The first edition whose avenant is subtitled « Avenant CONV-… » (its reference) under its
 /// numbered title: its stored title is that title from then on (`workflow::draft::amend`), which

@@ -47,6 +47,54 @@ pub const SCHOOL_SUBJECTS_EDITION: i64 = 5;
 /// (`signatories::signature_blocks`), as a commune does; before, « Fait à …………………… ».
 pub const SCHOOL_PLACE_EDITION: i64 = 5;
 
+/// The first edition worded as a legal act is (domain review 37, F13): small numbers of the
+/// operative text in letters (« Fait en trois exemplaires originaux », « au moins une fois par
+/// an », « un préavis de trois mois »: the clauses' `in_words`, `in_words_feminine`); an académie
+/// party in lower case (« l'académie de Créteil », [`worded`]); a representative whose name gives
+/// no civility « agissant en vertu de » the act rather than « dûment habilité(e) »
+/// (`signatories::empowerment_text`); a party designated with its article (« ci-après dénommée
+/// « le membre du groupement » »); a sensitive datum of the art. 28 annex in one parenthesis
+/// citing article 9 only (`processing::annex`). Edition 5 shipped without any of these.
+pub const WORDING_EDITION: i64 = 6;
+
+const _: () = assert!(WORDING_EDITION > 5 && WORDING_EDITION <= CURRENT_EDITION, "edition 5 keeps its bytes");
+
+/// `n` in French words (« un », « trois », « une » when `feminine`), up to twenty; figures beyond.
+pub fn in_words(n: i64, feminine: bool) -> String {
+    const WORDS: [&str; 21] = [
+        "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
+        "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt",
+    ];
+    match usize::try_from(n).ok().and_then(|i| WORDS.get(i)) {
+        Some(_) if n == 1 && feminine => "une".into(),
+        Some(word) => (*word).into(),
+        None => n.to_string(),
+    }
+}
+
+/// The text of a block as [`WORDING_EDITION`] writes it: an académie named with its article in
+/// lower case (« l'académie de Créteil », « de l'académie »), as the clauses already write
+/// « rectrice de l'académie de Créteil »; a table cell opening with its name keeps its capital.
+fn worded(text: &str) -> String {
+    text.replace("l'Académie ", "l'académie ").replace("l\u{2019}Académie ", "l\u{2019}académie ")
+}
+
+/// `doc` with every text of its sections [`worded`].
+fn worded_document(mut doc: Document) -> Document {
+    for section in &mut doc.sections {
+        section.heading = worded(&section.heading);
+        for block in &mut section.blocks {
+            match block {
+                Block::Paragraph(text) => *text = worded(text),
+                Block::Bullets(items) => items.iter_mut().for_each(|t| *t = worded(t)),
+                Block::Table { rows, .. } => rows.iter_mut().flatten().for_each(|t| *t = worded(t)),
+                Block::Fields(fields) => fields.iter_mut().for_each(|(_, v)| *v = worded(v)),
+            }
+        }
+    }
+    doc
+}
+
 const _: () = {
     let review = [DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION];
     let mut i = 0;
@@ -133,6 +181,13 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     // The edition of the text, for a clause whose wording changed with it (« {% if edition >= 5 %} »).
     context.insert("edition", &conv.document_edition);
+    // An integer parameter in letters (« trois » mois, « une » fois), from WORDING_EDITION.
+    let integers = || conv.parameters.iter().filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)));
+    let words = |feminine: bool| -> Map<String, Value> {
+        integers().map(|(k, n)| (k, Value::from(in_words(n, feminine)))).collect()
+    };
+    context.insert("in_words", &words(false));
+    context.insert("in_words_feminine", &words(true));
     context
 }
 
@@ -227,6 +282,10 @@ fn opening(model: &ConventionModel, conv: &Convention, context: &tera::Context) 
 /// The parties' signature blocks closing the text: who signs, in what quality, « Fait à …, le … ».
 pub(super) fn signature_section(conv: &Convention) -> Section {
     let copies = conv.parties.iter().filter(|p| p.signature_required).count();
+    let copies = match conv.document_edition >= WORDING_EDITION {
+        true => in_words(copies as i64, false),
+        false => copies.to_string(),
+    };
     let mut blocks = vec![Block::Paragraph(format!("Fait en {copies} exemplaires originaux."))];
     blocks.extend(signatories::signature_blocks(conv).into_iter().map(Block::Paragraph));
     Section { heading: "Signature des parties".into(), blocks }
@@ -333,14 +392,15 @@ pub(super) fn format_value(value: &Value) -> String {
 /// Its names read as its edition shows them ([`shown_in`]), the convention's and those `amended` cites.
 pub fn body(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<Document, Problem> {
     let conv = &*shown_in(conv, conv.document_edition);
-    match (avenant::cites_amended(conv), amended) {
+    let doc = match (avenant::cites_amended(conv), amended) {
         (false, _) => convention_body(model, conv),
         (true, Some(amended)) => avenant::body(model, conv, &amended.shown_in(conv.document_edition)),
         (true, None) => Err(Problem::new(
             ProblemKind::Internal,
             format!("the document of avenant {} is rendered without the convention it amends", conv.reference),
         )),
-    }
+    }?;
+    Ok(if conv.document_edition >= WORDING_EDITION { worded_document(doc) } else { doc })
 }
 
 /// The document of a convention, or of an avenant of edition 1 (its text never changes: it

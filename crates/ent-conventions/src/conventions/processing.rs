@@ -150,7 +150,7 @@ fn breach_deadline(edition: i64) -> &'static str {
 /// catalog's, each said once, the personnels once (« personnels » covers « personnels
 /// enseignants »), and no documentaliste, whom an école does not have (« personnels enseignants et
 /// documentalistes » is « personnels enseignants »).
-fn school_subjects(subjects: Vec<String>) -> Vec<String> {
+pub fn school_subjects(subjects: Vec<String>) -> Vec<String> {
     let staff = |s: &str| s.starts_with("personnels");
     let all_staff = subjects.iter().any(|s| s == "personnels");
     let premier_degre = subjects.into_iter().map(|s| match s.as_str() {
@@ -159,6 +159,19 @@ fn school_subjects(subjects: Vec<String>) -> Vec<String> {
         _ => s,
     });
     distinct(premier_degre)
+}
+
+/// A type of data as the annex names it from [`crate::conventions::document::WORDING_EDITION`]:
+/// a sensitive one in one parenthesis citing article 9 (a health datum), where the catalog's
+/// label adds « (donnée sensible : articles 9 ou 10 du RGPD) » to its own parenthesis.
+pub fn one_parenthesis(label: &str) -> String {
+    let Some(category) = label.strip_suffix(" (donnée sensible : articles 9 ou 10 du RGPD)") else {
+        return label.to_string();
+    };
+    match category.strip_suffix(", art. 9 RGPD)") {
+        Some(open) => format!("{open}, donnée sensible au sens de l'article 9 du RGPD)"),
+        None => format!("{category} (donnée sensible au sens de l'article 9 du RGPD)"),
+    }
 }
 
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
@@ -179,6 +192,10 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let bouquet = bouquets.join(" ; ");
     let service_names = distinct(services.iter().map(|s| s.name.clone()));
     let (data, subjects) = processed_data(services.iter().copied());
+    let data = match conv.document_edition >= crate::conventions::document::WORDING_EDITION {
+        true => data.iter().map(|d| one_parenthesis(d)).collect(),
+        false => data,
+    };
     let subjects = match degree(model) {
         Degree::D1 if conv.document_edition >= SCHOOL_SUBJECTS_EDITION => school_subjects(subjects),
         _ => subjects,

@@ -284,7 +284,11 @@ fn empowerment_text(party: &Party, s: &Signatory, edition: i64) -> Option<String
     let body = deliberative_body(party.org.kind, party.etab_type)?;
     let number = given(&s.act_number).unwrap_or("……");
     let date = given(&s.act_date).map(french_date).unwrap_or_else(|| "……".into());
-    let mut text = format!("dûment {} par délibération {body} n° {number} du {date}", empowered(&s.name, edition));
+    let neutral = edition >= crate::conventions::document::WORDING_EDITION && civility_feminine(&s.name).is_none();
+    let mut text = match neutral {
+        true => format!("agissant en vertu de la délibération {body} n° {number} du {date}"),
+        false => format!("dûment {} par délibération {body} n° {number} du {date}", empowered(&s.name, edition)),
+    };
     if party.org.kind == OrgKind::Etablissement {
         text.push_str(" (article R. 421-20 du code de l'éducation)");
     }
@@ -296,7 +300,17 @@ fn empowerment_text(party: &Party, s: &Signatory, edition: i64) -> Option<String
 /// in the wording of `edition` (the convention's `document_edition`).
 pub fn between_line(party: &Party, edition: i64) -> String {
     let called = if naming::of_org(party.org.kind, &party.org.name).feminine { "dénommée" } else { "dénommé" };
-    format!("{}, ci-après {called} « {} »", between_description(party, edition), party.label)
+    format!("{}, ci-après {called} « {} »", between_description(party, edition), designation(&party.label, edition))
+}
+
+/// A party's label as the text designates it: from
+/// [`crate::conventions::document::WORDING_EDITION`] with its article (« le membre du groupement »).
+fn designation(label: &str, edition: i64) -> String {
+    let with_article = ["le ", "la ", "les ", "l'", "l\u{2019}"].iter().any(|a| label.starts_with(a));
+    match edition >= crate::conventions::document::WORDING_EDITION && !with_article {
+        true => format!("le {label}"),
+        false => label.to_string(),
+    }
 }
 
 /// [`between_line`] without its designation: the organisation, who represents it and the act
@@ -395,7 +409,8 @@ fn place(party: &Party, d: &Designation, edition: i64) -> String {
         (OrgKind::Etablissement, Some(commune)) if school_place => commune.clone(),
         (OrgKind::Commune, _) => party.org.name.clone(),
         (OrgKind::Academie, _) => {
-            d.official.trim_start_matches("Académie ").trim_start_matches("de ").trim_start_matches("d'").to_string()
+            let official = d.official.trim_start_matches("Académie ").trim_start_matches("académie ");
+            official.trim_start_matches("de ").trim_start_matches("d'").to_string()
         }
         _ => "……………………".into(),
     }

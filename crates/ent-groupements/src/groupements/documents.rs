@@ -261,7 +261,7 @@ fn count(n: i64) -> String {
 }
 
 /// The templates' variables: public facts of the groupement and its members.
-fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::Context {
+fn context(catalog: &Catalog, g: &Groupement, members: &[Application], convention_end: Option<&str>) -> tera::Context {
     let total = totals(members);
     let bouquet = catalog.bouquet(&g.terms.bouquet, None);
     let options: Vec<_> = g.terms.options.iter().filter_map(|o| catalog.bouquet(o, None)).collect();
@@ -316,8 +316,16 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application]) -> tera::
     let names: Vec<String> = services.iter().map(|s| naming::in_sentence(&s.name)).collect();
     c.insert("services_in_sentence", &names.join(", "));
     let (data, subjects) = processed_data(services.iter().copied());
+    // The écoles' categories of persons as their conventions' annex lists them (no documentaliste),
+    // a sensitive datum in one parenthesis citing article 9.
+    let subjects = match equipped {
+        costs::Establishments::Ecoles => ent_conventions::conventions::processing::school_subjects(subjects),
+        _ => subjects,
+    };
+    let data: Vec<String> = data.iter().map(|d| ent_conventions::conventions::processing::one_parenthesis(d)).collect();
     c.insert("processing", &json!({ "data": data, "subjects": subjects }));
     c.insert("members_count", &members.len());
+    insert_convention_end(&mut c, g, convention_end);
     c.insert("establishments", &equipped.words());
     c.insert(
         "totals",
@@ -384,6 +392,18 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
     );
 }
 
+/// The end of the convention constitutive (`convention_end`, `YYYY-MM-DD`), for the note to
+/// state it as its article 10 does, and whether it outlasts the marché awarded.
+fn insert_convention_end(c: &mut tera::Context, g: &Groupement, convention_end: Option<&str>) {
+    let Some(end) = convention_end else { return };
+    let marche_end = g.award.as_ref().and_then(|award| {
+        let notified = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok()?;
+        term_end(notified, award.duration_months)
+    });
+    let outlasts = marche_end.is_some_and(|day| end > day.to_string().as_str());
+    c.insert("convention_end", &json!({ "date": french_date(end), "outlasts": outlasts }));
+}
+
 /// The BPU/DQE's grand totals at `prices`, HT and TTC (each lot's TVA rounded, as the sheet's).
 pub(super) fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
     let months = g.terms.duration_months;
@@ -440,9 +460,10 @@ pub fn text_document(
     catalog: &Catalog,
     g: &Groupement,
     members: &[Application],
+    convention_end: Option<&str>,
 ) -> Result<Document, Problem> {
     let text = tera()
-        .render(kind.as_str(), &context(catalog, g, members))
+        .render(kind.as_str(), &context(catalog, g, members, convention_end))
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("document template {}: {e:?}", kind.as_str())))?;
     let mut doc = Document::new(kind.label()).with_subtitle(format!("{} – {}", g.title, g.coordinator.name));
     doc = doc.with_reference(format!("Groupement de commandes {}", g.reference));
@@ -656,7 +677,13 @@ fn quantity_cell(line: costs::PriceLine, hundredths: i64, months: u32, totals_ro
     }
 }
 
-fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]) -> Result<Rendered, Problem> {
+fn render(
+    kind: Kind,
+    catalog: &Catalog,
+    g: &Groupement,
+    members: &[Application],
+    convention_end: Option<&str>,
+) -> Result<Rendered, Problem> {
     if kind == Kind::Quantites {
         let ods = documents::to_ods(&quantities_sheet(g, members));
         return Ok(Rendered {
@@ -667,7 +694,7 @@ fn render(kind: Kind, catalog: &Catalog, g: &Groupement, members: &[Application]
             ods: Some(ods),
         });
     }
-    let doc = text_document(kind, catalog, g, members)?;
+    let doc = text_document(kind, catalog, g, members, convention_end)?;
     let html = documents::to_html(&doc);
     Ok(Rendered {
         title: doc.title.clone(),
@@ -751,7 +778,16 @@ pub async fn get_version(store: &Store, id: &str) -> Result<Option<StoredDocumen
 pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(StoredDocument, bool), Problem> {
     super::guard::require_coordinates(ctx.actor, g)?;
     let members = membership::members(ctx.store, &g.id).await?;
-    let rendered = render(kind, ctx.catalog, g, &members)?;
+    let convention_end: Option<String> = match &g.convention_id {
+        Some(id) => {
+            sqlx::query_scalar("SELECT end_date FROM conventions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(ctx.store.pool())
+                .await?
+        }
+        None => None,
+    };
+    let rendered = render(kind, ctx.catalog, g, &members, convention_end.as_deref())?;
     let latest: Option<(String, String, i64)> = sqlx::query_as(
         "SELECT id, sha256, version_no FROM groupement_documents WHERE groupement_id = $1 AND kind = $2 \
          ORDER BY version_no DESC LIMIT 1",

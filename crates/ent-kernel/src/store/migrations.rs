@@ -89,6 +89,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0062_convention_document_edition_3.sql",
     "0063_convention_document_edition_4.sql",
     "0064_convention_document_edition_5.sql",
+    "0065_convention_document_edition_6.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -446,6 +447,11 @@ mod tests {
             64,
             "f3c506b36c423cb8cf1589de6c53543961a30fcdb6f046ec8670bbecb5fbc48374b3f638319111dae07b4213d1cec6d6",
             "f3c506b36c423cb8cf1589de6c53543961a30fcdb6f046ec8670bbecb5fbc48374b3f638319111dae07b4213d1cec6d6",
+        ),
+        (
+            65,
+            "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
+            "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
         ),
     ];
 

@@ -1206,7 +1206,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
     for expected in [
         "la Commune de Fresnes, représentée par M. Jean Dupont, maire, dûment habilité par délibération du conseil \
          municipal n° DEL-2026-045 du 18 juin 2026",
-        "l'Académie de Créteil, représentée par Mme Claire Lenoir, rectrice de l'académie de Créteil",
+        "l'académie de Créteil, représentée par Mme Claire Lenoir, rectrice de l'académie de Créteil",
         "Vu la délibération du conseil municipal de la Commune de Fresnes n° DEL-2026-045 du 18 juin 2026",
         "article L. 212-4",
         "Préambule",
@@ -4650,6 +4650,74 @@ async fn an_edit_in_signature_renders_the_untouched_parties_signature_blocks_as_
     assert_eq!(first[1..], edited[1..], "{name}: the untouched parties' blocks");
     assert!(edited[2].contains(&french("Robert Doisneau : ")), "{name}: {edited:?}");
     assert!(edited[2].ends_with("Fait à Fresnes, le ……………………"), "{name}: {edited:?}");
+}
+
+// F13 (domain review 37). Edition 6 words the operative text as a legal act: numbers in letters,
+// « l'académie de Créteil », a representative named without civility « agissant en vertu de » the
+// délibération (never « habilité(e) »), a sensitive datum in one parenthesis citing article 9.
+// Edition 5, which shipped without these, is frozen, signed and hashed with its own text.
+backend_test!(edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text);
+async fn edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut body = tripartite("2026-09-01");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Karim Benali");
+    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    let html = document_text(&c, &id).await;
+    let edition_6 = [
+        "Fait en trois exemplaires originaux.",
+        "au moins une fois par an",
+        "un préavis de trois mois",
+        "l'académie de Créteil, représentée par Mme Camille Martin",
+        "Pour l'académie de Créteil : Mme Camille Martin",
+        "Karim Benali, représentante habilitée, par délégation (arrêté n° 2025-07 du 30 juin 2025), agissant en vertu \
+         de la délibération du conseil municipal n° 2025-42 du 30 juin 2025",
+    ];
+    for said in edition_6 {
+        assert!(html.contains(&french(said)), "{name}: edition 6: « {said} » not in {html}");
+    }
+    for gone in ["habilité(e)", "l'Académie", "articles 9 ou 10", "RGPD) (", "Fait en 3 ", "au moins 1 fois"] {
+        assert!(!html.contains(&french(gone)), "{name}: edition 6 still says « {gone} »: {html}");
+    }
+
+    written_in_edition(&c, &id, 5).await;
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    c.signed_by_all(&id).await;
+    let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
+    let edition_5 = [
+        "Fait en 3 exemplaires originaux.",
+        "au moins 1 fois par an",
+        "un préavis de 3 mois",
+        "l'Académie de Créteil, représentée par Mme Camille Martin",
+        "Karim Benali, représentante habilitée, par délégation (arrêté n° 2025-07 du 30 juin 2025), dûment \
+         habilité(e) par délibération du conseil municipal n° 2025-42 du 30 juin 2025",
+    ];
+    for said in edition_5 {
+        assert!(signed.contains(&french(said)), "{name}: edition 5 as it shipped: « {said} » not in {signed}");
+    }
+    assert!(!signed.contains("agissant en vertu") && !signed.contains("l'académie de Créteil, représentée"), "{name}");
+    let models = load_models();
+    let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+    assert_eq!(conv.document_edition, 5, "{name}");
+    let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
+    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
+    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 5 signed re-derives");
+}
+
+#[tokio::test]
+async fn the_edition_6_migration_moves_drafts_only_on_sqlite() {
+    crate::counters::on_sqlite(|url| async move {
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 6).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_edition_6_migration_moves_drafts_only_on_postgres() {
+    crate::counters::on_postgres(|url| async move {
+        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 6).await
+    })
+    .await;
 }
 
 // L2. An avenant had two titles: stored « Avenant – Convention tripartite… » (the API, the

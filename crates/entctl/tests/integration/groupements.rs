@@ -602,6 +602,14 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     let ccap_flat = ccap_text.split_whitespace().collect::<Vec<_>>().join(" ");
     let (data, subjects) = entcp::catalog::processed_data(catalog.resolve("socle-1d", &[]).unwrap());
     assert!(!data.is_empty() && !subjects.is_empty(), "{name}: the catalog states them");
+    // F13 (domain review 37): as the écoles' conventions list them (edition 6), a sensitive datum
+    // in one parenthesis, the premier degré's persons without documentaliste.
+    use entcp::conventions::processing::{one_parenthesis, school_subjects};
+    let data: Vec<String> = data.iter().map(|d| one_parenthesis(d)).collect();
+    let subjects = school_subjects(subjects);
+    for gone in ["documentalistes", "articles 9 ou 10", "RGPD) ("] {
+        assert!(!ccap_flat.contains(gone), "{name}: the CCAP says « {gone} »: {ccap_flat}");
+    }
     assert!(ccap_flat.contains(&format!("types de données : {}", data.join(" ; "))), "{name}: {ccap_flat}");
     assert!(ccap_flat.contains(&format!("catégories de personnes concernées : {}", subjects.join(" ; "))), "{name}");
     for clause in [
@@ -860,6 +868,15 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
     }
     assert!(!note_text.contains("Attribution prévue"), "{name}: the award took place");
+    // F10 (domain review 37): the note states the convention constitutive's end as its article 10
+    // does and, when it outlasts the marché, says so.
+    let (_, conv) = send(w.coord.get(api(&format!("/conventions/{conv_id}")))).await;
+    let end = conv["end_date"].as_str().unwrap();
+    let said = french(&format!("la convention constitutive court jusqu'au {}", entcp::clock::french_date(end)));
+    assert!(note_text.contains(&said), "{name}: « {said} » in {note_text}");
+    let outlasts = french(", au-delà du terme du marché (16 avril 2029)");
+    assert_eq!(note_text.contains(&outlasts), end > "2029-04-16", "{name}: {end}: {note_text}");
+    assert!(!note_text.contains("court jusqu'à son terme"), "{name}: {note_text}");
     // The BPU/DQE once awarded: the awarded unit prices, line amounts, TVA and TTC as formulas.
     let (status, bpu) = send(gen("quantites")).await;
     assert_eq!((status, bpu["version"].as_i64()), (201, Some(2)), "{name}: {bpu}");
@@ -4834,9 +4851,13 @@ async fn groupement_pieces_read_as_french_sentences_and_agree_on_the_sdet_and_th
     for (kind, text, needle) in [
         ("rc", &rc, "La consultation a pour objet : fourniture d'un ENT pour les écoles des membres.".to_string()),
         ("ccap", &ccap, format!("l'accord-cadre passé par {coordinator}")),
-        ("ccap", &ccap, format!("énumérés dans la liste des membres du groupement). L'accord-cadre {in_sentence}")),
+        (
+            "ccap",
+            &ccap,
+            format!("(un membre, désigné dans la liste des membres du groupement). L'accord-cadre {in_sentence}"),
+        ),
         ("cctp", &cctp, format!("du marché passé par {coordinator}")),
-        ("cctp", &cctp, format!("(au nombre de 1). Le marché {in_sentence}")),
+        ("cctp", &cctp, format!("(un membre). Le marché {in_sentence}")),
         ("cctp", &cctp, "1 h ouvrée\n".to_string()),
         ("cctp", &cctp, "Élèves\n8 410\n".to_string()),
         ("cctp", &cctp, "Comptes enseignants\n1 800\n".to_string()),
@@ -4969,7 +4990,8 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
         "il est constitué entre Syndicat mixte numérique du Val-de-Marne, coordonnateur",
         "portant sur Fourniture",
         "après sa signature par le coordonnateur et par chaque membre, et s'achève",
-        "dénommée « membre du groupement »",
+        // Drafted now, in edition 6 (F13): a party designated with its article.
+        "dénommée « le membre du groupement »",
     ] {
         assert!(html.contains(&french(needle)), "{name}: version 2 keeps « {needle} »: {html}");
     }
