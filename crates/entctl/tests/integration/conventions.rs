@@ -2469,10 +2469,13 @@ async fn a_convention_opened_on_version_2_keeps_citing_sdet_6_3_and_nothing_else
         "de toute violation de données dans les meilleurs délais et au plus tard 48 heures après en avoir pris \
          connaissance",
     );
+    // And, from edition 6, by its numbers in letters where version 2 writes figures.
     let on_v3 = on_v2
         .replace("version 6.3", "version 6.4")
         .replace("(version 2)", "(version 3)")
-        .replace("sans délai de toute violation de données", &capped);
+        .replace("sans délai de toute violation de données", &capped)
+        .replace(&french("au moins 1 fois par an"), &french("au moins une fois par an"))
+        .replace(&french("préavis de 3 mois"), &french("préavis de trois mois"));
     assert_eq!(draft_html(&c, id).await, on_v3, "{}", c.db.name);
 }
 
@@ -2496,7 +2499,9 @@ async fn the_art_28_annex_lists_the_data_of_what_the_college_s_tenant_runs_and_a
     for expected in [
         "Option vie scolaire",
         "Notes, appréciations et compétences des élèves",
-        "Absences, retards et motifs (un motif peut révéler une donnée de santé, art. 9 RGPD) (donnée sensible",
+        // Edition 6: one parenthesis, article 9 only.
+        "Absences, retards et motifs (un motif peut révéler une donnée de santé, donnée sensible au sens de l'article 9 \
+         du RGPD)",
         "Punitions et sanctions disciplinaires",
         "Image et voix des participants",
     ] {
