@@ -619,8 +619,9 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         // The shares split the common expenses (the members' own orders are theirs).
         "common_expenses_cents": 1_200_000, "coordinator_share_percent": 10,
         "application_deadline": "2090-01-01",
-        // Awarded the day it launches: a procédure adaptée, as its DECP facts declare.
-        "procedure": "procedure_adaptee",
+        // Awarded the day it launches: a procédure adaptée, as its DECP facts declare, so its
+        // need is estimated below the formalised-procedure threshold.
+        "procedure": "procedure_adaptee", "estimated_amount_ht_cents": 20_000_000,
     }))?;
     let g = gm::create(&ctx, new).await.map_err(fail)?;
     let step = |what: &str, started: Instant, n: usize| -> std::io::Result<()> {

@@ -599,7 +599,7 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
     }
     let threshold = consultation::formalised_threshold(launch);
     let seuil = format!(
-        "le seuil des procédures formalisées pour les fournitures et services des collectivités territoriales, {} HT \
+        "seuil des procédures formalisées pour les fournitures et services des collectivités territoriales, {} HT \
          pour une consultation lancée à compter du {} ({} ; article R. 2123-1, 1°, du code de la commande publique)",
         costs::euros(threshold.cents),
         french_date(threshold.since),
@@ -612,7 +612,7 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
         None => {
             checks.fail(
                 "estimated_amount_ht_cents",
-                format!("une procédure adaptée suppose une valeur estimée du besoin HT inférieure à {seuil} : indiquez-la, {VALUE}"),
+                format!("une procédure adaptée suppose une valeur estimée du besoin HT inférieure au {seuil} : indiquez-la, {VALUE}"),
             );
             checks.fail("procedure", "la procédure adaptée demande la valeur estimée du besoin, qui manque");
         }
@@ -620,12 +620,12 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
             let value = costs::euros(estimate);
             checks.fail(
                 "estimated_amount_ht_cents",
-                format!("la valeur estimée du besoin, {value} HT ({VALUE}), atteint {seuil}"),
+                format!("la valeur estimée du besoin, {value} HT ({VALUE}), atteint le {seuil}"),
             );
             checks.fail(
                 "procedure",
                 format!(
-                    "la procédure adaptée n'est ouverte qu'en dessous de {seuil} ; la valeur estimée du besoin, {value} HT, \
+                    "la procédure adaptée n'est ouverte qu'en dessous du {seuil} ; la valeur estimée du besoin, {value} HT, \
                      l'atteint : choisissez l'appel d'offres ouvert"
                 ),
             );

@@ -66,7 +66,12 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     let id = new_id();
     let at = timestamp(now);
     let mut tx = store.begin_write().await?;
-    let holders = etab_siren::holders(&mut tx, &siren).await?;
+    // An éditeur or hébergeur is never a public body: a SIREN one holds is refused to it, and an
+    // établissement's stale copy of its SIREN is taken back. A public group keeps the rules it had.
+    let holders = match new.kind {
+        OrgKind::Editeur | OrgKind::Hebergeur => etab_siren::holders(&mut tx, &siren).await?,
+        _ => Vec::new(),
+    };
     if holders.iter().any(|h| h.is_public_body(&siren)) {
         return Err(Problem::conflict(format!(
             "le SIREN {siren} est au répertoire celui d'un organisme public (commune, établissement public, \
