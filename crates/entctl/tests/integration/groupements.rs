@@ -619,6 +619,9 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         "100 € HT par jour ouvré de retard",
         "Dérogations au CCAG-TIC",
         "article 14 (pénalités)",
+        // What the CCAG-TIC keeps: the contradictory procedure and the small-penalty exemption.
+        "invite à présenter ses observations (article 14.1.1 du CCAG-TIC)",
+        "exonéré des pénalités dont le montant total ne dépasse pas 1 000 euros HT pour l'ensemble de l'accord-cadre",
         "approuvé par l'arrêté du 30 mars 2021",
         // The pieces in their order of precedence.
         "l'acte d'engagement (AE) et ses annexes ; le présent cahier des clauses administratives particulières (CCAP) ; \
