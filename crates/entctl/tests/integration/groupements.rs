@@ -4613,10 +4613,21 @@ async fn the_pieces_state_the_avance_their_single_lot_and_their_contract_pieces_
         "qui ne lie que les administrations de l'État, l'acheteur exige",
         "par l'article 9 du cahier des clauses administratives particulières (CCAP), qui tient lieu de contrat",
         "sont fixées par l'article 10 du cahier des clauses administratives particulières (CCAP)",
+        // Domain review 38, G6: the art. 28 rights are the controllers', not only the coordinator's.
+        "soumis à l'autorisation écrite préalable des responsables de traitement, transmise par les membres",
+        "Le responsable de traitement, chaque membre pour les écoles qu'il équipe et le coordonnateur au titre de \
+         l'exécution du marché, ou un auditeur qu'ils mandatent, peuvent auditer",
+        "cette limite ne s'applique pas à un audit qui suit un incident de sécurité ou une violation de données",
     ] {
         assert!(cctp.contains(needle), "{name}: the CCTP lacks « {needle} »: {cctp}");
     }
-    for gone in ["cahier de textes, vie scolaire", "L. 2113-11, 2° de ce code", "Conformément à la doctrine"] {
+    for gone in [
+        "cahier de textes, vie scolaire",
+        "L. 2113-11, 2° de ce code",
+        "Conformément à la doctrine",
+        "accord préalable du coordonnateur",
+        "Le coordonnateur, ou un auditeur qu'il mandate",
+    ] {
         assert!(!cctp.contains(gone), "{name}: the CCTP still says « {gone} »: {cctp}");
     }
     let note = flat(document_text(&w, &id, "presentation").await);
