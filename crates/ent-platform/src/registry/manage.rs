@@ -53,11 +53,23 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
         Some(d) => checks.check("departement", codes::parse_departement(d)),
         None => None,
     };
+    if let Some(siren) = siren.as_deref().filter(|s| new.kind.groups_communes() && !s.starts_with('2')) {
+        checks.fail(
+            "siren",
+            format!(
+                "le SIREN d'{} commence par 2, comme celui de toute collectivité territoriale et de ses \
+                 établissements publics (numérotation de l'INSEE) : {siren} n'en est pas un",
+                new.kind.with_article()
+            ),
+        );
+    }
     checks.finish()?;
     let siren = siren.expect("checked");
-    conflict_unless(get_by_code(store, new.kind, &siren).await?.is_none(), || {
-        format!("{} de SIREN {siren} existe déjà", new.kind.with_article())
-    })?;
+    if !new.kind.groups_communes() {
+        conflict_unless(get_by_code(store, new.kind, &siren).await?.is_none(), || {
+            format!("{} de SIREN {siren} existe déjà", new.kind.with_article())
+        })?;
+    }
     // A group sits in its département's académie and région, so that their scopes reach it.
     let parent = match &departement {
         Some(code) => get_by_code(store, OrgKind::Departement, code).await?,
@@ -67,11 +79,16 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     let at = timestamp(now);
     let mut tx = store.begin_write().await?;
     // An éditeur or hébergeur is never a public body: a SIREN one holds is refused to it, and an
-    // établissement's stale copy of its SIREN is taken back. A public group keeps the rules it had.
-    let holders = match new.kind {
-        OrgKind::Editeur | OrgKind::Hebergeur => etab_siren::holders(&mut tx, &siren).await?,
-        _ => Vec::new(),
-    };
+    // établissement's stale copy of its SIREN is taken back. A public group's SIREN is its own
+    // alone: one any organisation holds is refused, in one sentence whoever holds it.
+    let holders = etab_siren::holders(&mut tx, &siren).await?;
+    if new.kind.groups_communes() && !holders.is_empty() {
+        return Err(Problem::conflict(format!(
+            "le SIREN {siren} est déjà au répertoire : celui d'{} n'est celui d'aucune autre organisation ; \
+             s'il y est déjà enregistré, demandez à un administrateur de vous y rattacher",
+            new.kind.with_article()
+        )));
+    }
     if holders.iter().any(|h| h.is_public_body(&siren)) {
         return Err(Problem::conflict(format!(
             "le SIREN {siren} est au répertoire celui d'un organisme public (commune, établissement public, \

@@ -28,6 +28,12 @@ pub fn siren(seed: u32) -> String {
     luhn(&format!("{:08}", 40_000_000 + seed))
 }
 
+/// A SIREN for an EPCI or a syndicat mixte, which the INSEE numbers from 2 like every public
+/// body of a collectivité, from `seed` (below a million).
+pub fn group_siren(seed: u32) -> String {
+    luhn(&format!("{:08}", 20_100_000 + seed))
+}
+
 /// A 9- or 14-digit number (SIREN, SIRET) with a valid Luhn key, from its prefix.
 pub fn luhn(prefix: &str) -> String {
     (0..10)

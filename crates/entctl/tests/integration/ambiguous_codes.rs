@@ -33,13 +33,26 @@ async fn shared(db: &common::TestDb) -> Shared {
     common::import_sample(store).await;
     let [one, none, vendor, unknown] = ["21000001", "21000002", "21000003", "21000004"].map(luhn);
     let epci = new_org(store, OrgKind::Epci, "CA du Val partagé", &one, Some("94")).await;
-    new_org(store, OrgKind::SyndicatMixte, "Syndicat d'ailleurs", &one, None).await;
+    registered_before_its_siren_was_unique(store, "Syndicat d'ailleurs", &one, "21000005").await;
     new_org(store, OrgKind::Epci, "CA lointaine", &none, None).await;
-    new_org(store, OrgKind::SyndicatMixte, "Syndicat lointain", &none, None).await;
+    registered_before_its_siren_was_unique(store, "Syndicat lointain", &none, "21000006").await;
     let editeur = new_org(store, OrgKind::Editeur, "Éditeur du Val", &vendor, Some("94")).await;
     new_org(store, OrgKind::Hebergeur, "Hébergeur d'ailleurs", &vendor, None).await;
     let app = TestApp::over(store).build().await;
     Shared { app, one, none, vendor, unknown, epci, editeur }
+}
+
+/// A syndicat mixte sharing `siren` with an EPCI, as the registry could hold one registered
+/// before a public group's SIREN had to be its own: registered under a SIREN of its own
+/// (`own`, eight digits), then given `siren`.
+async fn registered_before_its_siren_was_unique(store: &entcp::store::Store, name: &str, siren: &str, own: &str) {
+    let group = new_org(store, OrgKind::SyndicatMixte, name, &luhn(own), None).await;
+    sqlx::query("UPDATE orgs SET code = $1, siren = $1 WHERE id = $2")
+        .bind(siren)
+        .bind(&group.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 impl Shared {

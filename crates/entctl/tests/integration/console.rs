@@ -843,7 +843,7 @@ async fn an_epci_page_links_only_the_member_communes_the_viewer_may_open(db: Tes
     common::fixtures::annuaire(&app.store, boulogne).await;
     let fresnes = entcp::registry::resolve_org(&app.store, "commune:94034").await.unwrap();
     let boulogne = entcp::registry::resolve_org(&app.store, "commune:92012").await.unwrap();
-    let siren = common::fixtures::luhn("21940001");
+    let siren = common::fixtures::group_siren(94001);
     let epci = common::fixtures::new_org(&app.store, OrgKind::Epci, "EPT des deux académies", &siren, Some("94")).await;
     for commune in [&fresnes, &boulogne] {
         entcp::registry::manage::set_member(&app.store, &admin(), &epci, commune, false, t0()).await.unwrap();

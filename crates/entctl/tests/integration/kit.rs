@@ -70,7 +70,7 @@ async fn fixtures_build_tenants_tickets_conventions_and_groupements_through_the_
 
     assert_eq!(convention["status"], "draft", "{name}: {convention}");
 
-    let epci = fixtures::epci(&app.store, "CA du test", &fixtures::siren(1), &[&commune]).await;
+    let epci = fixtures::epci(&app.store, "CA du test", &fixtures::group_siren(1), &[&commune]).await;
     let groupement = fixtures::groupement(&app, "admin@test.fr", &epci.id).await;
     assert_eq!(groupement["status"], "open", "{name}: {groupement}");
     let unknown = app.get("/api/v1/groupements/inexistant").acting_as("admin@test.fr").send().await;

@@ -271,8 +271,7 @@ impl World {
 
     /// A new EPCI of the Val-de-Marne, without members.
     async fn empty_epci(&self) -> String {
-        let body =
-            json!({ "kind": "epci", "siren": luhn_siren(self.next()), "name": "CA du Val", "departement": "94" });
+        let body = json!({ "kind": "epci", "siren": common::fixtures::group_siren(self.next()), "name": "CA du Val", "departement": "94" });
         self.post("/api/v1/orgs", body).await["id"].as_str().unwrap().to_string()
     }
 
@@ -407,7 +406,7 @@ impl World {
         match (method, path) {
             ("GET", "/api/v1/orgs") => vec![case(method, "/api/v1/orgs?limit=5&q=fresnes", 200)],
             ("POST", "/api/v1/orgs") => {
-                let body = json!({ "kind": "epci", "siren": luhn_siren(self.next()), "name": "Nouvel EPCI", "departement": "94" });
+                let body = json!({ "kind": "epci", "siren": common::fixtures::group_siren(self.next()), "name": "Nouvel EPCI", "departement": "94" });
                 vec![c(201).json(body)]
             }
             ("GET", "/api/v1/orgs/{key}") => vec![case(method, format!("/api/v1/orgs/{SCHOOL}"), 200)],
@@ -420,8 +419,7 @@ impl World {
                 vec![case(method, format!("/api/v1/orgs/{COMMUNE}/covers?limit=3"), 200)]
             }
             ("PUT", "/api/v1/orgs/{key}/members/{commune}") => {
-                let body =
-                    json!({ "kind": "epci", "siren": luhn_siren(self.next()), "name": "CC", "departement": "94" });
+                let body = json!({ "kind": "epci", "siren": common::fixtures::group_siren(self.next()), "name": "CC", "departement": "94" });
                 let epci = self.post("/api/v1/orgs", body).await;
                 let url = format!("/api/v1/orgs/{}/members/{COMMUNE}", epci["id"].as_str().unwrap());
                 vec![case(method, url, 200).json(json!({ "ent_delegated": false }))]

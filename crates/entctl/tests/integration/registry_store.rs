@@ -773,6 +773,50 @@ async fn manual_organisations_are_validated_field_by_field(db: crate::common::Te
     assert_eq!(dup.kind, ProblemKind::Conflict);
 }
 
+// Security review 38, F1: a public group's SIREN is numbered from 2 (a vendor's never is) and
+// is its own alone. Registering an EPCI or a syndicat mixte under a SIREN any organisation holds
+// (an éditeur, another group, an établissement carrying its commune's) is refused in one
+// sentence naming no holder, so that no award to a vendor can be blocked by a group squatting
+// its SIREN, and nothing tells which kind of organisation holds it.
+backend_test!(a_public_group_takes_a_siren_numbered_from_2_that_no_organisation_holds);
+async fn a_public_group_takes_a_siren_numbered_from_2_that_no_organisation_holds(db: crate::common::TestDb) {
+    let name = db.name;
+    let group = |kind: OrgKind, siren: &str| NewOrg {
+        kind,
+        siren: siren.into(),
+        name: "Groupement".into(),
+        email: None,
+        departement: Some("94".into()),
+    };
+    let vendor = common::fixtures::luhn("90000001");
+    common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", &vendor, None).await;
+    for kind in [OrgKind::Epci, OrgKind::SyndicatMixte] {
+        let refused = create_org(&db.store, &admin(), group(kind, &vendor), t0()).await.unwrap_err();
+        assert_eq!(refused.kind, ProblemKind::Validation, "{name}: {refused:?}");
+        assert_eq!(refused.errors[0].field, "siren", "{name}");
+        assert!(refused.errors[0].message.contains("commence par 2"), "{name}: {refused:?}");
+    }
+    let host = common::fixtures::group_siren(7);
+    common::fixtures::new_org(&db.store, OrgKind::Hebergeur, "Syndicat informatique hébergeur", &host, None).await;
+    common::fixtures::new_org(&db.store, OrgKind::Epci, "Grand-Orly Seine Bièvre", "200054781", Some("94")).await;
+    let mut said = Vec::new();
+    for (kind, siren) in [(OrgKind::SyndicatMixte, "200054781"), (OrgKind::Epci, host.as_str())] {
+        let refused = create_org(&db.store, &admin(), group(kind, siren), t0()).await.unwrap_err();
+        assert_eq!(refused.kind, ProblemKind::Conflict, "{name}: {refused:?}");
+        assert!(!refused.detail.contains("Grand-Orly") && !refused.detail.contains("hébergeur"), "{name}: {refused:?}");
+        said.push(refused.detail.replace(siren, "<SIREN>").replace("un syndicat mixte", "un EPCI"));
+    }
+    assert_eq!(said[0], said[1], "{name}: one sentence whoever holds it");
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs WHERE siren = '200054781' OR siren = $1")
+        .bind(&host)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(held, 2, "{name}: nothing registered twice");
+    let own = create_org(&db.store, &admin(), group(OrgKind::SyndicatMixte, "259400018"), t0()).await.unwrap();
+    assert_eq!(own.code, "259400018", "{name}");
+}
+
 // A first import cut mid-way (the client or the ingress hung up: hyper drops the request)
 // left the indexes of `orgs` it had set aside dropped until the next start or import; they
 // are now built again in a task of their own.

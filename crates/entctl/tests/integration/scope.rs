@@ -928,7 +928,7 @@ async fn removing_a_commune_that_is_no_member_says_de_with_its_elision(db: crate
         &w.db.store,
         OrgKind::Epci,
         "Est Ensemble",
-        &common::fixtures::siren(57875),
+        &common::fixtures::group_siren(57875),
         Some("94"),
     )
     .await;

@@ -333,7 +333,7 @@ async fn the_pass_memo_answers_as_the_gate_asking_question_by_question(db: commo
     // Valenton delegated its ENT to an EPCI, which signed: its écoles are covered through it.
     let valenton = org_id(store, "commune", "94074").await;
     let valenton = entcp::registry::get_org(store, &valenton).await.unwrap().unwrap();
-    let epci = common::fixtures::epci(store, "CA du test", &common::fixtures::siren(1), &[&valenton]).await;
+    let epci = common::fixtures::epci(store, "CA du test", &common::fixtures::group_siren(1), &[&valenton]).await;
     let by_epci = [("collectivite", "epci", epci.code.as_str())];
     active_convention(store, "bi-epci", "bipartite-commune", in_force, &by_epci).await;
     for sql in [
