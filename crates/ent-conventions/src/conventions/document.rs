@@ -683,6 +683,8 @@ mod tests {
             required: false,
             default: None,
             description: String::new(),
+            min: None,
+            max: None,
         }
     }
 

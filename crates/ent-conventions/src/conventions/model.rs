@@ -224,6 +224,37 @@ pub struct ParameterSpec {
     pub default: Option<serde_json::Value>,
     #[serde(default)]
     pub description: String,
+    /// The least value of an `integer` or `cents` parameter (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// The greatest value of an `integer` or `cents` parameter (default: ten million for an
+    /// integer, a billion euros for cents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+}
+
+/// An integer parameter's greatest value when its model sets none: a count of accounts,
+/// meetings or months is far below it, and an absurd one is refused before it is printed.
+const INTEGER_MAX: i64 = 10_000_000;
+/// A cents parameter's: one billion euros, the bound of the groupements' amounts.
+const CENTS_MAX: i64 = 100_000_000_000;
+
+/// The bounds of the parameters the shipped models share, for a model that sets none: their
+/// files keep their bytes (a convention opened with one renders the same text), so these
+/// bounds are the code's. A meeting at least once a year, at most monthly; a notice of one
+/// month to two years.
+const KNOWN_BOUNDS: [(&str, i64, i64); 3] =
+    [("comite_pilotage_frequence", 1, 12), ("preavis_resiliation_mois", 1, 24), ("preavis_retrait_mois", 1, 24)];
+
+impl ParameterSpec {
+    /// The inclusive bounds of an `integer` or `cents` parameter: the model's, else those
+    /// [`KNOWN_BOUNDS`] gives its key, else from 0 to the kind's greatest value.
+    pub fn bounds(&self) -> (i64, i64) {
+        let max = if self.kind == ParameterType::Cents { CENTS_MAX } else { INTEGER_MAX };
+        let known = KNOWN_BOUNDS.iter().find(|(key, ..)| *key == self.key).map(|&(_, min, max)| (min, max));
+        let (min, max) = known.unwrap_or((0, max));
+        (self.min.unwrap_or(min), self.max.unwrap_or(max))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -324,6 +355,16 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
         known(&v.party, &format!("visa {}", v.key))?;
     }
     let params: BTreeMap<&str, &ParameterSpec> = m.parameters.iter().map(|p| (p.key.as_str(), p)).collect();
+    for p in &m.parameters {
+        let bounded = matches!(p.kind, ParameterType::Integer | ParameterType::Cents);
+        if (p.min.is_some() || p.max.is_some()) && !bounded {
+            return Err(format!("paramètre {} : min et max ne valent que pour un entier ou un montant", p.key));
+        }
+        let (min, max) = p.bounds();
+        if bounded && min > max {
+            return Err(format!("paramètre {} : min ({min}) au-dessus de max ({max})", p.key));
+        }
+    }
     let mut fixed = 0.0;
     for share in &m.cost_sharing {
         known(&share.party, "cost_sharing")?;
@@ -432,6 +473,35 @@ mod tests {
         assert!(validate(&model).unwrap_err().contains("editeur"));
         let bad = yaml.replace("policy: renforce", "policy: renforce\n  astreinte: true");
         assert!(yaml::from_str::<ConventionModel>(&bad).is_err(), "unknown annex fields are refused");
+    }
+
+    #[test]
+    fn integer_parameters_are_bounded_by_the_model_else_by_their_key_else_by_their_kind() {
+        let spec = |key: &str, kind: ParameterType, min: Option<i64>, max: Option<i64>| ParameterSpec {
+            key: key.into(),
+            label: key.into(),
+            kind,
+            required: false,
+            default: None,
+            description: String::new(),
+            min,
+            max,
+        };
+        assert_eq!(spec("accounts", ParameterType::Integer, None, None).bounds(), (0, INTEGER_MAX));
+        assert_eq!(spec("montant_estime", ParameterType::Cents, None, None).bounds(), (0, CENTS_MAX));
+        assert_eq!(spec("preavis_resiliation_mois", ParameterType::Integer, None, None).bounds(), (1, 24));
+        assert_eq!(spec("comite_pilotage_frequence", ParameterType::Integer, None, Some(4)).bounds(), (1, 4));
+        let (file, text) = SHIPPED.iter().find(|(f, _)| f.contains("bipartite-commune-v3")).unwrap();
+        let mut model = parse_model(file, text).unwrap();
+        let frequency = model.parameters.iter().position(|p| p.key == "comite_pilotage_frequence").unwrap();
+        model.parameters[frequency].min = Some(13);
+        assert!(validate(&model).unwrap_err().contains("au-dessus de max"));
+        let text_parameter = model.parameters.iter().position(|p| p.kind == ParameterType::Text);
+        if let Some(i) = text_parameter {
+            model.parameters[frequency].min = None;
+            model.parameters[i].max = Some(3);
+            assert!(validate(&model).unwrap_err().contains("un entier ou un montant"));
+        }
     }
 
     #[test]

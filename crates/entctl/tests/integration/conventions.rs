@@ -170,6 +170,51 @@ impl Cycle {
     }
 }
 
+// Security review 38, F2: an integer parameter is bounded (the model's bounds, else 0 to ten
+// million), so that no negative notice, no notice of i64::MAX months and no absurd meeting
+// frequency reaches the document the parties sign by hash; each is named on its own field.
+backend_test!(out_of_range_integer_parameters_are_refused_each_on_its_field);
+async fn out_of_range_integer_parameters_are_refused_each_on_its_field(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let (status, problem) = c
+        .create_changed(|body| {
+            body["parameters"] = json!({ "accounts": i64::MAX, "comite_pilotage_frequence": 999_999_999_999_i64,
+                                         "preavis_resiliation_mois": -5 });
+        })
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    let said = |field: &str| {
+        problem["errors"].as_array().unwrap().iter().find(|e| e["field"] == field).map(|e| e["message"].to_string())
+    };
+    let nbsp = '\u{a0}';
+    for (field, bounds) in [
+        ("parameters.accounts", format!("de 0 à 10{nbsp}000{nbsp}000")),
+        ("parameters.comite_pilotage_frequence", "de 1 à 12".to_string()),
+        ("parameters.preavis_resiliation_mois", "de 1 à 24".to_string()),
+    ] {
+        let message = said(field).unwrap_or_else(|| panic!("{name}: nothing said on {field}: {problem}"));
+        assert!(message.contains(&format!("attendu un entier {bounds}")), "{name}: {message}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    assert_eq!(count, 0, "{name}: nothing drafted");
+    let conv = c
+        .create({
+            let mut body = tripartite("2026-09-01");
+            body["parameters"]["comite_pilotage_frequence"] = json!(12);
+            body["parameters"]["preavis_resiliation_mois"] = json!(24);
+            body
+        })
+        .await;
+    let id = conv["id"].as_str().unwrap();
+    let version = conv["version"].as_i64().unwrap();
+    let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+    let (status, problem) = call(req.json(&json!({ "parameters": { "preavis_resiliation_mois": 0 } }))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: an edit is bounded too: {problem}");
+    let (_, kept) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!(kept["parameters"]["preavis_resiliation_mois"], 24, "{name}: {kept}");
+}
+
 backend_test!(a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users);
 async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users(db: crate::common::TestDb) {
     let c = setup(db).await;

@@ -14,6 +14,7 @@ use crate::conventions::{
     effective_controller, find_model, get_seen_convention, roles_key, Convention, RolesKey, Status,
 };
 use chrono::{Datelike, Days, NaiveDate};
+use ent_documents::documents::grouped;
 use ent_kernel::clock::{french_date, term_end};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::{OrgKind, Role};
@@ -361,19 +362,24 @@ fn check_parameters(
             ParameterType::Text => value
                 .as_str()
                 .is_some_and(|s| validate::multiline(s).is_ok() && s.chars().count() <= MAX_TEXT_PARAMETER),
-            ParameterType::Integer | ParameterType::Cents => value.as_i64().is_some(),
+            ParameterType::Integer | ParameterType::Cents => {
+                let (min, max) = spec.bounds();
+                value.as_i64().is_some_and(|v| (min..=max).contains(&v))
+            }
             ParameterType::Percent => value.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)),
             ParameterType::Boolean => value.is_boolean(),
             ParameterType::Date => value.as_str().is_some_and(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
         };
         if !ok {
+            let (min, max) = spec.bounds();
+            let digits = |n: i64| format!("{}{}", if n < 0 { "-" } else { "" }, grouped(n.unsigned_abs()));
             let expected = match spec.kind {
-                ParameterType::Text => "un texte de 1 000 caractères au plus",
-                ParameterType::Integer => "un entier",
-                ParameterType::Cents => "un montant entier en centimes",
-                ParameterType::Percent => "un pourcentage entre 0 et 100",
-                ParameterType::Boolean => "vrai ou faux",
-                ParameterType::Date => "une date AAAA-MM-JJ",
+                ParameterType::Text => "un texte de 1 000 caractères au plus".to_string(),
+                ParameterType::Integer => format!("un entier de {} à {}", digits(min), digits(max)),
+                ParameterType::Cents => format!("un montant entier en centimes, de {} à {}", digits(min), digits(max)),
+                ParameterType::Percent => "un pourcentage entre 0 et 100".to_string(),
+                ParameterType::Boolean => "vrai ou faux".to_string(),
+                ParameterType::Date => "une date AAAA-MM-JJ".to_string(),
             };
             checks.fail(&field, format!("{} : attendu {expected}", spec.label));
             continue;
