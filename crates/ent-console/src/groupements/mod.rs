@@ -19,6 +19,7 @@ use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
+use ent_conventions::conventions::{get_seen_convention, Status as ConventionStatus};
 use ent_groupements::groupements::costs::{self, euros, Establishments, Shares};
 use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::membership::{self, Application, ApplicationStatus};
@@ -29,7 +30,7 @@ use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{
-    self, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+    self, CONVENTIONS_READ, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::Org;
@@ -63,6 +64,7 @@ where
             post(coordinator::generate),
         ),
         route(Method::GET, "/groupements/{groupement}/documents/{piece}", S_(&GROUPEMENTS_READ), get(download)),
+        route(Method::GET, "/groupements/{groupement}/decp", S_(&GROUPEMENTS_READ), get(decp)),
         route(
             Method::POST,
             "/groupements/{groupement}/documents/{piece}/partage",
@@ -330,6 +332,26 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
     })
 }
 
+/// The convention constitutive in force, for a reader who sees it (its parties' people): its
+/// reference, where it stands and a link to it.
+async fn constitutive_view(
+    state: &GroupementsState,
+    reader: &Caller,
+    g: &Groupement,
+) -> Result<Option<Value>, Problem> {
+    let Some(id) = g.convention_id.as_deref() else { return Ok(None) };
+    let seen = get_seen_convention(&state.store, &state.models, id, &reader.actor, &CONVENTIONS_READ).await?;
+    Ok(seen.map(|c| {
+        let standing = match c.status {
+            ConventionStatus::Signed | ConventionStatus::Active => {
+                format!("{}, jusqu'au {}", c.status.label(), french_date(&c.end_date))
+            }
+            other => other.label().to_string(),
+        };
+        json!({ "reference": c.reference, "standing": standing, "href": format!("/conventions/{}", c.reference) })
+    }))
+}
+
 /// The states the coordinator may move the groupement to (the award has its own form).
 fn moves(g: &Groupement) -> Vec<Value> {
     Status::ALL
@@ -408,6 +430,11 @@ pub(super) async fn groupement_page(
         "kept_tenants": kept_said(&g, member_view, false),
         "handed_over_tenants": kept_said(&g, member_view, true),
         "documents": documents,
+        "constitutive": if member_view { constitutive_view(state, &reader, &g).await? } else { None },
+        // The DECP are open data: offered to the coordinator once awarded (its first download
+        // publishes them), to the members once published.
+        "decp": g.award.is_some() && (coordinating || (member_view && g.decp_published_on.is_some())),
+        "decp_unpublished": coordinating && g.decp_published_on.is_none(),
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
         "award_fields": award_fields,
         "cost_key_warnings": if coordinating { costs::key_warnings(&g, &accepted) } else { Vec::new() },
@@ -463,6 +490,12 @@ pub(super) async fn answered<T>(
         }
         Err(problem) => groupement_page(on, key, Reply::refused(fields, &problem, control)).await,
     }
+}
+
+/// `/groupements/{groupement}/decp`: the DECP record of the award, as the API serves it.
+async fn decp(On { state, signed, .. }: On<GroupementsState>, Path(key): Path<String>) -> Result<Response, PageError> {
+    let g = gm::must_get(&state.store, &key).await?;
+    Ok(domain::decp_file(&state, &caller(&signed, &GROUPEMENTS_READ), &g).await?)
 }
 
 /// `/groupements/{groupement}/documents/{piece}?format=`: a version the person may read

@@ -350,7 +350,13 @@ async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput
 
 async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
     let g = super::must_get(&state.store, &id).await?;
-    let file = award::decp_publication(&state.ctx(&caller.actor), &g).await?;
+    decp_file(&state, &caller, &g).await
+}
+
+/// The DECP record of `g`'s award, a JSON file to download (`decp-GC-….json`), as the API and
+/// the console serve it.
+pub async fn decp_file(state: &GroupementsState, caller: &Caller, g: &Groupement) -> Result<Response, Problem> {
+    let file = award::decp_publication(&state.ctx(&caller.actor), g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);
     let mut response = Json(file).into_response();
     response.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));

@@ -353,6 +353,38 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         assert_eq!(theirs.status, 404, "{}", theirs.text);
         assert!(!theirs.text.contains(&other.name), "{}", theirs.text);
     }
+    // Domain review 38, G10: a member reaches the convention constitutive it signed and the DECP
+    // published in its name; the refused commune, which reads the groupement, neither.
+    let constitutive: String = sqlx::query_scalar(
+        "SELECT c.reference FROM conventions c JOIN groupements g ON g.convention_id = c.id WHERE g.reference = $1",
+    )
+    .bind(&reference)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let member_page = get(&app, &mairies[0], &path).await;
+    let link = format!(
+        "<a href=\"/conventions/{constitutive}\">{constitutive}</a> (en vigueur, jusqu&#x27;au 1er novembre 2030)"
+    );
+    assert!(member_page.text.contains(&link), "{link}: {}", member_page.text);
+    let decp_link = format!("href=\"{path}/decp\"");
+    assert!(!member_page.text.contains(&decp_link), "not before the coordinator publishes them");
+    assert_eq!(get(&app, &mairies[0], &format!("{path}/decp")).await.status, 409);
+    let coordinator_page = get(&app, &coord, &path).await;
+    assert!(coordinator_page.text.contains(&decp_link) && coordinator_page.text.contains("premier téléchargement"));
+    assert_eq!(get(&app, &coord, &format!("{path}/decp")).await.status, 200, "published");
+    let member_page = get(&app, &mairies[0], &path).await;
+    assert!(member_page.text.contains(&decp_link), "{}", member_page.text);
+    let decp = get(&app, &mairies[0], &format!("{path}/decp")).await;
+    assert_eq!(decp.status, 200, "{}", decp.text);
+    let record: serde_json::Value = serde_json::from_str(&decp.text).unwrap();
+    assert_eq!(record["marches"]["marche"][0]["titulaires"][0]["titulaire"]["id"], awarded.vendor_siret.as_str());
+    let outsider_page = get(&app, &mairies[2], &path).await;
+    assert!(
+        !outsider_page.text.contains(&constitutive) && !outsider_page.text.contains("/decp\""),
+        "{}",
+        outsider_page.text
+    );
     let outsider = get(&app, &mairies[2], &format!("{path}/quotes-parts/{}", a.id)).await;
     assert_eq!(outsider.status, 403, "{}: the refused commune, who reads the groupement", c.name);
     assert!(!outsider.text.contains(&a.name), "{}", outsider.text);

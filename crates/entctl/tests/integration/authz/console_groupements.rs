@@ -18,6 +18,7 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/groupements/{groupement}/attribution", Some(GROUPEMENT_MANAGERS)),
     ("POST", "/groupements/{groupement}/documents", Some(GROUPEMENT_MANAGERS)),
     ("GET", "/groupements/{groupement}/documents/{piece}", Some(GROUPEMENT_READERS)),
+    ("GET", "/groupements/{groupement}/decp", Some(GROUPEMENT_READERS)),
     ("POST", "/groupements/{groupement}/documents/{piece}/partage", Some(GROUPEMENT_MANAGERS)),
     ("GET", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
     ("POST", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
