@@ -432,15 +432,13 @@ struct TenantOfPath {
 
 impl<S> FromRequestParts<S> for TenantOfPath
 where
-    S: Send + Sync,
-    ConsoleState: FromRef<S>,
-    TenantsState: FromRef<S>,
+    S: Sync,
+    (On<TenantsState>, Path<String>): FromRequestParts<S, Rejection = Response>,
 {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        let on = On::<TenantsState>::from_request_parts(parts, state).await?;
-        let Path(key) = Path::<String>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let (on, Path(key)) = <(On<TenantsState>, Path<String>)>::from_request_parts(parts, state).await?;
         let tenant = readable(&on.state, &on.signed, &key).await.map_err(|p| PageError(p).into_response())?;
         Ok(TenantOfPath { on, tenant })
     }
