@@ -11,9 +11,10 @@ use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Refus
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
-use axum::extract::{Path, Query};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Form;
 use ent_kernel::clock::{french_day, french_moment};
@@ -422,14 +423,29 @@ async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Te
     find_for(&state.store, &caller, key, not_found).await.map_err(|p| page::as_missing(p, not_found))
 }
 
-/// `/ent/{ent}`.
-async fn show(
+/// The tenant of the path (`/ent/{ent}`) once the person may read it ([`readable`]), with what
+/// its page works with.
+struct TenantOfPath {
     on: On<TenantsState>,
-    Path(key): Path<String>,
-    Query(query): Query<Fields>,
-) -> Result<Response, PageError> {
-    let On { state, signed, .. } = &on;
-    let tenant = readable(state, signed, &key).await?;
+    tenant: Tenant,
+}
+
+impl<S> FromRequestParts<S> for TenantOfPath
+where
+    S: Sync,
+    (On<TenantsState>, Path<String>): FromRequestParts<S, Rejection = Response>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let (on, Path(key)) = <(On<TenantsState>, Path<String>)>::from_request_parts(parts, state).await?;
+        let tenant = readable(&on.state, &on.signed, &key).await.map_err(|p| PageError(p).into_response())?;
+        Ok(TenantOfPath { on, tenant })
+    }
+}
+
+/// `/ent/{ent}`.
+async fn show(TenantOfPath { on, tenant }: TenantOfPath, Query(query): Query<Fields>) -> Result<Response, PageError> {
     let notice = match query.get("apres") {
         "etat" => Some(Notice::success(format!("L'ENT est désormais {}.", status_label(tenant.status)))),
         after => Notice::after(
@@ -554,13 +570,8 @@ fn move_control(field: &str) -> String {
 /// gate's refusal is shown as it is. A move that cuts or removes the service is first shown
 /// to confirm (its consequence, the reason, a button posting it again with
 /// `confirmation=oui`), and made only then; a reason refused shows that confirmation again.
-async fn move_to(
-    on: On<TenantsState>,
-    Path(key): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Result<Response, PageError> {
+async fn move_to(TenantOfPath { on, tenant }: TenantOfPath, Form(fields): Form<Fields>) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
-    let tenant = readable(state, signed, &key).await?;
     let target = Status::parse(fields.get("vers"));
     let confirmed = target.filter(|to| consequence(*to).is_some());
     if let Some(to) = confirmed.filter(|_| fields.get("confirmation") != "oui") {
@@ -656,12 +667,10 @@ fn with_option(tenant: &Tenant, option: &str) -> Result<EntTenant, Problem> {
 /// Adds the option posted (`service`) to the tenant: the document applied as the API's
 /// `PUT` does, at the version read; the domain's refusal shown on the page.
 async fn add_service(
-    on: On<TenantsState>,
-    Path(key): Path<String>,
+    TenantOfPath { on, tenant }: TenantOfPath,
     Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
     let On { state, signed, .. } = &on;
-    let tenant = readable(state, signed, &key).await?;
     let applied = match fields.opt("service") {
         Some(option) => match with_option(&tenant, &option) {
             Ok(doc) => apply(state, &signed.0.actor, &doc, Some(tenant.version)).await.map(|(_, t)| t),

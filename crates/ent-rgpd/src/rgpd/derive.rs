@@ -133,6 +133,27 @@ pub struct OrgFacts {
     pub pupils: Option<i64>,
 }
 
+impl OrgFacts {
+    /// An organisation known by its identity only: public, in France, without a département or
+    /// académie code, an e-mail, a profile or a count of pupils.
+    pub fn identity_only(id: &str, kind: OrgKind, code: &str, name: String) -> OrgFacts {
+        OrgFacts {
+            id: id.to_string(),
+            kind,
+            code: code.to_string(),
+            name,
+            etab_type: None,
+            private: false,
+            departement_code: None,
+            academie_code: None,
+            email: None,
+            country: "FR".into(),
+            profile: None,
+            pupils: None,
+        }
+    }
+}
+
 /// The RGPD roles of a school under its active convention.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
@@ -176,6 +197,31 @@ pub struct LiveTenant {
     pub host: Option<String>,
     /// The security measures its rendered objects put in place (`provisioning::security_measures`).
     pub security: Vec<String>,
+}
+
+#[cfg(test)]
+impl LiveTenant {
+    /// A tenant of `org` for `schools` running `services`, its capacity (`accounts`) the figure
+    /// known; without vendor, host, security measure or service retained.
+    pub(crate) fn running(slug: &str, org: &str, schools: &[&str], services: &[&str], accounts: i64) -> LiveTenant {
+        let strings = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
+        LiveTenant {
+            slug: slug.into(),
+            org: org.into(),
+            schools: strings(schools),
+            services: strings(services),
+            retained: vec![],
+            catalog_note: None,
+            purge_from: None,
+            accounts,
+            accounts_source: "capacité du tenant".into(),
+            accounts_conventions: Vec::new(),
+            aaf: false,
+            vendor: None,
+            host: None,
+            security: vec![],
+        }
+    }
 }
 
 /// A processing contract (`processor_contracts`).
@@ -422,20 +468,7 @@ fn or_unknown<'a>(org_id: &str, world: &'a World) -> Cow<'a, OrgFacts> {
     if let Some(org) = world.orgs.get(org_id) {
         return Cow::Borrowed(org);
     }
-    Cow::Owned(OrgFacts {
-        id: org_id.to_string(),
-        kind: OrgKind::Etablissement,
-        code: String::new(),
-        name: format!("organisation inconnue {org_id}"),
-        etab_type: None,
-        private: false,
-        departement_code: None,
-        academie_code: None,
-        email: None,
-        country: "FR".into(),
-        profile: None,
-        pupils: None,
-    })
+    Cow::Owned(OrgFacts::identity_only(org_id, OrgKind::Etablissement, "", format!("organisation inconnue {org_id}")))
 }
 
 pub fn actor(org: &OrgFacts) -> Actor {
@@ -1492,18 +1525,10 @@ mod tests {
 
     fn org(id: &str, kind: OrgKind, etab_type: Option<EtabType>) -> OrgFacts {
         OrgFacts {
-            id: id.into(),
-            kind,
-            code: id.to_uppercase(),
-            name: format!("Org {id}"),
             etab_type,
-            private: false,
             departement_code: Some("094".into()),
             academie_code: Some("24".into()),
-            email: None,
-            country: "FR".into(),
-            profile: None,
-            pupils: None,
+            ..OrgFacts::identity_only(id, kind, &id.to_uppercase(), format!("Org {id}"))
         }
     }
 
@@ -1539,20 +1564,10 @@ mod tests {
             },
         );
         w.tenants.push(LiveTenant {
-            slug: "t1".into(),
-            org: "dep".into(),
-            schools: vec!["college".into()],
-            services: vec!["portail".into(), "visio".into()],
-            accounts: 600,
-            accounts_source: "capacité du tenant".into(),
-            accounts_conventions: Vec::new(),
-            aaf: false,
             vendor: Some("vendor".into()),
             host: Some("host".into()),
             security: vec!["mesure rendue".into()],
-            retained: vec![],
-            catalog_note: None,
-            purge_from: None,
+            ..LiveTenant::running("t1", "dep", &["college"], &["portail", "visio"], 600)
         });
         w.contracts.push(ContractFact {
             processor: "vendor".into(),

@@ -317,18 +317,8 @@ mod tests {
     fn world() -> World {
         let mut w = World::default();
         let etab = OrgFacts {
-            id: "e".into(),
-            kind: OrgKind::Etablissement,
-            code: "0940001A".into(),
-            name: "Collège".into(),
             etab_type: Some(EtabType::College),
-            private: false,
-            departement_code: None,
-            academie_code: None,
-            email: None,
-            country: "FR".into(),
-            profile: None,
-            pupils: None,
+            ..OrgFacts::identity_only("e", OrgKind::Etablissement, "0940001A", "Collège".into())
         };
         w.orgs.insert("e".into(), etab);
         w.assignments.insert(
@@ -340,22 +330,7 @@ mod tests {
                 processors: vec![],
             },
         );
-        w.tenants.push(LiveTenant {
-            slug: "t".into(),
-            org: "e".into(),
-            schools: vec!["e".into()],
-            services: vec!["portail".into(), "messagerie".into()],
-            accounts: 100,
-            accounts_source: "capacité du tenant".into(),
-            accounts_conventions: Vec::new(),
-            aaf: false,
-            vendor: None,
-            host: None,
-            security: vec![],
-            retained: vec![],
-            catalog_note: None,
-            purge_from: None,
-        });
+        w.tenants.push(LiveTenant::running("t", "e", &["e"], &["portail", "messagerie"], 100));
         w
     }
 

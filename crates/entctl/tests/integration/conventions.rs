@@ -3915,6 +3915,67 @@ fn karims_delegation(date: &str) -> Value {
     json!({ "quality": "adjoint au maire chargé de l'éducation", "act": "arrete", "number": "2026-114", "date": date })
 }
 
+/// Karim Benali, adjoint au maire de Fresnes: a user of the commune, not the maire its
+/// conventions name.
+async fn karim(c: &Cycle) -> Client {
+    person(c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await
+}
+
+/// `who` signs the convention `id` with `body` as sent (no délégation added, unlike
+/// [`Cycle::post`]).
+async fn sign_as(c: &Cycle, who: &Client, id: &str, body: Value) -> (StatusCode, Value) {
+    call(who.post(c.url(&format!("/{id}/sign"))).json(&body)).await
+}
+
+/// The DAN drafts `body` and submits it: its id and reference.
+async fn drafted_and_submitted(c: &Cycle, body: Value) -> (String, String) {
+    let conv = c.create(body).await;
+    let (id, reference) = (conv["id"].as_str().unwrap().to_string(), conv["reference"].as_str().unwrap().to_string());
+    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    (id, reference)
+}
+
+/// On 15 October, a convention of [`named_representatives`] from 1 November for the école Jean
+/// Monet (0940289D) whose `party` signatory is as `named` edits it, drafted and submitted: its id.
+async fn a_later_convention(c: &Cycle, party: &str, named: impl FnOnce(&mut Value)) -> String {
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    named(&mut body["parties"][party]["signatory"]);
+    drafted_and_submitted(c, body).await.0
+}
+
+/// [`a_later_convention`] naming Mme Hélène Roy as maire of Fresnes.
+async fn a_later_convention_naming_mme_roy(c: &Cycle) -> String {
+    a_later_convention(c, "collectivite", |signatory| signatory["name"] = json!("Mme Hélène Roy")).await
+}
+
+/// The step `key` of the convention `conv` as answered.
+fn step<'v>(conv: &'v Value, key: &str) -> &'v Value {
+    conv["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == key).unwrap()
+}
+
+/// Asserts the signature answered (200) recorded the délégation of `party`'s representative
+/// `delegator`.
+fn assert_signed_by_delegation_of(name: &str, (status, signed): (StatusCode, Value), party: &str, delegator: &str) {
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let step = step(&signed, party);
+    assert_eq!(step["delegation"]["delegator"], delegator, "{name}: {step}");
+}
+
+/// Asserts a signature refused (422, `delegation.date`) because its act is older than the
+/// representative's office, the refusal saying each of `said` and no « représentant(e) ».
+fn assert_refused_as_before_the_office(name: &str, (status, problem): (StatusCode, Value), said: &[&str]) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
+    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
+    for said in said {
+        assert!(detail.contains(said), "{name}: « {said} » in {detail}");
+    }
+    assert!(!detail.contains("représentant(e)"), "{name}: {detail}");
+}
+
 // H2. The maire is named; an adjoint of the mairie signs: only « pour le maire et par délégation »,
 // citing the arrêté, which the signature keeps and the signatures page states. The rectrice
 // named signs in her own name.
@@ -3922,13 +3983,11 @@ backend_test!(one_who_is_not_the_representative_named_signs_only_by_delegation);
 async fn one_who_is_not_the_representative_named_signs_only_by_delegation(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let karim = karim(&c).await;
     let claire = person(&c, "claire@ac-creteil.fr", "Claire MARTIN", Role::Dan, "academie:24").await;
-    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    let sign = |who: &Client, body: Value| call(who.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let (id, _) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
 
-    let (status, problem) = sign(&karim, json!({})).await;
+    let (status, problem) = sign_as(&c, &karim, &id, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
     assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
     assert_eq!(problem["errors"][0]["field"], "delegation", "{name}: {problem}");
@@ -3936,30 +3995,30 @@ async fn one_who_is_not_the_representative_named_signs_only_by_delegation(db: cr
     assert!(detail.contains("M. Jean Dupont, maire") && detail.contains("par délégation"), "{name}: {detail}");
     assert!(detail.contains("de Fresnes") && detail.contains("Karim Benali"), "{name}: {detail}");
     // The act checked: dated in the future, or without its number, it is refused.
-    let (status, problem) = sign(&karim, json!({ "delegation": karims_delegation("2026-09-02") })).await;
+    let (status, problem) = sign_as(&c, &karim, &id, json!({ "delegation": karims_delegation("2026-09-02") })).await;
     assert_eq!(
         (status, problem["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("delegation.date"))
     );
     let mut blank = karims_delegation("2026-03-03");
     blank["number"] = json!("  ");
-    let (status, problem) = sign(&karim, json!({ "delegation": blank })).await;
+    let (status, problem) = sign_as(&c, &karim, &id, json!({ "delegation": blank })).await;
     assert_eq!(
         (status, problem["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("delegation.number"))
     );
     assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing recorded");
 
-    let (status, signed) = sign(&karim, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    let (status, signed) = sign_as(&c, &karim, &id, json!({ "delegation": karims_delegation("2026-03-03") })).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["number"], "2026-114", "{name}: {step}");
+    let collectivite = step(&signed, "collectivite");
+    assert_eq!(collectivite["delegation"]["number"], "2026-114", "{name}: {collectivite}");
     let audited = audited_summary(&c, &id, "conventions.sign").await;
     assert_eq!(audited["delegation"]["act"], "arrete", "{name}: {audited}");
     // The rectrice named signs as herself (her name in the directory in another case): no délégation asked.
-    let (status, signed) = sign(&claire, json!({})).await;
+    let (status, signed) = sign_as(&c, &claire, &id, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let academie = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "academie").unwrap().clone();
+    let academie = step(&signed, "academie");
     assert!(academie.get("delegation").is_none(), "{name}: {academie}");
 
     let html = c.dan.get(c.url(&format!("/{id}/document"))).send().await.text;
@@ -3978,9 +4037,8 @@ backend_test!(the_console_asks_the_delegation_of_one_who_is_not_the_representati
 async fn the_console_asks_the_delegation_of_one_who_is_not_the_representative_named(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
-    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    karim(&c).await;
+    let (id, _) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
     crate::console::with_password(&c.db.store, "karim@fresnes.fr").await;
     let session = crate::console::sign_in(&c.app, "karim@fresnes.fr").await;
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
@@ -4428,46 +4486,30 @@ backend_test!(a_delegation_given_before_the_representative_changed_is_refused);
 async fn a_delegation_given_before_the_representative_changed_is_refused(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let karim = karim(&c).await;
     let jean = person(&c, "jean.dupont@fresnes.fr", "Jean DUPONT", Role::Collectivite, "commune:94034").await;
-    let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
-    let first = c.create(named_representatives("2026-09-01")).await;
-    let (first, reference) =
-        (first["id"].as_str().unwrap().to_string(), first["reference"].as_str().unwrap().to_string());
-    c.step_ok(&c.dan, &first, "submit", json!({})).await;
-    let (status, signed) = call(jean.post(c.url(&format!("/{first}/sign"))).json(&json!({}))).await;
+    let (first, reference) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
+    let (status, signed) = sign_as(&c, &jean, &first, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
 
-    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
-    let mut body = named_representatives("2026-11-01");
-    body["parties"]["etablissement"]["org"] = json!("0940289D");
-    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
-    let second = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &second, "submit", json!({})).await;
-    let (status, problem) = sign(&second, json!({ "delegation": karims_delegation("2026-03-03") })).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
-    assert_eq!(problem["title"], "Données invalides", "{name}: {problem}");
-    assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
-    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
-    for said in [
+    let second = a_later_convention_naming_mme_roy(&c).await;
+    let refused = sign_as(&c, &karim, &second, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    let said = [
         "prend fin avec les fonctions",
         "est antérieur au 1er septembre 2026, jour où M. Jean Dupont a signé en son nom propre la convention",
         &reference,
         "comme la personne qui représentait",
         "Mme Hélène Roy",
         "nomme M. Jean Dupont par erreur, faites-la modifier tant qu'elle est en signature",
-    ] {
-        assert!(detail.contains(said), "{name}: « {said} » in {detail}");
-    }
-    assert!(!detail.contains("représentant(e)"), "{name}: {detail}");
+    ];
+    assert_refused_as_before_the_office(name, refused, &said);
     assert!(live_steps(&c, &second).await.is_empty(), "{name}: nothing recorded");
 
+    // An act of the day he last signed passes.
     let mut hers = karims_delegation("2026-09-01");
     hers["number"] = json!("2026-301");
-    let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
-    assert_eq!(status, StatusCode::OK, "an act of the day he last signed passes — {name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+    let signed = sign_as(&c, &karim, &second, json!({ "delegation": hers })).await;
+    assert_signed_by_delegation_of(name, signed, "collectivite", "Mme Hélène Roy");
 }
 
 // F3 (domain review 37). Only a signature given in one's own name tells who represented the
@@ -4480,25 +4522,16 @@ async fn a_representative_only_named_or_signed_for_by_delegation_does_not_date_t
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
-    let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
-    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &first, "submit", json!({})).await;
-    let (status, signed) = sign(&first, json!({ "delegation": karims_delegation("2026-03-03") })).await;
-    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+    let karim = karim(&c).await;
+    let (first, _) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
+    let signed = sign_as(&c, &karim, &first, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_signed_by_delegation_of(name, signed, "collectivite", "M. Jean Dupont");
 
-    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
-    let mut body = named_representatives("2026-11-01");
-    body["parties"]["etablissement"]["org"] = json!("0940289D");
-    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
-    let second = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let second = a_later_convention_naming_mme_roy(&c).await;
     let mut hers = karims_delegation("2026-08-25");
     hers["number"] = json!("2026-301");
-    let (status, signed) = sign(&second, json!({ "delegation": hers })).await;
-    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+    let signed = sign_as(&c, &karim, &second, json!({ "delegation": hers })).await;
+    assert_signed_by_delegation_of(name, signed, "collectivite", "Mme Hélène Roy");
 }
 
 // F3 (domain review 37), the reviewer's story. The DAN, Julien Moreau, drafts a convention naming
@@ -4513,49 +4546,36 @@ async fn a_dan_who_signed_as_recteur_by_mistake_is_told_which_convention_to_corr
     let c = setup(db).await;
     let name = c.db.name;
     let julien = person(&c, "julien.moreau@ac-creteil.fr", "Julien Moreau", Role::Dan, "academie:24").await;
-    let sign = |id: &str, body: Value| call(julien.post(c.url(&format!("/{id}/sign"))).json(&body));
     let mut body = named_representatives("2026-09-01");
     body["parties"]["academie"]["signatory"] = json!({ "name": "Julien Moreau", "quality": "recteur de l'académie" });
-    let first = c.create(body).await;
-    let (first, reference) =
-        (first["id"].as_str().unwrap().to_string(), first["reference"].as_str().unwrap().to_string());
-    c.step_ok(&c.dan, &first, "submit", json!({})).await;
-    let (status, signed) = sign(&first, json!({})).await;
+    let (first, reference) = drafted_and_submitted(&c, body).await;
+    let (status, signed) = sign_as(&c, &julien, &first, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{name}: {signed}");
 
-    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
-    let mut body = named_representatives("2026-11-01");
-    body["parties"]["etablissement"]["org"] = json!("0940289D");
-    body["parties"]["academie"]["signatory"] =
-        json!({ "name": "Mme Claire Martin", "quality": "rectrice de l'académie de Créteil" });
-    let second = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let rectrice = json!({ "name": "Mme Claire Martin", "quality": "rectrice de l'académie de Créteil" });
+    let second = a_later_convention(&c, "academie", |signatory| *signatory = rectrice).await;
     let dans = |date: &str| {
         json!({ "delegation": { "quality": "délégué académique au numérique", "act": "arrete",
             "number": "2026-DAN-3", "date": date } })
     };
-    let (status, problem) = sign(&second, dans("2026-08-25")).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
-    assert_eq!(problem["errors"][0]["field"], "delegation.date", "{name}: {problem}");
-    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
-    for said in [
+    let refused = sign_as(&c, &julien, &second, dans("2026-08-25")).await;
+    let signed_as_the_representative = format!(
+        "Julien Moreau a signé en son nom propre la convention {reference}, comme la personne qui représentait"
+    );
+    let by_mistake = format!("Si {reference} nomme Julien Moreau par erreur");
+    let said = [
         "(arrêté n° 2026-DAN-3 du 25 août 2026) est antérieur au 1er septembre 2026",
-        &format!(
-            "Julien Moreau a signé en son nom propre la convention {reference}, comme la personne qui représentait"
-        ),
+        &signed_as_the_representative,
         "désigne désormais Mme Claire Martin, rectrice",
-        &format!("Si {reference} nomme Julien Moreau par erreur"),
+        &by_mistake,
         "faites établir une nouvelle délégation par Mme Claire Martin",
-    ] {
-        assert!(detail.contains(said), "{name}: « {said} » in {detail}");
-    }
-    assert!(!detail.contains("représentant(e)"), "{name}: {detail}");
+    ];
+    assert_refused_as_before_the_office(name, refused, &said);
     assert!(live_steps(&c, &second).await.is_empty(), "{name}: nothing recorded");
 
-    let (status, signed) = sign(&second, dans("2026-09-01")).await;
-    assert_eq!(status, StatusCode::OK, "an act of the day he signed passes — {name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "academie").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "Mme Claire Martin", "{name}: {step}");
+    // An act of the day he signed passes.
+    let signed = sign_as(&c, &julien, &second, dans("2026-09-01")).await;
+    assert_signed_by_delegation_of(name, signed, "academie", "Mme Claire Martin");
 }
 
 // Who gave a délégation is recorded by the platform (the representative the document names): a
@@ -4565,10 +4585,9 @@ backend_test!(a_delegator_sent_other_than_the_representative_named_is_refused);
 async fn a_delegator_sent_other_than_the_representative_named_is_refused(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
-    let id = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    let sign = |body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let karim = karim(&c).await;
+    let (id, _) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
+    let sign = |body: Value| sign_as(&c, &karim, &id, body);
     let mut given = karims_delegation("2026-03-03");
     given["delegator"] = json!("Mme Hélène Roy");
     let (status, problem) = sign(json!({ "delegation": given })).await;
@@ -4579,10 +4598,8 @@ async fn a_delegator_sent_other_than_the_representative_named_is_refused(db: cra
     assert!(live_steps(&c, &id).await.is_empty(), "{name}: nothing signed");
 
     given["delegator"] = json!("DUPONT Jean");
-    let (status, signed) = sign(json!({ "delegation": given })).await;
-    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "M. Jean Dupont", "{name}: {step}");
+    let signed = sign(json!({ "delegation": given })).await;
+    assert_signed_by_delegation_of(name, signed, "collectivite", "M. Jean Dupont");
 }
 
 // A convention refused back to draft does not tell who the representative was: the commune
@@ -4592,22 +4609,13 @@ backend_test!(a_convention_refused_back_to_draft_does_not_date_the_former_repres
 async fn a_convention_refused_back_to_draft_does_not_date_the_former_representative(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
-    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    let karim = karim(&c).await;
+    let (first, _) = drafted_and_submitted(&c, named_representatives("2026-09-01")).await;
     c.step_ok(&c.mairie, &first, "refuse", json!({ "comment": "Mme Hélène Roy est maire depuis le 20 août" })).await;
 
-    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
-    let mut body = named_representatives("2026-11-01");
-    body["parties"]["etablissement"]["org"] = json!("0940289D");
-    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
-    let second = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &second, "submit", json!({})).await;
-    let hers = json!({ "delegation": karims_delegation("2026-08-25") });
-    let (status, signed) = call(karim.post(c.url(&format!("/{second}/sign"))).json(&hers)).await;
-    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
-    let step = signed["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap().clone();
-    assert_eq!(step["delegation"]["delegator"], "Mme Hélène Roy", "{name}: {step}");
+    let second = a_later_convention_naming_mme_roy(&c).await;
+    let signed = sign_as(&c, &karim, &second, json!({ "delegation": karims_delegation("2026-08-25") })).await;
+    assert_signed_by_delegation_of(name, signed, "collectivite", "Mme Hélène Roy");
 }
 
 // --- Edition 5 (review of the convention documents: M2, M7, L2, L8, L9, L12) ---
