@@ -137,10 +137,16 @@ pub fn check_offers_deadline(
     let first_words = french_date(&first.to_string());
     Err(match procedure {
         Procedure::ProcedureAdaptee => format!(
-            "la date limite de réception des offres ({words}) ne peut pas tomber le jour du lancement de la consultation              ({launch}) : les candidats doivent disposer du temps nécessaire pour préparer leur offre (article R. 2151-1              du code de la commande publique) ; choisissez le {first_words} au plus tôt"
+            "la date limite de réception des offres ({words}) ne peut pas tomber le jour du lancement de la consultation \
+             ({launch}) : les candidats doivent disposer du temps nécessaire pour préparer leur offre (article R. 2151-1 \
+             du code de la commande publique) ; choisissez le {first_words} au plus tôt"
         ),
         Procedure::AppelOffresOuvert => format!(
-            "la date limite de réception des offres ({words}) ne laisse pas aux candidats le délai minimal de l'appel              d'offres ouvert lancé le {launch} : trente-cinq jours à compter de l'envoi de l'avis de marché (article              R. 2161-2 du code de la commande publique), ramenés à {OFFER_DAYS_ELECTRONIC} jours, les offres étant              transmises par voie électronique (article R. 2161-3, 2°), jours francs ; choisissez le {first_words} au              plus tôt"
+            "la date limite de réception des offres ({words}) ne laisse pas aux candidats le délai minimal de l'appel \
+             d'offres ouvert lancé le {launch} : trente-cinq jours à compter de l'envoi de l'avis de marché (article \
+             R. 2161-2 du code de la commande publique), ramenés à {OFFER_DAYS_ELECTRONIC} jours, les offres étant \
+             transmises par voie électronique (article R. 2161-3, 2°), jours francs ; choisissez le {first_words} au \
+             plus tôt"
         ),
     })
 }
@@ -154,7 +160,11 @@ pub fn short_delay_warning(at: DateTime<Utc>, launched: NaiveDate, procedure: Pr
         return None;
     }
     Some(format!(
-        "Délai de réception des offres court : {days} jour{} entre le lancement de la consultation et la date limite,          moins des {ADAPTED_ADVISED_DAYS} jours que la plateforme conseille pour une procédure adaptée (aucun texte ne          fixe de minimum, mais l'acheteur tient compte de la complexité de l'accord-cadre et du temps nécessaire aux          candidats pour préparer leur offre : article R. 2151-1 du code de la commande publique ; les questions sont          closes {QUESTIONS_DAYS_BEFORE} jours avant la date limite, article 11 du règlement de la consultation).",
+        "Délai de réception des offres court : {days} jour{} entre le lancement de la consultation et la date limite, \
+         moins des {ADAPTED_ADVISED_DAYS} jours que la plateforme conseille pour une procédure adaptée (aucun texte ne \
+         fixe de minimum, mais l'acheteur tient compte de la complexité de l'accord-cadre et du temps nécessaire aux \
+         candidats pour préparer leur offre : article R. 2151-1 du code de la commande publique ; les questions sont \
+         closes {QUESTIONS_DAYS_BEFORE} jours avant la date limite, article 11 du règlement de la consultation).",
         if days > 1 { "s" } else { "" }
     ))
 }

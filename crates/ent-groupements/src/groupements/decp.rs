@@ -150,6 +150,8 @@ pub fn chosen_advance(facts: &mut DecpFacts, renounced: bool) -> Vec<FieldError>
     };
     let granted = facts.attribution_avance.get_or_insert(!renounced);
     if *granted == renounced {
+        // Said once: the rate is then checked against the choice, not against the contradiction.
+        *granted = !renounced;
         errors.push(FieldError {
             field: "decp.attribution_avance".into(),
             message: format!(

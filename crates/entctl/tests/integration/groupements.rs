@@ -2600,7 +2600,7 @@ async fn an_open_call_groupement_refuses_a_procedure_adaptee_at_award(db: crate:
 // A groupement whose procedure is a procédure adaptée (chosen before the launch) prints it with
 // its articles in the RC, the AE and the CCAP — no appel d'offres ouvert, no 35-day délai, no
 // commission d'appel d'offres —, declares it in its DECP (an « Appel d'offres ouvert » refused)
-// and may be notified the day its consultation is launched.
+// and may be notified the day after its offers deadline.
 backend_test!(a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award);
 async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: crate::common::TestDb) {
     let name = db.name;
@@ -2635,18 +2635,19 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
                   R. 2123-4 du code de la commande publique)";
     assert!(ccap.contains(passed) && !ccap.contains("appel d'offres ouvert"), "{name}: {ccap}");
 
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let coord = w.coord.to(&signing);
+    launch_until(&w.coord.to(&signing), &id, "2026-10-22T12:00", name).await;
+    let after = TestApp::over(&w.store).clock(clock_on(2026, 10, 23)).build().await;
+    let coord = w.coord.to(&after);
     let award_url = api(&format!("/groupements/{id}/award"));
     // The test body declares an « Appel d'offres ouvert »: not the pieces' procedure.
-    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-15"))).await;
+    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-23"))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["decp.procedure".to_string()]), "{name}: {problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("« Procédure adaptée », pas « Appel d'offres ouvert »"), "{name}: {message}");
-    let mut body = award_notified_on("2026-10-15");
+    let mut body = award_notified_on("2026-10-23");
     body["decp"].as_object_mut().unwrap().remove("procedure");
     let (status, g) = send(coord.post(&award_url).json(&body)).await;
-    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: notified the launch day: {g}");
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: notified after the deadline: {g}");
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["procedure"], "Procédure adaptée", "{name}: {decp}");
@@ -5315,7 +5316,7 @@ async fn a_procedure_adaptee_awards_after_its_deadline_with_the_titulaires_avanc
         "☐ le titulaire renonce au bénéfice de l'avance",
         "☒ le titulaire ne renonce pas au bénéfice de l'avance",
     ] {
-        assert!(flat.contains(&french(needle)), "{name}: the AE lacks « {needle} »: {flat}");
+        assert!(flat.contains(needle), "{name}: the AE lacks « {needle} »: {flat}");
     }
     let (status, decp) = send(w.coord.to(&later).get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
@@ -5365,7 +5366,7 @@ async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warn
     assert!(warning.contains("l'attribution n'a été contrôlée que sur les délais minimaux"), "{name}: {g}");
     let ae = document_text(&w, &id, "ae").await;
     let flat = ae.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(flat.contains(&french("☒ le titulaire renonce au bénéfice de l'avance ;")), "{name}: {flat}");
+    assert!(flat.contains("☒ le titulaire renonce au bénéfice de l'avance ;"), "{name}: {flat}");
     let (_, decp) = send(w.coord.to(&later).get(api(&format!("/groupements/{id}/decp")))).await;
     let marche = &decp["marches"]["marche"][0];
     assert_eq!(
