@@ -347,6 +347,37 @@ mod tests {
     }
 
     #[test]
+    fn an_offers_deadline_is_after_the_launch_day_and_for_an_open_call_after_30_full_days() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let at = |s: &str| parse_offers_deadline(s).unwrap();
+        let (launch, now) = (day("2026-10-15"), at("2026-10-15T11:00"));
+        const OPEN: Procedure = Procedure::AppelOffresOuvert;
+        const ADAPTED: Procedure = Procedure::ProcedureAdaptee;
+        // A Paris wall-clock time, summer and winter, or RFC 3339.
+        assert_eq!(stored_deadline(at("2026-10-15T12:00")), "2026-10-15T10:00:00Z");
+        assert_eq!(stored_deadline(at("2026-11-15T12:00")), "2026-11-15T11:00:00Z");
+        assert_eq!(stored_deadline(at("2026-11-15T12:00:00+01:00")), "2026-11-15T11:00:00Z");
+        assert!(parse_offers_deadline("15/11/2026").is_err() && parse_offers_deadline(" ").is_err());
+        assert_eq!(first_offers_day(launch, OPEN), day("2026-11-15"));
+        assert_eq!(first_offers_day(launch, ADAPTED), day("2026-10-16"));
+        assert!(check_offers_deadline(at("2026-11-15T00:00"), launch, now, OPEN).is_ok());
+        let short = check_offers_deadline(at("2026-11-14T23:59"), launch, now, OPEN).unwrap_err();
+        assert!(short.contains("R. 2161-3, 2°") && short.contains("le 15 novembre 2026 au plus tôt"), "{short}");
+        let same_day = check_offers_deadline(at("2026-10-15T18:00"), launch, now, ADAPTED).unwrap_err();
+        assert!(same_day.contains("jour du lancement"), "{same_day}");
+        assert!(check_offers_deadline(at("2026-10-16T09:00"), launch, now, ADAPTED).is_ok());
+        assert!(check_offers_deadline(at("2026-10-15T10:00"), launch, now, ADAPTED).unwrap_err().contains("passée"));
+        // Warned under three weeks, a procédure adaptée only.
+        assert!(short_delay_warning(at("2026-11-04T12:00"), launch, ADAPTED).is_some());
+        assert_eq!(short_delay_warning(at("2026-11-05T12:00"), launch, ADAPTED), None);
+        assert_eq!(short_delay_warning(at("2026-10-16T12:00"), launch, OPEN), None);
+        // Notified the day after the deadline (MAPA), after the standstill from it (open call).
+        assert_eq!(notification_after_deadline(day("2027-01-04"), OPEN, false), day("2027-01-15"));
+        assert_eq!(notification_after_deadline(day("2027-01-04"), OPEN, true), day("2027-01-20"));
+        assert_eq!(notification_after_deadline(day("2027-01-04"), ADAPTED, false), day("2027-01-05"));
+    }
+
+    #[test]
     fn the_rc_states_the_offer_delay_the_award_enforces() {
         assert_eq!(OFFER_DAYS, 35);
         let rc = include_str!("../../../../templates/documents/groupements/rc.txt");
