@@ -1,6 +1,6 @@
 //! Time comes from an injectable clock so that tests never sleep.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc, Weekday};
 use std::sync::Mutex;
 
 pub trait Clock: Send + Sync {
@@ -62,6 +62,13 @@ pub fn ticks_every(period: std::time::Duration) -> tokio::time::Interval {
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks
+}
+
+/// The instant a wall-clock time in Paris names: at the autumn change of time, the first of
+/// the two; in the spring gap, the same time an hour later (what the clocks then show).
+pub fn paris_instant(local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let at = |t: NaiveDateTime| t.and_local_timezone(chrono_tz::Europe::Paris).earliest();
+    at(local).or_else(|| at(local + Duration::hours(1))).map(|t| t.with_timezone(&Utc))
 }
 
 pub fn today_in_france(now: DateTime<Utc>) -> NaiveDate {

@@ -5,9 +5,10 @@ use serde_json::{json, Value};
 /// The DECP facts of an award (`decp` of `POST /groupements/{id}/award`) by the
 /// coordinator's establishment `buyer_siret`, every field given. A procédure adaptée, for a
 /// groupement created with the `procedure` `procedure_adaptee` (the DECP declares the pieces'
-/// procedure): no minimum délai between the launch of the consultation and the notification, so
-/// a bench or a matrix awards the day it launches; its prices those of the AE and the BPU
-/// (révisables, unitaires).
+/// procedure): no minimum délai but its offers deadline between the launch of the consultation
+/// and the notification (the day after that deadline at the earliest); its prices those of the
+/// AE and the BPU (révisables, unitaires); no advance (the titulaire renounced it: an award body
+/// says `"advance_renounced": true`).
 pub fn decp_facts(buyer_siret: &str) -> Value {
     json!({
         "acheteur_siret": buyer_siret, "code_cpv": "48190000", "techniques": ["Sans objet"],

@@ -674,9 +674,21 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     .execute(store.pool())
     .await?;
     let mut g = g;
+    // Offers received until tomorrow noon; the award, notified today, needs them in: the launch
+    // and the deadline are then written back 40 and 2 days (not timed here either).
+    let tomorrow = today_in_france(ctx.now).succ_opt().unwrap_or_default().format("%Y-%m-%dT12:00").to_string();
     for to in [gm::Status::Closed, gm::Status::Consultation] {
-        g = gm::transition(&ctx, &g, to, None).await.map_err(fail)?;
+        let deadline = (to == gm::Status::Consultation).then_some(tomorrow.as_str());
+        g = gm::transition(&ctx, &g, to, None, deadline).await.map_err(fail)?;
     }
+    let back = |days: i64| timestamp(ctx.now - chrono::Duration::days(days));
+    sqlx::query("UPDATE groupements SET consultation_launched_at = $1, offers_deadline_at = $2 WHERE id = $3")
+        .bind(back(40))
+        .bind(back(2))
+        .bind(&g.id)
+        .execute(store.pool())
+        .await?;
+    let g = gm::must_get(&store, &g.id).await.map_err(fail)?;
     let siret = (0..10u8).map(|d| format!("7328293200007{d}")).find(|s| parse_siret(s).is_ok());
     // The académie coordinating has no SIREN in the registry: its rectorat's establishment buys.
     let buyer = (0..10u8).map(|d| format!("1300000000001{d}")).find(|s| parse_siret(s).is_ok());
@@ -684,6 +696,7 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     let notified_on = today_in_france(ctx.now).format("%Y-%m-%d").to_string();
     let input: award::AwardInput = serde_json::from_value(serde_json::json!({
         "vendor_siret": siret, "vendor_name": "Éditeur du banc", "notified_on": notified_on,
+        "advance_renounced": true,
         "decp": buyer.as_deref().map(decp_facts),
         "unit_prices": g.terms.lots.iter().flat_map(|lot| [
             serde_json::json!({ "lot": lot.number, "line": "account_year", "unit_price_ht_cents": 450 }),

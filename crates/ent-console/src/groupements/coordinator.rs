@@ -281,9 +281,16 @@ pub(super) async fn move_status(
         &key,
         &fields,
         "statut",
-        |_| "etats".to_string(),
+        |field| match field {
+            "offers_deadline" => "date-limite-offres".to_string(),
+            _ => "etats".to_string(),
+        },
         async |manager, g| match to {
-            Some(to) => gm::transition(&on.state.ctx(&manager.actor), g, to, Some(fields.get("reason"))).await,
+            Some(to) => {
+                // The offers deadline is the launch's own: any other move ignores the field.
+                let deadline = (to == Status::Consultation).then(|| fields.get("date-limite-offres"));
+                gm::transition(&on.state.ctx(&manager.actor), g, to, Some(fields.get("reason")), deadline).await
+            }
             None => Err(Problem::invalid_field("vers", "choisissez l'état où passer le groupement")),
         },
     )
@@ -330,6 +337,11 @@ fn award_input(fields: &Fields, lots: &[Lot]) -> AwardInput {
         duration_months: None,
         unit_prices: unit_prices(fields, lots),
         rejections_by_post: yes_no(fields, "rejets-courrier"),
+        advance_renounced: match fields.get("avance-titulaire") {
+            "renonce" => Some(true),
+            "ne-renonce-pas" => Some(false),
+            _ => None,
+        },
         decp: DecpFacts {
             acheteur_siret: text("acheteur"),
             code_cpv: text("cpv"),
@@ -385,6 +397,7 @@ fn award_control(field: &str) -> String {
         "amount_ttc_cents" => "montant-ttc",
         "notified_on" => "notification",
         "rejections_by_post" => "rejets-courrier",
+        "advance_renounced" => "avance-titulaire",
         "decp.acheteur_siret" => "acheteur",
         "decp.code_cpv" => "cpv",
         "decp.techniques" => "techniques",
@@ -432,12 +445,23 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
             "Montant maximum toutes taxes comprises (euros)",
             "Facultatif : le même, TVA de chaque lot comprise",
         ),
-        json!({ "id": "notification", "label": "Date de notification du marché", "hint": "Appel d'offres ouvert : au plus tôt 35 jours après le lancement de la consultation (réception des offres), plus 11 jours après l'envoi des rejets aux candidats évincés (16 par courrier)", "kind": "date", "value": fields.get("notification") }),
+        json!({ "id": "notification", "label": "Date de notification du marché", "hint": "Après la date limite de réception des offres ; appel d'offres ouvert : au plus tôt 11 jours après l'envoi des rejets aux candidats évincés (16 par courrier)", "kind": "date", "value": fields.get("notification") }),
         choice(
             "rejets-courrier",
             "Rejets notifiés aux candidats évincés par courrier (non électronique)",
             &["", "oui", "non"],
         ),
+        json!({
+            "id": "avance-titulaire",
+            "label": "Avance : le choix du titulaire dans son acte d'engagement (section F)",
+            "hint": "Article 7 du CCAP : 10 % du montant TTC de chaque bon de commande de plus de 50 000 € HT, sauf renonciation. L'acte d'engagement et les données essentielles en découlent.",
+            "kind": "radio",
+            "value": fields.get("avance-titulaire"),
+            "choices": [
+                { "value": "renonce", "label": "Le titulaire renonce au bénéfice de l'avance" },
+                { "value": "ne-renonce-pas", "label": "Le titulaire ne renonce pas au bénéfice de l'avance" },
+            ],
+        }),
         text("acheteur", "SIRET de l'acheteur (coordonnateur)", "Seulement si le répertoire ne le connaît pas"),
         text("cpv", "Code CPV", "Par exemple 48190000"),
         area("techniques", "Techniques d'achat", "Une par ligne, par exemple Accord-cadre ou Sans objet"),
@@ -445,8 +469,12 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
         choice("innovant", "Marché innovant", &["", "oui", "non"]),
         text("ccag", "CCAG de référence", "Par exemple Techniques de l'information et de la communication"),
         text("offres", "Nombre d'offres reçues", ""),
-        choice("avance", "Avance accordée", &["", "oui", "non"]),
-        text("taux-avance", "Taux de l'avance (%)", "Seulement si une avance est accordée"),
+        choice("avance", "Avance accordée (données essentielles)", &["", "oui", "non"]),
+        text(
+            "taux-avance",
+            "Taux de l'avance (%)",
+            "Facultatif : repris du choix du titulaire et du CCAP si le champ est vide",
+        ),
         choice(
             "groupement-operateurs",
             "Groupement d'opérateurs économiques",

@@ -325,9 +325,17 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "deadline": g.adhesions_end().words(), "adhesions_ended_at_launch": g.adhesions_end().at_launch,
         "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
         "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),
+        "offers_deadline": g.offers_deadline_at.as_deref().map(french_moment),
+        "offers_deadline_warning": g.offers_deadline_warning,
+        "estimated_amount": g.terms.estimated_amount_ht_cents.map(euros),
+        "procedure": g.terms.procedure.name(),
         "award": g.award.as_ref().map(|a| json!({
             "vendor": a.vendor.name, "siret": a.vendor_siret, "ht": euros(a.amount_ht_cents),
             "ttc": euros(a.amount_ttc_cents), "notified": french_date(&a.notified_on),
+            "advance": a.advance_renounced.map(|renounced| match renounced {
+                true => "le titulaire a renoncé au bénéfice de l'avance (acte d'engagement, section F)",
+                false => "le titulaire n'a pas renoncé au bénéfice de l'avance (article 7 du CCAP)",
+            }),
         })),
     })
 }
@@ -418,6 +426,12 @@ pub(super) async fn groupement_page(
         "applications": applications,
         "can_apply": open && before_deadline,
         "moves": if coordinating { moves(&g) } else { Vec::new() },
+        // Launching the consultation fixes the offers deadline.
+        "launch": (coordinating && g.status.can_move_to(Status::Consultation))
+            .then(|| json!({ "hint": launch_hint(&g, state.ctx(&reader.actor).today()) })),
+        "offers_deadline_value": fields.get("date-limite-offres"),
+        // What the award said of the members' tenants running services it does not cover.
+        "award_warnings": award_warnings(&g, member_view),
         // Ending before the accord-cadre's term is a résiliation, whose reason the members read.
         "resiliation": coordinating && g.status.can_move_to(Status::Ended)
             && g.award.as_ref().and_then(gm::Award::last_day).is_some_and(|last| last >= state.ctx(&reader.actor).today()),
@@ -441,6 +455,34 @@ pub(super) async fn groupement_page(
         "errors": errors,
     });
     Ok(page::render_status(status, "groupement.html", shell, values))
+}
+
+/// The hint of the offers deadline on the launch form: the first day it may fall on if the
+/// consultation is launched `today`, and why.
+fn launch_hint(g: &Groupement, today: chrono::NaiveDate) -> String {
+    use ent_groupements::groupements::consultation::{self, Procedure};
+    let first = french_date(&consultation::first_offers_day(today, g.terms.procedure).to_string());
+    match g.terms.procedure {
+        Procedure::AppelOffresOuvert => format!(
+            "Obligatoire pour lancer la consultation ; publiée par le règlement de la consultation (article 10). Appel \
+             d'offres ouvert lancé aujourd'hui : le {first} au plus tôt ({} jours francs, les offres étant reçues par voie \
+             électronique : articles R. 2161-2 et R. 2161-3 du code de la commande publique).",
+            consultation::OFFER_DAYS_ELECTRONIC
+        ),
+        Procedure::ProcedureAdaptee => format!(
+            "Obligatoire pour lancer la consultation ; publiée par le règlement de la consultation (article 10). \
+             Procédure adaptée lancée aujourd'hui : le {first} au plus tôt ; la plateforme conseille au moins {} jours \
+             pour préparer une offre (article R. 2151-1 du code de la commande publique).",
+            consultation::ADAPTED_ADVISED_DAYS
+        ),
+    }
+}
+
+/// The sentences the award said of the members' tenants running services the accord-cadre does
+/// not cover; none but for the award's members' view (served like its unit prices).
+fn award_warnings(g: &Groupement, member_view: bool) -> Vec<String> {
+    let Some(award) = g.award.as_ref().filter(|_| member_view) else { return Vec::new() };
+    award.warnings.iter().map(|w| w.message.clone()).collect()
 }
 
 /// The sentences of the tenants `g`'s award kept (`handed_over`: false) — the latest word on

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use ent_kernel::clock::{french_date, french_moment};
+use ent_kernel::clock::{french_date, french_moment, paris_instant as paris};
 use ent_kernel::error::{FieldError, Problem, ProblemKind};
 use ent_kernel::store::parse_timestamp;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
@@ -233,13 +233,6 @@ async fn log_list(
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_LOGS_READ).await?;
     let notice = after_notice(&query, added);
     log_page(&on, &org, log, Reply::shown(&Fields::default(), notice)).await
-}
-
-/// The instant a wall-clock time in Paris names: at the autumn change of time, the first of
-/// the two; in the spring gap, the same time an hour later (what the clocks then show).
-fn paris(local: NaiveDateTime) -> Option<DateTime<Utc>> {
-    let at = |t: NaiveDateTime| t.and_local_timezone(chrono_tz::Europe::Paris).earliest();
-    at(local).or_else(|| at(local + chrono::Duration::hours(1))).map(|t| t.with_timezone(&Utc))
 }
 
 /// `2026-10-23T23:30` (a `datetime-local` field, read as the time in Paris, where the DPO

@@ -13,7 +13,7 @@ use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_conventions::conventions::get_convention;
-use ent_kernel::clock::{french_date, term_end};
+use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
@@ -67,6 +67,10 @@ pub struct AwardInput {
     /// than electronically: the standstill before the signature is then 16 days, not 11
     /// (article R. 2182-1 du code de la commande publique). Electronically by default.
     pub rejections_by_post: Option<bool>,
+    /// The titulaire's choice in its acte d'engagement (section F) on the advance of the CCAP's
+    /// article 7: `true` when it renounces it, `false` when it does not. Required; the post-award
+    /// AE ticks its box and the DECP's `attributionAvance` and `tauxAvance` follow it.
+    pub advance_renounced: Option<bool>,
 }
 
 struct Checked {
@@ -432,7 +436,12 @@ async fn earliest_notification(
             later(start, format!("la prise d'effet de la convention constitutive {reference}"), String::new());
         }
     }
-    if let Some(day) = g.consultation_launched_on() {
+    if let Some(deadline) = g.offers_deadline() {
+        let day = today_in_france(deadline);
+        let first = consultation::notification_after_deadline(day, procedure, by_post);
+        later(first.to_string(), String::new(), after_deadline(deadline, procedure, by_post));
+    } else if let Some(day) = g.consultation_launched_on() {
+        // A consultation launched before the deadline was recorded: the procedure's minimum délais.
         let first = consultation::earliest_notification(day, procedure, by_post);
         match first == day {
             true => later(day.to_string(), "le lancement de la consultation".into(), String::new()),
@@ -443,6 +452,45 @@ async fn earliest_notification(
         }
     }
     Ok(earliest)
+}
+
+/// Why an accord-cadre is notified [`consultation::notification_after_deadline`] at the earliest,
+/// after « : »: the offers received until `deadline`, then, for an open call, the standstill.
+fn after_deadline(
+    deadline: chrono::DateTime<chrono::Utc>,
+    procedure: consultation::Procedure,
+    by_post: bool,
+) -> String {
+    let received = format!(
+        " : les offres sont reçues jusqu'au {} (heure de Paris), date et heure limites de réception des offres fixées \
+         au lancement de la consultation (article 10 du règlement de la consultation)",
+        french_moment(&consultation::stored_deadline(deadline))
+    );
+    match procedure {
+        consultation::Procedure::ProcedureAdaptee => format!("{received} ; aucune offre n'est jugée avant"),
+        consultation::Procedure::AppelOffresOuvert => format!(
+            "{received}, puis l'accord-cadre n'est signé qu'après l'envoi aux candidats évincés du rejet de leur offre et \
+             un délai d'au moins {}",
+            standstill_words(by_post)
+        ),
+    }
+}
+
+/// The standstill after the rejection notices, in words with its article.
+fn standstill_words(by_post: bool) -> String {
+    match by_post {
+        false => format!(
+            "{} jours (article R. 2182-1 du code de la commande publique ; {} jours si ce rejet ne leur est pas transmis \
+             par voie électronique)",
+            consultation::STANDSTILL_DAYS,
+            consultation::STANDSTILL_DAYS_BY_POST
+        ),
+        true => format!(
+            "{} jours, ce rejet ne leur étant pas transmis par voie électronique (article R. 2182-1 du code de la \
+             commande publique)",
+            consultation::STANDSTILL_DAYS_BY_POST
+        ),
+    }
 }
 
 /// Why an accord-cadre awarded by an appel d'offres ouvert is notified
@@ -481,7 +529,20 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     let mut checks = Checks::default();
     // The facts the consultation's documents fix (the procedure, the type and form of price).
     let procedure = g.terms.procedure;
-    let (facts, contradicting) = decp::documented(&input.decp, procedure);
+    let mut chosen = input.decp.clone();
+    match input.advance_renounced {
+        Some(renounced) => {
+            for FieldError { field, message } in decp::chosen_advance(&mut chosen, renounced) {
+                checks.fail(&field, message);
+            }
+        }
+        None => checks.fail(
+            "advance_renounced",
+            "indiquez si le titulaire renonce ou non au bénéfice de l'avance, comme il l'a fait dans son acte \
+             d'engagement (section F ; article 7 du CCAP)",
+        ),
+    }
+    let (facts, contradicting) = decp::documented(&chosen, procedure);
     for FieldError { field, message } in contradicting {
         checks.fail(&field, message);
     }
@@ -518,6 +579,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         decp,
         kept_tenants,
         warnings,
+        advance_renounced: input.advance_renounced,
     };
     let mut tx = ctx.store.begin_write().await?;
     let query = sqlx::query(
@@ -544,6 +606,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         json!({
             "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
             "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": switched.len(),
+            "advance_renounced": input.advance_renounced,
             "kept_tenants": award.kept_tenants, "suspended_tenants": suspended,
         }),
     )

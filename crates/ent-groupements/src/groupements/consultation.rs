@@ -3,7 +3,9 @@
 //! coordinator may amend in the exported ODT before publication (the README's « Documents d'un
 //! groupement » lists them); the procedure, a term of the groupement ([`Procedure`]).
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Utc};
+use ent_kernel::clock::{french_date, french_moment, paris_instant, today_in_france};
+use ent_kernel::validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,6 +57,118 @@ pub const REVISION_INDEX: &str = "indice Syntec";
 /// information notice, an urgency) need facts the groupement does not hold, and the RC does not
 /// offer them.
 pub const OFFER_DAYS: u64 = 35;
+/// Days from the launch to the deadline for offers, at least, that an open call enforces: the
+/// 35 days of article R. 2161-2 du code de la commande publique reduced to 30 because the
+/// candidatures and offers are transmitted electronically (article R. 2161-3, 2° — the RC's
+/// article 10 takes them on the buyer's profile only, article R. 2132-7). The other reductions of
+/// R. 2161-3 (a prior information notice, an urgency) need facts the groupement does not hold.
+/// A délai of days is « franc » (the sending day is not counted and the period runs to the end
+/// of its last day: règlement (CEE, Euratom) n° 1182/71, article 3): the deadline falls on the
+/// day after its last day at the earliest ([`first_offers_day`]).
+pub const OFFER_DAYS_ELECTRONIC: u64 = 30;
+/// Days from the launch to the deadline for offers below which a procédure adaptée is warned of,
+/// never refused: no text sets a minimum (article R. 2151-1 leaves it to the buyer, the
+/// complexity of the contract in mind). Three weeks, this platform's advice: the RC's article 11
+/// closes the questions [`QUESTIONS_DAYS_BEFORE`] days before the deadline, so a candidate then
+/// has eleven days to read the file and ask, and the offer (a mémoire technique on four
+/// sub-criteria, a BPU/DQE) takes longer to write than a quotation.
+pub const ADAPTED_ADVISED_DAYS: u64 = 21;
+
+/// The first day the deadline for offers of a consultation launched on `launched` by
+/// `procedure` may fall on: the day after the launch for a procédure adaptée (never the same
+/// day); for an open call, the day after the [`OFFER_DAYS_ELECTRONIC`] full days that follow the
+/// launch.
+pub fn first_offers_day(launched: NaiveDate, procedure: Procedure) -> NaiveDate {
+    let days = match procedure {
+        Procedure::AppelOffresOuvert => OFFER_DAYS_ELECTRONIC + 1,
+        Procedure::ProcedureAdaptee => 1,
+    };
+    launched.checked_add_days(Days::new(days)).unwrap_or(launched)
+}
+
+/// The date and time limits for the receipt of offers as typed: RFC 3339 (any offset), or a
+/// wall-clock time in Paris, `AAAA-MM-JJTHH:MM` (a `datetime-local` field; seconds allowed).
+pub fn parse_offers_deadline(value: &str) -> Result<DateTime<Utc>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("date et heure limites de réception des offres obligatoires".into());
+    }
+    let at = DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+        ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+            .and_then(paris_instant)
+    });
+    let at = at.ok_or_else(|| {
+        format!(
+            "« {} » n'est pas une date et une heure : attendu AAAA-MM-JJTHH:MM (heure de Paris) ou RFC 3339",
+            validate::printable(value)
+        )
+    })?;
+    validate::within_days(today_in_france(at))?;
+    Ok(at)
+}
+
+/// An offers deadline as stored: RFC 3339 in UTC, to the second.
+pub fn stored_deadline(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Why the offers deadline `at` is refused for a consultation of `procedure` launched on
+/// `launched`, now being `now`: passed, on the launch day or before, or (an open call) inside
+/// the minimum délai ([`first_offers_day`]).
+pub fn check_offers_deadline(
+    at: DateTime<Utc>,
+    launched: NaiveDate,
+    now: DateTime<Utc>,
+    procedure: Procedure,
+) -> Result<(), String> {
+    let (day, words) = (today_in_france(at), french_moment(&stored_deadline(at)));
+    let launch = french_date(&launched.to_string());
+    if at <= now {
+        return Err(format!(
+            "la date limite de réception des offres ({words}, heure de Paris) est passée : choisissez une date à venir"
+        ));
+    }
+    let first = first_offers_day(launched, procedure);
+    if day >= first {
+        return Ok(());
+    }
+    let first_words = french_date(&first.to_string());
+    Err(match procedure {
+        Procedure::ProcedureAdaptee => format!(
+            "la date limite de réception des offres ({words}) ne peut pas tomber le jour du lancement de la consultation \
+             ({launch}) : les candidats doivent disposer du temps nécessaire pour préparer leur offre (article R. 2151-1 \
+             du code de la commande publique) ; choisissez le {first_words} au plus tôt"
+        ),
+        Procedure::AppelOffresOuvert => format!(
+            "la date limite de réception des offres ({words}) ne laisse pas aux candidats le délai minimal de l'appel \
+             d'offres ouvert lancé le {launch} : trente-cinq jours à compter de l'envoi de l'avis de marché (article \
+             R. 2161-2 du code de la commande publique), ramenés à {OFFER_DAYS_ELECTRONIC} jours, les offres étant \
+             transmises par voie électronique (article R. 2161-3, 2°), jours francs ; choisissez le {first_words} au \
+             plus tôt"
+        ),
+    })
+}
+
+/// What a procédure adaptée's offers deadline `at`, for a consultation launched on `launched`,
+/// is warned of: fewer than [`ADAPTED_ADVISED_DAYS`] days (never refused); None otherwise and
+/// for an open call (its minimum is enforced).
+pub fn short_delay_warning(at: DateTime<Utc>, launched: NaiveDate, procedure: Procedure) -> Option<String> {
+    let days = (today_in_france(at) - launched).num_days();
+    if procedure != Procedure::ProcedureAdaptee || days >= ADAPTED_ADVISED_DAYS as i64 {
+        return None;
+    }
+    Some(format!(
+        "Délai de réception des offres court : {days} jour{} entre le lancement de la consultation et la date limite, \
+         moins des {ADAPTED_ADVISED_DAYS} jours que la plateforme conseille pour une procédure adaptée (aucun texte ne \
+         fixe de minimum, mais l'acheteur tient compte de la complexité de l'accord-cadre et du temps nécessaire aux \
+         candidats pour préparer leur offre : article R. 2151-1 du code de la commande publique ; les questions sont \
+         closes {QUESTIONS_DAYS_BEFORE} jours avant la date limite, article 11 du règlement de la consultation).",
+        if days > 1 { "s" } else { "" }
+    ))
+}
+
 /// Days between the sending of the rejection notices to the candidates not retained and the
 /// signature of the accord-cadre, at least (article R. 2182-1), the notices sent electronically.
 pub const STANDSTILL_DAYS: u64 = 11;
@@ -138,6 +252,19 @@ pub fn earliest_notification(launched: NaiveDate, procedure: Procedure, by_post:
     launched.checked_add_days(Days::new(OFFER_DAYS + standstill)).unwrap_or(launched)
 }
 
+/// The first day an accord-cadre may be notified once the offers deadline of its consultation
+/// is known (`deadline`, its day in Paris): the day after it for a procédure adaptée (no offer is
+/// judged before they are all in); for an open call, the rejection notices sent on that day at
+/// the earliest, then the standstill ([`STANDSTILL_DAYS`], or [`STANDSTILL_DAYS_BY_POST`]).
+pub fn notification_after_deadline(deadline: NaiveDate, procedure: Procedure, by_post: bool) -> NaiveDate {
+    let days = match (procedure, by_post) {
+        (Procedure::ProcedureAdaptee, _) => 1,
+        (Procedure::AppelOffresOuvert, false) => STANDSTILL_DAYS,
+        (Procedure::AppelOffresOuvert, true) => STANDSTILL_DAYS_BY_POST,
+    };
+    deadline.checked_add_days(Days::new(days)).unwrap_or(deadline)
+}
+
 /// A threshold of the formalised procedures: from `since` (`YYYY-MM-DD`, its first day), its
 /// amount HT in cents and the act that set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +344,37 @@ mod tests {
         assert_eq!(earliest_notification(day("2026-12-05"), OPEN, false), day("2027-01-20"));
         assert_eq!(earliest_notification(day("2026-12-05"), OPEN, true), day("2027-01-25"));
         assert_eq!(earliest_notification(day("2026-12-05"), Procedure::ProcedureAdaptee, false), day("2026-12-05"));
+    }
+
+    #[test]
+    fn an_offers_deadline_is_after_the_launch_day_and_for_an_open_call_after_30_full_days() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let at = |s: &str| parse_offers_deadline(s).unwrap();
+        let (launch, now) = (day("2026-10-15"), at("2026-10-15T11:00"));
+        const OPEN: Procedure = Procedure::AppelOffresOuvert;
+        const ADAPTED: Procedure = Procedure::ProcedureAdaptee;
+        // A Paris wall-clock time, summer and winter, or RFC 3339.
+        assert_eq!(stored_deadline(at("2026-10-15T12:00")), "2026-10-15T10:00:00Z");
+        assert_eq!(stored_deadline(at("2026-11-15T12:00")), "2026-11-15T11:00:00Z");
+        assert_eq!(stored_deadline(at("2026-11-15T12:00:00+01:00")), "2026-11-15T11:00:00Z");
+        assert!(parse_offers_deadline("15/11/2026").is_err() && parse_offers_deadline(" ").is_err());
+        assert_eq!(first_offers_day(launch, OPEN), day("2026-11-15"));
+        assert_eq!(first_offers_day(launch, ADAPTED), day("2026-10-16"));
+        assert!(check_offers_deadline(at("2026-11-15T00:00"), launch, now, OPEN).is_ok());
+        let short = check_offers_deadline(at("2026-11-14T23:59"), launch, now, OPEN).unwrap_err();
+        assert!(short.contains("R. 2161-3, 2°") && short.contains("le 15 novembre 2026 au plus tôt"), "{short}");
+        let same_day = check_offers_deadline(at("2026-10-15T18:00"), launch, now, ADAPTED).unwrap_err();
+        assert!(same_day.contains("jour du lancement"), "{same_day}");
+        assert!(check_offers_deadline(at("2026-10-16T09:00"), launch, now, ADAPTED).is_ok());
+        assert!(check_offers_deadline(at("2026-10-15T10:00"), launch, now, ADAPTED).unwrap_err().contains("passée"));
+        // Warned under three weeks, a procédure adaptée only.
+        assert!(short_delay_warning(at("2026-11-04T12:00"), launch, ADAPTED).is_some());
+        assert_eq!(short_delay_warning(at("2026-11-05T12:00"), launch, ADAPTED), None);
+        assert_eq!(short_delay_warning(at("2026-10-16T12:00"), launch, OPEN), None);
+        // Notified the day after the deadline (MAPA), after the standstill from it (open call).
+        assert_eq!(notification_after_deadline(day("2027-01-04"), OPEN, false), day("2027-01-15"));
+        assert_eq!(notification_after_deadline(day("2027-01-04"), OPEN, true), day("2027-01-20"));
+        assert_eq!(notification_after_deadline(day("2027-01-04"), ADAPTED, false), day("2027-01-05"));
     }
 
     #[test]

@@ -138,6 +138,46 @@ pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (Dec
     (facts, errors)
 }
 
+/// `facts` made to follow the titulaire's choice on the advance (`renounced`, its acte
+/// d'engagement's section F): `attribution_avance` is whether it kept the CCAP's advance, the
+/// rate 0 when it renounced it (the CCAP's, [`advance_rate`], is [`documented`]'s to fill in
+/// otherwise); a declared value that contradicts the choice is refused, by request field.
+pub fn chosen_advance(facts: &mut DecpFacts, renounced: bool) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let choice = match renounced {
+        true => "renonce au bénéfice de l'avance",
+        false => "ne renonce pas au bénéfice de l'avance",
+    };
+    let granted = facts.attribution_avance.get_or_insert(!renounced);
+    if *granted == renounced {
+        // Said once: the rate is then checked against the choice, not against the contradiction.
+        *granted = !renounced;
+        errors.push(FieldError {
+            field: "decp.attribution_avance".into(),
+            message: format!(
+                "le titulaire {choice} dans son acte d'engagement (section F ; article 7 du CCAP) : l'avance déclarée aux \
+                 données essentielles est donc « {} », pas « {} » ; laissez ce champ vide pour la reprendre",
+                if renounced { "non" } else { "oui" },
+                if renounced { "oui" } else { "non" }
+            ),
+        });
+    }
+    if renounced {
+        match facts.taux_avance {
+            Some(rate) if rate.abs() > 1e-9 => errors.push(FieldError {
+                field: "decp.taux_avance".into(),
+                message: format!(
+                    "le titulaire {choice} dans son acte d'engagement (section F) : le taux de l'avance déclaré est 0, pas \
+                     {} ; laissez ce champ vide pour le reprendre",
+                    rate.to_string().replace('.', ",")
+                ),
+            }),
+            _ => facts.taux_avance = Some(0.0),
+        }
+    }
+    errors
+}
+
 /// The rate of the advance the CCAP grants (its article 7 « Avance »), as the DECP writes it:
 /// 0.1 for 10 %.
 pub fn advance_rate() -> f64 {

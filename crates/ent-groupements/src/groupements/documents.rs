@@ -12,7 +12,7 @@ use super::{Ctx, Groupement};
 use chrono::NaiveDate;
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
-use ent_kernel::clock::{french_date, term_end};
+use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
@@ -299,6 +299,10 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
     if let Some(d) = &g.award_planned_date {
         c.insert("award_planned_date", &french(d));
     }
+    insert_offers_deadline(&mut c, g);
+    if let Some(estimate) = g.terms.estimated_amount_ht_cents {
+        c.insert("estimated_amount", &costs::euros(estimate));
+    }
     c.insert(
         "bouquet",
         &json!({
@@ -359,6 +363,25 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
     c
 }
 
+/// The offers deadline, once recorded (the RC's article 10, the AE, the note's calendar), and the
+/// last days of the questions and of the answers the RC's article 11 counts back from it.
+fn insert_offers_deadline(c: &mut tera::Context, g: &Groupement) {
+    let Some(at) = g.offers_deadline() else { return };
+    let day = today_in_france(at);
+    let before = |days: u32| {
+        let d = day.checked_sub_days(chrono::Days::new(days.into())).unwrap_or(day);
+        french_date(&d.to_string())
+    };
+    c.insert(
+        "offers_deadline",
+        &json!({
+            "words": french_moment(&consultation::stored_deadline(at)),
+            "questions_until": before(consultation::QUESTIONS_DAYS_BEFORE),
+            "answers_until": before(consultation::ANSWERS_DAYS_BEFORE),
+        }),
+    );
+}
+
 /// The accord-cadre's maximum (the CCAP) and, once awarded, the award (the CCAP and the
 /// presentation note): the maximum in quantity is the DQE's, over the duration; once awarded,
 /// valued at the titulaire's unit prices as the BPU/DQE's totals (every lot, HT and TTC).
@@ -388,6 +411,13 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
             "ends_on": ends_on.as_deref().map(french_date).unwrap_or_else(|| "à déterminer".into()),
             "amount_ht": costs::euros(award.amount_ht_cents), "amount_ttc": costs::euros(award.amount_ttc_cents),
             "maximum_ht": costs::euros(maximum_ht), "maximum_ttc": costs::euros(maximum_ttc),
+            // The titulaire's choice on the advance (section F of its AE): `renonce`, `conserve`, or
+            // empty for an award recorded before the platform asked for it (no box ticked).
+            "advance": match award.advance_renounced {
+                Some(true) => "renonce",
+                Some(false) => "conserve",
+                None => "",
+            },
         }),
     );
 }

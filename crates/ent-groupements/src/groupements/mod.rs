@@ -27,7 +27,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::workflow;
 use ent_conventions::conventions::{get_convention, Status as ConventionStatus};
-use ent_kernel::clock::{french_date, term_end, today_in_france};
+use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
@@ -224,6 +224,11 @@ pub struct Award {
     /// `unit_prices`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<award::ServicesOutside>,
+    /// The titulaire's choice on the advance of the CCAP's article 7, as its acte d'engagement
+    /// states it (section F): `true` when it renounced it. Absent for an award recorded before the
+    /// platform asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance_renounced: Option<bool>,
 }
 
 impl Award {
@@ -257,6 +262,15 @@ pub struct Groupement {
     /// When the consultation was really launched (the groupement entered `consultation`),
     /// RFC 3339; absent before. Its day in France is [`Groupement::consultation_launched_on`].
     pub consultation_launched_at: Option<String>,
+    /// The date and time limits for the receipt of offers (article R. 2151-1 du code de la
+    /// commande publique), RFC 3339 in UTC: set at the launch of the consultation, editable while
+    /// it runs (`PATCH` with `offers_deadline_reason`); absent before the launch, and for a
+    /// consultation launched before the platform recorded it (see `offers_deadline_warning`).
+    pub offers_deadline_at: Option<String>,
+    /// What the offers deadline calls for, in a French sentence: none recorded for a consultation
+    /// launched (an award is then checked against the procedure's minimum délais alone), or a
+    /// procédure adaptée's delay shorter than the platform advises. Absent otherwise.
+    pub offers_deadline_warning: Option<String>,
     pub status: Status,
     pub status_label: String,
     /// The convention constitutive in force (`groupement-de-commandes`, the one the accepted
@@ -295,6 +309,31 @@ impl Groupement {
     pub fn consultation_launched_on(&self) -> Option<NaiveDate> {
         let at = DateTime::parse_from_rfc3339(self.consultation_launched_at.as_deref()?).ok()?;
         Some(today_in_france(at.with_timezone(&Utc)))
+    }
+
+    /// The offers deadline, once recorded.
+    pub fn offers_deadline(&self) -> Option<DateTime<Utc>> {
+        let at = DateTime::parse_from_rfc3339(self.offers_deadline_at.as_deref()?).ok()?;
+        Some(at.with_timezone(&Utc))
+    }
+
+    /// The `offers_deadline_warning` of this groupement as read.
+    fn deadline_warning(&self) -> Option<String> {
+        let launched = self.consultation_launched_on()?;
+        match self.offers_deadline() {
+            Some(at) => consultation::short_delay_warning(at, launched, self.terms.procedure),
+            None if self.status == Status::Consultation => Some(
+                "Aucune date limite de réception des offres n'est enregistrée : la consultation a été lancée avant que la \
+                 plateforme la demande. L'attribution reste possible, contrôlée sur les seuls délais minimaux de la \
+                 procédure ; enregistrez la date et l'heure limites publiées (modification du groupement, avec un motif)."
+                    .into(),
+            ),
+            None => Some(
+                "Aucune date limite de réception des offres n'est enregistrée : la consultation a été lancée avant que la \
+                 plateforme la demande, et l'attribution n'a été contrôlée que sur les délais minimaux de la procédure."
+                    .into(),
+            ),
+        }
     }
 
     /// When the adhesions end ([`AdhesionsEnd`]).
@@ -430,6 +469,37 @@ pub struct GroupementPatch {
     pub application_deadline: Option<String>,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
+    /// Only while in consultation, with `offers_deadline_reason` and nothing else: the new date
+    /// and time limits for the receipt of offers, RFC 3339 or `AAAA-MM-JJTHH:MM` (heure de Paris).
+    pub offers_deadline: Option<String>,
+    /// Why the offers deadline moves (audited; 2 000 characters at most).
+    pub offers_deadline_reason: Option<String>,
+}
+
+impl GroupementPatch {
+    /// Whether the patch changes the offers deadline and nothing else.
+    fn only_offers_deadline(&self) -> bool {
+        let GroupementPatch { offers_deadline, offers_deadline_reason: _, .. } = self;
+        let others = [
+            self.title.is_some(),
+            self.object.is_some(),
+            self.lots.is_some(),
+            self.bouquet.is_some(),
+            self.options.is_some(),
+            self.support.is_some(),
+            self.cost_key.is_some(),
+            self.duration_months.is_some(),
+            self.duration_justification.is_some(),
+            self.common_expenses_cents.is_some(),
+            self.coordinator_share_percent.is_some(),
+            self.procedure.is_some(),
+            self.estimated_amount_ht_cents.is_some(),
+            self.application_deadline.is_some(),
+            self.consultation_date.is_some(),
+            self.award_planned_date.is_some(),
+        ];
+        offers_deadline.is_some() && !others.contains(&true)
+    }
 }
 
 /// Everything an operation needs.
@@ -780,7 +850,7 @@ macro_rules! linked_convention {
 
 const COLUMNS: &str = concat!(
     "g.id, g.reference, g.coordinator_org_id, g.title, g.object, g.terms, g.application_deadline, \
-    g.consultation_date, g.award_planned_date, g.consultation_launched_at, g.status, ",
+    g.consultation_date, g.award_planned_date, g.consultation_launched_at, g.offers_deadline_at, g.status, ",
     linked_convention!(),
     " AS first_convention_id, ",
     in_force_of!(linked_convention!()),
@@ -802,6 +872,7 @@ struct GroupementRow {
     consultation_date: Option<String>,
     award_planned_date: Option<String>,
     consultation_launched_at: Option<String>,
+    offers_deadline_at: Option<String>,
     #[sqlx(try_from = "String")]
     status: Status,
     first_convention_id: Option<String>,
@@ -821,7 +892,7 @@ struct GroupementRow {
 fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
     let row = GroupementRow::from_row(row)?;
     let terms = row.terms.0;
-    Ok(Groupement {
+    let mut g = Groupement {
         id: row.id,
         reference: row.reference,
         coordinator: OrgRef { id: row.coordinator_org_id, kind: row.c_kind, code: row.c_code, name: row.c_name },
@@ -834,6 +905,8 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         consultation_date: row.consultation_date,
         award_planned_date: row.award_planned_date,
         consultation_launched_at: row.consultation_launched_at,
+        offers_deadline_at: row.offers_deadline_at,
+        offers_deadline_warning: None,
         status_label: row.status.label().into(),
         status: row.status,
         convention_id: row.convention_id,
@@ -844,7 +917,9 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
-    })
+    };
+    g.offers_deadline_warning = g.deadline_warning();
+    Ok(g)
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Groupement>, Problem> {
@@ -1029,9 +1104,28 @@ pub async fn update(
     patch: GroupementPatch,
 ) -> Result<Groupement, Problem> {
     guard::require_coordinates(ctx.actor, g)?;
+    if g.status == Status::Consultation && patch.only_offers_deadline() {
+        let given = patch.offers_deadline.as_deref().unwrap_or_default();
+        return change_offers_deadline(ctx, g, expected_version, given, patch.offers_deadline_reason.as_deref()).await;
+    }
     conflict_unless(matches!(g.status, Status::Open | Status::Closed), || {
-        format!("un groupement {} ne se modifie plus : la consultation est lancée", g.status.label())
+        format!(
+            "un groupement {} ne se modifie plus : la consultation est lancée{}",
+            g.status.label(),
+            match g.status {
+                Status::Consultation =>
+                    " (seules la date limite de réception des offres et son motif se modifient encore)",
+                _ => "",
+            }
+        )
     })?;
+    if patch.offers_deadline.is_some() || patch.offers_deadline_reason.is_some() {
+        return Err(Problem::invalid_field(
+            "offers_deadline",
+            "la date limite de réception des offres se fixe au lancement de la consultation (passage à l'état « en \
+             consultation »)",
+        ));
+    }
     let rewrites_convention = patch.object.as_ref().is_some_and(|o| o.trim() != g.object)
         || patch.cost_key.as_ref().is_some_and(|k| *k != g.terms.cost_key)
         || patch.coordinator_share_percent.is_some_and(|p| p != g.terms.coordinator_share_percent)
@@ -1129,12 +1223,14 @@ pub async fn set_status(tx: &mut Tx, g: &Groupement, to: Status, now: DateTime<U
 /// Why `transition` refuses `awarded`.
 const AWARD_ROUTE: &str = "l'attribution se fait par POST /groupements/{id}/award, avec le titulaire et le montant";
 
-/// A status change other than the award: close, reopen, consult, run, end.
+/// A status change other than the award: close, reopen, consult (with the `offers_deadline`,
+/// required then and only then: [`launch_deadline`]), run, end.
 pub async fn transition(
     ctx: &Ctx<'_>,
     g: &Groupement,
     to: Status,
     reason: Option<&str>,
+    offers_deadline: Option<&str>,
 ) -> Result<Groupement, Problem> {
     guard::require_coordinates(ctx.actor, g)?;
     conflict_unless(to != Status::Awarded, || AWARD_ROUTE)?;
@@ -1148,28 +1244,35 @@ pub async fn transition(
     conflict_unless(!(to == Status::Consultation && g.members == 0), || {
         "aucun membre accepté : la consultation ne peut pas être lancée"
     })?;
-    if to == Status::Consultation {
-        // Launched today: the value of the need is estimated now, against today's threshold.
-        check_procedure(&g.terms, ctx.today())?;
-        require_constituted(ctx, g, "la consultation ne peut pas être lancée").await?;
-    }
+    let deadline = match (to, offers_deadline) {
+        (Status::Consultation, given) => {
+            // Launched today: the value of the need is estimated now, against today's threshold.
+            check_procedure(&g.terms, ctx.today())?;
+            require_constituted(ctx, g, "la consultation ne peut pas être lancée").await?;
+            Some(consultation::stored_deadline(launch_deadline(ctx, g.terms.procedure, given)?))
+        }
+        (_, Some(given)) if !given.trim().is_empty() => return Err(Problem::invalid_field(
+            "offers_deadline",
+            "la date limite de réception des offres se fixe au lancement de la consultation (passage à l'état « en \
+                 consultation »), puis se modifie avec un motif tant que la consultation est en cours",
+        )),
+        _ => None,
+    };
     let mut tx = ctx.store.begin_write().await?;
     set_status(&mut tx, g, to, ctx.now).await?;
-    if to == Status::Consultation {
-        sqlx::query("UPDATE groupements SET consultation_launched_at = $1 WHERE id = $2")
+    if let Some(deadline) = &deadline {
+        sqlx::query("UPDATE groupements SET consultation_launched_at = $1, offers_deadline_at = $2 WHERE id = $3")
             .bind(timestamp(ctx.now))
+            .bind(deadline)
             .bind(&g.id)
             .execute(&mut *tx)
             .await?;
     }
-    ctx.record(
-        &mut tx,
-        "groupements.transition",
-        &g.id,
-        Some(&g.coordinator.id),
-        json!({ "from": g.status.as_str(), "to": to.as_str(), "reason": reason }),
-    )
-    .await?;
+    let mut summary = json!({ "from": g.status.as_str(), "to": to.as_str(), "reason": reason });
+    if let Some(deadline) = deadline {
+        summary["offers_deadline"] = json!(deadline);
+    }
+    ctx.record(&mut tx, "groupements.transition", &g.id, Some(&g.coordinator.id), summary).await?;
     if to == Status::Ended {
         ending::notify(&mut tx, ctx.store, g, reason.as_deref(), ctx.now).await?;
     }
@@ -1179,6 +1282,82 @@ pub async fn transition(
         // now; what fails here is the daily `groupements-handover` job's to finish.
         handover::after_ending(ctx.store, ctx.catalog, ctx.actor, ctx.now, &g.reference).await;
     }
+    must_get(ctx.store, &g.id).await
+}
+
+/// The offers deadline given at the launch of a consultation by `procedure`, today: required,
+/// to come, after the launch day and, for an open call, past its minimum délai
+/// ([`consultation::check_offers_deadline`]); 422 on `offers_deadline` otherwise.
+fn launch_deadline(
+    ctx: &Ctx<'_>,
+    procedure: consultation::Procedure,
+    given: Option<&str>,
+) -> Result<DateTime<Utc>, Problem> {
+    let refused = |message: String| Problem::invalid_field("offers_deadline", message);
+    let Some(given) = given.filter(|v| !v.trim().is_empty()) else {
+        let first = consultation::first_offers_day(ctx.today(), procedure);
+        return Err(refused(format!(
+            "la date et l'heure limites de réception des offres sont obligatoires pour lancer la consultation : le \
+             règlement de la consultation les publie (article 10) et les délais de la procédure en partent ; \
+             indiquez-les, heure de Paris (le {} au plus tôt pour {} lancée aujourd'hui)",
+            french_date(&first.to_string()),
+            procedure.with_article()
+        )));
+    };
+    let at = consultation::parse_offers_deadline(given).map_err(refused)?;
+    consultation::check_offers_deadline(at, ctx.today(), ctx.now, procedure).map_err(refused)?;
+    Ok(at)
+}
+
+/// Moves the offers deadline of a consultation running (If-Match), for `reason` (required,
+/// audited with both deadlines): to come, after the launch day and, for an open call, past its
+/// minimum délai; refused (409) once the deadline recorded has passed — the offers are in.
+/// Also records the deadline of a consultation launched before the platform asked for it.
+async fn change_offers_deadline(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    expected_version: i64,
+    given: &str,
+    reason: Option<&str>,
+) -> Result<Groupement, Problem> {
+    if let Some(current) = g.offers_deadline().filter(|at| *at <= ctx.now) {
+        return Err(Problem::conflict(format!(
+            "la date limite de réception des offres ({}, heure de Paris) est passée : les offres sont reçues, elle ne se \
+             modifie plus",
+            french_moment(&consultation::stored_deadline(current))
+        )));
+    }
+    let mut checks = Checks::default();
+    let launched = g.consultation_launched_on().unwrap_or(ctx.today());
+    let at = checks.check("offers_deadline", consultation::parse_offers_deadline(given));
+    if let Some(at) = at {
+        let checked = consultation::check_offers_deadline(at, launched, ctx.now, g.terms.procedure);
+        checks.check("offers_deadline", checked);
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let reason = match reason {
+        Some(r) => Some(checks.text("offers_deadline_reason", r, 2000)),
+        None => {
+            checks.fail(
+                "offers_deadline_reason",
+                "motif obligatoire pour modifier la date limite de réception des offres d'une consultation en cours \
+                 (par exemple : report après une modification du dossier de consultation, article R. 2151-4 du code de \
+                 la commande publique)",
+            );
+            None
+        }
+    };
+    checks.finish()?;
+    let (at, reason) = (consultation::stored_deadline(at.expect("checked")), reason.expect("checked"));
+    let mut tx = ctx.store.begin_write().await?;
+    let update = sqlx::query(
+        "UPDATE groupements SET offers_deadline_at = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+    )
+    .bind(&at);
+    update_versioned(&mut tx, update, ctx.now, &g.id, expected_version, g.version).await?;
+    let summary = json!({ "from": g.offers_deadline_at, "to": at, "reason": reason });
+    ctx.record(&mut tx, "groupements.offers_deadline", &g.id, Some(&g.coordinator.id), summary).await?;
+    tx.commit().await?;
     must_get(ctx.store, &g.id).await
 }
 

@@ -174,6 +174,12 @@ pub struct TransitionBody {
     /// sent to the members (2 000 characters at most).
     #[serde(default)]
     pub reason: Option<String>,
+    /// `consultation` only, and required then: the date and time limits for the receipt of
+    /// offers the RC publishes, RFC 3339 or `AAAA-MM-JJTHH:MM` (heure de Paris); after the
+    /// launch day, and for an appel d'offres ouvert 30 full days after it at least (articles
+    /// R. 2161-2 and R. 2161-3, 2°, du code de la commande publique: offers sent electronically).
+    #[serde(default)]
+    pub offers_deadline: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -341,7 +347,10 @@ async fn update(
 }
 
 async fn transition(op: Op<GroupementsState>, ApiJson(body): ApiJson<TransitionBody>) -> Result<Response, Problem> {
-    coordinator_step(op, async |ctx, g| super::transition(ctx, g, body.to, body.reason.as_deref()).await).await
+    coordinator_step(op, async |ctx, g| {
+        super::transition(ctx, g, body.to, body.reason.as_deref(), body.offers_deadline.as_deref()).await
+    })
+    .await
 }
 
 async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {

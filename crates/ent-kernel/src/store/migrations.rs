@@ -90,6 +90,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0063_convention_document_edition_4.sql",
     "0064_convention_document_edition_5.sql",
     "0065_convention_document_edition_6.sql",
+    "0066_groupement_offers_deadline.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -452,6 +453,11 @@ mod tests {
             65,
             "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
             "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
+        ),
+        (
+            66,
+            "fce18f0fa33ed9cb475249f4c1a3287fff5a212aa091dd58cf2c85d5a95d6d828e056b25f342d9859c196dd2868d258d",
+            "fce18f0fa33ed9cb475249f4c1a3287fff5a212aa091dd58cf2c85d5a95d6d828e056b25f342d9859c196dd2868d258d",
         ),
     ];
 

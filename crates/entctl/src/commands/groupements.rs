@@ -79,6 +79,10 @@ pub enum GroupementsCommand {
         /// Ended before the term of the accord-cadre (a résiliation): its reason, told to the members.
         #[arg(long)]
         reason: Option<String>,
+        /// consultation (required then): the date and time limits for the receipt of offers,
+        /// `AAAA-MM-JJTHH:MM` (heure de Paris) or RFC 3339.
+        #[arg(long = "offers-deadline")]
+        offers_deadline: Option<String>,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -224,12 +228,14 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             let g = guard::named(store, &caller, &id).await.map_err(fail)?;
             print_decision(&routes::withdraw_for(&groupements, &caller, &g, &application).await.map_err(fail)?)?;
         }
-        GroupementsCommand::Transition { id, to, reason, as_user } => {
+        GroupementsCommand::Transition { id, to, reason, offers_deadline, as_user } => {
             let status = Status::parse(&to)
                 .ok_or_else(|| anyhow::anyhow!("état inconnu : {to} (closed, open, consultation, running, ended)"))?;
             let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;
             let ctx = groupements.ctx(&caller.actor);
-            print(&gm::transition(&ctx, &g, status, reason.as_deref()).await.map_err(fail)?)?;
+            print(
+                &gm::transition(&ctx, &g, status, reason.as_deref(), offers_deadline.as_deref()).await.map_err(fail)?,
+            )?;
         }
         GroupementsCommand::Award { id, file, as_user } => {
             let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;

@@ -90,7 +90,7 @@ pub async fn epci(store: &Store, name: &str, siren: &str, members: &[&Org]) -> O
 pub fn award_body(siren: &str, nic: &str, buyer: &str) -> Value {
     let siret = luhn(&format!("{siren}{nic}"));
     json!({
-        "vendor_siret": siret, "notified_on": "2026-09-01",
+        "vendor_siret": siret, "notified_on": "2026-09-01", "advance_renounced": true,
         "decp": ent_testkit::award::decp_facts(&luhn(&format!("{buyer}0001"))),
         "unit_prices": [
             { "lot": 1, "line": "account_year", "unit_price_ht_cents": 450 },

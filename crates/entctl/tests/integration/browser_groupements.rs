@@ -123,12 +123,15 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         // Constituted (the convention's signatures are the conventions' journey), consulted, awarded.
         constitute(&store, &reference).await;
         browser.click_to_page("#vers-closed").await;
+        set(&browser, "date-limite-offres", "2026-10-06T12:00").await;
         browser.click_to_page("#vers-consultation").await;
+        assert!(browser.text().await.contains("6 octobre 2026 à 12 h 00"), "{}", browser.text().await);
         browser.axe().await;
         launched_46_days_before_t0(&store, &reference).await;
         for (id, value) in award_fields(1) {
             match id {
                 "notification" => set(&browser, id, &value).await,
+                "avance-titulaire" => browser.click(&format!("#{id}-{value}")).await,
                 "innovant" | "avance" | "sous-traitance" | "groupement-operateurs" | "forme-prix" => {
                     browser.find(&format!("#{id}")).await.select_by_value(&value).await.unwrap()
                 }

@@ -86,8 +86,11 @@ pub(crate) async fn constitute(store: &Store, reference: &str) {
 /// offers, 11 of standstill after the rejections) have run.
 pub(crate) async fn launched_46_days_before_t0(store: &Store, reference: &str) {
     let launched = t0() - chrono::Duration::days(46);
-    sqlx::query("UPDATE groupements SET consultation_launched_at = $1 WHERE reference = $2")
+    // The offers received 35 days after the launch, then 11 days of standstill.
+    let deadline = t0() - chrono::Duration::days(11);
+    sqlx::query("UPDATE groupements SET consultation_launched_at = $1, offers_deadline_at = $2 WHERE reference = $3")
         .bind(entcp::store::timestamp(launched))
+        .bind(entcp::store::timestamp(deadline))
         .bind(reference)
         .execute(store.pool())
         .await
@@ -105,6 +108,7 @@ pub(crate) fn award_fields(lots: u32) -> Vec<(&'static str, String)> {
         ("prix-1-compte", "4,00"),
         ("prix-1-ecole", "500"),
         ("notification", "2026-09-01"),
+        ("avance-titulaire", "renonce"),
         ("acheteur", buyer.as_str()),
         ("cpv", "48190000"),
         ("techniques", "Accord-cadre"),
@@ -305,13 +309,49 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
 
     // Constituted, consulted, awarded through the form (an award without its facts is refused).
     constitute(&store, &reference).await;
-    for to in ["closed", "consultation"] {
-        let sent = post_form(&app, &coord, &format!("{path}/statut"), &owned(&[("vers", to)])).await;
-        follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
-    }
+    let sent = post_form(&app, &coord, &format!("{path}/statut"), &owned(&[("vers", "closed")])).await;
+    let closed = follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
+    assert!(
+        closed.text.contains("<label class=\"fr-label\" for=\"date-limite-offres\">Date et heure limites de réception des offres (heure de Paris)")
+            && closed.text.contains("type=\"datetime-local\" id=\"date-limite-offres\""),
+        "{}",
+        closed.text
+    );
+    // Launched without its offers deadline, or one inside the open call's 30 full days: refused,
+    // the error at the field and the value typed kept.
+    let launch = |deadline: &str| owned(&[("vers", "consultation"), ("date-limite-offres", deadline)]);
+    let missing = post_form(&app, &coord, &format!("{path}/statut"), &launch("")).await;
+    assert_eq!(missing.status, 422, "{}", missing.text);
+    assert!(
+        missing.text.contains("href=\"#date-limite-offres\"")
+            && missing.text.contains("id=\"date-limite-offres-erreur\""),
+        "{}",
+        missing.text
+    );
+    let early = post_form(&app, &coord, &format!("{path}/statut"), &launch("2026-09-20T12:00")).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert!(
+        early.text.contains("value=\"2026-09-20T12:00\"") && early.text.contains("le 2 octobre 2026 au plus tôt"),
+        "{}",
+        early.text
+    );
+    let sent = post_form(&app, &coord, &format!("{path}/statut"), &launch("2026-10-06T12:00")).await;
+    let launched = follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
+    assert!(launched.text.contains("jusqu'au 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", launched.text);
+    assert!(
+        launched.text.contains("id=\"avance-titulaire-renonce\"")
+            && launched.text.contains("id=\"avance-titulaire-ne-renonce-pas\""),
+        "{}",
+        launched.text
+    );
     let incomplete = post_form(&app, &coord, &format!("{path}/attribution"), &owned(&[("cpv", "48190000")])).await;
     assert_eq!(incomplete.status, 422, "{}", incomplete.text);
     assert!(incomplete.text.contains("href=\"#siret\"") && incomplete.text.contains("value=\"48190000\""));
+    assert!(
+        incomplete.text.contains("href=\"#avance-titulaire\""),
+        "the avance choice is required: {}",
+        incomplete.text
+    );
     let said: Vec<String> = crate::console::summary_links(&incomplete.text).into_iter().map(|(_, text)| text).collect();
     assert!(
         said.iter().any(|s| s.starts_with("Date de notification du marché : ")),
@@ -331,6 +371,8 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let awarded = entcp::groupements::must_get(&store, &reference).await.unwrap().award.unwrap();
     let ttc = entcp::groupements::costs::euros(awarded.amount_ttc_cents);
     assert!(page.text.contains("ENT Éditions SAS") && page.text.contains(&ttc), "{ttc}: {}", page.text);
+    assert!(page.text.contains("le titulaire a renoncé au bénéfice de l&#x27;avance"), "{}", page.text);
+    assert_eq!(awarded.advance_renounced, Some(true));
     let (a, b, c) = (&scene.communes[0], &scene.communes[1], &scene.communes[2]);
     assert!(page.text.contains(&a.name) && page.text.contains(&b.name) && page.text.contains("Année 3"));
 

@@ -248,12 +248,41 @@ fn euros_fr(cents: i64) -> String {
     entcp::groupements::costs::euros(cents)
 }
 
-/// Closes the applications of groupement `id` and launches its consultation, as `coord`.
+/// Closes the applications of groupement `id` and launches its consultation, as `coord`, the
+/// offers received until noon (Paris) 31 days after the launch ([`offers_deadline_after`]).
 async fn launch_consultation(coord: &Client, id: &str, name: &str) {
-    for to in ["closed", "consultation"] {
-        let (status, g) =
-            send(coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }))).await;
-        assert_eq!(status, 200, "{name}: {to}: {g}");
+    let transition = api(&format!("/groupements/{id}/transition"));
+    let (status, g) = send(coord.post(&transition).json(&json!({ "to": "closed" }))).await;
+    assert_eq!(status, 200, "{name}: closed: {g}");
+    let body = json!({ "to": "consultation", "offers_deadline": offers_deadline_after(&g, 31) });
+    let (status, g) = send(coord.post(&transition).json(&body)).await;
+    assert_eq!(status, 200, "{name}: consultation: {g}");
+}
+
+/// Closes the applications of groupement `id` and launches its consultation, as `coord`, the
+/// offers received until `deadline` (`AAAA-MM-JJTHH:MM`, heure de Paris).
+async fn launch_until(coord: &Client, id: &str, deadline: &str, name: &str) {
+    let transition = api(&format!("/groupements/{id}/transition"));
+    let (status, g) = send(coord.post(&transition).json(&json!({ "to": "closed" }))).await;
+    assert_eq!(status, 200, "{name}: closed: {g}");
+    let (status, g) = send(coord.post(&transition).json(&moving_to("consultation", deadline))).await;
+    assert_eq!(status, 200, "{name}: consultation: {g}");
+}
+
+/// Noon in Paris `days` after the day of `g`'s last change (the server's clock then, in Paris):
+/// `AAAA-MM-JJT12:00`. 31 days: the open call's minimum (30 full days after the launch).
+fn offers_deadline_after(g: &Value, days: i64) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(g["updated_at"].as_str().expect("updated_at")).unwrap();
+    let day = entcp::clock::today_in_france(at.with_timezone(&chrono::Utc)) + chrono::Duration::days(days);
+    format!("{day}T12:00")
+}
+
+/// The body of a transition `to`: when it launches the consultation, the offers received until
+/// `deadline` (`AAAA-MM-JJTHH:MM`, heure de Paris).
+fn moving_to(to: &str, deadline: &str) -> Value {
+    match to {
+        "consultation" => json!({ "to": to, "offers_deadline": deadline }),
+        _ => json!({ "to": to }),
     }
 }
 
@@ -268,6 +297,8 @@ fn award_body(siret: &str) -> Value {
     json!({
         "vendor_siret": siret,
         "vendor_name": "ENT Éditions SAS",
+        // The titulaire renounced the advance in its AE: the DECP declares none.
+        "advance_renounced": true,
         // 46 days after a launch on the first day of the tests' clock (1 September 2026): the open
         // call's 35 days for the offers and 11 of standstill.
         "notified_on": "2026-10-17",
@@ -646,7 +677,8 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     }
 
     // Closed; neither consultation nor award while the convention constitutive is unsigned.
-    let transition = |to: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    let transition =
+        |to: &str| w.coord.post(api(&format!("/groupements/{id}/transition"))).json(&moving_to(to, "2026-10-06T12:00"));
     let (status, g) = send(transition("closed")).await;
     assert_eq!(status, 200, "{name}: {g}");
     let (status, problem) = send(transition("consultation")).await;
@@ -1984,7 +2016,8 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
         .unwrap();
     assert_eq!(avenants, 1, "{name}");
 
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    let transition =
+        |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&moving_to(to, "2026-11-24T12:00"));
     assert_eq!(send(transition("closed")).await.0, 200, "{name}");
     let (status, problem) = send(transition("consultation")).await;
     assert_eq!(status, 409, "{name}: {problem}");
@@ -2036,7 +2069,8 @@ async fn a_party_of_the_convention_in_force_does_not_withdraw_its_application(db
     assert_eq!(kept[0]["status"], "accepted", "{name}: {kept}");
 
     let coord = w.coord.to(&signing);
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    let transition =
+        |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&moving_to(to, "2027-06-30T12:00"));
     assert_eq!(send(transition("closed")).await.0, 200, "{name}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!(
@@ -2301,7 +2335,8 @@ async fn a_member_leaving_before_its_avenant_is_signed_takes_itself_out_of_it(db
         assert!(detail.contains(expected), "{name}: « {expected} » in {detail}");
     }
 
-    let transition = |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&json!({ "to": to }));
+    let transition =
+        |to: &str| coord.post(api(&format!("/groupements/{id}/transition"))).json(&moving_to(to, "2027-06-30T12:00"));
     assert_eq!(send(transition("closed")).await.0, 200, "{name}");
     let (status, g) = send(transition("consultation")).await;
     assert_eq!((status, g["members"].as_i64()), (200, Some(1)), "{name}: {g}");
@@ -2393,9 +2428,9 @@ async fn a_private_ecole_of_the_commune_is_not_prefilled_nor_read_by_the_commune
 }
 
 // The contract is notified after the procedure that awards it, its délais run: launched (the avis
-// de marché sent) on 30 November, an open call receives offers 35 days later at the earliest
-// (R. 2161-2), then the accord-cadre is signed 11 days after the rejections at the earliest
-// (R. 2182-1; 16 by post): notified on 15 January 2027 at the earliest. Earlier, the award is
+// de marché sent) on 30 November, an open call receives its offers until the deadline fixed at the
+// launch (4 January 2027 at noon), then the accord-cadre is signed 11 days after the rejections at
+// the earliest (R. 2182-1; 16 by post): notified on 15 January 2027 at the earliest. Earlier, the award is
 // refused (422 on `notified_on` saying that day and the articles, nothing awarded); that day, it
 // is awarded, and the contract notified for 36 months ends on 14 January 2030.
 backend_test!(an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run);
@@ -2405,7 +2440,7 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     let (id, _) = signed_groupement(&w, &signing, None).await;
     let launching = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let coord = w.coord.to(&launching);
-    launch_consultation(&coord, &id, name).await;
+    launch_until(&coord, &id, "2027-01-04T12:00", name).await;
 
     let later = TestApp::over(&w.store).clock(clock_on(2027, 1, 20)).build().await;
     let coord = w.coord.to(&later);
@@ -2420,9 +2455,10 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
         let message = refused(&award_notified_on(day)).await;
         for needle in [
             "l'accord-cadre ne peut pas être notifié avant le 15 janvier 2027",
-            "lancé le 30 novembre 2026",
-            "au moins 35 jours aux candidats pour remettre leur offre (article R. 2161-2 du code de la commande publique)",
-            "au moins 11 jours (article R. 2182-1 du même code ; 16 jours si ce rejet ne leur est pas transmis",
+            "les offres sont reçues jusqu'au 4 janvier 2027 à 12 h 00 (heure de Paris), date et heure limites de \
+             réception des offres",
+            "au moins 11 jours (article R. 2182-1 du code de la commande publique ; 16 jours si ce rejet ne leur est \
+             pas transmis",
         ] {
             assert!(message.contains(needle), "{name} {day}: « {needle} » in {message}");
         }
@@ -2468,6 +2504,8 @@ async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation
     firm["decp"]["types_prix"] = json!(["Définitif ferme"]);
     firm["decp"]["forme_prix"] = json!("Forfaitaire");
     firm["decp"]["procedure"] = json!("Dialogue compétitif");
+    // The titulaire kept the avance (its AE): granted, at the CCAP's rate.
+    firm["advance_renounced"] = json!(false);
     firm["decp"]["attribution_avance"] = json!(true);
     firm["decp"]["taux_avance"] = json!(0.05);
     let (status, problem) = send(coord.post(&award_url).json(&firm)).await;
@@ -2503,7 +2541,8 @@ async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation
     for fact in ["types_prix", "forme_prix", "procedure"] {
         documented["decp"].as_object_mut().unwrap().remove(fact);
     }
-    documented["decp"]["attribution_avance"] = json!(true);
+    documented["advance_renounced"] = json!(false);
+    documented["decp"].as_object_mut().unwrap().remove("attribution_avance");
     let (status, g) = send(coord.post(&award_url).json(&documented)).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
@@ -2564,7 +2603,7 @@ async fn an_open_call_groupement_refuses_a_procedure_adaptee_at_award(db: crate:
 // A groupement whose procedure is a procédure adaptée (chosen before the launch) prints it with
 // its articles in the RC, the AE and the CCAP — no appel d'offres ouvert, no 35-day délai, no
 // commission d'appel d'offres —, declares it in its DECP (an « Appel d'offres ouvert » refused)
-// and may be notified the day its consultation is launched.
+// and may be notified the day after its offers deadline.
 backend_test!(a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award);
 async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: crate::common::TestDb) {
     let name = db.name;
@@ -2599,18 +2638,19 @@ async fn a_procedure_adaptee_is_printed_in_the_pieces_and_declared_at_award(db: 
                   R. 2123-4 du code de la commande publique)";
     assert!(ccap.contains(passed) && !ccap.contains("appel d'offres ouvert"), "{name}: {ccap}");
 
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let coord = w.coord.to(&signing);
+    launch_until(&w.coord.to(&signing), &id, "2026-10-22T12:00", name).await;
+    let after = TestApp::over(&w.store).clock(clock_on(2026, 10, 23)).build().await;
+    let coord = w.coord.to(&after);
     let award_url = api(&format!("/groupements/{id}/award"));
     // The test body declares an « Appel d'offres ouvert »: not the pieces' procedure.
-    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-15"))).await;
+    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-23"))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["decp.procedure".to_string()]), "{name}: {problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("« Procédure adaptée », pas « Appel d'offres ouvert »"), "{name}: {message}");
-    let mut body = award_notified_on("2026-10-15");
+    let mut body = award_notified_on("2026-10-23");
     body["decp"].as_object_mut().unwrap().remove("procedure");
     let (status, g) = send(coord.post(&award_url).json(&body)).await;
-    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: notified the launch day: {g}");
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: notified after the deadline: {g}");
     let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
     assert_eq!(status, 200, "{name}: {decp}");
     assert_eq!(decp["marches"]["marche"][0]["procedure"], "Procédure adaptée", "{name}: {decp}");
@@ -5105,4 +5145,247 @@ async fn every_groupement_piece_is_set_in_french_typography_and_an_older_version
     let new = download(again["id"].as_str().unwrap(), "html").send().await;
     assert_eq!(entcp::documents::sha256_hex(&new.bytes), again["sha256"].as_str().unwrap(), "{name}");
     assert!(new.text.contains('\u{202f}'), "{name}");
+}
+
+/// The message of the one error of `problem` on `field` (422), asserted alone.
+fn only_error(problem: &Value, status: u16, field: &str, name: &str) -> String {
+    assert_eq!((status, fields(problem)), (422, vec![field.to_string()]), "{name}: {problem}");
+    problem["errors"][0]["message"].as_str().unwrap().to_string()
+}
+
+// F2. An open call launches only with its offers deadline (422 on `offers_deadline` when missing,
+// passed, or inside the 30 full days R. 2161-2 and R. 2161-3, 2°, leave when offers are received
+// electronically); the RC prints it and its article 11 counts back from it; a move while the
+// consultation runs needs a reason (audited); the award waits for it and the standstill.
+backend_test!(an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is_awarded_after_it);
+async fn an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is_awarded_after_it(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let coord = w.coord.to(&signing);
+    let transition = api(&format!("/groupements/{id}/transition"));
+    assert_eq!(send(coord.post(&transition).json(&json!({ "to": "closed" }))).await.0, 200, "{name}");
+    let launch = async |deadline: Option<&str>| {
+        send(coord.post(&transition).json(&json!({ "to": "consultation", "offers_deadline": deadline }))).await
+    };
+    let (status, problem) = launch(None).await;
+    let message = only_error(&problem, status, "offers_deadline", name);
+    assert!(
+        message.contains("obligatoires pour lancer la consultation")
+            && message.contains("le 15 novembre 2026 au plus tôt"),
+        "{name}: {message}"
+    );
+    let (status, problem) = launch(Some("2026-10-01T12:00")).await;
+    assert!(only_error(&problem, status, "offers_deadline", name).contains("est passée"), "{name}");
+    // Launched on 15 October: 30 full days (16 October to 14 November), the deadline on the 15th.
+    for early in ["2026-10-15T18:00", "2026-11-14T23:59"] {
+        let (status, problem) = launch(Some(early)).await;
+        let message = only_error(&problem, status, "offers_deadline", name);
+        for needle in [
+            "article R. 2161-2",
+            "ramenés à 30 jours",
+            "article R. 2161-3, 2°",
+            "choisissez le 15 novembre 2026 au plus tôt",
+        ] {
+            assert!(message.contains(needle), "{name} {early}: « {needle} » in {message}");
+        }
+    }
+    let (_, still) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!((still["status"].as_str(), still.get("offers_deadline_at")), (Some("closed"), None), "{name}: {still}");
+    let (status, g) = launch(Some("2026-11-15T12:00")).await;
+    assert_eq!((status, g["offers_deadline_at"].as_str()), (200, Some("2026-11-15T11:00:00Z")), "{name}: {g}");
+    assert!(g.get("offers_deadline_warning").is_none(), "{name}: {g}");
+
+    let rc = document_text(&w, &id, "rc").await;
+    for needle in [
+        "Date et heure limites de réception des offres\n15 novembre 2026 à 12 h 00 (heure de Paris)",
+        "au plus tard 10 jours avant la date limite de réception des offres, soit le 5 novembre 2026",
+        "au plus tard 6 jours avant cette date, soit le 9 novembre 2026",
+    ] {
+        assert!(rc.contains(&french(needle)), "{name}: the RC lacks « {needle} »: {rc}");
+    }
+    assert!(!rc.contains("fixées au lancement"), "{name}: {rc}");
+
+    // Moved while the consultation runs: a reason, required, is audited with both deadlines.
+    let url = api(&format!("/groupements/{id}"));
+    let version = g["version"].as_i64().unwrap();
+    let patch = |body: Value| coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&body);
+    let (status, problem) = send(patch(json!({ "offers_deadline": "2026-11-20T12:00" }))).await;
+    only_error(&problem, status, "offers_deadline_reason", name);
+    let (status, problem) = send(patch(json!({ "offers_deadline": "2026-11-20T12:00", "title": "Autre" }))).await;
+    assert_eq!(status, 409, "{name}: only the deadline moves: {problem}");
+    let reason = "Report après une modification du CCTP";
+    let (status, g) =
+        send(patch(json!({ "offers_deadline": "2026-11-20T12:00", "offers_deadline_reason": reason }))).await;
+    assert_eq!((status, g["offers_deadline_at"].as_str()), (200, Some("2026-11-20T11:00:00Z")), "{name}: {g}");
+    let summary: String = sqlx::query_scalar(
+        "SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline' AND target_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(w.store.pool())
+    .await
+    .unwrap();
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (summary["from"].as_str(), summary["to"].as_str(), summary["reason"].as_str()),
+        (Some("2026-11-15T11:00:00Z"), Some("2026-11-20T11:00:00Z"), Some(reason)),
+        "{name}: {summary}"
+    );
+
+    // Notified before the deadline, or inside the standstill after it: refused, saying the deadline.
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 5)).build().await;
+    let award_url = api(&format!("/groupements/{id}/award"));
+    for day in ["2026-11-20", "2026-11-30"] {
+        let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on(day))).await;
+        let message = only_error(&problem, status, "notified_on", name);
+        for needle in ["avant le 1er décembre 2026", "les offres sont reçues jusqu'au 20 novembre 2026 à 12 h 00"] {
+            assert!(message.contains(needle), "{name} {day}: « {needle} » in {message}");
+        }
+    }
+    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-12-01"))).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    // Awarded, the deadline no longer moves.
+    let version = g["version"].as_i64().unwrap();
+    let moved = json!({ "offers_deadline": "2026-12-20T12:00", "offers_deadline_reason": reason });
+    let (status, _) =
+        send(w.coord.to(&later).patch(&url).header("if-match", format!("\"{version}\"")).json(&moved)).await;
+    assert_eq!(status, 409, "{name}");
+}
+
+/// A groupement by procédure adaptée (its need estimated at 150 000 € HT), constituted with the
+/// first commune on the day of `app`'s clock: its id.
+async fn adapted_groupement(w: &World, app: &TestApp, name: &str) -> String {
+    let mut body = minimal_groupement(w, "2026-09-30");
+    body["procedure"] = json!("procedure_adaptee");
+    body["estimated_amount_ht_cents"] = json!(15_000_000);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let conv_id = first_commune_accepted(w, &id).await;
+    sign_constitutive(w, app, &conv_id, None, &[0]).await;
+    id
+}
+
+// F2 and F9 for a procédure adaptée: no legal minimum, but never the launch day (422); a delay
+// under the platform's advice is warned of, not refused; notified the day after the deadline at
+// the earliest. The titulaire's choice on the avance is required at award, ticks its box in the
+// AE, and makes the DECP's avance: a contradicting DECP is refused.
+backend_test!(a_procedure_adaptee_awards_after_its_deadline_with_the_titulaires_avance_choice);
+async fn a_procedure_adaptee_awards_after_its_deadline_with_the_titulaires_avance_choice(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let id = adapted_groupement(&w, &signing, name).await;
+    let coord = w.coord.to(&signing);
+    let transition = api(&format!("/groupements/{id}/transition"));
+    assert_eq!(send(coord.post(&transition).json(&json!({ "to": "closed" }))).await.0, 200, "{name}");
+    let (status, problem) = send(coord.post(&transition).json(&moving_to("consultation", "2026-10-15T18:00"))).await;
+    let message = only_error(&problem, status, "offers_deadline", name);
+    assert!(
+        message.contains("ne peut pas tomber le jour du lancement") && message.contains("le 16 octobre 2026"),
+        "{name}: {message}"
+    );
+    let (status, g) = send(coord.post(&transition).json(&moving_to("consultation", "2026-10-22T12:00"))).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("7 jours") && warning.contains("21 jours") && warning.contains("R. 2151-1"),
+        "{name}: {g}"
+    );
+
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 10, 30)).build().await;
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let award = |day: &str| {
+        let mut body = award_notified_on(day);
+        body["decp"].as_object_mut().unwrap().remove("procedure");
+        body
+    };
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award("2026-10-22"))).await;
+    let message = only_error(&problem, status, "notified_on", name);
+    assert!(
+        message.contains("avant le 23 octobre 2026") && message.contains("22 octobre 2026 à 12 h 00"),
+        "{name}: {message}"
+    );
+    // The choice is required; a DECP contradicting it is refused.
+    let mut unchosen = award("2026-10-23");
+    unchosen.as_object_mut().unwrap().remove("advance_renounced");
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&unchosen)).await;
+    only_error(&problem, status, "advance_renounced", name);
+    let mut contradicting = award("2026-10-23");
+    contradicting["decp"]["attribution_avance"] = json!(true);
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&contradicting)).await;
+    let message = only_error(&problem, status, "decp.attribution_avance", name);
+    assert!(message.contains("renonce au bénéfice de l'avance"), "{name}: {message}");
+    let mut kept = award("2026-10-23");
+    kept["advance_renounced"] = json!(false);
+    kept["decp"].as_object_mut().unwrap().remove("attribution_avance");
+    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&kept)).await;
+    assert_eq!((status, g["award"]["advance_renounced"].as_bool()), (200, Some(false)), "{name}: {g}");
+
+    let ae = document_text(&w, &id, "ae").await;
+    let flat = ae.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "Avance (choix du titulaire)",
+        "☐ le titulaire renonce au bénéfice de l'avance",
+        "☒ le titulaire ne renonce pas au bénéfice de l'avance",
+    ] {
+        assert!(flat.contains(needle), "{name}: the AE lacks « {needle} »: {flat}");
+    }
+    let (status, decp) = send(w.coord.to(&later).get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    let marche = &decp["marches"]["marche"][0];
+    assert_eq!(
+        (marche["attributionAvance"].as_bool(), marche["tauxAvance"].as_f64()),
+        (Some(true), Some(0.1)),
+        "{name}: {marche}"
+    );
+    let note = document_text(&w, &id, "presentation").await;
+    for needle in [
+        "Valeur estimée du besoin HT\n150 000,00 €",
+        "Date et heure limites de réception des offres\n22 octobre 2026 à 12 h 00",
+    ] {
+        assert!(note.contains(&french(needle)), "{name}: the note lacks « {needle} »: {note}");
+    }
+}
+
+// A consultation launched before the platform recorded its offers deadline (NULL) keeps working:
+// its award is checked against the open call's minimum délais from the launch, and the groupement
+// says so in its `offers_deadline_warning`, before and after the award. The titulaire who renounced
+// the avance has its box ticked and a DECP avance of 0.
+backend_test!(a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warning);
+async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warning(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    sqlx::query("UPDATE groupements SET offers_deadline_at = NULL WHERE id = $1")
+        .bind(&id)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
+    let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
+    assert!(warning.starts_with("Aucune date limite de réception des offres n'est enregistrée"), "{name}: {g}");
+    let rc = document_text(&w, &id, "rc").await;
+    assert!(rc.contains("fixées au lancement de la consultation, au moins trente-cinq jours"), "{name}: {rc}");
+    // Launched on 15 October: 35 days of offers and 11 of standstill, 30 November.
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-29"))).await;
+    only_error(&problem, status, "notified_on", name);
+    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-30"))).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("l'attribution n'a été contrôlée que sur les délais minimaux"), "{name}: {g}");
+    let ae = document_text(&w, &id, "ae").await;
+    let flat = ae.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("☒ le titulaire renonce au bénéfice de l'avance ;"), "{name}: {flat}");
+    let (_, decp) = send(w.coord.to(&later).get(api(&format!("/groupements/{id}/decp")))).await;
+    let marche = &decp["marches"]["marche"][0];
+    assert_eq!(
+        (marche["attributionAvance"].as_bool(), marche["tauxAvance"].as_f64()),
+        (Some(false), Some(0.0)),
+        "{name}: {marche}"
+    );
 }

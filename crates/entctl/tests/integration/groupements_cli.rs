@@ -289,7 +289,7 @@ async fn the_domain_functions_refuse_whom_the_routes_refuse(db: common::TestDb) 
     let groupements = w.state.groupements();
     let ctx = groupements.ctx(&other);
     let refused = vec![
-        gm::transition(&ctx, &w.g, gm::Status::Closed, None).await.unwrap_err().kind,
+        gm::transition(&ctx, &w.g, gm::Status::Closed, None, None).await.unwrap_err().kind,
         membership::accept(&ctx, &w.g, &app).await.unwrap_err().kind,
         membership::reject(&ctx, &w.g, &app, "x").await.unwrap_err().kind,
         documents::generate(&ctx, &w.g, documents::Kind::Cctp).await.unwrap_err().kind,

@@ -376,8 +376,15 @@ impl World {
                 self.setup(signer, "POST", &path, Some(crate::common::fixtures::by_delegation(json!({})))).await;
             }
             for to in ["closed", "consultation"] {
-                self.post(&format!("/api/v1/groupements/{id}/transition"), json!({ "to": to })).await;
+                let body = json!({ "to": to, "offers_deadline": (to == "consultation").then_some("2026-09-02T12:00") });
+                self.post(&format!("/api/v1/groupements/{id}/transition"), body).await;
             }
+            // Awarded on its launch day: its offers are taken as received the day before.
+            sqlx::query("UPDATE groupements SET offers_deadline_at = '2026-08-31T10:00:00Z' WHERE id = $1")
+                .bind(&id)
+                .execute(self.store.pool())
+                .await
+                .unwrap();
         }
         if state == "awarded" {
             let buyer = g["coordinator"]["code"].as_str().unwrap();

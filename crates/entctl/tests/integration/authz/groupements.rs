@@ -143,8 +143,16 @@ impl World {
                 .await
                 .unwrap();
             for to in [gm::Status::Closed, gm::Status::Consultation] {
-                g = gm::transition(&ctx, &g, to, None).await.unwrap();
+                let deadline = (to == gm::Status::Consultation).then_some("2026-09-02T12:00");
+                g = gm::transition(&ctx, &g, to, None, deadline).await.unwrap();
             }
+            // The matrix awards on its launch day: its offers are taken as received the day before.
+            sqlx::query("UPDATE groupements SET offers_deadline_at = '2026-08-31T10:00:00Z' WHERE id = $1")
+                .bind(&g.id)
+                .execute(self.store.pool())
+                .await
+                .unwrap();
+            g = gm::must_get(&self.store, &g.id).await.unwrap();
         }
         if state == "awarded" {
             let input: gm::award::AwardInput = serde_json::from_value(self.award_body(coordinator, "0001")).unwrap();
