@@ -4349,6 +4349,89 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
 }
 
+/// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from
+/// 1 September 2026 to 31 August 2029: its reference. The académie's DAN is no party to it.
+async fn dsden_bipartite_in_force(c: &Cycle) -> String {
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {old}", c.db.name);
+    assert_eq!(old["end_date"], "2029-08-31", "{}: {old}", c.db.name);
+    // Signed by its parties (outside this test's subject): in force.
+    let id = old["id"].as_str().unwrap();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[id]).await;
+    old["reference"].as_str().unwrap().to_string()
+}
+
+// A refusal over a convention renewed tacitly tells its term, and the day a successor may start,
+// only to whom reads it, as it tells its reference: the commune, party to the DSDEN's bipartite,
+// reads « le 31 août 2029 » and « le 1er septembre 2029 »; the académie's DAN, no party to it,
+// reads neither anywhere in the answer, for a convention of the same model starting later as for
+// a successor leaving écoles out.
+backend_test!(a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention);
+async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let reference = dsden_bipartite_in_force(&c).await;
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let later = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-10-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let term = ["31 août 2029", "2029-08-31", "1er septembre 2029", "2029-09-01"];
+    let refused = call(c.mairie.post(c.url("")).json(&later)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme, le 31 août 2029", &reference, true);
+    assert!(refused.1["detail"].as_str().unwrap().contains("le 1er septembre 2029, lendemain de ce terme"), "{name}");
+    let refused = call(c.dan.post(c.url("")).json(&later)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme)", &reference, false);
+    let body = refused.1.to_string();
+    assert!(body.contains("lendemain de ce terme lui succède sans reconduction"), "{name}: {body}");
+    for date in term {
+        assert!(!body.contains(date), "{name}: « {date} » told to a non-reader: {body}");
+    }
+
+    let one_ecole = tripartite("2029-09-01");
+    let refused = call(c.mairie.post(c.url("")).json(&one_ecole)).await;
+    assert_opposes(name, refused, "reconduite tacitement à son terme, le 31 août 2029, sauf si", &reference, true);
+    let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme, sauf si", &reference, false);
+    let body = refused.1.to_string();
+    assert!(!body.contains("31 août 2029") && !body.contains("2029-08-31"), "{name}: {body}");
+}
+
+// The refusal of other RGPD roles names the other convention's controller (« responsable de
+// traitement : … ») only to whom reads that convention: the commune, party to the DSDEN's
+// tripartite, reads it; the académie's DAN, no party to it, finds it nowhere in the answer.
+backend_test!(an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other_convention);
+async fn an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other_convention(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let reference = tri["reference"].as_str().unwrap().to_string();
+    let controller = tri["rgpd_controller"]["name"].as_str().expect("a controller").to_string();
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+
+    let conjointe = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-10-01"
+    }));
+    let told = format!("(responsable de traitement : {controller})");
+    let refused = call(c.mairie.post(c.url("")).json(&conjointe)).await;
+    assert_opposes(name, refused, &told, &reference, true);
+    let refused = call(c.dan.post(c.url("")).json(&conjointe)).await;
+    assert_opposes(name, refused.clone(), "rôles au sens du RGPD : une école n'a qu'un", &reference, false);
+    let body = refused.1.to_string();
+    assert!(!body.contains(&controller) && !body.contains("responsable de traitement :"), "{name}: {body}");
+}
+
 // A convention is drafted by its parties' own roles: the académie's DAN, though the registry
 // places the DSDEN in its scope, does not draft a convention whose académie party is the DSDEN
 // (403), and the refusal says which role at which organisation is needed; the DSDEN's DAN does.
