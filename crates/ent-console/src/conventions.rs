@@ -2,7 +2,8 @@
 //! the guided creation (model, parties picked by search, covered schools, parameters,
 //! dates), a draft's edit form (`edit`: « Modifier le projet »), and a convention's page: its
 //! document (shown and downloadable), the circuit as a timeline, and the workflow's actions
-//! (submit, visa, sign, refuse, avenant, résiliation, non-reconduction). Every action is `ent_conventions`' own function with its checks; its
+//! (submit, visa, sign, refuse, avenant, résiliation, non-reconduction; an administrator's
+//! withdrawal of a signature given by mistake). Every action is `ent_conventions`' own function with its checks; its
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::Signed;
@@ -34,7 +35,9 @@ use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::{Condition, Store};
-use ent_platform::identity::authz::{self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE};
+use ent_platform::identity::authz::{
+    self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_SIGNATURE_WITHDRAW, CONVENTIONS_WRITE,
+};
 use ent_platform::identity::{shown_actor, Actor, Caller};
 use ent_platform::registry::queries::{list_orgs, OrgFilter};
 use ent_platform::registry::Org;
@@ -79,6 +82,12 @@ where
         route(Method::POST, "/conventions/{convention}/avenant", S_(&CONVENTIONS_WRITE), post(action)),
         route(Method::POST, "/conventions/{convention}/resilier", S_(&CONVENTIONS_WRITE), post(action)),
         route(Method::POST, "/conventions/{convention}/non-reconduction", S_(&CONVENTIONS_SIGN), post(action)),
+        route(
+            Method::POST,
+            "/conventions/{convention}/signatures/retirer",
+            S_(&CONVENTIONS_SIGNATURE_WITHDRAW),
+            post(action),
+        ),
     ]
 }
 
@@ -586,6 +595,10 @@ const DONE_NOTICES: &[(&str, &str)] = &[
         "non-reconduite",
         "La non-reconduction est enregistrée et notifiée aux parties : la convention prendra fin à son terme.",
     ),
+    (
+        "signature-retiree",
+        "La signature est retirée et le retrait notifié aux parties : la partie doit signer à nouveau.",
+    ),
 ];
 
 /// `/conventions/{convention}`.
@@ -640,6 +653,7 @@ async fn convention_page(
         "title": format!("{} — {}", conv.reference, conv.title),
         "conv": {
             "id": conv.id, "reference": conv.reference, "title": conv.title, "status": conv.status.as_str(),
+            "version": conv.version,
             "status_label": conv.status.label(), "start": french_moment(&conv.start_date),
             "end": french_moment(&conv.end_date), "model": model.title,
             "hash": conv.document_hash, "refusal": conv.refusal_comment,
@@ -658,6 +672,7 @@ async fn convention_page(
                              "representative": representative(p, &on.signed.0.display_name) }))
             .collect::<Vec<_>>(),
         "visa": workflow::visa_for(actor, model, conv).map(|v| json!({ "key": v.key, "label": v.label })),
+        "withdrawable": withdrawable(actor, conv),
         "timeline": timeline(conv, &renewals),
         "renewal": renewal_box(model, conv, &signed, today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
@@ -674,7 +689,8 @@ async fn convention_page(
         },
         "fields": { "motif": fields.get("motif"), "resiliation": fields.get("resiliation"),
                     "effet": fields.get("effet"), "accord": fields.opt("accord").is_some(),
-                    "reconduction": fields.get("reconduction"),
+                    "reconduction": fields.get("reconduction"), "motif_retrait": fields.get("motif_retrait"),
+                    "signature_partie": fields.get("signature_partie"),
                     "delegation_qualite": fields.get("delegation_qualite"),
                     "delegation_acte": fields.get("delegation_acte"),
                     "delegation_numero": fields.get("delegation_numero"),
@@ -714,6 +730,24 @@ fn renewal_box(
         "opposed": conv.non_renewal.is_some(),
         "passed": today > deadline,
     }))
+}
+
+/// The signatures an administrator may withdraw from `conv` (`workflow::withdraw_signature`):
+/// on a convention in signature, each live one, by the key the withdrawal names its party
+/// with (`key:org_id` for one organisation of a party several play) and who it was given for.
+/// None for anyone else: the form is an administrator's.
+fn withdrawable(actor: &Actor, conv: &Convention) -> Vec<Value> {
+    if !actor.is_admin() || conv.status != Status::InSignature {
+        return Vec::new();
+    }
+    conv.live_steps("signature")
+        .filter_map(|s| conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id))
+        .map(|p| {
+            let shared = conv.parties.iter().filter(|o| o.key == p.key).count() > 1;
+            let key = if shared { signatories::party_org_key(&p.key, &p.org.id) } else { p.key.clone() };
+            json!({ "key": key, "label": format!("{} ({})", naming::display_name(&p.org.name), p.label) })
+        })
+        .collect()
 }
 
 /// The representative the document names for `party` (« M. Jean Dupont, maire »), when the
@@ -934,6 +968,8 @@ async fn act(
             let reply = Reply::refused(fields, &problem, |f| match f {
                 "comment" => "motif".into(),
                 "reason" if done == "non-reconduite" => "reconduction".into(),
+                "reason" if done == "signature-retiree" => "motif_retrait".into(),
+                "party" | "version" if done == "signature-retiree" => "signature_partie".into(),
                 "reason" => "resiliation".into(),
                 "effective_date" => "effet".into(),
                 "mutual_agreement" => "accord".into(),
@@ -995,6 +1031,21 @@ async fn action(
             act(&on, &key, &fields, "refusee", async |ctx, conv| workflow::refuse(ctx, conv, &comment).await).await
         }
         "avenant" => act(&on, &key, &fields, "avenant", workflow::amend).await,
+        "retirer" => {
+            let (party, reason) = (fields.get("signature_partie").to_string(), fields.get("motif_retrait").to_string());
+            let shown = fields.get("version").parse::<i64>().ok();
+            act(&on, &key, &fields, "signature-retiree", async |ctx, conv| {
+                let version = shown.ok_or_else(|| {
+                    Problem::invalid_field(
+                        "version",
+                        "version de la convention absente du formulaire : rechargez la page",
+                    )
+                })?;
+                let asked = workflow::Withdrawal { party: &party, reason: &reason, version };
+                workflow::withdraw_signature(ctx, conv, asked).await
+            })
+            .await
+        }
         "non-reconduction" => {
             let opposition = Opposition { reason: fields.opt("reconduction"), party: fields.opt("partie") };
             act(&on, &key, &fields, "non-reconduite", async |ctx, conv| renewal::oppose(ctx, conv, opposition).await)

@@ -302,8 +302,10 @@ pub async fn require_given_by_current(
 
 /// Why a délégation given before `previous` signed is refused, and how to correct a convention
 /// naming them by mistake: `seen`, the reference and state of the convention they signed, when
-/// the caller reads it (modified in signature, its signatures are voided; signed, an
-/// administrator is told).
+/// the caller reads it. In signature, it is modified (its signatures are voided) or an
+/// administrator withdraws that one signature (`workflow::withdraw_signature`); signed by every
+/// party, its signatures stand: an avenant corrects it, and the délégation is given again. To
+/// one who does not read it, what an administrator can do, without its state.
 fn ended_delegation(
     party: &Party,
     delegation: &Delegation,
@@ -312,24 +314,40 @@ fn ended_delegation(
 ) -> String {
     let named = party.signatory.as_ref().map(named_with_quality).unwrap_or_default();
     let current = party.signatory.as_ref().map_or("", |s| s.name.trim());
-    let (which, again, fix) = match seen {
-        Some((reference, status)) => (
+    let signature = format!("la seule signature de {}", previous.name);
+    let (which, again, fix, otherwise) = match seen {
+        Some((reference, Status::InSignature)) => (
             format!("la convention {reference}"),
             reference.to_string(),
-            match status {
-                Status::InSignature => {
-                    "faites-la modifier tant qu'elle est en signature (ses signatures sont alors annulées)"
-                }
-                _ => "signalez-le à un administrateur",
-            },
+            format!(
+                "faites-la modifier tant qu'elle est en signature (ses signatures sont alors annulées), ou demandez \
+                 à un administrateur de la plateforme d'en retirer {signature}, motif à l'appui"
+            ),
+            "sinon",
         ),
-        None => ("une convention".to_string(), "cette convention".to_string(), "signalez-le à un administrateur"),
+        Some((reference, _)) => (
+            format!("la convention {reference}"),
+            reference.to_string(),
+            "elle ne se corrige plus que par avenant : signée par toutes ses parties, ses signatures ne se retirent \
+             plus"
+                .to_string(),
+            "dans les deux cas",
+        ),
+        None => (
+            "une convention".to_string(),
+            "cette convention".to_string(),
+            format!(
+                "un administrateur de la plateforme peut en retirer {signature} tant qu'elle est en signature : \
+                 signalez-le-lui"
+            ),
+            "sinon",
+        ),
     };
     format!(
         "une délégation de signature prend fin avec les fonctions de qui l'a donnée : l'acte de délégation ({}) est \
          antérieur au {}, jour où {} a signé en son nom propre {which}, comme la personne qui représentait {} ; la \
-         convention désigne désormais {named}. Si {again} nomme {} par erreur, {fix} ; sinon, faites établir une \
-         nouvelle délégation par {current} et indiquez-la",
+         convention désigne désormais {named}. Si {again} nomme {} par erreur, {fix} ; {otherwise}, faites établir \
+         une nouvelle délégation par {current} et indiquez-la",
         delegation.act_text(),
         french_date(&previous.day.to_string()),
         previous.name,

@@ -17,7 +17,8 @@ use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::store::Page;
 use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
-    self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_WRITE, CONVENTION_MODELS_READ,
+    self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_SIGNATURE_WITHDRAW, CONVENTIONS_WRITE,
+    CONVENTION_MODELS_READ,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::queries::{missing_org, resolve_readable_field};
@@ -52,6 +53,14 @@ route_table!(ConventionsState, "conventions", |api| vec![
     api.post("/api/v1/conventions/{id}/sign", "Signer pour sa partie", &CONVENTIONS_SIGN, sign)
         .json_body::<SignBody>()
         .ok_versioned::<Convention>(),
+    api.post(
+        "/api/v1/conventions/{id}/signatures/{party}/withdraw",
+        "Retirer une signature donnée par erreur sur une convention en signature (administrateur ; motif, \
+         If-Match) : la partie signe à nouveau, les autres signatures sont gardées",
+        &CONVENTIONS_SIGNATURE_WITHDRAW,
+        withdraw_signature,
+    )
+    .if_match_update::<workflow::WithdrawalBody, Convention>(),
     api.post("/api/v1/conventions/{id}/refuse", "Refuser (retour en brouillon)", &CONVENTIONS_SIGN, refuse)
         .json_body::<RefuseBody>()
         .ok_versioned::<Convention>(),
@@ -296,6 +305,19 @@ async fn sign(op: Op<ConventionsState>, ApiJson(body): ApiJson<SignBody>) -> Res
         delegation: body.delegation,
     };
     step(op, StatusCode::OK, async |ctx, conv| workflow::sign(ctx, conv, signing).await).await
+}
+
+/// `party`: the party's key, or `key:org_id` for one organisation of a party several play.
+async fn withdraw_signature(
+    Op { state, caller, key: (id, party) }: Op<ConventionsState, (String, String)>,
+    if_match: IfMatchHeader,
+    ApiJson(body): ApiJson<workflow::WithdrawalBody>,
+) -> Result<Response, Problem> {
+    let conv = find(&state, &caller, &id).await?;
+    let version = if_match.version(conv.version)?;
+    let asked = workflow::Withdrawal { party: &party, reason: &body.reason, version };
+    let withdrawn = workflow::withdraw_signature(&ctx(&state, &caller), &conv, asked).await?;
+    Ok(Versioned::ok(warned(&state, &caller, redacted(&caller, withdrawn)).await?).into_response())
 }
 
 async fn refuse(op: Op<ConventionsState>, ApiJson(body): ApiJson<RefuseBody>) -> Result<Response, Problem> {

@@ -123,7 +123,9 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
             _ => Some(Category::Tickets),
         },
         "convention" => match event {
-            "submitted" | "signatures_voided" | "signature_pending" => Some(Category::ConventionsToSign),
+            "submitted" | "signatures_voided" | "signature_withdrawn" | "signature_pending" => {
+                Some(Category::ConventionsToSign)
+            }
             // Notices with legal effect: always sent.
             "terminated" | "non_renewal" => None,
             _ => Some(Category::ConventionsFollowUp),

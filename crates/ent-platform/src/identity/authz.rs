@@ -53,6 +53,10 @@ pub const CONVENTIONS_SIGN: Action = Action {
     write: true,
     roles: &[Dan, Collectivite, ChefEtablissement, Coordinateur, SupportN2],
 };
+/// Withdrawing a signature recorded by mistake on a convention still in signature: a platform
+/// administrator's correction, for a stated reason (`workflow::withdraw_signature`).
+pub const CONVENTIONS_SIGNATURE_WITHDRAW: Action =
+    Action { name: "conventions.signatures.withdraw", write: true, roles: &[Admin] };
 /// The service catalog and bouquets: public facts, for every authenticated role.
 pub const CATALOG_READ: Action = Action { name: "catalog.read", write: false, roles: EVERYONE };
 pub const TENANTS_READ: Action = Action { name: "tenants.read", write: false, roles: EVERYONE };

@@ -1520,3 +1520,39 @@ async fn the_convention_page_shows_the_signed_text_and_a_reconstituted_one_as_su
     assert!(page.text.contains("HTML (texte reconstitué)") && !page.text.contains("(brouillon)"), "{}", page.text);
     assert!(shown_document(&page.text).contains("Texte reconstitué"), "{}: {}", app.backend, page.text);
 }
+
+// An administrator withdraws, from the convention's page, a signature given by mistake on a
+// convention in signature: the form (the signature, the reason) is offered to an administrator
+// only; posted without a reason it is refused beside its field, nothing withdrawn; confirmed, the
+// mairie's signature is no longer on the page and the mairie is offered « Signer » again.
+backend_test!(an_administrator_withdraws_a_signature_from_the_convention_page_offered_to_no_one_else);
+async fn an_administrator_withdraws_a_signature_from_the_convention_page_offered_to_no_one_else(db: TestDb) {
+    let app = fresnes(db).await;
+    let id = doisneau_draft_through_api(&app).await;
+    submit_through_api(&app, &id).await;
+    sign_through_api(&app, &id, &[MAIRIE]).await;
+    let path = format!("/conventions/{id}");
+    for who in [DAN, MAIRIE, DIRECTEUR] {
+        let page = get(&app, &sign_in(&app, who).await, &path).await;
+        assert!(!page.text.contains("retrait-signature"), "{who} ({}): {}", app.backend, page.text);
+    }
+    let root = sign_in(&app, ROOT).await;
+    let page = page_showing(&app, &root, &path, "Retirer une signature donnée par erreur").await;
+    let form = posted_inputs(&page.text, "retrait-signature");
+    assert!(form.contains(&("signature_partie".into(), "collectivite".into())), "{form:?}");
+    let action = format!("/conventions/{id}/signatures/retirer");
+
+    let refused = post_form(&app, &root, &action, &as_refs(&form)).await;
+    assert_eq!(refused.status, 422, "{}: {}", app.backend, refused.text);
+    assert!(refused.text.contains("id=\"motif_retrait-erreur\""), "{}: {}", app.backend, refused.text);
+    assert!(!offered(&app, MAIRIE, &id).await[1], "{}: still signed", app.backend);
+
+    let confirmed = with(form, "motif_retrait", "Signée par erreur pour la commune");
+    let done = post_form(&app, &root, &action, &as_refs(&confirmed)).await;
+    assert_eq!(done.status, 303, "{}: {}", app.backend, done.text);
+    let page = follow(&app, &root, &done).await;
+    assert!(page.text.contains("La signature est retirée"), "{}: {}", app.backend, page.text);
+    assert!(page.text.contains("signature retirée par un administrateur : Signée par erreur"), "{}", page.text);
+    assert!(!page.text.contains("retrait-signature"), "{}: none left to withdraw: {}", app.backend, page.text);
+    assert!(offered(&app, MAIRIE, &id).await[1], "{}: the mairie signs again", app.backend);
+}

@@ -4452,6 +4452,206 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
 }
 
+/// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from
+/// 1 September 2026 to 31 August 2029: its reference. The académie's DAN is no party to it.
+async fn dsden_bipartite_in_force(c: &Cycle) -> String {
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {old}", c.db.name);
+    assert_eq!(old["end_date"], "2029-08-31", "{}: {old}", c.db.name);
+    // Signed by its parties (outside this test's subject): in force.
+    let id = old["id"].as_str().unwrap();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE id = $1", &[id]).await;
+    old["reference"].as_str().unwrap().to_string()
+}
+
+// A refusal over a convention renewed tacitly tells its term, and the day a successor may start,
+// only to whom reads it, as it tells its reference: the commune, party to the DSDEN's bipartite,
+// reads « le 31 août 2029 » and « le 1er septembre 2029 »; the académie's DAN, no party to it,
+// reads neither anywhere in the answer, for a convention of the same model starting later as for
+// a successor leaving écoles out.
+backend_test!(a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention);
+async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let reference = dsden_bipartite_in_force(&c).await;
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let later = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-10-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let term = ["31 août 2029", "2029-08-31", "1er septembre 2029", "2029-09-01"];
+    let refused = call(c.mairie.post(c.url("")).json(&later)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme, le 31 août 2029", &reference, true);
+    assert!(refused.1["detail"].as_str().unwrap().contains("le 1er septembre 2029, lendemain de ce terme"), "{name}");
+    let refused = call(c.dan.post(c.url("")).json(&later)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme)", &reference, false);
+    let body = refused.1.to_string();
+    assert!(body.contains("lendemain de ce terme lui succède sans reconduction"), "{name}: {body}");
+    for date in term {
+        assert!(!body.contains(date), "{name}: « {date} » told to a non-reader: {body}");
+    }
+
+    let one_ecole = tripartite("2029-09-01");
+    let refused = call(c.mairie.post(c.url("")).json(&one_ecole)).await;
+    assert_opposes(name, refused, "reconduite tacitement à son terme, le 31 août 2029, sauf si", &reference, true);
+    let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme, sauf si", &reference, false);
+    let body = refused.1.to_string();
+    assert!(!body.contains("31 août 2029") && !body.contains("2029-08-31"), "{name}: {body}");
+}
+
+// The refusal of other RGPD roles names the other convention's controller (« responsable de
+// traitement : … ») only to whom reads that convention: the commune, party to the DSDEN's
+// tripartite, reads it; the académie's DAN, no party to it, finds it nowhere in the answer.
+backend_test!(an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other_convention);
+async fn an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other_convention(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let reference = tri["reference"].as_str().unwrap().to_string();
+    let controller = tri["rgpd_controller"]["name"].as_str().expect("a controller").to_string();
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+
+    let conjointe = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+        "start_date": "2026-10-01"
+    }));
+    let told = format!("(responsable de traitement : {controller})");
+    let refused = call(c.mairie.post(c.url("")).json(&conjointe)).await;
+    assert_opposes(name, refused, &told, &reference, true);
+    let refused = call(c.dan.post(c.url("")).json(&conjointe)).await;
+    assert_opposes(name, refused.clone(), "rôles au sens du RGPD : une école n'a qu'un", &reference, false);
+    let body = refused.1.to_string();
+    assert!(!body.contains(&controller) && !body.contains("responsable de traitement :"), "{name}: {body}");
+}
+
+/// `who` withdraws, at `version` (`None`: no If-Match), the signature of `party` on the convention
+/// `id` for `reason`: the status and body answered.
+async fn withdraw(
+    c: &Cycle,
+    who: &Client,
+    (id, party): (&str, &str),
+    version: Option<i64>,
+    reason: &str,
+) -> (StatusCode, Value) {
+    let mut req = who.post(c.url(&format!("/{id}/signatures/{party}/withdraw")));
+    if let Some(version) = version {
+        req = req.header("if-match", format!("\"{version}\""));
+    }
+    call(req.json(&json!({ "reason": reason }))).await
+}
+
+// A signature given by mistake on a convention in signature is withdrawn by an administrator,
+// for a stated reason, at the version read: the commune's signature is voided with the reason
+// (audited, the parties' signatories and the signer told), the directeur's kept; the commune
+// signs again and the convention completes. No one else withdraws one (403, before anything is
+// read), nor the administrator without If-Match (428), on a stale version (412), without a
+// reason (422), a party it does not have (404), a signature already withdrawn (409), or once
+// signed by every party (409 saying an avenant or a résiliation is the way).
+backend_test!(an_administrator_withdraws_a_signature_given_by_mistake_and_the_party_signs_again);
+async fn an_administrator_withdraws_a_signature_given_by_mistake_and_the_party_signs_again(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let id = submitted(&c).await;
+    c.step_ok(&c.directeur, &id, "sign", json!({})).await;
+    let signed = c.step_ok(&c.mairie, &id, "sign", json!({})).await;
+    let version = signed["version"].as_i64().unwrap();
+    let hash = signed["document_hash"].clone();
+    let both =
+        vec![("signature".to_string(), "collectivite".to_string()), ("signature".into(), "etablissement".into())];
+    let target = (id.as_str(), "collectivite");
+
+    for who in [&c.dan, &c.mairie, &c.directeur] {
+        let (status, p) = withdraw(&c, who, target, Some(version), "Signée par erreur").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {p}");
+    }
+    let (status, p) = withdraw(&c, &c.admin, target, None, "Signée par erreur").await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{name}: {p}");
+    let (status, p) = withdraw(&c, &c.admin, target, Some(version - 1), "Signée par erreur").await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{name}: {p}");
+    let (status, p) = withdraw(&c, &c.admin, target, Some(version), " \u{200b} ").await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")), "{p}");
+    let (status, p) = withdraw(&c, &c.admin, (&id, "inconnue"), Some(version), "Signée par erreur").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{name}: {p}");
+    assert_eq!(live_steps(&c, &id).await, both, "{name}: nothing withdrawn by a refusal");
+
+    let reason = "Signée par l'adjoint au lieu du maire";
+    let (status, after) = withdraw(&c, &c.admin, target, Some(version), reason).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {after}");
+    assert_eq!(live_steps(&c, &id).await, vec![both[1].clone()], "{name}: the directeur's signature is kept");
+    assert_eq!((after["status"].as_str(), after["version"].as_i64()), (Some("in_signature"), Some(version + 1)));
+    assert_eq!(after["document_hash"], hash, "{name}: the same document is signed again");
+    let voided = after["steps"].as_array().unwrap().iter().find(|s| s["step_key"] == "collectivite").unwrap();
+    assert!(voided["void_reason"].as_str().unwrap().ends_with(reason), "{name}: {voided}");
+    let summary = audited_summary(&c, &id, "conventions.signature_withdrawn").await;
+    assert_eq!(
+        (summary["party"].as_str(), summary["reason"].as_str()),
+        (Some("collectivite"), Some(reason)),
+        "{summary}"
+    );
+    for signatory in ["ent@fresnes.fr", "dan@ac-creteil.fr", "ce.0940176f@ac-creteil.fr"] {
+        assert_eq!(c.mails(signatory, "signature_withdrawn").await, 1, "{name}: {signatory} is told");
+    }
+    let (status, p) = withdraw(&c, &c.admin, target, Some(version + 1), reason).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: withdrawn already: {p}");
+
+    c.step_ok(&c.mairie, &id, "sign", json!({})).await;
+    let done = c.step_ok(&c.dan, &id, "sign", json!({})).await;
+    assert_eq!(done["status"], "active", "{name}: signed on its first day, in force: {done}");
+    let version = done["version"].as_i64().unwrap();
+    let (status, p) = withdraw(&c, &c.admin, target, Some(version), reason).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {p}");
+    assert!(p["detail"].as_str().unwrap().contains("concluent un avenant, ou la résilient"), "{name}: {p}");
+    assert_eq!(live_steps(&c, &id).await.len(), 3, "{name}: a signed convention keeps its signatures");
+}
+
+// The refusal of a délégation given before the representative changed says what an
+// administrator can do for a convention naming M. Jean Dupont by mistake, while in signature:
+// withdraw his signature. Done, his signature no longer dates the délégation: Karim's arrêté of
+// March is accepted.
+backend_test!(a_signature_an_administrator_withdrew_no_longer_dates_a_delegation);
+async fn a_signature_an_administrator_withdrew_no_longer_dates_a_delegation(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let karim = person(&c, "karim@fresnes.fr", "Karim Benali", Role::Collectivite, "commune:94034").await;
+    let jean = person(&c, "jean.dupont@fresnes.fr", "Jean DUPONT", Role::Collectivite, "commune:94034").await;
+    let sign = |id: &str, body: Value| call(karim.post(c.url(&format!("/{id}/sign"))).json(&body));
+    let first = c.create(named_representatives("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &first, "submit", json!({})).await;
+    let (status, signed) = call(jean.post(c.url(&format!("/{first}/sign"))).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+
+    c.clock.set(Utc.with_ymd_and_hms(2026, 10, 15, 9, 0, 0).unwrap());
+    let mut body = named_representatives("2026-11-01");
+    body["parties"]["etablissement"]["org"] = json!("0940289D");
+    body["parties"]["collectivite"]["signatory"]["name"] = json!("Mme Hélène Roy");
+    let second = c.create(body).await["id"].as_str().unwrap().to_string();
+    c.step_ok(&c.dan, &second, "submit", json!({})).await;
+    let (status, problem) = sign(&second, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    let detail = problem["errors"][0]["message"].as_str().or(problem["detail"].as_str()).unwrap();
+    let told = "ou demandez à un administrateur de la plateforme d'en retirer la seule signature de M. Jean Dupont";
+    assert!(detail.contains(told), "{name}: {detail}");
+    assert!(!detail.contains("signalez-le à un administrateur"), "{name}: {detail}");
+
+    let version = call(c.admin.get(c.url(&format!("/{first}")))).await.1["version"].as_i64().unwrap();
+    let (status, p) =
+        withdraw(&c, &c.admin, (&first, "collectivite"), Some(version), "M. Dupont n'était plus maire").await;
+    assert_eq!(status, StatusCode::OK, "{name}: {p}");
+    let (status, signed) = sign(&second, json!({ "delegation": karims_delegation("2026-03-03") })).await;
+    assert_eq!(status, StatusCode::OK, "{name}: {signed}");
+}
+
 // A convention is drafted by its parties' own roles: the académie's DAN, though the registry
 // places the DSDEN in its scope, does not draft a convention whose académie party is the DSDEN
 // (403), and the refusal says which role at which organisation is needed; the DSDEN's DAN does.

@@ -60,6 +60,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/conventions/{id}/visa"),
     ("POST", "/api/v1/conventions/{id}/sign"),
     ("POST", "/api/v1/conventions/{id}/refuse"),
+    ("POST", "/api/v1/conventions/{id}/signatures/{party}/withdraw"),
     ("POST", "/api/v1/conventions/{id}/terminate"),
     ("POST", "/api/v1/conventions/{id}/non-renewal"),
     ("POST", "/api/v1/conventions/{id}/amend"),
@@ -568,6 +569,7 @@ impl World {
             "/api/v1/conventions/{id}/visa"
             | "/api/v1/conventions/{id}/sign"
             | "/api/v1/conventions/{id}/refuse"
+            | "/api/v1/conventions/{id}/signatures/{party}/withdraw"
             | "/api/v1/conventions/{id}/signed-copies"
             | "/api/v1/conventions/{id}/signed-copies/{file_id}"
             | "/api/v1/conventions/{id}/signed-document" => "in_signature",
@@ -581,7 +583,7 @@ impl World {
             self.convention(&self.future_start(), state).await
         };
         let id = conv["id"].as_str().unwrap();
-        let url = p.replace("{id}", id);
+        let url = p.replace("{id}", id).replace("{party}", "academie");
         let c = |status: u16| case(method, url.clone(), status);
         match p {
             "/api/v1/conventions/{id}" if method == "PATCH" => {
@@ -596,6 +598,14 @@ impl World {
             }],
             "/api/v1/conventions/{id}/refuse" => {
                 vec![Case { client: Some(self.mairie.clone()), ..c(200).json(json!({ "comment": "À revoir" })) }]
+            }
+            // The académie's signature, given first, withdrawn by the administrator at the version read.
+            "/api/v1/conventions/{id}/signatures/{party}/withdraw" => {
+                let sign = self.dan.post(self.url(&format!("/api/v1/conventions/{id}/sign")));
+                let signed = sign.json(&crate::common::fixtures::by_delegation(json!({}))).send().await.unwrap();
+                assert_eq!(signed.status(), 200, "the académie signs");
+                let etag = self.etag(&format!("/api/v1/conventions/{id}")).await;
+                vec![c(200).json(json!({ "reason": "Signée par erreur" })).if_match(etag)]
             }
             "/api/v1/conventions/{id}/terminate" => vec![c(200).json(json!({ "reason": "Changement de solution" }))],
             // The premier-degré model is not renewed tacitly: the documented refusal, to a party's

@@ -726,21 +726,34 @@ impl Other {
             ),
             None => "ou demandez à ses parties d'en notifier à temps la non-reconduction".to_string(),
         };
+        // Its term is told with its reference only: a date of a convention the caller does not read is not theirs.
+        let term = match reference {
+            Some(_) => format!(", le {}", french_date(&self.end_date)),
+            None => String::new(),
+        };
         let problem = Problem::conflict(format!(
-            "{it} est reconduite tacitement à son terme, le {end}, sauf si une autre lui succède le lendemain : \
+            "{it} est reconduite tacitement à son terme{term}, sauf si une autre lui succède le lendemain : \
              celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur convention. \
              Couvrez toutes ses écoles, {remedy}",
             it = opposed_name(reference.as_deref()),
-            end = french_date(&self.end_date),
         ));
         Err(naming_it(problem, reference.as_deref()))
     }
 
-    /// For a convention ending before the new one but renewed tacitly: how to succeed it.
-    fn renewal_hint(&self, start: NaiveDate) -> Result<String, Problem> {
+    /// For a convention ending before the new one but renewed tacitly: how to succeed it. Its
+    /// term and the day after it are told only to whom may be told its reference (`told`,
+    /// [`Convention::reference_for`]): to another, that a successor from the day after its
+    /// term takes over, and who knows that day.
+    fn renewal_hint(&self, start: NaiveDate, told: bool) -> Result<String, Problem> {
         let end = parse_any_date("end_date", &self.end_date)?;
         if end >= start {
             return Ok(String::new());
+        }
+        if !told {
+            return Ok(" (elle est reconduite tacitement à son terme) : une nouvelle convention qui commence le \
+                       lendemain de ce terme lui succède sans reconduction ; ses parties, qui en connaissent la date, \
+                       peuvent aussi en notifier la non-reconduction"
+                .to_string());
         }
         let next = end.succ_opt().unwrap_or(end);
         Ok(format!(
@@ -817,9 +830,10 @@ pub(super) async fn check_no_overlap(
             if !other.overlaps_from(models, new.start)? {
                 continue;
             }
-            let (id, hint) = (&other.id, other.renewal_hint(new.start)?);
+            let id = &other.id;
             if other.model_id == new.model.id {
                 let reference = other.reference_for(conn, models, actor).await?;
+                let hint = other.renewal_hint(new.start, reference.is_some())?;
                 let problem = Problem::conflict(format!(
                     "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
                     school.name,
@@ -831,22 +845,26 @@ pub(super) async fn check_no_overlap(
             if new.supersedes == Some(id.as_str()) {
                 continue;
             }
-            let Some(other) = crate::conventions::read_convention(conn, models, id, false).await? else { continue };
-            let Ok(other_model) = find_model(models, &other.model_id, Some(other.model_version)) else { continue };
-            if roles_key(other_model, &other.parties, other.rgpd_controller.as_ref()) != new.roles {
-                let controller = other.rgpd_controller.as_ref().map(|o| o.name.as_str()).unwrap_or("aucun");
-                let reference = other.reference_for(actor);
-                let remedy = match reference {
-                    Some(_) => {
+            let Some(conv) = crate::conventions::read_convention(conn, models, id, false).await? else { continue };
+            let Ok(other_model) = find_model(models, &conv.model_id, Some(conv.model_version)) else { continue };
+            if roles_key(other_model, &conv.parties, conv.rgpd_controller.as_ref()) != new.roles {
+                let reference = conv.reference_for(actor);
+                let hint = other.renewal_hint(new.start, reference.is_some())?;
+                // Its roles are told with its reference only, as its dates are.
+                let (controller, remedy) = match reference {
+                    Some(_) => (
+                        format!(
+                            " (responsable de traitement : {})",
+                            conv.rgpd_controller.as_ref().map_or("aucun", |o| o.name.as_str())
+                        ),
                         "Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
-                         (champ supersedes)"
-                    }
-                    None => "Ses parties seules peuvent la résilier ou la modifier par avenant",
+                         (champ supersedes)",
+                    ),
+                    None => (String::new(), "Ses parties seules peuvent la résilier ou la modifier par avenant"),
                 };
                 let problem = Problem::conflict(format!(
-                    "{} ({}) est déjà couvert sur ces dates par {}{hint}, qui désigne d'autres rôles au sens du RGPD \
-                     (responsable de traitement : {controller}) : une école n'a qu'un responsable de traitement. \
-                     {remedy}",
+                    "{} ({}) est déjà couvert sur ces dates par {}{hint}, qui désigne d'autres rôles au sens du RGPD\
+                     {controller} : une école n'a qu'un responsable de traitement. {remedy}",
                     school.name,
                     school.code,
                     opposed_name(reference),

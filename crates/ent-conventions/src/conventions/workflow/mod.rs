@@ -1,6 +1,7 @@
 //! The rules of a convention's life, along its seams: drafting (`draft`: creation and
 //! validation, edits that void signatures, avenants), the visa and signature circuit (`signing`:
-//! refusal, signed copies, the date-driven moves), its end (`ending`: termination, avenants and
+//! refusal, signed copies, the date-driven moves; `withdrawal`: an administrator's withdrawal of a
+//! signature given by mistake), its end (`ending`: termination, avenants and
 //! drafts left in preparation). Here: what every step shares (`Ctx`, who writes a convention,
 //! the audit to its parties, status and version writes, the row locks); `workflow::X` paths are
 //! re-exported as before.
@@ -9,6 +10,7 @@ mod costs;
 mod draft;
 mod ending;
 mod signing;
+mod withdrawal;
 
 pub use costs::{cost_conflicts, with_warnings, CostConflict};
 
@@ -28,6 +30,7 @@ pub use signing::{
     parties_to_sign, party_signers, pending_signers, refuse, require_pdf, sign, submit, upload_signed, visa_for,
     Completion, Signing, MAX_SIGNED_COPIES,
 };
+pub use withdrawal::{withdraw_signature, Withdrawal, WithdrawalBody};
 
 use super::model::ConventionModel;
 use super::{find_model, get_convention, Convention, Status, AUDIT_KIND};

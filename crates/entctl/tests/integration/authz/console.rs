@@ -43,6 +43,7 @@ const PAGES: &[Page] = &[
     ("POST", "/conventions/{convention}/avenant", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/resilier", Some(CONVENTION_WRITERS)),
     ("POST", "/conventions/{convention}/non-reconduction", Some(CONVENTION_SIGNERS)),
+    ("POST", "/conventions/{convention}/signatures/retirer", Some(&[Admin])),
     ("GET", "/ent", Some(EVERYONE)),
     ("GET", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
@@ -262,7 +263,11 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
         // Forms posted without their fields: refused by the capability's checks.
         (
             "POST",
-            "/conventions/nouvelle" | "/conventions/{convention}/resilier" | "/ent/nouveau" | "/ent/{ent}/etat",
+            "/conventions/nouvelle"
+            | "/conventions/{convention}/resilier"
+            | "/conventions/{convention}/signatures/retirer"
+            | "/ent/nouveau"
+            | "/ent/{ent}/etat",
         ) => 422,
         // The convention's model (premier degré) is not renewed tacitly: nothing to refuse.
         ("POST", "/conventions/{convention}/non-reconduction") => 422,

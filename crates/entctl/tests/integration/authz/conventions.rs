@@ -19,6 +19,8 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/conventions/{id}/visa", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/sign", CONVENTION_SIGNERS, Target::Convention),
     ("POST", "/api/v1/conventions/{id}/refuse", CONVENTION_SIGNERS, Target::Convention),
+    // A signature given by mistake is withdrawn by a platform administrator only.
+    ("POST", "/api/v1/conventions/{id}/signatures/{party}/withdraw", &[Admin], Target::Convention),
     ("POST", "/api/v1/conventions/{id}/terminate", CONVENTION_WRITERS, Target::Convention),
     // Opposing the renewal, depositing a signed copy: what binds a party, by who signs for it.
     ("POST", "/api/v1/conventions/{id}/non-renewal", CONVENTION_SIGNERS, Target::Convention),

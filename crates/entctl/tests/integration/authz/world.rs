@@ -310,7 +310,9 @@ impl World {
         if state == "in_signature" {
             return conv;
         }
-        for role in [Dan, Collectivite, ChefEtablissement] {
+        // `signed_once`: in signature, signed by the académie's DAN only.
+        let signers: &[Role] = if state == "signed_once" { &[Dan] } else { &[Dan, Collectivite, ChefEtablissement] };
+        for &role in signers {
             let actor = match side {
                 Side::In => self.actor_of(role).await,
                 Side::Out => self.signer_out(role).await,
@@ -520,10 +522,11 @@ impl World {
                     | "/api/v1/conventions/{id}/signed-copies/{file_id}"
                     | "/api/v1/conventions/{id}/signed-document" => "signed",
                     "/api/v1/conventions/{id}/amend" => "active",
+                    "/api/v1/conventions/{id}/signatures/{party}/withdraw" => "signed_once",
                     _ => "draft",
                 };
                 let conv = self.kept(format!("convention {side:?} {state}"), || self.convention(side, state)).await;
-                let mut url = p.replace("{id}", &conv.id);
+                let mut url = p.replace("{id}", &conv.id).replace("{party}", "academie");
                 if p.ends_with("{file_id}") {
                     url = url.replace("{file_id}", &self.signed_copy(&conv.id).await);
                 }
@@ -534,6 +537,11 @@ impl World {
                     "/api/v1/conventions/{id}/refuse" => {
                         Call { body: Some(json!({ "comment": "À revoir" })), ..call(url) }
                     }
+                    "/api/v1/conventions/{id}/signatures/{party}/withdraw" => Call {
+                        body: Some(json!({ "reason": "Signée par erreur" })),
+                        if_match: Some(conv.version),
+                        ..call(url)
+                    },
                     "/api/v1/conventions/{id}/terminate" => {
                         Call { body: Some(json!({ "reason": "Changement de solution" })), ..call(url) }
                     }
