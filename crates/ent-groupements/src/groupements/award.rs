@@ -837,16 +837,15 @@ pub fn services_outside(
     funded: &[Tenant],
     kept: &[KeptTenant],
 ) -> Vec<ServicesOutside> {
-    let options: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
-    let covered: Vec<String> =
-        catalog.resolve(&g.terms.bouquet, &options).unwrap_or_default().iter().map(|s| s.code.clone()).collect();
+    let market = catalog.market_services(&g.terms.bouquet, &g.terms.options);
+    let covered: Vec<&str> = market.iter().map(|s| s.code.as_str()).collect();
     let passing = funded.iter().filter(|t| t.status.still_served() && !kept.iter().any(|k| k.tenant == t.slug));
     passing
         .filter_map(|tenant| {
             let own: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
             let services = catalog.resolve(&tenant.bouquet, &own).unwrap_or_default();
             let outside: Vec<String> =
-                services.iter().filter(|s| !covered.contains(&s.code)).map(|s| s.name.clone()).collect();
+                services.iter().filter(|s| !covered.contains(&s.code.as_str())).map(|s| s.name.clone()).collect();
             if outside.is_empty() {
                 return None;
             }
