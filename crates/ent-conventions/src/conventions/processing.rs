@@ -161,13 +161,20 @@ pub fn school_subjects(subjects: Vec<String>) -> Vec<String> {
     distinct(premier_degre)
 }
 
-/// A type of data as the annex names it from [`crate::conventions::document::WORDING_EDITION`]:
-/// a sensitive one in one parenthesis citing article 9 (a health datum), where the catalog's
-/// label adds « (donnée sensible : articles 9 ou 10 du RGPD) » to its own parenthesis.
+/// A type of data as the annex names it from [`crate::conventions::document::WORDING_EDITION`]
+/// (and the RGPD registers, its tag): a sensitive one in one parenthesis citing its article,
+/// where the catalog's label adds « (donnée sensible : articles 9 ou 10 du RGPD) » to its own
+/// parenthesis — article 10 when the category cites it (« …, art. 10 RGPD) »: offences and
+/// criminal convictions), article 9 otherwise (a health datum, « …, art. 9 RGPD) »).
 pub fn one_parenthesis(label: &str) -> String {
     let Some(category) = label.strip_suffix(" (donnée sensible : articles 9 ou 10 du RGPD)") else {
         return label.to_string();
     };
+    if let Some(open) = category.strip_suffix(", art. 10 RGPD)") {
+        return format!(
+            "{open}, donnée relative aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD)"
+        );
+    }
     match category.strip_suffix(", art. 9 RGPD)") {
         Some(open) => format!("{open}, donnée sensible au sens de l'article 9 du RGPD)"),
         None => format!("{category} (donnée sensible au sens de l'article 9 du RGPD)"),

@@ -632,36 +632,50 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let share = format!("{}/quotes-parts/{}", super::page_of(g), m.applicant.id);
         Notice::new("groupement", to).unique_recipients().with(subject).page(share).enqueue(&mut tx, ctx.now).await?;
     }
-    notify_over_switched(&mut tx, g, &vendor, (&funded, &switched), &told, ctx.now).await?;
+    notify_over(&mut tx, g, &vendor, (&funded, &switched, &award.warnings), &told, ctx.now).await?;
     tx.commit().await?;
     Ok(awarded)
 }
 
 /// Tells the DANs and DPOs whose scope holds an ENT the award switched to the titulaire `vendor`
 /// ([`super::ending::people_over`]: its processor changed, their register or their deployment
-/// names it) — but those the members' notices already told (`told`) — which of those ENT, each
-/// only those in its scope, one notice each (`switched`: the sentences « « slug » de … »).
-async fn notify_over_switched(
+/// names it) or an ENT running services the accord-cadre does not cover (`outside`, the award's
+/// [`ServicesOutside`]: their controller's processing of them is under no contract of the
+/// market) — but those the members' notices already told (`told`) — which of those ENT, each
+/// only those in its scope, one notice each (`switched`: the sentences « « slug » de … »;
+/// `outside`: the award's sentences).
+async fn notify_over(
     tx: &mut Tx,
     g: &Groupement,
     vendor: &Org,
-    (funded, switched): (&[Tenant], &[String]),
+    (funded, switched, outside): (&[Tenant], &[String], &[ServicesOutside]),
     told: &[String],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
-    let mut over = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for tenant in funded.iter().filter(|t| switched.contains(&t.id)) {
+    let mut over = std::collections::BTreeMap::<String, (Vec<String>, Vec<String>)>::new();
+    for tenant in funded {
+        let passed = switched.contains(&tenant.id);
+        let uncovered: Vec<&ServicesOutside> = outside.iter().filter(|o| o.tenant == tenant.slug).collect();
+        if !passed && uncovered.is_empty() {
+            continue;
+        }
         let sentence = format!("« {} » {}", tenant.slug, naming::de(&tenant.organisation.name));
         for email in super::ending::people_over(tx, vec![tenant.organisation.id.clone()]).await? {
-            let tenants = over.entry(email).or_default();
-            if !tenants.contains(&sentence) {
+            let (tenants, warnings) = over.entry(email).or_default();
+            if passed && !tenants.contains(&sentence) {
                 tenants.push(sentence.clone());
+            }
+            for o in &uncovered {
+                if !warnings.contains(&o.message) {
+                    warnings.push(o.message.clone());
+                }
             }
         }
     }
-    for (email, tenants) in over.into_iter().filter(|(email, _)| !told.contains(email)) {
+    for (email, (tenants, warnings)) in over.into_iter().filter(|(email, _)| !told.contains(email)) {
         let subject = json!({
-            "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name, "switched": tenants,
+            "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name, "over": true,
+            "switched": tenants, "outside": warnings,
         });
         Notice::new("groupement", vec![email]).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
     }
@@ -900,16 +914,15 @@ pub fn services_outside(
     funded: &[Tenant],
     kept: &[KeptTenant],
 ) -> Vec<ServicesOutside> {
-    let options: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
-    let covered: Vec<String> =
-        catalog.resolve(&g.terms.bouquet, &options).unwrap_or_default().iter().map(|s| s.code.clone()).collect();
+    let market = catalog.market_services(&g.terms.bouquet, &g.terms.options);
+    let covered: Vec<&str> = market.iter().map(|s| s.code.as_str()).collect();
     let passing = funded.iter().filter(|t| t.status.still_served() && !kept.iter().any(|k| k.tenant == t.slug));
     passing
         .filter_map(|tenant| {
             let own: Vec<&str> = tenant.options.iter().map(String::as_str).collect();
             let services = catalog.resolve(&tenant.bouquet, &own).unwrap_or_default();
             let outside: Vec<String> =
-                services.iter().filter(|s| !covered.contains(&s.code)).map(|s| s.name.clone()).collect();
+                services.iter().filter(|s| !covered.contains(&s.code.as_str())).map(|s| s.name.clone()).collect();
             if outside.is_empty() {
                 return None;
             }

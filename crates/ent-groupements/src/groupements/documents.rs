@@ -265,8 +265,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
     let total = totals(members);
     let bouquet = catalog.bouquet(&g.terms.bouquet, None);
     let options: Vec<_> = g.terms.options.iter().filter_map(|o| catalog.bouquet(o, None)).collect();
-    let option_refs: Vec<&str> = g.terms.options.iter().map(String::as_str).collect();
-    let services = catalog.resolve(&g.terms.bouquet, &option_refs).unwrap_or_default();
+    let services = catalog.market_services(&g.terms.bouquet, &g.terms.options);
     let french = french_date;
     let mut c = tera::Context::new();
     c.insert("reference", &g.reference);

@@ -355,6 +355,16 @@ impl Catalog {
         Ok(codes.map(|code| self.service(code).expect("bouquet services are validated at load")).collect())
     }
 
+    /// The services a market asking for `bouquet` and `options` covers: those its CCTP (article
+    /// 4) asks for and its CCAP (article 9.1, its Art. 28 clauses) lists as « services
+    /// concernés », the [`Catalog::resolve`] of its bouquet and options; none when the catalog no
+    /// longer resolves them (the CCAP then says « ceux du bouquet retenu »). The one source of that
+    /// list: the pieces, the award's warnings and the registers read it here.
+    pub fn market_services(&self, bouquet: &str, options: &[String]) -> Vec<&Service> {
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        self.resolve(bouquet, &options).unwrap_or_default()
+    }
+
     /// The latest option `id` for a base of `degree`; why not, otherwise.
     fn option_for(&self, id: &str, degree: Degree) -> Result<&Bouquet, String> {
         let option = self.bouquet(id, None).ok_or_else(|| format!("option inconnue « {id} »"))?;

@@ -236,6 +236,25 @@ pub struct ContractFact {
     pub parent: Option<String>,
     /// Recorded by the award of a groupement's market: its CCTP binds the processor.
     pub cctp: bool,
+    /// The catalog codes of the services its Art. 28 description covers, when the platform knows
+    /// it: a groupement's market covers its bouquet and options (CCAP article 9.1,
+    /// `Catalog::market_services`). `None`: a contract its client declared, whose description is
+    /// not recorded here, taken to cover the chain it binds.
+    pub services: Option<Vec<String>>,
+}
+
+impl ContractFact {
+    /// Whether its Art. 28 description covers the service `code`.
+    pub fn covers(&self, code: &str) -> bool {
+        self.services.as_ref().is_none_or(|services| services.iter().any(|s| s == code))
+    }
+
+    /// Why it binds nobody for a service it does not cover, `what` naming that service: « le
+    /// marché GC-2026-000002 ne couvre pas le service « Visioconférence » ».
+    fn leaves_out(&self, what: &str) -> String {
+        let kind = if self.cctp { "le marché" } else { "le contrat" };
+        format!("{kind} {} ne couvre pas {what}", self.reference)
+    }
 }
 
 /// Everything a derivation reads.
@@ -306,6 +325,12 @@ pub struct ProcessorLink {
     pub contract: Option<ContractRef>,
     /// False when no contract with Art. 28 clauses binds it: the entry is flagged.
     pub art28_contract: bool,
+    /// When a contract binds it whose Art. 28 description leaves the entry's service out (a
+    /// groupement's market whose bouquet and options lack it): why it is under no contract for
+    /// this service (« le marché GC-… ne couvre pas le service « Visioconférence » »), `contract`
+    /// being none. Empty otherwise, and in registers derived before coverage was checked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uncovered: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -407,6 +432,11 @@ pub struct ProcessorEntry {
     pub processing: Vec<String>,
     pub establishments: usize,
     pub contract: Option<ContractRef>,
+    /// The processing it carries out for the controller that no Art. 28 contract of its own
+    /// covers, each with why (« Visioconférence : le marché GC-… ne couvre pas le service
+    /// « Visioconférence » »). Empty otherwise, and in registers derived before it was checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncovered: Vec<String>,
     pub transfers: Vec<Transfer>,
     pub security_measures: Vec<String>,
     pub sub_processors: Vec<String>,
@@ -588,22 +618,66 @@ fn downstream_of<'a>(links: &'a [Link], processor: &str) -> Vec<&'a Link> {
     out
 }
 
-/// The Art. 28 contract binding `processor` to `client` (or to the controller), if any.
-fn contract_for<'a>(world: &'a World, processor: &str, client: &str, controller: &str) -> Option<&'a ContractFact> {
-    let mut candidates = world.contracts.iter().filter(|c| c.processor == processor);
-    let all: Vec<&ContractFact> = candidates.by_ref().collect();
-    let best = |pred: &dyn Fn(&ContractFact) -> bool| all.iter().copied().filter(|c| pred(c)).max_by_key(|c| c.art28);
-    best(&|c| c.client == client || c.parent.as_deref() == Some(client)).or_else(|| best(&|c| c.client == controller))
+/// What binds a processor to its client for a service.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Binding<'a> {
+    /// A contract whose description covers the service (or any service, when none is asked).
+    Covered(&'a ContractFact),
+    /// Contracts bind them, none whose description covers the service: the one that binds them
+    /// for other services (a groupement's market whose bouquet leaves it out).
+    Outside(&'a ContractFact),
+    /// No contract.
+    Unbound,
+}
+
+/// What binds `processor` to `client` (or else to the controller) for `service` (any, when
+/// `None`): the contracts with its client first, those with Art. 28 clauses first; a contract
+/// binds it for the service only if its description covers it ([`ContractFact::covers`]).
+fn binding<'a>(
+    world: &'a World,
+    processor: &str,
+    (client, controller): (&str, &str),
+    service: Option<&str>,
+) -> Binding<'a> {
+    let all: Vec<&ContractFact> = world.contracts.iter().filter(|c| c.processor == processor).collect();
+    let with_client = |c: &&ContractFact| c.client == client || c.parent.as_deref() == Some(client);
+    let best = |pred: &dyn Fn(&&ContractFact) -> bool| all.iter().copied().filter(pred).max_by_key(|c| c.art28);
+    let covers = |c: &&ContractFact| service.is_none_or(|code| c.covers(code));
+    let covered = best(&|c| with_client(c) && covers(c)).or_else(|| best(&|c| c.client == controller && covers(c)));
+    if let Some(c) = covered {
+        return Binding::Covered(c);
+    }
+    match best(&with_client).or_else(|| best(&|c| c.client == controller)) {
+        Some(c) => Binding::Outside(c),
+        None => Binding::Unbound,
+    }
+}
+
+/// The Art. 28 contract binding `processor` to `client` (or to the controller) for `service`
+/// (any, when `None`), if any ([`binding`]).
+fn contract_for<'a>(
+    world: &'a World,
+    processor: &str,
+    (client, controller): (&str, &str),
+    service: Option<&str>,
+) -> Option<&'a ContractFact> {
+    match binding(world, processor, (client, controller), service) {
+        Binding::Covered(c) => Some(c),
+        Binding::Outside(_) | Binding::Unbound => None,
+    }
 }
 
 /// Whether a processor of `links` (`only` that one, when given) works under a contract a
-/// groupement's award recorded (its CCTP).
-fn under_cctp(world: &World, links: &[Link], controller: &str, only: Option<&str>) -> bool {
-    links
-        .iter()
-        .filter(|(processor, ..)| only.is_none_or(|o| o == processor))
-        .any(|(processor, client, _, _)| contract_for(world, processor, client, controller).is_some_and(|c| c.cctp))
+/// groupement's award recorded (its CCTP) for `service` (any, when `None`).
+fn under_cctp(world: &World, links: &[Link], controller: &str, only: Option<&str>, service: Option<&str>) -> bool {
+    links.iter().filter(|(processor, ..)| only.is_none_or(|o| o == processor)).any(|(processor, client, _, _)| {
+        contract_for(world, processor, (client, controller), service).is_some_and(|c| c.cctp)
+    })
 }
+
+/// The services a processor carries out for a controller, each with the links of its chains
+/// that are the processor's own or downstream of it (its sub-processors), in chain order.
+type ServiceLinks<'s> = BTreeMap<&'s str, Vec<Link>>;
 
 /// What the services of an entry are aggregated from.
 #[derive(Default)]
@@ -644,7 +718,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     // By controller, then service code: no allocation per (school, service).
     let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
     let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
-    let mut processed: BTreeMap<String, (BTreeSet<&str>, BTreeSet<&str>, Agg)> = BTreeMap::new();
+    let mut processed: BTreeMap<String, (BTreeSet<&str>, ServiceLinks, Agg)> = BTreeMap::new();
     // By controller: its ENT's schools, tenants and accounts over all its services (one scale).
     let mut ents: BTreeMap<String, Agg> = BTreeMap::new();
     for tenant in &world.tenants {
@@ -689,9 +763,15 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let (roles_here, services, agg) =
                         processed.get_mut(roles.controller.as_str()).expect("inserted above");
                     roles_here.extend(links.iter().filter(|l| l.0 == org_id).map(|l| l.2));
-                    services.insert(service.code.as_str());
                     agg.add(&school, tenant, &roles, false, links);
-                    for link in downstream_of(links, org_id) {
+                    let below = downstream_of(links, org_id);
+                    let of_service = services.entry(service.code.as_str()).or_default();
+                    for link in links.iter().filter(|l| l.0 == org_id).chain(below.iter().copied()) {
+                        if !of_service.contains(link) {
+                            of_service.push(link.clone());
+                        }
+                    }
+                    for link in below {
                         if !agg.downstream.contains(link) {
                             agg.downstream.push(link.clone());
                         }
@@ -978,26 +1058,48 @@ fn security(world: &World, agg: &Agg, cctp: bool, org: &OrgFacts) -> Vec<String>
     out
 }
 
-fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<ProcessorLink>, Vec<String>) {
+/// The links of a chain as a register shows them, with the alerts of those no Art. 28 contract
+/// binds; for the fiche of `service` (any service when `None`), a contract binds a link only if
+/// it covers that service ([`binding`]). A convention's Art. 28 annex lists the services its
+/// tenants run ([`ent_conventions::conventions::processing::annex`]), those of the chains it
+/// heads: it covers them.
+fn links_rendered(
+    world: &World,
+    links: &[Link],
+    controller: &str,
+    service: Option<&Service>,
+) -> (Vec<ProcessorLink>, Vec<String>) {
     let mut warnings = Vec::new();
     let rendered = links
         .iter()
         .map(|(processor, client, role, convention)| {
             let org = or_unknown(processor, world);
+            let mut uncovered = String::new();
             let contract = match convention.as_ref().filter(|c| !c.is_empty()) {
                 Some(c) => Some(ContractRef {
                     reference: c.clone(),
                     title: "Convention ENT (rôles RGPD, article 28)".into(),
                     art28: true,
                 }),
-                None => contract_for(world, processor, client, controller).map(|c| ContractRef {
-                    reference: c.reference.clone(),
-                    title: c.title.clone(),
-                    art28: c.art28,
-                }),
+                None => match binding(world, processor, (client, controller), service.map(|s| s.code.as_str())) {
+                    Binding::Covered(c) => {
+                        Some(ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 })
+                    }
+                    Binding::Outside(c) => {
+                        let named = service.map(|s| format!("le service « {} »", s.name)).unwrap_or_default();
+                        uncovered = c.leaves_out(&named);
+                        None
+                    }
+                    Binding::Unbound => None,
+                },
             };
             let art28 = contract.as_ref().is_some_and(|c| c.art28);
-            if !art28 {
+            if !uncovered.is_empty() {
+                warnings.push(format!(
+                    "{} ({role}) : aucun contrat comportant les clauses de l'article 28 pour ce service ({uncovered})",
+                    org.name
+                ));
+            } else if !art28 {
                 warnings.push(format!("{} ({role}) : aucun contrat comportant les clauses de l'article 28", org.name));
             }
             ProcessorLink {
@@ -1006,6 +1108,7 @@ fn links_rendered(world: &World, links: &[Link], controller: &str) -> (Vec<Proce
                 acts_for: or_unknown(client, world).name.clone(),
                 contract,
                 art28_contract: art28,
+                uncovered,
             }
         })
         .collect();
@@ -1233,7 +1336,7 @@ fn recipient_line(p: &ProcessorLink) -> String {
 
 fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str, ent: &Processing) -> Entry {
     let controller = or_unknown(controller_id, world);
-    let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id);
+    let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id, Some(service));
     if !agg.defaulted.is_empty() {
         let names: Vec<&str> = agg.defaulted.iter().take(5).map(String::as_str).collect();
         let more = if agg.defaulted.len() > 5 { ", …" } else { "" };
@@ -1268,7 +1371,8 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
     let transfers = transfers(world, &processors);
     let source = data_source(&agg, service);
     let recipients = recipients(service, &processors);
-    let security_measures = security(world, &agg, under_cctp(world, &agg.links, controller_id, None), &controller);
+    let cctp = under_cctp(world, &agg.links, controller_id, None, Some(&service.code));
+    let security_measures = security(world, &agg, cctp, &controller);
     let establishments: Vec<Establishment> = agg.establishments.into_values().collect();
     let mut e = Entry {
         key: format!("{controller_id}:{}", service.code),
@@ -1445,17 +1549,74 @@ fn missing_contract_with(world: &World, links: &[Link], client: &str) -> String 
     }
 }
 
+/// `item` at the end of `list` unless it is there already.
+fn push_once(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+/// The alert of a processor's register on a sub-processor `link` of its chain bound by no Art. 28
+/// contract (`why` it is not, for one service): « aucun contrat comportant les clauses de
+/// l'article 28 avec Hébergeur de démonstration, sous-traitant ultérieur (article 28,
+/// paragraphe 4, du RGPD) » when it works for `processor`, « … entre X et Y … » further down.
+fn sub_processor_alert(world: &World, processor: &str, link: &Link, why: Option<(&Service, String)>) -> String {
+    let sub = designation(&or_unknown(&link.0, world)).article;
+    let parties = match link.1 == processor {
+        true => format!("avec {sub}"),
+        false => format!("entre {} et {sub}", designation(&or_unknown(&link.1, world)).article),
+    };
+    let alert = format!("aucun contrat comportant les clauses de l'article 28 {parties}, sous-traitant ultérieur");
+    match why {
+        Some((service, why)) => {
+            format!("{alert}, pour le service « {} » : {why} (article 28, paragraphe 4, du RGPD)", service.name)
+        }
+        None => format!("{alert} (article 28, paragraphe 4, du RGPD)"),
+    }
+}
+
+/// The services `org` carries out for the controller that a contract of its chains binds for
+/// other services only ([`Binding::Outside`]): for its own links, each service listed as under
+/// no contract (« Visioconférence : le marché GC-… ne couvre pas ce service ») with its alert;
+/// for its sub-processors' links, the alert. `chains` are all the links of the controller's
+/// chains it is in (who its client works for).
+fn uncovered_services(
+    world: &World,
+    catalog: &Catalog,
+    org: &OrgFacts,
+    (controller, chains): (&str, &[Link]),
+    services: &ServiceLinks,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let mut uncovered = Vec::new();
+    for (code, links) in services {
+        let Some(service) = catalog.service(code) else { continue };
+        for link in links.iter().filter(|l| l.3.as_deref().is_none_or(str::is_empty)) {
+            let Binding::Outside(c) = binding(world, &link.0, (&link.1, controller), Some(code)) else { continue };
+            let why = c.leaves_out("ce service");
+            if link.0 == org.id {
+                push_once(&mut uncovered, format!("{} : {why}", service.name));
+                let alert = missing_contract_with(world, chains, &link.1);
+                push_once(warnings, format!("{alert}, pour le service « {} » : {why}", service.name));
+            } else {
+                push_once(warnings, sub_processor_alert(world, &org.id, link, Some((service, why))));
+            }
+        }
+    }
+    uncovered
+}
+
 fn processor_entry(
     world: &World,
     catalog: &Catalog,
     org: &OrgFacts,
     controller_id: &str,
     roles: BTreeSet<&str>,
-    services: BTreeSet<&str>,
+    services: ServiceLinks,
     agg: Agg,
 ) -> ProcessorEntry {
     let controller = or_unknown(controller_id, world);
-    let (links, _) = links_rendered(world, &agg.links, controller_id);
+    let (links, _) = links_rendered(world, &agg.links, controller_id, None);
     let mine: Vec<&ProcessorLink> = links.iter().filter(|l| l.org.id == org.id).collect();
     let contract = mine.iter().find_map(|l| l.contract.clone());
     let mut warnings: Vec<String> = Vec::new();
@@ -1463,24 +1624,23 @@ fn processor_entry(
     // works for, itself the processor of the controller, not the controller.
     for (link, rendered) in agg.links.iter().zip(&links) {
         if link.0 == org.id && !rendered.art28_contract {
-            let warning = missing_contract_with(world, &agg.links, &link.1);
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
+            push_once(&mut warnings, missing_contract_with(world, &agg.links, &link.1));
         }
     }
     // Only the links downstream of this processor in its own chains: another
     // commune's chain of the same controller is not subcontracted by it.
-    let (downstream, _) = links_rendered(world, &agg.downstream, controller_id);
+    let (downstream, _) = links_rendered(world, &agg.downstream, controller_id, None);
     let mut sub_processors: Vec<String> = Vec::new();
-    for l in &downstream {
-        let name = format!("{} ({}, {})", l.org.name, l.role, l.org.country);
-        if !sub_processors.contains(&name) {
-            sub_processors.push(name);
+    for (link, l) in agg.downstream.iter().zip(&downstream) {
+        push_once(&mut sub_processors, format!("{} ({}, {})", l.org.name, l.role, l.org.country));
+        // Its sub-processors are its own obligation (art. 28(4)): its register raises them.
+        if !l.art28_contract {
+            push_once(&mut warnings, sub_processor_alert(world, &org.id, link, None));
         }
     }
+    let uncovered = uncovered_services(world, catalog, org, (controller_id, &agg.links), &services, &mut warnings);
     let processing = services
-        .iter()
+        .keys()
         .filter_map(|code| catalog.service(code))
         .map(|s| format!("{} : {}", s.name, s.rgpd.purposes.join(" ; ")))
         .collect();
@@ -1511,8 +1671,14 @@ fn processor_entry(
         processing,
         establishments: agg.establishments.len(),
         contract,
+        uncovered,
         transfers,
-        security_measures: security(world, &agg, under_cctp(world, &agg.links, controller_id, Some(&org.id)), org),
+        security_measures: security(
+            world,
+            &agg,
+            under_cctp(world, &agg.links, controller_id, Some(&org.id), None),
+            org,
+        ),
         sub_processors,
         warnings,
         missing,
@@ -1577,6 +1743,7 @@ mod tests {
             art28: true,
             parent: None,
             cctp: false,
+            services: None,
         });
         w
     }
@@ -2039,6 +2206,7 @@ mod tests {
     #[test]
     fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
         let mut w = vitry_world();
+        w.contracts.push(host_contract());
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         assert_eq!(
             r.processor_entries[0].warnings,
@@ -2049,6 +2217,127 @@ mod tests {
         w.contracts[0].client = "vitry".into();
         let r = derive(&w, &catalog(), "vendor", "2026-09-01", "now");
         assert!(r.processor_entries[0].warnings.is_empty(), "{:?}", r.processor_entries[0].warnings);
+    }
+
+    /// The host's Art. 28 contract with the vendor, its sub-processor.
+    fn host_contract() -> ContractFact {
+        ContractFact {
+            processor: "host".into(),
+            client: "vendor".into(),
+            reference: "H-1".into(),
+            title: "Hébergement".into(),
+            art28: true,
+            parent: Some("vendor".into()),
+            cctp: false,
+            services: None,
+        }
+    }
+
+    /// [`vitry_world`] after a groupement's award: the vendor bound to Vitry by the market,
+    /// whose bouquet (socle-1d) leaves out the visioconférence the tenant runs with the portail.
+    fn awarded_world() -> World {
+        let mut w = vitry_world();
+        let catalog = catalog();
+        let market = catalog.market_services("socle-1d", &[]).iter().map(|s| s.code.clone()).collect();
+        w.contracts[0] = ContractFact {
+            processor: "vendor".into(),
+            client: "vitry".into(),
+            reference: "GC-2026-000002".into(),
+            title: "Marché ENT du groupement de commandes GC-2026-000002".into(),
+            art28: true,
+            parent: None,
+            cctp: true,
+            services: Some(market),
+        };
+        w.contracts.push(host_contract());
+        w
+    }
+
+    /// A market's contract covers the services of its bouquet and options only: the fiche of a
+    /// service it leaves out says the vendor works under no contract for it, and alerts; the
+    /// fiche of a service it covers names it. The CCTP's obligations are not claimed for the
+    /// service outside it.
+    #[test]
+    fn a_market_covers_the_fiches_of_its_bouquet_s_services_only() {
+        let r = derive(&awarded_world(), &catalog(), "dsden", "2026-09-01", "now");
+        let fiche = |code: &str| r.entries.iter().find(|e| e.service == code).unwrap();
+        let vendor = |e: &Entry| e.processors.iter().find(|p| p.role == "éditeur").unwrap().clone();
+        let portail = vendor(fiche("portail"));
+        assert_eq!(portail.contract.map(|c| c.reference).as_deref(), Some("GC-2026-000002"));
+        assert!(portail.art28_contract && portail.uncovered.is_empty());
+        assert!(fiche("portail").warnings.is_empty(), "{:?}", fiche("portail").warnings);
+        assert!(fiche("portail").security_measures.ends_with(&CCTP_OBLIGATIONS.map(String::from)));
+        let visio = vendor(fiche("visio"));
+        assert_eq!((visio.contract, visio.art28_contract), (None, false));
+        assert_eq!(visio.uncovered, "le marché GC-2026-000002 ne couvre pas le service « Visioconférence »");
+        assert_eq!(
+            fiche("visio").warnings,
+            ["Org vendor (éditeur) : aucun contrat comportant les clauses de l'article 28 pour ce service (le \
+              marché GC-2026-000002 ne couvre pas le service « Visioconférence »)"]
+        );
+        assert!(!fiche("visio").security_measures.iter().any(|m| m.contains("CCTP")), "{:?}", fiche("visio"));
+        // A contract whose description is not recorded covers the chain it binds.
+        let mut w = awarded_world();
+        w.contracts[0].services = None;
+        let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
+        assert!(r.entries.iter().all(|e| e.warnings.is_empty()), "{:?}", r.entries);
+    }
+
+    /// The vendor's Art. 30(2) entry lists the service its market leaves out as under no
+    /// contract, with an alert naming its client; the commune's entry alerts on it too (its
+    /// sub-processor works under no contract for it).
+    #[test]
+    fn a_processor_s_register_lists_the_services_its_contract_leaves_out() {
+        let r = derive(&awarded_world(), &catalog(), "vendor", "2026-09-01", "now");
+        let p = &r.processor_entries[0];
+        assert_eq!(p.contract.as_ref().map(|c| c.reference.as_str()), Some("GC-2026-000002"));
+        assert_eq!(p.uncovered, ["Visioconférence : le marché GC-2026-000002 ne couvre pas ce service"]);
+        assert_eq!(
+            p.warnings,
+            ["aucun contrat comportant les clauses de l'article 28 avec la Commune de Vitry-sur-Seine, sous-traitant \
+              de la DSDEN du Val-de-Marne, pour le service « Visioconférence » : le marché GC-2026-000002 ne couvre \
+              pas ce service"]
+        );
+        let r = derive(&awarded_world(), &catalog(), "vitry", "2026-09-01", "now");
+        let p = &r.processor_entries[0];
+        assert!(p.uncovered.is_empty(), "the convention binds the commune: {:?}", p.uncovered);
+        assert_eq!(
+            p.warnings,
+            ["aucun contrat comportant les clauses de l'article 28 avec Org vendor, sous-traitant ultérieur, pour le \
+              service « Visioconférence » : le marché GC-2026-000002 ne couvre pas ce service (article 28, \
+              paragraphe 4, du RGPD)"]
+        );
+    }
+
+    /// A processor's own sub-processor without an Art. 28 contract is its obligation (art.
+    /// 28(4)): its register raises it, as the controller's does; a commune's register raises
+    /// its vendor and, further down, its vendor's host.
+    #[test]
+    fn a_processor_s_register_alerts_on_its_sub_processors_without_contract() {
+        let mut w = vitry_world();
+        w.contracts[0].client = "vitry".into();
+        let alerts = |w: &World, org: &str| {
+            derive(w, &catalog(), org, "2026-09-01", "now").processor_entries[0].warnings.clone()
+        };
+        assert_eq!(
+            alerts(&w, "vendor"),
+            ["aucun contrat comportant les clauses de l'article 28 avec Org host, sous-traitant ultérieur (article \
+              28, paragraphe 4, du RGPD)"]
+        );
+        assert_eq!(
+            alerts(&w, "vitry"),
+            ["aucun contrat comportant les clauses de l'article 28 entre Org vendor et Org host, sous-traitant \
+              ultérieur (article 28, paragraphe 4, du RGPD)"]
+        );
+        w.contracts.push(host_contract());
+        assert!(alerts(&w, "vendor").is_empty(), "{:?}", alerts(&w, "vendor"));
+        assert!(alerts(&w, "vitry").is_empty(), "{:?}", alerts(&w, "vitry"));
+        w.contracts.remove(0);
+        assert_eq!(
+            alerts(&w, "vitry"),
+            ["aucun contrat comportant les clauses de l'article 28 avec Org vendor, sous-traitant ultérieur (article \
+              28, paragraphe 4, du RGPD)"]
+        );
     }
 
     /// Organisations named as the register's title names them, with elision and article, and
@@ -2096,6 +2385,7 @@ mod tests {
             art28: true,
             parent: Some("host".into()),
             cctp: false,
+            services: None,
         });
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let last = r.entries[1].processors.last().unwrap();

@@ -3,9 +3,11 @@
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
 use super::derive::{named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
+use ent_conventions::conventions::processing::one_parenthesis;
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
+use ent_platform::catalog::PersonalData;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -114,6 +116,9 @@ fn processors_text(e: &Entry) -> String {
                 let contract = match &p.contract {
                     Some(c) if c.art28 => format!("contrat {} (clauses art. 28)", c.reference),
                     Some(c) => format!("contrat {} SANS clauses art. 28", c.reference),
+                    None if !p.uncovered.is_empty() => {
+                        format!("AUCUN CONTRAT art. 28 pour ce service ({})", p.uncovered)
+                    }
                     None => "AUCUN CONTRAT art. 28".to_string(),
                 };
                 format!("{} — {}, pour {}, {} ; {contract}", p.org.name, p.role, p.acts_for, p.org.country)
@@ -169,14 +174,23 @@ fn accounts_text(e: &Entry) -> String {
     e.accounts.to_string()
 }
 
-/// A data category with its markers: art. 9/10, highly personal.
+/// A data category as a register names it: a sensitive one in one parenthesis citing its
+/// article, from the catalog's category (article 9 for a health datum, article 10 for offences),
+/// as the Art. 28 annex does ([`one_parenthesis`]); the others as the catalog names them.
+pub fn category_label(d: &DataCategory) -> String {
+    let data =
+        PersonalData { category: d.category.clone(), sensitive: d.sensitive, highly_personal: d.highly_personal };
+    one_parenthesis(&data.annex_label())
+}
+
+/// A data category with its markers: its article when sensitive ([`category_label`]), highly
+/// personal.
 fn data_category(d: &DataCategory) -> String {
-    let marker = match (d.sensitive, d.highly_personal) {
-        (true, _) => " [sensible : art. 9 ou 10]",
-        (false, true) => " [hautement personnelle]",
-        (false, false) => "",
-    };
-    format!("{}{marker}", d.category)
+    match (d.sensitive, d.highly_personal) {
+        (true, _) => category_label(d),
+        (false, true) => format!("{} [hautement personnelle]", d.category),
+        (false, false) => d.category.clone(),
+    }
 }
 
 fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
@@ -218,6 +232,15 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The contract of an Art. 30(2) entry, then the processing it leaves under no contract:
+/// « AUCUN CONTRAT art. 28 pour : Visioconférence : le marché GC-… ne couvre pas ce service ».
+fn contract_text(e: &ProcessorEntry) -> String {
+    let contract = e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title));
+    let uncovered = e.uncovered.iter().map(|u| format!("AUCUN CONTRAT art. 28 pour : {u}"));
+    let lines: Vec<String> = contract.into_iter().chain(uncovered).collect();
+    or_none(lines, "aucun")
+}
+
 /// Label / value of every field of an Art. 30(2) entry.
 pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
     vec![
@@ -230,10 +253,7 @@ pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
         ("Rôle", e.roles.join(", ")),
         ("Catégories de traitements", e.processing.join("\n")),
         ("Établissements", e.establishments.to_string()),
-        (
-            "Contrat",
-            e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title)).unwrap_or_else(|| "aucun".into()),
-        ),
+        ("Contrat", contract_text(e)),
         ("Transferts hors EEE", transfers_text(&e.transfers)),
         ("Mesures de sécurité", e.security_measures.join("\n")),
         ("Sous-traitants ultérieurs", or_none(e.sub_processors.clone(), "aucun")),

@@ -15,6 +15,7 @@ use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMN
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::provisioning::{self, purge, reconcile};
 use ent_tenants::tenants::{self, get_tenant};
+use serde::Deserialize;
 use sqlx::FromRow;
 use std::collections::HashMap;
 
@@ -128,7 +129,7 @@ pub async fn world(
     world.assignments = assignments(store, models, date).await?;
     world.tenants = live_tenants(store, catalog, provisioning, &schools_of).await?;
     declared_accounts(store, date, &mut world.tenants).await?;
-    world.contracts = contracts(store, date).await?;
+    world.contracts = contracts(store, catalog, date).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
             org.profile = Some(profile);
@@ -451,7 +452,8 @@ pub async fn history(store: &Store, org_id: &str) -> Result<HashMap<String, (Str
     Ok(rows.into_iter().map(|(key, first, last, hash)| (key, (first, last, hash))).collect())
 }
 
-/// A processor contract as [`contracts`] reads it.
+/// A processor contract as [`contracts`] reads it, with the terms of the groupement whose award
+/// recorded it.
 #[derive(sqlx::FromRow)]
 struct ContractRow {
     processor_org_id: String,
@@ -461,17 +463,33 @@ struct ContractRow {
     title: String,
     art28_clauses: Flag,
     source_kind: String,
+    terms: Option<String>,
 }
 
-/// The processor contracts in force on `date`: an ended or future contract binds nobody.
-async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Problem> {
-    let sql = "SELECT processor_org_id, client_org_id, parent_processor_org_id, reference, title, art28_clauses, \
-               source_kind FROM processor_contracts WHERE (starts_on IS NULL OR starts_on <= $1) \
-               AND (ends_on IS NULL OR ends_on >= $2) ORDER BY reference, id";
-    let rows: Vec<ContractRow> = sqlx::query_as(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+/// What a market's terms (`groupements.terms`) say of the services it asks for.
+#[derive(Deserialize)]
+struct MarketTerms {
+    bouquet: String,
+    #[serde(default)]
+    options: Vec<String>,
+}
+
+/// The processor contracts in force on `date`: an ended or future contract binds nobody. A
+/// groupement's market covers the services of its bouquet and options, as its CCAP's Art. 28
+/// clauses list them ([`market_services`]); another contract's description is not recorded here.
+async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<ContractFact>, Problem> {
+    let sql = format!(
+        "SELECT c.processor_org_id, c.client_org_id, c.parent_processor_org_id, c.reference, c.title, \
+         c.art28_clauses, c.source_kind, g.terms FROM processor_contracts c LEFT JOIN groupements g \
+         ON c.source_kind = '{GROUPEMENT_MARKET}' AND g.id = c.source_id \
+         WHERE (c.starts_on IS NULL OR c.starts_on <= $1) AND (c.ends_on IS NULL OR c.ends_on >= $2) \
+         ORDER BY c.reference, c.id"
+    );
+    let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
     Ok(rows
         .into_iter()
         .map(|r| ContractFact {
+            services: r.terms.as_deref().and_then(|terms| market_services(catalog, terms)),
             processor: r.processor_org_id,
             client: r.client_org_id,
             reference: r.reference,
@@ -481,4 +499,18 @@ async fn contracts(store: &Store, date: &str) -> Result<Vec<ContractFact>, Probl
             cctp: r.source_kind == GROUPEMENT_MARKET,
         })
         .collect())
+}
+
+/// The codes of the services a market whose terms are `terms` covers
+/// ([`Catalog::market_services`]); when the catalog no longer resolves them, those of its bouquet
+/// and options in any version it still has (the CCAP then says « ceux du bouquet retenu »).
+/// `None` when the terms do not read.
+fn market_services(catalog: &Catalog, terms: &str) -> Option<Vec<String>> {
+    let terms: MarketTerms = serde_json::from_str(terms).ok()?;
+    let resolved = catalog.market_services(&terms.bouquet, &terms.options);
+    if resolved.is_empty() {
+        let ids = std::iter::once(terms.bouquet.as_str()).chain(terms.options.iter().map(String::as_str));
+        return Some(catalog.services_of_any_version(ids));
+    }
+    Some(resolved.into_iter().map(|s| s.code.clone()).collect())
 }

@@ -6,7 +6,7 @@
 //! derived facts the CNIL sheet lacks; the Art. 30(2) sheet and the incomplete entries.
 
 use super::derive::{named, Actor, Dpo, Entry, Register};
-use super::export::{entry_fields, processor_fields, state_line, title, yes_no, NOT_GIVEN};
+use super::export::{category_label, entry_fields, processor_fields, state_line, title, yes_no, NOT_GIVEN};
 use ent_documents::documents::{to_ods, Cell, Sheet, Spreadsheet};
 use ent_kernel::clock::today_in_france;
 
@@ -132,11 +132,11 @@ fn fiche(e: &Entry) -> Sheet {
     rows.push(vec![h("Catégorie"), h("Description"), h("Durée de conservation")]);
     for d in &e.personal_data {
         let kind = match (d.sensitive, d.highly_personal) {
-            (true, _) => "Donnée sensible (art. 9 ou 10 du RGPD) ou susceptible d'en révéler",
+            (true, _) => "Donnée sensible ou susceptible d'en révéler",
             (false, true) => "Donnée à caractère hautement personnel",
             (false, false) => "Donnée courante",
         };
-        rows.push(vec![t(&d.category), t(kind), t(&d.retention)]);
+        rows.push(vec![t(category_label(d)), t(kind), t(&d.retention)]);
     }
     rows.push(vec![h("Durées de conservation"), t(&e.retention)]);
     rows.push(vec![h("Données sensibles (art. 9 et 10)"), t(yes_no(e.sensitive_data))]);

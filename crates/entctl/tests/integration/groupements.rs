@@ -4590,6 +4590,124 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
     assert!(!awarded.iter().any(|n| n.recipients.contains(&"dpo@dehors.fr".to_string())), "{name}");
 }
 
+// A member's ENT runs the visioconférence the marché (socle-1d, no option) does not cover, and the
+// titulaire already was its éditeur (nothing switches): the award's warning reaches the controller's
+// side too — the DAN and the DPO over that ENT get it in one notice each, with the ENT of the other
+// member that did switch, and are told that no Art. 28 clause of the marché covers those services;
+// the members' people are told once. From the award on, the registers say so: the DSDEN's fiche of
+// the visioconférence has the éditeur under no contract for it, and alerts; the portail's names the
+// marché; the éditeur's Art. 30(2) entry lists the visioconférence under no contract.
+backend_test!(an_award_leaving_a_service_outside_the_market_tells_the_controller_and_the_registers_say_so);
+async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_the_registers_say_so(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let titulaire = new_org(&w.store, OrgKind::Editeur, "ENT Éditions SAS", &luhn("81234567"), None).await;
+    for (i, slug, vendor) in [(0, "ent-visio", Some(&titulaire)), (1, "ent-visio-autre", None)] {
+        let mut doc = json!({
+            "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+            "spec": {
+                "organisation": w.communes[i].0.id, "hostname": format!("{slug}.ent.example.fr"),
+                "bouquet": "socle-1d", "options": ["visio"],
+            }
+        });
+        if let Some(vendor) = vendor {
+            doc["spec"]["vendor"] = json!(format!("editeur:{}", vendor.code));
+        }
+        let (status, body) = send(admin.post("/api/v1/tenants").json(&doc)).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    dpos_and_dans(&w).await;
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1], name).await;
+    let reference = g["reference"].as_str().unwrap().to_string();
+    let sentences: Vec<String> =
+        g["award"]["warnings"].as_array().unwrap().iter().map(|w| w["message"].as_str().unwrap().to_string()).collect();
+    assert_eq!(sentences.len(), 2, "{name}: {g}");
+
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded: Vec<_> = notices.iter().filter(|n| n.context["event"] == "awarded").collect();
+    for over in ["dan@ac-creteil.fr", "dpo@ac-creteil.fr"] {
+        let theirs: Vec<_> = awarded.iter().filter(|n| n.recipients.contains(&over.to_string())).collect();
+        assert_eq!(theirs.len(), 1, "{name}: {over}: one notice");
+        let mail = entcp::notify::mailer::render("groupement", &theirs[0].context).unwrap();
+        for sentence in &sentences {
+            assert!(mail.text.contains(&format!("- {sentence}")), "{name}: {over}: « {sentence} » in {}", mail.text);
+        }
+        for needle in [
+            "Services que le marché ne couvre pas :",
+            "- ENT « ent-visio-autre »",
+            "ne s'appliquent pas à ces services : tant qu'un autre contrat ne les couvre pas, leur traitement par le \
+             titulaire n'est encadré par aucun contrat de sous-traitance.",
+        ] {
+            assert!(mail.text.contains(needle), "{name}: {over}: « {needle} » in {}", mail.text);
+        }
+        assert!(!mail.text.contains("- ENT « ent-visio »"), "{name}: it kept its éditeur: {}", mail.text);
+        assert!(!mail.text.contains("Votre quote-part"), "{name}: {}", mail.text);
+        assert!(mail.html.contains("Services que le marché ne couvre pas"), "{name}: {}", mail.html);
+    }
+    for member_person in ["dpo@mairie.fr", "dpo@autre-membre.fr"] {
+        let told: usize = awarded.iter().map(|n| n.recipients.iter().filter(|r| *r == member_person).count()).sum();
+        assert_eq!(told, 1, "{name}: {member_person}: once");
+    }
+
+    // The registers, once the marché is in force; the commune's écoles under its bipartite.
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id: "bipartite-visio",
+        model_id: "bipartite-commune",
+        model_version: 3,
+        start: "2026-09-01",
+        end: "2029-08-31",
+        parties: vec![
+            ("academie", entcp::registry::resolve_org(&w.store, "academie:24").await.unwrap().id),
+            ("collectivite", w.communes[0].0.id.clone()),
+        ],
+        schools: vec![],
+    };
+    ent_testkit::conventions::insert_active(w.store.pool(), &convention).await.unwrap();
+    common::execute(&w.store, "UPDATE tenants SET status = 'active'", &[]).await;
+    let after = TestApp::over(&w.store).clock(clock_on(2026, 12, 1)).build().await;
+    let dsden = common::texts(&w.store, "SELECT code FROM orgs WHERE kind = 'dsden' ORDER BY code", &[]).await;
+    let (status, register) =
+        send(admin.to(&after).get(format!("/api/v1/rgpd/registers/dsden:{}", dsden[0]).as_str())).await;
+    assert_eq!(status, 200, "{name}: {register}");
+    let commune = entcp::naming::display_name(&w.communes[0].0.name);
+    let vendor_link = |service: &str| -> Value {
+        let entry = register["entries"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap();
+        let links = entry["processors"].as_array().unwrap();
+        let link = links.iter().find(|l| l["role"] == "éditeur" && l["acts_for"] == commune.as_str());
+        link.unwrap_or_else(|| panic!("{name}: the éditeur for {commune}: {entry}")).clone()
+    };
+    let uncovered = format!("le marché {reference} ne couvre pas le service « Visioconférence »");
+    let visio = vendor_link("visio");
+    assert_eq!((&visio["contract"], &visio["uncovered"]), (&Value::Null, &json!(uncovered)), "{name}: {visio}");
+    assert_eq!(vendor_link("portail")["contract"]["reference"], json!(reference), "{name}");
+    let fiche = register["entries"].as_array().unwrap().iter().find(|e| e["service"] == "visio").unwrap();
+    let alert = format!(
+        "ENT Éditions SAS (éditeur) : aucun contrat comportant les clauses de l'article 28 pour ce service ({uncovered})"
+    );
+    assert!(fiche["warnings"].as_array().unwrap().contains(&json!(alert)), "{name}: {fiche}");
+
+    let (status, register) =
+        send(admin.to(&after).get(format!("/api/v1/rgpd/registers/editeur:{}", titulaire.code).as_str())).await;
+    assert_eq!(status, 200, "{name}: {register}");
+    let entries = register["processor_entries"].as_array().unwrap();
+    let for_dsden = entries.iter().find(|e| e["controller"]["kind"] == "dsden").expect("its entry for the DSDEN");
+    assert_eq!(
+        for_dsden["uncovered"],
+        json!([format!("Visioconférence : le marché {reference} ne couvre pas ce service")]),
+        "{name}: {for_dsden}"
+    );
+    let warnings = for_dsden["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().ends_with(&format!(
+            "pour le service « Visioconférence » : le marché {reference} ne couvre pas ce service"
+        ))),
+        "{name}: {warnings:?}"
+    );
+}
+
 // The CCAP grants the avance its article 7 organises (per bon de commande above 50 000 € HT and two
 // months, R. 2191-3 and R. 2191-16; its rate, R. 2191-7; its repayment, R. 2191-11 and R. 2191-19)
 // and the AE's avance box refers to it; the CCAP's later articles are renumbered and the CCTP

@@ -2048,3 +2048,55 @@ async fn registers_name_organisations_as_their_title_does_with_elision(db: crate
     let value = &row[..row.find("</dd>").expect("its value")];
     assert!(value.contains("Commune de Fresnes"), "{name}: {value}");
 }
+
+backend_test!(a_processor_s_register_alerts_on_its_sub_processor_without_contract);
+/// The hébergeur works for the éditeur: without an Art. 28 contract between them, the éditeur's
+/// own register raises it (art. 28(4): its sub-processor is its obligation), as the DSDEN's does,
+/// and so does each commune's register, further down its chain; with the contract, none does.
+async fn a_processor_s_register_alerts_on_its_sub_processor_without_contract(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let alerts = |register: &Value| -> Vec<String> {
+        let entries = register["processor_entries"].as_array().unwrap().iter();
+        let warnings = entries.flat_map(|e| e["warnings"].as_array().unwrap().iter());
+        warnings.map(|w| w.as_str().unwrap().to_string()).collect()
+    };
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert!(alerts(&vendor).is_empty(), "{name}: its host is bound: {:?}", alerts(&vendor));
+    common::execute(&d.db.store, "DELETE FROM processor_contracts WHERE reference = $1", &["HEB-2026-01"]).await;
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    let own = "aucun contrat comportant les clauses de l'article 28 avec Hébergeur de démonstration, sous-traitant \
+               ultérieur (article 28, paragraphe 4, du RGPD)";
+    assert!(!alerts(&vendor).is_empty(), "{name}");
+    assert!(alerts(&vendor).iter().all(|a| a == own), "{name}: {:?}", alerts(&vendor));
+    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    assert!(html_text(&String::from_utf8(html).unwrap()).contains(&french(own)), "{name}: in the document");
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    assert_eq!(
+        alerts(&commune),
+        ["aucun contrat comportant les clauses de l'article 28 entre Éditeur ENT de démonstration et Hébergeur de \
+          démonstration, sous-traitant ultérieur (article 28, paragraphe 4, du RGPD)"],
+        "{name}"
+    );
+}
+
+backend_test!(a_sensitive_category_names_its_article_in_one_parenthesis);
+/// A category that may reveal a health datum names article 9 alone, in the catalog's own
+/// parenthesis (as the Art. 28 annex does), with no « art. 9 ou 10 » tag after it.
+async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    let label = "Motifs d'absence signalés par les familles (un motif peut révéler une donnée de santé, donnée \
+                 sensible au sens de l'article 9 du RGPD)";
+    assert!(html.contains(&french(label)), "{name}: {html}");
+    assert!(!html.contains("[sensible"), "{name}: {html}");
+    let (_, _, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
+    let cells: Vec<String> =
+        odf::ods_sheets(&ods).into_iter().flat_map(|(_, rows)| rows.into_iter().flatten()).collect();
+    assert!(cells.iter().any(|c| *c == french(label)), "{name}: the ODS names it so");
+    assert!(!cells.iter().any(|c| c.contains("9 ou 10")), "{name}");
+}
