@@ -45,6 +45,7 @@ fn control_id(field: &str) -> String {
         "duration_justification" => "justification-duree",
         "procedure" => "procedure",
         "estimated_amount_ht_cents" => "valeur-estimee",
+        "maximum_margin_percent" => "marge-maximum",
         "common_expenses_cents" => "frais-communs",
         "coordinator_share_percent" => "part-coordonnateur",
         "application_deadline" => "date-limite",
@@ -69,6 +70,7 @@ fn field_label(field: &str) -> Option<&'static str> {
         "duration_justification" => "Justification de la durée",
         "procedure" => "Procédure de passation",
         "estimated_amount_ht_cents" => "Valeur estimée du besoin",
+        "maximum_margin_percent" => "Marge du maximum",
         "common_expenses_cents" => "Frais communs",
         "coordinator_share_percent" => "Part du coordonnateur",
         "application_deadline" => "Date limite des adhésions",
@@ -133,6 +135,7 @@ async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Re
             "coordonnateur": field("coordonnateur", ""), "titre": field("titre", ""), "objet": field("objet", ""),
             "lots": field("lots", "Solution d'espace numérique de travail"), "duree": field("duree", "36"),
             "justification-duree": field("justification-duree", ""), "valeur-estimee": field("valeur-estimee", ""),
+            "marge-maximum": field("marge-maximum", ""),
             "frais-communs": field("frais-communs", ""), "part-coordonnateur": field("part-coordonnateur", ""),
             "date-limite": field("date-limite", ""), "date-consultation": field("date-consultation", ""),
             "date-attribution": field("date-attribution", ""),
@@ -189,6 +192,8 @@ fn new_groupement(fields: &Fields) -> NewGroupement {
         procedure: procedure_of(fields),
         // A figure that is no amount is sent as one the domain refuses, never as none.
         estimated_amount_ht_cents: fields.opt("valeur-estimee").map(|v| cents(&v).unwrap_or(-1)),
+        // A figure that is no whole percentage is sent as one the domain refuses.
+        maximum_margin_percent: fields.opt("marge-maximum").map(|p| p.trim().parse().unwrap_or(u32::MAX)),
         common_expenses_cents: cents(fields.get("frais-communs")),
         coordinator_share_percent: fields.opt("part-coordonnateur").map(|p| p.parse().unwrap_or(u32::MAX)),
         application_deadline: fields.get("date-limite").to_string(),

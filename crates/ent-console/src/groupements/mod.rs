@@ -322,6 +322,7 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "status": g.status.as_str(), "status_label": g.status_label, "members": g.members,
         "lots": g.terms.lots.iter().map(|l| format!("Lot {} : {}", l.number, l.title)).collect::<Vec<_>>(),
         "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
+        "maximum_margin_percent": g.terms.maximum_margin_percent,
         "deadline": g.adhesions_end().words(), "adhesions_ended_at_launch": g.adhesions_end().at_launch,
         "consultation": date(&g.consultation_date), "award_planned": date(&g.award_planned_date),
         "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),

@@ -47,8 +47,9 @@ pub struct AwardInput {
     pub vendor_siret: Option<String>,
     /// The vendor's name, needed when the registry does not know its SIREN yet.
     pub vendor_name: Option<String>,
-    /// The maximum awarded HT, in cents: the DQE's quantities at the `unit_prices` (the default;
-    /// another figure is refused).
+    /// The maximum awarded HT, in cents: the accord-cadre's maximum in quantity (the DQE's
+    /// quantities raised by the groupement's `maximum_margin_percent`) at the `unit_prices` (the
+    /// default; another figure is refused).
     pub amount_ht_cents: Option<i64>,
     /// The same TTC (each lot's TVA added, as the BPU/DQE prints it).
     pub amount_ttc_cents: Option<i64>,
@@ -82,14 +83,19 @@ struct Checked {
 }
 
 /// The amounts awarded: an accord-cadre à bons de commande is awarded for its maximum, the DQE's
-/// quantities at the titulaire's unit prices (HT, and TTC with each lot's TVA, as the BPU/DQE and
-/// the CCAP print it) — the DECP's `montant`. Absent, they are that maximum; given, they must
-/// be it.
+/// quantities raised by the groupement's `margin` (percent) at the titulaire's unit prices (HT,
+/// and TTC with each lot's TVA, as the CCAP prints it) — the DECP's `montant`. Absent, they are
+/// that maximum; given, they must be it.
 fn check_amounts(
     input: &AwardInput,
     (maximum_ht, maximum_ttc): (i64, i64),
+    margin: u32,
     checks: &mut Checks,
 ) -> (Option<i64>, Option<i64>) {
+    let quantities = match margin {
+        0 => "les quantités du DQE".to_string(),
+        _ => format!("les quantités du DQE majorées de {margin} %"),
+    };
     if maximum_ht <= 0 {
         checks.fail("unit_prices", "le maximum du marché aux prix unitaires du titulaire est nul : rien à attribuer");
         return (None, None);
@@ -100,7 +106,7 @@ fn check_amounts(
                 field,
                 format!(
                     "le montant {what} d'un accord-cadre à bons de commande est son maximum aux prix unitaires du \
-                     titulaire (les quantités du DQE) : {} ; laissez ce champ vide pour le reprendre",
+                     titulaire ({quantities}) : {} ; laissez ce champ vide pour le reprendre",
                     super::costs::euros(maximum)
                 ),
             );
@@ -112,6 +118,39 @@ fn check_amounts(
         amount("amount_ht_cents", input.amount_ht_cents, maximum_ht, "HT"),
         amount("amount_ttc_cents", input.amount_ttc_cents, maximum_ttc, "TTC"),
     )
+}
+
+/// A procédure adaptée concludes no accord-cadre whose maximum reaches the threshold of the
+/// formalised procedures in force at the launch (`today` for one not recorded): the value of an
+/// accord-cadre is its maximum (article R. 2121-8 du code de la commande publique), here its
+/// maximum in quantity at the titulaire's unit prices, `maximum_ht`. Refused on `amount_ht_cents`
+/// (the estimate taken before the launch did not cover it: the margin or the prices carry the
+/// maximum over the threshold), nothing awarded.
+fn check_adapted_maximum(g: &Groupement, maximum_ht: i64, today: NaiveDate, checks: &mut Checks) {
+    if g.terms.procedure != consultation::Procedure::ProcedureAdaptee {
+        return;
+    }
+    let threshold = consultation::formalised_threshold(g.consultation_launched_on().unwrap_or(today));
+    if maximum_ht < threshold.cents {
+        return;
+    }
+    let euros = super::costs::euros;
+    let margin = match g.terms.maximum_margin_percent {
+        0 => String::new(),
+        m => format!(", les quantités du DQE majorées de {m} %"),
+    };
+    checks.fail(
+        "amount_ht_cents",
+        format!(
+            "le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT{margin}, atteint le seuil des \
+             procédures formalisées ({} HT, {}) : la valeur d'un accord-cadre est son maximum (article R. 2121-8 du \
+             code de la commande publique) et une procédure adaptée ne peut pas le conclure ; la consultation est à \
+             relancer en appel d'offres ouvert",
+            euros(maximum_ht),
+            euros(threshold.cents),
+            threshold.source
+        ),
+    );
 }
 
 fn check(
@@ -142,8 +181,9 @@ fn check(
     let priced = super::costs::check_prices(&input.unit_prices, &g.terms.lots, checks);
     // Only valid prices are multiplied: an unbounded one would overflow.
     let (amount_ht, amount_ttc) = if priced {
-        let maximum = super::documents::dqe_totals(g, &super::documents::totals(members), &input.unit_prices);
-        check_amounts(input, maximum, checks)
+        let maximum = super::documents::maximum_totals(g, &super::documents::totals(members), &input.unit_prices);
+        check_adapted_maximum(g, maximum.0, today, checks);
+        check_amounts(input, maximum, g.terms.maximum_margin_percent, checks)
     } else {
         (None, None)
     };

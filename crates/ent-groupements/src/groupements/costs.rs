@@ -98,11 +98,22 @@ impl Establishments {
             [self as usize]
     }
 
+    /// « écoles ouvertes ou rattachées », what a margin of the maximum provides for.
+    pub fn opened_or_attached(self) -> &'static str {
+        [
+            "écoles ouvertes ou rattachées",
+            "collèges ouverts ou rattachés",
+            "lycées ouverts ou rattachés",
+            "établissements ouverts ou rattachés",
+        ][self as usize]
+    }
+
     /// The words, for the documents' templates.
     pub fn words(self) -> serde_json::Value {
         serde_json::json!({
             "one": self.one(), "many": self.many(), "title": self.title(),
-            "of_one": self.of_one(), "of_the": self.of_the(),
+            "of_one": self.of_one(), "of_the": self.of_the(), "of_many": self.of_many(),
+            "opened_or_attached": self.opened_or_attached(),
         })
     }
 }
@@ -135,6 +146,28 @@ impl PriceLine {
             PriceLine::SchoolSetup => q.schools * 100,
         }
     }
+
+    /// The accord-cadre's maximum of the line, in hundredths: its DQE quantity
+    /// ([`PriceLine::quantity_hundredths`]) raised by `margin_percent` ([`with_margin`]).
+    pub fn maximum_hundredths(self, q: &MemberQuantities, duration_months: u32, margin_percent: u32) -> i64 {
+        with_margin(self.quantity_hundredths(q, duration_months), margin_percent)
+    }
+}
+
+/// The highest margin on the DQE's quantities the accord-cadre's maximum may take, in percent.
+pub const MAX_MAXIMUM_MARGIN_PERCENT: u32 = 100;
+
+/// The accord-cadre's maximum in quantity of a line whose DQE quantity is `dqe_hundredths`,
+/// raised by `margin_percent` (the groupement's `maximum_margin_percent`): the DQE's quantity
+/// itself without a margin; with one, the raised quantity rounded up to the whole unit (a maximum
+/// of « 10 825 comptes × an », never below the raised figure).
+pub fn with_margin(dqe_hundredths: i64, margin_percent: u32) -> i64 {
+    if margin_percent == 0 {
+        return dqe_hundredths;
+    }
+    let raised = dqe_hundredths * (100 + i64::from(margin_percent));
+    // In hundredths of a hundredth: up to the next whole unit (10 000).
+    (raised + 9_999).div_euclid(10_000) * 100
 }
 
 /// Account-years, in hundredths, of `accounts` subscribed for `months`: accounts × months / 12,
@@ -423,6 +456,19 @@ mod tests {
         assert_eq!(account_years(200, 36), 60_000);
         let years: i64 = contract_years(30).iter().map(|m| account_years(200, *m)).sum();
         assert_eq!(years, account_years(200, 30));
+    }
+
+    #[test]
+    fn a_margin_raises_the_maximum_up_to_the_whole_unit_and_none_keeps_the_dqe() {
+        // Without a margin, the DQE's own quantity, hundredths included.
+        assert_eq!(with_margin(1_750, 0), 1_750);
+        // 9 020 account-years + 20 %: 10 824; 11 écoles + 20 %: 13,2, 14.
+        assert_eq!(with_margin(902_000, 20), 1_082_400);
+        assert_eq!(with_margin(1_100, 20), 1_400);
+        // 17,50 account-years + 10 %: 19,25, 20; 0 stays 0; + 100 % doubles.
+        assert_eq!(with_margin(1_750, 10), 2_000);
+        assert_eq!(with_margin(0, 20), 0);
+        assert_eq!(with_margin(1_100, 100), 2_200);
     }
 
     #[test]

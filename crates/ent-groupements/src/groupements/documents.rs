@@ -352,7 +352,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
         .collect();
     c.insert("members", &rows);
     insert_expenses(&mut c, g, members);
-    insert_contract(&mut c, g, &total);
+    insert_contract(&mut c, g, &total, equipped);
     c.insert("cctp", &cctp::context(g));
     c.insert("consultation", &consultation::context());
     c.insert("procedure", &g.terms.procedure.context());
@@ -381,25 +381,33 @@ fn insert_offers_deadline(c: &mut tera::Context, g: &Groupement) {
     );
 }
 
-/// The accord-cadre's maximum (the CCAP) and, once awarded, the award (the CCAP and the
-/// presentation note): the maximum in quantity is the DQE's, over the duration; once awarded,
-/// valued at the titulaire's unit prices as the BPU/DQE's totals (every lot, HT and TTC).
-fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantities) {
-    let months = g.terms.duration_months;
-    let account_years = costs::PriceLine::AccountYear.quantity_hundredths(total, months);
+/// The accord-cadre's maximum (the CCAP, the RC, the AE) and, once awarded, the award (the CCAP,
+/// the AE and the presentation note): the maximum in quantity is the DQE's, over the duration,
+/// raised by the groupement's margin ([`maximum_quantities`]); once awarded, valued at the
+/// titulaire's unit prices ([`maximum_totals`]; the DQE's own totals beside it, the basis of the
+/// comparison of the offers).
+fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantities, equipped: costs::Establishments) {
+    let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
+    let dqe_account_years = costs::PriceLine::AccountYear.quantity_hundredths(total, months);
+    let (account_years, setups) = maximum_quantities(g, total);
     c.insert(
         "maximum",
         &json!({
-            "set": account_years > 0 || total.schools > 0,
+            "set": dqe_account_years > 0 || total.schools > 0,
+            "margin_percent": margin,
             "account_years": costs::quantity(account_years),
-            "account_years_declared": account_years > 0,
-            "setups": costs::quantity(total.schools * 100),
+            "account_years_declared": dqe_account_years > 0,
+            "dqe_account_years": costs::quantity(dqe_account_years),
+            "setups": costs::quantity(setups),
             "setups_declared": total.schools > 0,
+            "dqe_setups": costs::quantity(total.schools * 100),
+            "in_words": maximum_in_words((account_years, setups), months, equipped),
         }),
     );
     c.insert("contractant", if g.award.is_some() { "titulaire" } else { "candidat" });
     let Some(award) = &g.award else { return };
-    let (maximum_ht, maximum_ttc) = dqe_totals(g, total, &award.unit_prices);
+    let (maximum_ht, maximum_ttc) = maximum_totals(g, total, &award.unit_prices);
+    let (dqe_ht, dqe_ttc) = dqe_totals(g, total, &award.unit_prices);
     let notified = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
     let ends_on = notified.and_then(|d| term_end(d, award.duration_months)).map(|d| d.to_string());
     c.insert(
@@ -417,6 +425,7 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
                 Some(false) => "conserve",
                 None => "",
             },
+            "dqe_ht": costs::euros(dqe_ht), "dqe_ttc": costs::euros(dqe_ttc),
         }),
     );
 }
@@ -433,18 +442,54 @@ fn insert_convention_end(c: &mut tera::Context, g: &Groupement, convention_end: 
     c.insert("convention_end", &json!({ "date": french_date(end), "outlasts": outlasts }));
 }
 
+/// The maximum in quantity (`account_years` and `setups`, in hundredths) in words, its lines
+/// declared only: « 10 824 comptes × an sur 36 mois et 14 mises en service d'écoles ».
+fn maximum_in_words((account_years, setups): (i64, i64), months: u32, equipped: costs::Establishments) -> String {
+    let mut lines = Vec::new();
+    if account_years > 0 {
+        lines.push(format!("{} comptes × an sur {months} mois", costs::quantity(account_years)));
+    }
+    match setups {
+        0 => {}
+        100 => lines.push(format!("1 mise en service {}", equipped.of_one())),
+        _ => lines.push(format!("{} mises en service {}", costs::quantity(setups), equipped.of_many())),
+    }
+    lines.join(" et ")
+}
+
+/// The accord-cadre's maximum in quantity, in hundredths, of every lot: account-years over the
+/// duration and set-ups, the DQE's raised by the groupement's `maximum_margin_percent`.
+pub(super) fn maximum_quantities(g: &Groupement, total: &MemberQuantities) -> (i64, i64) {
+    let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
+    let of = |line: costs::PriceLine| line.maximum_hundredths(total, months, margin);
+    (of(costs::PriceLine::AccountYear), of(costs::PriceLine::SchoolSetup))
+}
+
 /// The BPU/DQE's grand totals at `prices`, HT and TTC (each lot's TVA rounded, as the sheet's).
 pub(super) fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
     let months = g.terms.duration_months;
+    priced_totals(g, |line| line.quantity_hundredths(total, months), prices)
+}
+
+/// The accord-cadre's maximum at `prices`, HT and TTC: its quantities ([`maximum_quantities`])
+/// priced as the BPU/DQE prices the DQE's — the award's amounts and the DECP's `montant`. The
+/// DQE's totals ([`dqe_totals`]) without a margin.
+pub(super) fn maximum_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
+    let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
+    priced_totals(g, |line| line.maximum_hundredths(total, months, margin), prices)
+}
+
+/// The grand totals, HT and TTC, of `quantity` (each line's, in hundredths, the same in every
+/// lot) at `prices`: each lot's lines amounted to the cent, its TVA rounded, as the sheet's.
+fn priced_totals(
+    g: &Groupement,
+    quantity: impl Fn(costs::PriceLine) -> i64,
+    prices: &[costs::UnitPrice],
+) -> (i64, i64) {
     g.terms.lots.iter().fold((0, 0), |(ht, ttc), lot| {
         let lot_ht: i64 = costs::PriceLine::ALL
             .into_iter()
-            .map(|line| {
-                costs::amount(
-                    line.quantity_hundredths(total, months),
-                    costs::price_of(prices, lot.number, line).unwrap_or(0),
-                )
-            })
+            .map(|line| costs::amount(quantity(line), costs::price_of(prices, lot.number, line).unwrap_or(0)))
             .sum();
         (ht + lot_ht, ttc + lot_ht + costs::vat(lot_ht))
     })

@@ -195,6 +195,15 @@ pub struct Terms {
     /// formalised procedures ([`check_procedure`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_amount_ht_cents: Option<i64>,
+    /// The margin of the accord-cadre's maximum over the DQE's quantities, in percent (0 to
+    /// 100; 0, the maximum equal to the declared quantities, when absent): each line's maximum is
+    /// its DQE quantity raised by it, rounded up to the whole unit ([`costs::with_margin`]), for
+    /// the écoles opened or attached and the rolls growing during the execution (article R. 2162-4
+    /// du code de la commande publique). The CCAP, the RC and the AE print it; the DQE stays the
+    /// basis of the comparison of the offers; the award's amount and the DECP's `montant` are the
+    /// maximum at the titulaire's unit prices. Set before the launch, frozen with the terms after.
+    #[serde(default)]
+    pub maximum_margin_percent: u32,
 }
 
 /// The award: who won, for how much, from when.
@@ -443,6 +452,9 @@ pub struct NewGroupement {
     /// The estimated value of the need HT in cents, all lots over the whole duration, renewals
     /// included: required for a `procedure_adaptee`, which it must keep below the threshold.
     pub estimated_amount_ht_cents: Option<i64>,
+    /// The margin of the accord-cadre's maximum over the declared quantities (the DQE's), in
+    /// percent, 0 to 100; 0 (the maximum equal to them) when absent.
+    pub maximum_margin_percent: Option<u32>,
     pub application_deadline: String,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -466,6 +478,8 @@ pub struct GroupementPatch {
     pub coordinator_share_percent: Option<u32>,
     pub procedure: Option<consultation::Procedure>,
     pub estimated_amount_ht_cents: Option<i64>,
+    /// 0 to 100: settable until the consultation is launched, like every term.
+    pub maximum_margin_percent: Option<u32>,
     pub application_deadline: Option<String>,
     pub consultation_date: Option<String>,
     pub award_planned_date: Option<String>,
@@ -675,14 +689,13 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
         french_date(threshold.since),
         threshold.source
     );
-    const VALUE: &str = "tous les lots sur toute la durée du marché, reconductions comprises (articles R. 2121-1 et \
-                         suivants du même code)";
+    let value_of = value_of_the_need(terms.maximum_margin_percent);
     let mut checks = Checks::default();
     match terms.estimated_amount_ht_cents {
         None => {
             checks.fail(
                 "estimated_amount_ht_cents",
-                format!("une procédure adaptée suppose une valeur estimée du besoin HT inférieure au {seuil} : indiquez-la, {VALUE}"),
+                format!("une procédure adaptée suppose une valeur estimée du besoin HT inférieure au {seuil} : indiquez-la, {value_of}"),
             );
             checks.fail("procedure", "la procédure adaptée demande la valeur estimée du besoin, qui manque");
         }
@@ -690,7 +703,7 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
             let value = costs::euros(estimate);
             checks.fail(
                 "estimated_amount_ht_cents",
-                format!("la valeur estimée du besoin, {value} HT ({VALUE}), atteint le {seuil}"),
+                format!("la valeur estimée du besoin, {value} HT ({value_of}), atteint le {seuil}"),
             );
             checks.fail(
                 "procedure",
@@ -703,6 +716,21 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
         Some(_) => {}
     }
     checks.finish()
+}
+
+/// What the estimated value of the need covers, in words: every lot over the whole duration,
+/// renewals included and, for an accord-cadre whose maximum raises the declared quantities by
+/// `margin` percent, up to that maximum (article R. 2121-8: an accord-cadre's value is its maximum).
+fn value_of_the_need(margin: u32) -> String {
+    const VALUE: &str = "tous les lots sur toute la durée du marché, reconductions comprises (articles R. 2121-1 et \
+                         suivants du même code)";
+    match margin {
+        0 => VALUE.to_string(),
+        _ => format!(
+            "{VALUE}, jusqu'au maximum de l'accord-cadre : les quantités déclarées majorées de {margin} % (article \
+             R. 2121-8)"
+        ),
+    }
 }
 
 /// A planned award (`award_planned_date`: the contract signed and notified) no earlier than the
@@ -736,6 +764,21 @@ fn check_planned_award(
             words(first)
         ),
     ))
+}
+
+/// The margin of the accord-cadre's maximum over the DQE's quantities: a whole percentage from
+/// 0 to [`costs::MAX_MAXIMUM_MARGIN_PERCENT`].
+fn check_margin(margin: u32, checks: &mut Checks) {
+    if margin > costs::MAX_MAXIMUM_MARGIN_PERCENT {
+        checks.fail(
+            "maximum_margin_percent",
+            format!(
+                "marge du maximum de l'accord-cadre sur les quantités déclarées : un pourcentage entier de 0 à {} % \
+                 (0 : maximum égal aux quantités du détail quantitatif estimatif)",
+                costs::MAX_MAXIMUM_MARGIN_PERCENT
+            ),
+        );
+    }
 }
 
 /// The common expenses of a groupement, in cents: at most a billion euros, so that every
@@ -790,6 +833,7 @@ fn check_fields(
             "valeur estimée du besoin HT en centimes, de 0,01 € à 1 milliard d'euros",
         );
     }
+    check_margin(terms.maximum_margin_percent, &mut checks);
     let terms = check_duration(terms, &mut checks);
     let d = checks.date("application_deadline", deadline.trim());
     let c = consultation.and_then(|v| checks.date("consultation_date", v.trim()));
@@ -1033,6 +1077,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
         coordinator_share_percent: input.coordinator_share_percent.unwrap_or(0),
         procedure: input.procedure.unwrap_or_default(),
         estimated_amount_ht_cents: input.estimated_amount_ht_cents,
+        maximum_margin_percent: input.maximum_margin_percent.unwrap_or(0),
     };
     checks.collect(check_support(&terms.support))?;
     let checked = checks.collect(check_fields(
@@ -1149,6 +1194,7 @@ pub async fn update(
         coordinator_share_percent: patch.coordinator_share_percent.unwrap_or(old.coordinator_share_percent),
         procedure: patch.procedure.unwrap_or(old.procedure),
         estimated_amount_ht_cents: patch.estimated_amount_ht_cents.or(old.estimated_amount_ht_cents),
+        maximum_margin_percent: patch.maximum_margin_percent.unwrap_or(old.maximum_margin_percent),
     };
     let consultation = patch.consultation_date.or_else(|| g.consultation_date.clone());
     let award_planned = patch.award_planned_date.or_else(|| g.award_planned_date.clone());

@@ -751,3 +751,40 @@ async fn an_empty_groupement_form_names_every_error_in_one_round(db: TestDb) {
     assert!(said.contains(&"Date limite des adhésions : date obligatoire : attendu AAAA-MM-JJ"), "{name}: {said:?}");
     assert!(!refused.text.contains("duration_justification"), "{name}: no field name of the API: {}", refused.text);
 }
+
+// G2 (domain review 38): the creation form's « Marge du maximum » (labelled, with its help): a
+// figure that is no percentage from 0 to 100 brings the form back with the error linked to it and
+// the other fields kept; 20 opens the groupement with it, which its page states.
+backend_test!(the_creation_form_sets_the_margin_of_the_accord_cadres_maximum);
+async fn the_creation_form_sets_the_margin_of_the_accord_cadres_maximum(db: TestDb) {
+    let (scene, app, coord) = scene_app(db).await;
+    let name = app.backend;
+    let form = get(&app, &coord, "/groupements/nouveau").await;
+    assert!(
+        form.text.contains(
+            "<label class=\"fr-label\" for=\"marge-maximum\">Marge du maximum sur les quantités déclarées (%)"
+        ) && form.text.contains("le DQE reste la base du jugement des offres"),
+        "{name}: {}",
+        form.text
+    );
+    for wrong in ["120", "vingt"] {
+        let mut fields = creation(&scene.coordinator, 70);
+        fields.push(("marge-maximum", wrong.to_string()));
+        let refused = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
+        assert_eq!(refused.status, 422, "{name}: {wrong}: {}", refused.text);
+        let links = console::summary_links(&refused.text);
+        assert!(
+            links.iter().any(|(id, text)| id == "marge-maximum" && text.starts_with("Marge du maximum : ")),
+            "{name}: {wrong}: {links:?}"
+        );
+        assert!(refused.text.contains("ENT 1er degré 2027-2030"), "{name}: the fields are kept");
+    }
+    let mut fields = creation(&scene.coordinator, 70);
+    fields.push(("marge-maximum", "20".to_string()));
+    let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
+    let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
+    assert!(page.text.contains("quantités déclarées majorées de 20 %"), "{name}: {}", page.text);
+    let reference = key_of(opened.header("location").unwrap(), "/groupements/");
+    let g = entcp::groupements::must_get(&app.store, &reference).await.unwrap();
+    assert_eq!(g.terms.maximum_margin_percent, 20, "{name}");
+}

@@ -5507,3 +5507,210 @@ async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warn
         "{name}: {marche}"
     );
 }
+
+/// `text` with its runs of spaces (no-break ones and line breaks included) as single spaces.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The DQE of the groupement `id`'s accepted members over 36 months: its account-years and set-ups (whole).
+async fn dqe_over_36_months(w: &World, id: &str) -> (i64, i64) {
+    let (status, members) = send(w.coord.get(api(&format!("/groupements/{id}/members")))).await;
+    assert_eq!(status, 200, "{members}");
+    let (mut accounts, mut schools) = (0, 0);
+    for m in members.as_array().unwrap() {
+        let q = &m["quantities"];
+        let n = |f: &str| q[f].as_i64().unwrap();
+        accounts += n("pupils") + n("teacher_accounts") + n("parent_accounts");
+        schools += n("schools");
+    }
+    (accounts * 3, schools)
+}
+
+/// A whole quantity raised by `percent`, rounded up to the unit.
+fn raised(n: i64, percent: i64) -> i64 {
+    (n * (100 + percent) + 99) / 100
+}
+
+// G2 (domain review 38): the coordinator sets, before the launch, a margin on the accord-cadre's
+// maximum (0 to 100 %, else 422 on its field, nothing changed); the CCAP's article 2, the RC's
+// article 4 and the AE print the DQE's quantities raised by it (rounded up to the unit), the DQE
+// staying the basis of the comparison of the offers; the margin is frozen from the launch (409);
+// the award takes the maximum at the titulaire's prices — the DQE's amount refused, naming the
+// maximum — and the DECP publishes it as its `montant`.
+backend_test!(a_margin_raises_the_accord_cadres_maximum_in_the_pieces_the_award_and_the_decp);
+async fn a_margin_raises_the_accord_cadres_maximum_in_the_pieces_the_award_and_the_decp(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["maximum_margin_percent"] = json!(101);
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["maximum_margin_percent".to_string()]), "{name}: {problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("de 0 à 100 %"), "{name}: {problem}");
+
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let url = api(&format!("/groupements/{id}"));
+    let (_, g) = send(w.coord.get(&url)).await;
+    assert_eq!(g["maximum_margin_percent"], 0, "{name}: none by default: {g}");
+    let if_match = |g: &Value| format!("\"{}\"", g["version"]);
+    let (status, problem) =
+        send(w.coord.patch(&url).header("if-match", if_match(&g)).json(&json!({ "maximum_margin_percent": 150 })))
+            .await;
+    assert_eq!((status, fields(&problem)), (422, vec!["maximum_margin_percent".to_string()]), "{name}: {problem}");
+    let (status, g) =
+        send(w.coord.patch(&url).header("if-match", if_match(&g)).json(&json!({ "maximum_margin_percent": 20 }))).await;
+    assert_eq!((status, g["maximum_margin_percent"].as_i64()), (200, Some(20)), "{name}: {g}");
+
+    let (dqe_years, dqe_schools) = dqe_over_36_months(&w, &id).await;
+    assert!(dqe_years > 0 && dqe_schools > 0, "{name}: the member declares both");
+    let (max_years, max_schools) = (raised(dqe_years, 20), raised(dqe_schools, 20));
+    assert!(max_schools >= 2, "{name}");
+    let q = |n: i64| entcp::groupements::costs::quantity(n * 100);
+    let text = async |kind: &str| flat(&odt_text(&generated(&w, &id, kind, "odt").await));
+    let ccap = text("ccap").await;
+    for needle in [
+        "égal aux quantités du détail quantitatif estimatif (annexe BPU/DQE), établies sur les besoins déclarés par les \
+         membres lors de leur adhésion, majorées de 20 % pour tenir compte des écoles ouvertes ou rattachées et de \
+         l'évolution des effectifs en cours d'exécution, et arrondies à l'unité supérieure"
+            .to_string(),
+        format!(
+            "Abonnements annuels par compte ENT {} comptes × an sur 36 mois (détail quantitatif estimatif : {})",
+            q(max_years),
+            q(dqe_years)
+        ),
+        format!("Mises en service d'une école {} (détail quantitatif estimatif : {})", q(max_schools), q(dqe_schools)),
+        "Lorsque ce maximum est atteint, l'accord-cadre a épuisé ses effets".to_string(),
+    ] {
+        assert!(ccap.contains(&flat(&french(&needle))), "{name}: the CCAP lacks « {needle} »: {ccap}");
+    }
+    let in_words = format!("{} comptes × an sur 36 mois et {} mises en service d'écoles", q(max_years), q(max_schools));
+    let rc = text("rc").await;
+    for needle in [
+        format!(
+            "Ce maximum est égal aux quantités du détail quantitatif estimatif (DQE) majorées de 20 %, pour tenir compte \
+             des écoles ouvertes ou rattachées et de l'évolution des effectifs en cours d'exécution, et arrondies à \
+             l'unité supérieure : {in_words}."
+        ),
+        "Le DQE, établi sur les quantités déclarées par les membres, reste la base du jugement des offres : ses \
+         quantités et ses totaux ne sont pas majorés."
+            .to_string(),
+    ] {
+        assert!(rc.contains(&flat(&french(&needle))), "{name}: the RC lacks « {needle} »: {rc}");
+    }
+    let ae = text("ae").await;
+    let ae_max = format!(
+        "Le maximum de l'accord-cadre (article 2 du CCAP) est égal aux quantités du DQE majorées de 20 % et arrondies à \
+         l'unité supérieure : {in_words}."
+    );
+    assert!(ae.contains(&flat(&french(&ae_max))), "{name}: the AE lacks « {ae_max} »: {ae}");
+
+    // Launched: frozen with the other terms.
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let (_, g) = send(w.coord.get(&url)).await;
+    let (status, problem) =
+        send(w.coord.patch(&url).header("if-match", if_match(&g)).json(&json!({ "maximum_margin_percent": 30 }))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    let (_, g) = send(w.coord.get(&url)).await;
+    assert_eq!(g["maximum_margin_percent"], 20, "{name}: {g}");
+
+    // The award: 4,50 € an account-year, 350 € a set-up (the test body's prices).
+    let (dqe_ht, max_ht) = (dqe_years * 450 + dqe_schools * 35_000, max_years * 450 + max_schools * 35_000);
+    let vat = |ht: i64| (ht * 20 + 50) / 100;
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut at_dqe = award_notified_on("2026-11-30");
+    at_dqe["amount_ht_cents"] = json!(dqe_ht);
+    let (status, problem) = send(coord.post(&award_url).json(&at_dqe)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["amount_ht_cents".to_string()]), "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        said.contains("(les quantités du DQE majorées de 20 %)") && said.contains(&euros_fr(max_ht)),
+        "{name}: {said}"
+    );
+    let mut at_maximum = award_notified_on("2026-11-30");
+    at_maximum["amount_ht_cents"] = json!(max_ht);
+    let (status, g) = send(coord.post(&award_url).json(&at_maximum)).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!(g["award"]["amount_ht_cents"].as_i64(), Some(max_ht), "{name}: {g}");
+    assert_eq!(g["award"]["amount_ttc_cents"].as_i64(), Some(max_ht + vat(max_ht)), "{name}: {g}");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    assert_eq!(decp["marches"]["marche"][0]["montant"].as_f64(), Some(max_ht as f64 / 100.0), "{name}: {decp}");
+
+    let ccap = text("ccap").await;
+    let valued = format!("Montant maximum HT aux prix unitaires du titulaire {}", euros_fr(max_ht));
+    assert!(ccap.contains(&flat(&french(&valued))), "{name}: the CCAP lacks « {valued} »: {ccap}");
+    let ae = text("ae").await;
+    for needle in [
+        format!("Montant du DQE HT aux prix unitaires du titulaire {}", euros_fr(dqe_ht)),
+        format!("Montant maximum HT de l'accord-cadre aux prix unitaires du titulaire {}", euros_fr(max_ht)),
+        format!(
+            "Montant maximum TTC de l'accord-cadre aux prix unitaires du titulaire {}",
+            euros_fr(max_ht + vat(max_ht))
+        ),
+    ] {
+        assert!(ae.contains(&flat(&french(&needle))), "{name}: the awarded AE lacks « {needle} »: {ae}");
+    }
+}
+
+// A procédure adaptée concludes no accord-cadre whose maximum reaches the threshold of the
+// formalised procedures (its value, article R. 2121-8): the estimate's refusal says it covers the
+// maximum raised by the margin, and at award, the maximum at the titulaire's prices — the DQE's
+// doubled by a 100 % margin — reaching 216 000 € HT is refused (422 on `amount_ht_cents`, nothing
+// awarded) though the DQE's own amount stays below; one cent a line less, it is awarded.
+backend_test!(a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_award);
+async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_award(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let url = api(&format!("/groupements/{id}"));
+    let (_, g) = send(w.coord.get(&url)).await;
+    let version = format!("\"{}\"", g["version"]);
+    let unestimated = json!({ "procedure": "procedure_adaptee", "maximum_margin_percent": 100 });
+    let (status, problem) = send(w.coord.patch(&url).header("if-match", &version).json(&unestimated)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(
+        problem["errors"]
+            .to_string()
+            .contains("jusqu'au maximum de l'accord-cadre : les quantités déclarées majorées de 100 %"),
+        "{name}: {problem}"
+    );
+    let adapted = json!({ "procedure": "procedure_adaptee", "maximum_margin_percent": 100, "estimated_amount_ht_cents": 15_000_000 });
+    let (status, g) = send(w.coord.patch(&url).header("if-match", &version).json(&adapted)).await;
+    assert_eq!((status, g["maximum_margin_percent"].as_i64()), (200, Some(100)), "{name}: {g}");
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+
+    let (dqe_years, _) = dqe_over_36_months(&w, &id).await;
+    let threshold = 21_600_000;
+    // An account-year price carrying the maximum (twice the DQE's) to the threshold; set-ups free.
+    let price = (threshold + 2 * dqe_years - 1) / (2 * dqe_years);
+    assert!(price * dqe_years < threshold && price * 2 * dqe_years >= threshold, "{name}: the DQE stays below");
+    let body = |price: i64| {
+        let mut body = award_notified_on("2026-10-15");
+        body["decp"].as_object_mut().unwrap().remove("procedure");
+        body["unit_prices"] = json!([
+            { "lot": 1, "line": "account_year", "unit_price_ht_cents": price },
+            { "lot": 1, "line": "school_setup", "unit_price_ht_cents": 0 }
+        ]);
+        body
+    };
+    let coord = w.coord.to(&signing);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let (status, problem) = send(coord.post(&award_url).json(&body(price))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["amount_ht_cents".to_string()]), "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    for needle in [
+        format!("le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT", euros_fr(price * 2 * dqe_years)),
+        "les quantités du DQE majorées de 100 %".to_string(),
+        "atteint le seuil des procédures formalisées (216\u{a0}000,00\u{a0}€ HT".to_string(),
+        "article R. 2121-8".to_string(),
+    ] {
+        assert!(said.contains(&needle), "{name}: « {needle} » in {said}");
+    }
+    let (_, still) = send(w.coord.get(&url)).await;
+    assert_eq!(still["status"], "consultation", "{name}: nothing awarded");
+    let (status, g) = send(coord.post(&award_url).json(&body(price - 1))).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!(g["award"]["amount_ht_cents"].as_i64(), Some((price - 1) * 2 * dqe_years), "{name}: {g}");
+}
