@@ -224,6 +224,11 @@ pub struct ParameterSpec {
     pub default: Option<serde_json::Value>,
     #[serde(default)]
     pub description: String,
+    /// The key of a numeric parameter that makes this one required, and more than 0, when it is
+    /// itself more than 0: a commitment the text states only with it (the académie's share of
+    /// the cost with its annual ceiling in euros).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_when_positive: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -257,6 +262,11 @@ pub struct CostShare {
     /// the key of a `percent` parameter giving it.
     #[serde(default)]
     pub share_parameter: Option<String>,
+    /// What the share pays for when it is more than 0 %, from edition 7
+    /// (`document::FIGURES_EDITION`): a party whose `item` tells its contributions in kind (« fournis
+    /// en nature ») then pays money, « participation financière au coût du service ».
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_item: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -324,6 +334,12 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
         known(&v.party, &format!("visa {}", v.key))?;
     }
     let params: BTreeMap<&str, &ParameterSpec> = m.parameters.iter().map(|p| (p.key.as_str(), p)).collect();
+    for (spec, key) in m.parameters.iter().filter_map(|p| Some((p, p.required_when_positive.as_deref()?))) {
+        let numeric = [ParameterType::Integer, ParameterType::Percent, ParameterType::Cents];
+        if !params.get(key).is_some_and(|p| numeric.contains(&p.kind)) || !numeric.contains(&spec.kind) {
+            return Err(format!("required_when_positive de {} : « {key} » n'est pas un paramètre numérique", spec.key));
+        }
+    }
     let mut fixed = 0.0;
     for share in &m.cost_sharing {
         known(&share.party, "cost_sharing")?;

@@ -90,6 +90,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0063_convention_document_edition_4.sql",
     "0064_convention_document_edition_5.sql",
     "0065_convention_document_edition_6.sql",
+    "0066_convention_document_edition_7.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -452,6 +453,11 @@ mod tests {
             65,
             "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
             "e36e0b3ff65c4b99ddf1f077c9e2524fbbc138aa876f3198ba10d965ef6035c8d2aa4ee56d37ed187656cd4091812410",
+        ),
+        (
+            66,
+            "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
+            "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
         ),
     ];
 
