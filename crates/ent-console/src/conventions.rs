@@ -138,9 +138,17 @@ struct Listed {
     reference: String,
     title: String,
     model_id: String,
+    model_version: i64,
     status: String,
     start_date: String,
     end_date: String,
+}
+
+/// The title of the model a listed convention is written on (its version's), as its document
+/// names it; the id when this process no longer knows the model (domain review 38, G9).
+fn model_title(models: &[ConventionModel], c: &Listed) -> String {
+    let version = u32::try_from(c.model_version).ok();
+    find_model(models, &c.model_id, version).map_or_else(|_| c.model_id.clone(), |m| m.title.clone())
 }
 
 /// The conventions one of `orgs` is party to (all when `None`), and the list's filters.
@@ -170,7 +178,7 @@ async fn list(
 ) -> Result<Response, PageError> {
     let params = ListParams::parse(&LIST, &query.0);
     let cond = list_condition(&params, visible_orgs(&caller(&signed, &CONVENTIONS_READ)));
-    let columns = "c.id, c.reference, c.title, c.model_id, c.status, c.start_date, c.end_date";
+    let columns = "c.id, c.reference, c.title, c.model_id, c.model_version, c.status, c.start_date, c.end_date";
     let listed = list::fetch::<Listed>(&state.store, &LIST, &params, columns, "conventions c", &cond).await?;
     let rows = listed
         .page
@@ -181,7 +189,7 @@ async fn list(
             vec![
                 Cell::link(c.reference.clone(), format!("/conventions/{}", c.id)),
                 Cell::text(c.title.clone()),
-                Cell::text(c.model_id.clone()),
+                Cell::text(model_title(&state.models, c)),
                 Cell::text(status),
                 Cell::text(french_moment(&c.start_date)),
                 Cell::text(french_moment(&c.end_date)),
@@ -829,13 +837,36 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
             "voided": Value::Null,
         }));
     }
-    if let Some(reason) = &conv.termination_reason {
-        let effective = conv.termination_effective.as_deref().map(french_moment).unwrap_or_default();
-        events.push(
+    events.extend(termination_event(conv));
+    events
+}
+
+/// The résiliation in the history: dated when it was recorded, by whom and for which party,
+/// « prend effet le … » (domain review 38, G7); one recorded before that was kept (migration
+/// 0066, no audit record) under the day it takes effect.
+fn termination_event(conv: &Convention) -> Option<Value> {
+    let reason = conv.termination_reason.as_ref()?;
+    let effective = conv.termination_effective.as_deref().map(french_moment).unwrap_or_default();
+    let Some(notified) = &conv.termination_notified else {
+        return Some(
             json!({ "at": effective, "what": format!("Résiliation : {reason}"), "who": "", "voided": Value::Null }),
         );
-    }
-    events
+    };
+    let party = notified.org_id.as_deref().and_then(|id| conv.parties.iter().find(|p| p.org.id == id));
+    // An administrator records one the parties agreed (no party notifies it alone).
+    let what = match party {
+        Some(p) => {
+            let by = naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).article;
+            format!("Résiliation notifiée par {by} : {reason} ; prend effet le {effective}")
+        }
+        None => format!("Résiliation enregistrée : {reason} ; prend effet le {effective}"),
+    };
+    Some(json!({
+        "at": french_moment(&notified.at),
+        "what": what,
+        "who": notified.by.as_deref().map(shown_actor).unwrap_or_default(),
+        "voided": Value::Null,
+    }))
 }
 
 /// Whether the page shows the frozen document: once submitted and until back in draft

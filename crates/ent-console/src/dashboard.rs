@@ -19,6 +19,7 @@ use ent_conventions::conventions::{seen_condition, ConventionsState};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{OrgKind, Role};
+use ent_kernel::naming;
 use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ};
@@ -269,6 +270,8 @@ async fn schools(
     let covered: Vec<SchoolRow> = rows(store, sql, &schools_of(org, visible, Some(covered_on(today)))).await?;
     for school in &mut all {
         school.covered = i64::from(covered.iter().any(|c| c.code == school.code));
+        // As the conventions' documents name it (« École élémentaire … », not the directory's « Ecole »).
+        school.name = naming::display_name(&school.name);
     }
     Ok(all)
 }

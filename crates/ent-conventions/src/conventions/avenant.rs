@@ -11,8 +11,8 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_text, model_vu_lines, parameter_label, parameter_text, parties_table,
-    percent_text, schools_table, signature_section, step_day, stipulations, vu_lines,
+    clause_context, costs_table, duration_in, model_vu_lines, parameter_label, parameter_text_in, parties_table,
+    percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines, FIGURES_EDITION,
 };
 use super::model::{ConventionModel, ParameterSpec};
 use super::renewal::{renewals, Renewal};
@@ -39,9 +39,12 @@ use sqlx::AnyConnection;
 /// (`document::SCHOOL_PLACE_EDITION`) and an avenant's subtitle name it by its reference
 /// ([`REFERENCE_SUBTITLE_EDITION`]); 6 (migration 0065) words the operative text as a legal act
 /// does (`document::WORDING_EDITION`: numbers in letters, « l'académie de Créteil », no
-/// « habilité(e) », « le membre du groupement », one parenthesis on a sensitive datum). An edition
-/// that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 6;
+/// « habilité(e) », « le membre du groupement », one parenthesis on a sensitive datum); 7
+/// (migration 0067) writes durations and time limits in letters and counts with their thousands
+/// separated, states the académie's money share of a bipartite (base, ceiling, payment) and the
+/// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`).
+/// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
+pub const CURRENT_EDITION: i64 = 7;
 
 /// The first edition whose avenant is subtitled « Avenant CONV-… » (its reference) under its
 /// numbered title: its stored title is that title from then on (`workflow::draft::amend`), which
@@ -226,6 +229,24 @@ async fn named_as_signed(conn: &mut AnyConnection, conv: &mut Convention) -> Res
     Ok(())
 }
 
+/// The warning an avenant answers with while it moves the term of the convention it amends
+/// (domain review 38, G4): « L'échéance de la convention passe du 4 décembre 2029 au 3 janvier
+/// 2030. »; `None` for a convention that amends none, or keeps its term.
+pub async fn term_warning(conn: &mut AnyConnection, conv: &Convention) -> Result<Option<String>, Problem> {
+    let Some(amended) = conv.amends_id.as_deref() else { return Ok(None) };
+    let end: Option<String> = sqlx::query_scalar("SELECT end_date FROM conventions WHERE id = $1")
+        .bind(amended)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(end.filter(|end| *end != conv.end_date).map(|end| {
+        format!(
+            "L'échéance de la convention passe du {} au {} : l'avenant modifie la durée de la convention.",
+            french_date(&end),
+            french_date(&conv.end_date)
+        )
+    }))
+}
+
 /// What an avenant changes in the convention it amends, as the model holds it.
 struct Changes<'a> {
     added: Vec<&'a Party>,
@@ -299,7 +320,7 @@ impl<'a> Changes<'a> {
     }
 
     /// The points « Objet de l'avenant » lists, one a change, in a text of `edition`.
-    fn points(&self, edition: i64) -> Vec<String> {
+    fn points(&self, model: &ConventionModel, edition: i64) -> Vec<String> {
         let mut points = Vec::new();
         for p in &self.added {
             points.push(format!(
@@ -327,15 +348,20 @@ impl<'a> Changes<'a> {
             points.push(format!("le retrait des établissements couverts de : {}", schools_list(&self.schools_removed)));
         }
         for (spec, before, after) in &self.parameters {
-            let now = after.map_or_else(|| "supprimé".to_string(), |v| parameter_text(spec, v));
-            let was = before.map_or_else(|| "non fixé".to_string(), |v| parameter_text(spec, v));
-            points.push(format!("« {} » : {now} au lieu de {was}", parameter_label(spec, edition)));
+            let text = |v: &Value| parameter_text_in(spec, v, edition);
+            let now = after.map_or_else(|| "supprimé".to_string(), text);
+            let change = match before {
+                None if edition >= FIGURES_EDITION => format!("{now} (non fixé auparavant)"),
+                None => format!("{now} au lieu de non fixé"),
+                Some(was) => format!("{now} au lieu de {}", text(was)),
+            };
+            points.push(format!("« {} » : {change}", parameter_label(spec, edition)));
         }
         for (share, before) in &self.shares {
             points.push(format!(
                 "la part {} dans le coût « {} » : {} au lieu de {}",
                 naming::of_org(share.org.kind, &share.org.name).of,
-                share.item,
+                share_item(model, share, edition),
                 percent_text(share.percent),
                 percent_text(*before)
             ));
@@ -354,7 +380,7 @@ impl<'a> Changes<'a> {
             blocks.push(Block::Paragraph(format!(
                 "La convention prend fin le {}, soit une durée de {} à compter de sa prise d'effet, le {}.",
                 french_date(&conv.end_date),
-                duration_text(initial_start, &conv.end_date),
+                duration_in(conv.document_edition, initial_start, &conv.end_date),
                 french_date(initial_start)
             )));
         }
@@ -372,7 +398,8 @@ impl<'a> Changes<'a> {
             blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
             let fields = self.parameters.iter().map(|(spec, _, after)| {
                 let label = parameter_label(spec, conv.document_edition).to_string();
-                (label, after.map_or_else(|| "sans objet".to_string(), |v| parameter_text(spec, v)))
+                let text = |v: &Value| parameter_text_in(spec, v, conv.document_edition);
+                (label, after.map_or_else(|| "sans objet".to_string(), text))
             });
             blocks.push(Block::Fields(fields.collect()));
         }
@@ -546,7 +573,7 @@ pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended
                 "Le présent avenant a pour objet de modifier la convention {} sur les points suivants :",
                 initial.reference
             )),
-            Block::Bullets(punctuated(changes.points(conv.document_edition))),
+            Block::Bullets(punctuated(changes.points(model, conv.document_edition))),
         ]
     };
     article(&mut sections, &mut numbered, "Objet de l'avenant", objet);

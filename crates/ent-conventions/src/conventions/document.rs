@@ -7,7 +7,7 @@ use super::avenant::{self, Amended};
 use super::frozen::Frozen;
 use super::model::{ConventionModel, ParameterSpec, ParameterType, RenewalPeriod};
 use super::workflow::Span;
-use super::{cost_shares, Convention, Status};
+use super::{cost_shares, Convention, CostShareView, Status};
 use super::{processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section, Typography};
 use ent_kernel::clock::{french_date, today_in_france};
@@ -59,17 +59,101 @@ pub const WORDING_EDITION: i64 = 6;
 
 const _: () = assert!(WORDING_EDITION > 5 && WORDING_EDITION <= CURRENT_EDITION, "edition 5 keeps its bytes");
 
-/// `n` in French words (« un », « trois », « une » when `feminine`), up to twenty; figures beyond.
+/// The first edition whose operative text writes every duration and time limit in letters (domain
+/// review 38, G9): the convention's duration and its renewals (« pour une durée de trente-six
+/// mois », [`duration_in`]), the notice before the term (« reçue au moins trois mois avant son
+/// échéance »), any integer parameter the clauses read `in_words` ([`number_in_words`], not
+/// capped at twenty as edition 6's [`in_words`]); and a count with the French thousands
+/// separator (« 4 600 comptes », `documents::grouped`), in the « Caractéristiques », the clauses
+/// and an avenant's changes (« 4 600 (non fixé auparavant) »). Edition 7 also words the
+/// académie's money share of a bipartite (its base, ceiling and payment: the model's
+/// `financial_item` and art. 4) and the convention constitutive's « Vu », one member and
+/// art. 11 (its model's `{% if edition >= 7 %}`). Edition 6 shipped without any of these.
+pub const FIGURES_EDITION: i64 = 7;
+
+const _: () =
+    assert!(FIGURES_EDITION > WORDING_EDITION && FIGURES_EDITION <= CURRENT_EDITION, "edition 6 keeps its bytes");
+
+/// `n` in French words as [`WORDING_EDITION`] writes it (« un », « trois », « une » when
+/// `feminine`): up to twenty, figures beyond (edition 6 shipped so).
 pub fn in_words(n: i64, feminine: bool) -> String {
-    const WORDS: [&str; 21] = [
-        "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
-        "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt",
-    ];
-    match usize::try_from(n).ok().and_then(|i| WORDS.get(i)) {
-        Some(_) if n == 1 && feminine => "une".into(),
-        Some(word) => (*word).into(),
-        None => n.to_string(),
+    match n {
+        0..=20 => number_in_words(n, feminine),
+        _ => n.to_string(),
     }
+}
+
+/// `n` in French words from [`FIGURES_EDITION`] (« trente-six », « vingt et un », « quatre-vingts »,
+/// « cent douze », « une » when `feminine`), up to 999; figures beyond (a count is then grouped).
+pub fn number_in_words(n: i64, feminine: bool) -> String {
+    const UNITS: [&str; 20] = [
+        "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
+        "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf",
+    ];
+    // The tens from twenty (index 0) to ninety: seventy and ninety are said « soixante-dix »,
+    // « quatre-vingt-dix », the tens before them and ten more.
+    const TENS: [&str; 8] =
+        ["vingt", "trente", "quarante", "cinquante", "soixante", "soixante", "quatre-vingt", "quatre-vingt"];
+    let below_100 = |n: usize| -> String {
+        match n {
+            0..=19 => UNITS[n].to_string(),
+            _ => {
+                let (ten, unit) = (n / 10, n % 10);
+                let base = TENS[ten - 2];
+                match (ten, unit) {
+                    (8, 0) => "quatre-vingts".into(),
+                    (7 | 9, _) => {
+                        format!("{base}{}{}", if unit == 1 && ten == 7 { " et " } else { "-" }, UNITS[10 + unit])
+                    }
+                    (_, 0) => base.into(),
+                    (8, _) => format!("{base}-{}", UNITS[unit]),
+                    (_, 1) => format!("{base} et un"),
+                    _ => format!("{base}-{}", UNITS[unit]),
+                }
+            }
+        }
+    };
+    let Ok(n) = usize::try_from(n) else { return n.to_string() };
+    let words = match (n / 100, n % 100) {
+        (0, rest) => below_100(rest),
+        (1, 0) => "cent".into(),
+        (1, rest) => format!("cent {}", below_100(rest)),
+        (h @ 2..=9, 0) => format!("{} cents", UNITS[h]),
+        (h @ 2..=9, rest) => format!("{} cent {}", UNITS[h], below_100(rest)),
+        _ => return n.to_string(),
+    };
+    match words.strip_suffix("un") {
+        Some(head) if feminine && (head.is_empty() || head.ends_with(' ') || head.ends_with('-')) => {
+            format!("{head}une")
+        }
+        _ => words,
+    }
+}
+
+/// How long a convention from `start` to `end` lasts, as a text of `edition` writes it: in
+/// letters from [`FIGURES_EDITION`] (« trente-six mois », « un mois et quinze jours »), in figures
+/// before ([`duration_text`]).
+pub fn duration_in(edition: i64, start: &str, end: &str) -> String {
+    if edition < FIGURES_EDITION {
+        return duration_text(start, end);
+    }
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let span = parse(start).zip(parse(end)).and_then(|(start, end)| Span::between(start, end));
+    let Some(Span { months, days }) = span else { return format!("du {start} au {end}") };
+    let days_text = match days {
+        1 => "un jour".to_string(),
+        d => format!("{} jours", number_in_words(i64::try_from(d).unwrap_or(i64::MAX), false)),
+    };
+    match (months, days) {
+        (0, _) => days_text,
+        (m, 0) => months_in_words(m),
+        (m, _) => format!("{} et {days_text}", months_in_words(m)),
+    }
+}
+
+/// « trente-six mois ».
+fn months_in_words(months: u32) -> String {
+    format!("{} mois", number_in_words(i64::from(months), false))
 }
 
 /// The text of a block as [`WORDING_EDITION`] writes it: an académie named with its article in
@@ -170,10 +254,12 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     context.insert("in_sentence", &in_sentence);
     context.insert("start_date", &french_date(&conv.start_date));
     context.insert("end_date", &french_date(&conv.end_date));
-    context.insert("duration", &duration_text(&conv.start_date, &conv.end_date));
+    let edition = conv.document_edition;
+    context.insert("duration", &duration_in(edition, &conv.start_date, &conv.end_date));
     let renewal_duration = match model.renewed_for {
+        RenewalPeriod::ModelDuration if edition >= FIGURES_EDITION => months_in_words(model.duration_months),
         RenewalPeriod::ModelDuration => format!("{} mois", model.duration_months),
-        RenewalPeriod::SameDuration => duration_text(&conv.start_date, &conv.end_date),
+        RenewalPeriod::SameDuration => duration_in(edition, &conv.start_date, &conv.end_date),
     };
     context.insert("renewal_duration", &renewal_duration);
     context.insert("schools_count", &conv.schools.len());
@@ -181,11 +267,16 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     // The edition of the text, for a clause whose wording changed with it (« {% if edition >= 5 %} »).
     context.insert("edition", &conv.document_edition);
-    // An integer parameter in letters (« trois » mois, « une » fois), from WORDING_EDITION.
+    // An integer parameter in letters (« trois » mois, « une » fois), from WORDING_EDITION; past
+    // twenty too from FIGURES_EDITION.
     let integers = || conv.parameters.iter().filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)));
+    let word = if edition >= FIGURES_EDITION { number_in_words } else { in_words };
     let words = |feminine: bool| -> Map<String, Value> {
-        integers().map(|(k, n)| (k, Value::from(in_words(n, feminine)))).collect()
+        integers().map(|(k, n)| (k, Value::from(word(n, feminine)))).collect()
     };
+    // The parameters as stored (a number as a number), for a clause that depends on a value
+    // (« {% if values.part_academie > 0 %} »), where `params` holds the text it prints.
+    context.insert("values", &conv.parameters);
     context.insert("in_words", &words(false));
     context.insert("in_words_feminine", &words(true));
     context
@@ -261,7 +352,10 @@ pub(super) fn vu_lines(
 
 /// The model's « Vu » lines (the texts the convention is concluded under).
 pub(super) fn model_vu_lines(model: &ConventionModel, context: &tera::Context) -> Result<Vec<String>, Problem> {
-    model.vu.iter().map(|line| Ok(format!("Vu {}", render_clause(line, context)?.trim()))).collect()
+    // A line of a later edition only (« {% if edition >= 7 %}…{% endif %} ») renders empty before it.
+    let rendered: Result<Vec<String>, Problem> =
+        model.vu.iter().map(|line| Ok(render_clause(line, context)?.trim().to_string())).collect();
+    Ok(rendered?.into_iter().filter(|line| !line.is_empty()).map(|line| format!("Vu {line}")).collect())
 }
 
 /// « Entre » ([`between_section`]), « Vu » ([`vu_lines`]), the préambule.
@@ -318,6 +412,7 @@ fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String,
         (ParameterType::Percent | ParameterType::Date, _) if edition >= FRENCH_VALUES_EDITION => {
             (label, parameter_text(spec, value))
         }
+        (ParameterType::Integer, _) if edition >= FIGURES_EDITION => (label, parameter_text_in(spec, value, edition)),
         _ => (label, format_value(value)),
     }
 }
@@ -330,6 +425,21 @@ pub(super) fn parameter_label(spec: &ParameterSpec, edition: i64) -> &str {
         ParameterType::Cents if edition >= EUROS_EDITION => spec.label.trim_end_matches(" (centimes)"),
         ParameterType::Percent if edition >= FRENCH_VALUES_EDITION => spec.label.trim_end_matches(" (%)"),
         _ => &spec.label,
+    }
+}
+
+/// A count of a text of [`FIGURES_EDITION`] with the French thousands separator (« 4 600 »,
+/// `documents::grouped`); `None` below a thousand or below zero, which read as they are stored.
+fn count_text(n: i64) -> Option<String> {
+    u64::try_from(n).ok().filter(|n| *n >= 1000).map(documents::grouped)
+}
+
+/// A parameter's value as a text of `edition` writes it: [`parameter_text`], and from
+/// [`FIGURES_EDITION`] a count with its thousands separated ([`count_text`]).
+pub(super) fn parameter_text_in(spec: &ParameterSpec, value: &Value, edition: i64) -> String {
+    match (spec.kind, value.as_i64().and_then(count_text)) {
+        (ParameterType::Integer, Some(count)) if edition >= FIGURES_EDITION => count,
+        _ => parameter_text(spec, value),
     }
 }
 
@@ -365,9 +475,12 @@ fn clause_params(model: &ConventionModel, conv: &Convention) -> Map<String, Valu
     }
     for spec in &model.parameters {
         let Some(value) = params.get_mut(&spec.key) else { continue };
+        let figures = conv.document_edition >= FIGURES_EDITION;
         let french = match (spec.kind, &*value) {
             (ParameterType::Percent, Value::Number(n)) => n.as_f64().map(french_number),
             (ParameterType::Date, Value::String(day)) => Some(french_date(day)),
+            (ParameterType::Integer, Value::Number(n)) if figures => n.as_i64().and_then(count_text),
+            (ParameterType::Cents, Value::Number(n)) if figures => n.as_i64().map(documents::euros),
             _ => None,
         };
         if let Some(french) = french {
@@ -434,14 +547,26 @@ pub(super) fn schools_table(conv: &Convention) -> Block {
     Block::Table { header: ["UAI", "Établissement"].map(String::from).to_vec(), rows: rows.collect() }
 }
 
-/// The cost sharing's table: quality, organisation, what the share pays, the share.
+/// What a cost share pays for as a text of `edition` states it: from [`FIGURES_EDITION`], a
+/// share of more than 0 % whose model line has a `financial_item` (a money participation) reads
+/// it rather than the in-kind `item`; else the item.
+pub(super) fn share_item(model: &ConventionModel, share: &CostShareView, edition: i64) -> String {
+    let line = model.cost_sharing.iter().find(|c| c.party == share.party && c.item == share.item);
+    match line.and_then(|c| c.financial_item.as_ref()) {
+        Some(financial) if edition >= FIGURES_EDITION && share.percent > 0.0 => financial.clone(),
+        _ => share.item.clone(),
+    }
+}
+
+/// The cost sharing's table: quality, organisation, what the share pays ([`share_item`]), the share.
 pub(super) fn costs_table(model: &ConventionModel, conv: &Convention) -> Block {
     let rows = cost_shares(model, conv).into_iter().map(|s| {
+        let item = share_item(model, &s, conv.document_edition);
         let label = model.parties.iter().find(|p| p.key == s.party).map_or(s.party, |p| p.label.clone());
         vec![
             label,
             naming::of_org(s.org.kind, &s.org.name).official,
-            s.item,
+            item,
             format!("{} %", s.percent).replace('.', ","),
         ]
     });
@@ -549,7 +674,36 @@ pub async fn full(store: &Store, model: &ConventionModel, conv: &Convention) -> 
         let signatures = doc.sections.last_mut().expect("the signature page");
         signatures.blocks.insert(1, Block::Paragraph(RECONSTITUTED.into()));
     }
+    doc.sections.extend(termination_section(conv));
     Ok(doc)
+}
+
+/// The « Résiliation » block closing the complete document of a convention whose résiliation is
+/// notified (domain review 38, G7): who notified it, the day it was recorded, the motif, the day
+/// it takes effect. Rendered at each download after the signature page, outside the text signed
+/// (whose frozen bytes and hash it leaves alone), so that the copy a party files shows it.
+fn termination_section(conv: &Convention) -> Option<Section> {
+    let (reason, effective) = (conv.termination_reason.as_ref()?, conv.termination_effective.as_ref()?);
+    let mut fields = Vec::new();
+    if let Some(notified) = &conv.termination_notified {
+        let party = notified.org_id.as_deref().and_then(|id| conv.parties.iter().find(|p| p.org.id == id));
+        let by = notified.by.as_deref().map(ent_platform::identity::shown_actor);
+        let who = match (party, by) {
+            (Some(p), Some(by)) => {
+                format!("{} ({by})", naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).official)
+            }
+            (Some(p), None) => naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).official,
+            (None, Some(by)) => by,
+            (None, None) => "non précisé".into(),
+        };
+        fields.push(("Notifiée par".to_string(), who));
+        fields.push(("Enregistrée le".to_string(), french_date(&step_day(&notified.at))));
+    }
+    fields.push(("Motif".to_string(), reason.clone()));
+    fields.push(("Prise d'effet".to_string(), french_date(effective)));
+    let note = "Mention portée après la signature : elle ne fait pas partie du texte signé, dont l'empreinte reste \
+                celle du document soumis à signature.";
+    Some(Section { heading: "Résiliation".into(), blocks: vec![Block::Fields(fields), Block::Paragraph(note.into())] })
 }
 
 /// What the signature page of a convention with no frozen text says of the text above it.
@@ -671,7 +825,7 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::{characteristic, duration_text, typography_of};
+    use super::{characteristic, duration_in, duration_text, in_words, number_in_words, typography_of};
     use crate::conventions::model::{ParameterSpec, ParameterType};
     use ent_documents::documents::Typography;
 
@@ -685,6 +839,7 @@ mod tests {
             description: String::new(),
             min: None,
             max: None,
+            required_when_positive: None,
         }
     }
 
@@ -736,6 +891,44 @@ mod tests {
             );
         }
         assert_eq!(characteristic(&spec(ParameterType::Integer), &amount, 3).1, "123456789", "not money");
+    }
+
+    #[test]
+    fn numbers_read_in_letters_past_twenty_from_edition_7_and_edition_6_keeps_its_figures() {
+        let cases = [
+            (0, "zéro"),
+            (3, "trois"),
+            (17, "dix-sept"),
+            (21, "vingt et un"),
+            (36, "trente-six"),
+            (60, "soixante"),
+            (71, "soixante et onze"),
+            (77, "soixante-dix-sept"),
+            (80, "quatre-vingts"),
+            (81, "quatre-vingt-un"),
+            (99, "quatre-vingt-dix-neuf"),
+            (100, "cent"),
+            (120, "cent vingt"),
+            (200, "deux cents"),
+            (236, "deux cent trente-six"),
+        ];
+        for (n, words) in cases {
+            assert_eq!(number_in_words(n, false), words, "{n}");
+        }
+        assert_eq!(number_in_words(1, true), "une");
+        assert_eq!(number_in_words(21, true), "vingt et une");
+        assert_eq!(number_in_words(1000, false), "1000", "a count beyond is grouped elsewhere");
+        assert_eq!(in_words(20, false), "vingt");
+        assert_eq!(in_words(36, false), "36", "edition 6 shipped figures past twenty");
+        assert_eq!(in_words(-1, false), "-1");
+    }
+
+    #[test]
+    fn a_duration_reads_in_letters_from_edition_7_and_in_figures_before() {
+        assert_eq!(duration_in(7, "2026-09-01", "2029-08-31"), "trente-six mois");
+        assert_eq!(duration_in(7, "2026-09-01", "2027-07-15"), "dix mois et quinze jours");
+        assert_eq!(duration_in(7, "2026-09-01", "2026-10-01"), "un mois et un jour");
+        assert_eq!(duration_in(6, "2026-09-01", "2029-08-31"), "36 mois");
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub struct Convention {
     pub refusal_comment: Option<String>,
     pub termination_reason: Option<String>,
     pub termination_effective: Option<String>,
+    /// Who notified the résiliation and when it was recorded (`None` before migration 0067
+    /// recorded it, or without a résiliation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_notified: Option<TerminationNotified>,
     /// A party's opposition to the tacit renewal (model `renewable`): the convention then
     /// expires at its term.
     pub non_renewal: Option<renewal::NonRenewal>,
@@ -191,7 +195,8 @@ pub struct Convention {
     pub document_edition: i64,
     /// What the caller should know before going on (in French), on the answer of a single
     /// convention: another convention on one of its schools over common dates whose cost split
-    /// differs (`workflow::cost_conflicts`). Absent when there is nothing to say.
+    /// differs (`workflow::cost_conflicts`); an avenant that moves the term of the convention it
+    /// amends (`avenant::term_warning`). Absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub version: i64,
@@ -257,8 +262,19 @@ pub fn find_model<'a>(
     })
 }
 
+/// When a résiliation was recorded and by whom (`POST /conventions/{id}/terminate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TerminationNotified {
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// Who recorded it, as the audit log names them (unknown for one recorded before 0067).
+    pub by: Option<String>,
+    /// The party organisation that notified it (none for an admin, or before 0067).
+    pub org_id: Option<String>,
+}
+
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
-    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
+    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, termination_notified_at, termination_notified_by, termination_notified_org, non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
     document_edition, version, created_by, created_at, updated_at";
 
 /// A `conventions` row (read with [`COLUMNS`]).
@@ -283,6 +299,9 @@ struct ConventionRow {
     refusal_comment: Option<String>,
     termination_reason: Option<String>,
     termination_effective: Option<String>,
+    termination_notified_at: Option<String>,
+    termination_notified_by: Option<String>,
+    termination_notified_org: Option<String>,
     #[sqlx(flatten)]
     non_renewal: renewal::NonRenewalColumns,
     document_edition: i64,
@@ -630,6 +649,11 @@ async fn assemble(
             refusal_comment: row.refusal_comment,
             termination_reason: row.termination_reason,
             termination_effective: row.termination_effective,
+            termination_notified: row.termination_notified_at.map(|at| TerminationNotified {
+                at,
+                by: row.termination_notified_by,
+                org_id: row.termination_notified_org,
+            }),
             non_renewal: row.non_renewal.into_recorded(),
             document_edition: row.document_edition,
             warnings: Vec::new(),

@@ -231,6 +231,11 @@ pub struct ParameterSpec {
     /// integer, a billion euros for cents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
+    /// The key of a numeric parameter that makes this one required, and more than 0, when it is
+    /// itself more than 0: a commitment the text states only with it (the académie's share of
+    /// the cost with its annual ceiling in euros).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_when_positive: Option<String>,
 }
 
 /// An integer parameter's greatest value when its model sets none: a count of accounts,
@@ -288,6 +293,11 @@ pub struct CostShare {
     /// the key of a `percent` parameter giving it.
     #[serde(default)]
     pub share_parameter: Option<String>,
+    /// What the share pays for when it is more than 0 %, from edition 7
+    /// (`document::FIGURES_EDITION`): a party whose `item` tells its contributions in kind (« fournis
+    /// en nature ») then pays money, « participation financière au coût du service ».
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_item: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -363,6 +373,12 @@ fn validate(m: &ConventionModel) -> Result<(), String> {
         let (min, max) = p.bounds();
         if bounded && min > max {
             return Err(format!("paramètre {} : min ({min}) au-dessus de max ({max})", p.key));
+        }
+    }
+    for (spec, key) in m.parameters.iter().filter_map(|p| Some((p, p.required_when_positive.as_deref()?))) {
+        let numeric = [ParameterType::Integer, ParameterType::Percent, ParameterType::Cents];
+        if !params.get(key).is_some_and(|p| numeric.contains(&p.kind)) || !numeric.contains(&spec.kind) {
+            return Err(format!("required_when_positive de {} : « {key} » n'est pas un paramètre numérique", spec.key));
         }
     }
     let mut fixed = 0.0;
@@ -486,6 +502,7 @@ mod tests {
             description: String::new(),
             min,
             max,
+            required_when_positive: None,
         };
         assert_eq!(spec("accounts", ParameterType::Integer, None, None).bounds(), (0, INTEGER_MAX));
         assert_eq!(spec("montant_estime", ParameterType::Cents, None, None).bounds(), (0, CENTS_MAX));

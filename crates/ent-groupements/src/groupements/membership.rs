@@ -954,13 +954,19 @@ async fn refuse_signatory_withdrawal(ctx: &Ctx<'_>, g: &Groupement, app: &Applic
             format!(", soit au plus tôt le {} pour une notification reçue aujourd'hui", french_date(&day.to_string()))
         })
         .unwrap_or_default();
+    // Its art. 11 as its edition words it: from edition 7 no « période d'exécution » (the
+    // accord-cadre has none), the member stops ordering (domain review 38, G8).
+    let effect = match conv.document_edition >= ent_conventions::conventions::document::FIGURES_EDITION {
+        true => "le membre n'émettant plus de bon de commande à compter de cette date ; il s'inscrit",
+        false => "n'est opposable au titulaire qu'au terme de la période d'exécution en cours, et s'inscrit",
+    };
     Err(Problem::conflict(format!(
         "{member} est partie à la convention constitutive {reference} {status} : elle ne s'en retire pas en retirant \
          sa candidature. Selon son article 11, l'assemblée délibérante {of_member} adopte une délibération de retrait, \
          notifiée à {coordinator}, coordonnateur, par lettre recommandée avec accusé de réception ; le retrait prend \
-         effet à l'expiration d'un préavis de {notice} mois{earliest}, n'est opposable au titulaire qu'au terme de la \
-         période d'exécution en cours, et s'inscrit dans un avenant à la convention {reference} signé par le \
-         coordonnateur et les autres membres ; d'ici là, {member} reste membre et doit sa quote-part",
+         effet à l'expiration d'un préavis de {notice} mois{earliest}, {effect} dans un avenant à la \
+         convention {reference} signé par le coordonnateur et les autres membres ; d'ici là, {member} reste membre et \
+         doit sa quote-part",
         member = app.applicant.name,
         of_member = naming::de(&app.applicant.name),
         reference = conv.reference,

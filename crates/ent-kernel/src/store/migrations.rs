@@ -91,6 +91,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0064_convention_document_edition_5.sql",
     "0065_convention_document_edition_6.sql",
     "0066_groupement_offers_deadline.sql",
+    "0067_convention_document_edition_7.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -458,6 +459,11 @@ mod tests {
             66,
             "fce18f0fa33ed9cb475249f4c1a3287fff5a212aa091dd58cf2c85d5a95d6d828e056b25f342d9859c196dd2868d258d",
             "fce18f0fa33ed9cb475249f4c1a3287fff5a212aa091dd58cf2c85d5a95d6d828e056b25f342d9859c196dd2868d258d",
+        ),
+        (
+            67,
+            "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
+            "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
         ),
     ];
 

@@ -293,7 +293,9 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     assert!(form.text.contains("id=\"accord\""), "an administrator records it: {}", form.text);
     let ended = post_form(&app, &root, &format!("/conventions/{id}/resilier"), &agreed).await;
     let page = follow(&app, &dan, &ended).await;
-    assert!(page.text.contains("Résiliation : Fermeture") && page.text.contains("résiliée"), "{}", page.text);
+    // Dated when recorded (domain review 38, G7), the day it takes effect said.
+    let recorded = "Résiliation enregistrée : Fermeture ; prend effet le";
+    assert!(page.text.contains(recorded) && page.text.contains("résiliée"), "{}", page.text);
 
     // Another commune: the convention is neither listed nor revealed (the 404 of a missing one).
     let vitry = sign_in(&app, VITRY).await;

@@ -16,6 +16,8 @@ use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+mod edition7;
+
 struct Cycle {
     app: TestApp,
     clock: Arc<FixedClock>,
@@ -1186,7 +1188,10 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     let avenant_id = avenant["id"].as_str().unwrap().to_string();
     // Submitted a week later, its start has passed: refused, even with a reason, until moved.
     c.clock.set(Utc.with_ymd_and_hms(2027, 1, 17, 9, 0, 0).unwrap());
-    c.edit(&avenant_id, json!({ "start_date": "2027-01-10", "backdate_reason": "rattrapage" })).await;
+    // It changes the accounts: its date of effect alone changes nothing (domain review 38, G4).
+    let patch =
+        json!({ "start_date": "2027-01-10", "backdate_reason": "rattrapage", "parameters": { "accounts": 300 } });
+    c.edit(&avenant_id, patch).await;
     let (s, p) = c.post(&c.dan, &avenant_id, "submit", json!({})).await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("start_date")), "{p}");
     assert!(p.to_string().contains("avenant prend effet à sa propre date"), "{p}");
@@ -2345,8 +2350,10 @@ async fn a_bipartite_convention_of_the_latest_version_is_renewed_for_the_duratio
 async fn renewed_for_the_36_months_its_text_states(c: Cycle, version: Option<u32>) {
     let id = bipartite_of_24_months(&c, version).await;
     let text = draft_html(&c, &id).await.replace("&#x27;", "'");
-    assert!(text.contains(&french("pour une durée de 24 mois, soit jusqu'au 31 août 2028")), "{}", c.db.name);
-    assert!(text.contains(&french("pour une durée de 36 mois à chaque fois")), "{}", c.db.name);
+    // Drafted now, in edition 7: durations in letters.
+    let said = "pour une durée de vingt-quatre mois, soit jusqu'au 31 août 2028";
+    assert!(text.contains(&french(said)), "{}", c.db.name);
+    assert!(text.contains(&french("pour une durée de trente-six mois à chaque fois")), "{}", c.db.name);
     let terms = renewed_twice(&c, &id).await;
     assert_eq!(terms, (json!("31 août 2031"), vec![pair("2028-08-31", "2031-08-31")]), "{}", c.db.name);
 }
@@ -2453,7 +2460,9 @@ async fn the_text_states_the_duration_chosen_and_a_convention_opened_on_version_
     assert_eq!(conv["model_version"], 3, "{}: new conventions open on the latest version", c.db.name);
     let id = conv["id"].as_str().unwrap();
     let text = draft_html(&c, id).await;
-    assert!(text.contains(&french("pour une durée de 12 mois, soit jusqu&#x27;au 31 août 2027")), "{}", c.db.name);
+    // In letters since edition 7.
+    let said = "pour une durée de douze mois, soit jusqu&#x27;au 31 août 2027";
+    assert!(text.contains(&french(said)), "{}", c.db.name);
     assert!(!text.contains("trente-six mois"), "{}", c.db.name);
     // One opened on version 1 keeps the text of version 1.
     sqlx::query("UPDATE conventions SET model_version = 1 WHERE id = $1")
@@ -3503,7 +3512,9 @@ async fn an_avenant_consolidates_the_convention_at_its_own_dates_and_one_of_edit
     for stated in [
         format!("Annexe – Texte consolidé de la convention {reference} telle que modifiée par l'avenant n° 1"),
         "Le texte qui suit est celui de la convention « Convention tripartite".into(),
-        "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029"
+        // Drafted in edition 7: the duration in letters.
+        "La présente convention prend effet le 1er septembre 2026 pour une durée de trente-six mois, soit jusqu'au 31 \
+         août 2029"
             .into(),
         format!("<dt>Référence</dt><dd>{reference}</dd>"),
         "<dt>Prise d'effet</dt><dd>1er septembre 2026</dd>".into(),
@@ -3562,15 +3573,17 @@ async fn an_avenant_to_a_renewed_convention_consolidates_the_term_signed_and_sta
     c.ready_avenant(&avenant).await;
     let annex = consolidated_annex(&c, &avenant).await;
     for stated in [
-        "La présente convention prend effet le 1er septembre 2026 pour une durée de 36 mois, soit jusqu'au 31 août 2029",
-        "pour une durée de 36 mois à chaque fois",
+        // Drafted in edition 7: durations in letters.
+        "La présente convention prend effet le 1er septembre 2026 pour une durée de trente-six mois, soit jusqu'au 31 \
+         août 2029",
+        "pour une durée de trente-six mois à chaque fois",
         "Reconduite tacitement à son échéance du 31 août 2029, elle est en vigueur jusqu'au 31 août 2032.",
         "<dt>Échéance</dt><dd>31 août 2032</dd>",
     ] {
         let stated = french(stated);
         assert!(annex.contains(&stated), "{name}: « {stated} » not in {annex}");
     }
-    assert!(!annex.contains(&french("72 mois")), "{name}: {annex}");
+    assert!(!annex.contains(&french("soixante-douze mois")), "{name}: {annex}");
 
     written_in_edition(&c, &avenant, 3).await;
     let annex = consolidated_annex(&c, &avenant).await;
@@ -4283,12 +4296,17 @@ async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
 /// A bipartite académie – Fresnes convention from `start` whose costs the commune and the
 /// académie share `collectivite` % / `academie` %.
 fn bipartite_split(start: &str, collectivite: u32, academie: u32) -> Value {
-    common::fixtures::with_signatories(json!({
+    let mut body = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune",
         "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
         "start_date": start,
         "parameters": { "part_collectivite": collectivite, "part_academie": academie }
-    }))
+    }));
+    if academie > 0 {
+        // A money share of the académie is drafted with its annual ceiling (edition 7, G3).
+        body["parameters"]["plafond_participation_academie"] = json!(1_200_000);
+    }
+    body
 }
 
 /// The warnings of a convention as answered.

@@ -11,6 +11,7 @@ use super::draft::others_on;
 use crate::conventions::model::ConventionModel;
 use crate::conventions::{cost_split, find_model, read_convention, Convention, Status};
 use ent_kernel::error::Problem;
+use ent_kernel::naming;
 use ent_kernel::text::capitalised;
 use ent_kernel::validate::parse_any_date;
 use ent_platform::identity::Actor;
@@ -34,7 +35,8 @@ impl CostConflict {
     /// The fact, in French, from a lower-case start: the other convention named to whom sees it
     /// (`actor`), else without its reference.
     pub fn text(&self, actor: &Actor) -> String {
-        let schools = self.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>().join(", ");
+        let schools = self.schools.iter().map(|s| format!("{} ({})", naming::display_name(&s.name), s.code));
+        let schools = schools.collect::<Vec<_>>().join(", ");
         let other = match self.other.reference_for(actor) {
             Some(reference) => format!("la convention {reference} ({})", self.other.status.label()),
             None => "une autre convention, que vous ne consultez pas,".to_string(),
@@ -100,5 +102,6 @@ pub async fn with_warnings(
     }
     let conflicts = cost_conflicts(conn, models, &conv).await?;
     conv.warnings = conflicts.iter().map(|c| c.warning(actor)).collect();
+    conv.warnings.extend(crate::conventions::avenant::term_warning(conn, &conv).await?);
     Ok(conv)
 }

@@ -389,6 +389,49 @@ fn check_parameters(
     params
 }
 
+/// A parameter the model requires when another is more than 0 (`required_when_positive`), given
+/// and more than 0. The académie's share of a bipartite's cost is a financial commitment of the
+/// State: its legal commitment is made for a determined amount, within an authorisation of
+/// commitment (décret n° 2012-1246 du 7 novembre 2012 relatif à la gestion budgétaire et
+/// comptable publique, art. 30 et s.), and the commune budgets the receipt (CGCT, art. L. 2311-1
+/// et s.): a percentage alone, on no amount and with no ceiling, commits to nothing definite.
+/// Checked on a draft's creation, edit and submission, not when an avenant is opened: the
+/// avenant of a convention signed without it is how the parties add it. A text of an edition
+/// before `document::FIGURES_EDITION` (a refused one back in draft) states no such commitment.
+pub(crate) fn require_commitments(
+    model: &ConventionModel,
+    edition: i64,
+    params: &Map<String, Value>,
+) -> Result<(), Problem> {
+    if edition < crate::conventions::document::FIGURES_EDITION {
+        return Ok(());
+    }
+    let mut checks = Checks::default();
+    check_required_when_positive(model, params, &mut checks);
+    checks.finish()
+}
+
+fn check_required_when_positive(model: &ConventionModel, params: &Map<String, Value>, checks: &mut Checks) {
+    for spec in &model.parameters {
+        let Some(key) = spec.required_when_positive.as_deref() else { continue };
+        if !params.get(key).and_then(Value::as_f64).is_some_and(|v| v > 0.0) {
+            continue;
+        }
+        if params.get(&spec.key).and_then(Value::as_f64).is_some_and(|v| v > 0.0) {
+            continue;
+        }
+        let when = model.parameters.iter().find(|p| p.key == key).map_or(key, |p| p.label.as_str());
+        checks.fail(
+            &format!("parameters.{}", spec.key),
+            format!(
+                "paramètre obligatoire lorsque « {when} » dépasse 0 : indiquez « {} » ({}), supérieur à 0 ; un \
+                 engagement financier porte sur un montant déterminé",
+                spec.label, spec.key
+            ),
+        );
+    }
+}
+
 /// A text parameter is set inside a clause's sentence: its line breaks and runs of spaces
 /// become one space (a groupement's objet typed as a paragraph included), so that no value
 /// adds a paragraph that reads as an article.
@@ -1122,6 +1165,9 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
     )
     .await;
     let draft = checks.collect(draft)?;
+    if let Some(draft) = &draft {
+        checks.collect(require_commitments(model, crate::conventions::document::CURRENT_EDITION, &draft.parameters))?;
+    }
     checks.finish()?;
     let mut draft = draft.expect("checked");
     draft.signatories = signatories;
@@ -1451,6 +1497,9 @@ pub async fn check_edit<'c>(
     let start = patch.start_date.clone().unwrap_or_else(|| conv.start_date.clone());
     let end = match (&patch.end_date, &patch.start_date) {
         (Some(end), _) => Some(end.clone()),
+        // An avenant's start is its own date of effect: the convention's term stays where it
+        // is, unless the edit gives an `end_date` (domain review 38, G4).
+        (None, Some(_)) if conv.amends_id.is_some() => Some(conv.end_date.clone()),
         (None, Some(moved)) => end_after_moved_start(model, conv, moved),
         (None, None) => Some(conv.end_date.clone()),
     };
@@ -1458,6 +1507,7 @@ pub async fn check_edit<'c>(
     let before = writers_before(model, conv);
     let mut draft =
         build_draft(ctx, model, title, &parties, &before, &params, &start, end.as_deref(), Some(conv)).await?;
+    require_commitments(model, conv.document_edition, &draft.parameters)?;
     // Those given with the parties replace; those of `signatories` change the fields they give.
     let with_parties = draft.signatories.clone().into_iter().map(|(key, s)| (key, SignatoryPatch::from(s)));
     let edits = with_parties.chain(patch.signatories.clone().unwrap_or_default());

@@ -4,7 +4,8 @@
 use super::signing::party_signers;
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, not_found, party_orgs,
-    record_for_parties, require_conductor_of, require_status, require_writer_of, set_status, void_steps, Ctx,
+    record_for_parties, require_conductor_of, require_status, require_writer_of, set_status, void_steps,
+    writes_as_party, Ctx,
 };
 use crate::conventions::model::ConventionModel;
 use crate::conventions::{find_model, Convention, Status};
@@ -147,12 +148,18 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     } else {
         set_status(&mut tx, &conv.id, Status::Terminated, ctx.now).await?;
     }
-    sqlx::query("UPDATE conventions SET termination_reason = $1, termination_effective = $2 WHERE id = $3")
-        .bind(t.reason.trim())
-        .bind(effective.to_string())
-        .bind(&conv.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE conventions SET termination_reason = $1, termination_effective = $2, termination_notified_at = $3, \
+         termination_notified_by = $4, termination_notified_org = $5 WHERE id = $6",
+    )
+    .bind(t.reason.trim())
+    .bind(effective.to_string())
+    .bind(timestamp(ctx.now))
+    .bind(&ctx.actor.name)
+    .bind(notifying_party(ctx.actor, model, conv))
+    .bind(&conv.id)
+    .execute(&mut *tx)
+    .await?;
     record_for_parties(
         ctx,
         &mut tx,
@@ -177,6 +184,15 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     });
     crate::conventions::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The party organisation on whose behalf `actor` notifies a résiliation: the first party it
+/// writes for (`writes_as_party`); `None` for an admin acting for none.
+fn notifying_party<'c>(actor: &Actor, model: &ConventionModel, conv: &'c Convention) -> Option<&'c str> {
+    let writes = |org_id: &str| {
+        actor.bindings.iter().any(|b| b.org.as_ref().is_some_and(|o| o.id == org_id) && writes_as_party(b, model))
+    };
+    conv.parties.iter().map(|p| p.org.id.as_str()).find(|org_id| writes(org_id))
 }
 
 /// The last day of the term a résiliation whose notice ends on `earliest` falls in: the

@@ -35,6 +35,7 @@ pub async fn submit(ctx: &Ctx<'_>, conv: &Convention) -> Result<Convention, Prob
     require_status(conv, &[Status::Draft], "soumettre à signature")?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
     crate::conventions::signatories::check_complete(model, conv)?;
+    super::draft::require_commitments(model, conv.document_edition, &conv.parameters)?;
     let conv = &start_at_submission(ctx, model, conv)?;
     check_no_overlap_of(&mut *ctx.store.conn().await?, ctx.models, model, conv, ctx.actor).await?;
     let amended = avenant::amended_of(&mut *ctx.store.conn().await?, model, conv).await?;
