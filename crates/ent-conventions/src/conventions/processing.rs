@@ -272,7 +272,26 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 
 #[cfg(test)]
 mod tests {
-    use super::{breach_deadline, school_subjects};
+    use super::{breach_deadline, one_parenthesis, school_subjects};
+
+    /// A sensitive category cites the article its own parenthesis names, article 9 when it
+    /// names none; another category is kept as written.
+    #[test]
+    fn a_sensitive_category_cites_its_own_article_in_one_parenthesis() {
+        let tagged =
+            |category: &str| one_parenthesis(&format!("{category} (donnée sensible : articles 9 ou 10 du RGPD)"));
+        assert_eq!(
+            tagged("Motifs (un motif peut révéler une donnée de santé, art. 9 RGPD)"),
+            "Motifs (un motif peut révéler une donnée de santé, donnée sensible au sens de l'article 9 du RGPD)"
+        );
+        assert_eq!(
+            tagged("Signalements (faits pouvant constituer une infraction, art. 10 RGPD)"),
+            "Signalements (faits pouvant constituer une infraction, donnée relative aux condamnations pénales et aux \
+             infractions au sens de l'article 10 du RGPD)"
+        );
+        assert_eq!(tagged("Données de santé"), "Données de santé (donnée sensible au sens de l'article 9 du RGPD)");
+        assert_eq!(one_parenthesis("Traces de connexion"), "Traces de connexion");
+    }
 
     #[test]
     fn a_school_annex_lists_the_personnels_once_and_no_documentaliste() {

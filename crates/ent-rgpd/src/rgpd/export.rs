@@ -468,6 +468,28 @@ mod tests {
         assert_eq!(value("Dernière mise à jour"), "15 septembre 2026");
     }
 
+    /// A link a contract binds for other services only reads « AUCUN CONTRAT art. 28 pour ce
+    /// service » with why; a register derived before (no `uncovered`) reads as it did.
+    #[test]
+    fn a_service_outside_its_contract_reads_under_no_contract() {
+        let mut e = empty_entry();
+        e.processors = vec![serde_json::from_value(serde_json::json!({
+            "org": { "id": "v", "kind": "editeur", "code": "V", "name": "Éditeur", "country": "FR", "address": "",
+                     "email": "", "phone": "", "head": "" },
+            "role": "éditeur", "acts_for": "Fresnes", "contract": null, "art28_contract": false,
+            "uncovered": "le marché GC-2026-000002 ne couvre pas le service « Visioconférence »"
+        }))
+        .unwrap()];
+        let value = |e: &Entry| entry_fields(e).into_iter().find(|(l, _)| *l == "Sous-traitants").unwrap().1;
+        assert_eq!(
+            value(&e),
+            "Éditeur — éditeur, pour Fresnes, FR ; AUCUN CONTRAT art. 28 pour ce service (le marché GC-2026-000002 \
+             ne couvre pas le service « Visioconférence »)"
+        );
+        e.processors[0].uncovered.clear();
+        assert_eq!(value(&e), "Éditeur — éditeur, pour Fresnes, FR ; AUCUN CONTRAT art. 28");
+    }
+
     #[test]
     fn a_log_exported_as_csv_neutralises_formula_cells() {
         let rows = vec![vec!["V-1".to_string(), "=HYPERLINK(\"http://x\")".to_string(), "@cmd".to_string()]];
