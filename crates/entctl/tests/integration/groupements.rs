@@ -1112,8 +1112,12 @@ fn cctp_sections_are_there(text: &str, name: &str) {
     ] {
         assert!(text.contains(&french(needle)), "{name}: CCTP lacks « {needle} »");
     }
-    for moved in ["€ HT par heure ouvrée de retard", "Par dérogation au CCAG-TIC", "autorisation écrite préalable"]
-    {
+    // The CCTP's art. 7 refers to the CCAP's authorisation (article 9.2); the clause is the CCAP's.
+    for moved in [
+        "€ HT par heure ouvrée de retard",
+        "Par dérogation au CCAG-TIC",
+        "autorisation écrite préalable, spécifique ou générale",
+    ] {
         assert!(!text.contains(&french(moved)), "{name}: the CCTP still holds « {moved} », the CCAP's");
     }
 }
