@@ -680,6 +680,44 @@ async fn a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it(d
     assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none(), "{}", w.db.name);
 }
 
+// Corsica's schools are numbered 620… (Corse-du-Sud) and 720… (Haute-Corse): their UAIs are
+// UAIs like any other (`codes::parse_uai`, the one check the hostname rule uses), so a commune
+// of Créteil cannot take the name an école of Ajaccio or Bastia would get; the école itself, and
+// its commune's ENT, may.
+backend_test!(a_hostname_naming_a_corsican_school_by_its_uai_is_only_for_a_tenant_serving_it);
+async fn a_hostname_naming_a_corsican_school_by_its_uai_is_only_for_a_tenant_serving_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let (ajaccio, bastia) = (uai("6200001"), uai("7200001"));
+    let csv =
+        format!("{HEADER}{ajaccio};Ecole d'Ajaccio;Ecole;2A004;02A;27\n{bastia};Ecole de Bastia;Ecole;2B033;02B;27\n");
+    common::fixtures::annuaire(&w.db.store, &csv).await;
+    assert_eq!(org(&w.db.store, &ajaccio).await.departement_code.as_deref(), Some("2A"), "{}", w.db.name);
+    let doc = |slug: &str, org: &str, hostname: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": org, "hostname": hostname, "bouquet": "socle-1d" } })
+    };
+    let fresnes = w.fresnes_mayor().await;
+    for (code, hostname) in [
+        (&ajaccio, format!("{}.ent.example.fr", ajaccio.to_lowercase())),
+        (&bastia, format!("ent-{}.example.fr", bastia.to_lowercase())),
+    ] {
+        let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &hostname))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {hostname}: {body}", w.db.name);
+        assert_eq!(body["errors"][0]["field"], "spec.hostname", "{}: {body}", w.db.name);
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("porte l'UAI {code}")), "{}: {body}", w.db.name);
+    }
+    let state = crate::common::app::app_state(w.db.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    for (slug, organisation, hostname) in [
+        ("ajaccio-1", ajaccio.clone(), format!("{}.ent.example.fr", ajaccio.to_lowercase())),
+        ("ajaccio-ecoles", "commune:2A004".to_string(), format!("ecoles-{}.ent.ajaccio.fr", ajaccio.to_lowercase())),
+    ] {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(doc(slug, &organisation, &hostname)).unwrap();
+        let applied = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await;
+        assert!(applied.is_ok(), "{}: {slug}: {applied:?}", w.db.name);
+    }
+}
+
 backend_test!(a_tenant_document_cannot_take_over_another_organisations_tenant);
 async fn a_tenant_document_cannot_take_over_another_organisations_tenant(db: crate::common::TestDb) {
     let w = world(db).await;
