@@ -15,11 +15,13 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
 use ent_groupements::groupements::documents::{self, Kind, StoredDocument};
+use ent_groupements::groupements::{self as gm, routes as gm_routes};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
-use ent_platform::identity::authz::{self, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::authz::{self, GROUPEMENTS_READ, RGPD_READ, RGPD_WRITE};
+use ent_platform::identity::Caller;
 use ent_platform::registry::{get_org, Org};
 use ent_rgpd::rgpd::derive::{named, ClientRoles};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
@@ -74,18 +76,29 @@ async fn chain(
 
 /// The CCAP holding the Art. 28 clauses of a contract a groupement's award recorded: the version
 /// in force when the contract was recorded (the notified one), its title, number and SHA-256,
-/// and the address of its page; `None` for any other contract.
-async fn clauses_document(state: &RgpdState, c: &ProcessorContract) -> Result<Option<Value>, Problem> {
+/// and the address of its page when the person may read it ([`ccap_href`]); `None` for any
+/// other contract.
+async fn clauses_document(on: &On<RgpdState>, c: &ProcessorContract) -> Result<Option<Value>, Problem> {
     let Some(groupement) = c.source_id.as_deref().filter(|_| c.source_kind == contracts::FROM_GROUPEMENT) else {
         return Ok(None);
     };
     let ccaps: Vec<StoredDocument> =
-        documents::versions(&state.store, groupement).await?.into_iter().filter(|d| d.kind == Kind::Ccap).collect();
-    let notified = ccaps.iter().rev().find(|d| d.created_at <= c.created_at).or(ccaps.last());
-    Ok(notified.map(|d| {
-        json!({ "title": d.title, "version": d.version, "sha256": d.sha256, "reference": d.groupement_reference,
-                "href": format!("/groupements/{}/documents/{}?format=html", d.groupement_reference, d.id) })
-    }))
+        documents::versions(&on.state.store, groupement).await?.into_iter().filter(|d| d.kind == Kind::Ccap).collect();
+    let Some(d) = ccaps.iter().rev().find(|d| d.created_at <= c.created_at).or(ccaps.last()) else {
+        return Ok(None);
+    };
+    Ok(Some(json!({ "title": d.title, "version": d.version, "sha256": d.sha256, "reference": d.groupement_reference,
+                    "href": ccap_href(on, groupement, d).await? })))
+}
+
+/// The address of the CCAP version `d` of `groupement` if the person may read it there, by the
+/// document route's own check ([`gm_routes::reads_document`], as `groupements.read`): a DPO who
+/// is neither the coordinator's nor a member's reads its reference and SHA-256, not a dead link.
+async fn ccap_href(on: &On<RgpdState>, groupement: &str, d: &StoredDocument) -> Result<Option<String>, Problem> {
+    let Some(g) = gm::get(&on.state.store, groupement).await? else { return Ok(None) };
+    let caller = Caller { actor: on.signed.0.actor.clone(), action: &GROUPEMENTS_READ };
+    let readable = gm_routes::reads_document(&on.state.store, &caller, &g, d).await?;
+    Ok(readable.then(|| format!("/groupements/{}/documents/{}?format=html", d.groupement_reference, d.id)))
 }
 
 /// The éditeurs and hébergeurs a contract may bind, by name.
@@ -389,7 +402,7 @@ async fn contract_page(
         "processor": c.processor.name,
         "reference": c.reference,
         "chain": chain(&on.state, org, &domain::client_roles(&on.state, org).await?, c).await?,
-        "clauses": clauses_document(&on.state, c).await?,
+        "clauses": clauses_document(on, c).await?,
         "art28_locked": c.source_kind == contracts::FROM_GROUPEMENT,
         "version": fields.get("version"),
         "inputs": inputs,

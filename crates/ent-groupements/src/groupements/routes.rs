@@ -20,10 +20,11 @@ use ent_documents::documents::{ODS_MIME, ODT_MIME};
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
-use ent_kernel::store::Page;
+use ent_kernel::store::{Page, Store};
 use ent_kernel::{route_table, version_field};
 use ent_platform::identity::authz::{
-    forbidden, in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
+    self, forbidden, in_org_scope, Call, Op, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE,
+    GROUPEMENTS_READ,
 };
 use ent_platform::identity::Caller;
 use ent_platform::registry::{get_org, Org};
@@ -259,7 +260,7 @@ pub async fn coordinator_or_member(
     g: &Groupement,
 ) -> Result<Vec<Application>, Problem> {
     let members = membership::members(&state.store, &g.id).await?;
-    if super::is_coordinator(&caller.actor, g) || !member_of(caller, &members).is_empty() {
+    if coordinates_or_belongs(caller, g, &members) {
         Ok(members)
     } else {
         Err(forbidden(format!(
@@ -267,6 +268,12 @@ pub async fn coordinator_or_member(
             g.coordinator.name, g.reference
         )))
     }
+}
+
+/// Whether the caller acts for `g`'s coordinator (or is an administrator) or for one of its
+/// accepted `members`.
+fn coordinates_or_belongs(caller: &Caller, g: &Groupement, members: &[Application]) -> bool {
+    super::is_coordinator(&caller.actor, g) || !member_of(caller, members).is_empty()
 }
 
 /// Whether the caller sees the award's unit prices of `g` (the winner's BPU, its commercial
@@ -585,12 +592,36 @@ pub async fn readable_document(
     document: &str,
 ) -> Result<StoredDocument, Problem> {
     let doc = documents::get_version(&state.store, document).await?.filter(|d| d.groupement_id == g.id);
-    let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
-    if let Some(doc) = doc.as_ref().filter(|d| d.shared && library_reader && !documents::kept_from_library(g, d)) {
+    if let Some(doc) = doc.as_ref().filter(|d| lent_by_library(caller, g, d)) {
         return Ok(doc.clone());
     }
     coordinator_or_member(state, caller, g).await?;
     doc.ok_or_else(|| Problem::not_found(format!("aucun document « {document} »")))
+}
+
+/// Whether the library lends `doc` of `g` to the caller: a version shared and not kept from it,
+/// to a library reader.
+fn lent_by_library(caller: &Caller, g: &Groupement, doc: &StoredDocument) -> bool {
+    let library_reader = caller.actor.bindings.iter().any(|b| GROUPEMENTS_LIBRARY.roles.contains(&b.role));
+    doc.shared && library_reader && !documents::kept_from_library(g, doc)
+}
+
+/// Whether the caller (as `groupements.read`, the document route's action) may read `doc` of
+/// `g` by [`readable_document`]'s rule, for a page that would link it: lent by the library, or
+/// the coordinator's or a member's.
+pub async fn reads_document(
+    store: &Store,
+    caller: &Caller,
+    g: &Groupement,
+    doc: &StoredDocument,
+) -> Result<bool, Problem> {
+    if !authz::role_allows(&caller.actor, caller.action) {
+        return Ok(false);
+    }
+    if lent_by_library(caller, g, doc) {
+        return Ok(true);
+    }
+    Ok(coordinates_or_belongs(caller, g, &membership::members(store, &g.id).await?))
 }
 
 async fn download(

@@ -312,6 +312,16 @@ mod tests {
     }
 
     #[test]
+    fn corsican_uais_are_uais_of_2a_and_2b() {
+        for (uai, departement) in [("6200001G", "2A"), ("7200001n", "2B")] {
+            let parsed = parse_uai(uai).unwrap();
+            assert_eq!(parsed, uai.to_ascii_uppercase());
+            assert!(uai_in_departement(&parsed, departement), "{uai}");
+            assert!(!uai_in_departement(&parsed, "62") && !uai_in_departement(&parsed, "72"), "{uai}");
+        }
+    }
+
+    #[test]
     fn uai_check_letter_known_values() {
         assert_eq!(uai_check_letter(0), 'A');
         assert_eq!(uai_check_letter(22), 'Z');

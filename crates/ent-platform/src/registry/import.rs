@@ -1732,7 +1732,9 @@ impl<'a> BatchWriter<'a> {
     /// on its line ([`not_its_siren`]): a public école's SIREN is its commune's, an EPLE's (or a
     /// private school's) its own, never an éditeur's, a hébergeur's or another public body's,
     /// which a groupement's award and DECP then read. The remark is one sentence whatever the
-    /// SIREN is and whoever holds it, in the caller's scope or not, or no one.
+    /// SIREN is and whoever holds it. Only holders in the caller's scope count
+    /// ([`Self::siren_holders`]): one out of it is as no one, so that neither the report nor
+    /// what is stored tells whether an organisation out of reach holds a SIREN.
     async fn without_claimed_sirens(
         &self,
         mut etabs: Vec<Staged>,
@@ -1762,8 +1764,9 @@ impl<'a> BatchWriter<'a> {
         Ok(etabs)
     }
 
-    /// The organisations other than établissements that hold each of `sirens` (by their SIREN,
-    /// their SIRET, or an EPCI's or syndicat mixte's code, which is its SIREN).
+    /// The organisations other than établissements in the caller's scope (every one for an
+    /// administrator) that hold each of `sirens` (by their SIREN, their SIRET, or an EPCI's or
+    /// syndicat mixte's code, which is its SIREN). The same statements run whoever holds them.
     async fn siren_holders(&self, sirens: &BTreeSet<&str>) -> Result<HashMap<String, Vec<(String, String)>>, Problem> {
         let mut holders: HashMap<String, Vec<(String, String)>> = HashMap::new();
         let sirens: Vec<&str> = sirens.iter().copied().collect();
@@ -1771,17 +1774,19 @@ impl<'a> BatchWriter<'a> {
             let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             let sql = format!(
                 "SELECT CASE WHEN siren IN ({list}) THEN siren WHEN SUBSTR(siret, 1, 9) IN ({list}) \
-                 THEN SUBSTR(siret, 1, 9) ELSE code END AS held, kind, code FROM orgs \
-                 WHERE kind <> 'etablissement' AND (siren IN ({list}) OR SUBSTR(siret, 1, 9) IN ({list}) \
+                 THEN SUBSTR(siret, 1, 9) ELSE code END AS held, kind, code, academie_code, departement_code \
+                 FROM orgs WHERE kind <> 'etablissement' AND (siren IN ({list}) OR SUBSTR(siret, 1, 9) IN ({list}) \
                  OR (kind IN ('epci', 'syndicat_mixte') AND code IN ({list})))"
             );
-            let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+            let mut query = sqlx::query_as::<_, (String, String, String, Option<String>, Option<String>)>(&sql);
             for siren in chunk {
                 query = query.bind(*siren);
             }
             let mut conn = self.connection().await?;
-            for (held, kind, code) in query.fetch_all(&mut *conn).await? {
-                holders.entry(held).or_default().push((kind, code));
+            for (held, kind, code, academie, departement) in query.fetch_all(&mut *conn).await? {
+                if self.scope.is_none_or(|scope| scope.holds(academie.as_deref(), departement.as_deref())) {
+                    holders.entry(held).or_default().push((kind, code));
+                }
             }
         }
         Ok(holders)

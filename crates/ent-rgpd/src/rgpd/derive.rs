@@ -444,6 +444,14 @@ pub struct ProcessorEntry {
     pub missing: Vec<String>,
 }
 
+impl ProcessorEntry {
+    /// « Sous-traitance pour la DSDEN du Val-de-Marne »: the entry named after its controller
+    /// as an official text names it ([`named`]).
+    pub fn title(&self) -> String {
+        format!("Sous-traitance pour {}", named(&self.controller).article)
+    }
+}
+
 /// The ENT of one controller as one processing (convention art. 8, arrêté du 30 novembre 2006
 /// modifié): its services are the entries' sub-purposes, and its impact assessment is judged
 /// once, on the union of their WP248 criteria (the AIPD covers a processing, not a module).
@@ -805,7 +813,7 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         .collect();
     incomplete.extend(processor_entries.iter().filter(|e| !e.missing.is_empty()).map(|e| Incomplete {
         reference: format!("ST-{}", e.controller.code),
-        name: format!("Sous-traitance pour {}", named(&e.controller).article),
+        name: e.title(),
         missing: e.missing.clone(),
     }));
     let (organisation, dpo) = (actor(&org), dpo(&org));

@@ -2,11 +2,14 @@
 //! BOM), ODS after the CNIL's model register, HTML (A4) and PDF. Every export
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
-use super::derive::{named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, Register, NOT_ASSESSABLE};
+use super::derive::{
+    named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE,
+};
 use ent_conventions::conventions::processing::one_parenthesis;
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_kernel::clock::{french_date, french_day};
 use ent_kernel::error::Problem;
+use ent_kernel::naming;
 use ent_platform::catalog::PersonalData;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +124,24 @@ fn processors_text(e: &Entry) -> String {
                     }
                     None => "AUCUN CONTRAT art. 28".to_string(),
                 };
-                format!("{} — {}, pour {}, {} ; {contract}", p.org.name, p.role, p.acts_for, p.org.country)
+                let (name, acts_for) = (named(&p.org).official, acts_for(e, p));
+                format!("{name} — {}, pour {acts_for}, {} ; {contract}", p.role, p.org.country)
             })
             .collect(),
         "aucun",
     )
+}
+
+/// Whom the processor link `p` of `e` acts for, as an official text names it (« la DSDEN du
+/// Val-de-Marne », [`named`]): the entry's controller or a link above it in the chain, which
+/// `p.acts_for` names by its registry name; a name none of them bears, as it is shown.
+fn acts_for(e: &Entry, p: &ProcessorLink) -> String {
+    let mut above =
+        std::iter::once(&e.controller).chain(&e.joint_controllers).chain(e.processors.iter().map(|l| &l.org));
+    match above.find(|a| a.name == p.acts_for) {
+        Some(client) => named(client).article,
+        None => naming::display_name(&p.acts_for),
+    }
 }
 
 /// What a blank mandatory value shows: never a silent blank.
@@ -354,8 +370,7 @@ pub fn document(r: &Register) -> Document {
     }
     for e in &r.processor_entries {
         doc = doc.section(
-            Section::new(format!("Sous-traitance pour {} (article 30.2)", named(&e.controller).article))
-                .block(Block::Fields(owned(processor_fields(e)))),
+            Section::new(format!("{} (article 30.2)", e.title())).block(Block::Fields(owned(processor_fields(e)))),
         );
     }
     if long {

@@ -252,11 +252,7 @@ fn keyed(register: &Register) -> BTreeMap<String, (EntryRef, Value)> {
         out.insert(format!("30-1:{}", e.key), (r, serde_json::to_value(e).expect("entry serialises")));
     }
     for e in &register.processor_entries {
-        let r = EntryRef {
-            key: e.key.clone(),
-            reference: format!("ST-{}", e.controller.code),
-            name: format!("Sous-traitance pour {}", e.controller.name),
-        };
+        let r = EntryRef { key: e.key.clone(), reference: format!("ST-{}", e.controller.code), name: e.title() };
         out.insert(format!("30-2:{}", e.key), (r, serde_json::to_value(e).expect("entry serialises")));
     }
     out

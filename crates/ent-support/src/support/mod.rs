@@ -36,12 +36,12 @@ use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{
     in_org_scope, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
 };
-use ent_platform::identity::Actor;
+use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{
     funding_collectivite, funds_condition, get_by_code, get_org, get_org_in, orgs_by_id,
 };
 use ent_platform::registry::{Degree, Org, OrgRef};
-use ent_tenants::tenants::Tenant;
+use ent_tenants::tenants::{find_for, Tenant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -328,6 +328,20 @@ async fn convention_annex(
     };
     let policy = Some(annex.policy.clone()).filter(|p| state.support.exists(p));
     Ok((policy, party(&annex.n1), party(&annex.n2)))
+}
+
+/// The contract in effect for the tenant `slug` ([`resolve_contract`]), as `caller` reads it:
+/// the tenant is found among those it reads ([`find_for`]), so that one out of its scope and a
+/// slug naming none are the same 404 after the same statements, then the action's own check.
+pub async fn tenant_contract(
+    state: &SupportState,
+    caller: &Caller,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> Result<Contract, Problem> {
+    let tenant =
+        find_for(&state.store, caller, slug, || Problem::not_found(format!("aucun tenant « {slug} »"))).await?;
+    resolve_contract(state, &tenant, None, now).await
 }
 
 /// The support contract of a tenant. Each field comes from, in order: a

@@ -7,7 +7,7 @@ use super::tickets::{
     self, Ctx, EscalateInput, HistoryEntry, NewComment, NewTicket, ReturnInput, Ticket, TicketFilter, TicketPatch,
     TransitionInput,
 };
-use super::{resolve_contract, set_contract, Contract, ContractInput};
+use super::{set_contract, tenant_contract, Contract, ContractInput};
 use crate::support::SupportState;
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
@@ -25,8 +25,6 @@ use ent_platform::identity::authz::{
     SUPPORT_HANDLE, SUPPORT_READ, SUPPORT_REPORT,
 };
 use ent_platform::identity::Caller;
-use ent_platform::registry::queries::get_org;
-use ent_tenants::tenants::get_tenant;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -257,11 +255,7 @@ async fn policies(State(state): State<SupportState>) -> Json<super::policy::Poli
 }
 
 async fn contract(Op { state, caller, key: slug }: Op<SupportState>) -> Result<Json<Contract>, Problem> {
-    let not_found = || Problem::not_found(format!("aucun tenant « {slug} »"));
-    let tenant = get_tenant(&state.store, &slug).await?.ok_or_else(not_found)?;
-    let org = get_org(&state.store, &tenant.organisation.id).await?.ok_or_else(not_found)?;
-    caller.require_or(&state.store, &org, not_found).await?;
-    Ok(Json(resolve_contract(&state, &tenant, None, state.clock.now()).await?))
+    Ok(Json(tenant_contract(&state, &caller, &slug, state.clock.now()).await?))
 }
 
 async fn put_contract(

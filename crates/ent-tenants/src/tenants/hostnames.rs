@@ -61,4 +61,13 @@ mod tests {
         assert!(uais_in("0940176a.ent.fr").is_empty());
         assert!(uais_in("doisneau.ent.fresnes.fr").is_empty() && uais_in("94034.ent.fr").is_empty());
     }
+
+    #[test]
+    fn a_corsican_uai_is_named_as_any_other() {
+        // Corse-du-Sud numbers its schools 620…, Haute-Corse 720… (`codes::uai_in_departement`):
+        // digits, as everywhere, which the one UAI check (`codes::parse_uai`) reads.
+        assert_eq!(uais_in("6200001g.ent.fr"), ["6200001G"]);
+        assert_eq!(uais_in("ent-7200001n.ac-corse.fr"), ["7200001N"]);
+        assert!(uais_in("6200001h.ent.fr").is_empty(), "a wrong check letter names none");
+    }
 }

@@ -1549,7 +1549,8 @@ pub async fn read_scope(store: &Store, actor: &Actor) -> Result<Option<Condition
 }
 
 /// Whether `caller` may act on the tenants of `org`: its own check ([`Caller::require_or`],
-/// `missing` out of scope), and for a read also a tenant serving its schools ([`read_scope`]).
+/// `missing` out of scope), and for `tenants.read` also a tenant serving its schools
+/// ([`read_scope`]); another action (a support contract's reading) is only its own.
 pub async fn require_on(
     store: &Store,
     caller: &Caller,
@@ -1560,7 +1561,7 @@ pub async fn require_on(
     if refused.kind != ProblemKind::NotFound {
         return Err(refused);
     }
-    if !caller.action.write && serving_orgs(store, &caller.actor).await?.contains(&org.id) {
+    if caller.action.name == TENANTS_READ.name && serving_orgs(store, &caller.actor).await?.contains(&org.id) {
         return Ok(());
     }
     Err(missing())
@@ -1569,6 +1570,8 @@ pub async fn require_on(
 /// The tenant `key` names, for `caller`'s action on it: looked up among those it reads
 /// ([`read_scope`], [`get_tenant_in`]), so that one out of its scope and a key naming none
 /// are the same `missing` after the same work; then the action's own check ([`require_on`]).
+/// Every route naming a tenant finds it here: the tenants routes and the console's `/ent/{ent}`,
+/// a tenant's support contract, the opening of a ticket (API and console).
 pub async fn find_for(
     store: &Store,
     caller: &Caller,

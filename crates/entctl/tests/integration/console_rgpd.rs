@@ -1226,3 +1226,64 @@ async fn a_contract_of_a_groupement_s_market_shows_the_conventions_chain_and_kee
     let saved = post_form(app, &dpo, &edit, &kept).await;
     assert_eq!(saved.status, 303, "{name}: {}", saved.text);
 }
+
+backend_test!(a_contract_s_ccap_is_linked_only_for_who_may_read_it);
+/// A contract a groupement's award recorded names the CCAP holding its Art. 28 clauses: the
+/// commune's DPO, neither the coordinator's nor a member's, reads its reference, version and
+/// SHA-256 as text (the document route would refuse them: no dead link); the operator, who reads
+/// every groupement's documents, follows the link.
+async fn a_contract_s_ccap_is_linked_only_for_who_may_read_it(db: common::TestDb) {
+    use entcp::groupements::documents::{generate, Kind};
+    let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
+    let (app, store) = (&d.app, &d.db.store);
+    let clock = std::sync::Arc::new(entcp::clock::FixedClock::new(t0()));
+    let state = common::app::app_state(store.clone(), Default::default(), clock);
+    let (operator, groupements) = (common::admin(), state.groupements());
+    let ctx = groupements.ctx(&operator);
+    let new = serde_json::from_value(serde_json::json!({
+        "coordinator": "academie:24", "title": "ENT 1er degré", "object": "ENT des écoles",
+        "application_deadline": "2090-06-30",
+    }))
+    .unwrap();
+    let g = entcp::groupements::create(&ctx, new).await.unwrap();
+    let (ccap, _) = generate(&ctx, &g, Kind::Ccap).await.unwrap();
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, fresnes) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
+    let market = entcp::contracts::NewContract {
+        processor_org_id: vendor.id.clone(),
+        client_org_id: fresnes.id.clone(),
+        parent_processor_org_id: None,
+        reference: g.reference.clone(),
+        title: format!("Marché ENT du groupement de commandes {}", g.reference),
+        art28_clauses: true,
+        starts_on: Some("2026-09-01".into()),
+        ends_on: None,
+        source_kind: entcp::contracts::FROM_GROUPEMENT.into(),
+        source_id: Some(g.id.clone()),
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    entcp::contracts::record(&mut tx, store, &operator, &market, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let (id, _) = contract_at(store, &register, &g.reference).await;
+    let edit = format!("{register}/contrats/{id}");
+    let document = format!("/groupements/{}/documents/{}", g.reference, ccap.id);
+    let clauses = |html: &str| {
+        let at = html.find("id=\"clauses-article-28\"").unwrap_or_else(|| panic!("{name}: the clauses: {html}"));
+        html[at..at + html[at..].find("</p>").unwrap()].to_string()
+    };
+    let page = get(app, &dpo, &edit).await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    let said = clauses(&page.text);
+    assert!(said.contains(&format!("CCAP du marché {}", g.reference)), "{name}: {said}");
+    assert!(said.contains(&ccap.sha256) && said.contains(&format!("version {}", ccap.version)), "{name}: {said}");
+    assert!(!said.contains("<a ") && !said.contains(&ccap.id), "{name}: no link: {said}");
+    let route = get(app, &dpo, &format!("{document}?format=html")).await;
+    assert_ne!(route.status, 200, "{name}: the route refuses it");
+
+    person(store, ROOT, Role::Admin, None).await;
+    let root = sign_in(app, ROOT).await;
+    let said = clauses(&get(app, &root, &edit).await.text);
+    assert_eq!(link(&said, &document), format!("{document}?format=html"), "{name}: {said}");
+    assert_eq!(get(app, &root, &format!("{document}?format=html")).await.status, 200, "{name}: the link is read");
+}

@@ -1119,32 +1119,56 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
     assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
 }
 
-// No oracle: a DAN's (dry run) import of an école given a foreign SIREN reports the same bytes
-// whether that SIREN is an éditeur's, an EPCI's out of the DAN's scope, or no one's.
+// No oracle: a DAN's (dry run) import of an école and a collège given a foreign SIREN reports
+// the same bytes whether that SIREN is an éditeur's, an EPCI's out of the DAN's scope, or no
+// one's: the école's is dropped (not its commune's) with the one remark, the collège's kept
+// without one, as only holders in the DAN's scope count. Imported, the collège keeps a SIREN
+// held out of scope as one no one holds; one an EPCI of its académie holds is dropped, said.
 backend_test!(the_import_says_the_same_of_a_registered_and_an_unregistered_siren);
 async fn the_import_says_the_same_of_a_registered_and_an_unregistered_siren(db: crate::common::TestDb) {
     let name = db.name;
+    common::import_sample(&db.store).await;
     let editeur = common::fixtures::luhn("90000001");
     common::fixtures::new_org(&db.store, OrgKind::Editeur, "Éditeur ENT", &editeur, None).await;
     common::fixtures::new_org(&db.store, OrgKind::Epci, "Métropole du Grand Paris", "200054781", Some("75")).await;
+    let ours = common::fixtures::luhn("20005800");
+    common::fixtures::new_org(&db.store, OrgKind::Epci, "Grand-Orly Seine Bièvre", &ours, Some("94")).await;
     let unregistered = common::fixtures::luhn("20000000");
     let scope = entcp::registry::import::ImportScope {
         academies: ["24".to_string()].into_iter().collect(),
         ..Default::default()
     };
+    let siret = |siren: &str| common::fixtures::luhn(&format!("{siren}0001"));
+    let import = |csv: String, dry_run: bool| {
+        let options = ImportOptions { dry_run, scope: Some(scope.clone()), ..ImportOptions::default() };
+        let store = db.store.clone();
+        async move {
+            import_annuaire(&store, &admin(), std::io::Cursor::new(csv.into_bytes()), options, t0())
+                .await
+                .expect("import runs")
+        }
+    };
     let mut reports = Vec::new();
     for siren in [editeur.as_str(), "200054781", unregistered.as_str()] {
-        let siret = common::fixtures::luhn(&format!("{siren}0001"));
-        let csv = format!("{HEADER}{}", school_row(&uai("0940901"), "Ecole", "94034", "Fresnes", &siret));
-        let options = ImportOptions { dry_run: true, scope: Some(scope.clone()), ..ImportOptions::default() };
-        let report = import_annuaire(&db.store, &admin(), std::io::Cursor::new(csv.into_bytes()), options, t0())
-            .await
-            .expect("import runs");
-        assert!(report.warnings.iter().any(|w| w.reason == not_its_own(siren)), "{name}: {:?}", report.warnings);
+        let ecole = school_row(&uai("0949901"), "Ecole", "94034", "Fresnes", &siret(siren));
+        let college = school_row(&uai("0949902"), "College", "94034", "Fresnes", &siret(siren));
+        let report = import(format!("{HEADER}{ecole}{college}"), true).await;
+        let said: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
+        assert_eq!(said, [(2, not_its_own(siren).as_str())], "{name}: the école's only");
         let mut json = serde_json::to_value(&report).unwrap();
         json["duration_ms"] = 0.into();
         reports.push(json.to_string().replace(siren, "SIREN"));
     }
     assert_eq!(reports[0], reports[2], "{name}: an éditeur's and no one's");
     assert_eq!(reports[1], reports[2], "{name}: an out-of-scope EPCI's and no one's");
+
+    let colleges = [(uai("0949903"), "200054781"), (uai("0949904"), unregistered.as_str()), (uai("0949905"), &ours)];
+    let csv: String = colleges.iter().map(|(u, s)| school_row(u, "College", "94034", "Fresnes", &siret(s))).collect();
+    let report = import(format!("{HEADER}{csv}"), false).await;
+    assert_eq!(report.etablissements.created, 3, "{name}: {:?}", report.rejections);
+    let said: Vec<(u64, String)> = report.warnings.iter().map(|w| (w.line, w.reason.clone())).collect();
+    assert_eq!(said, [(4, not_its_own(&ours))], "{name}: the one held in the académie");
+    for ((uai, siren), kept) in colleges.iter().zip([true, true, false]) {
+        assert_eq!(siren_of(&db.store, uai).await.as_deref(), kept.then_some(*siren), "{name}: {uai}");
+    }
 }

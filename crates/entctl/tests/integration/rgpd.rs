@@ -2041,6 +2041,18 @@ async fn registers_name_organisations_as_their_title_does_with_elision(db: crate
     for wrong in ["de Éditeur", "de DSDEN –", "pour DSDEN –"] {
         assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
     }
+    // The DSDEN's register: each processor line names whom it acts for as the title does.
+    let (s, _, html) = d.export(&d.admin, "dsden:94", "html").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let html = html_text(&String::from_utf8(html).unwrap());
+    for said in
+        ["Commune de Fresnes — sous-traitant", "pour la DSDEN du Val-de-Marne, FR", "pour la Commune de Fresnes, FR"]
+    {
+        assert!(html.contains(&french(said)), "{name}: « {said} »: {html}");
+    }
+    for wrong in ["pour DSDEN –", "pour Fresnes,"] {
+        assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
+    }
     let (s, _, html) = d.export(&d.admin, "commune:94034", "html").await;
     assert_eq!(s, StatusCode::OK, "{name}");
     let html = html_text(&String::from_utf8(html).unwrap());

@@ -621,6 +621,20 @@ async fn a_tenant_out_of_scope_answers_byte_for_byte_as_a_slug_naming_none(db: c
     }
     // Its own tenant is read.
     assert_eq!(fresnes.get(w.url("/tenants/fresnes-1")).send().await.status, 200, "{}", w.db.name);
+    // A tenant's support contract (a DAN of Créteil) and a ticket opened on it (a usager of
+    // Fresnes, API and console alike: `support::tickets::create`) find it the same way.
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let usager = w.client("usager@test.fr", Role::Usager, Some("0940176F")).await;
+    let (foreign, unknown) = ("boulogne-1", "nulle-part");
+    let contract = |slug: &str| dan.get(w.url(&format!("/support/tenants/{slug}/contract")));
+    let (out, none) = (contract(foreign).send().await, contract(unknown).send().await);
+    assert_eq!(out.status, 404, "{}: {}", w.db.name, out.text);
+    assert_eq!(said_of(&out, foreign), said_of(&none, unknown), "{} contract", w.db.name);
+    assert_eq!(contract("fresnes-1").send().await.status, 200, "{}: its own académie's", w.db.name);
+    let open = |slug: &str| usager.post(w.url("/support/tickets")).json(&new_ticket(slug));
+    let (out, none) = (open(foreign).send().await, open(unknown).send().await);
+    assert_eq!(out.status, 422, "{}: {}", w.db.name, out.text);
+    assert_eq!(said_of(&out, foreign), said_of(&none, unknown), "{} ticket", w.db.name);
 
     // The same statements, one for one, whether the tenant is out of scope or missing (a store
     // of its own: no request of the app runs a statement meanwhile).
@@ -629,16 +643,46 @@ async fn a_tenant_out_of_scope_answers_byte_for_byte_as_a_slug_naming_none(db: c
     let actor = entcp::identity::Actor { user_id: None, name: "user:maire@fresnes.fr".into(), bindings: vec![binding] };
     let caller = entcp::identity::Caller { actor, action: &entcp::identity::authz::TENANTS_READ };
     let store = Store::connect(&w.db.url, Some(1)).await.unwrap();
+    let support =
+        crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0()))).support();
+    let bound = |role: Role, org: Org| entcp::identity::Actor {
+        user_id: None,
+        name: format!("user:{}@test.fr", role.as_str()),
+        bindings: vec![entcp::identity::Binding { role, org: Some(org) }],
+    };
+    let reads_contracts = entcp::identity::Caller {
+        actor: bound(Role::Dan, org(&w.db.store, "academie:24").await),
+        action: &entcp::identity::authz::SUPPORT_CONTRACTS_READ,
+    };
+    let usager = bound(Role::Usager, org(&w.db.store, "0940176F").await);
     let statements = common::logs::Statements::capture();
-    let mut ran = Vec::new();
+    let (mut ran, mut contracts, mut opened) = (Vec::new(), Vec::new(), Vec::new());
     for slug in ["boulogne-1", "nulle-part"] {
         let before = statements.count();
         let missing = || entcp::error::Problem::not_found("aucun tenant");
         assert!(entcp::tenants::find_for(&store, &caller, slug, missing).await.is_err(), "{}", w.db.name);
         ran.push(statements.since(before));
+        let before = statements.count();
+        let read = entcp::support::tenant_contract(&support, &reads_contracts, slug, t0()).await;
+        assert_eq!(read.unwrap_err().kind.status(), 404, "{}", w.db.name);
+        contracts.push(statements.since(before));
+        let before = statements.count();
+        let new: entcp::support::tickets::NewTicket = serde_json::from_value(new_ticket(slug)).unwrap();
+        let ctx = entcp::support::tickets::Ctx { state: &support, actor: &usager, now: t0() };
+        let refused = entcp::support::tickets::create(&ctx, new).await.unwrap_err();
+        assert_eq!(refused.errors[0].field, "tenant", "{}: {refused:?}", w.db.name);
+        opened.push(statements.since(before));
     }
-    assert!(!ran[0].is_empty(), "{}: statements are counted", w.db.name);
-    assert_eq!(ran[0], ran[1], "{}: out of scope and missing run the same statements", w.db.name);
+    for (what, ran) in [("tenant", ran), ("contract", contracts), ("ticket", opened)] {
+        assert!(!ran[0].is_empty(), "{} {what}: statements are counted", w.db.name);
+        assert_eq!(ran[0], ran[1], "{} {what}: out of scope and missing run the same statements", w.db.name);
+    }
+}
+
+/// A ticket's body for the tenant `slug`.
+fn new_ticket(slug: &str) -> Value {
+    json!({ "tenant": slug, "subject": "Panne", "description": "Rien ne marche.", "category": "autre",
+            "impact": "basse", "urgency": "basse" })
 }
 
 // A hostname that names a school by its UAI (`0929901x.ent.example.fr`, the name a school
@@ -678,6 +722,44 @@ async fn a_hostname_naming_a_school_by_its_uai_is_only_for_a_tenant_serving_it(d
     let communes = send(fresnes.post(w.url("/tenants")).json(&commune)).await;
     assert_eq!(communes.0, StatusCode::CREATED, "{}: {}", w.db.name, communes.1);
     assert!(entcp::tenants::get_tenant(&w.db.store, "t-1").await.unwrap().is_none(), "{}", w.db.name);
+}
+
+// Corsica's schools are numbered 620… (Corse-du-Sud) and 720… (Haute-Corse): their UAIs are
+// UAIs like any other (`codes::parse_uai`, the one check the hostname rule uses), so a commune
+// of Créteil cannot take the name an école of Ajaccio or Bastia would get; the école itself, and
+// its commune's ENT, may.
+backend_test!(a_hostname_naming_a_corsican_school_by_its_uai_is_only_for_a_tenant_serving_it);
+async fn a_hostname_naming_a_corsican_school_by_its_uai_is_only_for_a_tenant_serving_it(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let (ajaccio, bastia) = (uai("6200001"), uai("7200001"));
+    let csv =
+        format!("{HEADER}{ajaccio};Ecole d'Ajaccio;Ecole;2A004;02A;27\n{bastia};Ecole de Bastia;Ecole;2B033;02B;27\n");
+    common::fixtures::annuaire(&w.db.store, &csv).await;
+    assert_eq!(org(&w.db.store, &ajaccio).await.departement_code.as_deref(), Some("2A"), "{}", w.db.name);
+    let doc = |slug: &str, org: &str, hostname: &str| {
+        json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+                "spec": { "organisation": org, "hostname": hostname, "bouquet": "socle-1d" } })
+    };
+    let fresnes = w.fresnes_mayor().await;
+    for (code, hostname) in [
+        (&ajaccio, format!("{}.ent.example.fr", ajaccio.to_lowercase())),
+        (&bastia, format!("ent-{}.example.fr", bastia.to_lowercase())),
+    ] {
+        let (status, body) = send(fresnes.post(w.url("/tenants")).json(&doc("t-1", "0940176F", &hostname))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {hostname}: {body}", w.db.name);
+        assert_eq!(body["errors"][0]["field"], "spec.hostname", "{}: {body}", w.db.name);
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("porte l'UAI {code}")), "{}: {body}", w.db.name);
+    }
+    let state = crate::common::app::app_state(w.db.store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    for (slug, organisation, hostname) in [
+        ("ajaccio-1", ajaccio.clone(), format!("{}.ent.example.fr", ajaccio.to_lowercase())),
+        ("ajaccio-ecoles", "commune:2A004".to_string(), format!("ecoles-{}.ent.ajaccio.fr", ajaccio.to_lowercase())),
+    ] {
+        let doc: entcp::tenants::EntTenant = serde_json::from_value(doc(slug, &organisation, &hostname)).unwrap();
+        let applied = entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await;
+        assert!(applied.is_ok(), "{}: {slug}: {applied:?}", w.db.name);
+    }
 }
 
 backend_test!(a_tenant_document_cannot_take_over_another_organisations_tenant);

@@ -10,17 +10,17 @@ use chrono::{DateTime, Datelike, Utc};
 use ent_conventions::conventions::active_covering;
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
-use ent_kernel::error::{Checks, Problem};
+use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::counters::next_reference;
 use ent_kernel::store::Tx;
 use ent_kernel::store::{new_id, timestamp, Store};
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::{self, forbidden};
-use ent_platform::identity::Actor;
+use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers_org, get_org};
 use ent_platform::registry::Org;
-use ent_tenants::tenants::{get_tenant, Status as TenantStatus, Tenant};
+use ent_tenants::tenants::{find_for, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -146,12 +146,16 @@ async fn requester_role(store: &Store, actor: &Actor, tenant_org: &Org) -> Resul
     Err(forbidden("aucun de vos rôles ne permet d'ouvrir un ticket sur cet ENT"))
 }
 
-async fn tenant_visible(store: &Store, actor: &Actor, tenant: &Tenant) -> Result<bool, Problem> {
-    let Some(org) = get_org(store, &tenant.organisation.id).await? else {
-        return Ok(false);
-    };
-    Ok(may_open(store, actor, &org).await.is_ok()
-        || authz::authorize(store, actor, &authz::TENANTS_READ, &org).await.is_ok())
+/// The tenant `slug` names among those `actor` reads ([`find_for`] as `tenants.read`: its scope
+/// and the tenants serving its schools, where it may open tickets), `None` alike for one out of
+/// its reach and for a slug naming none, after the same statements; [`may_open`] then decides.
+async fn readable_tenant(store: &Store, actor: &Actor, slug: &str) -> Result<Option<Tenant>, Problem> {
+    let caller = Caller { actor: actor.clone(), action: &authz::TENANTS_READ };
+    match find_for(store, &caller, slug, || Problem::not_found("aucun tenant")).await {
+        Ok(tenant) => Ok(Some(tenant)),
+        Err(problem) if problem.kind == ProblemKind::NotFound => Ok(None),
+        Err(problem) => Err(problem),
+    }
 }
 
 /// The 409 of a ticket on a purged tenant: nothing is left to look at.
@@ -172,11 +176,8 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     check_grade(&mut checks, "impact", &new.impact);
     check_grade(&mut checks, "urgency", &new.urgency);
     let forced = parse_priority(&mut checks, new.priority.as_deref());
-    // A tenant the actor can neither read nor open tickets on is not revealed: it is unknown.
-    let tenant = match get_tenant(store, &new.tenant).await? {
-        Some(t) if tenant_visible(store, ctx.actor, &t).await? => Some(t),
-        _ => None,
-    };
+    // A tenant the actor cannot read is not revealed: it is unknown.
+    let tenant = readable_tenant(store, ctx.actor, &new.tenant).await?;
     if tenant.is_none() {
         checks.fail("tenant", format!("aucun tenant « {} »", new.tenant));
     }
