@@ -174,8 +174,10 @@ fn uais(entry: &Value) -> Vec<String> {
 /// The Art. 30(1) values of an entry that every export must show.
 fn art30_values(e: &Value) -> Vec<String> {
     let s = |v: &Value| v.as_str().unwrap().to_string();
+    // The controller as the register names it (« DSDEN du Val-de-Marne »), not its stored name.
+    let controller: entcp::rgpd::derive::Actor = serde_json::from_value(e["controller"].clone()).unwrap();
     vec![
-        s(&e["controller"]["name"]),
+        entcp::rgpd::derive::named(&controller).official,
         s(&e["controller"]["email"]),
         s(&e["controller"]["address"]),
         s(&e["dpo"]["name"]),
