@@ -5683,7 +5683,8 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
     let adapted = json!({ "procedure": "procedure_adaptee", "maximum_margin_percent": 100, "estimated_amount_ht_cents": 15_000_000 });
     let (status, g) = send(w.coord.patch(&url).header("if-match", &version).json(&adapted)).await;
     assert_eq!((status, g["maximum_margin_percent"].as_i64()), (200, Some(100)), "{name}: {g}");
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    // Launched on 15 October, offers until the next day: notified on the 17th, after the deadline.
+    launch_until(&w.coord.to(&signing), &id, "2026-10-16T12:00", name).await;
 
     let (dqe_years, _) = dqe_over_36_months(&w, &id).await;
     let threshold = 21_600_000;
@@ -5691,7 +5692,7 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
     let price = (threshold + 2 * dqe_years - 1) / (2 * dqe_years);
     assert!(price * dqe_years < threshold && price * 2 * dqe_years >= threshold, "{name}: the DQE stays below");
     let body = |price: i64| {
-        let mut body = award_notified_on("2026-10-15");
+        let mut body = award_notified_on("2026-10-17");
         body["decp"].as_object_mut().unwrap().remove("procedure");
         body["unit_prices"] = json!([
             { "lot": 1, "line": "account_year", "unit_price_ht_cents": price },
@@ -5699,7 +5700,8 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
         ]);
         body
     };
-    let coord = w.coord.to(&signing);
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 10, 17)).build().await;
+    let coord = w.coord.to(&notifying);
     let award_url = api(&format!("/groupements/{id}/award"));
     let (status, problem) = send(coord.post(&award_url).json(&body(price))).await;
     assert_eq!((status, fields(&problem)), (422, vec!["amount_ht_cents".to_string()]), "{name}: {problem}");
