@@ -562,6 +562,24 @@ pub(super) async fn share(
     .await
 }
 
+/// `POST /groupements/{groupement}/decp/publication`: the coordinator publishes the DECP of the
+/// award (fixes its publication date; the members may then download them).
+pub(super) async fn publish_decp(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    coordinator_step(
+        &on,
+        &key,
+        &fields,
+        "decp-publiees",
+        |_| "decp".to_string(),
+        async |manager, g| award::publish_decp(&on.state.ctx(&manager.actor), g).await,
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

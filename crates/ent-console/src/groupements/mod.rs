@@ -67,6 +67,12 @@ where
         route(Method::GET, "/groupements/{groupement}/decp", S_(&GROUPEMENTS_READ), get(decp)),
         route(
             Method::POST,
+            "/groupements/{groupement}/decp/publication",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::publish_decp),
+        ),
+        route(
+            Method::POST,
             "/groupements/{groupement}/documents/{piece}/partage",
             S_(&GROUPEMENTS_MANAGE),
             post(coordinator::share),
@@ -230,6 +236,7 @@ fn notice_after(after: &str) -> Option<Notice> {
         "attribue" => "Le marché est attribué : les quotes-parts des membres sont calculées.",
         "document" => "Le document est généré.",
         "partage" => "Le partage du document avec la bibliothèque est mis à jour.",
+        "decp-publiees" => "Les données essentielles du marché sont publiées : les membres peuvent les télécharger.",
         "candidature" => "Votre candidature est déposée : le coordonnateur l'examinera.",
         "retrait" => "Votre candidature est retirée.",
         "modification" => "Votre candidature est modifiée.",
@@ -446,10 +453,10 @@ pub(super) async fn groupement_page(
         "handed_over_tenants": kept_said(&g, member_view, true),
         "documents": documents,
         "constitutive": if member_view { constitutive_view(state, &reader, &g).await? } else { None },
-        // The DECP are open data: offered to the coordinator once awarded (its first download
-        // publishes them), to the members once published.
-        "decp": g.award.is_some() && (coordinating || (member_view && g.decp_published_on.is_some())),
-        "decp_unpublished": coordinating && g.decp_published_on.is_none(),
+        // The DECP are open data: the coordinator publishes them once awarded (a form: a GET
+        // that published could be forged cross-site), then it and the members download them.
+        "decp": g.award.is_some() && g.decp_published_on.is_some() && (coordinating || member_view),
+        "decp_unpublished": coordinating && g.award.is_some() && g.decp_published_on.is_none(),
         "kinds": documents::Kind::ALL.iter().map(|k| json!({ "value": k.as_str(), "label": k.label() })).collect::<Vec<_>>(),
         "award_fields": award_fields,
         "cost_key_warnings": if coordinating { costs::key_warnings(&g, &accepted) } else { Vec::new() },
@@ -535,7 +542,8 @@ pub(super) async fn answered<T>(
     }
 }
 
-/// `/groupements/{groupement}/decp`: the DECP record of the award, as the API serves it.
+/// `/groupements/{groupement}/decp`: the published DECP record of the award, as the API serves
+/// it; never publishes (the coordinator's form does).
 async fn decp(On { state, signed, .. }: On<GroupementsState>, Path(key): Path<String>) -> Result<Response, PageError> {
     let g = gm::must_get(&state.store, &key).await?;
     Ok(domain::decp_file(&state, &caller(&signed, &GROUPEMENTS_READ), &g).await?)

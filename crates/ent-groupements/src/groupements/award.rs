@@ -14,7 +14,7 @@ use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_conventions::conventions::get_convention;
 use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
-use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem};
+use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
@@ -412,6 +412,19 @@ async fn vendor_org(ctx: &Ctx<'_>, siret: &str, name: Option<&str>) -> Result<Or
             ))
         }
     };
+    // The INSEE numbers collectivités territoriales and their établissements publics from 2:
+    // registered from an award, such a titulaire would hold the SIREN an EPCI or syndicat mixte
+    // needs (attack review 39, F2). An administrator registers a public titulaire first.
+    if siren.starts_with('2') {
+        return Err(Problem::invalid_field(
+            "vendor_siret",
+            format!(
+                "le SIREN {siren} commence par 2, comme celui d'une collectivité territoriale ou de l'un de ses \
+                 établissements publics : s'il est bien le titulaire, un administrateur l'inscrit d'abord au \
+                 répertoire comme éditeur"
+            ),
+        ));
+    }
     let new = NewOrg { kind: OrgKind::Editeur, siren: siren.into(), name, email: None, departement: None };
     create_org(ctx.store, ctx.actor, new, ctx.now).await
 }
@@ -1034,47 +1047,21 @@ async fn processor_of_record(
     Ok(changed)
 }
 
-/// The DECP publication file of an awarded groupement; the coordinator's first
-/// export publishes it (fixes its `datePublicationDonnees`); other readers get it
-/// once published. 409 before the award or the publication.
+/// The DECP publication file of an awarded groupement, once its coordinator has published it
+/// ([`publish_decp`]): its `datePublicationDonnees` is that day. 409 before the award or the
+/// publication (the coordinator is told how to publish).
 pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_json::Value, Problem> {
-    let Some(award) = &g.award else {
+    let award = awarded(g)?;
+    let Some(published_on) = g.decp_published_on.clone() else {
+        let how = if super::is_coordinator(ctx.actor, g) {
+            " : publiez-les depuis la page du groupement"
+        } else {
+            " par son coordonnateur"
+        };
         return Err(Problem::conflict(format!(
-            "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
+            "les données essentielles du groupement {} ne sont pas encore publiées{how}",
             g.reference
         )));
-    };
-    let published_on = match &g.decp_published_on {
-        Some(d) => d.clone(),
-        None if !super::is_coordinator(ctx.actor, g) => {
-            return Err(Problem::conflict(format!(
-                "les données essentielles du groupement {} ne sont pas encore publiées par son coordonnateur",
-                g.reference
-            )))
-        }
-        None => {
-            let today = ctx.today().to_string();
-            let mut tx = ctx.store.begin_write().await?;
-            let done = sqlx::query(
-                "UPDATE groupements SET decp_published_on = $1 WHERE id = $2 AND decp_published_on IS NULL",
-            )
-            .bind(&today)
-            .bind(&g.id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                ctx.record(
-                    &mut tx,
-                    "groupements.decp",
-                    &g.id,
-                    Some(&g.coordinator.id),
-                    json!({ "published_on": today }),
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            super::must_get(ctx.store, &g.id).await?.decp_published_on.unwrap_or(today)
-        }
     };
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let k = known(
@@ -1093,4 +1080,39 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         return Err(Problem::invalid(errors));
     }
     Ok(decp::publication(record))
+}
+
+/// 409 unless `g` is awarded: the DECP follow the award.
+fn awarded(g: &Groupement) -> Result<&Award, Problem> {
+    g.award.as_ref().ok_or_else(|| {
+        Problem::conflict(format!(
+            "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
+            g.reference
+        ))
+    })
+}
+
+/// Publishes the DECP of the awarded `g` (its coordinator's act, audited): fixes the
+/// publication date, once; a second call keeps the first date. Returns `g` as it now is.
+pub async fn publish_decp(ctx: &Ctx<'_>, g: &Groupement) -> Result<Groupement, Problem> {
+    awarded(g)?;
+    if !super::is_coordinator(ctx.actor, g) {
+        return Err(Problem::new(
+            ProblemKind::Forbidden,
+            "seul le coordonnateur du groupement publie ses données essentielles",
+        ));
+    }
+    let today = ctx.today().to_string();
+    let mut tx = ctx.store.begin_write().await?;
+    let done = sqlx::query("UPDATE groupements SET decp_published_on = $1 WHERE id = $2 AND decp_published_on IS NULL")
+        .bind(&today)
+        .bind(&g.id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 1 {
+        ctx.record(&mut tx, "groupements.decp", &g.id, Some(&g.coordinator.id), json!({ "published_on": today }))
+            .await?;
+    }
+    tx.commit().await?;
+    super::must_get(ctx.store, &g.id).await
 }

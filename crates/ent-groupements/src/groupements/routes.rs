@@ -365,12 +365,17 @@ async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput
 }
 
 async fn decp_record(Op { state, caller, key: id }: Op<GroupementsState>) -> Result<Response, Problem> {
-    let g = super::must_get(&state.store, &id).await?;
+    let mut g = super::must_get(&state.store, &id).await?;
+    // Through the API (a bearer token, no ambient credential) the coordinator's first download
+    // publishes; the console publishes by a form (a GET there could be forged cross-site).
+    if g.decp_published_on.is_none() && g.award.is_some() && super::is_coordinator(&caller.actor, &g) {
+        g = award::publish_decp(&state.ctx(&caller.actor), &g).await?;
+    }
     decp_file(&state, &caller, &g).await
 }
 
-/// The DECP record of `g`'s award, a JSON file to download (`decp-GC-….json`), as the API and
-/// the console serve it.
+/// The published DECP record of `g`'s award, a JSON file to download (`decp-GC-….json`), as
+/// the API and the console serve it.
 pub async fn decp_file(state: &GroupementsState, caller: &Caller, g: &Groupement) -> Result<Response, Problem> {
     let file = award::decp_publication(&state.ctx(&caller.actor), g).await?;
     let disposition = format!("attachment; filename=\"decp-{}.json\"", g.reference);

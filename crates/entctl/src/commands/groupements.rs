@@ -278,9 +278,13 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             outln!("{} ({what} {}) écrit dans {}", doc.title, doc.version, output.display());
         }
         GroupementsCommand::Decp { id, output } => {
-            let g = load(id).await?;
+            let mut g = load(id).await?;
             let actor = Actor::cli();
-            let record = award::decp_publication(&groupements.ctx(&actor), &g).await.map_err(fail)?;
+            let ctx = groupements.ctx(&actor);
+            if g.decp_published_on.is_none() && g.award.is_some() {
+                g = award::publish_decp(&ctx, &g).await.map_err(fail)?;
+            }
+            let record = award::decp_publication(&ctx, &g).await.map_err(fail)?;
             let text = serde_json::to_string_pretty(&record)?;
             match output {
                 Some(path) => {

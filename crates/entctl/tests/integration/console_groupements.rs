@@ -412,8 +412,21 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let decp_link = format!("href=\"{path}/decp\"");
     assert!(!member_page.text.contains(&decp_link), "not before the coordinator publishes them");
     assert_eq!(get(&app, &mairies[0], &format!("{path}/decp")).await.status, 409);
+    // Attack review 39, F4: the coordinator's GET does not publish (a cross-site link could
+    // forge it); its form does, and only its own.
     let coordinator_page = get(&app, &coord, &path).await;
-    assert!(coordinator_page.text.contains(&decp_link) && coordinator_page.text.contains("premier téléchargement"));
+    let publish_form = format!("action=\"{path}/decp/publication\"");
+    assert!(!coordinator_page.text.contains(&decp_link) && coordinator_page.text.contains(&publish_form));
+    let early = get(&app, &coord, &format!("{path}/decp")).await;
+    assert_eq!(early.status, 409, "{}", early.text);
+    assert_eq!(get(&app, &mairies[0], &format!("{path}/decp")).await.status, 409, "a GET published them");
+    assert!(!get(&app, &mairies[0], &path).await.text.contains(&publish_form), "a member does not publish");
+    let refused = post_form(&app, &mairies[0], &format!("{path}/decp/publication"), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let published = post_form(&app, &coord, &format!("{path}/decp/publication"), &[]).await;
+    assert_eq!(published.status, 303, "{}", published.text);
+    let coordinator_page = get(&app, &coord, &path).await;
+    assert!(coordinator_page.text.contains(&decp_link) && !coordinator_page.text.contains(&publish_form));
     assert_eq!(get(&app, &coord, &format!("{path}/decp")).await.status, 200, "published");
     let member_page = get(&app, &mairies[0], &path).await;
     assert!(member_page.text.contains(&decp_link), "{}", member_page.text);

@@ -215,6 +215,17 @@ async fn out_of_range_integer_parameters_are_refused_each_on_its_field(db: crate
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: an edit is bounded too: {problem}");
     let (_, kept) = call(c.dan.get(c.url(&format!("/{id}")))).await;
     assert_eq!(kept["parameters"]["preavis_resiliation_mois"], 24, "{name}: {kept}");
+    // Security review 39, F3: the start given as a parameter was accepted and dropped, the
+    // version bumped; it is said to go in `start_date`, and nothing changes.
+    for start in ["not-a-date", "2026-10-01"] {
+        let req = c.dan.patch(c.url(&format!("/{id}"))).header("if-match", format!("\"{version}\""));
+        let (status, problem) = call(req.json(&json!({ "parameters": { "start_date": start } }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "parameters.start_date", "{name}: {problem}");
+        assert!(problem.to_string().contains("champ start_date"), "{name}: {problem}");
+    }
+    let (_, kept) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    assert_eq!((kept["version"].as_i64(), &kept["start_date"]), (Some(version), &json!("2026-09-01")), "{name}");
 }
 
 backend_test!(a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users);

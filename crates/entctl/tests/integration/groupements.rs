@@ -4904,6 +4904,18 @@ async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_s
             assert!(!message.contains(school.as_str()) && !message.contains(commune.as_str()), "{name}: {message}");
         }
     }
+    // Attack review 39, F2: a SIREN numbered from 2 that no organisation holds yet is a
+    // collectivité's or one of its établissements publics': registered as the titulaire, it
+    // would keep the EPCI or syndicat mixte that holds it out of the registry.
+    let collectivite = luhn(&format!("{}0001", common::fixtures::group_siren(41)));
+    for caller in [&coord, &admin] {
+        let mut body = award_notified_on("2026-11-30");
+        body["vendor_siret"] = json!(collectivite);
+        body["vendor_name"] = json!("Syndicat numérique");
+        let (status, problem) = send(caller.post(&award).json(&body)).await;
+        assert_eq!((status, fields(&problem)), (422, vec!["vendor_siret".to_string()]), "{name}: {problem}");
+        assert!(problem.to_string().contains("commence par 2"), "{name}: {problem}");
+    }
     assert_eq!(editeurs().await, before, "{name}: no éditeur created after a public body");
     let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
     assert_eq!(g["status"], "consultation", "{name}: {g}");

@@ -336,7 +336,11 @@ fn check_parameters(
 ) -> Map<String, Value> {
     let mut params = Map::new();
     for key in given.keys() {
-        if !model.parameters.iter().any(|p| &p.key == key) {
+        if key == "start_date" {
+            // The start is its own field (`start_date`), with its checks; a copy here would be
+            // accepted and dropped (attack review 39, F3).
+            checks.fail("parameters.start_date", "la date de prise d'effet se donne par le champ start_date");
+        } else if !model.parameters.iter().any(|p| &p.key == key) {
             checks.fail(&format!("parameters.{key}"), "paramètre inconnu du modèle");
         }
     }

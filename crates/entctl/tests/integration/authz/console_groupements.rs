@@ -19,6 +19,7 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/groupements/{groupement}/documents", Some(GROUPEMENT_MANAGERS)),
     ("GET", "/groupements/{groupement}/documents/{piece}", Some(GROUPEMENT_READERS)),
     ("GET", "/groupements/{groupement}/decp", Some(GROUPEMENT_READERS)),
+    ("POST", "/groupements/{groupement}/decp/publication", Some(GROUPEMENT_MANAGERS)),
     ("POST", "/groupements/{groupement}/documents/{piece}/partage", Some(GROUPEMENT_MANAGERS)),
     ("GET", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
     ("POST", "/groupements/{groupement}/candidature", Some(GROUPEMENT_APPLICANTS)),
@@ -116,6 +117,8 @@ pub(super) async fn expected(_world: &World, method: &str, path: &str, role: Rol
                 404
             }
         }
+        // Published already (by the fixture): publishing again keeps the first date.
+        ("POST", "/groupements/{groupement}/decp/publication") => refused_unless(coordinator, 303),
         ("POST", _) => refused_unless(coordinator, 422),
         // The groupement is read by every reader: its members' parts and its documents are
         // refused, not hidden.

@@ -158,8 +158,7 @@ impl World {
             let input: gm::award::AwardInput = serde_json::from_value(self.award_body(coordinator, "0001")).unwrap();
             g = gm::award::award(&ctx, &g, input).await.unwrap();
             // Published by its coordinator: then every reader gets the open-data record.
-            gm::award::decp_publication(&ctx, &g).await.unwrap();
-            g = gm::must_get(&self.store, &g.id).await.unwrap();
+            g = gm::award::publish_decp(&ctx, &g).await.unwrap();
         }
         (g, mine.id, theirs.id)
     }
