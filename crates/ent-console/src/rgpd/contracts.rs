@@ -131,6 +131,7 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
     let values = json!({
         "title": format!("Contrats de sous-traitance — {}", org.name),
         "path": path,
+        "export": format!("{}/export-contrats", base(org)),
         "organisation": org.name,
         "contracts": rows,
         "processors": processors(&on.state).await?,
@@ -163,6 +164,17 @@ pub(super) async fn list(
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let notice = Notice::after(query.get("apres"), LIST_NOTICES);
     contracts_page(&on, &org, Reply::shown(&Fields::default(), notice)).await
+}
+
+/// `/rgpd/{org}/export-contrats`: the contracts of the list and the annexes of the conventions
+/// binding the organisation as CSV ([`domain::contracts_export`]), under the list's own check.
+pub(super) async fn download(on: On<RgpdState>, Path(key): Path<String>) -> Result<Response, PageError> {
+    let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
+    let lines = domain::contracts_export::lines(&on.state, &org).await?;
+    let today = ent_kernel::clock::today_in_france(on.state.clock.now()).format("%Y-%m-%d").to_string();
+    let name = domain::contracts_export::file_name(&org, &today, domain::export::Format::Csv);
+    let csv = domain::contracts_export::csv(&lines);
+    Ok(ent_documents::documents::response::attachment(csv, domain::export::Format::Csv.content_type(), &name))
 }
 
 /// The message `message_of` gives any of the fields naming a contract's organisations, shown

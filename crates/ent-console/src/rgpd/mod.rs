@@ -62,6 +62,7 @@ where
         log("/rgpd/{org}/demandes", get(logs::request_list), post(logs::request_create)),
         log("/rgpd/{org}/violations/{violation}", get(logs::breach_form), post(logs::breach_save)),
         log("/rgpd/{org}/demandes/{demande}", get(logs::request_form), post(logs::request_save)),
+        vec![route(Method::GET, "/rgpd/{org}/export-contrats", read, get(contracts::download))],
         form("/rgpd/{org}/contrats", get(contracts::list), post(contracts::add)),
         form("/rgpd/{org}/contrats/{contrat}", get(contracts::show), post(contracts::save)),
         vec![

@@ -183,3 +183,34 @@ pub async fn latest(conn: &mut AnyConnection, convention_id: &str) -> Result<Opt
     let doc = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("frozen document model: {e}"))?;
     Ok(Some(doc))
 }
+
+/// The names of the services the signed Art. 28(3) annex of each of the conventions `ids` lists
+/// (`processing::annex_service_names` of its latest frozen version, the one signed), in one
+/// query (per 500 conventions). A convention without frozen text (written before texts were
+/// frozen, migration 0022), or whose text has no such annex, is left out.
+pub async fn signed_annex_services(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        convention_id: String,
+        content: Vec<u8>,
+    }
+    let select = format!(
+        "SELECT d.convention_id, d.content FROM convention_documents d WHERE d.{{in}} AND d.format = '{MODEL}' \
+         AND d.version_no = (SELECT MAX(l.version_no) FROM convention_documents l \
+         WHERE l.convention_id = d.convention_id AND l.format = '{MODEL}')"
+    );
+    let models = super::grouped(conn, &select, "convention_id", ids, |r: Row| (r.convention_id, r.content)).await?;
+    let mut out = std::collections::HashMap::new();
+    for (id, contents) in models {
+        let Some(content) = contents.first() else { continue };
+        let frozen: Frozen =
+            serde_json::from_slice(content).map_err(|e| anyhow::anyhow!("frozen document model: {e}"))?;
+        if let Some(names) = super::processing::annex_service_names(&frozen.body) {
+            out.insert(id, names);
+        }
+    }
+    Ok(out)
+}

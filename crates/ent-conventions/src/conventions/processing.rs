@@ -11,7 +11,7 @@
 use super::document::{BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION};
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
-use ent_documents::documents::{Block, Section};
+use ent_documents::documents::{Block, Document, Section};
 use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
@@ -161,6 +161,20 @@ pub fn school_subjects(subjects: Vec<String>) -> Vec<String> {
     distinct(premier_degre)
 }
 
+/// What closes a catalog category of data on offences and criminal convictions: « (…, art. 10
+/// RGPD) ».
+const OFFENCES: &str = ", art. 10 RGPD)";
+
+/// The article of the RGPD a sensitive catalog category falls under: 10 for data on offences and
+/// criminal convictions (its parenthesis closes on « art. 10 RGPD) »), 9 otherwise (a special
+/// category, or data that may reveal one: « un motif peut révéler une donnée de santé »).
+pub fn sensitive_article(category: &str) -> u8 {
+    match category.ends_with(OFFENCES) {
+        true => 10,
+        false => 9,
+    }
+}
+
 /// A type of data as the annex names it from [`crate::conventions::document::WORDING_EDITION`]
 /// (and the RGPD registers, its tag): a sensitive one in one parenthesis citing its article,
 /// where the catalog's label adds « (donnée sensible : articles 9 ou 10 du RGPD) » to its own
@@ -170,7 +184,7 @@ pub fn one_parenthesis(label: &str) -> String {
     let Some(category) = label.strip_suffix(" (donnée sensible : articles 9 ou 10 du RGPD)") else {
         return label.to_string();
     };
-    if let Some(open) = category.strip_suffix(", art. 10 RGPD)") {
+    if let Some(open) = category.strip_suffix(OFFENCES) {
         return format!(
             "{open}, donnée relative aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD)"
         );
@@ -179,6 +193,32 @@ pub fn one_parenthesis(label: &str) -> String {
         Some(open) => format!("{open}, donnée sensible au sens de l'article 9 du RGPD)"),
         None => format!("{category} (donnée sensible au sens de l'article 9 du RGPD)"),
     }
+}
+
+/// The heading of the Art. 28(3) annex ([`annex`]).
+const ANNEX_HEADING: &str = "Annexe – Clauses de sous-traitance (article 28, paragraphe 3, du RGPD)";
+
+/// What opens the list of the services in the annex's « Nature et finalités » item: « services
+/// concernés (bouquet) : Portail ; Messagerie. ».
+const SERVICES_LEAD: &str = "services concernés (";
+
+/// The names of the services the Art. 28(3) annex of `doc` lists (the frozen text of a
+/// convention: what was signed), as [`annex`] wrote them; empty when it left them « à
+/// compléter ». `None` when `doc` has no such annex (a model whose RGPD roles name no processor)
+/// or its services line does not read.
+pub fn annex_service_names(doc: &Document) -> Option<Vec<String>> {
+    let section = doc.sections.iter().find(|s| s.heading == ANNEX_HEADING)?;
+    let items = section.blocks.iter().find_map(|b| match b {
+        Block::Bullets(items) => Some(items),
+        _ => None,
+    })?;
+    let line = items.iter().find_map(|item| item.split_once(SERVICES_LEAD).map(|(_, rest)| rest))?;
+    let (_, names) = line.split_once(") : ")?;
+    let names = names.strip_suffix('.').unwrap_or(names);
+    if names == "à compléter" {
+        return Some(Vec::new());
+    }
+    Some(names.split(" ; ").map(str::to_string).collect())
 }
 
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
@@ -218,7 +258,7 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
         ),
         format!(
             "Nature et finalités : hébergement, exploitation, maintenance et support de l'ENT, aux seules finalités \
-             prévues par l'arrêté du 30 novembre 2006 modifié ; services concernés ({}) : {}.",
+             prévues par l'arrêté du 30 novembre 2006 modifié ; {SERVICES_LEAD}{}) : {}.",
             if bouquet.is_empty() { "bouquet à compléter".into() } else { bouquet },
             or_complete(service_names)
         ),
@@ -264,10 +304,7 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
          français relatives à la protection des données."
             .into(),
     ];
-    Some(Section {
-        heading: "Annexe – Clauses de sous-traitance (article 28, paragraphe 3, du RGPD)".into(),
-        blocks: vec![Block::Bullets(items)],
-    })
+    Some(Section { heading: ANNEX_HEADING.into(), blocks: vec![Block::Bullets(items)] })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! entries of the organisation as processor. No I/O: [`super::load`] builds the
 //! [`World`], this module only reads it.
 
+use ent_conventions::conventions::processing::sensitive_article;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
@@ -236,10 +237,14 @@ pub struct ContractFact {
     pub parent: Option<String>,
     /// Recorded by the award of a groupement's market: its CCTP binds the processor.
     pub cctp: bool,
+    /// The Art. 28 annex of a convention binding the processor that is its party
+    /// ([`World::annex`]), not a row of `processor_contracts`.
+    pub annex: bool,
     /// The catalog codes of the services its Art. 28 description covers, when the platform knows
     /// it: a groupement's market covers its bouquet and options (CCAP article 9.1,
-    /// `Catalog::market_services`). `None`: a contract its client declared, whose description is
-    /// not recorded here, taken to cover the chain it binds.
+    /// `Catalog::market_services`), a convention the services its signed annex lists
+    /// ([`World::annexes`]). `None`: a contract its client declared, whose description is not
+    /// recorded here, or a convention without frozen text, taken to cover the chain it binds.
     pub services: Option<Vec<String>>,
 }
 
@@ -252,8 +257,31 @@ impl ContractFact {
     /// Why it binds nobody for a service it does not cover, `what` naming that service: « le
     /// marché GC-2026-000002 ne couvre pas le service « Visioconférence » ».
     fn leaves_out(&self, what: &str) -> String {
-        let kind = if self.cctp { "le marché" } else { "le contrat" };
+        let kind = match (self.annex, self.cctp) {
+            (true, _) => "l'annexe de l'article 28 de la convention",
+            (false, true) => "le marché",
+            (false, false) => "le contrat",
+        };
         format!("{kind} {} ne couvre pas {what}", self.reference)
+    }
+}
+
+impl World {
+    /// The Art. 28 annex of the convention `reference` as a contract binding the processor that
+    /// is its party: it covers the services its signed text lists ([`World::annexes`]), all
+    /// those of its chains when its text was never frozen.
+    pub fn annex(&self, reference: &str) -> ContractFact {
+        ContractFact {
+            processor: String::new(),
+            client: String::new(),
+            reference: reference.to_string(),
+            title: "Convention ENT (rôles RGPD, article 28)".into(),
+            art28: true,
+            parent: None,
+            cctp: false,
+            annex: true,
+            services: self.annexes.get(reference).cloned(),
+        }
     }
 }
 
@@ -265,6 +293,10 @@ pub struct World {
     pub assignments: HashMap<String, Assignment>,
     pub tenants: Vec<LiveTenant>,
     pub contracts: Vec<ContractFact>,
+    /// By convention reference: the catalog codes of the services its signed Art. 28 annex lists
+    /// (`load::signed_annexes`), those it binds its processor for ([`World::annex`]). A
+    /// convention without frozen text is not here.
+    pub annexes: HashMap<String, Vec<String>>,
     /// DSDEN (or académie) id by département code: the default controller of écoles.
     pub dsden_by_departement: HashMap<String, String>,
     /// When each entry of the register was first recorded and last changed (key → (first, last, content hash)).
@@ -364,6 +396,11 @@ pub struct Dpia {
     /// Before the verdict was stated, the account sources only (kept as stored).
     #[serde(default)]
     pub scale: String,
+    /// When an AIPD is required, what requires it (articles 35.1 and, for sensitive data on a
+    /// large scale, 35.3.b of the RGPD; [`dpia_basis`]). Empty otherwise, and in registers derived
+    /// before it was stated.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub basis: String,
 }
 
 /// An Art. 30(1) entry: one processing activity of one controller.
@@ -572,6 +609,33 @@ fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bo
     (Cow::Owned(assignment), true)
 }
 
+/// The RGPD roles under each convention in force that binds `org_id` — as controller (the DSDEN
+/// of a public école, or the académie that signed for it), joint controller or processor —, once
+/// per convention and controller, as the registers assign them ([`roles_of`]).
+pub fn conventions_binding(world: &World, org_id: &str) -> Vec<Assignment> {
+    let mut schools: Vec<(&String, &Assignment)> = world.assignments.iter().collect();
+    schools.sort_by(|a, b| (&a.1.convention, a.0).cmp(&(&b.1.convention, b.0)));
+    let mut out: Vec<Assignment> = Vec::new();
+    for (school, signed) in schools {
+        let roles = match world.orgs.get(school) {
+            Some(school) => roles_of(world, school).0.into_owned(),
+            None => signed.clone(),
+        };
+        let parties = [&signed.controller, &roles.controller].into_iter().chain(&roles.joint_controllers);
+        let binds = parties.chain(&roles.processors).any(|o| o == org_id);
+        let known = out.iter().any(|a| a.convention == roles.convention && a.controller == roles.controller);
+        if binds && !known {
+            out.push(roles);
+        }
+    }
+    out
+}
+
+/// The name of the organisation `id` as the registers name it (« DSDEN du Val-de-Marne »).
+pub fn official_name(world: &World, id: &str) -> String {
+    designation(&or_unknown(id, world)).official
+}
+
 /// One link of a chain before it is rendered: processor, client, role label, and the
 /// convention that binds it when it is a party of the convention (its Art. 28 instrument).
 type Link = (String, String, &'static str, Option<String>);
@@ -627,15 +691,31 @@ fn downstream_of<'a>(links: &'a [Link], processor: &str) -> Vec<&'a Link> {
 }
 
 /// What binds a processor to its client for a service.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Binding<'a> {
     /// A contract whose description covers the service (or any service, when none is asked).
-    Covered(&'a ContractFact),
+    Covered(Cow<'a, ContractFact>),
     /// Contracts bind them, none whose description covers the service: the one that binds them
-    /// for other services (a groupement's market whose bouquet leaves it out).
-    Outside(&'a ContractFact),
+    /// for other services (a groupement's market whose bouquet leaves it out, a convention whose
+    /// signed annex does not list it).
+    Outside(Cow<'a, ContractFact>),
     /// No contract.
     Unbound,
+}
+
+/// What binds the processor of `link` to its client for `service` (any, when `None`): the
+/// Art. 28 annex of the convention that makes it a party ([`World::annex`]: the services its
+/// signed text lists, not those its ENT run now), else its contracts ([`binding`]). The one
+/// coverage path of every register: a fiche's links, a processor's services under no contract.
+fn link_binding<'a>(world: &'a World, link: &Link, controller: &str, service: Option<&str>) -> Binding<'a> {
+    let Some(reference) = link.3.as_deref().filter(|c| !c.is_empty()) else {
+        return binding(world, &link.0, (&link.1, controller), service);
+    };
+    let annex = world.annex(reference);
+    match service.is_none_or(|code| annex.covers(code)) {
+        true => Binding::Covered(Cow::Owned(annex)),
+        false => Binding::Outside(Cow::Owned(annex)),
+    }
 }
 
 /// What binds `processor` to `client` (or else to the controller) for `service` (any, when
@@ -653,10 +733,10 @@ fn binding<'a>(
     let covers = |c: &&ContractFact| service.is_none_or(|code| c.covers(code));
     let covered = best(&|c| with_client(c) && covers(c)).or_else(|| best(&|c| c.client == controller && covers(c)));
     if let Some(c) = covered {
-        return Binding::Covered(c);
+        return Binding::Covered(Cow::Borrowed(c));
     }
     match best(&with_client).or_else(|| best(&|c| c.client == controller)) {
-        Some(c) => Binding::Outside(c),
+        Some(c) => Binding::Outside(Cow::Borrowed(c)),
         None => Binding::Unbound,
     }
 }
@@ -670,7 +750,9 @@ fn contract_for<'a>(
     service: Option<&str>,
 ) -> Option<&'a ContractFact> {
     match binding(world, processor, (client, controller), service) {
-        Binding::Covered(c) => Some(c),
+        // `binding` reads `world.contracts`: what it covers is borrowed from there.
+        Binding::Covered(Cow::Borrowed(c)) => Some(c),
+        Binding::Covered(Cow::Owned(_)) => None,
         Binding::Outside(_) | Binding::Unbound => None,
     }
 }
@@ -1068,9 +1150,9 @@ fn security(world: &World, agg: &Agg, cctp: bool, org: &OrgFacts) -> Vec<String>
 
 /// The links of a chain as a register shows them, with the alerts of those no Art. 28 contract
 /// binds; for the fiche of `service` (any service when `None`), a contract binds a link only if
-/// it covers that service ([`binding`]). A convention's Art. 28 annex lists the services its
-/// tenants run ([`ent_conventions::conventions::processing::annex`]), those of the chains it
-/// heads: it covers them.
+/// it covers that service ([`link_binding`]): a convention's Art. 28 annex covers the services
+/// its signed text lists ([`ent_conventions::conventions::processing::annex`] at signature), not
+/// one its ENT added since.
 fn links_rendered(
     world: &World,
     links: &[Link],
@@ -1080,26 +1162,20 @@ fn links_rendered(
     let mut warnings = Vec::new();
     let rendered = links
         .iter()
-        .map(|(processor, client, role, convention)| {
+        .map(|link| {
+            let (processor, client, role, _) = link;
             let org = or_unknown(processor, world);
             let mut uncovered = String::new();
-            let contract = match convention.as_ref().filter(|c| !c.is_empty()) {
-                Some(c) => Some(ContractRef {
-                    reference: c.clone(),
-                    title: "Convention ENT (rôles RGPD, article 28)".into(),
-                    art28: true,
-                }),
-                None => match binding(world, processor, (client, controller), service.map(|s| s.code.as_str())) {
-                    Binding::Covered(c) => {
-                        Some(ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 })
-                    }
-                    Binding::Outside(c) => {
-                        let named = service.map(|s| format!("le service « {} »", s.name)).unwrap_or_default();
-                        uncovered = c.leaves_out(&named);
-                        None
-                    }
-                    Binding::Unbound => None,
-                },
+            let contract = match link_binding(world, link, controller, service.map(|s| s.code.as_str())) {
+                Binding::Covered(c) => {
+                    Some(ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 })
+                }
+                Binding::Outside(c) => {
+                    let named = service.map(|s| format!("le service « {} »", s.name)).unwrap_or_default();
+                    uncovered = c.leaves_out(&named);
+                    None
+                }
+                Binding::Unbound => None,
             };
             let art28 = contract.as_ref().is_some_and(|c| c.art28);
             if !uncovered.is_empty() {
@@ -1152,24 +1228,37 @@ fn missing_safeguards(transfers: &[Transfer]) -> impl Iterator<Item = String> + 
         .map(|t| format!("garanties du transfert hors EEE vers {} ({})", t.recipient, t.country))
 }
 
-/// The WP248 criteria of an entry: vulnerable data subjects (minors), sensitive or highly
-/// personal data (named), large scale ([`Scale`]: judged on known figures only, « non
-/// évaluable » otherwise). Two criteria or more call for an impact assessment.
+/// The WP248 criteria of an entry: vulnerable data subjects (minors, recital 75), sensitive or
+/// highly personal data (named, each kind with what makes it so: article 9 or article 10 only
+/// for the categories processed that fall under it, [`sensitive_article`]), large scale
+/// ([`Scale`]: judged on known figures only, « non évaluable » otherwise). Two criteria or more
+/// call for an impact assessment, on the basis [`dpia_basis`] states.
 fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) -> Dpia {
     let mut reasons = Vec::new();
     if minors {
-        reasons.push("personnes vulnérables : élèves mineurs".to_string());
+        reasons.push("personnes vulnérables : élèves mineurs (considérant 75 du RGPD)".to_string());
     }
-    let special: Vec<&str> = personal_data.iter().filter(|d| d.sensitive).map(|d| d.category.as_str()).collect();
+    let of_article = |article: u8| -> Vec<&str> {
+        let special = personal_data.iter().filter(|d| d.sensitive && sensitive_article(&d.category) == article);
+        special.map(|d| d.category.as_str()).collect()
+    };
     let personal: Vec<&str> =
         personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.as_str()).collect();
-    match (special.is_empty(), personal.is_empty()) {
-        (true, true) => {}
-        (true, false) => reasons.push(format!("données à caractère hautement personnel : {}", personal.join(" ; "))),
-        (false, _) => reasons.push(format!(
-            "données sensibles (articles 9 et 10 du RGPD) ou à caractère hautement personnel : {}",
-            special.iter().chain(&personal).copied().collect::<Vec<_>>().join(" ; ")
-        )),
+    let kinds = [
+        ("données sensibles au sens de l'article 9 du RGPD", of_article(9)),
+        (
+            "données relatives aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD",
+            of_article(10),
+        ),
+        ("données à caractère hautement personnel", personal),
+    ];
+    let named: Vec<String> = kinds
+        .iter()
+        .filter(|(_, categories)| !categories.is_empty())
+        .map(|(kind, categories)| format!("{kind} : {}", categories.join(" ; ")))
+        .collect();
+    if !named.is_empty() {
+        reasons.push(named.join(" ; "));
     }
     let large = scale.large();
     if large {
@@ -1181,7 +1270,25 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) 
     }
     // One criterion and a scale no figure lets judge: the scale could be the second.
     let undetermined = reasons.len() == 1 && !large && agg.accounts_sources.is_empty();
-    Dpia { required: reasons.len() >= 2, undetermined, reasons, scale: scale.line(agg) }
+    let required = reasons.len() >= 2;
+    let special = personal_data.iter().any(|d| d.sensitive);
+    let basis = if required { dpia_basis(large && special) } else { String::new() };
+    Dpia { required, undetermined, reasons, scale: scale.line(agg), basis }
+}
+
+/// What requires the AIPD of an entry that needs one: article 35.3.b when it processes special
+/// categories (or data on offences) on a large scale (`special_at_scale`), and article 35.1 as
+/// the CNIL applies it beyond its list of processing requiring an AIPD: two WP248 criteria met.
+fn dpia_basis(special_at_scale: bool) -> String {
+    let criteria = "article 35, paragraphe 1, du RGPD : deux critères au moins des lignes directrices du G29 sur \
+                    l'AIPD (WP248 rév. 01) réunis, que la CNIL applique au-delà de sa liste des types d'opérations \
+                    de traitement pour lesquelles une AIPD est requise (délibération n° 2018-327 du 11 octobre 2018)";
+    match special_at_scale {
+        true => format!(
+            "article 35, paragraphe 3, b), du RGPD : traitement à grande échelle de données sensibles ; {criteria}"
+        ),
+        false => criteria.to_string(),
+    }
 }
 
 /// What the large-scale criterion of an entry is judged on: its declared accounts (the
@@ -1599,8 +1706,8 @@ fn uncovered_services(
     let mut uncovered = Vec::new();
     for (code, links) in services {
         let Some(service) = catalog.service(code) else { continue };
-        for link in links.iter().filter(|l| l.3.as_deref().is_none_or(str::is_empty)) {
-            let Binding::Outside(c) = binding(world, &link.0, (&link.1, controller), Some(code)) else { continue };
+        for link in links {
+            let Binding::Outside(c) = link_binding(world, link, controller, Some(code)) else { continue };
             let why = c.leaves_out("ce service");
             if link.0 == org.id {
                 push_once(&mut uncovered, format!("{} : {why}", service.name));
@@ -1751,6 +1858,7 @@ mod tests {
             art28: true,
             parent: None,
             cctp: false,
+            annex: false,
             services: None,
         });
         w
@@ -1851,6 +1959,70 @@ mod tests {
             let note = "tenant t1 : l'entrée du catalogue de son offre n'existe plus";
             assert!(e.warnings.iter().any(|w| w == note), "{:?}", e.warnings);
         }
+    }
+
+    /// CONV-1's signed annex lists the portail only: the visio its ENT added since is under no
+    /// contract, on the controller's fiche and in the collectivité's Art. 30(2) entry.
+    #[test]
+    fn a_convention_covers_the_services_its_signed_annex_lists_not_one_added_since() {
+        let mut w = world();
+        w.annexes.insert("CONV-1".into(), vec!["portail".into()]);
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let why = "l'annexe de l'article 28 de la convention CONV-1 ne couvre pas le service « Visioconférence »";
+        let (portail, visio) = (&r.entries[0].processors[0], &r.entries[1].processors[0]);
+        assert_eq!(portail.contract.as_ref().map(|c| c.reference.as_str()), Some("CONV-1"));
+        assert_eq!((visio.contract.as_ref(), visio.uncovered.as_str()), (None, why));
+        let alert = format!("Org dep (sous-traitant (collectivité)) : aucun contrat comportant les clauses de l'article 28 pour ce service ({why})");
+        assert!(r.entries[1].warnings.contains(&alert), "{:?}", r.entries[1].warnings);
+        let dep = derive(&w, &catalog(), "dep", "2026-09-01", "now");
+        assert_eq!(
+            dep.processor_entries[0].uncovered,
+            ["Visioconférence : l'annexe de l'article 28 de la convention CONV-1 ne couvre pas ce service"]
+        );
+        // A convention whose text was never frozen covers the services of its chains.
+        w.annexes.clear();
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(r.entries[1].processors[0].contract.is_some(), "{:?}", r.entries[1].processors[0]);
+    }
+
+    /// The AIPD names the art. 9 category the ENT processes (never art. 10 without data on offences)
+    /// and says what requires it: art. 35.1, with 35.3.b only for sensitive data at large scale.
+    #[test]
+    fn the_aipd_cites_the_articles_of_the_categories_processed_and_what_requires_it() {
+        let mut w = world();
+        w.tenants[0].services = vec!["vie-scolaire".into()];
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let ent = &r.entries[0].dpia;
+        assert_eq!(ent.reasons[0], "personnes vulnérables : élèves mineurs (considérant 75 du RGPD)");
+        assert!(ent.reasons[1].starts_with("données sensibles au sens de l'article 9 du RGPD : Absences"), "{ent:?}");
+        assert!(ent.reasons[1].contains("; données à caractère hautement personnel : Notes"), "{ent:?}");
+        assert!(!ent.reasons.iter().any(|r| r.contains("article 10")), "{ent:?}");
+        assert!(ent.basis.starts_with("article 35, paragraphe 1, du RGPD"), "{ent:?}");
+        w.tenants[0].accounts = 6_000;
+        let large = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(
+            large.entries[0].dpia.basis.starts_with("article 35, paragraphe 3, b), du RGPD"),
+            "{:?}",
+            large.entries[0].dpia
+        );
+        let data = |category: &str| DataCategory {
+            category: category.into(),
+            sensitive: true,
+            highly_personal: false,
+            retention: String::new(),
+        };
+        let offences = dpia(
+            false,
+            &[data("Signalements (faits pouvant constituer une infraction, art. 10 RGPD)")],
+            &Agg::default(),
+            &Scale::default(),
+        );
+        assert!(
+            offences.reasons[0]
+                .starts_with("données relatives aux condamnations pénales et aux infractions au sens de l'article 10"),
+            "{offences:?}"
+        );
+        assert!(!offences.reasons[0].contains("article 9"), "{offences:?}");
     }
 
     #[test]
@@ -2237,6 +2409,7 @@ mod tests {
             art28: true,
             parent: Some("vendor".into()),
             cctp: false,
+            annex: false,
             services: None,
         }
     }
@@ -2255,6 +2428,7 @@ mod tests {
             art28: true,
             parent: None,
             cctp: true,
+            annex: false,
             services: Some(market),
         };
         w.contracts.push(host_contract());
@@ -2393,6 +2567,7 @@ mod tests {
             art28: true,
             parent: Some("host".into()),
             cctp: false,
+            annex: false,
             services: None,
         });
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
@@ -2469,7 +2644,9 @@ mod tests {
         assert_eq!(flags, [(false, true), (true, true), (false, true), (false, false)]);
         assert!(e.sensitive_data && e.highly_personal_data);
         assert!(
-            e.dpia.required && e.dpia.reasons[1].starts_with("données sensibles (articles 9 et 10"),
+            e.dpia.required
+                && e.dpia.reasons[1].starts_with("données sensibles au sens de l'article 9 du RGPD : Absences")
+                && !e.dpia.reasons[1].contains("article 10"),
             "{:?}",
             e.dpia
         );

@@ -156,11 +156,12 @@ pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// « AIPD requise » with the criteria named, or why not.
+/// « AIPD requise » with the criteria named and what requires it, or why not.
 pub fn dpia_text(d: &Dpia) -> String {
     let scale = if d.scale.is_empty() { String::new() } else { format!(" — grande échelle : {}", d.scale) };
     if d.required {
-        format!("AIPD requise ({} critères) : {}{scale}", d.reasons.len(), d.reasons.join(" ; "))
+        let basis = if d.basis.is_empty() { String::new() } else { format!(" — fondement : {}", d.basis) };
+        format!("AIPD requise ({} critères) : {}{scale}{basis}", d.reasons.len(), d.reasons.join(" ; "))
     } else if d.undetermined {
         format!(
             "à déterminer (un critère : {} ; la grande échelle, second critère possible, n'est pas évaluable){scale}",
@@ -269,7 +270,7 @@ pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
         ("Rôle", e.roles.join(", ")),
         ("Catégories de traitements", e.processing.join("\n")),
         ("Établissements", e.establishments.to_string()),
-        ("Contrat", contract_text(e)),
+        (CONTRACT_COLUMN, contract_text(e)),
         ("Transferts hors EEE", transfers_text(&e.transfers)),
         ("Mesures de sécurité", e.security_measures.join("\n")),
         ("Sous-traitants ultérieurs", or_none(e.sub_processors.clone(), "aucun")),
@@ -388,14 +389,21 @@ pub fn document(r: &Register) -> Document {
     }))
 }
 
-/// CSV, `;`-separated, UTF-8 with BOM: one row per entry (Art. 30(1) then 30(2)).
+/// The CSV column of an Art. 30(2) entry's contract ([`contract_text`]), after the Art. 30(1)
+/// columns: empty on an Art. 30(1) row, whose « Sous-traitants » name each contract.
+const CONTRACT_COLUMN: &str = "Contrat";
+
+/// CSV, `;`-separated, UTF-8 with BOM: one row per entry (Art. 30(1) then 30(2)); the columns
+/// of an Art. 30(1) entry in their order, then [`CONTRACT_COLUMN`].
 pub fn csv(r: &Register) -> Vec<u8> {
     let sample = r.entries.first().map(entry_fields).unwrap_or_else(|| entry_fields(&empty_entry()));
     let mut header = vec!["Registre"];
     header.extend(sample.iter().map(|(l, _)| *l));
+    header.push(CONTRACT_COLUMN);
     let controller_rows = r.entries.iter().map(|e| {
         let mut row = vec!["article 30.1".to_string()];
         row.extend(entry_fields(e).into_iter().map(|(_, v)| v));
+        row.push(String::new());
         row
     });
     let processor_rows = r.processor_entries.iter().map(|e| {
@@ -408,6 +416,7 @@ pub fn csv(r: &Register) -> Vec<u8> {
                 "Finalité principale" => value("Catégories de traitements"),
                 "Sous-traitants" => value("Sous-traitants ultérieurs"),
                 "Délégué à la protection des données" => value("Délégué du responsable"),
+                "Établissements concernés" => value("Établissements"),
                 other => value(other),
             }))
             .collect::<Vec<String>>()
@@ -503,6 +512,42 @@ mod tests {
         );
         e.processors[0].uncovered.clear();
         assert_eq!(value(&e), "Éditeur — éditeur, pour Fresnes, FR ; AUCUN CONTRAT art. 28");
+    }
+
+    /// An Art. 30(2) row carries its contract in the last column, « Contrat », neutralised when a
+    /// spreadsheet would read it as a formula; an Art. 30(1) row leaves it empty.
+    #[test]
+    fn the_csv_carries_the_contract_of_a_processor_s_entry() {
+        let entry: ProcessorEntry = serde_json::from_value(serde_json::json!({
+            "key": "dsden", "controller": { "id": "d", "kind": "dsden", "code": "94", "name": "DSDEN – Val-de-Marne",
+              "country": "FR", "address": "", "email": "", "phone": "", "head": "" },
+            "controller_dpo": { "name": "", "email": "", "phone": "", "address": "" },
+            "roles": ["éditeur"], "processing": [], "establishments": 1,
+            "contract": { "reference": "=MARCHE-1", "title": "Marché ENT", "art28": true },
+            "uncovered": ["Visioconférence : le marché =MARCHE-1 ne couvre pas ce service"],
+            "transfers": [], "security_measures": [], "sub_processors": [], "warnings": [], "missing": []
+        }))
+        .unwrap();
+        let mut register: Register = serde_json::from_value(serde_json::json!({
+            "schema": "x", "organisation": { "id": "e", "kind": "editeur", "code": "1", "name": "Éditeur",
+              "country": "FR", "address": "", "email": "", "phone": "", "head": "" },
+            "dpo": { "name": "", "email": "", "phone": "", "address": "" }, "representative": "", "as_of": "2026-09-01",
+            "entries": [], "processor_entries": [], "incomplete": []
+        }))
+        .unwrap();
+        register.processor_entries.push(entry);
+        register.entries.push(empty_entry());
+        let bytes = csv(&register);
+        let mut reader = ::csv::ReaderBuilder::new().delimiter(b';').has_headers(false).from_reader(&bytes[3..]);
+        let rows: Vec<Vec<String>> =
+            reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+        assert_eq!(rows[0].last().map(String::as_str), Some(CONTRACT_COLUMN));
+        assert_eq!(rows[1].last().map(String::as_str), Some(""), "an Art. 30(1) row: {:?}", rows[1]);
+        assert_eq!(
+            rows[2].last().map(String::as_str),
+            Some("'=MARCHE-1 — Marché ENT\nAUCUN CONTRAT art. 28 pour : Visioconférence : le marché =MARCHE-1 ne couvre pas ce service"),
+        );
+        assert_eq!(rows[2].len(), rows[0].len());
     }
 
     #[test]

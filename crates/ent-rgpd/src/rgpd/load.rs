@@ -4,7 +4,7 @@
 
 use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
-use ent_conventions::conventions::{find_model, rgpd_roles, schools_now};
+use ent_conventions::conventions::{find_model, frozen, rgpd_roles, schools_now};
 use ent_kernel::clock::french_day;
 use ent_kernel::config::{ClusterConfig, ProvisioningConfig};
 use ent_kernel::error::Problem;
@@ -127,6 +127,7 @@ pub async fn world(
         add(&mut world, &org);
     }
     world.assignments = assignments(store, models, date).await?;
+    world.annexes = signed_annexes(store, catalog, date).await?;
     world.tenants = live_tenants(store, catalog, provisioning, &schools_of).await?;
     declared_accounts(store, date, &mut world.tenants).await?;
     world.contracts = contracts(store, catalog, date).await?;
@@ -195,6 +196,29 @@ async fn assignments(
         }
     }
     Ok(out)
+}
+
+/// The catalog codes of the services the signed Art. 28 annex of each active convention lists,
+/// by reference: what that convention binds its processor for, whatever its ENT run since. The
+/// names its frozen text lists are read back as the catalog names them (a name the catalog no
+/// longer has covers nothing). A convention without frozen text is left out.
+async fn signed_annexes(store: &Store, catalog: &Catalog, date: &str) -> Result<HashMap<String, Vec<String>>, Problem> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as(&format!("SELECT id, reference FROM conventions WHERE id IN ({ACTIVE_CONVENTIONS})"))
+            .bind(date)
+            .bind(date)
+            .fetch_all(store.pool())
+            .await?;
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut names = frozen::signed_annex_services(&mut *store.conn().await?, &ids).await?;
+    let code_of = |name: &String| catalog.services.iter().find(|s| s.name == *name).map(|s| s.code.clone());
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, reference)| {
+            let listed = names.remove(&id)?;
+            Some((reference, listed.iter().filter_map(code_of).collect()))
+        })
+        .collect())
 }
 
 /// A live tenant as [`live_tenants`] reads it.
@@ -497,6 +521,7 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
             art28: r.art28_clauses.into(),
             parent: r.parent_processor_org_id,
             cctp: r.source_kind == GROUPEMENT_MARKET,
+            annex: false,
         })
         .collect())
 }
@@ -505,7 +530,7 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
 /// ([`Catalog::market_services`]); when the catalog no longer resolves them, those of its bouquet
 /// and options in any version it still has (the CCAP then says « ceux du bouquet retenu »).
 /// `None` when the terms do not read.
-fn market_services(catalog: &Catalog, terms: &str) -> Option<Vec<String>> {
+pub(crate) fn market_services(catalog: &Catalog, terms: &str) -> Option<Vec<String>> {
     let terms: MarketTerms = serde_json::from_str(terms).ok()?;
     let resolved = catalog.market_services(&terms.bouquet, &terms.options);
     if resolved.is_empty() {

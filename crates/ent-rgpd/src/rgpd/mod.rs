@@ -6,6 +6,7 @@
 //! breach log (`breaches`) and the data-subject requests (`requests`).
 
 pub mod breaches;
+pub mod contracts_export;
 pub mod derive;
 pub mod export;
 pub mod jobs;

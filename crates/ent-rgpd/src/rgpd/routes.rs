@@ -2,6 +2,7 @@
 //! the organisations' RGPD contacts, the breach log and the data-subject requests.
 
 use super::breaches::{self, Breach, BreachInput};
+use super::contracts_export::{self, ContractLine};
 use super::derive::{Incomplete, Profile, Register};
 use super::export::Format;
 use super::requests::{self, DataRequest, RequestInput};
@@ -66,6 +67,16 @@ route_table!(RgpdState, "rgpd", |api| vec![
     )
     .query::<DiffQuery>()
     .ok::<Diff>(),
+    api.get(
+        "/api/v1/rgpd/contracts/{org}",
+        "Contrats de sous-traitance (article 28) de l'organisation : annexes des conventions en vigueur, marchés et \
+         contrats, services couverts, dates, SHA-256 du document signé (json, csv)",
+        &RGPD_READ,
+        contract_list,
+    )
+    .query::<FormatQuery>()
+    .ok::<Vec<ContractLine>>()
+    .produces(StatusCode::OK, &EXPORTS[..1]),
     api.get("/api/v1/rgpd/profiles/{org}", "Coordonnées RGPD d'une organisation", &RGPD_READ, profile_show)
         .ok_versioned::<Profile>(),
     api.put(
@@ -151,6 +162,26 @@ async fn register(
     let mut response = file(rendered.bytes, format, &rendered.file_name);
     response.headers_mut().insert("x-register-sha256", HeaderValue::from_str(&rendered.sha256).expect("hex"));
     Ok(response)
+}
+
+/// The processor contracts of the organisation ([`contracts_export`]), JSON or CSV; its scope is
+/// checked before the format.
+async fn contract_list(
+    Op { state, caller, key }: Op<RgpdState>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> Result<Response, Problem> {
+    let org = target(&state, &caller, &key).await?;
+    let format = match Format::parse(q.format.as_deref())? {
+        format @ (Format::Json | Format::Csv) => format,
+        _ => return Err(Problem::invalid_field("format", "les contrats s'exportent en json ou en csv")),
+    };
+    let lines = contracts_export::lines(&state, &org).await?;
+    let bytes = match format {
+        Format::Csv => contracts_export::csv(&lines),
+        _ => serde_json::to_vec(&lines).map_err(|e| anyhow::anyhow!("contracts: {e}"))?,
+    };
+    let today = ent_kernel::clock::today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    Ok(file(bytes, format, &contracts_export::file_name(&org, &today, format)))
 }
 
 /// 201 with a new snapshot, or 200 with the latest one when the register has not changed since.

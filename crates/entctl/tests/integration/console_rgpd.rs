@@ -352,9 +352,17 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
     let text = page.text.replace("&#x27;", "'");
     assert!(row_of(&text, "HEB-FRESNES").contains("sans clauses de l'article 28"), "{name}: {text}");
 
+    // The contracts download: the list's contracts and the convention's annex, as CSV.
+    let export = link(&text, &format!("{register}/export-contrats"));
+    let csv = get(app, &dpo, &export).await;
+    assert_eq!(csv.status, 200, "{name}: {}", csv.text);
+    assert!(csv.text.contains("MARCHE-ENT-94034") && csv.text.contains("HEB-FRESNES"), "{name}: {}", csv.text);
+    assert!(csv.text.contains("annexe de l'article 28 d'une convention"), "{name}: {}", csv.text);
+    assert!(!csv.text.contains("MARCHE-ENT-94081"), "{name}: {}", csv.text);
+
     // Another commune's logs and contracts are not revealed.
     let vitry = register_of(store, "commune:94081").await;
-    for page in ["violations", "demandes", "contrats"] {
+    for page in ["violations", "demandes", "contrats", "export-contrats"] {
         assert_eq!(get(app, &dpo, &format!("{vitry}/{page}")).await.status, 404, "{name}: {page}");
     }
 }

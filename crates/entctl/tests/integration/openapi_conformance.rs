@@ -127,6 +127,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots"),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}"),
     ("GET", "/api/v1/rgpd/registers/{org}/diff"),
+    ("GET", "/api/v1/rgpd/contracts/{org}"),
     ("GET", "/api/v1/rgpd/profiles/{org}"),
     ("PUT", "/api/v1/rgpd/profiles/{org}"),
     ("GET", "/api/v1/rgpd/breaches/{org}"),
@@ -821,6 +822,11 @@ impl World {
                 }
                 exports(&url)
             }
+            ("GET", "/api/v1/rgpd/contracts/{org}") => ["json", "csv"]
+                .iter()
+                .map(|f| case(method, format!("{url}?format={f}"), 200))
+                .chain([case(method, url.clone(), 200), case(method, format!("{url}?format=ods"), 422)])
+                .collect(),
             // A new snapshot (201), unless one identical is the latest (200); then that one again.
             ("POST", "/api/v1/rgpd/registers/{org}/snapshots") => {
                 vec![Case { or_status: Some(200), ..c(201) }, c(200)]

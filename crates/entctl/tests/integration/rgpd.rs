@@ -140,6 +140,16 @@ impl Demo {
         (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
     }
 
+    async fn export_contracts(
+        &self,
+        who: &Client,
+        org: &str,
+        format: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = who.get(self.url(&format!("/contracts/{org}?format={format}"))).send().await;
+        (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
+    }
+
     /// Takes a snapshot of the académie's register; returns the register and the snapshot's id.
     async fn register(&self) -> (Value, String) {
         let (s, snapshot) = call(self.dpo.post(self.url("/registers/dsden:94/snapshots"))).await;
@@ -1009,9 +1019,24 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert_eq!(s, StatusCode::OK);
     let html = html_text(&String::from_utf8(html).unwrap());
     // The ENT's services include the carnet de liaison (absence reasons: art. 9): the ENT's AIPD names it.
+    // It cites what triggers it: minors (recital 75), the art. 9 category the ENT really processes
+    // (no art. 10: no data on offences), the voice and image of the visio, and article 35.
     let covered = "couvert par l'AIPD de l'ENT (94-ENT) : AIPD requise (2 critères) : personnes vulnérables : élèves \
-                   mineurs ; données sensibles (articles 9 et 10 du RGPD) ou à caractère hautement personnel";
+                   mineurs (considérant 75 du RGPD) ; données sensibles au sens de l'article 9 du RGPD : Motifs \
+                   d'absence signalés par les familles";
     assert!(html.contains(&french(covered)), "{name}: {html}");
+    let ent = &messagerie["dpia"];
+    let basis = ent["basis"].as_str().unwrap();
+    assert!(
+        basis.starts_with("article 35, paragraphe 1, du RGPD : deux critères au moins des lignes directrices du G29")
+            && basis.contains("délibération n° 2018-327 du 11 octobre 2018"),
+        "{name}: {ent}"
+    );
+    assert!(!basis.contains("paragraphe 3"), "{name}: no art. 35.3.b without a large scale: {ent}");
+    let reasons = ent["reasons"].to_string();
+    assert!(reasons.contains("Image et voix des participants"), "{name}: {reasons}");
+    assert!(!reasons.contains("article 10") && !reasons.contains("articles 9 et 10"), "{name}: {reasons}");
+    assert!(html.contains(&french(&format!("fondement : {basis}"))), "{name}: the document states it");
     assert!(!html.contains("AIPD non requise") && !html.contains("non requise (un seul critère"), "{name}");
     assert!(html.contains(&french("1 tenant(s) sans nombre de comptes connu")), "{name}");
 }
@@ -2113,4 +2138,179 @@ async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::co
         odf::ods_sheets(&ods).into_iter().flat_map(|(_, rows)| rows.into_iter().flatten()).collect();
     assert!(cells.iter().any(|c| *c == french(label)), "{name}: the ODS names it so");
     assert!(!cells.iter().any(|c| c.contains("9 ou 10")), "{name}");
+}
+
+/// The DAN adds the visio option to the Vitry tenant, after Vitry's convention was signed: the
+/// art. 28 annex that convention's parties signed lists the services its ENT ran then, not the
+/// visioconférence. From then on the registers no longer claim the convention covers it.
+async fn visio_added_to_vitry_after_signature(d: &Demo) {
+    let mut doc: Value =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc["spec"]["options"] = json!(["visio"]);
+    let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
+    let (_, tenant) = call(d.dan.get(&tenant_url)).await;
+    let version = tenant["version"].as_i64().unwrap();
+    let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    common::applied_with(&d.db.store, "vitry-henri-wallon-a", "visio").await;
+}
+
+/// The link of `entry` for the processor whose name has `processor` in it.
+fn link_of<'e>(entry: &'e Value, processor: &str) -> &'e Value {
+    let links = entry["processors"].as_array().unwrap();
+    let named = |l: &&Value| l["org"]["name"].as_str().unwrap().contains(processor);
+    links.iter().find(named).unwrap_or_else(|| panic!("{processor} in {entry}"))
+}
+
+backend_test!(a_service_added_after_the_convention_was_signed_is_under_no_contract_in_every_register);
+/// A convention's art. 28 annex covers the services its signed text lists: Vitry's lists the
+/// socle, not the visioconférence the DAN adds afterwards. The DSDEN's visio fiche shows Vitry
+/// under no contract for it, with why and its alert, in JSON, CSV and HTML, while Fresnes (whose
+/// ENT ran the visio when it signed) stays covered by its own convention and Vitry's portail by
+/// Vitry's; the commune's art. 30(2) register lists the service under no contract, and alerts.
+async fn a_service_added_after_the_convention_was_signed_is_under_no_contract_in_every_register(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (_, before) = call(d.dpo.get(d.url("/registers/dsden:94"))).await;
+    let vitry_convention =
+        link_of(&register_entry(&before, "portail"), "Vitry-sur-Seine")["contract"]["reference"].clone();
+    let fresnes_convention = link_of(visio(&before), "Fresnes")["contract"]["reference"].clone();
+    assert!(vitry_convention.as_str().unwrap().starts_with("CONV-"), "{name}: {vitry_convention}");
+    assert_ne!(vitry_convention, fresnes_convention, "{name}");
+
+    visio_added_to_vitry_after_signature(&d).await;
+    let (s, register) = call(d.dpo.get(d.url("/registers/dsden:94"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {register}");
+    let reference = vitry_convention.as_str().unwrap();
+    let why =
+        format!("l'annexe de l'article 28 de la convention {reference} ne couvre pas le service « Visioconférence »");
+    let entry = visio(&register);
+    let vitry = link_of(entry, "Vitry-sur-Seine");
+    assert_eq!((&vitry["contract"], &vitry["uncovered"]), (&Value::Null, &json!(why)), "{name}: {vitry}");
+    assert_eq!(vitry["art28_contract"], false, "{name}");
+    assert_eq!(link_of(entry, "Fresnes")["contract"]["reference"], fresnes_convention, "{name}: signed with visio");
+    assert_eq!(
+        link_of(&register_entry(&register, "portail"), "Vitry-sur-Seine")["contract"]["reference"],
+        vitry_convention,
+        "{name}: the portail is in Vitry's signed annex"
+    );
+    let alert = format!(
+        "(sous-traitant (collectivité)) : aucun contrat comportant les clauses de l'article 28 pour ce service ({why})"
+    );
+    let warned = |w: &Value| w.as_str().unwrap().contains("Vitry") && w.as_str().unwrap().ends_with(&alert);
+    assert!(entry["warnings"].as_array().unwrap().iter().any(warned), "{name}: {}", entry["warnings"]);
+
+    // Every export says it as the JSON does.
+    let (_, _, csv) = d.export(&d.dpo, "dsden:94", "csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})")), "{name}: {csv}");
+    let (_, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains(&french(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})"))), "{name}: {html}");
+
+    // The commune's art. 30(2) register: the visio is under no contract with the DSDEN.
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94081"))).await;
+    let entry = &commune["processor_entries"][0];
+    let why = format!("l'annexe de l'article 28 de la convention {reference} ne couvre pas ce service");
+    assert_eq!(entry["contract"]["reference"], vitry_convention, "{name}: its convention binds it: {entry}");
+    assert_eq!(entry["uncovered"], json!([format!("Visioconférence : {why}")]), "{name}: {entry}");
+    assert!(
+        entry["warnings"].as_array().unwrap().contains(&json!(format!(
+            "aucun contrat comportant les clauses de l'article 28 avec la DSDEN du Val-de-Marne, pour le service \
+             « Visioconférence » : {why}"
+        ))),
+        "{name}: {}",
+        entry["warnings"]
+    );
+    let (_, fresnes) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    let uncovered = fresnes["processor_entries"][0]["uncovered"].as_array().cloned().unwrap_or_default();
+    assert!(uncovered.is_empty(), "{name}: Fresnes signed with the visio: {fresnes}");
+}
+
+/// The rows of a CSV export (BOM skipped), header first.
+fn csv_rows(csv: &[u8]) -> Vec<Vec<String>> {
+    assert!(csv.starts_with("\u{feff}".as_bytes()), "UTF-8 BOM");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').has_headers(false).from_reader(&csv[3..]);
+    reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
+backend_test!(the_csv_export_of_a_processor_s_register_carries_its_contract);
+/// The CSV of an art. 30(2) register has the « Contrat » the HTML and JSON show, in the last
+/// column (empty on an art. 30(1) row), neutralised when a spreadsheet would read it as a formula.
+async fn the_csv_export_of_a_processor_s_register_carries_its_contract(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    let contract = &commune["processor_entries"][0]["contract"];
+    let expected = format!("{} — {}", contract["reference"].as_str().unwrap(), contract["title"].as_str().unwrap());
+    let (s, _, csv) = d.export(&d.admin, "commune:94034", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    assert_eq!(rows[0].last().map(String::as_str), Some("Contrat"), "{name}: {:?}", rows[0]);
+    let processor_row = rows.iter().find(|r| r[0] == "article 30.2").expect("an art. 30(2) row");
+    assert_eq!(processor_row.last(), Some(&expected), "{name}: {processor_row:?}");
+    assert_eq!(processor_row.len(), rows[0].len(), "{name}");
+
+    for commune in ["94034", "94081"] {
+        let sql = "UPDATE processor_contracts SET reference = '=' || reference WHERE reference = $1";
+        common::execute(&d.db.store, sql, &[&format!("MARCHE-ENT-{commune}")]).await;
+    }
+    let (_, _, csv) = d.export(&d.admin, "editeur:900000019", "csv").await;
+    let rows = csv_rows(&csv);
+    let cell = rows.iter().find(|r| r[0] == "article 30.2").and_then(|r| r.last()).expect("the contract cell");
+    assert!(cell.starts_with("'=MARCHE-ENT-"), "{name}: neutralised: {cell}");
+}
+
+backend_test!(a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_and_its_signed_hash);
+/// The contracts export of the commune of Fresnes: its convention's art. 28 annex (the DSDEN's
+/// processing, the services its signed text lists, the signed text's SHA-256) and the éditeur's
+/// contract of its list; in JSON and CSV, the same lines. Out of scope, the export answers as an
+/// organisation that does not exist; a format other than json or csv is refused on its field.
+async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_and_its_signed_hash(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let lines = lines.as_array().unwrap();
+    let annex = lines.iter().find(|l| l["kind"] == "annexe de l'article 28 d'une convention").expect("the annex");
+    let reference = annex["reference"].as_str().unwrap();
+    let signed =
+        common::texts(&d.db.store, "SELECT document_hash FROM conventions WHERE reference = $1", &[reference]).await;
+    assert_eq!(annex["sha256"], json!(signed[0]), "{name}: {annex}");
+    assert_eq!(annex["sha256"].as_str().unwrap().len(), 64, "{name}");
+    assert_eq!(annex["controllers"], json!(["DSDEN du Val-de-Marne"]), "{name}: {annex}");
+    assert!(annex["processor"].as_str().unwrap().contains("Fresnes"), "{name}: {annex}");
+    let services = annex["services"].as_array().unwrap();
+    assert!(services.contains(&json!("Visioconférence")) && services.contains(&json!("Portail et annuaire")), "{name}");
+    assert_eq!((&annex["starts_on"], &annex["art28_clauses"]), (&json!("2026-09-01"), &json!(true)), "{name}");
+    let contract = lines.iter().find(|l| l["reference"] == "MARCHE-ENT-94034").expect("the éditeur's contract");
+    assert_eq!((&contract["kind"], &contract["services"]), (&json!("contrat"), &Value::Null), "{name}: {contract}");
+    assert_eq!(contract["processor"], "Éditeur ENT de démonstration", "{name}");
+    assert!(!lines.iter().any(|l| l["reference"] == "MARCHE-ENT-94081"), "{name}: Vitry's is not Fresnes'");
+
+    let (s, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    assert_eq!(rows[0], entcp::rgpd::contracts_export::COLUMNS, "{name}");
+    let row = rows.iter().find(|r| r[0] == reference).expect("the annex row");
+    assert_eq!(row[9], signed[0], "{name}: {row:?}");
+    assert!(row[5].contains("Visioconférence"), "{name}: {row:?}");
+    assert_eq!(rows.len(), lines.len() + 1, "{name}");
+
+    // The DSDEN's DPO reads both communes' annexes (it is their controller); a chef
+    // d'établissement reads none of the commune's, as an unknown organisation.
+    let (_, dsden) = call(d.dpo.get(d.url("/contracts/dsden:94"))).await;
+    let annexes = dsden.as_array().unwrap().iter().filter(|l| l["kind"] == "annexe de l'article 28 d'une convention");
+    assert_eq!(annexes.count(), 2, "{name}: {dsden}");
+    let (s, theirs) = call(d.chef.get(d.url("/contracts/commune:94034"))).await;
+    let (none, unknown) = call(d.chef.get(d.url("/contracts/commune:99999"))).await;
+    assert_eq!((s, none), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "{name}: {theirs}");
+    assert_eq!(theirs["title"], unknown["title"], "{name}");
+    assert!(!theirs.to_string().contains("Fresnes"), "{name}: {theirs}");
+    let (s, body) = call(d.admin.get(d.url("/contracts/commune:94034?format=ods"))).await;
+    assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
 }

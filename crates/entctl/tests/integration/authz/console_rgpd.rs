@@ -29,6 +29,7 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/rgpd/{org}/violations/{violation}", Some(RGPD)),
     ("GET", "/rgpd/{org}/demandes/{demande}", Some(RGPD)),
     ("POST", "/rgpd/{org}/demandes/{demande}", Some(RGPD)),
+    ("GET", "/rgpd/{org}/export-contrats", Some(RGPD)),
     ("GET", "/rgpd/{org}/contrats", Some(RGPD)),
     ("POST", "/rgpd/{org}/contrats", Some(RGPD)),
     ("GET", "/rgpd/{org}/contrats/{contrat}", Some(RGPD)),

@@ -14,6 +14,7 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/rgpd/registers/{org}/snapshots", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/snapshots/{id}", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/registers/{org}/diff", RGPD, Target::Register),
+    ("GET", "/api/v1/rgpd/contracts/{org}", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/profiles/{org}", RGPD, Target::Register),
     ("PUT", "/api/v1/rgpd/profiles/{org}", RGPD, Target::Register),
     ("GET", "/api/v1/rgpd/breaches/{org}", RGPD, Target::Register),

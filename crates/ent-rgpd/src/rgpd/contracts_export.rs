@@ -1,0 +1,180 @@
+//! The processor contracts of an organisation as a DPO reads them, exported (CSV, JSON): those of
+//! its contract list (`contracts::list_for_client`: the contracts binding its processors) and the
+//! Art. 28 annexes of the conventions in force that bind it (as controller, joint controller or
+//! processor), each with its kind, controllers, processor, the services it covers, its dates and
+//! the SHA-256 of its signed document. Read under the register's authorisation (`resolve`).
+
+use super::derive::{self, named, World};
+use super::{load, RgpdState};
+use ent_documents::documents;
+use ent_kernel::clock::today_in_france;
+use ent_kernel::error::Problem;
+use ent_platform::catalog::Catalog;
+use ent_platform::contracts::{self, ProcessorContract, FROM_GROUPEMENT};
+use ent_platform::registry::Org;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// One Art. 28 instrument binding a processor.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct ContractLine {
+    pub reference: String,
+    /// « annexe de l'article 28 d'une convention », « marché d'un groupement de commandes (CCAP,
+    /// article 9.1) » or « contrat ».
+    pub kind: String,
+    pub title: String,
+    /// The controllers it processes data for, as the registers name them.
+    pub controllers: Vec<String>,
+    pub processor: String,
+    /// The names of the services its Art. 28 description covers; `None` when the platform does not
+    /// know them (a contract entered by hand, a convention whose text was never frozen).
+    pub services: Option<Vec<String>>,
+    pub art28_clauses: bool,
+    pub starts_on: Option<String>,
+    pub ends_on: Option<String>,
+    /// SHA-256 of the signed document: the convention's text as signed, the CCAP version that holds
+    /// a market's clauses; empty when the platform holds none.
+    pub sha256: String,
+}
+
+pub const ANNEX: &str = "annexe de l'article 28 d'une convention";
+pub const MARKET: &str = "marché d'un groupement de commandes (CCAP, article 9.1)";
+pub const CONTRACT: &str = "contrat";
+
+/// The CSV columns, in their order.
+pub const COLUMNS: [&str; 10] = [
+    "Référence",
+    "Nature",
+    "Intitulé",
+    "Responsables de traitement",
+    "Sous-traitant",
+    "Services couverts",
+    "Clauses de l'article 28",
+    "Début",
+    "Fin",
+    "SHA-256 du document signé",
+];
+
+/// The lines of `org` (already authorised): the conventions' annexes first, then its contract list.
+pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Problem> {
+    let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let world =
+        load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &org.id).await?;
+    let mut out = Vec::new();
+    for a in derive::conventions_binding(&world, &org.id) {
+        out.push(annex_line(state, &world, &a).await?);
+    }
+    let roles = derive::client_roles(&world, &org.id);
+    let mut controllers: Vec<String> = roles.controllers.iter().map(|(c, _)| named(c).official).collect();
+    controllers.dedup();
+    if controllers.is_empty() {
+        controllers.push(derive::designation(&load::facts(org)).official);
+    }
+    for c in contracts::list_for_client(&state.store, &org.id).await? {
+        out.push(contract_line(state, &controllers, &c).await?);
+    }
+    Ok(out)
+}
+
+/// The annex of the convention `a` names: the services its signed text lists ([`World::annexes`]).
+async fn annex_line(state: &RgpdState, world: &World, a: &derive::Assignment) -> Result<ContractLine, Problem> {
+    let row: Option<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT title, start_date, end_date, document_hash FROM conventions WHERE reference = $1")
+            .bind(&a.convention)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let (title, start, end, hash) = row.unwrap_or_default();
+    let name = |id: &String| derive::official_name(world, id);
+    let services = world.annexes.get(&a.convention).map(|codes| service_names(&state.catalog, codes));
+    Ok(ContractLine {
+        reference: a.convention.clone(),
+        kind: ANNEX.into(),
+        title,
+        controllers: std::iter::once(&a.controller).chain(&a.joint_controllers).map(name).collect(),
+        processor: a.processors.iter().map(name).collect::<Vec<_>>().join(", "),
+        services,
+        art28_clauses: true,
+        starts_on: Some(start).filter(|d| !d.is_empty()),
+        ends_on: Some(end).filter(|d| !d.is_empty()),
+        sha256: hash.unwrap_or_default(),
+    })
+}
+
+/// A contract of the list: a market covers the services of its bouquet and options, its clauses
+/// are those of the CCAP version in force when it was recorded (the notified one), as its page
+/// shows it; another contract's description is not recorded.
+async fn contract_line(
+    state: &RgpdState,
+    controllers: &[String],
+    c: &ProcessorContract,
+) -> Result<ContractLine, Problem> {
+    let market = c.source_id.as_deref().filter(|_| c.source_kind == FROM_GROUPEMENT);
+    let (services, sha256) = match market {
+        Some(groupement) => market_facts(state, groupement, &c.created_at).await?,
+        None => (None, String::new()),
+    };
+    Ok(ContractLine {
+        reference: c.reference.clone(),
+        kind: if market.is_some() { MARKET } else { CONTRACT }.into(),
+        title: c.title.clone(),
+        controllers: controllers.to_vec(),
+        processor: c.processor.name.clone(),
+        services,
+        art28_clauses: c.art28_clauses,
+        starts_on: c.starts_on.clone(),
+        ends_on: c.ends_on.clone(),
+        sha256,
+    })
+}
+
+/// The services a groupement's market covers (`load::market_services`) and the SHA-256 of the
+/// CCAP version holding its clauses: the last one made by `recorded_at`, else the last one.
+async fn market_facts(
+    state: &RgpdState,
+    groupement: &str,
+    recorded_at: &str,
+) -> Result<(Option<Vec<String>>, String), Problem> {
+    let terms: Option<String> = sqlx::query_scalar("SELECT terms FROM groupements WHERE id = $1")
+        .bind(groupement)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let codes = terms.as_deref().and_then(|t| load::market_services(&state.catalog, t));
+    let ccaps: Vec<(String, String)> = sqlx::query_as(
+        "SELECT sha256, created_at FROM groupement_documents WHERE groupement_id = $1 AND kind = 'ccap' \
+         ORDER BY version_no",
+    )
+    .bind(groupement)
+    .fetch_all(state.store.pool())
+    .await?;
+    let ccap = ccaps.iter().rev().find(|(_, at)| at.as_str() <= recorded_at).or(ccaps.last());
+    Ok((codes.map(|c| service_names(&state.catalog, &c)), ccap.map(|(sha, _)| sha.clone()).unwrap_or_default()))
+}
+
+fn service_names(catalog: &Catalog, codes: &[String]) -> Vec<String> {
+    codes.iter().map(|code| catalog.service(code).map_or_else(|| code.clone(), |s| s.name.clone())).collect()
+}
+
+/// The lines as CSV (`;`, UTF-8 with BOM, cells a spreadsheet would read as a formula
+/// neutralised), [`COLUMNS`] in order.
+pub fn csv(lines: &[ContractLine]) -> Vec<u8> {
+    let rows = lines.iter().map(|l| {
+        vec![
+            l.reference.clone(),
+            l.kind.clone(),
+            l.title.clone(),
+            l.controllers.join("\n"),
+            l.processor.clone(),
+            l.services.as_ref().map_or_else(|| "non décrits par la plateforme".to_string(), |s| s.join("\n")),
+            if l.art28_clauses { "oui" } else { "non" }.to_string(),
+            l.starts_on.clone().unwrap_or_default(),
+            l.ends_on.clone().unwrap_or_default(),
+            l.sha256.clone(),
+        ]
+    });
+    documents::csv::write(&COLUMNS, rows, true)
+}
+
+/// The file name of the export of `org`'s contracts in `format`, on `today`.
+pub fn file_name(org: &Org, today: &str, format: super::export::Format) -> String {
+    super::export::file_name("contrats-sous-traitance", &org.code, today, format)
+}
