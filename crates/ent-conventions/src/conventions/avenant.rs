@@ -42,9 +42,25 @@ use sqlx::AnyConnection;
 /// « habilité(e) », « le membre du groupement », one parenthesis on a sensitive datum); 7
 /// (migration 0067) writes durations and time limits in letters and counts with their thousands
 /// separated, states the académie's money share of a bipartite (base, ceiling, payment) and the
-/// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`).
+/// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`);
+/// 8 (migration 0071) cites the amended convention « prenant effet le … » whatever the day
+/// ([`NEUTRAL_EFFECT_EDITION`]), states the académie's ceiling in letters and figures, TTC,
+/// prorated for an incomplete school year and changed by avenant for the payments from its date
+/// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 7;
+pub const CURRENT_EDITION: i64 = 8;
+
+/// The first edition whose avenant cites the convention it amends, and the avenants before it,
+/// as « prenant effet le … » (préambule: « elle prend effet le … », the present of its own
+/// art. « Durée »), whatever the day (domain review 39, G1). Before, the tense was chosen by
+/// comparing that date with the avenant's own start ([`Cited::pending_for`]), which said
+/// « est entrée en vigueur » of a convention not yet in force when the avenant was signed. The
+/// day the text is submitted or signed is not held by the text: a tense judged on it would not
+/// re-derive the hash from the convention's data, and would be wrong on the next day of reading.
+pub const NEUTRAL_EFFECT_EDITION: i64 = 8;
+
+const _: () =
+    assert!(NEUTRAL_EFFECT_EDITION > 7 && NEUTRAL_EFFECT_EDITION <= CURRENT_EDITION, "edition 7 keeps its bytes");
 
 /// The first edition whose avenant is subtitled « Avenant CONV-… » (its reference) under its
 /// numbered title: its stored title is that title from then on (`workflow::draft::amend`), which
@@ -91,8 +107,10 @@ pub struct Cited {
 impl Cited {
     /// Whether it takes effect no earlier than the avenant `by` (from [`AUTHORITY_EDITION`]): it
     /// was signed, not in force, when `by` was drafted, and is cited as taking effect.
+    /// From [`NEUTRAL_EFFECT_EDITION`], always: the text says its date of effect, not a tense.
     fn pending_for(&self, by: &Convention) -> bool {
-        by.document_edition >= AUTHORITY_EDITION && self.start_date >= by.start_date
+        by.document_edition >= NEUTRAL_EFFECT_EDITION
+            || (by.document_edition >= AUTHORITY_EDITION && self.start_date >= by.start_date)
     }
 
     /// « entrée en vigueur le … » (« entré » for an avenant: `feminine` false), or « prenant

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod edition7;
+mod edition8;
 
 struct Cycle {
     app: TestApp,
@@ -3459,7 +3460,8 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
             );
             assert!(
                 text.contains(&french(&format!(
-                    "modifiée par l'avenant n° 1 ({first_reference}) entré en vigueur le 10 janvier 2027"
+                    // Edition 8 (domain review 39, G1): its date of effect, no tense.
+                    "modifiée par l'avenant n° 1 ({first_reference}) prenant effet le 10 janvier 2027"
                 ))),
                 "{name}: {text}"
             );
