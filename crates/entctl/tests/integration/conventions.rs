@@ -3375,7 +3375,9 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
             french(&format!("Avenant n° 1 à la convention « {title} » ({reference}, signée le 1er septembre 2026)"));
         assert!(text.contains(&heading), "{name}: {format}: {text}");
         let cited = french(&format!(
-            "Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, entrée en vigueur"
+            // Edition 8 (domain review 39, G1): its date of effect, no tense.
+            "Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, prenant effet le 1er septembre \
+             2026"
         ));
         assert!(text.contains(&cited), "{name}: {format}: {text}");
         let objet = between(text, "Objet de l'avenant", "Stipulations modifiées");
