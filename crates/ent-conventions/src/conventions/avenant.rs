@@ -12,7 +12,8 @@
 
 use super::document::{
     clause_context, costs_table, duration_in, model_vu_lines, parameter_label, parameter_text_in, parties_table,
-    percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines, FIGURES_EDITION,
+    percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines, CEILING_EDITION,
+    FIGURES_EDITION,
 };
 use super::model::{ConventionModel, ParameterSpec};
 use super::renewal::{renewals, Renewal};
@@ -22,7 +23,7 @@ use ent_kernel::clock::french_date;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_platform::registry::OrgRef;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
 /// The edition of the text a convention drafted now is written in (`conventions.document_edition`):
@@ -42,9 +43,25 @@ use sqlx::AnyConnection;
 /// « habilité(e) », « le membre du groupement », one parenthesis on a sensitive datum); 7
 /// (migration 0067) writes durations and time limits in letters and counts with their thousands
 /// separated, states the académie's money share of a bipartite (base, ceiling, payment) and the
-/// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`).
+/// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`);
+/// 8 (migration 0071) cites the amended convention « prenant effet le … » whatever the day
+/// ([`NEUTRAL_EFFECT_EDITION`]), states the académie's ceiling in letters and figures, TTC,
+/// prorated for an incomplete school year and changed by avenant for the payments from its date
+/// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 7;
+pub const CURRENT_EDITION: i64 = 8;
+
+/// The first edition whose avenant cites the convention it amends, and the avenants before it,
+/// as « prenant effet le … » (préambule: « elle prend effet le … », the present of its own
+/// art. « Durée »), whatever the day (domain review 39, G1). Before, the tense was chosen by
+/// comparing that date with the avenant's own start ([`Cited::pending_for`]), which said
+/// « est entrée en vigueur » of a convention not yet in force when the avenant was signed. The
+/// day the text is submitted or signed is not held by the text: a tense judged on it would not
+/// re-derive the hash from the convention's data, and would be wrong on the next day of reading.
+pub const NEUTRAL_EFFECT_EDITION: i64 = 8;
+
+const _: () =
+    assert!(NEUTRAL_EFFECT_EDITION > 7 && NEUTRAL_EFFECT_EDITION <= CURRENT_EDITION, "edition 7 keeps its bytes");
 
 /// The first edition whose avenant is subtitled « Avenant CONV-… » (its reference) under its
 /// numbered title: its stored title is that title from then on (`workflow::draft::amend`), which
@@ -91,8 +108,10 @@ pub struct Cited {
 impl Cited {
     /// Whether it takes effect no earlier than the avenant `by` (from [`AUTHORITY_EDITION`]): it
     /// was signed, not in force, when `by` was drafted, and is cited as taking effect.
+    /// From [`NEUTRAL_EFFECT_EDITION`], always: the text says its date of effect, not a tense.
     fn pending_for(&self, by: &Convention) -> bool {
-        by.document_edition >= AUTHORITY_EDITION && self.start_date >= by.start_date
+        by.document_edition >= NEUTRAL_EFFECT_EDITION
+            || (by.document_edition >= AUTHORITY_EDITION && self.start_date >= by.start_date)
     }
 
     /// « entrée en vigueur le … » (« entré » for an avenant: `feminine` false), or « prenant
@@ -247,6 +266,62 @@ pub async fn term_warning(conn: &mut AnyConnection, conv: &Convention) -> Result
     }))
 }
 
+/// What an avenant changes of a money share whose model caps it (a money parameter
+/// `required_when_positive` by the share: the bipartite's `plafond_participation_academie` of
+/// `part_academie`): whether the share changes, whether its ceiling does. `None` when neither.
+fn funding_changed(
+    model: &ConventionModel,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Option<Funding> {
+    let changed = |key: &str| !same_value(before.get(key), after.get(key));
+    let capped = model.parameters.iter().filter_map(|spec| Some((spec, spec.required_when_positive.as_deref()?)));
+    let funding = capped
+        .map(|(ceiling, share)| Funding { share: changed(share), ceiling: changed(&ceiling.key) })
+        .fold(Funding::default(), |a, b| Funding { share: a.share || b.share, ceiling: a.ceiling || b.ceiling });
+    (funding.share || funding.ceiling).then_some(funding)
+}
+
+/// Which of a capped money share and its ceiling an avenant changes ([`funding_changed`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Funding {
+    share: bool,
+    ceiling: bool,
+}
+
+/// The warning an avenant answers with while it changes a capped money share or its ceiling
+/// ([`funding_changed`]) from a day other than 1 September (domain review 39, G2): the school
+/// year's payments then fall under two shares or ceilings, each for its months; `None` otherwise.
+pub async fn funding_warning(
+    conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    conv: &Convention,
+) -> Result<Option<String>, Problem> {
+    let Some(amended) = conv.amends_id.as_deref() else { return Ok(None) };
+    if conv.start_date.get(5..) == Some("09-01") {
+        return Ok(None);
+    }
+    let Ok(model) = super::find_model(models, &conv.model_id, Some(conv.model_version)) else { return Ok(None) };
+    let before: Option<String> = sqlx::query_scalar("SELECT parameters FROM conventions WHERE id = $1")
+        .bind(amended)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let before: Map<String, Value> = before.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default();
+    let Some(funding) = funding_changed(model, &before, &conv.parameters) else { return Ok(None) };
+    let what = match (funding.share, funding.ceiling) {
+        (true, true) => "la part et le plafond annuel de la participation",
+        (true, false) => "la part de la participation",
+        _ => "le plafond annuel de la participation",
+    };
+    Ok(Some(format!(
+        "L'avenant modifie {what} et prend effet le {}, en cours d'année scolaire : pour cette année scolaire, \
+         les paiements effectués avant cette date restent régis par la convention qu'il modifie et le plafond est \
+         calculé mois par mois (dispositions financières de la convention) ; une prise d'effet au 1er septembre \
+         évite ce partage.",
+        french_date(&conv.start_date)
+    )))
+}
+
 /// What an avenant changes in the convention it amends, as the model holds it.
 struct Changes<'a> {
     added: Vec<&'a Party>,
@@ -262,6 +337,8 @@ struct Changes<'a> {
     shares: Vec<(CostShareView, f64)>,
     /// Whether the cost sharing's table reads otherwise (a share changed, or a party came or left).
     costs_changed: bool,
+    /// A capped money share or its ceiling that changes ([`funding_changed`]).
+    funding: Option<Funding>,
 }
 
 impl<'a> Changes<'a> {
@@ -300,6 +377,7 @@ impl<'a> Changes<'a> {
             parameters,
             shares,
             costs_changed: shares_before != shares_after,
+            funding: funding_changed(model, &before.parameters, &after.parameters),
         }
     }
 
@@ -409,8 +487,34 @@ impl<'a> Changes<'a> {
             ));
             blocks.push(costs_table(model, conv));
         }
+        if let Some(funding) = self.funding.filter(|_| conv.document_edition >= CEILING_EDITION) {
+            blocks.push(Block::Paragraph(funding_rule(funding)));
+        }
         blocks
     }
+}
+
+/// What a text of [`CEILING_EDITION`] says, among an avenant's « Stipulations modifiées », of
+/// the payments a changed money share or ceiling applies to (domain review 39, G2), as the
+/// bipartite's art. 4 provides it.
+fn funding_rule(funding: Funding) -> String {
+    let (what, applies) = match (funding.share, funding.ceiling) {
+        (true, true) => ("La part et le plafond annuel de la participation ainsi fixés", "s'appliquent"),
+        (true, false) => ("La part de la participation ainsi fixée", "s'applique"),
+        _ => ("Le plafond annuel de la participation ainsi fixé", "s'applique"),
+    };
+    let mut rule = format!(
+        "{what} {applies} aux paiements effectués par la collectivité à compter de la prise d'effet du présent \
+         avenant ; les paiements effectués auparavant demeurent régis par les stipulations antérieures."
+    );
+    if funding.ceiling {
+        rule.push_str(
+            " Pour l'année scolaire au cours de laquelle le présent avenant prend effet, le plafond est la somme des \
+             douzièmes de l'ancien plafond pour les mois couverts dont le 15 précède cette prise d'effet et des \
+             douzièmes du nouveau plafond pour les autres mois couverts.",
+        );
+    }
+    rule
 }
 
 /// Whether two parameter values are the same (a number whichever way it was written).

@@ -74,6 +74,30 @@ pub const FIGURES_EDITION: i64 = 7;
 const _: () =
     assert!(FIGURES_EDITION > WORDING_EDITION && FIGURES_EDITION <= CURRENT_EDITION, "edition 6 keeps its bytes");
 
+/// The first edition whose money is stated as a financial commitment is (domain review 39, G2,
+/// G3): an amount the clauses read from `amounts` in letters and figures (« douze mille trois
+/// cent quarante-cinq euros et soixante-sept centimes (12 345,67 €) », [`amount_in_letters`]),
+/// which the bipartite's art. 4 states « toutes taxes comprises », prorated for a school year the
+/// convention does not cover in full (one twelfth a month in force on its 15th) and changed by
+/// avenant for the payments from its date of effect (the model's `{% if edition >= 8 %}`; an
+/// avenant restates it, `avenant::Changes::stipulations`); and a notice period of the
+/// « Caractéristiques » (a count under a label « (mois) ») read « 3 mois » ([`parameter_label`],
+/// [`parameter_text_in`]). Edition 7 shipped without any of these.
+pub const CEILING_EDITION: i64 = 8;
+
+const _: () =
+    assert!(CEILING_EDITION > FIGURES_EDITION && CEILING_EDITION <= CURRENT_EDITION, "edition 7 keeps its bytes");
+
+/// An amount of `cents` as a text of [`CEILING_EDITION`] commits to it: in letters, then in
+/// figures (« vingt mille euros (20 000,00 €) », `letters::euros_in_letters`); in figures alone
+/// when it has no words (negative, or past the billions).
+pub fn amount_in_letters(cents: i64) -> String {
+    match super::letters::euros_in_letters(cents) {
+        Some(words) => format!("{words} ({})", documents::euros(cents)),
+        None => documents::euros(cents),
+    }
+}
+
 /// `n` in French words as [`WORDING_EDITION`] writes it (« un », « trois », « une » when
 /// `feminine`): up to twenty, figures beyond (edition 6 shipped so).
 pub fn in_words(n: i64, feminine: bool) -> String {
@@ -84,49 +108,12 @@ pub fn in_words(n: i64, feminine: bool) -> String {
 }
 
 /// `n` in French words from [`FIGURES_EDITION`] (« trente-six », « vingt et un », « quatre-vingts »,
-/// « cent douze », « une » when `feminine`), up to 999; figures beyond (a count is then grouped).
+/// « cent douze », « une » when `feminine`, `letters::in_letters`), up to 999; figures beyond (a
+/// count is then grouped), as edition 7 shipped.
 pub fn number_in_words(n: i64, feminine: bool) -> String {
-    const UNITS: [&str; 20] = [
-        "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
-        "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf",
-    ];
-    // The tens from twenty (index 0) to ninety: seventy and ninety are said « soixante-dix »,
-    // « quatre-vingt-dix », the tens before them and ten more.
-    const TENS: [&str; 8] =
-        ["vingt", "trente", "quarante", "cinquante", "soixante", "soixante", "quatre-vingt", "quatre-vingt"];
-    let below_100 = |n: usize| -> String {
-        match n {
-            0..=19 => UNITS[n].to_string(),
-            _ => {
-                let (ten, unit) = (n / 10, n % 10);
-                let base = TENS[ten - 2];
-                match (ten, unit) {
-                    (8, 0) => "quatre-vingts".into(),
-                    (7 | 9, _) => {
-                        format!("{base}{}{}", if unit == 1 && ten == 7 { " et " } else { "-" }, UNITS[10 + unit])
-                    }
-                    (_, 0) => base.into(),
-                    (8, _) => format!("{base}-{}", UNITS[unit]),
-                    (_, 1) => format!("{base} et un"),
-                    _ => format!("{base}-{}", UNITS[unit]),
-                }
-            }
-        }
-    };
-    let Ok(n) = usize::try_from(n) else { return n.to_string() };
-    let words = match (n / 100, n % 100) {
-        (0, rest) => below_100(rest),
-        (1, 0) => "cent".into(),
-        (1, rest) => format!("cent {}", below_100(rest)),
-        (h @ 2..=9, 0) => format!("{} cents", UNITS[h]),
-        (h @ 2..=9, rest) => format!("{} cent {}", UNITS[h], below_100(rest)),
-        _ => return n.to_string(),
-    };
-    match words.strip_suffix("un") {
-        Some(head) if feminine && (head.is_empty() || head.ends_with(' ') || head.ends_with('-')) => {
-            format!("{head}une")
-        }
-        _ => words,
+    match u64::try_from(n).ok().filter(|n| *n < 1000) {
+        Some(small) => super::letters::in_letters(small, feminine).unwrap_or_else(|| n.to_string()),
+        None => n.to_string(),
     }
 }
 
@@ -274,6 +261,17 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     let words = |feminine: bool| -> Map<String, Value> {
         integers().map(|(k, n)| (k, Value::from(word(n, feminine)))).collect()
     };
+    // From CEILING_EDITION, each amount in letters and figures (« vingt mille euros (20 000,00 €) »).
+    if edition >= CEILING_EDITION {
+        let amounts: Map<String, Value> = model
+            .parameters
+            .iter()
+            .filter(|spec| spec.kind == ParameterType::Cents)
+            .filter_map(|spec| Some((spec.key.clone(), conv.parameters.get(&spec.key)?.as_i64()?)))
+            .map(|(key, cents)| (key, Value::from(amount_in_letters(cents))))
+            .collect();
+        context.insert("amounts", &amounts);
+    }
     // The parameters as stored (a number as a number), for a clause that depends on a value
     // (« {% if values.part_academie > 0 %} »), where `params` holds the text it prints.
     context.insert("values", &conv.parameters);
@@ -420,13 +418,19 @@ fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String,
 /// The label a text of `edition` states a parameter under: from [`EUROS_EDITION`], an amount's
 /// without the « (centimes) » of its form (the text says euros); from
 /// [`FRENCH_VALUES_EDITION`], a percentage's without its « (%) » (the value says it).
+/// From [`CEILING_EDITION`], a count of months without its « (mois) » (the value says it:
+/// [`parameter_text_in`]).
 pub(super) fn parameter_label(spec: &ParameterSpec, edition: i64) -> &str {
     match spec.kind {
         ParameterType::Cents if edition >= EUROS_EDITION => spec.label.trim_end_matches(" (centimes)"),
         ParameterType::Percent if edition >= FRENCH_VALUES_EDITION => spec.label.trim_end_matches(" (%)"),
+        ParameterType::Integer if edition >= CEILING_EDITION => spec.label.trim_end_matches(MONTHS_LABEL),
         _ => &spec.label,
     }
 }
+
+/// How the label of a count of months ends in the form (« Préavis de retrait d'un membre (mois) »).
+const MONTHS_LABEL: &str = " (mois)";
 
 /// A count of a text of [`FIGURES_EDITION`] with the French thousands separator (« 4 600 »,
 /// `documents::grouped`); `None` below a thousand or below zero, which read as they are stored.
@@ -436,10 +440,15 @@ fn count_text(n: i64) -> Option<String> {
 
 /// A parameter's value as a text of `edition` writes it: [`parameter_text`], and from
 /// [`FIGURES_EDITION`] a count with its thousands separated ([`count_text`]).
+/// From [`CEILING_EDITION`], a count of months with its unit (« 3 mois », [`parameter_label`]).
 pub(super) fn parameter_text_in(spec: &ParameterSpec, value: &Value, edition: i64) -> String {
-    match (spec.kind, value.as_i64().and_then(count_text)) {
+    let text = match (spec.kind, value.as_i64().and_then(count_text)) {
         (ParameterType::Integer, Some(count)) if edition >= FIGURES_EDITION => count,
         _ => parameter_text(spec, value),
+    };
+    match spec.kind == ParameterType::Integer && edition >= CEILING_EDITION && spec.label.ends_with(MONTHS_LABEL) {
+        true => format!("{text} mois"),
+        false => text,
     }
 }
 
@@ -825,7 +834,9 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::{characteristic, duration_in, duration_text, in_words, number_in_words, typography_of};
+    use super::{
+        amount_in_letters, characteristic, duration_in, duration_text, in_words, number_in_words, typography_of,
+    };
     use crate::conventions::model::{ParameterSpec, ParameterType};
     use ent_documents::documents::Typography;
 
@@ -921,6 +932,33 @@ mod tests {
         assert_eq!(in_words(20, false), "vingt");
         assert_eq!(in_words(36, false), "36", "edition 6 shipped figures past twenty");
         assert_eq!(in_words(-1, false), "-1");
+    }
+
+    #[test]
+    fn a_notice_in_months_reads_with_its_unit_from_edition_8_and_edition_7_keeps_its_label() {
+        let notice = spec("Préavis de résiliation ou de non-reconduction (mois)", ParameterType::Integer);
+        let three = serde_json::json!(3);
+        assert_eq!(
+            characteristic(&notice, &three, 8),
+            ("Préavis de résiliation ou de non-reconduction".into(), "3 mois".into())
+        );
+        assert_eq!(
+            characteristic(&notice, &three, 7),
+            ("Préavis de résiliation ou de non-reconduction (mois)".into(), "3".into()),
+            "edition 7 keeps the text it was signed with"
+        );
+        let count = spec("Nombre de comptes", ParameterType::Integer);
+        assert_eq!(characteristic(&count, &serde_json::json!(4600), 8).1, "4\u{a0}600", "not a duration");
+    }
+
+    #[test]
+    fn an_amount_reads_in_letters_then_figures() {
+        assert_eq!(
+            amount_in_letters(1_234_567),
+            "douze mille trois cent quarante-cinq euros et soixante-sept centimes (12\u{a0}345,67\u{a0}€)"
+        );
+        assert_eq!(amount_in_letters(1), "un centime (0,01\u{a0}€)");
+        assert_eq!(amount_in_letters(-100), "-1,00\u{a0}€", "no words for a negative amount");
     }
 
     #[test]

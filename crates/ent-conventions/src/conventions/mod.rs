@@ -8,6 +8,7 @@ pub mod delegation;
 pub mod document;
 pub mod frozen;
 pub mod jobs;
+pub mod letters;
 pub mod model;
 pub mod processing;
 pub mod renewal;

@@ -92,6 +92,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0065_convention_document_edition_6.sql",
     "0066_groupement_offers_deadline.sql",
     "0067_convention_document_edition_7.sql",
+    "0071_convention_document_edition_8.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -464,6 +465,11 @@ mod tests {
             67,
             "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
             "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
+        ),
+        (
+            71,
+            "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
+            "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
         ),
     ];
 

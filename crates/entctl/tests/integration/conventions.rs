@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod edition7;
+mod edition8;
 
 struct Cycle {
     app: TestApp,
@@ -3374,7 +3375,9 @@ async fn an_avenant_document_cites_the_convention_it_amends_and_states_only_what
             french(&format!("Avenant n° 1 à la convention « {title} » ({reference}, signée le 1er septembre 2026)"));
         assert!(text.contains(&heading), "{name}: {format}: {text}");
         let cited = french(&format!(
-            "Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, entrée en vigueur"
+            // Edition 8 (domain review 39, G1): its date of effect, no tense.
+            "Vu la convention « {title} » ({reference}), signée le 1er septembre 2026, prenant effet le 1er septembre \
+             2026"
         ));
         assert!(text.contains(&cited), "{name}: {format}: {text}");
         let objet = between(text, "Objet de l'avenant", "Stipulations modifiées");
@@ -3459,7 +3462,8 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
             );
             assert!(
                 text.contains(&french(&format!(
-                    "modifiée par l'avenant n° 1 ({first_reference}) entré en vigueur le 10 janvier 2027"
+                    // Edition 8 (domain review 39, G1): its date of effect, no tense.
+                    "modifiée par l'avenant n° 1 ({first_reference}) prenant effet le 10 janvier 2027"
                 ))),
                 "{name}: {text}"
             );

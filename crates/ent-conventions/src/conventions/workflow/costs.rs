@@ -103,5 +103,6 @@ pub async fn with_warnings(
     let conflicts = cost_conflicts(conn, models, &conv).await?;
     conv.warnings = conflicts.iter().map(|c| c.warning(actor)).collect();
     conv.warnings.extend(crate::conventions::avenant::term_warning(conn, &conv).await?);
+    conv.warnings.extend(crate::conventions::avenant::funding_warning(conn, models, &conv).await?);
     Ok(conv)
 }

@@ -100,6 +100,8 @@ async fn an_academie_money_share_needs_its_ceiling_and_reads_as_a_financial_part
     assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{name}: {problem}");
 
     let id = c.create(bipartite_split("2026-09-01", 80, 20)).await["id"].as_str().unwrap().to_string();
+    // Edition 7 as it shipped (edition 8 words the ceiling in letters: edition8.rs).
+    written_in_edition(&c, &id, 7).await;
     let html = document_text(&c, &id).await;
     let in_kind =
         "participation éventuelle au coût du service (identité, accompagnement et support de niveau 2 fournis \
