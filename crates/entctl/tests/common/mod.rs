@@ -90,6 +90,36 @@ macro_rules! backend_test {
     };
 }
 
+/// `migration_test!(name, check, args…);` makes two test cases, `name::sqlite` and
+/// `name::postgres`, each calling `check(&url, backend, args…)` (a function of the module it
+/// stands in) on a new, empty database of its backend (`counters::on_sqlite`,
+/// `counters::on_postgres`): for a migration checked from the schema before it.
+/// `migration_test!(name);` calls `name` itself. Integration binary only.
+#[allow(unused_macros)]
+macro_rules! migration_test {
+    ($name:ident) => {
+        migration_test!($name, $name);
+    };
+    ($name:ident, $check:ident $(, $arg:expr)*) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                crate::counters::on_sqlite(|url| async move {
+                    super::$check(&url, entcp::store::Backend::Sqlite $(, $arg)*).await
+                })
+                .await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                crate::counters::on_postgres(|url| async move {
+                    super::$check(&url, entcp::store::Backend::Postgres $(, $arg)*).await
+                })
+                .await;
+            }
+        }
+    };
+}
+
 /// `race_test!(name);`: a [`backend_test!`] for a race, on a runtime of 4 worker threads so
 /// that what the test starts at once does run at once.
 #[allow(unused_macros)]

@@ -4277,21 +4277,7 @@ async fn an_edition_migration_moves_drafts_only(url: &str, backend: entcp::store
     store.close().await;
 }
 
-#[tokio::test]
-async fn the_edition_4_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 4).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 4).await
-    })
-    .await;
-}
+migration_test!(the_edition_4_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 4);
 
 /// A bipartite académie – Fresnes convention from `start` whose costs the commune and the
 /// académie share `collectivite` % / `academie` %.
@@ -4980,21 +4966,7 @@ async fn edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text(db
     assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 5 signed re-derives");
 }
 
-#[tokio::test]
-async fn the_edition_6_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 6).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_6_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 6).await
-    })
-    .await;
-}
+migration_test!(the_edition_6_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 6);
 
 // L2. An avenant had two titles: stored « Avenant – Convention tripartite… » (the API, the
 // dashboard, the document's subtitle) and the document's « Avenant n° 1 à la convention « … »
@@ -5038,18 +5010,4 @@ async fn the_signatures_page_names_the_person_not_the_accounts_label(db: crate::
     assert!(!page.contains("directrice de l'école"), "{name}: the account's label: {page}");
 }
 
-#[tokio::test]
-async fn the_edition_5_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 5).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_5_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 5).await
-    })
-    .await;
-}
+migration_test!(the_edition_5_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 5);

@@ -3460,21 +3460,7 @@ async fn consultation_launches_are_backfilled(url: &str, backend: entcp::store::
     store.close().await;
 }
 
-#[tokio::test]
-async fn consultation_launches_are_backfilled_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        consultation_launches_are_backfilled(&url, entcp::store::Backend::Sqlite).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn consultation_launches_are_backfilled_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        consultation_launches_are_backfilled(&url, entcp::store::Backend::Postgres).await
-    })
-    .await;
-}
+migration_test!(consultation_launches_are_backfilled);
 
 /// A groupement of `w`'s communes `members` (by index; applications until 30 September 2026),
 /// each accepted, its convention constitutive submitted and signed by every party on the day of
