@@ -183,11 +183,7 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     let forged = post_form(app, &dpo, &format!("{vitry}/instantanes"), &[]).await;
     assert!(matches!(forged.status, 403 | 404), "{name}: {}", forged.status);
     let vitry_id = vitry.trim_start_matches("/rgpd/");
-    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rgpd_snapshots WHERE org_id = $1")
-        .bind(vitry_id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let kept = common::count(store, "SELECT COUNT(*) FROM rgpd_snapshots WHERE org_id = $1", &[vitry_id]).await;
     assert_eq!(kept, 0, "{name}");
 }
 

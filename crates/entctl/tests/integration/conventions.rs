@@ -198,7 +198,7 @@ async fn out_of_range_integer_parameters_are_refused_each_on_its_field(db: crate
         let message = said(field).unwrap_or_else(|| panic!("{name}: nothing said on {field}: {problem}"));
         assert!(message.contains(&format!("attendu un entier {bounds}")), "{name}: {message}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    let count = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions", &[]).await;
     assert_eq!(count, 0, "{name}: nothing drafted");
     let conv = c
         .create({
@@ -662,11 +662,7 @@ async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::T
     let mut statuses = all_at_once(vec![amend(), amend(), amend()]).await;
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::CREATED, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
-    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
-        .bind(&id)
-        .fetch_one(c.db.store.pool())
-        .await
-        .unwrap();
+    let avenants = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions WHERE amends_id = $1", &[&id]).await;
     assert_eq!(avenants, 1, "{}", c.db.name);
 }
 
@@ -2788,8 +2784,7 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
         "{problem}"
     );
     assert_eq!(problem["errors"][0]["field"], "parties", "{problem}");
-    let created: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    let created = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions", &[]).await;
     assert_eq!(created, 0, "{}", c.db.name);
     // As the refusal says: one convention per département, each with its DSDEN as the académie
     // party, covering only that département's écoles.

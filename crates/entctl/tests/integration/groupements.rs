@@ -2013,11 +2013,7 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
         (Some("active"), Some("ENT des écoles")),
         "{name}: {in_force}"
     );
-    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
-        .bind(&conv_id)
-        .fetch_one(w.store.pool())
-        .await
-        .unwrap();
+    let avenants = common::count(&w.store, "SELECT COUNT(*) FROM conventions WHERE amends_id = $1", &[&conv_id]).await;
     assert_eq!(avenants, 1, "{name}");
 
     let transition =
@@ -2851,7 +2847,7 @@ async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(d
     assert_eq!((status, fields(&problem)), (422, vec!["application_deadline".to_string()]), "{name}: {problem}");
     let detail = problem.to_string();
     assert!(detail.contains("la date limite des adhésions (31 août 2026) est passée"), "{name}: {problem}");
-    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groupements").fetch_one(w.store.pool()).await.unwrap();
+    let listed = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
     assert_eq!(listed, 0, "{name}: nothing written");
 
     let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-01"))).await;
