@@ -4346,6 +4346,17 @@ async fn a_convention_splitting_a_school_s_costs_otherwise_is_told_and_not_signe
     }
 }
 
+/// A tripartite of the DSDEN from 1 September 2026, drafted by an administrator and submitted
+/// (in signature): the convention as created.
+async fn dsden_tripartite_in_signature(c: &Cycle) -> Value {
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {tri}", c.db.name);
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+    tri
+}
+
 // The warning names no convention its reader does not see: a tripartite of the DSDEN, in
 // signature (drafted by an administrator), is told to the académie's DAN drafting a bipartite without its reference, and to
 // the commune, party to both, with it. Not in force, it does not stop the signatures.
@@ -4353,12 +4364,8 @@ backend_test!(a_cost_split_warning_names_only_a_convention_its_reader_sees);
 async fn a_cost_split_warning_names_only_a_convention_its_reader_sees(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let other = c.create(bipartite_split("2026-10-01", 80, 20)).await;
     let id = other["id"].as_str().unwrap().to_string();
@@ -4395,21 +4402,10 @@ fn assert_opposes(name: &str, (status, problem): (StatusCode, Value), detail_has
 backend_test!(an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it);
 async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
     let models = joint_controller_model();
-    let c = setup(db).await;
-    let app = TestApp::over(&c.db.store)
-        .clock(c.clock.clone())
-        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
-        .build()
-        .await;
-    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
-    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let conjointe = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune-conjointe",
@@ -4512,13 +4508,9 @@ async fn an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other
     let models = joint_controller_model();
     let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
     let controller = tri["rgpd_controller"]["name"].as_str().expect("a controller").to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let conjointe = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune-conjointe",

@@ -38,6 +38,13 @@ struct World {
     outsider_commune: Org,
 }
 
+impl World {
+    /// A client of the operator (an administrator).
+    async fn admin(&self) -> Client {
+        self.app.client(&token_for(&self.store, "admin@test.fr", Role::Admin, None).await)
+    }
+}
+
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
     let app = TestApp::over(&store).build().await;
@@ -806,7 +813,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     new_org(&w.store, OrgKind::Hebergeur, "ENT Éditions SAS", &vendor_siret[..9], None).await;
     let mut renamed = award_body(&vendor_siret);
     renamed["vendor_name"] = json!("Nouvel éditeur <b>SARL</b>");
-    let admin_late = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&after_standstill);
+    let admin_late = w.admin().await.to(&after_standstill);
     let (status, problem) = send(admin_late.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
@@ -1903,6 +1910,17 @@ async fn world_signing_on_15_october(db: &common::TestDb) -> (World, TestApp) {
     (w, signing)
 }
 
+/// A groupement of the first commune constituted, and its consultation launched, on 15 October
+/// 2026 ([`world_signing_on_15_october`]), and the app of 30 November 2026, 46 days after the
+/// launch, once the open call's délais have run: the day its award is notified.
+async fn launched_for_an_award_on_30_november(db: &common::TestDb) -> (World, String, TestApp) {
+    let (w, signing) = world_signing_on_15_october(db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    (w, id, notifying)
+}
+
 fn clock_on(y: i32, m: u32, d: u32) -> Arc<FixedClock> {
     use chrono::TimeZone;
     Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()))
@@ -2120,8 +2138,7 @@ async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db:
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     let both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
     assert_eq!(member_parties(&w.coord, &conv_id).await, (both, "draft".into()), "{name}");
 
@@ -2178,8 +2195,7 @@ async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     accepted(&w.coord, &id, &w.communes[..1]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let url = api(&format!("/conventions/{}", linked_convention(&w.coord, &id).await));
     let member = &w.communes[0].1;
     let termination = json!({ "reason": "fin du besoin" });
     let (status, problem) = send(member.post(format!("{url}/amend")).json(&json!({}))).await;
@@ -2207,8 +2223,7 @@ async fn a_member_writes_only_its_own_signatory_on_the_convention_constitutive(d
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     accepted(&w.coord, &id, &w.communes[..2]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let url = api(&format!("/conventions/{}", linked_convention(&w.coord, &id).await));
     let ((member, client), (other, _)) = (&w.communes[0], &w.communes[1]);
     let version = |conv: &Value| format!("\"{}\"", conv["version"].as_i64().unwrap());
     let (_, before) = send(w.coord.get(&url)).await;
@@ -2991,6 +3006,12 @@ async fn accepted_members(coord: &Client, id: &str) -> Vec<String> {
     ids
 }
 
+/// The id of the convention constitutive the groupement `id` links, as `coord` reads it.
+async fn linked_convention(coord: &Client, id: &str) -> String {
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    g["convention_id"].as_str().unwrap().to_string()
+}
+
 /// The member parties of the convention `conv_id`, sorted.
 async fn sorted_member_parties(coord: &Client, conv_id: &str) -> Vec<String> {
     let mut parties = member_parties(coord, conv_id).await.0;
@@ -3008,8 +3029,7 @@ async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crat
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let url = api(&format!("/groupements/{id}"));
-    let (_, g) = send(w.coord.get(&url)).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     assert_eq!(member_parties(&w.coord, &conv_id).await, (vec![w.communes[0].0.id.clone()], "draft".into()));
 
     let withdraw = api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0]));
@@ -3046,8 +3066,7 @@ async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_me
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     let withdraw = |i: usize| w.communes[i].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[i])));
 
     let (first, second) = tokio::join!(send(withdraw(0)), send(withdraw(1)));
@@ -3568,7 +3587,7 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
     let name = db.name;
     let w = world(&db).await;
     let commune = &w.communes[0].0;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let vendor = tenant_with_vendor(&w, &admin, commune, "ent-commune", "ENT Éditions SAS", "81234567").await;
 
     let school = first_etablissement(&w, "commune_code = $1 AND degree = '1D'", commune).await;
@@ -3611,7 +3630,7 @@ async fn kept_by_first(db: &crate::common::TestDb, second_status: &str) -> KeptB
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(db).await;
     let (both, only_second) = (&w.communes[0].0, &w.communes[1].0);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (commune, slug) in [(both, "ent-des-deux"), (only_second, "ent-du-second")] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -4401,7 +4420,7 @@ backend_test!(an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_h
 async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let old = new_org(&w.store, OrgKind::Editeur, "Ancien Éditeur SAS", &luhn("83456789"), None).await;
     let tenants = [(0, "ent-actif", "active"), (1, "ent-archive", "archived"), (2, "ent-purge", "purged")];
     for (i, slug, status) in tenants {
@@ -4471,7 +4490,7 @@ backend_test!(an_award_flags_a_member_tenant_running_services_the_accord_cadre_d
 async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_not_cover(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (i, slug, options) in [(0, "ent-visio", json!(["visio"])), (1, "ent-socle", json!([]))] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -4523,7 +4542,7 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
 ) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (i, slug) in [(0, "ent-premier"), (1, "ent-second")] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -4589,7 +4608,7 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
 ) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let titulaire = new_org(&w.store, OrgKind::Editeur, "ENT Éditions SAS", &luhn("81234567"), None).await;
     for (i, slug, vendor) in [(0, "ent-visio", Some(&titulaire)), (1, "ent-visio-autre", None)] {
         let mut doc = json!({
@@ -4852,12 +4871,9 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
 backend_test!(an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope);
 async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let id = constituted_groupement(&w, &signing, &[0]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, id, notifying) = launched_for_an_award_on_30_november(&db).await;
     let coord = w.coord.to(&notifying);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let admin = w.admin().await.to(&notifying);
     let award = api(&format!("/groupements/{id}/award"));
     let (school, school_siret): (String, String) = sqlx::query_as(
         "SELECT name, siret FROM orgs WHERE kind = 'etablissement' AND siret IS NOT NULL ORDER BY id LIMIT 1",
@@ -4926,12 +4942,9 @@ async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_s
 backend_test!(a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered);
 async fn a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let id = constituted_groupement(&w, &signing, &[0]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, id, notifying) = launched_for_an_award_on_30_november(&db).await;
     let coord = w.coord.to(&notifying);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let admin = w.admin().await.to(&notifying);
     let dan = w.app.client(&token_for(&w.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
     let vendor = luhn("81111111");
     let vendor_siret = luhn(&format!("{vendor}0001"));
