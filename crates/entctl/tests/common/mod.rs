@@ -200,6 +200,20 @@ pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The summaries of the audit records of `action` on `target_id`, as JSON, oldest first.
+pub async fn audit_summaries(store: &Store, action: &str, target_id: &str) -> Vec<serde_json::Value> {
+    let sql = "SELECT summary FROM audit_log WHERE action = $1 AND target_id = $2 ORDER BY seq";
+    let summaries = texts(store, sql, &[action, target_id]).await;
+    summaries.iter().map(|s| serde_json::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))).collect()
+}
+
+/// The summary of the one audit record of `action` on `target_id`, as JSON.
+pub async fn audit_summary(store: &Store, action: &str, target_id: &str) -> serde_json::Value {
+    let mut summaries = audit_summaries(store, action, target_id).await;
+    assert_eq!(summaries.len(), 1, "one {action} record of {target_id}: {summaries:?}");
+    summaries.remove(0)
+}
+
 /// The number of audit records of `action`.
 pub async fn audited(store: &Store, action: &str) -> i64 {
     count(store, "SELECT COUNT(*) FROM audit_log WHERE action = $1", &[action]).await

@@ -1376,13 +1376,8 @@ async fn a_groupement_edit_is_audited_with_the_old_and_new_value_of_each_term_it
     let url = api(&format!("/groupements/{id}"));
     let (status, edited) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
     assert_eq!(status, 200, "{name}: {edited}");
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.update' AND target_id = $1")
-            .bind(&id)
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let changes = serde_json::from_str::<Value>(&summary).unwrap()["changes"].clone();
+    let summary = common::audit_summary(&w.store, "groupements.update", &id).await;
+    let changes = summary["changes"].clone();
     assert_eq!(
         changes,
         json!({
@@ -3694,13 +3689,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         "{name}: bound to nothing else"
     );
 
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
-            .bind(g2["id"].as_str().unwrap())
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.award", g2["id"].as_str().unwrap()).await;
     assert_eq!(summary["kept_tenants"][0]["tenant"], "ent-des-deux", "{name}: {summary}");
     assert_eq!(summary["tenants"], 1, "{name}: one tenant changed: {summary}");
     // The members' tenants are not the business of every reader of the award.
@@ -3764,13 +3753,7 @@ async fn run_handover(admin: &Client, app: &TestApp) -> String {
 /// `processors` events of `ent-des-deux`, the `handover` notices (context, recipients) and the
 /// kept entry of `id`'s award as its coordinator reads it, with the groupement's version.
 async fn handover_traces(w: &World, id: &str) -> (Vec<Value>, i64, Vec<(Value, Vec<String>)>, Value, i64) {
-    let audits: Vec<String> = sqlx::query_scalar(
-        "SELECT summary FROM audit_log WHERE action = 'groupements.handover' AND target_id = $1 ORDER BY seq",
-    )
-    .bind(id)
-    .fetch_all(w.store.pool())
-    .await
-    .unwrap();
+    let audits = common::audit_summaries(&w.store, "groupements.handover", id).await;
     let events: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tenant_events e JOIN tenants t ON t.id = e.tenant_id \
          WHERE t.slug = 'ent-des-deux' AND e.kind = 'processors'",
@@ -3782,7 +3765,7 @@ async fn handover_traces(w: &World, id: &str) -> (Vec<Value>, i64, Vec<(Value, V
     let notices = notices.into_iter().filter(|n| n.context["event"] == "handover");
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     (
-        audits.iter().map(|a| serde_json::from_str(a).unwrap()).collect(),
+        audits,
         events,
         notices.map(|n| (n.context, n.recipients)).collect(),
         g["award"]["kept_tenants"][0].clone(),
@@ -4360,13 +4343,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     // The first commune funds no suspended tenant: its notice says nothing of one.
     let other = award_notice_to(&notices, &w, 0, Some(&g2["reference"]));
     assert_eq!(other.context["suspended"], json!([]), "{name}");
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
-            .bind(g2["id"].as_str().unwrap())
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.award", g2["id"].as_str().unwrap()).await;
     assert_eq!(summary["suspended_tenants"].as_array().map(Vec::len), Some(1), "{name}: {summary}");
 }
 
@@ -5337,14 +5314,7 @@ async fn an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is
     let (status, g) =
         send(patch(json!({ "offers_deadline": "2026-11-20T12:00", "offers_deadline_reason": reason }))).await;
     assert_eq!((status, g["offers_deadline_at"].as_str()), (200, Some("2026-11-20T11:00:00Z")), "{name}: {g}");
-    let summary: String = sqlx::query_scalar(
-        "SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline' AND target_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(w.store.pool())
-    .await
-    .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.offers_deadline", &id).await;
     assert_eq!(
         (summary["from"].as_str(), summary["to"].as_str(), summary["reason"].as_str()),
         (Some("2026-11-15T11:00:00Z"), Some("2026-11-20T11:00:00Z"), Some(reason)),
