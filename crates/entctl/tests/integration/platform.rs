@@ -27,16 +27,7 @@ async fn import_country(store: &entcp::store::Store) {
 }
 
 async fn all_pages(client: &Client, url: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = client.get(format!("{url}&limit=500{cursor}")).send().await.json();
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return items,
-        }
-    }
+    common::items_of(&common::pages(&format!("{url}&limit=500"), |page| client.get(page)).await)
 }
 
 backend_test!(a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles);
