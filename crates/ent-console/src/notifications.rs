@@ -28,7 +28,7 @@ use ent_groupements::groupements::{self as groupements, GroupementFilter};
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::{OrgKind, Role};
+use ent_kernel::kernel::roles::Role;
 use ent_kernel::naming;
 use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{self, CONVENTIONS_READ, RGPD_LOGS_READ};
@@ -229,25 +229,6 @@ async fn applications_to_review(store: &Store, actor: &Actor) -> Result<Vec<Item
     Ok(items)
 }
 
-/// The organisations whose log page a binding of `role` at `org` lets the person open, in
-/// SQL over `orgs`: the rule of `rgpd::authorize` for reading the logs (a DPO those of the
-/// organisations it is the DPO of, `rgpd::dpo_keeps`; an académie's DAN the académie and
-/// its DSDEN; the other roles their own organisation), so that the organisations read below are all the person's before
-/// any limit (the domain still checks each).
-fn log_scope(role: Role, org: &Org) -> Condition {
-    let mut own = Condition::default();
-    own.push("id = ?", &[&org.id]);
-    match role {
-        Role::Dpo => rgpd::dpo_keeps_condition(org),
-        Role::Dan if org.kind == OrgKind::Academie => {
-            let mut dsden = Condition::default();
-            dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
-            Condition::any(vec![own, dsden])
-        }
-        _ => own,
-    }
-}
-
 /// Organisations with open log entries read at most for one person (each then checked).
 const LOG_ORGS_AT_MOST: i64 = 200;
 
@@ -262,8 +243,9 @@ struct Due<'a> {
 /// [`Due`]), whose log page the person may open, the one with the earliest such entry
 /// first: among the organisations in the scope of the person's RGPD roles (DPO, DAN,
 /// controller; an operator is not notified of every organisation's logs) as the RGPD
-/// domain allows that page ([`log_scope`]), so that the limit only ever drops the
-/// person's least urgent organisations; each is then checked by the domain. The
+/// domain allows that page ([`rgpd::logs_condition`], the rule of `rgpd::authorize` for
+/// reading the logs), so that the limit only ever drops the person's least urgent
+/// organisations; each is then checked by the domain. The
 /// statements run do not grow with the number of organisations in the scope.
 async fn log_orgs(
     state: &RgpdState,
@@ -276,7 +258,7 @@ async fn log_orgs(
         .bindings
         .iter()
         .filter(|b| b.role != Role::Admin && RGPD_LOGS_READ.roles.contains(&b.role))
-        .filter_map(|b| Some(log_scope(b.role, b.org.as_ref()?)))
+        .filter_map(|b| Some(rgpd::logs_condition(b.role, b.org.as_ref()?)))
         .collect();
     if keepers.is_empty() {
         return Ok(Vec::new());

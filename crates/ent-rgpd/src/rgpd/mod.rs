@@ -118,6 +118,23 @@ pub fn dpo_keeps_condition(org: &Org) -> Condition {
     Condition::any(vec![own, schools])
 }
 
+/// The organisations whose logs a binding of `role` at `org` reads (and whose registers and
+/// logs it writes), in SQL over `orgs`: a DPO those it keeps ([`dpo_keeps_condition`]), an
+/// académie's DAN the académie and its DSDEN, any other role its own organisation.
+pub fn logs_condition(role: Role, org: &Org) -> Condition {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    match role {
+        Role::Dpo => dpo_keeps_condition(org),
+        Role::Dan if org.kind == OrgKind::Academie => {
+            let mut dsden = Condition::default();
+            dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
+            Condition::any(vec![own, dsden])
+        }
+        _ => own,
+    }
+}
+
 /// [`authorize`] in SQL over `orgs`: the organisations whose registers `actor` may reach for
 /// `action` ([`authz::RGPD_READ`], [`authz::RGPD_LOGS_READ`]); `None`: every one (an administrator).
 pub fn readable_condition(actor: &Actor, action: &Action) -> Option<Condition> {
@@ -129,18 +146,10 @@ pub fn readable_condition(actor: &Actor, action: &Action) -> Option<Condition> {
             }
             continue;
         };
-        let mut own = Condition::default();
-        own.push("id = ?", &[&org.id]);
         parts.push(match b.role {
             Role::Admin => return None,
-            Role::Dpo if action.write || action.name == authz::RGPD_LOGS_READ.name => dpo_keeps_condition(org),
-            Role::Dpo => authz::org_scope_condition(org),
-            Role::Dan if org.kind == OrgKind::Academie => {
-                let mut dsden = Condition::default();
-                dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);
-                Condition::any(vec![own, dsden])
-            }
-            _ => own,
+            Role::Dpo if !action.write && action.name != authz::RGPD_LOGS_READ.name => authz::org_scope_condition(org),
+            role => logs_condition(role, org),
         });
     }
     Some(Condition::any(parts))

@@ -90,6 +90,36 @@ macro_rules! backend_test {
     };
 }
 
+/// `migration_test!(name, check, args…);` makes two test cases, `name::sqlite` and
+/// `name::postgres`, each calling `check(&url, backend, args…)` (a function of the module it
+/// stands in) on a new, empty database of its backend (`counters::on_sqlite`,
+/// `counters::on_postgres`): for a migration checked from the schema before it.
+/// `migration_test!(name);` calls `name` itself. Integration binary only.
+#[allow(unused_macros)]
+macro_rules! migration_test {
+    ($name:ident) => {
+        migration_test!($name, $name);
+    };
+    ($name:ident, $check:ident $(, $arg:expr)*) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                crate::counters::on_sqlite(|url| async move {
+                    super::$check(&url, entcp::store::Backend::Sqlite $(, $arg)*).await
+                })
+                .await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                crate::counters::on_postgres(|url| async move {
+                    super::$check(&url, entcp::store::Backend::Postgres $(, $arg)*).await
+                })
+                .await;
+            }
+        }
+    };
+}
+
 /// `race_test!(name);`: a [`backend_test!`] for a race, on a runtime of 4 worker threads so
 /// that what the test starts at once does run at once.
 #[allow(unused_macros)]
@@ -168,6 +198,52 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, secon
 pub async fn count(store: &Store, sql: &str, binds: &[&str]) -> i64 {
     let query = binds.iter().fold(sqlx::query_scalar::<_, i64>(sql), |query, value| query.bind(*value));
     query.fetch_one(store.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The pages of the list `url` (its query included), then of each `next_cursor` it gives
+/// back, as `get` reads them: their bodies, each answered 200.
+pub async fn pages<'a>(url: &str, get: impl Fn(String) -> app::Req<'a>) -> Vec<serde_json::Value> {
+    let mut pages = Vec::new();
+    let mut next = url.to_string();
+    loop {
+        let page = get(next).send().await;
+        assert_eq!(page.status, 200, "{url}: {}", page.text);
+        let cursor = page.body["next_cursor"].as_str().map(str::to_string);
+        pages.push(page.body);
+        assert!(pages.len() <= 1000, "{url}: its cursors never end");
+        let Some(cursor) = cursor else { return pages };
+        next = format!("{url}{}cursor={cursor}", if url.contains('?') { '&' } else { '?' });
+    }
+}
+
+/// The items of `pages`, in order.
+pub fn items_of(pages: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    pages.iter().flat_map(|page| page["items"].as_array().unwrap().iter().cloned()).collect()
+}
+
+/// Every record of the audit log with the filters `query` (`&target_kind=…`) that `get`
+/// reads, walking pages of `limit` records ([`pages`]): each page but the last is full, the
+/// last gives no cursor.
+pub async fn audit_walk<'a>(query: &str, limit: usize, get: impl Fn(String) -> app::Req<'a>) -> Vec<serde_json::Value> {
+    let pages = pages(&format!("/api/v1/audit?limit={limit}{query}"), get).await;
+    for page in &pages[..pages.len() - 1] {
+        assert_eq!(page["items"].as_array().unwrap().len(), limit, "a page with a cursor is full: {page}");
+    }
+    items_of(&pages)
+}
+
+/// The summaries of the audit records of `action` on `target_id`, as JSON, oldest first.
+pub async fn audit_summaries(store: &Store, action: &str, target_id: &str) -> Vec<serde_json::Value> {
+    let sql = "SELECT summary FROM audit_log WHERE action = $1 AND target_id = $2 ORDER BY seq";
+    let summaries = texts(store, sql, &[action, target_id]).await;
+    summaries.iter().map(|s| serde_json::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))).collect()
+}
+
+/// The summary of the one audit record of `action` on `target_id`, as JSON.
+pub async fn audit_summary(store: &Store, action: &str, target_id: &str) -> serde_json::Value {
+    let mut summaries = audit_summaries(store, action, target_id).await;
+    assert_eq!(summaries.len(), 1, "one {action} record of {target_id}: {summaries:?}");
+    summaries.remove(0)
 }
 
 /// The number of audit records of `action`.

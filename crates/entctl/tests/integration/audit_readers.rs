@@ -117,24 +117,7 @@ async fn world(db: common::TestDb) -> World {
 /// Every record `who` reads of the log with the filters `query`, walking pages of `limit`
 /// with their cursors: each page but the last is full.
 async fn walk(app: &TestApp, who: &str, query: &str, limit: usize) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page = app.get(&format!("/api/v1/audit?limit={limit}{query}{cursor}")).acting_as(who).send().await;
-        assert_eq!(page.status, 200, "{who}: {}", page.text);
-        let items = page.body["items"].as_array().unwrap().clone();
-        match page.body["next_cursor"].as_str() {
-            Some(next) => {
-                assert_eq!(items.len(), limit, "{who}: a page with a cursor is full: {}", page.text);
-                cursor = format!("&cursor={next}");
-                records.extend(items);
-            }
-            None => {
-                records.extend(items);
-                return records;
-            }
-        }
-    }
+    common::audit_walk(query, limit, |url| app.get(&url).acting_as(who)).await
 }
 
 /// The actions of the records `who` reads about `target_id`.

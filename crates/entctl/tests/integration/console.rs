@@ -567,19 +567,10 @@ async fn a_new_password_from_the_account_page_or_a_reset_link_revokes_the_api_to
     let chosen = post_anonymous(&app, &link, &[("password", again), ("confirmation", again)]).await;
     assert_eq!(chosen.status, 303, "{name}: {}", chosen.text);
     assert_eq!(me(intruder).await, 401, "{name}: the token minted before the reset is revoked");
-    let revoked: Vec<String> = sqlx::query_scalar(
-        "SELECT summary FROM audit_log WHERE action = 'users.password' AND target_id = $1 ORDER BY seq",
-    )
-    .bind(&user.id)
-    .fetch_all(app.store.pool())
-    .await
-    .unwrap();
+    let revoked = common::audit_summaries(&app.store, "users.password", &user.id).await;
     // The password an operator set first revoked nothing; the person's change revoked the
     // intruder's token and the account's own, the reset the intruder's second one.
-    let counts: Vec<serde_json::Value> = revoked
-        .iter()
-        .map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap()["tokens_revoked"].clone())
-        .collect();
+    let counts: Vec<serde_json::Value> = revoked.iter().map(|s| s["tokens_revoked"].clone()).collect();
     assert_eq!(counts, [0, 2, 1], "{name}: {revoked:?}");
 }
 

@@ -633,11 +633,7 @@ async fn an_epci_agent_is_offered_no_form_in_a_member_communes_name_and_is_refus
     let refused = post_form(&app, &agent, &format!("{path}/candidature"), &application).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert!(refused.text.contains("délibération"), "{}", refused.text);
-    let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groupement_members WHERE org_id = $1")
-        .bind(&commune.id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let none = common::count(&store, "SELECT COUNT(*) FROM groupement_members WHERE org_id = $1", &[&commune.id]).await;
     assert_eq!(none, 0);
 
     // The commune applies; its agent is offered the forms, the EPCI's is not.

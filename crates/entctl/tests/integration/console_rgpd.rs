@@ -183,11 +183,7 @@ async fn a_commune_dpo_exports_the_register_and_sees_the_service_the_dan_adds_in
     let forged = post_form(app, &dpo, &format!("{vitry}/instantanes"), &[]).await;
     assert!(matches!(forged.status, 403 | 404), "{name}: {}", forged.status);
     let vitry_id = vitry.trim_start_matches("/rgpd/");
-    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rgpd_snapshots WHERE org_id = $1")
-        .bind(vitry_id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let kept = common::count(store, "SELECT COUNT(*) FROM rgpd_snapshots WHERE org_id = $1", &[vitry_id]).await;
     assert_eq!(kept, 0, "{name}");
 }
 
@@ -1165,6 +1161,35 @@ async fn an_empty_breach_or_request_form_names_every_missing_field_in_one_round(
     assert!(unknown.text.contains("value=\"zzzz\""), "{name}: the code kept");
 }
 
+/// Records, as the operator, the market of the groupement `reference` (`source_id`, its id when
+/// known) as a contract binding the éditeur 900000019 to Fresnes from 1 September 2026, with
+/// the Art. 28 clauses of its CCAP; Fresnes.
+async fn groupement_market_for_fresnes(
+    store: &Store,
+    reference: &str,
+    source_id: Option<String>,
+) -> entcp::registry::Org {
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, fresnes) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
+    let market = entcp::contracts::NewContract {
+        processor_org_id: vendor.id.clone(),
+        client_org_id: fresnes.id.clone(),
+        parent_processor_org_id: None,
+        reference: reference.into(),
+        title: format!("Marché ENT du groupement de commandes {reference}"),
+        art28_clauses: true,
+        starts_on: Some("2026-09-01".into()),
+        ends_on: None,
+        source_kind: entcp::contracts::FROM_GROUPEMENT.into(),
+        source_id,
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    entcp::contracts::record(&mut tx, store, &common::admin(), &market, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    fresnes
+}
+
 backend_test!(a_contract_of_a_groupement_s_market_shows_the_conventions_chain_and_keeps_its_ccap_clauses);
 /// A contract a groupement's award recorded binds the éditeur to Fresnes: its chain starts from
 /// the conventions' RGPD roles (the DSDEN controller, the commune its processor under its
@@ -1175,24 +1200,7 @@ async fn a_contract_of_a_groupement_s_market_shows_the_conventions_chain_and_kee
 ) {
     let (name, d, register, dpo) = scene(db, "commune:94034", DPO).await;
     let (app, store) = (&d.app, &d.db.store);
-    let resolve = entcp::registry::resolve_org;
-    let (vendor, fresnes) =
-        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
-    let market = entcp::contracts::NewContract {
-        processor_org_id: vendor.id.clone(),
-        client_org_id: fresnes.id.clone(),
-        parent_processor_org_id: None,
-        reference: "GC-2026-000001".into(),
-        title: "Marché ENT du groupement de commandes GC-2026-000001".into(),
-        art28_clauses: true,
-        starts_on: Some("2026-09-01".into()),
-        ends_on: None,
-        source_kind: entcp::contracts::FROM_GROUPEMENT.into(),
-        source_id: None,
-    };
-    let mut tx = store.begin_write().await.unwrap();
-    entcp::contracts::record(&mut tx, store, &common::admin(), &market, common::t0()).await.unwrap();
-    tx.commit().await.unwrap();
+    let fresnes = groupement_market_for_fresnes(store, "GC-2026-000001", None).await;
     let (id, version) = contract_at(store, &register, "GC-2026-000001").await;
     let edit = format!("{register}/contrats/{id}");
     let page = get(app, &dpo, &edit).await;
@@ -1255,24 +1263,7 @@ async fn a_contract_s_ccap_is_linked_only_for_who_may_read_it(db: common::TestDb
     .unwrap();
     let g = entcp::groupements::create(&ctx, new).await.unwrap();
     let (ccap, _) = generate(&ctx, &g, Kind::Ccap).await.unwrap();
-    let resolve = entcp::registry::resolve_org;
-    let (vendor, fresnes) =
-        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
-    let market = entcp::contracts::NewContract {
-        processor_org_id: vendor.id.clone(),
-        client_org_id: fresnes.id.clone(),
-        parent_processor_org_id: None,
-        reference: g.reference.clone(),
-        title: format!("Marché ENT du groupement de commandes {}", g.reference),
-        art28_clauses: true,
-        starts_on: Some("2026-09-01".into()),
-        ends_on: None,
-        source_kind: entcp::contracts::FROM_GROUPEMENT.into(),
-        source_id: Some(g.id.clone()),
-    };
-    let mut tx = store.begin_write().await.unwrap();
-    entcp::contracts::record(&mut tx, store, &operator, &market, t0()).await.unwrap();
-    tx.commit().await.unwrap();
+    groupement_market_for_fresnes(store, &g.reference, Some(g.id.clone())).await;
     let (id, _) = contract_at(store, &register, &g.reference).await;
     let edit = format!("{register}/contrats/{id}");
     let document = format!("/groupements/{}/documents/{}", g.reference, ccap.id);

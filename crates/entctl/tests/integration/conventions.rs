@@ -199,7 +199,7 @@ async fn out_of_range_integer_parameters_are_refused_each_on_its_field(db: crate
         let message = said(field).unwrap_or_else(|| panic!("{name}: nothing said on {field}: {problem}"));
         assert!(message.contains(&format!("attendu un entier {bounds}")), "{name}: {message}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    let count = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions", &[]).await;
     assert_eq!(count, 0, "{name}: nothing drafted");
     let conv = c
         .create({
@@ -674,11 +674,7 @@ async fn two_avenants_asked_at_once_make_one_and_a_conflict(db: crate::common::T
     let mut statuses = all_at_once(vec![amend(), amend(), amend()]).await;
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::CREATED, StatusCode::CONFLICT, StatusCode::CONFLICT], "{}", c.db.name);
-    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
-        .bind(&id)
-        .fetch_one(c.db.store.pool())
-        .await
-        .unwrap();
+    let avenants = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions WHERE amends_id = $1", &[&id]).await;
     assert_eq!(avenants, 1, "{}", c.db.name);
 }
 
@@ -2800,8 +2796,7 @@ async fn a_convention_covering_ecoles_of_two_departements_is_refused_naming_both
         "{problem}"
     );
     assert_eq!(problem["errors"][0]["field"], "parties", "{problem}");
-    let created: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM conventions").fetch_one(c.db.store.pool()).await.unwrap();
+    let created = common::count(&c.db.store, "SELECT COUNT(*) FROM conventions", &[]).await;
     assert_eq!(created, 0, "{}", c.db.name);
     // As the refusal says: one convention per département, each with its DSDEN as the académie
     // party, covering only that département's écoles.
@@ -4292,21 +4287,7 @@ async fn an_edition_migration_moves_drafts_only(url: &str, backend: entcp::store
     store.close().await;
 }
 
-#[tokio::test]
-async fn the_edition_4_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 4).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_4_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 4).await
-    })
-    .await;
-}
+migration_test!(the_edition_4_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 4);
 
 /// A bipartite académie – Fresnes convention from `start` whose costs the commune and the
 /// académie share `collectivite` % / `academie` %.
@@ -4380,6 +4361,17 @@ async fn a_convention_splitting_a_school_s_costs_otherwise_is_told_and_not_signe
     }
 }
 
+/// A tripartite of the DSDEN from 1 September 2026, drafted by an administrator and submitted
+/// (in signature): the convention as created.
+async fn dsden_tripartite_in_signature(c: &Cycle) -> Value {
+    let mut dsden = tripartite("2026-09-01");
+    dsden["parties"]["academie"]["org"] = json!("dsden:94");
+    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {tri}", c.db.name);
+    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
+    tri
+}
+
 // The warning names no convention its reader does not see: a tripartite of the DSDEN, in
 // signature (drafted by an administrator), is told to the académie's DAN drafting a bipartite without its reference, and to
 // the commune, party to both, with it. Not in force, it does not stop the signatures.
@@ -4387,12 +4379,8 @@ backend_test!(a_cost_split_warning_names_only_a_convention_its_reader_sees);
 async fn a_cost_split_warning_names_only_a_convention_its_reader_sees(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let other = c.create(bipartite_split("2026-10-01", 80, 20)).await;
     let id = other["id"].as_str().unwrap().to_string();
@@ -4429,21 +4417,10 @@ fn assert_opposes(name: &str, (status, problem): (StatusCode, Value), detail_has
 backend_test!(an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it);
 async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
     let models = joint_controller_model();
-    let c = setup(db).await;
-    let app = TestApp::over(&c.db.store)
-        .clock(c.clock.clone())
-        .config(|cfg| cfg.conventions_dir = Some(models.path().to_path_buf()))
-        .build()
-        .await;
-    let (dan, mairie, directeur, admin) = (c.dan.to(&app), c.mairie.to(&app), c.directeur.to(&app), c.admin.to(&app));
-    let c = Cycle { dan, mairie, directeur, admin, app, ..c };
+    let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let conjointe = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune-conjointe",
@@ -4546,13 +4523,9 @@ async fn an_rgpd_roles_refusal_names_the_controller_only_to_whom_reads_the_other
     let models = joint_controller_model();
     let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let mut dsden = tripartite("2026-09-01");
-    dsden["parties"]["academie"]["org"] = json!("dsden:94");
-    let (status, tri) = call(c.admin.post(c.url("")).json(&dsden)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {tri}");
+    let tri = dsden_tripartite_in_signature(&c).await;
     let reference = tri["reference"].as_str().unwrap().to_string();
     let controller = tri["rgpd_controller"]["name"].as_str().expect("a controller").to_string();
-    c.step_ok(&c.admin, tri["id"].as_str().unwrap(), "submit", json!({})).await;
 
     let conjointe = common::fixtures::with_signatories(json!({
         "model": "bipartite-commune-conjointe",
@@ -4995,21 +4968,7 @@ async fn edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text(db
     assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 5 signed re-derives");
 }
 
-#[tokio::test]
-async fn the_edition_6_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 6).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_6_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 6).await
-    })
-    .await;
-}
+migration_test!(the_edition_6_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 6);
 
 // L2. An avenant had two titles: stored « Avenant – Convention tripartite… » (the API, the
 // dashboard, the document's subtitle) and the document's « Avenant n° 1 à la convention « … »
@@ -5053,18 +5012,4 @@ async fn the_signatures_page_names_the_person_not_the_accounts_label(db: crate::
     assert!(!page.contains("directrice de l'école"), "{name}: the account's label: {page}");
 }
 
-#[tokio::test]
-async fn the_edition_5_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 5).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_5_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 5).await
-    })
-    .await;
-}
+migration_test!(the_edition_5_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 5);

@@ -186,26 +186,5 @@ pub(crate) async fn on_postgres<F: std::future::Future<Output = ()>>(check: impl
     admin.close().await;
 }
 
-#[tokio::test]
-async fn counters_carry_on_from_earlier_references_on_sqlite() {
-    on_sqlite(|url| async move { counters_carry_on_from_the_references_already_given(&url, Backend::Sqlite).await })
-        .await;
-}
-
-#[tokio::test]
-async fn counters_carry_on_from_earlier_references_on_postgres() {
-    on_postgres(
-        |url| async move { counters_carry_on_from_the_references_already_given(&url, Backend::Postgres).await },
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn rgpd_references_carry_on_per_controller_on_sqlite() {
-    on_sqlite(|url| async move { rgpd_references_carry_on_per_controller(&url, Backend::Sqlite).await }).await;
-}
-
-#[tokio::test]
-async fn rgpd_references_carry_on_per_controller_on_postgres() {
-    on_postgres(|url| async move { rgpd_references_carry_on_per_controller(&url, Backend::Postgres).await }).await;
-}
+migration_test!(counters_carry_on_from_earlier_references, counters_carry_on_from_the_references_already_given);
+migration_test!(rgpd_references_carry_on_per_controller);

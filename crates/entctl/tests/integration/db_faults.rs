@@ -404,7 +404,7 @@ async fn concurrent_readiness_probes_share_one_heartbeat_reused_for_a_second(db:
     store.check_ready(Duration::from_millis(1500)).await.unwrap();
     let beats = store.heartbeats_started() - before;
     assert_eq!(beats, 2, "{}: a probe after the reuse window beats again", db.name);
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM store_heartbeat").fetch_one(store.pool()).await.unwrap();
+    let rows = common::count(&store, "SELECT COUNT(*) FROM store_heartbeat", &[]).await;
     assert_eq!(rows, 1, "{}: one row for this process, written twice", db.name);
 }
 

@@ -38,6 +38,13 @@ struct World {
     outsider_commune: Org,
 }
 
+impl World {
+    /// A client of the operator (an administrator).
+    async fn admin(&self) -> Client {
+        self.app.client(&token_for(&self.store, "admin@test.fr", Role::Admin, None).await)
+    }
+}
+
 async fn world(db: &common::TestDb) -> World {
     let store = db.store.clone();
     let app = TestApp::over(&store).build().await;
@@ -806,7 +813,7 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
     new_org(&w.store, OrgKind::Hebergeur, "ENT Éditions SAS", &vendor_siret[..9], None).await;
     let mut renamed = award_body(&vendor_siret);
     renamed["vendor_name"] = json!("Nouvel éditeur <b>SARL</b>");
-    let admin_late = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&after_standstill);
+    let admin_late = w.admin().await.to(&after_standstill);
     let (status, problem) = send(admin_late.post(api(&format!("/groupements/{id}/award"))).json(&renamed)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["vendor_name".to_string()]), "{name}: {problem}");
     assert!(problem.to_string().contains("sous le nom « ENT Éditions SAS »"), "{name}: {problem}");
@@ -1369,13 +1376,8 @@ async fn a_groupement_edit_is_audited_with_the_old_and_new_value_of_each_term_it
     let url = api(&format!("/groupements/{id}"));
     let (status, edited) = send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&change)).await;
     assert_eq!(status, 200, "{name}: {edited}");
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.update' AND target_id = $1")
-            .bind(&id)
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let changes = serde_json::from_str::<Value>(&summary).unwrap()["changes"].clone();
+    let summary = common::audit_summary(&w.store, "groupements.update", &id).await;
+    let changes = summary["changes"].clone();
     assert_eq!(
         changes,
         json!({
@@ -1903,6 +1905,17 @@ async fn world_signing_on_15_october(db: &common::TestDb) -> (World, TestApp) {
     (w, signing)
 }
 
+/// A groupement of the first commune constituted, and its consultation launched, on 15 October
+/// 2026 ([`world_signing_on_15_october`]), and the app of 30 November 2026, 46 days after the
+/// launch, once the open call's délais have run: the day its award is notified.
+async fn launched_for_an_award_on_30_november(db: &common::TestDb) -> (World, String, TestApp) {
+    let (w, signing) = world_signing_on_15_october(db).await;
+    let id = constituted_groupement(&w, &signing, &[0]).await;
+    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
+    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    (w, id, notifying)
+}
+
 fn clock_on(y: i32, m: u32, d: u32) -> Arc<FixedClock> {
     use chrono::TimeZone;
     Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()))
@@ -2013,11 +2026,7 @@ async fn a_member_avenant_refused_keeps_the_consultation_closed_until_it_is_sign
         (Some("active"), Some("ENT des écoles")),
         "{name}: {in_force}"
     );
-    let avenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conventions WHERE amends_id = $1")
-        .bind(&conv_id)
-        .fetch_one(w.store.pool())
-        .await
-        .unwrap();
+    let avenants = common::count(&w.store, "SELECT COUNT(*) FROM conventions WHERE amends_id = $1", &[&conv_id]).await;
     assert_eq!(avenants, 1, "{name}");
 
     let transition =
@@ -2124,8 +2133,7 @@ async fn an_accepted_member_withdraws_from_the_draft_convention_constitutive(db:
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..2]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     let both = vec![w.communes[0].0.id.clone(), w.communes[1].0.id.clone()];
     assert_eq!(member_parties(&w.coord, &conv_id).await, (both, "draft".into()), "{name}");
 
@@ -2182,8 +2190,7 @@ async fn a_member_is_refused_conducting_the_convention_constitutive_whatever_its
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     accepted(&w.coord, &id, &w.communes[..1]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let url = api(&format!("/conventions/{}", linked_convention(&w.coord, &id).await));
     let member = &w.communes[0].1;
     let termination = json!({ "reason": "fin du besoin" });
     let (status, problem) = send(member.post(format!("{url}/amend")).json(&json!({}))).await;
@@ -2211,8 +2218,7 @@ async fn a_member_writes_only_its_own_signatory_on_the_convention_constitutive(d
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     accepted(&w.coord, &id, &w.communes[..2]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let url = api(&format!("/conventions/{}", g["convention_id"].as_str().unwrap()));
+    let url = api(&format!("/conventions/{}", linked_convention(&w.coord, &id).await));
     let ((member, client), (other, _)) = (&w.communes[0], &w.communes[1]);
     let version = |conv: &Value| format!("\"{}\"", conv["version"].as_i64().unwrap());
     let (_, before) = send(w.coord.get(&url)).await;
@@ -2851,7 +2857,7 @@ async fn a_groupement_whose_adhesion_deadline_is_past_is_refused_on_that_field(d
     assert_eq!((status, fields(&problem)), (422, vec!["application_deadline".to_string()]), "{name}: {problem}");
     let detail = problem.to_string();
     assert!(detail.contains("la date limite des adhésions (31 août 2026) est passée"), "{name}: {problem}");
-    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groupements").fetch_one(w.store.pool()).await.unwrap();
+    let listed = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
     assert_eq!(listed, 0, "{name}: nothing written");
 
     let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-09-01"))).await;
@@ -2995,6 +3001,12 @@ async fn accepted_members(coord: &Client, id: &str) -> Vec<String> {
     ids
 }
 
+/// The id of the convention constitutive the groupement `id` links, as `coord` reads it.
+async fn linked_convention(coord: &Client, id: &str) -> String {
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    g["convention_id"].as_str().unwrap().to_string()
+}
+
 /// The member parties of the convention `conv_id`, sorted.
 async fn sorted_member_parties(coord: &Client, conv_id: &str) -> Vec<String> {
     let mut parties = member_parties(coord, conv_id).await.0;
@@ -3012,8 +3024,7 @@ async fn the_last_member_leaving_ends_the_draft_convention_constitutive(db: crat
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..1]).await;
     let url = api(&format!("/groupements/{id}"));
-    let (_, g) = send(w.coord.get(&url)).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     assert_eq!(member_parties(&w.coord, &conv_id).await, (vec![w.communes[0].0.id.clone()], "draft".into()));
 
     let withdraw = api(&format!("/groupements/{id}/applications/{}/withdraw", ids[0]));
@@ -3050,8 +3061,7 @@ async fn concurrent_membership_changes_leave_the_convention_with_the_accepted_me
     let (w, id) = world_with_groupement(&db).await;
     let name = db.name;
     let ids = accepted(&w.coord, &id, &w.communes[..4]).await;
-    let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
-    let conv_id = g["convention_id"].as_str().unwrap().to_string();
+    let conv_id = linked_convention(&w.coord, &id).await;
     let withdraw = |i: usize| w.communes[i].1.post(api(&format!("/groupements/{id}/applications/{}/withdraw", ids[i])));
 
     let (first, second) = tokio::join!(send(withdraw(0)), send(withdraw(1)));
@@ -3460,21 +3470,7 @@ async fn consultation_launches_are_backfilled(url: &str, backend: entcp::store::
     store.close().await;
 }
 
-#[tokio::test]
-async fn consultation_launches_are_backfilled_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        consultation_launches_are_backfilled(&url, entcp::store::Backend::Sqlite).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn consultation_launches_are_backfilled_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        consultation_launches_are_backfilled(&url, entcp::store::Backend::Postgres).await
-    })
-    .await;
-}
+migration_test!(consultation_launches_are_backfilled);
 
 /// A groupement of `w`'s communes `members` (by index; applications until 30 September 2026),
 /// each accepted, its convention constitutive submitted and signed by every party on the day of
@@ -3586,7 +3582,7 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
     let name = db.name;
     let w = world(&db).await;
     let commune = &w.communes[0].0;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let vendor = tenant_with_vendor(&w, &admin, commune, "ent-commune", "ENT Éditions SAS", "81234567").await;
 
     let school = first_etablissement(&w, "commune_code = $1 AND degree = '1D'", commune).await;
@@ -3629,7 +3625,7 @@ async fn kept_by_first(db: &crate::common::TestDb, second_status: &str) -> KeptB
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(db).await;
     let (both, only_second) = (&w.communes[0].0, &w.communes[1].0);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (commune, slug) in [(both, "ent-des-deux"), (only_second, "ent-du-second")] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -3693,13 +3689,7 @@ async fn a_later_award_leaves_a_tenant_bound_to_a_running_accord_cadre_and_says_
         "{name}: bound to nothing else"
     );
 
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
-            .bind(g2["id"].as_str().unwrap())
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.award", g2["id"].as_str().unwrap()).await;
     assert_eq!(summary["kept_tenants"][0]["tenant"], "ent-des-deux", "{name}: {summary}");
     assert_eq!(summary["tenants"], 1, "{name}: one tenant changed: {summary}");
     // The members' tenants are not the business of every reader of the award.
@@ -3763,13 +3753,7 @@ async fn run_handover(admin: &Client, app: &TestApp) -> String {
 /// `processors` events of `ent-des-deux`, the `handover` notices (context, recipients) and the
 /// kept entry of `id`'s award as its coordinator reads it, with the groupement's version.
 async fn handover_traces(w: &World, id: &str) -> (Vec<Value>, i64, Vec<(Value, Vec<String>)>, Value, i64) {
-    let audits: Vec<String> = sqlx::query_scalar(
-        "SELECT summary FROM audit_log WHERE action = 'groupements.handover' AND target_id = $1 ORDER BY seq",
-    )
-    .bind(id)
-    .fetch_all(w.store.pool())
-    .await
-    .unwrap();
+    let audits = common::audit_summaries(&w.store, "groupements.handover", id).await;
     let events: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tenant_events e JOIN tenants t ON t.id = e.tenant_id \
          WHERE t.slug = 'ent-des-deux' AND e.kind = 'processors'",
@@ -3781,7 +3765,7 @@ async fn handover_traces(w: &World, id: &str) -> (Vec<Value>, i64, Vec<(Value, V
     let notices = notices.into_iter().filter(|n| n.context["event"] == "handover");
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     (
-        audits.iter().map(|a| serde_json::from_str(a).unwrap()).collect(),
+        audits,
         events,
         notices.map(|n| (n.context, n.recipients)).collect(),
         g["award"]["kept_tenants"][0].clone(),
@@ -4359,13 +4343,7 @@ async fn an_award_switches_a_suspended_tenant_and_its_notice_says_the_titulaire_
     // The first commune funds no suspended tenant: its notice says nothing of one.
     let other = award_notice_to(&notices, &w, 0, Some(&g2["reference"]));
     assert_eq!(other.context["suspended"], json!([]), "{name}");
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.award' AND target_id = $1")
-            .bind(g2["id"].as_str().unwrap())
-            .fetch_one(w.store.pool())
-            .await
-            .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.award", g2["id"].as_str().unwrap()).await;
     assert_eq!(summary["suspended_tenants"].as_array().map(Vec::len), Some(1), "{name}: {summary}");
 }
 
@@ -4419,7 +4397,7 @@ backend_test!(an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_h
 async fn an_award_leaves_archived_and_purged_tenants_with_the_vendor_that_held_their_data(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let old = new_org(&w.store, OrgKind::Editeur, "Ancien Éditeur SAS", &luhn("83456789"), None).await;
     let tenants = [(0, "ent-actif", "active"), (1, "ent-archive", "archived"), (2, "ent-purge", "purged")];
     for (i, slug, status) in tenants {
@@ -4489,7 +4467,7 @@ backend_test!(an_award_flags_a_member_tenant_running_services_the_accord_cadre_d
 async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_not_cover(db: crate::common::TestDb) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (i, slug, options) in [(0, "ent-visio", json!(["visio"])), (1, "ent-socle", json!([]))] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -4541,7 +4519,7 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
 ) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     for (i, slug) in [(0, "ent-premier"), (1, "ent-second")] {
         let doc = json!({
             "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
@@ -4607,7 +4585,7 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
 ) {
     let name = db.name;
     let (w, signing) = world_signing_on_15_october(&db).await;
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await);
+    let admin = w.admin().await;
     let titulaire = new_org(&w.store, OrgKind::Editeur, "ENT Éditions SAS", &luhn("81234567"), None).await;
     for (i, slug, vendor) in [(0, "ent-visio", Some(&titulaire)), (1, "ent-visio-autre", None)] {
         let mut doc = json!({
@@ -4870,12 +4848,9 @@ async fn a_coordinator_without_siret_gives_its_own_buyer_siret_never_another_org
 backend_test!(an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope);
 async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_scope(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let id = constituted_groupement(&w, &signing, &[0]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, id, notifying) = launched_for_an_award_on_30_november(&db).await;
     let coord = w.coord.to(&notifying);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let admin = w.admin().await.to(&notifying);
     let award = api(&format!("/groupements/{id}/award"));
     let (school, school_siret): (String, String) = sqlx::query_as(
         "SELECT name, siret FROM orgs WHERE kind = 'etablissement' AND siret IS NOT NULL ORDER BY id LIMIT 1",
@@ -4956,12 +4931,9 @@ async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_s
 backend_test!(a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered);
 async fn a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_registered(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let id = constituted_groupement(&w, &signing, &[0]).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, id, notifying) = launched_for_an_award_on_30_november(&db).await;
     let coord = w.coord.to(&notifying);
-    let admin = w.app.client(&token_for(&w.store, "admin@test.fr", Role::Admin, None).await).to(&notifying);
+    let admin = w.admin().await.to(&notifying);
     let dan = w.app.client(&token_for(&w.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
     let vendor = luhn("81111111");
     let vendor_siret = luhn(&format!("{vendor}0001"));
@@ -5354,14 +5326,7 @@ async fn an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is
     let (status, g) =
         send(patch(json!({ "offers_deadline": "2026-11-20T12:00", "offers_deadline_reason": reason }))).await;
     assert_eq!((status, g["offers_deadline_at"].as_str()), (200, Some("2026-11-20T11:00:00Z")), "{name}: {g}");
-    let summary: String = sqlx::query_scalar(
-        "SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline' AND target_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(w.store.pool())
-    .await
-    .unwrap();
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let summary = common::audit_summary(&w.store, "groupements.offers_deadline", &id).await;
     assert_eq!(
         (summary["from"].as_str(), summary["to"].as_str(), summary["reason"].as_str()),
         (Some("2026-11-15T11:00:00Z"), Some("2026-11-20T11:00:00Z"), Some(reason)),

@@ -674,8 +674,7 @@ async fn yaml_files_and_text_arguments_of_the_cli_refuse_control_characters_as_t
     let bad = ticket("Page\\x1b[2Jblanche");
     let (ok, out) = entctl(&db.url, &["support", "create", &bad, "--as", "admin@ent.fr"]);
     assert!(!ok && out.contains("caractère de contrôle interdit") && out.contains("/description"), "{out}");
-    let tickets: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM support_tickets").fetch_one(db.store.pool()).await.unwrap();
+    let tickets = common::count(&db.store, "SELECT COUNT(*) FROM support_tickets", &[]).await;
     assert_eq!(tickets, 0, "{}", db.name);
     let good = ticket("Page blanche.\\nDepuis ce matin.");
     let (ok, out) = entctl(&db.url, &["support", "create", &good, "--as", "admin@ent.fr"]);

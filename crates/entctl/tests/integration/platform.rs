@@ -27,16 +27,7 @@ async fn import_country(store: &entcp::store::Store) {
 }
 
 async fn all_pages(client: &Client, url: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = client.get(format!("{url}&limit=500{cursor}")).send().await.json();
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return items,
-        }
-    }
+    common::items_of(&common::pages(&format!("{url}&limit=500"), |page| client.get(page)).await)
 }
 
 backend_test!(a_dan_lists_only_its_academie_and_a_commune_officer_only_its_ecoles);
@@ -681,13 +672,7 @@ async fn a_new_password_spends_every_other_live_link_of_its_user_and_no_one_else
 async fn deactivate(store: &entcp::store::Store, user: &identity::User) -> Value {
     let off = identity::UserPatch { active: Some(false), ..Default::default() };
     identity::update_user(store, &admin(), &user.id, user.version, off, t0()).await.unwrap();
-    let summary: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'users.update' AND target_id = $1")
-            .bind(&user.id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    serde_json::from_str(&summary).unwrap()
+    common::audit_summary(store, "users.update", &user.id).await
 }
 
 // An invitee who signed in (through the academy's provider, say) no longer needs the link to
@@ -702,9 +687,8 @@ async fn a_first_sign_in_spends_the_invitation_link_and_keeps_a_reset_link(db: c
     identity::sessions::open(store, &user.id, "127.0.0.1", "oidc", None, t0()).await.unwrap();
     assert!(password::link_user(store, &invitation, t0()).await.unwrap().is_none(), "{}", db.name);
     assert!(password::link_user(store, &reset, t0()).await.unwrap().is_some(), "{}", db.name);
-    let sql = "SELECT summary FROM audit_log WHERE action = 'console.sign_in' AND target_id = $1";
-    let summary: String = sqlx::query_scalar(sql).bind(&user.id).fetch_one(store.pool()).await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&summary).unwrap()["invitation_links_spent"], 1, "{}", db.name);
+    let summary = common::audit_summary(store, "console.sign_in", &user.id).await;
+    assert_eq!(summary["invitation_links_spent"], 1, "{}", db.name);
 }
 
 // Deactivating an account (compromised, or its holder gone) ends its sessions and revokes its

@@ -807,11 +807,8 @@ async fn a_public_group_takes_a_siren_numbered_from_2_that_no_organisation_holds
         said.push(refused.detail.replace(siren, "<SIREN>").replace("un syndicat mixte", "un EPCI"));
     }
     assert_eq!(said[0], said[1], "{name}: one sentence whoever holds it");
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs WHERE siren = '200054781' OR siren = $1")
-        .bind(&host)
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
+    let held =
+        common::count(&db.store, "SELECT COUNT(*) FROM orgs WHERE siren = '200054781' OR siren = $1", &[&host]).await;
     assert_eq!(held, 2, "{name}: nothing registered twice");
     let own = create_org(&db.store, &admin(), group(OrgKind::SyndicatMixte, "259400018"), t0()).await.unwrap();
     assert_eq!(own.code, "259400018", "{name}");

@@ -1783,21 +1783,7 @@ async fn retained_services_are_backfilled(url: &str, backend: entcp::store::Back
     store.close().await;
 }
 
-#[tokio::test]
-async fn retained_services_are_backfilled_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        retained_services_are_backfilled(&url, entcp::store::Backend::Sqlite).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn retained_services_are_backfilled_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        retained_services_are_backfilled(&url, entcp::store::Backend::Postgres).await
-    })
-    .await;
-}
+migration_test!(retained_services_are_backfilled);
 
 // The back-fill of migration 0050 runs when a replica starts. A tenant row another transaction
 // held (a reconcile pass of a replica still running) made it wait out the statement timeout and

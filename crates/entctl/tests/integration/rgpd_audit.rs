@@ -68,25 +68,7 @@ async fn record_entries(who: &Client, org: &str, title: &str) {
 /// Every record `who` reads of the log with the filters `query` (`&target_kind=…`), walking the pages of `limit` records
 /// with their cursors: each page but the last is full, the last gives no cursor.
 async fn walk(who: &Client, query: &str, limit: usize) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page = who.get(format!("/api/v1/audit?limit={limit}{query}{cursor}")).send().await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let items = page.body["items"].as_array().unwrap().clone();
-        let next = page.body["next_cursor"].as_str().map(str::to_string);
-        match next {
-            Some(next) => {
-                assert_eq!(items.len(), limit, "a page with a cursor is full: {}", page.body);
-                cursor = format!("&cursor={next}");
-                records.extend(items);
-            }
-            None => {
-                records.extend(items);
-                return records;
-            }
-        }
-    }
+    common::audit_walk(query, limit, |url| who.get(url)).await
 }
 
 /// The (action, organisation) of each record.

@@ -185,6 +185,7 @@ impl World {
     }
 }
 
+backend_test!(unknown_values_fail_loudly);
 /// Each corrupted column, one at a time: the row's read route and the list that holds
 /// it answer a 500; the good row still reads as stored; the column restored, both read.
 async fn unknown_values_fail_loudly(db: TestDb) {
@@ -239,16 +240,4 @@ async fn unknown_values_fail_loudly(db: TestDb) {
     world.assert_rgpd_log(BREACHES, "cnil_decision", "pending").await;
     world.assert_rgpd_log(REQUESTS, "status", "received").await;
     world.assert_field("/groupements/grp-ok", "status", "open").await;
-}
-
-#[tokio::test]
-async fn unknown_values_fail_loudly_on_sqlite() {
-    unknown_values_fail_loudly(common::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn unknown_values_fail_loudly_on_postgres() {
-    if let Some(db) = common::postgres().await {
-        unknown_values_fail_loudly(db).await;
-    }
 }

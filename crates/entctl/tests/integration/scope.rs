@@ -252,26 +252,9 @@ async fn invitations(w: &World) -> Vec<entcp::registry::invitations::Invitation>
 
 /// Every page of `path` (with `limit=1`) walked by `client`: the items' and the cursors' values.
 async fn walk(client: &Client, url: &str, key: &str) -> (Vec<String>, Vec<String>) {
-    let (mut items, mut cursors) = (Vec::new(), Vec::new());
-    let mut cursor: Option<String> = None;
-    for _ in 0..100 {
-        let page_url = match &cursor {
-            Some(c) => format!("{url}?limit=1&cursor={c}"),
-            None => format!("{url}?limit=1"),
-        };
-        let (status, page) = send(client.get(page_url)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        for item in page["items"].as_array().unwrap() {
-            items.push(item[key].as_str().unwrap().to_string());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => {
-                cursors.push(c.to_string());
-                cursor = Some(c.to_string());
-            }
-            None => break,
-        }
-    }
+    let pages = common::pages(&format!("{url}?limit=1"), |page| client.get(page)).await;
+    let items = common::items_of(&pages).iter().map(|item| item[key].as_str().unwrap().to_string()).collect();
+    let cursors = pages.iter().filter_map(|page| page["next_cursor"].as_str().map(str::to_string)).collect();
     (items, cursors)
 }
 

@@ -107,13 +107,8 @@ async fn a_token_minted_with_a_token_never_outlives_it_and_dies_with_it(db: crat
         let me = client.get(format!("{base}/api/v1/me")).bearer_auth(alive).send().await.unwrap();
         assert_eq!(me.status(), 200, "{name}: not minted with the revoked token");
     }
-    let revoked: String =
-        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'tokens.revoke' AND target_id = $1")
-            .bind(&parent.info.id)
-            .fetch_one(db.store.pool())
-            .await
-            .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&revoked).unwrap()["minted_with_it"].as_array().unwrap().len(), 4);
+    let revoked = common::audit_summary(&db.store, "tokens.revoke", &parent.info.id).await;
+    assert_eq!(revoked["minted_with_it"].as_array().unwrap().len(), 4);
 
     // Revoked by another replica while this one's cache still trusts it: the parent, read again
     // in the minting transaction, mints nothing.

@@ -306,18 +306,4 @@ async fn the_console_shows_model_titles_and_schools_named_as_the_documents_name_
     assert!(!home.contains("Ecole "), "{name}: a school named as the directory spells it: {home}");
 }
 
-#[tokio::test]
-async fn the_edition_7_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 7).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_7_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 7).await
-    })
-    .await;
-}
+migration_test!(the_edition_7_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 7);
