@@ -4298,21 +4298,24 @@ async fn a_planned_award_before_the_delais_from_the_planned_launch_is_refused(db
     let name = db.name;
     let mut body = minimal_groupement(&w, "2026-10-15");
     body["consultation_date"] = json!("2026-12-05");
-    body["award_planned_date"] = json!("2027-01-19");
+    // The rule of the offers deadline (30 full days, 5 January at the earliest), then 11 days.
+    body["award_planned_date"] = json!("2027-01-15");
     let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 422, "{name}: {problem}");
     assert_eq!(fields(&problem), ["award_planned_date"], "{name}: {problem}");
     let said = problem.to_string();
     for needle in [
-        "l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027 (attribution prévue : 19 janvier 2027)",
+        "l'accord-cadre ne pourra pas être notifié avant le 16 janvier 2027 (attribution prévue : 15 janvier 2027)",
         "dont le lancement est prévu le 5 décembre 2026",
+        "laisse au moins 30 jours francs aux candidats",
         "article R. 2161-2",
+        "article R. 2161-3, 2°",
         "article R. 2182-1",
         "16 jours si ce rejet ne leur est pas transmis par voie électronique",
     ] {
         assert!(said.contains(needle), "{name}: « {needle} » in {problem}");
     }
-    body["award_planned_date"] = json!("2027-01-20");
+    body["award_planned_date"] = json!("2027-01-16");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: the first lawful day: {g}");
     let id = g["id"].as_str().unwrap();
@@ -5491,12 +5494,14 @@ async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warn
     assert!(warning.starts_with("Aucune date limite de réception des offres n'est enregistrée"), "{name}: {g}");
     let rc = document_text(&w, &id, "rc").await;
     assert!(rc.contains("fixées au lancement de la consultation, au moins trente-cinq jours"), "{name}: {rc}");
-    // Launched on 15 October: 35 days of offers and 11 of standstill, 30 November.
+    // Launched on 15 October: the offers deadline's rule (30 full days, 15 November at the
+    // earliest) and 11 days of standstill, 26 November.
     let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let award_url = api(&format!("/groupements/{id}/award"));
-    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-29"))).await;
-    only_error(&problem, status, "notified_on", name);
-    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-30"))).await;
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-25"))).await;
+    let said = only_error(&problem, status, "notified_on", name);
+    assert!(said.contains("avant le 26 novembre 2026") && said.contains("au moins 30 jours francs"), "{name}: {said}");
+    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-26"))).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
     assert!(warning.contains("l'attribution n'a été contrôlée que sur les délais minimaux"), "{name}: {g}");
