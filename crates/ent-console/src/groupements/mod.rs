@@ -59,6 +59,12 @@ where
         route(Method::POST, "/groupements/{groupement}/attribution", S_(&GROUPEMENTS_MANAGE), post(coordinator::award)),
         route(
             Method::POST,
+            "/groupements/{groupement}/sans-suite",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::declare_sans_suite),
+        ),
+        route(
+            Method::POST,
             "/groupements/{groupement}/documents",
             S_(&GROUPEMENTS_MANAGE),
             post(coordinator::generate),
@@ -228,6 +234,11 @@ fn notice_after(after: &str) -> Option<Notice> {
         "refusees" => "Les candidatures cochées sont refusées ; chaque candidat est informé du motif.",
         "statut" => "L'état du groupement est changé.",
         "attribue" => "Le marché est attribué : les quotes-parts des membres sont calculées.",
+        "sans-suite" => {
+            "La consultation est déclarée sans suite : le groupement revient à l'état « adhésions closes » et ses \
+             membres en sont informés. Communiquez aussi les motifs de cette décision aux candidats qui ont participé \
+             (article R. 2185-2 du code de la commande publique) ; vous pouvez relancer une consultation."
+        }
         "document" => "Le document est généré.",
         "partage" => "Le partage du document avec la bibliothèque est mis à jour.",
         "candidature" => "Votre candidature est déposée : le coordonnateur l'examinera.",
@@ -328,6 +339,11 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),
         "offers_deadline": g.offers_deadline_at.as_deref().map(french_moment),
         "offers_deadline_warning": g.offers_deadline_warning,
+        "sans_suite": g.sans_suite.as_ref().map(|s| json!({
+            "declared": french_date(&s.declared_on), "motif": s.motif_label, "justification": s.justification,
+            "launched": s.consultation_launched_at.as_deref().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| french_date(&today_in_france(at.with_timezone(&chrono::Utc)).to_string())),
+        })),
         "estimated_amount": g.terms.estimated_amount_ht_cents.map(euros),
         "procedure": g.terms.procedure.name(),
         "award": g.award.as_ref().map(|a| json!({
@@ -439,6 +455,13 @@ pub(super) async fn groupement_page(
         "reason": fields.get("reason"),
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
+        // The coordinator may declare the consultation sans suite until its award.
+        "sans_suite_form": (coordinating && g.status == Status::Consultation).then(|| json!({
+            "motifs": coordinator::motifs(),
+            "motif": fields.get("sans-suite-motif"),
+            "justification": fields.get("sans-suite-justification"),
+        })),
+        "form_version": fields.opt("version").unwrap_or_else(|| g.version.to_string()),
         "shares": shares,
         // The members' tenants the award left with their vendor, and those handed over to a
         // titulaire since (`handover`): served like the unit prices.

@@ -577,6 +577,9 @@ pub(super) fn launch_delays(
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
     super::guard::require_coordinates(ctx.actor, g)?;
+    if let Some(refused) = super::sans_suite::refusal(g, "aucun marché ne s'attribue à son issue") {
+        return Err(refused);
+    }
     super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
@@ -1055,6 +1058,10 @@ async fn processor_of_record(
 /// once published. 409 before the award or the publication.
 pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_json::Value, Problem> {
     let Some(award) = &g.award else {
+        let none = "aucun marché n'en est issu, il n'a pas de données essentielles";
+        if let Some(refused) = super::sans_suite::refusal(g, none) {
+            return Err(refused);
+        }
         return Err(Problem::conflict(format!(
             "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
             g.reference

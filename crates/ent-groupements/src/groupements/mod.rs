@@ -6,7 +6,8 @@
 //! documents, awards the contract and publishes its DECP record; members see
 //! their share of the cost.
 //!
-//! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`.
+//! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`; a consultation
+//! declared sans suite goes back to `closed` ([`sans_suite`]), to be relaunched.
 
 pub mod award;
 pub mod cctp;
@@ -20,6 +21,7 @@ pub mod handover;
 pub mod membership;
 pub mod readers;
 pub mod routes;
+pub mod sans_suite;
 pub mod shares;
 pub mod state;
 
@@ -292,6 +294,10 @@ pub struct Groupement {
     pub award: Option<Award>,
     /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
     pub decp_published_on: Option<String>,
+    /// The latest consultation declared sans suite (articles R. 2185-1 and R. 2185-2 du code de
+    /// la commande publique): its motif, justification and day, the launch and offers deadline it
+    /// ended. The groupement went back to `closed` then; kept once a new consultation is launched.
+    pub sans_suite: Option<sans_suite::SansSuite>,
     pub members: i64,
     pub version: i64,
     pub created_at: String,
@@ -897,7 +903,7 @@ const COLUMNS: &str = concat!(
     linked_convention!(),
     " AS first_convention_id, ",
     in_force_of!(linked_convention!()),
-    " AS convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
+    " AS convention_id, g.award, g.decp_published_on, g.sans_suite, g.version, g.created_at, \
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
     (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members"
 );
@@ -922,6 +928,7 @@ struct GroupementRow {
     convention_id: Option<String>,
     award: Option<JsonText<Award>>,
     decp_published_on: Option<String>,
+    sans_suite: Option<JsonText<sans_suite::SansSuite>>,
     version: i64,
     created_at: String,
     updated_at: String,
@@ -956,6 +963,7 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         first_convention_id: row.first_convention_id,
         award: row.award.map(|award| award.0),
         decp_published_on: row.decp_published_on,
+        sans_suite: row.sans_suite.map(|s| s.0),
         members: row.members,
         version: row.version,
         created_at: row.created_at,
