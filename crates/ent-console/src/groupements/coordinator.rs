@@ -352,6 +352,34 @@ pub(super) async fn declare_sans_suite(
     answered(&on, &g.reference, &fields, done, "sans-suite", control).await
 }
 
+/// Moves the offers deadline of the consultation running (`nouvelle-date-limite-offres`, with its
+/// `motif-date-limite-offres`) at the version the page showed, through the API's `PATCH` (its
+/// rules, its audit record): 422 on each field, 409 once the deadline recorded has passed.
+pub(super) async fn move_offers_deadline(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(mut fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, &key).await?;
+    let patch = gm::GroupementPatch {
+        offers_deadline: Some(fields.get("nouvelle-date-limite-offres").to_string()),
+        offers_deadline_reason: Some(fields.get("motif-date-limite-offres").to_string()),
+        ..Default::default()
+    };
+    let done = match shown_version(&fields) {
+        Ok(version) => gm::update(&on.state.ctx(&manager.actor), &g, version, patch).await,
+        Err(problem) => Err(problem),
+    };
+    let done = kept_if_stale(done, &mut fields, g.version);
+    let control = |field: &str| match field {
+        "offers_deadline" => "nouvelle-date-limite-offres".to_string(),
+        "offers_deadline_reason" => "motif-date-limite-offres".to_string(),
+        _ => "report-date-limite-offres".to_string(),
+    };
+    answered(&on, &g.reference, &fields, done, "date-limite-offres", control).await
+}
+
 /// `1 234,56` or `1234.56` euros in cents.
 fn cents(text: &str) -> Option<i64> {
     let cleaned: String =

@@ -871,3 +871,60 @@ async fn a_coordinator_declares_the_consultation_sans_suite_from_its_page_and_th
         assert!(member_page.text.contains(needle), "« {needle} »: {}", member_page.text);
     }
 }
+
+// The coordinator moves the offers deadline of its consultation from its page (CSRF, the version
+// shown), by the API's rules: the reason required and a deadline inside the open call's 30 full
+// days refused at their fields, the typed values kept; a version changed meanwhile said in French;
+// done, audited with its reason and shown. A member is never offered the form, nor the coordinator
+// once the deadline has passed.
+backend_test!(a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes);
+async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(db: TestDb) {
+    let (app, coord, mairie, path) = consultation_launched(db).await;
+    let page = get(&app, &coord, &path).await;
+    assert!(page.text.contains("id=\"form-date-limite-offres\""), "{}", page.text);
+    assert!(page.text.contains("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(!get(&app, &mairie, &path).await.text.contains("form-date-limite-offres"), "not the member's");
+    let version = form_version(&page.text);
+    let url = format!("{path}/date-limite-offres");
+    let form = |version: &str, at: &str, reason: &str| {
+        owned(&[("version", version), ("nouvelle-date-limite-offres", at), ("motif-date-limite-offres", reason)])
+    };
+
+    let unexplained = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", "")).await;
+    assert_eq!(unexplained.status, 422, "{}", unexplained.text);
+    assert!(unexplained.text.contains("href=\"#motif-date-limite-offres\""), "{}", unexplained.text);
+    assert!(unexplained.text.contains("value=\"2026-10-10T12:00\""), "the date is kept: {}", unexplained.text);
+    let reason = "Report après une modification du CCTP.";
+    let early = post_form(&app, &coord, &url, &form(&version, "2026-09-20T12:00", reason)).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert!(early.text.contains("href=\"#nouvelle-date-limite-offres\""), "{}", early.text);
+    assert!(early.text.contains("le 2 octobre 2026 au plus tôt") && early.text.contains(reason), "{}", early.text);
+    let stale = post_form(&app, &coord, &url, &form("1", "2026-10-10T12:00", reason)).await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(stale.text.contains("ce groupement a été modifié par quelqu&#x27;un d&#x27;autre"), "{}", stale.text);
+    assert_eq!(form_version(&stale.text), version, "the newer version to post again");
+
+    let sent = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", reason)).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=date-limite-offres")).await;
+    assert!(page.text.contains("La date limite de réception des offres est modifiée"), "{}", page.text);
+    assert!(page.text.contains("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline'")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(audited[0].contains(reason) && audited[0].contains("2026-10-10T10:00:00Z"), "{audited:?}");
+
+    // Passed, it no longer moves: the form is gone.
+    let later = TestApp::over(&app.store)
+        .clock(std::sync::Arc::new(entcp::clock::FixedClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-10-11T08:00:00Z").unwrap().with_timezone(&chrono::Utc),
+        )))
+        .build()
+        .await;
+    let coord_later = sign_in(&later, COORD).await;
+    let page = get(&later, &coord_later, &path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains("form-date-limite-offres"), "{}", page.text);
+}
