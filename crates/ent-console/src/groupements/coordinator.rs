@@ -3,7 +3,7 @@
 //! states, award the contract with the DECP facts, generate and share the documents.
 
 use super::{answered, caller, own_orgs, On};
-use crate::forms::{Fields, Reply};
+use crate::forms::{stale_version, Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
@@ -13,11 +13,12 @@ use ent_groupements::groupements::consultation::Procedure;
 use ent_groupements::groupements::costs::{Establishments, PriceLine, UnitPrice};
 use ent_groupements::groupements::decp::DecpFacts;
 use ent_groupements::groupements::documents::{self, Kind};
+use ent_groupements::groupements::sans_suite::{self, Motif, SansSuiteInput};
 use ent_groupements::groupements::shares::{Basis, KeyPart};
 use ent_groupements::groupements::{
     self as gm, membership, routes as domain, GroupementsState, Lot, NewGroupement, Status, COORDINATOR_KINDS,
 };
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
 use ent_platform::catalog::BouquetKind;
 use ent_platform::identity::authz::GROUPEMENTS_MANAGE;
@@ -300,6 +301,83 @@ pub(super) async fn move_status(
         },
     )
     .await
+}
+
+/// The version of the groupement the page showed (its `version` field), or 422.
+fn shown_version(fields: &Fields) -> Result<i64, Problem> {
+    fields.get("version").parse::<i64>().map_err(|_| {
+        Problem::invalid_field("version", "version du groupement absente du formulaire : rechargez la page")
+    })
+}
+
+/// A change made at the version the page showed, whose refusal for a newer version (412) is said
+/// in French with the fields kept and that newer `current` version put in, to post again.
+fn kept_if_stale<T>(done: Result<T, Problem>, fields: &mut Fields, current: i64) -> Result<T, Problem> {
+    match done {
+        Err(p) if p.kind == ProblemKind::PreconditionFailed => {
+            Err(stale_version(fields, current, "ce groupement a été modifié"))
+        }
+        other => other,
+    }
+}
+
+/// The motifs of a declaration sans suite, as the form offers them (`chosen` checked).
+pub(super) fn motifs() -> Vec<Value> {
+    Motif::ALL.iter().map(|m| json!({ "value": m.as_str(), "label": m.label() })).collect()
+}
+
+/// Declares the consultation sans suite (`sans-suite-motif`, `sans-suite-justification`) at the
+/// version the page showed: the groupement goes back to `closed`, its members told.
+pub(super) async fn declare_sans_suite(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(mut fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, &key).await?;
+    let input = SansSuiteInput {
+        motif: fields.get("sans-suite-motif").to_string(),
+        justification: fields.get("sans-suite-justification").to_string(),
+    };
+    let done = match shown_version(&fields) {
+        Ok(version) => sans_suite::declare(&on.state.ctx(&manager.actor), &g, version, &input).await,
+        Err(problem) => Err(problem),
+    };
+    let done = kept_if_stale(done, &mut fields, g.version);
+    let control = |field: &str| match field {
+        "motif" => "sans-suite-motif".to_string(),
+        "justification" => "sans-suite-justification".to_string(),
+        _ => "sans-suite".to_string(),
+    };
+    answered(&on, &g.reference, &fields, done, "sans-suite", control).await
+}
+
+/// Moves the offers deadline of the consultation running (`nouvelle-date-limite-offres`, with its
+/// `motif-date-limite-offres`) at the version the page showed, through the API's `PATCH` (its
+/// rules, its audit record): 422 on each field, 409 once the deadline recorded has passed.
+pub(super) async fn move_offers_deadline(
+    on: On<GroupementsState>,
+    Path(key): Path<String>,
+    Form(mut fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, &key).await?;
+    let patch = gm::GroupementPatch {
+        offers_deadline: Some(fields.get("nouvelle-date-limite-offres").to_string()),
+        offers_deadline_reason: Some(fields.get("motif-date-limite-offres").to_string()),
+        ..Default::default()
+    };
+    let done = match shown_version(&fields) {
+        Ok(version) => gm::update(&on.state.ctx(&manager.actor), &g, version, patch).await,
+        Err(problem) => Err(problem),
+    };
+    let done = kept_if_stale(done, &mut fields, g.version);
+    let control = |field: &str| match field {
+        "offers_deadline" => "nouvelle-date-limite-offres".to_string(),
+        "offers_deadline_reason" => "motif-date-limite-offres".to_string(),
+        _ => "report-date-limite-offres".to_string(),
+    };
+    answered(&on, &g.reference, &fields, done, "date-limite-offres", control).await
 }
 
 /// `1 234,56` or `1234.56` euros in cents.

@@ -59,6 +59,18 @@ where
         route(Method::POST, "/groupements/{groupement}/attribution", S_(&GROUPEMENTS_MANAGE), post(coordinator::award)),
         route(
             Method::POST,
+            "/groupements/{groupement}/date-limite-offres",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::move_offers_deadline),
+        ),
+        route(
+            Method::POST,
+            "/groupements/{groupement}/sans-suite",
+            S_(&GROUPEMENTS_MANAGE),
+            post(coordinator::declare_sans_suite),
+        ),
+        route(
+            Method::POST,
             "/groupements/{groupement}/documents",
             S_(&GROUPEMENTS_MANAGE),
             post(coordinator::generate),
@@ -234,6 +246,15 @@ fn notice_after(after: &str) -> Option<Notice> {
         "refusees" => "Les candidatures cochées sont refusées ; chaque candidat est informé du motif.",
         "statut" => "L'état du groupement est changé.",
         "attribue" => "Le marché est attribué : les quotes-parts des membres sont calculées.",
+        "date-limite-offres" => {
+            "La date limite de réception des offres est modifiée : publiez-la aux candidats comme la première (avis \
+             rectificatif, règlement de la consultation) et régénérez les pièces qui l'impriment."
+        }
+        "sans-suite" => {
+            "La consultation est déclarée sans suite : le groupement revient à l'état « adhésions closes » et ses \
+             membres en sont informés. Communiquez aussi les motifs de cette décision aux candidats qui ont participé \
+             (article R. 2185-2 du code de la commande publique) ; vous pouvez relancer une consultation."
+        }
         "document" => "Le document est généré.",
         "partage" => "Le partage du document avec la bibliothèque est mis à jour.",
         "decp-publiees" => "Les données essentielles du marché sont publiées : les membres peuvent les télécharger.",
@@ -335,6 +356,11 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "consultation_launched": g.consultation_launched_on().map(|d| french_date(&d.to_string())),
         "offers_deadline": g.offers_deadline_at.as_deref().map(french_moment),
         "offers_deadline_warning": g.offers_deadline_warning,
+        "sans_suite": g.sans_suite.as_ref().map(|s| json!({
+            "declared": french_date(&s.declared_on), "motif": s.motif_label, "justification": s.justification,
+            "launched": s.consultation_launched_at.as_deref().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| french_date(&today_in_france(at.with_timezone(&chrono::Utc)).to_string())),
+        })),
         "estimated_amount": g.terms.estimated_amount_ht_cents.map(euros),
         "procedure": g.terms.procedure.name(),
         "award": g.award.as_ref().map(|a| json!({
@@ -446,6 +472,21 @@ pub(super) async fn groupement_page(
         "reason": fields.get("reason"),
         "can_decide": coordinating && matches!(g.status, Status::Open | Status::Closed),
         "can_award": coordinating && g.status == Status::Consultation,
+        // The coordinator moves the offers deadline of the consultation running until it passes.
+        "offers_deadline_form": (coordinating && g.status == Status::Consultation
+            && g.offers_deadline().is_none_or(|at| at > state.ctx(&reader.actor).now))
+        .then(|| json!({
+            "value": fields.get("nouvelle-date-limite-offres"),
+            "reason": fields.get("motif-date-limite-offres"),
+            "hint": offers_deadline_hint(&g),
+        })),
+        // The coordinator may declare the consultation sans suite until its award.
+        "sans_suite_form": (coordinating && g.status == Status::Consultation).then(|| json!({
+            "motifs": coordinator::motifs(),
+            "motif": fields.get("sans-suite-motif"),
+            "justification": fields.get("sans-suite-justification"),
+        })),
+        "form_version": fields.opt("version").unwrap_or_else(|| g.version.to_string()),
         "shares": shares,
         // The members' tenants the award left with their vendor, and those handed over to a
         // titulaire since (`handover`): served like the unit prices.
@@ -484,6 +525,29 @@ fn launch_hint(g: &Groupement, today: chrono::NaiveDate) -> String {
             consultation::ADAPTED_ADVISED_DAYS
         ),
     }
+}
+
+/// The hint of the form moving the offers deadline: the one recorded, and the rule a new one keeps.
+fn offers_deadline_hint(g: &Groupement) -> String {
+    use ent_groupements::groupements::consultation::{self, Procedure};
+    let current = match &g.offers_deadline_at {
+        Some(at) => format!("Actuellement le {} (heure de Paris). ", french_moment(at)),
+        None => "Aucune date limite n'est encore enregistrée pour cette consultation. ".to_string(),
+    };
+    let launched = g.consultation_launched_on().map(|d| d.to_string());
+    let first = g
+        .consultation_launched_on()
+        .map(|d| french_date(&consultation::first_offers_day(d, g.terms.procedure).to_string()));
+    let rule = match (g.terms.procedure, first) {
+        (Procedure::AppelOffresOuvert, Some(first)) => format!(
+            "Appel d'offres ouvert lancé le {} : le {first} au plus tôt ({} jours francs, articles R. 2161-2 et \
+             R. 2161-3 du code de la commande publique).",
+            launched.as_deref().map(french_date).unwrap_or_default(),
+            consultation::OFFER_DAYS_ELECTRONIC
+        ),
+        _ => "À venir, après le jour du lancement.".to_string(),
+    };
+    format!("{current}{rule} Le motif est journalisé avec l'ancienne et la nouvelle date.")
 }
 
 /// The sentences the award said of the members' tenants running services the accord-cadre does

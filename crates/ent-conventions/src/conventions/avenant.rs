@@ -44,7 +44,7 @@ use sqlx::AnyConnection;
 /// (migration 0067) writes durations and time limits in letters and counts with their thousands
 /// separated, states the académie's money share of a bipartite (base, ceiling, payment) and the
 /// convention constitutive's legal basis, single member and art. 11 (`document::FIGURES_EDITION`);
-/// 8 (migration 0071) cites the amended convention « prenant effet le … » whatever the day
+/// 8 (migration 0069) cites the amended convention « prenant effet le … » whatever the day
 /// ([`NEUTRAL_EFFECT_EDITION`]), states the académie's ceiling in letters and figures, TTC,
 /// prorated for an incomplete school year and changed by avenant for the payments from its date
 /// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`).

@@ -496,13 +496,7 @@ async fn earliest_notification(
     } else if let Some(day) = g.consultation_launched_on() {
         // A consultation launched before the deadline was recorded: the procedure's minimum délais.
         let first = consultation::earliest_notification(day, procedure, by_post);
-        match first == day {
-            true => later(day.to_string(), "le lancement de la consultation".into(), String::new()),
-            false => {
-                let launch = format!("lancé le {}", french_date(&day.to_string()));
-                later(first.to_string(), String::new(), open_call_delays(&launch, by_post))
-            }
-        }
+        later(first.to_string(), String::new(), launch_delays(day, false, procedure, by_post));
     }
     Ok(earliest)
 }
@@ -546,11 +540,22 @@ fn standstill_words(by_post: bool) -> String {
     }
 }
 
-/// Why an accord-cadre awarded by an appel d'offres ouvert is notified
-/// [`consultation::earliest_notification`] at the earliest, after « : », its launch in words
-/// (`launch`: « lancé le 5 décembre 2026 », or a planned one): the award's check and the
-/// planning's ([`super::check_planned_award`]) cite the same articles.
-pub(super) fn open_call_delays(launch: &str, by_post: bool) -> String {
+/// Why an accord-cadre awarded by `procedure` after a consultation launched (`planned`: planned to
+/// be launched) on `launch` is notified [`consultation::earliest_notification`] at the earliest,
+/// after « : »: the offers deadline on its first lawful day, then what follows it. The award's
+/// check of a consultation without a recorded deadline and the planning's
+/// ([`super::check_planned_award`]) cite the same rule as the deadline's.
+pub(super) fn launch_delays(
+    launch: NaiveDate,
+    planned: bool,
+    procedure: consultation::Procedure,
+    by_post: bool,
+) -> String {
+    let day = french_date(&launch.to_string());
+    let (launched, launched_fem) = match planned {
+        false => (format!("lancé le {day}"), format!("lancée le {day}")),
+        true => (format!("dont le lancement est prévu le {day}"), format!("dont le lancement est prévu le {day}")),
+    };
     let standstill = match by_post {
         false => format!(
             "{} jours (article R. 2182-1 du même code ; {} jours si ce rejet ne leur est pas transmis par voie \
@@ -563,17 +568,31 @@ pub(super) fn open_call_delays(launch: &str, by_post: bool) -> String {
             consultation::STANDSTILL_DAYS_BY_POST
         ),
     };
-    format!(
-        " : l'appel d'offres ouvert {launch} (envoi de l'avis de marché) laisse au moins {} jours aux candidats \
-         pour remettre leur offre (article R. 2161-2 du code de la commande publique), puis l'accord-cadre n'est signé \
-         qu'après l'envoi aux candidats évincés du rejet de leur offre et un délai d'au moins {standstill}",
-        consultation::OFFER_DAYS
-    )
+    match procedure {
+        consultation::Procedure::ProcedureAdaptee => format!(
+            " : la procédure adaptée {launched_fem} (envoi de l'avis de marché) reçoit les offres jusqu'au lendemain \
+             du lancement au plus tôt, jamais le jour même (article R. 2151-1 du code de la commande publique), et \
+             aucune offre n'est jugée avant la date limite"
+        ),
+        consultation::Procedure::AppelOffresOuvert => format!(
+            " : l'appel d'offres ouvert {launched} (envoi de l'avis de marché) laisse au moins {} jours francs aux \
+             candidats pour remettre leur offre ({} jours de l'article R. 2161-2 du code de la commande publique, \
+             ramenés à {} les offres étant transmises par voie électronique, article R. 2161-3, 2°), puis \
+             l'accord-cadre n'est signé qu'après l'envoi aux candidats évincés du rejet de leur offre et un délai \
+             d'au moins {standstill}",
+            consultation::OFFER_DAYS_ELECTRONIC,
+            consultation::OFFER_DAYS,
+            consultation::OFFER_DAYS_ELECTRONIC
+        ),
+    }
 }
 
 /// Awards the contract of a groupement in consultation.
 pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
     super::guard::require_coordinates(ctx.actor, g)?;
+    if let Some(refused) = super::sans_suite::refusal(g, "aucun marché ne s'attribue à son issue") {
+        return Err(refused);
+    }
     super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
@@ -1085,10 +1104,13 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
 /// 409 unless `g` is awarded: the DECP follow the award.
 fn awarded(g: &Groupement) -> Result<&Award, Problem> {
     g.award.as_ref().ok_or_else(|| {
-        Problem::conflict(format!(
-            "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
-            g.reference
-        ))
+        let none = "aucun marché n'en est issu, il n'a pas de données essentielles";
+        super::sans_suite::refusal(g, none).unwrap_or_else(|| {
+            Problem::conflict(format!(
+                "le groupement {} n'est pas encore attribué : les données essentielles suivent l'attribution",
+                g.reference
+            ))
+        })
     })
 }
 

@@ -52,10 +52,9 @@ pub const REVISION_FIXED_PERCENT: u32 = 15;
 pub const REVISION_INDEX: &str = "indice Syntec";
 
 /// Days from the sending of the avis de marché (the launch of the consultation) to the deadline
-/// for offers, at least: the open call for tenders' minimum (article R. 2161-2 du code de la
-/// commande publique), that the RC states. The reduced delays (article R. 2161-3: a prior
-/// information notice, an urgency) need facts the groupement does not hold, and the RC does not
-/// offer them.
+/// for offers that article R. 2161-2 du code de la commande publique sets for an open call, before
+/// the reduction [`OFFER_DAYS_ELECTRONIC`] enforces: what the RC and the refusals cite, never a
+/// délai computed from.
 pub const OFFER_DAYS: u64 = 35;
 /// Days from the launch to the deadline for offers, at least, that an open call enforces: the
 /// 35 days of article R. 2161-2 du code de la commande publique reduced to 30 because the
@@ -239,17 +238,14 @@ impl Procedure {
 }
 
 /// The first day an accord-cadre awarded by `procedure` after a consultation launched on
-/// `launched` may be notified (it is signed, then notified): the offers received
-/// [`OFFER_DAYS`] after the launch at the earliest, the rejection notices sent that day, then
-/// the standstill ([`STANDSTILL_DAYS`], or [`STANDSTILL_DAYS_BY_POST`]). A procedure adaptée
-/// has neither: the launch itself. Each délai runs from date to date, its first day included
-/// (notices sent on 28 December, 16 days: signed on 13 January at the earliest).
+/// `launched` may be notified (it is signed, then notified) before its offers deadline is known:
+/// the deadline on its first lawful day ([`first_offers_day`]: the open call's
+/// [`OFFER_DAYS_ELECTRONIC`] full days, the procédure adaptée's day after the launch), then what
+/// follows it ([`notification_after_deadline`]). The same rule as the deadline's: the planning
+/// (`award_planned_date`) and the award of a consultation launched before the deadline was
+/// recorded are checked with it.
 pub fn earliest_notification(launched: NaiveDate, procedure: Procedure, by_post: bool) -> NaiveDate {
-    if procedure == Procedure::ProcedureAdaptee {
-        return launched;
-    }
-    let standstill = if by_post { STANDSTILL_DAYS_BY_POST } else { STANDSTILL_DAYS };
-    launched.checked_add_days(Days::new(OFFER_DAYS + standstill)).unwrap_or(launched)
+    notification_after_deadline(first_offers_day(launched, procedure), procedure, by_post)
 }
 
 /// The first day an accord-cadre may be notified once the offers deadline of its consultation
@@ -340,10 +336,20 @@ mod tests {
     fn an_open_call_is_notified_after_the_offer_delay_and_the_standstill() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         const OPEN: Procedure = Procedure::AppelOffresOuvert;
-        // 5 December + 35 days: offers on 9 January; + 11 days: signed and notified on 20 January.
-        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, false), day("2027-01-20"));
-        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, true), day("2027-01-25"));
-        assert_eq!(earliest_notification(day("2026-12-05"), Procedure::ProcedureAdaptee, false), day("2026-12-05"));
+        // 5 December + 30 full days: offers on 5 January at the earliest; + 11 days: signed and
+        // notified on 16 January (21 January, the rejections sent by post).
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, false), day("2027-01-16"));
+        assert_eq!(earliest_notification(day("2026-12-05"), OPEN, true), day("2027-01-21"));
+        // A procédure adaptée: offers the day after the launch at the earliest, notified the next day.
+        assert_eq!(earliest_notification(day("2026-12-05"), Procedure::ProcedureAdaptee, false), day("2026-12-07"));
+        // One rule with the deadline's: the first deadline, then what follows it.
+        for p in [OPEN, Procedure::ProcedureAdaptee] {
+            let deadline = first_offers_day(day("2026-12-05"), p);
+            assert_eq!(
+                earliest_notification(day("2026-12-05"), p, false),
+                notification_after_deadline(deadline, p, false)
+            );
+        }
     }
 
     #[test]
@@ -379,9 +385,10 @@ mod tests {
 
     #[test]
     fn the_rc_states_the_offer_delay_the_award_enforces() {
-        assert_eq!(OFFER_DAYS, 35);
+        assert_eq!((OFFER_DAYS, OFFER_DAYS_ELECTRONIC), (35, 30));
         let rc = include_str!("../../../../templates/documents/groupements/rc.txt");
         assert!(rc.contains("au moins trente-cinq jours après l'envoi de l'avis de marché (article R. 2161-2"));
+        assert!(rc.contains("délai ramené à trente jours, les offres étant transmises par voie électronique"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! documents, awards the contract and publishes its DECP record; members see
 //! their share of the cost.
 //!
-//! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`.
+//! Status: `open` → `closed` → `consultation` → `awarded` → `running` → `ended`; a consultation
+//! declared sans suite goes back to `closed` ([`sans_suite`]), to be relaunched.
 
 pub mod award;
 pub mod cctp;
@@ -20,6 +21,7 @@ pub mod handover;
 pub mod membership;
 pub mod readers;
 pub mod routes;
+pub mod sans_suite;
 pub mod shares;
 pub mod state;
 
@@ -292,6 +294,10 @@ pub struct Groupement {
     pub award: Option<Award>,
     /// `YYYY-MM-DD`: first export of the DECP record (its `datePublicationDonnees`).
     pub decp_published_on: Option<String>,
+    /// The latest consultation declared sans suite (articles R. 2185-1 and R. 2185-2 du code de
+    /// la commande publique): its motif, justification and day, the launch and offers deadline it
+    /// ended. The groupement went back to `closed` then; kept once a new consultation is launched.
+    pub sans_suite: Option<sans_suite::SansSuite>,
     pub members: i64,
     pub version: i64,
     pub created_at: String,
@@ -734,12 +740,12 @@ fn value_of_the_need(margin: u32) -> String {
 }
 
 /// A planned award (`award_planned_date`: the contract signed and notified) no earlier than the
-/// first day the planned launch (`consultation_date`) allows: the délais the award enforces at
-/// notification ([`consultation::earliest_notification`], cited as [`award::open_call_delays`]
+/// first day the planned launch (`consultation_date`) allows: the rule of the offers deadline then
+/// of the notification ([`consultation::earliest_notification`], cited as [`award::launch_delays`]
 /// does), for the groupement's `procedure` — the rejections sent electronically (the shortest
-/// standstill) as nothing planned says otherwise; a procédure adaptée has none. Checked at
-/// creation, and when an edit moves either date or the procedure. Unplanned, malformed or
-/// inverted dates are [`check_fields`]' to report.
+/// standstill) as nothing planned says otherwise. Checked at creation, and when an edit moves
+/// either date or the procedure. Unplanned, malformed or inverted dates are [`check_fields`]' to
+/// report.
 fn check_planned_award(
     procedure: consultation::Procedure,
     consultation: Option<&str>,
@@ -752,7 +758,6 @@ fn check_planned_award(
         return Ok(());
     }
     let words = |d: NaiveDate| french_date(&d.to_string());
-    let launch = format!("dont le lancement est prévu le {}", words(launch));
     Err(Problem::invalid_field(
         "award_planned_date",
         format!(
@@ -760,7 +765,7 @@ fn check_planned_award(
              le {} au plus tôt",
             words(first),
             words(planned),
-            award::open_call_delays(&launch, false),
+            award::launch_delays(launch, true, procedure, false),
             words(first)
         ),
     ))
@@ -898,7 +903,7 @@ const COLUMNS: &str = concat!(
     linked_convention!(),
     " AS first_convention_id, ",
     in_force_of!(linked_convention!()),
-    " AS convention_id, g.award, g.decp_published_on, g.version, g.created_at, \
+    " AS convention_id, g.award, g.decp_published_on, g.sans_suite, g.version, g.created_at, \
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
     (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members"
 );
@@ -923,6 +928,7 @@ struct GroupementRow {
     convention_id: Option<String>,
     award: Option<JsonText<Award>>,
     decp_published_on: Option<String>,
+    sans_suite: Option<JsonText<sans_suite::SansSuite>>,
     version: i64,
     created_at: String,
     updated_at: String,
@@ -957,6 +963,7 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         first_convention_id: row.first_convention_id,
         award: row.award.map(|award| award.0),
         decp_published_on: row.decp_published_on,
+        sans_suite: row.sans_suite.map(|s| s.0),
         members: row.members,
         version: row.version,
         created_at: row.created_at,
@@ -1493,16 +1500,25 @@ mod tests {
         let refused =
             |c: &str, a: &str| check_planned_award(OPEN, Some(c), Some(a)).err().map(|p| p.errors[0].message.clone());
         const OPEN: consultation::Procedure = consultation::Procedure::AppelOffresOuvert;
-        // 5 December + 35 days of offers + 11 of standstill: 20 January.
-        assert_eq!(refused("2026-12-05", "2027-01-20"), None);
-        let said = refused("2026-12-05", "2027-01-19").expect("refused");
-        assert!(said.starts_with("l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027"), "{said}");
+        // 5 December + 30 full days of offers (the deadline's rule: 5 January) + 11 of standstill:
+        // 16 January, not the 20th the 35 days of R. 2161-2 alone would give.
+        assert_eq!(refused("2026-12-05", "2027-01-16"), None);
+        let said = refused("2026-12-05", "2027-01-15").expect("refused");
+        assert!(said.starts_with("l'accord-cadre ne pourra pas être notifié avant le 16 janvier 2027"), "{said}");
         assert!(said.contains("article R. 2161-2") && said.contains("article R. 2182-1"), "{said}");
+        assert!(said.contains("au moins 30 jours francs") && said.contains("R. 2161-3, 2°"), "{said}");
         // Unplanned, malformed or inverted dates are another check's.
         assert_eq!(check_planned_award(OPEN, None, Some("2027-01-01")).ok(), Some(()));
-        // A procédure adaptée has no minimum délai: planned the day after the launch.
+        // A procédure adaptée: offers the day after the launch at the earliest, judged after them.
         let adapted = consultation::Procedure::ProcedureAdaptee;
-        assert_eq!(check_planned_award(adapted, Some("2026-12-05"), Some("2026-12-06")).ok(), Some(()));
+        assert_eq!(check_planned_award(adapted, Some("2026-12-05"), Some("2026-12-07")).ok(), Some(()));
+        let said =
+            check_planned_award(adapted, Some("2026-12-05"), Some("2026-12-06")).unwrap_err().errors[0].message.clone();
+        assert!(
+            said.contains("avant le 7 décembre 2026") && said.contains("la procédure adaptée dont le lancement"),
+            "{said}"
+        );
+        assert!(!said.contains("appel d'offres"), "{said}");
         assert_eq!(refused("2026-12-05", "2026-12-01"), None);
         assert_eq!(refused("2026-12-05", "pas une date"), None);
     }

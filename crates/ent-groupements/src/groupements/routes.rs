@@ -9,6 +9,7 @@ use super::costs::Shares;
 use super::documents::{self, Kind, LibraryFilter, StoredDocument};
 use super::guard;
 use super::membership::{self, Application, ApplicationPatch, NewApplication, Prefill};
+use super::sans_suite::{self, SansSuiteInput};
 use super::{Ctx, GroupementsState};
 use super::{Groupement, GroupementFilter, GroupementPatch, NewGroupement, Status};
 use axum::extract::State;
@@ -47,6 +48,15 @@ route_table!(GroupementsState, "groupements", |api| vec![
         transition,
     )
     .json_body::<TransitionBody>()
+    .ok_versioned::<Groupement>(),
+    api.post(
+        "/api/v1/groupements/{id}/sans-suite",
+        "Déclarer la consultation sans suite (If-Match ; motif et justification ; retour à l'état clos)",
+        &GROUPEMENTS_MANAGE,
+        declare_sans_suite,
+    )
+    .if_match()
+    .json_body::<SansSuiteInput>()
     .ok_versioned::<Groupement>(),
     api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
         .json_body::<AwardInput>()
@@ -358,6 +368,14 @@ async fn transition(op: Op<GroupementsState>, ApiJson(body): ApiJson<TransitionB
         super::transition(ctx, g, body.to, body.reason.as_deref(), body.offers_deadline.as_deref()).await
     })
     .await
+}
+
+async fn declare_sans_suite(
+    op: Op<GroupementsState>,
+    if_match: IfMatchHeader,
+    ApiJson(body): ApiJson<SansSuiteInput>,
+) -> Result<Response, Problem> {
+    coordinator_step(op, async |ctx, g| sans_suite::declare(ctx, g, if_match.version(g.version)?, &body).await).await
 }
 
 async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {

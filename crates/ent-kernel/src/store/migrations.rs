@@ -92,7 +92,8 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0065_convention_document_edition_6.sql",
     "0066_groupement_offers_deadline.sql",
     "0067_convention_document_edition_7.sql",
-    "0071_convention_document_edition_8.sql",
+    "0068_groupement_sans_suite.sql",
+    "0069_convention_document_edition_8.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -467,7 +468,12 @@ mod tests {
             "eb76fe3f9760e1008362f69daf2f216ba364aea1320376c18b526cfb934e75995a71ec634486194540b7a1b1db90af14",
         ),
         (
-            71,
+            68,
+            "0747e9541130de49abb17f9588cd74422419e3f613f7a96a4c865b650f94d7e58f8d788c5c8decf35e5f6debba061f1f",
+            "0747e9541130de49abb17f9588cd74422419e3f613f7a96a4c865b650f94d7e58f8d788c5c8decf35e5f6debba061f1f",
+        ),
+        (
+            69,
             "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
             "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
         ),

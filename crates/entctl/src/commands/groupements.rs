@@ -10,6 +10,7 @@ use entcp::error::Problem;
 use entcp::groupements::award::{self, AwardInput};
 use entcp::groupements::documents::{self as docs, Kind};
 use entcp::groupements::membership::{self, Application, NewApplication};
+use entcp::groupements::sans_suite::{self, SansSuiteInput};
 use entcp::groupements::shares::Basis;
 use entcp::groupements::{self as gm, guard, routes, Groupement, GroupementFilter, NewGroupement, Status};
 use entcp::identity::authz::{self, GROUPEMENTS_APPLY, GROUPEMENTS_MANAGE};
@@ -83,6 +84,19 @@ pub enum GroupementsCommand {
         /// `AAAA-MM-JJTHH:MM` (heure de Paris) or RFC 3339.
         #[arg(long = "offers-deadline")]
         offers_deadline: Option<String>,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Declare the consultation sans suite (articles R. 2185-1 and R. 2185-2 du code de la
+    /// commande publique): back to closed, to be relaunched; the members are told.
+    SansSuite {
+        id: String,
+        /// infructuosite, interet_general, besoin_redefini or irregularite_procedure.
+        #[arg(long)]
+        motif: String,
+        /// The reasons the members and the candidates are told.
+        #[arg(long)]
+        justification: String,
         #[arg(long = "as")]
         as_user: Option<String>,
     },
@@ -236,6 +250,12 @@ pub async fn run(state: &AppState, command: GroupementsCommand) -> anyhow::Resul
             print(
                 &gm::transition(&ctx, &g, status, reason.as_deref(), offers_deadline.as_deref()).await.map_err(fail)?,
             )?;
+        }
+        GroupementsCommand::SansSuite { id, motif, justification, as_user } => {
+            let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;
+            let input = SansSuiteInput { motif, justification };
+            // The command reads then acts: the version it read is the one it changes.
+            print(&sans_suite::declare(&groupements.ctx(&caller.actor), &g, g.version, &input).await.map_err(fail)?)?;
         }
         GroupementsCommand::Award { id, file, as_user } => {
             let (g, caller) = coordinated(store, &id, as_user.as_deref()).await?;

@@ -797,3 +797,143 @@ async fn the_creation_form_sets_the_margin_of_the_accord_cadres_maximum(db: Test
     let g = entcp::groupements::must_get(&app.store, &reference).await.unwrap();
     assert_eq!(g.terms.maximum_margin_percent, 20, "{name}");
 }
+
+/// A groupement the coordinator opened from the form, the first commune applied and accepted,
+/// its convention constituted and its consultation launched on the tests' day (1 September
+/// 2026), the offers received until 6 October at noon: the app, the coordinator's and the
+/// member's sessions and the groupement's page.
+async fn consultation_launched(db: TestDb) -> (TestApp, String, String, String) {
+    let (scene, app, coord) = scene_app(db).await;
+    let (_, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
+    let path = format!("/groupements/{reference}");
+    let mairie = sign_in(&app, MAIRIES[0]).await;
+    let application = owned(&[("deliberation", "2026-DCM-1"), ("date-deliberation", "2026-09-01")]);
+    let sent = post_form(&app, &mairie, &format!("{path}/candidature"), &application).await;
+    follow(&app, &mairie, &sent, &format!("{path}?apres=candidature")).await;
+    let id = application_of(&app.store, &reference, &scene.communes[0]).await;
+    let accept = vec![("candidatures", id), ("decision", "accepter".to_string())];
+    let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
+    constitute(&app.store, &reference).await;
+    let sent = post_form(&app, &coord, &format!("{path}/statut"), &owned(&[("vers", "closed")])).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
+    let launch = owned(&[("vers", "consultation"), ("date-limite-offres", "2026-10-06T12:00")]);
+    let sent = post_form(&app, &coord, &format!("{path}/statut"), &launch).await;
+    follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
+    (app, coord, mairie, path)
+}
+
+/// The version of the groupement the page `text` puts in its forms.
+fn form_version(text: &str) -> String {
+    let start = text.find("name=\"version\" value=\"").expect("a version field") + "name=\"version\" value=\"".len();
+    text[start..].split('"').next().unwrap().to_string()
+}
+
+// The coordinator declares the consultation sans suite from its page (CSRF, the version shown):
+// a missing justification is refused at its field, the motif kept; a version changed meanwhile
+// is said in French, the typed fields kept; done, the groupement reads « adhésions closes » with
+// the declaration, which its member reads too and whose form it is never offered.
+backend_test!(a_coordinator_declares_the_consultation_sans_suite_from_its_page_and_the_member_reads_why);
+async fn a_coordinator_declares_the_consultation_sans_suite_from_its_page_and_the_member_reads_why(db: TestDb) {
+    let (app, coord, mairie, path) = consultation_launched(db).await;
+    let page = get(&app, &coord, &path).await;
+    assert!(
+        page.text.contains("id=\"form-sans-suite\"") && page.text.contains("id=\"sans-suite-motif-infructuosite\""),
+        "{}",
+        page.text
+    );
+    let member_page = get(&app, &mairie, &path).await;
+    assert!(!member_page.text.contains("form-sans-suite"), "{}", member_page.text);
+    let version = form_version(&page.text);
+    let url = format!("{path}/sans-suite");
+
+    let unjustified = owned(&[("version", &version), ("sans-suite-motif", "infructuosite")]);
+    let refused = post_form(&app, &coord, &url, &unjustified).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#sans-suite-justification\""), "{}", refused.text);
+    assert!(refused.text.contains("value=\"infructuosite\" checked"), "the motif is kept: {}", refused.text);
+
+    let typed = "Aucune offre reçue à la date limite du 6 octobre.";
+    let stale = owned(&[("version", "1"), ("sans-suite-motif", "infructuosite"), ("sans-suite-justification", typed)]);
+    let refused = post_form(&app, &coord, &url, &stale).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("ce groupement a été modifié par quelqu&#x27;un d&#x27;autre"), "{}", refused.text);
+    assert!(refused.text.contains(typed) && form_version(&refused.text) == version, "{}", refused.text);
+
+    let declared =
+        owned(&[("version", &version), ("sans-suite-motif", "infructuosite"), ("sans-suite-justification", typed)]);
+    let sent = post_form(&app, &coord, &url, &declared).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=sans-suite")).await;
+    assert!(
+        page.text.contains("La consultation est déclarée sans suite") && page.text.contains("R. 2185-2"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("id=\"statut-groupement\">adhésions closes<"), "{}", page.text);
+    assert!(!page.text.contains("id=\"form-sans-suite\""), "declared once: {}", page.text);
+    let member_page = get(&app, &mairie, &path).await;
+    for needle in [
+        "consultation lancée le 1er septembre 2026, déclarée sans suite le 1er septembre 2026",
+        "motif : procédure infructueuse",
+        typed,
+    ] {
+        assert!(member_page.text.contains(needle), "« {needle} »: {}", member_page.text);
+    }
+}
+
+// The coordinator moves the offers deadline of its consultation from its page (CSRF, the version
+// shown), by the API's rules: the reason required and a deadline inside the open call's 30 full
+// days refused at their fields, the typed values kept; a version changed meanwhile said in French;
+// done, audited with its reason and shown. A member is never offered the form, nor the coordinator
+// once the deadline has passed.
+backend_test!(a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes);
+async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(db: TestDb) {
+    let (app, coord, mairie, path) = consultation_launched(db).await;
+    let page = get(&app, &coord, &path).await;
+    assert!(page.text.contains("id=\"form-date-limite-offres\""), "{}", page.text);
+    assert!(page.text.contains("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(!get(&app, &mairie, &path).await.text.contains("form-date-limite-offres"), "not the member's");
+    let version = form_version(&page.text);
+    let url = format!("{path}/date-limite-offres");
+    let form = |version: &str, at: &str, reason: &str| {
+        owned(&[("version", version), ("nouvelle-date-limite-offres", at), ("motif-date-limite-offres", reason)])
+    };
+
+    let unexplained = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", "")).await;
+    assert_eq!(unexplained.status, 422, "{}", unexplained.text);
+    assert!(unexplained.text.contains("href=\"#motif-date-limite-offres\""), "{}", unexplained.text);
+    assert!(unexplained.text.contains("value=\"2026-10-10T12:00\""), "the date is kept: {}", unexplained.text);
+    let reason = "Report après une modification du CCTP.";
+    let early = post_form(&app, &coord, &url, &form(&version, "2026-09-20T12:00", reason)).await;
+    assert_eq!(early.status, 422, "{}", early.text);
+    assert!(early.text.contains("href=\"#nouvelle-date-limite-offres\""), "{}", early.text);
+    assert!(early.text.contains("le 2 octobre 2026 au plus tôt") && early.text.contains(reason), "{}", early.text);
+    let stale = post_form(&app, &coord, &url, &form("1", "2026-10-10T12:00", reason)).await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(stale.text.contains("ce groupement a été modifié par quelqu&#x27;un d&#x27;autre"), "{}", stale.text);
+    assert_eq!(form_version(&stale.text), version, "the newer version to post again");
+
+    let sent = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", reason)).await;
+    let page = follow(&app, &coord, &sent, &format!("{path}?apres=date-limite-offres")).await;
+    assert!(page.text.contains("La date limite de réception des offres est modifiée"), "{}", page.text);
+    assert!(page.text.contains("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline'")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(audited[0].contains(reason) && audited[0].contains("2026-10-10T10:00:00Z"), "{audited:?}");
+
+    // Passed, it no longer moves: the form is gone.
+    let later = TestApp::over(&app.store)
+        .clock(std::sync::Arc::new(entcp::clock::FixedClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-10-11T08:00:00Z").unwrap().with_timezone(&chrono::Utc),
+        )))
+        .build()
+        .await;
+    let coord_later = sign_in(&later, COORD).await;
+    let page = get(&later, &coord_later, &path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains("form-date-limite-offres"), "{}", page.text);
+}

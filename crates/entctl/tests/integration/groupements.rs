@@ -4282,21 +4282,24 @@ async fn a_planned_award_before_the_delais_from_the_planned_launch_is_refused(db
     let name = db.name;
     let mut body = minimal_groupement(&w, "2026-10-15");
     body["consultation_date"] = json!("2026-12-05");
-    body["award_planned_date"] = json!("2027-01-19");
+    // The rule of the offers deadline (30 full days, 5 January at the earliest), then 11 days.
+    body["award_planned_date"] = json!("2027-01-15");
     let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 422, "{name}: {problem}");
     assert_eq!(fields(&problem), ["award_planned_date"], "{name}: {problem}");
     let said = problem.to_string();
     for needle in [
-        "l'accord-cadre ne pourra pas être notifié avant le 20 janvier 2027 (attribution prévue : 19 janvier 2027)",
+        "l'accord-cadre ne pourra pas être notifié avant le 16 janvier 2027 (attribution prévue : 15 janvier 2027)",
         "dont le lancement est prévu le 5 décembre 2026",
+        "laisse au moins 30 jours francs aux candidats",
         "article R. 2161-2",
+        "article R. 2161-3, 2°",
         "article R. 2182-1",
         "16 jours si ce rejet ne leur est pas transmis par voie électronique",
     ] {
         assert!(said.contains(needle), "{name}: « {needle} » in {problem}");
     }
-    body["award_planned_date"] = json!("2027-01-20");
+    body["award_planned_date"] = json!("2027-01-16");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: the first lawful day: {g}");
     let id = g["id"].as_str().unwrap();
@@ -5468,12 +5471,14 @@ async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warn
     assert!(warning.starts_with("Aucune date limite de réception des offres n'est enregistrée"), "{name}: {g}");
     let rc = document_text(&w, &id, "rc").await;
     assert!(rc.contains("fixées au lancement de la consultation, au moins trente-cinq jours"), "{name}: {rc}");
-    // Launched on 15 October: 35 days of offers and 11 of standstill, 30 November.
+    // Launched on 15 October: the offers deadline's rule (30 full days, 15 November at the
+    // earliest) and 11 days of standstill, 26 November.
     let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let award_url = api(&format!("/groupements/{id}/award"));
-    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-29"))).await;
-    only_error(&problem, status, "notified_on", name);
-    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-30"))).await;
+    let (status, problem) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-25"))).await;
+    let said = only_error(&problem, status, "notified_on", name);
+    assert!(said.contains("avant le 26 novembre 2026") && said.contains("au moins 30 jours francs"), "{name}: {said}");
+    let (status, g) = send(w.coord.to(&later).post(&award_url).json(&award_notified_on("2026-11-26"))).await;
     assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
     let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
     assert!(warning.contains("l'attribution n'a été contrôlée que sur les délais minimaux"), "{name}: {g}");
@@ -5696,4 +5701,138 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
     let (status, g) = send(coord.post(&award_url).json(&body(price - 1))).await;
     assert_eq!(status, 200, "{name}: {g}");
     assert_eq!(g["award"]["amount_ht_cents"].as_i64(), Some((price - 1) * 2 * dqe_years), "{name}: {g}");
+}
+
+/// The `sans_suite` notices of groupement `reference`: (context, recipients).
+async fn sans_suite_notices(w: &World, reference: &str) -> Vec<(Value, Vec<String>)> {
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    notices
+        .into_iter()
+        .filter(|n| n.context["event"] == "sans_suite" && n.context["reference"] == reference)
+        .map(|n| (n.context, n.recipients))
+        .collect()
+}
+
+// R. 2185-1 and R. 2185-2: the coordinator declares the consultation sans suite (If-Match; a
+// known motif and a printable justification, each refused on its field), its members are told
+// in French (the groupement, the motif, the day), the groupement goes back to `closed` with its
+// launch and offers deadline kept in the declaration; nothing is awarded nor published from it
+// (409), it is not declared twice, and a new consultation is launched with a new deadline.
+backend_test!(a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_members_and_is_relaunched);
+async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_members_and_is_relaunched(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    let coord = w.coord.to(&signing);
+    launch_until(&coord, &id, "2026-11-20T12:00", name).await;
+    let url = api(&format!("/groupements/{id}"));
+    let declare = api(&format!("/groupements/{id}/sans-suite"));
+    let (_, g) = send(coord.get(&url)).await;
+    let reference = g["reference"].as_str().unwrap().to_string();
+    let version = format!("\"{}\"", g["version"]);
+    let body = json!({ "motif": "infructuosite", "justification": "Aucune offre reçue à la date limite." });
+
+    let (status, problem) = send(coord.post(&declare).json(&body)).await;
+    assert_eq!(status, 428, "{name}: If-Match required: {problem}");
+    let (status, problem) = send(coord.post(&declare).header("if-match", "\"1\"").json(&body)).await;
+    assert_eq!(status, 412, "{name}: a stale version: {problem}");
+    let (status, problem) =
+        send(w.communes[0].1.to(&signing).post(&declare).header("if-match", &version).json(&body)).await;
+    assert_eq!(status, 403, "{name}: a member does not declare it: {problem}");
+    let bad = json!({ "motif": "caprice", "justification": "  " });
+    let (status, problem) = send(coord.post(&declare).header("if-match", &version).json(&bad)).await;
+    assert_eq!(
+        (status, fields(&problem)),
+        (422, vec!["motif".to_string(), "justification".to_string()]),
+        "{name}: {problem}"
+    );
+    assert!(
+        problem["errors"][0]["message"].as_str().unwrap().contains("infructuosite, interet_general"),
+        "{name}: {problem}"
+    );
+    let hostile = json!({ "motif": "interet_general", "justification": "Budget \u{202e}épuisé" });
+    let (status, problem) = send(coord.post(&declare).header("if-match", &version).json(&hostile)).await;
+    // Refused as every body's control character is (the domain refuses it too, for the console and the CLI).
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(fields(&problem).iter().all(|f| f.ends_with("justification")), "{name}: {problem}");
+    let (_, still) = send(coord.get(&url)).await;
+    assert_eq!(
+        (still["status"].as_str(), still["version"].clone()),
+        (Some("consultation"), g["version"].clone()),
+        "{name}"
+    );
+    assert!(sans_suite_notices(&w, &reference).await.is_empty(), "{name}: nobody told of a refusal");
+
+    let (status, closed) = send(coord.post(&declare).header("if-match", &version).json(&body)).await;
+    assert_eq!(status, 200, "{name}: {closed}");
+    assert_eq!(closed["status"], "closed", "{name}: {closed}");
+    let record = &closed["sans_suite"];
+    assert_eq!(
+        (record["motif"].as_str(), record["declared_on"].as_str()),
+        (Some("infructuosite"), Some("2026-10-15")),
+        "{name}: {record}"
+    );
+    assert_eq!(record["offers_deadline_at"], "2026-11-20T11:00:00Z", "{name}: {record}");
+    assert!(record["consultation_launched_at"].is_string(), "{name}: {record}");
+    assert!(
+        closed.get("offers_deadline_at").is_none() && closed.get("consultation_launched_at").is_none(),
+        "{name}: {closed}"
+    );
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.sans_suite' AND target_id = $1")
+            .bind(&id)
+            .fetch_all(w.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1, "{name}");
+    assert!(audited[0].contains("infructuosite") && audited[0].contains("Aucune offre reçue"), "{name}: {audited:?}");
+
+    let notices = sans_suite_notices(&w, &reference).await;
+    assert_eq!(notices.len(), 1, "{name}: one notice");
+    let (context, recipients) = &notices[0];
+    let member = format!("mairie{}@test.fr", w.communes[0].0.code);
+    assert!(
+        recipients.contains(&"coord@sm94.fr".to_string()) && recipients.contains(&member),
+        "{name}: {recipients:?}"
+    );
+    let mail = entcp::notify::mailer::render("groupement", context).unwrap();
+    assert_eq!(mail.subject, format!("Consultation déclarée sans suite : groupement {reference}"), "{name}");
+    for needle in [
+        format!("La consultation du groupement de commandes {reference} « "),
+        ", lancée le 15 octobre 2026, a été déclarée sans suite le 15 octobre 2026 par son coordonnateur".to_string(),
+        "pour le motif suivant : procédure infructueuse : aucune offre".to_string(),
+        "Justification : Aucune offre reçue à la date limite.".to_string(),
+        "Aucun marché n'est attribué au titre de cette consultation.".to_string(),
+    ] {
+        assert!(mail.text.contains(&needle), "{name}: « {needle} » in {}", mail.text);
+    }
+
+    // Nothing is awarded nor published from it; it is not declared twice.
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let (status, problem) = send(coord.post(&award_url).json(&award_notified_on("2026-10-15"))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert_eq!(problem["title"], "Conflit avec l'état actuel", "{name}: {problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("a été déclarée sans suite le 15 octobre 2026")
+            && detail.contains("aucun marché ne s'attribue"),
+        "{name}: {detail}"
+    );
+    let (status, problem) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("déclarée sans suite"), "{name}: {problem}");
+    let again = format!("\"{}\"", closed["version"]);
+    let (status, problem) = send(coord.post(&declare).header("if-match", &again).json(&body)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+
+    // Relaunched: a new consultation with a new offers deadline; the declaration stays on record.
+    let (status, relaunched) = send(
+        coord.post(api(&format!("/groupements/{id}/transition"))).json(&moving_to("consultation", "2026-11-30T12:00")),
+    )
+    .await;
+    assert_eq!(status, 200, "{name}: {relaunched}");
+    assert_eq!(relaunched["offers_deadline_at"], "2026-11-30T11:00:00Z", "{name}: {relaunched}");
+    assert_eq!(relaunched["sans_suite"]["motif"], "infructuosite", "{name}: {relaunched}");
 }

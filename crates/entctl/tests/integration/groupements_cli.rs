@@ -294,12 +294,54 @@ async fn the_domain_functions_refuse_whom_the_routes_refuse(db: common::TestDb) 
         membership::reject(&ctx, &w.g, &app, "x").await.unwrap_err().kind,
         documents::generate(&ctx, &w.g, documents::Kind::Cctp).await.unwrap_err().kind,
         gm::update(&ctx, &w.g, w.g.version, Default::default()).await.unwrap_err().kind,
+        gm::sans_suite::declare(&ctx, &w.g, w.g.version, &sans_suite_input("infructuosite")).await.unwrap_err().kind,
     ];
-    assert_eq!(refused, vec![ProblemKind::Forbidden; 5], "{name}");
+    assert_eq!(refused, vec![ProblemKind::Forbidden; 6], "{name}");
     let ctx = groupements.ctx(&outsider);
     let problem = membership::withdraw(&ctx, &w.g, &app).await.unwrap_err();
     assert_eq!(problem.detail, format!("aucune candidature « {} »", w.app), "{name}");
     let problem = membership::apply(&ctx, &w.g, &w.communes[2], application(&w.communes[2])).await.unwrap_err();
     assert_eq!(problem.kind, ProblemKind::Validation, "{name}: {problem:?}");
     assert_eq!(w.snapshot().await, before, "{name}: nothing changed");
+}
+
+fn sans_suite_input(motif: &str) -> gm::sans_suite::SansSuiteInput {
+    gm::sans_suite::SansSuiteInput { motif: motif.into(), justification: "Aucune offre reçue.".into() }
+}
+
+// `entctl groupements sans-suite`: another coordinator and a teacher are refused as by the API,
+// the coordinator too while no consultation runs (409), nothing changing; once launched, its
+// coordinator declares it sans suite (an unknown motif refused) and it reads « adhésions closes ».
+backend_test!(cli_sans_suite_is_the_coordinators_and_only_of_a_consultation_running);
+async fn cli_sans_suite_is_the_coordinators_and_only_of_a_consultation_running(db: common::TestDb) {
+    let w = world(&db).await;
+    let (name, reference) = (db.name, w.g.reference.as_str());
+    let args = |who: &'static str, motif: &'static str| {
+        vec!["sans-suite", reference, "--motif", motif, "--justification", "Aucune offre reçue.", "--as", who]
+    };
+    let before = w.snapshot().await;
+    let out = w.refused(&args(OTHER_COORDINATOR, "infructuosite"));
+    assert!(out.contains("seul le coordonnateur"), "{name}: {out}");
+    let out = w.refused(&args(TEACHER, "infructuosite"));
+    assert!(out.contains(NOT_A_MANAGER), "{name}: {out}");
+    let out = w.refused(&args(COORDINATOR, "infructuosite"));
+    assert!(out.contains("n'a pas de consultation en cours"), "{name}: {out}");
+    assert_eq!(w.snapshot().await, before, "{name}: nothing changed");
+
+    sqlx::query(
+        "UPDATE groupements SET status = 'consultation', consultation_launched_at = '2026-09-01T08:00:00Z', \
+         offers_deadline_at = '2090-01-02T11:00:00Z' WHERE id = $1",
+    )
+    .bind(&w.g.id)
+    .execute(w.store.pool())
+    .await
+    .unwrap();
+    let out = w.refused(&args(COORDINATOR, "caprice"));
+    assert!(out.contains("motif inconnu"), "{name}: {out}");
+    let out = w.done(&args(COORDINATOR, "infructuosite"));
+    assert!(out.contains("adhésions closes"), "{name}: {out}");
+    let g = gm::must_get(&w.store, &w.g.id).await.unwrap();
+    let record = g.sans_suite.expect("declared");
+    assert_eq!((g.status, record.motif), (gm::Status::Closed, gm::sans_suite::Motif::Infructuosite), "{name}");
+    assert_eq!(record.offers_deadline_at.as_deref(), Some("2090-01-02T11:00:00Z"), "{name}");
 }

@@ -105,6 +105,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/groupements/{id}"),
     ("POST", "/api/v1/groupements/{id}/transition"),
     ("POST", "/api/v1/groupements/{id}/award"),
+    ("POST", "/api/v1/groupements/{id}/sans-suite"),
     ("GET", "/api/v1/groupements/{id}/decp"),
     ("GET", "/api/v1/groupements/{id}/prefill"),
     ("GET", "/api/v1/groupements/{id}/applications"),
@@ -735,7 +736,7 @@ impl World {
             };
         }
         let state = match p {
-            "/api/v1/groupements/{id}/award" => "consultation",
+            "/api/v1/groupements/{id}/award" | "/api/v1/groupements/{id}/sans-suite" => "consultation",
             "/api/v1/groupements/{id}/shares" | "/api/v1/groupements/{id}/decp" => "awarded",
             _ => "open",
         };
@@ -748,6 +749,10 @@ impl World {
                 vec![c(200).json(json!({ "title": "Achat revu" })).if_match(format!("\"{}\"", g["version"]))]
             }
             "/api/v1/groupements/{id}/transition" => vec![c(200).json(json!({ "to": "closed" }))],
+            "/api/v1/groupements/{id}/sans-suite" => {
+                let body = json!({ "motif": "interet_general", "justification": "Besoin redéfini." });
+                vec![c(200).json(body).if_match(format!("\"{}\"", g["version"]))]
+            }
             "/api/v1/groupements/{id}/award" => {
                 let buyer = g["coordinator"]["code"].as_str().unwrap();
                 vec![c(200).json(award_body(&self.vendor_siren, "0002", buyer))]

@@ -16,6 +16,8 @@ pub(super) const PAGES: &[Page] = &[
     ("POST", "/groupements/{groupement}/decisions", Some(GROUPEMENT_MANAGERS)),
     ("POST", "/groupements/{groupement}/statut", Some(GROUPEMENT_MANAGERS)),
     ("POST", "/groupements/{groupement}/attribution", Some(GROUPEMENT_MANAGERS)),
+    ("POST", "/groupements/{groupement}/sans-suite", Some(GROUPEMENT_MANAGERS)),
+    ("POST", "/groupements/{groupement}/date-limite-offres", Some(GROUPEMENT_MANAGERS)),
     ("POST", "/groupements/{groupement}/documents", Some(GROUPEMENT_MANAGERS)),
     ("GET", "/groupements/{groupement}/documents/{piece}", Some(GROUPEMENT_READERS)),
     ("GET", "/groupements/{groupement}/decp", Some(GROUPEMENT_READERS)),

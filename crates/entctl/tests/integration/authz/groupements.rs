@@ -15,6 +15,7 @@ pub(super) const CASES: &[Case] = &[
     ("PATCH", "/api/v1/groupements/{id}", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/transition", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/award", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/sans-suite", GROUPEMENT_MANAGERS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/decp", GROUPEMENT_READERS, Target::None),
     ("GET", "/api/v1/groupements/{id}/prefill", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/applications", GROUPEMENT_READERS, Target::None),
@@ -211,7 +212,7 @@ impl World {
             Side::Out => (&self.commune_out, &self.group_out),
         };
         let state = match path {
-            "/api/v1/groupements/{id}/award" => "consultation",
+            "/api/v1/groupements/{id}/award" | "/api/v1/groupements/{id}/sans-suite" => "consultation",
             "/api/v1/groupements/{id}/shares" | "/api/v1/groupements/{id}/decp" => "awarded",
             _ => "open",
         };
@@ -236,6 +237,11 @@ impl World {
             }
             "/api/v1/groupements/{id}/transition" => Call { body: Some(json!({ "to": "closed" })), ..call(url) },
             "/api/v1/groupements/{id}/award" => Call { body: Some(self.award_body(coordinator, "0002")), ..call(url) },
+            "/api/v1/groupements/{id}/sans-suite" => Call {
+                body: Some(json!({ "motif": "infructuosite", "justification": "Aucune offre reçue." })),
+                if_match: Some(g.version),
+                ..call(url)
+            },
             "/api/v1/groupements/{id}/prefill" => call(format!("{url}?applicant={}", member.id)),
             "/api/v1/groupements/{id}/applications" if method == Method::POST => {
                 // A fresh groupement: the member commune applies there for the first time.

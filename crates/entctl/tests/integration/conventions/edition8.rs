@@ -56,21 +56,7 @@ async fn an_avenant_of_edition_8_cites_the_convention_by_its_date_of_effect_with
     reads(name, "the signed copy", &signed, &neutral, &past);
 }
 
-#[tokio::test]
-async fn the_edition_8_migration_moves_drafts_only_on_sqlite() {
-    crate::counters::on_sqlite(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Sqlite, 8).await
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_edition_8_migration_moves_drafts_only_on_postgres() {
-    crate::counters::on_postgres(|url| async move {
-        an_edition_migration_moves_drafts_only(&url, entcp::store::Backend::Postgres, 8).await
-    })
-    .await;
-}
+migration_test!(the_edition_8_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 8);
 
 /// The part of `html` from `from` to `to` (to its end without one).
 fn part<'a>(html: &'a str, from: &str, to: &str) -> &'a str {
