@@ -5101,3 +5101,40 @@ async fn the_edition_5_migration_moves_drafts_only_on_postgres() {
     })
     .await;
 }
+
+// The overlap check compares what a convention covers on the day of the check, not the schools
+// listed when it was drafted: an école opened in Fresnes after the DSDEN's bipartite (commune as
+// joint controller: other RGPD roles) was drafted and put in force is covered by it, so a
+// tripartite of that école is refused (409, other roles) as for an école it listed.
+backend_test!(an_overlap_check_compares_the_schools_a_bipartite_covers_today);
+async fn an_overlap_check_compares_the_schools_a_bipartite_covers_today(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    let reference = old["reference"].as_str().unwrap().to_string();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[&reference]).await;
+
+    let opened = common::fixtures::uai("0949931");
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;\
+         Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Ecole_maternelle;Ecole_elementaire;etat\n\
+         {opened};Ecole élémentaire Nouvelle;Ecole;Public;94260;94034;Fresnes;094;24;11;0;1;OUVERT\n"
+    );
+    common::fixtures::annuaire(&c.db.store, &csv).await;
+    let listed: Vec<&str> = old["schools"].as_array().unwrap().iter().filter_map(|s| s["code"].as_str()).collect();
+    assert!(!listed.contains(&opened.as_str()), "{name}: opened after the drafting");
+
+    let mut tri = tripartite("2026-10-01");
+    tri["parties"]["etablissement"] = json!(opened);
+    let refused = call(c.dan.post(c.url("")).json(&tri)).await;
+    assert_opposes(name, refused, "d'autres rôles au sens du RGPD", &reference, false);
+    let refused = call(c.mairie.post(c.url("")).json(&tri)).await;
+    assert_opposes(name, refused, "d'autres rôles au sens du RGPD", &reference, true);
+}

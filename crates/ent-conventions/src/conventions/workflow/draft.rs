@@ -800,30 +800,67 @@ impl Other {
     }
 }
 
-/// The live conventions (in signature, signed, in force) on the school `school_id` whose dates
-/// may meet `start..=end` (a tacitly renewed one may, beyond its stored term: see
-/// [`Other::overlaps_from`]), outside the lineage `lineage` (an avenant's original).
+/// The live conventions (in signature, signed, in force) that cover the school `school_id` as
+/// they stand on the day of the check, whose dates may meet `start..=end` (a tacitly renewed one
+/// may, beyond its stored term: see [`Other::overlaps_from`]), outside the lineage `lineage` (an
+/// avenant's original): those listing it, and those whose covering party is one of the school's
+/// covering parents today (a commune's, or an EPCI's it delegated to), kept if they cover it now
+/// under their model (`conventions::covers_school_now`: a bipartite covers an école opened or
+/// joined after it was drafted, within its département). Each convention of a lineage (an
+/// avenant with its own schools and parties) is tried for itself. The one helper every overlap
+/// check reads (drafting, submission, each signature, the cost warnings).
 pub(super) async fn others_on(
     conn: &mut AnyConnection,
+    models: &[ConventionModel],
     school_id: &str,
     (start, end): (NaiveDate, NaiveDate),
     lineage: Option<&str>,
 ) -> Result<Vec<Other>, Problem> {
-    Ok(sqlx::query_as(
+    let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, school_id).await? else {
+        return Ok(vec![]);
+    };
+    let parents: Vec<String> = match crate::conventions::may_be_covered_by_parents(&school) {
+        true => {
+            let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, &school).await?;
+            relatives.covering_parents(&school).into_iter().map(|p| p.id).collect()
+        }
+        false => vec![],
+    };
+    let by_party = match parents.is_empty() {
+        true => String::new(),
+        false => {
+            let list = (0..parents.len()).map(|i| format!("${}", i + 6)).collect::<Vec<_>>().join(", ");
+            format!(" OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id IN ({list}))")
+        }
+    };
+    let sql = format!(
         "SELECT c.id, c.model_id, c.model_version, c.end_date, c.non_renewal_at, c.supersedes_id \
-         FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
-         WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
+         FROM conventions c WHERE (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $1){by_party}) \
+         AND c.status IN ('in_signature', 'signed', 'active') \
          AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
          AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
-         AND c.root_id <> $5 ORDER BY c.start_date, c.id",
-    )
-    .bind(school_id)
-    .bind(end.to_string())
-    .bind(start.to_string())
-    .bind(start.to_string())
-    .bind(lineage.unwrap_or(""))
-    .fetch_all(conn)
-    .await?)
+         AND c.root_id <> $5 ORDER BY c.start_date, c.id"
+    );
+    let mut query = sqlx::query_as::<_, Other>(&sql)
+        .bind(school_id)
+        .bind(end.to_string())
+        .bind(start.to_string())
+        .bind(start.to_string())
+        .bind(lineage.unwrap_or(""));
+    for parent in &parents {
+        query = query.bind(parent);
+    }
+    let candidates: Vec<Other> = query.fetch_all(&mut *conn).await?;
+    let mut covering = Vec::new();
+    for other in candidates {
+        let Some(conv) = crate::conventions::read_convention(&mut *conn, models, &other.id, false).await? else {
+            continue;
+        };
+        if crate::conventions::covers_school_now(models, &conv, &school, &parents) {
+            covering.push(other);
+        }
+    }
+    Ok(covering)
 }
 
 /// How a refusal speaks of another convention whose reference it may tell (`reference`,
@@ -858,7 +895,7 @@ pub(super) async fn check_no_overlap(
 ) -> Result<(), Problem> {
     for school in new.schools {
         let span = (new.start, new.end);
-        for other in others_on(&mut *conn, &school.id, span, new.lineage).await? {
+        for other in others_on(&mut *conn, models, &school.id, span, new.lineage).await? {
             let left_out = match other.succeeded_on(models, new.start)? {
                 true => other.left_out_by(conn, new).await?,
                 false => 0,
