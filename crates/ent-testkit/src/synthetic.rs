@@ -939,7 +939,7 @@ impl<'a> RowGenerator<'a> {
             maternelle.to_string(),
             elementaire.to_string(),
             format!("ce.{}@ac-{}.fr", uai, academie.slug),
-            self.siret(nature, commune, uai_digits),
+            self.siret(nature, private, commune, uai_digits),
             d.name.to_string(),
             academie.name.to_string(),
             region.name.to_string(),
@@ -971,11 +971,22 @@ impl<'a> RowGenerator<'a> {
         format!("{} {}", self.rng.range(1, 120), street)
     }
 
-    /// Écoles carry the commune's SIRET; other établissements their own.
-    fn siret(&mut self, nature: &Nature, commune: &Commune, uai_digits: u32) -> String {
+    /// Public écoles carry the commune's SIRET; public EPLEs their own, numbered 19…; private
+    /// établissements their organisme de gestion's, an association's (7…). The same draws
+    /// whatever the sector, so that the rows after one are the same.
+    fn siret(&mut self, nature: &Nature, private: bool, commune: &Commune, uai_digits: u32) -> String {
+        let own = |first: u64| siret(first + u64::from(uai_digits) % 1_000_000, 1);
         match nature.kind {
-            Kind::Ecole => siret(commune.siren8, self.rng.range(1, 999)),
-            _ => siret(19_000_000 + u64::from(uai_digits) % 1_000_000, 1),
+            Kind::Ecole => {
+                let nic = self.rng.range(1, 999);
+                if private {
+                    own(77_500_000)
+                } else {
+                    siret(commune.siren8, nic)
+                }
+            }
+            _ if private => own(77_500_000),
+            _ => own(19_000_000),
         }
     }
 
@@ -1176,9 +1187,14 @@ mod tests {
             assert_eq!(siret.len(), 14, "{siret}");
             assert!(parse_siret(siret).is_ok(), "SIRET {siret}");
             assert!(parse_siren(&siret[..9]).is_ok(), "SIREN of {siret}");
-            if rec["Type_etablissement"] == "Ecole" {
+            let private = rec["Statut_public_prive"] != "Public";
+            if private {
+                assert!(siret.starts_with('7'), "an association's: {siret}");
+            } else if rec["Type_etablissement"] == "Ecole" {
                 let insee = rec["Code_commune"].replace(['A', 'B'], "0");
                 assert_eq!(&siret[..4], format!("21{}", &insee[..2]));
+            } else {
+                assert!(siret.starts_with("19"), "an EPLE's: {siret}");
             }
         }
     }

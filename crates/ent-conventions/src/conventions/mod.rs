@@ -1156,6 +1156,23 @@ fn has_covering_parents(org: &Org) -> bool {
     org.kind == OrgKind::Etablissement && org.open
 }
 
+/// Whether the organisations covering `org` in the annuaire may bring it under a convention
+/// ([`has_covering_parents`]): what an overlap check reads them for (`workflow::draft::others_on`).
+pub(crate) fn may_be_covered_by_parents(org: &Org) -> bool {
+    has_covering_parents(org)
+}
+
+/// Whether `convention` covers the school `org` as things stand ([`covers_now`] under its own
+/// model), `parents` being its covering parents: the rule of the gate, for the overlap checks.
+pub(crate) fn covers_school_now(
+    models: &[ConventionModel],
+    convention: &Convention,
+    org: &Org,
+    parents: &[String],
+) -> bool {
+    covers_under_its_model(models, convention, org, parents)
+}
+
 /// [`covers_now`] under the convention's own model (none known: it covers nothing).
 fn covers_under_its_model(models: &[ConventionModel], convention: &Convention, org: &Org, parents: &[String]) -> bool {
     find_model(models, &convention.model_id, Some(convention.model_version))

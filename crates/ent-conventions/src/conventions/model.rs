@@ -251,6 +251,49 @@ const CENTS_MAX: i64 = 100_000_000_000;
 const KNOWN_BOUNDS: [(&str, i64, i64); 3] =
     [("comite_pilotage_frequence", 1, 12), ("preavis_resiliation_mois", 1, 24), ("preavis_retrait_mois", 1, 24)];
 
+/// The shipped models whose académie may pay a share of the cost in money (`part_academie`, a
+/// percentage beside its contributions in kind) but whose file, byte-pinned since conventions
+/// were opened with it, has no annual ceiling for it: the tripartites' latest versions. The code
+/// adds [`academie_ceiling`] to them ([`with_code_parameters`]), as the bipartite's file has it,
+/// so that the same rule holds (`required_when_positive`, `workflow::require_commitments`): a
+/// money share is stated with a determined amount. Older versions keep their parameters (their
+/// conventions open no more). The document states it among the « Caractéristiques ».
+const ACADEMIE_CEILING_MODELS: [(&str, u32); 2] = [("tripartite-premier-degre", 3), ("tripartite-second-degre", 3)];
+
+/// The key of the académie's annual ceiling.
+pub const ACADEMIE_CEILING: &str = "plafond_participation_academie";
+
+/// The académie's annual ceiling, as the bipartite's file words it.
+fn academie_ceiling() -> ParameterSpec {
+    ParameterSpec {
+        key: ACADEMIE_CEILING.into(),
+        label: "Plafond annuel de la participation de l'académie (centimes)".into(),
+        kind: ParameterType::Cents,
+        required: false,
+        default: None,
+        description: "Montant maximal, en centimes d'euro, que les services académiques versent par année scolaire \
+                      au titre de leur part du coût du service. Obligatoire lorsque cette part dépasse 0 % : \
+                      l'engagement juridique de l'État porte sur un montant déterminé (décret n° 2012-1246 du 7 \
+                      novembre 2012, art. 30 et suivants)."
+            .into(),
+        min: None,
+        max: None,
+        required_when_positive: Some("part_academie".into()),
+    }
+}
+
+/// `model` with the parameters the code adds to a shipped model ([`ACADEMIE_CEILING_MODELS`]),
+/// after the one they depend on, unless its file already has them.
+fn with_code_parameters(mut model: ConventionModel) -> ConventionModel {
+    let listed = ACADEMIE_CEILING_MODELS.contains(&(model.id.as_str(), model.version));
+    if listed && !model.parameters.iter().any(|p| p.key == ACADEMIE_CEILING) {
+        let after =
+            model.parameters.iter().position(|p| p.key == "part_academie").map_or(model.parameters.len(), |i| i + 1);
+        model.parameters.insert(after, academie_ceiling());
+    }
+    model
+}
+
 impl ParameterSpec {
     /// The inclusive bounds of an `integer` or `cents` parameter: the model's, else those
     /// [`KNOWN_BOUNDS`] gives its key, else from 0 to the kind's greatest value.
@@ -459,7 +502,8 @@ pub fn load_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<Conventi
 fn parse_models(dir: Option<&std::path::Path>) -> anyhow::Result<Vec<ConventionModel>> {
     let mut models: Vec<ConventionModel> = Vec::new();
     for (file, text) in yaml::shipped_then_overlay(SHIPPED, "conventions_dir", dir)? {
-        let model = parse_model(&file, &text)?;
+        let model = with_code_parameters(parse_model(&file, &text)?);
+        validate(&model).map_err(|e| anyhow::anyhow!("{file} : {e}"))?;
         models.retain(|m| !(m.id == model.id && m.version == model.version));
         models.push(model);
     }
@@ -519,6 +563,25 @@ mod tests {
             model.parameters[i].max = Some(3);
             assert!(validate(&model).unwrap_err().contains("un entier ou un montant"));
         }
+    }
+
+    #[test]
+    fn every_model_whose_academie_may_pay_money_has_its_ceiling_required_when_it_does() {
+        for model in load_models(None).unwrap().iter().filter(|m| m.governs_ent()) {
+            let share = model.cost_sharing.iter().find(|s| s.party == "academie");
+            let Some(key) = share.and_then(|s| s.share_parameter.as_deref()) else { continue };
+            let latest = load_models(None).unwrap().iter().filter(|m2| m2.id == model.id).map(|m2| m2.version).max();
+            if Some(model.version) != latest {
+                continue;
+            }
+            let ceiling = model.parameters.iter().find(|p| p.key == ACADEMIE_CEILING);
+            let ceiling = ceiling.unwrap_or_else(|| panic!("{} v{}: no ceiling", model.id, model.version));
+            assert_eq!(ceiling.required_when_positive.as_deref(), Some(key), "{}", model.id);
+            assert_eq!(ceiling.kind, ParameterType::Cents, "{}", model.id);
+        }
+        let tripartite = load_models(None).unwrap();
+        let v2 = tripartite.iter().find(|m| m.id == "tripartite-premier-degre" && m.version == 2).unwrap();
+        assert!(!v2.parameters.iter().any(|p| p.key == ACADEMIE_CEILING), "an older version keeps its parameters");
     }
 
     #[test]

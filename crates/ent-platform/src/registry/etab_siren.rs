@@ -36,6 +36,28 @@ impl EtabSiren<'_> {
         self.commune_siren == Some(siren) || self.commune_code.and_then(codes::commune_siren).as_deref() == Some(siren)
     }
 
+    /// Why `siren` cannot be the établissement's own by the INSEE's numbering alone, whoever
+    /// holds it or not (no registry read, so the same answer in and out of any scope): a public
+    /// EPLE's is numbered from 1 (19…, as the État's public bodies); a private établissement's is
+    /// its organisme de gestion's, a private-law person (an association, a company), never in
+    /// the public ranges 1 (the État's sphere) or 2 (collectivités and their établissements
+    /// publics). A public école takes its commune's ([`EtabSiren::is_communes`]): none here.
+    pub fn numbering_refusal(&self, siren: &str) -> Option<&'static str> {
+        match (self.sector, self.etab_type) {
+            (Some(Sector::Prive), Some(_)) if siren.starts_with(['1', '2']) => Some(
+                "un établissement privé a pour SIREN celui de son organisme de gestion, de droit privé, que l'INSEE \
+                 ne numérote ni à partir de 1 ni à partir de 2 comme un organisme public",
+            ),
+            (Some(Sector::Prive), _) => None,
+            _ if self.takes_its_communes() => None,
+            (_, Some(_)) if !siren.starts_with('1') => Some(
+                "un EPLE public (collège, lycée, EREA) a un SIREN que l'INSEE numérote à partir de 1, comme les \
+                 organismes publics de l'État",
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether the établissement holds `siren` as a public body: a public école its commune's,
     /// a public EPLE a SIREN of the public range its own is numbered in. A private
     /// établissement never does.
@@ -139,5 +161,23 @@ mod tests {
         assert!(!private.takes_its_communes());
         assert!(!private.holds_as_public_body("219400348"));
         assert!(!etab(EtabType::Lycee, Sector::Prive).holds_as_public_body("199400012"));
+    }
+
+    #[test]
+    fn the_numbering_refuses_a_public_eple_a_siren_not_from_1_and_a_private_school_the_public_ranges() {
+        let public = |t| etab(t, Sector::Public).numbering_refusal("219400348").is_some();
+        for t in [EtabType::College, EtabType::Lycee, EtabType::LyceeProfessionnel, EtabType::Erea] {
+            assert!(public(t), "{t:?}");
+            assert!(etab(t, Sector::Public).numbering_refusal("775688732").is_some(), "{t:?}: an association's");
+            assert_eq!(etab(t, Sector::Public).numbering_refusal("199400012"), None, "{t:?}");
+        }
+        assert!(!public(EtabType::EcolePrimaire), "a public école's is checked against its commune's");
+        for t in [EtabType::EcolePrimaire, EtabType::College, EtabType::Lycee] {
+            let private = etab(t, Sector::Prive);
+            assert!(private.numbering_refusal("199400012").is_some(), "{t:?}");
+            assert!(private.numbering_refusal("219400348").is_some(), "{t:?}");
+            assert_eq!(private.numbering_refusal("775688732"), None, "{t:?}: its association's");
+            assert_eq!(private.numbering_refusal("300000008"), None, "{t:?}: its company's");
+        }
     }
 }

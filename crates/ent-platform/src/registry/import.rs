@@ -573,6 +573,7 @@ fn parse_row(row: &RowView) -> Result<RowOutcome, String> {
         Some(s) if s.starts_with("priv") => "prive",
         _ => "public",
     };
+    let (siren, siret) = numbered_as_its_own(siren, siret, etab_type, sector, &commune_code, &mut warnings);
     let is_open = !matches!(row.get(Field::Etat)?.map(fold).as_deref(), Some("ferme"));
     let email = match row.get(Field::Mail)?.filter(|m| !m.trim().is_empty()) {
         Some(raw) => match validate::email(raw) {
@@ -1990,11 +1991,40 @@ impl<'a> BatchWriter<'a> {
     }
 }
 
+/// The SIREN and SIRET a row gives an établissement, unless the INSEE's numbering says the SIREN
+/// cannot be its own ([`EtabSiren::numbering_refusal`]: a public EPLE's from 1, a private
+/// school's outside 1 and 2): then both are dropped, with a remark on the row's line. Decided on
+/// the row alone, before any holder is looked up, it says the same whoever holds the SIREN.
+fn numbered_as_its_own(
+    siren: Option<String>,
+    siret: Option<String>,
+    etab_type: EtabType,
+    sector: &str,
+    commune_code: &str,
+    warnings: &mut Vec<String>,
+) -> (Option<String>, Option<String>) {
+    let Some(number) = siren.as_deref() else { return (siren, siret) };
+    let etab = EtabSiren {
+        etab_type: Some(etab_type),
+        sector: Some(if sector == "prive" { Sector::Prive } else { Sector::Public }),
+        commune_code: Some(commune_code),
+        commune_siren: None,
+    };
+    match etab.numbering_refusal(number) {
+        Some(reason) => {
+            warnings.push(format!("SIREN {number} ignoré, SIRET compris : {reason}"));
+            (None, None)
+        }
+        None => (siren, siret),
+    }
+}
+
 /// Whether `siren`, which a row gives the établissement `record`, is not its own: a public
 /// école takes its commune's only ([`EtabSiren::is_communes`], the registry's record of its
 /// commune among `held`), whoever else holds the SIREN or not; an EPLE or a private school takes
 /// any that no other organisation than its commune holds (`held`: the registered holders other
-/// than établissements, by kind and code).
+/// than établissements, by kind and code), once the INSEE's numbering admitted it
+/// ([`numbered_as_its_own`], at parsing).
 fn not_its_siren(record: &OrgRecord, siren: &str, held: &[(String, String)]) -> bool {
     let its_commune = |(kind, code): &(String, String)| {
         kind == OrgKind::Commune.as_str() && Some(code.as_str()) == record.commune_code.as_deref()

@@ -4436,9 +4436,11 @@ async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db:
     }
 }
 
-// The refusal of a successor leaving écoles of a tacitly renewed convention out names it only
-// to whom reads it: the DSDEN's bipartite with the commune, in force, to the commune and not to
-// the académie's DAN.
+// The refusal of a successor leaving écoles of a tacitly renewed convention out is told only to
+// whom reads it: the DSDEN's bipartite with the commune, in force, to the commune, named. The
+// académie's DAN, no party to it, drafting a tripartite of the same RGPD roles from the day
+// after its term is answered as from any other day (not refused: same roles, another model),
+// so that the answer dates no term.
 backend_test!(a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it);
 async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
     let c = setup(db).await;
@@ -4458,8 +4460,13 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
 
     c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
     let one_ecole = tripartite("2029-09-01");
-    assert_opposes(name, call(c.dan.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, false);
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
+    for term in ["2029-08-31", "2030-08-31"] {
+        common::execute(&c.db.store, "UPDATE conventions SET end_date = $1 WHERE reference = $2", &[term, &reference])
+            .await;
+        let (status, draft) = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: a term on {term}: {draft}");
+    }
 }
 
 /// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from
@@ -4481,9 +4488,9 @@ async fn dsden_bipartite_in_force(c: &Cycle) -> String {
 
 // A refusal over a convention renewed tacitly tells its term, and the day a successor may start,
 // only to whom reads it, as it tells its reference: the commune, party to the DSDEN's bipartite,
-// reads « le 31 août 2029 » and « le 1er septembre 2029 »; the académie's DAN, no party to it,
-// reads neither anywhere in the answer, for a convention of the same model starting later as for
-// a successor leaving écoles out.
+// reads « le 31 août 2029 » and « le 1er septembre 2029 », also for a successor leaving écoles
+// out; the académie's DAN, no party to it, reads neither anywhere in the answer to a convention
+// of the same model starting later.
 backend_test!(a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention);
 async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_convention(db: crate::common::TestDb) {
     let c = setup(db).await;
@@ -4501,7 +4508,10 @@ async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_conv
     let refused = call(c.dan.post(c.url("")).json(&later)).await;
     assert_opposes(name, refused.clone(), "reconduite tacitement à son terme)", &reference, false);
     let body = refused.1.to_string();
-    assert!(body.contains("lendemain de ce terme lui succède sans reconduction"), "{name}: {body}");
+    assert!(
+        body.contains("lendemain de ce terme et couvre toutes ses écoles lui succède sans reconduction"),
+        "{name}: {body}"
+    );
     for date in term {
         assert!(!body.contains(date), "{name}: « {date} » told to a non-reader: {body}");
     }
@@ -4509,10 +4519,48 @@ async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_conv
     let one_ecole = tripartite("2029-09-01");
     let refused = call(c.mairie.post(c.url("")).json(&one_ecole)).await;
     assert_opposes(name, refused, "reconduite tacitement à son terme, le 31 août 2029, sauf si", &reference, true);
-    let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
-    assert_opposes(name, refused.clone(), "reconduite tacitement à son terme, sauf si", &reference, false);
-    let body = refused.1.to_string();
-    assert!(!body.contains("31 août 2029") && !body.contains("2029-08-31"), "{name}: {body}");
+}
+
+// A successor leaving écoles out is refused to whom does not read the renewed convention in the
+// very bytes of any other refusal over it: the académie's DAN, no party to the DSDEN's bipartite
+// with the commune as joint controller (other RGPD roles), drafting a tripartite of one école
+// from 1 September 2029 reads the same answer whether the bipartite's term is the day before
+// (a partial succession), a year later, or two months before (renewed past it): its term cannot
+// be deduced from it. The commune, party to it, is told the partial succession with the term.
+backend_test!(a_partial_succession_refusal_is_the_same_bytes_whatever_the_renewed_conventions_term);
+async fn a_partial_succession_refusal_is_the_same_bytes_whatever_the_renewed_conventions_term(
+    db: crate::common::TestDb,
+) {
+    let models = joint_controller_model();
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    let reference = old["reference"].as_str().unwrap().to_string();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[&reference]).await;
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let one_ecole = tripartite("2029-09-01");
+    let mut answers = Vec::new();
+    for term in ["2029-08-31", "2030-08-31", "2029-06-30"] {
+        common::execute(&c.db.store, "UPDATE conventions SET end_date = $1 WHERE reference = $2", &[term, &reference])
+            .await;
+        let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+        assert_opposes(name, refused.clone(), "d'autres rôles au sens du RGPD", &reference, false);
+        answers.push((term, refused.1.to_string()));
+    }
+    for (term, answer) in &answers[1..] {
+        assert_eq!(answer, &answers[0].1, "{name}: a term on {term} and on the day before the start");
+    }
+    assert!(!answers[0].1.contains("perdraient"), "{name}: {}", answers[0].1);
+    common::execute(&c.db.store, "UPDATE conventions SET end_date = '2029-08-31' WHERE reference = $1", &[&reference])
+        .await;
+    let refused = call(c.mairie.post(c.url("")).json(&one_ecole)).await;
+    assert_opposes(name, refused, "reconduite tacitement à son terme, le 31 août 2029, sauf si", &reference, true);
 }
 
 // The refusal of other RGPD roles names the other convention's controller (« responsable de
@@ -5013,3 +5061,40 @@ async fn the_signatures_page_names_the_person_not_the_accounts_label(db: crate::
 }
 
 migration_test!(the_edition_5_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 5);
+
+// The overlap check compares what a convention covers on the day of the check, not the schools
+// listed when it was drafted: an école opened in Fresnes after the DSDEN's bipartite (commune as
+// joint controller: other RGPD roles) was drafted and put in force is covered by it, so a
+// tripartite of that école is refused (409, other roles) as for an école it listed.
+backend_test!(an_overlap_check_compares_the_schools_a_bipartite_covers_today);
+async fn an_overlap_check_compares_the_schools_a_bipartite_covers_today(db: crate::common::TestDb) {
+    let models = joint_controller_model();
+    let c = over_models(setup(db).await, &models).await;
+    let name = c.db.name;
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    let reference = old["reference"].as_str().unwrap().to_string();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[&reference]).await;
+
+    let opened = common::fixtures::uai("0949931");
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;\
+         Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Ecole_maternelle;Ecole_elementaire;etat\n\
+         {opened};Ecole élémentaire Nouvelle;Ecole;Public;94260;94034;Fresnes;094;24;11;0;1;OUVERT\n"
+    );
+    common::fixtures::annuaire(&c.db.store, &csv).await;
+    let listed: Vec<&str> = old["schools"].as_array().unwrap().iter().filter_map(|s| s["code"].as_str()).collect();
+    assert!(!listed.contains(&opened.as_str()), "{name}: opened after the drafting");
+
+    let mut tri = tripartite("2026-10-01");
+    tri["parties"]["etablissement"] = json!(opened);
+    let refused = call(c.dan.post(c.url("")).json(&tri)).await;
+    assert_opposes(name, refused, "d'autres rôles au sens du RGPD", &reference, false);
+    let refused = call(c.mairie.post(c.url("")).json(&tri)).await;
+    assert_opposes(name, refused, "d'autres rôles au sens du RGPD", &reference, true);
+}

@@ -4926,8 +4926,9 @@ async fn an_award_takes_no_public_body_for_titulaire_and_echoes_no_name_out_of_s
     assert_eq!(g["award"]["vendor"]["name"], "Autre Nom SAS", "{name}: {g}");
 }
 
-// A DAN's import may give a collège a vendor's SIREN the registry does not hold yet (an école takes
-// none but its commune's, said on its line): registering that éditeur afterwards takes the
+// A DAN's import may give a private collège a vendor's SIREN the registry does not hold yet (its
+// organisme de gestion's may be a company's; an école takes none but its commune's, said on its
+// line, a public collège none but one numbered from 1): registering that éditeur afterwards takes the
 // collège's copy away (audited), and an award to the vendor goes through instead of being
 // refused as one to a public body. A SIREN a public body holds (a commune's, which its écoles
 // carry) is not registered as an éditeur's.
@@ -4943,9 +4944,9 @@ async fn a_vendors_siren_a_dans_import_gave_a_school_blocks_no_award_once_regist
     let uai = |digits: &str| format!("{digits}{}", entcp::registry::codes::uai_check_letter(digits.parse().unwrap()));
     let (college, ecole) = (uai("0949901"), uai("0949902"));
     let csv = format!(
-        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Code_commune;Code_departement;\
-         Code_academie;SIREN_SIRET\n{college};Collège Squat;College;94034;094;24;{vendor_siret}\n\
-         {ecole};Ecole Squat;Ecole;94034;094;24;{vendor_siret}\n"
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code_commune;\
+         Code_departement;Code_academie;SIREN_SIRET\n{college};Collège Squat;College;Privé;94034;094;24;{vendor_siret}\n\
+         {ecole};Ecole Squat;Ecole;Public;94034;094;24;{vendor_siret}\n"
     );
     let resp = dan.post(api("/imports/annuaire")).bytes("text/csv", csv).send().await;
     assert_eq!(resp.status, 200, "{name}: {}", resp.text);

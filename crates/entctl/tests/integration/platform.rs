@@ -758,3 +758,26 @@ async fn a_password_link_of_a_deactivated_account_is_dead_like_an_expired_one(db
     let fresh = password_link(store, &user.id, LinkPurpose::Reset).await;
     assert!(password::link_user(store, &fresh, t0()).await.unwrap().is_some(), "{}", db.name);
 }
+
+// An établissement's SIREN comes from the annuaire import only, where the INSEE's numbering is
+// checked (a public EPLE's from 1, a private school's outside 1 and 2): the API creates no
+// établissement (its kinds come from the import) and an edit takes no SIREN, so no door sets one
+// the import would have dropped.
+backend_test!(no_api_door_sets_an_etablissements_siren);
+async fn no_api_door_sets_an_etablissements_siren(db: crate::common::TestDb) {
+    import_sample(&db.store).await;
+    let client = TestApp::root_client_over(&db.store).await;
+    let created = client
+        .post("/api/v1/orgs")
+        .json(&json!({"kind": "etablissement", "siren": "200054781", "name": "Collège des Essais"}))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {:?}", db.name, created.body);
+    assert_eq!(created.body["errors"][0]["field"], "kind", "{}: {:?}", db.name, created.body);
+    let url = "/api/v1/orgs/0940176F";
+    let etag = client.get(url).send().await.headers["etag"].to_str().unwrap().to_string();
+    let edited = client.patch(url).header("if-match", &etag).json(&json!({"siren": "200054781"})).send().await;
+    assert!((400..500).contains(&edited.status), "{}: {:?}", db.name, edited.body);
+    let read = client.get(url).send().await;
+    assert_eq!(read.body["siren"], "219400348", "{}: its commune's, unchanged", db.name);
+}

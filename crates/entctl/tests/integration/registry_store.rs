@@ -1059,10 +1059,32 @@ fn not_its_own(siren: &str) -> String {
     format!("SIREN {siren} ignoré, SIRET compris : un établissement n'a pour SIREN que le sien ou celui de sa commune")
 }
 
+/// The remark on a public EPLE's SIREN the INSEE does not number from 1, whoever holds it.
+fn not_an_eples(siren: &str) -> String {
+    format!(
+        "SIREN {siren} ignoré, SIRET compris : un EPLE public (collège, lycée, EREA) a un SIREN que l'INSEE numérote \
+         à partir de 1, comme les organismes publics de l'État"
+    )
+}
+
+/// The remark on a private school's SIREN in the public ranges (1, 2), whoever holds it.
+fn not_a_private_schools(siren: &str) -> String {
+    format!(
+        "SIREN {siren} ignoré, SIRET compris : un établissement privé a pour SIREN celui de son organisme de \
+         gestion, de droit privé, que l'INSEE ne numérote ni à partir de 1 ni à partir de 2 comme un organisme public"
+    )
+}
+
+/// [`school_row`] for a private school.
+fn private_row(uai: &str, kind: &str, commune: &str, commune_name: &str, siret: &str) -> String {
+    school_row(uai, kind, commune, commune_name, siret).replacen(";Public;", ";Privé;", 1)
+}
+
 // A public école has no legal personality: its SIREN is its commune's (by the INSEE's numbering or
 // as the registry records it), whatever else a row gives it is dropped with a remark on its line,
 // the rest of the row kept — an éditeur's, a vendor's not registered yet, another commune's. An
-// EPLE keeps its own SIREN, but not one another organisation holds.
+// EPLE keeps its own SIREN (numbered from 1), not one the INSEE numbers otherwise (an éditeur's,
+// a company's no one holds).
 backend_test!(an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own);
 async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db: crate::common::TestDb) {
     let name = db.name;
@@ -1080,7 +1102,7 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
         (uai("0940904"), "Ecole", lhay, siret("219400348"), None),
         (uai("0940905"), "College", fresnes, siret(&college_own), Some(college_own.as_str())),
         (uai("0940906"), "College", lhay, siret(&editeur), None),
-        (uai("0940907"), "College", lhay, siret(&squatted), Some(squatted.as_str())),
+        (uai("0940907"), "College", lhay, siret(&squatted), None),
     ];
     let csv: String = rows.iter().map(|(u, kind, (c, n), s, _)| school_row(u, kind, c, n, s)).collect();
     let report = import_bytes(&db.store, format!("{HEADER}{csv}").into_bytes(), false).await;
@@ -1093,11 +1115,12 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
         (3, not_its_own(&editeur)),
         (4, not_its_own(&unregistered)),
         (5, not_its_own("219400348")),
-        (7, not_its_own(&editeur)),
+        (7, not_an_eples(&editeur)),
+        (8, not_an_eples(&squatted)),
     ];
     assert_eq!(said, expected, "{name}");
     // A public body holds the commune's SIREN (its écoles) and the EPLE's own, not the private
-    // one an EPLE was given while no one held it: an award to that SIREN is not refused for it.
+    // one a row gave an EPLE: an award to that SIREN is not refused for it.
     for (siren, public) in [("219400348", true), (college_own.as_str(), true), (squatted.as_str(), false)] {
         let held = entcp::registry::etab_siren::held_by_public_body(&db.store, siren).await.unwrap();
         assert_eq!(held, public, "{name}: {siren}");
@@ -1118,9 +1141,10 @@ async fn an_imported_ecole_takes_its_communes_siren_only_and_an_eple_its_own(db:
 
 // No oracle: a DAN's (dry run) import of an école and a collège given a foreign SIREN reports
 // the same bytes whether that SIREN is an éditeur's, an EPCI's out of the DAN's scope, or no
-// one's: the école's is dropped (not its commune's) with the one remark, the collège's kept
-// without one, as only holders in the DAN's scope count. Imported, the collège keeps a SIREN
-// held out of scope as one no one holds; one an EPCI of its académie holds is dropped, said.
+// one's: the école's is dropped (not its commune's), the public collège's too (not numbered
+// from 1), each with its one remark. Imported, public collèges under an EPCI's SIREN out of
+// scope, in scope, or no one's are dropped alike; a private collège keeps an éditeur's SIREN
+// out of the DAN's scope as one no one holds, as only holders in the DAN's scope count.
 backend_test!(the_import_says_the_same_of_a_registered_and_an_unregistered_siren);
 async fn the_import_says_the_same_of_a_registered_and_an_unregistered_siren(db: crate::common::TestDb) {
     let name = db.name;
@@ -1151,7 +1175,8 @@ async fn the_import_says_the_same_of_a_registered_and_an_unregistered_siren(db: 
         let college = school_row(&uai("0949902"), "College", "94034", "Fresnes", &siret(siren));
         let report = import(format!("{HEADER}{ecole}{college}"), true).await;
         let said: Vec<(u64, &str)> = report.warnings.iter().map(|w| (w.line, w.reason.as_str())).collect();
-        assert_eq!(said, [(2, not_its_own(siren).as_str())], "{name}: the école's only");
+        let (ecole, college) = (not_its_own(siren), not_an_eples(siren));
+        assert_eq!(said, [(2, ecole.as_str()), (3, college.as_str())], "{name}: the école's and the collège's");
         let mut json = serde_json::to_value(&report).unwrap();
         json["duration_ms"] = 0.into();
         reports.push(json.to_string().replace(siren, "SIREN"));
@@ -1160,12 +1185,107 @@ async fn the_import_says_the_same_of_a_registered_and_an_unregistered_siren(db: 
     assert_eq!(reports[1], reports[2], "{name}: an out-of-scope EPCI's and no one's");
 
     let colleges = [(uai("0949903"), "200054781"), (uai("0949904"), unregistered.as_str()), (uai("0949905"), &ours)];
-    let csv: String = colleges.iter().map(|(u, s)| school_row(u, "College", "94034", "Fresnes", &siret(s))).collect();
+    let mut csv: String =
+        colleges.iter().map(|(u, s)| school_row(u, "College", "94034", "Fresnes", &siret(s))).collect();
+    let private = uai("0949906");
+    csv.push_str(&private_row(&private, "College", "94034", "Fresnes", &siret(&editeur)));
     let report = import(format!("{HEADER}{csv}"), false).await;
-    assert_eq!(report.etablissements.created, 3, "{name}: {:?}", report.rejections);
+    assert_eq!(report.etablissements.created, 4, "{name}: {:?}", report.rejections);
     let said: Vec<(u64, String)> = report.warnings.iter().map(|w| (w.line, w.reason.clone())).collect();
-    assert_eq!(said, [(4, not_its_own(&ours))], "{name}: the one held in the académie");
-    for ((uai, siren), kept) in colleges.iter().zip([true, true, false]) {
-        assert_eq!(siren_of(&db.store, uai).await.as_deref(), kept.then_some(*siren), "{name}: {uai}");
+    let expected: Vec<(u64, String)> = (2..).zip(colleges.iter().map(|(_, s)| not_an_eples(s))).collect();
+    assert_eq!(said, expected, "{name}: out of scope, no one's, in the académie: alike");
+    for (uai, _) in &colleges {
+        assert_eq!(siren_of(&db.store, uai).await, None, "{name}: {uai}");
+    }
+    assert_eq!(siren_of(&db.store, &private).await, Some(editeur.clone()), "{name}: held out of the DAN's scope");
+}
+
+// A public EPLE keeps only a SIREN numbered from 1 (19…), a private school (its organisme de
+// gestion's) only one outside the public ranges 1 and 2: any other is dropped with its SIRET
+// and a remark on its line, the rest of the row imported; the same remark whoever holds the
+// SIREN, and the same report whether an administrator or the académie's DAN imports it. The
+// CLI says it on the line too.
+backend_test!(an_imported_eple_keeps_a_siren_from_1_and_a_private_school_none_of_the_public_ranges);
+async fn an_imported_eple_keeps_a_siren_from_1_and_a_private_school_none_of_the_public_ranges(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    common::import_sample(&db.store).await;
+    // A commune of another académie holds one of them: no holder changes what is said.
+    common::fixtures::new_org(&db.store, OrgKind::Epci, "Métropole du Grand Paris", "200054781", Some("75")).await;
+    let siret = |siren: &str| common::fixtures::luhn(&format!("{siren}0001"));
+    let (eple, association) = (common::fixtures::luhn("19940600"), common::fixtures::luhn("77568873"));
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = vec![
+        (
+            uai("0949911"),
+            school_row(&uai("0949911"), "College", "94034", "Fresnes", &siret(&eple)),
+            Some(eple.clone()),
+            None,
+        ),
+        (
+            uai("0949912"),
+            school_row(&uai("0949912"), "College", "94034", "Fresnes", &siret("200054781")),
+            None,
+            Some(not_an_eples("200054781")),
+        ),
+        (
+            uai("0949913"),
+            school_row(&uai("0949913"), "Lycee", "94034", "Fresnes", &siret("219400348")),
+            None,
+            Some(not_an_eples("219400348")),
+        ),
+        (
+            uai("0949914"),
+            school_row(&uai("0949914"), "Lycee", "94034", "Fresnes", &siret(&association)),
+            None,
+            Some(not_an_eples(&association)),
+        ),
+        (
+            uai("0949915"),
+            private_row(&uai("0949915"), "Ecole", "94034", "Fresnes", &siret("219400348")),
+            None,
+            Some(not_a_private_schools("219400348")),
+        ),
+        (
+            uai("0949916"),
+            private_row(&uai("0949916"), "College", "94034", "Fresnes", &siret(&eple)),
+            None,
+            Some(not_a_private_schools(&eple)),
+        ),
+        (
+            uai("0949917"),
+            private_row(&uai("0949917"), "College", "94034", "Fresnes", &siret(&association)),
+            Some(association.clone()),
+            None,
+        ),
+    ];
+    let csv = format!("{HEADER}{}", rows.iter().map(|r| r.1.as_str()).collect::<String>());
+    let expected: Vec<(u64, String)> =
+        (2..).zip(rows.iter().map(|r| r.3.clone())).filter_map(|(line, said)| Some((line, said?))).collect();
+    let scope = entcp::registry::import::ImportScope {
+        academies: ["24".to_string()].into_iter().collect(),
+        ..Default::default()
+    };
+    let mut reports = Vec::new();
+    for scope in [None, Some(scope)] {
+        let options = ImportOptions { dry_run: true, scope, ..ImportOptions::default() };
+        let cursor = std::io::Cursor::new(csv.clone().into_bytes());
+        let report = import_annuaire(&db.store, &admin(), cursor, options, t0()).await.expect("import runs");
+        let said: Vec<(u64, String)> = report.warnings.iter().map(|w| (w.line, w.reason.clone())).collect();
+        assert_eq!(said, expected, "{name}");
+        let mut json = serde_json::to_value(&report).unwrap();
+        json["duration_ms"] = 0.into();
+        reports.push(json.to_string());
+    }
+    assert_eq!(reports[0], reports[1], "{name}: an administrator's and the DAN's");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("annuaire.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let (ok, said) = common::entctl(&db.url, &["import", "annuaire", file.to_str().unwrap()]);
+    assert!(ok, "{name}: {said}");
+    assert!(said.contains(&format!("ligne 3 : {}", not_an_eples("200054781"))), "{name}: {said}");
+    for (uai, _, kept, _) in &rows {
+        assert_eq!(siren_of(&db.store, uai).await, *kept, "{name}: {uai}, imported with the rest of its row");
     }
 }

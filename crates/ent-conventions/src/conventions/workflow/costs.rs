@@ -69,7 +69,7 @@ pub async fn cost_conflicts(
     let split = cost_split(model, conv);
     let mut conflicts: Vec<CostConflict> = Vec::new();
     for school in &conv.schools {
-        for other in others_on(&mut *conn, &school.id, span, Some(&conv.root_id)).await? {
+        for other in others_on(&mut *conn, models, &school.id, span, Some(&conv.root_id)).await? {
             let replaces = conv.supersedes_id.as_deref() == Some(other.id.as_str())
                 || other.supersedes_id.as_deref() == Some(conv.id.as_str());
             if other.model_id == conv.model_id || replaces || !other.overlaps_from(models, span.0)? {

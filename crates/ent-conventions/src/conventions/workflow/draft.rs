@@ -744,63 +744,55 @@ impl Other {
         Ok(conv.as_ref().and_then(|c| c.reference_for(actor)).map(str::to_string))
     }
 
-    /// A successor from the day after its term ends its tacit renewal on every school it
-    /// covers: refused unless it covers them all (or replaces it explicitly, `supersedes`), as
-    /// the schools it left out would lose their convention. Named to `actor` only if it sees it.
-    async fn require_whole_succession(
-        &self,
-        conn: &mut AnyConnection,
-        models: &[ConventionModel],
-        new: &Coverage<'_>,
-        actor: &Actor,
-    ) -> Result<(), Problem> {
+    /// How many of its schools a successor from the day after its term (`new`) leaves out,
+    /// unless it replaces it explicitly (`supersedes`): 0 when it covers them all. A successor
+    /// ends its tacit renewal on every school it covers, so the others would lose their convention.
+    async fn left_out_by(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<usize, Problem> {
         if new.supersedes == Some(self.id.as_str()) {
-            return Ok(());
+            return Ok(0);
         }
         let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
             .bind(&self.id)
             .fetch_all(&mut *conn)
             .await?;
-        let left_out = schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count();
-        if left_out == 0 {
-            return Ok(());
-        }
-        let reference = self.reference_for(conn, models, actor).await?;
-        let remedy = match &reference {
-            Some(reference) => format!(
-                "notifiez à temps la non-reconduction de {reference}, ou indiquez que la nouvelle convention la \
-                 remplace (champ supersedes)"
-            ),
-            None => "ou demandez à ses parties d'en notifier à temps la non-reconduction".to_string(),
-        };
-        // Its term is told with its reference only: a date of a convention the caller does not read is not theirs.
-        let term = match reference {
-            Some(_) => format!(", le {}", french_date(&self.end_date)),
-            None => String::new(),
-        };
-        let problem = Problem::conflict(format!(
-            "{it} est reconduite tacitement à son terme{term}, sauf si une autre lui succède le lendemain : \
-             celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur convention. \
-             Couvrez toutes ses écoles, {remedy}",
-            it = opposed_name(reference.as_deref()),
-        ));
-        Err(naming_it(problem, reference.as_deref()))
+        Ok(schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count())
     }
 
-    /// For a convention ending before the new one but renewed tacitly: how to succeed it. Its
-    /// term and the day after it are told only to whom may be told its reference (`told`,
-    /// [`Convention::reference_for`]): to another, that a successor from the day after its
-    /// term takes over, and who knows that day.
-    fn renewal_hint(&self, start: NaiveDate, told: bool) -> Result<String, Problem> {
+    /// The refusal of a successor from the day after its term that leaves `left_out` of its
+    /// schools out ([`Other::left_out_by`]), to whom may be told its `reference`
+    /// ([`Convention::reference_for`]): with its term and how to end its renewal. Another is
+    /// never told it ([`check_no_overlap`]): its very existence would date the term.
+    fn partial_succession_refusal(&self, reference: &str, left_out: usize) -> Problem {
+        let problem = Problem::conflict(format!(
+            "{it} est reconduite tacitement à son terme, le {term}, sauf si une autre lui succède le lendemain : \
+             celle-ci lui succéderait sans couvrir {left_out} de ses écoles, qui perdraient alors leur convention. \
+             Couvrez toutes ses écoles, notifiez à temps la non-reconduction de {reference}, ou indiquez que la \
+             nouvelle convention la remplace (champ supersedes)",
+            it = opposed_name(Some(reference)),
+            term = french_date(&self.end_date),
+        ));
+        naming_it(problem, Some(reference))
+    }
+
+    /// For a convention renewed tacitly: how to succeed it. Its term and the day after it are
+    /// told only to whom may be told its reference (`told`, [`Convention::reference_for`]), for
+    /// a new one starting after its term. To another, whenever it renews, wherever its term
+    /// falls (before, on or after the new one's start: nothing here depends on it), that a
+    /// successor from the day after its term covering all its schools takes over, and who
+    /// knows that day.
+    fn renewal_hint(&self, models: &[ConventionModel], start: NaiveDate, told: bool) -> Result<String, Problem> {
+        if !told {
+            return Ok(match self.renews(models) {
+                true => " (elle est reconduite tacitement à son terme) : une nouvelle convention qui commence le \
+                         lendemain de ce terme et couvre toutes ses écoles lui succède sans reconduction ; ses \
+                         parties, qui en connaissent la date, peuvent aussi en notifier la non-reconduction"
+                    .to_string(),
+                false => String::new(),
+            });
+        }
         let end = parse_any_date("end_date", &self.end_date)?;
         if end >= start {
             return Ok(String::new());
-        }
-        if !told {
-            return Ok(" (elle est reconduite tacitement à son terme) : une nouvelle convention qui commence le \
-                       lendemain de ce terme lui succède sans reconduction ; ses parties, qui en connaissent la date, \
-                       peuvent aussi en notifier la non-reconduction"
-                .to_string());
         }
         let next = end.succ_opt().unwrap_or(end);
         Ok(format!(
@@ -812,30 +804,67 @@ impl Other {
     }
 }
 
-/// The live conventions (in signature, signed, in force) on the school `school_id` whose dates
-/// may meet `start..=end` (a tacitly renewed one may, beyond its stored term: see
-/// [`Other::overlaps_from`]), outside the lineage `lineage` (an avenant's original).
+/// The live conventions (in signature, signed, in force) that cover the school `school_id` as
+/// they stand on the day of the check, whose dates may meet `start..=end` (a tacitly renewed one
+/// may, beyond its stored term: see [`Other::overlaps_from`]), outside the lineage `lineage` (an
+/// avenant's original): those listing it, and those whose covering party is one of the school's
+/// covering parents today (a commune's, or an EPCI's it delegated to), kept if they cover it now
+/// under their model (`conventions::covers_school_now`: a bipartite covers an école opened or
+/// joined after it was drafted, within its département). Each convention of a lineage (an
+/// avenant with its own schools and parties) is tried for itself. The one helper every overlap
+/// check reads (drafting, submission, each signature, the cost warnings).
 pub(super) async fn others_on(
     conn: &mut AnyConnection,
+    models: &[ConventionModel],
     school_id: &str,
     (start, end): (NaiveDate, NaiveDate),
     lineage: Option<&str>,
 ) -> Result<Vec<Other>, Problem> {
-    Ok(sqlx::query_as(
+    let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, school_id).await? else {
+        return Ok(vec![]);
+    };
+    let parents: Vec<String> = match crate::conventions::may_be_covered_by_parents(&school) {
+        true => {
+            let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, &school).await?;
+            relatives.covering_parents(&school).into_iter().map(|p| p.id).collect()
+        }
+        false => vec![],
+    };
+    let by_party = match parents.is_empty() {
+        true => String::new(),
+        false => {
+            let list = (0..parents.len()).map(|i| format!("${}", i + 6)).collect::<Vec<_>>().join(", ");
+            format!(" OR c.id IN (SELECT convention_id FROM convention_parties WHERE org_id IN ({list}))")
+        }
+    };
+    let sql = format!(
         "SELECT c.id, c.model_id, c.model_version, c.end_date, c.non_renewal_at, c.supersedes_id \
-         FROM conventions c JOIN convention_schools s ON s.convention_id = c.id \
-         WHERE s.org_id = $1 AND c.status IN ('in_signature', 'signed', 'active') \
+         FROM conventions c WHERE (c.id IN (SELECT convention_id FROM convention_schools WHERE org_id = $1){by_party}) \
+         AND c.status IN ('in_signature', 'signed', 'active') \
          AND c.start_date <= $2 AND (c.end_date >= $3 OR c.non_renewal_at IS NULL) \
          AND (c.termination_effective IS NULL OR c.termination_effective > $4) \
-         AND c.root_id <> $5 ORDER BY c.start_date, c.id",
-    )
-    .bind(school_id)
-    .bind(end.to_string())
-    .bind(start.to_string())
-    .bind(start.to_string())
-    .bind(lineage.unwrap_or(""))
-    .fetch_all(conn)
-    .await?)
+         AND c.root_id <> $5 ORDER BY c.start_date, c.id"
+    );
+    let mut query = sqlx::query_as::<_, Other>(&sql)
+        .bind(school_id)
+        .bind(end.to_string())
+        .bind(start.to_string())
+        .bind(start.to_string())
+        .bind(lineage.unwrap_or(""));
+    for parent in &parents {
+        query = query.bind(parent);
+    }
+    let candidates: Vec<Other> = query.fetch_all(&mut *conn).await?;
+    let mut covering = Vec::new();
+    for other in candidates {
+        let Some(conv) = crate::conventions::read_convention(&mut *conn, models, &other.id, false).await? else {
+            continue;
+        };
+        if crate::conventions::covers_school_now(models, &conv, &school, &parents) {
+            covering.push(other);
+        }
+    }
+    Ok(covering)
 }
 
 /// How a refusal speaks of another convention whose reference it may tell (`reference`,
@@ -870,57 +899,81 @@ pub(super) async fn check_no_overlap(
 ) -> Result<(), Problem> {
     for school in new.schools {
         let span = (new.start, new.end);
-        for other in others_on(&mut *conn, &school.id, span, new.lineage).await? {
-            if other.succeeded_on(models, new.start)? {
-                other.require_whole_succession(conn, models, new, actor).await?;
+        for other in others_on(&mut *conn, models, &school.id, span, new.lineage).await? {
+            let left_out = match other.succeeded_on(models, new.start)? {
+                true => other.left_out_by(conn, new).await?,
+                false => 0,
+            };
+            if left_out > 0 {
+                if let Some(reference) = other.reference_for(conn, models, actor).await? {
+                    return Err(other.partial_succession_refusal(&reference, left_out));
+                }
             }
-            if !other.overlaps_from(models, new.start)? {
+            // To whom does not read it, a partial successor is answered as a convention
+            // starting on any other day would be: refused in the bytes of the overlap refusal
+            // (same model, other RGPD roles), else not refused here, whatever its term. The
+            // term stays unknown; each signature checks again for its signer, and a reader is
+            // refused there; one signed by none is `renewal::succession`'s partial successor.
+            if left_out == 0 && !other.overlaps_from(models, new.start)? {
                 continue;
             }
-            let id = &other.id;
-            if other.model_id == new.model.id {
-                let reference = other.reference_for(conn, models, actor).await?;
-                let hint = other.renewal_hint(new.start, reference.is_some())?;
-                let problem = Problem::conflict(format!(
-                    "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
-                    school.name,
-                    school.code,
-                    opposed_name(reference.as_deref()),
-                ));
-                return Err(naming_it(problem, reference.as_deref()));
-            }
-            if new.supersedes == Some(id.as_str()) {
-                continue;
-            }
-            let Some(conv) = crate::conventions::read_convention(conn, models, id, false).await? else { continue };
-            let Ok(other_model) = find_model(models, &conv.model_id, Some(conv.model_version)) else { continue };
-            if roles_key(other_model, &conv.parties, conv.rgpd_controller.as_ref()) != new.roles {
-                let reference = conv.reference_for(actor);
-                let hint = other.renewal_hint(new.start, reference.is_some())?;
-                // Its roles are told with its reference only, as its dates are.
-                let (controller, remedy) = match reference {
-                    Some(_) => (
-                        format!(
-                            " (responsable de traitement : {})",
-                            conv.rgpd_controller.as_ref().map_or("aucun", |o| o.name.as_str())
-                        ),
-                        "Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace \
-                         (champ supersedes)",
-                    ),
-                    None => (String::new(), "Ses parties seules peuvent la résilier ou la modifier par avenant"),
-                };
-                let problem = Problem::conflict(format!(
-                    "{} ({}) est déjà couvert sur ces dates par {}{hint}, qui désigne d'autres rôles au sens du RGPD\
-                     {controller} : une école n'a qu'un responsable de traitement. {remedy}",
-                    school.name,
-                    school.code,
-                    opposed_name(reference),
-                ));
-                return Err(naming_it(problem, reference));
-            }
+            overlap_refusal(conn, models, new, school, &other, actor).await?;
         }
     }
     Ok(())
+}
+
+/// Refuses `new` on `school` over `other`, which covers it on its dates: of the same model, or
+/// of another designating other RGPD roles unless `new` supersedes it. Named (reference, term,
+/// controller) only to an `actor` who reads it ([`Convention::reference_for`]).
+async fn overlap_refusal(
+    conn: &mut AnyConnection,
+    models: &[ConventionModel],
+    new: &Coverage<'_>,
+    school: &Org,
+    other: &Other,
+    actor: &Actor,
+) -> Result<(), Problem> {
+    if other.model_id == new.model.id {
+        let reference = other.reference_for(conn, models, actor).await?;
+        let hint = other.renewal_hint(models, new.start, reference.is_some())?;
+        let problem = Problem::conflict(format!(
+            "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
+            school.name,
+            school.code,
+            opposed_name(reference.as_deref()),
+        ));
+        return Err(naming_it(problem, reference.as_deref()));
+    }
+    if new.supersedes == Some(other.id.as_str()) {
+        return Ok(());
+    }
+    let Some(conv) = crate::conventions::read_convention(conn, models, &other.id, false).await? else { return Ok(()) };
+    let Ok(other_model) = find_model(models, &conv.model_id, Some(conv.model_version)) else { return Ok(()) };
+    if roles_key(other_model, &conv.parties, conv.rgpd_controller.as_ref()) == new.roles {
+        return Ok(());
+    }
+    let reference = conv.reference_for(actor);
+    let hint = other.renewal_hint(models, new.start, reference.is_some())?;
+    // Its roles are told with its reference only, as its dates are.
+    let (controller, remedy) = match reference {
+        Some(_) => (
+            format!(
+                " (responsable de traitement : {})",
+                conv.rgpd_controller.as_ref().map_or("aucun", |o| o.name.as_str())
+            ),
+            "Résiliez-la, rédigez un avenant, ou indiquez que la nouvelle convention la remplace (champ supersedes)",
+        ),
+        None => (String::new(), "Ses parties seules peuvent la résilier ou la modifier par avenant"),
+    };
+    let problem = Problem::conflict(format!(
+        "{} ({}) est déjà couvert sur ces dates par {}{hint}, qui désigne d'autres rôles au sens du RGPD\
+         {controller} : une école n'a qu'un responsable de traitement. {remedy}",
+        school.name,
+        school.code,
+        opposed_name(reference),
+    ));
+    Err(naming_it(problem, reference))
 }
 
 /// The parties of a draft as a convention lists them.

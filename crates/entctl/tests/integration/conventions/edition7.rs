@@ -307,3 +307,36 @@ async fn the_console_shows_model_titles_and_schools_named_as_the_documents_name_
 }
 
 migration_test!(the_edition_7_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 7);
+
+// A tripartite's académie may pay a share of the cost in money too (`part_academie`, beside its
+// contributions in kind): the same rule as the bipartite's holds, from the code (the model files
+// keep their bytes). Without its annual ceiling the draft is refused (422 naming the field); with
+// it, the « Caractéristiques » state it in euros; a 0 % share needs none.
+backend_test!(a_tripartite_academie_money_share_needs_its_ceiling_as_the_bipartite_one);
+async fn a_tripartite_academie_money_share_needs_its_ceiling_as_the_bipartite_one(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let mut paying = tripartite("2026-09-01");
+    paying["parameters"]["part_collectivite"] = json!(80);
+    paying["parameters"]["part_academie"] = json!(20);
+    let (status, problem) = call(c.dan.post(c.url("")).json(&paying)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {problem}");
+    let errors = problem["errors"].as_array().unwrap();
+    let error = errors.iter().find(|e| e["field"] == "parameters.plafond_participation_academie");
+    let detail = error.unwrap_or_else(|| panic!("{name}: {problem}"))["message"].as_str().unwrap_or_default();
+    assert!(detail.contains("Part de l'académie dans le coût du service"), "{name}: {problem}");
+
+    paying["parameters"]["plafond_participation_academie"] = json!(1_200_000);
+    let id = c.create(paying).await["id"].as_str().unwrap().to_string();
+    let html = document_text(&c, &id).await;
+    reads(
+        name,
+        "a money share",
+        &html,
+        &["<dt>Plafond annuel de la participation de l'académie</dt><dd>12 000,00 €</dd>"],
+        &[],
+    );
+    let in_kind = c.create(tripartite("2026-09-01")).await;
+    assert_eq!(in_kind["parameters"]["part_academie"], 0, "{name}: {in_kind}");
+    assert!(in_kind["parameters"].get("plafond_participation_academie").is_none(), "{name}: {in_kind}");
+}
