@@ -331,25 +331,21 @@ pub(super) fn motifs() -> Vec<Value> {
 pub(super) async fn declare_sans_suite(
     on: On<GroupementsState>,
     Path(key): Path<String>,
-    Form(mut fields): Form<Fields>,
+    Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
     let input = SansSuiteInput {
         motif: fields.get("sans-suite-motif").to_string(),
         justification: fields.get("sans-suite-justification").to_string(),
     };
-    let done = match shown_version(&fields) {
-        Ok(version) => sans_suite::declare(&on.state.ctx(&manager.actor), &g, version, &input).await,
-        Err(problem) => Err(problem),
-    };
-    let done = kept_if_stale(done, &mut fields, g.version);
     let control = |field: &str| match field {
         "motif" => "sans-suite-motif".to_string(),
         "justification" => "sans-suite-justification".to_string(),
         _ => "sans-suite".to_string(),
     };
-    answered(&on, &g.reference, &fields, done, "sans-suite", control).await
+    versioned_step(&on, &key, fields, "sans-suite", control, async |manager, g, version| {
+        sans_suite::declare(&on.state.ctx(&manager.actor), g, version, &input).await
+    })
+    .await
 }
 
 /// Moves the offers deadline of the consultation running (`nouvelle-date-limite-offres`, with its
@@ -358,26 +354,43 @@ pub(super) async fn declare_sans_suite(
 pub(super) async fn move_offers_deadline(
     on: On<GroupementsState>,
     Path(key): Path<String>,
-    Form(mut fields): Form<Fields>,
+    Form(fields): Form<Fields>,
 ) -> Result<Response, PageError> {
-    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
-    let g = domain::coordinated(&on.state, &manager, &key).await?;
     let patch = gm::GroupementPatch {
         offers_deadline: Some(fields.get("nouvelle-date-limite-offres").to_string()),
         offers_deadline_reason: Some(fields.get("motif-date-limite-offres").to_string()),
         ..Default::default()
     };
-    let done = match shown_version(&fields) {
-        Ok(version) => gm::update(&on.state.ctx(&manager.actor), &g, version, patch).await,
-        Err(problem) => Err(problem),
-    };
-    let done = kept_if_stale(done, &mut fields, g.version);
     let control = |field: &str| match field {
         "offers_deadline" => "nouvelle-date-limite-offres".to_string(),
         "offers_deadline_reason" => "motif-date-limite-offres".to_string(),
         _ => "report-date-limite-offres".to_string(),
     };
-    answered(&on, &g.reference, &fields, done, "date-limite-offres", control).await
+    versioned_step(&on, &key, fields, "date-limite-offres", control, async |manager, g, version| {
+        gm::update(&on.state.ctx(&manager.actor), g, version, patch).await
+    })
+    .await
+}
+
+/// A form of the coordinator at the version its page showed (404, then 403 for another
+/// coordinator's): `step` run at that version, then the page after `after`, or the refusal
+/// with the input kept (a stale version said so).
+async fn versioned_step<T>(
+    on: &On<GroupementsState>,
+    key: &str,
+    mut fields: Fields,
+    after: &str,
+    control: impl Fn(&str) -> String,
+    step: impl AsyncFnOnce(&Caller, &gm::Groupement, i64) -> Result<T, Problem>,
+) -> Result<Response, PageError> {
+    let manager = caller(&on.signed, &GROUPEMENTS_MANAGE);
+    let g = domain::coordinated(&on.state, &manager, key).await?;
+    let done = match shown_version(&fields) {
+        Ok(version) => step(&manager, &g, version).await,
+        Err(problem) => Err(problem),
+    };
+    let done = kept_if_stale(done, &mut fields, g.version);
+    answered(on, &g.reference, &fields, done, after, control).await
 }
 
 /// `1 234,56` or `1234.56` euros in cents.

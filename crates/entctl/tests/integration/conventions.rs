@@ -4521,6 +4521,21 @@ async fn a_tacit_renewal_hint_tells_the_term_only_to_whom_reads_the_renewed_conv
     assert_opposes(name, refused, "reconduite tacitement à son terme, le 31 août 2029, sauf si", &reference, true);
 }
 
+/// The DSDEN's bipartite with the commune of Fresnes as joint controller (other RGPD roles than
+/// a tripartite's), from 1 September 2026, put in force: the convention as drafted.
+async fn dsden_joint_bipartite_in_force(c: &Cycle) -> Value {
+    let body = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune-conjointe",
+        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
+        "start_date": "2026-09-01"
+    }));
+    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {old}", c.db.name);
+    let reference = old["reference"].as_str().unwrap();
+    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[reference]).await;
+    old
+}
+
 // A successor leaving écoles out is refused to whom does not read the renewed convention in the
 // very bytes of any other refusal over it: the académie's DAN, no party to the DSDEN's bipartite
 // with the commune as joint controller (other RGPD roles), drafting a tripartite of one école
@@ -4534,15 +4549,8 @@ async fn a_partial_succession_refusal_is_the_same_bytes_whatever_the_renewed_con
     let models = joint_controller_model();
     let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let body = common::fixtures::with_signatories(json!({
-        "model": "bipartite-commune-conjointe",
-        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
-        "start_date": "2026-09-01"
-    }));
-    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    let old = dsden_joint_bipartite_in_force(&c).await;
     let reference = old["reference"].as_str().unwrap().to_string();
-    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[&reference]).await;
     c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
     let one_ecole = tripartite("2029-09-01");
     let mut answers = Vec::new();
@@ -5071,15 +5079,8 @@ async fn an_overlap_check_compares_the_schools_a_bipartite_covers_today(db: crat
     let models = joint_controller_model();
     let c = over_models(setup(db).await, &models).await;
     let name = c.db.name;
-    let body = common::fixtures::with_signatories(json!({
-        "model": "bipartite-commune-conjointe",
-        "parties": { "academie": "dsden:94", "collectivite": "commune:94034" },
-        "start_date": "2026-09-01"
-    }));
-    let (status, old) = call(c.admin.post(c.url("")).json(&body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{name}: {old}");
+    let old = dsden_joint_bipartite_in_force(&c).await;
     let reference = old["reference"].as_str().unwrap().to_string();
-    common::execute(&c.db.store, "UPDATE conventions SET status = 'active' WHERE reference = $1", &[&reference]).await;
 
     let opened = common::fixtures::uai("0949931");
     let csv = format!(
