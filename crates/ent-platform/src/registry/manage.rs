@@ -80,9 +80,12 @@ pub async fn create_org(store: &Store, actor: &Actor, new: NewOrg, now: DateTime
     let mut tx = store.begin_write().await?;
     // An éditeur or hébergeur is never a public body: a SIREN one holds is refused to it, and an
     // établissement's stale copy of its SIREN is taken back. A public group's SIREN is its own
-    // alone: one any organisation holds is refused, in one sentence whoever holds it.
+    // alone: one any organisation holds as its own is refused, in one sentence whoever holds it.
     let holders = etab_siren::holders(&mut tx, &siren).await?;
-    if new.kind.groups_communes() && !holders.is_empty() {
+    // An établissement's copy that is not its own (a collège carrying an EPCI's SIREN from an
+    // annuaire row) blocks nothing: it is taken back below (attack review 39, F1).
+    let held = holders.iter().any(|h| h.kind != OrgKind::Etablissement || h.is_public_body(&siren));
+    if new.kind.groups_communes() && held {
         return Err(Problem::conflict(format!(
             "le SIREN {siren} est déjà au répertoire : celui d'{} n'est celui d'aucune autre organisation ; \
              s'il y est déjà enregistré, demandez à un administrateur de vous y rattacher",

@@ -812,6 +812,27 @@ async fn a_public_group_takes_a_siren_numbered_from_2_that_no_organisation_holds
     assert_eq!(held, 2, "{name}: nothing registered twice");
     let own = create_org(&db.store, &admin(), group(OrgKind::SyndicatMixte, "259400018"), t0()).await.unwrap();
     assert_eq!(own.code, "259400018", "{name}");
+
+    // Attack review 39, F1: a collège carrying a group's SIREN (an annuaire row of before the
+    // numbering rule) holds it as no public body: the group is registered, the copy taken back.
+    let college = common::fixtures::uai("0949950");
+    let csv = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;\
+         Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Ecole_maternelle;Ecole_elementaire;etat\n\
+         {college};Collège Test;Collège;Public;94260;94034;Fresnes;094;24;11;;;OUVERT\n"
+    );
+    common::fixtures::annuaire(&db.store, &csv).await;
+    let squatted = common::fixtures::group_siren(8);
+    common::execute(&db.store, "UPDATE orgs SET siren = $1 WHERE code = $2", &[squatted.as_str(), college.as_str()])
+        .await;
+    let registered = create_org(&db.store, &admin(), group(OrgKind::Epci, &squatted), t0()).await.unwrap();
+    assert_eq!(registered.code, squatted, "{name}");
+    let kept: Option<String> = sqlx::query_scalar("SELECT siren FROM orgs WHERE code = $1")
+        .bind(&college)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, None, "{name}: the collège's copy is taken back");
 }
 
 // A first import cut mid-way (the client or the ingress hung up: hyper drops the request)
