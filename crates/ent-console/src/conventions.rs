@@ -667,6 +667,8 @@ async fn convention_page(
             "hash": conv.document_hash, "refusal": conv.refusal_comment,
             "termination": conv.termination_reason,
             "termination_effective": conv.termination_effective.as_deref().map(french_moment),
+            // A résiliation notified: no avenant, no second résiliation (both answer 409).
+            "closed": conv.termination_effective.is_some(),
             "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
             "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
             "uncovered": uncovered.iter().map(|s| format!("{} ({})", naming::display_name(&s.name), s.code)).collect::<Vec<_>>(),
@@ -864,7 +866,7 @@ fn termination_event(conv: &Convention) -> Option<Value> {
     Some(json!({
         "at": french_moment(&notified.at),
         "what": what,
-        "who": notified.by.as_deref().map(shown_actor).unwrap_or_default(),
+        "who": convention_document::notifier(conv, notified),
         "voided": Value::Null,
     }))
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod edition7;
+mod termination_notice;
 
 struct Cycle {
     app: TestApp,
