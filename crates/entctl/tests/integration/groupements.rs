@@ -479,7 +479,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         .send()
         .await
         .text;
-    assert!(note_html.contains("ne vaut pas convention constitutive"), "{name}");
+    // Domain review 39, G6: the note (not the estimated value) is what « ne vaut pas convention
+    // constitutive », said before the definition list.
+    let said = note_html.find("La présente note ne vaut pas convention constitutive");
+    let list = note_html.find("Procédure de passation");
+    assert!(said.is_some() && said < list, "{name}: {note_html}");
+    assert!(!note_html.contains("Elle ne vaut pas"), "{name}");
     assert!(!note_html.contains("Titulaire") && note_html.contains("Attribution prévue"), "{name}: not awarded yet");
     for kind in entcp::groupements::documents::Kind::ALL {
         assert!(!kind.label().contains("onvention constitutive"), "{name}: {kind:?} is not the convention");
@@ -896,8 +901,10 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
         "Date de notification\n17 octobre 2026\n".to_string(),
         "Fin du marché\n16 avril 2029\n".to_string(),
-        format!("Montant attribué HT\n{}\n", euros_fr(awarded_ht)),
-        format!("Montant attribué TTC\n{}\n", euros_fr(awarded_ttc)),
+        // Domain review 39, G6: the awarded amount is the accord-cadre's maximum, the DQE beside it.
+        french(&format!("Montant maximum de l'accord-cadre HT\n{}\n", euros_fr(awarded_ht))),
+        french(&format!("Montant maximum de l'accord-cadre TTC\n{}\n", euros_fr(awarded_ttc))),
+        "Montant du DQE HT aux prix unitaires du titulaire\n".to_string(),
         "Notification du marché\n17 octobre 2026\n".to_string(),
     ] {
         assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
