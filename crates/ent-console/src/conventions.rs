@@ -670,7 +670,8 @@ async fn convention_page(
             // A résiliation notified: no avenant, no second résiliation (both answer 409).
             "closed": conv.termination_effective.is_some(),
             "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
-            "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
+            // « la DSDEN du Val-de-Marne », as the documents and registers name it.
+            "controller": conv.rgpd_controller.as_ref().map(|o| naming::of_org(o.kind, &naming::display_name(&o.name)).article),
             "uncovered": uncovered.iter().map(|s| format!("{} ({})", naming::display_name(&s.name), s.code)).collect::<Vec<_>>(),
         },
         "parties": parties,
@@ -793,7 +794,14 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     for step in &conv.steps {
         let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
         let what = match (step.kind.as_str(), party) {
-            ("signature", Some(p)) => format!("Signature pour {} ({})", naming::display_name(&p.org.name), p.label),
+            // As the documents name the party (« la Commune de Fresnes », « l'Académie de Créteil »).
+            ("signature", Some(p)) => {
+                format!(
+                    "Signature pour {} ({})",
+                    naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).article,
+                    p.label
+                )
+            }
             ("signature", None) => format!("Signature ({})", step.step_key),
             (_, _) => format!("Visa « {} »", step.step_key),
         };
