@@ -667,8 +667,11 @@ async fn convention_page(
             "hash": conv.document_hash, "refusal": conv.refusal_comment,
             "termination": conv.termination_reason,
             "termination_effective": conv.termination_effective.as_deref().map(french_moment),
+            // A résiliation notified: no avenant, no second résiliation (both answer 409).
+            "closed": conv.termination_effective.is_some(),
             "schools": conv.schools.iter().map(|s| format!("{} ({})", s.name, s.code)).collect::<Vec<_>>(),
-            "controller": conv.rgpd_controller.as_ref().map(|o| o.name.clone()),
+            // « la DSDEN du Val-de-Marne », as the documents and registers name it.
+            "controller": conv.rgpd_controller.as_ref().map(|o| naming::of_org(o.kind, &naming::display_name(&o.name)).article),
             "uncovered": uncovered.iter().map(|s| format!("{} ({})", naming::display_name(&s.name), s.code)).collect::<Vec<_>>(),
         },
         "parties": parties,
@@ -791,7 +794,14 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
     for step in &conv.steps {
         let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
         let what = match (step.kind.as_str(), party) {
-            ("signature", Some(p)) => format!("Signature pour {} ({})", naming::display_name(&p.org.name), p.label),
+            // As the documents name the party (« la Commune de Fresnes », « l'Académie de Créteil »).
+            ("signature", Some(p)) => {
+                format!(
+                    "Signature pour {} ({})",
+                    naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).article,
+                    p.label
+                )
+            }
             ("signature", None) => format!("Signature ({})", step.step_key),
             (_, _) => format!("Visa « {} »", step.step_key),
         };
@@ -864,7 +874,7 @@ fn termination_event(conv: &Convention) -> Option<Value> {
     Some(json!({
         "at": french_moment(&notified.at),
         "what": what,
-        "who": notified.by.as_deref().map(shown_actor).unwrap_or_default(),
+        "who": convention_document::notifier(conv, notified),
         "voided": Value::Null,
     }))
 }

@@ -695,17 +695,7 @@ fn termination_section(conv: &Convention) -> Option<Section> {
     let (reason, effective) = (conv.termination_reason.as_ref()?, conv.termination_effective.as_ref()?);
     let mut fields = Vec::new();
     if let Some(notified) = &conv.termination_notified {
-        let party = notified.org_id.as_deref().and_then(|id| conv.parties.iter().find(|p| p.org.id == id));
-        let by = notified.by.as_deref().map(ent_platform::identity::shown_actor);
-        let who = match (party, by) {
-            (Some(p), Some(by)) => {
-                format!("{} ({by})", naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).official)
-            }
-            (Some(p), None) => naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).official,
-            (None, Some(by)) => by,
-            (None, None) => "non précisé".into(),
-        };
-        fields.push(("Notifiée par".to_string(), who));
+        fields.push(("Notifiée par".to_string(), notifier(conv, notified)));
         fields.push(("Enregistrée le".to_string(), french_date(&step_day(&notified.at))));
     }
     fields.push(("Motif".to_string(), reason.clone()));
@@ -713,6 +703,28 @@ fn termination_section(conv: &Convention) -> Option<Section> {
     let note = "Mention portée après la signature : elle ne fait pas partie du texte signé, dont l'empreinte reste \
                 celle du document soumis à signature.";
     Some(Section { heading: "Résiliation".into(), blocks: vec![Block::Fields(fields), Block::Paragraph(note.into())] })
+}
+
+/// Who notified a résiliation, as the signature page names a signatory (domain review 39, G4):
+/// « Karim Benali, maire, pour la Commune de Fresnes » (the quality the document gives its
+/// representative, else their role's), never their address (the document goes to DPOs and
+/// auditors, who do not see signatories' addresses); the party alone when the person is not
+/// known by name, « un administrateur de la plateforme » for a résiliation agreed by all.
+pub fn notifier(conv: &Convention, notified: &super::TerminationNotified) -> String {
+    let party = notified.org_id.as_deref().and_then(|id| conv.parties.iter().find(|p| p.org.id == id));
+    let Some(party) = party else {
+        return match &notified.name {
+            Some(name) => format!("{name}, administrateur de la plateforme"),
+            None => "un administrateur de la plateforme".into(),
+        };
+    };
+    let org = naming::of_org(party.org.kind, &naming::display_name(&party.org.name));
+    let Some(name) = &notified.name else { return org.official };
+    match party_quality(Some(party), name, notified.role.as_deref().unwrap_or_default()) {
+        // The role's « pour la collectivité » is what « pour la Commune de Fresnes » says.
+        q if q.starts_with("pour ") => format!("{name}, pour {}", org.article),
+        q => format!("{name}, {q}, pour {}", org.article),
+    }
 }
 
 /// What the signature page of a convention with no frozen text says of the text above it.
@@ -770,11 +782,17 @@ fn signer_quality(conv: &Convention, s: &super::Step) -> String {
     if let Some(delegation) = &s.delegation {
         return delegation.quality.clone();
     }
-    let named =
-        conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id).and_then(|p| p.signatory.as_ref());
-    match named.filter(|n| !n.quality.trim().is_empty() && super::delegation::is_representative(&s.user_name, n)) {
+    let party = conv.parties.iter().find(|p| p.key == s.step_key && p.org.id == s.org_id);
+    party_quality(party, &s.user_name, &s.role)
+}
+
+/// The quality in which `person` (holding `role`) acts for `party`: the one the document gives
+/// its representative when they are that person, else the role's.
+fn party_quality(party: Option<&super::Party>, person: &str, role: &str) -> String {
+    let named = party.and_then(|p| p.signatory.as_ref());
+    match named.filter(|n| !n.quality.trim().is_empty() && super::delegation::is_representative(person, n)) {
         Some(n) => n.quality.trim().to_string(),
-        None => quality(&s.role).to_string(),
+        None => quality(role).to_string(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::renewal::{
 };
 use super::workflow::{
     activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
-    party_orgs, party_signers, pending_signers, users_with_role, Completion, Ctx,
+    party_orgs, party_signers, pending_signers, users_with_role, Completion, Ctx, Ended,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -169,7 +169,8 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             let backend = store.backend();
             audit_to_parties(&mut tx, backend, &actor, "conventions.expire", &conv.id, &parties, summary, now).await?;
             let today = today.to_string();
-            end_pending_avenants(&mut tx, backend, &actor, &conv, &today, now).await?;
+            let ended = Ended { on: &today, how: "a pris fin" };
+            end_pending_avenants(&mut tx, backend, &actor, &conv, &ended, now).await?;
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else if conv.termination_effective.is_none() {

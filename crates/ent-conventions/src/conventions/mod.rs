@@ -272,10 +272,20 @@ pub struct TerminationNotified {
     pub by: Option<String>,
     /// The party organisation that notified it (none for an admin, or before 0067).
     pub org_id: Option<String>,
+    /// The person who recorded it, as the directory names them (`delegation::person_name`:
+    /// « Karim Benali »); absent when their account is unknown (a command-line operator).
+    pub name: Option<String>,
+    /// The role they hold at `org_id` (what the document states as their quality when they are
+    /// not the representative it names).
+    pub role: Option<String>,
 }
 
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
-    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, termination_notified_at, termination_notified_by, termination_notified_org, non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
+    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, termination_notified_at, termination_notified_by, termination_notified_org, \
+    (SELECT MIN(u.display_name) FROM users u WHERE 'user:' || u.email = termination_notified_by) AS termination_notified_name, \
+    (SELECT MIN(b.role) FROM role_bindings b JOIN users u ON u.id = b.user_id \
+     WHERE 'user:' || u.email = termination_notified_by AND b.org_id = termination_notified_org) AS termination_notified_role, \
+    non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
     document_edition, version, created_by, created_at, updated_at";
 
 /// A `conventions` row (read with [`COLUMNS`]).
@@ -303,6 +313,8 @@ struct ConventionRow {
     termination_notified_at: Option<String>,
     termination_notified_by: Option<String>,
     termination_notified_org: Option<String>,
+    termination_notified_name: Option<String>,
+    termination_notified_role: Option<String>,
     #[sqlx(flatten)]
     non_renewal: renewal::NonRenewalColumns,
     document_edition: i64,
@@ -654,6 +666,13 @@ async fn assemble(
                 at,
                 by: row.termination_notified_by,
                 org_id: row.termination_notified_org,
+                name: row
+                    .termination_notified_name
+                    .as_deref()
+                    .map(delegation::person_name)
+                    .filter(|n| !n.is_empty() && !n.contains('@'))
+                    .map(str::to_string),
+                role: row.termination_notified_role,
             }),
             non_renewal: row.non_renewal.into_recorded(),
             document_edition: row.document_edition,

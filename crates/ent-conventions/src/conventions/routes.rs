@@ -195,6 +195,10 @@ pub fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
         for file in &mut conv.signed_files {
             file.uploaded_by = "(masqué)".into();
         }
+        // Who notified a résiliation: their account (an address) as a signatory's; `name` stays.
+        if let Some(notified) = &mut conv.termination_notified {
+            notified.by = notified.by.as_ref().map(|_| "(masqué)".into());
+        }
     }
     conv
 }

@@ -13,9 +13,10 @@ use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
 use ent_conventions::conventions::get_convention;
+use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
-use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
@@ -668,7 +669,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         .await?;
     // The buyer's SIRET given for a coordinator without one stays on the award (its DECP reads
     // it there): an award does not rewrite the registry.
-    let switched = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
+    let (switched, art28) = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
     let suspended = suspended_switched(&funded, &switched, &vendor);
     ctx.record(
         &mut tx,
@@ -685,12 +686,18 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .await?;
     tx.commit().await?;
     let awarded = super::must_get(ctx.store, &g.id).await?;
+    let ccap = latest_ccap(ctx.store, &g.id).await?;
     let mut tx = ctx.store.begin_write().await?;
     let mut told = Vec::new();
     for m in &members {
         // Its representatives and its DPO: the titulaire is its processor of record now.
         let to = super::ending::member_people(&mut tx, std::slice::from_ref(&m.applicant.id)).await?;
         told.extend(to.iter().cloned());
+        let dpos = users_with_role(&mut tx, &m.applicant.id, Role::Dpo.as_str()).await?;
+        let contract = art28.get(&m.applicant.id).map(String::as_str);
+        notify_member_dpos(&mut tx, g, (&vendor, &m.applicant), ccap.as_ref(), contract, dpos, ctx.now).await?;
+        // The quote-part is the buyer's, opened by its representatives (a DPO who is one too gets both).
+        let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let funds = match get_org(ctx.store, &m.applicant.id).await? {
             Some(org) => funded_tenants_of(ctx.store, &org).await?,
             None => Vec::new(),
@@ -707,6 +714,41 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     notify_over(&mut tx, g, &vendor, (&funded, &switched, &award.warnings), &told, ctx.now).await?;
     tx.commit().await?;
     Ok(awarded)
+}
+
+/// The CCAP of the groupement `id` as last generated (its version and SHA-256): the one the
+/// award's Art. 28 contract points to (its article 9); `None` when none was generated.
+async fn latest_ccap(store: &Store, id: &str) -> Result<Option<super::documents::StoredDocument>, Problem> {
+    let versions = super::documents::versions(store, id).await?;
+    Ok(versions.into_iter().filter(|d| d.kind == super::documents::Kind::Ccap).max_by_key(|d| d.version))
+}
+
+/// Tells the DPOs of the member `member` (`dpos`) what the award means for them (domain review
+/// 39, G5): the titulaire becomes the member's sub-processor for its ENT, under the Art. 28
+/// clauses of the CCAP's article 9 (version, SHA-256), recorded as the contract `contract` in the
+/// member's register: the link opens that contract's page, which a DPO reads (the groupement
+/// and its quotes-parts are the buyers', closed to them).
+async fn notify_member_dpos(
+    tx: &mut Tx,
+    g: &Groupement,
+    (vendor, member): (&Org, &OrgRef),
+    ccap: Option<&super::documents::StoredDocument>,
+    contract: Option<&str>,
+    dpos: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
+    let subject = json!({
+        "event": "awarded_processor", "reference": g.reference, "title": g.title, "vendor": vendor.name,
+        "member": designation.article, "member_of": designation.of,
+        "ccap_version": ccap.map(|d| d.version), "ccap_sha256": ccap.map(|d| d.sha256.clone()),
+    });
+    let page = match contract {
+        Some(id) => format!("/rgpd/{}/contrats/{id}", member.id),
+        None => format!("/rgpd/{}", member.id),
+    };
+    Notice::new("groupement", dpos).unique_recipients().with(subject).page(page).enqueue(tx, now).await?;
+    Ok(())
 }
 
 /// Tells the DANs and DPOs whose scope holds an ENT the award switched to the titulaire `vendor`
@@ -749,9 +791,26 @@ async fn notify_over(
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name, "over": true,
             "switched": tenants, "outside": warnings,
         });
-        Notice::new("groupement", vec![email]).with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+        // A DPO does not read groupements: the registers they keep are their page.
+        let page = match reads_groupements(tx, &email).await? {
+            true => super::page_of(g),
+            false => "/rgpd".to_string(),
+        };
+        Notice::new("groupement", vec![email]).with(subject).page(page).enqueue(tx, now).await?;
     }
     Ok(())
+}
+
+/// Whether the active user `email` holds a role that reads groupements ([`authz::GROUPEMENTS_READ`]).
+async fn reads_groupements(tx: &mut Tx, email: &str) -> Result<bool, Problem> {
+    let roles: Vec<&str> = authz::GROUPEMENTS_READ.roles.iter().map(|r| r.as_str()).collect();
+    let list = roles.iter().map(|r| format!("'{r}'")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT COUNT(*) FROM users u JOIN role_bindings b ON b.user_id = u.id WHERE u.email = $1 AND u.active = 1 \
+         AND b.role IN ({list})"
+    );
+    let n: i64 = sqlx::query_scalar(&sql).bind(email).fetch_one(&mut **tx).await?;
+    Ok(n > 0)
 }
 
 /// The tenants the members fund ([`funded_tenants_of`]).
@@ -1036,9 +1095,10 @@ async fn processor_of_record(
     award: &Award,
     members: &[Application],
     tenants: &[Tenant],
-) -> Result<Vec<String>, Problem> {
+) -> Result<(Vec<String>, std::collections::HashMap<String, String>), Problem> {
     let starts = NaiveDate::parse_from_str(&award.notified_on, "%Y-%m-%d").ok();
     let ends = award.last_day();
+    let mut recorded = std::collections::HashMap::new();
     for m in members {
         let contract = NewContract {
             processor_org_id: vendor.id.clone(),
@@ -1052,7 +1112,8 @@ async fn processor_of_record(
             source_kind: "groupement".into(),
             source_id: Some(g.id.clone()),
         };
-        contracts::record(tx, ctx.store, ctx.actor, &contract, ctx.now).await?;
+        let id = contracts::record(tx, ctx.store, ctx.actor, &contract, ctx.now).await?;
+        recorded.insert(m.applicant.id.clone(), id);
     }
     let mut changed = Vec::new();
     for tenant in tenants {
@@ -1063,7 +1124,7 @@ async fn processor_of_record(
         set_processors(tx, ctx.store, ctx.actor, tenant, Some(vendor), None, ctx.now).await?;
         changed.push(tenant.id.clone());
     }
-    Ok(changed)
+    Ok((changed, recorded))
 }
 
 /// The DECP publication file of an awarded groupement, once its coordinator has published it

@@ -247,6 +247,9 @@ async fn a_dan_creates_a_tripartite_convention_in_pages_and_its_parties_sign_the
     let page = get(&app, &dan, &format!("/conventions/{id}")).await;
     assert!(page.text.contains("en vigueur"), "{}", page.text);
     assert_eq!(page.text.matches("Signature pour ").count(), 3, "three signatures in the timeline");
+    // Domain review 39, G7: each party named as the documents name it.
+    assert!(page.text.contains("Signature pour la Commune de Fresnes ("), "{}", page.text);
+    assert!(page.text.contains("Responsable de traitement : la DSDEN du Val-de-Marne."), "{}", page.text);
     // Signing again: the workflow's refusal shown on the page.
     let again = post_form(&app, &dan, &format!("/conventions/{id}/signer"), &[("empreinte", &hash)]).await;
     assert_eq!(again.status, 409, "{}", again.text);

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod edition7;
 mod edition8;
+mod termination_notice;
 
 struct Cycle {
     app: TestApp,

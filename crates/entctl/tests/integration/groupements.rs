@@ -486,7 +486,12 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         .send()
         .await
         .text;
-    assert!(note_html.contains("ne vaut pas convention constitutive"), "{name}");
+    // Domain review 39, G6: the note (not the estimated value) is what « ne vaut pas convention
+    // constitutive », said before the definition list.
+    let said = note_html.find("La présente note ne vaut pas convention constitutive");
+    let list = note_html.find("Procédure de passation");
+    assert!(said.is_some() && said < list, "{name}: {note_html}");
+    assert!(!note_html.contains("Elle ne vaut pas"), "{name}");
     assert!(!note_html.contains("Titulaire") && note_html.contains("Attribution prévue"), "{name}: not awarded yet");
     for kind in entcp::groupements::documents::Kind::ALL {
         assert!(!kind.label().contains("onvention constitutive"), "{name}: {kind:?} is not the convention");
@@ -903,8 +908,10 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         format!("Titulaire\n{} (SIRET {vendor_siret})\n", vendor.name),
         "Date de notification\n17 octobre 2026\n".to_string(),
         "Fin du marché\n16 avril 2029\n".to_string(),
-        format!("Montant attribué HT\n{}\n", euros_fr(awarded_ht)),
-        format!("Montant attribué TTC\n{}\n", euros_fr(awarded_ttc)),
+        // Domain review 39, G6: the awarded amount is the accord-cadre's maximum, the DQE beside it.
+        french(&format!("Montant maximum de l'accord-cadre HT\n{}\n", euros_fr(awarded_ht))),
+        french(&format!("Montant maximum de l'accord-cadre TTC\n{}\n", euros_fr(awarded_ttc))),
+        "Montant du DQE HT aux prix unitaires du titulaire\n".to_string(),
         "Notification du marché\n17 octobre 2026\n".to_string(),
     ] {
         assert!(note_text.contains(&needle), "{name}: the awarded note lacks « {needle} »: {note_text}");
@@ -4534,6 +4541,10 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
     let id = constituted_groupement(&w, &signing, &[0, 1]).await;
     launch_consultation(&w.coord.to(&signing), &id, name).await;
     let notifying = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let ccap = json!({ "kind": "ccap" });
+    let (status, ccap) =
+        send(w.coord.to(&notifying).post(api(&format!("/groupements/{id}/documents"))).json(&ccap)).await;
+    assert!(status == 200 || status == 201, "{name}: {ccap}");
     let (status, g) = send(
         w.coord.to(&notifying).post(api(&format!("/groupements/{id}/award"))).json(&award_notified_on("2026-11-30")),
     )
@@ -4551,12 +4562,52 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
         to
     };
     let mayors: Vec<String> = (0..2).map(|i| format!("mairie{}@test.fr", w.communes[i].0.code)).collect();
-    let mut first = vec!["dpo@mairie.fr".to_string(), mayors[0].clone()];
-    first.sort();
-    assert_eq!(to(0), first, "{name}: the first member's representative and DPO, once each");
-    let mut second = vec!["dpo@autre-membre.fr".to_string(), mayors[1].clone()];
-    second.sort();
-    assert_eq!(to(1), second, "{name}");
+    assert_eq!(to(0), vec![mayors[0].clone()], "{name}: the first member's representative, once");
+    assert_eq!(to(1), vec![mayors[1].clone()], "{name}");
+    // Domain review 39, G5: the member's DPO gets its own message, on its new sub-processor and
+    // the Art. 28 contract, linking that contract's page in its register (the quote-part, a
+    // buyer's page, answers 403 to a DPO).
+    for (i, dpo) in [(0, "dpo@mairie.fr"), (1, "dpo@autre-membre.fr")] {
+        let theirs: Vec<_> = notices.iter().filter(|n| n.recipients.contains(&dpo.to_string())).collect();
+        assert_eq!(theirs.len(), 1, "{name}: {dpo}: one notice");
+        // The mayor also DPO: both messages, each once.
+        let mayor = notices.iter().filter(|n| n.recipients.contains(&mayors[i]));
+        let mut events: Vec<_> = mayor
+            .map(|n| n.context["event"].as_str().unwrap_or_default())
+            .filter(|e| e.starts_with("awarded"))
+            .collect();
+        events.sort();
+        let expected = if i == 0 { vec!["awarded", "awarded_processor"] } else { vec!["awarded"] };
+        assert_eq!(events, expected, "{name}: {}", mayors[i]);
+        assert_eq!(theirs[0].context["event"], "awarded_processor", "{name}: {dpo}");
+        let member = &w.communes[i].0.id;
+        let page = theirs[0].context["page"].as_str().unwrap_or_default();
+        assert!(page.starts_with(&format!("/rgpd/{member}/contrats/")), "{name}: {dpo}: {page}");
+        let contract = page.rsplit('/').next().unwrap();
+        let sql = "SELECT id FROM processor_contracts WHERE client_org_id = $1";
+        let known = common::texts(&w.store, sql, &[member]).await;
+        assert_eq!(known, vec![contract.to_string()], "{name}: {dpo}: the contract the award recorded");
+        let (version, sha) = (&ccap["version"], ccap["sha256"].as_str().unwrap_or_default());
+        let mail = entcp::notify::mailer::render("groupement", &theirs[0].context).unwrap();
+        let commune = entcp::naming::display_name(&w.communes[i].0.name);
+        for said in [
+            format!(
+                "Pour les ENT financés par la Commune {}, ENT Éditions SAS devient son sous-traitant ultérieur",
+                entcp::naming::de(&commune)
+            ),
+            format!("Le contrat de l'article 28 est l'article 9 du CCAP du marché (version {version}, SHA-256 {sha})"),
+        ] {
+            assert!(mail.text.contains(&said), "{name}: {dpo}: « {said} » not in {}", mail.text);
+        }
+        assert!(!mail.text.contains("quote-part"), "{name}: {dpo}: {}", mail.text);
+    }
+    let reference = g["reference"].as_str().unwrap();
+    for (over, page) in
+        [("dan@ac-creteil.fr", format!("/groupements/{reference}")), ("dpo@ac-creteil.fr", "/rgpd".into())]
+    {
+        let theirs: Vec<_> = awarded.iter().filter(|n| n.recipients.contains(&over.to_string())).collect();
+        assert_eq!(theirs[0].context["page"], page.as_str(), "{name}: {over}: a page they open");
+    }
     for over in ["dan@ac-creteil.fr", "dpo@ac-creteil.fr"] {
         let theirs: Vec<_> = awarded.iter().filter(|n| n.recipients.contains(&over.to_string())).collect();
         let mails: usize = theirs.iter().map(|n| n.recipients.iter().filter(|r| *r == over).count()).sum();
@@ -4633,7 +4684,9 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
         assert!(mail.html.contains("Services que le marché ne couvre pas"), "{name}: {}", mail.html);
     }
     for member_person in ["dpo@mairie.fr", "dpo@autre-membre.fr"] {
-        let told: usize = awarded.iter().map(|n| n.recipients.iter().filter(|r| *r == member_person).count()).sum();
+        let award_notices =
+            notices.iter().filter(|n| n.context["event"] == "awarded" || n.context["event"] == "awarded_processor");
+        let told: usize = award_notices.map(|n| n.recipients.iter().filter(|r| *r == member_person).count()).sum();
         assert_eq!(told, 1, "{name}: {member_person}: once");
     }
 

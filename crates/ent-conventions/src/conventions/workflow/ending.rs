@@ -12,7 +12,9 @@ use crate::conventions::{find_model, Convention, Status};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{conflict_unless, Problem};
+use ent_kernel::naming;
 use ent_kernel::store::{timestamp, Backend, Tx};
+use ent_kernel::text::fold;
 use ent_kernel::validate::{is_blank, parse_any_date, parse_date};
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::Actor;
@@ -175,15 +177,60 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     )
     .await?;
     let backend = ctx.store.backend();
-    end_pending_avenants(&mut tx, backend, ctx.actor, conv, &effective.to_string(), ctx.now).await?;
-    let recipients = party_signers(&mut tx, model, conv).await?;
+    let ended = Ended {
+        on: &effective.to_string(),
+        how: &format!("est résiliée à compter du {}", french_date(&effective.to_string())),
+    };
+    end_pending_avenants(&mut tx, backend, ctx.actor, conv, &ended, ctx.now).await?;
+    let mut recipients = party_signers(&mut tx, model, conv).await?;
+    recipients.extend(controller_dpos(&mut tx, conv).await?);
+    recipients.sort();
+    recipients.dedup();
+    let by = notifying_party(ctx.actor, model, conv).and_then(|id| conv.parties.iter().find(|p| p.org.id == id));
     let extra = json!({
-        "reason": t.reason.trim(),
+        "reason": sentence(&t.reason),
         "effective": french_date(&effective.to_string()),
         "mutual_agreement": t.mutual_agreement,
+        "notified_on": french_date(&ctx.today().to_string()),
+        "notified_by": by.map(|p| naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).article),
+        "reversibility": reversibility_article(model),
     });
     crate::conventions::jobs::notify(&mut tx, &recipients, conv, "terminated", extra, ctx.now).await?;
     commit_and_reload(ctx, tx, &conv.id).await
+}
+
+/// The DPOs who keep the register of `conv`'s controller (domain review 39, G4): the
+/// controller's own, and for a DSDEN or a school its académie's (as `rgpd::dpo_keeps` decides
+/// who writes that register). Told of a résiliation, which ends the processing it records.
+async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
+    let Some(controller) = &conv.rgpd_controller else { return Ok(Vec::new()) };
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id JOIN orgs o ON o.id = b.org_id \
+         JOIN orgs t ON t.id = $1 WHERE b.role = 'dpo' AND u.active = 1 AND (o.id = t.id OR (o.kind = 'academie' \
+         AND t.kind IN ('dsden', 'etablissement') AND t.academie_code = o.code)) ORDER BY u.email",
+    )
+    .bind(&controller.id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// The clause of `model` on réversibilité, as a sentence names it: « l'article 8 de la
+/// convention », the phase a résiliation opens; `None` for a model without one.
+fn reversibility_article(model: &ConventionModel) -> Option<String> {
+    model.clauses.iter().find_map(|c| {
+        let (number, what) = c.title.split_once(" – ")?;
+        let number = naming::in_sentence(number.trim());
+        fold(what).contains("reversibilite").then(|| format!("{} de la convention", naming::le(&number, false)))
+    })
+}
+
+/// `text` trimmed and closed by a full stop unless it ends with a punctuation of its own.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    match text.ends_with(['.', '!', '?', '…']) {
+        true => text.to_string(),
+        false => format!("{text}."),
+    }
 }
 
 /// The party organisation on whose behalf `actor` notifies a résiliation: the first party it
@@ -274,9 +321,10 @@ pub(crate) async fn end_pending_avenants(
     backend: Backend,
     actor: &Actor,
     original: &Convention,
-    effective: &str,
+    ended: &Ended<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
+    let effective = ended.on;
     let (original_id, original_reference) = (&original.id, &original.reference);
     // An avenant is between the original's parties.
     let parties = party_orgs(original);
@@ -287,13 +335,22 @@ pub(crate) async fn end_pending_avenants(
     .bind(original_id)
     .fetch_all(&mut **tx)
     .await?;
-    let reason = format!("la convention {original_reference} qu'il modifiait a pris fin");
+    let reason = format!("la convention {original_reference} qu'il modifiait {}", ended.how);
     for (id, reference) in pending {
         let ending =
             AvenantEnd { id: &id, reference: &reference, amends: Some(original_reference), reason: &reason, effective };
         end_avenant(tx, backend, actor, &ending, &parties, now).await?;
     }
     Ok(())
+}
+
+/// How the convention an avenant amended ends: the day (`YYYY-MM-DD`) the avenant ends with it,
+/// and what its reason says of the convention, in a tense true that day: « a pris fin » once
+/// it has, « est résiliée à compter du 31 août 2027 » for a résiliation notified ahead (domain
+/// review 39, G4: the convention may not even have started).
+pub(crate) struct Ended<'a> {
+    pub on: &'a str,
+    pub how: &'a str,
 }
 
 /// An avenant ended before it took effect, and why.

@@ -23,7 +23,7 @@ pub use ending::{
     end_in_preparation, end_in_preparation_in, end_of_notice, end_on_termination_date, notice_months, terminate,
     Termination, NOTICE_PARAMETER,
 };
-pub(crate) use ending::{end_pending_avenants, require_no_notified_termination};
+pub(crate) use ending::{end_pending_avenants, require_no_notified_termination, Ended};
 pub(crate) use signing::signer_of;
 pub use signing::{
     activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_deposit_signed, may_refuse,

@@ -2,7 +2,7 @@
 //! refusal, and the date-driven moves (activation, the superseded convention ended).
 
 use super::draft::{check_no_overlap, require_original_in_force, start_at_submission, Coverage};
-use super::ending::end_pending_avenants;
+use super::ending::{end_pending_avenants, Ended};
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, party_orgs, record,
     record_for_parties, reload, require_conductor_of, require_status, serialise_coverage, set_status, users_with_role,
@@ -877,7 +877,7 @@ async fn end_superseded(
     let backend = Backend::of_connection(tx);
     let summary = json!({ "reason": reason, "effective": by.start_date, "superseded_by": by.reference });
     audit_to_parties(tx, backend, actor, "conventions.terminate", &old.id, &party_orgs(&old), summary, now).await?;
-    end_pending_avenants(tx, backend, actor, &old, &by.start_date, now).await?;
+    end_pending_avenants(tx, backend, actor, &old, &Ended { on: &by.start_date, how: "a pris fin" }, now).await?;
     let model = find_model(models, &old.model_id, Some(old.model_version))?;
     let recipients = party_signers(tx, model, &old).await?;
     let extra = json!({ "reason": reason, "effective": french_date(&by.start_date), "mutual_agreement": false });

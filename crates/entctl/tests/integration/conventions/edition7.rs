@@ -248,7 +248,7 @@ async fn a_termination_shows_in_the_complete_document_and_is_dated_when_recorded
         "the résiliation",
         block,
         &[
-            "<dt>Notifiée par</dt><dd>Commune de Fresnes (ent@fresnes.fr)</dd>",
+            "<dt>Notifiée par</dt><dd>Commune de Fresnes</dd>",
             "<dt>Enregistrée le</dt><dd>1er septembre 2026</dd>",
             &format!("<dt>Motif</dt><dd>{reason}</dd>"),
             "<dt>Prise d'effet</dt><dd>31 août 2027</dd>",
