@@ -2111,7 +2111,10 @@ mod tests {
         let text = crate::rgpd::export::dpia_text(&portail.dpia);
         assert_eq!(
             text,
-            format!("non requise (un seul critère : personnes vulnérables : élèves mineurs) — grande échelle : {line}")
+            format!(
+                "non requise (un seul critère : personnes vulnérables : élèves mineurs (considérant 75 du RGPD)) — \
+                 grande échelle : {line}"
+            )
         );
         // The annuaire's pupils alone make the scale: met, with no account figure at all.
         w.orgs.get_mut("college").unwrap().pupils = Some(LARGE_SCALE_ACCOUNTS);

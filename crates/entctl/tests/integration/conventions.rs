@@ -1215,7 +1215,8 @@ async fn an_avenant_takes_effect_on_its_own_date_never_before_its_submission(db:
     let html = document_text(&c, &avenant_id).await;
     let (body, annex) = html.split_at(html.find("Annexe – Texte consolidé").expect("the consolidated annex"));
     assert!(body.contains("Le présent avenant prend effet le 17 janvier 2027"), "its own start: {body}");
-    assert!(!body.contains("prend effet le 1er septembre 2026"), "not the original's: {body}");
+    // (Its préambule cites the convention « elle prend effet le 1er septembre 2026 », edition 8.)
+    assert!(!body.contains("avenant prend effet le 1er septembre 2026"), "not the original's: {body}");
     assert!(annex.contains("La présente convention prend effet le 1er septembre 2026"), "{annex}");
     assert!(!annex.contains("prend effet le 17 janvier 2027"), "the avenant's start is its body's: {annex}");
 }
