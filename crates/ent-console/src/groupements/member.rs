@@ -371,7 +371,11 @@ pub(super) async fn share(
         "duration": shares.duration_months,
         "members_common": euros(shares.members_common_expenses_cents),
         "member": share.member.name,
-        "quantities": { "schools": share.quantities.schools, "pupils": share.quantities.pupils, "accounts": share.quantities.accounts() },
+        "quantities": {
+            "schools": super::count(share.quantities.schools),
+            "pupils": super::count(share.quantities.pupils),
+            "accounts": super::count(share.quantities.accounts()),
+        },
         "common": euros(share.common_expenses_cents),
         "own_ht": euros(share.own_orders_ht_cents),
         "own_ttc": euros(share.own_orders_ttc_cents),

@@ -287,14 +287,19 @@ fn application_view(app: &Application, can_withdraw: bool, can_edit: bool, field
         "status": app.status_label,
         "pending": app.status == ApplicationStatus::Applied,
         "deliberation": format!("n° {} du {}", app.deliberation_number, french_date(&app.deliberation_date)),
-        "schools": app.quantities.schools,
-        "classes": app.quantities.classes,
-        "pupils": app.quantities.pupils,
-        "accounts": app.accounts,
+        "schools": count(app.quantities.schools),
+        "classes": count(app.quantities.classes),
+        "pupils": count(app.quantities.pupils),
+        "accounts": count(app.accounts),
         "reason": app.decision_reason,
         "withdrawable": can_withdraw && matches!(app.status, ApplicationStatus::Applied | ApplicationStatus::Accepted),
         "editable": can_edit && app.status == ApplicationStatus::Applied,
     })
+}
+
+/// A count as the documents print it, in groups of three (« 4 510 », domain review 39, G7).
+pub(super) fn count(n: i64) -> String {
+    u64::try_from(n).map(ent_documents::documents::grouped).unwrap_or_else(|_| n.to_string())
 }
 
 /// The shares table: each member's part of the common expenses per contract year, and
@@ -311,9 +316,9 @@ fn shares_view(g: &Groupement, shares: &Shares) -> Value {
         "rows": shares.shares.iter().map(|s| json!({
             "member": s.member.name,
             "href": format!("/groupements/{}/quotes-parts/{}", g.reference, s.member.id),
-            "pupils": s.quantities.pupils,
-            "schools": s.quantities.schools,
-            "accounts": s.quantities.accounts(),
+            "pupils": count(s.quantities.pupils),
+            "schools": count(s.quantities.schools),
+            "accounts": count(s.quantities.accounts()),
             "common": euros(s.common_expenses_cents),
             "per_year": s.common_expenses_per_year_cents.iter().map(|c| euros(*c)).collect::<Vec<_>>(),
             "own_ht": euros(s.own_orders_ht_cents),
@@ -622,4 +627,15 @@ async fn download(
 ) -> Result<Response, PageError> {
     let g = gm::must_get(&state.store, &key).await?;
     Ok(domain::document_file(&state, &caller(&signed, &GROUPEMENTS_READ), &g, &piece, query.opt("format")).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_count_reads_in_groups_of_three_as_the_documents_print_it() {
+        assert_eq!(super::count(4510), "4\u{a0}510");
+        assert_eq!(super::count(1_234_567), "1\u{a0}234\u{a0}567");
+        assert_eq!(super::count(999), "999");
+        assert_eq!(super::count(-5), "-5");
+    }
 }

@@ -282,9 +282,11 @@ pub struct TerminationNotified {
 
 const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
     supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, termination_notified_at, termination_notified_by, termination_notified_org, \
-    (SELECT MIN(u.display_name) FROM users u WHERE 'user:' || u.email = termination_notified_by) AS termination_notified_name, \
+    (SELECT MIN(u.display_name) FROM users u WHERE u.email = SUBSTR(termination_notified_by, 6) \
+     AND termination_notified_by LIKE 'user:%') AS termination_notified_name, \
     (SELECT MIN(b.role) FROM role_bindings b JOIN users u ON u.id = b.user_id \
-     WHERE 'user:' || u.email = termination_notified_by AND b.org_id = termination_notified_org) AS termination_notified_role, \
+     WHERE u.email = SUBSTR(termination_notified_by, 6) AND termination_notified_by LIKE 'user:%' \
+     AND b.org_id = termination_notified_org) AS termination_notified_role, \
     non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
     document_edition, version, created_by, created_at, updated_at";
 

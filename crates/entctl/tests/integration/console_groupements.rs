@@ -300,6 +300,10 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
     assert!(page.text.contains("<dd id=\"nombre-membres\">2</dd>"), "{}", page.text);
+    // Domain review 39, G7: counts read as the documents print them (« 4 510 »), never « 4510 ».
+    let cells: Vec<&str> = page.text.split("<td>").skip(1).filter_map(|c| c.split("</td>").next()).collect();
+    let bare = cells.iter().find(|c| c.len() >= 4 && c.chars().all(|ch| ch.is_ascii_digit()));
+    assert_eq!(bare, None, "{}", page.text);
     let refused_page = get(&app, &mairies[2], &path).await;
     assert!(
         refused_page.text.contains("refusée") && refused_page.text.contains("Hors du périmètre"),
