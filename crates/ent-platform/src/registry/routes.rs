@@ -255,6 +255,20 @@ async fn resolve_commune(store: &Store, caller: &Caller, key: &str) -> Result<Or
     }
 }
 
+/// The commune a group may invite: one the caller reads, or one of the group's académie (a
+/// group's officers read only its members, so a commune yet to join is outside their scope).
+/// Any other is answered like a code that names nothing, in the same words, and no invitation
+/// reaches it: a group across two académies is completed by an administrator (attack review
+/// 40, S2: an invitation told that an out-of-scope commune is registered, and its id).
+async fn invitable_commune(store: &Store, caller: &Caller, group: &Org, key: &str) -> Result<Org, Problem> {
+    let commune = resolve_commune(store, caller, key).await?;
+    let same_academie = group.academie_code.is_some() && commune.academie_code == group.academie_code;
+    if same_academie || authz::reads(store, &caller.actor, &commune).await? {
+        return Ok(commune);
+    }
+    Err(queries::missing_org(key))
+}
+
 /// The group and commune of a membership write, both in the caller's scope.
 async fn membership(state: &RegistryState, caller: &Caller, key: &str, commune: &str) -> Result<(Org, Org), Problem> {
     let group = authz::resolve_readable(&state.store, &caller.actor, key).await?;
@@ -315,8 +329,7 @@ async fn invite(
     ApiJson(body): ApiJson<InvitationBody>,
 ) -> Result<(StatusCode, Json<Invitation>), Problem> {
     let group = target(&state, &caller, &key).await?;
-    // Communes are public entries of the official geographic code: any may be invited.
-    let commune = resolve_commune(&state.store, &caller, &body.commune).await?;
+    let commune = invitable_commune(&state.store, &caller, &group, &body.commune).await?;
     let proposed = Membership { group: &group, commune: &commune, ent_delegated: body.ent_delegated };
     let invitation = invitations::invite(&state.store, &caller.actor, &proposed, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(invitation)))

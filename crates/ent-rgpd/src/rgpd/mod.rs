@@ -97,12 +97,13 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
 }
 
 /// Whether a DPO bound at `org` is the DPO of `target`, keeping its registers and logs: its
-/// own organisation, and for the académie's DPO the schools and DSDEN of the académie (they
-/// have no DPO of their own). Not a commune's écoles, nor a collectivité (another controller).
+/// own organisation, and for the académie's DPO the public schools and DSDEN of the académie
+/// (they have no DPO of their own). Not a commune's écoles, nor a collectivité (another
+/// controller), nor a private school: it is its own controller (attack review 40, S1).
 pub fn dpo_keeps(org: &Org, target: &Org) -> bool {
     org.id == target.id
         || (org.kind == OrgKind::Academie
-            && matches!(target.kind, OrgKind::Etablissement | OrgKind::Dsden)
+            && (target.kind == OrgKind::Dsden || (target.kind == OrgKind::Etablissement && target.is_public()))
             && target.academie_code.as_deref() == Some(org.code.as_str()))
 }
 
@@ -114,7 +115,10 @@ pub fn dpo_keeps_condition(org: &Org) -> Condition {
         return own;
     }
     let mut schools = Condition::default();
-    schools.push("kind IN ('etablissement', 'dsden') AND academie_code = ?", &[&org.code]);
+    schools.push(
+        "(kind = 'dsden' OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive'))) AND academie_code = ?",
+        &[&org.code],
+    );
     Condition::any(vec![own, schools])
 }
 

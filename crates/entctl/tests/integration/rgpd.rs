@@ -1401,6 +1401,46 @@ async fn a_private_ecole_of_the_commune_is_not_in_the_dsden_register(db: crate::
     assert_eq!(served_for_the_dsden(&vendor), served - 1, "{name}: the vendor no longer works for it");
 }
 
+backend_test!(the_academie_dpo_keeps_no_log_of_a_private_school_its_own_controller);
+/// A private school (sous contrat) is its own controller: the académie's DPO neither reads nor
+/// writes its breach and request logs, as for a commune; the school's head
+/// keeps them, and the académie's DPO still keeps those of the public école beside it
+/// (attack review 40, S1).
+async fn the_academie_dpo_keeps_no_log_of_a_private_school_its_own_controller(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (private, public) = ("0940289D", "0940176F");
+    common::execute(
+        &d.db.store,
+        "UPDATE orgs SET sector = 'prive' WHERE kind = 'etablissement' AND code = $1",
+        &[private],
+    )
+    .await;
+    let breach = json!({
+        "title": "Liste de classe", "facts": "Liste de classe envoyée au mauvais destinataire",
+        "aware_at": "2026-09-01T08:00:00Z", "data_categories": ["identité"], "people_approx": 28,
+        "records_approx": 28, "consequences": "risque faible", "measures": "demande de suppression"
+    });
+    let logs = |org: &str| d.url(&format!("/breaches/{org}"));
+    // As for a commune, another controller: the read is unknown, the write refused.
+    let (commune_read, _) = call(d.dpo.get(logs("commune:94034"))).await;
+    let (read, body) = call(d.dpo.get(logs(private))).await;
+    assert_eq!((read, commune_read), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "{name}: {body}");
+    let (write, body) = call(d.dpo.post(logs(private)).json(&breach)).await;
+    assert_eq!(write, StatusCode::FORBIDDEN, "{name}: {body}");
+    let (requests, body) = call(d.dpo.get(d.url(&format!("/requests/{private}")))).await;
+    assert_eq!(requests, StatusCode::NOT_FOUND, "{name}: {body}");
+    // The school's head keeps them; the académie's DPO keeps the public école's.
+    let head = entcp::kernel::roles::Role::ChefEtablissement;
+    let own = d.app.client(&token_for(&d.db.store, "ce.0940289d@ac-creteil.fr", head, Some(private)).await);
+    let (status, body) = call(own.post(logs(private)).json(&breach)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+    let (status, body) = call(d.dpo.post(logs(public)).json(&breach)).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+    let (status, list) = call(d.dpo.get(logs(private))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{name}: the school's own breach stays its own: {list}");
+}
+
 /// The controller of the écoles of the commune `key`, as the commune's Art. 30(2) register names
 /// it: its id.
 async fn controller_of(d: &Demo, key: &str) -> String {

@@ -245,6 +245,38 @@ async fn an_invitation_tells_nothing_of_an_organisation_out_of_scope(db: crate::
     assert!(invitations(&w).await.is_empty(), "{}", w.db.name);
 }
 
+backend_test!(a_commune_of_another_academie_is_invited_by_an_administrator_only);
+/// A group's officers and the DAN invite the communes of the group's académie; a registered commune
+/// of another académie answers them as an INSEE code that names nothing, in the same words, and
+/// receives nothing. An administrator completes a group that spans two académies.
+async fn a_commune_of_another_academie_is_invited_by_an_administrator_only(db: crate::common::TestDb) {
+    let w = world(db).await;
+    let name = w.db.name;
+    let dan = w.client("dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let officer = w.client("elu@epci.fr", Role::Collectivite, Some(&w.epci.id)).await;
+    // The answer, without the key sent (which each names).
+    let answer = |(status, body): (StatusCode, Value), key: &str| (status, body.to_string().replace(key, "KEY"));
+    let coordinator = w.coordinator().await;
+    for client in [&coordinator, &officer, &dan] {
+        for (out, missing) in [("92012", "92999"), ("commune:92012", "commune:92999")] {
+            let refused = answer(w.invite(client, json!({ "commune": out })).await, out);
+            let unknown = answer(w.invite(client, json!({ "commune": missing })).await, missing);
+            assert_eq!(refused.0, StatusCode::NOT_FOUND, "{name} {out}: {}", refused.1);
+            assert_eq!(refused, unknown, "{name} {out}");
+            assert!(!refused.1.contains("Boulogne"), "{name}: {}", refused.1);
+        }
+    }
+    assert!(invitations(&w).await.is_empty(), "{name}: an out-of-scope commune was invited");
+    // A commune of the group's académie is still invited by its officers.
+    let (status, body) = w.invite(&coordinator, json!({ "commune": "94034" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+    let admin = w.client("admin@test.fr", Role::Admin, None).await;
+    let (status, body) = w.invite(&admin, json!({ "commune": "92012" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+    assert_eq!(body["commune"]["code"], "92012", "{name}: {body}");
+    assert_eq!(invitations(&w).await.len(), 2, "{name}");
+}
+
 /// The invitations the EPCI sent.
 async fn invitations(w: &World) -> Vec<entcp::registry::invitations::Invitation> {
     entcp::registry::invitations::list_for(&w.db.store, &w.epci).await.unwrap()

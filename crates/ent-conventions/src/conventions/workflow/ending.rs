@@ -207,7 +207,8 @@ async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, 
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id JOIN orgs o ON o.id = b.org_id \
          JOIN orgs t ON t.id = $1 WHERE b.role = 'dpo' AND u.active = 1 AND (o.id = t.id OR (o.kind = 'academie' \
-         AND t.kind IN ('dsden', 'etablissement') AND t.academie_code = o.code)) ORDER BY u.email",
+         AND (t.kind = 'dsden' OR (t.kind = 'etablissement' AND (t.sector IS NULL OR t.sector <> 'prive'))) \
+         AND t.academie_code = o.code)) ORDER BY u.email",
     )
     .bind(&controller.id)
     .fetch_all(&mut **tx)

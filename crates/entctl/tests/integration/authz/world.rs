@@ -394,7 +394,7 @@ impl World {
             }
             ("GET", "/api/v1/orgs/{key}/invitations") => call(format!("/api/v1/orgs/{}/invitations", group?.id)),
             ("POST", "/api/v1/orgs/{key}/invitations") => Call {
-                body: Some(json!({ "commune": self.commune_out.code })),
+                body: Some(json!({ "commune": commune.code })),
                 ..call(format!("/api/v1/orgs/{}/invitations", group?.id))
             },
             (_, p) if p.starts_with("/api/v1/membership-invitations/") => {
