@@ -560,10 +560,22 @@ pub(super) fn award_fields(fields: &Fields, lots: &[Lot], equipped: Establishmen
         }),
         text("acheteur", "SIRET de l'acheteur (coordonnateur)", "Seulement si le répertoire ne le connaît pas"),
         text("cpv", "Code CPV", "Par exemple 48190000"),
-        area("techniques", "Techniques d'achat", "Une par ligne, par exemple Accord-cadre ou Sans objet"),
-        area("modalites", "Modalités d'exécution", "Une par ligne, par exemple Bons de commande"),
+        area(
+            "techniques",
+            "Techniques d'achat",
+            "Celle du règlement de la consultation et du CCAP, Accord-cadre, si le champ est vide",
+        ),
+        area(
+            "modalites",
+            "Modalités d'exécution",
+            "Celle du règlement de la consultation et du CCAP, Bons de commande, si le champ est vide",
+        ),
         choice("innovant", "Marché innovant", &["", "oui", "non"]),
-        text("ccag", "CCAG de référence", "Par exemple Techniques de l'information et de la communication"),
+        text(
+            "ccag",
+            "CCAG de référence",
+            "Celui de l'article 3 du CCAP, Techniques de l'information et de la communication, si le champ est vide",
+        ),
         text("offres", "Nombre d'offres reçues", ""),
         choice("avance", "Avance accordée (données essentielles)", &["", "oui", "non"]),
         text(

@@ -762,21 +762,25 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert_eq!((status, fields(&problem)), (422, vec![field]), "{name} {price}: {problem}");
         assert!(problem.to_string().contains("de 0 à 100 000,00 €"), "{name}: {problem}");
     }
-    // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
+    // Repeated considerations fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
-    twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
+    twice["decp"]["considerations_sociales"] = json!(["Clause sociale", "Clause sociale"]);
     let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&twice)).await;
-    assert_eq!((status, fields(&problem)), (422, vec!["decp.techniques".to_string()]), "{name}: {problem}");
+    let field = "decp.considerations_sociales".to_string();
+    assert_eq!((status, fields(&problem)), (422, vec![field]), "{name}: {problem}");
+    assert!(problem.to_string().contains("répétée"), "{name}: {problem}");
     let mut no_facts = award_body(&vendor_siret);
     no_facts["decp"] = json!({});
     let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
     assert_eq!(status, 422, "{name}");
     let f = fields(&problem);
-    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.ccag", "decp.offres_recues"] {
+    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.offres_recues"] {
         assert!(f.contains(&field.to_string()), "{name}: {field} not asked in {f:?}");
     }
-    // The procedure and the form and type of price are the consultation documents': not asked.
-    for field in ["decp.procedure", "decp.forme_prix", "decp.types_prix"] {
+    // The procedure, the form and type of price, the technique, the mode of execution and the
+    // CCAG are the consultation documents': not asked.
+    let documented = ["decp.procedure", "decp.forme_prix", "decp.types_prix", "decp.techniques"];
+    for field in documented.into_iter().chain(["decp.modalites_execution", "decp.ccag"]) {
         assert!(!f.contains(&field.to_string()), "{name}: {field} asked in {f:?}");
     }
 
@@ -2501,6 +2505,56 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     .await
     .unwrap();
     assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
+}
+
+// The DECP's technique, mode of execution and CCAG are the consultation documents' own: the RC
+// (article 4) and the CCAP (article 2) conclude an accord-cadre à bons de commande, the CCAP's
+// article 3 makes the CCAG-TIC a contract piece. « Sans objet » or « Pas de CCAG » is refused (422
+// on each field, citing the piece, nothing awarded); left out, the DECP publishes the pieces'.
+backend_test!(the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap);
+async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut contradicting = award_notified_on("2026-11-30");
+    contradicting["decp"]["techniques"] = json!(["Sans objet"]);
+    contradicting["decp"]["modalites_execution"] = json!(["Sans objet"]);
+    contradicting["decp"]["ccag"] = json!("Pas de CCAG");
+    let (status, problem) = send(coord.post(&award_url).json(&contradicting)).await;
+    let mut refused = fields(&problem);
+    refused.sort();
+    let expected: Vec<String> = ["decp.ccag", "decp.modalites_execution", "decp.techniques"].map(String::from).into();
+    assert_eq!((status, refused), (422, expected), "{name}: {problem}");
+    let message = problem.to_string();
+    for cited in [
+        "le règlement de la consultation (article 4) et le CCAP (article 2) du groupement stipulent un accord-cadre \
+         à bons de commande mono-attributaire",
+        "la technique d'achat déclarée est « Accord-cadre », pas « Sans objet »",
+        "la modalité d'exécution déclarée est « Bons de commande », pas « Sans objet »",
+        "le CCAP du groupement (article 3 « Pièces contractuelles »)",
+        "le CCAG de référence déclaré est « Techniques de l'information et de la communication », pas « Pas de CCAG »",
+    ] {
+        assert!(message.contains(cited), "{name}: {cited} in {message}");
+    }
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(g["status"], "consultation", "{name}: nothing awarded");
+    let mut documented = award_notified_on("2026-11-30");
+    for fact in ["techniques", "modalites_execution", "ccag"] {
+        documented["decp"].as_object_mut().unwrap().remove(fact);
+    }
+    let (status, g) = send(coord.post(&award_url).json(&documented)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    let marche = &decp["marches"]["marche"][0];
+    assert_eq!(marche["techniques"], json!({ "technique": ["Accord-cadre"] }), "{name}: {marche}");
+    assert_eq!(marche["modalitesExecution"], json!({ "modaliteExecution": ["Bons de commande"] }), "{name}");
+    assert_eq!(marche["ccag"], "Techniques de l'information et de la communication", "{name}: {marche}");
+    assert_eq!(entcp::groupements::decp::check_publication(&decp), vec![], "{name}");
 }
 
 // The DECP's type and form of price, the procedure and the rate of the avance are the consultation
