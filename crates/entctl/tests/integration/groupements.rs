@@ -2514,10 +2514,17 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
 backend_test!(the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap);
 async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (w, later, id) = awardable_on_30_november(&db).await;
+/// A signed groupement whose consultation was launched on 15 October, and an app on 30 November,
+/// its offers deadline past, to award it: the world, that app and the groupement's id.
+async fn awardable_on_30_november(db: &common::TestDb) -> (World, TestApp, String) {
+    let (w, signing) = world_signing_on_15_october(db).await;
     let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
     let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    (w, later, id)
+}
+
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
     let mut contradicting = award_notified_on("2026-11-30");
@@ -2565,10 +2572,7 @@ async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: 
 backend_test!(the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents);
 async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, later, id) = awardable_on_30_november(&db).await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
     let mut firm = award_notified_on("2026-11-30");
