@@ -88,6 +88,12 @@ impl Kind {
         }
     }
 
+    /// Whether [`Kind::label`]'s noun is feminine (« la note », « la liste », « l'annexe »), for
+    /// its article (`naming::of_title`: « de la note de présentation … », « du règlement … »).
+    pub fn feminine(self) -> bool {
+        matches!(self, Kind::Presentation | Kind::Membres | Kind::Quantites)
+    }
+
     /// Whether a version of this kind prints the titulaire's unit prices once the groupement is
     /// awarded: the BPU/DQE prices its lines at them, the presentation note each member's own
     /// orders (their quantities × those prices), the CCAP the accord-cadre's maximum and the AE
