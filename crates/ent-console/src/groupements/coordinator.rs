@@ -72,7 +72,7 @@ fn field_label(field: &str) -> Option<&'static str> {
         "procedure" => "Procédure de passation",
         "estimated_amount_ht_cents" => "Valeur estimée du besoin",
         "maximum_margin_percent" => "Marge du maximum",
-        "common_expenses_cents" => "Frais communs",
+        "common_expenses_cents" => "Dépenses communes",
         "coordinator_share_percent" => "Part du coordonnateur",
         "application_deadline" => "Date limite des adhésions",
         "consultation_date" => "Date prévue de la consultation",
