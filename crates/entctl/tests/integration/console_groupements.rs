@@ -464,17 +464,17 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     .await
     .unwrap();
     assert!(page.text.contains(&format!("{path}/documents/{doc}?format=odt")), "{}", page.text);
-    // PDF only where LibreOffice converts it; opened directly elsewhere, a page says so.
-    let pdf_link = format!("{path}/documents/{doc}?format=pdf");
-    let pdf = ent_documents::documents::pdf_available();
-    assert_eq!(page.text.contains(&pdf_link), pdf, "{}: {}", c.name, page.text);
-    if !pdf {
     // Domain review 40, G6: a screen reader hears « ODT du cahier des clauses … », the title's
     // article contracted and its noun in lower case, not « de Cahier ».
     let label =
         "ODT<span class=\"fr-sr-only\"> du cahier des clauses techniques particulières (CCTP), version 1</span>";
     assert!(page.text.contains(label), "{}", page.text);
     assert!(!page.text.contains("de Cahier"), "{}", page.text);
+    // PDF only where LibreOffice converts it; opened directly elsewhere, a page says so.
+    let pdf_link = format!("{path}/documents/{doc}?format=pdf");
+    let pdf = ent_documents::documents::pdf_available();
+    assert_eq!(page.text.contains(&pdf_link), pdf, "{}: {}", c.name, page.text);
+    if !pdf {
         let direct = get(&app, &mairies[0], &pdf_link).await;
         assert_eq!(direct.status, 406, "{}: {}", c.name, direct.text);
         assert!(direct.text.contains("Le PDF n&#x27;est pas disponible sur ce serveur"), "{}", direct.text);

@@ -255,6 +255,13 @@ fn euros_fr(cents: i64) -> String {
     entcp::groupements::costs::euros(cents)
 }
 
+/// An amount as the awarded AE commits to it: in figures, then in letters with its `taxes`
+/// (« 141 156,00 € (cent quarante et un mille cent cinquante-six euros hors taxes) »).
+fn euros_in_letters(cents: i64, taxes: &str) -> String {
+    let words = entcp::conventions::letters::euros_in_letters(cents).unwrap();
+    format!("{} ({words} {taxes})", euros_fr(cents))
+}
+
 /// Closes the applications of groupement `id` and launches its consultation, as `coord`, the
 /// offers received until noon (Paris) 31 days after the launch ([`offers_deadline_after`]).
 async fn launch_consultation(coord: &Client, id: &str, name: &str) {
@@ -1323,8 +1330,12 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
     for needle in [
         "Titulaire\nENT <b>Éditions</b> ¦ SAS : =HYPERLINK(\"http://x\")\n".to_string(),
         format!("SIRET\n{siret}\n"),
-        format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ht)),
-        format!("Montant du DQE TTC aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ttc)),
+        // Domain review 40, G4: in figures and in letters.
+        format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_in_letters(dqe_ht, "hors taxes")),
+        format!(
+            "Montant du DQE TTC aux prix unitaires du titulaire\n{}\n",
+            euros_in_letters(dqe_ttc, "toutes taxes comprises")
+        ),
         "soit du 15 janvier 2027 au 14 janvier 2030".to_string(),
         "Date de notification de l'accord-cadre\n15 janvier 2027\n".to_string(),
         "IBAN\n…… (à compléter par le titulaire)\n".to_string(),
@@ -2507,14 +2518,6 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
 }
 
-// The DECP's technique, mode of execution and CCAG are the consultation documents' own: the RC
-// (article 4) and the CCAP (article 2) conclude an accord-cadre à bons de commande, the CCAP's
-// article 3 makes the CCAG-TIC a contract piece. « Sans objet » or « Pas de CCAG » is refused (422
-// on each field, citing the piece, nothing awarded); left out, the DECP publishes the pieces'.
-backend_test!(the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap);
-async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: crate::common::TestDb) {
-    let name = db.name;
-    let (w, later, id) = awardable_on_30_november(&db).await;
 /// A signed groupement whose consultation was launched on 15 October, and an app on 30 November,
 /// its offers deadline past, to award it: the world, that app and the groupement's id.
 async fn awardable_on_30_november(db: &common::TestDb) -> (World, TestApp, String) {
@@ -2525,6 +2528,14 @@ async fn awardable_on_30_november(db: &common::TestDb) -> (World, TestApp, Strin
     (w, later, id)
 }
 
+// The DECP's technique, mode of execution and CCAG are the consultation documents' own: the RC
+// (article 4) and the CCAP (article 2) conclude an accord-cadre à bons de commande, the CCAP's
+// article 3 makes the CCAG-TIC a contract piece. « Sans objet » or « Pas de CCAG » is refused (422
+// on each field, citing the piece, nothing awarded); left out, the DECP publishes the pieces'.
+backend_test!(the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap);
+async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, later, id) = awardable_on_30_november(&db).await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
     let mut contradicting = award_notified_on("2026-11-30");
@@ -4836,14 +4847,22 @@ async fn the_pieces_state_the_avance_their_single_lot_and_their_contract_pieces_
         "Article 10 – Pénalités",
         "Article 11 – Dérogations au CCAG-TIC",
         "approuvé par l'arrêté du 30 mars 2021 ; le mémoire technique du titulaire",
+        "décroissante : l'acte d'engagement (AE) et ses annexes ; le présent cahier des clauses administratives \
+         particulières (CCAP) ; le cahier des clauses techniques particulières (CCTP) et son annexe, ainsi que le \
+         schéma directeur des espaces numériques de travail (SDET) dans la version que référence l'article 5 du CCTP ;",
     ] {
         assert!(ccap.contains(needle), "{name}: the CCAP lacks « {needle} »: {ccap}");
     }
     let ae = flat(document_text(&w, &id, "ae").await);
     for needle in [
         "ne renonce pas au bénéfice de l'avance, dans les conditions de l'article 7 du CCAP",
-        "pièces constitutives de l'accord-cadre énumérées à l'article 3 du CCAP",
-        "(CCAG-TIC), mémoire technique du candidat)",
+        // Domain review 40, G5: the pieces of the CCAP's article 3, the AE itself and the SDET included.
+        "pièces constitutives de l'accord-cadre énumérées à l'article 3 du CCAP (le présent acte d'engagement (AE) et \
+         ses annexes ; le cahier des clauses administratives particulières (CCAP) ; le cahier des clauses techniques \
+         particulières (CCTP) et son annexe, ainsi que le schéma directeur des espaces numériques de travail (SDET) \
+         dans la version que référence l'article 5 du CCTP ; le bordereau des prix unitaires et le détail quantitatif \
+         estimatif (BPU/DQE) ; le cahier des clauses administratives générales",
+        "(CCAG-TIC), approuvé par l'arrêté du 30 mars 2021 ; le mémoire technique du candidat)",
         "ne lie le candidat que si",
     ] {
         assert!(ae.contains(needle), "{name}: the AE lacks « {needle} »: {ae}");
@@ -5741,11 +5760,14 @@ async fn a_margin_raises_the_accord_cadres_maximum_in_the_pieces_the_award_and_t
     assert!(ccap.contains(&flat(&french(&valued))), "{name}: the CCAP lacks « {valued} »: {ccap}");
     let ae = text("ae").await;
     for needle in [
-        format!("Montant du DQE HT aux prix unitaires du titulaire {}", euros_fr(dqe_ht)),
-        format!("Montant maximum HT de l'accord-cadre aux prix unitaires du titulaire {}", euros_fr(max_ht)),
+        format!("Montant du DQE HT aux prix unitaires du titulaire {}", euros_in_letters(dqe_ht, "hors taxes")),
+        format!(
+            "Montant maximum HT de l'accord-cadre aux prix unitaires du titulaire {}",
+            euros_in_letters(max_ht, "hors taxes")
+        ),
         format!(
             "Montant maximum TTC de l'accord-cadre aux prix unitaires du titulaire {}",
-            euros_fr(max_ht + vat(max_ht))
+            euros_in_letters(max_ht + vat(max_ht), "toutes taxes comprises")
         ),
     ] {
         assert!(ae.contains(&flat(&french(&needle))), "{name}: the awarded AE lacks « {needle} »: {ae}");
