@@ -102,6 +102,14 @@ fn contracted_de(article_form: &str) -> String {
     }
 }
 
+/// « de » and its article before a title made of a common noun (a document's, written with its
+/// capital: « Règlement de la consultation (RC) »), lower-cased as in a sentence ([`in_sentence`]):
+/// « du règlement de la consultation (RC) », « de la note de présentation … », « de l'acte
+/// d'engagement (AE) »; `feminine` is the gender of its noun. A proper name takes [`de`].
+pub fn of_title(title: &str, feminine: bool) -> String {
+    contracted_de(&le(&in_sentence(title), feminine))
+}
+
 /// A département with « de » and its article: « du Val-de-Marne », « de la Seine-Saint-Denis »,
 /// « de l'Essonne », « des Hauts-de-Seine », « de Paris ».
 pub fn of_departement(name: &str) -> String {
@@ -333,6 +341,35 @@ mod tests {
         assert_eq!(tera.render("t.txt", &context).unwrap(), "Registre d'Académie de Lyon");
         context.insert("name", &3);
         assert!(tera.render("t.txt", &context).is_err(), "a number is no name");
+    }
+
+    #[test]
+    fn a_title_takes_de_with_its_article_and_a_lower_case_noun() {
+        let cases = [
+            (
+                "Cahier des clauses administratives particulières (CCAP)",
+                false,
+                "du cahier des clauses administratives particulières (CCAP)",
+            ),
+            ("Règlement de la consultation (RC)", false, "du règlement de la consultation (RC)"),
+            (
+                "Note de présentation du groupement de commandes",
+                true,
+                "de la note de présentation du groupement de commandes",
+            ),
+            ("Liste des membres du groupement", true, "de la liste des membres du groupement"),
+            ("Acte d'engagement (AE)", false, "de l'acte d'engagement (AE)"),
+            (
+                "Annexe quantitative et bordereau des prix (BPU/DQE)",
+                true,
+                "de l'annexe quantitative et bordereau des prix (BPU/DQE)",
+            ),
+            ("SDET", false, "du SDET"),
+        ];
+        for (title, feminine, said) in cases {
+            assert_eq!(of_title(title, feminine), said, "{title}");
+        }
+        assert_eq!(de("Règlement de la consultation (RC)"), "de Règlement de la consultation (RC)", "de is for names");
     }
 
     #[test]

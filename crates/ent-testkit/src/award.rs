@@ -7,12 +7,13 @@ use serde_json::{json, Value};
 /// groupement created with the `procedure` `procedure_adaptee` (the DECP declares the pieces'
 /// procedure): no minimum délai but its offers deadline between the launch of the consultation
 /// and the notification (the day after that deadline at the earliest); its prices those of the
-/// AE and the BPU (révisables, unitaires); no advance (the titulaire renounced it: an award body
+/// AE and the BPU (révisables, unitaires); an accord-cadre à bons de commande under the CCAG-TIC
+/// (RC art. 4, CCAP art. 2 and 3); no advance (the titulaire renounced it: an award body
 /// says `"advance_renounced": true`).
 pub fn decp_facts(buyer_siret: &str) -> Value {
     json!({
-        "acheteur_siret": buyer_siret, "code_cpv": "48190000", "techniques": ["Sans objet"],
-        "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Pas de CCAG",
+        "acheteur_siret": buyer_siret, "code_cpv": "48190000", "techniques": ["Accord-cadre"],
+        "modalites_execution": ["Bons de commande"], "marche_innovant": false, "ccag": "Techniques de l'information et de la communication",
         "offres_recues": 2, "attribution_avance": false, "type_groupement_operateurs": "Pas de groupement",
         "sous_traitance_declaree": false, "procedure": "Procédure adaptée", "forme_prix": "Unitaire",
         "types_prix": ["Définitif révisable"], "considerations_sociales": ["Pas de considération sociale"],

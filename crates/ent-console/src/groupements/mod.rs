@@ -331,6 +331,8 @@ fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
     json!({
         "id": d.id,
         "title": d.title,
+        // « du cahier … », « de la note … »: what the download links name for a screen reader.
+        "of_title": ent_kernel::naming::of_title(&d.title, d.kind.feminine()),
         "kind": d.kind.label(),
         "version": d.version,
         "shared": d.shared,

@@ -44,12 +44,15 @@ pub struct DecpFacts {
     pub nature: Option<String>,
     /// CPV code, e.g. `48190000` (educational software package).
     pub code_cpv: Option<String>,
-    /// E.g. `["Accord-cadre"]` or `["Sans objet"]`.
+    /// `["Accord-cadre"]` (RC art. 4, CCAP art. 2: [`TECHNIQUE`]), the default; another is refused
+    /// ([`documented`]).
     pub techniques: Option<Vec<String>>,
-    /// E.g. `["Bons de commande"]`.
+    /// `["Bons de commande"]` (RC art. 4, CCAP art. 2: [`MODALITE_EXECUTION`]), the default; another
+    /// is refused ([`documented`]).
     pub modalites_execution: Option<Vec<String>>,
     pub marche_innovant: Option<bool>,
-    /// E.g. `Techniques de l'information et de la communication`.
+    /// `Techniques de l'information et de la communication` (CCAP art. 3: [`CCAG`]), the default;
+    /// another is refused ([`documented`]).
     pub ccag: Option<String>,
     pub offres_recues: Option<i64>,
     pub attribution_avance: Option<bool>,
@@ -87,12 +90,27 @@ pub struct DecpFacts {
 pub const TYPE_PRIX: &str = "Définitif révisable";
 /// The form of price as the DECP names it: the BPU's unit prices.
 pub const FORME_PRIX: &str = "Unitaire";
+/// The purchasing technique as the DECP names it (`technique`): the RC (article 4) and the CCAP
+/// (article 2) conclude an accord-cadre.
+pub const TECHNIQUE: &str = "Accord-cadre";
+/// The mode of execution as the DECP names it (`modaliteExecution`): the accord-cadre is executed
+/// by purchase orders (RC article 4, CCAP article 2).
+pub const MODALITE_EXECUTION: &str = "Bons de commande";
+/// The CCAG of reference as the DECP names it: the CCAG-TIC, a contract piece (CCAP article 3).
+pub const CCAG: &str = "Techniques de l'information et de la communication";
+
+/// Why the RC and the CCAP refuse a declared `technique` or `modaliteExecution`: the form of the
+/// accord-cadre they fix.
+const FORM_OF_CONTRACT: &str = "le règlement de la consultation (article 4) et le CCAP (article 2) du groupement \
+     stipulent un accord-cadre à bons de commande mono-attributaire (articles R. 2162-1 à R. 2162-6, R. 2162-13 \
+     et R. 2162-14 du code de la commande publique)";
 
 /// `facts` with what the consultation's documents fix filled in when absent: the groupement's
 /// `procedure`, the one its RC, AE and CCAP print ([`consultation::Procedure::decp`]), the type
-/// and form of price of the AE and the BPU ([`TYPE_PRIX`], [`FORME_PRIX`]), the rate of an advance
-/// granted, the CCAP's ([`advance_rate`]); and, for each of these given otherwise, why the
-/// documents contradict it, by request field.
+/// and form of price of the AE and the BPU ([`TYPE_PRIX`], [`FORME_PRIX`]), the technique, the
+/// mode of execution and the CCAG of the RC and the CCAP ([`form_of_contract`]), the rate of an
+/// advance granted, the CCAP's ([`advance_rate`]); and, for each of these given otherwise, why
+/// the documents contradict it, by request field.
 pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (DecpFacts, Vec<FieldError>) {
     let mut errors = Vec::new();
     let mut facts = facts.clone();
@@ -134,8 +152,51 @@ pub fn documented(facts: &DecpFacts, procedure: consultation::Procedure) -> (Dec
             ),
         });
     }
+    errors.extend(form_of_contract(&mut facts));
     errors.extend(check_advance_rate(&mut facts));
     (facts, errors)
+}
+
+/// The technique, the mode of execution and the CCAG that the RC (article 4) and the CCAP
+/// (articles 2 and 3) fix ([`TECHNIQUE`], [`MODALITE_EXECUTION`], [`CCAG`]): filled in when
+/// absent; each declared otherwise refused, by request field.
+fn form_of_contract(facts: &mut DecpFacts) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let techniques = facts.techniques.get_or_insert_with(|| vec![TECHNIQUE.into()]);
+    if techniques.as_slice() != [TECHNIQUE] {
+        errors.push(FieldError {
+            field: "decp.techniques".into(),
+            message: format!(
+                "{FORM_OF_CONTRACT} : la technique d'achat déclarée est « {TECHNIQUE} », pas {} ; laissez ce champ vide \
+                 pour la reprendre",
+                quoted(techniques)
+            ),
+        });
+    }
+    let modes = facts.modalites_execution.get_or_insert_with(|| vec![MODALITE_EXECUTION.into()]);
+    if modes.as_slice() != [MODALITE_EXECUTION] {
+        errors.push(FieldError {
+            field: "decp.modalites_execution".into(),
+            message: format!(
+                "{FORM_OF_CONTRACT}, qui s'exécute par l'émission de bons de commande : la modalité d'exécution déclarée est \
+                 « {MODALITE_EXECUTION} », pas {} ; laissez ce champ vide pour la reprendre",
+                quoted(modes)
+            ),
+        });
+    }
+    let ccag = facts.ccag.get_or_insert_with(|| CCAG.into());
+    if ccag != CCAG {
+        errors.push(FieldError {
+            field: "decp.ccag".into(),
+            message: format!(
+                "le CCAP du groupement (article 3 « Pièces contractuelles ») fait du cahier des clauses administratives \
+                 générales applicables aux marchés publics de techniques de l'information et de la communication \
+                 (CCAG-TIC), approuvé par l'arrêté du 30 mars 2021, une pièce de l'accord-cadre : le CCAG de référence \
+                 déclaré est « {CCAG} », pas « {ccag} » ; laissez ce champ vide pour le reprendre"
+            ),
+        });
+    }
+    errors
 }
 
 /// `facts` made to follow the titulaire's choice on the advance (`renounced`, its acte
@@ -586,6 +647,44 @@ mod tests {
         assert!(errors[1].message.contains("« Définitif révisable », pas « Définitif ferme »"), "{errors:?}");
         assert!(errors[1].message.contains("P = P0 × (0,15 + 0,85 × I / I0)"), "{errors:?}");
         assert_eq!(kept.types_prix, contradicting.types_prix, "a given value is never rewritten");
+    }
+
+    #[test]
+    fn the_technique_the_mode_of_execution_and_the_ccag_are_the_rc_and_ccaps() {
+        use consultation::Procedure::AppelOffresOuvert as Open;
+        let (filled, errors) = documented(&DecpFacts::default(), Open);
+        assert_eq!(errors, vec![]);
+        assert_eq!(filled.techniques, Some(vec!["Accord-cadre".to_string()]));
+        assert_eq!(filled.modalites_execution, Some(vec!["Bons de commande".to_string()]));
+        assert_eq!(filled.ccag.as_deref(), Some("Techniques de l'information et de la communication"));
+        // The values filled in are the official nomenclature's (arrêté du 22 décembre 2022, schema 2.0.3).
+        let given = DecpFacts { techniques: None, modalites_execution: None, ccag: None, ..complete_facts() };
+        assert_eq!(check(&marche(&known(), &documented(&given, Open).0)), vec![]);
+        // « Sans objet » and « Pas de CCAG » contradict the pieces: refused on their field, citing them.
+        let contradicting = DecpFacts {
+            techniques: Some(vec!["Sans objet".into()]),
+            modalites_execution: Some(vec!["Bons de commande".into(), "Tranches".into()]),
+            ccag: Some("Pas de CCAG".into()),
+            ..complete_facts()
+        };
+        let (kept, errors) = documented(&contradicting, Open);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["decp.techniques", "decp.modalites_execution", "decp.ccag"], "{errors:?}");
+        assert!(
+            errors[0].message.contains("règlement de la consultation (article 4) et le CCAP (article 2)"),
+            "{errors:?}"
+        );
+        assert!(errors[0].message.contains("« Accord-cadre », pas « Sans objet »"), "{errors:?}");
+        assert!(
+            errors[1].message.contains("« Bons de commande », pas « Bons de commande » et « Tranches »"),
+            "{errors:?}"
+        );
+        assert!(errors[2].message.contains("CCAP du groupement (article 3"), "{errors:?}");
+        assert!(errors[2]
+            .message
+            .contains("« Techniques de l'information et de la communication », pas « Pas de CCAG »"));
+        assert_eq!(kept.ccag.as_deref(), Some("Pas de CCAG"), "a given value is never rewritten");
+        assert_eq!(documented(&complete_facts(), Open).1, vec![]);
     }
 
     #[test]

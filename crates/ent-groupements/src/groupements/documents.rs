@@ -88,6 +88,12 @@ impl Kind {
         }
     }
 
+    /// Whether [`Kind::label`]'s noun is feminine (« la note », « la liste », « l'annexe »), for
+    /// its article (`naming::of_title`: « de la note de présentation … », « du règlement … »).
+    pub fn feminine(self) -> bool {
+        matches!(self, Kind::Presentation | Kind::Membres | Kind::Quantites)
+    }
+
     /// Whether a version of this kind prints the titulaire's unit prices once the groupement is
     /// awarded: the BPU/DQE prices its lines at them, the presentation note each member's own
     /// orders (their quantities × those prices), the CCAP the accord-cadre's maximum and the AE
@@ -358,8 +364,81 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
     c.insert("procedure", &g.terms.procedure.context());
     let pieces: Vec<&str> = Kind::ALL.into_iter().filter(|k| k.in_consultation_file()).map(Kind::label).collect();
     c.insert("pieces", &pieces);
+    let party = if g.award.is_some() { "titulaire" } else { "candidat" };
+    c.insert("contract_pieces", &contract_pieces(party));
     c.insert("vat_percent", &costs::VAT_PERCENT);
     c
+}
+
+/// A contract piece of the accord-cadre, as the CCAP's article 3 lists it: its article and noun,
+/// the document of the groupement it is (that document names it « le présent … »), and what the
+/// CCAP adds after it.
+struct ContractPiece {
+    article: &'static str,
+    noun: &'static str,
+    kind: Option<Kind>,
+    ccap_detail: &'static str,
+}
+
+/// The contract pieces of the accord-cadre by decreasing priority: the one list that the CCAP's
+/// article 3 prints and that the AE's section C recalls ([`contract_pieces`]); the mémoire
+/// technique, the candidate's or the titulaire's, is last.
+const CONTRACT_PIECES: [ContractPiece; 5] = [
+    ContractPiece {
+        article: "l'",
+        noun: "acte d'engagement (AE) et ses annexes",
+        kind: Some(Kind::Ae),
+        ccap_detail: "",
+    },
+    ContractPiece {
+        article: "le ",
+        noun: "cahier des clauses administratives particulières (CCAP)",
+        kind: Some(Kind::Ccap),
+        ccap_detail: "",
+    },
+    ContractPiece {
+        article: "le ",
+        noun: "cahier des clauses techniques particulières (CCTP) et son annexe, ainsi que le schéma directeur des \
+               espaces numériques de travail (SDET) dans la version que référence l'article 5 du CCTP",
+        kind: Some(Kind::Cctp),
+        ccap_detail: "",
+    },
+    ContractPiece {
+        article: "le ",
+        noun: "bordereau des prix unitaires et le détail quantitatif estimatif (BPU/DQE)",
+        kind: Some(Kind::Quantites),
+        ccap_detail:
+            " ; le détail quantitatif estimatif sert au jugement des offres ; ses quantités n'engagent pas les \
+                      membres, l'accord-cadre étant conclu sans minimum",
+    },
+    ContractPiece {
+        article: "le ",
+        noun: "cahier des clauses administratives générales applicables aux marchés publics de techniques de \
+               l'information et de la communication (CCAG-TIC), approuvé par l'arrêté du 30 mars 2021",
+        kind: None,
+        ccap_detail: "",
+    },
+];
+
+/// The contract pieces ([`CONTRACT_PIECES`], then the mémoire technique) as the CCAP lists them
+/// (`ccap`: its own « le présent », each with what it adds, the titulaire's mémoire) and as the
+/// AE recalls them (`ae`: « le présent acte d'engagement », the mémoire of `party`, candidat or
+/// titulaire).
+fn contract_pieces(party: &str) -> serde_json::Value {
+    let named = |piece: &ContractPiece, document: Kind| match piece.kind == Some(document) {
+        true => format!("le présent {}", piece.noun),
+        false => format!("{}{}", piece.article, piece.noun),
+    };
+    let mut ccap: Vec<String> =
+        CONTRACT_PIECES.iter().map(|p| format!("{}{}", named(p, Kind::Ccap), p.ccap_detail)).collect();
+    ccap.push(
+        "le mémoire technique du titulaire : ses engagements s'ajoutent à ceux des pièces qui le précèdent, sans pouvoir \
+         y déroger"
+            .into(),
+    );
+    let mut ae: Vec<String> = CONTRACT_PIECES.iter().map(|p| named(p, Kind::Ae)).collect();
+    ae.push(format!("le mémoire technique du {party}"));
+    json!({ "ccap": ccap, "ae": ae })
 }
 
 /// The offers deadline, once recorded (the RC's article 10, the AE, the note's calendar), and the
@@ -426,8 +505,24 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
                 None => "",
             },
             "dqe_ht": costs::euros(dqe_ht), "dqe_ttc": costs::euros(dqe_ttc),
+            // The AE's engagement amounts, in figures and in letters (section D).
+            "in_letters": {
+                "dqe_ht": in_letters(dqe_ht, "hors taxes"), "dqe_ttc": in_letters(dqe_ttc, "toutes taxes comprises"),
+                "maximum_ht": in_letters(maximum_ht, "hors taxes"),
+                "maximum_ttc": in_letters(maximum_ttc, "toutes taxes comprises"),
+            },
         }),
     );
+}
+
+/// An amount of `cents` as an acte d'engagement commits to it: in figures, then in letters with
+/// its `taxes` (« 141 156,00 € (cent quarante et un mille cent cinquante-six euros hors taxes) »,
+/// the conventions' speller `letters::euros_in_letters`); in figures alone when it has no words.
+fn in_letters(cents: i64, taxes: &str) -> String {
+    match ent_conventions::conventions::letters::euros_in_letters(cents) {
+        Some(words) => format!("{} ({words} {taxes})", costs::euros(cents)),
+        None => costs::euros(cents),
+    }
 }
 
 /// The end of the convention constitutive (`convention_end`, `YYYY-MM-DD`), for the note to
@@ -1080,6 +1175,51 @@ mod tests {
         assert_eq!(as_sentence("amortissement des investissements "), "amortissement des investissements.");
         assert_eq!(as_sentence("amortissement."), "amortissement.");
         assert_eq!(as_sentence("pourquoi ?"), "pourquoi ?");
+    }
+
+    #[test]
+    fn the_ae_recalls_the_contract_pieces_the_ccap_lists_sdet_and_ae_included() {
+        let pieces = contract_pieces("candidat");
+        let ccap: Vec<&str> = pieces["ccap"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+        assert_eq!(
+            ccap,
+            [
+                "l'acte d'engagement (AE) et ses annexes",
+                "le présent cahier des clauses administratives particulières (CCAP)",
+                "le cahier des clauses techniques particulières (CCTP) et son annexe, ainsi que le schéma directeur des \
+                 espaces numériques de travail (SDET) dans la version que référence l'article 5 du CCTP",
+                "le bordereau des prix unitaires et le détail quantitatif estimatif (BPU/DQE) ; le détail quantitatif \
+                 estimatif sert au jugement des offres ; ses quantités n'engagent pas les membres, l'accord-cadre étant \
+                 conclu sans minimum",
+                "le cahier des clauses administratives générales applicables aux marchés publics de techniques de \
+                 l'information et de la communication (CCAG-TIC), approuvé par l'arrêté du 30 mars 2021",
+                "le mémoire technique du titulaire : ses engagements s'ajoutent à ceux des pièces qui le précèdent, sans \
+                 pouvoir y déroger",
+            ],
+            "the CCAP's article 3 as it printed it"
+        );
+        let ae: Vec<&str> = pieces["ae"].as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+        assert_eq!(ae.len(), ccap.len(), "{ae:?}");
+        assert_eq!(ae[0], "le présent acte d'engagement (AE) et ses annexes");
+        assert_eq!(ae[1], "le cahier des clauses administratives particulières (CCAP)");
+        assert!(ae[2].contains("schéma directeur des espaces numériques de travail (SDET)"), "{ae:?}");
+        assert!(ccap[3].starts_with(ae[3]) && ccap[4] == ae[4], "{ae:?}");
+        assert_eq!(ae[5], "le mémoire technique du candidat");
+        assert_eq!(contract_pieces("titulaire")["ae"][5], "le mémoire technique du titulaire");
+    }
+
+    #[test]
+    fn awarded_amounts_read_in_figures_then_in_letters() {
+        assert_eq!(
+            in_letters(14_115_600, "hors taxes"),
+            "141\u{a0}156,00\u{a0}€ (cent quarante et un mille cent cinquante-six euros hors taxes)"
+        );
+        assert_eq!(
+            in_letters(16_938_720, "toutes taxes comprises"),
+            "169\u{a0}387,20\u{a0}€ (cent soixante-neuf mille trois cent quatre-vingt-sept euros et vingt centimes \
+             toutes taxes comprises)"
+        );
+        assert_eq!(in_letters(-5, "hors taxes"), "-0,05\u{a0}€", "no words for a negative amount");
     }
 
     #[test]

@@ -1366,7 +1366,7 @@ impl Scale {
 }
 
 /// A count as a French reader writes it (« 5 000 »).
-fn count(n: i64) -> String {
+pub(crate) fn count(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "" };
     format!("{sign}{}", ent_documents::documents::grouped(n.unsigned_abs()))
 }

@@ -149,7 +149,11 @@ pub const NOT_GIVEN: &str = "NON RENSEIGNÉ";
 
 /// Label / value of every field of an Art. 30(1) entry, in register order; blanks say so.
 pub fn entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
-    let mut fields = all_entry_fields(e);
+    said_blank(all_entry_fields(e))
+}
+
+/// `fields` with each blank value saying so ([`NOT_GIVEN`]).
+fn said_blank(mut fields: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
     for (_, v) in fields.iter_mut().filter(|(_, v)| v.trim().is_empty()) {
         *v = NOT_GIVEN.to_string();
     }
@@ -188,7 +192,7 @@ fn accounts_text(e: &Entry) -> String {
     if e.dpia.scale.contains(NOT_ASSESSABLE) {
         return "non évaluable".into();
     }
-    e.accounts.to_string()
+    super::derive::count(e.accounts)
 }
 
 /// A data category as a register names it: a sensitive one in one parenthesis citing its
@@ -258,9 +262,9 @@ fn contract_text(e: &ProcessorEntry) -> String {
     or_none(lines, "aucun")
 }
 
-/// Label / value of every field of an Art. 30(2) entry.
+/// Label / value of every field of an Art. 30(2) entry; blanks say so, as in the 30(1) fiches.
 pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
-    vec![
+    said_blank(vec![
         ("Responsable de traitement", named(&e.controller).official),
         ("Coordonnées du responsable", contact(&e.controller)),
         (
@@ -276,7 +280,7 @@ pub fn processor_fields(e: &ProcessorEntry) -> Vec<(&'static str, String)> {
         ("Sous-traitants ultérieurs", or_none(e.sub_processors.clone(), "aucun")),
         ("Alertes", or_none(e.warnings.clone(), "aucune")),
         ("Champs manquants", or_none(e.missing.clone(), "aucun (fiche complète)")),
-    ]
+    ])
 }
 
 fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
@@ -490,6 +494,39 @@ mod tests {
         let value = |label: &str| fields.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(value("Date de création"), "1er septembre 2026");
         assert_eq!(value("Dernière mise à jour"), "15 septembre 2026");
+    }
+
+    /// Domain review 40, G8: the accounts read in groups of three, as the AIPD line of the fiche.
+    #[test]
+    fn accounts_read_in_groups_of_three() {
+        let e = Entry { accounts: 3530, ..empty_entry() };
+        let accounts = entry_fields(&e).into_iter().find(|(l, _)| *l == "Comptes").unwrap().1;
+        assert_eq!(accounts, "3\u{a0}530");
+    }
+
+    /// Domain review 40, G9: an Art. 30(2) entry without the controller's contacts or DPO says
+    /// so (« NON RENSEIGNÉ »), as the 30(1) fiches do; given ones read as given.
+    #[test]
+    fn a_processor_entry_says_what_is_not_given() {
+        let mut e: ProcessorEntry = serde_json::from_value(serde_json::json!({
+            "key": "k",
+            "controller": { "id": "d", "kind": "dsden", "code": "0941", "name": "DSDEN du Val-de-Marne", "country": "FR",
+                            "address": "", "email": "", "phone": "", "head": "" },
+            "controller_dpo": { "name": "", "email": "", "phone": "", "address": "" },
+            "roles": ["hébergeur"], "processing": ["ENT"], "establishments": 3, "contract": null, "transfers": [],
+            "security_measures": [], "sub_processors": [], "warnings": [], "missing": []
+        }))
+        .unwrap();
+        let value = |e: &ProcessorEntry, label: &str| {
+            processor_fields(e).into_iter().find(|(l, _)| *l == label).map(|(_, v)| v).unwrap()
+        };
+        assert_eq!(value(&e, "Coordonnées du responsable"), NOT_GIVEN);
+        assert_eq!(value(&e, "Délégué du responsable"), NOT_GIVEN);
+        e.controller.email = "dsden94@ac-creteil.fr".into();
+        e.controller_dpo.name = "DPO académique".into();
+        assert_eq!(value(&e, "Coordonnées du responsable"), "dsden94@ac-creteil.fr");
+        assert_eq!(value(&e, "Délégué du responsable"), "DPO académique");
+        assert!(processor_fields(&e).iter().all(|(_, v)| !v.trim().is_empty()), "no blank cell");
     }
 
     /// A link a contract binds for other services only reads « AUCUN CONTRAT art. 28 pour ce

@@ -379,6 +379,8 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     assert_eq!(awarded.advance_renounced, Some(true));
     let (a, b, c) = (&scene.communes[0], &scene.communes[1], &scene.communes[2]);
     assert!(page.text.contains(&a.name) && page.text.contains(&b.name) && page.text.contains("Année 3"));
+    assert!(page.text.contains("Dépenses communes du groupement (procédure, gestion)"), "{}", page.text);
+    assert!(page.text.contains("Année 3 (dépenses communes)") && !page.text.contains("rais communs"), "{}", page.text);
 
     // Each member sees its own share per year, never the other's; a forged address is a 404.
     for (session, own, other) in [(&mairies[0], a, b), (&mairies[1], b, a)] {
@@ -390,6 +392,9 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         assert!(mine.text.contains("Année 3") && mine.text.contains(&own.name), "{}", mine.text);
         // Its part of the members' 10,800 € of common expenses, and its own orders apart.
         assert!(mine.text.contains("sur 10\u{a0}800,00\u{a0}€ répartis entre les membres"), "{}", mine.text);
+        // Domain review 40, G7: the convention's term (its article 6), never « frais communs ».
+        assert!(mine.text.contains("Quote-part des dépenses communes"), "{}", mine.text);
+        assert!(!mine.text.to_lowercase().contains("frais communs"), "{}", mine.text);
         assert!(
             mine.text.contains("Ses propres commandes") && !mine.text.contains("id=\"commandes\">0,00"),
             "{}",
@@ -459,6 +464,12 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     .await
     .unwrap();
     assert!(page.text.contains(&format!("{path}/documents/{doc}?format=odt")), "{}", page.text);
+    // Domain review 40, G6: a screen reader hears « ODT du cahier des clauses … », the title's
+    // article contracted and its noun in lower case, not « de Cahier ».
+    let label =
+        "ODT<span class=\"fr-sr-only\"> du cahier des clauses techniques particulières (CCTP), version 1</span>";
+    assert!(page.text.contains(label), "{}", page.text);
+    assert!(!page.text.contains("de Cahier"), "{}", page.text);
     // PDF only where LibreOffice converts it; opened directly elsewhere, a page says so.
     let pdf_link = format!("{path}/documents/{doc}?format=pdf");
     let pdf = ent_documents::documents::pdf_available();

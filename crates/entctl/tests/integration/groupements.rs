@@ -255,6 +255,13 @@ fn euros_fr(cents: i64) -> String {
     entcp::groupements::costs::euros(cents)
 }
 
+/// An amount as the awarded AE commits to it: in figures, then in letters with its `taxes`
+/// (« 141 156,00 € (cent quarante et un mille cent cinquante-six euros hors taxes) »).
+fn euros_in_letters(cents: i64, taxes: &str) -> String {
+    let words = entcp::conventions::letters::euros_in_letters(cents).unwrap();
+    format!("{} ({words} {taxes})", euros_fr(cents))
+}
+
 /// Closes the applications of groupement `id` and launches its consultation, as `coord`, the
 /// offers received until noon (Paris) 31 days after the launch ([`offers_deadline_after`]).
 async fn launch_consultation(coord: &Client, id: &str, name: &str) {
@@ -762,21 +769,25 @@ async fn a_groupement_of_25_communes_runs_from_applications_to_decp(db: crate::c
         assert_eq!((status, fields(&problem)), (422, vec![field]), "{name} {price}: {problem}");
         assert!(problem.to_string().contains("de 0 à 100 000,00 €"), "{name}: {problem}");
     }
-    // Repeated techniques fail the official schema (`uniqueItems`): 422 on the field.
+    // Repeated considerations fail the official schema (`uniqueItems`): 422 on the field.
     let mut twice = award_body(&vendor_siret);
-    twice["decp"]["techniques"] = json!(["Accord-cadre", "Accord-cadre"]);
+    twice["decp"]["considerations_sociales"] = json!(["Clause sociale", "Clause sociale"]);
     let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&twice)).await;
-    assert_eq!((status, fields(&problem)), (422, vec!["decp.techniques".to_string()]), "{name}: {problem}");
+    let field = "decp.considerations_sociales".to_string();
+    assert_eq!((status, fields(&problem)), (422, vec![field]), "{name}: {problem}");
+    assert!(problem.to_string().contains("répétée"), "{name}: {problem}");
     let mut no_facts = award_body(&vendor_siret);
     no_facts["decp"] = json!({});
     let (status, problem) = send(late.post(api(&format!("/groupements/{id}/award"))).json(&no_facts)).await;
     assert_eq!(status, 422, "{name}");
     let f = fields(&problem);
-    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.ccag", "decp.offres_recues"] {
+    for field in ["decp.acheteur_siret", "decp.code_cpv", "decp.offres_recues"] {
         assert!(f.contains(&field.to_string()), "{name}: {field} not asked in {f:?}");
     }
-    // The procedure and the form and type of price are the consultation documents': not asked.
-    for field in ["decp.procedure", "decp.forme_prix", "decp.types_prix"] {
+    // The procedure, the form and type of price, the technique, the mode of execution and the
+    // CCAG are the consultation documents': not asked.
+    let documented = ["decp.procedure", "decp.forme_prix", "decp.types_prix", "decp.techniques"];
+    for field in documented.into_iter().chain(["decp.modalites_execution", "decp.ccag"]) {
         assert!(!f.contains(&field.to_string()), "{name}: {field} asked in {f:?}");
     }
 
@@ -1319,8 +1330,12 @@ async fn the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_
     for needle in [
         "Titulaire\nENT <b>Éditions</b> ¦ SAS : =HYPERLINK(\"http://x\")\n".to_string(),
         format!("SIRET\n{siret}\n"),
-        format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ht)),
-        format!("Montant du DQE TTC aux prix unitaires du titulaire\n{}\n", euros_fr(dqe_ttc)),
+        // Domain review 40, G4: in figures and in letters.
+        format!("Montant du DQE HT aux prix unitaires du titulaire\n{}\n", euros_in_letters(dqe_ht, "hors taxes")),
+        format!(
+            "Montant du DQE TTC aux prix unitaires du titulaire\n{}\n",
+            euros_in_letters(dqe_ttc, "toutes taxes comprises")
+        ),
         "soit du 15 janvier 2027 au 14 janvier 2030".to_string(),
         "Date de notification de l'accord-cadre\n15 janvier 2027\n".to_string(),
         "IBAN\n…… (à compléter par le titulaire)\n".to_string(),
@@ -2503,6 +2518,63 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
     assert_eq!(ends, ["2030-01-14"], "{name}: the contract's last day");
 }
 
+/// A signed groupement whose consultation was launched on 15 October, and an app on 30 November,
+/// its offers deadline past, to award it: the world, that app and the groupement's id.
+async fn awardable_on_30_november(db: &common::TestDb) -> (World, TestApp, String) {
+    let (w, signing) = world_signing_on_15_october(db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    (w, later, id)
+}
+
+// The DECP's technique, mode of execution and CCAG are the consultation documents' own: the RC
+// (article 4) and the CCAP (article 2) conclude an accord-cadre à bons de commande, the CCAP's
+// article 3 makes the CCAG-TIC a contract piece. « Sans objet » or « Pas de CCAG » is refused (422
+// on each field, citing the piece, nothing awarded); left out, the DECP publishes the pieces'.
+backend_test!(the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap);
+async fn the_decp_technique_execution_and_ccag_are_those_of_the_rc_and_ccap(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, later, id) = awardable_on_30_november(&db).await;
+    let coord = w.coord.to(&later);
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let mut contradicting = award_notified_on("2026-11-30");
+    contradicting["decp"]["techniques"] = json!(["Sans objet"]);
+    contradicting["decp"]["modalites_execution"] = json!(["Sans objet"]);
+    contradicting["decp"]["ccag"] = json!("Pas de CCAG");
+    let (status, problem) = send(coord.post(&award_url).json(&contradicting)).await;
+    let mut refused = fields(&problem);
+    refused.sort();
+    let expected: Vec<String> = ["decp.ccag", "decp.modalites_execution", "decp.techniques"].map(String::from).into();
+    assert_eq!((status, refused), (422, expected), "{name}: {problem}");
+    let message = problem.to_string();
+    for cited in [
+        "le règlement de la consultation (article 4) et le CCAP (article 2) du groupement stipulent un accord-cadre \
+         à bons de commande mono-attributaire",
+        "la technique d'achat déclarée est « Accord-cadre », pas « Sans objet »",
+        "la modalité d'exécution déclarée est « Bons de commande », pas « Sans objet »",
+        "le CCAP du groupement (article 3 « Pièces contractuelles »)",
+        "le CCAG de référence déclaré est « Techniques de l'information et de la communication », pas « Pas de CCAG »",
+    ] {
+        assert!(message.contains(cited), "{name}: {cited} in {message}");
+    }
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    assert_eq!(g["status"], "consultation", "{name}: nothing awarded");
+    let mut documented = award_notified_on("2026-11-30");
+    for fact in ["techniques", "modalites_execution", "ccag"] {
+        documented["decp"].as_object_mut().unwrap().remove(fact);
+    }
+    let (status, g) = send(coord.post(&award_url).json(&documented)).await;
+    assert_eq!((status, g["status"].as_str()), (200, Some("awarded")), "{name}: {g}");
+    let (status, decp) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {decp}");
+    let marche = &decp["marches"]["marche"][0];
+    assert_eq!(marche["techniques"], json!({ "technique": ["Accord-cadre"] }), "{name}: {marche}");
+    assert_eq!(marche["modalitesExecution"], json!({ "modaliteExecution": ["Bons de commande"] }), "{name}");
+    assert_eq!(marche["ccag"], "Techniques de l'information et de la communication", "{name}: {marche}");
+    assert_eq!(entcp::groupements::decp::check_publication(&decp), vec![], "{name}");
+}
+
 // The DECP's type and form of price, the procedure and the rate of the avance are the consultation
 // documents' own: the AE's prices are revised each year (« Définitif révisable »), the BPU's are
 // unit prices, the RC organises an open call, the CCAP's article 7 grants an avance of 10 %. A
@@ -2511,10 +2583,7 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
 backend_test!(the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents);
 async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation_documents(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let (w, later, id) = awardable_on_30_november(&db).await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
     let mut firm = award_notified_on("2026-11-30");
@@ -4778,14 +4847,22 @@ async fn the_pieces_state_the_avance_their_single_lot_and_their_contract_pieces_
         "Article 10 – Pénalités",
         "Article 11 – Dérogations au CCAG-TIC",
         "approuvé par l'arrêté du 30 mars 2021 ; le mémoire technique du titulaire",
+        "décroissante : l'acte d'engagement (AE) et ses annexes ; le présent cahier des clauses administratives \
+         particulières (CCAP) ; le cahier des clauses techniques particulières (CCTP) et son annexe, ainsi que le \
+         schéma directeur des espaces numériques de travail (SDET) dans la version que référence l'article 5 du CCTP ;",
     ] {
         assert!(ccap.contains(needle), "{name}: the CCAP lacks « {needle} »: {ccap}");
     }
     let ae = flat(document_text(&w, &id, "ae").await);
     for needle in [
         "ne renonce pas au bénéfice de l'avance, dans les conditions de l'article 7 du CCAP",
-        "pièces constitutives de l'accord-cadre énumérées à l'article 3 du CCAP",
-        "(CCAG-TIC), mémoire technique du candidat)",
+        // Domain review 40, G5: the pieces of the CCAP's article 3, the AE itself and the SDET included.
+        "pièces constitutives de l'accord-cadre énumérées à l'article 3 du CCAP (le présent acte d'engagement (AE) et \
+         ses annexes ; le cahier des clauses administratives particulières (CCAP) ; le cahier des clauses techniques \
+         particulières (CCTP) et son annexe, ainsi que le schéma directeur des espaces numériques de travail (SDET) \
+         dans la version que référence l'article 5 du CCTP ; le bordereau des prix unitaires et le détail quantitatif \
+         estimatif (BPU/DQE) ; le cahier des clauses administratives générales",
+        "(CCAG-TIC), approuvé par l'arrêté du 30 mars 2021 ; le mémoire technique du candidat)",
         "ne lie le candidat que si",
     ] {
         assert!(ae.contains(needle), "{name}: the AE lacks « {needle} »: {ae}");
@@ -5683,11 +5760,14 @@ async fn a_margin_raises_the_accord_cadres_maximum_in_the_pieces_the_award_and_t
     assert!(ccap.contains(&flat(&french(&valued))), "{name}: the CCAP lacks « {valued} »: {ccap}");
     let ae = text("ae").await;
     for needle in [
-        format!("Montant du DQE HT aux prix unitaires du titulaire {}", euros_fr(dqe_ht)),
-        format!("Montant maximum HT de l'accord-cadre aux prix unitaires du titulaire {}", euros_fr(max_ht)),
+        format!("Montant du DQE HT aux prix unitaires du titulaire {}", euros_in_letters(dqe_ht, "hors taxes")),
+        format!(
+            "Montant maximum HT de l'accord-cadre aux prix unitaires du titulaire {}",
+            euros_in_letters(max_ht, "hors taxes")
+        ),
         format!(
             "Montant maximum TTC de l'accord-cadre aux prix unitaires du titulaire {}",
-            euros_fr(max_ht + vat(max_ht))
+            euros_in_letters(max_ht + vat(max_ht), "toutes taxes comprises")
         ),
     ] {
         assert!(ae.contains(&flat(&french(&needle))), "{name}: the awarded AE lacks « {needle} »: {ae}");

@@ -1468,6 +1468,42 @@ async fn vitry_convention_declares(store: &entcp::store::Store, accounts: i64) -
     id
 }
 
+backend_test!(a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks);
+/// Domain review 40: a fiche's « Comptes » reads in groups of three (« 4 000 », as its AIPD line
+/// does), never « 4000 » (G8); the commune's art. 30(2) section says « NON RENSEIGNÉ » for the
+/// controller's contacts and DPO it does not know, as the 30(1) fiches do, never a blank (G9).
+async fn a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, d.db.store.clone());
+    vitry_convention_declares(&store, 4000).await;
+    let controller = controller_of(&d, "commune:94081").await;
+    let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    let portail = register_entry(&register, "portail");
+    assert_eq!(portail["accounts"], 4000, "{name}: {portail}");
+    let (s, _, ods) = d.export(&d.admin, &controller, "ods").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let sheets = odf::ods_sheets(&ods);
+    let fiche = sheets.iter().find(|(n, _)| Some(n.as_str()) == portail["reference"].as_str()).expect("the fiche");
+    let field =
+        |label: &str| fiche.1.iter().find(|r| r.first().map(String::as_str) == Some(label)).map(|r| r[1].clone());
+    let accounts = field("Comptes").expect("the accounts");
+    let digits: String = accounts.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!((digits.as_str(), accounts.chars().count()), ("4000", 5), "{name}: « {accounts} » in groups of three");
+    assert!(!accounts.contains(' '), "{name}: a no-break space: « {accounts} »");
+
+    let (s, _, ods) = d.export(&d.admin, "commune:94034", "ods").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let sheets = odf::ods_sheets(&ods);
+    let (_, rows) = sheets.iter().find(|(n, _)| n == "Sous-traitance (art. 30-2)").expect("the art. 30(2) sheet");
+    for label in ["Coordonnées du responsable", "Délégué du responsable"] {
+        let column = rows[0].iter().position(|h| h == label).unwrap_or_else(|| panic!("{name}: {label}"));
+        assert_eq!(rows[1].get(column).map(String::as_str), Some("NON RENSEIGNÉ"), "{name}: {label}: {rows:?}");
+    }
+    let (_, _, html) = d.export(&d.admin, "commune:94034", "html").await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(!html.contains("<dd></dd>"), "{name}: no empty value: {html}");
+}
+
 backend_test!(a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant);
 /// The `accounts` of a commune's bipartite convention is the total for all its écoles: two
 /// tenants of two of them make 4 000 comptes in the register, not 8 000, and no « grande
