@@ -4,7 +4,7 @@
 //! entries of the organisation as processor. No I/O: [`super::load`] builds the
 //! [`World`], this module only reads it.
 
-use ent_conventions::conventions::processing::sensitive_article;
+use ent_conventions::conventions::processing::{sensitive_article, sensitive_note, without_article};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
@@ -1238,18 +1238,15 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) 
     if minors {
         reasons.push("personnes vulnérables : élèves mineurs (considérant 75 du RGPD)".to_string());
     }
-    let of_article = |article: u8| -> Vec<&str> {
+    let of_article = |article: u8| -> Vec<String> {
         let special = personal_data.iter().filter(|d| d.sensitive && sensitive_article(&d.category) == article);
-        special.map(|d| d.category.as_str()).collect()
+        special.map(|d| without_article(&d.category)).collect()
     };
-    let personal: Vec<&str> =
-        personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.as_str()).collect();
+    let personal: Vec<String> =
+        personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.clone()).collect();
     let kinds = [
-        ("données sensibles au sens de l'article 9 du RGPD", of_article(9)),
-        (
-            "données relatives aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD",
-            of_article(10),
-        ),
+        (sensitive_note(9, true), of_article(9)),
+        (sensitive_note(10, true), of_article(10)),
         ("données à caractère hautement personnel", personal),
     ];
     let named: Vec<String> = kinds

@@ -2108,7 +2108,9 @@ async fn a_processor_s_register_alerts_on_its_sub_processor_without_contract(db:
 
 backend_test!(a_sensitive_category_names_its_article_in_one_parenthesis);
 /// A category that may reveal a health datum names article 9 alone, in the catalog's own
-/// parenthesis (as the Art. 28 annex does), with no « art. 9 ou 10 » tag after it.
+/// parenthesis (as the Art. 28 annex does), with no « art. 9 ou 10 » tag after it; the AIPD,
+/// whose list the same note heads, names it without the catalog's « art. 9 RGPD »: the DSDEN's
+/// register says the note in one phrasing.
 async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::common::TestDb) {
     let d = demo(db).await;
     let name = d.db.name;
@@ -2119,6 +2121,16 @@ async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::co
                  sensible au sens de l'article 9 du RGPD)";
     assert!(html.contains(&french(label)), "{name}: {html}");
     assert!(!html.contains("[sensible"), "{name}: {html}");
+    let aipd = "données sensibles au sens de l'article 9 du RGPD : Motifs d'absence signalés par les familles (un \
+                motif peut révéler une donnée de santé) ;";
+    assert!(html.contains(&french(aipd)), "{name}: {html}");
+    // The catalog's own tag is never printed: every mention of article 9 is the note's or the
+    // legal basis's exception (art. 9.2.g).
+    assert!(!html.contains(&french("art. 9 RGPD")), "{name}: {html}");
+    let notes = html.matches(&french("au sens de l'article 9 du RGPD")).count();
+    let said = html.matches(&french("sensible au sens de l'article 9 du RGPD")).count()
+        + html.matches(&french("sensibles au sens de l'article 9 du RGPD")).count();
+    assert!(notes > 1 && notes == said, "{name}: one phrasing: {html}");
     let (_, _, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
     let cells: Vec<String> =
         odf::ods_sheets(&ods).into_iter().flat_map(|(_, rows)| rows.into_iter().flatten()).collect();
