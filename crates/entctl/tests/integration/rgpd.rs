@@ -2312,3 +2312,89 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
     let (s, body) = call(d.admin.get(d.url("/contracts/commune:94034?format=ods"))).await;
     assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
 }
+
+backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
+/// Two markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated
+/// again after its contract was recorded: the export gives the SHA-256 of the version in force
+/// at the recording (`contracts::in_force_at`, the console's rule too), the other market's
+/// version, and each market's services. The conventions' rows (two annexes for the DSDEN), the
+/// CCAP versions and the groupements' terms are each read in one statement, through an index.
+async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow(
+    db: crate::common::TestDb,
+) {
+    use entcp::groupements::documents::{generate, Kind};
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, &d.db.store);
+    let statements = common::logs::Statements::capture();
+    let state = common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let (operator, groupements) = (admin(), state.groupements());
+    let ctx = groupements.ctx(&operator);
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, fresnes) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
+    let mut ccaps = Vec::new();
+    for title in ["ENT 1er degré", "ENT des écoles maternelles"] {
+        let new = serde_json::from_value(json!({
+            "coordinator": "academie:24", "title": title, "object": "ENT des écoles", "application_deadline": "2090-06-30",
+        }))
+        .unwrap();
+        let g = entcp::groupements::create(&ctx, new).await.unwrap();
+        let (ccap, _) = generate(&ctx, &g, Kind::Ccap).await.unwrap();
+        let market = NewContract {
+            processor_org_id: vendor.id.clone(),
+            client_org_id: fresnes.id.clone(),
+            parent_processor_org_id: None,
+            reference: g.reference.clone(),
+            title: format!("Marché ENT du groupement de commandes {}", g.reference),
+            art28_clauses: true,
+            starts_on: Some("2026-09-01".into()),
+            ends_on: None,
+            source_kind: contracts::FROM_GROUPEMENT.into(),
+            source_id: Some(g.id.clone()),
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        contracts::record(&mut tx, store, &admin(), &market, t0()).await.unwrap();
+        tx.commit().await.unwrap();
+        ccaps.push((g, ccap));
+    }
+    // The first groupement's CCAP made again the next day: not the one its contract holds.
+    let later = (t0() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let copy = "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, html, sha256, shared, \
+                created_by, created_at) SELECT 'ccap-later', groupement_id, kind, version_no + 1, title, html, $1, 0, \
+                created_by, $2 FROM groupement_documents WHERE id = $3";
+    common::execute(store, copy, &["f".repeat(64).as_str(), later.as_str(), ccaps[0].1.id.as_str()]).await;
+
+    let from = statements.count();
+    let (s, lines) = call(d.admin.get("/api/v1/rgpd/contracts/commune:94034")).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let run = statements.since(from);
+    for (g, ccap) in &ccaps {
+        let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference)).expect("the market");
+        assert_eq!(line["kind"], entcp::rgpd::contracts_export::MARKET, "{name}: {line}");
+        assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: the version recorded: {line}");
+        assert!(line["services"].as_array().is_some_and(|s| !s.is_empty()), "{name}: {line}");
+    }
+    let (_, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == ccaps[0].0.reference).expect("the market's row");
+    assert_eq!(row[9], ccaps[0].1.sha256, "{name}: {row:?}");
+    let reading = |table: &str| run.iter().filter(|sql| sql.contains(table)).cloned().collect::<Vec<_>>();
+    let versions = reading("FROM groupement_documents");
+    assert_eq!(versions.len(), 1, "{name}: both markets' CCAPs in one statement: {versions:#?}");
+    assert_eq!(reading("terms FROM groupements").len(), 1, "{name}: {run:#?}");
+
+    let from = statements.count();
+    let (s, dsden) = call(d.dpo.get("/api/v1/rgpd/contracts/dsden:94")).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {dsden}");
+    let annexes = dsden.as_array().unwrap().iter().filter(|l| l["kind"] == entcp::rgpd::contracts_export::ANNEX);
+    assert_eq!(annexes.count(), 2, "{name}: {dsden}");
+    let run = statements.since(from);
+    let signed: Vec<&String> = run.iter().filter(|sql| sql.contains("document_hash FROM conventions")).collect();
+    assert_eq!(signed.len(), 1, "{name}: both conventions in one statement: {run:#?}");
+
+    let checked = entcp::store::Store::connect(&d.db.url, Some(1)).await.unwrap();
+    for sql in signed.into_iter().chain(&versions) {
+        let steps = crate::query_plans::plan(&checked, sql).await.unwrap();
+        assert_eq!(crate::query_plans::full_scan(checked.backend(), &steps), None, "{name}: {sql}: {steps:#?}");
+    }
+}
