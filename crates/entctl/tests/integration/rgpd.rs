@@ -2314,26 +2314,86 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
 }
 
 backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
-/// Two markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated
-/// again after its contract was recorded: the export gives the SHA-256 of the version in force
-/// at the recording (`contracts::in_force_at`, the console's rule too), the other market's
-/// version, and each market's services. The conventions' rows (two annexes for the DSDEN), the
-/// CCAP versions and the groupements' terms are each read in one statement, through an index.
+/// Markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated again
+/// after its contract was recorded: the export gives the SHA-256 of the version in force at the
+/// recording (`contracts::in_force_at`, the console's and the registers' rule too) and each
+/// market's services. A second market adds no statement (the CCAP versions and the groupements'
+/// terms are read for all markets at once), the conventions' rows (two annexes for the DSDEN)
+/// are read in one, and each through an index.
 async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow(
     db: crate::common::TestDb,
 ) {
-    use entcp::groupements::documents::{generate, Kind};
     let d = demo(db).await;
     let (name, store) = (d.db.name, &d.db.store);
     let statements = common::logs::Statements::capture();
+    let mut ccaps = Vec::new();
+    let mut runs = Vec::new();
+    for title in ["ENT 1er degré", "ENT des écoles maternelles"] {
+        ccaps.extend(markets_for_fresnes(&d, &[title]).await);
+        if ccaps.len() == 1 {
+            // The first groupement's CCAP made again the next day: not the one its contract holds.
+            ccap_made_again(store, &ccaps[0].1.id).await;
+        }
+        let from = statements.count();
+        let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+        runs.push(statements.since(from));
+        for (g, ccap) in &ccaps {
+            let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference));
+            let line = line.expect("the market");
+            assert_eq!(line["kind"], entcp::rgpd::contracts_export::MARKET, "{name}: {line}");
+            assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: the version recorded: {line}");
+            assert!(line["services"].as_array().is_some_and(|s| !s.is_empty()), "{name}: {line}");
+        }
+    }
+    // What the export reads of the contracts and their markets (the first run also fills caches
+    // of other things, which the count leaves out).
+    let markets = |run: &[String]| {
+        let tables = ["processor_contracts", "groupement_documents", "FROM groupements", "FROM orgs WHERE id"];
+        run.iter().filter(|sql| tables.iter().any(|t| sql.contains(t))).count()
+    };
+    assert_eq!(markets(&runs[0]), markets(&runs[1]), "{name}: a second market, no more statements: {:#?}", runs[1]);
+    let (_, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == ccaps[0].0.reference).expect("the market's row");
+    assert_eq!(row[9], ccaps[0].1.sha256, "{name}: {row:?}");
+    let versions: Vec<String> =
+        runs[1].iter().filter(|sql| sql.contains("FROM groupement_documents")).cloned().collect();
+    assert!(!versions.is_empty(), "{name}: {:#?}", runs[1]);
+
+    let from = statements.count();
+    let (s, dsden) = call(d.dpo.get(d.url("/contracts/dsden:94"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {dsden}");
+    let annexes = dsden.as_array().unwrap().iter().filter(|l| l["kind"] == entcp::rgpd::contracts_export::ANNEX);
+    assert_eq!(annexes.count(), 2, "{name}: {dsden}");
+    let run = statements.since(from);
+    let signed: Vec<&String> = run.iter().filter(|sql| sql.contains("document_hash FROM conventions")).collect();
+    assert_eq!(signed.len(), 1, "{name}: both conventions in one statement: {run:#?}");
+
+    let checked = entcp::store::Store::connect(&d.db.url, Some(1)).await.unwrap();
+    for sql in signed.into_iter().chain(&versions) {
+        let steps = crate::query_plans::plan(&checked, sql).await.unwrap();
+        assert_eq!(crate::query_plans::full_scan(checked.backend(), &steps), None, "{name}: {sql}: {steps:#?}");
+    }
+}
+
+/// Groupements coordinated by the académie, one per title, each with its CCAP generated and its
+/// market recorded as the contract binding the éditeur to Fresnes (at t0, as an award records
+/// it); each groupement with its CCAP.
+async fn markets_for_fresnes(
+    d: &Demo,
+    titles: &[&str],
+) -> Vec<(entcp::groupements::Groupement, entcp::groupements::documents::StoredDocument)> {
+    use entcp::groupements::documents::{generate, Kind};
+    let store = &d.db.store;
     let state = common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let (operator, groupements) = (admin(), state.groupements());
     let ctx = groupements.ctx(&operator);
     let resolve = entcp::registry::resolve_org;
     let (vendor, fresnes) =
         (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
-    let mut ccaps = Vec::new();
-    for title in ["ENT 1er degré", "ENT des écoles maternelles"] {
+    let mut markets = Vec::new();
+    for title in titles {
         let new = serde_json::from_value(json!({
             "coordinator": "academie:24", "title": title, "object": "ENT des écoles", "application_deadline": "2090-06-30",
         }))
@@ -2355,46 +2415,55 @@ async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_stat
         let mut tx = store.begin_write().await.unwrap();
         contracts::record(&mut tx, store, &admin(), &market, t0()).await.unwrap();
         tx.commit().await.unwrap();
-        ccaps.push((g, ccap));
+        markets.push((g, ccap));
     }
-    // The first groupement's CCAP made again the next day: not the one its contract holds.
+    markets
+}
+
+/// A new version of the CCAP `id`, made the day after the markets were recorded (another SHA-256).
+async fn ccap_made_again(store: &entcp::store::Store, id: &str) {
     let later = (t0() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let copy = "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, html, sha256, shared, \
                 created_by, created_at) SELECT 'ccap-later', groupement_id, kind, version_no + 1, title, html, $1, 0, \
                 created_by, $2 FROM groupement_documents WHERE id = $3";
-    common::execute(store, copy, &["f".repeat(64).as_str(), later.as_str(), ccaps[0].1.id.as_str()]).await;
+    common::execute(store, copy, &["f".repeat(64).as_str(), later.as_str(), id]).await;
+}
 
-    let from = statements.count();
-    let (s, lines) = call(d.admin.get("/api/v1/rgpd/contracts/commune:94034")).await;
-    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
-    let run = statements.since(from);
-    for (g, ccap) in &ccaps {
-        let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference)).expect("the market");
-        assert_eq!(line["kind"], entcp::rgpd::contracts_export::MARKET, "{name}: {line}");
-        assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: the version recorded: {line}");
-        assert!(line["services"].as_array().is_some_and(|s| !s.is_empty()), "{name}: {line}");
-    }
-    let (_, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
-    let rows = csv_rows(&csv);
-    let row = rows.iter().find(|r| r[0] == ccaps[0].0.reference).expect("the market's row");
-    assert_eq!(row[9], ccaps[0].1.sha256, "{name}: {row:?}");
-    let reading = |table: &str| run.iter().filter(|sql| sql.contains(table)).cloned().collect::<Vec<_>>();
-    let versions = reading("FROM groupement_documents");
-    assert_eq!(versions.len(), 1, "{name}: both markets' CCAPs in one statement: {versions:#?}");
-    assert_eq!(reading("terms FROM groupements").len(), 1, "{name}: {run:#?}");
+backend_test!(the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export_does);
+/// Fresnes's éditeur works under a groupement's market (the demo's other contracts with it
+/// removed): the commune's Art. 30(2) entry cites it among its sub-processors, with the CCAP
+/// version holding its clauses and its SHA-256, the very ones the contracts export lists (the
+/// version in force at the recording, not one made since); the éditeur's own entry and the
+/// DSDEN's fiches cite it alike.
+async fn the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export_does(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, &d.db.store);
+    common::execute(store, "DELETE FROM processor_contracts WHERE reference LIKE 'MARCHE-ENT-%'", &[]).await;
+    let markets = markets_for_fresnes(&d, &["ENT 1er degré"]).await;
+    let (g, ccap) = &markets[0];
+    ccap_made_again(store, &ccap.id).await;
+    let (_, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference)).expect("the market");
+    assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: {line}");
+    let clauses = format!("clauses art. 28 : article 9 du CCAP, version {}, SHA-256 {}", ccap.version, ccap.sha256);
+    let cited = format!("contrat {} ({clauses})", g.reference);
 
-    let from = statements.count();
-    let (s, dsden) = call(d.dpo.get("/api/v1/rgpd/contracts/dsden:94")).await;
-    assert_eq!(s, StatusCode::OK, "{name}: {dsden}");
-    let annexes = dsden.as_array().unwrap().iter().filter(|l| l["kind"] == entcp::rgpd::contracts_export::ANNEX);
-    assert_eq!(annexes.count(), 2, "{name}: {dsden}");
-    let run = statements.since(from);
-    let signed: Vec<&String> = run.iter().filter(|sql| sql.contains("document_hash FROM conventions")).collect();
-    assert_eq!(signed.len(), 1, "{name}: both conventions in one statement: {run:#?}");
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    let subs = &commune["processor_entries"][0]["sub_processors"];
+    assert_eq!(subs[0], json!(format!("Éditeur ENT de démonstration (éditeur, FR) ; {cited}")), "{name}: {subs}");
+    assert_eq!(subs[1], json!("Hébergeur de démonstration (hébergeur, FR) ; contrat HEB-2026-01 (clauses art. 28)"));
+    let (_, _, html) = d.export(&d.admin, "commune:94034", "html").await;
+    assert!(html_text(&String::from_utf8(html).unwrap()).contains(&french(&cited)), "{name}: the commune's document");
 
-    let checked = entcp::store::Store::connect(&d.db.url, Some(1)).await.unwrap();
-    for sql in signed.into_iter().chain(&versions) {
-        let steps = crate::query_plans::plan(&checked, sql).await.unwrap();
-        assert_eq!(crate::query_plans::full_scan(checked.backend(), &steps), None, "{name}: {sql}: {steps:#?}");
-    }
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    let contract = &vendor["processor_entries"][0]["contract"];
+    assert_eq!(contract["ccap"], json!({ "version": ccap.version, "sha256": ccap.sha256 }), "{name}: {contract}");
+    let (_, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains(&french(&format!("{} — {} ({clauses})", g.reference, line["title"].as_str().unwrap()))));
+
+    let (_, _, html) = d.export(&d.admin, "dsden:94", "html").await;
+    let html = html_text(&String::from_utf8(html).unwrap());
+    assert!(html.contains(&french(&format!("pour la Commune de Fresnes, FR ; {cited}"))), "{name}: {html}");
+    assert!(!html.contains(&"f".repeat(64)), "{name}: not the version made since");
 }
