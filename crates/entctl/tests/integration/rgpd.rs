@@ -140,6 +140,13 @@ impl Demo {
         (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
     }
 
+    /// The register of `org` as `who` reads it in HTML (200), its text as the tests compare it.
+    async fn html_register(&self, who: &Client, org: &str) -> String {
+        let (s, _, html) = self.export(who, org, "html").await;
+        assert_eq!(s, StatusCode::OK, "{}: {org}", self.db.name);
+        html_text(&String::from_utf8(html).unwrap())
+    }
+
     async fn export_contracts(
         &self,
         who: &Client,
@@ -277,9 +284,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     for v in &values {
         assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
     }
-    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK);
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     for v in &values {
         assert!(html.contains(&french(v)), "{name}: HTML lacks « {v} »");
     }
@@ -1015,9 +1020,7 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert!(source.contains("ONDE") && source.contains("AAF") && !source.contains("SIECLE"), "{name}: {source}");
 
     // Every document says it in words.
-    let (s, _, html) = d.export(&d.admin, &controller, "html").await;
-    assert_eq!(s, StatusCode::OK);
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, &controller).await;
     // The ENT's services include the carnet de liaison (absence reasons: art. 9): the ENT's AIPD names it.
     // It cites what triggers it: minors (recital 75), the art. 9 category the ENT really processes
     // (no art. 10: no data on offences), the voice and image of the visio, and article 35.
@@ -2046,18 +2049,14 @@ backend_test!(registers_name_organisations_as_their_title_does_with_elision);
 async fn registers_name_organisations_as_their_title_does_with_elision(db: crate::common::TestDb) {
     let d = demo(db).await;
     let name = d.db.name;
-    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
     assert!(html.contains(&french("coordonnées d'Éditeur")), "{name}: {html}");
     assert!(html.contains(&french("Sous-traitance pour la DSDEN du Val-de-Marne")), "{name}: {html}");
     for wrong in ["de Éditeur", "de DSDEN –", "pour DSDEN –"] {
         assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
     }
     // The DSDEN's register: each processor line names whom it acts for as the title does.
-    let (s, _, html) = d.export(&d.admin, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "dsden:94").await;
     for said in
         ["Commune de Fresnes — sous-traitant", "pour la DSDEN du Val-de-Marne, FR", "pour la Commune de Fresnes, FR"]
     {
@@ -2066,9 +2065,7 @@ async fn registers_name_organisations_as_their_title_does_with_elision(db: crate
     for wrong in ["pour DSDEN –", "pour Fresnes,"] {
         assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
     }
-    let (s, _, html) = d.export(&d.admin, "commune:94034", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "commune:94034").await;
     let row = &html[html.find("<dt>Organisme</dt>").expect("the Organisme row")..];
     let value = &row[..row.find("</dd>").expect("its value")];
     assert!(value.contains("Commune de Fresnes"), "{name}: {value}");
@@ -2094,9 +2091,8 @@ async fn a_processor_s_register_alerts_on_its_sub_processor_without_contract(db:
                ultérieur (article 28, paragraphe 4, du RGPD)";
     assert!(!alerts(&vendor).is_empty(), "{name}");
     assert!(alerts(&vendor).iter().all(|a| a == own), "{name}: {:?}", alerts(&vendor));
-    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    assert!(html_text(&String::from_utf8(html).unwrap()).contains(&french(own)), "{name}: in the document");
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
+    assert!(html.contains(&french(own)), "{name}: in the document");
     let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
     assert_eq!(
         alerts(&commune),
@@ -2114,9 +2110,7 @@ backend_test!(a_sensitive_category_names_its_article_in_one_parenthesis);
 async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::common::TestDb) {
     let d = demo(db).await;
     let name = d.db.name;
-    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     let label = "Motifs d'absence signalés par les familles (un motif peut révéler une donnée de santé, donnée \
                  sensible au sens de l'article 9 du RGPD)";
     assert!(html.contains(&french(label)), "{name}: {html}");
@@ -2204,8 +2198,7 @@ async fn a_service_added_after_the_convention_was_signed_is_under_no_contract_in
     let (_, _, csv) = d.export(&d.dpo, "dsden:94", "csv").await;
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.contains(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})")), "{name}: {csv}");
-    let (_, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     assert!(html.contains(&french(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})"))), "{name}: {html}");
 
     // The commune's art. 30(2) register: the visio is under no contract with the DSDEN.
@@ -2452,18 +2445,16 @@ async fn the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export
     let subs = &commune["processor_entries"][0]["sub_processors"];
     assert_eq!(subs[0], json!(format!("Éditeur ENT de démonstration (éditeur, FR) ; {cited}")), "{name}: {subs}");
     assert_eq!(subs[1], json!("Hébergeur de démonstration (hébergeur, FR) ; contrat HEB-2026-01 (clauses art. 28)"));
-    let (_, _, html) = d.export(&d.admin, "commune:94034", "html").await;
-    assert!(html_text(&String::from_utf8(html).unwrap()).contains(&french(&cited)), "{name}: the commune's document");
+    let html = d.html_register(&d.admin, "commune:94034").await;
+    assert!(html.contains(&french(&cited)), "{name}: the commune's document");
 
     let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
     let contract = &vendor["processor_entries"][0]["contract"];
     assert_eq!(contract["ccap"], json!({ "version": ccap.version, "sha256": ccap.sha256 }), "{name}: {contract}");
-    let (_, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
     assert!(html.contains(&french(&format!("{} — {} ({clauses})", g.reference, line["title"].as_str().unwrap()))));
 
-    let (_, _, html) = d.export(&d.admin, "dsden:94", "html").await;
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "dsden:94").await;
     assert!(html.contains(&french(&format!("pour la Commune de Fresnes, FR ; {cited}"))), "{name}: {html}");
     assert!(!html.contains(&"f".repeat(64)), "{name}: not the version made since");
 }
