@@ -20,6 +20,7 @@ use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
+use ent_kernel::store::timestamp;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
@@ -686,7 +687,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .await?;
     tx.commit().await?;
     let awarded = super::must_get(ctx.store, &g.id).await?;
-    let ccap = latest_ccap(ctx.store, &g.id).await?;
+    let ccap = ccap_in_force(ctx.store, &g.id, ctx.now).await?;
     let mut tx = ctx.store.begin_write().await?;
     let mut told = Vec::new();
     for m in &members {
@@ -715,11 +716,18 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     Ok(awarded)
 }
 
-/// The CCAP of the groupement `id` as last generated (its version and SHA-256): the one the
-/// award's Art. 28 contract points to (its article 9); `None` when none was generated.
-async fn latest_ccap(store: &Store, id: &str) -> Result<Option<super::documents::StoredDocument>, Problem> {
-    let versions = super::documents::versions(store, id).await?;
-    Ok(versions.into_iter().filter(|d| d.kind == super::documents::Kind::Ccap).max_by_key(|d| d.version))
+/// The CCAP version holding the Art. 28 clauses of the contracts the award of `id` records at
+/// `now` (its article 9), by the one rule the registers and the contracts export read them by
+/// (`contracts::in_force_at`: at the award, the last version made); `None` when none was
+/// generated.
+async fn ccap_in_force(
+    store: &Store,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<contracts::ClausesVersion>, Problem> {
+    let versions = contracts::ccap_versions(store, vec![id.to_string()]).await?;
+    let recorded_at = timestamp(now);
+    Ok(versions.get(id).and_then(|v| contracts::in_force_at(v, &recorded_at)).cloned())
 }
 
 /// Tells the DPOs of the member `member` what the award means for them (domain review 39, G5):
@@ -731,7 +739,7 @@ async fn notify_processor_dpos(
     tx: &mut Tx,
     g: &Groupement,
     (vendor, member): (&Org, &OrgRef),
-    ccap: Option<&super::documents::StoredDocument>,
+    ccap: Option<&contracts::ClausesVersion>,
     contract: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
