@@ -18,6 +18,7 @@ use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use std::collections::HashMap;
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
@@ -192,11 +193,8 @@ pub struct ClausesVersion {
 
 /// The CCAP versions of the groupements `ids`, by groupement, in the order of their numbers, in one
 /// statement per 500 groupements.
-pub async fn ccap_versions(
-    store: &Store,
-    ids: Vec<String>,
-) -> Result<std::collections::HashMap<String, Vec<ClausesVersion>>, Problem> {
-    let mut ccaps: std::collections::HashMap<String, Vec<ClausesVersion>> = std::collections::HashMap::new();
+pub async fn ccap_versions(store: &Store, ids: Vec<String>) -> Result<HashMap<String, Vec<ClausesVersion>>, Problem> {
+    let mut ccaps: HashMap<String, Vec<ClausesVersion>> = HashMap::new();
     for cond in Condition::in_chunks("groupement_id", ids) {
         let sql = format!(
             "SELECT id, groupement_id, version_no, sha256, created_at FROM groupement_documents \
@@ -226,7 +224,7 @@ pub fn in_force_at<'v>(versions: &'v [ClausesVersion], recorded_at: &str) -> Opt
 pub async fn clauses_versions(
     store: &Store,
     contracts: &[ProcessorContract],
-) -> Result<std::collections::HashMap<String, ClausesVersion>, Problem> {
+) -> Result<HashMap<String, ClausesVersion>, Problem> {
     let ccaps = ccap_versions(store, contracts.iter().filter_map(market_of).map(str::to_string).collect()).await?;
     let in_force = |c: &ProcessorContract| in_force_at(ccaps.get(market_of(c)?)?, &c.created_at).cloned();
     Ok(contracts.iter().filter_map(|c| Some((c.id.clone(), in_force(c)?))).collect())

@@ -81,7 +81,7 @@ pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Pr
     for c in &list {
         let market = contracts::market_of(c).map(|g| {
             let codes = terms.get(g).and_then(|t| load::market_services(&state.catalog, t));
-            (codes.map(|c| service_names(&state.catalog, &c)), ccaps.get(&c.id).map(|v| v.sha256.clone()))
+            (codes.map(|codes| service_names(&state.catalog, &codes)), ccaps.get(&c.id).map(|v| v.sha256.clone()))
         });
         out.push(contract_line(&controllers, c, market));
     }
