@@ -14,7 +14,7 @@ use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::Form;
-use ent_groupements::groupements::documents::{self, Kind, StoredDocument};
+use ent_groupements::groupements::documents::{self, StoredDocument};
 use ent_groupements::groupements::{self as gm, routes as gm_routes};
 use ent_kernel::clock::french_date;
 use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
@@ -75,20 +75,16 @@ async fn chain(
 }
 
 /// The CCAP holding the Art. 28 clauses of a contract a groupement's award recorded: the version
-/// in force when the contract was recorded (the notified one), its title, number and SHA-256,
-/// and the address of its page when the person may read it ([`ccap_href`]); `None` for any
-/// other contract.
+/// in force when the contract was recorded ([`contracts::clauses_versions`]), its title, number and
+/// SHA-256, and the address of its page when the person may read it ([`ccap_href`]); `None` for
+/// any other contract.
 async fn clauses_document(on: &On<RgpdState>, c: &ProcessorContract) -> Result<Option<Value>, Problem> {
-    let Some(groupement) = c.source_id.as_deref().filter(|_| c.source_kind == contracts::FROM_GROUPEMENT) else {
-        return Ok(None);
-    };
-    let ccaps: Vec<StoredDocument> =
-        documents::versions(&on.state.store, groupement).await?.into_iter().filter(|d| d.kind == Kind::Ccap).collect();
-    let Some(d) = ccaps.iter().rev().find(|d| d.created_at <= c.created_at).or(ccaps.last()) else {
-        return Ok(None);
-    };
+    let Some(groupement) = contracts::market_of(c) else { return Ok(None) };
+    let in_force = contracts::clauses_versions(&on.state.store, std::slice::from_ref(c)).await?;
+    let Some(version) = in_force.get(&c.id) else { return Ok(None) };
+    let Some(d) = documents::get_version(&on.state.store, &version.id).await? else { return Ok(None) };
     Ok(Some(json!({ "title": d.title, "version": d.version, "sha256": d.sha256, "reference": d.groupement_reference,
-                    "href": ccap_href(on, groupement, d).await? })))
+                    "href": ccap_href(on, groupement, &d).await? })))
 }
 
 /// The address of the CCAP version `d` of `groupement` if the person may read it there, by the

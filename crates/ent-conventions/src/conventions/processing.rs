@@ -165,6 +165,10 @@ pub fn school_subjects(subjects: Vec<String>) -> Vec<String> {
 /// RGPD) ».
 const OFFENCES: &str = ", art. 10 RGPD)";
 
+/// What closes a catalog category that is, or may reveal, a special category of data: « (…, art. 9
+/// RGPD) ».
+const SPECIAL: &str = ", art. 9 RGPD)";
+
 /// The article of the RGPD a sensitive catalog category falls under: 10 for data on offences and
 /// criminal convictions (its parenthesis closes on « art. 10 RGPD) »), 9 otherwise (a special
 /// category, or data that may reveal one: « un motif peut révéler une donnée de santé »).
@@ -175,23 +179,47 @@ pub fn sensitive_article(category: &str) -> u8 {
     }
 }
 
+/// What the data of a sensitive category are, in the RGPD's words, by the article it falls under
+/// ([`sensitive_article`]): « donnée(s) sensible(s) au sens de l'article 9 du RGPD » (the special
+/// categories of its article 9.1, « données sensibles » as its recital 10 names them, whose
+/// processing rests on an exception of its article 9.2 that the service's legal basis names), or
+/// « donnée(s) relative(s) aux condamnations pénales et aux infractions au sens de l'article 10
+/// du RGPD ». The one phrasing of the note, for a category (`plural` false: the annex's and the
+/// registers' parenthesis, [`one_parenthesis`]) or a kind of data (`plural`: the registers' AIPD).
+/// The ENT processes none of them by design: only the categories a service of the catalog
+/// declares `sensitive` are so named.
+pub fn sensitive_note(article: u8, plural: bool) -> &'static str {
+    match (article, plural) {
+        (10, false) => "donnée relative aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD",
+        (10, true) => "données relatives aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD",
+        (_, false) => "donnée sensible au sens de l'article 9 du RGPD",
+        (_, true) => "données sensibles au sens de l'article 9 du RGPD",
+    }
+}
+
+/// A sensitive catalog category without the article its parenthesis cites, for a list that the
+/// note of its article heads ([`sensitive_note`]): « Motifs (un motif peut révéler une donnée de
+/// santé, art. 9 RGPD) » → « Motifs (un motif peut révéler une donnée de santé) ».
+pub fn without_article(category: &str) -> String {
+    match category.strip_suffix(OFFENCES).or_else(|| category.strip_suffix(SPECIAL)) {
+        Some(open) => format!("{open})"),
+        None => category.to_string(),
+    }
+}
+
 /// A type of data as the annex names it from [`crate::conventions::document::WORDING_EDITION`]
-/// (and the RGPD registers, its tag): a sensitive one in one parenthesis citing its article,
-/// where the catalog's label adds « (donnée sensible : articles 9 ou 10 du RGPD) » to its own
-/// parenthesis — article 10 when the category cites it (« …, art. 10 RGPD) »: offences and
-/// criminal convictions), article 9 otherwise (a health datum, « …, art. 9 RGPD) »).
+/// (and the RGPD registers, its tag): a sensitive one in one parenthesis citing its article
+/// ([`sensitive_note`]), where the catalog's label adds « (donnée sensible : articles 9 ou 10 du
+/// RGPD) » to its own parenthesis — article 10 when the category cites it (« …, art. 10 RGPD) »:
+/// offences and criminal convictions), article 9 otherwise (a health datum, « …, art. 9 RGPD) »).
 pub fn one_parenthesis(label: &str) -> String {
     let Some(category) = label.strip_suffix(" (donnée sensible : articles 9 ou 10 du RGPD)") else {
         return label.to_string();
     };
-    if let Some(open) = category.strip_suffix(OFFENCES) {
-        return format!(
-            "{open}, donnée relative aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD)"
-        );
-    }
-    match category.strip_suffix(", art. 9 RGPD)") {
-        Some(open) => format!("{open}, donnée sensible au sens de l'article 9 du RGPD)"),
-        None => format!("{category} (donnée sensible au sens de l'article 9 du RGPD)"),
+    let note = sensitive_note(sensitive_article(category), false);
+    match category.strip_suffix(OFFENCES).or_else(|| category.strip_suffix(SPECIAL)) {
+        Some(open) => format!("{open}, {note})"),
+        None => format!("{category} ({note})"),
     }
 }
 
@@ -309,7 +337,7 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 
 #[cfg(test)]
 mod tests {
-    use super::{breach_deadline, one_parenthesis, school_subjects};
+    use super::{breach_deadline, one_parenthesis, school_subjects, without_article};
 
     /// A sensitive category cites the article its own parenthesis names, article 9 when it
     /// names none; another category is kept as written.
@@ -328,6 +356,20 @@ mod tests {
         );
         assert_eq!(tagged("Données de santé"), "Données de santé (donnée sensible au sens de l'article 9 du RGPD)");
         assert_eq!(one_parenthesis("Traces de connexion"), "Traces de connexion");
+    }
+
+    /// A list headed by its article's note names each category without the article it cites.
+    #[test]
+    fn a_category_without_its_article_keeps_the_rest_of_its_parenthesis() {
+        assert_eq!(
+            without_article("Motifs (un motif peut révéler une donnée de santé, art. 9 RGPD)"),
+            "Motifs (un motif peut révéler une donnée de santé)"
+        );
+        assert_eq!(
+            without_article("Signalements (faits pouvant constituer une infraction, art. 10 RGPD)"),
+            "Signalements (faits pouvant constituer une infraction)"
+        );
+        assert_eq!(without_article("Données de santé"), "Données de santé");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::first_column;
+use ent_kernel::store::timestamp;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
@@ -686,16 +687,15 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .await?;
     tx.commit().await?;
     let awarded = super::must_get(ctx.store, &g.id).await?;
-    let ccap = latest_ccap(ctx.store, &g.id).await?;
+    let ccap = ccap_in_force(ctx.store, &g.id, ctx.now).await?;
     let mut tx = ctx.store.begin_write().await?;
     let mut told = Vec::new();
     for m in &members {
         // Its representatives and its DPO: the titulaire is its processor of record now.
         let to = super::ending::member_people(&mut tx, std::slice::from_ref(&m.applicant.id)).await?;
         told.extend(to.iter().cloned());
-        let dpos = users_with_role(&mut tx, &m.applicant.id, Role::Dpo.as_str()).await?;
         let contract = art28.get(&m.applicant.id).map(String::as_str);
-        notify_member_dpos(&mut tx, g, (&vendor, &m.applicant), ccap.as_ref(), contract, dpos, ctx.now).await?;
+        notify_processor_dpos(&mut tx, g, (&vendor, &m.applicant), ccap.as_ref(), contract, ctx.now).await?;
         // The quote-part is the buyer's, opened by its representatives (a DPO who is one too gets both).
         let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let funds = match get_org(ctx.store, &m.applicant.id).await? {
@@ -716,37 +716,65 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     Ok(awarded)
 }
 
-/// The CCAP of the groupement `id` as last generated (its version and SHA-256): the one the
-/// award's Art. 28 contract points to (its article 9); `None` when none was generated.
-async fn latest_ccap(store: &Store, id: &str) -> Result<Option<super::documents::StoredDocument>, Problem> {
-    let versions = super::documents::versions(store, id).await?;
-    Ok(versions.into_iter().filter(|d| d.kind == super::documents::Kind::Ccap).max_by_key(|d| d.version))
+/// The CCAP version holding the Art. 28 clauses of the contracts the award of `id` records at
+/// `now` (its article 9), by the one rule the registers and the contracts export read them by
+/// (`contracts::in_force_at`: at the award, the last version made); `None` when none was
+/// generated.
+async fn ccap_in_force(
+    store: &Store,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<contracts::ClausesVersion>, Problem> {
+    let versions = contracts::ccap_versions(store, vec![id.to_string()]).await?;
+    let recorded_at = timestamp(now);
+    Ok(versions.get(id).and_then(|v| contracts::in_force_at(v, &recorded_at)).cloned())
 }
 
-/// Tells the DPOs of the member `member` (`dpos`) what the award means for them (domain review
-/// 39, G5): the titulaire becomes the member's sub-processor for its ENT, under the Art. 28
-/// clauses of the CCAP's article 9 (version, SHA-256), recorded as the contract `contract` in the
-/// member's register: the link opens that contract's page, which a DPO reads (the groupement
-/// and its quotes-parts are the buyers', closed to them).
-async fn notify_member_dpos(
+/// Tells the DPOs of the member `member` what the award means for them (domain review 39, G5):
+/// the titulaire becomes the member's sub-processor for its ENT, under the Art. 28 clauses of the
+/// CCAP's article 9 (version, SHA-256), recorded as the contract `contract` in the member's
+/// register: the link opens that contract's page, which a DPO reads (the groupement and its
+/// quotes-parts are the buyers', closed to them), its register without one.
+async fn notify_processor_dpos(
     tx: &mut Tx,
     g: &Groupement,
     (vendor, member): (&Org, &OrgRef),
-    ccap: Option<&super::documents::StoredDocument>,
+    ccap: Option<&contracts::ClausesVersion>,
     contract: Option<&str>,
-    dpos: Vec<String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
-    let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
     let subject = json!({
-        "event": "awarded_processor", "reference": g.reference, "title": g.title, "vendor": vendor.name,
-        "member": designation.article, "member_of": designation.of,
+        "event": "awarded_processor", "vendor": vendor.name,
         "ccap_version": ccap.map(|d| d.version), "ccap_sha256": ccap.map(|d| d.sha256.clone()),
     });
-    let page = match contract {
-        Some(id) => format!("/rgpd/{}/contrats/{id}", member.id),
-        None => format!("/rgpd/{}", member.id),
-    };
+    let page = contract.map(|id| format!("/rgpd/{}/contrats/{id}", member.id));
+    notify_member_dpos(tx, g, member, subject, page, now).await
+}
+
+/// Queues the notice `subject` (its `event` and what it says) of `g` to the DPOs of its member
+/// `member`, each once, the member named as the notices name it (`member`: « la Commune de
+/// Fresnes », `member_of`: « de la Commune de Fresnes »): the one notice the DPOs of a
+/// groupement's members get (an award, a consultation declared sans suite). Its link is in their
+/// registers: `page`, else the member's register (the groupement's pages are the buyers').
+pub(super) async fn notify_member_dpos(
+    tx: &mut Tx,
+    g: &Groupement,
+    member: &OrgRef,
+    mut subject: serde_json::Value,
+    page: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let dpos = users_with_role(tx, &member.id, Role::Dpo.as_str()).await?;
+    let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
+    for (key, value) in [
+        ("reference", g.reference.as_str()),
+        ("title", g.title.as_str()),
+        ("member", designation.article.as_str()),
+        ("member_of", designation.of.as_str()),
+    ] {
+        subject[key] = json!(value);
+    }
+    let page = page.unwrap_or_else(|| format!("/rgpd/{}", member.id));
     Notice::new("groupement", dpos).unique_recipients().with(subject).page(page).enqueue(tx, now).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! members are told ([`notify`]); nothing is awarded nor published from the consultation ended
 //! ([`refusal`]).
 
-use super::{guard, Ctx, Groupement, Status};
+use super::{award, guard, Ctx, Groupement, Status};
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
@@ -184,14 +184,20 @@ pub fn sentence(g: &Groupement, record: &SansSuite) -> String {
 }
 
 /// Queues the `sans_suite` notice of `g` in `tx`: the coordinator's `coordinateur` users and each
-/// accepted member's `collectivite` users (its representatives), each once.
+/// accepted member's `collectivite` users (its representatives), each once; and each accepted
+/// member's DPOs their own (`sans_suite_processor`, [`award::notify_member_dpos`]): no contract will
+/// be concluded under this consultation, no titulaire becomes the sub-processor of the ENT the
+/// member funds, nothing changes in its register.
 async fn notify(tx: &mut Tx, ctx: &Ctx<'_>, g: &Groupement, record: &SansSuite) -> Result<(), Problem> {
     let mut to = users_with_role(tx, &g.coordinator.id, Role::Coordinateur.as_str()).await?;
+    let message = sentence(g, record);
     for m in super::membership::members(ctx.store, &g.id).await? {
         to.extend(users_with_role(tx, &m.applicant.id, Role::Collectivite.as_str()).await?);
+        let subject = json!({ "event": "sans_suite_processor", "message": message });
+        award::notify_member_dpos(tx, g, &m.applicant, subject, None, ctx.now).await?;
     }
     let subject = json!({
-        "event": "sans_suite", "reference": g.reference, "title": g.title, "message": sentence(g, record),
+        "event": "sans_suite", "reference": g.reference, "title": g.title, "message": message,
         "motif": record.motif_label, "declared_on": french_date(&record.declared_on),
     });
     Notice::new("groupement", to)

@@ -7,16 +7,18 @@
 
 use crate::audit::{self, Audited, Target};
 use crate::identity::Actor;
-use crate::registry::queries::{get_org, get_org_in};
+use crate::registry::queries::{get_org_in, orgs_by_id};
 use crate::registry::OrgRef;
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
-use ent_kernel::store::{new_id, timestamp, update_versioned, Flag, Store, Tx};
+use ent_kernel::store::{new_id, timestamp, update_versioned, Condition, Flag, Store, Tx};
 use ent_kernel::validate::is_blank;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use std::collections::HashMap;
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
@@ -176,6 +178,62 @@ pub async fn record(
 /// The `source_kind` of a contract a groupement's award recorded (its `source_id` is the
 /// groupement's id): the Art. 28 clauses are those of the market's notified CCAP (art. 9).
 pub const FROM_GROUPEMENT: &str = "groupement";
+
+/// The CCAP version that holds the Art. 28 clauses of a contract a groupement's award recorded
+/// ([`FROM_GROUPEMENT`]): its document's id, its version number and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClausesVersion {
+    pub id: String,
+    pub groupement_id: String,
+    #[sqlx(rename = "version_no")]
+    pub version: i64,
+    pub sha256: String,
+    pub created_at: String,
+}
+
+/// The CCAP versions of the groupements `ids`, by groupement, in the order of their numbers, in one
+/// statement per 500 groupements.
+pub async fn ccap_versions(store: &Store, ids: Vec<String>) -> Result<HashMap<String, Vec<ClausesVersion>>, Problem> {
+    let mut ccaps: HashMap<String, Vec<ClausesVersion>> = HashMap::new();
+    for cond in Condition::in_chunks("groupement_id", ids) {
+        let sql = format!(
+            "SELECT id, groupement_id, version_no, sha256, created_at FROM groupement_documents \
+             WHERE kind = 'ccap' AND {} ORDER BY groupement_id, version_no",
+            cond.sql()
+        );
+        let rows: Vec<ClausesVersion> =
+            cond.bind(sqlx::query(&sql)).try_map(|r| ClausesVersion::from_row(&r)).fetch_all(store.pool()).await?;
+        for row in rows {
+            ccaps.entry(row.groupement_id.clone()).or_default().push(row);
+        }
+    }
+    Ok(ccaps)
+}
+
+/// Among a groupement's CCAP `versions` (in the order of their numbers), the one holding the
+/// clauses of the contract its award recorded at `recorded_at`: the last one made by then (the
+/// notified one), else the last one. The one rule the registers, the contracts export and the
+/// console's contract page read it by.
+pub fn in_force_at<'v>(versions: &'v [ClausesVersion], recorded_at: &str) -> Option<&'v ClausesVersion> {
+    versions.iter().rev().find(|v| v.created_at.as_str() <= recorded_at).or(versions.last())
+}
+
+/// The CCAP version holding the clauses of each of `contracts` a groupement's award recorded
+/// ([`in_force_at`]), by contract id, in one statement per 500 groupements; a groupement with no
+/// CCAP generated gives none.
+pub async fn clauses_versions(
+    store: &Store,
+    contracts: &[ProcessorContract],
+) -> Result<HashMap<String, ClausesVersion>, Problem> {
+    let ccaps = ccap_versions(store, contracts.iter().filter_map(market_of).map(str::to_string).collect()).await?;
+    let in_force = |c: &ProcessorContract| in_force_at(ccaps.get(market_of(c)?)?, &c.created_at).cloned();
+    Ok(contracts.iter().filter_map(|c| Some((c.id.clone(), in_force(c)?))).collect())
+}
+
+/// The groupement whose market `c` is, if a groupement's award recorded it.
+pub fn market_of(c: &ProcessorContract) -> Option<&str> {
+    c.source_id.as_deref().filter(|_| c.source_kind == FROM_GROUPEMENT)
+}
 
 /// The refusal of a change to the Art. 28 flag of a contract whose clauses sit in a notified
 /// market's CCAP ([`FROM_GROUPEMENT`]): what the CCAP says is not undone by ticking a box.
@@ -386,19 +444,6 @@ pub async fn remove_sub_processor(
 const COLUMNS: &str = "id, processor_org_id, client_org_id, parent_processor_org_id, reference, title, \
     art28_clauses, starts_on, ends_on, source_kind, source_id, version, created_at, updated_at";
 
-async fn org_ref(
-    store: &Store,
-    cache: &mut std::collections::HashMap<String, OrgRef>,
-    id: &str,
-) -> Result<OrgRef, Problem> {
-    if let Some(org) = cache.get(id) {
-        return Ok(org.clone());
-    }
-    let org = get_org(store, id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?.as_ref();
-    cache.insert(id.to_string(), org.clone());
-    Ok(org)
-}
-
 /// A `processor_contracts` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
 struct ContractRow {
@@ -422,18 +467,20 @@ struct ContractRow {
 async fn list_where(store: &Store, column: &str, org_id: &str) -> Result<Vec<ProcessorContract>, Problem> {
     let sql = format!("SELECT {COLUMNS} FROM processor_contracts WHERE {column} = $1 ORDER BY reference, id");
     let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(org_id).fetch_all(store.pool()).await?;
-    let mut cache = std::collections::HashMap::new();
+    // Every party of every row in one statement.
+    let ids = rows.iter().flat_map(|r| {
+        [Some(&r.processor_org_id), Some(&r.client_org_id), r.parent_processor_org_id.as_ref()].into_iter().flatten()
+    });
+    let orgs = orgs_by_id(store, ids.cloned().collect()).await?;
+    let org_ref =
+        |id: &str| orgs.get(id).map(|o| o.as_ref()).ok_or_else(|| Problem::not_found("organisation introuvable"));
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let parent = match &row.parent_processor_org_id {
-            Some(id) => Some(org_ref(store, &mut cache, id).await?),
-            None => None,
-        };
         out.push(ProcessorContract {
+            processor: org_ref(&row.processor_org_id)?,
+            client: org_ref(&row.client_org_id)?,
+            parent_processor: row.parent_processor_org_id.as_deref().map(org_ref).transpose()?,
             id: row.id,
-            processor: org_ref(store, &mut cache, &row.processor_org_id).await?,
-            client: org_ref(store, &mut cache, &row.client_org_id).await?,
-            parent_processor: parent,
             reference: row.reference,
             title: row.title,
             art28_clauses: row.art28_clauses,

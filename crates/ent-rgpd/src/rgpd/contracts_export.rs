@@ -9,11 +9,14 @@ use super::{load, RgpdState};
 use ent_documents::documents;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
+use ent_kernel::store::Condition;
 use ent_platform::catalog::Catalog;
-use ent_platform::contracts::{self, ProcessorContract, FROM_GROUPEMENT};
+use ent_platform::contracts::{self, ProcessorContract};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::Serialize;
+use sqlx::FromRow;
+use std::collections::HashMap;
 
 /// One Art. 28 instrument binding a processor.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
@@ -55,38 +58,74 @@ pub const COLUMNS: [&str; 10] = [
     "SHA-256 du document signé",
 ];
 
-/// The lines of `org` (already authorised): the conventions' annexes first, then its contract list.
+/// The lines of `org` (already authorised): the conventions' annexes first, then its contract list,
+/// in a number of statements that does not grow with them: the conventions' rows in one, the
+/// markets' CCAP versions ([`contracts::clauses_versions`]) and their groupements' terms in one each.
 pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Problem> {
     let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
     let world =
         load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &org.id).await?;
-    let mut out = Vec::new();
-    for a in derive::conventions_binding(&world, &org.id) {
-        out.push(annex_line(state, &world, &a).await?);
-    }
+    let assignments = derive::conventions_binding(&world, &org.id);
+    let signed = signed_conventions(state, assignments.iter().map(|a| a.convention.clone()).collect()).await?;
+    let mut out: Vec<ContractLine> =
+        assignments.iter().map(|a| annex_line(state, &world, a, signed.get(&a.convention))).collect();
     let roles = derive::client_roles(&world, &org.id);
     let mut controllers: Vec<String> = roles.controllers.iter().map(|(c, _)| named(c).official).collect();
     controllers.dedup();
     if controllers.is_empty() {
         controllers.push(derive::designation(&load::facts(org)).official);
     }
-    for c in contracts::list_for_client(&state.store, &org.id).await? {
-        out.push(contract_line(state, &controllers, &c).await?);
+    let list = contracts::list_for_client(&state.store, &org.id).await?;
+    let ccaps = contracts::clauses_versions(&state.store, &list).await?;
+    let terms = market_terms(state, list.iter().filter_map(contracts::market_of).map(str::to_string).collect()).await?;
+    for c in &list {
+        let market = contracts::market_of(c).map(|g| {
+            let codes = terms.get(g).and_then(|t| load::market_services(&state.catalog, t));
+            (codes.map(|codes| service_names(&state.catalog, &codes)), ccaps.get(&c.id).map(|v| v.sha256.clone()))
+        });
+        out.push(contract_line(&controllers, c, market));
     }
     Ok(out)
 }
 
-/// The annex of the convention `a` names: the services its signed text lists ([`World::annexes`]).
-async fn annex_line(state: &RgpdState, world: &World, a: &derive::Assignment) -> Result<ContractLine, Problem> {
-    let row: Option<(String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT title, start_date, end_date, document_hash FROM conventions WHERE reference = $1")
-            .bind(&a.convention)
-            .fetch_optional(state.store.pool())
-            .await?;
-    let (title, start, end, hash) = row.unwrap_or_default();
+/// A convention's title, start and end dates and signed text's SHA-256.
+type Signed = (String, String, String, Option<String>);
+
+/// The title, start and end dates and signed text's SHA-256 of the conventions `references`, by
+/// reference, one statement per 500 of them.
+async fn signed_conventions(state: &RgpdState, references: Vec<String>) -> Result<HashMap<String, Signed>, Problem> {
+    let mut out = HashMap::new();
+    for cond in Condition::in_chunks("reference", references) {
+        let sql = format!(
+            "SELECT reference, title, start_date, end_date, document_hash FROM conventions WHERE {}",
+            cond.sql()
+        );
+        let rows: Vec<(String, String, String, String, Option<String>)> =
+            cond.bind(sqlx::query(&sql)).try_map(|r| FromRow::from_row(&r)).fetch_all(state.store.pool()).await?;
+        out.extend(rows.into_iter().map(|(reference, title, start, end, hash)| (reference, (title, start, end, hash))));
+    }
+    Ok(out)
+}
+
+/// The terms of the groupements `ids`, by id, one statement per 500 of them.
+async fn market_terms(state: &RgpdState, ids: Vec<String>) -> Result<HashMap<String, String>, Problem> {
+    let mut out = HashMap::new();
+    for cond in Condition::in_chunks("id", ids) {
+        let sql = format!("SELECT id, terms FROM groupements WHERE {}", cond.sql());
+        let rows: Vec<(String, String)> =
+            cond.bind(sqlx::query(&sql)).try_map(|r| FromRow::from_row(&r)).fetch_all(state.store.pool()).await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The annex of the convention `a` names (`signed`: its row): the services its signed text lists
+/// ([`World::annexes`]).
+fn annex_line(state: &RgpdState, world: &World, a: &derive::Assignment, signed: Option<&Signed>) -> ContractLine {
+    let (title, start, end, hash) = signed.cloned().unwrap_or_default();
     let name = |id: &String| derive::official_name(world, id);
     let services = world.annexes.get(&a.convention).map(|codes| service_names(&state.catalog, codes));
-    Ok(ContractLine {
+    ContractLine {
         reference: a.convention.clone(),
         kind: ANNEX.into(),
         title,
@@ -97,25 +136,22 @@ async fn annex_line(state: &RgpdState, world: &World, a: &derive::Assignment) ->
         starts_on: Some(start).filter(|d| !d.is_empty()),
         ends_on: Some(end).filter(|d| !d.is_empty()),
         sha256: hash.unwrap_or_default(),
-    })
+    }
 }
 
-/// A contract of the list: a market covers the services of its bouquet and options, its clauses
-/// are those of the CCAP version in force when it was recorded (the notified one), as its page
-/// shows it; another contract's description is not recorded.
-async fn contract_line(
-    state: &RgpdState,
+/// A contract of the list: a market (`market`: the services of its bouquet and options, the
+/// SHA-256 of the CCAP version holding its clauses, [`contracts::clauses_versions`], as its page
+/// shows it); another contract's description is not recorded.
+fn contract_line(
     controllers: &[String],
     c: &ProcessorContract,
-) -> Result<ContractLine, Problem> {
-    let market = c.source_id.as_deref().filter(|_| c.source_kind == FROM_GROUPEMENT);
-    let (services, sha256) = match market {
-        Some(groupement) => market_facts(state, groupement, &c.created_at).await?,
-        None => (None, String::new()),
-    };
-    Ok(ContractLine {
+    market: Option<(Option<Vec<String>>, Option<String>)>,
+) -> ContractLine {
+    let kind = if market.is_some() { MARKET } else { CONTRACT };
+    let (services, sha256) = market.unwrap_or_default();
+    ContractLine {
         reference: c.reference.clone(),
-        kind: if market.is_some() { MARKET } else { CONTRACT }.into(),
+        kind: kind.into(),
         title: c.title.clone(),
         controllers: controllers.to_vec(),
         processor: c.processor.name.clone(),
@@ -123,31 +159,8 @@ async fn contract_line(
         art28_clauses: c.art28_clauses,
         starts_on: c.starts_on.clone(),
         ends_on: c.ends_on.clone(),
-        sha256,
-    })
-}
-
-/// The services a groupement's market covers (`load::market_services`) and the SHA-256 of the
-/// CCAP version holding its clauses: the last one made by `recorded_at`, else the last one.
-async fn market_facts(
-    state: &RgpdState,
-    groupement: &str,
-    recorded_at: &str,
-) -> Result<(Option<Vec<String>>, String), Problem> {
-    let terms: Option<String> = sqlx::query_scalar("SELECT terms FROM groupements WHERE id = $1")
-        .bind(groupement)
-        .fetch_optional(state.store.pool())
-        .await?;
-    let codes = terms.as_deref().and_then(|t| load::market_services(&state.catalog, t));
-    let ccaps: Vec<(String, String)> = sqlx::query_as(
-        "SELECT sha256, created_at FROM groupement_documents WHERE groupement_id = $1 AND kind = 'ccap' \
-         ORDER BY version_no",
-    )
-    .bind(groupement)
-    .fetch_all(state.store.pool())
-    .await?;
-    let ccap = ccaps.iter().rev().find(|(_, at)| at.as_str() <= recorded_at).or(ccaps.last());
-    Ok((codes.map(|c| service_names(&state.catalog, &c)), ccap.map(|(sha, _)| sha.clone()).unwrap_or_default()))
+        sha256: sha256.unwrap_or_default(),
+    }
 }
 
 fn service_names(catalog: &Catalog, codes: &[String]) -> Vec<String> {

@@ -4,7 +4,7 @@
 //! entries of the organisation as processor. No I/O: [`super::load`] builds the
 //! [`World`], this module only reads it.
 
-use ent_conventions::conventions::processing::sensitive_article;
+use ent_conventions::conventions::processing::{sensitive_article, sensitive_note, without_article};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
@@ -246,6 +246,9 @@ pub struct ContractFact {
     /// ([`World::annexes`]). `None`: a contract its client declared, whose description is not
     /// recorded here, or a convention without frozen text, taken to cover the chain it binds.
     pub services: Option<Vec<String>>,
+    /// A groupement's market: the CCAP version whose article 9 holds its Art. 28 clauses
+    /// (`contracts::in_force_at`, as the contracts export lists it); `None` otherwise.
+    pub ccap: Option<Ccap>,
 }
 
 impl ContractFact {
@@ -281,6 +284,7 @@ impl World {
             cctp: false,
             annex: true,
             services: self.annexes.get(reference).cloned(),
+            ccap: None,
         }
     }
 }
@@ -344,6 +348,49 @@ pub struct ContractRef {
     pub reference: String,
     pub title: String,
     pub art28: bool,
+    /// A groupement's market: the CCAP version holding its clauses. Absent otherwise, and in
+    /// registers derived before it was cited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ccap: Option<Ccap>,
+}
+
+/// What a register says of a processor that no contract with Art. 28 clauses binds.
+pub const NO_CONTRACT: &str = "AUCUN CONTRAT art. 28";
+
+/// The CCAP version whose article 9 is the Art. 28 contract of a groupement's market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ccap {
+    pub version: i64,
+    pub sha256: String,
+}
+
+impl ContractRef {
+    /// The contract as it was covered (`c`).
+    fn of(c: &ContractFact) -> ContractRef {
+        ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28, ccap: c.ccap.clone() }
+    }
+
+    /// Its clauses as every register cites them: « clauses art. 28 », a market's with the CCAP
+    /// version that holds them (« clauses art. 28 : article 9 du CCAP, version 2, SHA-256 … »), or
+    /// « SANS clauses art. 28 ».
+    pub fn clauses(&self) -> String {
+        match (&self.ccap, self.art28) {
+            (_, false) => "SANS clauses art. 28".into(),
+            (Some(ccap), true) => {
+                format!("clauses art. 28 : article 9 du CCAP, version {}, SHA-256 {}", ccap.version, ccap.sha256)
+            }
+            (None, true) => "clauses art. 28".into(),
+        }
+    }
+
+    /// « contrat M-2026-01 (clauses art. 28) », « contrat X SANS clauses art. 28 »: how a
+    /// register's line of a processor cites the contract binding it ([`ContractRef::clauses`]).
+    pub fn citation(&self) -> String {
+        match self.art28 {
+            true => format!("contrat {} ({})", self.reference, self.clauses()),
+            false => format!("contrat {} {}", self.reference, self.clauses()),
+        }
+    }
 }
 
 /// One link of the processor chain.
@@ -1167,9 +1214,7 @@ fn links_rendered(
             let org = or_unknown(processor, world);
             let mut uncovered = String::new();
             let contract = match link_binding(world, link, controller, service.map(|s| s.code.as_str())) {
-                Binding::Covered(c) => {
-                    Some(ContractRef { reference: c.reference.clone(), title: c.title.clone(), art28: c.art28 })
-                }
+                Binding::Covered(c) => Some(ContractRef::of(&c)),
                 Binding::Outside(c) => {
                     let named = service.map(|s| format!("le service « {} »", s.name)).unwrap_or_default();
                     uncovered = c.leaves_out(&named);
@@ -1238,18 +1283,15 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) 
     if minors {
         reasons.push("personnes vulnérables : élèves mineurs (considérant 75 du RGPD)".to_string());
     }
-    let of_article = |article: u8| -> Vec<&str> {
+    let of_article = |article: u8| -> Vec<String> {
         let special = personal_data.iter().filter(|d| d.sensitive && sensitive_article(&d.category) == article);
-        special.map(|d| d.category.as_str()).collect()
+        special.map(|d| without_article(&d.category)).collect()
     };
-    let personal: Vec<&str> =
-        personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.as_str()).collect();
+    let personal: Vec<String> =
+        personal_data.iter().filter(|d| d.highly_personal && !d.sensitive).map(|d| d.category.clone()).collect();
     let kinds = [
-        ("données sensibles au sens de l'article 9 du RGPD", of_article(9)),
-        (
-            "données relatives aux condamnations pénales et aux infractions au sens de l'article 10 du RGPD",
-            of_article(10),
-        ),
+        (sensitive_note(9, true), of_article(9)),
+        (sensitive_note(10, true), of_article(10)),
         ("données à caractère hautement personnel", personal),
     ];
     let named: Vec<String> = kinds
@@ -1747,7 +1789,8 @@ fn processor_entry(
     let (downstream, _) = links_rendered(world, &agg.downstream, controller_id, None);
     let mut sub_processors: Vec<String> = Vec::new();
     for (link, l) in agg.downstream.iter().zip(&downstream) {
-        push_once(&mut sub_processors, format!("{} ({}, {})", l.org.name, l.role, l.org.country));
+        let contract = l.contract.as_ref().map_or_else(|| NO_CONTRACT.to_string(), ContractRef::citation);
+        push_once(&mut sub_processors, format!("{} ({}, {}) ; {contract}", l.org.name, l.role, l.org.country));
         // Its sub-processors are its own obligation (art. 28(4)): its register raises them.
         if !l.art28_contract {
             push_once(&mut warnings, sub_processor_alert(world, &org.id, link, None));
@@ -1860,6 +1903,7 @@ mod tests {
             cctp: false,
             annex: false,
             services: None,
+            ccap: None,
         });
         w
     }
@@ -2282,7 +2326,7 @@ mod tests {
         assert_eq!(p.controller.name, "Org college");
         assert_eq!(p.roles, ["éditeur"]);
         assert_eq!(p.contract.as_ref().unwrap().reference, "M-2026-01");
-        assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+        assert_eq!(p.sub_processors, ["Org host (hébergeur, US) ; AUCUN CONTRAT art. 28"]);
     }
 
     #[test]
@@ -2313,7 +2357,7 @@ mod tests {
         assert_eq!(r.processor_entries.len(), 1);
         let p = &r.processor_entries[0];
         assert_eq!(p.controller.name, "Org dsden");
-        assert_eq!(p.sub_processors, ["Org host (hébergeur, US)"]);
+        assert_eq!(p.sub_processors, ["Org host (hébergeur, US) ; AUCUN CONTRAT art. 28"]);
         // Its transfers come from its sub-processors only, once, without documented safeguards.
         let transfers: Vec<(&str, &str)> =
             p.transfers.iter().map(|t| (t.recipient.as_str(), t.country.as_str())).collect();
@@ -2321,7 +2365,10 @@ mod tests {
         assert!(p.missing.iter().any(|m| m == "garanties du transfert hors EEE vers Org host (US)"), "{:?}", p.missing);
         // A commune subcontracts to the vendor and the host of its own chain, not to the other commune.
         let r = derive(&w, &catalog(), "c1", "2026-09-01", "now");
-        assert_eq!(r.processor_entries[0].sub_processors, ["Org vendor (éditeur, FR)", "Org host (hébergeur, US)"]);
+        assert_eq!(
+            r.processor_entries[0].sub_processors,
+            ["Org vendor (éditeur, FR) ; AUCUN CONTRAT art. 28", "Org host (hébergeur, US) ; AUCUN CONTRAT art. 28"]
+        );
         // The DSDEN's own entries still list both chains (the vendor once per commune it acts for).
         let r = derive(&w, &catalog(), "dsden", "2026-09-01", "now");
         let visio = r.entries.iter().find(|e| e.service == "visio").unwrap();
@@ -2414,6 +2461,7 @@ mod tests {
             cctp: false,
             annex: false,
             services: None,
+            ccap: None,
         }
     }
 
@@ -2433,6 +2481,7 @@ mod tests {
             cctp: true,
             annex: false,
             services: Some(market),
+            ccap: Some(Ccap { version: 2, sha256: "c".repeat(64) }),
         };
         w.contracts.push(host_contract());
         w
@@ -2492,6 +2541,33 @@ mod tests {
               service « Visioconférence » : le marché GC-2026-000002 ne couvre pas ce service (article 28, \
               paragraphe 4, du RGPD)"]
         );
+    }
+
+    /// The market's contract is cited alike by the three registers of its chain, with the CCAP
+    /// version holding its clauses: the commune's Art. 30(2) entry with its sub-processors (the
+    /// éditeur under the market, the host under its own contract), the éditeur's as its contract,
+    /// the DSDEN's fiche as the éditeur's.
+    #[test]
+    fn the_registers_of_a_market_s_chain_cite_its_ccap_alike() {
+        let market = format!(
+            "contrat GC-2026-000002 (clauses art. 28 : article 9 du CCAP, version 2, SHA-256 {})",
+            "c".repeat(64)
+        );
+        let r = derive(&awarded_world(), &catalog(), "vitry", "2026-09-01", "now");
+        assert_eq!(
+            r.processor_entries[0].sub_processors,
+            [
+                format!("Org vendor (éditeur, FR) ; {market}"),
+                "Org host (hébergeur, US) ; contrat H-1 (clauses art. 28)".into()
+            ]
+        );
+        let r = derive(&awarded_world(), &catalog(), "vendor", "2026-09-01", "now");
+        let contract = r.processor_entries[0].contract.clone().unwrap();
+        assert_eq!(contract.citation(), market);
+        let r = derive(&awarded_world(), &catalog(), "dsden", "2026-09-01", "now");
+        let portail = r.entries.iter().find(|e| e.service == "portail").unwrap();
+        let vendor = portail.processors.iter().find(|p| p.role == "éditeur").unwrap();
+        assert_eq!(vendor.contract.as_ref().map(ContractRef::citation), Some(market));
     }
 
     /// A processor's own sub-processor without an Art. 28 contract is its obligation (art.
@@ -2572,6 +2648,7 @@ mod tests {
             cctp: false,
             annex: false,
             services: None,
+            ccap: None,
         });
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let last = r.entries[1].processors.last().unwrap();

@@ -3,7 +3,7 @@
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
 use super::derive::{
-    named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE,
+    named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE, NO_CONTRACT,
 };
 use ent_conventions::conventions::processing::one_parenthesis;
 use ent_documents::documents::{self, Block, Document, Section};
@@ -117,12 +117,9 @@ fn processors_text(e: &Entry) -> String {
             .iter()
             .map(|p| {
                 let contract = match &p.contract {
-                    Some(c) if c.art28 => format!("contrat {} (clauses art. 28)", c.reference),
-                    Some(c) => format!("contrat {} SANS clauses art. 28", c.reference),
-                    None if !p.uncovered.is_empty() => {
-                        format!("AUCUN CONTRAT art. 28 pour ce service ({})", p.uncovered)
-                    }
-                    None => "AUCUN CONTRAT art. 28".to_string(),
+                    Some(c) => c.citation(),
+                    None if !p.uncovered.is_empty() => format!("{NO_CONTRACT} pour ce service ({})", p.uncovered),
+                    None => NO_CONTRACT.to_string(),
                 };
                 let (name, acts_for) = (named(&p.org).official, acts_for(e, p));
                 format!("{name} — {}, pour {acts_for}, {} ; {contract}", p.role, p.org.country)
@@ -256,8 +253,11 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
 /// The contract of an Art. 30(2) entry, then the processing it leaves under no contract:
 /// « AUCUN CONTRAT art. 28 pour : Visioconférence : le marché GC-… ne couvre pas ce service ».
 fn contract_text(e: &ProcessorEntry) -> String {
-    let contract = e.contract.as_ref().map(|c| format!("{} — {}", c.reference, c.title));
-    let uncovered = e.uncovered.iter().map(|u| format!("AUCUN CONTRAT art. 28 pour : {u}"));
+    let contract = e.contract.as_ref().map(|c| match c.ccap {
+        Some(_) => format!("{} — {} ({})", c.reference, c.title, c.clauses()),
+        None => format!("{} — {}", c.reference, c.title),
+    });
+    let uncovered = e.uncovered.iter().map(|u| format!("{NO_CONTRACT} pour : {u}"));
     let lines: Vec<String> = contract.into_iter().chain(uncovered).collect();
     or_none(lines, "aucun")
 }

@@ -2,7 +2,7 @@
 //! number of tenants: live tenants, their organisations and schools, active
 //! conventions with their parties and schools, the DSDEN, profiles and history.
 
-use super::derive::{Assignment, ContractFact, LiveTenant, OrgFacts, Profile, World};
+use super::derive::{Assignment, Ccap, ContractFact, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::{find_model, frozen, rgpd_roles, schools_now};
 use ent_kernel::clock::french_day;
@@ -11,6 +11,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{timestamp, Flag, JsonObject, JsonText, Store, Tx};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
+use ent_platform::contracts::{ccap_versions, in_force_at};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::provisioning::{self, purge, reconcile};
@@ -487,6 +488,8 @@ struct ContractRow {
     title: String,
     art28_clauses: Flag,
     source_kind: String,
+    source_id: Option<String>,
+    created_at: String,
     terms: Option<String>,
 }
 
@@ -500,26 +503,35 @@ struct MarketTerms {
 
 /// The processor contracts in force on `date`: an ended or future contract binds nobody. A
 /// groupement's market covers the services of its bouquet and options, as its CCAP's Art. 28
-/// clauses list them ([`market_services`]); another contract's description is not recorded here.
+/// clauses list them ([`market_services`]), and cites the CCAP version holding them
+/// (`contracts::in_force_at`, the markets' versions read in one statement); another contract's
+/// description is not recorded here.
 async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<ContractFact>, Problem> {
     let sql = format!(
         "SELECT c.processor_org_id, c.client_org_id, c.parent_processor_org_id, c.reference, c.title, \
-         c.art28_clauses, c.source_kind, g.terms FROM processor_contracts c LEFT JOIN groupements g \
-         ON c.source_kind = '{GROUPEMENT_MARKET}' AND g.id = c.source_id \
+         c.art28_clauses, c.source_kind, c.source_id, c.created_at, g.terms FROM processor_contracts c \
+         LEFT JOIN groupements g ON c.source_kind = '{GROUPEMENT_MARKET}' AND g.id = c.source_id \
          WHERE (c.starts_on IS NULL OR c.starts_on <= $1) AND (c.ends_on IS NULL OR c.ends_on >= $2) \
          ORDER BY c.reference, c.id"
     );
     let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let market = |r: &ContractRow| r.source_id.clone().filter(|_| r.source_kind == GROUPEMENT_MARKET);
+    let ccaps = ccap_versions(store, rows.iter().filter_map(market).collect()).await?;
+    let ccap_of = |r: &ContractRow| {
+        let v = in_force_at(ccaps.get(&market(r)?)?, &r.created_at)?;
+        Some(Ccap { version: v.version, sha256: v.sha256.clone() })
+    };
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|r| ContractFact {
             services: r.terms.as_deref().and_then(|terms| market_services(catalog, terms)),
-            processor: r.processor_org_id,
-            client: r.client_org_id,
-            reference: r.reference,
-            title: r.title,
+            ccap: ccap_of(r),
+            processor: r.processor_org_id.clone(),
+            client: r.client_org_id.clone(),
+            reference: r.reference.clone(),
+            title: r.title.clone(),
             art28: r.art28_clauses.into(),
-            parent: r.parent_processor_org_id,
+            parent: r.parent_processor_org_id.clone(),
             cctp: r.source_kind == GROUPEMENT_MARKET,
             annex: false,
         })

@@ -4592,6 +4592,73 @@ async fn an_award_flags_a_member_tenant_running_services_the_accord_cadre_does_n
 // of record), once each, in its own notice linking its share; the DAN and the DPO over the
 // members' ENT the award switched, which of those ENT passed to the titulaire (their processor),
 // linking the groupement; not the outsider's DPO.
+// A consultation declared sans suite: each member's DPO gets its own notice, as the award's
+// (`award::notify_member_dpos`): no contract will be concluded under this consultation, nothing
+// changes in its register, which the link opens; not the DPO of a commune that is no member, nor
+// the académie's. The mayor who is also the member's DPO gets both messages.
+backend_test!(a_consultation_declared_sans_suite_tells_each_members_dpo_that_nothing_changes_in_its_register);
+async fn a_consultation_declared_sans_suite_tells_each_members_dpo_that_nothing_changes_in_its_register(
+    db: crate::common::TestDb,
+) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    dpos_and_dans(&w).await;
+    let id = constituted_groupement(&w, &signing, &[0, 1]).await;
+    let coord = w.coord.to(&signing);
+    launch_consultation(&coord, &id, name).await;
+    let (_, g) = send(coord.get(api(&format!("/groupements/{id}")))).await;
+    let reference = g["reference"].as_str().unwrap().to_string();
+    let version = format!("\"{}\"", g["version"]);
+    let body = json!({ "motif": "besoin_redefini", "justification": "Le besoin des membres est redéfini." });
+    let declare = coord.post(api(&format!("/groupements/{id}/sans-suite"))).header("if-match", &version);
+    let (status, closed) = send(declare.json(&body)).await;
+    assert_eq!(status, 200, "{name}: {closed}");
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let ours = |event: &str| -> Vec<&common::QueuedNotice> {
+        let of =
+            |n: &&common::QueuedNotice| n.context["event"] == event && n.context["reference"] == reference.as_str();
+        notices.iter().filter(of).collect()
+    };
+    let theirs = ours("sans_suite_processor");
+    for (i, dpo) in [(0, "dpo@mairie.fr"), (1, "dpo@autre-membre.fr")] {
+        let mine: Vec<_> = theirs.iter().filter(|n| n.recipients.contains(&dpo.to_string())).collect();
+        assert_eq!(mine.len(), 1, "{name}: {dpo}: one notice");
+        let member = &w.communes[i].0;
+        assert_eq!(mine[0].context["page"], format!("/rgpd/{}", member.id), "{name}: {dpo}: its register");
+        let mail = entcp::notify::mailer::render("groupement", &mine[0].context).unwrap();
+        assert_eq!(
+            mail.subject,
+            format!("Consultation sans suite : aucun nouveau sous-traitant : groupement {reference}"),
+            "{name}"
+        );
+        let commune = format!("la Commune {}", entcp::naming::de(&entcp::naming::display_name(&member.name)));
+        for said in [
+            format!("La consultation du groupement de commandes {reference} « "),
+            "a été déclarée sans suite le 15 octobre 2026 par son coordonnateur".to_string(),
+            format!(
+                "Aucun contrat ne sera conclu au titre de cette consultation : aucun titulaire ne devient \
+                 sous-traitant ultérieur pour les ENT financés par {commune}, et rien ne change dans le registre \
+                 des activités de traitement de {commune}."
+            ),
+            format!("page /rgpd/{}", member.id),
+        ] {
+            assert!(mail.text.contains(&said), "{name}: {dpo}: « {said} » not in {}", mail.text);
+        }
+    }
+    for outside in ["dpo@dehors.fr", "dpo@ac-creteil.fr", "dan@ac-creteil.fr"] {
+        let declared = [ours("sans_suite"), ours("sans_suite_processor")].concat();
+        let told = declared.iter().any(|n| n.recipients.contains(&outside.to_string()));
+        assert!(!told, "{name}: {outside} is told nothing");
+    }
+    let mayor = format!("mairie{}@test.fr", w.communes[0].0.code);
+    let mut events: Vec<&str> = ["sans_suite", "sans_suite_processor"]
+        .into_iter()
+        .filter(|e| ours(e).iter().any(|n| n.recipients.contains(&mayor)))
+        .collect();
+    events.sort();
+    assert_eq!(events, ["sans_suite", "sans_suite_processor"], "{name}: the mayor, also DPO");
+}
+
 backend_test!(an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched);
 async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo_over_the_ent_it_switched(
     db: crate::common::TestDb,

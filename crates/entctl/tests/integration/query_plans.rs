@@ -164,7 +164,7 @@ async fn the_lockout_check_reads_the_key_asked_for_through_the_primary_key(db: T
 }
 
 /// The plan of `sql`, one line per step (parameters unbound: NULL on SQLite; a generic plan on PostgreSQL).
-async fn plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+pub(crate) async fn plan(store: &Store, sql: &str) -> Result<Vec<String>, sqlx::Error> {
     let mut conn = store.conn().await?;
     let rows = match store.backend() {
         Backend::Sqlite => sqlx::query(&store.explain_statement(sql)).fetch_all(&mut *conn).await?,
@@ -196,7 +196,7 @@ fn parameters(sql: &str) -> usize {
 /// scan of a subquery's rows, a co-routine's or a materialised view's, of a constant row or a
 /// virtual table is not a table's); PostgreSQL's `Seq Scan`, which `enable_seqscan = off`
 /// leaves only where no index serves.
-fn full_scan(backend: Backend, steps: &[String]) -> Option<&String> {
+pub(crate) fn full_scan(backend: Backend, steps: &[String]) -> Option<&String> {
     let subqueries: Vec<&str> = steps
         .iter()
         .filter_map(|step| {

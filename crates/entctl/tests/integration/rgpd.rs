@@ -140,6 +140,13 @@ impl Demo {
         (StatusCode::from_u16(resp.status).unwrap(), resp.headers, resp.bytes)
     }
 
+    /// The register of `org` as `who` reads it in HTML (200), its text as the tests compare it.
+    async fn html_register(&self, who: &Client, org: &str) -> String {
+        let (s, _, html) = self.export(who, org, "html").await;
+        assert_eq!(s, StatusCode::OK, "{}: {org}", self.db.name);
+        html_text(&String::from_utf8(html).unwrap())
+    }
+
     async fn export_contracts(
         &self,
         who: &Client,
@@ -277,9 +284,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     for v in &values {
         assert!(joined.contains(v.as_str()), "{name}: CSV lacks « {v} »");
     }
-    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK);
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     for v in &values {
         assert!(html.contains(&french(v)), "{name}: HTML lacks « {v} »");
     }
@@ -1015,9 +1020,7 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert!(source.contains("ONDE") && source.contains("AAF") && !source.contains("SIECLE"), "{name}: {source}");
 
     // Every document says it in words.
-    let (s, _, html) = d.export(&d.admin, &controller, "html").await;
-    assert_eq!(s, StatusCode::OK);
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, &controller).await;
     // The ENT's services include the carnet de liaison (absence reasons: art. 9): the ENT's AIPD names it.
     // It cites what triggers it: minors (recital 75), the art. 9 category the ENT really processes
     // (no art. 10: no data on offences), the voice and image of the visio, and article 35.
@@ -2122,18 +2125,14 @@ backend_test!(registers_name_organisations_as_their_title_does_with_elision);
 async fn registers_name_organisations_as_their_title_does_with_elision(db: crate::common::TestDb) {
     let d = demo(db).await;
     let name = d.db.name;
-    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
     assert!(html.contains(&french("coordonnées d'Éditeur")), "{name}: {html}");
     assert!(html.contains(&french("Sous-traitance pour la DSDEN du Val-de-Marne")), "{name}: {html}");
     for wrong in ["de Éditeur", "de DSDEN –", "pour DSDEN –"] {
         assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
     }
     // The DSDEN's register: each processor line names whom it acts for as the title does.
-    let (s, _, html) = d.export(&d.admin, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "dsden:94").await;
     for said in
         ["Commune de Fresnes — sous-traitant", "pour la DSDEN du Val-de-Marne, FR", "pour la Commune de Fresnes, FR"]
     {
@@ -2142,9 +2141,7 @@ async fn registers_name_organisations_as_their_title_does_with_elision(db: crate
     for wrong in ["pour DSDEN –", "pour Fresnes,"] {
         assert!(!html.contains(&french(wrong)), "{name}: « {wrong} »: {html}");
     }
-    let (s, _, html) = d.export(&d.admin, "commune:94034", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.admin, "commune:94034").await;
     let row = &html[html.find("<dt>Organisme</dt>").expect("the Organisme row")..];
     let value = &row[..row.find("</dd>").expect("its value")];
     assert!(value.contains("Commune de Fresnes"), "{name}: {value}");
@@ -2170,9 +2167,8 @@ async fn a_processor_s_register_alerts_on_its_sub_processor_without_contract(db:
                ultérieur (article 28, paragraphe 4, du RGPD)";
     assert!(!alerts(&vendor).is_empty(), "{name}");
     assert!(alerts(&vendor).iter().all(|a| a == own), "{name}: {:?}", alerts(&vendor));
-    let (s, _, html) = d.export(&d.admin, "editeur:900000019", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    assert!(html_text(&String::from_utf8(html).unwrap()).contains(&french(own)), "{name}: in the document");
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
+    assert!(html.contains(&french(own)), "{name}: in the document");
     let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
     assert_eq!(
         alerts(&commune),
@@ -2184,17 +2180,27 @@ async fn a_processor_s_register_alerts_on_its_sub_processor_without_contract(db:
 
 backend_test!(a_sensitive_category_names_its_article_in_one_parenthesis);
 /// A category that may reveal a health datum names article 9 alone, in the catalog's own
-/// parenthesis (as the Art. 28 annex does), with no « art. 9 ou 10 » tag after it.
+/// parenthesis (as the Art. 28 annex does), with no « art. 9 ou 10 » tag after it; the AIPD,
+/// whose list the same note heads, names it without the catalog's « art. 9 RGPD »: the DSDEN's
+/// register says the note in one phrasing.
 async fn a_sensitive_category_names_its_article_in_one_parenthesis(db: crate::common::TestDb) {
     let d = demo(db).await;
     let name = d.db.name;
-    let (s, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    assert_eq!(s, StatusCode::OK, "{name}");
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     let label = "Motifs d'absence signalés par les familles (un motif peut révéler une donnée de santé, donnée \
                  sensible au sens de l'article 9 du RGPD)";
     assert!(html.contains(&french(label)), "{name}: {html}");
     assert!(!html.contains("[sensible"), "{name}: {html}");
+    let aipd = "données sensibles au sens de l'article 9 du RGPD : Motifs d'absence signalés par les familles (un \
+                motif peut révéler une donnée de santé) ;";
+    assert!(html.contains(&french(aipd)), "{name}: {html}");
+    // The catalog's own tag is never printed: every mention of article 9 is the note's or the
+    // legal basis's exception (art. 9.2.g).
+    assert!(!html.contains(&french("art. 9 RGPD")), "{name}: {html}");
+    let notes = html.matches(&french("au sens de l'article 9 du RGPD")).count();
+    let said = html.matches(&french("sensible au sens de l'article 9 du RGPD")).count()
+        + html.matches(&french("sensibles au sens de l'article 9 du RGPD")).count();
+    assert!(notes > 1 && notes == said, "{name}: one phrasing: {html}");
     let (_, _, ods) = d.export(&d.dpo, "dsden:94", "ods").await;
     let cells: Vec<String> =
         odf::ods_sheets(&ods).into_iter().flat_map(|(_, rows)| rows.into_iter().flatten()).collect();
@@ -2268,8 +2274,7 @@ async fn a_service_added_after_the_convention_was_signed_is_under_no_contract_in
     let (_, _, csv) = d.export(&d.dpo, "dsden:94", "csv").await;
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.contains(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})")), "{name}: {csv}");
-    let (_, _, html) = d.export(&d.dpo, "dsden:94", "html").await;
-    let html = html_text(&String::from_utf8(html).unwrap());
+    let html = d.html_register(&d.dpo, "dsden:94").await;
     assert!(html.contains(&french(&format!("AUCUN CONTRAT art. 28 pour ce service ({why})"))), "{name}: {html}");
 
     // The commune's art. 30(2) register: the visio is under no contract with the DSDEN.
@@ -2375,4 +2380,157 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
     assert!(!theirs.to_string().contains("Fresnes"), "{name}: {theirs}");
     let (s, body) = call(d.admin.get(d.url("/contracts/commune:94034?format=ods"))).await;
     assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
+}
+
+backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
+/// Markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated again
+/// after its contract was recorded: the export gives the SHA-256 of the version in force at the
+/// recording (`contracts::in_force_at`, the console's and the registers' rule too) and each
+/// market's services. A second market adds no statement (the CCAP versions and the groupements'
+/// terms are read for all markets at once), the conventions' rows (two annexes for the DSDEN)
+/// are read in one, and each through an index.
+async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, &d.db.store);
+    let statements = common::logs::Statements::capture();
+    let mut ccaps = Vec::new();
+    let mut runs = Vec::new();
+    for title in ["ENT 1er degré", "ENT des écoles maternelles"] {
+        ccaps.extend(markets_for_fresnes(&d, &[title]).await);
+        if ccaps.len() == 1 {
+            // The first groupement's CCAP made again the next day: not the one its contract holds.
+            ccap_made_again(store, &ccaps[0].1.id).await;
+        }
+        let from = statements.count();
+        let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+        runs.push(statements.since(from));
+        for (g, ccap) in &ccaps {
+            let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference));
+            let line = line.expect("the market");
+            assert_eq!(line["kind"], entcp::rgpd::contracts_export::MARKET, "{name}: {line}");
+            assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: the version recorded: {line}");
+            assert!(line["services"].as_array().is_some_and(|s| !s.is_empty()), "{name}: {line}");
+        }
+    }
+    // What the export reads of the contracts and their markets (the first run also fills caches
+    // of other things, which the count leaves out).
+    let markets = |run: &[String]| {
+        let tables = ["processor_contracts", "groupement_documents", "FROM groupements", "FROM orgs WHERE id"];
+        run.iter().filter(|sql| tables.iter().any(|t| sql.contains(t))).count()
+    };
+    assert_eq!(markets(&runs[0]), markets(&runs[1]), "{name}: a second market, no more statements: {:#?}", runs[1]);
+    let (_, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == ccaps[0].0.reference).expect("the market's row");
+    assert_eq!(row[9], ccaps[0].1.sha256, "{name}: {row:?}");
+    let versions: Vec<String> =
+        runs[1].iter().filter(|sql| sql.contains("FROM groupement_documents")).cloned().collect();
+    assert!(!versions.is_empty(), "{name}: {:#?}", runs[1]);
+
+    let from = statements.count();
+    let (s, dsden) = call(d.dpo.get(d.url("/contracts/dsden:94"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {dsden}");
+    let annexes = dsden.as_array().unwrap().iter().filter(|l| l["kind"] == entcp::rgpd::contracts_export::ANNEX);
+    assert_eq!(annexes.count(), 2, "{name}: {dsden}");
+    let run = statements.since(from);
+    let signed: Vec<&String> = run.iter().filter(|sql| sql.contains("document_hash FROM conventions")).collect();
+    assert_eq!(signed.len(), 1, "{name}: both conventions in one statement: {run:#?}");
+
+    let checked = entcp::store::Store::connect(&d.db.url, Some(1)).await.unwrap();
+    for sql in signed.into_iter().chain(&versions) {
+        let steps = crate::query_plans::plan(&checked, sql).await.unwrap();
+        assert_eq!(crate::query_plans::full_scan(checked.backend(), &steps), None, "{name}: {sql}: {steps:#?}");
+    }
+}
+
+/// Groupements coordinated by the académie, one per title, each with its CCAP generated and its
+/// market recorded as the contract binding the éditeur to Fresnes (at t0, as an award records
+/// it); each groupement with its CCAP.
+async fn markets_for_fresnes(
+    d: &Demo,
+    titles: &[&str],
+) -> Vec<(entcp::groupements::Groupement, entcp::groupements::documents::StoredDocument)> {
+    use entcp::groupements::documents::{generate, Kind};
+    let store = &d.db.store;
+    let state = common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
+    let (operator, groupements) = (admin(), state.groupements());
+    let ctx = groupements.ctx(&operator);
+    let resolve = entcp::registry::resolve_org;
+    let (vendor, fresnes) =
+        (resolve(store, "editeur:900000019").await.unwrap(), resolve(store, "commune:94034").await.unwrap());
+    let mut markets = Vec::new();
+    for title in titles {
+        let new = serde_json::from_value(json!({
+            "coordinator": "academie:24", "title": title, "object": "ENT des écoles", "application_deadline": "2090-06-30",
+        }))
+        .unwrap();
+        let g = entcp::groupements::create(&ctx, new).await.unwrap();
+        let (ccap, _) = generate(&ctx, &g, Kind::Ccap).await.unwrap();
+        let market = NewContract {
+            processor_org_id: vendor.id.clone(),
+            client_org_id: fresnes.id.clone(),
+            parent_processor_org_id: None,
+            reference: g.reference.clone(),
+            title: format!("Marché ENT du groupement de commandes {}", g.reference),
+            art28_clauses: true,
+            starts_on: Some("2026-09-01".into()),
+            ends_on: None,
+            source_kind: contracts::FROM_GROUPEMENT.into(),
+            source_id: Some(g.id.clone()),
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        contracts::record(&mut tx, store, &admin(), &market, t0()).await.unwrap();
+        tx.commit().await.unwrap();
+        markets.push((g, ccap));
+    }
+    markets
+}
+
+/// A new version of the CCAP `id`, made the day after the markets were recorded (another SHA-256).
+async fn ccap_made_again(store: &entcp::store::Store, id: &str) {
+    let later = (t0() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let copy = "INSERT INTO groupement_documents (id, groupement_id, kind, version_no, title, html, sha256, shared, \
+                created_by, created_at) SELECT 'ccap-later', groupement_id, kind, version_no + 1, title, html, $1, 0, \
+                created_by, $2 FROM groupement_documents WHERE id = $3";
+    common::execute(store, copy, &["f".repeat(64).as_str(), later.as_str(), id]).await;
+}
+
+backend_test!(the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export_does);
+/// Fresnes's éditeur works under a groupement's market (the demo's other contracts with it
+/// removed): the commune's Art. 30(2) entry cites it among its sub-processors, with the CCAP
+/// version holding its clauses and its SHA-256, the very ones the contracts export lists (the
+/// version in force at the recording, not one made since); the éditeur's own entry and the
+/// DSDEN's fiches cite it alike.
+async fn the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export_does(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, &d.db.store);
+    common::execute(store, "DELETE FROM processor_contracts WHERE reference LIKE 'MARCHE-ENT-%'", &[]).await;
+    let markets = markets_for_fresnes(&d, &["ENT 1er degré"]).await;
+    let (g, ccap) = &markets[0];
+    ccap_made_again(store, &ccap.id).await;
+    let (_, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference)).expect("the market");
+    assert_eq!(line["sha256"], json!(ccap.sha256), "{name}: {line}");
+    let clauses = format!("clauses art. 28 : article 9 du CCAP, version {}, SHA-256 {}", ccap.version, ccap.sha256);
+    let cited = format!("contrat {} ({clauses})", g.reference);
+
+    let (_, commune) = call(d.admin.get(d.url("/registers/commune:94034"))).await;
+    let subs = &commune["processor_entries"][0]["sub_processors"];
+    assert_eq!(subs[0], json!(format!("Éditeur ENT de démonstration (éditeur, FR) ; {cited}")), "{name}: {subs}");
+    assert_eq!(subs[1], json!("Hébergeur de démonstration (hébergeur, FR) ; contrat HEB-2026-01 (clauses art. 28)"));
+    let html = d.html_register(&d.admin, "commune:94034").await;
+    assert!(html.contains(&french(&cited)), "{name}: the commune's document");
+
+    let (_, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    let contract = &vendor["processor_entries"][0]["contract"];
+    assert_eq!(contract["ccap"], json!({ "version": ccap.version, "sha256": ccap.sha256 }), "{name}: {contract}");
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
+    assert!(html.contains(&french(&format!("{} — {} ({clauses})", g.reference, line["title"].as_str().unwrap()))));
+
+    let html = d.html_register(&d.admin, "dsden:94").await;
+    assert!(html.contains(&french(&format!("pour la Commune de Fresnes, FR ; {cited}"))), "{name}: {html}");
+    assert!(!html.contains(&"f".repeat(64)), "{name}: not the version made since");
 }
