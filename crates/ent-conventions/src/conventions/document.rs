@@ -718,9 +718,17 @@ pub fn notifier(conv: &Convention, notified: &super::TerminationNotified) -> Str
             None => "un administrateur de la plateforme".into(),
         };
     };
+    acting_for(party, notified.name.as_deref(), notified.role.as_deref())
+}
+
+/// A person who acted for `party` (notified a résiliation, a non-reconduction), as the
+/// signature page names a signatory: « Karim Benali, maire, pour la Commune de Fresnes » (the
+/// quality the document gives its representative, else that of their `role` there); the party
+/// alone when the person is not known by name (`name`, the directory's).
+pub fn acting_for(party: &super::Party, name: Option<&str>, role: Option<&str>) -> String {
     let org = naming::of_org(party.org.kind, &naming::display_name(&party.org.name));
-    let Some(name) = &notified.name else { return org.official };
-    match party_quality(Some(party), name, notified.role.as_deref().unwrap_or_default()) {
+    let Some(name) = name else { return org.official };
+    match party_quality(Some(party), name, role.unwrap_or_default()) {
         // The role's « pour la collectivité » is what « pour la Commune de Fresnes » says.
         q if q.starts_with("pour ") => format!("{name}, pour {}", org.article),
         q => format!("{name}, {q}, pour {}", org.article),

@@ -33,6 +33,13 @@ pub struct NonRenewal {
     /// The party organisation that opposes the renewal.
     pub org_id: String,
     pub reason: Option<String>,
+    /// The person who recorded it, as the directory names them (`delegation::person_name`);
+    /// absent when their account is unknown (a command-line operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The role they hold at `org_id` (what the history states as their quality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// The `non_renewal_*` columns of a `conventions` row.
@@ -42,6 +49,8 @@ pub(crate) struct NonRenewalColumns {
     non_renewal_by: Option<String>,
     non_renewal_org: Option<String>,
     non_renewal_reason: Option<String>,
+    non_renewal_name: Option<String>,
+    non_renewal_role: Option<String>,
 }
 
 impl NonRenewalColumns {
@@ -51,6 +60,8 @@ impl NonRenewalColumns {
             by: self.non_renewal_by.unwrap_or_default(),
             org_id: self.non_renewal_org.unwrap_or_default(),
             reason: self.non_renewal_reason,
+            name: super::person(self.non_renewal_name.as_deref()),
+            role: self.non_renewal_role,
         })
     }
 }
