@@ -593,6 +593,7 @@ async fn readable(state: &ConventionsState, signed: &Signed, key: &str) -> Resul
 const DONE_NOTICES: &[(&str, &str)] = &[
     ("creee", "La convention est créée (brouillon)."),
     ("modifiee", "Le projet est enregistré."),
+    ("inchangee", "Le projet n'est pas modifié : rien n'est enregistré."),
     ("soumise", "La convention est soumise à visa et signature."),
     ("visee", "Votre visa est enregistré."),
     ("signee", "Votre signature est enregistrée."),

@@ -1628,3 +1628,31 @@ async fn a_dpo_and_an_auditeur_read_the_persons_of_the_history_by_name_never_by_
     assert_eq!(api.body["created_by"], format!("user:{DAN}"), "{}: {}", app.backend, api.text);
     assert_eq!(api.body["non_renewal"]["by"], format!("user:{MAIRIE}"), "{}: {}", app.backend, api.text);
 }
+
+// The edit form saved as it was shown recorded a version, an audit record, as any edit. It
+// records nothing now, and the page says so; a field changed is still saved.
+backend_test!(the_edit_form_saved_unchanged_records_nothing_and_says_so);
+async fn the_edit_form_saved_unchanged_records_nothing_and_says_so(db: TestDb) {
+    let (app, dan, id, edit) = draft_on_its_edit_page(db).await;
+    let name = app.backend;
+    let before = convention_of(&app, &id).await;
+    let updates = async || {
+        let sql = "SELECT COUNT(*) FROM audit_log WHERE target_id = $1 AND action = 'conventions.update'";
+        common::count(&app.store, sql, &[id.as_str()]).await
+    };
+    let shown = posted_inputs(&get(&app, &dan, &edit).await.text, "projet");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&shown)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    assert!(saved.header("location").unwrap().ends_with("?apres=inchangee"), "{name}: {:?}", saved.header("location"));
+    let page = follow(&app, &dan, &saved).await;
+    assert!(page.text.contains(&crate::console::escaped("Le projet n'est pas modifié")), "{name}: {}", page.text);
+    assert_eq!(convention_of(&app, &id).await["version"], before["version"], "{name}: no version");
+    assert_eq!(updates().await, 0, "{name}: no audit record");
+
+    let changed = edit_form_with(&app, &dan, &edit, "titre", "Convention ENT de l'école Robert Doisneau").await;
+    let saved = post_form(&app, &dan, &edit, &as_refs(&changed)).await;
+    assert!(saved.header("location").unwrap().ends_with("?apres=modifiee"), "{name}: {:?}", saved.header("location"));
+    let after = convention_of(&app, &id).await;
+    assert_eq!(after["version"].as_i64(), before["version"].as_i64().map(|v| v + 1), "{name}: {after}");
+    assert!(updates().await > 0, "{name}: recorded (once per party)");
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 mod edition7;
 mod edition8;
 mod termination_notice;
+mod unchanged_edit;
 
 struct Cycle {
     app: TestApp,

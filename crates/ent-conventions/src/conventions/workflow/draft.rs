@@ -1368,6 +1368,14 @@ pub async fn update(
     let checked = check_edit(ctx, conv, expected_version, patch).await?;
     require_signatory_writers(ctx.actor, model, &checked.draft.parties, &given)?;
     check_member_acts(ctx, model, conv, &checked.draft.signatories, &given).await?;
+    // An edit leaving it as it is: the convention as read, no version, audit record or notice
+    // (nor signature voided); a stale `If-Match` is still refused.
+    if checked.changes_nothing() {
+        if expected_version != conv.version {
+            return Err(ent_kernel::error::precondition_failed(conv.version));
+        }
+        return Ok(conv.clone());
+    }
     let mut tx = ctx.store.begin_write().await?;
     update_constitutive_in(ctx, &mut tx, &checked).await?;
     commit_and_reload(ctx, tx, &conv.id).await
@@ -1525,6 +1533,37 @@ pub struct CheckedEdit<'c> {
     backdate_reason: Option<String>,
     /// The text frozen anew, for a convention in signature.
     rendering: Option<Rendering>,
+}
+
+impl CheckedEdit<'_> {
+    /// Whether the convention as edited is the convention as it is: title, parameters, dates,
+    /// reason for a backdated start, parties in order (organisation, signatory, share), schools.
+    pub fn changes_nothing(&self) -> bool {
+        let (conv, draft) = (self.conv, &self.draft);
+        let party = |key: &str, org: &str| {
+            let share = draft.shares.get(&signatories::party_org_key(key, org)).copied();
+            (key.to_string(), org.to_string(), signatories::for_party(&draft.signatories, key, org).cloned(), share)
+        };
+        let edited: Vec<_> = draft.parties.iter().map(|(key, org)| party(key, &org.id)).collect();
+        let shares = current_shares(conv);
+        let current: Vec<_> = conv
+            .parties
+            .iter()
+            .map(|p| {
+                let share = shares.get(&signatories::party_org_key(&p.key, &p.org.id)).copied();
+                (p.key.clone(), p.org.id.clone(), p.signatory.clone(), share)
+            })
+            .collect();
+        let schools = |ids: Vec<String>| ids.into_iter().collect::<std::collections::BTreeSet<_>>();
+        draft.title == conv.title
+            && draft.parameters == conv.parameters
+            && draft.start.to_string() == conv.start_date
+            && draft.end.to_string() == conv.end_date
+            && self.backdate_reason == conv.backdate_reason
+            && edited == current
+            && schools(draft.schools.iter().map(|s| s.id.clone()).collect())
+                == schools(conv.schools.iter().map(|s| s.id.clone()).collect())
+    }
 }
 
 /// Checks the edit `patch` of `conv` (a draft or in signature) and, in signature, renders its
