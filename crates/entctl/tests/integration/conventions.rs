@@ -4441,9 +4441,11 @@ async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db:
 
 // The refusal of a successor leaving écoles of a tacitly renewed convention out is told only to
 // whom reads it: the DSDEN's bipartite with the commune, in force, to the commune, named. The
-// académie's DAN, no party to it, drafting a tripartite of the same RGPD roles from the day
-// after its term is answered as from any other day (not refused: same roles, another model),
-// so that the answer dates no term.
+// académie's DAN, no party to it, drafting a tripartite of the same RGPD roles (another model)
+// from the day after its term, was not refused (only each signature was, for a reader). It is
+// refused as a convention of the same model is to whom does not read it, from that day as from
+// any other: the same status and body shape, the same bytes whatever the term, neither the
+// term, nor the reference, nor the id.
 backend_test!(a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it);
 async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
     let c = setup(db).await;
@@ -4464,12 +4466,34 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
     let one_ecole = tripartite("2029-09-01");
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
+    let mut answers = Vec::new();
     for term in ["2029-08-31", "2030-08-31"] {
         common::execute(&c.db.store, "UPDATE conventions SET end_date = $1 WHERE reference = $2", &[term, &reference])
             .await;
-        let (status, draft) = call(c.dan.post(c.url("")).json(&one_ecole)).await;
-        assert_eq!(status, StatusCode::CREATED, "{name}: a term on {term}: {draft}");
+        let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+        assert_opposes(name, refused.clone(), "reconduite tacitement à son terme)", &reference, false);
+        let body = refused.1.to_string();
+        for told in [id, "2029-08-31", "31 août 2029", "2030-08-31", "31 août 2030", "perdraient"] {
+            assert!(!body.contains(told), "{name}: « {told} » told to a non-reader: {body}");
+        }
+        answers.push((term, refused.1));
     }
+    assert_eq!(answers[0].1.to_string(), answers[1].1.to_string(), "{name}: the term is not told by the bytes");
+    // As a convention of the same model is refused to the DAN (the bipartite's model).
+    let same_model = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-09-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let (status, same) = call(c.dan.post(c.url("")).json(&same_model)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {same}");
+    let keys = |p: &Value| p.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&answers[0].1), keys(&same), "{name}: the same shape: {same}");
+    let unread = "est déjà couvert par une autre convention (que vous ne consultez pas) sur ces dates (elle est \
+                  reconduite tacitement à son terme)";
+    assert!(answers[0].1["detail"].as_str().unwrap().contains(unread), "{name}: {}", answers[0].1);
+    // No draft left behind.
+    let sql = "SELECT COUNT(*) FROM conventions WHERE model_id = 'tripartite-premier-degre'";
+    assert_eq!(common::count(&c.db.store, sql, &[]).await, 0, "{name}");
 }
 
 /// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from

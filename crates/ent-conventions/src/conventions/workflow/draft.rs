@@ -695,6 +695,10 @@ pub(super) struct Coverage<'a> {
     pub(super) roles: RolesKey,
     /// The id of the convention it explicitly replaces.
     pub(super) supersedes: Option<&'a str>,
+    /// Checked as it is drafted (created, edited), not as it is signed: a successor of a
+    /// convention its drafter does not read is refused whatever that convention's term
+    /// ([`overlap_refusal`]).
+    pub(super) drafted: bool,
 }
 
 /// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
@@ -936,24 +940,24 @@ async fn overlap_refusal(
 ) -> Result<(), Problem> {
     if other.model_id == new.model.id {
         let reference = other.reference_for(conn, models, actor).await?;
-        let hint = other.renewal_hint(models, new.start, reference.is_some())?;
-        let problem = Problem::conflict(format!(
-            "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
-            school.name,
-            school.code,
-            opposed_name(reference.as_deref()),
-        ));
-        return Err(naming_it(problem, reference.as_deref()));
+        return Err(covered_refusal(models, new, school, other, reference.as_deref(), " du même modèle")?);
     }
     if new.supersedes == Some(other.id.as_str()) {
         return Ok(());
     }
     let Some(conv) = crate::conventions::read_convention(conn, models, &other.id, false).await? else { return Ok(()) };
     let Ok(other_model) = find_model(models, &conv.model_id, Some(conv.model_version)) else { return Ok(()) };
+    let reference = conv.reference_for(actor);
     if roles_key(other_model, &conv.parties, conv.rgpd_controller.as_ref()) == new.roles {
+        // Same roles, another model: they coexist, but a successor from the day after its term
+        // leaving some of its schools out is refused ([`Other::partial_succession_refusal`]).
+        // To a drafter who does not read it, whatever its term (refused on that day only, the
+        // answer would date it), as the same model is: the bytes tell neither term nor id.
+        if new.drafted && reference.is_none() && other.renews(models) && other.left_out_by(conn, new).await? > 0 {
+            return Err(covered_refusal(models, new, school, other, None, "")?);
+        }
         return Ok(());
     }
-    let reference = conv.reference_for(actor);
     let hint = other.renewal_hint(models, new.start, reference.is_some())?;
     // Its roles are told with its reference only, as its dates are.
     let (controller, remedy) = match reference {
@@ -974,6 +978,27 @@ async fn overlap_refusal(
         opposed_name(reference),
     ));
     Err(naming_it(problem, reference))
+}
+
+/// The refusal of `new` on `school`, already covered on its dates by `other` (`model`: « du même
+/// modèle », or nothing), named only by a `reference` the caller may be told, with how a
+/// convention renewed tacitly is succeeded ([`Other::renewal_hint`]).
+fn covered_refusal(
+    models: &[ConventionModel],
+    new: &Coverage<'_>,
+    school: &Org,
+    other: &Other,
+    reference: Option<&str>,
+    model: &str,
+) -> Result<Problem, Problem> {
+    let hint = other.renewal_hint(models, new.start, reference.is_some())?;
+    let problem = Problem::conflict(format!(
+        "{} ({}) est déjà couvert par {}{model} sur ces dates{hint}",
+        school.name,
+        school.code,
+        opposed_name(reference),
+    ));
+    Ok(naming_it(problem, reference))
 }
 
 /// The parties of a draft as a convention lists them.
@@ -1239,6 +1264,7 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
         lineage: None,
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: supersedes.as_deref(),
+        drafted: true,
     };
     check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     Ok(CheckedNew { model, draft, supersedes, backdate_reason })
@@ -1622,6 +1648,7 @@ pub async fn check_edit<'c>(
         lineage: Some(&conv.root_id),
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: conv.supersedes_id.as_deref(),
+        drafted: true,
     };
     check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     // In signature, the edited text is frozen as a new version (rendered before the write lock).
