@@ -797,7 +797,7 @@ fn timeline(conv: &Convention, renewals: &[Renewal], masked: bool) -> Vec<Value>
     for step in &conv.steps {
         let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
         let what = match (step.kind.as_str(), party) {
-            // As the documents name the party (« la Commune de Fresnes », « l'Académie de Créteil »).
+            // As the documents name the party (« la Commune de Fresnes », « l'académie de Créteil »).
             ("signature", Some(p)) => {
                 format!(
                     "Signature pour {} ({})",

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod edition7;
 mod edition8;
+mod edition9;
 mod termination_notice;
 mod unchanged_edit;
 
@@ -4755,7 +4756,7 @@ async fn the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the
     let detail = problem["detail"].as_str().unwrap();
     assert!(
         detail.contains(
-            "Votre rôle DAN à l'Académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
+            "Votre rôle DAN à l'académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
                          Val-de-Marne est partie : il faut le rôle DAN à la DSDEN du Val-de-Marne elle-même"
         ),
         "{name}: {problem}"
