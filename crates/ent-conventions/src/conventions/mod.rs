@@ -1211,10 +1211,48 @@ fn has_covering_parents(org: &Org) -> bool {
     org.kind == OrgKind::Etablissement && org.open
 }
 
-/// Whether the organisations covering `org` in the annuaire may bring it under a convention
-/// ([`has_covering_parents`]): what an overlap check reads them for (`workflow::draft::others_on`).
-pub(crate) fn may_be_covered_by_parents(org: &Org) -> bool {
-    has_covering_parents(org)
+/// The organisations (ids) covering `school` in the annuaire today through which a convention
+/// may cover it ([`has_covering_parents`]; none for another): what [`covers_school_now`] is
+/// given, by `workflow::draft::others_on` and [`schools_covered_now`]. Read through `conn`.
+pub(crate) async fn covering_parents_in(conn: &mut sqlx::AnyConnection, school: &Org) -> Result<Vec<String>, Problem> {
+    if !has_covering_parents(school) {
+        return Ok(vec![]);
+    }
+    let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, school).await?;
+    Ok(relatives.covering_parents(school).into_iter().map(|p| p.id).collect())
+}
+
+/// The schools (ids) `conv` covers as things stand, by the rule the overlap checks read
+/// ([`covers_school_now`], `workflow::draft::others_on`): those it lists, and under a model
+/// following the annuaire the établissements its covering party funds today (an école opened
+/// in the commune after it was drafted counts). Read through `conn`.
+pub(crate) async fn schools_covered_now(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
+    let mut candidates: Vec<String> = conv.schools.iter().map(|s| s.id.clone()).collect();
+    if let Ok(model) = find_model(models, &conv.model_id, Some(conv.model_version)) {
+        let key = model.covers.party.as_deref().unwrap_or_default();
+        for party in conv.parties.iter().filter(|p| model.follows_registry() && p.key == key) {
+            let Some(org) = ent_platform::registry::queries::get_org_in(&mut *conn, &party.org.id).await? else {
+                continue;
+            };
+            let funded = ent_platform::registry::queries::funded_etablissements_in(&mut *conn, &org).await?;
+            candidates.extend(funded.into_iter().map(|o| o.id));
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let mut covered = Vec::new();
+    for id in candidates {
+        let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, &id).await? else { continue };
+        let parents = covering_parents_in(&mut *conn, &school).await?;
+        if covers_school_now(models, conv, &school, &parents) {
+            covered.push(id);
+        }
+    }
+    Ok(covered)
 }
 
 /// Whether `convention` covers the school `org` as things stand ([`covers_now`] under its own

@@ -2207,7 +2207,7 @@ async fn a_renewable_convention_following_the_annuaire_is_not_renewed_over_a_par
     db: crate::common::TestDb,
 ) {
     let (c, id) = renewable_signed(db).await;
-    let successor = partial_successor(&c).await;
+    let successor = tripartite_successor(&c).await;
     let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
     let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
 
@@ -2264,6 +2264,49 @@ async fn a_renewable_convention_listing_its_ecoles_is_renewed_without_those_a_pa
     taken.sort();
     assert_eq!(left_out, taken, "{}: {summary}", c.db.name);
     assert_eq!(doubly_covered(&c, "2029-09-01").await, Vec::<String>::new(), "{}", c.db.name);
+}
+
+/// A tripartite of the école Robert Doisneau, one of the [`renewable_signed`] bipartite's, drafted
+/// on 15 June 2029 from 1 October (beside the bipartite, of the same RGPD roles) then put in force
+/// from the day after its term, 1 September 2029 (outside the test's subject: drafting would
+/// refuse it): a partial successor, the bipartite covering the commune's other écoles. Its id.
+async fn tripartite_successor(c: &Cycle) -> String {
+    c.clock.set(day(2029, 6, 15));
+    let successor = c.create(tripartite("2029-10-01")).await["id"].as_str().unwrap().to_string();
+    let sql = "UPDATE conventions SET start_date = '2029-09-01', status = 'active' WHERE id = $1";
+    assert_eq!(common::execute(&c.db.store, sql, &[&successor]).await, 1, "{}", c.db.name);
+    successor
+}
+
+// The succession read the écoles listed when the renewed convention was drafted: an école opened
+// in the commune since, which its bipartite covers as the annuaire stands, did not count. A
+// tripartite from the day after its term on the only école listed was taken at drafting for a
+// whole successor, and the renewal job let the bipartite expire, the new école losing its
+// convention. Both read today's coverage (`schools_covered_now`, the rule of `others_on`): the
+// commune, party to it, is refused the draft (« perdraient »), and the renewal is refused.
+backend_test!(an_ecole_opened_after_drafting_counts_in_the_succession_of_a_renewable_convention);
+async fn an_ecole_opened_after_drafting_counts_in_the_succession_of_a_renewable_convention(db: crate::common::TestDb) {
+    let (c, id) = renewable_signed(db).await;
+    let name = c.db.name;
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let reference = old["reference"].as_str().unwrap().to_string();
+    assert!(old["schools"].as_array().unwrap().len() > 1, "{name}: {old}");
+    // Drafted when the école Robert Doisneau was the commune's only one: the others opened since.
+    let doisneau = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap().id;
+    let sql = "DELETE FROM convention_schools WHERE convention_id = $1 AND org_id <> $2";
+    assert!(common::execute(&c.db.store, sql, &[&id, &doisneau]).await > 0, "{name}");
+
+    c.clock.set(day(2029, 5, 15));
+    let refused = call(c.mairie.post(c.url("")).json(&tripartite("2029-09-01"))).await;
+    assert_opposes(name, refused, "qui perdraient alors leur convention", &reference, true);
+
+    let successor = tripartite_successor(&c).await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
+    assert_eq!(report.renewals_refused.len(), 1, "{name}: {report:?}");
+    let summary = audited_summary(&c, &id, "conventions.renewal_refused").await;
+    assert_eq!(summary["partial_successor"], next["reference"], "{name}: {summary}");
+    assert!(audited_summary(&c, &id, "conventions.not_renewed").await.is_null(), "{name}: not a whole successor");
 }
 
 /// A bipartite of the [`renewable_signed`] convention's parties signed on 15 June 2029 from the

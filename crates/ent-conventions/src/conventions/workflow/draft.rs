@@ -703,13 +703,13 @@ pub(super) struct Coverage<'a> {
 
 /// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
 #[derive(sqlx::FromRow)]
-pub(super) struct Other {
-    pub(super) id: String,
+pub(crate) struct Other {
+    pub(crate) id: String,
     pub(super) model_id: String,
     model_version: i64,
     end_date: String,
     non_renewal_at: Option<String>,
-    pub(super) supersedes_id: Option<String>,
+    pub(crate) supersedes_id: Option<String>,
 }
 
 impl Other {
@@ -748,17 +748,24 @@ impl Other {
         Ok(conv.as_ref().and_then(|c| c.reference_for(actor)).map(str::to_string))
     }
 
-    /// How many of its schools a successor from the day after its term (`new`) leaves out,
-    /// unless it replaces it explicitly (`supersedes`): 0 when it covers them all. A successor
-    /// ends its tacit renewal on every school it covers, so the others would lose their convention.
-    async fn left_out_by(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<usize, Problem> {
+    /// How many of the schools it covers today ([`crate::conventions::schools_covered_now`]: an
+    /// école opened in its commune since it was drafted too) a successor from the day after its
+    /// term (`new`) leaves out, unless it replaces it explicitly (`supersedes`): 0 when it covers
+    /// them all. A successor ends its tacit renewal on every school it covers, so the others
+    /// would lose their convention.
+    async fn left_out_by(
+        &self,
+        conn: &mut AnyConnection,
+        models: &[ConventionModel],
+        new: &Coverage<'_>,
+    ) -> Result<usize, Problem> {
         if new.supersedes == Some(self.id.as_str()) {
             return Ok(0);
         }
-        let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
-            .bind(&self.id)
-            .fetch_all(&mut *conn)
-            .await?;
+        let Some(conv) = crate::conventions::read_convention(&mut *conn, models, &self.id, false).await? else {
+            return Ok(0);
+        };
+        let schools = crate::conventions::schools_covered_now(conn, models, &conv).await?;
         Ok(schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count())
     }
 
@@ -817,7 +824,7 @@ impl Other {
 /// joined after it was drafted, within its département). Each convention of a lineage (an
 /// avenant with its own schools and parties) is tried for itself. The one helper every overlap
 /// check reads (drafting, submission, each signature, the cost warnings).
-pub(super) async fn others_on(
+pub(crate) async fn others_on(
     conn: &mut AnyConnection,
     models: &[ConventionModel],
     school_id: &str,
@@ -827,13 +834,7 @@ pub(super) async fn others_on(
     let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, school_id).await? else {
         return Ok(vec![]);
     };
-    let parents: Vec<String> = match crate::conventions::may_be_covered_by_parents(&school) {
-        true => {
-            let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, &school).await?;
-            relatives.covering_parents(&school).into_iter().map(|p| p.id).collect()
-        }
-        false => vec![],
-    };
+    let parents = crate::conventions::covering_parents_in(&mut *conn, &school).await?;
     let by_party = match parents.is_empty() {
         true => String::new(),
         false => {
@@ -905,7 +906,7 @@ pub(super) async fn check_no_overlap(
         let span = (new.start, new.end);
         for other in others_on(&mut *conn, models, &school.id, span, new.lineage).await? {
             let left_out = match other.succeeded_on(models, new.start)? {
-                true => other.left_out_by(conn, new).await?,
+                true => other.left_out_by(conn, models, new).await?,
                 false => 0,
             };
             if left_out > 0 {
@@ -953,7 +954,8 @@ async fn overlap_refusal(
         // leaving some of its schools out is refused ([`Other::partial_succession_refusal`]).
         // To a drafter who does not read it, whatever its term (refused on that day only, the
         // answer would date it), as the same model is: the bytes tell neither term nor id.
-        if new.drafted && reference.is_none() && other.renews(models) && other.left_out_by(conn, new).await? > 0 {
+        if new.drafted && reference.is_none() && other.renews(models) && other.left_out_by(conn, models, new).await? > 0
+        {
             return Err(covered_refusal(models, new, school, other, None, "")?);
         }
         return Ok(());
