@@ -20,7 +20,7 @@ use ent_conventions::conventions::delegation::{self, ActKind, Delegation};
 use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
 use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{
-    find, frozen_document, redacted, rendered_document, signed_copy_download, visible_orgs,
+    find, frozen_document, redacted, rendered_document, sees_signers, signed_copy_download, visible_orgs,
 };
 use ent_conventions::conventions::signatories::{self, Signatory};
 use ent_conventions::conventions::workflow::{self, Ctx, NewConvention, PartyDetail, PartyInput, Termination};
@@ -593,6 +593,7 @@ async fn readable(state: &ConventionsState, signed: &Signed, key: &str) -> Resul
 const DONE_NOTICES: &[(&str, &str)] = &[
     ("creee", "La convention est créée (brouillon)."),
     ("modifiee", "Le projet est enregistré."),
+    ("inchangee", "Le projet n'est pas modifié : rien n'est enregistré."),
     ("soumise", "La convention est soumise à visa et signature."),
     ("visee", "Votre visa est enregistré."),
     ("signee", "Votre signature est enregistrée."),
@@ -684,7 +685,7 @@ async fn convention_page(
             .collect::<Vec<_>>(),
         "visa": workflow::visa_for(actor, model, conv).map(|v| json!({ "key": v.key, "label": v.label })),
         "withdrawable": withdrawable(actor, conv),
-        "timeline": timeline(conv, &renewals),
+        "timeline": timeline(conv, &renewals, !sees_signers(&caller(&on.signed, &CONVENTIONS_READ), conv)),
         "renewal": renewal_box(model, conv, &signed, today_in_france(state.clock.now())),
         "document": document_body(state, model, conv).await?,
         "downloads": downloads(conv),
@@ -783,18 +784,20 @@ fn signer_text(step: &Step, party: &Party) -> String {
     }
 }
 
-/// Who did what and when, oldest first.
-fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
+/// Who did what and when, oldest first; `masked`: for a reader who does not see addresses
+/// (`sees_signers`), who read the persons by name (`redacted` masked their addresses).
+fn timeline(conv: &Convention, renewals: &[Renewal], masked: bool) -> Vec<Value> {
+    let by_name = |name: Option<&String>| name.filter(|_| masked).cloned();
     let mut events = vec![json!({
         "at": french_moment(&conv.created_at),
         "what": "Création du brouillon",
-        "who": shown_actor(&conv.created_by),
+        "who": by_name(conv.created_by_name.as_ref()).unwrap_or_else(|| shown_actor(&conv.created_by)),
         "voided": Value::Null,
     })];
     for step in &conv.steps {
         let party = conv.parties.iter().find(|p| p.key == step.step_key && p.org.id == step.org_id);
         let what = match (step.kind.as_str(), party) {
-            // As the documents name the party (« la Commune de Fresnes », « l'Académie de Créteil »).
+            // As the documents name the party (« la Commune de Fresnes », « l'académie de Créteil »).
             ("signature", Some(p)) => {
                 format!(
                     "Signature pour {} ({})",
@@ -826,12 +829,20 @@ fn timeline(conv: &Convention, renewals: &[Renewal]) -> Vec<Value> {
         }));
     }
     if let Some(opposed) = &conv.non_renewal {
-        let party = conv.parties.iter().find(|p| p.org.id == opposed.org_id).map_or("", |p| p.org.name.as_str());
+        let party = conv.parties.iter().find(|p| p.org.id == opposed.org_id);
         let why = opposed.reason.as_deref().map(|r| format!(" : {r}")).unwrap_or_default();
+        // By name and quality for the party, as a résiliation's notifier, for who sees no address.
+        let who = match party.filter(|_| masked) {
+            Some(p) => convention_document::acting_for(p, opposed.name.as_deref(), opposed.role.as_deref()),
+            None => shown_actor(&opposed.by),
+        };
         events.push(json!({
             "at": french_moment(&opposed.at),
-            "what": format!("Non-reconduction notifiée par {party}{why} ; la convention prend fin à son terme"),
-            "who": shown_actor(&opposed.by),
+            "what": format!(
+                "Non-reconduction notifiée par {}{why} ; la convention prend fin à son terme",
+                party.map_or("", |p| p.org.name.as_str())
+            ),
+            "who": who,
             "voided": Value::Null,
         }));
     }

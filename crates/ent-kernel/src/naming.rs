@@ -2,7 +2,9 @@
 //! name (« de Fresnes », « d'Ivry-sur-Seine », « d'Académie… », « du Kremlin-Bicêtre »), the
 //! article (« le », « la », « l' »), and organisations named as an official text names them:
 //! « la Commune d'Ivry-sur-Seine », « le Département du Val-de-Marne », « la DSDEN du
-//! Val-de-Marne », « l'Académie de Créteil » (« de l'Académie », « du Val-de-Marne »).
+//! Val-de-Marne », « l'académie de Créteil » (« de l'académie », « du Val-de-Marne »: the
+//! territorial circonscription in lower case inside a sentence, as French administrative
+//! typography writes it; [`of_org_capitalised`] for a text signed before that).
 //! Every message, page, e-mail and document built with a name says « de » through [`de`];
 //! templates through the `de` filter ([`register_filters`]). A name from the directory reads as
 //! French typography writes it through [`display_name`] (the `shown` filter): « École », not
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 pub struct Designation {
     /// « Commune de Fresnes », « DSDEN du Val-de-Marne ».
     pub official: String,
-    /// With its article: « la Commune de Fresnes », « l'Académie de Créteil ».
+    /// With its article: « la Commune de Fresnes », « l'académie de Créteil ».
     pub article: String,
     /// After « de »: « de la Commune de Fresnes », « du Département du Val-de-Marne ».
     pub of: String,
@@ -153,8 +155,23 @@ fn designation(official: String, feminine: bool) -> Designation {
     Designation { of: contracted_de(&article), official, article, feminine }
 }
 
-/// The official designation of an organisation of the registry, of its kind and name.
+/// The official designation of an organisation of the registry, of its kind and name: an
+/// académie with its article in lower case (« l'académie de Créteil », « de l'académie de
+/// Créteil »), its name alone keeping its capital (« Académie de Créteil »).
 pub fn of_org(kind: OrgKind, name: &str) -> Designation {
+    let designation = of_org_capitalised(kind, name);
+    match kind {
+        OrgKind::Academie => {
+            let lower = |text: &str| text.replacen("l'Académie", "l'académie", 1);
+            Designation { article: lower(&designation.article), of: lower(&designation.of), ..designation }
+        }
+        _ => designation,
+    }
+}
+
+/// [`of_org`] as the texts signed before the académie took its lower case wrote it (« l'Académie
+/// de Créteil »): what a convention of an earlier edition keeps (`conventions::document`).
+pub fn of_org_capitalised(kind: OrgKind, name: &str) -> Designation {
     let name = name.trim();
     match kind {
         OrgKind::Academie if name.starts_with("Académie") => designation(name.to_string(), true),
@@ -382,9 +399,15 @@ mod tests {
         assert_eq!(of_org(OrgKind::Commune, "Le Kremlin-Bicêtre").official, "Commune du Kremlin-Bicêtre");
         let academie = of_org(OrgKind::Academie, "Académie de Créteil");
         assert_eq!(
-            (academie.article.as_str(), academie.of.as_str()),
+            (academie.official.as_str(), academie.article.as_str(), academie.of.as_str()),
+            ("Académie de Créteil", "l'académie de Créteil", "de l'académie de Créteil")
+        );
+        let signed = of_org_capitalised(OrgKind::Academie, "Académie de Créteil");
+        assert_eq!(
+            (signed.article.as_str(), signed.of.as_str()),
             ("l'Académie de Créteil", "de l'Académie de Créteil")
         );
+        assert_eq!(of_org(OrgKind::Academie, "Amiens").article, "l'académie d'Amiens");
         assert_eq!(of_org(OrgKind::Academie, "Amiens").official, "Académie d'Amiens");
         assert_eq!(of_org(OrgKind::Dsden, "DSDEN – Val-de-Marne").official, "DSDEN du Val-de-Marne");
         let departement = of_org(OrgKind::Departement, "Val-de-Marne");

@@ -246,6 +246,10 @@ pub(super) async fn save(
     let edit = edit_of(model, &conv, &fields);
     let saved = workflow::update(&ctx(&on.state, &on.signed.0.actor), &conv, shown, edit).await;
     match saved {
+        // Saved as it was shown: nothing is recorded (`CheckedEdit::changes_nothing`), and said so.
+        Ok(saved) if saved.version == conv.version => {
+            Ok(page::redirect(&format!("/conventions/{}?apres=inchangee", saved.id)))
+        }
         Ok(saved) => Ok(page::redirect(&format!("/conventions/{}?apres=modifiee", saved.id))),
         Err(p) if p.kind == ProblemKind::PreconditionFailed => {
             let conflict = stale_version(&mut fields, conv.version, "ce projet de convention a été modifié");

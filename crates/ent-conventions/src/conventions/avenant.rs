@@ -11,9 +11,9 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, duration_in, model_vu_lines, parameter_label, parameter_text_in, parties_table,
-    percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines, CEILING_EDITION,
-    FIGURES_EDITION,
+    clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label, parameter_text_in,
+    parties_table, percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines,
+    CEILING_EDITION, FIGURES_EDITION,
 };
 use super::model::{ConventionModel, ParameterSpec};
 use super::renewal::{renewals, Renewal};
@@ -47,9 +47,11 @@ use sqlx::AnyConnection;
 /// 8 (migration 0069) cites the amended convention « prenant effet le … » whatever the day
 /// ([`NEUTRAL_EFFECT_EDITION`]), states the académie's ceiling in letters and figures, TTC,
 /// prorated for an incomplete school year and changed by avenant for the payments from its date
-/// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`).
+/// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`); 9 (migration 0070)
+/// states that ceiling among the « Caractéristiques » as art. 4 does, TTC, with the prorated
+/// ceiling of an incomplete first or last school year (`document::PRORATED_CEILING_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 8;
+pub const CURRENT_EDITION: i64 = 9;
 
 /// The first edition whose avenant cites the convention it amends, and the avenants before it,
 /// as « prenant effet le … » (préambule: « elle prend effet le … », the present of its own
@@ -403,12 +405,12 @@ impl<'a> Changes<'a> {
         for p in &self.added {
             points.push(format!(
                 "l'entrée {} dans la convention, en qualité de « {} »",
-                naming::of_org(p.org.kind, &p.org.name).of,
+                designation(p.org.kind, &p.org.name, edition).of,
                 p.label
             ));
         }
         for p in &self.removed {
-            let of = naming::of_org(p.org.kind, &p.org.name).of;
+            let of = designation(p.org.kind, &p.org.name, edition).of;
             points.push(format!("le retrait {of}, partie en qualité de « {} », qui quitte la convention", p.label));
         }
         if let Some((before, after)) = self.end {
@@ -438,7 +440,7 @@ impl<'a> Changes<'a> {
         for (share, before) in &self.shares {
             points.push(format!(
                 "la part {} dans le coût « {} » : {} au lieu de {}",
-                naming::of_org(share.org.kind, &share.org.name).of,
+                designation(share.org.kind, &share.org.name, edition).of,
                 share_item(model, share, edition),
                 percent_text(share.percent),
                 percent_text(*before)
@@ -567,8 +569,12 @@ fn citation(amended: &Amended, conv: &Convention) -> String {
 /// signed and took effect, the avenants before this one.
 fn history(amended: &Amended, conv: &Convention) -> String {
     let initial = amended.initial();
-    let parties: Vec<String> =
-        amended.previous.parties.iter().map(|p| naming::of_org(p.org.kind, &p.org.name).article).collect();
+    let parties: Vec<String> = amended
+        .previous
+        .parties
+        .iter()
+        .map(|p| designation(p.org.kind, &p.org.name, conv.document_edition).article)
+        .collect();
     let effect = match initial.pending_for(conv) {
         true => format!("prend effet le {}", french_date(&initial.start_date)),
         false => format!("est entrée en vigueur le {}", french_date(&initial.start_date)),

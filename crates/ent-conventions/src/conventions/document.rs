@@ -12,6 +12,7 @@ use super::{processing, signatories};
 use ent_documents::documents::{self, Block, Document, Section, Typography};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
+use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_kernel::store::Store;
 use ent_platform::registry::OrgRef;
@@ -87,6 +88,94 @@ pub const CEILING_EDITION: i64 = 8;
 
 const _: () =
     assert!(CEILING_EDITION > FIGURES_EDITION && CEILING_EDITION <= CURRENT_EDITION, "edition 7 keeps its bytes");
+
+/// The first edition whose « Caractéristiques » state the académie's annual ceiling as art. 4
+/// does (domain review 40): in letters and figures, « toutes taxes comprises » ([`ttc`]); and,
+/// for a first or last school year the convention does not cover in full, the ceiling of that
+/// year by art. 4's rule, one twelfth of the annual ceiling a month the convention is in force on
+/// its 15th ([`prorated_ceilings`]). Edition 8 shipped without these.
+pub const PRORATED_CEILING_EDITION: i64 = 9;
+
+const _: () = assert!(
+    PRORATED_CEILING_EDITION > CEILING_EDITION && PRORATED_CEILING_EDITION <= CURRENT_EDITION,
+    "edition 8 keeps its bytes"
+);
+
+/// The first edition naming an académie in lower case inside a sentence (« l'académie de
+/// Créteil », « de l'académie de Créteil »: [`naming::of_org`]) wherever its text names it, as
+/// French administrative typography writes the territorial circonscription ([`designation`]).
+/// An earlier edition names it as it was signed ([`naming::of_org_capitalised`]), editions 6 to 8
+/// lowering it in their body afterwards ([`worded`]): their bytes are kept.
+pub const ACADEMIE_LOWERCASE_EDITION: i64 = 9;
+
+const _: () = assert!(
+    ACADEMIE_LOWERCASE_EDITION > CEILING_EDITION && ACADEMIE_LOWERCASE_EDITION <= CURRENT_EDITION,
+    "edition 8 keeps its bytes"
+);
+
+/// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
+pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
+    match edition >= ACADEMIE_LOWERCASE_EDITION {
+        true => naming::of_org(kind, name),
+        false => naming::of_org_capitalised(kind, name),
+    }
+}
+
+/// An amount as a commitment of [`PRORATED_CEILING_EDITION`] states it: [`amount_in_letters`],
+/// « toutes taxes comprises ».
+fn ttc(cents: i64) -> String {
+    format!("{} toutes taxes comprises", amount_in_letters(cents))
+}
+
+/// The school year (by the year of its 1 September) a day falls in.
+fn school_year_of(day: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    if day.month() >= 9 {
+        day.year()
+    } else {
+        day.year() - 1
+    }
+}
+
+/// How many months of the school year starting 1 September `year` a convention from `start` to
+/// `end` is in force on the 15th of: what art. 4 counts twelfths of the annual ceiling by.
+fn months_in_force(year: i32, start: chrono::NaiveDate, end: chrono::NaiveDate) -> u32 {
+    (0..12)
+        .filter_map(|i| {
+            let (y, m) = if i < 4 { (year, 9 + i) } else { (year + 1, i - 3) };
+            chrono::NaiveDate::from_ymd_opt(y, m, 15)
+        })
+        .filter(|fifteenth| (start..=end).contains(fifteenth))
+        .count() as u32
+}
+
+/// The ceiling of each first or last school year `conv` does not cover in full, as its
+/// « Caractéristiques » state it from [`PRORATED_CEILING_EDITION`]: (« Plafond pour l'année
+/// scolaire 2026-2027 (huit mois couverts sur douze) », [`ttc`] of as many twelfths of the annual
+/// `ceiling` as months in force on their 15th, [`months_in_force`], to the cent below).
+fn prorated_ceilings(conv: &Convention, ceiling: i64) -> Vec<(String, String)> {
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let Some((start, end)) = parse(&conv.start_date).zip(parse(&conv.end_date)) else { return Vec::new() };
+    let mut years = vec![school_year_of(start), school_year_of(end)];
+    years.dedup();
+    years
+        .into_iter()
+        .filter_map(|year| {
+            let months = months_in_force(year, start, end);
+            (months < 12).then_some((year, months))
+        })
+        .map(|(year, months)| {
+            let cents = i64::try_from(i128::from(ceiling) * i128::from(months) / 12).unwrap_or(ceiling);
+            let count = super::letters::in_letters(u64::from(months), false).unwrap_or_else(|| months.to_string());
+            let covered = if months == 1 { "couvert" } else { "couverts" };
+            let label = format!(
+                "Plafond de la participation pour l'année scolaire {year}-{} ({count} mois {covered} sur douze)",
+                year + 1
+            );
+            (label, ttc(cents))
+        })
+        .collect()
+}
 
 /// An amount of `cents` as a text of [`CEILING_EDITION`] commits to it: in letters, then in
 /// figures (« vingt mille euros (20 000,00 €) », `letters::euros_in_letters`); in figures alone
@@ -217,7 +306,7 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
             .iter()
             .filter(|p| p.key == spec.key)
             .map(|p| {
-                let d = naming::of_org(p.org.kind, &p.org.name);
+                let d = designation(p.org.kind, &p.org.name, conv.document_edition);
                 json!({
                     "name": p.org.name, "code": p.org.code, "label": spec.label,
                     "official": d.official, "article": d.article, "of": d.of,
@@ -406,6 +495,7 @@ pub(super) const FRENCH_VALUES_EDITION: i64 = 4;
 fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String, String) {
     let label = parameter_label(spec, edition).to_string();
     match (spec.kind, value.as_i64()) {
+        (ParameterType::Cents, Some(cents)) if is_ceiling(spec, edition) => (label, ttc(cents)),
         (ParameterType::Cents, Some(cents)) if edition >= EUROS_EDITION => (label, documents::euros(cents)),
         (ParameterType::Percent | ParameterType::Date, _) if edition >= FRENCH_VALUES_EDITION => {
             (label, parameter_text(spec, value))
@@ -413,6 +503,12 @@ fn characteristic(spec: &ParameterSpec, value: &Value, edition: i64) -> (String,
         (ParameterType::Integer, _) if edition >= FIGURES_EDITION => (label, parameter_text_in(spec, value, edition)),
         _ => (label, format_value(value)),
     }
+}
+
+/// Whether `spec` is the académie's annual ceiling a text of `edition` states as art. 4 does
+/// ([`PRORATED_CEILING_EDITION`]).
+fn is_ceiling(spec: &ParameterSpec, edition: i64) -> bool {
+    spec.key == super::model::ACADEMIE_CEILING && edition >= PRORATED_CEILING_EDITION
 }
 
 /// The label a text of `edition` states a parameter under: from [`EUROS_EDITION`], an amount's
@@ -602,6 +698,9 @@ pub(super) fn stipulations(
     for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
         if let Some(value) = conv.parameters.get(&spec.key) {
             fields.push(characteristic(spec, value, conv.document_edition));
+            if let Some(ceiling) = value.as_i64().filter(|_| is_ceiling(spec, conv.document_edition)) {
+                fields.extend(prorated_ceilings(conv, ceiling));
+            }
         }
     }
     sections.push(Section::new("Caractéristiques").fields(fields));
@@ -718,9 +817,17 @@ pub fn notifier(conv: &Convention, notified: &super::TerminationNotified) -> Str
             None => "un administrateur de la plateforme".into(),
         };
     };
+    acting_for(party, notified.name.as_deref(), notified.role.as_deref())
+}
+
+/// A person who acted for `party` (notified a résiliation, a non-reconduction), as the
+/// signature page names a signatory: « Karim Benali, maire, pour la Commune de Fresnes » (the
+/// quality the document gives its representative, else that of their `role` there); the party
+/// alone when the person is not known by name (`name`, the directory's).
+pub fn acting_for(party: &super::Party, name: Option<&str>, role: Option<&str>) -> String {
     let org = naming::of_org(party.org.kind, &naming::display_name(&party.org.name));
-    let Some(name) = &notified.name else { return org.official };
-    match party_quality(Some(party), name, notified.role.as_deref().unwrap_or_default()) {
+    let Some(name) = name else { return org.official };
+    match party_quality(Some(party), name, role.unwrap_or_default()) {
         // The role's « pour la collectivité » is what « pour la Commune de Fresnes » says.
         q if q.starts_with("pour ") => format!("{name}, pour {}", org.article),
         q => format!("{name}, {q}, pour {}", org.article),
@@ -853,7 +960,8 @@ fn with_signature_page(frozen: Frozen, conv: &Convention) -> Document {
 #[cfg(test)]
 mod tests {
     use super::{
-        amount_in_letters, characteristic, duration_in, duration_text, in_words, number_in_words, typography_of,
+        amount_in_letters, characteristic, duration_in, duration_text, in_words, months_in_force, number_in_words,
+        school_year_of, typography_of,
     };
     use crate::conventions::model::{ParameterSpec, ParameterType};
     use ent_documents::documents::Typography;
@@ -996,5 +1104,21 @@ mod tests {
         assert_eq!(duration_text("2026-09-01", "2027-07-15"), "10 mois et 15 jours");
         assert_eq!(duration_text("2026-09-01", "2026-09-20"), "20 jours");
         assert_eq!(duration_text("2026-09-01", "2026-10-01"), "1 mois et 1 jour");
+    }
+
+    #[test]
+    fn a_month_counts_when_the_convention_is_in_force_on_its_15th() {
+        let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        assert_eq!(school_year_of(day("2027-01-04")), 2026);
+        assert_eq!(school_year_of(day("2026-09-01")), 2026);
+        assert_eq!(school_year_of(day("2027-08-31")), 2026);
+        // From 4 January: January to August; from the 16th, January no longer counts.
+        assert_eq!(months_in_force(2026, day("2027-01-04"), day("2030-01-03")), 8);
+        assert_eq!(months_in_force(2026, day("2027-01-16"), day("2030-01-03")), 7);
+        assert_eq!(months_in_force(2026, day("2027-01-15"), day("2030-01-03")), 8);
+        // To 3 January 2030: September to December 2029; to the 15th, January too.
+        assert_eq!(months_in_force(2029, day("2027-01-04"), day("2030-01-03")), 4);
+        assert_eq!(months_in_force(2029, day("2027-01-04"), day("2030-01-15")), 5);
+        assert_eq!(months_in_force(2026, day("2026-09-01"), day("2029-08-31")), 12);
     }
 }

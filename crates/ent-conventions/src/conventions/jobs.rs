@@ -174,7 +174,7 @@ pub async fn daily(store: &Store, models: &[ConventionModel], now: DateTime<Utc>
             notify(&mut tx, &recipients, &conv, "expired", json!({}), now).await?;
             report.expired += 1;
         } else if conv.termination_effective.is_none() {
-            report.reminders += term_reminders(&mut tx, model, &conv, &recipients, today, now).await?;
+            report.reminders += term_reminders(&mut tx, (models, model), &conv, &recipients, today, now).await?;
         }
         tx.commit().await?;
     }
@@ -227,7 +227,7 @@ fn reminder_due(days_left: i64) -> Option<i64> {
 /// « non_renewal_deadline » before the last day to oppose. How many were queued.
 async fn term_reminders(
     tx: &mut Tx,
-    model: &ConventionModel,
+    (models, model): (&[ConventionModel], &ConventionModel),
     conv: &Convention,
     recipients: &[String],
     today: chrono::NaiveDate,
@@ -242,7 +242,7 @@ async fn term_reminders(
     };
     let mut sent = 0;
     let mut extra = json!({ "days": (end - today).num_days() });
-    if renews_at_term(tx, model, conv).await? {
+    if renews_at_term(tx, models, model, conv).await? {
         let deadline = opposition_deadline(conv)?;
         extra["renews"] = json!(true);
         let span = renewal_span(model, &signed_term(tx, conv).await?)?;

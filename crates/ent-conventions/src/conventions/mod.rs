@@ -201,9 +201,19 @@ pub struct Convention {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub version: i64,
+    /// Who drafted it, as the audit names them (masked for DPO and auditeur: `routes::redacted`).
     pub created_by: String,
+    /// The person who drafted it, as the directory names them (`delegation::person_name`);
+    /// absent when their account is unknown (a command-line operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_name: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A directory's display name as the person it names (`delegation::person_name`), if it names one.
+pub(crate) fn person(display: Option<&str>) -> Option<String> {
+    display.map(delegation::person_name).filter(|n| !n.is_empty() && !n.contains('@')).map(str::to_string)
 }
 
 impl Convention {
@@ -280,15 +290,41 @@ pub struct TerminationNotified {
     pub role: Option<String>,
 }
 
-const COLUMNS: &str = "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
-    supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, termination_effective, termination_notified_at, termination_notified_by, termination_notified_org, \
-    (SELECT MIN(u.display_name) FROM users u WHERE u.email = SUBSTR(termination_notified_by, 6) \
-     AND termination_notified_by LIKE 'user:%') AS termination_notified_name, \
-    (SELECT MIN(b.role) FROM role_bindings b JOIN users u ON u.id = b.user_id \
-     WHERE u.email = SUBSTR(termination_notified_by, 6) AND termination_notified_by LIKE 'user:%' \
-     AND b.org_id = termination_notified_org) AS termination_notified_role, \
-    non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason, \
-    document_edition, version, created_by, created_at, updated_at";
+/// The directory name of the person an actor column names (`user:<email>`, as the audit names
+/// them), read through the users' email index; `NULL` for an operator or a job.
+fn person_of(column: &str, alias: &str) -> String {
+    format!(
+        "(SELECT MIN(u.display_name) FROM users u WHERE u.email = SUBSTR({column}, 6) AND {column} LIKE 'user:%') AS {alias}"
+    )
+}
+
+/// The role that person holds at the organisation of column `org`.
+fn role_of(column: &str, org: &str, alias: &str) -> String {
+    format!(
+        "(SELECT MIN(b.role) FROM role_bindings b JOIN users u ON u.id = b.user_id \
+         WHERE u.email = SUBSTR({column}, 6) AND {column} LIKE 'user:%' AND b.org_id = {org}) AS {alias}"
+    )
+}
+
+/// The columns a [`ConventionRow`] is read from, with the directory names of the persons who
+/// drafted it, notified its résiliation or its non-reconduction (what a reader who does not
+/// see addresses reads of them: `routes::redacted`).
+static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    [
+        "id, reference, model_id, model_version, title, status, parameters, start_date, end_date, amends_id, \
+         supersedes_id, backdate_reason, root_id, document_hash, refusal_comment, termination_reason, \
+         termination_effective, termination_notified_at, termination_notified_by, termination_notified_org"
+            .to_string(),
+        person_of("termination_notified_by", "termination_notified_name"),
+        role_of("termination_notified_by", "termination_notified_org", "termination_notified_role"),
+        "non_renewal_at, non_renewal_by, non_renewal_org, non_renewal_reason".to_string(),
+        person_of("non_renewal_by", "non_renewal_name"),
+        role_of("non_renewal_by", "non_renewal_org", "non_renewal_role"),
+        person_of("created_by", "created_by_name"),
+        "document_edition, version, created_by, created_at, updated_at".to_string(),
+    ]
+    .join(", ")
+});
 
 /// A `conventions` row (read with [`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -322,6 +358,7 @@ struct ConventionRow {
     document_edition: i64,
     version: i64,
     created_by: String,
+    created_by_name: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -382,7 +419,7 @@ pub async fn read_convention(
     lock: bool,
 ) -> Result<Option<Convention>, Problem> {
     let lock = if lock { Backend::of_connection(conn).for_update() } else { "" };
-    let sql = format!("SELECT {COLUMNS} FROM conventions WHERE id = $1 OR reference = $2{lock}");
+    let sql = format!("SELECT {} FROM conventions WHERE id = $1 OR reference = $2{lock}", *COLUMNS);
     let row: Option<ConventionRow> =
         sqlx::query_as(&sql).bind(id).bind(id.to_ascii_uppercase()).fetch_optional(&mut *conn).await?;
     Ok(match row {
@@ -402,7 +439,7 @@ pub async fn read_conventions(
 ) -> Result<Vec<Convention>, Problem> {
     let mut rows: Vec<ConventionRow> = Vec::with_capacity(ids.len());
     for cond in Condition::in_chunks("id", ids.to_vec()) {
-        let sql = format!("SELECT {COLUMNS} FROM conventions WHERE {}", cond.sql());
+        let sql = format!("SELECT {} FROM conventions WHERE {}", *COLUMNS, cond.sql());
         let found: Vec<ConventionRow> =
             cond.bind(sqlx::query(&sql)).try_map(|r| ConventionRow::from_row(&r)).fetch_all(&mut *conn).await?;
         rows.extend(found);
@@ -668,12 +705,7 @@ async fn assemble(
                 at,
                 by: row.termination_notified_by,
                 org_id: row.termination_notified_org,
-                name: row
-                    .termination_notified_name
-                    .as_deref()
-                    .map(delegation::person_name)
-                    .filter(|n| !n.is_empty() && !n.contains('@'))
-                    .map(str::to_string),
+                name: person(row.termination_notified_name.as_deref()),
                 role: row.termination_notified_role,
             }),
             non_renewal: row.non_renewal.into_recorded(),
@@ -681,6 +713,7 @@ async fn assemble(
             warnings: Vec::new(),
             version: row.version,
             created_by: row.created_by,
+            created_by_name: person(row.created_by_name.as_deref()),
             created_at: row.created_at,
             updated_at: row.updated_at,
         });
@@ -964,7 +997,8 @@ pub async fn list_page(
     visible_orgs: Option<&[String]>,
 ) -> Result<Page<Convention>, Problem> {
     let (cond, size) = list_condition(store, filter, visible_orgs).await?;
-    let sql = format!("SELECT {COLUMNS} FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", cond.sql(), size + 1);
+    let sql =
+        format!("SELECT {} FROM conventions c WHERE {} ORDER BY c.id DESC LIMIT {}", *COLUMNS, cond.sql(), size + 1);
     let mut conn = store.conn().await?;
     let rows: Vec<ConventionRow> =
         cond.bind(sqlx::query(&sql)).try_map(|r| ConventionRow::from_row(&r)).fetch_all(&mut *conn).await?;
@@ -1177,10 +1211,48 @@ fn has_covering_parents(org: &Org) -> bool {
     org.kind == OrgKind::Etablissement && org.open
 }
 
-/// Whether the organisations covering `org` in the annuaire may bring it under a convention
-/// ([`has_covering_parents`]): what an overlap check reads them for (`workflow::draft::others_on`).
-pub(crate) fn may_be_covered_by_parents(org: &Org) -> bool {
-    has_covering_parents(org)
+/// The organisations (ids) covering `school` in the annuaire today through which a convention
+/// may cover it ([`has_covering_parents`]; none for another): what [`covers_school_now`] is
+/// given, by `workflow::draft::others_on` and [`schools_covered_now`]. Read through `conn`.
+pub(crate) async fn covering_parents_in(conn: &mut sqlx::AnyConnection, school: &Org) -> Result<Vec<String>, Problem> {
+    if !has_covering_parents(school) {
+        return Ok(vec![]);
+    }
+    let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, school).await?;
+    Ok(relatives.covering_parents(school).into_iter().map(|p| p.id).collect())
+}
+
+/// The schools (ids) `conv` covers as things stand, by the rule the overlap checks read
+/// ([`covers_school_now`], `workflow::draft::others_on`): those it lists, and under a model
+/// following the annuaire the établissements its covering party funds today (an école opened
+/// in the commune after it was drafted counts). Read through `conn`.
+pub(crate) async fn schools_covered_now(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
+    let mut candidates: Vec<String> = conv.schools.iter().map(|s| s.id.clone()).collect();
+    if let Ok(model) = find_model(models, &conv.model_id, Some(conv.model_version)) {
+        let key = model.covers.party.as_deref().unwrap_or_default();
+        for party in conv.parties.iter().filter(|p| model.follows_registry() && p.key == key) {
+            let Some(org) = ent_platform::registry::queries::get_org_in(&mut *conn, &party.org.id).await? else {
+                continue;
+            };
+            let funded = ent_platform::registry::queries::funded_etablissements_in(&mut *conn, &org).await?;
+            candidates.extend(funded.into_iter().map(|o| o.id));
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let mut covered = Vec::new();
+    for id in candidates {
+        let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, &id).await? else { continue };
+        let parents = covering_parents_in(&mut *conn, &school).await?;
+        if covers_school_now(models, conv, &school, &parents) {
+            covered.push(id);
+        }
+    }
+    Ok(covered)
 }
 
 /// Whether `convention` covers the school `org` as things stand ([`covers_now`] under its own

@@ -252,14 +252,15 @@ pub fn annex_service_names(doc: &Document) -> Option<Vec<String>> {
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
 pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
     let processor = processor_party(model, &conv.parties)?;
-    let processor = naming::of_org(processor.org.kind, &processor.org.name).article;
+    let designation = |kind, name: &str| super::document::designation(kind, name, conv.document_edition);
+    let processor = designation(processor.org.kind, &processor.org.name).article;
     let controller = match &conv.rgpd_controller {
-        Some(org) => naming::of_org(org.kind, &org.name).of,
+        Some(org) => designation(org.kind, &org.name).of,
         None => conv
             .parties
             .iter()
             .find(|p| p.key == model.rgpd.controller)
-            .map(|p| naming::of_org(p.org.kind, &p.org.name).of)
+            .map(|p| designation(p.org.kind, &p.org.name).of)
             .unwrap_or_else(|| "du responsable de traitement".into()),
     };
     let catalog = catalog();

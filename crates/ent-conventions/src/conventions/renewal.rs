@@ -33,6 +33,13 @@ pub struct NonRenewal {
     /// The party organisation that opposes the renewal.
     pub org_id: String,
     pub reason: Option<String>,
+    /// The person who recorded it, as the directory names them (`delegation::person_name`);
+    /// absent when their account is unknown (a command-line operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The role they hold at `org_id` (what the history states as their quality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// The `non_renewal_*` columns of a `conventions` row.
@@ -42,6 +49,8 @@ pub(crate) struct NonRenewalColumns {
     non_renewal_by: Option<String>,
     non_renewal_org: Option<String>,
     non_renewal_reason: Option<String>,
+    non_renewal_name: Option<String>,
+    non_renewal_role: Option<String>,
 }
 
 impl NonRenewalColumns {
@@ -51,6 +60,8 @@ impl NonRenewalColumns {
             by: self.non_renewal_by.unwrap_or_default(),
             org_id: self.non_renewal_org.unwrap_or_default(),
             reason: self.non_renewal_reason,
+            name: super::person(self.non_renewal_name.as_deref()),
+            role: self.non_renewal_role,
         })
     }
 }
@@ -167,7 +178,6 @@ pub enum PartialSuccession {
 }
 
 /// A school of `conv` that a convention of another lineage covers the day after its term.
-#[derive(sqlx::FromRow)]
 struct Candidate {
     id: String,
     reference: String,
@@ -176,84 +186,99 @@ struct Candidate {
     org_id: String,
 }
 
-/// Every (successor, school of `conv` it covers): another lineage's convention, signed or in
-/// force, starting after `conv` and covering one of its schools the day after its term, of any
-/// model, earliest first.
-async fn candidates(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<Candidate>, Problem> {
-    let end = parse_any_date("end_date", &conv.end_date)?;
-    let Some(next) = end.succ_opt() else { return Ok(vec![]) };
-    let next = next.to_string();
-    Ok(sqlx::query_as(
-        "SELECT c.id, c.reference, c.supersedes_id, s.org_id FROM conventions c \
-         JOIN convention_schools s ON s.convention_id = c.id \
-         WHERE s.org_id IN (SELECT org_id FROM convention_schools WHERE convention_id = $1) \
-         AND c.status IN ('signed', 'active') AND c.root_id <> $2 AND c.start_date <= $3 AND c.end_date >= $4 \
-         AND (c.termination_effective IS NULL OR c.termination_effective > $5) AND c.start_date > $6 \
-         ORDER BY c.start_date, c.id, s.org_id",
-    )
-    .bind(&conv.id)
-    .bind(&conv.root_id)
-    .bind(&next)
-    .bind(&next)
-    .bind(&next)
-    .bind(&conv.start_date)
-    .fetch_all(&mut *conn)
-    .await?)
+/// The successors of a convention on its schools, as the renewal reads them.
+struct Successors {
+    /// The schools `conv` covers today ([`super::schools_covered_now`]).
+    schools: Vec<String>,
+    /// Every (successor, school of `conv` it covers): another lineage's convention, signed or in
+    /// force, starting after `conv` and covering one of its schools the day after its term as
+    /// things stand (`workflow::draft::others_on`), of any model, earliest first.
+    candidates: Vec<Candidate>,
 }
 
-/// Who succeeds `conv` ([`Succession`]): among its [`candidates`], as drafting decides
+/// The [`Successors`] of `conv`, by today's coverage of both (an école opened in the commune
+/// after either was drafted counts), read through `conn`.
+async fn successors(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    conv: &Convention,
+) -> Result<Successors, Problem> {
+    let schools = super::schools_covered_now(conn, models, conv).await?;
+    let end = parse_any_date("end_date", &conv.end_date)?;
+    let Some(next) = end.succ_opt() else { return Ok(Successors { schools, candidates: vec![] }) };
+    let mut found: Vec<(String, Candidate)> = Vec::new();
+    for school in &schools {
+        for other in super::workflow::others_on(conn, models, school, (next, next), Some(&conv.root_id)).await? {
+            let row: Option<(String, String)> = sqlx::query_as(
+                "SELECT reference, start_date FROM conventions WHERE id = $1 AND status IN ('signed', 'active') \
+                 AND end_date >= $2 AND start_date > $3",
+            )
+            .bind(&other.id)
+            .bind(next.to_string())
+            .bind(&conv.start_date)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((reference, start)) = row else { continue };
+            let candidate =
+                Candidate { id: other.id, reference, supersedes_id: other.supersedes_id, org_id: school.clone() };
+            found.push((start, candidate));
+        }
+    }
+    found.sort_by(|(a, x), (b, y)| (a, &x.id, &x.org_id).cmp(&(b, &y.id, &y.org_id)));
+    Ok(Successors { schools, candidates: found.into_iter().map(|(_, c)| c).collect() })
+}
+
+impl Successors {
+    /// Whether the successor `id` covers every school of the convention.
+    fn covers_all(&self, id: &str) -> bool {
+        self.schools.iter().all(|s| self.candidates.iter().any(|c| c.id == id && &c.org_id == s))
+    }
+
+    /// The schools of the convention (organisation ids) its successors cover.
+    fn succeeded_schools(&self) -> Vec<String> {
+        let mut schools: Vec<String> = self.candidates.iter().map(|c| c.org_id.clone()).collect();
+        schools.sort();
+        schools.dedup();
+        schools
+    }
+}
+
+/// Who succeeds `conv` ([`Succession`]): among its [`successors`], as drafting decides
 /// (`workflow`'s `Other::succeeded_on`): one that drafting took for a successor never leaves
 /// `conv` renewed beside it. Reads through `conn`.
-pub async fn succession(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Succession, Problem> {
-    let candidates = candidates(conn, conv).await?;
-    let mut partial = None;
-    let mut seen: Vec<&str> = Vec::new();
-    for candidate in &candidates {
-        if seen.contains(&candidate.id.as_str()) {
-            continue;
+pub async fn succession(
+    conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
+    conv: &Convention,
+) -> Result<Succession, Problem> {
+    Ok(successors(conn, models, conv).await?.succession(conv))
+}
+
+impl Successors {
+    fn succession(&self, conv: &Convention) -> Succession {
+        let mut partial = None;
+        for candidate in &self.candidates {
+            if candidate.supersedes_id.as_deref() == Some(conv.id.as_str()) || self.covers_all(&candidate.id) {
+                return Succession::Whole(candidate.reference.clone());
+            }
+            partial.get_or_insert(candidate.reference.clone());
         }
-        seen.push(&candidate.id);
-        if candidate.supersedes_id.as_deref() == Some(conv.id.as_str()) || covers_all(conn, &candidate.id, conv).await?
-        {
-            return Ok(Succession::Whole(candidate.reference.clone()));
-        }
-        partial.get_or_insert(candidate.reference.clone());
+        partial.map_or(Succession::None, Succession::Partial)
     }
-    Ok(partial.map_or(Succession::None, Succession::Partial))
-}
-
-/// The schools of `conv` (organisation ids) its successors cover the day after its term.
-async fn succeeded_schools(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<String>, Problem> {
-    let mut schools: Vec<String> = candidates(conn, conv).await?.into_iter().map(|c| c.org_id).collect();
-    schools.sort();
-    schools.dedup();
-    Ok(schools)
-}
-
-/// Whether the convention `id` lists every school `conv` lists.
-async fn covers_all(conn: &mut sqlx::AnyConnection, id: &str, conv: &Convention) -> Result<bool, Problem> {
-    let left_out: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM convention_schools s WHERE s.convention_id = $1 \
-         AND s.org_id NOT IN (SELECT org_id FROM convention_schools WHERE convention_id = $2)",
-    )
-    .bind(&conv.id)
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(left_out == 0)
 }
 
 /// [`renews`], and no successor takes over at its term ([`succession`]): neither a whole one,
 /// nor a partial one where its schools cannot be left out ([`over_partial_successor`]).
 pub async fn renews_at_term(
     conn: &mut sqlx::AnyConnection,
+    models: &[ConventionModel],
     model: &ConventionModel,
     conv: &Convention,
 ) -> Result<bool, Problem> {
     if !renews(model.renewable, conv) {
         return Ok(false);
     }
-    Ok(match succession(conn, conv).await? {
+    Ok(match succession(conn, models, conv).await? {
         Succession::None => true,
         Succession::Whole(_) => false,
         Succession::Partial(_) => over_partial_successor(model) == PartialSuccession::LeaveOutItsSchools,
@@ -418,7 +443,8 @@ pub async fn renew_or_refuse(ctx: &Ctx<'_>, id: &str) -> Result<RenewalOutcome, 
         return Ok(RenewalOutcome::Unchanged);
     }
     serialise_coverage(&mut tx).await?;
-    match succession(&mut tx, &conv).await? {
+    let successors = successors(&mut tx, ctx.models, &conv).await?;
+    match successors.succession(&conv) {
         Succession::Whole(next) => {
             let summary = json!({ "end_date": conv.end_date, "successor": next });
             record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;
@@ -439,8 +465,8 @@ pub async fn renew_or_refuse(ctx: &Ctx<'_>, id: &str) -> Result<RenewalOutcome, 
                 return Ok(RenewalOutcome::Refused { reference: conv.reference, reason });
             }
             PartialSuccession::LeaveOutItsSchools => {
-                let left_out = succeeded_schools(&mut tx, &conv).await?;
-                if left_out.len() >= conv.schools.len() {
+                let left_out = successors.succeeded_schools();
+                if left_out.len() >= successors.schools.len() {
                     // Its successors together take over every school: as a whole successor.
                     let summary = json!({ "end_date": conv.end_date, "successor": next });
                     record_for_parties(ctx, &mut tx, "conventions.not_renewed", &conv, summary).await?;

@@ -172,8 +172,9 @@ pub async fn find(state: &ConventionsState, caller: &Caller, id: &str) -> Result
         .ok_or_else(|| Problem::not_found(format!("aucune convention « {id} »")))
 }
 
-/// Whether the caller sees who signed: an admin, or a signatory or writer at a party.
-fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
+/// Whether the caller sees who signed: an admin, or a signatory or writer at a party. The
+/// other readers (DPO, auditeur) read the persons by name, never by address ([`redacted`]).
+pub fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
     let works_on = |role| CONVENTIONS_WRITE.roles.contains(role) || CONVENTIONS_SIGN.roles.contains(role);
     caller.actor.is_admin()
         || caller
@@ -183,23 +184,45 @@ fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
             .any(|b| works_on(&b.role) && b.org.as_ref().is_some_and(|o| conv.parties.iter().any(|p| p.org.id == o.id)))
 }
 
-/// The convention as the caller may read it: signers' e-mails hidden from the other readers (DPO, auditeur).
-pub fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
-    if !sees_signers(caller, &conv) {
-        for step in &mut conv.steps {
-            step.user_email = "(masqué)".into();
-            if step.user_name.contains('@') {
-                step.user_name = "(masqué)".into();
-            }
-        }
-        for file in &mut conv.signed_files {
-            file.uploaded_by = "(masqué)".into();
-        }
-        // Who notified a résiliation: their account (an address) as a signatory's; `name` stays.
-        if let Some(notified) = &mut conv.termination_notified {
-            notified.by = notified.by.as_ref().map(|_| "(masqué)".into());
-        }
+/// What stands for an address a reader does not see.
+pub const MASKED: &str = "(masqué)";
+
+/// An actor as the audit names them (`user:<email>`, `cli:<login> pour user:<email>`,
+/// `cli:<login>`, `system:<job>`) as a reader who does not see addresses reads it: a person's
+/// account masked (the convention names them beside it, by the directory: `name` fields); an
+/// operator by login, without the account they recorded for (the step names its signer).
+pub fn masked_actor(by: &str) -> String {
+    match by.split_once(" pour user:") {
+        Some((operator, _)) => operator.trim().to_string(),
+        None if by.contains('@') => MASKED.into(),
+        None => by.to_string(),
     }
+}
+
+/// The convention as the caller may read it: every address of a person (signer, depositor,
+/// drafter, notifier of a résiliation or of a non-reconduction, operator's principal) masked
+/// for the other readers (DPO, auditeur) by [`masked_actor`]; their names stay.
+pub fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
+    if sees_signers(caller, &conv) {
+        return conv;
+    }
+    for step in &mut conv.steps {
+        step.user_email = MASKED.into();
+        if step.user_name.contains('@') {
+            step.user_name = MASKED.into();
+        }
+        step.recorded_by = step.recorded_by.as_deref().map(masked_actor);
+    }
+    for file in &mut conv.signed_files {
+        file.uploaded_by = masked_actor(&file.uploaded_by);
+    }
+    if let Some(notified) = &mut conv.termination_notified {
+        notified.by = notified.by.as_deref().map(masked_actor);
+    }
+    if let Some(opposed) = &mut conv.non_renewal {
+        opposed.by = masked_actor(&opposed.by);
+    }
+    conv.created_by = masked_actor(&conv.created_by);
     conv
 }
 

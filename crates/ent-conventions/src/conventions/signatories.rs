@@ -316,7 +316,7 @@ fn designation(label: &str, edition: i64) -> String {
 /// [`between_line`] without its designation: the organisation, who represents it and the act
 /// that empowers them (a party designated with others, [`designated_together`]).
 pub fn between_description(party: &Party, edition: i64) -> String {
-    let d = naming::of_org(party.org.kind, &party.org.name);
+    let d = designation_in(party, edition);
     let mut parts = vec![d.article.clone()];
     match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
         Some(s) => {
@@ -353,12 +353,18 @@ pub fn describe(party: &Party) -> Option<String> {
     Some(parts.join(", "))
 }
 
-/// « la délibération du conseil municipal de Fresnes n° … du … » of `party`'s act, if recorded.
-fn act_citation(party: &Party, s: &Signatory) -> Option<String> {
+/// How a text of `edition` designates `party`'s organisation (`document::designation`).
+fn designation_in(party: &Party, edition: i64) -> Designation {
+    crate::conventions::document::designation(party.org.kind, &party.org.name, edition)
+}
+
+/// « la délibération du conseil municipal de Fresnes n° … du … » of `party`'s act, if recorded,
+/// in a text of `edition`.
+fn act_citation(party: &Party, s: &Signatory, edition: i64) -> Option<String> {
     let body = deliberative_body(party.org.kind, party.etab_type)?;
     let number = given(&s.act_number)?;
     let date = given(&s.act_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
-    Some(format!("la délibération {body} {} n° {number}{date}", naming::of_org(party.org.kind, &party.org.name).of))
+    Some(format!("la délibération {body} {} n° {number}{date}", designation_in(party, edition).of))
 }
 
 /// The « Vu » lines of the parties' acts: délibérations, acts of the conseil d'administration, delegations.
@@ -379,13 +385,13 @@ fn vu_lines_for(conv: &Convention, authorised: &str, previous: Option<(&Conventi
     for party in &conv.parties {
         let Some(s) = &party.signatory else { continue };
         let d = naming::of_org(party.org.kind, &party.org.name);
-        if let Some(act) = act_citation(party, s) {
+        if let Some(act) = act_citation(party, s, conv.document_edition) {
             lines.push(format!("Vu {act} autorisant la signature {authorised}"));
         }
         let before = previous.and_then(|(conv, named)| {
             let p = conv.parties.iter().find(|p| p.key == party.key && p.org.id == party.org.id)?;
-            let act = act_citation(p, p.signatory.as_ref()?)?;
-            (Some(&act) != act_citation(party, s).as_ref())
+            let act = act_citation(p, p.signatory.as_ref()?, conv.document_edition)?;
+            (Some(&act) != act_citation(party, s, conv.document_edition).as_ref())
                 .then(|| format!("Vu {act} ayant autorisé la signature de {named}"))
         });
         lines.extend(before);
@@ -422,7 +428,7 @@ pub fn signature_blocks(conv: &Convention) -> Vec<String> {
         .iter()
         .filter(|p| p.signature_required)
         .map(|party| {
-            let d = naming::of_org(party.org.kind, &party.org.name);
+            let d = designation_in(party, conv.document_edition);
             let who = match &party.signatory {
                 Some(s) if !is_blank(&s.name) => {
                     let mut who = vec![s.name.trim().to_string()];
@@ -456,9 +462,11 @@ pub fn for_avenant(mut signatories: BTreeMap<String, Signatory>) -> BTreeMap<Str
 pub fn check_own_acts(conv: &Convention, previous: &Convention) -> Result<(), Problem> {
     let mut checks = Checks::default();
     for party in &conv.parties {
-        let Some(act) = party.signatory.as_ref().and_then(|s| act_citation(party, s)) else { continue };
+        let edition = conv.document_edition;
+        let Some(act) = party.signatory.as_ref().and_then(|s| act_citation(party, s, edition)) else { continue };
         let same = previous.parties.iter().any(|p| {
-            p.org.id == party.org.id && p.signatory.as_ref().and_then(|s| act_citation(p, s)).as_ref() == Some(&act)
+            p.org.id == party.org.id
+                && p.signatory.as_ref().and_then(|s| act_citation(p, s, edition)).as_ref() == Some(&act)
         });
         if same {
             let who = naming::of_org(party.org.kind, &party.org.name).official;

@@ -94,6 +94,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0067_convention_document_edition_7.sql",
     "0068_groupement_sans_suite.sql",
     "0069_convention_document_edition_8.sql",
+    "0070_convention_document_edition_9.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -476,6 +477,11 @@ mod tests {
             69,
             "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
             "23211c491da0950a0088ccc2bd1e8a63957eeb81535034dec163a1450050d7bbb6d8155dbc4fc5e548606e5c3c63aed4",
+        ),
+        (
+            70,
+            "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
+            "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
         ),
     ];
 

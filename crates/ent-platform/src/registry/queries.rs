@@ -479,10 +479,15 @@ pub fn funds_condition(org: &Org) -> Condition {
 
 /// Every établissement `org` funds ([`funds_condition`]), open or not, by name.
 pub async fn funded_etablissements(store: &Store, org: &Org) -> Result<Vec<Org>, Problem> {
+    funded_etablissements_in(&mut *store.conn().await?, org).await
+}
+
+/// [`funded_etablissements`] read through `conn` (inside a transaction, the transaction's).
+pub async fn funded_etablissements_in(conn: &mut sqlx::AnyConnection, org: &Org) -> Result<Vec<Org>, Problem> {
     let mut cond = funds_condition(org);
     cond.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {} ORDER BY sort_name, id", cond.sql());
-    let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
+    let rows = cond.bind(sqlx::query(&sql)).fetch_all(conn).await?;
     Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<_>>()?)
 }
 

@@ -1561,3 +1561,98 @@ async fn an_administrator_withdraws_a_signature_from_the_convention_page_offered
     assert!(!page.text.contains("retrait-signature"), "{}: none left to withdraw: {}", app.backend, page.text);
     assert!(offered(&app, MAIRIE, &id).await[1], "{}: the mairie signs again", app.backend);
 }
+
+/// The history of the page (`<ol>` of events) of `page`.
+fn history_of(page: &str) -> &str {
+    let start = page.find("Création du brouillon").expect("the history");
+    let end = page[start..].find("</ol>").map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+// The history named the persons by their address to a DPO and an auditeur: the drafter, who
+// notified the non-reconduction, who recorded a paper signature. They read them by name and
+// quality, as the résiliation's notifier, and the API masks the addresses as it masks
+// `termination_notified.by`; the parties still read them.
+backend_test!(a_dpo_and_an_auditeur_read_the_persons_of_the_history_by_name_never_by_address);
+async fn a_dpo_and_an_auditeur_read_the_persons_of_the_history_by_name_never_by_address(db: TestDb) {
+    let mut app = fresnes(db).await;
+    let (dpo, auditeur) = ("dpo@ac-creteil.fr", "audit@ac-creteil.fr");
+    add_person(&mut app, dpo, Role::Dpo, Some("academie:24")).await;
+    add_person(&mut app, auditeur, Role::Auditeur, Some("academie:24")).await;
+    let id = bipartite_in_force(&app).await;
+    for (email, display) in [(DAN, "Sophie Durand, DAN de Créteil"), (MAIRIE, "Karim Benali, mairie de Fresnes")] {
+        let sql = "UPDATE users SET display_name = $1 WHERE email = $2";
+        sqlx::query(sql).bind(display).bind(email).execute(app.store.pool()).await.unwrap();
+    }
+    // The commune's signature received on paper, recorded at the command line (`sign --as`).
+    let sql = "UPDATE convention_steps SET recorded_by = $1 WHERE convention_id = $2 AND step_key = 'collectivite'";
+    let paper = format!("cli:exploitant pour user:{MAIRIE}");
+    sqlx::query(sql).bind(&paper).bind(&id).execute(app.store.pool()).await.unwrap();
+    let opposed = app
+        .client(app.token(MAIRIE))
+        .post(format!("/api/v1/conventions/{id}/non-renewal"))
+        .json(&json!({ "reason": "Changement de prestataire" }))
+        .send()
+        .await;
+    assert_eq!(opposed.status, 200, "{}: {}", app.backend, opposed.text);
+
+    let path = format!("/conventions/{id}");
+    for reader in [dpo, auditeur] {
+        let page = page_showing(&app, &sign_in(&app, reader).await, &path, "Création du brouillon").await;
+        let history = history_of(&page.text);
+        for address in [DAN, MAIRIE] {
+            assert!(!page.text.contains(address), "{}: {reader} reads {address}: {}", app.backend, page.text);
+        }
+        for said in [
+            "Création du brouillon — Sophie Durand</li>",
+            "signature papier enregistrée par exploitant (ligne de commande)</li>",
+            "la convention prend fin à son terme — Karim Benali, pour la Commune de Fresnes</li>",
+        ] {
+            let said = crate::console::escaped(said).replace("&lt;&#x2F;li&gt;", "</li>");
+            assert!(history.contains(&said), "{}: {reader}: « {said} » not in {history}", app.backend);
+        }
+        let api = app.client(app.token(reader)).get(format!("/api/v1/conventions/{id}")).send().await;
+        assert_eq!(api.body["created_by"], "(masqué)", "{}: {}", app.backend, api.text);
+        assert_eq!(api.body["created_by_name"], "Sophie Durand", "{}: {}", app.backend, api.text);
+        assert_eq!(api.body["non_renewal"]["by"], "(masqué)", "{}: {}", app.backend, api.text);
+        assert_eq!(api.body["non_renewal"]["name"], "Karim Benali", "{}: {}", app.backend, api.text);
+        assert!(!api.text.contains(DAN) && !api.text.contains(MAIRIE), "{}: {reader}: {}", app.backend, api.text);
+    }
+    // The parties read who acted by address, as before.
+    let page = page_showing(&app, &sign_in(&app, MAIRIE).await, &path, "Création du brouillon").await;
+    let history = history_of(&page.text);
+    let said = crate::console::escaped(&format!("enregistrée par exploitant (ligne de commande), pour {MAIRIE}"));
+    assert!(history.contains(&format!("Création du brouillon — {DAN}")), "{}: {history}", app.backend);
+    assert!(history.contains(&said), "{}: {history}", app.backend);
+    let api = app.client(app.token(MAIRIE)).get(format!("/api/v1/conventions/{id}")).send().await;
+    assert_eq!(api.body["created_by"], format!("user:{DAN}"), "{}: {}", app.backend, api.text);
+    assert_eq!(api.body["non_renewal"]["by"], format!("user:{MAIRIE}"), "{}: {}", app.backend, api.text);
+}
+
+// The edit form saved as it was shown recorded a version, an audit record, as any edit. It
+// records nothing now, and the page says so; a field changed is still saved.
+backend_test!(the_edit_form_saved_unchanged_records_nothing_and_says_so);
+async fn the_edit_form_saved_unchanged_records_nothing_and_says_so(db: TestDb) {
+    let (app, dan, id, edit) = draft_on_its_edit_page(db).await;
+    let name = app.backend;
+    let before = convention_of(&app, &id).await;
+    let updates = async || {
+        let sql = "SELECT COUNT(*) FROM audit_log WHERE target_id = $1 AND action = 'conventions.update'";
+        common::count(&app.store, sql, &[id.as_str()]).await
+    };
+    let shown = posted_inputs(&get(&app, &dan, &edit).await.text, "projet");
+    let saved = post_form(&app, &dan, &edit, &as_refs(&shown)).await;
+    assert_eq!(saved.status, 303, "{name}: {}", saved.text);
+    assert!(saved.header("location").unwrap().ends_with("?apres=inchangee"), "{name}: {:?}", saved.header("location"));
+    let page = follow(&app, &dan, &saved).await;
+    assert!(page.text.contains(&crate::console::escaped("Le projet n'est pas modifié")), "{name}: {}", page.text);
+    assert_eq!(convention_of(&app, &id).await["version"], before["version"], "{name}: no version");
+    assert_eq!(updates().await, 0, "{name}: no audit record");
+
+    let changed = edit_form_with(&app, &dan, &edit, "titre", "Convention ENT de l'école Robert Doisneau").await;
+    let saved = post_form(&app, &dan, &edit, &as_refs(&changed)).await;
+    assert!(saved.header("location").unwrap().ends_with("?apres=modifiee"), "{name}: {:?}", saved.header("location"));
+    let after = convention_of(&app, &id).await;
+    assert_eq!(after["version"].as_i64(), before["version"].as_i64().map(|v| v + 1), "{name}: {after}");
+    assert!(updates().await > 0, "{name}: recorded (once per party)");
+}

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 mod edition7;
 mod edition8;
+mod edition9;
 mod termination_notice;
+mod unchanged_edit;
 
 struct Cycle {
     app: TestApp,
@@ -2205,7 +2207,7 @@ async fn a_renewable_convention_following_the_annuaire_is_not_renewed_over_a_par
     db: crate::common::TestDb,
 ) {
     let (c, id) = renewable_signed(db).await;
-    let successor = partial_successor(&c).await;
+    let successor = tripartite_successor(&c).await;
     let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
     let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
 
@@ -2262,6 +2264,49 @@ async fn a_renewable_convention_listing_its_ecoles_is_renewed_without_those_a_pa
     taken.sort();
     assert_eq!(left_out, taken, "{}: {summary}", c.db.name);
     assert_eq!(doubly_covered(&c, "2029-09-01").await, Vec::<String>::new(), "{}", c.db.name);
+}
+
+/// A tripartite of the école Robert Doisneau, one of the [`renewable_signed`] bipartite's, drafted
+/// on 15 June 2029 from 1 October (beside the bipartite, of the same RGPD roles) then put in force
+/// from the day after its term, 1 September 2029 (outside the test's subject: drafting would
+/// refuse it): a partial successor, the bipartite covering the commune's other écoles. Its id.
+async fn tripartite_successor(c: &Cycle) -> String {
+    c.clock.set(day(2029, 6, 15));
+    let successor = c.create(tripartite("2029-10-01")).await["id"].as_str().unwrap().to_string();
+    let sql = "UPDATE conventions SET start_date = '2029-09-01', status = 'active' WHERE id = $1";
+    assert_eq!(common::execute(&c.db.store, sql, &[&successor]).await, 1, "{}", c.db.name);
+    successor
+}
+
+// The succession read the écoles listed when the renewed convention was drafted: an école opened
+// in the commune since, which its bipartite covers as the annuaire stands, did not count. A
+// tripartite from the day after its term on the only école listed was taken at drafting for a
+// whole successor, and the renewal job let the bipartite expire, the new école losing its
+// convention. Both read today's coverage (`schools_covered_now`, the rule of `others_on`): the
+// commune, party to it, is refused the draft (« perdraient »), and the renewal is refused.
+backend_test!(an_ecole_opened_after_drafting_counts_in_the_succession_of_a_renewable_convention);
+async fn an_ecole_opened_after_drafting_counts_in_the_succession_of_a_renewable_convention(db: crate::common::TestDb) {
+    let (c, id) = renewable_signed(db).await;
+    let name = c.db.name;
+    let (_, old) = call(c.dan.get(c.url(&format!("/{id}")))).await;
+    let reference = old["reference"].as_str().unwrap().to_string();
+    assert!(old["schools"].as_array().unwrap().len() > 1, "{name}: {old}");
+    // Drafted when the école Robert Doisneau was the commune's only one: the others opened since.
+    let doisneau = entcp::registry::resolve_org(&c.db.store, "0940176F").await.unwrap().id;
+    let sql = "DELETE FROM convention_schools WHERE convention_id = $1 AND org_id <> $2";
+    assert!(common::execute(&c.db.store, sql, &[&id, &doisneau]).await > 0, "{name}");
+
+    c.clock.set(day(2029, 5, 15));
+    let refused = call(c.mairie.post(c.url("")).json(&tripartite("2029-09-01"))).await;
+    assert_opposes(name, refused, "qui perdraient alors leur convention", &reference, true);
+
+    let successor = tripartite_successor(&c).await;
+    let (_, next) = call(c.dan.get(c.url(&format!("/{successor}")))).await;
+    let report = entcp::conventions::jobs::daily(&c.db.store, &load_models(), day(2029, 9, 1)).await.unwrap();
+    assert_eq!(report.renewals_refused.len(), 1, "{name}: {report:?}");
+    let summary = audited_summary(&c, &id, "conventions.renewal_refused").await;
+    assert_eq!(summary["partial_successor"], next["reference"], "{name}: {summary}");
+    assert!(audited_summary(&c, &id, "conventions.not_renewed").await.is_null(), "{name}: not a whole successor");
 }
 
 /// A bipartite of the [`renewable_signed`] convention's parties signed on 15 June 2029 from the
@@ -4440,9 +4485,11 @@ async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db:
 
 // The refusal of a successor leaving écoles of a tacitly renewed convention out is told only to
 // whom reads it: the DSDEN's bipartite with the commune, in force, to the commune, named. The
-// académie's DAN, no party to it, drafting a tripartite of the same RGPD roles from the day
-// after its term is answered as from any other day (not refused: same roles, another model),
-// so that the answer dates no term.
+// académie's DAN, no party to it, drafting a tripartite of the same RGPD roles (another model)
+// from the day after its term, was not refused (only each signature was, for a reader). It is
+// refused as a convention of the same model is to whom does not read it, from that day as from
+// any other: the same status and body shape, the same bytes whatever the term, neither the
+// term, nor the reference, nor the id.
 backend_test!(a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it);
 async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_reads_it(db: crate::common::TestDb) {
     let c = setup(db).await;
@@ -4463,12 +4510,34 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
     let one_ecole = tripartite("2029-09-01");
     assert_opposes(name, call(c.mairie.post(c.url("")).json(&one_ecole)).await, "perdraient", &reference, true);
+    let mut answers = Vec::new();
     for term in ["2029-08-31", "2030-08-31"] {
         common::execute(&c.db.store, "UPDATE conventions SET end_date = $1 WHERE reference = $2", &[term, &reference])
             .await;
-        let (status, draft) = call(c.dan.post(c.url("")).json(&one_ecole)).await;
-        assert_eq!(status, StatusCode::CREATED, "{name}: a term on {term}: {draft}");
+        let refused = call(c.dan.post(c.url("")).json(&one_ecole)).await;
+        assert_opposes(name, refused.clone(), "reconduite tacitement à son terme)", &reference, false);
+        let body = refused.1.to_string();
+        for told in [id, "2029-08-31", "31 août 2029", "2030-08-31", "31 août 2030", "perdraient"] {
+            assert!(!body.contains(told), "{name}: « {told} » told to a non-reader: {body}");
+        }
+        answers.push((term, refused.1));
     }
+    assert_eq!(answers[0].1.to_string(), answers[1].1.to_string(), "{name}: the term is not told by the bytes");
+    // As a convention of the same model is refused to the DAN (the bipartite's model).
+    let same_model = common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": "2029-09-01",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }));
+    let (status, same) = call(c.dan.post(c.url("")).json(&same_model)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{name}: {same}");
+    let keys = |p: &Value| p.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&answers[0].1), keys(&same), "{name}: the same shape: {same}");
+    let unread = "est déjà couvert par une autre convention (que vous ne consultez pas) sur ces dates (elle est \
+                  reconduite tacitement à son terme)";
+    assert!(answers[0].1["detail"].as_str().unwrap().contains(unread), "{name}: {}", answers[0].1);
+    // No draft left behind.
+    let sql = "SELECT COUNT(*) FROM conventions WHERE model_id = 'tripartite-premier-degre'";
+    assert_eq!(common::count(&c.db.store, sql, &[]).await, 0, "{name}");
 }
 
 /// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from
@@ -4730,7 +4799,7 @@ async fn the_academie_s_dan_is_told_a_dsden_convention_needs_the_dan_role_at_the
     let detail = problem["detail"].as_str().unwrap();
     assert!(
         detail.contains(
-            "Votre rôle DAN à l'Académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
+            "Votre rôle DAN à l'académie de Créteil ne s'étend pas aux conventions dont la DSDEN du \
                          Val-de-Marne est partie : il faut le rôle DAN à la DSDEN du Val-de-Marne elle-même"
         ),
         "{name}: {problem}"

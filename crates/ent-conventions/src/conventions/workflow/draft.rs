@@ -695,17 +695,21 @@ pub(super) struct Coverage<'a> {
     pub(super) roles: RolesKey,
     /// The id of the convention it explicitly replaces.
     pub(super) supersedes: Option<&'a str>,
+    /// Checked as it is drafted (created, edited), not as it is signed: a successor of a
+    /// convention its drafter does not read is refused whatever that convention's term
+    /// ([`overlap_refusal`]).
+    pub(super) drafted: bool,
 }
 
 /// A live convention on one of the schools a new one covers, as [`check_no_overlap`] reads it.
 #[derive(sqlx::FromRow)]
-pub(super) struct Other {
-    pub(super) id: String,
+pub(crate) struct Other {
+    pub(crate) id: String,
     pub(super) model_id: String,
     model_version: i64,
     end_date: String,
     non_renewal_at: Option<String>,
-    pub(super) supersedes_id: Option<String>,
+    pub(crate) supersedes_id: Option<String>,
 }
 
 impl Other {
@@ -744,17 +748,24 @@ impl Other {
         Ok(conv.as_ref().and_then(|c| c.reference_for(actor)).map(str::to_string))
     }
 
-    /// How many of its schools a successor from the day after its term (`new`) leaves out,
-    /// unless it replaces it explicitly (`supersedes`): 0 when it covers them all. A successor
-    /// ends its tacit renewal on every school it covers, so the others would lose their convention.
-    async fn left_out_by(&self, conn: &mut AnyConnection, new: &Coverage<'_>) -> Result<usize, Problem> {
+    /// How many of the schools it covers today ([`crate::conventions::schools_covered_now`]: an
+    /// école opened in its commune since it was drafted too) a successor from the day after its
+    /// term (`new`) leaves out, unless it replaces it explicitly (`supersedes`): 0 when it covers
+    /// them all. A successor ends its tacit renewal on every school it covers, so the others
+    /// would lose their convention.
+    async fn left_out_by(
+        &self,
+        conn: &mut AnyConnection,
+        models: &[ConventionModel],
+        new: &Coverage<'_>,
+    ) -> Result<usize, Problem> {
         if new.supersedes == Some(self.id.as_str()) {
             return Ok(0);
         }
-        let schools: Vec<String> = sqlx::query_scalar("SELECT org_id FROM convention_schools WHERE convention_id = $1")
-            .bind(&self.id)
-            .fetch_all(&mut *conn)
-            .await?;
+        let Some(conv) = crate::conventions::read_convention(&mut *conn, models, &self.id, false).await? else {
+            return Ok(0);
+        };
+        let schools = crate::conventions::schools_covered_now(conn, models, &conv).await?;
         Ok(schools.iter().filter(|id| !new.schools.iter().any(|s| &s.id == *id)).count())
     }
 
@@ -813,7 +824,7 @@ impl Other {
 /// joined after it was drafted, within its département). Each convention of a lineage (an
 /// avenant with its own schools and parties) is tried for itself. The one helper every overlap
 /// check reads (drafting, submission, each signature, the cost warnings).
-pub(super) async fn others_on(
+pub(crate) async fn others_on(
     conn: &mut AnyConnection,
     models: &[ConventionModel],
     school_id: &str,
@@ -823,13 +834,7 @@ pub(super) async fn others_on(
     let Some(school) = ent_platform::registry::queries::get_org_in(&mut *conn, school_id).await? else {
         return Ok(vec![]);
     };
-    let parents: Vec<String> = match crate::conventions::may_be_covered_by_parents(&school) {
-        true => {
-            let relatives = ent_platform::registry::queries::Relatives::of_in(&mut *conn, &school).await?;
-            relatives.covering_parents(&school).into_iter().map(|p| p.id).collect()
-        }
-        false => vec![],
-    };
+    let parents = crate::conventions::covering_parents_in(&mut *conn, &school).await?;
     let by_party = match parents.is_empty() {
         true => String::new(),
         false => {
@@ -901,7 +906,7 @@ pub(super) async fn check_no_overlap(
         let span = (new.start, new.end);
         for other in others_on(&mut *conn, models, &school.id, span, new.lineage).await? {
             let left_out = match other.succeeded_on(models, new.start)? {
-                true => other.left_out_by(conn, new).await?,
+                true => other.left_out_by(conn, models, new).await?,
                 false => 0,
             };
             if left_out > 0 {
@@ -936,24 +941,25 @@ async fn overlap_refusal(
 ) -> Result<(), Problem> {
     if other.model_id == new.model.id {
         let reference = other.reference_for(conn, models, actor).await?;
-        let hint = other.renewal_hint(models, new.start, reference.is_some())?;
-        let problem = Problem::conflict(format!(
-            "{} ({}) est déjà couvert par {} du même modèle sur ces dates{hint}",
-            school.name,
-            school.code,
-            opposed_name(reference.as_deref()),
-        ));
-        return Err(naming_it(problem, reference.as_deref()));
+        return Err(covered_refusal(models, new, school, other, reference.as_deref(), " du même modèle")?);
     }
     if new.supersedes == Some(other.id.as_str()) {
         return Ok(());
     }
     let Some(conv) = crate::conventions::read_convention(conn, models, &other.id, false).await? else { return Ok(()) };
     let Ok(other_model) = find_model(models, &conv.model_id, Some(conv.model_version)) else { return Ok(()) };
+    let reference = conv.reference_for(actor);
     if roles_key(other_model, &conv.parties, conv.rgpd_controller.as_ref()) == new.roles {
+        // Same roles, another model: they coexist, but a successor from the day after its term
+        // leaving some of its schools out is refused ([`Other::partial_succession_refusal`]).
+        // To a drafter who does not read it, whatever its term (refused on that day only, the
+        // answer would date it), as the same model is: the bytes tell neither term nor id.
+        if new.drafted && reference.is_none() && other.renews(models) && other.left_out_by(conn, models, new).await? > 0
+        {
+            return Err(covered_refusal(models, new, school, other, None, "")?);
+        }
         return Ok(());
     }
-    let reference = conv.reference_for(actor);
     let hint = other.renewal_hint(models, new.start, reference.is_some())?;
     // Its roles are told with its reference only, as its dates are.
     let (controller, remedy) = match reference {
@@ -974,6 +980,27 @@ async fn overlap_refusal(
         opposed_name(reference),
     ));
     Err(naming_it(problem, reference))
+}
+
+/// The refusal of `new` on `school`, already covered on its dates by `other` (`model`: « du même
+/// modèle », or nothing), named only by a `reference` the caller may be told, with how a
+/// convention renewed tacitly is succeeded ([`Other::renewal_hint`]).
+fn covered_refusal(
+    models: &[ConventionModel],
+    new: &Coverage<'_>,
+    school: &Org,
+    other: &Other,
+    reference: Option<&str>,
+    model: &str,
+) -> Result<Problem, Problem> {
+    let hint = other.renewal_hint(models, new.start, reference.is_some())?;
+    let problem = Problem::conflict(format!(
+        "{} ({}) est déjà couvert par {}{model} sur ces dates{hint}",
+        school.name,
+        school.code,
+        opposed_name(reference),
+    ));
+    Ok(naming_it(problem, reference))
 }
 
 /// The parties of a draft as a convention lists them.
@@ -1239,6 +1266,7 @@ pub async fn check_new<'m>(ctx: &Ctx<'m>, input: NewConvention) -> Result<Checke
         lineage: None,
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: supersedes.as_deref(),
+        drafted: true,
     };
     check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     Ok(CheckedNew { model, draft, supersedes, backdate_reason })
@@ -1368,6 +1396,14 @@ pub async fn update(
     let checked = check_edit(ctx, conv, expected_version, patch).await?;
     require_signatory_writers(ctx.actor, model, &checked.draft.parties, &given)?;
     check_member_acts(ctx, model, conv, &checked.draft.signatories, &given).await?;
+    // An edit leaving it as it is: the convention as read, no version, audit record or notice
+    // (nor signature voided); a stale `If-Match` is still refused.
+    if checked.changes_nothing() {
+        if expected_version != conv.version {
+            return Err(ent_kernel::error::precondition_failed(conv.version));
+        }
+        return Ok(conv.clone());
+    }
     let mut tx = ctx.store.begin_write().await?;
     update_constitutive_in(ctx, &mut tx, &checked).await?;
     commit_and_reload(ctx, tx, &conv.id).await
@@ -1527,6 +1563,37 @@ pub struct CheckedEdit<'c> {
     rendering: Option<Rendering>,
 }
 
+impl CheckedEdit<'_> {
+    /// Whether the convention as edited is the convention as it is: title, parameters, dates,
+    /// reason for a backdated start, parties in order (organisation, signatory, share), schools.
+    pub fn changes_nothing(&self) -> bool {
+        let (conv, draft) = (self.conv, &self.draft);
+        let party = |key: &str, org: &str| {
+            let share = draft.shares.get(&signatories::party_org_key(key, org)).copied();
+            (key.to_string(), org.to_string(), signatories::for_party(&draft.signatories, key, org).cloned(), share)
+        };
+        let edited: Vec<_> = draft.parties.iter().map(|(key, org)| party(key, &org.id)).collect();
+        let shares = current_shares(conv);
+        let current: Vec<_> = conv
+            .parties
+            .iter()
+            .map(|p| {
+                let share = shares.get(&signatories::party_org_key(&p.key, &p.org.id)).copied();
+                (p.key.clone(), p.org.id.clone(), p.signatory.clone(), share)
+            })
+            .collect();
+        let schools = |ids: Vec<String>| ids.into_iter().collect::<std::collections::BTreeSet<_>>();
+        draft.title == conv.title
+            && draft.parameters == conv.parameters
+            && draft.start.to_string() == conv.start_date
+            && draft.end.to_string() == conv.end_date
+            && self.backdate_reason == conv.backdate_reason
+            && edited == current
+            && schools(draft.schools.iter().map(|s| s.id.clone()).collect())
+                == schools(conv.schools.iter().map(|s| s.id.clone()).collect())
+    }
+}
+
 /// Checks the edit `patch` of `conv` (a draft or in signature) and, in signature, renders its
 /// text, reading through the pool: done before the write transaction opens, which then takes
 /// no second connection.
@@ -1583,6 +1650,7 @@ pub async fn check_edit<'c>(
         lineage: Some(&conv.root_id),
         roles: draft_roles(ctx.store, model, &draft).await?,
         supersedes: conv.supersedes_id.as_deref(),
+        drafted: true,
     };
     check_no_overlap(&mut *ctx.store.conn().await?, ctx.models, &coverage, ctx.actor).await?;
     // In signature, the edited text is frozen as a new version (rendered before the write lock).

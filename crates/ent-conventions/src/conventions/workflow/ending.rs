@@ -138,7 +138,7 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
     };
     check_termination_rights(ctx.actor, &t, ctx.today(), effective)?;
     let model = find_model(ctx.models, &conv.model_id, Some(conv.model_version))?;
-    let end = term_in_force(&mut tx, model, conv, end, earliest).await?;
+    let end = term_in_force(&mut tx, (ctx.models, model), conv, end, earliest).await?;
     if let Some(months) = notice {
         check_notice(months, earliest, end, effective)?;
     }
@@ -249,13 +249,13 @@ fn notifying_party<'c>(actor: &Actor, model: &ConventionModel, conv: &'c Convent
 /// then takes effect in it, as the clause says, and the daily job renews it first).
 async fn term_in_force(
     tx: &mut Tx,
-    model: &ConventionModel,
+    (models, model): (&[ConventionModel], &ConventionModel),
     conv: &Convention,
     end: NaiveDate,
     earliest: NaiveDate,
 ) -> Result<NaiveDate, Problem> {
     use crate::conventions::renewal::{renewal_span, renewed_end, renews_at_term, signed_term};
-    if earliest <= end || !renews_at_term(tx, model, conv).await? {
+    if earliest <= end || !renews_at_term(tx, models, model, conv).await? {
         return Ok(end);
     }
     renewed_end(end, renewal_span(model, &signed_term(tx, conv).await?)?)

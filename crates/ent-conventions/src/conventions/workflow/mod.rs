@@ -14,6 +14,7 @@ mod withdrawal;
 
 pub use costs::{cost_conflicts, with_warnings, CostConflict};
 
+pub(crate) use draft::others_on;
 pub use draft::{
     amend, check_edit, check_new, create, create_constitutive, create_constitutive_in, update, update_constitutive,
     update_constitutive_in, CheckedEdit, CheckedNew, ConventionPatch, NewConvention, PartyDetail, PartyInput, Span,

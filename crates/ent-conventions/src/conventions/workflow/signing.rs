@@ -88,6 +88,7 @@ async fn check_no_overlap_of(
         lineage: Some(&conv.root_id),
         roles: roles_key(model, &conv.parties, conv.rgpd_controller.as_ref()),
         supersedes: conv.supersedes_id.as_deref(),
+        drafted: false,
     };
     check_no_overlap(conn, models, &coverage, actor).await
 }

@@ -328,10 +328,16 @@ async fn a_tripartite_academie_money_share_needs_its_ceiling_as_the_bipartite_on
 
     paying["parameters"]["plafond_participation_academie"] = json!(1_200_000);
     let id = c.create(paying).await["id"].as_str().unwrap().to_string();
+    // As art. 4 states it from edition 9 (edition9.rs); in euros before, as edition 8 shipped.
+    let html = document_text(&c, &id).await;
+    let ttc = "<dt>Plafond annuel de la participation de l'académie</dt><dd>douze mille euros (12 000,00 €) toutes \
+               taxes comprises</dd>";
+    reads(name, "a money share", &html, &[ttc], &[]);
+    written_in_edition(&c, &id, 8).await;
     let html = document_text(&c, &id).await;
     reads(
         name,
-        "a money share",
+        "edition 8",
         &html,
         &["<dt>Plafond annuel de la participation de l'académie</dt><dd>12 000,00 €</dd>"],
         &[],
