@@ -12,8 +12,8 @@ use super::decp::{self, DecpFacts, Known};
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
-use ent_conventions::conventions::get_convention;
 use ent_conventions::conventions::workflow::users_with_role;
+use ent_conventions::conventions::{find_model, get_convention, rgpd_roles};
 use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
@@ -694,14 +694,19 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         // Its representatives and its DPO: the titulaire is its processor of record now.
         let to = super::ending::member_people(&mut tx, std::slice::from_ref(&m.applicant.id)).await?;
         told.extend(to.iter().cloned());
-        let contract = art28.get(&m.applicant.id).map(String::as_str);
-        notify_processor_dpos(&mut tx, g, (&vendor, &m.applicant), ccap.as_ref(), contract, ctx.now).await?;
-        // The quote-part is the buyer's, opened by its representatives (a DPO who is one too gets both).
-        let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let funds = match get_org(ctx.store, &m.applicant.id).await? {
             Some(org) => funded_tenants_of(ctx.store, &org).await?,
             None => Vec::new(),
         };
+        let record = ProcessorRecord {
+            ccap: ccap.as_ref(),
+            contract: art28.get(&m.applicant.id).map(String::as_str),
+            outside: outside_of(&award.warnings, &funds),
+            cited: processor_under_convention(ctx, &m.applicant.id).await?,
+        };
+        notify_processor_dpos(&mut tx, g, (&vendor, &m.applicant), record, ctx.now).await?;
+        // The quote-part is the buyer's, opened by its representatives (a DPO who is one too gets both).
+        let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let subject = json!({
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
             "suspended": suspended_switched(&funds, &switched, &vendor),
@@ -730,25 +735,71 @@ async fn ccap_in_force(
     Ok(versions.get(id).and_then(|v| contracts::in_force_at(v, &recorded_at)).cloned())
 }
 
+/// What the award records for one member, as its DPOs are told it ([`notify_processor_dpos`]).
+struct ProcessorRecord<'a> {
+    /// The CCAP version holding the Art. 28 clauses ([`ccap_in_force`]).
+    ccap: Option<&'a contracts::ClausesVersion>,
+    /// The id of the contract recorded in the member's register.
+    contract: Option<&'a str>,
+    /// The award's sentences on the member's ENT running services the accord-cadre does not
+    /// cover ([`outside_of`]): the CCAP's Art. 28 clauses do not apply to them.
+    outside: Vec<String>,
+    /// Whether a convention in force makes the member a processor, so that the controller's
+    /// register cites the contract ([`processor_under_convention`]).
+    cited: bool,
+}
+
 /// Tells the DPOs of the member `member` what the award means for them (domain review 39, G5):
 /// the titulaire becomes the member's sub-processor for its ENT, under the Art. 28 clauses of the
-/// CCAP's article 9 (version, SHA-256), recorded as the contract `contract` in the member's
-/// register: the link opens that contract's page, which a DPO reads (the groupement and its
-/// quotes-parts are the buyers', closed to them), its register without one.
+/// CCAP's article 9 (version, SHA-256), recorded as the contract `record.contract` in the
+/// member's register, which the controller's register cites only once a convention in force
+/// makes the member its processor (`cited`), and the services of its ENT those clauses do not
+/// cover (`outside`, as the other notices of the award say them; domain review 40, G2, G3): the
+/// link opens that contract's page, which a DPO reads (the groupement and its quotes-parts are
+/// the buyers', closed to them), its register without one.
 async fn notify_processor_dpos(
     tx: &mut Tx,
     g: &Groupement,
     (vendor, member): (&Org, &OrgRef),
-    ccap: Option<&contracts::ClausesVersion>,
-    contract: Option<&str>,
+    record: ProcessorRecord<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
+    let ProcessorRecord { ccap, contract, outside, cited } = record;
     let subject = json!({
         "event": "awarded_processor", "vendor": vendor.name,
         "ccap_version": ccap.map(|d| d.version), "ccap_sha256": ccap.map(|d| d.sha256.clone()),
+        "outside": outside, "cited": cited,
     });
     let page = contract.map(|id| format!("/rgpd/{}/contrats/{id}", member.id));
     notify_member_dpos(tx, g, member, subject, page, now).await
+}
+
+/// Whether a convention in force today makes `member` a processor under its model's RGPD roles,
+/// read as the registers read them (an `active` convention between its dates, its parties by
+/// role: `conventions::rgpd_roles`): only then does the controller's register cite the contracts
+/// that bind the member's sub-processors.
+async fn processor_under_convention(ctx: &Ctx<'_>, member: &str) -> Result<bool, Problem> {
+    let today = ctx.today().to_string();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM conventions WHERE status = 'active' AND start_date <= $1 AND end_date >= $2 \
+         AND id IN (SELECT convention_id FROM convention_parties WHERE org_id = $3) ORDER BY id",
+    )
+    .bind(&today)
+    .bind(&today)
+    .bind(member)
+    .fetch_all(ctx.store.pool())
+    .await?;
+    for id in ids {
+        let Some(conv) = get_convention(ctx.store, ctx.models, &id).await? else { continue };
+        let Ok(model) = find_model(ctx.models, &conv.model_id, Some(conv.model_version)) else { continue };
+        let orgs_of = |key: &str| -> Vec<&str> {
+            conv.parties.iter().filter(|p| p.key == key).map(|p| p.org.id.as_str()).collect()
+        };
+        if rgpd_roles(model, orgs_of).is_some_and(|(_, _, processors)| processors.contains(&member)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Queues the notice `subject` (its `event` and what it says) of `g` to the DPOs of its member

@@ -69,12 +69,7 @@ pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Pr
     let signed = signed_conventions(state, assignments.iter().map(|a| a.convention.clone()).collect()).await?;
     let mut out: Vec<ContractLine> =
         assignments.iter().map(|a| annex_line(state, &world, a, signed.get(&a.convention))).collect();
-    let roles = derive::client_roles(&world, &org.id);
-    let mut controllers: Vec<String> = roles.controllers.iter().map(|(c, _)| named(c).official).collect();
-    controllers.dedup();
-    if controllers.is_empty() {
-        controllers.push(derive::designation(&load::facts(org)).official);
-    }
+    let controllers = contract_controllers(&world, org);
     let list = contracts::list_for_client(&state.store, &org.id).await?;
     let ccaps = contracts::clauses_versions(&state.store, &list).await?;
     let terms = market_terms(state, list.iter().filter_map(contracts::market_of).map(str::to_string).collect()).await?;
@@ -87,6 +82,35 @@ pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Pr
     }
     Ok(out)
 }
+
+/// The controllers `org`'s contracts process data for, as the registers name them: those of the
+/// conventions in force that make it their processor ([`derive::client_roles`]); `org` itself when
+/// a convention makes it the controller; with no convention fixing its role, the controller the
+/// registers apply by default to the schools of its ENT ([`derive::default_controllers`]: for a
+/// commune's écoles, the IA-DASEN, the DSDEN, as the DSDEN's register names it; domain review 40,
+/// G3), else « non déterminé » — never the client itself, as the contract's page says it.
+fn contract_controllers(world: &World, org: &Org) -> Vec<String> {
+    let roles = derive::client_roles(world, &org.id);
+    let mut controllers: Vec<String> = roles.controllers.iter().map(|(c, _)| named(c).official).collect();
+    controllers.dedup();
+    if !controllers.is_empty() {
+        return controllers;
+    }
+    let own = derive::designation(&load::facts(org));
+    if roles.controls {
+        return vec![own.official];
+    }
+    let defaults = derive::default_controllers(world, &org.id);
+    if defaults.is_empty() {
+        return vec![format!("{UNDETERMINED} ne fixe le rôle {}", own.of)];
+    }
+    defaults.iter().map(|c| format!("{} ({DEFAULT})", named(c).official)).collect()
+}
+
+/// What a controller named by default is, when no convention in force fixes the client's role.
+pub const DEFAULT: &str = "responsable de traitement par défaut, aucune convention en vigueur";
+/// The start of the controllers' cell when neither a convention nor a default names one.
+pub const UNDETERMINED: &str = "non déterminé : aucune convention en vigueur";
 
 /// A convention's title, start and end dates and signed text's SHA-256.
 type Signed = (String, String, String, Option<String>);

@@ -1027,6 +1027,22 @@ pub fn client_roles(world: &World, client: &str) -> ClientRoles {
     ClientRoles { controllers, controls }
 }
 
+/// The controllers the registers apply by default (no convention in force: the arrêté of
+/// 30 November 2006 as amended, [`roles_of`]) to the schools of the live tenants `client` holds:
+/// the IA-DASEN (the DSDEN of the département) for a commune's public écoles, an établissement
+/// itself otherwise; never the client, whose role no convention fixes. Each once, in order.
+pub fn default_controllers(world: &World, client: &str) -> Vec<Actor> {
+    let mut out: Vec<String> = Vec::new();
+    let schools = world.tenants.iter().filter(|t| t.org == client).flat_map(|t| &t.schools);
+    for school in schools.filter_map(|id| world.orgs.get(id)) {
+        let (roles, defaulted) = roles_of(world, school);
+        if defaulted && roles.controller != client && !out.contains(&roles.controller) {
+            out.push(roles.controller.clone());
+        }
+    }
+    out.iter().map(|id| actor(&or_unknown(id, world))).collect()
+}
+
 /// The controller of a school of a convention the world does not describe: for a commune's
 /// convention naming the académie (its écoles), the IA-DASEN, the DSDEN of the commune's
 /// département, as [`roles_of`] says for a known école; else the convention's controller.

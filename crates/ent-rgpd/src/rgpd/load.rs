@@ -11,7 +11,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{timestamp, Flag, JsonObject, JsonText, Store, Tx};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
-use ent_platform::contracts::{ccap_versions, in_force_at};
+use ent_platform::contracts::{ccap_versions, in_force_at, FROM_GROUPEMENT};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::provisioning::{self, purge, reconcile};
@@ -19,10 +19,6 @@ use ent_tenants::tenants::{self, get_tenant};
 use serde::Deserialize;
 use sqlx::FromRow;
 use std::collections::HashMap;
-
-/// The `source_kind` of the contracts an award records: the groupement's market, whose CCTP
-/// binds the vendor.
-const GROUPEMENT_MARKET: &str = "groupement";
 
 /// Statuses of a tenant whose personal data are still processed: running, being
 /// decommissioned, or archived with its volumes kept until the retention purge (`purged`
@@ -510,12 +506,12 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
     let sql = format!(
         "SELECT c.processor_org_id, c.client_org_id, c.parent_processor_org_id, c.reference, c.title, \
          c.art28_clauses, c.source_kind, c.source_id, c.created_at, g.terms FROM processor_contracts c \
-         LEFT JOIN groupements g ON c.source_kind = '{GROUPEMENT_MARKET}' AND g.id = c.source_id \
+         LEFT JOIN groupements g ON c.source_kind = '{FROM_GROUPEMENT}' AND g.id = c.source_id \
          WHERE (c.starts_on IS NULL OR c.starts_on <= $1) AND (c.ends_on IS NULL OR c.ends_on >= $2) \
          ORDER BY c.reference, c.id"
     );
     let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
-    let market = |r: &ContractRow| r.source_id.clone().filter(|_| r.source_kind == GROUPEMENT_MARKET);
+    let market = |r: &ContractRow| r.source_id.clone().filter(|_| r.source_kind == FROM_GROUPEMENT);
     let ccaps = ccap_versions(store, rows.iter().filter_map(market).collect()).await?;
     let ccap_of = |r: &ContractRow| {
         let v = in_force_at(ccaps.get(&market(r)?)?, &r.created_at)?;
@@ -532,7 +528,7 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
             title: r.title.clone(),
             art28: r.art28_clauses.into(),
             parent: r.parent_processor_org_id.clone(),
-            cctp: r.source_kind == GROUPEMENT_MARKET,
+            cctp: r.source_kind == FROM_GROUPEMENT,
             annex: false,
         })
         .collect())

@@ -4792,6 +4792,19 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
         assert_eq!(status, 201, "{name}: {body}");
     }
     dpos_and_dans(&w).await;
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id: "bipartite-visio",
+        model_id: "bipartite-commune",
+        model_version: 3,
+        start: "2026-09-01",
+        end: "2029-08-31",
+        parties: vec![
+            ("academie", entcp::registry::resolve_org(&w.store, "academie:24").await.unwrap().id),
+            ("collectivite", w.communes[0].0.id.clone()),
+        ],
+        schools: vec![],
+    };
+    ent_testkit::conventions::insert_active(w.store.pool(), &convention).await.unwrap();
     let (_, g) = awarded_on_30_november(&w, &signing, &[0, 1], name).await;
     let reference = g["reference"].as_str().unwrap().to_string();
     let sentences: Vec<String> =
@@ -4819,6 +4832,48 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
         assert!(!mail.text.contains("Votre quote-part"), "{name}: {}", mail.text);
         assert!(mail.html.contains("Services que le marché ne couvre pas"), "{name}: {}", mail.html);
     }
+    // Domain review 40, G2: each member's DPO (its processor engages the titulaire) is told which of
+    // its ENT's services the marché does not cover, and that its Art. 28 clauses do not apply to
+    // them, as the controller's side is; G3: that the controller's register cites the contract only
+    // where a convention in force makes the member its processor (the first commune's bipartite).
+    let warnings = g["award"]["warnings"].as_array().unwrap();
+    let sentence_of = |slug: &str| warnings.iter().find(|w| w["tenant"] == slug).unwrap()["message"].clone();
+    for (i, dpo, slug, other) in [
+        (0, "dpo@mairie.fr", "ent-visio", "ent-visio-autre"),
+        (1, "dpo@autre-membre.fr", "ent-visio-autre", "ent-visio"),
+    ] {
+        let theirs: Vec<_> = notices
+            .iter()
+            .filter(|n| n.context["event"] == "awarded_processor" && n.recipients.contains(&dpo.to_string()))
+            .collect();
+        assert_eq!(theirs.len(), 1, "{name}: {dpo}");
+        let mail = entcp::notify::mailer::render("groupement", &theirs[0].context).unwrap();
+        let (own, others) = (sentence_of(slug), sentence_of(other));
+        let own = own.as_str().unwrap();
+        for needle in [
+            "Services que le marché ne couvre pas :".to_string(),
+            format!("- {own}"),
+            "Les clauses de l'article 28 du RGPD que porte le marché (article 9 du CCAP) ne s'appliquent pas à ces \
+             services : tant qu'un autre contrat ne les couvre pas, leur traitement par le titulaire n'est encadré \
+             par aucun contrat de sous-traitance."
+                .to_string(),
+        ] {
+            assert!(mail.text.contains(&needle), "{name}: {dpo}: « {needle} » in {}", mail.text);
+        }
+        assert!(!mail.text.contains(others.as_str().unwrap()), "{name}: {dpo}: the other member's: {}", mail.text);
+        assert!(mail.html.contains("ne s'appliquent pas à ces services"), "{name}: {dpo}: {}", mail.html);
+        let commune = entcp::naming::display_name(&w.communes[i].0.name);
+        let unbound = format!(
+            "Aucune convention en vigueur ne lie encore la Commune {} au responsable de traitement : le registre de \
+             celui-ci citera ce contrat dès qu'une convention en vigueur les liera.",
+            entcp::naming::de(&commune)
+        );
+        let cited = "que le registre du responsable de traitement cite aussi.";
+        match i {
+            0 => assert!(mail.text.contains(cited) && !mail.text.contains(&unbound), "{name}: {dpo}: {}", mail.text),
+            _ => assert!(mail.text.contains(&unbound) && !mail.text.contains(cited), "{name}: {dpo}: {}", mail.text),
+        }
+    }
     for member_person in ["dpo@mairie.fr", "dpo@autre-membre.fr"] {
         let award_notices =
             notices.iter().filter(|n| n.context["event"] == "awarded" || n.context["event"] == "awarded_processor");
@@ -4826,20 +4881,8 @@ async fn an_award_leaving_a_service_outside_the_market_tells_the_controller_and_
         assert_eq!(told, 1, "{name}: {member_person}: once");
     }
 
-    // The registers, once the marché is in force; the commune's écoles under its bipartite.
-    let convention = ent_testkit::conventions::ActiveConvention {
-        id: "bipartite-visio",
-        model_id: "bipartite-commune",
-        model_version: 3,
-        start: "2026-09-01",
-        end: "2029-08-31",
-        parties: vec![
-            ("academie", entcp::registry::resolve_org(&w.store, "academie:24").await.unwrap().id),
-            ("collectivite", w.communes[0].0.id.clone()),
-        ],
-        schools: vec![],
-    };
-    ent_testkit::conventions::insert_active(w.store.pool(), &convention).await.unwrap();
+    // The registers, once the marché is in force; the first commune's écoles under its bipartite
+    // (in force since before the award).
     common::execute(&w.store, "UPDATE tenants SET status = 'active'", &[]).await;
     let after = TestApp::over(&w.store).clock(clock_on(2026, 12, 1)).build().await;
     let dsden = common::texts(&w.store, "SELECT code FROM orgs WHERE kind = 'dsden' ORDER BY code", &[]).await;

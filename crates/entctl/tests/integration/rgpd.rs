@@ -2382,6 +2382,36 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
     assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
 }
 
+backend_test!(with_no_convention_in_force_the_contracts_export_names_the_default_controller_never_the_commune);
+/// Domain review 40, G3: Fresnes' bipartite has expired, its ENT still runs. The export of its
+/// contracts names as controller of the éditeur's contract the one the DSDEN's register applies
+/// by default to its écoles (the IA-DASEN, the DSDEN), said to be a default — never the commune,
+/// whose role no convention fixes; in JSON and CSV alike.
+async fn with_no_convention_in_force_the_contracts_export_names_the_default_controller_never_the_commune(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
+                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
+                   WHERE o.kind = 'commune' AND o.code = '94034')";
+    common::execute(&d.db.store, expired, &[]).await;
+    let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let lines = lines.as_array().unwrap();
+    assert!(!lines.iter().any(|l| l["kind"] == entcp::rgpd::contracts_export::ANNEX), "{name}: {lines:?}");
+    let default = format!("DSDEN du Val-de-Marne ({})", entcp::rgpd::contracts_export::DEFAULT);
+    let contract = lines.iter().find(|l| l["reference"] == "MARCHE-ENT-94034").expect("the éditeur's contract");
+    assert_eq!(contract["controllers"], json!([default]), "{name}: {contract}");
+    let (s, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    assert_eq!(rows[0][3], "Responsables de traitement", "{name}");
+    let row = rows.iter().find(|r| r[0] == "MARCHE-ENT-94034").expect("the contract's row");
+    assert_eq!(row[3], default, "{name}: {row:?}");
+    assert!(!row[3].contains("Fresnes"), "{name}: {row:?}");
+}
+
 backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
 /// Markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated again
 /// after its contract was recorded: the export gives the SHA-256 of the version in force at the
