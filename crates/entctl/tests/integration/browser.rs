@@ -334,12 +334,12 @@ async fn the_whole_journey_from_the_dan_convention_to_the_provisioning_tenant_in
         assert!(browser.text().await.contains("La convention est créée (brouillon)."));
         browser.axe().await;
         let convention = browser.path().await.split('?').next().unwrap().to_string();
-        // The draft's form, pre-filled as stored, saved as it is.
+        // The draft's form, pre-filled as stored, saved as it is: nothing is recorded, and it says so.
         browser.click_to_page("#modifier-projet").await;
         assert!(browser.heading().await.starts_with("Modifier le projet — "));
         browser.axe().await;
         browser.click_to_page("#enregistrer-projet").await;
-        assert!(browser.text().await.contains("Le projet est enregistré."));
+        assert!(browser.text().await.contains("Le projet n'est pas modifié : rien n'est enregistré."));
         browser.click_to_page("#soumettre").await;
         assert_eq!(badge(&browser, "#statut-convention").await, "en signature");
         let reference = browser.heading().await.split(" — ").next().unwrap().to_string();
