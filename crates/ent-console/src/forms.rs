@@ -151,6 +151,15 @@ impl Refusal {
         self
     }
 
+    /// The errors in the order of `fields`, the form's controls from top to bottom (RGAA 11.10:
+    /// the summary reads as the form does), whatever order the checks found them in; an error
+    /// on a field not listed keeps its place after them.
+    pub fn in_order_of<'f>(mut self, fields: impl IntoIterator<Item = &'f str>) -> Refusal {
+        let order: Vec<&str> = fields.into_iter().collect();
+        self.errors.sort_by_key(|e| order.iter().position(|f| *f == e.field).unwrap_or(order.len()));
+        self
+    }
+
     /// The errors linked to their controls on the page at `page` (another form, where they are
     /// corrected) rather than on the page that shows the summary.
     pub fn on_page(mut self, page: &str) -> Refusal {
@@ -259,6 +268,14 @@ mod tests {
         let labelled = Refusal::of(&problem, |f| f.to_string()).labelled(|_| Some("Collectivité (obligatoire)"));
         assert_eq!(labelled.errors[0].label.as_deref(), Some("Collectivité"));
         assert_eq!(short_label("Connue le (obligatoire, heure de Paris) : début"), "Connue le");
+        let found = Problem::invalid(vec![
+            ent_kernel::error::FieldError { field: "people_approx".into(), message: "nombre entier attendu".into() },
+            ent_kernel::error::FieldError { field: "other".into(), message: "hors du formulaire".into() },
+            ent_kernel::error::FieldError { field: "facts".into(), message: "champ obligatoire".into() },
+        ]);
+        let ordered = Refusal::of(&found, |f| f.to_string()).in_order_of(["title", "facts", "people_approx"]);
+        let fields: Vec<&str> = ordered.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["facts", "people_approx", "other"]);
         let fields = Fields(vec![("a".into(), " 1 ".into()), ("o".into(), "x".into()), ("o".into(), "y".into())]);
         assert_eq!((fields.get("a"), fields.get("b"), fields.all("o").len()), ("1", "", 2));
     }

@@ -56,7 +56,7 @@ async fn chain(
         ([one], false, _) => format!("sous-traitant, convention {one}"),
         (many, false, _) => format!("sous-traitant, conventions {}", many.join(", ")),
     };
-    links.push(link(&naming::of_org(org.kind, &naming::display_name(&org.name)).official, client_role, true));
+    links.push(link(&org.designation().official, client_role, true));
     let rank = if roles.controllers.is_empty() { "sous-traitant" } else { "sous-traitant ultérieur" };
     let instrument = if contract.source_kind == contracts::FROM_GROUPEMENT { "marché" } else { "contrat" };
     let role = format!("{rank}, {instrument} {}", contract.reference);
@@ -125,10 +125,10 @@ async fn contracts_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Resu
     let processor_error = processor_message(|field| refusal.message(field));
     let path = format!("{}/contrats", base(org));
     let values = json!({
-        "title": format!("Contrats de sous-traitance — {}", org.name),
+        "title": format!("Contrats de sous-traitance — {}", org.designation().official),
         "path": path,
         "export": format!("{}/export-contrats", base(org)),
-        "organisation": org.name,
+        "organisation_of": org.designation().of,
         "contracts": rows,
         "processors": processors(&on.state).await?,
         "inputs": inputs,
@@ -403,10 +403,9 @@ async fn contract_page(
         shown => shown.to_string(),
     };
     let values = json!({
-        "title": format!("Contrat {} — {}", c.reference, org.name),
+        "title": format!("Contrat {} — {}", c.reference, org.designation().official),
         "path": path,
         "list": list,
-        "organisation": org.name,
         "processor": c.processor.name,
         "reference": c.reference,
         "chain": chain(&on.state, org, &domain::client_roles(&on.state, org).await?, c).await?,

@@ -136,7 +136,15 @@ pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 /// Days left before a request's due date that count as close (log page and notification centre).
 pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
-fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>) -> Value {
+fn breach_view(b: &Breach, mut row: Vec<String>, now: DateTime<Utc>) -> Value {
+    // On screen, counts read in groups of three (« 12 000 »); the exports keep the bare number.
+    let counts =
+        [("Personnes (approx.)", b.input.people_approx), ("Enregistrements (approx.)", b.input.records_approx)];
+    for (column, count) in counts {
+        if let Some(cell) = breaches::HEADER.iter().position(|h| *h == column).and_then(|i| row.get_mut(i)) {
+            *cell = ent_documents::documents::grouped(count.unsigned_abs());
+        }
+    }
     let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
     let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
@@ -172,7 +180,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
             (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
         }
     };
-    let refusal = refusal.labelled(|field| log_label(spec, field));
+    let refusal = refusal.in_order_of(form_order(spec)).labelled(|field| log_label(spec, field));
     let mut rows: Vec<Value> = rows;
     let (title, slug) = (texts.title, texts.slug);
     let path = format!("{}/{slug}", base(org));
@@ -180,7 +188,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         row["href"] = json!(format!("{path}/{}", row["id"].as_str().unwrap_or_default()));
     }
     let values = json!({
-        "title": format!("{title} — {}", org.name),
+        "title": format!("{title} — {}", org.designation().official),
         "path": path,
         "header": header,
         "rows": rows,
@@ -358,6 +366,12 @@ fn request_input(fields: &Fields) -> Result<Read<RequestInput>, Problem> {
         notes: fields.get("notes").to_string(),
     };
     Ok(Read { input, unread })
+}
+
+/// The fields of a log's form from top to bottom: the request's right, `spec`'s controls, then
+/// the request's extension and the day the requester was told of it.
+fn form_order<'a>(spec: &'a [(&'a str, &str, &str)]) -> impl Iterator<Item = &'a str> {
+    std::iter::once("kind").chain(spec.iter().map(|(name, _, _)| *name)).chain(["extended", "extension_notified_on"])
 }
 
 /// The label of `field` on a log's form: one of `spec`'s, or the request's right and extension.
@@ -619,12 +633,12 @@ async fn entry_page(
         domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).copied().collect(),
         domain::Log::Requests => REQUEST_FOLLOW_UP.to_vec(),
     };
-    let refusal = refusal.labelled(|field| log_label(&spec, field));
+    let refusal = refusal.in_order_of(form_order(&spec)).labelled(|field| log_label(&spec, field));
     let inputs = with_options(controls(&spec, log_control, fields, Some(&refusal)), &spec);
     let list = format!("{}/{}", base(org), texts.slug);
     let path = format!("{list}/{id}");
     let values = json!({
-        "title": format!("{} — {}", found.reference, org.name),
+        "title": format!("{} — {}", found.reference, org.designation().official),
         "path": path,
         "list": list,
         "texts": texts,

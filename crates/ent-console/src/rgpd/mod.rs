@@ -28,7 +28,6 @@ use ent_kernel::clock::{french_date, french_moment};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::Action;
-use ent_kernel::naming;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
@@ -124,7 +123,8 @@ fn label_in<'a>(spec: &[(&str, &'a str, &str)], field: &str) -> Option<&'a str> 
 
 fn shell(on: &On<RgpdState>, org: &Org, trail: &[(&str, &str)]) -> Shell {
     let here = base(org);
-    let mut crumbs = vec![("RGPD", "/rgpd"), (org.name.as_str(), here.as_str())];
+    let name = org.designation().official;
+    let mut crumbs = vec![("RGPD", "/rgpd"), (name.as_str(), here.as_str())];
     crumbs.extend_from_slice(trail);
     Shell::new(&on.console, Some(&on.signed.0), "/rgpd").crumbs(&crumbs)
 }
@@ -148,7 +148,7 @@ async fn home(on: On<RgpdState>, Query(query): Query<Fields>) -> Result<Response
     let mut orgs: Vec<Value> = Vec::new();
     for b in actor.bindings.iter().filter(|b| RGPD_READ.roles.contains(&b.role)) {
         if let Some(org) = &b.org {
-            let link = json!({ "href": format!("/rgpd/{}", org.id), "name": org.name,
+            let link = json!({ "href": format!("/rgpd/{}", org.id), "of": org.designation().of,
                                 "role": page::role_label(b.role) });
             if !orgs.contains(&link) {
                 orgs.push(link);
@@ -260,7 +260,7 @@ async fn register(
         .collect();
     let notice = Notice::after(query.get("apres"), REGISTER_NOTICES);
     let values = json!({
-        "title": format!("Registre des traitements — {}", org.name),
+        "title": format!("Registre des traitements — {}", org.designation().official),
         "base": base(&org),
         "pdf": pdf,
         "as_of": french_date(&register.as_of),
@@ -302,7 +302,7 @@ async fn fiche(on: On<RgpdState>, Path((key, reference)): Path<(String, String)>
     let org = target(&on.state, &on.signed.0.actor, &key, &RGPD_READ).await?;
     let register = domain::current(&on.state, &org).await?;
     let entry = register.entries.iter().find(|e| e.reference == reference).ok_or_else(|| {
-        Problem::not_found(format!("aucun traitement « {reference} » au registre {}", naming::de(&org.name)))
+        Problem::not_found(format!("aucun traitement « {reference} » au registre {}", org.designation().of))
     })?;
     let fields: Vec<Value> = export::entry_fields(entry)
         .into_iter()
@@ -394,7 +394,7 @@ async fn diff(on: On<RgpdState>, Path(key): Path<String>, Query(query): Query<Fi
     });
     let path = format!("{}/ecarts", base(&org));
     let values = json!({
-        "title": format!("Évolution du registre — {}", org.name),
+        "title": format!("Évolution du registre — {}", org.designation().official),
         "path": path,
         "diff": view,
         "snapshots": snapshots,
@@ -474,7 +474,7 @@ async fn profile_page(on: &On<RgpdState>, org: &Org, reply: Reply<'_>) -> Result
     }
     let path = format!("{}/profil", base(org));
     let values = json!({
-        "title": format!("Coordonnées RGPD — {}", org.name),
+        "title": format!("Coordonnées RGPD — {}", org.designation().official),
         "path": path,
         "inputs": inputs,
         "version": fields.get("version"),

@@ -247,6 +247,12 @@ impl Org {
         self.sector != Some(Sector::Prive)
     }
 
+    /// How a screen or a document names it: its official designation, its directory name as
+    /// shown (« Département du Val-de-Marne », « du Département du Val-de-Marne »).
+    pub fn designation(&self) -> ent_kernel::naming::Designation {
+        ent_kernel::naming::of_org(self.kind, &ent_kernel::naming::display_name(&self.name))
+    }
+
     /// `kind:code`, the unambiguous way to name an organisation by code.
     pub fn qualified_code(&self) -> String {
         format!("{}:{}", self.kind.as_str(), self.code)

@@ -294,7 +294,9 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
     assert_eq!(refused.status, 422, "{name}: {}", refused.text);
     assert!(refused.text.contains("href=\"#entree-people_approx\""), "{name}: {}", refused.text);
     assert!(refused.text.contains("value=\"Sans le reste\""), "{name}: the input is kept");
-    for (title, hours) in [("Courriel mal adressé", -80), ("Clé USB perdue", -60), ("Accès indu", -2)] {
+    for (title, hours, records) in
+        [("Courriel mal adressé", -80, "25"), ("Clé USB perdue", -60, "25"), ("Accès indu", -2, "12000")]
+    {
         let aware = typed_moment(hours);
         let fields = [
             ("title", title),
@@ -302,7 +304,7 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
             ("aware_at", aware.as_str()),
             ("data_categories", "identité, scolarité"),
             ("people_approx", "25"),
-            ("records_approx", "25"),
+            ("records_approx", records),
             ("consequences", "faibles"),
             ("measures", "demande de suppression"),
         ];
@@ -314,6 +316,9 @@ async fn breaches_and_requests_show_their_due_dates_and_contracts_show_their_sub
     assert!(row_of(&log.text, "Clé USB perdue").contains("échéance proche"), "{name}: {}", log.text);
     let ahead = row_of(&log.text, "Accès indu");
     assert!(!ahead.contains("délai dépassé") && !ahead.contains("échéance proche"), "{name}: {ahead}");
+    // Counts in groups of three, the organisation by its designation (domain review 41, F10).
+    assert!(ahead.contains("<td>12\u{a0}000</td>"), "{name}: {ahead}");
+    assert!(log.text.contains("Violations de données — Commune de Fresnes"), "{name}: {}", log.text);
 
     // Requests: due a month after receipt.
     let requests = format!("{register}/demandes");
@@ -1105,6 +1110,21 @@ async fn a_breach_known_on_friday_at_23_30_in_paris_is_due_at_the_cnil_on_monday
     }
 }
 
+/// The breach form's controls from top to bottom, as `rgpd_log.html` lays them out.
+const BREACH_FORM_ORDER: [&str; 11] = [
+    "title",
+    "facts",
+    "occurred_at",
+    "aware_at",
+    "data_categories",
+    "people_categories",
+    "people_approx",
+    "records_approx",
+    "consequences",
+    "measures",
+    "risk",
+];
+
 // RGAA 11.10: an empty breach form is refused in one round, every required field named in
 // the summary by its label and marked required; the request form likewise (its right chosen
 // from a list); an organisation code that opens no register is said beside its field.
@@ -1124,6 +1144,10 @@ async fn an_empty_breach_or_request_form_names_every_missing_field_in_one_round(
     {
         assert!(fields.contains(&required), "{name}: {required} in the first round: {links:?}");
     }
+    // The summary reads as the form does, top to bottom (domain review 41, F11): the form's own
+    // reading of a number is not said before the fields above it.
+    let in_form: Vec<&str> = BREACH_FORM_ORDER.iter().copied().filter(|f| fields.contains(f)).collect();
+    assert_eq!(fields, in_form, "{name}: the summary in the order of the form");
     let said: Vec<&str> = links.iter().map(|(_, text)| text.as_str()).collect();
     assert!(said.contains(&"Intitulé : champ obligatoire"), "{name}: the label names the field: {said:?}");
     assert!(said.contains(&"Connue le : date et heure obligatoires"), "{name}: {said:?}");
