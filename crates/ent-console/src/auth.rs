@@ -15,7 +15,7 @@ use ent_kernel::http::client_address_of;
 use ent_kernel::kernel::roles::Action;
 use ent_kernel::validate;
 use ent_platform::identity::sessions::{self, Session, Timeouts};
-use ent_platform::identity::{authz, Actor};
+use ent_platform::identity::{authz, Actor, Caller};
 
 /// The session cookie: an opaque random id, its SHA-256 stored.
 pub const SESSION_COOKIE: &str = "entcp_session";
@@ -96,6 +96,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
             .cloned()
             .ok_or_else(|| ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, "page montée sans authentification"))
     }
+}
+
+/// The signed-in person calling as the API route of `action` would.
+pub fn caller(signed: &Signed, action: &'static Action) -> Caller {
+    Caller { actor: signed.0.actor.clone(), action }
 }
 
 /// Where a page asked without a session sends the browser: the sign-in form, then back

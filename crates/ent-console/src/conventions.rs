@@ -6,7 +6,7 @@
 //! withdrawal of a signature given by mistake). Every action is `ent_conventions`' own function with its checks; its
 //! refusal is shown on the page, the form kept.
 
-use crate::auth::Signed;
+use crate::auth::{caller, Signed};
 use crate::forms::{answer, chosen_org, org_choices, searching, short_label, Choice, Fields, On, Refusal, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
@@ -32,13 +32,13 @@ use ent_documents::documents;
 use ent_kernel::clock::{french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::{Action, OrgKind, Role};
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::{Condition, Store};
 use ent_platform::identity::authz::{
     self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_SIGNATURE_WITHDRAW, CONVENTIONS_WRITE,
 };
-use ent_platform::identity::{shown_actor, Actor, Caller};
+use ent_platform::identity::{shown_actor, Actor};
 use ent_platform::registry::queries::{list_orgs, OrgFilter};
 use ent_platform::registry::Org;
 use serde_json::{json, Map, Value};
@@ -89,10 +89,6 @@ where
             post(action),
         ),
     ]
-}
-
-fn caller(signed: &Signed, action: &'static Action) -> Caller {
-    Caller { actor: signed.0.actor.clone(), action }
 }
 
 fn ctx<'a>(state: &'a ConventionsState, actor: &'a Actor) -> Ctx<'a> {

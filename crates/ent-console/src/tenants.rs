@@ -6,7 +6,7 @@
 //! convention in force covers it any more (`tenants-coverage`, also a badge and a filter of
 //! the list), and for administrators the Kubernetes objects rendered for it.
 
-use crate::auth::Signed;
+use crate::auth::{caller, Signed};
 use crate::forms::{answer, chosen_org, org_choices, searching, Fields, On, Refusal, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
@@ -419,8 +419,9 @@ fn reconciled_page(state: &TenantsState, tenant: &Tenant, after: &str) -> String
 /// The tenant of the path if the person may read it (404 otherwise, as for a missing one).
 async fn readable(state: &TenantsState, signed: &Signed, key: &str) -> Result<Tenant, Problem> {
     let not_found = || Problem::not_found(format!("aucun ENT « {key} »"));
-    let caller = Caller { actor: signed.0.actor.clone(), action: &TENANTS_READ };
-    find_for(&state.store, &caller, key, not_found).await.map_err(|p| page::as_missing(p, not_found))
+    find_for(&state.store, &caller(signed, &TENANTS_READ), key, not_found)
+        .await
+        .map_err(|p| page::as_missing(p, not_found))
 }
 
 /// The tenant of the path (`/ent/{ent}`) once the person may read it ([`readable`]), with what

@@ -9,7 +9,7 @@ mod coordinator;
 mod library;
 mod member;
 
-use crate::auth::Signed;
+use crate::auth::{caller, Signed};
 use crate::form::FieldError;
 use crate::forms::{short_label, Fields, On, Reply};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
@@ -27,7 +27,7 @@ use ent_groupements::groupements::{self as gm, routes as domain, Groupement, Gro
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::http::FromRef;
-use ent_kernel::kernel::roles::{Action, OrgKind, Role};
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::Condition;
 use ent_platform::identity::authz::{
     self, CONVENTIONS_READ, GROUPEMENTS_APPLY, GROUPEMENTS_LIBRARY, GROUPEMENTS_MANAGE, GROUPEMENTS_READ,
@@ -129,11 +129,6 @@ fn own_orgs<'a>(signed: &'a Signed, role: Role, kinds: &'a [OrgKind]) -> impl It
         .filter(move |b| b.role == role)
         .filter_map(|b| b.org.as_ref())
         .filter(move |o| kinds.contains(&o.kind))
-}
-
-/// The signed-in person calling as the API route of `action` would.
-fn caller(signed: &Signed, action: &'static Action) -> Caller {
-    Caller { actor: signed.0.actor.clone(), action }
 }
 
 const STATUSES: &[(&str, &str)] = &[

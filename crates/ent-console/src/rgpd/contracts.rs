@@ -9,6 +9,7 @@
 //! from that contract, by whoever keeps the contract's client's registers.
 
 use super::{base, controls, label_in, shell, target};
+use crate::auth::caller;
 use crate::forms::{stale_version, Fields, On, Reply};
 use crate::page::{self, Notice, PageError};
 use axum::extract::{Path, Query};
@@ -21,7 +22,6 @@ use ent_kernel::error::{precondition_failed, Problem, ProblemKind};
 use ent_kernel::naming;
 use ent_platform::contracts::{self, ContractChange, NewContract, NewSubProcessor, ProcessorContract};
 use ent_platform::identity::authz::{self, GROUPEMENTS_READ, RGPD_READ, RGPD_WRITE};
-use ent_platform::identity::Caller;
 use ent_platform::registry::{get_org, Org};
 use ent_rgpd::rgpd::derive::{named, ClientRoles};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
@@ -92,8 +92,7 @@ async fn clauses_document(on: &On<RgpdState>, c: &ProcessorContract) -> Result<O
 /// is neither the coordinator's nor a member's reads its reference and SHA-256, not a dead link.
 async fn ccap_href(on: &On<RgpdState>, groupement: &str, d: &StoredDocument) -> Result<Option<String>, Problem> {
     let Some(g) = gm::get(&on.state.store, groupement).await? else { return Ok(None) };
-    let caller = Caller { actor: on.signed.0.actor.clone(), action: &GROUPEMENTS_READ };
-    let readable = gm_routes::reads_document(&on.state.store, &caller, &g, d).await?;
+    let readable = gm_routes::reads_document(&on.state.store, &caller(&on.signed, &GROUPEMENTS_READ), &g, d).await?;
     Ok(readable.then(|| format!("/groupements/{}/documents/{}?format=html", d.groupement_reference, d.id)))
 }
 

@@ -291,7 +291,7 @@ async fn a_tripartite_convention_goes_from_draft_to_active_signed_by_three_users
     assert!(content.contains(&new_hash));
 
     // The three parties see it; another commune does not.
-    let other = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let other = user(&c, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
     let (s, _) = call(other.get(c.url(&format!("/{id}")))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, listed) = call(other.get(c.url("?status=active"))).await;
@@ -558,11 +558,8 @@ async fn the_signed_hash_is_the_hash_of_the_body_as_it_reads_once_active() {
     for who in [&c.directeur, &c.mairie, &c.dan] {
         c.post(who, &id, "sign", json!({})).await;
     }
-    let models = load_models();
-    let active = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+    let (active, recomputed) = rederived(&c, &id).await;
     assert_eq!(active.status, entcp::conventions::Status::Active);
-    let model = entcp::conventions::find_model(&models, &active.model_id, Some(active.model_version)).unwrap();
-    let recomputed = entcp::conventions::document::body_hash(model, &active, None).unwrap();
     assert_eq!(Some(recomputed), active.document_hash, "anyone can re-derive the signed hash from the active text");
 }
 
@@ -1048,7 +1045,7 @@ async fn only_a_party_that_writes_a_convention_on_the_same_schools_supersedes_it
 
     // Vitry's agent, no party to it, cannot see it: the answer of a reference that names nothing.
     let vitry = "ent@vitry.fr";
-    let agent = c.app.client(&token_for(&c.db.store, vitry, Role::Collectivite, Some("commune:94081")).await);
+    let agent = user(&c, vitry, Role::Collectivite, Some("commune:94081")).await;
     let (s, hidden) = create(&agent, bipartite_superseding("commune:94081", &reference)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}: {hidden}", c.db.name);
     let (s, unknown) = create(&agent, bipartite_superseding("commune:94081", "CONV-2026-9999")).await;
@@ -1115,7 +1112,7 @@ backend_test!(one_person_holding_the_signing_role_at_two_parties_signs_for_one_o
 async fn one_person_holding_the_signing_role_at_two_parties_signs_for_one_only(db: crate::common::TestDb) {
     let c = setup(db).await;
     let double = "double@fresnes.fr";
-    let both = c.app.client(&token_for(&c.db.store, double, Role::Collectivite, Some("commune:94034")).await);
+    let both = user(&c, double, Role::Collectivite, Some("commune:94034")).await;
     common::fixtures::grant_also(&c.db.store, double, Role::ChefEtablissement, "0940176F").await;
     let id = submitted(&c).await;
     let first = c.step_ok(&both, &id, "sign", json!({})).await;
@@ -1432,8 +1429,7 @@ async fn the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions(db:
     let id = signed_from(&c, "2026-09-01").await;
     let end = Utc.with_ymd_and_hms(2029, 9, 1, 6, 0, 0).unwrap();
     assert_eq!(entcp::conventions::jobs::daily(&c.db.store, &load_models(), end).await.unwrap().expired, 1);
-    let auditor =
-        c.app.client(&token_for(&c.db.store, "audit@fresnes.fr", Role::Auditeur, Some("commune:94034")).await);
+    let auditor = user(&c, "audit@fresnes.fr", Role::Auditeur, Some("commune:94034")).await;
     let (status, page) = call(auditor.get(format!("/api/v1/audit?target_id={id}&limit=100"))).await;
     assert_eq!(status, StatusCode::OK, "{}: {page}", c.db.name);
     let actions: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
@@ -1443,7 +1439,7 @@ async fn the_auditor_of_a_party_reads_the_whole_lifecycle_of_its_conventions(db:
         assert!(actions.contains(&action), "{}: {action} not read: {actions:?}", c.db.name);
     }
     // Another commune's auditor reads none of it.
-    let other = c.app.client(&token_for(&c.db.store, "audit@vitry.fr", Role::Auditeur, Some("commune:94081")).await);
+    let other = user(&c, "audit@vitry.fr", Role::Auditeur, Some("commune:94081")).await;
     let (status, page) = call(other.get(format!("/api/v1/audit?target_id={id}&limit=100"))).await;
     assert_eq!(status, StatusCode::OK, "{}: {page}", c.db.name);
     assert_eq!(page["items"], json!([]), "{}: {page}", c.db.name);
@@ -2745,8 +2741,7 @@ async fn an_ent_convention_is_acted_on_by_its_dan_and_collectivite_not_a_coordin
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let coordinateur =
-        c.app.client(&token_for(&c.db.store, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
+    let coordinateur = user(&c, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
     // Signed by its three parties, the école's head included: its signature still works.
     let id = signed_from(&c, "2026-09-01").await;
     let (_, conv) = call(c.dan.get(c.url(&format!("/{id}")))).await;
@@ -3192,7 +3187,7 @@ async fn a_convention_out_of_scope_costs_what_an_unknown_id_costs_on_every_per_i
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
     c.step_ok(&c.directeur, &id, "sign", json!({})).await;
     let unknown = format!("{}{}", &id[..id.len() - 1], if id.ends_with('0') { '1' } else { '0' });
-    let other = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let other = user(&c, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
     let statements = common::logs::Statements::capture();
     // What a request runs on conventions (the caller's session and the like left out).
     let run = async |who: &Client, method: &str, key: &str, path: &str| {
@@ -3316,8 +3311,7 @@ async fn a_signed_copy_deposited_is_downloaded_by_the_parties_as_deposited(db: c
         assert_eq!(resp.header("x-content-type-options"), Some("nosniff"), "{name}");
         assert_eq!(resp.header("content-disposition"), Some("attachment; filename=\"copie-sign-e.pdf\""), "{name}");
     }
-    let outsider =
-        c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let outsider = user(&c, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
     let outside = outsider.get(&copy).send().await;
     let unknown = outsider.get(c.url(&format!("/{}/signed-copies/{file_id}", "0".repeat(id.len())))).send().await;
     assert_eq!((outside.status, unknown.status), (404, 404), "{name}");
@@ -3351,9 +3345,8 @@ async fn a_visa_or_a_signature_asked_by_who_may_give_neither_is_refused_for_the_
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let coordinateur =
-        c.app.client(&token_for(&c.db.store, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
-    let vitry = c.app.client(&token_for(&c.db.store, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await);
+    let coordinateur = user(&c, "coord@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await;
+    let vitry = user(&c, "ent@vitry.fr", Role::Collectivite, Some("commune:94081")).await;
     let id = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
     let status = |answer: (StatusCode, Value)| answer.0;
     for state in ["draft", "in_signature", "signed"] {
@@ -3461,11 +3454,7 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
     let id = signed_from(&c, "2026-09-01").await;
     c.clock.set(Utc.with_ymd_and_hms(2027, 1, 10, 9, 0, 0).unwrap());
     let first = c.amended(&id).await;
-    sqlx::query("UPDATE conventions SET document_edition = 1 WHERE id = $1")
-        .bind(&first)
-        .execute(c.db.store.pool())
-        .await
-        .unwrap();
+    written_in_edition(&c, &first, 1).await;
     c.edit(&first, json!({ "parameters": { "accounts": 300 } })).await;
     c.step_ok(&c.dan, &first, "submit", json!({})).await;
     c.signed_by_all(&first).await;
@@ -3544,6 +3533,34 @@ async fn written_in_edition(c: &Cycle, id: &str, edition: i64) {
         .execute(c.db.store.pool())
         .await
         .unwrap();
+}
+
+/// The convention `id` as stored, with the hash its text re-derives (`None` for an avenant).
+async fn rederived(c: &Cycle, id: &str) -> (entcp::conventions::Convention, String) {
+    let models = load_models();
+    let conv = entcp::conventions::get_convention(&c.db.store, &models, id).await.unwrap().unwrap();
+    let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
+    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
+    (conv, hash)
+}
+
+/// Asserts the convention `id` is of `edition` and the hash its signatures bind re-derives from
+/// its stored text.
+async fn signed_hash_rederives_in_edition(c: &Cycle, id: &str, edition: i64) {
+    let name = c.db.name;
+    let (conv, hash) = rederived(c, id).await;
+    assert_eq!(conv.document_edition, edition, "{name}");
+    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition {edition} signed re-derives");
+}
+
+/// Asserts every `said` is in `html` (set in French typography) and no `gone` is.
+fn reads(name: &str, what: &str, html: &str, said: &[&str], gone: &[&str]) {
+    for said in said {
+        assert!(html.contains(&french(said)), "{name}: {what}: « {said} » not in {html}");
+    }
+    for gone in gone {
+        assert!(!html.contains(&french(gone)), "{name}: {what}: still « {gone} » in {html}");
+    }
 }
 
 // The consolidated annex of an avenant read « La présente convention prend effet le 10 janvier
@@ -3970,7 +3987,7 @@ fn named_representatives(start: &str) -> Value {
 
 /// A user of `role` at `org` whose directory name is `name`: a client of theirs.
 async fn person(c: &Cycle, email: &str, name: &str, role: Role, org: &str) -> Client {
-    let client = c.app.client(&token_for(&c.db.store, email, role, Some(org)).await);
+    let client = user(c, email, role, Some(org)).await;
     sqlx::query("UPDATE users SET display_name = $1 WHERE email = $2")
         .bind(name)
         .bind(email)
@@ -4243,11 +4260,7 @@ async fn the_empowerment_agrees_with_the_representatives_civility(db: crate::com
     let other = c.create(body.clone()).await["id"].as_str().unwrap().to_string();
     let html = c.dan.get(c.url(&format!("/{other}/document"))).send().await.text;
     assert!(html.contains("Mme Anne Petit, maire, dûment habilitée par délibération"), "{name}: {html}");
-    sqlx::query("UPDATE conventions SET document_edition = 2 WHERE id = $1")
-        .bind(&other)
-        .execute(c.db.store.pool())
-        .await
-        .unwrap();
+    written_in_edition(&c, &other, 2).await;
     let html = c.dan.get(c.url(&format!("/{other}/document"))).send().await.text;
     assert!(html.contains("Mme Anne Petit, maire, dûment habilité(e) par délibération"), "{name}: edition 2 kept");
 }
@@ -4261,26 +4274,19 @@ backend_test!(a_convention_is_set_in_french_from_the_typography_edition_and_an_e
 async fn a_convention_is_set_in_french_from_the_typography_edition_and_an_earlier_one_keeps_its_spaces(
     db: crate::common::TestDb,
 ) {
-    use entcp::conventions::document::{body_hash, CURRENT_EDITION, TYPOGRAPHY_FROM_EDITION};
+    use entcp::conventions::document::{CURRENT_EDITION, TYPOGRAPHY_FROM_EDITION};
     let c = setup(db).await;
     let name = c.db.name;
-    let models = load_models();
     for (start, edition) in [("2026-09-01", CURRENT_EDITION), ("2029-09-01", TYPOGRAPHY_FROM_EDITION - 1)] {
         let set = edition >= TYPOGRAPHY_FROM_EDITION;
         let id = c.create(tripartite(start)).await["id"].as_str().unwrap().to_string();
-        sqlx::query("UPDATE conventions SET document_edition = $1 WHERE id = $2")
-            .bind(edition)
-            .bind(&id)
-            .execute(c.db.store.pool())
-            .await
-            .unwrap();
+        written_in_edition(&c, &id, edition).await;
         c.step_ok(&c.dan, &id, "submit", json!({})).await;
         c.signed_by_all(&id).await;
-        let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
+        let (conv, recomputed) = rederived(&c, &id).await;
         assert_eq!(conv.document_edition, edition, "{name}");
         let hash = conv.document_hash.clone().unwrap();
-        let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
-        assert_eq!(body_hash(model, &conv, None).unwrap(), hash, "{name} {edition}: the signed hash re-derives");
+        assert_eq!(recomputed, hash, "{name} {edition}: the signed hash re-derives");
         let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await;
         assert_eq!(entcp::documents::sha256_hex(&signed.bytes), hash, "{name} {edition}: the frozen copy");
         let odt = c.dan.get(c.url(&format!("/{id}/signed-document?format=odt"))).send().await.bytes;
@@ -4982,9 +4988,7 @@ async fn edition_5_shows_the_schools_accent_caps_the_breach_and_places_the_schoo
          dans les meilleurs délais et au plus tard 48 heures après en avoir pris connaissance, avec",
         "Catégories de personnes concernées : élèves (mineurs) ; responsables légaux ; personnels.",
     ];
-    for said in edition_5 {
-        assert!(html.contains(&french(said)), "{name}: edition 5: « {said} » not in {html}");
-    }
+    reads(name, "edition 5", &html, &edition_5, &[]);
     for gone in ["Ecole élémentaire", "sans délai de toute violation", "documentalistes", "Fait à ……"] {
         assert!(!html.contains(gone), "{name}: edition 5 still says « {gone} »: {html}");
     }
@@ -5002,16 +5006,9 @@ async fn edition_5_shows_the_schools_accent_caps_the_breach_and_places_the_schoo
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
     c.signed_by_all(&id).await;
     let signed = c.dan.get(c.url(&format!("/{id}/signed-document"))).send().await.text.replace("&#x27;", "'");
-    for said in edition_4 {
-        assert!(signed.contains(&french(said)), "{name}: edition 4 as it shipped: « {said} » not in {signed}");
-    }
+    reads(name, "edition 4 as it shipped", &signed, &edition_4, &[]);
     assert!(!signed.contains("48 heures après") && !signed.contains("l'École"), "{name}: {signed}");
-    let models = load_models();
-    let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
-    assert_eq!(conv.document_edition, 4, "{name}");
-    let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
-    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
-    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 4 signed re-derives");
+    signed_hash_rederives_in_edition(&c, &id, 4).await;
 }
 
 /// The signature blocks (« Pour … : …, le …… ») of the frozen version `version` of the convention `id`.
@@ -5064,12 +5061,8 @@ async fn edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text(db
         "Karim Benali, représentante habilitée, par délégation (arrêté n° 2025-07 du 30 juin 2025), agissant en vertu \
          de la délibération du conseil municipal n° 2025-42 du 30 juin 2025",
     ];
-    for said in edition_6 {
-        assert!(html.contains(&french(said)), "{name}: edition 6: « {said} » not in {html}");
-    }
-    for gone in ["habilité(e)", "l'Académie", "articles 9 ou 10", "RGPD) (", "Fait en 3 ", "au moins 1 fois"] {
-        assert!(!html.contains(&french(gone)), "{name}: edition 6 still says « {gone} »: {html}");
-    }
+    let gone = ["habilité(e)", "l'Académie", "articles 9 ou 10", "RGPD) (", "Fait en 3 ", "au moins 1 fois"];
+    reads(name, "edition 6", &html, &edition_6, &gone);
 
     written_in_edition(&c, &id, 5).await;
     c.step_ok(&c.dan, &id, "submit", json!({})).await;
@@ -5083,16 +5076,9 @@ async fn edition_6_words_the_text_as_a_legal_act_and_edition_5_keeps_its_text(db
         "Karim Benali, représentante habilitée, par délégation (arrêté n° 2025-07 du 30 juin 2025), dûment \
          habilité(e) par délibération du conseil municipal n° 2025-42 du 30 juin 2025",
     ];
-    for said in edition_5 {
-        assert!(signed.contains(&french(said)), "{name}: edition 5 as it shipped: « {said} » not in {signed}");
-    }
+    reads(name, "edition 5 as it shipped", &signed, &edition_5, &[]);
     assert!(!signed.contains("agissant en vertu") && !signed.contains("l'académie de Créteil, représentée"), "{name}");
-    let models = load_models();
-    let conv = entcp::conventions::get_convention(&c.db.store, &models, &id).await.unwrap().unwrap();
-    assert_eq!(conv.document_edition, 5, "{name}");
-    let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
-    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
-    assert_eq!(Some(hash), conv.document_hash, "{name}: the hash edition 5 signed re-derives");
+    signed_hash_rederives_in_edition(&c, &id, 5).await;
 }
 
 migration_test!(the_edition_6_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 6);

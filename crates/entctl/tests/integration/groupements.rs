@@ -1938,6 +1938,15 @@ async fn launched_for_an_award_on_30_november(db: &common::TestDb) -> (World, St
     (w, id, notifying)
 }
 
+/// A groupement of the first commune signed, and its consultation launched, on 15 October 2026
+/// ([`world_signing_on_15_october`]).
+async fn launched_on_15_october(db: &common::TestDb) -> (World, String) {
+    let (w, signing) = world_signing_on_15_october(db).await;
+    let (id, _) = signed_groupement(&w, &signing, None).await;
+    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
+    (w, id)
+}
+
 fn clock_on(y: i32, m: u32, d: u32) -> Arc<FixedClock> {
     use chrono::TimeZone;
     Arc::new(FixedClock::new(chrono::Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()))
@@ -2521,9 +2530,7 @@ async fn an_open_call_is_notified_once_its_offer_delay_and_standstill_have_run(d
 /// A signed groupement whose consultation was launched on 15 October, and an app on 30 November,
 /// its offers deadline past, to award it: the world, that app and the groupement's id.
 async fn awardable_on_30_november(db: &common::TestDb) -> (World, TestApp, String) {
-    let (w, signing) = world_signing_on_15_october(db).await;
-    let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, db.name).await;
+    let (w, id) = launched_on_15_october(db).await;
     let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     (w, later, id)
 }
@@ -2654,15 +2661,12 @@ async fn the_decp_prices_procedure_and_avance_rate_are_those_of_the_consultation
 backend_test!(an_open_call_groupement_refuses_a_procedure_adaptee_at_award);
 async fn an_open_call_groupement_refuses_a_procedure_adaptee_at_award(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
+    let (w, later, id) = awardable_on_30_november(&db).await;
     let ae = odt_text(&generated(&w, &id, "ae", "odt").await);
     let open =
         "Procédure\nappel d'offres ouvert (articles L. 2124-2, R. 2124-2 et R. 2161-2 à R. 2161-5 du code de la \
                 commande publique)\n";
     assert!(ae.contains(&french(open)), "{name}: {ae}");
-    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
     let coord = w.coord.to(&later);
     let award_url = api(&format!("/groupements/{id}/award"));
     let mut adapted = award_notified_on("2026-11-30");
@@ -5366,11 +5370,7 @@ async fn the_convention_constitutive_names_its_parties_and_takes_effect_at_the_l
     assert_eq!(html.matches("ci-après dénommées ensemble").count(), 1, "{name}: the members designated once");
     assert!(!html.contains("dénommée « membre du groupement »"), "{name}: {html}");
     // Edition 4 (before the review of L. 2113-7 and of the object's wording) keeps its text.
-    sqlx::query("UPDATE conventions SET document_edition = 4 WHERE id = $1")
-        .bind(&conv)
-        .execute(w.store.pool())
-        .await
-        .unwrap();
+    common::execute(&w.store, "UPDATE conventions SET document_edition = 4 WHERE id = $1", &[&conv]).await;
     let html = convention_html(&w, &conv).await;
     for needle in ["marchés portant sur fourniture", "des seules opérations de passation menées conjointement"] {
         assert!(html.contains(&french(needle)), "{name}: edition 4 keeps « {needle} »: {html}");
@@ -5699,14 +5699,8 @@ async fn a_procedure_adaptee_awards_after_its_deadline_with_the_titulaires_avanc
 backend_test!(a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warning);
 async fn a_legacy_consultation_without_an_offers_deadline_is_awarded_with_a_warning(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, signing) = world_signing_on_15_october(&db).await;
-    let (id, _) = signed_groupement(&w, &signing, None).await;
-    launch_consultation(&w.coord.to(&signing), &id, name).await;
-    sqlx::query("UPDATE groupements SET offers_deadline_at = NULL WHERE id = $1")
-        .bind(&id)
-        .execute(w.store.pool())
-        .await
-        .unwrap();
+    let (w, id) = launched_on_15_october(&db).await;
+    common::execute(&w.store, "UPDATE groupements SET offers_deadline_at = NULL WHERE id = $1", &[&id]).await;
     let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
     let warning = g["offers_deadline_warning"].as_str().unwrap_or_default();
     assert!(warning.starts_with("Aucune date limite de réception des offres n'est enregistrée"), "{name}: {g}");

@@ -239,16 +239,7 @@ async fn adding_visio_to_a_tenant_shows_in_the_register_and_in_the_diff_and_ever
     assert!(!uais(visio(&before)).contains(&"0940198E".to_string()), "{name}: only Fresnes has visio yet");
     assert!(visio(&before)["warnings"].as_array().unwrap().is_empty(), "{name}: {}", visio(&before)["warnings"]);
 
-    // The DAN adds the visio option to the Vitry tenant.
-    let mut doc: Value =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc["spec"]["options"] = json!(["visio"]);
-    let tenant_url = "/api/v1/tenants/vitry-henri-wallon-a".to_string();
-    let (_, tenant) = call(d.dan.get(&tenant_url)).await;
-    let version = tenant["version"].as_i64().unwrap();
-    let (s, body) = call(d.dan.put(&tenant_url).header("if-match", format!("\"{version}\"")).json(&doc)).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    common::applied_with(&d.db.store, "vitry-henri-wallon-a", "visio").await;
+    visio_added_to_vitry_after_signature(&d).await;
 
     let (s, diff) = call(d.dpo.get(d.url(&format!("/registers/dsden:94/diff?from={first}")))).await;
     assert_eq!(s, StatusCode::OK, "{diff}");

@@ -7,16 +7,6 @@
 
 use super::*;
 
-/// Asserts every `said` is in `html` (set in French typography) and no `gone` is.
-fn reads(name: &str, what: &str, html: &str, said: &[&str], gone: &[&str]) {
-    for said in said {
-        assert!(html.contains(&french(said)), "{name}: {what}: « {said} » not in {html}");
-    }
-    for gone in gone {
-        assert!(!html.contains(&french(gone)), "{name}: {what}: still « {gone} » in {html}");
-    }
-}
-
 // G1. A convention signed on 1 September 2026 for 4 January 2027, amended by an avenant taking
 // effect on 1 March 2027: edition 8 cites it « prenant effet le 4 janvier 2027 » (« Vu ») and
 // « elle prend effet le 4 janvier 2027 » (préambule), never « entrée en vigueur », whatever day

@@ -29,7 +29,7 @@ async fn a_termination_names_its_notifier_as_a_signatory_and_masks_the_address_f
     let name = c.db.name;
     let id = signed_from(&c, "2026-09-01").await;
     let avenant = c.amended(&id).await;
-    let dpo = c.app.client(&token_for(&c.db.store, "dpo@ac-creteil.fr", Role::Dpo, Some("academie:24")).await);
+    let dpo = user(&c, "dpo@ac-creteil.fr", Role::Dpo, Some("academie:24")).await;
     rename(&c, "ent@fresnes.fr", "Karim Benali, mairie de Fresnes").await;
 
     crate::console::with_password(&c.db.store, "ent@fresnes.fr").await;
