@@ -20,7 +20,7 @@ use ent_platform::identity::authz::{
     self, Call, Op, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_SIGNATURE_WITHDRAW, CONVENTIONS_WRITE,
     CONVENTION_MODELS_READ,
 };
-use ent_platform::identity::Caller;
+use ent_platform::identity::{masked_actor, Caller, MASKED};
 use ent_platform::registry::queries::{missing_org, resolve_readable_field};
 use ent_platform::registry::Org;
 use schemars::JsonSchema;
@@ -184,24 +184,10 @@ pub fn sees_signers(caller: &Caller, conv: &Convention) -> bool {
             .any(|b| works_on(&b.role) && b.org.as_ref().is_some_and(|o| conv.parties.iter().any(|p| p.org.id == o.id)))
 }
 
-/// What stands for an address a reader does not see.
-pub const MASKED: &str = "(masqué)";
-
-/// An actor as the audit names them (`user:<email>`, `cli:<login> pour user:<email>`,
-/// `cli:<login>`, `system:<job>`) as a reader who does not see addresses reads it: a person's
-/// account masked (the convention names them beside it, by the directory: `name` fields); an
-/// operator by login, without the account they recorded for (the step names its signer).
-pub fn masked_actor(by: &str) -> String {
-    match by.split_once(" pour user:") {
-        Some((operator, _)) => operator.trim().to_string(),
-        None if by.contains('@') => MASKED.into(),
-        None => by.to_string(),
-    }
-}
-
 /// The convention as the caller may read it: every address of a person (signer, depositor,
 /// drafter, notifier of a résiliation or of a non-reconduction, operator's principal) masked
-/// for the other readers (DPO, auditeur) by [`masked_actor`]; their names stay.
+/// for the other readers (DPO, auditeur) by [`masked_actor`] (the audit log's rule); their
+/// names stay (the convention names them beside it, by the directory: `name` fields).
 pub fn redacted(caller: &Caller, mut conv: Convention) -> Convention {
     if sees_signers(caller, &conv) {
         return conv;

@@ -6,6 +6,7 @@
 //! an [`AuditActor`] (an [`Actor`] or an actor name such as `system:<job>`), an action,
 //! and an [`Audited`] target (an entity, or a [`Target`] named by its parts).
 
+mod people;
 pub mod readers;
 pub mod routes;
 pub mod state;
@@ -178,7 +179,16 @@ impl<'a> Change<'a> {
 pub struct AuditRecord {
     pub seq: i64,
     pub at: String,
+    /// Who: `user:<email>`, `cli:<login>`, `cli:<login> pour user:<email>`, `system:<job>`,
+    /// `client:<ip>`. Except for an administrator, a person's address shows only to who reads
+    /// their account (their own, and those of a `users.read` scope), `(masqué)` otherwise (an
+    /// operator then by login alone); the same goes for the addresses of `summary`.
     pub actor: String,
+    /// The name, in the directory, of the person who acted (or for whom the operator recorded),
+    /// when known (not an address); given whether their address shows or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(skip)]
+    pub actor_name: Option<String>,
     pub action: String,
     pub target_kind: String,
     pub target_id: String,
@@ -368,7 +378,9 @@ fn not_about_pending_invitees() -> String {
 /// Newest first; `reader` (`None`: the whole log) restricts to records about organisations in
 /// the caller's scope, of a kind with a narrower register only where that register is read
 /// ([`Reader`]), and leaves out those about pending invitees ([`not_about_pending_invitees`]);
-/// all in the query, before paging.
+/// all in the query, before paging. Each record names its actor ([`AuditRecord::actor_name`]);
+/// a reader reads the addresses of the accounts it reads alone, the others masked, and its
+/// `actor` filter finds none of theirs ([`people`]).
 pub async fn list(store: &Store, filter: &AuditFilter, reader: Option<Reader>) -> Result<Page<AuditRecord>, Problem> {
     let mut cond = Condition::default();
     if let Some(v) = &filter.target_kind {
@@ -379,6 +391,9 @@ pub async fn list(store: &Store, filter: &AuditFilter, reader: Option<Reader>) -
     }
     if let Some(v) = &filter.actor {
         cond.push("actor = ?", &[v]);
+        if let Some(acted) = reader.as_ref().and_then(|r| people::acted_by(v, &r.accounts)) {
+            cond.and(acted);
+        }
     }
     if let Some(v) = &filter.from {
         cond.push("at >= ?", &[&time_bound("from", v)?]);
@@ -386,7 +401,7 @@ pub async fn list(store: &Store, filter: &AuditFilter, reader: Option<Reader>) -
     if let Some(v) = &filter.to {
         cond.push("at < ?", &[&time_bound("to", v)?]);
     }
-    if let Some(reader) = reader {
+    if let Some(reader) = &reader {
         cond.and(reader.condition());
         cond.push(&not_about_pending_invitees(), &[]);
     }
@@ -403,7 +418,9 @@ pub async fn list(store: &Store, filter: &AuditFilter, reader: Option<Reader>) -
     );
     let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await?;
     let items: Vec<AuditRecord> = rows.iter().map(AuditRecord::from_row).collect::<sqlx::Result<_>>()?;
-    Ok(Page::from_overfetch(items, size, |r| r.seq.to_string()))
+    let mut page = Page::from_overfetch(items, size, |r| r.seq.to_string());
+    people::present(store, reader.as_ref().map(|r| &r.accounts), &mut page.items).await?;
+    Ok(page)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! capability that owns the kinds; the composition root (`ent-server`) hands it to the audit
 //! ([`KindRules`]), which depends on no capability above it.
 
+use crate::identity::readers::readable_accounts;
 use crate::identity::Actor;
 use ent_kernel::store::Condition;
 use std::sync::Arc;
@@ -52,7 +53,8 @@ impl KindRules {
             actions: rule.actions(),
             readable: rule.readable(actor),
         });
-        Some(Reader { orgs, narrower: narrower.collect() })
+        let accounts = readable_accounts(actor).unwrap_or_default();
+        Some(Reader { orgs, narrower: narrower.collect(), accounts })
     }
 }
 
@@ -77,17 +79,20 @@ impl Narrower {
 }
 
 /// What a scoped reader sees of the log: the records about the organisations of its scope,
-/// those a [`KindReaders`] rule decides only where the rule lets it read them.
+/// those a [`KindReaders`] rule decides only where the rule lets it read them; and in them,
+/// the address of the accounts it reads alone ([`super::people`]).
 pub struct Reader {
     orgs: Condition,
     narrower: Vec<Narrower>,
+    /// The accounts (rows `u` of `users`) whose address it reads ([`readable_accounts`]).
+    pub(super) accounts: Condition,
 }
 
 impl Reader {
     /// The condition over `audit_log` rows.
-    pub(super) fn condition(self) -> Condition {
-        let mut cond = about_orgs(self.orgs);
-        for rule in self.narrower {
+    pub(super) fn condition(&self) -> Condition {
+        let mut cond = about_orgs(self.orgs.clone());
+        for rule in &self.narrower {
             let Some(readable) = rule.readable.clone() else { continue };
             cond.and(Condition::any(vec![rule.other_records(), readable]));
         }

@@ -128,6 +128,31 @@ pub fn shown_actor(name: &str) -> String {
     }
 }
 
+/// What stands for an address a reader does not see (the audit log's, a convention's).
+pub const MASKED: &str = "(masqué)";
+
+/// An actor's name (or a person's bare address) as a reader who does not see the address
+/// reads it: a person's account masked ([`MASKED`]; the reader is given the person's name
+/// beside it, from the directory); an operator by login, without the account they recorded
+/// for; a command or a job as it is.
+pub fn masked_actor(name: &str) -> String {
+    match name.split_once(ON_BEHALF) {
+        Some((operator, _)) => operator.trim().to_string(),
+        None if name.contains('@') => MASKED.into(),
+        None => name.to_string(),
+    }
+}
+
+/// The e-mail address an actor's name carries (`user:<email>`, `cli:<login> pour
+/// user:<email>`), or a bare address itself; `None` for a command, a job or a client.
+pub fn address_in(name: &str) -> Option<&str> {
+    if let Some((_, email)) = name.split_once(ON_BEHALF) {
+        return Some(email.trim());
+    }
+    let address = name.strip_prefix("user:").unwrap_or(name);
+    address.contains('@').then_some(address)
+}
+
 /// `cli:<login>`: the operator running `entctl`, by login name (`$USER`, `$LOGNAME`), else
 /// (a container's shell sets neither, or sets them empty) the system account running it.
 fn cli_name() -> String {
@@ -1182,6 +1207,20 @@ mod tests {
         );
         assert_eq!(shown_actor("cli:root"), "root (ligne de commande)");
         assert_eq!(shown_actor("system:groupements-handover"), "tâche automatique « groupements-handover »");
+    }
+
+    #[test]
+    fn a_masked_actor_keeps_the_operator_and_the_job_never_an_address() {
+        assert_eq!(masked_actor("user:dan@ac-creteil.fr"), MASKED);
+        assert_eq!(masked_actor("dan@ac-creteil.fr"), MASKED);
+        assert_eq!(masked_actor("cli:jdupont pour user:maire@fresnes.fr"), "cli:jdupont");
+        assert_eq!(masked_actor("cli:root"), "cli:root");
+        assert_eq!(masked_actor("system:conventions-daily"), "system:conventions-daily");
+        assert_eq!(address_in("user:dan@ac-creteil.fr"), Some("dan@ac-creteil.fr"));
+        assert_eq!(address_in("cli:jdupont pour user:maire@fresnes.fr"), Some("maire@fresnes.fr"));
+        assert_eq!(address_in("maire@fresnes.fr"), Some("maire@fresnes.fr"));
+        assert_eq!(address_in("client:127.0.0.1"), None);
+        assert_eq!(address_in("system:conventions-daily"), None);
     }
     use super::*;
 

@@ -41,20 +41,11 @@ impl KindReaders for AuditReaders {
         if actor.is_admin() {
             return None;
         }
-        let own = |template: &str| {
-            let mut c = Condition::default();
-            if let Some(user) = &actor.user_id {
-                c.push(template, &[user]);
-                c
-            } else {
-                Condition::never()
-            }
-        };
         Some(match self {
-            AuditReaders::Users => Condition::any(vec![own("audit_log.target_id = ?"), in_read_scope(actor)]),
+            AuditReaders::Users => Condition::any(vec![own(actor, "audit_log.target_id = ?"), in_read_scope(actor)]),
             // Correlated on the token's primary key: found by index, never a scan of the tokens.
             AuditReaders::Tokens => {
-                own("EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = audit_log.target_id AND t.user_id = ?)")
+                own(actor, "EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = audit_log.target_id AND t.user_id = ?)")
             }
         })
     }
@@ -62,13 +53,36 @@ impl KindReaders for AuditReaders {
 
 /// The records about an account whose organisation is in the actor's [`USERS_READ`] scope.
 fn in_read_scope(actor: &Actor) -> Condition {
-    let orgs = scope(actor, &USERS_READ).condition().unwrap_or_default();
     let mut cond = Condition::default();
     // Correlated on the account's primary key: found by index, never a scan of the users.
-    cond.and_wrapped(
-        "EXISTS (SELECT 1 FROM users u WHERE u.id = audit_log.target_id AND u.org_id IN (SELECT id FROM orgs WHERE ",
-        orgs,
-        "))",
-    );
+    cond.and_wrapped("EXISTS (SELECT 1 FROM users u WHERE u.id = audit_log.target_id AND ", in_users_read(actor), ")");
     cond
+}
+
+/// The accounts (rows `u` of `users`) whose organisation is in the actor's [`USERS_READ`] scope.
+fn in_users_read(actor: &Actor) -> Condition {
+    let orgs = scope(actor, &USERS_READ).condition().unwrap_or_default();
+    let mut cond = Condition::default();
+    cond.and_wrapped("u.org_id IN (SELECT id FROM orgs WHERE ", orgs, ")");
+    cond
+}
+
+/// The accounts (rows `u` of `users`) `actor` reads as `GET /users/{id}` reads them: its own,
+/// and those of its [`USERS_READ`] scope but pending invitees ([`super::not_pending`]); `None`:
+/// every one (an administrator). The audit log shows the address of these accounts alone.
+pub fn readable_accounts(actor: &Actor) -> Option<Condition> {
+    if actor.is_admin() {
+        return None;
+    }
+    let mut scoped = in_users_read(actor);
+    scoped.push(&super::not_pending("u.id"), &[]);
+    Some(Condition::any(vec![own(actor, "u.id = ?"), scoped]))
+}
+
+/// The rows of `actor`'s own account: `template` with one `?` for its id (none without one).
+fn own(actor: &Actor, template: &str) -> Condition {
+    let Some(user) = &actor.user_id else { return Condition::never() };
+    let mut c = Condition::default();
+    c.push(template, &[user]);
+    c
 }

@@ -34,6 +34,8 @@ const COORD: &str = "coord@ac-creteil.fr";
 /// Fresnes' collectivité (the applicant), its auditeur too.
 const MAIRIE: &str = "ent@fresnes.fr";
 const FRESNES_DPO: &str = "dpd@fresnes.fr";
+/// Fresnes' auditeur: reads the accounts of the commune, not the académie's.
+const FRESNES_AUDITEUR: &str = "audit@fresnes.fr";
 const VITRY_DPO: &str = "dpd@vitry.fr";
 const VENDOR: &str = "n3@editeur.fr";
 
@@ -61,6 +63,7 @@ async fn world(db: common::TestDb) -> World {
         .user(COORD, Role::Coordinateur, Some("academie:24"))
         .user(MAIRIE, Role::Collectivite, Some("commune:94034"))
         .user(FRESNES_DPO, Role::Dpo, Some("commune:94034"))
+        .user(FRESNES_AUDITEUR, Role::Auditeur, Some("commune:94034"))
         .user(VITRY_DPO, Role::Dpo, Some("commune:94081"))
         .user(VENDOR, Role::SupportN3, Some(&vendor_key))
         .build()
@@ -305,4 +308,150 @@ async fn each_audit_rule_in_sql_answers_as_the_entity_s_own_authorisation_record
     let kinds = ["convention", "groupement", "org", "processor_contract", "support_ticket", "token", "user"];
     assert_eq!(decided, kinds.iter().map(|k| k.to_string()).collect(), "{name}: every rule is exercised");
     assert!(read > emails.len(), "{name}: the roles read some records ({read})");
+}
+
+/// Gives `email`'s account the directory name `name`.
+async fn rename(store: &Store, email: &str, name: &str) {
+    let user = entcp::identity::get_user(store, email).await.unwrap().unwrap();
+    let patch = entcp::identity::UserPatch { display_name: Some(name.into()), active: None };
+    entcp::identity::update_user(store, &common::admin(), &user.id, user.version, patch, t0()).await.unwrap();
+}
+
+/// `who`, writing at a party, retitles the convention (`conventions.update`, by them).
+async fn retitle(app: &TestApp, who: &str, id: &str, title: &str) {
+    let path = format!("/api/v1/conventions/{id}");
+    let read = app.get(&path).acting_as(who).send().await;
+    let etag = read.header("etag").unwrap().to_string();
+    let patched = app.patch(&path).acting_as(who).header("if-match", &etag).json(&json!({ "title": title }));
+    let patched = patched.send().await;
+    assert_eq!(patched.status, 200, "{who}: {}", patched.text);
+}
+
+/// The actor (`actor`, `actor_name`) of the convention's `conventions.update` records that
+/// `who` reads, oldest first.
+async fn updaters(app: &TestApp, who: &str, convention: &str) -> Vec<(Value, Value)> {
+    let records = walk(app, who, &format!("&target_id={convention}"), 50).await;
+    let updates = records.iter().rev().filter(|r| r["action"] == "conventions.update");
+    let mut actors: Vec<(Value, Value)> = updates.map(|r| (r["actor"].clone(), r["actor_name"].clone())).collect();
+    // One record per party of the convention: the same step read in each party's log.
+    actors.dedup();
+    actors
+}
+
+backend_test!(the_log_shows_a_person_s_address_only_to_who_reads_their_account_and_names_them_to_all);
+async fn the_log_shows_a_person_s_address_only_to_who_reads_their_account_and_names_them_to_all(db: common::TestDb) {
+    let name = db.name;
+    let w = world(db).await;
+    let (app, store) = (&w.app, &w.app.store);
+    rename(store, DAN, "Dominique Martin").await;
+    rename(store, MAIRIE, "Karim Benali").await;
+    // The académie's DAN, then Fresnes' collectivité, amend the draft.
+    retitle(app, DAN, &w.convention, "Convention ENT de l'école de Fresnes").await;
+    retitle(app, MAIRIE, &w.convention, "Convention ENT de l'école Berty Albrecht").await;
+    let (dan, mairie) = (json!(format!("user:{DAN}")), json!(format!("user:{MAIRIE}")));
+    let (dan_name, mairie_name) = (json!("Dominique Martin"), json!("Karim Benali"));
+    let masked = json!("(masqué)");
+    // The académie's auditeur reads both accounts (its académie holds the commune).
+    let both = vec![(dan.clone(), dan_name.clone()), (mairie.clone(), mairie_name.clone())];
+    assert_eq!(updaters(app, AUDITEUR, &w.convention).await, both, "{name}");
+    // Fresnes' auditeur reads the commune's accounts only: the académie's agent is masked.
+    let fresnes = vec![(masked.clone(), dan_name.clone()), (mairie.clone(), mairie_name.clone())];
+    assert_eq!(updaters(app, FRESNES_AUDITEUR, &w.convention).await, fresnes, "{name}");
+    // A DPO reads no account but its own: every other party's agent is masked, named.
+    let none = vec![(masked.clone(), dan_name.clone()), (masked.clone(), mairie_name.clone())];
+    for dpo in [DPO, FRESNES_DPO] {
+        assert_eq!(updaters(app, dpo, &w.convention).await, none, "{name}: {dpo}");
+    }
+    // Nowhere in what a DPO reads (actors, summaries) is there an address but its own; its own
+    // account's records give it, in their actor and summary.
+    for (dpo, own) in [(DPO, "dpd@ac-creteil.fr"), (FRESNES_DPO, "dpd@fresnes.fr")] {
+        let off = app.put("/api/v1/me/notification-preferences").acting_as(dpo).json(&json!({ "tickets": false }));
+        assert_eq!(off.send().await.status, 200, "{name}: {dpo}");
+        let read = walk(app, dpo, "", 50).await;
+        assert!(read.iter().any(|r| r["action"] == "conventions.create"), "{name}: {dpo}: {read:?}");
+        let text = serde_json::to_string(&read).unwrap();
+        let others =
+            [ADMIN, AUDITEUR, DPO, DSDEN_AUDITEUR, N2, CHEF, DAN, COORD, MAIRIE, FRESNES_DPO, FRESNES_AUDITEUR];
+        for other in others.into_iter().filter(|o| *o != own) {
+            assert!(!text.contains(other), "{name}: {dpo} reads {other}: {text}");
+        }
+        let created = read.iter().find(|r| r["action"] == "users.create").unwrap();
+        assert_eq!(created["summary"]["email"], own, "{name}: {created}");
+        let chose = read.iter().find(|r| r["action"] == "notifications.preferences").unwrap();
+        assert_eq!(
+            (&chose["actor"], &chose["summary"]["user"]),
+            (&json!(format!("user:{own}")), &json!(own)),
+            "{name}"
+        );
+    }
+    // A summary's addresses follow the same rule: an operator's principal, a person's address.
+    let commune = entcp::registry::resolve_org(store, "commune:94034").await.unwrap();
+    let on_behalf = format!("cli:exploitant pour user:{DAN}");
+    let summary = json!({ "recorded_by": on_behalf, "invitee": MAIRIE, "details": { "copy": [DAN] } });
+    let mut tx = store.begin_write().await.unwrap();
+    let target = entcp::audit::Target::new("probe", "P-1", Some(&commune.id));
+    entcp::audit::record(&mut tx, store.backend(), on_behalf.as_str(), "tests.probe", &target, summary.clone(), t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let probe = |who: &'static str| async move {
+        let records = walk(app, who, "&target_id=P-1", 10).await;
+        assert_eq!(records.len(), 1, "{name}: {who}: {records:?}");
+        records[0].clone()
+    };
+    let seen = probe(FRESNES_AUDITEUR).await;
+    assert_eq!((&seen["actor"], &seen["actor_name"]), (&json!("cli:exploitant"), &dan_name), "{name}: {seen}");
+    let expected = json!({ "recorded_by": "cli:exploitant", "invitee": MAIRIE, "details": { "copy": [masked] } });
+    assert_eq!(seen["summary"], expected, "{name}: {seen}");
+    let seen = probe(FRESNES_DPO).await;
+    let expected = json!({ "recorded_by": "cli:exploitant", "invitee": masked, "details": { "copy": [masked] } });
+    assert_eq!(seen["summary"], expected, "{name}: {seen}");
+    let seen = probe(ADMIN).await;
+    assert_eq!((&seen["actor"], &seen["summary"]), (&json!(on_behalf), &summary), "{name}: {seen}");
+    // The auditeur reads its scope's accounts and its own, not the administrator's (no
+    // organisation), who drafted the convention.
+    let records = walk(app, AUDITEUR, &format!("&target_id={}", w.convention), 50).await;
+    let created = records.iter().find(|r| r["action"] == "conventions.create").unwrap();
+    assert_eq!(created["actor"], masked, "{name}: {created}");
+    let chef = entcp::identity::get_user(store, CHEF).await.unwrap().unwrap();
+    let chef_records = walk(app, AUDITEUR, &format!("&target_id={}", chef.id), 50).await;
+    let chef_created = chef_records.iter().find(|r| r["action"] == "users.create").unwrap();
+    assert_eq!(chef_created["summary"]["email"], CHEF, "{name}: {chef_created}");
+    // An administrator reads every address, and the names beside them.
+    let records = walk(app, ADMIN, &format!("&target_id={}", w.convention), 50).await;
+    let created = records.iter().find(|r| r["action"] == "conventions.create").unwrap();
+    assert_eq!(created["actor"], json!(format!("user:{ADMIN}")), "{name}: {created}");
+    assert_eq!(updaters(app, ADMIN, &w.convention).await, both, "{name}");
+}
+
+backend_test!(the_actor_filter_answers_for_an_address_out_of_sight_as_for_one_that_never_acted);
+async fn the_actor_filter_answers_for_an_address_out_of_sight_as_for_one_that_never_acted(db: common::TestDb) {
+    let name = db.name;
+    let w = world(db).await;
+    let app = &w.app;
+    retitle(app, DAN, &w.convention, "Convention ENT de l'école de Fresnes").await;
+    let by = |who: &'static str, actor: String| {
+        let path = format!("/api/v1/audit?target_id={}&actor={}", w.convention, actor.replace('@', "%40"));
+        async move { app.get(&path).acting_as(who).send().await }
+    };
+    let nobody = "user:personne@ac-creteil.fr".to_string();
+    // Who reads the DAN's account finds its record; so does an administrator.
+    for who in [AUDITEUR, ADMIN] {
+        let found = by(who, format!("user:{DAN}")).await;
+        assert_eq!(found.status, 200, "{name}: {}", found.text);
+        assert_eq!(found.body["items"][0]["action"], "conventions.update", "{name}: {who}: {}", found.text);
+    }
+    // Who reads the convention's records but not the account: the answer of an address that
+    // never acted, byte for byte.
+    for who in [DPO, FRESNES_DPO, FRESNES_AUDITEUR] {
+        let never = by(who, nobody.clone()).await;
+        assert_eq!((never.status, never.body["items"].as_array().map(Vec::len)), (200, Some(0)), "{name}: {who}");
+        for actor in [format!("user:{DAN}"), format!("user:{ADMIN}")] {
+            let hidden = by(who, actor.clone()).await;
+            assert_eq!((hidden.status, &hidden.text), (never.status, &never.text), "{name}: {who} {actor}");
+        }
+        // Its records are there all the same, the actor masked.
+        let all = walk(app, who, &format!("&target_id={}", w.convention), 50).await;
+        assert!(all.iter().any(|r| r["action"] == "conventions.update" && r["actor"] == "(masqué)"), "{name}: {who}");
+    }
 }

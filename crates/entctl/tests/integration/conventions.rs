@@ -4481,11 +4481,16 @@ async fn an_overlap_refusal_names_the_other_convention_only_to_whom_reads_it(db:
         "start_date": "2026-10-01"
     }));
     let same_model = tripartite("2026-10-01");
-    for (body, says) in [(&conjointe, "rôles au sens du RGPD"), (&same_model, "du même modèle")] {
+    // The model is told with the reference only (security review 41, F2).
+    let unread = "(que vous ne consultez pas) sur ces dates";
+    let cases =
+        [(&conjointe, "rôles au sens du RGPD", "rôles au sens du RGPD"), (&same_model, unread, "du même modèle")];
+    for (body, says_unread, says_read) in cases {
         let refused = call(c.dan.post(c.url("")).json(body)).await;
-        assert_opposes(name, refused, says, &reference, false);
+        assert!(!refused.1.to_string().contains("du même modèle"), "{name}: {}", refused.1);
+        assert_opposes(name, refused, says_unread, &reference, false);
         let refused = call(c.mairie.post(c.url("")).json(body)).await;
-        assert_opposes(name, refused, says, &reference, true);
+        assert_opposes(name, refused, says_read, &reference, true);
     }
 }
 
@@ -4544,6 +4549,80 @@ async fn a_partial_succession_refusal_names_the_renewed_convention_only_to_whom_
     // No draft left behind.
     let sql = "SELECT COUNT(*) FROM conventions WHERE model_id = 'tripartite-premier-degre'";
     assert_eq!(common::count(&c.db.store, sql, &[]).await, 0, "{name}");
+}
+
+/// A `bipartite-commune` of the académie with Fresnes from `start` (all the commune's écoles).
+fn fresnes_bipartite(start: &str) -> Value {
+    common::fixtures::with_signatories(json!({
+        "model": "bipartite-commune", "start_date": start,
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034" },
+    }))
+}
+
+// Security review 41, F2: a full successor of a convention renewed tacitly (the DSDEN's
+// bipartite, term 31 August 2029) was accepted from the day after its term whoever drafted it,
+// and refused on every other day, so that trying start dates dated the term for the académie's
+// DAN, no party to it. To it, the full successor is refused on that day as on any other, in the
+// same bytes; and the refusal over a convention of another model (a tripartite of one école,
+// the same RGPD roles) has the bytes of the same-model refusal. Nothing is drafted.
+backend_test!(a_full_successor_is_refused_to_whom_does_not_read_the_renewed_convention_as_on_any_other_day);
+async fn a_full_successor_is_refused_to_whom_does_not_read_the_renewed_convention_as_on_any_other_day(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let reference = dsden_bipartite_in_force(&c).await;
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let mut answers = Vec::new();
+    for start in ["2029-09-01", "2029-10-01", "2030-09-01", "2032-09-01"] {
+        let (status, refused) = call(c.dan.post(c.url("")).json(&fresnes_bipartite(start))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {start}: {refused}");
+        answers.push((start, refused.to_string()));
+    }
+    // Another model of the same RGPD roles, on the école the same-model refusal names.
+    let berty_albrecht = |start: &str| {
+        let mut body = tripartite(start);
+        body["parties"]["etablissement"] = json!("0940232S");
+        body
+    };
+    for start in ["2029-09-01", "2030-09-01"] {
+        let (status, refused) = call(c.dan.post(c.url("")).json(&berty_albrecht(start))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {start}: {refused}");
+        answers.push((start, refused.to_string()));
+    }
+    let first = &answers[0].1;
+    assert!(first.contains("Berty Albrecht (0940232S) est déjà couvert par une autre convention"), "{name}: {first}");
+    assert!(first.contains("ses parties, qui en connaissent la date"), "{name}: {first}");
+    for (start, answer) in &answers {
+        assert_eq!(answer, first, "{name}: {start}: the same bytes on every day, for either model");
+    }
+    for told in [reference.as_str(), "2029-08-31", "31 août 2029", "du même modèle"] {
+        assert!(!first.contains(told), "{name}: « {told} » told to a non-reader: {first}");
+    }
+    let sql = "SELECT COUNT(*) FROM conventions WHERE created_by = 'user:dan@ac-creteil.fr'";
+    assert_eq!(common::count(&c.db.store, sql, &[]).await, 0, "{name}: nothing drafted");
+}
+
+// Who reads the renewed convention (the DSDEN's DAN, party to it) still drafts its full successor
+// from the day after its term; a day later it is refused, told the term.
+backend_test!(a_reader_drafts_the_full_successor_of_a_renewed_convention_the_day_after_its_term);
+async fn a_reader_drafts_the_full_successor_of_a_renewed_convention_the_day_after_its_term(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let reference = dsden_bipartite_in_force(&c).await;
+    let dsden = c.app.client(&token_for(&c.db.store, "dan@dsden94.fr", Role::Dan, Some("dsden:94")).await);
+    c.clock.set(Utc.with_ymd_and_hms(2029, 5, 15, 8, 0, 0).unwrap());
+    let successor = |start: &str| {
+        let mut body = fresnes_bipartite(start);
+        body["parties"]["academie"]["org"] = json!("dsden:94");
+        body
+    };
+    let later = call(dsden.post(c.url("")).json(&successor("2029-09-02"))).await;
+    let told = "du même modèle sur ces dates (elle est reconduite tacitement à son terme, le 31 août 2029)";
+    assert_opposes(name, later, told, &reference, true);
+    let (status, drafted) = call(dsden.post(c.url("")).json(&successor("2029-09-01"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {drafted}");
+    assert_eq!(drafted["start_date"], "2029-09-01", "{name}: {drafted}");
 }
 
 /// The DSDEN's renewable bipartite with the commune (drafted by an administrator), in force from

@@ -737,6 +737,21 @@ impl Other {
         Ok(end >= start || (self.renews(models) && !self.succeeded_on(models, start)?))
     }
 
+    /// Whether `new`, a successor from the day after its term (else it does not cover `new`'s
+    /// dates), is drafted by an `actor` who does not read it: it is then refused as on any
+    /// other day ([`check_no_overlap`]).
+    async fn unread_successor(
+        &self,
+        conn: &mut AnyConnection,
+        models: &[ConventionModel],
+        new: &Coverage<'_>,
+        actor: &Actor,
+    ) -> Result<bool, Problem> {
+        Ok(new.drafted
+            && self.succeeded_on(models, new.start)?
+            && self.reference_for(conn, models, actor).await?.is_none())
+    }
+
     /// Its reference as a refusal may tell `actor` ([`Convention::reference_for`]), read through `conn`.
     async fn reference_for(
         &self,
@@ -919,7 +934,13 @@ pub(super) async fn check_no_overlap(
             // (same model, other RGPD roles), else not refused here, whatever its term. The
             // term stays unknown; each signature checks again for its signer, and a reader is
             // refused there; one signed by none is `renewal::succession`'s partial successor.
-            if left_out == 0 && !other.overlaps_from(models, new.start)? {
+            // A full successor is drafted only by whom reads it: to another it is refused as on
+            // any other day (accepted on that day alone, the answer would date the term), and
+            // the refusal sends them to its parties, who know the day.
+            if left_out == 0
+                && !other.overlaps_from(models, new.start)?
+                && !other.unread_successor(conn, models, new, actor).await?
+            {
                 continue;
             }
             overlap_refusal(conn, models, new, school, &other, actor).await?;
@@ -941,7 +962,10 @@ async fn overlap_refusal(
 ) -> Result<(), Problem> {
     if other.model_id == new.model.id {
         let reference = other.reference_for(conn, models, actor).await?;
-        return Err(covered_refusal(models, new, school, other, reference.as_deref(), " du même modèle")?);
+        // Its model is told with its reference only: to another, the bytes of the refusal over
+        // one of another model (below), which tell neither.
+        let model = if reference.is_some() { " du même modèle" } else { "" };
+        return Err(covered_refusal(models, new, school, other, reference.as_deref(), model)?);
     }
     if new.supersedes == Some(other.id.as_str()) {
         return Ok(());
@@ -983,8 +1007,8 @@ async fn overlap_refusal(
 }
 
 /// The refusal of `new` on `school`, already covered on its dates by `other` (`model`: « du même
-/// modèle », or nothing), named only by a `reference` the caller may be told, with how a
-/// convention renewed tacitly is succeeded ([`Other::renewal_hint`]).
+/// modèle » to whom may be told its `reference`, or nothing), named only by a `reference` the
+/// caller may be told, with how a convention renewed tacitly is succeeded ([`Other::renewal_hint`]).
 fn covered_refusal(
     models: &[ConventionModel],
     new: &Coverage<'_>,
