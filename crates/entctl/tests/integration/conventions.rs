@@ -16,6 +16,7 @@ use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+mod edition10;
 mod edition7;
 mod edition8;
 mod edition9;

@@ -8,7 +8,7 @@
 use super::*;
 
 /// Asserts every `said` is in `html` (set in French typography) and no `gone` is.
-fn reads(name: &str, what: &str, html: &str, said: &[&str], gone: &[&str]) {
+pub(super) fn reads(name: &str, what: &str, html: &str, said: &[&str], gone: &[&str]) {
     for said in said {
         assert!(html.contains(&french(said)), "{name}: {what}: « {said} » not in {html}");
     }
