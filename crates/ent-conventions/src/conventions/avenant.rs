@@ -525,11 +525,9 @@ impl<'a> Changes<'a> {
             blocks.push(Block::Paragraph(funding_rule(funding)));
         }
         if self.annex.is_some() {
-            blocks.push(Block::Paragraph(
-                "Les stipulations suivantes de l'annexe relative à l'article 28 du RGPD (clauses de sous-traitance) \
-                 sont désormais ainsi rédigées :"
-                    .into(),
-            ));
+            blocks.push(Block::Paragraph(format!(
+                "Les stipulations suivantes de {ANNEX_28} (clauses de sous-traitance) sont désormais ainsi rédigées :"
+            )));
             blocks.push(Block::Bullets(processing::processing_items(model, conv).to_vec()));
         }
         blocks
@@ -717,8 +715,8 @@ pub fn require_changes(model: &ConventionModel, conv: &Convention, amended: Opti
         return Ok(());
     }
     let annex = match conv.document_edition >= ANNEX_CHANGES_EDITION {
-        true => ", services de l'annexe relative à l'article 28 du RGPD",
-        false => "",
+        true => format!(", services de {ANNEX_28}"),
+        false => String::new(),
     };
     Err(Problem::invalid_field(
         "avenant",

@@ -484,7 +484,37 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 
 #[cfg(test)]
 mod tests {
-    use super::{breach_deadline, data_once, one_parenthesis, school_subjects, secondary_subjects, without_article};
+    use super::{
+        annex_service_names, breach_deadline, data_once, one_parenthesis, school_subjects, secondary_subjects,
+        without_article, ANNEX_HEADING,
+    };
+    use ent_documents::documents::{Block, Document, Section};
+
+    /// The services a frozen annex lists read back, from a convention's text and from an
+    /// avenant's consolidated text alike (what an avenant of that avenant compares its own with,
+    /// and what the registers cover by the avenant in force).
+    #[test]
+    fn the_services_of_a_signed_annex_read_back_from_a_convention_and_from_an_avenant() {
+        let text = |heading: String| Document {
+            title: "T".into(),
+            subtitle: None,
+            reference: None,
+            sections: vec![Section {
+                heading,
+                blocks: vec![Block::Bullets(vec![
+                    "Objet et durée : …".into(),
+                    "Nature et finalités : … ; services concernés (Socle premier degré) : Portail et annuaire ; \
+                     Visioconférence."
+                        .into(),
+                ])],
+            }],
+        };
+        let services = Some(vec!["Portail et annuaire".to_string(), "Visioconférence".to_string()]);
+        assert_eq!(annex_service_names(&text(ANNEX_HEADING.into())), services);
+        let consolidated = format!("{}{ANNEX_HEADING}", crate::conventions::avenant::CONSOLIDATED_HEADING);
+        assert_eq!(annex_service_names(&text(consolidated)), services);
+        assert_eq!(annex_service_names(&text("Annexe – Répartition des coûts".into())), None);
+    }
 
     /// A sensitive category cites the article its own parenthesis names, article 9 when it
     /// names none; another category is kept as written.
