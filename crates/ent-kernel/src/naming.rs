@@ -94,7 +94,7 @@ pub fn le(text: &str, feminine: bool) -> String {
 }
 
 /// « de » contracted with the article of `article_form` (« le X » → « du X »).
-fn contracted_de(article_form: &str) -> String {
+pub fn contracted_de(article_form: &str) -> String {
     match article_form.strip_prefix("le ") {
         Some(rest) => format!("du {rest}"),
         None => match article_form.strip_prefix("les ") {

@@ -16,6 +16,7 @@ use super::document::{
     CEILING_EDITION, FIGURES_EDITION,
 };
 use super::model::{ConventionModel, ParameterSpec};
+use super::processing::{self, AnnexChanges};
 use super::renewal::{renewals, Renewal};
 use super::{cost_shares, read_convention, Convention, CostShareView, Party};
 use ent_documents::documents::{Block, Document, Section};
@@ -49,9 +50,27 @@ use sqlx::AnyConnection;
 /// prorated for an incomplete school year and changed by avenant for the payments from its date
 /// of effect, and a notice period as « 3 mois » (`document::CEILING_EDITION`); 9 (migration 0070)
 /// states that ceiling among the « Caractéristiques » as art. 4 does, TTC, with the prorated
-/// ceiling of an incomplete first or last school year (`document::PRORATED_CEILING_EDITION`).
+/// ceiling of an incomplete first or last school year (`document::PRORATED_CEILING_EDITION`);
+/// 10 (migration 0071) has an avenant change the services of the art. 28 annex
+/// ([`ANNEX_CHANGES_EDITION`]), a tripartite's article 5 state the académie's money share as the
+/// bipartite's article 4 does (`document::TRIPARTITE_CEILING_EDITION`), and the art. 28 annex list
+/// the second degré's persons and data once and name the ENT it covers
+/// (`document::ANNEX_ONCE_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 9;
+pub const CURRENT_EDITION: i64 = 10;
+
+/// The first edition whose avenant changes the services its art. 28 annex lists, and the types of
+/// data and categories of persons that follow from them, as a stipulation (domain review 41, F2;
+/// art. 28.3 RGPD: the contract sets out the nature and purpose of the processing and the types
+/// of data): its « Objet » names the services added to and removed from the annex the amended
+/// convention signed ([`Amended::signed_services`]), its « Stipulations modifiées » restate
+/// the annex's services, data and persons, and such an avenant may be submitted
+/// ([`require_changes`]). Before, an avenant compared the stipulations of the text alone, and one
+/// whose only change was its annex said it modified nothing, and was refused.
+pub const ANNEX_CHANGES_EDITION: i64 = 10;
+
+const _: () =
+    assert!(ANNEX_CHANGES_EDITION > 9 && ANNEX_CHANGES_EDITION <= CURRENT_EDITION, "edition 9 keeps its bytes");
 
 /// The first edition whose avenant cites the convention it amends, and the avenants before it,
 /// as « prenant effet le … » (préambule: « elle prend effet le … », the present of its own
@@ -145,6 +164,10 @@ pub struct Amended {
     pub lineage: Vec<Cited>,
     /// The tacit renewals of the conventions of the lineage, oldest first.
     pub renewals: Vec<Renewal>,
+    /// The names of the services the art. 28 annex of `previous` lists as it was signed (its
+    /// latest frozen text, `processing::annex_service_names`); `None` when it has no frozen text
+    /// or no such annex. What an avenant of [`ANNEX_CHANGES_EDITION`] compares its annex with.
+    pub signed_services: Option<Vec<String>>,
 }
 
 impl Amended {
@@ -185,9 +208,13 @@ pub async fn amended_of(
         || Problem::new(ProblemKind::Internal, format!("the convention avenant {} amends is gone", conv.reference));
     let mut previous =
         read_convention(&mut *conn, std::slice::from_ref(model), previous_id, false).await?.ok_or_else(lost)?;
-    named_as_signed(&mut *conn, &mut previous).await?;
+    let frozen = super::frozen::latest(&mut *conn, &previous.id).await?;
+    if let Some(frozen) = &frozen {
+        named_as_signed(frozen, &mut previous);
+    }
+    let signed_services = frozen.and_then(|f| super::processing::annex_service_names(&f.body));
     let (lineage, renewals) = lineage_of(conn, &previous.id).await?;
-    Ok(Some(Amended { previous, lineage, renewals }))
+    Ok(Some(Amended { previous, lineage, renewals, signed_services }))
 }
 
 /// The lineage of the convention `id` (the initial convention, then each avenant in force after
@@ -237,17 +264,15 @@ pub async fn new_title(conn: &mut AnyConnection, amended: &Convention) -> Result
     Ok(numbered_title(&lineage))
 }
 
-/// `conv`'s parties named as its frozen text names them (its latest version, the one signed),
-/// when it has one: a party renamed in the registry since is cited under the name it signed
-/// under, as that text reads, never under a name the signed text does not hold.
-async fn named_as_signed(conn: &mut AnyConnection, conv: &mut Convention) -> Result<(), Problem> {
-    let Some(frozen) = super::frozen::latest(conn, &conv.id).await? else { return Ok(()) };
+/// `conv`'s parties named as its `frozen` text names them (its latest version, the one signed):
+/// a party renamed in the registry since is cited under the name it signed under, as that text
+/// reads, never under a name the signed text does not hold.
+fn named_as_signed(frozen: &super::frozen::Frozen, conv: &mut Convention) {
     for party in &mut conv.parties {
         if let Some(name) = frozen.party_names.get(&party.org.id) {
             party.org.name.clone_from(name);
         }
     }
-    Ok(())
 }
 
 /// The warning an avenant answers with while it moves the term of the convention it amends
@@ -341,10 +366,14 @@ struct Changes<'a> {
     costs_changed: bool,
     /// A capped money share or its ceiling that changes ([`funding_changed`]).
     funding: Option<Funding>,
+    /// What changes of the art. 28 annex, from [`ANNEX_CHANGES_EDITION`] (`None` when nothing
+    /// does, or before that edition, or when the amended convention's signed annex is unknown).
+    annex: Option<AnnexChanges>,
 }
 
 impl<'a> Changes<'a> {
-    fn between(model: &'a ConventionModel, before: &'a Convention, after: &'a Convention) -> Changes<'a> {
+    fn between(model: &'a ConventionModel, amended: &'a Amended, after: &'a Convention) -> Changes<'a> {
+        let before = &amended.previous;
         let same_party = |a: &Party, b: &Party| a.key == b.key && a.org.id == b.org.id;
         let missing_from = |these: &'a [Party], those: &'a [Party]| -> Vec<&'a Party> {
             these.iter().filter(|p| !those.iter().any(|q| same_party(p, q))).collect()
@@ -380,6 +409,7 @@ impl<'a> Changes<'a> {
             shares,
             costs_changed: shares_before != shares_after,
             funding: funding_changed(model, &before.parameters, &after.parameters),
+            annex: annex_changes(model, amended, after),
         }
     }
 
@@ -397,6 +427,7 @@ impl<'a> Changes<'a> {
             && !self.schools_changed()
             && self.parameters.is_empty()
             && !self.costs_changed
+            && self.annex.is_none()
     }
 
     /// The points « Objet de l'avenant » lists, one a change, in a text of `edition`.
@@ -446,6 +477,7 @@ impl<'a> Changes<'a> {
                 percent_text(*before)
             ));
         }
+        points.extend(self.annex.iter().flat_map(annex_points));
         points
     }
 
@@ -492,8 +524,52 @@ impl<'a> Changes<'a> {
         if let Some(funding) = self.funding.filter(|_| conv.document_edition >= CEILING_EDITION) {
             blocks.push(Block::Paragraph(funding_rule(funding)));
         }
+        if self.annex.is_some() {
+            blocks.push(Block::Paragraph(format!(
+                "Les stipulations suivantes de {ANNEX_28} (clauses de sous-traitance) sont désormais ainsi rédigées :"
+            )));
+            blocks.push(Block::Bullets(processing::processing_items(model, conv).to_vec()));
+        }
         blocks
     }
+}
+
+/// What the avenant `after` changes of the art. 28 annex of the convention `amended` signed,
+/// from [`ANNEX_CHANGES_EDITION`]: `None` before, when that annex is unknown
+/// ([`Amended::signed_services`]), or when nothing changes.
+fn annex_changes(model: &ConventionModel, amended: &Amended, after: &Convention) -> Option<AnnexChanges> {
+    let signed = amended.signed_services.as_deref().filter(|_| after.document_edition >= ANNEX_CHANGES_EDITION)?;
+    processing::processor_party(model, &after.parties)?;
+    Some(AnnexChanges::between(model, signed, after)).filter(|changes| !changes.is_empty())
+}
+
+/// What the annex of article 28 is called in an avenant's « Objet ».
+const ANNEX_28: &str = "l'annexe relative à l'article 28 du RGPD";
+
+/// The points of « Objet de l'avenant » for what `changes` of the art. 28 annex: « services
+/// ajoutés à l'annexe relative à l'article 28 du RGPD : Visioconférence ; Exercices et parcours
+/// (Moodle) », then the services removed, the types of data and categories of persons added and
+/// removed, each agreed with its number (« service ajouté », « catégorie … retirée »).
+fn annex_points(changes: &AnnexChanges) -> Vec<String> {
+    // (the list, its noun in the singular and the plural, whether it is feminine)
+    let lists = [
+        (&changes.services, "service", "services", false),
+        (&changes.data, "type de données", "types de données", false),
+        (&changes.subjects, "catégorie de personnes concernées", "catégories de personnes concernées", true),
+    ];
+    let mut points = Vec::new();
+    for (change, one, many, feminine) in lists {
+        for (items, verb, to) in [(&change.added, "ajouté", "à"), (&change.removed, "retiré", "de")] {
+            if items.is_empty() {
+                continue;
+            }
+            let plural = items.len() > 1;
+            let noun = if plural { many } else { one };
+            let agreed = format!("{verb}{}{}", if feminine { "e" } else { "" }, if plural { "s" } else { "" });
+            points.push(format!("{noun} {agreed} {to} {ANNEX_28} : {}", items.join(" ; ")));
+        }
+    }
+    points
 }
 
 /// What a text of [`CEILING_EDITION`] says, among an avenant's « Stipulations modifiées », of
@@ -635,15 +711,19 @@ fn previous_named(amended: &Amended) -> String {
 /// its « Objet » would say it modifies nothing. `None` (not an avenant citing its convention): Ok.
 pub fn require_changes(model: &ConventionModel, conv: &Convention, amended: Option<&Amended>) -> Result<(), Problem> {
     let Some(amended) = amended else { return Ok(()) };
-    if !Changes::between(model, &amended.previous, conv).is_empty() {
+    if !Changes::between(model, amended, conv).is_empty() {
         return Ok(());
     }
+    let annex = match conv.document_edition >= ANNEX_CHANGES_EDITION {
+        true => format!(", services de {ANNEX_28}"),
+        false => String::new(),
+    };
     Err(Problem::invalid_field(
         "avenant",
         format!(
             "aucune modification : l'avenant {} reprend la convention {} à l'identique ; modifiez ce qu'il change \
-             (parties, échéance, établissements couverts, caractéristiques, répartition des coûts) avant de le \
-             soumettre à signature",
+             (parties, échéance, établissements couverts, caractéristiques, répartition des coûts{annex}) avant de \
+             le soumettre à signature",
             conv.reference, amended.previous.reference
         ),
     ))
@@ -653,7 +733,7 @@ pub fn require_changes(model: &ConventionModel, conv: &Convention, amended: Opti
 pub(super) fn body(model: &ConventionModel, conv: &Convention, amended: &Amended) -> Result<Document, Problem> {
     let initial = amended.initial();
     let number = amended.number();
-    let changes = Changes::between(model, &amended.previous, conv);
+    let changes = Changes::between(model, amended, conv);
     let context = clause_context(model, conv);
     let cited = citation(amended, conv);
     let mut sections = vec![super::document::between_section(model, conv)];
@@ -757,9 +837,13 @@ fn consolidated(
     };
     let text = stipulations(model, &text_of, &clause_context(model, clauses_of.as_ref().unwrap_or(&text_of)))?;
     let consolidated =
-        text.into_iter().map(|s| Section { heading: format!("Texte consolidé – {}", s.heading), ..s });
+        text.into_iter().map(|s| Section { heading: format!("{CONSOLIDATED_HEADING}{}", s.heading), ..s });
     Ok(std::iter::once(opening).chain(consolidated).collect())
 }
+
+/// What opens the heading of each section of an avenant's consolidated text (« Texte consolidé –
+/// Annexe – … »), from [`CITING_EDITION`].
+pub const CONSOLIDATED_HEADING: &str = "Texte consolidé – ";
 
 /// For the consolidated text `text_of` of a tacitly renewed convention (from
 /// [`RENEWED_TERM_EDITION`]): the convention its clauses read, from its start to its échéance
@@ -807,5 +891,30 @@ mod tests {
         assert_eq!(amended_by(1), "l'avenant n° 1");
         assert_eq!(amended_by(2), "les avenants n° 1 et 2");
         assert_eq!(amended_by(3), "les avenants n° 1 à 3");
+    }
+
+    /// Domain review 41, F2: the services the annex gains or loses, each noun agreed with its
+    /// number and gender.
+    #[test]
+    fn the_objet_names_what_the_art_28_annex_gains_and_loses_in_agreed_french() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let changes = AnnexChanges {
+            services: processing::ListChange {
+                added: list(&["Visioconférence", "Exercices et parcours (Moodle)"]),
+                removed: list(&["Blog"]),
+            },
+            data: processing::ListChange { added: list(&["Nom affiché des participants"]), removed: Vec::new() },
+            subjects: processing::ListChange { added: Vec::new(), removed: list(&["a", "b"]) },
+        };
+        assert_eq!(
+            annex_points(&changes),
+            [
+                "services ajoutés à l'annexe relative à l'article 28 du RGPD : Visioconférence ; Exercices et \
+                 parcours (Moodle)",
+                "service retiré de l'annexe relative à l'article 28 du RGPD : Blog",
+                "type de données ajouté à l'annexe relative à l'article 28 du RGPD : Nom affiché des participants",
+                "catégories de personnes concernées retirées de l'annexe relative à l'article 28 du RGPD : a ; b",
+            ]
+        );
     }
 }

@@ -113,6 +113,34 @@ const _: () = assert!(
     "edition 8 keeps its bytes"
 );
 
+/// The first edition whose tripartite states the académie's money share in its article 5 as the
+/// bipartite's article 4 does (domain review 41, F4): its base, its annual ceiling in letters and
+/// figures « toutes taxes comprises », its proration by twelfths (a month in force on its 15th, to
+/// the cent below), a change by avenant and the payment, where edition 9 stated the ceiling among
+/// the « Caractéristiques » alone and article 5 an uncapped share; and whose cost annex calls that
+/// share a financial participation within the ceiling. The tripartites' files keep their bytes:
+/// the code writes both (`code_text`), as it adds their ceiling (`model::ACADEMIE_CEILING_MODELS`).
+pub const TRIPARTITE_CEILING_EDITION: i64 = 10;
+
+const _: () = assert!(
+    TRIPARTITE_CEILING_EDITION > PRORATED_CEILING_EDITION && TRIPARTITE_CEILING_EDITION <= CURRENT_EDITION,
+    "edition 9 keeps its bytes"
+);
+
+/// The first edition whose art. 28 annex lists each category of persons and each type of data
+/// once in the second degré too (domain review 41, F9): the personnels once, « personnels
+/// enseignants » within « personnels enseignants et documentalistes » (`processing::secondary_subjects`,
+/// the premier degré's rule of [`SCHOOL_SUBJECTS_EDITION`] for a degree with documentalistes), a
+/// type of data another covers left out (`processing::data_once`); and that names the ENT it
+/// covers by the party covered (« de l'ENT de l'établissement », « des écoles couvertes ») rather
+/// than « des écoles et établissements couverts » for one collège. Edition 9 shipped without these.
+pub const ANNEX_ONCE_EDITION: i64 = 10;
+
+const _: () = assert!(
+    ANNEX_ONCE_EDITION > PRORATED_CEILING_EDITION && ANNEX_ONCE_EDITION <= CURRENT_EDITION,
+    "edition 9 keeps its bytes"
+);
+
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
     match edition >= ACADEMIE_LOWERCASE_EDITION {
@@ -654,11 +682,16 @@ pub(super) fn schools_table(conv: &Convention) -> Block {
 
 /// What a cost share pays for as a text of `edition` states it: from [`FIGURES_EDITION`], a
 /// share of more than 0 % whose model line has a `financial_item` (a money participation) reads
-/// it rather than the in-kind `item`; else the item.
+/// it rather than the in-kind `item`; from [`TRIPARTITE_CEILING_EDITION`], the one the code
+/// words for a tripartite's académie (`code_text::financial_item`); else the item.
 pub(super) fn share_item(model: &ConventionModel, share: &CostShareView, edition: i64) -> String {
     let line = model.cost_sharing.iter().find(|c| c.party == share.party && c.item == share.item);
-    match line.and_then(|c| c.financial_item.as_ref()) {
-        Some(financial) if edition >= FIGURES_EDITION && share.percent > 0.0 => financial.clone(),
+    let financial = line.and_then(|c| match &c.financial_item {
+        Some(financial) if edition >= FIGURES_EDITION => Some(financial.as_str()),
+        _ => super::code_text::financial_item(model, c, edition),
+    });
+    match financial {
+        Some(financial) if share.percent > 0.0 => financial.to_string(),
         _ => share.item.clone(),
     }
 }
@@ -709,7 +742,8 @@ pub(super) fn stipulations(
             .push(Section::new(format!("Établissements couverts ({})", conv.schools.len())).block(schools_table(conv)));
     }
     for clause in &model.clauses {
-        let blocks = paragraphs(&render_clause(&clause.text, context)?);
+        let text = super::code_text::clause_text(model, clause, conv.document_edition);
+        let blocks = paragraphs(&render_clause(text, context)?);
         sections.push(Section { heading: clause.title.clone(), blocks });
     }
     if !model.indicators.is_empty() {

@@ -4,6 +4,7 @@
 //! reminders, and the queries later capabilities ask.
 
 pub mod avenant;
+pub mod code_text;
 pub mod delegation;
 pub mod document;
 pub mod frozen;

@@ -257,11 +257,19 @@ const KNOWN_BOUNDS: [(&str, i64, i64); 3] =
 /// adds [`academie_ceiling`] to them ([`with_code_parameters`]), as the bipartite's file has it,
 /// so that the same rule holds (`required_when_positive`, `workflow::require_commitments`): a
 /// money share is stated with a determined amount. Older versions keep their parameters (their
-/// conventions open no more). The document states it among the « Caractéristiques ».
+/// conventions open no more). The document states it among the « Caractéristiques » and, from
+/// edition 10, in the article 5 the code writes for them (`code_text`).
 const ACADEMIE_CEILING_MODELS: [(&str, u32); 2] = [("tripartite-premier-degre", 3), ("tripartite-second-degre", 3)];
 
 /// The key of the académie's annual ceiling.
 pub const ACADEMIE_CEILING: &str = "plafond_participation_academie";
+
+/// Whether `model` is one of [`ACADEMIE_CEILING_MODELS`] with its ceiling: a tripartite whose
+/// article 5 the code also words from edition 10 (`code_text`).
+pub(crate) fn has_code_ceiling(model: &ConventionModel) -> bool {
+    ACADEMIE_CEILING_MODELS.contains(&(model.id.as_str(), model.version))
+        && model.parameters.iter().any(|p| p.key == ACADEMIE_CEILING)
+}
 
 /// The académie's annual ceiling, as the bipartite's file words it.
 fn academie_ceiling() -> ParameterSpec {

@@ -8,7 +8,7 @@
 //! assistance, end of processing, audits,
 //! and the duty to warn about an unlawful instruction.
 
-use super::document::{BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION};
+use super::document::{ANNEX_ONCE_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, WORDING_EDITION};
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
 use ent_documents::documents::{Block, Document, Section};
@@ -161,6 +161,40 @@ pub fn school_subjects(subjects: Vec<String>) -> Vec<String> {
     distinct(premier_degre)
 }
 
+/// The categories of persons of a second-degré annex (from [`ANNEX_ONCE_EDITION`]), by the rule
+/// [`school_subjects`] applies to an école since edition 5, for a degree that has
+/// documentalistes: each said once, the personnels once when the catalog names them at large
+/// (« personnels » covers every « personnels … »), else « personnels enseignants » within
+/// « personnels enseignants et documentalistes » when both are listed.
+pub fn secondary_subjects(subjects: Vec<String>) -> Vec<String> {
+    const TEACHERS: &str = "personnels enseignants";
+    const WITH_DOCUMENTALISTES: &str = "personnels enseignants et documentalistes";
+    let all_staff = subjects.iter().any(|s| s == "personnels");
+    let documentalistes = subjects.iter().any(|s| s == WITH_DOCUMENTALISTES);
+    let once = subjects.into_iter().map(|s| match s.as_str() {
+        _ if all_staff && s.starts_with("personnels") => "personnels".to_string(),
+        TEACHERS if documentalistes => WITH_DOCUMENTALISTES.to_string(),
+        _ => s,
+    });
+    distinct(once)
+}
+
+/// Types of data of the catalog that another type of the same annex covers: (covered, covering).
+/// The messagerie's « Identité et identifiant ENT de l'expéditeur et des destinataires » covers
+/// the casiers' « Identité de l'expéditeur et du destinataire ».
+const COVERED_DATA: [(&str, &str); 1] = [(
+    "Identité de l'expéditeur et du destinataire",
+    "Identité et identifiant ENT de l'expéditeur et des destinataires",
+)];
+
+/// The types of data of an annex from [`ANNEX_ONCE_EDITION`]: each said once, a type another
+/// listed type covers ([`COVERED_DATA`]) left out.
+pub fn data_once(data: Vec<String>) -> Vec<String> {
+    let listed = |label: &str| data.iter().any(|d| d == label);
+    let covered = |d: &String| COVERED_DATA.iter().any(|(narrow, wide)| d == narrow && listed(wide));
+    data.iter().filter(|d| !covered(d)).cloned().collect()
+}
+
 /// What closes a catalog category of data on offences and criminal convictions: « (…, art. 10
 /// RGPD) ».
 const OFFENCES: &str = ", art. 10 RGPD)";
@@ -231,11 +265,14 @@ const ANNEX_HEADING: &str = "Annexe – Clauses de sous-traitance (article 28, p
 const SERVICES_LEAD: &str = "services concernés (";
 
 /// The names of the services the Art. 28(3) annex of `doc` lists (the frozen text of a
-/// convention: what was signed), as [`annex`] wrote them; empty when it left them « à
-/// compléter ». `None` when `doc` has no such annex (a model whose RGPD roles name no processor)
-/// or its services line does not read.
+/// convention: what was signed; of an avenant that cites the convention it amends, the annex of
+/// its consolidated text, `avenant::CONSOLIDATED_HEADING`), as [`annex`] wrote them; empty when it
+/// left them « à compléter ». `None` when `doc` has no such annex (a model whose RGPD roles name
+/// no processor) or its services line does not read.
 pub fn annex_service_names(doc: &Document) -> Option<Vec<String>> {
-    let section = doc.sections.iter().find(|s| s.heading == ANNEX_HEADING)?;
+    let consolidated =
+        |heading: &str| heading.strip_prefix(super::avenant::CONSOLIDATED_HEADING) == Some(ANNEX_HEADING);
+    let section = doc.sections.iter().find(|s| s.heading == ANNEX_HEADING || consolidated(&s.heading))?;
     let items = section.blocks.iter().find_map(|b| match b {
         Block::Bullets(items) => Some(items),
         _ => None,
@@ -247,6 +284,132 @@ pub fn annex_service_names(doc: &Document) -> Option<Vec<String>> {
         return Some(Vec::new());
     }
     Some(names.split(" ; ").map(str::to_string).collect())
+}
+
+/// What an Art. 28(3) annex of a text of `edition` under `model` states of `services`: their names,
+/// the types of their data and the categories of persons, each once, as that edition writes them.
+struct Described {
+    names: Vec<String>,
+    data: Vec<String>,
+    subjects: Vec<String>,
+}
+
+impl Described {
+    fn of(model: &ConventionModel, edition: i64, services: &[&Service]) -> Described {
+        let names = distinct(services.iter().map(|s| s.name.clone()));
+        let (data, subjects) = processed_data(services.iter().copied());
+        let data = match edition >= WORDING_EDITION {
+            true => data.iter().map(|d| one_parenthesis(d)).collect(),
+            false => data,
+        };
+        let data = if edition >= ANNEX_ONCE_EDITION { data_once(data) } else { data };
+        let subjects = match degree(model) {
+            Degree::D1 if edition >= SCHOOL_SUBJECTS_EDITION => school_subjects(subjects),
+            Degree::D2 if edition >= ANNEX_ONCE_EDITION => secondary_subjects(subjects),
+            _ => subjects,
+        };
+        Described { names, data, subjects }
+    }
+}
+
+/// `list` joined as the annex lists it (« A ; B »), « à compléter » when empty.
+fn or_complete(list: &[String]) -> String {
+    if list.is_empty() {
+        "à compléter".to_string()
+    } else {
+        list.join(" ; ")
+    }
+}
+
+/// The ENT whose data the annex of a text of `edition` under `model` has processed: from
+/// [`ANNEX_ONCE_EDITION`], the covered party's when it is an établissement (« de l'ENT de
+/// l'établissement », « de l'ENT de l'école »: a tripartite covers one school), else the schools
+/// of its degree (« de l'ENT des écoles couvertes », « … des établissements couverts »); before,
+/// « de l'ENT des écoles et établissements couverts » whatever it covers.
+fn covered_ent(model: &ConventionModel, edition: i64) -> String {
+    if edition < ANNEX_ONCE_EDITION {
+        return "de l'ENT des écoles et établissements couverts".into();
+    }
+    let covered = model.parties.iter().find(|p| model.covers.party.as_deref() == Some(p.key.as_str()));
+    match (covered, degree(model)) {
+        (Some(party), _) if party.kinds == [OrgKind::Etablissement] => {
+            format!("de l'ENT {}", naming::contracted_de(&party.label))
+        }
+        (_, Degree::D1) => "de l'ENT des écoles couvertes".into(),
+        (_, Degree::D2) => "de l'ENT des établissements couverts".into(),
+    }
+}
+
+/// The items of the annex of `conv` that state what is processed: « Nature et finalités » with
+/// the services, « Types de données », « Catégories de personnes concernées »; what an avenant
+/// that changes them restates (`avenant::Changes`).
+pub fn processing_items(model: &ConventionModel, conv: &Convention) -> [String; 3] {
+    let catalog = catalog();
+    let (bouquets, services) = processed_services(&catalog, model, conv);
+    let bouquet = bouquets.join(" ; ");
+    let described = Described::of(model, conv.document_edition, &services);
+    [
+        format!(
+            "Nature et finalités : hébergement, exploitation, maintenance et support de l'ENT, aux seules finalités \
+             prévues par l'arrêté du 30 novembre 2006 modifié ; {SERVICES_LEAD}{}) : {}.",
+            if bouquet.is_empty() { "bouquet à compléter".into() } else { bouquet },
+            or_complete(&described.names)
+        ),
+        format!("Types de données : {}.", or_complete(&described.data)),
+        format!("Catégories de personnes concernées : {}.", or_complete(&described.subjects)),
+    ]
+}
+
+/// What is added to and removed from a list of the annex.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl ListChange {
+    fn between(before: &[String], after: &[String]) -> ListChange {
+        let missing =
+            |these: &[String], those: &[String]| these.iter().filter(|t| !those.contains(t)).cloned().collect();
+        ListChange { added: missing(after, before), removed: missing(before, after) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// What the Art. 28(3) annex of the avenant `conv` changes of the one signed for the convention
+/// it amends, whose services are `signed` (as [`annex_service_names`] reads them): the services
+/// added and removed, and the types of data and categories of persons that follow from them —
+/// both lists of services described by the configured catalog as the avenant's edition writes
+/// them, so that a wording of an earlier edition or a service the catalog no longer has changes
+/// no datum (a service it no longer has is removed when the avenant's annex does not list it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnnexChanges {
+    pub services: ListChange,
+    pub data: ListChange,
+    pub subjects: ListChange,
+}
+
+impl AnnexChanges {
+    pub fn between(model: &ConventionModel, signed: &[String], conv: &Convention) -> AnnexChanges {
+        let catalog = catalog();
+        let (_, services) = processed_services(&catalog, model, conv);
+        let edition = conv.document_edition;
+        let after = Described::of(model, edition, &services);
+        let named = |name: &String| catalog.services.iter().find(|s| s.name == *name);
+        let before = Described::of(model, edition, &signed.iter().filter_map(named).collect::<Vec<_>>());
+        AnnexChanges {
+            services: ListChange::between(signed, &after.names),
+            data: ListChange::between(&before.data, &after.data),
+            subjects: ListChange::between(&before.subjects, &after.subjects),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.data.is_empty() && self.subjects.is_empty()
+    }
 }
 
 /// The Art. 28(3) annex, when a party of the model processes data for the controller.
@@ -263,36 +426,19 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
             .map(|p| designation(p.org.kind, &p.org.name).of)
             .unwrap_or_else(|| "du responsable de traitement".into()),
     };
-    let catalog = catalog();
-    let (bouquets, services) = processed_services(&catalog, model, conv);
-    let bouquet = bouquets.join(" ; ");
-    let service_names = distinct(services.iter().map(|s| s.name.clone()));
-    let (data, subjects) = processed_data(services.iter().copied());
-    let data = match conv.document_edition >= crate::conventions::document::WORDING_EDITION {
-        true => data.iter().map(|d| one_parenthesis(d)).collect(),
-        false => data,
-    };
-    let subjects = match degree(model) {
-        Degree::D1 if conv.document_edition >= SCHOOL_SUBJECTS_EDITION => school_subjects(subjects),
-        _ => subjects,
-    };
-    let or_complete = |list: Vec<String>| if list.is_empty() { "à compléter".to_string() } else { list.join(" ; ") };
+    let [nature, data, subjects] = processing_items(model, conv);
     let items = vec![
         format!(
-            "Objet et durée : {processor}, sous-traitant, traite pour le compte {} les données à caractère personnel de \
-             l'ENT des écoles et établissements couverts, du {} au {}, puis pendant la phase de réversibilité.",
+            "Objet et durée : {processor}, sous-traitant, traite pour le compte {} les données à caractère personnel \
+             {}, du {} au {}, puis pendant la phase de réversibilité.",
             controller,
+            covered_ent(model, conv.document_edition),
             french_date(&conv.start_date),
             french_date(&conv.end_date)
         ),
-        format!(
-            "Nature et finalités : hébergement, exploitation, maintenance et support de l'ENT, aux seules finalités \
-             prévues par l'arrêté du 30 novembre 2006 modifié ; {SERVICES_LEAD}{}) : {}.",
-            if bouquet.is_empty() { "bouquet à compléter".into() } else { bouquet },
-            or_complete(service_names)
-        ),
-        format!("Types de données : {}.", or_complete(data)),
-        format!("Catégories de personnes concernées : {}.", or_complete(subjects)),
+        nature,
+        data,
+        subjects,
         "Instructions : le sous-traitant ne traite les données que sur instruction documentée du responsable de \
          traitement, y compris pour tout transfert hors de l'Union européenne, qu'il n'effectue pas sans autorisation \
          écrite préalable."
@@ -338,7 +484,37 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 
 #[cfg(test)]
 mod tests {
-    use super::{breach_deadline, one_parenthesis, school_subjects, without_article};
+    use super::{
+        annex_service_names, breach_deadline, data_once, one_parenthesis, school_subjects, secondary_subjects,
+        without_article, ANNEX_HEADING,
+    };
+    use ent_documents::documents::{Block, Document, Section};
+
+    /// The services a frozen annex lists read back, from a convention's text and from an
+    /// avenant's consolidated text alike (what an avenant of that avenant compares its own with,
+    /// and what the registers cover by the avenant in force).
+    #[test]
+    fn the_services_of_a_signed_annex_read_back_from_a_convention_and_from_an_avenant() {
+        let text = |heading: String| Document {
+            title: "T".into(),
+            subtitle: None,
+            reference: None,
+            sections: vec![Section {
+                heading,
+                blocks: vec![Block::Bullets(vec![
+                    "Objet et durée : …".into(),
+                    "Nature et finalités : … ; services concernés (Socle premier degré) : Portail et annuaire ; \
+                     Visioconférence."
+                        .into(),
+                ])],
+            }],
+        };
+        let services = Some(vec!["Portail et annuaire".to_string(), "Visioconférence".to_string()]);
+        assert_eq!(annex_service_names(&text(ANNEX_HEADING.into())), services);
+        let consolidated = format!("{}{ANNEX_HEADING}", crate::conventions::avenant::CONSOLIDATED_HEADING);
+        assert_eq!(annex_service_names(&text(consolidated)), services);
+        assert_eq!(annex_service_names(&text("Annexe – Répartition des coûts".into())), None);
+    }
 
     /// A sensitive category cites the article its own parenthesis names, article 9 when it
     /// names none; another category is kept as written.
@@ -389,6 +565,40 @@ mod tests {
             ["élèves (mineurs)", "personnels enseignants"],
             "without the personnels at large, the teachers, once"
         );
+    }
+
+    /// Domain review 41, F9: the second degré's persons once, as the premier degré's since
+    /// edition 5, its documentalistes kept when the personnels are not named at large.
+    #[test]
+    fn a_secondary_annex_lists_the_personnels_once_and_keeps_the_documentalistes() {
+        let listed = |subjects: &[&str]| secondary_subjects(subjects.iter().map(|s| s.to_string()).collect());
+        let socle_2d = [
+            "élèves (mineurs)",
+            "responsables légaux",
+            "personnels",
+            "personnels enseignants",
+            "personnels enseignants et documentalistes",
+        ];
+        assert_eq!(listed(&socle_2d), ["élèves (mineurs)", "responsables légaux", "personnels"]);
+        assert_eq!(
+            listed(&["élèves (mineurs)", "personnels enseignants", "personnels enseignants et documentalistes"]),
+            ["élèves (mineurs)", "personnels enseignants et documentalistes"],
+            "without the personnels at large, the teachers within the teachers and documentalistes"
+        );
+        assert_eq!(
+            listed(&["élèves (mineurs)", "personnels enseignants"]),
+            ["élèves (mineurs)", "personnels enseignants"]
+        );
+    }
+
+    /// The casiers' sender and recipient are within the messagerie's, when both are listed.
+    #[test]
+    fn a_type_of_data_another_covers_is_listed_once() {
+        let once = |data: &[&str]| data_once(data.iter().map(|d| d.to_string()).collect());
+        let messagerie = "Identité et identifiant ENT de l'expéditeur et des destinataires";
+        let casiers = "Identité de l'expéditeur et du destinataire";
+        assert_eq!(once(&[messagerie, "Traces de connexion", casiers]), [messagerie, "Traces de connexion"]);
+        assert_eq!(once(&[casiers, "Fichiers déposés"]), [casiers, "Fichiers déposés"], "alone, it stays");
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0068_groupement_sans_suite.sql",
     "0069_convention_document_edition_8.sql",
     "0070_convention_document_edition_9.sql",
+    "0071_convention_document_edition_10.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -482,6 +483,11 @@ mod tests {
             70,
             "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
             "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
+        ),
+        (
+            71,
+            "84921317c53c2c6878dfa57a8749590498edd5a76a251f7c65302771f1fda2c646e7a5196b624bf54b1b7d59b7747173",
+            "84921317c53c2c6878dfa57a8749590498edd5a76a251f7c65302771f1fda2c646e7a5196b624bf54b1b7d59b7747173",
         ),
     ];
 

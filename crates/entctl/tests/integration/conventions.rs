@@ -16,6 +16,7 @@ use entcp::kernel::roles::Role;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+mod edition10;
 mod edition7;
 mod edition8;
 mod edition9;
@@ -3535,12 +3536,15 @@ async fn written_in_edition(c: &Cycle, id: &str, edition: i64) {
         .unwrap();
 }
 
-/// The convention `id` as stored, with the hash its text re-derives (`None` for an avenant).
+/// The convention `id` as stored and the hash its text re-derives (an avenant's from the
+/// convention it amends).
 async fn rederived(c: &Cycle, id: &str) -> (entcp::conventions::Convention, String) {
     let models = load_models();
     let conv = entcp::conventions::get_convention(&c.db.store, &models, id).await.unwrap().unwrap();
     let model = entcp::conventions::find_model(&models, &conv.model_id, Some(conv.model_version)).unwrap();
-    let hash = entcp::conventions::document::body_hash(model, &conv, None).unwrap();
+    let mut conn = c.db.store.conn().await.unwrap();
+    let amended = entcp::conventions::avenant::amended_of(&mut conn, model, &conv).await.unwrap();
+    let hash = entcp::conventions::document::body_hash(model, &conv, amended.as_ref()).unwrap();
     (conv, hash)
 }
 

@@ -1,0 +1,173 @@
+//! What the code writes into the tripartites' version 3 from edition 10
+//! (`document::TRIPARTITE_CEILING_EDITION`; domain review 41, F4), their files keeping their
+//! bytes as the README says of the académie's ceiling (« le paramètre vient du code »,
+//! `model::ACADEMIE_CEILING_MODELS`): their article 5 states the académie's money share as the
+//! bipartite's article 4 does — its base (what the collectivité pays the titulaire, toutes taxes
+//! comprises, school year by school year), the annual ceiling in letters and figures
+//! (`amounts`), its proration by twelfths (a month in force on its 15th, to the cent below), a
+//! change by avenant, the payment — and the académie's line of the cost annex calls a share of
+//! more than 0 % a financial participation within that ceiling ([`financial_item`]), not the
+//! contributions in kind its `item` describes. An earlier edition renders the file's article.
+
+use super::model::{self, Clause, ConventionModel, CostShare};
+use std::sync::LazyLock;
+
+/// The title of the article the code writes ([`clause_text`]).
+const FINANCIAL_ARTICLE: &str = "Article 5 – Dispositions financières";
+
+/// How a tripartite's article 5 names the académie party and the school: « de l'académie » /
+/// « des services académiques » (`of`), who pays a titre de recettes (`pays`), the programme
+/// they rely on (`relies`), « de l'établissement » / « de l'école » (`school`).
+struct Terms {
+    of: &'static str,
+    pays: &'static str,
+    relies: &'static str,
+    school: &'static str,
+}
+
+/// The second degré's article 5 speaks of « l'académie » and « l'établissement ».
+const SECOND_DEGRE: Terms =
+    Terms { of: "de l'académie", pays: "l'académie le paie", relies: "elle relève", school: "de l'établissement" };
+
+/// The premier degré's, of « les services académiques » and « l'école ».
+const PREMIER_DEGRE: Terms = Terms {
+    of: "des services académiques",
+    pays: "les services académiques le paient",
+    relies: "ils relèvent",
+    school: "de l'école",
+};
+
+/// The paragraph on the académie's money share, as the bipartite's article 4 words it (edition
+/// 8), the proration rounded to the cent below as the « Caractéristiques » compute it
+/// (`document::prorated_ceilings`); `{of}`, `{pays}`, `{relies}`, `{school}` are [`Terms`].
+const SHARE_RULE: &str = "La participation {of} s'applique au montant toutes taxes comprises effectivement payé par la \
+collectivité au titulaire du marché pour le service ENT {school}, année scolaire par année scolaire, du 1er septembre au \
+31 août ; elle ne peut excéder, par année scolaire, {{ amounts.plafond_participation_academie | default(value=\"……\") }} \
+toutes taxes comprises. Pour une année scolaire que la convention ne couvre pas en entier, ce plafond est réduit au \
+prorata du nombre de mois de l'année scolaire couverts par la convention : il est égal à autant de douzièmes du plafond \
+annuel que de mois couverts, arrondi au centime inférieur, un mois étant couvert lorsque la convention est en vigueur le \
+15 de ce mois. Une modification de la part {of} ou du plafond par avenant s'applique aux paiements effectués par la \
+collectivité à compter de la prise d'effet de l'avenant, les paiements antérieurs demeurant régis par les stipulations \
+qu'il modifie ; le plafond de l'année scolaire au cours de laquelle l'avenant prend effet est la somme des douzièmes de \
+l'ancien plafond pour les mois couverts dont le 15 précède cette prise d'effet et des douzièmes du nouveau plafond pour \
+les autres mois couverts. Après la clôture de chaque année scolaire, la collectivité émet à l'encontre {of} un titre de \
+recettes accompagné des justificatifs de la dépense (factures acquittées et état récapitulatif certifié par son \
+comptable public) ; {pays} dans un délai de trente jours à compter de sa réception, sur les crédits du programme \
+budgétaire dont {relies}. Aucune somme n'est due au-delà du plafond de l'année scolaire.";
+
+/// The second degré's article 5 (`tripartite-second-degre-v3.yaml` with the ceiling): the
+/// académie's share « dans la limite du plafond annuel fixé ci-après », [`SHARE_RULE`], the
+/// contributions in kind, and the titre de recettes on a statement of costs left to the
+/// établissement's share when the académie's is stated apart.
+const SECOND_DEGRE_ARTICLE: &str = "Le coût du service ENT, comprenant l'abonnement, l'hébergement, la maintenance et le \
+support de niveau 3, est réparti comme suit : {{ params.part_collectivite }} % à la charge de la collectivité, \
+{{ params.part_academie }} % à la charge de l'académie{% if values.part_academie > 0 %}, dans la limite du plafond annuel \
+fixé ci-après,{% endif %} et {{ params.part_etablissement }} % à la charge de l'établissement.
+
+{% if values.part_academie > 0 %}{share_rule}{% endif %}
+
+Les apports de l'académie au titre de l'identité, de l'accompagnement pédagogique, de la formation et du support de \
+niveau 2, ainsi que ceux de l'établissement au titre de l'administration locale et du support de niveau 1, sont fournis \
+en nature et ne donnent lieu à aucune facturation entre les parties.
+
+Toute participation financière {% if values.part_academie > 0 %}de l'établissement{% else %}de l'académie ou de \
+l'établissement{% endif %} fait l'objet d'un titre de recettes émis par la collectivité, sur présentation d'un état \
+annuel des coûts constatés.";
+
+/// The premier degré's article 5 (`tripartite-premier-degre-v3.yaml` with the ceiling): the
+/// share of the services académiques « dans la limite du plafond annuel fixé ci-après »,
+/// [`SHARE_RULE`], the contributions in kind, the école paying nothing.
+const PREMIER_DEGRE_ARTICLE: &str =
+    "Le coût du service ENT, comprenant l'abonnement, l'hébergement, la maintenance et le \
+support de niveau 3, est réparti comme suit : {{ params.part_collectivite }} % à la charge de la collectivité et \
+{{ params.part_academie }} % à la charge des services académiques{% if values.part_academie > 0 %}, dans la limite du \
+plafond annuel fixé ci-après{% endif %}.
+
+{% if values.part_academie > 0 %}{share_rule}{% endif %}
+
+Les apports des services académiques au titre de l'identité, de l'accompagnement pédagogique, de la formation et du \
+support de niveau 2, ainsi que ceux de l'école au titre de l'administration locale et du support de niveau 1, sont \
+fournis en nature et ne donnent lieu à aucune facturation entre les parties. L'école ne supporte aucune charge \
+financière au titre de la présente convention.";
+
+/// The académie's line of the cost annex when it pays more than 0 % ([`financial_item`]), as
+/// the bipartite's `financial_item` words it, citing the tripartite's article.
+const FINANCIAL_ITEM: &str = "participation financière au coût du service (abonnement, hébergement, maintenance et \
+support de niveau 3), dans la limite du plafond annuel fixé à l'article 5";
+
+/// `article` with [`SHARE_RULE`] in the words of `terms`.
+fn worded(article: &str, terms: &Terms) -> String {
+    let rule = SHARE_RULE
+        .replace("{of}", terms.of)
+        .replace("{pays}", terms.pays)
+        .replace("{relies}", terms.relies)
+        .replace("{school}", terms.school);
+    article.replace("{share_rule}", &rule)
+}
+
+/// The code's articles, by model id (parsed templates are cached by their text, so each is
+/// built once).
+static ARTICLES: LazyLock<[(&str, String); 2]> = LazyLock::new(|| {
+    [
+        ("tripartite-second-degre", worded(SECOND_DEGRE_ARTICLE, &SECOND_DEGRE)),
+        ("tripartite-premier-degre", worded(PREMIER_DEGRE_ARTICLE, &PREMIER_DEGRE)),
+    ]
+});
+
+/// Whether a text of `edition` of `model` reads what the code writes: a model the code gives
+/// the académie's ceiling (`model::has_code_ceiling`), from `document::TRIPARTITE_CEILING_EDITION`.
+fn written_by_code(model: &ConventionModel, edition: i64) -> bool {
+    edition >= super::document::TRIPARTITE_CEILING_EDITION && model::has_code_ceiling(model)
+}
+
+/// The template a text of `edition` renders `clause` of `model` from: the code's article 5 for a
+/// tripartite whose ceiling is the code's ([`written_by_code`]), else the file's.
+pub fn clause_text<'a>(model: &ConventionModel, clause: &'a Clause, edition: i64) -> &'a str {
+    if clause.title != FINANCIAL_ARTICLE || !written_by_code(model, edition) {
+        return &clause.text;
+    }
+    match ARTICLES.iter().find(|(id, _)| *id == model.id) {
+        Some((_, article)) => article,
+        None => &clause.text,
+    }
+}
+
+/// What the académie's `line` of the cost annex pays for when its share is more than 0 %, as a
+/// text of `edition` of `model` states it, when the code words it ([`written_by_code`]).
+pub fn financial_item(model: &ConventionModel, line: &CostShare, edition: i64) -> Option<&'static str> {
+    (line.party == "academie" && written_by_code(model, edition)).then_some(FINANCIAL_ITEM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conventions::model::load_models;
+
+    /// Each tripartite whose ceiling is the code's has the article the code writes, and the
+    /// code's article reads every placeholder in the words of its degree.
+    #[test]
+    fn the_code_writes_article_5_of_each_tripartite_whose_ceiling_it_adds() {
+        let models = load_models(None).unwrap();
+        let coded: Vec<&ConventionModel> = models.iter().filter(|m| model::has_code_ceiling(m)).collect();
+        assert_eq!(coded.len(), 2);
+        for m in coded {
+            let clause = m.clauses.iter().find(|c| c.title == FINANCIAL_ARTICLE).expect("article 5");
+            let text = clause_text(m, clause, super::super::document::TRIPARTITE_CEILING_EDITION);
+            assert_ne!(text, clause.text, "{}", m.id);
+            assert!(!text.contains("{of}") && !text.contains("{share_rule}") && !text.contains("{school}"), "{text}");
+            assert!(text.contains("arrondi au centime inférieur"), "{}", m.id);
+            assert_eq!(clause_text(m, clause, 9), clause.text, "{}: edition 9 keeps the file's", m.id);
+            let line = m.cost_sharing.iter().find(|c| c.party == "academie").unwrap();
+            assert_eq!(financial_item(m, line, 9), None);
+            assert!(financial_item(m, line, 10).unwrap().ends_with("fixé à l'article 5"));
+        }
+        let second = models.iter().find(|m| m.id == "tripartite-second-degre" && m.version == 3).unwrap();
+        let clause = second.clauses.iter().find(|c| c.title == FINANCIAL_ARTICLE).unwrap();
+        let text = clause_text(second, clause, 10);
+        assert!(text.contains("l'académie le paie dans un délai de trente jours"), "{text}");
+        assert!(text.contains("sur les crédits du programme budgétaire dont elle relève"), "{text}");
+        let bipartite = models.iter().find(|m| m.id == "bipartite-commune" && m.version == 3).unwrap();
+        let article = &bipartite.clauses[3];
+        assert_eq!(clause_text(bipartite, article, 10), article.text, "the bipartite's file words it");
+    }
+}
