@@ -867,6 +867,10 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let d = demo(common::sqlite().await).await;
     d.set_profile().await;
     let store = d.db.store.clone();
+    // The DSDEN's register names a contact address of its own; the académie's DPO keeps it.
+    let contact = "UPDATE rgpd_profiles SET dpo_email = 'contact.dpd@ac-creteil.fr' \
+                   WHERE org_id = (SELECT id FROM orgs WHERE kind = 'dsden' AND code = '94')";
+    common::execute(&store, contact, &[]).await;
     let state = |days: i64| {
         let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
         crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
@@ -890,6 +894,8 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
     let sent = mails().await;
     let mail = sent.iter().find(|m| m.recipient() == "dpd@ac-creteil.fr").expect("the académie's DPO is told");
+    let contact = sent.iter().find(|m| m.recipient() == "contact.dpd@ac-creteil.fr").expect("the register's contact");
+    assert_eq!(contact.context["snapshot"], mail.context["snapshot"], "one notice to both");
     let context = &mail.context;
     // #15: the écoles' controller is the DSDEN (IA-DASEN) of the Val-de-Marne, whose entries are 94-…
     assert!(context["changed"].to_string().contains("94-visio"), "{context}");
