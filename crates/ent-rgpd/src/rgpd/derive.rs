@@ -2449,6 +2449,103 @@ mod tests {
         assert!(college.controls && college.controllers.is_empty(), "{college:?}");
     }
 
+    /// A world without convention in force: the organisations `orgs`, the DSDEN of the
+    /// Val-de-Marne (094) and the live tenants `tenants` (slug, the client holding it, its schools).
+    fn defaults_world(orgs: Vec<OrgFacts>, tenants: &[(&str, &str, &[&str])]) -> World {
+        let mut w = World::default();
+        for o in orgs.into_iter().chain([org("dsden", OrgKind::Dsden, None)]) {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        for (slug, client, schools) in tenants {
+            w.tenants.push(LiveTenant::running(slug, client, schools, &["portail"], 100));
+        }
+        w
+    }
+
+    /// The ids of the controllers [`default_controllers`] names for `client`, in order.
+    fn defaults_of(w: &World, client: &str) -> Vec<String> {
+        default_controllers(w, client).into_iter().map(|a| a.id).collect()
+    }
+
+    /// A commune's (or an EPCI's) public écoles: the IA-DASEN, the DSDEN of their département,
+    /// named once for all of them; an école a convention in force covers is not a default.
+    #[test]
+    fn by_default_the_ecoles_of_a_commune_or_an_epci_fall_to_the_dsden_once() {
+        let ecole = |id: &str, t: EtabType| org(id, OrgKind::Etablissement, Some(t));
+        let orgs = vec![
+            org("fresnes", OrgKind::Commune, None),
+            org("epci", OrgKind::Epci, None),
+            ecole("maternelle", EtabType::EcoleMaternelle),
+            ecole("elementaire", EtabType::EcoleElementaire),
+            ecole("primaire", EtabType::EcolePrimaire),
+            ecole("sous-convention", EtabType::EcolePrimaire),
+        ];
+        let tenants: [(&str, &str, &[&str]); 3] = [
+            ("fresnes", "fresnes", &["maternelle", "elementaire"]),
+            ("epci", "epci", &["primaire"]),
+            ("couverte", "fresnes", &["sous-convention"]),
+        ];
+        let mut w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "fresnes"), ["dsden"]);
+        assert_eq!(default_controllers(&w, "fresnes")[0].kind, "dsden");
+        assert_eq!(defaults_of(&w, "epci"), ["dsden"]);
+        let roles = Assignment {
+            convention: "CONV-1".into(),
+            controller: "dsden".into(),
+            joint_controllers: vec![],
+            processors: vec!["fresnes".into()],
+        };
+        for school in ["maternelle", "elementaire", "sous-convention"] {
+            w.assignments.insert(school.into(), roles.clone());
+        }
+        assert!(defaults_of(&w, "fresnes").is_empty(), "a convention in force fixes the roles");
+        assert_eq!(defaults_of(&w, "epci"), ["dsden"], "the EPCI's école is under no convention");
+    }
+
+    /// A département's collèges and a région's lycées: each school is its own controller (its
+    /// chef d'établissement), named in the order of the tenants' schools; another client's
+    /// tenant names none of them.
+    #[test]
+    fn by_default_the_colleges_of_a_departement_and_the_lycees_of_a_region_are_their_own_controllers() {
+        let school = |id: &str, t: EtabType| org(id, OrgKind::Etablissement, Some(t));
+        let orgs = vec![
+            org("dep", OrgKind::Departement, None),
+            org("region", OrgKind::Region, None),
+            school("college-b", EtabType::College),
+            school("college-a", EtabType::College),
+            school("lycee", EtabType::Lycee),
+        ];
+        let tenants: [(&str, &str, &[&str]); 2] =
+            [("colleges", "dep", &["college-b", "college-a"]), ("lycees", "region", &["lycee"])];
+        let w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "dep"), ["college-b", "college-a"]);
+        assert_eq!(defaults_of(&w, "region"), ["lycee"]);
+        assert!(defaults_of(&w, "dsden").is_empty(), "it holds no tenant");
+    }
+
+    /// A private école, and an école of a département whose DSDEN the registry lacks, are their
+    /// own controllers; a school holding its own ENT, or one the world does not know, names none:
+    /// never the client itself.
+    #[test]
+    fn by_default_a_private_ecole_or_one_without_a_known_dsden_is_its_own_controller_never_the_client() {
+        let mut prive = org("prive", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
+        prive.private = true;
+        let mut ailleurs = org("ailleurs", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
+        ailleurs.departement_code = Some("093".into());
+        let orgs = vec![
+            org("commune", OrgKind::Commune, None),
+            prive,
+            ailleurs,
+            org("college", OrgKind::Etablissement, Some(EtabType::College)),
+        ];
+        let tenants: [(&str, &str, &[&str]); 2] =
+            [("commune", "commune", &["prive", "ailleurs", "inconnue"]), ("college", "college", &["college"])];
+        let w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "commune"), ["prive", "ailleurs"]);
+        assert!(defaults_of(&w, "college").is_empty(), "the client itself is never its default controller");
+    }
+
     #[test]
     fn the_vendor_s_missing_contract_alert_names_its_direct_client_not_the_controller() {
         let mut w = vitry_world();

@@ -2418,6 +2418,41 @@ async fn with_no_convention_in_force_the_contracts_export_names_the_default_cont
     assert!(!row[3].contains("Fresnes"), "{name}: {row:?}");
 }
 
+backend_test!(with_no_convention_in_force_nor_ent_the_contracts_export_says_the_controller_is_not_determined);
+/// Fresnes' bipartite has expired and its ENT was purged: the éditeur's contract stays on its list,
+/// and no convention fixes the commune's role nor does a register apply a default to a school of
+/// its ENT. The export says that the controller is not determined and why, never the commune.
+async fn with_no_convention_in_force_nor_ent_the_contracts_export_says_the_controller_is_not_determined(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
+                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
+                   WHERE o.kind = 'commune' AND o.code = '94034')";
+    common::execute(&d.db.store, expired, &[]).await;
+    let purged = "UPDATE tenants SET status = 'purged' \
+                  WHERE org_id = (SELECT id FROM orgs WHERE kind = 'commune' AND code = '94034')";
+    assert_eq!(common::execute(&d.db.store, purged, &[]).await, 1, "{name}: Fresnes' ENT");
+    let undetermined =
+        format!("{} ne fixe le rôle de la Commune de Fresnes", entcp::rgpd::contracts_export::UNDETERMINED);
+    assert_eq!(undetermined, "non déterminé : aucune convention en vigueur ne fixe le rôle de la Commune de Fresnes");
+    let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let contract = lines.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-94034");
+    let contract = contract.expect("the éditeur's contract");
+    assert_eq!(contract["controllers"], json!([undetermined]), "{name}: {contract}");
+    let (s, _, csv) = d.export_contracts(&d.dpo, "commune:94034", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "MARCHE-ENT-94034").expect("the contract's row");
+    assert_eq!(row[3], undetermined, "{name}: {row:?}");
+    // Vitry's convention and ENT still name the DSDEN as the controller of its contract.
+    let (_, vitry) = call(d.admin.get(d.url("/contracts/commune:94081"))).await;
+    let contract = vitry.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-94081").unwrap();
+    assert_eq!(contract["controllers"], json!(["DSDEN du Val-de-Marne"]), "{name}: {contract}");
+}
+
 backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
 /// Markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated again
 /// after its contract was recorded: the export gives the SHA-256 of the version in force at the
