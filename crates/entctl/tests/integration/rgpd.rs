@@ -2336,6 +2336,52 @@ async fn the_csv_export_of_a_processor_s_register_carries_its_contract(db: crate
     assert!(cell.starts_with("'=MARCHE-ENT-"), "{name}: neutralised: {cell}");
 }
 
+backend_test!(the_editeur_s_entry_for_the_dsden_lists_its_contract_with_each_commune);
+/// The éditeur works for the DSDEN of the Val-de-Marne through Fresnes and Vitry-sur-Seine, under
+/// a contract with each commune: its art. 30.2 entry for the DSDEN lists both, each with its
+/// commune, in JSON, CSV and HTML alike. The host, under one contract with the éditeur, reads its
+/// contract alone.
+async fn the_editeur_s_entry_for_the_dsden_lists_its_contract_with_each_commune(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {vendor}");
+    let entries = vendor["processor_entries"].as_array().unwrap();
+    let entry = entries.iter().find(|e| e["controller"]["code"] == "94").expect("its entry for the DSDEN");
+    let listed: Vec<(&str, &Value)> = entry["contracts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: {entry}"))
+        .iter()
+        .map(|c| (c["contract"]["reference"].as_str().unwrap(), &c["clients"]))
+        .collect();
+    let (fresnes, vitry) = (json!(["la Commune de Fresnes"]), json!(["la Commune de Vitry-sur-Seine"]));
+    assert_eq!(listed, [("MARCHE-ENT-94034", &fresnes), ("MARCHE-ENT-94081", &vitry)], "{name}: {entry}");
+    assert_eq!(entry["contract"]["reference"], "MARCHE-ENT-94034", "{name}: the first, as before: {entry}");
+
+    let lines = [
+        "MARCHE-ENT-94034 — Marché ENT des écoles, avec la Commune de Fresnes",
+        "MARCHE-ENT-94081 — Marché ENT des écoles, avec la Commune de Vitry-sur-Seine",
+    ];
+    let (s, _, csv) = d.export(&d.admin, "editeur:900000019", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "article 30.2").expect("the art. 30(2) row");
+    assert_eq!(row.last(), Some(&lines.join("\n")), "{name}: {row:?}");
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
+    for line in lines {
+        assert!(html.contains(&french(line)), "{name}: « {line} » not in {html}");
+    }
+
+    let (_, host) = call(d.admin.get(d.url("/registers/hebergeur:900000027"))).await;
+    let entry = &host["processor_entries"][0];
+    assert_eq!(entry["contract"]["reference"], "HEB-2026-01", "{name}: {entry}");
+    assert!(entry.get("contracts").is_none(), "{name}: one contract, one client: {entry}");
+    let (_, _, csv) = d.export(&d.admin, "hebergeur:900000027", "csv").await;
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "article 30.2").expect("the host's art. 30(2) row");
+    assert_eq!(row.last().map(String::as_str), Some("HEB-2026-01 — Hébergement de l'ENT"), "{name}: {row:?}");
+}
+
 backend_test!(a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_and_its_signed_hash);
 /// The contracts export of the commune of Fresnes: its convention's art. 28 annex (the DSDEN's
 /// processing, the services its signed text lists, the signed text's SHA-256) and the éditeur's
