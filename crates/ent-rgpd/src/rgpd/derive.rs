@@ -8,6 +8,7 @@ use ent_conventions::conventions::processing::{sensitive_article, sensitive_note
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
+use ent_platform::contracts::ClausesVersion;
 use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -307,6 +308,9 @@ pub struct World {
     pub history: HashMap<String, (String, String, String)>,
     /// Months an archived tenant's data are kept before the purge (`provisioning.retention_months`).
     pub purge_after_months: u32,
+    /// The CCAP versions of the groupements whose markets `contracts` cite (and of any other the
+    /// load was asked for, `load::world_citing`), by groupement, in the order of their numbers.
+    pub ccaps: HashMap<String, Vec<ClausesVersion>>,
 }
 
 /// An organisation as a register shows it, with its contacts.
