@@ -2434,6 +2434,14 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
     assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
 }
 
+/// Fresnes' bipartite convention expired: no convention in force fixes the commune's role.
+async fn fresnes_bipartite_expired(d: &Demo) {
+    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
+                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
+                   WHERE o.kind = 'commune' AND o.code = '94034')";
+    assert_eq!(common::execute(&d.db.store, expired, &[]).await, 1, "{}: Fresnes' bipartite", d.db.name);
+}
+
 backend_test!(with_no_convention_in_force_the_contracts_export_names_the_default_controller_never_the_commune);
 /// Domain review 40, G3: Fresnes' bipartite has expired, its ENT still runs. The export of its
 /// contracts names as controller of the éditeur's contract the one the DSDEN's register applies
@@ -2444,10 +2452,7 @@ async fn with_no_convention_in_force_the_contracts_export_names_the_default_cont
 ) {
     let d = demo(db).await;
     let name = d.db.name;
-    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
-                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
-                   WHERE o.kind = 'commune' AND o.code = '94034')";
-    common::execute(&d.db.store, expired, &[]).await;
+    fresnes_bipartite_expired(&d).await;
     let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
     assert_eq!(s, StatusCode::OK, "{name}: {lines}");
     let lines = lines.as_array().unwrap();
@@ -2473,10 +2478,7 @@ async fn with_no_convention_in_force_nor_ent_the_contracts_export_says_the_contr
 ) {
     let d = demo(db).await;
     let name = d.db.name;
-    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
-                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
-                   WHERE o.kind = 'commune' AND o.code = '94034')";
-    common::execute(&d.db.store, expired, &[]).await;
+    fresnes_bipartite_expired(&d).await;
     let purged = "UPDATE tenants SET status = 'purged' \
                   WHERE org_id = (SELECT id FROM orgs WHERE kind = 'commune' AND code = '94034')";
     assert_eq!(common::execute(&d.db.store, purged, &[]).await, 1, "{name}: Fresnes' ENT");
