@@ -211,6 +211,15 @@ pub fn in_sentence(text: &str) -> String {
     }
 }
 
+/// Items joined as French writes a list: « A », « A et B », « A, B et C »; empty for none.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first @ .., last] => format!("{} et {last}", first.join(", ")),
+    }
+}
+
 /// The words of directory names written without the accent their capital takes in French
 /// (the annuaire writes « Ecole maternelle … », « ECOLE PRIMAIRE … »): (as written, accented).
 const UNACCENTED_CAPITALS: [(&str, &str); 4] =
@@ -257,6 +266,15 @@ pub fn register_filters(tera: &mut tera::Tera) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_reads_as_french_writes_it() {
+        let list = |items: &[&str]| and_list(&items.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&[]), "");
+        assert_eq!(list(&["la Commune de Fresnes"]), "la Commune de Fresnes");
+        assert_eq!(list(&["A", "B"]), "A et B");
+        assert_eq!(list(&["A", "B", "C"]), "A, B et C");
+    }
 
     #[test]
     fn de_elides_before_a_vowel_an_accented_capital_and_an_h_muet() {

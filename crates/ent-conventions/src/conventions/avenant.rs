@@ -608,15 +608,6 @@ fn schools_list(schools: &[&OrgRef]) -> String {
     schools.iter().map(|s| format!("{} (UAI {})", s.name, s.code)).collect::<Vec<_>>().join(", ")
 }
 
-/// Items joined as French writes a list: « A », « A et B », « A, B et C ».
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [first @ .., last] => format!("{} et {last}", first.join(", ")),
-    }
-}
-
 /// The avenants before `conv`, as cited: « l'avenant n° 1 (CONV-…) entré en vigueur le … ».
 fn earlier_avenants(amended: &Amended, conv: &Convention) -> Option<String> {
     let avenants: Vec<String> = amended.lineage[1..]
@@ -624,7 +615,7 @@ fn earlier_avenants(amended: &Amended, conv: &Convention) -> Option<String> {
         .enumerate()
         .map(|(i, a)| format!("l'avenant n° {} ({}) {}", i + 1, a.reference, a.effect(false, conv)))
         .collect();
-    (!avenants.is_empty()).then(|| and_list(&avenants))
+    (!avenants.is_empty()).then(|| naming::and_list(&avenants))
 }
 
 /// The convention amended as its « Vu » cites it: « la convention « T » (CONV-…), signée le …,
@@ -665,7 +656,7 @@ fn history(amended: &Amended, conv: &Convention) -> String {
         "La convention « {} » ({}) a été conclue entre {}. {dates}{modified}.",
         initial.title,
         initial.reference,
-        and_list(&parties)
+        naming::and_list(&parties)
     )
 }
 
@@ -859,7 +850,7 @@ fn renewed_term(conv: &Convention, amended: &Amended, text_of: &Convention) -> O
     let its = if ends.len() == 1 { "son échéance" } else { "ses échéances" };
     let renewed = format!(
         "Reconduite tacitement à {its} {}, elle est en vigueur jusqu'au {}.",
-        and_list(&ends),
+        naming::and_list(&ends),
         french_date(&conv.end_date)
     );
     Some((signed, renewed))
@@ -880,9 +871,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_and_values_read_as_french_writes_them() {
-        assert_eq!(and_list(&["A".into()]), "A");
-        assert_eq!(and_list(&["A".into(), "B".into(), "C".into()]), "A, B et C");
+    fn values_read_as_french_writes_them() {
         assert_eq!(percent_text(12.5), "12,5\u{a0}%");
         assert_eq!(percent_text(80.0), "80\u{a0}%");
         assert!(same_value(Some(&serde_json::json!(2)), Some(&serde_json::json!(2.0))));

@@ -34,7 +34,7 @@ use ent_platform::identity::authz;
 use ent_platform::registry::codes::{parse_siren, parse_siret};
 use ent_platform::registry::etab_siren;
 use ent_platform::registry::manage::{create_org, NewOrg};
-use ent_platform::registry::queries::{funds_condition, get_by_code};
+use ent_platform::registry::queries::{funds_condition, get_by_code, get_org_in};
 use ent_platform::registry::{get_org, Org, OrgRef};
 use ent_tenants::tenants::{get_tenant, set_processors, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
@@ -802,8 +802,8 @@ async fn processor_under_convention(ctx: &Ctx<'_>, member: &str) -> Result<bool,
     Ok(false)
 }
 
-/// Queues the notice `subject` (its `event` and what it says) of `g` to the DPOs of its member
-/// `member`, each once, the member named as the notices name it (`member`: « la Commune de
+/// Queues the notice `subject` (its `event` and what it says) of `g` to the DPOs who keep the
+/// register of its member `member` ([`authz::dpos_keeping`]), each once, the member named as the notices name it (`member`: « la Commune de
 /// Fresnes », `member_of`: « de la Commune de Fresnes »): the one notice the DPOs of a
 /// groupement's members get (an award, a consultation declared sans suite). Its link is in their
 /// registers: `page`, else the member's register (the groupement's pages are the buyers').
@@ -815,7 +815,10 @@ pub(super) async fn notify_member_dpos(
     page: Option<String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
-    let dpos = users_with_role(tx, &member.id, Role::Dpo.as_str()).await?;
+    let dpos = match get_org_in(tx, &member.id).await? {
+        Some(org) => authz::dpos_keeping(tx, &org).await?,
+        None => Vec::new(),
+    };
     let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
     for (key, value) in [
         ("reference", g.reference.as_str()),

@@ -20,6 +20,7 @@ use ent_kernel::store::{timestamp, Store, Tx};
 use ent_kernel::validate::multiline;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::authz::dpos_keeping;
 use ent_platform::identity::Actor;
 use ent_platform::registry::get_org;
 use ent_platform::registry::queries::orgs_by_id_in;
@@ -133,14 +134,17 @@ pub async fn recipients(tx: &mut Tx, store: &Store, g: &Groupement) -> Result<Ve
 }
 
 /// The people of the members `members` a change of their ENT's titulaire concerns: each one's
-/// `collectivite` users (its representatives) and `dpo` users (the titulaire processes its ENT's
-/// data under the accord-cadre, its Art. 28 contract recorded: its register names it). Told of
-/// the award, of a hand-over and of the end ([`recipients`]).
+/// `collectivite` users (its representatives) and the DPOs who keep its register
+/// ([`dpos_keeping`]: the titulaire processes its ENT's data under the accord-cadre, its Art. 28
+/// contract recorded: its register names it). Told of the award, of a hand-over and of the end
+/// ([`recipients`]).
 pub async fn member_people(tx: &mut Tx, members: &[String]) -> Result<Vec<String>, Problem> {
+    let orgs = orgs_by_id_in(tx, members.to_vec()).await?;
     let mut to = Vec::new();
     for member in members {
-        for role in MEMBER_ROLES {
-            to.extend(users_with_role(tx, member, role.as_str()).await?);
+        to.extend(users_with_role(tx, member, Role::Collectivite.as_str()).await?);
+        if let Some(org) = orgs.get(member) {
+            to.extend(dpos_keeping(tx, org).await?);
         }
     }
     Ok(to)
@@ -160,10 +164,6 @@ pub async fn people_over(tx: &mut Tx, mut served: Vec<String>) -> Result<Vec<Str
     }
     Ok(to)
 }
-
-/// The roles bound at a member that its groupement's award, hand-overs and end tell
-/// ([`member_people`]).
-const MEMBER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
 
 /// The roles told of a groupement's award, hand-overs and end by their scope holding an ENT
 /// concerned ([`people_over`]).

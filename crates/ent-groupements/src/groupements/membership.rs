@@ -1067,11 +1067,7 @@ fn parameter_text(value: &Value) -> String {
 
 /// Organisation names, « A, B et C ».
 fn names(orgs: &[&OrgRef]) -> String {
-    let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} et {last}", rest.join(", ")),
-        _ => names.concat(),
-    }
+    naming::and_list(&orgs.iter().map(|o| o.name.clone()).collect::<Vec<_>>())
 }
 
 /// What the convention constitutive `conv` (the one in force) does not bind: accepted members

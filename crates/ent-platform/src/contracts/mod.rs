@@ -226,8 +226,18 @@ pub async fn clauses_versions(
     contracts: &[ProcessorContract],
 ) -> Result<HashMap<String, ClausesVersion>, Problem> {
     let ccaps = ccap_versions(store, contracts.iter().filter_map(market_of).map(str::to_string).collect()).await?;
+    Ok(clauses_of(&ccaps, contracts))
+}
+
+/// [`clauses_versions`] among CCAP versions already read (`ccaps`, by groupement, as
+/// [`ccap_versions`] gives them): the version holding the clauses of each of `contracts` a
+/// groupement's award recorded ([`in_force_at`]), by contract id.
+pub fn clauses_of(
+    ccaps: &HashMap<String, Vec<ClausesVersion>>,
+    contracts: &[ProcessorContract],
+) -> HashMap<String, ClausesVersion> {
     let in_force = |c: &ProcessorContract| in_force_at(ccaps.get(market_of(c)?)?, &c.created_at).cloned();
-    Ok(contracts.iter().filter_map(|c| Some((c.id.clone(), in_force(c)?))).collect())
+    contracts.iter().filter_map(|c| Some((c.id.clone(), in_force(c)?))).collect()
 }
 
 /// The groupement whose market `c` is, if a groupement's award recorded it.

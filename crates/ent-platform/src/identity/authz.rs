@@ -4,13 +4,13 @@
 //! 404 (existence is not revealed), an out-of-scope write 403.
 
 use super::Actor;
-use crate::registry::queries::covers_condition;
+use crate::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use crate::registry::Org;
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::{Action, Role};
-use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
+use ent_kernel::store::{first_column, Condition};
 use ent_kernel::validate::serde_in_french;
 use sqlx::FromRow;
 
@@ -411,6 +411,63 @@ fn in_scope_by_rows(org: &Org, target: &Org) -> Option<bool> {
     whole_scope_column(org).map(|(_, read)| read(target) == Some(org.code.as_str()))
 }
 
+/// Whether a DPO bound at `org` is the DPO of `target`, keeping its registers and logs: its
+/// own organisation, and for the académie's DPO the public schools and DSDEN of the académie
+/// (they have no DPO of their own). Not a commune's écoles, nor a collectivité (another
+/// controller), nor a private school: it is its own controller (attack review 40, S1). The one
+/// rule: [`dpo_keeps_condition`] says it in SQL, [`dpos_keeping`] names who it designates.
+pub fn dpo_keeps(org: &Org, target: &Org) -> bool {
+    org.id == target.id
+        || (org.kind == OrgKind::Academie
+            && (target.kind == OrgKind::Dsden || (target.kind == OrgKind::Etablissement && target.is_public()))
+            && target.academie_code.as_deref() == Some(org.code.as_str()))
+}
+
+/// [`dpo_keeps`] in SQL over `orgs`: the organisations whose registers a DPO bound at `org` keeps.
+pub fn dpo_keeps_condition(org: &Org) -> Condition {
+    let mut own = Condition::default();
+    own.push("id = ?", &[&org.id]);
+    if org.kind != OrgKind::Academie {
+        return own;
+    }
+    let mut schools = Condition::default();
+    schools.push(
+        "(kind = 'dsden' OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive'))) AND academie_code = ?",
+        &[&org.code],
+    );
+    Condition::any(vec![own, schools])
+}
+
+/// The e-mails of the active users bound as DPO where they keep the registers of `target`
+/// ([`dpo_keeps`]): its own DPOs and, for a DSDEN or a public school, its académie's; sorted,
+/// each once; read through `conn` (a transaction's connection). Only `target` itself and its
+/// académie may keep them: those two are read, the rule decides.
+pub async fn dpos_keeping(conn: &mut sqlx::AnyConnection, target: &Org) -> Result<Vec<String>, Problem> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1 OR (kind = 'academie' AND code = $2)");
+    let academie = target.academie_code.as_deref().unwrap_or_default();
+    let rows = sqlx::query(&sql).bind(&target.id).bind(academie).fetch_all(&mut *conn).await?;
+    let mut keepers = Vec::new();
+    for row in &rows {
+        let org = org_from_row(row)?;
+        if dpo_keeps(&org, target) {
+            keepers.push(org.id);
+        }
+    }
+    let mut emails = Vec::new();
+    for mut cond in Condition::in_chunks("b.org_id", keepers) {
+        cond.push("b.role = ? AND u.active = 1", &[Dpo.as_str()]);
+        let sql = format!(
+            "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id WHERE {}",
+            cond.sql()
+        );
+        let rows = cond.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+        emails.extend(first_column::<String>(&rows)?);
+    }
+    emails.sort();
+    emails.dedup();
+    Ok(emails)
+}
+
 /// What a handler works with: its capability's context (`C`, from the router state)
 /// and the authenticated [`super::Caller`] with the route's action, in one extractor.
 pub struct Call<C> {
@@ -455,5 +512,153 @@ where
             Problem::bad_request(format!("adresse invalide : {}", serde_in_french(&e.body_text()))).into_response()
         })?;
         Ok(Op { state, caller, key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Sector;
+    use ent_kernel::store::Store;
+
+    /// One organisation of the fixture: `kind` in the académie `academie`, of `sector`.
+    fn org(id: &str, kind: OrgKind, academie: &str, sector: Option<Sector>) -> Org {
+        Org { academie_code: Some(academie.into()), sector, ..Org::named(id, kind, id, id) }
+    }
+
+    /// The académie of Créteil and what it holds (its DSDEN, a public and a private school, a
+    /// commune), with the académie of Versailles and one of its schools.
+    fn fixture() -> Vec<Org> {
+        vec![
+            org("24", OrgKind::Academie, "24", None),
+            org("dsden-94", OrgKind::Dsden, "24", None),
+            org("college-public", OrgKind::Etablissement, "24", Some(Sector::Public)),
+            org("ecole-sans-secteur", OrgKind::Etablissement, "24", None),
+            org("college-prive", OrgKind::Etablissement, "24", Some(Sector::Prive)),
+            org("commune-94034", OrgKind::Commune, "24", None),
+            org("25", OrgKind::Academie, "25", None),
+            org("lycee-versailles", OrgKind::Etablissement, "25", Some(Sector::Public)),
+        ]
+    }
+
+    /// A store migrated from scratch holding the organisations of the fixture, and users bound
+    /// as `(email, role, organisation id, active)`.
+    async fn store_with(orgs: &[Org], users: &[(&str, Role, &str, bool)]) -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        for o in orgs {
+            sqlx::query(
+                "INSERT INTO orgs (id, kind, code, name, sort_name, sector, academie_code, content_hash, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', '')",
+            )
+            .bind(&o.id)
+            .bind(o.kind.as_str())
+            .bind(&o.code)
+            .bind(&o.name)
+            .bind(&o.name)
+            .bind(o.sector.map(Sector::as_str))
+            .bind(o.academie_code.as_deref())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        for (email, role, org_id, active) in users {
+            let sql = "INSERT INTO users (id, email, display_name, active, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, '', '')";
+            sqlx::query(sql)
+                .bind(email)
+                .bind(email)
+                .bind(email)
+                .bind(i64::from(*active))
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let sql = "INSERT INTO role_bindings (id, user_id, role, org_id, created_at) VALUES ($1, $2, $3, $4, '')";
+            let binding = format!("{email}-{}", role.as_str());
+            sqlx::query(sql)
+                .bind(binding)
+                .bind(email)
+                .bind(role.as_str())
+                .bind(org_id)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        (store, dir)
+    }
+
+    /// The ids among `orgs` whose registers a DPO bound at `dpo` keeps, by [`dpo_keeps`].
+    fn kept_by(dpo: &Org, orgs: &[Org]) -> Vec<String> {
+        let mut ids: Vec<String> = orgs.iter().filter(|t| dpo_keeps(dpo, t)).map(|t| t.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn the_dpo_keeps_rule_and_its_sql_condition_keep_the_same_organisations() {
+        let orgs = fixture();
+        let (store, _dir) = store_with(&orgs, &[]).await;
+        let expected: [(&str, &[&str]); 5] = [
+            // The académie's DPO: the académie, its DSDEN and its public schools (one without a
+            // sector is public); not its private school, nor its commune, nor Versailles' school.
+            ("24", &["24", "college-public", "dsden-94", "ecole-sans-secteur"]),
+            ("dsden-94", &["dsden-94"]),
+            ("commune-94034", &["commune-94034"]),
+            ("college-prive", &["college-prive"]),
+            ("25", &["25", "lycee-versailles"]),
+        ];
+        for (dpo, keeps) in expected {
+            let dpo = orgs.iter().find(|o| o.id == dpo).unwrap();
+            assert_eq!(kept_by(dpo, &orgs), keeps, "the function, for a DPO bound at {}", dpo.id);
+            let cond = dpo_keeps_condition(dpo);
+            let sql = format!("SELECT id FROM orgs WHERE {} ORDER BY id", cond.sql());
+            let rows = cond.bind(sqlx::query(&sql)).fetch_all(store.pool()).await.unwrap();
+            assert_eq!(first_column::<String>(&rows).unwrap(), keeps, "the condition, for a DPO bound at {}", dpo.id);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dpos_keeping_an_organisation_are_its_own_and_for_a_dsden_or_a_public_school_its_academie_s() {
+        let orgs = fixture();
+        let users = [
+            ("dpd@ac-creteil.fr", Dpo, "24", true),
+            ("ancien-dpd@ac-creteil.fr", Dpo, "24", false),
+            ("dan@ac-creteil.fr", Dan, "24", true),
+            ("dpd@dsden94.fr", Dpo, "dsden-94", true),
+            ("dpd@fresnes.fr", Dpo, "commune-94034", true),
+            ("dpd@ac-versailles.fr", Dpo, "25", true),
+        ];
+        let (store, _dir) = store_with(&orgs, &users).await;
+        let expected: [(&str, &[&str]); 8] = [
+            ("24", &["dpd@ac-creteil.fr"]),
+            ("dsden-94", &["dpd@ac-creteil.fr", "dpd@dsden94.fr"]),
+            ("college-public", &["dpd@ac-creteil.fr"]),
+            ("ecole-sans-secteur", &["dpd@ac-creteil.fr"]),
+            ("college-prive", &[]),
+            ("commune-94034", &["dpd@fresnes.fr"]),
+            ("25", &["dpd@ac-versailles.fr"]),
+            ("lycee-versailles", &["dpd@ac-versailles.fr"]),
+        ];
+        let mut conn = store.conn().await.unwrap();
+        for (target, told) in expected {
+            let target = orgs.iter().find(|o| o.id == target).unwrap();
+            assert_eq!(dpos_keeping(&mut conn, target).await.unwrap(), told, "the DPOs keeping {}", target.id);
+            // Those the rule designates among the active DPOs, read the other way.
+            let mut by_rule: Vec<&str> = users
+                .iter()
+                .filter(|(_, role, at, active)| {
+                    *role == Dpo && *active && kept_by(org_of(&orgs, at), &orgs).contains(&target.id)
+                })
+                .map(|(email, ..)| *email)
+                .collect();
+            by_rule.sort();
+            assert_eq!(by_rule, told, "the rule, for {}", target.id);
+        }
+    }
+
+    fn org_of<'o>(orgs: &'o [Org], id: &str) -> &'o Org {
+        orgs.iter().find(|o| o.id == id).unwrap()
     }
 }

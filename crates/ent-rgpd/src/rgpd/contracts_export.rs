@@ -60,18 +60,22 @@ pub const COLUMNS: [&str; 10] = [
 
 /// The lines of `org` (already authorised): the conventions' annexes first, then its contract list,
 /// in a number of statements that does not grow with them: the conventions' rows in one, the
-/// markets' CCAP versions ([`contracts::clauses_versions`]) and their groupements' terms in one each.
+/// markets' CCAP versions in the one that reads the registers' ([`load::world_citing`], then
+/// [`contracts::clauses_of`]) and their groupements' terms in one.
 pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Problem> {
     let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let list = contracts::list_for_client(&state.store, &org.id).await?;
+    let markets: Vec<String> = list.iter().filter_map(contracts::market_of).map(str::to_string).collect();
+    let (store, config) = (&state.store, &state.config);
     let world =
-        load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &org.id).await?;
+        load::world_citing(store, &state.catalog, &state.models, &config.provisioning, &today, &org.id, markets)
+            .await?;
     let assignments = derive::conventions_binding(&world, &org.id);
     let signed = signed_conventions(state, assignments.iter().map(|a| a.convention.clone()).collect()).await?;
     let mut out: Vec<ContractLine> =
         assignments.iter().map(|a| annex_line(state, &world, a, signed.get(&a.convention))).collect();
     let controllers = contract_controllers(&world, org);
-    let list = contracts::list_for_client(&state.store, &org.id).await?;
-    let ccaps = contracts::clauses_versions(&state.store, &list).await?;
+    let ccaps = contracts::clauses_of(&world.ccaps, &list);
     let terms = market_terms(state, list.iter().filter_map(contracts::market_of).map(str::to_string).collect()).await?;
     for c in &list {
         let market = contracts::market_of(c).map(|g| {
@@ -164,8 +168,8 @@ fn annex_line(state: &RgpdState, world: &World, a: &derive::Assignment, signed: 
 }
 
 /// A contract of the list: a market (`market`: the services of its bouquet and options, the
-/// SHA-256 of the CCAP version holding its clauses, [`contracts::clauses_versions`], as its page
-/// shows it); another contract's description is not recorded.
+/// SHA-256 of the CCAP version holding its clauses, [`contracts::clauses_of`], as its page shows
+/// it); another contract's description is not recorded.
 fn contract_line(
     controllers: &[String],
     c: &ProcessorContract,

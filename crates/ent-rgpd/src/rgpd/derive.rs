@@ -8,6 +8,7 @@ use ent_conventions::conventions::processing::{sensitive_article, sensitive_note
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{sensitive_data_has_its_condition, Catalog, ProcessorRole, Service};
+use ent_platform::contracts::ClausesVersion;
 use ent_platform::registry::EtabType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -307,6 +308,9 @@ pub struct World {
     pub history: HashMap<String, (String, String, String)>,
     /// Months an archived tenant's data are kept before the purge (`provisioning.retention_months`).
     pub purge_after_months: u32,
+    /// The CCAP versions of the groupements whose markets `contracts` cite (and of any other the
+    /// load was asked for, `load::world_citing`), by groupement, in the order of their numbers.
+    pub ccaps: HashMap<String, Vec<ClausesVersion>>,
 }
 
 /// An organisation as a register shows it, with its contacts.
@@ -515,7 +519,14 @@ pub struct ProcessorEntry {
     /// Categories of processing carried out for the controller.
     pub processing: Vec<String>,
     pub establishments: usize,
+    /// The contract it works under for the controller (the first, in chain order, when several).
     pub contract: Option<ContractRef>,
+    /// When it works for the controller under several contracts or for several clients (an
+    /// éditeur working for several communes of the DSDEN: one contract a commune, or one market for
+    /// all), each contract with the clients it binds it to, in chain order. Empty otherwise
+    /// (`contract` says it all), and in registers derived before they were listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contracts: Vec<ClientContract>,
     /// The processing it carries out for the controller that no Art. 28 contract of its own
     /// covers, each with why (« Visioconférence : le marché GC-… ne couvre pas le service
     /// « Visioconférence » »). Empty otherwise, and in registers derived before it was checked.
@@ -526,6 +537,14 @@ pub struct ProcessorEntry {
     pub sub_processors: Vec<String>,
     pub warnings: Vec<String>,
     pub missing: Vec<String>,
+}
+
+/// A contract a processor works under for a controller, with the clients it binds it to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientContract {
+    pub contract: ContractRef,
+    /// Its clients in the chains, as an official text names them (« la Commune de Fresnes »).
+    pub clients: Vec<String>,
 }
 
 impl ProcessorEntry {
@@ -1779,6 +1798,26 @@ fn uncovered_services(
     uncovered
 }
 
+/// The contracts binding `processor` in the links `links` (rendered as `rendered`), each once with
+/// the clients it binds it to, in chain order.
+fn contracts_of(world: &World, processor: &str, links: &[Link], rendered: &[ProcessorLink]) -> Vec<ClientContract> {
+    let mut out: Vec<ClientContract> = Vec::new();
+    for (link, l) in links.iter().zip(rendered).filter(|(link, _)| link.0 == processor) {
+        let Some(contract) = &l.contract else { continue };
+        let client = designation(&or_unknown(&link.1, world)).article;
+        match out.iter_mut().find(|c| c.contract == *contract) {
+            Some(listed) => push_once(&mut listed.clients, client),
+            None => out.push(ClientContract { contract: contract.clone(), clients: vec![client] }),
+        }
+    }
+    out
+}
+
+/// Whether `contracts` are more than one contract with one client: then an entry lists them.
+fn several(contracts: &[ClientContract]) -> bool {
+    contracts.len() > 1 || contracts.iter().any(|c| c.clients.len() > 1)
+}
+
 fn processor_entry(
     world: &World,
     catalog: &Catalog,
@@ -1790,8 +1829,8 @@ fn processor_entry(
 ) -> ProcessorEntry {
     let controller = or_unknown(controller_id, world);
     let (links, _) = links_rendered(world, &agg.links, controller_id, None);
-    let mine: Vec<&ProcessorLink> = links.iter().filter(|l| l.org.id == org.id).collect();
-    let contract = mine.iter().find_map(|l| l.contract.clone());
+    let contracts = contracts_of(world, &org.id, &agg.links, &links);
+    let contract = contracts.first().map(|c| c.contract.clone());
     let mut warnings: Vec<String> = Vec::new();
     // The contract a processor lacks is with its direct client (art. 28(4)): the commune it
     // works for, itself the processor of the controller, not the controller.
@@ -1845,6 +1884,7 @@ fn processor_entry(
         processing,
         establishments: agg.establishments.len(),
         contract,
+        contracts: if several(&contracts) { contracts } else { Vec::new() },
         uncovered,
         transfers,
         security_measures: security(
@@ -2447,6 +2487,169 @@ mod tests {
         assert!(!roles.controls);
         let college = client_roles(&w, "college");
         assert!(college.controls && college.controllers.is_empty(), "{college:?}");
+    }
+
+    /// A world without convention in force: the organisations `orgs`, the DSDEN of the
+    /// Val-de-Marne (094) and the live tenants `tenants` (slug, the client holding it, its schools).
+    fn defaults_world(orgs: Vec<OrgFacts>, tenants: &[(&str, &str, &[&str])]) -> World {
+        let mut w = World::default();
+        for o in orgs.into_iter().chain([org("dsden", OrgKind::Dsden, None)]) {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        w.dsden_by_departement.insert("094".into(), "dsden".into());
+        for (slug, client, schools) in tenants {
+            w.tenants.push(LiveTenant::running(slug, client, schools, &["portail"], 100));
+        }
+        w
+    }
+
+    /// The ids of the controllers [`default_controllers`] names for `client`, in order.
+    fn defaults_of(w: &World, client: &str) -> Vec<String> {
+        default_controllers(w, client).into_iter().map(|a| a.id).collect()
+    }
+
+    /// A commune's (or an EPCI's) public écoles: the IA-DASEN, the DSDEN of their département,
+    /// named once for all of them; an école a convention in force covers is not a default.
+    #[test]
+    fn by_default_the_ecoles_of_a_commune_or_an_epci_fall_to_the_dsden_once() {
+        let ecole = |id: &str, t: EtabType| org(id, OrgKind::Etablissement, Some(t));
+        let orgs = vec![
+            org("fresnes", OrgKind::Commune, None),
+            org("epci", OrgKind::Epci, None),
+            ecole("maternelle", EtabType::EcoleMaternelle),
+            ecole("elementaire", EtabType::EcoleElementaire),
+            ecole("primaire", EtabType::EcolePrimaire),
+            ecole("sous-convention", EtabType::EcolePrimaire),
+        ];
+        let tenants: [(&str, &str, &[&str]); 3] = [
+            ("fresnes", "fresnes", &["maternelle", "elementaire"]),
+            ("epci", "epci", &["primaire"]),
+            ("couverte", "fresnes", &["sous-convention"]),
+        ];
+        let mut w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "fresnes"), ["dsden"]);
+        assert_eq!(default_controllers(&w, "fresnes")[0].kind, "dsden");
+        assert_eq!(defaults_of(&w, "epci"), ["dsden"]);
+        let roles = Assignment {
+            convention: "CONV-1".into(),
+            controller: "dsden".into(),
+            joint_controllers: vec![],
+            processors: vec!["fresnes".into()],
+        };
+        for school in ["maternelle", "elementaire", "sous-convention"] {
+            w.assignments.insert(school.into(), roles.clone());
+        }
+        assert!(defaults_of(&w, "fresnes").is_empty(), "a convention in force fixes the roles");
+        assert_eq!(defaults_of(&w, "epci"), ["dsden"], "the EPCI's école is under no convention");
+    }
+
+    /// A département's collèges and a région's lycées: each school is its own controller (its
+    /// chef d'établissement), named in the order of the tenants' schools; another client's
+    /// tenant names none of them.
+    #[test]
+    fn by_default_the_colleges_of_a_departement_and_the_lycees_of_a_region_are_their_own_controllers() {
+        let school = |id: &str, t: EtabType| org(id, OrgKind::Etablissement, Some(t));
+        let orgs = vec![
+            org("dep", OrgKind::Departement, None),
+            org("region", OrgKind::Region, None),
+            school("college-b", EtabType::College),
+            school("college-a", EtabType::College),
+            school("lycee", EtabType::Lycee),
+        ];
+        let tenants: [(&str, &str, &[&str]); 2] =
+            [("colleges", "dep", &["college-b", "college-a"]), ("lycees", "region", &["lycee"])];
+        let w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "dep"), ["college-b", "college-a"]);
+        assert_eq!(defaults_of(&w, "region"), ["lycee"]);
+        assert!(defaults_of(&w, "dsden").is_empty(), "it holds no tenant");
+    }
+
+    /// A private école, and an école of a département whose DSDEN the registry lacks, are their
+    /// own controllers; a school holding its own ENT, or one the world does not know, names none:
+    /// never the client itself.
+    #[test]
+    fn by_default_a_private_ecole_or_one_without_a_known_dsden_is_its_own_controller_never_the_client() {
+        let mut prive = org("prive", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
+        prive.private = true;
+        let mut ailleurs = org("ailleurs", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
+        ailleurs.departement_code = Some("093".into());
+        let orgs = vec![
+            org("commune", OrgKind::Commune, None),
+            prive,
+            ailleurs,
+            org("college", OrgKind::Etablissement, Some(EtabType::College)),
+        ];
+        let tenants: [(&str, &str, &[&str]); 2] =
+            [("commune", "commune", &["prive", "ailleurs", "inconnue"]), ("college", "college", &["college"])];
+        let w = defaults_world(orgs, &tenants);
+        assert_eq!(defaults_of(&w, "commune"), ["prive", "ailleurs"]);
+        assert!(defaults_of(&w, "college").is_empty(), "the client itself is never its default controller");
+    }
+
+    /// [`vitry_world`] with a second commune, Fresnes, processor of the DSDEN for an école of its
+    /// own (convention CONV-5) whose ENT the same vendor runs; the vendor's contract is with each
+    /// commune: M-2026-01 with Vitry, M-2026-02 with Fresnes.
+    fn two_communes_world() -> World {
+        let mut w = vitry_world();
+        let mut fresnes = org("fresnes", OrgKind::Commune, None);
+        fresnes.name = "Fresnes".into();
+        for o in [fresnes, org("ecole-f", OrgKind::Etablissement, Some(EtabType::EcoleMaternelle))] {
+            w.orgs.insert(o.id.clone(), o);
+        }
+        let roles = Assignment {
+            convention: "CONV-5".into(),
+            controller: "dsden".into(),
+            joint_controllers: vec![],
+            processors: vec!["fresnes".into()],
+        };
+        w.assignments.insert("ecole-f".into(), roles);
+        w.tenants.push(LiveTenant {
+            vendor: Some("vendor".into()),
+            ..LiveTenant::running("t2", "fresnes", &["ecole-f"], &["portail"], 100)
+        });
+        w.contracts[0].client = "vitry".into();
+        let fresnes_contract = ContractFact {
+            client: "fresnes".into(),
+            reference: "M-2026-02".into(),
+            title: "Marché ENT de Fresnes".into(),
+            ..w.contracts[0].clone()
+        };
+        w.contracts.push(fresnes_contract);
+        w
+    }
+
+    /// The vendor works for the DSDEN through two communes: its one art. 30.2 entry for the DSDEN
+    /// lists both contracts, each with its commune, the first also as `contract`; one market
+    /// binding it to both is one contract with both clients; one contract with one client is
+    /// `contract` alone.
+    #[test]
+    fn a_processor_working_for_several_communes_of_a_controller_lists_each_contract_with_its_client() {
+        let mut w = two_communes_world();
+        let listed = |w: &World| {
+            let r = derive(w, &catalog(), "vendor", "2026-09-01", "now");
+            assert_eq!(r.processor_entries.len(), 1, "one entry for the DSDEN: {:?}", r.processor_entries);
+            let e = r.processor_entries[0].clone();
+            let contracts: Vec<(String, Vec<String>)> =
+                e.contracts.iter().map(|c| (c.contract.reference.clone(), c.clients.clone())).collect();
+            (e.contract.map(|c| c.reference), contracts)
+        };
+        let (first, contracts) = listed(&w);
+        assert_eq!(first.as_deref(), Some("M-2026-01"));
+        assert_eq!(
+            contracts,
+            [
+                ("M-2026-01".to_string(), vec!["la Commune de Vitry-sur-Seine".to_string()]),
+                ("M-2026-02".to_string(), vec!["la Commune de Fresnes".to_string()]),
+            ]
+        );
+        w.contracts[1] = ContractFact { client: "fresnes".into(), ..w.contracts[0].clone() };
+        let (first, contracts) = listed(&w);
+        assert_eq!(first.as_deref(), Some("M-2026-01"));
+        let both = vec!["la Commune de Vitry-sur-Seine".to_string(), "la Commune de Fresnes".to_string()];
+        assert_eq!(contracts, [("M-2026-01".to_string(), both)]);
+        w.contracts.pop();
+        let (first, contracts) = listed(&w);
+        assert_eq!((first.as_deref(), contracts), (Some("M-2026-01"), vec![]), "Fresnes' link is under no contract");
     }
 
     #[test]

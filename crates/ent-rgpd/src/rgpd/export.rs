@@ -3,7 +3,8 @@
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
 use super::derive::{
-    named, Actor, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE, NO_CONTRACT,
+    named, Actor, ContractRef, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE,
+    NO_CONTRACT,
 };
 use ent_conventions::conventions::processing::one_parenthesis;
 use ent_documents::documents::{self, Block, Document, Section};
@@ -250,15 +251,25 @@ fn all_entry_fields(e: &Entry) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The contract of an Art. 30(2) entry, then the processing it leaves under no contract:
-/// « AUCUN CONTRAT art. 28 pour : Visioconférence : le marché GC-… ne couvre pas ce service ».
+/// The contract of an Art. 30(2) entry — each of its contracts with its clients when it works for
+/// the controller under several: « MARCHE-ENT-94034 — Marché ENT des écoles, avec la Commune de
+/// Fresnes » —, then the processing it leaves under no contract: « AUCUN CONTRAT art. 28 pour :
+/// Visioconférence : le marché GC-… ne couvre pas ce service ».
 fn contract_text(e: &ProcessorEntry) -> String {
-    let contract = e.contract.as_ref().map(|c| match c.ccap {
+    let line = |c: &ContractRef| match c.ccap {
         Some(_) => format!("{} — {} ({})", c.reference, c.title, c.clauses()),
         None => format!("{} — {}", c.reference, c.title),
-    });
+    };
+    let contracts: Vec<String> = match e.contracts.is_empty() {
+        true => e.contract.iter().map(line).collect(),
+        false => e
+            .contracts
+            .iter()
+            .map(|c| format!("{}, avec {}", line(&c.contract), naming::and_list(&c.clients)))
+            .collect(),
+    };
     let uncovered = e.uncovered.iter().map(|u| format!("{NO_CONTRACT} pour : {u}"));
-    let lines: Vec<String> = contract.into_iter().chain(uncovered).collect();
+    let lines: Vec<String> = contracts.into_iter().chain(uncovered).collect();
     or_none(lines, "aucun")
 }
 
@@ -504,19 +515,28 @@ mod tests {
         assert_eq!(accounts, "3\u{a0}530");
     }
 
-    /// Domain review 40, G9: an Art. 30(2) entry without the controller's contacts or DPO says
-    /// so (« NON RENSEIGNÉ »), as the 30(1) fiches do; given ones read as given.
-    #[test]
-    fn a_processor_entry_says_what_is_not_given() {
-        let mut e: ProcessorEntry = serde_json::from_value(serde_json::json!({
+    /// An Art. 30(2) entry of a host for the DSDEN of the Val-de-Marne, without contract nor
+    /// contacts, with `fields` set over it.
+    fn processor_entry(fields: serde_json::Value) -> ProcessorEntry {
+        let mut entry = serde_json::json!({
             "key": "k",
             "controller": { "id": "d", "kind": "dsden", "code": "0941", "name": "DSDEN du Val-de-Marne", "country": "FR",
                             "address": "", "email": "", "phone": "", "head": "" },
             "controller_dpo": { "name": "", "email": "", "phone": "", "address": "" },
             "roles": ["hébergeur"], "processing": ["ENT"], "establishments": 3, "contract": null, "transfers": [],
             "security_measures": [], "sub_processors": [], "warnings": [], "missing": []
-        }))
-        .unwrap();
+        });
+        for (field, value) in fields.as_object().expect("fields") {
+            entry[field] = value.clone();
+        }
+        serde_json::from_value(entry).unwrap()
+    }
+
+    /// Domain review 40, G9: an Art. 30(2) entry without the controller's contacts or DPO says
+    /// so (« NON RENSEIGNÉ »), as the 30(1) fiches do; given ones read as given.
+    #[test]
+    fn a_processor_entry_says_what_is_not_given() {
+        let mut e = processor_entry(serde_json::json!({}));
         let value = |e: &ProcessorEntry, label: &str| {
             processor_fields(e).into_iter().find(|(l, _)| *l == label).map(|(_, v)| v).unwrap()
         };
@@ -549,6 +569,33 @@ mod tests {
         );
         e.processors[0].uncovered.clear();
         assert_eq!(value(&e), "Éditeur — éditeur, pour Fresnes, FR ; AUCUN CONTRAT art. 28");
+    }
+
+    /// An Art. 30(2) entry under several contracts (or for several clients) reads each contract
+    /// with its clients, one a line, as French lists them; under one, the contract alone.
+    #[test]
+    fn a_processor_entry_under_several_contracts_names_the_clients_of_each() {
+        let mut e = processor_entry(serde_json::json!({
+            "roles": ["éditeur"],
+            "contract": { "reference": "M-1", "title": "Marché ENT des écoles", "art28": true },
+            "contracts": [
+                { "contract": { "reference": "M-1", "title": "Marché ENT des écoles", "art28": true },
+                  "clients": ["la Commune de Fresnes"] },
+                { "contract": { "reference": "GC-2", "title": "Marché du groupement", "art28": true,
+                                "ccap": { "version": 2, "sha256": "abc" } },
+                  "clients": ["la Commune de Vitry-sur-Seine", "la Commune d'Ivry-sur-Seine", "l'EPCI Grand-Orly"] }
+            ]
+        }));
+        let contract =
+            |e: &ProcessorEntry| processor_fields(e).into_iter().find(|(l, _)| *l == CONTRACT_COLUMN).unwrap().1;
+        assert_eq!(
+            contract(&e),
+            "M-1 — Marché ENT des écoles, avec la Commune de Fresnes\n\
+             GC-2 — Marché du groupement (clauses art. 28 : article 9 du CCAP, version 2, SHA-256 abc), avec la Commune \
+             de Vitry-sur-Seine, la Commune d'Ivry-sur-Seine et l'EPCI Grand-Orly"
+        );
+        e.contracts.clear();
+        assert_eq!(contract(&e), "M-1 — Marché ENT des écoles");
     }
 
     /// An Art. 30(2) row carries its contract in the last column, « Contrat », neutralised when a

@@ -6,13 +6,13 @@ use super::derive::{self, Register};
 use super::snapshots::{self, Diff};
 use crate::rgpd::{lock_org_row, RgpdState};
 use chrono::{DateTime, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
-use ent_platform::registry::get_org;
+use ent_platform::identity::authz::dpos_keeping;
+use ent_platform::registry::{get_org, Org};
 
 pub const ACTOR: &str = "system:rgpd-snapshots";
 
@@ -33,9 +33,11 @@ pub struct MonthlyReport {
     pub notified: usize,
 }
 
-/// The addresses of an organisation's DPO: its RGPD contacts, then the users holding the `dpo` role there.
-async fn dpo_recipients(state: &RgpdState, register: &Register) -> Result<Vec<String>, Problem> {
-    let mut to = users_with_role(&mut *state.store.conn().await?, &register.organisation.id, "dpo").await?;
+/// The addresses of the DPO of `org`, whose register is `register`: its RGPD contacts, then the
+/// users bound as DPO who keep that register ([`dpos_keeping`]: for a DSDEN or a public school,
+/// the académie's); read in `tx`.
+async fn dpo_recipients(tx: &mut Tx, org: &Org, register: &Register) -> Result<Vec<String>, Problem> {
+    let mut to = dpos_keeping(tx, org).await?;
     if !register.dpo.email.is_empty() {
         to.push(register.dpo.email.clone());
     }
@@ -80,7 +82,7 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
                 .await?;
         report.snapshots += 1;
         if let (Some(diff), Some((before, _))) = (&diff, &previous) {
-            let to = dpo_recipients(state, &register).await?;
+            let to = dpo_recipients(&mut tx, &org, &register).await?;
             if !to.is_empty() {
                 let context = serde_json::json!({
                     "organisation": org.name,

@@ -11,7 +11,7 @@ use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::store::{timestamp, Flag, JsonObject, JsonText, Store, Tx};
 use ent_platform::catalog::{Catalog, IdentitySource, Service};
-use ent_platform::contracts::{ccap_versions, in_force_at, FROM_GROUPEMENT};
+use ent_platform::contracts::{ccap_versions, in_force_at, ClausesVersion, FROM_GROUPEMENT};
 use ent_platform::registry::queries::{covers_condition, org_from_row, ORG_COLUMNS};
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::provisioning::{self, purge, reconcile};
@@ -67,6 +67,21 @@ pub async fn world(
     provisioning: &ProvisioningConfig,
     date: &str,
     org_id: &str,
+) -> Result<World, Problem> {
+    world_citing(store, catalog, models, provisioning, date, org_id, Vec::new()).await
+}
+
+/// [`world`], whose CCAP versions ([`World::ccaps`]) are also those of the groupements `markets`
+/// (the markets of a contract list, ended ones too: the contracts export), read with those of the
+/// contracts in force in one statement.
+pub async fn world_citing(
+    store: &Store,
+    catalog: &Catalog,
+    models: &[ConventionModel],
+    provisioning: &ProvisioningConfig,
+    date: &str,
+    org_id: &str,
+    markets: Vec<String>,
 ) -> Result<World, Problem> {
     let mut world = World { purge_after_months: provisioning.retention_months, ..World::default() };
     let add = |world: &mut World, org: &Org| {
@@ -127,7 +142,7 @@ pub async fn world(
     world.annexes = signed_annexes(store, catalog, date).await?;
     world.tenants = live_tenants(store, catalog, provisioning, &schools_of).await?;
     declared_accounts(store, date, &mut world.tenants).await?;
-    world.contracts = contracts(store, catalog, date).await?;
+    (world.contracts, world.ccaps) = contracts(store, catalog, date, markets).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
             org.profile = Some(profile);
@@ -500,9 +515,15 @@ struct MarketTerms {
 /// The processor contracts in force on `date`: an ended or future contract binds nobody. A
 /// groupement's market covers the services of its bouquet and options, as its CCAP's Art. 28
 /// clauses list them ([`market_services`]), and cites the CCAP version holding them
-/// (`contracts::in_force_at`, the markets' versions read in one statement); another contract's
-/// description is not recorded here.
-async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<ContractFact>, Problem> {
+/// (`contracts::in_force_at`); another contract's description is not recorded here. With the
+/// CCAP versions of their markets and of the groupements `markets`, by groupement, read in one
+/// statement.
+async fn contracts(
+    store: &Store,
+    catalog: &Catalog,
+    date: &str,
+    mut markets: Vec<String>,
+) -> Result<(Vec<ContractFact>, CcapVersions), Problem> {
     let sql = format!(
         "SELECT c.processor_org_id, c.client_org_id, c.parent_processor_org_id, c.reference, c.title, \
          c.art28_clauses, c.source_kind, c.source_id, c.created_at, g.terms FROM processor_contracts c \
@@ -512,12 +533,13 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
     );
     let rows: Vec<ContractRow> = sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
     let market = |r: &ContractRow| r.source_id.clone().filter(|_| r.source_kind == FROM_GROUPEMENT);
-    let ccaps = ccap_versions(store, rows.iter().filter_map(market).collect()).await?;
+    markets.extend(rows.iter().filter_map(market));
+    let ccaps = ccap_versions(store, markets).await?;
     let ccap_of = |r: &ContractRow| {
         let v = in_force_at(ccaps.get(&market(r)?)?, &r.created_at)?;
         Some(Ccap { version: v.version, sha256: v.sha256.clone() })
     };
-    Ok(rows
+    let facts = rows
         .iter()
         .map(|r| ContractFact {
             services: r.terms.as_deref().and_then(|terms| market_services(catalog, terms)),
@@ -531,8 +553,12 @@ async fn contracts(store: &Store, catalog: &Catalog, date: &str) -> Result<Vec<C
             cctp: r.source_kind == FROM_GROUPEMENT,
             annex: false,
         })
-        .collect())
+        .collect();
+    Ok((facts, ccaps))
 }
+
+/// CCAP versions by groupement, in the order of their numbers (`contracts::ccap_versions`).
+type CcapVersions = HashMap<String, Vec<ClausesVersion>>;
 
 /// The codes of the services a market whose terms are `terms` covers
 /// ([`Catalog::market_services`]); when the catalog no longer resolves them, those of its bouquet

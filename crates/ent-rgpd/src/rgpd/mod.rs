@@ -57,7 +57,7 @@ pub async fn client_roles(state: &RgpdState, client: &Org) -> Result<derive::Cli
 
 /// Who may read or keep the registers of `target`: an admin; a DPO bound to an
 /// organisation whose scope holds it (its logs, [`authz::RGPD_LOGS_READ`]: one it keeps,
-/// [`dpo_keeps`]); a controller at the organisation itself (a
+/// [`authz::dpo_keeps`]); a controller at the organisation itself (a
 /// DAN also for the DSDEN of its académie). Others get 404 (read) or 403 (write).
 pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target: &Org) -> Result<(), Problem> {
     if !authz::role_allows(actor, action) {
@@ -73,8 +73,8 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
         let allowed = match b.role {
             Role::Admin => true,
             // A DPO reads the registers of what its organisation covers; it keeps (writes) the
-            // registers, and reads the logs, of the organisations it is the DPO of ([`dpo_keeps`]).
-            Role::Dpo if action.write || action.name == authz::RGPD_LOGS_READ.name => dpo_keeps(org, target),
+            // registers, and reads the logs, of the organisations it is the DPO of ([`authz::dpo_keeps`]).
+            Role::Dpo if action.write || action.name == authz::RGPD_LOGS_READ.name => authz::dpo_keeps(org, target),
             Role::Dpo => authz::in_org_scope(&state.store, org, target).await?,
             Role::Dan if org.kind == OrgKind::Academie => {
                 org.id == target.id
@@ -96,40 +96,14 @@ pub async fn authorize(state: &RgpdState, actor: &Actor, action: &Action, target
     }
 }
 
-/// Whether a DPO bound at `org` is the DPO of `target`, keeping its registers and logs: its
-/// own organisation, and for the académie's DPO the public schools and DSDEN of the académie
-/// (they have no DPO of their own). Not a commune's écoles, nor a collectivité (another
-/// controller), nor a private school: it is its own controller (attack review 40, S1).
-pub fn dpo_keeps(org: &Org, target: &Org) -> bool {
-    org.id == target.id
-        || (org.kind == OrgKind::Academie
-            && (target.kind == OrgKind::Dsden || (target.kind == OrgKind::Etablissement && target.is_public()))
-            && target.academie_code.as_deref() == Some(org.code.as_str()))
-}
-
-/// [`dpo_keeps`] in SQL over `orgs`: the organisations whose registers a DPO bound at `org` keeps.
-pub fn dpo_keeps_condition(org: &Org) -> Condition {
-    let mut own = Condition::default();
-    own.push("id = ?", &[&org.id]);
-    if org.kind != OrgKind::Academie {
-        return own;
-    }
-    let mut schools = Condition::default();
-    schools.push(
-        "(kind = 'dsden' OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive'))) AND academie_code = ?",
-        &[&org.code],
-    );
-    Condition::any(vec![own, schools])
-}
-
 /// The organisations whose logs a binding of `role` at `org` reads (and whose registers and
-/// logs it writes), in SQL over `orgs`: a DPO those it keeps ([`dpo_keeps_condition`]), an
+/// logs it writes), in SQL over `orgs`: a DPO those it keeps ([`authz::dpo_keeps_condition`]), an
 /// académie's DAN the académie and its DSDEN, any other role its own organisation.
 pub fn logs_condition(role: Role, org: &Org) -> Condition {
     let mut own = Condition::default();
     own.push("id = ?", &[&org.id]);
     match role {
-        Role::Dpo => dpo_keeps_condition(org),
+        Role::Dpo => authz::dpo_keeps_condition(org),
         Role::Dan if org.kind == OrgKind::Academie => {
             let mut dsden = Condition::default();
             dsden.push("kind = 'dsden' AND academie_code = ?", &[&org.code]);

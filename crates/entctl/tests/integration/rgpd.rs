@@ -858,6 +858,10 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let d = demo(common::sqlite().await).await;
     d.set_profile().await;
     let store = d.db.store.clone();
+    // The DSDEN's register names a contact address of its own; the académie's DPO keeps it.
+    let contact = "UPDATE rgpd_profiles SET dpo_email = 'contact.dpd@ac-creteil.fr' \
+                   WHERE org_id = (SELECT id FROM orgs WHERE kind = 'dsden' AND code = '94')";
+    common::execute(&store, contact, &[]).await;
     let state = |days: i64| {
         let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
         crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock)
@@ -881,6 +885,8 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
     let sent = mails().await;
     let mail = sent.iter().find(|m| m.recipient() == "dpd@ac-creteil.fr").expect("the académie's DPO is told");
+    let contact = sent.iter().find(|m| m.recipient() == "contact.dpd@ac-creteil.fr").expect("the register's contact");
+    assert_eq!(contact.context["snapshot"], mail.context["snapshot"], "one notice to both");
     let context = &mail.context;
     // #15: the écoles' controller is the DSDEN (IA-DASEN) of the Val-de-Marne, whose entries are 94-…
     assert!(context["changed"].to_string().contains("94-visio"), "{context}");
@@ -2321,6 +2327,52 @@ async fn the_csv_export_of_a_processor_s_register_carries_its_contract(db: crate
     assert!(cell.starts_with("'=MARCHE-ENT-"), "{name}: neutralised: {cell}");
 }
 
+backend_test!(the_editeur_s_entry_for_the_dsden_lists_its_contract_with_each_commune);
+/// The éditeur works for the DSDEN of the Val-de-Marne through Fresnes and Vitry-sur-Seine, under
+/// a contract with each commune: its art. 30.2 entry for the DSDEN lists both, each with its
+/// commune, in JSON, CSV and HTML alike. The host, under one contract with the éditeur, reads its
+/// contract alone.
+async fn the_editeur_s_entry_for_the_dsden_lists_its_contract_with_each_commune(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    let (s, vendor) = call(d.admin.get(d.url("/registers/editeur:900000019"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {vendor}");
+    let entries = vendor["processor_entries"].as_array().unwrap();
+    let entry = entries.iter().find(|e| e["controller"]["code"] == "94").expect("its entry for the DSDEN");
+    let listed: Vec<(&str, &Value)> = entry["contracts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: {entry}"))
+        .iter()
+        .map(|c| (c["contract"]["reference"].as_str().unwrap(), &c["clients"]))
+        .collect();
+    let (fresnes, vitry) = (json!(["la Commune de Fresnes"]), json!(["la Commune de Vitry-sur-Seine"]));
+    assert_eq!(listed, [("MARCHE-ENT-94034", &fresnes), ("MARCHE-ENT-94081", &vitry)], "{name}: {entry}");
+    assert_eq!(entry["contract"]["reference"], "MARCHE-ENT-94034", "{name}: the first, as before: {entry}");
+
+    let lines = [
+        "MARCHE-ENT-94034 — Marché ENT des écoles, avec la Commune de Fresnes",
+        "MARCHE-ENT-94081 — Marché ENT des écoles, avec la Commune de Vitry-sur-Seine",
+    ];
+    let (s, _, csv) = d.export(&d.admin, "editeur:900000019", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "article 30.2").expect("the art. 30(2) row");
+    assert_eq!(row.last(), Some(&lines.join("\n")), "{name}: {row:?}");
+    let html = d.html_register(&d.admin, "editeur:900000019").await;
+    for line in lines {
+        assert!(html.contains(&french(line)), "{name}: « {line} » not in {html}");
+    }
+
+    let (_, host) = call(d.admin.get(d.url("/registers/hebergeur:900000027"))).await;
+    let entry = &host["processor_entries"][0];
+    assert_eq!(entry["contract"]["reference"], "HEB-2026-01", "{name}: {entry}");
+    assert!(entry.get("contracts").is_none(), "{name}: one contract, one client: {entry}");
+    let (_, _, csv) = d.export(&d.admin, "hebergeur:900000027", "csv").await;
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "article 30.2").expect("the host's art. 30(2) row");
+    assert_eq!(row.last().map(String::as_str), Some("HEB-2026-01 — Hébergement de l'ENT"), "{name}: {row:?}");
+}
+
 backend_test!(a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_and_its_signed_hash);
 /// The contracts export of the commune of Fresnes: its convention's art. 28 annex (the DSDEN's
 /// processing, the services its signed text lists, the signed text's SHA-256) and the éditeur's
@@ -2373,6 +2425,14 @@ async fn a_dpo_exports_the_processor_contracts_in_scope_with_what_each_covers_an
     assert_eq!((s, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("format")), "{name}");
 }
 
+/// Fresnes' bipartite convention expired: no convention in force fixes the commune's role.
+async fn fresnes_bipartite_expired(d: &Demo) {
+    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
+                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
+                   WHERE o.kind = 'commune' AND o.code = '94034')";
+    assert_eq!(common::execute(&d.db.store, expired, &[]).await, 1, "{}: Fresnes' bipartite", d.db.name);
+}
+
 backend_test!(with_no_convention_in_force_the_contracts_export_names_the_default_controller_never_the_commune);
 /// Domain review 40, G3: Fresnes' bipartite has expired, its ENT still runs. The export of its
 /// contracts names as controller of the éditeur's contract the one the DSDEN's register applies
@@ -2383,10 +2443,7 @@ async fn with_no_convention_in_force_the_contracts_export_names_the_default_cont
 ) {
     let d = demo(db).await;
     let name = d.db.name;
-    let expired = "UPDATE conventions SET status = 'expired' WHERE model_id = 'bipartite-commune' AND id IN \
-                   (SELECT convention_id FROM convention_parties p JOIN orgs o ON o.id = p.org_id \
-                   WHERE o.kind = 'commune' AND o.code = '94034')";
-    common::execute(&d.db.store, expired, &[]).await;
+    fresnes_bipartite_expired(&d).await;
     let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
     assert_eq!(s, StatusCode::OK, "{name}: {lines}");
     let lines = lines.as_array().unwrap();
@@ -2403,18 +2460,54 @@ async fn with_no_convention_in_force_the_contracts_export_names_the_default_cont
     assert!(!row[3].contains("Fresnes"), "{name}: {row:?}");
 }
 
+backend_test!(with_no_convention_in_force_nor_ent_the_contracts_export_says_the_controller_is_not_determined);
+/// Fresnes' bipartite has expired and its ENT was purged: the éditeur's contract stays on its list,
+/// and no convention fixes the commune's role nor does a register apply a default to a school of
+/// its ENT. The export says that the controller is not determined and why, never the commune.
+async fn with_no_convention_in_force_nor_ent_the_contracts_export_says_the_controller_is_not_determined(
+    db: crate::common::TestDb,
+) {
+    let d = demo(db).await;
+    let name = d.db.name;
+    fresnes_bipartite_expired(&d).await;
+    let purged = "UPDATE tenants SET status = 'purged' \
+                  WHERE org_id = (SELECT id FROM orgs WHERE kind = 'commune' AND code = '94034')";
+    assert_eq!(common::execute(&d.db.store, purged, &[]).await, 1, "{name}: Fresnes' ENT");
+    let undetermined =
+        format!("{} ne fixe le rôle de la Commune de Fresnes", entcp::rgpd::contracts_export::UNDETERMINED);
+    assert_eq!(undetermined, "non déterminé : aucune convention en vigueur ne fixe le rôle de la Commune de Fresnes");
+    let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let contract = lines.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-94034");
+    let contract = contract.expect("the éditeur's contract");
+    assert_eq!(contract["controllers"], json!([undetermined]), "{name}: {contract}");
+    let (s, _, csv) = d.export_contracts(&d.dpo, "commune:94034", "csv").await;
+    assert_eq!(s, StatusCode::OK, "{name}");
+    let rows = csv_rows(&csv);
+    let row = rows.iter().find(|r| r[0] == "MARCHE-ENT-94034").expect("the contract's row");
+    assert_eq!(row[3], undetermined, "{name}: {row:?}");
+    // Vitry's convention and ENT still name the DSDEN as the controller of its contract.
+    let (_, vitry) = call(d.admin.get(d.url("/contracts/commune:94081"))).await;
+    let contract = vitry.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-94081").unwrap();
+    assert_eq!(contract["controllers"], json!(["DSDEN du Val-de-Marne"]), "{name}: {contract}");
+}
+
 backend_test!(the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow);
 /// Markets of groupements bind the éditeur to Fresnes; one groupement's CCAP was generated again
 /// after its contract was recorded: the export gives the SHA-256 of the version in force at the
 /// recording (`contracts::in_force_at`, the console's and the registers' rule too) and each
 /// market's services. A second market adds no statement (the CCAP versions and the groupements'
-/// terms are read for all markets at once), the conventions' rows (two annexes for the DSDEN)
+/// terms are read for all markets at once; the CCAP versions once, those of the registers'
+/// contracts in force with those of the list), the conventions' rows (two annexes for the DSDEN)
 /// are read in one, and each through an index.
 async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_statements_that_do_not_grow(
     db: crate::common::TestDb,
 ) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, &d.db.store);
+    // Every read counted: whether one is served from the registry's read cache depends on when its
+    // watcher sees the groupements' writes, not on the export.
+    store.set_read_cache(false);
     let statements = common::logs::Statements::capture();
     let mut ccaps = Vec::new();
     let mut runs = Vec::new();
@@ -2443,6 +2536,10 @@ async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_stat
         run.iter().filter(|sql| tables.iter().any(|t| sql.contains(t))).count()
     };
     assert_eq!(markets(&runs[0]), markets(&runs[1]), "{name}: a second market, no more statements: {:#?}", runs[1]);
+    for run in &runs {
+        let ccaps = run.iter().filter(|sql| sql.contains("FROM groupement_documents")).count();
+        assert_eq!(ccaps, 1, "{name}: the CCAP versions read once, the registers' and the list's: {run:#?}");
+    }
     let (_, _, csv) = d.export_contracts(&d.admin, "commune:94034", "csv").await;
     let rows = csv_rows(&csv);
     let row = rows.iter().find(|r| r[0] == ccaps[0].0.reference).expect("the market's row");

@@ -16,8 +16,9 @@ use ent_kernel::naming;
 use ent_kernel::store::{timestamp, Backend, Tx};
 use ent_kernel::text::fold;
 use ent_kernel::validate::{is_blank, parse_any_date, parse_date};
-use ent_platform::identity::authz::forbidden;
+use ent_platform::identity::authz::{dpos_keeping, forbidden};
 use ent_platform::identity::Actor;
+use ent_platform::registry::queries::get_org_in;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -200,19 +201,14 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
 }
 
 /// The DPOs who keep the register of `conv`'s controller (domain review 39, G4): the
-/// controller's own, and for a DSDEN or a school its académie's (as `rgpd::dpo_keeps` decides
-/// who writes that register). Told of a résiliation, which ends the processing it records.
+/// controller's own, and for a DSDEN or a public school its académie's ([`dpos_keeping`], the
+/// rule of who writes that register). Told of a résiliation, which ends the processing it records.
 async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
     let Some(controller) = &conv.rgpd_controller else { return Ok(Vec::new()) };
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id JOIN orgs o ON o.id = b.org_id \
-         JOIN orgs t ON t.id = $1 WHERE b.role = 'dpo' AND u.active = 1 AND (o.id = t.id OR (o.kind = 'academie' \
-         AND (t.kind = 'dsden' OR (t.kind = 'etablissement' AND (t.sector IS NULL OR t.sector <> 'prive'))) \
-         AND t.academie_code = o.code)) ORDER BY u.email",
-    )
-    .bind(&controller.id)
-    .fetch_all(&mut **tx)
-    .await?)
+    match get_org_in(tx, &controller.id).await? {
+        Some(controller) => dpos_keeping(tx, &controller).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The clause of `model` on réversibilité, as a sentence names it: « l'article 8 de la
