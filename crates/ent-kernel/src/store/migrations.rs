@@ -95,6 +95,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0068_groupement_sans_suite.sql",
     "0069_convention_document_edition_8.sql",
     "0070_convention_document_edition_9.sql",
+    "0072_breach_reported_by_processor.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -482,6 +483,11 @@ mod tests {
             70,
             "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
             "f29e5fc5b57186d07d26d4d1d0efb5b0f9b5a86ca4fb4907b27d27663beefad157757a6bb32d3ea33d12b8bf044c2d7d",
+        ),
+        (
+            72,
+            "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
+            "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
     ];
 

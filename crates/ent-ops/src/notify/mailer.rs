@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
     mail_template!("rgpd"),
     mail_template!("console"),
     mail_template!("tenant"),
+    mail_template!("breach"),
 ];
 
 /// The page every HTML body extends (`{% extends "layout.html" %}`): its blocks are
