@@ -17,7 +17,8 @@ use ent_kernel::store::parse_timestamp;
 use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
-use ent_rgpd::rgpd::breaches::{self, Acting, Breach, BreachInput, CnilDecision, PeopleException, RiskLevel};
+use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, PeopleException, RiskLevel};
+use ent_rgpd::rgpd::derive::{self, Actor as Controller};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
@@ -73,46 +74,48 @@ const BREACH_TEXTS: LogTexts = LogTexts {
     submit: "Consigner la violation",
 };
 
-/// The breach log of an organisation that is only processor of the ENT (Art. 28): it notifies
-/// the controller, which notifies the CNIL (Art. 33(2)).
-const PROCESSOR_TEXTS: LogTexts = LogTexts {
+/// The breach log of an organisation processor of the ENT of controllers (Art. 28): a breach of
+/// that ENT is notified to the controller, which notifies the CNIL (Art. 33(2)); one of its own
+/// processing, to the CNIL.
+const PROCESSOR_LOG_TEXTS: LogTexts = LogTexts {
     title: "Violations de données",
     slug: "violations",
-    intro: "En qualité de sous-traitant (article 28 du RGPD), l'organisation notifie toute violation de données \
-            au responsable de traitement concerné dans les meilleurs délais, au plus tard 48 heures après en avoir \
-            pris connaissance (article 33.2 et conventions), afin qu'il puisse la notifier à la CNIL dans les \
-            72 heures : consigner la violation ici la lui notifie et l'inscrit à son propre registre.",
-    caption: "Violations consignées, avec l'échéance de notification au responsable de traitement",
-    due: "Échéance de notification au responsable de traitement (48 h)",
-    met: "responsable notifié",
-    none: "Aucune violation consignée.",
-    form: "Consigner et notifier une violation",
-    submit: "Consigner et notifier la violation",
-};
-
-/// The breach log of an organisation controller of some processing and processor of another's.
-const BOTH_TEXTS: LogTexts = LogTexts {
-    title: "Violations de données",
-    slug: "violations",
-    intro: "Une violation d'un traitement dont l'organisation est responsable est notifiée à la CNIL dans les \
-            72 heures après sa prise de connaissance (article 33) ; une violation d'un ENT dont elle est \
-            sous-traitant est notifiée au responsable de traitement au plus tard 48 heures après sa prise de \
-            connaissance (article 33.2) : choisissez alors ce responsable. L'échéance est signalée quand il reste \
-            moins de 24 heures, et quand elle est dépassée.",
-    caption: "Violations consignées, avec l'échéance de notification à la CNIL ou au responsable de traitement",
-    due: "Échéance de notification (CNIL 72 h ; responsable de traitement 48 h)",
+    intro: "L'organisation est sous-traitant de l'ENT de responsables de traitement (article 28 du RGPD) : elle \
+            notifie une violation de données de cet ENT au responsable de traitement concerné dans les meilleurs \
+            délais, au plus tard 48 heures après en avoir pris connaissance (article 33.2 et conventions), afin \
+            qu'il puisse la notifier à la CNIL dans les 72 heures ; la consigner ici en cochant ce responsable la \
+            lui notifie et l'inscrit à son registre. Une violation d'un traitement dont l'organisation est \
+            elle-même responsable est notifiée à la CNIL dans les 72 heures (article 33.1).",
+    caption: "Violations consignées, avec l'échéance de notification au responsable de traitement ou à la CNIL",
+    due: "Échéance de notification (responsable de traitement 48 h ; CNIL 72 h)",
     met: "décision prise",
     none: "Aucune violation consignée.",
     form: "Consigner une violation",
     submit: "Consigner la violation",
 };
 
-/// What the breach log of an organisation says, by what it is in the ENT's processing.
-fn breach_texts(acting: &Acting) -> &'static LogTexts {
-    match (acting.is_processor(), acting.controls) {
-        (true, false) => &PROCESSOR_TEXTS,
-        (true, true) => &BOTH_TEXTS,
-        (false, _) => &BREACH_TEXTS,
+/// A breach a processor notified to its controllers (Art. 33(2)), on its own page.
+const PROCESSOR_ENTRY_TEXTS: LogTexts = LogTexts {
+    title: "Violations de données",
+    slug: "violations",
+    intro: "En qualité de sous-traitant (article 28 du RGPD), l'organisation notifie la violation au responsable \
+            de traitement au plus tard 48 heures après en avoir pris connaissance (article 33.2 et conventions) : \
+            il revient à celui-ci de la notifier à la CNIL dans les 72 heures et, si le risque est élevé, d'en \
+            informer les personnes concernées. Ce qu'elle complète ici lui est notifié à son tour.",
+    caption: "Violations consignées, avec l'échéance de notification au responsable de traitement",
+    due: "Échéance de notification au responsable de traitement (48 h)",
+    met: "responsable notifié",
+    none: "Aucune violation consignée.",
+    form: "Consigner une violation",
+    submit: "Consigner la violation",
+};
+
+/// What the breach log of an organisation says: a processor of some controllers' ENT (`served`)
+/// is told of its 48 hours as of the CNIL's 72.
+fn breach_texts(served: &[Controller]) -> &'static LogTexts {
+    match served.is_empty() {
+        true => &BREACH_TEXTS,
+        false => &PROCESSOR_LOG_TEXTS,
     }
 }
 
@@ -180,17 +183,21 @@ pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 /// Days left before a request's due date that count as close (log page and notification centre).
 pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
-fn breach_view(b: &Breach, mut row: Vec<String>, now: DateTime<Utc>) -> Value {
+/// A breach as its log's table (`row`) or its page shows it: its deadline and how close;
+/// `labelled`: the log of a processor, whose deadlines say whom they are to notify.
+fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>, labelled: bool) -> Value {
+    let row = grouped_counts(b, row);
     // A processor's breach: notified to its controllers when recorded, by its 48 hours.
     if let Some(deadline) = &b.controller_deadline {
-        let shown = format!("{} (heure de Paris)", french_moment(deadline));
-        return json!({ "cells": grouped_counts(b, row), "deadline": shown, "id": b.id, "urgency": "tenu",
-                       "met": PROCESSOR_TEXTS.met });
+        let to = if labelled { "au responsable de traitement : " } else { "" };
+        let shown = format!("{to}{} (heure de Paris)", french_moment(deadline));
+        return json!({ "cells": row, "deadline": shown, "id": b.id, "urgency": "tenu",
+                       "met": PROCESSOR_ENTRY_TEXTS.met });
     }
-    row = grouped_counts(b, row);
     let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
     let met = b.input.cnil_decision != CnilDecision::Pending;
-    let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
+    let to = if labelled { "à la CNIL : " } else { "" };
+    let shown = format!("{to}{} (heure de Paris)", french_moment(&b.cnil_deadline));
     json!({ "cells": row, "deadline": shown, "id": b.id,
             "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met), "met": BREACH_TEXTS.met })
 }
@@ -224,17 +231,19 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
 async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let now = on.state.clock.now();
-    let (header, rows, texts, spec, acting) = match log {
+    let (header, rows, texts, spec, served) = match log {
         domain::Log::Breaches => {
             let list = breaches::list(&on.state, org).await?;
-            let rows = breaches::rows(&list).into_iter().zip(&list).map(|(row, b)| breach_view(b, row, now)).collect();
-            let acting = breaches::acting(&on.state, org).await?;
-            (breaches::HEADER.to_vec(), rows, breach_texts(&acting), BREACH_FIELDS, acting)
+            let served = breaches::processor_for(&on.state, org).await?;
+            let labelled = !served.is_empty();
+            let views = breaches::rows(&list).into_iter().zip(&list);
+            let rows = views.map(|(row, b)| breach_view(b, row, now, labelled)).collect();
+            (breaches::HEADER.to_vec(), rows, breach_texts(&served), BREACH_FIELDS, served)
         }
         domain::Log::Requests => {
             let list = requests::list(&on.state, org).await?;
             let rows = requests::rows(&list).into_iter().zip(&list).map(|(row, r)| request_view(r, row, now)).collect();
-            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS, Acting::default())
+            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS, Vec::new())
         }
     };
     let refusal = refusal.in_order_of(form_order(spec)).labelled(|field| log_label(spec, field));
@@ -254,7 +263,7 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "inputs": with_options(controls(spec, log_control, fields, Some(&refusal)), spec),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
         "extension": extension_controls(fields, &refusal),
-        "controllers": controller_choices(&acting, fields, &refusal),
+        "controllers": controller_choices(&served, fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
@@ -262,22 +271,21 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
     Ok(page::render_status(status, "rgpd_log.html", shell, values))
 }
 
-/// The controllers a processor's new breach may be notified to (Art. 33(2)), as boxes, those
-/// `fields` ticked checked; none for an organisation processor of nobody.
-fn controller_choices(acting: &Acting, fields: &Fields, refusal: &Refusal) -> Value {
-    if !acting.is_processor() {
+/// The controllers a processor's new breach may be notified to (Art. 33(2)), `served`, as boxes,
+/// those `fields` ticked checked; none for an organisation processor of nobody.
+fn controller_choices(served: &[Controller], fields: &Fields, refusal: &Refusal) -> Value {
+    if served.is_empty() {
         return Value::Null;
     }
     let ticked = fields.all("controllers");
-    let offered: Vec<Value> = acting
-        .processor_for
+    let offered: Vec<Value> = served
         .iter()
         .map(|c| {
-            let label = format!("{} ({})", ent_rgpd::rgpd::derive::named(c).official, c.code);
+            let label = format!("{} ({})", derive::named(c).official, c.code);
             json!({ "value": c.id, "label": label, "checked": ticked.contains(&c.id) })
         })
         .collect();
-    json!({ "offered": offered, "required": acting.names_controllers(), "error": refusal.message("controllers") })
+    json!({ "offered": offered, "error": refusal.message("controllers") })
 }
 
 fn after_notice(query: &Fields, text: &str) -> Option<Notice> {
@@ -683,7 +691,7 @@ async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Res
     let (reference, view, fields, processor, processing_for) = match log {
         domain::Log::Breaches => {
             let b = breaches::get(&on.state, org, id).await?;
-            let view = breach_view(&b, Vec::new(), now);
+            let view = breach_view(&b, Vec::new(), now, false);
             let processor = b.input.notifies_controllers();
             (b.reference.clone(), view, breach_fields(&b), processor, processing_sentence(&b))
         }
@@ -734,7 +742,7 @@ async fn entry_page(
 ) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let found = entry(on, org, log, id).await?;
-    let texts = if found.processor { &PROCESSOR_TEXTS } else { texts_of(log) };
+    let texts = if found.processor { &PROCESSOR_ENTRY_TEXTS } else { texts_of(log) };
     // A processor's breach has no CNIL decision nor people to tell: its controllers' (Art. 33(2)).
     let spec: Vec<(&str, &str, &str)> = match log {
         domain::Log::Breaches if found.processor => BREACH_FIELDS.to_vec(),

@@ -7,7 +7,7 @@
 
 mod reports;
 
-pub use reports::{acting, Acting, NotifiedController, ReportedBy, CONTROLLER_DELAY_HOURS};
+pub use reports::{processor_for, NotifiedController, ReportedBy, CONTROLLER_DELAY_HOURS};
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, Log, RgpdState, BREACH_KIND};
 use chrono::{DateTime, Duration, Utc};
@@ -173,10 +173,11 @@ pub struct BreachInput {
     pub people_reason: Option<String>,
     /// Where the organisation is processor of the ENT concerned (Art. 28; its register's
     /// Art. 30(2) entries): the controllers it notifies the breach to (Art. 33(2)), by id, code or
-    /// `kind:code`, among those it processes data for; required when it is controller of
-    /// nothing. Each gets an entry in its own log, whose CNIL decision is its own; the CNIL and
-    /// the people are then theirs to tell, not the processor's. Read back as ids. Absent from an
-    /// update: those notified stay (a notification is never taken back; one added is made then).
+    /// `kind:code`, among those it processes data for ([`processor_for`]); none for a breach of
+    /// its own processing. Each gets an entry in its own log, whose CNIL decision is its own; the
+    /// CNIL and the people are then theirs to tell, not the processor's. Read back as ids. Absent
+    /// from an update: those notified stay (a notification is never taken back; one added is
+    /// made then).
     #[serde(default)]
     pub controllers: Option<Vec<String>>,
 }
@@ -641,14 +642,16 @@ pub fn check_new(state: &RgpdState, input: &BreachInput) -> Result<(), Problem> 
 }
 
 /// Records `input` in `org`'s log. A processor's breach names the controllers it is notified
-/// to, among those `org` processes data for ([`acting`]); each is notified in the same
-/// transaction ([`reports::notify`]).
+/// to, among those `org` processes data for ([`processor_for`], derived only then); each is
+/// notified in the same transaction ([`reports::notify`]).
 pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
     let mut checks = Checks::default();
     checks.collect(validate(&input, None, now))?;
-    let acting = acting(state, org).await?;
-    let controllers = reports::chosen(&mut checks, org, &acting, input.controllers());
+    let controllers = match input.notifies_controllers() {
+        true => reports::chosen(&mut checks, org, &processor_for(state, org).await?, input.controllers()),
+        false => Vec::new(),
+    };
     checks.finish()?;
     input.controllers = Some(controllers.iter().map(|c| c.id.clone()).collect());
     let at = timestamp(now);
@@ -813,7 +816,7 @@ async fn added_controllers(
     let fresh: Vec<String> = named.iter().filter(|k| !k.trim().is_empty() && !known(k)).cloned().collect();
     let mut added = match fresh.is_empty() {
         true => Vec::new(),
-        false => reports::chosen(checks, org, &acting(state, org).await?, &fresh),
+        false => reports::chosen(checks, org, &processor_for(state, org).await?, &fresh),
     };
     added.retain(|a| !known(&a.id));
     for c in current.notified.iter().filter(|c| !named.iter().any(|k| k.trim() == c.id)) {

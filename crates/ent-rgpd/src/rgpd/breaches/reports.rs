@@ -33,77 +33,44 @@ use std::collections::HashMap;
 /// notify the CNIL within its 72 hours.
 pub const CONTROLLER_DELAY_HOURS: i64 = 48;
 
-/// What an organisation is in the ENT's processing, as its register says it today.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Acting {
-    /// The controllers it processes data for (its Art. 30(2) entries), in the register's order.
-    pub processor_for: Vec<derive::Actor>,
-    /// Whether it is itself controller of processing (Art. 30(1) entries).
-    pub controls: bool,
-}
-
-impl Acting {
-    pub fn is_processor(&self) -> bool {
-        !self.processor_for.is_empty()
-    }
-
-    /// Whether each breach of its log names the controllers it is notified to: the organisation
-    /// processes data for some and is controller of nothing.
-    pub fn names_controllers(&self) -> bool {
-        self.is_processor() && !self.controls
-    }
-
-    /// The controllers as a message offers them: « Collège des Essais (0940999A) ».
-    fn offered(&self) -> String {
-        let named: Vec<String> =
-            self.processor_for.iter().map(|c| format!("{} ({})", derive::named(c).official, c.code)).collect();
-        named.join(", ")
-    }
-}
-
-/// What `org` is in the ENT's processing: its register derived now ([`rgpd::current`]), the
-/// controllers of its Art. 30(2) entries (an organisation the registers do not know is left out).
-pub async fn acting(state: &RgpdState, org: &Org) -> Result<Acting, Problem> {
+/// The controllers whose ENT `org` processes data for, as its register derived now says
+/// ([`rgpd::current`]: the controllers of its Art. 30(2) entries, in its order; an organisation
+/// the registers do not know is left out): those a breach of its log may be notified to.
+pub async fn processor_for(state: &RgpdState, org: &Org) -> Result<Vec<derive::Actor>, Problem> {
     let register = rgpd::current(state, org).await?;
-    let mut processor_for: Vec<derive::Actor> = Vec::new();
+    let mut controllers: Vec<derive::Actor> = Vec::new();
     for entry in register.processor_entries {
         let c = entry.controller;
-        if c.id != org.id && !c.code.is_empty() && !processor_for.iter().any(|known| known.id == c.id) {
-            processor_for.push(c);
+        if c.id != org.id && !c.code.is_empty() && !controllers.iter().any(|known| known.id == c.id) {
+            controllers.push(c);
         }
     }
-    Ok(Acting { processor_for, controls: !register.entries.is_empty() })
+    Ok(controllers)
 }
 
-/// The controllers `named` (ids, codes or `kind:code`) designates among those `org` processes
-/// data for, each once, in the register's order. A name that designates none of them (unknown,
-/// or an organisation `org` is not processor for: one answer for both, drawn from its own
-/// register only) is refused on `controllers`, as is no name where `org` must give some
-/// ([`Acting::names_controllers`]).
-pub(super) fn chosen(checks: &mut Checks, org: &Org, acting: &Acting, named: &[String]) -> Vec<derive::Actor> {
+/// The controllers as a message offers them: « Collège des Essais (0940999A) ».
+fn offered(controllers: &[derive::Actor]) -> String {
+    let named: Vec<String> =
+        controllers.iter().map(|c| format!("{} ({})", derive::named(c).official, c.code)).collect();
+    named.join(", ")
+}
+
+/// The controllers `named` (ids, codes or `kind:code`) designates among `served`, those `org`
+/// processes data for ([`processor_for`]), each once, in their order. A name that designates
+/// none of them (unknown, or an organisation `org` is not processor for: one answer for both,
+/// drawn from its own register only) is refused on `controllers`, the first one only.
+pub(super) fn chosen(checks: &mut Checks, org: &Org, served: &[derive::Actor], named: &[String]) -> Vec<derive::Actor> {
     let mut ids: Vec<&str> = Vec::new();
     for key in named.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
-        match acting.processor_for.iter().find(|c| designates(key, c)) {
+        match served.iter().find(|c| designates(key, c)) {
             Some(c) => ids.push(&c.id),
-            // The first name refused is said (a list of a thousand says one error).
             None => {
-                checks.fail("controllers", refusal(org, acting, key));
+                checks.fail("controllers", refusal(org, served, key));
                 break;
             }
         }
     }
-    if named.iter().all(|k| k.trim().is_empty()) && acting.names_controllers() {
-        checks.fail(
-            "controllers",
-            format!(
-                "{} agit en sous-traitant pour l'ENT (article 28 du RGPD) : choisissez le ou les responsables de \
-                 traitement auxquels la violation est notifiée (article 33.2), parmi {}",
-                capitalised(&org.designation().article),
-                acting.offered()
-            ),
-        );
-    }
-    acting.processor_for.iter().filter(|c| ids.contains(&c.id.as_str())).cloned().collect()
+    served.iter().filter(|c| ids.contains(&c.id.as_str())).cloned().collect()
 }
 
 fn designates(key: &str, c: &derive::Actor) -> bool {
@@ -112,20 +79,19 @@ fn designates(key: &str, c: &derive::Actor) -> bool {
 
 /// Why `key` names no controller `org` may notify: the same words whether it names an unknown
 /// organisation or one out of `org`'s processing.
-fn refusal(org: &Org, acting: &Acting, key: &str) -> String {
+fn refusal(org: &Org, served: &[derive::Actor], key: &str) -> String {
     let key = printable(key.chars().take(100).collect::<String>().as_str());
     let who = org.designation().article;
-    if acting.is_processor() {
-        format!(
+    match served.is_empty() {
+        false => format!(
             "« {key} » n'est pas un responsable de traitement pour lequel {who} agit en sous-traitant : choisissez \
              parmi {}",
-            acting.offered()
-        )
-    } else {
-        format!(
+            offered(served)
+        ),
+        true => format!(
             "« {key} » : {who} n'agit en sous-traitant pour aucun responsable de traitement de l'ENT ; laissez ce \
              champ vide"
-        )
+        ),
     }
 }
 
