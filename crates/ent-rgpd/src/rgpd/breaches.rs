@@ -933,3 +933,119 @@ fn people_told(i: &BreachInput) -> String {
         None => format!("non{why}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_timestamp(text).unwrap()
+    }
+
+    /// A breach known on 1 September 2026 at 06:30 UTC, its risk assessed.
+    fn input(controllers: &[&str]) -> BreachInput {
+        serde_json::from_value(serde_json::json!({
+            "title": "Notes exposées", "facts": "Carnet de notes lisible", "aware_at": "2026-09-01T06:30:00Z",
+            "data_categories": ["évaluations"], "people_approx": 600, "records_approx": 4200,
+            "consequences": "atteinte à la vie privée", "measures": "droits corrigés", "risk": "high",
+            "controllers": controllers,
+        }))
+        .unwrap()
+    }
+
+    fn row(input: &BreachInput) -> BreachRow {
+        BreachRow {
+            id: "b1".into(),
+            reference: "VIOL-2026-000001".into(),
+            org_id: "departement-94".into(),
+            title: input.title.clone(),
+            facts: input.facts.clone(),
+            occurred_at: None,
+            aware_at: input.aware_at.clone(),
+            data_categories: input.data_categories.clone(),
+            people_approx: input.people_approx,
+            records_approx: input.records_approx,
+            consequences: input.consequences.clone(),
+            measures: input.measures.clone(),
+            cnil_decision: CnilDecision::Pending,
+            cnil_notified_at: None,
+            cnil_reason: String::new(),
+            people_notified_at: None,
+            people_categories: Vec::new(),
+            risk: input.risk(),
+            cnil_reference: String::new(),
+            people_exception: PeopleException::None,
+            people_reason: String::new(),
+            version: 1,
+            created_by: "dpd@valdemarne.fr".into(),
+            created_at: "2026-09-01T08:00:00Z".into(),
+            updated_at: "2026-09-01T08:00:00Z".into(),
+        }
+    }
+
+    /// The links of a processor's breach `b1` notified to the collège at `notified_at`.
+    fn notified_at(notified_at: &str) -> reports::Links {
+        let mut links = reports::Links::default();
+        let college = NotifiedController {
+            id: "college".into(),
+            name: "Collège des Essais".into(),
+            notified_at: notified_at.into(),
+        };
+        links.notified.insert("b1".into(), vec![college]);
+        links
+    }
+
+    #[test]
+    fn a_processor_s_breach_is_due_to_its_controllers_in_48_hours_and_leaves_the_cnil_and_the_people_to_them() {
+        let now = at("2026-09-10T08:00:00Z");
+        let b = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
+        assert_eq!(b.input.controllers(), ["college"]);
+        assert_eq!(b.controller_deadline.as_deref(), Some("2026-09-03T06:30:00.000000Z"));
+        assert_eq!(b.cnil_deadline, "", "the CNIL is the controller's to notify");
+        assert_eq!(b.warning, None, "notified in time; neither the CNIL's 72 h nor the people are its own");
+        assert!(!b.input.people_untold());
+
+        let late = from_row(row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), now);
+        assert_eq!(
+            late.warning.as_deref(),
+            Some(
+                "notifiée au responsable de traitement le 3 septembre 2026 à 09 h 00, plus de 48 h après la prise de \
+                 connaissance (le 1er septembre 2026 à 08 h 30, heure de Paris ; article 33.2 du RGPD)"
+            )
+        );
+
+        // Its own breach, notified to nobody: the CNIL's 72 hours, and its people to tell.
+        let own = from_row(row(&input(&[])), &mut reports::Links::default(), now);
+        assert_eq!((own.cnil_deadline.as_str(), own.controller_deadline), ("2026-09-04T06:30:00.000000Z", None));
+        let warning = own.warning.unwrap();
+        assert!(warning.contains("plus de 72 h") && warning.contains("risque élevé"), "{warning}");
+    }
+
+    #[test]
+    fn a_processor_s_breach_records_no_cnil_decision_nor_the_information_of_the_people() {
+        let now = at("2026-09-01T08:00:00Z");
+        let mut decided = input(&["college"]);
+        decided.cnil_decision = CnilDecision::Notified;
+        decided.cnil_notified_at = Some("2026-09-01T07:00:00Z".into());
+        decided.people_exception = Some(PeopleException::PublicCommunication);
+        let problem = validate(&decided, None, now).unwrap_err();
+        let fields: Vec<&str> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["cnil_decision", "cnil_notified_at", "people_exception"]);
+        assert!(problem.errors[0].message.contains("article 33.2"), "{:?}", problem.errors);
+        // The same decision on a breach of its own processing is the CNIL's rule as before.
+        decided.controllers = Some(Vec::new());
+        let fields: Vec<String> =
+            validate(&decided, None, now).unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["people_reason", "people_notified_at"]);
+        assert!(validate(&input(&["college"]), None, now).is_ok());
+    }
+
+    #[test]
+    fn an_update_that_omits_the_controllers_keeps_those_notified() {
+        let stored = input(&["college"]);
+        let mut sent = input(&[]);
+        sent.controllers = None;
+        sent.keep_unsent(&stored);
+        assert_eq!(sent.controllers(), ["college"]);
+    }
+}

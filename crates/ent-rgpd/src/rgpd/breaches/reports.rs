@@ -364,3 +364,80 @@ async fn register_keepers(tx: &mut Tx, target: &Org) -> Result<Vec<String>, Prob
     }
     Ok(to)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ent_kernel::kernel::roles::OrgKind;
+
+    fn college() -> derive::Actor {
+        derive::Actor {
+            id: "c0ffee".into(),
+            kind: "etablissement".into(),
+            code: "0940999A".into(),
+            name: "Collège des Essais".into(),
+            country: "FR".into(),
+            address: String::new(),
+            email: String::new(),
+            phone: String::new(),
+            head: String::new(),
+        }
+    }
+
+    fn departement() -> Org {
+        Org::named("d94", OrgKind::Departement, "94", "Val-de-Marne")
+    }
+
+    fn named(keys: &[&str], served: &[derive::Actor]) -> (Vec<String>, Vec<String>) {
+        let mut checks = Checks::default();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let chosen = chosen(&mut checks, &departement(), served, &keys);
+        let errors = checks.finish().err().map(|p| p.errors).unwrap_or_default();
+        (chosen.into_iter().map(|c| c.id).collect(), errors.into_iter().map(|e| e.message).collect())
+    }
+
+    #[test]
+    fn a_controller_is_named_by_its_id_its_code_or_kind_and_code_each_once() {
+        let served = [college()];
+        for key in ["c0ffee", "0940999A", "0940999a", "etablissement:0940999A", " c0ffee "] {
+            assert_eq!(named(&[key], &served), (vec!["c0ffee".to_string()], vec![]), "{key}");
+        }
+        assert_eq!(named(&["c0ffee", "0940999A", ""], &served).0, ["c0ffee"]);
+        assert_eq!(named(&[], &served), (vec![], vec![]), "a breach of its own processing names none");
+    }
+
+    #[test]
+    fn a_name_out_of_the_processing_and_an_unknown_one_get_the_same_answer() {
+        let served = [college()];
+        let (_, other) = named(&["0940176F"], &served);
+        let (_, unknown) = named(&["9999999Z"], &served);
+        assert_eq!(other[0].replace("0940176F", "…"), unknown[0].replace("9999999Z", "…"));
+        assert_eq!(
+            unknown,
+            ["« 9999999Z » n'est pas un responsable de traitement pour lequel le Département du Val-de-Marne agit en \
+              sous-traitant : choisissez parmi Collège des Essais (0940999A)"]
+        );
+        let (chosen, errors) = named(&["0940999A", "x", "y"], &served);
+        assert_eq!((chosen.len(), errors.len()), (1, 1), "the first refused only");
+        let (_, nobody) = named(&["0940999A"], &[]);
+        assert!(nobody[0].ends_with(
+            "n'agit en sous-traitant pour aucun responsable de traitement de l'ENT ; laissez ce champ vide"
+        ));
+    }
+
+    #[test]
+    fn what_a_processor_completes_is_named_field_by_field() {
+        let before: BreachInput = serde_json::from_value(json!({
+            "title": "Notes", "facts": "Carnet lisible", "aware_at": "2026-09-01T06:30:00Z",
+            "data_categories": ["évaluations"], "people_approx": 600, "records_approx": 4200,
+            "consequences": "atteinte", "measures": "droits corrigés", "controllers": ["c0ffee"],
+        }))
+        .unwrap();
+        let mut after = before.clone();
+        assert!(completed(&before, &after).is_empty());
+        after.measures = "mots de passe réinitialisés".into();
+        after.people_approx = 650;
+        after.cnil_reason = "sans effet".into();
+        assert_eq!(completed(&before, &after), ["nombre de personnes", "mesures"]);
+    }
+}
