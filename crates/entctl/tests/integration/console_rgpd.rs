@@ -10,9 +10,13 @@ use crate::common;
 use crate::console::{assert_refusal_announced, escaped, person, sign_in, summary_links, with_password};
 use crate::console_tickets::{follow, get, post_form};
 
+use crate::console_account::notified;
 use common::{audited, t0, TestApp};
+use entcp::clock::FixedClock;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
+use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The operator (an administrator), who keeps every register.
 pub(crate) const ROOT: &str = "root@plateforme.fr";
@@ -1372,6 +1376,21 @@ async fn a_departement_s_breach_log_offers_the_college_it_processes_for_and_show
         shown.text
     );
     assert!(!shown.text.contains("name=\"cnil_decision\""), "{name}: the CNIL is the collège's to notify");
+    // Its measures completed from its page: the collège's side is told again.
+    let mut completed = breach_form(
+        "Notes exposées",
+        "Carnet de notes lisible par tout compte",
+        "2026-09-01T08:30",
+        "évaluations",
+        "600",
+        "droits corrigés, familles informées",
+    )
+    .to_vec();
+    completed.push(("version", "1"));
+    assert_eq!(post_form(app, &dpo, &entry, &completed).await.status, 303, "{name}");
+    let events: Vec<Value> =
+        common::queued_notices(store, "breach").await.into_iter().map(|n| n.context["event"].clone()).collect();
+    assert_eq!(events, [json!("reported"), json!("completed")], "{name}");
 
     // The collège's log, as the académie's DPO who keeps it, shows it notified by the département.
     let academie = sign_in(app, DPO_ACADEMIE).await;
@@ -1389,4 +1408,16 @@ async fn a_departement_s_breach_log_offers_the_college_it_processes_for_and_show
         shown.text
     );
     assert!(shown.text.contains("name=\"cnil_decision\""), "{name}: its decision is its own");
+
+    // Fifty hours later the collège's 72 hours, run from the notification, end within the day:
+    // its DPO is told; the département, whose own 72 hours would end sooner, has nothing to notify.
+    let later = TestApp::over(store).clock(Arc::new(FixedClock::new(t0() + chrono::Duration::hours(50)))).build().await;
+    let academie = sign_in(&later, DPO_ACADEMIE).await;
+    let listed = notified(&later, &academie, "violations").await;
+    assert!(
+        listed.contains("Notes exposées") && listed.contains("avant le 4 septembre 2026 à 10 h 00"),
+        "{name}: {listed}"
+    );
+    let departement = sign_in(&later, crate::rgpd::DEPARTEMENT_DPO).await;
+    assert_eq!(notified(&later, &departement, "violations").await, "", "{name}");
 }

@@ -2745,34 +2745,10 @@ async fn a_breach_the_departement_records_as_processor_is_notified_to_the_colleg
     );
 
     // The collège completes its CNIL decision on its own entry; the département's text is untouched.
-    let mut notified = list[0].clone();
-    for (field, value) in [
-        ("cnil_decision", json!("notified")),
-        ("cnil_notified_at", json!("2026-09-01T08:00:00Z")),
-        ("cnil_reference", json!("CNIL-2026-0042")),
-    ] {
-        notified[field] = value;
-    }
-    let input: Value = [
-        "title",
-        "facts",
-        "occurred_at",
-        "aware_at",
-        "data_categories",
-        "people_categories",
-        "people_approx",
-        "records_approx",
-        "consequences",
-        "measures",
-        "risk",
-        "cnil_decision",
-        "cnil_notified_at",
-        "cnil_reference",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), notified[*f].clone()))
-    .collect::<serde_json::Map<_, _>>()
-    .into();
+    let input = notes_exposed(json!({
+        "aware_at": "2026-09-01T08:00:00Z", "cnil_decision": "notified", "cnil_notified_at": "2026-09-01T08:00:00Z",
+        "cnil_reference": "CNIL-2026-0042",
+    }));
     let (s, decided) =
         call(c.academie_dpo.put(format!("{college_log}/{college_entry}")).header("if-match", "\"1\"").json(&input))
             .await;
