@@ -384,14 +384,18 @@ async fn groups(sources: &Sources, signed: &crate::auth::Signed) -> Result<Vec<G
     let now = sources.rgpd.clock.now();
     // The deadline of a breach is its moment of awareness (as typed, with its offset) plus
     // 72 hours: the oldest pending breach of an organisation is its most urgent.
-    let pending = "cnil_decision = 'pending'";
+    // A processor's breach is its controllers' to notify (Art. 33(2)): theirs are listed.
+    let pending = format!("cnil_decision = 'pending' AND {}", breaches::OWN_DECISIONS);
     let aware = Due { column: "aware_at", by: None };
-    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", pending, aware).await?;
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", &pending, aware).await?;
     let breaches = breaches_due(&sources.rgpd, &orgs, now).await?;
     push("violations", "Violations de données à notifier à la CNIL (échéance de 72 h proche ou dépassée)", breaches);
-    let untold =
-        "risk = 'high' AND people_notified_at IS NULL AND people_exception NOT IN ('encrypted', 'risk_removed')";
-    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", untold, Due { column: "aware_at", by: None }).await?;
+    let untold = format!(
+        "risk = 'high' AND people_notified_at IS NULL AND people_exception NOT IN ('encrypted', 'risk_removed') \
+         AND {}",
+        breaches::OWN_DECISIONS
+    );
+    let orgs = log_orgs(&sources.rgpd, actor, "rgpd_breaches", &untold, Due { column: "aware_at", by: None }).await?;
     let untold = breaches_untold(&sources.rgpd, &orgs).await?;
     push("violations-personnes", "Violations à risque élevé : personnes concernées à informer (article 34)", untold);
     // The stored `due_on` of an open request may be a date an earlier rule wrote (up to three days

@@ -1,7 +1,8 @@
 //! The logs a controller keeps besides its register: personal-data breaches (the CNIL
-//! notified within 72 hours of awareness) and data-subject requests (answered within a
-//! month), each a table (the domain's own columns) with its due date highlighted when
-//! close or passed, and a form recording a new entry through the domain.
+//! notified within 72 hours of awareness; a processor's notified to the controllers it names,
+//! within 48 hours, Art. 33(2)) and data-subject requests (answered within a month), each a
+//! table (the domain's own columns) with its due date highlighted when close or passed, and a
+//! form recording a new entry through the domain.
 
 use super::{base, controls, label_in, shell, target};
 use crate::forms::{stale_version, Fields, On, Refusal, Reply};
@@ -17,6 +18,7 @@ use ent_platform::identity::authz::{RGPD_LOGS_READ, RGPD_WRITE};
 use ent_platform::identity::Actor;
 use ent_platform::registry::Org;
 use ent_rgpd::rgpd::breaches::{self, Breach, BreachInput, CnilDecision, PeopleException, RiskLevel};
+use ent_rgpd::rgpd::derive::{self, Actor as Controller};
 use ent_rgpd::rgpd::requests::{self, DataRequest, RequestInput, RequestKind, RequestStatus};
 use ent_rgpd::rgpd::{self as domain, RgpdState};
 use serde_json::{json, Value};
@@ -72,6 +74,51 @@ const BREACH_TEXTS: LogTexts = LogTexts {
     submit: "Consigner la violation",
 };
 
+/// The breach log of an organisation processor of the ENT of controllers (Art. 28): a breach of
+/// that ENT is notified to the controller, which notifies the CNIL (Art. 33(2)); one of its own
+/// processing, to the CNIL.
+const PROCESSOR_LOG_TEXTS: LogTexts = LogTexts {
+    title: "Violations de données",
+    slug: "violations",
+    intro: "L'organisation est sous-traitant de l'ENT de responsables de traitement (article 28 du RGPD) : elle \
+            notifie une violation de données de cet ENT au responsable de traitement concerné dans les meilleurs \
+            délais, au plus tard 48 heures après en avoir pris connaissance (article 33.2 et conventions), afin \
+            qu'il puisse la notifier à la CNIL dans les 72 heures ; la consigner ici en cochant ce responsable la \
+            lui notifie et l'inscrit à son registre. Une violation d'un traitement dont l'organisation est \
+            elle-même responsable est notifiée à la CNIL dans les 72 heures (article 33.1).",
+    caption: "Violations consignées, avec l'échéance de notification au responsable de traitement ou à la CNIL",
+    due: "Échéance de notification (responsable de traitement 48 h ; CNIL 72 h)",
+    met: "décision prise",
+    none: "Aucune violation consignée.",
+    form: "Consigner une violation",
+    submit: "Consigner la violation",
+};
+
+/// A breach a processor notified to its controllers (Art. 33(2)), on its own page.
+const PROCESSOR_ENTRY_TEXTS: LogTexts = LogTexts {
+    title: "Violations de données",
+    slug: "violations",
+    intro: "En qualité de sous-traitant (article 28 du RGPD), l'organisation notifie la violation au responsable \
+            de traitement au plus tard 48 heures après en avoir pris connaissance (article 33.2 et conventions) : \
+            il revient à celui-ci de la notifier à la CNIL dans les 72 heures et, si le risque est élevé, d'en \
+            informer les personnes concernées. Ce qu'elle complète ici lui est notifié à son tour.",
+    caption: "Violations consignées, avec l'échéance de notification au responsable de traitement",
+    due: "Échéance de notification au responsable de traitement (48 h)",
+    met: "responsable notifié",
+    none: "Aucune violation consignée.",
+    form: "Consigner une violation",
+    submit: "Consigner la violation",
+};
+
+/// What the breach log of an organisation says: a processor of some controllers' ENT (`served`)
+/// is told of its 48 hours as of the CNIL's 72.
+fn breach_texts(served: &[Controller]) -> &'static LogTexts {
+    match served.is_empty() {
+        true => &BREACH_TEXTS,
+        false => &PROCESSOR_LOG_TEXTS,
+    }
+}
+
 const REQUEST_TEXTS: LogTexts = LogTexts {
     title: "Demandes d'exercice des droits",
     slug: "demandes",
@@ -97,7 +144,7 @@ const BREACH_FIELDS: &[(&str, &str, &str)] = &[
     ("title", "Intitulé (obligatoire)", "text"),
     ("facts", "Faits (obligatoire)", "long"),
     ("occurred_at", "Survenue le (heure de Paris, si connue)", "datetime-local"),
-    ("aware_at", "Connue le (obligatoire, heure de Paris) : début des 72 heures", "datetime-local"),
+    ("aware_at", "Connue le (obligatoire, heure de Paris) : début du délai de notification", "datetime-local"),
     ("data_categories", "Catégories de données (obligatoire, séparées par des virgules)", "text"),
     (
         "people_categories",
@@ -136,7 +183,27 @@ pub(crate) const BREACH_CLOSE_HOURS: i64 = 24;
 /// Days left before a request's due date that count as close (log page and notification centre).
 pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 
-fn breach_view(b: &Breach, mut row: Vec<String>, now: DateTime<Utc>) -> Value {
+/// A breach as its log's table (`row`) or its page shows it: its deadline and how close;
+/// `labelled`: the log of a processor, whose deadlines say whom they are to notify.
+fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>, labelled: bool) -> Value {
+    let row = grouped_counts(b, row);
+    // A processor's breach: notified to its controllers when recorded, by its 48 hours.
+    if let Some(deadline) = &b.controller_deadline {
+        let to = if labelled { "au responsable de traitement : " } else { "" };
+        let shown = format!("{to}{} (heure de Paris)", french_moment(deadline));
+        return json!({ "cells": row, "deadline": shown, "id": b.id, "urgency": "tenu",
+                       "met": PROCESSOR_ENTRY_TEXTS.met });
+    }
+    let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
+    let met = b.input.cnil_decision != CnilDecision::Pending;
+    let to = if labelled { "à la CNIL : " } else { "" };
+    let shown = format!("{to}{} (heure de Paris)", french_moment(&b.cnil_deadline));
+    json!({ "cells": row, "deadline": shown, "id": b.id,
+            "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met), "met": BREACH_TEXTS.met })
+}
+
+/// `row` with its counts in groups of three (« 12 000 »), as the screen reads them.
+fn grouped_counts(b: &Breach, mut row: Vec<String>) -> Vec<String> {
     // On screen, counts read in groups of three (« 12 000 »); the exports keep the bare number.
     let counts =
         [("Personnes (approx.)", b.input.people_approx), ("Enregistrements (approx.)", b.input.records_approx)];
@@ -145,11 +212,7 @@ fn breach_view(b: &Breach, mut row: Vec<String>, now: DateTime<Utc>) -> Value {
             *cell = ent_documents::documents::grouped(count.unsigned_abs());
         }
     }
-    let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);
-    let met = b.input.cnil_decision != CnilDecision::Pending;
-    let shown = format!("{} (heure de Paris)", french_moment(&b.cnil_deadline));
-    json!({ "cells": row, "deadline": shown, "id": b.id,
-            "urgency": urgency(deadline, now, BREACH_CLOSE_HOURS, met) })
+    row
 }
 
 fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value {
@@ -161,23 +224,26 @@ fn request_view(r: &DataRequest, row: Vec<String>, now: DateTime<Utc>) -> Value 
         .unwrap_or(now);
     let met = matches!(r.input.status, RequestStatus::Answered | RequestStatus::Rejected);
     json!({ "cells": row, "deadline": french_date(&r.due_on), "id": r.id,
-            "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met) })
+            "urgency": urgency(due, now, REQUEST_CLOSE_DAYS * 24, met), "met": REQUEST_TEXTS.met })
 }
 
 /// The page of a log: its table and its form.
 async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let now = on.state.clock.now();
-    let (header, rows, texts, spec) = match log {
+    let (header, rows, texts, spec, served) = match log {
         domain::Log::Breaches => {
             let list = breaches::list(&on.state, org).await?;
-            let rows = breaches::rows(&list).into_iter().zip(&list).map(|(row, b)| breach_view(b, row, now)).collect();
-            (breaches::HEADER.to_vec(), rows, texts_of(log), BREACH_FIELDS)
+            let served = breaches::processor_for(&on.state, org).await?;
+            let labelled = !served.is_empty();
+            let views = breaches::rows(&list).into_iter().zip(&list);
+            let rows = views.map(|(row, b)| breach_view(b, row, now, labelled)).collect();
+            (breaches::HEADER.to_vec(), rows, breach_texts(&served), BREACH_FIELDS, served)
         }
         domain::Log::Requests => {
             let list = requests::list(&on.state, org).await?;
             let rows = requests::rows(&list).into_iter().zip(&list).map(|(row, r)| request_view(r, row, now)).collect();
-            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS)
+            (requests::HEADER.to_vec(), rows, texts_of(log), REQUEST_FIELDS, Vec::new())
         }
     };
     let refusal = refusal.in_order_of(form_order(spec)).labelled(|field| log_label(spec, field));
@@ -197,11 +263,29 @@ async fn log_page(on: &On<RgpdState>, org: &Org, log: domain::Log, reply: Reply<
         "inputs": with_options(controls(spec, log_control, fields, Some(&refusal)), spec),
         "kind": { "value": fields.get("kind"), "error": refusal.message("kind") },
         "extension": extension_controls(fields, &refusal),
+        "controllers": controller_choices(&served, fields, &refusal),
         "can_write": domain::authorize(&on.state, &on.signed.0.actor, &RGPD_WRITE, org).await.is_ok(),
         "errors": refusal.errors,
     });
     let shell = shell(on, org, &[(title, path.as_str())]).notice(refusal.notice);
     Ok(page::render_status(status, "rgpd_log.html", shell, values))
+}
+
+/// The controllers a processor's new breach may be notified to (Art. 33(2)), `served`, as boxes,
+/// those `fields` ticked checked; none for an organisation processor of nobody.
+fn controller_choices(served: &[Controller], fields: &Fields, refusal: &Refusal) -> Value {
+    if served.is_empty() {
+        return Value::Null;
+    }
+    let ticked = fields.all("controllers");
+    let offered: Vec<Value> = served
+        .iter()
+        .map(|c| {
+            let label = format!("{} ({})", derive::named(c).official, c.code);
+            json!({ "value": c.id, "label": label, "checked": ticked.contains(&c.id) })
+        })
+        .collect();
+    json!({ "offered": offered, "error": refusal.message("controllers") })
 }
 
 fn after_notice(query: &Fields, text: &str) -> Option<Notice> {
@@ -302,7 +386,9 @@ fn typed_moment(fields: &Fields, field: &str, unread: &mut Vec<FieldError>) -> S
     read
 }
 
-fn breach_input(fields: &Fields) -> Result<Read<BreachInput>, Problem> {
+/// The breach a form typed; `with_controllers`: the form offered the controllers to notify (a
+/// new breach), whose boxes are then read (none ticked: none), else they are left as stored.
+fn breach_input(fields: &Fields, with_controllers: bool) -> Result<Read<BreachInput>, Problem> {
     let mut unread = Vec::new();
     let people_approx = number(fields, "people_approx", &mut unread);
     let records_approx = number(fields, "records_approx", &mut unread);
@@ -331,6 +417,7 @@ fn breach_input(fields: &Fields) -> Result<Read<BreachInput>, Problem> {
         people_notified_at,
         people_exception: Some(choice(fields, "people_exception", PeopleException::None)?),
         people_reason: Some(fields.get("people_reason").trim().to_string()),
+        controllers: with_controllers.then(|| fields.all("controllers")),
     };
     Ok(Read { input, unread })
 }
@@ -368,16 +455,21 @@ fn request_input(fields: &Fields) -> Result<Read<RequestInput>, Problem> {
     Ok(Read { input, unread })
 }
 
-/// The fields of a log's form from top to bottom: the request's right, `spec`'s controls, then
-/// the request's extension and the day the requester was told of it.
+/// The fields of a log's form from top to bottom: the request's right or the controllers a
+/// processor's breach is notified to, `spec`'s controls, then the request's extension and the
+/// day the requester was told of it.
 fn form_order<'a>(spec: &'a [(&'a str, &str, &str)]) -> impl Iterator<Item = &'a str> {
-    std::iter::once("kind").chain(spec.iter().map(|(name, _, _)| *name)).chain(["extended", "extension_notified_on"])
+    ["kind", "controllers"]
+        .into_iter()
+        .chain(spec.iter().map(|(name, _, _)| *name))
+        .chain(["extended", "extension_notified_on"])
 }
 
 /// The label of `field` on a log's form: one of `spec`'s, or the request's right and extension.
 fn log_label<'a>(spec: &[(&str, &'a str, &str)], field: &str) -> Option<&'a str> {
     match field {
         "kind" => Some("Droit exercé"),
+        "controllers" => Some("Responsables de traitement à notifier"),
         "extended" => Some("Délai prolongé"),
         _ => label_in(spec, field).or_else(|| label_in(EXTENSION_TOLD, field)),
     }
@@ -435,7 +527,7 @@ async fn write_entry(
                     breaches::update(state, actor, org, id, input, version).await.map(|_| ())
                 }
             };
-            breach_input(fields)?.write(check, write).await
+            breach_input(fields, matches!(change, Change::New))?.write(check, write).await
         }
         domain::Log::Requests => {
             let check = |input: &RequestInput| requests::check_new(state, input);
@@ -587,18 +679,25 @@ struct Entry {
     deadline: String,
     urgency: &'static str,
     fields: Fields,
+    /// A processor's breach, notified to its controllers: the processor's texts, no CNIL decision.
+    processor: bool,
+    /// A processor's breach: who it was notified to; a controller's a processor notified: by
+    /// whom (Art. 33(2), [`breaches::processing_for`]); empty otherwise.
+    processing_for: String,
 }
 
 async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Result<Entry, Problem> {
     let now = on.state.clock.now();
-    let (reference, view, fields) = match log {
+    let (reference, view, fields, processor, processing_for) = match log {
         domain::Log::Breaches => {
             let b = breaches::get(&on.state, org, id).await?;
-            (b.reference.clone(), breach_view(&b, Vec::new(), now), breach_fields(&b))
+            let view = breach_view(&b, Vec::new(), now, false);
+            let processor = b.input.notifies_controllers();
+            (b.reference.clone(), view, breach_fields(&b), processor, processing_sentence(&b))
         }
         domain::Log::Requests => {
             let r = requests::get(&on.state, org, id).await?;
-            (r.reference.clone(), request_view(&r, Vec::new(), now), request_fields(&r))
+            (r.reference.clone(), request_view(&r, Vec::new(), now), request_fields(&r), false, String::new())
         }
     };
     Ok(Entry {
@@ -606,7 +705,22 @@ async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Res
         deadline: view["deadline"].as_str().unwrap_or_default().to_string(),
         urgency: urgency_of(&view),
         fields,
+        processor,
+        processing_for,
     })
+}
+
+/// Who a breach was notified to or by (Art. 33(2)) as its page says it, in a sentence; empty for
+/// a breach of the organisation's own processing.
+fn processing_sentence(b: &Breach) -> String {
+    let said = ent_kernel::text::capitalised(&breaches::processing_for(b));
+    match (said.is_empty(), b.reported_by.is_some()) {
+        (true, _) => said,
+        (false, true) => {
+            format!("{said} : les 72 heures de la notification à la CNIL courent depuis cette notification.")
+        }
+        (false, false) => format!("{said}."),
+    }
 }
 
 fn urgency_of(view: &Value) -> &'static str {
@@ -628,8 +742,10 @@ async fn entry_page(
 ) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let found = entry(on, org, log, id).await?;
-    let texts = texts_of(log);
+    let texts = if found.processor { &PROCESSOR_ENTRY_TEXTS } else { texts_of(log) };
+    // A processor's breach has no CNIL decision nor people to tell: its controllers' (Art. 33(2)).
     let spec: Vec<(&str, &str, &str)> = match log {
+        domain::Log::Breaches if found.processor => BREACH_FIELDS.to_vec(),
         domain::Log::Breaches => BREACH_FIELDS.iter().chain(BREACH_FOLLOW_UP).copied().collect(),
         domain::Log::Requests => REQUEST_FOLLOW_UP.to_vec(),
     };
@@ -642,6 +758,7 @@ async fn entry_page(
         "path": path,
         "list": list,
         "texts": texts,
+        "processing_for": found.processing_for,
         "deadline": found.deadline,
         "urgency": found.urgency,
         "version": fields.get("version"),

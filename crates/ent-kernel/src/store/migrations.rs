@@ -96,6 +96,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0069_convention_document_edition_8.sql",
     "0070_convention_document_edition_9.sql",
     "0071_convention_document_edition_10.sql",
+    "0072_breach_reported_by_processor.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -488,6 +489,11 @@ mod tests {
             71,
             "84921317c53c2c6878dfa57a8749590498edd5a76a251f7c65302771f1fda2c646e7a5196b624bf54b1b7d59b7747173",
             "84921317c53c2c6878dfa57a8749590498edd5a76a251f7c65302771f1fda2c646e7a5196b624bf54b1b7d59b7747173",
+        ),
+        (
+            72,
+            "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
+            "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
     ];
 

@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str, &str, &str)] = &[
     mail_template!("rgpd"),
     mail_template!("console"),
     mail_template!("tenant"),
+    mail_template!("breach"),
 ];
 
 /// The page every HTML body extends (`{% extends "layout.html" %}`): its blocks are
@@ -339,6 +340,47 @@ mod tests {
         assert!(guessed.text.contains("page /tickets/ENT-1."));
         let plain = render("test", &with_link(&console, &serde_json::json!({}))).unwrap();
         assert!(!plain.text.contains("configurée") && !plain.html.contains("configurée"), "no page, no line");
+    }
+
+    #[test]
+    fn a_breach_a_processor_notifies_renders_in_french_with_the_controllers_deadline() {
+        let context = |event: &str| {
+            serde_json::json!({ "event": event, "processor": "le Département du Val-de-Marne",
+                "processor_capitalised": "Le Département du Val-de-Marne",
+                "processor_of": "du Département du Val-de-Marne", "controller": "le Collège des Essais",
+                "controller_of": "du Collège des Essais", "reference": "VIOL-2026-000003",
+                "processor_reference": "VIOL-2026-000001", "notified_at": "1er septembre 2026 à 10 h 00",
+                "cnil_deadline": "4 septembre 2026 à 10 h 00", "changed": "mesures",
+                "title": "Notes <exposées>", "facts": "Carnet lisible\npar tous", "occurred_at": null,
+                "processor_aware_at": "1er septembre 2026 à 08 h 30", "data_categories": "évaluations",
+                "people_categories": "", "people_approx": "600", "records_approx": "4 200",
+                "consequences": "atteinte", "measures": "droits corrigés", "risk": "risque",
+                "page": "/rgpd/c/violations/e" })
+        };
+        let reported = render("breach", &context("reported")).unwrap();
+        assert_eq!(
+            reported.subject,
+            "Violation de données personnelles notifiée par le Département du Val-de-Marne : Notes <exposées>"
+        );
+        for said in [
+            "Le Département du Val-de-Marne, sous-traitant de l'ENT du Collège des Essais (article 28 du RGPD), \
+             notifie le 1er septembre 2026 à 10 h 00 au responsable de traitement",
+            "sous la référence VIOL-2026-000003 (référence du sous-traitant : VIOL-2026-000001)",
+            "de la notifier à la CNIL au plus tard le 4 septembre 2026 à 10 h 00, dans les 72 heures",
+            "- Survenue : date inconnue\n",
+            "- Catégories de personnes concernées : non renseignées\n",
+            "page /rgpd/c/violations/e.",
+        ] {
+            assert!(reported.text.contains(said), "« {said} » in {}", reported.text);
+        }
+        assert!(reported.html.contains("Notes &lt;exposées&gt;"), "{}", reported.html);
+        assert!(reported.html.contains("Carnet lisible<br>par tous"), "{}", reported.html);
+        let completed = render("breach", &context("completed")).unwrap();
+        assert_eq!(
+            completed.subject,
+            "Complément de notification du Département du Val-de-Marne : violation de données VIOL-2026-000003"
+        );
+        assert!(completed.text.contains("Éléments complétés : mesures. L'entrée du registre n'est pas modifiée"));
     }
 
     #[test]

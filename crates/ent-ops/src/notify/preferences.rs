@@ -99,6 +99,12 @@ pub const MANDATORY: &[(&str, &str)] = &[
     ),
     ("Résiliation d'une convention", "Notification de la résiliation aux parties de la convention."),
     (
+        "Violation de données notifiée par un sous-traitant",
+        "Violation de données personnelles notifiée au responsable de traitement par le sous-traitant de son ENT \
+         (article 33.2 du RGPD), puis ses compléments : les 72 heures de la notification à la CNIL courent dès \
+         cette notification.",
+    ),
+    (
         "Vie d'un ENT",
         "Suspension, remise en service, retrait, archivage d'un ENT qui vous concerne, annonce de la purge de ses \
          données puis purge, perte puis retour de la couverture par une convention en vigueur.",
@@ -136,6 +142,9 @@ pub fn category_of(template: &str, context: &serde_json::Value) -> Option<Catego
         // without a convention in force or covered again: notices with operational and legal
         // effect, always sent.
         "tenant" => None,
+        // A breach a processor notifies to the controller (art. 33.2 RGPD), whose 72 hours to
+        // notify the CNIL run from it: always sent.
+        "breach" => None,
         // `console` (invitation and password links), `test`: always.
         _ => None,
     }
@@ -366,7 +375,7 @@ mod tests {
         assert_eq!(category_of("rgpd", &json!({})), Some(Category::Rgpd));
         let mut templates = super::super::mailer::template_names();
         templates.sort_unstable();
-        let known = ["console", "convention", "groupement", "rgpd", "support", "tenant", "test"];
+        let known = ["breach", "console", "convention", "groupement", "rgpd", "support", "tenant", "test"];
         assert_eq!(templates, known, "a new template needs its category in `category_of`");
     }
 

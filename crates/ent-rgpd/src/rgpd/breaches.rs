@@ -2,6 +2,12 @@
 //! categories and approximate numbers of people and records, consequences,
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
+//! A processor's breach is notified to the controllers it names (Art. 33(2), `reports`): its
+//! entry has their 48 hours instead, and each controller an entry of its own in its log.
+
+mod reports;
+
+pub use reports::{processor_for, NotifiedController, ReportedBy, CONTROLLER_DELAY_HOURS};
 
 use crate::rgpd::{log_entries, log_entry, new_log_entry, Log, RgpdState, BREACH_KIND};
 use chrono::{DateTime, Duration, Utc};
@@ -165,6 +171,15 @@ pub struct BreachInput {
     /// What justifies that exception (for (c): the public communication made, where).
     #[serde(default)]
     pub people_reason: Option<String>,
+    /// Where the organisation is processor of the ENT concerned (Art. 28; its register's
+    /// Art. 30(2) entries): the controllers it notifies the breach to (Art. 33(2)), by id, code or
+    /// `kind:code`, among those it processes data for ([`processor_for`]); none for a breach of
+    /// its own processing. Each gets an entry in its own log, whose CNIL decision is its own; the
+    /// CNIL and the people are then theirs to tell, not the processor's. Read back as ids. Absent
+    /// from an update: those notified stay (a notification is never taken back; one added is
+    /// made then).
+    #[serde(default)]
+    pub controllers: Option<Vec<String>>,
 }
 
 impl BreachInput {
@@ -188,6 +203,15 @@ impl BreachInput {
         self.people_reason.as_deref().unwrap_or_default()
     }
 
+    pub fn controllers(&self) -> &[String] {
+        self.controllers.as_deref().unwrap_or_default()
+    }
+
+    /// Whether it is a processor's breach, notified to controllers (Art. 33(2)).
+    pub fn notifies_controllers(&self) -> bool {
+        self.controllers().iter().any(|c| !c.trim().is_empty())
+    }
+
     /// The fields added after the first release that an update leaves out, as `stored` has them:
     /// a client written before them does not erase them by sending back what it knows.
     fn keep_unsent(&mut self, stored: &BreachInput) {
@@ -196,12 +220,16 @@ impl BreachInput {
         self.cnil_reference.get_or_insert_with(|| stored.cnil_reference().to_string());
         self.people_exception.get_or_insert(stored.people_exception());
         self.people_reason.get_or_insert_with(|| stored.people_reason().to_string());
+        self.controllers.get_or_insert_with(|| stored.controllers().to_vec());
     }
 
     /// Whether the people of a high-risk breach are still to be told: neither told, nor
-    /// dispensed by Art. 34(3)(a) or (b).
+    /// dispensed by Art. 34(3)(a) or (b); a processor's breach never (its controllers tell them).
     pub fn people_untold(&self) -> bool {
-        self.risk() == RiskLevel::High && self.people_notified_at.is_none() && !self.people_exception().dispenses()
+        self.risk() == RiskLevel::High
+            && self.people_notified_at.is_none()
+            && !self.people_exception().dispenses()
+            && !self.notifies_controllers()
     }
 }
 
@@ -216,10 +244,23 @@ pub struct Breach {
     pub org_id: String,
     #[serde(flatten)]
     pub input: BreachInput,
-    /// `aware_at` + 72 h.
+    /// `aware_at` + 72 h; empty on a processor's breach notified to its controllers, which
+    /// are the ones to notify the CNIL (`controller_deadline`).
     pub cnil_deadline: String,
+    /// On a processor's breach: `aware_at` + 48 h, by when it notifies its controllers (Art. 33(2):
+    /// the conventions' 48 hours, so that they may notify the CNIL within their 72).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_deadline: Option<String>,
+    /// On a processor's breach: the controllers it was notified to, and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<NotifiedController>,
+    /// On a controller's breach a processor notified: the processor, its reference, when (the
+    /// controller's `aware_at`, from which its 72 hours run, is that notification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<ReportedBy>,
     /// Set when 72 h passed since awareness without a CNIL decision, or when a high risk
-    /// has neither its people told nor the exception that dispenses with it.
+    /// has neither its people told nor the exception that dispenses with it; on a processor's
+    /// breach, when its controllers were notified more than 48 h after awareness.
     pub warning: Option<String>,
     pub version: i64,
     pub created_by: String,
@@ -239,6 +280,10 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
             .map_err(|_| format!("date et heure « {value} » invalides : attendu RFC 3339, ex. 2026-09-01T08:00:00Z")),
     )
 }
+
+/// The entries of `rgpd_breaches` whose CNIL decision and people to tell are the organisation's
+/// own, in SQL: all but a processor's breaches notified to their controllers (Art. 33(2)).
+pub const OWN_DECISIONS: &str = "id NOT IN (SELECT reported_by FROM rgpd_breaches WHERE reported_by IS NOT NULL)";
 
 /// Longest one-line text of an entry (title, data category), and longest text (facts…).
 pub(crate) const LINE_MAX: usize = 200;
@@ -313,6 +358,37 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
         }
     }
     let late = matches!((notified, aware), (Some(n), Some(a)) if n > a + Duration::hours(CNIL_DELAY_HOURS));
+    if input.notifies_controllers() {
+        check_processor_entry(&mut checks, input);
+    } else {
+        check_decision(&mut checks, input, stored, late);
+    }
+    checks.finish()
+}
+
+/// A processor's breach leaves the CNIL and the people to its controllers (Art. 33(2), 34):
+/// it records neither a CNIL decision nor the information of the people.
+fn check_processor_entry(checks: &mut Checks, input: &BreachInput) {
+    let cnil = "la notification à la CNIL revient au responsable de traitement, à qui le sous-traitant notifie la \
+                violation (article 33.2 du RGPD)";
+    let people = "l'information des personnes concernées revient au responsable de traitement (article 34 du RGPD)";
+    let fields = [
+        ("cnil_decision", input.cnil_decision != CnilDecision::Pending, cnil),
+        ("cnil_notified_at", input.cnil_notified_at.is_some(), cnil),
+        ("cnil_reference", !input.cnil_reference().trim().is_empty(), cnil),
+        ("people_notified_at", input.people_notified_at.is_some(), people),
+        ("people_exception", input.people_exception() != PeopleException::None, people),
+    ];
+    for (field, set, why) in fields {
+        if set {
+            checks.fail(field, why);
+        }
+    }
+}
+
+/// The CNIL decision (Art. 33(1)) and the information of the people (Art. 34) of a breach of
+/// the organisation's own processing; `late`: notified more than 72 hours after awareness.
+fn check_decision(checks: &mut Checks, input: &BreachInput, stored: Option<&BreachInput>, late: bool) {
     match input.cnil_decision {
         CnilDecision::Notified if input.cnil_notified_at.is_none() => {
             checks.fail("cnil_notified_at", "la date de notification à la CNIL est requise")
@@ -345,8 +421,7 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
     if !input.cnil_reference().trim().is_empty() && input.cnil_decision != CnilDecision::Notified {
         checks.fail("cnil_reference", "une référence de notification CNIL suppose une violation notifiée");
     }
-    check_people_exception(&mut checks, input);
-    checks.finish()
+    check_people_exception(checks, input);
 }
 
 /// Art. 34(3): an exception only for a high risk, each with what justifies it; a public
@@ -423,7 +498,8 @@ struct BreachRow {
     updated_at: String,
 }
 
-fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
+fn from_row(r: BreachRow, links: &mut reports::Links, now: DateTime<Utc>) -> Breach {
+    let notified = links.notified.remove(&r.id).unwrap_or_default();
     let input = BreachInput {
         title: r.title,
         facts: r.facts,
@@ -443,10 +519,40 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
         people_notified_at: r.people_notified_at,
         people_exception: Some(r.people_exception),
         people_reason: Some(r.people_reason),
+        controllers: Some(notified.iter().map(|c| c.id.clone()).collect()),
     };
-    let deadline = DateTime::parse_from_rfc3339(&input.aware_at)
-        .map(|t| t.with_timezone(&Utc) + Duration::hours(CNIL_DELAY_HOURS))
-        .ok();
+    let aware = parse_timestamp(&input.aware_at);
+    let (cnil_deadline, controller_deadline, warnings) = match notified.is_empty() {
+        true => {
+            let deadline = aware.map(|a| a + Duration::hours(CNIL_DELAY_HOURS));
+            (deadline.map(timestamp).unwrap_or_default(), None, own_warnings(&input, deadline, now))
+        }
+        false => {
+            let deadline = aware.map(|a| a + Duration::hours(CONTROLLER_DELAY_HOURS));
+            (String::new(), deadline.map(timestamp), notified_late(&input, deadline, &notified).into_iter().collect())
+        }
+    };
+    let warning = (!warnings.is_empty()).then(|| warnings.join(" ; "));
+    Breach {
+        reported_by: links.reported.remove(&r.id),
+        id: r.id,
+        reference: r.reference,
+        org_id: r.org_id,
+        cnil_deadline,
+        controller_deadline,
+        notified,
+        warning,
+        input,
+        version: r.version,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// The warnings of a breach of the organisation's own processing: no CNIL decision past its
+/// `deadline`, a high risk whose people are neither told nor dispensed.
+fn own_warnings(input: &BreachInput, deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Vec<String> {
     let late = match deadline {
         Some(d) if input.cnil_decision == CnilDecision::Pending && now > d => Some(format!(
             "plus de 72 h depuis la prise de connaissance (le {}, heure de Paris) sans décision de notification à la CNIL",
@@ -459,20 +565,24 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
          indiquez l'exception de l'article 34.3 qui s'applique"
             .to_string()
     });
-    let warnings: Vec<String> = late.into_iter().chain(untold).collect();
-    let warning = (!warnings.is_empty()).then(|| warnings.join(" ; "));
-    Breach {
-        id: r.id,
-        reference: r.reference,
-        org_id: r.org_id,
-        cnil_deadline: deadline.map(timestamp).unwrap_or_default(),
-        warning,
-        input,
-        version: r.version,
-        created_by: r.created_by,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
+    late.into_iter().chain(untold).collect()
+}
+
+/// The warning of a processor's breach first notified to its controllers after its 48 hours.
+fn notified_late(
+    input: &BreachInput,
+    deadline: Option<DateTime<Utc>>,
+    notified: &[NotifiedController],
+) -> Option<String> {
+    let first = notified.iter().filter_map(|c| parse_timestamp(&c.notified_at)).min()?;
+    (first > deadline?).then(|| {
+        format!(
+            "notifiée au responsable de traitement le {}, plus de 48 h après la prise de connaissance (le {}, heure \
+             de Paris ; article 33.2 du RGPD)",
+            french_moment(&timestamp(first)),
+            french_moment(&input.aware_at)
+        )
+    })
 }
 
 /// Breaches of `org`, most recent awareness first: by the instant, whatever UTC offset each
@@ -480,7 +590,8 @@ fn from_row(r: BreachRow, now: DateTime<Utc>) -> Breach {
 pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> {
     let now = state.clock.now();
     let rows: Vec<BreachRow> = log_entries(&state.store, TABLE, COLUMNS, org, "aware_at DESC, id DESC").await?;
-    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, now)).collect();
+    let mut links = reports::links(&state.store, &org.id).await?;
+    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, &mut links, now)).collect();
     by_awareness(&mut breaches);
     Ok(breaches)
 }
@@ -494,7 +605,9 @@ fn by_awareness(breaches: &mut [Breach]) {
 
 pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Problem> {
     let row: Option<BreachRow> = log_entry(&state.store, TABLE, COLUMNS, org, id).await?;
-    row.map(|r| from_row(r, state.clock.now())).ok_or_else(|| Problem::not_found(format!("aucune violation « {id} »")))
+    let Some(row) = row else { return Err(Problem::not_found(format!("aucune violation « {id} »"))) };
+    let mut links = reports::links(&state.store, &org.id).await?;
+    Ok(from_row(row, &mut links, state.clock.now()))
 }
 
 /// Audits `b` as written by `action`; an update with each field it changed, before and after
@@ -513,6 +626,9 @@ async fn audit_change(
     let mut summary = serde_json::json!({
         "reference": b.reference, "risk": i.risk().as_str(), "cnil_decision": i.cnil_decision.as_str()
     });
+    if i.notifies_controllers() {
+        summary["controllers"] = serde_json::json!(i.controllers());
+    }
     if let Some(before) = before {
         summary["changes"] = audit::changes(&serde_json::json!(before), &serde_json::json!(i));
     }
@@ -525,9 +641,19 @@ pub fn check_new(state: &RgpdState, input: &BreachInput) -> Result<(), Problem> 
     validate(input, None, state.clock.now())
 }
 
-pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachInput) -> Result<Breach, Problem> {
+/// Records `input` in `org`'s log. A processor's breach names the controllers it is notified
+/// to, among those `org` processes data for ([`processor_for`], derived only then); each is
+/// notified in the same transaction ([`reports::notify`]).
+pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: BreachInput) -> Result<Breach, Problem> {
     let now = state.clock.now();
-    validate(&input, None, now)?;
+    let mut checks = Checks::default();
+    checks.collect(validate(&input, None, now))?;
+    let controllers = match input.notifies_controllers() {
+        true => reports::chosen(&mut checks, org, &processor_for(state, org).await?, input.controllers()),
+        false => Vec::new(),
+    };
+    checks.finish()?;
+    input.controllers = Some(controllers.iter().map(|c| c.id.clone()).collect());
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // Numbered first, under the organisation's row lock: a second send waits for the first one
@@ -535,7 +661,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
     let (id, reference) = new_log_entry(&mut tx, Log::Breaches, &org.id, now).await?;
     // The same title, facts and moment of awareness are the same breach (a form sent twice,
     // or once through the console in UTC and once through the API with an offset): the one
-    // recorded answers, nothing is written or audited again.
+    // recorded answers, nothing is written, audited or notified again.
     let candidates: Vec<(String, String)> =
         sqlx::query_as("SELECT id, aware_at FROM rgpd_breaches WHERE org_id = $1 AND title = $2 AND facts = $3")
             .bind(&org.id)
@@ -549,23 +675,15 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
         drop(tx);
         return get(state, org, &recorded).await;
     }
-    let insert = sqlx::query(
-        "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
-         people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
-         people_notified_at, people_categories, risk, cnil_reference, people_exception, people_reason, version, \
-         created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, \
-         $22, $23, $23)",
-    )
-    .bind(&id)
-    .bind(&reference)
-    .bind(&org.id);
-    bind_input(insert, &input).bind(&actor.name).bind(&at).execute(&mut *tx).await?;
+    insert(&mut tx, (&id, &reference, &org.id), &input, (&actor.name, &at), None).await?;
     let breach = Breach {
         id,
         reference,
         org_id: org.id.clone(),
         cnil_deadline: String::new(),
+        controller_deadline: None,
+        notified: Vec::new(),
+        reported_by: None,
         warning: None,
         input,
         version: 1,
@@ -574,8 +692,40 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, input: BreachIn
         updated_at: at,
     };
     audit_change(&mut tx, state, actor, "rgpd.breach.create", &breach, None, now).await?;
+    reports::notify(&mut tx, state, (actor, org), &breach, &controllers, now).await?;
     tx.commit().await?;
     get(state, org, &breach.id).await
+}
+
+/// Writes the new entry `id` (`reference`) of `org_id`'s log, created by whom and when; a
+/// controller's entry a processor notified names the processor's entry (`reported_by`), the
+/// notification made when it is written.
+async fn insert(
+    tx: &mut Tx,
+    (id, reference, org_id): (&str, &str, &str),
+    input: &BreachInput,
+    (by, at): (&str, &str),
+    reported_by: Option<&str>,
+) -> Result<(), Problem> {
+    let insert = sqlx::query(
+        "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
+         people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
+         people_notified_at, people_categories, risk, cnil_reference, people_exception, people_reason, version, \
+         created_by, created_at, updated_at, reported_by, reported_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, \
+         $22, $23, $23, $24, $25)",
+    )
+    .bind(id.to_string())
+    .bind(reference.to_string())
+    .bind(org_id.to_string());
+    bind_input(insert, input)
+        .bind(by.to_string())
+        .bind(at.to_string())
+        .bind(reported_by.map(str::to_string))
+        .bind(reported_by.map(|_| at.to_string()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Binds the eighteen columns an input sets, from `title` to `people_reason` (the order of
@@ -602,6 +752,9 @@ fn bind_input<'q>(query: AnyQuery<'q>, input: &'q BreachInput) -> AnyQuery<'q> {
         .bind(input.people_reason().to_string())
 }
 
+/// Replaces the entry `id` of `org`'s log with `input` at version `expected`. A processor's
+/// breach keeps the controllers it was notified to; one added is notified then, and those
+/// notified before are told what it completed ([`reports::complete`]).
 pub async fn update(
     state: &RgpdState,
     actor: &Actor,
@@ -613,7 +766,12 @@ pub async fn update(
     let now = state.clock.now();
     let current = get(state, org, id).await?;
     input.keep_unsent(&current.input);
-    validate(&input, Some(&current.input), now)?;
+    let mut checks = Checks::default();
+    checks.collect(validate(&input, Some(&current.input), now))?;
+    let added = added_controllers(&mut checks, state, org, &current, input.controllers()).await?;
+    checks.finish()?;
+    let notified = current.notified.iter().map(|c| c.id.clone());
+    input.controllers = Some(notified.chain(added.iter().map(|c| c.id.clone())).collect());
     let mut tx = state.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
@@ -624,13 +782,57 @@ pub async fn update(
     );
     update_versioned(&mut tx, bind_input(update, &input), now, &current.id, expected, current.version).await?;
     let before = current.input.clone();
+    let completed = reports::completed(&before, &input);
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, Some(&before), now).await?;
+    if !updated.notified.is_empty() && !completed.is_empty() {
+        reports::complete(&mut tx, state, (actor, org), &updated, &completed, now).await?;
+    }
+    reports::notify(&mut tx, state, (actor, org), &updated, &added, now).await?;
     tx.commit().await?;
     get(state, org, &updated.id).await
 }
 
-pub const HEADER: [&str; 17] = [
+/// The controllers an update of `current` notifies besides those it was: the names of `named`
+/// that are not one of theirs, chosen as at creation ([`reports::chosen`]; the register derived
+/// only then). Each controller notified stays named (a notification made is not taken back), and
+/// a controller's entry a processor notified names none (its CNIL is its own to notify).
+async fn added_controllers(
+    checks: &mut Checks,
+    state: &RgpdState,
+    org: &Org,
+    current: &Breach,
+    named: &[String],
+) -> Result<Vec<crate::rgpd::derive::Actor>, Problem> {
+    let known = |key: &str| current.notified.iter().any(|c| c.id == key.trim());
+    if current.reported_by.is_some() && named.iter().any(|k| !k.trim().is_empty()) {
+        checks.fail(
+            "controllers",
+            "une violation notifiée par un sous-traitant est notifiée par le responsable de traitement à la CNIL, \
+             non à un autre responsable de traitement",
+        );
+        return Ok(Vec::new());
+    }
+    let fresh: Vec<String> = named.iter().filter(|k| !k.trim().is_empty() && !known(k)).cloned().collect();
+    let mut added = match fresh.is_empty() {
+        true => Vec::new(),
+        false => reports::chosen(checks, org, &processor_for(state, org).await?, &fresh),
+    };
+    added.retain(|a| !known(&a.id));
+    for c in current.notified.iter().filter(|c| !named.iter().any(|k| k.trim() == c.id)) {
+        checks.fail(
+            "controllers",
+            format!(
+                "{} a reçu notification de cette violation le {} : une notification faite ne se retire pas",
+                c.name,
+                french_moment(&c.notified_at)
+            ),
+        );
+    }
+    Ok(added)
+}
+
+pub const HEADER: [&str; 18] = [
     "Référence",
     "Intitulé",
     "Faits",
@@ -647,6 +849,7 @@ pub const HEADER: [&str; 17] = [
     "Date de notification CNIL (heure de Paris)",
     "Référence de notification CNIL",
     "Information des personnes (heure de Paris)",
+    "Sous-traitance (article 33.2)",
     "Alerte",
 ];
 
@@ -656,6 +859,7 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
         .map(|b| {
             let i = &b.input;
             let decision = match (i.cnil_decision, i.cnil_reason.is_empty()) {
+                _ if i.notifies_controllers() => BY_CONTROLLER.to_string(),
                 (d, false) => format!("{} ({})", d.label(), i.cnil_reason),
                 (d, true) => d.label().to_string(),
             };
@@ -676,6 +880,7 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
                 i.cnil_reference().to_string(),
                 people_told(i),
+                processing_for(b),
                 b.warning.clone().unwrap_or_default(),
             ]
         })
@@ -690,8 +895,33 @@ fn or_unknown(text: String) -> String {
     }
 }
 
+/// What a processor's breach says of the CNIL and the people: theirs to tell (Art. 33(2), 34).
+const BY_CONTROLLER: &str = "par le responsable de traitement";
+
+/// Who a processor's breach was notified to, and when; or who notified a controller's, its
+/// reference, and when (Art. 33(2)); empty for a breach of the organisation's own processing.
+pub fn processing_for(b: &Breach) -> String {
+    if let Some(by) = &b.reported_by {
+        return format!(
+            "notifiée par le sous-traitant {} (sa référence {}) le {}",
+            by.processor,
+            by.reference,
+            french_moment(&by.notified_at)
+        );
+    }
+    let to: Vec<String> =
+        b.notified.iter().map(|c| format!("{} le {}", c.name, french_moment(&c.notified_at))).collect();
+    match to.is_empty() {
+        true => String::new(),
+        false => format!("notifiée au responsable de traitement : {}", to.join(" ; ")),
+    }
+}
+
 /// When the people were told, or that they were not and why (Art. 34(3)).
 fn people_told(i: &BreachInput) -> String {
+    if i.notifies_controllers() {
+        return BY_CONTROLLER.to_string();
+    }
     let exception = i.people_exception();
     let why = match (exception, i.people_reason().trim()) {
         (PeopleException::None, _) => String::new(),
@@ -701,5 +931,121 @@ fn people_told(i: &BreachInput) -> String {
     match i.people_notified_at.as_deref() {
         Some(at) => format!("{}{why}", french_moment(at)),
         None => format!("non{why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_timestamp(text).unwrap()
+    }
+
+    /// A breach known on 1 September 2026 at 06:30 UTC, its risk assessed.
+    fn input(controllers: &[&str]) -> BreachInput {
+        serde_json::from_value(serde_json::json!({
+            "title": "Notes exposées", "facts": "Carnet de notes lisible", "aware_at": "2026-09-01T06:30:00Z",
+            "data_categories": ["évaluations"], "people_approx": 600, "records_approx": 4200,
+            "consequences": "atteinte à la vie privée", "measures": "droits corrigés", "risk": "high",
+            "controllers": controllers,
+        }))
+        .unwrap()
+    }
+
+    fn row(input: &BreachInput) -> BreachRow {
+        BreachRow {
+            id: "b1".into(),
+            reference: "VIOL-2026-000001".into(),
+            org_id: "departement-94".into(),
+            title: input.title.clone(),
+            facts: input.facts.clone(),
+            occurred_at: None,
+            aware_at: input.aware_at.clone(),
+            data_categories: input.data_categories.clone(),
+            people_approx: input.people_approx,
+            records_approx: input.records_approx,
+            consequences: input.consequences.clone(),
+            measures: input.measures.clone(),
+            cnil_decision: CnilDecision::Pending,
+            cnil_notified_at: None,
+            cnil_reason: String::new(),
+            people_notified_at: None,
+            people_categories: Vec::new(),
+            risk: input.risk(),
+            cnil_reference: String::new(),
+            people_exception: PeopleException::None,
+            people_reason: String::new(),
+            version: 1,
+            created_by: "dpd@valdemarne.fr".into(),
+            created_at: "2026-09-01T08:00:00Z".into(),
+            updated_at: "2026-09-01T08:00:00Z".into(),
+        }
+    }
+
+    /// The links of a processor's breach `b1` notified to the collège at `notified_at`.
+    fn notified_at(notified_at: &str) -> reports::Links {
+        let mut links = reports::Links::default();
+        let college = NotifiedController {
+            id: "college".into(),
+            name: "Collège des Essais".into(),
+            notified_at: notified_at.into(),
+        };
+        links.notified.insert("b1".into(), vec![college]);
+        links
+    }
+
+    #[test]
+    fn a_processor_s_breach_is_due_to_its_controllers_in_48_hours_and_leaves_the_cnil_and_the_people_to_them() {
+        let now = at("2026-09-10T08:00:00Z");
+        let b = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
+        assert_eq!(b.input.controllers(), ["college"]);
+        assert_eq!(b.controller_deadline.as_deref(), Some("2026-09-03T06:30:00.000000Z"));
+        assert_eq!(b.cnil_deadline, "", "the CNIL is the controller's to notify");
+        assert_eq!(b.warning, None, "notified in time; neither the CNIL's 72 h nor the people are its own");
+        assert!(!b.input.people_untold());
+
+        let late = from_row(row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), now);
+        assert_eq!(
+            late.warning.as_deref(),
+            Some(
+                "notifiée au responsable de traitement le 3 septembre 2026 à 09 h 00, plus de 48 h après la prise de \
+                 connaissance (le 1er septembre 2026 à 08 h 30, heure de Paris ; article 33.2 du RGPD)"
+            )
+        );
+
+        // Its own breach, notified to nobody: the CNIL's 72 hours, and its people to tell.
+        let own = from_row(row(&input(&[])), &mut reports::Links::default(), now);
+        assert_eq!((own.cnil_deadline.as_str(), own.controller_deadline), ("2026-09-04T06:30:00.000000Z", None));
+        let warning = own.warning.unwrap();
+        assert!(warning.contains("plus de 72 h") && warning.contains("risque élevé"), "{warning}");
+    }
+
+    #[test]
+    fn a_processor_s_breach_records_no_cnil_decision_nor_the_information_of_the_people() {
+        let now = at("2026-09-01T08:00:00Z");
+        let mut decided = input(&["college"]);
+        decided.cnil_decision = CnilDecision::Notified;
+        decided.cnil_notified_at = Some("2026-09-01T07:00:00Z".into());
+        decided.people_exception = Some(PeopleException::PublicCommunication);
+        let problem = validate(&decided, None, now).unwrap_err();
+        let fields: Vec<&str> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["cnil_decision", "cnil_notified_at", "people_exception"]);
+        assert!(problem.errors[0].message.contains("article 33.2"), "{:?}", problem.errors);
+        // The same decision on a breach of its own processing is the CNIL's rule as before.
+        decided.controllers = Some(Vec::new());
+        let fields: Vec<String> =
+            validate(&decided, None, now).unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["people_reason", "people_notified_at"]);
+        assert!(validate(&input(&["college"]), None, now).is_ok());
+    }
+
+    #[test]
+    fn an_update_that_omits_the_controllers_keeps_those_notified() {
+        let stored = input(&["college"]);
+        let mut sent = input(&[]);
+        sent.controllers = None;
+        sent.keep_unsent(&stored);
+        assert_eq!(sent.controllers(), ["college"]);
     }
 }

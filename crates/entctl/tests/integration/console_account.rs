@@ -301,7 +301,7 @@ async fn a_person_changes_their_own_mail_preferences_and_no_one_else_s(db: TestD
 }
 
 /// The section `id` of the notification centre of `session`, its links unescaped; empty when absent.
-async fn notified(app: &TestApp, session: &str, id: &str) -> String {
+pub(crate) async fn notified(app: &TestApp, session: &str, id: &str) -> String {
     let page = get(app, session, "/notifications").await;
     assert_eq!(page.status, 200, "{}", page.text);
     let text = page.text.replace("&#x2F;", "/");

@@ -10,9 +10,13 @@ use crate::common;
 use crate::console::{assert_refusal_announced, escaped, person, sign_in, summary_links, with_password};
 use crate::console_tickets::{follow, get, post_form};
 
+use crate::console_account::notified;
 use common::{audited, t0, TestApp};
+use entcp::clock::FixedClock;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::store::Store;
+use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The operator (an administrator), who keeps every register.
 pub(crate) const ROOT: &str = "root@plateforme.fr";
@@ -1309,4 +1313,111 @@ async fn a_contract_s_ccap_is_linked_only_for_who_may_read_it(db: common::TestDb
     let said = clauses(&get(app, &root, &edit).await.text);
     assert_eq!(link(&said, &document), format!("{document}?format=html"), "{name}: {said}");
     assert_eq!(get(app, &root, &format!("{document}?format=html")).await.status, 200, "{name}: the link is read");
+}
+
+backend_test!(a_departement_s_breach_log_offers_the_college_it_processes_for_and_shows_its_48_hours);
+/// Domain review 41, F3: the breach log of the département, processor of the collège's ENT, says
+/// its 48 hours to notify the controller (art. 33.2) beside the CNIL's 72 and offers the collège
+/// to notify; the breach consigned with it is due to the collège within 48 hours, met at once; its
+/// page leaves out the CNIL's decision, and the collège's log shows the breach as notified by the
+/// département, its 72 hours from then.
+async fn a_departement_s_breach_log_offers_the_college_it_processes_for_and_shows_its_48_hours(db: common::TestDb) {
+    let name = db.name;
+    let c = crate::rgpd::college_ent(db).await;
+    let (app, store) = (&c.app, &c.db.store);
+    for email in [crate::rgpd::DEPARTEMENT_DPO, DPO_ACADEMIE] {
+        with_password(store, email).await;
+    }
+    let dpo = sign_in(app, crate::rgpd::DEPARTEMENT_DPO).await;
+    let breaches = format!("/rgpd/{}/violations", c.departement.id);
+    let log = get(app, &dpo, &breaches).await;
+    assert_eq!(log.status, 200, "{name}: {}", log.text);
+    for said in [
+        "Échéance de notification (responsable de traitement 48 h ; CNIL 72 h)",
+        "au plus tard 48 heures après en avoir pris connaissance (article 33.2 et conventions)",
+        "Responsables de traitement à notifier (article 33.2 du RGPD)",
+        "Collège des Essais (0940999A)",
+    ] {
+        assert!(log.text.contains(&escaped(said)), "{name}: « {said} » in {}", log.text);
+    }
+    assert!(log.text.contains(&format!("name=\"controllers\" value=\"{}\"", c.college.id)), "{name}");
+
+    let mut form = breach_form(
+        "Notes exposées",
+        "Carnet de notes lisible par tout compte",
+        "2026-09-01T08:30",
+        "évaluations",
+        "600",
+        "droits corrigés",
+    )
+    .to_vec();
+    form.push(("controllers", c.college.id.as_str()));
+    let page = follow(app, &dpo, &post_form(app, &dpo, &breaches, &form).await).await;
+    let row = row_of(&page.text, "Notes exposées");
+    for said in [
+        "au responsable de traitement : 3 septembre 2026 à 08 h 30 (heure de Paris)",
+        "responsable notifié",
+        "notifiée au responsable de traitement : Collège des Essais le 1er septembre 2026 à 10 h 00",
+    ] {
+        assert!(row.contains(&escaped(said)), "{name}: « {said} » in {row}");
+    }
+    let entry = link(&page.text, &format!("{breaches}/"));
+    let shown = get(app, &dpo, &entry).await;
+    assert!(
+        shown.text.contains(&escaped("Échéance de notification au responsable de traitement (48 h)")),
+        "{name}: {}",
+        shown.text
+    );
+    assert!(
+        shown
+            .text
+            .contains(&escaped("Notifiée au responsable de traitement : Collège des Essais le 1er septembre 2026")),
+        "{name}: {}",
+        shown.text
+    );
+    assert!(!shown.text.contains("name=\"cnil_decision\""), "{name}: the CNIL is the collège's to notify");
+    // Its measures completed from its page: the collège's side is told again.
+    let mut completed = breach_form(
+        "Notes exposées",
+        "Carnet de notes lisible par tout compte",
+        "2026-09-01T08:30",
+        "évaluations",
+        "600",
+        "droits corrigés, familles informées",
+    )
+    .to_vec();
+    completed.push(("version", "1"));
+    assert_eq!(post_form(app, &dpo, &entry, &completed).await.status, 303, "{name}");
+    let events: Vec<Value> =
+        common::queued_notices(store, "breach").await.into_iter().map(|n| n.context["event"].clone()).collect();
+    assert_eq!(events, [json!("reported"), json!("completed")], "{name}");
+
+    // The collège's log, as the académie's DPO who keeps it, shows it notified by the département.
+    let academie = sign_in(app, DPO_ACADEMIE).await;
+    let college = format!("/rgpd/{}/violations", c.college.id);
+    let theirs = get(app, &academie, &college).await;
+    let row = row_of(&theirs.text, "Notes exposées");
+    assert!(row.contains(&escaped("notifiée par le sous-traitant Département du Val-de-Marne")), "{name}: {row}");
+    assert!(row.contains(&escaped("4 septembre 2026 à 10 h 00 (heure de Paris)")), "{name}: {row}");
+    assert!(!theirs.text.contains("name=\"controllers\""), "{name}: the collège processes for nobody");
+    let entry = link(&theirs.text, &format!("{college}/"));
+    let shown = get(app, &academie, &entry).await;
+    assert!(
+        shown.text.contains(&escaped("les 72 heures de la notification à la CNIL courent depuis cette notification")),
+        "{name}: {}",
+        shown.text
+    );
+    assert!(shown.text.contains("name=\"cnil_decision\""), "{name}: its decision is its own");
+
+    // Fifty hours later the collège's 72 hours, run from the notification, end within the day:
+    // its DPO is told; the département, whose own 72 hours would end sooner, has nothing to notify.
+    let later = TestApp::over(store).clock(Arc::new(FixedClock::new(t0() + chrono::Duration::hours(50)))).build().await;
+    let academie = sign_in(&later, DPO_ACADEMIE).await;
+    let listed = notified(&later, &academie, "violations").await;
+    assert!(
+        listed.contains("Notes exposées") && listed.contains("avant le 4 septembre 2026 à 10 h 00"),
+        "{name}: {listed}"
+    );
+    let departement = sign_in(&later, crate::rgpd::DEPARTEMENT_DPO).await;
+    assert_eq!(notified(&later, &departement, "violations").await, "", "{name}");
 }

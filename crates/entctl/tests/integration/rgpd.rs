@@ -2663,3 +2663,300 @@ async fn the_registers_of_a_market_s_chain_cite_its_ccap_as_the_contracts_export
     assert!(html.contains(&french(&format!("pour la Commune de Fresnes, FR ; {cited}"))), "{name}: {html}");
     assert!(!html.contains(&"f".repeat(64)), "{name}: not the version made since");
 }
+
+/// The collège of Fresnes (0940999A) and its ENT, run for it by the Département du Val-de-Marne
+/// under a tripartite second-degré convention in force: the département processes the ENT's
+/// data for the collège (art. 28), the collège is its own controller (its chef d'établissement),
+/// its registers kept by the académie's DPO (domain review 41, F3).
+pub(crate) struct CollegeEnt {
+    pub(crate) app: TestApp,
+    pub(crate) db: common::TestDb,
+    pub(crate) departement_dpo: Client,
+    pub(crate) academie_dpo: Client,
+    pub(crate) chef: Client,
+    pub(crate) college: entcp::registry::Org,
+    pub(crate) departement: entcp::registry::Org,
+}
+
+pub(crate) const DEPARTEMENT_DPO: &str = "dpd@valdemarne.fr";
+pub(crate) const COLLEGE_HEAD: &str = "ce.0940999a@ac-creteil.fr";
+
+pub(crate) async fn college_ent(db: common::TestDb) -> CollegeEnt {
+    use entcp::kernel::roles::Role;
+    common::import_sample_with_college(&db.store).await;
+    let store = &db.store.clone();
+    let app = TestApp::over(store).clock(Arc::new(FixedClock::new(t0()))).build().await;
+    let org = |key: &'static str| async move { entcp::registry::resolve_org(store, key).await.unwrap() };
+    let (academie, departement, college) =
+        (org("academie:24").await, org("departement:94").await, org("0940999A").await);
+    let convention = ent_testkit::conventions::ActiveConvention {
+        id: "tripartite-college-essais",
+        model_id: "tripartite-second-degre",
+        model_version: 3,
+        start: "2026-09-01",
+        end: "2029-08-31",
+        parties: vec![
+            ("academie", academie.id.clone()),
+            ("collectivite", departement.id.clone()),
+            ("etablissement", college.id.clone()),
+        ],
+        schools: vec![college.id.clone()],
+    };
+    ent_testkit::conventions::insert_active(store.pool(), &convention).await.unwrap();
+    let doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "college-essais" },
+        "spec": { "organisation": college.id, "hostname": "essais.ent.example.fr", "bouquet": "socle-2d" }
+    });
+    let created = app.root_client().await.post("/api/v1/tenants").json(&doc).send().await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    common::execute(store, "UPDATE tenants SET status = 'active'", &[]).await;
+    let client = |email: &'static str, role: Role, key: &'static str| {
+        let app = &app;
+        async move { app.client(&token_for(store, email, role, Some(key)).await) }
+    };
+    // The DAN of the académie, who is not told of a breach (the collège's DPO and head are).
+    token_for(store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    CollegeEnt {
+        departement_dpo: client(DEPARTEMENT_DPO, Role::Dpo, "departement:94").await,
+        academie_dpo: client("dpd@ac-creteil.fr", Role::Dpo, "academie:24").await,
+        chef: client(COLLEGE_HEAD, Role::ChefEtablissement, "0940999A").await,
+        app,
+        db,
+        college,
+        departement,
+    }
+}
+
+/// The breach of the finding: the notes of the collège's pupils exposed through its ENT.
+pub(crate) fn notes_exposed(extra: Value) -> Value {
+    let mut breach = json!({
+        "title": "Exposition des notes d'élèves de l'ENT du Collège des Essais",
+        "facts": "Le carnet de notes était lisible par tout compte de l'ENT pendant une heure",
+        "occurred_at": "2026-09-01T05:00:00Z", "aware_at": "2026-09-01T06:30:00Z",
+        "data_categories": ["évaluations"], "people_categories": ["élèves"], "people_approx": 600,
+        "records_approx": 4200, "consequences": "atteinte à la vie privée des élèves",
+        "measures": "droits corrigés, journaux d'accès conservés", "risk": "risk"
+    });
+    if let (Some(breach), Value::Object(extra)) = (breach.as_object_mut(), extra) {
+        breach.extend(extra);
+    }
+    breach
+}
+
+backend_test!(a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then);
+/// Domain review 41, F3 (art. 33.2 RGPD; the conventions' 48 hours): the département, processor of
+/// the collège's ENT, names the collège when it records a breach; its own entry is due to the
+/// controller within 48 hours and leaves the CNIL to it; the collège's DPO (the académie's) and
+/// head are told by e-mail; the breach is in the collège's log as its own entry, marked as
+/// notified by the département, its 72 hours running from that notification, its CNIL decision
+/// its own; neither log reads the other's entries.
+async fn a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then(
+    db: common::TestDb,
+) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let logs = |org: &entcp::registry::Org| format!("/api/v1/rgpd/breaches/{}", org.id);
+    let (departement_log, college_log) = (logs(&c.departement), logs(&c.college));
+    let (_, register) = call(c.departement_dpo.get(format!("/api/v1/rgpd/registers/{}", c.departement.id))).await;
+    assert_eq!(register["processor_entries"][0]["controller"]["id"], json!(c.college.id), "{name}: {register}");
+
+    // The CNIL is the controller's to notify: a processor's breach records no decision of its own.
+    let decided = notes_exposed(json!({ "controllers": ["0940999A"], "cnil_decision": "not_required",
+                                        "cnil_reason": "bénin", "risk": "none" }));
+    let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&decided)).await;
+    assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cnil_decision")));
+
+    let (s, recorded) = call(
+        c.departement_dpo.post(departement_log.as_str()).json(&notes_exposed(json!({ "controllers": ["0940999A"] }))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    assert_eq!(recorded["reference"], "VIOL-2026-000001", "{name}");
+    assert_eq!(recorded["controllers"], json!([c.college.id]), "{name}: read back as ids");
+    assert_eq!(recorded["controller_deadline"], "2026-09-03T06:30:00.000000Z", "{name}: 48 h after awareness");
+    assert_eq!(recorded["cnil_deadline"], "", "{name}: the CNIL is the collège's to notify");
+    assert_eq!(
+        recorded["notified"],
+        json!([{ "id": c.college.id, "name": "Collège des Essais", "notified_at": "2026-09-01T08:00:00.000000Z" }]),
+        "{name}"
+    );
+    assert!(recorded["warning"].is_null(), "{name}: notified within its 48 hours: {recorded}");
+
+    // The collège's side is told, by one e-mail each: its DPO (the académie's) and its head.
+    let notices = common::queued_notices(store, "breach").await;
+    assert_eq!(notices.len(), 1, "{name}");
+    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}: not the DAN nor the processor");
+    let mail = entcp::notify::mailer::render("breach", &notices[0].context).unwrap();
+    assert_eq!(
+        mail.subject,
+        "Violation de données personnelles notifiée par le Département du Val-de-Marne : Exposition des notes \
+         d'élèves de l'ENT du Collège des Essais",
+        "{name}"
+    );
+    for said in [
+        "Le Département du Val-de-Marne, sous-traitant de l'ENT du Collège des Essais (article 28 du RGPD), notifie \
+         le 1er septembre 2026 à 10 h 00 au responsable de traitement une violation de données à caractère personnel",
+        "inscrite au registre des violations du Collège des Essais sous la référence VIOL-2026-000001 (référence du \
+         sous-traitant : VIOL-2026-000001)",
+        "de la notifier à la CNIL au plus tard le 4 septembre 2026 à 10 h 00, dans les 72 heures",
+        "- Nombre approximatif de personnes concernées : 600",
+        "- Prise de connaissance par le sous-traitant : le 1er septembre 2026 à 08 h 30",
+        "- Risque estimé par le sous-traitant : risque",
+    ] {
+        assert!(mail.text.contains(said), "{name}: « {said} » in {}", mail.text);
+    }
+    assert!(mail.html.contains("au plus tard le 4 septembre 2026 à 10 h 00</strong>"), "{name}: {}", mail.html);
+
+    // In the collège's log: its own entry, numbered in its series, notified by the département,
+    // its 72 hours from that notification, its decisions still to take.
+    for reader in [&c.academie_dpo, &c.chef] {
+        let (s, list) = call(reader.get(college_log.as_str())).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {list}");
+        let [entry] = list.as_array().unwrap().as_slice() else { panic!("{name}: one entry: {list}") };
+        assert_eq!(entry["reference"], "VIOL-2026-000001", "{name}");
+        assert_eq!(entry["title"], recorded["title"], "{name}");
+        assert_eq!(entry["aware_at"], "2026-09-01T08:00:00.000000Z", "{name}: aware when notified");
+        assert_eq!(entry["cnil_deadline"], "2026-09-04T08:00:00.000000Z", "{name}: 72 h from the notification");
+        assert_eq!((&entry["cnil_decision"], &entry["risk"]), (&json!("pending"), &json!("risk")), "{name}");
+        assert_eq!(entry["reported_by"]["processor"], "Département du Val-de-Marne", "{name}: {entry}");
+        assert_eq!(entry["reported_by"]["reference"], "VIOL-2026-000001", "{name}");
+        assert_eq!(entry["reported_by"]["notified_at"], "2026-09-01T08:00:00.000000Z", "{name}");
+        assert_eq!(entry["controllers"], json!([]), "{name}");
+        assert!(entry.get("controller_deadline").is_none() && entry.get("notified").is_none(), "{name}: {entry}");
+    }
+    let resp = c.academie_dpo.get(format!("{college_log}?format=csv")).send().await;
+    assert!(
+        resp.text.contains(
+            "notifiée par le sous-traitant Département du Val-de-Marne (sa référence VIOL-2026-000001) le 1er \
+             septembre 2026 à 10 h 00"
+        ),
+        "{name}: {}",
+        resp.text
+    );
+    let (_, list) = call(c.academie_dpo.get(college_log.as_str())).await;
+    let college_entry = list[0]["id"].as_str().unwrap().to_string();
+
+    // The département's log holds its own entry only, nothing of the collège's; the collège's
+    // log is not the département's to read.
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!(own.as_array().unwrap().len(), 1, "{name}: {own}");
+    assert!(!own.to_string().contains(&college_entry), "{name}: {own}");
+    let (s, _) = call(c.departement_dpo.get(college_log.as_str())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{name}");
+    let resp = c.departement_dpo.get(format!("{departement_log}?format=csv")).send().await;
+    assert!(
+        resp.text
+            .contains("notifiée au responsable de traitement : Collège des Essais le 1er septembre 2026 à 10 h 00"),
+        "{name}: {}",
+        resp.text
+    );
+
+    // The collège completes its CNIL decision on its own entry; the département's text is untouched.
+    let input = notes_exposed(json!({
+        "aware_at": "2026-09-01T08:00:00Z", "cnil_decision": "notified", "cnil_notified_at": "2026-09-01T08:00:00Z",
+        "cnil_reference": "CNIL-2026-0042",
+    }));
+    let (s, decided) =
+        call(c.academie_dpo.put(format!("{college_log}/{college_entry}")).header("if-match", "\"1\"").json(&input))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{name}: {decided}");
+    assert!(decided["warning"].is_null(), "{name}: {decided}");
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!((&own[0]["version"], &own[0]["cnil_decision"]), (&json!(1), &json!("pending")), "{name}: {own}");
+
+    // Audited for both: the département's creation, the collège's entry notified to it.
+    let departement_entry = recorded["id"].as_str().unwrap();
+    let created = common::audit_summary(store, "rgpd.breach.create", departement_entry).await;
+    assert_eq!(created["controllers"], json!([c.college.id]), "{name}: {created}");
+    let reported = common::audit_summary(store, "rgpd.breach.reported", &college_entry).await;
+    assert_eq!(reported["processor"], json!(c.departement.id), "{name}: {reported}");
+    let scopes = common::texts(
+        store,
+        "SELECT scope_org_id FROM audit_log WHERE action IN ('rgpd.breach.create', 'rgpd.breach.reported') \
+         ORDER BY action",
+        &[],
+    )
+    .await;
+    assert_eq!(scopes, [c.departement.id.clone(), c.college.id.clone()], "{name}");
+}
+
+backend_test!(a_processor_names_only_controllers_it_processes_for_and_completes_what_it_notified);
+/// A controller the département is not processor for, and an organisation that does not exist,
+/// get one answer (no oracle), nothing written or sent; a breach of the collège, its own
+/// controller, is recorded as before, to the CNIL in 72 hours and to nobody else; the
+/// département completes its breach: the collège's side is told, its entry kept as it is; a
+/// controller notified is never taken back.
+async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_it_notified(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let ecole = entcp::registry::resolve_org(store, "0940176F").await.unwrap();
+    let mut answers = Vec::new();
+    for other in [ecole.id.as_str(), "9999999Z"] {
+        let body = notes_exposed(json!({ "controllers": [other] }));
+        let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+        assert_eq!(
+            (s, problem["errors"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers"))
+        );
+        answers.push(problem["errors"][0]["message"].as_str().unwrap().replace(other, "…"));
+    }
+    assert_eq!(answers[0], answers[1], "{name}: the same answer for both");
+    assert_eq!(
+        answers[0],
+        "« … » n'est pas un responsable de traitement pour lequel le Département du Val-de-Marne agit en \
+         sous-traitant : choisissez parmi Collège des Essais (0940999A)",
+        "{name}"
+    );
+    assert_eq!(common::count(store, "SELECT COUNT(*) FROM rgpd_breaches", &[]).await, 0, "{name}");
+
+    // A controller's own breach, as before: its 72 hours from its awareness, nobody notified;
+    // it notifies no other controller.
+    let own = notes_exposed(json!({ "title": "Courriel mal adressé", "risk": "unassessed" }));
+    let (s, problem) = call(
+        c.academie_dpo.post(college_log.as_str()).json(&notes_exposed(json!({ "controllers": ["departement:94"] }))),
+    )
+    .await;
+    assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
+    let (s, recorded) = call(c.academie_dpo.post(college_log.as_str()).json(&own)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    assert_eq!(recorded["cnil_deadline"], "2026-09-04T06:30:00.000000Z", "{name}");
+    assert!(recorded.get("controller_deadline").is_none() && recorded.get("reported_by").is_none(), "{name}");
+    assert!(common::queued_mails(store, "breach").await.is_empty(), "{name}");
+
+    // The département notifies, then completes its measures: the collège's side is told again, with
+    // what changed; the collège's entry keeps what it was notified.
+    let body = notes_exposed(json!({ "controllers": ["etablissement:0940999A"] }));
+    let (s, first) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {first}");
+    let entry = format!("{departement_log}/{}", first["id"].as_str().unwrap());
+    // Sent without `controllers`: those notified stay.
+    let mut completed = notes_exposed(json!({ "measures": "mots de passe réinitialisés, familles informées" }));
+    let (s, body) = call(c.departement_dpo.put(entry.as_str()).header("if-match", "\"1\"").json(&completed)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+    assert_eq!(body["controllers"], json!([c.college.id]), "{name}: kept when not sent");
+    let notices = common::queued_notices(store, "breach").await;
+    assert_eq!(notices.len(), 2, "{name}");
+    assert_eq!(notices[1].context["event"], "completed", "{name}");
+    assert_eq!(notices[1].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}");
+    let mail = entcp::notify::mailer::render("breach", &notices[1].context).unwrap();
+    assert_eq!(
+        mail.subject,
+        "Complément de notification du Département du Val-de-Marne : violation de données VIOL-2026-000002",
+        "{name}"
+    );
+    assert!(mail.text.contains("Éléments complétés : mesures.") && mail.text.contains("familles informées"));
+    let (_, list) = call(c.chef.get(college_log.as_str())).await;
+    let notified = list.as_array().unwrap().iter().find(|e| e["reported_by"].is_object()).unwrap();
+    assert_eq!(notified["measures"], "droits corrigés, journaux d'accès conservés", "{name}: {notified}");
+    assert_eq!(common::audited(store, "rgpd.breach.completed").await, 1, "{name}");
+
+    // A notification made is not taken back.
+    completed["controllers"] = json!([]);
+    let (s, problem) = call(c.departement_dpo.put(entry.as_str()).header("if-match", "\"2\"").json(&completed)).await;
+    assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("ne se retire pas"), "{name}: {problem}");
+}
