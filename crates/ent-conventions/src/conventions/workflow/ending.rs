@@ -201,8 +201,9 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
 
 /// The DPOs who keep the register of `conv`'s controller (domain review 39, G4): the
 /// controller's own, and for a DSDEN or a school its académie's (as `rgpd::dpo_keeps` decides
-/// who writes that register). Told of a résiliation, which ends the processing it records.
-async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
+/// who writes that register). Told of a résiliation, which ends the processing it records, and
+/// of a tenant that runs a service its signed Art. 28 annex does not cover (`tenants::annex`).
+pub async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
     let Some(controller) = &conv.rgpd_controller else { return Ok(Vec::new()) };
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id JOIN orgs o ON o.id = b.org_id \
