@@ -29,6 +29,21 @@ pub struct Designation {
 }
 
 impl Designation {
+    /// After « à »: « au Collège des Essais », « au Département du Val-de-Marne », « à la Commune
+    /// de Fresnes », « à l'académie de Créteil ».
+    pub fn to(&self) -> String {
+        contracted_to(&self.article)
+    }
+
+    /// « elle » or « il », agreeing with the organisation.
+    pub fn pronoun(&self) -> &'static str {
+        if self.feminine {
+            "elle"
+        } else {
+            "il"
+        }
+    }
+
     /// « représentée » or « représenté », agreeing with the organisation.
     pub fn represented(&self) -> &'static str {
         if self.feminine {
@@ -100,6 +115,18 @@ fn contracted_de(article_form: &str) -> String {
         None => match article_form.strip_prefix("les ") {
             Some(rest) => format!("des {rest}"),
             None => format!("de {article_form}"),
+        },
+    }
+}
+
+/// « à » contracted with the article of `article_form` (« le X » → « au X », « les X » → « aux X »,
+/// « la X » and « l'X » kept: « à la Commune de Fresnes », « à l'École … »), as [`Designation::to`].
+fn contracted_to(article_form: &str) -> String {
+    match article_form.strip_prefix("le ") {
+        Some(rest) => format!("au {rest}"),
+        None => match article_form.strip_prefix("les ") {
+            Some(rest) => format!("aux {rest}"),
+            None => format!("à {article_form}"),
         },
     }
 }
@@ -257,6 +284,18 @@ pub fn register_filters(tera: &mut tera::Tera) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_organisation_after_a_takes_the_contracted_article() {
+        let to = |kind, name: &str| of_org(kind, name).to();
+        assert_eq!(to(OrgKind::Etablissement, "Collège des Essais"), "au Collège des Essais");
+        assert_eq!(to(OrgKind::Departement, "Val-de-Marne"), "au Département du Val-de-Marne");
+        assert_eq!(to(OrgKind::Commune, "Fresnes"), "à la Commune de Fresnes");
+        assert_eq!(to(OrgKind::Etablissement, "École Robert Doisneau"), "à l'École Robert Doisneau");
+        assert_eq!(to(OrgKind::Region, "Île-de-France"), "à la Région Île-de-France");
+        assert_eq!(of_org(OrgKind::Commune, "Fresnes").pronoun(), "elle");
+        assert_eq!(of_org(OrgKind::Departement, "Val-de-Marne").pronoun(), "il");
+    }
 
     #[test]
     fn de_elides_before_a_vowel_an_accented_capital_and_an_h_muet() {

@@ -1329,7 +1329,11 @@ pub async fn transition(
     })?;
     let reason = checked_reason(&step)?;
     let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
-    let audience = notices::Audience::of(store, org).await?;
+    let mut audience = notices::Audience::of(store, org).await?;
+    if to == Status::Archived {
+        let today = today_in_france(now).to_string();
+        audience = audience.restituting(store, &state.models, tenant, &today).await?;
+    }
     // Fixed now: a later change of the retention applies to tenants archived after it.
     let purge_due = (to == Status::Archived).then(|| purge::due_at(now, state.config.provisioning.retention_months));
     let mut tx = store.begin_write().await?;

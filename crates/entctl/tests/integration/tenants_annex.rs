@@ -30,17 +30,17 @@ async fn call(req: Req<'_>) -> (StatusCode, Value) {
 /// legal visa, a DAN of the DSDEN (who reads the tenant, not the convention), the département
 /// (collectivité, processor) and its DPO, the principal, the académie's DPO (who keeps the
 /// collège's register); an admin.
-struct College {
-    app: TestApp,
-    dan: Client,
+pub(crate) struct College {
+    pub(crate) app: TestApp,
+    pub(crate) dan: Client,
     juriste: Client,
     dan_dsden: Client,
-    cd: Client,
+    pub(crate) cd: Client,
     principal: Client,
     root: Client,
 }
 
-async fn college(db: &TestDb) -> College {
+pub(crate) async fn college(db: &TestDb) -> College {
     common::import_sample_with_college(&db.store).await;
     let app = TestApp::over(&db.store)
         .user(DPO_ACADEMIE, Role::Dpo, Some("academie:24"))
@@ -62,7 +62,7 @@ async fn college(db: &TestDb) -> College {
 impl College {
     /// The tripartite convention of the collège, signed by its parties while no tenant serves
     /// it (its annex lists the socle only), in force from t0: its reference.
-    async fn signed_convention(&self) -> String {
+    pub(crate) async fn signed_convention(&self) -> String {
         let body = common::fixtures::with_signatories(json!({
             "model": "tripartite-second-degre",
             "parties": { "academie": "academie:24", "collectivite": "departement:94", "etablissement": "0940999A" },
@@ -90,7 +90,7 @@ impl College {
 }
 
 /// The collège's tenant document with `options`.
-fn doc(options: &[&str]) -> Value {
+pub(crate) fn doc(options: &[&str]) -> Value {
     json!({
         "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "clg-essais" },
         "spec": { "organisation": "0940999A", "hostname": "essais.ent.fresnes.example.fr", "bouquet": "socle-2d",

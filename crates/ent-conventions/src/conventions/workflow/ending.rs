@@ -217,8 +217,9 @@ pub async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<Strin
 }
 
 /// The clause of `model` on réversibilité, as a sentence names it: « l'article 8 de la
-/// convention », the phase a résiliation opens; `None` for a model without one.
-fn reversibility_article(model: &ConventionModel) -> Option<String> {
+/// convention », the phase a résiliation opens (and an archived tenant's notice names,
+/// `tenants::notices`); `None` for a model without one.
+pub fn reversibility_article(model: &ConventionModel) -> Option<String> {
     model.clauses.iter().find_map(|c| {
         let (number, what) = c.title.split_once(" – ")?;
         let number = naming::in_sentence(number.trim());

@@ -22,7 +22,7 @@ pub use draft::{
 };
 pub use ending::{
     controller_dpos, end_in_preparation, end_in_preparation_in, end_of_notice, end_on_termination_date, notice_months,
-    terminate, Termination, NOTICE_PARAMETER,
+    reversibility_article, terminate, Termination, NOTICE_PARAMETER,
 };
 pub(crate) use ending::{end_pending_avenants, require_no_notified_termination, Ended};
 pub(crate) use signing::signer_of;
