@@ -108,27 +108,25 @@ pub fn le(text: &str, feminine: bool) -> String {
     }
 }
 
+/// The preposition of `forms` (before « le », before « les », before anything else) contracted
+/// with the article of `article_form`: « du X », « des X », « de la X ».
+fn contracted(article_form: &str, [before_le, before_les, other]: [&str; 3]) -> String {
+    match (article_form.strip_prefix("le "), article_form.strip_prefix("les ")) {
+        (Some(rest), _) => format!("{before_le} {rest}"),
+        (_, Some(rest)) => format!("{before_les} {rest}"),
+        _ => format!("{other} {article_form}"),
+    }
+}
+
 /// « de » contracted with the article of `article_form` (« le X » → « du X »).
 fn contracted_de(article_form: &str) -> String {
-    match article_form.strip_prefix("le ") {
-        Some(rest) => format!("du {rest}"),
-        None => match article_form.strip_prefix("les ") {
-            Some(rest) => format!("des {rest}"),
-            None => format!("de {article_form}"),
-        },
-    }
+    contracted(article_form, ["du", "des", "de"])
 }
 
 /// « à » contracted with the article of `article_form` (« le X » → « au X », « les X » → « aux X »,
 /// « la X » and « l'X » kept: « à la Commune de Fresnes », « à l'École … »), as [`Designation::to`].
 fn contracted_to(article_form: &str) -> String {
-    match article_form.strip_prefix("le ") {
-        Some(rest) => format!("au {rest}"),
-        None => match article_form.strip_prefix("les ") {
-            Some(rest) => format!("aux {rest}"),
-            None => format!("à {article_form}"),
-        },
-    }
+    contracted(article_form, ["au", "aux", "à"])
 }
 
 /// « de » and its article before a title made of a common noun (a document's, written with its
