@@ -30,8 +30,8 @@ use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
-    apply, create, declared_elsewhere, events, find_for, read_scope, render, transition, EntTenant, Metadata, Move,
-    Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
+    annex_warnings, apply, create, declared_elsewhere, events, find_for, read_scope, render, transition, EntTenant,
+    Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -90,6 +90,7 @@ const EVENT_KINDS: &[(&str, &str)] = &[
     ("purge_planned", "purge annoncée"),
     ("convention_lapsed", "plus de convention en vigueur"),
     ("convention_restored", "de nouveau couvert par une convention"),
+    ("annex_gap", "hors de l'annexe de l'article 28"),
 ];
 
 /// The French names of what the provisioning backend observes of a tenant.
@@ -540,6 +541,7 @@ async fn tenant_page(
         "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to),
                                              "needs_reason": to.needs_reason(), "reason_label": reason_label(to) })),
         "addable": addable,
+        "annex_warnings": annex_warnings(state, actor, tenant).await?,
         "admin": actor.is_admin(),
         "objects": objects,
         "events": events,

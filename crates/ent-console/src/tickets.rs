@@ -691,6 +691,12 @@ fn ticket_label(field: &str) -> Option<&'static str> {
     Some(label)
 }
 
+/// The service a ticket is about, as the catalog names it (« Vie scolaire (notes et absences) »),
+/// its code when the catalog no longer has it.
+fn service_name(state: &SupportState, code: Option<&str>) -> Option<String> {
+    code.map(|code| state.catalog.service(code).map_or_else(|| code.to_string(), |s| s.name.clone()))
+}
+
 async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
     let refusal = refusal.labelled(ticket_label);
@@ -739,7 +745,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
             "reference": ticket.reference, "subject": ticket.subject, "description": ticket.description,
             "tenant": ticket.tenant, "organisation": ticket.organisation.name,
             "requester": ticket.requester.name, "pseudonymous": ticket.requester.pseudonymous,
-            "category": label_of(CATEGORIES, &ticket.category), "service": ticket.service,
+            "category": label_of(CATEGORIES, &ticket.category), "service": service_name(state, ticket.service.as_deref()),
             "impact": label_of(IMPACTS, &ticket.impact), "urgency": label_of(URGENCIES, &ticket.urgency),
             "priority": ticket.priority.as_str(), "level": ticket.shown_level.map(|l| l.label()),
             "status": ticket.status.label(), "assignee": ticket.assignee, "team": ticket.assigned_team,

@@ -29,6 +29,21 @@ pub struct Designation {
 }
 
 impl Designation {
+    /// After « à »: « au Collège des Essais », « au Département du Val-de-Marne », « à la Commune
+    /// de Fresnes », « à l'académie de Créteil ».
+    pub fn to(&self) -> String {
+        contracted_to(&self.article)
+    }
+
+    /// « elle » or « il », agreeing with the organisation.
+    pub fn pronoun(&self) -> &'static str {
+        if self.feminine {
+            "elle"
+        } else {
+            "il"
+        }
+    }
+
     /// « représentée » or « représenté », agreeing with the organisation.
     pub fn represented(&self) -> &'static str {
         if self.feminine {
@@ -93,15 +108,25 @@ pub fn le(text: &str, feminine: bool) -> String {
     }
 }
 
+/// The preposition of `forms` (before « le », before « les », before anything else) contracted
+/// with the article of `article_form`: « du X », « des X », « de la X ».
+fn contracted(article_form: &str, [before_le, before_les, other]: [&str; 3]) -> String {
+    match (article_form.strip_prefix("le "), article_form.strip_prefix("les ")) {
+        (Some(rest), _) => format!("{before_le} {rest}"),
+        (_, Some(rest)) => format!("{before_les} {rest}"),
+        _ => format!("{other} {article_form}"),
+    }
+}
+
 /// « de » contracted with the article of `article_form` (« le X » → « du X »).
 pub fn contracted_de(article_form: &str) -> String {
-    match article_form.strip_prefix("le ") {
-        Some(rest) => format!("du {rest}"),
-        None => match article_form.strip_prefix("les ") {
-            Some(rest) => format!("des {rest}"),
-            None => format!("de {article_form}"),
-        },
-    }
+    contracted(article_form, ["du", "des", "de"])
+}
+
+/// « à » contracted with the article of `article_form` (« le X » → « au X », « les X » → « aux X »,
+/// « la X » and « l'X » kept: « à la Commune de Fresnes », « à l'École … »), as [`Designation::to`].
+fn contracted_to(article_form: &str) -> String {
+    contracted(article_form, ["au", "aux", "à"])
 }
 
 /// « de » and its article before a title made of a common noun (a document's, written with its
@@ -274,6 +299,18 @@ mod tests {
         assert_eq!(list(&["la Commune de Fresnes"]), "la Commune de Fresnes");
         assert_eq!(list(&["A", "B"]), "A et B");
         assert_eq!(list(&["A", "B", "C"]), "A, B et C");
+    }
+
+    #[test]
+    fn an_organisation_after_a_takes_the_contracted_article() {
+        let to = |kind, name: &str| of_org(kind, name).to();
+        assert_eq!(to(OrgKind::Etablissement, "Collège des Essais"), "au Collège des Essais");
+        assert_eq!(to(OrgKind::Departement, "Val-de-Marne"), "au Département du Val-de-Marne");
+        assert_eq!(to(OrgKind::Commune, "Fresnes"), "à la Commune de Fresnes");
+        assert_eq!(to(OrgKind::Etablissement, "École Robert Doisneau"), "à l'École Robert Doisneau");
+        assert_eq!(to(OrgKind::Region, "Île-de-France"), "à la Région Île-de-France");
+        assert_eq!(of_org(OrgKind::Commune, "Fresnes").pronoun(), "elle");
+        assert_eq!(of_org(OrgKind::Departement, "Val-de-Marne").pronoun(), "il");
     }
 
     #[test]

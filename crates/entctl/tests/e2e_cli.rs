@@ -190,8 +190,9 @@ fn import_of_the_real_sample_then_rerun_reports_613_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let sample = common::fixture("annuaire-education-94-ecoles.csv");
     let first = run_ok(entctl(dir.path()).args(["import", "annuaire"]).arg(&sample));
-    assert!(first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangés"), "{first}");
-    assert!(first.contains("communes : 47 créés"), "{first}");
+    assert!(first.contains("établissements : 613 créés, 0 mis à jour, 0 inchangé"), "{first}");
+    assert!(first.contains("communes : 47 créées"), "{first}");
+    assert!(first.starts_with("Import terminé : 613 lignes en "), "{first}");
     let second = run_ok(entctl(dir.path()).args(["import", "annuaire", "--json"]).arg(&sample));
     let report: serde_json::Value = serde_json::from_str(&second).unwrap();
     assert_eq!(report["etablissements"]["unchanged"], 613);

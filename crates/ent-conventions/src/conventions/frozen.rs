@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use ent_documents::documents::{self, Document, Typography, ODT_MIME};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{timestamp, Tx};
+use ent_platform::catalog::Catalog;
 use ent_platform::identity::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -213,4 +214,18 @@ pub async fn signed_annex_services(
         }
     }
     Ok(out)
+}
+
+/// The catalog codes of the services the signed Art. 28 annex of each of the conventions `ids`
+/// lists ([`signed_annex_services`]), by convention id: the names its frozen text lists read back
+/// as `catalog` names them (a name the catalog no longer has covers nothing). What the convention
+/// binds its processor for: the RGPD registers and the tenants' annex check both read it here.
+pub async fn signed_annex_codes(
+    conn: &mut AnyConnection,
+    catalog: &Catalog,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>, Problem> {
+    let names = signed_annex_services(conn, ids).await?;
+    let code_of = |name: &String| catalog.services.iter().find(|s| s.name == *name).map(|s| s.code.clone());
+    Ok(names.into_iter().map(|(id, listed)| (id, listed.iter().filter_map(code_of).collect())).collect())
 }

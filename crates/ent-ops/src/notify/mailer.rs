@@ -442,10 +442,27 @@ mod tests {
             let text = render("tenant", &context(event)).unwrap().text;
             assert!(!text.contains("Récupérez") && !text.contains("récupérez"), "{event}: {text}");
             assert!(text.contains("entre le 1er décembre 2026 et le 30 janvier 2027"), "{event}: {text}");
-            let copy = "Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la DAN ; un ticket de \
-                        support ouvert sur cet ENT, par le chef d'un établissement qu'il sert ou par le support, \
-                        retient la purge jusqu'à sa clôture";
+            let copy = "Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la collectivité qui \
+                        finance l'ENT ; un ticket de support ouvert sur cet ENT, par le chef d'un établissement qu'il \
+                        sert ou par le support, retient la purge jusqu'à sa clôture";
             assert!(text.contains(copy), "{event}: {text}");
+            // Who restitutes the data (the convention's collectivité), and the école named with its article.
+            let mut context = context(event);
+            context["served"] = "du Collège des Essais".into();
+            context["restitution"] = serde_json::json!({ "to": "au Département du Val-de-Marne",
+                "said": "Comme le prévoit l'article 9 de la convention CONV-2026-000001, il fait restituer les données" });
+            let rendered = render("tenant", &context).unwrap();
+            for said in [
+                "au service du Collège des Essais,",
+                "adressez-vous au Département du Val-de-Marne ; un ticket",
+                "jusqu'au 30 janvier 2027. Comme le prévoit l'article 9 de la convention CONV-2026-000001, il fait \
+                 restituer les données.",
+            ] {
+                assert!(rendered.text.contains(said), "{event}: {said} in {}", rendered.text);
+            }
+            let html_said = "adressez-vous au Département du Val-de-Marne&nbsp;; un ticket";
+            assert!(rendered.html.contains(html_said), "{event}: {}", rendered.html);
+            assert!(!rendered.text.contains("DAN"), "{event}: the DAN restitutes nothing: {}", rendered.text);
             // Its recipients (a collectivité, a DAN, a DPO) cannot all open a ticket: none is told to.
             assert!(!text.contains("ouvrez un ticket"), "{event}: {text}");
         }

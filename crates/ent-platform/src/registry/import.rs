@@ -129,17 +129,13 @@ impl ImportReport {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let title = if self.dry_run { "Simulation d'import (rien n'a été écrit)" } else { "Import terminé" };
-        out.push_str(&format!("{title} : {} lignes en {:.1} s\n", self.rows, self.duration_ms as f64 / 1000.0));
-        let e = &self.etablissements;
-        out.push_str(&format!(
-            "  établissements : {} créés, {} mis à jour, {} inchangés\n",
-            e.created, e.updated, e.unchanged
-        ));
+        let lines = if self.rows > 1 { "lignes" } else { "ligne" };
+        let seconds = format!("{:.1}", self.duration_ms as f64 / 1000.0).replace('.', ",");
+        out.push_str(&format!("{title} : {} {lines} en {seconds} s\n", self.rows));
+        out.push_str(&format!("  établissements : {}\n", self.etablissements.said(false)));
         for (kind, c) in &self.related {
-            out.push_str(&format!(
-                "  {kind} : {} créés, {} mis à jour, {} inchangés\n",
-                c.created, c.updated, c.unchanged
-            ));
+            // The kinds of [`related_label`]: only the départements are masculine.
+            out.push_str(&format!("  {kind} : {}\n", c.said(kind != "départements")));
         }
         out.push_str(&format!("  ignorés (types non hébergés) : {}\n", self.skipped));
         for (t, n) in &self.skipped_by_type {
@@ -162,6 +158,36 @@ impl ImportReport {
             }
         }
         out
+    }
+}
+
+impl Counts {
+    /// « 1 créé, 0 mis à jour, 3 inchangés », the participles agreed with each count and with
+    /// the gender of what is counted (`feminine`: « 2 créées, 1 mise à jour »).
+    fn said(&self, feminine: bool) -> String {
+        format!(
+            "{}, {}, {}",
+            agreed(self.created, "créé", feminine),
+            agreed(self.updated, "mis à jour", feminine),
+            agreed(self.unchanged, "inchangé", feminine)
+        )
+    }
+}
+
+/// `n` and the past participle `masculine` (its first word agrees: « créé », « mis à jour »)
+/// agreed in number with it (the singular for 0 and 1, as French counts) and in gender.
+fn agreed(n: u64, masculine: &str, feminine: bool) -> String {
+    let (word, rest) = masculine.split_once(' ').map_or((masculine, ""), |(w, r)| (w, r));
+    let mut word = word.to_string();
+    if feminine {
+        word.push('e');
+    }
+    if n > 1 && !word.ends_with('s') {
+        word.push('s');
+    }
+    match rest {
+        "" => format!("{n} {word}"),
+        rest => format!("{n} {word} {rest}"),
     }
 }
 
@@ -2291,6 +2317,19 @@ fn upsert_row<'a>(staged: &'a Staged, now: &'a str) -> Vec<BulkValue<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_agrees_its_counts_in_number_and_gender() {
+        let mut report = ImportReport { rows: 1, ..Default::default() };
+        report.etablissements = Counts { created: 1, updated: 0, unchanged: 3 };
+        report.related.insert("communes".into(), Counts { created: 2, updated: 1, unchanged: 0 });
+        report.related.insert("départements".into(), Counts { created: 1, updated: 2, unchanged: 1 });
+        let text = report.to_text();
+        assert!(text.starts_with("Import terminé : 1 ligne en 0,0 s\n"), "{text}");
+        assert!(text.contains("  établissements : 1 créé, 0 mis à jour, 3 inchangés\n"), "{text}");
+        assert!(text.contains("  communes : 2 créées, 1 mise à jour, 0 inchangée\n"), "{text}");
+        assert!(text.contains("  départements : 1 créé, 2 mis à jour, 1 inchangé\n"), "{text}");
+    }
 
     #[test]
     fn headers_of_different_years_normalise_alike() {

@@ -222,15 +222,8 @@ async fn signed_annexes(store: &Store, catalog: &Catalog, date: &str) -> Result<
             .fetch_all(store.pool())
             .await?;
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
-    let mut names = frozen::signed_annex_services(&mut *store.conn().await?, &ids).await?;
-    let code_of = |name: &String| catalog.services.iter().find(|s| s.name == *name).map(|s| s.code.clone());
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, reference)| {
-            let listed = names.remove(&id)?;
-            Some((reference, listed.iter().filter_map(code_of).collect()))
-        })
-        .collect())
+    let mut codes = frozen::signed_annex_codes(&mut *store.conn().await?, catalog, &ids).await?;
+    Ok(rows.into_iter().filter_map(|(id, reference)| Some((reference, codes.remove(&id)?))).collect())
 }
 
 /// A live tenant as [`live_tenants`] reads it.

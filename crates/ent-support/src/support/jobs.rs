@@ -19,6 +19,7 @@ use ent_kernel::store::{parse_timestamp, timestamp, Tx};
 use ent_ops::jobs::JobFuture;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
+use ent_platform::registry::queries::get_org_in;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -199,7 +200,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
     let actor = Actor::system("support-sweep");
     let ctx = Ctx { state, actor: &actor, now };
     let mut flagged = Vec::new();
-    let mut leads: HashMap<(Level, String), Vec<String>> = HashMap::new();
+    let mut leads: HashMap<(Level, String, String), Vec<String>> = HashMap::new();
     let mut places: HashMap<String, Place> = HashMap::new();
     for t in &tickets {
         let id = &t.id;
@@ -249,11 +250,14 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
                 Level::N3 => t.n3_org_id.clone(),
             };
             if let Some(org) = org {
-                let lead = match leads.get(&(level, org.clone())) {
+                let key = (level, org.clone(), t.organisation.id.clone());
+                let lead = match leads.get(&key) {
                     Some(lead) => lead.clone(),
                     None => {
-                        let lead = lead_emails(&mut tx, level, &org).await?;
-                        leads.insert((level, org), lead.clone());
+                        let school = get_org_in(&mut tx, &t.organisation.id).await?;
+                        let school = school.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
+                        let lead = lead_emails(&mut tx, level, &org, &school).await?;
+                        leads.insert(key, lead.clone());
                         lead
                     }
                 };

@@ -34,11 +34,11 @@ use ent_kernel::store::{timestamp, Store};
 use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{
-    in_org_scope, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
+    in_org_scope_in, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
 };
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{
-    funding_collectivite, funds_condition, get_by_code, get_org, get_org_in, orgs_by_id,
+    funding_collectivite, funds_condition, get_by_code, get_org, get_org_in, orgs_by_id, orgs_by_id_in,
 };
 use ent_platform::registry::{Degree, Org, OrgRef};
 use ent_tenants::tenants::{find_for, Tenant};
@@ -688,6 +688,7 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<L
     let target =
         get_org(store, &t.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))?;
     let mut levels = Vec::new();
+    let mut conn = store.conn().await?;
     for b in &actor.bindings {
         let Some(org) = &b.org else { continue };
         let level = match b.role {
@@ -701,7 +702,7 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<L
             }
             _ => continue,
         };
-        if !levels.contains(&level) && (designated_at(t, level, &org.id) || in_org_scope(store, org, &target).await?) {
+        if !levels.contains(&level) && acts_at(&mut conn, designated(t, level), org, &target).await? {
             levels.push(level);
         }
     }
@@ -709,14 +710,27 @@ pub async fn levels_of(store: &Store, actor: &Actor, t: &Ticket) -> Result<Vec<L
     Ok(levels)
 }
 
-/// Whether the ticket's contract designated `org_id` as its N1 or N2 (`level`): the
-/// holders of that level's role there are staff of the ticket, as its mails say.
-fn designated_at(t: &Ticket, level: Level, org_id: &str) -> bool {
+/// The organisation the ticket's contract designated as its N1 or N2 (`level`): the holders of
+/// that level's role there are staff of the ticket, as its mails say.
+fn designated(t: &Ticket, level: Level) -> Option<&str> {
     match level {
-        Level::N1 => t.n1_org_id == org_id,
-        Level::N2 => t.n2_org_id.as_deref() == Some(org_id),
-        Level::N3 => false,
+        Level::N1 => Some(t.n1_org_id.as_str()),
+        Level::N2 => t.n2_org_id.as_deref(),
+        Level::N3 => None,
     }
+}
+
+/// Whether the ticket's contract designated `org_id` as its N1 or N2 (`level`) ([`designated`]).
+fn designated_at(t: &Ticket, level: Level, org_id: &str) -> bool {
+    designated(t, level) == Some(org_id)
+}
+
+/// Whether a binding of an N1 or N2 role at `org` acts at that level on a ticket of the school
+/// `target`: it is the organisation the contract designates for the level (`designated`), or
+/// the school is in its scope. The one rule of [`levels_of`] (who handles a ticket) and of
+/// [`queue_emails`] (who hears of it); [`staff_orgs`] is its SQL for a page of tickets.
+async fn acts_at(conn: &mut AnyConnection, designated: Option<&str>, org: &Org, target: &Org) -> Result<bool, Problem> {
+    Ok(designated == Some(org.id.as_str()) || in_org_scope_in(conn, org, target).await?)
 }
 
 /// Whether one of the actor's N1 or N2 roles is held at the organisation the ticket's
@@ -789,20 +803,71 @@ pub async fn staff_orgs(store: &Store, actor: &Actor, org_ids: Vec<String>) -> R
     Ok(found)
 }
 
-/// E-mails of a level's queue: the users holding the level's role at its
-/// organisation, else the organisation's address.
-pub async fn queue_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
-    let users = users_with_role(conn, org_id, level.role().as_str()).await?;
+/// E-mails of a level's queue for a ticket of the school `school` whose contract designates
+/// `org_id` for that level: the active users holding the level's role at `org_id`; at N1 and N2,
+/// when it has none, the others who act on the ticket at that level ([`acts_at`], the rule that
+/// lists the ticket for them: a DSDEN's N2 agent for the schools of its département when the
+/// académie designated has none, domain review 41, F5); else the organisation's address.
+pub async fn queue_emails(
+    conn: &mut AnyConnection,
+    level: Level,
+    org_id: &str,
+    school: &Org,
+) -> Result<Vec<String>, Problem> {
+    let users = match level {
+        Level::N3 => users_with_role(conn, org_id, level.role().as_str()).await?,
+        _ => acting_users(conn, level, org_id, school).await?,
+    };
     if !users.is_empty() {
         return Ok(users);
     }
     Ok(get_org_in(conn, org_id).await?.and_then(|o| o.email).into_iter().collect())
 }
 
-/// E-mails of a level's lead: the organisation's functional address, else its queue.
-pub async fn lead_emails(conn: &mut AnyConnection, level: Level, org_id: &str) -> Result<Vec<String>, Problem> {
+/// The active users holding the role of `level` (N1 or N2) who act on a ticket of `school` at
+/// that level ([`acts_at`], `designated` the organisation its contract designates): those bound
+/// at `designated` when there are any (the school that named its own N1 answers its users, not
+/// the commune's), else all of them; each once, in address order.
+async fn acting_users(
+    conn: &mut AnyConnection,
+    level: Level,
+    designated: &str,
+    school: &Org,
+) -> Result<Vec<String>, Problem> {
+    let bindings: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",
+    )
+    .bind(level.role().as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let at_designated: Vec<String> =
+        bindings.iter().filter(|(_, org)| org == designated).map(|(email, _)| email.clone()).collect();
+    if !at_designated.is_empty() {
+        return Ok(at_designated);
+    }
+    let ids: HashSet<String> = bindings.iter().map(|(_, id)| id.clone()).collect();
+    let orgs = orgs_by_id_in(conn, ids.into_iter().collect()).await?;
+    let mut emails: Vec<String> = Vec::new();
+    for (email, org_id) in bindings {
+        let Some(org) = orgs.get(&org_id) else { continue };
+        if !emails.contains(&email) && acts_at(conn, Some(designated), org, school).await? {
+            emails.push(email);
+        }
+    }
+    Ok(emails)
+}
+
+/// E-mails of a level's lead: the organisation's functional address, else its queue
+/// ([`queue_emails`] for a ticket of `school`).
+pub async fn lead_emails(
+    conn: &mut AnyConnection,
+    level: Level,
+    org_id: &str,
+    school: &Org,
+) -> Result<Vec<String>, Problem> {
     match get_org_in(conn, org_id).await?.and_then(|o| o.email) {
         Some(email) => Ok(vec![email]),
-        None => queue_emails(conn, level, org_id).await,
+        None => queue_emails(conn, level, org_id, school).await,
     }
 }

@@ -14,7 +14,7 @@ use crate::provisioning::ProvisioningState;
 use crate::tenants::notices::{self, Audience};
 use crate::tenants::{get_tenant, Status, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
-use ent_kernel::clock::french_day;
+use ent_kernel::clock::{french_day, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{parse_timestamp, timestamp, Tx};
@@ -171,11 +171,19 @@ impl Window {
     }
 }
 
-/// The tenant of `id` and its organisation, read before a change that tells their people.
-async fn tenant_and_audience(state: &ProvisioningState, id: &str) -> Result<Option<(Tenant, Audience)>, Problem> {
+/// The tenant of `id` and its organisation, read before a change that tells their people, with
+/// who restitutes its data on the pass's day `now` ([`Audience::restituting`]).
+async fn tenant_and_audience(
+    state: &ProvisioningState,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Tenant, Audience)>, Problem> {
     let Some(tenant) = get_tenant(&state.store, id).await? else { return Ok(None) };
     let Some(org) = get_org(&state.store, &tenant.organisation.id).await? else { return Ok(None) };
-    Ok(Some((tenant, Audience::of(&state.store, org).await?)))
+    let today = today_in_france(now).to_string();
+    let audience = Audience::of(&state.store, org).await?;
+    let audience = audience.restituting(&state.store, &state.models, &tenant, &today).await?;
+    Ok(Some((tenant, audience)))
 }
 
 /// Purges the tenants whose purge is due; returns their slugs.
@@ -216,7 +224,7 @@ async fn due_for_purge(
 pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<PurgePass, Problem> {
     let mut pass = PurgePass::default();
     for ((id, slug, org_id, archived_at, _), due) in due_for_purge(state, now).await? {
-        let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
+        let Some((tenant, audience)) = tenant_and_audience(state, &id, now).await? else { continue };
         let mut tx = state.store.begin_write().await?;
         // Guarded on the due date too: it may have changed meanwhile.
         let done = sqlx::query(
@@ -304,7 +312,7 @@ pub async fn announce_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Res
         if due > horizon {
             continue;
         }
-        let Some((tenant, audience)) = tenant_and_audience(state, &id).await? else { continue };
+        let Some((tenant, audience)) = tenant_and_audience(state, &id, now).await? else { continue };
         // One archived before `purge_due_at` existed keeps the day announced to it.
         let due = if purge_due_at.is_none() { due.max(now) } else { due };
         if announce(state, &tenant, &audience, due, now).await? {

@@ -169,8 +169,10 @@ pub async fn gate_answers(
 async fn answers_of(answers: &impl GateAnswers, tenants: &[Tenant]) -> Result<Vec<GateAnswer>, Problem> {
     let mut all = Vec::with_capacity(tenants.len());
     for tenant in tenants {
-        let answer = gate_on(answers, tenant).await;
-        let answer = answer.map(|(covering, uncovered)| (covering, uncovered.into_iter().map(|o| o.code).collect()));
+        let answer = gate_on(answers, &tenant.organisation.id).await;
+        let answer = answer.map(|(covering, uncovered)| {
+            (covering.into_iter().next(), uncovered.into_iter().map(|o| o.code).collect())
+        });
         all.push(GateAnswer { slug: tenant.slug.clone(), answer: answer.map_err(|p| p.detail) });
     }
     Ok(all)
@@ -200,7 +202,8 @@ async fn check_tenant(
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>, Problem> {
-    let (covering, uncovered) = gate_on(memo, tenant).await?;
+    let (covering, uncovered) = gate_on(memo, &tenant.organisation.id).await?;
+    let covering = covering.into_iter().next();
     let codes = sorted_codes(&uncovered);
     let recorded = match (tenant.coverage_lapsed_at.is_some(), codes.is_empty()) {
         (false, false) => record_lapse(state, tenant, &uncovered, now).await?.then_some(Outcome::Lapsed),

@@ -3,6 +3,7 @@
 //! (requested → provisioning → active → suspended → decommissioning → archived)
 //! behind the governance gate: no provisioning without an active convention.
 
+pub mod annex;
 pub mod coverage;
 pub mod guardrails;
 pub mod hostnames;
@@ -753,6 +754,7 @@ async fn write_document(
         check_hostname_change(store, actor, current, &doc.spec, &checked.org).await?;
     }
     let approval = check_guardrails(state, actor, doc, &checked, existing.as_ref(), declared_by).await?;
+    let outside_annex = added_outside_annex(state, actor, doc, &checked.org, existing.as_ref()).await?;
     let mut tx = store.begin_write().await?;
     let (applied, id) = match &existing {
         None => {
@@ -852,8 +854,54 @@ async fn write_document(
         let summary = serde_json::to_value(&approval).expect("approval");
         audit::record(&mut tx, store.backend(), actor, "tenants.accounts_approved", &target, summary, now).await?;
     }
+    let subject = annex::Subject { id: &id, slug, hostname: &doc.spec.hostname, org: &checked.org };
+    annex::notify(&mut tx, &state.catalog, &subject, &outside_annex, actor, now).await?;
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+/// Whether a tenant in `status` runs its services (or is being deployed to run them): what
+/// the signed Art. 28 annex of its conventions must cover ([`annex`]).
+fn runs_services(status: Status) -> bool {
+    matches!(status, Status::Provisioning | Status::Active | Status::Suspended)
+}
+
+/// The services a change adds to a tenant already deployed ([`runs_services`]) that the signed
+/// annex of a convention in force covering it leaves out ([`annex::gaps`]): refused (409) when
+/// one processes sensitive data, else returned, to be told ([`annex::notify`]). A tenant still
+/// `requested` runs nothing yet: its provisioning checks the annex ([`pass_gate`]).
+async fn added_outside_annex(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    org: &Org,
+    existing: Option<&Tenant>,
+) -> Result<Vec<annex::Gap>, Problem> {
+    let Some(current) = existing.filter(|t| runs_services(t.status)) else { return Ok(Vec::new()) };
+    let before = annex::services_of(&state.catalog, &current.bouquet, &current.options);
+    let after = annex::services_of(&state.catalog, &doc.spec.bouquet, &doc.spec.options);
+    let added: Vec<String> = after.into_iter().filter(|c| !before.contains(c)).collect();
+    if added.is_empty() {
+        return Ok(Vec::new());
+    }
+    let gaps = annex::gaps(state, &org.id, &added).await?;
+    match annex::refusal(&state.catalog, &gaps, actor, "") {
+        Some(refusal) => Err(refusal),
+        None => Ok(gaps),
+    }
+}
+
+/// The warnings, in French, of the services `tenant` runs (or is to run) that the signed annex
+/// of a convention in force covering it does not list ([`annex::warnings`]), as `actor` may be
+/// told them: what the API's answers and the console's tenant page say. None once it is
+/// withdrawn (its services stopped).
+pub async fn annex_warnings(state: &TenantsState, actor: &Actor, tenant: &Tenant) -> Result<Vec<String>, Problem> {
+    if !(runs_services(tenant.status) || tenant.status == Status::Requested) {
+        return Ok(Vec::new());
+    }
+    let services = annex::services_of(&state.catalog, &tenant.bouquet, &tenant.options);
+    let gaps = annex::gaps(state, &tenant.organisation.id, &services).await?;
+    Ok(annex::warnings(&state.catalog, &gaps, actor))
 }
 
 /// The 409 of a write that would give `hostname` to a second tenant (whose, is not told).
@@ -928,11 +976,12 @@ text_enum!(pub Status {
     Decommissioning = "decommissioning", Archived = "archived", Purged = "purged",
 });
 
-/// The governance gate: each établissement the tenant serves (its own, or those its collectivité
-/// covers) must be covered by a convention in force. The first covering convention, and the
+/// The governance gate: each établissement the tenant of `org_id` serves (its own, or those its
+/// collectivité covers) must be covered by a convention in force. The conventions in force that
+/// cover them (ids, each once, the first found first: the one a provisioning records), and the
 /// schools no convention covers.
-async fn gate(state: &TenantsState, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
-    gate_on(&Asked::on(state, today_in_france(state.clock.now())), tenant).await
+async fn gate(state: &TenantsState, org_id: &str) -> Result<(Vec<String>, Vec<Org>), Problem> {
+    gate_on(&Asked::on(state, today_in_france(state.clock.now())), org_id).await
 }
 
 /// Where [`gate_on`] reads its answers: the store, question by question ([`Asked`]), or what a
@@ -974,11 +1023,9 @@ impl GateAnswers for Asked<'_> {
 }
 
 /// [`gate`] on the day and from the source `answers` read (the coverage job's: [`coverage`]).
-async fn gate_on(answers: &impl GateAnswers, tenant: &Tenant) -> Result<(Option<String>, Vec<Org>), Problem> {
-    let org = answers
-        .organisation(&tenant.organisation.id)
-        .await?
-        .ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
+async fn gate_on(answers: &impl GateAnswers, org_id: &str) -> Result<(Vec<String>, Vec<Org>), Problem> {
+    let org =
+        answers.organisation(org_id).await?.ok_or_else(|| Problem::not_found("organisation du tenant introuvable"))?;
     let served = match org.kind {
         OrgKind::Etablissement => vec![org.clone()],
         // A school the annuaire says is closed runs no ENT: it needs no convention.
@@ -986,16 +1033,15 @@ async fn gate_on(answers: &impl GateAnswers, tenant: &Tenant) -> Result<(Option<
     };
     if served.is_empty() {
         return Ok(match answers.covering(&org).await? {
-            Some(id) => (Some(id), vec![]),
-            None => (None, vec![org]),
+            Some(id) => (vec![id], vec![]),
+            None => (vec![], vec![org]),
         });
     }
-    let (mut covering, mut uncovered) = (None, Vec::new());
+    let (mut covering, mut uncovered) = (Vec::new(), Vec::new());
     for school in served {
         match answers.covering(&school).await? {
-            Some(id) => {
-                covering.get_or_insert(id);
-            }
+            Some(id) if !covering.contains(&id) => covering.push(id),
+            Some(_) => {}
             None => uncovered.push(school),
         }
     }
@@ -1059,10 +1105,21 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
     }))
 }
 
+/// An administrator's override of the gate, with its reason kept in the tenant's history and the audit.
+macro_rules! overriding {
+    () => {
+        "un administrateur peut passer outre en indiquant un motif (override_reason), conservé dans l'historique et \
+         le journal d'audit"
+    };
+}
+
 /// How an ENT is prepared before its conventions come into force (for the first day of school):
-/// an administrator's override, with its reason kept in the tenant's history and the audit.
-const EARLIER: &str = " ; pour le préparer plus tôt, un administrateur peut passer outre en indiquant un motif \
-    (override_reason), conservé dans l'historique et le journal d'audit";
+/// an administrator's override ([`overriding`]).
+const EARLIER: &str = concat!(" ; pour le préparer plus tôt, ", overriding!());
+
+/// How an ENT is deployed with a service processing sensitive data that the signed annex does not
+/// cover, before an avenant adds it: an administrator's override ([`overriding`]).
+const OVERRIDE: &str = concat!(" ; à défaut, ", overriding!());
 
 /// What a refusal says of the conventions signed ahead (`conventions`) that cover `covered` of
 /// the `uncovered` schools: the day deployment becomes possible only when they cover them all.
@@ -1176,10 +1233,16 @@ struct GatePassed {
     convention_id: Option<String>,
     override_reason: Option<String>,
     uncovered: Vec<String>,
+    /// The services the signed annex of a covering convention does not list ([`annex::among`]).
+    outside_annex: Vec<annex::Gap>,
+    /// Those of them processing sensitive data, let through by the override.
+    sensitive: Vec<String>,
 }
 
 /// The governance gate, for a tenant leaving `requested`: open when a convention in force
-/// covers what it serves, else only to an admin's override with a reason.
+/// covers what it serves and the signed annex of each covering convention lists the services it
+/// runs that process sensitive data ([`annex::refusal`]), else only to an admin's override with a
+/// reason. The services outside an annex are returned, to be told ([`annex::notify`]).
 async fn pass_gate(
     state: &TenantsState,
     actor: &Actor,
@@ -1189,18 +1252,25 @@ async fn pass_gate(
     if tenant.status != Status::Requested {
         return Ok(GatePassed::default());
     }
-    let (covering, uncovered) = gate(state, tenant).await?;
-    let mut passed = GatePassed { convention_id: covering, ..GatePassed::default() };
-    if uncovered.is_empty() {
+    let (covering, uncovered) = gate(state, &tenant.organisation.id).await?;
+    let services = annex::services_of(&state.catalog, &tenant.bouquet, &tenant.options);
+    let outside_annex = annex::among(state, &covering, &services).await?;
+    let sensitive = annex::refusal(&state.catalog, &outside_annex, actor, OVERRIDE);
+    let mut passed = GatePassed { convention_id: covering.first().cloned(), ..GatePassed::default() };
+    if uncovered.is_empty() && sensitive.is_none() {
+        passed.outside_annex = outside_annex;
         return Ok(passed);
     }
     match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(reason) if actor.is_admin() => {
             passed.override_reason = Some(reason.to_string());
             passed.uncovered = uncovered.iter().map(|o| o.code.clone()).collect();
+            passed.sensitive = annex::sensitive_codes(&state.catalog, &outside_annex);
+            passed.outside_annex = outside_annex;
             Ok(passed)
         }
         Some(_) => Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
+        None if uncovered.is_empty() => Err(sensitive.expect("refused")),
         None => Err(gate_refusal(tenant, &uncovered, &signed_ahead(state, &uncovered).await?)),
     }
 }
@@ -1209,7 +1279,16 @@ async fn pass_gate(
 fn move_message(from: Status, to: Status, gate: &GatePassed, reason: Option<&str>) -> String {
     let moved = format!("{} → {}", from.label(), to.label());
     let mut message = match (&gate.override_reason, &gate.convention_id) {
-        (Some(why), _) => format!("{moved} sans convention pour {} (dérogation : {why})", gate.uncovered.join(", ")),
+        (Some(why), _) => {
+            let mut without = Vec::new();
+            if !gate.uncovered.is_empty() {
+                without.push(format!("sans convention pour {}", gate.uncovered.join(", ")));
+            }
+            if !gate.sensitive.is_empty() {
+                without.push(format!("hors de l'annexe de l'article 28 pour {}", gate.sensitive.join(", ")));
+            }
+            format!("{moved} {} (dérogation : {why})", without.join(" et "))
+        }
         (None, Some(conv)) => format!("{moved} (convention {conv})"),
         _ => moved,
     };
@@ -1250,7 +1329,11 @@ pub async fn transition(
     })?;
     let reason = checked_reason(&step)?;
     let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
-    let audience = notices::Audience::of(store, org).await?;
+    let mut audience = notices::Audience::of(store, org).await?;
+    if to == Status::Archived {
+        let today = today_in_france(now).to_string();
+        audience = audience.restituting(store, &state.models, tenant, &today).await?;
+    }
     // Fixed now: a later change of the retention applies to tenants archived after it.
     let purge_due = (to == Status::Archived).then(|| purge::due_at(now, state.config.provisioning.retention_months));
     let mut tx = store.begin_write().await?;
@@ -1287,12 +1370,15 @@ pub async fn transition(
     event(&mut tx, &tenant.id, &actor.name, to.as_str(), &message, now).await?;
     let summary = serde_json::json!({ "from": tenant.status.as_str(), "to": to.as_str(), "reason": reason,
         "convention": gate.convention_id, "override": gate.override_reason, "uncovered": gate.uncovered,
+        "sensitive_outside_annex": gate.sensitive,
         "purge_due_at": purge_due.map(timestamp) });
     audit::record(&mut tx, store.backend(), actor, "tenants.transition", tenant, summary, now).await?;
     if let Some(kind) = notices::of_move(tenant.status, to) {
         let extra = notice_extra(reason.as_deref(), purge_due, now);
         notices::notify(&mut tx, tenant, &audience, kind, extra, now).await?;
     }
+    let subject = annex::Subject { id: &tenant.id, slug: &tenant.slug, hostname: &tenant.hostname, org: &audience.org };
+    annex::notify(&mut tx, &state.catalog, &subject, &gate.outside_annex, actor, now).await?;
     tx.commit().await?;
     Ok(get_tenant(store, &tenant.slug).await?.expect("exists"))
 }

@@ -5,16 +5,20 @@
 
 use super::{Status, Tenant};
 use chrono::{DateTime, Utc};
+use ent_conventions::conventions::model::ConventionModel;
+use ent_conventions::conventions::workflow::reversibility_article;
+use ent_conventions::conventions::{active_covering, find_model, get_convention, processing, Convention};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::in_org_scope_in;
 use ent_platform::registry::queries::{funding_collectivite, funds_condition, orgs_by_id_in};
-use ent_platform::registry::Org;
+use ent_platform::registry::{Org, OrgRef};
 use serde_json::{json, Value};
 
 /// The roles bound at the tenant's own organisation that are told of its life.
@@ -51,13 +55,82 @@ pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
 pub struct Audience {
     pub org: Org,
     pub funder: Option<Org>,
+    /// Who has the data restituted, for the notices announcing the purge ([`Audience::restituting`]).
+    pub restitution: Option<Restitution>,
+}
+
+/// Who has an archived tenant's data restituted before their purge, as its notices say it
+/// (domain review 41, F6): the collectivité party of the convention (article « Réversibilité »:
+/// « la collectivité fait restituer à l'établissement … l'ensemble des données », then the éditeur
+/// and the hébergeur destroy them and give it an attestation, which it passes to the controller).
+pub struct Restitution {
+    /// « au Département du Val-de-Marne »: after « adressez-vous ».
+    pub to: String,
+    /// What the convention says of it, when one names the collectivité, a sentence without its
+    /// full stop: « Comme le prévoit l'article 9 de la convention CONV-…, il fait restituer les
+    /// données au Collège des Essais … ».
+    pub said: Option<String>,
 }
 
 impl Audience {
     pub async fn of(store: &Store, org: Org) -> Result<Audience, Problem> {
         let funder = funding_collectivite(store, &org).await?;
-        Ok(Audience { org, funder })
+        Ok(Audience { org, funder, restitution: None })
     }
+
+    /// The audience with who restitutes the data of `tenant` ([`Restitution`]): the collectivité
+    /// party of the convention in force covering its organisation on `today`, else of the one that
+    /// opened its deployment; without either, its funder (or the commune the tenant serves).
+    pub async fn restituting(
+        mut self,
+        store: &Store,
+        models: &[ConventionModel],
+        tenant: &Tenant,
+        today: &str,
+    ) -> Result<Audience, Problem> {
+        let mut convention = active_covering(store, models, &self.org.id, today).await?;
+        if let (None, Some(id)) = (&convention, &tenant.convention_id) {
+            convention = get_convention(store, models, id).await?;
+        }
+        let said = convention.as_ref().and_then(|c| restitution_said(models, c, &self.org));
+        let restitutes = match (&said, &self.funder) {
+            (Some((org, _)), _) => Some(naming::of_org(org.kind, &naming::display_name(&org.name))),
+            (None, Some(funder)) => Some(naming::of_org(funder.kind, &naming::display_name(&funder.name))),
+            (None, None) if self.org.kind != OrgKind::Etablissement => {
+                Some(naming::of_org(self.org.kind, &naming::display_name(&self.org.name)))
+            }
+            (None, None) => None,
+        };
+        self.restitution = Some(Restitution {
+            to: restitutes.map_or_else(|| "à la collectivité qui finance l'ENT".to_string(), |d| d.to()),
+            said: said.map(|(_, said)| said),
+        });
+        Ok(self)
+    }
+}
+
+/// The collectivité party of `conv` that has the data of `org`'s ENT restituted (the processor
+/// party of its model, [`processing::processor_party`]) and what its article « Réversibilité »
+/// makes it do, as a notice says it; `None` when its model is unknown or has no such party.
+fn restitution_said(models: &[ConventionModel], conv: &Convention, org: &Org) -> Option<(OrgRef, String)> {
+    let model = find_model(models, &conv.model_id, Some(conv.model_version)).ok()?;
+    let party = processing::processor_party(model, &conv.parties)?;
+    let collectivite = naming::of_org(party.org.kind, &naming::display_name(&party.org.name));
+    let served = naming::of_org(org.kind, &naming::display_name(&org.name));
+    let to_whom = match org.kind {
+        OrgKind::Etablissement => served.to(),
+        _ => format!("aux écoles {}", served.of),
+    };
+    let article = reversibility_article(model).unwrap_or_else(|| "la convention".into());
+    let said = format!(
+        "Comme le prévoit {article} {}, {} fait restituer les données {to_whom} dans un format ouvert et documenté ; \
+         au terme de la restitution, l'éditeur et l'hébergeur les détruisent et lui en délivrent une attestation, \
+         qu'{} transmet au responsable de traitement",
+        conv.reference,
+        collectivite.pronoun(),
+        collectivite.pronoun()
+    );
+    Some((party.org.clone(), said))
 }
 
 /// Queues the `tenant` mail of `event` about `tenant` to the people it concerns
@@ -76,8 +149,11 @@ pub async fn notify(
     if PURGE_NOTICES.contains(&event) {
         recipients.extend(served_heads(tx, org).await?);
     }
+    let served = naming::of_org(org.kind, &naming::display_name(&org.name)).of;
+    let restitution = audience.restitution.as_ref().map(|r| json!({ "to": r.to, "said": r.said }));
     Notice::event("tenant", recipients, event)
-        .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name }))
+        .with(json!({ "slug": tenant.slug, "hostname": tenant.hostname, "organisation": org.name, "served": served,
+                      "restitution": restitution }))
         .with(extra)
         .page(format!("/ent/{}", tenant.slug))
         .enqueue(tx, now)

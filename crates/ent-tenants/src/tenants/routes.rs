@@ -2,8 +2,8 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    apply, create_or_same, events, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant, TenantEvent,
-    TenantFilter,
+    annex_warnings, apply, create_or_same, events, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant,
+    TenantEvent, TenantFilter,
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
@@ -37,7 +37,7 @@ route_table!(TenantsState, "tenants", |api| vec![
         .if_match_update::<EntTenant, ApplyResult>(),
     api.post("/api/v1/tenants/{slug}/transition", "Faire avancer le cycle de vie", &TENANTS_TRANSITION, move_to)
         .json_body::<TransitionBody>()
-        .ok_versioned::<Tenant>(),
+        .ok_versioned::<Moved>(),
     api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
         .ok::<Vec<TenantEvent>>(),
     api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
@@ -49,6 +49,19 @@ pub struct ApplyResult {
     /// `created`, `configured` or `unchanged`.
     pub result: Applied,
     pub tenant: Tenant,
+    /// In French: each service of the tenant that the signed Art. 28 annex of a convention in
+    /// force covering it does not list (an avenant must add it), the convention named to whom
+    /// reads it.
+    pub warnings: Vec<String>,
+}
+
+/// The tenant after a lifecycle move, with the warnings of its services outside a signed annex.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Moved {
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// As [`ApplyResult::warnings`].
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -95,7 +108,8 @@ async fn apply_doc(
     }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
-    Ok(Versioned::new(status, version, ApplyResult { result, tenant }).into_response())
+    let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    Ok(Versioned::new(status, version, ApplyResult { result, tenant, warnings }).into_response())
 }
 
 async fn show(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
@@ -119,7 +133,8 @@ async fn replace(
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let version = tenant.version;
-    Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant }).into_response())
+    let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant, warnings }).into_response())
 }
 
 async fn move_to(
@@ -131,7 +146,8 @@ async fn move_to(
     let moved = transition(&state, &caller.actor, &tenant, body.step()).await?;
     crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;
-    Ok(Versioned::new(StatusCode::OK, version, moved).into_response())
+    let warnings = annex_warnings(&state, &caller.actor, &moved).await?;
+    Ok(Versioned::new(StatusCode::OK, version, Moved { tenant: moved, warnings }).into_response())
 }
 
 async fn tenant_events(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Json<Vec<TenantEvent>>, Problem> {

@@ -25,6 +25,7 @@ impl TenantsState {
             clock: self.clock.clone(),
             config: self.config.clone(),
             catalog: self.catalog.clone(),
+            models: self.models.clone(),
             reconciler: self.reconciler.clone(),
         }
     }

@@ -955,3 +955,19 @@ async fn each_comment_confirmation_says_what_was_done_for_whom_at_every_level(db
     );
     assert!(!page.contains("note interne"), "{name}: {page}");
 }
+
+// A ticket about a service names it as the catalog does, not by its code (domain review 41, F10).
+backend_test!(a_ticket_about_a_service_names_the_service_as_the_catalog_does);
+async fn a_ticket_about_a_service_names_the_service_as_the_catalog_does(db: TestDb) {
+    let app = app(db).await;
+    let usager = sign_in(&app, USAGER).await;
+    let mut form = TICKET_FORM.to_vec();
+    form.retain(|(k, _)| *k != "categorie");
+    form.extend([("categorie", "service"), ("service", "carnet-de-liaison")]);
+    let sent = post_form(&app, &usager, "/tickets/nouveau", &form).await;
+    let location = sent.header("location").unwrap_or_else(|| panic!("{}: {}", app.backend, sent.text));
+    let reference = key_of(location, "/tickets/");
+    let page = get(&app, &usager, &format!("/tickets/{reference}")).await;
+    assert!(page.text.contains("Un service — Carnet de liaison</dd>"), "{}: {}", app.backend, page.text);
+    assert!(!page.text.contains("— carnet-de-liaison"), "{}", app.backend);
+}

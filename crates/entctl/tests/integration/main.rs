@@ -48,6 +48,7 @@ mod scope;
 mod support;
 mod support_calendars;
 mod tenants;
+mod tenants_annex;
 mod tenants_coverage;
 mod tenants_egress;
 mod tenants_guardrails;

@@ -2554,3 +2554,58 @@ async fn a_ticket_on_an_ent_not_running_is_kept_with_a_warning_saying_what_waits
     assert_eq!(refused.status, 409, "{}: {}", db.name, refused.body);
     assert!(refused.body["detail"].as_str().unwrap().contains("est purgé"), "{}: {}", db.name, refused.body);
 }
+
+// An escalation to N2 tells whoever handles the ticket there (domain review 41, F5): with no N2
+// at the académie the contract designates, the N2 agent of the school's DSDEN, who lists and
+// handles the ticket, is mailed; with nobody at all, the escalation answers with a warning, an
+// internal « Avertissement » and the « Ticket sans support désigné » mail to the ENT's governors.
+backend_test!(an_escalation_to_n2_tells_the_dsden_agent_who_handles_it_and_warns_when_nobody_would_hear);
+async fn an_escalation_to_n2_tells_the_dsden_agent_who_handles_it_and_warns_when_nobody_would_hear(
+    db: crate::common::TestDb,
+) {
+    let s = setup(&db).await;
+    let name = db.name;
+    common::execute(&s.store, "UPDATE users SET active = 0 WHERE email = $1", &["dane@ac-nantes.fr"]).await;
+    let dsden = token_for(&s.store, "n2@dsden44.fr", entcp::kernel::roles::Role::SupportN2, Some("dsden:44")).await;
+    let principal = "principal@julesverne.fr";
+    token_for(&s.store, principal, entcp::kernel::roles::Role::ChefEtablissement, Some("0440001M")).await;
+
+    let first = s.open("2027-05-12 09:00", nantes()).await;
+    let escalated = s.act(&s.n1, &first.id, "escalate", json!({ "reason": "relève de l'académie" }), 200).await;
+    assert_eq!((&escalated["level"], escalated.get("warning")), (&json!("n2"), None), "{name}: {escalated}");
+    assert_eq!(mails(&s.store, "escalated", "n2@dsden44.fr").await.len(), 1, "{name}: the DSDEN's N2 is told");
+    assert!(mails(&s.store, "escalated", "dane@ac-nantes.fr").await.is_empty(), "{name}: no inactive account");
+    let listed = s.get(&dsden, "/support/tickets").await.body;
+    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&first.id.as_str()), "{name}: the agent told is one who lists it: {listed}");
+    assert!(mails(&s.store, "unstaffed", principal).await.is_empty(), "{name}");
+
+    // Nobody left at N2: the escalation is made, said, and its governors are told instead.
+    common::execute(&s.store, "UPDATE users SET active = 0 WHERE email = $1", &["n2@dsden44.fr"]).await;
+    let second = s.open("2027-05-12 10:00", nantes()).await;
+    let escalated = s.act(&s.n1, &second.id, "escalate", json!({ "reason": "relève de l'académie" }), 200).await;
+    let warning = escalated["warning"].as_str().unwrap_or_else(|| panic!("{name}: a warning: {escalated}"));
+    assert!(
+        warning
+            .starts_with("Personne n'est désigné au niveau N2 pour cet ENT (ni utilisateur ni adresse chez l'académie"),
+        "{name}: {warning}"
+    );
+    assert!(
+        warning.ends_with("le ticket y est escaladé, les responsables de l'ENT en sont avertis."),
+        "{name}: {warning}"
+    );
+    assert_eq!(escalated["level"], "n2", "{name}");
+    let unstaffed = common::queued_mails(&s.store, "support").await;
+    let told: Vec<_> = unstaffed.iter().filter(|m| m.context["event"] == "unstaffed").collect();
+    assert_eq!(common::recipients_of(told.iter().copied()), [principal], "{name}");
+    let rendered = entcp::notify::mailer::render("support", &told[0].context).unwrap();
+    assert!(rendered.subject.starts_with("Ticket sans support désigné"), "{name}: {}", rendered.subject);
+    assert!(
+        rendered.text.contains("a été escaladé au niveau N2, mais personne n'y est désigné"),
+        "{name}: {}",
+        rendered.text
+    );
+    let history = s.get(&s.admin, &format!("{}/history", second.path)).await.body;
+    let warned = history.as_array().into_iter().flatten().any(|e| e["kind"] == "warning" && e["body"] == warning);
+    assert!(warned, "{name}: {history}");
+}

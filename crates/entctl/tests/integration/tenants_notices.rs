@@ -273,8 +273,13 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
     // Announced before its date: a copy is asked for before it.
     let rendered = entcp::notify::mailer::render("tenant", &mails[0].context).unwrap();
     let said = "seront supprimées de la plateforme entre le 1er décembre 2026 et le 30 janvier 2027, à la fin de \
-                leur durée de conservation. Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous";
+                leur durée de conservation. Pour en obtenir une copie avant le 1er décembre 2026, adressez-vous à la \
+                Commune de Fresnes ;";
     assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+    // No convention binds the commune's ENT (deployed by an override): the commune it serves
+    // restitutes, named with its article; the DAN restitutes nothing.
+    assert!(rendered.text.contains("au service de la Commune de Fresnes, archivé"), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("DAN"), "{}: {}", db.name, rendered.text);
     assert!(!rendered.text.contains("jour de cet avis"), "{}: {}", db.name, rendered.text);
     let (kind, message) = events(&app, "fresnes").await.pop().unwrap();
     assert_eq!(kind, "purge_planned", "{}", db.name);
@@ -348,7 +353,7 @@ async fn a_held_purge_is_announced_from_today_and_a_held_tenant_hears_of_no_purg
     let rendered = entcp::notify::mailer::render("tenant", &told(&app, "fresnes").await[2].context).unwrap();
     let said = "Ses données peuvent être supprimées de la plateforme dès le 5 décembre 2026, jour de cet avis, et le \
                 seront au plus tard le 30 janvier 2027 : leur durée de conservation a pris fin le 1er décembre 2026. \
-                Pour en obtenir une copie, adressez-vous sans attendre à la DAN";
+                Pour en obtenir une copie, adressez-vous sans attendre à la Commune de Fresnes";
     assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
     assert!(!rendered.text.contains("avant le"), "{}: {}", db.name, rendered.text);
     assert!(!rendered.text.contains("à la fin de leur durée de conservation"), "{}: {}", db.name, rendered.text);
@@ -574,4 +579,41 @@ async fn an_archiving_whose_purge_is_due_at_once_asks_for_no_copy_before_a_day_a
     let rendered = entcp::notify::mailer::render("tenant", &archived.context).unwrap();
     assert!(rendered.text.contains("Pour en obtenir une copie avant le 1er décembre 2026"), "{}", rendered.text);
     assert!(archived.context.get("purge_at_once").is_none(), "{}: {}", db.name, archived.context);
+}
+
+// The archiving of a collège's ENT under its tripartite convention (domain review 41, F6): the
+// collectivité party of the convention (the département) has the data restituted to the
+// collège, as its article 9 (« Réversibilité ») says, not the DAN; the collège is named with
+// its article (« au service du Collège des Essais »).
+backend_test!(the_archive_notice_of_a_college_names_the_departement_that_restitutes_its_data);
+async fn the_archive_notice_of_a_college_names_the_departement_that_restitutes_its_data(db: TestDb) {
+    let c = crate::tenants_annex::college(&db).await;
+    let reference = c.signed_convention().await;
+    let created = c.cd.post("/api/v1/tenants").json(&crate::tenants_annex::doc(&[])).send().await;
+    assert_eq!(created.status, 201, "{}: {}", db.name, created.text);
+    for body in [
+        json!({ "to": "provisioning" }),
+        json!({ "to": "active" }),
+        json!({ "to": "decommissioning", "reason": "changement de solution" }),
+        json!({ "to": "archived" }),
+    ] {
+        let moved = c.dan.post("/api/v1/tenants/clg-essais/transition").json(&body).send().await;
+        assert_eq!(moved.status, 200, "{}: {body}: {}", db.name, moved.text);
+    }
+    let archived: Vec<common::QueuedNotice> =
+        told(&c.app, "clg-essais").await.into_iter().filter(|m| m.context["event"] == "archived").collect();
+    let rendered = entcp::notify::mailer::render("tenant", &archived[0].context).unwrap();
+    for said in [
+        "L'ENT clg-essais (essais.ent.fresnes.example.fr), au service du Collège des Essais, est archivé".to_string(),
+        "adressez-vous au Département du Val-de-Marne ; un ticket de support".to_string(),
+        format!(
+            "Comme le prévoit l'article 9 de la convention {reference}, il fait restituer les données au Collège des \
+             Essais dans un format ouvert et documenté ; au terme de la restitution, l'éditeur et l'hébergeur les \
+             détruisent et lui en délivrent une attestation, qu'il transmet au responsable de traitement."
+        ),
+    ] {
+        assert!(rendered.text.contains(&said), "{}: {said} in {}", db.name, rendered.text);
+    }
+    assert!(!rendered.text.contains("DAN"), "{}: {}", db.name, rendered.text);
+    assert!(rendered.html.contains("adressez-vous au Département du Val-de-Marne&nbsp;;"), "{}", rendered.html);
 }

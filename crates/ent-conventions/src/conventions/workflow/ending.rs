@@ -202,8 +202,9 @@ pub async fn terminate(ctx: &Ctx<'_>, conv: &Convention, t: Termination) -> Resu
 
 /// The DPOs who keep the register of `conv`'s controller (domain review 39, G4): the
 /// controller's own, and for a DSDEN or a public school its académie's ([`dpos_keeping`], the
-/// rule of who writes that register). Told of a résiliation, which ends the processing it records.
-async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
+/// rule of who writes that register). Told of a résiliation, which ends the processing it records,
+/// and of a tenant that runs a service its signed Art. 28 annex does not cover (`tenants::annex`).
+pub async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
     let Some(controller) = &conv.rgpd_controller else { return Ok(Vec::new()) };
     match get_org_in(tx, &controller.id).await? {
         Some(controller) => dpos_keeping(tx, &controller).await,
@@ -212,8 +213,9 @@ async fn controller_dpos(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, 
 }
 
 /// The clause of `model` on réversibilité, as a sentence names it: « l'article 8 de la
-/// convention », the phase a résiliation opens; `None` for a model without one.
-fn reversibility_article(model: &ConventionModel) -> Option<String> {
+/// convention », the phase a résiliation opens (and an archived tenant's notice names,
+/// `tenants::notices`); `None` for a model without one.
+pub fn reversibility_article(model: &ConventionModel) -> Option<String> {
     model.clauses.iter().find_map(|c| {
         let (number, what) = c.title.split_once(" – ")?;
         let number = naming::in_sentence(number.trim());

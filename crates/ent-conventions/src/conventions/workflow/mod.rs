@@ -21,8 +21,8 @@ pub use draft::{
     CONVENTION_DAYS, GROUPEMENT_TERMS,
 };
 pub use ending::{
-    end_in_preparation, end_in_preparation_in, end_of_notice, end_on_termination_date, notice_months, terminate,
-    Termination, NOTICE_PARAMETER,
+    controller_dpos, end_in_preparation, end_in_preparation_in, end_of_notice, end_on_termination_date, notice_months,
+    reversibility_article, terminate, Termination, NOTICE_PARAMETER,
 };
 pub(crate) use ending::{end_pending_avenants, require_no_notified_termination, Ended};
 pub(crate) use signing::signer_of;

@@ -202,7 +202,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let role = role.as_str().to_string();
     let contract = crate::support::resolve_contract(ctx.state, &tenant, school.as_ref(), ctx.now).await?;
     let flag = convention_flag(ctx, &tenant).await?;
-    let queue = creation_queue(&mut *store.conn().await?, &contract).await?;
+    let queue = creation_queue(&mut *store.conn().await?, &contract, &org).await?;
 
     let id = new_id();
     let at = timestamp(ctx.now);
@@ -253,7 +253,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let state = refresh(&mut tx, &ctx.state.support, &t, ctx.now).await?;
     // Nobody to hear of it: the ENT's governors are told instead.
     let told = match queue.is_empty() {
-        true => Some(governors(&mut tx, &org, &contract).await?),
+        true => Some(governors(&mut tx, &org, contract.n2.as_ref().map(|o| o.id.as_str())).await?),
         false => None,
     };
     let mut warnings: Vec<String> = not_running_said(&tenant).into_iter().collect();
@@ -327,19 +327,17 @@ fn archived_said(tenant: &Tenant) -> String {
 }
 
 /// Who answers for the ENT when nobody supports it: the tenant organisation's governors (its
-/// chef d'établissement, or its collectivité's users) and the DAN of the académie at N2.
-async fn governors(
-    conn: &mut AnyConnection,
-    org: &Org,
-    contract: &crate::support::Contract,
-) -> Result<Vec<String>, Problem> {
+/// chef d'établissement, or its collectivité's users) and the DAN of the académie at N2 (`n2`,
+/// the organisation the contract designates for it). Told of a new ticket, or of one escalated
+/// or returned to a level, that nobody would hear of.
+pub(crate) async fn governors(conn: &mut AnyConnection, org: &Org, n2: Option<&str>) -> Result<Vec<String>, Problem> {
     let role = match org.kind {
         OrgKind::Etablissement => Role::ChefEtablissement,
         _ => Role::Collectivite,
     };
     let mut told = users_with_role(&mut *conn, &org.id, role.as_str()).await?;
-    if let Some(n2) = &contract.n2 {
-        told.extend(users_with_role(&mut *conn, &n2.id, Role::Dan.as_str()).await?);
+    if let Some(n2) = n2 {
+        told.extend(users_with_role(&mut *conn, n2, Role::Dan.as_str()).await?);
     }
     told.sort();
     told.dedup();
@@ -398,13 +396,18 @@ async fn notify_unstaffed(
     Ok(())
 }
 
-/// Who hears of a new ticket: the N1 queue, else (a commune with neither N1 user nor
-/// address) the N2's. Never the N3: the éditeur hears of a ticket only when it is escalated to it.
-async fn creation_queue(conn: &mut AnyConnection, contract: &crate::support::Contract) -> Result<Vec<String>, Problem> {
+/// Who hears of a new ticket of the school `school`: the N1 queue, else (a commune with neither
+/// N1 user nor address) the N2's. Never the N3: the éditeur hears of a ticket only when it is
+/// escalated to it.
+async fn creation_queue(
+    conn: &mut AnyConnection,
+    contract: &crate::support::Contract,
+    school: &Org,
+) -> Result<Vec<String>, Problem> {
     let levels = [(Level::N1, Some(&contract.n1)), (Level::N2, contract.n2.as_ref())];
     for (level, org) in levels {
         let Some(org) = org else { continue };
-        let queue = queue_emails(conn, level, &org.id).await?;
+        let queue = queue_emails(conn, level, &org.id, school).await?;
         if !queue.is_empty() {
             return Ok(queue);
         }

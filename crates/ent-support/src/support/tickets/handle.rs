@@ -1,14 +1,19 @@
 //! Working a ticket: comments (with files), status changes, escalation and return, field updates.
 
 use super::change::{acting_level, begin, begin_at_level, bump, finish};
+use super::create::governors;
 use super::create::{check_category, check_grade, parse_priority};
 use super::events::{append_event, notify, refresh, requester_email, NewEvent};
 use super::{find, Ctx, Ticket};
 use crate::support::{levels_of, queue_emails, Level, Priority, Status, Viewer};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
+use ent_kernel::naming;
 use ent_kernel::store::{expect_same_version, timestamp, Store, Tx};
+use ent_ops::notify::Notice;
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::{bindings_of, get_user, Actor};
+use ent_platform::registry::queries::get_org_in;
+use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -86,7 +91,8 @@ pub async fn comment_with_files(
             bump(&mut tx, &t, "", &[], ctx.now).await?;
         }
         if let Some(org) = holding_org(&t) {
-            let queue = queue_emails(&mut tx, t.level, &org).await?;
+            let school = school_of(&mut tx, &t).await?;
+            let queue = queue_emails(&mut tx, t.level, &org, &school).await?;
             notify(&mut tx, queue, &t, "reply", json!({ "body": body }), ctx.now, ctx.now).await?;
         }
     } else {
@@ -367,9 +373,11 @@ pub async fn escalate(ctx: &Ctx<'_>, id: &str, expected: i64, input: EscalateInp
     checks.text("reason", &input.reason, 5_000);
     checks.finish()?;
     let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
-    move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
+    let warning = move_level(ctx, &mut tx, &t, Some(level), input.reason.trim(), true, input.share_requester).await?;
     let summary = json!({ "from": t.level.as_str(), "reason": input.reason.trim() });
-    finish(ctx, tx, &t, "support.tickets.escalate", summary).await
+    let mut t = finish(ctx, tx, &t, "support.tickets.escalate", summary).await?;
+    t.warning = warning;
+    Ok(t)
 }
 
 pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnInput) -> Result<Ticket, Problem> {
@@ -377,13 +385,17 @@ pub async fn return_down(ctx: &Ctx<'_>, id: &str, expected: i64, input: ReturnIn
     checks.text("answer", &input.answer, 20_000);
     checks.finish()?;
     let (mut tx, t, level) = begin_at_level(ctx, id, expected).await?;
-    move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
+    let warning = move_level(ctx, &mut tx, &t, Some(level), input.answer.trim(), false, false).await?;
     let summary = json!({ "from": t.level.as_str() });
-    finish(ctx, tx, &t, "support.tickets.return", summary).await
+    let mut t = finish(ctx, tx, &t, "support.tickets.return", summary).await?;
+    t.warning = warning;
+    Ok(t)
 }
 
 /// Moves the ticket one level up (escalation) or down (return), logs it,
-/// re-derives the SLA and notifies the receiving queue.
+/// re-derives the SLA and notifies the receiving queue ([`queue_emails`]); when nobody would
+/// hear of it, the ENT's governors are told instead, as for a new ticket nobody supports, and the
+/// warning said to the mover is returned ([`unstaffed`]).
 pub(crate) async fn move_level(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -392,7 +404,7 @@ pub(crate) async fn move_level(
     text: &str,
     up: bool,
     share_requester: bool,
-) -> Result<(), Problem> {
+) -> Result<Option<String>, Problem> {
     let target = if up { t.level.up() } else { t.level.down() };
     let Some(target) = target else {
         return Err(Problem::conflict(if up {
@@ -444,10 +456,64 @@ pub(crate) async fn move_level(
         .await?;
     let moved = Ticket { level: target, n3_org_id, ..t.clone() };
     refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
-    let queue = queue_emails(tx, target, &receiving).await?;
+    let school = school_of(tx, t).await?;
+    let queue = queue_emails(tx, target, &receiving, &school).await?;
+    let warning = match queue.is_empty() {
+        true => Some(unstaffed(ctx, tx, &moved, &school, &receiving, up).await?),
+        false => None,
+    };
     let event = if up { "escalated" } else { "returned" };
     notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
-    Ok(())
+    Ok(warning)
+}
+
+/// A ticket moved (`up`: escalated, else returned) to a level where nobody would hear of it (no
+/// user acting there, no address at `receiving`): its governors told instead, by the mail of a new
+/// ticket nobody supports (« Ticket sans support désigné », naming the level), an internal
+/// « Avertissement » in its history, and the warning said to the mover, returned.
+async fn unstaffed(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    moved: &Ticket,
+    school: &Org,
+    receiving: &str,
+    up: bool,
+) -> Result<String, Problem> {
+    let told = governors(tx, school, moved.n2_org_id.as_deref()).await?;
+    let at = get_org_in(tx, receiving).await?.map(|o| naming::of_org(o.kind, &naming::display_name(&o.name)).article);
+    let at = at.unwrap_or_default();
+    let level = moved.level.label();
+    let who = match told.is_empty() {
+        false => "les responsables de l'ENT en sont avertis",
+        true => {
+            "mais personne n'en a été averti : signalez-le à la collectivité ou à la délégation académique au numérique"
+        }
+    };
+    let warning = format!(
+        "Personne n'est désigné au niveau {level} pour cet ENT (ni utilisateur ni adresse chez {at}) : le ticket y est \
+         {}, {who}.",
+        if up { "escaladé" } else { "renvoyé" }
+    );
+    append_event(tx, &moved.id, ctx.actor, NewEvent::new("warning", "internal").body(&warning), ctx.now).await?;
+    tracing::warn!(ticket = %moved.reference, "{warning}");
+    let tenant: String = sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1")
+        .bind(&moved.tenant_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let context = json!({ "reference": moved.reference, "priority": moved.priority.as_str(), "tenant": tenant,
+        "moved_to": level, "at": at, "escalated": up });
+    Notice::event("support", told, "unstaffed")
+        .with(context)
+        .page(format!("/organisations/{receiving}"))
+        .enqueue(tx, ctx.now)
+        .await?;
+    Ok(warning)
+}
+
+/// The organisation of ticket `t` (its school, or the commune of its ENT), whose scope decides
+/// who acts on it at N1 and N2 ([`queue_emails`]).
+async fn school_of(tx: &mut Tx, t: &Ticket) -> Result<Org, Problem> {
+    get_org_in(tx, &t.organisation.id).await?.ok_or_else(|| Problem::not_found("organisation introuvable"))
 }
 
 /// The N3 a ticket escalates to: the tenant's vendor of record now (after an award, the
