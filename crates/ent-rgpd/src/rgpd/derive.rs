@@ -678,22 +678,32 @@ pub fn in_eu(country: &str) -> bool {
 /// signed for the académie: an académie named by a convention gives way to that DSDEN. A private
 /// école, like any other school, is its own controller.
 fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
-    let dsden = school
-        .etab_type
-        .filter(|t| t.is_ecole() && !school.private)
-        .and(school.departement_code.as_ref())
-        .and_then(|d| world.dsden_by_departement.get(d));
     if let Some(a) = world.assignments.get(&school.id) {
-        let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
-        return match dsden {
-            Some(dsden) if academie => (Cow::Owned(Assignment { controller: dsden.clone(), ..a.clone() }), false),
-            _ => (Cow::Borrowed(a), false),
-        };
+        return (signed_roles(world, school, a), false);
     }
-    let controller = dsden.cloned().unwrap_or_else(|| school.id.clone());
+    let controller = ecole_dsden(world, school).cloned().unwrap_or_else(|| school.id.clone());
     let assignment =
         Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
     (Cow::Owned(assignment), true)
+}
+
+/// The roles a convention signed for `school` gives it in the registers ([`roles_of`]): for a
+/// public école, the IA-DASEN (its DSDEN) where the convention names the académie.
+fn signed_roles<'a>(world: &World, school: &OrgFacts, a: &'a Assignment) -> Cow<'a, Assignment> {
+    let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
+    match ecole_dsden(world, school) {
+        Some(dsden) if academie => Cow::Owned(Assignment { controller: dsden.clone(), ..a.clone() }),
+        _ => Cow::Borrowed(a),
+    }
+}
+
+/// The DSDEN of a public école's département (the IA-DASEN, its controller), when known.
+fn ecole_dsden<'a>(world: &'a World, school: &OrgFacts) -> Option<&'a String> {
+    school
+        .etab_type
+        .filter(|t| t.is_ecole() && !school.private)
+        .and(school.departement_code.as_ref())
+        .and_then(|d| world.dsden_by_departement.get(d))
 }
 
 /// The RGPD roles under each convention in force that binds `org_id` — as controller (the DSDEN
@@ -1182,11 +1192,10 @@ impl Agg {
     /// Notes the convention signed for a school without one in force, if any ([`World::ahead`]).
     fn add_ahead(&mut self, world: &World, school: &OrgFacts) {
         if let Some((roles, start)) = world.ahead.get(&school.id) {
-            let (_, _, names) = self
-                .ahead
-                .entry(roles.convention.clone())
-                .or_insert_with(|| (roles.clone(), start.clone(), BTreeSet::new()));
-            names.insert(official_name(world, &school.id));
+            let roles = signed_roles(world, school, roles).into_owned();
+            let (_, _, names) =
+                self.ahead.entry(roles.convention.clone()).or_insert_with(|| (roles, start.clone(), BTreeSet::new()));
+            names.insert(designation(school).article);
         }
     }
 }
