@@ -1475,6 +1475,12 @@ async fn tenant_accounts(store: &entcp::store::Store, slug: &str, accounts: i64)
     set.bind(accounts).bind(slug).execute(store.pool()).await.unwrap();
 }
 
+/// The reference of the convention `id`.
+async fn reference_of(store: &entcp::store::Store, id: &str) -> String {
+    let query = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1").bind(id);
+    query.fetch_one(store.pool()).await.unwrap()
+}
+
 backend_test!(a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks);
 /// Domain review 40: a fiche's « Comptes » reads in groups of three (« 4 000 », as its AIPD line
 /// does), never « 4000 » (G8); the commune's art. 30(2) section says « NON RENSEIGNÉ » for the
@@ -1521,11 +1527,7 @@ async fn a_convention_s_declared_accounts_are_a_labelled_forecast_never_the_scal
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
     let id = vitry_convention_declares(&store, 6200).await;
-    let reference: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
-        .bind(&id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let reference = reference_of(&store, &id).await;
     // A second école of the convention gets its own ENT, with its own accounts.
     let ecole: String = sqlx::query_scalar(
         "SELECT o.code FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
@@ -1592,11 +1594,7 @@ async fn a_fiche_run_before_its_convention_takes_effect_cites_the_signed_convent
     let controller = controller_of(&d, "commune:94081").await;
     let later = "UPDATE conventions SET status = 'signed', start_date = '2027-01-04' WHERE id = $1";
     common::execute(&store, later, &[&id]).await;
-    let reference: String = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1")
-        .bind(&id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let reference = reference_of(&store, &id).await;
     let warnings = |register: &Value| -> Vec<String> {
         let portail = register_entry(register, "portail");
         portail["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect()
