@@ -37,9 +37,17 @@ pub const LARGE_SCALE_THRESHOLD: &str = "seuil retenu : 5\u{a0}000 personnes con
      appréciation du critère « traitement à grande échelle » des lignes directrices du G29 sur l'AIPD \
      (WP248 rév. 01 : nombre de personnes concernées, étendue géographique), reprises par la CNIL";
 
-/// The large-scale basis when no account figure is known: never « 0 comptes ».
-pub const NOT_ASSESSABLE: &str =
-    "non évaluable : aucun nombre de comptes déclaré (convention, groupement ou capacité du tenant)";
+/// The large-scale basis when no tenant of the entry has an account figure: never « 0 comptes ».
+pub const NOT_ASSESSABLE: &str = "non évaluable : aucun nombre de comptes connu pour les ENT déployés";
+
+/// Where the persons concerned of the large-scale line come from ([`Scale::line`]).
+const DEPLOYED_ACCOUNTS: &str =
+    "comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque tenant";
+
+/// What the figures declared for more than the deployed ENT are ([`Forecast`]), as the
+/// large-scale line labels them: shown, never judged on.
+const FORECAST: &str = "prévision déclarée, pour tous les établissements couverts, qu'un ENT y soit déployé ou non, \
+     non retenue pour apprécier le critère";
 
 /// The recipients article 4 of the arrêté du 30 novembre 2006 modifié adds to every ENT
 /// processing, beyond the users a service's own recipients name.
@@ -185,15 +193,12 @@ pub struct LiveTenant {
     /// Archived: the French day from which its data may be purged (`tenants.purge_due_at`).
     /// Its services no longer run; it only keeps their data until then.
     pub purge_from: Option<String>,
-    /// The largest account figure known for it (see `accounts_source`); 0 when none is.
+    /// Its accounts (`spec.accounts`): the persons concerned by the ENT really deployed; 0 when
+    /// unknown (the scale is then « non évaluable » on it).
     pub accounts: i64,
-    /// Where `accounts` comes from (« convention CONV-… », « groupement GC-… », « capacité du
-    /// tenant »); empty when no figure is known: the scale is then « non évaluable ».
-    pub accounts_source: String,
-    /// When `accounts` is the total of conventions covering its schools: each (reference,
-    /// accounts), a total for every school the convention covers, so an entry counts it once
-    /// however many of its tenants it covers. Empty when the figure is the tenant's own.
-    pub accounts_conventions: Vec<(String, i64)>,
+    /// The account figures declared for its schools beyond it ([`Forecast`]): shown as
+    /// forecasts, never the scale.
+    pub forecasts: Vec<Forecast>,
     pub aaf: bool,
     pub vendor: Option<String>,
     pub host: Option<String>,
@@ -216,14 +221,27 @@ impl LiveTenant {
             catalog_note: None,
             purge_from: None,
             accounts,
-            accounts_source: "capacité du tenant".into(),
-            accounts_conventions: Vec::new(),
+            forecasts: Vec::new(),
             aaf: false,
             vendor: None,
             host: None,
             security: vec![],
         }
     }
+}
+
+/// An account figure declared for more than a deployed ENT: the « accounts » of a convention
+/// (a total for every établissement it covers, ENT or not) or a groupement member's declared
+/// needs. A register shows it as a forecast and never judges the large scale on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// What counts it once per entry, however many tenants it is declared for: the
+    /// convention's reference, the groupement and member.
+    pub key: String,
+    /// In French: « convention CONV-…, pour 42 établissements couverts », « groupement GC-…,
+    /// besoins déclarés ».
+    pub source: String,
+    pub accounts: i64,
 }
 
 /// A processing contract (`processor_contracts`).
@@ -302,6 +320,9 @@ pub struct World {
     /// (`load::signed_annexes`), those it binds its processor for ([`World::annex`]). A
     /// convention without frozen text is not here.
     pub annexes: HashMap<String, Vec<String>>,
+    /// By établissement id without a convention in force: the RGPD roles of the convention
+    /// signed for it that will take effect, with its first day in French (« 4 janvier 2027 »).
+    pub ahead: HashMap<String, (Assignment, String)>,
     /// DSDEN (or académie) id by département code: the default controller of écoles.
     pub dsden_by_departement: HashMap<String, String>,
     /// When each entry of the register was first recorded and last changed (key → (first, last, content hash)).
@@ -657,22 +678,32 @@ pub fn in_eu(country: &str) -> bool {
 /// signed for the académie: an académie named by a convention gives way to that DSDEN. A private
 /// école, like any other school, is its own controller.
 fn roles_of<'a>(world: &'a World, school: &OrgFacts) -> (Cow<'a, Assignment>, bool) {
-    let dsden = school
-        .etab_type
-        .filter(|t| t.is_ecole() && !school.private)
-        .and(school.departement_code.as_ref())
-        .and_then(|d| world.dsden_by_departement.get(d));
     if let Some(a) = world.assignments.get(&school.id) {
-        let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
-        return match dsden {
-            Some(dsden) if academie => (Cow::Owned(Assignment { controller: dsden.clone(), ..a.clone() }), false),
-            _ => (Cow::Borrowed(a), false),
-        };
+        return (signed_roles(world, school, a), false);
     }
-    let controller = dsden.cloned().unwrap_or_else(|| school.id.clone());
+    let controller = ecole_dsden(world, school).cloned().unwrap_or_else(|| school.id.clone());
     let assignment =
         Assignment { convention: String::new(), controller, joint_controllers: vec![], processors: vec![] };
     (Cow::Owned(assignment), true)
+}
+
+/// The roles a convention signed for `school` gives it in the registers ([`roles_of`]): for a
+/// public école, the IA-DASEN (its DSDEN) where the convention names the académie.
+fn signed_roles<'a>(world: &World, school: &OrgFacts, a: &'a Assignment) -> Cow<'a, Assignment> {
+    let academie = world.orgs.get(&a.controller).is_some_and(|o| o.kind == OrgKind::Academie);
+    match ecole_dsden(world, school) {
+        Some(dsden) if academie => Cow::Owned(Assignment { controller: dsden.clone(), ..a.clone() }),
+        _ => Cow::Borrowed(a),
+    }
+}
+
+/// The DSDEN of a public école's département (the IA-DASEN, its controller), when known.
+fn ecole_dsden<'a>(world: &'a World, school: &OrgFacts) -> Option<&'a String> {
+    school
+        .etab_type
+        .filter(|t| t.is_ecole() && !school.private)
+        .and(school.departement_code.as_ref())
+        .and_then(|d| world.dsden_by_departement.get(d))
 }
 
 /// The RGPD roles under each convention in force that binds `org_id` — as controller (the DSDEN
@@ -852,11 +883,14 @@ struct Agg {
     defaulted: BTreeSet<String>,
     aaf: bool,
     educonnect: bool,
-    /// Where the account figures come from; tenants with no known figure are counted apart.
-    accounts_sources: BTreeSet<String>,
-    /// The conventions whose declared accounts `accounts` already counts.
-    counted_conventions: BTreeSet<String>,
+    /// Tenants with an account figure (`accounts` is their sum), and those without one.
+    known_accounts: usize,
     unknown_accounts: usize,
+    /// The forecasts declared for its tenants' schools, each once by key: (source, accounts).
+    forecasts: BTreeMap<String, (String, i64)>,
+    /// For schools without a convention in force, the conventions signed for them that will
+    /// take effect, by reference: their roles, first day and the schools' names.
+    ahead: BTreeMap<String, (Assignment, String, BTreeSet<String>)>,
     /// Écoles (pupils in ONDE) and collèges or lycées (pupils in SIECLE) among the schools.
     ecoles: bool,
     secondary: bool,
@@ -907,6 +941,9 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
                     let per_service = entries.get_mut(roles.controller.as_str()).expect("inserted above");
                     let agg = per_service.entry(service.code.as_str()).or_default();
                     agg.add(&school, tenant, &roles, defaulted, links);
+                    if defaulted {
+                        agg.add_ahead(world, &school);
+                    }
                     ents.entry(roles.controller.clone()).or_default().add(&school, tenant, &roles, defaulted, &[]);
                     if retained {
                         agg.retained_by.insert(tenant.slug.clone(), tenant.purge_from.clone());
@@ -1101,11 +1138,6 @@ impl Agg {
         if !self.tenants.contains(&tenant.slug) {
             self.tenants.insert(tenant.slug.clone());
             self.add_accounts(tenant);
-            if tenant.accounts_source.is_empty() {
-                self.unknown_accounts += 1;
-            } else {
-                self.accounts_sources.insert(tenant.accounts_source.clone());
-            }
         }
         match school.etab_type {
             Some(t) if t.is_ecole() => self.ecoles = true,
@@ -1142,16 +1174,28 @@ impl Agg {
         }
     }
 
-    /// A tenant's accounts: its own figure, or those of the conventions it is counted by
-    /// that the entry has not counted yet (a convention's figure covers all its schools).
+    /// A tenant's accounts, counted apart when it has none, and its forecasts the entry has not
+    /// counted yet (a convention's figure covers all its schools).
     fn add_accounts(&mut self, tenant: &LiveTenant) {
-        if tenant.accounts_conventions.is_empty() {
-            self.accounts += tenant.accounts;
-        }
-        for (reference, accounts) in &tenant.accounts_conventions {
-            if self.counted_conventions.insert(reference.clone()) {
-                self.accounts += accounts;
+        match tenant.accounts > 0 {
+            true => {
+                self.accounts += tenant.accounts;
+                self.known_accounts += 1;
             }
+            false => self.unknown_accounts += 1,
+        }
+        for f in &tenant.forecasts {
+            self.forecasts.entry(f.key.clone()).or_insert_with(|| (f.source.clone(), f.accounts));
+        }
+    }
+
+    /// Notes the convention signed for a school without one in force, if any ([`World::ahead`]).
+    fn add_ahead(&mut self, world: &World, school: &OrgFacts) {
+        if let Some((roles, start)) = world.ahead.get(&school.id) {
+            let roles = signed_roles(world, school, roles).into_owned();
+            let (_, _, names) =
+                self.ahead.entry(roles.convention.clone()).or_insert_with(|| (roles, start.clone(), BTreeSet::new()));
+            names.insert(designation(school).article);
         }
     }
 }
@@ -1339,14 +1383,10 @@ fn dpia(minors: bool, personal_data: &[DataCategory], agg: &Agg, scale: &Scale) 
     }
     let large = scale.large();
     if large {
-        reasons.push(format!(
-            "traitement à grande échelle ({} personnes concernées, {} établissement(s))",
-            count(scale.persons()),
-            count(scale.establishments as i64)
-        ));
+        reasons.push(scale.reason());
     }
     // One criterion and a scale no figure lets judge: the scale could be the second.
-    let undetermined = reasons.len() == 1 && !large && agg.accounts_sources.is_empty();
+    let undetermined = reasons.len() == 1 && !large && !scale.accounts_known;
     let required = reasons.len() >= 2;
     let special = personal_data.iter().any(|d| d.sensitive);
     let basis = if required { dpia_basis(large && special) } else { String::new() };
@@ -1368,9 +1408,11 @@ fn dpia_basis(special_at_scale: bool) -> String {
     }
 }
 
-/// What the large-scale criterion of an entry is judged on: its declared accounts (the
-/// persons concerned: pupils, staff, families; 0 when none is known), the pupils the annuaire
-/// counts in its établissements (and how many it gives no figure for), its établissements.
+/// What the large-scale criterion of an entry is judged on: the accounts of its deployed
+/// tenants (the persons concerned: pupils, staff, families; 0 when none is known), the pupils
+/// the annuaire counts in its établissements (and how many it gives no figure for), its
+/// établissements. The one place the scale is computed and worded: the figures declared for
+/// more than what is deployed (conventions, groupements) are shown as forecasts, never judged on.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Scale {
     pub accounts: i64,
@@ -1387,14 +1429,14 @@ impl Scale {
             agg.establishments.keys().map(|id| world.orgs.get(id).and_then(|o| o.pupils)).collect();
         Scale {
             accounts: agg.accounts,
-            accounts_known: !agg.accounts_sources.is_empty(),
+            accounts_known: agg.known_accounts > 0,
             pupils: pupils.iter().flatten().sum(),
             pupils_unknown: pupils.iter().filter(|p| p.is_none()).count(),
             establishments: agg.establishments.len(),
         }
     }
 
-    /// The persons concerned at least: the declared accounts, or the annuaire's pupils if more.
+    /// The persons concerned at least: the deployed accounts, or the annuaire's pupils if more.
     fn persons(&self) -> i64 {
         self.accounts.max(self.pupils)
     }
@@ -1414,32 +1456,59 @@ impl Scale {
         }
     }
 
-    /// The criterion's line ([`Dpia::scale`]): verdict, figures and their sources, threshold.
+    /// The criterion's reason when met: « traitement à grande échelle (5 000 personnes
+    /// concernées, 1 établissement) ».
+    fn reason(&self) -> String {
+        let establishments = counted(self.establishments as i64, "établissement", "établissements");
+        format!("traitement à grande échelle ({} personnes concernées, {establishments})", count(self.persons()))
+    }
+
+    /// The criterion's line ([`Dpia::scale`]): verdict, figures and their sources, the
+    /// forecasts declared beyond what is deployed, labelled as such, then the threshold.
     fn line(&self, agg: &Agg) -> String {
-        let known = agg.accounts_sources.iter().cloned().collect::<Vec<_>>().join(", ");
         let persons = match (self.accounts_known, agg.unknown_accounts) {
             (false, _) => NOT_ASSESSABLE.to_string(),
-            (true, 0) => {
-                format!("{} (comptes déclarés des élèves, personnels et familles : {known})", count(self.accounts))
-            }
+            (true, 0) => format!("{} ({DEPLOYED_ACCOUNTS})", count(self.accounts)),
             (true, n) => format!(
-                "{} au moins (comptes déclarés des élèves, personnels et familles : {known} ; {n} tenant(s) sans \
-                 nombre de comptes connu)",
-                count(self.accounts)
+                "{} au moins ({DEPLOYED_ACCOUNTS} ; {} sans nombre de comptes connu)",
+                count(self.accounts),
+                counted(n as i64, "tenant", "tenants")
             ),
         };
         let pupils = match (self.pupils_unknown, self.establishments) {
             (0, _) => count(self.pupils),
             (unknown, all) if unknown == all => "effectifs non renseignés dans l'annuaire".to_string(),
-            (unknown, _) => format!("{} (effectif inconnu pour {unknown} établissement(s))", count(self.pupils)),
+            (unknown, _) => format!(
+                "{} (effectif inconnu pour {})",
+                count(self.pupils),
+                counted(unknown as i64, "établissement", "établissements")
+            ),
+        };
+        let forecast = match agg.forecasts.is_empty() {
+            true => String::new(),
+            false => {
+                let each: Vec<String> = agg
+                    .forecasts
+                    .values()
+                    .map(|(source, accounts)| format!("{} comptes ({source})", count(*accounts)))
+                    .collect();
+                format!(" ; {FORECAST} : {}", each.join(", "))
+            }
         };
         format!(
-            "{} — personnes concernées : {persons} ; élèves selon l'annuaire : {pupils} ; établissements : {} ; \
+            "{} — personnes concernées : {persons} ; élèves selon l'annuaire : {pupils} ; établissements : {}{forecast} ; \
              {LARGE_SCALE_THRESHOLD}",
             self.verdict(),
             count(self.establishments as i64)
         )
     }
+}
+
+/// `n` things in words that agree with it, as a French reader writes the number: « 1
+/// établissement », « 0 tenant », « 3 530 établissements ».
+pub(crate) fn counted(n: i64, one: &str, many: &str) -> String {
+    let noun = if n.abs() < 2 { one } else { many };
+    format!("{} {noun}", count(n))
 }
 
 /// A count as a French reader writes it (« 5 000 »).
@@ -1526,6 +1595,35 @@ fn recipient_line(p: &ProcessorLink) -> String {
     format!("{role} : {}", named(&p.org).official)
 }
 
+/// What a fiche says of the convention signed for schools without one in force, that will take
+/// effect later: « la convention CONV-… signée, qui prendra effet le 4 janvier 2027, fixe … », its
+/// roles named; until then the default roles apply and it binds no processor.
+fn ahead_warning(
+    world: &World,
+    reference: &str,
+    roles: &Assignment,
+    start: &str,
+    schools: &BTreeSet<String>,
+) -> String {
+    let name = |id: &String| official_name(world, id);
+    let mut roles_said = vec![format!("responsable de traitement : {}", name(&roles.controller))];
+    if !roles.joint_controllers.is_empty() {
+        let joint: Vec<String> = roles.joint_controllers.iter().map(name).collect();
+        roles_said.push(format!("responsables conjoints : {}", naming::and_list(&joint)));
+    }
+    if !roles.processors.is_empty() {
+        let processors: Vec<String> = roles.processors.iter().map(name).collect();
+        roles_said.push(format!("{COLLECTIVITE} : {} (article 28 du RGPD)", naming::and_list(&processors)));
+    }
+    let schools: Vec<String> = schools.iter().cloned().collect();
+    format!(
+        "la convention {reference} signée, qui prendra effet le {start}, fixe les rôles RGPD de ce traitement pour {} \
+         ({}) ; d'ici là, les rôles par défaut s'appliquent et elle ne lie encore aucun sous-traitant",
+        naming::and_list(&schools),
+        roles_said.join(" ; ")
+    )
+}
+
 fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &str, ent: &Processing) -> Entry {
     let controller = or_unknown(controller_id, world);
     let (processors, mut warnings) = links_rendered(world, &agg.links, controller_id, Some(service));
@@ -1533,12 +1631,17 @@ fn entry(world: &World, controller_id: &str, service: &Service, agg: Agg, now: &
         let names: Vec<&str> = agg.defaulted.iter().take(5).map(String::as_str).collect();
         let more = if agg.defaulted.len() > 5 { ", …" } else { "" };
         warnings.push(format!(
-            "aucune convention en vigueur pour {} établissement(s) ({}{more}) : responsable de traitement par défaut \
+            "aucune convention en vigueur pour {} ({}{more}) : responsable de traitement par défaut \
              (arrêté du 30 novembre 2006 modifié)",
-            agg.defaulted.len(),
+            counted(agg.defaulted.len() as i64, "établissement", "établissements"),
             names.join(", ")
         ));
     }
+    warnings.extend(
+        agg.ahead
+            .iter()
+            .map(|(reference, (roles, start, schools))| ahead_warning(world, reference, roles, start, schools)),
+    );
     warnings.extend(agg.catalog_notes.iter().cloned());
     let retention = retention_of(service, &agg.retained_by, world.purge_after_months);
     if !agg.retained_by.is_empty() {
@@ -2185,7 +2288,7 @@ mod tests {
         let dpia = &r.entries[0].dpia;
         assert!(dpia.required);
         assert_eq!(dpia.reasons.len(), 2);
-        let reason = "traitement à grande échelle (5\u{a0}000 personnes concernées, 1 établissement(s))";
+        let reason = "traitement à grande échelle (5\u{a0}000 personnes concernées, 1 établissement)";
         assert_eq!(dpia.reasons[1], reason, "{:?}", dpia.reasons);
         assert!(dpia.scale.starts_with("critère rempli — personnes concernées : 5\u{a0}000 "), "{}", dpia.scale);
     }
@@ -2201,8 +2304,9 @@ mod tests {
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let portail = &r.entries[0];
         let line = format!(
-            "critère non rempli — personnes concernées : 600 (comptes déclarés des élèves, personnels et familles : \
-             capacité du tenant) ; élèves selon l'annuaire : 1\u{a0}234 ; établissements : 1 ; {LARGE_SCALE_THRESHOLD}"
+            "critère non rempli — personnes concernées : 600 (comptes des élèves, personnels et familles des ENT \
+             déployés : nombre de comptes de chaque tenant) ; élèves selon l'annuaire : 1\u{a0}234 ; établissements : 1 ; \
+             {LARGE_SCALE_THRESHOLD}"
         );
         assert_eq!(portail.dpia.scale, line);
         assert!(LARGE_SCALE_THRESHOLD.contains("5\u{a0}000 personnes concernées ou 50 établissements"));
@@ -2219,7 +2323,6 @@ mod tests {
         // The annuaire's pupils alone make the scale: met, with no account figure at all.
         w.orgs.get_mut("college").unwrap().pupils = Some(LARGE_SCALE_ACCOUNTS);
         w.tenants[0].accounts = 0;
-        w.tenants[0].accounts_source.clear();
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let dpia = &r.entries[0].dpia;
         assert!(dpia.required && !dpia.undetermined, "{dpia:?}");
@@ -2238,10 +2341,13 @@ mod tests {
         assert!(crate::rgpd::export::dpia_text(dpia).contains("— grande échelle : critère non évaluable — "));
     }
 
+    /// Domain review 41 (F7): a convention's declared accounts are a total for all the écoles it
+    /// covers, ENT or not: a forecast the line shows once, labelled, never the scale — the persons
+    /// concerned are the deployed tenants' accounts, and the criterion is judged on them.
     #[test]
-    fn a_convention_covering_several_tenants_counts_its_accounts_once() {
+    fn a_convention_s_declared_accounts_are_a_forecast_shown_once_never_the_scale() {
         let mut w = world();
-        w.tenants[0].services = vec!["portail".into()];
+        w.tenants[0].services = vec!["vie-scolaire".into()];
         let second_school = org("college2", OrgKind::Etablissement, Some(EtabType::College));
         w.orgs.insert(second_school.id.clone(), second_school);
         w.assignments.insert("college2".into(), w.assignments["college"].clone());
@@ -2249,20 +2355,57 @@ mod tests {
         second.slug = "t2".into();
         second.schools = vec!["college2".into()];
         w.tenants.push(second);
+        let forecast = Forecast {
+            key: "CONV-1".into(),
+            source: "convention CONV-1, pour 42 établissements couverts".into(),
+            accounts: 6200,
+        };
         for t in &mut w.tenants {
-            t.accounts = 4000;
-            t.accounts_source = "convention CONV-1 (comptes déclarés)".into();
-            t.accounts_conventions = vec![("CONV-1".into(), 4000)];
+            t.accounts = 320;
+            t.forecasts = vec![forecast.clone()];
         }
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
-        let portail = &r.entries[0];
-        assert_eq!((portail.establishments.len(), portail.accounts), (2, 4000), "not 4000 per tenant");
-        assert!(!portail.dpia.required, "4000 accounts are no large scale: {:?}", portail.dpia);
-        // A second convention on one tenant adds its own figure, once.
-        w.tenants[1].accounts_conventions.push(("CONV-2".into(), 1000));
+        let e = &r.entries[0];
+        assert_eq!((e.establishments.len(), e.accounts), (2, 640), "the deployed accounts, not the convention's");
+        assert!(e.dpia.scale.starts_with("critère non rempli — personnes concernées : 640 ("), "{}", e.dpia.scale);
+        let shown = format!("{FORECAST} : 6\u{a0}200 comptes (convention CONV-1, pour 42 établissements couverts) ;");
+        assert_eq!(e.dpia.scale.matches(&shown).count(), 1, "once, labelled: {}", e.dpia.scale);
+        assert!(!e.dpia.reasons.iter().any(|r| r.contains("grande échelle")), "{:?}", e.dpia.reasons);
+        assert!(!e.dpia.basis.contains("35, paragraphe 3"), "no art. 35.3.b on a forecast: {:?}", e.dpia);
+        // The deployed accounts reach the threshold: met, the établissements in agreement.
+        w.tenants[1].accounts = LARGE_SCALE_ACCOUNTS;
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
-        assert_eq!(r.entries[0].accounts, 5000);
-        assert!(r.entries[0].dpia.required, "{:?}", r.entries[0].dpia);
+        let dpia = &r.entries[0].dpia;
+        let reason = "traitement à grande échelle (5\u{a0}320 personnes concernées, 2 établissements)";
+        assert!(dpia.reasons.iter().any(|r| r == reason), "{:?}", dpia.reasons);
+        assert!(dpia.basis.starts_with("article 35, paragraphe 3, b), du RGPD"), "{dpia:?}");
+    }
+
+    /// Domain review 41 (F8): a school run before its convention takes effect keeps the default
+    /// roles, and its fiche cites the signed convention that will govern it, its roles named.
+    #[test]
+    fn a_fiche_cites_the_signed_convention_that_will_take_effect() {
+        let mut w = world();
+        // The convention is signed, not yet in force: it names the département processor.
+        let ahead = Assignment { convention: "CONV-9".into(), ..w.assignments.remove("college").unwrap() };
+        w.ahead.insert("college".into(), (ahead, "4 janvier 2027".into()));
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        let warnings = &r.entries[0].warnings;
+        assert!(
+            warnings.iter().any(|w| w.starts_with("aucune convention en vigueur pour 1 établissement (")),
+            "{warnings:?}"
+        );
+        let cited = warnings.iter().find(|w| w.starts_with("la convention CONV-9 signée, qui prendra effet le 4 janvier 2027, fixe les rôles RGPD de ce traitement pour "));
+        let cited = cited.unwrap_or_else(|| panic!("{warnings:?}"));
+        assert!(cited.contains(&format!("{COLLECTIVITE} : ")) && cited.contains("(article 28 du RGPD)"), "{cited}");
+        assert!(
+            cited.ends_with("d'ici là, les rôles par défaut s'appliquent et elle ne lie encore aucun sous-traitant")
+        );
+        // Once in force, the convention's roles apply and nothing is cited ahead.
+        let (roles, _) = w.ahead.remove("college").unwrap();
+        w.assignments.insert("college".into(), roles);
+        let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
+        assert!(!r.entries[0].warnings.iter().any(|w| w.contains("prendra effet")), "{:?}", r.entries[0].warnings);
     }
 
     #[test]
@@ -2270,7 +2413,6 @@ mod tests {
         let mut w = world();
         w.tenants[0].services = vec!["portail".into()];
         w.tenants[0].accounts = 0;
-        w.tenants[0].accounts_source.clear();
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         // The portail: minors only, and a scale nothing lets judge.
         let portail = &r.entries[0];
@@ -2934,7 +3076,6 @@ mod tests {
         let mut w = world();
         w.tenants[0].services = vec!["vie-scolaire".into()];
         w.tenants[0].accounts = 0;
-        w.tenants[0].accounts_source.clear();
         w.orgs.get_mut("college").unwrap().etab_type = Some(EtabType::Lycee);
         let r = derive(&w, &catalog(), "college", "2026-09-01", "now");
         let e = &r.entries[0];

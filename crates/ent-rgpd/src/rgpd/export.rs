@@ -3,8 +3,7 @@
 //! lists the same Art. 30 fields, from [`entry_fields`].
 
 use super::derive::{
-    named, Actor, ContractRef, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NOT_ASSESSABLE,
-    NO_CONTRACT,
+    named, Actor, ContractRef, DataCategory, Dpia, Dpo, Entry, ProcessorEntry, ProcessorLink, Register, NO_CONTRACT,
 };
 use ent_conventions::conventions::processing::one_parenthesis;
 use ent_documents::documents::{self, Block, Document, Section};
@@ -185,12 +184,12 @@ pub fn entry_dpia_text(e: &Entry) -> String {
     }
 }
 
-/// The accounts of an entry: never a bare « 0 » when no figure is known.
+/// The accounts of an entry's deployed tenants: never a bare « 0 » when no figure is known.
 fn accounts_text(e: &Entry) -> String {
-    if e.dpia.scale.contains(NOT_ASSESSABLE) {
-        return "non évaluable".into();
+    match e.accounts > 0 {
+        true => super::derive::count(e.accounts),
+        false => "non évaluable".into(),
     }
-    super::derive::count(e.accounts)
 }
 
 /// A data category as a register names it: a sensitive one in one parenthesis citing its
@@ -378,7 +377,8 @@ pub fn document(r: &Register) -> Document {
         let mut fields = entry_fields(e);
         if long {
             for (_, value) in fields.iter_mut().filter(|(l, _)| *l == "Établissements concernés") {
-                *value = format!("{} établissement(s) : voir l'annexe", e.establishments.len());
+                let n = e.establishments.len() as i64;
+                *value = format!("{} : voir l'annexe", super::derive::counted(n, "établissement", "établissements"));
             }
         }
         doc = doc

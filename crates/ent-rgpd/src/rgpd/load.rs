@@ -2,7 +2,7 @@
 //! number of tenants: live tenants, their organisations and schools, active
 //! conventions with their parties and schools, the DSDEN, profiles and history.
 
-use super::derive::{Assignment, Ccap, ContractFact, LiveTenant, OrgFacts, Profile, World};
+use super::derive::{Assignment, Ccap, ContractFact, Forecast, LiveTenant, OrgFacts, Profile, World};
 use ent_conventions::conventions::model::ConventionModel;
 use ent_conventions::conventions::{find_model, frozen, rgpd_roles, schools_now};
 use ent_kernel::clock::french_day;
@@ -139,9 +139,15 @@ pub async fn world_citing(
         add(&mut world, &org);
     }
     world.assignments = assignments(store, models, date).await?;
+    world.ahead = signed_ahead(store, models, date)
+        .await?
+        .into_iter()
+        .filter(|(school, _)| !world.assignments.contains_key(school))
+        .map(|(school, (roles, start))| (school, (roles, french_day(&start))))
+        .collect();
     world.annexes = signed_annexes(store, catalog, date).await?;
     world.tenants = live_tenants(store, catalog, provisioning, &schools_of).await?;
-    declared_accounts(store, date, &mut world.tenants).await?;
+    declared_forecasts(store, date, &mut world.tenants).await?;
     (world.contracts, world.ccaps) = contracts(store, catalog, date, markets).await?;
     for (id, profile) in profiles(store).await? {
         if let Some(org) = world.orgs.get_mut(&id) {
@@ -152,26 +158,57 @@ pub async fn world_citing(
     Ok(world)
 }
 
-/// RGPD roles of every school covered by an active convention (the latest starting wins).
-/// An active convention as [`assignments`] reads it.
+/// A convention as [`roles_by_school`] reads it.
 #[derive(sqlx::FromRow)]
 struct ConventionRef {
     id: String,
     reference: String,
     model_id: String,
     model_version: i64,
+    start_date: String,
 }
 
+/// The RGPD roles of every school covered by a convention in force (the latest starting wins).
 async fn assignments(
     store: &Store,
     models: &[ConventionModel],
     date: &str,
 ) -> Result<HashMap<String, Assignment>, Problem> {
-    let sql = "SELECT id, reference, model_id, model_version FROM conventions WHERE status = 'active' \
-               AND start_date <= $1 AND end_date >= $2 ORDER BY start_date, id";
-    let conventions: Vec<ConventionRef> = sqlx::query_as(sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let in_force = "status = 'active' AND start_date <= $1 AND end_date >= $2";
+    let by_school = roles_by_school(store, models, in_force, "start_date, id", date).await?;
+    Ok(by_school.into_iter().map(|(school, (assignment, _))| (school, assignment)).collect())
+}
+
+/// The RGPD roles of every school a convention signed but not yet in force on `date` will
+/// cover, with its first day (the earliest to come wins): what governs a tenant run by an
+/// administrator's override before its convention takes effect.
+async fn signed_ahead(
+    store: &Store,
+    models: &[ConventionModel],
+    date: &str,
+) -> Result<HashMap<String, (Assignment, String)>, Problem> {
+    let later = "status IN ('signed', 'active') AND start_date > $1 AND start_date > $2 \
+                 AND (termination_effective IS NULL OR termination_effective > start_date)";
+    roles_by_school(store, models, later, "start_date DESC, id DESC", date).await
+}
+
+/// The RGPD roles of every school covered by the conventions meeting `condition` (on
+/// `conventions`, binding `date` as `$1` and `$2`), each with its convention's start date;
+/// where several cover a school, the last in `order` wins.
+async fn roles_by_school(
+    store: &Store,
+    models: &[ConventionModel],
+    condition: &str,
+    order: &str,
+    date: &str,
+) -> Result<HashMap<String, (Assignment, String)>, Problem> {
+    let sql = format!(
+        "SELECT id, reference, model_id, model_version, start_date FROM conventions WHERE {condition} ORDER BY {order}"
+    );
+    let conventions: Vec<ConventionRef> = sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let selected = format!("SELECT id FROM conventions WHERE {condition}");
     let parties_sql = format!(
-        "SELECT convention_id, party_key, org_id FROM convention_parties WHERE convention_id IN ({ACTIVE_CONVENTIONS}) \
+        "SELECT convention_id, party_key, org_id FROM convention_parties WHERE convention_id IN ({selected}) \
          ORDER BY convention_id, position"
     );
     let mut parties: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -181,7 +218,7 @@ async fn assignments(
         parties.entry(convention_id).or_default().push((party_key, org_id));
     }
     let schools_sql =
-        format!("SELECT convention_id, org_id FROM convention_schools WHERE convention_id IN ({ACTIVE_CONVENTIONS})");
+        format!("SELECT convention_id, org_id FROM convention_schools WHERE convention_id IN ({selected})");
     let mut schools: HashMap<String, Vec<String>> = HashMap::new();
     let rows: Vec<(String, String)> =
         sqlx::query_as(&schools_sql).bind(date).bind(date).fetch_all(store.pool()).await?;
@@ -204,7 +241,7 @@ async fn assignments(
         let listed = schools.get(&id).map(Vec::as_slice).unwrap_or_default();
         let of_convention = parties.get(&id).map(Vec::as_slice).unwrap_or_default();
         for school in schools_now(store, model, of_convention, listed).await? {
-            out.insert(school, assignment.clone());
+            out.insert(school, (assignment.clone(), c.start_date.clone()));
         }
     }
     Ok(out)
@@ -340,9 +377,8 @@ async fn live_tenants(
             catalog_note: running.note,
             purge_from,
             services: running.codes,
-            accounts: r.accounts,
-            accounts_source: if r.accounts > 0 { "capacité du tenant".into() } else { String::new() },
-            accounts_conventions: Vec::new(),
+            accounts: r.accounts.max(0),
+            forecasts: Vec::new(),
             org: r.org_id,
             aaf: r.identity_source == IdentitySource::Aaf,
             vendor: r.vendor_org_id,
@@ -371,22 +407,22 @@ async fn deployed_measures(
     Ok(provisioning::security_measures(&objects).into_iter().map(String::from).collect())
 }
 
-/// An account figure declared for a tenant: (accounts, source, the conventions it totals).
-type Declared = (i64, String, Vec<(String, i64)>);
-
-/// Raises each tenant's account figure to the largest one declared for it: the
-/// « accounts » parameter of the active conventions covering its schools (summed over
-/// distinct conventions) or its organisation's declared needs as an accepted member of a
-/// groupement de commandes; the source is named so the register can say where it comes from.
-async fn declared_accounts(store: &Store, date: &str, tenants: &mut [LiveTenant]) -> Result<(), Problem> {
+/// Records on each tenant the account figures declared for its schools, its forecasts
+/// ([`Forecast`]): the « accounts » parameter of each active convention covering them (a total
+/// for all the établissements it covers, whether they run an ENT or not) and its
+/// organisation's declared needs as an accepted member of a groupement de commandes. They
+/// never make the scale of a register, which its tenants' own accounts make.
+async fn declared_forecasts(store: &Store, date: &str, tenants: &mut [LiveTenant]) -> Result<(), Problem> {
     let sql = format!(
         "SELECT c.reference, c.parameters, s.org_id FROM conventions c JOIN convention_schools s \
          ON s.convention_id = c.id WHERE c.id IN ({ACTIVE_CONVENTIONS}) ORDER BY c.reference"
     );
     let rows: Vec<(String, JsonText<JsonObject>, String)> =
         sqlx::query_as(&sql).bind(date).bind(date).fetch_all(store.pool()).await?;
+    let mut covered: HashMap<String, usize> = HashMap::new();
     let mut by_school: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     for (reference, JsonText(params), school) in rows {
+        *covered.entry(reference.clone()).or_default() += 1;
         let accounts = params.get("accounts").and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()));
         if let Some(accounts) = accounts.filter(|a| *a > 0) {
             by_school.entry(school).or_default().push((reference, accounts));
@@ -403,29 +439,23 @@ async fn declared_accounts(store: &Store, date: &str, tenants: &mut [LiveTenant]
             tenant.schools.iter().filter_map(|s| by_school.get(s)).flatten().cloned().collect();
         conventions.sort();
         conventions.dedup();
-        // The conventions' figures are totals for all their schools: the register counts each
-        // once per entry (`accounts_conventions`), not once per tenant.
-        let mut candidates: Vec<Declared> = Vec::new();
-        if !conventions.is_empty() {
-            let refs: Vec<&str> = conventions.iter().map(|(r, _)| r.as_str()).collect();
-            let total = conventions.iter().map(|(_, a)| a).sum();
-            candidates.push((total, format!("convention {}", refs.join(", ")), conventions.clone()));
-        }
-        candidates.extend(
-            members
-                .iter()
-                .filter(|(_, org, a)| *org == tenant.org && *a > 0)
-                .map(|(g, _, a)| (*a, format!("groupement {g}"), Vec::new())),
-        );
-        if let Some((accounts, source, shared)) = candidates.into_iter().max_by_key(|(a, ..)| *a) {
-            if accounts > tenant.accounts || tenant.accounts_source.is_empty() {
-                tenant.accounts = accounts;
-                tenant.accounts_source = format!("{source} (comptes déclarés)");
-                tenant.accounts_conventions = shared;
-            }
-        }
+        let of_conventions = conventions.into_iter().map(|(reference, accounts)| Forecast {
+            source: format!("convention {reference}, pour {}", covered_count(covered.get(&reference))),
+            key: reference,
+            accounts,
+        });
+        let of_groupements = members.iter().filter(|(_, org, a)| *org == tenant.org && *a > 0).map(|(g, org, a)| {
+            Forecast { key: format!("{g}:{org}"), source: format!("groupement {g}, besoins déclarés"), accounts: *a }
+        });
+        tenant.forecasts = of_conventions.chain(of_groupements).collect();
     }
     Ok(())
+}
+
+/// « 42 établissements couverts », « 1 établissement couvert ».
+fn covered_count(n: Option<&usize>) -> String {
+    let n = n.copied().unwrap_or_default() as i64;
+    super::derive::counted(n, "établissement couvert", "établissements couverts")
 }
 
 const PROFILE_COLUMNS: &str = "org_id, head_name, head_title, address, phone, email, dpo_name, dpo_email, dpo_phone, \

@@ -991,8 +991,9 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert!(scale.starts_with("critère non rempli — personnes concernées : "), "{name}: {scale}");
     assert!(
         scale.contains(
-            " au moins (comptes déclarés des élèves, personnels et familles : capacité du tenant ; 1 tenant(s) sans \
-             nombre de comptes connu) ; élèves selon l'annuaire : effectifs non renseignés dans l'annuaire ;"
+            " au moins (comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque \
+             tenant ; 1 tenant sans nombre de comptes connu) ; élèves selon l'annuaire : effectifs non renseignés dans \
+             l'annuaire ;"
         ),
         "{name}: {scale}"
     );
@@ -1038,7 +1039,7 @@ async fn the_messagerie_of_a_first_degree_register_requires_a_dpia_with_its_two_
     assert!(!reasons.contains("article 10") && !reasons.contains("articles 9 et 10"), "{name}: {reasons}");
     assert!(html.contains(&french(&format!("fondement : {basis}"))), "{name}: the document states it");
     assert!(!html.contains("AIPD non requise") && !html.contains("non requise (un seul critère"), "{name}");
-    assert!(html.contains(&french("1 tenant(s) sans nombre de comptes connu")), "{name}");
+    assert!(html.contains(&french("1 tenant sans nombre de comptes connu")), "{name}");
 }
 
 backend_test!(a_request_is_extended_only_when_the_requester_is_told_within_the_first_month);
@@ -1468,6 +1469,18 @@ async fn vitry_convention_declares(store: &entcp::store::Store, accounts: i64) -
     id
 }
 
+/// Sets the accounts (`spec.accounts`) of the tenant `slug`, as a new spec would.
+async fn tenant_accounts(store: &entcp::store::Store, slug: &str, accounts: i64) {
+    let set = sqlx::query("UPDATE tenants SET accounts = $1 WHERE slug = $2");
+    set.bind(accounts).bind(slug).execute(store.pool()).await.unwrap();
+}
+
+/// The reference of the convention `id`.
+async fn reference_of(store: &entcp::store::Store, id: &str) -> String {
+    let query = sqlx::query_scalar("SELECT reference FROM conventions WHERE id = $1").bind(id);
+    query.fetch_one(store.pool()).await.unwrap()
+}
+
 backend_test!(a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks);
 /// Domain review 40: a fiche's « Comptes » reads in groups of three (« 4 000 », as its AIPD line
 /// does), never « 4000 » (G8); the commune's art. 30(2) section says « NON RENSEIGNÉ » for the
@@ -1475,7 +1488,7 @@ backend_test!(a_register_groups_its_accounts_and_says_what_its_art_30_2_section_
 async fn a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks(db: crate::common::TestDb) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
-    vitry_convention_declares(&store, 4000).await;
+    tenant_accounts(&store, "vitry-henri-wallon-a", 4000).await;
     let controller = controller_of(&d, "commune:94081").await;
     let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     let portail = register_entry(&register, "portail");
@@ -1504,17 +1517,18 @@ async fn a_register_groups_its_accounts_and_says_what_its_art_30_2_section_lacks
     assert!(!html.contains("<dd></dd>"), "{name}: no empty value: {html}");
 }
 
-backend_test!(a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant);
-/// The `accounts` of a commune's bipartite convention is the total for all its écoles: two
-/// tenants of two of them make 4 000 comptes in the register, not 8 000, and no « grande
-/// échelle » AIPD for the portail.
-async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_have_a_tenant(
-    db: crate::common::TestDb,
-) {
+backend_test!(a_convention_s_declared_accounts_are_a_labelled_forecast_never_the_scale);
+/// Domain review 41 (F7): the `accounts` of a commune's bipartite convention (6 200) is a total
+/// for all its écoles, most without an ENT: the registers judge the large scale on the deployed
+/// tenants' accounts (320 for Vitry's école), show the convention's figure once, labelled as a
+/// forecast not retained, however many of its écoles have a tenant, and cite no art. 35.3.b —
+/// in the JSON, the HTML and the CSV alike.
+async fn a_convention_s_declared_accounts_are_a_labelled_forecast_never_the_scale(db: crate::common::TestDb) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
-    let id = vitry_convention_declares(&store, 4000).await;
-    // A second école of the convention gets its own ENT, without a capacity of its own.
+    let id = vitry_convention_declares(&store, 6200).await;
+    let reference = reference_of(&store, &id).await;
+    // A second école of the convention gets its own ENT, with its own accounts.
     let ecole: String = sqlx::query_scalar(
         "SELECT o.code FROM convention_schools s JOIN orgs o ON o.id = s.org_id \
          WHERE s.convention_id = $1 AND o.code <> '0940198E' ORDER BY o.code LIMIT 1",
@@ -1526,19 +1540,93 @@ async fn a_convention_s_declared_accounts_count_once_however_many_of_its_ecoles_
     let state = crate::common::app::app_state(store.clone(), Default::default(), Arc::new(FixedClock::new(t0())));
     let doc: entcp::tenants::EntTenant = serde_json::from_value(json!({
         "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "vitry-seconde-ecole" },
-        "spec": { "organisation": ecole, "hostname": "seconde.ent.vitry.example.fr", "bouquet": "socle-1d" }
+        "spec": { "organisation": ecole, "hostname": "seconde.ent.vitry.example.fr", "bouquet": "socle-1d",
+                  "accounts": 80 }
     }))
     .unwrap();
     entcp::tenants::apply(&state.tenants(), &admin(), &doc, None).await.unwrap();
     provision(&d, "vitry-seconde-ecole").await;
+    let covered: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM convention_schools WHERE convention_id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
 
     let controller = controller_of(&d, "commune:94081").await;
     let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
     assert_eq!(s, StatusCode::OK, "{register}");
     let portail = register_entry(&register, "portail");
-    assert_eq!(portail["accounts"], 4000, "{name}: the convention's total once, not once per tenant: {portail}");
+    // Vitry's two tenants (320 + 80); Fresnes' declares none, counted apart.
+    assert_eq!(portail["accounts"], 400, "{name}: the deployed accounts, not the convention's: {portail}");
     let scale = portail["dpia"]["scale"].as_str().unwrap();
-    assert!(scale.starts_with("critère non rempli"), "{name}: no large scale: {scale}");
+    assert!(scale.starts_with("critère non rempli — personnes concernées : 400 au moins ("), "{name}: {scale}");
+    let forecast = format!(
+        "prévision déclarée, pour tous les établissements couverts, qu'un ENT y soit déployé ou non, non retenue pour \
+         apprécier le critère : {} comptes (convention {reference}, pour {} établissements couverts)",
+        grouped(6200),
+        covered
+    );
+    assert_eq!(scale.matches(&forecast).count(), 1, "{name}: once, labelled: {scale}");
+    let processing = &register["processings"][0]["dpia"];
+    assert!(!processing["reasons"].to_string().contains("grande échelle"), "{name}: {processing}");
+    assert!(!processing["basis"].to_string().contains("paragraphe 3, b)"), "{name}: no 35.3.b: {processing}");
+    // The exports carry the same line; the fiche's « Comptes » is the deployed accounts.
+    let flat = |t: &str| t.replace(['\u{a0}', '\u{202f}'], " ");
+    let tail = flat(forecast.split("non retenue pour ").nth(1).unwrap());
+    let html = flat(&d.html_register(&d.admin, &controller).await);
+    assert!(html.contains(&tail), "{name}: the HTML: {html}");
+    let (_, _, csv) = d.export(&d.admin, &controller, "csv").await;
+    let csv = flat(&String::from_utf8(csv).unwrap());
+    assert!(csv.contains(&flat(&forecast)), "{name}: the CSV: {csv}");
+    assert!(!csv.contains("établissement(s)"), "{name}: in agreement: {csv}");
+}
+
+backend_test!(a_fiche_run_before_its_convention_takes_effect_cites_the_signed_convention);
+/// Domain review 41 (F8): an ENT run by override before its convention takes effect keeps the
+/// default roles (« aucune convention en vigueur pour 1 établissement »), and the fiche cites the
+/// signed convention that will govern it, with its first day and the collectivité it names
+/// processor; once in force, its roles apply and nothing is cited ahead.
+async fn a_fiche_run_before_its_convention_takes_effect_cites_the_signed_convention(db: crate::common::TestDb) {
+    let d = demo(db).await;
+    let (name, store) = (d.db.name, d.db.store.clone());
+    let id = vitry_convention_declares(&store, 6200).await;
+    // The DSDEN, controller of the écoles, as the commune's register names it while in force.
+    let controller = controller_of(&d, "commune:94081").await;
+    let later = "UPDATE conventions SET status = 'signed', start_date = '2027-01-04' WHERE id = $1";
+    common::execute(&store, later, &[&id]).await;
+    let reference = reference_of(&store, &id).await;
+    let warnings = |register: &Value| -> Vec<String> {
+        let portail = register_entry(register, "portail");
+        portail["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect()
+    };
+    let (s, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    assert_eq!(s, StatusCode::OK, "{register}");
+    let said = warnings(&register);
+    assert!(
+        said.iter().any(|w| w.starts_with("aucune convention en vigueur pour 1 établissement (")),
+        "{name}: {said:?}"
+    );
+    let ahead = format!(
+        "la convention {reference} signée, qui prendra effet le 4 janvier 2027, fixe les rôles RGPD de ce traitement pour l"
+    );
+    let cited = said.iter().find(|w| w.starts_with(&ahead)).unwrap_or_else(|| panic!("{name}: {said:?}"));
+    assert!(cited.contains("cole élémentaire Henri Wallon A (responsable de traitement : "), "{name}: {cited}");
+    assert!(cited.contains("responsable de traitement : DSDEN du Val-de-Marne ;"), "{name}: {cited}");
+    assert!(
+        cited.contains("sous-traitant (collectivité) : Commune de Vitry-sur-Seine (article 28 du RGPD)"),
+        "{name}: {cited}"
+    );
+    assert!(cited.ends_with("d'ici là, les rôles par défaut s'appliquent et elle ne lie encore aucun sous-traitant"));
+    // Not in force: its declared accounts are no forecast of the registers yet.
+    let scale = register_entry(&register, "portail")["dpia"]["scale"].as_str().unwrap().to_string();
+    assert!(!scale.contains("prévision déclarée"), "{name}: {scale}");
+
+    // In force: the convention's roles, nothing cited ahead.
+    let now = "UPDATE conventions SET status = 'active', start_date = '2026-09-01' WHERE id = $1";
+    common::execute(&store, now, &[&id]).await;
+    let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
+    let said = warnings(&register);
+    assert!(!said.iter().any(|w| w.contains("prendra effet") || w.contains("aucune convention")), "{name}: {said:?}");
 }
 
 backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict);
@@ -1550,7 +1638,7 @@ backend_test!(the_aipd_states_the_large_scale_figures_its_threshold_and_its_verd
 async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(db: crate::common::TestDb) {
     let d = demo(db).await;
     let (name, store) = (d.db.name, d.db.store.clone());
-    vitry_convention_declares(&store, 4000).await;
+    tenant_accounts(&store, "vitry-henri-wallon-a", 4000).await;
     let controller = controller_of(&d, "commune:94081").await;
     let portail = |register: &Value| register_entry(register, "portail");
     let (_, register) = call(d.admin.get(d.url(&format!("/registers/{controller}")))).await;
@@ -1574,23 +1662,20 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
             }
         }
     };
-    // The line: its verdict, the persons concerned (the entry's declared accounts, their source
-    // named), the annuaire's pupils, the établissements, the threshold and its source.
+    // The line: its verdict, the persons concerned (the deployed tenants' accounts, their
+    // source named), the annuaire's pupils, the établissements, the threshold and its source.
     let check = |dpia: &Value, verdict: &str, total: i64| {
         let scale = dpia["scale"].as_str().unwrap().to_string();
         let persons = format!("{verdict} — personnes concernées : {} ", grouped(4000));
         assert!(scale.starts_with(&persons), "{name}: {scale}");
         assert!(
-            scale.contains("(comptes déclarés des élèves, personnels et familles : convention "),
+            scale
+                .contains("(comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque"),
             "{name}: {scale}"
         );
-        let rest = format!(
-            ") ; élèves selon l'annuaire : {} ; établissements : {} ; {}",
-            grouped(total),
-            ecoles.len(),
-            entcp::rgpd::derive::LARGE_SCALE_THRESHOLD
-        );
-        assert!(scale.ends_with(&rest), "{name}: {scale}");
+        let rest = format!(") ; élèves selon l'annuaire : {} ; établissements : {} ", grouped(total), ecoles.len());
+        assert!(scale.contains(&rest), "{name}: {scale}");
+        assert!(scale.ends_with(entcp::rgpd::derive::LARGE_SCALE_THRESHOLD), "{name}: {scale}");
     };
 
     pupils(120).await;
@@ -1603,8 +1688,7 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
     assert_eq!(s, StatusCode::OK, "{name}");
     let flat = |t: &str| t.replace(['\u{a0}', '\u{202f}'], " ");
     let html = flat(&String::from_utf8(html).unwrap());
-    let needle =
-        "grande échelle : critère non rempli — personnes concernées : 4 000 au moins (comptes déclarés des élèves";
+    let needle = "grande échelle : critère non rempli — personnes concernées : 4 000 au moins (comptes des élèves";
     assert!(html.contains(needle), "{name}: {html}");
     assert!(html.contains("seuil retenu : 5 000 personnes concernées ou 50 établissements"), "{name}");
     assert!(html.contains("WP248"), "{name}");
@@ -1616,10 +1700,13 @@ async fn the_aipd_states_the_large_scale_figures_its_threshold_and_its_verdict(d
     let dpia = &portail(&register)["dpia"];
     check(dpia, "critère rempli", each * ecoles.len() as i64);
     assert_eq!(dpia["required"], true, "{name}: {dpia}");
+    let establishments = match ecoles.len() {
+        1 => "1 établissement".to_string(),
+        n => format!("{n} établissements"),
+    };
     let reason = format!(
-        "traitement à grande échelle ({} personnes concernées, {} établissement(s))",
-        grouped(each * ecoles.len() as i64),
-        ecoles.len()
+        "traitement à grande échelle ({} personnes concernées, {establishments})",
+        grouped(each * ecoles.len() as i64)
     );
     assert!(dpia["reasons"].as_array().unwrap().contains(&json!(reason)), "{name}: {dpia}");
 
