@@ -599,6 +599,11 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     conflict_unless(g.status == Status::Consultation, || {
         format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
     })?;
+    conflict_unless(g.terms.lots.len() <= 1, || {
+        "ce groupement a été ouvert avec plusieurs lots : la plateforme ne sait pas encore attribuer chaque lot \
+         séparément (titulaire, prix, acte d'engagement et données essentielles propres à chaque lot, article L. 2113-10 \
+         du code de la commande publique) ; aucune attribution n'est enregistrée plutôt que des pièces contradictoires"
+    })?;
     let coordinator = super::coordinator_org(ctx.store, g).await?;
     let mut checks = Checks::default();
     // The facts the consultation's documents fix (the procedure, the type and form of price).

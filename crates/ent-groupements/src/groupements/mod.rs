@@ -786,6 +786,16 @@ fn check_margin(margin: u32, checks: &mut Checks) {
     }
 }
 
+/// Why a groupement has one lot: the platform gives every lot the same price lines and maximum
+/// and awards, prices and publishes (AE, DECP) the accord-cadre as one contract, which
+/// contradicts an allotment (article L. 2113-10 du code de la commande publique: each lot a
+/// distinct contract, awarded apart). Until lots carry their own content and award, more than one
+/// is refused at creation and update, and a groupement recorded with several is not awarded.
+pub const SINGLE_LOT: &str = "un seul lot : la plateforme ne sait pas encore donner à chaque lot ses propres prix, \
+                              son maximum, son attribution et ses données essentielles, alors que chaque lot est un \
+                              marché distinct attribué séparément (article L. 2113-10 du code de la commande \
+                              publique) ; décrivez l'ensemble des prestations dans un lot unique";
+
 /// The common expenses of a groupement, in cents: at most a billion euros, so that every
 /// share and total computed from them stays far inside an `i64`.
 const MAX_COMMON_EXPENSES_CENTS: i64 = 100_000_000_000;
@@ -805,6 +815,9 @@ fn check_fields(
     let object = checks.text("object", object, 1000);
     if terms.lots.is_empty() {
         checks.fail("lots", "au moins un lot");
+    }
+    if terms.lots.len() > 1 {
+        checks.fail("lots", SINGLE_LOT);
     }
     for (i, lot) in terms.lots.iter().enumerate() {
         // Each lot heads the BPU and DQE: one line, bounded like the groupement's title.

@@ -128,7 +128,7 @@ async fn a_coordinator_runs_a_groupement_and_each_member_sees_only_its_share_in_
         assert!(browser.text().await.contains("6 octobre 2026 à 12 h 00"), "{}", browser.text().await);
         browser.axe().await;
         launched_46_days_before_t0(&store, &reference).await;
-        for (id, value) in award_fields(1) {
+        for (id, value) in award_fields() {
             match id {
                 "notification" => set(&browser, id, &value).await,
                 "avance-titulaire" => browser.click(&format!("#{id}-{value}")).await,

@@ -98,8 +98,8 @@ pub(crate) async fn launched_46_days_before_t0(store: &Store, reference: &str) {
 }
 
 /// The award form's fields: the titulaire (not yet in the registry), the amounts, the unit
-/// prices of each of the groupement's `lots`, the DECP facts.
-pub(crate) fn award_fields(lots: u32) -> Vec<(&'static str, String)> {
+/// prices of the groupement's one lot, the DECP facts.
+pub(crate) fn award_fields() -> Vec<(&'static str, String)> {
     let vendor = luhn(&format!("{}0001", luhn("30000002")));
     let buyer = luhn(&format!("{}0001", luhn("25940001")));
     [
@@ -127,12 +127,6 @@ pub(crate) fn award_fields(lots: u32) -> Vec<(&'static str, String)> {
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))
-    .chain(
-        (lots >= 2)
-            .then_some([("prix-2-compte", "1,50".to_string()), ("prix-2-ecole", "120".to_string())])
-            .into_iter()
-            .flatten(),
-    )
     .collect()
 }
 
@@ -186,7 +180,7 @@ pub(crate) fn creation(coordinator: &Org, pupils: u32) -> Vec<(&'static str, Str
         ("coordonnateur", coordinator.id.as_str()),
         ("titre", "ENT 1er degré 2027-2030"),
         ("objet", "Fourniture, hébergement, maintenance et assistance d'un ENT pour les écoles des membres"),
-        ("lots", "Solution d'espace numérique de travail\nAssistance aux usagers"),
+        ("lots", "Solution d'espace numérique de travail"),
         ("bouquet", "socle-1d"),
         ("poids-egal", "30"),
         ("duree", "36"),
@@ -211,10 +205,23 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("href=\"#poids-eleves\"") && refused.text.contains("90 %"), "{}", refused.text);
     assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
+    // Domain review 42, F2: two lots, which the platform would price and award as one contract,
+    // are refused on the field, the lines typed kept.
+    let mut two_lots = creation(&scene.coordinator, 70);
+    two_lots.retain(|(k, _)| *k != "lots");
+    two_lots.push(("lots", "Solution d'espace numérique de travail\nAssistance aux usagers".into()));
+    let refused = post_form(&app, &coord, "/groupements/nouveau", &two_lots).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("href=\"#lots\"") && refused.text.contains("un seul lot"), "{}", refused.text);
+    assert!(refused.text.contains("Assistance aux usagers"), "the lines typed are kept");
     let (opened, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
     assert!(page.text.contains("Le groupement est ouvert aux adhésions."), "{}", page.text);
-    assert!(page.text.contains("Lot 2 : Assistance aux usagers") && page.text.contains("70 %"), "{}", page.text);
+    assert!(
+        page.text.contains("Lot 1 : Solution d&#x27;espace numérique de travail") && page.text.contains("70 %"),
+        "{}",
+        page.text
+    );
     let path = format!("/groupements/{reference}");
 
     // A commune finds it among the open ones; each applies with the registry's figures.
@@ -362,7 +369,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         "each link names its field: {said:?}"
     );
     // Notified the day of the launch: the open call's délais have not run (the form says until when).
-    let same_day = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
+    let same_day = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields()).await;
     assert_eq!(same_day.status, 422, "{}", same_day.text);
     let said: Vec<String> = crate::console::summary_links(&same_day.text).into_iter().map(|(_, text)| text).collect();
     assert!(
@@ -370,7 +377,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
         "{said:?}"
     );
     launched_46_days_before_t0(&store, &reference).await;
-    let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields(2)).await;
+    let sent = post_form(&app, &coord, &format!("{path}/attribution"), &award_fields()).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=attribue")).await;
     let awarded = entcp::groupements::must_get(&store, &reference).await.unwrap().award.unwrap();
     let ttc = entcp::groupements::costs::euros(awarded.amount_ttc_cents);

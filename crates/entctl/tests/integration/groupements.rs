@@ -1147,55 +1147,66 @@ fn cctp_sections_are_there(text: &str, name: &str) {
     }
 }
 
-backend_test!(a_cctp_of_several_lots_justifies_its_allotment);
-async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestDb) {
-    let w = world(&db).await;
+backend_test!(a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart);
+/// Domain review 42, F2: each lot is a distinct contract awarded apart (article L. 2113-10 du code
+/// de la commande publique), which the platform does not price, award nor publish yet. More than
+/// one lot is refused at creation and at update (422 on `lots`, the rule named, nothing written),
+/// and a groupement recorded with several before is not awarded (409, still in consultation).
+async fn a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart(db: crate::common::TestDb) {
     let name = db.name;
-    let body = json!({
-        "coordinator": w.coordinator.id,
-        "title": "ENT et ressources 2027-2030",
-        "object": "ENT et ressources numériques des écoles des membres",
-        "lots": [
-            { "number": 1, "title": "Solution d'espace numérique de travail" },
-            { "number": 2, "title": "Ressources numériques éducatives" }
-        ],
-        "application_deadline": "2026-10-15",
-    });
-    let (status, g) = send(w.coord.post("/api/v1/groupements").json(&body)).await;
+    let (w, later, launched) = awardable_on_30_november(&db).await;
+    let two_lots = json!([
+        { "number": 1, "title": "Solution d'espace numérique de travail" },
+        { "number": 2, "title": "Ressources numériques éducatives" }
+    ]);
+    let mut body = minimal_groupement(&w, "2026-12-31");
+    body["lots"] = two_lots.clone();
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lots".to_string()]), "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("un seul lot") && said.contains("L. 2113-10"), "{name}: {said}");
+    let before = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
+
+    // Created with one lot, then edited to two: refused, the one lot kept.
+    let mut body = minimal_groupement(&w, "2026-12-31");
+    body["lots"] = json!([two_lots[0]]);
+    let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
-    let id = g["id"].as_str().unwrap();
-    let text = odt_text(&generated(&w, id, "cctp", "odt").await);
-    assert!(text.contains("le marché est passé en lots séparés"), "{name}: several lots, article L. 2113-10");
-    assert!(!text.contains("L. 2113-11"), "{name}: no single-lot exception to justify");
-    cctp_sections_are_there(&text, name);
-    // Its CCAP: one titulaire per lot; no member has declared quantities yet, so no maximum to state.
-    let ccap = odt_text(&generated(&w, id, "ccap", "odt").await);
-    assert!(ccap.contains("chacun de ses lots est conclu avec un seul opérateur économique"), "{name}: {ccap}");
-    assert!(ccap.contains("ce maximum n'est pas encore déterminé"), "{name}: {ccap}");
-    assert!(!ccap.contains("comptes × an"), "{name}: {ccap}");
-    // Its RC lists the lots, each its own accord-cadre; its AE asks which lot it answers, one per lot.
-    let rc = odt_text(&generated(&w, id, "rc", "odt").await);
-    assert!(rc.contains(&french("\nlot 2 : Ressources numériques éducatives ;\n")), "{name}: {rc}");
-    assert!(rc.contains("chaque lot fait l'objet d'un accord-cadre distinct"), "{name}: {rc}");
-    let ae = odt_text(&generated(&w, id, "ae", "odt").await);
-    let lot = "Lot\nn° …… (à compléter par le candidat : un acte d'engagement par lot ; lots : \
-               1 – Solution d'espace numérique de travail ; 2 – Ressources numériques éducatives)\n";
-    assert!(ae.contains(&french(lot)), "{name}: {ae}");
-    // Its BPU/DQE prices each lot apart, each with its totals, and sums the lots.
-    let ods = generated(&w, id, "quantites", "ods").await;
-    let bpu = &ods_sheets(&ods)[1].1;
-    let firsts: Vec<&str> = bpu.iter().map(|r| r.first().map(String::as_str).unwrap_or("")).collect();
-    for label in [
-        "Lot 1 – Solution d'espace numérique de travail",
-        "Total TTC du lot 1",
-        "Lot 2 – Ressources numériques éducatives",
-        "Total TTC du lot 2",
-        "Total TTC de tous les lots",
-    ] {
-        assert!(firsts.contains(&label), "{name}: {label} in {firsts:?}");
-    }
-    let content = part(&ods, "content.xml");
-    assert!(content.contains(r#"table:formula="of:=[.E7]+[.E13]""#), "{name}: the grand total sums the lots' TTC");
+    let url = api(&format!("/groupements/{}", g["id"].as_str().unwrap()));
+    let version = g["version"].as_i64().unwrap();
+    let (status, problem) =
+        send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&json!({ "lots": two_lots }))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lots".to_string()]), "{name}: {problem}");
+    let (_, kept) = send(w.coord.get(&url)).await;
+    assert_eq!(kept["lots"], json!([two_lots[0]]), "{name}: {kept}");
+    let after = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
+    assert_eq!(after, before + 1, "{name}: the refused creation wrote nothing");
+
+    // A groupement recorded with two lots before the rule is not awarded as one contract.
+    let (terms,): (String,) = sqlx::query_as("SELECT terms FROM groupements WHERE id = $1")
+        .bind(&launched)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    let mut terms: Value = serde_json::from_str(&terms).unwrap();
+    terms["lots"] = two_lots;
+    sqlx::query("UPDATE groupements SET terms = $1 WHERE id = $2")
+        .bind(terms.to_string())
+        .bind(&launched)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let coord = w.coord.to(&later);
+    let mut award = award_notified_on("2026-11-30");
+    award["unit_prices"].as_array_mut().unwrap().extend([
+        json!({ "lot": 2, "line": "account_year", "unit_price_ht_cents": 50 }),
+        json!({ "lot": 2, "line": "school_setup", "unit_price_ht_cents": 5_000 }),
+    ]);
+    let (status, problem) = send(coord.post(api(&format!("/groupements/{launched}/award"))).json(&award)).await;
+    assert_eq!(status, 409, "{name}: {problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("plusieurs lots"), "{name}: {problem}");
+    let (_, g) = send(coord.get(api(&format!("/groupements/{launched}")))).await;
+    assert_eq!(g["status"], "consultation", "{name}: nothing awarded");
 }
 
 backend_test!(the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_award);
