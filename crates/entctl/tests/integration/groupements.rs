@@ -1147,6 +1147,24 @@ fn cctp_sections_are_there(text: &str, name: &str) {
     }
 }
 
+/// Edits the stored terms of the groupement `id` behind the API, as a row recorded under
+/// earlier rules holds them.
+async fn edit_terms(store: &Store, id: &str, edit: impl FnOnce(&mut Value)) {
+    let terms: String = sqlx::query_scalar("SELECT terms FROM groupements WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let mut terms: Value = serde_json::from_str(&terms).unwrap();
+    edit(&mut terms);
+    sqlx::query("UPDATE groupements SET terms = $1 WHERE id = $2")
+        .bind(terms.to_string())
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 backend_test!(a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart);
 /// Domain review 42, F2: each lot is a distinct contract awarded apart (article L. 2113-10 du code
 /// de la commande publique), which the platform does not price, award nor publish yet. More than
@@ -1183,19 +1201,7 @@ async fn a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart
     assert_eq!(after, before + 1, "{name}: the refused creation wrote nothing");
 
     // A groupement recorded with two lots before the rule is not awarded as one contract.
-    let (terms,): (String,) = sqlx::query_as("SELECT terms FROM groupements WHERE id = $1")
-        .bind(&launched)
-        .fetch_one(w.store.pool())
-        .await
-        .unwrap();
-    let mut terms: Value = serde_json::from_str(&terms).unwrap();
-    terms["lots"] = two_lots;
-    sqlx::query("UPDATE groupements SET terms = $1 WHERE id = $2")
-        .bind(terms.to_string())
-        .bind(&launched)
-        .execute(w.store.pool())
-        .await
-        .unwrap();
+    edit_terms(&w.store, &launched, |terms| terms["lots"] = two_lots).await;
     let coord = w.coord.to(&later);
     let mut award = award_notified_on("2026-11-30");
     award["unit_prices"].as_array_mut().unwrap().extend([
@@ -1430,19 +1436,7 @@ async fn a_groupement_recorded_without_p1_is_edited_and_support_is_checked_only_
     let (status, g) = send(w.coord.post(api("/groupements")).json(&minimal_groupement(&w, "2026-12-31"))).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap().to_string();
-    let (terms,): (String,) = sqlx::query_as("SELECT terms FROM groupements WHERE id = $1")
-        .bind(&id)
-        .fetch_one(w.store.pool())
-        .await
-        .unwrap();
-    let mut terms: Value = serde_json::from_str(&terms).unwrap();
-    terms["support"].as_array_mut().unwrap().retain(|s| s["priority"] != "P1");
-    sqlx::query("UPDATE groupements SET terms = $1 WHERE id = $2")
-        .bind(terms.to_string())
-        .bind(&id)
-        .execute(w.store.pool())
-        .await
-        .unwrap();
+    edit_terms(&w.store, &id, |terms| terms["support"].as_array_mut().unwrap().retain(|s| s["priority"] != "P1")).await;
     let url = api(&format!("/groupements/{id}"));
     let version = g["version"].as_i64().unwrap();
     let (status, edited) = send(
