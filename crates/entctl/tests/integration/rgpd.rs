@@ -2767,6 +2767,7 @@ pub(crate) struct CollegeEnt {
 
 pub(crate) const DEPARTEMENT_DPO: &str = "dpd@valdemarne.fr";
 pub(crate) const COLLEGE_HEAD: &str = "ce.0940999a@ac-creteil.fr";
+pub(crate) const COLLEGE_DAN: &str = "dan@ac-creteil.fr";
 
 pub(crate) async fn college_ent(db: common::TestDb) -> CollegeEnt {
     use entcp::kernel::roles::Role;
@@ -2801,8 +2802,9 @@ pub(crate) async fn college_ent(db: common::TestDb) -> CollegeEnt {
         let app = &app;
         async move { app.client(&token_for(store, email, role, Some(key)).await) }
     };
-    // The DAN of the académie, who is not told of a breach (the collège's DPO and head are).
-    token_for(store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    // The DAN of the académie party of the collège's convention, told of a breach the
+    // département notifies (with the collège's DPO and head).
+    token_for(store, COLLEGE_DAN, Role::Dan, Some("academie:24")).await;
     CollegeEnt {
         departement_dpo: client(DEPARTEMENT_DPO, Role::Dpo, "departement:94").await,
         academie_dpo: client("dpd@ac-creteil.fr", Role::Dpo, "academie:24").await,
@@ -2833,8 +2835,8 @@ pub(crate) fn notes_exposed(extra: Value) -> Value {
 backend_test!(a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then);
 /// Domain review 41, F3 (art. 33.2 RGPD; the conventions' 48 hours): the département, processor of
 /// the collège's ENT, names the collège when it records a breach; its own entry is due to the
-/// controller within 48 hours and leaves the CNIL to it; the collège's DPO (the académie's) and
-/// head are told by e-mail; the breach is in the collège's log as its own entry, marked as
+/// controller within 48 hours and leaves the CNIL to it; the collège's DPO (the académie's), its
+/// head and the DAN of the académie party of its convention are told by e-mail; the breach is in the collège's log as its own entry, marked as
 /// notified by the département, its 72 hours running from that notification, its CNIL decision
 /// its own; neither log reads the other's entries.
 async fn a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then(
@@ -2870,10 +2872,11 @@ async fn a_breach_the_departement_records_as_processor_is_notified_to_the_colleg
     );
     assert!(recorded["warning"].is_null(), "{name}: notified within its 48 hours: {recorded}");
 
-    // The collège's side is told, by one e-mail each: its DPO (the académie's) and its head.
+    // The collège's side is told, by one e-mail each: its DPO (the académie's), its head and the
+    // DAN who governs its ENT (its convention's académie party).
     let notices = common::queued_notices(store, "breach").await;
     assert_eq!(notices.len(), 1, "{name}");
-    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}: not the DAN nor the processor");
+    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}: not the processor");
     let mail = entcp::notify::mailer::render("breach", &notices[0].context).unwrap();
     assert_eq!(
         mail.subject,
@@ -3028,7 +3031,7 @@ async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_
     let notices = common::queued_notices(store, "breach").await;
     assert_eq!(notices.len(), 2, "{name}");
     assert_eq!(notices[1].context["event"], "completed", "{name}");
-    assert_eq!(notices[1].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}");
+    assert_eq!(notices[1].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}");
     let mail = entcp::notify::mailer::render("breach", &notices[1].context).unwrap();
     assert_eq!(
         mail.subject,
@@ -3046,4 +3049,158 @@ async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_
     let (s, problem) = call(c.departement_dpo.put(entry.as_str()).header("if-match", "\"2\"").json(&completed)).await;
     assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("ne se retire pas"), "{name}: {problem}");
+}
+
+/// A row of `rgpd_breaches` as stored, to show reading it changes nothing.
+async fn breach_row(store: &entcp::store::Store, id: &str) -> Vec<String> {
+    let sql = "SELECT cnil_decision || '|' || aware_at || '|' || CAST(version AS TEXT) || '|' || updated_at || '|' || \
+               COALESCE(reported_by, '-') FROM rgpd_breaches WHERE id = $1";
+    common::texts(store, sql, &[id]).await
+}
+
+backend_test!(a_processor_s_entry_that_names_no_controller_awaits_its_notification_until_it_names_one);
+/// Task 2: an entry the département recorded with no controller and no decision — as every
+/// entry a processor recorded before it could name its controllers — reads the 48 hours to notify
+/// the collège beside the CNIL's 72 and asks which applies, its row untouched by reading; naming
+/// the collège then notifies it (its DAN, DPO and head told), and the entry reads as notified.
+/// The collège's own undecided entry stays on the CNIL's 72 hours alone.
+async fn a_processor_s_entry_that_names_no_controller_awaits_its_notification_until_it_names_one(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&notes_exposed(json!({})))).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    let id = recorded["id"].as_str().unwrap().to_string();
+    let stored = breach_row(store, &id).await;
+    let (_, list) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    let entry = &list[0];
+    assert_eq!(entry["controller_deadline"], "2026-09-03T06:30:00.000000Z", "{name}: {entry}");
+    assert_eq!(entry["cnil_deadline"], "2026-09-04T06:30:00.000000Z", "{name}: {entry}");
+    let warning = entry["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.starts_with("aucun responsable de traitement n'a reçu notification de cette violation")
+            && warning.contains("désignez le responsable de traitement concerné pour la lui notifier (article 33.2"),
+        "{name}: {warning}"
+    );
+    assert!(!warning.contains("plus de 72 h"), "{name}: {warning}");
+    assert_eq!(breach_row(store, &id).await, stored, "{name}: reading rewrites nothing");
+    assert!(common::queued_notices(store, "breach").await.is_empty(), "{name}");
+
+    // It names the collège: notified now, its side told.
+    let named = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let entry_url = format!("{departement_log}/{id}");
+    let (s, body) = call(c.departement_dpo.put(entry_url.as_str()).header("if-match", "\"1\"").json(&named)).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {body}");
+    assert_eq!(body["notified"][0]["id"], json!(c.college.id), "{name}: {body}");
+    assert_eq!((&body["cnil_deadline"], &body["warning"]), (&json!(""), &Value::Null), "{name}: {body}");
+    let notices = common::queued_notices(store, "breach").await;
+    assert_eq!(notices.len(), 1, "{name}");
+    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}");
+
+    // The collège, a controller, records an undecided breach of its own: the CNIL's 72 hours only.
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let own = notes_exposed(json!({ "title": "Courriel mal adressé" }));
+    let (s, recorded) = call(c.academie_dpo.post(college_log.as_str()).json(&own)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    assert!(recorded.get("controller_deadline").is_none(), "{name}: {recorded}");
+    assert_eq!(recorded["cnil_deadline"], "2026-09-04T06:30:00.000000Z", "{name}");
+}
+
+backend_test!(a_processor_s_register_states_the_convention_signed_for_it_before_it_takes_effect);
+/// Task 3 (domain review 41, F8, the processor's side): the collège's tripartite is signed but
+/// takes effect on 4 January 2027; the collège's ENT runs meanwhile. The département's own
+/// register states, in an Art. 30(2) entry labelled as not yet in force, the signed convention,
+/// its first day, the processing it will carry out and for whom; it is no processor yet, so a
+/// breach cannot be notified to the collège. Once in force, the entry is in force.
+async fn a_processor_s_register_states_the_convention_signed_for_it_before_it_takes_effect(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let later = "UPDATE conventions SET status = 'signed', start_date = '2027-01-04' WHERE id = $1";
+    assert_eq!(common::execute(store, later, &["tripartite-college-essais"]).await, 1);
+    let reference = reference_of(store, "tripartite-college-essais").await;
+    let register_url = format!("/api/v1/rgpd/registers/{}", c.departement.id);
+    let (s, register) = call(c.departement_dpo.get(register_url.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {register}");
+    let [entry] = register["processor_entries"].as_array().unwrap().as_slice() else {
+        panic!("{name}: one entry to come: {register}")
+    };
+    assert_eq!(entry["ahead"], json!({ "convention": reference, "takes_effect": "4 janvier 2027" }), "{name}");
+    assert_eq!(entry["controller"]["id"], json!(c.college.id), "{name}");
+    assert_eq!(entry["roles"], json!(["sous-traitant (collectivité)"]), "{name}");
+    assert!(entry["processing"].as_array().is_some_and(|p| !p.is_empty()), "{name}: {entry}");
+    assert!(entry["contract"]["title"].as_str().unwrap().ends_with("signée, prendra effet le 4 janvier 2027"));
+    assert_eq!(
+        entry["warnings"][0].as_str().unwrap(),
+        format!(
+            "pas encore en vigueur : la convention {reference} signée, qui prendra effet le 4 janvier 2027, fera du \
+             Département du Val-de-Marne le sous-traitant (collectivité) du Collège des Essais pour le Collège des \
+             Essais (article 28 du RGPD) ; d'ici là, elle ne le lie pas et les rôles par défaut s'appliquent"
+        ),
+        "{name}"
+    );
+    let resp = c.departement_dpo.get(format!("{register_url}?format=html")).send().await;
+    let html = html_text(&resp.text);
+    assert!(
+        html.contains("Sous-traitance à venir pour le Collège des Essais (convention pas encore en vigueur)"),
+        "{name}: {html}"
+    );
+    // Not its processor yet: no breach is notified to the collège under it.
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let body = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+    assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
+
+    let now = "UPDATE conventions SET status = 'active', start_date = '2026-09-01' WHERE id = $1";
+    common::execute(store, now, &["tripartite-college-essais"]).await;
+    let (_, register) = call(c.departement_dpo.get(register_url.as_str())).await;
+    let entry = &register["processor_entries"][0];
+    assert!(entry.get("ahead").is_none(), "{name}: in force: {entry}");
+    assert!(!entry.to_string().contains("pas encore en vigueur"), "{name}: {entry}");
+}
+
+backend_test!(a_college_holding_its_own_ent_with_no_convention_in_force_is_its_own_controller_in_the_contracts_export);
+/// Task 4: the collège's convention has expired, its own ENT still runs: its register makes it
+/// its own controller by default, and so does the export of its processor contracts (said to be
+/// a default); once its ENT is purged, neither determines one, and the export says « non
+/// déterminé ».
+async fn a_college_holding_its_own_ent_with_no_convention_in_force_is_its_own_controller_in_the_contracts_export(
+    db: common::TestDb,
+) {
+    use entcp::kernel::roles::OrgKind;
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let expired = "UPDATE conventions SET status = 'expired' WHERE id = $1";
+    assert_eq!(common::execute(store, expired, &["tripartite-college-essais"]).await, 1);
+    let vendor = common::fixtures::new_org(store, OrgKind::Editeur, "Éditeur des Essais", "900000035", None).await;
+    let new: NewContract = serde_json::from_value(json!({
+        "processor_org_id": vendor.id, "client_org_id": c.college.id, "reference": "MARCHE-ENT-0940999A",
+        "title": "Marché ENT du collège", "art28_clauses": true, "source_kind": "manual",
+    }))
+    .unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    contracts::record(&mut tx, store, &admin(), &new, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let (_, register) = call(c.academie_dpo.get(format!("/api/v1/rgpd/registers/{}", c.college.id))).await;
+    assert_eq!(register["entries"][0]["controller"]["id"], json!(c.college.id), "{name}: {register}");
+    let contracts_url = format!("/api/v1/rgpd/contracts/{}", c.college.id);
+    let line = |lines: &Value| -> Value {
+        let found = lines.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-0940999A");
+        found.cloned().unwrap_or_else(|| panic!("{name}: the contract's line: {lines}"))
+    };
+    let (s, lines) = call(c.academie_dpo.get(contracts_url.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let default = format!("Collège des Essais ({})", entcp::rgpd::contracts_export::DEFAULT);
+    assert_eq!(line(&lines)["controllers"], json!([default]), "{name}");
+
+    let purged = "UPDATE tenants SET status = 'purged' WHERE org_id = $1";
+    assert_eq!(common::execute(store, purged, &[&c.college.id]).await, 1, "{name}");
+    let (_, register) = call(c.academie_dpo.get(format!("/api/v1/rgpd/registers/{}", c.college.id))).await;
+    assert_eq!(register["entries"], json!([]), "{name}: {register}");
+    let (_, lines) = call(c.academie_dpo.get(contracts_url.as_str())).await;
+    let undetermined = format!("{} ne fixe le rôle du Collège des Essais", entcp::rgpd::contracts_export::UNDETERMINED);
+    assert_eq!(line(&lines)["controllers"], json!([undetermined]), "{name}");
 }
