@@ -187,14 +187,11 @@ pub(crate) const REQUEST_CLOSE_DAYS: i64 = 7;
 /// `labelled`: the log of a processor, whose deadlines say whom they are to notify.
 fn breach_view(b: &Breach, row: Vec<String>, now: DateTime<Utc>, labelled: bool) -> Value {
     let row = grouped_counts(b, row);
-    // A processor's breach: notified to its controllers when recorded, by its 48 hours; one
-    // recorded before a processor named them is still to notify (`Breach::awaits_controller`).
+    // A processor's breach: notified to its controllers when recorded, by its 48 hours.
     if let Some(deadline) = &b.controller_deadline {
         let to = if labelled { "au responsable de traitement : " } else { "" };
         let shown = format!("{to}{} (heure de Paris)", french_moment(deadline));
-        let due = parse_timestamp(deadline).unwrap_or(now);
-        let urgency = urgency(due, now, BREACH_CLOSE_HOURS, !b.awaits_controller());
-        return json!({ "cells": row, "deadline": shown, "id": b.id, "urgency": urgency,
+        return json!({ "cells": row, "deadline": shown, "id": b.id, "urgency": "tenu",
                        "met": PROCESSOR_ENTRY_TEXTS.met });
     }
     let deadline = parse_timestamp(&b.cnil_deadline).unwrap_or(now);

@@ -3,10 +3,7 @@
 //! measures, the CNIL notification decision and the information of the people.
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 //! A processor's breach is notified to the controllers it names (Art. 33(2), `reports`): its
-//! entry has their 48 hours instead, and each controller an entry of its own in its log. An entry
-//! of a processor that names no controller and holds no decision yet (recorded before processors
-//! named them, or since without naming one) reads both deadlines and asks which it is
-//! ([`Breach::awaits_controller`]); nothing stored is rewritten.
+//! entry has their 48 hours instead, and each controller an entry of its own in its log.
 
 mod reports;
 
@@ -186,16 +183,6 @@ pub struct BreachInput {
 }
 
 impl BreachInput {
-    /// Whether nothing says yet whose breach it is to notify: no controller named, no CNIL
-    /// decision, the people not told (an entry a processor recorded before it could name its
-    /// controllers reads so, [`Breach::awaits_controller`]).
-    fn undecided(&self) -> bool {
-        !self.notifies_controllers()
-            && self.cnil_decision == CnilDecision::Pending
-            && self.cnil_notified_at.is_none()
-            && self.people_notified_at.is_none()
-    }
-
     pub fn people_categories(&self) -> &[String] {
         self.people_categories.as_deref().unwrap_or_default()
     }
@@ -280,31 +267,6 @@ pub struct Breach {
     pub created_at: String,
     pub updated_at: String,
 }
-
-impl Breach {
-    /// Whether it is an entry of a processor of the ENT, with no ENT processing of its own in its
-    /// register, that names no controller and holds no decision (the entries recorded before a
-    /// processor could name its controllers, session 41, read so): it shows the 48 hours to
-    /// notify the controller beside the CNIL's 72, and asks which applies.
-    pub fn awaits_controller(&self) -> bool {
-        self.controller_deadline.is_some() && self.notified.is_empty()
-    }
-}
-
-/// Whether the breaches `org` records are, unless it says otherwise, those of the ENT it
-/// processes for controllers: its register derived now ([`super::current`]) holds Art. 30(2)
-/// entries in force and no Art. 30(1) entry (no ENT processing of its own).
-async fn processes_only(state: &RgpdState, org: &Org) -> Result<bool, Problem> {
-    let register = super::current(state, org).await?;
-    Ok(register.entries.is_empty() && register.processor_entries.iter().any(|e| e.ahead.is_none()))
-}
-
-/// What an entry awaiting its controller's notification says ([`Breach::awaits_controller`]).
-const AWAITS_CONTROLLER: &str = "aucun responsable de traitement n'a reçu notification de cette violation : \
-    l'organisation étant sous-traitant de l'ENT (article 28 du RGPD), désignez le responsable de traitement \
-    concerné pour la lui notifier (article 33.2 du RGPD, au plus tard 48 h après la prise de connaissance) ; s'il \
-    s'agit d'un traitement dont elle est elle-même responsable, enregistrez sa décision de notification à la CNIL \
-    (article 33.1 du RGPD)";
 
 fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<Utc>> {
     if is_blank(value) {
@@ -536,11 +498,8 @@ struct BreachRow {
     updated_at: String,
 }
 
-/// The entry of row `r`, with its `links`; `processor`: recorded by an organisation that
-/// [`processes_only`] (an undecided entry of it awaits its controller's notification).
-fn from_row(r: BreachRow, links: &mut reports::Links, processor: bool, now: DateTime<Utc>) -> Breach {
+fn from_row(r: BreachRow, links: &mut reports::Links, now: DateTime<Utc>) -> Breach {
     let notified = links.notified.remove(&r.id).unwrap_or_default();
-    let reported_by = links.reported.remove(&r.id);
     let input = BreachInput {
         title: r.title,
         facts: r.facts,
@@ -563,13 +522,7 @@ fn from_row(r: BreachRow, links: &mut reports::Links, processor: bool, now: Date
         controllers: Some(notified.iter().map(|c| c.id.clone()).collect()),
     };
     let aware = parse_timestamp(&input.aware_at);
-    let awaits = processor && notified.is_empty() && reported_by.is_none() && input.undecided();
     let (cnil_deadline, controller_deadline, warnings) = match notified.is_empty() {
-        true if awaits => {
-            let at = |hours| aware.map(|a| timestamp(a + Duration::hours(hours)));
-            let deadline = at(CNIL_DELAY_HOURS).unwrap_or_default();
-            (deadline, Some(at(CONTROLLER_DELAY_HOURS).unwrap_or_default()), vec![AWAITS_CONTROLLER.to_string()])
-        }
         true => {
             let deadline = aware.map(|a| a + Duration::hours(CNIL_DELAY_HOURS));
             (deadline.map(timestamp).unwrap_or_default(), None, own_warnings(&input, deadline, now))
@@ -581,7 +534,7 @@ fn from_row(r: BreachRow, links: &mut reports::Links, processor: bool, now: Date
     };
     let warning = (!warnings.is_empty()).then(|| warnings.join(" ; "));
     Breach {
-        reported_by,
+        reported_by: links.reported.remove(&r.id),
         id: r.id,
         reference: r.reference,
         org_id: r.org_id,
@@ -638,8 +591,7 @@ pub async fn list(state: &RgpdState, org: &Org) -> Result<Vec<Breach>, Problem> 
     let now = state.clock.now();
     let rows: Vec<BreachRow> = log_entries(&state.store, TABLE, COLUMNS, org, "aware_at DESC, id DESC").await?;
     let mut links = reports::links(&state.store, &org.id).await?;
-    let processor = processor_reading(state, org, &rows, &links).await?;
-    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, &mut links, processor, now)).collect();
+    let mut breaches: Vec<Breach> = rows.into_iter().map(|r| from_row(r, &mut links, now)).collect();
     by_awareness(&mut breaches);
     Ok(breaches)
 }
@@ -655,27 +607,7 @@ pub async fn get(state: &RgpdState, org: &Org, id: &str) -> Result<Breach, Probl
     let row: Option<BreachRow> = log_entry(&state.store, TABLE, COLUMNS, org, id).await?;
     let Some(row) = row else { return Err(Problem::not_found(format!("aucune violation « {id} »"))) };
     let mut links = reports::links(&state.store, &org.id).await?;
-    let processor = processor_reading(state, org, std::slice::from_ref(&row), &links).await?;
-    Ok(from_row(row, &mut links, processor, state.clock.now()))
-}
-
-/// Whether `org` [`processes_only`], derived only when one of `rows` could await its
-/// controller's notification (unlinked, undecided).
-async fn processor_reading(
-    state: &RgpdState,
-    org: &Org,
-    rows: &[BreachRow],
-    links: &reports::Links,
-) -> Result<bool, Problem> {
-    let undecided = |r: &&BreachRow| {
-        r.cnil_decision == CnilDecision::Pending && r.cnil_notified_at.is_none() && r.people_notified_at.is_none()
-    };
-    let unlinked = |r: &&BreachRow| !links.notified.contains_key(&r.id) && !links.reported.contains_key(&r.id);
-    let awaiting = rows.iter().filter(undecided).any(|r| unlinked(&r));
-    match awaiting {
-        true => processes_only(state, org).await,
-        false => Ok(false),
-    }
+    Ok(from_row(row, &mut links, state.clock.now()))
 }
 
 /// Audits `b` as written by `action`; an update with each field it changed, before and after
@@ -1068,14 +1000,14 @@ mod tests {
     #[test]
     fn a_processor_s_breach_is_due_to_its_controllers_in_48_hours_and_leaves_the_cnil_and_the_people_to_them() {
         let now = at("2026-09-10T08:00:00Z");
-        let b = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), false, now);
+        let b = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
         assert_eq!(b.input.controllers(), ["college"]);
         assert_eq!(b.controller_deadline.as_deref(), Some("2026-09-03T06:30:00.000000Z"));
         assert_eq!(b.cnil_deadline, "", "the CNIL is the controller's to notify");
         assert_eq!(b.warning, None, "notified in time; neither the CNIL's 72 h nor the people are its own");
         assert!(!b.input.people_untold());
 
-        let late = from_row(row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), false, now);
+        let late = from_row(row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), now);
         assert_eq!(
             late.warning.as_deref(),
             Some(
@@ -1085,35 +1017,10 @@ mod tests {
         );
 
         // Its own breach, notified to nobody: the CNIL's 72 hours, and its people to tell.
-        let own = from_row(row(&input(&[])), &mut reports::Links::default(), false, now);
+        let own = from_row(row(&input(&[])), &mut reports::Links::default(), now);
         assert_eq!((own.cnil_deadline.as_str(), own.controller_deadline), ("2026-09-04T06:30:00.000000Z", None));
         let warning = own.warning.unwrap();
         assert!(warning.contains("plus de 72 h") && warning.contains("risque élevé"), "{warning}");
-    }
-
-    /// An entry of a processor that names no controller and holds no decision (recorded before
-    /// processors named them) reads both deadlines and asks which applies; once its CNIL decision
-    /// is recorded, it is its own processing's, on the CNIL's 72 hours alone.
-    #[test]
-    fn an_undecided_entry_of_a_processor_awaits_its_controller_s_notification_beside_the_cnil_s_72_hours() {
-        let now = at("2026-09-10T08:00:00Z");
-        let legacy = from_row(row(&input(&[])), &mut reports::Links::default(), true, now);
-        assert!(legacy.awaits_controller());
-        assert_eq!(legacy.controller_deadline.as_deref(), Some("2026-09-03T06:30:00.000000Z"));
-        assert_eq!(legacy.cnil_deadline, "2026-09-04T06:30:00.000000Z");
-        assert_eq!(legacy.warning.as_deref(), Some(AWAITS_CONTROLLER), "not the 72 hours' warning alone");
-        assert!(AWAITS_CONTROLLER.contains("désignez le responsable de traitement"));
-
-        let mut decided = row(&input(&[]));
-        decided.cnil_decision = CnilDecision::Notified;
-        decided.cnil_notified_at = Some("2026-09-02T08:00:00Z".into());
-        let own = from_row(decided, &mut reports::Links::default(), true, now);
-        assert!(!own.awaits_controller() && own.controller_deadline.is_none(), "{own:?}");
-
-        let notified = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), true, now);
-        assert!(!notified.awaits_controller(), "notified to its controller");
-        let controller = from_row(row(&input(&[])), &mut reports::Links::default(), false, now);
-        assert!(!controller.awaits_controller() && controller.controller_deadline.is_none());
     }
 
     #[test]

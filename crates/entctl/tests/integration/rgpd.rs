@@ -3051,62 +3051,6 @@ async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("ne se retire pas"), "{name}: {problem}");
 }
 
-/// A row of `rgpd_breaches` as stored, to show reading it changes nothing.
-async fn breach_row(store: &entcp::store::Store, id: &str) -> Vec<String> {
-    let sql = "SELECT cnil_decision || '|' || aware_at || '|' || CAST(version AS TEXT) || '|' || updated_at || '|' || \
-               COALESCE(reported_by, '-') FROM rgpd_breaches WHERE id = $1";
-    common::texts(store, sql, &[id]).await
-}
-
-backend_test!(a_processor_s_entry_that_names_no_controller_awaits_its_notification_until_it_names_one);
-/// Task 2: an entry the département recorded with no controller and no decision — as every
-/// entry a processor recorded before it could name its controllers — reads the 48 hours to notify
-/// the collège beside the CNIL's 72 and asks which applies, its row untouched by reading; naming
-/// the collège then notifies it (its DAN, DPO and head told), and the entry reads as notified.
-/// The collège's own undecided entry stays on the CNIL's 72 hours alone.
-async fn a_processor_s_entry_that_names_no_controller_awaits_its_notification_until_it_names_one(db: common::TestDb) {
-    let name = db.name;
-    let c = college_ent(db).await;
-    let store = &c.db.store;
-    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
-    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&notes_exposed(json!({})))).await;
-    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
-    let id = recorded["id"].as_str().unwrap().to_string();
-    let stored = breach_row(store, &id).await;
-    let (_, list) = call(c.departement_dpo.get(departement_log.as_str())).await;
-    let entry = &list[0];
-    assert_eq!(entry["controller_deadline"], "2026-09-03T06:30:00.000000Z", "{name}: {entry}");
-    assert_eq!(entry["cnil_deadline"], "2026-09-04T06:30:00.000000Z", "{name}: {entry}");
-    let warning = entry["warning"].as_str().unwrap_or_default();
-    assert!(
-        warning.starts_with("aucun responsable de traitement n'a reçu notification de cette violation")
-            && warning.contains("désignez le responsable de traitement concerné pour la lui notifier (article 33.2"),
-        "{name}: {warning}"
-    );
-    assert!(!warning.contains("plus de 72 h"), "{name}: {warning}");
-    assert_eq!(breach_row(store, &id).await, stored, "{name}: reading rewrites nothing");
-    assert!(common::queued_notices(store, "breach").await.is_empty(), "{name}");
-
-    // It names the collège: notified now, its side told.
-    let named = notes_exposed(json!({ "controllers": ["0940999A"] }));
-    let entry_url = format!("{departement_log}/{id}");
-    let (s, body) = call(c.departement_dpo.put(entry_url.as_str()).header("if-match", "\"1\"").json(&named)).await;
-    assert_eq!(s, StatusCode::OK, "{name}: {body}");
-    assert_eq!(body["notified"][0]["id"], json!(c.college.id), "{name}: {body}");
-    assert_eq!((&body["cnil_deadline"], &body["warning"]), (&json!(""), &Value::Null), "{name}: {body}");
-    let notices = common::queued_notices(store, "breach").await;
-    assert_eq!(notices.len(), 1, "{name}");
-    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}");
-
-    // The collège, a controller, records an undecided breach of its own: the CNIL's 72 hours only.
-    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
-    let own = notes_exposed(json!({ "title": "Courriel mal adressé" }));
-    let (s, recorded) = call(c.academie_dpo.post(college_log.as_str()).json(&own)).await;
-    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
-    assert!(recorded.get("controller_deadline").is_none(), "{name}: {recorded}");
-    assert_eq!(recorded["cnil_deadline"], "2026-09-04T06:30:00.000000Z", "{name}");
-}
-
 backend_test!(a_processor_s_register_states_the_convention_signed_for_it_before_it_takes_effect);
 /// Task 3 (domain review 41, F8, the processor's side): the collège's tripartite is signed but
 /// takes effect on 4 January 2027; the collège's ENT runs meanwhile. The département's own
