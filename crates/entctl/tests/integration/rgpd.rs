@@ -3148,3 +3148,137 @@ async fn a_college_holding_its_own_ent_with_no_convention_in_force_is_its_own_co
     let undetermined = format!("{} ne fixe le rôle du Collège des Essais", entcp::rgpd::contracts_export::UNDETERMINED);
     assert_eq!(line(&lines)["controllers"], json!([undetermined]), "{name}");
 }
+
+backend_test!(a_log_entry_s_author_is_shown_by_the_audit_log_s_rule_masked_to_a_dpo_who_does_not_read_the_account);
+/// Attack 42, F3: the entry a processor's breach creates in the collège's log is authored by the
+/// département's agent; the académie's DPO, who reads no account of another organisation, reads
+/// `(masqué)` there, as the audit log shows that person to it — in the list, the JSON export and
+/// the answer to its own update — while an administrator and the author read the address. In the
+/// académie's own logs (breaches and requests), its DAN, who reads the accounts of the académie,
+/// reads its DPO's address, and another DPO of the académie does not.
+async fn a_log_entry_s_author_is_shown_by_the_audit_log_s_rule_masked_to_a_dpo_who_does_not_read_the_account(
+    db: common::TestDb,
+) {
+    use entcp::kernel::roles::Role;
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let author = format!("user:{DEPARTEMENT_DPO}");
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let notified = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&notified)).await;
+    assert_eq!((s, &recorded["created_by"]), (StatusCode::CREATED, &json!(author)), "{name}: its own: {recorded}");
+
+    let authors =
+        |list: &Value| -> Vec<Value> { list.as_array().unwrap().iter().map(|e| e["created_by"].clone()).collect() };
+    for url in [college_log.clone(), format!("{college_log}?format=json")] {
+        let (s, list) = call(c.academie_dpo.get(url.as_str())).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {list}");
+        assert_eq!(authors(&list), [json!("(masqué)")], "{name}: {url}");
+        assert_eq!(list[0]["reported_by"]["processor"], "Département du Val-de-Marne", "{name}: the processor named");
+        assert!(!list.to_string().contains(DEPARTEMENT_DPO), "{name}: {list}");
+    }
+    let resp = c.academie_dpo.get(format!("{college_log}?format=csv")).send().await;
+    assert!(!resp.text.contains(DEPARTEMENT_DPO), "{name}: {}", resp.text);
+    // The audit log masks the same person to the same reader.
+    let (_, audit) = call(c.academie_dpo.get("/api/v1/audit?target_kind=rgpd_breach")).await;
+    let reported = audit["items"].as_array().unwrap().iter().find(|r| r["action"] == "rgpd.breach.reported");
+    assert_eq!(reported.map(|r| r["actor"].clone()), Some(json!("(masqué)")), "{name}: {audit}");
+
+    let (_, list) = call(c.app.root_client().await.get(college_log.as_str())).await;
+    assert_eq!(authors(&list), [json!(author)], "{name}: an administrator reads every account");
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!(authors(&own), [json!(author)], "{name}: the author reads its own address");
+
+    // The académie's DPO decides on the collège's entry: the answer masks the author too.
+    let entry = list[0]["id"].as_str().unwrap();
+    let input = notes_exposed(json!({
+        "aware_at": "2026-09-01T08:00:00Z", "cnil_decision": "notified", "cnil_notified_at": "2026-09-01T08:00:00Z",
+    }));
+    let put = c.academie_dpo.put(format!("{college_log}/{entry}")).header("if-match", "\"1\"").json(&input);
+    let (s, decided) = call(put).await;
+    assert_eq!((s, &decided["created_by"]), (StatusCode::OK, &json!("(masqué)")), "{name}: {decided}");
+    let stored = "SELECT created_by FROM rgpd_breaches WHERE id = $1";
+    assert_eq!(common::texts(store, stored, &[entry]).await, [author], "{name}: stored as it was");
+
+    // The académie's own logs: its DAN reads the accounts of the académie, another DPO does not.
+    let dan = c.app.client(&token_for(store, "dan2@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let other_dpo = c.app.client(&token_for(store, "dpo2@ac-creteil.fr", Role::Dpo, Some("academie:24")).await);
+    let own_breach = notes_exposed(json!({ "title": "Courriel mal adressé" }));
+    let (s, _) = call(c.academie_dpo.post("/api/v1/rgpd/breaches/academie:24").json(&own_breach)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}");
+    let request = json!({ "kind": "access", "requester": "J. D.", "received_on": "2026-09-01" });
+    let (s, body) = call(c.academie_dpo.post("/api/v1/rgpd/requests/academie:24").json(&request)).await;
+    assert_eq!((s, &body["created_by"]), (StatusCode::CREATED, &json!("user:dpd@ac-creteil.fr")), "{name}: {body}");
+    for log in ["breaches", "requests"] {
+        let url = format!("/api/v1/rgpd/{log}/academie:24");
+        let (_, list) = call(dan.get(url.as_str())).await;
+        assert_eq!(authors(&list), [json!("user:dpd@ac-creteil.fr")], "{name}: {log}: the DAN reads the account");
+        let (_, list) = call(other_dpo.get(url.as_str())).await;
+        assert_eq!(authors(&list), [json!("(masqué)")], "{name}: {log}: a DPO reads no other account");
+    }
+}
+
+backend_test!(a_breach_lists_fifty_categories_at_most_so_that_no_controller_s_copy_exceeds_them);
+/// Attack 42, F4: a breach's categories of data and of people are 50 at most each, and the
+/// controllers a processor names 1 000 at most: beyond, 422 on the field, nothing written nor
+/// notified; fifty are accepted and copied whole into the collège's entry; an update beyond the
+/// bound is refused and leaves the entry as it was.
+async fn a_breach_lists_fifty_categories_at_most_so_that_no_controller_s_copy_exceeds_them(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let categories = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("catégorie {i}")).collect() };
+    let refusals = [
+        (
+            "data_categories",
+            json!({ "data_categories": categories(51) }),
+            "50 catégories au plus : la liste en compte 51",
+        ),
+        (
+            "people_categories",
+            json!({ "people_categories": categories(51) }),
+            "50 catégories au plus : la liste en compte 51",
+        ),
+        (
+            "controllers",
+            json!({ "controllers": vec!["0940999A"; 1001] }),
+            "1 000 responsables de traitement au plus : la liste en compte 1 001",
+        ),
+    ];
+    for (field, extra, message) in refusals {
+        let mut body = notes_exposed(extra);
+        body.as_object_mut().unwrap().entry("controllers").or_insert(json!(["0940999A"]));
+        let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {field}: {problem}");
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(errors.iter().any(|e| e["field"] == field && e["message"] == message), "{name}: {problem}");
+    }
+    for log in [&departement_log, &college_log] {
+        let (_, list) = call(c.app.root_client().await.get(log.as_str())).await;
+        assert_eq!(list, json!([]), "{name}: nothing written");
+    }
+    assert!(common::queued_notices(store, "breach").await.is_empty(), "{name}: nobody told");
+
+    let fifty = notes_exposed(json!({ "controllers": ["0940999A"], "data_categories": categories(50),
+                                      "people_categories": categories(50) }));
+    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&fifty)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    let (_, list) = call(c.academie_dpo.get(college_log.as_str())).await;
+    assert_eq!(list[0]["data_categories"], json!(categories(50)), "{name}: copied whole");
+    assert_eq!(list[0]["people_categories"], json!(categories(50)), "{name}");
+
+    let more = notes_exposed(json!({ "data_categories": categories(51) }));
+    let url = format!("{departement_log}/{}", recorded["id"].as_str().unwrap());
+    let (s, problem) = call(c.departement_dpo.put(url.as_str()).header("if-match", "\"1\"").json(&more)).await;
+    assert_eq!(
+        (s, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("data_categories"))
+    );
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!((&own[0]["version"], &own[0]["data_categories"]), (&json!(1), &json!(categories(50))), "{name}");
+    assert_eq!(common::queued_notices(store, "breach").await.len(), 1, "{name}: no completion sent");
+}
