@@ -4,9 +4,12 @@
 //! ([`crate::identity::readers::readable_accounts`]: its own, those of its `users.read` scope),
 //! and `(masqué)` otherwise, an operator by login ([`masked_actor`]), as the conventions show
 //! them to their DPO and auditeur. Nor does the `actor` filter find what the reader does not read.
+//! Other records that name their author by account (the RGPD logs' entries) show it by the same
+//! rule ([`mask_people`]).
 
 use super::AuditRecord;
-use crate::identity::{address_in, masked_actor};
+use crate::identity::readers::readable_accounts;
+use crate::identity::{address_in, masked_actor, Actor};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{Condition, Store};
 use serde_json::Value;
@@ -36,30 +39,52 @@ pub(super) async fn present(
 ) -> Result<(), Problem> {
     let actors: Vec<String> = items.iter().filter_map(|r| address_in(&r.actor)).map(str::to_string).collect();
     let names = names_of(store, actors.clone()).await?;
-    let readable = match accounts {
-        Some(accounts) => {
-            let mut addresses = actors;
-            for r in items.iter_mut() {
-                each_address(&mut r.summary, &mut |a| addresses.push(a.to_string()));
-            }
-            Some(readable_of(store, addresses, accounts).await?)
+    let mut addresses = actors;
+    if accounts.is_some() {
+        for r in items.iter_mut() {
+            each_address(&mut r.summary, &mut |a| addresses.push(a.to_string()));
         }
-        None => None,
-    };
+    }
+    let readable = Readable::of(store, accounts, addresses).await?;
     for r in items.iter_mut() {
         r.actor_name = address_in(&r.actor).and_then(|a| names.get(a).cloned());
-        let Some(readable) = &readable else { continue };
-        let hidden = |s: &str| address_in(s).is_some_and(|a| !readable.contains(a));
-        if hidden(&r.actor) {
-            r.actor = masked_actor(&r.actor);
-        }
-        each_person(&mut r.summary, &mut |s| {
-            if hidden(s) {
-                *s = masked_actor(s);
-            }
-        });
+        readable.mask(&mut r.actor);
+        each_person(&mut r.summary, &mut |s| readable.mask(s));
     }
     Ok(())
+}
+
+/// Masks each of `names` (actors' names, bare addresses) whose person's address `reader` does
+/// not read, as the audit log shows it to that reader: the address only of an account it reads
+/// ([`readable_accounts`]: its own, those of its `users.read` scope; every one for an
+/// administrator), `(masqué)` otherwise, an operator by login ([`masked_actor`]).
+pub async fn mask_people(store: &Store, reader: &Actor, names: Vec<&mut String>) -> Result<(), Problem> {
+    let accounts = readable_accounts(reader);
+    let addresses = names.iter().filter_map(|n| address_in(n)).map(str::to_string).collect();
+    let readable = Readable::of(store, accounts.as_ref(), addresses).await?;
+    names.into_iter().for_each(|n| readable.mask(n));
+    Ok(())
+}
+
+/// The addresses a reader reads among those it is shown; `None`: every one.
+struct Readable(Option<HashSet<String>>);
+
+impl Readable {
+    /// Those of `addresses` that are an account of `accounts` (`None`: every account).
+    async fn of(store: &Store, accounts: Option<&Condition>, addresses: Vec<String>) -> Result<Readable, Problem> {
+        Ok(Readable(match accounts {
+            Some(accounts) => Some(readable_of(store, addresses, accounts).await?),
+            None => None,
+        }))
+    }
+
+    /// `name` masked ([`masked_actor`]) when it carries an address the reader does not read.
+    fn mask(&self, name: &mut String) {
+        let Some(readable) = &self.0 else { return };
+        if address_in(name).is_some_and(|a| !readable.contains(a)) {
+            *name = masked_actor(name);
+        }
+    }
 }
 
 /// The address each whole string value of `summary` (at any depth) names

@@ -134,12 +134,13 @@ pub struct BreachInput {
     pub occurred_at: Option<String>,
     /// RFC 3339: when the controller became aware of it (the 72 h start).
     pub aware_at: String,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = CATEGORIES_MAX))]
     pub data_categories: Vec<String>,
     /// Categories of people concerned (Art. 33(3)(a)): pupils, parents, staff… Like the
     /// other fields added with them (`risk`, `cnil_reference`, `people_exception`,
     /// `people_reason`), when absent from an update the stored value stays.
     #[serde(default)]
+    #[schemars(length(max = CATEGORIES_MAX))]
     pub people_categories: Option<Vec<String>>,
     /// Approximate number of people concerned.
     #[schemars(range(min = 0))]
@@ -288,6 +289,12 @@ pub const OWN_DECISIONS: &str = "id NOT IN (SELECT reported_by FROM rgpd_breache
 /// Longest one-line text of an entry (title, data category), and longest text (facts…).
 pub(crate) const LINE_MAX: usize = 200;
 pub(crate) const TEXT_MAX: usize = 5000;
+/// Most categories of data, and of people, an entry lists (the CNIL's notification form asks
+/// for a dozen at most; each is copied into the log and the e-mail of every controller notified).
+pub const CATEGORIES_MAX: usize = 50;
+/// Most controllers a processor's entry names (those it processes for, each once: a région's
+/// lycées are a few hundred).
+pub const CONTROLLERS_MAX: usize = 1000;
 
 /// Checks `input`, written over `stored` when it updates an entry.
 fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc>) -> Result<(), Problem> {
@@ -315,6 +322,13 @@ fn validate(input: &BreachInput, stored: Option<&BreachInput>, now: DateTime<Utc
     super::at_most(&mut checks, "people_reason", input.people_reason(), TEXT_MAX);
     check_lines(&mut checks, "data_categories", &input.data_categories);
     check_lines(&mut checks, "people_categories", input.people_categories());
+    for (field, count, max, what) in [
+        ("data_categories", input.data_categories.len(), CATEGORIES_MAX, "catégories"),
+        ("people_categories", input.people_categories().len(), CATEGORIES_MAX, "catégories"),
+        ("controllers", input.controllers().len(), CONTROLLERS_MAX, "responsables de traitement"),
+    ] {
+        super::at_most_items(&mut checks, field, count, max, what);
+    }
     check_lines(&mut checks, "cnil_reference", &[input.cnil_reference().to_string()]);
     if input.data_categories.iter().all(|c| is_blank(c)) {
         checks.fail("data_categories", "au moins une catégorie de données");
@@ -654,6 +668,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: Brea
     };
     checks.finish()?;
     input.controllers = Some(controllers.iter().map(|c| c.id.clone()).collect());
+    let governing = reports::governing(state, controllers.iter().map(|c| c.id.clone()).collect()).await?;
     let at = timestamp(now);
     let mut tx = state.store.begin_write().await?;
     // Numbered first, under the organisation's row lock: a second send waits for the first one
@@ -692,7 +707,7 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: Brea
         updated_at: at,
     };
     audit_change(&mut tx, state, actor, "rgpd.breach.create", &breach, None, now).await?;
-    reports::notify(&mut tx, state, (actor, org), &breach, &controllers, now).await?;
+    reports::notify(&mut tx, state, (actor, org), &breach, (&controllers, &governing), now).await?;
     tx.commit().await?;
     get(state, org, &breach.id).await
 }
@@ -772,6 +787,7 @@ pub async fn update(
     checks.finish()?;
     let notified = current.notified.iter().map(|c| c.id.clone());
     input.controllers = Some(notified.chain(added.iter().map(|c| c.id.clone())).collect());
+    let governing = reports::governing(state, input.controllers().to_vec()).await?;
     let mut tx = state.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
@@ -786,9 +802,9 @@ pub async fn update(
     let updated = Breach { input, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, Some(&before), now).await?;
     if !updated.notified.is_empty() && !completed.is_empty() {
-        reports::complete(&mut tx, state, (actor, org), &updated, &completed, now).await?;
+        reports::complete(&mut tx, state, (actor, org), &updated, (&completed, &governing), now).await?;
     }
-    reports::notify(&mut tx, state, (actor, org), &updated, &added, now).await?;
+    reports::notify(&mut tx, state, (actor, org), &updated, (&added, &governing), now).await?;
     tx.commit().await?;
     get(state, org, &updated.id).await
 }
@@ -1038,6 +1054,30 @@ mod tests {
             validate(&decided, None, now).unwrap_err().errors.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["people_reason", "people_notified_at"]);
         assert!(validate(&input(&["college"]), None, now).is_ok());
+    }
+
+    #[test]
+    fn a_breach_lists_fifty_categories_and_a_thousand_controllers_at_most() {
+        let now = at("2026-09-01T08:00:00Z");
+        let many = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>();
+        let mut full = input(&["college"]);
+        full.data_categories = many(CATEGORIES_MAX);
+        full.people_categories = Some(many(CATEGORIES_MAX));
+        full.controllers = Some(many(CONTROLLERS_MAX));
+        assert!(validate(&full, None, now).is_ok());
+        full.data_categories.push("une de trop".into());
+        full.people_categories.as_mut().unwrap().push("une de trop".into());
+        full.controllers.as_mut().unwrap().push("un de trop".into());
+        let errors = validate(&full, None, now).unwrap_err().errors;
+        let said: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            said,
+            [
+                ("data_categories", "50 catégories au plus : la liste en compte 51"),
+                ("people_categories", "50 catégories au plus : la liste en compte 51"),
+                ("controllers", "1 000 responsables de traitement au plus : la liste en compte 1 001"),
+            ]
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub async fn lines(state: &RgpdState, org: &Org) -> Result<Vec<ContractLine>, Pr
 /// a convention makes it the controller; with no convention fixing its role, the controller the
 /// registers apply by default to the schools of its ENT ([`derive::default_controllers`]: for a
 /// commune's écoles, the IA-DASEN, the DSDEN, as the DSDEN's register names it; domain review 40,
-/// G3), else « non déterminé » — never the client itself, as the contract's page says it.
+/// G3; for a collège holding its own ENT, the collège itself, as its register names it), else
+/// « non déterminé » where the registers determine none either — never a collectivité by default.
 fn contract_controllers(world: &World, org: &Org) -> Vec<String> {
     let roles = derive::client_roles(world, &org.id);
     let mut controllers: Vec<String> = roles.controllers.iter().map(|(c, _)| named(c).official).collect();

@@ -558,6 +558,20 @@ pub struct ProcessorEntry {
     pub sub_processors: Vec<String>,
     pub warnings: Vec<String>,
     pub missing: Vec<String>,
+    /// The convention signed but not yet in force that will make the organisation processor for
+    /// the controller (`World::ahead`): the entry says what it will carry out, for whom and from
+    /// when, and binds it to nothing yet. Absent on an entry in force, and in registers derived
+    /// before it was stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead: Option<Ahead>,
+}
+
+/// A convention signed for a controller's schools that is not in force yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ahead {
+    pub convention: String,
+    /// Its first day, in French (« 4 janvier 2027 »).
+    pub takes_effect: String,
 }
 
 /// A contract a processor works under for a controller, with the clients it binds it to.
@@ -570,9 +584,16 @@ pub struct ClientContract {
 
 impl ProcessorEntry {
     /// « Sous-traitance pour la DSDEN du Val-de-Marne »: the entry named after its controller
-    /// as an official text names it ([`named`]).
+    /// as an official text names it ([`named`]); « Sous-traitance à venir pour … (convention pas
+    /// encore en vigueur) » under a convention not in force yet.
     pub fn title(&self) -> String {
-        format!("Sous-traitance pour {}", named(&self.controller).article)
+        match &self.ahead {
+            None => format!("Sous-traitance pour {}", named(&self.controller).article),
+            Some(_) => format!(
+                "Sous-traitance à venir pour {} (convention pas encore en vigueur)",
+                named(&self.controller).article
+            ),
+        }
     }
 }
 
@@ -909,12 +930,17 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
     let mut entries: BTreeMap<String, BTreeMap<&str, Agg>> = BTreeMap::new();
     let by_code: HashMap<&str, &Service> = catalog.services.iter().map(|s| (s.code.as_str(), s)).collect();
     let mut processed: BTreeMap<String, (BTreeSet<&str>, ServiceLinks, Agg)> = BTreeMap::new();
+    // By controller: what a convention signed, not yet in force, will make `org_id` process.
+    let mut to_come: BTreeMap<String, ToCome> = BTreeMap::new();
     // By controller: its ENT's schools, tenants and accounts over all its services (one scale).
     let mut ents: BTreeMap<String, Agg> = BTreeMap::new();
     for tenant in &world.tenants {
         for school_id in &tenant.schools {
             let school = or_unknown(school_id, world);
             let (roles, defaulted) = roles_of(world, &school);
+            if defaulted {
+                ToCome::add(&mut to_come, world, org_id, &school, &tenant.services);
+            }
             let controls = roles.controller == org_id || roles.joint_controllers.iter().any(|j| j == org_id);
             // Services with the same processor roles share a chain.
             let mut chains: Vec<(&[ProcessorRole], Vec<Link>)> = Vec::new();
@@ -985,12 +1011,17 @@ pub fn derive(world: &World, catalog: &Catalog, org_id: &str, as_of: &str, now: 
         processings.push(processing);
     }
     let entries = all;
-    let processor_entries: Vec<ProcessorEntry> = processed
+    let mut processor_entries: Vec<ProcessorEntry> = processed
         .into_iter()
         .map(|(controller, (roles, services, agg))| {
             processor_entry(world, catalog, &org, &controller, roles, services, agg)
         })
         .collect();
+    for (controller, ahead) in to_come {
+        if !processor_entries.iter().any(|e| e.key == controller) {
+            processor_entries.push(ahead_entry(world, catalog, &org, &controller, ahead));
+        }
+    }
     let mut incomplete: Vec<Incomplete> = entries
         .iter()
         .filter(|e| !e.missing.is_empty())
@@ -1086,13 +1117,14 @@ pub fn client_roles(world: &World, client: &str) -> ClientRoles {
 /// The controllers the registers apply by default (no convention in force: the arrêté of
 /// 30 November 2006 as amended, [`roles_of`]) to the schools of the live tenants `client` holds:
 /// the IA-DASEN (the DSDEN of the département) for a commune's public écoles, an établissement
-/// itself otherwise; never the client, whose role no convention fixes. Each once, in order.
+/// itself otherwise — a collège holding its own ENT is its own controller, as its register says;
+/// a collectivité never is, no school defaulting to it. Each once, in order.
 pub fn default_controllers(world: &World, client: &str) -> Vec<Actor> {
     let mut out: Vec<String> = Vec::new();
     let schools = world.tenants.iter().filter(|t| t.org == client).flat_map(|t| &t.schools);
     for school in schools.filter_map(|id| world.orgs.get(id)) {
         let (roles, defaulted) = roles_of(world, school);
-        if defaulted && roles.controller != client && !out.contains(&roles.controller) {
+        if defaulted && !out.contains(&roles.controller) {
             out.push(roles.controller.clone());
         }
     }
@@ -1955,11 +1987,7 @@ fn processor_entry(
         }
     }
     let uncovered = uncovered_services(world, catalog, org, (controller_id, &agg.links), &services, &mut warnings);
-    let processing = services
-        .keys()
-        .filter_map(|code| catalog.service(code))
-        .map(|s| format!("{} : {}", s.name, s.rgpd.purposes.join(" ; ")))
-        .collect();
+    let processing = processing_of(catalog, services.keys().copied());
     let controller_dpo = dpo(&controller);
     let mut missing = Vec::new();
     // Art. 30.2.a: the name and contact details of the processor and of each controller.
@@ -1999,6 +2027,98 @@ fn processor_entry(
         sub_processors,
         warnings,
         missing,
+        ahead: None,
+    }
+}
+
+/// The categories of processing an Art. 30(2) entry names for the services `codes`: each
+/// service with its purposes (« Messagerie : … »).
+fn processing_of<'a>(catalog: &Catalog, codes: impl Iterator<Item = &'a str>) -> Vec<String> {
+    codes
+        .filter_map(|code| catalog.service(code))
+        .map(|s| format!("{} : {}", s.name, s.rgpd.purposes.join(" ; ")))
+        .collect()
+}
+
+/// What a convention signed but not yet in force ([`World::ahead`]) will make an organisation
+/// process for one controller: the convention, its first day, the services of the schools it
+/// will cover and those schools.
+#[derive(Default)]
+struct ToCome<'w> {
+    convention: String,
+    start: String,
+    services: BTreeSet<&'w str>,
+    schools: BTreeSet<String>,
+}
+
+impl<'w> ToCome<'w> {
+    /// Adds `school`, running `services` under the default roles, when the convention signed for
+    /// it names `org_id` among its processors (the roles the registers will assign, [`signed_roles`]).
+    fn add(
+        to_come: &mut BTreeMap<String, ToCome<'w>>,
+        world: &World,
+        org_id: &str,
+        school: &OrgFacts,
+        services: &'w [String],
+    ) {
+        let Some((signed, start)) = world.ahead.get(&school.id) else { return };
+        let roles = signed_roles(world, school, signed);
+        if roles.controller == org_id || !roles.processors.iter().any(|p| p == org_id) {
+            return;
+        }
+        let entry = to_come.entry(roles.controller.clone()).or_default();
+        if entry.convention.is_empty() {
+            (entry.convention, entry.start) = (roles.convention.clone(), start.clone());
+        }
+        entry.services.extend(services.iter().map(String::as_str));
+        entry.schools.insert(designation(school).article);
+    }
+}
+
+/// The Art. 30(2) entry of what a convention signed but not yet in force will make `org` process
+/// for `controller_id` (domain review 41, F8, the processor's side): labelled as such, it names
+/// the convention, its first day, the processing to come and the schools, as the controller's
+/// fiche cites it ([`ahead_warning`]); it binds `org` to nothing yet.
+fn ahead_entry(
+    world: &World,
+    catalog: &Catalog,
+    org: &OrgFacts,
+    controller_id: &str,
+    to_come: ToCome,
+) -> ProcessorEntry {
+    let controller = or_unknown(controller_id, world);
+    let schools: Vec<String> = to_come.schools.iter().cloned().collect();
+    let warning = format!(
+        "pas encore en vigueur : la convention {} signée, qui prendra effet le {}, fera {} le {COLLECTIVITE} {} pour \
+         {} (article 28 du RGPD) ; d'ici là, elle ne le lie pas et les rôles par défaut s'appliquent",
+        to_come.convention,
+        to_come.start,
+        designation(org).of,
+        designation(&controller).of,
+        naming::and_list(&schools),
+    );
+    let contract = ContractRef {
+        reference: to_come.convention.clone(),
+        title: format!("Convention ENT (rôles RGPD, article 28), signée, prendra effet le {}", to_come.start),
+        art28: true,
+        ccap: None,
+    };
+    ProcessorEntry {
+        key: controller_id.to_string(),
+        controller: actor(&controller),
+        controller_dpo: dpo(&controller),
+        roles: vec![COLLECTIVITE.to_string()],
+        processing: processing_of(catalog, to_come.services.iter().copied()),
+        establishments: to_come.schools.len(),
+        contract: Some(contract),
+        contracts: Vec::new(),
+        uncovered: Vec::new(),
+        transfers: Vec::new(),
+        security_measures: Vec::new(),
+        sub_processors: Vec::new(),
+        warnings: vec![warning],
+        missing: Vec::new(),
+        ahead: Some(Ahead { convention: to_come.convention, takes_effect: to_come.start }),
     }
 }
 
@@ -2707,10 +2827,10 @@ mod tests {
     }
 
     /// A private école, and an école of a département whose DSDEN the registry lacks, are their
-    /// own controllers; a school holding its own ENT, or one the world does not know, names none:
-    /// never the client itself.
+    /// own controllers; a school holding its own ENT is its own controller, as its register says;
+    /// one the world does not know names none.
     #[test]
-    fn by_default_a_private_ecole_or_one_without_a_known_dsden_is_its_own_controller_never_the_client() {
+    fn by_default_a_private_ecole_one_without_a_known_dsden_or_a_college_holding_its_ent_is_its_own_controller() {
         let mut prive = org("prive", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
         prive.private = true;
         let mut ailleurs = org("ailleurs", OrgKind::Etablissement, Some(EtabType::EcoleElementaire));
@@ -2725,7 +2845,8 @@ mod tests {
             [("commune", "commune", &["prive", "ailleurs", "inconnue"]), ("college", "college", &["college"])];
         let w = defaults_world(orgs, &tenants);
         assert_eq!(defaults_of(&w, "commune"), ["prive", "ailleurs"]);
-        assert!(defaults_of(&w, "college").is_empty(), "the client itself is never its default controller");
+        assert_eq!(defaults_of(&w, "college"), ["college"], "its own controller, as its register says");
+        assert_eq!(derive(&w, &catalog(), "college", "2026-09-01", "t").entries[0].controller.id, "college");
     }
 
     /// [`vitry_world`] with a second commune, Fresnes, processor of the DSDEN for an école of its

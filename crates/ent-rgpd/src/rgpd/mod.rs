@@ -194,12 +194,24 @@ pub async fn resolve(state: &RgpdState, actor: &Actor, action: &Action, key: &st
 /// Records an error unless `value` holds `max` characters at most (« 5 000 caractères au plus »).
 pub(crate) fn at_most(checks: &mut Checks, field: &str, value: &str, max: usize) {
     if value.chars().count() > max {
-        let digits = max.to_string();
-        let shown = match digits.len() {
-            4.. => format!("{} {}", &digits[..digits.len() - 3], &digits[digits.len() - 3..]),
-            _ => digits,
-        };
-        checks.fail(field, format!("{shown} caractères au plus"));
+        checks.fail(field, format!("{} caractères au plus", count_text(max)));
+    }
+}
+
+/// A list `field` of `count` items (`what`, in French) holds `max` at most.
+pub(crate) fn at_most_items(checks: &mut Checks, field: &str, count: usize, max: usize, what: &str) {
+    if count > max {
+        let (max, count) = (count_text(max), count_text(count));
+        checks.fail(field, format!("{max} {what} au plus : la liste en compte {count}"));
+    }
+}
+
+/// A number as a message says it, its thousands apart (`5 000`, below a million).
+fn count_text(n: usize) -> String {
+    let digits = n.to_string();
+    match digits.len() {
+        4.. => format!("{} {}", &digits[..digits.len() - 3], &digits[digits.len() - 3..]),
+        _ => digits,
     }
 }
 
@@ -413,6 +425,18 @@ impl Log {
     }
 }
 
+/// The authors of log entries (`created_by`) as `reader` reads them: a person's address only
+/// where it reads the account, `(masqué)` otherwise, as the audit log shows the same person
+/// ([`audit::mask_people`]): a processor's agent who notified a breach is no person of the
+/// controller's DPO.
+pub async fn shown_authors<'a>(
+    state: &RgpdState,
+    reader: &Actor,
+    authors: impl Iterator<Item = &'a mut String>,
+) -> Result<(), Problem> {
+    audit::mask_people(&state.store, reader, authors.collect()).await
+}
+
 /// A log as exported: its records in JSON, and as a table.
 struct LogTable {
     json: Vec<u8>,
@@ -484,17 +508,27 @@ pub(crate) async fn lock_org_row(tx: &mut Tx, org_id: &str) -> Result<(), Proble
     Ok(())
 }
 
-/// A log of `org` in `format` (JSON: the records as the API shows them) and its file name.
+/// A log of `org` in `format` (JSON: the records as the API shows them to `reader`, [`shown_authors`])
+/// and its file name.
 pub async fn export_log(
     state: &RgpdState,
+    reader: &Actor,
     org: &Org,
     log: Log,
     format: export::Format,
 ) -> Result<(Vec<u8>, String), Problem> {
     let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
     let table = match log {
-        Log::Breaches => LogTable::of(&breaches::list(state, org).await?, breaches::rows, &breaches::HEADER),
-        Log::Requests => LogTable::of(&requests::list(state, org).await?, requests::rows, &requests::HEADER),
+        Log::Breaches => {
+            let mut entries = breaches::list(state, org).await?;
+            shown_authors(state, reader, entries.iter_mut().map(|b| &mut b.created_by)).await?;
+            LogTable::of(&entries, breaches::rows, &breaches::HEADER)
+        }
+        Log::Requests => {
+            let mut entries = requests::list(state, org).await?;
+            shown_authors(state, reader, entries.iter_mut().map(|r| &mut r.created_by)).await?;
+            LogTable::of(&entries, requests::rows, &requests::HEADER)
+        }
     };
     let (title, prefix) = match log {
         Log::Breaches => ("Registre des violations de données personnelles", "violations"),

@@ -255,7 +255,7 @@ async fn log(
 ) -> Result<Response, Problem> {
     let format = Format::parse(q.format.as_deref())?;
     let org = target(state, caller, key).await?;
-    let (bytes, name) = super::export_log(state, &org, log, format).await?;
+    let (bytes, name) = super::export_log(state, &caller.actor, &org, log, format).await?;
     Ok(file(bytes, format, &name))
 }
 
@@ -275,7 +275,9 @@ macro_rules! log_handlers {
             ApiJson(input): ApiJson<$input>,
         ) -> Result<Response, Problem> {
             let org = target(&state, &caller, &key).await?;
-            Ok(Versioned::created($entries::create(&state, &caller.actor, &org, input).await?).into_response())
+            let mut entry = $entries::create(&state, &caller.actor, &org, input).await?;
+            super::shown_authors(&state, &caller.actor, std::iter::once(&mut entry.created_by)).await?;
+            Ok(Versioned::created(entry).into_response())
         }
 
         async fn $update(
@@ -285,7 +287,8 @@ macro_rules! log_handlers {
         ) -> Result<Response, Problem> {
             let org = target(&state, &caller, &key).await?;
             let expected = if_match.version_in(&state.store, $table, &id).await?;
-            let entry = $entries::update(&state, &caller.actor, &org, &id, input, expected).await?;
+            let mut entry = $entries::update(&state, &caller.actor, &org, &id, input, expected).await?;
+            super::shown_authors(&state, &caller.actor, std::iter::once(&mut entry.created_by)).await?;
             Ok(Versioned::ok(entry).into_response())
         }
     };

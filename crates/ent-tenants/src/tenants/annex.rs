@@ -9,10 +9,9 @@
 use super::{gate, TenantsState};
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::processing::sensitive_article;
-use ent_conventions::conventions::workflow::{controller_dpos, users_with_role};
+use ent_conventions::conventions::workflow::{academie_dans, controller_dpos};
 use ent_conventions::conventions::{frozen, get_convention, Convention};
 use ent_kernel::error::Problem;
-use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::Tx;
 use ent_kernel::text::capitalised;
@@ -160,12 +159,10 @@ pub fn refusal(catalog: &Catalog, gaps: &[Gap], actor: &Actor, how_else: &str) -
 
 /// The people told that a tenant runs services a convention's signed annex does not list: the
 /// DPOs who keep the register of its controller ([`controller_dpos`]) and the DANs of its
-/// académie party.
+/// académie party ([`academie_dans`]).
 async fn recipients(tx: &mut Tx, conv: &Convention) -> Result<Vec<String>, Problem> {
     let mut emails = controller_dpos(tx, conv).await?;
-    for party in conv.parties.iter().filter(|p| p.org.kind == OrgKind::Academie) {
-        emails.extend(users_with_role(tx, &party.org.id, Role::Dan.as_str()).await?);
-    }
+    emails.extend(academie_dans(tx, conv).await?);
     Ok(emails)
 }
 

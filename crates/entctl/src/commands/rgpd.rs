@@ -146,6 +146,6 @@ async fn export_log(
     log: Log,
 ) -> anyhow::Result<()> {
     let format = Format::parse(Some(format)).map_err(fail)?;
-    let (bytes, _) = rgpd::export_log(&state.rgpd(), org, log, format).await.map_err(fail)?;
+    let (bytes, _) = rgpd::export_log(&state.rgpd(), &Actor::cli(), org, log, format).await.map_err(fail)?;
     write(&bytes, output)
 }

@@ -2767,6 +2767,7 @@ pub(crate) struct CollegeEnt {
 
 pub(crate) const DEPARTEMENT_DPO: &str = "dpd@valdemarne.fr";
 pub(crate) const COLLEGE_HEAD: &str = "ce.0940999a@ac-creteil.fr";
+pub(crate) const COLLEGE_DAN: &str = "dan@ac-creteil.fr";
 
 pub(crate) async fn college_ent(db: common::TestDb) -> CollegeEnt {
     use entcp::kernel::roles::Role;
@@ -2801,8 +2802,9 @@ pub(crate) async fn college_ent(db: common::TestDb) -> CollegeEnt {
         let app = &app;
         async move { app.client(&token_for(store, email, role, Some(key)).await) }
     };
-    // The DAN of the académie, who is not told of a breach (the collège's DPO and head are).
-    token_for(store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    // The DAN of the académie party of the collège's convention, told of a breach the
+    // département notifies (with the collège's DPO and head).
+    token_for(store, COLLEGE_DAN, Role::Dan, Some("academie:24")).await;
     CollegeEnt {
         departement_dpo: client(DEPARTEMENT_DPO, Role::Dpo, "departement:94").await,
         academie_dpo: client("dpd@ac-creteil.fr", Role::Dpo, "academie:24").await,
@@ -2833,8 +2835,8 @@ pub(crate) fn notes_exposed(extra: Value) -> Value {
 backend_test!(a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then);
 /// Domain review 41, F3 (art. 33.2 RGPD; the conventions' 48 hours): the département, processor of
 /// the collège's ENT, names the collège when it records a breach; its own entry is due to the
-/// controller within 48 hours and leaves the CNIL to it; the collège's DPO (the académie's) and
-/// head are told by e-mail; the breach is in the collège's log as its own entry, marked as
+/// controller within 48 hours and leaves the CNIL to it; the collège's DPO (the académie's), its
+/// head and the DAN of the académie party of its convention are told by e-mail; the breach is in the collège's log as its own entry, marked as
 /// notified by the département, its 72 hours running from that notification, its CNIL decision
 /// its own; neither log reads the other's entries.
 async fn a_breach_the_departement_records_as_processor_is_notified_to_the_college_whose_72_hours_run_from_then(
@@ -2870,10 +2872,11 @@ async fn a_breach_the_departement_records_as_processor_is_notified_to_the_colleg
     );
     assert!(recorded["warning"].is_null(), "{name}: notified within its 48 hours: {recorded}");
 
-    // The collège's side is told, by one e-mail each: its DPO (the académie's) and its head.
+    // The collège's side is told, by one e-mail each: its DPO (the académie's), its head and the
+    // DAN who governs its ENT (its convention's académie party).
     let notices = common::queued_notices(store, "breach").await;
     assert_eq!(notices.len(), 1, "{name}");
-    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}: not the DAN nor the processor");
+    assert_eq!(notices[0].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}: not the processor");
     let mail = entcp::notify::mailer::render("breach", &notices[0].context).unwrap();
     assert_eq!(
         mail.subject,
@@ -3028,7 +3031,7 @@ async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_
     let notices = common::queued_notices(store, "breach").await;
     assert_eq!(notices.len(), 2, "{name}");
     assert_eq!(notices[1].context["event"], "completed", "{name}");
-    assert_eq!(notices[1].recipients, [COLLEGE_HEAD, "dpd@ac-creteil.fr"], "{name}");
+    assert_eq!(notices[1].recipients, [COLLEGE_HEAD, COLLEGE_DAN, "dpd@ac-creteil.fr"], "{name}");
     let mail = entcp::notify::mailer::render("breach", &notices[1].context).unwrap();
     assert_eq!(
         mail.subject,
@@ -3046,4 +3049,239 @@ async fn a_processor_names_only_controllers_it_processes_for_and_completes_what_
     let (s, problem) = call(c.departement_dpo.put(entry.as_str()).header("if-match", "\"2\"").json(&completed)).await;
     assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("ne se retire pas"), "{name}: {problem}");
+}
+
+backend_test!(a_processor_s_register_states_the_convention_signed_for_it_before_it_takes_effect);
+/// Task 3 (domain review 41, F8, the processor's side): the collège's tripartite is signed but
+/// takes effect on 4 January 2027; the collège's ENT runs meanwhile. The département's own
+/// register states, in an Art. 30(2) entry labelled as not yet in force, the signed convention,
+/// its first day, the processing it will carry out and for whom; it is no processor yet, so a
+/// breach cannot be notified to the collège. Once in force, the entry is in force.
+async fn a_processor_s_register_states_the_convention_signed_for_it_before_it_takes_effect(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let later = "UPDATE conventions SET status = 'signed', start_date = '2027-01-04' WHERE id = $1";
+    assert_eq!(common::execute(store, later, &["tripartite-college-essais"]).await, 1);
+    let reference = reference_of(store, "tripartite-college-essais").await;
+    let register_url = format!("/api/v1/rgpd/registers/{}", c.departement.id);
+    let (s, register) = call(c.departement_dpo.get(register_url.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {register}");
+    let [entry] = register["processor_entries"].as_array().unwrap().as_slice() else {
+        panic!("{name}: one entry to come: {register}")
+    };
+    assert_eq!(entry["ahead"], json!({ "convention": reference, "takes_effect": "4 janvier 2027" }), "{name}");
+    assert_eq!(entry["controller"]["id"], json!(c.college.id), "{name}");
+    assert_eq!(entry["roles"], json!(["sous-traitant (collectivité)"]), "{name}");
+    assert!(entry["processing"].as_array().is_some_and(|p| !p.is_empty()), "{name}: {entry}");
+    assert!(entry["contract"]["title"].as_str().unwrap().ends_with("signée, prendra effet le 4 janvier 2027"));
+    assert_eq!(
+        entry["warnings"][0].as_str().unwrap(),
+        format!(
+            "pas encore en vigueur : la convention {reference} signée, qui prendra effet le 4 janvier 2027, fera du \
+             Département du Val-de-Marne le sous-traitant (collectivité) du Collège des Essais pour le Collège des \
+             Essais (article 28 du RGPD) ; d'ici là, elle ne le lie pas et les rôles par défaut s'appliquent"
+        ),
+        "{name}"
+    );
+    let resp = c.departement_dpo.get(format!("{register_url}?format=html")).send().await;
+    let html = html_text(&resp.text);
+    assert!(
+        html.contains("Sous-traitance à venir pour le Collège des Essais (convention pas encore en vigueur)"),
+        "{name}: {html}"
+    );
+    // Not its processor yet: no breach is notified to the collège under it.
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let body = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+    assert_eq!((s, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("controllers")));
+
+    let now = "UPDATE conventions SET status = 'active', start_date = '2026-09-01' WHERE id = $1";
+    common::execute(store, now, &["tripartite-college-essais"]).await;
+    let (_, register) = call(c.departement_dpo.get(register_url.as_str())).await;
+    let entry = &register["processor_entries"][0];
+    assert!(entry.get("ahead").is_none(), "{name}: in force: {entry}");
+    assert!(!entry.to_string().contains("pas encore en vigueur"), "{name}: {entry}");
+}
+
+backend_test!(a_college_holding_its_own_ent_with_no_convention_in_force_is_its_own_controller_in_the_contracts_export);
+/// Task 4: the collège's convention has expired, its own ENT still runs: its register makes it
+/// its own controller by default, and so does the export of its processor contracts (said to be
+/// a default); once its ENT is purged, neither determines one, and the export says « non
+/// déterminé ».
+async fn a_college_holding_its_own_ent_with_no_convention_in_force_is_its_own_controller_in_the_contracts_export(
+    db: common::TestDb,
+) {
+    use entcp::kernel::roles::OrgKind;
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let expired = "UPDATE conventions SET status = 'expired' WHERE id = $1";
+    assert_eq!(common::execute(store, expired, &["tripartite-college-essais"]).await, 1);
+    let vendor = common::fixtures::new_org(store, OrgKind::Editeur, "Éditeur des Essais", "900000035", None).await;
+    let new: NewContract = serde_json::from_value(json!({
+        "processor_org_id": vendor.id, "client_org_id": c.college.id, "reference": "MARCHE-ENT-0940999A",
+        "title": "Marché ENT du collège", "art28_clauses": true, "source_kind": "manual",
+    }))
+    .unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    contracts::record(&mut tx, store, &admin(), &new, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let (_, register) = call(c.academie_dpo.get(format!("/api/v1/rgpd/registers/{}", c.college.id))).await;
+    assert_eq!(register["entries"][0]["controller"]["id"], json!(c.college.id), "{name}: {register}");
+    let contracts_url = format!("/api/v1/rgpd/contracts/{}", c.college.id);
+    let line = |lines: &Value| -> Value {
+        let found = lines.as_array().unwrap().iter().find(|l| l["reference"] == "MARCHE-ENT-0940999A");
+        found.cloned().unwrap_or_else(|| panic!("{name}: the contract's line: {lines}"))
+    };
+    let (s, lines) = call(c.academie_dpo.get(contracts_url.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {lines}");
+    let default = format!("Collège des Essais ({})", entcp::rgpd::contracts_export::DEFAULT);
+    assert_eq!(line(&lines)["controllers"], json!([default]), "{name}");
+
+    let purged = "UPDATE tenants SET status = 'purged' WHERE org_id = $1";
+    assert_eq!(common::execute(store, purged, &[&c.college.id]).await, 1, "{name}");
+    let (_, register) = call(c.academie_dpo.get(format!("/api/v1/rgpd/registers/{}", c.college.id))).await;
+    assert_eq!(register["entries"], json!([]), "{name}: {register}");
+    let (_, lines) = call(c.academie_dpo.get(contracts_url.as_str())).await;
+    let undetermined = format!("{} ne fixe le rôle du Collège des Essais", entcp::rgpd::contracts_export::UNDETERMINED);
+    assert_eq!(line(&lines)["controllers"], json!([undetermined]), "{name}");
+}
+
+backend_test!(a_log_entry_s_author_is_shown_by_the_audit_log_s_rule_masked_to_a_dpo_who_does_not_read_the_account);
+/// Attack 42, F3: the entry a processor's breach creates in the collège's log is authored by the
+/// département's agent; the académie's DPO, who reads no account of another organisation, reads
+/// `(masqué)` there, as the audit log shows that person to it — in the list, the JSON export and
+/// the answer to its own update — while an administrator and the author read the address. In the
+/// académie's own logs (breaches and requests), its DAN, who reads the accounts of the académie,
+/// reads its DPO's address, and another DPO of the académie does not.
+async fn a_log_entry_s_author_is_shown_by_the_audit_log_s_rule_masked_to_a_dpo_who_does_not_read_the_account(
+    db: common::TestDb,
+) {
+    use entcp::kernel::roles::Role;
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let author = format!("user:{DEPARTEMENT_DPO}");
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let notified = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&notified)).await;
+    assert_eq!((s, &recorded["created_by"]), (StatusCode::CREATED, &json!(author)), "{name}: its own: {recorded}");
+
+    let authors =
+        |list: &Value| -> Vec<Value> { list.as_array().unwrap().iter().map(|e| e["created_by"].clone()).collect() };
+    for url in [college_log.clone(), format!("{college_log}?format=json")] {
+        let (s, list) = call(c.academie_dpo.get(url.as_str())).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {list}");
+        assert_eq!(authors(&list), [json!("(masqué)")], "{name}: {url}");
+        assert_eq!(list[0]["reported_by"]["processor"], "Département du Val-de-Marne", "{name}: the processor named");
+        assert!(!list.to_string().contains(DEPARTEMENT_DPO), "{name}: {list}");
+    }
+    let resp = c.academie_dpo.get(format!("{college_log}?format=csv")).send().await;
+    assert!(!resp.text.contains(DEPARTEMENT_DPO), "{name}: {}", resp.text);
+    // The audit log masks the same person to the same reader.
+    let (_, audit) = call(c.academie_dpo.get("/api/v1/audit?target_kind=rgpd_breach")).await;
+    let reported = audit["items"].as_array().unwrap().iter().find(|r| r["action"] == "rgpd.breach.reported");
+    assert_eq!(reported.map(|r| r["actor"].clone()), Some(json!("(masqué)")), "{name}: {audit}");
+
+    let admin = c.app.client(&token_for(store, "admin2@test.fr", Role::Admin, None).await);
+    let (_, list) = call(admin.get(college_log.as_str())).await;
+    assert_eq!(authors(&list), [json!(author)], "{name}: an administrator reads every account");
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!(authors(&own), [json!(author)], "{name}: the author reads its own address");
+
+    // The académie's DPO decides on the collège's entry: the answer masks the author too.
+    let entry = list[0]["id"].as_str().unwrap();
+    let input = notes_exposed(json!({
+        "aware_at": "2026-09-01T08:00:00Z", "cnil_decision": "notified", "cnil_notified_at": "2026-09-01T08:00:00Z",
+    }));
+    let put = c.academie_dpo.put(format!("{college_log}/{entry}")).header("if-match", "\"1\"").json(&input);
+    let (s, decided) = call(put).await;
+    assert_eq!((s, &decided["created_by"]), (StatusCode::OK, &json!("(masqué)")), "{name}: {decided}");
+    let stored = "SELECT created_by FROM rgpd_breaches WHERE id = $1";
+    assert_eq!(common::texts(store, stored, &[entry]).await, [author], "{name}: stored as it was");
+
+    // The académie's own logs: its DAN reads the accounts of the académie, another DPO does not.
+    let dan = c.app.client(&token_for(store, "dan2@ac-creteil.fr", Role::Dan, Some("academie:24")).await);
+    let other_dpo = c.app.client(&token_for(store, "dpo2@ac-creteil.fr", Role::Dpo, Some("academie:24")).await);
+    let own_breach = notes_exposed(json!({ "title": "Courriel mal adressé" }));
+    let (s, _) = call(c.academie_dpo.post("/api/v1/rgpd/breaches/academie:24").json(&own_breach)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}");
+    let request = json!({ "kind": "access", "requester": "J. D.", "received_on": "2026-09-01" });
+    let (s, body) = call(c.academie_dpo.post("/api/v1/rgpd/requests/academie:24").json(&request)).await;
+    assert_eq!((s, &body["created_by"]), (StatusCode::CREATED, &json!("user:dpd@ac-creteil.fr")), "{name}: {body}");
+    for log in ["breaches", "requests"] {
+        let url = format!("/api/v1/rgpd/{log}/academie:24");
+        let (_, list) = call(dan.get(url.as_str())).await;
+        assert_eq!(authors(&list), [json!("user:dpd@ac-creteil.fr")], "{name}: {log}: the DAN reads the account");
+        let (_, list) = call(other_dpo.get(url.as_str())).await;
+        assert_eq!(authors(&list), [json!("(masqué)")], "{name}: {log}: a DPO reads no other account");
+    }
+}
+
+backend_test!(a_breach_lists_fifty_categories_at_most_so_that_no_controller_s_copy_exceeds_them);
+/// Attack 42, F4: a breach's categories of data and of people are 50 at most each, and the
+/// controllers a processor names 1 000 at most: beyond, 422 on the field, nothing written nor
+/// notified; fifty are accepted and copied whole into the collège's entry; an update beyond the
+/// bound is refused and leaves the entry as it was.
+async fn a_breach_lists_fifty_categories_at_most_so_that_no_controller_s_copy_exceeds_them(db: common::TestDb) {
+    use entcp::kernel::roles::Role;
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let categories = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("catégorie {i}")).collect() };
+    let refusals = [
+        (
+            "data_categories",
+            json!({ "data_categories": categories(51) }),
+            "50 catégories au plus : la liste en compte 51",
+        ),
+        (
+            "people_categories",
+            json!({ "people_categories": categories(51) }),
+            "50 catégories au plus : la liste en compte 51",
+        ),
+        (
+            "controllers",
+            json!({ "controllers": vec!["0940999A"; 1001] }),
+            "1 000 responsables de traitement au plus : la liste en compte 1 001",
+        ),
+    ];
+    for (field, extra, message) in refusals {
+        let mut body = notes_exposed(extra);
+        body.as_object_mut().unwrap().entry("controllers").or_insert(json!(["0940999A"]));
+        let (s, problem) = call(c.departement_dpo.post(departement_log.as_str()).json(&body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {field}: {problem}");
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(errors.iter().any(|e| e["field"] == field && e["message"] == message), "{name}: {problem}");
+    }
+    let admin = c.app.client(&token_for(store, "admin2@test.fr", Role::Admin, None).await);
+    for log in [&departement_log, &college_log] {
+        let (_, list) = call(admin.get(log.as_str())).await;
+        assert_eq!(list, json!([]), "{name}: nothing written");
+    }
+    assert!(common::queued_notices(store, "breach").await.is_empty(), "{name}: nobody told");
+
+    let fifty = notes_exposed(json!({ "controllers": ["0940999A"], "data_categories": categories(50),
+                                      "people_categories": categories(50) }));
+    let (s, recorded) = call(c.departement_dpo.post(departement_log.as_str()).json(&fifty)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {recorded}");
+    let (_, list) = call(c.academie_dpo.get(college_log.as_str())).await;
+    assert_eq!(list[0]["data_categories"], json!(categories(50)), "{name}: copied whole");
+    assert_eq!(list[0]["people_categories"], json!(categories(50)), "{name}");
+
+    let more = notes_exposed(json!({ "data_categories": categories(51) }));
+    let url = format!("{departement_log}/{}", recorded["id"].as_str().unwrap());
+    let (s, problem) = call(c.departement_dpo.put(url.as_str()).header("if-match", "\"1\"").json(&more)).await;
+    assert_eq!(
+        (s, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("data_categories"))
+    );
+    let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!((&own[0]["version"], &own[0]["data_categories"]), (&json!(1), &json!(categories(50))), "{name}");
+    assert_eq!(common::queued_notices(store, "breach").await.len(), 1, "{name}: no completion sent");
 }

@@ -38,7 +38,7 @@ use super::{find_model, get_convention, Convention, Status, AUDIT_KIND};
 use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Problem, ProblemKind};
-use ent_kernel::kernel::roles::Role;
+use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::{serialise, timestamp, Backend, SerialLock, Store, Tx};
 use ent_platform::audit::{self, Target};
@@ -315,6 +315,17 @@ pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str)
     .bind(role)
     .fetch_all(conn)
     .await?)
+}
+
+/// The e-mails of the DANs of `conv`'s académie parties, who govern the ENT it covers: told of
+/// services a tenant runs outside its signed annex (`tenants::annex`) and of a breach a processor
+/// notifies to a school it covers (`rgpd::breaches`). Read through `conn`.
+pub async fn academie_dans(conn: &mut AnyConnection, conv: &Convention) -> Result<Vec<String>, Problem> {
+    let mut emails = Vec::new();
+    for party in conv.parties.iter().filter(|p| p.org.kind == OrgKind::Academie) {
+        emails.extend(users_with_role(&mut *conn, &party.org.id, Role::Dan.as_str()).await?);
+    }
+    Ok(emails)
 }
 
 /// A change to the convention that leaves its status: a new version (`ETag`).

@@ -2,16 +2,18 @@
 //! those its register says it processes the ENT's data for (its Art. 30(2) entries), each given
 //! an entry of its own in its own log (its reference, the notification as its moment of
 //! awareness, from which the CNIL's 72 hours run, its CNIL decision its own) and told by e-mail:
-//! the DPOs who keep its registers, its head where a school is its own controller. The
+//! the DPOs who keep its registers, its head where a school is its own controller, and the DANs
+//! of the académie party of the convention in force that covers its ENT. The
 //! processor's entry names the controllers it notified and when; the controller's names the
 //! processor, its entry's reference and when; neither log reads the other's entries.
 
 use super::{Breach, BreachInput, CnilDecision, PeopleException, CNIL_DELAY_HOURS};
 use crate::rgpd::{self as rgpd, derive, new_log_entry, Log, RgpdState, BREACH_KIND};
 use chrono::{DateTime, Duration, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
+use ent_conventions::conventions::workflow::{academie_dans, users_with_role};
+use ent_conventions::conventions::{active_covering, Convention};
 use ent_documents::documents::grouped;
-use ent_kernel::clock::french_moment;
+use ent_kernel::clock::{french_moment, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
@@ -34,12 +36,13 @@ use std::collections::HashMap;
 pub const CONTROLLER_DELAY_HOURS: i64 = 48;
 
 /// The controllers whose ENT `org` processes data for, as its register derived now says
-/// ([`rgpd::current`]: the controllers of its Art. 30(2) entries, in its order; an organisation
-/// the registers do not know is left out): those a breach of its log may be notified to.
+/// ([`rgpd::current`]: the controllers of its Art. 30(2) entries in force, in its order — not
+/// those of a convention signed but not in force yet; an organisation the registers do not know
+/// is left out): those a breach of its log may be notified to.
 pub async fn processor_for(state: &RgpdState, org: &Org) -> Result<Vec<derive::Actor>, Problem> {
     let register = rgpd::current(state, org).await?;
     let mut controllers: Vec<derive::Actor> = Vec::new();
-    for entry in register.processor_entries {
+    for entry in register.processor_entries.into_iter().filter(|e| e.ahead.is_none()) {
         let c = entry.controller;
         if c.id != org.id && !c.code.is_empty() && !controllers.iter().any(|known| known.id == c.id) {
             controllers.push(c);
@@ -222,6 +225,22 @@ pub(super) fn completed(before: &BreachInput, after: &BreachInput) -> Vec<&'stat
     fields.into_iter().filter(|(_, changed)| *changed).map(|(label, _)| label).collect()
 }
 
+/// By controller id, the convention in force that covers its ENT: whose académie's DANs govern it.
+pub(super) type Governing = HashMap<String, Convention>;
+
+/// The [`Governing`] conventions of `controllers` today ([`active_covering`]); a controller no
+/// convention covers has none. Read before the write transaction opens.
+pub(super) async fn governing(state: &RgpdState, controllers: Vec<String>) -> Result<Governing, Problem> {
+    let today = today_in_france(state.clock.now()).format("%Y-%m-%d").to_string();
+    let mut out = Governing::new();
+    for id in controllers {
+        if let Some(conv) = active_covering(&state.store, &state.models, &id, &today).await? {
+            out.insert(id, conv);
+        }
+    }
+    Ok(out)
+}
+
 /// One entry of a controller's log a processor's breach is notified in.
 struct Notified<'a> {
     id: &'a str,
@@ -233,13 +252,13 @@ struct Notified<'a> {
 /// Notifies `b`, the breach `org` records as processor, to each of `controllers` (art. 33.2),
 /// in `org`'s transaction `tx`: an entry in the controller's own log, numbered in its series
 /// (its row locked, after `org`'s, in the order of their ids), audited for it, and a notice
-/// to the controller's side ([`recipients`]).
+/// to the controller's side ([`recipients`], the DANs of its convention in `governing`).
 pub(super) async fn notify(
     tx: &mut Tx,
     state: &RgpdState,
     (actor, org): (&Actor, &Org),
     b: &Breach,
-    controllers: &[derive::Actor],
+    (controllers, governing): (&[derive::Actor], &Governing),
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let mut ids: Vec<&str> = controllers.iter().map(|c| c.id.as_str()).collect();
@@ -257,20 +276,22 @@ pub(super) async fn notify(
         });
         audit::record(tx, state.store.backend(), actor, "rgpd.breach.reported", &target, summary, now).await?;
         let notified = Notified { id: &entry, reference: &reference, aware_at: &at };
-        tell(tx, (org, &controller), &notified, b, ("reported", &[]), now).await?;
+        let told = (org, &controller, governing.get(&controller.id));
+        tell(tx, told, &notified, b, ("reported", &[]), now).await?;
     }
     Ok(())
 }
 
 /// Tells the controllers `b` was notified to that `org`, its processor, completed it
 /// (art. 33.4: information given in phases), `changed` naming what: their entries stay as
-/// their DPOs keep them; each is audited and its controller's side told what is reported now.
+/// their DPOs keep them; each is audited and its controller's side told what is reported now
+/// (the DANs of its convention in `governing`).
 pub(super) async fn complete(
     tx: &mut Tx,
     state: &RgpdState,
     (actor, org): (&Actor, &Org),
     b: &Breach,
-    changed: &[&str],
+    (changed, governing): (&[&str], &Governing),
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let entries: Vec<(String, String, String, String)> = sqlx::query_as(
@@ -287,23 +308,25 @@ pub(super) async fn complete(
         });
         audit::record(tx, state.store.backend(), actor, "rgpd.breach.completed", &target, summary, now).await?;
         let notified = Notified { id: &entry, reference: &reference, aware_at: &aware_at };
-        tell(tx, (org, &controller), &notified, b, ("completed", changed), now).await?;
+        let told = (org, &controller, governing.get(&controller.id));
+        tell(tx, told, &notified, b, ("completed", changed), now).await?;
     }
     Ok(())
 }
 
 /// The notice `event` (`reported`, `completed` with the fields `changed`) of `b`, notified by
-/// `processor`, to `controller`'s side, linking its entry `entry`: the breach as reported
-/// (art. 33.3), the controller's reference, and when its 72 hours to notify the CNIL end.
+/// `processor`, to `controller`'s side (with the DANs of `conv`, the convention covering its ENT),
+/// linking its entry `entry`: the breach as reported (art. 33.3), the controller's reference, and
+/// when its 72 hours to notify the CNIL end.
 async fn tell(
     tx: &mut Tx,
-    (processor, controller): (&Org, &Org),
+    (processor, controller, conv): (&Org, &Org, Option<&Convention>),
     entry: &Notified<'_>,
     b: &Breach,
     (event, changed): (&str, &[&str]),
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let to = recipients(tx, controller).await?;
+    let to = recipients(tx, controller, conv).await?;
     let (p, c) = (processor.designation(), controller.designation());
     let i = &b.input;
     let deadline = parse_timestamp(entry.aware_at).map(|t| timestamp(t + Duration::hours(CNIL_DELAY_HOURS)));
@@ -329,12 +352,16 @@ async fn tell(
 }
 
 /// Who is told of a breach notified to `controller`: the DPOs who keep its registers
-/// (`authz::dpos_keeping`), the DPO its RGPD contacts name, and, where a school is its own
-/// controller, its head (chef d'établissement).
-async fn recipients(tx: &mut Tx, controller: &Org) -> Result<Vec<String>, Problem> {
+/// (`authz::dpos_keeping`), the DPO its RGPD contacts name, where a school is its own controller
+/// its head (chef d'établissement), and the DANs of the académie party of `conv`, the convention
+/// in force covering its ENT ([`academie_dans`], as for a service outside the signed annex).
+async fn recipients(tx: &mut Tx, controller: &Org, conv: Option<&Convention>) -> Result<Vec<String>, Problem> {
     let mut to = ent_platform::identity::authz::dpos_keeping(tx, controller).await?;
     if controller.kind == OrgKind::Etablissement {
         to.extend(users_with_role(tx, &controller.id, Role::ChefEtablissement.as_str()).await?);
+    }
+    if let Some(conv) = conv {
+        to.extend(academie_dans(tx, conv).await?);
     }
     let contact: Option<String> = sqlx::query_scalar("SELECT dpo_email FROM rgpd_profiles WHERE org_id = $1")
         .bind(&controller.id)
