@@ -4,9 +4,12 @@
 //! ([`crate::identity::readers::readable_accounts`]: its own, those of its `users.read` scope),
 //! and `(masqué)` otherwise, an operator by login ([`masked_actor`]), as the conventions show
 //! them to their DPO and auditeur. Nor does the `actor` filter find what the reader does not read.
+//! Other records that name people (a tenant's events, its gate override) are shown by the same
+//! rule through [`Shown`].
 
 use super::AuditRecord;
-use crate::identity::{address_in, masked_actor};
+use crate::identity::readers::readable_accounts;
+use crate::identity::{address_in, masked_actor, Actor};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{Condition, Store};
 use serde_json::Value;
@@ -36,30 +39,58 @@ pub(super) async fn present(
 ) -> Result<(), Problem> {
     let actors: Vec<String> = items.iter().filter_map(|r| address_in(&r.actor)).map(str::to_string).collect();
     let names = names_of(store, actors.clone()).await?;
-    let readable = match accounts {
-        Some(accounts) => {
-            let mut addresses = actors;
-            for r in items.iter_mut() {
-                each_address(&mut r.summary, &mut |a| addresses.push(a.to_string()));
-            }
-            Some(readable_of(store, addresses, accounts).await?)
+    let mut addresses = actors;
+    if accounts.is_some() {
+        for r in items.iter_mut() {
+            each_address(&mut r.summary, &mut |a| addresses.push(a.to_string()));
         }
-        None => None,
-    };
+    }
+    let shown = Shown::of(store, accounts, addresses).await?;
     for r in items.iter_mut() {
         r.actor_name = address_in(&r.actor).and_then(|a| names.get(a).cloned());
-        let Some(readable) = &readable else { continue };
-        let hidden = |s: &str| address_in(s).is_some_and(|a| !readable.contains(a));
-        if hidden(&r.actor) {
-            r.actor = masked_actor(&r.actor);
-        }
-        each_person(&mut r.summary, &mut |s| {
-            if hidden(s) {
-                *s = masked_actor(s);
-            }
-        });
+        r.actor = shown.name(&r.actor);
+        each_person(&mut r.summary, &mut |s| *s = shown.name(s));
     }
     Ok(())
+}
+
+/// The addresses a reader reads among those a page names, and the rule that shows a name to it:
+/// the address of an account it reads ([`readable_accounts`]: its own, those of its `users.read`
+/// scope; every one for an administrator), [`masked_actor`] otherwise. The audit log's rule, for
+/// every page that names people (a tenant's events and gate override too).
+pub struct Shown {
+    /// `None`: every address is read.
+    readable: Option<HashSet<String>>,
+}
+
+impl Shown {
+    /// What `reader` reads of the people `names` name (actors' names or bare addresses).
+    pub async fn to<'n>(
+        store: &Store,
+        reader: &Actor,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Shown, Problem> {
+        let addresses = names.into_iter().filter_map(address_in).map(str::to_string).collect();
+        Shown::of(store, readable_accounts(reader).as_ref(), addresses).await
+    }
+
+    /// Of `addresses`, those of the accounts `accounts` selects (`None`: every one).
+    async fn of(store: &Store, accounts: Option<&Condition>, addresses: Vec<String>) -> Result<Shown, Problem> {
+        let readable = match accounts {
+            Some(accounts) => Some(readable_of(store, addresses, accounts).await?),
+            None => None,
+        };
+        Ok(Shown { readable })
+    }
+
+    /// `name` (an actor's name or a bare address) as the reader reads it.
+    pub fn name(&self, name: &str) -> String {
+        let hidden = |readable: &HashSet<String>| address_in(name).is_some_and(|a| !readable.contains(a));
+        match &self.readable {
+            Some(readable) if hidden(readable) => masked_actor(name),
+            _ => name.to_string(),
+        }
+    }
 }
 
 /// The address each whole string value of `summary` (at any depth) names

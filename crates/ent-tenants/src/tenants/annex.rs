@@ -9,7 +9,7 @@
 use super::{gate, TenantsState};
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::processing::sensitive_article;
-use ent_conventions::conventions::workflow::{controller_dpos, users_with_role};
+use ent_conventions::conventions::workflow::controller_dpos;
 use ent_conventions::conventions::{frozen, get_convention, Convention};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{OrgKind, Role};
@@ -18,6 +18,7 @@ use ent_kernel::store::Tx;
 use ent_kernel::text::capitalised;
 use ent_ops::notify::Notice;
 use ent_platform::catalog::Catalog;
+use ent_platform::identity::authz::users_with_role;
 use ent_platform::identity::{shown_actor, Actor};
 use ent_platform::registry::Org;
 use serde_json::json;

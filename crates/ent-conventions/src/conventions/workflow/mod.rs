@@ -45,7 +45,6 @@ use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::{Actor, Binding};
 use serde_json::Value;
-use sqlx::AnyConnection;
 
 /// Everything a workflow step needs.
 pub struct Ctx<'a> {
@@ -302,19 +301,6 @@ pub(super) fn require_status(conv: &Convention, allowed: &[Status], what: &str) 
     } else {
         Err(Problem::conflict(format!("impossible {} une convention {}", naming::de(what), conv.status.label())))
     }
-}
-
-/// E-mails of the active users holding `role` at `org_id`.
-/// Takes a connection: inside a transaction, pass the transaction's.
-pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
-         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
-    )
-    .bind(org_id)
-    .bind(role)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// A change to the convention that leaves its status: a new version (`ETag`).
