@@ -496,6 +496,11 @@ mod tests {
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
+        (
+            73,
+            "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
+            "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
