@@ -13,11 +13,10 @@ use crate::page::{self, Notice, PageError, Shell};
 use crate::{route, Access, ConsoleRoute, ConsoleState};
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Form;
-use ent_documents::documents;
 use ent_kernel::clock::{french_day, french_moment};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
@@ -466,12 +465,8 @@ async fn show(TenantOfPath { on, tenant }: TenantOfPath, Query(query): Query<Fie
 /// `/ent/{ent}/attestation-destruction`: the attestation of destruction of a purged tenant's
 /// data, as stored at its purge (the API's `/tenants/{slug}/destruction`).
 async fn attestation(TenantOfPath { on, tenant }: TenantOfPath) -> Result<Response, PageError> {
-    let Some((reference, html, sha256)) = destruction::document(&on.state.store, &tenant.id).await? else {
-        return Err(PageError(Problem::not_found("aucune attestation de destruction pour cet ENT")));
-    };
-    let mut response = documents::response::document(html, "text/html; charset=utf-8", &format!("{reference}.html"));
-    response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&sha256).expect("hex"));
-    Ok(response)
+    let missing = || PageError(Problem::not_found("aucune attestation de destruction pour cet ENT"));
+    destruction::document(&on.state.store, &tenant.id).await?.ok_or_else(missing)
 }
 
 /// The tenant's page; `confirm`: the move the person is asked to confirm.

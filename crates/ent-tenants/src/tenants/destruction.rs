@@ -12,8 +12,10 @@ use super::Tenant;
 use crate::provisioning::reconcile::{rendered_services, Subscribed};
 use crate::provisioning::render::{namespace_of, volume_name};
 use crate::tenants::ReconcileInput;
+use axum::http::HeaderValue;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
-use ent_documents::documents::{sha256_hex, to_html, Document, Section};
+use ent_documents::documents::{response, sha256_hex, to_html, Document, Section};
 use ent_kernel::clock::french_moment;
 use ent_kernel::error::Problem;
 use ent_kernel::naming;
@@ -226,7 +228,7 @@ struct Row {
     sha256: String,
 }
 
-/// The attestations of the tenants `ids` (slug by id) that have one, by tenant id.
+/// The attestations of the tenants `slugs` (their slugs by id) that have one, by tenant id.
 pub async fn of_tenants(
     store: &Store,
     slugs: &HashMap<String, String>,
@@ -260,10 +262,17 @@ pub async fn of_tenants(
     Ok(found)
 }
 
-/// The stored document of the attestation of `tenant_id`, with its reference and SHA-256.
-pub async fn document(store: &Store, tenant_id: &str) -> Result<Option<(String, String, String)>, Problem> {
-    Ok(sqlx::query_as("SELECT reference, document, sha256 FROM tenant_destructions WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_optional(store.pool())
-        .await?)
+/// The stored document of the attestation of `tenant_id` as a download (`<reference>.html`), its
+/// SHA-256 in `X-Document-SHA256`; `None` when the tenant has none (not purged).
+pub async fn document(store: &Store, tenant_id: &str) -> Result<Option<Response>, Problem> {
+    let stored: Option<(String, String, String)> =
+        sqlx::query_as("SELECT reference, document, sha256 FROM tenant_destructions WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(stored.map(|(reference, html, sha256)| {
+        let mut response = response::document(html, "text/html; charset=utf-8", &format!("{reference}.html"));
+        response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&sha256).expect("hex"));
+        response
+    }))
 }

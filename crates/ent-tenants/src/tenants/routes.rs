@@ -7,11 +7,9 @@ use super::{
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
-use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ent_documents::documents::response::document;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
@@ -180,12 +178,8 @@ async fn tenant_events(Op { state, caller, key: slug }: Op<TenantsState>) -> Res
 /// for one out of scope).
 async fn destruction_document(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
-    let Some((reference, html, sha256)) = destruction::document(&state.store, &tenant.id).await? else {
-        return Err(Problem::not_found(format!("aucune attestation de destruction pour le tenant « {slug} »")));
-    };
-    let mut response = document(html, "text/html; charset=utf-8", &format!("{reference}.html"));
-    response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&sha256).expect("hex"));
-    Ok(response)
+    let missing = || Problem::not_found(format!("aucune attestation de destruction pour le tenant « {slug} »"));
+    destruction::document(&state.store, &tenant.id).await?.ok_or_else(missing)
 }
 
 async fn schema() -> Json<serde_json::Value> {
