@@ -18,7 +18,7 @@ use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::{dpo_keeps, dpos_keeping, in_org_scope_in, users_with_role};
 use ent_platform::registry::queries::{
-    funding_collectivite, funds_condition, get_org_in, org_from_row, orgs_by_id_in, ORG_COLUMNS,
+    funded_etablissements_in, funding_collectivite, funds_condition, get_org_in, orgs_by_id_in,
 };
 use ent_platform::registry::{Org, OrgRef};
 use serde_json::{json, Value};
@@ -83,7 +83,7 @@ pub struct Restitution {
     /// The controller the convention names (`rgpd_controller`), whose DPOs are given the
     /// attestation of destruction.
     pub controller: Option<OrgRef>,
-    /// The reference of the convention, and its article on réversibilité, as the attestation cites them.
+    /// The reference of the convention that says it, as the attestation cites it.
     pub convention: Option<String>,
 }
 
@@ -200,21 +200,21 @@ async fn recipients(tx: &mut Tx, audience: &Audience) -> Result<Vec<String>, Pro
 }
 
 /// Who is told of the life of an ENT of `org` by the office they hold over it: the active DANs
-/// whose scope holds `org` ([`users_over`]) and the active DPOs who keep the registers of `org`
+/// whose scope holds `org` ([`dans_over`]) and the active DPOs who keep the registers of `org`
 /// or of a school its ENT serves ([`dpos_over`]). Also who a groupement's award, hand-overs and
 /// end tell about the ENT its members fund (`groupements::ending`).
 pub async fn overseers(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
-    let mut emails = users_over(tx, org, Role::Dan).await?;
+    let mut emails = dans_over(tx, org).await?;
     emails.extend(dpos_over(tx, org).await?);
     Ok(emails)
 }
 
 /// The active users bound as DPO where they keep the registers of `org` or of a school an ENT
-/// of `org` serves ([`served_schools`]), by the one rule of who keeps them ([`dpo_keeps`]): the
+/// of `org` serves (`queries::funded_etablissements_in`, as [`served_heads`]), by the one rule of who keeps them ([`dpo_keeps`]): the
 /// académie's DPO for its public schools (a commune's écoles included), never for a private
 /// school, its own controller, nor for a collectivité.
 async fn dpos_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
-    let served = served_schools(tx, org).await?;
+    let served = funded_etablissements_in(tx, org).await?;
     let keeps = |at: &Org| dpo_keeps(at, org) || served.iter().any(|school| dpo_keeps(at, school));
     Ok(bound_as(tx, Role::Dpo).await?.into_iter().filter(|(_, at)| keeps(at)).map(|(email, _)| email).collect())
 }
@@ -233,23 +233,6 @@ async fn bound_as(tx: &mut Tx, role: Role) -> Result<Vec<(String, Org)>, Problem
     ids.dedup();
     let orgs = orgs_by_id_in(tx, ids).await?;
     Ok(bindings.into_iter().filter_map(|(email, id)| orgs.get(&id).map(|org| (email, org.clone()))).collect())
-}
-
-/// The schools a tenant of `org` serves, as a condition over `orgs`: those `org` funds
-/// (`queries::funds_condition`: a commune's écoles, an EPCI's delegating communes'), or `org`
-/// itself for a school's tenant.
-fn served_condition(org: &Org) -> Condition {
-    let mut schools = funds_condition(org);
-    schools.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
-    schools
-}
-
-/// The schools a tenant of `org` serves ([`served_condition`]), read in the caller's transaction.
-async fn served_schools(tx: &mut Tx, org: &Org) -> Result<Vec<Org>, Problem> {
-    let cond = served_condition(org);
-    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE {}", cond.sql());
-    let rows = cond.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await?;
-    Ok(rows.iter().map(org_from_row).collect::<sqlx::Result<Vec<Org>>>()?)
 }
 
 /// Who receives the attestation of destruction the purge's notice gives ([`DESTROYED`]), beside
@@ -271,12 +254,15 @@ async fn given_the_attestation(tx: &mut Tx, audience: &Audience) -> Result<Vec<S
     Ok(emails)
 }
 
-/// The active chefs d'établissement bound at the schools a tenant of `org` serves
-/// ([`served_condition`]); read in the caller's transaction.
+/// The active chefs d'établissement bound at the schools a tenant of `org` serves: those `org`
+/// funds (`queries::funds_condition`: a commune's écoles, an EPCI's delegating communes'), or
+/// `org` itself for a school's tenant; read in the caller's transaction.
 async fn served_heads(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let mut schools = funds_condition(org);
+    schools.push("kind = ?", &[OrgKind::Etablissement.as_str()]);
     let mut cond = Condition::default();
     cond.push("b.role = ? AND u.active = 1", &[Role::ChefEtablissement.as_str()]);
-    cond.and_wrapped("b.org_id IN (SELECT id FROM orgs WHERE ", served_condition(org), ")");
+    cond.and_wrapped("b.org_id IN (SELECT id FROM orgs WHERE ", schools, ")");
     let sql = format!(
         "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id WHERE {} ORDER BY u.email",
         cond.sql()
@@ -285,12 +271,12 @@ async fn served_heads(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
     Ok(ent_kernel::store::first_column(&rows)?)
 }
 
-/// The active users holding a `role` binding whose scope contains `org`, as authorisation
-/// decides it ([`in_org_scope_in`]: a DAN of another académie is not told). Not for DPOs, who
-/// are told where they keep the registers ([`dpos_over`]).
-async fn users_over(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
+/// The active DANs whose binding's scope contains `org`, as authorisation decides it
+/// ([`in_org_scope_in`]: a DAN of another académie is not told). Not the DPOs, who are told
+/// where they keep the registers ([`dpos_over`]).
+async fn dans_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
     let mut emails = Vec::new();
-    for (email, scope) in bound_as(tx, role).await? {
+    for (email, scope) in bound_as(tx, Role::Dan).await? {
         if in_org_scope_in(tx, &scope, org).await? {
             emails.push(email);
         }

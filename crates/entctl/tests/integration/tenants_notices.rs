@@ -627,7 +627,7 @@ async fn the_archive_notice_of_a_college_names_the_departement_that_restitutes_i
          fait restituer les données au Collège des Essais dans un format ouvert et documenté ;"
     );
     assert!(rendered.text.contains(&said), "{}: {said} in {}", db.name, rendered.text);
-    assert!(rendered.html.contains("Comme le prévoit l'article 9 de la convention"), "{}", rendered.html);
+    assert!(rendered.html.contains("Comme le prévoit l&#x27;article 9 de la convention"), "{}", rendered.html);
 }
 
 const AUDITEUR: &str = "audit@dsden94.fr";
