@@ -684,6 +684,7 @@ pub(crate) mod tests {
             host: None,
             provisioning_state: Default::default(),
             declared_by: None,
+            destruction: None,
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),
