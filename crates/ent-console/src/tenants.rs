@@ -30,8 +30,8 @@ use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
-    annex_warnings, apply, create, declared_elsewhere, events, find_for, read_scope, render, transition, EntTenant,
-    Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
+    annex_warnings, apply, create, declared_elsewhere, destruction, events_read_by, find_for, read_by, read_scope,
+    render, transition, EntTenant, Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
 };
 use serde_json::{json, Value};
 
@@ -49,6 +49,7 @@ where
         route(Method::GET, "/ent/nouveau", Access::Signed(&TENANTS_WRITE), get(new_form)),
         route(Method::POST, "/ent/nouveau", Access::Signed(&TENANTS_WRITE), post(request)),
         route(Method::GET, "/ent/{ent}", Access::Signed(&TENANTS_READ), get(show)),
+        route(Method::GET, "/ent/{ent}/attestation-destruction", Access::Signed(&TENANTS_READ), get(attestation)),
         route(Method::POST, "/ent/{ent}/etat", Access::Signed(&TENANTS_TRANSITION), post(move_to)),
         route(Method::POST, "/ent/{ent}/services", Access::Signed(&TENANTS_WRITE), post(add_service)),
     ]
@@ -461,6 +462,13 @@ async fn show(TenantOfPath { on, tenant }: TenantOfPath, Query(query): Query<Fie
     tenant_page(&on, &tenant, Reply::shown(&Fields::default(), notice), None).await
 }
 
+/// `/ent/{ent}/attestation-destruction`: the attestation of destruction of a purged tenant's
+/// data, as stored at its purge (the API's `/tenants/{slug}/destruction`).
+async fn attestation(TenantOfPath { on, tenant }: TenantOfPath) -> Result<Response, PageError> {
+    let missing = || PageError(Problem::not_found("aucune attestation de destruction pour cet ENT"));
+    destruction::document(&on.state.store, &tenant.id).await?.ok_or_else(missing)
+}
+
 /// The tenant's page; `confirm`: the move the person is asked to confirm.
 async fn tenant_page(
     on: &On<TenantsState>,
@@ -499,7 +507,7 @@ async fn tenant_page(
     } else {
         Vec::new()
     };
-    let events: Vec<Value> = events(&state.store, &tenant.id)
+    let events: Vec<Value> = events_read_by(&state.store, actor, &tenant.id)
         .await?
         .into_iter()
         .map(|e| {
@@ -510,6 +518,9 @@ async fn tenant_page(
     let p = &tenant.provisioning_state;
     let moment = |t: &Option<String>| t.as_deref().map(french_moment);
     let purge = purge_window(state, tenant);
+    let mut shown = [tenant.clone()];
+    read_by(&state.store, actor, &mut shown).await?;
+    let [shown] = shown;
     let path = format!("/ent/{}", tenant.slug);
     let shell = Shell::new(console, Some(&signed.0), "/ent")
         .crumbs(&[("ENT", "/ent"), (&tenant.slug, &path)])
@@ -524,11 +535,14 @@ async fn tenant_page(
             "lapse": tenant.coverage_lapsed_at.as_deref().map(|at| json!({
                 "title": without_convention_since(at), "uncovered": tenant.coverage_uncovered.join(", "),
             })),
-            "override": tenant.gate_override.as_ref().map(|o| json!({ "by": o.by, "reason": o.reason,
+            "override": shown.gate_override.as_ref().map(|o| json!({ "by": o.by, "reason": o.reason,
                                                                        "uncovered": o.uncovered.join(", ") })),
             "vendor": tenant.vendor.as_ref().map(|o| o.name.clone()),
             "host": tenant.host.as_ref().map(|o| o.name.clone()),
             "declared_by": tenant.declared_by,
+            "destruction": tenant.destruction.as_ref().map(|d| json!({ "reference": d.reference,
+                "at": french_moment(&d.attested_at), "sha256": d.sha256,
+                "href": format!("/ent/{}/attestation-destruction", tenant.slug) })),
         },
         "provisioning": {
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,

@@ -11,7 +11,7 @@ use super::renewal::{
 };
 use super::workflow::{
     activate_if_started, audit_to_parties, complete_if_all_signed, end_on_termination_date, end_pending_avenants,
-    party_orgs, party_signers, pending_signers, users_with_role, Completion, Ctx, Ended,
+    party_orgs, party_signers, pending_signers, Completion, Ctx, Ended,
 };
 use super::ConventionsState;
 use super::{find_model, get_convention, Convention, Status};
@@ -22,6 +22,7 @@ use ent_kernel::store::{timestamp, Store, Tx};
 use ent_kernel::validate::parse_any_date;
 use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
+use ent_platform::identity::authz::users_with_role;
 use ent_platform::identity::Actor;
 use serde_json::{json, Value};
 

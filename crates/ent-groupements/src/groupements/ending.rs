@@ -12,7 +12,6 @@
 use super::award::funded_tenants_of;
 use super::{membership, readers, Award, Groupement, Status};
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::Role;
@@ -21,10 +20,11 @@ use ent_kernel::validate::multiline;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::dpos_keeping;
+use ent_platform::identity::authz::users_with_role;
 use ent_platform::identity::Actor;
 use ent_platform::registry::get_org;
 use ent_platform::registry::queries::orgs_by_id_in;
-use ent_tenants::tenants::notices::users_over;
+use ent_tenants::tenants::notices::overseers;
 use serde_json::json;
 
 /// The groupements a pass ended at the term of their accord-cadre, and the failures (each named).
@@ -150,24 +150,19 @@ pub async fn member_people(tx: &mut Tx, members: &[String]) -> Result<Vec<String
     Ok(to)
 }
 
-/// The DANs and DPOs whose scope holds one of the organisations `served` (those an ENT concerned
-/// runs for), as a tenant's notices tell them ([`users_over`]): the ENT's processor changes, or
-/// its accord-cadre ends. Told of the award, of a hand-over and of the end ([`recipients`]).
+/// The DANs and DPOs who oversee one of the organisations `served` (those an ENT concerned runs
+/// for), as a tenant's notices tell them ([`overseers`]: the DANs by scope, the DPOs where they
+/// keep the registers): the ENT's processor changes, or its accord-cadre ends. Told of the award,
+/// of a hand-over and of the end ([`recipients`]).
 pub async fn people_over(tx: &mut Tx, mut served: Vec<String>) -> Result<Vec<String>, Problem> {
     served.sort_unstable();
     served.dedup();
     let mut to = Vec::new();
     for org in orgs_by_id_in(tx, served).await?.values() {
-        for role in SCOPED_ROLES {
-            to.extend(users_over(tx, org, role).await?);
-        }
+        to.extend(overseers(tx, org).await?);
     }
     Ok(to)
 }
-
-/// The roles told of a groupement's award, hand-overs and end by their scope holding an ENT
-/// concerned ([`people_over`]).
-const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
 
 /// Ends the groupements whose accord-cadre (awarded or running) is past its last day on
 /// `now`'s day in France, each in its own transaction ([`end_one`]); one that fails is named and

@@ -438,7 +438,7 @@ async fn notify(
     event: &str,
     extra: Value,
 ) -> Result<(), Problem> {
-    let to = workflow::users_with_role(tx, org_id, role.as_str()).await?;
+    let to = authz::users_with_role(tx, org_id, role.as_str()).await?;
     let subject = json!({ "event": event, "reference": g.reference, "title": g.title });
     Notice::new("groupement", to).with(subject).with(extra).page(super::page_of(g)).enqueue(tx, ctx.now).await?;
     Ok(())

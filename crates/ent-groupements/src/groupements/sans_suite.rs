@@ -12,7 +12,6 @@
 
 use super::{award, guard, Ctx, Groupement, Status};
 use chrono::{DateTime, Utc};
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::Role;
@@ -20,6 +19,7 @@ use ent_kernel::store::{timestamp, update_versioned, Tx};
 use ent_kernel::validate::multiline;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_ops::notify::Notice;
+use ent_platform::identity::authz::users_with_role;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -97,6 +97,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0070_convention_document_edition_9.sql",
     "0071_convention_document_edition_10.sql",
     "0072_breach_reported_by_processor.sql",
+    "0073_tenant_destruction_attestation.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -494,6 +495,11 @@ mod tests {
             72,
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
+        ),
+        (
+            73,
+            "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
+            "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
         ),
     ];
 

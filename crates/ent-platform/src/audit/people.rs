@@ -4,8 +4,8 @@
 //! ([`crate::identity::readers::readable_accounts`]: its own, those of its `users.read` scope),
 //! and `(masqué)` otherwise, an operator by login ([`masked_actor`]), as the conventions show
 //! them to their DPO and auditeur. Nor does the `actor` filter find what the reader does not read.
-//! Other records that name their author by account (the RGPD logs' entries) show it by the same
-//! rule ([`mask_people`]).
+//! Other records that name people (a tenant's events, its gate override, the RGPD logs' entries)
+//! are shown by the same rule through [`Shown`] ([`mask_people`] for a list of names in place).
 
 use super::AuditRecord;
 use crate::identity::readers::readable_accounts;
@@ -45,44 +45,59 @@ pub(super) async fn present(
             each_address(&mut r.summary, &mut |a| addresses.push(a.to_string()));
         }
     }
-    let readable = Readable::of(store, accounts, addresses).await?;
+    let shown = Shown::of(store, accounts, addresses).await?;
     for r in items.iter_mut() {
         r.actor_name = address_in(&r.actor).and_then(|a| names.get(a).cloned());
-        readable.mask(&mut r.actor);
-        each_person(&mut r.summary, &mut |s| readable.mask(s));
+        r.actor = shown.name(&r.actor);
+        each_person(&mut r.summary, &mut |s| *s = shown.name(s));
     }
     Ok(())
 }
 
-/// Masks each of `names` (actors' names, bare addresses) whose person's address `reader` does
-/// not read, as the audit log shows it to that reader: the address only of an account it reads
-/// ([`readable_accounts`]: its own, those of its `users.read` scope; every one for an
-/// administrator), `(masqué)` otherwise, an operator by login ([`masked_actor`]).
+/// Masks each of `names` (actors' names, bare addresses) as [`Shown`] shows it to `reader`.
 pub async fn mask_people(store: &Store, reader: &Actor, names: Vec<&mut String>) -> Result<(), Problem> {
-    let accounts = readable_accounts(reader);
-    let addresses = names.iter().filter_map(|n| address_in(n)).map(str::to_string).collect();
-    let readable = Readable::of(store, accounts.as_ref(), addresses).await?;
-    names.into_iter().for_each(|n| readable.mask(n));
+    let shown = Shown::to(store, reader, names.iter().map(|n| n.as_str())).await?;
+    for name in names {
+        *name = shown.name(name);
+    }
     Ok(())
 }
 
-/// The addresses a reader reads among those it is shown; `None`: every one.
-struct Readable(Option<HashSet<String>>);
+/// The addresses a reader reads among those a page names, and the rule that shows a name to it:
+/// the address of an account it reads ([`readable_accounts`]: its own, those of its `users.read`
+/// scope; every one for an administrator), [`masked_actor`] otherwise. The audit log's rule, for
+/// every page that names people (a tenant's events and gate override too).
+pub struct Shown {
+    /// `None`: every address is read.
+    readable: Option<HashSet<String>>,
+}
 
-impl Readable {
-    /// Those of `addresses` that are an account of `accounts` (`None`: every account).
-    async fn of(store: &Store, accounts: Option<&Condition>, addresses: Vec<String>) -> Result<Readable, Problem> {
-        Ok(Readable(match accounts {
+impl Shown {
+    /// What `reader` reads of the people `names` name (actors' names or bare addresses).
+    pub async fn to<'n>(
+        store: &Store,
+        reader: &Actor,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Shown, Problem> {
+        let addresses = names.into_iter().filter_map(address_in).map(str::to_string).collect();
+        Shown::of(store, readable_accounts(reader).as_ref(), addresses).await
+    }
+
+    /// Of `addresses`, those of the accounts `accounts` selects (`None`: every one).
+    async fn of(store: &Store, accounts: Option<&Condition>, addresses: Vec<String>) -> Result<Shown, Problem> {
+        let readable = match accounts {
             Some(accounts) => Some(readable_of(store, addresses, accounts).await?),
             None => None,
-        }))
+        };
+        Ok(Shown { readable })
     }
 
-    /// `name` masked ([`masked_actor`]) when it carries an address the reader does not read.
-    fn mask(&self, name: &mut String) {
-        let Some(readable) = &self.0 else { return };
-        if address_in(name).is_some_and(|a| !readable.contains(a)) {
-            *name = masked_actor(name);
+    /// `name` (an actor's name or a bare address) as the reader reads it.
+    pub fn name(&self, name: &str) -> String {
+        let hidden = |readable: &HashSet<String>| address_in(name).is_some_and(|a| !readable.contains(a));
+        match &self.readable {
+            Some(readable) if hidden(readable) => masked_actor(name),
+            _ => name.to_string(),
         }
     }
 }

@@ -468,6 +468,20 @@ pub async fn dpos_keeping(conn: &mut sqlx::AnyConnection, target: &Org) -> Resul
     Ok(emails)
 }
 
+/// The e-mails of the active users holding `role` at `org_id`, sorted, each once; read through
+/// `conn` (inside a transaction, the transaction's connection). Who a notice tells at an
+/// organisation by role (conventions, tenants, support, RGPD, groupements).
+pub async fn users_with_role(conn: &mut sqlx::AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
+    )
+    .bind(org_id)
+    .bind(role)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// What a handler works with: its capability's context (`C`, from the router state)
 /// and the authenticated [`super::Caller`] with the route's action, in one extractor.
 pub struct Call<C> {

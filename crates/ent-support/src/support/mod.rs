@@ -23,7 +23,6 @@ pub mod tickets;
 
 use chrono::{DateTime, Utc};
 use ent_conventions::conventions::active_covering;
-use ent_conventions::conventions::workflow::users_with_role;
 use ent_kernel::clock::today_in_france;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
@@ -33,6 +32,7 @@ use ent_kernel::store::Condition;
 use ent_kernel::store::{timestamp, Store};
 use ent_kernel::text_enum;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::authz::users_with_role;
 use ent_platform::identity::authz::{
     in_org_scope_in, org_scope_condition, resolve_readable, scope, SUPPORT_CONTRACTS_READ,
 };

@@ -7,7 +7,7 @@
 
 use super::backend::{BackendError, Observation, Observed};
 use super::quantity;
-use super::render::{MANAGED_BY, RETAINED_LABEL, TENANT_LABEL};
+use super::render::{namespace_of, MANAGED_BY, RETAINED_LABEL, TENANT_LABEL};
 use super::RenderedObject;
 use crate::tenants::Tenant;
 use ent_kernel::config::KubeConfig;
@@ -309,7 +309,7 @@ impl KubeBackend {
             .iter()
             .find(|o| o.kind == "Namespace")
             .map(|o| o.name.clone())
-            .unwrap_or_else(|| format!("ent-{}", tenant.slug));
+            .unwrap_or_else(|| namespace_of(&tenant.slug));
         let exists = self.own_namespace(tenant, &namespace).await?;
         let claims =
             if exists { self.list_kind("PersistentVolumeClaim", tenant, &namespace).await? } else { Vec::new() };
@@ -529,7 +529,7 @@ impl KubeBackend {
 
     /// Reads the tenant's Deployments again (one list request).
     pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
-        let namespace = format!("ent-{}", tenant.slug);
+        let namespace = namespace_of(&tenant.slug);
         let resource = ApiResource::erase::<Deployment>(&());
         let live = self.list(&resource, "Deployment", tenant, Some(&namespace)).await?;
         Ok(observation(objects, &live))

@@ -11,8 +11,9 @@
 //! when it is announced, and it is purged by a later run, never unannounced.
 
 use crate::provisioning::ProvisioningState;
+use crate::tenants::destruction::{self, Destroyed, Retention};
 use crate::tenants::notices::{self, Audience};
-use crate::tenants::{get_tenant, Status, Tenant};
+use crate::tenants::{get_tenant, reconcile_inputs, Status, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
 use ent_kernel::clock::{french_day, today_in_france};
 use ent_kernel::error::Problem;
@@ -225,6 +226,7 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
     let mut pass = PurgePass::default();
     for ((id, slug, org_id, archived_at, _), due) in due_for_purge(state, now).await? {
         let Some((tenant, audience)) = tenant_and_audience(state, &id, now).await? else { continue };
+        let Some(destroyed) = to_destroy(state, &slug).await? else { continue };
         let mut tx = state.store.begin_write().await?;
         // Guarded on the due date too: it may have changed meanwhile.
         let done = sqlx::query(
@@ -249,21 +251,26 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         }
         let archived_on = archived_at.as_deref().map(french_day).unwrap_or_default();
         let due_on = french_day(&timestamp(due));
+        let retention = Retention { archived_on: &archived_on, ended_on: &due_on };
+        let attested = destruction::attest(&mut tx, &tenant, &audience, destroyed, &retention, ACTOR, now).await?;
         let mut message = format!("données supprimées : archivé le {archived_on}, purge prévue à partir du {due_on}");
         if holds.any() {
             message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré : {}", holds.reasons()));
         }
-        crate::tenants::event(&mut tx, &id, ACTOR, "purged", &message, now).await?;
+        message.push_str(&format!(" ; attestation de destruction {}", attested.reference));
+        crate::tenants::event(&mut tx, &id, ACTOR, notices::DESTROYED, &message, now).await?;
         let target = Target::new("tenant", &id, Some(&org_id));
         let summary = json!({ "archived_at": archived_at, "purge_due_at": timestamp(due),
-            "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
+            "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests,
+            "attestation": attested.reference, "attestation_sha256": attested.sha256 });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
-        let mut extra = json!({ "archived_on": archived_on, "purge_on": due_on });
+        let mut extra = json!({ "archived_on": archived_on, "purge_on": due_on,
+            "attestation": { "reference": attested.reference, "sha256": attested.sha256 } });
         if holds.any() {
             extra["held_over"] = holds.reasons().into();
             extra["hold_days"] = HOLD_DAYS.into();
         }
-        notices::notify(&mut tx, &tenant, &audience, "purged", extra, now).await?;
+        notices::notify(&mut tx, &tenant, &audience, notices::DESTROYED, extra, now).await?;
         tx.commit().await?;
         pass.purged.push(slug);
     }
@@ -273,6 +280,13 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         super::reconcile::through_queue(state, Some(slug), state.clock.now()).await?;
     }
     Ok(pass)
+}
+
+/// What the purge of the tenant `slug` destroys, read from its provisioning before the purge's
+/// transaction ([`destruction::destroyed`]); `None` for a tenant gone meanwhile.
+async fn to_destroy(state: &ProvisioningState, slug: &str) -> Result<Option<Destroyed>, Problem> {
+    let input = reconcile_inputs(&state.store, Some(slug)).await?.pop();
+    Ok(input.map(|input| destruction::destroyed(&input, &state.catalog)))
 }
 
 /// Records on the tenant why its purge waits, unless its last such event says the same.

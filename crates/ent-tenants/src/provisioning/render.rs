@@ -114,6 +114,16 @@ fn credential(seed: &str, service: &str) -> String {
     hex::encode(&Sha256::digest(format!("{seed}:{service}").as_bytes())[..16])
 }
 
+/// The namespace of the tenant `slug`: every object of it but the namespace lives there.
+pub fn namespace_of(slug: &str) -> String {
+    format!("ent-{slug}")
+}
+
+/// The volume claim of a service's data (`code` the service's), in the tenant's namespace.
+pub fn volume_name(code: &str) -> String {
+    format!("{code}-data")
+}
+
 /// The objects of a tenant in its current state: nothing while requested; the
 /// whole ENT while provisioning, active or suspended (suspended: zero replicas);
 /// only the namespace and the data (volumes, configuration, credentials) while
@@ -128,7 +138,7 @@ pub fn render(
     if matches!(tenant.status, Status::Requested | Status::Purged) {
         return vec![];
     }
-    let ns = format!("ent-{}", tenant.slug);
+    let ns = namespace_of(&tenant.slug);
     let workloads = matches!(tenant.status, Status::Provisioning | Status::Active | Status::Suspended);
     let replicas = if tenant.status == Status::Suspended { 0 } else { 1 };
     let k = thousands(tenant.accounts);
@@ -365,7 +375,7 @@ fn credentials(tenant: &Tenant, org: &Org, ns: &str, service: &Service, seed: &s
 }
 
 fn volume_claim(tenant: &Tenant, org: &Org, ns: &str, service: &Service, cluster: &ClusterConfig) -> RenderedObject {
-    let name = format!("{}-data", service.code);
+    let name = volume_name(&service.code);
     object(
         &name,
         PersistentVolumeClaim {
@@ -412,8 +422,7 @@ fn deployment(tenant: &Tenant, org: &Org, ns: &str, service: &Service, k: u64, r
         ..VolumeMount::default()
     });
     if d.needs_storage() {
-        let claim =
-            PersistentVolumeClaimVolumeSource { claim_name: format!("{}-data", service.code), ..Default::default() };
+        let claim = PersistentVolumeClaimVolumeSource { claim_name: volume_name(&service.code), ..Default::default() };
         volumes.push(Volume { name: "data".into(), persistent_volume_claim: Some(claim), ..Volume::default() });
         mounts.push(VolumeMount { name: "data".into(), mount_path: "/data".into(), ..VolumeMount::default() });
     }
@@ -675,6 +684,7 @@ pub(crate) mod tests {
             host: None,
             provisioning_state: Default::default(),
             declared_by: None,
+            destruction: None,
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),

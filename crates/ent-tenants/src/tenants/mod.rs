@@ -5,6 +5,7 @@
 
 pub mod annex;
 pub mod coverage;
+pub mod destruction;
 pub mod guardrails;
 pub mod hostnames;
 pub mod notices;
@@ -24,7 +25,7 @@ use ent_kernel::store::sql::{AnyQuery, Condition};
 use ent_kernel::store::{new_id, on_constraint, page_size, timestamp, JsonText, Page, Store, Tx};
 use ent_kernel::text_enum;
 use ent_kernel::validate::{self, is_dns_label, is_hostname};
-use ent_platform::audit::{self, Audited, Target};
+use ent_platform::audit::{self, Audited, Shown, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
@@ -176,6 +177,8 @@ pub struct Tenant {
     /// The custom resource that declares the tenant (`EntTenant <namespace>/<name>`), watched by
     /// `entctl operator`: the tenant is then changed through it only. Absent: the API declares it.
     pub declared_by: Option<String>,
+    /// The attestation of destruction of its data, once purged (migration 0073).
+    pub destruction: Option<destruction::Destruction>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -1330,7 +1333,7 @@ pub async fn transition(
     let reason = checked_reason(&step)?;
     let gate = pass_gate(state, actor, tenant, step.override_reason).await?;
     let mut audience = notices::Audience::of(store, org).await?;
-    if to == Status::Archived {
+    if notices::restitutes_on(to) {
         let today = today_in_france(now).to_string();
         audience = audience.restituting(store, &state.models, tenant, &today).await?;
     }
@@ -1472,7 +1475,22 @@ async fn tenants_and_orgs_from_rows(
         let org = &orgs[&row.org_id];
         tenants.push(tenant_with_org(row, org, &orgs));
     }
+    with_destructions(store, &mut tenants).await?;
     Ok((tenants, orgs))
+}
+
+/// Gives each purged tenant of `tenants` its attestation of destruction (one query per 500).
+async fn with_destructions(store: &Store, tenants: &mut [Tenant]) -> Result<(), Problem> {
+    let purged = tenants.iter().filter(|t| t.status == Status::Purged);
+    let slugs: std::collections::HashMap<String, String> = purged.map(|t| (t.id.clone(), t.slug.clone())).collect();
+    if slugs.is_empty() {
+        return Ok(());
+    }
+    let mut found = destruction::of_tenants(store, &slugs).await?;
+    for tenant in tenants.iter_mut() {
+        tenant.destruction = found.remove(&tenant.id);
+    }
+    Ok(())
 }
 
 /// A tenant from its row; `orgs` holds its vendor and host organisations by id.
@@ -1500,6 +1518,7 @@ fn tenant_with_org(row: TenantRow, org: &Org, orgs: &std::collections::HashMap<S
         host: processor(row.host_org_id),
         provisioning_state: row.provisioning_state,
         declared_by: row.declared_by,
+        destruction: None,
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -1714,6 +1733,28 @@ pub async fn page_tenants(
         cond.bind(sqlx::query(&sql)).try_map(|row| TenantRow::from_row(&row)).fetch_all(store.pool()).await?;
     let tenants = tenants_from_rows(store, rows).await?;
     Ok(Page::from_overfetch(tenants, size, |t| t.slug.clone()))
+}
+
+/// The tenant's events as `reader` reads them: each actor's address only where it reads the
+/// account, as the audit log shows them ([`Shown`]).
+pub async fn events_read_by(store: &Store, reader: &Actor, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {
+    let mut events = events(store, tenant_id).await?;
+    let shown = Shown::to(store, reader, events.iter().map(|e| e.actor.as_str())).await?;
+    for event in &mut events {
+        event.actor = shown.name(&event.actor);
+    }
+    Ok(events)
+}
+
+/// `tenants` as `reader` reads them: the address of who overrode the gate only where it reads
+/// the account, as the audit log shows it ([`Shown`]).
+pub async fn read_by(store: &Store, reader: &Actor, tenants: &mut [Tenant]) -> Result<(), Problem> {
+    let names = tenants.iter().filter_map(|t| t.gate_override.as_ref()).map(|o| o.by.clone()).collect::<Vec<_>>();
+    let shown = Shown::to(store, reader, names.iter().map(String::as_str)).await?;
+    for over in tenants.iter_mut().filter_map(|t| t.gate_override.as_mut()) {
+        over.by = shown.name(&over.by);
+    }
+    Ok(())
 }
 
 pub async fn events(store: &Store, tenant_id: &str) -> Result<Vec<TenantEvent>, Problem> {

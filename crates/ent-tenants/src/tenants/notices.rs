@@ -16,8 +16,10 @@ use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
 use ent_ops::notify::Notice;
-use ent_platform::identity::authz::in_org_scope_in;
-use ent_platform::registry::queries::{funding_collectivite, funds_condition, orgs_by_id_in};
+use ent_platform::identity::authz::{dpo_keeps, dpos_keeping, in_org_scope_in, users_with_role};
+use ent_platform::registry::queries::{
+    funded_etablissements_in, funding_collectivite, funds_condition, get_org_in, orgs_by_id_in,
+};
 use ent_platform::registry::{Org, OrgRef};
 use serde_json::{json, Value};
 
@@ -27,16 +29,22 @@ const LOCAL_ROLES: [Role; 2] = [Role::Collectivite, Role::ChefEtablissement];
 /// The roles bound at the collectivité that funds a school's ENT that are told of its life.
 const FUNDER_ROLES: [Role; 2] = [Role::Collectivite, Role::Dpo];
 
-/// The roles told of the life of each tenant their binding's scope holds: the DANs, and the
-/// DPOs (one bound at the tenant's organisation included; a school has none of its own, the
-/// académie's DPO holds its registers).
-const SCOPED_ROLES: [Role; 2] = [Role::Dan, Role::Dpo];
-
 /// The events that announce the purge of the tenant's data, which a support ticket opened on
 /// it holds back: also told to the chefs d'établissement of the schools it serves
 /// ([`served_heads`]), who may open that ticket when the collectivité, the funder, the DAN and
 /// the DPO may not.
 const PURGE_NOTICES: [&str; 2] = ["archived", "purge_planned"];
+
+/// The event of the notice that gives the attestation of destruction of the tenant's data (the
+/// purge's), also told to those who receive the attestation ([`given_the_attestation`]).
+pub const DESTROYED: &str = "purged";
+
+/// Whether the notice of a move to `to` says who restitutes the data and what the convention's
+/// article « Réversibilité » makes it do ([`Audience::restituting`]): the withdrawal, which opens
+/// the réversibilité, and the archiving, which announces the purge.
+pub fn restitutes_on(to: Status) -> bool {
+    matches!(to, Status::Decommissioning | Status::Archived)
+}
 
 /// The `event` of the notice a lifecycle move from `from` to `to` sends, if any.
 pub fn of_move(from: Status, to: Status) -> Option<&'static str> {
@@ -70,6 +78,13 @@ pub struct Restitution {
     /// full stop: « Comme le prévoit l'article 9 de la convention CONV-…, il fait restituer les
     /// données au Collège des Essais … ».
     pub said: Option<String>,
+    /// The organisation that restitutes (`to`), which receives the attestation of destruction.
+    pub by: Option<OrgRef>,
+    /// The controller the convention names (`rgpd_controller`), whose DPOs are given the
+    /// attestation of destruction.
+    pub controller: Option<OrgRef>,
+    /// The reference of the convention that says it, as the attestation cites it.
+    pub convention: Option<String>,
 }
 
 impl Audience {
@@ -93,17 +108,19 @@ impl Audience {
             convention = get_convention(store, models, id).await?;
         }
         let said = convention.as_ref().and_then(|c| restitution_said(models, c, &self.org));
-        let restitutes = match (&said, &self.funder) {
-            (Some((org, _)), _) => Some(naming::of_org(org.kind, &naming::display_name(&org.name))),
-            (None, Some(funder)) => Some(naming::of_org(funder.kind, &naming::display_name(&funder.name))),
-            (None, None) if self.org.kind != OrgKind::Etablissement => {
-                Some(naming::of_org(self.org.kind, &naming::display_name(&self.org.name)))
-            }
+        let by = match (&said, &self.funder) {
+            (Some((org, _)), _) => Some(org.clone()),
+            (None, Some(funder)) => Some(funder.as_ref()),
+            (None, None) if self.org.kind != OrgKind::Etablissement => Some(self.org.as_ref()),
             (None, None) => None,
         };
+        let restitutes = by.as_ref().map(|org| naming::of_org(org.kind, &naming::display_name(&org.name)));
         self.restitution = Some(Restitution {
             to: restitutes.map_or_else(|| "à la collectivité qui finance l'ENT".to_string(), |d| d.to()),
             said: said.map(|(_, said)| said),
+            by,
+            controller: convention.as_ref().and_then(|c| c.rgpd_controller.clone()),
+            convention: convention.as_ref().map(|c| c.reference.clone()),
         });
         Ok(self)
     }
@@ -149,6 +166,9 @@ pub async fn notify(
     if PURGE_NOTICES.contains(&event) {
         recipients.extend(served_heads(tx, org).await?);
     }
+    if event == DESTROYED {
+        recipients.extend(given_the_attestation(tx, audience).await?);
+    }
     let served = naming::of_org(org.kind, &naming::display_name(&org.name)).of;
     let restitution = audience.restitution.as_ref().map(|r| json!({ "to": r.to, "said": r.said }));
     Notice::event("tenant", recipients, event)
@@ -162,21 +182,74 @@ pub async fn notify(
 }
 
 /// The active users bound at the tenant's organisation as its collectivité or chef
-/// d'établissement, those bound at its funder as collectivité or DPO, and the active DANs and
-/// DPOs whose scope contains the organisation ([`users_over`]); read in the caller's
-/// transaction. [`Notice::event`] keeps each address once.
+/// d'établissement, those bound at its funder as collectivité or DPO, and the DANs and DPOs
+/// who oversee the organisation ([`overseers`]); read in the caller's transaction.
+/// [`Notice::event`] keeps each address once.
 async fn recipients(tx: &mut Tx, audience: &Audience) -> Result<Vec<String>, Problem> {
     let mut emails = Vec::new();
     for role in LOCAL_ROLES {
-        emails.extend(users_bound(tx, &audience.org, role).await?);
+        emails.extend(users_with_role(tx, &audience.org.id, role.as_str()).await?);
     }
     if let Some(funder) = &audience.funder {
         for role in FUNDER_ROLES {
-            emails.extend(users_bound(tx, funder, role).await?);
+            emails.extend(users_with_role(tx, &funder.id, role.as_str()).await?);
         }
     }
-    for role in SCOPED_ROLES {
-        emails.extend(users_over(tx, &audience.org, role).await?);
+    emails.extend(overseers(tx, &audience.org).await?);
+    Ok(emails)
+}
+
+/// Who is told of the life of an ENT of `org` by the office they hold over it: the active DANs
+/// whose scope holds `org` ([`dans_over`]) and the active DPOs who keep the registers of `org`
+/// or of a school its ENT serves ([`dpos_over`]). Also who a groupement's award, hand-overs and
+/// end tell about the ENT its members fund (`groupements::ending`).
+pub async fn overseers(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let mut emails = dans_over(tx, org).await?;
+    emails.extend(dpos_over(tx, org).await?);
+    Ok(emails)
+}
+
+/// The active users bound as DPO where they keep the registers of `org` or of a school an ENT
+/// of `org` serves (`queries::funded_etablissements_in`, as [`served_heads`]), by the one rule of who keeps them ([`dpo_keeps`]): the
+/// académie's DPO for its public schools (a commune's écoles included), never for a private
+/// school, its own controller, nor for a collectivité.
+async fn dpos_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
+    let served = funded_etablissements_in(tx, org).await?;
+    let keeps = |at: &Org| dpo_keeps(at, org) || served.iter().any(|school| dpo_keeps(at, school));
+    Ok(bound_as(tx, Role::Dpo).await?.into_iter().filter(|(_, at)| keeps(at)).map(|(email, _)| email).collect())
+}
+
+/// The active users bound with `role` at an organisation, with that organisation, by address.
+async fn bound_as(tx: &mut Tx, role: Role) -> Result<Vec<(String, Org)>, Problem> {
+    let bindings: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
+         WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",
+    )
+    .bind(role.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut ids: Vec<String> = bindings.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let orgs = orgs_by_id_in(tx, ids).await?;
+    Ok(bindings.into_iter().filter_map(|(email, id)| orgs.get(&id).map(|org| (email, org.clone()))).collect())
+}
+
+/// Who receives the attestation of destruction the purge's notice gives ([`DESTROYED`]), beside
+/// its usual recipients: the active users bound as collectivité at the organisation that
+/// restitutes the data ([`Restitution::by`]: the collectivité party of the convention), the DPOs
+/// who keep the registers of the convention's controller ([`dpos_keeping`]), and the heads of the
+/// schools the tenant serves ([`served_heads`]).
+async fn given_the_attestation(tx: &mut Tx, audience: &Audience) -> Result<Vec<String>, Problem> {
+    let mut emails = served_heads(tx, &audience.org).await?;
+    let Some(restitution) = &audience.restitution else { return Ok(emails) };
+    if let Some(by) = &restitution.by {
+        emails.extend(users_with_role(tx, &by.id, Role::Collectivite.as_str()).await?);
+    }
+    if let Some(controller) = &restitution.controller {
+        if let Some(controller) = get_org_in(tx, &controller.id).await? {
+            emails.extend(dpos_keeping(tx, &controller).await?);
+        }
     }
     Ok(emails)
 }
@@ -198,37 +271,13 @@ async fn served_heads(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
     Ok(ent_kernel::store::first_column(&rows)?)
 }
 
-/// The active users bound at `org` with `role`.
-async fn users_bound(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
-    Ok(sqlx::query_scalar(
-        "SELECT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
-         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1",
-    )
-    .bind(&org.id)
-    .bind(role.as_str())
-    .fetch_all(&mut **tx)
-    .await?)
-}
-
-/// The active users holding a `role` binding whose scope contains `org`, as authorisation
-/// decides it ([`in_org_scope_in`]: a DAN or a DPO of another académie is not told). Also who a
-/// groupement's end tells about the ENT its members fund (`groupements::ending`).
-pub async fn users_over(tx: &mut Tx, org: &Org, role: Role) -> Result<Vec<String>, Problem> {
-    let bindings: Vec<(String, String)> = sqlx::query_as(
-        "SELECT u.email, b.org_id FROM users u JOIN role_bindings b ON b.user_id = u.id \
-         WHERE b.role = $1 AND b.org_id IS NOT NULL AND u.active = 1 ORDER BY u.email",
-    )
-    .bind(role.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut scope_ids: Vec<String> = bindings.iter().map(|(_, id)| id.clone()).collect();
-    scope_ids.sort_unstable();
-    scope_ids.dedup();
-    let scopes = orgs_by_id_in(tx, scope_ids).await?;
+/// The active DANs whose binding's scope contains `org`, as authorisation decides it
+/// ([`in_org_scope_in`]: a DAN of another académie is not told). Not the DPOs, who are told
+/// where they keep the registers ([`dpos_over`]).
+async fn dans_over(tx: &mut Tx, org: &Org) -> Result<Vec<String>, Problem> {
     let mut emails = Vec::new();
-    for (email, scope_id) in bindings {
-        let Some(scope) = scopes.get(&scope_id) else { continue };
-        if in_org_scope_in(tx, scope, org).await? {
+    for (email, scope) in bound_as(tx, Role::Dan).await? {
+        if in_org_scope_in(tx, &scope, org).await? {
             emails.push(email);
         }
     }

@@ -2,8 +2,8 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    annex_warnings, apply, create_or_same, events, page_tenants, transition, Applied, EntTenant, Move, Status, Tenant,
-    TenantEvent, TenantFilter,
+    annex_warnings, apply, create_or_same, destruction, events_read_by, page_tenants, read_by, transition, Applied,
+    EntTenant, Move, Status, Tenant, TenantEvent, TenantFilter,
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
@@ -40,6 +40,13 @@ route_table!(TenantsState, "tenants", |api| vec![
         .ok_versioned::<Moved>(),
     api.get("/api/v1/tenants/{slug}/events", "Événements du tenant", &TENANTS_READ, tenant_events)
         .ok::<Vec<TenantEvent>>(),
+    api.get(
+        "/api/v1/tenants/{slug}/destruction",
+        "Télécharger l'attestation de destruction des données d'un tenant purgé (HTML, tel que conservé)",
+        &TENANTS_READ,
+        destruction_document
+    )
+    .produces(StatusCode::OK, &["text/html; charset=utf-8"]),
     api.get("/api/v1/tenant-schema", "Schéma JSON du document EntTenant", &TENANTS_READ, schema)
         .ok::<serde_json::Value>(),
 ]);
@@ -95,7 +102,9 @@ async fn list(
     caller: Caller,
     ApiQuery(filter): ApiQuery<TenantFilter>,
 ) -> Result<Json<Page<Tenant>>, Problem> {
-    Ok(Json(page_tenants(&state.store, &filter, super::read_scope(&state.store, &caller.actor).await?).await?))
+    let mut page = page_tenants(&state.store, &filter, super::read_scope(&state.store, &caller.actor).await?).await?;
+    read_by(&state.store, &caller.actor, &mut page.items).await?;
+    Ok(Json(page))
 }
 
 async fn apply_doc(
@@ -109,13 +118,20 @@ async fn apply_doc(
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
     let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(status, version, ApplyResult { result, tenant, warnings }).into_response())
 }
 
 async fn show(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
-    let tenant = find(&state, &caller, &slug).await?;
+    let tenant = shown(&state, &caller, find(&state, &caller, &slug).await?).await?;
     let version = tenant.version;
     Ok(Versioned::new(StatusCode::OK, version, tenant).into_response())
+}
+
+/// `tenant` as `caller` reads it ([`read_by`]: the people it names masked where it does not read them).
+async fn shown(state: &TenantsState, caller: &Caller, mut tenant: Tenant) -> Result<Tenant, Problem> {
+    read_by(&state.store, &caller.actor, std::slice::from_mut(&mut tenant)).await?;
+    Ok(tenant)
 }
 
 async fn replace(
@@ -134,6 +150,7 @@ async fn replace(
     }
     let version = tenant.version;
     let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant, warnings }).into_response())
 }
 
@@ -147,12 +164,22 @@ async fn move_to(
     crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &moved.slug);
     let version = moved.version;
     let warnings = annex_warnings(&state, &caller.actor, &moved).await?;
+    let moved = shown(&state, &caller, moved).await?;
     Ok(Versioned::new(StatusCode::OK, version, Moved { tenant: moved, warnings }).into_response())
 }
 
 async fn tenant_events(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Json<Vec<TenantEvent>>, Problem> {
     let tenant = find(&state, &caller, &slug).await?;
-    Ok(Json(events(&state.store, &tenant.id).await?))
+    Ok(Json(events_read_by(&state.store, &caller.actor, &tenant.id).await?))
+}
+
+/// The attestation of destruction of a purged tenant, as stored at its purge, with its SHA-256
+/// in `X-Document-SHA256`; a tenant not purged has none (404, in the words of a slug naming none
+/// for one out of scope).
+async fn destruction_document(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
+    let tenant = find(&state, &caller, &slug).await?;
+    let missing = || Problem::not_found(format!("aucune attestation de destruction pour le tenant « {slug} »"));
+    destruction::document(&state.store, &tenant.id).await?.ok_or_else(missing)
 }
 
 async fn schema() -> Json<serde_json::Value> {

@@ -74,6 +74,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("PUT", "/api/v1/tenants/{slug}"),
     ("POST", "/api/v1/tenants/{slug}/transition"),
     ("GET", "/api/v1/tenants/{slug}/events"),
+    ("GET", "/api/v1/tenants/{slug}/destruction"),
     ("GET", "/api/v1/tenant-schema"),
     ("GET", "/api/v1/catalog/services"),
     ("GET", "/api/v1/catalog/services/{code}"),
@@ -526,6 +527,21 @@ impl World {
                 let slug = format!("t{}", self.next());
                 // Created, then applied again unchanged.
                 vec![c(201).json(self.tenant_doc(&slug)), c(200).json(self.tenant_doc(&slug))]
+            }
+            // A tenant not purged has no attestation (the documented 404); a purged one's is the
+            // HTML stored at its purge.
+            ("GET", "/api/v1/tenants/{slug}/destruction") => {
+                let (kept, purged) = (self.tenant().await, self.tenant().await);
+                let stored =
+                    "INSERT INTO tenant_destructions (tenant_id, reference, attested_at, attested_by, namespace, \
+                              volumes, backups, document, sha256) SELECT id, 'ADD-20261202-' || slug, \
+                              '2026-12-02T08:00:00.000000Z', 'system:tenants-purge', 'ent-' || slug, '[]', \
+                              'aucune', '<!DOCTYPE html><p>Attestation</p>', 'ab' FROM tenants WHERE slug = $1";
+                common::execute(&self.store, stored, &[&purged]).await;
+                vec![
+                    case(method, path.replace("{slug}", &kept), 404),
+                    case(method, path.replace("{slug}", &purged), 200),
+                ]
             }
             (_, p) if p.starts_with("/api/v1/tenants/{slug}") => {
                 let slug = self.tenant().await;

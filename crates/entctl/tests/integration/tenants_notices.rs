@@ -298,8 +298,9 @@ async fn a_purge_is_announced_once_thirty_days_before_and_told_when_done_without
 
     let said = run(day(92)).await.unwrap();
     assert_eq!(said, "2 tenant(s) purgé(s) : doisneau, fresnes ; aucune purge à annoncer", "{}", db.name);
+    // The purge gives the attestation of destruction: the head of the école each serves is told too.
     for (slug, people) in [
-        ("fresnes", vec![DAN, DAN_DSDEN, DPO_ACADEMIE, DPO, MAIRIE]),
+        ("fresnes", vec![DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE]),
         ("doisneau", vec![DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE]),
     ] {
         let purged: Vec<common::QueuedNotice> =
@@ -440,7 +441,8 @@ async fn a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes
     let said = run(&longer, day(91)).await.unwrap();
     assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
     let (_, message) = events(&app, "fresnes").await.into_iter().rfind(|(kind, _)| kind == "purged").unwrap();
-    let said = "données supprimées : archivé le 1er septembre 2026, purge prévue à partir du 1er décembre 2026";
+    let said = "données supprimées : archivé le 1er septembre 2026, purge prévue à partir du 1er décembre 2026 ; \
+                attestation de destruction ADD-20261201-fresnes";
     assert_eq!(message, said, "{}", db.name);
 }
 
@@ -616,4 +618,167 @@ async fn the_archive_notice_of_a_college_names_the_departement_that_restitutes_i
     }
     assert!(!rendered.text.contains("DAN"), "{}: {}", db.name, rendered.text);
     assert!(rendered.html.contains("adressez-vous au Département du Val-de-Marne&nbsp;;"), "{}", rendered.html);
+    // The withdrawal, which opens the réversibilité, quotes the same article in the same words.
+    let withdrawn: Vec<common::QueuedNotice> =
+        told(&c.app, "clg-essais").await.into_iter().filter(|m| m.context["event"] == "decommissioning").collect();
+    let rendered = entcp::notify::mailer::render("tenant", &withdrawn[0].context).unwrap();
+    let said = format!(
+        "jusqu'à la fin de leur durée de conservation. Comme le prévoit l'article 9 de la convention {reference}, il \
+         fait restituer les données au Collège des Essais dans un format ouvert et documenté ;"
+    );
+    assert!(rendered.text.contains(&said), "{}: {said} in {}", db.name, rendered.text);
+    assert!(rendered.html.contains("Comme le prévoit l&#x27;article 9 de la convention"), "{}", rendered.html);
+}
+
+const AUDITEUR: &str = "audit@dsden94.fr";
+const ADMIN: &str = "admin@education.gouv.fr";
+
+// The purge of an archived tenant records the attestation of destruction of its data (the
+// conventions' article « Réversibilité »): in its representation and its events, as a document its
+// readers download as stored (its SHA-256 that of the bytes), and in the purge's notice, which also
+// goes to the heads of the schools it serves.
+backend_test!(a_purge_records_the_attestation_of_destruction_that_its_readers_download_and_its_notice_gives);
+async fn a_purge_records_the_attestation_of_destruction_that_its_readers_download_and_its_notice_gives(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    archive(&state, active_tenant(&state, "doisneau", "0940176F").await).await;
+    archive(&state, active_tenant(&state, "fresnes", "commune:94034").await).await;
+    // Not purged yet: no attestation, in the representation nor as a document.
+    let shown = app.get("/api/v1/tenants/doisneau").acting_as(DAN).send().await;
+    assert!(shown.body.get("destruction").is_none(), "{}: {}", db.name, shown.text);
+    let none = app.get("/api/v1/tenants/doisneau/destruction").acting_as(DAN).send().await;
+    assert_eq!(none.status, 404, "{}: {}", db.name, none.text);
+
+    let at = t0() + chrono::Duration::days(92);
+    let said = entcp::provisioning::purge::purge_job(&state.provisioning(), at).await.unwrap();
+    assert_eq!(said, "2 tenant(s) purgé(s) : doisneau, fresnes ; aucune purge à annoncer", "{}", db.name);
+
+    // Who attests, when, what was destroyed, under which reference.
+    let shown = app.get("/api/v1/tenants/doisneau").acting_as(DAN).send().await;
+    assert_eq!(shown.status, 200, "{}: {}", db.name, shown.text);
+    let d = &shown.body["destruction"];
+    assert_eq!(d["reference"], "ADD-20261202-doisneau", "{}: {d}", db.name);
+    assert_eq!(d["attested_by"], "system:tenants-purge", "{}: {d}", db.name);
+    assert_eq!(d["attested_at"], entcp::store::timestamp(at), "{}: {d}", db.name);
+    assert_eq!(d["namespace"], "ent-doisneau", "{}: {d}", db.name);
+    let volumes: Vec<&str> = d["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert!(volumes.contains(&"espace-documentaire-data"), "{}: {d}", db.name);
+    assert!(d["backups"].as_str().unwrap().contains("aucune sauvegarde"), "{}: {d}", db.name);
+    assert_eq!(d["document"], "/api/v1/tenants/doisneau/destruction", "{}: {d}", db.name);
+    let listed = app.get("/api/v1/tenants?status=purged").acting_as(DAN).send().await;
+    let items = listed.body["items"].as_array().unwrap();
+    assert!(items.iter().all(|t| t["destruction"]["reference"].is_string()), "{}: {}", db.name, listed.text);
+
+    // The document, downloaded by a reader of the tenant (the école's head), is the one hashed.
+    let document = app.get("/api/v1/tenants/doisneau/destruction").acting_as(DIRECTEUR).send().await;
+    assert_eq!(document.status, 200, "{}: {}", db.name, document.text);
+    assert!(document.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{}", db.name);
+    let sha = entcp::documents::sha256_hex(document.text.as_bytes());
+    assert_eq!(d["sha256"], sha.as_str(), "{}", db.name);
+    assert_eq!(document.headers["x-document-sha256"].to_str().unwrap(), sha, "{}", db.name);
+    for words in ["Attestation de destruction des données", "ADD-20261202-doisneau", "ent-doisneau", "tenants-purge"] {
+        assert!(document.text.contains(words), "{}: {words}", db.name);
+    }
+    // Out of scope, as for a slug that names nothing.
+    let elsewhere = app.get("/api/v1/tenants/doisneau/destruction").acting_as(DAN_ELSEWHERE).send().await;
+    let nothing = app.get("/api/v1/tenants/personne/destruction").acting_as(DAN_ELSEWHERE).send().await;
+    assert_eq!((elsewhere.status, nothing.status), (404, 404), "{}: {}", db.name, elsewhere.text);
+
+    // In the events, and in the purge's notice, with the link to the tenant's page.
+    let (kind, message) = events(&app, "doisneau").await.pop().unwrap();
+    assert_eq!(kind, "purged", "{}", db.name);
+    assert!(message.ends_with("; attestation de destruction ADD-20261202-doisneau"), "{}: {message}", db.name);
+    let purged = told(&app, "doisneau").await.pop().unwrap();
+    assert_eq!(purged.context["attestation"]["reference"], "ADD-20261202-doisneau", "{}", db.name);
+    assert_eq!(purged.context["attestation"]["sha256"], sha.as_str(), "{}", db.name);
+    assert_eq!(recipients(&purged), [DAN, DAN_DSDEN, DIRECTEUR, DPO_ACADEMIE, DPO, MAIRIE], "{}", db.name);
+    let rendered = entcp::notify::mailer::render("tenant", &purged.context).unwrap();
+    let said = "L'attestation de destruction des données ADD-20261202-doisneau, destinée à la Commune de Fresnes, \
+                qui la transmet au responsable de traitement, est disponible sur la page de l'ENT";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+    assert!(rendered.text.contains("/ent/doisneau"), "{}: {}", db.name, rendered.text);
+}
+
+// A tenant's events and the author of its gate override name people by the audit log's rule: a
+// reader sees an address only for its own account, one of its `users.read` scope, or as admin.
+backend_test!(a_tenant_reader_sees_an_address_only_where_it_reads_the_account);
+async fn a_tenant_reader_sees_an_address_only_where_it_reads_the_account(db: TestDb) {
+    let mut app = fresnes(&db).await;
+    app.add_user(AUDITEUR, Role::Auditeur, Some("dsden:94")).await;
+    app.add_user(ADMIN, Role::Admin, None).await;
+    let state = state_of(&app);
+    let doc = json!({ "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": "doisneau" },
+        "spec": { "organisation": "0940176F", "hostname": "doisneau.ent.fresnes.example.fr", "bouquet": "socle-1d" } });
+    let (_, tenant) =
+        entcp::tenants::apply(&state.tenants(), &admin(), &serde_json::from_value(doc).unwrap(), None).await.unwrap();
+    assert_eq!(tenant.slug, "doisneau");
+    for (who, body) in [
+        (ADMIN, json!({ "to": "provisioning", "override_reason": "rentrée" })),
+        (DAN, json!({ "to": "active" })),
+        (DAN_DSDEN, json!({ "to": "suspended", "reason": "maintenance" })),
+    ] {
+        let moved = app.post("/api/v1/tenants/doisneau/transition").acting_as(who).json(&body).send().await;
+        assert_eq!(moved.status, 200, "{}: {body}: {}", db.name, moved.text);
+    }
+    let actor_of = |events: &Value, kind: &str| {
+        let event = events.as_array().unwrap().iter().find(|e| e["kind"] == kind).unwrap();
+        event["actor"].as_str().unwrap().to_string()
+    };
+    let masked = entcp::identity::MASKED;
+    let (admin_name, dan, dsden) = (format!("user:{ADMIN}"), format!("user:{DAN}"), format!("user:{DAN_DSDEN}"));
+
+    // The auditeur of the DSDEN reads the DSDEN's DAN (its scope), not the académie's DAN nor the admin.
+    let events = app.get("/api/v1/tenants/doisneau/events").acting_as(AUDITEUR).send().await;
+    assert_eq!(events.status, 200, "{}: {}", db.name, events.text);
+    assert_eq!(actor_of(&events.body, "provisioning"), masked, "{}: {}", db.name, events.text);
+    assert_eq!(actor_of(&events.body, "active"), masked, "{}: {}", db.name, events.text);
+    assert_eq!(actor_of(&events.body, "suspended"), dsden, "{}: {}", db.name, events.text);
+    assert!(!events.text.contains(DAN) && !events.text.contains(ADMIN), "{}: {}", db.name, events.text);
+    let shown = app.get("/api/v1/tenants/doisneau").acting_as(AUDITEUR).send().await;
+    assert_eq!(shown.body["gate_override"]["by"], masked, "{}: {}", db.name, shown.text);
+    let listed = app.get("/api/v1/tenants").acting_as(AUDITEUR).send().await;
+    assert!(!listed.text.contains(ADMIN), "{}: {}", db.name, listed.text);
+    assert!(listed.text.contains(masked), "{}: {}", db.name, listed.text);
+
+    // The académie's DAN reads its own address and the DSDEN's DAN (its scope), not the admin's.
+    let events = app.get("/api/v1/tenants/doisneau/events").acting_as(DAN).send().await;
+    assert_eq!(actor_of(&events.body, "active"), dan, "{}: {}", db.name, events.text);
+    assert_eq!(actor_of(&events.body, "suspended"), dsden, "{}: {}", db.name, events.text);
+    assert_eq!(actor_of(&events.body, "provisioning"), masked, "{}: {}", db.name, events.text);
+
+    // An administrator reads every address.
+    let shown = app.get("/api/v1/tenants/doisneau").acting_as(ADMIN).send().await;
+    assert_eq!(shown.body["gate_override"]["by"], admin_name.as_str(), "{}: {}", db.name, shown.text);
+    let events = app.get("/api/v1/tenants/doisneau/events").acting_as(ADMIN).send().await;
+    assert_eq!(actor_of(&events.body, "active"), dan, "{}: {}", db.name, events.text);
+}
+
+// The DPOs told of a tenant's life are those who keep the registers of what it serves
+// (`dpo_keeps`): the académie's DPO for a public école, not for a private one, its own controller.
+backend_test!(the_academie_dpo_is_told_of_a_public_school_s_tenant_not_of_a_private_one);
+async fn the_academie_dpo_is_told_of_a_public_school_s_tenant_not_of_a_private_one(db: TestDb) {
+    let app = fresnes(&db).await;
+    let private = common::fixtures::uai("0941999");
+    let row = format!(
+        "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code postal;\
+         Code_commune;Nom_commune;Code_departement;Code_academie;Code_region;Libelle_departement;Libelle_academie;\
+         Libelle_region;Ecole_maternelle;Ecole_elementaire;SIREN_SIRET;etat\n\
+         {private};École Sainte-Marie;Ecole;Privé;94260;94034;Fresnes;094;24;11;Val-de-Marne;Créteil;\
+         Ile-de-France;0;1;;OUVERT\n"
+    );
+    common::fixtures::annuaire(&db.store, &row).await;
+    let state = state_of(&app);
+    active_tenant(&state, "doisneau", "0940176F").await;
+    active_tenant(&state, "sainte-marie", &private).await;
+    for slug in ["doisneau", "sainte-marie"] {
+        let body = json!({ "to": "suspended", "reason": "maintenance" });
+        let moved = app.post(&format!("/api/v1/tenants/{slug}/transition")).acting_as(DAN).json(&body).send().await;
+        assert_eq!(moved.status, 200, "{}: {slug}: {}", db.name, moved.text);
+    }
+    let public = recipients(&told(&app, "doisneau").await[0]);
+    assert!(public.contains(&DPO_ACADEMIE.to_string()), "{}: {public:?}", db.name);
+    let private = recipients(&told(&app, "sainte-marie").await[0]);
+    assert!(!private.contains(&DPO_ACADEMIE.to_string()), "{}: {private:?}", db.name);
+    assert!(!private.contains(&DPO_ELSEWHERE.to_string()), "{}: {private:?}", db.name);
+    assert!(private.contains(&DAN.to_string()), "{}: the académie's DAN still is: {private:?}", db.name);
 }

@@ -45,7 +45,6 @@ use ent_platform::audit::{self, Target};
 use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::{Actor, Binding};
 use serde_json::Value;
-use sqlx::AnyConnection;
 
 /// Everything a workflow step needs.
 pub struct Ctx<'a> {
@@ -304,26 +303,13 @@ pub(super) fn require_status(conv: &Convention, allowed: &[Status], what: &str) 
     }
 }
 
-/// E-mails of the active users holding `role` at `org_id`.
-/// Takes a connection: inside a transaction, pass the transaction's.
-pub async fn users_with_role(conn: &mut AnyConnection, org_id: &str, role: &str) -> Result<Vec<String>, Problem> {
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT u.email FROM users u JOIN role_bindings b ON b.user_id = u.id \
-         WHERE b.org_id = $1 AND b.role = $2 AND u.active = 1 ORDER BY u.email",
-    )
-    .bind(org_id)
-    .bind(role)
-    .fetch_all(conn)
-    .await?)
-}
-
 /// The e-mails of the DANs of `conv`'s académie parties, who govern the ENT it covers: told of
 /// services a tenant runs outside its signed annex (`tenants::annex`) and of a breach a processor
 /// notifies to a school it covers (`rgpd::breaches`). Read through `conn`.
-pub async fn academie_dans(conn: &mut AnyConnection, conv: &Convention) -> Result<Vec<String>, Problem> {
+pub async fn academie_dans(conn: &mut sqlx::AnyConnection, conv: &Convention) -> Result<Vec<String>, Problem> {
     let mut emails = Vec::new();
     for party in conv.parties.iter().filter(|p| p.org.kind == OrgKind::Academie) {
-        emails.extend(users_with_role(&mut *conn, &party.org.id, Role::Dan.as_str()).await?);
+        emails.extend(authz::users_with_role(&mut *conn, &party.org.id, Role::Dan.as_str()).await?);
     }
     Ok(emails)
 }

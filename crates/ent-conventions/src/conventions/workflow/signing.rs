@@ -5,8 +5,8 @@ use super::draft::{check_no_overlap, require_original_in_force, start_at_submiss
 use super::ending::{end_pending_avenants, Ended};
 use super::{
     audit_to_parties, begin_locked, commit_and_reload, lock_if_exists, new_version, party_orgs, record,
-    record_for_parties, reload, require_conductor_of, require_status, serialise_coverage, set_status, users_with_role,
-    void_steps, writes_convention, Ctx,
+    record_for_parties, reload, require_conductor_of, require_status, serialise_coverage, set_status, void_steps,
+    writes_convention, Ctx,
 };
 use crate::conventions::avenant;
 use crate::conventions::delegation::{self, Delegation};
@@ -21,7 +21,7 @@ use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
 use ent_kernel::validate::{self, is_blank, parse_any_date};
-use ent_platform::identity::authz::forbidden;
+use ent_platform::identity::authz::{forbidden, users_with_role};
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
 use ent_platform::registry::Org;

@@ -10,7 +10,7 @@
 use super::{Breach, BreachInput, CnilDecision, PeopleException, CNIL_DELAY_HOURS};
 use crate::rgpd::{self as rgpd, derive, new_log_entry, Log, RgpdState, BREACH_KIND};
 use chrono::{DateTime, Duration, Utc};
-use ent_conventions::conventions::workflow::{academie_dans, users_with_role};
+use ent_conventions::conventions::workflow::academie_dans;
 use ent_conventions::conventions::{active_covering, Convention};
 use ent_documents::documents::grouped;
 use ent_kernel::clock::{french_moment, today_in_france};
@@ -22,6 +22,7 @@ use ent_kernel::text::capitalised;
 use ent_kernel::validate::printable;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
+use ent_platform::identity::authz::users_with_role;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::get_org_in;
 use ent_platform::registry::Org;

@@ -1,0 +1,278 @@
+//! The attestation of destruction of a purged tenant's data (migration 0073). The conventions'
+//! article « Réversibilité »: at the end of the restitution the éditeur and the hébergeur
+//! destroy the data and give the collectivité an attestation, which it passes to the
+//! controller. The purge writes it in its own transaction ([`attest`]): who attests and when,
+//! what was destroyed (the namespace, the volumes, what the platform knows of backups), a
+//! reference, and the HTML document « Attestation de destruction des données » with its
+//! SHA-256, stored as rendered then and never rendered again. The tenant's representation
+//! carries it ([`Destruction`]); its readers download the document ([`document`]).
+
+use super::notices::Audience;
+use super::Tenant;
+use crate::provisioning::reconcile::{rendered_services, Subscribed};
+use crate::provisioning::render::{namespace_of, volume_name};
+use crate::tenants::ReconcileInput;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use ent_documents::documents::{response, sha256_hex, to_html, Document, Section};
+use ent_kernel::clock::french_moment;
+use ent_kernel::error::Problem;
+use ent_kernel::naming;
+use ent_kernel::store::{timestamp, Condition, JsonText, Store, Tx};
+use ent_platform::catalog::Catalog;
+use ent_platform::registry::OrgRef;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The document's title.
+pub const TITLE: &str = "Attestation de destruction des données";
+
+/// Who attests, as the document names it: the platform's purge, for the hébergeur and the éditeur.
+const ATTESTED_BY: &str =
+    "l'opérateur de la plateforme de pilotage des ENT (tâche automatique « tenants-purge »), pour l'hébergeur et l'éditeur";
+
+/// What the platform knows of backups, as the attestation states it: it makes none.
+pub const BACKUPS: &str = "La plateforme ne réalise aucune sauvegarde des données des ENT et n'en détient aucune. \
+     Les sauvegardes que l'hébergeur aurait réalisées sont effacées selon leur propre durée de conservation, \
+     dont il lui appartient d'attester.";
+
+/// A data volume destroyed with the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Volume {
+    /// The volume claim's name in the namespace (`<service>-data`).
+    pub name: String,
+    /// The service whose data it held, as the catalog names it.
+    pub service: String,
+    /// Its requested size, in GiB.
+    pub size_gib: u64,
+}
+
+/// What a purge destroys: read from the provisioning before it ([`destroyed`]).
+#[derive(Debug, Clone)]
+pub struct Destroyed {
+    pub namespace: String,
+    pub volumes: Vec<Volume>,
+}
+
+/// The attestation of destruction of a purged tenant, as its readers read it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Destruction {
+    /// `ADD-<YYYYMMDD>-<slug>`: unique, the document's reference.
+    pub reference: String,
+    pub attested_at: String,
+    /// The actor that attested: the purge job, `system:tenants-purge`.
+    pub attested_by: String,
+    /// The hébergeur and the éditeur of the tenant, named as they were at the purge.
+    pub host: Option<String>,
+    pub vendor: Option<String>,
+    /// The Kubernetes namespace deleted, with every object in it.
+    pub namespace: String,
+    pub volumes: Vec<Volume>,
+    /// What the platform knows of backups (it makes none).
+    pub backups: String,
+    /// SHA-256 of the stored HTML document.
+    pub sha256: String,
+    /// Where the document is downloaded (HTML).
+    pub document: String,
+}
+
+/// The route of a tenant's attestation document.
+pub fn document_path(slug: &str) -> String {
+    format!("/api/v1/tenants/{slug}/destruction")
+}
+
+/// What the purge of `input`'s tenant destroys: its namespace, and the volume of each service
+/// with storage it runs or retains (`retained_services`), sized as rendered.
+pub fn destroyed(input: &ReconcileInput, catalog: &Catalog) -> Destroyed {
+    let tenant = &input.tenant;
+    let subscribed = Subscribed { status: tenant.status, bouquet: &tenant.bouquet, options: &tenant.options };
+    let running = rendered_services(catalog, &subscribed, &input.applied_services).unwrap_or_default();
+    let retained = input.retained_services.iter().filter_map(|code| catalog.service(code));
+    let mut volumes: Vec<Volume> = Vec::new();
+    for service in running.into_iter().chain(retained).filter(|s| s.deployment.needs_storage()) {
+        let name = volume_name(&service.code);
+        if volumes.iter().all(|v| v.name != name) {
+            let size_gib = service.deployment.storage_gib(tenant.accounts);
+            volumes.push(Volume { name, service: service.name.clone(), size_gib });
+        }
+    }
+    Destroyed { namespace: namespace_of(&tenant.slug), volumes }
+}
+
+/// The days a purge's attestation states: the archiving and the end of the retention.
+pub struct Retention<'a> {
+    pub archived_on: &'a str,
+    pub ended_on: &'a str,
+}
+
+/// Records the attestation of destruction of `tenant`, purged at `now` by `actor`, in the
+/// purge's transaction: its document rendered and stored with its SHA-256.
+pub async fn attest(
+    tx: &mut Tx,
+    tenant: &Tenant,
+    audience: &Audience,
+    destroyed: Destroyed,
+    retention: &Retention<'_>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Destruction, Problem> {
+    let reference = format!("ADD-{}-{}", now.format("%Y%m%d"), tenant.slug);
+    let attested_at = timestamp(now);
+    let name = |org: &Option<OrgRef>| org.as_ref().map(|o| naming::display_name(&o.name));
+    let mut destruction = Destruction {
+        reference,
+        attested_at,
+        attested_by: actor.to_string(),
+        host: name(&tenant.host),
+        vendor: name(&tenant.vendor),
+        namespace: destroyed.namespace,
+        volumes: destroyed.volumes,
+        backups: BACKUPS.to_string(),
+        sha256: String::new(),
+        document: document_path(&tenant.slug),
+    };
+    let html = to_html(&attestation(tenant, audience, &destruction, retention));
+    destruction.sha256 = sha256_hex(html.as_bytes());
+    let d = &destruction;
+    sqlx::query(
+        "INSERT INTO tenant_destructions (tenant_id, reference, attested_at, attested_by, host_name, vendor_name, \
+         namespace, volumes, backups, document, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&tenant.id)
+    .bind(&d.reference)
+    .bind(&d.attested_at)
+    .bind(&d.attested_by)
+    .bind(&d.host)
+    .bind(&d.vendor)
+    .bind(&d.namespace)
+    .bind(serde_json::to_string(&d.volumes).expect("volumes serialise"))
+    .bind(&d.backups)
+    .bind(&html)
+    .bind(&d.sha256)
+    .execute(&mut **tx)
+    .await?;
+    Ok(destruction)
+}
+
+/// The document « Attestation de destruction des données » of `tenant`.
+fn attestation(tenant: &Tenant, audience: &Audience, d: &Destruction, retention: &Retention<'_>) -> Document {
+    let org = &audience.org;
+    let served = naming::of_org(org.kind, &naming::display_name(&org.name));
+    let restitution = audience.restitution.as_ref();
+    let mut object = Section::new("Objet");
+    if let Some(said) = restitution.and_then(|r| r.said.as_ref()) {
+        object = object.paragraph(format!("{said}."));
+    }
+    object = object.paragraph(format!(
+        "La présente attestation constate la destruction des données de l'ENT {} ({}), au service {}, à la fin \
+         de leur durée de conservation (article 5, paragraphe 1, point e, du règlement (UE) 2016/679).",
+        tenant.slug, tenant.hostname, served.of
+    ));
+    let unnamed = || "non désigné".to_string();
+    let mut fields = vec![
+        ("Référence", d.reference.clone()),
+        ("ENT", format!("{} ({})", tenant.slug, tenant.hostname)),
+        ("Organisation servie", naming::display_name(&org.name)),
+        ("Archivé le", retention.archived_on.to_string()),
+        ("Fin de la durée de conservation", retention.ended_on.to_string()),
+        ("Données détruites le", french_moment(&d.attested_at)),
+        ("Attestation établie par", ATTESTED_BY.to_string()),
+        ("Hébergeur", d.host.clone().unwrap_or_else(unnamed)),
+        ("Éditeur", d.vendor.clone().unwrap_or_else(unnamed)),
+    ];
+    if let Some(by) = restitution.and_then(|r| r.by.as_ref()) {
+        fields.push(("Collectivité destinataire", naming::display_name(&by.name)));
+    }
+    if let Some(convention) = restitution.and_then(|r| r.convention.as_ref()) {
+        fields.push(("Convention", convention.clone()));
+    }
+    let mut destroyed = vec![format!(
+        "Espace de noms Kubernetes « {} », avec l'ensemble des objets qu'il contenait (configuration, \
+         identifiants techniques des services)",
+        d.namespace
+    )];
+    destroyed.extend(
+        d.volumes
+            .iter()
+            .map(|v| format!("Volume de données « {} » du service {} ({} Gio)", v.name, v.service, v.size_gib)),
+    );
+    destroyed.push("Germe des identifiants techniques de l'ENT, effacé de la base de la plateforme".into());
+    Document::new(TITLE)
+        .with_subtitle(format!("ENT {} ({}), au service {}", tenant.slug, tenant.hostname, served.of))
+        .with_reference(d.reference.clone())
+        .section(object)
+        .section(Section::new("Attestation").fields(fields))
+        .section(Section::new("Données détruites").bullets(destroyed))
+        .section(Section::new("Sauvegardes").paragraph(d.backups.clone()))
+        .section(Section::new("Exécution").paragraph(
+            "La suppression des objets de l'infrastructure est ordonnée par la même opération ; son exécution est \
+             consignée au journal de l'ENT. Le présent document est conservé par la plateforme, à l'identique, avec \
+             son empreinte SHA-256.",
+        ))
+}
+
+/// A `tenant_destructions` row but the document.
+#[derive(sqlx::FromRow)]
+struct Row {
+    tenant_id: String,
+    reference: String,
+    attested_at: String,
+    attested_by: String,
+    host_name: Option<String>,
+    vendor_name: Option<String>,
+    namespace: String,
+    volumes: JsonText<Vec<Volume>>,
+    backups: String,
+    sha256: String,
+}
+
+/// The attestations of the tenants `slugs` (their slugs by id) that have one, by tenant id.
+pub async fn of_tenants(
+    store: &Store,
+    slugs: &HashMap<String, String>,
+) -> Result<HashMap<String, Destruction>, Problem> {
+    let mut found = HashMap::new();
+    for cond in Condition::in_chunks("tenant_id", slugs.keys().cloned().collect()) {
+        let sql = format!(
+            "SELECT tenant_id, reference, attested_at, attested_by, host_name, vendor_name, namespace, volumes, \
+             backups, sha256 FROM tenant_destructions WHERE {}",
+            cond.sql()
+        );
+        let rows: Vec<Row> =
+            cond.bind(sqlx::query(&sql)).try_map(|row| sqlx::FromRow::from_row(&row)).fetch_all(store.pool()).await?;
+        for r in rows {
+            let document = document_path(slugs.get(&r.tenant_id).map_or("", String::as_str));
+            let destruction = Destruction {
+                reference: r.reference,
+                attested_at: r.attested_at,
+                attested_by: r.attested_by,
+                host: r.host_name,
+                vendor: r.vendor_name,
+                namespace: r.namespace,
+                volumes: r.volumes.0,
+                backups: r.backups,
+                sha256: r.sha256,
+                document,
+            };
+            found.insert(r.tenant_id, destruction);
+        }
+    }
+    Ok(found)
+}
+
+/// The stored document of the attestation of `tenant_id` as a download (`<reference>.html`), its
+/// SHA-256 in `X-Document-SHA256`; `None` when the tenant has none (not purged).
+pub async fn document(store: &Store, tenant_id: &str) -> Result<Option<Response>, Problem> {
+    let stored: Option<(String, String, String)> =
+        sqlx::query_as("SELECT reference, document, sha256 FROM tenant_destructions WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(stored.map(|(reference, html, sha256)| {
+        let mut response = response::document(html, "text/html; charset=utf-8", &format!("{reference}.html"));
+        response.headers_mut().insert("x-document-sha256", HeaderValue::from_str(&sha256).expect("hex"));
+        response
+    }))
+}
