@@ -55,9 +55,11 @@ use sqlx::AnyConnection;
 /// ([`ANNEX_CHANGES_EDITION`]), a tripartite's article 5 state the académie's money share as the
 /// bipartite's article 4 does (`document::TRIPARTITE_CEILING_EDITION`), and the art. 28 annex list
 /// the second degré's persons and data once and name the ENT it covers
-/// (`document::ANNEX_ONCE_EDITION`).
+/// (`document::ANNEX_ONCE_EDITION`); 11 (migration 0074) has the bipartite's article 4 state the
+/// proration of the académie's ceiling to the cent below, in the tripartites' wording
+/// (`document::BIPARTITE_ROUNDING_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 10;
+pub const CURRENT_EDITION: i64 = 11;
 
 /// The first edition whose avenant changes the services its art. 28 annex lists, and the types of
 /// data and categories of persons that follow from them, as a stipulation (domain review 41, F2;

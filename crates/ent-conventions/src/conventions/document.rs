@@ -141,6 +141,33 @@ const _: () = assert!(
     "edition 9 keeps its bytes"
 );
 
+/// The first edition whose bipartite states in its article 4 that the ceiling of a school year the
+/// convention does not cover in full is rounded to the cent below (« arrondi au centime
+/// inférieur »), as the « Caractéristiques » compute it ([`prorated_ceilings`]) and the tripartite's
+/// article 5 says from [`TRIPARTITE_CEILING_EDITION`]; and whose article 4 opens the share of the
+/// services académiques « dans la limite du plafond annuel fixé ci-après », as that article 5
+/// does. The bipartite's file keeps its bytes: the code writes its article 4 with the tripartites'
+/// wording (`code_text`). Edition 10 shipped the file's article 4 (edition 8's wording).
+pub const BIPARTITE_ROUNDING_EDITION: i64 = 11;
+
+const _: () = assert!(
+    BIPARTITE_ROUNDING_EDITION > TRIPARTITE_CEILING_EDITION && BIPARTITE_ROUNDING_EDITION <= CURRENT_EDITION,
+    "edition 10 keeps its bytes"
+);
+
+/// The first edition whose art. 28 annex names the bouquets of its « Nature et finalités » item as a
+/// French list, each bouquet and option once (« Socle premier degré, Option visioconférence et
+/// Option exercices (Moodle) », `processing::bouquets_text`): edition 10 joined each tenant's
+/// bouquet and options (« Socle premier degré + Option visioconférence, Option exercices (Moodle) »)
+/// with « ; », naming the base bouquet again for the schools no tenant serves, in a convention's
+/// annex and in the annex an avenant restates alike.
+pub const BOUQUET_LIST_EDITION: i64 = 11;
+
+const _: () = assert!(
+    BOUQUET_LIST_EDITION > ANNEX_ONCE_EDITION && BOUQUET_LIST_EDITION <= CURRENT_EDITION,
+    "edition 10 keeps its bytes"
+);
+
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
     match edition >= ACADEMIE_LOWERCASE_EDITION {
