@@ -11,7 +11,7 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label, parameter_text_in,
+    amended_value, clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label,
     parties_table, percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines,
     CEILING_EDITION, FIGURES_EDITION,
 };
@@ -461,7 +461,7 @@ impl<'a> Changes<'a> {
             points.push(format!("le retrait des établissements couverts de : {}", schools_list(&self.schools_removed)));
         }
         for (spec, before, after) in &self.parameters {
-            let text = |v: &Value| parameter_text_in(spec, v, edition);
+            let text = |v: &Value| amended_value(spec, v, edition);
             let now = after.map_or_else(|| "supprimé".to_string(), text);
             let change = match before {
                 None if edition >= FIGURES_EDITION => format!("{now} (non fixé auparavant)"),
@@ -512,7 +512,7 @@ impl<'a> Changes<'a> {
             blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
             let fields = self.parameters.iter().map(|(spec, _, after)| {
                 let label = parameter_label(spec, conv.document_edition).to_string();
-                let text = |v: &Value| parameter_text_in(spec, v, conv.document_edition);
+                let text = |v: &Value| amended_value(spec, v, conv.document_edition);
                 (label, after.map_or_else(|| "sans objet".to_string(), text))
             });
             blocks.push(Block::Fields(fields.collect()));

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod edition10;
+mod edition11;
 mod edition7;
 mod edition8;
 mod edition9;
