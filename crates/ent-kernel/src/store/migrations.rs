@@ -496,6 +496,11 @@ mod tests {
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
+        (
+            74,
+            "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
+            "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
