@@ -150,11 +150,6 @@ const _: () = assert!(
 /// wording (`code_text`). Edition 10 shipped the file's article 4 (edition 8's wording).
 pub const BIPARTITE_ROUNDING_EDITION: i64 = 11;
 
-const _: () = assert!(
-    BIPARTITE_ROUNDING_EDITION > TRIPARTITE_CEILING_EDITION && BIPARTITE_ROUNDING_EDITION <= CURRENT_EDITION,
-    "edition 10 keeps its bytes"
-);
-
 /// The first edition whose art. 28 annex names the bouquets of its « Nature et finalités » item as a
 /// French list, each bouquet and option once (« Socle premier degré, Option visioconférence et
 /// Option exercices (Moodle) », `processing::bouquets_text`): edition 10 joined each tenant's
@@ -181,15 +176,16 @@ pub const DELEGATION_VU_EDITION: i64 = 11;
 /// [`WORDING_EDITION`] writes the small numbers of the operative text; edition 10 wrote « 11 ».
 pub const SCHOOLS_IN_WORDS_EDITION: i64 = 11;
 
-const _: () = {
-    let review = [BOUQUET_LIST_EDITION, AVENANT_CEILING_EDITION, DELEGATION_VU_EDITION, SCHOOLS_IN_WORDS_EDITION];
-    let mut i = 0;
-    while i < review.len() {
-        assert!(review[i] > 10, "edition 10 shipped without it: its signed texts keep their bytes");
-        assert!(review[i] <= CURRENT_EDITION, "a convention drafted now has it");
-        i += 1;
-    }
-};
+const _: () = after_shipped(
+    &[
+        BIPARTITE_ROUNDING_EDITION,
+        BOUQUET_LIST_EDITION,
+        AVENANT_CEILING_EDITION,
+        DELEGATION_VU_EDITION,
+        SCHOOLS_IN_WORDS_EDITION,
+    ],
+    10,
+);
 
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
@@ -333,15 +329,19 @@ fn worded_document(mut doc: Document) -> Document {
     doc
 }
 
-const _: () = {
-    let review = [DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION];
+/// Fails the build unless each edition of `review` comes after `shipped` (which shipped without
+/// them: its signed texts keep their bytes) and a convention drafted now has it.
+const fn after_shipped(review: &[i64], shipped: i64) {
     let mut i = 0;
     while i < review.len() {
-        assert!(review[i] > 4, "edition 4 shipped without it: its signed texts keep their bytes");
+        assert!(review[i] > shipped, "an edition that shipped without it keeps its bytes");
         assert!(review[i] <= CURRENT_EDITION, "a convention drafted now has it");
         i += 1;
     }
-};
+}
+
+const _: () =
+    after_shipped(&[DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION], 4);
 
 /// `conv` with its names as a text of `edition` shows them: from [`DISPLAY_NAMES_EDITION`], its
 /// title and every name of the directory it holds through [`naming::display_name`]; before, as

@@ -23,9 +23,7 @@ async fn edition_11_states_the_bipartite_s_proration_to_the_cent_below_and_editi
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut body = bipartite_split("2027-01-04", 80, 20);
-    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
-    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    let id = c.create(bipartite_capped("2027-01-04")).await["id"].as_str().unwrap().to_string();
     assert_eq!(rederived(&c, &id).await.0.document_edition, 11, "{name}: a draft is written in edition 11");
     let html = document_text(&c, &id).await;
     let article = section(&html, ARTICLE_4);
@@ -62,10 +60,7 @@ async fn edition_11_states_the_bipartite_s_proration_to_the_cent_below_and_editi
     ];
     reads(name, "edition 10, article 4", article, &shipped, &["arrondi au centime inférieur", "fixé ci-après"]);
     reads(name, "edition 10, article 1 and « Vu »", &html, &as_edition_10, &elsewhere);
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    bipartite_submitted_and_signed(&c, &id).await;
     signed_hash_rederives_in_edition(&c, &id, 10).await;
 }
 
@@ -125,13 +120,8 @@ async fn edition_11_states_an_avenant_s_ceiling_in_letters_and_figures_toutes_ta
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut body = bipartite_split("2026-09-01", 80, 20);
-    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
-    let id = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = c.create(bipartite_capped("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    bipartite_submitted_and_signed(&c, &id).await;
     let avenant = c.amended(&id).await;
     c.edit(&avenant, json!({ "parameters": { "plafond_participation_academie": 2_000_000 } })).await;
     let html = document_text(&c, &avenant).await;
