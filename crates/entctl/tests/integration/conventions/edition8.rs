@@ -79,6 +79,8 @@ async fn edition_8_states_the_ceiling_in_letters_ttc_and_prorated_and_a_notice_i
         "elle ne peut excéder 12 345,67 € par année scolaire.",
         "<dt>Préavis de résiliation ou de non-reconduction (mois)</dt><dd>3</dd>",
     ];
+    // Edition 11 words article 4 anew (edition11.rs): the text edition 8 shipped.
+    written_in_edition(&c, &id, 8).await;
     let html = document_text(&c, &id).await;
     reads(name, "edition 8", &html, &edition_8, &edition_7);
     written_in_edition(&c, &id, 7).await;
