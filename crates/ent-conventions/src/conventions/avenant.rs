@@ -11,7 +11,7 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label, parameter_text_in,
+    amended_value, clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label,
     parties_table, percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines,
     CEILING_EDITION, FIGURES_EDITION,
 };
@@ -55,9 +55,11 @@ use sqlx::AnyConnection;
 /// ([`ANNEX_CHANGES_EDITION`]), a tripartite's article 5 state the académie's money share as the
 /// bipartite's article 4 does (`document::TRIPARTITE_CEILING_EDITION`), and the art. 28 annex list
 /// the second degré's persons and data once and name the ENT it covers
-/// (`document::ANNEX_ONCE_EDITION`).
+/// (`document::ANNEX_ONCE_EDITION`); 11 (migration 0074) has the bipartite's article 4 state the
+/// proration of the académie's ceiling to the cent below, in the tripartites' wording
+/// (`document::BIPARTITE_ROUNDING_EDITION`).
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 10;
+pub const CURRENT_EDITION: i64 = 11;
 
 /// The first edition whose avenant changes the services its art. 28 annex lists, and the types of
 /// data and categories of persons that follow from them, as a stipulation (domain review 41, F2;
@@ -459,7 +461,7 @@ impl<'a> Changes<'a> {
             points.push(format!("le retrait des établissements couverts de : {}", schools_list(&self.schools_removed)));
         }
         for (spec, before, after) in &self.parameters {
-            let text = |v: &Value| parameter_text_in(spec, v, edition);
+            let text = |v: &Value| amended_value(spec, v, edition);
             let now = after.map_or_else(|| "supprimé".to_string(), text);
             let change = match before {
                 None if edition >= FIGURES_EDITION => format!("{now} (non fixé auparavant)"),
@@ -510,7 +512,7 @@ impl<'a> Changes<'a> {
             blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
             let fields = self.parameters.iter().map(|(spec, _, after)| {
                 let label = parameter_label(spec, conv.document_edition).to_string();
-                let text = |v: &Value| parameter_text_in(spec, v, conv.document_edition);
+                let text = |v: &Value| amended_value(spec, v, conv.document_edition);
                 (label, after.map_or_else(|| "sans objet".to_string(), text))
             });
             blocks.push(Block::Fields(fields.collect()));

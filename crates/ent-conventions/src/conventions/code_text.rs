@@ -1,23 +1,29 @@
-//! What the code writes into the tripartites' version 3 from edition 10
-//! (`document::TRIPARTITE_CEILING_EDITION`; domain review 41, F4), their files keeping their
-//! bytes as the README says of the académie's ceiling (« le paramètre vient du code »,
-//! `model::ACADEMIE_CEILING_MODELS`): their article 5 states the académie's money share as the
-//! bipartite's article 4 does — its base (what the collectivité pays the titulaire, toutes taxes
-//! comprises, school year by school year), the annual ceiling in letters and figures
+//! What the code writes into the convention models whose files keep their bytes, as the README
+//! says of the académie's ceiling (« le paramètre vient du code », `model::ACADEMIE_CEILING_MODELS`):
+//! the financial article of the tripartites' version 3 from edition 10
+//! (`document::TRIPARTITE_CEILING_EDITION`; domain review 41, F4) and of the bipartite's version 3
+//! from edition 11 (`document::BIPARTITE_ROUNDING_EDITION`). Each states the académie's money share
+//! in the one wording [`SHARE_RULE`] holds — its base (what the collectivité pays the titulaire,
+//! toutes taxes comprises, school year by school year), the annual ceiling in letters and figures
 //! (`amounts`), its proration by twelfths (a month in force on its 15th, to the cent below), a
-//! change by avenant, the payment — and the académie's line of the cost annex calls a share of
-//! more than 0 % a financial participation within that ceiling ([`financial_item`]), not the
-//! contributions in kind its `item` describes. An earlier edition renders the file's article.
+//! change by avenant, the payment — in the words of its parties ([`Terms`]); and the académie's
+//! line of a tripartite's cost annex calls a share of more than 0 % a financial participation
+//! within that ceiling ([`financial_item`]), not the contributions in kind its `item` describes
+//! (the bipartite's file words it). An earlier edition renders the file's article.
 
 use super::model::{self, Clause, ConventionModel, CostShare};
 use std::sync::LazyLock;
 
-/// The title of the article the code writes ([`clause_text`]).
+/// The title of a tripartite's financial article ([`clause_text`]).
 const FINANCIAL_ARTICLE: &str = "Article 5 – Dispositions financières";
 
-/// How a tripartite's article 5 names the académie party and the school: « de l'académie » /
+/// The title of the bipartite's.
+const BIPARTITE_FINANCIAL_ARTICLE: &str = "Article 4 – Dispositions financières";
+
+/// How a financial article names the académie party and the schools: « de l'académie » /
 /// « des services académiques » (`of`), who pays a titre de recettes (`pays`), the programme
-/// they rely on (`relies`), « de l'établissement » / « de l'école » (`school`).
+/// they rely on (`relies`), « de l'établissement » / « de l'école » / « des écoles couvertes »
+/// (`school`).
 struct Terms {
     of: &'static str,
     pays: &'static str,
@@ -36,6 +42,10 @@ const PREMIER_DEGRE: Terms = Terms {
     relies: "ils relèvent",
     school: "de l'école",
 };
+
+/// The bipartite's article 4, of « les services académiques » and « les écoles couvertes », as its
+/// file words the base (`bipartite-commune-v3.yaml`).
+const BIPARTITE: Terms = Terms { school: "des écoles couvertes", ..PREMIER_DEGRE };
 
 /// The paragraph on the académie's money share, as the bipartite's article 4 words it (edition
 /// 8), the proration rounded to the cent below as the « Caractéristiques » compute it
@@ -74,74 +84,130 @@ Toute participation financière {% if values.part_academie > 0 %}de l'établisse
 l'établissement{% endif %} fait l'objet d'un titre de recettes émis par la collectivité, sur présentation d'un état \
 annuel des coûts constatés.";
 
-/// The premier degré's article 5 (`tripartite-premier-degre-v3.yaml` with the ceiling): the
-/// share of the services académiques « dans la limite du plafond annuel fixé ci-après »,
-/// [`SHARE_RULE`], the contributions in kind, the école paying nothing.
-const PREMIER_DEGRE_ARTICLE: &str =
-    "Le coût du service ENT, comprenant l'abonnement, l'hébergement, la maintenance et le \
-support de niveau 3, est réparti comme suit : {{ params.part_collectivite }} % à la charge de la collectivité et \
-{{ params.part_academie }} % à la charge des services académiques{% if values.part_academie > 0 %}, dans la limite du \
-plafond annuel fixé ci-après{% endif %}.
+/// How the services académiques' share opens the financial article of a convention of the premier
+/// degré, a tripartite's or the bipartite's: the split, the share « dans la limite du plafond annuel
+/// fixé ci-après » when it is more than 0 %, then [`SHARE_RULE`].
+const SERVICES_ACADEMIQUES_SHARE: &str = "Le coût du service ENT, comprenant l'abonnement, l'hébergement, la \
+maintenance et le support de niveau 3, est réparti comme suit : {{ params.part_collectivite }} % à la charge de la \
+collectivité et {{ params.part_academie }} % à la charge des services académiques{% if values.part_academie > 0 %}, \
+dans la limite du plafond annuel fixé ci-après{% endif %}.
 
-{% if values.part_academie > 0 %}{share_rule}{% endif %}
+{% if values.part_academie > 0 %}{share_rule}{% endif %}";
+
+/// The premier degré's article 5 (`tripartite-premier-degre-v3.yaml` with the ceiling):
+/// [`SERVICES_ACADEMIQUES_SHARE`], the contributions in kind, the école paying nothing.
+const PREMIER_DEGRE_ARTICLE: &str = "{services_academiques_share}
 
 Les apports des services académiques au titre de l'identité, de l'accompagnement pédagogique, de la formation et du \
 support de niveau 2, ainsi que ceux de l'école au titre de l'administration locale et du support de niveau 1, sont \
 fournis en nature et ne donnent lieu à aucune facturation entre les parties. L'école ne supporte aucune charge \
 financière au titre de la présente convention.";
 
+/// The bipartite's article 4 from edition 11 (`bipartite-commune-v3.yaml`, whose edition-8 wording
+/// left the proration's rounding unsaid): [`SERVICES_ACADEMIQUES_SHARE`], then the contributions in
+/// kind and the écoles paying nothing, as its file says them.
+const BIPARTITE_ARTICLE: &str = "{services_academiques_share}
+
+Les apports des services académiques au titre de l'identité, de l'accompagnement pédagogique, de la formation et du \
+support de niveau 2 sont fournis en nature et ne donnent lieu à aucune facturation entre les parties. Les écoles ne \
+supportent aucune charge financière au titre de la présente convention.";
+
 /// The académie's line of the cost annex when it pays more than 0 % ([`financial_item`]), as
 /// the bipartite's `financial_item` words it, citing the tripartite's article.
 const FINANCIAL_ITEM: &str = "participation financière au coût du service (abonnement, hébergement, maintenance et \
 support de niveau 3), dans la limite du plafond annuel fixé à l'article 5";
 
-/// `article` with [`SHARE_RULE`] in the words of `terms`.
+/// `article` with [`SERVICES_ACADEMIQUES_SHARE`] and [`SHARE_RULE`] in the words of `terms`.
 fn worded(article: &str, terms: &Terms) -> String {
     let rule = SHARE_RULE
         .replace("{of}", terms.of)
         .replace("{pays}", terms.pays)
         .replace("{relies}", terms.relies)
         .replace("{school}", terms.school);
-    article.replace("{share_rule}", &rule)
+    article.replace("{services_academiques_share}", SERVICES_ACADEMIQUES_SHARE).replace("{share_rule}", &rule)
 }
 
-/// The code's articles, by model id (parsed templates are cached by their text, so each is
-/// built once).
-static ARTICLES: LazyLock<[(&str, String); 2]> = LazyLock::new(|| {
+/// An article the code writes in place of a file's: for the model `id`, the clause `title`, in a
+/// text of edition `from` on.
+struct Coded {
+    id: &'static str,
+    title: &'static str,
+    from: i64,
+    article: String,
+}
+
+/// The code's articles (parsed templates are cached by their text, so each is built once).
+static ARTICLES: LazyLock<[Coded; 3]> = LazyLock::new(|| {
+    use super::document::{BIPARTITE_ROUNDING_EDITION, TRIPARTITE_CEILING_EDITION};
+    let coded = |id, title, from, article, terms| Coded { id, title, from, article: worded(article, terms) };
     [
-        ("tripartite-second-degre", worded(SECOND_DEGRE_ARTICLE, &SECOND_DEGRE)),
-        ("tripartite-premier-degre", worded(PREMIER_DEGRE_ARTICLE, &PREMIER_DEGRE)),
+        coded(
+            "tripartite-second-degre",
+            FINANCIAL_ARTICLE,
+            TRIPARTITE_CEILING_EDITION,
+            SECOND_DEGRE_ARTICLE,
+            &SECOND_DEGRE,
+        ),
+        coded(
+            "tripartite-premier-degre",
+            FINANCIAL_ARTICLE,
+            TRIPARTITE_CEILING_EDITION,
+            PREMIER_DEGRE_ARTICLE,
+            &PREMIER_DEGRE,
+        ),
+        coded(
+            "bipartite-commune",
+            BIPARTITE_FINANCIAL_ARTICLE,
+            BIPARTITE_ROUNDING_EDITION,
+            BIPARTITE_ARTICLE,
+            &BIPARTITE,
+        ),
     ]
 });
 
-/// Whether a text of `edition` of `model` reads what the code writes: a model the code gives
-/// the académie's ceiling (`model::has_code_ceiling`), from `document::TRIPARTITE_CEILING_EDITION`.
-fn written_by_code(model: &ConventionModel, edition: i64) -> bool {
-    edition >= super::document::TRIPARTITE_CEILING_EDITION && model::has_code_ceiling(model)
+/// The version of the bipartite whose article 4 the code writes: the one whose file states the
+/// ceiling (edition 8's wording, without the proration's rounding).
+const CODED_BIPARTITE: (&str, u32) = ("bipartite-commune", 3);
+
+/// Whether the code writes the financial article of `model`: a tripartite whose ceiling is the
+/// code's (`model::has_code_ceiling`), or [`CODED_BIPARTITE`].
+fn coded_model(model: &ConventionModel) -> bool {
+    model::has_code_ceiling(model) || (model.id.as_str(), model.version) == CODED_BIPARTITE
 }
 
-/// The template a text of `edition` renders `clause` of `model` from: the code's article 5 for a
-/// tripartite whose ceiling is the code's ([`written_by_code`]), else the file's.
+/// The article the code writes for `clause` of `model` in a text of `edition`, if any.
+fn coded(model: &ConventionModel, title: &str, edition: i64) -> Option<&'static Coded> {
+    let coded = ARTICLES.iter().find(|c| c.id == model.id && c.title == title && edition >= c.from)?;
+    coded_model(model).then_some(coded)
+}
+
+/// The template a text of `edition` renders `clause` of `model` from: the code's financial
+/// article where it writes it ([`coded`]), else the file's.
 pub fn clause_text<'a>(model: &ConventionModel, clause: &'a Clause, edition: i64) -> &'a str {
-    if clause.title != FINANCIAL_ARTICLE || !written_by_code(model, edition) {
-        return &clause.text;
-    }
-    match ARTICLES.iter().find(|(id, _)| *id == model.id) {
-        Some((_, article)) => article,
+    match coded(model, &clause.title, edition) {
+        Some(coded) => &coded.article,
         None => &clause.text,
     }
 }
 
 /// What the académie's `line` of the cost annex pays for when its share is more than 0 %, as a
-/// text of `edition` of `model` states it, when the code words it ([`written_by_code`]).
+/// text of `edition` of `model` states it, when the code words it: a tripartite whose article 5
+/// it writes ([`coded`]).
 pub fn financial_item(model: &ConventionModel, line: &CostShare, edition: i64) -> Option<&'static str> {
-    (line.party == "academie" && written_by_code(model, edition)).then_some(FINANCIAL_ITEM)
+    (line.party == "academie" && coded(model, FINANCIAL_ARTICLE, edition).is_some()).then_some(FINANCIAL_ITEM)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::conventions::model::load_models;
+
+    /// `text` has each placeholder of [`worded`] replaced.
+    fn assert_worded(text: &str) {
+        for placeholder in ["{of}", "{pays}", "{relies}", "{school}", "{share_rule}", "{services_academiques_share}"] {
+            assert!(!text.contains(placeholder), "{placeholder} left in {text}");
+        }
+    }
 
     /// Each tripartite whose ceiling is the code's has the article the code writes, and the
     /// code's article reads every placeholder in the words of its degree.
@@ -154,7 +220,7 @@ mod tests {
             let clause = m.clauses.iter().find(|c| c.title == FINANCIAL_ARTICLE).expect("article 5");
             let text = clause_text(m, clause, super::super::document::TRIPARTITE_CEILING_EDITION);
             assert_ne!(text, clause.text, "{}", m.id);
-            assert!(!text.contains("{of}") && !text.contains("{share_rule}") && !text.contains("{school}"), "{text}");
+            assert_worded(text);
             assert!(text.contains("arrondi au centime inférieur"), "{}", m.id);
             assert_eq!(clause_text(m, clause, 9), clause.text, "{}: edition 9 keeps the file's", m.id);
             let line = m.cost_sharing.iter().find(|c| c.party == "academie").unwrap();
@@ -168,6 +234,57 @@ mod tests {
         assert!(text.contains("sur les crédits du programme budgétaire dont elle relève"), "{text}");
         let bipartite = models.iter().find(|m| m.id == "bipartite-commune" && m.version == 3).unwrap();
         let article = &bipartite.clauses[3];
-        assert_eq!(clause_text(bipartite, article, 10), article.text, "the bipartite's file words it");
+        assert_eq!(clause_text(bipartite, article, 10), article.text, "edition 10: the bipartite's file words it");
+        let line = bipartite.cost_sharing.iter().find(|c| c.party == "academie").unwrap();
+        assert_eq!(financial_item(bipartite, line, 11), None, "the bipartite's file words its cost line");
+    }
+
+    /// The SHA-256 of the article 5 the code writes for each tripartite in edition 10, as it
+    /// shipped: sharing its wording with the bipartite's article 4 changed none of its bytes.
+    const EDITION_10_ARTICLES: [(&str, &str); 2] = [
+        ("tripartite-second-degre", "88287eaeb5943fa5fe0dee081069400391f5a9cb5d304f8cc39dccec93f6795a"),
+        ("tripartite-premier-degre", "60e1e9c21e9932a5f79d6abac2aad3cb812c27be14f10582f99bff8c0949f925"),
+    ];
+
+    #[test]
+    fn the_tripartites_article_5_keeps_the_bytes_edition_10_shipped() {
+        let models = load_models(None).unwrap();
+        for (id, sha256) in EDITION_10_ARTICLES {
+            let m = models.iter().find(|m| m.id == id && m.version == 3).unwrap();
+            let clause = m.clauses.iter().find(|c| c.title == FINANCIAL_ARTICLE).unwrap();
+            for edition in [10, 11] {
+                let text = clause_text(m, clause, edition);
+                assert_eq!(ent_documents::documents::sha256_hex(text.as_bytes()), sha256, "{id}, edition {edition}");
+            }
+        }
+    }
+
+    /// From edition 11 the code writes the bipartite's article 4 with the tripartites' wording: the
+    /// share within the ceiling, the base of the écoles couvertes, the proration to the cent below,
+    /// the payment by the services académiques; the écoles pay nothing, as the file says.
+    #[test]
+    fn the_code_writes_the_bipartite_s_article_4_from_edition_11() {
+        let models = load_models(None).unwrap();
+        let bipartite = models.iter().find(|m| m.id == "bipartite-commune" && m.version == 3).unwrap();
+        let article = bipartite.clauses.iter().find(|c| c.title == BIPARTITE_FINANCIAL_ARTICLE).unwrap();
+        let text = clause_text(bipartite, article, 11);
+        assert_ne!(text, article.text);
+        assert!(!article.text.contains("arrondi au centime inférieur"), "the file's edition-8 wording");
+        for said in [
+            "% à la charge des services académiques{% if values.part_academie > 0 %}, dans la limite du plafond annuel \
+             fixé ci-après{% endif %}.",
+            "pour le service ENT des écoles couvertes, année scolaire par année scolaire, du 1er septembre au 31 août",
+            "arrondi au centime inférieur",
+            "les services académiques le paient dans un délai de trente jours",
+            "Les écoles ne supportent aucune charge financière au titre de la présente convention.",
+        ] {
+            assert!(text.contains(said), "« {said} » not in {text}");
+        }
+        assert_worded(text);
+        for older in [1, 2] {
+            let m = models.iter().find(|m| m.id == "bipartite-commune" && m.version == older).unwrap();
+            let clause = m.clauses.iter().find(|c| c.title == BIPARTITE_FINANCIAL_ARTICLE).unwrap();
+            assert_eq!(clause_text(m, clause, 11), clause.text, "version {older} keeps its file's");
+        }
     }
 }

@@ -141,6 +141,52 @@ const _: () = assert!(
     "edition 9 keeps its bytes"
 );
 
+/// The first edition whose bipartite states in its article 4 that the ceiling of a school year the
+/// convention does not cover in full is rounded to the cent below (« arrondi au centime
+/// inférieur »), as the « Caractéristiques » compute it ([`prorated_ceilings`]) and the tripartite's
+/// article 5 says from [`TRIPARTITE_CEILING_EDITION`]; and whose article 4 opens the share of the
+/// services académiques « dans la limite du plafond annuel fixé ci-après », as that article 5
+/// does. The bipartite's file keeps its bytes: the code writes its article 4 with the tripartites'
+/// wording (`code_text`). Edition 10 shipped the file's article 4 (edition 8's wording).
+pub const BIPARTITE_ROUNDING_EDITION: i64 = 11;
+
+/// The first edition whose art. 28 annex names the bouquets of its « Nature et finalités » item as a
+/// French list, each bouquet and option once (« Socle premier degré, Option visioconférence et
+/// Option exercices (Moodle) », `processing::bouquets_text`): edition 10 joined each tenant's
+/// bouquet and options (« Socle premier degré + Option visioconférence, Option exercices (Moodle) »)
+/// with « ; », naming the base bouquet again for the schools no tenant serves, in a convention's
+/// annex and in the annex an avenant restates alike.
+pub const BOUQUET_LIST_EDITION: i64 = 11;
+
+/// The first edition whose avenant states a changed académie's ceiling, in its « Objet » and its
+/// « Stipulations modifiées », as the convention's « Caractéristiques » state it from
+/// [`PRORATED_CEILING_EDITION`] — in letters and figures, « toutes taxes comprises » ([`amended_value`])
+/// — where edition 10 wrote « 5 000,00 € », an amount whose taxes the text did not say.
+pub const AVENANT_CEILING_EDITION: i64 = 11;
+
+/// The first edition whose « Vu » cites a party's act of délégation as its « Entre » does, the act
+/// in parentheses after the party (« Vu l'acte de délégation de signature de l'académie de Créteil
+/// (arrêté n° 2025-07 du 30 juin 2025) », `signatories::vu_lines`), where edition 10 ran the act
+/// into the sentence and named the party after it, capitalised (« … signature arrêté n° 2025-07 du
+/// 30 juin 2025 (Académie de Créteil) »).
+pub const DELEGATION_VU_EDITION: i64 = 11;
+
+/// The first edition whose bipartite counts its écoles in letters in its article 1 (« au nombre de
+/// onze », the clauses' `schools_in_words`, the model's `{% if edition >= 11 %}`), as
+/// [`WORDING_EDITION`] writes the small numbers of the operative text; edition 10 wrote « 11 ».
+pub const SCHOOLS_IN_WORDS_EDITION: i64 = 11;
+
+const _: () = after_shipped(
+    &[
+        BIPARTITE_ROUNDING_EDITION,
+        BOUQUET_LIST_EDITION,
+        AVENANT_CEILING_EDITION,
+        DELEGATION_VU_EDITION,
+        SCHOOLS_IN_WORDS_EDITION,
+    ],
+    10,
+);
+
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
     match edition >= ACADEMIE_LOWERCASE_EDITION {
@@ -283,15 +329,19 @@ fn worded_document(mut doc: Document) -> Document {
     doc
 }
 
-const _: () = {
-    let review = [DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION];
+/// Fails the build unless each edition of `review` comes after `shipped` (which shipped without
+/// them: its signed texts keep their bytes) and a convention drafted now has it.
+const fn after_shipped(review: &[i64], shipped: i64) {
     let mut i = 0;
     while i < review.len() {
-        assert!(review[i] > 4, "edition 4 shipped without it: its signed texts keep their bytes");
+        assert!(review[i] > shipped, "an edition that shipped without it keeps its bytes");
         assert!(review[i] <= CURRENT_EDITION, "a convention drafted now has it");
         i += 1;
     }
-};
+}
+
+const _: () =
+    after_shipped(&[DISPLAY_NAMES_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, SCHOOL_PLACE_EDITION], 4);
 
 /// `conv` with its names as a text of `edition` shows them: from [`DISPLAY_NAMES_EDITION`], its
 /// title and every name of the directory it holds through [`naming::display_name`]; before, as
@@ -367,6 +417,9 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     };
     context.insert("renewal_duration", &renewal_duration);
     context.insert("schools_count", &conv.schools.len());
+    // The count in letters (« onze » écoles), for a text of SCHOOLS_IN_WORDS_EDITION.
+    let schools = i64::try_from(conv.schools.len()).unwrap_or(i64::MAX);
+    context.insert("schools_in_words", &number_in_words(schools, true));
     context.insert("sdet_version", &model.sdet_version);
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     // The edition of the text, for a clause whose wording changed with it (« {% if edition >= 5 %} »).
@@ -573,6 +626,16 @@ pub(super) fn parameter_text_in(spec: &ParameterSpec, value: &Value, edition: i6
     match spec.kind == ParameterType::Integer && edition >= CEILING_EDITION && spec.label.ends_with(MONTHS_LABEL) {
         true => format!("{text} mois"),
         false => text,
+    }
+}
+
+/// A parameter's value as an avenant of `edition` states it among its changes: from
+/// [`AVENANT_CEILING_EDITION`] as the « Caractéristiques » do ([`characteristic`]: the académie's
+/// ceiling in letters and figures, « toutes taxes comprises »), before by [`parameter_text_in`].
+pub(super) fn amended_value(spec: &ParameterSpec, value: &Value, edition: i64) -> String {
+    match edition >= AVENANT_CEILING_EDITION {
+        true => characteristic(spec, value, edition).1,
+        false => parameter_text_in(spec, value, edition),
     }
 }
 

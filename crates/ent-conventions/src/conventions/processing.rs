@@ -8,7 +8,9 @@
 //! assistance, end of processing, audits,
 //! and the duty to warn about an unlawful instruction.
 
-use super::document::{ANNEX_ONCE_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, WORDING_EDITION};
+use super::document::{
+    ANNEX_ONCE_EDITION, BOUQUET_LIST_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, WORDING_EDITION,
+};
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
 use ent_documents::documents::{Block, Document, Section};
@@ -63,7 +65,40 @@ fn tenant_services<'c>(catalog: &'c Catalog, tenant: &ProcessedTenant) -> Option
     }
 }
 
-/// (bouquet names, services) of the convention's processing in the configured `catalog`: what
+/// A bouquet the convention's processing runs: its name and those of its options, as the
+/// catalog names them (the code when the catalog no longer has it).
+#[derive(Debug, Clone, PartialEq)]
+struct Bouquet {
+    name: String,
+    options: Vec<String>,
+}
+
+impl Bouquet {
+    /// « Socle premier degré + Option visioconférence, Option exercices (Moodle) »: how a text
+    /// before [`BOUQUET_LIST_EDITION`] names it.
+    fn label(&self) -> String {
+        match self.options.is_empty() {
+            true => self.name.clone(),
+            false => format!("{} + {}", self.name, self.options.join(", ")),
+        }
+    }
+}
+
+/// The bouquets of the « Nature et finalités » item as a text of `edition` names them: from
+/// [`BOUQUET_LIST_EDITION`], each bouquet and option once, as a French list (« Socle premier
+/// degré, Option visioconférence et Option exercices (Moodle) »: `naming::and_list`); before, each
+/// tenant's [`Bouquet::label`] once, joined by « ; » (« Socle premier degré + Option
+/// visioconférence, Option exercices (Moodle) ; Socle premier degré » when a school no tenant
+/// serves stands on the base bouquet). Empty when there is none.
+fn bouquets_text(bouquets: &[Bouquet], edition: i64) -> String {
+    if edition < BOUQUET_LIST_EDITION {
+        return distinct(bouquets.iter().map(Bouquet::label)).join(" ; ");
+    }
+    let names = bouquets.iter().flat_map(|b| std::iter::once(&b.name).chain(&b.options)).cloned();
+    naming::and_list(&distinct(names))
+}
+
+/// (bouquets, services) of the convention's processing in the configured `catalog`: what
 /// the tenants of its parties and schools run ([`tenant_services`]: as applied, or as requested
 /// before they are), and the degree's base
 /// bouquet for each covered school none of them serves (for the model's degree when the
@@ -72,10 +107,10 @@ fn processed_services<'c>(
     catalog: &'c Catalog,
     model: &ConventionModel,
     conv: &Convention,
-) -> (Vec<String>, Vec<&'c Service>) {
+) -> (Vec<Bouquet>, Vec<&'c Service>) {
     let mut bouquets = Vec::new();
     let mut services: Vec<&Service> = Vec::new();
-    let mut add = |bouquet: String, list: Vec<&'c Service>| {
+    let mut add = |bouquet: Bouquet, list: Vec<&'c Service>| {
         if !bouquets.contains(&bouquet) {
             bouquets.push(bouquet);
         }
@@ -85,14 +120,11 @@ fn processed_services<'c>(
             }
         }
     };
+    let named = |code: &String| catalog.bouquet(code, None).map_or_else(|| code.clone(), |b| b.name.clone());
     for tenant in &conv.processed.tenants {
-        let (bouquet, options) = (&tenant.bouquet, &tenant.options);
         let Some(resolved) = tenant_services(catalog, tenant) else { continue };
-        let name = catalog.bouquet(bouquet, None).map_or_else(|| bouquet.clone(), |b| b.name.clone());
-        let option_names: Vec<String> =
-            options.iter().map(|o| catalog.bouquet(o, None).map_or_else(|| o.clone(), |b| b.name.clone())).collect();
-        let label = if options.is_empty() { name } else { format!("{name} + {}", option_names.join(", ")) };
-        add(label, resolved);
+        let bouquet = Bouquet { name: named(&tenant.bouquet), options: tenant.options.iter().map(named).collect() };
+        add(bouquet, resolved);
     }
     let mut unserved = conv.processed.unserved_degrees.clone();
     if conv.processed.tenants.is_empty() && unserved.is_empty() {
@@ -102,7 +134,8 @@ fn processed_services<'c>(
         let base =
             catalog.latest_bouquets().into_iter().find(|b| b.kind == BouquetKind::Base && b.degrees.contains(&degree));
         if let Some(base) = base {
-            add(base.name.clone(), base.services.iter().filter_map(|code| catalog.service(code)).collect());
+            let bouquet = Bouquet { name: base.name.clone(), options: Vec::new() };
+            add(bouquet, base.services.iter().filter_map(|code| catalog.service(code)).collect());
         }
     }
     (bouquets, services)
@@ -346,7 +379,7 @@ fn covered_ent(model: &ConventionModel, edition: i64) -> String {
 pub fn processing_items(model: &ConventionModel, conv: &Convention) -> [String; 3] {
     let catalog = catalog();
     let (bouquets, services) = processed_services(&catalog, model, conv);
-    let bouquet = bouquets.join(" ; ");
+    let bouquet = bouquets_text(&bouquets, conv.document_edition);
     let described = Described::of(model, conv.document_edition, &services);
     [
         format!(
@@ -485,17 +518,44 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 #[cfg(test)]
 mod tests {
     use super::{
-        annex_service_names, breach_deadline, data_once, one_parenthesis, school_subjects, secondary_subjects,
-        without_article, ANNEX_HEADING,
+        annex_service_names, bouquets_text, breach_deadline, data_once, one_parenthesis, school_subjects,
+        secondary_subjects, without_article, Bouquet, ANNEX_HEADING,
     };
     use ent_documents::documents::{Block, Document, Section};
+
+    /// A tenant of the école Doisneau on the socle with two options, and the socle the other
+    /// schools of the commune stand on: edition 11 names each bouquet once, as a French list;
+    /// edition 10 joined the tenants' labels, the socle twice.
+    #[test]
+    fn the_bouquets_read_as_a_french_list_each_once_from_edition_11() {
+        let socle = |options: &[&str]| Bouquet {
+            name: "Socle premier degré".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        };
+        let bouquets = [socle(&["Option visioconférence", "Option exercices (Moodle)"]), socle(&[])];
+        assert_eq!(
+            bouquets_text(&bouquets, 11),
+            "Socle premier degré, Option visioconférence et Option exercices (Moodle)"
+        );
+        assert_eq!(
+            bouquets_text(&bouquets, 10),
+            "Socle premier degré + Option visioconférence, Option exercices (Moodle) ; Socle premier degré",
+            "edition 10 keeps its bytes"
+        );
+        assert_eq!(bouquets_text(&[socle(&[]), socle(&[])], 11), "Socle premier degré");
+        assert_eq!(
+            bouquets_text(&[socle(&["Option visioconférence"])], 11),
+            "Socle premier degré et Option visioconférence"
+        );
+        assert_eq!(bouquets_text(&[], 11), "");
+    }
 
     /// The services a frozen annex lists read back, from a convention's text and from an
     /// avenant's consolidated text alike (what an avenant of that avenant compares its own with,
     /// and what the registers cover by the avenant in force).
     #[test]
     fn the_services_of_a_signed_annex_read_back_from_a_convention_and_from_an_avenant() {
-        let text = |heading: String| Document {
+        let annex = |heading: String, bouquets: &str| Document {
             title: "T".into(),
             subtitle: None,
             reference: None,
@@ -503,14 +563,18 @@ mod tests {
                 heading,
                 blocks: vec![Block::Bullets(vec![
                     "Objet et durée : …".into(),
-                    "Nature et finalités : … ; services concernés (Socle premier degré) : Portail et annuaire ; \
-                     Visioconférence."
-                        .into(),
+                    format!(
+                        "Nature et finalités : … ; services concernés ({bouquets}) : Portail et annuaire ; \
+                         Visioconférence."
+                    ),
                 ])],
             }],
         };
+        let text = |heading: String| annex(heading, "Socle premier degré");
         let services = Some(vec!["Portail et annuaire".to_string(), "Visioconférence".to_string()]);
         assert_eq!(annex_service_names(&text(ANNEX_HEADING.into())), services);
+        let listed = annex(ANNEX_HEADING.into(), "Socle premier degré et Option exercices (Moodle)");
+        assert_eq!(annex_service_names(&listed), services, "edition 11's bouquets, a parenthesis closing the list");
         let consolidated = format!("{}{ANNEX_HEADING}", crate::conventions::avenant::CONSOLIDATED_HEADING);
         assert_eq!(annex_service_names(&text(consolidated)), services);
         assert_eq!(annex_service_names(&text("Annexe – Répartition des coûts".into())), None);

@@ -384,7 +384,6 @@ fn vu_lines_for(conv: &Convention, authorised: &str, previous: Option<(&Conventi
     let mut lines = Vec::new();
     for party in &conv.parties {
         let Some(s) = &party.signatory else { continue };
-        let d = naming::of_org(party.org.kind, &party.org.name);
         if let Some(act) = act_citation(party, s, conv.document_edition) {
             lines.push(format!("Vu {act} autorisant la signature {authorised}"));
         }
@@ -397,10 +396,21 @@ fn vu_lines_for(conv: &Convention, authorised: &str, previous: Option<(&Conventi
         lines.extend(before);
         if let Some(act) = given(&s.delegation) {
             let date = given(&s.delegation_date).map(|d| format!(" du {}", french_date(d))).unwrap_or_default();
-            lines.push(format!("Vu l'acte de délégation de signature {act}{date} ({})", d.official));
+            lines.push(delegation_vu(party, &format!("{act}{date}"), conv.document_edition));
         }
     }
     lines
+}
+
+/// The « Vu » line of `party`'s act of délégation (`act`, with its date) in a text of `edition`:
+/// from `document::DELEGATION_VU_EDITION` the act in parentheses after the party, as the « Entre »
+/// cites it (« Vu l'acte de délégation de signature de l'académie de Créteil (arrêté n° 2025-07 du
+/// 30 juin 2025) »); before, the act then the party's official name in parentheses.
+fn delegation_vu(party: &Party, act: &str, edition: i64) -> String {
+    if edition >= crate::conventions::document::DELEGATION_VU_EDITION {
+        return format!("Vu l'acte de délégation de signature {} ({act})", designation_in(party, edition).of);
+    }
+    format!("Vu l'acte de délégation de signature {act} ({})", naming::of_org(party.org.kind, &party.org.name).official)
 }
 
 /// Where the party signs: the signatory's place, else the commune's or académie's name, and from

@@ -98,6 +98,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0071_convention_document_edition_10.sql",
     "0072_breach_reported_by_processor.sql",
     "0073_tenant_destruction_attestation.sql",
+    "0074_convention_document_edition_11.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -500,6 +501,11 @@ mod tests {
             73,
             "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
             "9090cbd4a1caa3352b21643d8c2e1d27be3c362a3c50067a1104a9a3746bf40f770816f7b3fa5bfde64ca13765852954",
+        ),
+        (
+            74,
+            "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
+            "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
         ),
     ];
 

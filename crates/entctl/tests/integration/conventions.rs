@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod edition10;
+mod edition11;
 mod edition7;
 mod edition8;
 mod edition9;
@@ -1867,11 +1868,16 @@ async fn bipartite_signed_as(c: &Cycle, fields: Value) -> String {
         body[key] = value.clone();
     }
     let id = c.create(common::fixtures::with_signatories(body)).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    bipartite_submitted_and_signed(c, &id).await;
     id
+}
+
+/// The bipartite `id` submitted by the DAN and signed by the commune and the académie.
+async fn bipartite_submitted_and_signed(c: &Cycle, id: &str) {
+    c.step_ok(&c.dan, id, "submit", json!({})).await;
+    for who in [&c.mairie, &c.dan] {
+        c.step_ok(who, id, "sign", json!({})).await;
+    }
 }
 
 async fn renewals(c: &Cycle, id: &str) -> Vec<(String, String)> {
@@ -4359,6 +4365,13 @@ fn bipartite_split(start: &str, collectivite: u32, academie: u32) -> Value {
         // A money share of the académie is drafted with its annual ceiling (edition 7, G3).
         body["parameters"]["plafond_participation_academie"] = json!(1_200_000);
     }
+    body
+}
+
+/// [`bipartite_split`] 80 % / 20 %, the académie's share capped at 12 345,67 € a year.
+fn bipartite_capped(start: &str) -> Value {
+    let mut body = bipartite_split(start, 80, 20);
+    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
     body
 }
 

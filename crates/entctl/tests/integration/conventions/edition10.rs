@@ -10,7 +10,7 @@ use super::*;
 
 /// The tenant `slug` of the école or collège `org` (bouquet `bouquet`) requested with `options`
 /// by an administrator, through the capability (nothing reconciled): created, or changed.
-async fn tenant_with(db: &common::TestDb, slug: &str, org: &str, bouquet: &str, options: Value) {
+pub(super) async fn tenant_with(db: &common::TestDb, slug: &str, org: &str, bouquet: &str, options: Value) {
     let mut tenant = crate::tenants::doc(slug, org, &format!("{slug}.ent.example.fr"));
     tenant["spec"]["bouquet"] = json!(bouquet);
     tenant["spec"]["options"] = options;
@@ -20,7 +20,7 @@ async fn tenant_with(db: &common::TestDb, slug: &str, org: &str, bouquet: &str, 
 }
 
 /// The section of `html` from the heading `title` (set in French typography) to the next heading.
-fn section<'h>(html: &'h str, title: &str) -> &'h str {
+pub(super) fn section<'h>(html: &'h str, title: &str) -> &'h str {
     let heading = format!("<h2>{}</h2>", french(title));
     let start = html.find(&heading).unwrap_or_else(|| panic!("no « {title} »: {html}"));
     let rest = &html[start + heading.len()..];
@@ -96,7 +96,7 @@ fn paying_tripartite() -> Value {
 }
 
 /// What article 5 of an edition-10 tripartite says of the académie's ceiling, whoever it names.
-const CEILING: [&str; 3] = [
+pub(super) const CEILING: [&str; 3] = [
     "elle ne peut excéder, par année scolaire, douze mille trois cent quarante-cinq euros et soixante-sept centimes \
      (12 345,67 €) toutes taxes comprises.",
     "ce plafond est réduit au prorata du nombre de mois de l'année scolaire couverts par la convention : il est égal à \

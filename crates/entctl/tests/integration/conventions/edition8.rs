@@ -64,9 +64,7 @@ backend_test!(edition_8_states_the_ceiling_in_letters_ttc_and_prorated_and_a_not
 async fn edition_8_states_the_ceiling_in_letters_ttc_and_prorated_and_a_notice_in_months(db: crate::common::TestDb) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut body = bipartite_split("2027-01-04", 80, 20);
-    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
-    let id = c.create(body).await["id"].as_str().unwrap().to_string();
+    let id = c.create(bipartite_capped("2027-01-04")).await["id"].as_str().unwrap().to_string();
     let edition_8 = [
         "elle ne peut excéder, par année scolaire, douze mille trois cent quarante-cinq euros et soixante-sept \
          centimes (12 345,67 €) toutes taxes comprises.",
@@ -81,6 +79,8 @@ async fn edition_8_states_the_ceiling_in_letters_ttc_and_prorated_and_a_notice_i
         "elle ne peut excéder 12 345,67 € par année scolaire.",
         "<dt>Préavis de résiliation ou de non-reconduction (mois)</dt><dd>3</dd>",
     ];
+    // Edition 11 words article 4 anew (edition11.rs): the text edition 8 shipped.
+    written_in_edition(&c, &id, 8).await;
     let html = document_text(&c, &id).await;
     reads(name, "edition 8", &html, &edition_8, &edition_7);
     written_in_edition(&c, &id, 7).await;
@@ -100,13 +100,8 @@ async fn an_avenant_changing_the_academie_share_mid_year_is_warned_and_says_whic
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut body = bipartite_split("2027-01-04", 80, 20);
-    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
-    let id = c.create(body).await["id"].as_str().unwrap().to_string();
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    let id = c.create(bipartite_capped("2027-01-04")).await["id"].as_str().unwrap().to_string();
+    bipartite_submitted_and_signed(&c, &id).await;
     let avenant = c.amended(&id).await;
     let unrelated = c.edit(&avenant, json!({ "parameters": { "accounts": 5000 } })).await;
     let mid_year = "L'avenant modifie";

@@ -29,9 +29,7 @@ async fn edition_9_states_the_ceiling_ttc_and_the_prorated_ceiling_of_an_incompl
 ) {
     let c = setup(db).await;
     let name = c.db.name;
-    let mut body = bipartite_split("2027-01-04", 80, 20);
-    body["parameters"]["plafond_participation_academie"] = json!(1_234_567);
-    let created = c.create(body).await;
+    let created = c.create(bipartite_capped("2027-01-04")).await;
     assert_eq!(created["end_date"], "2030-01-03", "{name}: {created}");
     let id = created["id"].as_str().unwrap().to_string();
     let annual = line(
@@ -89,10 +87,7 @@ async fn edition_9_names_the_academie_in_lower_case_and_edition_5_keeps_its_capi
     assert!(!html.contains("l'académie de Créteil, représentée"), "{name}: edition 5: {html}");
     written_in_edition(&c, &id, 9).await;
 
-    c.step_ok(&c.dan, &id, "submit", json!({})).await;
-    for who in [&c.mairie, &c.dan] {
-        c.step_ok(who, &id, "sign", json!({})).await;
-    }
+    bipartite_submitted_and_signed(&c, &id).await;
     crate::console::with_password(&c.db.store, "dan@ac-creteil.fr").await;
     let session = crate::console::sign_in(&c.app, "dan@ac-creteil.fr").await;
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await.text;
