@@ -1245,6 +1245,43 @@ mod tests {
     }
     use super::*;
 
+    /// An actor holding `role` at `org` (`None`: platform-wide).
+    fn holding(role: Role, org: Option<Org>) -> Actor {
+        Actor { user_id: Some("u".into()), name: "user:u".into(), bindings: vec![Binding { role, org }] }
+    }
+
+    #[test]
+    fn a_dan_grants_revokes_and_attaches_at_the_state_s_organisations_only_never_a_private_school() {
+        use crate::registry::Sector;
+        let school = |sector| Org { sector, ..Org::named("e", OrgKind::Etablissement, "0940001A", "École") };
+        let academie = Org::named("a", OrgKind::Academie, "24", "Académie de Créteil");
+        let dan = holding(Role::Dan, Some(academie.clone()));
+        let admin = holding(Role::Admin, None);
+        let of_the_state = [
+            academie.clone(),
+            Org::named("d", OrgKind::Dsden, "94", "DSDEN du Val-de-Marne"),
+            school(Some(Sector::Public)),
+            school(None),
+        ];
+        for org in &of_the_state {
+            assert!(check_grantor(&dan, org).is_ok() && check_attacher(&dan, org).is_ok(), "{}", org.id);
+            assert!(check_change(&dan, Some(org)).is_ok(), "{}", org.id);
+        }
+        let private = school(Some(Sector::Prive));
+        let commune = Org::named("c", OrgKind::Commune, "94034", "Fresnes");
+        for (org, said) in [(&private, "un établissement privé"), (&commune, "une commune")] {
+            let refused = check_grantor(&dan, org).unwrap_err();
+            assert_eq!(refused.kind, ProblemKind::Forbidden);
+            assert!(refused.detail.contains(&format!("rôle dans {said} :")), "{}", refused.detail);
+            assert_eq!(check_change(&dan, Some(org)).unwrap_err().detail, refused.detail);
+            let refused = check_attacher(&dan, org).unwrap_err();
+            assert!(refused.detail.contains(&format!("rattachée à {said} :")), "{}", refused.detail);
+            assert!(check_grantor(&admin, org).is_ok() && check_attacher(&admin, org).is_ok());
+        }
+        assert_eq!(check_change(&dan, None).unwrap_err().kind, ProblemKind::Forbidden, "the admin role");
+        assert!(check_change(&admin, None).is_ok());
+    }
+
     #[test]
     fn the_cli_operator_is_named_by_login_then_by_system_account_never_unknown() {
         let root = || Some("root".to_string());
