@@ -76,18 +76,19 @@ struct People {
 }
 
 async fn people(world: &World, school: &Org, n: usize) -> People {
+    let admin = admin();
     let new = |email: String, org: &Org| identity::NewUser {
         email,
         display_name: "Personne".into(),
         org: Some(org.id.clone()),
     };
-    let agent = identity::create_user(&world.store, &admin(), new(format!("agent.{n}@test.fr"), &world.etab_in), t0());
-    let agent = agent.await.unwrap().id;
-    let head = identity::create_user(&world.store, &admin(), new(format!("chef.{n}@prive.fr"), school), t0());
-    let head = head.await.unwrap().id;
+    let agent = new(format!("agent.{n}@test.fr"), &world.etab_in);
+    let agent = identity::create_user(&world.store, &admin, agent, t0()).await.unwrap().id;
+    let head = new(format!("chef.{n}@prive.fr"), school);
+    let head = identity::create_user(&world.store, &admin, head, t0()).await.unwrap().id;
     let role = identity::UserRole::new(&head, ChefEtablissement, Some(school));
-    identity::grant(&world.store, &admin(), role, t0()).await.unwrap();
-    let head_token = identity::create_token(&world.store, &admin(), &head, "jeton", None, t0()).await.unwrap().token;
+    identity::grant(&world.store, &admin, role, t0()).await.unwrap();
+    let head_token = identity::create_token(&world.store, &admin, &head, "jeton", None, t0()).await.unwrap().token;
     People { agent, head, head_token, invited: format!("invite.{n}@prive.fr") }
 }
 
@@ -186,6 +187,19 @@ async fn only_an_administrator_grants_revokes_invites_or_cuts_access_at_a_privat
     assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
 }
 
+/// The DAN's grant (or invitation) of the head's role at the organisation `org` names: the
+/// status and the page's words, `org` written as [`MISSING`], the request's id left out.
+async fn refused(world: &World, session: &str, who: &People, org: &str, invite: bool) -> (u16, String) {
+    let (path, email) = match invite {
+        true => ("/utilisateurs".to_string(), who.invited.as_str()),
+        false => (format!("/utilisateurs/{}/roles", who.agent), ""),
+    };
+    let fields = [("email", email), ("display_name", "Nouveau chef"), ("role", "chef_etablissement"), ("org", org)];
+    let resp = post_form(&world.app, session, &path, &fields).await;
+    let text = resp.text.replace(org, MISSING);
+    (resp.status, text.split("Identifiant de la requête").next().unwrap().to_string())
+}
+
 backend_test!(a_private_school_of_another_academie_answers_a_dan_as_a_missing_one);
 async fn a_private_school_of_another_academie_answers_a_dan_as_a_missing_one(db: crate::common::TestDb) {
     let world = world(&db).await;
@@ -194,23 +208,9 @@ async fn a_private_school_of_another_academie_answers_a_dan_as_a_missing_one(db:
     with_password(&world.store, "dan@test.fr").await;
     let session = sign_in(&world.app, "dan@test.fr").await;
     let who = people(&world, &world.etab_in, 0).await;
-    let page = |org: &str, invite: bool| {
-        let (path, email) = match invite {
-            true => ("/utilisateurs".to_string(), who.invited.as_str()),
-            false => (format!("/utilisateurs/{}/roles", who.agent), ""),
-        };
-        let fields =
-            vec![("email", email), ("display_name", "Nouveau chef"), ("role", "chef_etablissement"), ("org", org)];
-        let (app, session) = (&world.app, session.clone());
-        async move {
-            let resp = post_form(app, &session, &path, &fields).await;
-            // The words of the page, the key asked written as MISSING, the request's id left out.
-            let text = resp.text.replace(org, MISSING);
-            (resp.status, text.split("Identifiant de la requête").next().unwrap().to_string())
-        }
-    };
     for invite in [false, true] {
-        let (theirs, none) = (page(&far.id, invite).await, page(MISSING, invite).await);
+        let theirs = refused(&world, &session, &who, &far.id, invite).await;
+        let none = refused(&world, &session, &who, MISSING, invite).await;
         assert_eq!(theirs.0, 422, "{} (invitation: {invite}): {}", db.name, theirs.1);
         assert_eq!(theirs, none, "{} (invitation: {invite}): out of scope reads as missing", db.name);
     }
