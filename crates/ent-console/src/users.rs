@@ -686,10 +686,9 @@ async fn reaches(state: &ConsoleState, signed: &Signed, binding: &identity::Bind
 }
 
 /// What of `user` puts their access beyond the caller's reach, said for the caller (« a aussi le
-/// rôle … », « est rattaché à … »): a role
-/// the caller could not grant ([`reaches`]), or an organisation whose people the caller does not
-/// attach ([`identity::check_attacher`]: a person of a private school, say, even without a role);
-/// `None` for an administrator.
+/// rôle … », « est rattaché à … »): a role the caller could not grant ([`reaches`]), or an
+/// organisation whose people the caller does not attach ([`identity::check_attacher`]: a person
+/// of a private school, say, even without a role); `None` for an administrator.
 async fn beyond_reach(state: &ConsoleState, signed: &Signed, user: &User) -> Result<Option<String>, Problem> {
     if signed.0.actor.is_admin() {
         return Ok(None);
