@@ -366,10 +366,14 @@ async fn resend_to_pending(
 }
 
 /// Whether the caller may manage users ([`USERS_MANAGE`]) at `user`'s organisation: false for
-/// an account without one, or at an organisation out of the caller's scope.
+/// an account without one, at an organisation out of the caller's scope, or at one whose people
+/// only an administrator attaches ([`identity::check_attacher`]).
 async fn manages_org_of(state: &ConsoleState, signed: &Signed, user: &User) -> Result<bool, Problem> {
     let Some(org) = &user.org else { return Ok(false) };
     let Some(org) = queries::get_org(&state.store, &org.id).await? else { return Ok(false) };
+    if identity::check_attacher(&signed.0.actor, &org).is_err() {
+        return Ok(false);
+    }
     match authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, &org).await {
         Ok(_) => Ok(true),
         Err(p) if matches!(p.kind, ProblemKind::NotFound | ProblemKind::Forbidden) => Ok(false),
@@ -497,17 +501,21 @@ async fn render_user(
         .filter(|t| t.revoked_at.is_none())
         .map(|t| serde_json::json!({ "name": t.name, "prefix": t.prefix, "created_on": french_day(&t.created_at) }))
         .collect();
+    let revocable = revocable_roles(state, signed, &user.id).await?;
     let roles: Vec<_> = user
         .roles
         .iter()
         .map(|r| {
+            let org_id = r.org.as_ref().map(|o| o.id.clone());
             serde_json::json!({
                 "role": r.role.as_str(),
                 "label": page::role_label(r.role),
                 "org": r.org,
+                "revocable": revocable.contains(&(r.role, org_id)),
             })
         })
         .collect();
+    let may_cut = actor.is_admin() || beyond_reach(state, signed, &user).await?.is_none();
     let path = format!("/utilisateurs/{}", user.id);
     let shell = Shell::new(state, Some(&signed.0), &path)
         .crumbs(&[("Utilisateurs et rôles", "/utilisateurs"), (&user.email, &path)])
@@ -519,11 +527,31 @@ async fn render_user(
         "tokens": tokens,
         "sees_tokens": sees_tokens,
         "may_manage": authz::role_allows(&signed.0.actor, &USERS_MANAGE),
+        "may_cut": may_cut,
         "admin": signed.0.actor.is_admin(),
         "grantable": grantable(signed),
         "grant": form,
     });
     Ok(page::render_status(status, "user.html", shell, values))
+}
+
+/// The roles of `user_id` the caller may revoke ([`reaches`]), by role and organisation id: the
+/// only ones a « Retirer » button is offered for.
+async fn revocable_roles(
+    state: &ConsoleState,
+    signed: &Signed,
+    user_id: &str,
+) -> Result<std::collections::HashSet<(Role, Option<String>)>, Problem> {
+    let mut revocable = std::collections::HashSet::new();
+    if !authz::role_allows(&signed.0.actor, &USERS_MANAGE) {
+        return Ok(revocable);
+    }
+    for binding in identity::bindings_of(&state.store, user_id).await? {
+        if reaches(state, signed, &binding).await {
+            revocable.insert((binding.role, binding.org.map(|o| o.id)));
+        }
+    }
+    Ok(revocable)
 }
 
 /// The notices of a user's page shown after an action (`?apres=`).
@@ -554,8 +582,8 @@ pub struct RoleInput {
 
 /// The binding form `form` names, checked as the API's rules say: the admin role only by
 /// an administrator, any other at an organisation of the caller's scope, and at a
-/// collectivité, an éditeur or an hébergeur only by an administrator
-/// ([`identity::check_grantor`]).
+/// collectivité, an éditeur, an hébergeur or a private school only by an administrator
+/// ([`identity::check_change`], [`identity::check_grantor`]).
 async fn checked_binding(
     state: &ConsoleState,
     signed: &Signed,
@@ -568,9 +596,8 @@ async fn checked_binding(
         return unprocessable("role", "choisissez un rôle".into());
     };
     if role == Role::Admin {
-        if !signed.0.actor.is_admin() {
-            let text = "seul un administrateur accorde ou retire le rôle administrateur".to_string();
-            return Ok(Err((StatusCode::FORBIDDEN, FieldError::new(form, "role", text))));
+        if let Err(p) = identity::check_change(&signed.0.actor, None) {
+            return Ok(Err((StatusCode::FORBIDDEN, FieldError::new(form, "role", p.detail))));
         }
         return Ok(Ok((role, None)));
     }
@@ -642,32 +669,55 @@ pub async fn change_role<const ADD: bool>(
     }
 }
 
-/// A role of `user_id` the caller could not grant (administrator, at an organisation out of
-/// the caller's scope, or one only an administrator grants: [`identity::check_grantor`]),
-/// described for the caller; `None` for an administrator.
-async fn binding_beyond_reach(state: &ConsoleState, signed: &Signed, user_id: &str) -> Result<Option<String>, Problem> {
+/// Whether the caller may grant and revoke `binding`: an administrator any; anyone else not the
+/// admin role, and only at an organisation of its scope whose roles it grants
+/// ([`identity::check_grantor`]: of the State, not a collectivité's, an éditeur's, an
+/// hébergeur's or a private school's).
+async fn reaches(state: &ConsoleState, signed: &Signed, binding: &identity::Binding) -> bool {
+    let actor = &signed.0.actor;
+    match &binding.org {
+        _ if actor.is_admin() => true,
+        Some(org) if binding.role != Role::Admin => {
+            identity::check_grantor(actor, org).is_ok()
+                && authz::authorize(&state.store, actor, &USERS_MANAGE, org).await.is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// What of `user` puts their access beyond the caller's reach, said for the caller (« a aussi le
+/// rôle … », « est rattaché à … »): a role the caller could not grant ([`reaches`]), or an
+/// organisation whose people the caller does not attach ([`identity::check_attacher`]: a person
+/// of a private school, say, even without a role); `None` for an administrator.
+async fn beyond_reach(state: &ConsoleState, signed: &Signed, user: &User) -> Result<Option<String>, Problem> {
     if signed.0.actor.is_admin() {
         return Ok(None);
     }
-    for binding in identity::bindings_of(&state.store, user_id).await? {
-        let reachable = match &binding.org {
-            Some(org) if binding.role != Role::Admin => {
-                identity::check_grantor(&signed.0.actor, org).is_ok()
-                    && authz::authorize(&state.store, &signed.0.actor, &USERS_MANAGE, org).await.is_ok()
-            }
-            _ => false,
-        };
-        if !reachable {
+    for binding in identity::bindings_of(&state.store, &user.id).await? {
+        if !reaches(state, signed, &binding).await {
             let at = binding.org.map(|org| format!(" ({})", org.name)).unwrap_or_default();
-            return Ok(Some(format!("« {} »{at}", page::role_label(binding.role))));
+            return Ok(Some(format!(
+                "a aussi le rôle « {} »{at}, que vous n'accordez pas (hors de votre périmètre, ou au nom d'une \
+                 collectivité, d'un éditeur, d'un hébergeur ou d'un établissement privé)",
+                page::role_label(binding.role)
+            )));
+        }
+    }
+    if let Some(home) = &user.org {
+        let org = queries::get_org(&state.store, &home.id).await?;
+        if org.is_some_and(|org| identity::check_attacher(&signed.0.actor, &org).is_err()) {
+            return Ok(Some(format!(
+                "est rattaché à {}, une autre personne morale dont vous ne gérez pas les comptes",
+                home.name
+            )));
         }
     }
     Ok(None)
 }
 
 /// Ends every console session of a user, spends their live password links and revokes their
-/// live API tokens; a DAN
-/// only for a user whose every role lies within its scope.
+/// live API tokens; a DAN only for a user whose every role it grants and whom it attaches
+/// ([`beyond_reach`]).
 pub async fn cut_access(
     State(state): State<ConsoleState>,
     signed: Signed,
@@ -675,10 +725,9 @@ pub async fn cut_access(
 ) -> Result<Response, PageError> {
     let user = visible_user(&state, &signed, &id, &USERS_MANAGE).await?;
     let actor = &signed.0.actor;
-    if let Some(outside) = binding_beyond_reach(&state, &signed, &user.id).await? {
-        let text = format!(
-            "Accès non coupé : cet utilisateur a aussi le rôle {outside}, que vous n'accordez pas (hors de votre périmètre, ou au nom d'une collectivité, d'un éditeur ou d'un hébergeur) ; seul un administrateur peut couper tous ses accès."
-        );
+    if let Some(outside) = beyond_reach(&state, &signed, &user).await? {
+        let text =
+            format!("Accès non coupé : cet utilisateur {outside} ; seul un administrateur peut couper tous ses accès.");
         return render_user(
             &state,
             &signed,

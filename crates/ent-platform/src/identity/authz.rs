@@ -411,15 +411,34 @@ fn in_scope_by_rows(org: &Org, target: &Org) -> Option<bool> {
     whole_scope_column(org).map(|(_, read)| read(target) == Some(org.code.as_str()))
 }
 
+/// Whether `org` is of the State's own legal person, its académie its controller: an
+/// académie, a DSDEN or a public school (one without a sector is public). Not a collectivité,
+/// an éditeur or an hébergeur, nor a private school: each is another legal person and its own
+/// controller (a private school's is its organisme de gestion: attack reviews 40 S1, 42 F1).
+/// The one rule behind [`dpo_keeps`] and `identity::check_grantor` / `check_attacher`;
+/// [`OF_THE_STATE`] says it in SQL.
+pub fn of_the_state(org: &Org) -> bool {
+    match org.kind {
+        OrgKind::Academie | OrgKind::Dsden => true,
+        OrgKind::Etablissement => org.is_public(),
+        _ => false,
+    }
+}
+
+/// [`of_the_state`] in SQL over `orgs`.
+const OF_THE_STATE: &str =
+    "(kind IN ('academie', 'dsden') OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive')))";
+
 /// Whether a DPO bound at `org` is the DPO of `target`, keeping its registers and logs: its
-/// own organisation, and for the académie's DPO the public schools and DSDEN of the académie
-/// (they have no DPO of their own). Not a commune's écoles, nor a collectivité (another
-/// controller), nor a private school: it is its own controller (attack review 40, S1). The one
-/// rule: [`dpo_keeps_condition`] says it in SQL, [`dpos_keeping`] names who it designates.
+/// own organisation, and for the académie's DPO the organisations of the State in the académie
+/// ([`of_the_state`]: its DSDEN and public schools, which have no DPO of their own). Not a
+/// commune's écoles, nor a collectivité (another controller), nor a private school: it is its
+/// own controller. The one rule: [`dpo_keeps_condition`] says it in SQL, [`dpos_keeping`]
+/// names who it designates.
 pub fn dpo_keeps(org: &Org, target: &Org) -> bool {
     org.id == target.id
         || (org.kind == OrgKind::Academie
-            && (target.kind == OrgKind::Dsden || (target.kind == OrgKind::Etablissement && target.is_public()))
+            && of_the_state(target)
             && target.academie_code.as_deref() == Some(org.code.as_str()))
 }
 
@@ -431,10 +450,7 @@ pub fn dpo_keeps_condition(org: &Org) -> Condition {
         return own;
     }
     let mut schools = Condition::default();
-    schools.push(
-        "(kind = 'dsden' OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive'))) AND academie_code = ?",
-        &[&org.code],
-    );
+    schools.push(&format!("{OF_THE_STATE} AND academie_code = ?"), &[&org.code]);
     Condition::any(vec![own, schools])
 }
 

@@ -585,16 +585,23 @@ pub fn check_binding(role: Role, org: Option<&Org>) -> Result<(), Problem> {
     }
 }
 
-/// The kinds of organisation whose roles an académie's agents grant: the State's services and
-/// the schools it runs. A role at a collectivité, an éditeur or an hébergeur acts for another
-/// legal person (signs its conventions, reads its RGPD logs): only an administrator grants it.
-pub const STATE_SIDE: [OrgKind; 3] = [OrgKind::Academie, OrgKind::Dsden, OrgKind::Etablissement];
-
 /// Whether `actor` acts for the people of `org` (its scope checked apart): an administrator
-/// anywhere, anyone else only at an organisation of [`STATE_SIDE`]. The one rule behind
-/// [`check_grantor`] and [`check_attacher`].
+/// anywhere, anyone else only at an organisation of the State ([`authz::of_the_state`]: an
+/// académie, a DSDEN, a public school). A role at a collectivité, an éditeur, an hébergeur or a
+/// private school acts for another legal person (signs its conventions, reads its RGPD logs):
+/// only an administrator grants it. The one rule behind [`check_grantor`] and
+/// [`check_attacher`].
 fn acts_for_people_of(actor: &Actor, org: &Org) -> bool {
-    actor.is_admin() || STATE_SIDE.contains(&org.kind)
+    actor.is_admin() || authz::of_the_state(org)
+}
+
+/// How a refusal names the kind of `org` another legal person holds: « une commune », « un
+/// établissement privé ».
+fn other_person(org: &Org) -> String {
+    match org.kind {
+        OrgKind::Etablissement if !org.is_public() => "un établissement privé".into(),
+        kind => kind.with_article(),
+    }
 }
 
 /// Whether `actor` may grant or revoke a role at `org` ([`acts_for_people_of`]).
@@ -604,13 +611,14 @@ pub fn check_grantor(actor: &Actor, org: &Org) -> Result<(), Problem> {
     }
     Err(authz::forbidden(format!(
         "seul un administrateur accorde ou retire un rôle dans {} : ce rôle agit au nom d'une autre personne morale",
-        org.kind.with_article()
+        other_person(org)
     )))
 }
 
 /// Whether `actor` may attach an account to `org` (create or invite a person of that
 /// organisation), by the rule of a grant there ([`acts_for_people_of`]): a person of a
-/// collectivité, an éditeur or an hébergeur is attached by an administrator only.
+/// collectivité, an éditeur, an hébergeur or a private school is attached by an administrator
+/// only.
 pub fn check_attacher(actor: &Actor, org: &Org) -> Result<(), Problem> {
     if acts_for_people_of(actor, org) {
         return Ok(());
@@ -618,7 +626,7 @@ pub fn check_attacher(actor: &Actor, org: &Org) -> Result<(), Problem> {
     Err(authz::forbidden(format!(
         "seul un administrateur invite une personne rattachée à {} : son compte agirait au nom d'une autre personne \
          morale",
-        org.kind.with_article()
+        other_person(org)
     )))
 }
 
@@ -687,16 +695,29 @@ fn refuse_own_roles(actor: &Actor, user_id: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Whether `actor` may grant or revoke a role at `org`: the platform-wide admin role
+/// (`None`) by an administrator only, a role at an organisation by [`check_grantor`]. The
+/// caller's scope over `org` is checked apart.
+pub fn check_change(actor: &Actor, org: Option<&Org>) -> Result<(), Problem> {
+    match org {
+        Some(org) => check_grantor(actor, org),
+        None if actor.is_admin() => Ok(()),
+        None => Err(authz::forbidden("seul un administrateur accorde ou retire le rôle administrateur")),
+    }
+}
+
 /// The organisation of a binding as `role_bindings` compares it (`''`: none).
 fn org_key(org: Option<&Org>) -> String {
     org.map(|o| o.id.clone()).unwrap_or_default()
 }
 
 /// The user whose binding changes (404 when unknown) and the write transaction; one's own
-/// roles only by an administrator ([`refuse_own_roles`]).
+/// roles only by an administrator ([`refuse_own_roles`]), and a role only where the actor may
+/// grant it ([`check_change`]), whoever calls (API, console, command line).
 async fn binding_change(store: &Store, actor: &Actor, change: UserRole<'_>) -> Result<(User, Tx), Problem> {
     let user = get_user(store, change.user_id).await?.ok_or_else(|| Problem::not_found("utilisateur introuvable"))?;
     refuse_own_roles(actor, &user.id)?;
+    check_change(actor, change.org)?;
     Ok((user, store.begin_write().await?))
 }
 
@@ -1223,6 +1244,43 @@ mod tests {
         assert_eq!(address_in("system:conventions-daily"), None);
     }
     use super::*;
+
+    /// An actor holding `role` at `org` (`None`: platform-wide).
+    fn holding(role: Role, org: Option<Org>) -> Actor {
+        Actor { user_id: Some("u".into()), name: "user:u".into(), bindings: vec![Binding { role, org }] }
+    }
+
+    #[test]
+    fn a_dan_grants_revokes_and_attaches_at_the_state_s_organisations_only_never_a_private_school() {
+        use crate::registry::Sector;
+        let school = |sector| Org { sector, ..Org::named("e", OrgKind::Etablissement, "0940001A", "École") };
+        let academie = Org::named("a", OrgKind::Academie, "24", "Académie de Créteil");
+        let dan = holding(Role::Dan, Some(academie.clone()));
+        let admin = holding(Role::Admin, None);
+        let of_the_state = [
+            academie.clone(),
+            Org::named("d", OrgKind::Dsden, "94", "DSDEN du Val-de-Marne"),
+            school(Some(Sector::Public)),
+            school(None),
+        ];
+        for org in &of_the_state {
+            assert!(check_grantor(&dan, org).is_ok() && check_attacher(&dan, org).is_ok(), "{}", org.id);
+            assert!(check_change(&dan, Some(org)).is_ok(), "{}", org.id);
+        }
+        let private = school(Some(Sector::Prive));
+        let commune = Org::named("c", OrgKind::Commune, "94034", "Fresnes");
+        for (org, said) in [(&private, "un établissement privé"), (&commune, "une commune")] {
+            let refused = check_grantor(&dan, org).unwrap_err();
+            assert_eq!(refused.kind, ProblemKind::Forbidden);
+            assert!(refused.detail.contains(&format!("rôle dans {said} :")), "{}", refused.detail);
+            assert_eq!(check_change(&dan, Some(org)).unwrap_err().detail, refused.detail);
+            let refused = check_attacher(&dan, org).unwrap_err();
+            assert!(refused.detail.contains(&format!("rattachée à {said} :")), "{}", refused.detail);
+            assert!(check_grantor(&admin, org).is_ok() && check_attacher(&admin, org).is_ok());
+        }
+        assert_eq!(check_change(&dan, None).unwrap_err().kind, ProblemKind::Forbidden, "the admin role");
+        assert!(check_change(&admin, None).is_ok());
+    }
 
     #[test]
     fn the_cli_operator_is_named_by_login_then_by_system_account_never_unknown() {

@@ -306,6 +306,89 @@ async fn a_dan_invites_no_one_attached_to_a_collectivite_even_without_a_role(db:
     assert_eq!(count_of(&app, MAILS, "%elu@mairie.fr%").await, 1, "their link");
 }
 
+// A private school is another legal person, its own controller (its organisme de gestion's):
+// the DAN of its académie reads it and its people, but is offered neither the « Retirer » of a
+// role held there nor the cut of its head's access, and refused both if it sends them anyway;
+// the identity capability refuses the grant whoever calls it. An administrator is offered both.
+backend_test!(a_dan_is_not_offered_the_roles_nor_the_access_of_a_private_school_s_people);
+async fn a_dan_is_not_offered_the_roles_nor_the_access_of_a_private_school_s_people(db: TestDb) {
+    use entcp::identity::{self, UserRole};
+    use entcp::kernel::roles::Role;
+    let (mut app, a, _) = console(db).await;
+    add_person(&mut app, "root@test.fr", Role::Admin, None).await;
+    let session = sign_in(&app, "dan.a@test.fr").await;
+    // Two schools of the académie: one public, the other made private.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM orgs WHERE kind = 'etablissement' AND academie_code = $1 \
+         AND (sector IS NULL OR sector <> 'prive') ORDER BY id LIMIT 2",
+    )
+    .bind(&a.code)
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    let (public, private_id) =
+        (entcp::registry::queries::get_org(&app.store, &ids[0]).await.unwrap().unwrap(), &ids[1]);
+    sqlx::query("UPDATE orgs SET sector = 'prive' WHERE id = $1")
+        .bind(private_id)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let private = entcp::registry::queries::get_org(&app.store, private_id).await.unwrap().unwrap();
+    // The school's head, also usager at a public school of the académie.
+    let new =
+        identity::NewUser { email: "chef@prive.fr".into(), display_name: "Chef".into(), org: Some(private.id.clone()) };
+    let head = identity::create_user(&app.store, &admin(), new, t0()).await.unwrap();
+    for (role, org) in [(Role::ChefEtablissement, &private), (Role::Usager, &public)] {
+        identity::grant(&app.store, &admin(), UserRole::new(&head.id, role, Some(org)), t0()).await.unwrap();
+    }
+    let path = format!("/utilisateurs/{}", head.id);
+    let retirer = |org: &Org| format!(r#"<input type="hidden" name="org" value="{}">"#, org.id);
+    const CUT: &str = "/acces/revoquer\"";
+    let page = console::page_showing(&app, &session, &path, &format!("({})", private.code)).await;
+    assert!(!page.text.contains(&retirer(&private)), "no « Retirer » at the private school: {}", page.text);
+    assert!(page.text.contains(&retirer(&public)), "« Retirer » at the public school: {}", page.text);
+    assert!(!page.text.contains(CUT), "no access cut offered: {}", page.text);
+    assert!(page.text.contains("Seul un administrateur peut couper tous les accès"), "{}", page.text);
+    // Sent anyway, refused: nothing revoked, granted nor cut.
+    const ROLES: &str = "SELECT COUNT(*) AS n FROM role_bindings WHERE user_id = $1";
+    let head_role = [("role", "chef_etablissement"), ("org", private.id.as_str())];
+    let revoked = console::post_form(&app, &session, &format!("{path}/roles/retirer"), &head_role).await;
+    assert_eq!(revoked.status, 403, "{}", revoked.text);
+    assert!(revoked.text.contains(&escaped("un rôle dans un établissement privé")), "{}", revoked.text);
+    let cut = console::post_form(&app, &session, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 403, "{}", cut.text);
+    assert_eq!(count_of(&app, ROLES, &head.id).await, 2, "both roles still held");
+    // The public school's role is the DAN's to revoke; the head stays attached to the private
+    // school, whose people's access only an administrator cuts.
+    let usager = [("role", "usager"), ("org", public.id.as_str())];
+    let revoked = console::post_form(&app, &session, &format!("{path}/roles/retirer"), &usager).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    identity::revoke(&app.store, &admin(), UserRole::new(&head.id, Role::ChefEtablissement, Some(&private)), t0())
+        .await
+        .unwrap();
+    let page = console::get(&app, &session, &path).await;
+    assert!(!page.text.contains(CUT), "a person of the private school, even role-less: {}", page.text);
+    let cut = console::post_form(&app, &session, &format!("{path}/acces/revoquer"), &[]).await;
+    assert_eq!(cut.status, 403, "{}", cut.text);
+    assert!(cut.text.contains(&escaped("est rattaché à")), "{}", cut.text);
+    // The identity capability refuses the DAN's grant there, whoever calls it.
+    let dan = identity::get_user(&app.store, "dan.a@test.fr").await.unwrap().unwrap();
+    let bindings = identity::bindings_of(&app.store, &dan.id).await.unwrap();
+    let actor = identity::Actor { user_id: Some(dan.id.clone()), name: format!("user:{}", dan.id), bindings };
+    let wanted = UserRole::new(&head.id, Role::ChefEtablissement, Some(&private));
+    let problem = identity::grant(&app.store, &actor, wanted, t0()).await.unwrap_err();
+    assert_eq!(problem.kind.status().as_u16(), 403, "{}", problem.detail);
+    assert_eq!(count_of(&app, ROLES, &head.id).await, 0, "nothing granted");
+    // An administrator is offered both, and does both.
+    identity::grant(&app.store, &admin(), wanted, t0()).await.unwrap();
+    let root = sign_in(&app, "root@test.fr").await;
+    let page = console::page_showing(&app, &root, &path, &format!("({})", private.code)).await;
+    assert!(page.text.contains(&retirer(&private)) && page.text.contains(CUT), "{}", page.text);
+    let revoked = console::post_form(&app, &root, &format!("{path}/roles/retirer"), &head_role).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    assert_eq!(count_of(&app, ROLES, &head.id).await, 0);
+}
+
 backend_test!(no_one_but_an_administrator_changes_their_own_roles);
 async fn no_one_but_an_administrator_changes_their_own_roles(db: TestDb) {
     let (mut app, a, _) = console(db).await;

@@ -14,6 +14,7 @@ mod conventions;
 pub(crate) mod groupements;
 mod operations;
 mod orgs;
+mod private_school;
 mod rgpd;
 mod support_desk;
 mod tenants;
