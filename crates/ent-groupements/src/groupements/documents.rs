@@ -305,6 +305,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
         c.insert("award_planned_date", &french(d));
     }
     insert_offers_deadline(&mut c, g);
+    insert_threshold(&mut c, g, members);
     if let Some(estimate) = g.terms.estimated_amount_ht_cents {
         c.insert("estimated_amount", &costs::euros(estimate));
     }
@@ -458,6 +459,20 @@ fn insert_offers_deadline(c: &mut tera::Context, g: &Groupement) {
             "answers_until": before(consultation::ANSWERS_DAYS_BEFORE),
         }),
     );
+}
+
+/// The threshold of the formalised procedures a procédure adaptée stays below (the RC's article
+/// 3): its category of buyer's ([`super::buyer_of`]), in force at the launch (else on the planned
+/// launch, else on the creation of the groupement).
+fn insert_threshold(c: &mut tera::Context, g: &Groupement, members: &[Application]) {
+    if g.terms.procedure != consultation::Procedure::ProcedureAdaptee {
+        return;
+    }
+    let planned = g.consultation_date.as_deref().unwrap_or(g.created_on());
+    let day = g.consultation_launched_on().or_else(|| NaiveDate::parse_from_str(planned, "%Y-%m-%d").ok());
+    let Some(day) = day else { return };
+    let threshold = consultation::formalised_threshold(day, super::buyer_of(g, members));
+    c.insert("threshold", &format!("{} ({})", threshold.words(), threshold.source));
 }
 
 /// The accord-cadre's maximum (the CCAP, the RC, the AE) and, once awarded, the award (the CCAP,

@@ -16,12 +16,14 @@ use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::text::capitalised;
 use ent_kernel::validate::is_blank;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_ops::notify::Notice;
+use ent_platform::catalog::{degree_label, Catalog};
 use ent_platform::identity::{authz, Actor, Caller};
 use ent_platform::registry::queries::{covers_org, field_org_kind, funded_etablissements, ORG_COLUMNS};
-use ent_platform::registry::{get_org, resolve_field_org, resolve_readable_field, Org, OrgRef};
+use ent_platform::registry::{funded_degree, get_org, resolve_field_org, resolve_readable_field, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -524,6 +526,9 @@ pub async fn apply(
         }
     }
     refuse_overlap(ctx.store, g, applicant).await?;
+    if let Err(why) = served_by_bouquet(ctx.catalog, g, &applicant.as_ref()) {
+        return Err(Problem::invalid_field("applicant", why));
+    }
     let pre = prefill(ctx.store, applicant).await?;
     let mut checks = Checks::default();
     let number = check_deliberation(g, &input.deliberation_number, &input.deliberation_date, today, &mut checks);
@@ -764,6 +769,8 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
                     app.status.label()
                 ),
             );
+        } else if let Err(why) = acceptable(ctx.catalog, g, app) {
+            checks.fail(&format!("applications[{i}]"), why);
         }
     }
     checks.finish()?;
@@ -780,6 +787,52 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
         accepted.push(get(ctx.store, &g.id, &app.id).await?);
     }
     Ok(accepted)
+}
+
+/// Why `applicant` cannot join `g`: its kind funds schools of a degree the groupement's base
+/// bouquet does not serve ([`funded_degree`]; a département's collèges in a premier-degré
+/// groupement), so that it could order nothing under the accord-cadre it would pay a share of
+/// (a member joins for its own needs: article L. 2113-6 du code de la commande publique).
+/// Refused when it applies and when it is accepted.
+fn served_by_bouquet(catalog: &Catalog, g: &Groupement, applicant: &OrgRef) -> Result<(), String> {
+    let (Some(degree), Some(bouquet)) = (funded_degree(applicant.kind), catalog.bouquet(&g.terms.bouquet, None)) else {
+        return Ok(());
+    };
+    if bouquet.degrees.contains(&degree) {
+        return Ok(());
+    }
+    let served: Vec<&str> = bouquet.degrees.iter().map(|d| degree_label(*d)).collect();
+    let designation = naming::of_org(applicant.kind, &naming::display_name(&applicant.name));
+    Err(format!(
+        "{} finance des établissements du {} : le bouquet « {} » du groupement {} ne sert que le {} ; {} n'y \
+         commanderait rien et ne peut pas adhérer à ce groupement, un membre y adhérant pour ses propres besoins \
+         (article L. 2113-6 du code de la commande publique)",
+        capitalised(&designation.article),
+        degree_label(degree),
+        bouquet.name,
+        g.reference,
+        served.join(" et le "),
+        designation.pronoun()
+    ))
+}
+
+/// Why the application `app` cannot be accepted into `g`: its kind is not served by the
+/// groupement's bouquet ([`served_by_bouquet`]), or it declares no établissement (the état des
+/// besoins of the convention constitutive: the établissements it equips).
+fn acceptable(catalog: &Catalog, g: &Groupement, app: &Application) -> Result<(), String> {
+    served_by_bouquet(catalog, g, &app.applicant)?;
+    if app.quantities.schools > 0 {
+        return Ok(());
+    }
+    let designation = naming::of_org(app.applicant.kind, &naming::display_name(&app.applicant.name));
+    Err(format!(
+        "la candidature {} déclare 0 établissement : un membre adhère pour équiper ses propres établissements \
+         (article L. 2113-6 du code de la commande publique) ; {} doit d'abord déclarer le nombre d'établissements \
+         qu'{} équipe",
+        designation.of,
+        designation.article,
+        designation.pronoun()
+    ))
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {

@@ -2809,6 +2809,61 @@ async fn a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_tak
     assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
 }
 
+// An académie (the State: its rectorat conducts, signs and notifies) applies the threshold of the
+// central authorities, 140 000 € HT in 2026-2027 (143 000 € HT in 2024-2025), not the
+// collectivités' 216 000 € HT: its procédure adaptée is refused from it on, in words naming the
+// category and the académie; one cent below is taken and the RC names that threshold.
+backend_test!(a_groupement_of_an_academie_applies_the_central_authorities_threshold);
+async fn a_groupement_of_an_academie_applies_the_central_authorities_threshold(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let rectorat =
+        w.app.client(&token_for(&w.store, "achat@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
+    let adapted = |estimate: i64, launch: &str| {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["coordinator"] = json!("academie:24");
+        body["procedure"] = json!("procedure_adaptee");
+        body["consultation_date"] = json!(launch);
+        body["estimated_amount_ht_cents"] = json!(estimate);
+        body
+    };
+    let both = vec!["estimated_amount_ht_cents".to_string(), "procedure".to_string()];
+    let (status, problem) = send(rectorat.post(api("/groupements")).json(&adapted(18_000_000, "2026-10-15"))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let said = problem["errors"].to_string();
+    for needle in [
+        "des autorités publiques centrales",
+        "l'académie de Créteil, coordonnateur du groupement",
+        "140\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026",
+        "règlement délégué (UE) 2025/2152",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+    assert!(!said.contains("216\u{a0}000") && !said.contains("autres que"), "{name}: {said}");
+    // The same need for a syndicat mixte stays below the collectivités' threshold.
+    let mut collectivite = adapted(18_000_000, "2026-10-15");
+    collectivite["coordinator"] = json!(format!("syndicat_mixte:{}", w.coordinator.code));
+    assert_eq!(send(w.coord.post(api("/groupements")).json(&collectivite)).await.0, 201, "{name}");
+    // The history: the 2024-2025 threshold of the central authorities for a launch in 2025.
+    let (status, problem) = send(rectorat.post(api("/groupements")).json(&adapted(14_300_000, "2025-12-31"))).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    assert!(problem["errors"].to_string().contains("143\u{a0}000,00\u{a0}€ HT"), "{name}: {problem}");
+
+    let (status, g) = send(rectorat.post(api("/groupements")).json(&adapted(13_999_999, "2026-10-15"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let docs = api(&format!("/groupements/{}/documents", g["id"].as_str().unwrap()));
+    let (status, rc) = send(rectorat.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert_eq!(status, 201, "{name}: {rc}");
+    let odt = rectorat.get(format!("{docs}/{}?format=odt", rc["id"].as_str().unwrap())).send().await.bytes;
+    let text = odt_text(&odt);
+    let expected = french(
+        "est inférieure au seuil des procédures formalisées pour les marchés de fournitures et de services des \
+         autorités publiques centrales, l'État conduisant ou rejoignant le groupement (l'académie de Créteil, \
+         coordonnateur du groupement), 140\u{a0}000,00\u{a0}€ HT",
+    );
+    assert!(text.contains(&expected), "{name}: « {expected} » in {text}");
+}
+
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
 // 30-month contract planned for 31 May 2027 may be notified until 31 May 2028 and then runs to
 // 30 November 2030 (not 29 November, a day short).
@@ -3053,11 +3108,15 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
     let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
     let token = token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await;
     let cases = [
-        (vec![(departement, w.app.client(&token))], "collèges", "écoles"),
-        (vec![(w.communes[0].0.clone(), w.communes[0].1.to(&w.app))], "écoles", "collèges"),
+        (vec![(departement, w.app.client(&token))], "socle-2d", "collèges", "écoles"),
+        (vec![(w.communes[0].0.clone(), w.communes[0].1.to(&w.app))], "socle-1d", "écoles", "collèges"),
     ];
-    for (members, equipped, other) in cases {
-        let id = created_minimal_groupement(&w, name).await;
+    for (members, bouquet, equipped, other) in cases {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["bouquet"] = json!(bouquet);
+        let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+        assert_eq!(status, 201, "{name}: {g}");
+        let id = g["id"].as_str().unwrap().to_string();
         accepted(&w.coord, &id, &members).await;
         let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
         let conv_url = |p: &str| api(&format!("/conventions/{}{p}", g["convention_id"].as_str().unwrap()));
@@ -3070,6 +3129,44 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
         }
         assert!(!html.contains(&format!("dans ses {other}")), "{name}: {html}");
     }
+}
+
+// A member joins for its own needs (L. 2113-6): a département, which funds collèges, cannot apply
+// to a premier-degré groupement (422 on `applicant`, in words naming its degree and the bouquet),
+// and an application declaring 0 établissement is refused at acceptance (422), nothing joined.
+backend_test!(a_member_the_bouquet_does_not_serve_or_without_etablissement_is_refused);
+async fn a_member_the_bouquet_does_not_serve_or_without_etablissement_is_refused(db: crate::common::TestDb) {
+    let (w, id) = world_with_groupement(&db).await;
+    let name = db.name;
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
+    let cd94 = w.app.client(&token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await);
+    let body = |applicant: &str, extra: Value| {
+        let mut body =
+            json!({ "applicant": applicant, "deliberation_number": "2026-CD-7", "deliberation_date": "2026-09-01" });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (status, problem) = send(cd94.post(&apps).json(&body(&departement.id, json!({})))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    for needle in [
+        "Le Département du Val-de-Marne finance des établissements du second degré",
+        "ne sert que le premier degré",
+        "L. 2113-6",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+
+    let (commune, client) = &w.communes[0];
+    let (status, app) = send(client.post(&apps).json(&body(&commune.id, json!({ "schools": 0, "pupils": 0 })))).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let accept = format!("{apps}/{}/accept", app["id"].as_str().unwrap());
+    let (status, problem) = send(w.coord.post(&accept)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("déclare 0 établissement") && said.contains(&commune.name), "{name}: {said}");
+    assert!(accepted_members(&w.coord, &id).await.is_empty(), "{name}: nothing joined");
 }
 
 /// The accepted members of the groupement `id` (organisation ids, sorted).
@@ -3477,6 +3574,7 @@ async fn a_school_cost_key_names_the_members_etablissements_in_the_documents(db:
     let name = db.name;
     let mut body = minimal_groupement(&w, "2026-09-30");
     body["cost_key"] = json!([{ "basis": "schools", "weight": 100 }]);
+    body["bouquet"] = json!("socle-2d");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap().to_string();
@@ -5929,7 +6027,10 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
     for needle in [
         format!("le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT", euros_fr(price * 2 * dqe_years)),
         "les quantités du DQE majorées de 100 %".to_string(),
-        "atteint le seuil des procédures formalisées (216\u{a0}000,00\u{a0}€ HT".to_string(),
+        "atteint le seuil des procédures formalisées pour les marchés de fournitures et de services des pouvoirs \
+         adjudicateurs autres que les autorités publiques centrales"
+            .to_string(),
+        "216\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026".to_string(),
         "article R. 2121-8".to_string(),
     ] {
         assert!(said.contains(&needle), "{name}: « {needle} » in {said}");
