@@ -715,6 +715,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let subject = json!({
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
+            "contract": member_contract(g, &award, m),
             "suspended": suspended_switched(&funds, &switched, &vendor),
             "kept": kept_of(&award.kept_tenants, &funds),
             "outside": outside_of(&award.warnings, &funds),
@@ -725,6 +726,20 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     notify_over(&mut tx, g, &vendor, (&funded, &switched, &award.warnings), &told, ctx.now).await?;
     tx.commit().await?;
     Ok(awarded)
+}
+
+/// What the award notice tells the member `m` of its contract (convention constitutive, art. 3):
+/// the day the accord-cadre was notified, its last day, its lots and the member's own orders at
+/// the titulaire's unit prices over the duration (HT).
+fn member_contract(g: &Groupement, award: &Award, m: &Application) -> serde_json::Value {
+    let own: i64 =
+        super::costs::own_orders_per_year(&m.quantities, &award.unit_prices, award.duration_months).iter().sum();
+    json!({
+        "notified_on": french_date(&award.notified_on),
+        "last_day": award.last_day().map(|d| french_date(&d.to_string())),
+        "lots": g.terms.lots.iter().map(|l| json!({ "number": l.number, "title": l.title })).collect::<Vec<_>>(),
+        "own_orders": super::costs::euros(own),
+    })
 }
 
 /// The CCAP version holding the Art. 28 clauses of the contracts the award of `id` records at

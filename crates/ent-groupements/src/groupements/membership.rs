@@ -446,6 +446,16 @@ async fn notify(
     Ok(())
 }
 
+/// `extra` of a notice naming `member` as the documents do ([`Org::designation`]): `member` at the
+/// start of a sentence (« La Commune de Fresnes », « L'Établissement public territorial … »),
+/// `member_of` after a noun (« de la Commune de Fresnes »).
+fn member_named(member: &OrgRef, mut extra: Value) -> Value {
+    let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
+    extra["member"] = json!(capitalised(&designation.article));
+    extra["member_of"] = json!(designation.of);
+    extra
+}
+
 /// Refuses an applicant that covers, or is covered by, a current applicant or member (a commune
 /// and the EPCI it belongs to): their écoles would be counted, and paid for, twice. Only grouping
 /// kinds cover other collectivités, so a commune is compared with the groups only.
@@ -582,7 +592,8 @@ pub async fn apply(
         json!({ "application": id, "applicant": applicant.qualified_code(), "deliberation": number, "quantities": q }),
     )
     .await?;
-    let extra = json!({ "member": applicant.name, "deliberation": number });
+    let extra = json!({ "deliberation": number });
+    let extra = member_named(&applicant.as_ref(), extra);
     notify(&mut tx, ctx, g, &g.coordinator.id, Role::Coordinateur, "applied", extra).await?;
     tx.commit().await?;
     get(ctx.store, &g.id, &id).await
@@ -716,7 +727,7 @@ async fn decide_one_in(ctx: &Ctx<'_>, tx: &mut Tx, g: &Groupement, d: &Decision<
         json!({ "application": app.id, "applicant": app.applicant.code, "reason": reason }),
     )
     .await?;
-    let extra = json!({ "member": app.applicant.name, "reason": reason.unwrap_or_default() });
+    let extra = member_named(&app.applicant, json!({ "reason": reason.unwrap_or_default() }));
     let event = match to {
         ApplicationStatus::Accepted => "accepted",
         ApplicationStatus::Rejected => "rejected",

@@ -1346,7 +1346,14 @@ pub async fn transition(
         // now; what fails here is the daily `groupements-handover` job's to finish.
         handover::after_ending(ctx.store, ctx.catalog, ctx.actor, ctx.now, &g.reference).await;
     }
-    must_get(ctx.store, &g.id).await
+    let launched = must_get(ctx.store, &g.id).await?;
+    if to == Status::Consultation && g.sans_suite.is_some() {
+        // A relaunch publishes its own RC and AE, with its offers deadline (README « Sans suite »).
+        for kind in documents::RELAUNCH_PIECES {
+            documents::generate(ctx, &launched, kind).await?;
+        }
+    }
+    Ok(launched)
 }
 
 /// The offers deadline given at the launch of a consultation by `procedure`, today: required,

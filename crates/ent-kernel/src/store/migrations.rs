@@ -97,6 +97,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0070_convention_document_edition_9.sql",
     "0071_convention_document_edition_10.sql",
     "0072_breach_reported_by_processor.sql",
+    "0077_groupement_documents_abandoned.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));

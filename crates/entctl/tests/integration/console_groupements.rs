@@ -209,7 +209,19 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     // A cost key off 100 %: the form again, its fields kept, the error linked to the key.
     let refused = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 60)).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert!(refused.text.contains("href=\"#poids-eleves\"") && refused.text.contains("90 %"), "{}", refused.text);
+    // On the key's fieldset (legend « Clé de répartition »), not on « Élèves » (RGAA 11.10).
+    assert!(refused.text.contains("href=\"#cle\"") && refused.text.contains("90 %"), "{}", refused.text);
+    assert!(!refused.text.contains("href=\"#poids-eleves\""), "{}", refused.text);
+    assert!(refused.text.contains("id=\"cle\" aria-labelledby=\"cle-legende cle-erreur\""), "{}", refused.text);
+    assert!(!refused.text.contains("aria-describedby=\"poids-eleves-erreur\""), "{}", refused.text);
+    // Several errors: the summary follows the form, « Procédure » before « Valeur estimée ».
+    let mut adapted = creation(&scene.coordinator, 70);
+    adapted.extend(owned(&[("procedure", "Procédure adaptée"), ("valeur-estimee", "250 000")]));
+    let refused = post_form(&app, &coord, "/groupements/nouveau", &adapted).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let said: Vec<String> = crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+    let at = |label: &str| said.iter().position(|s| s.starts_with(label));
+    assert!(at("Procédure de passation").unwrap() < at("Valeur estimée du besoin").unwrap(), "{said:?}");
     assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
     let (opened, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;

@@ -1175,7 +1175,9 @@ async fn a_cctp_of_several_lots_justifies_its_allotment(db: crate::common::TestD
     assert!(!ccap.contains("comptes × an"), "{name}: {ccap}");
     // Its RC lists the lots, each its own accord-cadre; its AE asks which lot it answers, one per lot.
     let rc = odt_text(&generated(&w, id, "rc", "odt").await);
-    assert!(rc.contains(&french("\nlot 2 : Ressources numériques éducatives ;\n")), "{name}: {rc}");
+    // The list's items end with « ; », the last with a full stop.
+    assert!(rc.contains(&french("\nlot 1 : Solution d'espace numérique de travail ;\n")), "{name}: {rc}");
+    assert!(rc.contains(&french("\nlot 2 : Ressources numériques éducatives.\n")), "{name}: {rc}");
     assert!(rc.contains("chaque lot fait l'objet d'un accord-cadre distinct"), "{name}: {rc}");
     let ae = odt_text(&generated(&w, id, "ae", "odt").await);
     let lot = "Lot\nn° …… (à compléter par le candidat : un acte d'engagement par lot ; lots : \
@@ -3090,10 +3092,11 @@ async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db
             && text.contains(&french("70 % au prorata du nombre d'élèves, 30 %")),
         "{name}: {text}"
     );
-    let warning = text
-        .lines()
-        .find(|l| l.contains(&french("aucun élève déclaré ; ne paie(nt) rien des 70 %")))
-        .unwrap_or_default();
+    let warning =
+        text.lines().find(|l| l.contains(&french("Aucun élève déclaré par la Commune d"))).unwrap_or_default();
+    // Each named with its article, the verb agreeing with the two of them.
+    assert!(warning.contains(&french(", qui ne paient rien des 70 % répartis « ")), "{name}: {text}");
+    assert!(!warning.contains("paie(nt)"), "{name}: {warning}");
     assert!(warning.contains(&w.communes[0].0.name) && warning.contains(&w.communes[1].0.name), "{name}: {text}");
     assert!(!warning.contains(&w.communes[2].0.name), "{name}: {warning}");
 }
@@ -5674,6 +5677,21 @@ async fn an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is
         (Some("2026-11-15T11:00:00Z"), Some("2026-11-20T11:00:00Z"), Some(reason)),
         "{name}: {summary}"
     );
+    // Offers on 11 January 2027: the questions' last day, 1 January, a public holiday, moves to
+    // the next working day, Monday 4 January; the answers' (5 January) stays.
+    let moved = |g: &Value, to: &str| {
+        let body = json!({ "offers_deadline": to, "offers_deadline_reason": reason });
+        coord.patch(&url).header("if-match", format!("\"{}\"", g["version"])).json(&body)
+    };
+    let (status, january) = send(moved(&g, "2027-01-11T12:00")).await;
+    assert_eq!(status, 200, "{name}: {january}");
+    let rc = document_text(&w, &id, "rc").await;
+    for needle in ["soit le 4 janvier 2027", "au plus tard 6 jours avant cette date, soit le 5 janvier 2027"] {
+        assert!(rc.contains(&french(needle)), "{name}: the RC lacks « {needle} »: {rc}");
+    }
+    assert!(!rc.contains("soit le 1er janvier 2027"), "{name}: {rc}");
+    let (status, g) = send(moved(&january, "2026-11-20T12:00")).await;
+    assert_eq!(status, 200, "{name}: {g}");
 
     // Notified before the deadline, or inside the standstill after it: refused, saying the deadline.
     let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 5)).build().await;
