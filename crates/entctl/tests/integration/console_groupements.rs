@@ -13,6 +13,7 @@ use crate::groupements::{communes_having_schools, registry_counts, val_de_marne_
 
 use common::fixtures::{luhn, new_org};
 use common::{t0, Resp, TestApp, TestDb};
+use entcp::documents::typography::french;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::registry::Org;
 use entcp::store::Store;
@@ -153,6 +154,29 @@ async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, St
     readable(console::post_form(app, session, path, &fields).await)
 }
 
+/// The text of `html` outside its tags, scripts and styles holds no ordinary space before « : »
+/// nor inside « guillemets »: the page is set as the documents are (U+202F).
+fn no_plain_space_before_colon_nor_inside_guillemets(html: &str) {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        text.push_str(&rest[..lt]);
+        let tag_end = rest[lt..].find('>').map_or(rest.len(), |e| lt + e + 1);
+        let tag = rest[lt..tag_end].to_ascii_lowercase();
+        rest = &rest[tag_end..];
+        for raw in ["script", "style"] {
+            if tag.starts_with(&format!("<{raw}")) {
+                rest = &rest[rest.to_ascii_lowercase().find(&format!("</{raw}")).unwrap_or(rest.len())..];
+            }
+        }
+    }
+    text.push_str(rest);
+    for bad in [" :", "« ", " »"] {
+        let line = text.lines().find(|l| l.contains(bad));
+        assert!(line.is_none(), "« {bad} » with U+0020 in: {line:?}");
+    }
+}
+
 fn owned(fields: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     fields.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
@@ -226,7 +250,13 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let (opened, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
     assert!(page.text.contains("Le groupement est ouvert aux adhésions."), "{}", page.text);
-    assert!(page.text.contains("Lot 2 : Assistance aux usagers") && page.text.contains("70 %"), "{}", page.text);
+    // Set as the documents are: no-break spaces before « : » and « % » (domain review 42, F9).
+    assert!(
+        page.text.contains(&french("Lot 2 : Assistance aux usagers")) && page.text.contains(&french("70 %")),
+        "{}",
+        page.text
+    );
+    no_plain_space_before_colon_nor_inside_guillemets(&page.text);
     let path = format!("/groupements/{reference}");
 
     // A commune finds it among the open ones; each applies with the registry's figures.
@@ -755,7 +785,7 @@ async fn the_coordinator_is_warned_before_generating_when_no_member_declares_pup
     let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
     assert!(page.text.contains("id=\"cle-repartition-alerte\""), "{}", page.text);
-    assert!(page.text.contains("Aucun élève déclaré par les membres : les 70 %"), "{}", page.text);
+    assert!(page.text.contains(&french("Aucun élève déclaré par les membres : les 70 %")), "{}", page.text);
     let own = get(&app, &mairie, &path).await;
     assert!(!own.text.contains("cle-repartition-alerte"), "{}", own.text);
 }
@@ -819,7 +849,7 @@ async fn the_creation_form_sets_the_margin_of_the_accord_cadres_maximum(db: Test
     fields.push(("marge-maximum", "20".to_string()));
     let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
-    assert!(page.text.contains("quantités déclarées majorées de 20 %"), "{name}: {}", page.text);
+    assert!(page.text.contains(&french("quantités déclarées majorées de 20 %")), "{name}: {}", page.text);
     let reference = key_of(opened.header("location").unwrap(), "/groupements/");
     let g = entcp::groupements::must_get(&app.store, &reference).await.unwrap();
     assert_eq!(g.terms.maximum_margin_percent, 20, "{name}");
@@ -904,7 +934,7 @@ async fn a_coordinator_declares_the_consultation_sans_suite_from_its_page_and_th
         "motif : procédure infructueuse",
         typed,
     ] {
-        assert!(member_page.text.contains(needle), "« {needle} »: {}", member_page.text);
+        assert!(member_page.text.contains(&french(needle)), "« {needle} »: {}", member_page.text);
     }
 }
 

@@ -4805,6 +4805,24 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
     let mayors: Vec<String> = (0..2).map(|i| format!("mairie{}@test.fr", w.communes[i].0.code)).collect();
     assert_eq!(to(0), vec![mayors[0].clone()], "{name}: the first member's representative, once");
     assert_eq!(to(1), vec![mayors[1].clone()], "{name}");
+    // The member's notice says its contract: notified when, until when, the lot, its own orders.
+    let (_, shares) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    let own = shares["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["member"]["id"] == w.communes[0].0.id.as_str())
+        .and_then(|s| s["own_orders_ht_cents"].as_i64())
+        .unwrap();
+    let first = awarded.iter().find(|n| n.recipients.contains(&mayors[0])).unwrap();
+    let mail = entcp::notify::mailer::render("groupement", &first.context).unwrap();
+    for said in [
+        "L'accord-cadre a été notifié le 30 novembre 2026 et prend fin le ".to_string(),
+        "Lot unique : ".to_string(),
+        format!("s'élèvent à {} HT : vous émettez vous-même vos bons de commande", euros_fr(own)),
+    ] {
+        assert!(mail.text.contains(&said), "{name}: « {said} » in {}", mail.text);
+    }
     // Domain review 39, G5: the member's DPO gets its own message, on its new sub-processor and
     // the Art. 28 contract, linking that contract's page in its register (the quote-part, a
     // buyer's page, answers 403 to a DPO).
@@ -6090,6 +6108,10 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     let reference = g["reference"].as_str().unwrap().to_string();
     let version = format!("\"{}\"", g["version"]);
     let body = json!({ "motif": "infructuosite", "justification": "Aucune offre reçue à la date limite." });
+    // The first consultation's RC, with its deadline.
+    let docs = api(&format!("/groupements/{id}/documents"));
+    let (status, first_rc) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert_eq!(status, 201, "{name}: {first_rc}");
 
     let (status, problem) = send(coord.post(&declare).json(&body)).await;
     assert_eq!(status, 428, "{name}: If-Match required: {problem}");
@@ -6158,7 +6180,9 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     assert_eq!(mail.subject, format!("Consultation déclarée sans suite : groupement {reference}"), "{name}");
     for needle in [
         format!("La consultation du groupement de commandes {reference} « "),
-        ", lancée le 15 octobre 2026, a été déclarée sans suite le 15 octobre 2026 par son coordonnateur".to_string(),
+        ", lancée le 15 octobre 2026, a été déclarée sans suite le 15 octobre 2026 par son coordonnateur, le Syndicat \
+         mixte"
+            .to_string(),
         "pour le motif suivant : procédure infructueuse : aucune offre".to_string(),
         "Justification : Aucune offre reçue à la date limite.".to_string(),
         "Aucun marché n'est attribué au titre de cette consultation.".to_string(),
@@ -6192,4 +6216,24 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     assert_eq!(status, 200, "{name}: {relaunched}");
     assert_eq!(relaunched["offers_deadline_at"], "2026-11-30T11:00:00Z", "{name}: {relaunched}");
     assert_eq!(relaunched["sans_suite"]["motif"], "infructuosite", "{name}: {relaunched}");
+    // The abandoned consultation's RC is marked as such, no longer current; the relaunch made its
+    // own RC and AE, with the new deadline.
+    let (_, versions) = send(coord.get(&docs)).await;
+    let versions = versions.as_array().unwrap();
+    let first = versions.iter().find(|d| d["id"] == first_rc["id"]).unwrap();
+    assert_eq!(first["abandoned"], "consultation déclarée sans suite le 15 octobre 2026", "{name}: {first}");
+    let mut current = Vec::new();
+    for kind in ["rc", "ae"] {
+        let of_kind: Vec<&Value> = versions.iter().filter(|d| d["kind"] == kind && d["abandoned"].is_null()).collect();
+        assert_eq!(of_kind.len(), 1, "{name}: one current {kind}: {versions:?}");
+        current.push(of_kind[0]["id"].as_str().unwrap().to_string());
+    }
+    let rc = odt_text(&coord.get(format!("{docs}/{}?format=odt", current[0])).send().await.bytes);
+    assert!(
+        rc.contains(&french("30 novembre 2026 à 12 h 00")) && !rc.contains("20 novembre 2026 à 12"),
+        "{name}: {rc}"
+    );
+    // Generated again unchanged, the relaunch's RC is given back, never the abandoned one.
+    let (status, again) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert!(status.is_success() && again["id"] == current[0].as_str(), "{name}: {again}");
 }
