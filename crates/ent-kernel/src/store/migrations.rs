@@ -496,6 +496,11 @@ mod tests {
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
+        (
+            77,
+            "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
+            "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -6235,5 +6235,5 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     );
     // Generated again unchanged, the relaunch's RC is given back, never the abandoned one.
     let (status, again) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
-    assert!(status.is_success() && again["id"] == current[0].as_str(), "{name}: {again}");
+    assert!((200..300).contains(&status) && again["id"] == current[0].as_str(), "{name}: {again}");
 }
