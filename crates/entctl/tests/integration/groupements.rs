@@ -4554,8 +4554,13 @@ async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_e
     let notices = common::queued_notices(&w.store, "groupement").await;
     let accepted = notices.iter().find(|n| n.context["event"] == "accepted").expect("the acceptance's notice");
     let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
-    assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
-    assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+    // Named as the documents name it, with its designation and article (domain review 42, F7).
+    let said = "L'adhésion de la Commune d'Ablon-sur-Seine au groupement";
+    assert!(mail.text.contains(said), "{name}: {}", mail.text);
+    assert!(mail.html.contains(&said.replace('\'', "&#x27;")), "{name}: {}", mail.html);
+    let applied = notices.iter().find(|n| n.context["event"] == "applied").expect("the application's notice");
+    let mail = entcp::notify::mailer::render("groupement", &applied.context).unwrap();
+    assert!(mail.text.contains("La Commune d'Ablon-sur-Seine demande à adhérer"), "{name}: {}", mail.text);
 }
 
 /// A [`constituted_groupement`] of `w`'s communes `members`, its consultation launched on the day
