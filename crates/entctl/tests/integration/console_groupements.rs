@@ -383,7 +383,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     );
     let sent = post_form(&app, &coord, &format!("{path}/statut"), &launch("2026-10-06T12:00")).await;
     let launched = follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
-    assert!(launched.text.contains("jusqu'au 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", launched.text);
+    assert!(launched.text.contains(&french("jusqu'au 6 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", launched.text);
     assert!(
         launched.text.contains("id=\"avance-titulaire-renonce\"")
             && launched.text.contains("id=\"avance-titulaire-ne-renonce-pas\""),
@@ -948,7 +948,7 @@ async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(d
     let (app, coord, mairie, path) = consultation_launched(db).await;
     let page = get(&app, &coord, &path).await;
     assert!(page.text.contains("id=\"form-date-limite-offres\""), "{}", page.text);
-    assert!(page.text.contains("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(page.text.contains(&french("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", page.text);
     assert!(!get(&app, &mairie, &path).await.text.contains("form-date-limite-offres"), "not the member's");
     let version = form_version(&page.text);
     let url = format!("{path}/date-limite-offres");
@@ -973,7 +973,7 @@ async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(d
     let sent = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", reason)).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=date-limite-offres")).await;
     assert!(page.text.contains("La date limite de réception des offres est modifiée"), "{}", page.text);
-    assert!(page.text.contains("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(page.text.contains(&french("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", page.text);
     let audited: Vec<String> =
         sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline'")
             .fetch_all(app.store.pool())
