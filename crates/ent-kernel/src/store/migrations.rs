@@ -97,7 +97,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0070_convention_document_edition_9.sql",
     "0071_convention_document_edition_10.sql",
     "0072_breach_reported_by_processor.sql",
-    "0077_groupement_documents_abandoned.sql",
+    "0075_groupement_documents_abandoned.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -497,7 +497,7 @@ mod tests {
             "a36a0fd10e8085f923526ade44ad85e4deb07533283875325ed425d5df517771f27a0df49f7f13f8e4926978dd6dc7fa",
         ),
         (
-            77,
+            75,
             "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
             "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
         ),
