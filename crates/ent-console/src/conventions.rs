@@ -633,7 +633,9 @@ async fn convention_page(
     let signed_by = |party: &Party| {
         conv.live_steps("signature")
             .find(|s| s.step_key == party.key && s.org_id == party.org.id)
-            .map(|s| json!({ "who": signer_text(s, party), "at": french_moment(&s.at) }))
+            // A delegated signature reads as its formula (« Pour la rectrice … et par délégation, … »),
+            // never « signée par Pour … ».
+            .map(|s| json!({ "who": signer_text(s, party), "at": french_moment(&s.at), "delegated": s.delegation.is_some() }))
     };
     let parties: Vec<Value> = conv
         .parties

@@ -5,6 +5,7 @@
 use crate::ConsoleState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use ent_documents::documents::typography::french_markup;
 use ent_kernel::config::ConsoleTheme;
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{Action, Role};
@@ -239,12 +240,19 @@ pub fn render(name: &str, shell: Shell, values: impl Serialize) -> Response {
     render_status(StatusCode::OK, name, shell, values)
 }
 
+/// The pages whose text is set with French typography, as the generated documents are (no-break
+/// spaces before « : ; ! ? » and « % », inside « guillemets »: [`french_markup`], on text nodes
+/// only): the page of a groupement and a member's quote-part. The other pages follow one by one,
+/// each with its tests.
+const TYPESET: [&str; 2] = ["groupement.html", "groupement_quote_part.html"];
+
 pub fn render_status(status: StatusCode, name: &str, mut shell: Shell, values: impl Serialize) -> Response {
     shell.refused = status.is_client_error() || shell.notice.as_ref().is_some_and(|n| n.kind == "error");
     let rendered = tera::Context::from_serialize(values).and_then(|mut context| {
         context.insert("shell", &shell);
         TERA.render(name, &context)
     });
+    let rendered = rendered.map(|html| if TYPESET.contains(&name) { french_markup(&html) } else { html });
     match rendered {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {

@@ -41,7 +41,8 @@ fn control_id(field: &str) -> String {
         "object" => "objet",
         "bouquet" => "bouquet",
         "options" => "options",
-        "cost_key" => "poids-eleves",
+        // The key's fieldset (legend « Clé de répartition »): its error is the weights' total.
+        "cost_key" => "cle",
         "duration_months" => "duree",
         "duration_justification" => "justification-duree",
         "procedure" => "procedure",
@@ -57,6 +58,28 @@ fn control_id(field: &str) -> String {
     };
     id.to_string()
 }
+
+/// The fields of `NewGroupement` in the order of their controls on the form, from top to bottom:
+/// the error summary lists them so (RGAA 11.10).
+const FORM_ORDER: [&str; 17] = [
+    "coordinator",
+    "title",
+    "object",
+    "lots",
+    "bouquet",
+    "options",
+    "cost_key",
+    "duration_months",
+    "duration_justification",
+    "procedure",
+    "estimated_amount_ht_cents",
+    "maximum_margin_percent",
+    "common_expenses_cents",
+    "coordinator_share_percent",
+    "application_deadline",
+    "consultation_date",
+    "award_planned_date",
+];
 
 /// The label of a field of `NewGroupement` on the form, as the error summary names it.
 fn field_label(field: &str) -> Option<&'static str> {
@@ -92,7 +115,7 @@ fn coordinator_choices(on: &On<GroupementsState>) -> Vec<Value> {
 
 async fn creation_page(on: &On<GroupementsState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
-    let refusal = refusal.labelled(field_label);
+    let refusal = refusal.in_order_of(FORM_ORDER).labelled(field_label);
     let catalog = &on.state.catalog;
     let mut seen = std::collections::HashSet::new();
     let bouquets: Vec<_> = catalog.bouquets.iter().rev().filter(|b| seen.insert(b.id.clone())).collect();

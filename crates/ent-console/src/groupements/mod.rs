@@ -333,6 +333,8 @@ fn document_view(g: &Groupement, d: &StoredDocument) -> Value {
         "shared": d.shared,
         "at": french_moment(&d.created_at),
         "sha256": d.sha256,
+        // A version of a consultation declared sans suite: shown as such, no longer a current piece.
+        "abandoned": d.abandoned,
         // PDF is offered only where LibreOffice is installed (a direct link answers 406 elsewhere).
         "downloads": d.formats.iter().map(|f| json!({
             "label": f.to_uppercase(),

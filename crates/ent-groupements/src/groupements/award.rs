@@ -123,16 +123,23 @@ fn check_amounts(
 }
 
 /// A procédure adaptée concludes no accord-cadre whose maximum reaches the threshold of the
-/// formalised procedures in force at the launch (`today` for one not recorded): the value of an
+/// formalised procedures in force at the launch (`today` for one not recorded) for its category of
+/// buyer (`buyer`: the State's central authorities' when an académie or a DSDEN coordinates or
+/// joins, [`consultation::Buyer::of`]): the value of an
 /// accord-cadre is its maximum (article R. 2121-8 du code de la commande publique), here its
 /// maximum in quantity at the titulaire's unit prices, `maximum_ht`. Refused on `amount_ht_cents`
 /// (the estimate taken before the launch did not cover it: the margin or the prices carry the
 /// maximum over the threshold), nothing awarded.
-fn check_adapted_maximum(g: &Groupement, maximum_ht: i64, today: NaiveDate, checks: &mut Checks) {
+fn check_adapted_maximum(
+    g: &Groupement,
+    (maximum_ht, buyer): (i64, consultation::Buyer),
+    today: NaiveDate,
+    checks: &mut Checks,
+) {
     if g.terms.procedure != consultation::Procedure::ProcedureAdaptee {
         return;
     }
-    let threshold = consultation::formalised_threshold(g.consultation_launched_on().unwrap_or(today));
+    let threshold = consultation::formalised_threshold(g.consultation_launched_on().unwrap_or(today), buyer);
     if maximum_ht < threshold.cents {
         return;
     }
@@ -144,12 +151,11 @@ fn check_adapted_maximum(g: &Groupement, maximum_ht: i64, today: NaiveDate, chec
     checks.fail(
         "amount_ht_cents",
         format!(
-            "le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT{margin}, atteint le seuil des \
-             procédures formalisées ({} HT, {}) : la valeur d'un accord-cadre est son maximum (article R. 2121-8 du \
-             code de la commande publique) et une procédure adaptée ne peut pas le conclure ; la consultation est à \
-             relancer en appel d'offres ouvert",
+            "le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT{margin}, atteint le {} ({}) : la \
+             valeur d'un accord-cadre est son maximum (article R. 2121-8 du code de la commande publique) et une \
+             procédure adaptée ne peut pas le conclure ; la consultation est à relancer en appel d'offres ouvert",
             euros(maximum_ht),
-            euros(threshold.cents),
+            threshold.words(),
             threshold.source
         ),
     );
@@ -184,7 +190,7 @@ fn check(
     // Only valid prices are multiplied: an unbounded one would overflow.
     let (amount_ht, amount_ttc) = if priced {
         let maximum = super::documents::maximum_totals(g, &super::documents::totals(members), &input.unit_prices);
-        check_adapted_maximum(g, maximum.0, today, checks);
+        check_adapted_maximum(g, (maximum.0, super::buyer_of(g, members)), today, checks);
         check_amounts(input, maximum, g.terms.maximum_margin_percent, checks)
     } else {
         (None, None)
@@ -714,6 +720,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let subject = json!({
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
+            "contract": member_contract(g, &award, m),
             "suspended": suspended_switched(&funds, &switched, &vendor),
             "kept": kept_of(&award.kept_tenants, &funds),
             "outside": outside_of(&award.warnings, &funds),
@@ -724,6 +731,20 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     notify_over(&mut tx, g, &vendor, (&funded, &switched, &award.warnings), &told, ctx.now).await?;
     tx.commit().await?;
     Ok(awarded)
+}
+
+/// What the award notice tells the member `m` of its contract (convention constitutive, art. 3):
+/// the day the accord-cadre was notified, its last day, its lots and the member's own orders at
+/// the titulaire's unit prices over the duration (HT).
+fn member_contract(g: &Groupement, award: &Award, m: &Application) -> serde_json::Value {
+    let own: i64 =
+        super::costs::own_orders_per_year(&m.quantities, &award.unit_prices, award.duration_months).iter().sum();
+    json!({
+        "notified_on": french_date(&award.notified_on),
+        "last_day": award.last_day().map(|d| french_date(&d.to_string())),
+        "lots": g.terms.lots.iter().map(|l| json!({ "number": l.number, "title": l.title })).collect::<Vec<_>>(),
+        "own_orders": super::costs::euros(own),
+    })
 }
 
 /// The CCAP version holding the Art. 28 clauses of the contracts the award of `id` records at

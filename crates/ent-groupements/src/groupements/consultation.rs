@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Utc};
 use ent_kernel::clock::{french_date, french_moment, paris_instant, today_in_france};
-use ent_kernel::validate;
+use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::{naming, validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -261,32 +262,128 @@ pub fn notification_after_deadline(deadline: NaiveDate, procedure: Procedure, by
     deadline.checked_add_days(Days::new(days)).unwrap_or(deadline)
 }
 
-/// A threshold of the formalised procedures: from `since` (`YYYY-MM-DD`, its first day), its
-/// amount HT in cents and the act that set it.
+/// The thresholds of the formalised procedures for supplies and services in force from `since`
+/// (`YYYY-MM-DD`, its first day): their amounts HT in cents, one per category of buyer
+/// ([`Buyer`]), and the act that set them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub since: &'static str,
+    /// The State's central authorities (« autorités publiques centrales »).
+    pub central_cents: i64,
+    /// The other pouvoirs adjudicateurs: collectivités territoriales, their groupements.
+    pub other_cents: i64,
+    pub source: &'static str,
+}
+
+/// The thresholds of the formalised procedures for supplies and services (article L. 2124-1 du
+/// code de la commande publique and its annexe n° 2, the avis relatif aux seuils de procédure),
+/// oldest first: the State's central authorities' and the other pouvoirs adjudicateurs' of
+/// directive 2014/24/UE. The Commission revises them every two years by a règlement délégué in
+/// force on 1 January: the next revision is one line here.
+pub const FORMALISED_THRESHOLDS: &[Thresholds] = &[
+    Thresholds {
+        since: "2022-01-01",
+        central_cents: 14_000_000,
+        other_cents: 21_500_000,
+        source: "règlement délégué (UE) 2021/1952",
+    },
+    Thresholds {
+        since: "2024-01-01",
+        central_cents: 14_300_000,
+        other_cents: 22_100_000,
+        source: "règlement délégué (UE) 2023/2497",
+    },
+    Thresholds {
+        since: "2026-01-01",
+        central_cents: 14_000_000,
+        other_cents: 21_600_000,
+        source: "règlement délégué (UE) 2025/2152",
+    },
+];
+
+/// The category of buyer whose threshold a groupement applies: the State's central authorities
+/// when the State conducts or joins it (an académie, a DSDEN: its services), named by the
+/// organisation that makes it so; the other pouvoirs adjudicateurs otherwise. A groupement
+/// applies the lowest threshold of its coordinator and members ([`Buyer::of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Buyer {
+    /// `by`: how the organisation of the State is named in a sentence, with its part
+    /// (« l'académie de Créteil, coordonnateur du groupement »).
+    Central {
+        by: String,
+    },
+    Other,
+}
+
+impl Buyer {
+    /// Whether an organisation of `kind` is one of the State's central authorities: the
+    /// rectorat of an académie, a DSDEN (the académie's services in a département).
+    pub fn is_central(kind: OrgKind) -> bool {
+        matches!(kind, OrgKind::Academie | OrgKind::Dsden)
+    }
+
+    /// The category of a groupement coordinated by `coordinator` whose members are `members`:
+    /// central as soon as one of them is (the lowest threshold applies), the coordinator named first.
+    pub fn of<'a>(coordinator: (OrgKind, &str), members: impl IntoIterator<Item = (OrgKind, &'a str)>) -> Buyer {
+        let part = |(kind, name): (OrgKind, &str), role: &str| {
+            Buyer::is_central(kind).then(|| Buyer::Central {
+                by: format!("{}, {role} du groupement", naming::of_org(kind, &naming::display_name(name)).article),
+            })
+        };
+        part(coordinator, "coordonnateur")
+            .or_else(|| members.into_iter().find_map(|m| part(m, "membre")))
+            .unwrap_or(Buyer::Other)
+    }
+
+    /// The category as a sentence names it, after « des marchés de fournitures et de services ».
+    pub fn category(&self) -> String {
+        match self {
+            Buyer::Central { by } => {
+                format!("des autorités publiques centrales, l'État conduisant ou rejoignant le groupement ({by})")
+            }
+            Buyer::Other => "des pouvoirs adjudicateurs autres que les autorités publiques centrales (collectivités \
+                             territoriales, leurs établissements publics et leurs groupements)"
+                .into(),
+        }
+    }
+}
+
+/// The threshold a buyer applies: its amount HT in cents, from `since`, set by `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Threshold {
     pub since: &'static str,
     pub cents: i64,
     pub source: &'static str,
+    pub buyer: Buyer,
 }
 
-/// The thresholds of the formalised procedures for the supplies and services of the collectivités
-/// territoriales and their groupements (the « autres pouvoirs adjudicateurs » of directive
-/// 2014/24/UE; article L. 2124-1 du code de la commande publique and its annexe n° 2, the avis
-/// relatif aux seuils de procédure), oldest first. The Commission revises them every two years
-/// by a règlement délégué in force on 1 January: the next revision is one line here.
-pub const FORMALISED_THRESHOLDS: &[Threshold] = &[
-    Threshold { since: "2022-01-01", cents: 21_500_000, source: "règlement délégué (UE) 2021/1952" },
-    Threshold { since: "2024-01-01", cents: 22_100_000, source: "règlement délégué (UE) 2023/2497" },
-    Threshold { since: "2026-01-01", cents: 21_600_000, source: "règlement délégué (UE) 2025/2152" },
-];
+impl Threshold {
+    /// « seuil des procédures formalisées pour les marchés de fournitures et de services des
+    /// autorités publiques centrales (…), 140 000,00 € HT pour une consultation lancée à compter
+    /// du 1er janvier 2026 »: the refusals' words, [`Threshold::source`] cited after them.
+    pub fn words(&self) -> String {
+        format!(
+            "seuil des procédures formalisées pour les marchés de fournitures et de services {}, {} HT pour une \
+             consultation lancée à compter du {}",
+            self.buyer.category(),
+            super::costs::euros(self.cents),
+            french_date(self.since),
+        )
+    }
+}
 
-/// The threshold in force on `day` (the launch of the consultation, when the value of the need
-/// is estimated: article R. 2121-1): the latest whose first day is not after it, else the oldest.
-pub fn formalised_threshold(day: NaiveDate) -> Threshold {
+/// The threshold `buyer` applies to a consultation launched on `day` (when the value of the need
+/// is estimated: article R. 2121-1): of the latest revision whose first day is not after it, else
+/// the oldest.
+pub fn formalised_threshold(day: NaiveDate, buyer: Buyer) -> Threshold {
     let day = day.to_string();
     let in_force = FORMALISED_THRESHOLDS.iter().rev().find(|t| t.since <= day.as_str());
-    *in_force.unwrap_or(&FORMALISED_THRESHOLDS[0])
+    let t = in_force.unwrap_or(&FORMALISED_THRESHOLDS[0]);
+    let cents = match buyer {
+        Buyer::Central { .. } => t.central_cents,
+        Buyer::Other => t.other_cents,
+    };
+    Threshold { since: t.since, cents, source: t.source, buyer }
 }
 
 /// The fixed part of the revision formula as the AE prints it: « 0,15 ».
@@ -392,13 +489,32 @@ mod tests {
     }
 
     #[test]
-    fn the_threshold_in_force_is_the_latest_begun() {
+    fn the_threshold_in_force_is_the_latest_begun_for_the_category_of_buyer() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(formalised_threshold(day("2025-12-31")).cents, 22_100_000);
-        assert_eq!(formalised_threshold(day("2026-01-01")).cents, 21_600_000);
-        assert_eq!(formalised_threshold(day("2020-06-01")).cents, 21_500_000);
+        let central = || Buyer::Central { by: "l'académie de Créteil, coordonnateur du groupement".into() };
+        assert_eq!(formalised_threshold(day("2025-12-31"), Buyer::Other).cents, 22_100_000);
+        assert_eq!(formalised_threshold(day("2026-01-01"), Buyer::Other).cents, 21_600_000);
+        assert_eq!(formalised_threshold(day("2020-06-01"), Buyer::Other).cents, 21_500_000);
+        assert_eq!(formalised_threshold(day("2025-12-31"), central()).cents, 14_300_000);
+        assert_eq!(formalised_threshold(day("2026-01-01"), central()).cents, 14_000_000);
+        let words = formalised_threshold(day("2026-12-06"), central()).words();
+        assert!(
+            words.contains("autorités publiques centrales") && words.contains("140\u{a0}000,00\u{a0}€ HT"),
+            "{words}"
+        );
+        assert!(words.contains("l'académie de Créteil, coordonnateur du groupement"), "{words}");
         let sorted = FORMALISED_THRESHOLDS.windows(2).all(|w| w[0].since < w[1].since);
         assert!(sorted, "oldest first");
+    }
+
+    #[test]
+    fn a_groupement_applies_the_lowest_threshold_of_its_coordinator_and_members() {
+        let epci = (OrgKind::Epci, "Grand-Orly Seine Bièvre");
+        assert_eq!(Buyer::of(epci, [(OrgKind::Commune, "Cachan")]), Buyer::Other);
+        let by_academie = Buyer::of((OrgKind::Academie, "Académie de Créteil"), [(OrgKind::Commune, "Cachan")]);
+        assert_eq!(by_academie, Buyer::Central { by: "l'académie de Créteil, coordonnateur du groupement".into() });
+        let joined = Buyer::of(epci, [(OrgKind::Commune, "Cachan"), (OrgKind::Dsden, "DSDEN du Val-de-Marne")]);
+        assert!(matches!(&joined, Buyer::Central { by } if by.ends_with("membre du groupement")), "{joined:?}");
     }
 
     #[test]

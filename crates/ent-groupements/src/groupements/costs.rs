@@ -11,6 +11,7 @@ pub use ent_documents::documents::euros;
 use ent_documents::documents::grouped;
 use ent_kernel::error::Checks;
 use ent_kernel::kernel::roles::OrgKind;
+use ent_kernel::naming;
 use ent_kernel::text::capitalised;
 use ent_platform::registry::{funds_colleges_and_lycees, OrgRef};
 use schemars::JsonSchema;
@@ -337,17 +338,19 @@ pub fn key_warnings(g: &Groupement, members: &[Application]) -> Vec<String> {
             ));
             continue;
         }
-        let without: Vec<&str> = members
+        // Named as the documents name them: « la Commune de Fresnes et le Département du Val-de-Marne ».
+        let without: Vec<String> = members
             .iter()
             .zip(&quantities)
             .filter(|(_, q)| q.of(part.basis) <= 0)
-            .map(|(m, _)| m.applicant.name.as_str())
+            .map(|(m, _)| naming::of_org(m.applicant.kind, &naming::display_name(&m.applicant.name)).article)
             .collect();
         if !without.is_empty() {
             warnings.push(format!(
-                "{} : {} ; ne paie(nt) rien des {} % répartis « {} »",
-                without.join(", "),
-                part.basis.none_declared(equipped),
+                "{} par {}, qui ne {} rien des {} % répartis « {} »",
+                capitalised(part.basis.none_declared(equipped)),
+                naming::and_list(&without),
+                if without.len() > 1 { "paient" } else { "paie" },
                 part.weight,
                 part.basis.label(equipped)
             ));

@@ -12,10 +12,10 @@ use super::{Ctx, Groupement};
 use chrono::NaiveDate;
 use ent_documents::documents::{self, Block, Document, Section};
 use ent_documents::documents::{Cell, Sheet, Spreadsheet};
-use ent_kernel::clock::{french_date, french_moment, term_end, today_in_france};
+use ent_kernel::clock::{french_date, french_moment, next_working_day, term_end, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::naming;
-use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store};
+use ent_kernel::store::{new_id, on_constraint, timestamp, Flag, Store, Tx};
 use ent_kernel::store::{page_size, Condition, Page};
 use ent_kernel::text_enum;
 use ent_kernel::validate;
@@ -305,6 +305,7 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
         c.insert("award_planned_date", &french(d));
     }
     insert_offers_deadline(&mut c, g);
+    insert_threshold(&mut c, g, members);
     if let Some(estimate) = g.terms.estimated_amount_ht_cents {
         c.insert("estimated_amount", &costs::euros(estimate));
     }
@@ -442,22 +443,38 @@ fn contract_pieces(party: &str) -> serde_json::Value {
 }
 
 /// The offers deadline, once recorded (the RC's article 10, the AE, the note's calendar), and the
-/// last days of the questions and of the answers the RC's article 11 counts back from it.
+/// last days of the questions and of the answers the RC's article 11 counts back from it: a day
+/// falling on a Saturday, a Sunday or a public holiday moves to the next working day
+/// ([`next_working_day`], règlement n° 1182/71, article 3(4)), the questions still closing before
+/// the answers.
 fn insert_offers_deadline(c: &mut tera::Context, g: &Groupement) {
     let Some(at) = g.offers_deadline() else { return };
     let day = today_in_france(at);
-    let before = |days: u32| {
-        let d = day.checked_sub_days(chrono::Days::new(days.into())).unwrap_or(day);
-        french_date(&d.to_string())
-    };
+    let before = |days: u32| next_working_day(day.checked_sub_days(chrono::Days::new(days.into())).unwrap_or(day));
+    let answers = before(consultation::ANSWERS_DAYS_BEFORE);
+    let questions = before(consultation::QUESTIONS_DAYS_BEFORE).min(answers.pred_opt().unwrap_or(answers));
     c.insert(
         "offers_deadline",
         &json!({
             "words": french_moment(&consultation::stored_deadline(at)),
-            "questions_until": before(consultation::QUESTIONS_DAYS_BEFORE),
-            "answers_until": before(consultation::ANSWERS_DAYS_BEFORE),
+            "questions_until": french_date(&questions.to_string()),
+            "answers_until": french_date(&answers.to_string()),
         }),
     );
+}
+
+/// The threshold of the formalised procedures a procédure adaptée stays below (the RC's article
+/// 3): its category of buyer's ([`super::buyer_of`]), in force at the launch (else on the planned
+/// launch, else on the creation of the groupement).
+fn insert_threshold(c: &mut tera::Context, g: &Groupement, members: &[Application]) {
+    if g.terms.procedure != consultation::Procedure::ProcedureAdaptee {
+        return;
+    }
+    let planned = g.consultation_date.as_deref().unwrap_or(g.created_on());
+    let day = g.consultation_launched_on().or_else(|| NaiveDate::parse_from_str(planned, "%Y-%m-%d").ok());
+    let Some(day) = day else { return };
+    let threshold = consultation::formalised_threshold(day, super::buyer_of(g, members));
+    c.insert("threshold", &format!("{} ({})", threshold.words(), threshold.source));
 }
 
 /// The accord-cadre's maximum (the CCAP, the RC, the AE) and, once awarded, the award (the CCAP,
@@ -891,10 +908,23 @@ pub struct StoredDocument {
     /// installed; `ods` for the quantity annex.
     pub formats: Vec<String>,
     pub created_at: String,
+    /// When the consultation this version was generated for was declared sans suite (RFC 3339):
+    /// the version is no longer a current piece of the groupement; absent for a current one.
+    pub abandoned_at: Option<String>,
+    /// « consultation déclarée sans suite le 6 décembre 2026 », beside such a version.
+    pub abandoned: Option<String>,
+}
+
+/// What a version whose consultation was declared sans suite at `at` is shown with.
+fn abandoned_label(at: &str) -> String {
+    let day = chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| french_date(&today_in_france(t.with_timezone(&chrono::Utc)).to_string()))
+        .unwrap_or_else(|_| at.to_string());
+    format!("consultation déclarée sans suite le {day}")
 }
 
 const COLUMNS: &str = "d.id, d.groupement_id, d.kind, d.version_no, d.title, d.sha256, d.shared, d.created_at, \
-    g.reference AS g_reference, o.name AS c_name";
+    d.abandoned_at, g.reference AS g_reference, o.name AS c_name";
 const FROM: &str = "groupement_documents d JOIN groupements g ON g.id = d.groupement_id \
     JOIN orgs o ON o.id = g.coordinator_org_id";
 
@@ -910,6 +940,7 @@ struct DocumentRow {
     sha256: String,
     shared: Flag,
     created_at: String,
+    abandoned_at: Option<String>,
     g_reference: String,
     c_name: String,
 }
@@ -927,6 +958,8 @@ fn from_row(row: DocumentRow) -> StoredDocument {
         shared: row.shared.into(),
         formats: row.kind.served_formats(),
         created_at: row.created_at,
+        abandoned: row.abandoned_at.as_deref().map(abandoned_label),
+        abandoned_at: row.abandoned_at,
     }
 }
 
@@ -957,20 +990,21 @@ pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(Stor
         None => None,
     };
     let rendered = render(kind, ctx.catalog, g, &members, convention_end.as_deref())?;
-    let latest: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT id, sha256, version_no FROM groupement_documents WHERE groupement_id = $1 AND kind = $2 \
+    // A version of a consultation declared sans suite is never given back as current.
+    let latest: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, sha256, version_no, abandoned_at FROM groupement_documents WHERE groupement_id = $1 AND kind = $2 \
          ORDER BY version_no DESC LIMIT 1",
     )
     .bind(&g.id)
     .bind(kind.as_str())
     .fetch_optional(ctx.store.pool())
     .await?;
-    if let Some((id, sha256, _)) = &latest {
+    if let Some((id, sha256, _, None)) = &latest {
         if *sha256 == rendered.sha256 {
             return Ok((get_version(ctx.store, id).await?.expect("just read"), false));
         }
     }
-    let version = latest.map(|(_, _, version_no)| version_no).unwrap_or(0) + 1;
+    let version = latest.map(|(_, _, version_no, _)| version_no).unwrap_or(0) + 1;
     let id = new_id();
     let mut tx = ctx.store.begin_write().await?;
     sqlx::query(
@@ -1002,6 +1036,22 @@ pub async fn generate(ctx: &Ctx<'_>, g: &Groupement, kind: Kind) -> Result<(Stor
     tx.commit().await?;
     Ok((get_version(ctx.store, &id).await?.expect("just written"), true))
 }
+
+/// Marks, in `tx`, every version of `g` not yet marked as belonging to the consultation declared
+/// sans suite at `at` (RFC 3339): none of them is a current piece of the consultation relaunched.
+pub async fn abandon_versions(tx: &mut Tx, g: &Groupement, at: &str) -> Result<(), Problem> {
+    sqlx::query("UPDATE groupement_documents SET abandoned_at = $1 WHERE groupement_id = $2 AND abandoned_at IS NULL")
+        .bind(at)
+        .bind(&g.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The pieces a relaunched consultation publishes with its new offers deadline: the RC and the
+/// AE, generated again at the relaunch (those of the consultation declared sans suite are no
+/// longer current: [`abandon_versions`]).
+pub const RELAUNCH_PIECES: [Kind; 2] = [Kind::Rc, Kind::Ae];
 
 /// The bytes of a version in `format`, with its media type and file extension; a format of its
 /// kind this server does not make (PDF without a converter) is a 406 naming those it makes.

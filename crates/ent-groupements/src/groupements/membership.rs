@@ -16,12 +16,14 @@ use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
 use ent_kernel::store::update_versioned;
 use ent_kernel::store::{new_id, timestamp, Store, Tx};
+use ent_kernel::text::capitalised;
 use ent_kernel::validate::is_blank;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_ops::notify::Notice;
+use ent_platform::catalog::{degree_label, Catalog};
 use ent_platform::identity::{authz, Actor, Caller};
 use ent_platform::registry::queries::{covers_org, field_org_kind, funded_etablissements, ORG_COLUMNS};
-use ent_platform::registry::{get_org, resolve_field_org, resolve_readable_field, Org, OrgRef};
+use ent_platform::registry::{funded_degree, get_org, resolve_field_org, resolve_readable_field, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -444,6 +446,16 @@ async fn notify(
     Ok(())
 }
 
+/// `extra` of a notice naming `member` as the documents do ([`Org::designation`]): `member` at the
+/// start of a sentence (« La Commune de Fresnes », « L'Établissement public territorial … »),
+/// `member_of` after a noun (« de la Commune de Fresnes »).
+fn member_named(member: &OrgRef, mut extra: Value) -> Value {
+    let designation = naming::of_org(member.kind, &naming::display_name(&member.name));
+    extra["member"] = json!(capitalised(&designation.article));
+    extra["member_of"] = json!(designation.of);
+    extra
+}
+
 /// Refuses an applicant that covers, or is covered by, a current applicant or member (a commune
 /// and the EPCI it belongs to): their écoles would be counted, and paid for, twice. Only grouping
 /// kinds cover other collectivités, so a commune is compared with the groups only.
@@ -524,6 +536,9 @@ pub async fn apply(
         }
     }
     refuse_overlap(ctx.store, g, applicant).await?;
+    if let Err(why) = served_by_bouquet(ctx.catalog, g, &applicant.as_ref()) {
+        return Err(Problem::invalid_field("applicant", why));
+    }
     let pre = prefill(ctx.store, applicant).await?;
     let mut checks = Checks::default();
     let number = check_deliberation(g, &input.deliberation_number, &input.deliberation_date, today, &mut checks);
@@ -577,7 +592,8 @@ pub async fn apply(
         json!({ "application": id, "applicant": applicant.qualified_code(), "deliberation": number, "quantities": q }),
     )
     .await?;
-    let extra = json!({ "member": applicant.name, "deliberation": number });
+    let extra = json!({ "deliberation": number });
+    let extra = member_named(&applicant.as_ref(), extra);
     notify(&mut tx, ctx, g, &g.coordinator.id, Role::Coordinateur, "applied", extra).await?;
     tx.commit().await?;
     get(ctx.store, &g.id, &id).await
@@ -711,7 +727,7 @@ async fn decide_one_in(ctx: &Ctx<'_>, tx: &mut Tx, g: &Groupement, d: &Decision<
         json!({ "application": app.id, "applicant": app.applicant.code, "reason": reason }),
     )
     .await?;
-    let extra = json!({ "member": app.applicant.name, "reason": reason.unwrap_or_default() });
+    let extra = member_named(&app.applicant, json!({ "reason": reason.unwrap_or_default() }));
     let event = match to {
         ApplicationStatus::Accepted => "accepted",
         ApplicationStatus::Rejected => "rejected",
@@ -764,6 +780,8 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
                     app.status.label()
                 ),
             );
+        } else if let Err(why) = acceptable(ctx.catalog, g, app) {
+            checks.fail(&format!("applications[{i}]"), why);
         }
     }
     checks.finish()?;
@@ -780,6 +798,52 @@ async fn accept_now(ctx: &Ctx<'_>, g: &Groupement, apps: &[Application]) -> Resu
         accepted.push(get(ctx.store, &g.id, &app.id).await?);
     }
     Ok(accepted)
+}
+
+/// Why `applicant` cannot join `g`: its kind funds schools of a degree the groupement's base
+/// bouquet does not serve ([`funded_degree`]; a département's collèges in a premier-degré
+/// groupement), so that it could order nothing under the accord-cadre it would pay a share of
+/// (a member joins for its own needs: article L. 2113-6 du code de la commande publique).
+/// Refused when it applies and when it is accepted.
+fn served_by_bouquet(catalog: &Catalog, g: &Groupement, applicant: &OrgRef) -> Result<(), String> {
+    let (Some(degree), Some(bouquet)) = (funded_degree(applicant.kind), catalog.bouquet(&g.terms.bouquet, None)) else {
+        return Ok(());
+    };
+    if bouquet.degrees.contains(&degree) {
+        return Ok(());
+    }
+    let served: Vec<&str> = bouquet.degrees.iter().map(|d| degree_label(*d)).collect();
+    let designation = naming::of_org(applicant.kind, &naming::display_name(&applicant.name));
+    Err(format!(
+        "{} finance des établissements du {} : le bouquet « {} » du groupement {} ne sert que le {} ; {} n'y \
+         commanderait rien et ne peut pas adhérer à ce groupement, un membre y adhérant pour ses propres besoins \
+         (article L. 2113-6 du code de la commande publique)",
+        capitalised(&designation.article),
+        degree_label(degree),
+        bouquet.name,
+        g.reference,
+        served.join(" et le "),
+        designation.pronoun()
+    ))
+}
+
+/// Why the application `app` cannot be accepted into `g`: its kind is not served by the
+/// groupement's bouquet ([`served_by_bouquet`]), or it declares no établissement (the état des
+/// besoins of the convention constitutive: the établissements it equips).
+fn acceptable(catalog: &Catalog, g: &Groupement, app: &Application) -> Result<(), String> {
+    served_by_bouquet(catalog, g, &app.applicant)?;
+    if app.quantities.schools > 0 {
+        return Ok(());
+    }
+    let designation = naming::of_org(app.applicant.kind, &naming::display_name(&app.applicant.name));
+    Err(format!(
+        "la candidature {} déclare 0 établissement : un membre adhère pour équiper ses propres établissements \
+         (article L. 2113-6 du code de la commande publique) ; {} doit d'abord déclarer le nombre d'établissements \
+         qu'{} équipe",
+        designation.of,
+        designation.article,
+        designation.pronoun()
+    ))
 }
 
 pub async fn reject(ctx: &Ctx<'_>, g: &Groupement, app: &Application, reason: &str) -> Result<Application, Problem> {

@@ -679,20 +679,19 @@ fn launch_day(checked: &Checked, today: NaiveDate) -> NaiveDate {
 
 /// A procédure adaptée only for a need whose estimated value (`estimated_amount_ht_cents`: every
 /// lot over the whole duration, renewals included, articles R. 2121-1 et suivants) is below the
-/// threshold of the formalised procedures in force on `launch` for the supplies and services of
-/// the collectivités territoriales ([`consultation::formalised_threshold`]; article R. 2123-1,
-/// 1°): refused (422, on `procedure` and `estimated_amount_ht_cents`) when that value is missing,
-/// or reaches it. Checked wherever the procedure is fixed: creation, every edit, the launch.
-fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
+/// threshold of the formalised procedures in force on `launch` for the category of `buyer`
+/// ([`consultation::formalised_threshold`]: the State's central authorities' when an académie or
+/// a DSDEN coordinates or joins, the lowest applying; article R. 2123-1, 1°): refused (422, on
+/// `procedure` and `estimated_amount_ht_cents`) when that value is missing, or reaches it.
+/// Checked wherever the procedure is fixed: creation, every edit, the launch.
+fn check_procedure(terms: &Terms, launch: NaiveDate, buyer: consultation::Buyer) -> Result<(), Problem> {
     if terms.procedure != consultation::Procedure::ProcedureAdaptee {
         return Ok(());
     }
-    let threshold = consultation::formalised_threshold(launch);
+    let threshold = consultation::formalised_threshold(launch, buyer);
     let seuil = format!(
-        "seuil des procédures formalisées pour les fournitures et services des collectivités territoriales, {} HT \
-         pour une consultation lancée à compter du {} ({} ; article R. 2123-1, 1°, du code de la commande publique)",
-        costs::euros(threshold.cents),
-        french_date(threshold.since),
+        "{} ({} ; article R. 2123-1, 1°, du code de la commande publique)",
+        threshold.words(),
         threshold.source
     );
     let value_of = value_of_the_need(terms.maximum_margin_percent);
@@ -714,8 +713,8 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
             checks.fail(
                 "procedure",
                 format!(
-                    "la procédure adaptée n'est ouverte qu'en dessous du {seuil} ; la valeur estimée du besoin, {value} HT, \
-                     l'atteint : choisissez l'appel d'offres ouvert"
+                    "la procédure adaptée n'est ouverte qu'en dessous du {seuil} ; la valeur estimée du besoin, {value} \
+                     HT, l'atteint : choisissez l'appel d'offres ouvert"
                 ),
             );
         }
@@ -724,12 +723,23 @@ fn check_procedure(terms: &Terms, launch: NaiveDate) -> Result<(), Problem> {
     checks.finish()
 }
 
+/// The category of buyer of `g` ([`consultation::Buyer::of`]): its coordinator and its accepted members.
+pub async fn buyer(store: &Store, g: &Groupement) -> Result<consultation::Buyer, Problem> {
+    Ok(buyer_of(g, &membership::members(store, &g.id).await?))
+}
+
+/// [`buyer`] of `g` whose accepted members are `members`.
+pub fn buyer_of(g: &Groupement, members: &[membership::Application]) -> consultation::Buyer {
+    let kinds = members.iter().map(|m| (m.applicant.kind, m.applicant.name.as_str()));
+    consultation::Buyer::of((g.coordinator.kind, &g.coordinator.name), kinds)
+}
+
 /// What the estimated value of the need covers, in words: every lot over the whole duration,
 /// renewals included and, for an accord-cadre whose maximum raises the declared quantities by
 /// `margin` percent, up to that maximum (article R. 2121-8: an accord-cadre's value is its maximum).
 fn value_of_the_need(margin: u32) -> String {
     const VALUE: &str = "tous les lots sur toute la durée du marché, reconductions comprises (articles R. 2121-1 et \
-                         suivants du même code)";
+                         suivants du code de la commande publique)";
     match margin {
         0 => VALUE.to_string(),
         _ => format!(
@@ -1112,8 +1122,9 @@ pub async fn create(ctx: &Ctx<'_>, input: NewGroupement) -> Result<Groupement, P
     checks.collect(check_deadline_ahead(&input.application_deadline, ctx.today()))?;
     let (launch, planned) = (input.consultation_date.as_deref(), input.award_planned_date.as_deref());
     checks.collect(check_planned_award(input.procedure.unwrap_or_default(), launch, planned))?;
-    if let Some(checked) = &checked {
-        checks.collect(check_procedure(&checked.terms, launch_day(checked, ctx.today())))?;
+    if let (Some(checked), Some(coordinator)) = (&checked, &coordinator) {
+        let buyer = consultation::Buyer::of((coordinator.kind, &coordinator.name), []);
+        checks.collect(check_procedure(&checked.terms, launch_day(checked, ctx.today()), buyer))?;
     }
     checks.finish()?;
     let (coordinator, checked) = (coordinator.expect("checked"), checked.expect("checked"));
@@ -1237,7 +1248,7 @@ pub async fn update(
     {
         check_planned_award(procedure, checked.consultation.as_deref(), checked.award_planned.as_deref())?;
     }
-    check_procedure(&checked.terms, launch_day(&checked, ctx.today()))?;
+    check_procedure(&checked.terms, launch_day(&checked, ctx.today()), buyer(ctx.store, g).await?)?;
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE groupements SET title = $1, object = $2, terms = $3, application_deadline = $4, consultation_date = $5, \
@@ -1313,7 +1324,7 @@ pub async fn transition(
     let deadline = match (to, offers_deadline) {
         (Status::Consultation, given) => {
             // Launched today: the value of the need is estimated now, against today's threshold.
-            check_procedure(&g.terms, ctx.today())?;
+            check_procedure(&g.terms, ctx.today(), buyer(ctx.store, g).await?)?;
             require_constituted(ctx, g, "la consultation ne peut pas être lancée").await?;
             Some(consultation::stored_deadline(launch_deadline(ctx, g.terms.procedure, given)?))
         }
@@ -1348,7 +1359,14 @@ pub async fn transition(
         // now; what fails here is the daily `groupements-handover` job's to finish.
         handover::after_ending(ctx.store, ctx.catalog, ctx.actor, ctx.now, &g.reference).await;
     }
-    must_get(ctx.store, &g.id).await
+    let launched = must_get(ctx.store, &g.id).await?;
+    if to == Status::Consultation && g.sans_suite.is_some() {
+        // A relaunch publishes its own RC and AE, with its offers deadline (README « Sans suite »).
+        for kind in documents::RELAUNCH_PIECES {
+            documents::generate(ctx, &launched, kind).await?;
+        }
+    }
+    Ok(launched)
 }
 
 /// The offers deadline given at the launch of a consultation by `procedure`, today: required,

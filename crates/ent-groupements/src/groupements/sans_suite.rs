@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::clock::{french_date, french_moment, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::{timestamp, update_versioned, Tx};
 use ent_kernel::validate::multiline;
 use ent_kernel::{skip_serializing_none, text_enum};
@@ -154,6 +155,7 @@ pub async fn declare(
         "offers_deadline_at": record.offers_deadline_at,
     });
     ctx.record(&mut tx, "groupements.sans_suite", &g.id, Some(&g.coordinator.id), summary).await?;
+    super::documents::abandon_versions(&mut tx, g, &record.declared_at).await?;
     notify(&mut tx, ctx, g, &record).await?;
     tx.commit().await?;
     super::must_get(ctx.store, &g.id).await
@@ -177,7 +179,7 @@ pub fn sentence(g: &Groupement, record: &SansSuite) -> String {
         "{launched} a été déclarée sans suite le {} par son coordonnateur, {}{deadline}, pour le motif suivant : {}. \
          Justification : {}",
         french_date(&record.declared_on),
-        g.coordinator.name,
+        naming::of_org(g.coordinator.kind, &naming::display_name(&g.coordinator.name)).article,
         record.motif_label,
         record.justification
     )

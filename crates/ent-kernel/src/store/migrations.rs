@@ -99,6 +99,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0072_breach_reported_by_processor.sql",
     "0073_tenant_destruction_attestation.sql",
     "0074_convention_document_edition_11.sql",
+    "0075_groupement_documents_abandoned.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -506,6 +507,11 @@ mod tests {
             74,
             "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
             "8de672bdf09adcde1d2b1fdd896b9e9e69c23ffadd253e215d506306edaa93864a74e491d8a452d77ef77af7c2e10138",
+        ),
+        (
+            75,
+            "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
+            "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
         ),
     ];
 

@@ -74,6 +74,18 @@ impl EtabType {
     }
 }
 
+/// The degree of the schools a collectivité of `kind` funds: the écoles (premier degré) for a
+/// commune and for the EPCI or syndicat mixte its communes delegate their ENT to; the collèges
+/// and lycées (second degré) for a département and a région, whatever their exceptions
+/// ([`SECONDARY_FUNDING`]); none for another kind (an établissement has its own `degree`).
+pub fn funded_degree(kind: OrgKind) -> Option<Degree> {
+    match kind {
+        OrgKind::Commune | OrgKind::Epci | OrgKind::SyndicatMixte => Some(Degree::D1),
+        OrgKind::Departement | OrgKind::Region => Some(Degree::D2),
+        _ => None,
+    }
+}
+
 /// Whether the collectivité `kind` `code` funds both the collèges and the lycées of its
 /// territory (a [`SECONDARY_FUNDING`] exception: Corse, Martinique, Guyane, Mayotte).
 pub fn funds_colleges_and_lycees(kind: OrgKind, code: &str) -> bool {

@@ -31,7 +31,7 @@ use ent_platform::catalog::{thousands, Catalog, Service};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers, get_org, orgs_by_id, Relatives};
-use ent_platform::registry::{missing_org, Degree, Org, OrgRef};
+use ent_platform::registry::{funded_degree, missing_org, Org, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -357,7 +357,7 @@ async fn check_spec(
         hostnames::check_uais(store, org, &spec.hostname, &mut checks).await?;
     }
     if let (Some(org), Some(bouquet)) = (&org, catalog.bouquet(&spec.bouquet, None)) {
-        let degree = if org.kind == OrgKind::Commune { Some(Degree::D1) } else { org.degree };
+        let degree = funded_degree(org.kind).or(org.degree);
         if degree.is_some_and(|d| !bouquet.degrees.contains(&d)) {
             checks.fail(
                 "spec.bouquet",

@@ -13,6 +13,7 @@ use crate::groupements::{communes_having_schools, registry_counts, val_de_marne_
 
 use common::fixtures::{luhn, new_org};
 use common::{t0, Resp, TestApp, TestDb};
+use entcp::documents::typography::french;
 use entcp::kernel::roles::{OrgKind, Role};
 use entcp::registry::Org;
 use entcp::store::Store;
@@ -147,6 +148,29 @@ async fn post_form(app: &TestApp, session: &str, path: &str, fields: &[(&str, St
     readable(console::post_form(app, session, path, &fields).await)
 }
 
+/// The text of `html` outside its tags, scripts and styles holds no ordinary space before « : »
+/// nor inside « guillemets »: the page is set as the documents are (U+202F).
+fn no_plain_space_before_colon_nor_inside_guillemets(html: &str) {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        text.push_str(&rest[..lt]);
+        let tag_end = rest[lt..].find('>').map_or(rest.len(), |e| lt + e + 1);
+        let tag = rest[lt..tag_end].to_ascii_lowercase();
+        rest = &rest[tag_end..];
+        for raw in ["script", "style"] {
+            if tag.starts_with(&format!("<{raw}")) {
+                rest = &rest[rest.to_ascii_lowercase().find(&format!("</{raw}")).unwrap_or(rest.len())..];
+            }
+        }
+    }
+    text.push_str(rest);
+    for bad in [" :", "« ", " »"] {
+        let line = text.lines().find(|l| l.contains(bad));
+        assert!(line.is_none(), "« {bad} » with U+0020 in: {line:?}");
+    }
+}
+
 fn owned(fields: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     fields.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
@@ -203,7 +227,19 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     // A cost key off 100 %: the form again, its fields kept, the error linked to the key.
     let refused = post_form(&app, &coord, "/groupements/nouveau", &creation(&scene.coordinator, 60)).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
-    assert!(refused.text.contains("href=\"#poids-eleves\"") && refused.text.contains("90 %"), "{}", refused.text);
+    // On the key's fieldset (legend « Clé de répartition »), not on « Élèves » (RGAA 11.10).
+    assert!(refused.text.contains("href=\"#cle\"") && refused.text.contains("90 %"), "{}", refused.text);
+    assert!(!refused.text.contains("href=\"#poids-eleves\""), "{}", refused.text);
+    assert!(refused.text.contains("id=\"cle\" aria-labelledby=\"cle-legende cle-erreur\""), "{}", refused.text);
+    assert!(!refused.text.contains("aria-describedby=\"poids-eleves-erreur\""), "{}", refused.text);
+    // Several errors: the summary follows the form, « Procédure » before « Valeur estimée ».
+    let mut adapted = creation(&scene.coordinator, 70);
+    adapted.extend(owned(&[("procedure", "Procédure adaptée"), ("valeur-estimee", "250 000")]));
+    let refused = post_form(&app, &coord, "/groupements/nouveau", &adapted).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let said: Vec<String> = crate::console::summary_links(&refused.text).into_iter().map(|(_, text)| text).collect();
+    let at = |label: &str| said.iter().position(|s| s.starts_with(label));
+    assert!(at("Procédure de passation").unwrap() < at("Valeur estimée du besoin").unwrap(), "{said:?}");
     assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
     // Domain review 42, F2: two lots, which the platform would price and award as one contract,
     // are refused on the field, the lines typed kept.
@@ -217,11 +253,15 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let (opened, reference) = open_groupement(&app, &coord, &scene.coordinator).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
     assert!(page.text.contains("Le groupement est ouvert aux adhésions."), "{}", page.text);
+    // Set as the documents are: no-break spaces before « : » and « % » (domain review 42, F9).
     assert!(
-        page.text.contains("Lot 1 : Solution d&#x27;espace numérique de travail") && page.text.contains("70 %"),
+        page.text.contains(&french("Lot 1 : Solution"))
+            && page.text.contains("d&#x27;espace numérique de travail")
+            && page.text.contains(&french("70 %")),
         "{}",
         page.text
     );
+    no_plain_space_before_colon_nor_inside_guillemets(&page.text);
     let path = format!("/groupements/{reference}");
 
     // A commune finds it among the open ones; each applies with the registry's figures.
@@ -348,7 +388,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     );
     let sent = post_form(&app, &coord, &format!("{path}/statut"), &launch("2026-10-06T12:00")).await;
     let launched = follow(&app, &coord, &sent, &format!("{path}?apres=statut")).await;
-    assert!(launched.text.contains("jusqu'au 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", launched.text);
+    assert!(launched.text.contains(&french("jusqu'au 6 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", launched.text);
     assert!(
         launched.text.contains("id=\"avance-titulaire-renonce\"")
             && launched.text.contains("id=\"avance-titulaire-ne-renonce-pas\""),
@@ -750,7 +790,7 @@ async fn the_coordinator_is_warned_before_generating_when_no_member_declares_pup
     let sent = post_form(&app, &coord, &format!("{path}/decisions"), &accept).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=acceptees")).await;
     assert!(page.text.contains("id=\"cle-repartition-alerte\""), "{}", page.text);
-    assert!(page.text.contains("Aucun élève déclaré par les membres : les 70 %"), "{}", page.text);
+    assert!(page.text.contains(&french("Aucun élève déclaré par les membres : les 70 %")), "{}", page.text);
     let own = get(&app, &mairie, &path).await;
     assert!(!own.text.contains("cle-repartition-alerte"), "{}", own.text);
 }
@@ -814,7 +854,7 @@ async fn the_creation_form_sets_the_margin_of_the_accord_cadres_maximum(db: Test
     fields.push(("marge-maximum", "20".to_string()));
     let opened = post_form(&app, &coord, "/groupements/nouveau", &fields).await;
     let page = follow(&app, &coord, &opened, "/groupements/GC-").await;
-    assert!(page.text.contains("quantités déclarées majorées de 20 %"), "{name}: {}", page.text);
+    assert!(page.text.contains(&french("quantités déclarées majorées de 20 %")), "{name}: {}", page.text);
     let reference = key_of(opened.header("location").unwrap(), "/groupements/");
     let g = entcp::groupements::must_get(&app.store, &reference).await.unwrap();
     assert_eq!(g.terms.maximum_margin_percent, 20, "{name}");
@@ -899,7 +939,7 @@ async fn a_coordinator_declares_the_consultation_sans_suite_from_its_page_and_th
         "motif : procédure infructueuse",
         typed,
     ] {
-        assert!(member_page.text.contains(needle), "« {needle} »: {}", member_page.text);
+        assert!(member_page.text.contains(&french(needle)), "« {needle} »: {}", member_page.text);
     }
 }
 
@@ -913,7 +953,7 @@ async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(d
     let (app, coord, mairie, path) = consultation_launched(db).await;
     let page = get(&app, &coord, &path).await;
     assert!(page.text.contains("id=\"form-date-limite-offres\""), "{}", page.text);
-    assert!(page.text.contains("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(page.text.contains(&french("Actuellement le 6 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", page.text);
     assert!(!get(&app, &mairie, &path).await.text.contains("form-date-limite-offres"), "not the member's");
     let version = form_version(&page.text);
     let url = format!("{path}/date-limite-offres");
@@ -938,7 +978,7 @@ async fn a_coordinator_moves_the_offers_deadline_from_its_page_until_it_passes(d
     let sent = post_form(&app, &coord, &url, &form(&version, "2026-10-10T12:00", reason)).await;
     let page = follow(&app, &coord, &sent, &format!("{path}?apres=date-limite-offres")).await;
     assert!(page.text.contains("La date limite de réception des offres est modifiée"), "{}", page.text);
-    assert!(page.text.contains("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)"), "{}", page.text);
+    assert!(page.text.contains(&french("jusqu'au 10 octobre 2026 à 12 h 00 (heure de Paris)")), "{}", page.text);
     let audited: Vec<String> =
         sqlx::query_scalar("SELECT summary FROM audit_log WHERE action = 'groupements.offers_deadline'")
             .fetch_all(app.store.pool())

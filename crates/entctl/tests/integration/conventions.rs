@@ -4169,10 +4169,13 @@ async fn the_console_asks_the_delegation_of_one_who_is_not_the_representative_na
     let signed = crate::console::post_form(&c.app, &session, &path, &form).await;
     assert_eq!(signed.status, 303, "{name}: {}", signed.text);
     let page = crate::console::get(&c.app, &session, &format!("/conventions/{id}")).await;
+    // The delegated signature reads as its formula, never « signée par Pour … » (domain review 42, F7).
     assert!(
-        page.text.contains(&crate::console::escaped("signée par Pour le maire et par délégation, Karim Benali")),
-        "{name}"
+        page.text.contains(&crate::console::escaped(" : Pour le maire et par délégation, Karim Benali")),
+        "{name}: {}",
+        page.text
     );
+    assert!(!page.text.contains("signée par Pour"), "{name}");
 }
 
 // M1. An avenant that changes nothing is not submitted: 422 « aucune modification ».

@@ -2814,6 +2814,59 @@ async fn a_procedure_adaptee_is_refused_from_the_formalised_threshold_on_and_tak
     assert_eq!((status, fields(&problem)), (422, both), "{name}: {problem}");
 }
 
+// An académie (the State: its rectorat conducts, signs and notifies) applies the threshold of the
+// central authorities, 140 000 € HT in 2026-2027 (143 000 € HT in 2024-2025), not the
+// collectivités' 216 000 € HT: its procédure adaptée is refused from it on, in words naming the
+// category and the académie; one cent below is taken and the RC names that threshold.
+backend_test!(a_groupement_of_an_academie_applies_the_central_authorities_threshold);
+async fn a_groupement_of_an_academie_applies_the_central_authorities_threshold(db: crate::common::TestDb) {
+    let name = db.name;
+    let w = world(&db).await;
+    let rectorat =
+        w.app.client(&token_for(&w.store, "achat@ac-creteil.fr", Role::Coordinateur, Some("academie:24")).await);
+    let adapted = |estimate: i64, launch: &str| {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["coordinator"] = json!("academie:24");
+        body["procedure"] = json!("procedure_adaptee");
+        body["consultation_date"] = json!(launch);
+        body["estimated_amount_ht_cents"] = json!(estimate);
+        body
+    };
+    let both = vec!["estimated_amount_ht_cents".to_string(), "procedure".to_string()];
+    let (status, problem) = send(rectorat.post(api("/groupements")).json(&adapted(18_000_000, "2026-10-15"))).await;
+    assert_eq!((status, fields(&problem)), (422, both.clone()), "{name}: {problem}");
+    let said = problem["errors"].to_string();
+    for needle in [
+        "des autorités publiques centrales",
+        "l'académie de Créteil, coordonnateur du groupement",
+        "140\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026",
+        "règlement délégué (UE) 2025/2152",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+    assert!(!said.contains("216\u{a0}000") && !said.contains("autres que"), "{name}: {said}");
+    // The same need for a syndicat mixte stays below the collectivités' threshold.
+    let mut collectivite = adapted(18_000_000, "2026-10-15");
+    collectivite["coordinator"] = json!(format!("syndicat_mixte:{}", w.coordinator.code));
+    assert_eq!(send(w.coord.post(api("/groupements")).json(&collectivite)).await.0, 201, "{name}");
+    // The 2024-2025 history (143 000 € HT) is the unit tests' (consultation.rs): a launch planned
+    // before the application deadline is refused for that first.
+
+    let (status, g) = send(rectorat.post(api("/groupements")).json(&adapted(13_999_999, "2026-10-15"))).await;
+    assert_eq!(status, 201, "{name}: {g}");
+    let docs = api(&format!("/groupements/{}/documents", g["id"].as_str().unwrap()));
+    let (status, rc) = send(rectorat.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert_eq!(status, 201, "{name}: {rc}");
+    let odt = rectorat.get(format!("{docs}/{}?format=odt", rc["id"].as_str().unwrap())).send().await.bytes;
+    let text = odt_text(&odt);
+    let expected = french(
+        "est inférieure au seuil des procédures formalisées pour les marchés de fournitures et de services des \
+         autorités publiques centrales, l'État conduisant ou rejoignant le groupement (l'académie de Créteil, \
+         coordonnateur du groupement), 140\u{a0}000,00\u{a0}€ HT",
+    );
+    assert!(text.contains(&expected), "{name}: « {expected} » in {text}");
+}
+
 // The contract's last day and the convention constitutive's end follow the one rule of terms: a
 // 30-month contract planned for 31 May 2027 may be notified until 31 May 2028 and then runs to
 // 30 November 2030 (not 29 November, a day short).
@@ -3040,10 +3093,11 @@ async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db
             && text.contains(&french("70 % au prorata du nombre d'élèves, 30 %")),
         "{name}: {text}"
     );
-    let warning = text
-        .lines()
-        .find(|l| l.contains(&french("aucun élève déclaré ; ne paie(nt) rien des 70 %")))
-        .unwrap_or_default();
+    let warning =
+        text.lines().find(|l| l.contains(&french("Aucun élève déclaré par la Commune d"))).unwrap_or_default();
+    // Each named with its article, the verb agreeing with the two of them.
+    assert!(warning.contains(&french(", qui ne paient rien des 70 % répartis « au prorata")), "{name}: {text}");
+    assert!(!warning.contains("paie(nt)"), "{name}: {warning}");
     assert!(warning.contains(&w.communes[0].0.name) && warning.contains(&w.communes[1].0.name), "{name}: {text}");
     assert!(!warning.contains(&w.communes[2].0.name), "{name}: {warning}");
 }
@@ -3058,11 +3112,15 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
     let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
     let token = token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await;
     let cases = [
-        (vec![(departement, w.app.client(&token))], "collèges", "écoles"),
-        (vec![(w.communes[0].0.clone(), w.communes[0].1.to(&w.app))], "écoles", "collèges"),
+        (vec![(departement, w.app.client(&token))], "socle-2d", "collèges", "écoles"),
+        (vec![(w.communes[0].0.clone(), w.communes[0].1.to(&w.app))], "socle-1d", "écoles", "collèges"),
     ];
-    for (members, equipped, other) in cases {
-        let id = created_minimal_groupement(&w, name).await;
+    for (members, bouquet, equipped, other) in cases {
+        let mut body = minimal_groupement(&w, "2026-09-30");
+        body["bouquet"] = json!(bouquet);
+        let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
+        assert_eq!(status, 201, "{name}: {g}");
+        let id = g["id"].as_str().unwrap().to_string();
         accepted(&w.coord, &id, &members).await;
         let (_, g) = send(w.coord.get(api(&format!("/groupements/{id}")))).await;
         let conv_url = |p: &str| api(&format!("/conventions/{}{p}", g["convention_id"].as_str().unwrap()));
@@ -3075,6 +3133,44 @@ async fn the_convention_constitutive_names_what_its_members_equip(db: crate::com
         }
         assert!(!html.contains(&format!("dans ses {other}")), "{name}: {html}");
     }
+}
+
+// A member joins for its own needs (L. 2113-6): a département, which funds collèges, cannot apply
+// to a premier-degré groupement (422 on `applicant`, in words naming its degree and the bouquet),
+// and an application declaring 0 établissement is refused at acceptance (422), nothing joined.
+backend_test!(a_member_the_bouquet_does_not_serve_or_without_etablissement_is_refused);
+async fn a_member_the_bouquet_does_not_serve_or_without_etablissement_is_refused(db: crate::common::TestDb) {
+    let (w, id) = world_with_groupement(&db).await;
+    let name = db.name;
+    let apps = api(&format!("/groupements/{id}/applications"));
+    let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
+    let cd94 = w.app.client(&token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await);
+    let body = |applicant: &str, extra: Value| {
+        let mut body =
+            json!({ "applicant": applicant, "deliberation_number": "2026-CD-7", "deliberation_date": "2026-09-01" });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (status, problem) = send(cd94.post(&apps).json(&body(&departement.id, json!({})))).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["applicant".to_string()]), "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    for needle in [
+        "Le Département du Val-de-Marne finance des établissements du second degré",
+        "ne sert que le premier degré",
+        "L. 2113-6",
+    ] {
+        assert!(said.contains(needle), "{name}: « {needle} » in {said}");
+    }
+
+    let (commune, client) = &w.communes[0];
+    let (status, app) = send(client.post(&apps).json(&body(&commune.id, json!({ "schools": 0, "pupils": 0 })))).await;
+    assert_eq!(status, 201, "{name}: {app}");
+    let accept = format!("{apps}/{}/accept", app["id"].as_str().unwrap());
+    let (status, problem) = send(w.coord.post(&accept)).await;
+    assert_eq!(status, 422, "{name}: {problem}");
+    let said = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("déclare 0 établissement") && said.contains(&commune.name), "{name}: {said}");
+    assert!(accepted_members(&w.coord, &id).await.is_empty(), "{name}: nothing joined");
 }
 
 /// The accepted members of the groupement `id` (organisation ids, sorted).
@@ -3482,6 +3578,7 @@ async fn a_school_cost_key_names_the_members_etablissements_in_the_documents(db:
     let name = db.name;
     let mut body = minimal_groupement(&w, "2026-09-30");
     body["cost_key"] = json!([{ "basis": "schools", "weight": 100 }]);
+    body["bouquet"] = json!("socle-2d");
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
     let id = g["id"].as_str().unwrap().to_string();
@@ -4458,8 +4555,14 @@ async fn an_application_decided_twice_and_its_notice_name_the_commune_with_its_e
     let notices = common::queued_notices(&w.store, "groupement").await;
     let accepted = notices.iter().find(|n| n.context["event"] == "accepted").expect("the acceptance's notice");
     let mail = entcp::notify::mailer::render("groupement", &accepted.context).unwrap();
-    assert!(mail.text.contains("L'adhésion d'Ablon-sur-Seine au groupement"), "{name}: {}", mail.text);
-    assert!(mail.html.contains("L'adhésion d&#x27;Ablon-sur-Seine au groupement"), "{name}: {}", mail.html);
+    // Named as the documents name it, with its designation and article (domain review 42, F7).
+    let said = "L'adhésion de la Commune d'Ablon-sur-Seine au groupement";
+    assert!(mail.text.contains(said), "{name}: {}", mail.text);
+    let in_html = "L'adhésion de la Commune d&#x27;Ablon-sur-Seine au groupement";
+    assert!(mail.html.contains(in_html), "{name}: {}", mail.html);
+    let applied = notices.iter().find(|n| n.context["event"] == "applied").expect("the application's notice");
+    let mail = entcp::notify::mailer::render("groupement", &applied.context).unwrap();
+    assert!(mail.text.contains("La Commune d'Ablon-sur-Seine demande à adhérer"), "{name}: {}", mail.text);
 }
 
 /// A [`constituted_groupement`] of `w`'s communes `members`, its consultation launched on the day
@@ -4709,6 +4812,24 @@ async fn an_award_tells_each_members_representatives_and_dpo_and_the_dan_and_dpo
     let mayors: Vec<String> = (0..2).map(|i| format!("mairie{}@test.fr", w.communes[i].0.code)).collect();
     assert_eq!(to(0), vec![mayors[0].clone()], "{name}: the first member's representative, once");
     assert_eq!(to(1), vec![mayors[1].clone()], "{name}");
+    // The member's notice says its contract: notified when, until when, the lot, its own orders.
+    let (_, shares) = send(w.coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    let own = shares["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["member"]["id"] == w.communes[0].0.id.as_str())
+        .and_then(|s| s["own_orders_ht_cents"].as_i64())
+        .unwrap();
+    let first = awarded.iter().find(|n| n.recipients.contains(&mayors[0])).unwrap();
+    let mail = entcp::notify::mailer::render("groupement", &first.context).unwrap();
+    for said in [
+        "L'accord-cadre a été notifié le 30 novembre 2026 et prend fin le ".to_string(),
+        "Lot unique : ".to_string(),
+        format!("s'élèvent à {} HT : vous émettez vous-même vos bons de commande", euros_fr(own)),
+    ] {
+        assert!(mail.text.contains(&said), "{name}: « {said} » in {}", mail.text);
+    }
     // Domain review 39, G5: the member's DPO gets its own message, on its new sub-processor and
     // the Art. 28 contract, linking that contract's page in its register (the quote-part, a
     // buyer's page, answers 403 to a DPO).
@@ -5581,6 +5702,21 @@ async fn an_open_call_launches_with_an_offers_deadline_its_minimum_allows_and_is
         (Some("2026-11-15T11:00:00Z"), Some("2026-11-20T11:00:00Z"), Some(reason)),
         "{name}: {summary}"
     );
+    // Offers on 11 January 2027: the questions' last day, 1 January, a public holiday, moves to
+    // the next working day, Monday 4 January; the answers' (5 January) stays.
+    let moved = |g: &Value, to: &str| {
+        let body = json!({ "offers_deadline": to, "offers_deadline_reason": reason });
+        coord.patch(&url).header("if-match", format!("\"{}\"", g["version"])).json(&body)
+    };
+    let (status, january) = send(moved(&g, "2027-01-11T12:00")).await;
+    assert_eq!(status, 200, "{name}: {january}");
+    let rc = document_text(&w, &id, "rc").await;
+    for needle in ["soit le 4 janvier 2027", "au plus tard 6 jours avant cette date, soit le 5 janvier 2027"] {
+        assert!(rc.contains(&french(needle)), "{name}: the RC lacks « {needle} »: {rc}");
+    }
+    assert!(!rc.contains("soit le 1er janvier 2027"), "{name}: {rc}");
+    let (status, g) = send(moved(&january, "2026-11-20T12:00")).await;
+    assert_eq!(status, 200, "{name}: {g}");
 
     // Notified before the deadline, or inside the standstill after it: refused, saying the deadline.
     let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 5)).build().await;
@@ -5934,7 +6070,10 @@ async fn a_procedure_adaptee_whose_maximum_reaches_the_threshold_is_refused_at_a
     for needle in [
         format!("le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT", euros_fr(price * 2 * dqe_years)),
         "les quantités du DQE majorées de 100 %".to_string(),
-        "atteint le seuil des procédures formalisées (216\u{a0}000,00\u{a0}€ HT".to_string(),
+        "atteint le seuil des procédures formalisées pour les marchés de fournitures et de services des pouvoirs \
+         adjudicateurs autres que les autorités publiques centrales"
+            .to_string(),
+        "216\u{a0}000,00\u{a0}€ HT pour une consultation lancée à compter du 1er janvier 2026".to_string(),
         "article R. 2121-8".to_string(),
     ] {
         assert!(said.contains(&needle), "{name}: « {needle} » in {said}");
@@ -5976,6 +6115,10 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     let reference = g["reference"].as_str().unwrap().to_string();
     let version = format!("\"{}\"", g["version"]);
     let body = json!({ "motif": "infructuosite", "justification": "Aucune offre reçue à la date limite." });
+    // The first consultation's RC, with its deadline.
+    let docs = api(&format!("/groupements/{id}/documents"));
+    let (status, first_rc) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert_eq!(status, 201, "{name}: {first_rc}");
 
     let (status, problem) = send(coord.post(&declare).json(&body)).await;
     assert_eq!(status, 428, "{name}: If-Match required: {problem}");
@@ -6044,7 +6187,9 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     assert_eq!(mail.subject, format!("Consultation déclarée sans suite : groupement {reference}"), "{name}");
     for needle in [
         format!("La consultation du groupement de commandes {reference} « "),
-        ", lancée le 15 octobre 2026, a été déclarée sans suite le 15 octobre 2026 par son coordonnateur".to_string(),
+        ", lancée le 15 octobre 2026, a été déclarée sans suite le 15 octobre 2026 par son coordonnateur, le Syndicat \
+         mixte"
+            .to_string(),
         "pour le motif suivant : procédure infructueuse : aucune offre".to_string(),
         "Justification : Aucune offre reçue à la date limite.".to_string(),
         "Aucun marché n'est attribué au titre de cette consultation.".to_string(),
@@ -6078,4 +6223,24 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     assert_eq!(status, 200, "{name}: {relaunched}");
     assert_eq!(relaunched["offers_deadline_at"], "2026-11-30T11:00:00Z", "{name}: {relaunched}");
     assert_eq!(relaunched["sans_suite"]["motif"], "infructuosite", "{name}: {relaunched}");
+    // The abandoned consultation's RC is marked as such, no longer current; the relaunch made its
+    // own RC and AE, with the new deadline.
+    let (_, versions) = send(coord.get(&docs)).await;
+    let versions = versions.as_array().unwrap();
+    let first = versions.iter().find(|d| d["id"] == first_rc["id"]).unwrap();
+    assert_eq!(first["abandoned"], "consultation déclarée sans suite le 15 octobre 2026", "{name}: {first}");
+    let mut current = Vec::new();
+    for kind in ["rc", "ae"] {
+        let of_kind: Vec<&Value> = versions.iter().filter(|d| d["kind"] == kind && d["abandoned"].is_null()).collect();
+        assert_eq!(of_kind.len(), 1, "{name}: one current {kind}: {versions:?}");
+        current.push(of_kind[0]["id"].as_str().unwrap().to_string());
+    }
+    let rc = odt_text(&coord.get(format!("{docs}/{}?format=odt", current[0])).send().await.bytes);
+    assert!(
+        rc.contains(&french("30 novembre 2026 à 12 h 00")) && !rc.contains("20 novembre 2026 à 12"),
+        "{name}: {rc}"
+    );
+    // Generated again unchanged, the relaunch's RC is given back, never the abandoned one.
+    let (status, again) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
+    assert!((200..300).contains(&status) && again["id"] == current[0].as_str(), "{name}: {again}");
 }
