@@ -29,6 +29,7 @@ use ent_kernel::config::Config;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::{new_id, timestamp, JsonText, Page, Store, Tx};
+use ent_kernel::text::without_addresses;
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
@@ -158,8 +159,10 @@ pub async fn enqueue_at(
     }
     for recipient in &invalid {
         let error = format!("destinataire invalide, message non envoyé : « {} »", printable(recipient));
-        tracing::warn!(template, %error, "e-mail parked");
-        ids.push(queued.insert(tx, recipient, "failed", timestamp(now), Some(&error)).await?);
+        let id = queued.insert(tx, recipient, "failed", timestamp(now), Some(&error)).await?;
+        // The address is the outbox's (its last error), not the log's.
+        tracing::warn!(template, %id, "e-mail parked: its recipient does not parse");
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -585,7 +588,8 @@ async fn send_one(
         // Every message would fail alike: the run fails (its batch is put back, due again).
         anyhow::bail!("identifiants SMTP refusés par le serveur (mail.smtp.username, mail.smtp.password) : {error}");
     }
-    tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
+    // An SMTP reply often quotes the recipient: the log gets the error without addresses.
+    tracing::warn!(id = %message.id, error = %without_addresses(&error), permanent, "e-mail not sent");
     // A message that cannot be built (bad recipient, template) fails the same way
     // every time: it is parked at once instead of being retried.
     let max = if permanent { 0 } else { config.mail.max_attempts };
