@@ -317,17 +317,31 @@ async fn a_shutdown_past_its_deadline_gives_back_the_claimed_mails_and_the_impor
          jobs:\n  outbox-send: {{ schedule: \"* * * * * *\" }}\n"
     );
     std::fs::write(&config, yaml).unwrap();
-    let mut replica = Replica::start(&db.url, data.path(), &config, &[]);
-    let status = || async {
-        let message = entcp::notify::get_message(&db.store, &id).await.unwrap();
-        (message.status, message.attempts)
+    let mut replica = Replica::start(&db.url, data.path(), &config, &[("HOSTNAME", "pod-a".to_string())]);
+    let store = &db.store;
+    let status = |id: &str| {
+        let id = id.to_string();
+        async move {
+            let message = entcp::notify::get_message(store, &id).await.unwrap();
+            (message.status, message.attempts)
+        }
     };
     // Its pass claims the mail and hangs on the relay, far past the drain deadline.
-    eventually("the replica's pass holds the mail", 30, || async { status().await.0 == "sending" }).await;
+    eventually("the replica's pass holds the mail", 30, || async { status(&id).await.0 == "sending" }).await;
+    // Two more claims, whose passes are gone: one of a runner of the replica (its release task
+    // never ran), one of another pod's, whose name begins like the replica's (left to its lease).
+    let until = entcp::store::timestamp(chrono::Utc::now() + chrono::Duration::hours(1));
+    let mut claims = Vec::new();
+    let pid = replica.child.id();
+    for runner in [format!("pod-a-{pid}-abcdef"), format!("pod-a-{pid}-7-abcdef")] {
+        let claimed = common::queue_test_mail(&db.store, "dan@ac-creteil.fr", chrono::Utc::now()).await;
+        let claim = "UPDATE outbox SET status = 'sending', claimed_by = $1, claimed_until = $2 WHERE id = $3";
+        common::execute(&db.store, claim, &[&runner, &until, &claimed]).await;
+        claims.push(claimed);
+    }
     // An import of the replica's, cut at the deadline, holds its lock (as `host:pid` names it).
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let process = format!("{}:{}", host.trim(), replica.child.id());
-    let until = entcp::store::timestamp(chrono::Utc::now() + chrono::Duration::hours(1));
     common::execute(
         &db.store,
         "INSERT INTO import_locks (academie_code, run_id, holder, process, started_at, expires_at) \
@@ -338,9 +352,10 @@ async fn a_shutdown_past_its_deadline_gives_back_the_claimed_mails_and_the_impor
 
     replica.terminate();
     assert!(replica.exited().await.success(), "{}: {:?}", db.name, replica.log.lock().unwrap());
-    assert_eq!(status().await, ("pending".to_string(), 0), "{}: due again at once, not after its lease", db.name);
-    let claimed = common::count(&db.store, "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL", &[]).await;
-    assert_eq!(claimed, 0, "{}", db.name);
+    let pending = ("pending".to_string(), 0);
+    assert_eq!(status(&id).await, pending, "{}: due again at once, not after its lease", db.name);
+    assert_eq!(status(&claims[0]).await, pending, "{}: a claim of the replica's runners, released", db.name);
+    assert_eq!(status(&claims[1]).await.0, "sending", "{}: another process's claim is left", db.name);
     assert_eq!(common::count(&db.store, "SELECT COUNT(*) FROM import_locks", &[]).await, 0, "{}", db.name);
     let logged = |what: &'static str| {
         let log = replica.log.clone();
