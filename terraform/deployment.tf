@@ -148,11 +148,16 @@ resource "kubernetes_deployment_v1" "entcp" {
             }
           }
 
+          # `/readyz` gives its own answer within 1.5 s (READY_TIMEOUT, crates/ent-server/src/api/mod.rs:
+          # 503 when the database has not answered by then). The kubelet's default timeout (1 s) would
+          # count a slow but ready replica as failed, and a load slowing every replica alike could take
+          # them all out of the Service at once: each probe waits 3 s, over that budget.
           startup_probe {
             http_get {
               path = "/readyz"
               port = "http"
             }
+            timeout_seconds   = 3
             period_seconds    = 5
             failure_threshold = 60
           }
@@ -162,15 +167,19 @@ resource "kubernetes_deployment_v1" "entcp" {
               path = "/readyz"
               port = "http"
             }
+            timeout_seconds   = 3
             period_seconds    = 10
             failure_threshold = 3
           }
 
+          # `/healthz` does not touch the database (a few ms): 3 s only rides out a saturated CPU, and
+          # a restart needs 3 failures in a row (a minute).
           liveness_probe {
             http_get {
               path = "/healthz"
               port = "http"
             }
+            timeout_seconds   = 3
             period_seconds    = 20
             failure_threshold = 3
           }

@@ -7,6 +7,7 @@ Prints one line per check and closes with « N passed, N failed ».
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -124,6 +125,27 @@ def check_the_deployment_has_replicas_probes_and_anti_affinity():
     assert pod["affinity"][0]["pod_anti_affinity"], pod["affinity"]
     for key in ["requests", "limits"]:
         assert set(c["resources"][0][key]) == {"cpu", "memory"}, c["resources"]
+
+
+def ready_timeout_ms():
+    """READY_TIMEOUT of crates/ent-server/src/api/mod.rs: how long `/readyz` waits for the database."""
+    source = os.path.join(MODULE, "..", "crates", "ent-server", "src", "api", "mod.rs")
+    with open(source, encoding="utf-8") as f:
+        text = f.read()
+    found = re.search(r"const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis\((\d+)\);", text)
+    assert found, "READY_TIMEOUT not found in api/mod.rs"
+    return int(found.group(1))
+
+
+def check_every_probe_waits_longer_than_readyz_takes_to_answer():
+    _, _, c = container()
+    budget = ready_timeout_ms()
+    for probe in ["startup_probe", "readiness_probe", "liveness_probe"]:
+        body = c[probe][0]
+        timeout = int(body.get("timeout_seconds", 1))
+        assert timeout * 1000 > budget, f"{probe}: timeout_seconds {timeout} s within /readyz's {budget} ms"
+        assert int(body["period_seconds"]) > timeout, f"{probe}: a probe ends before the next starts"
+        assert int(body["failure_threshold"]) >= 3, f"{probe}: one slow answer never restarts nor unreadies"
 
 
 def check_the_pod_meets_the_restricted_pod_security_standard():

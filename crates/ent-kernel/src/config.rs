@@ -361,6 +361,24 @@ fn seconds_or(seconds: Option<u64>, default: std::time::Duration) -> std::time::
 }
 
 impl DatabaseConfig {
+    /// Refuses the pool settings the pool cannot work with: no connection at all (sqlx would
+    /// panic on a pool of 0), or no time at all to wait for one (every request a 503).
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_connections == Some(0) {
+            anyhow::bail!(
+                "database.max_connections : 0 invalide : le nombre de connexions du réplica à la base \
+                 vaut au moins 1 (sans valeur : 10 sur PostgreSQL, 8 sur SQLite)"
+            );
+        }
+        if self.acquire_timeout_seconds == Some(0) {
+            anyhow::bail!(
+                "database.acquire_timeout_seconds : 0 invalide : l'attente d'une connexion libre dure \
+                 au moins 1 seconde (sans valeur : 2 secondes)"
+            );
+        }
+        Ok(())
+    }
+
     /// The pool settings of the store.
     pub fn pool_options(&self) -> crate::store::PoolOptions {
         let default = crate::store::PoolOptions::default();
@@ -798,6 +816,13 @@ impl Config {
             anyhow::bail!("provisioning.kube.field_manager : de 1 à 128 caractères");
         }
         self.import.validate()?;
+        self.database.validate()?;
+        if self.mail.smtp.timeout_seconds == 0 {
+            anyhow::bail!(
+                "mail.smtp.timeout_seconds : 0 invalide : le délai de connexion et de réponse du serveur SMTP \
+                 vaut au moins 1 seconde"
+            );
+        }
         self.provisioning.reconcile.validate()?;
         self.provisioning.guardrails.validate()?;
         let secrets = &self.provisioning.manifests_credentials;
@@ -1051,6 +1076,22 @@ mod tests {
             assert!(err.starts_with("import.lease_seconds : ") && err.contains("de 3 à 3600 secondes"), "{err}");
         }
         assert!(config.apply_env(|n| (n == "ENTCP_IMPORT_LEASE_SECONDS").then(|| "2 min".into())).is_err());
+    }
+
+    #[test]
+    fn a_pool_without_connections_or_without_time_to_get_one_is_refused_by_name() {
+        let refused = |yaml: &str| Config::from_yaml(yaml).unwrap().validate().unwrap_err().to_string();
+        let err = refused("database:\n  max_connections: 0\n");
+        assert!(err.starts_with("database.max_connections : 0 invalide") && err.contains("au moins 1"), "{err}");
+        let err = refused("database:\n  acquire_timeout_seconds: 0\n");
+        assert!(err.starts_with("database.acquire_timeout_seconds : 0 invalide"), "{err}");
+        let err = refused("mail:\n  smtp:\n    timeout_seconds: 0\n");
+        assert!(err.starts_with("mail.smtp.timeout_seconds : 0 invalide"), "{err}");
+        let mut config = Config::default();
+        config.apply_env(|n| (n == "ENTCP_DATABASE_MAX_CONNECTIONS").then(|| "0".into())).unwrap();
+        assert!(config.validate().unwrap_err().to_string().starts_with("database.max_connections"));
+        config.apply_env(|n| (n == "ENTCP_DATABASE_MAX_CONNECTIONS").then(|| "1".into())).unwrap();
+        config.validate().unwrap();
     }
 
     #[test]

@@ -64,6 +64,32 @@ pub fn fold_sql(column: &str) -> String {
     })
 }
 
+/// What stands in a log line for an e-mail address ([`without_addresses`]).
+pub const ADDRESS_MASKED: &str = "(adresse masquée)";
+
+/// `text` (an error to log: an SMTP reply often quotes its recipient) with every word holding an
+/// `@` replaced by [`ADDRESS_MASKED`]; words end at spaces, brackets, quotes and punctuation
+/// that an address does not hold. Personal data stays out of the central log.
+pub fn without_addresses(text: &str) -> String {
+    let ends = |c: char| c.is_whitespace() || "<>«»\"'()[],;:".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(if word.contains('@') { ADDRESS_MASKED } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if ends(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +118,17 @@ mod tests {
         let sql = fold_sql("u.display_name");
         assert!(sql.starts_with("REPLACE(REPLACE(") && sql.contains("LOWER(u.display_name)"), "{sql}");
         assert!(sql.contains(", '''', ' ')"), "a quote is doubled in its literal: {sql}");
+    }
+
+    #[test]
+    fn addresses_are_masked_and_the_rest_of_an_error_kept() {
+        let reply =
+            "envoi SMTP impossible : 550 5.1.1 <dan@ac-creteil.fr>: Recipient address rejected (ent@fresnes.fr)";
+        assert_eq!(
+            without_addresses(reply),
+            "envoi SMTP impossible : 550 5.1.1 <(adresse masquée)>: Recipient address rejected ((adresse masquée))"
+        );
+        assert_eq!(without_addresses("destinataire « a.b@c » invalide"), "destinataire « (adresse masquée) » invalide");
+        assert_eq!(without_addresses("connexion refusée"), "connexion refusée");
     }
 }

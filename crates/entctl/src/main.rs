@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use entcp::api::job_routes::list_jobs;
 use entcp::api::metrics::refresh_until;
 use entcp::api::scheduler::{run_now, Scheduler};
-use entcp::api::shutdown::serve_until;
+use entcp::api::shutdown::{release_at_exit, serve_until};
 use entcp::api::{self, AppState};
 use entcp::catalog::Catalog;
 use entcp::clock::{french_moment, SystemClock};
@@ -803,10 +803,9 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     serve_until(listener, api::app(state), shutdown, drain).await?;
     let _ = scheduler.await;
     let _ = reconciler.await;
-    // What a job's pass still held when the queue stopped: released once the scheduler drained.
-    if let Err(e) = lease::release_at_exit(&provisioning).await {
-        tracing::warn!(error = %e.detail, "tenant leases not released at shutdown");
-    }
+    // What a job's pass, the queue or a request cut at the deadline still held: released,
+    // awaited, once the scheduler drained and before the store closes.
+    release_at_exit(&provisioning).await;
     store.close().await;
     Ok(())
 }

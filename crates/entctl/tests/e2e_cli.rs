@@ -973,6 +973,8 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
         ("file", serve(&["--config", "ecoute.yaml"], &[]), listen),
         ("environment", serve(&[], &[("ENTCP_LISTEN", "pas-une-adresse")]), listen),
         ("environment value", serve(&[], &[("ENTCP_SMTP_PORT", "abc")]), "ENTCP_SMTP_PORT=abc invalide"),
+        // A pool of 0 connections panicked in sqlx (exit 101) instead of being refused (SRE 42).
+        ("pool size", serve(&[], &[("ENTCP_DATABASE_MAX_CONNECTIONS", "0")]), "database.max_connections : 0 invalide"),
         (
             "import lease",
             serve(&[], &[("ENTCP_IMPORT_LEASE_SECONDS", "1")]),
@@ -1003,6 +1005,10 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
     let mut flag = entctl(dir.path());
     flag.args(["serve", "--listen", "pas-une-adresse"]);
     cases.push(("serve flag", flag, listen));
+    std::fs::write(dir.path().join("pool.yaml"), "database:\n  max_connections: 0\n").unwrap();
+    let mut pool = entctl(dir.path());
+    pool.args(["--config", "pool.yaml", "orgs", "list"]);
+    cases.push(("pool size in the file, any command", pool, "database.max_connections : 0 invalide"));
     for (source, mut cmd, message) in cases {
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -189,11 +189,21 @@ pub struct JobRun {
 
 const RUN_COLUMNS: &str = "id, job, tick, trigger, runner, started_at, finished_at, outcome, message";
 
-/// A name for this process in `job_runs.runner` and `outbox.claimed_by`.
+/// A name for this process in `job_runs.runner` and `outbox.claimed_by`: [`process_name`], then
+/// [`RUNNER_SUFFIX`] characters of its own (one per scheduler, per sending pass).
 pub fn runner_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "entctl".into());
     let id = new_id();
-    format!("{host}-{}-{}", std::process::id(), &id[id.len() - 6..])
+    format!("{}-{}", process_name(), &id[id.len() - RUNNER_SUFFIX..])
+}
+
+/// How many characters of a new id end a [`runner_id`].
+pub const RUNNER_SUFFIX: usize = 6;
+
+/// This process as its runners' names begin: `<host>-<pid>` (`HOSTNAME`: the pod's name on
+/// Kubernetes, where every pod has its own).
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "entctl".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Inserts the run row of a tick; none when another runner already claimed it, or when

@@ -161,11 +161,13 @@ impl Mailer {
             Mailer::Files(dir) => write_eml(dir, id, &message.formatted()).await.map_err(|e| SendError {
                 error: format!("écriture du fichier .eml impossible : {e}"),
                 login_refused: false,
+                unanswered: false,
             }),
             Mailer::Smtp(transport, longest) => match tokio::time::timeout(*longest, transport.send(message)).await {
                 Ok(sent) => sent.map(|_| ()).map_err(|e| SendError {
                     error: format!("envoi SMTP impossible : {}", chain(&e)),
                     login_refused: e.status().is_some_and(|code| refuses_login(code.into())),
+                    unanswered: false,
                 }),
                 Err(_) => Err(SendError {
                     error: format!(
@@ -173,6 +175,7 @@ impl Mailer {
                         longest.as_secs()
                     ),
                     login_refused: false,
+                    unanswered: true,
                 }),
             },
         }
@@ -185,6 +188,9 @@ pub struct SendError {
     /// The SMTP server refused the credentials: no message goes through until the
     /// configuration changes (not the message's fault).
     pub login_refused: bool,
+    /// The exchange was cut at [`message_timeout`]: the server accepted the connection, then
+    /// did not answer in time (hung, or overloaded). The pass stops trying it after a few.
+    pub unanswered: bool,
 }
 
 /// SMTP replies that refuse the login (RFC 4954): 530 authentication required, 534 mechanism
@@ -193,15 +199,12 @@ pub fn refuses_login(code: u16) -> bool {
     matches!(code, 530 | 534 | 535 | 538)
 }
 
-/// SMTP commands of one message's exchange: connection and greeting, EHLO, STARTTLS, EHLO,
-/// AUTH, MAIL, RCPT, DATA.
-const SMTP_COMMANDS_PER_MESSAGE: u64 = 8;
-
-/// The longest one message may take over SMTP: each command of its exchange at
-/// `smtp.timeout_seconds`. lettre bounds the connection only, not a server that accepts it and
-/// then never answers: the whole exchange is cut at this, and the outbox's lease counts on it.
+/// The longest one message may take over SMTP: `smtp.timeout_seconds` to connect, then as much
+/// for the whole exchange (greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA). lettre bounds the
+/// connection only, not a server that accepts it and then never answers: the whole exchange is
+/// cut at this, the message retried after its backoff, and the outbox's lease counts on it.
 pub fn message_timeout(config: &Config) -> Duration {
-    Duration::from_secs(SMTP_COMMANDS_PER_MESSAGE.saturating_mul(config.mail.smtp.timeout_seconds).min(86_400))
+    Duration::from_secs(2u64.saturating_mul(config.mail.smtp.timeout_seconds).min(86_400))
 }
 
 /// The directory of the file transport.

@@ -29,6 +29,7 @@ use ent_kernel::config::Config;
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::skip_serializing_none;
 use ent_kernel::store::{new_id, timestamp, JsonText, Page, Store, Tx};
+use ent_kernel::text::without_addresses;
 use ent_kernel::validate::printable;
 use ent_platform::audit::{self, Target};
 use ent_platform::identity::Actor;
@@ -158,8 +159,10 @@ pub async fn enqueue_at(
     }
     for recipient in &invalid {
         let error = format!("destinataire invalide, message non envoyé : « {} »", printable(recipient));
-        tracing::warn!(template, %error, "e-mail parked");
-        ids.push(queued.insert(tx, recipient, "failed", timestamp(now), Some(&error)).await?);
+        let id = queued.insert(tx, recipient, "failed", timestamp(now), Some(&error)).await?;
+        // The address is the outbox's (its last error), not the log's.
+        tracing::warn!(template, %id, "e-mail parked: its recipient does not parse");
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -436,16 +439,31 @@ impl SendReport {
 /// `sent_at` and the next attempt of one that failed are of the time it happens, however
 /// long the pass has lasted. A message that fails is due again a backoff after its
 /// attempt, so it is not retried in the same pass unless that much time went by.
+///
+/// A pass is bounded: it ends, giving the rest of its batch back to the queue (due at once, no
+/// attempt counted), once the SMTP server left [`UNANSWERED_IN_A_ROW`] messages in a row
+/// unanswered (each cut at [`mailer::message_timeout`] and retried after its backoff), or once
+/// it has lasted its lease ([`pass_budget`]): the next pass goes on, and a hung relay never holds
+/// the whole queue (password links, breach notices) behind one message.
 pub async fn send_due(store: &Store, config: &Config, runner: &str, clock: &dyn Clock) -> anyhow::Result<SendReport> {
-    let sender = Sender { store, config, mailer: Mailer::from_config(config)?, runner, clock };
+    let sender = Sender::new(store, config, runner, clock)?;
     let mut report = SendReport::default();
     loop {
         let batch = claim_batch(store, config, runner, clock.now()).await?;
-        if batch.is_empty() {
+        if batch.is_empty() || !sender.send_batch(&batch, &mut report).await? {
             return Ok(report);
         }
-        sender.send_batch(&batch, &mut report).await?;
     }
+}
+
+/// Messages in a row the SMTP server may leave unanswered before the pass gives up on it: one may
+/// be the server's hiccup (the next message is tried), two in a row end the pass.
+pub const UNANSWERED_IN_A_ROW: u32 = 2;
+
+/// The longest a pass goes on claiming and sending (its lease, [`lease`]), measured on the
+/// process's monotonic clock: past it, the pass gives back what it holds and ends.
+pub fn pass_budget(config: &Config) -> std::time::Duration {
+    lease(config).to_std().unwrap_or(std::time::Duration::from_secs(300))
 }
 
 /// Sends the message `id` alone, if it is due (`entctl mail test`: never the rest of the queue).
@@ -456,7 +474,7 @@ pub async fn send_message(
     runner: &str,
     clock: &dyn Clock,
 ) -> anyhow::Result<SendReport> {
-    let sender = Sender { store, config, mailer: Mailer::from_config(config)?, runner, clock };
+    let sender = Sender::new(store, config, runner, clock)?;
     let mut report = SendReport::default();
     let claimed = claim_message(store, config, runner, id, clock.now()).await?;
     sender.send_batch(&claimed, &mut report).await?;
@@ -470,23 +488,53 @@ struct Sender<'a> {
     mailer: Mailer,
     runner: &'a str,
     clock: &'a dyn Clock,
+    /// When the pass started ([`pass_budget`]).
+    started: std::time::Instant,
+    /// Messages the SMTP server left unanswered in a row so far ([`UNANSWERED_IN_A_ROW`]).
+    unanswered: std::sync::atomic::AtomicU32,
 }
 
-impl Sender<'_> {
-    /// Sends the messages this sender claimed, each under a renewed lease.
-    async fn send_batch(&self, batch: &[Claimed], report: &mut SendReport) -> anyhow::Result<()> {
+impl<'a> Sender<'a> {
+    fn new(store: &'a Store, config: &'a Config, runner: &'a str, clock: &'a dyn Clock) -> anyhow::Result<Self> {
+        let mailer = Mailer::from_config(config)?;
+        let (started, unanswered) = (std::time::Instant::now(), std::sync::atomic::AtomicU32::new(0));
+        Ok(Sender { store, config, mailer, runner, clock, started, unanswered })
+    }
+
+    /// Why the pass stops before its next message, if it does.
+    fn spent(&self) -> Option<&'static str> {
+        if self.unanswered.load(std::sync::atomic::Ordering::Relaxed) >= UNANSWERED_IN_A_ROW {
+            return Some("the SMTP server left messages unanswered in a row");
+        }
+        (self.started.elapsed() >= pass_budget(self.config)).then_some("the pass has lasted its lease")
+    }
+
+    /// Sends the messages this sender claimed, each under a renewed lease. False when the pass
+    /// is spent ([`Sender::spent`]): the messages not tried are given back, due at once.
+    async fn send_batch(&self, batch: &[Claimed], report: &mut SendReport) -> anyhow::Result<bool> {
         let (store, config, runner) = (self.store, self.config, self.runner);
         let held = HeldBatch { store, runner, ids: batch.iter().map(|m| m.id.clone()).collect() };
-        for message in batch {
+        for (done, message) in batch.iter().enumerate() {
+            if let Some(reason) = self.spent() {
+                let rest: Vec<String> = batch[done..].iter().map(|m| m.id.clone()).collect();
+                let released = release_held(store, runner, &rest).await?;
+                tracing::warn!(released, reason, "sending pass ended early: the rest of its batch is due again");
+                held.done();
+                return Ok(false);
+            }
             renew_leases(store, config, runner, self.clock.now()).await?;
             if message.recipients.len() > 1 {
                 report.split += u32::from(split(store, message, runner, self.clock.now()).await?);
                 continue;
             }
-            send_one(store, config, &self.mailer, message, runner, self.clock.now(), report).await?;
+            let unanswered = send_one(store, config, &self.mailer, message, runner, self.clock.now(), report).await?;
+            match unanswered {
+                true => self.unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                false => self.unanswered.swap(0, std::sync::atomic::Ordering::Relaxed),
+            };
         }
         held.done();
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -519,7 +567,9 @@ async fn split(store: &Store, message: &Claimed, runner: &str, now: DateTime<Utc
 /// The messages of a batch this sender claimed. Dropped before the batch is done (the pass
 /// cancelled at a shutdown deadline, or stopped by an error), it puts those still `sending`
 /// under this sender back in the queue at once, instead of leaving them locked until their
-/// lease ends (minutes). A killed process runs no destructor: its lease covers that case.
+/// lease ends (minutes): in a task, which a process that exits right after never runs, so
+/// `serve` also releases what its runners hold before it closes the store ([`release_at_exit`]).
+/// A killed process runs no destructor: its lease covers that case.
 struct HeldBatch<'a> {
     store: &'a Store,
     runner: &'a str,
@@ -549,6 +599,24 @@ impl Drop for HeldBatch<'_> {
     }
 }
 
+/// Puts back in the queue, due now, every message a runner of this process still holds
+/// ([`crate::jobs::runner_id`]): called at the end of `serve`, once its passes were cut, since a
+/// [`HeldBatch`] dropped then only spawns its release, which a process about to exit never runs.
+/// Another replica sends them at once instead of after their lease. Returns how many.
+pub async fn release_at_exit(store: &Store, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, next_attempt_at = $1 \
+         WHERE status = 'sending' AND substr(claimed_by, 1, length($2)) = $2 \
+         AND length(claimed_by) = length($2) + $3",
+    )
+    .bind(timestamp(now))
+    .bind(format!("{}-", crate::jobs::process_name()))
+    .bind(crate::jobs::RUNNER_SUFFIX as i32)
+    .execute(store.pool())
+    .await?;
+    Ok(released.rows_affected())
+}
+
 /// Puts back in the queue the messages of `ids` that `runner` still holds unsent.
 async fn release_held(store: &Store, runner: &str, ids: &[String]) -> sqlx::Result<u64> {
     let mut released = 0;
@@ -574,18 +642,19 @@ async fn send_one(
     runner: &str,
     now: DateTime<Utc>,
     report: &mut SendReport,
-) -> anyhow::Result<()> {
-    let Err(Failure { error, permanent, login_refused }) = deliver(config, mailer, message).await else {
+) -> anyhow::Result<bool> {
+    let Err(Failure { error, permanent, login_refused, unanswered }) = deliver(config, mailer, message).await else {
         mark_sent(store, &message.id, runner, now).await?;
         report.sent += 1;
-        return Ok(());
+        return Ok(false);
     };
     DELIVERY_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if login_refused {
         // Every message would fail alike: the run fails (its batch is put back, due again).
         anyhow::bail!("identifiants SMTP refusés par le serveur (mail.smtp.username, mail.smtp.password) : {error}");
     }
-    tracing::warn!(id = %message.id, %error, permanent, "e-mail not sent");
+    // An SMTP reply often quotes the recipient: the log gets the error without addresses.
+    tracing::warn!(id = %message.id, error = %without_addresses(&error), permanent, "e-mail not sent");
     // A message that cannot be built (bad recipient, template) fails the same way
     // every time: it is parked at once instead of being retried.
     let max = if permanent { 0 } else { config.mail.max_attempts };
@@ -594,7 +663,7 @@ async fn send_one(
     } else {
         report.retried += 1;
     }
-    Ok(())
+    Ok(unanswered)
 }
 
 /// Delivery attempts that failed in this process (`entcp_outbox_delivery_failures_total`).
@@ -606,10 +675,12 @@ struct Failure {
     permanent: bool,
     /// The SMTP server refused the login: a configuration error, which fails the run.
     login_refused: bool,
+    /// The SMTP server did not answer in time ([`mailer::SendError::unanswered`]).
+    unanswered: bool,
 }
 
 async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<(), Failure> {
-    let permanent = |error| Failure { error, permanent: true, login_refused: false };
+    let permanent = |error| Failure { error, permanent: true, login_refused: false, unanswered: false };
     // Several recipients were split before ([`split`]): none is left only on a row queued empty.
     let [recipient] = message.recipients.as_slice() else {
         return Err(permanent("aucun destinataire : message non envoyé".to_string()));
@@ -621,6 +692,7 @@ async fn deliver(config: &Config, mailer: &Mailer, message: &Claimed) -> Result<
         error: e.error,
         permanent: false,
         login_refused: e.login_refused,
+        unanswered: e.unanswered,
     })
 }
 
@@ -768,8 +840,8 @@ mod tests {
     fn the_lease_is_minutes_not_a_whole_batch_of_timeouts() {
         let mut config = Config::default();
         assert_eq!(lease(&config), Duration::minutes(5), "not derived from the batch size");
-        config.mail.lease_minutes = 2;
-        assert_eq!(lease(&config), Duration::seconds(8 * 30), "but never shorter than one message's timeouts");
+        config.mail.smtp.timeout_seconds = 200;
+        assert_eq!(lease(&config), Duration::seconds(2 * 200), "but never shorter than one message's timeouts");
     }
 
     #[test]

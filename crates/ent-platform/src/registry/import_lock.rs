@@ -203,7 +203,7 @@ impl ImportLock {
     /// by another import, or its lease ran out here (no renewal succeeded for a lease, the import
     /// stalled: another may have taken them over), even before its next renewal comes.
     pub fn is_lost(&self) -> bool {
-        self.lease.lost.load(Ordering::Relaxed) || self.lease.ran_out()
+        self.lease.lost.load(Ordering::Relaxed) || self.lease.ran_out() || EXITING.load(Ordering::Relaxed)
     }
 
     /// Deletes the locks.
@@ -214,8 +214,24 @@ impl ImportLock {
     }
 }
 
+/// Set when this process gives its locks back before it exits ([`release_at_exit`]): its
+/// imports still going stop before their next batch, as if their locks had been taken over.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Deletes every lock this process holds (`host:pid`), once `serve` stopped serving: an import
+/// whose request the shutdown deadline cut is not dropped (a task that a process about to exit
+/// never runs would release it), and another pod would wait for its lease. Its imports still
+/// going stop before their next batch ([`ImportLock::is_lost`]). Returns how many were deleted.
+pub async fn release_at_exit(store: &Store) -> Result<u64, Problem> {
+    EXITING.store(true, Ordering::Relaxed);
+    let deleted =
+        sqlx::query("DELETE FROM import_locks WHERE process = $1").bind(this_process()).execute(store.pool()).await?;
+    Ok(deleted.rows_affected())
+}
+
 impl Drop for ImportLock {
-    /// An import dropped before its end (its request cut) releases its locks in a task.
+    /// An import dropped before its end (its request cut) releases its locks in a task (and
+    /// `serve`, before it exits, whatever its imports hold: [`release_at_exit`]).
     fn drop(&mut self) {
         self.renewal.abort();
         if self.released {

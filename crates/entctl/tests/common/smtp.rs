@@ -50,6 +50,20 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// An SMTP server that accepts connections and never answers: a sender talking
+/// to it hangs after claiming its batch, like a process about to be killed.
+pub async fn silent_smtp_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    port
+}
+
 // --- the real SMTP server -----------------------------------------------------
 
 /// `tests/support/smtp_sink.py` running as a child process on 127.0.0.1.

@@ -278,10 +278,18 @@ async fn a_ticket_on_a_commune_without_n1_reaches_the_next_level_or_says_nobody_
 
     token_for(&db.store, "ent@fresnes.fr", Role::Collectivite, Some(COMMUNE)).await;
     token_for(&db.store, "dan@ac-creteil.fr", Role::Dan, Some("academie:24")).await;
+    let (captured, guard) = Captured::info_logs();
     let (status, ticket) = api.call(&admin, Method::POST, "/support/tickets", Some(new.clone())).await;
+    drop(guard);
     assert_eq!(status, 201, "{}: {ticket}", db.name);
     let warning = ticket["warning"].as_str().unwrap_or_default();
     assert!(warning.contains("les responsables de l'ENT en sont avertis"), "{}: {ticket}", db.name);
+    // SRE 42: the governors' addresses were logged at WARN; the log says the ticket and a count.
+    let log = captured.text();
+    let reference = ticket["reference"].as_str().unwrap();
+    assert!(log.contains("no recipient for the creation notice") && log.contains(reference), "{}: {log}", db.name);
+    assert!(log.contains("told=2"), "{}: {log}", db.name);
+    assert!(!log.contains("dan@ac-creteil.fr") && !log.contains("ent@fresnes.fr"), "{}: {log}", db.name);
     let told = support_notices(&db.store, "unstaffed").await;
     assert_eq!(told, [r#"["dan@ac-creteil.fr"]"#, r#"["ent@fresnes.fr"]"#], "{}: one mail each", db.name);
     let mail = common::queued_mails(&db.store, "support").await.into_iter().find(|m| m.context["event"] == "unstaffed");

@@ -23,8 +23,8 @@ fn state(store: &Store, config: &Config, now: DateTime<Utc>) -> AppState {
 }
 
 use common::smtp::{
-    file_config, file_config_in_temp, free_port, smtp_config, smtp_on_free_port, smtp_sink_and_config,
-    smtp_sink_available, SmtpSink,
+    file_config, file_config_in_temp, free_port, silent_smtp_server, smtp_config, smtp_on_free_port,
+    smtp_sink_and_config, smtp_sink_available, SmtpSink,
 };
 
 async fn send(store: &Store, config: &Config, sender: &str, now: DateTime<Utc>) -> SendReport {
@@ -417,20 +417,6 @@ async fn a_mail_claimed_by_a_sender_that_crashed_is_sent_after_its_lease(db: cra
     assert_eq!(sent.status, "sent");
 }
 
-/// An SMTP server that accepts connections and never answers: a sender talking
-/// to it hangs after claiming its batch, like a process about to be killed.
-async fn silent_smtp_server() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            open.push(socket);
-        }
-    });
-    port
-}
-
 /// An SMTP server that accepts connections and answers nothing until `release` is notified,
 /// then closes them and stops listening: a sender talking to it hangs until then, then fails.
 async fn stalling_smtp_server() -> (u16, Arc<tokio::sync::Notify>) {
@@ -452,7 +438,8 @@ async fn stalling_smtp_server() -> (u16, Arc<tokio::sync::Notify>) {
 
 // lettre bounds the SMTP connection, not a server that accepts it and then never answers: a
 // pass hung on such a server until the job's timeout. The whole exchange of one message is now
-// cut at `message_timeout` (8 × smtp.timeout_seconds): the message fails and is retried.
+// cut at `message_timeout` (connection, then exchange: 2 × smtp.timeout_seconds): the message
+// fails and is retried.
 backend_test!(a_server_that_accepts_and_never_answers_fails_the_message_which_is_retried);
 async fn a_server_that_accepts_and_never_answers_fails_the_message_which_is_retried(db: crate::common::TestDb) {
     let data = tempfile::tempdir().unwrap();
@@ -460,13 +447,99 @@ async fn a_server_that_accepts_and_never_answers_fails_the_message_which_is_retr
     let id = queue_test_mail(&db.store, "dsi@ac-creteil.fr", t0).await;
     let mut config = smtp_config(data.path(), silent_smtp_server().await);
     config.mail.smtp.timeout_seconds = 1;
-    assert_eq!(notify::mailer::message_timeout(&config), std::time::Duration::from_secs(8));
+    assert_eq!(notify::mailer::message_timeout(&config), std::time::Duration::from_secs(2));
     let report = send(&db.store, &config, "silent", t0).await;
     assert_eq!(report, SendReport { retried: 1, ..SendReport::default() }, "{}", db.name);
     let message = notify::get_message(&db.store, &id).await.unwrap();
     assert_eq!(message.status, "pending", "{}: queued again", db.name);
     let error = message.last_error.unwrap_or_default();
-    assert!(error.contains("n'a pas achevé l'échange en 8 s"), "{}: {error}", db.name);
+    assert!(error.contains("n'a pas achevé l'échange en 2 s"), "{}: {error}", db.name);
+}
+
+/// A relay that accepts its first connection and never answers it, then passes every later one
+/// to the SMTP server on `port`: one message hangs, the next ones go through.
+async fn hangs_once_then_relays_to(port: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (hung, _) = listener.accept().await.unwrap();
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+        drop(hung);
+    });
+    relay
+}
+
+/// The ids of the outbox messages queued for `to`, in the order a pass sends them (by id).
+async fn queue_in_sending_order(store: &Store, to: &[&str], now: DateTime<Utc>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for recipient in to {
+        ids.push(queue_test_mail(store, recipient, now).await);
+    }
+    ids.sort();
+    ids
+}
+
+// SRE 42 (F5): each message a hung relay left unanswered held the whole queue behind it. One
+// unanswered message is now retried after its backoff and the pass goes on with the next.
+backend_test!(a_message_the_relay_leaves_unanswered_is_retried_later_and_the_next_one_is_sent);
+async fn a_message_the_relay_leaves_unanswered_is_retried_later_and_the_next_one_is_sent(db: crate::common::TestDb) {
+    if !smtp_sink_available() {
+        return;
+    }
+    let (data, sink, _) = smtp_sink_and_config();
+    let mut config = smtp_config(data.path(), hangs_once_then_relays_to(sink.port()).await);
+    config.mail.smtp.timeout_seconds = 1;
+    let t0 = common::t0();
+    let ids = queue_in_sending_order(&db.store, &["dsi@ac-creteil.fr", "dan@ac-creteil.fr"], t0).await;
+
+    let report = send(&db.store, &config, "pass", t0).await;
+    assert_eq!(report, SendReport { sent: 1, retried: 1, ..SendReport::default() }, "{}", db.name);
+    let hung = notify::get_message(&db.store, &ids[0]).await.unwrap();
+    assert_eq!((hung.status.as_str(), hung.attempts), ("pending", 1), "{}: retried", db.name);
+    assert_eq!(at(&hung.next_attempt_at), t0 + notify::backoff(1), "{}: after its backoff", db.name);
+    assert!(hung.last_error.unwrap_or_default().contains("n'a pas achevé l'échange"), "{}", db.name);
+    assert_eq!(notify::get_message(&db.store, &ids[1]).await.unwrap().status, "sent", "{}", db.name);
+    assert_eq!(
+        (sink.copies_of(&ids[0]), sink.copies_of(&ids[1])),
+        (0, 1),
+        "{}: the next one reached the sink",
+        db.name
+    );
+}
+
+// A relay that answers none: the pass stops after `UNANSWERED_IN_A_ROW` messages (each retried
+// after its backoff) and gives the rest of its batch back, due at once, no attempt counted; the
+// next pass tries them. The pass ends however long the queue (its wait: 2 × message_timeout).
+backend_test!(a_relay_that_answers_nothing_ends_the_pass_after_two_messages_and_gives_the_rest_back);
+async fn a_relay_that_answers_nothing_ends_the_pass_after_two_messages_and_gives_the_rest_back(
+    db: crate::common::TestDb,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = smtp_config(data.path(), silent_smtp_server().await);
+    config.mail.smtp.timeout_seconds = 1;
+    let t0 = common::t0();
+    let to = ["a@ac-creteil.fr", "b@ac-creteil.fr", "c@ac-creteil.fr", "d@ac-creteil.fr"];
+    let ids = queue_in_sending_order(&db.store, &to, t0).await;
+
+    let report = send(&db.store, &config, "pass", t0).await;
+    assert_eq!(notify::UNANSWERED_IN_A_ROW, 2);
+    assert_eq!(report, SendReport { retried: 2, ..SendReport::default() }, "{}", db.name);
+    for (i, id) in ids.iter().enumerate() {
+        let message = notify::get_message(&db.store, id).await.unwrap();
+        assert_eq!(message.status, "pending", "{}: {i}", db.name);
+        let tried = i < 2;
+        assert_eq!(message.attempts, i64::from(tried), "{}: {i}", db.name);
+        let due = if tried { t0 + notify::backoff(1) } else { t0 };
+        assert_eq!(at(&message.next_attempt_at), due, "{}: {i}", db.name);
+    }
+    assert_eq!(count_with_status(&db.store, "sending").await, 0, "{}: nothing left claimed", db.name);
+    let next = send(&db.store, &file_config(data.path()), "next", t0).await;
+    assert_eq!(next.sent, 2, "{}: the two given back are due at once: {next:?}", db.name);
 }
 
 async fn count_with_status(store: &Store, status: &str) -> i64 {

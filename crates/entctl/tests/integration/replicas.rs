@@ -301,6 +301,72 @@ async fn sigterm_lets_the_request_in_flight_finish_releases_the_tenant_leases_an
     assert_eq!(leases().await, 0);
 }
 
+// SRE 42 (F1): at the drain deadline the sending pass and the import were cut, and their claims
+// were given back by spawned tasks that the exiting process never ran: the e-mails stayed locked
+// for their lease (5 min), the import lock for its own (2 min), and no other pod could take them
+// over. `serve` now releases what its process holds, awaited, before it closes the store.
+backend_test!(a_shutdown_past_its_deadline_gives_back_the_claimed_mails_and_the_import_locks_at_once);
+async fn a_shutdown_past_its_deadline_gives_back_the_claimed_mails_and_the_import_locks_at_once(db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let id = common::queue_test_mail(&db.store, "dsi@ac-creteil.fr", chrono::Utc::now()).await;
+    let relay = common::smtp::silent_smtp_server().await;
+    let config = data.path().join("entcp.yaml");
+    let yaml = format!(
+        "server: {{ shutdown_seconds: 1, unready_seconds: 0 }}\n\
+         mail:\n  transport: smtp\n  smtp: {{ host: 127.0.0.1, port: {relay}, tls: none, timeout_seconds: 600 }}\n\
+         jobs:\n  outbox-send: {{ schedule: \"* * * * * *\" }}\n"
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let mut replica = Replica::start(&db.url, data.path(), &config, &[("HOSTNAME", "pod-a".to_string())]);
+    let store = &db.store;
+    let status = |id: &str| {
+        let id = id.to_string();
+        async move {
+            let message = entcp::notify::get_message(store, &id).await.unwrap();
+            (message.status, message.attempts)
+        }
+    };
+    // Its pass claims the mail and hangs on the relay, far past the drain deadline.
+    eventually("the replica's pass holds the mail", 30, || async { status(&id).await.0 == "sending" }).await;
+    // Two more claims, whose passes are gone: one of a runner of the replica (its release task
+    // never ran), one of another pod's, whose name begins like the replica's (left to its lease).
+    let until = entcp::store::timestamp(chrono::Utc::now() + chrono::Duration::hours(1));
+    let mut claims = Vec::new();
+    let pid = replica.child.id();
+    for runner in [format!("pod-a-{pid}-abcdef"), format!("pod-a-{pid}-7-abcdef")] {
+        let claimed = common::queue_test_mail(&db.store, "dan@ac-creteil.fr", chrono::Utc::now()).await;
+        let claim = "UPDATE outbox SET status = 'sending', claimed_by = $1, claimed_until = $2 WHERE id = $3";
+        common::execute(&db.store, claim, &[&runner, &until, &claimed]).await;
+        claims.push(claimed);
+    }
+    // An import of the replica's, cut at the deadline, holds its lock (as `host:pid` names it).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let process = format!("{}:{}", host.trim(), replica.child.id());
+    common::execute(
+        &db.store,
+        "INSERT INTO import_locks (academie_code, run_id, holder, process, started_at, expires_at) \
+         VALUES ('*', 'import-coupe', 'admin@localhost', $1, $2, $2)",
+        &[&process, &until],
+    )
+    .await;
+
+    replica.terminate();
+    assert!(replica.exited().await.success(), "{}: {:?}", db.name, replica.log.lock().unwrap());
+    let pending = ("pending".to_string(), 0);
+    assert_eq!(status(&id).await, pending, "{}: due again at once, not after its lease", db.name);
+    assert_eq!(status(&claims[0]).await, pending, "{}: a claim of the replica's runners, released", db.name);
+    assert_eq!(status(&claims[1]).await.0, "sending", "{}: another process's claim is left", db.name);
+    assert_eq!(common::count(&db.store, "SELECT COUNT(*) FROM import_locks", &[]).await, 0, "{}", db.name);
+    let logged = |what: &'static str| {
+        let log = replica.log.clone();
+        move || {
+            let said = log.lock().unwrap().iter().any(|line| line.contains(what));
+            async move { said }
+        }
+    };
+    eventually("the release logged", 10, logged("claims of this process released at shutdown")).await;
+}
+
 backend_test!(sigterm_turns_readyz_to_503_at_once_and_still_serves_new_connections_until_the_listener_closes);
 async fn sigterm_turns_readyz_to_503_at_once_and_still_serves_new_connections_until_the_listener_closes(db: TestDb) {
     let data = tempfile::tempdir().unwrap();

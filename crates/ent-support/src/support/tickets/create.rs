@@ -371,7 +371,14 @@ async fn note_unstaffed(
          ; {instead}",
         contract.n1.name
     );
-    tracing::warn!(ticket = %t.reference, "{body}");
+    // The addresses stay in the ticket's internal event: the central log gets ids and a count.
+    tracing::warn!(
+        ticket = %t.reference,
+        tenant = %t.tenant_id,
+        n1 = %contract.n1.id,
+        told = told.len(),
+        "no recipient for the creation notice at N1 or N2: the ENT's governors told instead"
+    );
     append_event(tx, &t.id, ctx.actor, NewEvent::new("warning", "internal").body(&body), ctx.now).await
 }
 
