@@ -25,6 +25,7 @@ use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject,
 use ent_kernel::validate::parse_any_date;
 use ent_kernel::{skip_serializing_none, text_enum};
 use ent_platform::audit;
+use ent_platform::contracts;
 use ent_platform::identity::authz::CONVENTIONS_READ;
 use ent_platform::identity::Actor;
 use ent_platform::registry::queries::{covering_parents, funded_etablissements, orgs_by_id_in, RelativesIndex};
@@ -169,6 +170,10 @@ pub struct Convention {
     /// name no processor party (`processing::processor_party`: the convention constitutive of a
     /// groupement de commandes), whose document says « aucun ».
     pub subprocessors: Vec<OrgRef>,
+    /// On a draft whose tenants name no éditeur, the accord-cadre of a groupement de commandes
+    /// binding its processor party in its term ([`market_subprocessors`]): its titulaire (and
+    /// the hébergeur declared under it) are among `subprocessors`, cited by its reference.
+    pub subprocessors_market: Option<MarketNamed>,
     /// What the tenants of its parties and covered schools run, for its Art. 28(3) annex.
     #[serde(skip)]
     #[schemars(skip)]
@@ -664,12 +669,17 @@ async fn assemble(
             });
         // The vendors and hosts of its tenants are sub-processors only down an Art. 28 chain a
         // processor party opens: the one source of the API's list and of the document's annexes.
-        let subprocessors = match model {
-            Some(model) if processing::processor_party(model, &parties).is_none() => {
+        let processor = model.map(|model| processing::processor_party(model, &parties));
+        let (subprocessors, subprocessors_market) = match processor {
+            Some(None) => {
                 subprocessors.take(&row.id);
-                Vec::new()
+                (Vec::new(), None)
             }
-            _ => subprocessors.take(&row.id),
+            Some(Some(party)) => {
+                let found = subprocessors.take(&row.id);
+                market_subprocessors(conn, found, orgs.get(&party.org.id), &row).await?
+            }
+            None => (subprocessors.take(&row.id), None),
         };
         let of_parties: Vec<(String, bool)> =
             parties.iter().map(|p| (p.org.id.clone(), p.org.kind == OrgKind::Etablissement)).collect();
@@ -693,6 +703,7 @@ async fn assemble(
             backdate_reason: row.backdate_reason,
             rgpd_controller: controller,
             subprocessors,
+            subprocessors_market,
             processed,
             root_id: row.root_id,
             document_hash: row.document_hash,
@@ -813,6 +824,47 @@ impl Processed {
         }
         out
     }
+}
+
+/// The accord-cadre whose titulaire (and hébergeur) a draft names among its sub-processors.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MarketNamed {
+    /// The groupement's reference, the accord-cadre's (`GC-2026-000001`).
+    pub reference: String,
+    /// The organisations (ids) named from it: its titulaire, and its hébergeur when declared.
+    pub named: Vec<String>,
+}
+
+/// The sub-processors `found` on the tenants of a convention of `row`, completed on a draft
+/// of an edition from [`processing::MARKET_SUBPROCESSORS_EDITION`] when no tenant names an
+/// éditeur: by the titulaire of the accord-cadre binding its `processor` party (a member of a
+/// groupement de commandes, or funded by one) on some day of its term
+/// ([`contracts::binding_market`]), and by the hébergeur declared under it when none is named.
+/// A text past the draft is frozen: it keeps what it was submitted with.
+async fn market_subprocessors(
+    conn: &mut sqlx::AnyConnection,
+    mut found: Vec<OrgRef>,
+    processor: Option<&Org>,
+    row: &ConventionRow,
+) -> Result<(Vec<OrgRef>, Option<MarketNamed>), Problem> {
+    let open = row.status == Status::Draft && row.document_edition >= processing::MARKET_SUBPROCESSORS_EDITION;
+    let named = |kind: OrgKind, found: &[OrgRef]| found.iter().any(|o| o.kind == kind);
+    let (Some(processor), true, false) = (processor, open, named(OrgKind::Editeur, &found)) else {
+        return Ok((found, None));
+    };
+    let (Ok(from), Ok(to)) = (parse_any_date("start_date", &row.start_date), parse_any_date("end_date", &row.end_date))
+    else {
+        return Ok((found, None));
+    };
+    let Some(market) = contracts::binding_market(conn, processor, from, to).await? else {
+        return Ok((found, None));
+    };
+    let mut from_market = vec![market.vendor.as_ref()];
+    from_market.extend(market.host.as_ref().filter(|_| !named(OrgKind::Hebergeur, &found)).map(Org::as_ref));
+    let named = from_market.iter().map(|o| o.id.clone()).collect();
+    found.extend(from_market);
+    found.sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));
+    Ok((found, Some(MarketNamed { reference: market.reference, named })))
 }
 
 /// The vendors and hosts recorded on the tenants of conventions' parties and schools

@@ -18,7 +18,7 @@ use ent_kernel::clock::french_date;
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::naming;
 use ent_platform::catalog::{distinct, processed_data, BouquetKind, Catalog, Service};
-use ent_platform::registry::Degree;
+use ent_platform::registry::{Degree, OrgRef};
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// The catalog the application was configured with (`use_catalog`, when its state is built).
@@ -141,15 +141,28 @@ fn processed_services<'c>(
     (bouquets, services)
 }
 
+/// The first edition whose drafts name, when no tenant names an éditeur, the titulaire of the
+/// accord-cadre binding their processor party (and the hébergeur declared under it), citing it
+/// (`Convention::subprocessors_market`): a text submitted before kept « à compléter ».
+pub const MARKET_SUBPROCESSORS_EDITION: i64 = 11;
+const _: () = assert!(MARKET_SUBPROCESSORS_EDITION <= super::document::CURRENT_EDITION, "drafts render it");
+
+/// How the sub-processors line names `o`: its official name, and for one taken from the
+/// accord-cadre of a groupement de commandes ([`MARKET_SUBPROCESSORS_EDITION`]) that market.
+fn subprocessor_named(conv: &Convention, o: &OrgRef) -> String {
+    let name = naming::of_org(o.kind, &o.name).official;
+    match conv.subprocessors_market.as_ref().filter(|m| m.named.contains(&o.id)) {
+        Some(m) if o.kind == OrgKind::Editeur => format!("{name}, titulaire de l'accord-cadre {}", m.reference),
+        Some(m) => format!("{name}, sous-traitant du titulaire de l'accord-cadre {}", m.reference),
+        None => name,
+    }
+}
+
 /// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role.
 fn subprocessors(conv: &Convention) -> String {
     let named = |kind: OrgKind, role: &str| {
-        let names: Vec<String> = conv
-            .subprocessors
-            .iter()
-            .filter(|o| o.kind == kind)
-            .map(|o| naming::of_org(o.kind, &o.name).official)
-            .collect();
+        let names: Vec<String> =
+            conv.subprocessors.iter().filter(|o| o.kind == kind).map(|o| subprocessor_named(conv, o)).collect();
         if names.is_empty() {
             format!("{role} : à compléter")
         } else {

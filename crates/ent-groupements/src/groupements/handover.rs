@@ -26,6 +26,7 @@ use ent_ops::jobs::JobFuture;
 use ent_ops::notify::Notice;
 use ent_platform::audit::{self, Target};
 use ent_platform::catalog::Catalog;
+use ent_platform::contracts::binding_market;
 use ent_platform::identity::Actor;
 use ent_platform::registry::{get_org, Org};
 use ent_tenants::tenants::{get_tenant, set_processors, Tenant};
@@ -175,34 +176,17 @@ async fn members_funding(store: &Store, id: &str, tenant: &Tenant) -> Result<Vec
 
 /// The latest accord-cadre (by notification) running on `today` — awarded or in execution,
 /// notified, its last day not past — one of whose members funds `tenant`: its groupement and
-/// titulaire.
+/// titulaire ([`binding_market`], the rule a tenant created later follows too).
 async fn latest_covering(
     store: &Store,
     tenant: &Tenant,
     today: NaiveDate,
 ) -> Result<Option<(Groupement, Org)>, Problem> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM groupements WHERE status IN ('awarded', 'running') AND award IS NOT NULL ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    let notified = |g: &Groupement| (g.award.as_ref().map(|a| a.notified_on.clone()), g.id.clone());
-    let mut latest: Option<Groupement> = None;
-    for id in ids {
-        let Some(g) = super::get(store, &id).await? else { continue };
-        let Some(award) = &g.award else { continue };
-        let runs = award.notified_on <= today.to_string() && award.last_day().is_some_and(|last| last >= today);
-        if !runs || latest.as_ref().is_some_and(|l| notified(l) >= notified(&g)) {
-            continue;
-        }
-        if !members_funding(store, &id, tenant).await?.is_empty() {
-            latest = Some(g);
-        }
-    }
-    let Some((g, vendor)) = latest.and_then(|g| g.award.as_ref().map(|a| a.vendor.id.clone()).map(|v| (g, v))) else {
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else { return Ok(None) };
+    let Some(market) = binding_market(&mut *store.conn().await?, &org, today, today).await? else {
         return Ok(None);
     };
-    Ok(get_org(store, &vendor).await?.map(|vendor| (g, vendor)))
+    Ok(super::get(store, &market.groupement_id).await?.map(|g| (g, market.vendor)))
 }
 
 /// What a kept tenant becomes: its release, and the titulaire to switch it to (None: it stays).

@@ -7,9 +7,9 @@
 
 use crate::audit::{self, Audited, Target};
 use crate::identity::Actor;
-use crate::registry::queries::{get_org_in, orgs_by_id};
-use crate::registry::OrgRef;
-use chrono::{DateTime, Utc};
+use crate::registry::queries::{funds_condition, get_org_in, orgs_by_id};
+use crate::registry::{Org, OrgRef};
+use chrono::{DateTime, NaiveDate, Utc};
 use ent_kernel::error::{Checks, Problem};
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::skip_serializing_none;
@@ -178,6 +178,97 @@ pub async fn record(
 /// The `source_kind` of a contract a groupement's award recorded (its `source_id` is the
 /// groupement's id): the Art. 28 clauses are those of the market's notified CCAP (art. 9).
 pub const FROM_GROUPEMENT: &str = "groupement";
+
+/// The accord-cadre of a groupement de commandes that binds an organisation's ENT: awarded
+/// to its titulaire, which the award recorded as the processor of each member
+/// ([`FROM_GROUPEMENT`]), and, when the titulaire declared one under the market's contracts
+/// ([`FROM_CONTRACT`]), its hébergeur.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Market {
+    /// The groupement's id, and its reference (`GC-2026-000001`), the accord-cadre's.
+    pub groupement_id: String,
+    pub reference: String,
+    /// The titulaire (an éditeur): the ENT's vendor, its N3 support and processor.
+    pub vendor: Org,
+    /// The hébergeur the titulaire engaged under the market, if declared.
+    pub host: Option<Org>,
+    /// `YYYY-MM-DD`: the last day of the accord-cadre, if known.
+    pub ends_on: Option<String>,
+}
+
+/// The accord-cadre in force on some day of `from..=to` — its groupement awarded or running,
+/// notified by `to`, its last day not before `from` — whose contract the award recorded for a
+/// member that is `org` or funds it ([`funds_condition`]: a commune's écoles, an EPCI's
+/// delegating communes): the latest notified. The one answer to « which market binds this
+/// ENT »: a tenant created for such an organisation takes its titulaire, a convention's
+/// draft names it among the sub-processors.
+pub async fn binding_market(
+    conn: &mut sqlx::AnyConnection,
+    org: &Org,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Option<Market>, Problem> {
+    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT pc.client_org_id, pc.processor_org_id, g.id, g.reference, pc.ends_on FROM processor_contracts pc \
+         JOIN groupements g ON g.id = pc.source_id \
+         WHERE pc.source_kind = $1 AND pc.parent_processor_org_id IS NULL AND g.status IN ('awarded', 'running') \
+         AND g.vendor_org_id = pc.processor_org_id AND pc.starts_on <= $2 AND (pc.ends_on IS NULL OR pc.ends_on >= $3) \
+         ORDER BY pc.starts_on DESC, g.reference DESC, pc.id",
+    )
+    .bind(FROM_GROUPEMENT)
+    .bind(to.to_string())
+    .bind(from.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    for (client, vendor, groupement_id, reference, ends_on) in rows {
+        if !member_funds(conn, &client, org).await? {
+            continue;
+        }
+        let Some(vendor) = get_org_in(conn, &vendor).await? else { continue };
+        let host = market_host(conn, &vendor, &groupement_id).await?;
+        return Ok(Some(Market { groupement_id, reference, vendor, host, ends_on }));
+    }
+    Ok(None)
+}
+
+/// Whether the member `client` (an organisation's id) is `org` or funds its ENT.
+async fn member_funds(conn: &mut sqlx::AnyConnection, client: &str, org: &Org) -> Result<bool, Problem> {
+    if client == org.id {
+        return Ok(true);
+    }
+    let Some(member) = get_org_in(conn, client).await? else { return Ok(false) };
+    let mut cond = Condition::default();
+    cond.push("id = ?", &[&org.id]);
+    cond.and(funds_condition(&member));
+    let sql = format!("SELECT id FROM orgs WHERE {}", cond.sql());
+    Ok(cond.bind(sqlx::query(&sql)).fetch_optional(conn).await?.is_some())
+}
+
+/// The hébergeur the titulaire `vendor` declared as its sub-processor under one of the
+/// contracts the award of the groupement `groupement_id` recorded (the first by name).
+async fn market_host(
+    conn: &mut sqlx::AnyConnection,
+    vendor: &Org,
+    groupement_id: &str,
+) -> Result<Option<Org>, Problem> {
+    let host: Option<String> = sqlx::query_scalar(
+        "SELECT sub.processor_org_id FROM processor_contracts sub \
+         JOIN processor_contracts pc ON pc.id = sub.source_id JOIN orgs o ON o.id = sub.processor_org_id \
+         WHERE sub.source_kind = $1 AND sub.client_org_id = $2 AND sub.parent_processor_org_id = $2 \
+         AND o.kind = $3 AND pc.source_kind = $4 AND pc.source_id = $5 ORDER BY o.name, o.id LIMIT 1",
+    )
+    .bind(FROM_CONTRACT)
+    .bind(&vendor.id)
+    .bind(OrgKind::Hebergeur.as_str())
+    .bind(FROM_GROUPEMENT)
+    .bind(groupement_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match host {
+        Some(id) => get_org_in(conn, &id).await,
+        None => Ok(None),
+    }
+}
 
 /// The CCAP version that holds the Art. 28 clauses of a contract a groupement's award recorded
 /// ([`FROM_GROUPEMENT`]): its document's id, its version number and its SHA-256.

@@ -28,6 +28,7 @@ use ent_kernel::validate::{self, is_dns_label, is_hostname};
 use ent_platform::audit::{self, Audited, Shown, Target};
 pub use ent_platform::catalog::IdentitySource;
 use ent_platform::catalog::{thousands, Catalog, Service};
+use ent_platform::contracts::{binding_market, Market};
 use ent_platform::identity::authz::{self, TENANTS_READ, TENANTS_TRANSITION};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers, get_org, orgs_by_id, Relatives};
@@ -725,10 +726,13 @@ async fn write_document(
     }
     let (store, now) = (&state.store, state.clock.now());
     let slug = doc.metadata.name.as_str();
-    let checked = check_spec(store, actor, &state.catalog, slug, &doc.spec).await?;
+    let mut checked = check_spec(store, actor, &state.catalog, slug, &doc.spec).await?;
     // The organisation the document names is authorised before anything about the slug is told.
     authorize_named(store, actor, &doc.spec.organisation, &checked.org).await?;
     let existing = get_tenant(store, slug).await?;
+    if existing.is_none() {
+        take_market_processors(store, &doc.spec, &mut checked, today_in_france(now)).await?;
+    }
     let registered = match &existing {
         Some(t) => get_org(store, &t.organisation.id).await?,
         None => None,
@@ -861,6 +865,79 @@ async fn write_document(
     annex::notify(&mut tx, &state.catalog, &subject, &outside_annex, actor, now).await?;
     tx.commit().await?;
     Ok((applied, get_tenant(store, slug).await?.expect("just written")))
+}
+
+/// A tenant created without `spec.vendor` for an organisation an accord-cadre in force binds
+/// ([`binding_market`]: a member of the groupement, or one it funds) takes its titulaire as
+/// vendor, and the hébergeur declared under the market when `spec.host` is absent too: what the
+/// award gave the members' tenants it found ([`market_warnings`] says so in the answer).
+async fn take_market_processors(
+    store: &Store,
+    spec: &TenantSpec,
+    checked: &mut Checked,
+    today: NaiveDate,
+) -> Result<(), Problem> {
+    if spec.vendor.is_some() {
+        return Ok(());
+    }
+    let Some(market) = binding_market(&mut *store.conn().await?, &checked.org, today, today).await? else {
+        return Ok(());
+    };
+    if spec.host.is_none() {
+        checked.host = market.host;
+    }
+    checked.vendor = Some(market.vendor);
+    Ok(())
+}
+
+/// The warnings, in French, of a tenant written from `spec` that an accord-cadre in force on
+/// `today` binds ([`binding_market`]): its titulaire taken as vendor when `spec` names none,
+/// or another éditeur named although the member is bound by the accord-cadre. None otherwise.
+pub async fn market_warnings(
+    store: &Store,
+    spec: &TenantSpec,
+    tenant: &Tenant,
+    today: NaiveDate,
+) -> Result<Vec<String>, Problem> {
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else { return Ok(Vec::new()) };
+    let Some(market) = binding_market(&mut *store.conn().await?, &org, today, today).await? else {
+        return Ok(Vec::new());
+    };
+    let vendor = tenant.vendor.as_ref();
+    Ok(match (&spec.vendor, vendor) {
+        (None, Some(v)) if v.id == market.vendor.id => vec![market_vendor_taken(&market)],
+        (Some(_), Some(v)) if v.id != market.vendor.id => vec![market_vendor_other(&market, &v.name)],
+        _ => Vec::new(),
+    })
+}
+
+/// « jusqu'au 5 décembre 2029 », or nothing when the accord-cadre's last day is unknown.
+fn market_term(market: &Market) -> String {
+    market.ends_on.as_deref().map(|d| format!(" jusqu'au {}", french_date(d))).unwrap_or_default()
+}
+
+/// The warning of a tenant given the titulaire of `market` as vendor.
+fn market_vendor_taken(market: &Market) -> String {
+    let host = market.host.as_ref().map(|h| format!(" ; hébergeur : {}", h.name)).unwrap_or_default();
+    format!(
+        "Éditeur : {}, titulaire de l'accord-cadre {}, en cours{}{host}. Il assure le support de niveau 3 de cet ENT \
+         et en est le sous-traitant.",
+        market.vendor.name,
+        market.reference,
+        market_term(market)
+    )
+}
+
+/// The warning of a tenant whose document names `named` as vendor, not the titulaire of `market`.
+fn market_vendor_other(market: &Market, named: &str) -> String {
+    format!(
+        "L'éditeur indiqué, {named}, n'est pas le titulaire de l'accord-cadre {}, en cours{}, qui lie le membre du \
+         groupement de commandes finançant cet ENT : {}. Commander cet ENT à un autre éditeur suppose un contrat \
+         distinct de ce marché.",
+        market.reference,
+        market_term(market),
+        market.vendor.name
+    )
 }
 
 /// Whether a tenant in `status` runs its services (or is being deployed to run them): what

@@ -2,21 +2,22 @@
 //! those it funds, a chef d'établissement reads its own.
 
 use super::{
-    annex_warnings, apply, create_or_same, destruction, events_read_by, page_tenants, read_by, transition, Applied,
-    EntTenant, Move, Status, Tenant, TenantEvent, TenantFilter,
+    annex_warnings, apply, create_or_same, destruction, events_read_by, market_warnings, page_tenants, read_by,
+    transition, Applied, EntTenant, Move, Status, Tenant, TenantEvent, TenantFilter,
 };
 use crate::tenants::TenantsState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ent_kernel::clock::today_in_france;
 use ent_kernel::error::Problem;
 use ent_kernel::http::extract::{ApiJson, ApiQuery};
 use ent_kernel::http::{IfMatchHeader, Versioned};
 use ent_kernel::route_table;
 use ent_kernel::store::Page;
 use ent_platform::identity::authz::{Call, Op, TENANTS_READ, TENANTS_TRANSITION, TENANTS_WRITE};
-use ent_platform::identity::Caller;
+use ent_platform::identity::{Actor, Caller};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +57,10 @@ pub struct ApplyResult {
     /// `created`, `configured` or `unchanged`.
     pub result: Applied,
     pub tenant: Tenant,
-    /// In French: each service of the tenant that the signed Art. 28 annex of a convention in
-    /// force covering it does not list (an avenant must add it), the convention named to whom
-    /// reads it.
+    /// In French: the accord-cadre of a groupement de commandes that binds it (its titulaire
+    /// taken as éditeur when `spec.vendor` is absent, or another éditeur named), then each
+    /// service of the tenant that the signed Art. 28 annex of a convention in force covering it
+    /// does not list (an avenant must add it), the convention named to whom reads it.
     pub warnings: Vec<String>,
 }
 
@@ -117,9 +119,23 @@ async fn apply_doc(
     }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
-    let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    let warnings = apply_warnings(&state, &caller.actor, &doc, &tenant).await?;
     let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(status, version, ApplyResult { result, tenant, warnings }).into_response())
+}
+
+/// The warnings of a document applied: the accord-cadre that binds the tenant
+/// ([`market_warnings`]), then its services outside a signed annex ([`annex_warnings`]).
+async fn apply_warnings(
+    state: &TenantsState,
+    actor: &Actor,
+    doc: &EntTenant,
+    tenant: &Tenant,
+) -> Result<Vec<String>, Problem> {
+    let today = today_in_france(state.clock.now());
+    let mut warnings = market_warnings(&state.store, &doc.spec, tenant, today).await?;
+    warnings.extend(annex_warnings(state, actor, tenant).await?);
+    Ok(warnings)
 }
 
 async fn show(Op { state, caller, key: slug }: Op<TenantsState>) -> Result<Response, Problem> {
@@ -149,7 +165,7 @@ async fn replace(
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let version = tenant.version;
-    let warnings = annex_warnings(&state, &caller.actor, &tenant).await?;
+    let warnings = apply_warnings(&state, &caller.actor, &doc, &tenant).await?;
     let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant, warnings }).into_response())
 }

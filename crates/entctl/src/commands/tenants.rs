@@ -3,6 +3,7 @@
 use super::fail;
 use clap::Subcommand;
 use entcp::api::AppState;
+use entcp::clock::today_in_france;
 use entcp::identity::Actor;
 use entcp::provisioning;
 use entcp::tenants::{self, EntTenant, Move, Status};
@@ -86,8 +87,13 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
     let mut changed = Vec::new();
     for (file, doc) in read_documents(path)? {
         match tenants::apply(&state.tenants(), &Actor::cli(), &doc, None).await {
-            Ok((result, _)) => {
+            Ok((result, tenant)) => {
                 outln!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
+                let today = today_in_france(state.clock.now());
+                match tenants::market_warnings(&state.store, &doc.spec, &tenant, today).await {
+                    Ok(warnings) => warnings.iter().for_each(|w| errln!("enttenant/{} : {w}", doc.metadata.name)),
+                    Err(p) => errln!("enttenant/{} : {}", doc.metadata.name, p.detail),
+                }
                 if result != tenants::Applied::Unchanged {
                     changed.push(doc.metadata.name.clone());
                 }

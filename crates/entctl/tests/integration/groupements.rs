@@ -6244,3 +6244,100 @@ async fn a_consultation_declared_sans_suite_goes_back_to_closed_tells_the_member
     let (status, again) = send(coord.post(&docs).json(&json!({ "kind": "rc" }))).await;
     assert!((200..300).contains(&status) && again["id"] == current[0].as_str(), "{name}: {again}");
 }
+
+/// An `EntTenant` document of `org`'s ENT `slug` (bouquet `socle-1d`), its éditeur `vendor` when given.
+fn tenant_doc(org: &Org, slug: &str, vendor: Option<&str>) -> Value {
+    let mut doc = json!({
+        "apiVersion": "entcp.education.fr/v1", "kind": "EntTenant", "metadata": { "name": slug },
+        "spec": { "organisation": org.id, "hostname": format!("{slug}.ent.example.fr"), "bouquet": "socle-1d" }
+    });
+    if let Some(vendor) = vendor {
+        doc["spec"]["vendor"] = json!(vendor);
+    }
+    doc
+}
+
+// A member's ENT requested after the award (domain review 42, F3): created without an éditeur,
+// it takes the titulaire of the accord-cadre, which is then its N3, and the answer says so,
+// naming the accord-cadre; one naming another éditeur keeps it, warned that the member is bound.
+// A commune outside the groupement gets neither.
+backend_test!(a_members_tenant_created_after_the_award_takes_the_titulaire_as_its_editeur);
+async fn a_members_tenant_created_after_the_award_takes_the_titulaire_as_its_editeur(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0], name).await;
+    let reference = g["reference"].as_str().unwrap();
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 7)).build().await;
+    let (member, client) = &w.communes[0];
+    let client = client.to(&later);
+
+    let (status, created) = send(client.post("/api/v1/tenants").json(&tenant_doc(member, "ent-membre", None))).await;
+    assert_eq!(status, 201, "{name}: {created}");
+    assert_eq!(created["tenant"]["vendor"]["name"], "ENT Éditions SAS", "{name}: {created}");
+    let warnings: Vec<&str> = created["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let said = format!("Éditeur : ENT Éditions SAS, titulaire de l'accord-cadre {reference}, en cours jusqu'au ");
+    assert!(warnings.iter().any(|w| w.starts_with(&said)), "{name}: « {said} » in {warnings:?}");
+    let admin = w.admin().await;
+    let (status, contract) = send(admin.get("/api/v1/support/tenants/ent-membre/contract")).await;
+    assert_eq!(status, 200, "{name}: {contract}");
+    assert_eq!(contract["n3"]["name"], "ENT Éditions SAS", "{name}: the titulaire is its N3: {contract}");
+
+    let other = new_org(&w.store, OrgKind::Editeur, "Autre Éditeur SAS", &luhn("83456789"), None).await;
+    let named = format!("editeur:{}", other.code);
+    let doc = tenant_doc(member, "ent-autre", Some(&named));
+    let (status, created) = send(client.post("/api/v1/tenants").json(&doc)).await;
+    assert_eq!(status, 201, "{name}: {created}");
+    assert_eq!(created["tenant"]["vendor"]["name"], "Autre Éditeur SAS", "{name}: the éditeur named is kept");
+    let warning = created["warnings"][0].as_str().unwrap_or_default();
+    let said = format!("L'éditeur indiqué, Autre Éditeur SAS, n'est pas le titulaire de l'accord-cadre {reference}");
+    assert!(warning.starts_with(&said), "{name}: « {said} » in {created}");
+
+    let (outsider, outsider_client) = (&w.communes[1].0, w.communes[1].1.to(&later));
+    let (status, created) =
+        send(outsider_client.post("/api/v1/tenants").json(&tenant_doc(outsider, "ent-hors-marche", None))).await;
+    assert_eq!(status, 201, "{name}: {created}");
+    assert!(created["tenant"]["vendor"].is_null(), "{name}: no accord-cadre binds it: {created}");
+    assert_eq!(created["warnings"], json!([]), "{name}: {created}");
+}
+
+// A convention a member drafts after the award (domain review 42, F4), its tenants naming no
+// éditeur, names the titulaire among its sub-processors, citing the accord-cadre, in the API and
+// in its annex; a draft of a commune outside the groupement still says « à compléter ».
+backend_test!(a_members_draft_convention_after_the_award_names_the_titulaire_in_its_annex);
+async fn a_members_draft_convention_after_the_award_names_the_titulaire_in_its_annex(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0], name).await;
+    let reference = g["reference"].as_str().unwrap();
+    let admin = w.admin().await;
+    for (i, member) in [(0, true), (1, false)] {
+        let commune = &w.communes[i].0;
+        let school = first_etablissement(&w, "commune_code = $1 AND degree = '1D'", commune).await;
+        let body = common::fixtures::tripartite("academie:24", &commune.id, &school, "2027-01-04");
+        let (status, draft) = send(admin.post("/api/v1/conventions").json(&body)).await;
+        assert_eq!(status, 201, "{name}: {draft}");
+        let listed: Vec<&str> =
+            draft["subprocessors"].as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
+        let html = admin
+            .get(api(&format!("/conventions/{}/document?format=html", draft["id"].as_str().unwrap())))
+            .send()
+            .await
+            .text;
+        let line = match member {
+            true => {
+                assert_eq!(listed, ["ENT Éditions SAS"], "{name}: {draft}");
+                assert_eq!(draft["subprocessors_market"]["reference"], reference, "{name}: {draft}");
+                format!(
+                    "Sous-traitants ultérieurs : éditeur de la solution : ENT Éditions SAS, titulaire de l'accord-cadre \
+                     {reference} ; hébergeur : à compléter."
+                )
+            }
+            false => {
+                assert!(listed.is_empty(), "{name}: {draft}");
+                "Sous-traitants ultérieurs : éditeur de la solution : à compléter ; hébergeur : à compléter.".into()
+            }
+        };
+        let escaped = french(&line).replace('\'', "&#x27;");
+        assert!(html.contains(&escaped), "{name}: « {line} » in {html}");
+    }
+}
