@@ -1158,7 +1158,7 @@ pub async fn bootstrap_admin(
     if users > 0 && !force {
         return Ok(None);
     }
-    let actor = Actor { user_id: None, name: "system:bootstrap".into(), bindings: vec![] };
+    let actor = Actor { user_id: None, name: "system:bootstrap".into(), ..Actor::cli() };
     let existing = if force { get_user(store, email).await? } else { None };
     let user = match existing {
         Some(user) => user,

@@ -429,6 +429,11 @@ pub async fn import_sample(store: &Store) {
 /// The sample annuaire and one collège of Fresnes added to it (`0940999A`).
 pub async fn import_sample_with_college(store: &Store) {
     import_sample(store).await;
+    import_college(store).await;
+}
+
+/// The fixture's collège of the 94 (0940999A, funded by the Département du Val-de-Marne).
+pub async fn import_college(store: &Store) {
     let csv = std::fs::read(fixture("annuaire-education-94-college.csv")).unwrap();
     let options = entcp::registry::import::ImportOptions::default();
     entcp::registry::import::import_annuaire(store, &admin(), std::io::Cursor::new(csv), options, t0()).await.unwrap();

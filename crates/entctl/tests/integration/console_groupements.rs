@@ -405,7 +405,7 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     );
     let said: Vec<String> = crate::console::summary_links(&incomplete.text).into_iter().map(|(_, text)| text).collect();
     assert!(
-        said.iter().any(|s| s.starts_with("Date de notification du marché : ")),
+        said.iter().any(|s| s.starts_with(&french("Date de notification du marché : "))),
         "each link names its field: {said:?}"
     );
     // Notified the day of the launch: the open call's délais have not run (the form says until when).

@@ -3108,6 +3108,8 @@ async fn a_pupil_key_without_pupils_is_said_to_split_equally_in_the_documents(db
 backend_test!(the_convention_constitutive_names_what_its_members_equip);
 async fn the_convention_constitutive_names_what_its_members_equip(db: crate::common::TestDb) {
     let w = world(&db).await;
+    // A collège the département funds: a member joins for an établissement it equips.
+    common::import_college(&w.store).await;
     let name = db.name;
     let departement = entcp::registry::resolve_org(&w.store, "departement:94").await.unwrap();
     let token = token_for(&w.store, "cd94@test.fr", Role::Collectivite, Some(&departement.id)).await;
@@ -3575,6 +3577,8 @@ async fn a_failed_withdrawal_leaves_the_member_in_the_convention_and_accepted(db
 backend_test!(a_school_cost_key_names_the_members_etablissements_in_the_documents);
 async fn a_school_cost_key_names_the_members_etablissements_in_the_documents(db: crate::common::TestDb) {
     let w = world(&db).await;
+    // A collège the département funds: a member joins for an établissement it equips.
+    common::import_college(&w.store).await;
     let name = db.name;
     let mut body = minimal_groupement(&w, "2026-09-30");
     body["cost_key"] = json!([{ "basis": "schools", "weight": 100 }]);

@@ -49,6 +49,7 @@ const PAGES: &[Page] = &[
     ("POST", "/ent/nouveau", Some(&[Admin, Dan, Collectivite])),
     ("GET", "/ent/{ent}", Some(EVERYONE)),
     ("POST", "/ent/{ent}/etat", Some(&[Admin, Dan])),
+    ("GET", "/ent/{ent}/attestation-destruction", Some(EVERYONE)),
     ("GET", "/tickets", Some(SUPPORT_READERS)),
     ("GET", "/tickets/nouveau", Some(SUPPORT_CREATORS)),
     ("POST", "/tickets/nouveau", Some(SUPPORT_CREATORS)),
@@ -274,6 +275,8 @@ fn allowed_expected(method: &str, path: &str, role: Role, side: Side) -> u16 {
         // The ticket's forms and the new ticket's, posted without their fields (nor the version).
         ("POST", p) if p.starts_with("/tickets/") => 422,
         ("GET", "/tableau-de-bord/{org}") if side == Side::Out && role != Admin => 404,
+        // The tenant is not purged: no attestation of destruction yet, the 404 of a missing one.
+        ("GET", "/ent/{ent}/attestation-destruction") => 404,
         ("POST", "/compte/mot-de-passe") => 422, // the current password given is wrong
         ("POST", "/compte/sessions/revoquer") | ("GET", _) => 200,
         _ => 303,

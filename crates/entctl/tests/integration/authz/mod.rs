@@ -68,6 +68,8 @@ fn success(method: &str, path: &str) -> u16 {
     match (method, path) {
         // No convention covers the test schools: the governance gate answers.
         ("POST", "/api/v1/tenants/{slug}/transition") => 409,
+        // The tenant is not purged: no attestation of destruction yet (tenants tests read one).
+        ("GET", "/api/v1/tenants/{slug}/destruction") => 404,
         ("POST", "/api/v1/orgs")
         | ("POST", "/api/v1/orgs/{key}/invitations")
         | ("POST", "/api/v1/users")

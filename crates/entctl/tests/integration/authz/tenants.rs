@@ -10,6 +10,7 @@ pub(super) const CASES: &[Case] = &[
     ("PUT", "/api/v1/tenants/{slug}", &[Admin, Dan, Collectivite], Target::Org),
     ("POST", "/api/v1/tenants/{slug}/transition", &[Admin, Dan], Target::Org),
     ("GET", "/api/v1/tenants/{slug}/events", EVERYONE, Target::Org),
+    ("GET", "/api/v1/tenants/{slug}/destruction", EVERYONE, Target::Org),
     ("GET", "/api/v1/tenant-schema", EVERYONE, Target::None),
 ];
 
