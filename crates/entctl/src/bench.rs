@@ -620,8 +620,8 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
         "common_expenses_cents": 1_200_000, "coordinator_share_percent": 10,
         "application_deadline": "2090-01-01",
         // Awarded the day it launches: a procédure adaptée, as its DECP facts declare, so its
-        // need is estimated below the formalised-procedure threshold.
-        "procedure": "procedure_adaptee", "estimated_amount_ht_cents": 20_000_000,
+        // need is estimated below the State's formalised-procedure threshold (an académie coordinates).
+        "procedure": "procedure_adaptee", "estimated_amount_ht_cents": 13_000_000,
     }))?;
     let g = gm::create(&ctx, new).await.map_err(fail)?;
     let step = |what: &str, started: Instant, n: usize| -> std::io::Result<()> {

@@ -100,6 +100,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0073_tenant_destruction_attestation.sql",
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
+    "0076_processor_contracts_by_source.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -512,6 +513,11 @@ mod tests {
             75,
             "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
             "565dd166316129f7500d42eaccb53c41d48d18435fded8c0b6d2a17fe804c8e77a50f44d2b7e15877153de8e7f7d9ae2",
+        ),
+        (
+            76,
+            "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
+            "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
         ),
     ];
 
