@@ -605,9 +605,17 @@ pub async fn groupement(config: &Config, communes: usize) -> anyhow::Result<()> 
     )
     .fetch_all(store.pool())
     .await?;
+    // A member joins for schools it equips (an application of none is refused at acceptance):
+    // communes with an open school they fund.
     let mut applicants = Vec::new();
-    for id in ids.iter().take(communes) {
-        applicants.extend(get_org(&store, id).await.map_err(fail)?);
+    for id in &ids {
+        if applicants.len() == communes {
+            break;
+        }
+        let Some(org) = get_org(&store, id).await.map_err(fail)? else { continue };
+        if membership::prefill(&store, &org).await.map_err(fail)?.quantities.schools > 0 {
+            applicants.push(org);
+        }
     }
     let academie: String = sqlx::query_scalar("SELECT code FROM orgs WHERE kind = 'academie' ORDER BY code LIMIT 1")
         .fetch_one(store.pool())
