@@ -447,9 +447,14 @@ fn field_label(field: &str) -> Option<&'static str> {
     Some(label)
 }
 
+/// The fields of `NewTicket` in the order the form shows their controls: the order of its error
+/// summary (RGAA 11.10).
+const FORM_ORDER: [&str; 8] =
+    ["tenant", "subject", "category", "service", "impact", "urgency", "description", FILES_FIELD];
+
 async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, PageError> {
     let Reply { fields, refusal, status } = reply;
-    let refusal = refusal.labelled(field_label);
+    let refusal = refusal.in_order_of(FORM_ORDER).labelled(field_label);
     let On { console, state, signed } = on;
     let tenants = candidate_tenants(state, &signed.0.actor).await?;
     let chosen = fields.opt("ent").or_else(|| tenants.first().map(|(slug, _)| slug.clone()));
@@ -465,10 +470,17 @@ async fn open_page(on: &On<SupportState>, reply: Reply<'_>) -> Result<Response, 
     };
     let categories: Vec<Value> =
         CATEGORIES.iter().map(|(v, l)| json!({ "value": v, "label": l, "selected": *v == category })).collect();
+    // The services the chosen ENT runs (the domain refuses any other), the whole catalog when
+    // it no longer resolves them.
+    let run = match &chosen {
+        Some(slug) => tickets::services_of_tenant(state, &signed.0.actor, slug).await?.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let services: Vec<Value> = state
         .catalog
         .services
         .iter()
+        .filter(|s| run.is_empty() || run.contains(&s.code))
         .map(|s| json!({ "value": s.code, "label": s.name, "selected": fields.get("service") == s.code }))
         .collect();
     let shell = Shell::new(console, Some(&signed.0), "/tickets")
@@ -719,14 +731,13 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
             })
         })
         .collect();
+    let org = ticket.organisation.id.clone();
+    let place = places_of(&state.store, vec![org.clone()]).await?.remove(&org).unwrap_or_default();
     let clocks = match &ticket.sla {
-        Some(sla) => {
-            let org = ticket.organisation.id.clone();
-            let place = places_of(&state.store, vec![org.clone()]).await?.remove(&org);
-            clocks(state, &ticket, sla, &place.unwrap_or_default(), context.now)
-        }
+        Some(sla) => clocks(state, &ticket, sla, &place, context.now),
         None => Vec::new(),
     };
+    let progress = (viewer == Viewer::Requester).then(|| requester_progress(state, &row, &place)).flatten();
     let moves = moves(state, actor, &row, viewer).await?;
     // Only the N1 writes to the requester (`tickets::refuse_public_above_n1`): above it, the
     // page offers a note to the support, not a reply.
@@ -751,6 +762,7 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
             "status": ticket.status.label(), "assignee": ticket.assignee, "team": ticket.assigned_team,
             "version": ticket.version, "flag": ticket.convention_flag,
         },
+        "progress": progress,
         "viewer": match viewer { Viewer::Staff => "staff", Viewer::Vendor => "vendor", Viewer::Requester => "requester" },
         "history": history,
         "files": files,
@@ -780,6 +792,31 @@ async fn ticket_page(on: &On<SupportState>, key: &str, reply: Reply<'_>) -> Resu
         },
     });
     Ok(page::render_status(status, "ticket.html", shell, values))
+}
+
+/// What the requester reads of where their open ticket stands: who handles it (its level in
+/// their words, `Level::handled_by`) and when the next step is due, in the time of the calendar
+/// it is counted in (`tickets::due_moment`, as the e-mails write it): their first response
+/// until they are answered, else the resolution the holding level aims at; the pause said.
+fn requester_progress(state: &SupportState, row: &Ticket, place: &Place) -> Option<Value> {
+    if !matches!(row.status, Status::New | Status::InProgress | Status::WaitingRequester) {
+        return None;
+    }
+    let due = |stored: &Option<String>, level: Level| {
+        let due = stored.as_deref().and_then(parse_timestamp)?;
+        Some(tickets::due_moment(due, state.support.calendar_at(&row.policy, level, place).tz))
+    };
+    let next = match row.status {
+        Status::WaitingRequester => {
+            Some("Le support attend votre réponse : le délai de traitement est suspendu jusqu'à celle-ci.".to_string())
+        }
+        _ => match (due(&row.first_response_due, Level::N1), due(&row.resolution_due, row.level)) {
+            (Some(first), _) => Some(format!("Première réponse attendue au plus tard le {first}.")),
+            (None, Some(resolution)) => Some(format!("Résolution visée au plus tard le {resolution}.")),
+            (None, None) => None,
+        },
+    };
+    Some(json!({ "handled_by": row.level.handled_by(), "next": next }))
 }
 
 /// The id of the control of a field of the ticket page's forms.

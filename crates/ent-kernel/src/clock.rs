@@ -169,12 +169,17 @@ pub fn french_date(date: &str) -> String {
 /// writes it (`23 octobre 2026 à 23 h 30`); a date as [`french_date`]; anything else as it is.
 pub fn french_moment(stored: &str) -> String {
     match DateTime::parse_from_rfc3339(stored) {
-        Ok(t) => {
-            let paris = t.with_timezone(&chrono_tz::Europe::Paris);
-            format!("{} à {}", french_date(&paris.format("%Y-%m-%d").to_string()), paris.format("%H h %M"))
-        }
+        Ok(t) => french_moment_in(t.with_timezone(&Utc), chrono_tz::Europe::Paris),
         Err(_) => french_date(stored),
     }
+}
+
+/// An instant at its hour in `tz`, as [`french_moment`] writes it in Paris (`7 décembre 2026
+/// à 08 h 30`): the one way the platform writes a day and an hour, whatever the time zone (an
+/// overseas school's support calendar, say).
+pub fn french_moment_in(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&tz);
+    format!("{} à {}", french_date(&local.format("%Y-%m-%d").to_string()), local.format("%H h %M"))
 }
 
 /// A stored date (`YYYY-MM-DD`) or timestamp (RFC 3339) as a French reader writes the day it

@@ -313,6 +313,33 @@ mod tests {
     }
 
     #[test]
+    fn a_requester_is_told_their_ticket_is_registered_and_a_level_its_deadline() {
+        let ticket = |event: &str| {
+            serde_json::json!({ "event": event, "reference": "ENT-7", "subject": "Notes", "priority": "P1",
+                                "level": "N2", "tenant": "mistral-ent", "from": "N1", "body": "Bloquant.",
+                                "due": "7 décembre 2026 à 09 h 30", "due_of": "Première réponse", "warning": null })
+        };
+        let received = render("support", &ticket("received")).unwrap();
+        assert_eq!(received.subject, "Ticket enregistré : ENT-7 « Notes »");
+        assert!(received.text.contains("sur l'ENT mistral-ent est enregistré"), "{}", received.text);
+        assert!(received.text.contains("au plus tard le 7 décembre 2026 à 09 h 30"), "{}", received.text);
+        assert!(received.html.contains("est enregistré"), "{}", received.html);
+        let escalated = render("support", &ticket("escalated")).unwrap();
+        assert!(
+            escalated.text.contains("Première réponse attendue au plus tard le 7 décembre 2026 à 09 h 30"),
+            "{}",
+            escalated.text
+        );
+        assert!(escalated.html.contains("Première réponse attendue au plus tard le"), "{}", escalated.html);
+        let created = render("support", &ticket("created")).unwrap();
+        assert!(
+            created.text.contains("pour l'ENT mistral-ent") && !created.text.contains("tenant"),
+            "{}",
+            created.text
+        );
+    }
+
+    #[test]
     fn the_requesters_message_is_theirs_to_the_support_and_the_supports_reply_theirs_to_the_requester() {
         let ticket = |event: &str| serde_json::json!({ "event": event, "reference": "ENT-7", "subject": "Notes", "body": "Depuis lundi." });
         let message = render("support", &ticket("reply")).unwrap();

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use ent_kernel::error::Problem;
 use ent_kernel::store::{self, timestamp, Backend, CopyTx, JsonText, SerialLock, Store};
 use ent_kernel::store::{page_size, Condition, Page};
-pub use people::{mask_people, Shown};
+pub use people::{mask_people, names_of, Shown};
 pub use readers::{about_orgs, KindReaders, KindRules, Reader};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

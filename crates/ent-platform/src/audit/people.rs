@@ -125,8 +125,9 @@ fn each_person(value: &mut Value, f: &mut impl FnMut(&mut String)) {
 }
 
 /// The directory name of each account of `addresses`, by address; none where that name is
-/// itself an address (as the conventions' `created_by_name`).
-async fn names_of(store: &Store, addresses: Vec<String>) -> Result<HashMap<String, String>, Problem> {
+/// itself an address (as the conventions' `created_by_name`). What a page shows of a person to a
+/// reader who is given names, not addresses (a ticket's requester reading who answered).
+pub async fn names_of(store: &Store, addresses: Vec<String>) -> Result<HashMap<String, String>, Problem> {
     let mut names = HashMap::new();
     for cond in Condition::in_chunks("email", addresses) {
         let sql = format!("SELECT email, display_name FROM users WHERE {}", cond.sql());

@@ -240,7 +240,7 @@ pub async fn sweep(state: &SupportState, now: DateTime<Utc>) -> Result<SweepRepo
             flagged.push(format!("{} {} {}", t.reference, level.label(), kind.as_str()));
             // Said in the time of the level's calendar, as its lead reads it.
             let calendar = state.support.calendar_at(&t.policy, level, &place);
-            let due_text = super::tickets::french_time(due, calendar.tz);
+            let due_text = super::tickets::due_moment(due, calendar.tz);
             let body = format!("échéance de {} dépassée ({due_text})", kind.label_at(level));
             let e = NewEvent::new("breach", "support").moved(level.as_str(), kind.as_str()).body(&body);
             append_event(&mut tx, id, &actor, e, now).await?;

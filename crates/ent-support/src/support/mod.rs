@@ -92,6 +92,16 @@ impl Level {
         }
     }
 
+    /// Who works on a ticket held at this level, as its requester reads it (« Votre ticket est
+    /// pris en charge par le support de l'académie »): the levels' names are the support's.
+    pub fn handled_by(self) -> &'static str {
+        match self {
+            Level::N1 => "pris en charge par le support de proximité",
+            Level::N2 => "transmis au support de l'académie, qui le prend en charge",
+            Level::N3 => "transmis au support de l'éditeur de l'ENT, qui le prend en charge",
+        }
+    }
+
     pub fn role(self) -> Role {
         match self {
             Level::N1 => Role::SupportN1,

@@ -96,6 +96,15 @@ pub struct SlaState {
     pub answer_due: Option<DateTime<Utc>>,
 }
 
+impl LevelClock {
+    /// The level's next step and when it is due: its first response while it has not given it,
+    /// else its resolution; none while its clock is stopped (paused, resolved).
+    pub fn next_step(&self) -> Option<(BreachKind, DateTime<Utc>)> {
+        let first = self.first_response_due.map(|due| (BreachKind::FirstResponse, due));
+        first.or_else(|| self.resolution_due.map(|due| (BreachKind::Resolution, due)))
+    }
+}
+
 impl SlaState {
     pub fn clock(&self, level: Level) -> Option<&LevelClock> {
         self.levels.iter().find(|c| c.level == level)

@@ -971,3 +971,92 @@ async fn a_ticket_about_a_service_names_the_service_as_the_catalog_does(db: Test
     assert!(page.text.contains("Un service — Carnet de liaison</dd>"), "{}: {}", app.backend, page.text);
     assert!(!page.text.contains("— carnet-de-liaison"), "{}", app.backend);
 }
+
+/// Gives `email` a name in the directory, as a person's account has (the desk's are named by
+/// their addresses).
+async fn named(app: &TestApp, email: &str, name: &str) {
+    sqlx::query("UPDATE users SET display_name = $1 WHERE email = $2")
+        .bind(name)
+        .bind(email)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+// The form offers the services the chosen ENT runs, and the domain refuses another one on the
+// field; the error summary reads in the form's order.
+backend_test!(the_ticket_form_offers_the_services_of_the_chosen_ent_and_its_summary_follows_the_form);
+async fn the_ticket_form_offers_the_services_of_the_chosen_ent_and_its_summary_follows_the_form(db: TestDb) {
+    let app = app(db).await;
+    let name = app.backend;
+    let usager = sign_in(&app, USAGER).await;
+    let form = get(&app, &usager, "/tickets/nouveau").await;
+    // Socle premier degré: the carnet de liaison, no visioconférence.
+    assert!(form.text.contains("<option value=\"carnet-de-liaison\""), "{name}: {}", form.text);
+    assert!(!form.text.contains("<option value=\"visio\""), "{name}: {}", form.text);
+    let sent =
+        [("ent", TENANT), ("categorie", "service"), ("service", "visio"), ("impact", "haute"), ("urgence", "basse")];
+    let refused = post_form(&app, &usager, "/tickets/nouveau", &sent).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    let links = crate::console::summary_links(&refused.text);
+    let targets: Vec<&str> = links.iter().map(|(href, _)| href.as_str()).collect();
+    assert_eq!(targets, ["sujet", "service", "description"], "{name}: the form's order: {links:?}");
+    let service = &links[1].1;
+    assert!(service.contains("ne fait pas fonctionner le service « Visioconférence »"), "{name}: {service}");
+}
+
+// The usager is told their ticket is registered, with the due first response; the académie's N2
+// is told when its first response is due; the usager's page says who handles the ticket in their
+// words and when the next step is due, and names the agents, never by their addresses.
+backend_test!(the_requester_reads_who_handles_the_ticket_and_by_when_and_the_mails_carry_the_deadline);
+async fn the_requester_reads_who_handles_the_ticket_and_by_when_and_the_mails_carry_the_deadline(db: TestDb) {
+    let app = app(db).await;
+    let name = app.backend;
+    running(&app).await;
+    named(&app, N1, "Julie Martin").await;
+    let usager = sign_in(&app, USAGER).await;
+    let reference = open_ticket(&app, &usager).await;
+    let mail = async |event: &str, to: &str| {
+        let mut mails = common::queued_mails(&app.store, "support").await.into_iter();
+        let found = mails.rfind(|m| m.context["event"] == event && m.recipients.contains(to));
+        found.unwrap_or_else(|| panic!("{name}: no {event} mail to {to}")).context
+    };
+    let received = mail("received", USAGER).await;
+    assert_eq!(received["reference"], reference.as_str(), "{name}: {received}");
+    let due = received["due"].as_str().unwrap_or_default().to_string();
+    assert!(due.contains(" à ") && due.contains(" h "), "{name}: the platform's hours: {received}");
+    assert!(
+        common::queued_mails(&app.store, "support")
+            .await
+            .iter()
+            .all(|m| m.context["event"] != "received" || !m.recipients.contains(N1)),
+        "{name}: the acknowledgement is the requester's"
+    );
+
+    let path = format!("/tickets/{reference}");
+    let page = get(&app, &usager, &path).await;
+    assert!(
+        page.text.contains("Votre ticket est pris en charge par le support de proximité."),
+        "{name}: {}",
+        page.text
+    );
+    assert!(page.text.contains(&format!("Première réponse attendue au plus tard le {due}.")), "{name}: {}", page.text);
+
+    let n1 = sign_in(&app, N1).await;
+    let reply = [("message", "Nous regardons."), ("visibilite", "public")];
+    follow(&app, &n1, &post_form(&app, &n1, &format!("{path}/commentaire"), &reply).await).await;
+    let page = get(&app, &n1, &path).await;
+    let up = [("version", version_of(&page.text)), ("motif", "Relève de l'académie.".to_string())];
+    let up: Vec<(&str, &str)> = up.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let escalated = post_form(&app, &n1, &format!("{path}/escalade"), &up).await;
+    assert_eq!(escalated.status, 303, "{name}: {}", escalated.text);
+    let told = mail("escalated", N2).await;
+    assert_eq!(told["due_of"], "Première réponse", "{name}: {told}");
+    assert!(told["due"].as_str().is_some_and(|d| d.contains(" h ")), "{name}: the N2's deadline: {told}");
+
+    let page = get(&app, &usager, &path).await;
+    assert!(page.text.contains("Votre ticket est transmis au support de l&#x27;académie"), "{name}: {}", page.text);
+    assert!(page.text.contains("au plus tard le"), "{name}: the next step's due date: {}", page.text);
+    assert!(page.text.contains("Julie Martin (N1)"), "{name}: the agent by name: {}", page.text);
+    assert!(!page.text.contains(N1), "{name}: no agent's address to the requester: {}", page.text);
+}

@@ -246,15 +246,15 @@ async fn due_dates_mailed_to_an_overseas_school_read_in_its_own_time(db: crate::
     let ticket = w.open_at("ecole-fort-de-france", martinique("2026-02-23 10:00")).await;
     assert_eq!(ts(&ticket["first_response_due"]), martinique("2026-02-23 11:00"), "{}", db.name);
     let created = mail("created", "rup@ecole-schoelcher.fr").await;
-    assert_eq!(created["due"], "23 février 2026 à 11:00 (heure locale, UTC-04:00)", "{}: {created}", db.name);
+    assert_eq!(created["due"], "23 février 2026 à 11 h 00 (heure locale, UTC-04:00)", "{}: {created}", db.name);
     // The breach notice says when it fell in the same time.
     w.clock.set(martinique("2026-02-23 12:00"));
     let state = crate::common::app::app_state(store.clone(), Config::default(), w.clock.clone());
     entcp::support::jobs::sweep(&state.support(), martinique("2026-02-23 12:00")).await.unwrap();
     let breach = mail("breach", "rup@ecole-schoelcher.fr").await;
-    assert_eq!(breach["due"], "23 février 2026 à 11:00 (heure locale, UTC-04:00)", "{}: {breach}", db.name);
+    assert_eq!(breach["due"], "23 février 2026 à 11 h 00 (heure locale, UTC-04:00)", "{}: {breach}", db.name);
     // A school on Paris time reads Paris time, as it always did.
     w.open("college-creteil", "2026-02-23 10:00").await;
     let created = mail("created", "rup@college-creteil.fr").await;
-    assert_eq!(created["due"], "23 février 2026 à 11:00", "{}: {created}", db.name);
+    assert_eq!(created["due"], "23 février 2026 à 11 h 00", "{}: {created}", db.name);
 }

@@ -1,14 +1,14 @@
 //! Opening a ticket: who may, on which tenant, its category, priority and first queue.
 
 use super::change::finish;
-use super::events::{append_event, notify, refresh, NewEvent};
+use super::events::{append_event, notify, refresh, requester_email, NewEvent};
 use super::{load, Ctx, Ticket};
 use crate::support::policy::GRADES;
 use crate::support::SupportState;
 use crate::support::{queue_emails, Category, Level, Priority};
 use chrono::{DateTime, Datelike, Utc};
 use ent_conventions::conventions::active_covering;
-use ent_kernel::clock::{french_date, today_in_france};
+use ent_kernel::clock::{french_date, french_moment_in, today_in_france};
 use ent_kernel::error::{Checks, Problem, ProblemKind};
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::store::counters::next_reference;
@@ -20,6 +20,7 @@ use ent_platform::identity::authz::{self, forbidden};
 use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::queries::{covers_org, get_org};
 use ent_platform::registry::Org;
+use ent_tenants::tenants::annex::services_of;
 use ent_tenants::tenants::{find_for, Status as TenantStatus, Tenant};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -84,6 +85,43 @@ pub(super) fn parse_priority(checks: &mut Checks, value: Option<&str>) -> Option
         checks.fail("priority", format!("priorité « {v} » inconnue : P1, P2, P3 ou P4"));
     }
     p
+}
+
+/// The catalog codes of the services `tenant` runs (its bouquet and options); none when the
+/// catalog no longer resolves them.
+pub fn services_run(state: &SupportState, tenant: &Tenant) -> Vec<String> {
+    services_of(&state.catalog, &tenant.bouquet, &tenant.options)
+}
+
+/// The services of the tenant `slug` names among those `actor` reads, as the ticket form offers
+/// them; `None` for a tenant out of its reach or naming none.
+pub async fn services_of_tenant(
+    state: &SupportState,
+    actor: &Actor,
+    slug: &str,
+) -> Result<Option<Vec<String>>, Problem> {
+    Ok(readable_tenant(&state.store, actor, slug).await?.map(|tenant| services_run(state, &tenant)))
+}
+
+/// A ticket's service must be one its ENT runs (422 on `service`, naming those it runs), when the
+/// catalog still resolves them; a code absent from the catalog is [`check_category`]'s.
+fn check_service_run(checks: &mut Checks, state: &SupportState, tenant: &Tenant, service: Option<&str>) {
+    let Some(code) = service.filter(|code| state.catalog.service(code).is_some()) else { return };
+    let run = services_run(state, tenant);
+    if run.is_empty() || run.iter().any(|c| c == code) {
+        return;
+    }
+    let name = |code: &str| state.catalog.service(code).map_or_else(|| code.to_string(), |s| s.name.clone());
+    let names: Vec<String> = run.iter().map(|c| format!("« {} »", name(c))).collect();
+    checks.fail(
+        "service",
+        format!(
+            "l'ENT {} ne fait pas fonctionner le service « {} » : choisissez l'un des siens ({})",
+            tenant.slug,
+            name(code),
+            names.join(", ")
+        ),
+    );
 }
 
 /// `convention_expiree` / `sans_convention` when no active convention covers the tenant today.
@@ -178,8 +216,9 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     let forced = parse_priority(&mut checks, new.priority.as_deref());
     // A tenant the actor cannot read is not revealed: it is unknown.
     let tenant = readable_tenant(store, ctx.actor, &new.tenant).await?;
-    if tenant.is_none() {
-        checks.fail("tenant", format!("aucun tenant « {} »", new.tenant));
+    match &tenant {
+        None => checks.fail("tenant", format!("aucun tenant « {} »", new.tenant)),
+        Some(tenant) => check_service_run(&mut checks, ctx.state, tenant, new.service.as_deref()),
     }
     checks.finish()?;
     let tenant = tenant.expect("checked");
@@ -264,16 +303,26 @@ pub async fn create(ctx: &Ctx<'_>, new: NewTicket) -> Result<Ticket, Problem> {
     // The N1 team reads the due date in its own time (an overseas school's, not Paris').
     let place = crate::support::place_of(&mut tx, &org.id).await?;
     let tz = ctx.state.support.calendar_at(&contract.policy, Level::N1, &place).tz;
-    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| french_time(due, tz));
+    let due = state.clock(Level::N1).and_then(|c| c.first_response_due).map(|due| due_moment(due, tz));
     if let Some(told) = told {
         note_unstaffed(&mut tx, ctx, &t, &contract, &told).await?;
         notify_unstaffed(&mut tx, told, &t, &tenant.slug, &contract, ctx.now).await?;
     }
+    let acknowledged = acknowledgement_to(&t, &queue);
     notify(&mut tx, queue, &t, "created", json!({ "tenant": tenant.slug, "due": due }), ctx.now, ctx.now).await?;
+    let said = json!({ "tenant": tenant.slug, "due": due, "warning": warning });
+    notify(&mut tx, acknowledged, &t, "received", said, ctx.now, ctx.now).await?;
     let summary = json!({ "reference": reference, "tenant": tenant.slug, "priority": priority.as_str(), "flag": flag });
     let mut t = finish(ctx, tx, &t, "support.tickets.create", summary).await?;
     t.warning = warning;
     Ok(t)
+}
+
+/// Who is told that ticket `t` is registered (« Ticket enregistré »): its requester, unless the
+/// creation notice to the N1 `queue` already reaches them (a support person opening one).
+fn acknowledgement_to(t: &Ticket, queue: &[String]) -> Vec<String> {
+    let heard = |email: &String| queue.iter().any(|q| q.eq_ignore_ascii_case(email));
+    requester_email(t).into_iter().filter(|email| !heard(email)).collect()
 }
 
 /// The warnings of a new ticket, each a public « Avertissement » of its history (the
@@ -422,14 +471,13 @@ async fn creation_queue(
     Ok(Vec::new())
 }
 
-/// `17 mai 2027 à 10:00` in `tz`, the time zone of the calendar of the level that reads it;
-/// outside Paris time, said so with its offset: `23 février 2026 à 11:00 (heure locale, UTC-04:00)`.
-pub fn french_time(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    let local = at.with_timezone(&tz);
-    let date = french_date(&local.date_naive().to_string());
-    if tz == chrono_tz::Europe::Paris {
-        format!("{date} à {}", local.format("%H:%M"))
-    } else {
-        format!("{date} à {} (heure locale, UTC{})", local.format("%H:%M"), local.format("%:z"))
+/// A due date in `tz`, the time zone of the calendar of the level that reads it, as the platform
+/// writes a day and an hour ([`french_moment_in`]: `17 mai 2027 à 10 h 00`); outside Paris time,
+/// said so with its offset: `23 février 2026 à 11 h 00 (heure locale, UTC-04:00)`.
+pub fn due_moment(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let said = french_moment_in(at, tz);
+    match tz == chrono_tz::Europe::Paris {
+        true => said,
+        false => format!("{said} (heure locale, UTC{})", at.with_timezone(&tz).format("%:z")),
     }
 }

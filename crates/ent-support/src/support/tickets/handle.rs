@@ -2,13 +2,15 @@
 
 use super::change::{acting_level, begin, begin_at_level, bump, finish};
 use super::create::governors;
-use super::create::{check_category, check_grade, parse_priority};
+use super::create::{check_category, check_grade, due_moment, parse_priority};
 use super::events::{append_event, notify, refresh, requester_email, NewEvent};
 use super::{find, Ctx, Ticket};
-use crate::support::{levels_of, queue_emails, Level, Priority, Status, Viewer};
+use crate::support::sla::SlaState;
+use crate::support::{levels_of, place_of_org, queue_emails, Level, Priority, Status, Viewer};
 use ent_kernel::error::{conflict_unless, Checks, Problem};
 use ent_kernel::naming;
 use ent_kernel::store::{expect_same_version, timestamp, Store, Tx};
+use ent_kernel::text::capitalised;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::forbidden;
 use ent_platform::identity::{bindings_of, get_user, Actor};
@@ -455,7 +457,7 @@ pub(crate) async fn move_level(
         .execute(&mut **tx)
         .await?;
     let moved = Ticket { level: target, n3_org_id, ..t.clone() };
-    refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
+    let sla = refresh(tx, &ctx.state.support, &moved, ctx.now).await?;
     let school = school_of(tx, t).await?;
     let queue = queue_emails(tx, target, &receiving, &school).await?;
     let warning = match queue.is_empty() {
@@ -463,8 +465,18 @@ pub(crate) async fn move_level(
         false => None,
     };
     let event = if up { "escalated" } else { "returned" };
-    notify(tx, queue, &moved, event, json!({ "from": t.level.label(), "body": text }), ctx.now, ctx.now).await?;
+    let (due_of, due) = step_due(ctx, &moved, &sla, &school);
+    let said = json!({ "from": t.level.label(), "body": text, "due": due, "due_of": due_of });
+    notify(tx, queue, &moved, event, said, ctx.now, ctx.now).await?;
     Ok(warning)
+}
+
+/// What the level holding `moved` does next and by when, in the time of its calendar at the
+/// ticket's school (« Première réponse », « 7 décembre 2026 à 09 h 30 »): what its notice says.
+fn step_due(ctx: &Ctx<'_>, moved: &Ticket, sla: &SlaState, school: &Org) -> (Option<String>, Option<String>) {
+    let Some((kind, due)) = sla.clock(moved.level).and_then(|c| c.next_step()) else { return (None, None) };
+    let tz = ctx.state.support.calendar_at(&moved.policy, moved.level, &place_of_org(school)).tz;
+    (Some(capitalised(kind.label())), Some(due_moment(due, tz)))
 }
 
 /// A ticket moved (`up`: escalated, else returned) to a level where nobody would hear of it (no

@@ -10,7 +10,7 @@ mod events;
 mod handle;
 
 pub(crate) use change::tell_requester;
-pub use create::{create, french_time, NewTicket};
+pub use create::{create, due_moment, services_of_tenant, NewTicket};
 pub(crate) use events::{
     append_event, notify, refresh, requester_email, sla_events, write_sla, NewEvent, SlaEventRow, PUBLIC_MESSAGE,
 };
@@ -31,13 +31,14 @@ use ent_kernel::skip_serializing_none;
 use ent_kernel::store::sql::page_size;
 use ent_kernel::store::{Backend, Flag, Nullable, Store, Tx};
 use ent_kernel::store::{Condition, Page};
-use ent_platform::audit::Audited;
-use ent_platform::identity::Actor;
+use ent_platform::audit::{names_of, Audited};
+use ent_platform::identity::{address_in, masked_actor, Actor};
 use ent_platform::registry::OrgRef;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, FromRow};
+use std::collections::HashMap;
 
 /// What every ticket operation needs.
 pub struct Ctx<'a> {
@@ -426,6 +427,13 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
     .fetch_all(ctx.store().pool())
     .await?;
     let hide = hides_requester(v, &t);
+    let names = match v {
+        Viewer::Requester => Some(
+            names_of(ctx.store(), entries.iter().filter_map(|e| address_in(&e.actor)).map(str::to_string).collect())
+                .await?,
+        ),
+        _ => None,
+    };
     Ok(entries
         .into_iter()
         .filter(|e| v.sees(&e.visibility))
@@ -436,9 +444,22 @@ pub async fn history(ctx: &Ctx<'_>, id: &str) -> Result<Vec<HistoryEntry>, Probl
             if hide && e.actor_user_id.as_deref() == Some(t.requester_id.as_str()) {
                 e.actor = pseudonym(&t);
             }
+            if let Some(names) = &names {
+                e.actor = named_for_requester(&e.actor, names);
+            }
             e
         })
         .collect())
+}
+
+/// An entry's actor as the requester reads it: a person by their name in the directory, never
+/// by address (a support agent's mailbox is not theirs to know); one whose name is an address,
+/// masked; a job as it is.
+fn named_for_requester(actor: &str, names: &HashMap<String, String>) -> String {
+    match address_in(actor) {
+        Some(address) => names.get(address).cloned().unwrap_or_else(|| masked_actor(actor)),
+        None => actor.to_string(),
+    }
 }
 
 impl Audited for Ticket {
