@@ -20,6 +20,7 @@ pub mod workflow;
 
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::{Action, OrgKind};
+use ent_kernel::naming;
 use ent_kernel::store::Page;
 use ent_kernel::store::{first_column, page_size, Backend, Condition, JsonObject, JsonText, Store};
 use ent_kernel::validate::parse_any_date;
@@ -1204,6 +1205,38 @@ pub async fn covering_later(
         &[date],
     );
     first_covering(store, models, org_id, later, "c.start_date, c.id").await
+}
+
+/// What `school`, which no convention in force covers, needs before its ENT is provisioned, as the
+/// gate's refusal says it after « : »: the convention under way for it (in preparation or in
+/// signature, naming what it awaits: `workflow::awaited_text`), else the models under which one
+/// may cover it ([`ConventionModel::may_cover`], their latest versions: a tripartite for an EPLE).
+pub async fn convention_needed(store: &Store, models: &[ConventionModel], school: &Org) -> Result<String, Problem> {
+    let mut under_way = Condition::default();
+    under_way.push("c.status IN ('draft', 'in_signature')", &[]);
+    let found = first_covering(store, models, &school.id, under_way, "c.status DESC, c.id").await?;
+    if let Some(conv) = found {
+        let model = find_model(models, &conv.model_id, Some(conv.model_version))?;
+        let state = if conv.status == Status::Draft { "en préparation" } else { "en signature" };
+        let this = if school.etab_type.is_some_and(EtabType::is_ecole) { "cette école" } else { "cet établissement" };
+        return Ok(format!(
+            "la convention {}, {state} pour {this}, {} ; le déploiement sera possible une fois qu'elle sera signée et \
+             en vigueur",
+            conv.reference,
+            workflow::awaited_text(model, &conv)
+        ));
+    }
+    let mut ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    let fitting: Vec<String> = ids
+        .into_iter()
+        .filter_map(|id| find_model(models, id, None).ok())
+        .filter(|m| m.governs_ent() && m.may_cover(school))
+        .map(|m| format!("une {}", naming::in_sentence(&m.title)))
+        .collect();
+    let which = if fitting.is_empty() { "une convention".to_string() } else { fitting.join(" ou ") };
+    Ok(format!("signez {which} avant de provisionner"))
 }
 
 /// The first convention (`c`) meeting `cond`, in `order`, that covers `org_id` under its model:

@@ -5,7 +5,7 @@
 use ent_kernel::kernel::roles::OrgKind;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::yaml;
-use ent_platform::registry::EtabType;
+use ent_platform::registry::{EtabType, Org};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -82,6 +82,22 @@ impl ConventionModel {
     pub fn follows_registry(&self) -> bool {
         let Some(key) = &self.covers.party else { return false };
         self.parties.iter().any(|p| &p.key == key && !p.kinds.contains(&OrgKind::Etablissement))
+    }
+
+    /// Whether a convention of this model may cover `school`: the party it covers is the school
+    /// itself, of a type that party allows, or a collectivité whose schools of the model's types
+    /// it covers (the bipartite's écoles).
+    pub fn may_cover(&self, school: &Org) -> bool {
+        let Some(spec) = self.covers.party.as_ref().and_then(|key| self.parties.iter().find(|p| &p.key == key)) else {
+            return false;
+        };
+        if school.kind != OrgKind::Etablissement {
+            return spec.kinds.contains(&school.kind);
+        }
+        match spec.kinds.contains(&OrgKind::Etablissement) {
+            true => spec.etab_types.is_empty() || school.etab_type.is_some_and(|t| spec.etab_types.contains(&t)),
+            false => self.covers_type(school.etab_type),
+        }
     }
 
     /// Whether a school of type `etab_type` is among the types the model covers.

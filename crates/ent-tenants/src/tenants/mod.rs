@@ -14,7 +14,7 @@ pub mod state;
 
 use crate::provisioning::purge;
 use chrono::{DateTime, NaiveDate, Utc};
-use ent_conventions::conventions::{active_covering, covered_etablissements, covering_later};
+use ent_conventions::conventions::{active_covering, convention_needed, covered_etablissements, covering_later};
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{conflict_unless, Checks, FieldError, Problem, ProblemKind};
 use ent_kernel::kernel::roles::OrgKind;
@@ -1154,15 +1154,19 @@ async fn signed_ahead(state: &TenantsState, uncovered: &[Org]) -> Result<Ahead, 
     Ok(ahead)
 }
 
-/// The 409 of a gate that schools without a convention in force keep closed; `ahead`, the
-/// conventions signed for them that come into force later ([`signed_ahead`]).
-fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
+/// The 409 of a gate that schools without a convention in force keep closed, with the conventions
+/// signed for them that come into force later ([`signed_ahead`]); for the tenant's own school, the
+/// convention under way for it and what it awaits, or the models that may cover it
+/// (`conventions::convention_needed`: a tripartite for an EPLE).
+async fn gate_refusal(state: &TenantsState, tenant: &Tenant, uncovered: &[Org]) -> Result<Problem, Problem> {
+    let ahead = signed_ahead(state, uncovered).await?;
     let org = &tenant.organisation;
     let detail = match uncovered {
         [one] if one.id == org.id => format!(
-            "aucune convention en vigueur ne couvre {} ({}) : signez une convention tripartite ou bipartite avant de provisionner",
+            "aucune convention en vigueur ne couvre {} ({}) : {}",
             naming::display_name(&org.name),
-            org.code
+            org.code,
+            convention_needed(&state.store, &state.models, one).await?
         ),
         _ => {
             let names: Vec<String> =
@@ -1180,9 +1184,9 @@ fn gate_refusal(tenant: &Tenant, uncovered: &[Org], ahead: &Ahead) -> Problem {
     let codes: Vec<&str> = uncovered.iter().map(|o| o.code.as_str()).collect();
     let ahead: Vec<_> =
         ahead.conventions.iter().map(|(r, start)| serde_json::json!({ "reference": r, "start_date": start })).collect();
-    Problem::conflict(detail).with_extra(serde_json::json!({
+    Ok(Problem::conflict(detail).with_extra(serde_json::json!({
         "missing": "convention", "organisation": org.code, "uncovered": codes, "signed_ahead": ahead,
-    }))
+    })))
 }
 
 /// An administrator's override of the gate, with its reason kept in the tenant's history and the audit.
@@ -1351,7 +1355,7 @@ async fn pass_gate(
         }
         Some(_) => Err(authz::forbidden("seul un administrateur peut passer outre la convention")),
         None if uncovered.is_empty() => Err(sensitive.expect("refused")),
-        None => Err(gate_refusal(tenant, &uncovered, &signed_ahead(state, &uncovered).await?)),
+        None => Err(gate_refusal(state, tenant, &uncovered).await?),
     }
 }
 

@@ -5255,3 +5255,28 @@ async fn an_overlap_check_compares_the_schools_a_bipartite_covers_today(db: crat
     let refused = call(c.mairie.post(c.url("")).json(&tri)).await;
     assert_opposes(name, refused, "d'autres rôles au sens du RGPD", &reference, true);
 }
+
+// A party no account can sign for (no user holds its signing role at its organisation: a
+// collectivité new to the platform) is said at submission, at each signature and on every read,
+// with what to do; once someone holds the role, nothing is said.
+backend_test!(a_convention_awaiting_a_party_nobody_can_sign_for_says_so_from_its_submission);
+async fn a_convention_awaiting_a_party_nobody_can_sign_for_says_so_from_its_submission(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    sqlx::query("DELETE FROM role_bindings WHERE role = 'collectivite'").execute(c.db.store.pool()).await.unwrap();
+    let conv = c.create(tripartite("2026-09-01")).await;
+    let id = conv["id"].as_str().unwrap().to_string();
+    assert!(warnings(&conv).is_empty(), "{name}: a draft asks nobody yet: {conv}");
+    let said =
+        "Personne ne peut signer pour la Commune de Fresnes : aucun compte n'y détient le rôle « collectivite ». \
+                Créez le compte de son signataire (Utilisateurs et rôles) et attribuez-lui ce rôle à la Commune de \
+                Fresnes ; il pourra alors signer en ligne ou déposer l'exemplaire signé sur papier.";
+    let submitted = c.step_ok(&c.dan, &id, "submit", json!({})).await;
+    assert_eq!(warnings(&submitted), [said], "{name}: submitted");
+    let signed = c.step_ok(&c.directeur, &id, "sign", json!({})).await;
+    assert_eq!(warnings(&signed), [said], "{name}: at a signature");
+    assert_eq!(warnings(&call(c.dan.get(c.url(&format!("/{id}")))).await.1), [said], "{name}: read");
+    user(&c, "elu@fresnes.fr", Role::Collectivite, Some("commune:94034")).await;
+    let read = call(c.dan.get(c.url(&format!("/{id}")))).await.1;
+    assert!(warnings(&read).is_empty(), "{name}: someone may sign now: {read}");
+}

@@ -147,6 +147,53 @@ async fn a_gate_refused_for_a_commune_does_not_promise_a_day_a_convention_coveri
     assert!(detail.contains("École ") && !detail.contains("Ecole "), "{}: {detail}", db.name);
 }
 
+// The gate's refusal offers only the models that may cover the school (for an école, no second
+// degré), then names the convention under way for it and the signatures it awaits.
+backend_test!(a_gate_refusal_offers_the_school_s_models_then_names_the_convention_under_way);
+async fn a_gate_refusal_offers_the_school_s_models_then_names_the_convention_under_way(db: crate::common::TestDb) {
+    let (_app, [dan, mairie, directeur, _]) = fresnes(&db).await;
+    let url = |p: &str| format!("/api/v1{p}");
+    let body = doc("doisneau-fresnes", "0940176F", "doisneau.ent.fresnes.example.fr");
+    assert_eq!(call(mairie.post(url("/tenants")).json(&body)).await.0, StatusCode::CREATED);
+    let refused = async || {
+        let (s, refused) =
+            call(dan.post(url("/tenants/doisneau-fresnes/transition")).json(&json!({ "to": "provisioning" }))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{}: {refused}", db.name);
+        refused["detail"].as_str().unwrap().to_string()
+    };
+    let detail = refused().await;
+    let models = "signez une convention relative à l'espace numérique de travail des écoles d'une collectivité ou \
+                  une convention tripartite relative à l'espace numérique de travail d'une école avant de provisionner";
+    assert!(detail.contains(models), "{}: {detail}", db.name);
+    assert!(!detail.contains("second degré") && !detail.contains("bipartite"), "{}: {detail}", db.name);
+
+    let convention = common::fixtures::with_signatories(json!({
+        "model": "tripartite-premier-degre",
+        "parties": { "academie": "academie:24", "collectivite": "commune:94034", "etablissement": "0940176F" },
+        "start_date": "2026-09-01"
+    }));
+    let (_, conv) = call(dan.post(url("/conventions")).json(&convention)).await;
+    let (id, reference) = (conv["id"].as_str().unwrap(), conv["reference"].as_str().unwrap());
+    let detail = refused().await;
+    assert!(
+        detail.contains(&format!(
+            "la convention {reference}, en préparation pour cette école, reste à soumettre à signature"
+        )),
+        "{}: {detail}",
+        db.name
+    );
+    call(dan.post(url(&format!("/conventions/{id}/submit"))).json(&json!({}))).await;
+    let signature = common::fixtures::by_delegation(json!({}));
+    assert_eq!(call(directeur.post(url(&format!("/conventions/{id}/sign"))).json(&signature)).await.0, StatusCode::OK);
+    let detail = refused().await;
+    let awaited = format!(
+        "la convention {reference}, en signature pour cette école, attend les signatures de l'académie de Créteil et \
+         de la Commune de Fresnes ; le déploiement sera possible une fois qu'elle sera signée et en vigueur"
+    );
+    assert!(detail.contains(&awaited), "{}: {detail}", db.name);
+    assert!(!detail.contains("signez"), "{}: {detail}", db.name);
+}
+
 backend_test!(a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active);
 async fn a_tenant_is_refused_without_convention_and_provisioned_once_one_is_active(db: crate::common::TestDb) {
     let (_app, [dan, mairie, directeur, root]) = fresnes(&db).await;

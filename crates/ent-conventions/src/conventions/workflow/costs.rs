@@ -89,8 +89,9 @@ pub async fn cost_conflicts(
     Ok(conflicts)
 }
 
-/// `conv` with the warnings its reader `actor` should see ([`cost_conflicts`]); a convention no
-/// longer live (expired, terminated, replaced) has none.
+/// `conv` with the warnings its reader `actor` should see ([`cost_conflicts`]; in signature, a
+/// visa or signature nobody can give, `signing::unreachable_steps`); a convention no longer live
+/// (expired, terminated, replaced) has none.
 pub async fn with_warnings(
     conn: &mut AnyConnection,
     models: &[ConventionModel],
@@ -104,5 +105,7 @@ pub async fn with_warnings(
     conv.warnings = conflicts.iter().map(|c| c.warning(actor)).collect();
     conv.warnings.extend(crate::conventions::avenant::term_warning(conn, &conv).await?);
     conv.warnings.extend(crate::conventions::avenant::funding_warning(conn, models, &conv).await?);
+    let model = crate::conventions::find_model(models, &conv.model_id, Some(conv.model_version))?;
+    conv.warnings.extend(super::signing::unreachable_steps(conn, model, &conv).await?);
     Ok(conv)
 }

@@ -27,9 +27,9 @@ pub use ending::{
 pub(crate) use ending::{end_pending_avenants, require_no_notified_termination, Ended};
 pub(crate) use signing::signer_of;
 pub use signing::{
-    activate_if_started, awaited_actors, complete_if_all_signed, give_visa, may_deposit_signed, may_refuse,
-    parties_to_sign, party_signers, pending_signers, refuse, require_pdf, sign, submit, upload_signed, visa_for,
-    Completion, Signing, MAX_SIGNED_COPIES,
+    activate_if_started, awaited_actors, awaited_text, complete_if_all_signed, give_visa, may_deposit_signed,
+    may_refuse, parties_to_sign, party_signers, pending_signers, refuse, require_pdf, sign, submit, unreachable_steps,
+    upload_signed, visa_for, Completion, Signing, MAX_SIGNED_COPIES,
 };
 pub use withdrawal::{withdraw_signature, Withdrawal, WithdrawalBody};
 

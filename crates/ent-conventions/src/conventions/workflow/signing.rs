@@ -18,6 +18,7 @@ use ent_documents::documents::sha256_hex;
 use ent_kernel::clock::{french_date, today_in_france};
 use ent_kernel::error::{conflict_unless, Problem, ProblemKind};
 use ent_kernel::kernel::roles::Role;
+use ent_kernel::naming;
 use ent_kernel::store::expect_same_version;
 use ent_kernel::store::{new_id, timestamp, Backend, Tx};
 use ent_kernel::validate::{self, is_blank, parse_any_date};
@@ -153,6 +154,100 @@ pub async fn awaited_actors(
         return Ok(Vec::new());
     }
     next_actors(conn, model, conv, &[]).await
+}
+
+/// What the circuit of `conv` cannot get, in French: each visa not given and each required
+/// signature missing (whatever its turn) whose organisation has nobody holding its role, so
+/// that nobody can give it and no notice reaches it (a new département with no account, say);
+/// and how to unblock it. Said at submission, at each signature and on the convention's page
+/// (`with_warnings`); nothing past the signature circuit.
+pub async fn unreachable_steps(
+    conn: &mut AnyConnection,
+    model: &ConventionModel,
+    conv: &Convention,
+) -> Result<Vec<String>, Problem> {
+    if conv.status != Status::InSignature {
+        return Ok(Vec::new());
+    }
+    let given: Vec<&str> = conv.live_steps("visa").map(|s| s.step_key.as_str()).collect();
+    let signed: Vec<(&str, &str)> =
+        conv.live_steps("signature").map(|s| (s.step_key.as_str(), s.org_id.as_str())).collect();
+    let mut steps: Vec<(CircuitStep, &crate::conventions::Party, Role)> = Vec::new();
+    for visa in model.visas.iter().filter(|v| !given.contains(&v.key.as_str())) {
+        let label = naming::in_sentence(&visa.label);
+        steps.extend(
+            conv.parties
+                .iter()
+                .filter(|p| p.key == visa.party)
+                .map(|p| (CircuitStep::Visa(label.clone()), p, visa.role)),
+        );
+    }
+    for party in conv.parties.iter().filter(|p| p.signature_required) {
+        let spec = model.parties.iter().find(|s| s.key == party.key);
+        if let Some(spec) = spec.filter(|_| !signed.contains(&(party.key.as_str(), party.org.id.as_str()))) {
+            steps.push((CircuitStep::Signature, party, spec.signing_role));
+        }
+    }
+    let mut said = Vec::new();
+    for (step, party, role) in steps {
+        if users_with_role(&mut *conn, &party.org.id, role.as_str()).await?.is_empty() {
+            said.push(step.unreachable(party, role));
+        }
+    }
+    Ok(said)
+}
+
+/// A step of the circuit [`unreachable_steps`] speaks of: a visa (its label in a sentence) or a
+/// party's signature.
+enum CircuitStep {
+    Visa(String),
+    Signature,
+}
+
+impl CircuitStep {
+    /// « Personne ne peut signer pour le Département du Val-de-Marne : … », and how to unblock it.
+    fn unreachable(&self, party: &crate::conventions::Party, role: Role) -> String {
+        let org = naming::of_org(party.org.kind, &naming::display_name(&party.org.name));
+        let (what, who, then) = match self {
+            CircuitStep::Visa(label) => {
+                (format!("donner le {label}"), "de la personne qui le donne", "le donner".to_string())
+            }
+            CircuitStep::Signature => (
+                "signer".to_string(),
+                "de son signataire",
+                "signer en ligne ou déposer l'exemplaire signé sur papier".to_string(),
+            ),
+        };
+        format!(
+            "Personne ne peut {what} pour {} : aucun compte n'y détient le rôle « {} ». Créez le compte {who} \
+             (Utilisateurs et rôles) et attribuez-lui ce rôle {} ; il pourra alors {then}.",
+            org.article,
+            role.as_str(),
+            org.to()
+        )
+    }
+}
+
+/// What `conv`, still in preparation or in signature, waits for, as a sentence's end in French
+/// (« attend la signature du Département du Val-de-Marne », « attend le visa du service juridique
+/// du rectorat », « reste à soumettre à signature »): what the provisioning gate says of the
+/// convention under way for a school it keeps closed.
+pub fn awaited_text(model: &ConventionModel, conv: &Convention) -> String {
+    if conv.status == Status::Draft {
+        return "reste à soumettre à signature".into();
+    }
+    if let Some(visa) = visa_due(model, conv) {
+        return format!("attend le {}", naming::in_sentence(&visa.label));
+    }
+    let of: Vec<String> = pending_signers(model, conv)
+        .iter()
+        .map(|p| naming::of_org(p.org.kind, &naming::display_name(&p.org.name)).of)
+        .collect();
+    match of.as_slice() {
+        [] => "attend sa dernière étape".into(),
+        [one] => format!("attend la signature {one}"),
+        _ => format!("attend les signatures {}", naming::and_list(&of)),
+    }
 }
 
 /// Parties whose signature is required, missing, and (ordered circuits) due now.
