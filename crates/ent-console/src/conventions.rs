@@ -7,7 +7,9 @@
 //! refusal is shown on the page, the form kept.
 
 use crate::auth::{caller, Signed};
-use crate::forms::{answer, chosen_org, org_choices, searching, short_label, Choice, Fields, On, Refusal, Reply};
+use crate::forms::{
+    answer, cents, chosen_org, euros_typed, org_choices, searching, short_label, Choice, Fields, On, Refusal, Reply,
+};
 use crate::list::{self, Cell, Column, Filter, ListParams, ListSpec, ListView};
 use crate::page::{self, Notice, PageError, Shell};
 use crate::submission::{self, Claim};
@@ -17,7 +19,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Form;
 use ent_conventions::conventions::delegation::{self, ActKind, Delegation};
-use ent_conventions::conventions::model::{ConventionModel, ParameterType, PartySpec};
+use ent_conventions::conventions::model::{ConventionModel, ParameterSpec, ParameterType, PartySpec};
 use ent_conventions::conventions::renewal::{self, Opposition, Renewal};
 use ent_conventions::conventions::routes::{
     find, frozen_document, redacted, rendered_document, sees_signers, signed_copy_download, visible_orgs,
@@ -30,7 +32,7 @@ use ent_conventions::conventions::{
 };
 use ent_documents::documents;
 use ent_kernel::clock::{french_moment, today_in_france};
-use ent_kernel::error::Problem;
+use ent_kernel::error::{Checks, Problem};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{OrgKind, Role};
 use ent_kernel::naming;
@@ -39,8 +41,8 @@ use ent_platform::identity::authz::{
     self, CONVENTIONS_READ, CONVENTIONS_SIGN, CONVENTIONS_SIGNATURE_WITHDRAW, CONVENTIONS_WRITE,
 };
 use ent_platform::identity::{shown_actor, Actor};
-use ent_platform::registry::queries::{list_orgs, OrgFilter};
-use ent_platform::registry::Org;
+use ent_platform::registry::queries::{list_orgs, OrgFilter, Relatives};
+use ent_platform::registry::{Org, OrgRef};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -241,7 +243,8 @@ fn creation_label(model: &ConventionModel, field: &str) -> Option<String> {
         Some(("parties", key)) => Some(format!("Organisation retenue pour {}", party_label(model, key))),
         Some(("signatories", rest)) => {
             let (key, api) = rest.split_once('.')?;
-            let label = SIGNATORY_FIELDS.iter().find(|f| f.1 == api)?.2;
+            SIGNATORY_FIELDS.iter().find(|f| f.1 == api)?;
+            let label = signatory_label(model, key, api);
             // `key:org_id`: an organisation of a party several play, said as the party.
             let party = key.split_once(':').map_or(key, |(party, _)| party);
             Some(format!("{} — {}", short_label(label), party_label(model, party)))
@@ -322,7 +325,7 @@ async fn creation_page(
         parties.push(json!({
             "key": spec.key,
             "label": spec.label,
-            "signatory": signatory_controls(fields, &refusal, &spec.key),
+            "signatory": signatory_controls(model, fields, &refusal, &spec.key),
             "kinds": spec.kinds.iter().map(|k| k.label()).collect::<Vec<_>>().join(", "),
             "search": search,
             "candidates": candidates(&state.store, actor, spec, search, chosen.as_ref()).await?,
@@ -372,12 +375,12 @@ fn draft_errors(refusal: &Refusal) -> Value {
 
 /// The signatory controls of the party (or `key:org_id` organisation of a multiple party)
 /// `key`: each of [`SIGNATORY_FIELDS`] with the value `fields` give and `refusal`'s message.
-fn signatory_controls(fields: &Fields, refusal: &Refusal, key: &str) -> Vec<Value> {
+fn signatory_controls(model: &ConventionModel, fields: &Fields, refusal: &Refusal, key: &str) -> Vec<Value> {
     SIGNATORY_FIELDS
         .iter()
-        .map(|(name, api, label, input)| {
+        .map(|(name, api, _, input)| {
             json!({
-                "name": name, "label": label, "input": input,
+                "name": name, "label": signatory_label(model, key, api), "input": input,
                 "value": fields.get(&format!("signataire.{key}.{name}")),
                 "error": refusal.message(&format!("signatories.{key}.{api}")),
             })
@@ -395,11 +398,12 @@ fn parameter_controls(model: &ConventionModel, fields: &Fields, refusal: &Refusa
         .map(|p| {
             let name = format!("param.{}", p.key);
             let given = fields.0.iter().any(|(k, _)| k == &name);
-            let value = if given { fields.get(&name).to_string() } else { default_text(p.default.as_ref()) };
+            let value = if given { fields.get(&name).to_string() } else { parameter_text(p, p.default.as_ref()) };
+            let (label, description) = parameter_words(p);
             json!({
                 "key": p.key,
-                "label": p.label,
-                "description": p.description,
+                "label": label,
+                "description": description,
                 "required": p.required,
                 "input": input_type(p.kind),
                 "value": value,
@@ -436,10 +440,49 @@ async fn covered_schools(
 fn input_type(kind: ParameterType) -> &'static str {
     match kind {
         ParameterType::Text => "text",
-        ParameterType::Integer | ParameterType::Percent | ParameterType::Cents => "number",
+        ParameterType::Integer | ParameterType::Percent => "number",
+        // « 4 321,09 »: a number control takes neither the comma nor the spaces.
+        ParameterType::Cents => "text",
         ParameterType::Date => "date",
         ParameterType::Boolean => "checkbox",
     }
+}
+
+/// A parameter's label and description as the form asks it: a `cents` one in euros (the model
+/// says « (centimes) », « en centimes d'euro »: what the API takes).
+fn parameter_words(spec: &ParameterSpec) -> (String, String) {
+    match spec.kind {
+        ParameterType::Cents => {
+            (spec.label.replace("(centimes)", "(euros)"), spec.description.replace("en centimes d'euro", "en euros"))
+        }
+        _ => (spec.label.clone(), spec.description.clone()),
+    }
+}
+
+/// A parameter's stored (or default) `value` as its control shows it: cents in euros
+/// (« 4321,09 »), anything else as [`default_text`].
+pub(crate) fn parameter_text(spec: &ParameterSpec, value: Option<&Value>) -> String {
+    match (spec.kind, value.and_then(Value::as_i64)) {
+        (ParameterType::Cents, Some(cents)) => euros_typed(cents),
+        _ => default_text(value),
+    }
+}
+
+/// The 422 of amounts typed in euros that read as none (« 4 321,09 » or « 4321.09 » do), on
+/// their fields, in the words of the form; `None` when every one reads.
+pub(crate) fn euro_refusal(model: &ConventionModel, fields: &Fields) -> Option<Problem> {
+    let mut checks = Checks::default();
+    for spec in model.parameters.iter().filter(|p| p.kind == ParameterType::Cents) {
+        let raw = fields.get(&format!("param.{}", spec.key));
+        if !raw.trim().is_empty() && cents(raw).is_none() {
+            let (label, _) = parameter_words(spec);
+            checks.fail(
+                &format!("parameters.{}", spec.key),
+                format!("{label} : attendu un montant en euros, par exemple 4 321,09"),
+            );
+        }
+    }
+    checks.finish().err()
 }
 
 fn default_text(default: Option<&Value>) -> String {
@@ -460,7 +503,43 @@ async fn new_form(on: On<ConventionsState>, Query(query): Query<Fields>) -> Resu
     }
     let shell = Shell::new(console, Some(&signed.0), "/conventions")
         .crumbs(&[("Conventions", "/conventions"), ("Nouvelle convention", "/conventions/nouvelle")]);
-    Ok(page::render("convention_model.html", shell, json!({ "models": model_choices(&state.models) })))
+    // From an organisation's page (`?organisation=`): the models that may cover it, each a link
+    // to its form with the organisation chosen for the party it is.
+    let school = chosen_org(&state.store, &signed.0.actor, query.opt("organisation"), |_| false).await?;
+    let values = match school {
+        Some(school) => {
+            let funding = Relatives::of(&state.store, &school).await?.funding(&school);
+            json!({
+                "models": model_choices(&state.models),
+                "org_for": naming::of_org(school.kind, &naming::display_name(&school.name)).article,
+                "links": models_for(&state.models, &school, funding.as_ref()),
+            })
+        }
+        None => json!({ "models": model_choices(&state.models) }),
+    };
+    Ok(page::render("convention_model.html", shell, values))
+}
+
+/// The models whose conventions may cover `school` (`ConventionModel::may_cover`, their latest
+/// versions), each a link to its creation form with its party chosen: the school itself, or the
+/// collectivité `funding` it whose écoles the model covers.
+fn models_for(models: &[ConventionModel], school: &Org, funding: Option<&OrgRef>) -> Vec<Value> {
+    let mut ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    ids.dedup();
+    ids.iter()
+        .filter_map(|id| find_model(models, id, None).ok())
+        .filter(|m| m.governs_ent() && m.may_cover(school))
+        .filter_map(|m| {
+            let key = m.covers.party.as_deref()?;
+            let spec = m.parties.iter().find(|p| p.key == key)?;
+            let party = match spec.kinds.contains(&school.kind) {
+                true => school.id.clone(),
+                false => funding.filter(|f| spec.kinds.contains(&f.kind))?.id.clone(),
+            };
+            let href = format!("/conventions/nouvelle?modele={}&partie.{key}={party}", m.id);
+            Some(json!({ "id": m.id, "title": m.title, "description": m.description, "href": href }))
+        })
+        .collect()
 }
 
 /// The signatory fields of each party in the creation and edit forms: (form name, API field, label, input type).
@@ -473,6 +552,39 @@ const SIGNATORY_FIELDS: [(&str, &str, &str, &str); 7] = [
     ("acte_date", "act_date", "Date de la délibération ou de l'acte", "date"),
     ("lieu", "place", "Lieu de signature (« Fait à … »)", "text"),
 ];
+
+/// The label of the signatory field `api` of the party `key` (or `key:org_id`) of `model`: its
+/// act named as the party's kind takes it (`act_labels`), the other fields as [`SIGNATORY_FIELDS`]
+/// names them.
+pub(crate) fn signatory_label(model: &ConventionModel, key: &str, api: &str) -> &'static str {
+    let party = key.split_once(':').map_or(key, |(party, _)| party);
+    let acts = model.parties.iter().find(|p| p.key == party).map(act_labels);
+    match (api, acts) {
+        ("act_number", Some((number, _))) => number,
+        ("act_date", Some((_, date))) => date,
+        _ => SIGNATORY_FIELDS.iter().find(|f| f.1 == api).map_or("", |f| f.2),
+    }
+}
+
+/// The act that empowers a party's signatory, as its kind takes it (number, date): an arrêté or
+/// a décision for the académie and its DSDEN, a délibération for a collectivité, the conseil
+/// d'administration's act for an EPLE (article R. 421-20 du code de l'éducation), an act for any
+/// other (an école has no conseil d'administration).
+fn act_labels(spec: &PartySpec) -> (&'static str, &'static str) {
+    let of_state = spec.kinds.iter().all(|k| matches!(k, OrgKind::Academie | OrgKind::Dsden));
+    let collectivite = spec.kinds.iter().all(|k| {
+        matches!(k, OrgKind::Region | OrgKind::Departement | OrgKind::Commune | OrgKind::Epci | OrgKind::SyndicatMixte)
+    });
+    let eple = spec.kinds == [OrgKind::Etablissement]
+        && !spec.etab_types.is_empty()
+        && spec.etab_types.iter().all(|t| !t.is_ecole());
+    match (of_state, collectivite, eple) {
+        (true, ..) => ("N° de l'arrêté ou de la décision", "Date de l'arrêté ou de la décision"),
+        (_, true, _) => ("N° de la délibération", "Date de la délibération"),
+        (.., true) => ("N° de l'acte du conseil d'administration", "Date de l'acte du conseil d'administration"),
+        _ => ("N° de l'acte", "Date de l'acte"),
+    }
+}
 
 /// The signatory the form gives for a party, when any of its fields is filled.
 fn form_signatory(fields: &Fields, key: &str) -> Option<Signatory> {
@@ -496,7 +608,10 @@ fn parameter_value(kind: ParameterType, raw: &str) -> Option<Value> {
     match kind {
         ParameterType::Boolean => Some(Value::Bool(raw == "on" || raw == "true")),
         _ if raw.is_empty() => None,
-        ParameterType::Integer | ParameterType::Cents => Some(number().unwrap_or_else(|| Value::String(raw.into()))),
+        ParameterType::Integer => Some(number().unwrap_or_else(|| Value::String(raw.into()))),
+        // Typed in euros (« 4 321,09 »), stored in cents; what does not read as an amount is
+        // refused on its field before the domain sees it (`euro_refusal`).
+        ParameterType::Cents => Some(cents(raw).map_or_else(|| Value::String(raw.into()), Value::from)),
         ParameterType::Percent => {
             let decimal = || raw.replace(',', ".").parse::<f64>().ok().and_then(serde_json::Number::from_f64);
             Some(number().or_else(|| decimal().map(Value::Number)).unwrap_or_else(|| Value::String(raw.into())))
@@ -557,6 +672,9 @@ async fn create(on: On<ConventionsState>, Form(fields): Form<Fields>) -> Result<
     let model = find_model(&state.models, fields.get("modele"), None)?;
     if searching(&fields) {
         return creation_page(&on, model, Reply::shown(&fields, None)).await;
+    }
+    if let Some(problem) = euro_refusal(model, &fields) {
+        return creation_page(&on, model, Reply::refused(&fields, &problem, control_id)).await;
     }
     let submission =
         match submission::claim(&state.store, &signed.0.actor, "conventions", &fields, state.clock.now()).await? {

@@ -24,7 +24,7 @@ use ent_kernel::store::sql::Condition;
 use ent_kernel::store::Store;
 use ent_platform::identity::authz::{self, CONVENTIONS_READ};
 use ent_platform::identity::Actor;
-use ent_platform::registry::queries::{funds_condition, get_org, open_schools};
+use ent_platform::registry::queries::{funds_condition, get_by_code, get_org, open_schools};
 use ent_platform::registry::Org;
 use serde::Serialize;
 
@@ -39,12 +39,18 @@ pub struct Bar {
     pub value: i64,
     pub total: i64,
     pub percent: i64,
+    /// The share as the page writes it ([`share_text`]: never « 0 % » for a share that is not nil).
+    pub shown: String,
 }
 
 /// Schools of a département and how many a convention in force covers.
 #[derive(Serialize, sqlx::FromRow, Debug)]
 pub struct DepartementRow {
     pub departement: String,
+    /// « Département du Val-de-Marne (94) », as the documents designate it; its code alone when
+    /// the registry has no such département.
+    #[sqlx(skip)]
+    pub designation: String,
     pub schools: i64,
     pub covered: i64,
 }
@@ -141,14 +147,25 @@ async fn departements(
 ) -> Result<Vec<DepartementRow>, Problem> {
     let all: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, visible, None)).await?;
     let covered: Vec<Count> = rows(store, BY_DEPARTEMENT, &schools_of(org, visible, Some(covered_on(today)))).await?;
-    Ok(all
-        .into_iter()
-        .map(|c| DepartementRow {
+    let mut found = Vec::new();
+    for c in all {
+        found.push(DepartementRow {
             covered: covered.iter().find(|d| d.label == c.label).map_or(0, |d| d.n),
+            designation: departement_designation(store, &c.label).await?,
             departement: c.label,
             schools: c.n,
-        })
-        .collect())
+        });
+    }
+    Ok(found)
+}
+
+/// « Département du Val-de-Marne (94) » for the code `code`; « Département 94 » when the registry
+/// has no such département.
+async fn departement_designation(store: &Store, code: &str) -> Result<String, Problem> {
+    Ok(match get_by_code(store, OrgKind::Departement, code).await? {
+        Some(d) => format!("{} ({code})", naming::of_org(d.kind, &naming::display_name(&d.name)).official),
+        None => format!("Département {code}"),
+    })
 }
 
 /// The organisations `org`'s roles reach that the viewer may read (`orgs` rows), as a
@@ -174,6 +191,7 @@ async fn tenants_by_status(store: &Store, org: &Org, visible: Option<&Condition>
             value: c.n,
             total: largest,
             percent: percent(c.n, largest),
+            shown: share_text(c.n, largest),
         })
         .collect())
 }
@@ -196,6 +214,17 @@ fn tenant_status_label(status: &str) -> &str {
 fn ent_tenants_order(mut counts: Vec<Count>) -> Vec<Count> {
     counts.sort_by_key(|c| TENANT_STATUSES.iter().position(|(s, _)| *s == c.label).unwrap_or(usize::MAX));
     counts
+}
+
+/// `value` of `of` in percent as a page writes it, with its no-break space: rounded, but « < 1 % »
+/// for a share above nil that rounds to 0 (1 school of 615) and « > 99 % » for one below the
+/// whole that rounds to 100.
+fn share_text(value: i64, of: i64) -> String {
+    match percent(value, of) {
+        0 if value > 0 => "< 1\u{a0}%".into(),
+        100 if value < of => "> 99\u{a0}%".into(),
+        p => format!("{p}\u{a0}%"),
+    }
 }
 
 fn percent(value: i64, of: i64) -> i64 {
@@ -304,10 +333,11 @@ pub async fn figures(
     let coverage = departements
         .iter()
         .map(|d| Bar {
-            label: format!("Département {}", d.departement),
+            label: d.designation.clone(),
             value: d.covered,
             total: d.schools,
             percent: percent(d.covered, d.schools),
+            shown: share_text(d.covered, d.schools),
         })
         .collect();
     let mut in_signature = reaching(org, seen.as_ref(), "in_signature");
@@ -330,14 +360,27 @@ pub async fn figures(
 /// The organisation whose dashboard a person sees first: that of their first binding
 /// of a role with a dashboard (DAN, collectivité) at an organisation that has one.
 fn first_dashboard(signed: &Signed) -> Option<&Org> {
-    signed
-        .0
-        .actor
+    own_dashboard(&signed.0.actor)
+}
+
+/// [`first_dashboard`] of the person `actor`.
+fn own_dashboard(actor: &Actor) -> Option<&Org> {
+    actor
         .bindings
         .iter()
         .filter(|b| matches!(b.role, Role::Dan | Role::Collectivite))
         .filter_map(|b| b.org.as_ref())
         .find(|org| has_dashboard(org.kind))
+}
+
+/// What the navigation calls `/` for `actor`: « Tableau de bord » where it opens their
+/// organisation's, « Accueil » where it opens the welcome page (titled so, RGAA 8.6 and 12: one
+/// link, one name).
+pub(crate) fn home_label(actor: &Actor) -> &'static str {
+    match own_dashboard(actor) {
+        Some(_) => "Tableau de bord",
+        None => "Accueil",
+    }
 }
 
 /// `/`: the dashboard of the person's organisation, or a welcome page listing their roles.
@@ -412,4 +455,18 @@ async fn render(
         "today": french_date(&today.format("%Y-%m-%d").to_string()),
     });
     Ok(page::render_status(StatusCode::OK, "dashboard.html", shell, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_above_nil_or_below_the_whole_never_reads_as_either() {
+        assert_eq!(share_text(1, 615), "< 1\u{a0}%");
+        assert_eq!(share_text(0, 615), "0\u{a0}%");
+        assert_eq!(share_text(614, 615), "> 99\u{a0}%");
+        assert_eq!((share_text(615, 615), share_text(0, 0)), ("100\u{a0}%".into(), "0\u{a0}%".into()));
+        assert_eq!(share_text(1, 3), "33\u{a0}%");
+    }
 }

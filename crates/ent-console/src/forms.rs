@@ -173,6 +173,25 @@ impl Refusal {
     }
 }
 
+/// An amount typed in euros (« 1 234,56 », « 1234.56 », « 12,5 € »: spaces of any kind, a comma
+/// or a dot, two decimals at most) in cents; `None` for what reads as no amount.
+pub fn cents(text: &str) -> Option<i64> {
+    let cleaned: String =
+        text.chars().filter(|c| !c.is_whitespace() && *c != '€').collect::<String>().replace(',', ".");
+    let (units, decimals) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+    if decimals.len() > 2 || units.is_empty() || !decimals.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let units: i64 = units.parse().ok()?;
+    let decimals: i64 = if decimals.is_empty() { 0 } else { format!("{decimals:0<2}").parse().ok()? };
+    units.checked_mul(100)?.checked_add(decimals)
+}
+
+/// Cents as a control shows an amount in euros for [`cents`] to read back: « 4321,09 ».
+pub fn euros_typed(cents: i64) -> String {
+    format!("{},{:02}", cents / 100, (cents % 100).abs())
+}
+
 /// A control's label as the error summary names it: up to its first parenthesis or colon
 /// (« Connue le (obligatoire, heure de Paris) : début des 72 heures » → « Connue le »).
 pub fn short_label(label: &str) -> &str {

@@ -20,9 +20,12 @@ use ent_conventions::conventions::{seen_condition, Status as ConventionStatus};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
+use ent_kernel::naming;
 use ent_kernel::store::Condition;
-use ent_platform::identity::authz::{self, CONVENTIONS_READ, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE};
-use ent_platform::identity::Actor;
+use ent_platform::identity::authz::{
+    self, CONVENTIONS_READ, CONVENTIONS_WRITE, ORGS_MEMBERS_WRITE, ORGS_READ, ORGS_UPDATE, TENANTS_WRITE,
+};
+use ent_platform::identity::{Actor, Caller};
 use ent_platform::registry::codes::parse_insee_commune;
 use ent_platform::registry::manage::{self, OrgPatch};
 use ent_platform::registry::queries::{self, ORG_COLUMNS};
@@ -146,13 +149,12 @@ pub async fn search(
 
 /// The organisation `key` names if the caller may read it; out of scope answers
 /// the same 404 as an organisation that does not exist.
+/// `key` is read as the API reads an organisation's key (`Caller::resolve`: its id, `kind:code`,
+/// or a bare code such as a UAI, an ambiguous one narrowed to what the caller reads).
 async fn readable(state: &ConsoleState, signed: &Signed, key: &str) -> Result<Org, Problem> {
     let missing = || Problem::not_found("aucune organisation à cette adresse");
-    let org = queries::get_org(&state.store, key).await?.ok_or_else(missing)?;
-    authz::authorize(&state.store, &signed.0.actor, &ORGS_READ, &org)
-        .await
-        .map_err(|p| page::as_missing(p, missing))?;
-    Ok(org)
+    let caller = Caller { actor: signed.0.actor.clone(), action: &ORGS_READ };
+    caller.resolve(&state.store, key).await.map_err(|p| page::as_missing(p, missing))
 }
 
 /// A convention or tenant listed on an organisation's page.
@@ -248,7 +250,10 @@ async fn openable(
             Some(org) => authz::reads(&state.store, actor, &org).await?,
             None => false,
         };
-        shown.push(serde_json::json!({ "id": named.id, "name": named.name, "code": named.code, "link": link }));
+        // « Département du Val-de-Marne », as the documents designate it.
+        let designation = naming::of_org(named.kind, &naming::display_name(&named.name)).official;
+        shown.push(serde_json::json!({ "id": named.id, "name": named.name, "code": named.code, "link": link,
+                                       "designation": designation }));
     }
     Ok(shown)
 }
@@ -287,12 +292,19 @@ async fn render(
     };
     let may_manage_members =
         org.kind.groups_communes() && authz::authorize(&state.store, actor, &ORGS_MEMBERS_WRITE, &org).await.is_ok();
+    let conventions_listed = conventions.as_ref().map(Vec::len);
+    let tenants = tenants_of(state, &org).await?;
+    let next_steps = next_steps(state, actor, &org, conventions_listed, tenants.len()).await?;
     let path = format!("/organisations/{}", org.id);
     let shell = Shell::new(state, Some(&signed.0), &path)
         .crumbs(&[("Organisations", "/organisations"), (&org.name, &path)])
         .notice(notice);
     let values = serde_json::json!({
         "title": org.name,
+        // « du Collège Paul Bert », « de la Commune de Fresnes »: after « Codes et rattachements ».
+        "of_org": naming::of_org(org.kind, &naming::display_name(&org.name)).of,
+        "this_org": this_org(&org),
+        "next_steps": next_steps,
         "org": org,
         "kind": org.kind.label(),
         "etab_type": org.etab_type.map(|t| t.label()),
@@ -301,7 +313,7 @@ async fn render(
         "members": members_shown(state, actor, members).await?,
         "group": org.kind.groups_communes(),
         "conventions": conventions,
-        "tenants": tenants_of(state, &org).await?,
+        "tenants": tenants,
         "may_edit": may_edit,
         "hand_made": org.kind.is_siren_identified(),
         "may_manage_members": may_manage_members,
@@ -309,6 +321,48 @@ async fn render(
         "member": member,
     });
     Ok(page::render_status(status, "organisation.html", shell, values))
+}
+
+/// The organisation as the page's sentences point to it: « cette école », « cet établissement »,
+/// « cette commune », « cette organisation ».
+fn this_org(org: &Org) -> &'static str {
+    match (org.kind, org.etab_type) {
+        (OrgKind::Etablissement, Some(t)) if t.is_ecole() => "cette école",
+        (OrgKind::Etablissement, _) => "cet établissement",
+        (OrgKind::Commune, _) => "cette commune",
+        _ => "cette organisation",
+    }
+}
+
+/// The next steps of a school's onboarding the viewer may take from its page: drafting its
+/// convention while none is listed (`conventions_listed`, of those the viewer reads; the model
+/// page then offers the models that may cover it) and requesting its ENT while it has none, each
+/// only to whom may do it there (the pages' own checks still decide).
+async fn next_steps(
+    state: &ConsoleState,
+    actor: &Actor,
+    org: &Org,
+    conventions_listed: Option<usize>,
+    tenants: usize,
+) -> Result<Vec<serde_json::Value>, Problem> {
+    if !matches!(org.kind, OrgKind::Etablissement | OrgKind::Commune | OrgKind::Epci | OrgKind::SyndicatMixte)
+        || !org.open
+    {
+        return Ok(Vec::new());
+    }
+    let this = this_org(org);
+    let mut steps = Vec::new();
+    let may = async |action: &Action| authz::authorize(&state.store, actor, action, org).await.is_ok();
+    if conventions_listed == Some(0) && may(&CONVENTIONS_WRITE).await {
+        steps
+            .push(serde_json::json!({ "id": "rediger-convention", "label": format!("Rédiger la convention de {this}"),
+            "href": format!("/conventions/nouvelle?organisation={}", org.id) }));
+    }
+    if tenants == 0 && may(&TENANTS_WRITE).await {
+        steps.push(serde_json::json!({ "id": "demander-ent", "label": format!("Demander l'ENT de {this}"),
+            "href": format!("/ent/nouveau?organisation={}", org.id) }));
+    }
+    Ok(steps)
 }
 
 /// The notices of a page shown after an action (`?apres=`).

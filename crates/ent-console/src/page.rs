@@ -98,6 +98,7 @@ pub fn role_label(role: Role) -> &'static str {
 
 /// The navigation: label, address, and the action a role must allow to see it.
 const NAV: &[(&str, &str, &Action)] = &[
+    // « Accueil » for whom `/` opens no dashboard (`dashboard::home_label`).
     ("Tableau de bord", "/", &authz::SELF_READ),
     ("Organisations", "/organisations", &authz::ORGS_READ),
     ("Utilisateurs et rôles", "/utilisateurs", &crate::users::USERS_SCREEN),
@@ -170,7 +171,7 @@ impl Shell {
                 NAV.iter()
                     .filter(|(_, _, action)| authz::role_allows(&s.actor, action))
                     .map(|(label, href, _)| Link {
-                        label: (*label).into(),
+                        label: if *href == "/" { crate::dashboard::home_label(&s.actor) } else { label }.into(),
                         href: (*href).into(),
                         current: within(path, href),
                     })

@@ -6,8 +6,8 @@
 //! submission links its errors to this form's controls, where they are corrected.
 
 use super::{
-    control_id, creation_label, ctx, default_text, draft_errors, form_parameters, form_signatory, parameter_controls,
-    readable, signatory_controls, typed_draft, SIGNATORY_FIELDS,
+    control_id, creation_label, ctx, draft_errors, euro_refusal, form_parameters, form_signatory, parameter_controls,
+    parameter_text, readable, signatory_controls, typed_draft, SIGNATORY_FIELDS,
 };
 use crate::auth::Signed;
 use crate::forms::{stale_version, Fields, On, Refusal, Reply};
@@ -120,7 +120,7 @@ fn stored_fields(model: &ConventionModel, conv: &Convention) -> Fields {
         ("version".to_string(), conv.version.to_string()),
     ];
     for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
-        fields.push((format!("param.{}", spec.key), default_text(conv.parameters.get(&spec.key))));
+        fields.push((format!("param.{}", spec.key), parameter_text(spec, conv.parameters.get(&spec.key))));
     }
     for (key, party) in signatory_keys(conv) {
         let stored = party.signatory.clone().unwrap_or_default();
@@ -192,7 +192,7 @@ async fn edit_page(on: &On<ConventionsState>, conv: &Convention, reply: Reply<'_
                 "key": key, "anchor": anchor, "label": p.label,
                 "org": format!("{} ({})", p.org.name, p.org.code),
                 "required": p.signature_required,
-                "signatory": signatory_controls(fields, &refusal, &key),
+                "signatory": signatory_controls(model, fields, &refusal, &key),
                 "error": anchor.as_ref().and(error),
             })
         })
@@ -243,6 +243,9 @@ pub(super) async fn save(
         let problem = Problem::invalid_field("version", "version du projet absente du formulaire : rechargez la page");
         return edit_page(&on, &conv, Reply::refused(&fields, &problem, control)).await;
     };
+    if let Some(problem) = euro_refusal(model, &fields) {
+        return edit_page(&on, &conv, Reply::refused(&fields, &problem, control)).await;
+    }
     let edit = edit_of(model, &conv, &fields);
     let saved = workflow::update(&ctx(&on.state, &on.signed.0.actor), &conv, shown, edit).await;
     match saved {

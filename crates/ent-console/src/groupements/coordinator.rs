@@ -3,7 +3,7 @@
 //! states, award the contract with the DECP facts, generate and share the documents.
 
 use super::{answered, caller, own_orgs, On};
-use crate::forms::{stale_version, Fields, Reply};
+use crate::forms::{cents, stale_version, Fields, Reply};
 use crate::page::{self, PageError, Shell};
 use axum::extract::{Path, Query};
 use axum::response::Response;
@@ -414,19 +414,6 @@ async fn versioned_step<T>(
     };
     let done = kept_if_stale(done, &mut fields, g.version);
     answered(on, &g.reference, &fields, done, after, control).await
-}
-
-/// `1 234,56` or `1234.56` euros in cents.
-fn cents(text: &str) -> Option<i64> {
-    let cleaned: String =
-        text.chars().filter(|c| !c.is_whitespace() && *c != '€').collect::<String>().replace(',', ".");
-    let (units, decimals) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
-    if decimals.len() > 2 || units.is_empty() {
-        return None;
-    }
-    let units: i64 = units.parse().ok()?;
-    let decimals: i64 = if decimals.is_empty() { 0 } else { format!("{decimals:0<2}").parse().ok()? };
-    units.checked_mul(100)?.checked_add(decimals)
 }
 
 /// A list field of the DECP facts: one value a line.

@@ -1656,3 +1656,118 @@ async fn the_edit_form_saved_unchanged_records_nothing_and_says_so(db: TestDb) {
     assert_eq!(after["version"].as_i64(), before["version"].as_i64().map(|v| v + 1), "{name}: {after}");
     assert!(updates().await > 0, "{name}: recorded (once per party)");
 }
+
+// The creation form asks the académie's annual ceiling in euros (« 4 321,09 », stored in cents
+// as the API takes it; what reads as no amount refused on its field) and each party's act as its
+// kind takes it: an arrêté or a décision for the académie, a délibération for the commune, the
+// conseil d'administration only for an EPLE.
+backend_test!(the_creation_form_asks_the_ceiling_in_euros_and_each_party_s_act_by_its_kind);
+async fn the_creation_form_asks_the_ceiling_in_euros_and_each_party_s_act_by_its_kind(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let form = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-premier-degre").await;
+    assert!(
+        form.text.contains("Plafond annuel de la participation de l&#x27;académie (euros)"),
+        "{name}: {}",
+        form.text
+    );
+    assert!(!form.text.contains("(centimes)"), "{name}: {}", form.text);
+    assert!(form.text.contains("N° de l&#x27;arrêté ou de la décision"), "{name}: the académie's act");
+    assert!(form.text.contains("N° de la délibération"), "{name}: the commune's act");
+    assert!(!form.text.contains("conseil d&#x27;administration"), "{name}: an école has none: {}", form.text);
+    let second = get(&app, &dan, "/conventions/nouvelle?modele=tripartite-second-degre").await;
+    assert!(second.text.contains("N° de l&#x27;acte du conseil d&#x27;administration"), "{name}: {}", second.text);
+
+    let fields = with(doisneau_fields(&app).await, "param.part_collectivite", "90");
+    let fields = with(with(fields, "param.part_academie", "10"), "debut", "2026-09-01");
+    let ceiling = "param.plafond_participation_academie";
+    let bad = with(fields.clone(), ceiling, "4 321,O9");
+    let refused = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&bad)).await;
+    assert_eq!(refused.status, 422, "{name}: {}", refused.text);
+    let links = summary_links(&refused.text);
+    let said = links.iter().find(|(id, _)| id == "param-plafond_participation_academie");
+    assert!(said.is_some_and(|(_, text)| text.contains("attendu un montant en euros")), "{name}: {links:?}");
+    let created = post_form(&app, &dan, "/conventions/nouvelle", &as_refs(&with(fields, ceiling, "4 321,09"))).await;
+    assert_eq!(created.status, 303, "{name}: {}", created.text);
+    let id = id_of(created.header("location").unwrap());
+    let stored: String = sqlx::query_scalar("SELECT parameters FROM conventions WHERE id = $1")
+        .bind(&id)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert!(stored.contains("\"plafond_participation_academie\":432109"), "{name}: in cents: {stored}");
+    let edit = get(&app, &dan, &format!("/conventions/{id}/modifier")).await;
+    assert!(edit.text.contains("value=\"4321,09\""), "{name}: shown in euros: {}", edit.text);
+}
+
+// An école's page names it with its article (« Codes et rattachements de l'École … »), its
+// funding commune by its designation, answers its UAI as the API does, and offers a DAN the next
+// steps of its onboarding: its convention (the models that may cover it, the party chosen) and
+// its ENT.
+backend_test!(an_ecole_s_page_found_by_its_uai_names_it_and_links_the_next_onboarding_steps);
+async fn an_ecole_s_page_found_by_its_uai_names_it_and_links_the_next_onboarding_steps(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let dan = sign_in(&app, DAN).await;
+    let ecole = org_id(&app, "0940176F").await;
+    let page = get(&app, &dan, "/organisations/0940176F").await;
+    assert_eq!(page.status, 200, "{name}: the UAI, as the API takes it: {}", page.text);
+    assert!(
+        page.text.contains("Codes et rattachements de l&#x27;École élémentaire Robert Doisneau"),
+        "{name}: {}",
+        page.text
+    );
+    assert!(page.text.contains("Organisations qui couvrent cette école"), "{name}: {}", page.text);
+    assert!(page.text.contains("Commune de Fresnes</a> (94034)"), "{name}: {}", page.text);
+    let convention = format!("href=\"&#x2F;conventions&#x2F;nouvelle?organisation={ecole}\"");
+    assert!(page.text.contains(&convention) && page.text.contains("Rédiger la convention de cette école"), "{name}");
+    assert!(
+        page.text.contains(&format!("href=\"&#x2F;ent&#x2F;nouveau?organisation={ecole}\"")),
+        "{name}: {}",
+        page.text
+    );
+    assert_eq!(get(&app, &dan, "/organisations/0949999Z").await.status, 404, "{name}");
+
+    let models = get(&app, &dan, &format!("/conventions/nouvelle?organisation={ecole}")).await;
+    let offered = models.text.split("id=\"modeles-possibles\"").nth(1).and_then(|t| t.split("</ul>").next());
+    let offered = offered.unwrap_or_else(|| panic!("{name}: {}", models.text));
+    assert!(offered.contains(&format!("partie.etablissement={ecole}")), "{name}: {offered}");
+    assert!(offered.contains("modele=bipartite-commune") && !offered.contains("second degré"), "{name}: {offered}");
+
+    // The mairie, which funds it, is offered its ENT request too.
+    let mairie = sign_in(&app, MAIRIE).await;
+    let page = get(&app, &mairie, &format!("/organisations/{ecole}")).await;
+    assert!(page.text.contains("id=\"demander-ent\""), "{name}: {}", page.text);
+}
+
+// The DAN's dashboard names each département as the documents do, not by its code alone.
+backend_test!(the_dashboard_names_each_departement_by_its_designation);
+async fn the_dashboard_names_each_departement_by_its_designation(db: TestDb) {
+    let app = fresnes(db).await;
+    let dan = sign_in(&app, DAN).await;
+    let home = get(&app, &dan, "/").await;
+    assert!(
+        home.text.contains("<th scope=\"row\">Département du Val-de-Marne (94)</th>"),
+        "{}: {}",
+        app.backend,
+        home.text
+    );
+    assert!(!home.text.contains(">Département 94<"), "{}: {}", app.backend, home.text);
+}
+
+// The navigation names `/` as the page it opens: « Accueil » (its title and heading) for a
+// directeur, who has no dashboard; « Tableau de bord » for the DAN, whose dashboard it is.
+backend_test!(the_navigation_names_the_home_page_as_its_title_does);
+async fn the_navigation_names_the_home_page_as_its_title_does(db: TestDb) {
+    let app = fresnes(db).await;
+    let name = app.backend;
+    let directeur = sign_in(&app, DIRECTEUR).await;
+    let home = get(&app, &directeur, "/").await;
+    let link = |label: &str| format!("<a class=\"fr-nav__link\" href=\"&#x2F;\" aria-current=\"page\">{label}</a>");
+    assert!(home.text.contains(&link("Accueil")) && home.text.contains("<h1>Accueil</h1>"), "{name}: {}", home.text);
+    assert!(home.text.contains("<title>Accueil — "), "{name}: {}", home.text);
+    assert!(!home.text.contains("Tableau de bord"), "{name}: {}", home.text);
+    let dan = sign_in(&app, DAN).await;
+    assert!(get(&app, &dan, "/").await.text.contains(&link("Tableau de bord")), "{name}");
+}

@@ -79,7 +79,7 @@ async fn an_organisation_out_of_scope_answers_404_like_a_missing_one(db: TestDb)
     let school = first_of(&app, OrgKind::Etablissement, &a).await;
     let own = app.get(&format!("/organisations/{}", school.id)).header("cookie", &session).send().await;
     assert_eq!(own.status, 200, "{}", own.text);
-    assert!(own.text.contains(&school.code) && own.text.contains("Organisations qui la couvrent"));
+    assert!(own.text.contains(&school.code) && own.text.contains("Organisations qui couvrent cet"), "{}", own.text);
     let other = app.get(&format!("/organisations/{}", b.id)).header("cookie", &session).send().await;
     let missing = app.get("/organisations/inexistant-0000").header("cookie", &session).send().await;
     assert_eq!((other.status, missing.status), (404, 404));
@@ -817,14 +817,17 @@ async fn a_dan_invites_a_school_head_with_their_role_and_an_invitee_without_one_
 }
 
 backend_test!(an_organisation_page_says_de_before_its_name_with_the_elision);
-/// The captions of an académie's page read « Codes et rattachements d'Académie … », never
-/// « de Académie », and the synthetic annuaire names no school « … de » a vowel.
+/// The captions of an académie's page read « Codes et rattachements de l'académie de … » (its
+/// designation, the article elided), never « de Académie », and the synthetic annuaire names no
+/// school « … de » a vowel.
 async fn an_organisation_page_says_de_before_its_name_with_the_elision(db: TestDb) {
     let (app, a, _, session) = console_as_dan_a(db).await;
     assert!(a.name.starts_with("Académie"), "{}", a.name);
     let page = console::get(&app, &session, &format!("/organisations/{}", a.id)).await;
     assert_eq!(page.status, 200, "{}", page.text);
-    let caption = format!("<caption>Codes et rattachements d&#x27;{}</caption>", escaped(&a.name));
+    let of = entcp::naming::of_org(OrgKind::Academie, &a.name).of;
+    assert!(of.starts_with("de l'académie de "), "{of}");
+    let caption = format!("<caption>Codes et rattachements {}</caption>", escaped(&of));
     assert!(page.text.contains(&caption), "{caption} in {}", page.text);
     assert!(!page.text.contains("rattachements de Acad"), "{}", page.text);
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM orgs WHERE kind = 'etablissement'")
