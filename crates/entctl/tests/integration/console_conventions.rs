@@ -898,7 +898,8 @@ async fn a_closed_school_counts_neither_in_the_dashboards_nor_in_the_groupement_
     let app = fresnes(db).await;
     let (dan, mairie) = (sign_in(&app, DAN).await, sign_in(&app, MAIRIE).await);
     let in_94 = |text: &str| -> i64 {
-        let row = text.split("<tr><th scope=\"row\">94</th><td>").nth(1).expect("the row of the Val-de-Marne");
+        let row = text.split("<tr><th scope=\"row\">Département du Val-de-Marne (94)</th><td>").nth(1);
+        let row = row.expect("the row of the Val-de-Marne");
         row.split('<').next().unwrap().parse().unwrap()
     };
     let before = in_94(&get(&app, &dan, "/").await.text);
