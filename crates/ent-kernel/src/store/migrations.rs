@@ -101,6 +101,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
+    "0079_breach_reported_as.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -518,6 +519,11 @@ mod tests {
             76,
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
+        ),
+        (
+            79,
+            "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
+            "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
         ),
     ];
 
