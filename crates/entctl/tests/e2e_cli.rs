@@ -750,6 +750,9 @@ async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
         let export = figures(&out, &format!("export {format} : "));
         assert_eq!(export.len(), 2, "{format}: milliseconds and kilobytes: {out}");
     }
+    // What GET of the register takes past its authorisation: its milliseconds.
+    let get = figures(&out, "GET du registre (article 30.1, JSON, meilleur de 5) : ");
+    assert_eq!(get.len(), 1, "milliseconds: {out}");
     // Without LibreOffice, the PDF line says why instead.
     assert!(out.contains("export pdf : "), "{out}");
     assert!(figure(&out, "enregistrement de l'instantané : ").is_finite(), "{out}");
@@ -789,7 +792,8 @@ async fn bench_console_times_every_list_page_for_the_admin_and_the_dan(db: TestD
     let out = bench(&db, &["console", "--requests", "1"]);
     for backend in load_backends(&db) {
         let section = out.split(&format!("{backend} — ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
-        for page in ["tableau de bord", "organisations ?q= (UAI)", "utilisateurs", "conventions ?q=", "ENT ?q="] {
+        let pages = ["tableau de bord", "organisations ?q= (UAI)", "utilisateurs", "conventions ?q=", "ENT ?q="];
+        for page in pages.into_iter().chain(["registre (académie)", "registre (DSDEN 94)"]) {
             for who in ["admin", "DAN"] {
                 // Status, p50, p95.
                 let f = figures(section, &format!("  {page:<26} {who:<6}"));
