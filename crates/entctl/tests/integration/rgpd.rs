@@ -874,12 +874,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert_eq!((again.snapshots, again.notified), (0, 0), "nothing changed: {again:?}");
     assert!(mails().await.is_empty());
 
-    let mut doc: entcp::tenants::EntTenant =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc.spec.options = vec!["visio".into()];
-    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
-    deployed(&store, "vitry-henri-wallon-a", 20).await;
+    vitry_adds_visio(&store).await;
     let later = t0() + chrono::Duration::days(30);
     let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
@@ -895,6 +890,19 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let page = context["page"].as_str().unwrap();
     assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
     assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
+}
+
+/// Vitry's Henri-Wallon ENT adds the visioconference on day 20 after [`t0`], and is deployed
+/// with it: a real change of the registers that list it.
+async fn vitry_adds_visio(store: &entcp::store::Store) {
+    let mut doc: entcp::tenants::EntTenant =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc.spec.options = vec!["visio".into()];
+    let tenant = entcp::tenants::get_tenant(store, "vitry-henri-wallon-a").await.unwrap().unwrap();
+    let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(20)));
+    let state = crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock);
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(store, "vitry-henri-wallon-a", 20).await;
 }
 
 /// One reconcile pass over the tenant `slug` on day `days` after [`t0`], which must apply it:
@@ -944,12 +952,7 @@ async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: cra
     assert_eq!(both(0).await, (5, 0), "{}: one first snapshot per register", d.db.name);
     assert_eq!(snapshots().await, 5, "{}", d.db.name);
 
-    let mut doc: entcp::tenants::EntTenant =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc.spec.options = vec!["visio".into()];
-    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    entcp::tenants::apply(&state(&store, 20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
-    deployed(&store, "vitry-henri-wallon-a", 20).await;
+    vitry_adds_visio(&store).await;
     let (changed, notified) = both(30).await;
     assert!(changed >= 1, "{}", d.db.name);
     assert_eq!(snapshots().await, 5 + changed as i64, "{}", d.db.name);
@@ -3429,15 +3432,7 @@ async fn a_register_only_reworded_since_its_snapshot_tells_no_dpo_and_a_real_cha
     assert_eq!((again.snapshots, again.notified), (0, 0), "{name}: the new wording recorded: {again:?}");
 
     // A real change is told.
-    let mut doc: entcp::tenants::EntTenant =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc.spec.options = vec!["visio".into()];
-    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    let tenants = crate::common::app::app_state(store.clone(), entcp::config::Config::default(), {
-        Arc::new(FixedClock::new(at(20)))
-    });
-    entcp::tenants::apply(&tenants.tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
-    deployed(&store, "vitry-henri-wallon-a", 20).await;
+    vitry_adds_visio(&store).await;
     let changed = entcp::rgpd::jobs::monthly(&state(30), at(30)).await.unwrap();
     assert!(changed.notified >= 1, "{name}: {changed:?}");
     let sent = common::queued_mails(&store, "rgpd").await;
