@@ -389,7 +389,20 @@ fn amount_in_euros(cents: i64) -> Value {
 
 /// The publication file: `{"marches": {"marche": [ ... ]}}`.
 pub fn publication(marche: Value) -> Value {
-    json!({ "marches": { "marche": [marche] } })
+    publication_of(vec![marche])
+}
+
+/// The publication file of several marchés: the lots of a groupement, one record each.
+pub fn publication_of(marches: Vec<Value>) -> Value {
+    json!({ "marches": { "marche": marches } })
+}
+
+/// The DECP `id` of the lot `lot` of a groupement of several lots whose reference is
+/// `reference` (`GC-2026-000001`): each lot is a marché with its own id, within the format's 16
+/// characters — the reference without its `GC-` prefix, then `L` and the lot's number
+/// (`2026-000001L2`, 13 characters; a groupement of one lot publishes its reference itself).
+pub fn lot_marche_id(reference: &str, lot: u32) -> String {
+    format!("{}L{lot}", reference.strip_prefix("GC-").unwrap_or(reference))
 }
 
 /// Checks a `marche` object against the schema; errors name the request fields.
