@@ -1259,6 +1259,8 @@ async fn a_groupement_of_several_lots_awards_each_lot_apart(db: crate::common::T
         let mut e = award.clone();
         e.as_object_mut().unwrap().retain(|k, _| k != "rejections_by_post");
         e["lot"] = json!(lot);
+        // Each price names the lot it prices.
+        e["unit_prices"].as_array_mut().unwrap().iter_mut().for_each(|p| p["lot"] = json!(lot));
         e
     };
     let award_url = api(&format!("/groupements/{id}/award"));
