@@ -611,6 +611,52 @@ mod tests {
         assert_eq!(with_margin(1_100, 100), 2_200);
     }
 
+    /// « Accompagnement et formation »: 40 journées estimated at 900 €, 20 sessions unpriced.
+    fn training_lot() -> Lot {
+        let line = |label: &str, unit: &str, quantity, price| super::super::LotLine {
+            label: label.into(),
+            unit: unit.into(),
+            quantity,
+            estimated_unit_price_ht_cents: price,
+        };
+        Lot {
+            number: 2,
+            title: "Accompagnement et formation".into(),
+            description: None,
+            lines: vec![
+                line("Journée de formation", "journée", 40, Some(90_000)),
+                line("Classe virtuelle", "session", 20, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_coordinators_lot_is_priced_by_its_own_lines() {
+        let mut lot = training_lot();
+        let none = MemberQuantities::default();
+        assert!(!lot.carries_ent());
+        assert_eq!(lot.price_lines(), vec![PriceLine::Custom(1), PriceLine::Custom(2)]);
+        assert_eq!(designation(&lot, PriceLine::Custom(2), Establishments::Ecoles), "Classe virtuelle");
+        assert_eq!(dqe_hundredths(&lot, PriceLine::Custom(1), &none, 36), 4_000);
+        // 40 + 10 %: 44 journées.
+        assert_eq!(maximum_of(&lot, PriceLine::Custom(1), &none, 36, 10), 4_400);
+        assert_eq!(lot_estimate(&lot, 0), None, "a line without an estimated price");
+        lot.lines[1].estimated_unit_price_ht_cents = Some(20_000);
+        assert_eq!(lot_estimate(&lot, 0), Some(40 * 90_000 + 20 * 20_000));
+        // The bouquet's lines are not this lot's, nor a line it does not have.
+        let mut checks = Checks::default();
+        let prices = [
+            UnitPrice { lot: 2, line: PriceLine::Custom(1), unit_price_ht_cents: 50_000 },
+            UnitPrice { lot: 2, line: PriceLine::Custom(2), unit_price_ht_cents: 20_000 },
+            UnitPrice { lot: 2, line: PriceLine::AccountYear, unit_price_ht_cents: 100 },
+            UnitPrice { lot: 2, line: PriceLine::Custom(3), unit_price_ht_cents: 100 },
+        ];
+        assert!(!check_prices(&prices, std::slice::from_ref(&lot), &mut checks));
+        let fields: Vec<String> = checks.finish().unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["unit_prices[2].line", "unit_prices[3].line"]);
+        assert!(check_prices(&prices[..2], &[lot], &mut Checks::default()));
+    }
+
     #[test]
     fn euros_are_written_the_french_way() {
         assert_eq!(euros(123_456_789), "1\u{a0}234\u{a0}567,89\u{a0}€");

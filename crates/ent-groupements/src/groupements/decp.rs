@@ -710,6 +710,14 @@ mod tests {
     }
 
     #[test]
+    fn a_lot_of_several_has_its_own_id_within_sixteen_characters() {
+        assert_eq!(lot_marche_id("GC-2026-000001", 2), "2026-000001L2");
+        assert!(lot_marche_id("GC-2026-999999", 10).len() <= 16);
+        let file = publication_of(vec![json!({ "id": "a" }), json!({ "id": "b" })]);
+        assert_eq!(file["marches"]["marche"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
     fn a_complete_record_passes() {
         let m = marche(&known(), &complete_facts());
         assert_eq!(check(&m), vec![], "{m:#}");

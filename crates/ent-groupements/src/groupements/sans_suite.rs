@@ -276,12 +276,18 @@ async fn notify_lot(
         "event": "lot_sans_suite", "reference": g.reference, "title": g.title,
         "message": lot_sentence(g, declared), "lot": declared.0.number,
     });
-    Notice::new("groupement", to)
-        .unique_recipients()
-        .with(subject)
-        .page(super::page_of(g))
-        .enqueue(tx, ctx.now)
-        .await?;
+    to_buyers(tx, g, (to, subject), ctx.now).await
+}
+
+/// Queues the notice `subject` of `g`, linking its page, to `to` (the coordinator's and the
+/// members' representatives), each once.
+async fn to_buyers(
+    tx: &mut Tx,
+    g: &Groupement,
+    (to, subject): (Vec<String>, serde_json::Value),
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    Notice::new("groupement", to).unique_recipients().with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
     Ok(())
 }
 
@@ -326,13 +332,7 @@ async fn notify(tx: &mut Tx, ctx: &Ctx<'_>, g: &Groupement, record: &SansSuite) 
         "event": "sans_suite", "reference": g.reference, "title": g.title, "message": message,
         "motif": record.motif_label, "declared_on": french_date(&record.declared_on),
     });
-    Notice::new("groupement", to)
-        .unique_recipients()
-        .with(subject)
-        .page(super::page_of(g))
-        .enqueue(tx, ctx.now)
-        .await?;
-    Ok(())
+    to_buyers(tx, g, (to, subject), ctx.now).await
 }
 
 /// The refusal (409) of what follows a consultation — `what`: its award, its DECP — once that
