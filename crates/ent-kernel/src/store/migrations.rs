@@ -101,6 +101,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
+    "0077_groupement_lots_sans_suite.sql",
     "0079_breach_reported_as.sql",
 ];
 
@@ -519,6 +520,11 @@ mod tests {
             76,
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
+        ),
+        (
+            77,
+            "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
+            "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
         ),
         (
             79,
