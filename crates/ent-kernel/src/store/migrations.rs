@@ -101,6 +101,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
+    "0078_convention_document_edition_12.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -518,6 +519,11 @@ mod tests {
             76,
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
+        ),
+        (
+            78,
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
         ),
     ];
 

@@ -1,5 +1,9 @@
-//! Edition 12 of the conventions' text. Edition 11 renders as it shipped: the text of each model,
-//! drafted, submitted and signed in edition 11, hashes to the SHA-256 pinned here.
+//! Edition 12 of the conventions' text (the tripartites and the bipartite read end to end): the
+//! art. 28 sub-processors in one clause; the parameters labelled by the party as the text names
+//! it; the EPLE represented by its chef d'établissement, its executive, and the collectivité de
+//! rattachement's own article; the cost shared toutes taxes comprises (migration 0078 lists every
+//! change). Edition 11 renders as it shipped: the text of each model, drafted, submitted and signed
+//! in edition 11, hashes to the SHA-256 pinned here.
 
 use super::*;
 
@@ -152,7 +156,119 @@ async fn edition_11_renders_each_model_byte_for_byte_as_it_shipped(db: crate::co
     if let Ok(dir) = std::env::var("CONV43_DUMP") {
         let ids = drafted_in_edition(&c, entcp::conventions::document::CURRENT_EDITION).await;
         for (i, id) in ids.iter().enumerate() {
-            std::fs::write(format!("{dir}/{name}-{i}-current.html"), document_text(&c, id).await).unwrap();
+            std::fs::write(format!("{dir}/{name}-{i}-current.html"), admin_text(&c, id).await).unwrap();
         }
     }
 }
+
+/// The text of the convention `id` as an administrator downloads it (a groupement the DAN is no
+/// party to included).
+async fn admin_text(c: &Cycle, id: &str) -> String {
+    c.admin.get(c.url(&format!("/{id}/document"))).send().await.text.replace("&#x27;", "'")
+}
+
+// The collège's tripartite drafted now is written in edition 12 and reads as a lawyer would have
+// it: the EPLE represented by its chef d'établissement, its executive (L. 421-3, R. 421-9); the
+// département's own article (L. 213-2), not the région's; the cost shared toutes taxes comprises,
+// the excess over the académie's ceiling left to the département, the établissement's share on
+// the same base with its titre de recettes, and its cost line saying so; « l'article 32 du RGPD »;
+// the processor's register kept « pour le compte du responsable de traitement »; the
+// sub-processors in one clause; the controller « en la personne de son chef d'établissement ».
+// Written in edition 11, the same draft reads as edition 11 shipped.
+backend_test!(a_second_degre_draft_of_edition_12_designates_the_eple_and_its_collectivite_as_the_law_does);
+async fn a_second_degre_draft_of_edition_12_designates_the_eple_and_its_collectivite_as_the_law_does(
+    db: crate::common::TestDb,
+) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    second_degre_world(&c).await;
+    let id = c.create(second_degre()).await["id"].as_str().unwrap().to_string();
+    assert_eq!(rederived(&c, &id).await.0.document_edition, 12, "{name}: a draft is written in edition 12");
+    let html = document_text(&c, &id).await;
+    let fixed = [
+        "et le Collège des Essais, établissement public local d'enseignement, représenté par son chef \
+         d'établissement, M. Paul Girard, principal, agissant en qualité d'organe exécutif de l'établissement \
+         (articles L. 421-3 et R. 421-9 du code de l'éducation), dûment habilité par délibération du conseil \
+         d'administration n° 2026-14 du 20 juin 2026 (article R. 421-20 du code de l'éducation), ci-après dénommé \
+         « l'établissement ».",
+        "Vu le code de l'éducation, notamment son article L. 213-2 relatif aux charges du département pour les \
+         collèges, dont l'acquisition et la maintenance des équipements et logiciels nécessaires à l'enseignement et \
+         aux échanges entre les membres de la communauté éducative, ses articles L. 421-3 et R. 421-9 relatifs au \
+         chef d'établissement, organe exécutif de l'établissement public local d'enseignement, et son article \
+         R. 421-20 relatif aux compétences du conseil d'administration",
+        "la collectivité de rattachement qui, en application de l'article L. 213-2 du code de l'éducation,",
+        "la communauté éducative (article L. 213-2 du code de l'éducation)",
+        "Le chef d'établissement la signe, en sa qualité d'organe exécutif de l'établissement (articles L. 421-3 et \
+         R. 421-9 du code de l'éducation), après accord du conseil d'administration",
+        "<dt>Nombre minimal de réunions du comité de pilotage par an</dt><dd>1</dd>",
+        "et communiquer leurs coordonnées aux autres parties",
+        "Le coût toutes taxes comprises du service ENT, comprenant",
+        "Aucune somme n'est due par l'académie au-delà du plafond de l'année scolaire ; le surplus demeure à la \
+         charge de la collectivité.",
+        "La participation de l'établissement s'applique au montant toutes taxes comprises effectivement payé par la \
+         collectivité au titulaire du marché pour le service ENT de l'établissement",
+        "l'établissement le paie sur son budget dans un délai de trente jours à compter de sa réception.",
+        "prévues à l'article 32 du RGPD, l'assistance",
+        "le registre des catégories d'activités effectuées pour le compte du responsable de traitement.",
+        "<td>participation financière au coût du service (abonnement, hébergement, maintenance et support de niveau \
+         3), dans les conditions fixées à l'article 5</td><td>10 %</td>",
+        "<dd>Collège des Essais (l'établissement), en la personne de son chef d'établissement</dd>",
+        "(choix imposé de services, exploitation des traces), celle qui les détermine ainsi devient responsable \
+         conjoint",
+        "Sous-traitants ultérieurs : l'éditeur de la solution, Éditeur ENT SAS, et l'hébergeur, Hébergeur Souverain \
+         SA. Le sous-traitant",
+    ];
+    let shipped = [
+        "L. 214-6",
+        "éditeur de la solution : ",
+        "et à communiquer",
+        "pour son compte.",
+        "prévues à l'article 32, ",
+        "participation éventuelle aux services optionnels",
+        "état annuel des coûts constatés",
+        "elles deviennent responsables conjoints",
+        "<dt>Réunions du comité de pilotage par an</dt>",
+    ];
+    reads(name, "edition 12, second degré", &html, &fixed, &shipped);
+
+    written_in_edition(&c, &id, 11).await;
+    let html = document_text(&c, &id).await;
+    reads(name, "edition 11, second degré", &html, &shipped, &fixed);
+}
+
+// The premier degré's tripartite and the bipartite drafted now: their « Caractéristiques » name
+// the party « les services académiques » as the document does, their RGPD notes too; the
+// financial article leaves the excess over the ceiling to the collectivité; with no tenant, the
+// sub-processors still to name read « l'éditeur de la solution (à compléter) et l'hébergeur (à
+// compléter) ». Written in edition 11, they read as edition 11 shipped.
+backend_test!(the_services_academiques_are_named_so_in_the_labels_of_edition_12);
+async fn the_services_academiques_are_named_so_in_the_labels_of_edition_12(db: crate::common::TestDb) {
+    let c = setup(db).await;
+    let name = c.db.name;
+    let premier = c.create(premier_degre()).await["id"].as_str().unwrap().to_string();
+    let bipartite = c.create(bipartite_capped("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    let fixed = [
+        "<dt>Part des services académiques dans le coût du service</dt>",
+        "<dt>Plafond annuel de la participation des services académiques</dt>",
+        "quel que soit le signataire pour les services académiques",
+        "Aucune somme n'est due par les services académiques au-delà du plafond de l'année scolaire ; le surplus \
+         demeure à la charge de la collectivité.",
+        "Sous-traitants ultérieurs : l'éditeur de la solution (à compléter) et l'hébergeur (à compléter).",
+        "prévues à l'article 32 du RGPD, l'assistance",
+    ];
+    let shipped = [
+        "<dt>Part de l'académie dans le coût du service</dt>",
+        "<dt>Plafond annuel de la participation de l'académie</dt>",
+        "quel que soit le signataire pour l'académie",
+        "Sous-traitants ultérieurs : éditeur de la solution : à compléter ; hébergeur : à compléter.",
+    ];
+    for id in [&premier, &bipartite] {
+        let html = document_text(&c, id).await;
+        reads(name, "edition 12", &html, &fixed, &shipped);
+        written_in_edition(&c, id, 11).await;
+        let html = document_text(&c, id).await;
+        reads(name, "edition 11", &html, &shipped, &fixed);
+    }
+}
+
+migration_test!(the_edition_12_migration_moves_drafts_only, an_edition_migration_moves_drafts_only, 12);
