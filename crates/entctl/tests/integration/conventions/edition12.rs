@@ -124,11 +124,6 @@ async fn edition_11_renders_each_model_byte_for_byte_as_it_shipped(db: crate::co
     let name = c.db.name;
     let college = second_degre_world(&c).await;
     let ids = drafted_in_edition(&c, 11).await;
-    if let Ok(dir) = std::env::var("CONV43_DUMP") {
-        for (i, id) in ids.iter().enumerate() {
-            std::fs::write(format!("{dir}/{name}-{i}-e11.html"), document_text(&c, id).await).unwrap();
-        }
-    }
     for (id, pinned) in ids.iter().zip(EDITION_11) {
         let (conv, hash) = rederived(&c, id).await;
         assert_eq!(hash, pinned, "{name}: {} in edition 11", conv.model_id);
@@ -153,18 +148,6 @@ async fn edition_11_renders_each_model_byte_for_byte_as_it_shipped(db: crate::co
         assert_eq!(conv.document_hash.as_deref(), Some(pinned), "{name}: {} signed in edition 11", conv.model_id);
         assert_eq!(hash, pinned, "{name}: {} re-derives", conv.model_id);
     }
-    if let Ok(dir) = std::env::var("CONV43_DUMP") {
-        let ids = drafted_in_edition(&c, entcp::conventions::document::CURRENT_EDITION).await;
-        for (i, id) in ids.iter().enumerate() {
-            std::fs::write(format!("{dir}/{name}-{i}-current.html"), admin_text(&c, id).await).unwrap();
-        }
-    }
-}
-
-/// The text of the convention `id` as an administrator downloads it (a groupement the DAN is no
-/// party to included).
-async fn admin_text(c: &Cycle, id: &str) -> String {
-    c.admin.get(c.url(&format!("/{id}/document"))).send().await.text.replace("&#x27;", "'")
 }
 
 // The collège's tripartite drafted now is written in edition 12 and reads as a lawyer would have
