@@ -102,6 +102,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
     "0077_groupement_lots_sans_suite.sql",
+    "0078_convention_document_edition_12.sql",
     "0079_breach_reported_as.sql",
 ];
 
@@ -525,6 +526,11 @@ mod tests {
             77,
             "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
             "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
+        ),
+        (
+            78,
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
         ),
         (
             79,
