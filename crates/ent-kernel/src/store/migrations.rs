@@ -101,6 +101,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
+    "0080_tenant_destruction_confirmed.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
