@@ -520,6 +520,11 @@ mod tests {
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
         ),
+        (
+            80,
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
+        ),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -331,15 +331,17 @@ pub async fn attest(
     let Some(attested) = destruction::attest(tx, tenant, audience, requested, confirmed, now).await? else {
         return Ok(());
     };
+    // Recorded at the attestation's moment: never before the purge's request.
+    let at = parse_timestamp(&attested.attested_at).unwrap_or(now);
     let message = format!("attestation de destruction {} : {}", attested.reference, attested.said());
-    crate::tenants::event(tx, &tenant.id, ACTOR, ATTESTED, &message, now).await?;
+    crate::tenants::event(tx, &tenant.id, ACTOR, ATTESTED, &message, at).await?;
     let summary = json!({ "attestation": attested.reference, "attestation_sha256": attested.sha256,
         "requested_at": attested.requested_at, "destroyed_at": attested.destroyed_at });
-    audit::record(tx, state.store.backend(), ACTOR, "tenants.destruction_attested", tenant, summary, now).await?;
+    audit::record(tx, state.store.backend(), ACTOR, "tenants.destruction_attested", tenant, summary, at).await?;
     let mut extra = requested.notice.0.clone();
     extra["attestation"] = json!({ "reference": attested.reference, "sha256": attested.sha256,
         "confirmed": confirmed, "requested_on": french_moment(&attested.requested_at) });
-    notices::notify(tx, tenant, audience, notices::DESTROYED, extra, now).await
+    notices::notify(tx, tenant, audience, notices::DESTROYED, extra, at).await
 }
 
 /// The kind of the tenant event recording the attestation of destruction.
