@@ -680,13 +680,15 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
     let sha = entcp::documents::sha256_hex(document.text.as_bytes());
     assert_eq!(d["sha256"], sha.as_str(), "{}", db.name);
     assert_eq!(document.headers["x-document-sha256"].to_str().unwrap(), sha, "{}", db.name);
-    let unconfirmed = "demandée le 2 décembre 2026 à 09 h 00, confirmation non reçue";
+    // As the document writes it (French typography: non-breaking spaces in dates and hours).
+    let unconfirmed =
+        entcp::documents::typography::french("demandée le 2 décembre 2026 à 09 h 00, confirmation non reçue");
     for words in [
         "Attestation de destruction des données",
         "ADD-20261202-doisneau",
         "ent-doisneau",
         "tenants-purge",
-        unconfirmed,
+        &unconfirmed,
     ] {
         assert!(document.text.contains(words), "{}: {words} in {}", db.name, document.text);
     }
