@@ -104,6 +104,7 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0077_groupement_lots_sans_suite.sql",
     "0078_convention_document_edition_12.sql",
     "0079_breach_reported_as.sql",
+    "0080_tenant_destruction_confirmed.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -536,6 +537,11 @@ mod tests {
             79,
             "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
             "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
+        ),
+        (
+            80,
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
         ),
     ];
 

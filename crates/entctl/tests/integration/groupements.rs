@@ -6435,6 +6435,69 @@ async fn a_members_tenant_created_after_the_award_takes_the_titulaire_as_its_edi
     assert_eq!(created["warnings"], json!([]), "{name}: {created}");
 }
 
+// The console's tenant page shows what the API's creation answers of the accord-cadre (one
+// rule, `tenants::market_notice`): a member's ENT requested in the console after the award takes
+// the titulaire, and its page, right after the request, says so (a DSFR information alert); one
+// naming another éditeur is warned (a warning alert); a commune outside the groupement gets none.
+backend_test!(the_console_tenants_page_shows_the_accord_cadre_notice_of_its_editeur);
+async fn the_console_tenants_page_shows_the_accord_cadre_notice_of_its_editeur(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0], name).await;
+    let reference = g["reference"].as_str().unwrap();
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 7)).build().await;
+    let (member, client) = &w.communes[0];
+    let mairie = format!("mairie{}@test.fr", member.code);
+    crate::console::with_password(&w.store, &mairie).await;
+    let session = crate::console::sign_in(&later, &mairie).await;
+
+    let fields = [
+        ("organisation", member.id.as_str()),
+        ("nom", "ent-console"),
+        ("adresse", "ent-console.ent.example.fr"),
+        ("bouquet", "socle-1d"),
+    ];
+    let requested = crate::console::post_form(&later, &session, "/ent/nouveau", &fields).await;
+    assert_eq!(requested.header("location"), Some("/ent/ent-console?apres=demande"), "{name}: {}", requested.text);
+    let page = crate::console::get(&later, &session, "/ent/ent-console?apres=demande").await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    let said =
+        format!("Éditeur : ENT Éditions SAS, titulaire de l&#x27;accord-cadre {reference}, en cours jusqu&#x27;au ");
+    assert!(page.text.contains(&said), "{name}: « {said} » in {}", page.text);
+    assert!(
+        page.text.contains("class=\"fr-alert fr-alert--info fr-mb-4w\" id=\"accord-cadre\""),
+        "{name}: {}",
+        page.text
+    );
+    // The API's answer for the same tenant says the same.
+    let tenant = entcp::tenants::get_tenant(&w.store, "ent-console").await.unwrap().unwrap();
+    let api = entcp::tenants::market_warnings(&w.store, &tenant, chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap());
+    let api = api.await.unwrap();
+    assert!(api[0].starts_with(&said.replace("&#x27;", "'")), "{name}: {api:?}");
+    assert!(page.text.contains(&crate::console::escaped(&api[0])), "{name}: the page says the API's words");
+
+    let other = new_org(&w.store, OrgKind::Editeur, "Autre Éditeur SAS", &luhn("83456789"), None).await;
+    let doc = tenant_doc(member, "ent-autre", Some(&format!("editeur:{}", other.code)));
+    let (status, created) = send(client.to(&later).post("/api/v1/tenants").json(&doc)).await;
+    assert_eq!(status, 201, "{name}: {created}");
+    let page = crate::console::get(&later, &session, "/ent/ent-autre").await;
+    let said = format!(
+        "L&#x27;éditeur indiqué, Autre Éditeur SAS, n&#x27;est pas le titulaire de l&#x27;accord-cadre {reference}"
+    );
+    assert!(page.text.contains(&said), "{name}: « {said} » in {}", page.text);
+    assert!(page.text.contains("fr-alert--warning fr-mb-4w\" id=\"accord-cadre\""), "{name}: {}", page.text);
+
+    let (outsider, outsider_client) = (&w.communes[1].0, w.communes[1].1.to(&later));
+    let (status, _) = send(outsider_client.post("/api/v1/tenants").json(&tenant_doc(outsider, "ent-hors", None))).await;
+    assert_eq!(status, 201, "{name}");
+    let outsider_mairie = format!("mairie{}@test.fr", outsider.code);
+    crate::console::with_password(&w.store, &outsider_mairie).await;
+    let outsider_session = crate::console::sign_in(&later, &outsider_mairie).await;
+    let page = crate::console::get(&later, &outsider_session, "/ent/ent-hors").await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"accord-cadre\""), "{name}: no accord-cadre binds it: {}", page.text);
+}
+
 // A convention a member drafts after the award (domain review 42, F4), its tenants naming no
 // éditeur, names the titulaire among its sub-processors, citing the accord-cadre, in the API and
 // in its annex; a draft of a commune outside the groupement still says « à compléter ».
