@@ -117,7 +117,8 @@ async fn start(
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let router = Router::new().route("/held", get(held));
-    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    let server =
+        tokio::spawn(entcp::api::shutdown::serve_until(listener, router, Default::default(), shutdown.clone(), drain));
     (base, shutdown, server)
 }
 
@@ -207,7 +208,8 @@ async fn a_handler_that_panics_answers_a_500_problem_and_the_server_serves_on(db
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let drain = std::time::Duration::from_secs(5);
-    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    let server =
+        tokio::spawn(entcp::api::shutdown::serve_until(listener, router, Default::default(), shutdown.clone(), drain));
     let client = reqwest::Client::new();
     for round in 0..2 {
         let resp = client.get(format!("{base}/boom")).send().await.expect("an answer, not a closed connection");
