@@ -78,7 +78,11 @@ async fn held() -> &'static str {
 async fn a_request_its_handler_works_on_past_the_idle_timeout_is_answered() {
     let (address, shutdown) = serve(Router::new().route("/long", get(held)), one_second_idle()).await;
     let request = tokio::spawn(async move { reqwest::get(format!("http://{address}/long")).await?.text().await });
-    tokio::time::timeout(EVENTUALLY, ENTERED.acquire()).await.expect("the request reached its handler").unwrap().forget();
+    tokio::time::timeout(EVENTUALLY, ENTERED.acquire())
+        .await
+        .expect("the request reached its handler")
+        .unwrap()
+        .forget();
     // Only a failure needs this wait to show: a watchdog counting the handler's silence closes
     // the connection after one second.
     tokio::time::sleep(Duration::from_secs(3)).await;
