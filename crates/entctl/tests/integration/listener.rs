@@ -3,6 +3,7 @@
 //! works on for longer does not. (The header read timeout and the connection cap are driven
 //! through the binary: `tests/e2e_cli.rs`.)
 
+use crate::observability::{entered, held, ANSWER};
 use axum::body::{Body, Bytes};
 use axum::routing::get;
 use axum::Router;
@@ -10,7 +11,7 @@ use entcp::api::listener::Limits;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 /// The longest a test waits for what must happen (far above the one-second timeouts it sets).
@@ -63,26 +64,13 @@ async fn a_client_that_stops_reading_its_answer_loses_its_connection_after_the_i
     shutdown.cancel();
 }
 
-static ENTERED: Semaphore = Semaphore::const_new(0);
-static ANSWER: Semaphore = Semaphore::const_new(0);
-
-async fn held() -> &'static str {
-    ENTERED.add_permits(1);
-    ANSWER.acquire().await.unwrap().forget();
-    "fini"
-}
-
 // Nothing passes on a connection whose request a handler works on (an import, a job run): it is
 // not idle. Held three times the idle timeout, the request is still answered.
 #[tokio::test]
 async fn a_request_its_handler_works_on_past_the_idle_timeout_is_answered() {
     let (address, shutdown) = serve(Router::new().route("/long", get(held)), one_second_idle()).await;
     let request = tokio::spawn(async move { reqwest::get(format!("http://{address}/long")).await?.text().await });
-    tokio::time::timeout(EVENTUALLY, ENTERED.acquire())
-        .await
-        .expect("the request reached its handler")
-        .unwrap()
-        .forget();
+    entered().await;
     // Only a failure needs this wait to show: a watchdog counting the handler's silence closes
     // the connection after one second.
     tokio::time::sleep(Duration::from_secs(3)).await;

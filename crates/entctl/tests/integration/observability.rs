@@ -96,16 +96,17 @@ async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
 static ENTERED: Semaphore = Semaphore::const_new(0);
 
 /// Permits that let a held request answer.
-static ANSWER: Semaphore = Semaphore::const_new(0);
+pub(crate) static ANSWER: Semaphore = Semaphore::const_new(0);
 
-async fn held() -> &'static str {
+/// A handler that answers « fini » once the test gives it a permit of [`ANSWER`].
+pub(crate) async fn held() -> &'static str {
     ENTERED.add_permits(1);
     ANSWER.acquire().await.unwrap().forget();
     "fini"
 }
 
 /// Waits (at most a minute) until a request reached [`held`].
-async fn entered() {
+pub(crate) async fn entered() {
     let entered = tokio::time::timeout(std::time::Duration::from_secs(60), ENTERED.acquire());
     entered.await.expect("the held request never started").unwrap().forget();
 }
