@@ -327,7 +327,7 @@ async fn breaches_untold(state: &RgpdState, orgs: &[Org]) -> Result<Vec<Item>, P
         }
         for b in breaches::list(state, org).await? {
             let i = &b.input;
-            if !i.people_untold() {
+            if !b.people_untold() {
                 continue;
             }
             items.push(Item {

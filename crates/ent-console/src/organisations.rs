@@ -283,7 +283,9 @@ async fn render(
     let relatives = queries::Relatives::of(&state.store, &org).await?;
     let members =
         if org.kind.groups_communes() { queries::members_of_group(&state.store, &org.id).await? } else { Vec::new() };
-    let may_edit = authz::authorize(&state.store, actor, &ORGS_UPDATE, &org).await.is_ok();
+    // A private school's record is kept by its own roles: the DAN reads it, no form.
+    let may_edit = authz::keeps_record(actor, &ORGS_UPDATE, &org)
+        && authz::authorize(&state.store, actor, &ORGS_UPDATE, &org).await.is_ok();
     // Conventions (parties, amounts) only to the roles that may read them here.
     let conventions = if authz::authorize(&state.store, actor, &CONVENTIONS_READ, &org).await.is_ok() {
         Some(conventions_of(state, actor, &org).await?)

@@ -17,7 +17,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Form;
-use ent_kernel::clock::{french_day, french_moment};
+use ent_kernel::clock::{french_day, french_moment, today_in_france};
 use ent_kernel::error::{Problem, ProblemKind};
 use ent_kernel::http::FromRef;
 use ent_kernel::kernel::roles::{Action, OrgKind};
@@ -30,8 +30,9 @@ use ent_platform::registry::queries::{get_org, list_orgs, OrgFilter};
 use ent_tenants::provisioning::purge;
 use ent_tenants::provisioning::reconcile::reconcile_soon;
 use ent_tenants::tenants::{
-    annex_warnings, apply, create, declared_elsewhere, destruction, events_read_by, find_for, read_by, read_scope,
-    render, transition, EntTenant, Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION, KIND,
+    annex_warnings, apply, create, declared_elsewhere, destruction, events_read_by, find_for, market_notice, read_by,
+    read_scope, render, transition, EntTenant, Metadata, Move, Status, Tenant, TenantSpec, TenantsState, API_VERSION,
+    KIND,
 };
 use serde_json::{json, Value};
 
@@ -86,7 +87,9 @@ const EVENT_KINDS: &[(&str, &str)] = &[
     ("degraded", "services dégradés"),
     ("stopped", "services arrêtés"),
     ("workloads_removed", "services retirés, données gardées"),
+    ("removing", "suppression en cours dans le cluster"),
     ("removed", "retiré du cluster"),
+    ("destruction_attested", "attestation de destruction"),
     ("purge_held", "purge différée"),
     ("purge_planned", "purge annoncée"),
     ("convention_lapsed", "plus de convention en vigueur"),
@@ -102,6 +105,7 @@ const OBSERVED: &[(&str, &str)] = &[
     ("degraded", "services dégradés"),
     ("stopped", "services arrêtés (suspendu)"),
     ("data_only", "données seules, sans service"),
+    ("removing", "suppression en cours dans le cluster"),
     ("removed", "retiré du cluster"),
 ];
 
@@ -463,7 +467,7 @@ async fn show(TenantOfPath { on, tenant }: TenantOfPath, Query(query): Query<Fie
 }
 
 /// `/ent/{ent}/attestation-destruction`: the attestation of destruction of a purged tenant's
-/// data, as stored at its purge (the API's `/tenants/{slug}/destruction`).
+/// data, as stored when it was issued (the API's `/tenants/{slug}/destruction`).
 async fn attestation(TenantOfPath { on, tenant }: TenantOfPath) -> Result<Response, PageError> {
     let missing = || PageError(Problem::not_found("aucune attestation de destruction pour cet ENT"));
     destruction::document(&on.state.store, &tenant.id).await?.ok_or_else(missing)
@@ -541,8 +545,9 @@ async fn tenant_page(
             "host": tenant.host.as_ref().map(|o| o.name.clone()),
             "declared_by": tenant.declared_by,
             "destruction": tenant.destruction.as_ref().map(|d| json!({ "reference": d.reference,
-                "at": french_moment(&d.attested_at), "sha256": d.sha256,
+                "at": french_moment(&d.attested_at), "sha256": d.sha256, "said": d.said(),
                 "href": format!("/ent/{}/attestation-destruction", tenant.slug) })),
+            "destruction_requested": destruction_requested(state, tenant).await?,
         },
         "provisioning": {
             "reconciled_at": moment(&p.reconciled_at), "error": p.error, "failures": p.failures,
@@ -555,6 +560,7 @@ async fn tenant_page(
         "confirm": confirm.map(|to| json!({ "to": to.as_str(), "label": move_label(to), "consequence": consequence(to),
                                              "needs_reason": to.needs_reason(), "reason_label": reason_label(to) })),
         "addable": addable,
+        "market": market(state, tenant).await?,
         "annex_warnings": annex_warnings(state, actor, tenant).await?,
         "admin": actor.is_admin(),
         "objects": objects,
@@ -564,6 +570,27 @@ async fn tenant_page(
         "errors": refusal.errors,
     });
     Ok(page::render_status(status, "tenant.html", shell, values))
+}
+
+/// What the accord-cadre binding a tenant still served says of its éditeur, as the API's answers
+/// say it (`tenants::market_notice`): the titulaire's role, or the warning of another éditeur.
+async fn market(state: &TenantsState, tenant: &Tenant) -> Result<Option<Value>, Problem> {
+    if !tenant.status.still_served() {
+        return Ok(None);
+    }
+    let today = today_in_france(state.clock.now());
+    let notice = market_notice(&state.store, tenant, today).await?;
+    Ok(notice.map(|n| json!({ "text": n.text, "other_vendor": n.other_vendor })))
+}
+
+/// When the purge of a purged tenant whose attestation is not issued yet asked for the
+/// destruction of its data (the attestation waits for the backend to report it removed).
+async fn destruction_requested(state: &TenantsState, tenant: &Tenant) -> Result<Option<String>, Problem> {
+    if tenant.status != Status::Purged || tenant.destruction.is_some() {
+        return Ok(None);
+    }
+    let requested = destruction::requested(&state.store, &tenant.id).await?;
+    Ok(requested.map(|r| french_moment(&r.requested_at)))
 }
 
 /// The days between which the data of an archived tenant are purged, as the page says them:

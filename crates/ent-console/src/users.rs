@@ -695,12 +695,7 @@ async fn beyond_reach(state: &ConsoleState, signed: &Signed, user: &User) -> Res
     }
     for binding in identity::bindings_of(&state.store, &user.id).await? {
         if !reaches(state, signed, &binding).await {
-            let at = binding.org.map(|org| format!(" ({})", org.name)).unwrap_or_default();
-            return Ok(Some(format!(
-                "a aussi le rôle « {} »{at}, que vous n'accordez pas (hors de votre périmètre, ou au nom d'une \
-                 collectivité, d'un éditeur, d'un hébergeur ou d'un établissement privé)",
-                page::role_label(binding.role)
-            )));
+            return Ok(Some(unreached_role(state, signed, &binding).await?));
         }
     }
     if let Some(home) = &user.org {
@@ -713,6 +708,26 @@ async fn beyond_reach(state: &ConsoleState, signed: &Signed, user: &User) -> Res
         }
     }
     Ok(None)
+}
+
+/// How [`beyond_reach`] names a role of the user the caller does not grant: the role and its
+/// organisation when the caller reads that organisation; otherwise neither (the caller sees
+/// nothing of a role outside its scope, the admin role included: attack review 42), in words
+/// that are the same whatever the role and wherever it is held.
+async fn unreached_role(state: &ConsoleState, signed: &Signed, binding: &identity::Binding) -> Result<String, Problem> {
+    let readable = match &binding.org {
+        Some(org) if authz::reads(&state.store, &signed.0.actor, org).await? => Some(org),
+        _ => None,
+    };
+    Ok(match readable {
+        Some(org) => format!(
+            "a aussi le rôle « {} » ({}), que vous n'accordez pas (hors de votre périmètre, ou au nom d'une \
+             collectivité, d'un éditeur, d'un hébergeur ou d'un établissement privé)",
+            page::role_label(binding.role),
+            org.name
+        ),
+        None => "a aussi un rôle hors de votre périmètre, que vous n'accordez pas".into(),
+    })
 }
 
 /// Ends every console session of a user, spends their live password links and revokes their

@@ -328,6 +328,15 @@ pub struct ServerConfig {
     /// traitement dépassé » (0: no limit). Uploads, imports, downloads and exports are not
     /// limited (`api::timeout::RUNS_LONG`).
     pub request_timeout_seconds: u64,
+    /// Longest a connection may take to send a request's headers, counted from its opening or,
+    /// on a kept-alive connection, from the previous answer: past it the connection is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A connection on which no byte passed either way for this long, while none of its
+    /// requests is being handled (a client that stopped reading its answer), is closed.
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once; past it a new one is closed as soon as accepted, so that
+    /// idle clients cannot take every file descriptor of the process (`api::listener`).
+    pub max_connections: u32,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind
     /// a reverse proxy that sets it); otherwise the socket's peer address.
     pub trust_forwarded_for: bool,
@@ -679,9 +688,46 @@ impl Default for ServerConfig {
             shutdown_seconds: 20,
             unready_seconds: 5,
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
             trust_forwarded_for: false,
             auth_throttle: crate::throttle::ThrottleConfig::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Longest `header_read_timeout_seconds` and `idle_timeout_seconds` accepted: a day.
+    pub const LISTENER_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+    /// Refuses the listener settings that would close every connection at once (0 s) or never
+    /// serve one (0 connections), and durations past a day.
+    fn validate(&self) -> anyhow::Result<()> {
+        let (first, last) = (Self::LISTENER_SECONDS.start(), Self::LISTENER_SECONDS.end());
+        for (key, seconds, what) in [
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+                "le délai de réception des en-têtes d'une requête",
+            ),
+            (
+                "idle_timeout_seconds",
+                self.idle_timeout_seconds,
+                "le délai au-delà duquel une connexion inactive est fermée",
+            ),
+        ] {
+            if !Self::LISTENER_SECONDS.contains(&seconds) {
+                anyhow::bail!("server.{key} : {seconds} invalide : {what} vaut de {first} à {last} secondes");
+            }
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!(
+                "server.max_connections : 0 invalide : le serveur accepte au moins 1 connexion à la fois \
+                 (sans valeur : 512)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -806,6 +852,7 @@ impl Config {
     /// which knows the jobs).
     pub fn validate(&self) -> anyhow::Result<()> {
         self.log.validate()?;
+        self.server.validate()?;
         if let Err(e) = self.server.listen.parse::<std::net::SocketAddr>() {
             anyhow::bail!("adresse d'écoute « {} » invalide : {e}", self.server.listen);
         }
@@ -1076,6 +1123,33 @@ mod tests {
             assert!(err.starts_with("import.lease_seconds : ") && err.contains("de 3 à 3600 secondes"), "{err}");
         }
         assert!(config.apply_env(|n| (n == "ENTCP_IMPORT_LEASE_SECONDS").then(|| "2 min".into())).is_err());
+    }
+
+    #[test]
+    fn the_listener_limits_are_read_from_the_file_and_zero_is_refused_by_name() {
+        let config = Config::default();
+        assert_eq!(
+            (
+                config.server.header_read_timeout_seconds,
+                config.server.idle_timeout_seconds,
+                config.server.max_connections
+            ),
+            (10, 60, 512)
+        );
+        let yaml = "server:\n  header_read_timeout_seconds: 1\n  idle_timeout_seconds: 5\n  max_connections: 3\n";
+        let config = Config::from_yaml(yaml).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.server.max_connections, 3);
+        let refused = |yaml: &str| Config::from_yaml(yaml).unwrap().validate().unwrap_err().to_string();
+        for key in ["header_read_timeout_seconds", "idle_timeout_seconds"] {
+            let err = refused(&format!("server:\n  {key}: 0\n"));
+            assert!(err.starts_with(&format!("server.{key} : 0 invalide : ")), "{err}");
+            assert!(err.contains("de 1 à 86400 secondes"), "{err}");
+            let err = refused(&format!("server:\n  {key}: 86401\n"));
+            assert!(err.starts_with(&format!("server.{key} : 86401 invalide")), "{err}");
+        }
+        let err = refused("server:\n  max_connections: 0\n");
+        assert!(err.starts_with("server.max_connections : 0 invalide") && err.contains("au moins 1"), "{err}");
     }
 
     #[test]

@@ -800,7 +800,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         tokio::time::sleep(unready).await;
         signalled.cancel();
     });
-    serve_until(listener, api::app(state), shutdown, drain).await?;
+    let limits = api::listener::Limits::of(&config.server);
+    serve_until(listener, api::app(state), limits, shutdown, drain).await?;
     let _ = scheduler.await;
     let _ = reconciler.await;
     // What a job's pass, the queue or a request cut at the deadline still held: released,

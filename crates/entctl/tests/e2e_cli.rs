@@ -750,6 +750,9 @@ async fn bench_rgpd_derives_the_register_and_times_each_export(db: TestDb) {
         let export = figures(&out, &format!("export {format} : "));
         assert_eq!(export.len(), 2, "{format}: milliseconds and kilobytes: {out}");
     }
+    // What GET of the register takes past its authorisation: its milliseconds.
+    let get = figures(&out, "GET du registre (article 30.1, JSON, meilleur de 5) : ");
+    assert_eq!(get.len(), 1, "milliseconds: {out}");
     // Without LibreOffice, the PDF line says why instead.
     assert!(out.contains("export pdf : "), "{out}");
     assert!(figure(&out, "enregistrement de l'instantané : ").is_finite(), "{out}");
@@ -789,7 +792,8 @@ async fn bench_console_times_every_list_page_for_the_admin_and_the_dan(db: TestD
     let out = bench(&db, &["console", "--requests", "1"]);
     for backend in load_backends(&db) {
         let section = out.split(&format!("{backend} — ")).nth(1).unwrap_or_else(|| panic!("{backend}: {out}"));
-        for page in ["tableau de bord", "organisations ?q= (UAI)", "utilisateurs", "conventions ?q=", "ENT ?q="] {
+        let pages = ["tableau de bord", "organisations ?q= (UAI)", "utilisateurs", "conventions ?q=", "ENT ?q="];
+        for page in pages.into_iter().chain(["registre (académie)", "registre (DSDEN 94)"]) {
             for who in ["admin", "DAN"] {
                 // Status, p50, p95.
                 let f = figures(section, &format!("  {page:<26} {who:<6}"));
@@ -935,6 +939,134 @@ async fn backup_and_restore_keep_their_temporary_files_beside_the_archive_and_th
     assert!(hidden.is_empty(), "{}: the staging folder is removed: {hidden:?}", db.name);
 }
 
+/// `serve` with `server:` set to `settings` (YAML lines), its log read in a thread
+/// (returned by the handle once the child is killed).
+fn serve_with_server_settings(
+    dir: &Path,
+    settings: &str,
+) -> (std::process::Child, String, std::thread::JoinHandle<Vec<String>>) {
+    let config = dir.join("serveur.yaml");
+    std::fs::write(&config, format!("server:\n{settings}")).unwrap();
+    let Served { child, lines, address, .. } = serve_in(dir, &["--config", config.to_str().unwrap()], &[]);
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    (child, address, log)
+}
+
+/// The longest a listener test waits for the server to close a connection: far above the
+/// timeouts it configures (a loaded machine is slow, never wrong).
+const CLOSED_WITHIN: Duration = Duration::from_secs(60);
+
+/// A connection to `address` on which `sent` (a request, its beginning, or nothing) was sent.
+fn connection(address: &str, sent: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    if let Err(e) = stream.write_all(sent.as_bytes()) {
+        // Closed by the server already (past `max_connections`): the read says so.
+        use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+        assert!(matches!(e.kind(), BrokenPipe | ConnectionReset), "{e}");
+    }
+    stream.set_read_timeout(Some(CLOSED_WITHIN)).unwrap();
+    stream
+}
+
+/// What the server sent on `stream` until it closed it; fails if it is still open after
+/// [`CLOSED_WITHIN`] without a byte.
+fn read_until_closed(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            // Closed with the request unread: a reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("connection still open after {CLOSED_WITHIN:?}: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// One answer read from a kept-alive `stream` (headers, then `Content-Length` bytes).
+fn read_one_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let (mut got, mut byte) = (Vec::new(), [0u8; 1]);
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-answer: {}", String::from_utf8_lossy(&got));
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|n| n.trim().parse::<usize>().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: ent\r\n\r\n";
+const HEALTHZ_THEN_CLOSE: &str = "GET /healthz HTTP/1.1\r\nHost: ent\r\nConnection: close\r\n\r\n";
+/// A request whose headers never end.
+const UNFINISHED: &str = "GET /healthz HTTP/1.1\r\nHost: ent\r\n";
+
+// A connection that sent half its headers, or nothing, was kept open for ever (attack 43 F2):
+// with `server.header_read_timeout_seconds: 1` the server closes both, and serves on.
+#[test]
+fn a_connection_that_does_not_finish_its_headers_in_time_is_closed_by_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, log) = serve_with_server_settings(dir.path(), "  header_read_timeout_seconds: 1\n");
+    let mut unfinished = connection(&address, UNFINISHED);
+    let mut silent = connection(&address, "");
+    let (unfinished, silent) = (read_until_closed(&mut unfinished), read_until_closed(&mut silent));
+    let healthz = read_until_closed(&mut connection(&address, HEALTHZ_THEN_CLOSE));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(log.join());
+    assert!(!unfinished.contains(" 200 "), "no answer to unfinished headers: {unfinished}");
+    assert!(silent.is_empty(), "{silent}");
+    assert!(healthz.starts_with("HTTP/1.1 200"), "{healthz}");
+}
+
+// About a thousand idle connections took every file descriptor (attack 43 F2). With
+// `server.max_connections: 3`, one kept-alive and two unfinished connections fill the listener:
+// a fourth is closed unanswered (and logged, without its address), the kept-alive one still
+// answers; once the server closed the unfinished ones, new connections are served again.
+#[test]
+fn past_max_connections_a_new_connection_is_closed_and_those_accepted_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    // Five seconds: far more than the test needs to fill the listener and try a fourth.
+    let settings = "  header_read_timeout_seconds: 5\n  max_connections: 3\n";
+    let (mut child, address, log) = serve_with_server_settings(dir.path(), settings);
+    let mut kept = connection(&address, HEALTHZ);
+    assert!(read_one_answer(&mut kept).starts_with("HTTP/1.1 200"));
+    let mut unfinished = [connection(&address, UNFINISHED), connection(&address, UNFINISHED)];
+    let fourth = read_until_closed(&mut connection(&address, HEALTHZ_THEN_CLOSE));
+    {
+        use std::io::Write;
+        kept.write_all(HEALTHZ.as_bytes()).unwrap();
+    }
+    let again = read_one_answer(&mut kept);
+    drop(kept);
+    for stream in &mut unfinished {
+        read_until_closed(stream);
+    }
+    let served = read_until_closed(&mut connection(&address, HEALTHZ_THEN_CLOSE));
+    let metrics =
+        read_until_closed(&mut connection(&address, "GET /metrics HTTP/1.1\r\nHost: ent\r\nConnection: close\r\n\r\n"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(fourth.is_empty(), "the fourth connection was answered: {fourth}");
+    assert!(again.starts_with("HTTP/1.1 200"), "the accepted connection still answers: {again}");
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    assert!(metrics.contains("\nentcp_http_connections_refused_total 1\n"), "{metrics}");
+    let warned: Vec<&String> = log.iter().filter(|l| l.contains("server.max_connections reached")).collect();
+    assert_eq!(warned.len(), 1, "{log:?}");
+    assert!(warned[0].contains("WARN") && !warned[0].contains("127.0.0.1"), "{}", warned[0]);
+}
+
 // A configuration error exits with 2 whatever its source, its French message unchanged: a bad
 // listening address exited with 1 (found only when `serve` bound it), from the file, the
 // environment or `--listen` alike, as did an unreadable folder the configuration names, an
@@ -1002,6 +1134,16 @@ fn every_configuration_error_exits_with_2_whatever_its_source() {
             "database.url « mysql://127.0.0.1/entcp » invalide",
         ),
     ];
+    // A listener that closed every connection at once, or accepted none (attack 43 F2).
+    for (key, message) in [
+        ("header_read_timeout_seconds: 0", "server.header_read_timeout_seconds : 0 invalide"),
+        ("idle_timeout_seconds: 0", "server.idle_timeout_seconds : 0 invalide"),
+        ("max_connections: 0", "server.max_connections : 0 invalide"),
+    ] {
+        let file = format!("{}.yaml", key.split(':').next().unwrap());
+        std::fs::write(dir.path().join(&file), format!("server:\n  {key}\n")).unwrap();
+        cases.push((key, serve(&["--config", file.as_str()], &[]), message));
+    }
     let mut flag = entctl(dir.path());
     flag.args(["serve", "--listen", "pas-une-adresse"]);
     cases.push(("serve flag", flag, listen));

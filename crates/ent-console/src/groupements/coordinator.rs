@@ -179,7 +179,7 @@ fn lots_of(text: &str) -> Vec<Lot> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .enumerate()
-        .map(|(i, title)| Lot { number: i as u32 + 1, title: title.to_string(), description: None })
+        .map(|(i, title)| Lot { number: i as u32 + 1, title: title.to_string(), description: None, lines: Vec::new() })
         .collect()
 }
 
@@ -467,6 +467,7 @@ fn award_input(fields: &Fields, lots: &[Lot]) -> AwardInput {
             considerations_environnementales: lines(fields, "environnementales"),
             ..DecpFacts::default()
         },
+        lots: Vec::new(),
     }
 }
 
@@ -475,6 +476,7 @@ fn price_control(lot: u32, line: PriceLine) -> String {
     match line {
         PriceLine::AccountYear => format!("prix-{lot}-compte"),
         PriceLine::SchoolSetup => format!("prix-{lot}-ecole"),
+        PriceLine::Custom(n) => format!("prix-{lot}-ligne-{n}"),
     }
 }
 

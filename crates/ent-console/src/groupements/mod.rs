@@ -353,6 +353,8 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
         "reference": g.reference, "title": g.title, "object": g.object, "coordinator": g.coordinator.name,
         "status": g.status.as_str(), "status_label": g.status_label, "members": g.members,
         "lots": g.terms.lots.iter().map(|l| format!("Lot {} : {}", l.number, l.title)).collect::<Vec<_>>(),
+        // Several lots: each one's lines, its titulaire or its declaration sans suite.
+        "lots_detail": (g.terms.lots.len() > 1).then(|| lots_detail(g)),
         "bouquet": bouquet, "options": options, "cost_key": g.cost_key_label, "duration": g.terms.duration_months,
         "maximum_margin_percent": g.terms.maximum_margin_percent,
         "deadline": g.adhesions_end().words(), "adhesions_ended_at_launch": g.adhesions_end().at_launch,
@@ -376,6 +378,36 @@ fn facts(state: &GroupementsState, g: &Groupement) -> Value {
             }),
         })),
     })
+}
+
+/// The lots of a groupement of several as its page lists them: the lines of a coordinator's lot
+/// (« Journée de formation (40 journées) »), the award of each lot awarded, the lots declared sans
+/// suite.
+fn lots_detail(g: &Groupement) -> Vec<Value> {
+    g.terms
+        .lots
+        .iter()
+        .map(|l| {
+            let lines: Vec<String> = l
+                .lines
+                .iter()
+                .map(|x| format!("{} ({} {})", x.label, costs::quantity(x.quantity * 100), x.unit))
+                .collect();
+            let award = g.award.as_ref().and_then(|a| a.of_lot(l.number)).map(|a| {
+                json!({
+                    "vendor": a.vendor.name, "siret": a.vendor_siret, "ht": euros(a.amount_ht_cents),
+                    "ttc": euros(a.amount_ttc_cents), "notified": french_date(&a.notified_on), "id": a.marche_id,
+                })
+            });
+            let sans_suite = g.lots_sans_suite.iter().find(|d| d.lot == l.number).map(|d| {
+                json!({ "declared": french_date(&d.declared_on), "motif": d.motif_label, "justification": d.justification })
+            });
+            json!({
+                "number": l.number, "title": l.title, "ent": l.carries_ent(), "lines": lines,
+                "award": award, "sans_suite": sans_suite,
+            })
+        })
+        .collect()
 }
 
 /// The convention constitutive in force, for a reader who sees it (its parties' people): its

@@ -692,7 +692,7 @@ async fn entry(on: &On<RgpdState>, org: &Org, log: domain::Log, id: &str) -> Res
         domain::Log::Breaches => {
             let b = breaches::get(&on.state, org, id).await?;
             let view = breach_view(&b, Vec::new(), now, false);
-            let processor = b.input.notifies_controllers();
+            let processor = b.is_processor_s();
             (b.reference.clone(), view, breach_fields(&b), processor, processing_sentence(&b))
         }
         domain::Log::Requests => {

@@ -11,9 +11,9 @@
 //! … telle que modifiée par l'avenant n° N »); edition 2 keeps its annex, dated from the avenant.
 
 use super::document::{
-    amended_value, clause_context, costs_table, designation, duration_in, model_vu_lines, parameter_label,
-    parties_table, percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines,
-    CEILING_EDITION, FIGURES_EDITION,
+    amended_value, clause_context, costs_table, designation, duration_in, label_in, model_vu_lines, parties_table,
+    percent_text, schools_table, share_item, signature_section, step_day, stipulations, vu_lines, CEILING_EDITION,
+    FIGURES_EDITION,
 };
 use super::model::{ConventionModel, ParameterSpec};
 use super::processing::{self, AnnexChanges};
@@ -57,9 +57,16 @@ use sqlx::AnyConnection;
 /// the second degré's persons and data once and name the ENT it covers
 /// (`document::ANNEX_ONCE_EDITION`); 11 (migration 0074) has the bipartite's article 4 state the
 /// proration of the académie's ceiling to the cent below, in the tripartites' wording
-/// (`document::BIPARTITE_ROUNDING_EDITION`).
+/// (`document::BIPARTITE_ROUNDING_EDITION`); 12 (migration 0078, domain review of the tripartites
+/// and the bipartite read end to end) names the art. 28 sub-processors in one clause
+/// (`document::SUBPROCESSORS_CLAUSE_EDITION`), labels parameters by the party as the text
+/// designates it (`document::LABELS_EDITION`), designates the EPLE by its executive and cites the
+/// article of the collectivité de rattachement party (`document::EPLE_EDITION`), and states the
+/// shared cost toutes taxes comprises, the excess over the ceiling and the second degré
+/// établissement's share (`document::TTC_SHARES_EDITION`); the list of its changes is in the
+/// header of migration 0078.
 /// An edition that has shipped never changes its output: a signed text re-derives its hash from it.
-pub const CURRENT_EDITION: i64 = 11;
+pub const CURRENT_EDITION: i64 = 12;
 
 /// The first edition whose avenant changes the services its art. 28 annex lists, and the types of
 /// data and categories of persons that follow from them, as a stipulation (domain review 41, F2;
@@ -468,7 +475,7 @@ impl<'a> Changes<'a> {
                 None => format!("{now} au lieu de non fixé"),
                 Some(was) => format!("{now} au lieu de {}", text(was)),
             };
-            points.push(format!("« {} » : {change}", parameter_label(spec, edition)));
+            points.push(format!("« {} » : {change}", label_in(model, spec, edition)));
         }
         for (share, before) in &self.shares {
             points.push(format!(
@@ -511,7 +518,7 @@ impl<'a> Changes<'a> {
         if !self.parameters.is_empty() {
             blocks.push(Block::Paragraph("Les caractéristiques suivantes de la convention sont ainsi fixées :".into()));
             let fields = self.parameters.iter().map(|(spec, _, after)| {
-                let label = parameter_label(spec, conv.document_edition).to_string();
+                let label = label_in(model, spec, conv.document_edition);
                 let text = |v: &Value| amended_value(spec, v, conv.document_edition);
                 (label, after.map_or_else(|| "sans objet".to_string(), text))
             });

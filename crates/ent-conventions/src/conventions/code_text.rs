@@ -11,6 +11,7 @@
 //! within that ceiling ([`financial_item`]), not the contributions in kind its `item` describes
 //! (the bipartite's file words it). An earlier edition renders the file's article.
 
+use super::document::TTC_SHARES_EDITION;
 use super::model::{self, Clause, ConventionModel, CostShare};
 use std::sync::LazyLock;
 
@@ -23,17 +24,24 @@ const BIPARTITE_FINANCIAL_ARTICLE: &str = "Article 4 – Dispositions financièr
 /// How a financial article names the académie party and the schools: « de l'académie » /
 /// « des services académiques » (`of`), who pays a titre de recettes (`pays`), the programme
 /// they rely on (`relies`), « de l'établissement » / « de l'école » / « des écoles couvertes »
-/// (`school`).
+/// (`school`), « par l'académie » / « par les services académiques » (`by`, from
+/// [`TTC_SHARES_EDITION`]).
 struct Terms {
     of: &'static str,
     pays: &'static str,
     relies: &'static str,
     school: &'static str,
+    by: &'static str,
 }
 
 /// The second degré's article 5 speaks of « l'académie » and « l'établissement ».
-const SECOND_DEGRE: Terms =
-    Terms { of: "de l'académie", pays: "l'académie le paie", relies: "elle relève", school: "de l'établissement" };
+const SECOND_DEGRE: Terms = Terms {
+    of: "de l'académie",
+    pays: "l'académie le paie",
+    relies: "elle relève",
+    school: "de l'établissement",
+    by: "par l'académie",
+};
 
 /// The premier degré's, of « les services académiques » and « l'école ».
 const PREMIER_DEGRE: Terms = Terms {
@@ -41,6 +49,7 @@ const PREMIER_DEGRE: Terms = Terms {
     pays: "les services académiques le paient",
     relies: "ils relèvent",
     school: "de l'école",
+    by: "par les services académiques",
 };
 
 /// The bipartite's article 4, of « les services académiques » and « les écoles couvertes », as its
@@ -117,14 +126,60 @@ supportent aucune charge financière au titre de la présente convention.";
 const FINANCIAL_ITEM: &str = "participation financière au coût du service (abonnement, hébergement, maintenance et \
 support de niveau 3), dans la limite du plafond annuel fixé à l'article 5";
 
-/// `article` with [`SERVICES_ACADEMIQUES_SHARE`] and [`SHARE_RULE`] in the words of `terms`.
-fn worded(article: &str, terms: &Terms) -> String {
-    let rule = SHARE_RULE
+/// The second degré's établissement line of the cost annex for a share of more than 0 % from
+/// [`TTC_SHARES_EDITION`]: what article 5 makes it pay.
+const ETABLISSEMENT_FINANCIAL_ITEM: &str = "participation financière au coût du service (abonnement, hébergement, \
+maintenance et support de niveau 3), dans les conditions fixées à l'article 5";
+
+/// Its line at 0 % ([`in_kind_item`]).
+const ETABLISSEMENT_IN_KIND: &str =
+    "aucune charge financière (administration locale et support de niveau 1 fournis en nature)";
+
+/// The model whose établissement may pay a share ([`financial_item`]).
+const SECOND_DEGRE_ID: &str = "tripartite-second-degre";
+
+/// What [`TTC_SHARES_EDITION`] changes in the financial articles (each found once in an article of
+/// edition 11 that has it, [`edition_12`]): the cost shared is the cost toutes taxes comprises,
+/// as the académie's share is computed on; the excess over the académie's ceiling is the
+/// collectivité's; the second degré's établissement pays its share on the same base, by a titre de
+/// recettes with the same vouchers, where edition 11 left its base and its payment unsaid.
+const EDITION_12_WORDING: [(&str, &str); 3] = [
+    ("Le coût du service ENT, comprenant", "Le coût toutes taxes comprises du service ENT, comprenant"),
+    (
+        "Aucune somme n'est due au-delà du plafond de l'année scolaire.",
+        "Aucune somme n'est due {by} au-delà du plafond de l'année scolaire ; le surplus demeure à la charge de la \
+         collectivité.",
+    ),
+    (
+        "Toute participation financière {% if values.part_academie > 0 %}de l'établissement{% else %}de l'académie ou \
+         de l'établissement{% endif %} fait l'objet d'un titre de recettes émis par la collectivité, sur présentation \
+         d'un état annuel des coûts constatés.",
+        "{% if values.part_etablissement > 0 %}La participation de l'établissement s'applique au montant toutes taxes \
+         comprises effectivement payé par la collectivité au titulaire du marché pour le service ENT de \
+         l'établissement, année scolaire par année scolaire, du 1er septembre au 31 août. Après la clôture de chaque \
+         année scolaire, la collectivité émet à l'encontre de l'établissement un titre de recettes accompagné des \
+         justificatifs de la dépense (factures acquittées et état récapitulatif certifié par son comptable public) ; \
+         l'établissement le paie sur son budget dans un délai de trente jours à compter de sa réception.{% endif %}",
+    ),
+];
+
+/// `article` (with its placeholders) as [`TTC_SHARES_EDITION`] words it ([`EDITION_12_WORDING`]).
+fn edition_12(article: &str) -> String {
+    EDITION_12_WORDING.iter().fold(article.to_string(), |text, (before, after)| text.replace(before, after))
+}
+
+/// `article` with [`SERVICES_ACADEMIQUES_SHARE`] and [`SHARE_RULE`] in the words of `terms`, as
+/// [`TTC_SHARES_EDITION`] words them when `twelve` ([`edition_12`]).
+fn worded(article: &str, terms: &Terms, twelve: bool) -> String {
+    let shared =
+        article.replace("{services_academiques_share}", SERVICES_ACADEMIQUES_SHARE).replace("{share_rule}", SHARE_RULE);
+    let shared = if twelve { edition_12(&shared) } else { shared };
+    shared
         .replace("{of}", terms.of)
         .replace("{pays}", terms.pays)
         .replace("{relies}", terms.relies)
-        .replace("{school}", terms.school);
-    article.replace("{services_academiques_share}", SERVICES_ACADEMIQUES_SHARE).replace("{share_rule}", &rule)
+        .replace("{school}", terms.school)
+        .replace("{by}", terms.by)
 }
 
 /// An article the code writes in place of a file's: for the model `id`, the clause `title`, in a
@@ -136,32 +191,27 @@ struct Coded {
     article: String,
 }
 
-/// The code's articles (parsed templates are cached by their text, so each is built once).
-static ARTICLES: LazyLock<[Coded; 3]> = LazyLock::new(|| {
+/// The code's articles, the latest edition first for each model (parsed templates are cached by
+/// their text, so each is built once).
+static ARTICLES: LazyLock<[Coded; 6]> = LazyLock::new(|| {
     use super::document::{BIPARTITE_ROUNDING_EDITION, TRIPARTITE_CEILING_EDITION};
-    let coded = |id, title, from, article, terms| Coded { id, title, from, article: worded(article, terms) };
+    let coded = |id, title, from, article, terms| Coded {
+        id,
+        title,
+        from,
+        article: worded(article, terms, from >= TTC_SHARES_EDITION),
+    };
+    let second = |from| coded(SECOND_DEGRE_ID, FINANCIAL_ARTICLE, from, SECOND_DEGRE_ARTICLE, &SECOND_DEGRE);
+    let premier =
+        |from| coded("tripartite-premier-degre", FINANCIAL_ARTICLE, from, PREMIER_DEGRE_ARTICLE, &PREMIER_DEGRE);
+    let bipartite = |from| coded("bipartite-commune", BIPARTITE_FINANCIAL_ARTICLE, from, BIPARTITE_ARTICLE, &BIPARTITE);
     [
-        coded(
-            "tripartite-second-degre",
-            FINANCIAL_ARTICLE,
-            TRIPARTITE_CEILING_EDITION,
-            SECOND_DEGRE_ARTICLE,
-            &SECOND_DEGRE,
-        ),
-        coded(
-            "tripartite-premier-degre",
-            FINANCIAL_ARTICLE,
-            TRIPARTITE_CEILING_EDITION,
-            PREMIER_DEGRE_ARTICLE,
-            &PREMIER_DEGRE,
-        ),
-        coded(
-            "bipartite-commune",
-            BIPARTITE_FINANCIAL_ARTICLE,
-            BIPARTITE_ROUNDING_EDITION,
-            BIPARTITE_ARTICLE,
-            &BIPARTITE,
-        ),
+        second(TTC_SHARES_EDITION),
+        second(TRIPARTITE_CEILING_EDITION),
+        premier(TTC_SHARES_EDITION),
+        premier(TRIPARTITE_CEILING_EDITION),
+        bipartite(TTC_SHARES_EDITION),
+        bipartite(BIPARTITE_ROUNDING_EDITION),
     ]
 });
 
@@ -194,7 +244,22 @@ pub fn clause_text<'a>(model: &ConventionModel, clause: &'a Clause, edition: i64
 /// text of `edition` of `model` states it, when the code words it: a tripartite whose article 5
 /// it writes ([`coded`]).
 pub fn financial_item(model: &ConventionModel, line: &CostShare, edition: i64) -> Option<&'static str> {
-    (line.party == "academie" && coded(model, FINANCIAL_ARTICLE, edition).is_some()).then_some(FINANCIAL_ITEM)
+    let coded = coded(model, FINANCIAL_ARTICLE, edition).is_some();
+    match line.party.as_str() {
+        "academie" if coded => Some(FINANCIAL_ITEM),
+        "etablissement" if coded && model.id == SECOND_DEGRE_ID && edition >= TTC_SHARES_EDITION => {
+            Some(ETABLISSEMENT_FINANCIAL_ITEM)
+        }
+        _ => None,
+    }
+}
+
+/// What the second degré's établissement line of the cost annex says at 0 % from
+/// [`TTC_SHARES_EDITION`] (its contributions in kind, as article 5 states them), where edition 11
+/// read « participation éventuelle aux services optionnels choisis par l'établissement ».
+pub fn in_kind_item(model: &ConventionModel, line: &CostShare, edition: i64) -> Option<&'static str> {
+    let second_degre = model.id == SECOND_DEGRE_ID && coded(model, FINANCIAL_ARTICLE, edition).is_some();
+    (line.party == "etablissement" && second_degre && edition >= TTC_SHARES_EDITION).then_some(ETABLISSEMENT_IN_KIND)
 }
 
 #[cfg(test)]
@@ -237,6 +302,47 @@ mod tests {
         assert_eq!(clause_text(bipartite, article, 10), article.text, "edition 10: the bipartite's file words it");
         let line = bipartite.cost_sharing.iter().find(|c| c.party == "academie").unwrap();
         assert_eq!(financial_item(bipartite, line, 11), None, "the bipartite's file words its cost line");
+    }
+
+    /// From edition 12 each financial article shares the cost toutes taxes comprises and leaves the
+    /// excess over the académie's ceiling to the collectivité, and the second degré's établissement
+    /// pays its share on that base by a titre de recettes, its cost line saying so (at 0 %, its
+    /// contributions in kind); each change of [`EDITION_12_WORDING`] is found in an article of
+    /// edition 11 (which keeps its bytes: [`EDITION_10_ARTICLES`]).
+    #[test]
+    fn edition_12_shares_the_cost_toutes_taxes_comprises_and_leaves_the_excess_to_the_collectivite() {
+        let models = load_models(None).unwrap();
+        let coded = [
+            ("tripartite-second-degre", FINANCIAL_ARTICLE, "par l'académie"),
+            ("tripartite-premier-degre", FINANCIAL_ARTICLE, "par les services académiques"),
+            ("bipartite-commune", BIPARTITE_FINANCIAL_ARTICLE, "par les services académiques"),
+        ];
+        let mut edition_11 = String::new();
+        for (id, title, by) in coded {
+            let m = models.iter().find(|m| m.id == id && m.version == 3).unwrap();
+            let clause = m.clauses.iter().find(|c| c.title == title).unwrap();
+            let text = clause_text(m, clause, TTC_SHARES_EDITION);
+            edition_11.push_str(clause_text(m, clause, TTC_SHARES_EDITION - 1));
+            assert_worded(text);
+            assert!(!text.contains("{by}"), "{id}: {text}");
+            assert!(text.starts_with("Le coût toutes taxes comprises du service ENT, comprenant"), "{id}: {text}");
+            let excess = format!(
+                "Aucune somme n'est due {by} au-delà du plafond de l'année scolaire ; le surplus demeure à la charge \
+                 de la collectivité."
+            );
+            assert!(text.contains(&excess), "{id}: {text}");
+        }
+        for (before, _) in EDITION_12_WORDING {
+            assert!(edition_11.contains(before), "« {before} » is in no article of edition 11");
+        }
+        let second = models.iter().find(|m| m.id == SECOND_DEGRE_ID && m.version == 3).unwrap();
+        let text = clause_text(second, second.clauses.iter().find(|c| c.title == FINANCIAL_ARTICLE).unwrap(), 12);
+        assert!(text.contains("{% if values.part_etablissement > 0 %}La participation de l'établissement"), "{text}");
+        assert!(!text.contains("état annuel des coûts constatés"), "{text}");
+        let line = second.cost_sharing.iter().find(|c| c.party == "etablissement").unwrap();
+        assert_eq!(financial_item(second, line, 12), Some(ETABLISSEMENT_FINANCIAL_ITEM));
+        assert_eq!(in_kind_item(second, line, 12), Some(ETABLISSEMENT_IN_KIND));
+        assert_eq!((financial_item(second, line, 11), in_kind_item(second, line, 11)), (None, None), "edition 11");
     }
 
     /// The SHA-256 of the article 5 the code writes for each tripartite in edition 10, as it

@@ -187,6 +187,40 @@ const _: () = after_shipped(
     10,
 );
 
+/// The first edition whose art. 28 annex names the sub-processors in one clause (« Sous-traitants
+/// ultérieurs : l'éditeur de la solution, Éditeur ENT SAS, et l'hébergeur, Hébergeur SA. »,
+/// `processing::subprocessors`), where edition 11 ran two colons into the item (« Sous-traitants
+/// ultérieurs : éditeur de la solution : … ; hébergeur : … »).
+pub const SUBPROCESSORS_CLAUSE_EDITION: i64 = 12;
+
+/// The first edition whose « Caractéristiques » and avenants label a parameter as the text reads
+/// it ([`label_in`]): the académie party by the name the model designates it with (« Part des
+/// services académiques dans le coût du service », « Plafond annuel de la participation des
+/// services académiques » where that party is « les services académiques »), and the committee's
+/// meetings as the minimum the article stipulates (« Nombre minimal de réunions du comité de
+/// pilotage par an »); and whose RGPD notes name that party so too ([`rgpd_notes`]). Edition 11
+/// labelled them « … de l'académie » and « Réunions du comité de pilotage par an ».
+pub const LABELS_EDITION: i64 = 12;
+
+/// The first edition whose second degré designates the EPLE as the code de l'éducation does: in
+/// the « Entre », « établissement public local d'enseignement, représenté par son chef
+/// d'établissement, organe exécutif de l'établissement (articles L. 421-3 et R. 421-9 du code de
+/// l'éducation) » (`signatories::between_description`); in the RGPD roles' annex, the controller
+/// « en la personne de son chef d'établissement », as article 8 and the notes say; its « Vu »,
+/// préambule and article 1 cite the article of the collectivité de rattachement that is party
+/// (L. 213-2 for a département, L. 214-6 for a région: the clauses' `rattachement`) where edition
+/// 11 cited both whatever the party.
+pub const EPLE_EDITION: i64 = 12;
+
+/// The first edition whose financial article states the cost it shares « toutes taxes
+/// comprises », leaves the excess over the académie's ceiling to the collectivité, and, in the
+/// second degré, states the établissement's money share on the same base with its titre de
+/// recettes (`code_text`), its line of the cost annex reading that share (or, at 0 %, its
+/// contributions in kind) rather than « participation éventuelle aux services optionnels ».
+pub const TTC_SHARES_EDITION: i64 = 12;
+
+const _: () = after_shipped(&[SUBPROCESSORS_CLAUSE_EDITION, LABELS_EDITION, EPLE_EDITION, TTC_SHARES_EDITION], 11);
+
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {
     match edition >= ACADEMIE_LOWERCASE_EDITION {
@@ -421,6 +455,13 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     let schools = i64::try_from(conv.schools.len()).unwrap_or(i64::MAX);
     context.insert("schools_in_words", &number_in_words(schools, true));
     context.insert("sdet_version", &model.sdet_version);
+    // The article of the code de l'éducation that gives the collectivité party its charge of the
+    // établissement (`{{ rattachement.article }}`, « relatif aux charges {{ rattachement.of }} »):
+    // what the second degré cites from EPLE_EDITION.
+    let collectivite = conv.parties.iter().find(|p| p.key == "collectivite").map(|p| p.org.kind);
+    if let Some((article, of)) = collectivite.and_then(rattachement) {
+        context.insert("rattachement", &json!({ "article": article, "of": of }));
+    }
     context.insert("model", &json!({ "id": model.id, "version": model.version, "title": model.title }));
     // The edition of the text, for a clause whose wording changed with it (« {% if edition >= 5 %} »).
     context.insert("edition", &conv.document_edition);
@@ -448,6 +489,19 @@ pub(super) fn clause_context(model: &ConventionModel, conv: &Convention) -> tera
     context.insert("in_words", &words(false));
     context.insert("in_words_feminine", &words(true));
     context
+}
+
+/// The article of the code de l'éducation that gives a collectivité of `kind` the charge of its
+/// établissements of the second degré, and what it charges it with: L. 213-2 (the département,
+/// the collèges), L. 214-6 (the région, the lycées and the établissements d'éducation spéciale).
+fn rattachement(kind: OrgKind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        OrgKind::Departement => Some(("L. 213-2", "du département pour les collèges")),
+        OrgKind::Region => {
+            Some(("L. 214-6", "de la région pour les lycées et les établissements d'éducation spéciale"))
+        }
+        _ => None,
+    }
 }
 
 /// How long a convention from `start` to `end` (its last day, both `YYYY-MM-DD`) lasts, in
@@ -606,6 +660,56 @@ pub(super) fn parameter_label(spec: &ParameterSpec, edition: i64) -> &str {
     }
 }
 
+/// The label a text of `edition` under `model` states a parameter under: [`parameter_label`], and
+/// from [`LABELS_EDITION`] as the text reads it: the académie party named as `model` designates it
+/// ([`as_designated`]), the committee's meetings as the minimum its article stipulates.
+pub(super) fn label_in(model: &ConventionModel, spec: &ParameterSpec, edition: i64) -> String {
+    let label = parameter_label(spec, edition);
+    if edition < LABELS_EDITION {
+        return label.to_string();
+    }
+    match label {
+        MEETINGS_LABEL => "Nombre minimal de réunions du comité de pilotage par an".to_string(),
+        _ => as_designated(model, label),
+    }
+}
+
+/// How the shipped models label the committee's meetings, which their article says are a minimum.
+const MEETINGS_LABEL: &str = "Réunions du comité de pilotage par an";
+
+/// `text` naming the académie party as `model` designates it where that is not « l'académie »
+/// (« de l'académie » → « des services académiques », « pour l'académie » → « pour les services
+/// académiques »).
+fn as_designated(model: &ConventionModel, text: &str) -> String {
+    let party = model.parties.iter().find(|p| p.key == "academie").filter(|p| p.label != "l'académie");
+    match party {
+        Some(p) => text
+            .replace("de l'académie", &naming::contracted_de(&p.label))
+            .replace("pour l'académie", &format!("pour {}", p.label)),
+        None => text.to_string(),
+    }
+}
+
+/// What the second degré's RGPD notes said in edition 11 that [`LABELS_EDITION`] words otherwise:
+/// « la collectivité ou l'académie détermine …, elles deviennent responsables conjoints » (a verb
+/// in the singular, a pronoun in the plural) names the one that determines them.
+const NOTES_WORDING: [(&str, &str); 1] = [(
+    "(choix imposé de services, exploitation des traces), elles deviennent responsables conjoints",
+    "(choix imposé de services, exploitation des traces), celle qui les détermine ainsi devient responsable conjoint",
+)];
+
+/// The « Précisions » of the RGPD roles' annex in a text of `edition`: the model's notes, and from
+/// [`LABELS_EDITION`] naming the académie party as the model designates it ([`as_designated`]) and
+/// with [`NOTES_WORDING`].
+fn rgpd_notes(model: &ConventionModel, edition: i64) -> String {
+    let notes = model.rgpd.notes.trim();
+    if edition < LABELS_EDITION {
+        return notes.to_string();
+    }
+    let worded = NOTES_WORDING.iter().fold(notes.to_string(), |text, (before, after)| text.replace(before, after));
+    as_designated(model, &worded)
+}
+
 /// How the label of a count of months ends in the form (« Préavis de retrait d'un membre (mois) »).
 const MONTHS_LABEL: &str = " (mois)";
 
@@ -746,7 +850,9 @@ pub(super) fn schools_table(conv: &Convention) -> Block {
 /// What a cost share pays for as a text of `edition` states it: from [`FIGURES_EDITION`], a
 /// share of more than 0 % whose model line has a `financial_item` (a money participation) reads
 /// it rather than the in-kind `item`; from [`TRIPARTITE_CEILING_EDITION`], the one the code
-/// words for a tripartite's académie (`code_text::financial_item`); else the item.
+/// words for a tripartite's académie (`code_text::financial_item`), and from [`TTC_SHARES_EDITION`]
+/// for the second degré's établissement (at 0 %, its contributions in kind:
+/// `code_text::in_kind_item`); else the item.
 pub(super) fn share_item(model: &ConventionModel, share: &CostShareView, edition: i64) -> String {
     let line = model.cost_sharing.iter().find(|c| c.party == share.party && c.item == share.item);
     let financial = line.and_then(|c| match &c.financial_item {
@@ -755,7 +861,7 @@ pub(super) fn share_item(model: &ConventionModel, share: &CostShareView, edition
     });
     match financial {
         Some(financial) if share.percent > 0.0 => financial.to_string(),
-        _ => share.item.clone(),
+        _ => line.and_then(|c| super::code_text::in_kind_item(model, c, edition)).unwrap_or(&share.item).to_string(),
     }
 }
 
@@ -793,7 +899,8 @@ pub(super) fn stipulations(
     ];
     for spec in model.parameters.iter().filter(|p| p.key != "start_date") {
         if let Some(value) = conv.parameters.get(&spec.key) {
-            fields.push(characteristic(spec, value, conv.document_edition));
+            let (_, text) = characteristic(spec, value, conv.document_edition);
+            fields.push((label_in(model, spec, conv.document_edition), text));
             if let Some(ceiling) = value.as_i64().filter(|_| is_ceiling(spec, conv.document_edition)) {
                 fields.extend(prorated_ceilings(conv, ceiling));
             }
@@ -835,7 +942,7 @@ pub(super) fn stipulations(
             let name = naming::of_org(org.kind, &org.name).official;
             format!("{name} (le directeur académique des services de l'éducation nationale, IA-DASEN)")
         }
-        _ => names(std::slice::from_ref(&model.rgpd.controller)),
+        _ => names(std::slice::from_ref(&model.rgpd.controller)) + &executive_of_controller(model, conv),
     };
     let mut rgpd = vec![
         ("Responsable de traitement".to_string(), controller),
@@ -843,11 +950,22 @@ pub(super) fn stipulations(
         ("Sous-traitants".to_string(), names(&model.rgpd.processors)),
     ];
     if !model.rgpd.notes.trim().is_empty() {
-        rgpd.push(("Précisions".to_string(), model.rgpd.notes.trim().to_string()));
+        rgpd.push(("Précisions".to_string(), rgpd_notes(model, conv.document_edition)));
     }
     sections.push(Section::new("Annexe – Rôles au sens du RGPD").fields(rgpd));
     sections.extend(processing::annex(model, conv));
     Ok(sections)
+}
+
+/// What the RGPD roles' annex adds after a controller party that is an EPLE, from [`EPLE_EDITION`]:
+/// « , en la personne de son chef d'établissement », as article 8 and the notes name the
+/// controller; nothing otherwise.
+fn executive_of_controller(model: &ConventionModel, conv: &Convention) -> String {
+    let eple = conv.parties.iter().filter(|p| p.key == model.rgpd.controller).any(signatories::is_eple);
+    match eple && conv.document_edition >= EPLE_EDITION {
+        true => ", en la personne de son chef d'établissement".into(),
+        false => String::new(),
+    }
 }
 
 /// SHA-256 of the body's HTML (set as its edition says, [`typography`]): what a signature

@@ -9,7 +9,8 @@
 //! and the duty to warn about an unlawful instruction.
 
 use super::document::{
-    ANNEX_ONCE_EDITION, BOUQUET_LIST_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION, WORDING_EDITION,
+    ANNEX_ONCE_EDITION, BOUQUET_LIST_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION,
+    SUBPROCESSORS_CLAUSE_EDITION, WORDING_EDITION,
 };
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
@@ -158,11 +159,17 @@ fn subprocessor_named(conv: &Convention, o: &OrgRef) -> String {
     }
 }
 
-/// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role.
+/// The sub-processors line: the known vendors and hosts, « à compléter » for the missing role;
+/// from [`SUBPROCESSORS_CLAUSE_EDITION`] in one clause ([`subprocessors_clause`]).
 fn subprocessors(conv: &Convention) -> String {
+    let names = |kind: OrgKind| -> Vec<String> {
+        conv.subprocessors.iter().filter(|o| o.kind == kind).map(|o| subprocessor_named(conv, o)).collect()
+    };
+    if conv.document_edition >= SUBPROCESSORS_CLAUSE_EDITION {
+        return subprocessors_clause(&names(OrgKind::Editeur), &names(OrgKind::Hebergeur));
+    }
     let named = |kind: OrgKind, role: &str| {
-        let names: Vec<String> =
-            conv.subprocessors.iter().filter(|o| o.kind == kind).map(|o| subprocessor_named(conv, o)).collect();
+        let names = names(kind);
         if names.is_empty() {
             format!("{role} : à compléter")
         } else {
@@ -170,6 +177,21 @@ fn subprocessors(conv: &Convention) -> String {
         }
     };
     format!("{} ; {}", named(OrgKind::Editeur, "éditeur de la solution"), named(OrgKind::Hebergeur, "hébergeur"))
+}
+
+/// The vendors and hosts as one clause after « Sous-traitants ultérieurs : », each role with its
+/// article and its names in apposition (« l'éditeur de la solution, Éditeur ENT SAS, et
+/// l'hébergeur, Hébergeur SA »; « les éditeurs de la solution, A et B, »), a role no tenant names
+/// « (à compléter) ».
+fn subprocessors_clause(editeurs: &[String], hebergeurs: &[String]) -> String {
+    let role = |names: &[String], one: &str, several: &str| match names {
+        [] => format!("{one} (à compléter)"),
+        [name] => format!("{one}, {name},"),
+        _ => format!("{several}, {},", naming::and_list(names)),
+    };
+    let editeur = role(editeurs, "l'éditeur de la solution", "les éditeurs de la solution");
+    let hebergeur = role(hebergeurs, "l'hébergeur", "les hébergeurs");
+    format!("{editeur} et {}", hebergeur.trim_end_matches(','))
 }
 
 /// The party that processes the ENT's data for the controller under `model` (the collectivité
@@ -532,9 +554,30 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
 mod tests {
     use super::{
         annex_service_names, bouquets_text, breach_deadline, data_once, one_parenthesis, school_subjects,
-        secondary_subjects, without_article, Bouquet, ANNEX_HEADING,
+        secondary_subjects, subprocessors_clause, without_article, Bouquet, ANNEX_HEADING,
     };
     use ent_documents::documents::{Block, Document, Section};
+
+    /// Edition 12 names the sub-processors in one clause, each role with its article and its
+    /// names in apposition: no second colon inside the item.
+    #[test]
+    fn the_sub_processors_read_as_one_clause_from_edition_12() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            subprocessors_clause(&names(&["Éditeur ENT SAS"]), &names(&["Hébergeur SA"])),
+            "l'éditeur de la solution, Éditeur ENT SAS, et l'hébergeur, Hébergeur SA"
+        );
+        assert_eq!(
+            subprocessors_clause(&names(&["A", "B"]), &[]),
+            "les éditeurs de la solution, A et B, et l'hébergeur (à compléter)"
+        );
+        assert_eq!(
+            subprocessors_clause(&[], &[]),
+            "l'éditeur de la solution (à compléter) et l'hébergeur (à compléter)"
+        );
+        let line = format!("Sous-traitants ultérieurs : {}.", subprocessors_clause(&names(&["A"]), &names(&["H"])));
+        assert_eq!(line.matches(" : ").count(), 1, "{line}");
+    }
 
     /// A tenant of the école Doisneau on the socle with two options, and the socle the other
     /// schools of the commune stand on: edition 11 names each bouquet once, as a French list;

@@ -314,8 +314,13 @@ fn designation(label: &str, edition: i64) -> String {
 }
 
 /// [`between_line`] without its designation: the organisation, who represents it and the act
-/// that empowers them (a party designated with others, [`designated_together`]).
+/// that empowers them (a party designated with others, [`designated_together`]). From
+/// [`crate::conventions::document::EPLE_EDITION`] an EPLE is designated as such, represented by
+/// its chef d'établissement, its executive ([`eple_between`]).
 pub fn between_description(party: &Party, edition: i64) -> String {
+    if is_eple(party) && edition >= crate::conventions::document::EPLE_EDITION {
+        return eple_between(party, edition);
+    }
     let d = designation_in(party, edition);
     let mut parts = vec![d.article.clone()];
     match party.signatory.as_ref().filter(|s| !is_blank(&s.name)) {
@@ -329,6 +334,46 @@ pub fn between_description(party: &Party, edition: i64) -> String {
         }
         None => parts.push(format!("{} par son représentant légal (à compléter)", d.represented())),
     }
+    parts.join(", ")
+}
+
+/// Whether `party` is an établissement public local d'enseignement (a collège, a lycée, an EREA:
+/// an établissement that is no école), whose chef d'établissement is the executive.
+pub fn is_eple(party: &Party) -> bool {
+    party.org.kind == OrgKind::Etablissement && party.etab_type.is_some_and(|t| !t.is_ecole())
+}
+
+/// What the code de l'éducation makes the chef d'établissement of an EPLE: its executive.
+const EPLE_EXECUTIVE: &str =
+    "organe exécutif de l'établissement (articles L. 421-3 et R. 421-9 du code de l'éducation)";
+
+/// An EPLE as the « Entre » of [`crate::conventions::document::EPLE_EDITION`] designates it: « le
+/// Collège des Essais, établissement public local d'enseignement, représenté par son chef
+/// d'établissement, M. Paul Girard, principal, agissant en qualité d'organe exécutif de
+/// l'établissement (articles L. 421-3 et R. 421-9 du code de l'éducation), dûment habilité par
+/// délibération du conseil d'administration … »; a signatory by délégation signs « par délégation
+/// (…) du chef d'établissement, organe exécutif … ».
+fn eple_between(party: &Party, edition: i64) -> String {
+    let d = designation_in(party, edition);
+    let mut parts = vec![d.article.clone(), "établissement public local d'enseignement".to_string()];
+    let Some(s) = party.signatory.as_ref().filter(|s| !is_blank(&s.name)) else {
+        parts.push(format!("{} par son chef d'établissement (à compléter), {EPLE_EXECUTIVE}", d.represented()));
+        return parts.join(", ");
+    };
+    let quality = Some(s.quality.trim()).filter(|q| !q.is_empty()).map(str::to_string);
+    match delegation_text(s) {
+        None => {
+            parts.push(format!("{} par son chef d'établissement, {}", d.represented(), s.name.trim()));
+            parts.extend(quality);
+            parts.push(format!("agissant en qualité d'{EPLE_EXECUTIVE}"));
+        }
+        Some(delegation) => {
+            parts.push(format!("{} par {}", d.represented(), s.name.trim()));
+            parts.extend(quality);
+            parts.push(format!("{delegation} du chef d'établissement, {EPLE_EXECUTIVE}"));
+        }
+    }
+    parts.extend(empowerment_text(party, s, edition));
     parts.join(", ")
 }
 

@@ -9,6 +9,7 @@
 
 use super::consultation;
 use super::decp::{self, DecpFacts, Known};
+use super::lots::LotAward;
 use super::membership::{self, Application};
 use super::{Award, Ctx, Groupement, Status};
 use chrono::NaiveDate;
@@ -74,6 +75,138 @@ pub struct AwardInput {
     /// article 7: `true` when it renounces it, `false` when it does not. Required; the post-award
     /// AE ticks its box and the DECP's `attributionAvance` and `tauxAvance` follow it.
     pub advance_renounced: Option<bool>,
+    /// A groupement of several lots is awarded lot by lot, each its own accord-cadre (article
+    /// L. 2113-10 du code de la commande publique): one entry per lot not declared sans suite,
+    /// with its titulaire, its prices, its notification and its DECP facts; the fields above are
+    /// then left out (but `rejections_by_post`). Absent for a groupement of one lot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<LotAwardInput>,
+}
+
+/// The award of one lot of a groupement of several ([`AwardInput::lots`]): the fields of the
+/// award of a groupement of one lot, for that lot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LotAwardInput {
+    /// The lot's number.
+    pub lot: u32,
+    pub vendor_siret: Option<String>,
+    pub vendor_name: Option<String>,
+    /// The lot's maximum HT at its titulaire's unit prices (the default; another figure is refused).
+    pub amount_ht_cents: Option<i64>,
+    pub amount_ttc_cents: Option<i64>,
+    /// `YYYY-MM-DD`: notification of the lot's accord-cadre to its titulaire.
+    pub notified_on: Option<String>,
+    /// The lot's unit prices, every line of the lot priced (`lot` the lot's number).
+    #[serde(default)]
+    pub unit_prices: Vec<super::costs::UnitPrice>,
+    #[serde(default)]
+    pub decp: DecpFacts,
+    pub advance_renounced: Option<bool>,
+}
+
+impl LotAwardInput {
+    /// The award of a groupement of one lot this entry is, for [`check`].
+    fn as_award(&self, rejections_by_post: Option<bool>) -> AwardInput {
+        AwardInput {
+            vendor_siret: self.vendor_siret.clone(),
+            vendor_name: self.vendor_name.clone(),
+            amount_ht_cents: self.amount_ht_cents,
+            amount_ttc_cents: self.amount_ttc_cents,
+            notified_on: self.notified_on.clone(),
+            duration_months: None,
+            unit_prices: self.unit_prices.clone(),
+            decp: self.decp.clone(),
+            rejections_by_post,
+            advance_renounced: self.advance_renounced,
+            lots: Vec::new(),
+        }
+    }
+}
+
+/// One award to check and record: a lot (the only one, or one of several), the award input for
+/// it, and the prefix of its fields in the request (`lots[1].` for several lots, none for one).
+struct Entry {
+    lot: super::Lot,
+    input: AwardInput,
+    prefix: String,
+}
+
+/// The awards `input` asks, one per lot: for a groupement of one lot, `input` itself (`lots`
+/// refused); for several, each entry of `lots` — every lot not declared sans suite once, no other,
+/// and none of the single-lot fields (422 on each).
+fn entries(g: &Groupement, input: AwardInput, checks: &mut Checks) -> Vec<Entry> {
+    if g.terms.lots.len() <= 1 {
+        if !input.lots.is_empty() {
+            checks.fail("lots", "le groupement n'a qu'un lot : l'attribution se donne sans la liste des lots");
+        }
+        let lot = g.terms.lots.first().cloned().unwrap_or_else(|| super::default_lots().remove(0));
+        return vec![Entry { lot, input, prefix: String::new() }];
+    }
+    let single = [
+        ("vendor_siret", input.vendor_siret.is_some()),
+        ("vendor_name", input.vendor_name.is_some()),
+        ("amount_ht_cents", input.amount_ht_cents.is_some()),
+        ("amount_ttc_cents", input.amount_ttc_cents.is_some()),
+        ("notified_on", input.notified_on.is_some()),
+        ("unit_prices", !input.unit_prices.is_empty()),
+        ("decp", input.decp != DecpFacts::default()),
+        ("advance_renounced", input.advance_renounced.is_some()),
+    ];
+    for (field, _) in single.iter().filter(|(_, given)| *given) {
+        checks.fail(
+            field,
+            "le groupement a plusieurs lots, chacun attribué séparément (article L. 2113-10 du code de la commande \
+             publique) : indiquez ce champ dans l'attribution de chaque lot (lots)",
+        );
+    }
+    let closed = |n: u32| g.lots_sans_suite.iter().any(|d| d.lot == n);
+    let mut entries = Vec::new();
+    for (i, given) in input.lots.iter().enumerate() {
+        let field = format!("lots[{i}].lot");
+        match g.terms.lots.iter().find(|l| l.number == given.lot) {
+            None => checks.fail(&field, format!("le groupement n'a pas de lot {}", given.lot)),
+            Some(_) if closed(given.lot) => {
+                checks.fail(&field, format!("le lot {} est déclaré sans suite : il ne s'attribue pas", given.lot))
+            }
+            Some(_) if input.lots[..i].iter().any(|o| o.lot == given.lot) => {
+                checks.fail(&field, format!("le lot {} est déjà attribué plus haut dans la liste", given.lot))
+            }
+            Some(lot) => entries.push(Entry {
+                lot: lot.clone(),
+                input: given.as_award(input.rejections_by_post),
+                prefix: format!("lots[{i}]."),
+            }),
+        }
+    }
+    for lot in g.terms.lots.iter().filter(|l| !closed(l.number) && !input.lots.iter().any(|e| e.lot == l.number)) {
+        checks.fail(
+            "lots",
+            format!(
+                "lot {} « {} » : attribution manquante ; chaque lot est attribué, ou déclaré sans suite avant \
+                 l'attribution des autres",
+                lot.number, lot.title
+            ),
+        );
+    }
+    entries
+}
+
+/// Moves the errors of `own` into `checks`, their fields prefixed by `prefix`.
+fn merge(own: Checks, prefix: &str, checks: &mut Checks) {
+    if let Err(p) = own.finish() {
+        for FieldError { field, message } in p.errors {
+            checks.fail(&format!("{prefix}{field}"), message);
+        }
+    }
+}
+
+/// `problem` with its fields prefixed by `prefix` (a lot's entry's).
+fn prefixed(mut problem: Problem, prefix: &str) -> Problem {
+    for e in &mut problem.errors {
+        e.field = format!("{prefix}{}", e.field);
+    }
+    problem
 }
 
 struct Checked {
@@ -134,7 +267,7 @@ fn check_adapted_maximum(
     g: &Groupement,
     (maximum_ht, buyer): (i64, consultation::Buyer),
     today: NaiveDate,
-    checks: &mut Checks,
+    (field, checks): (&str, &mut Checks),
 ) {
     if g.terms.procedure != consultation::Procedure::ProcedureAdaptee {
         return;
@@ -149,7 +282,7 @@ fn check_adapted_maximum(
         m => format!(", les quantités du DQE majorées de {m} %"),
     };
     checks.fail(
-        "amount_ht_cents",
+        field,
         format!(
             "le maximum de l'accord-cadre aux prix unitaires du titulaire, {} HT{margin}, atteint le {} ({}) : la \
              valeur d'un accord-cadre est son maximum (article R. 2121-8 du code de la commande publique) et une \
@@ -163,7 +296,7 @@ fn check_adapted_maximum(
 
 fn check(
     input: &AwardInput,
-    g: &Groupement,
+    (g, marche_id, whole): (&Groupement, &str, bool),
     (coordinator, members, taken): (&Org, &[Application], &Taken),
     (today, earliest): (NaiveDate, &Earliest),
     checks: &mut Checks,
@@ -190,7 +323,10 @@ fn check(
     // Only valid prices are multiplied: an unbounded one would overflow.
     let (amount_ht, amount_ttc) = if priced {
         let maximum = super::documents::maximum_totals(g, &super::documents::totals(members), &input.unit_prices);
-        check_adapted_maximum(g, (maximum.0, super::buyer_of(g, members)), today, checks);
+        // One lot of several: the value of all the lots is checked once, summed (article R. 2121-4).
+        if whole {
+            check_adapted_maximum(g, (maximum.0, super::buyer_of(g, members)), today, ("amount_ht_cents", checks));
+        }
         check_amounts(input, maximum, g.terms.maximum_margin_percent, checks)
     } else {
         (None, None)
@@ -237,18 +373,18 @@ fn check(
         );
     }
     check_buyer(input.decp.acheteur_siret.as_deref(), (coordinator, taken.buyer.as_deref()), checks);
-    let record = decp::marche(
-        &known(
-            g,
-            coordinator,
-            siret.as_deref().unwrap_or("00000000000000"),
-            amount_ht.unwrap_or(1),
-            duration,
-            notified.as_deref().unwrap_or("2000-01-01"),
-            &today.to_string(),
-        ),
-        &input.decp,
+    let today_text = today.to_string();
+    let mut k = known(
+        g,
+        coordinator,
+        siret.as_deref().unwrap_or("00000000000000"),
+        amount_ht.unwrap_or(1),
+        duration,
+        notified.as_deref().unwrap_or("2000-01-01"),
+        &today_text,
     );
+    k.reference = marche_id;
+    let record = decp::marche(&k, &input.decp);
     for FieldError { field, message } in decp::check(&record) {
         // The fields checked above already carry their own message.
         let own = ["vendor_siret", "amount_ht_cents", "notified_on", "duration_months", "decp.acheteur_siret"];
@@ -595,25 +731,10 @@ pub(super) fn launch_delays(
     }
 }
 
-/// Awards the contract of a groupement in consultation.
-pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
-    super::guard::require_coordinates(ctx.actor, g)?;
-    if let Some(refused) = super::sans_suite::refusal(g, "aucun marché ne s'attribue à son issue") {
-        return Err(refused);
-    }
-    super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
-    conflict_unless(g.status == Status::Consultation, || {
-        format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
-    })?;
-    conflict_unless(g.terms.lots.len() <= 1, || {
-        "ce groupement a été ouvert avec plusieurs lots : la plateforme ne sait pas encore attribuer chaque lot \
-         séparément (titulaire, prix, acte d'engagement et données essentielles propres à chaque lot, article L. 2113-10 \
-         du code de la commande publique) ; aucune attribution n'est enregistrée plutôt que des pièces contradictoires"
-    })?;
-    let coordinator = super::coordinator_org(ctx.store, g).await?;
-    let mut checks = Checks::default();
-    // The facts the consultation's documents fix (the procedure, the type and form of price).
-    let procedure = g.terms.procedure;
+/// The advance the titulaire chose and the DECP facts the consultation's documents fix, in `input`
+/// (its `decp` the documented facts): the choice is required, a fact contradicting the documents
+/// refused (422 on each, in `checks`).
+fn documented_input(input: AwardInput, procedure: consultation::Procedure, checks: &mut Checks) -> AwardInput {
     let mut chosen = input.decp.clone();
     match input.advance_renounced {
         Some(renounced) => {
@@ -631,23 +752,99 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     for FieldError { field, message } in contradicting {
         checks.fail(&field, message);
     }
-    let input = AwardInput { decp: facts, ..input };
-    let delays = (procedure, input.rejections_by_post.unwrap_or(false));
-    let earliest = earliest_notification(ctx.store, g, delays).await?;
+    AwardInput { decp: facts, ..input }
+}
+
+/// One lot's award, checked, its titulaire in the registry.
+struct Awarded {
+    lot: super::Lot,
+    input: AwardInput,
+    checked: Checked,
+    vendor: Org,
+    decp: DecpFacts,
+    marche_id: String,
+}
+
+impl Awarded {
+    /// As the award of a groupement of several lots records it ([`Award::lots`]).
+    fn lot_award(&self) -> LotAward {
+        LotAward {
+            lot: self.lot.number,
+            title: self.lot.title.clone(),
+            carries_ent: self.lot.carries_ent(),
+            vendor: self.vendor.as_ref(),
+            vendor_siret: self.checked.siret.clone(),
+            amount_ht_cents: self.checked.amount_ht,
+            amount_ttc_cents: self.checked.amount_ttc,
+            notified_on: self.checked.notified_on.clone(),
+            duration_months: self.checked.duration,
+            unit_prices: self.input.unit_prices.clone(),
+            decp: self.decp.clone(),
+            marche_id: self.marche_id.clone(),
+            advance_renounced: self.input.advance_renounced,
+        }
+    }
+}
+
+/// Awards the contract of a groupement in consultation.
+pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<Groupement, Problem> {
+    super::guard::require_coordinates(ctx.actor, g)?;
+    if let Some(refused) = super::sans_suite::refusal(g, "aucun marché ne s'attribue à son issue") {
+        return Err(refused);
+    }
+    super::require_constituted(ctx, g, "le marché ne peut pas être attribué").await?;
+    conflict_unless(g.status == Status::Consultation, || {
+        format!("un groupement {} ne s'attribue pas : l'attribution suit la consultation", g.status.label())
+    })?;
+    let coordinator = super::coordinator_org(ctx.store, g).await?;
+    let mut checks = Checks::default();
+    // The facts the consultation's documents fix (the procedure, the type and form of price).
+    let procedure = g.terms.procedure;
+    let by_post = input.rejections_by_post.unwrap_or(false);
+    let entries = entries(g, input, &mut checks);
+    let earliest = earliest_notification(ctx.store, g, (procedure, by_post)).await?;
     let members = membership::members(ctx.store, &g.id).await?;
     conflict_unless(!members.is_empty(), || "aucun membre accepté : rien à attribuer")?;
-    let taken = Taken {
-        buyer: buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?,
-        vendor_public: held_by_public_body(ctx.store, input.vendor_siret.as_deref()).await?,
-    };
-    let parties = (&coordinator, members.as_slice(), &taken);
-    let checked = check(&input, g, parties, (ctx.today(), &earliest), &mut checks);
+    let several = g.terms.lots.len() > 1;
+    let mut lots = Vec::new();
+    for entry in entries {
+        let mut own = Checks::default();
+        let input = documented_input(entry.input.clone(), procedure, &mut own);
+        let taken = Taken {
+            buyer: buyer_taken(ctx.store, &coordinator, input.decp.acheteur_siret.as_deref()).await?,
+            vendor_public: held_by_public_body(ctx.store, input.vendor_siret.as_deref()).await?,
+        };
+        let parties = (&coordinator, members.as_slice(), &taken);
+        let (view, marche_id) = match several {
+            true => (super::lots::view(g, entry.lot.number), decp::lot_marche_id(&g.reference, entry.lot.number)),
+            false => (g.clone(), g.reference.clone()),
+        };
+        let checked = check(&input, (&view, &marche_id, !several), parties, (ctx.today(), &earliest), &mut own);
+        merge(own, &entry.prefix, &mut checks);
+        lots.push((entry, input, checked, marche_id));
+    }
+    if several && lots.iter().all(|(_, _, checked, _)| checked.is_some()) {
+        let sum = lots.iter().filter_map(|(_, _, c, _)| c.as_ref()).map(|c| c.amount_ht).sum();
+        check_adapted_maximum(g, (sum, super::buyer_of(g, &members)), ctx.today(), ("lots", &mut checks));
+    }
     checks.finish()?;
-    let checked = checked.expect("every field checked");
-    require_convention_covers(ctx, g, &checked).await?;
-    let vendor = vendor_org(ctx, &checked.siret, input.vendor_name.as_deref()).await?;
-    let mut decp = input.decp.clone();
-    decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
+    let mut awarded = Vec::new();
+    for (entry, input, checked, marche_id) in lots {
+        let checked = checked.expect("every field checked");
+        require_convention_covers(ctx, g, &checked).await?;
+        let name = input.vendor_name.as_deref();
+        let vendor = vendor_org(ctx, &checked.siret, name).await.map_err(|p| prefixed(p, &entry.prefix))?;
+        let mut decp = input.decp.clone();
+        decp.acheteur_siret = coordinator.siret.clone().or_else(|| decp.acheteur_siret.map(|s| s.trim().to_string()));
+        awarded.push(Awarded { lot: entry.lot, input, checked, vendor, decp, marche_id });
+    }
+    let lot_awards: Vec<LotAward> = match several {
+        true => awarded.iter().map(Awarded::lot_award).collect(),
+        false => Vec::new(),
+    };
+    let ent = awarded.iter().position(|a| a.lot.carries_ent()).unwrap_or(0);
+    let Awarded { lot: ent_lot, input, checked, vendor, decp, .. } = awarded.swap_remove(ent);
+    let others: Vec<(Org, String)> = awarded.into_iter().map(|a| (a.vendor, a.checked.siret)).collect();
     let funded = funded_tenants(ctx, &members).await?;
     let notified = parse_date("notified_on", &checked.notified_on)?;
     let mut kept_tenants = bound_elsewhere(ctx.store, g, notified, &vendor, &funded).await?;
@@ -665,6 +862,8 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         kept_tenants,
         warnings,
         advance_renounced: input.advance_renounced,
+        lot: several.then_some(ent_lot.number),
+        lots: lot_awards,
     };
     let mut tx = ctx.store.begin_write().await?;
     let query = sqlx::query(
@@ -674,33 +873,37 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
     .bind(serde_json::to_string(&award).expect("award serialises"))
     .bind(&vendor.id);
     update_versioned(&mut tx, query, ctx.now, &g.id, g.version, g.version).await?;
-    sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
-        .bind(&checked.siret)
-        .bind(&vendor.id)
-        .execute(&mut *tx)
-        .await?;
+    for (org, siret) in std::iter::once((&vendor, &checked.siret)).chain(others.iter().map(|(o, s)| (o, s))) {
+        sqlx::query("UPDATE orgs SET siret = $1 WHERE id = $2 AND siret IS NULL")
+            .bind(siret)
+            .bind(&org.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     // The buyer's SIRET given for a coordinator without one stays on the award (its DECP reads
     // it there): an award does not rewrite the registry.
     let (switched, art28) = processor_of_record(ctx, &mut tx, g, &vendor, &award, &members, &funded).await?;
     let suspended = suspended_switched(&funded, &switched, &vendor);
-    ctx.record(
-        &mut tx,
-        "groupements.award",
-        &g.id,
-        Some(&g.coordinator.id),
-        json!({
-            "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
-            "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": switched.len(),
-            "advance_renounced": input.advance_renounced,
-            "kept_tenants": award.kept_tenants, "suspended_tenants": suspended,
-        }),
-    )
-    .await?;
+    let mut summary = json!({
+        "vendor": vendor.qualified_code(), "siret": checked.siret, "amount_ht_cents": checked.amount_ht,
+        "amount_ttc_cents": checked.amount_ttc, "notified_on": checked.notified_on, "tenants": switched.len(),
+        "advance_renounced": input.advance_renounced,
+        "kept_tenants": award.kept_tenants, "suspended_tenants": suspended,
+    });
+    if several {
+        summary["lots"] = award.lots.iter().map(LotAward::audited).collect();
+    }
+    ctx.record(&mut tx, "groupements.award", &g.id, Some(&g.coordinator.id), summary).await?;
     tx.commit().await?;
     let awarded = super::must_get(ctx.store, &g.id).await?;
     let ccap = ccap_in_force(ctx.store, &g.id, ctx.now).await?;
     let mut tx = ctx.store.begin_write().await?;
     let mut told = Vec::new();
+    // Several lots: each member's orders per lot (a coordinator's lot split by the cost key).
+    let split = match several {
+        true => super::costs::shares(&awarded, &members, &award.all_unit_prices()).shares,
+        false => Vec::new(),
+    };
     for m in &members {
         // Its representatives and its DPO: the titulaire is its processor of record now.
         let to = super::ending::member_people(&mut tx, std::slice::from_ref(&m.applicant.id)).await?;
@@ -720,7 +923,7 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
         let to = users_with_role(&mut tx, &m.applicant.id, Role::Collectivite.as_str()).await?;
         let subject = json!({
             "event": "awarded", "reference": g.reference, "title": g.title, "vendor": vendor.name,
-            "contract": member_contract(g, &award, m),
+            "contract": member_contract(g, &award, (m, &split)),
             "suspended": suspended_switched(&funds, &switched, &vendor),
             "kept": kept_of(&award.kept_tenants, &funds),
             "outside": outside_of(&award.warnings, &funds),
@@ -736,7 +939,14 @@ pub async fn award(ctx: &Ctx<'_>, g: &Groupement, input: AwardInput) -> Result<G
 /// What the award notice tells the member `m` of its contract (convention constitutive, art. 3):
 /// the day the accord-cadre was notified, its last day, its lots and the member's own orders at
 /// the titulaire's unit prices over the duration (HT).
-fn member_contract(g: &Groupement, award: &Award, m: &Application) -> serde_json::Value {
+fn member_contract(
+    g: &Groupement,
+    award: &Award,
+    (m, split): (&Application, &[super::costs::MemberShare]),
+) -> serde_json::Value {
+    if let Some(share) = split.iter().find(|s| s.member.id == m.applicant.id) {
+        return lots_contract(g, award, share);
+    }
     let own: i64 =
         super::costs::own_orders_per_year(&m.quantities, &award.unit_prices, award.duration_months).iter().sum();
     json!({
@@ -744,6 +954,35 @@ fn member_contract(g: &Groupement, award: &Award, m: &Application) -> serde_json
         "last_day": award.last_day().map(|d| french_date(&d.to_string())),
         "lots": g.terms.lots.iter().map(|l| json!({ "number": l.number, "title": l.title })).collect::<Vec<_>>(),
         "own_orders": super::costs::euros(own),
+    })
+}
+
+/// [`member_contract`] for a groupement of several lots: each lot with its titulaire, its
+/// notification and last day and the member's own orders in it ([`super::costs::MemberShare::lots`]),
+/// or its declaration sans suite; the member's own orders summed over the lots.
+fn lots_contract(g: &Groupement, award: &Award, share: &super::costs::MemberShare) -> serde_json::Value {
+    let lots: Vec<_> = g
+        .terms
+        .lots
+        .iter()
+        .map(|l| {
+            let own = share.lots.iter().find(|o| o.lot == l.number).map(|o| super::costs::euros(o.own_orders_ht_cents));
+            let awarded = award.of_lot(l.number).map(|a| {
+                json!({
+                    "vendor": a.vendor.name, "notified_on": french_date(&a.notified_on),
+                    "last_day": a.last_day().map(|d| french_date(&d.to_string())),
+                })
+            });
+            let sans_suite = g.lots_sans_suite.iter().any(|d| d.lot == l.number);
+            json!({ "number": l.number, "title": l.title, "award": awarded, "own_orders": own, "sans_suite": sans_suite })
+        })
+        .collect();
+    json!({
+        "several": true,
+        "notified_on": french_date(&award.notified_on),
+        "last_day": award.last_day().map(|d| french_date(&d.to_string())),
+        "lots": lots,
+        "own_orders": super::costs::euros(share.own_orders_ht_cents),
     })
 }
 
@@ -1252,6 +1491,24 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         )));
     };
     let coordinator = super::coordinator_org(ctx.store, g).await?;
+    if !award.lots.is_empty() {
+        // Several lots: one marché each, its own id, amount and titulaire.
+        let mut records = Vec::new();
+        for lot in &award.lots {
+            let mut k = known(
+                g,
+                &coordinator,
+                &lot.vendor_siret,
+                lot.amount_ht_cents,
+                lot.duration_months,
+                &lot.notified_on,
+                &published_on,
+            );
+            k.reference = &lot.marche_id;
+            records.push(checked_record(&k, &lot.decp, g.terms.procedure)?);
+        }
+        return Ok(decp::publication_of(records));
+    }
     let k = known(
         g,
         &coordinator,
@@ -1261,13 +1518,23 @@ pub async fn decp_publication(ctx: &Ctx<'_>, g: &Groupement) -> Result<serde_jso
         &award.notified_on,
         &published_on,
     );
+    Ok(decp::publication(checked_record(&k, &award.decp, g.terms.procedure)?))
+}
+
+/// The DECP record of what the platform knows (`k`) and the coordinator's `facts`, checked (422
+/// naming the request fields otherwise).
+fn checked_record(
+    k: &Known<'_>,
+    facts: &DecpFacts,
+    procedure: consultation::Procedure,
+) -> Result<serde_json::Value, Problem> {
     // An award recorded before the documents' facts were filled in gets them now.
-    let record = decp::marche(&k, &decp::documented(&award.decp, g.terms.procedure).0);
+    let record = decp::marche(k, &decp::documented(facts, procedure).0);
     let errors = decp::check(&record);
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
     }
-    Ok(decp::publication(record))
+    Ok(record)
 }
 
 /// 409 unless `g` is awarded: the DECP follow the award.

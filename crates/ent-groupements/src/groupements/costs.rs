@@ -16,11 +16,13 @@ use ent_kernel::text::capitalised;
 use ent_platform::registry::{funds_colleges_and_lycees, OrgRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The TVA rate of the BPU/DQE and of the members' orders (taux normal, art. 278 CGI).
 pub const VAT_PERCENT: i64 = 20;
 
-/// A price line of the BPU, the same in every lot.
+/// A price line of the BPU: the bouquet's two lines in the lot carrying the ENT, the
+/// coordinator's numbered lines in any other lot ([`Lot::price_lines`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceLine {
@@ -28,6 +30,9 @@ pub enum PriceLine {
     AccountYear,
     /// Setting up one école: configuration, data import, training of its teachers.
     SchoolSetup,
+    /// The line `n` (from 1) the coordinator defined for a lot other than the ENT's
+    /// (`{"custom": 1}`).
+    Custom(u32),
 }
 
 /// What the members' declared « schools » are, as the documents name them: what each member's
@@ -122,13 +127,15 @@ impl Establishments {
 impl PriceLine {
     pub const ALL: [PriceLine; 2] = [PriceLine::AccountYear, PriceLine::SchoolSetup];
 
-    /// The line's designation, the set-up one naming what the members equip.
+    /// The line's designation, the set-up one naming what the members equip; a coordinator's
+    /// line is named by its lot ([`designation`]), here by its number.
     pub fn label(self, equipped: Establishments) -> String {
         match self {
             PriceLine::AccountYear => "Abonnement annuel par compte ENT (élève, enseignant ou parent)".into(),
             PriceLine::SchoolSetup => {
                 format!("Mise en service {} (paramétrage, reprise des données, formation)", equipped.of_one())
             }
+            PriceLine::Custom(n) => format!("ligne {n}"),
         }
     }
 
@@ -136,15 +143,18 @@ impl PriceLine {
         match self {
             PriceLine::AccountYear => "compte × an",
             PriceLine::SchoolSetup => equipped.one(),
+            PriceLine::Custom(_) => "unité",
         }
     }
 
     /// The quantity of the line, in hundredths, for declared quantities over `duration_months`:
-    /// account-years prorated to the months ([`account_years`]), schools whole.
+    /// account-years prorated to the months ([`account_years`]), schools whole; a coordinator's
+    /// line owes nothing to the members' quantities (its lot's, [`dqe_hundredths`]).
     pub fn quantity_hundredths(self, q: &MemberQuantities, duration_months: u32) -> i64 {
         match self {
             PriceLine::AccountYear => account_years(q.accounts(), duration_months),
             PriceLine::SchoolSetup => q.schools * 100,
+            PriceLine::Custom(_) => 0,
         }
     }
 
@@ -153,6 +163,54 @@ impl PriceLine {
     pub fn maximum_hundredths(self, q: &MemberQuantities, duration_months: u32, margin_percent: u32) -> i64 {
         with_margin(self.quantity_hundredths(q, duration_months), margin_percent)
     }
+}
+
+/// The designation of `line` in `lot`: the coordinator's label for its own lines, the bouquet's
+/// line's ([`PriceLine::label`]) otherwise.
+pub fn designation(lot: &Lot, line: PriceLine, equipped: Establishments) -> String {
+    match (line, lot.line_of(line)) {
+        (_, Some(own)) => own.label.clone(),
+        _ => line.label(equipped),
+    }
+}
+
+/// The unit of `line` in `lot`, as the BPU prints it (account-years over `months`).
+pub fn unit_of(lot: &Lot, line: PriceLine, equipped: Establishments, months: u32) -> String {
+    match (line, lot.line_of(line)) {
+        (_, Some(own)) => own.unit.clone(),
+        (PriceLine::AccountYear, _) => format!("{} sur {months} mois", line.unit(equipped)),
+        _ => line.unit(equipped).to_string(),
+    }
+}
+
+/// The DQE's quantity of `line` in `lot`, in hundredths: the coordinator's quantity for its own
+/// lines, the members' `total` quantities over `months` for the bouquet's.
+pub fn dqe_hundredths(lot: &Lot, line: PriceLine, total: &MemberQuantities, months: u32) -> i64 {
+    match (line, lot.line_of(line)) {
+        (_, Some(own)) => own.quantity * 100,
+        _ => line.quantity_hundredths(total, months),
+    }
+}
+
+/// The accord-cadre's maximum of `line` in `lot`, in hundredths: its DQE quantity
+/// ([`dqe_hundredths`]) raised by `margin_percent` ([`with_margin`]).
+pub fn maximum_of(lot: &Lot, line: PriceLine, total: &MemberQuantities, months: u32, margin_percent: u32) -> i64 {
+    with_margin(dqe_hundredths(lot, line, total, months), margin_percent)
+}
+
+/// The coordinator's estimate of a lot of its own (HT, cents): each line's maximum in quantity
+/// ([`maximum_of`], the value of an accord-cadre being its maximum, article R. 2121-8 du code de
+/// la commande publique) at its estimated unit price; None for the lot carrying the ENT or while a
+/// line has no estimated price.
+pub fn lot_estimate(lot: &Lot, margin_percent: u32) -> Option<i64> {
+    if lot.carries_ent() {
+        return None;
+    }
+    let none = MemberQuantities::default();
+    lot.price_lines().into_iter().try_fold(0, |sum, line| {
+        let price = lot.line_of(line)?.estimated_unit_price_ht_cents?;
+        Some(sum + amount(maximum_of(lot, line, &none, 12, margin_percent), price))
+    })
 }
 
 /// The highest margin on the DQE's quantities the accord-cadre's maximum may take, in percent.
@@ -235,18 +293,27 @@ pub fn check_prices(prices: &[UnitPrice], lots: &[Lot], checks: &mut Checks) -> 
         checks.fail(field, message);
     };
     for lot in lots {
-        for line in PriceLine::ALL {
+        for line in lot.price_lines() {
             if !prices.iter().any(|p| p.lot == lot.number && p.line == line) {
                 fail(
                     "unit_prices",
-                    format!("prix unitaire manquant : lot {} — {}", lot.number, line.label(Establishments::Mixed)),
+                    format!(
+                        "prix unitaire manquant : lot {} — {}",
+                        lot.number,
+                        designation(lot, line, Establishments::Mixed)
+                    ),
                 );
             }
         }
     }
     for (i, p) in prices.iter().enumerate() {
-        if !lots.iter().any(|l| l.number == p.lot) {
-            fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot));
+        match lots.iter().find(|l| l.number == p.lot) {
+            None => fail(&format!("unit_prices[{i}].lot"), format!("le groupement n'a pas de lot {}", p.lot)),
+            Some(lot) if !lot.price_lines().contains(&p.line) => fail(
+                &format!("unit_prices[{i}].line"),
+                format!("le lot {} n'a pas cette ligne de prix ({})", lot.number, p.line.label(Establishments::Mixed)),
+            ),
+            Some(_) => {}
         }
         if !(0..=MAX_UNIT_PRICE_HT_CENTS).contains(&p.unit_price_ht_cents) {
             fail(
@@ -275,6 +342,8 @@ pub fn own_orders_per_year(q: &MemberQuantities, prices: &[UnitPrice], duration_
                 }
             }
             PriceLine::SchoolSetup => per_year[0] += q.schools * p.unit_price_ht_cents,
+            // A coordinator's line is ordered for all the members: split by [`shares`].
+            PriceLine::Custom(_) => {}
         }
     }
     per_year
@@ -294,6 +363,20 @@ pub struct MemberShare {
     pub own_orders_ttc_cents: i64,
     /// Its own orders HT per contract year, summing exactly to them.
     pub own_orders_per_year_ht_cents: Vec<i64>,
+    /// For a groupement of several lots, its own orders in each lot awarded (HT), which
+    /// `own_orders_ht_cents` sums: in the lot carrying the ENT its quantities at the titulaire's
+    /// unit prices, in another lot its part, by the cost key, of that lot's DQE at its
+    /// titulaire's prices. Absent for a groupement of one lot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<LotOrders>,
+}
+
+/// A member's own orders in one lot ([`MemberShare::lots`]).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LotOrders {
+    pub lot: u32,
+    pub title: String,
+    pub own_orders_ht_cents: i64,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -370,11 +453,31 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
     let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
     let split = shares::split(members_part, &g.terms.cost_key, &quantities);
     let months = g.terms.duration_months;
+    let several = g.terms.lots.len() > 1;
+    let own_lots = own_lots_split(g, members, prices);
     let list = members
         .iter()
         .zip(split)
-        .map(|(m, part)| {
-            let own = own_orders_per_year(&m.quantities, prices, months);
+        .enumerate()
+        .map(|(i, (m, part))| {
+            let ent_prices: Vec<UnitPrice> = prices.iter().filter(|p| ent_lot_price(g, p)).copied().collect();
+            let mut own = own_orders_per_year(&m.quantities, &ent_prices, months);
+            let mut lots = Vec::new();
+            for lot in g.terms.lots.iter().filter(|_| several) {
+                let in_lot = match own_lots.get(&lot.number) {
+                    Some(parts) => {
+                        let years = shares::per_year(parts[i], months);
+                        own.iter_mut().zip(&years).for_each(|(o, y)| *o += y);
+                        parts[i]
+                    }
+                    None => {
+                        own_orders_per_year(&m.quantities, &prices_of_lot(&ent_prices, lot.number), months).iter().sum()
+                    }
+                };
+                if prices.iter().any(|p| p.lot == lot.number) {
+                    lots.push(LotOrders { lot: lot.number, title: lot.title.clone(), own_orders_ht_cents: in_lot });
+                }
+            }
             let own_ht: i64 = own.iter().sum();
             MemberShare {
                 member: m.applicant.clone(),
@@ -384,6 +487,7 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
                 own_orders_ht_cents: own_ht,
                 own_orders_ttc_cents: own_ht + vat(own_ht),
                 own_orders_per_year_ht_cents: own,
+                lots,
             }
         })
         .collect();
@@ -398,6 +502,39 @@ pub fn shares(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> 
         unit_prices: prices.to_vec(),
         shares: list,
     }
+}
+
+/// Whether `p` prices a line of the lot carrying the ENT (every price of a groupement of one lot).
+fn ent_lot_price(g: &Groupement, p: &UnitPrice) -> bool {
+    g.terms.lots.iter().any(|l| l.number == p.lot && l.carries_ent())
+}
+
+/// The prices of `prices` of the lot `number`.
+fn prices_of_lot(prices: &[UnitPrice], number: u32) -> Vec<UnitPrice> {
+    prices.iter().filter(|p| p.lot == number).copied().collect()
+}
+
+/// Each coordinator's lot priced in `prices` (by number): its DQE at those prices (HT), split
+/// between the `members` by the cost key ([`shares::split`], to the cent, summing exactly to it),
+/// in the members' order — the orders the members are expected to issue in that lot.
+fn own_lots_split(g: &Groupement, members: &[Application], prices: &[UnitPrice]) -> BTreeMap<u32, Vec<i64>> {
+    let quantities: Vec<shares::Quantities> = members.iter().map(|m| m.quantities.for_key()).collect();
+    let none = MemberQuantities::default();
+    let months = g.terms.duration_months;
+    let own_lots = g.terms.lots.iter().filter(|l| !l.carries_ent() && prices.iter().any(|p| p.lot == l.number));
+    own_lots
+        .map(|lot| {
+            let dqe: i64 = lot
+                .price_lines()
+                .into_iter()
+                .map(|line| {
+                    let price = price_of(prices, lot.number, line).unwrap_or(0);
+                    amount(dqe_hundredths(lot, line, &none, months), price)
+                })
+                .sum();
+            (lot.number, shares::split(dqe, &g.terms.cost_key, &quantities))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -472,6 +609,52 @@ mod tests {
         assert_eq!(with_margin(1_750, 10), 2_000);
         assert_eq!(with_margin(0, 20), 0);
         assert_eq!(with_margin(1_100, 100), 2_200);
+    }
+
+    /// « Accompagnement et formation »: 40 journées estimated at 900 €, 20 sessions unpriced.
+    fn training_lot() -> Lot {
+        let line = |label: &str, unit: &str, quantity, price| super::super::LotLine {
+            label: label.into(),
+            unit: unit.into(),
+            quantity,
+            estimated_unit_price_ht_cents: price,
+        };
+        Lot {
+            number: 2,
+            title: "Accompagnement et formation".into(),
+            description: None,
+            lines: vec![
+                line("Journée de formation", "journée", 40, Some(90_000)),
+                line("Classe virtuelle", "session", 20, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_coordinators_lot_is_priced_by_its_own_lines() {
+        let mut lot = training_lot();
+        let none = MemberQuantities::default();
+        assert!(!lot.carries_ent());
+        assert_eq!(lot.price_lines(), vec![PriceLine::Custom(1), PriceLine::Custom(2)]);
+        assert_eq!(designation(&lot, PriceLine::Custom(2), Establishments::Ecoles), "Classe virtuelle");
+        assert_eq!(dqe_hundredths(&lot, PriceLine::Custom(1), &none, 36), 4_000);
+        // 40 + 10 %: 44 journées.
+        assert_eq!(maximum_of(&lot, PriceLine::Custom(1), &none, 36, 10), 4_400);
+        assert_eq!(lot_estimate(&lot, 0), None, "a line without an estimated price");
+        lot.lines[1].estimated_unit_price_ht_cents = Some(20_000);
+        assert_eq!(lot_estimate(&lot, 0), Some(40 * 90_000 + 20 * 20_000));
+        // The bouquet's lines are not this lot's, nor a line it does not have.
+        let mut checks = Checks::default();
+        let prices = [
+            UnitPrice { lot: 2, line: PriceLine::Custom(1), unit_price_ht_cents: 50_000 },
+            UnitPrice { lot: 2, line: PriceLine::Custom(2), unit_price_ht_cents: 20_000 },
+            UnitPrice { lot: 2, line: PriceLine::AccountYear, unit_price_ht_cents: 100 },
+            UnitPrice { lot: 2, line: PriceLine::Custom(3), unit_price_ht_cents: 100 },
+        ];
+        assert!(!check_prices(&prices, std::slice::from_ref(&lot), &mut checks));
+        let fields: Vec<String> = checks.finish().unwrap_err().errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["unit_prices[2].line", "unit_prices[3].line"]);
+        assert!(check_prices(&prices[..2], &[lot], &mut Checks::default()));
     }
 
     #[test]

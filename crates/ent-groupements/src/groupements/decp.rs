@@ -389,7 +389,20 @@ fn amount_in_euros(cents: i64) -> Value {
 
 /// The publication file: `{"marches": {"marche": [ ... ]}}`.
 pub fn publication(marche: Value) -> Value {
-    json!({ "marches": { "marche": [marche] } })
+    publication_of(vec![marche])
+}
+
+/// The publication file of several marchés: the lots of a groupement, one record each.
+pub fn publication_of(marches: Vec<Value>) -> Value {
+    json!({ "marches": { "marche": marches } })
+}
+
+/// The DECP `id` of the lot `lot` of a groupement of several lots whose reference is
+/// `reference` (`GC-2026-000001`): each lot is a marché with its own id, within the format's 16
+/// characters — the reference without its `GC-` prefix, then `L` and the lot's number
+/// (`2026-000001L2`, 13 characters; a groupement of one lot publishes its reference itself).
+pub fn lot_marche_id(reference: &str, lot: u32) -> String {
+    format!("{}L{lot}", reference.strip_prefix("GC-").unwrap_or(reference))
 }
 
 /// Checks a `marche` object against the schema; errors name the request fields.
@@ -694,6 +707,14 @@ mod tests {
             assert!(required.contains(&field), "{field}");
         }
         assert_eq!(required.len(), 24);
+    }
+
+    #[test]
+    fn a_lot_of_several_has_its_own_id_within_sixteen_characters() {
+        assert_eq!(lot_marche_id("GC-2026-000001", 2), "2026-000001L2");
+        assert!(lot_marche_id("GC-2026-999999", 10).len() <= 16);
+        let file = publication_of(vec![json!({ "id": "a" }), json!({ "id": "b" })]);
+        assert_eq!(file["marches"]["marche"].as_array().map(Vec::len), Some(2));
     }
 
     #[test]

@@ -281,6 +281,9 @@ fn context(catalog: &Catalog, g: &Groupement, members: &[Application], conventio
     c.insert("coordinator_designation", &naming::of_org(g.coordinator.kind, &g.coordinator.name).article);
     c.insert("object_in_sentence", &as_sentence(&naming::in_sentence(&g.object)));
     c.insert("lots", &g.terms.lots);
+    if g.terms.lots.len() > 1 {
+        c.insert("lots_content", &lots_content(g, &total, costs::Establishments::of(members)));
+    }
     c.insert("support", &g.terms.support);
     c.insert("duration_months", &g.terms.duration_months);
     if let Some(j) = &g.terms.duration_justification {
@@ -486,10 +489,15 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
     let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
     let dqe_account_years = costs::PriceLine::AccountYear.quantity_hundredths(total, months);
     let (account_years, setups) = maximum_quantities(g, total);
+    let in_words = match g.terms.lots.as_slice() {
+        // One lot of the coordinator's (a lot's acte d'engagement): its own lines.
+        [lot] if !lot.carries_ent() => own_lines_in_words(lot, margin),
+        _ => maximum_in_words((account_years, setups), months, equipped),
+    };
     c.insert(
         "maximum",
         &json!({
-            "set": dqe_account_years > 0 || total.schools > 0,
+            "set": dqe_account_years > 0 || total.schools > 0 || g.terms.lots.iter().all(|l| !l.carries_ent()),
             "margin_percent": margin,
             "account_years": costs::quantity(account_years),
             "account_years_declared": dqe_account_years > 0,
@@ -497,7 +505,7 @@ fn insert_contract(c: &mut tera::Context, g: &Groupement, total: &MemberQuantiti
             "setups": costs::quantity(setups),
             "setups_declared": total.schools > 0,
             "dqe_setups": costs::quantity(total.schools * 100),
-            "in_words": maximum_in_words((account_years, setups), months, equipped),
+            "in_words": in_words,
         }),
     );
     c.insert("contractant", if g.award.is_some() { "titulaire" } else { "candidat" });
@@ -542,6 +550,49 @@ fn in_letters(cents: i64, taxes: &str) -> String {
     }
 }
 
+/// The lots of a groupement of several as the RC, the CCAP and the note list them: each with its
+/// price lines (designation, unit, DQE quantity and maximum, the members' `total` quantities for
+/// the lot carrying the ENT), its estimate when every line has one, its award (titulaire,
+/// notification, last day, maximum HT and TTC) or its declaration sans suite.
+fn lots_content(g: &Groupement, total: &MemberQuantities, equipped: costs::Establishments) -> Vec<serde_json::Value> {
+    let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
+    g.terms
+        .lots
+        .iter()
+        .map(|lot| {
+            let lines: Vec<_> = lot
+                .price_lines()
+                .into_iter()
+                .map(|line| {
+                    json!({
+                        "designation": costs::designation(lot, line, equipped),
+                        "unit": costs::unit_of(lot, line, equipped, months),
+                        "quantity": costs::quantity(costs::dqe_hundredths(lot, line, total, months)),
+                        "maximum": costs::quantity(costs::maximum_of(lot, line, total, months, margin)),
+                    })
+                })
+                .collect();
+            let award = g.award.as_ref().and_then(|a| a.of_lot(lot.number)).map(|a| {
+                json!({
+                    "vendor": a.vendor.name, "siret": a.vendor_siret, "notified_on": french_date(&a.notified_on),
+                    "ends_on": a.last_day().map(|d| french_date(&d.to_string())).unwrap_or_else(|| "à déterminer".into()),
+                    "amount_ht": costs::euros(a.amount_ht_cents), "amount_ttc": costs::euros(a.amount_ttc_cents),
+                    "marche_id": a.marche_id,
+                })
+            });
+            let sans_suite = g.lots_sans_suite.iter().find(|d| d.lot == lot.number).map(|d| {
+                json!({ "declared_on": french_date(&d.declared_on), "motif": d.motif_label })
+            });
+            json!({
+                "number": lot.number, "title": lot.title, "description": lot.description,
+                "carries_ent": lot.carries_ent(), "lines": lines,
+                "estimate": costs::lot_estimate(lot, margin).map(costs::euros),
+                "award": award, "sans_suite": sans_suite,
+            })
+        })
+        .collect()
+}
+
 /// The end of the convention constitutive (`convention_end`, `YYYY-MM-DD`), for the note to
 /// state it as its article 10 does, and whether it outlasts the marché awarded.
 fn insert_convention_end(c: &mut tera::Context, g: &Groupement, convention_end: Option<&str>) {
@@ -569,6 +620,18 @@ fn maximum_in_words((account_years, setups): (i64, i64), months: u32, equipped: 
     lines.join(" et ")
 }
 
+/// The maximum in quantity of a coordinator's `lot` in words, line by line: « 48 journées
+/// (Journée de formation sur site) et 10 sessions (Classe virtuelle) ».
+fn own_lines_in_words(lot: &super::Lot, margin: u32) -> String {
+    let none = MemberQuantities::default();
+    let words = lot.price_lines().into_iter().filter_map(|line| {
+        let own = lot.line_of(line)?;
+        let maximum = costs::maximum_of(lot, line, &none, 12, margin);
+        Some(format!("{} {} ({})", costs::quantity(maximum), own.unit, own.label))
+    });
+    words.collect::<Vec<_>>().join(" et ")
+}
+
 /// The accord-cadre's maximum in quantity, in hundredths, of every lot: account-years over the
 /// duration and set-ups, the DQE's raised by the groupement's `maximum_margin_percent`.
 pub(super) fn maximum_quantities(g: &Groupement, total: &MemberQuantities) -> (i64, i64) {
@@ -580,7 +643,7 @@ pub(super) fn maximum_quantities(g: &Groupement, total: &MemberQuantities) -> (i
 /// The BPU/DQE's grand totals at `prices`, HT and TTC (each lot's TVA rounded, as the sheet's).
 pub(super) fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
     let months = g.terms.duration_months;
-    priced_totals(g, |line| line.quantity_hundredths(total, months), prices)
+    priced_totals(g, |lot, line| costs::dqe_hundredths(lot, line, total, months), prices)
 }
 
 /// The accord-cadre's maximum at `prices`, HT and TTC: its quantities ([`maximum_quantities`])
@@ -588,20 +651,21 @@ pub(super) fn dqe_totals(g: &Groupement, total: &MemberQuantities, prices: &[cos
 /// DQE's totals ([`dqe_totals`]) without a margin.
 pub(super) fn maximum_totals(g: &Groupement, total: &MemberQuantities, prices: &[costs::UnitPrice]) -> (i64, i64) {
     let (margin, months) = (g.terms.maximum_margin_percent, g.terms.duration_months);
-    priced_totals(g, |line| line.maximum_hundredths(total, months, margin), prices)
+    priced_totals(g, |lot, line| costs::maximum_of(lot, line, total, months, margin), prices)
 }
 
-/// The grand totals, HT and TTC, of `quantity` (each line's, in hundredths, the same in every
-/// lot) at `prices`: each lot's lines amounted to the cent, its TVA rounded, as the sheet's.
+/// The grand totals, HT and TTC, of `quantity` (each line's of each lot, in hundredths) at
+/// `prices`: each lot's lines amounted to the cent, its TVA rounded, as the sheet's.
 fn priced_totals(
     g: &Groupement,
-    quantity: impl Fn(costs::PriceLine) -> i64,
+    quantity: impl Fn(&super::Lot, costs::PriceLine) -> i64,
     prices: &[costs::UnitPrice],
 ) -> (i64, i64) {
     g.terms.lots.iter().fold((0, 0), |(ht, ttc), lot| {
-        let lot_ht: i64 = costs::PriceLine::ALL
+        let lot_ht: i64 = lot
+            .price_lines()
             .into_iter()
-            .map(|line| costs::amount(quantity(line), costs::price_of(prices, lot.number, line).unwrap_or(0)))
+            .map(|line| costs::amount(quantity(lot, line), costs::price_of(prices, lot.number, line).unwrap_or(0)))
             .sum();
         (ht + lot_ht, ttc + lot_ht + costs::vat(lot_ht))
     })
@@ -610,8 +674,8 @@ fn priced_totals(
 /// The expenses section: the common expenses and their split, each member's share per year and,
 /// once awarded, its own orders at the awarded unit prices.
 fn insert_expenses(c: &mut tera::Context, g: &Groupement, members: &[Application]) {
-    let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
-    let split = costs::shares(g, members, prices);
+    let prices = g.award.as_ref().map(|a| a.all_unit_prices()).unwrap_or_default();
+    let split = costs::shares(g, members, &prices);
     let euros = costs::euros;
     let per_year = |years: &[i64]| years.iter().map(|y| euros(*y)).collect::<Vec<_>>().join(" / ");
     let awarded = g.award.is_some();
@@ -648,13 +712,32 @@ pub fn text_document(
     members: &[Application],
     convention_end: Option<&str>,
 ) -> Result<Document, Problem> {
-    let text = tera()
-        .render(kind.as_str(), &context(catalog, g, members, convention_end))
-        .map_err(|e| Problem::new(ProblemKind::Internal, format!("document template {}: {e:?}", kind.as_str())))?;
     let mut doc = Document::new(kind.label()).with_subtitle(format!("{} – {}", g.title, g.coordinator.name));
     doc = doc.with_reference(format!("Groupement de commandes {}", g.reference));
-    doc.sections = sections_from_markup(&text);
+    let lots_awarded = g.award.as_ref().map(|a| a.lots.as_slice()).unwrap_or_default();
+    if kind == Kind::Ae && !lots_awarded.is_empty() {
+        // Several lots awarded: one acte d'engagement per lot, each its own accord-cadre.
+        for awarded in lots_awarded {
+            let view = super::lots::view(g, awarded.lot);
+            let mut c = context(catalog, &view, members, convention_end);
+            c.insert("lot_of", &json!({ "number": awarded.lot, "title": awarded.title }));
+            let heading = format!("Lot n° {} – {}", awarded.lot, awarded.title);
+            for mut section in sections_from_markup(&rendered(kind, &c)?) {
+                section.heading = format!("{heading} – {}", section.heading);
+                doc.sections.push(section);
+            }
+        }
+        return Ok(doc);
+    }
+    doc.sections = sections_from_markup(&rendered(kind, &context(catalog, g, members, convention_end))?);
     Ok(doc)
+}
+
+/// The template of `kind` rendered with `c`.
+fn rendered(kind: Kind, c: &tera::Context) -> Result<String, Problem> {
+    tera()
+        .render(kind.as_str(), c)
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("document template {}: {e:?}", kind.as_str())))
 }
 
 /// The BPU/DPGF annex: one row per member with its quantities, then totals;
@@ -748,7 +831,8 @@ fn bpu_rows(
     totals_row: usize,
 ) -> Vec<Vec<Cell>> {
     let months = g.terms.duration_months;
-    let prices = g.award.as_ref().map(|a| a.unit_prices.as_slice()).unwrap_or_default();
+    let prices = g.award.as_ref().map(|a| a.all_unit_prices()).unwrap_or_default();
+    let prices = prices.as_slice();
     let mut rows = vec![["Désignation", "Unité", "Quantité", "Prix unitaire HT", "Montant HT"]
         .iter()
         .map(|h| Cell::header(*h))
@@ -758,9 +842,9 @@ fn bpu_rows(
         rows.push(vec![Cell::header(format!("Lot {} – {}", lot.number, lot.title))]);
         let first = rows.len() + 1;
         let mut lot_ht = 0;
-        for line in costs::PriceLine::ALL {
+        for line in lot.price_lines() {
             let (cells, amount) = price_line_row(
-                line,
+                (lot, line),
                 (total, equipped, totals_row),
                 months,
                 costs::price_of(prices, lot.number, line),
@@ -820,25 +904,22 @@ struct Rendered {
 /// the amount rounded to the cent, [`costs::amount`]) × the unit price when given. The quantity
 /// is a formula on the « Quantités » sheet's total row `totals_row` ([`quantity_cell`]).
 fn price_line_row(
-    line: costs::PriceLine,
+    (lot, line): (&super::Lot, costs::PriceLine),
     (total, equipped, totals_row): (&MemberQuantities, costs::Establishments, usize),
     months: u32,
     price: Option<i64>,
     row: usize,
 ) -> (Vec<Cell>, i64) {
-    let hundredths = line.quantity_hundredths(total, months);
+    let hundredths = costs::dqe_hundredths(lot, line, total, months);
     let amount = costs::amount(hundredths, price.unwrap_or(0));
     let quantity = quantity_cell(line, hundredths, months, totals_row);
     let formula = match hundredths % 100 {
         0 => format!("of:=[.C{row}]*[.D{row}]"),
         _ => format!("of:=ROUND([.C{row}]*[.D{row}];2)"),
     };
-    let unit = match line {
-        costs::PriceLine::AccountYear => format!("{} sur {months} mois", line.unit(equipped)),
-        costs::PriceLine::SchoolSetup => line.unit(equipped).to_string(),
-    };
+    let unit = costs::unit_of(lot, line, equipped, months);
     let cells = vec![
-        Cell::text(line.label(equipped)),
+        Cell::text(costs::designation(lot, line, equipped)),
         Cell::text(unit),
         quantity,
         price.map(Cell::Euros).unwrap_or(Cell::Empty),
@@ -856,6 +937,8 @@ fn quantity_cell(line: costs::PriceLine, hundredths: i64, months: u32, totals_ro
     let formula = match line {
         costs::PriceLine::SchoolSetup => format!("of:={}", total(QUANTITY_COLUMNS[0])),
         costs::PriceLine::AccountYear => format!("of:=ROUND({}*{months}/12;2)", total(QUANTITY_COLUMNS[5])),
+        // The coordinator's quantity, its own figure.
+        costs::PriceLine::Custom(_) => return Cell::Integer(hundredths / 100),
     };
     match hundredths % 100 {
         0 => Cell::IntegerFormula { formula, value: hundredths / 100 },

@@ -1381,7 +1381,7 @@ pub fn shares_of(g: &Groupement, members: &[Application]) -> Result<Shares, Prob
             "les commandes de chaque membre ne sont chiffrées qu'après l'attribution du marché",
         ));
     };
-    Ok(costs::shares(g, members, &award.unit_prices))
+    Ok(costs::shares(g, members, &award.all_unit_prices()))
 }
 
 #[cfg(test)]

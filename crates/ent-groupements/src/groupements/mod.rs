@@ -18,6 +18,7 @@ pub mod documents;
 pub mod ending;
 pub mod guard;
 pub mod handover;
+pub mod lots;
 pub mod membership;
 pub mod readers;
 pub mod routes;
@@ -127,7 +128,11 @@ impl Status {
     }
 }
 
-/// A lot of the purchase.
+/// A lot of the purchase: a distinct prestation, awarded apart as its own accord-cadre (article
+/// L. 2113-10 du code de la commande publique). The lot carrying the ENT has no `lines`: it is
+/// priced by the bouquet's lines (account-years and set-ups, from the members' quantities); every
+/// other lot (« Accompagnement et formation »…) has the lines its coordinator defines. A
+/// groupement has exactly one lot carrying the ENT ([`check_lots`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lot {
@@ -135,7 +140,67 @@ pub struct Lot {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The price lines of a lot other than the ENT's, 1 to [`MAX_LOT_LINES`]; absent (empty) for
+    /// the lot carrying the ENT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<LotLine>,
 }
+
+impl Lot {
+    /// Whether this lot carries the ENT (the bouquet): it has no lines of its own.
+    pub fn carries_ent(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The lot's price lines, in the BPU's order: the bouquet's for the ENT lot, its own else.
+    pub fn price_lines(&self) -> Vec<costs::PriceLine> {
+        match self.carries_ent() {
+            true => costs::PriceLine::ALL.to_vec(),
+            false => (1..=self.lines.len() as u32).map(costs::PriceLine::Custom).collect(),
+        }
+    }
+
+    /// The coordinator's line `n` (1-based) of this lot, if any.
+    pub fn line(&self, n: u32) -> Option<&LotLine> {
+        self.lines.get(usize::try_from(n).ok()?.checked_sub(1)?)
+    }
+
+    /// The coordinator's line that `line` names in this lot, if it is one.
+    pub fn line_of(&self, line: costs::PriceLine) -> Option<&LotLine> {
+        match line {
+            costs::PriceLine::Custom(n) => self.line(n),
+            _ => None,
+        }
+    }
+}
+
+/// A price line the coordinator defines for a lot other than the ENT's: what is bought, its unit,
+/// the quantity over the whole duration of the accord-cadre (the DQE's), and optionally the unit
+/// price HT the coordinator estimates (the lot's estimate, [`costs::lot_estimate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LotLine {
+    /// « Journée de formation des enseignants sur site ».
+    #[schemars(length(min = 1, max = 200))]
+    pub label: String,
+    /// « journée », « session », « heure ».
+    #[schemars(length(min = 1, max = 50))]
+    pub unit: String,
+    /// Whole units over the whole duration, 1 to [`MAX_LINE_QUANTITY`].
+    pub quantity: i64,
+    /// The unit price HT the coordinator estimates, in cents (0 to 100 000 €).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_unit_price_ht_cents: Option<i64>,
+}
+
+/// The most lines a lot of the coordinator's has.
+pub const MAX_LOT_LINES: usize = 30;
+
+/// The most lots a groupement has.
+pub const MAX_LOTS: usize = 10;
+
+/// The largest quantity of a coordinator's line, over the whole duration.
+pub const MAX_LINE_QUANTITY: i64 = 10_000_000;
 
 /// The level-3 (vendor) support expected for one priority, in business hours.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -157,11 +222,12 @@ pub trait SupportCommitments: Send + Sync {
     fn n3_commitments(&self, name: Option<&str>) -> Result<Vec<SupportLevel>, Problem>;
 }
 
-fn default_lots() -> Vec<Lot> {
+pub(crate) fn default_lots() -> Vec<Lot> {
     vec![Lot {
         number: 1,
         title: "Solution d'espace numérique de travail".into(),
         description: Some("fourniture, hébergement, maintenance et assistance de niveau 3".into()),
+        lines: Vec::new(),
     }]
 }
 
@@ -240,6 +306,14 @@ pub struct Award {
     /// platform asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance_renounced: Option<bool>,
+    /// For a groupement of several lots, the lot carrying the ENT, whose award the fields above
+    /// are (the members' processor, the tenants' vendor). Absent for a groupement of one lot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<u32>,
+    /// For a groupement of several lots, the award of each lot awarded, the ENT's included, each
+    /// its own accord-cadre ([`lots::LotAward`]). Absent for a groupement of one lot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<lots::LotAward>,
 }
 
 impl Award {
@@ -298,6 +372,10 @@ pub struct Groupement {
     /// la commande publique): its motif, justification and day, the launch and offers deadline it
     /// ended. The groupement went back to `closed` then; kept once a new consultation is launched.
     pub sans_suite: Option<sans_suite::SansSuite>,
+    /// The lots of the consultation running declared sans suite while the others go on to their
+    /// award ([`sans_suite::declare_lot`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots_sans_suite: Vec<sans_suite::LotSansSuite>,
     pub members: i64,
     pub version: i64,
     pub created_at: String,
@@ -796,15 +874,78 @@ fn check_margin(margin: u32, checks: &mut Checks) {
     }
 }
 
-/// Why a groupement has one lot: the platform gives every lot the same price lines and maximum
-/// and awards, prices and publishes (AE, DECP) the accord-cadre as one contract, which
-/// contradicts an allotment (article L. 2113-10 du code de la commande publique: each lot a
-/// distinct contract, awarded apart). Until lots carry their own content and award, more than one
-/// is refused at creation and update, and a groupement recorded with several is not awarded.
-pub const SINGLE_LOT: &str = "un seul lot : la plateforme ne sait pas encore donner à chaque lot ses propres prix, \
-                              son maximum, son attribution et ses données essentielles, alors que chaque lot est un \
-                              marché distinct attribué séparément (article L. 2113-10 du code de la commande \
-                              publique) ; décrivez l'ensemble des prestations dans un lot unique";
+/// The lots of `terms`, checked: 1 to [`MAX_LOTS`], numbered uniquely from 1, titled on one line;
+/// exactly one carries the ENT (no lines of its own: the bouquet's, [`Lot::carries_ent`]), every
+/// other has 1 to [`MAX_LOT_LINES`] lines, each labelled, with its unit, a whole quantity and
+/// optionally an estimated unit price (the texts trimmed). 422 on `lots` or the lot's field.
+fn check_lots(mut terms: Terms, checks: &mut Checks) -> Terms {
+    let lots = &mut terms.lots;
+    if lots.is_empty() {
+        checks.fail("lots", "au moins un lot");
+    }
+    if lots.len() > MAX_LOTS {
+        checks.fail("lots", format!("{MAX_LOTS} lots au plus"));
+    }
+    match lots.iter().filter(|l| l.carries_ent()).count() {
+        _ if lots.is_empty() => {}
+        0 => checks.fail(
+            "lots",
+            "un lot porte la solution d'espace numérique de travail (le bouquet du groupement) : laissez-le sans \
+             lignes de prix, elles sont celles du bouquet (abonnements et mises en service)",
+        ),
+        1 => {}
+        _ => checks.fail(
+            "lots",
+            "un seul lot porte la solution d'espace numérique de travail (le bouquet) : chacun des autres lots, \
+             prestation distincte (article L. 2113-10 du code de la commande publique), définit ses propres lignes \
+             de prix",
+        ),
+    }
+    for i in 0..lots.len() {
+        // Each lot heads the BPU and DQE: one line, bounded like the groupement's title.
+        let field = format!("lots[{i}].title");
+        let lot_title = checks.text(&field, &lots[i].title, 200);
+        checks.line(&field, &lot_title);
+        if lots[i].description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
+            checks.fail(&format!("lots[{i}].description"), "description du lot : 2 000 caractères au plus");
+        }
+        let number = lots[i].number;
+        if number == 0 || lots[..i].iter().any(|l| l.number == number) {
+            checks.fail(&format!("lots[{i}].number"), "numéros de lot uniques, à partir de 1");
+        }
+        if lots[i].lines.len() > MAX_LOT_LINES {
+            checks.fail(&format!("lots[{i}].lines"), format!("{MAX_LOT_LINES} lignes de prix au plus par lot"));
+        }
+        for (j, line) in lots[i].lines.iter_mut().enumerate() {
+            check_line(line, &format!("lots[{i}].lines[{j}]"), checks);
+        }
+    }
+    terms
+}
+
+/// One line of a coordinator's lot, at `field` (`lots[1].lines[0]`): its label and unit trimmed,
+/// each on one line; a whole quantity from 1 to [`MAX_LINE_QUANTITY`]; an estimated unit price
+/// HT from 0 to [`costs::MAX_UNIT_PRICE_HT_CENTS`].
+fn check_line(line: &mut LotLine, field: &str, checks: &mut Checks) {
+    let label = checks.text(&format!("{field}.label"), &line.label, 200);
+    checks.line(&format!("{field}.label"), &label);
+    line.label = label;
+    let unit = checks.text(&format!("{field}.unit"), &line.unit, 50);
+    checks.line(&format!("{field}.unit"), &unit);
+    line.unit = unit;
+    if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+        checks.fail(
+            &format!("{field}.quantity"),
+            "quantité sur toute la durée de l'accord-cadre : un nombre entier de 1 à 10 000 000",
+        );
+    }
+    if line.estimated_unit_price_ht_cents.is_some_and(|p| !(0..=costs::MAX_UNIT_PRICE_HT_CENTS).contains(&p)) {
+        checks.fail(
+            &format!("{field}.estimated_unit_price_ht_cents"),
+            "prix unitaire HT estimé en centimes, de 0 à 100 000,00 € au plus",
+        );
+    }
+}
 
 /// The common expenses of a groupement, in cents: at most a billion euros, so that every
 /// share and total computed from them stays far inside an `i64`.
@@ -823,24 +964,7 @@ fn check_fields(
     let title = checks.text("title", title, 200);
     checks.line("title", &title);
     let object = checks.text("object", object, 1000);
-    if terms.lots.is_empty() {
-        checks.fail("lots", "au moins un lot");
-    }
-    if terms.lots.len() > 1 {
-        checks.fail("lots", SINGLE_LOT);
-    }
-    for (i, lot) in terms.lots.iter().enumerate() {
-        // Each lot heads the BPU and DQE: one line, bounded like the groupement's title.
-        let field = format!("lots[{i}].title");
-        let lot_title = checks.text(&field, &lot.title, 200);
-        checks.line(&field, &lot_title);
-        if lot.description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
-            checks.fail(&format!("lots[{i}].description"), "description du lot : 2 000 caractères au plus");
-        }
-        if lot.number == 0 || terms.lots[..i].iter().any(|l| l.number == lot.number) {
-            checks.fail(&format!("lots[{i}].number"), "numéros de lot uniques, à partir de 1");
-        }
-    }
+    let terms = check_lots(terms, &mut checks);
     let options: Vec<&str> = terms.options.iter().map(String::as_str).collect();
     if let Err(p) = catalog.resolve(&terms.bouquet, &options) {
         for e in p.errors {
@@ -926,7 +1050,7 @@ const COLUMNS: &str = concat!(
     linked_convention!(),
     " AS first_convention_id, ",
     in_force_of!(linked_convention!()),
-    " AS convention_id, g.award, g.decp_published_on, g.sans_suite, g.version, g.created_at, \
+    " AS convention_id, g.award, g.decp_published_on, g.sans_suite, g.lots_sans_suite, g.version, g.created_at, \
     g.updated_at, o.kind AS c_kind, o.code AS c_code, o.name AS c_name, \
     (SELECT COUNT(*) FROM groupement_members m WHERE m.groupement_id = g.id AND m.status = 'accepted') AS members"
 );
@@ -952,6 +1076,7 @@ struct GroupementRow {
     award: Option<JsonText<Award>>,
     decp_published_on: Option<String>,
     sans_suite: Option<JsonText<sans_suite::SansSuite>>,
+    lots_sans_suite: Option<JsonText<Vec<sans_suite::LotSansSuite>>>,
     version: i64,
     created_at: String,
     updated_at: String,
@@ -987,6 +1112,7 @@ fn from_row(row: &AnyRow) -> Result<Groupement, Problem> {
         award: row.award.map(|award| award.0),
         decp_published_on: row.decp_published_on,
         sans_suite: row.sans_suite.map(|s| s.0),
+        lots_sans_suite: row.lots_sans_suite.map(|s| s.0).unwrap_or_default(),
         members: row.members,
         version: row.version,
         created_at: row.created_at,

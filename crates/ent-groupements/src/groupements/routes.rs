@@ -58,7 +58,16 @@ route_table!(GroupementsState, "groupements", |api| vec![
     .if_match()
     .json_body::<SansSuiteInput>()
     .ok_versioned::<Groupement>(),
-    api.post("/api/v1/groupements/{id}/award", "Attribuer le marché", &GROUPEMENTS_MANAGE, award_route)
+    api.post(
+        "/api/v1/groupements/{id}/lots/{lot}/sans-suite",
+        "Déclarer un lot sans suite (If-Match ; motif et justification ; les autres lots restent à attribuer)",
+        &GROUPEMENTS_MANAGE,
+        declare_lot_sans_suite,
+    )
+    .if_match()
+    .json_body::<SansSuiteInput>()
+    .ok_versioned::<Groupement>(),
+    api.post("/api/v1/groupements/{id}/award", "Attribuer le marché (chaque lot)", &GROUPEMENTS_MANAGE, award_route)
         .json_body::<AwardInput>()
         .ok_versioned::<Groupement>(),
     api.get(
@@ -304,6 +313,7 @@ async fn as_read(state: &GroupementsState, caller: &Caller, mut g: Groupement) -
             award.unit_prices.clear();
             award.kept_tenants.clear();
             award.warnings.clear();
+            award.lots.iter_mut().for_each(|l| l.unit_prices.clear());
         }
     }
     Ok(g)
@@ -376,6 +386,19 @@ async fn declare_sans_suite(
     ApiJson(body): ApiJson<SansSuiteInput>,
 ) -> Result<Response, Problem> {
     coordinator_step(op, async |ctx, g| sans_suite::declare(ctx, g, if_match.version(g.version)?, &body).await).await
+}
+
+async fn declare_lot_sans_suite(
+    Op { state, caller, key: (id, lot) }: Op<GroupementsState, (String, String)>,
+    if_match: IfMatchHeader,
+    ApiJson(body): ApiJson<SansSuiteInput>,
+) -> Result<Response, Problem> {
+    let g = coordinated(&state, &caller, &id).await?;
+    let number =
+        lot.parse().map_err(|_| Problem::not_found(format!("le groupement {} n'a pas de lot {lot}", g.reference)))?;
+    let ctx = state.ctx(&caller.actor);
+    let declared = sans_suite::declare_lot(&ctx, &g, if_match.version(g.version)?, number, &body).await?;
+    Ok(Versioned::ok(declared).into_response())
 }
 
 async fn award_route(op: Op<GroupementsState>, ApiJson(body): ApiJson<AwardInput>) -> Result<Response, Problem> {

@@ -97,6 +97,22 @@ pub struct SansSuite {
     pub offers_deadline_at: Option<String>,
 }
 
+/// A lot of a consultation declared sans suite while its other lots go on to their award (article
+/// R. 2185-1 du code de la commande publique: the procedure, or one of its lots): no accord-cadre
+/// is concluded for it; the groupement is awarded once every other lot is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LotSansSuite {
+    pub lot: u32,
+    pub motif: Motif,
+    /// The motif in French.
+    pub motif_label: String,
+    pub justification: String,
+    /// When it was declared, RFC 3339.
+    pub declared_at: String,
+    /// `YYYY-MM-DD`: its day in France.
+    pub declared_on: String,
+}
+
 /// The longest justification.
 const JUSTIFICATION_MAX: usize = 2000;
 
@@ -144,7 +160,8 @@ pub async fn declare(
     let mut tx = ctx.store.begin_write().await?;
     let update = sqlx::query(
         "UPDATE groupements SET status = $1, sans_suite = $2, consultation_launched_at = NULL, \
-         offers_deadline_at = NULL, version = version + 1, updated_at = $3 WHERE id = $4 AND version = $5",
+         offers_deadline_at = NULL, lots_sans_suite = NULL, version = version + 1, updated_at = $3 WHERE id = $4 \
+         AND version = $5",
     )
     .bind(Status::Closed.as_str())
     .bind(serde_json::to_string(&record).expect("a declaration serialises"));
@@ -159,6 +176,119 @@ pub async fn declare(
     notify(&mut tx, ctx, g, &record).await?;
     tx.commit().await?;
     super::must_get(ctx.store, &g.id).await
+}
+
+/// Declares the lot `number` of `g`'s consultation sans suite, for the version `expected_version`
+/// (If-Match): only in consultation, for a groupement of several lots, a lot it has that is not
+/// already declared (409 otherwise; 404 for a lot it does not have), neither the lot carrying the
+/// ENT — the other lots have no object without it — nor the last lot left to award, which is the
+/// whole consultation's to declare ([`declare`]). A known motif and a justification (422). Kept on
+/// the groupement (`lots_sans_suite`), audited (`groupements.lot_sans_suite`) and told to the
+/// coordinator's and the members' representatives, in one transaction.
+pub async fn declare_lot(
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    expected_version: i64,
+    number: u32,
+    input: &SansSuiteInput,
+) -> Result<Groupement, Problem> {
+    guard::require_coordinates(ctx.actor, g)?;
+    let Some(lot) = g.terms.lots.iter().find(|l| l.number == number) else {
+        return Err(Problem::not_found(format!("le groupement {} n'a pas de lot {number}", g.reference)));
+    };
+    conflict_unless(g.status == Status::Consultation, || {
+        format!(
+            "un groupement {} n'a pas de consultation en cours : seul un lot d'une consultation lancée, avant son \
+             attribution, se déclare sans suite",
+            g.status.label()
+        )
+    })?;
+    conflict_unless(g.terms.lots.len() > 1, || {
+        "le groupement n'a qu'un lot : c'est la consultation entière qui se déclare sans suite"
+    })?;
+    conflict_unless(!g.lots_sans_suite.iter().any(|d| d.lot == number), || {
+        format!("le lot {number} est déjà déclaré sans suite")
+    })?;
+    conflict_unless(!lot.carries_ent(), || {
+        format!(
+            "le lot {number} porte la solution d'espace numérique de travail, sans laquelle les autres lots n'ont pas \
+             d'objet : déclarez sans suite la consultation entière"
+        )
+    })?;
+    let open = g.terms.lots.iter().filter(|l| !g.lots_sans_suite.iter().any(|d| d.lot == l.number)).count();
+    conflict_unless(open > 1, || "c'est le dernier lot à attribuer : déclarez sans suite la consultation entière")?;
+    let (motif, justification) = checked(input)?;
+    let record = LotSansSuite {
+        lot: number,
+        motif,
+        motif_label: motif.label().to_string(),
+        justification,
+        declared_at: timestamp(ctx.now),
+        declared_on: today_in_france(ctx.now).to_string(),
+    };
+    let mut all = g.lots_sans_suite.clone();
+    all.push(record.clone());
+    let mut tx = ctx.store.begin_write().await?;
+    let update =
+        sqlx::query("UPDATE groupements SET lots_sans_suite = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
+            .bind(serde_json::to_string(&all).expect("declarations serialise"));
+    update_versioned(&mut tx, update, ctx.now, &g.id, expected_version, g.version).await?;
+    let summary = json!({
+        "lot": number, "title": lot.title, "motif": motif.as_str(), "justification": record.justification,
+    });
+    ctx.record(&mut tx, "groupements.lot_sans_suite", &g.id, Some(&g.coordinator.id), summary).await?;
+    notify_lot(&mut tx, ctx, g, (lot, &record)).await?;
+    tx.commit().await?;
+    super::must_get(ctx.store, &g.id).await
+}
+
+/// What the declaration `record` of `lot` says, after « Le lot … du groupement … »: the day, by
+/// whom and why.
+pub fn lot_sentence(g: &Groupement, (lot, record): (&super::Lot, &LotSansSuite)) -> String {
+    format!(
+        "Le lot {} « {} » de la consultation du groupement de commandes {} « {} » a été déclaré sans suite le {} par \
+         son coordonnateur, {}, pour le motif suivant : {}. Justification : {}",
+        lot.number,
+        lot.title,
+        g.reference,
+        g.title,
+        french_date(&record.declared_on),
+        naming::of_org(g.coordinator.kind, &naming::display_name(&g.coordinator.name)).article,
+        record.motif_label,
+        record.justification
+    )
+}
+
+/// Queues the `lot_sans_suite` notice of `g` in `tx`, to the coordinator's `coordinateur` users and
+/// each accepted member's `collectivite` users, each once: no titulaire for that lot, the others
+/// go on. The members' DPOs are not told: only the lot carrying the ENT makes a sub-processor.
+async fn notify_lot(
+    tx: &mut Tx,
+    ctx: &Ctx<'_>,
+    g: &Groupement,
+    declared: (&super::Lot, &LotSansSuite),
+) -> Result<(), Problem> {
+    let mut to = users_with_role(tx, &g.coordinator.id, Role::Coordinateur.as_str()).await?;
+    for m in super::membership::members(ctx.store, &g.id).await? {
+        to.extend(users_with_role(tx, &m.applicant.id, Role::Collectivite.as_str()).await?);
+    }
+    let subject = json!({
+        "event": "lot_sans_suite", "reference": g.reference, "title": g.title,
+        "message": lot_sentence(g, declared), "lot": declared.0.number,
+    });
+    to_buyers(tx, g, (to, subject), ctx.now).await
+}
+
+/// Queues the notice `subject` of `g`, linking its page, to `to` (the coordinator's and the
+/// members' representatives), each once.
+async fn to_buyers(
+    tx: &mut Tx,
+    g: &Groupement,
+    (to, subject): (Vec<String>, serde_json::Value),
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    Notice::new("groupement", to).unique_recipients().with(subject).page(super::page_of(g)).enqueue(tx, now).await?;
+    Ok(())
 }
 
 /// What `record` says of `g`'s consultation, after « La consultation du groupement … »: its launch,
@@ -202,13 +332,7 @@ async fn notify(tx: &mut Tx, ctx: &Ctx<'_>, g: &Groupement, record: &SansSuite) 
         "event": "sans_suite", "reference": g.reference, "title": g.title, "message": message,
         "motif": record.motif_label, "declared_on": french_date(&record.declared_on),
     });
-    Notice::new("groupement", to)
-        .unique_recipients()
-        .with(subject)
-        .page(super::page_of(g))
-        .enqueue(tx, ctx.now)
-        .await?;
-    Ok(())
+    to_buyers(tx, g, (to, subject), ctx.now).await
 }
 
 /// The refusal (409) of what follows a consultation — `what`: its award, its DECP — once that

@@ -101,6 +101,10 @@ pub const FILES: &[(&str, &str)] = migration_files![
     "0074_convention_document_edition_11.sql",
     "0075_groupement_documents_abandoned.sql",
     "0076_processor_contracts_by_source.sql",
+    "0077_groupement_lots_sans_suite.sql",
+    "0078_convention_document_edition_12.sql",
+    "0079_breach_reported_as.sql",
+    "0080_tenant_destruction_confirmed.sql",
 ];
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(Backend::Sqlite));
@@ -518,6 +522,26 @@ mod tests {
             76,
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
             "9c5daad3bda545dbd9720e03e91c06188b17ff05bb16cd2a8a5bf13860e84ad958cd1c2aa5ab498bfb4746915729c0ba",
+        ),
+        (
+            77,
+            "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
+            "b0983e70a3cf4e997d72b4040931be6afae7aa278f8b773e87889242bb179051836b899aa629f2a91c3ac36b7d23a175",
+        ),
+        (
+            78,
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
+            "e03261e45177c1b9db53358f324e86f76325d66984aa58604d39d1b217cf2fd884262f7ee5f40df3fd0ec0781d37f62d",
+        ),
+        (
+            79,
+            "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
+            "e8be4c729bbcff8845911a2090cf29aed15dc9a466bca830f7f819a3660737fa4316e636b8da9a31a7a20e1defd96034",
+        ),
+        (
+            80,
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
+            "c1e097b889166cd8005556267ceff5b7594b4eef257e9bbd72362445af76e787f559dfaa00c2a5f8e3d38e5934593dd6",
         ),
     ];
 

@@ -425,6 +425,34 @@ pub fn of_the_state(org: &Org) -> bool {
     }
 }
 
+/// Whether `org` is a private school: an établissement not [`of_the_state`], another legal
+/// person (its organisme de gestion) and its own controller.
+pub fn private_school(org: &Org) -> bool {
+    org.kind == OrgKind::Etablissement && !of_the_state(org)
+}
+
+/// Whether `actor` keeps the record of `org` (writes its contact address, name, country) with
+/// `action`, its scope checked apart ([`authorize`]): a role in scope keeps any but a private
+/// school's ([`private_school`]), which only a role held at the school itself or an
+/// administrator keeps — the académie's DAN reads it, never writes it (attack review 42, F1).
+/// The one rule behind [`check_record_keeper`] and the console's edit form.
+pub fn keeps_record(actor: &Actor, action: &Action, org: &Org) -> bool {
+    let own = |b: &super::Binding| b.role == Admin || b.org.as_ref().is_some_and(|at| at.id == org.id);
+    !private_school(org) || roles_allowing(actor, action).any(own)
+}
+
+/// 403 unless `actor` keeps the record of `org` with `action` ([`keeps_record`]).
+pub fn check_record_keeper(actor: &Actor, action: &Action, org: &Org) -> Result<(), Problem> {
+    if keeps_record(actor, action, org) {
+        return Ok(());
+    }
+    log_decision(actor, action, &org.qualified_code(), false, "a private school's record is kept by its own roles");
+    Err(forbidden(
+        "seuls le chef de l'établissement et un administrateur modifient la fiche d'un établissement privé : il \
+         relève de son organisme de gestion, une autre personne morale",
+    ))
+}
+
 /// [`of_the_state`] in SQL over `orgs`.
 const OF_THE_STATE: &str =
     "(kind IN ('academie', 'dsden') OR (kind = 'etablissement' AND (sector IS NULL OR sector <> 'prive')))";

@@ -6,7 +6,7 @@ use super::etab_siren;
 use super::queries::{get_by_code, get_org, get_org_in, groups_of_commune};
 use super::{Org, OrgKind};
 use crate::audit::{self, Target};
-use crate::identity::Actor;
+use crate::identity::{authz, Actor};
 use chrono::{DateTime, Utc};
 use ent_kernel::error::{conflict_unless, precondition_failed, Checks, Problem};
 use ent_kernel::naming;
@@ -288,7 +288,10 @@ pub struct OrgPatch {
     pub country: Option<String>,
 }
 
-/// Updates an organisation if `expected_version` is current (optimistic concurrency).
+/// Updates an organisation if `expected_version` is current (optimistic concurrency). A
+/// private school's record only by its own roles or an administrator, whoever calls (API,
+/// console): [`authz::check_record_keeper`], before anything else; the caller's scope over
+/// `org` is checked apart.
 pub async fn update_org(
     store: &Store,
     actor: &Actor,
@@ -297,6 +300,7 @@ pub async fn update_org(
     patch: OrgPatch,
     now: DateTime<Utc>,
 ) -> Result<Org, Problem> {
+    authz::check_record_keeper(actor, &authz::ORGS_UPDATE, org)?;
     let mut checks = Checks::default();
     if let Some(name) = &patch.name {
         if !org.kind.is_siren_identified() {
@@ -366,7 +370,6 @@ pub async fn update_org(
 /// role bound at the organisation itself, a DAN over it or an admin may change it,
 /// never a collectivité that merely covers it.
 async fn check_contact_change(store: &Store, actor: &Actor, org: &Org) -> Result<(), Problem> {
-    use crate::identity::authz;
     use ent_kernel::kernel::roles::Role;
     if actor.is_admin() {
         return Ok(());

@@ -4,6 +4,8 @@
 //! A breach known for more than 72 h without a CNIL decision carries a warning.
 //! A processor's breach is notified to the controllers it names (Art. 33(2), `reports`): its
 //! entry has their 48 hours instead, and each controller an entry of its own in its log.
+//! Which of the two an entry is, is stored when it is written ([`ReportedAs`], migration 0079)
+//! and read back by every deadline, warning, list and export.
 
 mod reports;
 
@@ -44,6 +46,36 @@ pub enum CnilDecision {
 }
 
 text_enum!(pub CnilDecision { Pending = "pending", Notified = "notified", NotRequired = "not_required" });
+
+/// Whose breach an entry records (`rgpd_breaches.reported_as`), decided when it is written: a
+/// processor's, notified to the controllers it names (Art. 33(2)), or a breach of the
+/// organisation's own processing (Art. 33(1)), a controller's entry a processor notified
+/// included. Entries recorded before it was stored read as the links between entries said then
+/// (migration 0079): those of processors that could not yet name their controllers are the
+/// organisation's own until it names one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedAs {
+    /// Its own processing: the CNIL's 72 hours and the people are the organisation's.
+    #[default]
+    Controller,
+    /// A processor's: its controllers' 48 hours; the CNIL and the people are theirs.
+    Processor,
+}
+
+text_enum!(pub ReportedAs { Controller = "controller", Processor = "processor" });
+
+impl ReportedAs {
+    /// What an entry whose input is `input` is, as the write that records it decides: a
+    /// processor's when it names controllers, once and for good (a notification made is never
+    /// taken back), else what it was (`stored`; a new entry its organisation's own).
+    fn of(input: &BreachInput, stored: Option<ReportedAs>) -> ReportedAs {
+        match input.notifies_controllers() {
+            true => ReportedAs::Processor,
+            false => stored.unwrap_or_default(),
+        }
+    }
+}
 
 impl CnilDecision {
     fn label(self) -> &'static str {
@@ -224,13 +256,10 @@ impl BreachInput {
         self.controllers.get_or_insert_with(|| stored.controllers().to_vec());
     }
 
-    /// Whether the people of a high-risk breach are still to be told: neither told, nor
-    /// dispensed by Art. 34(3)(a) or (b); a processor's breach never (its controllers tell them).
-    pub fn people_untold(&self) -> bool {
-        self.risk() == RiskLevel::High
-            && self.people_notified_at.is_none()
-            && !self.people_exception().dispenses()
-            && !self.notifies_controllers()
+    /// Whether the people of a high-risk breach of the organisation's own processing are still
+    /// to be told: neither told, nor dispensed by Art. 34(3)(a) or (b) ([`Breach::people_untold`]).
+    fn people_to_tell(&self) -> bool {
+        self.risk() == RiskLevel::High && self.people_notified_at.is_none() && !self.people_exception().dispenses()
     }
 }
 
@@ -245,6 +274,9 @@ pub struct Breach {
     pub org_id: String,
     #[serde(flatten)]
     pub input: BreachInput,
+    /// Whose breach it records, as stored when it was written ([`ReportedAs`]): `processor` for a
+    /// processor's breach notified to its controllers, `controller` otherwise.
+    pub reported_as: ReportedAs,
     /// `aware_at` + 72 h; empty on a processor's breach notified to its controllers, which
     /// are the ones to notify the CNIL (`controller_deadline`).
     pub cnil_deadline: String,
@@ -269,6 +301,20 @@ pub struct Breach {
     pub updated_at: String,
 }
 
+impl Breach {
+    /// Whether the people of a high-risk breach are still to be told by the organisation:
+    /// neither told, nor dispensed by Art. 34(3)(a) or (b); a processor's breach never (its
+    /// controllers tell them).
+    pub fn people_untold(&self) -> bool {
+        self.reported_as == ReportedAs::Controller && self.input.people_to_tell()
+    }
+
+    /// Whether it is a processor's breach notified to its controllers (Art. 33(2)).
+    pub fn is_processor_s(&self) -> bool {
+        self.reported_as == ReportedAs::Processor
+    }
+}
+
 fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<Utc>> {
     if is_blank(value) {
         checks.fail(field, "date et heure obligatoires");
@@ -283,8 +329,9 @@ fn parse_time(checks: &mut Checks, field: &str, value: &str) -> Option<DateTime<
 }
 
 /// The entries of `rgpd_breaches` whose CNIL decision and people to tell are the organisation's
-/// own, in SQL: all but a processor's breaches notified to their controllers (Art. 33(2)).
-pub const OWN_DECISIONS: &str = "id NOT IN (SELECT reported_by FROM rgpd_breaches WHERE reported_by IS NOT NULL)";
+/// own, in SQL: all but a processor's breaches notified to their controllers (Art. 33(2)), as
+/// stored ([`ReportedAs`]).
+pub const OWN_DECISIONS: &str = "reported_as = 'controller'";
 
 /// Longest one-line text of an entry (title, data category), and longest text (facts…).
 pub(crate) const LINE_MAX: usize = 200;
@@ -474,8 +521,8 @@ fn check_lines(checks: &mut Checks, field: &str, values: &[String]) {
 const TABLE: &str = Log::Breaches.table();
 const COLUMNS: &str = "id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, people_approx, \
     records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, people_notified_at, \
-    people_categories, risk, cnil_reference, people_exception, people_reason, version, created_by, created_at, \
-    updated_at";
+    people_categories, risk, cnil_reference, people_exception, people_reason, reported_as, version, created_by, \
+    created_at, updated_at";
 
 /// A row of `rgpd_breaches` as stored ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -506,6 +553,8 @@ struct BreachRow {
     #[sqlx(try_from = "String")]
     people_exception: PeopleException,
     people_reason: String,
+    #[sqlx(try_from = "String")]
+    reported_as: ReportedAs,
     version: i64,
     created_by: String,
     created_at: String,
@@ -536,12 +585,12 @@ fn from_row(r: BreachRow, links: &mut reports::Links, now: DateTime<Utc>) -> Bre
         controllers: Some(notified.iter().map(|c| c.id.clone()).collect()),
     };
     let aware = parse_timestamp(&input.aware_at);
-    let (cnil_deadline, controller_deadline, warnings) = match notified.is_empty() {
-        true => {
+    let (cnil_deadline, controller_deadline, warnings) = match r.reported_as {
+        ReportedAs::Controller => {
             let deadline = aware.map(|a| a + Duration::hours(CNIL_DELAY_HOURS));
             (deadline.map(timestamp).unwrap_or_default(), None, own_warnings(&input, deadline, now))
         }
-        false => {
+        ReportedAs::Processor => {
             let deadline = aware.map(|a| a + Duration::hours(CONTROLLER_DELAY_HOURS));
             (String::new(), deadline.map(timestamp), notified_late(&input, deadline, &notified).into_iter().collect())
         }
@@ -552,6 +601,7 @@ fn from_row(r: BreachRow, links: &mut reports::Links, now: DateTime<Utc>) -> Bre
         id: r.id,
         reference: r.reference,
         org_id: r.org_id,
+        reported_as: r.reported_as,
         cnil_deadline,
         controller_deadline,
         notified,
@@ -574,7 +624,7 @@ fn own_warnings(input: &BreachInput, deadline: Option<DateTime<Utc>>, now: DateT
         )),
         _ => None,
     };
-    let untold = input.people_untold().then(|| {
+    let untold = input.people_to_tell().then(|| {
         "risque élevé : informez les personnes concernées dans les meilleurs délais (article 34), ou \
          indiquez l'exception de l'article 34.3 qui s'applique"
             .to_string()
@@ -640,7 +690,7 @@ async fn audit_change(
     let mut summary = serde_json::json!({
         "reference": b.reference, "risk": i.risk().as_str(), "cnil_decision": i.cnil_decision.as_str()
     });
-    if i.notifies_controllers() {
+    if b.is_processor_s() {
         summary["controllers"] = serde_json::json!(i.controllers());
     }
     if let Some(before) = before {
@@ -690,11 +740,13 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: Brea
         drop(tx);
         return get(state, org, &recorded).await;
     }
-    insert(&mut tx, (&id, &reference, &org.id), &input, (&actor.name, &at), None).await?;
+    let reported_as = ReportedAs::of(&input, None);
+    insert(&mut tx, (&id, &reference, &org.id), (&input, reported_as), (&actor.name, &at), None).await?;
     let breach = Breach {
         id,
         reference,
         org_id: org.id.clone(),
+        reported_as,
         cnil_deadline: String::new(),
         controller_deadline: None,
         notified: Vec::new(),
@@ -712,13 +764,13 @@ pub async fn create(state: &RgpdState, actor: &Actor, org: &Org, mut input: Brea
     get(state, org, &breach.id).await
 }
 
-/// Writes the new entry `id` (`reference`) of `org_id`'s log, created by whom and when; a
-/// controller's entry a processor notified names the processor's entry (`reported_by`), the
-/// notification made when it is written.
+/// Writes the new entry `id` (`reference`) of `org_id`'s log, whose breach it is
+/// (`reported_as`), created by whom and when; a controller's entry a processor notified names
+/// the processor's entry (`reported_by`), the notification made when it is written.
 async fn insert(
     tx: &mut Tx,
     (id, reference, org_id): (&str, &str, &str),
-    input: &BreachInput,
+    (input, reported_as): (&BreachInput, ReportedAs),
     (by, at): (&str, &str),
     reported_by: Option<&str>,
 ) -> Result<(), Problem> {
@@ -726,9 +778,9 @@ async fn insert(
         "INSERT INTO rgpd_breaches (id, reference, org_id, title, facts, occurred_at, aware_at, data_categories, \
          people_approx, records_approx, consequences, measures, cnil_decision, cnil_notified_at, cnil_reason, \
          people_notified_at, people_categories, risk, cnil_reference, people_exception, people_reason, version, \
-         created_by, created_at, updated_at, reported_by, reported_at) \
+         created_by, created_at, updated_at, reported_by, reported_at, reported_as) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, \
-         $22, $23, $23, $24, $25)",
+         $22, $23, $23, $24, $25, $26)",
     )
     .bind(id.to_string())
     .bind(reference.to_string())
@@ -738,6 +790,7 @@ async fn insert(
         .bind(at.to_string())
         .bind(reported_by.map(str::to_string))
         .bind(reported_by.map(|_| at.to_string()))
+        .bind(reported_as.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -793,13 +846,15 @@ pub async fn update(
         "UPDATE rgpd_breaches SET title = $1, facts = $2, occurred_at = $3, aware_at = $4, data_categories = $5, \
          people_approx = $6, records_approx = $7, consequences = $8, measures = $9, cnil_decision = $10, \
          cnil_notified_at = $11, cnil_reason = $12, people_notified_at = $13, people_categories = $14, risk = $15, \
-         cnil_reference = $16, people_exception = $17, people_reason = $18, version = version + 1, updated_at = $19 \
-         WHERE id = $20 AND version = $21",
+         cnil_reference = $16, people_exception = $17, people_reason = $18, reported_as = $19, version = version + 1, \
+         updated_at = $20 WHERE id = $21 AND version = $22",
     );
-    update_versioned(&mut tx, bind_input(update, &input), now, &current.id, expected, current.version).await?;
+    let reported_as = ReportedAs::of(&input, Some(current.reported_as));
+    let update = bind_input(update, &input).bind(reported_as.as_str());
+    update_versioned(&mut tx, update, now, &current.id, expected, current.version).await?;
     let before = current.input.clone();
     let completed = reports::completed(&before, &input);
-    let updated = Breach { input, ..current };
+    let updated = Breach { input, reported_as, ..current };
     audit_change(&mut tx, state, actor, "rgpd.breach.update", &updated, Some(&before), now).await?;
     if !updated.notified.is_empty() && !completed.is_empty() {
         reports::complete(&mut tx, state, (actor, org), &updated, (&completed, &governing), now).await?;
@@ -875,7 +930,7 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
         .map(|b| {
             let i = &b.input;
             let decision = match (i.cnil_decision, i.cnil_reason.is_empty()) {
-                _ if i.notifies_controllers() => BY_CONTROLLER.to_string(),
+                _ if b.is_processor_s() => BY_CONTROLLER.to_string(),
                 (d, false) => format!("{} ({})", d.label(), i.cnil_reason),
                 (d, true) => d.label().to_string(),
             };
@@ -895,7 +950,7 @@ pub fn rows(breaches: &[Breach]) -> Vec<Vec<String>> {
                 decision,
                 i.cnil_notified_at.as_deref().map(french_moment).unwrap_or_default(),
                 i.cnil_reference().to_string(),
-                people_told(i),
+                people_told(b),
                 processing_for(b),
                 b.warning.clone().unwrap_or_default(),
             ]
@@ -934,10 +989,11 @@ pub fn processing_for(b: &Breach) -> String {
 }
 
 /// When the people were told, or that they were not and why (Art. 34(3)).
-fn people_told(i: &BreachInput) -> String {
-    if i.notifies_controllers() {
+fn people_told(b: &Breach) -> String {
+    if b.is_processor_s() {
         return BY_CONTROLLER.to_string();
     }
+    let i = &b.input;
     let exception = i.people_exception();
     let why = match (exception, i.people_reason().trim()) {
         (PeopleException::None, _) => String::new(),
@@ -971,6 +1027,7 @@ mod tests {
 
     fn row(input: &BreachInput) -> BreachRow {
         BreachRow {
+            reported_as: ReportedAs::Controller,
             id: "b1".into(),
             reference: "VIOL-2026-000001".into(),
             org_id: "departement-94".into(),
@@ -999,6 +1056,11 @@ mod tests {
         }
     }
 
+    /// A processor's entry, as stored.
+    fn processor_row(input: &BreachInput) -> BreachRow {
+        BreachRow { reported_as: ReportedAs::Processor, ..row(input) }
+    }
+
     /// The links of a processor's breach `b1` notified to the collège at `notified_at`.
     fn notified_at(notified_at: &str) -> reports::Links {
         let mut links = reports::Links::default();
@@ -1014,14 +1076,14 @@ mod tests {
     #[test]
     fn a_processor_s_breach_is_due_to_its_controllers_in_48_hours_and_leaves_the_cnil_and_the_people_to_them() {
         let now = at("2026-09-10T08:00:00Z");
-        let b = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
+        let b = from_row(processor_row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
         assert_eq!(b.input.controllers(), ["college"]);
         assert_eq!(b.controller_deadline.as_deref(), Some("2026-09-03T06:30:00.000000Z"));
         assert_eq!(b.cnil_deadline, "", "the CNIL is the controller's to notify");
         assert_eq!(b.warning, None, "notified in time; neither the CNIL's 72 h nor the people are its own");
-        assert!(!b.input.people_untold());
+        assert!(!b.people_untold());
 
-        let late = from_row(row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), now);
+        let late = from_row(processor_row(&input(&[])), &mut notified_at("2026-09-03T07:00:00Z"), now);
         assert_eq!(
             late.warning.as_deref(),
             Some(
@@ -1035,6 +1097,47 @@ mod tests {
         assert_eq!((own.cnil_deadline.as_str(), own.controller_deadline), ("2026-09-04T06:30:00.000000Z", None));
         let warning = own.warning.unwrap();
         assert!(warning.contains("plus de 72 h") && warning.contains("risque élevé"), "{warning}");
+    }
+
+    /// Whose breach an entry is, is read as stored, not from its links: a processor's entry
+    /// whose controllers' entries cannot be read stays on their 48 hours, and an entry stored
+    /// as its organisation's own stays on the CNIL's 72 hours whatever points at it.
+    #[test]
+    fn an_entry_reads_whose_breach_it_is_as_stored() {
+        let now = at("2026-09-10T08:00:00Z");
+        let unlinked = from_row(processor_row(&input(&[])), &mut reports::Links::default(), now);
+        assert_eq!(unlinked.reported_as, ReportedAs::Processor);
+        assert_eq!(
+            (unlinked.cnil_deadline.as_str(), unlinked.controller_deadline.as_deref()),
+            ("", Some("2026-09-03T06:30:00.000000Z"))
+        );
+        assert!(!unlinked.people_untold() && unlinked.warning.is_none(), "{unlinked:?}");
+        assert_eq!(rows(&[unlinked])[0][12], BY_CONTROLLER);
+
+        let own = from_row(row(&input(&[])), &mut notified_at("2026-09-01T08:00:00Z"), now);
+        assert_eq!(
+            (own.cnil_deadline.as_str(), own.controller_deadline.as_deref()),
+            ("2026-09-04T06:30:00.000000Z", None)
+        );
+        assert!(own.people_untold(), "a high risk of its own, its people untold");
+    }
+
+    #[test]
+    fn the_stored_marker_decodes_its_two_values_and_refuses_any_other() {
+        for value in ReportedAs::ALL {
+            assert_eq!(ReportedAs::try_from(value.as_str().to_string()).unwrap(), value);
+        }
+        let unknown = ReportedAs::try_from("sous-traitant".to_string()).unwrap_err();
+        assert_eq!((unknown.what, unknown.value.as_str()), ("ReportedAs", "sous-traitant"));
+    }
+
+    #[test]
+    fn an_entry_becomes_a_processor_s_when_it_names_controllers_and_stays_one() {
+        assert_eq!(ReportedAs::of(&input(&[]), None), ReportedAs::Controller);
+        assert_eq!(ReportedAs::of(&input(&[" "]), None), ReportedAs::Controller, "a blank name names nobody");
+        assert_eq!(ReportedAs::of(&input(&["college"]), None), ReportedAs::Processor);
+        assert_eq!(ReportedAs::of(&input(&["college"]), Some(ReportedAs::Controller)), ReportedAs::Processor);
+        assert_eq!(ReportedAs::of(&input(&[]), Some(ReportedAs::Processor)), ReportedAs::Processor);
     }
 
     #[test]

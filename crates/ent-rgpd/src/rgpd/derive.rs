@@ -44,6 +44,18 @@ pub const NOT_ASSESSABLE: &str = "non évaluable : aucun nombre de comptes connu
 const DEPLOYED_ACCOUNTS: &str =
     "comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque tenant";
 
+/// The wordings registers derived before used for what they say now: (then, now). A snapshot
+/// taken before a derivation reworded a line reads, against one taken after, as unchanged
+/// (`snapshots::same_meaning`, with the grouping of figures and « établissement(s) »): its
+/// DPOs are not told of a change that is none. Add a pair when a derivation rewords, never
+/// when what a line says changes.
+pub(crate) const REWORDED: &[(&str, &str)] = &[
+    // Session 41, the scale (`Scale`): a tenant's own figure, the only source then named
+    // « capacité du tenant », is its deployed accounts.
+    ("comptes déclarés des élèves, personnels et familles : capacité du tenant", DEPLOYED_ACCOUNTS),
+    ("non évaluable : aucun nombre de comptes déclaré (convention, groupement ou capacité du tenant)", NOT_ASSESSABLE),
+];
+
 /// What the figures declared for more than the deployed ENT are ([`Forecast`]), as the
 /// large-scale line labels them: shown, never judged on.
 const FORECAST: &str = "prévision déclarée, pour tous les établissements couverts, qu'un ENT y soit déployé ou non, \

@@ -1,6 +1,7 @@
 //! The monthly `rgpd-snapshots` job: a snapshot of every register that changed
 //! since its previous one (or has none yet), and a mail to the organisation's DPO
-//! saying what changed.
+//! saying what changed. A register a derivation only reworded (`snapshots::keep_dates`) is
+//! recorded with its entries' dates kept, and no DPO is told.
 
 use super::derive::{self, Register};
 use super::snapshots::{self, Diff};
@@ -66,10 +67,13 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
         world.orgs.entry(org.id.clone()).or_insert_with(|| super::load::facts(&org));
         report.registers += 1;
         world.history = super::load::history(&state.store, &org_id).await?;
-        let register = derive::derive(&world, &state.catalog, &org_id, &today, &timestamp(now));
+        let mut register = derive::derive(&world, &state.catalog, &org_id, &today, &timestamp(now));
         let previous = snapshots::latest(state, &org_id).await?;
+        // Entries a derivation only reworded keep their date, and are no change to tell.
+        let reworded = previous.as_ref().map_or(0, |(_, before)| snapshots::keep_dates(before, &mut register));
         let diff: Option<Diff> = previous.as_ref().map(|(s, before)| snapshots::diff(&s.id, before, "now", &register));
-        if diff.as_ref().is_some_and(Diff::is_empty) || (previous.is_none() && register.entries_count() == 0) {
+        let unchanged = diff.as_ref().is_some_and(Diff::is_empty);
+        if (unchanged && reworded == 0) || (previous.is_none() && register.entries_count() == 0) {
             continue;
         }
         let mut tx = state.store.begin_write().await?;
@@ -81,7 +85,8 @@ pub async fn monthly(state: &RgpdState, now: DateTime<Utc>) -> Result<MonthlyRep
             snapshots::record_in(&mut tx, state.store.backend(), ACTOR, &org, &register, ("json", "scheduled"), now)
                 .await?;
         report.snapshots += 1;
-        if let (Some(diff), Some((before, _))) = (&diff, &previous) {
+        // Reworded only: recorded (its entries' history takes the new wording), no DPO told.
+        if let (Some(diff), Some((before, _)), false) = (&diff, &previous, unchanged) {
             let to = dpo_recipients(&mut tx, &org, &register).await?;
             if !to.is_empty() {
                 let context = serde_json::json!({

@@ -36,13 +36,22 @@ use sqlx::any::AnyRow;
 pub use state::RgpdState;
 use std::sync::Arc;
 
-/// The register of `org` now.
+/// The register of `org` now. An entry recorded before that reads as changed since its history
+/// (dated now) is compared with the latest snapshot, read only then: one only reworded keeps its
+/// date ([`snapshots::keep_dates`]).
 pub async fn current(state: &RgpdState, org: &Org) -> Result<Register, Problem> {
     let now = state.clock.now();
     let today = today_in_france(now).format("%Y-%m-%d").to_string();
     let world =
         load::world(&state.store, &state.catalog, &state.models, &state.config.provisioning, &today, &org.id).await?;
-    Ok(derive::derive(&world, &state.catalog, &org.id, &today, &timestamp(now)))
+    let at = timestamp(now);
+    let mut register = derive::derive(&world, &state.catalog, &org.id, &today, &at);
+    if register.entries.iter().any(|e| e.last_changed == at && e.first_recorded != at) {
+        if let Some((_, before)) = snapshots::latest(state, &org.id).await? {
+            snapshots::keep_dates(&before, &mut register);
+        }
+    }
+    Ok(register)
 }
 
 /// The RGPD roles of `client` under the conventions in force today ([`derive::client_roles`]):

@@ -1,7 +1,7 @@
 //! Snapshots of registers (every export, every scheduled pass) and the diff
 //! between two of them, or between one and the register now.
 
-use super::derive::{entry_hash, Register};
+use super::derive::{entry_hash, Entry, Register, REWORDED};
 use crate::rgpd::{RgpdState, REGISTER_KIND};
 use chrono::{DateTime, Utc};
 use ent_documents::documents::sha256_hex;
@@ -13,7 +13,7 @@ use ent_platform::registry::Org;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
 pub struct Snapshot {
@@ -258,6 +258,8 @@ fn keyed(register: &Register) -> BTreeMap<String, (EntryRef, Value)> {
     out
 }
 
+/// The fields of `after` that say something else than in `before`: a field reworded only
+/// ([`same_meaning`]) is no change.
 fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
     let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec![] };
     let mut fields: Vec<&String> = b.keys().chain(a.keys()).collect();
@@ -268,9 +270,85 @@ fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
         .filter(|f| !VOLATILE.contains(&f.as_str()))
         .filter_map(|f| {
             let (x, y) = (b.get(f).cloned().unwrap_or(Value::Null), a.get(f).cloned().unwrap_or(Value::Null));
-            (x != y).then(|| FieldChange { field: f.clone(), before: x, after: y })
+            (!same_meaning(&x, &y)).then(|| FieldChange { field: f.clone(), before: x, after: y })
         })
         .collect()
+}
+
+/// Whether two values of a register's field say the same: equal, or equal once each text in
+/// them is read as registers word it today ([`as_worded_now`]).
+fn same_meaning(before: &Value, after: &Value) -> bool {
+    before == after || as_worded_now(before) == as_worded_now(after)
+}
+
+/// `value` with each of its texts read as registers word it today: the wordings of earlier
+/// derivations ([`REWORDED`]) replaced by today's, figures ungrouped (« 5 000 » and « 5000 »
+/// are one figure), and « N établissement(s) » agreed with N (« 1 établissement », « 3
+/// établissements »), as [`super::derive::counted`] writes it.
+fn as_worded_now(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(agreed(&ungrouped(&reworded(text)))),
+        Value::Array(items) => Value::Array(items.iter().map(as_worded_now).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), as_worded_now(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn reworded(text: &str) -> String {
+    REWORDED.iter().fold(text.to_string(), |text, (then, now)| text.replace(then, now))
+}
+
+/// `text` without the spaces that group a figure's digits by three (space, no-break and narrow
+/// no-break space).
+fn ungrouped(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let digit = |i: usize| chars.get(i).is_some_and(char::is_ascii_digit);
+    let grouping = |i: usize| {
+        matches!(chars[i], ' ' | '\u{a0}' | '\u{202f}')
+            && i > 0
+            && digit(i - 1)
+            && (i + 1..i + 4).all(digit)
+            && !digit(i + 4)
+    };
+    (0..chars.len()).filter(|&i| !grouping(i)).map(|i| chars[i]).collect()
+}
+
+/// `text` whose « N nom(s) » agree with N: « 1 nom », « 2 noms » (figures ungrouped).
+fn agreed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("(s)") {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        let word = head.trim_end_matches(|c: char| c.is_alphabetic());
+        let figure = word.strip_suffix(' ').map(|w| &w[w.trim_end_matches(|c: char| c.is_ascii_digit()).len()..]);
+        match figure.filter(|f| !f.is_empty() && word.len() < head.len()).and_then(|f| f.parse::<u64>().ok()) {
+            Some(n) if n < 2 => {}
+            Some(_) => out.push('s'),
+            None => out.push_str("(s)"),
+        }
+        rest = &tail[3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Gives each entry of `register` that says what it said in `before`, its wording aside
+/// ([`same_meaning`]), the date it last changed there: a derivation that only rewords an entry
+/// does not date a change of it (its content hash differs from the one its history holds until
+/// a snapshot records the new wording). Returns how many entries it gave their date back.
+pub fn keep_dates(before: &Register, register: &mut Register) -> usize {
+    let then: HashMap<&str, &Entry> = before.entries.iter().map(|b| (b.key.as_str(), b)).collect();
+    let mut kept = 0;
+    for e in &mut register.entries {
+        let Some(b) = then.get(e.key.as_str()).filter(|b| b.last_changed != e.last_changed) else { continue };
+        let as_json = |e: &Entry| serde_json::to_value(e).expect("entry serialises");
+        if field_changes(&as_json(b), &as_json(e)).is_empty() {
+            e.last_changed = b.last_changed.clone();
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// What changed from `before` to `after`: entries added, removed, and changed field by field.
@@ -309,6 +387,7 @@ mod tests {
     use ent_kernel::kernel::roles::OrgKind;
     use ent_platform::catalog::Catalog;
     use ent_platform::registry::EtabType;
+    use serde_json::json;
 
     fn world() -> World {
         let mut w = World::default();
@@ -346,5 +425,56 @@ mod tests {
         // The AIPD's large-scale line states the account figure: it changes with it.
         assert_eq!(fields, ["accounts", "dpia"]);
         assert!(diff("a", &after, "b", &after).is_empty());
+    }
+
+    /// `register` as a derivation before the scale change (session 41) worded it: the tenant's own
+    /// figure « capacité du tenant », « établissement(s) », figures grouped with plain spaces.
+    fn worded_before(register: &Register) -> Register {
+        let text = canonical(register)
+            .replace(
+                "comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque tenant",
+                "comptes déclarés des élèves, personnels et familles : capacité du tenant",
+            )
+            .replace(" établissement ;", " établissement(s) ;")
+            .replace("5\u{a0}000", "5 000");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn a_register_only_reworded_is_no_change_and_keeps_its_dates_a_changed_figure_is_one() {
+        let catalog = Catalog::load(None).unwrap();
+        let mut w = world();
+        let now = derive::derive(&w, &catalog, "e", "2026-10-01", "T2");
+        let mut before = worded_before(&now);
+        assert_ne!(before.entries, now.entries, "the wording differs");
+        for e in &mut before.entries {
+            e.last_changed = "T1".into();
+        }
+        assert!(diff("a", &before, "now", &now).is_empty(), "{:?}", diff("a", &before, "now", &now));
+        let mut kept = now.clone();
+        assert_eq!(keep_dates(&before, &mut kept), now.entries.len());
+        assert!(kept.entries.iter().all(|e| e.last_changed == "T1"));
+
+        w.tenants[0].accounts = 120;
+        let mut changed = derive::derive(&w, &catalog, "e", "2026-10-01", "T2");
+        let d = diff("a", &before, "now", &changed);
+        let fields: Vec<&str> = d.changed[0].fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!((d.changed.len(), fields), (2, vec!["accounts", "dpia"]), "{d:?}");
+        assert_eq!(keep_dates(&before, &mut changed), 0, "a change is dated");
+    }
+
+    #[test]
+    fn figures_are_read_ungrouped_and_a_noun_after_its_figure_agrees_with_it() {
+        assert_eq!(
+            ungrouped("5\u{a0}000 personnes, 12 345 678 comptes ; 2 ; 120"),
+            "5000 personnes, 12345678 comptes ; 2 ; 120"
+        );
+        assert_eq!(ungrouped("1 2345 et 12\u{202f}000"), "1 2345 et 12000");
+        assert_eq!(agreed("pour 1 établissement(s) (Collège)"), "pour 1 établissement (Collège)");
+        assert_eq!(agreed("3 établissement(s), 0 tenant(s)"), "3 établissements, 0 tenant");
+        assert_eq!(agreed("compte(s) : 4 élève(s)"), "compte(s) : 4 élèves");
+        let (then, now) = (json!(["pour 2 établissement(s)", 5000]), json!(["pour 2 établissements", 5000]));
+        assert!(same_meaning(&then, &now));
+        assert!(!same_meaning(&json!("pour 2 établissement(s)"), &json!("pour 3 établissements")));
     }
 }

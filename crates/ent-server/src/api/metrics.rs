@@ -236,6 +236,7 @@ fn write_process(state: &AppState, out: &mut String) {
     header(out, "entcp_read_cache_total", "counter", "Cached reads served (hit) or read from the database (miss).");
     let _ = writeln!(out, "entcp_read_cache_total{{result=\"hit\"}} {}", cache.hits);
     let _ = writeln!(out, "entcp_read_cache_total{{result=\"miss\"}} {}", cache.misses);
+    write_listener(out);
     header(out, "entcp_build_info", "gauge", "The running build.");
     let _ = writeln!(
         out,
@@ -243,6 +244,20 @@ fn write_process(state: &AppState, out: &mut String) {
         env!("CARGO_PKG_VERSION"),
         state.store.backend().name()
     );
+}
+
+/// The listener's connections (`api::listener`).
+fn write_listener(out: &mut String) {
+    use super::listener::{ACCEPT_FAILURES, OPEN, REFUSED};
+    use std::sync::atomic::Ordering::Relaxed;
+    header(out, "entcp_http_connections_open", "gauge", "HTTP connections open on this process's listener.");
+    let _ = writeln!(out, "entcp_http_connections_open {}", OPEN.load(Relaxed));
+    let refused_help = "Connections closed as soon as accepted: the listener was at server.max_connections.";
+    header(out, "entcp_http_connections_refused_total", "counter", refused_help);
+    let _ = writeln!(out, "entcp_http_connections_refused_total {}", REFUSED.load(Relaxed));
+    let failed_help = "Accepts that failed (out of file descriptors, most often); the listener backed off.";
+    header(out, "entcp_http_accept_failures_total", "counter", failed_help);
+    let _ = writeln!(out, "entcp_http_accept_failures_total {}", ACCEPT_FAILURES.load(Relaxed));
 }
 
 /// The whole `/metrics` text, from memory only.

@@ -8,6 +8,7 @@ pub mod failed_auth;
 pub mod idempotency;
 pub mod job_routes;
 pub mod jobs;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod scheduler;

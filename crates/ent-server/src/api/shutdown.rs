@@ -2,32 +2,30 @@
 //! accepts no new connection and in-flight requests get `drain` to finish
 //! (under Kubernetes' 30 s grace period); after that they are dropped.
 
+use super::listener::{self, Limits};
 use axum::Router;
 use ent_platform::registry::import_lock;
 use ent_tenants::provisioning::{lease, ProvisioningState};
-use std::future::IntoFuture;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves `router` until `shutdown` is cancelled, then drains for at most
-/// `drain`. Returns whether every in-flight request finished in time.
+/// Serves `router` within `limits` (`api::listener`) until `shutdown` is cancelled, then
+/// drains for at most `drain`. Returns whether every in-flight request finished in time.
 pub async fn serve_until(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<bool> {
-    // The peer address reaches the authentication throttle (see `server.trust_forwarded_for`).
-    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(listener::serve(listener, router, limits, shutdown.clone()));
     tokio::select! {
-        result = &mut server => return result.map(|()| true),
-        _ = shutdown.cancelled() => {}
+        () = &mut server => return Ok(true),
+        () = shutdown.cancelled() => {}
     }
     match tokio::time::timeout(drain, server).await {
-        Ok(result) => result.map(|()| true),
+        Ok(()) => Ok(true),
         Err(_) => {
             tracing::warn!(deadline = ?drain, "requests still in flight at the shutdown deadline: dropped");
             Ok(false)

@@ -26,7 +26,11 @@ pub enum Observed {
     Stopped,
     /// No workload left, data (volumes, credentials) kept.
     DataOnly,
-    /// Nothing left on the backend.
+    /// Nothing desired, the deletion of the namespace asked and not finished (`Terminating`):
+    /// read again until the cluster reports it gone.
+    Removing,
+    /// Nothing left on the backend: for `kube`, the cluster lists none of the tenant's
+    /// namespaces ([`Backend::confirms_removal`]); for `manifests`, its folder is gone.
     Removed,
 }
 
@@ -39,6 +43,7 @@ impl Observed {
             Observed::Degraded => "degraded",
             Observed::Stopped => "stopped",
             Observed::DataOnly => "data_only",
+            Observed::Removing => "removing",
             Observed::Removed => "removed",
         }
     }
@@ -52,13 +57,15 @@ impl Observed {
             Observed::Progressing => Some("progressing"),
             Observed::Stopped => Some("stopped"),
             Observed::DataOnly => Some("workloads_removed"),
+            Observed::Removing => Some("removing"),
             Observed::Removed => Some("removed"),
         }
     }
 
-    /// States that may still change on their own (a rollout going on or failing): read again on a resync.
+    /// States that may still change on their own (a rollout going on or failing, a namespace
+    /// being deleted): read again on a resync.
     pub fn unsettled(state: Option<&str>) -> bool {
-        matches!(state, Some("progressing" | "degraded"))
+        matches!(state, Some("progressing" | "degraded" | "removing"))
     }
 }
 
@@ -202,6 +209,13 @@ impl Backend {
     pub fn resync_due(&self, reconciled_at: Option<&str>, now: chrono::DateTime<chrono::Utc>, period: u64) -> bool {
         let due = timestamp(now - chrono::Duration::seconds(period as i64));
         matches!(self, Backend::Kube(_)) && reconciled_at.is_none_or(|at| at <= due.as_str())
+    }
+
+    /// Whether the backend's [`Observed::Removed`] is the cluster's confirmation that the
+    /// tenant's namespace and volumes are gone: `kube` lists them; `manifests` only withdraws the
+    /// files a GitOps tool applies, and never hears of the deletion.
+    pub fn confirms_removal(&self) -> bool {
+        matches!(self, Backend::Kube(_))
     }
 
     /// Reads the workloads' state again (kube only; `None`: nothing to read).

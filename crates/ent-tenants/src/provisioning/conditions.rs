@@ -25,6 +25,7 @@ fn judged(state: &ProvisioningState) -> ([bool; 3], &'static str, String) {
         Some("written") => ([true, false, false], "ManifestsWritten", detail),
         Some("stopped") => ([true, false, false], "Suspended", detail),
         Some("data_only") => ([true, false, false], "WorkloadsRemoved", detail),
+        Some("removing") => ([false, true, false], "Removing", detail),
         Some(_) => ([true, false, false], "Removed", detail),
     }
 }

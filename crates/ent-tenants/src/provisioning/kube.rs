@@ -350,27 +350,30 @@ impl KubeBackend {
 
     /// Nothing desired: the tenant's namespaces go, and everything in them with them. A
     /// namespace already being deleted (`Terminating`: finalizers) is left to finish: a second
-    /// DELETE would get 409 Conflict, taken as done too.
+    /// DELETE would get 409 Conflict, taken as done too. Then listed again: the tenant is
+    /// removed once the cluster lists none of them ([`Self::namespaces_left`]), else removing.
     async fn remove(&self, tenant: &Tenant) -> Result<Observation, BackendError> {
         let (_, namespaces) = &kinds()[0];
-        let mut terminating = 0;
-        for ns in self.list(namespaces, "Namespace", tenant, None).await? {
-            if ns.metadata.deletion_timestamp.is_some() {
-                terminating += 1;
-                continue;
-            }
+        let live = self.list(namespaces, "Namespace", tenant, None).await?;
+        if live.is_empty() {
+            return Ok(left(0));
+        }
+        for ns in live.into_iter().filter(|ns| ns.metadata.deletion_timestamp.is_none()) {
             let name = ns.metadata.name.unwrap_or_default();
             match self.delete(namespaces, "Namespace", None, &name).await {
-                Ok(true) | Err(BackendError::Api { code: 409, .. }) => terminating += 1,
-                Ok(false) => {}
+                Ok(_) | Err(BackendError::Api { code: 409, .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        let detail = match terminating {
-            0 => "aucun objet dans le cluster".to_string(),
-            n => format!("aucun objet souhaité ; {n} espace(s) de noms en cours de suppression"),
-        };
-        Ok(Observation { state: Observed::Removed, detail })
+        self.namespaces_left(tenant).await
+    }
+
+    /// Whether the cluster still lists any of the tenant's namespaces, whose deletion was asked:
+    /// none is the cluster's confirmation that they are gone, with their volumes
+    /// ([`Observed::Removed`]); some are still being deleted ([`Observed::Removing`]).
+    async fn namespaces_left(&self, tenant: &Tenant) -> Result<Observation, BackendError> {
+        let (_, namespaces) = &kinds()[0];
+        Ok(left(self.list(namespaces, "Namespace", tenant, None).await?.len()))
     }
 
     /// Whether the tenant's namespace exists; an error when it exists without the tenant's
@@ -527,12 +530,27 @@ impl KubeBackend {
         Ok(())
     }
 
-    /// Reads the tenant's Deployments again (one list request).
+    /// Reads the tenant's Deployments again (one list request); with nothing desired, whether
+    /// its namespaces are gone ([`Self::namespaces_left`]).
     pub async fn observe(&self, tenant: &Tenant, objects: &[RenderedObject]) -> Result<Observation, BackendError> {
+        if objects.is_empty() {
+            return self.namespaces_left(tenant).await;
+        }
         let namespace = namespace_of(&tenant.slug);
         let resource = ApiResource::erase::<Deployment>(&());
         let live = self.list(&resource, "Deployment", tenant, Some(&namespace)).await?;
         Ok(observation(objects, &live))
+    }
+}
+
+/// What a removal observes, the cluster still listing `namespaces` of the tenant's namespaces.
+fn left(namespaces: usize) -> Observation {
+    match namespaces {
+        0 => Observation { state: Observed::Removed, detail: "aucun objet dans le cluster".into() },
+        n => Observation {
+            state: Observed::Removing,
+            detail: format!("aucun objet souhaité ; {n} espace(s) de noms en cours de suppression"),
+        },
     }
 }
 

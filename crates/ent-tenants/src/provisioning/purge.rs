@@ -2,20 +2,22 @@
 //! until its `purge_due_at` (set by its archiving: `provisioning.retention_months` later, so
 //! that a change of the retention applies to tenants archived after it; [`due_of`]), then the
 //! `tenants-purge` job marks it
-//! purged (audited, with an event and the `purged` notice), forgets its credential seed and
-//! the services whose data it retained (`retained_services`: they go with the rest) and hands
-//! it to the work queue (`reconcile::through_queue`), whose pass deletes every object it still
-//! has on the backend. The same job announces each purge once, [`PURGE_NOTICE_DAYS`] before
+//! purged (audited, with an event), forgets its credential seed and the services whose data it
+//! retained (`retained_services`: they go with the rest), records what it asks to destroy
+//! (`destruction::request`) and hands it to the work queue (`reconcile::through_queue`), whose
+//! pass deletes every object it still has on the backend. The reconcile that finds it removed
+//! issues the attestation of destruction, with the `purged` notice that gives it ([`attest`]). The same job announces each purge once, [`PURGE_NOTICE_DAYS`] before
 //! its date ([`announce_pass`]); the purge never waits for its announcement, except for a
 //! tenant archived before `purge_due_at` was stored (migration 0055): its date is only stored
 //! when it is announced, and it is purged by a later run, never unannounced.
 
+use crate::provisioning::backend::{Observation, Observed};
 use crate::provisioning::ProvisioningState;
 use crate::tenants::destruction::{self, Destroyed, Retention};
 use crate::tenants::notices::{self, Audience};
 use crate::tenants::{get_tenant, reconcile_inputs, Status, Tenant};
 use chrono::{DateTime, Duration, Months, Utc};
-use ent_kernel::clock::{french_day, today_in_france};
+use ent_kernel::clock::{french_day, french_moment, today_in_france};
 use ent_kernel::error::Problem;
 use ent_kernel::kernel::roles::Role;
 use ent_kernel::store::{parse_timestamp, timestamp, Tx};
@@ -225,7 +227,7 @@ async fn due_for_purge(
 pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result<PurgePass, Problem> {
     let mut pass = PurgePass::default();
     for ((id, slug, org_id, archived_at, _), due) in due_for_purge(state, now).await? {
-        let Some((tenant, audience)) = tenant_and_audience(state, &id, now).await? else { continue };
+        let Some(tenant) = get_tenant(&state.store, &id).await? else { continue };
         let Some(destroyed) = to_destroy(state, &slug).await? else { continue };
         let mut tx = state.store.begin_write().await?;
         // Guarded on the due date too: it may have changed meanwhile.
@@ -252,25 +254,22 @@ pub async fn purge_pass(state: &ProvisioningState, now: DateTime<Utc>) -> Result
         let archived_on = archived_at.as_deref().map(french_day).unwrap_or_default();
         let due_on = french_day(&timestamp(due));
         let retention = Retention { archived_on: &archived_on, ended_on: &due_on };
-        let attested = destruction::attest(&mut tx, &tenant, &audience, destroyed, &retention, ACTOR, now).await?;
         let mut message = format!("données supprimées : archivé le {archived_on}, purge prévue à partir du {due_on}");
         if holds.any() {
             message.push_str(&format!(" ; report de {HOLD_DAYS} jours écoulé malgré : {}", holds.reasons()));
         }
-        message.push_str(&format!(" ; attestation de destruction {}", attested.reference));
+        message.push_str(" ; destruction demandée, attestation délivrée une fois la suppression constatée");
         crate::tenants::event(&mut tx, &id, ACTOR, notices::DESTROYED, &message, now).await?;
         let target = Target::new("tenant", &id, Some(&org_id));
         let summary = json!({ "archived_at": archived_at, "purge_due_at": timestamp(due),
-            "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests,
-            "attestation": attested.reference, "attestation_sha256": attested.sha256 });
+            "open_tickets": holds.tickets, "open_rgpd_requests": holds.requests });
         audit::record(&mut tx, state.store.backend(), ACTOR, "tenants.purge", &target, summary, now).await?;
-        let mut extra = json!({ "archived_on": archived_on, "purge_on": due_on,
-            "attestation": { "reference": attested.reference, "sha256": attested.sha256 } });
+        let mut notice = json!({ "archived_on": archived_on, "purge_on": due_on });
         if holds.any() {
-            extra["held_over"] = holds.reasons().into();
-            extra["hold_days"] = HOLD_DAYS.into();
+            notice["held_over"] = holds.reasons().into();
+            notice["hold_days"] = HOLD_DAYS.into();
         }
-        notices::notify(&mut tx, &tenant, &audience, notices::DESTROYED, extra, now).await?;
+        destruction::request(&mut tx, &tenant, destroyed, &retention, notice, (ACTOR, now)).await?;
         tx.commit().await?;
         pass.purged.push(slug);
     }
@@ -288,6 +287,65 @@ async fn to_destroy(state: &ProvisioningState, slug: &str) -> Result<Option<Dest
     let input = reconcile_inputs(&state.store, Some(slug)).await?.pop();
     Ok(input.map(|input| destruction::destroyed(&input, &state.catalog)))
 }
+
+/// The attestation of destruction a reconcile of a purged tenant that the backend reported
+/// removed is to issue ([`attesting`]): what the purge asked to destroy and who is told.
+pub struct Attesting {
+    requested: destruction::Requested,
+    audience: Audience,
+}
+
+/// What the attestation of `tenant` needs, read before the transaction that records the
+/// backend's report `seen`: `None` but for a purged tenant reported removed whose attestation is
+/// not issued yet. Its audience is that of the day of the purge's request.
+pub async fn attesting(
+    state: &ProvisioningState,
+    tenant: &Tenant,
+    seen: &Observation,
+) -> Result<Option<Attesting>, Problem> {
+    if tenant.status != Status::Purged || seen.state != Observed::Removed {
+        return Ok(None);
+    }
+    let Some(requested) = destruction::requested(&state.store, &tenant.id).await? else { return Ok(None) };
+    let Some(org) = get_org(&state.store, &tenant.organisation.id).await? else { return Ok(None) };
+    let asked = parse_timestamp(&requested.requested_at).unwrap_or_else(|| state.clock.now());
+    let today = today_in_france(asked).to_string();
+    let audience = Audience::of(&state.store, org).await?;
+    let audience = audience.restituting(&state.store, &state.models, tenant, &today).await?;
+    Ok(Some(Attesting { requested, audience }))
+}
+
+/// Issues the attestation of destruction of `tenant` ([`destruction::attest`]) in the
+/// transaction that records the backend's report at `now` (`confirmed`: the cluster confirmed the
+/// namespace gone), with its event, its audit record and the purge's notice, which gives it to
+/// the people concerned; nothing when another writer issued it.
+pub async fn attest(
+    tx: &mut Tx,
+    state: &ProvisioningState,
+    tenant: &Tenant,
+    attesting: &Attesting,
+    confirmed: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let Attesting { requested, audience } = attesting;
+    let Some(attested) = destruction::attest(tx, tenant, audience, requested, confirmed, now).await? else {
+        return Ok(());
+    };
+    // Recorded at the attestation's moment: never before the purge's request.
+    let at = parse_timestamp(&attested.attested_at).unwrap_or(now);
+    let message = format!("attestation de destruction {} : {}", attested.reference, attested.said());
+    crate::tenants::event(tx, &tenant.id, ACTOR, ATTESTED, &message, at).await?;
+    let summary = json!({ "attestation": attested.reference, "attestation_sha256": attested.sha256,
+        "requested_at": attested.requested_at, "destroyed_at": attested.destroyed_at });
+    audit::record(tx, state.store.backend(), ACTOR, "tenants.destruction_attested", tenant, summary, at).await?;
+    let mut extra = requested.notice.0.clone();
+    extra["attestation"] = json!({ "reference": attested.reference, "sha256": attested.sha256,
+        "confirmed": confirmed, "requested_on": french_moment(&attested.requested_at) });
+    notices::notify(tx, tenant, audience, notices::DESTROYED, extra, at).await
+}
+
+/// The kind of the tenant event recording the attestation of destruction.
+pub const ATTESTED: &str = "destruction_attested";
 
 /// Records on the tenant why its purge waits, unless its last such event says the same.
 async fn note_held(state: &ProvisioningState, tenant_id: &str, why: &str, now: DateTime<Utc>) -> Result<(), Problem> {

@@ -10,6 +10,7 @@
 use super::backend::{Backend, BackendError, Observation, Observed};
 use super::lease::{self, Writer};
 use super::platform::{self, Platform};
+use super::purge;
 use super::quantity;
 use crate::provisioning::ProvisioningState;
 use crate::tenants::{self, ReconcileInput, Status, Tenant};
@@ -144,6 +145,24 @@ async fn record_observation(
         }
     }
     Ok(())
+}
+
+/// Records what the backend reports ([`record_observation`]) and, for a purged tenant it reports
+/// removed, issues its attestation of destruction ([`purge::attest`], `attesting` read before the
+/// transaction): dated now, confirmed when the backend confirms a removal (kube).
+async fn record_report(
+    tx: &mut Tx,
+    (state, backend): (&ProvisioningState, &Backend),
+    tenant: &Tenant,
+    seen: &Observation,
+    attesting: Option<&purge::Attesting>,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    record_observation(tx, tenant, seen, now).await?;
+    match attesting {
+        Some(attesting) => purge::attest(tx, state, tenant, attesting, backend.confirms_removal(), now).await,
+        None => Ok(()),
+    }
 }
 
 /// Reconciles one tenant: render and apply if its inputs changed or the backend
@@ -492,8 +511,9 @@ async fn record_settled(
     if Observed::unsettled(tenant.provisioning_state.observed.as_deref()) {
         let services = inputs(state, input)?.services;
         if let Ok(Some(seen)) = backend.observe(tenant, &render(state, input, &services)).await {
+            let attesting = purge::attesting(state, tenant, &seen).await?;
             let mut tx = state.store.begin_write().await?;
-            record_observation(&mut tx, tenant, &seen, now).await?;
+            record_report(&mut tx, (state, backend), tenant, &seen, attesting.as_ref(), now).await?;
             tx.commit().await?;
         }
     }
@@ -556,6 +576,10 @@ async fn apply_and_record(
     let cause = result.as_ref().err().map(BackendError::cause);
     let seconds = started.elapsed().as_secs_f64();
     state.reconciler.tenant_done(&tenant.slug, seconds, cause.as_deref(), state.clock.now().timestamp());
+    let attesting = match &result {
+        Ok(seen) => purge::attesting(state, tenant, seen).await?,
+        Err(_) => None,
+    };
     let mut tx = state.store.begin_write().await?;
     match &result {
         Ok(seen) => {
@@ -581,7 +605,7 @@ async fn apply_and_record(
                 let detail = applied_detail(objects.len(), &inputs.left_out);
                 tenants::event(&mut tx, &tenant.id, ACTOR, "reconciled", &detail, now).await?;
             }
-            record_observation(&mut tx, tenant, seen, now).await?;
+            record_report(&mut tx, (state, backend), tenant, seen, attesting.as_ref(), now).await?;
             record_retained(&mut tx, state, input, &inputs.services).await?;
         }
         Err(e) => {

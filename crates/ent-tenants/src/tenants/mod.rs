@@ -890,25 +890,36 @@ async fn take_market_processors(
     Ok(())
 }
 
-/// The warnings, in French, of a tenant written from `spec` that an accord-cadre in force on
-/// `today` binds ([`binding_market`]): its titulaire taken as vendor when `spec` names none,
-/// or another éditeur named although the member is bound by the accord-cadre. None otherwise.
-pub async fn market_warnings(
-    store: &Store,
-    spec: &TenantSpec,
-    tenant: &Tenant,
-    today: NaiveDate,
-) -> Result<Vec<String>, Problem> {
-    let Some(org) = get_org(store, &tenant.organisation.id).await? else { return Ok(Vec::new()) };
+/// What an accord-cadre in force binding a tenant's organisation says of its éditeur
+/// ([`market_notice`]): the API's answers and the console's tenant page say it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketNotice {
+    /// In French.
+    pub text: String,
+    /// The tenant's éditeur is not the titulaire (a warning); else it is (information).
+    pub other_vendor: bool,
+}
+
+/// What an accord-cadre in force on `today` binding `tenant`'s organisation ([`binding_market`])
+/// says of its éditeur: the titulaire's role when it is the titulaire (taken as vendor by a
+/// document that named none, or named), a warning when it is another éditeur. None without an
+/// éditeur or an accord-cadre.
+pub async fn market_notice(store: &Store, tenant: &Tenant, today: NaiveDate) -> Result<Option<MarketNotice>, Problem> {
+    let Some(vendor) = tenant.vendor.as_ref() else { return Ok(None) };
+    let Some(org) = get_org(store, &tenant.organisation.id).await? else { return Ok(None) };
     let Some(market) = binding_market(&mut *store.conn().await?, &org, today, today).await? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let vendor = tenant.vendor.as_ref();
-    Ok(match (&spec.vendor, vendor) {
-        (None, Some(v)) if v.id == market.vendor.id => vec![market_vendor_taken(&market)],
-        (Some(_), Some(v)) if v.id != market.vendor.id => vec![market_vendor_other(&market, &v.name)],
-        _ => Vec::new(),
-    })
+    Ok(Some(match vendor.id == market.vendor.id {
+        true => MarketNotice { text: market_vendor_taken(&market), other_vendor: false },
+        false => MarketNotice { text: market_vendor_other(&market, &vendor.name), other_vendor: true },
+    }))
+}
+
+/// The warnings, in French, of a tenant that an accord-cadre in force on `today` binds
+/// ([`market_notice`]), as the API's answers list them.
+pub async fn market_warnings(store: &Store, tenant: &Tenant, today: NaiveDate) -> Result<Vec<String>, Problem> {
+    Ok(market_notice(store, tenant, today).await?.map(|notice| notice.text).into_iter().collect())
 }
 
 /// « jusqu'au 5 décembre 2029 », or nothing when the accord-cadre's last day is unknown.

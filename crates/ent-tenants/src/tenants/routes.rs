@@ -119,21 +119,17 @@ async fn apply_doc(
     }
     let status = if result == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
     let version = tenant.version;
-    let warnings = apply_warnings(&state, &caller.actor, &doc, &tenant).await?;
+    let warnings = apply_warnings(&state, &caller.actor, &tenant).await?;
     let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(status, version, ApplyResult { result, tenant, warnings }).into_response())
 }
 
 /// The warnings of a document applied: the accord-cadre that binds the tenant
-/// ([`market_warnings`]), then its services outside a signed annex ([`annex_warnings`]).
-async fn apply_warnings(
-    state: &TenantsState,
-    actor: &Actor,
-    doc: &EntTenant,
-    tenant: &Tenant,
-) -> Result<Vec<String>, Problem> {
+/// ([`market_warnings`]), then its services outside a signed annex ([`annex_warnings`]); the
+/// console's tenant page shows the same.
+async fn apply_warnings(state: &TenantsState, actor: &Actor, tenant: &Tenant) -> Result<Vec<String>, Problem> {
     let today = today_in_france(state.clock.now());
-    let mut warnings = market_warnings(&state.store, &doc.spec, tenant, today).await?;
+    let mut warnings = market_warnings(&state.store, tenant, today).await?;
     warnings.extend(annex_warnings(state, actor, tenant).await?);
     Ok(warnings)
 }
@@ -165,7 +161,7 @@ async fn replace(
         crate::provisioning::reconcile::reconcile_soon(&state.provisioning(), &tenant.slug);
     }
     let version = tenant.version;
-    let warnings = apply_warnings(&state, &caller.actor, &doc, &tenant).await?;
+    let warnings = apply_warnings(&state, &caller.actor, &tenant).await?;
     let tenant = shown(&state, &caller, tenant).await?;
     Ok(Versioned::new(StatusCode::OK, version, ApplyResult { result, tenant, warnings }).into_response())
 }

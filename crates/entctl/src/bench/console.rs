@@ -1,5 +1,6 @@
 //! `entctl bench console`: the page time of every list page of the web console on the
-//! demo data (`entctl serve --demo`), at 50 rows a page and with a search, signed in as
+//! demo data (`entctl serve --demo`), at 50 rows a page and with a search, and of the
+//! académie's and the DSDEN's registers (derived at each visit), signed in as
 //! an admin and as the demo DAN; p50 and p95 through the whole application (router,
 //! session, scope, queries, rendering), in process, on SQLite and, when a PostgreSQL
 //! URL is given, on PostgreSQL.
@@ -32,6 +33,10 @@ const PAGES: &[(&str, &str)] = &[
     ("conventions ?q=", "/conventions?taille=50&q=ent"),
     ("ENT", "/ent?taille=50"),
     ("ENT ?q=", "/ent?taille=50&q=fresnes"),
+    // The art. 30.1 registers, derived at each visit: the académie's own, and the DSDEN's that
+    // carries the écoles (its DPO keeps both).
+    ("registre (académie)", "/rgpd/academie:24"),
+    ("registre (DSDEN 94)", "/rgpd/dsden:94"),
 ];
 
 /// The page time target (p95), in milliseconds.

@@ -90,7 +90,7 @@ pub async fn apply(state: &AppState, path: &Path) -> anyhow::Result<ExitCode> {
             Ok((result, tenant)) => {
                 outln!("enttenant/{} {}", doc.metadata.name, serde_json::to_value(result)?.as_str().unwrap_or(""));
                 let today = today_in_france(state.clock.now());
-                match tenants::market_warnings(&state.store, &doc.spec, &tenant, today).await {
+                match tenants::market_warnings(&state.store, &tenant, today).await {
                     Ok(warnings) => warnings.iter().for_each(|w| errln!("enttenant/{} : {w}", doc.metadata.name)),
                     Err(p) => errln!("enttenant/{} : {}", doc.metadata.name, p.detail),
                 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod edition10;
 mod edition11;
+mod edition12;
 mod edition7;
 mod edition8;
 mod edition9;

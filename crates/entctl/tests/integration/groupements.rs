@@ -1165,54 +1165,185 @@ async fn edit_terms(store: &Store, id: &str, edit: impl FnOnce(&mut Value)) {
         .unwrap();
 }
 
-backend_test!(a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart);
-/// Domain review 42, F2: each lot is a distinct contract awarded apart (article L. 2113-10 du code
-/// de la commande publique), which the platform does not price, award nor publish yet. More than
-/// one lot is refused at creation and at update (422 on `lots`, the rule named, nothing written),
-/// and a groupement recorded with several before is not awarded (409, still in consultation).
-async fn a_groupement_of_several_lots_is_refused_until_each_lot_is_awarded_apart(db: crate::common::TestDb) {
+backend_test!(a_groupement_of_several_lots_awards_each_lot_apart);
+/// Domain review 42, F2: each lot is a distinct prestation awarded apart (article L. 2113-10 du
+/// code de la commande publique). A lot other than the ENT's has the lines its coordinator defines
+/// (two such lots, different lines, checked: 422 on the line's field; exactly one lot carries the
+/// ENT); a lot is declared sans suite while the others go on (R. 2185-1), never the ENT's; the
+/// award names a titulaire, prices and a notification per lot; the DECP publishes one record per
+/// awarded lot, each its own id, amount and titulaire; the acte d'engagement is one per lot with
+/// its amounts; a member's own orders are counted per lot and summed; its notice lists each lot;
+/// and the market that binds a member's ENT is the ENT lot's titulaire, not the training lot's.
+async fn a_groupement_of_several_lots_awards_each_lot_apart(db: crate::common::TestDb) {
     let name = db.name;
-    let (w, later, launched) = awardable_on_30_november(&db).await;
-    let two_lots = json!([
-        { "number": 1, "title": "Solution d'espace numérique de travail" },
-        { "number": 2, "title": "Ressources numériques éducatives" }
-    ]);
-    let mut body = minimal_groupement(&w, "2026-12-31");
-    body["lots"] = two_lots.clone();
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let ent_lot = json!({ "number": 2, "title": "Solution d'espace numérique de travail" });
+    let training = json!({ "number": 1, "title": "Accompagnement et formation", "lines": [
+        { "label": "Journée de formation des enseignants sur site", "unit": "journée", "quantity": 40,
+          "estimated_unit_price_ht_cents": 90_000 },
+        { "label": "Classe virtuelle", "unit": "session", "quantity": 20 }
+    ] });
+    let assistance = json!({ "number": 3, "title": "Assistance aux usagers", "lines": [
+        { "label": "Heure d'assistance téléphonique", "unit": "heure", "quantity": 100 }
+    ] });
+    // Two lots carrying the ENT, then a line without quantity: refused on their fields, nothing written.
+    let before = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
+    let mut body = minimal_groupement(&w, "2026-09-30");
+    body["lots"] = json!([{ "number": 1, "title": "ENT" }, ent_lot]);
     let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!((status, fields(&problem)), (422, vec!["lots".to_string()]), "{name}: {problem}");
-    let said = problem["errors"][0]["message"].as_str().unwrap();
-    assert!(said.contains("un seul lot") && said.contains("L. 2113-10"), "{name}: {said}");
-    let before = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
+    let mut bad = training.clone();
+    bad["lines"][1]["quantity"] = json!(0);
+    body["lots"] = json!([bad, ent_lot]);
+    let (status, problem) = send(w.coord.post(api("/groupements")).json(&body)).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lots[0].lines[1].quantity".to_string()]), "{name}: {problem}");
+    let after = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
+    assert_eq!(after, before, "{name}: nothing written");
 
-    // Created with one lot, then edited to two: refused, the one lot kept.
-    let mut body = minimal_groupement(&w, "2026-12-31");
-    body["lots"] = json!([two_lots[0]]);
+    body["lots"] = json!([training, ent_lot, assistance]);
     let (status, g) = send(w.coord.post(api("/groupements")).json(&body)).await;
     assert_eq!(status, 201, "{name}: {g}");
-    let url = api(&format!("/groupements/{}", g["id"].as_str().unwrap()));
-    let version = g["version"].as_i64().unwrap();
-    let (status, problem) =
-        send(w.coord.patch(&url).header("if-match", format!("\"{version}\"")).json(&json!({ "lots": two_lots }))).await;
-    assert_eq!((status, fields(&problem)), (422, vec!["lots".to_string()]), "{name}: {problem}");
-    let (_, kept) = send(w.coord.get(&url)).await;
-    assert_eq!(kept["lots"], json!([two_lots[0]]), "{name}: {kept}");
-    let after = common::count(&w.store, "SELECT COUNT(*) FROM groupements", &[]).await;
-    assert_eq!(after, before + 1, "{name}: the refused creation wrote nothing");
+    assert_eq!(g["lots"][0]["lines"][0]["quantity"], 40, "{name}: {g}");
+    assert!(g["lots"][1].get("lines").is_none(), "{name}: the ENT lot has the bouquet's lines: {g}");
+    let id = g["id"].as_str().unwrap().to_string();
+    let reference = g["reference"].as_str().unwrap().to_string();
+    // A member may not write the lots (the coordinator's act).
+    let url = api(&format!("/groupements/{id}"));
+    let version = format!("\"{}\"", g["version"]);
+    let edit = json!({ "lots": [ent_lot] });
+    let (status, _) = send(w.communes[0].1.patch(&url).header("if-match", &version).json(&edit)).await;
+    assert_eq!(status, 403, "{name}: a collectivité edits no lot");
+    let conv = first_commune_accepted(&w, &id).await;
+    sign_constitutive(&w, &signing, &conv, None, &[0]).await;
+    let coord = w.coord.to(&signing);
+    launch_consultation(&coord, &id, name).await;
 
-    // A groupement recorded with two lots before the rule is not awarded as one contract.
-    edit_terms(&w.store, &launched, |terms| terms["lots"] = two_lots).await;
-    let coord = w.coord.to(&later);
-    let mut award = award_notified_on("2026-11-30");
-    award["unit_prices"].as_array_mut().unwrap().extend([
-        json!({ "lot": 2, "line": "account_year", "unit_price_ht_cents": 50 }),
-        json!({ "lot": 2, "line": "school_setup", "unit_price_ht_cents": 5_000 }),
-    ]);
-    let (status, problem) = send(coord.post(api(&format!("/groupements/{launched}/award"))).json(&award)).await;
+    // The BPU/DQE gives each lot its own lines.
+    let sheets = ods_sheets(&generated(&w, &id, "quantites", "ods").await);
+    let bpu = format!("{sheets:?}");
+    for line in ["Journée de formation des enseignants sur site", "Classe virtuelle", "Heure d'assistance téléphonique"]
+    {
+        assert_eq!(bpu.matches(line).count(), 1, "{name}: « {line} » once, in its lot: {bpu}");
+    }
+    assert_eq!(bpu.matches("Abonnement annuel par compte ENT").count(), 1, "{name}: the ENT lot only");
+
+    // Lot 3 sans suite; the ENT lot may not be, nor a lot unknown.
+    let (_, g) = send(coord.get(&url)).await;
+    let declare = |lot: u32, version: &Value| {
+        coord
+            .post(api(&format!("/groupements/{id}/lots/{lot}/sans-suite")))
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "motif": "infructuosite", "justification": "Aucune offre reçue pour ce lot." }))
+    };
+    let (status, problem) = send(declare(2, &g["version"])).await;
     assert_eq!(status, 409, "{name}: {problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("plusieurs lots"), "{name}: {problem}");
-    let (_, g) = send(coord.get(api(&format!("/groupements/{launched}")))).await;
-    assert_eq!(g["status"], "consultation", "{name}: nothing awarded");
+    assert!(problem["detail"].as_str().unwrap().contains("porte la solution"), "{name}: {problem}");
+    assert_eq!(send(declare(9, &g["version"])).await.0, 404, "{name}: no lot 9");
+    let (status, g) = send(declare(3, &g["version"])).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!((g["status"].as_str(), g["lots_sans_suite"][0]["lot"].as_i64()), (Some("consultation"), Some(3)));
+
+    // The award, lot by lot: lot 3 is not awarded, every other lot is.
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 11, 30)).build().await;
+    let coord = w.coord.to(&later);
+    let ent = award_notified_on("2026-11-30");
+    let trainer_siret = luhn(&format!("{}0001", luhn("81234568")));
+    let mut trainer = award_body(&trainer_siret);
+    trainer["vendor_name"] = json!("Formations numériques SARL");
+    trainer["notified_on"] = json!("2026-11-27");
+    trainer["unit_prices"] = json!([
+        { "lot": 1, "line": { "custom": 1 }, "unit_price_ht_cents": 50_000 },
+        { "lot": 1, "line": { "custom": 2 }, "unit_price_ht_cents": 20_000 }
+    ]);
+    let entry = |lot: u32, award: &Value| {
+        let mut e = award.clone();
+        e.as_object_mut().unwrap().retain(|k, _| k != "rejections_by_post");
+        e["lot"] = json!(lot);
+        // Each price names the lot it prices.
+        e["unit_prices"].as_array_mut().unwrap().iter_mut().for_each(|p| p["lot"] = json!(lot));
+        e
+    };
+    let award_url = api(&format!("/groupements/{id}/award"));
+    let (status, problem) =
+        send(coord.post(&award_url).json(&json!({ "lots": [entry(2, &ent), entry(3, &trainer)] }))).await;
+    let mut refused = fields(&problem);
+    refused.sort();
+    assert_eq!((status, refused), (422, vec!["lots".to_string(), "lots[1].lot".to_string()]), "{name}: {problem}");
+    let (status, g) = send(coord.post(&award_url).json(&json!({ "lots": [entry(1, &trainer), entry(2, &ent)] }))).await;
+    assert_eq!(status, 200, "{name}: {g}");
+    assert_eq!((g["status"].as_str(), g["award"]["lot"].as_i64()), (Some("awarded"), Some(2)), "{name}: {g}");
+    assert_eq!(g["award"]["vendor"]["name"], "ENT Éditions SAS", "{name}: the ENT lot's titulaire");
+    let lots = g["award"]["lots"].as_array().unwrap();
+    assert_eq!(lots.len(), 2, "{name}: {g}");
+    // 40 journées × 500 € + 20 sessions × 200 €, no margin.
+    assert_eq!((lots[0]["lot"].as_i64(), lots[0]["amount_ht_cents"].as_i64()), (Some(1), Some(2_400_000)));
+    assert_eq!(lots[0]["amount_ttc_cents"], 2_880_000, "{name}: {g}");
+    assert_eq!(lots[0]["vendor"]["name"], "Formations numériques SARL", "{name}: {g}");
+    assert_eq!(lots[1]["amount_ht_cents"], g["award"]["amount_ht_cents"], "{name}: the ENT lot is the award's");
+    let ent_amount = lots[1]["amount_ht_cents"].as_i64().unwrap();
+    let ids = [format!("{}L1", &reference[3..]), format!("{}L2", &reference[3..])];
+    assert_eq!(lots[0]["marche_id"], ids[0].as_str(), "{name}: {g}");
+
+    // DECP: one record per awarded lot, its own id, amount and titulaire; none for lot 3.
+    let (status, file) = send(coord.get(api(&format!("/groupements/{id}/decp")))).await;
+    assert_eq!(status, 200, "{name}: {file}");
+    let records = file["marches"]["marche"].as_array().unwrap();
+    let got: Vec<(&str, f64, &str)> = records
+        .iter()
+        .map(|m| {
+            let titulaire = m["titulaires"][0]["titulaire"]["id"].as_str().unwrap();
+            (m["id"].as_str().unwrap(), m["montant"].as_f64().unwrap(), titulaire)
+        })
+        .collect();
+    let ent_siret = ent["vendor_siret"].as_str().unwrap();
+    let expected = vec![
+        (ids[0].as_str(), 24_000.0, trainer_siret.as_str()),
+        (ids[1].as_str(), ent_amount as f64 / 100.0, ent_siret),
+    ];
+    assert_eq!(got, expected, "{name}: {file}");
+    assert!(entcp::groupements::decp::check_publication(&file).is_empty(), "{name}: {file}");
+
+    // The acte d'engagement: one per lot, each its titulaire and amounts.
+    let ae = odt_text(&generated(&w, &id, "ae", "odt").await);
+    assert!(ae.contains(&french("Lot n° 1 – Accompagnement et formation – A – Objet")), "{name}: {ae}");
+    assert!(ae.contains("Formations numériques SARL") && ae.contains("ENT Éditions SAS"), "{name}: {ae}");
+    assert!(ae.contains(&euros_in_letters(2_400_000, "hors taxes")), "{name}: lot 1's DQE: {ae}");
+    assert!(!ae.contains("Assistance aux usagers –"), "{name}: no AE for the lot sans suite");
+
+    // The member's own orders, per lot and summed: all of lot 1's DQE (the only member).
+    let (status, shares) = send(coord.get(api(&format!("/groupements/{id}/shares")))).await;
+    assert_eq!(status, 200, "{name}: {shares}");
+    let share = &shares["shares"][0];
+    let per_lot: Vec<(i64, i64)> = share["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["lot"].as_i64().unwrap(), l["own_orders_ht_cents"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(per_lot[0], (1, 2_400_000), "{name}: {shares}");
+    assert_eq!(per_lot.len(), 2, "{name}: no lot 3: {shares}");
+    assert_eq!(share["own_orders_ht_cents"].as_i64(), Some(per_lot[0].1 + per_lot[1].1), "{name}: {shares}");
+
+    // The member's notice lists each lot, its titulaire, or its sans suite.
+    let notices = common::queued_notices(&w.store, "groupement").await;
+    let awarded: Vec<_> = notices
+        .iter()
+        .filter(|n| n.context["event"] == "awarded" && n.context["reference"] == reference.as_str())
+        .collect();
+    let mail = entcp::notify::mailer::render("groupement", &awarded[0].context).unwrap();
+    let text = mail.text;
+    for said in ["attribué lot par lot", "Formations numériques SARL", "Assistance aux usagers", "déclaré sans suite"]
+    {
+        assert!(text.contains(said), "{name}: the notice lacks « {said} »: {text}");
+    }
+
+    // The market binding the member's ENT is the ENT lot's titulaire, not the training lot's.
+    let member = &w.communes[0].0;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let mut conn = w.store.conn().await.unwrap();
+    let market = entcp::contracts::binding_market(&mut conn, member, day, day).await.unwrap().expect("a market");
+    assert_eq!(market.vendor.name, "ENT Éditions SAS", "{name}");
+    assert_eq!(market.reference, reference, "{name}");
 }
 
 backend_test!(the_rc_and_the_ae_are_written_from_the_groupement_before_and_after_the_award);
@@ -6302,6 +6433,69 @@ async fn a_members_tenant_created_after_the_award_takes_the_titulaire_as_its_edi
     assert_eq!(status, 201, "{name}: {created}");
     assert!(created["tenant"]["vendor"].is_null(), "{name}: no accord-cadre binds it: {created}");
     assert_eq!(created["warnings"], json!([]), "{name}: {created}");
+}
+
+// The console's tenant page shows what the API's creation answers of the accord-cadre (one
+// rule, `tenants::market_notice`): a member's ENT requested in the console after the award takes
+// the titulaire, and its page, right after the request, says so (a DSFR information alert); one
+// naming another éditeur is warned (a warning alert); a commune outside the groupement gets none.
+backend_test!(the_console_tenants_page_shows_the_accord_cadre_notice_of_its_editeur);
+async fn the_console_tenants_page_shows_the_accord_cadre_notice_of_its_editeur(db: crate::common::TestDb) {
+    let name = db.name;
+    let (w, signing) = world_signing_on_15_october(&db).await;
+    let (_, g) = awarded_on_30_november(&w, &signing, &[0], name).await;
+    let reference = g["reference"].as_str().unwrap();
+    let later = TestApp::over(&w.store).clock(clock_on(2026, 12, 7)).build().await;
+    let (member, client) = &w.communes[0];
+    let mairie = format!("mairie{}@test.fr", member.code);
+    crate::console::with_password(&w.store, &mairie).await;
+    let session = crate::console::sign_in(&later, &mairie).await;
+
+    let fields = [
+        ("organisation", member.id.as_str()),
+        ("nom", "ent-console"),
+        ("adresse", "ent-console.ent.example.fr"),
+        ("bouquet", "socle-1d"),
+    ];
+    let requested = crate::console::post_form(&later, &session, "/ent/nouveau", &fields).await;
+    assert_eq!(requested.header("location"), Some("/ent/ent-console?apres=demande"), "{name}: {}", requested.text);
+    let page = crate::console::get(&later, &session, "/ent/ent-console?apres=demande").await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    let said =
+        format!("Éditeur : ENT Éditions SAS, titulaire de l&#x27;accord-cadre {reference}, en cours jusqu&#x27;au ");
+    assert!(page.text.contains(&said), "{name}: « {said} » in {}", page.text);
+    assert!(
+        page.text.contains("class=\"fr-alert fr-alert--info fr-mb-4w\" id=\"accord-cadre\""),
+        "{name}: {}",
+        page.text
+    );
+    // The API's answer for the same tenant says the same.
+    let tenant = entcp::tenants::get_tenant(&w.store, "ent-console").await.unwrap().unwrap();
+    let api = entcp::tenants::market_warnings(&w.store, &tenant, chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap());
+    let api = api.await.unwrap();
+    assert!(api[0].starts_with(&said.replace("&#x27;", "'")), "{name}: {api:?}");
+    assert!(page.text.contains(&crate::console::escaped(&api[0])), "{name}: the page says the API's words");
+
+    let other = new_org(&w.store, OrgKind::Editeur, "Autre Éditeur SAS", &luhn("83456789"), None).await;
+    let doc = tenant_doc(member, "ent-autre", Some(&format!("editeur:{}", other.code)));
+    let (status, created) = send(client.to(&later).post("/api/v1/tenants").json(&doc)).await;
+    assert_eq!(status, 201, "{name}: {created}");
+    let page = crate::console::get(&later, &session, "/ent/ent-autre").await;
+    let said = format!(
+        "L&#x27;éditeur indiqué, Autre Éditeur SAS, n&#x27;est pas le titulaire de l&#x27;accord-cadre {reference}"
+    );
+    assert!(page.text.contains(&said), "{name}: « {said} » in {}", page.text);
+    assert!(page.text.contains("fr-alert--warning fr-mb-4w\" id=\"accord-cadre\""), "{name}: {}", page.text);
+
+    let (outsider, outsider_client) = (&w.communes[1].0, w.communes[1].1.to(&later));
+    let (status, _) = send(outsider_client.post("/api/v1/tenants").json(&tenant_doc(outsider, "ent-hors", None))).await;
+    assert_eq!(status, 201, "{name}");
+    let outsider_mairie = format!("mairie{}@test.fr", outsider.code);
+    crate::console::with_password(&w.store, &outsider_mairie).await;
+    let outsider_session = crate::console::sign_in(&later, &outsider_mairie).await;
+    let page = crate::console::get(&later, &outsider_session, "/ent/ent-hors").await;
+    assert_eq!(page.status, 200, "{name}: {}", page.text);
+    assert!(!page.text.contains("id=\"accord-cadre\""), "{name}: no accord-cadre binds it: {}", page.text);
 }
 
 // A convention a member drafts after the award (domain review 42, F4), its tenants naming no

@@ -29,6 +29,7 @@ mod groupements_cli;
 mod hardening;
 mod jobs_outbox;
 mod kit;
+mod listener;
 mod observability;
 mod oidc;
 mod openapi_conformance;

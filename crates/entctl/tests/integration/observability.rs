@@ -96,16 +96,17 @@ async fn info_logs_name_actors_by_id_and_keep_allowed_decisions_at_debug() {
 static ENTERED: Semaphore = Semaphore::const_new(0);
 
 /// Permits that let a held request answer.
-static ANSWER: Semaphore = Semaphore::const_new(0);
+pub(crate) static ANSWER: Semaphore = Semaphore::const_new(0);
 
-async fn held() -> &'static str {
+/// A handler that answers « fini » once the test gives it a permit of [`ANSWER`].
+pub(crate) async fn held() -> &'static str {
     ENTERED.add_permits(1);
     ANSWER.acquire().await.unwrap().forget();
     "fini"
 }
 
 /// Waits (at most a minute) until a request reached [`held`].
-async fn entered() {
+pub(crate) async fn entered() {
     let entered = tokio::time::timeout(std::time::Duration::from_secs(60), ENTERED.acquire());
     entered.await.expect("the held request never started").unwrap().forget();
 }
@@ -117,7 +118,8 @@ async fn start(
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let router = Router::new().route("/held", get(held));
-    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    let server =
+        tokio::spawn(entcp::api::shutdown::serve_until(listener, router, Default::default(), shutdown.clone(), drain));
     (base, shutdown, server)
 }
 
@@ -207,7 +209,8 @@ async fn a_handler_that_panics_answers_a_500_problem_and_the_server_serves_on(db
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let drain = std::time::Duration::from_secs(5);
-    let server = tokio::spawn(entcp::api::shutdown::serve_until(listener, router, shutdown.clone(), drain));
+    let server =
+        tokio::spawn(entcp::api::shutdown::serve_until(listener, router, Default::default(), shutdown.clone(), drain));
     let client = reqwest::Client::new();
     for round in 0..2 {
         let resp = client.get(format!("{base}/boom")).send().await.expect("an answer, not a closed connection");

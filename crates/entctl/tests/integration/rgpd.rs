@@ -874,12 +874,7 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     assert_eq!((again.snapshots, again.notified), (0, 0), "nothing changed: {again:?}");
     assert!(mails().await.is_empty());
 
-    let mut doc: entcp::tenants::EntTenant =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc.spec.options = vec!["visio".into()];
-    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    entcp::tenants::apply(&state(20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
-    deployed(&store, "vitry-henri-wallon-a", 20).await;
+    vitry_adds_visio(&store).await;
     let later = t0() + chrono::Duration::days(30);
     let changed = entcp::rgpd::jobs::monthly(&state(30).rgpd(), later).await.unwrap();
     assert!(changed.snapshots >= 1 && changed.notified >= 1, "{changed:?}");
@@ -895,6 +890,19 @@ async fn the_monthly_job_snapshots_changed_registers_and_tells_the_dpo_what_chan
     let page = context["page"].as_str().unwrap();
     assert!(page.starts_with("/rgpd/") && page.contains("/ecarts?de="), "{context}");
     assert!(page.ends_with(&format!("&a={}", context["snapshot"].as_str().unwrap())), "{context}");
+}
+
+/// Vitry's Henri-Wallon ENT adds the visioconference on day 20 after [`t0`], and is deployed
+/// with it: a real change of the registers that list it.
+async fn vitry_adds_visio(store: &entcp::store::Store) {
+    let mut doc: entcp::tenants::EntTenant =
+        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
+    doc.spec.options = vec!["visio".into()];
+    let tenant = entcp::tenants::get_tenant(store, "vitry-henri-wallon-a").await.unwrap().unwrap();
+    let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(20)));
+    let state = crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock);
+    entcp::tenants::apply(&state.tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
+    deployed(store, "vitry-henri-wallon-a", 20).await;
 }
 
 /// One reconcile pass over the tenant `slug` on day `days` after [`t0`], which must apply it:
@@ -944,12 +952,7 @@ async fn two_monthly_runs_at_once_make_one_snapshot_and_one_mail_per_dpo(db: cra
     assert_eq!(both(0).await, (5, 0), "{}: one first snapshot per register", d.db.name);
     assert_eq!(snapshots().await, 5, "{}", d.db.name);
 
-    let mut doc: entcp::tenants::EntTenant =
-        entcp::yaml::from_str(include_str!("../../../../tenants/examples/vitry-henri-wallon-a.yaml")).unwrap();
-    doc.spec.options = vec!["visio".into()];
-    let tenant = entcp::tenants::get_tenant(&store, "vitry-henri-wallon-a").await.unwrap().unwrap();
-    entcp::tenants::apply(&state(&store, 20).tenants(), &admin(), &doc, Some(tenant.version)).await.unwrap();
-    deployed(&store, "vitry-henri-wallon-a", 20).await;
+    vitry_adds_visio(&store).await;
     let (changed, notified) = both(30).await;
     assert!(changed >= 1, "{}", d.db.name);
     assert_eq!(snapshots().await, 5 + changed as i64, "{}", d.db.name);
@@ -3284,4 +3287,155 @@ async fn a_breach_lists_fifty_categories_at_most_so_that_no_controller_s_copy_ex
     let (_, own) = call(c.departement_dpo.get(departement_log.as_str())).await;
     assert_eq!((&own[0]["version"], &own[0]["data_categories"]), (&json!(1), &json!(categories(50))), "{name}");
     assert_eq!(common::queued_notices(store, "breach").await.len(), 1, "{name}: no completion sent");
+}
+
+/// The statement of migration 0079 that back-fills `rgpd_breaches.reported_as` from the links
+/// between entries.
+fn reported_as_backfill() -> &'static str {
+    let (_, sql) =
+        entcp::store::migrations::FILES.iter().find(|(f, _)| f.ends_with("_breach_reported_as.sql")).unwrap();
+    let statement = sql.split(';').find(|s| s.trim_start().starts_with("UPDATE rgpd_breaches")).unwrap();
+    statement.trim()
+}
+
+backend_test!(whose_breach_an_entry_records_is_stored_when_written_and_read_as_stored);
+/// Session 43, task 1: whose breach an entry records is stored (`reported_as`, migration 0079)
+/// by the rule that decides at creation: the département's breach naming the collège is a
+/// processor's, its own breach and the collège's entry are a controller's. The back-fill finds
+/// the processor's entry by the entry pointing at it, and leaves the others the organisation's
+/// own. Read as stored: the processor's entry keeps its controllers' 48 hours when no entry of
+/// theirs can be read, where reading the links made it the département's own, on the CNIL's 72.
+async fn whose_breach_an_entry_records_is_stored_when_written_and_read_as_stored(db: common::TestDb) {
+    let name = db.name;
+    let c = college_ent(db).await;
+    let store = &c.db.store;
+    let departement_log = format!("/api/v1/rgpd/breaches/{}", c.departement.id);
+    let college_log = format!("/api/v1/rgpd/breaches/{}", c.college.id);
+    let named = notes_exposed(json!({ "controllers": ["0940999A"] }));
+    let (s, processor) = call(c.departement_dpo.post(departement_log.as_str()).json(&named)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {processor}");
+    assert_eq!(processor["reported_as"], "processor", "{name}: {processor}");
+    let lost = notes_exposed(json!({
+        "title": "Perte d'un ordinateur portable du service", "facts": "Un ordinateur non chiffré a été perdu",
+        "risk": "unassessed",
+    }));
+    let (s, own) = call(c.departement_dpo.post(departement_log.as_str()).json(&lost)).await;
+    assert_eq!(s, StatusCode::CREATED, "{name}: {own}");
+    assert_eq!(
+        (&own["reported_as"], &own["cnil_deadline"]),
+        (&json!("controller"), &json!("2026-09-04T06:30:00.000000Z"))
+    );
+    let (_, list) = call(c.academie_dpo.get(college_log.as_str())).await;
+    assert_eq!(list[0]["reported_as"], "controller", "{name}: the collège's own entry: {list}");
+    let college_entry = list[0]["id"].as_str().unwrap().to_string();
+    let (processor_id, own_id) = (processor["id"].as_str().unwrap(), own["id"].as_str().unwrap());
+
+    // Migration 0079's back-fill over the rows as 0072 left them (each read as the column's default).
+    common::execute(store, "UPDATE rgpd_breaches SET reported_as = 'controller'", &[]).await;
+    common::execute(store, reported_as_backfill(), &[]).await;
+    let stored = |id: &str| {
+        let id = id.to_string();
+        async move { common::texts(store, "SELECT reported_as FROM rgpd_breaches WHERE id = $1", &[&id]).await }
+    };
+    assert_eq!(stored(processor_id).await, ["processor"], "{name}");
+    assert_eq!(stored(own_id).await, ["controller"], "{name}");
+    assert_eq!(stored(&college_entry).await, ["controller"], "{name}");
+
+    // Read as stored, not from the links: with the collège's entry gone, the département's
+    // still is a processor's breach, due to its controller in 48 hours, the CNIL not its own.
+    common::execute(store, "DELETE FROM rgpd_breaches WHERE reported_by IS NOT NULL", &[]).await;
+    let (s, list) = call(c.departement_dpo.get(departement_log.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "{name}: {list}");
+    let entry = list.as_array().unwrap().iter().find(|e| e["id"] == processor_id).unwrap();
+    assert_eq!(entry["reported_as"], "processor", "{name}: {entry}");
+    assert_eq!(entry["controller_deadline"], "2026-09-03T06:30:00.000000Z", "{name}: {entry}");
+    assert_eq!((&entry["cnil_deadline"], &entry["warning"]), (&json!(""), &Value::Null), "{name}: {entry}");
+    let csv = c.departement_dpo.get(format!("{departement_log}?format=csv")).send().await.text;
+    let line =
+        csv.lines().find(|l| l.contains(processor["reference"].as_str().unwrap()) && l.contains("notes")).unwrap();
+    assert!(line.contains("par le responsable de traitement"), "{name}: {line}");
+}
+
+/// A snapshot's `content` as the derivation before the scale change (session 41) worded it: the
+/// tenants' own account figure named « capacité du tenant », « établissement(s) » whatever the
+/// number.
+fn worded_before_the_scale_change(content: &str) -> String {
+    content
+        .replace(
+            "comptes des élèves, personnels et familles des ENT déployés : nombre de comptes de chaque tenant",
+            "comptes déclarés des élèves, personnels et familles : capacité du tenant",
+        )
+        .replace(" établissements)", " établissement(s))")
+        .replace(" établissement)", " établissement(s))")
+}
+
+/// The registers' snapshots and their entries' history as a derivation before the scale
+/// change recorded them: the organisations some entry of whose register it rewords.
+async fn snapshots_worded_before_the_scale_change(store: &entcp::store::Store) -> Vec<String> {
+    let mut reworded = Vec::new();
+    for id in common::texts(store, "SELECT id FROM rgpd_snapshots ORDER BY id", &[]).await {
+        let sql = "SELECT content FROM rgpd_snapshots WHERE id = $1";
+        let content = common::texts(store, sql, &[&id]).await.remove(0);
+        let then = worded_before_the_scale_change(&content);
+        let read = |content: &str| serde_json::from_str::<entcp::rgpd::derive::Register>(content).unwrap();
+        let register = read(&then);
+        if register.entries == read(&content).entries {
+            continue;
+        }
+        let org = common::texts(store, "SELECT org_id FROM rgpd_snapshots WHERE id = $1", &[&id]).await.remove(0);
+        common::execute(store, "UPDATE rgpd_snapshots SET content = $1 WHERE id = $2", &[&then, &id]).await;
+        for e in &register.entries {
+            let hash = entcp::rgpd::derive::entry_hash(e);
+            let sql = "UPDATE rgpd_entry_history SET content_hash = $1 WHERE org_id = $2 AND entry_key = $3";
+            common::execute(store, sql, &[&hash, &org, &e.key]).await;
+        }
+        reworded.push(org);
+    }
+    reworded
+}
+
+backend_test!(a_register_only_reworded_since_its_snapshot_tells_no_dpo_and_a_real_change_still_does);
+/// Session 43, task 2: the snapshots taken before the scale change worded the large-scale line
+/// otherwise. Against today's derivation they read as unchanged: no change in the diff, the
+/// entries keep the date they last changed, and the monthly pass records the new wording without
+/// telling any DPO. A change of what a register says (a service added to a tenant) still is told.
+async fn a_register_only_reworded_since_its_snapshot_tells_no_dpo_and_a_real_change_still_does(db: common::TestDb) {
+    let name = db.name;
+    let d = demo(db).await;
+    d.set_profile().await;
+    let store = d.db.store.clone();
+    let state = |days: i64| {
+        let clock = Arc::new(FixedClock::new(t0() + chrono::Duration::days(days)));
+        crate::common::app::app_state(store.clone(), entcp::config::Config::default(), clock).rgpd()
+    };
+    let at = |days: i64| t0() + chrono::Duration::days(days);
+    let first = entcp::rgpd::jobs::monthly(&state(0), at(0)).await.unwrap();
+    assert_eq!((first.snapshots, first.notified), (5, 0), "{name}: {first:?}");
+    let reworded = snapshots_worded_before_the_scale_change(&store).await;
+    assert!(!reworded.is_empty(), "{name}: the demo's registers state their deployed accounts");
+
+    for org_id in &reworded {
+        let org = entcp::registry::get_org(&store, org_id).await.unwrap().unwrap();
+        let (snapshot, then) = entcp::rgpd::snapshots::latest(&state(1), org_id).await.unwrap().unwrap();
+        let diff = entcp::rgpd::snapshots::diff_for(&state(1), &org, Some(&snapshot.id), None).await.unwrap();
+        assert!(diff.is_empty(), "{name}: {org_id} reworded only: {diff:?}");
+        let now = entcp::rgpd::current(&state(1), &org).await.unwrap();
+        let dated = |r: &entcp::rgpd::derive::Register| {
+            r.entries.iter().map(|e| (e.key.clone(), e.last_changed.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(dated(&now), dated(&then), "{name}: {org_id} keeps its entries' dates");
+    }
+    let quiet = entcp::rgpd::jobs::monthly(&state(1), at(1)).await.unwrap();
+    assert_eq!((quiet.snapshots, quiet.notified), (reworded.len(), 0), "{name}: {quiet:?}");
+    assert!(common::queued_mails(&store, "rgpd").await.is_empty(), "{name}: no DPO told");
+    let again = entcp::rgpd::jobs::monthly(&state(2), at(2)).await.unwrap();
+    assert_eq!((again.snapshots, again.notified), (0, 0), "{name}: the new wording recorded: {again:?}");
+
+    // A real change is told.
+    vitry_adds_visio(&store).await;
+    let changed = entcp::rgpd::jobs::monthly(&state(30), at(30)).await.unwrap();
+    assert!(changed.notified >= 1, "{name}: {changed:?}");
+    let sent = common::queued_mails(&store, "rgpd").await;
+    let mail = sent.iter().find(|m| m.recipient() == "dpd@ac-creteil.fr").expect("the académie's DPO is told");
+    assert!(mail.context["changed"].to_string().contains("94-visio"), "{name}: {}", mail.context);
 }

@@ -206,6 +206,7 @@ async fn unknown_values_fail_loudly(db: TestDb) {
         ("rgpd_breaches", "breach-bad", "risk", "'moyen'", "'unassessed'", BREACHES),
         ("rgpd_breaches", "breach-bad", "people_exception", "'z'", "'none'", BREACHES),
         ("rgpd_breaches", "breach-bad", "people_categories", "'{not json'", "'[]'", BREACHES),
+        ("rgpd_breaches", "breach-bad", "reported_as", "'sous-traitant'", "'controller'", BREACHES),
         ("rgpd_requests", "request-bad", "kind", "'telepathy'", "'access'", REQUESTS),
         ("rgpd_requests", "request-bad", "status", "'lost'", "'received'", REQUESTS),
         ("groupements", "grp-bad", "status", "'dormant'", "'open'", "/groupements/grp-bad"),

@@ -883,7 +883,9 @@ async fn a_college_tenant_from_refusal_to_purge_with_manifests_on_disk(db: crate
     assert!(events.as_array().unwrap().iter().any(|e| said(e) == "en retrait → archivé"), "in French: {events}");
     let filter = entcp::audit::AuditFilter { actor: Some("system:tenants-purge".into()), ..Default::default() };
     let audited = entcp::audit::list(&db.store, &filter, None).await.unwrap().items;
-    assert_eq!(audited.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["tenants.purge"]);
+    // The purge, then (newest first) the attestation its reconcile issued once the manifests were gone.
+    let actions: Vec<&str> = audited.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["tenants.destruction_attested", "tenants.purge"]);
     assert!(purge(200).await.unwrap().is_empty(), "purged once");
     // A purged ENT takes no more tickets: nothing is left to look at.
     let ticket = json!({ "tenant": "college-essais", "subject": "Accès", "description": "Après la purge.",

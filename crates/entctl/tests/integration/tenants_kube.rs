@@ -1215,12 +1215,15 @@ async fn pruning_deletes_exactly_what_is_no_longer_desired_and_a_404_on_delete_c
     let later = t0() + chrono::Duration::days(93);
     assert_eq!(entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap(), ["doisneau"]);
     let requests = w.take_requests();
-    assert_eq!(paths(&requests, "GET"), ["/api/v1/namespaces"]);
+    // Listed, deleted, listed again: the cluster lists it no more, the removal is confirmed.
+    assert_eq!(paths(&requests, "GET"), ["/api/v1/namespaces", "/api/v1/namespaces"]);
     assert_eq!(paths(&requests, "DELETE"), ["/api/v1/namespaces/ent-doisneau"]);
     assert!(w.mock.objects.lock().unwrap().keys().all(|c| !c.contains("ent-doisneau")), "nothing left");
     let purged = w.get("doisneau").await;
     assert_eq!(purged.status, Status::Purged);
     assert_eq!(purged.provisioning_state.observed.as_deref(), Some("removed"));
+    let attested = purged.destruction.expect("attested once the cluster confirmed the deletion");
+    assert_eq!(attested.destroyed_at.as_deref(), Some(entcp::store::timestamp(later).as_str()));
 }
 
 #[tokio::test]
@@ -1955,6 +1958,7 @@ async fn a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_del
     w.fail_once("DELETE", "/api/v1/namespaces/ent-wallon", 409, "Conflict", terminating);
     w.take_requests();
     let later = t0() + chrono::Duration::days(93);
+    w.clock.set(later);
     let mut purged = entcp::provisioning::purge::purge_due(&w.state.provisioning(), later).await.unwrap();
     purged.sort();
     assert_eq!(purged, ["doisneau", "wallon"]);
@@ -1966,21 +1970,70 @@ async fn a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_del
     let namespace = w.stored("/api/v1/namespaces", "ent-doisneau").expect("held by its finalizer");
     assert!(!namespace["metadata"]["deletionTimestamp"].is_null());
     for slug in ["doisneau", "wallon"] {
-        let state = w.get(slug).await.provisioning_state;
-        assert_eq!((state.observed.as_deref(), state.error.as_deref()), (Some("removed"), None), "{slug}");
+        let tenant = w.get(slug).await;
+        let state = tenant.provisioning_state;
+        assert_eq!((state.observed.as_deref(), state.error.as_deref()), (Some("removing"), None), "{slug}");
         assert!(state.observed_detail.as_deref().unwrap().contains("en cours de suppression"), "{slug}: {state:?}");
+        // Not confirmed by the cluster: no attestation of destruction yet.
+        assert!(tenant.destruction.is_none(), "{slug}");
+        assert!(tenants::destruction::document(&w.state.store, &tenant.id).await.unwrap().is_none(), "{slug}");
     }
 
     // The resync of a purged tenant while its namespace is still Terminating: no second DELETE
-    // (the API server answers it 409), no failure.
-    let resync = t0() + chrono::Duration::seconds(600);
+    // (the API server answers it 409), no failure. Wallon's, which the 409 left in place, is deleted.
+    let resync = later + chrono::Duration::seconds(600);
+    w.clock.set(resync);
     let report = pass(&w.state.provisioning(), None, resync).await.unwrap();
     assert_eq!(report.failed, 0, "{report:?}");
     let requests = w.take_requests();
     assert!(requests.iter().any(|r| r.method == "GET" && r.path == "/api/v1/namespaces"), "listed again");
     let terminating = "/api/v1/namespaces/ent-doisneau".to_string();
     assert!(!paths(&requests, "DELETE").contains(&terminating), "{requests:?}");
-    assert!(w.get("doisneau").await.provisioning_state.error.is_none());
+    let doisneau = w.get("doisneau").await;
+    assert!(doisneau.provisioning_state.error.is_none());
+    assert_eq!(doisneau.provisioning_state.observed.as_deref(), Some("removing"));
+    assert!(doisneau.destruction.is_none(), "still Terminating: no attestation");
+    let wallon = w.get("wallon").await;
+    assert_eq!(wallon.provisioning_state.observed.as_deref(), Some("removed"));
+    let attested = wallon.destruction.expect("wallon's namespace is gone: attested");
+    assert_eq!(attested.destroyed_at.as_deref(), Some(entcp::store::timestamp(resync).as_str()));
+
+    // Its finalizer done, the namespace goes (the cluster lists it no more): the next pass reads the
+    // tenant again (a removal under way is unsettled) and issues the attestation, dated then,
+    // never again after.
+    w.edit("/api/v1/namespaces", "ent-doisneau", |n| n["metadata"]["finalizers"] = json!([]));
+    w.mock.delete(&mut w.mock.objects.lock().unwrap(), "/api/v1/namespaces", "ent-doisneau");
+    assert!(w.stored("/api/v1/namespaces", "ent-doisneau").is_none(), "gone from the cluster");
+    let confirmed = resync + chrono::Duration::seconds(45);
+    w.clock.set(confirmed);
+    pass(&w.state.provisioning(), None, confirmed).await.unwrap();
+    assert!(paths(&w.take_requests(), "DELETE").is_empty(), "read, not deleted");
+    let doisneau = w.get("doisneau").await;
+    assert_eq!(doisneau.provisioning_state.observed.as_deref(), Some("removed"));
+    let d = doisneau.destruction.expect("attested at the cluster's confirmation");
+    let later_at = entcp::store::timestamp(later);
+    assert_eq!(d.requested_at, later_at);
+    assert_eq!(d.destroyed_at.as_deref(), Some(entcp::store::timestamp(confirmed).as_str()));
+    assert_eq!(d.attested_at, entcp::store::timestamp(confirmed));
+    assert_eq!(d.reference, format!("ADD-{}-doisneau", later.format("%Y%m%d")));
+    let document = tenants::destruction::document(&w.state.store, &doisneau.id).await.unwrap().unwrap();
+    let bytes = axum::body::to_bytes(document.into_body(), usize::MAX).await.unwrap();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(entcp::documents::sha256_hex(html.as_bytes()), d.sha256);
+    assert!(html.contains("Données détruites le"), "{html}");
+    assert!(!html.contains("confirmation non reçue"), "{html}");
+    let events = tenants::events(&w.state.store, &doisneau.id).await.unwrap();
+    let attested: Vec<_> = events.iter().filter(|e| e.kind == "destruction_attested").collect();
+    assert_eq!(attested.len(), 1, "{events:?}");
+    assert!(attested[0].message.contains("données détruites le"), "{}", attested[0].message);
+    // A later pass (a resync): the same attestation, not another.
+    let after = confirmed + chrono::Duration::seconds(1200);
+    w.clock.set(after);
+    pass(&w.state.provisioning(), None, after).await.unwrap();
+    let again = w.get("doisneau").await.destruction.unwrap();
+    assert_eq!((again.reference, again.sha256, again.attested_at), (d.reference, d.sha256, d.attested_at));
+    let requests = "SELECT COUNT(*) FROM tenant_destruction_requests";
+    assert_eq!(common::count(&w.state.store, requests, &[]).await, 0, "every request attested");
 }
 
 backend_test!(an_existing_namespace_not_made_for_the_tenant_is_never_taken_over);

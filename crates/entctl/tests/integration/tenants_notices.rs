@@ -442,7 +442,7 @@ async fn a_purge_keeps_the_date_its_archiving_set_whatever_the_retention_becomes
     assert_eq!(said, "1 tenant(s) purgé(s) : fresnes ; aucune purge à annoncer", "{}", db.name);
     let (_, message) = events(&app, "fresnes").await.into_iter().rfind(|(kind, _)| kind == "purged").unwrap();
     let said = "données supprimées : archivé le 1er septembre 2026, purge prévue à partir du 1er décembre 2026 ; \
-                attestation de destruction ADD-20261201-fresnes";
+                destruction demandée, attestation délivrée une fois la suppression constatée";
     assert_eq!(message, said, "{}", db.name);
 }
 
@@ -636,7 +636,9 @@ const ADMIN: &str = "admin@education.gouv.fr";
 // The purge of an archived tenant records the attestation of destruction of its data (the
 // conventions' article « Réversibilité »): in its representation and its events, as a document its
 // readers download as stored (its SHA-256 that of the bytes), and in the purge's notice, which also
-// goes to the heads of the schools it serves.
+// goes to the heads of the schools it serves. On the manifests backend (a GitOps tool deletes the
+// namespace), it is issued when the manifests are withdrawn, and says that the destruction was
+// asked but its confirmation never received.
 backend_test!(a_purge_records_the_attestation_of_destruction_that_its_readers_download_and_its_notice_gives);
 async fn a_purge_records_the_attestation_of_destruction_that_its_readers_download_and_its_notice_gives(db: TestDb) {
     let app = fresnes(&db).await;
@@ -660,6 +662,8 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
     assert_eq!(d["reference"], "ADD-20261202-doisneau", "{}: {d}", db.name);
     assert_eq!(d["attested_by"], "system:tenants-purge", "{}: {d}", db.name);
     assert_eq!(d["attested_at"], entcp::store::timestamp(at), "{}: {d}", db.name);
+    assert_eq!(d["requested_at"], entcp::store::timestamp(at), "{}: {d}", db.name);
+    assert!(d.get("destroyed_at").is_none(), "{}: the manifests backend confirms nothing: {d}", db.name);
     assert_eq!(d["namespace"], "ent-doisneau", "{}: {d}", db.name);
     let volumes: Vec<&str> = d["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert!(volumes.contains(&"espace-documentaire-data"), "{}: {d}", db.name);
@@ -676,9 +680,23 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
     let sha = entcp::documents::sha256_hex(document.text.as_bytes());
     assert_eq!(d["sha256"], sha.as_str(), "{}", db.name);
     assert_eq!(document.headers["x-document-sha256"].to_str().unwrap(), sha, "{}", db.name);
-    for words in ["Attestation de destruction des données", "ADD-20261202-doisneau", "ent-doisneau", "tenants-purge"] {
-        assert!(document.text.contains(words), "{}: {words}", db.name);
+    // As the document writes it (French typography: non-breaking spaces in dates and hours).
+    let unconfirmed =
+        entcp::documents::typography::french("demandée le 2 décembre 2026 à 09 h 00, confirmation non reçue");
+    for words in [
+        "Attestation de destruction des données",
+        "ADD-20261202-doisneau",
+        "ent-doisneau",
+        "tenants-purge",
+        &unconfirmed,
+    ] {
+        assert!(document.text.contains(words), "{}: {words} in {}", db.name, document.text);
     }
+    assert!(!document.text.contains("Données détruites le"), "{}: {}", db.name, document.text);
+    // Issued once: a later pass over the purged tenant leaves it as it is.
+    entcp::provisioning::reconcile::pass(&state.provisioning(), None, at + chrono::Duration::days(1)).await.unwrap();
+    let again = app.get("/api/v1/tenants/doisneau/destruction").acting_as(DIRECTEUR).send().await;
+    assert_eq!(again.text, document.text, "{}", db.name);
     // Out of scope, as for a slug that names nothing.
     let elsewhere = app.get("/api/v1/tenants/doisneau/destruction").acting_as(DAN_ELSEWHERE).send().await;
     let nothing = app.get("/api/v1/tenants/personne/destruction").acting_as(DAN_ELSEWHERE).send().await;
@@ -686,8 +704,10 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
 
     // In the events, and in the purge's notice, with the link to the tenant's page.
     let (kind, message) = events(&app, "doisneau").await.pop().unwrap();
-    assert_eq!(kind, "purged", "{}", db.name);
-    assert!(message.ends_with("; attestation de destruction ADD-20261202-doisneau"), "{}: {message}", db.name);
+    assert_eq!(kind, "destruction_attested", "{}", db.name);
+    let said = "attestation de destruction ADD-20261202-doisneau : destruction demandée le 2 décembre 2026 à 09 h 00, \
+                confirmation non reçue";
+    assert_eq!(message, said, "{}", db.name);
     let purged = told(&app, "doisneau").await.pop().unwrap();
     assert_eq!(purged.context["attestation"]["reference"], "ADD-20261202-doisneau", "{}", db.name);
     assert_eq!(purged.context["attestation"]["sha256"], sha.as_str(), "{}", db.name);
@@ -697,6 +717,50 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
                 qui la transmet au responsable de traitement, est disponible sur la page de l'ENT";
     assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
     assert!(rendered.text.contains("/ent/doisneau"), "{}: {}", db.name, rendered.text);
+    let said = "La suppression de l'espace de noms et des volumes de données de l'ENT a été demandée le 2 décembre \
+                2026 à 09 h 00 à l'outil de déploiement qui les gère, dont la plateforme ne reçoit pas la confirmation";
+    assert!(rendered.text.contains(said), "{}: {}", db.name, rendered.text);
+}
+
+// The console's attestation page of a purged tenant (browser-free): none before the purge (404,
+// as for a tenant out of reach), then the stored document, its reference ADD-… and its SHA-256 in
+// its header; the tenant's page links it, with its reference, its fingerprint and how the
+// destruction stands.
+backend_test!(the_console_gives_the_destruction_attestation_of_a_purged_tenant_and_none_before);
+async fn the_console_gives_the_destruction_attestation_of_a_purged_tenant_and_none_before(db: TestDb) {
+    let app = fresnes(&db).await;
+    let state = state_of(&app);
+    archive(&state, active_tenant(&state, "doisneau", "0940176F").await).await;
+    crate::console::with_password(&app.store, DIRECTEUR).await;
+    let session = crate::console::sign_in(&app, DIRECTEUR).await;
+    let none = crate::console::get(&app, &session, "/ent/doisneau/attestation-destruction").await;
+    assert_eq!(none.status, 404, "{}: {}", db.name, none.text);
+
+    let at = t0() + chrono::Duration::days(92);
+    entcp::provisioning::purge::purge_job(&state.provisioning(), at).await.unwrap();
+    let page = crate::console::get(&app, &session, "/ent/doisneau/attestation-destruction").await;
+    assert_eq!(page.status, 200, "{}: {}", db.name, page.text);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"), "{}", db.name);
+    assert!(page.text.contains("ADD-20261202-doisneau"), "{}: {}", db.name, page.text);
+    let sha = entcp::documents::sha256_hex(page.text.as_bytes());
+    assert_eq!(page.header("x-document-sha256"), Some(sha.as_str()), "{}", db.name);
+    let tenant = entcp::tenants::get_tenant(&app.store, "doisneau").await.unwrap().unwrap();
+    assert_eq!(tenant.destruction.unwrap().sha256, sha, "{}: the document as stored", db.name);
+    let shown = crate::console::get(&app, &session, "/ent/doisneau").await.text.replace("&#x2F;", "/");
+    for said in [
+        "href=\"/ent/doisneau/attestation-destruction\"",
+        "ADD-20261202-doisneau",
+        sha.as_str(),
+        "destruction demandée le 2 décembre 2026 à 09 h 00, confirmation non reçue",
+    ] {
+        assert!(shown.contains(said), "{}: {said} in {shown}", db.name);
+    }
+    // Out of scope, as for a tenant that does not exist.
+    crate::console::with_password(&app.store, DAN_ELSEWHERE).await;
+    let elsewhere = crate::console::sign_in(&app, DAN_ELSEWHERE).await;
+    let hidden = crate::console::get(&app, &elsewhere, "/ent/doisneau/attestation-destruction").await;
+    let missing = crate::console::get(&app, &elsewhere, "/ent/personne/attestation-destruction").await;
+    assert_eq!((hidden.status, missing.status), (404, 404), "{}: {}", db.name, hidden.text);
 }
 
 // A tenant's events and the author of its gate override name people by the audit log's rule: a

@@ -269,7 +269,8 @@ pub(super) async fn notify(
     for id in ids {
         let controller = get_org_in(tx, id).await?.ok_or_else(|| anyhow::anyhow!("controller {id} not found"))?;
         let (entry, reference) = new_log_entry(tx, Log::Breaches, &controller.id, now).await?;
-        super::insert(tx, (&entry, &reference, &controller.id), &input, (&actor.name, &at), Some(&b.id)).await?;
+        let own = (&input, super::ReportedAs::Controller);
+        super::insert(tx, (&entry, &reference, &controller.id), own, (&actor.name, &at), Some(&b.id)).await?;
         let target = Target::new(BREACH_KIND, &entry, Some(&controller.id));
         let summary = json!({
             "reference": reference, "processor": org.id, "processor_reference": b.reference,

@@ -302,14 +302,27 @@ pub(crate) fn hides_requester(viewer: Viewer, t: &Ticket) -> bool {
 
 // --- reading ------------------------------------------------------------------
 
-/// The ticket and how the actor sees it; 404 when the actor may not see it.
+/// The ticket and how the actor sees it; 404 when the actor may not see it. The actor's
+/// visibility decides in the statement that finds it ([`load_seen`]): a ticket out of sight
+/// costs what an unknown key costs (same statement, no row), so the 404's timing tells nothing
+/// of what exists (attack review 42); only a ticket seen is then placed ([`viewer`]).
 pub async fn find(store: &Store, actor: &Actor, id: &str) -> Result<(Ticket, Viewer), Problem> {
     let not_found = || Problem::not_found(format!("aucun ticket « {id} »"));
-    let mut conn = store.pool().acquire().await?;
-    let t = load(&mut conn, id).await?.ok_or_else(not_found)?;
-    drop(conn);
+    let t = load_seen(store, actor, id).await?.ok_or_else(not_found)?;
     let v = viewer(store, actor, &t).await?.ok_or_else(not_found)?;
     Ok((t, v))
+}
+
+/// The ticket of id or reference `id_or_reference` among those `actor` sees
+/// ([`super::visible_condition`], the rule of [`viewer`] in SQL), in one statement.
+async fn load_seen(store: &Store, actor: &Actor, id_or_reference: &str) -> Result<Option<Ticket>, Problem> {
+    let mut cond = Condition::default();
+    cond.push("(t.id = ? OR t.reference = ?)", &[id_or_reference, id_or_reference]);
+    if let Some(seen) = super::visible_condition(actor) {
+        cond.and(seen);
+    }
+    let sql = format!("SELECT {COLUMNS} FROM support_tickets t WHERE {}", cond.sql());
+    Ok(cond.bind(sqlx::query(&sql)).try_map(|r| Ticket::from_row(&r)).fetch_optional(store.pool()).await?)
 }
 
 /// The SLA of a ticket as of `now`, derived from its events.

@@ -16,6 +16,7 @@ pub(super) const CASES: &[Case] = &[
     ("POST", "/api/v1/groupements/{id}/transition", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/award", GROUPEMENT_MANAGERS, Target::Groupement),
     ("POST", "/api/v1/groupements/{id}/sans-suite", GROUPEMENT_MANAGERS, Target::Groupement),
+    ("POST", "/api/v1/groupements/{id}/lots/{lot}/sans-suite", GROUPEMENT_MANAGERS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/decp", GROUPEMENT_READERS, Target::None),
     ("GET", "/api/v1/groupements/{id}/prefill", GROUPEMENT_APPLICANTS, Target::Groupement),
     ("GET", "/api/v1/groupements/{id}/applications", GROUPEMENT_READERS, Target::None),
@@ -118,12 +119,19 @@ impl World {
             Side::In => (&self.group_in, &self.commune_in, &self.commune_out),
             Side::Out => (&self.group_out, &self.commune_out, &self.commune_in),
         };
-        let new: gm::NewGroupement = serde_json::from_value(json!({
+        let mut new = json!({
             "coordinator": coordinator.id, "title": "ENT 1er degré", "object": "Fourniture d'un ENT",
             "application_deadline": "2026-12-31", "procedure": "procedure_adaptee",
             "estimated_amount_ht_cents": 15_000_000,
-        }))
-        .unwrap();
+        });
+        if state == "consultation-lots" {
+            new["lots"] = json!([
+                { "number": 1, "title": "Solution d'espace numérique de travail" },
+                { "number": 2, "title": "Accompagnement et formation",
+                  "lines": [{ "label": "Journée de formation", "unit": "journée", "quantity": 10 }] },
+            ]);
+        }
+        let new: gm::NewGroupement = serde_json::from_value(new).unwrap();
         let g = gm::create(&ctx, new).await.unwrap();
         let apply = |org: &Org| {
             serde_json::from_value::<membership::NewApplication>(json!({
@@ -204,7 +212,7 @@ impl World {
         if !allowed.is_some_and(|roles| roles.contains(&role)) {
             // Refused by the role check before the path is read: no groupement to build.
             let placeholder = entcp::store::new_id();
-            let path = path.replace("{id}", &placeholder).replace("{application}", &placeholder);
+            let path = path.replace("{id}", &placeholder).replace("{application}", &placeholder).replace("{lot}", "2");
             return call(path.replace("{document}", &placeholder));
         }
         let (member, coordinator) = match side {
@@ -213,6 +221,8 @@ impl World {
         };
         let state = match path {
             "/api/v1/groupements/{id}/award" | "/api/v1/groupements/{id}/sans-suite" => "consultation",
+            // Two lots: the lot 2, « Accompagnement et formation », is declared sans suite.
+            "/api/v1/groupements/{id}/lots/{lot}/sans-suite" => "consultation-lots",
             "/api/v1/groupements/{id}/shares" | "/api/v1/groupements/{id}/decp" => "awarded",
             _ => "open",
         };
@@ -241,6 +251,11 @@ impl World {
                 body: Some(json!({ "motif": "infructuosite", "justification": "Aucune offre reçue." })),
                 if_match: Some(g.version),
                 ..call(url)
+            },
+            "/api/v1/groupements/{id}/lots/{lot}/sans-suite" => Call {
+                body: Some(json!({ "motif": "infructuosite", "justification": "Aucune offre reçue pour ce lot." })),
+                if_match: Some(g.version),
+                ..call(url.replace("{lot}", "2"))
             },
             "/api/v1/groupements/{id}/prefill" => call(format!("{url}?applicant={}", member.id)),
             "/api/v1/groupements/{id}/applications" if method == Method::POST => {

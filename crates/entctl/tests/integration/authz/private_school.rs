@@ -217,3 +217,161 @@ async fn a_private_school_of_another_academie_answers_a_dan_as_a_missing_one(db:
     assert!(!heads(&world.store, &who.agent, &far).await, "{}", db.name);
     assert!(identity::get_user(&world.store, &who.invited).await.unwrap().is_none(), "{}", db.name);
 }
+
+/// Who edits the school's record in [`edits_the_record`]: a role of the world, or the school's
+/// own head (its token and console session).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Editor {
+    World(Role),
+    Head,
+}
+
+/// The sessions and the head's token [`edit`] sends with.
+struct Editors {
+    sessions: HashMap<Role, String>,
+    head_session: String,
+    head_token: String,
+}
+
+/// The contact address of the organisation `key` names set to `email` by `editor` through
+/// `channel` (the API's `PATCH`, the console's form), at its current version; the status and
+/// the answer's words, `key` written as [`MISSING`] and the request's id left out.
+async fn edit(
+    world: &World,
+    editors: &Editors,
+    (channel, editor): (Channel, Editor),
+    key: &str,
+    email: &str,
+) -> (u16, String) {
+    let version = match queries::get_org(&world.store, key).await.unwrap() {
+        Some(org) => org.version,
+        None => 1,
+    };
+    let (status, text) = match channel {
+        Api => {
+            let req = world.app.request(Method::PATCH, &format!("/api/v1/orgs/{key}"));
+            let token = match editor {
+                Editor::World(role) => &world.tokens[&role],
+                Editor::Head => &editors.head_token,
+            };
+            let resp = req.bearer(token).json(&json!({ "email": email })).if_match(version).send().await;
+            (resp.status, resp.text)
+        }
+        Console => {
+            let session = match editor {
+                Editor::World(role) => &editors.sessions[&role],
+                Editor::Head => &editors.head_session,
+            };
+            let version = version.to_string();
+            let fields = [("email", email), ("version", version.as_str())];
+            let resp = post_form(&world.app, session, &format!("/organisations/{key}/contact"), &fields).await;
+            (resp.status, resp.text)
+        }
+    };
+    let text = text.replace(key, MISSING);
+    (status, text.split("Identifiant de la requête").next().unwrap().to_string())
+}
+
+/// The contact address the store holds for `org`.
+async fn contact_of(world: &World, org: &Org) -> Option<String> {
+    queries::get_org(&world.store, &org.id).await.unwrap().unwrap().email
+}
+
+backend_test!(only_its_head_and_an_administrator_edit_a_private_school_s_record);
+/// A private school's record (its contact address, where its RGPD and support notices go) is
+/// kept by the school: the DAN of its académie reads it but is refused (403, nothing written,
+/// no form on its page), through the API as in the console; a private school of another
+/// académie answers the DAN as a key naming nothing; its head and an administrator edit it.
+async fn only_its_head_and_an_administrator_edit_a_private_school_s_record(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let academie = world.etab_in.academie_code.clone().unwrap();
+    let school = private_school(&world.store, &academie, false).await;
+    let far = private_school(&world.store, &academie, true).await;
+    let head = people(&world, &school, 0).await;
+    let head_email = identity::get_user(&world.store, &head.head).await.unwrap().unwrap().email;
+    with_password(&world.store, &head_email).await;
+    let mut sessions = HashMap::new();
+    for role in [Dan, Admin] {
+        let email = format!("{}@test.fr", role.as_str());
+        with_password(&world.store, &email).await;
+        sessions.insert(role, sign_in(&world.app, &email).await);
+    }
+    let editors =
+        Editors { head_session: sign_in(&world.app, &head_email).await, head_token: head.head_token, sessions };
+    let mut failures = Vec::new();
+    for channel in [Api, Console] {
+        // The DAN of the school's académie: refused, in words that say why, nothing written.
+        let before = contact_of(&world, &school).await;
+        let (got, body) = edit(&world, &editors, (channel, Editor::World(Dan)), &school.id, "dan@pirate.fr").await;
+        let said = "modifient la fiche d'un établissement privé";
+        let said_here = if channel == Console { escaped(said) } else { said.to_string() };
+        if got != 403 || !body.contains(&said_here) {
+            failures.push(format!("{channel:?} DAN on its académie's private school: {got}, expected 403: {body}"));
+        }
+        if contact_of(&world, &school).await != before {
+            failures.push(format!("{channel:?} DAN on its académie's private school: the address was written"));
+        }
+        // The DAN on a private school of another académie: a key naming nothing.
+        let before = contact_of(&world, &far).await;
+        let theirs = edit(&world, &editors, (channel, Editor::World(Dan)), &far.id, "dan@pirate.fr").await;
+        let none = edit(&world, &editors, (channel, Editor::World(Dan)), MISSING, "dan@pirate.fr").await;
+        if theirs.0 != 404 || theirs != none {
+            failures.push(format!(
+                "{channel:?} DAN on another académie's private school: {theirs:?}, as missing: {none:?}"
+            ));
+        }
+        if contact_of(&world, &far).await != before {
+            failures.push(format!("{channel:?} DAN on another académie's private school: the address was written"));
+        }
+        // Its head and an administrator: saved.
+        for editor in [Editor::Head, Editor::World(Admin)] {
+            let email = format!("contact.{channel:?}.{editor:?}@prive.fr").to_lowercase().replace(['(', ')'], "");
+            let (got, body) = edit(&world, &editors, (channel, editor), &school.id, &email).await;
+            let want = if channel == Api { 200 } else { 303 };
+            if got != want || contact_of(&world, &school).await.as_deref() != Some(email.as_str()) {
+                failures.push(format!("{channel:?} {editor:?}: {got}, expected {want} and {email} saved: {body}"));
+            }
+        }
+    }
+    // The console offers the form to the head, not to the DAN, who reads the school's page.
+    let form = format!("action=\"/organisations/{}/contact\"", school.id);
+    let page = crate::console::get(&world.app, &editors.sessions[&Dan], &format!("/organisations/{}", school.id)).await;
+    if page.status != 200 || page.text.contains(&form) {
+        failures.push(format!(
+            "the DAN's page of the school: {} (form shown: {})",
+            page.status,
+            page.text.contains(&form)
+        ));
+    }
+    let page = crate::console::get(&world.app, &editors.head_session, &format!("/organisations/{}", school.id)).await;
+    if page.status != 200 || !page.text.contains(&form) {
+        failures.push(format!(
+            "the head's page of the school: {} (form shown: {})",
+            page.status,
+            page.text.contains(&form)
+        ));
+    }
+    assert!(failures.is_empty(), "{}: {} mismatches:\n{}", db.name, failures.len(), failures.join("\n"));
+}
+
+backend_test!(a_refused_access_cut_names_no_organisation_outside_the_dan_s_scope);
+/// The DAN may not cut the access of a person of its académie who also holds a role it does not
+/// grant: the refusal says so without naming that role's organisation when the DAN does not
+/// read it (here an EPCI of another académie), and nothing is cut.
+async fn a_refused_access_cut_names_no_organisation_outside_the_dan_s_scope(db: crate::common::TestDb) {
+    let world = world(&db).await;
+    let user = world.user_in.clone();
+    let far = world.group_out.clone();
+    let role = identity::UserRole::new(&user, Collectivite, Some(&far));
+    identity::grant(&world.store, &admin(), role, t0()).await.unwrap();
+    let token = identity::create_token(&world.store, &admin(), &user, "jeton", None, t0()).await.unwrap().token;
+    with_password(&world.store, "dan@test.fr").await;
+    let session = sign_in(&world.app, "dan@test.fr").await;
+    let resp = post_form(&world.app, &session, &format!("/utilisateurs/{user}/acces/revoquer"), &[]).await;
+    assert_eq!(resp.status, 403, "{}: {}", db.name, resp.text);
+    assert!(resp.text.contains(&escaped("a aussi un rôle hors de votre périmètre")), "{}: {}", db.name, resp.text);
+    for named in [&far.name, &far.id, &far.code] {
+        assert!(!resp.text.contains(&escaped(named)), "{}: {named} named: {}", db.name, resp.text);
+    }
+    assert_eq!(world.app.get("/api/v1/me").bearer(&token).send().await.status, 200, "{}: nothing cut", db.name);
+}

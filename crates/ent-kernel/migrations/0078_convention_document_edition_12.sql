@@ -1,0 +1,23 @@
+-- Edition 12 of a convention's text (`conventions::document`), after the tripartites and the
+-- bipartite were read end to end as a lawyer reads them. Every model with the art. 28 annex:
+-- the sub-processors in one clause, « l'éditeur de la solution, X, et l'hébergeur, Y »
+-- (SUBPROCESSORS_CLAUSE_EDITION), not « éditeur de la solution : X ; hébergeur : Y » after the
+-- item's colon; « l'article 32 du RGPD » (it said « l'article 32 »); the « Caractéristiques »
+-- label the committee's meetings as the minimum the article says and, where the académie party is
+-- « les services académiques » (bipartite, premier degré), name it so (« Part des services
+-- académiques », « Plafond annuel de la participation des services académiques »), as the RGPD
+-- notes do (« pour les services académiques ») (LABELS_EDITION); the financial article shares the
+-- cost toutes taxes comprises and leaves the excess over the académie's ceiling to the
+-- collectivité (TTC_SHARES_EDITION). Second degré: the EPLE designated as such, represented by
+-- its chef d'établissement, organe exécutif (L. 421-3, R. 421-9), in the « Entre », the « Vu »,
+-- article 1 and the RGPD roles' annex (« en la personne de son chef d'établissement ») (EPLE_EDITION);
+-- the « Vu », préambule and article 1 cite the collectivité party's own article (L. 213-2 for a
+-- département, L. 214-6 for a région), not both; article 4 « et communiquer » (not « et à
+-- communiquer »); article 8 « pour le compte du responsable de traitement » (the processor's
+-- register, RGPD art. 30.2; it said « pour son compte »); the établissement's share on the same
+-- TTC base with its titre de recettes, and its cost line saying what article 5 makes it pay (at
+-- 0 %, its contributions in kind); the RGPD notes name the one that becomes joint controller
+-- (« elles deviennent » after « la collectivité ou l'académie détermine »). Edition 11 shipped
+-- without these: a convention submitted for signature keeps the edition its signatures bind; a
+-- draft takes edition 12, as 0074 moved drafts to edition 11.
+UPDATE conventions SET document_edition = 12 WHERE status = 'draft';
