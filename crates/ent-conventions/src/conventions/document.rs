@@ -219,7 +219,15 @@ pub const EPLE_EDITION: i64 = 12;
 /// contributions in kind) rather than « participation éventuelle aux services optionnels ».
 pub const TTC_SHARES_EDITION: i64 = 12;
 
-const _: () = after_shipped(&[SUBPROCESSORS_CLAUSE_EDITION, LABELS_EDITION, EPLE_EDITION, TTC_SHARES_EDITION], 11);
+/// The first edition whose art. 28 annex states the controller's obligations towards its
+/// processor (art. 28(3), first subparagraph: « les obligations et les droits du responsable du
+/// traitement »; the CNIL's model clauses), which edition 11 left out (`processing::annex`).
+pub const CONTROLLER_DUTIES_EDITION: i64 = 12;
+
+const _: () = after_shipped(
+    &[SUBPROCESSORS_CLAUSE_EDITION, LABELS_EDITION, EPLE_EDITION, TTC_SHARES_EDITION, CONTROLLER_DUTIES_EDITION],
+    11,
+);
 
 /// How a text of `edition` designates an organisation ([`ACADEMIE_LOWERCASE_EDITION`]).
 pub fn designation(kind: OrgKind, name: &str, edition: i64) -> naming::Designation {

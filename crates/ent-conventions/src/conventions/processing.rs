@@ -9,8 +9,8 @@
 //! and the duty to warn about an unlawful instruction.
 
 use super::document::{
-    ANNEX_ONCE_EDITION, BOUQUET_LIST_EDITION, BREACH_DEADLINE_EDITION, SCHOOL_SUBJECTS_EDITION,
-    SUBPROCESSORS_CLAUSE_EDITION, WORDING_EDITION,
+    ANNEX_ONCE_EDITION, BOUQUET_LIST_EDITION, BREACH_DEADLINE_EDITION, CONTROLLER_DUTIES_EDITION,
+    SCHOOL_SUBJECTS_EDITION, SUBPROCESSORS_CLAUSE_EDITION, WORDING_EDITION,
 };
 use super::model::ConventionModel;
 use super::{Convention, Party, ProcessedTenant};
@@ -325,6 +325,13 @@ pub fn one_parenthesis(label: &str) -> String {
     }
 }
 
+/// The controller's obligations towards its processor, the last item of the annex from
+/// [`CONTROLLER_DUTIES_EDITION`] (art. 28(3), first subparagraph; the CNIL's model clauses).
+const CONTROLLER_DUTIES: &str = "Obligations du responsable de traitement : il fournit au sous-traitant les données \
+     nécessaires au traitement, documente par écrit toute instruction le concernant, veille au respect des \
+     obligations prévues par le RGPD avant et pendant toute la durée du traitement, et supervise le traitement, y \
+     compris par la réalisation d'audits et d'inspections auprès du sous-traitant.";
+
 /// The heading of the Art. 28(3) annex ([`annex`]).
 const ANNEX_HEADING: &str = "Annexe – Clauses de sous-traitance (article 28, paragraphe 3, du RGPD)";
 
@@ -495,7 +502,7 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
             .unwrap_or_else(|| "du responsable de traitement".into()),
     };
     let [nature, data, subjects] = processing_items(model, conv);
-    let items = vec![
+    let mut items = vec![
         format!(
             "Objet et durée : {processor}, sous-traitant, traite pour le compte {} les données à caractère personnel \
              {}, du {} au {}, puis pendant la phase de réversibilité.",
@@ -547,6 +554,9 @@ pub fn annex(model: &ConventionModel, conv: &Convention) -> Option<Section> {
          français relatives à la protection des données."
             .into(),
     ];
+    if conv.document_edition >= CONTROLLER_DUTIES_EDITION {
+        items.push(CONTROLLER_DUTIES.into());
+    }
     Some(Section { heading: ANNEX_HEADING.into(), blocks: vec![Block::Bullets(items)] })
 }
 

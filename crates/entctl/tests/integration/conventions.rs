@@ -1283,7 +1283,7 @@ async fn a_submitted_premier_degre_convention_names_its_signatories_acts_and_art
         "Catégories de personnes concernées : élèves (mineurs)",
         "Confidentialité : ",
         "Sécurité (article 32 du RGPD)",
-        "Sous-traitants ultérieurs : éditeur de la solution : à compléter ; hébergeur : à compléter",
+        "Sous-traitants ultérieurs : l'éditeur de la solution (à compléter) et l'hébergeur (à compléter).",
         "Droits des personnes : ",
         "Violations de données : ",
         "Fin du traitement : ",
@@ -2588,7 +2588,10 @@ async fn a_convention_opened_on_version_2_keeps_citing_sdet_6_3_and_nothing_else
         .replace("(version 2)", "(version 3)")
         .replace("sans délai de toute violation de données", &capped)
         .replace(&french("au moins 1 fois par an"), &french("au moins une fois par an"))
-        .replace(&french("préavis de 3 mois"), &french("préavis de trois mois"));
+        .replace(&french("préavis de 3 mois"), &french("préavis de trois mois"))
+        // And, from edition 12, by « l'article 32 du RGPD » and its article 5 the code writes (a cost TTC).
+        .replace(&french("prévues à l&#x27;article 32, "), &french("prévues à l&#x27;article 32 du RGPD, "))
+        .replace("Le coût du service ENT, comprenant", "Le coût toutes taxes comprises du service ENT, comprenant");
     assert_eq!(draft_html(&c, id).await, on_v3, "{}", c.db.name);
 }
 
@@ -3507,7 +3510,8 @@ async fn an_avenant_signed_before_the_citing_edition_keeps_its_text_and_every_si
                 "{name}: {text}"
             );
             let objet = between(&text, "Objet de l'avenant", "Stipulations modifiées");
-            let changed = french("« Réunions du comité de pilotage par an » : 2 au lieu de 1");
+            // Labelled, from edition 12, as the minimum its article stipulates.
+            let changed = french("« Nombre minimal de réunions du comité de pilotage par an » : 2 au lieu de 1");
             assert!(objet.contains(&changed), "{name}: {objet}");
             assert!(!objet.contains("comptes"), "{name}: the accounts the first avenant set are unchanged: {objet}");
         }
@@ -3762,7 +3766,8 @@ async fn a_date_and_a_percentage_read_in_french_from_edition_4_and_edition_3_kee
     for french in [
         "<dt>Date du bilan intermédiaire</dt><dd>15 mars 2027</dd>",
         "<dt>Part de la collectivité dans le coût du service</dt><dd>12,5\u{a0}%</dd>",
-        "<dt>Part de l'académie dans le coût du service</dt><dd>87,5\u{a0}%</dd>",
+        // Named, from edition 12, as the document designates the party.
+        "<dt>Part des services académiques dans le coût du service</dt><dd>87,5\u{a0}%</dd>",
         "12,5\u{a0}% à la charge de la collectivité et 87,5\u{a0}% à la charge des services académiques",
     ] {
         assert!(html.contains(french), "{name}: « {french} » not in {html}");

@@ -3912,7 +3912,10 @@ async fn the_api_and_the_document_of_a_convention_name_the_same_sub_processors(d
     let doc = admin.get(api(&format!("/conventions/{}/document?format=html", tripartite["id"].as_str().unwrap())));
     let html = doc.send().await.text;
     assert!(
-        html.contains(&french(&format!("Sous-traitants ultérieurs : éditeur de la solution : {}", vendor.name))),
+        html.contains(
+            &french(&format!("Sous-traitants ultérieurs : l'éditeur de la solution, {},", vendor.name))
+                .replace('\'', "&#x27;")
+        ),
         "{name}: the tripartite's annex names its éditeur: {html}"
     );
 
@@ -6526,13 +6529,14 @@ async fn a_members_draft_convention_after_the_award_names_the_titulaire_in_its_a
                 assert_eq!(listed, ["ENT Éditions SAS"], "{name}: {draft}");
                 assert_eq!(draft["subprocessors_market"]["reference"], reference, "{name}: {draft}");
                 format!(
-                    "Sous-traitants ultérieurs : éditeur de la solution : ENT Éditions SAS, titulaire de l'accord-cadre \
-                     {reference} ; hébergeur : à compléter."
+                    "Sous-traitants ultérieurs : l'éditeur de la solution, ENT Éditions SAS, titulaire de \
+                     l'accord-cadre {reference}, et l'hébergeur (à compléter)."
                 )
             }
             false => {
                 assert!(listed.is_empty(), "{name}: {draft}");
-                "Sous-traitants ultérieurs : éditeur de la solution : à compléter ; hébergeur : à compléter.".into()
+                "Sous-traitants ultérieurs : l'éditeur de la solution (à compléter) et l'hébergeur (à compléter)."
+                    .into()
             }
         };
         let escaped = french(&line).replace('\'', "&#x27;");

@@ -126,6 +126,7 @@ async fn edition_10_states_the_academie_s_ceiling_and_its_proration_in_the_tripa
     let c = setup(db).await;
     let name = c.db.name;
     let id = c.create(paying_tripartite()).await["id"].as_str().unwrap().to_string();
+    written_in_edition(&c, &id, 10).await;
     let html = document_text(&c, &id).await;
     let article = section(&html, "Article 5 – Dispositions financières");
     let mut said = vec![
@@ -145,6 +146,7 @@ async fn edition_10_states_the_academie_s_ceiling_and_its_proration_in_the_tripa
     reads(name, "edition 10, cost annex", costs, &[FINANCIAL], &[IN_KIND]);
     // An académie paying nothing: no ceiling, the contributions in kind, as the file says them.
     let in_kind = c.create(tripartite("2026-09-01")).await["id"].as_str().unwrap().to_string();
+    written_in_edition(&c, &in_kind, 10).await;
     let html = document_text(&c, &in_kind).await;
     let article = section(&html, "Article 5 – Dispositions financières");
     reads(name, "no money share", article, &["0 % à la charge des services académiques.</p>"], &CEILING);
@@ -182,6 +184,8 @@ async fn edition_10_words_the_second_degre_article_5_and_lists_its_annex_once(db
     let (_app, dan, id) = college_tenant_draft(&db, "college-dix", json!(["visio"])).await;
     let shares = json!({ "part_collectivite": 90, "part_academie": 10, "plafond_participation_academie": 1_234_567 });
     edited(&dan, &id, json!({ "parameters": shares })).await;
+    let edition_10 = "UPDATE conventions SET document_edition = 10 WHERE id = $1";
+    sqlx::query(edition_10).bind(&id).execute(db.store.pool()).await.unwrap();
     let document = || async { dan.get(format!("/api/v1/conventions/{id}/document")).send().await.text };
     let html = document().await.replace("&#x27;", "'");
     let article = section(&html, "Article 5 – Dispositions financières");

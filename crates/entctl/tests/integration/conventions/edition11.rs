@@ -24,7 +24,7 @@ async fn edition_11_states_the_bipartite_s_proration_to_the_cent_below_and_editi
     let c = setup(db).await;
     let name = c.db.name;
     let id = c.create(bipartite_capped("2027-01-04")).await["id"].as_str().unwrap().to_string();
-    assert_eq!(rederived(&c, &id).await.0.document_edition, 11, "{name}: a draft is written in edition 11");
+    written_in_edition(&c, &id, 11).await;
     let html = document_text(&c, &id).await;
     let article = section(&html, ARTICLE_4);
     let mut said = vec![
@@ -124,6 +124,7 @@ async fn edition_11_states_an_avenant_s_ceiling_in_letters_and_figures_toutes_ta
     bipartite_submitted_and_signed(&c, &id).await;
     let avenant = c.amended(&id).await;
     c.edit(&avenant, json!({ "parameters": { "plafond_participation_academie": 2_000_000 } })).await;
+    written_in_edition(&c, &avenant, 11).await;
     let html = document_text(&c, &avenant).await;
     let objet = "« Plafond annuel de la participation de l'académie » : vingt mille euros (20 000,00 €) toutes taxes \
                  comprises au lieu de douze mille trois cent quarante-cinq euros et soixante-sept centimes \

@@ -200,6 +200,8 @@ async fn a_second_degre_draft_of_edition_12_designates_the_eple_and_its_collecti
          conjoint",
         "Sous-traitants ultérieurs : l'éditeur de la solution, Éditeur ENT SAS, et l'hébergeur, Hébergeur Souverain \
          SA. Le sous-traitant",
+        "Obligations du responsable de traitement : il fournit au sous-traitant les données nécessaires au \
+         traitement, documente par écrit toute instruction",
     ];
     let shipped = [
         "L. 214-6",

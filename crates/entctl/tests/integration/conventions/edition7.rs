@@ -309,8 +309,10 @@ async fn a_tripartite_academie_money_share_needs_its_ceiling_as_the_bipartite_on
     let id = c.create(paying).await["id"].as_str().unwrap().to_string();
     // As art. 4 states it from edition 9 (edition9.rs); in euros before, as edition 8 shipped.
     let html = document_text(&c, &id).await;
-    let ttc = "<dt>Plafond annuel de la participation de l'académie</dt><dd>douze mille euros (12 000,00 €) toutes \
-               taxes comprises</dd>";
+    // Labelled, from edition 12, by the party as the premier degré designates it.
+    let ttc =
+        "<dt>Plafond annuel de la participation des services académiques</dt><dd>douze mille euros (12 000,00 €) \
+               toutes taxes comprises</dd>";
     reads(name, "a money share", &html, &[ttc], &[]);
     written_in_edition(&c, &id, 8).await;
     let html = document_text(&c, &id).await;

@@ -32,6 +32,8 @@ async fn edition_9_states_the_ceiling_ttc_and_the_prorated_ceiling_of_an_incompl
     let created = c.create(bipartite_capped("2027-01-04")).await;
     assert_eq!(created["end_date"], "2030-01-03", "{name}: {created}");
     let id = created["id"].as_str().unwrap().to_string();
+    // Written in edition 9 (edition 12 labels the ceiling « des services académiques »: edition12.rs).
+    written_in_edition(&c, &id, 9).await;
     let annual = line(
         "Plafond annuel de la participation de l'académie",
         "douze mille trois cent quarante-cinq euros et soixante-sept centimes (12 345,67 €) toutes taxes comprises",
