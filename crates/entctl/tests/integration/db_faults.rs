@@ -212,10 +212,23 @@ async fn a_full_sqlite_disk_gives_storage_full_and_writes_resume_once_space_is_f
     assert_eq!(problem.kind, ProblemKind::StorageFull, "{problem:?}");
     assert_eq!(problem.kind.status().as_u16(), 507);
     assert!(problem.kind.retry_after().is_some());
+    // Readiness says so: its heartbeat rewrote its own row in place, which a full database
+    // still took, and `/readyz` stayed 200 while every insert failed (SRE 43 F5).
+    // The limit is a pragma of the connection: set again on the pool's (the failed write's may
+    // have been closed, its rollback having failed), as a full disk holds for every connection.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.pool()).await.unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(store.pool()).await.unwrap();
+    tokio::time::sleep(READY_REUSE).await;
+    let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("a full database is not ready");
+    assert_eq!(ready.kind, ProblemKind::StorageFull, "{ready:?}");
 
     sqlx::query("PRAGMA max_page_count = 1073741823").execute(store.pool()).await.unwrap();
     add_user(&store, 10_002).await.expect("writes resume without a restart");
     add_user(&store, 10_003).await.expect("and keep working");
+    tokio::time::sleep(READY_REUSE).await;
+    store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
+    let rows = "SELECT COUNT(*) FROM store_heartbeat WHERE id < 0";
+    assert_eq!(sqlx::query_scalar::<_, i64>(rows).fetch_one(store.pool()).await.unwrap(), 0, "nothing kept");
 }
 
 backend_test!(a_connection_whose_transaction_the_database_ended_is_discarded_not_reused);
