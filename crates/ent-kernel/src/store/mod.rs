@@ -310,7 +310,8 @@ impl Store {
     }
 
     /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans
-    /// these queries from its indexes alone).
+    /// these queries from its indexes alone: its statistics are averages, which a skewed column such
+    /// as `orgs.kind` — three rows in four are schools — would mislead).
     pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
