@@ -214,7 +214,7 @@ impl Store {
             // Given back before the indexes below take one (a pool of one connection would wait).
             Backend::Sqlite => drop(conn),
         }
-        ran?;
+        ran.map_err(migrations::refusal)?;
         // Indexes a bulk load set aside and did not live to build again.
         deferred_indexes::restore_indexes(self).await?;
         Ok(())
