@@ -366,6 +366,7 @@ const CONFIGURATION_ERROR: u8 = 2;
 const PARTIAL_IMPORT: u8 = 3;
 
 fn main() -> ExitCode {
+    entcp::release::set_version(entcp::VERSION);
     let cli = Cli::parse();
     let config = match configuration(&cli) {
         Ok(config) => config,
@@ -695,7 +696,7 @@ async fn run(command: Command, mut config: Config, catalog: Catalog) -> anyhow::
                 redact(&url)
             );
         }
-        Command::Version => outln!("entctl {}", env!("CARGO_PKG_VERSION")),
+        Command::Version => outln!("entctl {} (schéma de base {})", entcp::VERSION, entcp::release::schema_version()),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             bench::import(&config, rows, communes).await?;
         }

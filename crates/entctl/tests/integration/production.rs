@@ -247,6 +247,10 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
     });
     let refused = restore(&url, &data_dir, newer.path()).await.unwrap_err().to_string();
     assert!(refused.contains("plus récent"), "{refused}");
+    // Told by the schema it needs and the build that wrote it (not a version number both share).
+    let needed = entcp::backup::known_schema_version(db.store.backend()) + 1;
+    assert!(refused.contains(&format!("un entctl qui connaît le schéma {needed}")), "{refused}");
+    assert!(refused.contains(&format!("celui qui l'a écrite, {}", entcp::VERSION)), "{refused}");
     unchanged("newer schema");
 
     let truncated = tempfile::NamedTempFile::new().unwrap();
