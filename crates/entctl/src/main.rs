@@ -392,6 +392,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // `entctl orgs list | head`: the reader has what it wanted.
         Err(e) if output::is_closed_pipe(&e) => ExitCode::from(output::CLOSED_PIPE),
+        // A SQLite file the process cannot write is the deployment's to fix, as a configuration.
+        Err(e) if e.downcast_ref::<store::UnusableDatabaseFile>().is_some() => configuration_error(&e),
         Err(e) => {
             errln!("erreur : {e:#}");
             ExitCode::FAILURE
