@@ -309,10 +309,20 @@ pub fn database_fault(e: &sqlx::Error) -> Option<ProblemKind> {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => Some(ProblemKind::Unavailable),
+        sqlx::Error::Database(db) if refused_at_session_start(db.as_ref()) => Some(ProblemKind::Unavailable),
         sqlx::Error::Database(db) => db.code().and_then(|code| database_code_fault(&code)),
         _ => None,
     }
+}
+
+/// PostgreSQL: a refusal raised while the server opens the session (its `postinit.c`): the
+/// database closed to connections (`ALLOW_CONNECTIONS false`, SQLSTATE `55000`, which is also
+/// a bug's code elsewhere), renamed or dropped, too many sessions. Told by the server's source
+/// file, which no translation of its messages changes.
+fn refused_at_session_start(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| pg.file() == Some("postinit.c"))
 }
 
 /// PostgreSQL reports a five-character SQLSTATE; SQLite an extended result code
@@ -327,8 +337,12 @@ fn database_code_fault(code: &str) -> Option<ProblemKind> {
             "57014" => Some(ProblemKind::Timeout),
             // A NUL in text (`character_not_in_repertoire`) or a character the encoding lacks.
             "22021" | "22P05" => Some(ProblemKind::BadRequest),
-            "25P03" => Some(ProblemKind::Unavailable),
-            _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+            // An idle-in-transaction session ended; a database that does not exist (renamed,
+            // dropped); a refused login (a password rotated before the configuration).
+            "25P03" | "3D000" => Some(ProblemKind::Unavailable),
+            // Connection exceptions, resources (too many connections), operator intervention
+            // (server shutting down, starting up), invalid authorization.
+            _ if ["08", "53", "57P", "28"].iter().any(|class| code.starts_with(class)) => {
                 Some(ProblemKind::Unavailable)
             }
             _ => None,
@@ -386,16 +400,35 @@ mod tests {
         for (kind, codes) in [
             (ProblemKind::StorageFull, &["53100", "13"][..]),
             (ProblemKind::ReadOnly, &["25006", "8", "1032"]),
-            (ProblemKind::Unavailable, &["57P01", "08006", "53300", "5"]),
+            (ProblemKind::Unavailable, &["57P01", "57P03", "08006", "08001", "53300", "3D000", "28P01", "28000", "5"]),
             (ProblemKind::Conflict, &["23505", "40001", "2067"]),
         ] {
             for code in codes {
                 assert_eq!(database_code_fault(code), Some(kind), "{code}");
             }
         }
-        for bug in ["42P01", "42703", "1", "787", "275"] {
+        // `55000` is a bug but when the server raises it while opening the session.
+        for bug in ["42P01", "42703", "55000", "1", "787", "275"] {
             assert_eq!(database_code_fault(bug), None, "{bug} is a bug, not a fault");
         }
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_had_is_unavailable_not_a_bug() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for error in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(io()),
+            sqlx::Error::Tls(Box::new(io())),
+            sqlx::Error::Protocol("unexpected message".into()),
+            sqlx::Error::WorkerCrashed,
+        ] {
+            let problem = Problem::from(error);
+            assert_eq!((problem.kind, problem.kind.title()), (ProblemKind::Unavailable, "Service indisponible"));
+            assert_eq!(problem.kind.retry_after(), Some(2));
+        }
+        assert_eq!(database_fault(&sqlx::Error::RowNotFound), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod files;
 pub mod http;
 pub mod kernel;
 pub mod naming;
+pub mod release;
 pub mod store;
 pub mod text;
 pub mod throttle;

@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context};
 use ent_kernel::files::{create_private, private_dir};
-use ent_kernel::store::{migrations, sqlite_file_path, Backend, Store};
+use ent_kernel::store::{sqlite_file_path, Backend, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
@@ -88,9 +88,9 @@ async fn applied_schema(store: &Store) -> i64 {
         .unwrap_or(0)
 }
 
-/// The last migration this binary knows.
-pub fn known_schema_version(backend: Backend) -> i64 {
-    migrations::for_backend(backend).migrations.iter().map(|m| m.version).max().unwrap_or(0)
+/// The last migration this binary knows (the same on both backends).
+pub fn known_schema_version(_backend: Backend) -> i64 {
+    ent_kernel::release::schema_version()
 }
 
 /// The connection parameters libpq reads in a URL (but `password`, which goes apart).
@@ -427,7 +427,7 @@ pub async fn backup(store: &Store, database_url: &str, data_dir: &Path, out: &Pa
         backend: backend_name(backend).into(),
         schema_version,
         created_at: chrono::Utc::now().to_rfc3339(),
-        entctl_version: env!("CARGO_PKG_VERSION").into(),
+        entctl_version: crate::VERSION.into(),
         entries,
     };
     zip.start_file(MANIFEST, options)?;
@@ -564,7 +564,10 @@ async fn open_for(store: &Store, archive: &Path) -> anyhow::Result<(zip::ZipArch
     let known = known_schema_version(backend);
     if manifest.schema_version > known {
         bail!(
-            "archive au schéma {} plus récent que celui de cet entctl ({known}) : restaurez avec la version {} ou plus récente",
+            "archive au schéma {} plus récent que celui de cet entctl ({} ; schéma {known}) : restaurez-la avec un \
+             entctl qui connaît le schéma {} (celui qui l'a écrite, {}, ou un plus récent)",
+            manifest.schema_version,
+            crate::VERSION,
             manifest.schema_version,
             manifest.entctl_version
         );

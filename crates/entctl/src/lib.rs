@@ -7,6 +7,9 @@ pub mod backup;
 pub mod bench;
 pub mod demo;
 
+/// This build's version: the workspace's and its git commit (`build.rs`), e.g. `0.1.0+f5cab53ef8`.
+pub const VERSION: &str = env!("ENTCTL_BUILD_VERSION");
+
 // Every module of every crate under one name, so that the tests keep their paths.
 pub use ent_console as console;
 pub use ent_conventions::conventions;
@@ -19,6 +22,7 @@ pub use ent_kernel::files;
 pub use ent_kernel::http;
 pub use ent_kernel::kernel;
 pub use ent_kernel::naming;
+pub use ent_kernel::release;
 pub use ent_kernel::store;
 pub use ent_kernel::text;
 pub use ent_kernel::throttle;

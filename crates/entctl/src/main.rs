@@ -366,6 +366,7 @@ const CONFIGURATION_ERROR: u8 = 2;
 const PARTIAL_IMPORT: u8 = 3;
 
 fn main() -> ExitCode {
+    entcp::release::set_version(entcp::VERSION);
     let cli = Cli::parse();
     let config = match configuration(&cli) {
         Ok(config) => config,
@@ -391,6 +392,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // `entctl orgs list | head`: the reader has what it wanted.
         Err(e) if output::is_closed_pipe(&e) => ExitCode::from(output::CLOSED_PIPE),
+        // A SQLite file the process cannot write is the deployment's to fix, as a configuration.
+        Err(e) if e.downcast_ref::<store::UnusableDatabaseFile>().is_some() => configuration_error(&e),
         Err(e) => {
             errln!("erreur : {e:#}");
             ExitCode::FAILURE
@@ -695,7 +698,7 @@ async fn run(command: Command, mut config: Config, catalog: Catalog) -> anyhow::
                 redact(&url)
             );
         }
-        Command::Version => outln!("entctl {}", env!("CARGO_PKG_VERSION")),
+        Command::Version => outln!("entctl {} (schéma de base {})", entcp::VERSION, entcp::release::schema_version()),
         Command::Bench(BenchCommand::Import { rows, communes }) => {
             bench::import(&config, rows, communes).await?;
         }

@@ -637,6 +637,53 @@ fn a_database_that_cannot_be_reached_is_named_with_the_cause_in_french() {
     }
 }
 
+// Every build called itself 0.1.0 (SRE 43 F8): the version carries the git commit it was built
+// from, and the schema this build knows is said beside it.
+#[test]
+fn version_names_the_commit_of_the_build_and_the_schema_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(entctl(dir.path()).arg("version"));
+    let schema = entcp::release::schema_version();
+    assert_eq!(out.trim(), format!("entctl {} (schéma de base {schema})", entcp::VERSION));
+    // Built from a git checkout: the commit is one of the repository's (not necessarily HEAD
+    // any more, when a commit was made since the build).
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output();
+        out.ok().filter(|out| out.status.success())
+    };
+    if git(&["rev-parse", "HEAD"]).is_some() {
+        let commit = entcp::VERSION.strip_prefix(concat!(env!("CARGO_PKG_VERSION"), "+")).expect(entcp::VERSION);
+        assert!(commit.len() == 10 && commit.chars().all(|c| c.is_ascii_hexdigit()), "{commit}");
+        assert!(git(&["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_some(), "{commit} is no commit");
+    }
+}
+
+// A SQLite file the process cannot write (a read-only volume or file, its rights, a folder that
+// cannot be created) was told after the pool's retries as « le serveur ne répond pas dans le
+// délai » (SRE 43 F7): it is named at once with its cause, and exits as a configuration error.
+#[test]
+fn a_sqlite_file_that_cannot_be_written_is_named_with_its_cause_as_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = dir.path().join("lecture-seule.db");
+    std::fs::write(&read_only, b"").unwrap();
+    let not_a_folder = dir.path().join("un-fichier");
+    std::fs::write(&not_a_folder, b"").unwrap();
+    let cases = [
+        (format!("sqlite://{}?mode=ro", read_only.display()), read_only.display().to_string(), "lecture seule"),
+        (
+            format!("sqlite://{}/entcp.db", not_a_folder.display()),
+            not_a_folder.display().to_string(),
+            "création du dossier de la base SQLite",
+        ),
+    ];
+    for (url, path, cause) in cases {
+        let (code, stderr) = migrate_against(&url);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(&path) && stderr.contains(cause), "{url}: {stderr}");
+        assert!(!stderr.contains("ne répond pas"), "{url}: not a server that does not answer: {stderr}");
+    }
+}
+
 backend_test!(bench_import_prints_the_rates_of_both_passes_and_of_its_references);
 async fn bench_import_prints_the_rates_of_both_passes_and_of_its_references(db: TestDb) {
     let out = bench(&db, &["import", "--rows", "60", "--communes", "30"]);

@@ -9,7 +9,7 @@
 
 use super::Backend;
 use regex::Regex;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -116,6 +116,64 @@ pub fn for_backend(backend: Backend) -> &'static Migrator {
         Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
     }
+}
+
+/// The last migration this binary knows.
+pub fn last_known() -> i64 {
+    FILES.iter().filter_map(|(file, _)| version_of(file)).max().unwrap_or(0)
+}
+
+/// `0004_conventions.sql` → 4.
+fn version_of(file: &str) -> Option<i64> {
+    file.split('_').next()?.parse().ok()
+}
+
+/// « la migration 5 (0005_tenants.sql) », or « la migration 77 » when this binary has no such file.
+fn named(version: i64) -> String {
+    match FILES.iter().find(|(file, _)| version_of(file) == Some(version)) {
+        Some((file, _)) => format!("la migration {version} ({file})"),
+        None => format!("la migration {version}"),
+    }
+}
+
+/// What to do when the database no longer matches the migrations this binary knows.
+const RESTORE_OR_MATCHING_RELEASE: &str = "démarrez la version d'entctl qui a migré cette base, ou restaurez la \
+     sauvegarde prise avant (« entctl restore » dans une base neuve) ; ne modifiez pas la table _sqlx_migrations à la main";
+
+/// A failed migration run as the operator reads it, in French: what is wrong and what to do.
+/// sqlx says it in English, and for a half-applied migration tells to edit its table by hand.
+pub fn refusal(error: MigrateError) -> anyhow::Error {
+    let known = last_known();
+    let message = match error {
+        MigrateError::VersionMismatch(version) => format!(
+            "{} a été appliquée à cette base avec un autre contenu que celui de cet entctl (somme de contrôle \
+             différente) : cet entctl a été construit d'un fichier de migration modifié, ou la table \
+             _sqlx_migrations a été modifiée ; {RESTORE_OR_MATCHING_RELEASE}",
+            named(version)
+        ),
+        MigrateError::VersionMissing(version) if version > known => format!(
+            "la base a appliqué la migration {version}, plus récente que celles de cet entctl (jusqu'à {known}) : \
+             démarrez la version d'entctl qui l'a appliquée, ou une plus récente"
+        ),
+        MigrateError::VersionMissing(version) => format!(
+            "la base a appliqué une migration {version} que cet entctl ne connaît pas (ses migrations vont jusqu'à \
+             {known}) : elle a été migrée par une autre construction d'entctl (branche, version de développement) ; \
+             {RESTORE_OR_MATCHING_RELEASE}"
+        ),
+        MigrateError::Dirty(version) => format!(
+            "{}{} est marquée inachevée dans la base : elle a échoué en cours d'application lors d'un démarrage \
+             précédent, dont le journal donne la cause ; restaurez la sauvegarde prise avant la mise à jour \
+             (« entctl restore » dans une base neuve), puis démarrez de nouveau la version voulue ; ne supprimez pas \
+             la ligne de la table _sqlx_migrations à la main",
+            named(version),
+            if version > known { ", d'une version plus récente d'entctl," } else { "" }
+        ),
+        MigrateError::ExecuteMigration(cause, version) => {
+            format!("{} a échoué : {cause} ; corrigez la cause, puis démarrez de nouveau", named(version))
+        }
+        other => format!("migrations de la base impossibles : {other}"),
+    };
+    anyhow::anyhow!(message)
 }
 
 /// The SQL a backend runs for one migration file.

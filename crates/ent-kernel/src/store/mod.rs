@@ -157,6 +157,7 @@ impl Store {
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
             create_sqlite_file(url)?;
+            open_sqlite_once(url, options).await?;
         }
         let default_size = match backend {
             Backend::Sqlite => 8,
@@ -214,7 +215,7 @@ impl Store {
             // Given back before the indexes below take one (a pool of one connection would wait).
             Backend::Sqlite => drop(conn),
         }
-        ran?;
+        ran.map_err(migrations::refusal)?;
         // Indexes a bulk load set aside and did not live to build again.
         deferred_indexes::restore_indexes(self).await?;
         Ok(())
@@ -310,7 +311,8 @@ impl Store {
     }
 
     /// Refreshes the planner statistics of `table` (optionally `table (columns)`; PostgreSQL; SQLite plans
-    /// these queries from its indexes alone).
+    /// these queries from its indexes alone: its statistics are averages, which a skewed column such
+    /// as `orgs.kind` — three rows in four are schools — would mislead).
     pub async fn analyze(&self, table: &'static str) -> sqlx::Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
@@ -424,16 +426,66 @@ async fn open_on_server(conn: &mut sqlx::AnyConnection) -> sqlx::Result<bool> {
     conn.fetch_one(OPEN_TRANSACTION).await?.try_get(0)
 }
 
+/// A SQLite file this process cannot use: its folder cannot be created, the file or its volume
+/// is read-only, or it is no database. A deployment's mistake (volume mode, `fsGroup`), told at
+/// once with the path and the cause; `entctl` exits as for a configuration error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnusableDatabaseFile(String);
+
 /// Creates the SQLite file (0600, in a 0700 folder) before SQLite does with the
 /// umask's mode; its WAL and shared-memory files inherit the file's mode.
-fn create_sqlite_file(url: &str) -> anyhow::Result<()> {
+fn create_sqlite_file(url: &str) -> Result<(), UnusableDatabaseFile> {
     let Some(path) = sqlite_file_path(url) else { return Ok(()) };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::files::private_dir(dir)
-            .map_err(|e| anyhow::anyhow!("création du dossier {} impossible : {e}", dir.display()))?;
+        crate::files::private_dir(dir).map_err(|e| {
+            UnusableDatabaseFile(format!("création du dossier de la base SQLite {} impossible : {e}", dir.display()))
+        })?;
     }
     crate::files::touch_private(&path)
-        .map_err(|e| anyhow::anyhow!("création de la base {} impossible : {e}", path.display()))
+        .map_err(|e| UnusableDatabaseFile(format!("création de la base SQLite {} impossible : {e}", path.display())))
+}
+
+/// SQLite: opens the file once as each pooled connection will (its session's pragmas create the
+/// WAL beside it), so that a file that cannot be written is told at once with its cause, not
+/// after the pool's acquire timeout as a server that does not answer (the pool retries a failed
+/// connection set-up until then, and keeps only the timeout). Other errors are left to the pool.
+async fn open_sqlite_once(url: &str, options: PoolOptions) -> Result<(), UnusableDatabaseFile> {
+    use sqlx::Connection;
+    let Some(path) = sqlite_file_path(url) else { return Ok(()) };
+    let opened = async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        let set_up = set_up_session(&mut conn, Backend::Sqlite, options).await;
+        let _ = conn.close().await;
+        set_up
+    };
+    let Err(e) = opened.await else { return Ok(()) };
+    match sqlite_unusable_reason(&e) {
+        Some(reason) => {
+            Err(UnusableDatabaseFile(format!("base SQLite {} inutilisable : {reason} — {e}", path.display())))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Why SQLite refused to open or write a file, in French, for the result codes that a retry
+/// does not change: read-only (`SQLITE_READONLY` and its extended codes), cannot open
+/// (`SQLITE_CANTOPEN`), not a database (`SQLITE_NOTADB`).
+fn sqlite_unusable_reason(e: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = e else { return None };
+    let code: i64 = db.code()?.parse().ok()?;
+    match code & 0xff {
+        8 => Some(
+            "fichier ou dossier en lecture seule (volume monté en lecture seule, ou droits insuffisants \
+             pour l'utilisateur du processus : propriétaire, mode, fsGroup)",
+        ),
+        14 => Some(
+            "ouverture du fichier impossible (dossier absent ou non inscriptible, droits du fichier, \
+             volume en lecture seule)",
+        ),
+        26 => Some("ce fichier n'est pas une base SQLite"),
+        _ => None,
+    }
 }
 
 /// Bounds how long the rest of `tx` waits for a row lock another transaction holds (PostgreSQL:

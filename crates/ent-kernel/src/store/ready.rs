@@ -8,8 +8,13 @@
 //! makes this one unready; on PostgreSQL the beat gives up on a lock after
 //! [`LOCK_TIMEOUT`], within the probe's own limit. Each beat also deletes the rows no process
 //! wrote for [`FORGOTTEN_AFTER`] (processes gone), skipping those another transaction holds.
+//!
+//! SQLite: rewriting the heartbeat row needs no new page, and succeeded on a full disk while
+//! every insert failed. The beat also allocates fresh pages in a savepoint it rolls back (a
+//! size limit shows), and the probe reads the free space of the database's volume: below
+//! [`SQLITE_MIN_FREE_BYTES`] it answers 507 « espace de stockage épuisé ».
 
-use super::{timestamp, Store};
+use super::{timestamp, Backend, Store, Tx};
 use crate::error::{Problem, ProblemKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -29,6 +34,15 @@ pub const FORGOTTEN_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// A beat still unanswered after this long (a socket gone silent) no longer holds back the next.
 const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// SQLite: the free space of the database's volume below which the probe answers 507. A commit
+/// appends its pages to the WAL, which grows by up to [`super::SQLITE_WAL_AUTOCHECKPOINT`] pages
+/// between checkpoints; below a few of them, the next writes fail.
+pub const SQLITE_MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// SQLite: how many bytes the beat writes in its savepoint (rolled back): more than a page,
+/// so that it needs pages the file does not have (the heartbeat row is rewritten in place).
+const FRESH_PAGES_BYTES: usize = 8192;
 
 /// A beat's answer: the problem kind and detail when the database did not take the write.
 type Outcome = Result<(), (ProblemKind, String)>;
@@ -56,6 +70,9 @@ impl Store {
     /// never cancels a `BEGIN` half-way (on PostgreSQL that leaves the pooled connection
     /// inside a transaction sqlx no longer tracks, sqlx#4393).
     pub async fn check_ready(&self, limit: Duration) -> Result<(), Problem> {
+        if let Some(full) = self.sqlite_free_bytes().and_then(storage_verdict) {
+            return Err(full);
+        }
         let mut answer = self.heartbeat_round();
         let outcome = match tokio::time::timeout(limit, answer.wait_for(Option::is_some)).await {
             Ok(Ok(outcome)) => outcome.clone(),
@@ -109,8 +126,64 @@ impl Store {
             "DELETE FROM store_heartbeat WHERE id IN (SELECT id FROM store_heartbeat WHERE at < $1{skip_locked})"
         );
         sqlx::query(&forget).bind(timestamp(now - FORGOTTEN_AFTER)).execute(&mut *tx).await?;
+        if self.backend == Backend::Sqlite {
+            self.fresh_pages(&mut tx).await?;
+        }
         tx.commit().await
     }
+
+    /// SQLite: a write that needs pages the file does not have yet (a row of
+    /// [`FRESH_PAGES_BYTES`] under a key no process uses), undone by its savepoint: a database at
+    /// its size limit fails it as it fails every insert (`SQLITE_FULL`).
+    async fn fresh_pages(&self, tx: &mut Tx) -> sqlx::Result<()> {
+        sqlx::query("SAVEPOINT readiness_space").execute(&mut **tx).await?;
+        sqlx::query("INSERT INTO store_heartbeat (id, at) VALUES ($1, $2)")
+            .bind(-self.ready.row)
+            .bind("0".repeat(FRESH_PAGES_BYTES))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("ROLLBACK TO readiness_space").execute(&mut **tx).await?;
+        sqlx::query("RELEASE readiness_space").execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// SQLite: the bytes an unprivileged writer may still use on the volume of the database
+    /// file; `None` on PostgreSQL, for a database in memory, or when the system does not say.
+    fn sqlite_free_bytes(&self) -> Option<u64> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let file = super::sqlite_file_path(self.pool.connect_options().database_url.as_str())?;
+        let folder = file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        free_bytes(folder)
+    }
+}
+
+#[cfg(unix)]
+fn free_bytes(folder: &std::path::Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(folder).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_folder: &std::path::Path) -> Option<u64> {
+    None
+}
+
+/// The probe's answer for `free` bytes left on the SQLite database's volume: 507 below
+/// [`SQLITE_MIN_FREE_BYTES`], nothing to say otherwise.
+fn storage_verdict(free: u64) -> Option<Problem> {
+    (free < SQLITE_MIN_FREE_BYTES).then(|| {
+        Problem::new(
+            ProblemKind::StorageFull,
+            format!(
+                "Le volume de la base de données est presque plein ({} Kio libres, moins de {} Mio) : \
+                 libérez de l'espace ou agrandissez le volume.",
+                free / 1024,
+                SQLITE_MIN_FREE_BYTES / (1024 * 1024)
+            ),
+        )
+    })
 }
 
 /// A failed heartbeat as the probe answers it: the database fault's own type (full, read-only),
@@ -122,4 +195,26 @@ fn unready(e: sqlx::Error) -> (ProblemKind, String) {
     }
     tracing::error!(error = %problem.detail, "readiness heartbeat failed");
     (ProblemKind::Unavailable, "La base de données n'a pas pris l'écriture de contrôle à temps.".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_with_less_than_the_minimum_free_is_storage_full() {
+        let full = storage_verdict(0).expect("no space left");
+        assert_eq!((full.kind, full.kind.status().as_u16()), (ProblemKind::StorageFull, 507));
+        assert!(full.detail.contains("0 Kio libres"), "{}", full.detail);
+        assert!(storage_verdict(SQLITE_MIN_FREE_BYTES - 1).is_some());
+        assert!(storage_verdict(SQLITE_MIN_FREE_BYTES).is_none());
+        assert!(storage_verdict(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn the_volume_of_a_folder_that_exists_says_its_free_space() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(dir.path()).is_some_and(|free| free > 0));
+        assert_eq!(free_bytes(&dir.path().join("absent")), None);
+    }
 }

@@ -125,6 +125,11 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// Whether the import added organisations (établissements or those they reference).
+    pub fn wrote_rows(&self) -> bool {
+        self.etablissements.created > 0 || self.related.values().any(|counts| counts.created > 0)
+    }
+
     /// The report as the CLI prints it.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -1356,6 +1361,11 @@ async fn import_locked<R: Read + Send + 'static>(
         restore.done();
     }
     let mut report = written?;
+    if !options.dry_run && report.wrote_rows() {
+        // PostgreSQL: a first import refreshes its statistics only before a batch that looks its
+        // rows up; the plans of the lists of orgs follow the final size at once.
+        store.analyze("orgs").await?;
+    }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }

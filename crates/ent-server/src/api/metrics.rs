@@ -63,6 +63,8 @@ struct DbGauges {
     oldest_pending_mail_seconds: f64,
     oldest_undelivered_mail_seconds: f64,
     tenants_in_error: i64,
+    /// The last migration applied to the database (another release's during an upgrade).
+    schema_applied: i64,
     refreshed_at: i64,
 }
 
@@ -142,6 +144,8 @@ impl Metrics {
         let _ = writeln!(out, "entcp_outbox_oldest_undelivered_age_seconds {}", gauges.oldest_undelivered_mail_seconds);
         header(out, "entcp_tenants_in_error", "gauge", "Tenants whose last reconcile failed.");
         let _ = writeln!(out, "entcp_tenants_in_error {}", gauges.tenants_in_error);
+        header(out, "entcp_db_schema_applied", "gauge", "The last migration applied to the database.");
+        let _ = writeln!(out, "entcp_db_schema_applied {}", gauges.schema_applied);
         header(out, "entcp_db_gauges_refreshed_timestamp_seconds", "gauge", "When the database gauges were read.");
         let _ = writeln!(out, "entcp_db_gauges_refreshed_timestamp_seconds {}", gauges.refreshed_at);
     }
@@ -237,11 +241,12 @@ fn write_process(state: &AppState, out: &mut String) {
     let _ = writeln!(out, "entcp_read_cache_total{{result=\"hit\"}} {}", cache.hits);
     let _ = writeln!(out, "entcp_read_cache_total{{result=\"miss\"}} {}", cache.misses);
     write_listener(out);
-    header(out, "entcp_build_info", "gauge", "The running build.");
+    header(out, "entcp_build_info", "gauge", "The running build: its version (and git commit), the schema it knows.");
     let _ = writeln!(
         out,
-        "entcp_build_info{{version=\"{}\",backend=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION"),
+        "entcp_build_info{{version=\"{}\",schema=\"{}\",backend=\"{}\"}} 1",
+        ent_kernel::release::version(),
+        ent_kernel::release::schema_version(),
         state.store.backend().name()
     );
 }
@@ -316,11 +321,14 @@ async fn read_gauges(state: &AppState) -> sqlx::Result<DbGauges> {
     let tenants_in_error = sqlx::query_scalar("SELECT COUNT(*) AS n FROM tenants WHERE reconcile_error IS NOT NULL")
         .fetch_one(pool)
         .await?;
+    let schema_applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?;
     Ok(DbGauges {
         outbox,
         oldest_pending_mail_seconds,
         oldest_undelivered_mail_seconds,
         tenants_in_error,
+        schema_applied: schema_applied.unwrap_or(0),
         refreshed_at: now.timestamp(),
     })
 }

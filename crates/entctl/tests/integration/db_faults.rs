@@ -126,6 +126,69 @@ async fn a_postgres_outage_answers_503_quickly_and_the_service_recovers_by_itsel
     assert_eq!(status, 200, "{body}");
 }
 
+/// Runs `sql` on the test server's administration database.
+async fn as_admin(sql: &str) {
+    let admin = Store::connect(&common::postgres_admin_url().unwrap(), Some(1)).await.unwrap();
+    sqlx::query(sql).execute(admin.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin.close().await;
+}
+
+/// Ends every session of `database`, then runs `sql` once none is left (PostgreSQL refuses to
+/// rename a database in use, and a terminated session may take a moment to exit).
+async fn when_no_session_left(database: &str, sql: &str) {
+    let admin = Store::connect(&common::postgres_admin_url().unwrap(), Some(1)).await.unwrap();
+    let end = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1";
+    for _ in 0..100 {
+        sqlx::query(end).bind(database).execute(admin.pool()).await.unwrap();
+        match sqlx::query(sql).execute(admin.pool()).await {
+            Ok(_) => return admin.close().await,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+    panic!("{sql}: {database} still in use after 5 s");
+}
+
+// A PostgreSQL database closed to new sessions (`ALLOW_CONNECTIONS false`, SQLSTATE 55000) or
+// renamed away (3D000) refuses the pool's new connections: the API answers 503 « Service
+// indisponible » with `Retry-After`, never the 500 of a bug, and serves again once it is back.
+#[tokio::test]
+async fn a_postgres_database_that_refuses_new_sessions_answers_503_with_retry_after() {
+    let Some(db) = common::postgres().await else { return };
+    let token = token_for(&db.store, "admin@ent.fr", Role::Admin, None).await;
+    let name = db.url.rsplit_once('/').unwrap().1.to_string();
+    let store = Store::connect(&db.url, Some(2)).await.unwrap();
+    let base = common::serve(store, Arc::new(FixedClock::new(t0()))).await;
+    assert_eq!(get(&token, format!("{base}/api/v1/orgs")).await.0, 200);
+    let hidden = format!("{name}_ailleurs");
+    let refusals = [
+        (
+            format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+            format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+        ),
+        (format!("ALTER DATABASE {name} RENAME TO {hidden}"), format!("ALTER DATABASE {hidden} RENAME TO {name}")),
+    ];
+    for (refuse, undo) in refusals {
+        when_no_session_left(&name, &refuse).await;
+        // The pool's connections the server ended, then the new sessions refused: each 503.
+        for _ in 0..4 {
+            let (status, retry_after, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+            assert_eq!(status, 503, "{refuse}: {body}");
+            assert_eq!(
+                (body["type"].as_str(), body["title"].as_str()),
+                (Some("urn:entcp:problem:unavailable"), Some("Service indisponible")),
+                "{refuse}"
+            );
+            assert_eq!(retry_after.as_deref(), Some("2"), "{refuse}");
+        }
+        as_admin(&undo).await;
+        let (status, _, body) = get(&token, format!("{base}/api/v1/orgs")).await;
+        assert_eq!(status, 200, "{undo}: {body}");
+    }
+}
+
 async fn add_user(store: &Store, n: usize) -> Result<(), entcp::error::Problem> {
     let new = NewUser { email: format!("agent{n}@ac-creteil.fr"), display_name: format!("Agent {n}"), org: None };
     entcp::identity::create_user(store, &admin(), new, t0()).await.map(|_| ())
@@ -149,10 +212,23 @@ async fn a_full_sqlite_disk_gives_storage_full_and_writes_resume_once_space_is_f
     assert_eq!(problem.kind, ProblemKind::StorageFull, "{problem:?}");
     assert_eq!(problem.kind.status().as_u16(), 507);
     assert!(problem.kind.retry_after().is_some());
+    // Readiness says so: its heartbeat rewrote its own row in place, which a full database
+    // still took, and `/readyz` stayed 200 while every insert failed (SRE 43 F5).
+    // The limit is a pragma of the connection: set again on the pool's (the failed write's may
+    // have been closed, its rollback having failed), as a full disk holds for every connection.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.pool()).await.unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(store.pool()).await.unwrap();
+    tokio::time::sleep(READY_REUSE).await;
+    let ready = store.check_ready(Duration::from_millis(1500)).await.expect_err("a full database is not ready");
+    assert_eq!(ready.kind, ProblemKind::StorageFull, "{ready:?}");
 
     sqlx::query("PRAGMA max_page_count = 1073741823").execute(store.pool()).await.unwrap();
     add_user(&store, 10_002).await.expect("writes resume without a restart");
     add_user(&store, 10_003).await.expect("and keep working");
+    tokio::time::sleep(READY_REUSE).await;
+    store.check_ready(Duration::from_millis(1500)).await.expect("ready again");
+    let rows = "SELECT COUNT(*) FROM store_heartbeat WHERE id < 0";
+    assert_eq!(sqlx::query_scalar::<_, i64>(rows).fetch_one(store.pool()).await.unwrap(), 0, "nothing kept");
 }
 
 backend_test!(a_connection_whose_transaction_the_database_ended_is_discarded_not_reused);

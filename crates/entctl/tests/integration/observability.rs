@@ -38,6 +38,8 @@ async fn metrics_are_served_from_memory_when_the_database_is_gone(db: crate::com
         "entcp_tenants_in_error 0",
         "entcp_db_pool_connections{state=\"in_use\"}",
         "entcp_build_info{version=",
+        &format!(",schema=\"{}\",", entcp::release::schema_version()),
+        &format!("entcp_db_schema_applied {}", entcp::release::schema_version()),
     ] {
         assert!(text.contains(line), "{}: no « {line} » in\n{text}", db.name);
     }

@@ -247,6 +247,10 @@ async fn a_corrupt_or_newer_schema_archive_is_refused_before_anything_is_written
     });
     let refused = restore(&url, &data_dir, newer.path()).await.unwrap_err().to_string();
     assert!(refused.contains("plus récent"), "{refused}");
+    // Told by the schema it needs and the build that wrote it (not a version number both share).
+    let needed = entcp::backup::known_schema_version(db.store.backend()) + 1;
+    assert!(refused.contains(&format!("un entctl qui connaît le schéma {needed}")), "{refused}");
+    assert!(refused.contains(&format!("celui qui l'a écrite, {}", entcp::VERSION)), "{refused}");
     unchanged("newer schema");
 
     let truncated = tempfile::NamedTempFile::new().unwrap();
@@ -504,4 +508,48 @@ async fn a_backup_leaves_out_the_configured_database_file_and_a_restore_places_n
     let restored_dir = tempfile::tempdir().unwrap();
     restore(&target, restored_dir.path(), &archive).await.unwrap();
     assert_eq!(listing(restored_dir.path()), ["mail", "mail/m1.eml"], "{}", db.name);
+}
+
+// A migration table that no longer matches this binary — a checksum changed, an applied version
+// it lacks below its last, a migration left half-applied — stopped the start with sqlx's English
+// sentence (the last one telling to edit `_sqlx_migrations` by hand). It is now a French message
+// naming the migration and what to do, and nothing is applied (SRE 43 F9).
+backend_test!(a_migration_table_that_no_longer_matches_stops_the_start_with_what_to_do);
+async fn a_migration_table_that_no_longer_matches_stops_the_start_with_what_to_do(db: common::TestDb) {
+    let known = entcp::store::migrations::last_known();
+    let checksum = if db.name == "sqlite" { "X'00'" } else { "'\\x00'::bytea" };
+    let rows = "SELECT COUNT(*) FROM _sqlx_migrations";
+    let before = common::count(&db.store, rows, &[]).await;
+    let last = entcp::store::migrations::FILES.last().unwrap().0;
+    let cases = [
+        (
+            format!("UPDATE _sqlx_migrations SET success = FALSE WHERE version = {known}"),
+            format!("UPDATE _sqlx_migrations SET success = TRUE WHERE version = {known}"),
+            format!("la migration {known} ({last}) est marquée inachevée dans la base"),
+        ),
+        (
+            format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (21, 'absente', TRUE, {checksum}, 0)"
+            ),
+            "DELETE FROM _sqlx_migrations WHERE version = 21".to_string(),
+            "la base a appliqué une migration 21 que cet entctl ne connaît pas".to_string(),
+        ),
+        (
+            format!("UPDATE _sqlx_migrations SET checksum = {checksum} WHERE version = 5"),
+            String::new(),
+            "la migration 5 (0005_tenants.sql) a été appliquée à cette base avec un autre contenu".to_string(),
+        ),
+    ];
+    for (tamper, undo, told) in cases {
+        common::execute(&db.store, &tamper, &[]).await;
+        let refused = db.store.migrate().await.expect_err(&tamper).to_string();
+        assert!(refused.contains(&told), "{}: {tamper}: {refused}", db.name);
+        assert!(refused.contains("ne modifiez pas") || refused.contains("ne supprimez pas"), "{refused}");
+        assert!(!refused.contains("previously applied") && !refused.contains("partially"), "{refused}");
+        assert_eq!(common::count(&db.store, rows, &[]).await, before + i64::from(undo.starts_with("DELETE")));
+        if !undo.is_empty() {
+            common::execute(&db.store, &undo, &[]).await;
+        }
+    }
 }
