@@ -34,14 +34,29 @@ use std::collections::HashMap;
 /// The document's title.
 pub const TITLE: &str = "Attestation de destruction des données";
 
-/// Who attests, as the document names it: the platform's purge, for the hébergeur and the éditeur.
+/// Who establishes the document, as it names it: the platform's operator, recording its own
+/// operations; it does not sign for the hébergeur or the éditeur (domain review 43, F1).
 const ATTESTED_BY: &str =
-    "l'opérateur de la plateforme de pilotage des ENT (tâche automatique « tenants-purge »), pour l'hébergeur et l'éditeur";
+    "l'opérateur de la plateforme de pilotage des ENT (tâche automatique « tenants-purge »), en relevé des \
+     opérations de la plateforme";
 
-/// What the platform knows of backups, as the attestation states it: it makes none.
+/// What the document is, and what it is not: the « Portée » section.
+const SCOPE: &str = "Le présent document est le relevé, établi par l'opérateur de la plateforme de pilotage des \
+     ENT, des opérations de suppression que la plateforme a ordonnées et de ce qu'elle en a constaté. Il n'est pas \
+     l'attestation de l'hébergeur ni celle de l'éditeur, au nom desquels l'opérateur ne signe pas : les \
+     attestations que ceux-ci délivrent à la collectivité sont conservées avec lui.";
+
+/// What the platform knows of backups, as the attestation states it: it makes none, and no
+/// hébergeur declares to it how long it keeps its own.
 pub const BACKUPS: &str = "La plateforme ne réalise aucune sauvegarde des données des ENT et n'en détient aucune. \
-     Les sauvegardes que l'hébergeur aurait réalisées sont effacées selon leur propre durée de conservation, \
-     dont il lui appartient d'attester.";
+     Durée de conservation des sauvegardes de l'hébergeur : non déclarée à la plateforme ; la date à laquelle \
+     les sauvegardes que l'hébergeur aurait réalisées seront effacées ne peut donc être indiquée. Il appartient à \
+     l'hébergeur d'en attester.";
+
+/// What the attestation says of the restitution when none was recorded before the purge.
+pub const NO_RESTITUTION: &str = "Aucune restitution n'a été consignée sur la plateforme avant la purge : ni \
+     restitution des données au responsable de traitement (date, format), ni renonciation de sa part à la \
+     restitution.";
 
 /// What the attestation of a backend that cannot confirm the destruction says of it.
 pub const UNCONFIRMED: &str = "confirmation non reçue";
@@ -268,7 +283,7 @@ fn attestation(tenant: &Tenant, audience: &Audience, d: &Destruction, retention:
     if let Some(said) = restitution.and_then(|r| r.said.as_ref()) {
         object = object.paragraph(format!("{said}."));
     }
-    let what = if d.destroyed_at.is_some() { "la destruction" } else { "la demande de destruction" };
+    let what = if d.destroyed_at.is_some() { "la destruction" } else { "la suppression ordonnée" };
     object = object.paragraph(format!(
         "La présente attestation constate {what} des données de l'ENT {} ({}), au service {}, à la fin \
          de leur durée de conservation (article 5, paragraphe 1, point e, du règlement (UE) 2016/679).",
@@ -279,17 +294,15 @@ fn attestation(tenant: &Tenant, audience: &Audience, d: &Destruction, retention:
     let mut fields = vec![
         ("Référence", d.reference.clone()),
         ("ENT", format!("{} ({})", tenant.slug, tenant.hostname)),
-        ("Organisation servie", naming::display_name(&org.name)),
+        ("Organisation servie", served.official.clone()),
         ("Archivé le", retention.archived_on.to_string()),
         ("Fin de la durée de conservation", retention.ended_on.to_string()),
     ];
-    match &d.destroyed_at {
-        Some(at) => fields.extend([
-            ("Destruction demandée le", requested_on.clone()),
-            ("Données détruites le", format!("{} (confirmation du cluster)", french_moment(at))),
-        ]),
-        None => fields.push(("Destruction des données", format!("demandée le {requested_on}, {UNCONFIRMED}"))),
-    }
+    fields.push(("Suppression ordonnée le", requested_on.clone()));
+    fields.push(match &d.destroyed_at {
+        Some(at) => ("Destruction constatée le", format!("{} (confirmation du cluster)", french_moment(at))),
+        None => ("Destruction constatée", format!("non, {UNCONFIRMED}")),
+    });
     fields.extend([
         ("Attestation établie le", french_moment(&d.attested_at)),
         ("Attestation établie par", ATTESTED_BY.to_string()),
@@ -297,7 +310,7 @@ fn attestation(tenant: &Tenant, audience: &Audience, d: &Destruction, retention:
         ("Éditeur", d.vendor.clone().unwrap_or_else(unnamed)),
     ]);
     if let Some(by) = restitution.and_then(|r| r.by.as_ref()) {
-        fields.push(("Collectivité destinataire", naming::display_name(&by.name)));
+        fields.push(("Collectivité destinataire", naming::of_org(by.kind, &naming::display_name(&by.name)).official));
     }
     if let Some(convention) = restitution.and_then(|r| r.convention.as_ref()) {
         fields.push(("Convention", convention.clone()));
@@ -321,21 +334,23 @@ fn attestation(tenant: &Tenant, audience: &Audience, d: &Destruction, retention:
         .section(object)
         .section(Section::new("Attestation").fields(fields))
         .section(Section::new(heading).bullets(destroyed))
+        .section(Section::new("Restitution").paragraph(NO_RESTITUTION))
         .section(Section::new("Sauvegardes").paragraph(d.backups.clone()))
         .section(Section::new("Exécution").paragraph(execution(d, &requested_on)))
+        .section(Section::new("Portée").paragraph(SCOPE))
 }
 
 /// The « Exécution » paragraph: how the destruction was asked and what the cluster said of it.
 fn execution(d: &Destruction, requested_on: &str) -> String {
     let how = match &d.destroyed_at {
         Some(at) => format!(
-            "La suppression de l'espace de noms, et avec lui des volumes de données, a été demandée au cluster \
+            "La suppression de l'espace de noms, et avec lui des volumes de données, a été ordonnée au cluster \
              Kubernetes le {requested_on} ; le cluster en a confirmé l'effacement le {}, date de la présente \
              attestation.",
             french_moment(at)
         ),
         None => format!(
-            "La destruction a été demandée le {requested_on} : les manifestes de l'ENT ont été retirés du répertoire \
+            "La suppression a été ordonnée le {requested_on} : les manifestes de l'ENT ont été retirés du répertoire \
              que l'outil de déploiement continu (GitOps) applique au cluster, qui supprime l'espace de noms et les \
              volumes de données. La plateforme ne reçoit pas la confirmation de cette suppression : elle n'a pas \
              été reçue à la date de la présente attestation."

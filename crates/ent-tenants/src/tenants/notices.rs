@@ -15,6 +15,7 @@ use ent_kernel::naming;
 use ent_kernel::store::Condition;
 use ent_kernel::store::Store;
 use ent_kernel::store::Tx;
+use ent_kernel::text;
 use ent_ops::notify::Notice;
 use ent_platform::identity::authz::{dpo_keeps, dpos_keeping, in_org_scope_in, users_with_role};
 use ent_platform::registry::queries::{
@@ -75,8 +76,9 @@ pub struct Restitution {
     /// « au Département du Val-de-Marne »: after « adressez-vous ».
     pub to: String,
     /// What the convention says of it, when one names the collectivité, a sentence without its
-    /// full stop: « Comme le prévoit l'article 9 de la convention CONV-…, il fait restituer les
-    /// données au Collège des Essais … ».
+    /// full stop, the collectivité named as its subject (domain review 43, F1 and F8): « Le
+    /// Département du Val-de-Marne, comme le prévoit l'article 9 de la convention CONV-…, fait
+    /// restituer les données au Collège des Essais … ».
     pub said: Option<String>,
     /// The organisation that restitutes (`to`), which receives the attestation of destruction.
     pub by: Option<OrgRef>,
@@ -140,11 +142,11 @@ fn restitution_said(models: &[ConventionModel], conv: &Convention, org: &Org) ->
     };
     let article = reversibility_article(model).unwrap_or_else(|| "la convention".into());
     let said = format!(
-        "Comme le prévoit {article} {}, {} fait restituer les données {to_whom} dans un format ouvert et documenté ; \
-         au terme de la restitution, l'éditeur et l'hébergeur les détruisent et lui en délivrent une attestation, \
-         qu'{} transmet au responsable de traitement",
+        "{}, comme le prévoit {article} {}, fait restituer les données {to_whom} dans un format ouvert et \
+         documenté ; au terme de la restitution, l'éditeur et l'hébergeur les détruisent et lui en délivrent une \
+         attestation, qu'{} transmet au responsable de traitement",
+        text::capitalised(&collectivite.article),
         conv.reference,
-        collectivite.pronoun(),
         collectivite.pronoun()
     );
     Some((party.org.clone(), said))

@@ -2020,7 +2020,8 @@ async fn a_namespace_still_terminating_is_not_deleted_again_and_a_409_on_its_del
     let bytes = axum::body::to_bytes(document.into_body(), usize::MAX).await.unwrap();
     let html = String::from_utf8(bytes.to_vec()).unwrap();
     assert_eq!(entcp::documents::sha256_hex(html.as_bytes()), d.sha256);
-    assert!(html.contains("Données détruites le"), "{html}");
+    assert!(html.contains("Suppression ordonnée le"), "{html}");
+    assert!(html.contains("Destruction constatée le"), "{html}");
     assert!(!html.contains("confirmation non reçue"), "{html}");
     let events = tenants::events(&w.state.store, &doisneau.id).await.unwrap();
     let attested: Vec<_> = events.iter().filter(|e| e.kind == "destruction_attested").collect();

@@ -609,25 +609,30 @@ async fn the_archive_notice_of_a_college_names_the_departement_that_restitutes_i
         "L'ENT clg-essais (essais.ent.fresnes.example.fr), au service du Collège des Essais, est archivé".to_string(),
         "adressez-vous au Département du Val-de-Marne ; un ticket de support".to_string(),
         format!(
-            "Comme le prévoit l'article 9 de la convention {reference}, il fait restituer les données au Collège des \
-             Essais dans un format ouvert et documenté ; au terme de la restitution, l'éditeur et l'hébergeur les \
-             détruisent et lui en délivrent une attestation, qu'il transmet au responsable de traitement."
+            "Le Département du Val-de-Marne, comme le prévoit l'article 9 de la convention {reference}, fait restituer \
+             les données au Collège des Essais dans un format ouvert et documenté ; au terme de la restitution, \
+             l'éditeur et l'hébergeur les détruisent et lui en délivrent une attestation, qu'il transmet au \
+             responsable de traitement."
         ),
     ] {
         assert!(rendered.text.contains(&said), "{}: {said} in {}", db.name, rendered.text);
     }
     assert!(!rendered.text.contains("DAN"), "{}: {}", db.name, rendered.text);
     assert!(rendered.html.contains("adressez-vous au Département du Val-de-Marne&nbsp;;"), "{}", rendered.html);
-    // The withdrawal, which opens the réversibilité, quotes the same article in the same words.
+    // The withdrawal, which opens the réversibilité, quotes the same article in the same words, the
+    // collectivité named as the sentence's subject (domain review 43, F8).
     let withdrawn: Vec<common::QueuedNotice> =
         told(&c.app, "clg-essais").await.into_iter().filter(|m| m.context["event"] == "decommissioning").collect();
     let rendered = entcp::notify::mailer::render("tenant", &withdrawn[0].context).unwrap();
     let said = format!(
-        "jusqu'à la fin de leur durée de conservation. Comme le prévoit l'article 9 de la convention {reference}, il \
-         fait restituer les données au Collège des Essais dans un format ouvert et documenté ;"
+        "jusqu'à la fin de leur durée de conservation. Le Département du Val-de-Marne, comme le prévoit l'article 9 \
+         de la convention {reference}, fait restituer les données au Collège des Essais dans un format ouvert et \
+         documenté ;"
     );
     assert!(rendered.text.contains(&said), "{}: {said} in {}", db.name, rendered.text);
-    assert!(rendered.html.contains("Comme le prévoit l&#x27;article 9 de la convention"), "{}", rendered.html);
+    assert!(!rendered.text.contains("elle fait restituer"), "{}: {}", db.name, rendered.text);
+    assert!(!rendered.text.contains("il fait restituer"), "{}: {}", db.name, rendered.text);
+    assert!(rendered.html.contains("comme le prévoit l&#x27;article 9 de la convention"), "{}", rendered.html);
 }
 
 const AUDITEUR: &str = "audit@dsden94.fr";
@@ -680,18 +685,30 @@ async fn a_purge_records_the_attestation_of_destruction_that_its_readers_downloa
     let sha = entcp::documents::sha256_hex(document.text.as_bytes());
     assert_eq!(d["sha256"], sha.as_str(), "{}", db.name);
     assert_eq!(document.headers["x-document-sha256"].to_str().unwrap(), sha, "{}", db.name);
-    // As the document writes it (French typography: non-breaking spaces in dates and hours).
-    let unconfirmed =
-        entcp::documents::typography::french("demandée le 2 décembre 2026 à 09 h 00, confirmation non reçue");
+    // As the document writes it (French typography: non-breaking spaces in dates and hours;
+    // apostrophes as tera escapes them). Two dates: the suppression ordered, the destruction
+    // observed (here never); the restitution, the backups and who attests said plainly (domain
+    // review 43, F1).
+    let written = |text: &str| entcp::documents::typography::french(text).replace('\'', "&#x27;");
     for words in [
         "Attestation de destruction des données",
         "ADD-20261202-doisneau",
         "ent-doisneau",
         "tenants-purge",
-        &unconfirmed,
+        "Suppression ordonnée le",
+        "2 décembre 2026 à 09 h 00",
+        "Destruction constatée",
+        "non, confirmation non reçue",
+        "Aucune restitution n'a été consignée sur la plateforme avant la purge",
+        "Durée de conservation des sauvegardes de l'hébergeur : non déclarée",
+        "en relevé des opérations de la plateforme",
+        "Il n'est pas l'attestation de l'hébergeur ni celle de l'éditeur",
     ] {
-        assert!(document.text.contains(words), "{}: {words} in {}", db.name, document.text);
+        let words = written(words);
+        assert!(document.text.contains(&words), "{}: {words} in {}", db.name, document.text);
     }
+    assert!(!document.text.contains("pour l&#x27;hébergeur et l&#x27;éditeur"), "{}: {}", db.name, document.text);
+    assert!(!document.text.contains("Destruction constatée le"), "{}: {}", db.name, document.text);
     assert!(!document.text.contains("Données détruites le"), "{}: {}", db.name, document.text);
     // Issued once: a later pass over the purged tenant leaves it as it is.
     entcp::provisioning::reconcile::pass(&state.provisioning(), None, at + chrono::Duration::days(1)).await.unwrap();
