@@ -111,6 +111,23 @@ variable "database" {
   }
 }
 
+variable "database_backup" {
+  description = "Backups of the CloudNativePG cluster (mode \"cloudnativepg\" only): WAL archiving and base backups to an S3-compatible object store (barmanObjectStore), a ScheduledBackup, and the retention policy. null (default): no backup is configured by this module."
+  type = object({
+    destination_path   = string
+    endpoint_url       = optional(string)
+    credentials_secret = string
+    schedule           = optional(string, "0 0 * * * *")
+    retention_policy   = optional(string, "30d")
+  })
+  default = null
+
+  validation {
+    condition     = var.database_backup == null || var.database.mode == "cloudnativepg"
+    error_message = "database_backup configures the CloudNativePG cluster: it needs database.mode = \"cloudnativepg\"."
+  }
+}
+
 variable "smtp" {
   description = "SMTP relay of the outbox; credentials from the keys username and password of an existing Secret (null: mails stay in the data folder)."
   type = object({

@@ -185,6 +185,22 @@ def check_pdb_service_ingress_with_tls_and_optional_cloudnativepg():
     assert "cloudnativepg" in database["count"]
 
 
+def check_database_backups_are_optional_and_configure_cloudnativepg_when_set():
+    variable = [body for _, name, body in blocks("variable") if name == "database_backup"]
+    assert len(variable) == 1 and variable[0]["default"] is None, "off by default"
+    database = one("kubernetes_manifest", "database")
+    spec = str(database["manifest"]["spec"])
+    assert "var.database_backup == null ? {} : {backup = local.database_backup}" in spec.replace('"', ""), spec
+    scheduled = one("kubernetes_manifest", "database_backup")
+    assert scheduled["manifest"]["kind"] == "ScheduledBackup"
+    assert "var.database_backup != null" in scheduled["count"] and "cloudnativepg" in scheduled["count"]
+    assert scheduled["manifest"]["spec"]["cluster"]["name"] == "${var.name}-db"
+    backup = parse(os.path.join(MODULE, "database.tf"))["locals"][0]["database_backup"]
+    assert "var.database_backup == null ? null" in backup, backup
+    for key in ("barmanObjectStore", "destinationPath", "retentionPolicy", "s3Credentials"):
+        assert key in backup, (key, backup)
+
+
 def check_the_config_trusts_the_ingress_forwarded_address():
     config = parse(os.path.join(MODULE, "main.tf"))["locals"][0]["config"]
     assert "trust_forwarded_for = true" in config, config
