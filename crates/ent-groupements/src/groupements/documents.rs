@@ -1410,8 +1410,10 @@ mod tests {
     fn the_dqe_prices_a_partial_last_year_for_its_months_beside_its_duration() {
         let total = MemberQuantities { schools: 3, classes: 0, pupils: 5, teacher_accounts: 1, parent_accounts: 1 };
         let line = costs::PriceLine::AccountYear;
+        let ent = super::super::default_lots().remove(0);
         // 7 accounts for 30 months: 17,5 account-years at 4,50 €, 78,75 €; not 21 (three whole years).
-        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles, 5), 30, Some(450), 3);
+        let (cells, amount) =
+            price_line_row((&ent, line), (&total, costs::Establishments::Ecoles, 5), 30, Some(450), 3);
         assert_eq!(cells[1], Cell::text("compte × an sur 30 mois"));
         // The quantity follows the « Quantités » sheet's total of ENT accounts (row 5).
         assert_eq!(
@@ -1421,7 +1423,8 @@ mod tests {
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=ROUND([.C3]*[.D3];2)".into(), cents: 7875 });
         assert_eq!(amount, 7875);
         // Whole years are unchanged: an integer quantity, the plain product.
-        let (cells, amount) = price_line_row(line, (&total, costs::Establishments::Ecoles, 5), 36, Some(450), 3);
+        let (cells, amount) =
+            price_line_row((&ent, line), (&total, costs::Establishments::Ecoles, 5), 36, Some(450), 3);
         assert_eq!(
             cells[2],
             Cell::IntegerFormula { formula: "of:=ROUND([$'Quantités'.J5]*36/12;2)".into(), value: 21 }
@@ -1429,8 +1432,13 @@ mod tests {
         assert_eq!(cells[4], Cell::EurosFormula { formula: "of:=[.C3]*[.D3]".into(), cents: 9450 });
         assert_eq!(amount, 9450);
         // Schools are set up once, whatever the duration; before the award, no price and 0.
-        let (cells, amount) =
-            price_line_row(costs::PriceLine::SchoolSetup, (&total, costs::Establishments::Colleges, 5), 30, None, 4);
+        let (cells, amount) = price_line_row(
+            (&ent, costs::PriceLine::SchoolSetup),
+            (&total, costs::Establishments::Colleges, 5),
+            30,
+            None,
+            4,
+        );
         let schools = Cell::IntegerFormula { formula: "of:=[$'Quantités'.E5]".into(), value: 3 };
         assert_eq!(
             (cells[1].clone(), cells[2].clone(), cells[3].clone(), amount),

@@ -241,8 +241,9 @@ async fn a_groupement_runs_from_the_form_to_each_members_own_share(db: TestDb) {
     let at = |label: &str| said.iter().position(|s| s.starts_with(label));
     assert!(at("Procédure de passation").unwrap() < at("Valeur estimée du besoin").unwrap(), "{said:?}");
     assert!(refused.text.contains("ENT 1er degré 2027-2030"), "the fields are kept");
-    // Domain review 42, F2: two lots, which the platform would price and award as one contract,
-    // are refused on the field, the lines typed kept.
+    // The creation form's lots are titles only, each carrying the ENT: two of them would carry it
+    // twice (one lot carries the ENT, the others have their own price lines, set through the API),
+    // refused on the field, the lines typed kept.
     let mut two_lots = creation(&scene.coordinator, 70);
     two_lots.retain(|(k, _)| *k != "lots");
     two_lots.push(("lots", "Solution d'espace numérique de travail\nAssistance aux usagers".into()));
