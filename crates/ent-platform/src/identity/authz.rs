@@ -716,6 +716,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_private_school_s_record_is_kept_by_its_own_roles_and_an_administrator_only() {
+        let orgs = fixture();
+        let holding = |role: Role, at: Option<&str>| super::super::Actor {
+            user_id: Some("u".into()),
+            name: "user:u@t.fr".into(),
+            bindings: vec![super::super::Binding { role, org: at.map(|id| org_of(&orgs, id).clone()) }],
+        };
+        let (dan, admin) = (holding(Dan, Some("24")), holding(Admin, None));
+        let (head, other_head) =
+            (holding(ChefEtablissement, Some("college-prive")), holding(ChefEtablissement, Some("college-public")));
+        // Any organisation but a private school: the rule leaves it to the scope.
+        for id in ["24", "dsden-94", "college-public", "ecole-sans-secteur", "commune-94034"] {
+            assert!(keeps_record(&dan, &ORGS_UPDATE, org_of(&orgs, id)), "the DAN, at {id}");
+        }
+        let school = org_of(&orgs, "college-prive");
+        assert!(!keeps_record(&dan, &ORGS_UPDATE, school), "the académie's DAN reads it, never writes it");
+        assert_eq!(check_record_keeper(&dan, &ORGS_UPDATE, school).unwrap_err().kind, ProblemKind::Forbidden);
+        assert!(!keeps_record(&other_head, &ORGS_UPDATE, school), "another school's head");
+        assert!(keeps_record(&head, &ORGS_UPDATE, school), "its own head");
+        assert!(keeps_record(&admin, &ORGS_UPDATE, school), "an administrator");
+        // Its own role keeps it only with an action that role is given.
+        assert!(!keeps_record(&head, &ORGS_MEMBERS_WRITE, school), "a role the action does not allow");
+    }
+
     fn org_of<'o>(orgs: &'o [Org], id: &str) -> &'o Org {
         orgs.iter().find(|o| o.id == id).unwrap()
     }
