@@ -107,6 +107,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/groupements/{id}/transition"),
     ("POST", "/api/v1/groupements/{id}/award"),
     ("POST", "/api/v1/groupements/{id}/sans-suite"),
+    ("POST", "/api/v1/groupements/{id}/lots/{lot}/sans-suite"),
     ("GET", "/api/v1/groupements/{id}/decp"),
     ("GET", "/api/v1/groupements/{id}/prefill"),
     ("GET", "/api/v1/groupements/{id}/applications"),
@@ -752,7 +753,9 @@ impl World {
             };
         }
         let state = match p {
-            "/api/v1/groupements/{id}/award" | "/api/v1/groupements/{id}/sans-suite" => "consultation",
+            "/api/v1/groupements/{id}/award"
+            | "/api/v1/groupements/{id}/sans-suite"
+            | "/api/v1/groupements/{id}/lots/{lot}/sans-suite" => "consultation",
             "/api/v1/groupements/{id}/shares" | "/api/v1/groupements/{id}/decp" => "awarded",
             _ => "open",
         };
@@ -768,6 +771,12 @@ impl World {
             "/api/v1/groupements/{id}/sans-suite" => {
                 let body = json!({ "motif": "interet_general", "justification": "Besoin redéfini." });
                 vec![c(200).json(body).if_match(format!("\"{}\"", g["version"]))]
+            }
+            // The only lot of a consultation is not declared sans suite alone: the whole consultation is.
+            "/api/v1/groupements/{id}/lots/{lot}/sans-suite" => {
+                let body = json!({ "motif": "infructuosite", "justification": "Aucune offre." });
+                let url = url.replace("{lot}", "1");
+                vec![case(method, url, 409).json(body).if_match(format!("\"{}\"", g["version"]))]
             }
             "/api/v1/groupements/{id}/award" => {
                 let buyer = g["coordinator"]["code"].as_str().unwrap();

@@ -55,7 +55,11 @@ fn release_binary() -> String {
 fn the_image_copies_the_binary_the_release_build_makes_and_runs_it_as_a_non_root_user_without_a_shell() {
     let stages = stages();
     let names: Vec<&str> = stages.iter().map(|s| s.0.as_str()).collect();
-    assert_eq!(names, ["build", "runtime-libreoffice", "runtime"], "the default image is the last stage");
+    assert_eq!(
+        names,
+        ["build", "runtime-libreoffice", "runtime-tools", "runtime"],
+        "the default image is the last stage"
+    );
     let (_, _, build) = &stages[0];
     let run = &build.iter().find(|(k, _)| k == "RUN").unwrap().1;
     assert!(run.starts_with("cargo build --release --locked -p entctl --bin entctl "), "{run}");

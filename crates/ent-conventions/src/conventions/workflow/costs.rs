@@ -105,7 +105,9 @@ pub async fn with_warnings(
     conv.warnings = conflicts.iter().map(|c| c.warning(actor)).collect();
     conv.warnings.extend(crate::conventions::avenant::term_warning(conn, &conv).await?);
     conv.warnings.extend(crate::conventions::avenant::funding_warning(conn, models, &conv).await?);
-    let model = crate::conventions::find_model(models, &conv.model_id, Some(conv.model_version))?;
-    conv.warnings.extend(super::signing::unreachable_steps(conn, model, &conv).await?);
+    // A convention whose model the catalog no longer has is still read: it simply has no circuit to check.
+    if let Ok(model) = crate::conventions::find_model(models, &conv.model_id, Some(conv.model_version)) {
+        conv.warnings.extend(super::signing::unreachable_steps(conn, model, &conv).await?);
+    }
     Ok(conv)
 }
